@@ -1,0 +1,271 @@
+/*-------------------------------------------------------------------------
+ *
+ * branch.c
+ *		sg_update_state (LangGraph's update_state) and sg_fork.
+ *
+ * A fork is one checkpoint row in the new thread whose parent is the
+ * forked checkpoint of the other thread: no channel value is copied, and
+ * reading the fork walks on into the other thread (checkpoint.c). When that
+ * thread is deleted or pruned, retention.c gives the fork a full image.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(sg_update_state);
+PG_FUNCTION_INFO_V1(sg_fork);
+
+/* The thread that holds checkpoint id, or NULL. */
+static char *
+checkpoint_owner(const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+	char	   *owner = NULL;
+
+	if (plan == NULL)
+		plan = sg_prepare("SELECT thread_id FROM stategraph.checkpoints "
+						  "WHERE checkpoint_id OPERATOR(pg_catalog.=) $1 LIMIT 1", 1, types);
+	*copy = *id;
+	values[0] = UUIDPGetDatum(copy);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up checkpoint");
+	MemoryContextSwitchTo(cxt);
+	if (SPI_processed > 0)
+		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return owner;
+}
+
+/*
+ * Fork checkpoint id of thread src into thread dst (dst_th: its row, or NULL
+ * to create it). The caller holds both threads' locks. Returns the new
+ * checkpoint.
+ */
+static SGCheckpoint *
+fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_th)
+{
+	SGThread   *sth = sg_thread_fetch_required(src, false);
+	SGChannelSet *cs = sg_channelset_from_jsonb(sth->channels);
+	SGCheckpoint *from;
+	SGState    *state = sg_load_state(cs, src, id, &from);
+	SGCheckpoint *cp = palloc0(sizeof(SGCheckpoint));
+	int			c;
+
+	if (dst_th == NULL)
+		sg_thread_create(dst, sth->graph, sth->channels);
+	else if (strcmp(dst_th->graph, sth->graph) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot fork a checkpoint of graph \"%s\" into thread \"%s\" of graph \"%s\"",
+						sth->graph, dst, dst_th->graph)));
+	else if (!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(dst_th->channels),
+											   JsonbPGetDatum(sth->channels))))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("threads \"%s\" and \"%s\" have different channels", src, dst)));
+
+	cp->thread_id = (char *) dst;
+	sg_new_checkpoint_id(&cp->id, id);
+	cp->has_parent = true;
+	cp->parent_id = *id;
+	cp->parent_thread = strcmp(src, dst) == 0 ? NULL : (char *) src;
+	cp->step = from->step;
+	cp->source = "fork";
+	cp->nnext = from->nnext;
+	cp->next = from->next;
+	cp->sends = from->sends;
+	cp->barriers = from->barriers;
+	cp->created_at = GetCurrentTimestamp();
+	/* references never point into another thread */
+	if (cp->parent_thread != NULL)
+		for (c = 0; c < cs->n; c++)
+			state->track[c].has_loc = false;
+	sg_checkpoint_insert(cs, cp, state, NULL);
+	sg_thread_set(dst, &cp->id, cp->nnext > 0 ? "idle" : "done", NULL);
+	return cp;
+}
+
+Datum
+sg_fork(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	char	   *new_thread_id = sg_arg_text(fcinfo, 2, "new_thread_id");
+	pg_uuid_t	id;
+	SGCheckpoint *cp;
+	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+
+	sg_require_arg(fcinfo, 1, "checkpoint_id");
+	id = *PG_GETARG_UUID_P(1);
+	sg_spi_connect();
+	sg_lock_thread(thread_id, false);
+	sg_lock_thread(new_thread_id, false);
+	sg_thread_fetch_required(thread_id, false);
+	if (sg_thread_fetch(new_thread_id, false) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("thread \"%s\" already exists", new_thread_id),
+				 errhint("Fork into a new thread id.")));
+	sg_checkpoint_fetch_required(thread_id, &id);
+	cp = fork_into(thread_id, &id, new_thread_id, NULL);
+	*result = cp->id;
+	sg_spi_finish();
+	PG_RETURN_UUID_P(result);
+}
+
+/*
+ * The node that last wrote before checkpoint cp, as update_state's as_node
+ * defaults to: the writer of the nearest ancestor with writes, or __start__.
+ */
+static int
+last_writer(SGGraph *g, SGCheckpoint *cp)
+{
+	SGCheckpoint *row = cp;
+
+	if (g->nnodes == 2)
+		return 1;				/* the only node */
+	while (row != NULL)
+	{
+		int			n = sg_jsonb_array_length(row->writes);
+
+		if (n > 0)
+		{
+			char	   *first = sg_jsonb_as_cstring(sg_jsonb_array_get(sg_jsonb_array_get(row->writes, 0), 0));
+			int			i;
+
+			for (i = 1; i < n; i++)
+			{
+				char	   *other = sg_jsonb_as_cstring(sg_jsonb_array_get(sg_jsonb_array_get(row->writes, i), 0));
+
+				if (strcmp(first, other) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_SG_INVALID_UPDATE),
+							 errmsg("Ambiguous update, specify as_node"),
+							 errdetail("Nodes \"%s\" and \"%s\" both ran last.", first, other),
+							 errhint("Pass as_node to say which node the update comes from.")));
+			}
+			if (sg_graph_node_index(g, first) < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("node \"%s\", which ran last, is not in graph \"%s\" any more", first, g->name),
+						 errhint("Pass as_node.")));
+			return sg_graph_node_index(g, first);
+		}
+		if (!row->has_parent)
+			break;
+		row = sg_checkpoint_fetch(row->parent_thread ? row->parent_thread : row->thread_id, &row->parent_id);
+	}
+	return SG_START;
+}
+
+Datum
+sg_update_state(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	Jsonb	   *values;
+	char	   *as_node = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	SGThread   *th;
+	SGGraph    *g;
+	SGCheckpoint *base = NULL;
+	SGCheckpoint *cp;
+	SGState    *state;
+	SGState    *next_state;
+	pg_uuid_t	base_id;
+	SGWrite		w;
+	SGJsonBuilder wb = {0};
+	bool	   *changed;
+	bool		new_kinds;
+	int			node;
+	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+
+	sg_require_arg(fcinfo, 1, "values");
+	values = PG_GETARG_JSONB_P(1);
+	if (!sg_jsonb_is_object(values))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("values must be a JSON object of channel values, not a JSON %s",
+						sg_jsonb_type_name(values))));
+
+	sg_spi_connect();
+	sg_lock_thread(thread_id, false);
+	th = sg_thread_fetch(thread_id, IsolationUsesXactSnapshot());
+	if (!PG_ARGISNULL(3))
+	{
+		base_id = *PG_GETARG_UUID_P(3);
+		if (th == NULL || sg_checkpoint_fetch(thread_id, &base_id) == NULL)
+		{
+			/* a checkpoint of another thread: fork it into this one first */
+			char	   *owner = checkpoint_owner(&base_id);
+
+			if (owner == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("checkpoint %s does not exist", sg_uuid_to_cstring(&base_id))));
+			sg_lock_thread(owner, false);
+			base_id = fork_into(owner, &base_id, thread_id, th)->id;
+			th = sg_thread_fetch_required(thread_id, false);
+		}
+	}
+	else
+	{
+		if (th == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("thread \"%s\" does not exist", thread_id),
+					 errhint("Pass the checkpoint_id of another thread to start this one from it.")));
+		base_id = th->head;
+	}
+
+	g = sg_graph_get(th->graph);
+	sg_graph_pin(g, CurrentMemoryContext);
+	state = sg_load_for_graph(g, th, &base_id, &base, &new_kinds);
+	if (as_node != NULL)
+	{
+		node = sg_graph_node_index(g, as_node);
+		if (node < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("node \"%s\" does not exist in graph \"%s\"", as_node, g->name)));
+	}
+	else
+		node = last_writer(g, base);
+	sg_check_update(g, "sg_update_state", values);
+
+	w.task = g->nodes[node].name;
+	w.update = values;
+	changed = palloc0(sizeof(bool) * (g->nchannels + 1));
+	next_state = sg_apply_writes(g, state, &w, 1, changed);
+
+	cp = palloc0(sizeof(SGCheckpoint));
+	cp->thread_id = thread_id;
+	sg_new_checkpoint_id(&cp->id, &base->id);
+	cp->has_parent = true;
+	cp->parent_id = base->id;
+	cp->step = base->step + 1;
+	cp->source = "update";
+	sg_jb_begin_array(&wb);
+	sg_jb_begin_array(&wb);
+	sg_jb_string(&wb, w.task);
+	sg_jb_jsonb(&wb, values);
+	sg_jb_end_array(&wb);
+	sg_jb_end_array(&wb);
+	cp->writes = sg_jb_finish(&wb);
+	sg_route(g, state, 1, &node, &values, cp);
+	next_state->barriers = cp->barriers;
+	cp->created_at = GetCurrentTimestamp();
+	sg_checkpoint_insert(g->cs, cp, next_state, changed);
+	sg_thread_set(thread_id, &cp->id, cp->nnext > 0 ? "idle" : "done", new_kinds ? g->kinds : NULL);
+	*result = cp->id;
+	sg_spi_finish();
+	PG_RETURN_UUID_P(result);
+}

@@ -1,0 +1,331 @@
+/*-------------------------------------------------------------------------
+ *
+ * channel.c
+ *		Channel values and reducers: applying the updates of one super-step
+ *		to a state, the way LangGraph's apply_writes does.
+ *
+ * Updates are applied in task order (node-name order), so the result does
+ * not depend on the order nodes happened to run. A channel that starts
+ * empty takes its first update as it is, then reduces the rest, as
+ * LangGraph's BinaryOperatorAggregate does.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+static int
+cmp_cstring(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+SGStoreKind
+sg_store_kind_from_name(const char *s)
+{
+	if (strcmp(s, "append") == 0)
+		return SG_STORE_APPEND;
+	if (strcmp(s, "image") == 0)
+		return SG_STORE_IMAGE;
+	return SG_STORE_LAST;
+}
+
+const char *
+sg_store_kind_name(SGStoreKind k)
+{
+	switch (k)
+	{
+		case SG_STORE_APPEND:
+			return "append";
+		case SG_STORE_IMAGE:
+			return "image";
+		case SG_STORE_LAST:
+			break;
+	}
+	return "last";
+}
+
+/* A channel set from {"channel": kind, ...}, sorted by name. */
+SGChannelSet *
+sg_channelset_from_jsonb(Jsonb *kinds)
+{
+	SGChannelSet *cs = palloc0(sizeof(SGChannelSet));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i;
+
+	cs->n = JB_ROOT_COUNT(kinds);
+	cs->names = palloc0(sizeof(char *) * (cs->n + 1));
+	cs->kinds = palloc0(sizeof(SGStoreKind) * (cs->n + 1));
+	i = 0;
+	it = JsonbIteratorInit(&kinds->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY)
+			cs->names[i++] = pnstrdup(v.val.string.val, v.val.string.len);
+	qsort(cs->names, cs->n, sizeof(char *), cmp_cstring);
+	for (i = 0; i < cs->n; i++)
+		cs->kinds[i] = sg_store_kind_from_name(sg_jsonb_get_cstring(kinds, cs->names[i]));
+	return cs;
+}
+
+int
+sg_channelset_index(SGChannelSet *cs, const char *name)
+{
+	int			lo = 0,
+				hi = cs->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(name, cs->names[mid]);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+SGState *
+sg_state_new(int n)
+{
+	SGState    *s = palloc0(sizeof(SGState));
+
+	s->n = n;
+	s->values = palloc0(sizeof(Jsonb *) * (n + 1));
+	s->track = palloc0(sizeof(SGTrack) * (n + 1));
+	return s;
+}
+
+/* A copy that shares the (immutable) values. */
+SGState *
+sg_state_copy(SGState *s)
+{
+	SGState    *c = sg_state_new(s->n);
+
+	memcpy(c->values, s->values, sizeof(Jsonb *) * s->n);
+	memcpy(c->track, s->track, sizeof(SGTrack) * s->n);
+	c->barriers = s->barriers;
+	return c;
+}
+
+/* A copy whose values live in the current memory context. */
+SGState *
+sg_state_copy_deep(SGState *s)
+{
+	SGState    *c = sg_state_copy(s);
+	int			i;
+
+	for (i = 0; i < s->n; i++)
+		c->values[i] = sg_jsonb_copy(s->values[i]);
+	c->barriers = sg_jsonb_copy(s->barriers);
+	return c;
+}
+
+/* The state of a new thread: every channel at its default. */
+SGState *
+sg_state_initial(SGGraph *g)
+{
+	SGState    *s = sg_state_new(g->nchannels);
+	int			i;
+
+	for (i = 0; i < g->nchannels; i++)
+		s->values[i] = g->channels[i].initial;
+	return s;
+}
+
+/* The state as LangGraph shows it: an object of the channels that have a value. */
+Jsonb *
+sg_state_to_jsonb(SGChannelSet *cs, SGState *s)
+{
+	SGJsonBuilder b = {0};
+	int			i;
+
+	sg_jb_begin_object(&b);
+	for (i = 0; i < cs->n; i++)
+	{
+		if (s->values[i] == NULL)
+			continue;
+		sg_jb_key(&b, cs->names[i]);
+		sg_jb_jsonb(&b, s->values[i]);
+	}
+	sg_jb_end_object(&b);
+	return sg_jb_finish(&b);
+}
+
+/*
+ * An update must be an object whose keys are channels of the graph; who
+ * names its author in errors ("node \"step1\"", "input", ...).
+ */
+void
+sg_check_update(SGGraph *g, const char *who, Jsonb *update)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (update == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_INVALID_UPDATE),
+				 errmsg("%s of graph \"%s\" returned null instead of an update", who, g->name),
+				 errhint("Return a JSON object of channel values, or '{}' to change nothing.")));
+	if (!JB_ROOT_IS_OBJECT(update))
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_INVALID_UPDATE),
+				 errmsg("expected an object as the update of %s in graph \"%s\", got a JSON %s",
+						who, g->name, sg_jsonb_type_name(update)),
+				 errhint("Return a JSON object of channel values, such as '{\"step\": 1}'.")));
+	it = JsonbIteratorInit(&update->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		if (sg_graph_channel_index(g, key) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s wrote to channel \"%s\", which graph \"%s\" does not have", who, key, g->name),
+					 errhint("The channels of a graph are fixed by sg_create_graph().")));
+	}
+}
+
+static void
+type_mismatch(SGChannel *c, const char *expected, Jsonb *got, const char *task)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("invalid update for channel \"%s\" from \"%s\": %s expects %s, got a JSON %s",
+					c->name, task,
+					c->reducer == SG_REDUCER_APPEND ? "append" :
+					c->reducer == SG_REDUCER_ADD ? "add" : "merge",
+					expected, sg_jsonb_type_name(got))));
+}
+
+/* Reduce one written value into the current one (NULL: empty). */
+static Jsonb *
+reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
+{
+	switch (c->reducer)
+	{
+		case SG_REDUCER_REPLACE:
+			return value;
+		case SG_REDUCER_APPEND:
+			if (!sg_jsonb_is_array(value))
+				type_mismatch(c, "an array", value, task);
+			if (current != NULL && !sg_jsonb_is_array(current))
+				type_mismatch(c, "an array", current, task);
+			return current ? sg_jsonb_concat_arrays(current, value) : value;
+		case SG_REDUCER_ADD:
+			{
+				JsonbValue	a,
+							b,
+							r;
+
+				if (!sg_jsonb_is_scalar(value, jbvNumeric))
+					type_mismatch(c, "a number", value, task);
+				if (current == NULL)
+					return value;
+				if (!sg_jsonb_is_scalar(current, jbvNumeric))
+					type_mismatch(c, "a number", current, task);
+				JsonbExtractScalar(&current->root, &a);
+				JsonbExtractScalar(&value->root, &b);
+				r.type = jbvNumeric;
+				r.val.numeric = DatumGetNumeric(DirectFunctionCall2(numeric_add,
+																	NumericGetDatum(a.val.numeric),
+																	NumericGetDatum(b.val.numeric)));
+				return sg_jsonb_from_value(&r);
+			}
+		case SG_REDUCER_MERGE:
+			if (!sg_jsonb_is_object(value))
+				type_mismatch(c, "an object", value, task);
+			if (current == NULL)
+				return value;
+			if (!sg_jsonb_is_object(current))
+				type_mismatch(c, "an object", current, task);
+			return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(current),
+													  JsonbPGetDatum(value)));
+		case SG_REDUCER_CUSTOM:
+			{
+				LOCAL_FCINFO(fcinfo, 2);
+				Datum		result;
+
+				if (current == NULL)
+					return value;
+				InitFunctionCallInfoData(*fcinfo, &c->reducer_flinfo, 2, InvalidOid, NULL, NULL);
+				fcinfo->args[0].value = JsonbPGetDatum(current);
+				fcinfo->args[0].isnull = false;
+				fcinfo->args[1].value = JsonbPGetDatum(value);
+				fcinfo->args[1].isnull = false;
+				result = FunctionCallInvoke(fcinfo);
+				if (fcinfo->isnull)
+					ereport(ERROR,
+							(errcode(ERRCODE_SG_INVALID_UPDATE),
+							 errmsg("reducer of channel \"%s\" returned null", c->name)));
+				return DatumGetJsonbP(result);
+			}
+	}
+	return value;
+}
+
+/*
+ * Apply the updates of one super-step (already in task order) to s and
+ * return the new state; changed[i] tells which channels were written.
+ */
+SGState *
+sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites, bool *changed)
+{
+	SGState    *r = sg_state_copy(s);
+	const char **writer = palloc0(sizeof(char *) * (g->nchannels + 1));
+	int			w;
+
+	memset(changed, 0, sizeof(bool) * g->nchannels);
+	for (w = 0; w < nwrites; w++)
+	{
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		if (writes[w].update == NULL)
+			continue;
+		it = JsonbIteratorInit(&writes[w].update->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			char	   *key;
+			int			c;
+			SGChannel  *ch;
+
+			if (tok != WJB_KEY)
+				continue;
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			JsonbIteratorNext(&it, &v, true);
+			c = sg_graph_channel_index(g, key);
+			if (c < 0)
+				continue;		/* checked by sg_check_update */
+			ch = &g->channels[c];
+			if (ch->reducer == SG_REDUCER_REPLACE && writer[c] != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_SG_INVALID_UPDATE),
+						 errmsg("Invalid update for channel \"%s\": it can receive only one value per step", key),
+						 errdetail("Nodes \"%s\" and \"%s\" both wrote to it in the same step.",
+								   writer[c], writes[w].task),
+						 errhint("Give the channel a reducer, such as append, add or merge, to combine several values.")));
+			writer[c] = writes[w].task;
+			r->values[c] = reduce(ch, changed[c] || ch->reducer != SG_REDUCER_REPLACE ? r->values[c] : NULL,
+								  sg_jsonb_from_value(&v), writes[w].task);
+			changed[c] = true;
+		}
+	}
+	return r;
+}

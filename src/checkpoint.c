@@ -1,0 +1,970 @@
+/*-------------------------------------------------------------------------
+ *
+ * checkpoint.c
+ *		Checkpoint storage: ids, thread locks, thread and checkpoint rows,
+ *		and rebuilding the state of any checkpoint.
+ *
+ * Layout. A checkpoint row does not hold a copy of the state. It holds the
+ * writes that produced it from its parent ([[task, update], ...], which are
+ * also the tasks' results that history shows), and sometimes:
+ *	 image	the whole value of a channel at this checkpoint;
+ *	 refs	for a channel that has not changed for a while, the id of the
+ *			row (of the same thread) where its value is stored, or null
+ *			for an empty channel.
+ * A thread's first row has a complete image (the channel defaults).
+ *
+ * Reading the state of a checkpoint walks its ancestors newest first, with
+ * one backward index range scan over (thread_id, checkpoint_id): ids are
+ * time-ordered and a child is always created after its parent, so each
+ * ancestor is met in turn; rows of other branches are skipped. Per channel
+ * the walk stops at its image, its last write (replace channels), or a
+ * reference; append channels collect their writes back to their image.
+ *
+ * Writing decides, per channel, when a new image or reference is worth it,
+ * so that the walk stays short without copying unchanged channels into
+ * every row:
+ *	 - replace and "image" channels: after SG_REF_DISTANCE rows without a
+ *	   change, store a reference (or the value itself when it is smaller
+ *	   than a reference);
+ *	 - channels with add, merge or custom reducers store every new value
+ *	   whole (so reading never calls a user's reducer);
+ *	 - append channels store only what each step appends, and a new image
+ *	   once the appended bytes (plus a cost per row walked) outweigh the
+ *	   image a reader would start from; images thus grow geometrically, and
+ *	   storage stays linear in the length of the conversation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/md5.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#define SG_REF_DISTANCE		16		/* rows a reader may walk for an unchanged channel */
+#define SG_SMALL_VALUE		64		/* bytes: below this an image beats a reference */
+#define SG_ROW_COST			64		/* bytes: what walking one row is worth */
+#define SG_MIN_IMAGE		1024	/* bytes: smallest base an append image is sized against */
+#define SG_IMAGE_RATIO_NUM	3		/* new append image when walk cost >= 1.5 x base */
+#define SG_IMAGE_RATIO_DEN	2
+
+#define SG_LOCK_FIELD4		0x5347	/* 'SG': our advisory locks in pg_locks.objsubid */
+
+const char *sg_checkpoint_columns =
+"thread_id, checkpoint_id, parent_id, parent_thread, step, source, next, writes, image, "
+"image_complete, refs, barriers, sends, pending, meta, created_at";
+
+/* ---------------------------------------------------------------------------
+ * SPI with kept plans; results are left in the caller's memory context
+ * ---------------------------------------------------------------------------
+ */
+static int
+spi_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, nulls, false, count);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
+static Datum
+uuid_datum(const pg_uuid_t *id)
+{
+	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+	memcpy(copy, id, sizeof(pg_uuid_t));
+	return UUIDPGetDatum(copy);
+}
+
+char *
+sg_uuid_to_cstring(const pg_uuid_t *id)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, uuid_datum(id)));
+}
+
+static pg_uuid_t
+uuid_from_cstring(const char *s)
+{
+	pg_uuid_t  *u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
+
+	return *u;
+}
+
+/* ---------------------------------------------------------------------------
+ * Ids
+ * ---------------------------------------------------------------------------
+ */
+
+/* Add one to the random bits of a version 7 uuid, carrying into the timestamp. */
+static void
+uuid7_increment(pg_uuid_t *u)
+{
+	int			i;
+
+	for (i = UUID_LEN - 1; i >= 0; i--)
+	{
+		/* skip the version nibble and variant bits by carrying over them */
+		if (i == 8)
+		{
+			uint8		low = u->data[8] & 0x3F;
+
+			low = (low + 1) & 0x3F;
+			u->data[8] = (u->data[8] & 0xC0) | low;
+			if (low != 0)
+				return;
+			continue;
+		}
+		if (i == 6)
+		{
+			uint8		low = u->data[6] & 0x0F;
+
+			low = (low + 1) & 0x0F;
+			u->data[6] = (u->data[6] & 0xF0) | low;
+			if (low != 0)
+				return;
+			continue;
+		}
+		if (++u->data[i] != 0)
+			return;
+	}
+}
+
+/*
+ * A new UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random
+ * bits. Ids made by one backend always increase, and an id is always greater
+ * than after (the parent), so ORDER BY checkpoint_id is creation order.
+ */
+void
+sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after)
+{
+	static pg_uuid_t last;
+	static bool have_last = false;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		ms = (uint64) (now / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
+
+	if (!pg_strong_random(id->data + 6, UUID_LEN - 6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	id->data[0] = (uint8) (ms >> 40);
+	id->data[1] = (uint8) (ms >> 32);
+	id->data[2] = (uint8) (ms >> 24);
+	id->data[3] = (uint8) (ms >> 16);
+	id->data[4] = (uint8) (ms >> 8);
+	id->data[5] = (uint8) ms;
+	id->data[6] = (id->data[6] & 0x0F) | 0x70;	/* version 7 */
+	id->data[8] = (id->data[8] & 0x3F) | 0x80;	/* variant 10 */
+
+	if (have_last && memcmp(id->data, last.data, UUID_LEN) <= 0)
+	{
+		*id = last;
+		uuid7_increment(id);
+	}
+	if (after && memcmp(id->data, after->data, UUID_LEN) <= 0)
+	{
+		*id = *after;
+		uuid7_increment(id);
+	}
+	last = *id;
+	have_last = true;
+}
+
+/* A task's id: a hash of its checkpoint, node and position, as a uuid. */
+void
+sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
+{
+	char	   *key = psprintf("%s|%s|%d", sg_uuid_to_cstring(checkpoint), node, index);
+	char		hex[33];
+	const char *errstr = NULL;
+
+	if (!pg_md5_hash(key, strlen(key), hex, &errstr))
+		elog(ERROR, "could not compute task id: %s", errstr);
+	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+/* ---------------------------------------------------------------------------
+ * Thread locks: one advisory lock per thread
+ * ---------------------------------------------------------------------------
+ */
+static void
+thread_locktag(LOCKTAG *tag, const char *thread_id)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347);
+
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_LOCK_FIELD4);
+}
+
+/*
+ * Take the lock of a thread for this transaction (or, for sg_run, the
+ * session). Waits unless stategraph.lock_wait is off; lock_timeout applies.
+ */
+void
+sg_lock_thread(const char *thread_id, bool session)
+{
+	LOCKTAG		tag;
+
+	thread_locktag(&tag, thread_id);
+	if (LockAcquire(&tag, ExclusiveLock, session, !sg_lock_wait) == LOCKACQUIRE_NOT_AVAIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("thread \"%s\" is busy", thread_id),
+				 errdetail("Another session is running or changing it."),
+				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+}
+
+void
+sg_unlock_thread_session(const char *thread_id)
+{
+	LOCKTAG		tag;
+
+	thread_locktag(&tag, thread_id);
+	LockRelease(&tag, ExclusiveLock, true);
+}
+
+/* Is another session holding the thread's lock right now? */
+bool
+sg_thread_is_busy(const char *thread_id)
+{
+	LOCKTAG		tag;
+	LockAcquireResult r;
+
+	thread_locktag(&tag, thread_id);
+	r = LockAcquire(&tag, ExclusiveLock, false, true);
+	if (r == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, ExclusiveLock, false);
+	return false;
+}
+
+/* ---------------------------------------------------------------------------
+ * Thread rows
+ * ---------------------------------------------------------------------------
+ */
+static SGThread *
+thread_from_tuple(HeapTuple t, TupleDesc d)
+{
+	SGThread   *th = palloc0(sizeof(SGThread));
+	bool		isnull;
+	Datum		v;
+
+	th->thread_id = TextDatumGetCString(SPI_getbinval(t, d, 1, &isnull));
+	th->graph = TextDatumGetCString(SPI_getbinval(t, d, 2, &isnull));
+	th->channels = DatumGetJsonbPCopy(SPI_getbinval(t, d, 3, &isnull));
+	v = SPI_getbinval(t, d, 4, &isnull);
+	th->has_head = !isnull;
+	if (!isnull)
+		th->head = *DatumGetUUIDP(v);
+	th->status = TextDatumGetCString(SPI_getbinval(t, d, 5, &isnull));
+	th->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, 6, &isnull));
+	th->updated_at = DatumGetTimestampTz(SPI_getbinval(t, d, 7, &isnull));
+	return th;
+}
+
+/*
+ * The row of a thread, or NULL. for_update locks the row, which in
+ * REPEATABLE READ and SERIALIZABLE makes a concurrent change an error.
+ */
+SGThread *
+sg_thread_fetch(const char *thread_id, bool for_update)
+{
+	static SPIPlanPtr plan[2];
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int			i = for_update ? 1 : 0;
+
+	if (plan[i] == NULL)
+		plan[i] = sg_prepare(for_update ?
+							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at "
+							 "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
+							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at "
+							 "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+							 1, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	spi_run(plan[i], values, NULL, 1);
+	if (SPI_processed == 0)
+		return NULL;
+	return thread_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+}
+
+SGThread *
+sg_thread_fetch_required(const char *thread_id, bool for_update)
+{
+	SGThread   *th = sg_thread_fetch(thread_id, for_update);
+
+	if (th == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("thread \"%s\" does not exist", thread_id)));
+	return th;
+}
+
+void
+sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
+	Datum		values[3];
+
+	if (plan == NULL)
+		plan = sg_prepare("INSERT INTO stategraph.threads (thread_id, graph, channels) VALUES ($1, $2, $3)",
+						  3, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = CStringGetTextDatum(graph);
+	values[2] = JsonbPGetDatum(channels);
+	spi_run(plan, values, NULL, 0);
+}
+
+/* Record a thread's newest checkpoint and status (and its channel kinds, if given). */
+void
+sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status, Jsonb *channels)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', head ? ' ' : 'n', ' ', channels ? ' ' : 'n'};
+
+	if (plan == NULL)
+		plan = sg_prepare("UPDATE stategraph.threads SET head = $2, status = $3, "
+						  "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1", 4, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = head ? uuid_datum(head) : (Datum) 0;
+	values[2] = CStringGetTextDatum(status);
+	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
+	spi_run(plan, values, nulls, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * Checkpoint rows
+ * ---------------------------------------------------------------------------
+ */
+static Jsonb *
+jsonb_column(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(v);
+}
+
+/* A checkpoint from a row of sg_checkpoint_columns, copied into the current context. */
+SGCheckpoint *
+sg_checkpoint_from_tuple(HeapTuple t, TupleDesc d)
+{
+	SGCheckpoint *cp = palloc0(sizeof(SGCheckpoint));
+	bool		isnull;
+	Datum		v;
+	ArrayType  *arr;
+	Datum	   *elems;
+	int			i;
+
+	cp->thread_id = TextDatumGetCString(SPI_getbinval(t, d, 1, &isnull));
+	cp->id = *DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull));
+	v = SPI_getbinval(t, d, 3, &isnull);
+	cp->has_parent = !isnull;
+	if (!isnull)
+		cp->parent_id = *DatumGetUUIDP(v);
+	v = SPI_getbinval(t, d, 4, &isnull);
+	cp->parent_thread = isnull ? NULL : TextDatumGetCString(v);
+	cp->step = DatumGetInt32(SPI_getbinval(t, d, 5, &isnull));
+	cp->source = TextDatumGetCString(SPI_getbinval(t, d, 6, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(t, d, 7, &isnull));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &cp->nnext);
+	cp->next = palloc(sizeof(char *) * (cp->nnext + 1));
+	for (i = 0; i < cp->nnext; i++)
+		cp->next[i] = TextDatumGetCString(elems[i]);
+	cp->writes = jsonb_column(t, d, 8);
+	cp->image = jsonb_column(t, d, 9);
+	cp->image_complete = DatumGetBool(SPI_getbinval(t, d, 10, &isnull));
+	cp->refs = jsonb_column(t, d, 11);
+	cp->barriers = jsonb_column(t, d, 12);
+	cp->sends = jsonb_column(t, d, 13);
+	cp->pending = jsonb_column(t, d, 14);
+	cp->meta = jsonb_column(t, d, 15);
+	cp->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, 16, &isnull));
+	return cp;
+}
+
+SGCheckpoint *
+sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2];
+
+	if (plan == NULL)
+		plan = sg_prepare(psprintf("SELECT %s FROM stategraph.checkpoints "
+								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+								   "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+								   sg_checkpoint_columns), 2, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	spi_run(plan, values, NULL, 1);
+	if (SPI_processed == 0)
+		return NULL;
+	return sg_checkpoint_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+}
+
+SGCheckpoint *
+sg_checkpoint_fetch_required(const char *thread_id, const pg_uuid_t *id)
+{
+	SGCheckpoint *cp = sg_checkpoint_fetch(thread_id, id);
+
+	if (cp == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
+	return cp;
+}
+
+/* The writes of the loop checkpoint that followed id, or NULL: the results of id's tasks. */
+Jsonb *
+sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2];
+
+	if (plan == NULL)
+		plan = sg_prepare("SELECT writes FROM stategraph.checkpoints "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND checkpoint_id OPERATOR(pg_catalog.>) $2 "
+						  "AND parent_id OPERATOR(pg_catalog.=) $2 AND parent_thread IS NULL "
+						  "AND source OPERATOR(pg_catalog.=) 'loop' "
+						  "ORDER BY checkpoint_id LIMIT 1", 2, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	spi_run(plan, values, NULL, 1);
+	if (SPI_processed == 0)
+		return NULL;
+	return jsonb_column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+void
+sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', pending ? ' ' : 'n'};
+
+	if (plan == NULL)
+		plan = sg_prepare("UPDATE stategraph.checkpoints SET pending = $3 "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 3, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	values[2] = pending ? JsonbPGetDatum(pending) : (Datum) 0;
+	spi_run(plan, values, nulls, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * Rebuilding states
+ * ---------------------------------------------------------------------------
+ */
+
+/* The writes to channel c in a row's writes, in apply order (List of Jsonb *). */
+static List *
+row_writes_to(Jsonb *writes, const char *channel)
+{
+	List	   *out = NIL;
+	int			i,
+				n = sg_jsonb_array_length(writes);
+
+	for (i = 0; i < n; i++)
+	{
+		Jsonb	   *pair = sg_jsonb_array_get(writes, i);
+		Jsonb	   *v = sg_jsonb_get(sg_jsonb_array_get(pair, 1), channel);
+
+		if (v != NULL)
+			out = lappend(out, v);
+	}
+	return out;
+}
+
+/* Does a jsonb object have key (even with a null value)? */
+static bool
+has_key(Jsonb *obj, const char *key, Jsonb **value)
+{
+	Jsonb	   *v;
+
+	if (obj == NULL)
+		return false;
+	v = sg_jsonb_get(obj, key);
+	if (v == NULL)
+		return false;
+	if (value)
+		*value = v;
+	return true;
+}
+
+static Jsonb *
+concat_list(Jsonb *base, List *parts)
+{
+	ListCell   *lc;
+	SGJsonBuilder b = {0};
+	bool		any = false;
+
+	if (parts == NIL)
+		return base;
+	sg_jb_begin_array(&b);
+	if (base)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&base->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM)
+				pushJsonbValue(&b.state, WJB_ELEM, &v);
+		any = true;
+	}
+	foreach(lc, parts)
+	{
+		Jsonb	   *part = (Jsonb *) lfirst(lc);
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		if (!sg_jsonb_is_array(part))
+			continue;
+		it = JsonbIteratorInit(&part->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM)
+				pushJsonbValue(&b.state, WJB_ELEM, &v);
+		any = true;
+	}
+	sg_jb_end_array(&b);
+	return any ? sg_jb_finish(&b) : base;
+}
+
+typedef struct RefFetch
+{
+	int			channel;
+	pg_uuid_t	row;
+} RefFetch;
+
+/* The value of a channel as stored in one row (its image, else its last write). */
+static Jsonb *
+value_in_row(SGCheckpoint *row, const char *channel)
+{
+	Jsonb	   *v = NULL;
+	List	   *w;
+
+	if (has_key(row->image, channel, &v))
+		return v;
+	w = row_writes_to(row->writes, channel);
+	return w ? (Jsonb *) llast(w) : NULL;
+}
+
+/*
+ * Rebuild the state of checkpoint id of a thread (see the header comment).
+ * *cp_out, if given, receives the checkpoint row itself. The state's track
+ * tells the writer of the next row how far each channel's walk was.
+ */
+SGState *
+sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out)
+{
+	static SPIPlanPtr plan;
+	MemoryContext cxt = CurrentMemoryContext;
+	SGState    *s = sg_state_new(cs->n);
+	bool	   *resolved = palloc0(sizeof(bool) * (cs->n + 1));
+	Jsonb	  **base = palloc0(sizeof(Jsonb *) * (cs->n + 1));
+	List	  **deltas = palloc0(sizeof(List *) * (cs->n + 1));
+	List	   *refs = NIL;
+	int			nresolved = 0;
+	int			depth = 0;
+	bool		first = true;
+	bool		same_thread = true;
+	const char *cur_thread = thread_id;
+	pg_uuid_t	expected = *id;
+	bool		have_expected = true;
+	int			batch = 4;
+	int			c;
+	ListCell   *lc;
+
+	if (plan == NULL)
+	{
+		Oid			types[2] = {TEXTOID, UUIDOID};
+
+		plan = sg_prepare(psprintf("SELECT %s FROM stategraph.checkpoints "
+								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+								   "AND checkpoint_id OPERATOR(pg_catalog.<=) $2 "
+								   "ORDER BY checkpoint_id DESC", sg_checkpoint_columns),
+						  2, types);
+	}
+
+	while (have_expected && nresolved < cs->n)
+	{
+		Datum		values[2];
+		Portal		portal;
+		bool		switched = false;
+
+		values[0] = CStringGetTextDatum(cur_thread);
+		values[1] = uuid_datum(&expected);
+		portal = SPI_cursor_open(NULL, plan, values, NULL, true);
+		MemoryContextSwitchTo(cxt);
+
+		while (!switched && have_expected && nresolved < cs->n)
+		{
+			uint64		i;
+
+			SPI_cursor_fetch(portal, true, batch);
+			MemoryContextSwitchTo(cxt);
+			if (SPI_processed == 0)
+			{
+				have_expected = false;
+				break;
+			}
+			batch = Min(batch * 2, 256);
+			for (i = 0; i < SPI_processed && !switched && have_expected && nresolved < cs->n; i++)
+			{
+				HeapTuple	t = SPI_tuptable->vals[i];
+				bool		isnull;
+				pg_uuid_t  *rid = DatumGetUUIDP(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+				SGCheckpoint *row;
+
+				if (memcmp(rid->data, expected.data, UUID_LEN) != 0)
+					continue;	/* a row of another branch */
+				row = sg_checkpoint_from_tuple(t, SPI_tuptable->tupdesc);
+				if (first)
+				{
+					if (cp_out)
+						*cp_out = row;
+					s->barriers = row->barriers;
+					first = false;
+				}
+
+				for (c = 0; c < cs->n; c++)
+				{
+					Jsonb	   *v = NULL;
+					const char *name = cs->names[c];
+
+					if (resolved[c])
+						continue;
+					if (row->image_complete || has_key(row->image, name, &v))
+					{
+						if (row->image_complete)
+							has_key(row->image, name, &v);
+						base[c] = v;
+						resolved[c] = true;
+					}
+					else if (has_key(row->refs, name, &v))
+					{
+						char	   *ref = sg_jsonb_as_cstring(v);
+
+						if (ref != NULL)
+						{
+							RefFetch   *rf = palloc(sizeof(RefFetch));
+
+							rf->channel = c;
+							rf->row = uuid_from_cstring(ref);
+							refs = lappend(refs, rf);
+							s->track[c].has_loc = true;
+							s->track[c].loc = rf->row;
+						}
+						resolved[c] = true;
+						s->track[c].rows = depth;
+						nresolved++;
+						continue;
+					}
+					else if (cs->kinds[c] == SG_STORE_LAST)
+					{
+						List	   *w = row_writes_to(row->writes, name);
+
+						if (w == NIL)
+							continue;
+						base[c] = (Jsonb *) llast(w);
+						resolved[c] = true;
+					}
+					else if (cs->kinds[c] == SG_STORE_APPEND)
+					{
+						List	   *w = row_writes_to(row->writes, name);
+						ListCell   *wl;
+
+						foreach(wl, w)
+							s->track[c].bytes += VARSIZE(lfirst(wl));
+						deltas[c] = list_concat(w, deltas[c]);
+						continue;
+					}
+					else
+						continue;
+
+					/* resolved in this row */
+					nresolved++;
+					s->track[c].rows = depth;
+					if (same_thread && cs->kinds[c] != SG_STORE_APPEND)
+					{
+						s->track[c].has_loc = true;
+						s->track[c].loc = row->id;
+					}
+				}
+				depth++;
+				have_expected = row->has_parent;
+				if (row->has_parent)
+				{
+					expected = row->parent_id;
+					if (row->parent_thread != NULL)
+					{
+						cur_thread = row->parent_thread;
+						same_thread = false;
+						switched = true;
+					}
+				}
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+		MemoryContextSwitchTo(cxt);
+	}
+
+	if (first)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
+
+	for (c = 0; c < cs->n; c++)
+	{
+		if (!resolved[c])
+			s->track[c].rows = depth;
+		s->values[c] = cs->kinds[c] == SG_STORE_APPEND ? concat_list(base[c], deltas[c]) : base[c];
+	}
+	foreach(lc, refs)
+	{
+		RefFetch   *rf = (RefFetch *) lfirst(lc);
+		SGCheckpoint *row = sg_checkpoint_fetch(thread_id, &rf->row);
+
+		if (row == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("checkpoint %s of thread \"%s\" refers to missing checkpoint %s for channel \"%s\"",
+							sg_uuid_to_cstring(id), thread_id, sg_uuid_to_cstring(&rf->row),
+							cs->names[rf->channel])));
+		s->values[rf->channel] = value_in_row(row, cs->names[rf->channel]);
+	}
+	return s;
+}
+
+/* Move a state from a row's parent to the row itself. */
+void
+sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row)
+{
+	int			c;
+
+	for (c = 0; c < cs->n; c++)
+	{
+		Jsonb	   *v = NULL;
+		const char *name = cs->names[c];
+
+		if (row->image_complete || has_key(row->image, name, &v))
+		{
+			if (row->image_complete && !has_key(row->image, name, &v))
+				v = NULL;
+			s->values[c] = v;
+		}
+		else if (has_key(row->refs, name, NULL))
+			continue;			/* unchanged */
+		else if (cs->kinds[c] == SG_STORE_LAST)
+		{
+			List	   *w = row_writes_to(row->writes, name);
+
+			if (w)
+				s->values[c] = (Jsonb *) llast(w);
+		}
+		else if (cs->kinds[c] == SG_STORE_APPEND)
+			s->values[c] = concat_list(s->values[c], row_writes_to(row->writes, name));
+	}
+	s->barriers = row->barriers;
+}
+
+/* ---------------------------------------------------------------------------
+ * Writing checkpoints
+ * ---------------------------------------------------------------------------
+ */
+
+/* Bytes appended to channel c by a row's writes. */
+static int64
+appended_bytes(Jsonb *writes, const char *channel)
+{
+	List	   *w = row_writes_to(writes, channel);
+	ListCell   *lc;
+	int64		n = 0;
+
+	foreach(lc, w)
+		n += VARSIZE(lfirst(lc));
+	return n;
+}
+
+/*
+ * Decide the image and references of a new row (see the header comment),
+ * update the state's track to describe the new row, and insert it.
+ * written[c] tells which channels the row's writes changed.
+ */
+void
+sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *written)
+{
+	static SPIPlanPtr plan;
+	SGJsonBuilder ib = {0};
+	SGJsonBuilder rb = {0};
+	bool		any_image = false;
+	bool		any_ref = false;
+	Datum		values[16];
+	char		nulls[16];
+	Datum	   *next;
+	int			c,
+				i;
+
+	if (plan == NULL)
+	{
+		Oid			types[16] = {TEXTOID, UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTARRAYOID,
+			JSONBOID, JSONBOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
+
+		plan = sg_prepare(psprintf("INSERT INTO stategraph.checkpoints (%s) VALUES "
+								   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+								   sg_checkpoint_columns), 16, types);
+	}
+
+	sg_jb_begin_object(&ib);
+	sg_jb_begin_object(&rb);
+	for (c = 0; c < cs->n; c++)
+	{
+		SGTrack    *t = &state->track[c];
+		Jsonb	   *v = state->values[c];
+		int64		size = v ? VARSIZE(v) : 0;
+		bool		image = false;
+		bool		ref = false;
+		bool		changed = written && written[c];
+
+		if (cp->image_complete)
+			image = true;
+		else if (cs->kinds[c] == SG_STORE_APPEND)
+		{
+			int64		base = Max(size - t->bytes - (changed ? appended_bytes(cp->writes, cs->names[c]) : 0),
+								   SG_MIN_IMAGE);
+
+			t->rows++;
+			if (changed)
+				t->bytes += appended_bytes(cp->writes, cs->names[c]);
+			if ((changed || t->rows >= SG_REF_DISTANCE) &&
+				t->rows * SG_ROW_COST + t->bytes >= base * SG_IMAGE_RATIO_NUM / SG_IMAGE_RATIO_DEN)
+			{
+				if (v != NULL)
+					image = true;
+				else
+					ref = true;
+			}
+		}
+		else if (changed)
+		{
+			/* a replace write is the value itself; other reducers store it whole */
+			image = cs->kinds[c] == SG_STORE_IMAGE;
+			if (!image)
+			{
+				t->rows = 0;
+				t->has_loc = true;
+				t->loc = cp->id;
+			}
+		}
+		else if (++t->rows >= SG_REF_DISTANCE)
+		{
+			if (v != NULL && (size <= SG_SMALL_VALUE || !t->has_loc))
+				image = true;
+			else
+				ref = true;
+		}
+
+		if (image)
+		{
+			/* a complete image leaves empty channels out */
+			if (v != NULL)
+			{
+				sg_jb_key(&ib, cs->names[c]);
+				sg_jb_jsonb(&ib, v);
+			}
+			any_image = true;
+			t->rows = 0;
+			t->bytes = 0;
+			t->has_loc = true;
+			t->loc = cp->id;
+		}
+		else if (ref)
+		{
+			sg_jb_key(&rb, cs->names[c]);
+			if (v == NULL || !t->has_loc)
+				sg_jb_null(&rb);
+			else
+				sg_jb_string(&rb, sg_uuid_to_cstring(&t->loc));
+			any_ref = true;
+			t->rows = 0;
+			t->bytes = 0;
+		}
+	}
+	sg_jb_end_object(&ib);
+	sg_jb_end_object(&rb);
+	cp->image = any_image || cp->image_complete ? sg_jb_finish(&ib) : NULL;
+	cp->refs = any_ref ? sg_jb_finish(&rb) : NULL;
+	if (cp->created_at == 0)
+		cp->created_at = GetCurrentTimestamp();
+
+	next = palloc(sizeof(Datum) * (cp->nnext + 1));
+	for (i = 0; i < cp->nnext; i++)
+		next[i] = CStringGetTextDatum(cp->next[i]);
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(cp->thread_id);
+	values[1] = uuid_datum(&cp->id);
+	values[2] = cp->has_parent ? uuid_datum(&cp->parent_id) : (Datum) 0;
+	nulls[2] = cp->has_parent ? ' ' : 'n';
+	values[3] = cp->parent_thread ? CStringGetTextDatum(cp->parent_thread) : (Datum) 0;
+	nulls[3] = cp->parent_thread ? ' ' : 'n';
+	values[4] = Int32GetDatum(cp->step);
+	values[5] = CStringGetTextDatum(cp->source);
+	values[6] = PointerGetDatum(construct_array(next, cp->nnext, TEXTOID, -1, false, TYPALIGN_INT));
+#define JSONB_ARG(i, j) (values[i] = (j) ? JsonbPGetDatum(j) : (Datum) 0, nulls[i] = (j) ? ' ' : 'n')
+	JSONB_ARG(7, cp->writes);
+	JSONB_ARG(8, cp->image);
+	values[9] = BoolGetDatum(cp->image_complete);
+	JSONB_ARG(10, cp->refs);
+	JSONB_ARG(11, cp->barriers);
+	JSONB_ARG(12, cp->sends);
+	JSONB_ARG(13, cp->pending);
+	JSONB_ARG(14, cp->meta);
+#undef JSONB_ARG
+	values[15] = TimestampTzGetDatum(cp->created_at);
+	spi_run(plan, values, nulls, 0);
+}
+
+/*
+ * Give a row a complete image of its state, so that nothing before it is
+ * needed to read it (before its ancestors are pruned or deleted).
+ */
+void
+sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	SGState    *s = sg_load_state(cs, thread_id, id, NULL);
+	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
+	Datum		values[3];
+
+	if (plan == NULL)
+		plan = sg_prepare("UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 3, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	values[2] = JsonbPGetDatum(sg_state_to_jsonb(cs, s));
+	spi_run(plan, values, NULL, 0);
+}

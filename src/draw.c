@@ -1,0 +1,222 @@
+/*-------------------------------------------------------------------------
+ *
+ * draw.c
+ *		sg_draw: a compiled graph as a Mermaid flowchart (as LangGraph's
+ *		draw_mermaid) or a Graphviz dot digraph. Conditional edges are
+ *		dashed and labelled with their path_map keys.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(sg_draw);
+
+typedef struct Drawer
+{
+	StringInfo	buf;
+	bool		dot;
+} Drawer;
+
+/* A name as a quoted dot identifier. */
+static void
+dot_quote(StringInfo buf, const char *s)
+{
+	appendStringInfoChar(buf, '"');
+	for (; *s; s++)
+	{
+		if (*s == '"' || *s == '\\')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *s);
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+/* A name as a Mermaid node id: characters Mermaid cannot take become '_'. */
+static void
+mermaid_id(StringInfo buf, const char *s)
+{
+	for (; *s; s++)
+		appendStringInfoChar(buf, (isalnum((unsigned char) *s) || *s == '_' || *s == '-') ? *s : '_');
+}
+
+static void
+edge(Drawer *d, const char *from, const char *to, bool conditional, const char *label)
+{
+	if (d->dot)
+	{
+		appendStringInfoString(d->buf, "\t");
+		dot_quote(d->buf, from);
+		appendStringInfoString(d->buf, " -> ");
+		dot_quote(d->buf, to);
+		if (conditional)
+		{
+			appendStringInfoString(d->buf, " [style=dashed");
+			if (label)
+			{
+				appendStringInfoString(d->buf, ", label=");
+				dot_quote(d->buf, label);
+			}
+			appendStringInfoChar(d->buf, ']');
+		}
+		appendStringInfoString(d->buf, ";\n");
+		return;
+	}
+	appendStringInfoString(d->buf, "\t");
+	mermaid_id(d->buf, from);
+	if (!conditional)
+		appendStringInfoString(d->buf, " --> ");
+	else if (label)
+	{
+		appendStringInfoString(d->buf, " -. &nbsp;");
+		mermaid_id(d->buf, label);
+		appendStringInfoString(d->buf, "&nbsp; .-> ");
+	}
+	else
+		appendStringInfoString(d->buf, " -.-> ");
+	mermaid_id(d->buf, to);
+	appendStringInfoString(d->buf, ";\n");
+}
+
+static void
+node_decl(Drawer *d, const char *name, int kind)	/* kind: 0 node, 1 start, 2 end */
+{
+	if (d->dot)
+	{
+		appendStringInfoString(d->buf, "\t");
+		dot_quote(d->buf, name);
+		if (kind == 0)
+			appendStringInfoString(d->buf, ";\n");
+		else
+			appendStringInfo(d->buf, " [shape=oval, fillcolor=\"%s\"];\n", kind == 1 ? "#ffffff" : "#bfb6fc");
+		return;
+	}
+	appendStringInfoString(d->buf, "\t");
+	mermaid_id(d->buf, name);
+	if (kind == 0)
+		appendStringInfo(d->buf, "(%s)\n", name);
+	else
+		appendStringInfo(d->buf, "([<p>%s</p>]):::%s\n", name, kind == 1 ? "first" : "last");
+}
+
+/* Every edge of a conditional branch: its path_map, or every node and __end__. */
+static void
+branch_edges(Drawer *d, SGGraph *g, SGNode *src, SGBranch *br, bool *uses_end)
+{
+	int			i;
+
+	if (br->path_map == NULL)
+	{
+		for (i = 1; i < g->nnodes; i++)
+			edge(d, src->name, g->nodes[i].name, true, NULL);
+		edge(d, src->name, SG_END_NAME, true, NULL);
+		*uses_end = true;
+		return;
+	}
+	if (sg_jsonb_is_array(br->path_map))
+	{
+		for (i = 0; i < sg_jsonb_array_length(br->path_map); i++)
+		{
+			char	   *to = sg_jsonb_as_cstring(sg_jsonb_array_get(br->path_map, i));
+
+			edge(d, src->name, to, true, NULL);
+			*uses_end = *uses_end || strcmp(to, SG_END_NAME) == 0;
+		}
+		return;
+	}
+	{
+		JsonbIterator *it = JsonbIteratorInit(&br->path_map->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *key = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				key = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE)
+			{
+				char	   *to = pnstrdup(v.val.string.val, v.val.string.len);
+
+				edge(d, src->name, to, true, strcmp(key, to) == 0 ? NULL : key);
+				*uses_end = *uses_end || strcmp(to, SG_END_NAME) == 0;
+			}
+		}
+	}
+}
+
+Datum
+sg_draw(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	char	   *format = sg_arg_text(fcinfo, 1, "format");
+	StringInfoData buf;
+	StringInfoData edges;
+	Drawer		d;
+	SGGraph    *g;
+	bool		uses_end = false;
+	int			i,
+				j,
+				k;
+
+	if (strcmp(format, "mermaid") != 0 && strcmp(format, "dot") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("format must be 'mermaid' or 'dot', not '%s'", format)));
+	g = sg_graph_get(graph);
+	sg_graph_pin(g, CurrentMemoryContext);
+
+	initStringInfo(&buf);
+	initStringInfo(&edges);
+	d.dot = strcmp(format, "dot") == 0;
+	d.buf = &edges;
+	for (i = 0; i < g->nnodes; i++)
+	{
+		SGNode	   *n = &g->nodes[i];
+
+		for (j = 0; j < n->nedges; j++)
+		{
+			edge(&d, n->name, n->edges[j] == SG_END ? SG_END_NAME : g->nodes[n->edges[j]].name, false, NULL);
+			uses_end = uses_end || n->edges[j] == SG_END;
+		}
+		for (j = 0; j < n->nbranches; j++)
+			branch_edges(&d, g, n, &n->branches[j], &uses_end);
+	}
+	for (i = 0; i < g->njoins; i++)
+	{
+		SGJoin	   *jn = &g->joins[i];
+
+		for (k = 0; k < jn->nsources; k++)
+			edge(&d, g->nodes[jn->sources[k]].name,
+				 jn->target == SG_END ? SG_END_NAME : g->nodes[jn->target].name, false, NULL);
+		uses_end = uses_end || jn->target == SG_END;
+	}
+
+	d.buf = &buf;
+	if (d.dot)
+	{
+		appendStringInfoString(&buf, "digraph ");
+		dot_quote(&buf, graph);
+		appendStringInfoString(&buf, " {\n\trankdir=TB;\n"
+							   "\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#f2f0ff\", fontname=\"Helvetica\"];\n");
+	}
+	else
+		appendStringInfoString(&buf, "---\nconfig:\n  flowchart:\n    curve: linear\n---\ngraph TD;\n");
+	node_decl(&d, SG_START_NAME, 1);
+	for (i = 1; i < g->nnodes; i++)
+		node_decl(&d, g->nodes[i].name, 0);
+	if (uses_end)
+		node_decl(&d, SG_END_NAME, 2);
+	appendStringInfoString(&buf, edges.data);
+	if (d.dot)
+		appendStringInfoString(&buf, "}\n");
+	else
+		appendStringInfoString(&buf, "\tclassDef default fill:#f2f0ff,line-height:1.2\n"
+							   "\tclassDef first fill-opacity:0\n"
+							   "\tclassDef last fill:#bfb6fc\n");
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}

@@ -1,0 +1,1397 @@
+/*-------------------------------------------------------------------------
+ *
+ * executor.c
+ *		The super-step loop (LangGraph's Pregel loop): tasks, node calls,
+ *		retries, routing, joins, interrupts and the recursion limit.
+ *
+ * A run starts from a checkpoint and its "next" tasks. Each step:
+ *	 1. stop if the recursion limit is reached, or before a node listed in
+ *		interrupt_before (not on the first step of a resumed run);
+ *	 2. call every task's node on the same state, each in a subtransaction
+ *		(a failing node's own writes are rolled back), with its retry policy;
+ *	 3. if a node raised sg_interrupt() or failed (on_error 'return'), keep
+ *		the writes of the tasks that succeeded as pending writes on the
+ *		checkpoint and stop: a resume runs only the other tasks;
+ *	 4. otherwise apply all updates in task order through the reducers,
+ *		route (edges, joins, conditional edges, Send), store the new
+ *		checkpoint, and stop after a node listed in interrupt_after.
+ *
+ * Memory: the run has a context for its whole life; each step's state,
+ * tasks and checkpoint live in one of two step contexts used in turn, so a
+ * step frees what the step before it no longer needs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/md5.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(sg_interrupt);
+
+struct SGTask
+{
+	int			node;
+	Jsonb	   *arg;			/* Send argument (the node's input); NULL: the state */
+	char		id[37];
+	bool		done;			/* update holds its writes */
+	Jsonb	   *update;
+	bool		interrupted;
+	Jsonb	   *interrupts;		/* [{"value", "id", "node"}] */
+	Jsonb	   *resume;			/* array: values of its sg_interrupt() calls */
+	Jsonb	   *error;			/* {"message", "sqlstate", ...} */
+};
+
+struct SGRun
+{
+	MemoryContext cxt;
+	MemoryContext step_cxt[2];
+	int			cur;			/* step_cxt[cur] holds the current step */
+	SGRunOptions opts;
+	SGGraph    *g;
+	FmgrInfo   *node_fn;		/* per-run copies of the nodes' FmgrInfo */
+	bool		persist;
+	bool		new_kinds;		/* the thread's channel kinds must be updated */
+	SGCheckpoint *cp;			/* the checkpoint the next step runs from */
+	SGState    *state;			/* its state */
+	int			ntasks;
+	SGTask	   *tasks;
+	Jsonb	   *step_error;		/* error of the step as a whole (pending "__error__") */
+	int			stop;			/* last step the recursion limit allows */
+	bool		first_step;		/* the first step of a resumed run */
+	bool		wrote;			/* a checkpoint was stored */
+	SGRunStatus status;
+	Jsonb	   *error;			/* the __error__ payload */
+};
+
+/* The task whose node is running, for sg_interrupt(). */
+typedef struct SGTaskContext
+{
+	SGRun	   *run;
+	SGTask	   *task;
+	int			calls;			/* sg_interrupt() calls so far */
+	bool		interrupted;
+	Jsonb	   *value;
+	struct SGTaskContext *outer;
+} SGTaskContext;
+
+static SGTaskContext *current_task = NULL;
+
+/* Threads this backend is running now, to refuse running one inside itself. */
+static List *running_threads = NIL;
+
+/* ---------------------------------------------------------------------------
+ * Tasks
+ * ---------------------------------------------------------------------------
+ */
+static const char *
+node_name(SGRun *run, int node)
+{
+	return run->g->nodes[node].name;
+}
+
+/* The tasks of checkpoint cp: its next nodes, the last ones from its Sends. */
+static void
+tasks_from_checkpoint(SGRun *run, SGCheckpoint *cp)
+{
+	int			nsends = sg_jsonb_array_length(cp->sends);
+	int			npull = cp->nnext - nsends;
+	int			i;
+
+	run->ntasks = cp->nnext;
+	run->tasks = palloc0(sizeof(SGTask) * (cp->nnext + 1));
+	for (i = 0; i < cp->nnext; i++)
+	{
+		SGTask	   *t = &run->tasks[i];
+
+		t->node = sg_graph_node_index(run->g, cp->next[i]);
+		if (t->node < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("checkpoint %s of thread \"%s\" needs node \"%s\", which graph \"%s\" does not have",
+							sg_uuid_to_cstring(&cp->id), cp->thread_id, cp->next[i], run->g->name)));
+		if (i >= npull)
+			t->arg = sg_jsonb_get(sg_jsonb_array_get(cp->sends, i - npull), "arg");
+		sg_task_id(&cp->id, cp->next[i], i, t->id);
+	}
+}
+
+/* Take what the checkpoint's pending writes say of its tasks. */
+static bool
+tasks_apply_pending(SGRun *run, Jsonb *pending)
+{
+	bool		any_interrupt = false;
+	int			i;
+
+	for (i = 0; i < run->ntasks; i++)
+	{
+		SGTask	   *t = &run->tasks[i];
+		Jsonb	   *p = sg_jsonb_get(pending, t->id);
+
+		if (p == NULL)
+			continue;
+		t->update = sg_jsonb_get(p, "writes");
+		t->done = t->update != NULL;
+		t->resume = sg_jsonb_get(p, "resume");
+		t->interrupts = sg_jsonb_get(p, "interrupts");
+		if (!t->done && sg_jsonb_array_length(t->interrupts) > 0)
+		{
+			t->interrupted = true;
+			any_interrupt = true;
+		}
+	}
+	return any_interrupt;
+}
+
+/* Give each interrupted task the value its pending sg_interrupt() returns. */
+static void
+tasks_resume(SGRun *run, Jsonb *resume)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < run->ntasks; i++)
+	{
+		SGTask	   *t = &run->tasks[i];
+		Jsonb	   *value = resume;
+
+		if (!t->interrupted)
+			continue;
+		/* {"<interrupt id>": value, ...} resumes interrupts one by one */
+		if (sg_jsonb_is_object(resume))
+			for (j = 0; j < sg_jsonb_array_length(t->interrupts); j++)
+			{
+				char	   *iid = sg_jsonb_get_cstring(sg_jsonb_array_get(t->interrupts, j), "id");
+				Jsonb	   *v = iid ? sg_jsonb_get(resume, iid) : NULL;
+
+				if (v != NULL)
+					value = v;
+			}
+		{
+			SGJsonBuilder b = {0};
+
+			sg_jb_begin_array(&b);
+			sg_jb_jsonb(&b, value);
+			sg_jb_end_array(&b);
+			t->resume = sg_jsonb_concat_arrays(t->resume, sg_jb_finish(&b));
+		}
+		t->interrupted = false;
+		t->interrupts = NULL;
+	}
+}
+
+/* The pending writes of the current tasks, to store on their checkpoint. */
+static Jsonb *
+tasks_pending(SGRun *run)
+{
+	SGJsonBuilder b = {0};
+	int			i;
+
+	sg_jb_begin_object(&b);
+	for (i = 0; i < run->ntasks; i++)
+	{
+		SGTask	   *t = &run->tasks[i];
+
+		if (!t->done && !t->interrupted && t->error == NULL && t->resume == NULL)
+			continue;
+		sg_jb_key(&b, t->id);
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "node");
+		sg_jb_string(&b, node_name(run, t->node));
+		if (t->done)
+		{
+			sg_jb_key(&b, "writes");
+			sg_jb_jsonb(&b, t->update);
+		}
+		if (t->interrupted)
+		{
+			sg_jb_key(&b, "interrupts");
+			sg_jb_jsonb(&b, t->interrupts);
+		}
+		if (t->resume)
+		{
+			sg_jb_key(&b, "resume");
+			sg_jb_jsonb(&b, t->resume);
+		}
+		if (t->error)
+		{
+			sg_jb_key(&b, "error");
+			sg_jb_jsonb(&b, t->error);
+		}
+		sg_jb_end_object(&b);
+	}
+	if (run->step_error)
+	{
+		sg_jb_key(&b, "__error__");
+		sg_jb_jsonb(&b, run->step_error);
+	}
+	sg_jb_end_object(&b);
+	return sg_jb_finish(&b);
+}
+
+/* ---------------------------------------------------------------------------
+ * Errors as data
+ * ---------------------------------------------------------------------------
+ */
+static Jsonb *
+error_to_jsonb(SGRun *run, ErrorData *edata, const char *node)
+{
+	SGJsonBuilder b = {0};
+
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "message");
+	sg_jb_string(&b, edata->message ? edata->message : "");
+	sg_jb_key(&b, "sqlstate");
+	sg_jb_string(&b, unpack_sql_state(edata->sqlerrcode));
+	sg_jb_key(&b, "name");
+	sg_jb_string(&b, node ? node : "");
+	sg_jb_key(&b, "node");
+	if (node)
+		sg_jb_string(&b, node);
+	else
+		sg_jb_null(&b);
+	sg_jb_key(&b, "step");
+	sg_jb_int(&b, run->cp->step + 1);
+	if (edata->detail)
+	{
+		sg_jb_key(&b, "detail");
+		sg_jb_string(&b, edata->detail);
+	}
+	if (edata->hint)
+	{
+		sg_jb_key(&b, "hint");
+		sg_jb_string(&b, edata->hint);
+	}
+	if (run->persist)
+	{
+		sg_jb_key(&b, "thread_id");
+		sg_jb_string(&b, run->opts.thread_id);
+		sg_jb_key(&b, "checkpoint_id");
+		sg_jb_string(&b, sg_uuid_to_cstring(&run->cp->id));
+	}
+	sg_jb_end_object(&b);
+	return sg_jb_finish(&b);
+}
+
+/* ---------------------------------------------------------------------------
+ * Calling nodes
+ * ---------------------------------------------------------------------------
+ */
+static Jsonb *
+node_config(SGRun *run, SGTask *task, int attempt)
+{
+	SGJsonBuilder b = {0};
+
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "graph");
+	sg_jb_string(&b, run->g->name);
+	sg_jb_key(&b, "thread_id");
+	if (run->persist)
+		sg_jb_string(&b, run->opts.thread_id);
+	else
+		sg_jb_null(&b);
+	sg_jb_key(&b, "checkpoint_id");
+	if (run->persist)
+		sg_jb_string(&b, sg_uuid_to_cstring(&run->cp->id));
+	else
+		sg_jb_null(&b);
+	sg_jb_key(&b, "node");
+	sg_jb_string(&b, node_name(run, task->node));
+	sg_jb_key(&b, "step");
+	sg_jb_int(&b, run->cp->step + 1);
+	sg_jb_key(&b, "task_id");
+	sg_jb_string(&b, task->id);
+	sg_jb_key(&b, "attempt");
+	sg_jb_int(&b, attempt);
+	sg_jb_end_object(&b);
+	return sg_jb_finish(&b);
+}
+
+static bool
+retryable(SGRetry *r, int sqlerrcode)
+{
+	int			i;
+
+	for (i = 0; i < r->nsqlstates; i++)
+		if (r->sqlstates[i] == sqlerrcode)
+			return true;
+	return false;
+}
+
+static void
+backoff_sleep(int ms)
+{
+	if (ms <= 0)
+		return;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static Jsonb *
+interrupt_entry(SGRun *run, SGTask *task, int index, Jsonb *value)
+{
+	SGJsonBuilder b = {0};
+	char		iid[37];
+	pg_uuid_t	tid;
+
+	memset(&tid, 0, sizeof(tid));
+	memcpy(tid.data, task->id, Min(sizeof(tid.data), strlen(task->id)));
+	sg_task_id(&tid, "interrupt", index, iid);
+	sg_jb_begin_array(&b);
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "value");
+	sg_jb_jsonb(&b, value);
+	sg_jb_key(&b, "id");
+	sg_jb_string(&b, iid);
+	sg_jb_key(&b, "node");
+	sg_jb_string(&b, node_name(run, task->node));
+	sg_jb_end_object(&b);
+	sg_jb_end_array(&b);
+	return sg_jb_finish(&b);
+}
+
+/*
+ * Run one task's node in a subtransaction, retrying transient errors as its
+ * retry policy says. Sets task->done, ->interrupted or ->error; with
+ * on_error 'raise', a failure is re-thrown.
+ */
+static void
+run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
+{
+	SGNode	   *node = &run->g->nodes[task->node];
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int attempt;
+
+	if (task->node == SG_START)
+	{
+		task->update = task->arg;
+		task->done = true;
+		return;
+	}
+
+	for (attempt = 1;; attempt++)
+	{
+		SGTaskContext tc = {run, task, 0, false, NULL, current_task};
+		ErrorData  *volatile edata = NULL;
+		Jsonb	   *volatile result = NULL;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		current_task = &tc;
+		PG_TRY();
+		{
+			LOCAL_FCINFO(fcinfo, 2);
+			Datum		d;
+
+			InitFunctionCallInfoData(*fcinfo, &run->node_fn[task->node], node->nargs, InvalidOid, NULL, NULL);
+			fcinfo->args[0].value = JsonbPGetDatum(task->arg ? task->arg : state_jsonb);
+			fcinfo->args[0].isnull = false;
+			if (node->nargs == 2)
+			{
+				fcinfo->args[1].value = JsonbPGetDatum(node_config(run, task, attempt));
+				fcinfo->args[1].isnull = false;
+			}
+			d = FunctionCallInvoke(fcinfo);
+			MemoryContextSwitchTo(cxt);
+			result = fcinfo->isnull ? NULL : DatumGetJsonbPCopy(d);
+			if (!tc.interrupted)
+				sg_check_update(run->g, psprintf("node \"%s\"", node->name), result);
+			/* a node that caught our interrupt still counts as interrupted */
+			if (tc.interrupted)
+				RollbackAndReleaseCurrentSubTransaction();
+			else
+				ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_END_TRY();
+		current_task = tc.outer;
+
+		if (tc.interrupted)
+		{
+			task->interrupted = true;
+			task->interrupts = interrupt_entry(run, task, tc.calls - 1, tc.value);
+			return;
+		}
+		if (edata == NULL)
+		{
+			task->update = result;
+			task->done = true;
+			return;
+		}
+		if (attempt < node->retry.max_attempts && retryable(&node->retry, edata->sqlerrcode))
+		{
+			int64		ms = (int64) node->retry.backoff_ms << Min(attempt - 1, 16);
+
+			backoff_sleep((int) Min(ms, 60000));
+			FreeErrorData(edata);
+			continue;
+		}
+		if (run->opts.on_error == SG_ON_ERROR_RAISE)
+		{
+			if (edata->sqlerrcode != ERRCODE_SG_INVALID_UPDATE &&
+				edata->sqlerrcode != ERRCODE_UNDEFINED_COLUMN)
+				edata->context = psprintf("%s%sstategraph node \"%s\" of graph \"%s\", step %d",
+										  edata->context ? edata->context : "",
+										  edata->context ? "\n" : "",
+										  node->name, run->g->name, run->cp->step + 1);
+			ReThrowError(edata);
+		}
+		task->error = error_to_jsonb(run, edata, node->name);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("node \"%s\" of graph \"%s\" failed: %s", node->name, run->g->name, edata->message),
+				 run->persist ? errdetail("The failure is recorded on thread \"%s\"; resuming it runs the node again.",
+										  run->opts.thread_id) : 0));
+		return;
+	}
+}
+
+Datum
+sg_interrupt(PG_FUNCTION_ARGS)
+{
+	SGTaskContext *tc = current_task;
+	Jsonb	   *value = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+
+	if (tc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sg_interrupt() can only be called by a node of a running graph")));
+	if (!tc->run->persist)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sg_interrupt() needs a thread to pause"),
+				 errhint("Run the graph with a thread_id.")));
+	if (tc->calls < sg_jsonb_array_length(tc->task->resume))
+		PG_RETURN_JSONB_P(sg_jsonb_array_get(tc->task->resume, tc->calls++));
+	tc->calls++;
+	tc->interrupted = true;
+	tc->value = value ? (Jsonb *) MemoryContextAllocZero(tc->run->cxt, VARSIZE(value)) : NULL;
+	if (value)
+		memcpy(tc->value, value, VARSIZE(value));
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_INTERRUPT),
+			 errmsg("node \"%s\" of graph \"%s\" was interrupted",
+					tc->run->g->nodes[tc->task->node].name, tc->run->g->name),
+			 errhint("A node must let this error pass; the thread resumes with sg_invoke(..., resume => value).")));
+	PG_RETURN_NULL();
+}
+
+/* ---------------------------------------------------------------------------
+ * Routing
+ * ---------------------------------------------------------------------------
+ */
+typedef struct Routing
+{
+	SGGraph    *g;
+	bool	   *pull;			/* per node: triggered next step */
+	List	   *sends;			/* Jsonb {"node", "arg"} */
+	bool	  **seen;			/* per join, per source: seen since last trigger */
+} Routing;
+
+static void
+route_to(Routing *r, const char *from, const char *dest, Jsonb *path_map)
+{
+	const char *target = dest;
+	int			n;
+
+	if (path_map != NULL && sg_jsonb_is_object(path_map))
+	{
+		target = sg_jsonb_get_cstring(path_map, dest);
+		if (target == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_INVALID_ROUTE),
+					 errmsg("router of node \"%s\" returned \"%s\", which is not in its path_map", from, dest)));
+	}
+	else if (path_map != NULL)
+	{
+		bool		found = false;
+		int			i;
+
+		for (i = 0; i < sg_jsonb_array_length(path_map); i++)
+		{
+			char	   *p = sg_jsonb_as_cstring(sg_jsonb_array_get(path_map, i));
+
+			if (p && strcmp(p, dest) == 0)
+				found = true;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_INVALID_ROUTE),
+					 errmsg("router of node \"%s\" returned \"%s\", which is not in its path_map", from, dest)));
+	}
+	if (strcmp(target, SG_END_NAME) == 0)
+		return;
+	n = sg_graph_node_index(r->g, target);
+	if (n <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_INVALID_ROUTE),
+				 errmsg("router of node \"%s\" returned \"%s\", which is not a node of graph \"%s\"",
+						from, target, r->g->name),
+				 errhint("A router returns a node name, a list of names, \"__end__\", or Send objects {\"node\": ..., \"arg\": ...}.")));
+	r->pull[n] = true;
+}
+
+/* One jsonb answer of a router: a name, a Send object, or an array of those. */
+static void
+route_jsonb(Routing *r, const char *from, Jsonb *answer, Jsonb *path_map, bool nested)
+{
+	char	   *name = sg_jsonb_as_cstring(answer);
+
+	if (name != NULL)
+		route_to(r, from, name, path_map);
+	else if (sg_jsonb_is_object(answer) && sg_jsonb_get_cstring(answer, "node") != NULL)
+	{
+		char	   *target = sg_jsonb_get_cstring(answer, "node");
+		SGJsonBuilder b = {0};
+
+		if (sg_graph_node_index(r->g, target) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_INVALID_ROUTE),
+					 errmsg("router of node \"%s\" sent to \"%s\", which is not a node of graph \"%s\"",
+							from, target, r->g->name)));
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "node");
+		sg_jb_string(&b, target);
+		sg_jb_key(&b, "arg");
+		sg_jb_jsonb(&b, sg_jsonb_get(answer, "arg"));
+		sg_jb_end_object(&b);
+		r->sends = lappend(r->sends, sg_jb_finish(&b));
+	}
+	else if (!nested && sg_jsonb_is_array(answer))
+	{
+		int			i;
+
+		for (i = 0; i < sg_jsonb_array_length(answer); i++)
+			route_jsonb(r, from, sg_jsonb_array_get(answer, i), path_map, true);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_INVALID_ROUTE),
+				 errmsg("router of node \"%s\" returned a JSON %s that names no node", from,
+						sg_jsonb_type_name(answer)),
+				 errhint("A router returns a node name, a list of names, \"__end__\", or Send objects {\"node\": ..., \"arg\": ...}.")));
+}
+
+static void
+call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		d;
+
+	InitFunctionCallInfoData(*fcinfo, &br->flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(local_state);
+	fcinfo->args[0].isnull = false;
+	d = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_INVALID_ROUTE),
+				 errmsg("router of node \"%s\" returned null", node->name),
+				 errhint("Return \"__end__\" to finish the run.")));
+	if (br->rettype == TEXTOID)
+		route_to(r, node->name, TextDatumGetCString(d), br->path_map);
+	else if (br->rettype == TEXTARRAYOID)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n,
+					i;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_SG_INVALID_ROUTE),
+						 errmsg("router of node \"%s\" returned a list with a null", node->name)));
+			route_to(r, node->name, TextDatumGetCString(elems[i]), br->path_map);
+		}
+	}
+	else
+		route_jsonb(r, node->name, DatumGetJsonbP(d), br->path_map, false);
+}
+
+/* Where one task's node leads. Routers see base with only that task's update applied. */
+static void
+route_task(Routing *r, SGState *base, int node_index, Jsonb *update)
+{
+	SGNode	   *node = &r->g->nodes[node_index];
+	int			i,
+				j;
+
+	for (i = 0; i < node->nedges; i++)
+		if (node->edges[i] != SG_END)
+			r->pull[node->edges[i]] = true;
+	for (i = 0; i < node->njoins; i++)
+	{
+		SGJoin	   *jn = &r->g->joins[node->joins[i]];
+
+		for (j = 0; j < jn->nsources; j++)
+			if (jn->sources[j] == node_index)
+				r->seen[node->joins[i]][j] = true;
+	}
+	if (node->nbranches > 0)
+	{
+		SGWrite		w = {node->name, update};
+		bool	   *changed = palloc0(sizeof(bool) * (r->g->nchannels + 1));
+		SGState    *local = sg_apply_writes(r->g, base, &w, 1, changed);
+		Jsonb	   *local_jsonb = sg_state_to_jsonb(r->g->cs, local);
+
+		for (i = 0; i < node->nbranches; i++)
+			call_router(r, node, &node->branches[i], local_jsonb);
+	}
+}
+
+/* Join barriers from their jsonb form {"join key": ["source", ...]}. */
+static void
+barriers_load(Routing *r, Jsonb *barriers)
+{
+	int			i,
+				j,
+				k;
+
+	r->seen = palloc0(sizeof(bool *) * (r->g->njoins + 1));
+	for (i = 0; i < r->g->njoins; i++)
+	{
+		SGJoin	   *jn = &r->g->joins[i];
+		Jsonb	   *seen = sg_jsonb_get(barriers, jn->key);
+
+		r->seen[i] = palloc0(sizeof(bool) * (jn->nsources + 1));
+		for (k = 0; k < sg_jsonb_array_length(seen); k++)
+		{
+			char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(seen, k));
+
+			for (j = 0; j < jn->nsources; j++)
+				if (s && strcmp(s, r->g->nodes[jn->sources[j]].name) == 0)
+					r->seen[i][j] = true;
+		}
+	}
+}
+
+/* Trigger the joins whose sources have all been seen; the rest as jsonb (or NULL). */
+static Jsonb *
+barriers_store(Routing *r)
+{
+	SGJsonBuilder b = {0};
+	bool		any = false;
+	int			i,
+				j;
+
+	sg_jb_begin_object(&b);
+	for (i = 0; i < r->g->njoins; i++)
+	{
+		SGJoin	   *jn = &r->g->joins[i];
+		bool		all = true;
+		bool		some = false;
+
+		for (j = 0; j < jn->nsources; j++)
+		{
+			all = all && r->seen[i][j];
+			some = some || r->seen[i][j];
+		}
+		if (all)
+		{
+			if (jn->target != SG_END)
+				r->pull[jn->target] = true;
+			continue;			/* consumed */
+		}
+		if (!some)
+			continue;
+		sg_jb_key(&b, jn->key);
+		sg_jb_begin_array(&b);
+		for (j = 0; j < jn->nsources; j++)
+			if (r->seen[i][j])
+				sg_jb_string(&b, r->g->nodes[jn->sources[j]].name);
+		sg_jb_end_array(&b);
+		any = true;
+	}
+	sg_jb_end_object(&b);
+	return any ? sg_jb_finish(&b) : NULL;
+}
+
+/*
+ * Route the tasks that just ran from state base (nodes[i] wrote updates[i]):
+ * set cp's next (triggered nodes in name order, then Sends in order), sends
+ * and barriers.
+ */
+void
+sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates, SGCheckpoint *cp)
+{
+	Routing		r = {0};
+	int			i,
+				n = 0;
+	ListCell   *lc;
+
+	r.g = g;
+	r.pull = palloc0(sizeof(bool) * (g->nnodes + 1));
+	barriers_load(&r, base->barriers);
+	for (i = 0; i < ntasks; i++)
+		route_task(&r, base, nodes[i], updates[i]);
+	cp->barriers = barriers_store(&r);
+
+	cp->next = palloc0(sizeof(char *) * (g->nnodes + list_length(r.sends) + 1));
+	for (i = 1; i < g->nnodes; i++)
+		if (r.pull[i])
+			cp->next[n++] = g->nodes[i].name;
+	cp->sends = NULL;
+	if (r.sends != NIL)
+	{
+		SGJsonBuilder sb = {0};
+
+		sg_jb_begin_array(&sb);
+		foreach(lc, r.sends)
+		{
+			Jsonb	   *send = (Jsonb *) lfirst(lc);
+
+			cp->next[n++] = g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(send, "node"))].name;
+			sg_jb_jsonb(&sb, send);
+		}
+		sg_jb_end_array(&sb);
+		cp->sends = sg_jb_finish(&sb);
+	}
+	cp->nnext = n;
+}
+
+/* ---------------------------------------------------------------------------
+ * Steps
+ * ---------------------------------------------------------------------------
+ */
+static void
+emit(SGRun *run, int step, const char *node, Jsonb *payload)
+{
+	if (run->opts.emit)
+		run->opts.emit(run->opts.emit_arg, step, node, payload);
+}
+
+/* The static interrupt a new checkpoint stops at, for its meta, or NULL. */
+static Jsonb *
+static_interrupt(SGRun *run, SGTask *ran, int nran, SGTask *next, int nnext)
+{
+	SGJsonBuilder b = {0};
+	int			i;
+	bool		after = false,
+				before = false;
+
+	for (i = 0; i < nran; i++)
+		after = after || run->g->nodes[ran[i].node].interrupt_after;
+	for (i = 0; i < nnext; i++)
+		before = before || run->g->nodes[next[i].node].interrupt_before;
+	if (!after && !before)
+		return NULL;
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "interrupt");
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "when");
+	sg_jb_string(&b, after ? "after" : "before");
+	sg_jb_key(&b, "nodes");
+	sg_jb_begin_array(&b);
+	if (after)
+	{
+		for (i = 0; i < nran; i++)
+			if (run->g->nodes[ran[i].node].interrupt_after)
+				sg_jb_string(&b, node_name(run, ran[i].node));
+	}
+	else
+	{
+		for (i = 0; i < nnext; i++)
+			if (run->g->nodes[next[i].node].interrupt_before)
+				sg_jb_string(&b, node_name(run, next[i].node));
+	}
+	sg_jb_end_array(&b);
+	sg_jb_end_object(&b);
+	sg_jb_end_object(&b);
+	return sg_jb_finish(&b);
+}
+
+/* Store a new checkpoint (when the run persists) and make it current. */
+static void
+put_checkpoint(SGRun *run, SGCheckpoint *cp, SGState *state, bool *changed)
+{
+	if (run->persist)
+	{
+		sg_checkpoint_insert(run->g->cs, cp, state, changed);
+		run->wrote = true;
+	}
+	run->cp = cp;
+	run->state = state;
+}
+
+static SGCheckpoint *
+new_checkpoint(SGRun *run, const char *source, int step)
+{
+	SGCheckpoint *cp = palloc0(sizeof(SGCheckpoint));
+
+	cp->thread_id = (char *) run->opts.thread_id;
+	sg_new_checkpoint_id(&cp->id, run->cp ? &run->cp->id : NULL);
+	if (run->cp)
+	{
+		cp->has_parent = true;
+		cp->parent_id = run->cp->id;
+	}
+	cp->step = step;
+	cp->source = (char *) source;
+	cp->created_at = GetCurrentTimestamp();
+	return cp;
+}
+
+/* Record the failure of a step as a whole (on_error 'return'). */
+static void
+fail_step(SGRun *run, ErrorData *edata, const char *node)
+{
+	run->step_error = error_to_jsonb(run, edata, node);
+	run->error = run->step_error;
+	run->status = SG_RUN_ERROR;
+	if (run->persist)
+		sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("graph \"%s\" failed at step %d: %s", run->g->name, run->cp->step + 1, edata->message)));
+}
+
+/*
+ * Finish a step whose tasks all succeeded: apply, route, store. Runs in the
+ * next step's memory context.
+ */
+static void
+finish_step(SGRun *run)
+{
+	SGGraph    *g = run->g;
+	SGWrite    *writes = palloc0(sizeof(SGWrite) * (run->ntasks + 1));
+	int		   *nodes = palloc0(sizeof(int) * (run->ntasks + 1));
+	Jsonb	  **updates = palloc0(sizeof(Jsonb *) * (run->ntasks + 1));
+	bool	   *changed = palloc0(sizeof(bool) * (g->nchannels + 1));
+	SGTask	   *ran = run->tasks;
+	int			nran = run->ntasks;
+	SGState    *next_state;
+	SGCheckpoint *cp;
+	SGJsonBuilder wb = {0};
+	int			i;
+
+	sg_jb_begin_array(&wb);
+	for (i = 0; i < nran; i++)
+	{
+		writes[i].task = node_name(run, ran[i].node);
+		writes[i].update = ran[i].update;
+		nodes[i] = ran[i].node;
+		updates[i] = ran[i].update;
+		sg_jb_begin_array(&wb);
+		sg_jb_string(&wb, writes[i].task);
+		sg_jb_jsonb(&wb, writes[i].update);
+		sg_jb_end_array(&wb);
+	}
+	sg_jb_end_array(&wb);
+
+	next_state = sg_apply_writes(g, run->state, writes, nran, changed);
+	cp = new_checkpoint(run, "loop", run->cp->step + 1);
+	cp->writes = sg_jb_finish(&wb);
+	sg_route(g, run->state, nran, nodes, updates, cp);
+	next_state->barriers = cp->barriers;
+	tasks_from_checkpoint(run, cp);
+	cp->meta = static_interrupt(run, ran, nran, run->tasks, run->ntasks);
+
+	/* stream what happened before the new checkpoint becomes current */
+	if (run->opts.emit && !run->opts.emit_values)
+		for (i = 0; i < nran; i++)
+			if (ran[i].node != SG_START)
+				emit(run, cp->step, writes[i].task, writes[i].update);
+
+	put_checkpoint(run, cp, next_state, changed);
+	if (run->opts.emit && run->opts.emit_values)
+		emit(run, cp->step, NULL, sg_state_to_jsonb(g->cs, next_state));
+
+	if (cp->meta != NULL &&
+		strcmp(sg_jsonb_get_cstring(sg_jsonb_get(cp->meta, "interrupt"), "when"), "after") == 0)
+		run->status = SG_RUN_INTERRUPTED;
+	run->step_error = NULL;
+}
+
+/*
+ * The new state shares unchanged values with the old one; copy those that
+ * live in the step context about to be reused.
+ */
+static void
+adopt_state(SGRun *run, MemoryContext from)
+{
+	SGState    *s = run->state;
+	int			i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->values[i] != NULL && GetMemoryChunkContext(s->values[i]) == from)
+			s->values[i] = sg_jsonb_copy(s->values[i]);
+	if (s->barriers != NULL && GetMemoryChunkContext(s->barriers) == from)
+		s->barriers = sg_jsonb_copy(s->barriers);
+}
+
+/* Switch to the other step context, emptied, and return the one in use. */
+static MemoryContext
+next_step_context(SGRun *run)
+{
+	int			next = 1 - run->cur;
+
+	MemoryContextReset(run->step_cxt[next]);
+	return MemoryContextSwitchTo(run->step_cxt[next]);
+}
+
+/*
+ * Run one super-step. Returns false when the run has stopped (done,
+ * interrupted or failed): see run->status.
+ */
+bool
+sg_run_step(SGRun *run)
+{
+	MemoryContext old;
+	Jsonb	   *state_jsonb;
+	bool		failed = false;
+	int			i;
+
+	if (run->status != SG_RUN_RUNNING)
+		return false;
+	if (run->ntasks == 0)
+	{
+		run->status = SG_RUN_DONE;
+		return false;
+	}
+
+	old = MemoryContextSwitchTo(run->step_cxt[run->cur]);
+	if (run->cp->step + 1 > run->stop)
+	{
+		MemoryContextSwitchTo(old);
+		if (run->opts.on_error == SG_ON_ERROR_RETURN)
+		{
+			ErrorData	edata = {0};
+
+			edata.sqlerrcode = ERRCODE_SG_RECURSION_LIMIT;
+			edata.message = psprintf("Recursion limit of %d reached without hitting a stop condition",
+									 run->opts.recursion_limit);
+			edata.hint = "Pass a larger recursion_limit to sg_invoke.";
+			fail_step(run, &edata, NULL);
+			return false;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_RECURSION_LIMIT),
+				 errmsg("Recursion limit of %d reached without hitting a stop condition",
+						run->opts.recursion_limit),
+				 errhint("Pass a larger recursion_limit to sg_invoke.")));
+	}
+	if (!run->first_step)
+	{
+		for (i = 0; i < run->ntasks; i++)
+			if (run->g->nodes[run->tasks[i].node].interrupt_before)
+			{
+				run->status = SG_RUN_INTERRUPTED;
+				MemoryContextSwitchTo(old);
+				return false;
+			}
+	}
+	run->first_step = false;
+
+	/* every task of the step sees the same state */
+	state_jsonb = sg_state_to_jsonb(run->g->cs, run->state);
+	for (i = 0; i < run->ntasks; i++)
+	{
+		SGTask	   *t = &run->tasks[i];
+
+		if (t->done)
+			continue;
+		t->error = NULL;
+		run_task(run, t, state_jsonb);
+		if (t->interrupted || t->error)
+			failed = true;
+	}
+
+	if (failed)
+	{
+		Jsonb	   *first_error = NULL;
+
+		for (i = 0; i < run->ntasks; i++)
+			if (run->tasks[i].error && first_error == NULL)
+				first_error = run->tasks[i].error;
+		if (run->persist)
+			sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
+		if (first_error)
+		{
+			run->status = SG_RUN_ERROR;
+			run->error = first_error;
+		}
+		else
+			run->status = SG_RUN_INTERRUPTED;
+		if (run->opts.emit && !run->opts.emit_values)
+		{
+			for (i = 0; i < run->ntasks; i++)
+				if (run->tasks[i].done)
+					emit(run, run->cp->step + 1, node_name(run, run->tasks[i].node), run->tasks[i].update);
+			for (i = 0; i < run->ntasks; i++)
+				if (run->tasks[i].interrupted)
+					emit(run, run->cp->step + 1, "__interrupt__", run->tasks[i].interrupts);
+		}
+		if (run->opts.emit && first_error)
+			emit(run, run->cp->step + 1, "__error__", first_error);
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+
+	/* apply, route and store, in the next step's context */
+	next_step_context(run);
+	if (run->opts.on_error == SG_ON_ERROR_RAISE)
+		finish_step(run);
+	else
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+		ErrorData  *volatile edata = NULL;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			finish_step(run);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_END_TRY();
+		if (edata)
+		{
+			/* the step stays where it was: its tasks' writes become pending */
+			MemoryContextSwitchTo(run->step_cxt[run->cur]);
+			fail_step(run, edata, NULL);
+			MemoryContextSwitchTo(old);
+			return false;
+		}
+	}
+	adopt_state(run, run->step_cxt[run->cur]);
+	run->cur = 1 - run->cur;
+	MemoryContextSwitchTo(old);
+	return run->status == SG_RUN_RUNNING;
+}
+
+/* ---------------------------------------------------------------------------
+ * Beginning and ending runs
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * Load the state of checkpoint id of thread th to run it with graph g. The
+ * thread's channels must still be g's (same names, same kinds); channels g
+ * added since start at their defaults, and *new_kinds says so.
+ */
+SGState *
+sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp, bool *new_kinds)
+{
+	SGChannelSet *tk = sg_channelset_from_jsonb(th->channels);
+	SGState    *state;
+	int			i;
+
+	for (i = 0; i < tk->n; i++)
+	{
+		int			c = sg_channelset_index(g->cs, tk->names[i]);
+
+		if (c < 0 || g->cs->kinds[c] != tk->kinds[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("thread \"%s\" cannot continue with graph \"%s\": channel \"%s\" has changed",
+							th->thread_id, g->name, tk->names[i]),
+					 errdetail("The thread was written with other channels than the graph has now."),
+					 errhint("Start a new thread for the changed graph.")));
+	}
+	*new_kinds = tk->n != g->cs->n;
+	state = sg_load_state(g->cs, th->thread_id, id, cp);
+	if (*new_kinds)
+		for (i = 0; i < g->nchannels; i++)
+			if (sg_channelset_index(tk, g->channels[i].name) < 0)
+			{
+				state->values[i] = g->channels[i].initial;
+				state->track[i].rows = 1000;	/* store it at the next checkpoint */
+			}
+	return state;
+}
+
+static void
+forget_running(void *arg)
+{
+	running_threads = list_delete_ptr(running_threads, arg);
+}
+
+SGRun *
+sg_run_begin(SGRunOptions *opts, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "stategraph run", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SGRun	   *run = palloc0(sizeof(SGRun));
+	SGThread   *th = NULL;
+	SGCheckpoint *start = NULL;
+	SGState    *state = NULL;
+	int			i;
+
+	run->cxt = cxt;
+	run->opts = *opts;
+	run->opts.graph = pstrdup(opts->graph);
+	if (opts->thread_id)
+		run->opts.thread_id = pstrdup(opts->thread_id);
+	run->opts.input = sg_jsonb_copy(opts->input);
+	run->opts.resume = sg_jsonb_copy(opts->resume);
+	run->step_cxt[0] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
+	run->step_cxt[1] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
+	run->persist = opts->thread_id != NULL;
+	run->status = SG_RUN_RUNNING;
+
+	if (opts->recursion_limit <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recursion_limit must be positive, not %d", opts->recursion_limit)));
+	if (opts->input != NULL && !sg_jsonb_is_object(opts->input))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("input must be a JSON object of channel values, not a JSON %s",
+						sg_jsonb_type_name(opts->input)),
+				 errhint("Pass NULL to resume a thread.")));
+	if (opts->input != NULL && opts->resume != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("input and resume cannot both be given"),
+				 errhint("Resume a paused thread with input NULL.")));
+	if (!run->persist && (opts->input == NULL || opts->has_checkpoint_id || opts->resume != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs a thread_id",
+						opts->input == NULL ? "a run without input" :
+						opts->has_checkpoint_id ? "checkpoint_id" : "resume"),
+				 errhint("Only a thread has checkpoints to resume from.")));
+
+	run->g = sg_graph_get(opts->graph);
+	sg_graph_pin(run->g, cxt);
+	sg_graph_check_privileges(run->g);
+	if (opts->input != NULL)
+		sg_check_update(run->g, "input", opts->input);
+	run->node_fn = palloc0(sizeof(FmgrInfo) * run->g->nnodes);
+	for (i = 1; i < run->g->nnodes; i++)
+		fmgr_info_copy(&run->node_fn[i], &run->g->nodes[i].flinfo, cxt);
+
+	MemoryContextSwitchTo(run->step_cxt[0]);
+	if (run->persist)
+	{
+		ListCell   *lc;
+		MemoryContextCallback *cb;
+
+		foreach(lc, running_threads)
+			if (strcmp((char *) lfirst(lc), opts->thread_id) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("thread \"%s\" is already running in this session", opts->thread_id),
+						 errdetail("A node cannot run the thread it belongs to.")));
+		sg_lock_thread(opts->thread_id, opts->durable);
+		MemoryContextSwitchTo(TopMemoryContext);
+		running_threads = lappend(running_threads, (char *) run->opts.thread_id);
+		MemoryContextSwitchTo(run->step_cxt[0]);
+		cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+		cb->func = forget_running;
+		cb->arg = (void *) run->opts.thread_id;
+		MemoryContextRegisterResetCallback(cxt, cb);
+
+		th = sg_thread_fetch(opts->thread_id, IsolationUsesXactSnapshot());
+		if (th != NULL && strcmp(th->graph, opts->graph) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"",
+							opts->thread_id, th->graph, opts->graph)));
+		if (th == NULL && (opts->input == NULL || opts->has_checkpoint_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("thread \"%s\" does not exist", opts->thread_id),
+					 errhint("Start it with an input.")));
+		if (th != NULL)
+			state = sg_load_for_graph(run->g, th, opts->has_checkpoint_id ? &opts->checkpoint_id : &th->head,
+									  &start, &run->new_kinds);
+		else
+			sg_thread_create(opts->thread_id, opts->graph, run->g->kinds);
+	}
+
+	if (opts->input != NULL)
+	{
+		/* a new run: an input checkpoint whose one task, __start__, writes the input */
+		SGCheckpoint *cp;
+
+		run->cp = start;
+		if (state == NULL)
+			state = sg_state_initial(run->g);
+		state->barriers = NULL;
+		cp = new_checkpoint(run, "input", start ? start->step + 1 : -1);
+		cp->image_complete = (start == NULL);
+		cp->nnext = 1;
+		cp->next = palloc(sizeof(char *));
+		cp->next[0] = SG_START_NAME;
+		put_checkpoint(run, cp, state, NULL);
+		run->ntasks = 1;
+		run->tasks = palloc0(sizeof(SGTask));
+		run->tasks[0].node = SG_START;
+		run->tasks[0].arg = run->opts.input;
+		sg_task_id(&cp->id, SG_START_NAME, 0, run->tasks[0].id);
+		run->stop = (start ? start->step : -2) + opts->recursion_limit + 2;
+	}
+	else
+	{
+		bool		interrupted;
+
+		run->cp = start;
+		run->state = state;
+		run->stop = start->step + opts->recursion_limit + 2;
+		run->first_step = true;
+		if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
+		{
+			/* time travel: continue from a copy of the old checkpoint */
+			SGCheckpoint *cp = new_checkpoint(run, "fork", start->step);
+
+			cp->nnext = start->nnext;
+			cp->next = start->next;
+			cp->sends = start->sends;
+			cp->barriers = start->barriers;
+			put_checkpoint(run, cp, state, NULL);
+			tasks_from_checkpoint(run, cp);
+			interrupted = false;
+		}
+		else
+		{
+			tasks_from_checkpoint(run, start);
+			interrupted = tasks_apply_pending(run, start->pending);
+		}
+		if (opts->resume != NULL)
+		{
+			if (!interrupted)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
+						 errhint("Pass resume only when the thread was paused by sg_interrupt().")));
+			tasks_resume(run, run->opts.resume);
+		}
+		if (run->opts.emit && run->opts.emit_values && run->ntasks > 0)
+			emit(run, run->cp->step, NULL, sg_state_to_jsonb(run->g->cs, run->state));
+	}
+	MemoryContextSwitchTo(old);
+	return run;
+}
+
+/* What sg_invoke returns: the values, with __interrupt__ or __error__ as LangGraph does. */
+Jsonb *
+sg_run_result(SGRun *run)
+{
+	Jsonb	   *values;
+	SGJsonBuilder b = {0};
+	int			i;
+	bool		any = false;
+
+	if (run->status == SG_RUN_ERROR)
+	{
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "__error__");
+		sg_jb_jsonb(&b, run->error);
+		sg_jb_end_object(&b);
+		return sg_jb_finish(&b);
+	}
+	values = sg_state_to_jsonb(run->g->cs, run->state);
+	if (run->status != SG_RUN_INTERRUPTED)
+		return values;
+	sg_jb_begin_array(&b);
+	for (i = 0; i < run->ntasks; i++)
+		if (run->tasks[i].interrupted)
+		{
+			int			j;
+
+			for (j = 0; j < sg_jsonb_array_length(run->tasks[i].interrupts); j++)
+			{
+				Jsonb	   *it = sg_jsonb_array_get(run->tasks[i].interrupts, j);
+				SGJsonBuilder o = {0};
+
+				sg_jb_begin_object(&o);
+				sg_jb_key(&o, "value");
+				sg_jb_jsonb(&o, sg_jsonb_get(it, "value"));
+				sg_jb_key(&o, "id");
+				sg_jb_jsonb(&o, sg_jsonb_get(it, "id"));
+				sg_jb_end_object(&o);
+				sg_jb_jsonb(&b, sg_jb_finish(&o));
+				any = true;
+			}
+		}
+	sg_jb_end_array(&b);
+	return any ? sg_jsonb_set_key(values, "__interrupt__", sg_jb_finish(&b)) : values;
+}
+
+/* Record where the thread stands. */
+void
+sg_run_end(SGRun *run)
+{
+	const char *status;
+
+	if (!run->persist || (!run->wrote && run->status == SG_RUN_DONE && !run->new_kinds))
+		return;
+	switch (run->status)
+	{
+		case SG_RUN_DONE:
+			status = "done";
+			break;
+		case SG_RUN_INTERRUPTED:
+			status = "interrupted";
+			break;
+		case SG_RUN_ERROR:
+			status = "error";
+			break;
+		default:
+			status = "idle";
+			break;
+	}
+	sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
+}
+
+/* Durable runs (sg_run) commit between steps; this records the step first. */
+void
+sg_run_checkpointed(SGRun *run)
+{
+	if (run->persist && run->wrote)
+		sg_thread_set(run->opts.thread_id, &run->cp->id,
+					  run->status == SG_RUN_RUNNING ? "idle" : "done",
+					  run->new_kinds ? run->g->kinds : NULL);
+}
+
+SGRunStatus
+sg_run_status(SGRun *run)
+{
+	return run->status;
+}
+
+/* Free a run's memory (and unpin its graph). */
+void
+sg_run_free(SGRun *run)
+{
+	MemoryContextDelete(run->cxt);
+}

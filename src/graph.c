@@ -1,0 +1,1488 @@
+/*-------------------------------------------------------------------------
+ *
+ * graph.c
+ *		Defining graphs (sg_create_graph, sg_add_node, sg_add_edge,
+ *		sg_add_conditional_edges, sg_drop_graph), validating and freezing
+ *		them (sg_compile), and the per-backend cache of compiled graphs.
+ *
+ * The sg_add_* functions write a draft into stategraph.nodes, .edges and
+ * .branches, the way LangGraph's StateGraph builder collects nodes and
+ * edges. sg_compile validates the draft and freezes it as a jsonb spec in
+ * stategraph.graphs.spec; runs only ever use that frozen spec, so editing a
+ * draft never changes a compiled graph until it is compiled again.
+ * Functions are kept in the spec by schema-qualified signature, so a spec
+ * survives pg_dump and restore.
+ *
+ * Each backend caches compiled graphs, built from the spec on first use. A
+ * statement trigger on stategraph.graphs sends a relcache invalidation for
+ * that table on every change, and any change to pg_proc also drops the
+ * cache; a graph still in use by a running call is freed when that call ends.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(sg_create_graph);
+PG_FUNCTION_INFO_V1(sg_add_node);
+PG_FUNCTION_INFO_V1(sg_add_edge);
+PG_FUNCTION_INFO_V1(sg_add_join_edge);
+PG_FUNCTION_INFO_V1(sg_add_conditional_edges);
+PG_FUNCTION_INFO_V1(sg_compile);
+PG_FUNCTION_INFO_V1(sg_drop_graph);
+PG_FUNCTION_INFO_V1(sg_graphs_changed);
+
+typedef enum SGSignature
+{
+	SIG_NODE,					/* (jsonb [, jsonb]) -> jsonb */
+	SIG_ROUTER,					/* (jsonb) -> text | text[] | jsonb */
+	SIG_REDUCER					/* (jsonb, jsonb) -> jsonb */
+} SGSignature;
+
+/* ---------------------------------------------------------------------------
+ * Small SPI helpers for the (not hot) definition statements
+ * ---------------------------------------------------------------------------
+ */
+static uint64
+exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+static bool
+graph_exists(const char *graph)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+
+	return exec("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL) > 0;
+}
+
+static void
+require_graph(const char *graph)
+{
+	if (!graph_exists(graph))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("graph \"%s\" does not exist", graph),
+				 errhint("Create it with sg_create_graph().")));
+}
+
+/* The graph's normalized channels. */
+static Jsonb *
+graph_channels(const char *graph)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+	bool		isnull;
+
+	if (exec("SELECT channels FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+			 1, types, values, NULL) == 0)
+		return NULL;
+	return DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Node and channel names: not empty; names like "__x" belong to stategraph. */
+void
+sg_check_name(const char *what, const char *name)
+{
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s name must not be empty", what)));
+	if (strncmp(name, "__", 2) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("%s name \"%s\" is reserved", what, name),
+				 errdetail("Names beginning with \"__\", such as __start__ and __end__, are reserved by stategraph.")));
+}
+
+/* ---------------------------------------------------------------------------
+ * Function signatures
+ * ---------------------------------------------------------------------------
+ */
+static const char *
+signature_text(SGSignature sig)
+{
+	switch (sig)
+	{
+		case SIG_NODE:
+			return "(state jsonb) or (state jsonb, config jsonb) returning jsonb";
+		case SIG_ROUTER:
+			return "(state jsonb) returning text, text[] or jsonb";
+		case SIG_REDUCER:
+			return "(current jsonb, update jsonb) returning jsonb";
+	}
+	return "";
+}
+
+/*
+ * Check that fn can serve as a node, router or reducer; what names it in the
+ * error. Returns the number of arguments.
+ */
+static int
+check_signature(Oid fn, SGSignature sig, const char *what)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	bool		ok = true;
+	int			nargs;
+	int			i;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function of %s does not exist any more", what),
+				 errhint("Define the function again, then add it again and recompile the graph.")));
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	nargs = proc->pronargs;
+
+	if (proc->prokind != PROKIND_FUNCTION || proc->proretset)
+		ok = false;
+	for (i = 0; i < nargs; i++)
+		if (proc->proargtypes.values[i] != JSONBOID)
+			ok = false;
+	switch (sig)
+	{
+		case SIG_NODE:
+			ok = ok && (nargs == 1 || nargs == 2) && proc->prorettype == JSONBOID;
+			break;
+		case SIG_ROUTER:
+			ok = ok && nargs == 1 &&
+				(proc->prorettype == TEXTOID || proc->prorettype == TEXTARRAYOID ||
+				 proc->prorettype == JSONBOID);
+			break;
+		case SIG_REDUCER:
+			ok = ok && nargs == 2 && proc->prorettype == JSONBOID;
+			break;
+	}
+	ReleaseSysCache(tup);
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("function %s cannot be used as %s", format_procedure(fn), what),
+				 errdetail("It must be a plain function %s.", signature_text(sig))));
+	return nargs;
+}
+
+/* Resolve a qualified signature stored in a spec; InvalidOid if it is gone. */
+static Oid
+resolve_function(const char *signature)
+{
+	Datum		d;
+	LOCAL_FCINFO(fcinfo, 1);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(signature);
+	fcinfo->args[0].isnull = false;
+	d = to_regprocedure(fcinfo);
+	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/* ---------------------------------------------------------------------------
+ * sg_create_graph
+ * ---------------------------------------------------------------------------
+ */
+
+/* A custom reducer given by name: "fn", "schema.fn" or a full signature. */
+static Oid
+lookup_reducer(const char *name, const char *channel)
+{
+	Oid			fn;
+	Oid			argtypes[2] = {JSONBOID, JSONBOID};
+
+	if (strchr(name, '(') != NULL)
+		fn = resolve_function(name);
+	else
+		fn = LookupFuncName(stringToQualifiedNameList(name), 2, argtypes, true);
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown reducer \"%s\" for channel \"%s\"", name, channel),
+				 errhint("Use replace, append, add, merge, or the name of a function (current jsonb, update jsonb) returning jsonb.")));
+	return fn;
+}
+
+/* Normalize one channel's definition into the builder. */
+static void
+normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
+{
+	char	   *reducer = NULL;
+	Jsonb	   *dflt = NULL;
+	bool		has_default = false;
+
+	sg_check_name("channel", name);
+	if (JB_ROOT_IS_SCALAR(def))
+	{
+		reducer = sg_jsonb_as_cstring(def);
+		if (reducer == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("channel \"%s\" must be given as a reducer name or an object", name),
+					 errhint("For example {\"messages\": \"append\"} or {\"messages\": {\"reducer\": \"append\", \"default\": []}}.")));
+	}
+	else if (JB_ROOT_IS_OBJECT(def))
+	{
+		JsonbIterator *it = JsonbIteratorInit(&def->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			char	   *key;
+
+			if (tok != WJB_KEY)
+				continue;
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			JsonbIteratorNext(&it, &v, true);
+			if (strcmp(key, "reducer") == 0)
+			{
+				if (v.type != jbvString)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("reducer of channel \"%s\" must be a string", name)));
+				reducer = pnstrdup(v.val.string.val, v.val.string.len);
+			}
+			else if (strcmp(key, "default") == 0)
+			{
+				dflt = sg_jsonb_from_value(&v);
+				has_default = true;
+			}
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown key \"%s\" in the definition of channel \"%s\"", key, name),
+						 errhint("A channel is defined by \"reducer\" and \"default\".")));
+		}
+		if (reducer == NULL)
+			reducer = "replace";
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("channel \"%s\" must be given as a reducer name or an object", name)));
+
+	sg_jb_key(b, name);
+	sg_jb_begin_object(b);
+	sg_jb_key(b, "reducer");
+	if (strcmp(reducer, "replace") == 0 || strcmp(reducer, "append") == 0 ||
+		strcmp(reducer, "add") == 0 || strcmp(reducer, "merge") == 0)
+	{
+		sg_jb_string(b, reducer);
+		/* the defaults of LangGraph's list, int and dict channels */
+		if (!has_default && strcmp(reducer, "append") == 0)
+			dflt = sg_jsonb_empty_array(), has_default = true;
+		else if (!has_default && strcmp(reducer, "add") == 0)
+			dflt = sg_jsonb_from_cstring("0"), has_default = true;
+		else if (!has_default && strcmp(reducer, "merge") == 0)
+			dflt = sg_jsonb_empty_object(), has_default = true;
+		if (has_default &&
+			((strcmp(reducer, "append") == 0 && !sg_jsonb_is_array(dflt)) ||
+			 (strcmp(reducer, "add") == 0 && !sg_jsonb_is_scalar(dflt, jbvNumeric)) ||
+			 (strcmp(reducer, "merge") == 0 && !sg_jsonb_is_object(dflt))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("default of channel \"%s\" does not suit reducer %s", name, reducer),
+					 errdetail("append takes an array, add a number, merge an object; the default is a %s.",
+							   sg_jsonb_type_name(dflt))));
+	}
+	else
+	{
+		Oid			fn = lookup_reducer(reducer, name);
+		char	   *what = psprintf("the reducer of channel \"%s\"", name);
+
+		check_signature(fn, SIG_REDUCER, what);
+		sg_jb_string(b, "custom");
+		sg_jb_key(b, "fn");
+		sg_jb_string(b, format_procedure_qualified(fn));
+	}
+	if (has_default)
+	{
+		sg_jb_key(b, "default");
+		sg_jb_jsonb(b, dflt);
+	}
+	sg_jb_end_object(b);
+}
+
+Datum
+sg_create_graph(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	Jsonb	   *channels;
+	SGJsonBuilder b = {0};
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+
+	sg_require_arg(fcinfo, 1, "channels");
+	channels = PG_GETARG_JSONB_P(1);
+	if (!sg_jsonb_is_object(channels) || JB_ROOT_COUNT(channels) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("channels must be a non-empty JSON object"),
+				 errhint("For example '{\"messages\": \"append\", \"step\": \"replace\"}'.")));
+
+	sg_jb_begin_object(&b);
+	it = JsonbIteratorInit(&channels->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *name;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = pnstrdup(v.val.string.val, v.val.string.len);
+		JsonbIteratorNext(&it, &v, true);
+		normalize_channel(&b, name, sg_jsonb_from_value(&v));
+	}
+	sg_jb_end_object(&b);
+
+	sg_spi_connect();
+	if (graph_exists(graph))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("graph \"%s\" already exists", graph),
+				 errhint("Drop it first with sg_drop_graph().")));
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
+	exec("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------------
+ * sg_add_node
+ * ---------------------------------------------------------------------------
+ */
+
+/* Validate a retry policy: {"max_attempts", "backoff_ms", "sqlstates"}. */
+static void
+check_retry(Jsonb *retry, const char *node)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!sg_jsonb_is_object(retry))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retry policy of node \"%s\" must be a JSON object", node),
+				 errhint("For example '{\"max_attempts\": 3, \"backoff_ms\": 100, \"sqlstates\": [\"40001\", \"40P01\"]}'.")));
+	it = JsonbIteratorInit(&retry->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		Jsonb	   *val;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		JsonbIteratorNext(&it, &v, true);
+		val = sg_jsonb_from_value(&v);
+		if (strcmp(key, "max_attempts") == 0 || strcmp(key, "backoff_ms") == 0)
+		{
+			int64		n = -1;
+			int64		max = strcmp(key, "max_attempts") == 0 ? 100 : 3600000;
+			int64		min = strcmp(key, "max_attempts") == 0 ? 1 : 0;
+
+			if (v.type == jbvNumeric)
+			{
+				bool		have_error = false;
+
+				n = numeric_int4_opt_error(v.val.numeric, &have_error);
+				if (have_error)
+					n = -1;
+			}
+			if (n < min || n > max)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s of node \"%s\" must be an integer from " INT64_FORMAT " to " INT64_FORMAT,
+								key, node, min, max)));
+		}
+		else if (strcmp(key, "sqlstates") == 0)
+		{
+			int			i,
+						n = sg_jsonb_array_length(val);
+
+			if (!sg_jsonb_is_array(val))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("sqlstates of node \"%s\" must be an array of SQLSTATE codes", node)));
+			for (i = 0; i < n; i++)
+			{
+				char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(val, i));
+
+				if (s == NULL || strlen(s) != 5 || strspn(s, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("sqlstates of node \"%s\" must be an array of SQLSTATE codes", node),
+							 errdetail("A SQLSTATE is five digits or upper-case letters, such as \"40001\".")));
+			}
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown key \"%s\" in the retry policy of node \"%s\"", key, node),
+					 errhint("A retry policy has max_attempts, backoff_ms and sqlstates.")));
+	}
+}
+
+Datum
+sg_add_node(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	char	   *node = sg_arg_text(fcinfo, 1, "node");
+	Oid			fn;
+	Jsonb	   *retry = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	Jsonb	   *channels;
+	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', retry ? ' ' : 'n'};
+
+	sg_require_arg(fcinfo, 2, "fn");
+	fn = PG_GETARG_OID(2);
+	sg_check_name("node", node);
+	check_signature(fn, SIG_NODE, psprintf("node \"%s\"", node));
+	if (retry)
+		check_retry(retry, node);
+
+	sg_spi_connect();
+	channels = graph_channels(graph);
+	if (channels == NULL)
+		require_graph(graph);
+	if (sg_jsonb_get(channels, node) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", node, graph),
+				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = CStringGetTextDatum(node);
+	if (exec("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+			 2, types, values, NULL) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
+	values[2] = ObjectIdGetDatum(fn);
+	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
+	exec("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
+		 4, types, values, nulls);
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------------
+ * sg_add_edge, sg_add_conditional_edges
+ * ---------------------------------------------------------------------------
+ */
+static void
+check_edge_ends(const char *source, const char *target)
+{
+	if (source && strcmp(source, SG_END_NAME) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("__end__ cannot be the source of an edge")));
+	if (target && strcmp(target, SG_START_NAME) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("__start__ cannot be the target of an edge")));
+}
+
+static void
+insert_edge(const char *graph, Datum sources, const char *target)
+{
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTOID};
+	Datum		values[3];
+
+	sg_spi_connect();
+	require_graph(graph);
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = sources;
+	values[2] = CStringGetTextDatum(target);
+	/* adding the same edge twice changes nothing, as in LangGraph */
+	exec("INSERT INTO stategraph.edges (graph, sources, target) VALUES ($1, $2, $3) "
+		 "ON CONFLICT DO NOTHING", 3, types, values, NULL);
+	sg_spi_finish();
+}
+
+Datum
+sg_add_edge(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	char	   *source = sg_arg_text(fcinfo, 1, "source");
+	char	   *target = sg_arg_text(fcinfo, 2, "target");
+	Datum		elem = CStringGetTextDatum(source);
+
+	check_edge_ends(source, target);
+	insert_edge(graph, PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false, TYPALIGN_INT)),
+				target);
+	PG_RETURN_VOID();
+}
+
+/* sg_add_edge(graph, sources text[], target): target waits for every source. */
+Datum
+sg_add_join_edge(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	char	   *target = sg_arg_text(fcinfo, 2, "target");
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				j;
+
+	sg_require_arg(fcinfo, 1, "sources");
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sources must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sources must not be empty")));
+	for (i = 0; i < n; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("sources must not contain nulls")));
+		s = TextDatumGetCString(elems[i]);
+		if (s[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sources must not contain empty names")));
+		check_edge_ends(s, target);
+		for (j = 0; j < i; j++)
+			if (strcmp(s, TextDatumGetCString(elems[j])) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("source \"%s\" appears twice in a join edge", s)));
+	}
+	check_edge_ends(NULL, target);
+	insert_edge(graph, PointerGetDatum(arr), target);
+	PG_RETURN_VOID();
+}
+
+/* path_map: NULL, an array of node names, or an object of router value -> node name. */
+static void
+check_path_map(Jsonb *path_map)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!sg_jsonb_is_object(path_map) && !sg_jsonb_is_array(path_map))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("path_map must be a JSON array of node names or an object mapping router results to node names")));
+	it = JsonbIteratorInit(&path_map->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_VALUE && tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvString || v.val.string.len == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("path_map must be a JSON array of node names or an object mapping router results to node names"),
+					 errdetail("Every destination must be a non-empty string.")));
+		if (v.val.string.len == strlen(SG_START_NAME) &&
+			memcmp(v.val.string.val, SG_START_NAME, v.val.string.len) == 0)
+			check_edge_ends(NULL, SG_START_NAME);
+	}
+}
+
+Datum
+sg_add_conditional_edges(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	char	   *source = sg_arg_text(fcinfo, 1, "source");
+	Oid			router;
+	Jsonb	   *path_map = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', path_map ? ' ' : 'n'};
+
+	sg_require_arg(fcinfo, 2, "router");
+	router = PG_GETARG_OID(2);
+	check_edge_ends(source, NULL);
+	check_signature(router, SIG_ROUTER, psprintf("router of node \"%s\"", source));
+	if (path_map)
+		check_path_map(path_map);
+
+	sg_spi_connect();
+	require_graph(graph);
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = CStringGetTextDatum(source);
+	values[2] = ObjectIdGetDatum(router);
+	values[3] = path_map ? JsonbPGetDatum(path_map) : (Datum) 0;
+	if (exec("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+			 "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
+			 3, types, values, NULL) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
+						source, graph, format_procedure(router))));
+	exec("INSERT INTO stategraph.branches (graph, source, router, path_map) VALUES ($1, $2, $3, $4)",
+		 4, types, values, nulls);
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------------
+ * sg_compile: validate the draft and freeze it
+ * ---------------------------------------------------------------------------
+ */
+typedef struct DraftEdge
+{
+	int			nsources;
+	char	  **sources;
+	char	   *target;
+} DraftEdge;
+
+typedef struct DraftBranch
+{
+	char	   *source;
+	Oid			router;
+	Jsonb	   *path_map;
+} DraftBranch;
+
+typedef struct Draft
+{
+	int			nnodes;
+	char	  **nodes;			/* sorted by name */
+	Oid		   *fns;
+	Jsonb	  **retries;
+	int			nedges;
+	DraftEdge  *edges;
+	int			nbranches;
+	DraftBranch *branches;
+} Draft;
+
+static int
+draft_node(Draft *d, const char *name)
+{
+	int			i;
+
+	if (strcmp(name, SG_START_NAME) == 0)
+		return d->nnodes;		/* START is the slot after the nodes */
+	for (i = 0; i < d->nnodes; i++)
+		if (strcmp(d->nodes[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* A name in an edge must be a node, or __start__ / __end__ where they fit. */
+static void
+require_draft_node(Draft *d, const char *graph, const char *name, const char *role, bool end_ok)
+{
+	if (end_ok && strcmp(name, SG_END_NAME) == 0)
+		return;
+	if (draft_node(d, name) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s \"%s\" of graph \"%s\" is not a node", role, name, graph),
+				 errhint("Add it with sg_add_node() before compiling.")));
+}
+
+static void
+load_draft(const char *graph, Draft *d)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+	uint64		i;
+	bool		isnull;
+
+	exec("SELECT node, fn, retry FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 "
+		 "ORDER BY node COLLATE \"C\"", 1, types, values, NULL);
+	d->nnodes = SPI_processed;
+	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
+	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
+	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		Datum		r;
+
+		d->nodes[i] = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
+		d->fns[i] = DatumGetObjectId(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		r = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
+		d->retries[i] = isnull ? NULL : DatumGetJsonbPCopy(r);
+	}
+
+	exec("SELECT sources, target FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) $1 "
+		 "ORDER BY sources COLLATE \"C\", target COLLATE \"C\"", 1, types, values, NULL);
+	d->nedges = SPI_processed;
+	d->edges = palloc0(sizeof(DraftEdge) * (d->nedges + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		ArrayType  *arr = DatumGetArrayTypePCopy(SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull));
+		Datum	   *elems;
+		int			n,
+					j;
+
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
+		d->edges[i].nsources = n;
+		d->edges[i].sources = palloc(sizeof(char *) * n);
+		for (j = 0; j < n; j++)
+			d->edges[i].sources[j] = TextDatumGetCString(elems[j]);
+		d->edges[i].target = SPI_getvalue(t, SPI_tuptable->tupdesc, 2);
+	}
+
+	exec("SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+		 "ORDER BY source COLLATE \"C\", router::pg_catalog.oid", 1, types, values, NULL);
+	d->nbranches = SPI_processed;
+	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		Datum		p;
+
+		d->branches[i].source = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
+		d->branches[i].router = DatumGetObjectId(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		p = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
+		d->branches[i].path_map = isnull ? NULL : DatumGetJsonbPCopy(p);
+	}
+}
+
+/* Names listed in interrupt_before / interrupt_after: nodes, or "*" for all. */
+static void
+interrupt_list(SGJsonBuilder *b, Draft *d, const char *graph, ArrayType *arr, const char *what)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				k;
+
+	sg_jb_begin_array(b);
+	if (arr != NULL)
+	{
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (i = 0; i < n; i++)
+		{
+			char	   *name;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s must not contain nulls", what)));
+			name = TextDatumGetCString(elems[i]);
+			if (strcmp(name, "*") == 0)
+			{
+				for (k = 0; k < d->nnodes; k++)
+					sg_jb_string(b, d->nodes[k]);
+				continue;
+			}
+			k = draft_node(d, name);
+			if (k < 0 || k == d->nnodes)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("%s names \"%s\", which is not a node of graph \"%s\"", what, name, graph)));
+			sg_jb_string(b, name);
+		}
+	}
+	sg_jb_end_array(b);
+}
+
+/* The destinations a branch can reach: its path_map, or every node. */
+static void
+branch_targets(Draft *d, DraftBranch *br, bool *targets)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i;
+
+	if (br->path_map == NULL)
+	{
+		for (i = 0; i < d->nnodes; i++)
+			targets[i] = true;
+		return;
+	}
+	it = JsonbIteratorInit(&br->path_map->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *name;
+
+		if (tok != WJB_VALUE && tok != WJB_ELEM)
+			continue;
+		name = pnstrdup(v.val.string.val, v.val.string.len);
+		i = draft_node(d, name);
+		if (i >= 0 && i < d->nnodes)
+			targets[i] = true;
+	}
+}
+
+/* Check names, entry point, dead ends and reachability. */
+static void
+validate_draft(Draft *d, const char *graph)
+{
+	bool	   *reach = palloc0(sizeof(bool) * (d->nnodes + 1));
+	bool	   *way_out = palloc0(sizeof(bool) * (d->nnodes + 1));
+	bool		has_entry = false;
+	bool		changed;
+	int			i,
+				j;
+
+	if (d->nnodes == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_UNREACHABLE_NODE),
+				 errmsg("graph \"%s\" has no nodes", graph),
+				 errhint("Add nodes with sg_add_node() and an edge from __start__.")));
+
+	for (i = 0; i < d->nedges; i++)
+	{
+		for (j = 0; j < d->edges[i].nsources; j++)
+		{
+			require_draft_node(d, graph, d->edges[i].sources[j], "edge source", false);
+			if (strcmp(d->edges[i].sources[j], SG_START_NAME) == 0)
+				has_entry = true;
+			else
+				way_out[draft_node(d, d->edges[i].sources[j])] = true;
+		}
+		require_draft_node(d, graph, d->edges[i].target, "edge target", true);
+	}
+	for (i = 0; i < d->nbranches; i++)
+	{
+		DraftBranch *br = &d->branches[i];
+
+		require_draft_node(d, graph, br->source, "conditional edge source", false);
+		if (strcmp(br->source, SG_START_NAME) == 0)
+			has_entry = true;
+		else
+			way_out[draft_node(d, br->source)] = true;
+		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", br->source));
+		if (br->path_map)
+		{
+			JsonbIterator *it = JsonbIteratorInit(&br->path_map->root);
+			JsonbValue	v;
+			JsonbIteratorToken tok;
+
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+				if (tok == WJB_VALUE || tok == WJB_ELEM)
+					require_draft_node(d, graph, pnstrdup(v.val.string.val, v.val.string.len),
+									   "path_map destination", true);
+		}
+	}
+	for (i = 0; i < d->nnodes; i++)
+		check_signature(d->fns[i], SIG_NODE, psprintf("node \"%s\"", d->nodes[i]));
+
+	if (!has_entry)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_UNREACHABLE_NODE),
+				 errmsg("graph \"%s\" has no entry point", graph),
+				 errhint("Add an edge from __start__, for example sg_add_edge('%s', '__start__', '%s').",
+						 graph, d->nodes[0])));
+	for (i = 0; i < d->nnodes; i++)
+		if (!way_out[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_DEAD_END_NODE),
+					 errmsg("node \"%s\" of graph \"%s\" is a dead end", d->nodes[i], graph),
+					 errdetail("No edge leaves it."),
+					 errhint("Add an edge from it to another node or to __end__.")));
+
+	/* reachability from __start__ (slot d->nnodes); a join needs all its sources */
+	reach[d->nnodes] = true;
+	do
+	{
+		changed = false;
+		for (i = 0; i < d->nedges; i++)
+		{
+			bool		all = true;
+			int			t;
+
+			for (j = 0; j < d->edges[i].nsources; j++)
+				all = all && reach[draft_node(d, d->edges[i].sources[j])];
+			t = draft_node(d, d->edges[i].target);
+			if (all && t >= 0 && !reach[t])
+				reach[t] = changed = true;
+		}
+		for (i = 0; i < d->nbranches; i++)
+		{
+			bool	   *targets;
+
+			if (!reach[draft_node(d, d->branches[i].source)])
+				continue;
+			targets = palloc0(sizeof(bool) * (d->nnodes + 1));
+			branch_targets(d, &d->branches[i], targets);
+			for (j = 0; j < d->nnodes; j++)
+				if (targets[j] && !reach[j])
+					reach[j] = changed = true;
+		}
+	} while (changed);
+	for (i = 0; i < d->nnodes; i++)
+		if (!reach[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_UNREACHABLE_NODE),
+					 errmsg("node \"%s\" of graph \"%s\" is unreachable", d->nodes[i], graph),
+					 errdetail("No path of edges leads to it from __start__.")));
+}
+
+Datum
+sg_compile(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	ArrayType  *before = PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *after = PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2);
+	Jsonb	   *channels;
+	Draft		d;
+	SGJsonBuilder b = {0};
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	int			i,
+				j;
+
+	sg_spi_connect();
+	channels = graph_channels(graph);
+	if (channels == NULL)
+		require_graph(graph);
+	load_draft(graph, &d);
+	validate_draft(&d, graph);
+
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "channels");
+	sg_jb_jsonb(&b, channels);
+	sg_jb_key(&b, "nodes");
+	sg_jb_begin_array(&b);
+	for (i = 0; i < d.nnodes; i++)
+	{
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "name");
+		sg_jb_string(&b, d.nodes[i]);
+		sg_jb_key(&b, "fn");
+		sg_jb_string(&b, format_procedure_qualified(d.fns[i]));
+		if (d.retries[i])
+		{
+			sg_jb_key(&b, "retry");
+			sg_jb_jsonb(&b, d.retries[i]);
+		}
+		sg_jb_end_object(&b);
+	}
+	sg_jb_end_array(&b);
+	sg_jb_key(&b, "edges");
+	sg_jb_begin_array(&b);
+	for (i = 0; i < d.nedges; i++)
+	{
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "sources");
+		sg_jb_begin_array(&b);
+		for (j = 0; j < d.edges[i].nsources; j++)
+			sg_jb_string(&b, d.edges[i].sources[j]);
+		sg_jb_end_array(&b);
+		sg_jb_key(&b, "target");
+		sg_jb_string(&b, d.edges[i].target);
+		sg_jb_end_object(&b);
+	}
+	sg_jb_end_array(&b);
+	sg_jb_key(&b, "branches");
+	sg_jb_begin_array(&b);
+	for (i = 0; i < d.nbranches; i++)
+	{
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "source");
+		sg_jb_string(&b, d.branches[i].source);
+		sg_jb_key(&b, "router");
+		sg_jb_string(&b, format_procedure_qualified(d.branches[i].router));
+		if (d.branches[i].path_map)
+		{
+			sg_jb_key(&b, "path_map");
+			sg_jb_jsonb(&b, d.branches[i].path_map);
+		}
+		sg_jb_end_object(&b);
+	}
+	sg_jb_end_array(&b);
+	sg_jb_key(&b, "interrupt_before");
+	interrupt_list(&b, &d, graph, before, "interrupt_before");
+	sg_jb_key(&b, "interrupt_after");
+	interrupt_list(&b, &d, graph, after, "interrupt_after");
+	sg_jb_end_object(&b);
+
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
+	exec("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
+		 "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
+		 2, types, values, NULL);
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+sg_drop_graph(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+
+	sg_spi_connect();
+	if (exec("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+			 1, types, values, NULL) == 0)
+		require_graph(graph);
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------------
+ * The per-backend cache of compiled graphs
+ * ---------------------------------------------------------------------------
+ */
+static List *graph_cache = NIL;		/* SGGraph *, in CacheMemoryContext */
+static Oid	graphs_relid = InvalidOid;
+static bool callbacks_registered = false;
+
+static void
+graph_cache_reset(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, graph_cache)
+	{
+		SGGraph    *g = (SGGraph *) lfirst(lc);
+
+		if (g->pins > 0)
+			g->stale = true;	/* freed by sg_graph_unpin */
+		else
+			MemoryContextDelete(g->cxt);
+	}
+	list_free(graph_cache);
+	graph_cache = NIL;
+}
+
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == graphs_relid)
+	{
+		graph_cache_reset();
+		if (relid == graphs_relid)
+			graphs_relid = InvalidOid;
+	}
+}
+
+static void
+proc_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	graph_cache_reset();
+}
+
+Datum
+sg_graphs_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "sg_graphs_changed: not called by trigger manager");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+static Oid
+lookup_function(const char *signature, const char *graph, const char *what)
+{
+	Oid			fn = resolve_function(signature);
+
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %s of %s in graph \"%s\" does not exist", signature, what, graph),
+				 errhint("Create the function again, or change the graph and call sg_compile('%s').", graph)));
+	return fn;
+}
+
+static void
+build_retry(SGRetry *r, Jsonb *spec)
+{
+	Jsonb	   *v;
+	int			i;
+
+	r->max_attempts = 1;
+	r->backoff_ms = 0;
+	r->nsqlstates = 0;
+	if (spec == NULL)
+		return;
+	r->max_attempts = 3;
+	r->backoff_ms = 100;
+	if ((v = sg_jsonb_get(spec, "max_attempts")) != NULL)
+		r->max_attempts = atoi(DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(v))));
+	if ((v = sg_jsonb_get(spec, "backoff_ms")) != NULL)
+		r->backoff_ms = atoi(DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(v))));
+	if ((v = sg_jsonb_get(spec, "sqlstates")) != NULL)
+	{
+		r->nsqlstates = sg_jsonb_array_length(v);
+		r->sqlstates = palloc(sizeof(int) * (r->nsqlstates + 1));
+		for (i = 0; i < r->nsqlstates; i++)
+		{
+			char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(v, i));
+
+			r->sqlstates[i] = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
+		}
+	}
+	else
+	{
+		/* transient by default: serialization failure and deadlock */
+		r->nsqlstates = 2;
+		r->sqlstates = palloc(sizeof(int) * 2);
+		r->sqlstates[0] = ERRCODE_T_R_SERIALIZATION_FAILURE;
+		r->sqlstates[1] = ERRCODE_T_R_DEADLOCK_DETECTED;
+	}
+}
+
+static int
+cmp_channel(const void *a, const void *b)
+{
+	return strcmp(((const SGChannel *) a)->name, ((const SGChannel *) b)->name);
+}
+
+/* Build a compiled graph from its spec, in its own memory context. */
+static SGGraph *
+build_graph(const char *name, int32 version, Jsonb *spec)
+{
+	MemoryContext cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph graph",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SGGraph    *g = palloc0(sizeof(SGGraph));
+	Jsonb	   *channels = sg_jsonb_get(spec, "channels");
+	Jsonb	   *nodes = sg_jsonb_get(spec, "nodes");
+	Jsonb	   *edges = sg_jsonb_get(spec, "edges");
+	Jsonb	   *branches = sg_jsonb_get(spec, "branches");
+	Jsonb	   *list;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	SGJsonBuilder kb = {0};
+	int			i,
+				j,
+				k;
+
+	MemoryContextSetIdentifier(cxt, pstrdup(name));
+	g->name = pstrdup(name);
+	g->version = version;
+	g->cxt = cxt;
+
+	/* channels, sorted by name */
+	g->nchannels = JB_ROOT_COUNT(channels);
+	g->channels = palloc0(sizeof(SGChannel) * g->nchannels);
+	it = JsonbIteratorInit(&channels->root);
+	i = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		SGChannel  *c;
+		Jsonb	   *def;
+		char	   *reducer;
+
+		if (tok != WJB_KEY)
+			continue;
+		c = &g->channels[i++];
+		c->name = pnstrdup(v.val.string.val, v.val.string.len);
+		JsonbIteratorNext(&it, &v, true);
+		def = sg_jsonb_from_value(&v);
+		reducer = sg_jsonb_get_cstring(def, "reducer");
+		c->initial = sg_jsonb_get(def, "default");
+		if (strcmp(reducer, "replace") == 0)
+			c->reducer = SG_REDUCER_REPLACE, c->kind = SG_STORE_LAST;
+		else if (strcmp(reducer, "append") == 0)
+			c->reducer = SG_REDUCER_APPEND, c->kind = SG_STORE_APPEND;
+		else if (strcmp(reducer, "add") == 0)
+			c->reducer = SG_REDUCER_ADD, c->kind = SG_STORE_IMAGE;
+		else if (strcmp(reducer, "merge") == 0)
+			c->reducer = SG_REDUCER_MERGE, c->kind = SG_STORE_IMAGE;
+		else
+		{
+			c->reducer = SG_REDUCER_CUSTOM;
+			c->kind = SG_STORE_IMAGE;
+			c->reducer_fn = lookup_function(sg_jsonb_get_cstring(def, "fn"), name,
+											psprintf("the reducer of channel \"%s\"", c->name));
+			fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, cxt);
+		}
+	}
+	qsort(g->channels, g->nchannels, sizeof(SGChannel), cmp_channel);
+	sg_jb_begin_object(&kb);
+	for (i = 0; i < g->nchannels; i++)
+	{
+		sg_jb_key(&kb, g->channels[i].name);
+		sg_jb_string(&kb, sg_store_kind_name(g->channels[i].kind));
+	}
+	sg_jb_end_object(&kb);
+	g->kinds = sg_jb_finish(&kb);
+	g->cs = sg_channelset_from_jsonb(g->kinds);
+
+	/* nodes: [0] is __start__, then the spec's nodes (sorted by name) */
+	g->nnodes = sg_jsonb_array_length(nodes) + 1;
+	g->nodes = palloc0(sizeof(SGNode) * g->nnodes);
+	g->nodes[0].name = pstrdup(SG_START_NAME);
+	build_retry(&g->nodes[0].retry, NULL);
+	for (i = 1; i < g->nnodes; i++)
+	{
+		Jsonb	   *n = sg_jsonb_array_get(nodes, i - 1);
+		SGNode	   *node = &g->nodes[i];
+
+		node->name = sg_jsonb_get_cstring(n, "name");
+		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), name,
+								   psprintf("node \"%s\"", node->name));
+		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
+		fmgr_info_cxt(node->fn, &node->flinfo, cxt);
+		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
+	}
+
+	/* edges and joins */
+	g->njoins = 0;
+	g->joins = palloc0(sizeof(SGJoin) * (sg_jsonb_array_length(edges) + 1));
+	for (i = 0; i < g->nnodes; i++)
+	{
+		g->nodes[i].edges = palloc0(sizeof(int) * (sg_jsonb_array_length(edges) + 1));
+		g->nodes[i].joins = palloc0(sizeof(int) * (sg_jsonb_array_length(edges) + 1));
+		g->nodes[i].branches = palloc0(sizeof(SGBranch) * (sg_jsonb_array_length(branches) + 1));
+	}
+	for (i = 0; i < sg_jsonb_array_length(edges); i++)
+	{
+		Jsonb	   *e = sg_jsonb_array_get(edges, i);
+		Jsonb	   *sources = sg_jsonb_get(e, "sources");
+		char	   *target = sg_jsonb_get_cstring(e, "target");
+		int			t = strcmp(target, SG_END_NAME) == 0 ? SG_END : sg_graph_node_index(g, target);
+		int			ns = sg_jsonb_array_length(sources);
+
+		if (ns == 1)
+		{
+			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, 0)))];
+
+			src->edges[src->nedges++] = t;
+		}
+		else
+		{
+			SGJoin	   *jn = &g->joins[g->njoins];
+			StringInfoData key;
+
+			initStringInfo(&key);
+			appendStringInfoString(&key, "join:");
+			jn->target = t;
+			jn->nsources = ns;
+			jn->sources = palloc(sizeof(int) * ns);
+			for (j = 0; j < ns; j++)
+			{
+				char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
+				SGNode	   *src;
+
+				jn->sources[j] = sg_graph_node_index(g, s);
+				src = &g->nodes[jn->sources[j]];
+				src->joins[src->njoins++] = g->njoins;
+				appendStringInfo(&key, "%s%s", j ? "+" : "", s);
+			}
+			appendStringInfo(&key, ":%s", target);
+			jn->key = key.data;
+			g->njoins++;
+		}
+	}
+
+	/* conditional edges */
+	for (i = 0; i < sg_jsonb_array_length(branches); i++)
+	{
+		Jsonb	   *b = sg_jsonb_array_get(branches, i);
+		SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(b, "source"))];
+		SGBranch   *br = &src->branches[src->nbranches++];
+
+		br->router = lookup_function(sg_jsonb_get_cstring(b, "router"), name,
+									 psprintf("the router of node \"%s\"", src->name));
+		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", src->name));
+		br->rettype = get_func_rettype(br->router);
+		fmgr_info_cxt(br->router, &br->flinfo, cxt);
+		br->path_map = sg_jsonb_get(b, "path_map");
+	}
+
+	/* static interrupts */
+	for (k = 0; k < 2; k++)
+	{
+		list = sg_jsonb_get(spec, k == 0 ? "interrupt_before" : "interrupt_after");
+		for (i = 0; i < sg_jsonb_array_length(list); i++)
+		{
+			int			n = sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(list, i)));
+
+			if (n > 0)
+			{
+				if (k == 0)
+					g->nodes[n].interrupt_before = true;
+				else
+					g->nodes[n].interrupt_after = true;
+			}
+		}
+	}
+
+	MemoryContextSwitchTo(old);
+	return g;
+}
+
+/*
+ * The compiled graph called name, from the cache or built from its spec.
+ * The caller pins it for as long as it runs it (sg_graph_pin).
+ */
+SGGraph *
+sg_graph_get(const char *name)
+{
+	ListCell   *lc;
+	SGGraph    *g;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	Datum		spec;
+	int32		version;
+	MemoryContext old;
+
+	if (!callbacks_registered)
+	{
+		CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, proc_callback, (Datum) 0);
+		callbacks_registered = true;
+	}
+	if (!OidIsValid(graphs_relid))
+	{
+		graph_cache_reset();
+		graphs_relid = get_relname_relid("graphs", get_namespace_oid("stategraph", false));
+	}
+	foreach(lc, graph_cache)
+	{
+		g = (SGGraph *) lfirst(lc);
+		if (strcmp(g->name, name) == 0)
+			return g;
+	}
+
+	sg_spi_connect();
+	if (exec("SELECT spec, version FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+			 1, types, values, NULL) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("graph \"%s\" does not exist", name),
+				 errhint("Create it with sg_create_graph().")));
+	spec = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("graph \"%s\" is not compiled", name),
+				 errhint("Call sg_compile('%s') first.", name)));
+	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	g = build_graph(name, version, DatumGetJsonbP(spec));
+	sg_spi_finish();
+
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	graph_cache = lappend(graph_cache, g);
+	MemoryContextSwitchTo(old);
+	return g;
+}
+
+static void
+graph_unpin_callback(void *arg)
+{
+	SGGraph    *g = (SGGraph *) arg;
+
+	if (--g->pins == 0 && g->stale)
+		MemoryContextDelete(g->cxt);
+}
+
+/* Keep g alive until cxt is reset or deleted, even if the cache drops it. */
+void
+sg_graph_pin(SGGraph *g, MemoryContext cxt)
+{
+	MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+
+	cb->func = graph_unpin_callback;
+	cb->arg = g;
+	g->pins++;
+	MemoryContextRegisterResetCallback(cxt, cb);
+}
+
+/* Check that the current user may execute every function of g. */
+void
+sg_graph_check_privileges(SGGraph *g)
+{
+	int			i,
+				j;
+
+	for (i = 1; i < g->nnodes; i++)
+	{
+		if (pg_proc_aclcheck(g->nodes[i].fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->nodes[i].fn));
+	}
+	for (i = 0; i < g->nnodes; i++)
+		for (j = 0; j < g->nodes[i].nbranches; j++)
+			if (pg_proc_aclcheck(g->nodes[i].branches[j].router, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+				aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION,
+							   get_func_name(g->nodes[i].branches[j].router));
+	for (i = 0; i < g->nchannels; i++)
+		if (g->channels[i].reducer == SG_REDUCER_CUSTOM &&
+			pg_proc_aclcheck(g->channels[i].reducer_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->channels[i].reducer_fn));
+}
+
+int
+sg_graph_node_index(SGGraph *g, const char *name)
+{
+	int			lo = 1,
+				hi = g->nnodes - 1;
+
+	if (strcmp(name, SG_START_NAME) == 0)
+		return SG_START;
+	/* nodes 1..n are sorted by name (C collation) */
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(name, g->nodes[mid].name);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+int
+sg_graph_channel_index(SGGraph *g, const char *name)
+{
+	int			lo = 0,
+				hi = g->nchannels - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(name, g->channels[mid].name);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}

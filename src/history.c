@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ *
+ * history.c
+ *		Snapshots of threads: sg_get_state, sg_get_state_history and
+ *		sg_threads (LangGraph's get_state, get_state_history, and a list of
+ *		threads LangGraph lacks).
+ *
+ * History pages by the primary key, newest first, and rebuilds each
+ * snapshot's values by applying a row's writes to the state of its parent
+ * when that parent was the row before it on the page; otherwise (the
+ * first row, or a branch point) the state is loaded from storage.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "utils/tuplestore.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(sg_get_state);
+PG_FUNCTION_INFO_V1(sg_get_state_history);
+PG_FUNCTION_INFO_V1(sg_threads);
+
+/*
+ * The tasks of a checkpoint, as LangGraph's StateSnapshot shows them:
+ * [{id, name, error, interrupts, result}], with the results its loop child
+ * wrote (child_writes) or its pending writes. *interrupts receives the
+ * snapshot's interrupts.
+ */
+Jsonb *
+sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
+{
+	SGJsonBuilder b = {0};
+	SGJsonBuilder ib = {0};
+	int			nsends = sg_jsonb_array_length(cp->sends);
+	Jsonb	   *step_error = sg_jsonb_get(cp->pending, "__error__");
+	Jsonb	   *marker = sg_jsonb_get(cp->meta, "interrupt");
+	int			i,
+				j;
+
+	sg_jb_begin_array(&ib);
+	sg_jb_begin_array(&b);
+	for (i = 0; i < cp->nnext; i++)
+	{
+		char		id[37];
+		Jsonb	   *p;
+		Jsonb	   *result = NULL;
+		Jsonb	   *error;
+		Jsonb	   *its_interrupts;
+
+		sg_task_id(&cp->id, cp->next[i], i, id);
+		p = sg_jsonb_get(cp->pending, id);
+		error = sg_jsonb_get(p, "error");
+		its_interrupts = sg_jsonb_get(p, "interrupts");
+		if (p != NULL)
+			result = sg_jsonb_get(p, "writes");
+		else if (child_writes != NULL && i < sg_jsonb_array_length(child_writes))
+			result = sg_jsonb_array_get(sg_jsonb_array_get(child_writes, i), 1);
+		if (error == NULL && result == NULL)
+			error = step_error;
+
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "id");
+		sg_jb_string(&b, id);
+		sg_jb_key(&b, "name");
+		sg_jb_string(&b, cp->next[i]);
+		if (i >= cp->nnext - nsends)
+		{
+			sg_jb_key(&b, "arg");
+			sg_jb_jsonb(&b, sg_jsonb_get(sg_jsonb_array_get(cp->sends, i - (cp->nnext - nsends)), "arg"));
+		}
+		sg_jb_key(&b, "error");
+		sg_jb_jsonb(&b, error);
+		sg_jb_key(&b, "interrupts");
+		sg_jb_jsonb(&b, its_interrupts ? its_interrupts : sg_jsonb_empty_array());
+		sg_jb_key(&b, "result");
+		sg_jb_jsonb(&b, result);
+		sg_jb_end_object(&b);
+
+		for (j = 0; j < sg_jsonb_array_length(its_interrupts); j++)
+			sg_jb_jsonb(&ib, sg_jsonb_array_get(its_interrupts, j));
+	}
+	sg_jb_end_array(&b);
+
+	/* a static interrupt: where and why the run paused */
+	if (marker != NULL)
+	{
+		Jsonb	   *nodes = sg_jsonb_get(marker, "nodes");
+
+		for (j = 0; j < sg_jsonb_array_length(nodes); j++)
+		{
+			sg_jb_begin_object(&ib);
+			sg_jb_key(&ib, "value");
+			sg_jb_null(&ib);
+			sg_jb_key(&ib, "when");
+			sg_jb_jsonb(&ib, sg_jsonb_get(marker, "when"));
+			sg_jb_key(&ib, "node");
+			sg_jb_jsonb(&ib, sg_jsonb_array_get(nodes, j));
+			sg_jb_end_object(&ib);
+		}
+	}
+	sg_jb_end_array(&ib);
+	if (interrupts)
+		*interrupts = sg_jb_finish(&ib);
+	return sg_jb_finish(&b);
+}
+
+/* LangGraph's checkpoint metadata: {"source", "step", "parents"} and our extras. */
+static Jsonb *
+snapshot_metadata(SGCheckpoint *cp)
+{
+	SGJsonBuilder b = {0};
+	Jsonb	   *m;
+
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "source");
+	sg_jb_string(&b, cp->source);
+	sg_jb_key(&b, "step");
+	sg_jb_int(&b, cp->step);
+	sg_jb_key(&b, "parents");
+	sg_jb_begin_object(&b);
+	sg_jb_end_object(&b);
+	sg_jb_end_object(&b);
+	m = sg_jb_finish(&b);
+	if (cp->meta != NULL)
+		m = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(m), JsonbPGetDatum(cp->meta)));
+	return m;
+}
+
+/* A snapshot row (sg_snapshot) of a checkpoint and its state. */
+static HeapTuple
+snapshot_tuple(TupleDesc desc, SGChannelSet *cs, SGCheckpoint *cp, SGState *state, Jsonb *child_writes)
+{
+	Datum		values[12];
+	bool		nulls[12];
+	Datum	   *next = palloc(sizeof(Datum) * (cp->nnext + 1));
+	Jsonb	   *interrupts;
+	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+	pg_uuid_t  *parent = palloc(sizeof(pg_uuid_t));
+	int			i;
+
+	memset(nulls, 0, sizeof(nulls));
+	*id = cp->id;
+	*parent = cp->parent_id;
+	for (i = 0; i < cp->nnext; i++)
+		next[i] = CStringGetTextDatum(cp->next[i]);
+	values[0] = CStringGetTextDatum(cp->thread_id);
+	values[1] = CStringGetTextDatum("");
+	values[2] = UUIDPGetDatum(id);
+	values[3] = UUIDPGetDatum(parent);
+	nulls[3] = !cp->has_parent;
+	values[4] = Int32GetDatum(cp->step);
+	values[5] = CStringGetTextDatum(cp->source);
+	values[6] = JsonbPGetDatum(sg_state_to_jsonb(cs, state));
+	values[7] = PointerGetDatum(construct_array(next, cp->nnext, TEXTOID, -1, false, TYPALIGN_INT));
+	values[8] = JsonbPGetDatum(sg_task_list(cp, child_writes, &interrupts));
+	values[9] = JsonbPGetDatum(interrupts);
+	values[10] = JsonbPGetDatum(snapshot_metadata(cp));
+	values[11] = TimestampTzGetDatum(cp->created_at);
+	return heap_form_tuple(desc, values, nulls);
+}
+
+Datum
+sg_get_state(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	TupleDesc	desc;
+	SGThread   *th;
+	SGChannelSet *cs;
+	SGCheckpoint *cp = NULL;
+	SGState    *state;
+	pg_uuid_t	id;
+	Jsonb	   *child_writes = NULL;
+	HeapTuple	tup;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "sg_get_state must return a composite type");
+	desc = BlessTupleDesc(desc);
+
+	sg_spi_connect();
+	th = sg_thread_fetch_required(thread_id, false);
+	cs = sg_channelset_from_jsonb(th->channels);
+	id = PG_ARGISNULL(1) ? th->head : *PG_GETARG_UUID_P(1);
+	state = sg_load_state(cs, thread_id, &id, &cp);
+	if (!PG_ARGISNULL(1) && memcmp(&id, &th->head, sizeof(id)) != 0)
+		child_writes = sg_checkpoint_child_writes(thread_id, &cp->id);
+	tup = snapshot_tuple(desc, cs, cp, state, child_writes);
+	sg_spi_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}
+
+Datum
+sg_get_state_history(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	int			limit = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
+	Jsonb	   *filter = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	pg_uuid_t	before;
+	SGThread   *th;
+	SGChannelSet *cs;
+	List	   *rows = NIL;
+	Portal		portal;
+	Datum		values[2];
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext build_cxt;
+	MemoryContext keep_cxt[2];
+	Tuplestorestate *oldest_first;
+	TupleTableSlot *slot;
+	int			k = 0;
+	SGState    *prev_state = NULL;
+	SGCheckpoint *prev = NULL;
+	int			i,
+				n;
+
+	if (!PG_ARGISNULL(1) && limit < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limit must not be negative")));
+	if (filter != NULL && !sg_jsonb_is_object(filter))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter must be a JSON object to match checkpoint metadata"),
+				 errhint("For example '{\"source\": \"loop\"}' or '{\"step\": 1}'.")));
+	if (PG_ARGISNULL(2))
+		memset(before.data, 0xFF, UUID_LEN);
+	else
+		before = *PG_GETARG_UUID_P(2);
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	sg_spi_connect();
+	th = sg_thread_fetch_required(thread_id, false);
+	cs = sg_channelset_from_jsonb(th->channels);
+	if (plan == NULL)
+	{
+		Oid			types[2] = {TEXTOID, UUIDOID};
+
+		plan = sg_prepare(psprintf("SELECT %s FROM stategraph.checkpoints "
+								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+								   "AND checkpoint_id OPERATOR(pg_catalog.<) $2 "
+								   "ORDER BY checkpoint_id DESC", sg_checkpoint_columns),
+						  2, types);
+	}
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = UUIDPGetDatum(&before);
+	portal = SPI_cursor_open(NULL, plan, values, NULL, false);
+	MemoryContextSwitchTo(cxt);
+	while (limit < 0 || list_length(rows) < limit)
+	{
+		uint64		j;
+
+		SPI_cursor_fetch(portal, true, 64);
+		MemoryContextSwitchTo(cxt);
+		if (SPI_processed == 0)
+			break;
+		for (j = 0; j < SPI_processed && (limit < 0 || list_length(rows) < limit); j++)
+		{
+			SGCheckpoint *cp = sg_checkpoint_from_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc);
+
+			if (filter != NULL &&
+				!DatumGetBool(DirectFunctionCall2(jsonb_contains, JsonbPGetDatum(snapshot_metadata(cp)),
+												  JsonbPGetDatum(filter))))
+				continue;
+			rows = lappend(rows, cp);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
+
+	/*
+	 * Oldest first, so that each state can follow from its parent's. Each
+	 * row is built in a context reset for the next row; the state a next
+	 * row may start from is kept in one of two other contexts in turn.
+	 */
+	build_cxt = AllocSetContextCreate(cxt, "stategraph history row", ALLOCSET_DEFAULT_SIZES);
+	keep_cxt[0] = AllocSetContextCreate(cxt, "stategraph history state", ALLOCSET_DEFAULT_SIZES);
+	keep_cxt[1] = AllocSetContextCreate(cxt, "stategraph history state", ALLOCSET_DEFAULT_SIZES);
+	oldest_first = tuplestore_begin_heap(true, false, work_mem);
+	n = list_length(rows);
+	for (i = n - 1; i >= 0; i--)
+	{
+		SGCheckpoint *cp = (SGCheckpoint *) list_nth(rows, i);
+		SGCheckpoint *child = i > 0 ? (SGCheckpoint *) list_nth(rows, i - 1) : NULL;
+		Jsonb	   *child_writes = NULL;
+		SGState    *state;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(build_cxt);
+		MemoryContextSwitchTo(build_cxt);
+		if (prev != NULL && cp->has_parent && cp->parent_thread == NULL &&
+			memcmp(&cp->parent_id, &prev->id, sizeof(pg_uuid_t)) == 0)
+		{
+			state = sg_state_copy(prev_state);
+			sg_state_apply_row(cs, state, cp);
+		}
+		else
+			state = sg_load_state(cs, thread_id, &cp->id, NULL);
+
+		/* the results of cp's tasks: the writes of its loop child */
+		if (child != NULL && strcmp(child->source, "loop") == 0 && child->parent_thread == NULL &&
+			memcmp(&child->parent_id, &cp->id, sizeof(pg_uuid_t)) == 0)
+			child_writes = child->writes;
+		else if (cp->nnext > 0 && memcmp(&cp->id, &th->head, sizeof(pg_uuid_t)) != 0)
+			child_writes = sg_checkpoint_child_writes(thread_id, &cp->id);
+
+		tuplestore_puttuple(oldest_first, snapshot_tuple(rsinfo->setDesc, cs, cp, state, child_writes));
+
+		k = 1 - k;
+		MemoryContextReset(keep_cxt[k]);
+		MemoryContextSwitchTo(keep_cxt[k]);
+		prev_state = sg_state_copy_deep(state);
+		prev = cp;
+	}
+	MemoryContextSwitchTo(cxt);
+
+	/* history is newest first */
+	slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+	tuplestore_rescan(oldest_first);
+	while (tuplestore_advance(oldest_first, true))
+		;
+	while (tuplestore_gettupleslot(oldest_first, false, false, slot))
+		tuplestore_puttupleslot(rsinfo->setResult, slot);
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(oldest_first);
+	sg_spi_finish();
+	return (Datum) 0;
+}
+
+Datum
+sg_threads(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *graph = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Datum		args[1];
+	char		nulls[1] = {graph ? ' ' : 'n'};
+	MemoryContext cxt = CurrentMemoryContext;
+	SPITupleTable *tt;
+	uint64		nrows;
+	uint64		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	sg_spi_connect();
+	if (plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+
+		plan = sg_prepare("SELECT t.thread_id, t.graph, t.status, c.next, "
+						  "(SELECT pg_catalog.count(*) FROM stategraph.checkpoints k "
+						  "  WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id), "
+						  "t.created_at, t.updated_at "
+						  "FROM stategraph.threads t LEFT JOIN stategraph.checkpoints c "
+						  "ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+						  "AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head "
+						  "WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
+						  "ORDER BY t.thread_id COLLATE \"C\"", 1, types);
+	}
+	args[0] = graph ? CStringGetTextDatum(graph) : (Datum) 0;
+	if (SPI_execute_plan(plan, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list threads");
+	MemoryContextSwitchTo(cxt);
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+	if (graph != NULL && nrows == 0)
+	{
+		Oid			types[1] = {TEXTOID};
+
+		if (SPI_execute_with_args("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up graph");
+		MemoryContextSwitchTo(cxt);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("graph \"%s\" does not exist", graph)));
+	}
+	for (i = 0; i < nrows; i++)
+	{
+		HeapTuple	t = tt->vals[i];
+		Datum		values[7];
+		bool		isnull[7];
+		int			k;
+		char	   *thread_id;
+
+		for (k = 0; k < 7; k++)
+			values[k] = SPI_getbinval(t, tt->tupdesc, k + 1, &isnull[k]);
+		thread_id = TextDatumGetCString(values[0]);
+		if (sg_thread_is_busy(thread_id))
+			values[2] = CStringGetTextDatum("running");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	}
+	sg_spi_finish();
+	return (Datum) 0;
+}

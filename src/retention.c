@@ -1,0 +1,282 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *		sg_delete_thread and sg_prune: removing checkpoints without breaking
+ *		the ones that remain.
+ *
+ * A remaining row may need removed rows to be read: its parent (the walk
+ * of checkpoint.c goes through it), a reference to an old value, or, for a
+ * fork in another thread, the forked checkpoint. Such rows first get a
+ * complete image of their state, so that nothing before them is needed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(sg_delete_thread);
+PG_FUNCTION_INFO_V1(sg_prune);
+
+static uint64
+exec_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+static SPIPlanPtr
+plan_for(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+		*plan = sg_prepare(sql, nargs, types);
+	return *plan;
+}
+
+/* (thread_id, checkpoint_id) pairs of a query's result. */
+typedef struct RowRef
+{
+	char	   *thread_id;
+	pg_uuid_t	id;
+} RowRef;
+
+static List *
+collect_rows(void)
+{
+	List	   *out = NIL;
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		RowRef	   *r = palloc(sizeof(RowRef));
+		bool		isnull;
+
+		r->thread_id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		r->id = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		out = lappend(out, r);
+	}
+	return out;
+}
+
+static void
+materialize_rows(List *rows)
+{
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		RowRef	   *r = (RowRef *) lfirst(lc);
+		SGThread   *th = sg_thread_fetch_required(r->thread_id, false);
+
+		sg_checkpoint_materialize(sg_channelset_from_jsonb(th->channels), r->thread_id, &r->id);
+	}
+}
+
+/*
+ * Give every fork in another thread that starts at one of these checkpoints
+ * of thread_id (all of them when ids is NULL) an image of its own.
+ */
+static void
+detach_forks(const char *thread_id, Datum ids)
+{
+	static SPIPlanPtr plan;
+	static SPIPlanPtr unlink;
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ids ? ' ' : 'n'};
+	List	   *forks;
+
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = ids;
+	exec_plan(plan_for(&plan,
+					   "SELECT thread_id, checkpoint_id FROM stategraph.checkpoints "
+					   "WHERE parent_thread OPERATOR(pg_catalog.=) $1 "
+					   "AND ($2 IS NULL OR parent_id OPERATOR(pg_catalog.=) ANY ($2))",
+					   2, types), values, nulls);
+	forks = collect_rows();
+	if (forks == NIL)
+		return;
+	materialize_rows(forks);
+	exec_plan(plan_for(&unlink,
+					   "UPDATE stategraph.checkpoints SET parent_thread = NULL "
+					   "WHERE parent_thread OPERATOR(pg_catalog.=) $1 "
+					   "AND ($2 IS NULL OR parent_id OPERATOR(pg_catalog.=) ANY ($2))",
+					   2, types), values, nulls);
+}
+
+Datum
+sg_delete_thread(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr del_checkpoints;
+	static SPIPlanPtr del_thread;
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	sg_spi_connect();
+	sg_lock_thread(thread_id, false);
+	sg_thread_fetch_required(thread_id, true);
+	detach_forks(thread_id, (Datum) 0);
+	values[0] = CStringGetTextDatum(thread_id);
+	exec_plan(plan_for(&del_checkpoints,
+					   "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1",
+					   1, types), values, NULL);
+	exec_plan(plan_for(&del_thread,
+					   "DELETE FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+					   1, types), values, NULL);
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* Prune one thread; returns the number of checkpoints removed. */
+static uint64
+prune_thread(const char *thread_id, Interval *older_than, int keep_last)
+{
+	static SPIPlanPtr select_plan;
+	static SPIPlanPtr roots_plan;
+	static SPIPlanPtr refs_plan;
+	static SPIPlanPtr delete_plan;
+	Oid			types[3] = {TEXTOID, INTERVALOID, INT4OID};
+	Datum		values[3];
+	char		nulls[3] = {' ', older_than ? ' ' : 'n', keep_last > 0 ? ' ' : 'n'};
+	Oid			types2[2] = {TEXTOID, UUIDARRAYOID};
+	Datum		values2[2];
+	SGThread   *th;
+	Datum	   *ids;
+	uint64		n,
+				i;
+	List	   *rows;
+	List	   *roots;
+	ListCell   *lc;
+	ArrayType  *idarr;
+
+	sg_lock_thread(thread_id, false);
+	th = sg_thread_fetch(thread_id, true);
+	if (th == NULL)
+		return 0;				/* deleted meanwhile */
+
+	/* the rows to remove: never the head, nor the newest keep_last */
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = older_than ? IntervalPGetDatum(older_than) : (Datum) 0;
+	values[2] = Int32GetDatum(keep_last);
+	n = exec_plan(plan_for(&select_plan,
+						   "SELECT c.checkpoint_id FROM stategraph.checkpoints c "
+						   "JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+						   "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+						   "AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head "
+						   "AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) "
+						   "     pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2) "
+						   "AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL ("
+						   "     SELECT k.checkpoint_id FROM stategraph.checkpoints k "
+						   "     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
+						   "     ORDER BY k.checkpoint_id DESC LIMIT $3))",
+						   3, types), values, nulls);
+	if (n == 0)
+		return 0;
+	ids = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+		*u = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		ids[i] = UUIDPGetDatum(u);
+	}
+	idarr = construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+	values2[0] = values[0];
+	values2[1] = PointerGetDatum(idarr);
+
+	/* remaining rows whose parent goes, and rows whose references point at rows that go */
+	exec_plan(plan_for(&roots_plan,
+					   "SELECT thread_id, checkpoint_id FROM stategraph.checkpoints "
+					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					   "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+					   "AND parent_thread IS NULL AND parent_id OPERATOR(pg_catalog.=) ANY ($2) "
+					   "AND NOT image_complete",
+					   2, types2), values2, NULL);
+	roots = collect_rows();
+	exec_plan(plan_for(&refs_plan,
+					   "SELECT thread_id, checkpoint_id FROM stategraph.checkpoints c "
+					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND refs IS NOT NULL "
+					   "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+					   "AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_each_text(c.refs) r "
+					   "            WHERE r.value::pg_catalog.uuid OPERATOR(pg_catalog.=) ANY ($2))",
+					   2, types2), values2, NULL);
+	rows = collect_rows();
+	foreach(lc, rows)
+		roots = lappend(roots, lfirst(lc));
+	materialize_rows(roots);
+	detach_forks(thread_id, PointerGetDatum(idarr));
+
+	n = exec_plan(plan_for(&delete_plan,
+						   "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						   "AND checkpoint_id OPERATOR(pg_catalog.=) ANY ($2)",
+						   2, types2), values2, NULL);
+	return n;
+}
+
+Datum
+sg_prune(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr threads_plan;
+	Interval   *older_than = PG_ARGISNULL(0) ? NULL : PG_GETARG_INTERVAL_P(0);
+	int			keep_last = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+	char	   *thread_id = NULL;
+	uint64		removed = 0;
+	List	   *threads = NIL;
+	ListCell   *lc;
+
+	if (older_than == NULL && PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sg_prune needs older_than or keep_last"),
+				 errhint("For example sg_prune(keep_last => 10) or sg_prune(older_than => '30 days').")));
+	if (!PG_ARGISNULL(1) && keep_last < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keep_last must be at least 1, not %d", keep_last),
+				 errdetail("The newest checkpoint of a thread is always kept.")));
+	if (older_than != NULL && (older_than->time < 0 || older_than->day < 0 || older_than->month < 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative")));
+	if (!PG_ARGISNULL(2))
+		thread_id = sg_arg_text(fcinfo, 2, "thread_id");
+
+	sg_spi_connect();
+	if (thread_id != NULL)
+	{
+		sg_thread_fetch_required(thread_id, false);
+		threads = list_make1(thread_id);
+	}
+	else
+	{
+		uint64		i;
+
+		exec_plan(plan_for(&threads_plan,
+						   "SELECT thread_id FROM stategraph.threads ORDER BY thread_id COLLATE \"C\"",
+						   0, NULL), NULL, NULL);
+		for (i = 0; i < SPI_processed; i++)
+			threads = lappend(threads, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	foreach(lc, threads)
+	{
+		CHECK_FOR_INTERRUPTS();
+		removed += prune_thread((char *) lfirst(lc), older_than, keep_last);
+	}
+	sg_spi_finish();
+	PG_RETURN_INT64((int64) removed);
+}

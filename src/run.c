@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * run.c
+ *		The SQL entry points that run a graph: sg_invoke (one call, one
+ *		transaction), sg_stream (rows as steps complete) and CALL sg_run
+ *		(durable: a commit after every super-step).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/htup_details.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(sg_invoke);
+PG_FUNCTION_INFO_V1(sg_stream);
+PG_FUNCTION_INFO_V1(sg_run);
+
+/*
+ * The options shared by sg_invoke, sg_stream and sg_run: (graph, input,
+ * thread_id, checkpoint_id, resume, recursion_limit, on_error [, mode]).
+ */
+SGRunOptions
+sg_run_options(FunctionCallInfo fcinfo, bool has_mode)
+{
+	SGRunOptions o;
+	char	   *on_error;
+
+	memset(&o, 0, sizeof(o));
+	o.graph = sg_arg_text(fcinfo, 0, "graph");
+	o.input = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	if (!PG_ARGISNULL(2))
+		o.thread_id = sg_arg_text(fcinfo, 2, "thread_id");
+	if (!PG_ARGISNULL(3))
+	{
+		o.has_checkpoint_id = true;
+		o.checkpoint_id = *PG_GETARG_UUID_P(3);
+	}
+	o.resume = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+	sg_require_arg(fcinfo, 5, "recursion_limit");
+	o.recursion_limit = PG_GETARG_INT32(5);
+	on_error = sg_arg_text(fcinfo, 6, "on_error");
+	if (strcmp(on_error, "raise") == 0)
+		o.on_error = SG_ON_ERROR_RAISE;
+	else if (strcmp(on_error, "return") == 0)
+		o.on_error = SG_ON_ERROR_RETURN;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("on_error must be 'raise' or 'return', not '%s'", on_error)));
+	if (has_mode)
+	{
+		char	   *mode = sg_arg_text(fcinfo, 7, "mode");
+
+		if (strcmp(mode, "values") == 0)
+			o.emit_values = true;
+		else if (strcmp(mode, "updates") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("mode must be 'updates' or 'values', not '%s'", mode)));
+	}
+	return o;
+}
+
+/* sg_invoke: run to the end (or to an interrupt) and return the state. */
+Datum
+sg_invoke(PG_FUNCTION_ARGS)
+{
+	SGRunOptions opts = sg_run_options(fcinfo, false);
+	SGRun	   *run;
+	Jsonb	   *result;
+
+	sg_spi_connect();
+	run = sg_run_begin(&opts, CurrentMemoryContext);
+	while (sg_run_step(run))
+		CHECK_FOR_INTERRUPTS();
+	result = sg_run_result(run);
+	sg_run_end(run);
+	sg_spi_finish();
+	sg_run_free(run);
+	PG_RETURN_JSONB_P(result);
+}
+
+/* ---------------------------------------------------------------------------
+ * sg_stream: a value-per-call SRF that runs one step whenever it runs out of rows
+ * ---------------------------------------------------------------------------
+ */
+typedef struct StreamRow
+{
+	int			step;
+	char	   *node;
+	Jsonb	   *payload;
+} StreamRow;
+
+typedef struct StreamState
+{
+	MemoryContext cxt;
+	SGRun	   *run;
+	List	   *rows;			/* StreamRow *, not yet returned */
+	bool		finished;
+} StreamState;
+
+static void
+stream_emit(void *arg, int step, const char *node, Jsonb *payload)
+{
+	StreamState *st = (StreamState *) arg;
+	MemoryContext old = MemoryContextSwitchTo(st->cxt);
+	StreamRow  *row = palloc(sizeof(StreamRow));
+
+	row->step = step;
+	row->node = node ? pstrdup(node) : NULL;
+	row->payload = sg_jsonb_copy(payload);
+	st->rows = lappend(st->rows, row);
+	MemoryContextSwitchTo(old);
+}
+
+Datum
+sg_stream(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	StreamState *st;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		SGRunOptions opts;
+		MemoryContext old;
+		TupleDesc	tupdesc;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "sg_stream must return a composite type");
+		funcctx->tuple_desc = BlessTupleDesc(tupdesc);
+		st = palloc0(sizeof(StreamState));
+		st->cxt = funcctx->multi_call_memory_ctx;
+		funcctx->user_fctx = st;
+		opts = sg_run_options(fcinfo, true);
+		opts.emit = stream_emit;
+		opts.emit_arg = st;
+		MemoryContextSwitchTo(old);
+
+		sg_spi_connect();
+		st->run = sg_run_begin(&opts, funcctx->multi_call_memory_ctx);
+		sg_spi_finish();
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	st = (StreamState *) funcctx->user_fctx;
+
+	while (st->rows == NIL && !st->finished)
+	{
+		sg_spi_connect();
+		if (!sg_run_step(st->run))
+		{
+			sg_run_end(st->run);
+			st->finished = true;
+		}
+		sg_spi_finish();
+	}
+	if (st->rows != NIL)
+	{
+		StreamRow  *row = (StreamRow *) linitial(st->rows);
+		Datum		values[3];
+		bool		nulls[3] = {false, row->node == NULL, row->payload == NULL};
+
+		st->rows = list_delete_first(st->rows);
+		values[0] = Int32GetDatum(row->step);
+		values[1] = row->node ? CStringGetTextDatum(row->node) : (Datum) 0;
+		values[2] = row->payload ? JsonbPGetDatum(row->payload) : (Datum) 0;
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(funcctx->tuple_desc, values, nulls)));
+	}
+	sg_run_free(st->run);
+	SRF_RETURN_DONE(funcctx);
+}
+
+/* ---------------------------------------------------------------------------
+ * CALL sg_run: durable mode
+ * ---------------------------------------------------------------------------
+ */
+Datum
+sg_run(PG_FUNCTION_ARGS)
+{
+	SGRunOptions opts = sg_run_options(fcinfo, false);
+	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
+						   !castNode(CallContext, fcinfo->context)->atomic);
+	SGRun	   *run;
+
+	if (opts.thread_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("thread_id must not be null"),
+				 errhint("sg_run stores every step; use sg_invoke() to run without a thread.")));
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("sg_run cannot commit its steps inside a transaction block"),
+				 errhint("CALL sg_run outside BEGIN ... COMMIT, or use sg_invoke() to run in one transaction.")));
+	opts.durable = true;
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	run = sg_run_begin(&opts, PortalContext);
+	PG_TRY();
+	{
+		/* each step commits with its checkpoint; the thread lock is held for the session */
+		while (sg_run_step(run))
+		{
+			sg_run_checkpointed(run);
+			SPI_commit();
+			CHECK_FOR_INTERRUPTS();
+		}
+		sg_run_end(run);
+	}
+	PG_CATCH();
+	{
+		sg_unlock_thread_session(opts.thread_id);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	sg_unlock_thread_session(opts.thread_id);
+	sg_spi_finish();
+	sg_run_free(run);
+	PG_RETURN_VOID();
+}

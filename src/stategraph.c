@@ -1,0 +1,130 @@
+/*-------------------------------------------------------------------------
+ *
+ * stategraph.c
+ *		LangGraph's state graphs and checkpointer inside PostgreSQL.
+ *
+ * A graph is a set of channels (the keys of the state, each with a reducer)
+ * and nodes (SQL functions that take the state as jsonb and return a partial
+ * update). sg_invoke runs a graph the way LangGraph's Pregel loop does: in
+ * each super-step every triggered node sees the same state; their updates
+ * are applied together, in node-name order, through the channels' reducers;
+ * then one checkpoint is stored. Everything happens inside the server, in
+ * the caller's transaction, so a node's own database writes and the
+ * checkpoint that records them commit together (or, with CALL sg_run, one
+ * transaction per super-step).
+ *
+ * The files, one concern each:
+ *	 graph.c		define, validate and compile graphs; per-backend cache
+ *	 channel.c		channel values, reducers and update checks
+ *	 executor.c		the super-step loop: tasks, node calls in subtransactions,
+ *					retries, routing, joins, interrupts, recursion limit
+ *	 run.c			the SQL entry points that run a graph (invoke, stream, run)
+ *	 checkpoint.c	storage: ids, thread locks, checkpoint rows, loading states
+ *	 history.c		snapshots: sg_get_state, sg_get_state_history, sg_threads
+ *	 branch.c		sg_update_state and sg_fork
+ *	 retention.c	sg_delete_thread and sg_prune
+ *	 draw.c			sg_draw
+ *	 json.c			jsonb helpers
+ *
+ * Storage grows linearly with a conversation: a checkpoint row holds the
+ * writes that produced it, not a copy of the state; see checkpoint.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+/* stategraph.lock_wait: wait for a busy thread (true) or fail at once. */
+bool		sg_lock_wait = true;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("stategraph.lock_wait",
+							 "Wait for a thread that another session is running.",
+							 "When off, a call on a busy thread fails at once with SQLSTATE 55P03; "
+							 "when on, it waits, subject to lock_timeout.",
+							 &sg_lock_wait,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("stategraph");
+}
+
+/* A required text argument: NULL and '' are errors naming the argument. */
+char *
+sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	char	   *s;
+
+	sg_require_arg(fcinfo, argno, argname);
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname)));
+	return s;
+}
+
+/* An optional text argument: NULL stays NULL. */
+char *
+sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+void
+sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+}
+
+/*
+ * Connect to SPI but stay in the caller's memory context, so that what we
+ * allocate outlives SPI_finish; SPI results are copied out as we read them.
+ */
+void
+sg_spi_connect(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(cxt);
+}
+
+void
+sg_spi_finish(void)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/* Prepare a statement once per backend and keep its plan. */
+SPIPlanPtr
+sg_prepare(const char *query, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}

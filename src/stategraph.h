@@ -1,0 +1,363 @@
+/*-------------------------------------------------------------------------
+ *
+ * stategraph.h
+ *		Shared declarations of the stategraph extension.
+ *
+ * The design is described at the top of stategraph.c; each .c file owns one
+ * concern and says so in its header comment.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STATEGRAPH_H
+#define STATEGRAPH_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "executor/spi.h"
+#include "utils/elog.h"
+#include "utils/jsonb.h"
+#include "utils/uuid.h"
+
+/* SQLSTATEs of our own (class SG); everything else uses PostgreSQL's codes. */
+#define ERRCODE_SG_UNREACHABLE_NODE		MAKE_SQLSTATE('S','G','0','0','1')
+#define ERRCODE_SG_DEAD_END_NODE		MAKE_SQLSTATE('S','G','0','0','2')
+#define ERRCODE_SG_INVALID_UPDATE		MAKE_SQLSTATE('S','G','0','0','3')
+#define ERRCODE_SG_RECURSION_LIMIT		MAKE_SQLSTATE('S','G','0','0','4')
+#define ERRCODE_SG_INVALID_ROUTE		MAKE_SQLSTATE('S','G','0','0','5')
+#define ERRCODE_SG_INTERRUPT			MAKE_SQLSTATE('S','G','0','0','6')
+
+#define SG_START_NAME	"__start__"
+#define SG_END_NAME		"__end__"
+#define SG_START		0			/* node index of __start__ */
+#define SG_END			(-1)		/* edge target index of __end__ */
+
+/* GUCs (stategraph.c) */
+extern bool sg_lock_wait;
+
+/* ---------------------------------------------------------------------------
+ * Compiled graphs (graph.c)
+ * ---------------------------------------------------------------------------
+ */
+typedef enum SGReducer
+{
+	SG_REDUCER_REPLACE,
+	SG_REDUCER_APPEND,
+	SG_REDUCER_ADD,
+	SG_REDUCER_MERGE,
+	SG_REDUCER_CUSTOM
+} SGReducer;
+
+/*
+ * How a channel's values are stored in checkpoint rows (checkpoint.c). It
+ * follows from the reducer but is kept per thread, so that a thread stays
+ * readable whatever later happens to its graph.
+ */
+typedef enum SGStoreKind
+{
+	SG_STORE_LAST,				/* the value is the last write (replace) */
+	SG_STORE_APPEND,			/* the value is the concatenation of writes */
+	SG_STORE_IMAGE				/* every new value is stored whole */
+} SGStoreKind;
+
+typedef struct SGChannel
+{
+	char	   *name;
+	SGReducer	reducer;
+	SGStoreKind kind;
+	Oid			reducer_fn;		/* SG_REDUCER_CUSTOM */
+	FmgrInfo	reducer_flinfo;
+	Jsonb	   *initial;		/* default value; NULL: the channel starts empty */
+} SGChannel;
+
+typedef struct SGBranch
+{
+	Oid			router;
+	FmgrInfo	flinfo;
+	Oid			rettype;		/* TEXTOID, TEXTARRAYOID or JSONBOID */
+	Jsonb	   *path_map;		/* NULL, an array of names or an object */
+} SGBranch;
+
+typedef struct SGRetry
+{
+	int			max_attempts;	/* 1: no retry */
+	int			backoff_ms;
+	int			nsqlstates;
+	int		   *sqlstates;
+} SGRetry;
+
+typedef struct SGNode
+{
+	char	   *name;
+	Oid			fn;
+	FmgrInfo	flinfo;
+	int			nargs;			/* 1: (state), 2: (state, config) */
+	SGRetry		retry;
+	int			nedges;
+	int		   *edges;			/* target node indexes; SG_END ends */
+	int			njoins;
+	int		   *joins;			/* joins this node is a source of */
+	int			nbranches;
+	SGBranch   *branches;
+	bool		interrupt_before;
+	bool		interrupt_after;
+} SGNode;
+
+typedef struct SGJoin
+{
+	char	   *key;			/* "join:a+b:d", as stored in checkpoints */
+	int			target;
+	int			nsources;
+	int		   *sources;
+} SGJoin;
+
+typedef struct SGGraph
+{
+	char	   *name;
+	int32		version;
+	MemoryContext cxt;			/* everything of this graph lives here */
+	int			nchannels;
+	SGChannel  *channels;		/* sorted by name */
+	int			nnodes;
+	SGNode	   *nodes;			/* [0] is __start__, the others sorted by name */
+	int			njoins;
+	SGJoin	   *joins;
+	Jsonb	   *kinds;			/* {"channel": "last"|"append"|"image"} */
+	struct SGChannelSet *cs;	/* the same, as a channel set */
+	int			pins;			/* running calls using this graph */
+	bool		stale;			/* dropped from the cache; free when unpinned */
+} SGGraph;
+
+extern SGGraph *sg_graph_get(const char *name);
+extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
+extern void sg_graph_check_privileges(SGGraph *g);
+extern int	sg_graph_node_index(SGGraph *g, const char *name);
+extern int	sg_graph_channel_index(SGGraph *g, const char *name);
+extern void sg_check_name(const char *what, const char *name);
+
+/* ---------------------------------------------------------------------------
+ * Channel values and reducers (channel.c)
+ * ---------------------------------------------------------------------------
+ */
+
+/* What a reader of checkpoints needs to know of a thread's channels. */
+struct SGChannelSet
+{
+	int			n;
+	char	  **names;			/* sorted */
+	SGStoreKind *kinds;
+};
+typedef struct SGChannelSet SGChannelSet;
+
+/*
+ * Where a channel's value was found when a state was loaded, so that the
+ * writer of the next checkpoint knows when to store an image or a reference
+ * (checkpoint.c).
+ */
+typedef struct SGTrack
+{
+	int			rows;			/* rows a reader walks back to resolve it */
+	int64		bytes;			/* bytes of append writes on that walk */
+	bool		has_loc;		/* loc: row of this thread holding the value */
+	pg_uuid_t	loc;
+} SGTrack;
+
+typedef struct SGState
+{
+	int			n;
+	Jsonb	  **values;			/* per channel; NULL: empty */
+	SGTrack    *track;
+	Jsonb	   *barriers;		/* {"join key": ["source", ...]}, NULL: none */
+} SGState;
+
+/* One task's update, in the order they are applied. */
+typedef struct SGWrite
+{
+	const char *task;			/* node name */
+	Jsonb	   *update;			/* object of channel -> value */
+} SGWrite;
+
+extern SGChannelSet *sg_channelset_from_jsonb(Jsonb *kinds);
+extern SGStoreKind sg_store_kind_from_name(const char *s);
+extern const char *sg_store_kind_name(SGStoreKind k);
+extern SGState *sg_state_new(int n);
+extern SGState *sg_state_copy(SGState *s);
+extern SGState *sg_state_copy_deep(SGState *s);
+extern int	sg_channelset_index(SGChannelSet *cs, const char *name);
+extern SGState *sg_state_initial(SGGraph *g);
+extern Jsonb *sg_state_to_jsonb(SGChannelSet *cs, SGState *s);
+extern void sg_check_update(SGGraph *g, const char *who, Jsonb *update);
+extern SGState *sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites,
+								bool *changed);
+extern Jsonb *sg_jsonb_concat_arrays(Jsonb *a, Jsonb *b);
+
+/* ---------------------------------------------------------------------------
+ * Checkpoint storage (checkpoint.c)
+ * ---------------------------------------------------------------------------
+ */
+typedef struct SGCheckpoint
+{
+	char	   *thread_id;
+	pg_uuid_t	id;
+	bool		has_parent;
+	pg_uuid_t	parent_id;
+	char	   *parent_thread;	/* NULL: same thread */
+	int			step;
+	char	   *source;
+	int			nnext;
+	char	  **next;
+	Jsonb	   *writes;
+	Jsonb	   *image;
+	bool		image_complete;
+	Jsonb	   *refs;
+	Jsonb	   *barriers;
+	Jsonb	   *sends;
+	Jsonb	   *pending;
+	Jsonb	   *meta;
+	TimestampTz created_at;
+} SGCheckpoint;
+
+typedef struct SGThread
+{
+	char	   *thread_id;
+	char	   *graph;
+	Jsonb	   *channels;		/* kinds */
+	bool		has_head;
+	pg_uuid_t	head;
+	char	   *status;
+	TimestampTz created_at;
+	TimestampTz updated_at;
+} SGThread;
+
+extern void sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after);
+extern void sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out);
+extern char *sg_uuid_to_cstring(const pg_uuid_t *id);
+extern void sg_lock_thread(const char *thread_id, bool session);
+extern void sg_unlock_thread_session(const char *thread_id);
+extern bool sg_thread_is_busy(const char *thread_id);
+extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
+extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
+extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels);
+extern void sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status,
+						  Jsonb *channels);
+extern SGCheckpoint *sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id);
+extern SGCheckpoint *sg_checkpoint_fetch_required(const char *thread_id, const pg_uuid_t *id);
+extern SGState *sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id,
+							  SGCheckpoint **cp_out);
+extern void sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row);
+extern void sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state,
+								 bool *written);
+extern void sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending);
+extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id);
+extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
+extern SGCheckpoint *sg_checkpoint_from_tuple(HeapTuple tup, TupleDesc desc);
+extern const char *sg_checkpoint_columns;
+
+/* ---------------------------------------------------------------------------
+ * The super-step engine (executor.c)
+ * ---------------------------------------------------------------------------
+ */
+typedef enum SGOnError
+{
+	SG_ON_ERROR_RAISE,
+	SG_ON_ERROR_RETURN
+} SGOnError;
+
+typedef enum SGRunStatus
+{
+	SG_RUN_RUNNING,
+	SG_RUN_DONE,
+	SG_RUN_INTERRUPTED,
+	SG_RUN_ERROR
+} SGRunStatus;
+
+typedef struct SGTask SGTask;
+
+/* What sg_stream gets told as the run goes. */
+typedef void (*SGEmitFn) (void *arg, int step, const char *node, Jsonb *payload);
+
+typedef struct SGRunOptions
+{
+	const char *graph;
+	Jsonb	   *input;			/* NULL: resume */
+	const char *thread_id;		/* NULL: no persistence */
+	bool		has_checkpoint_id;
+	pg_uuid_t	checkpoint_id;
+	Jsonb	   *resume;			/* NULL: none */
+	int			recursion_limit;
+	SGOnError	on_error;
+	bool		durable;		/* sg_run: commit after every step */
+	SGEmitFn	emit;
+	void	   *emit_arg;
+	bool		emit_values;	/* mode 'values' rather than 'updates' */
+} SGRunOptions;
+
+typedef struct SGRun SGRun;
+
+extern SGRunOptions sg_run_options(FunctionCallInfo fcinfo, bool has_mode);
+extern SGState *sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp,
+								  bool *new_kinds);
+extern void sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates,
+					 SGCheckpoint *cp);
+extern SGRun *sg_run_begin(SGRunOptions *opts, MemoryContext cxt);
+extern bool sg_run_step(SGRun *run);
+extern Jsonb *sg_run_result(SGRun *run);
+extern void sg_run_end(SGRun *run);
+extern void sg_run_checkpointed(SGRun *run);
+extern SGRunStatus sg_run_status(SGRun *run);
+extern void sg_run_free(SGRun *run);
+
+/* ---------------------------------------------------------------------------
+ * Snapshots (history.c) and jsonb helpers (json.c)
+ * ---------------------------------------------------------------------------
+ */
+extern Jsonb *sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts);
+
+typedef struct SGJsonBuilder
+{
+	JsonbParseState *state;
+	JsonbValue *result;
+} SGJsonBuilder;
+
+extern void sg_jb_begin_object(SGJsonBuilder *b);
+extern void sg_jb_begin_array(SGJsonBuilder *b);
+extern void sg_jb_key(SGJsonBuilder *b, const char *key);
+extern void sg_jb_string(SGJsonBuilder *b, const char *value);
+extern void sg_jb_int(SGJsonBuilder *b, int64 value);
+extern void sg_jb_bool(SGJsonBuilder *b, bool value);
+extern void sg_jb_null(SGJsonBuilder *b);
+extern void sg_jb_jsonb(SGJsonBuilder *b, Jsonb *value);
+extern void sg_jb_end_object(SGJsonBuilder *b);
+extern void sg_jb_end_array(SGJsonBuilder *b);
+extern Jsonb *sg_jb_finish(SGJsonBuilder *b);
+
+extern Jsonb *sg_jsonb_get(Jsonb *obj, const char *key);
+extern char *sg_jsonb_get_cstring(Jsonb *obj, const char *key);
+extern char *sg_jsonb_as_cstring(Jsonb *j);
+extern bool sg_jsonb_is_object(Jsonb *j);
+extern bool sg_jsonb_is_array(Jsonb *j);
+extern bool sg_jsonb_is_scalar(Jsonb *j, enum jbvType type);
+extern int	sg_jsonb_array_length(Jsonb *j);
+extern Jsonb *sg_jsonb_array_get(Jsonb *arr, int i);
+extern Jsonb *sg_jsonb_from_value(JsonbValue *v);
+extern Jsonb *sg_jsonb_from_cstring(const char *s);
+extern Jsonb *sg_jsonb_string(const char *s);
+extern Jsonb *sg_jsonb_copy(Jsonb *j);
+extern Jsonb *sg_jsonb_set_key(Jsonb *obj, const char *key, Jsonb *value);
+extern Jsonb *sg_jsonb_empty_object(void);
+extern Jsonb *sg_jsonb_empty_array(void);
+extern char *sg_jsonb_type_name(Jsonb *j);
+extern Jsonb *sg_text_array_to_jsonb(int n, char **items);
+
+/* ---------------------------------------------------------------------------
+ * Small helpers used everywhere (stategraph.c)
+ * ---------------------------------------------------------------------------
+ */
+extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
+extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void sg_spi_connect(void);
+extern void sg_spi_finish(void);
+extern SPIPlanPtr sg_prepare(const char *query, int nargs, Oid *argtypes);
+
+#endif							/* STATEGRAPH_H */
