@@ -7,8 +7,12 @@ OBJS = src/stategraph.o src/json.o src/graph.o src/channel.o src/checkpoint.o \
 DATA = sql/stategraph--0.1.0.sql
 PGFILEDESC = "stategraph - LangGraph state graphs and checkpointer inside PostgreSQL"
 
-REGRESS = basics
+# pg_regress: sql/<name>.sql with expected/<name>.out (the install script is not a test)
+REGRESS = $(sort $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
+# isolation: test/specs/<name>.spec with test/expected/<name>.out
+ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -20,3 +24,16 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 ifneq ($(PGXS),)
 include $(PGXS)
 endif
+
+# SQLSTATE condition names (as PL/pgSQL knows them), for errors recorded on threads
+src/sqlstates.h: $(shell $(PG_CONFIG) --sharedir 2>/dev/null)/errcodes.txt
+	awk '/^[0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][ \t]/ && NF >= 4 { printf "\t{\"%s\", \"%s\"},\n", $$1, $$4 }' $< > $@
+src/executor.o src/executor.bc: src/sqlstates.h
+EXTRA_CLEAN = src/sqlstates.h test/results test/output_iso
+
+# The two commands of README.md: the seed's walkthrough on a local cluster, and every test.
+.PHONY: demo test
+demo:
+	bash test/demo.sh
+test:
+	bash test/run.sh

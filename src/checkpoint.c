@@ -616,7 +616,7 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 
 		values[0] = CStringGetTextDatum(cur_thread);
 		values[1] = uuid_datum(&expected);
-		portal = SPI_cursor_open(NULL, plan, values, NULL, true);
+		portal = SPI_cursor_open(NULL, plan, values, NULL, false);
 		MemoryContextSwitchTo(cxt);
 
 		while (!switched && have_expected && nresolved < cs->n)

@@ -245,6 +245,38 @@ tasks_pending(SGRun *run)
  * Errors as data
  * ---------------------------------------------------------------------------
  */
+static const struct
+{
+	const char *sqlstate;
+	const char *name;
+}			sqlstate_names[] =
+{
+#include "sqlstates.h"
+	{"SG001", "unreachable_node"},
+	{"SG002", "dead_end_node"},
+	{"SG003", "invalid_update"},
+	{"SG004", "graph_recursion_error"},
+	{"SG005", "invalid_route"},
+	{"SG006", "graph_interrupt"},
+};
+
+/* The condition name of a SQLSTATE, as PL/pgSQL's EXCEPTION WHEN knows it. */
+static const char *
+sqlstate_name(int sqlerrcode)
+{
+	const char *code = unpack_sql_state(sqlerrcode);
+	int			i;
+
+	for (i = 0; i < (int) lengthof(sqlstate_names); i++)
+		if (strcmp(sqlstate_names[i].sqlstate, code) == 0)
+			return sqlstate_names[i].name;
+	return "sql_error";
+}
+
+/* ---------------------------------------------------------------------------
+ * (errors, continued)
+ * ---------------------------------------------------------------------------
+ */
 static Jsonb *
 error_to_jsonb(SGRun *run, ErrorData *edata, const char *node)
 {
@@ -256,7 +288,7 @@ error_to_jsonb(SGRun *run, ErrorData *edata, const char *node)
 	sg_jb_key(&b, "sqlstate");
 	sg_jb_string(&b, unpack_sql_state(edata->sqlerrcode));
 	sg_jb_key(&b, "name");
-	sg_jb_string(&b, node ? node : "");
+	sg_jb_string(&b, sqlstate_name(edata->sqlerrcode));
 	sg_jb_key(&b, "node");
 	if (node)
 		sg_jb_string(&b, node);

@@ -68,8 +68,8 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 			result = sg_jsonb_get(p, "writes");
 		else if (child_writes != NULL && i < sg_jsonb_array_length(child_writes))
 			result = sg_jsonb_array_get(sg_jsonb_array_get(child_writes, i), 1);
-		if (error == NULL && result == NULL)
-			error = step_error;
+		if (error == NULL)
+			error = step_error;	/* the step failed as a whole */
 
 		sg_jb_begin_object(&b);
 		sg_jb_key(&b, "id");

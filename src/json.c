@@ -46,13 +46,14 @@ value_token(SGJsonBuilder *b)
 	return b->state->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE;
 }
 
+/* Keys and strings are copied: the builder keeps pointers until sg_jb_finish. */
 void
 sg_jb_key(SGJsonBuilder *b, const char *key)
 {
 	JsonbValue	v;
 
 	v.type = jbvString;
-	v.val.string.val = (char *) key;
+	v.val.string.val = pstrdup(key);
 	v.val.string.len = strlen(key);
 	pushJsonbValue(&b->state, WJB_KEY, &v);
 }
@@ -63,7 +64,7 @@ sg_jb_string(SGJsonBuilder *b, const char *value)
 	JsonbValue	v;
 
 	v.type = jbvString;
-	v.val.string.val = (char *) value;
+	v.val.string.val = pstrdup(value);
 	v.val.string.len = strlen(value);
 	pushJsonbValue(&b->state, value_token(b), &v);
 }

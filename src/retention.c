@@ -178,7 +178,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last)
 						   "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
 						   "AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head "
 						   "AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) "
-						   "     pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2) "
+						   "     (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) "
 						   "AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL ("
 						   "     SELECT k.checkpoint_id FROM stategraph.checkpoints k "
 						   "     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "

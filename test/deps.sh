@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing stategraph needs (Debian 12), if missing.
+# Usage: test/deps.sh [extra Debian packages...]
+set -euo pipefail
+
+packages=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+          libtap-parser-sourcehandler-pgtap-perl libipc-run-perl "$@")
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "Installing: ${missing[*]}"
+$SUDO apt-get update -qq
+# keep Debian from creating and starting a default cluster we do not use
+if [ ! -e /etc/postgresql-common/createcluster.d/stategraph.conf ]; then
+	$SUDO mkdir -p /etc/postgresql-common/createcluster.d
+	echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/stategraph.conf >/dev/null
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs every test suite of stategraph and ends with one line: "N passed, N failed".
+#   pg_regress   sql/*.sql against expected/*.out
+#   isolation    test/specs/*.spec against test/expected/*.out
+#   pgTAP        test/pgtap/*.sql (pg_prove)
+#   TAP          test/t/*.pl (PostgreSQL::Test::Cluster: crashes, restarts)
+# Each suite gets a throwaway cluster; the machine gets what it needs (test/deps.sh).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+bash test/deps.sh || { echo "could not install dependencies"; exit 2; }
+export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PGBIN=$($PG_CONFIG --bindir)
+PGXS_DIR=$(dirname "$($PG_CONFIG --pgxs)")/..
+
+make -s clean >/dev/null 2>&1
+if ! make -s >/dev/null; then echo "build failed"; echo "0 passed, 1 failed"; exit 1; fi
+$SUDO make -s install >/dev/null || { echo "install failed"; echo "0 passed, 1 failed"; exit 1; }
+
+LOG=$(mktemp -d /tmp/stategraph-test.XXXXXX)
+chmod 755 "$LOG"
+total_pass=0
+total_fail=0
+report() {	# suite passed failed
+	total_pass=$((total_pass + $2))
+	total_fail=$((total_fail + $3))
+	printf '%-12s %4d passed, %d failed\n' "$1" "$2" "$3"
+}
+# TAP output (prove -v): count "ok"/"not ok", and a failure for each file that died or broke its plan
+count_tap() {
+	local ok notok broken
+	ok=$(grep -cE '^[[:space:]]*ok [0-9]+' "$1")
+	notok=$(grep -cE '^[[:space:]]*not ok [0-9]+' "$1")
+	broken=$(grep -cE 'Parse errors:|Dubious, test returned|No subtests run|Bad plan' "$1")
+	echo "$ok $((notok + broken))"
+}
+as_postgres() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+# pg_regress and isolation (PGXS installcheck) on a throwaway cluster
+pg_virtualenv -v 15 make -s installcheck >"$LOG/regress.log" 2>&1
+regress_ok=$(grep -cE '^(test |     )?[a-z0-9_]+ +\.\.\. ok' "$LOG/regress.log")
+regress_failed=$(grep -cE '\.\.\. FAILED' "$LOG/regress.log")
+if [ "$regress_ok" -eq 0 ] && [ "$regress_failed" -eq 0 ]; then regress_failed=1; fi
+report "regress+iso" "$regress_ok" "$regress_failed"
+[ "$regress_failed" -eq 0 ] || { grep -E 'FAILED|ERROR' "$LOG/regress.log" | head -20; [ -f test/results/regression.diffs ] && head -80 test/results/regression.diffs; [ -f test/output_iso/regression.diffs ] && head -80 test/output_iso/regression.diffs; }
+
+# pgTAP
+if ls test/pgtap/*.sql >/dev/null 2>&1; then
+	pg_virtualenv -v 15 sh -c 'pg_prove -v test/pgtap/*.sql' >"$LOG/pgtap.log" 2>&1
+	read -r p f < <(count_tap "$LOG/pgtap.log")
+	report "pgTAP" "$p" "$f"
+	[ "$f" -eq 0 ] || grep -E '^not ok|Failed|Parse errors|Dubious|ERROR' "$LOG/pgtap.log" | head -30
+fi
+
+# TAP with PostgreSQL::Test::Cluster; initdb refuses root, so these run as postgres
+if ls test/t/*.pl >/dev/null 2>&1; then
+	TAPDIR=$(mktemp -d /tmp/stategraph-tap.XXXXXX)
+	cp -r test "$TAPDIR/" && chown -R postgres "$TAPDIR" 2>/dev/null || $SUDO chown -R postgres "$TAPDIR"
+	as_postgres env PATH="$PGBIN:$PATH" TESTDIR="$TAPDIR" SG_TESTROOT="$TAPDIR/test" \
+		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+		sh -c "cd '$TAPDIR' && prove -v -I '$PGXS_DIR/src/test/perl' -I test/t test/t/*.pl" \
+		>"$LOG/tap.log" 2>&1
+	read -r p f < <(count_tap "$LOG/tap.log")
+	report "TAP" "$p" "$f"
+	[ "$f" -eq 0 ] || grep -E '^\s*not ok|Failed|Parse errors|Dubious' "$LOG/tap.log" | head -30
+fi
+
+echo "logs: $LOG"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
