@@ -1298,7 +1298,7 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 
 		run->cp = start;
 		run->state = state;
-		run->stop = start->step + opts->recursion_limit + 2;
+		run->stop = start->step + opts->recursion_limit + 1;
 		run->first_step = true;
 		if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
 		{

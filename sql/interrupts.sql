@@ -1,0 +1,117 @@
+--
+-- Human in the loop: interrupt_before / interrupt_after, and sg_interrupt()
+-- inside a node with resume values.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA interrupts;
+SET search_path = interrupts;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+CREATE TABLE side_effects (node text, at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION step_n(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    INSERT INTO side_effects (node) VALUES (config->>'node');
+    SELECT jsonb_build_object('step', (state->>'step')::int + 1,
+                              'messages', jsonb_build_array((config->>'node') || ' complete'));
+$$;
+SELECT sg_create_graph('review', '{"messages": "append", "step": "replace"}');
+SELECT sg_add_node('review', 'step1', 'step_n(jsonb,jsonb)');
+SELECT sg_add_node('review', 'step2', 'step_n(jsonb,jsonb)');
+SELECT sg_add_node('review', 'step3', 'step_n(jsonb,jsonb)');
+SELECT sg_add_edge('review', '__start__', 'step1');
+SELECT sg_add_edge('review', 'step1', 'step2');
+SELECT sg_add_edge('review', 'step2', 'step3');
+SELECT sg_add_edge('review', 'step3', '__end__');
+
+-- interrupt_before: the run stops with next [step2]; the snapshot says why
+SELECT sg_compile('review', interrupt_before => ARRAY['step2']);
+SELECT sg_invoke('review', '{"step": 0}', thread_id => 'before-1');
+SELECT step, next, interrupts, tasks->0->>'name' AS task FROM sg_get_state('before-1');
+SELECT thread_id, status, next FROM sg_threads('review');
+-- resume (input NULL) finishes it, step2 is not interrupted again
+SELECT sg_invoke('review', NULL, thread_id => 'before-1');
+SELECT node FROM side_effects ORDER BY at;
+TRUNCATE side_effects;
+
+-- interrupt_after
+SELECT sg_compile('review', interrupt_after => ARRAY['step1']);
+SELECT sg_invoke('review', '{"step": 0}', thread_id => 'after-1');
+SELECT step, next, interrupts FROM sg_get_state('after-1');
+SELECT sg_invoke('review', NULL, thread_id => 'after-1');
+SELECT sg_compile('review', interrupt_before => ARRAY['*']);
+SELECT sg_invoke('review', '{"step": 0}', thread_id => 'star-1') ->> 'step' AS step;
+SELECT sg_invoke('review', NULL, thread_id => 'star-1') ->> 'step' AS step;
+SELECT sg_invoke('review', NULL, thread_id => 'star-1') ->> 'step' AS step;
+SELECT sg_invoke('review', NULL, thread_id => 'star-1') ->> 'step' AS step;
+SELECT next FROM sg_get_state('star-1');
+-- an unknown node is an error
+SELECT sg_compile('review', interrupt_before => ARRAY['nope']);
+
+-- sg_interrupt(): the node pauses with a payload; resuming re-runs it from
+-- the start and sg_interrupt() returns the resume value this time
+TRUNCATE side_effects;
+CREATE FUNCTION approve(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    answer jsonb;
+BEGIN
+    INSERT INTO side_effects (node) VALUES ('approve: before interrupt');
+    answer := sg_interrupt(jsonb_build_object('question', 'ship order ' || (state->>'order') || '?'));
+    INSERT INTO side_effects (node) VALUES ('approve: got ' || answer::text);
+    RETURN jsonb_build_object('approved', answer = '"yes"');
+END $$;
+CREATE FUNCTION ship(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('shipped', (state->>'approved')::boolean) $$;
+SELECT sg_create_graph('approval', '{"order": "replace", "approved": "replace", "shipped": "replace"}');
+SELECT sg_add_node('approval', 'approve', 'approve(jsonb)');
+SELECT sg_add_node('approval', 'ship', 'ship(jsonb)');
+SELECT sg_add_edge('approval', '__start__', 'approve');
+SELECT sg_add_edge('approval', 'approve', 'ship');
+SELECT sg_add_edge('approval', 'ship', '__end__');
+SELECT sg_compile('approval');
+
+SELECT sg_invoke('approval', '{"order": 7}', thread_id => 'approval-1')
+       #- '{__interrupt__,0,id}' AS paused;
+SELECT step, next, interrupts #- '{0,id}' AS interrupts,
+       tasks->0->'interrupts'->0->'value' AS task_interrupt
+FROM sg_get_state('approval-1');
+SELECT thread_id, status, next FROM sg_threads('approval');
+-- the node's own writes were rolled back with the interrupt
+SELECT node FROM side_effects ORDER BY at;
+SELECT sg_invoke('approval', NULL, thread_id => 'approval-1', resume => '"yes"');
+SELECT node FROM side_effects ORDER BY at;
+SELECT thread_id, status FROM sg_threads('approval');
+-- nothing is pending any more
+SELECT sg_invoke('approval', NULL, thread_id => 'approval-1', resume => '"yes"');
+
+-- resuming without a value runs the node again and it pauses again
+SELECT sg_invoke('approval', '{"order": 8}', thread_id => 'approval-2') ? '__interrupt__' AS paused;
+SELECT sg_invoke('approval', NULL, thread_id => 'approval-2') ? '__interrupt__' AS paused_again;
+SELECT sg_invoke('approval', NULL, thread_id => 'approval-2', resume => '"no"');
+
+-- two interrupts in one node: each resume answers the next one
+CREATE FUNCTION two_questions(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    name jsonb := sg_interrupt('"name?"');
+    age jsonb := sg_interrupt('"age?"');
+BEGIN
+    RETURN jsonb_build_object('name', name, 'age', age);
+END $$;
+SELECT sg_create_graph('form', '{"name": "replace", "age": "replace"}');
+SELECT sg_add_node('form', 'ask', 'two_questions(jsonb)');
+SELECT sg_add_edge('form', '__start__', 'ask');
+SELECT sg_add_edge('form', 'ask', '__end__');
+SELECT sg_compile('form');
+SELECT sg_invoke('form', '{}', thread_id => 'form-1') -> '__interrupt__' -> 0 -> 'value' AS asks;
+SELECT sg_invoke('form', NULL, thread_id => 'form-1', resume => '"Ada"') -> '__interrupt__' -> 0 -> 'value' AS asks;
+SELECT sg_invoke('form', NULL, thread_id => 'form-1', resume => '36');
+
+-- sg_interrupt() needs a running node, and a thread to pause
+SELECT sg_interrupt('"hello"');
+SELECT sg_invoke('approval', '{"order": 9}');
+-- the failure of a run without a thread leaves nothing behind
+SELECT count(*) FROM stategraph.threads WHERE graph = 'approval';
+
+SET client_min_messages = warning;
+DROP SCHEMA interrupts CASCADE;

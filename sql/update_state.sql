@@ -1,0 +1,91 @@
+--
+-- sg_update_state (LangGraph's update_state) and sg_fork.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA update_state;
+SET search_path = update_state;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+CREATE FUNCTION step_n(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('step', (state->>'step')::int + 1,
+                              'messages', jsonb_build_array((config->>'node') || ' complete'))
+$$;
+SELECT sg_create_graph('wf', '{"messages": "append", "step": "replace", "data": "replace"}');
+SELECT sg_add_node('wf', 'step1', 'step_n(jsonb,jsonb)');
+SELECT sg_add_node('wf', 'step2', 'step_n(jsonb,jsonb)');
+SELECT sg_add_node('wf', 'step3', 'step_n(jsonb,jsonb)');
+SELECT sg_add_edge('wf', '__start__', 'step1');
+SELECT sg_add_edge('wf', 'step1', 'step2');
+SELECT sg_add_edge('wf', 'step2', 'step3');
+SELECT sg_add_edge('wf', 'step3', '__end__');
+SELECT sg_compile('wf');
+SELECT sg_invoke('wf', '{"step": 0, "data": {"v": 1}}', thread_id => 'u-1') ->> 'step' AS step;
+
+-- without as_node: as the last node that ran (step3), so nothing is next
+SELECT sg_update_state('u-1', '{"messages": ["note"], "data": {"v": 2}}') IS NOT NULL AS updated;
+SELECT step, source, next, "values" FROM sg_get_state('u-1');
+SELECT sg_invoke('wf', NULL, thread_id => 'u-1') -> 'messages' AS messages;
+
+-- as_node => 'step1': the update goes through the reducers as step1 did,
+-- next is [step2], and a resume re-runs step2 and step3
+SELECT sg_update_state('u-1', '{"step": 1}', as_node => 'step1') IS NOT NULL AS updated;
+SELECT step, source, next, "values"->'step' AS step_value FROM sg_get_state('u-1');
+SELECT sg_invoke('wf', NULL, thread_id => 'u-1') -> 'messages' AS messages;
+SELECT step, source, next FROM sg_get_state_history('u-1', "limit" => 4);
+
+-- updating an older checkpoint of the same thread branches from it
+SELECT checkpoint_id AS first_loop FROM sg_get_state_history('u-1', filter => '{"step": 0}') \gset
+SELECT sg_update_state('u-1', '{"data": {"v": 9}}', checkpoint_id => :'first_loop', as_node => '__start__')
+       IS NOT NULL AS updated;
+SELECT step, source, next, "values", parent_checkpoint_id = :'first_loop' AS branched
+FROM sg_get_state('u-1');
+
+-- errors: unknown node, unknown channel, checkpoint that does not exist,
+-- thread that does not exist, values that are not an object
+SELECT sg_update_state('u-1', '{"step": 5}', as_node => 'nope');
+SELECT sg_update_state('u-1', '{"nope": 5}');
+SELECT sg_update_state('u-1', '{"step": 5}', checkpoint_id => '00000000-0000-7000-8000-000000000000');
+SELECT sg_update_state('nobody', '{"step": 5}');
+SELECT sg_update_state('u-1', '[1, 2]');
+SELECT sg_update_state('u-1', '{"messages": "not a list"}');
+-- none of them changed the thread
+SELECT count(*) AS checkpoints FROM sg_get_state_history('u-1');
+
+-- parallel writers make as_node ambiguous
+CREATE FUNCTION note(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('messages', jsonb_build_array(config->>'node')) $$;
+SELECT sg_create_graph('par', '{"messages": "append"}');
+SELECT sg_add_node('par', 'a', 'note(jsonb,jsonb)');
+SELECT sg_add_node('par', 'b', 'note(jsonb,jsonb)');
+SELECT sg_add_edge('par', '__start__', 'a');
+SELECT sg_add_edge('par', '__start__', 'b');
+SELECT sg_add_edge('par', 'a', '__end__');
+SELECT sg_add_edge('par', 'b', '__end__');
+SELECT sg_compile('par');
+SELECT sg_invoke('par', '{}', thread_id => 'par-1');
+SELECT sg_update_state('par-1', '{"messages": ["x"]}');
+SELECT sg_update_state('par-1', '{"messages": ["x"]}', as_node => 'a') IS NOT NULL AS updated;
+SELECT "values" FROM sg_get_state('par-1');
+
+-- sg_fork: a new thread whose history starts at the checkpoint, sharing its values
+SELECT checkpoint_id AS at_step2 FROM sg_get_state_history('u-1', filter => '{"step": 2, "source": "loop"}', "limit" => 1) \gset
+SELECT sg_fork('u-1', :'at_step2', 'u-2') IS NOT NULL AS forked;
+SELECT step, source, next, "values" FROM sg_get_state_history('u-2');
+-- no channel value was copied: the fork row holds no writes and no image
+SELECT writes, image, refs FROM stategraph.checkpoints WHERE thread_id = 'u-2';
+SELECT sg_invoke('wf', NULL, thread_id => 'u-2') -> 'messages' AS messages;
+SELECT thread_id, status, checkpoints FROM sg_threads('wf');
+-- errors: the new thread exists, the checkpoint is not in the thread
+SELECT sg_fork('u-1', :'at_step2', 'u-2');
+DO $$ BEGIN
+    PERFORM sg_fork('par-1', (SELECT checkpoint_id FROM sg_get_state('u-1')), 'u-3');
+EXCEPTION WHEN undefined_object THEN
+    RAISE NOTICE 'the checkpoint is not in thread par-1: %', SQLSTATE;
+END $$;
+SELECT sg_fork('nobody', :'at_step2', 'u-3');
+
+SET client_min_messages = warning;
+DROP SCHEMA update_state CASCADE;
