@@ -62,14 +62,12 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 	SGCheckpoint *cp = palloc0(sizeof(SGCheckpoint));
 	int			c;
 
-	if (dst_th == NULL)
-		sg_thread_create(dst, sth->graph, sth->channels);
-	else if (strcmp(dst_th->graph, sth->graph) != 0)
+	if (dst_th != NULL && strcmp(dst_th->graph, sth->graph) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot fork a checkpoint of graph \"%s\" into thread \"%s\" of graph \"%s\"",
 						sth->graph, dst, dst_th->graph)));
-	else if (!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(dst_th->channels),
+	if (dst_th != NULL && !DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(dst_th->channels),
 											   JsonbPGetDatum(sth->channels))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -92,7 +90,10 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 		for (c = 0; c < cs->n; c++)
 			state->track[c].has_loc = false;
 	sg_checkpoint_insert(cs, cp, state, NULL);
-	sg_thread_set(dst, &cp->id, cp->nnext > 0 ? "idle" : "done", NULL);
+	if (dst_th == NULL)
+		sg_thread_create(dst, sth->graph, sth->channels, &cp->id, cp->nnext > 0 ? "idle" : "done");
+	else
+		sg_thread_set(dst, &cp->id, cp->nnext > 0 ? "idle" : "done", NULL);
 	return cp;
 }
 

@@ -56,8 +56,8 @@
 #define SG_SMALL_VALUE		64		/* bytes: below this an image beats a reference */
 #define SG_ROW_COST			64		/* bytes: what walking one row is worth */
 #define SG_MIN_IMAGE		1024	/* bytes: smallest base an append image is sized against */
-#define SG_IMAGE_RATIO_NUM	3		/* new append image when walk cost >= 1.5 x base */
-#define SG_IMAGE_RATIO_DEN	2
+#define SG_IMAGE_RATIO_NUM	3		/* new append image when walk cost >= 3 x base */
+#define SG_IMAGE_RATIO_DEN	1
 
 #define SG_LOCK_FIELD4		0x5347	/* 'SG': our advisory locks in pg_locks.objsubid */
 
@@ -312,19 +312,23 @@ sg_thread_fetch_required(const char *thread_id, bool for_update)
 	return th;
 }
 
+/* A new thread row, with its newest checkpoint and status. */
 void
-sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels)
+sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, const pg_uuid_t *head,
+				 const char *status)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
-	Datum		values[3];
+	Oid			types[5] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, TEXTOID};
+	Datum		values[5];
 
 	if (plan == NULL)
-		plan = sg_prepare("INSERT INTO stategraph.threads (thread_id, graph, channels) VALUES ($1, $2, $3)",
-						  3, types);
+		plan = sg_prepare("INSERT INTO stategraph.threads (thread_id, graph, channels, head, status, updated_at) "
+						  "VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp())", 5, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = CStringGetTextDatum(graph);
 	values[2] = JsonbPGetDatum(channels);
+	values[3] = uuid_datum(head);
+	values[4] = CStringGetTextDatum(status);
 	spi_run(plan, values, NULL, 0);
 }
 
@@ -474,82 +478,100 @@ sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pen
 
 /* ---------------------------------------------------------------------------
  * Rebuilding states
+ *
+ * Rows are read in place: values are JsonbValues pointing into the fetched
+ * tuples, and only what the state keeps is copied, at the end.
  * ---------------------------------------------------------------------------
  */
 
-/* The writes to channel c in a row's writes, in apply order (List of Jsonb *). */
+/* obj[key] as a JsonbValue (in place), or NULL when obj is NULL or has no key. */
+static JsonbValue *
+find_key(Jsonb *obj, const char *key)
+{
+	JsonbValue	k;
+
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k);
+}
+
+/* The writes to a channel in a row's writes ([[task, update], ...]), in apply order. */
 static List *
-row_writes_to(Jsonb *writes, const char *channel)
+writes_to(Jsonb *writes, const char *channel)
 {
 	List	   *out = NIL;
+	JsonbValue	k;
 	int			i,
-				n = sg_jsonb_array_length(writes);
+				n;
 
+	if (writes == NULL || !sg_jsonb_is_array(writes))
+		return NIL;
+	k.type = jbvString;
+	k.val.string.val = (char *) channel;
+	k.val.string.len = strlen(channel);
+	n = JB_ROOT_COUNT(writes);
 	for (i = 0; i < n; i++)
 	{
-		Jsonb	   *pair = sg_jsonb_array_get(writes, i);
-		Jsonb	   *v = sg_jsonb_get(sg_jsonb_array_get(pair, 1), channel);
+		JsonbValue *pair = getIthJsonbValueFromContainer(&writes->root, i);
+		JsonbValue *update;
+		JsonbValue *v;
 
+		if (pair == NULL || pair->type != jbvBinary)
+			continue;
+		update = getIthJsonbValueFromContainer(pair->val.binary.data, 1);
+		if (update == NULL || update->type != jbvBinary ||
+			!JsonContainerIsObject(update->val.binary.data))
+			continue;
+		v = findJsonbValueFromContainer(update->val.binary.data, JB_FOBJECT, &k);
 		if (v != NULL)
 			out = lappend(out, v);
 	}
 	return out;
 }
 
-/* Does a jsonb object have key (even with a null value)? */
-static bool
-has_key(Jsonb *obj, const char *key, Jsonb **value)
+/* Append the elements of a JsonbValue array (binary) to a builder. */
+static void
+push_elements(SGJsonBuilder *b, JsonbValue *arr)
 {
-	Jsonb	   *v;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
 
-	if (obj == NULL)
-		return false;
-	v = sg_jsonb_get(obj, key);
-	if (v == NULL)
-		return false;
-	if (value)
-		*value = v;
-	return true;
+	if (arr == NULL || arr->type != jbvBinary || !JsonContainerIsArray(arr->val.binary.data))
+		return;
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM)
+			pushJsonbValue(&b->state, WJB_ELEM, &v);
+}
+
+/* base followed by the elements of parts (JsonbValue arrays), as one new array. */
+static Jsonb *
+concat_values(JsonbValue *base, List *parts)
+{
+	SGJsonBuilder b = {0};
+	ListCell   *lc;
+
+	if (parts == NIL)
+		return base ? JsonbValueToJsonb(base) : NULL;
+	sg_jb_begin_array(&b);
+	push_elements(&b, base);
+	foreach(lc, parts)
+		push_elements(&b, (JsonbValue *) lfirst(lc));
+	sg_jb_end_array(&b);
+	return sg_jb_finish(&b);
 }
 
 static Jsonb *
-concat_list(Jsonb *base, List *parts)
+jsonb_datum(HeapTuple t, TupleDesc d, int col)
 {
-	ListCell   *lc;
-	SGJsonBuilder b = {0};
-	bool		any = false;
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
 
-	if (parts == NIL)
-		return base;
-	sg_jb_begin_array(&b);
-	if (base)
-	{
-		JsonbIterator *it = JsonbIteratorInit(&base->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM)
-				pushJsonbValue(&b.state, WJB_ELEM, &v);
-		any = true;
-	}
-	foreach(lc, parts)
-	{
-		Jsonb	   *part = (Jsonb *) lfirst(lc);
-		JsonbIterator *it;
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		if (!sg_jsonb_is_array(part))
-			continue;
-		it = JsonbIteratorInit(&part->root);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM)
-				pushJsonbValue(&b.state, WJB_ELEM, &v);
-		any = true;
-	}
-	sg_jb_end_array(&b);
-	return any ? sg_jb_finish(&b) : base;
+	return isnull ? NULL : DatumGetJsonbP(v);
 }
 
 typedef struct RefFetch
@@ -562,13 +584,13 @@ typedef struct RefFetch
 static Jsonb *
 value_in_row(SGCheckpoint *row, const char *channel)
 {
-	Jsonb	   *v = NULL;
+	JsonbValue *v = find_key(row->image, channel);
 	List	   *w;
 
-	if (has_key(row->image, channel, &v))
-		return v;
-	w = row_writes_to(row->writes, channel);
-	return w ? (Jsonb *) llast(w) : NULL;
+	if (v != NULL)
+		return JsonbValueToJsonb(v);
+	w = writes_to(row->writes, channel);
+	return w ? JsonbValueToJsonb((JsonbValue *) llast(w)) : NULL;
 }
 
 /*
@@ -583,9 +605,10 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 	MemoryContext cxt = CurrentMemoryContext;
 	SGState    *s = sg_state_new(cs->n);
 	bool	   *resolved = palloc0(sizeof(bool) * (cs->n + 1));
-	Jsonb	  **base = palloc0(sizeof(Jsonb *) * (cs->n + 1));
+	JsonbValue **base = palloc0(sizeof(JsonbValue *) * (cs->n + 1));
 	List	  **deltas = palloc0(sizeof(List *) * (cs->n + 1));
 	List	   *refs = NIL;
+	List	   *tuptables = NIL;
 	int			nresolved = 0;
 	int			depth = 0;
 	bool		first = true;
@@ -593,7 +616,7 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 	const char *cur_thread = thread_id;
 	pg_uuid_t	expected = *id;
 	bool		have_expected = true;
-	int			batch = 4;
+	int			batch = 16;
 	int			c;
 	ListCell   *lc;
 
@@ -621,58 +644,65 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 
 		while (!switched && have_expected && nresolved < cs->n)
 		{
+			SPITupleTable *tt;
 			uint64		i;
 
 			SPI_cursor_fetch(portal, true, batch);
 			MemoryContextSwitchTo(cxt);
+			tt = SPI_tuptable;
 			if (SPI_processed == 0)
 			{
 				have_expected = false;
 				break;
 			}
-			batch = Min(batch * 2, 256);
+			tuptables = lappend(tuptables, tt);
+			batch = Min(batch * 4, 1024);
 			for (i = 0; i < SPI_processed && !switched && have_expected && nresolved < cs->n; i++)
 			{
-				HeapTuple	t = SPI_tuptable->vals[i];
+				HeapTuple	t = tt->vals[i];
+				TupleDesc	d = tt->tupdesc;
 				bool		isnull;
-				pg_uuid_t  *rid = DatumGetUUIDP(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
-				SGCheckpoint *row;
+				Jsonb	   *writes,
+						   *image,
+						   *refs_col;
+				bool		complete;
+				Datum		parent;
 
-				if (memcmp(rid->data, expected.data, UUID_LEN) != 0)
+				if (memcmp(DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull))->data, expected.data, UUID_LEN) != 0)
 					continue;	/* a row of another branch */
-				row = sg_checkpoint_from_tuple(t, SPI_tuptable->tupdesc);
 				if (first)
 				{
+					SGCheckpoint *row = sg_checkpoint_from_tuple(t, d);
+
 					if (cp_out)
 						*cp_out = row;
 					s->barriers = row->barriers;
 					first = false;
 				}
+				writes = jsonb_datum(t, d, 8);
+				image = jsonb_datum(t, d, 9);
+				complete = DatumGetBool(SPI_getbinval(t, d, 10, &isnull));
+				refs_col = jsonb_datum(t, d, 11);
 
 				for (c = 0; c < cs->n; c++)
 				{
-					Jsonb	   *v = NULL;
 					const char *name = cs->names[c];
+					JsonbValue *v;
 
 					if (resolved[c])
 						continue;
-					if (row->image_complete || has_key(row->image, name, &v))
+					if (complete || (v = find_key(image, name)) != NULL)
 					{
-						if (row->image_complete)
-							has_key(row->image, name, &v);
-						base[c] = v;
-						resolved[c] = true;
+						base[c] = complete ? find_key(image, name) : v;
 					}
-					else if (has_key(row->refs, name, &v))
+					else if ((v = find_key(refs_col, name)) != NULL)
 					{
-						char	   *ref = sg_jsonb_as_cstring(v);
-
-						if (ref != NULL)
+						if (v->type == jbvString)
 						{
 							RefFetch   *rf = palloc(sizeof(RefFetch));
 
 							rf->channel = c;
-							rf->row = uuid_from_cstring(ref);
+							rf->row = uuid_from_cstring(pnstrdup(v->val.string.val, v->val.string.len));
 							refs = lappend(refs, rf);
 							s->track[c].has_loc = true;
 							s->track[c].loc = rf->row;
@@ -684,20 +714,23 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 					}
 					else if (cs->kinds[c] == SG_STORE_LAST)
 					{
-						List	   *w = row_writes_to(row->writes, name);
+						List	   *w = writes_to(writes, name);
 
 						if (w == NIL)
 							continue;
-						base[c] = (Jsonb *) llast(w);
-						resolved[c] = true;
+						base[c] = (JsonbValue *) llast(w);
 					}
 					else if (cs->kinds[c] == SG_STORE_APPEND)
 					{
-						List	   *w = row_writes_to(row->writes, name);
+						List	   *w = writes_to(writes, name);
 						ListCell   *wl;
 
 						foreach(wl, w)
-							s->track[c].bytes += VARSIZE(lfirst(wl));
+						{
+							JsonbValue *wv = (JsonbValue *) lfirst(wl);
+
+							s->track[c].bytes += wv->type == jbvBinary ? wv->val.binary.len : 16;
+						}
 						deltas[c] = list_concat(w, deltas[c]);
 						continue;
 					}
@@ -705,28 +738,32 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 						continue;
 
 					/* resolved in this row */
+					resolved[c] = true;
 					nresolved++;
 					s->track[c].rows = depth;
 					if (same_thread && cs->kinds[c] != SG_STORE_APPEND)
 					{
 						s->track[c].has_loc = true;
-						s->track[c].loc = row->id;
+						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull));
 					}
 				}
 				depth++;
-				have_expected = row->has_parent;
-				if (row->has_parent)
+				parent = SPI_getbinval(t, d, 3, &isnull);
+				have_expected = !isnull;
+				if (have_expected)
 				{
-					expected = row->parent_id;
-					if (row->parent_thread != NULL)
+					Datum		pt;
+
+					expected = *DatumGetUUIDP(parent);
+					pt = SPI_getbinval(t, d, 4, &isnull);
+					if (!isnull)
 					{
-						cur_thread = row->parent_thread;
+						cur_thread = TextDatumGetCString(pt);
 						same_thread = false;
 						switched = true;
 					}
 				}
 			}
-			SPI_freetuptable(SPI_tuptable);
 		}
 		SPI_cursor_close(portal);
 		MemoryContextSwitchTo(cxt);
@@ -737,12 +774,19 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
 
+	/* copy out what the state keeps, then let the fetched rows go */
 	for (c = 0; c < cs->n; c++)
 	{
 		if (!resolved[c])
 			s->track[c].rows = depth;
-		s->values[c] = cs->kinds[c] == SG_STORE_APPEND ? concat_list(base[c], deltas[c]) : base[c];
+		if (cs->kinds[c] == SG_STORE_APPEND)
+			s->values[c] = concat_values(base[c], deltas[c]);
+		else
+			s->values[c] = base[c] ? JsonbValueToJsonb(base[c]) : NULL;
 	}
+	foreach(lc, tuptables)
+		SPI_freetuptable((SPITupleTable *) lfirst(lc));
+
 	foreach(lc, refs)
 	{
 		RefFetch   *rf = (RefFetch *) lfirst(lc);
@@ -767,28 +811,59 @@ sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row)
 
 	for (c = 0; c < cs->n; c++)
 	{
-		Jsonb	   *v = NULL;
 		const char *name = cs->names[c];
+		JsonbValue *v;
 
-		if (row->image_complete || has_key(row->image, name, &v))
+		if (row->image_complete || (v = find_key(row->image, name)) != NULL)
 		{
-			if (row->image_complete && !has_key(row->image, name, &v))
-				v = NULL;
-			s->values[c] = v;
+			v = find_key(row->image, name);
+			s->values[c] = v ? JsonbValueToJsonb(v) : NULL;
 		}
-		else if (has_key(row->refs, name, NULL))
+		else if (find_key(row->refs, name) != NULL)
 			continue;			/* unchanged */
 		else if (cs->kinds[c] == SG_STORE_LAST)
 		{
-			List	   *w = row_writes_to(row->writes, name);
+			List	   *w = writes_to(row->writes, name);
 
 			if (w)
-				s->values[c] = (Jsonb *) llast(w);
+				s->values[c] = JsonbValueToJsonb((JsonbValue *) llast(w));
 		}
 		else if (cs->kinds[c] == SG_STORE_APPEND)
-			s->values[c] = concat_list(s->values[c], row_writes_to(row->writes, name));
+		{
+			List	   *w = writes_to(row->writes, name);
+
+			if (w != NIL)
+			{
+				JsonbValue	cur;
+
+				if (s->values[c] != NULL)
+				{
+					cur.type = jbvBinary;
+					cur.val.binary.data = &s->values[c]->root;
+					cur.val.binary.len = VARSIZE(s->values[c]) - VARHDRSZ;
+				}
+				s->values[c] = concat_values(s->values[c] ? &cur : NULL, w);
+			}
+		}
 	}
 	s->barriers = row->barriers;
+}
+
+/* Bytes appended to channel c by a row's writes. */
+static int64
+appended_bytes(Jsonb *writes, const char *channel)
+{
+	List	   *w = writes_to(writes, channel);
+	ListCell   *lc;
+	int64		n = 0;
+
+	foreach(lc, w)
+	{
+		JsonbValue *v = (JsonbValue *) lfirst(lc);
+
+		n += v->type == jbvBinary ? v->val.binary.len : 16;
+	}
+	return n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -796,18 +871,6 @@ sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row)
  * ---------------------------------------------------------------------------
  */
 
-/* Bytes appended to channel c by a row's writes. */
-static int64
-appended_bytes(Jsonb *writes, const char *channel)
-{
-	List	   *w = row_writes_to(writes, channel);
-	ListCell   *lc;
-	int64		n = 0;
-
-	foreach(lc, w)
-		n += VARSIZE(lfirst(lc));
-	return n;
-}
 
 /*
  * Decide the image and references of a new row (see the header comment),

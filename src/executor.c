@@ -72,6 +72,7 @@ struct SGRun
 	int			stop;			/* last step the recursion limit allows */
 	bool		first_step;		/* the first step of a resumed run */
 	bool		wrote;			/* a checkpoint was stored */
+	bool		thread_exists;	/* the thread has its row in stategraph.threads */
 	SGRunStatus status;
 	Jsonb	   *error;			/* the __error__ payload */
 };
@@ -1266,8 +1267,7 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 		if (th != NULL)
 			state = sg_load_for_graph(run->g, th, opts->has_checkpoint_id ? &opts->checkpoint_id : &th->head,
 									  &start, &run->new_kinds);
-		else
-			sg_thread_create(opts->thread_id, opts->graph, run->g->kinds);
+		run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
 	}
 
 	if (opts->input != NULL)
@@ -1379,30 +1379,44 @@ sg_run_result(SGRun *run)
 	return any ? sg_jsonb_set_key(values, "__interrupt__", sg_jb_finish(&b)) : values;
 }
 
-/* Record where the thread stands. */
+static const char *
+status_name(SGRunStatus status)
+{
+	switch (status)
+	{
+		case SG_RUN_DONE:
+			return "done";
+		case SG_RUN_INTERRUPTED:
+			return "interrupted";
+		case SG_RUN_ERROR:
+			return "error";
+		case SG_RUN_RUNNING:
+			break;
+	}
+	return "idle";
+}
+
+/* Record where the thread stands: its newest checkpoint and status. */
+static void
+save_thread(SGRun *run)
+{
+	const char *status = status_name(run->status);
+
+	if (!run->thread_exists)
+	{
+		sg_thread_create(run->opts.thread_id, run->g->name, run->g->kinds, &run->cp->id, status);
+		run->thread_exists = true;
+	}
+	else
+		sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
+}
+
 void
 sg_run_end(SGRun *run)
 {
-	const char *status;
-
 	if (!run->persist || (!run->wrote && run->status == SG_RUN_DONE && !run->new_kinds))
 		return;
-	switch (run->status)
-	{
-		case SG_RUN_DONE:
-			status = "done";
-			break;
-		case SG_RUN_INTERRUPTED:
-			status = "interrupted";
-			break;
-		case SG_RUN_ERROR:
-			status = "error";
-			break;
-		default:
-			status = "idle";
-			break;
-	}
-	sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
+	save_thread(run);
 }
 
 /* Durable runs (sg_run) commit between steps; this records the step first. */
@@ -1410,9 +1424,7 @@ void
 sg_run_checkpointed(SGRun *run)
 {
 	if (run->persist && run->wrote)
-		sg_thread_set(run->opts.thread_id, &run->cp->id,
-					  run->status == SG_RUN_RUNNING ? "idle" : "done",
-					  run->new_kinds ? run->g->kinds : NULL);
+		save_thread(run);
 }
 
 SGRunStatus
