@@ -115,16 +115,19 @@ sg_spi_finish(void)
 		elog(ERROR, "SPI_finish failed");
 }
 
-/* Prepare a statement once per backend and keep its plan. */
+/* Prepare a statement once per backend and keep its plan (staying in the caller's context). */
 SPIPlanPtr
 sg_prepare(const char *query, int nargs, Oid *argtypes)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
 
+	MemoryContextSwitchTo(cxt);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
+	MemoryContextSwitchTo(cxt);
 	return plan;
 }

@@ -49,6 +49,12 @@ if [ "$regress_ok" -eq 0 ] && [ "$regress_failed" -eq 0 ]; then regress_failed=1
 report "regress+iso" "$regress_ok" "$regress_failed"
 [ "$regress_failed" -eq 0 ] || { grep -E 'FAILED|ERROR' "$LOG/regress.log" | head -20; [ -f test/results/regression.diffs ] && head -80 test/results/regression.diffs; [ -f test/output_iso/regression.diffs ] && head -80 test/output_iso/regression.diffs; }
 
+# README.md's SQL examples run as written, and sg_draw's dot output renders with Graphviz
+pg_virtualenv -v 15 sh -c 'bash test/readme.sh; bash test/draw/render.sh' >"$LOG/readme.log" 2>&1
+read -r p f < <(count_tap "$LOG/readme.log")
+report "README+draw" "$p" "$f"
+[ "$f" -eq 0 ] || grep -E -A5 '^not ok' "$LOG/readme.log" | head -30
+
 # pgTAP
 if ls test/pgtap/*.sql >/dev/null 2>&1; then
 	pg_virtualenv -v 15 sh -c 'pg_prove -v test/pgtap/*.sql' >"$LOG/pgtap.log" 2>&1
