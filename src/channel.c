@@ -148,19 +148,7 @@ sg_state_initial(SGGraph *g)
 Jsonb *
 sg_state_to_jsonb(SGChannelSet *cs, SGState *s)
 {
-	SGJsonBuilder b = {0};
-	int			i;
-
-	sg_jb_begin_object(&b);
-	for (i = 0; i < cs->n; i++)
-	{
-		if (s->values[i] == NULL)
-			continue;
-		sg_jb_key(&b, cs->names[i]);
-		sg_jb_jsonb(&b, s->values[i]);
-	}
-	sg_jb_end_object(&b);
-	return sg_jb_finish(&b);
+	return sg_jsonb_object_build(cs->n, (const char **) cs->names, s->values);
 }
 
 /*

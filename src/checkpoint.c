@@ -532,37 +532,26 @@ writes_to(Jsonb *writes, const char *channel)
 	return out;
 }
 
-/* Append the elements of a JsonbValue array (binary) to a builder. */
-static void
-push_elements(SGJsonBuilder *b, JsonbValue *arr)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	if (arr == NULL || arr->type != jbvBinary || !JsonContainerIsArray(arr->val.binary.data))
-		return;
-	it = JsonbIteratorInit(arr->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		if (tok == WJB_ELEM)
-			pushJsonbValue(&b->state, WJB_ELEM, &v);
-}
-
-/* base followed by the elements of parts (JsonbValue arrays), as one new array. */
+/* base followed by the elements of parts (array JsonbValues, in place), as one new array. */
 static Jsonb *
 concat_values(JsonbValue *base, List *parts)
 {
-	SGJsonBuilder b = {0};
+	JsonbContainer **arrays = palloc(sizeof(JsonbContainer *) * (list_length(parts) + 1));
+	int			n = 0;
 	ListCell   *lc;
 
 	if (parts == NIL)
 		return base ? JsonbValueToJsonb(base) : NULL;
-	sg_jb_begin_array(&b);
-	push_elements(&b, base);
+	if (base != NULL && base->type == jbvBinary && JsonContainerIsArray(base->val.binary.data))
+		arrays[n++] = base->val.binary.data;
 	foreach(lc, parts)
-		push_elements(&b, (JsonbValue *) lfirst(lc));
-	sg_jb_end_array(&b);
-	return sg_jb_finish(&b);
+	{
+		JsonbValue *v = (JsonbValue *) lfirst(lc);
+
+		if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+			arrays[n++] = v->val.binary.data;
+	}
+	return sg_jsonb_array_concat(n, arrays);
 }
 
 static Jsonb *

@@ -321,29 +321,15 @@ sg_jsonb_type_name(Jsonb *j)
 Jsonb *
 sg_jsonb_concat_arrays(Jsonb *a, Jsonb *b)
 {
-	SGJsonBuilder bld = {0};
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	Jsonb	   *parts[2];
-	int			i;
+	JsonbContainer *parts[2];
 
 	if (a == NULL || JB_ROOT_COUNT(a) == 0)
 		return b;
 	if (b == NULL || JB_ROOT_COUNT(b) == 0)
 		return a;
-	parts[0] = a;
-	parts[1] = b;
-	sg_jb_begin_array(&bld);
-	for (i = 0; i < 2; i++)
-	{
-		it = JsonbIteratorInit(&parts[i]->root);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM)
-				pushJsonbValue(&bld.state, WJB_ELEM, &v);
-	}
-	sg_jb_end_array(&bld);
-	return sg_jb_finish(&bld);
+	parts[0] = &a->root;
+	parts[1] = &b->root;
+	return sg_jsonb_array_concat(2, parts);
 }
 
 /* A jsonb array of strings. */
@@ -358,4 +344,184 @@ sg_text_array_to_jsonb(int n, char **items)
 		sg_jb_string(&b, items[i]);
 	sg_jb_end_array(&b);
 	return sg_jb_finish(&b);
+}
+
+/* ---------------------------------------------------------------------------
+ * Byte-level assembly
+ *
+ * The state of a thread is one jsonb object made of its channels' values,
+ * and an append channel's value is the concatenation of arrays. Building
+ * them through JsonbValue trees would unpack and repack every element; here
+ * elements are copied as they are stored, with their JEntries recomputed.
+ * The layout is that of utils/jsonb.h: a container is a header, one JEntry
+ * per child (an object's keys first, then its values), then the children's
+ * data; numerics and containers start at a 4-byte boundary, the padding
+ * counted in their length; every JB_OFFSET_STRIDE'th JEntry holds the end
+ * offset instead of the length.
+ * ---------------------------------------------------------------------------
+ */
+typedef struct Assembly
+{
+	char	   *buf;
+	JEntry	   *children;		/* of the container being built */
+	char	   *data;			/* its data area */
+	uint32		len;			/* data bytes written */
+	int			index;			/* next child */
+} Assembly;
+
+/* Append one child (its type, bytes and length as stored in src) to the container. */
+static void
+assemble_child(Assembly *a, uint32 type, const char *bytes, uint32 len)
+{
+	JEntry		meta;
+	uint32		elen = len;
+
+	if (type == JENTRY_ISNUMERIC || type == JENTRY_ISCONTAINER)
+	{
+		uint32		pad = INTALIGN(a->len) - a->len;
+
+		memset(a->data + a->len, 0, pad);
+		a->len += pad;
+		elen = pad + len;
+	}
+	memcpy(a->data + a->len, bytes, len);
+	a->len += len;
+	meta = type | elen;
+	if ((a->index % JB_OFFSET_STRIDE) == 0)
+		meta = type | a->len | JENTRY_HAS_OFF;
+	a->children[a->index++] = meta;
+}
+
+/* Append child i of container src, dropping the padding it had there. */
+static void
+assemble_from(Assembly *a, const JsonbContainer *src, int i)
+{
+	uint32		count = src->header & JB_CMASK;
+	uint32		nchildren = (src->header & JB_FOBJECT) ? count * 2 : count;
+	const char *base = (const char *) &src->children[nchildren];
+	uint32		type = src->children[i] & JENTRY_TYPEMASK;
+	uint32		off = getJsonbOffset(src, i);
+	uint32		len = getJsonbLength(src, i);
+
+	if (type == JENTRY_ISNUMERIC || type == JENTRY_ISCONTAINER)
+	{
+		uint32		pad = INTALIGN(off) - off;
+
+		off += pad;
+		len -= pad;
+	}
+	assemble_child(a, type, base + off, len);
+}
+
+/* Append a whole jsonb datum as one child (a raw scalar as its scalar). */
+static void
+assemble_datum(Assembly *a, Jsonb *value)
+{
+	if (JB_ROOT_IS_SCALAR(value))
+		assemble_from(a, &value->root, 0);
+	else
+		assemble_child(a, JENTRY_ISCONTAINER, (const char *) &value->root, VARSIZE(value) - VARHDRSZ);
+}
+
+/* Start a container of nchildren JEntries with room for datalen bytes of data. */
+static void
+assemble_begin(Assembly *a, uint32 header, int nchildren, Size datalen)
+{
+	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * nchildren + datalen + 3 * (nchildren + 1);
+
+	if (size > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb array elements exceeds the maximum of %d bytes",
+						JENTRY_OFFLENMASK)));
+	a->buf = palloc(size);
+	*(uint32 *) (a->buf + VARHDRSZ) = header;
+	a->children = (JEntry *) (a->buf + VARHDRSZ + sizeof(uint32));
+	a->data = (char *) &a->children[nchildren];
+	a->len = 0;
+	a->index = 0;
+}
+
+static Jsonb *
+assemble_end(Assembly *a)
+{
+	Jsonb	   *j = (Jsonb *) a->buf;
+
+	SET_VARSIZE(j, a->data + a->len - a->buf);
+	return j;
+}
+
+/* The elements of arrays[0..n-1] (array containers), in order, as one new array. */
+Jsonb *
+sg_jsonb_array_concat(int n, JsonbContainer **arrays)
+{
+	Assembly	a;
+	Size		datalen = 0;
+	int			total = 0;
+	int			i,
+				k;
+
+	for (k = 0; k < n; k++)
+	{
+		int			count = arrays[k]->header & JB_CMASK;
+
+		total += count;
+		if (count > 0)
+			datalen += getJsonbOffset(arrays[k], count - 1) + getJsonbLength(arrays[k], count - 1);
+	}
+	if (total > (int) JB_CMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("number of jsonb array elements exceeds the maximum allowed (%zu)",
+						(size_t) JB_CMASK)));
+	assemble_begin(&a, total | JB_FARRAY, total, datalen);
+	for (k = 0; k < n; k++)
+		for (i = 0; i < (int) (arrays[k]->header & JB_CMASK); i++)
+			assemble_from(&a, arrays[k], i);
+	return assemble_end(&a);
+}
+
+/* Jsonb object key order: shorter keys first, then bytewise. */
+static int
+key_order(const char *a, const char *b)
+{
+	size_t		la = strlen(a),
+				lb = strlen(b);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return memcmp(a, b, la);
+}
+
+/*
+ * The object {keys[i]: values[i]} for the values that are not NULL. Keys
+ * must be distinct.
+ */
+Jsonb *
+sg_jsonb_object_build(int n, const char **keys, Jsonb **values)
+{
+	Assembly	a;
+	int		   *order = palloc(sizeof(int) * (n + 1));
+	Size		datalen = 0;
+	int			npairs = 0;
+	int			i,
+				j;
+
+	/* insertion sort of the present keys into jsonb order (there are few) */
+	for (i = 0; i < n; i++)
+	{
+		if (values[i] == NULL)
+			continue;
+		for (j = npairs; j > 0 && key_order(keys[order[j - 1]], keys[i]) > 0; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+		npairs++;
+		datalen += strlen(keys[i]) + VARSIZE(values[i]);
+	}
+	assemble_begin(&a, npairs | JB_FOBJECT, npairs * 2, datalen);
+	for (i = 0; i < npairs; i++)
+		assemble_child(&a, JENTRY_ISSTRING, keys[order[i]], strlen(keys[order[i]]));
+	for (i = 0; i < npairs; i++)
+		assemble_datum(&a, values[order[i]]);
+	return assemble_end(&a);
 }

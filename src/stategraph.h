@@ -349,6 +349,8 @@ extern Jsonb *sg_jsonb_empty_object(void);
 extern Jsonb *sg_jsonb_empty_array(void);
 extern char *sg_jsonb_type_name(Jsonb *j);
 extern Jsonb *sg_text_array_to_jsonb(int n, char **items);
+extern Jsonb *sg_jsonb_array_concat(int n, JsonbContainer **arrays);
+extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values);
 
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)
