@@ -60,15 +60,20 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 		Jsonb	   *error;
 		Jsonb	   *its_interrupts;
 
+		/*
+		 * Once the step has completed, its results are its child's writes and
+		 * earlier failures are history; until then, its pending writes say
+		 * what each task did.
+		 */
 		sg_task_id(&cp->id, cp->next[i], i, id);
-		p = sg_jsonb_get(cp->pending, id);
+		p = child_writes ? NULL : sg_jsonb_get(cp->pending, id);
 		error = sg_jsonb_get(p, "error");
 		its_interrupts = sg_jsonb_get(p, "interrupts");
 		if (p != NULL)
 			result = sg_jsonb_get(p, "writes");
 		else if (child_writes != NULL && i < sg_jsonb_array_length(child_writes))
 			result = sg_jsonb_array_get(sg_jsonb_array_get(child_writes, i), 1);
-		if (error == NULL)
+		if (error == NULL && child_writes == NULL)
 			error = step_error;	/* the step failed as a whole */
 
 		sg_jb_begin_object(&b);
