@@ -29,6 +29,7 @@ endif
 src/sqlstates.h: $(shell $(PG_CONFIG) --sharedir 2>/dev/null)/errcodes.txt
 	awk '/^[0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][ \t]/ && NF >= 4 { printf "\t{\"%s\", \"%s\"},\n", $$1, $$4 }' $< > $@
 src/executor.o src/executor.bc: src/sqlstates.h
+$(OBJS): src/stategraph.h
 EXTRA_CLEAN = src/sqlstates.h test/results test/output_iso
 
 # The two commands of README.md: the seed's walkthrough on a local cluster, and every test.

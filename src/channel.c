@@ -103,6 +103,7 @@ sg_state_new(int n)
 
 	s->n = n;
 	s->values = palloc0(sizeof(Jsonb *) * (n + 1));
+	s->parts = palloc0(sizeof(List *) * (n + 1));
 	s->track = palloc0(sizeof(SGTrack) * (n + 1));
 	return s;
 }
@@ -112,24 +113,70 @@ SGState *
 sg_state_copy(SGState *s)
 {
 	SGState    *c = sg_state_new(s->n);
+	int			i;
 
 	memcpy(c->values, s->values, sizeof(Jsonb *) * s->n);
+	for (i = 0; i < s->n; i++)
+		c->parts[i] = list_copy(s->parts[i]);
 	memcpy(c->track, s->track, sizeof(SGTrack) * s->n);
 	c->barriers = s->barriers;
 	return c;
 }
 
-/* A copy whose values live in the current memory context. */
+/* base followed by the elements of the arrays in parts, as one new array. */
+static Jsonb *
+joined(Jsonb *base, List *parts)
+{
+	JsonbContainer **arrays = palloc(sizeof(JsonbContainer *) * (list_length(parts) + 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	if (base != NULL)
+		arrays[n++] = &base->root;
+	foreach(lc, parts)
+		arrays[n++] = &((Jsonb *) lfirst(lc))->root;
+	return sg_jsonb_array_concat(n, arrays);
+}
+
+/* A copy whose values live, whole, in the current memory context. */
 SGState *
 sg_state_copy_deep(SGState *s)
 {
-	SGState    *c = sg_state_copy(s);
+	SGState    *c = sg_state_new(s->n);
 	int			i;
 
 	for (i = 0; i < s->n; i++)
-		c->values[i] = sg_jsonb_copy(s->values[i]);
+		c->values[i] = s->parts[i] != NIL ? joined(s->values[i], s->parts[i]) : sg_jsonb_copy(s->values[i]);
+	memcpy(c->track, s->track, sizeof(SGTrack) * s->n);
 	c->barriers = sg_jsonb_copy(s->barriers);
 	return c;
+}
+
+/*
+ * The value of channel c, joining the arrays appended to it so far (the
+ * joined value replaces them in s).
+ */
+Jsonb *
+sg_state_value(SGState *s, int c)
+{
+	if (s->parts[c] != NIL)
+	{
+		s->values[c] = joined(s->values[c], s->parts[c]);
+		s->parts[c] = NIL;
+	}
+	return s->values[c];
+}
+
+/* The size of channel c's value, without joining its parts. */
+Size
+sg_state_value_size(SGState *s, int c)
+{
+	Size		size = s->values[c] ? VARSIZE(s->values[c]) : 0;
+	ListCell   *lc;
+
+	foreach(lc, s->parts[c])
+		size += VARSIZE(lfirst(lc));
+	return size;
 }
 
 /* The state of a new thread: every channel at its default. */
@@ -148,7 +195,7 @@ sg_state_initial(SGGraph *g)
 Jsonb *
 sg_state_to_jsonb(SGChannelSet *cs, SGState *s)
 {
-	return sg_jsonb_object_build(cs->n, (const char **) cs->names, s->values);
+	return sg_jsonb_object_build(cs->n, (const char **) cs->names, s->values, s->parts);
 }
 
 /*
@@ -210,11 +257,10 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 		case SG_REDUCER_REPLACE:
 			return value;
 		case SG_REDUCER_APPEND:
+			/* only the first value comes here; the others become parts */
 			if (!sg_jsonb_is_array(value))
 				type_mismatch(c, "an array", value, task);
-			if (current != NULL && !sg_jsonb_is_array(current))
-				type_mismatch(c, "an array", current, task);
-			return current ? sg_jsonb_concat_arrays(current, value) : value;
+			return value;
 		case SG_REDUCER_ADD:
 			{
 				JsonbValue	a,
@@ -310,8 +356,19 @@ sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites, bool *chan
 								   writer[c], writes[w].task),
 						 errhint("Give the channel a reducer, such as append, add or merge, to combine several values.")));
 			writer[c] = writes[w].task;
-			r->values[c] = reduce(ch, changed[c] || ch->reducer != SG_REDUCER_REPLACE ? r->values[c] : NULL,
-								  sg_jsonb_from_value(&v), writes[w].task);
+			if (ch->reducer == SG_REDUCER_APPEND && (r->values[c] != NULL || r->parts[c] != NIL))
+			{
+				/* appended later, when the whole value is needed */
+				Jsonb	   *value = sg_jsonb_from_value(&v);
+
+				if (!sg_jsonb_is_array(value))
+					type_mismatch(ch, "an array", value, writes[w].task);
+				if (r->values[c] != NULL && !sg_jsonb_is_array(r->values[c]))
+					type_mismatch(ch, "an array", r->values[c], writes[w].task);
+				r->parts[c] = lappend(r->parts[c], value);
+			}
+			else
+				r->values[c] = reduce(ch, r->values[c], sg_jsonb_from_value(&v), writes[w].task);
 			changed[c] = true;
 		}
 	}

@@ -271,6 +271,7 @@ thread_from_tuple(HeapTuple t, TupleDesc d)
 	th->status = TextDatumGetCString(SPI_getbinval(t, d, 5, &isnull));
 	th->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, 6, &isnull));
 	th->updated_at = DatumGetTimestampTz(SPI_getbinval(t, d, 7, &isnull));
+	th->xmin = DatumGetTransactionId(SPI_getbinval(t, d, 8, &isnull));
 	return th;
 }
 
@@ -288,9 +289,9 @@ sg_thread_fetch(const char *thread_id, bool for_update)
 
 	if (plan[i] == NULL)
 		plan[i] = sg_prepare(for_update ?
-							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at "
+							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at, xmin "
 							 "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
-							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at "
+							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at, xmin "
 							 "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
 							 1, types);
 	values[0] = CStringGetTextDatum(thread_id);
@@ -895,8 +896,8 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 	for (c = 0; c < cs->n; c++)
 	{
 		SGTrack    *t = &state->track[c];
-		Jsonb	   *v = state->values[c];
-		int64		size = v ? VARSIZE(v) : 0;
+		bool		empty = state->values[c] == NULL && state->parts[c] == NIL;
+		int64		size = sg_state_value_size(state, c);
 		bool		image = false;
 		bool		ref = false;
 		bool		changed = written && written[c];
@@ -914,7 +915,7 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 			if ((changed || t->rows >= SG_REF_DISTANCE) &&
 				t->rows * SG_ROW_COST + t->bytes >= base * SG_IMAGE_RATIO_NUM / SG_IMAGE_RATIO_DEN)
 			{
-				if (v != NULL)
+				if (!empty)
 					image = true;
 				else
 					ref = true;
@@ -933,7 +934,7 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 		}
 		else if (++t->rows >= SG_REF_DISTANCE)
 		{
-			if (v != NULL && (size <= SG_SMALL_VALUE || !t->has_loc))
+			if (!empty && (size <= SG_SMALL_VALUE || !t->has_loc))
 				image = true;
 			else
 				ref = true;
@@ -942,10 +943,10 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 		if (image)
 		{
 			/* a complete image leaves empty channels out */
-			if (v != NULL)
+			if (!empty)
 			{
 				sg_jb_key(&ib, cs->names[c]);
-				sg_jb_jsonb(&ib, v);
+				sg_jb_jsonb(&ib, sg_state_value(state, c));
 			}
 			any_image = true;
 			t->rows = 0;
@@ -956,7 +957,7 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 		else if (ref)
 		{
 			sg_jb_key(&rb, cs->names[c]);
-			if (v == NULL || !t->has_loc)
+			if (empty || !t->has_loc)
 				sg_jb_null(&rb);
 			else
 				sg_jb_string(&rb, sg_uuid_to_cstring(&t->loc));
@@ -1019,4 +1020,182 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 	values[1] = uuid_datum(id);
 	values[2] = JsonbPGetDatum(sg_state_to_jsonb(cs, s));
 	spi_run(plan, values, NULL, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * The state cache
+ *
+ * Each backend keeps the newest state of the threads it ran last, keyed by
+ * the thread's head checkpoint and the xmin of its row: every change to a
+ * thread (a run, an update, a failure recorded on its head) writes a new row
+ * version, so an entry is used only while it is exactly what storage holds,
+ * whatever other sessions did or whichever transactions rolled back. A run
+ * that uses an entry pins it until the run's memory goes.
+ * ---------------------------------------------------------------------------
+ */
+#define SG_STATE_CACHE_ENTRIES	64
+
+typedef struct StateCacheEntry
+{
+	char	   *thread_id;
+	pg_uuid_t	head;
+	TransactionId xmin;
+	SGCheckpoint *cp;
+	SGState    *state;
+	Size		size;
+	MemoryContext cxt;
+	int			pins;
+	bool		evicted;		/* out of the cache; freed when unpinned */
+	uint64		used;			/* for LRU */
+} StateCacheEntry;
+
+static List *state_cache = NIL;
+static Size state_cache_bytes = 0;
+static uint64 state_cache_clock = 0;
+
+static void
+cache_entry_free(StateCacheEntry *e)
+{
+	MemoryContextDelete(e->cxt);	/* the entry lives in its own context */
+}
+
+static void
+cache_evict(StateCacheEntry *e)
+{
+	state_cache = list_delete_ptr(state_cache, e);
+	state_cache_bytes -= e->size;
+	e->evicted = true;
+	if (e->pins == 0)
+		cache_entry_free(e);
+}
+
+static void
+cache_unpin(void *arg)
+{
+	StateCacheEntry *e = (StateCacheEntry *) arg;
+
+	if (--e->pins == 0 && e->evicted)
+		cache_entry_free(e);
+}
+
+/* A deep copy of a checkpoint, in the current memory context. */
+static SGCheckpoint *
+checkpoint_copy(SGCheckpoint *cp)
+{
+	SGCheckpoint *c = palloc(sizeof(SGCheckpoint));
+	int			i;
+
+	*c = *cp;
+	c->thread_id = pstrdup(cp->thread_id);
+	c->parent_thread = cp->parent_thread ? pstrdup(cp->parent_thread) : NULL;
+	c->source = pstrdup(cp->source);
+	c->next = palloc(sizeof(char *) * (cp->nnext + 1));
+	for (i = 0; i < cp->nnext; i++)
+		c->next[i] = pstrdup(cp->next[i]);
+	c->writes = sg_jsonb_copy(cp->writes);
+	c->image = sg_jsonb_copy(cp->image);
+	c->refs = sg_jsonb_copy(cp->refs);
+	c->barriers = sg_jsonb_copy(cp->barriers);
+	c->sends = sg_jsonb_copy(cp->sends);
+	c->pending = sg_jsonb_copy(cp->pending);
+	c->meta = sg_jsonb_copy(cp->meta);
+	return c;
+}
+
+/*
+ * The cached newest state of thread th, if the cache holds exactly what
+ * storage holds; pinned until pin is reset. *cp and *state share the entry's
+ * values, which must not be changed.
+ */
+bool
+sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state, MemoryContext pin)
+{
+	ListCell   *lc;
+
+	if (!th->has_head)
+		return false;
+	foreach(lc, state_cache)
+	{
+		StateCacheEntry *e = (StateCacheEntry *) lfirst(lc);
+		MemoryContextCallback *cb;
+
+		if (strcmp(e->thread_id, th->thread_id) != 0)
+			continue;
+		if (e->xmin != th->xmin || memcmp(&e->head, &th->head, sizeof(pg_uuid_t)) != 0)
+			return false;
+		e->used = ++state_cache_clock;
+		e->pins++;
+		cb = MemoryContextAlloc(pin, sizeof(MemoryContextCallback));
+		cb->func = cache_unpin;
+		cb->arg = e;
+		MemoryContextRegisterResetCallback(pin, cb);
+		*cp = palloc(sizeof(SGCheckpoint));
+		**cp = *e->cp;
+		*state = sg_state_copy(e->state);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Remember the newest state of a thread, just written by this transaction
+ * (whose xid its row now carries).
+ */
+void
+sg_state_cache_put(const char *thread_id, SGCheckpoint *cp, SGState *state)
+{
+	StateCacheEntry *e;
+	MemoryContext cxt;
+	MemoryContext old;
+	Size		size = 0;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, state_cache)
+	{
+		StateCacheEntry *other = (StateCacheEntry *) lfirst(lc);
+
+		if (strcmp(other->thread_id, thread_id) == 0)
+		{
+			cache_evict(other);
+			break;
+		}
+	}
+	for (i = 0; i < state->n; i++)
+		size += sg_state_value_size(state, i);
+	if (size > (Size) sg_state_cache_kb * 1024 / 4)
+		return;					/* too big to be worth a quarter of the cache */
+
+	cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph state cache", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	e = palloc0(sizeof(StateCacheEntry));
+	e->cxt = cxt;
+	e->thread_id = pstrdup(thread_id);
+	e->head = cp->id;
+	e->xmin = GetCurrentTransactionId();
+	e->cp = checkpoint_copy(cp);
+	e->state = sg_state_copy_deep(state);
+	e->size = size + sizeof(StateCacheEntry);
+	e->used = ++state_cache_clock;
+	MemoryContextSwitchTo(CacheMemoryContext);
+	state_cache = lappend(state_cache, e);
+	MemoryContextSwitchTo(old);
+	state_cache_bytes += e->size;
+
+	/* least recently used first out */
+	while (state_cache != NIL &&
+		   (state_cache_bytes > (Size) sg_state_cache_kb * 1024 ||
+			list_length(state_cache) > SG_STATE_CACHE_ENTRIES))
+	{
+		StateCacheEntry *lru = NULL;
+
+		foreach(lc, state_cache)
+		{
+			StateCacheEntry *c = (StateCacheEntry *) lfirst(lc);
+
+			if (lru == NULL || c->used < lru->used)
+				lru = c;
+		}
+		cache_evict(lru);
+	}
 }

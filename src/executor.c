@@ -73,6 +73,7 @@ struct SGRun
 	bool		first_step;		/* the first step of a resumed run */
 	bool		wrote;			/* a checkpoint was stored */
 	bool		thread_exists;	/* the thread has its row in stategraph.threads */
+	bool		pending_set;	/* pending writes were stored on the current checkpoint */
 	SGRunStatus status;
 	Jsonb	   *error;			/* the __error__ payload */
 };
@@ -898,7 +899,10 @@ fail_step(SGRun *run, ErrorData *edata, const char *node)
 	run->error = run->step_error;
 	run->status = SG_RUN_ERROR;
 	if (run->persist)
+	{
 		sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
+		run->pending_set = true;
+	}
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("graph \"%s\" failed at step %d: %s", run->g->name, run->cp->step + 1, edata->message)));
@@ -972,8 +976,15 @@ adopt_state(SGRun *run, MemoryContext from)
 	int			i;
 
 	for (i = 0; i < s->n; i++)
+	{
+		ListCell   *lc;
+
 		if (s->values[i] != NULL && GetMemoryChunkContext(s->values[i]) == from)
 			s->values[i] = sg_jsonb_copy(s->values[i]);
+		foreach(lc, s->parts[i])
+			if (GetMemoryChunkContext(lfirst(lc)) == from)
+				lfirst(lc) = sg_jsonb_copy((Jsonb *) lfirst(lc));
+	}
 	if (s->barriers != NULL && GetMemoryChunkContext(s->barriers) == from)
 		s->barriers = sg_jsonb_copy(s->barriers);
 }
@@ -1041,8 +1052,8 @@ sg_run_step(SGRun *run)
 	}
 	run->first_step = false;
 
-	/* every task of the step sees the same state */
-	state_jsonb = sg_state_to_jsonb(run->g->cs, run->state);
+	/* every task of the step sees the same state (built once, if a node needs it) */
+	state_jsonb = NULL;
 	for (i = 0; i < run->ntasks; i++)
 	{
 		SGTask	   *t = &run->tasks[i];
@@ -1050,6 +1061,8 @@ sg_run_step(SGRun *run)
 		if (t->done)
 			continue;
 		t->error = NULL;
+		if (state_jsonb == NULL && t->node != SG_START && t->arg == NULL)
+			state_jsonb = sg_state_to_jsonb(run->g->cs, run->state);
 		run_task(run, t, state_jsonb);
 		if (t->interrupted || t->error)
 			failed = true;
@@ -1063,7 +1076,10 @@ sg_run_step(SGRun *run)
 			if (run->tasks[i].error && first_error == NULL)
 				first_error = run->tasks[i].error;
 		if (run->persist)
+		{
 			sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
+			run->pending_set = true;
+		}
 		if (first_error)
 		{
 			run->status = SG_RUN_ERROR;
@@ -1160,7 +1176,9 @@ sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **
 					 errhint("Start a new thread for the changed graph.")));
 	}
 	*new_kinds = tk->n != g->cs->n;
-	state = sg_load_state(g->cs, th->thread_id, id, cp);
+	if (memcmp(id, &th->head, sizeof(pg_uuid_t)) != 0 || *new_kinds ||
+		!sg_state_cache_get(th, cp, &state, CurrentMemoryContext))
+		state = sg_load_state(g->cs, th->thread_id, id, cp);
 	if (*new_kinds)
 		for (i = 0; i < g->nchannels; i++)
 			if (sg_channelset_index(tk, g->channels[i].name) < 0)
@@ -1265,8 +1283,13 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 					 errmsg("thread \"%s\" does not exist", opts->thread_id),
 					 errhint("Start it with an input.")));
 		if (th != NULL)
+		{
+			/* the starting state lives as long as the run, so no step copies it */
+			MemoryContextSwitchTo(cxt);
 			state = sg_load_for_graph(run->g, th, opts->has_checkpoint_id ? &opts->checkpoint_id : &th->head,
 									  &start, &run->new_kinds);
+			MemoryContextSwitchTo(run->step_cxt[0]);
+		}
 		run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
 	}
 
@@ -1396,7 +1419,11 @@ status_name(SGRunStatus status)
 	return "idle";
 }
 
-/* Record where the thread stands: its newest checkpoint and status. */
+/*
+ * Record where the thread stands: its newest checkpoint and status; and
+ * remember its state for the next run (not with pending writes, which only
+ * storage has).
+ */
 static void
 save_thread(SGRun *run)
 {
@@ -1409,6 +1436,8 @@ save_thread(SGRun *run)
 	}
 	else
 		sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
+	if (!run->pending_set)
+		sg_state_cache_put(run->opts.thread_id, run->cp, run->state);
 }
 
 void

@@ -198,7 +198,8 @@ sg_get_state(PG_FUNCTION_ARGS)
 	th = sg_thread_fetch_required(thread_id, false);
 	cs = sg_channelset_from_jsonb(th->channels);
 	id = PG_ARGISNULL(1) ? th->head : *PG_GETARG_UUID_P(1);
-	state = sg_load_state(cs, thread_id, &id, &cp);
+	if (!PG_ARGISNULL(1) || !sg_state_cache_get(th, &cp, &state, CurrentMemoryContext))
+		state = sg_load_state(cs, thread_id, &id, &cp);
 	if (!PG_ARGISNULL(1) && memcmp(&id, &th->head, sizeof(id)) != 0)
 		child_writes = sg_checkpoint_child_writes(thread_id, &cp->id);
 	tup = snapshot_tuple(desc, cs, cp, state, child_writes);

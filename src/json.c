@@ -427,7 +427,7 @@ assemble_datum(Assembly *a, Jsonb *value)
 static void
 assemble_begin(Assembly *a, uint32 header, int nchildren, Size datalen)
 {
-	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * nchildren + datalen + 3 * (nchildren + 1);
+	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * nchildren + datalen + 4 * (nchildren + 1);
 
 	if (size > JENTRY_OFFLENMASK)
 		ereport(ERROR,
@@ -494,11 +494,47 @@ key_order(const char *a, const char *b)
 }
 
 /*
- * The object {keys[i]: values[i]} for the values that are not NULL. Keys
- * must be distinct.
+ * Append, as one child, the array made of the elements of arrays[0..n-1],
+ * written in place.
+ */
+static void
+assemble_array_child(Assembly *a, int n, JsonbContainer **arrays)
+{
+	Assembly	child;
+	uint32		pad = INTALIGN(a->len) - a->len;
+	uint32		start;
+	int			total = 0;
+	int			k,
+				i;
+	JEntry		meta;
+
+	for (k = 0; k < n; k++)
+		total += arrays[k]->header & JB_CMASK;
+	memset(a->data + a->len, 0, pad);
+	a->len += pad;
+	start = a->len;
+	*(uint32 *) (a->data + start) = total | JB_FARRAY;
+	child.children = (JEntry *) (a->data + start + sizeof(uint32));
+	child.data = (char *) &child.children[total];
+	child.len = 0;
+	child.index = 0;
+	for (k = 0; k < n; k++)
+		for (i = 0; i < (int) (arrays[k]->header & JB_CMASK); i++)
+			assemble_from(&child, arrays[k], i);
+	a->len = child.data + child.len - a->data;
+	meta = JENTRY_ISCONTAINER | (a->len - start + pad);
+	if ((a->index % JB_OFFSET_STRIDE) == 0)
+		meta = JENTRY_ISCONTAINER | a->len | JENTRY_HAS_OFF;
+	a->children[a->index++] = meta;
+}
+
+/*
+ * The object {keys[i]: values[i]} for the values that are not NULL, where a
+ * value with parts[i] is the array of values[i]'s elements followed by those
+ * of each part (all arrays). Keys must be distinct.
  */
 Jsonb *
-sg_jsonb_object_build(int n, const char **keys, Jsonb **values)
+sg_jsonb_object_build(int n, const char **keys, Jsonb **values, List **parts)
 {
 	Assembly	a;
 	int		   *order = palloc(sizeof(int) * (n + 1));
@@ -510,18 +546,46 @@ sg_jsonb_object_build(int n, const char **keys, Jsonb **values)
 	/* insertion sort of the present keys into jsonb order (there are few) */
 	for (i = 0; i < n; i++)
 	{
-		if (values[i] == NULL)
+		ListCell   *lc;
+
+		if (values[i] == NULL && (parts == NULL || parts[i] == NIL))
 			continue;
 		for (j = npairs; j > 0 && key_order(keys[order[j - 1]], keys[i]) > 0; j--)
 			order[j] = order[j - 1];
 		order[j] = i;
 		npairs++;
-		datalen += strlen(keys[i]) + VARSIZE(values[i]);
+		datalen += strlen(keys[i]) + (values[i] ? VARSIZE(values[i]) : 0);
+		if (values[i] != NULL && !JB_ROOT_IS_SCALAR(values[i]))
+			datalen += 3 * JB_ROOT_COUNT(values[i]);	/* elements may need new padding */
+		if (parts != NULL)
+			foreach(lc, parts[i])
+			{
+				Jsonb	   *p = (Jsonb *) lfirst(lc);
+
+				datalen += VARSIZE(p) + 3 * JB_ROOT_COUNT(p);
+			}
 	}
 	assemble_begin(&a, npairs | JB_FOBJECT, npairs * 2, datalen);
 	for (i = 0; i < npairs; i++)
 		assemble_child(&a, JENTRY_ISSTRING, keys[order[i]], strlen(keys[order[i]]));
 	for (i = 0; i < npairs; i++)
-		assemble_datum(&a, values[order[i]]);
+	{
+		int			k = order[i];
+
+		if (parts != NULL && parts[k] != NIL)
+		{
+			JsonbContainer **arrays = palloc(sizeof(JsonbContainer *) * (list_length(parts[k]) + 1));
+			int			m = 0;
+			ListCell   *lc;
+
+			if (values[k] != NULL)
+				arrays[m++] = &values[k]->root;
+			foreach(lc, parts[k])
+				arrays[m++] = &((Jsonb *) lfirst(lc))->root;
+			assemble_array_child(&a, m, arrays);
+		}
+		else
+			assemble_datum(&a, values[k]);
+	}
 	return assemble_end(&a);
 }

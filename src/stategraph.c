@@ -44,6 +44,9 @@ PG_MODULE_MAGIC;
 /* stategraph.lock_wait: wait for a busy thread (true) or fail at once. */
 bool		sg_lock_wait = true;
 
+/* stategraph.state_cache: kB of recent thread states a backend keeps (checkpoint.c). */
+int			sg_state_cache_kb = 16384;
+
 void		_PG_init(void);
 
 void
@@ -58,6 +61,15 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("stategraph.state_cache",
+							"Memory for the newest states of threads this session ran recently.",
+							"A run or sg_get_state on such a thread starts from the cached state "
+							"instead of reading it back from the checkpoint rows; 0 turns the cache off.",
+							&sg_state_cache_kb,
+							16384, 0, 1024 * 1024,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("stategraph");
 }
 

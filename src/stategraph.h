@@ -34,6 +34,7 @@
 
 /* GUCs (stategraph.c) */
 extern bool sg_lock_wait;
+extern int	sg_state_cache_kb;
 
 /* ---------------------------------------------------------------------------
  * Compiled graphs (graph.c)
@@ -166,6 +167,7 @@ typedef struct SGState
 {
 	int			n;
 	Jsonb	  **values;			/* per channel; NULL: empty */
+	List	  **parts;			/* per append channel: arrays appended to values[i], not joined yet */
 	SGTrack    *track;
 	Jsonb	   *barriers;		/* {"join key": ["source", ...]}, NULL: none */
 } SGState;
@@ -186,6 +188,8 @@ extern SGState *sg_state_copy_deep(SGState *s);
 extern int	sg_channelset_index(SGChannelSet *cs, const char *name);
 extern SGState *sg_state_initial(SGGraph *g);
 extern Jsonb *sg_state_to_jsonb(SGChannelSet *cs, SGState *s);
+extern Jsonb *sg_state_value(SGState *s, int c);
+extern Size sg_state_value_size(SGState *s, int c);
 extern void sg_check_update(SGGraph *g, const char *who, Jsonb *update);
 extern SGState *sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites,
 								bool *changed);
@@ -227,6 +231,7 @@ typedef struct SGThread
 	char	   *status;
 	TimestampTz created_at;
 	TimestampTz updated_at;
+	TransactionId xmin;			/* of its row version: changes with every change */
 } SGThread;
 
 extern void sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after);
@@ -252,6 +257,8 @@ extern void sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id
 extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id);
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
 extern SGCheckpoint *sg_checkpoint_from_tuple(HeapTuple tup, TupleDesc desc);
+extern bool sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state, MemoryContext pin);
+extern void sg_state_cache_put(const char *thread_id, SGCheckpoint *cp, SGState *state);
 extern const char *sg_checkpoint_columns;
 
 /* ---------------------------------------------------------------------------
@@ -350,7 +357,7 @@ extern Jsonb *sg_jsonb_empty_array(void);
 extern char *sg_jsonb_type_name(Jsonb *j);
 extern Jsonb *sg_text_array_to_jsonb(int n, char **items);
 extern Jsonb *sg_jsonb_array_concat(int n, JsonbContainer **arrays);
-extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values);
+extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, List **parts);
 
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)
