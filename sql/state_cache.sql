@@ -1,0 +1,57 @@
+--
+-- The per-backend state cache never serves a state that storage does not
+-- hold: not after a rollback, nor after another change to the thread.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA state_cache;
+SET search_path = state_cache;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+CREATE FUNCTION count_up(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1, 'log', jsonb_build_array((state->>'n')::int + 1)) $$;
+SELECT sg_create_graph('counter', '{"n": "replace", "log": "append"}');
+SELECT sg_add_node('counter', 'up', 'count_up(jsonb)');
+SELECT sg_add_edge('counter', '__start__', 'up');
+SELECT sg_add_edge('counter', 'up', '__end__');
+SELECT sg_compile('counter');
+
+SELECT sg_invoke('counter', '{"n": 0}', thread_id => 'c') AS first;
+SELECT sg_invoke('counter', '{}', thread_id => 'c') AS second;
+
+-- a run rolled back to a savepoint is forgotten
+BEGIN;
+SAVEPOINT before_run;
+SELECT sg_invoke('counter', '{}', thread_id => 'c') AS rolled_back;
+ROLLBACK TO SAVEPOINT before_run;
+SELECT "values" AS after_rollback FROM sg_get_state('c');
+SELECT sg_invoke('counter', '{}', thread_id => 'c') AS third;
+COMMIT;
+
+-- a whole transaction rolled back too
+BEGIN;
+SELECT sg_invoke('counter', '{}', thread_id => 'c') AS rolled_back;
+ROLLBACK;
+SELECT "values" AS after_rollback FROM sg_get_state('c');
+
+-- a change made behind the cache's back (here: directly in storage, as
+-- another session's commit would look) is seen at once
+SELECT sg_update_state('c', '{"n": 100}', as_node => 'up') IS NOT NULL AS updated;
+SELECT sg_invoke('counter', '{}', thread_id => 'c') ->> 'n' AS n;
+UPDATE stategraph.threads SET status = status WHERE thread_id = 'c';
+SELECT "values"->'n' AS n FROM sg_get_state('c');
+
+-- the cache can be turned off; results are the same
+SET stategraph.state_cache = 0;
+SELECT sg_invoke('counter', '{}', thread_id => 'c') ->> 'n' AS n;
+SELECT "values" FROM sg_get_state('c');
+RESET stategraph.state_cache;
+SELECT sg_invoke('counter', '{}', thread_id => 'c') ->> 'n' AS n;
+SELECT jsonb_array_length("values"->'log') AS log_length,
+       (SELECT count(*) FROM sg_get_state_history('c')) AS checkpoints
+FROM sg_get_state('c');
+
+SET client_min_messages = warning;
+DROP SCHEMA state_cache CASCADE;
