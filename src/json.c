@@ -413,6 +413,44 @@ assemble_from(Assembly *a, const JsonbContainer *src, int i)
 	assemble_child(a, type, base + off, len);
 }
 
+/*
+ * Append every element of array src. Where the data written so far ends on a
+ * 4-byte boundary the elements keep their padding, so their data is copied
+ * in one block and only the JEntries are rewritten; otherwise one by one.
+ */
+static void
+assemble_elements(Assembly *a, const JsonbContainer *src)
+{
+	uint32		count = src->header & JB_CMASK;
+	const char *base = (const char *) &src->children[count];
+	uint32		start = a->len;
+	uint32		end = 0;
+	uint32		i;
+
+	if (count == 0)
+		return;
+	if (start % 4 != 0)
+	{
+		for (i = 0; i < count; i++)
+			assemble_from(a, src, i);
+		return;
+	}
+	for (i = 0; i < count; i++)
+	{
+		JEntry		e = src->children[i];
+		uint32		type = e & JENTRY_TYPEMASK;
+		uint32		len = JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) - end : JBE_OFFLENFLD(e);
+
+		end += len;
+		if ((a->index % JB_OFFSET_STRIDE) == 0)
+			a->children[a->index++] = type | (start + end) | JENTRY_HAS_OFF;
+		else
+			a->children[a->index++] = type | len;
+	}
+	memcpy(a->data + start, base, end);
+	a->len = start + end;
+}
+
 /* Append a whole jsonb datum as one child (a raw scalar as its scalar). */
 static void
 assemble_datum(Assembly *a, Jsonb *value)
@@ -458,8 +496,7 @@ sg_jsonb_array_concat(int n, JsonbContainer **arrays)
 	Assembly	a;
 	Size		datalen = 0;
 	int			total = 0;
-	int			i,
-				k;
+	int			k;
 
 	for (k = 0; k < n; k++)
 	{
@@ -476,8 +513,7 @@ sg_jsonb_array_concat(int n, JsonbContainer **arrays)
 						(size_t) JB_CMASK)));
 	assemble_begin(&a, total | JB_FARRAY, total, datalen);
 	for (k = 0; k < n; k++)
-		for (i = 0; i < (int) (arrays[k]->header & JB_CMASK); i++)
-			assemble_from(&a, arrays[k], i);
+		assemble_elements(&a, arrays[k]);
 	return assemble_end(&a);
 }
 
@@ -504,8 +540,7 @@ assemble_array_child(Assembly *a, int n, JsonbContainer **arrays)
 	uint32		pad = INTALIGN(a->len) - a->len;
 	uint32		start;
 	int			total = 0;
-	int			k,
-				i;
+	int			k;
 	JEntry		meta;
 
 	for (k = 0; k < n; k++)
@@ -519,8 +554,7 @@ assemble_array_child(Assembly *a, int n, JsonbContainer **arrays)
 	child.len = 0;
 	child.index = 0;
 	for (k = 0; k < n; k++)
-		for (i = 0; i < (int) (arrays[k]->header & JB_CMASK); i++)
-			assemble_from(&child, arrays[k], i);
+		assemble_elements(&child, arrays[k]);
 	a->len = child.data + child.len - a->data;
 	meta = JENTRY_ISCONTAINER | (a->len - start + pad);
 	if ((a->index % JB_OFFSET_STRIDE) == 0)
