@@ -139,6 +139,9 @@ SELECT sg_compile('retry');
 SELECT sg_invoke('retry', '{}');
 SELECT sg_add_node('retry', 'other', 'flaky(jsonb,jsonb)', retry => '{"max_attempts": 0}');
 SELECT sg_add_node('retry', 'other', 'flaky(jsonb,jsonb)', retry => '{"tries": 3}');
+-- names and ids have a bounded length
+SELECT sg_invoke('retry', '{}', thread_id => repeat('x', 600));
+SELECT sg_add_node('retry', repeat('n', 600), 'flaky(jsonb,jsonb)');
 
 SET client_min_messages = warning;
 DROP SCHEMA errors CASCADE;

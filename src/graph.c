@@ -114,6 +114,11 @@ sg_check_name(const char *what, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s name must not be empty", what)));
+	if (strlen(name) > SG_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s name is too long", what),
+				 errdetail("Names are at most %d bytes.", SG_MAX_NAME)));
 	if (strncmp(name, "__", 2) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_RESERVED_NAME),

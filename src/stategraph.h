@@ -30,6 +30,7 @@
 #define SG_START_NAME	"__start__"
 #define SG_END_NAME		"__end__"
 #define SG_START		0			/* node index of __start__ */
+#define SG_MAX_NAME		512			/* bytes in a graph, node, channel or thread name */
 #define SG_END			(-1)		/* edge target index of __end__ */
 
 /* GUCs (stategraph.c) */
