@@ -56,7 +56,7 @@
 #define SG_SMALL_VALUE		64		/* bytes: below this an image beats a reference */
 #define SG_ROW_COST			64		/* bytes: what walking one row is worth */
 #define SG_MIN_IMAGE		1024	/* bytes: smallest base an append image is sized against */
-#define SG_IMAGE_RATIO_NUM	3		/* new append image when walk cost >= 3 x base */
+#define SG_IMAGE_RATIO_NUM	1		/* new append segment when walk cost >= the value at the last */
 #define SG_IMAGE_RATIO_DEN	1
 
 #define SG_LOCK_FIELD4		0x5347	/* 'SG': our advisory locks in pg_locks.objsubid */
@@ -568,6 +568,7 @@ typedef struct RefFetch
 {
 	int			channel;
 	pg_uuid_t	row;
+	const char *thread;			/* segment chains: the thread the row is in */
 } RefFetch;
 
 /* The value of a channel as stored in one row (its image, else its last write). */
@@ -581,6 +582,18 @@ value_in_row(SGCheckpoint *row, const char *channel)
 		return JsonbValueToJsonb(v);
 	w = writes_to(row->writes, channel);
 	return w ? JsonbValueToJsonb((JsonbValue *) llast(w)) : NULL;
+}
+
+/* Is a row's image of an append channel a segment (what was appended since an earlier image)? */
+static bool
+is_segment(SGChannelSet *cs, int c, Jsonb *refs, bool complete)
+{
+	JsonbValue *r;
+
+	if (complete || cs->kinds[c] != SG_STORE_APPEND)
+		return false;
+	r = find_key(refs, cs->names[c]);
+	return r != NULL && r->type == jbvString;
 }
 
 /*
@@ -598,6 +611,7 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 	JsonbValue **base = palloc0(sizeof(JsonbValue *) * (cs->n + 1));
 	List	  **deltas = palloc0(sizeof(List *) * (cs->n + 1));
 	List	   *refs = NIL;
+	List	   *segments = NIL;
 	List	   *tuptables = NIL;
 	int			nresolved = 0;
 	int			depth = 0;
@@ -678,9 +692,28 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 				{
 					const char *name = cs->names[c];
 					JsonbValue *v;
+					JsonbValue *r;
 
 					if (resolved[c])
 						continue;
+					if (is_segment(cs, c, refs_col, complete) && (v = find_key(image, name)) != NULL)
+					{
+						/* a segment: what was appended since the image at r */
+						RefFetch   *rf = palloc(sizeof(RefFetch));
+
+						deltas[c] = lcons(v, deltas[c]);
+						rf->channel = c;
+						r = find_key(refs_col, name);
+						rf->row = uuid_from_cstring(pnstrdup(r->val.string.val, r->val.string.len));
+						rf->thread = cur_thread;
+						segments = lappend(segments, rf);
+						resolved[c] = true;
+						nresolved++;
+						s->track[c].rows = depth;
+						s->track[c].has_loc = same_thread;
+						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull));
+						continue;
+					}
 					if (complete || (v = find_key(image, name)) != NULL)
 					{
 						base[c] = complete ? find_key(image, name) : v;
@@ -720,6 +753,8 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 							JsonbValue *wv = (JsonbValue *) lfirst(wl);
 
 							s->track[c].bytes += wv->type == jbvBinary ? wv->val.binary.len : 16;
+							if (wv->type == jbvBinary)
+								s->track[c].count += JsonContainerSize(wv->val.binary.data);
 						}
 						deltas[c] = list_concat(w, deltas[c]);
 						continue;
@@ -731,7 +766,7 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 					resolved[c] = true;
 					nresolved++;
 					s->track[c].rows = depth;
-					if (same_thread && cs->kinds[c] != SG_STORE_APPEND)
+					if (same_thread)
 					{
 						s->track[c].has_loc = true;
 						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull));
@@ -763,6 +798,36 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
+
+	/* each segment leads to the image before it, down to a full one */
+	foreach(lc, segments)
+	{
+		RefFetch   *rf = (RefFetch *) lfirst(lc);
+		pg_uuid_t	at = rf->row;
+		const char *name = cs->names[rf->channel];
+
+		for (;;)
+		{
+			SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &at);
+			JsonbValue *v = row ? find_key(row->image, name) : NULL;
+			JsonbValue *r;
+
+			if (v == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("checkpoint %s of thread \"%s\" lacks the image of channel \"%s\" it should have",
+								sg_uuid_to_cstring(&at), rf->thread, name)));
+			r = find_key(row->refs, name);
+			if (is_segment(cs, rf->channel, row->refs, row->image_complete))
+			{
+				deltas[rf->channel] = lcons(v, deltas[rf->channel]);
+				at = uuid_from_cstring(pnstrdup(r->val.string.val, r->val.string.len));
+				continue;
+			}
+			base[rf->channel] = v;
+			break;
+		}
+	}
 
 	/* copy out what the state keeps, then let the fetched rows go */
 	for (c = 0; c < cs->n; c++)
@@ -802,14 +867,15 @@ sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row)
 	for (c = 0; c < cs->n; c++)
 	{
 		const char *name = cs->names[c];
+		bool		segment = is_segment(cs, c, row->refs, row->image_complete);
 		JsonbValue *v;
 
-		if (row->image_complete || (v = find_key(row->image, name)) != NULL)
+		if (!segment && (row->image_complete || find_key(row->image, name) != NULL))
 		{
 			v = find_key(row->image, name);
 			s->values[c] = v ? JsonbValueToJsonb(v) : NULL;
 		}
-		else if (find_key(row->refs, name) != NULL)
+		else if (!segment && find_key(row->refs, name) != NULL)
 			continue;			/* unchanged */
 		else if (cs->kinds[c] == SG_STORE_LAST)
 		{
@@ -820,6 +886,7 @@ sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row)
 		}
 		else if (cs->kinds[c] == SG_STORE_APPEND)
 		{
+			/* a segment says nothing new: the row's writes are what it appended */
 			List	   *w = writes_to(row->writes, name);
 
 			if (w != NIL)
@@ -839,9 +906,9 @@ sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row)
 	s->barriers = row->barriers;
 }
 
-/* Bytes appended to channel c by a row's writes. */
+/* Bytes (and, in *count, elements) appended to a channel by a row's writes. */
 static int64
-appended_bytes(Jsonb *writes, const char *channel)
+appended_bytes(Jsonb *writes, const char *channel, int64 *count)
 {
 	List	   *w = writes_to(writes, channel);
 	ListCell   *lc;
@@ -852,15 +919,11 @@ appended_bytes(Jsonb *writes, const char *channel)
 		JsonbValue *v = (JsonbValue *) lfirst(lc);
 
 		n += v->type == jbvBinary ? v->val.binary.len : 16;
+		if (v->type == jbvBinary)
+			*count += JsonContainerSize(v->val.binary.data);
 	}
 	return n;
 }
-
-/* ---------------------------------------------------------------------------
- * Writing checkpoints
- * ---------------------------------------------------------------------------
- */
-
 
 /*
  * Decide the image and references of a new row (see the header comment),
@@ -899,6 +962,7 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 		bool		empty = state->values[c] == NULL && state->parts[c] == NIL;
 		int64		size = sg_state_value_size(state, c);
 		bool		image = false;
+		bool		segment = false;
 		bool		ref = false;
 		bool		changed = written && written[c];
 
@@ -906,19 +970,22 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 			image = true;
 		else if (cs->kinds[c] == SG_STORE_APPEND)
 		{
-			int64		base = Max(size - t->bytes - (changed ? appended_bytes(cp->writes, cs->names[c]) : 0),
-								   SG_MIN_IMAGE);
+			int64		count = 0;
+			int64		added = changed ? appended_bytes(cp->writes, cs->names[c], &count) : 0;
+			int64		base = Max(size - t->bytes - added, SG_MIN_IMAGE);	/* at the last image */
 
 			t->rows++;
-			if (changed)
-				t->bytes += appended_bytes(cp->writes, cs->names[c]);
+			t->bytes += added;
+			t->count += count;
 			if ((changed || t->rows >= SG_REF_DISTANCE) &&
 				t->rows * SG_ROW_COST + t->bytes >= base * SG_IMAGE_RATIO_NUM / SG_IMAGE_RATIO_DEN)
 			{
-				if (!empty)
-					image = true;
-				else
+				if (empty)
 					ref = true;
+				else if (t->has_loc)
+					segment = true;
+				else
+					image = true;
 			}
 		}
 		else if (changed)
@@ -940,7 +1007,20 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 				ref = true;
 		}
 
-		if (image)
+		if (segment)
+		{
+			/* what was appended since the last image, and where that image is */
+			sg_jb_key(&ib, cs->names[c]);
+			sg_jb_jsonb(&ib, sg_jsonb_array_tail(sg_state_value(state, c), (int) t->count));
+			sg_jb_key(&rb, cs->names[c]);
+			sg_jb_string(&rb, sg_uuid_to_cstring(&t->loc));
+			any_image = any_ref = true;
+			t->rows = 0;
+			t->bytes = 0;
+			t->count = 0;
+			t->loc = cp->id;
+		}
+		else if (image)
 		{
 			/* a complete image leaves empty channels out */
 			if (!empty)
@@ -951,6 +1031,7 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 			any_image = true;
 			t->rows = 0;
 			t->bytes = 0;
+			t->count = 0;
 			t->has_loc = true;
 			t->loc = cp->id;
 		}
@@ -964,6 +1045,7 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 			any_ref = true;
 			t->rows = 0;
 			t->bytes = 0;
+			t->count = 0;
 		}
 	}
 	sg_jb_end_object(&ib);

@@ -623,3 +623,18 @@ sg_jsonb_object_build(int n, const char **keys, Jsonb **values, List **parts)
 	}
 	return assemble_end(&a);
 }
+
+/* The last count elements of array arr, as a new array. */
+Jsonb *
+sg_jsonb_array_tail(Jsonb *arr, int count)
+{
+	Assembly	a;
+	int			n = JB_ROOT_COUNT(arr);
+	int			from = Max(n - count, 0);
+	int			i;
+
+	assemble_begin(&a, (n - from) | JB_FARRAY, n - from, VARSIZE(arr));
+	for (i = from; i < n; i++)
+		assemble_from(&a, &arr->root, i);
+	return assemble_end(&a);
+}

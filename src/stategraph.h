@@ -160,7 +160,8 @@ typedef struct SGTrack
 {
 	int			rows;			/* rows a reader walks back to resolve it */
 	int64		bytes;			/* bytes of append writes on that walk */
-	bool		has_loc;		/* loc: row of this thread holding the value */
+	int64		count;			/* elements of append writes on that walk */
+	bool		has_loc;		/* loc: row of this thread holding the value (append: its last image) */
 	pg_uuid_t	loc;
 } SGTrack;
 
@@ -358,6 +359,7 @@ extern Jsonb *sg_jsonb_empty_array(void);
 extern char *sg_jsonb_type_name(Jsonb *j);
 extern Jsonb *sg_text_array_to_jsonb(int n, char **items);
 extern Jsonb *sg_jsonb_array_concat(int n, JsonbContainer **arrays);
+extern Jsonb *sg_jsonb_array_tail(Jsonb *arr, int count);
 extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, List **parts);
 
 /* ---------------------------------------------------------------------------
