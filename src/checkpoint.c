@@ -7,10 +7,12 @@
  * Layout. A checkpoint row does not hold a copy of the state. It holds the
  * writes that produced it from its parent ([[task, update], ...], which are
  * also the tasks' results that history shows), and sometimes:
- *	 image	the whole value of a channel at this checkpoint;
- *	 refs	for a channel that has not changed for a while, the id of the
- *			row (of the same thread) where its value is stored, or null
- *			for an empty channel.
+ *	 image	the whole value of a channel at this checkpoint, or for an append
+ *			channel a segment: the elements appended since its previous image;
+ *	 refs	for a segment, the id of the row holding that previous image; for
+ *			a channel that has not changed for a while, the id of the row
+ *			(of the same thread) where its value is stored, or null for an
+ *			empty channel.
  * A thread's first row has a complete image (the channel defaults).
  *
  * Reading the state of a checkpoint walks its ancestors newest first, with
@@ -18,19 +20,21 @@
  * time-ordered and a child is always created after its parent, so each
  * ancestor is met in turn; rows of other branches are skipped. Per channel
  * the walk stops at its image, its last write (replace channels), or a
- * reference; append channels collect their writes back to their image.
+ * reference; append channels collect their writes back to their newest
+ * segment, then follow the segments' pointers down to a full image.
  *
- * Writing decides, per channel, when a new image or reference is worth it,
- * so that the walk stays short without copying unchanged channels into
- * every row:
+ * Writing decides, per channel, when an image or reference is worth it, so
+ * that the walk stays short without copying unchanged channels into every
+ * row:
  *	 - replace and "image" channels: after SG_REF_DISTANCE rows without a
  *	   change, store a reference (or the value itself when it is smaller
  *	   than a reference);
  *	 - channels with add, merge or custom reducers store every new value
  *	   whole (so reading never calls a user's reducer);
- *	 - append channels store only what each step appends, and a new image
- *	   once the appended bytes (plus a cost per row walked) outweigh the
- *	   image a reader would start from; images thus grow geometrically, and
+ *	 - append channels store only what each step appends, and a segment once
+ *	   the appended bytes (plus a cost per row walked) outweigh the value at
+ *	   the previous image. Segments thus grow geometrically (a read follows
+ *	   a logarithmic number of them), and no element is in two of them:
  *	   storage stays linear in the length of the conversation.
  *
  *-------------------------------------------------------------------------
