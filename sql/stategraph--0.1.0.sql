@@ -54,7 +54,6 @@ CREATE TABLE stategraph.threads (
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-CREATE INDEX threads_graph_idx ON stategraph.threads (graph);
 
 /*
  * One row per checkpoint. Channel values are not copied into every row: a row
