@@ -74,7 +74,7 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 				 errmsg("threads \"%s\" and \"%s\" have different channels", src, dst)));
 
 	cp->thread_id = (char *) dst;
-	sg_new_checkpoint_id(&cp->id, id);
+	sg_new_checkpoint_id(&cp->id, id, dst_th && dst_th->has_head ? &dst_th->head : NULL);
 	cp->has_parent = true;
 	cp->parent_id = *id;
 	cp->parent_thread = strcmp(src, dst) == 0 ? NULL : (char *) src;
@@ -249,7 +249,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 
 	cp = palloc0(sizeof(SGCheckpoint));
 	cp->thread_id = thread_id;
-	sg_new_checkpoint_id(&cp->id, &base->id);
+	sg_new_checkpoint_id(&cp->id, &base->id, &th->head);
 	cp->has_parent = true;
 	cp->parent_id = base->id;
 	cp->step = base->step + 1;

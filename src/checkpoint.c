@@ -150,15 +150,19 @@ uuid7_increment(pg_uuid_t *u)
 /*
  * A new UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random
  * bits. Ids made by one backend always increase, and an id is always greater
- * than after (the parent), so ORDER BY checkpoint_id is creation order.
+ * than after and also_after (the parent, and the thread's newest checkpoint,
+ * which another backend may have made in the same millisecond), so within a
+ * thread ORDER BY checkpoint_id is creation order.
  */
 void
-sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after)
+sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after, const pg_uuid_t *also_after)
 {
 	static pg_uuid_t last;
 	static bool have_last = false;
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		ms = (uint64) (now / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
+	const pg_uuid_t *floors[3] = {have_last ? &last : NULL, after, also_after};
+	int			i;
 
 	if (!pg_strong_random(id->data + 6, UUID_LEN - 6))
 		ereport(ERROR,
@@ -173,16 +177,12 @@ sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after)
 	id->data[6] = (id->data[6] & 0x0F) | 0x70;	/* version 7 */
 	id->data[8] = (id->data[8] & 0x3F) | 0x80;	/* variant 10 */
 
-	if (have_last && memcmp(id->data, last.data, UUID_LEN) <= 0)
-	{
-		*id = last;
-		uuid7_increment(id);
-	}
-	if (after && memcmp(id->data, after->data, UUID_LEN) <= 0)
-	{
-		*id = *after;
-		uuid7_increment(id);
-	}
+	for (i = 0; i < 3; i++)
+		if (floors[i] != NULL && memcmp(id->data, floors[i]->data, UUID_LEN) <= 0)
+		{
+			*id = *floors[i];
+			uuid7_increment(id);
+		}
 	last = *id;
 	have_last = true;
 }

@@ -74,6 +74,8 @@ struct SGRun
 	bool		wrote;			/* a checkpoint was stored */
 	bool		thread_exists;	/* the thread has its row in stategraph.threads */
 	bool		pending_set;	/* pending writes were stored on the current checkpoint */
+	bool		has_head;		/* head: the thread's newest checkpoint when the run began */
+	pg_uuid_t	head;
 	SGRunStatus status;
 	Jsonb	   *error;			/* the __error__ payload */
 };
@@ -879,7 +881,7 @@ new_checkpoint(SGRun *run, const char *source, int step)
 	SGCheckpoint *cp = palloc0(sizeof(SGCheckpoint));
 
 	cp->thread_id = (char *) run->opts.thread_id;
-	sg_new_checkpoint_id(&cp->id, run->cp ? &run->cp->id : NULL);
+	sg_new_checkpoint_id(&cp->id, run->cp ? &run->cp->id : NULL, run->has_head ? &run->head : NULL);
 	if (run->cp)
 	{
 		cp->has_parent = true;
@@ -1291,6 +1293,11 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 			MemoryContextSwitchTo(run->step_cxt[0]);
 		}
 		run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
+		if (th != NULL && th->has_head)
+		{
+			run->has_head = true;
+			run->head = th->head;
+		}
 	}
 
 	if (opts->input != NULL)

@@ -236,7 +236,7 @@ typedef struct SGThread
 	TransactionId xmin;			/* of its row version: changes with every change */
 } SGThread;
 
-extern void sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after);
+extern void sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after, const pg_uuid_t *also_after);
 extern void sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out);
 extern char *sg_uuid_to_cstring(const pg_uuid_t *id);
 extern void sg_lock_thread(const char *thread_id, bool session);
