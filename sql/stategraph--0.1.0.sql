@@ -78,9 +78,8 @@ CREATE TABLE stategraph.checkpoints (
     meta           jsonb,                  -- extra metadata (static interrupts, as_node, ...)
     created_at     timestamptz NOT NULL,
     PRIMARY KEY (thread_id, checkpoint_id)
-) WITH (toast_tuple_target = 256);
--- Rows are compressed from 256 bytes on (rather than 2 kB), with lz4, which
--- is cheap to decompress: a conversation's writes are mostly text.
+);
+-- Values too big for a row are compressed with lz4, which is cheap to decompress.
 ALTER TABLE stategraph.checkpoints ALTER COLUMN writes SET COMPRESSION lz4,
                                    ALTER COLUMN image SET COMPRESSION lz4;
 -- ids are time-ordered, so a tiny BRIN index finds a checkpoint's thread (sg_update_state)
