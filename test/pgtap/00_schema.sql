@@ -1,0 +1,108 @@
+-- The SQL contract of API.md: every function with its exact signature, the
+-- types, the storage, SECURITY INVOKER everywhere, and pg_dump registration.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION stategraph;
+SELECT plan(63);
+
+-- functions, with the argument types and result types of API.md
+SELECT has_function('sg_create_graph', ARRAY['text', 'jsonb']);
+SELECT function_returns('sg_create_graph', ARRAY['text', 'jsonb'], 'void');
+SELECT has_function('sg_add_node', ARRAY['text', 'text', 'regprocedure', 'jsonb']);
+SELECT function_returns('sg_add_node', ARRAY['text', 'text', 'regprocedure', 'jsonb'], 'void');
+SELECT has_function('sg_add_edge', ARRAY['text', 'text', 'text']);
+SELECT has_function('sg_add_edge', ARRAY['text', 'text[]', 'text']);
+SELECT has_function('sg_add_conditional_edges', ARRAY['text', 'text', 'regprocedure', 'jsonb']);
+SELECT has_function('sg_compile', ARRAY['text', 'text[]', 'text[]']);
+SELECT function_returns('sg_compile', ARRAY['text', 'text[]', 'text[]'], 'void');
+SELECT has_function('sg_drop_graph', ARRAY['text']);
+SELECT has_function('sg_draw', ARRAY['text', 'text']);
+SELECT function_returns('sg_draw', ARRAY['text', 'text'], 'text');
+SELECT has_function('sg_invoke', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text']);
+SELECT function_returns('sg_invoke', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text'], 'jsonb');
+SELECT has_function('sg_stream', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'text']);
+SELECT function_returns('sg_stream', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'text'], 'setof record');
+SELECT is((SELECT prokind FROM pg_proc WHERE proname = 'sg_run'), 'p', 'sg_run is a procedure');
+SELECT has_function('sg_run', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text']);
+SELECT has_function('sg_interrupt', ARRAY['jsonb']);
+SELECT function_returns('sg_interrupt', ARRAY['jsonb'], 'jsonb');
+SELECT has_function('sg_get_state', ARRAY['text', 'uuid']);
+SELECT function_returns('sg_get_state', ARRAY['text', 'uuid'], 'sg_snapshot');
+SELECT has_function('sg_get_state_history', ARRAY['text', 'integer', 'uuid', 'jsonb']);
+SELECT function_returns('sg_get_state_history', ARRAY['text', 'integer', 'uuid', 'jsonb'], 'setof sg_snapshot');
+SELECT has_function('sg_update_state', ARRAY['text', 'jsonb', 'text', 'uuid']);
+SELECT function_returns('sg_update_state', ARRAY['text', 'jsonb', 'text', 'uuid'], 'uuid');
+SELECT has_function('sg_fork', ARRAY['text', 'uuid', 'text']);
+SELECT function_returns('sg_fork', ARRAY['text', 'uuid', 'text'], 'uuid');
+SELECT has_function('sg_threads', ARRAY['text']);
+SELECT function_returns('sg_threads', ARRAY['text'], 'setof sg_thread');
+SELECT has_function('sg_delete_thread', ARRAY['text']);
+SELECT has_function('sg_prune', ARRAY['interval', 'integer', 'text']);
+SELECT function_returns('sg_prune', ARRAY['interval', 'integer', 'text'], 'bigint');
+
+-- the argument names that named notation uses in API.md
+SELECT is((SELECT proargnames FROM pg_proc WHERE proname = 'sg_invoke'),
+          ARRAY['graph', 'input', 'thread_id', 'checkpoint_id', 'resume', 'recursion_limit', 'on_error'],
+          'sg_invoke argument names');
+SELECT is((SELECT proargnames FROM pg_proc WHERE proname = 'sg_get_state_history'),
+          ARRAY['thread_id', 'limit', 'before', 'filter'], 'sg_get_state_history argument names');
+SELECT is((SELECT proargnames FROM pg_proc WHERE proname = 'sg_update_state'),
+          ARRAY['thread_id', 'values', 'as_node', 'checkpoint_id'], 'sg_update_state argument names');
+SELECT is((SELECT proargnames FROM pg_proc WHERE proname = 'sg_prune'),
+          ARRAY['older_than', 'keep_last', 'thread_id'], 'sg_prune argument names');
+SELECT is((SELECT pronargdefaults FROM pg_proc WHERE proname = 'sg_invoke'), 5::int2,
+          'sg_invoke: all but graph and input have defaults');
+
+-- the snapshot types
+SELECT has_type('sg_snapshot');
+SELECT columns_are('public', 'sg_snapshot',
+       ARRAY['thread_id', 'checkpoint_ns', 'checkpoint_id', 'parent_checkpoint_id', 'step', 'source',
+             'values', 'next', 'tasks', 'interrupts', 'metadata', 'created_at']);
+SELECT col_type_is('public', 'sg_snapshot', 'checkpoint_id', 'uuid', 'checkpoint ids are uuids');
+SELECT col_type_is('public', 'sg_snapshot', 'values', 'jsonb', 'values are jsonb');
+SELECT col_type_is('public', 'sg_snapshot', 'next', 'text[]', 'next is text[]');
+SELECT col_type_is('public', 'sg_snapshot', 'step', 'integer', 'step is an integer');
+SELECT has_type('sg_thread');
+SELECT columns_are('public', 'sg_thread',
+       ARRAY['thread_id', 'graph', 'status', 'next', 'checkpoints', 'created_at', 'updated_at']);
+
+-- storage
+SELECT has_schema('stategraph');
+SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints']);
+SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
+SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
+                 'checkpoints are keyed by thread first');
+SELECT col_is_pk('stategraph', 'threads', ARRAY['thread_id'], 'threads are keyed by thread_id');
+SELECT col_type_is('stategraph', 'checkpoints', 'checkpoint_id', 'uuid', 'checkpoint_id is a uuid');
+SELECT col_type_is('stategraph', 'nodes', 'fn', 'regprocedure', 'node functions are regprocedures');
+SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'stategraph' $$,
+              ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
+                    'stategraph.threads', 'stategraph.checkpoints'],
+              'pg_dump keeps every table (pg_extension_config_dump)');
+
+-- every function of the extension is SECURITY INVOKER, and user functions are in public
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
+           WHERE p.prosecdef)::int, 0, 'no function is SECURITY DEFINER');
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
+           WHERE p.proname LIKE 'sg\_%' AND p.pronamespace <> 'public'::regnamespace)::int, 0,
+          'every sg_ function is in the extension schema');
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
+           WHERE p.proname LIKE 'sg\_%')::int, 19, 'the extension has the 19 functions and procedures of API.md');
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stategraph'), false,
+          'the extension is not relocatable (internals are schema-qualified)');
+
+-- works with the default search_path
+SET LOCAL search_path = "$user", public;
+CREATE FUNCTION pg_temp.noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT lives_ok($$ SELECT sg_create_graph('s', '{"x": "replace"}') $$, 'sg_create_graph with the default search_path');
+SELECT lives_ok($$ SELECT sg_add_node('s', 'n', 'pg_temp.noop(jsonb)') $$, 'sg_add_node');
+SELECT lives_ok($$ SELECT sg_add_edge('s', '__start__', 'n'), sg_add_edge('s', 'n', '__end__'), sg_compile('s') $$,
+                'sg_add_edge and sg_compile');
+SELECT is(sg_invoke('s', '{"x": 1}', thread_id => 't'), '{"x": 1}'::jsonb, 'sg_invoke runs');
+SELECT is((SELECT step FROM sg_get_state('t')), 1, 'sg_get_state reads the thread');
+
+SELECT * FROM finish();
+ROLLBACK;
