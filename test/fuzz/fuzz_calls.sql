@@ -1,0 +1,59 @@
+-- Our own fuzzer: call every sg_ function many times with odd arguments
+-- (NULLs, empty and huge strings, random and real ids, odd jsonb) and count
+-- the errors by SQLSTATE. Any error is fine; a crash ends the session.
+CREATE TEMP TABLE fz_values (v jsonb);
+INSERT INTO fz_values VALUES (NULL), ('{}'), ('[]'), ('null'), ('"x"'), ('0'), ('-1'), ('1e308'), ('true'),
+    ('{"n": 1}'), ('{"n": "x"}'), ('{"log": 5}'), ('{"log": [1]}'), ('{"total": "a"}'), ('{"meta": []}'),
+    ('{"nope": 1}'), ('{"n": null}'), ('{"best": [1, 2]}'), ('{"answer": {"a": [1, {"b": null}]}}'),
+    ((repeat('[', 2000) || repeat(']', 2000))::jsonb), (jsonb_build_object('n', repeat('x', 100000))),
+    ('{"node": "a", "arg": {}}'), ('[{"node": "b"}]'), ('{"source": "loop"}'), ('{"step": 1}');
+CREATE TEMP TABLE fz_texts (t text);
+INSERT INTO fz_texts VALUES (NULL), (''), ('loop'), ('hitl'), ('l1'), ('l2'), ('l5'), ('h1'), ('f1'), ('nope'),
+    ('__start__'), ('__end__'), ('a'), ('b'), ('c'), ('ask'), ('*'), ('mermaid'), ('dot'), ('raise'), ('return'),
+    ('updates'), ('values'), (repeat('z', 600)), ('new-' || md5(random()::text)), (E'quote\'"\\');
+
+CREATE FUNCTION pg_temp.t() RETURNS text LANGUAGE sql AS $$ SELECT t FROM fz_texts ORDER BY random() LIMIT 1 $$;
+CREATE FUNCTION pg_temp.j() RETURNS jsonb LANGUAGE sql AS $$ SELECT v FROM fz_values ORDER BY random() LIMIT 1 $$;
+CREATE FUNCTION pg_temp.u() RETURNS uuid LANGUAGE sql AS $$
+    SELECT CASE WHEN random() < 0.2 THEN NULL WHEN random() < 0.5 THEN gen_random_uuid()
+                ELSE (SELECT checkpoint_id FROM stategraph.checkpoints ORDER BY random() LIMIT 1) END $$;
+CREATE FUNCTION pg_temp.i() RETURNS int LANGUAGE sql AS $$
+    SELECT (ARRAY[NULL, -1, 0, 1, 2, 3, 25, 1000, 2147483647])[1 + floor(random() * 9)::int] $$;
+
+CREATE TABLE IF NOT EXISTS fz_outcomes (call text, sqlstate text, n int, PRIMARY KEY (call, sqlstate));
+DO $$
+DECLARE
+    k int;
+    fn text;
+    outcome text;
+BEGIN
+    FOR k IN 1 .. current_setting('fz.calls')::int LOOP
+        fn := (ARRAY['invoke', 'stream', 'get_state', 'history', 'update_state', 'fork', 'threads', 'delete',
+                       'prune', 'draw', 'compile', 'interrupt', 'invoke_resume'])[1 + floor(random() * 13)::int];
+        outcome := '00000';
+        BEGIN
+            CASE fn
+            WHEN 'invoke' THEN PERFORM sg_invoke(pg_temp.t(), pg_temp.j(), thread_id => pg_temp.t(),
+                                                 recursion_limit => pg_temp.i(), on_error => pg_temp.t());
+            WHEN 'invoke_resume' THEN PERFORM sg_invoke(pg_temp.t(), NULL, thread_id => pg_temp.t(),
+                                                        checkpoint_id => pg_temp.u(), resume => pg_temp.j());
+            WHEN 'stream' THEN PERFORM count(*) FROM sg_stream(pg_temp.t(), pg_temp.j(), thread_id => pg_temp.t(),
+                                                               mode => pg_temp.t());
+            WHEN 'get_state' THEN PERFORM sg_get_state(pg_temp.t(), pg_temp.u());
+            WHEN 'history' THEN PERFORM count(*) FROM sg_get_state_history(pg_temp.t(), pg_temp.i(), pg_temp.u(), pg_temp.j());
+            WHEN 'update_state' THEN PERFORM sg_update_state(pg_temp.t(), pg_temp.j(), pg_temp.t(), pg_temp.u());
+            WHEN 'fork' THEN PERFORM sg_fork(pg_temp.t(), pg_temp.u(), pg_temp.t());
+            WHEN 'threads' THEN PERFORM count(*) FROM sg_threads(pg_temp.t());
+            WHEN 'delete' THEN IF random() < 0.1 THEN PERFORM sg_delete_thread(pg_temp.t()); END IF;
+            WHEN 'prune' THEN PERFORM sg_prune(CASE WHEN random() < 0.5 THEN NULL ELSE '1 hour'::interval END,
+                                               pg_temp.i(), pg_temp.t());
+            WHEN 'draw' THEN PERFORM sg_draw(pg_temp.t(), pg_temp.t());
+            WHEN 'compile' THEN PERFORM sg_compile(pg_temp.t(), ARRAY[pg_temp.t()], ARRAY[pg_temp.t()]);
+            WHEN 'interrupt' THEN PERFORM sg_interrupt(pg_temp.j());
+            END CASE;
+        EXCEPTION WHEN OTHERS THEN
+            outcome := SQLSTATE;
+        END;
+        INSERT INTO fz_outcomes VALUES (fn, outcome, 1) ON CONFLICT (call, sqlstate) DO UPDATE SET n = fz_outcomes.n + 1;
+    END LOOP;
+END $$;

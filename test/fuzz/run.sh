@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fuzzing (issue 4): sqlsmith's random queries, and our own random calls of
+# every sg_ function, against a database with graphs and threads in every
+# state, for a bounded time; fails if the server crashed even once.
+# Not part of `make test` (it takes minutes). Usage:
+#   bash test/fuzz/run.sh                 FUZZ_SECONDS=120 FUZZ_CALLS=20000 by default
+set -uo pipefail
+cd "$(dirname "$0")"
+FUZZ_SECONDS=${FUZZ_SECONDS:-120}
+FUZZ_CALLS=${FUZZ_CALLS:-20000}
+if [ -z "${PGHOST:-}${PGPORT:-}" ]; then
+	bash ../deps.sh sqlsmith || exit 2
+	exec pg_virtualenv -v 15 env FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_CALLS="$FUZZ_CALLS" bash "$0"
+fi
+mkdir -p ../bench/out
+OUT=../bench/out/fuzz-$(date +%Y%m%d-%H%M%S).txt
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS fuzz" -c "CREATE DATABASE fuzz" || exit 2
+psql -X -q -d fuzz -v ON_ERROR_STOP=1 -f setup.sql >/dev/null || exit 2
+psql -X -q -d postgres -c "ALTER DATABASE fuzz SET statement_timeout = '2s'" || exit 2
+started=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
+
+{
+	echo "== sqlsmith for ${FUZZ_SECONDS}s"
+	timeout --signal=INT "$FUZZ_SECONDS" sqlsmith --target="dbname=fuzz" --verbose --seed=$RANDOM 2>&1 \
+		| tr '\r' '\n' | grep -E '^(queries|AST stats|error rate|[0-9]+ (queries|ERROR))' | tail -5
+	echo "== our calls of every sg_ function: $FUZZ_CALLS"
+	psql -X -q -d fuzz -c "SET fz.calls = $FUZZ_CALLS" -f fuzz_calls.sql 2>&1 | tail -3
+	psql -X -d fuzz -c "SELECT call, sqlstate, n FROM fz_outcomes ORDER BY call, n DESC"
+} | tee "$OUT"
+
+# errors that are bugs rather than bad input: internal errors, lost caches
+internal=$(grep -cE 'ERROR:  (XX000|cache lookup failed|unexpected|unrecognized)' \
+	/var/log/postgresql/postgresql-15-regress.log 2>/dev/null || true)
+echo "internal errors in the server log: ${internal:-0}" | tee -a "$OUT"
+now=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
+crashes=$(grep -cE 'terminated by signal|server process .* was terminated' /var/log/postgresql/postgresql-15-regress.log 2>/dev/null || true)
+if [ "$started" != "$now" ] || [ "${crashes:-0}" -gt 0 ]; then
+	echo "CRASH: the server restarted during fuzzing (see the server log)" | tee -a "$OUT"
+	grep -B2 -A8 -E 'terminated by signal' /var/log/postgresql/postgresql-15-regress.log | tail -40
+	exit 1
+fi
+echo "no crash; written to test/bench/out/$(basename "$OUT")" | tee -a "$OUT"

@@ -1,0 +1,41 @@
+-- A database for fuzzing: the extension, graphs that use its features, and
+-- threads in every state (done, interrupted, failed, forked, pruned).
+CREATE EXTENSION stategraph;
+CREATE FUNCTION fz_step(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('n', 1, 'log', jsonb_build_array(config->>'node'),
+                                    'total', 1, 'meta', jsonb_build_object(config->>'node', true)) $$;
+CREATE FUNCTION fz_route(state jsonb) RETURNS text LANGUAGE sql
+    AS $$ SELECT CASE WHEN (state->>'n')::int < 12 THEN 'again' ELSE 'done' END $$;
+CREATE FUNCTION fz_send(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_array(jsonb_build_object('node', 'b', 'arg', jsonb_build_object('n', 10)), 'c') $$;
+CREATE FUNCTION fz_ask(state jsonb) RETURNS jsonb LANGUAGE plpgsql
+    AS $$ BEGIN RETURN jsonb_build_object('answer', sg_interrupt('"ok?"')); END $$;
+CREATE FUNCTION fz_fail(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT jsonb_build_object('n', 1 / 0) $$;
+CREATE FUNCTION fz_longest(a jsonb, b jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT CASE WHEN length(a::text) >= length(b::text) THEN a ELSE b END $$;
+
+SELECT sg_create_graph('loop', '{"n": "add", "log": "append", "total": "add", "meta": "merge", "best": "fz_longest"}');
+SELECT sg_add_node('loop', 'a', 'fz_step(jsonb,jsonb)');
+SELECT sg_add_node('loop', 'b', 'fz_step(jsonb,jsonb)');
+SELECT sg_add_node('loop', 'c', 'fz_step(jsonb,jsonb)');
+SELECT sg_add_edge('loop', '__start__', 'a');
+SELECT sg_add_conditional_edges('loop', 'a', 'fz_send(jsonb)');
+SELECT sg_add_edge('loop', ARRAY['b', 'c'], 'a');
+SELECT sg_add_conditional_edges('loop', 'b', 'fz_route(jsonb)', '{"again": "a", "done": "__end__"}');
+SELECT sg_compile('loop', interrupt_after => ARRAY['c']);
+
+SELECT sg_create_graph('hitl', '{"answer": "replace", "n": "replace"}');
+SELECT sg_add_node('hitl', 'ask', 'fz_ask(jsonb)');
+SELECT sg_add_node('hitl', 'fail', 'fz_fail(jsonb)');
+SELECT sg_add_edge('hitl', '__start__', 'ask');
+SELECT sg_add_edge('hitl', 'ask', 'fail');
+SELECT sg_add_edge('hitl', 'fail', '__end__');
+SELECT sg_compile('hitl');
+
+SELECT sg_invoke('loop', '{"n": 0}', thread_id => 'l' || i, recursion_limit => 50) IS NOT NULL FROM generate_series(1, 5) i;
+SELECT sg_invoke('loop', NULL, thread_id => 'l1', recursion_limit => 50) IS NOT NULL;
+SELECT sg_invoke('hitl', '{}', thread_id => 'h1') IS NOT NULL;
+SELECT sg_invoke('hitl', NULL, thread_id => 'h1', resume => '"yes"', on_error => 'return') IS NOT NULL;
+SELECT sg_fork('l2', (SELECT checkpoint_id FROM sg_get_state_history('l2') ORDER BY checkpoint_id LIMIT 1 OFFSET 2), 'f1') IS NOT NULL;
+SELECT sg_update_state('l3', '{"n": 100}', as_node => 'a') IS NOT NULL;
+SELECT sg_prune(keep_last => 3, thread_id => 'l4');
