@@ -49,6 +49,7 @@ CREATE TABLE stategraph.threads (
     graph      text NOT NULL,
     channels   jsonb NOT NULL,             -- channel kinds its checkpoints were written with
     head       uuid,                       -- newest checkpoint
+    forked_from text[],                    -- threads whose checkpoints forks in this one start from
     status     text NOT NULL DEFAULT 'idle'
                CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['idle', 'running', 'interrupted', 'error', 'done'])),
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -58,7 +59,9 @@ CREATE TABLE stategraph.threads (
 /*
  * One row per checkpoint. Channel values are not copied into every row: a row
  * holds the writes that produced it from its parent, and now and then an image
- * of a channel's full value; src/checkpoint.c explains the layout.
+ * of a channel's value (or of what was appended to it since the last image);
+ * src/checkpoint.c explains the layout. Besides the primary key there is no
+ * index to keep up at every insert.
  */
 CREATE TABLE stategraph.checkpoints (
     thread_id      text NOT NULL,
@@ -79,13 +82,7 @@ CREATE TABLE stategraph.checkpoints (
     created_at     timestamptz NOT NULL,
     PRIMARY KEY (thread_id, checkpoint_id)
 );
--- Values too big for a row are compressed with lz4, which is cheap to decompress.
-ALTER TABLE stategraph.checkpoints ALTER COLUMN writes SET COMPRESSION lz4,
-                                   ALTER COLUMN image SET COMPRESSION lz4;
--- ids are time-ordered, so a tiny BRIN index finds a checkpoint's thread (sg_update_state)
-CREATE INDEX checkpoints_id_idx ON stategraph.checkpoints USING brin (checkpoint_id);
-CREATE INDEX checkpoints_parent_thread_idx ON stategraph.checkpoints (parent_thread)
-    WHERE parent_thread IS NOT NULL;
+
 
 SELECT pg_catalog.pg_extension_config_dump('stategraph.graphs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.nodes', '');

@@ -17,34 +17,80 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "datatype/timestamp.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_update_state);
 PG_FUNCTION_INFO_V1(sg_fork);
 
-/* The thread that holds checkpoint id, or NULL. */
+/*
+ * The thread that holds checkpoint id, or NULL. No index maps ids to threads
+ * (it would cost every insert for this rare call): the id's timestamp picks
+ * the threads that were written around then, and each is probed by its key;
+ * all threads are tried if that finds nothing (a clock set back).
+ */
 static char *
 checkpoint_owner(const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[1] = {UUIDOID};
-	Datum		values[1];
+	Oid			types[3] = {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
-	char	   *owner = NULL;
+	uint64		ms = 0;
+	TimestampTz at;
+	int			i,
+				attempt;
 
 	if (plan == NULL)
-		plan = sg_prepare("SELECT thread_id FROM stategraph.checkpoints "
-						  "WHERE checkpoint_id OPERATOR(pg_catalog.=) $1 LIMIT 1", 1, types);
+		plan = sg_prepare("SELECT t.thread_id FROM stategraph.threads t "
+						  "WHERE ($2 IS NULL OR (t.created_at OPERATOR(pg_catalog.<=) $2 "
+						  "                      AND t.updated_at OPERATOR(pg_catalog.>=) $3)) "
+						  "AND EXISTS (SELECT 1 FROM stategraph.checkpoints c "
+						  "            WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+						  "            AND c.checkpoint_id OPERATOR(pg_catalog.=) $1) "
+						  "LIMIT 1", 3, types);
 	*copy = *id;
+	for (i = 0; i < 6; i++)
+		ms = (ms << 8) | id->data[i];
+	at = (TimestampTz) ms * 1000 - (TimestampTz) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 	values[0] = UUIDPGetDatum(copy);
-	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up checkpoint");
+	values[1] = TimestampTzGetDatum(at + USECS_PER_SEC);
+	values[2] = TimestampTzGetDatum(at - USECS_PER_SEC);
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		if (attempt == 1)
+			nulls[1] = nulls[2] = 'n';
+		if (SPI_execute_plan(plan, values, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up checkpoint");
+		MemoryContextSwitchTo(cxt);
+		if (SPI_processed > 0)
+			return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	return NULL;
+}
+
+/* Note in dst's row that forks in it start from checkpoints of src. */
+static void
+note_forked_from(const char *dst, const char *src)
+{
+	static SPIPlanPtr plan;
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	if (plan == NULL)
+		plan = sg_prepare("UPDATE stategraph.threads "
+						  "SET forked_from = pg_catalog.array_append(forked_from, $2) "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND NOT COALESCE($2 OPERATOR(pg_catalog.=) ANY (forked_from), false)", 2, types);
+	values[0] = CStringGetTextDatum(dst);
+	values[1] = CStringGetTextDatum(src);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record a fork");
 	MemoryContextSwitchTo(cxt);
-	if (SPI_processed > 0)
-		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	return owner;
 }
 
 /*
@@ -94,6 +140,8 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 		sg_thread_create(dst, sth->graph, sth->channels, &cp->id, cp->nnext > 0 ? "idle" : "done");
 	else
 		sg_thread_set(dst, &cp->id, cp->nnext > 0 ? "idle" : "done", NULL);
+	if (cp->parent_thread != NULL)
+		note_forked_from(dst, src);
 	return cp;
 }
 

@@ -87,13 +87,15 @@ materialize_rows(List *rows)
 
 /*
  * Give every fork in another thread that starts at one of these checkpoints
- * of thread_id (all of them when ids is NULL) an image of its own.
+ * of thread_id (all of them when ids is NULL) an image of its own. Threads
+ * with such forks list thread_id in forked_from.
  */
 static void
 detach_forks(const char *thread_id, Datum ids)
 {
 	static SPIPlanPtr plan;
 	static SPIPlanPtr unlink;
+	static SPIPlanPtr forget;
 	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
 	Datum		values[2];
 	char		nulls[2] = {' ', ids ? ' ' : 'n'};
@@ -102,19 +104,29 @@ detach_forks(const char *thread_id, Datum ids)
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = ids;
 	exec_plan(plan_for(&plan,
-					   "SELECT thread_id, checkpoint_id FROM stategraph.checkpoints "
-					   "WHERE parent_thread OPERATOR(pg_catalog.=) $1 "
-					   "AND ($2 IS NULL OR parent_id OPERATOR(pg_catalog.=) ANY ($2))",
+					   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.threads t "
+					   "JOIN stategraph.checkpoints c ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+					   "WHERE $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+					   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+					   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 					   2, types), values, nulls);
 	forks = collect_rows();
-	if (forks == NIL)
-		return;
-	materialize_rows(forks);
-	exec_plan(plan_for(&unlink,
-					   "UPDATE stategraph.checkpoints SET parent_thread = NULL "
-					   "WHERE parent_thread OPERATOR(pg_catalog.=) $1 "
-					   "AND ($2 IS NULL OR parent_id OPERATOR(pg_catalog.=) ANY ($2))",
-					   2, types), values, nulls);
+	if (forks != NIL)
+	{
+		materialize_rows(forks);
+		exec_plan(plan_for(&unlink,
+						   "UPDATE stategraph.checkpoints c SET parent_thread = NULL FROM stategraph.threads t "
+						   "WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+						   "AND $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+						   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+						   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
+						   2, types), values, nulls);
+	}
+	if (ids == (Datum) 0)
+		exec_plan(plan_for(&forget,
+						   "UPDATE stategraph.threads SET forked_from = pg_catalog.array_remove(forked_from, $1) "
+						   "WHERE $1 OPERATOR(pg_catalog.=) ANY (forked_from)",
+						   1, types), values, NULL);
 }
 
 Datum
