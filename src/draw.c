@@ -202,7 +202,8 @@ sg_draw(PG_FUNCTION_ARGS)
 		appendStringInfoString(&buf, "digraph ");
 		dot_quote(&buf, graph);
 		appendStringInfoString(&buf, " {\n\trankdir=TB;\n"
-							   "\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#f2f0ff\", fontname=\"Helvetica\"];\n");
+							   "\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#f2f0ff\", fontname=\"Helvetica\"];\n"
+							   "\tedge [fontname=\"Helvetica\", fontsize=10];\n");
 	}
 	else
 		appendStringInfoString(&buf, "---\nconfig:\n  flowchart:\n    curve: linear\n---\ngraph TD;\n");
