@@ -43,6 +43,47 @@ SELECT sg_invoke('counter', '{}', thread_id => 'c') ->> 'n' AS n;
 UPDATE stategraph.threads SET status = status WHERE thread_id = 'c';
 SELECT "values"->'n' AS n FROM sg_get_state('c');
 
+-- a failure recorded on the head in the same transaction as an earlier run
+-- (one transaction writes both row versions, so they share their xmin):
+-- the snapshot and the resume see the failure and the sibling's pending write
+CREATE TABLE cache_switch (broken boolean NOT NULL);
+INSERT INTO cache_switch VALUES (true);
+CREATE TABLE cache_effects (node text NOT NULL);
+CREATE FUNCTION cache_a(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT '{"log": ["a"]}'::jsonb $$;
+CREATE FUNCTION cache_b(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cache_effects VALUES ('b');
+    IF (SELECT broken FROM cache_switch) THEN
+        RAISE EXCEPTION 'b is broken';
+    END IF;
+    RETURN '{"log": ["b"]}';
+END $$;
+CREATE FUNCTION cache_c(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cache_effects VALUES ('c');
+    RETURN '{"log": ["c"]}';
+END $$;
+SELECT sg_create_graph('fanout', '{"log": "append"}');
+SELECT sg_add_node('fanout', 'a', 'cache_a(jsonb)');
+SELECT sg_add_node('fanout', 'b', 'cache_b(jsonb)');
+SELECT sg_add_node('fanout', 'c', 'cache_c(jsonb)');
+SELECT sg_add_edge('fanout', '__start__', 'a');
+SELECT sg_add_edge('fanout', 'a', 'b');
+SELECT sg_add_edge('fanout', 'a', 'c');
+SELECT sg_add_edge('fanout', 'b', '__end__');
+SELECT sg_add_edge('fanout', 'c', '__end__');
+SELECT sg_compile('fanout', interrupt_after => ARRAY['a']);
+BEGIN;
+SELECT sg_invoke('fanout', '{}', thread_id => 'f') AS paused;
+SELECT sg_invoke('fanout', NULL, thread_id => 'f', on_error => 'return') ? '__error__' AS failed;
+SELECT step, next, t->>'name' AS task, t->'error'->>'message' AS error, t->'result' AS result
+FROM sg_get_state('f'), jsonb_array_elements(tasks) t;
+UPDATE cache_switch SET broken = false;
+SELECT sg_invoke('fanout', NULL, thread_id => 'f') AS resumed;
+COMMIT;
+SELECT node, count(*) FROM cache_effects GROUP BY node ORDER BY node;
+
 -- the cache can be turned off; results are the same
 SET stategraph.state_cache = 0;
 SELECT sg_invoke('counter', '{}', thread_id => 'c') ->> 'n' AS n;

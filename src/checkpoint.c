@@ -354,7 +354,29 @@ sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status, 
 	values[1] = head ? uuid_datum(head) : (Datum) 0;
 	values[2] = CStringGetTextDatum(status);
 	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
+	sg_state_cache_forget(thread_id);
 	spi_run(plan, values, nulls, 0);
+}
+
+/*
+ * Give a thread's row a new version without changing it, after its
+ * checkpoint rows changed under the same head (sg_prune): every backend's
+ * cached state of the thread, which may point at removed rows, is then
+ * out of date.
+ */
+void
+sg_thread_touch(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (plan == NULL)
+		plan = sg_prepare("UPDATE stategraph.threads SET head = head "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	sg_state_cache_forget(thread_id);
+	spi_run(plan, values, NULL, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1111,12 +1133,15 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 /* ---------------------------------------------------------------------------
  * The state cache
  *
- * Each backend keeps the newest state of the threads it ran last, keyed by
- * the thread's head checkpoint and the xmin of its row: every change to a
- * thread (a run, an update, a failure recorded on its head) writes a new row
- * version, so an entry is used only while it is exactly what storage holds,
- * whatever other sessions did or whichever transactions rolled back. A run
- * that uses an entry pins it until the run's memory goes.
+ * Each backend keeps the newest state of the threads it ran or read last,
+ * keyed by the thread's head checkpoint and the xmin of its row: every
+ * change to a thread (a run, an update, a failure recorded on its head, a
+ * prune) writes a new row version, so an entry is used only while it is
+ * exactly what storage holds, whatever other sessions did or whichever
+ * transactions rolled back. Two row versions written by one transaction
+ * share their xmin, so this backend also forgets a thread's entry whenever
+ * it changes the thread's row itself. A run that uses an entry pins it
+ * until the run's memory goes.
  * ---------------------------------------------------------------------------
  */
 #define SG_STATE_CACHE_ENTRIES	64
@@ -1223,12 +1248,31 @@ sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state, MemoryConte
 	return false;
 }
 
+/* Drop the entry of a thread, if any. */
+void
+sg_state_cache_forget(const char *thread_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, state_cache)
+	{
+		StateCacheEntry *e = (StateCacheEntry *) lfirst(lc);
+
+		if (strcmp(e->thread_id, thread_id) == 0)
+		{
+			cache_evict(e);
+			return;
+		}
+	}
+}
+
 /*
- * Remember the newest state of a thread, just written by this transaction
- * (whose xid its row now carries).
+ * Remember the newest state of a thread, whose row version carries xmin:
+ * the row this transaction just wrote, or the one a reader found. A frozen
+ * or special xmin does not tell row versions apart, so nothing is kept then.
  */
 void
-sg_state_cache_put(const char *thread_id, SGCheckpoint *cp, SGState *state)
+sg_state_cache_put(const char *thread_id, TransactionId xmin, SGCheckpoint *cp, SGState *state)
 {
 	StateCacheEntry *e;
 	MemoryContext cxt;
@@ -1237,16 +1281,9 @@ sg_state_cache_put(const char *thread_id, SGCheckpoint *cp, SGState *state)
 	ListCell   *lc;
 	int			i;
 
-	foreach(lc, state_cache)
-	{
-		StateCacheEntry *other = (StateCacheEntry *) lfirst(lc);
-
-		if (strcmp(other->thread_id, thread_id) == 0)
-		{
-			cache_evict(other);
-			break;
-		}
-	}
+	sg_state_cache_forget(thread_id);
+	if (sg_state_cache_kb == 0 || !TransactionIdIsNormal(xmin))
+		return;
 	for (i = 0; i < state->n; i++)
 		size += sg_state_value_size(state, i);
 	if (size > (Size) sg_state_cache_kb * 1024 / 4)
@@ -1258,7 +1295,7 @@ sg_state_cache_put(const char *thread_id, SGCheckpoint *cp, SGState *state)
 	e->cxt = cxt;
 	e->thread_id = pstrdup(thread_id);
 	e->head = cp->id;
-	e->xmin = GetCurrentTransactionId();
+	e->xmin = xmin;
 	e->cp = checkpoint_copy(cp);
 	e->state = sg_state_copy_deep(state);
 	e->size = size + sizeof(StateCacheEntry);

@@ -1444,7 +1444,7 @@ save_thread(SGRun *run)
 	else
 		sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
 	if (!run->pending_set)
-		sg_state_cache_put(run->opts.thread_id, run->cp, run->state);
+		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);
 }
 
 void

@@ -198,10 +198,17 @@ sg_get_state(PG_FUNCTION_ARGS)
 	th = sg_thread_fetch_required(thread_id, false);
 	cs = sg_channelset_from_jsonb(th->channels);
 	id = PG_ARGISNULL(1) ? th->head : *PG_GETARG_UUID_P(1);
-	if (!PG_ARGISNULL(1) || !sg_state_cache_get(th, &cp, &state, CurrentMemoryContext))
+	if (memcmp(&id, &th->head, sizeof(id)) != 0)
+	{
 		state = sg_load_state(cs, thread_id, &id, &cp);
-	if (!PG_ARGISNULL(1) && memcmp(&id, &th->head, sizeof(id)) != 0)
 		child_writes = sg_checkpoint_child_writes(thread_id, &cp->id);
+	}
+	else if (!sg_state_cache_get(th, &cp, &state, CurrentMemoryContext))
+	{
+		/* the newest state: read once, then cached for the next call */
+		state = sg_load_state(cs, thread_id, &id, &cp);
+		sg_state_cache_put(thread_id, th->xmin, cp, state);
+	}
 	tup = snapshot_tuple(desc, cs, cp, state, child_writes);
 	sg_spi_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));

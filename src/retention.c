@@ -237,6 +237,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last)
 						   "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 						   "AND checkpoint_id OPERATOR(pg_catalog.=) ANY ($2)",
 						   2, types2), values2, NULL);
+	sg_thread_touch(thread_id);
 	return n;
 }
 

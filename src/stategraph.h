@@ -248,6 +248,7 @@ extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *ch
 							 const pg_uuid_t *head, const char *status);
 extern void sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status,
 						  Jsonb *channels);
+extern void sg_thread_touch(const char *thread_id);
 extern SGCheckpoint *sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id);
 extern SGCheckpoint *sg_checkpoint_fetch_required(const char *thread_id, const pg_uuid_t *id);
 extern SGState *sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id,
@@ -260,7 +261,9 @@ extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t 
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
 extern SGCheckpoint *sg_checkpoint_from_tuple(HeapTuple tup, TupleDesc desc);
 extern bool sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state, MemoryContext pin);
-extern void sg_state_cache_put(const char *thread_id, SGCheckpoint *cp, SGState *state);
+extern void sg_state_cache_put(const char *thread_id, TransactionId xmin, SGCheckpoint *cp,
+							   SGState *state);
+extern void sg_state_cache_forget(const char *thread_id);
 extern const char *sg_checkpoint_columns;
 
 /* ---------------------------------------------------------------------------
