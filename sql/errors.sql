@@ -138,7 +138,24 @@ SELECT sg_add_edge('retry', 'flaky', '__end__');
 SELECT sg_compile('retry');
 SELECT sg_invoke('retry', '{}');
 SELECT sg_add_node('retry', 'other', 'flaky(jsonb,jsonb)', retry => '{"max_attempts": 0}');
+SELECT sg_add_node('retry', 'other', 'flaky(jsonb,jsonb)', retry => '{"max_attempts": 2.5}');
+SELECT sg_add_node('retry', 'other', 'flaky(jsonb,jsonb)', retry => '{"backoff_ms": 0.4}');
 SELECT sg_add_node('retry', 'other', 'flaky(jsonb,jsonb)', retry => '{"tries": 3}');
+
+-- a statement_timeout or cancel stops the call even with on_error 'return',
+-- as PL/pgSQL's WHEN OTHERS does not catch it: nothing is recorded as a
+-- node failure, and no retry policy applies
+CREATE FUNCTION slow(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT pg_sleep(5); SELECT '{"log": ["slow"]}'::jsonb $$;
+SELECT sg_create_graph('slow', '{"log": "append"}');
+SELECT sg_add_node('slow', 'slow', 'slow(jsonb)', retry => '{"max_attempts": 3, "sqlstates": ["57014"]}');
+SELECT sg_add_edge('slow', '__start__', 'slow');
+SELECT sg_add_edge('slow', 'slow', '__end__');
+SELECT sg_compile('slow');
+SET statement_timeout = '200ms';
+SELECT sg_invoke('slow', '{}', thread_id => 'slow-1', on_error => 'return');
+RESET statement_timeout;
+SELECT count(*) AS threads FROM stategraph.threads WHERE thread_id = 'slow-1';
 -- names and ids have a bounded length
 SELECT sg_invoke('retry', '{}', thread_id => repeat('x', 600));
 SELECT sg_add_node('retry', repeat('n', 600), 'flaky(jsonb,jsonb)');

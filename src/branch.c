@@ -101,7 +101,7 @@ note_forked_from(const char *dst, const char *src)
 static SGCheckpoint *
 fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_th)
 {
-	SGThread   *sth = sg_thread_fetch_required(src, false);
+	SGThread   *sth = sg_thread_fetch_required(src, true);
 	SGChannelSet *cs = sg_channelset_from_jsonb(sth->channels);
 	SGCheckpoint *from;
 	SGState    *state = sg_load_state(cs, src, id, &from);
@@ -159,8 +159,8 @@ sg_fork(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	sg_lock_thread(new_thread_id, false);
-	sg_thread_fetch_required(thread_id, false);
-	if (sg_thread_fetch(new_thread_id, false) != NULL)
+	sg_thread_fetch_required(thread_id, true);
+	if (sg_thread_fetch(new_thread_id, true) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already exists", new_thread_id),
@@ -247,7 +247,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
-	th = sg_thread_fetch(thread_id, IsolationUsesXactSnapshot());
+	th = sg_thread_fetch(thread_id, true);
 	if (!PG_ARGISNULL(3))
 	{
 		base_id = *PG_GETARG_UUID_P(3);
@@ -262,7 +262,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 						 errmsg("checkpoint %s does not exist", sg_uuid_to_cstring(&base_id))));
 			sg_lock_thread(owner, false);
 			base_id = fork_into(owner, &base_id, thread_id, th)->id;
-			th = sg_thread_fetch_required(thread_id, false);
+			th = sg_thread_fetch_required(thread_id, true);
 		}
 	}
 	else

@@ -230,13 +230,25 @@ sg_lock_thread(const char *thread_id, bool session)
 				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
 }
 
-void
-sg_unlock_thread_session(const char *thread_id)
+/* Take the lock of a thread for this transaction if it is free; false if busy. */
+bool
+sg_try_lock_thread(const char *thread_id)
 {
 	LOCKTAG		tag;
 
 	thread_locktag(&tag, thread_id);
-	LockRelease(&tag, ExclusiveLock, true);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Release the (session or transaction) lock of a thread, if this session holds it. */
+void
+sg_unlock_thread(const char *thread_id, bool session)
+{
+	LOCKTAG		tag;
+
+	thread_locktag(&tag, thread_id);
+	if (LockHeldByMe(&tag, ExclusiveLock))
+		LockRelease(&tag, ExclusiveLock, session);
 }
 
 /* Is another session holding the thread's lock right now? */
@@ -280,8 +292,11 @@ thread_from_tuple(HeapTuple t, TupleDesc d)
 }
 
 /*
- * The row of a thread, or NULL. for_update locks the row, which in
- * REPEATABLE READ and SERIALIZABLE makes a concurrent change an error.
+ * The row of a thread, or NULL. Callers that change a thread take its
+ * advisory lock, then the row with for_update: that waits for an sg_prune
+ * that has released the thread's lock but not yet committed (see
+ * retention.c), and in REPEATABLE READ and SERIALIZABLE makes a concurrent
+ * change an error.
  */
 SGThread *
 sg_thread_fetch(const char *thread_id, bool for_update)
@@ -328,13 +343,24 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 
 	if (plan == NULL)
 		plan = sg_prepare("INSERT INTO stategraph.threads (thread_id, graph, channels, head, status, updated_at) "
-						  "VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp())", 5, types);
+						  "VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp()) "
+						  "ON CONFLICT (thread_id) DO NOTHING", 5, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = CStringGetTextDatum(graph);
 	values[2] = JsonbPGetDatum(channels);
 	values[3] = uuid_datum(head);
 	values[4] = CStringGetTextDatum(status);
+	/*
+	 * The caller holds the thread's lock and saw no row, so a row can only
+	 * be one committed after this transaction's snapshot was taken
+	 * (REPEATABLE READ: PostgreSQL reports a serialization failure itself).
+	 */
 	spi_run(plan, values, NULL, 0);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
+				 errhint("Retry the transaction.")));
 }
 
 /* Record a thread's newest checkpoint and status (and its channel kinds, if given). */

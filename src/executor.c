@@ -478,6 +478,8 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 			task->done = true;
 			return;
 		}
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);	/* a cancel or statement_timeout stops the call, as in PL/pgSQL */
 		if (attempt < node->retry.max_attempts && retryable(&node->retry, edata->sqlerrcode))
 		{
 			int64		ms = (int64) node->retry.backoff_ms << Min(attempt - 1, 16);
@@ -1133,6 +1135,8 @@ sg_run_step(SGRun *run)
 			CurrentResourceOwner = owner;
 		}
 		PG_END_TRY();
+		if (edata && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
 		if (edata)
 		{
 			/* the step stays where it was: its tasks' writes become pending */
@@ -1273,7 +1277,7 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 		cb->arg = (void *) run->opts.thread_id;
 		MemoryContextRegisterResetCallback(cxt, cb);
 
-		th = sg_thread_fetch(opts->thread_id, IsolationUsesXactSnapshot());
+		th = sg_thread_fetch(opts->thread_id, true);
 		if (th != NULL && strcmp(th->graph, opts->graph) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1434,7 +1438,9 @@ status_name(SGRunStatus status)
 static void
 save_thread(SGRun *run)
 {
-	const char *status = status_name(run->status);
+	/* between steps (sg_run, sg_stream) a run with nothing left to do is done */
+	const char *status = status_name(run->status == SG_RUN_RUNNING && run->ntasks == 0 ?
+									 SG_RUN_DONE : run->status);
 
 	if (!run->thread_exists)
 	{
@@ -1455,7 +1461,11 @@ sg_run_end(SGRun *run)
 	save_thread(run);
 }
 
-/* Durable runs (sg_run) commit between steps; this records the step first. */
+/*
+ * Record the step just taken on the thread's row, as if the run ended here:
+ * durable runs (sg_run) commit between steps, and a stream's caller may
+ * stop reading it after any step.
+ */
 void
 sg_run_checkpointed(SGRun *run)
 {

@@ -422,7 +422,10 @@ check_retry(Jsonb *retry, const char *node)
 				bool		have_error = false;
 
 				n = numeric_int4_opt_error(v.val.numeric, &have_error);
-				if (have_error)
+				/* 2.5 would round: only whole numbers are taken */
+				if (have_error ||
+					!DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(v.val.numeric),
+													  DirectFunctionCall1(int4_numeric, Int32GetDatum((int32) n)))))
 					n = -1;
 			}
 			if (n < min || n > max)

@@ -153,9 +153,9 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Prune one thread; returns the number of checkpoints removed. */
+/* Prune a thread whose lock and row this transaction holds; returns the checkpoints removed. */
 static uint64
-prune_thread(const char *thread_id, Interval *older_than, int keep_last)
+prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 {
 	static SPIPlanPtr select_plan;
 	static SPIPlanPtr roots_plan;
@@ -166,7 +166,6 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last)
 	char		nulls[3] = {' ', older_than ? ' ' : 'n', keep_last > 0 ? ' ' : 'n'};
 	Oid			types2[2] = {TEXTOID, UUIDARRAYOID};
 	Datum		values2[2];
-	SGThread   *th;
 	Datum	   *ids;
 	uint64		n,
 				i;
@@ -175,10 +174,6 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last)
 	ListCell   *lc;
 	ArrayType  *idarr;
 
-	sg_lock_thread(thread_id, false);
-	th = sg_thread_fetch(thread_id, true);
-	if (th == NULL)
-		return 0;				/* deleted meanwhile */
 
 	/* the rows to remove: never the head, nor the newest keep_last */
 	values[0] = CStringGetTextDatum(thread_id);
@@ -241,6 +236,33 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last)
 	return n;
 }
 
+/*
+ * Prune one thread; returns the number of checkpoints removed.
+ *
+ * Pruning every thread must not hold every thread's lock until the end of
+ * the transaction (the lock table would run out with many threads), so
+ * with one_of_all a busy thread is skipped and the lock is released once
+ * the thread is done. If rows were removed, its row stays locked by the
+ * update of sg_thread_touch, and whoever changes a thread locks its row
+ * after taking its lock, so nobody builds on the removed rows before this
+ * transaction ends.
+ */
+static uint64
+prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool one_of_all)
+{
+	uint64		n = 0;
+
+	if (!one_of_all)
+		sg_lock_thread(thread_id, false);
+	else if (!sg_try_lock_thread(thread_id))
+		return 0;				/* running now: next time */
+	if (sg_thread_fetch(thread_id, false) != NULL)	/* else deleted meanwhile */
+		n = prune_locked(thread_id, older_than, keep_last);
+	if (one_of_all)
+		sg_unlock_thread(thread_id, false);
+	return n;
+}
+
 Datum
 sg_prune(PG_FUNCTION_ARGS)
 {
@@ -288,7 +310,7 @@ sg_prune(PG_FUNCTION_ARGS)
 	foreach(lc, threads)
 	{
 		CHECK_FOR_INTERRUPTS();
-		removed += prune_thread((char *) lfirst(lc), older_than, keep_last);
+		removed += prune_thread((char *) lfirst(lc), older_than, keep_last, thread_id == NULL);
 	}
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) removed);

@@ -156,7 +156,9 @@ sg_stream(PG_FUNCTION_ARGS)
 	while (st->rows == NIL && !st->finished)
 	{
 		sg_spi_connect();
-		if (!sg_run_step(st->run))
+		if (sg_run_step(st->run))
+			sg_run_checkpointed(st->run);	/* the caller may stop reading rows at any time */
+		else
 		{
 			sg_run_end(st->run);
 			st->finished = true;
@@ -189,7 +191,7 @@ sg_run(PG_FUNCTION_ARGS)
 	SGRunOptions opts = sg_run_options(fcinfo, false);
 	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
 						   !castNode(CallContext, fcinfo->context)->atomic);
-	SGRun	   *run;
+	SGRun	   *volatile run = NULL;
 
 	if (opts.thread_id == NULL)
 		ereport(ERROR,
@@ -205,10 +207,14 @@ sg_run(PG_FUNCTION_ARGS)
 
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect_ext failed");
-	run = sg_run_begin(&opts, PortalContext);
 	PG_TRY();
 	{
-		/* each step commits with its checkpoint; the thread lock is held for the session */
+		/*
+		 * The thread lock is held for the session from sg_run_begin on, so
+		 * that it lasts across the commits; every error must release it.
+		 */
+		run = sg_run_begin(&opts, PortalContext);
+		/* each step commits with its checkpoint */
 		while (sg_run_step(run))
 		{
 			sg_run_checkpointed(run);
@@ -219,11 +225,11 @@ sg_run(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		sg_unlock_thread_session(opts.thread_id);
+		sg_unlock_thread(opts.thread_id, true);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	sg_unlock_thread_session(opts.thread_id);
+	sg_unlock_thread(opts.thread_id, true);
 	sg_spi_finish();
 	sg_run_free(run);
 	PG_RETURN_VOID();

@@ -240,7 +240,8 @@ extern void sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after, const pg
 extern void sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out);
 extern char *sg_uuid_to_cstring(const pg_uuid_t *id);
 extern void sg_lock_thread(const char *thread_id, bool session);
-extern void sg_unlock_thread_session(const char *thread_id);
+extern bool sg_try_lock_thread(const char *thread_id);
+extern void sg_unlock_thread(const char *thread_id, bool session);
 extern bool sg_thread_is_busy(const char *thread_id);
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);

@@ -117,8 +117,8 @@ export PGHOST=$DIR PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 unset PGPASSWORD PGSERVICE PGHOSTADDR PGOPTIONS || true
 
 q() { psql -X -v ON_ERROR_STOP=1 -At -q "$@"; }	# q db -c sql
-for db in sg sg_chat sg_chat_discard lg lg_chat lg_delta; do createdb "$db"; done
-for db in sg sg_chat sg_chat_discard; do
+for db in sg sg_chat sg_chat_reply lg lg_chat lg_delta; do createdb "$db"; done
+for db in sg sg_chat sg_chat_reply; do
 	q "$db" -f "$HERE/setup.sql" >/dev/null || die "setup.sql failed in database $db"
 done
 for db in lg lg_chat lg_delta; do
@@ -239,6 +239,11 @@ bench sg_get_state sg_chat "$HERE/pgbench/get_state.sql" -c 1 -t "$GET_STATE_CAL
 put sg_get_state_ms "$(median_ms sg_get_state)"
 bench sg_get_state_server sg_chat "$HERE/pgbench/get_state_server.sql" -c 1 -t "$GET_STATE_CALLS"
 put sg_get_state_server_ms "$(median_ms sg_get_state_server)"
+q sg_chat -c "CREATE TABLE bench_state_floor (v jsonb); ALTER TABLE bench_state_floor ALTER v SET STORAGE EXTERNAL;
+              INSERT INTO bench_state_floor SELECT \"values\" FROM sg_get_state('chat-1')" >/dev/null
+bench state_floor sg_chat "$HERE/pgbench/state_floor.sql" -c 1 -t "$GET_STATE_CALLS"
+put state_floor_ms "$(median_ms state_floor)"
+q sg_chat -c "DROP TABLE bench_state_floor" >/dev/null
 before=$(q sg_chat -c "SELECT checkpoint_id FROM stategraph.checkpoints WHERE thread_id = 'chat-1' ORDER BY checkpoint_id DESC OFFSET 299 LIMIT 1")
 if [ "$PAGE_CALLS" -gt 0 ]; then
 	bench sg_page sg_chat "$HERE/pgbench/history_page.sql" -c 1 -t "$PAGE_CALLS"
@@ -254,13 +259,18 @@ bench sg_history_full sg_chat "$HERE/pgbench/history_full.sql" -c 1 -t "$SG_HIST
 put sg_history_full_ms "$(median_ms sg_history_full)"
 put sg_history_rows "$(q sg_chat -c "SELECT count(*) FROM sg_get_state_history('chat-1')")"
 
-# the same chat once more in a database of its own, sg_invoke's result dropped on the server
-say "stategraph: $CHAT_TURNS-turn chat, returned state discarded on the server"
+# the same chat once more in a database of its own, each turn returning only the new reply
+say "stategraph: $CHAT_TURNS-turn chat, each turn returning the new reply"
 fresh
-bench sg_chat_discard sg_chat_discard "$HERE/pgbench/chat_discard.sql" -c 1 -t $((CHAT_TURNS + 1)) -D n=-1
-awk 'NR > 1 && $3 ~ /^[0-9]+$/ {printf "%.3f\n", $3 / 1000}' "$RUN/log/sg_chat_discard".* >"$RUN/sg_chat_discard_turns.txt"
-put sg_chat_discard_first_ms "$(head -n $k "$RUN/sg_chat_discard_turns.txt" | mean)"
-put sg_chat_discard_last_ms "$(tail -n $k "$RUN/sg_chat_discard_turns.txt" | mean)"
+bench sg_chat_reply sg_chat_reply "$HERE/pgbench/chat_reply.sql" -c 1 -t $((CHAT_TURNS + 1)) -D n=-1
+awk 'NR > 1 && $3 ~ /^[0-9]+$/ {printf "%.3f\n", $3 / 1000}' "$RUN/log/sg_chat_reply".* >"$RUN/sg_chat_reply_turns.txt"
+[ "$(wc -l <"$RUN/sg_chat_reply_turns.txt")" -eq "$CHAT_TURNS" ] || die "stategraph chat (reply): expected $CHAT_TURNS logged turns"
+put sg_chat_reply_first_ms "$(head -n $k "$RUN/sg_chat_reply_turns.txt" | mean)"
+put sg_chat_reply_last_ms "$(tail -n $k "$RUN/sg_chat_reply_turns.txt" | mean)"
+put sg_chat_reply_first_median_ms "$(head -n $k "$RUN/sg_chat_reply_turns.txt" | median)"
+put sg_chat_reply_last_median_ms "$(tail -n $k "$RUN/sg_chat_reply_turns.txt" | median)"
+ok=$(q sg_chat_reply -c "SELECT jsonb_array_length(\"values\"->'messages') = 2 * $CHAT_TURNS FROM sg_get_state('chat-1')")
+[ "$ok" = t ] || die "stategraph chat (reply): the final state is not the $((2 * CHAT_TURNS)) expected messages"
 
 # ---------------------------------------------------------------- 3. chat, LangGraph.js
 say "LangGraph.js: $CHAT_TURNS-turn chat"
