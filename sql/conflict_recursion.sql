@@ -32,8 +32,13 @@ SELECT step, next, "values", tasks->0->'error'->>'message' AS error,
 FROM sg_get_state('conflict-2');
 SELECT step, source FROM sg_get_state_history('conflict-2');
 SELECT thread_id, status, next FROM sg_threads('conflict');
--- the state can be repaired by hand, and the thread goes on
+-- an update of the thread applies the step's pending writes first, as
+-- LangGraph's update_state does, so they still conflict
 SELECT sg_update_state('conflict-2', '{"step": 12}', as_node => 'x') IS NOT NULL AS repaired;
+-- an update of its checkpoint, named by id, leaves them out: the state is
+-- repaired by hand, and the thread goes on
+SELECT sg_update_state('conflict-2', '{"step": 12}', as_node => 'x',
+                       checkpoint_id => (SELECT checkpoint_id FROM sg_get_state('conflict-2'))) IS NOT NULL AS repaired;
 SELECT sg_invoke('conflict', NULL, thread_id => 'conflict-2');
 SELECT thread_id, status FROM sg_threads('conflict');
 

@@ -100,6 +100,9 @@ SELECT sg_add_edge('bad', 'n', '__end__');
 SELECT sg_compile('bad');
 SELECT sg_invoke('bad', '{}');
 SELECT sg_invoke('bad', '{"log": 5}');
+-- bad input is an error before anything runs, even with on_error 'return'
+SELECT sg_invoke('bad', '{"log": 5}', thread_id => 'bad-input', on_error => 'return');
+SELECT count(*) AS threads FROM stategraph.threads WHERE thread_id = 'bad-input';
 
 -- retry policy: transient errors are retried within the call
 CREATE TABLE attempts (n int);

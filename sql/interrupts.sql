@@ -40,6 +40,15 @@ SELECT sg_compile('review', interrupt_after => ARRAY['step1']);
 SELECT sg_invoke('review', '{"step": 0}', thread_id => 'after-1');
 SELECT step, next, interrupts FROM sg_get_state('after-1');
 SELECT sg_invoke('review', NULL, thread_id => 'after-1');
+-- interrupt_after a node that ends the run: nothing is left to pause before,
+-- so the thread is done
+SELECT sg_compile('review', interrupt_after => ARRAY['step3']);
+SELECT sg_invoke('review', '{"step": 0}', thread_id => 'after-2') ->> 'step' AS step;
+SELECT s.next, s.interrupts, t.status FROM sg_get_state('after-2') s JOIN sg_threads('review') t USING (thread_id);
+-- a thread paused by a static interrupt takes a resume value too (LangGraph's Command(resume))
+SELECT sg_compile('review', interrupt_before => ARRAY['step2']);
+SELECT sg_invoke('review', '{"step": 0}', thread_id => 'before-2') ->> 'step' AS step;
+SELECT sg_invoke('review', NULL, thread_id => 'before-2', resume => '"go on"') ->> 'step' AS step;
 SELECT sg_compile('review', interrupt_before => ARRAY['*']);
 SELECT sg_invoke('review', '{"step": 0}', thread_id => 'star-1') ->> 'step' AS step;
 SELECT sg_invoke('review', NULL, thread_id => 'star-1') ->> 'step' AS step;

@@ -55,6 +55,21 @@ SELECT count(*) AS checkpoints FROM sg_get_state_history('order-1');
 SELECT sg_invoke('shop', '{"item": "tea"}', thread_id => 'order-1', checkpoint_id => :'picked') ->> 'total' AS total;
 SELECT step, source, next FROM sg_get_state_history('order-1', "limit" => 5);
 
+-- replaying from the input checkpoint applies the same input again
+CREATE FUNCTION hello(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('greeting', 'hello ' || (state->>'name')) $$;
+SELECT sg_create_graph('greet', '{"name": "replace", "greeting": "replace"}');
+SELECT sg_add_node('greet', 'hello', 'hello(jsonb)');
+SELECT sg_add_edge('greet', '__start__', 'hello');
+SELECT sg_add_edge('greet', 'hello', '__end__');
+SELECT sg_compile('greet');
+SELECT sg_invoke('greet', '{"name": "Ada"}', thread_id => 'greet-1');
+SELECT checkpoint_id AS input_cp FROM sg_get_state_history('greet-1', filter => '{"source": "input"}') \gset
+SELECT sg_invoke('greet', NULL, thread_id => 'greet-1', checkpoint_id => :'input_cp');
+-- and so does a thread forked from it
+SELECT sg_fork('greet-1', :'input_cp', 'greet-2') IS NOT NULL AS forked;
+SELECT sg_invoke('greet', NULL, thread_id => 'greet-2');
+
 -- a checkpoint that is not in the thread
 SELECT sg_invoke('shop', NULL, thread_id => 'order-1', checkpoint_id => '00000000-0000-7000-8000-000000000000');
 

@@ -87,5 +87,36 @@ EXCEPTION WHEN undefined_object THEN
 END $$;
 SELECT sg_fork('nobody', :'at_step2', 'u-3');
 
+-- a fork whose source thread is deleted keeps its own history: an update
+-- without as_node still acts as the node that ran last before the fork
+SELECT sg_invoke('wf', '{"step": 0}', thread_id => 'src-1') ->> 'step' AS step;
+SELECT checkpoint_id AS src_step1 FROM sg_get_state_history('src-1', filter => '{"step": 1}') \gset
+SELECT sg_fork('src-1', :'src_step1', 'fork-1') IS NOT NULL AS forked;
+SELECT sg_delete_thread('src-1');
+SELECT sg_update_state('fork-1', '{"data": "x"}') IS NOT NULL AS updated;
+SELECT step, source, next FROM sg_get_state('fork-1');
+SELECT sg_invoke('wf', NULL, thread_id => 'fork-1') -> 'messages' AS messages;
+
+-- an update of a thread stopped in the middle of a step (here: an interrupt)
+-- first applies what the step's other tasks already wrote, as LangGraph
+-- does: the join then sees both of its sources
+CREATE FUNCTION ask(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN jsonb_build_object('messages', jsonb_build_array(sg_interrupt('"ok?"')));
+END $$;
+SELECT sg_create_graph('hitl', '{"messages": "append"}');
+SELECT sg_add_node('hitl', 'ask', 'ask(jsonb)');
+SELECT sg_add_node('hitl', 'side', 'note(jsonb,jsonb)');
+SELECT sg_add_node('hitl', 'fin', 'note(jsonb,jsonb)');
+SELECT sg_add_edge('hitl', '__start__', 'ask');
+SELECT sg_add_edge('hitl', '__start__', 'side');
+SELECT sg_add_edge('hitl', ARRAY['ask', 'side'], 'fin');
+SELECT sg_add_edge('hitl', 'fin', '__end__');
+SELECT sg_compile('hitl');
+SELECT sg_invoke('hitl', '{}', thread_id => 'hitl-1') ? '__interrupt__' AS paused;
+SELECT sg_update_state('hitl-1', '{"messages": ["answered by hand"]}', as_node => 'ask') IS NOT NULL AS updated;
+SELECT step, source, next, "values" FROM sg_get_state('hitl-1');
+SELECT sg_invoke('hitl', NULL, thread_id => 'hitl-1');
+
 SET client_min_messages = warning;
 DROP SCHEMA update_state CASCADE;

@@ -179,42 +179,66 @@ sg_fork(PG_FUNCTION_ARGS)
 static int
 last_writer(SGGraph *g, SGCheckpoint *cp)
 {
-	SGCheckpoint *row = cp;
+	Jsonb	   *writes;
+	char	   *first;
+	int			i;
 
 	if (g->nnodes == 2)
 		return 1;				/* the only node */
-	while (row != NULL)
+	writes = sg_checkpoint_last_writes(cp);
+	if (writes == NULL)
+		return SG_START;
+	first = sg_jsonb_as_cstring(sg_jsonb_array_get(sg_jsonb_array_get(writes, 0), 0));
+	for (i = 1; i < sg_jsonb_array_length(writes); i++)
 	{
-		int			n = sg_jsonb_array_length(row->writes);
+		char	   *other = sg_jsonb_as_cstring(sg_jsonb_array_get(sg_jsonb_array_get(writes, i), 0));
 
-		if (n > 0)
-		{
-			char	   *first = sg_jsonb_as_cstring(sg_jsonb_array_get(sg_jsonb_array_get(row->writes, 0), 0));
-			int			i;
-
-			for (i = 1; i < n; i++)
-			{
-				char	   *other = sg_jsonb_as_cstring(sg_jsonb_array_get(sg_jsonb_array_get(row->writes, i), 0));
-
-				if (strcmp(first, other) != 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_SG_INVALID_UPDATE),
-							 errmsg("Ambiguous update, specify as_node"),
-							 errdetail("Nodes \"%s\" and \"%s\" both ran last.", first, other),
-							 errhint("Pass as_node to say which node the update comes from.")));
-			}
-			if (sg_graph_node_index(g, first) < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("node \"%s\", which ran last, is not in graph \"%s\" any more", first, g->name),
-						 errhint("Pass as_node.")));
-			return sg_graph_node_index(g, first);
-		}
-		if (!row->has_parent)
-			break;
-		row = sg_checkpoint_fetch(row->parent_thread ? row->parent_thread : row->thread_id, &row->parent_id);
+		if (strcmp(first, other) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_INVALID_UPDATE),
+					 errmsg("Ambiguous update, specify as_node"),
+					 errdetail("Nodes \"%s\" and \"%s\" both ran last.", first, other),
+					 errhint("Pass as_node to say which node the update comes from.")));
 	}
-	return SG_START;
+	if (sg_graph_node_index(g, first) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node \"%s\", which ran last, is not in graph \"%s\" any more", first, g->name),
+				 errhint("Pass as_node.")));
+	return sg_graph_node_index(g, first);
+}
+
+/*
+ * The writes that tasks of checkpoint cp stored as pending before their
+ * step stopped (an interrupt or a failure of another task), in task order.
+ * Returns how many; fills writes, nodes and updates.
+ */
+static int
+pending_writes(SGGraph *g, SGCheckpoint *cp, SGWrite *writes, int *nodes, Jsonb **updates)
+{
+	int			n = 0;
+	int			i;
+
+	if (cp->pending == NULL)
+		return 0;
+	for (i = 0; i < cp->nnext; i++)
+	{
+		char		task_id[37];
+		Jsonb	   *update;
+		int			node;
+
+		sg_task_id(&cp->id, cp->next[i], i, task_id);
+		update = sg_jsonb_get(sg_jsonb_get(cp->pending, task_id), "writes");
+		node = sg_graph_node_index(g, cp->next[i]);
+		if (update == NULL || node < 0)
+			continue;
+		writes[n].task = g->nodes[node].name;
+		writes[n].update = update;
+		nodes[n] = node;
+		updates[n] = update;
+		n++;
+	}
+	return n;
 }
 
 Datum
@@ -222,7 +246,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 {
 	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
 	Jsonb	   *values;
-	char	   *as_node = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *as_node = PG_ARGISNULL(2) ? NULL : sg_arg_text(fcinfo, 2, "as_node");
 	SGThread   *th;
 	SGGraph    *g;
 	SGCheckpoint *base = NULL;
@@ -230,9 +254,16 @@ sg_update_state(PG_FUNCTION_ARGS)
 	SGState    *state;
 	SGState    *next_state;
 	pg_uuid_t	base_id;
+	SGState    *state_with_pending;
 	SGWrite		w;
+	SGWrite    *writes;
+	int		   *nodes;
+	Jsonb	  **updates;
+	int			nwrites = 0;
+	int			i;
 	SGJsonBuilder wb = {0};
 	bool	   *changed;
+	bool	   *changed_by_update;
 	bool		new_kinds;
 	int			node;
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
@@ -290,10 +321,29 @@ sg_update_state(PG_FUNCTION_ARGS)
 		node = last_writer(g, base);
 	sg_check_update(g, "sg_update_state", values);
 
+	/*
+	 * As LangGraph does, an update of the newest checkpoint first applies
+	 * what its tasks that succeeded already wrote (pending writes of an
+	 * interrupted or failed step): those tasks count as done, and the
+	 * update follows them.
+	 */
+	writes = palloc0(sizeof(SGWrite) * (base->nnext + 1));
+	nodes = palloc0(sizeof(int) * (base->nnext + 1));
+	updates = palloc0(sizeof(Jsonb *) * (base->nnext + 1));
+	if (PG_ARGISNULL(3))
+		nwrites = pending_writes(g, base, writes, nodes, updates);
+	changed = palloc0(sizeof(bool) * (g->nchannels + 1));
+	changed_by_update = palloc0(sizeof(bool) * (g->nchannels + 1));
+	state_with_pending = nwrites > 0 ? sg_apply_writes(g, state, writes, nwrites, changed) : state;
 	w.task = g->nodes[node].name;
 	w.update = values;
-	changed = palloc0(sizeof(bool) * (g->nchannels + 1));
-	next_state = sg_apply_writes(g, state, &w, 1, changed);
+	next_state = sg_apply_writes(g, state_with_pending, &w, 1, changed_by_update);
+	for (i = 0; i < g->nchannels; i++)
+		changed[i] |= changed_by_update[i];
+	writes[nwrites] = w;
+	nodes[nwrites] = node;
+	updates[nwrites] = values;
+	nwrites++;
 
 	cp = palloc0(sizeof(SGCheckpoint));
 	cp->thread_id = thread_id;
@@ -303,13 +353,16 @@ sg_update_state(PG_FUNCTION_ARGS)
 	cp->step = base->step + 1;
 	cp->source = "update";
 	sg_jb_begin_array(&wb);
-	sg_jb_begin_array(&wb);
-	sg_jb_string(&wb, w.task);
-	sg_jb_jsonb(&wb, values);
-	sg_jb_end_array(&wb);
+	for (i = 0; i < nwrites; i++)
+	{
+		sg_jb_begin_array(&wb);
+		sg_jb_string(&wb, writes[i].task);
+		sg_jb_jsonb(&wb, writes[i].update);
+		sg_jb_end_array(&wb);
+	}
 	sg_jb_end_array(&wb);
 	cp->writes = sg_jb_finish(&wb);
-	sg_route(g, state, 1, &node, &values, cp);
+	sg_route(g, state, nwrites, nodes, updates, cp);
 	next_state->barriers = cp->barriers;
 	cp->created_at = GetCurrentTimestamp();
 	sg_checkpoint_insert(g->cs, cp, next_state, changed);

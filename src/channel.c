@@ -198,6 +198,38 @@ sg_state_to_jsonb(SGChannelSet *cs, SGState *s)
 	return sg_jsonb_object_build(cs->n, (const char **) cs->names, s->values, s->parts);
 }
 
+/* A value a built-in reducer cannot take; who wrote it: "node \"x\"", "input", ... */
+static void
+type_mismatch(SGChannel *c, const char *expected, Jsonb *got, const char *who)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("invalid update for channel \"%s\" from %s: %s expects %s, got a JSON %s",
+					c->name, who,
+					c->reducer == SG_REDUCER_APPEND ? "append" :
+					c->reducer == SG_REDUCER_ADD ? "add" : "merge",
+					expected, sg_jsonb_type_name(got))));
+}
+
+/* What a built-in reducer takes, when v is not that; NULL when v fits. */
+static const char *
+unfit_for(SGChannel *c, JsonbValue *v)
+{
+	bool		container = v->type == jbvBinary;
+
+	switch (c->reducer)
+	{
+		case SG_REDUCER_APPEND:
+			return container && JsonContainerIsArray(v->val.binary.data) ? NULL : "an array";
+		case SG_REDUCER_ADD:
+			return v->type == jbvNumeric ? NULL : "a number";
+		case SG_REDUCER_MERGE:
+			return container && JsonContainerIsObject(v->val.binary.data) ? NULL : "an object";
+		default:
+			return NULL;
+	}
+}
+
 /*
  * An update must be an object whose keys are channels of the graph; who
  * names its author in errors ("node \"step1\"", "input", ...).
@@ -208,6 +240,8 @@ sg_check_update(SGGraph *g, const char *who, Jsonb *update)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
+	const char *expected;
+	int			c;
 
 	if (update == NULL)
 		ereport(ERROR,
@@ -228,24 +262,16 @@ sg_check_update(SGGraph *g, const char *who, Jsonb *update)
 		if (tok != WJB_KEY)
 			continue;
 		key = pnstrdup(v.val.string.val, v.val.string.len);
-		if (sg_graph_channel_index(g, key) < 0)
+		c = sg_graph_channel_index(g, key);
+		if (c < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("%s wrote to channel \"%s\", which graph \"%s\" does not have", who, key, g->name),
 					 errhint("The channels of a graph are fixed by sg_create_graph().")));
+		JsonbIteratorNext(&it, &v, true);
+		if ((expected = unfit_for(&g->channels[c], &v)) != NULL)
+			type_mismatch(&g->channels[c], expected, sg_jsonb_from_value(&v), who);
 	}
-}
-
-static void
-type_mismatch(SGChannel *c, const char *expected, Jsonb *got, const char *task)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("invalid update for channel \"%s\" from \"%s\": %s expects %s, got a JSON %s",
-					c->name, task,
-					c->reducer == SG_REDUCER_APPEND ? "append" :
-					c->reducer == SG_REDUCER_ADD ? "add" : "merge",
-					expected, sg_jsonb_type_name(got))));
 }
 
 /* Reduce one written value into the current one (NULL: empty). */
@@ -259,7 +285,7 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 		case SG_REDUCER_APPEND:
 			/* only the first value comes here; the others become parts */
 			if (!sg_jsonb_is_array(value))
-				type_mismatch(c, "an array", value, task);
+				type_mismatch(c, "an array", value, psprintf("node \"%s\"", task));
 			return value;
 		case SG_REDUCER_ADD:
 			{
@@ -268,11 +294,11 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 							r;
 
 				if (!sg_jsonb_is_scalar(value, jbvNumeric))
-					type_mismatch(c, "a number", value, task);
+					type_mismatch(c, "a number", value, psprintf("node \"%s\"", task));
 				if (current == NULL)
 					return value;
 				if (!sg_jsonb_is_scalar(current, jbvNumeric))
-					type_mismatch(c, "a number", current, task);
+					type_mismatch(c, "a number", current, psprintf("node \"%s\"", task));
 				JsonbExtractScalar(&current->root, &a);
 				JsonbExtractScalar(&value->root, &b);
 				r.type = jbvNumeric;
@@ -283,11 +309,11 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 			}
 		case SG_REDUCER_MERGE:
 			if (!sg_jsonb_is_object(value))
-				type_mismatch(c, "an object", value, task);
+				type_mismatch(c, "an object", value, psprintf("node \"%s\"", task));
 			if (current == NULL)
 				return value;
 			if (!sg_jsonb_is_object(current))
-				type_mismatch(c, "an object", current, task);
+				type_mismatch(c, "an object", current, psprintf("node \"%s\"", task));
 			return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(current),
 													  JsonbPGetDatum(value)));
 		case SG_REDUCER_CUSTOM:
@@ -362,9 +388,9 @@ sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites, bool *chan
 				Jsonb	   *value = sg_jsonb_from_value(&v);
 
 				if (!sg_jsonb_is_array(value))
-					type_mismatch(ch, "an array", value, writes[w].task);
+					type_mismatch(ch, "an array", value, psprintf("node \"%s\"", writes[w].task));
 				if (r->values[c] != NULL && !sg_jsonb_is_array(r->values[c]))
-					type_mismatch(ch, "an array", r->values[c], writes[w].task);
+					type_mismatch(ch, "an array", r->values[c], psprintf("node \"%s\"", writes[w].task));
 				r->parts[c] = lappend(r->parts[c], value);
 			}
 			else

@@ -1135,25 +1135,73 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 }
 
 /*
+ * The writes of checkpoint cp, or of its nearest ancestor that has some:
+ * the nodes that ran last (sg_update_state's default as_node). NULL when
+ * no node has written yet.
+ */
+Jsonb *
+sg_checkpoint_last_writes(SGCheckpoint *cp)
+{
+	SGCheckpoint *row = cp;
+
+	while (row != NULL)
+	{
+		if (sg_jsonb_array_length(row->writes) > 0)
+			return row->writes;
+		if (!row->has_parent)
+			break;
+		row = sg_checkpoint_fetch(row->parent_thread ? row->parent_thread : row->thread_id, &row->parent_id);
+	}
+	return NULL;
+}
+
+/*
  * Give a row a complete image of its state, so that nothing before it is
- * needed to read it (before its ancestors are pruned or deleted).
+ * needed to read it (before its ancestors are pruned or deleted). A row
+ * without writes of its own (a fork, an input) also gets the names of the
+ * nodes that ran last, with empty updates, since its ancestors will no
+ * longer tell.
  */
 void
 sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
-	SGState    *s = sg_load_state(cs, thread_id, id, NULL);
-	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
-	Datum		values[3];
+	SGCheckpoint *row;
+	SGState    *s = sg_load_state(cs, thread_id, id, &row);
+	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', 'n'};
 
 	if (plan == NULL)
-		plan = sg_prepare("UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL "
+		plan = sg_prepare("UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
+						  "writes = COALESCE($4, writes) "
 						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 3, types);
+						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 4, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = uuid_datum(id);
 	values[2] = JsonbPGetDatum(sg_state_to_jsonb(cs, s));
-	spi_run(plan, values, NULL, 0);
+	if (sg_jsonb_array_length(row->writes) == 0)
+	{
+		Jsonb	   *last = sg_checkpoint_last_writes(row);
+		SGJsonBuilder b = {0};
+		int			i;
+
+		if (last != NULL)
+		{
+			sg_jb_begin_array(&b);
+			for (i = 0; i < sg_jsonb_array_length(last); i++)
+			{
+				sg_jb_begin_array(&b);
+				sg_jb_jsonb(&b, sg_jsonb_array_get(sg_jsonb_array_get(last, i), 0));
+				sg_jb_jsonb(&b, sg_jsonb_empty_object());
+				sg_jb_end_array(&b);
+			}
+			sg_jb_end_array(&b);
+			values[3] = JsonbPGetDatum(sg_jb_finish(&b));
+			nulls[3] = ' ';
+		}
+	}
+	spi_run(plan, values, nulls, 0);
 }
 
 /* ---------------------------------------------------------------------------

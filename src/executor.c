@@ -132,6 +132,46 @@ tasks_from_checkpoint(SGRun *run, SGCheckpoint *cp)
 	}
 }
 
+/*
+ * A run resumed at an input checkpoint (time travel, or a fork of one): its
+ * __start__ task writes the input again, which the checkpoint's loop child
+ * recorded as that task's write (for a fork, the forked checkpoint's child).
+ */
+static void
+replay_input(SGRun *run, SGCheckpoint *cp)
+{
+	Jsonb	   *writes = NULL;
+	int			i,
+				j;
+
+	for (i = 0; i < run->ntasks; i++)
+	{
+		if (run->tasks[i].node != SG_START || run->tasks[i].arg != NULL || run->tasks[i].done)
+			continue;
+		if (writes == NULL)
+		{
+			SGCheckpoint *from = cp;
+
+			while ((writes = sg_checkpoint_child_writes(from->thread_id, &from->id)) == NULL &&
+				   strcmp(from->source, "fork") == 0 && from->has_parent)
+			{
+				from = sg_checkpoint_fetch(from->parent_thread ? from->parent_thread : from->thread_id,
+										   &from->parent_id);
+				if (from == NULL)
+					break;
+			}
+		}
+		for (j = 0; j < sg_jsonb_array_length(writes); j++)
+		{
+			Jsonb	   *w = sg_jsonb_array_get(writes, j);
+			char	   *task = sg_jsonb_as_cstring(sg_jsonb_array_get(w, 0));
+
+			if (task != NULL && strcmp(task, SG_START_NAME) == 0)
+				run->tasks[i].arg = sg_jsonb_array_get(w, 1);
+		}
+	}
+}
+
 /* Take what the checkpoint's pending writes say of its tasks. */
 static bool
 tasks_apply_pending(SGRun *run, Jsonb *pending)
@@ -159,9 +199,12 @@ tasks_apply_pending(SGRun *run, Jsonb *pending)
 	return any_interrupt;
 }
 
-/* Give each interrupted task the value its pending sg_interrupt() returns. */
+/*
+ * Give each interrupted task the value its pending sg_interrupt() returns
+ * (every task, after a static interrupt: the first sg_interrupt() it calls).
+ */
 static void
-tasks_resume(SGRun *run, Jsonb *resume)
+tasks_resume(SGRun *run, Jsonb *resume, bool every_task)
 {
 	int			i,
 				j;
@@ -171,7 +214,7 @@ tasks_resume(SGRun *run, Jsonb *resume)
 		SGTask	   *t = &run->tasks[i];
 		Jsonb	   *value = resume;
 
-		if (!t->interrupted)
+		if (!t->interrupted && !(every_task && !t->done))
 			continue;
 		/* {"<interrupt id>": value, ...} resumes interrupts one by one */
 		if (sg_jsonb_is_object(resume))
@@ -833,6 +876,8 @@ static_interrupt(SGRun *run, SGTask *ran, int nran, SGTask *next, int nnext)
 	bool		after = false,
 				before = false;
 
+	if (nnext == 0)
+		return NULL;			/* the run ends here anyway */
 	for (i = 0; i < nran; i++)
 		after = after || run->g->nodes[ran[i].node].interrupt_after;
 	for (i = 0; i < nnext; i++)
@@ -846,17 +891,19 @@ static_interrupt(SGRun *run, SGTask *ran, int nran, SGTask *next, int nnext)
 	sg_jb_string(&b, after ? "after" : "before");
 	sg_jb_key(&b, "nodes");
 	sg_jb_begin_array(&b);
-	if (after)
+	/* each node once, though Send may give it several tasks */
+	for (i = 0; i < (after ? nran : nnext); i++)
 	{
-		for (i = 0; i < nran; i++)
-			if (run->g->nodes[ran[i].node].interrupt_after)
-				sg_jb_string(&b, node_name(run, ran[i].node));
-	}
-	else
-	{
-		for (i = 0; i < nnext; i++)
-			if (run->g->nodes[next[i].node].interrupt_before)
-				sg_jb_string(&b, node_name(run, next[i].node));
+		int			node = after ? ran[i].node : next[i].node;
+		int			j;
+
+		if (!(after ? run->g->nodes[node].interrupt_after : run->g->nodes[node].interrupt_before))
+			continue;
+		for (j = 0; j < i; j++)
+			if ((after ? ran[j].node : next[j].node) == node)
+				break;
+		if (j == i)
+			sg_jb_string(&b, node_name(run, node));
 	}
 	sg_jb_end_array(&b);
 	sg_jb_end_object(&b);
@@ -965,7 +1012,10 @@ finish_step(SGRun *run)
 
 	if (cp->meta != NULL &&
 		strcmp(sg_jsonb_get_cstring(sg_jsonb_get(cp->meta, "interrupt"), "when"), "after") == 0)
+	{
 		run->status = SG_RUN_INTERRUPTED;
+		emit(run, cp->step, "__interrupt__", sg_static_interrupts(cp->meta));
+	}
 	run->step_error = NULL;
 }
 
@@ -1050,6 +1100,7 @@ sg_run_step(SGRun *run)
 			if (run->g->nodes[run->tasks[i].node].interrupt_before)
 			{
 				run->status = SG_RUN_INTERRUPTED;
+				emit(run, run->cp->step + 1, "__interrupt__", sg_static_interrupts(run->cp->meta));
 				MemoryContextSwitchTo(old);
 				return false;
 			}
@@ -1092,15 +1143,13 @@ sg_run_step(SGRun *run)
 		else
 			run->status = SG_RUN_INTERRUPTED;
 		if (run->opts.emit && !run->opts.emit_values)
-		{
 			for (i = 0; i < run->ntasks; i++)
 				if (run->tasks[i].done)
 					emit(run, run->cp->step + 1, node_name(run, run->tasks[i].node), run->tasks[i].update);
-			for (i = 0; i < run->ntasks; i++)
-				if (run->tasks[i].interrupted)
-					emit(run, run->cp->step + 1, "__interrupt__", run->tasks[i].interrupts);
-		}
-		if (run->opts.emit && first_error)
+		for (i = 0; i < run->ntasks; i++)
+			if (run->tasks[i].interrupted)
+				emit(run, run->cp->step + 1, "__interrupt__", run->tasks[i].interrupts);
+		if (first_error)
 			emit(run, run->cp->step + 1, "__error__", first_error);
 		MemoryContextSwitchTo(old);
 		return false;
@@ -1352,14 +1401,19 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 			tasks_from_checkpoint(run, start);
 			interrupted = tasks_apply_pending(run, start->pending);
 		}
+		replay_input(run, run->cp);
 		if (opts->resume != NULL)
 		{
-			if (!interrupted)
+			/* a static interrupt (interrupt_before / _after) can be resumed too */
+			bool		paused_static = sg_jsonb_get(start->meta, "interrupt") != NULL && start->nnext > 0;
+
+			if (!interrupted && !paused_static)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
-						 errhint("Pass resume only when the thread was paused by sg_interrupt().")));
-			tasks_resume(run, run->opts.resume);
+						 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
+								 "interrupt_before or interrupt_after.")));
+			tasks_resume(run, run->opts.resume, !interrupted);
 		}
 		if (run->opts.emit && run->opts.emit_values && run->ntasks > 0)
 			emit(run, run->cp->step, NULL, sg_state_to_jsonb(run->g->cs, run->state));

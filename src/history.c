@@ -102,23 +102,45 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 	/* a static interrupt: where and why the run paused */
 	if (marker != NULL)
 	{
-		Jsonb	   *nodes = sg_jsonb_get(marker, "nodes");
+		Jsonb	   *statics = sg_static_interrupts(cp->meta);
 
-		for (j = 0; j < sg_jsonb_array_length(nodes); j++)
-		{
-			sg_jb_begin_object(&ib);
-			sg_jb_key(&ib, "value");
-			sg_jb_null(&ib);
-			sg_jb_key(&ib, "when");
-			sg_jb_jsonb(&ib, sg_jsonb_get(marker, "when"));
-			sg_jb_key(&ib, "node");
-			sg_jb_jsonb(&ib, sg_jsonb_array_get(nodes, j));
-			sg_jb_end_object(&ib);
-		}
+		for (j = 0; j < sg_jsonb_array_length(statics); j++)
+			sg_jb_jsonb(&ib, sg_jsonb_array_get(statics, j));
 	}
 	sg_jb_end_array(&ib);
 	if (interrupts)
 		*interrupts = sg_jb_finish(&ib);
+	return sg_jb_finish(&b);
+}
+
+/*
+ * The interrupts of a checkpoint that a static interrupt (interrupt_before
+ * or interrupt_after) stopped at, from its meta: [{"value": null, "when",
+ * "node"}, ...]; NULL when there is none.
+ */
+Jsonb *
+sg_static_interrupts(Jsonb *meta)
+{
+	Jsonb	   *marker = sg_jsonb_get(meta, "interrupt");
+	Jsonb	   *nodes = sg_jsonb_get(marker, "nodes");
+	SGJsonBuilder b = {0};
+	int			j;
+
+	if (marker == NULL)
+		return NULL;
+	sg_jb_begin_array(&b);
+	for (j = 0; j < sg_jsonb_array_length(nodes); j++)
+	{
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "value");
+		sg_jb_null(&b);
+		sg_jb_key(&b, "when");
+		sg_jb_jsonb(&b, sg_jsonb_get(marker, "when"));
+		sg_jb_key(&b, "node");
+		sg_jb_jsonb(&b, sg_jsonb_array_get(nodes, j));
+		sg_jb_end_object(&b);
+	}
+	sg_jb_end_array(&b);
 	return sg_jb_finish(&b);
 }
 

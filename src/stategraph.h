@@ -260,6 +260,7 @@ extern void sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *st
 extern void sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending);
 extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id);
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
+extern Jsonb *sg_checkpoint_last_writes(SGCheckpoint *cp);
 extern SGCheckpoint *sg_checkpoint_from_tuple(HeapTuple tup, TupleDesc desc);
 extern bool sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state, MemoryContext pin);
 extern void sg_state_cache_put(const char *thread_id, TransactionId xmin, SGCheckpoint *cp,
@@ -326,6 +327,7 @@ extern void sg_run_free(SGRun *run);
  * ---------------------------------------------------------------------------
  */
 extern Jsonb *sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts);
+extern Jsonb *sg_static_interrupts(Jsonb *meta);
 
 typedef struct SGJsonBuilder
 {
