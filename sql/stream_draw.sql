@@ -53,6 +53,17 @@ SELECT sg_add_conditional_edges('join', 'c', 'anywhere(jsonb)');
 SELECT sg_compile('join');
 SELECT sg_draw('join');
 SELECT sg_draw('join', 'png');
+-- names that are not plain identifiers: one Mermaid id each, labels escaped
+SELECT sg_create_graph('names', '{"log": "append"}');
+SELECT sg_add_node('names', 'a b', 'step_n(jsonb,jsonb)');
+SELECT sg_add_node('names', 'a_b', 'step_n(jsonb,jsonb)');
+SELECT sg_add_node('names', 'say "hi"; -->', 'step_n(jsonb,jsonb)');
+SELECT sg_add_edge('names', '__start__', 'a b');
+SELECT sg_add_edge('names', 'a b', 'a_b');
+SELECT sg_add_edge('names', 'a_b', 'say "hi"; -->');
+SELECT sg_add_edge('names', 'say "hi"; -->', '__end__');
+SELECT sg_compile('names');
+SELECT sg_draw('names');
 SELECT sg_draw('nope');
 
 SET client_min_messages = warning;

@@ -36,12 +36,46 @@ dot_quote(StringInfo buf, const char *s)
 	appendStringInfoChar(buf, '"');
 }
 
-/* A name as a Mermaid node id: characters Mermaid cannot take become '_'. */
+/* Letters, digits and '_' only: such a name is its own Mermaid id and label. */
+static bool
+plain_name(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char) *s) && *s != '_')
+			return false;
+	return true;
+}
+
+/*
+ * A name as a Mermaid node id, one id per name: a plain name as it is,
+ * any other as "x-" and its bytes in hex (plain names have no '-').
+ */
 static void
 mermaid_id(StringInfo buf, const char *s)
 {
+	if (plain_name(s))
+	{
+		appendStringInfoString(buf, s);
+		return;
+	}
+	appendStringInfoString(buf, "x-");
 	for (; *s; s++)
-		appendStringInfoChar(buf, (isalnum((unsigned char) *s) || *s == '_' || *s == '-') ? *s : '_');
+		appendStringInfo(buf, "%02x", (unsigned char) *s);
+}
+
+/* Text for a Mermaid label: ASCII punctuation as entity codes (#34; for '"'), so none ends the label. */
+static void
+mermaid_text(StringInfo buf, const char *s)
+{
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c >= 0x80 || isalnum(c) || c == '_' || c == ' ' || c == '-')
+			appendStringInfoChar(buf, c);
+		else
+			appendStringInfo(buf, "#%d;", c);
+	}
 }
 
 static void
@@ -73,7 +107,7 @@ edge(Drawer *d, const char *from, const char *to, bool conditional, const char *
 	else if (label)
 	{
 		appendStringInfoString(d->buf, " -. &nbsp;");
-		mermaid_id(d->buf, label);
+		mermaid_text(d->buf, label);
 		appendStringInfoString(d->buf, "&nbsp; .-> ");
 	}
 	else
@@ -97,8 +131,14 @@ node_decl(Drawer *d, const char *name, int kind)	/* kind: 0 node, 1 start, 2 end
 	}
 	appendStringInfoString(d->buf, "\t");
 	mermaid_id(d->buf, name);
-	if (kind == 0)
+	if (kind == 0 && plain_name(name))
 		appendStringInfo(d->buf, "(%s)\n", name);
+	else if (kind == 0)
+	{
+		appendStringInfoString(d->buf, "(\"");
+		mermaid_text(d->buf, name);
+		appendStringInfoString(d->buf, "\")\n");
+	}
 	else
 		appendStringInfo(d->buf, "([<p>%s</p>]):::%s\n", name, kind == 1 ? "first" : "last");
 }
