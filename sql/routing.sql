@@ -146,6 +146,8 @@ SELECT sg_compile('lost');
 SELECT sg_invoke('lost', '{"n": 0}', thread_id => 'lost-1');
 SELECT count(*) AS stored FROM stategraph.checkpoints WHERE thread_id = 'lost-1';
 SELECT sg_invoke('lost', '{"n": 0}', thread_id => 'lost-3', on_error => 'return') -> '__error__' ->> 'message' AS error;
+-- the recorded error names the node whose router failed
+SELECT tasks->0->'error'->>'node' AS node, tasks->0->'error'->>'sqlstate' AS sqlstate FROM sg_get_state('lost-3');
 SELECT step, next FROM sg_get_state('lost-3');
 
 SET client_min_messages = warning;

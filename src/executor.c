@@ -677,12 +677,16 @@ route_jsonb(Routing *r, const char *from, Jsonb *answer, Jsonb *path_map, bool n
 				 errhint("A router returns a node name, a list of names, \"__end__\", or Send objects {\"node\": ..., \"arg\": ...}.")));
 }
 
+/* The node whose router is running, so that a failed step can name it. */
+static const char *routing_node = NULL;
+
 static void
 call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 {
 	LOCAL_FCINFO(fcinfo, 1);
 	Datum		d;
 
+	routing_node = node->name;
 	InitFunctionCallInfoData(*fcinfo, &br->flinfo, 1, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(local_state);
 	fcinfo->args[0].isnull = false;
@@ -713,6 +717,7 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 	}
 	else
 		route_jsonb(r, node->name, DatumGetJsonbP(d), br->path_map, false);
+	routing_node = NULL;
 }
 
 /* Where one task's node leads. Routers see base with only that task's update applied. */
@@ -1167,6 +1172,7 @@ sg_run_step(SGRun *run)
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(cxt);
+		routing_node = NULL;
 		PG_TRY();
 		{
 			finish_step(run);
@@ -1190,7 +1196,8 @@ sg_run_step(SGRun *run)
 		{
 			/* the step stays where it was: its tasks' writes become pending */
 			MemoryContextSwitchTo(run->step_cxt[run->cur]);
-			fail_step(run, edata, NULL);
+			fail_step(run, edata, routing_node);
+			routing_node = NULL;
 			MemoryContextSwitchTo(old);
 			return false;
 		}
