@@ -57,7 +57,7 @@ SELECT throws_ok($$ SELECT sg_invoke('g', '{}', on_error => '') $$, '22023', NUL
 SELECT throws_ok($$ SELECT sg_get_state('') $$, '22023', NULL, 'get_state: empty thread');
 SELECT throws_ok($$ SELECT * FROM sg_get_state_history('') $$, '22023', NULL, 'history: empty thread');
 SELECT throws_ok($$ SELECT sg_update_state('', '{}') $$, '22023', NULL, 'update_state: empty thread');
-SELECT throws_ok($$ SELECT sg_update_state('t1', '{"step": 1}', as_node => '') $$, '42704', NULL, 'update_state: empty as_node');
+SELECT throws_ok($$ SELECT sg_update_state('t1', '{"step": 1}', as_node => '') $$, '22023', NULL, 'update_state: empty as_node');
 SELECT throws_ok($$ SELECT sg_fork('t1', (SELECT id FROM t1h), '') $$, '22023', NULL, 'fork: empty new thread');
 SELECT throws_ok($$ SELECT sg_delete_thread('') $$, '22023', NULL, 'delete_thread: empty');
 SELECT throws_ok($$ SELECT sg_prune(keep_last => 1, thread_id => '') $$, '22023', NULL, 'prune: empty thread');
