@@ -68,6 +68,11 @@ SELECT sg_create_graph('h', '{"x": {"reducer": "append", "default": 5}}');
 SELECT sg_create_graph('h', '{"x": {"reduce": "append"}}');
 SELECT sg_create_graph('h', '{"__x": "append"}');
 SELECT sg_create_graph('h', '{"x": "wrong_type"}');
+-- reducer names that are not valid names or signatures: errors of the channel
+SELECT sg_create_graph('h', '{"x": "longest(jsonb"}');
+SELECT sg_create_graph('h', '{"x": ""}');
+SELECT sg_create_graph('h', '{"x": "longest(jsonb,notatype)"}');
+SELECT sg_create_graph('h', '{"x": "a.b.c.d"}');
 SELECT sg_create_graph('h', '{"x": "replace"}');
 SELECT sg_add_node('h', '__start__', 'noop(jsonb)');
 SELECT sg_add_node('h', 'x', 'noop(jsonb)');
@@ -85,6 +90,7 @@ SELECT sg_add_conditional_edges('h', 'n', 'wrong_type(text)');
 SELECT sg_add_conditional_edges('h', 'n', 'noop2(jsonb,jsonb)');
 SELECT sg_create_graph('h2', '{"x": "bad_reducer"}');
 SELECT sg_add_conditional_edges('h', 'n', 'go_to(jsonb)', '"b"');
+SELECT sg_add_conditional_edges('h', 'n', 'go_to(jsonb)', '[]');
 -- compile-time validation, one error at a time
 SELECT sg_compile('h');                               -- no entry point
 SELECT sg_add_edge('h', '__start__', 'n');
@@ -105,6 +111,13 @@ SELECT version FROM stategraph.graphs WHERE graph = 'h';
 DROP FUNCTION noop2(jsonb, jsonb);
 SELECT sg_compile('g');
 SELECT sg_invoke('g', '{}');
+-- once it is defined again, the node is added again (its old entry is replaced)
+CREATE FUNCTION noop2(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT sg_add_node('g', 'b', 'noop2(jsonb,jsonb)');
+SELECT sg_compile('g');
+SELECT sg_invoke('g', '{}') IS NOT NULL AS ran;
+-- but a node whose function exists is not replaced
+SELECT sg_add_node('g', 'b', 'noop(jsonb)');
 
 -- dropping a graph keeps its threads readable
 SELECT sg_drop_graph('g');

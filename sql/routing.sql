@@ -35,6 +35,26 @@ SELECT sg_invoke('sizes', '{"n": 42}', thread_id => 'size-42');
 SELECT sg_invoke('sizes', '{"n": 7}', thread_id => 'size-7');
 SELECT step, next FROM sg_get_state_history('size-42');
 
+-- a boolean router picks from a path_map by "true" / "false", as LangGraph's
+-- {True: ..., False: ...}; so does a JSON true, false or number
+CREATE FUNCTION is_big(state jsonb) RETURNS boolean LANGUAGE sql AS $$ SELECT (state->>'n')::int > 10 $$;
+CREATE FUNCTION is_big_json(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT to_jsonb((state->>'n')::int > 10) $$;
+SELECT sg_create_graph('sizes2', '{"n": "replace", "log": "append"}');
+SELECT sg_add_node('sizes2', 'classify', 'classify(jsonb)');
+SELECT sg_add_node('sizes2', 'handle_big', 'handle_big(jsonb)');
+SELECT sg_add_node('sizes2', 'handle_small', 'handle_small(jsonb)');
+SELECT sg_add_edge('sizes2', '__start__', 'classify');
+SELECT sg_add_conditional_edges('sizes2', 'classify', 'is_big(jsonb)');
+SELECT sg_add_conditional_edges('sizes2', 'classify', 'is_big(jsonb)', '{"true": "handle_big", "false": "handle_small"}');
+SELECT sg_add_edge('sizes2', 'handle_big', '__end__');
+SELECT sg_add_edge('sizes2', 'handle_small', '__end__');
+SELECT sg_compile('sizes2');
+SELECT sg_invoke('sizes2', '{"n": 42}') -> 'log' AS big, sg_invoke('sizes2', '{"n": 7}') -> 'log' AS small;
+DELETE FROM stategraph.branches WHERE graph = 'sizes2';
+SELECT sg_add_conditional_edges('sizes2', 'classify', 'is_big_json(jsonb)', '{"true": "handle_big", "false": "handle_small"}');
+SELECT sg_compile('sizes2');
+SELECT sg_invoke('sizes2', '{"n": 42}') -> 'log' AS big, sg_invoke('sizes2', '{"n": 7}') -> 'log' AS small;
+
 -- a router returning a list of names fans out; __end__ in a list ends that branch
 CREATE FUNCTION route_many(state jsonb) RETURNS text[] LANGUAGE sql
     AS $$ SELECT ARRAY['handle_small', 'handle_big', '__end__'] $$;

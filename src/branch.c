@@ -308,6 +308,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 
 	g = sg_graph_get(th->graph);
 	sg_graph_pin(g, CurrentMemoryContext);
+	sg_graph_check_privileges(g);	/* the update goes through the reducers */
 	state = sg_load_for_graph(g, th, &base_id, &base, &new_kinds);
 	if (as_node != NULL)
 	{

@@ -642,6 +642,10 @@ route_jsonb(Routing *r, const char *from, Jsonb *answer, Jsonb *path_map, bool n
 {
 	char	   *name = sg_jsonb_as_cstring(answer);
 
+	/* true, false or a number picks a path_map entry by its text, as {True: "a"} does in Python */
+	if (name == NULL && path_map != NULL && sg_jsonb_is_object(path_map) &&
+		(sg_jsonb_is_scalar(answer, jbvBool) || sg_jsonb_is_scalar(answer, jbvNumeric)))
+		name = JsonbToCString(NULL, &answer->root, VARSIZE(answer));
 	if (name != NULL)
 		route_to(r, from, name, path_map);
 	else if (sg_jsonb_is_object(answer) && sg_jsonb_get_cstring(answer, "node") != NULL)
@@ -698,6 +702,8 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 				 errhint("Return \"__end__\" to finish the run.")));
 	if (br->rettype == TEXTOID)
 		route_to(r, node->name, TextDatumGetCString(d), br->path_map);
+	else if (br->rettype == BOOLOID)
+		route_to(r, node->name, DatumGetBool(d) ? "true" : "false", br->path_map);
 	else if (br->rettype == TEXTARRAYOID)
 	{
 		Datum	   *elems;
@@ -1232,8 +1238,9 @@ sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **
 		if (c < 0 || g->cs->kinds[c] != tk->kinds[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("thread \"%s\" cannot continue with graph \"%s\": channel \"%s\" has changed",
-							th->thread_id, g->name, tk->names[i]),
+					 errmsg("thread \"%s\" cannot continue with graph \"%s\": channel \"%s\" %s",
+							th->thread_id, g->name, tk->names[i],
+							c < 0 ? "was removed" : "has another reducer"),
 					 errdetail("The thread was written with other channels than the graph has now."),
 					 errhint("Start a new thread for the changed graph.")));
 	}

@@ -25,6 +25,7 @@
 #include "stategraph.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -138,7 +139,7 @@ signature_text(SGSignature sig)
 		case SIG_NODE:
 			return "(state jsonb) or (state jsonb, config jsonb) returning jsonb";
 		case SIG_ROUTER:
-			return "(state jsonb) returning text, text[] or jsonb";
+			return "(state jsonb) returning text, text[], jsonb or boolean";
 		case SIG_REDUCER:
 			return "(current jsonb, update jsonb) returning jsonb";
 	}
@@ -180,7 +181,7 @@ check_signature(Oid fn, SGSignature sig, const char *what)
 		case SIG_ROUTER:
 			ok = ok && nargs == 1 &&
 				(proc->prorettype == TEXTOID || proc->prorettype == TEXTARRAYOID ||
-				 proc->prorettype == JSONBOID);
+				 proc->prorettype == JSONBOID || proc->prorettype == BOOLOID);
 			break;
 		case SIG_REDUCER:
 			ok = ok && nargs == 2 && proc->prorettype == JSONBOID;
@@ -215,21 +216,61 @@ resolve_function(const char *signature)
  * ---------------------------------------------------------------------------
  */
 
-/* A custom reducer given by name: "fn", "schema.fn" or a full signature. */
+/*
+ * A custom reducer given by name: "fn", "schema.fn" (looked up as fn(jsonb,
+ * jsonb)) or a full signature. A name that no such function has, or that is
+ * not even a valid name or signature, is an error of the channel's
+ * definition (22023) that names the channel.
+ */
 static Oid
 lookup_reducer(const char *name, const char *channel)
 {
-	Oid			fn;
+	volatile Oid fn = InvalidOid;
 	Oid			argtypes[2] = {JSONBOID, JSONBOID};
+	volatile bool other_signature = false;
+	char	   *volatile problem = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 
-	if (strchr(name, '(') != NULL)
-		fn = resolve_function(name);
-	else
-		fn = LookupFuncName(stringToQualifiedNameList(name), 2, argtypes, true);
+	/* parsing the name can fail in many ways; a subtransaction catches them all */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (strchr(name, '(') != NULL)
+			fn = resolve_function(name);
+		else
+		{
+			List	   *qname = stringToQualifiedNameList(name);
+
+			fn = LookupFuncName(qname, 2, argtypes, true);
+			if (!OidIsValid(fn))
+				other_signature = OidIsValid(LookupFuncName(qname, -1, NULL, true));
+		}
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		other_signature = edata->sqlerrcode == ERRCODE_AMBIGUOUS_FUNCTION;
+		if (!other_signature)
+			problem = edata->message;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+
 	if (!OidIsValid(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown reducer \"%s\" for channel \"%s\"", name, channel),
+				 other_signature ? errdetail("Functions named \"%s\" exist, but none takes (jsonb, jsonb).", name) :
+				 problem ? errdetail("The name does not parse: %s.", problem) : 0,
 				 errhint("Use replace, append, add, merge, or the name of a function (current jsonb, update jsonb) returning jsonb.")));
 	return fn;
 }
@@ -492,15 +533,21 @@ sg_add_node(PG_FUNCTION_ARGS)
 				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = CStringGetTextDatum(node);
+	values[2] = ObjectIdGetDatum(fn);
+	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
 	if (exec("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
-			 2, types, values, NULL) > 0)
+			 2, types, values, NULL) == 0)
+		exec("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
+			 4, types, values, nulls);
+	/* a node whose function was dropped is given its new one */
+	else if (exec("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
+				  "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2 "
+				  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+				  "                WHERE p.oid OPERATOR(pg_catalog.=) fn::pg_catalog.oid)",
+				  4, types, values, nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
-	values[2] = ObjectIdGetDatum(fn);
-	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
-	exec("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
-		 4, types, values, nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -614,6 +661,11 @@ check_path_map(Jsonb *path_map)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("path_map must be a JSON array of node names or an object mapping router results to node names")));
+	if (JB_ROOT_COUNT(path_map) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("path_map must not be empty"),
+				 errhint("Leave path_map out to let the router go to any node.")));
 	it = JsonbIteratorInit(&path_map->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -647,6 +699,11 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	check_signature(router, SIG_ROUTER, psprintf("router of node \"%s\"", source));
 	if (path_map)
 		check_path_map(path_map);
+	if (get_func_rettype(router) == BOOLOID && (path_map == NULL || !sg_jsonb_is_object(path_map)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the router of node \"%s\" returns boolean, so it needs a path_map object", source),
+				 errhint("For example '{\"true\": \"a\", \"false\": \"b\"}'.")));
 
 	sg_spi_connect();
 	require_graph(graph);
@@ -654,6 +711,12 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(source);
 	values[2] = ObjectIdGetDatum(router);
 	values[3] = path_map ? JsonbPGetDatum(path_map) : (Datum) 0;
+	/* conditional edges of this node whose router was dropped are replaced */
+	exec("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+		 "AND source OPERATOR(pg_catalog.=) $2 "
+		 "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+		 "                WHERE p.oid OPERATOR(pg_catalog.=) router::pg_catalog.oid)",
+		 2, types, values, NULL);
 	if (exec("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 			 "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
 			 3, types, values, NULL) > 0)
@@ -1376,6 +1439,12 @@ sg_graph_get(const char *name)
 		graph_cache_reset();
 		graphs_relid = get_relname_relid("graphs", get_namespace_oid("stategraph", false));
 	}
+	/*
+	 * A graph recompiled by a transaction that committed since this one's
+	 * last lock: its invalidation is read now, as a new statement would
+	 * read the new definition.
+	 */
+	AcceptInvalidationMessages();
 	foreach(lc, graph_cache)
 	{
 		g = (SGGraph *) lfirst(lc);

@@ -68,7 +68,8 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 		sg_task_id(&cp->id, cp->next[i], i, id);
 		p = child_writes ? NULL : sg_jsonb_get(cp->pending, id);
 		error = sg_jsonb_get(p, "error");
-		its_interrupts = sg_jsonb_get(p, "interrupts");
+		/* interrupts stay part of the record, as in LangGraph's history */
+		its_interrupts = sg_jsonb_get(sg_jsonb_get(cp->pending, id), "interrupts");
 		if (p != NULL)
 			result = sg_jsonb_get(p, "writes");
 		else if (child_writes != NULL && i < sg_jsonb_array_length(child_writes))

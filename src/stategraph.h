@@ -76,7 +76,7 @@ typedef struct SGBranch
 {
 	Oid			router;
 	FmgrInfo	flinfo;
-	Oid			rettype;		/* TEXTOID, TEXTARRAYOID or JSONBOID */
+	Oid			rettype;		/* TEXTOID, TEXTARRAYOID, JSONBOID or BOOLOID */
 	Jsonb	   *path_map;		/* NULL, an array of names or an object */
 } SGBranch;
 

@@ -5,12 +5,13 @@
 # Not part of `make test` (it takes minutes). Usage:
 #   bash test/fuzz/run.sh                 FUZZ_SECONDS=120 FUZZ_CALLS=20000 by default
 set -uo pipefail
-cd "$(dirname "$0")"
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")	# run.sh runs itself again under pg_virtualenv
+cd "$(dirname "$SELF")"
 FUZZ_SECONDS=${FUZZ_SECONDS:-120}
 FUZZ_CALLS=${FUZZ_CALLS:-20000}
 if [ -z "${PGHOST:-}${PGPORT:-}" ]; then
 	bash ../deps.sh sqlsmith || exit 2
-	exec pg_virtualenv -v 15 env FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_CALLS="$FUZZ_CALLS" bash "$0"
+	exec pg_virtualenv -v 15 env FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_CALLS="$FUZZ_CALLS" bash "$SELF"
 fi
 mkdir -p ../bench/out
 OUT=../bench/out/fuzz-$(date +%Y%m%d-%H%M%S).txt
@@ -32,6 +33,8 @@ started=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
 internal=$(grep -cE 'ERROR:  (XX000|cache lookup failed|unexpected|unrecognized)' \
 	/var/log/postgresql/postgresql-15-regress.log 2>/dev/null || true)
 echo "internal errors in the server log: ${internal:-0}" | tee -a "$OUT"
+grep -E -A2 'ERROR:  (XX000|cache lookup failed|unexpected|unrecognized)' \
+	/var/log/postgresql/postgresql-15-regress.log 2>/dev/null | head -30 | tee -a "$OUT"
 now=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
 crashes=$(grep -cE 'terminated by signal|server process .* was terminated' /var/log/postgresql/postgresql-15-regress.log 2>/dev/null || true)
 if [ "$started" != "$now" ] || [ "${crashes:-0}" -gt 0 ]; then

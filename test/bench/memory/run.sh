@@ -9,11 +9,12 @@
 # Writes test/bench/out/memory-<date>.txt.
 # Usage: bash test/bench/memory/run.sh   (N=20000 for a shorter try)
 set -euo pipefail
-cd "$(dirname "$0")"
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")	# run.sh runs itself again under pg_virtualenv
+cd "$(dirname "$SELF")"
 N=${N:-100000}
 if [ -z "${PGHOST:-}${PGPORT:-}" ]; then
 	bash ../../deps.sh
-	exec pg_virtualenv -v 15 env N="$N" bash "$0"
+	exec pg_virtualenv -v 15 env N="$N" bash "$SELF"
 fi
 mkdir -p ../out
 OUT=../out/memory-$(date +%Y%m%d-%H%M%S).txt
