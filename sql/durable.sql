@@ -76,5 +76,14 @@ SELECT node, count(*) FROM effects WHERE thread = 'stream-1' GROUP BY node ORDER
 SELECT node FROM (SELECT (sg_stream('pipe', '{}', thread_id => 'stream-2')).*) s LIMIT 3;
 SELECT s.step, s.next, t.status FROM sg_get_state('stream-2') s JOIN sg_threads('pipe') t USING (thread_id);
 
+-- time travel in mode values shows the forked state first: stopping right
+-- there leaves the thread at the fork, and a resume runs b and c from it
+SELECT checkpoint_id AS after_a FROM sg_get_state_history('stream-1') WHERE step = 1 \gset
+SELECT step FROM (SELECT (sg_stream('pipe', NULL, thread_id => 'stream-1', checkpoint_id => :'after_a',
+                                    mode => 'values')).*) s LIMIT 1;
+SELECT step, source, next FROM sg_get_state('stream-1');
+SELECT sg_invoke('pipe', NULL, thread_id => 'stream-1');
+SELECT step, source FROM sg_get_state_history('stream-1', "limit" => 3);
+
 SET client_min_messages = warning;
 DROP SCHEMA durable CASCADE;

@@ -84,7 +84,16 @@ SELECT sg_invoke('fanout', NULL, thread_id => 'f') AS resumed;
 COMMIT;
 SELECT node, count(*) FROM cache_effects GROUP BY node ORDER BY node;
 
--- the cache can be turned off; results are the same
+-- the cache can be turned off, also for what it already holds: a change
+-- made behind its back without a new row version shows at once
+SELECT sg_invoke('counter', '{}', thread_id => 'c') ->> 'n' AS n;
+BEGIN;
+UPDATE stategraph.checkpoints c SET writes = '[["up", {"n": 42, "log": [42]}]]'
+FROM stategraph.threads t WHERE t.thread_id = 'c' AND c.thread_id = 'c' AND c.checkpoint_id = t.head;
+SET LOCAL stategraph.state_cache = 0;
+SELECT "values"->'n' AS n FROM sg_get_state('c');
+ROLLBACK;
+-- results are the same with the cache off
 SET stategraph.state_cache = 0;
 SELECT sg_invoke('counter', '{}', thread_id => 'c') ->> 'n' AS n;
 SELECT "values" FROM sg_get_state('c');

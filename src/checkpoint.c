@@ -1297,7 +1297,7 @@ sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state, MemoryConte
 {
 	ListCell   *lc;
 
-	if (!th->has_head)
+	if (!th->has_head || sg_state_cache_kb == 0)
 		return false;
 	foreach(lc, state_cache)
 	{

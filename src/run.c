@@ -148,6 +148,8 @@ sg_stream(PG_FUNCTION_ARGS)
 
 		sg_spi_connect();
 		st->run = sg_run_begin(&opts, funcctx->multi_call_memory_ctx);
+		if (st->rows != NIL)
+			sg_run_checkpointed(st->run);	/* a time-travel fork, already shown in mode values */
 		sg_spi_finish();
 	}
 	funcctx = SRF_PERCALL_SETUP();
