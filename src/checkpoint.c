@@ -255,14 +255,9 @@ sg_unlock_thread(const char *thread_id, bool session)
 bool
 sg_thread_is_busy(const char *thread_id)
 {
-	LOCKTAG		tag;
-	LockAcquireResult r;
-
-	thread_locktag(&tag, thread_id);
-	r = LockAcquire(&tag, ExclusiveLock, false, true);
-	if (r == LOCKACQUIRE_NOT_AVAIL)
+	if (!sg_try_lock_thread(thread_id))
 		return true;
-	LockRelease(&tag, ExclusiveLock, false);
+	sg_unlock_thread(thread_id, false);
 	return false;
 }
 
