@@ -4,7 +4,7 @@ EXTENSION = stategraph
 MODULE_big = stategraph
 OBJS = src/stategraph.o src/json.o src/graph.o src/channel.o src/checkpoint.o \
        src/executor.o src/run.o src/history.o src/branch.o src/retention.o src/draw.o
-DATA = sql/stategraph--0.1.0.sql
+DATA = sql/stategraph--0.1.0.sql sql/stategraph--0.1.0--0.2.0.sql
 PGFILEDESC = "stategraph - LangGraph state graphs and checkpointer inside PostgreSQL"
 
 # pg_regress: sql/<name>.sql with expected/<name>.out (the install script is not a test)

@@ -12,18 +12,15 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 bash test/deps.sh || { echo "could not install dependencies"; exit 2; }
-export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+# PG_CONFIG may point at another PostgreSQL 15 installation (a private copy for
+# parallel development, say): the build, the install and every cluster use it.
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PGBIN=$($PG_CONFIG --bindir)
 PGXS_DIR=$(dirname "$(dirname "$(dirname "$($PG_CONFIG --pgxs)")")")	# .../lib/pgxs
 
 make -s clean >/dev/null 2>&1
 if ! make -s >/dev/null; then echo "build failed"; echo "0 passed, 1 failed"; exit 1; fi
 $SUDO make -s install >/dev/null || { echo "install failed"; echo "0 passed, 1 failed"; exit 1; }
-
-# a run that was interrupted may have left pg_virtualenv's cluster behind
-if [ -d /etc/postgresql/15/regress ] && ! pgrep -f pg_virtualenv >/dev/null; then
-	$SUDO pg_dropcluster --stop 15 regress 2>/dev/null || $SUDO rm -rf /etc/postgresql/15/regress
-fi
 
 LOG=$(mktemp -d /tmp/stategraph-test.XXXXXX)
 chmod 755 "$LOG"
@@ -46,9 +43,27 @@ count_tap() {
 as_postgres() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
 }
+# with_cluster CMD...: runs CMD against a throwaway cluster of $PGBIN configured
+# with test/stategraph.conf (the preload), reached through its own socket
+# directory only (no TCP port, so parallel runs never collide), then removes it.
+with_cluster() {
+	local dir rc
+	dir=$(mktemp -d /tmp/stategraph-cluster.XXXXXX)
+	chmod 755 "$dir"; chown postgres "$dir" 2>/dev/null || $SUDO chown postgres "$dir"
+	as_postgres "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+		|| { cat "$dir/initdb.log"; return 1; }
+	{ cat test/stategraph.conf; echo "listen_addresses = ''"; echo "unix_socket_directories = '$dir'"; } \
+		| as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null
+	as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || { cat "$dir/server.log"; return 1; }
+	PGHOST=$dir PGPORT=5432 PGUSER=postgres PGDATABASE=postgres PATH="$PGBIN:$PATH" "$@"
+	rc=$?
+	as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1
+	rm -rf "$dir"
+	return $rc
+}
 
 # pg_regress and isolation (PGXS installcheck) on a throwaway cluster
-pg_virtualenv -v 15 make -s installcheck >"$LOG/regress.log" 2>&1
+with_cluster make -s installcheck >"$LOG/regress.log" 2>&1
 regress_ok=$(grep -cE '^(test |     )?[a-z0-9_]+ +\.\.\. ok' "$LOG/regress.log")
 regress_failed=$(grep -cE '\.\.\. FAILED' "$LOG/regress.log")
 if [ "$regress_ok" -eq 0 ] && [ "$regress_failed" -eq 0 ]; then regress_failed=1; fi
@@ -56,14 +71,14 @@ report "regress+iso" "$regress_ok" "$regress_failed"
 [ "$regress_failed" -eq 0 ] || { grep -E 'FAILED|ERROR' "$LOG/regress.log" | head -20; [ -f test/results/regression.diffs ] && head -80 test/results/regression.diffs; [ -f test/output_iso/regression.diffs ] && head -80 test/output_iso/regression.diffs; }
 
 # README.md's SQL examples run as written, and sg_draw's dot output renders with Graphviz
-pg_virtualenv -v 15 sh -c 'bash test/readme.sh; bash test/draw/render.sh' >"$LOG/readme.log" 2>&1
+with_cluster sh -c 'bash test/readme.sh; bash test/draw/render.sh' >"$LOG/readme.log" 2>&1
 read -r p f < <(count_tap "$LOG/readme.log")
 report "README+draw" "$p" "$f"
 [ "$f" -eq 0 ] || grep -E -A5 '^not ok' "$LOG/readme.log" | head -30
 
 # pgTAP
 if ls test/pgtap/*.sql >/dev/null 2>&1; then
-	pg_virtualenv -v 15 sh -c 'pg_prove -v test/pgtap/*.sql' >"$LOG/pgtap.log" 2>&1
+	with_cluster sh -c 'pg_prove -v test/pgtap/*.sql' >"$LOG/pgtap.log" 2>&1
 	read -r p f < <(count_tap "$LOG/pgtap.log")
 	report "pgTAP" "$p" "$f"
 	[ "$f" -eq 0 ] || grep -E '^not ok|Failed|Parse errors|Dubious|ERROR' "$LOG/pgtap.log" | head -30
