@@ -2,8 +2,8 @@
 
 EXTENSION = stategraph
 MODULE_big = stategraph
-OBJS = src/stategraph.o src/json.o src/graph.o src/channel.o src/checkpoint.o \
-       src/executor.o src/run.o src/history.o src/branch.o src/retention.o src/draw.o
+# every C file of src/ is part of the module (one concern per file)
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA = sql/stategraph--0.1.0.sql sql/stategraph--0.1.0--0.2.0.sql
 PGFILEDESC = "stategraph - LangGraph state graphs and checkpointer inside PostgreSQL"
 

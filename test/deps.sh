@@ -4,7 +4,10 @@
 set -euo pipefail
 
 packages=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl libipc-run-perl graphviz "$@")
+          libtap-parser-sourcehandler-pgtap-perl libipc-run-perl graphviz gnuplot-nox
+          postgresql-15-cron postgresql-15-plproxy python3-psycopg sqlsmith "$@")
+# Node.js and npm (the JS client and benchmarks): Debian's, unless a node is already there
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
