@@ -15,6 +15,20 @@
 -- Ownership and security
 -- ===========================================================================
 
+/*
+ * Threads, runs and tasks belong to the role that created them, stored by
+ * name (a role OID would point at another role after a restore into another
+ * cluster, and reg* columns block pg_upgrade). A row is visible and writable
+ * to its owner and the owner's members; superusers and BYPASSRLS roles see
+ * all. Every row-level security policy of the extension uses this one test.
+ * A dropped owner's rows are visible to superusers only.
+ */
+CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN owner OPERATOR(pg_catalog.=) CURRENT_USER
+        OR pg_catalog.pg_has_role(CURRENT_USER,
+                                  (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) owner),
+                                  'MEMBER') IS TRUE;
 
 
 -- ===========================================================================
