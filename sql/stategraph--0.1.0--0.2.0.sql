@@ -53,6 +53,21 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
 -- Portable threads
 -- ===========================================================================
 
+/*
+ * A thread as one jsonb value (its row and every checkpoint row as stored),
+ * and back: backups of one thread, copies under a new id (LangGraph's
+ * copy_thread), moves between databases and shards (src/portable.c).
+ */
+CREATE FUNCTION @extschema@.sg_export_thread(thread_id text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'sg_export_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_export_thread(text) IS
+    'The thread and all its checkpoints as one jsonb value (format stategraph.thread, version 1, with a digest), for sg_import_thread';
+
+CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'sg_import_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_import_thread(jsonb, text) IS
+    'Store a thread exported by sg_export_thread, under its own id or thread_id; every checkpoint reads as before. Returns the thread id';
+
 
 
 -- ===========================================================================

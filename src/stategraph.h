@@ -27,6 +27,10 @@
 #define ERRCODE_SG_INVALID_ROUTE		MAKE_SQLSTATE('S','G','0','0','5')
 #define ERRCODE_SG_INTERRUPT			MAKE_SQLSTATE('S','G','0','0','6')
 
+/* portable threads (portable.c) */
+#define ERRCODE_SG_INVALID_EXPORT		MAKE_SQLSTATE('S','G','X','0','1')
+#define ERRCODE_SG_EXPORT_TAMPERED		MAKE_SQLSTATE('S','G','X','0','2')
+
 #define SG_START_NAME	"__start__"
 #define SG_END_NAME		"__end__"
 #define SG_START		0			/* node index of __start__ */
