@@ -394,6 +394,13 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     SELECT pg_catalog.count(*) FROM stategraph.threads t, LATERAL sg_delete_thread(t.thread_id) d
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
+/* The digest of every graph definition on the server at connstr (as stategraph_router.definitions). */
+CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(g.graph || ':' || g.channels::text || COALESCE(g.spec::text, ''), ','
+                                                         ORDER BY g.graph), '')) AS digest
+    FROM stategraph.graphs g; $$;
+
 /* Wait until every other transaction of this router database that began before since has ended. */
 CREATE FUNCTION stategraph_router.wait_for_calls(since timestamptz, timeout interval DEFAULT '5 minutes')
     RETURNS void LANGUAGE plpgsql AS $$
@@ -403,12 +410,13 @@ BEGIN
                                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
                     AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
                     AND a.xact_start OPERATOR(pg_catalog.<) since) LOOP
-        IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) since OPERATOR(pg_catalog.+) timeout THEN
+        IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (since OPERATOR(pg_catalog.+) timeout) THEN
             RAISE EXCEPTION 'transactions of this router that began before % are still open', since
                 USING ERRCODE = 'lock_not_available',
                       HINT = 'End them (see pg_stat_activity), then call stategraph_router.move_partition again.';
         END IF;
         PERFORM pg_catalog.pg_sleep(0.01);
+        PERFORM pg_catalog.pg_stat_clear_snapshot();   -- pg_stat_activity is otherwise read once per transaction
     END LOOP;
 END $$;
 
@@ -448,6 +456,12 @@ BEGIN
     IF old OPERATOR(pg_catalog.=) connstr THEN
         moved := 0;
         RETURN;
+    END IF;
+    IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
+       stategraph_router.definitions_at(pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+        RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Create the extension, the node functions and the same graphs there first.';
     END IF;
     -- 1. freeze (a partition already frozen by an interrupted move stays so)
     IF old OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''' THEN
