@@ -1,7 +1,9 @@
 // Writes the data files that plots.gp draws, from one run of test/bench/run.sh:
 //     node plots.mjs <run directory> "<client counts>"
 // chat_turns.dat    turn, turn time in ms: stategraph, stategraph returning only the
-//                   new reply, LangGraph.js PostgresSaver, LangGraph.js DeltaChannel
+//                   new reply, LangGraph.js PostgresSaver, LangGraph.js DeltaChannel;
+//                   then the same four as means of the last 10 turns (the plot's
+//                   thick lines: a shared machine makes single turns noisy)
 // chat_storage.dat  turn, storage in MB after that turn, the same three systems
 // seed_clients.dat  clients, invokes/s of the seed graph: stategraph, LangGraph.js
 // A number a run does not have (DeltaChannel skipped, say) is written as "?".
@@ -36,10 +38,16 @@ if (turns === 0) {
 	process.exit(1);
 }
 
-const t = ["# turn\tstategraph\tstategraph_reply_only\tlanggraph\tlanggraph_delta"];
+const series = [sgTurns, sgReply, lg.turn_ms ?? [], lgd.turn_ms ?? []];
+const WINDOW = 10;
+function rolling(xs, i) {
+	const w = xs.slice(Math.max(0, i + 1 - WINDOW), i + 1).filter((x) => x !== undefined && x !== null);
+	return i < xs.length && w.length > 0 ? (w.reduce((a, b) => a + b, 0) / w.length).toFixed(3) : undefined;
+}
+const t = ["# turn\tstategraph\tstategraph_reply_only\tlanggraph\tlanggraph_delta\t(the same, mean of the last 10 turns)"];
 const s = ["# turn\tstategraph_MB\tlanggraph_MB\tlanggraph_delta_MB"];
 for (let i = 0; i < turns; i++) {
-	t.push([i + 1, sgTurns[i], sgReply[i], lg.turn_ms?.[i], lgd.turn_ms?.[i]].map(cell).join("\t"));
+	t.push([i + 1, ...series.map((xs) => xs[i]), ...series.map((xs) => rolling(xs, i))].map(cell).join("\t"));
 	s.push([i + 1, mb(sgStorage.get(i + 1)), mb(lg.turn_storage_bytes?.[i]), mb(lgd.turn_storage_bytes?.[i])].map(cell).join("\t"));
 }
 writeFileSync(file("chat_turns.dat"), t.join("\n") + "\n");
