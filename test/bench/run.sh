@@ -6,8 +6,8 @@
 #
 # Prints a Markdown table and writes it to test/bench/out/latest.md, and draws PNG
 # plots of the same run with gnuplot (test/bench/out/latest-*.png; plots.gp); raw
-# data of every run under test/bench/out/run-*/. Takes about 4.5 minutes with the
-# defaults.
+# data of every run under test/bench/out/run-*/. Takes about 5 minutes with the
+# defaults (7 on a busy machine).
 # test/bench/RESULTS.md says what every number means.
 #
 # Settings (environment):
