@@ -70,7 +70,8 @@ if [ "$regress_ok" -eq 0 ] && [ "$regress_failed" -eq 0 ]; then regress_failed=1
 report "regress+iso" "$regress_ok" "$regress_failed"
 [ "$regress_failed" -eq 0 ] || { grep -E 'FAILED|ERROR' "$LOG/regress.log" | head -20; [ -f test/results/regression.diffs ] && head -80 test/results/regression.diffs; [ -f test/output_iso/regression.diffs ] && head -80 test/output_iso/regression.diffs; }
 
-# README.md's SQL examples run as written, and sg_draw's dot output renders with Graphviz
+# README.md's and docs/seed-chapter.md's SQL examples run as written and show real output;
+# sg_draw's dot output renders with Graphviz
 with_cluster sh -c 'bash test/readme.sh; bash test/draw/render.sh' >"$LOG/readme.log" 2>&1
 read -r p f < <(count_tap "$LOG/readme.log")
 report "README+draw" "$p" "$f"
