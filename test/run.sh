@@ -4,6 +4,7 @@
 #   isolation    test/specs/*.spec against test/expected/*.out
 #   pgTAP        test/pgtap/*.sql (pg_prove)
 #   TAP          test/t/*.pl (PostgreSQL::Test::Cluster: crashes, restarts)
+#   docs         README.md and docs/seed-chapter.md examples; project files (test/meta.py)
 # Each suite gets a throwaway cluster; the machine gets what it needs (test/deps.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,13 @@ with_cluster sh -c 'bash test/readme.sh; bash test/draw/render.sh' >"$LOG/readme
 read -r p f < <(count_tap "$LOG/readme.log")
 report "README+draw" "$p" "$f"
 [ "$f" -eq 0 ] || grep -E -A5 '^not ok' "$LOG/readme.log" | head -30
+
+# LICENSE, CHANGELOG.md and META.json (PGXN Meta Spec v1.0.0) agree with stategraph.control
+python3 test/meta.py >"$LOG/meta.log" 2>&1
+read -r p f < <(count_tap "$LOG/meta.log")
+[ "$p" -gt 0 ] || f=$((f + 1))
+report "project" "$p" "$f"
+[ "$f" -eq 0 ] || grep -E '^not ok|Error' "$LOG/meta.log" | head -10
 
 # pgTAP
 if ls test/pgtap/*.sql >/dev/null 2>&1; then
