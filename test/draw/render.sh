@@ -50,6 +50,23 @@ WHERE ("values"->>'step')::int = 1 \gset
 SELECT sg_update_state('feature-branch', '{"data": {"branch": "feature"}}', checkpoint_id => :'main_step1');
 SELECT sg_invoke('workflow', NULL, thread_id => 'feature-branch');
 
+-- README's "Drawing a thread's history": the Getting started graph, a thread
+-- updated at step 0 and run on from there
+CREATE FUNCTION greet(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('messages', jsonb_build_array('Hello, ' || (state->>'name') || '!')) $$;
+CREATE FUNCTION ask(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT '{"messages": ["How can I help?"]}'::jsonb $$;
+SELECT sg_create_graph('hello', '{"name": "replace", "messages": "append"}');
+SELECT sg_add_node('hello', 'greet', 'greet(jsonb)');
+SELECT sg_add_node('hello', 'ask', 'ask(jsonb)');
+SELECT sg_add_edge('hello', '__start__', 'greet'), sg_add_edge('hello', 'greet', 'ask'),
+       sg_add_edge('hello', 'ask', '__end__');
+SELECT sg_compile('hello');
+SELECT sg_invoke('hello', '{"name": "Ada"}', thread_id => 'drawn');
+SELECT checkpoint_id AS started FROM sg_get_state_history('drawn') WHERE step = 0 \gset
+SELECT sg_update_state('drawn', '{"name": "Grace"}', checkpoint_id => :'started');
+SELECT sg_invoke('hello', NULL, thread_id => 'drawn');
+
 -- interrupted, failed, updated, pruned and long threads
 CREATE FUNCTION check_order(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
@@ -108,6 +125,7 @@ render workflow "SELECT sg_draw('workflow', 'dot')" workflow
 render routing "SELECT sg_draw('routing', 'dot')" routing
 render time-travel "SELECT sg_draw_history('time-travel', 'dot')" history-time-travel
 render feature-branch "SELECT sg_draw_history('feature-branch', 'dot')" history-branch
+render drawn "SELECT sg_draw_history('drawn', 'dot')" history-update
 render main-branch "SELECT sg_draw_history('main-branch', 'dot')"
 for t in asked answered failed updated pruned forked; do
 	render "$t" "SELECT sg_draw_history('$t', 'dot')"
