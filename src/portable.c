@@ -60,29 +60,6 @@ PG_FUNCTION_INFO_V1(sg_import_thread);
 	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'checkpoints', 'null')::text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'fork_writes', 'null')::text)"
 
-/* Run a kept plan; results stay in the caller's memory context. */
-static int
-run_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return rc;
-}
-
-/* The first column of the first row of the last result, or NULL. */
-static Datum
-first_value(bool *isnull)
-{
-	*isnull = true;
-	if (SPI_processed == 0)
-		return (Datum) 0;
-	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
-}
-
 /*
  * What the rows of thread_id that start a fork of another thread become in
  * an export, by checkpoint id: *images gets their full state (the rows as
@@ -105,13 +82,11 @@ fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
 				n;
 	SPITupleTable *tuptable;
 
-	if (plan == NULL)
-		plan = sg_prepare(psprintf("SELECT %s FROM stategraph.checkpoints "
+	sg_spi_prepare(&plan, psprintf("SELECT %s FROM stategraph.checkpoints "
 								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND parent_thread IS NOT NULL "
 								   "ORDER BY checkpoint_id", sg_checkpoint_columns), 1, types);
 	values[0] = CStringGetTextDatum(th->thread_id);
-	run_plan(plan, values, NULL);
-	n = SPI_processed;
+	n = sg_spi_execute(plan, values, NULL, 0);
 	tuptable = SPI_tuptable;
 	*images = *writes = NULL;
 	if (n == 0)
@@ -156,12 +131,10 @@ export_locked(SGThread *th)
 	char		nulls[3] = {' ', ' ', ' '};
 	Jsonb	   *images;
 	Jsonb	   *writes;
-	bool		isnull;
-	Datum		d;
+	Jsonb	   *result;
 
 	fork_rows(th, &images, &writes);
-	if (plan == NULL)
-		plan = sg_prepare("WITH e AS (SELECT pg_catalog.jsonb_build_object("
+	sg_spi_prepare(&plan, "WITH e AS (SELECT pg_catalog.jsonb_build_object("
 						  "  'thread', pg_catalog.jsonb_build_object("
 						  "     'thread_id', t.thread_id, 'graph', t.graph, 'channels', t.channels, "
 						  "     'head', t.head, 'status', t.status, 'forked_from', t.forked_from, "
@@ -189,11 +162,10 @@ export_locked(SGThread *th)
 	nulls[1] = images ? ' ' : 'n';
 	values[2] = writes ? JsonbPGetDatum(writes) : (Datum) 0;
 	nulls[2] = writes ? ' ' : 'n';
-	run_plan(plan, values, nulls);
-	d = first_value(&isnull);
-	if (isnull)
+	result = sg_spi_execute(plan, values, nulls, 0) > 0 ? sg_spi_jsonb(0, 1) : NULL;
+	if (result == NULL)
 		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
-	return DatumGetJsonbPCopy(d);
+	return result;
 }
 
 /* sg_export_thread(thread_id): the thread and all its checkpoints as one jsonb value. */
@@ -231,8 +203,7 @@ check_envelope(Jsonb *data)
 	char	   *format;
 	Jsonb	   *version;
 	char	   *digest;
-	bool		isnull;
-	Datum		d;
+	char	   *computed;
 
 	if (!sg_jsonb_is_object(data))
 		invalid_export("The value is not a JSON object.");
@@ -258,12 +229,10 @@ check_envelope(Jsonb *data)
 	if (digest == NULL)
 		invalid_export("It has no \"digest\" member.");
 
-	if (plan == NULL)
-		plan = sg_prepare("SELECT " DIGEST_SQL("$1"), 1, types);
+	sg_spi_prepare(&plan, "SELECT " DIGEST_SQL("$1"), 1, types);
 	values[0] = JsonbPGetDatum(data);
-	run_plan(plan, values, NULL);
-	d = first_value(&isnull);
-	if (isnull || strcmp(TextDatumGetCString(d), digest) != 0)
+	computed = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
+	if (computed == NULL || strcmp(computed, digest) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_EXPORT_TAMPERED),
 				 errmsg("stategraph thread export does not match its digest"),
@@ -281,11 +250,9 @@ check_rows(Jsonb *data)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {JSONBOID};
 	Datum		values[1];
-	bool		isnull;
-	Datum		d;
+	char	   *problem;
 
-	if (plan == NULL)
-		plan = sg_prepare(
+	sg_spi_prepare(&plan,
 			"WITH t AS (SELECT $1->'thread' AS t), "
 			"r AS (SELECT e, o FROM pg_catalog.jsonb_array_elements($1->'checkpoints') WITH ORDINALITY x(e, o)), "
 			"ok AS (SELECT e, o, pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object' "
@@ -324,10 +291,9 @@ check_rows(Jsonb *data)
 			"   AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (e->>'parent_id')) LIMIT 1))",
 			1, types);
 	values[0] = JsonbPGetDatum(data);
-	run_plan(plan, values, NULL);
-	d = first_value(&isnull);
-	if (!isnull)
-		invalid_export(TextDatumGetCString(d));
+	problem = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
+	if (problem != NULL)
+		invalid_export(problem);
 }
 
 /*
@@ -342,8 +308,7 @@ store(Jsonb *data, const char *thread_id)
 	Oid			types[2] = {JSONBOID, TEXTOID};
 	Datum		values[2];
 
-	if (rows == NULL)
-		rows = sg_prepare(
+	sg_spi_prepare(&rows,
 			"INSERT INTO stategraph.checkpoints (" "thread_id, checkpoint_id, parent_id, parent_thread, step, "
 			"  source, next, writes, image, image_complete, refs, barriers, sends, pending, meta, created_at) "
 			"SELECT $2, x.checkpoint_id, x.parent_id, CASE WHEN linked THEN x.parent_thread END, x.step, "
@@ -357,8 +322,7 @@ store(Jsonb *data, const char *thread_id)
 			"LATERAL (SELECT x.parent_thread OPERATOR(pg_catalog.<>) $2 AND EXISTS (SELECT 1 FROM stategraph.threads s "
 			"  WHERE s.thread_id OPERATOR(pg_catalog.=) x.parent_thread) AS linked) l "
 			"ORDER BY x.checkpoint_id", 2, types);
-	if (thread == NULL)
-		thread = sg_prepare(
+	sg_spi_prepare(&thread,
 			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at) "
 			"SELECT $2, t->>'graph', t->'channels', (t->>'head')::pg_catalog.uuid, "
 			"  (SELECT pg_catalog.array_agg(DISTINCT c.parent_thread ORDER BY c.parent_thread) "
@@ -368,8 +332,8 @@ store(Jsonb *data, const char *thread_id)
 			"FROM (SELECT $1->'thread' AS t) s", 2, types);
 	values[0] = JsonbPGetDatum(data);
 	values[1] = CStringGetTextDatum(thread_id);
-	run_plan(rows, values, NULL);
-	run_plan(thread, values, NULL);
+	sg_spi_execute(rows, values, NULL, 0);
+	sg_spi_execute(thread, values, NULL, 0);
 }
 
 /*
