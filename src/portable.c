@@ -44,6 +44,7 @@
 
 #include "stategraph.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -176,8 +177,14 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 
 	sg_spi_connect();
-	sg_lock_thread(thread_id, false);	/* a consistent copy: no writer in between */
-	result = export_locked(sg_thread_fetch_required(thread_id, false));
+	/*
+	 * A consistent copy: no writer in between. A read-only transaction (a
+	 * partition being moved, see the router) cannot lock rows, and has no
+	 * writer to fear once the calls before it have ended.
+	 */
+	sg_lock_thread(thread_id, false);
+	result = export_locked(sg_thread_fetch_required(thread_id, !XactReadOnly));
+	sg_thread_lock_settled(thread_id);
 	sg_spi_finish();
 	PG_RETURN_JSONB_P(result);
 }
@@ -370,6 +377,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 				 errhint("Import under a new thread id, or delete the thread first.")));
 	sg_state_cache_forget(thread_id);
 	store(data, thread_id);
+	sg_thread_lock_settled(thread_id);	/* the new row is locked now */
 	sg_spi_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(thread_id));
 }

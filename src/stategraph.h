@@ -250,6 +250,8 @@ extern void sg_unlock_thread(const char *thread_id, bool session);
 extern bool sg_thread_is_busy(const char *thread_id);
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
+extern SGThread *sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy);
+extern void sg_thread_lock_settled(const char *thread_id);
 extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels,
 							 const pg_uuid_t *head, const char *status);
 extern void sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status,
