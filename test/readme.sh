@@ -7,7 +7,7 @@
 # ids aside). One TAP result per block.
 # Usage (needs a server to connect to): test/readme.sh [PAGE...]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 [ $# -gt 0 ] || set -- README.md docs/seed-chapter.md
