@@ -32,6 +32,24 @@ for page in "$@"; do
 		fi
 	done
 	rm -rf "$dir"
+	# README's reference lists every function of the extension's schema
+	if [ "$page" = README.md ]; then
+		reference=$(awk '/^### Functions/ { on = 1; next } /^##/ { on = 0 } on' README.md)
+		missing=""
+		for fn in $(psql -X -At -d "$db" -c "
+			SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p
+			JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+			JOIN pg_catalog.pg_extension e ON d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.refobjid = e.oid
+			WHERE e.extname = 'stategraph' AND p.pronamespace = e.extnamespace ORDER BY 1"); do
+			grep -q "\`\(CALL \)\?$fn(" <<<"$reference" || missing="$missing $fn"
+		done
+		if [ -z "$missing" ] && [ -n "$reference" ]; then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
+			echo "#   missing:${missing:- the section}"
+		fi
+	fi
 done
 echo "1..$((pass + fail))"
 [ "$fail" -eq 0 ]
