@@ -75,27 +75,14 @@ sg_channelset_from_jsonb(Jsonb *kinds)
 	return cs;
 }
 
+/* The index of channel name in a channel set, or -1. */
 int
 sg_channelset_index(SGChannelSet *cs, const char *name)
 {
-	int			lo = 0,
-				hi = cs->n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, cs->names[mid]);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	return sg_sorted_index(name, cs->names, cs->n, sizeof(char *));
 }
 
+/* A state of n channels, all empty. */
 SGState *
 sg_state_new(int n)
 {
@@ -262,7 +249,7 @@ sg_check_update(SGGraph *g, const char *who, Jsonb *update)
 		if (tok != WJB_KEY)
 			continue;
 		key = pnstrdup(v.val.string.val, v.val.string.len);
-		c = sg_graph_channel_index(g, key);
+		c = sg_channelset_index(g->cs, key);
 		if (c < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -370,7 +357,7 @@ sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites, bool *chan
 				continue;
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 			JsonbIteratorNext(&it, &v, true);
-			c = sg_graph_channel_index(g, key);
+			c = sg_channelset_index(g->cs, key);
 			if (c < 0)
 				continue;		/* checked by sg_check_update */
 			ch = &g->channels[c];

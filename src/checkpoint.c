@@ -1193,6 +1193,45 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 	sg_spi_execute(plan, values, nulls, 0);
 }
 
+/*
+ * Load the state of checkpoint id of thread th to run it with graph g. The
+ * thread's channels must still be g's (same names, same kinds); channels g
+ * added since start at their defaults, and *new_kinds says so.
+ */
+SGState *
+sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp, bool *new_kinds)
+{
+	SGChannelSet *tk = sg_channelset_from_jsonb(th->channels);
+	SGState    *state;
+	int			i;
+
+	for (i = 0; i < tk->n; i++)
+	{
+		int			c = sg_channelset_index(g->cs, tk->names[i]);
+
+		if (c < 0 || g->cs->kinds[c] != tk->kinds[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("thread \"%s\" cannot continue with graph \"%s\": channel \"%s\" %s",
+							th->thread_id, g->name, tk->names[i],
+							c < 0 ? "was removed" : "has another reducer"),
+					 errdetail("The thread was written with other channels than the graph has now."),
+					 errhint("Start a new thread for the changed graph.")));
+	}
+	*new_kinds = tk->n != g->cs->n;
+	if (memcmp(id, &th->head, sizeof(pg_uuid_t)) != 0 || *new_kinds ||
+		!sg_state_cache_get(th, cp, &state, CurrentMemoryContext))
+		state = sg_load_state(g->cs, th->thread_id, id, cp);
+	if (*new_kinds)
+		for (i = 0; i < g->nchannels; i++)
+			if (sg_channelset_index(tk, g->channels[i].name) < 0)
+			{
+				state->values[i] = g->channels[i].initial;
+				state->track[i].rows = 1000;	/* store it at the next checkpoint */
+			}
+	return state;
+}
+
 /* ---------------------------------------------------------------------------
  * The state cache
  *

@@ -52,6 +52,9 @@ PG_FUNCTION_INFO_V1(sg_compile);
 PG_FUNCTION_INFO_V1(sg_drop_graph);
 PG_FUNCTION_INFO_V1(sg_graphs_changed);
 
+/* sg_sorted_index finds nodes by their first member */
+StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
+
 typedef enum SGSignature
 {
 	SIG_NODE,					/* (jsonb [, jsonb]) -> jsonb */
@@ -1558,47 +1561,22 @@ sg_graph_check_privileges(SGGraph *g)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->channels[i].reducer_fn));
 }
 
+/* The index of node name in g (SG_START for __start__), or -1. */
 int
 sg_graph_node_index(SGGraph *g, const char *name)
 {
-	int			lo = 1,
-				hi = g->nnodes - 1;
+	int			i;
 
 	if (strcmp(name, SG_START_NAME) == 0)
 		return SG_START;
 	/* nodes 1..n are sorted by name (C collation) */
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, g->nodes[mid].name);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	i = sg_sorted_index(name, g->nodes + 1, g->nnodes - 1, sizeof(SGNode));
+	return i < 0 ? -1 : i + 1;
 }
 
+/* The index of channel name in g, or -1. */
 int
 sg_graph_channel_index(SGGraph *g, const char *name)
 {
-	int			lo = 0,
-				hi = g->nchannels - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, g->channels[mid].name);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	return sg_channelset_index(g->cs, name);
 }

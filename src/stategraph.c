@@ -17,7 +17,8 @@
  *	 graph.c		define, validate and compile graphs; per-backend cache
  *	 channel.c		channel values, reducers and update checks
  *	 executor.c		the super-step loop: tasks, node calls in subtransactions,
- *					retries, routing, joins, interrupts, recursion limit
+ *					retries, interrupts, recursion limit
+ *	 route.c		routing: edges, joins, conditional edges and Sends
  *	 run.c			the SQL entry points that run a graph (invoke, stream, run)
  *	 checkpoint.c	storage: ids, thread locks, checkpoint rows, loading states
  *	 history.c		snapshots: sg_get_state, sg_get_state_history, sg_threads
@@ -49,6 +50,7 @@ int			sg_state_cache_kb = 16384;
 
 void		_PG_init(void);
 
+/* Define the settings when the library is loaded. */
 void
 _PG_init(void)
 {
@@ -102,6 +104,7 @@ sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/* Fail unless argument argno (called argname) is given. */
 void
 sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
@@ -109,4 +112,30 @@ sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", argname)));
+}
+
+/*
+ * The index of name in items, an array of n elements of size bytes each,
+ * sorted by name (strcmp) and each beginning with its name (a char *, as
+ * SGNode and a plain array of names do); -1 if it is not there.
+ */
+int
+sg_sorted_index(const char *name, const void *items, int n, size_t size)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(name, *(char *const *) ((const char *) items + mid * size));
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
 }
