@@ -924,35 +924,17 @@ sg_run_step(SGRun *run)
  * ---------------------------------------------------------------------------
  */
 
+/* Forget a thread this backend was running (its run's memory is going). */
 static void
 forget_running(void *arg)
 {
 	running_threads = list_delete_ptr(running_threads, arg);
 }
 
-SGRun *
-sg_run_begin(SGRunOptions *opts, MemoryContext parent)
+/* Check the options of a run that do not depend on its graph or thread. */
+static void
+check_run_options(SGRunOptions *opts)
 {
-	MemoryContext cxt = AllocSetContextCreate(parent, "stategraph run", ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	SGRun	   *run = palloc0(sizeof(SGRun));
-	SGThread   *th = NULL;
-	SGCheckpoint *start = NULL;
-	SGState    *state = NULL;
-	int			i;
-
-	run->cxt = cxt;
-	run->opts = *opts;
-	run->opts.graph = pstrdup(opts->graph);
-	if (opts->thread_id)
-		run->opts.thread_id = pstrdup(opts->thread_id);
-	run->opts.input = sg_jsonb_copy(opts->input);
-	run->opts.resume = sg_jsonb_copy(opts->resume);
-	run->step_cxt[0] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
-	run->step_cxt[1] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
-	run->persist = opts->thread_id != NULL;
-	run->status = SG_RUN_RUNNING;
-
 	if (opts->recursion_limit <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -968,13 +950,37 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("input and resume cannot both be given"),
 				 errhint("Resume a paused thread with input NULL.")));
-	if (!run->persist && (opts->input == NULL || opts->has_checkpoint_id || opts->resume != NULL))
+	if (opts->thread_id == NULL && (opts->input == NULL || opts->has_checkpoint_id || opts->resume != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s needs a thread_id",
 						opts->input == NULL ? "a run without input" :
 						opts->has_checkpoint_id ? "checkpoint_id" : "resume"),
 				 errhint("Only a thread has checkpoints to resume from.")));
+}
+
+/* A new run of opts in its own memory context (under parent), with its graph pinned and checked. */
+static SGRun *
+run_create(SGRunOptions *opts, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "stategraph run", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SGRun	   *run = palloc0(sizeof(SGRun));
+	int			i;
+
+	run->cxt = cxt;
+	run->opts = *opts;
+	run->opts.graph = pstrdup(opts->graph);
+	if (opts->thread_id)
+		run->opts.thread_id = pstrdup(opts->thread_id);
+	run->opts.input = sg_jsonb_copy(opts->input);
+	run->opts.resume = sg_jsonb_copy(opts->resume);
+	run->step_cxt[0] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
+	run->step_cxt[1] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
+	run->persist = opts->thread_id != NULL;
+	run->status = SG_RUN_RUNNING;
+
+	check_run_options(opts);
 
 	run->g = sg_graph_get(opts->graph);
 	sg_graph_pin(run->g, cxt);
@@ -984,120 +990,179 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 	run->node_fn = palloc0(sizeof(FmgrInfo) * run->g->nnodes);
 	for (i = 1; i < run->g->nnodes; i++)
 		fmgr_info_copy(&run->node_fn[i], &run->g->nodes[i].flinfo, cxt);
+	MemoryContextSwitchTo(old);
+	return run;
+}
 
+/*
+ * Take the thread of a persistent run: refuse one this backend is running
+ * already, take its lock (for the session, if durable) and its row.
+ * Returns the row, or NULL for a new thread.
+ */
+static SGThread *
+run_lock_thread(SGRun *run)
+{
+	const char *thread_id = run->opts.thread_id;
+	ListCell   *lc;
+	MemoryContextCallback *cb;
+	SGThread   *th;
+
+	foreach(lc, running_threads)
+		if (strcmp((char *) lfirst(lc), thread_id) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("thread \"%s\" is already running in this session", thread_id),
+					 errdetail("A node cannot run the thread it belongs to.")));
+	sg_lock_thread(thread_id, run->opts.durable);
+	MemoryContextSwitchTo(TopMemoryContext);
+	running_threads = lappend(running_threads, (char *) thread_id);
 	MemoryContextSwitchTo(run->step_cxt[0]);
-	if (run->persist)
-	{
-		ListCell   *lc;
-		MemoryContextCallback *cb;
+	cb = MemoryContextAlloc(run->cxt, sizeof(MemoryContextCallback));
+	cb->func = forget_running;
+	cb->arg = (void *) thread_id;
+	MemoryContextRegisterResetCallback(run->cxt, cb);
 
-		foreach(lc, running_threads)
-			if (strcmp((char *) lfirst(lc), opts->thread_id) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("thread \"%s\" is already running in this session", opts->thread_id),
-						 errdetail("A node cannot run the thread it belongs to.")));
-		sg_lock_thread(opts->thread_id, opts->durable);
-		MemoryContextSwitchTo(TopMemoryContext);
-		running_threads = lappend(running_threads, (char *) run->opts.thread_id);
+	th = sg_thread_fetch(thread_id, true);
+	if (th != NULL && strcmp(th->graph, run->opts.graph) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"",
+						thread_id, th->graph, run->opts.graph)));
+	if (th == NULL && (run->opts.input == NULL || run->opts.has_checkpoint_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("thread \"%s\" does not exist", thread_id),
+				 errhint("Start it with an input.")));
+	return th;
+}
+
+/*
+ * Lock and load the thread of a persistent run: *start and *state become
+ * the checkpoint it starts from and its state (NULL for a new thread).
+ * Runs in the first step's context.
+ */
+static SGThread *
+run_load_thread(SGRun *run, SGCheckpoint **start, SGState **state)
+{
+	SGThread   *th = run_lock_thread(run);
+
+	if (th != NULL)
+	{
+		/* the starting state lives as long as the run, so no step copies it */
+		MemoryContextSwitchTo(run->cxt);
+		*state = sg_load_for_graph(run->g, th, run->opts.has_checkpoint_id ? &run->opts.checkpoint_id : &th->head,
+								   start, &run->new_kinds);
 		MemoryContextSwitchTo(run->step_cxt[0]);
-		cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
-		cb->func = forget_running;
-		cb->arg = (void *) run->opts.thread_id;
-		MemoryContextRegisterResetCallback(cxt, cb);
-
-		th = sg_thread_fetch(opts->thread_id, true);
-		if (th != NULL && strcmp(th->graph, opts->graph) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"",
-							opts->thread_id, th->graph, opts->graph)));
-		if (th == NULL && (opts->input == NULL || opts->has_checkpoint_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("thread \"%s\" does not exist", opts->thread_id),
-					 errhint("Start it with an input.")));
-		if (th != NULL)
-		{
-			/* the starting state lives as long as the run, so no step copies it */
-			MemoryContextSwitchTo(cxt);
-			state = sg_load_for_graph(run->g, th, opts->has_checkpoint_id ? &opts->checkpoint_id : &th->head,
-									  &start, &run->new_kinds);
-			MemoryContextSwitchTo(run->step_cxt[0]);
-		}
-		run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
-		if (th != NULL && th->has_head)
-		{
-			run->has_head = true;
-			run->head = th->head;
-		}
 	}
-
-	if (opts->input != NULL)
+	run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
+	if (th != NULL && th->has_head)
 	{
-		/* a new run: an input checkpoint whose one task, __start__, writes the input */
-		SGCheckpoint *cp;
+		run->has_head = true;
+		run->head = th->head;
+	}
+	return th;
+}
 
-		run->cp = start;
-		if (state == NULL)
-			state = sg_state_initial(run->g);
-		state->barriers = NULL;
-		cp = new_checkpoint(run, "input", start ? start->step + 1 : -1);
-		cp->image_complete = (start == NULL);
-		cp->nnext = 1;
-		cp->next = palloc(sizeof(char *));
-		cp->next[0] = SG_START_NAME;
+/*
+ * Begin a run with an input: an input checkpoint (after start, if the
+ * thread has one) whose one task, __start__, writes the input.
+ */
+static void
+run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
+{
+	SGCheckpoint *cp;
+
+	run->cp = start;
+	if (state == NULL)
+		state = sg_state_initial(run->g);
+	state->barriers = NULL;
+	cp = new_checkpoint(run, "input", start ? start->step + 1 : -1);
+	cp->image_complete = (start == NULL);
+	cp->nnext = 1;
+	cp->next = palloc(sizeof(char *));
+	cp->next[0] = SG_START_NAME;
+	put_checkpoint(run, cp, state, NULL);
+	run->ntasks = 1;
+	run->tasks = palloc0(sizeof(SGTask));
+	run->tasks[0].node = SG_START;
+	run->tasks[0].arg = run->opts.input;
+	sg_task_id(&cp->id, SG_START_NAME, 0, run->tasks[0].id);
+	run->stop = (start ? start->step : -2) + run->opts.recursion_limit + 2;
+}
+
+/*
+ * Begin a run without input: resume thread th at checkpoint start (its
+ * newest, or an older one to travel back in time to), with the pending
+ * writes and interrupts of its tasks, and the resume value if given.
+ */
+static void
+run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
+{
+	SGRunOptions *opts = &run->opts;
+	bool		interrupted;
+
+	run->cp = start;
+	run->state = state;
+	run->stop = start->step + opts->recursion_limit + 1;
+	run->first_step = true;
+	if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
+	{
+		/* time travel: continue from a copy of the old checkpoint */
+		SGCheckpoint *cp = new_checkpoint(run, "fork", start->step);
+
+		cp->nnext = start->nnext;
+		cp->next = start->next;
+		cp->sends = start->sends;
+		cp->barriers = start->barriers;
 		put_checkpoint(run, cp, state, NULL);
-		run->ntasks = 1;
-		run->tasks = palloc0(sizeof(SGTask));
-		run->tasks[0].node = SG_START;
-		run->tasks[0].arg = run->opts.input;
-		sg_task_id(&cp->id, SG_START_NAME, 0, run->tasks[0].id);
-		run->stop = (start ? start->step : -2) + opts->recursion_limit + 2;
+		tasks_from_checkpoint(run, cp);
+		interrupted = false;
 	}
 	else
 	{
-		bool		interrupted;
-
-		run->cp = start;
-		run->state = state;
-		run->stop = start->step + opts->recursion_limit + 1;
-		run->first_step = true;
-		if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
-		{
-			/* time travel: continue from a copy of the old checkpoint */
-			SGCheckpoint *cp = new_checkpoint(run, "fork", start->step);
-
-			cp->nnext = start->nnext;
-			cp->next = start->next;
-			cp->sends = start->sends;
-			cp->barriers = start->barriers;
-			put_checkpoint(run, cp, state, NULL);
-			tasks_from_checkpoint(run, cp);
-			interrupted = false;
-		}
-		else
-		{
-			tasks_from_checkpoint(run, start);
-			interrupted = tasks_apply_pending(run, start->pending);
-		}
-		replay_input(run, run->cp);
-		if (opts->resume != NULL)
-		{
-			/* a static interrupt (interrupt_before / _after) can be resumed too */
-			bool		paused_static = sg_jsonb_get(start->meta, "interrupt") != NULL && start->nnext > 0;
-
-			if (!interrupted && !paused_static)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
-						 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
-								 "interrupt_before or interrupt_after.")));
-			tasks_resume(run, run->opts.resume, !interrupted);
-		}
-		if (run->opts.emit && run->opts.emit_values && run->ntasks > 0)
-			emit(run, run->cp->step, NULL, sg_state_to_jsonb(run->g->cs, run->state));
+		tasks_from_checkpoint(run, start);
+		interrupted = tasks_apply_pending(run, start->pending);
 	}
+	replay_input(run, run->cp);
+	if (opts->resume != NULL)
+	{
+		/* a static interrupt (interrupt_before / _after) can be resumed too */
+		bool		paused_static = sg_jsonb_get(start->meta, "interrupt") != NULL && start->nnext > 0;
+
+		if (!interrupted && !paused_static)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
+					 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
+							 "interrupt_before or interrupt_after.")));
+		tasks_resume(run, opts->resume, !interrupted);
+	}
+	if (opts->emit && opts->emit_values && run->ntasks > 0)
+		emit(run, run->cp->step, NULL, sg_state_to_jsonb(run->g->cs, run->state));
+}
+
+/*
+ * Begin a run of a graph (sg_invoke, sg_stream, sg_run): check its
+ * options; for a thread, lock it and load the checkpoint it starts from;
+ * then store the input checkpoint of a new run, or take the tasks (and
+ * pending writes, interrupts and resume value) of a resumed one. The run
+ * lives in a memory context of its own under parent (sg_run_free).
+ */
+SGRun *
+sg_run_begin(SGRunOptions *opts, MemoryContext parent)
+{
+	SGRun	   *run = run_create(opts, parent);
+	MemoryContext old = MemoryContextSwitchTo(run->step_cxt[0]);
+	SGThread   *th = NULL;
+	SGCheckpoint *start = NULL;
+	SGState    *state = NULL;
+
+	if (run->persist)
+		th = run_load_thread(run, &start, &state);
+	if (opts->input != NULL)
+		run_begin_input(run, start, state);
+	else
+		run_begin_resume(run, th, start, state);
 	MemoryContextSwitchTo(old);
 	return run;
 }
