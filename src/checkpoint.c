@@ -123,28 +123,12 @@ uuid7_increment(pg_uuid_t *u)
 
 	for (i = UUID_LEN - 1; i >= 0; i--)
 	{
-		/* skip the version nibble and variant bits by carrying over them */
-		if (i == 8)
-		{
-			uint8		low = u->data[8] & 0x3F;
+		/* the bits that count: the version nibble and variant bits are carried over */
+		uint8		mask = i == 8 ? 0x3F : i == 6 ? 0x0F : 0xFF;
+		uint8		low = ((u->data[i] & mask) + 1) & mask;
 
-			low = (low + 1) & 0x3F;
-			u->data[8] = (u->data[8] & 0xC0) | low;
-			if (low != 0)
-				return;
-			continue;
-		}
-		if (i == 6)
-		{
-			uint8		low = u->data[6] & 0x0F;
-
-			low = (low + 1) & 0x0F;
-			u->data[6] = (u->data[6] & 0xF0) | low;
-			if (low != 0)
-				return;
-			continue;
-		}
-		if (++u->data[i] != 0)
+		u->data[i] = (u->data[i] & ~mask) | low;
+		if (low != 0)
 			return;
 	}
 }
@@ -449,21 +433,43 @@ sg_checkpoint_from_tuple(HeapTuple t, TupleDesc d)
 	return cp;
 }
 
+/*
+ * Run a kept statement on one checkpoint: $1 its thread, $2 its id, then
+ * njsonb jsonb arguments (at most two; NULL is SQL null). Returns how many
+ * rows it found (at most count; 0: all) or changed.
+ */
+static uint64
+run_on_checkpoint(SPIPlanPtr *plan, const char *sql, const char *thread_id, const pg_uuid_t *id,
+				  int njsonb, Jsonb **jsonb, long count)
+{
+	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int			i;
+
+	Assert(njsonb <= 2);
+	sg_spi_prepare(plan, sql, 2 + njsonb, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	for (i = 0; i < njsonb; i++)
+	{
+		values[2 + i] = jsonb[i] ? JsonbPGetDatum(jsonb[i]) : (Datum) 0;
+		nulls[2 + i] = jsonb[i] ? ' ' : 'n';
+	}
+	return sg_spi_execute(*plan, values, nulls, count);
+}
+
 /* Checkpoint id of a thread, or NULL. */
 SGCheckpoint *
 sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		values[2];
 
-	sg_spi_prepare(&plan,
-				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 2, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	if (sg_spi_execute(plan, values, NULL, 1) == 0)
+	if (run_on_checkpoint(&plan,
+						  "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+						  thread_id, id, 0, NULL, 1) == 0)
 		return NULL;
 	return sg_checkpoint_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
@@ -486,19 +492,15 @@ Jsonb *
 sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		values[2];
 
-	sg_spi_prepare(&plan,
-				   "SELECT writes FROM stategraph.checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.>) $2 "
-				   "AND parent_id OPERATOR(pg_catalog.=) $2 AND parent_thread IS NULL "
-				   "AND source OPERATOR(pg_catalog.=) 'loop' "
-				   "ORDER BY checkpoint_id LIMIT 1", 2, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	if (sg_spi_execute(plan, values, NULL, 1) == 0)
+	if (run_on_checkpoint(&plan,
+						  "SELECT writes FROM stategraph.checkpoints "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND checkpoint_id OPERATOR(pg_catalog.>) $2 "
+						  "AND parent_id OPERATOR(pg_catalog.=) $2 AND parent_thread IS NULL "
+						  "AND source OPERATOR(pg_catalog.=) 'loop' "
+						  "ORDER BY checkpoint_id LIMIT 1",
+						  thread_id, id, 0, NULL, 1) == 0)
 		return NULL;
 	return sg_spi_jsonb(0, SG_SOLE_COLUMN);
 }
@@ -508,18 +510,12 @@ void
 sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', pending ? ' ' : 'n'};
 
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.checkpoints SET pending = $3 "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 3, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	values[2] = pending ? JsonbPGetDatum(pending) : (Datum) 0;
-	sg_spi_execute(plan, values, nulls, 0);
+	run_on_checkpoint(&plan,
+					  "UPDATE stategraph.checkpoints SET pending = $3 "
+					  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					  "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+					  thread_id, id, 1, &pending, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -578,25 +574,28 @@ writes_to(Jsonb *writes, const char *channel)
 	return out;
 }
 
+/* Add v to arrays[*n] if it is an array (an empty base, or anything else, adds nothing). */
+static void
+add_array(JsonbContainer **arrays, int *n, JsonbValue *v)
+{
+	if (v != NULL && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+		arrays[(*n)++] = v->val.binary.data;
+}
+
 /* base followed by the elements of parts (array JsonbValues, in place), as one new array. */
 static Jsonb *
 concat_values(JsonbValue *base, List *parts)
 {
-	JsonbContainer **arrays = palloc(sizeof(JsonbContainer *) * (list_length(parts) + 1));
+	JsonbContainer **arrays;
 	int			n = 0;
 	ListCell   *lc;
 
 	if (parts == NIL)
 		return base ? JsonbValueToJsonb(base) : NULL;
-	if (base != NULL && base->type == jbvBinary && JsonContainerIsArray(base->val.binary.data))
-		arrays[n++] = base->val.binary.data;
+	arrays = palloc(sizeof(JsonbContainer *) * (list_length(parts) + 1));
+	add_array(arrays, &n, base);
 	foreach(lc, parts)
-	{
-		JsonbValue *v = (JsonbValue *) lfirst(lc);
-
-		if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
-			arrays[n++] = v->val.binary.data;
-	}
+		add_array(arrays, &n, (JsonbValue *) lfirst(lc));
 	return sg_jsonb_array_concat(n, arrays);
 }
 
@@ -1276,18 +1275,8 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 	static SPIPlanPtr plan;
 	SGCheckpoint *row;
 	SGState    *s = sg_load_state(cs, thread_id, id, &row);
-	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', 'n'};
+	Jsonb	   *args[2] = {sg_state_to_jsonb(cs, s), NULL};	/* image, writes */
 
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
-				   "writes = COALESCE($4, writes) "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 4, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	values[2] = JsonbPGetDatum(sg_state_to_jsonb(cs, s));
 	if (sg_jsonb_array_length(row->writes) == 0)
 	{
 		Jsonb	   *last = sg_checkpoint_last_writes(row);
@@ -1305,11 +1294,15 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 				sg_jb_end_array(&b);
 			}
 			sg_jb_end_array(&b);
-			values[3] = JsonbPGetDatum(sg_jb_finish(&b));
-			nulls[3] = ' ';
+			args[1] = sg_jb_finish(&b);
 		}
 	}
-	sg_spi_execute(plan, values, nulls, 0);
+	run_on_checkpoint(&plan,
+					  "UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
+					  "writes = COALESCE($4, writes) "
+					  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					  "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+					  thread_id, id, 2, args, 0);
 }
 
 /*
@@ -1385,12 +1378,14 @@ static List *state_cache = NIL;
 static Size state_cache_bytes = 0;
 static uint64 state_cache_clock = 0;
 
+/* Free a cache entry. */
 static void
 cache_entry_free(StateCacheEntry *e)
 {
 	MemoryContextDelete(e->cxt);	/* the entry lives in its own context */
 }
 
+/* Take an entry out of the cache; free it unless a run still uses it. */
 static void
 cache_evict(StateCacheEntry *e)
 {
@@ -1401,6 +1396,7 @@ cache_evict(StateCacheEntry *e)
 		cache_entry_free(e);
 }
 
+/* A run that used an entry is done with it (a memory context reset callback). */
 static void
 cache_unpin(void *arg)
 {

@@ -255,35 +255,19 @@ tasks_pending(SGRun *run)
 			continue;
 		sg_jb_key(&b, t->id);
 		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "node");
-		sg_jb_string(&b, node_name(run, t->node));
+		sg_jb_string_field(&b, "node", node_name(run, t->node));
 		if (t->done)
-		{
-			sg_jb_key(&b, "writes");
-			sg_jb_jsonb(&b, t->update);
-		}
+			sg_jb_field(&b, "writes", t->update);
 		if (t->interrupted)
-		{
-			sg_jb_key(&b, "interrupts");
-			sg_jb_jsonb(&b, t->interrupts);
-		}
+			sg_jb_field(&b, "interrupts", t->interrupts);
 		if (t->resume)
-		{
-			sg_jb_key(&b, "resume");
-			sg_jb_jsonb(&b, t->resume);
-		}
+			sg_jb_field(&b, "resume", t->resume);
 		if (t->error)
-		{
-			sg_jb_key(&b, "error");
-			sg_jb_jsonb(&b, t->error);
-		}
+			sg_jb_field(&b, "error", t->error);
 		sg_jb_end_object(&b);
 	}
 	if (run->step_error)
-	{
-		sg_jb_key(&b, "__error__");
-		sg_jb_jsonb(&b, run->step_error);
-	}
+		sg_jb_field(&b, "__error__", run->step_error);
 	sg_jb_end_object(&b);
 	return sg_jb_finish(&b);
 }
@@ -330,35 +314,20 @@ error_to_jsonb(SGRun *run, ErrorData *edata, const char *node)
 	SGJsonBuilder b = {0};
 
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "message");
-	sg_jb_string(&b, edata->message ? edata->message : "");
-	sg_jb_key(&b, "sqlstate");
-	sg_jb_string(&b, unpack_sql_state(edata->sqlerrcode));
-	sg_jb_key(&b, "name");
-	sg_jb_string(&b, sqlstate_name(edata->sqlerrcode));
-	sg_jb_key(&b, "node");
-	if (node)
-		sg_jb_string(&b, node);
-	else
-		sg_jb_null(&b);
+	sg_jb_string_field(&b, "message", edata->message ? edata->message : "");
+	sg_jb_string_field(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+	sg_jb_string_field(&b, "name", sqlstate_name(edata->sqlerrcode));
+	sg_jb_string_field(&b, "node", node);
 	sg_jb_key(&b, "step");
 	sg_jb_int(&b, run->cp->step + 1);
 	if (edata->detail)
-	{
-		sg_jb_key(&b, "detail");
-		sg_jb_string(&b, edata->detail);
-	}
+		sg_jb_string_field(&b, "detail", edata->detail);
 	if (edata->hint)
-	{
-		sg_jb_key(&b, "hint");
-		sg_jb_string(&b, edata->hint);
-	}
+		sg_jb_string_field(&b, "hint", edata->hint);
 	if (run->persist)
 	{
-		sg_jb_key(&b, "thread_id");
-		sg_jb_string(&b, run->opts.thread_id);
-		sg_jb_key(&b, "checkpoint_id");
-		sg_jb_string(&b, sg_uuid_to_cstring(&run->cp->id));
+		sg_jb_string_field(&b, "thread_id", run->opts.thread_id);
+		sg_jb_string_field(&b, "checkpoint_id", sg_uuid_to_cstring(&run->cp->id));
 	}
 	sg_jb_end_object(&b);
 	return sg_jb_finish(&b);
@@ -374,20 +343,10 @@ node_config(SGRun *run, SGTask *task, int attempt)
 	SGJsonBuilder b = {0};
 
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "graph");
-	sg_jb_string(&b, run->g->name);
-	sg_jb_key(&b, "thread_id");
-	if (run->persist)
-		sg_jb_string(&b, run->opts.thread_id);
-	else
-		sg_jb_null(&b);
-	sg_jb_key(&b, "checkpoint_id");
-	if (run->persist)
-		sg_jb_string(&b, sg_uuid_to_cstring(&run->cp->id));
-	else
-		sg_jb_null(&b);
-	sg_jb_key(&b, "node");
-	sg_jb_string(&b, node_name(run, task->node));
+	sg_jb_string_field(&b, "graph", run->g->name);
+	sg_jb_string_field(&b, "thread_id", run->persist ? run->opts.thread_id : NULL);
+	sg_jb_string_field(&b, "checkpoint_id", run->persist ? sg_uuid_to_cstring(&run->cp->id) : NULL);
+	sg_jb_string_field(&b, "node", node_name(run, task->node));
 	sg_jb_key(&b, "step");
 	sg_jb_int(&b, run->cp->step + 1);
 	sg_jb_key(&b, "task_id");
@@ -398,6 +357,7 @@ node_config(SGRun *run, SGTask *task, int attempt)
 	return sg_jb_finish(&b);
 }
 
+/* Does a retry policy retry this SQLSTATE? */
 static bool
 retryable(SGRetry *r, int sqlerrcode)
 {
@@ -409,6 +369,7 @@ retryable(SGRetry *r, int sqlerrcode)
 	return false;
 }
 
+/* Wait ms milliseconds before a retry, waking for interrupts. */
 static void
 backoff_sleep(int ms)
 {
@@ -419,6 +380,7 @@ backoff_sleep(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* The record of an sg_interrupt() call of a task: [{"value", "id", "node"}]. */
 static Jsonb *
 interrupt_entry(SGRun *run, SGTask *task, int index, Jsonb *value)
 {
@@ -463,20 +425,13 @@ call_node(void *arg)
 	SGTask	   *task = call->tc->task;
 	SGNode	   *node = &run->g->nodes[task->node];
 	MemoryContext cxt = CurrentMemoryContext;
-	LOCAL_FCINFO(fcinfo, 2);
+	bool		isnull;
 	Datum		d;
 
-	InitFunctionCallInfoData(*fcinfo, &run->node_fn[task->node], node->nargs, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(task->arg ? task->arg : call->state);
-	fcinfo->args[0].isnull = false;
-	if (node->nargs == 2)
-	{
-		fcinfo->args[1].value = JsonbPGetDatum(node_config(run, task, call->attempt));
-		fcinfo->args[1].isnull = false;
-	}
-	d = FunctionCallInvoke(fcinfo);
+	d = sg_call_jsonb(&run->node_fn[task->node], node->nargs, task->arg ? task->arg : call->state,
+					  node->nargs == 2 ? node_config(run, task, call->attempt) : NULL, &isnull);
 	MemoryContextSwitchTo(cxt);
-	call->result = fcinfo->isnull ? NULL : DatumGetJsonbPCopy(d);
+	call->result = isnull ? NULL : DatumGetJsonbPCopy(d);
 	if (!call->tc->interrupted)
 		sg_check_update(run->g, psprintf("node \"%s\"", node->name), call->result);
 	return !call->tc->interrupted;
@@ -554,6 +509,7 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 	}
 }
 
+/* sg_interrupt(value): pause the running node's thread, or return the value it is resumed with. */
 Datum
 sg_interrupt(PG_FUNCTION_ARGS)
 {
@@ -652,6 +608,7 @@ put_checkpoint(SGRun *run, SGCheckpoint *cp, SGState *state, bool *changed)
 	run->state = state;
 }
 
+/* A new checkpoint after the current one (not stored yet). */
 static SGCheckpoint *
 new_checkpoint(SGRun *run, const char *source, int step)
 {
@@ -1212,6 +1169,7 @@ sg_run_result(SGRun *run)
 	return any ? sg_jsonb_set_key(values, "__interrupt__", sg_jb_finish(&b)) : values;
 }
 
+/* The status of a thread after a run that stopped so. */
 static const char *
 status_name(SGRunStatus status)
 {
@@ -1252,6 +1210,7 @@ save_thread(SGRun *run)
 		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);
 }
 
+/* Record a finished run on its thread (unless it had nothing to record). */
 void
 sg_run_end(SGRun *run)
 {
@@ -1272,6 +1231,7 @@ sg_run_checkpointed(SGRun *run)
 		save_thread(run);
 }
 
+/* Where a run stands. */
 SGRunStatus
 sg_run_status(SGRun *run)
 {

@@ -200,6 +200,7 @@ snapshot_tuple(TupleDesc desc, SGChannelSet *cs, SGCheckpoint *cp, SGState *stat
 	return heap_form_tuple(desc, values, nulls);
 }
 
+/* sg_get_state(thread_id, checkpoint_id): the snapshot of a checkpoint (the newest by default). */
 Datum
 sg_get_state(PG_FUNCTION_ARGS)
 {
@@ -237,6 +238,7 @@ sg_get_state(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }
 
+/* sg_get_state_history(thread_id, limit, before, filter): snapshots, newest first. */
 Datum
 sg_get_state_history(PG_FUNCTION_ARGS)
 {

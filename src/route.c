@@ -32,6 +32,7 @@ typedef struct Routing
 	bool	  **seen;			/* per join, per source: seen since last trigger */
 } Routing;
 
+/* Route to one destination a router named, through its path_map. */
 static void
 route_to(Routing *r, const char *from, const char *dest, Jsonb *path_map)
 {
@@ -123,18 +124,16 @@ route_jsonb(Routing *r, const char *from, Jsonb *answer, Jsonb *path_map, bool n
 /* The node whose router is running, so that a failed step can name it (executor.c). */
 const char *sg_routing_node = NULL;
 
+/* Call one router of a node on a state, and route to what it answers. */
 static void
 call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 {
-	LOCAL_FCINFO(fcinfo, 1);
+	bool		isnull;
 	Datum		d;
 
 	sg_routing_node = node->name;
-	InitFunctionCallInfoData(*fcinfo, &br->flinfo, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(local_state);
-	fcinfo->args[0].isnull = false;
-	d = FunctionCallInvoke(fcinfo);
-	if (fcinfo->isnull)
+	d = sg_call_jsonb(&br->flinfo, 1, local_state, NULL, &isnull);
+	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_INVALID_ROUTE),
 				 errmsg("router of node \"%s\" returned null", node->name),

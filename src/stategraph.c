@@ -83,15 +83,7 @@ sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
 
 	sg_require_arg(fcinfo, argno, argname);
 	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (s[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", argname)));
-	if (strlen(s) > SG_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", argname),
-				 errdetail("Names and ids are at most %d bytes.", SG_MAX_NAME)));
+	sg_check_length(s, argname, "Names and ids");
 	return s;
 }
 
@@ -102,6 +94,47 @@ sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		return NULL;
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * Fail if a name (what subject says it is) is empty or longer than
+ * SG_MAX_NAME; limit_of says what the limit is of ("Names", ...).
+ */
+void
+sg_check_length(const char *s, const char *subject, const char *limit_of)
+{
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", subject)));
+	if (strlen(s) > SG_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", subject),
+				 errdetail("%s are at most %d bytes.", limit_of, SG_MAX_NAME)));
+}
+
+/*
+ * Call a function on one or two jsonb arguments (nargs; arg2 is ignored
+ * with one); *isnull says whether it returned null.
+ */
+Datum
+sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, flinfo, nargs, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(arg1);
+	fcinfo->args[0].isnull = false;
+	if (nargs == 2)
+	{
+		fcinfo->args[1].value = JsonbPGetDatum(arg2);
+		fcinfo->args[1].isnull = false;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
 }
 
 /* Fail unless argument argno (called argname) is given. */

@@ -380,17 +380,21 @@ typedef struct SGJsonBuilder
 	JsonbValue *result;
 } SGJsonBuilder;
 
-extern void sg_jb_begin_object(SGJsonBuilder *b);
-extern void sg_jb_begin_array(SGJsonBuilder *b);
+extern void sg_jb_container(SGJsonBuilder *b, JsonbIteratorToken tok);
+#define sg_jb_begin_object(b)	sg_jb_container((b), WJB_BEGIN_OBJECT)
+#define sg_jb_begin_array(b)	sg_jb_container((b), WJB_BEGIN_ARRAY)
+#define sg_jb_end_object(b)		sg_jb_container((b), WJB_END_OBJECT)
+#define sg_jb_end_array(b)		sg_jb_container((b), WJB_END_ARRAY)
 extern void sg_jb_key(SGJsonBuilder *b, const char *key);
 extern void sg_jb_string(SGJsonBuilder *b, const char *value);
 extern void sg_jb_int(SGJsonBuilder *b, int64 value);
 extern void sg_jb_bool(SGJsonBuilder *b, bool value);
 extern void sg_jb_null(SGJsonBuilder *b);
 extern void sg_jb_jsonb(SGJsonBuilder *b, Jsonb *value);
-extern void sg_jb_end_object(SGJsonBuilder *b);
-extern void sg_jb_end_array(SGJsonBuilder *b);
+extern void sg_jb_field(SGJsonBuilder *b, const char *key, Jsonb *value);
+extern void sg_jb_string_field(SGJsonBuilder *b, const char *key, const char *value);
 extern Jsonb *sg_jb_finish(SGJsonBuilder *b);
+extern bool sg_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *value);
 
 extern Jsonb *sg_jsonb_get(Jsonb *obj, const char *key);
 extern char *sg_jsonb_get_cstring(Jsonb *obj, const char *key);
@@ -420,6 +424,8 @@ extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, Li
 extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
+extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
 
 /* ---------------------------------------------------------------------------
