@@ -783,17 +783,26 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define Anum_draft_node_node	1
 #define Anum_draft_node_fn		2
 #define Anum_draft_node_retry	3
+#define DRAFT_NODES_QUERY \
+	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
 
 /* The draft's edges. */
 #define DRAFT_EDGE_COLUMNS		"sources, target"
 #define Anum_draft_edge_sources	1
 #define Anum_draft_edge_target	2
+#define DRAFT_EDGES_QUERY \
+	"SELECT " DRAFT_EDGE_COLUMNS " FROM stategraph.edges " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY sources COLLATE \"C\", target COLLATE \"C\""
 
 /* The draft's conditional edges. */
 #define DRAFT_BRANCH_COLUMNS		"source, router, path_map"
 #define Anum_draft_branch_source	1
 #define Anum_draft_branch_router	2
 #define Anum_draft_branch_path_map	3
+#define DRAFT_BRANCHES_QUERY \
+	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", router::pg_catalog.oid"
 
 /* Run a query of a graph's draft ($1: the graph); returns how many rows it found. */
 static int
@@ -849,25 +858,19 @@ load_draft(const char *graph, Draft *d)
 {
 	int			i;
 
-	d->nnodes = draft_query("SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes "
-							"WHERE graph OPERATOR(pg_catalog.=) $1 "
-							"ORDER BY node COLLATE \"C\"", graph);
+	d->nnodes = draft_query(DRAFT_NODES_QUERY, graph);
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
 	for (i = 0; i < d->nnodes; i++)
 		draft_node_row(d, i);
 
-	d->nedges = draft_query("SELECT " DRAFT_EDGE_COLUMNS " FROM stategraph.edges "
-							"WHERE graph OPERATOR(pg_catalog.=) $1 "
-							"ORDER BY sources COLLATE \"C\", target COLLATE \"C\"", graph);
+	d->nedges = draft_query(DRAFT_EDGES_QUERY, graph);
 	d->edges = palloc0(sizeof(DraftEdge) * (d->nedges + 1));
 	for (i = 0; i < d->nedges; i++)
 		draft_edge_row(&d->edges[i], i);
 
-	d->nbranches = draft_query("SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches "
-							   "WHERE graph OPERATOR(pg_catalog.=) $1 "
-							   "ORDER BY source COLLATE \"C\", router::pg_catalog.oid", graph);
+	d->nbranches = draft_query(DRAFT_BRANCHES_QUERY, graph);
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
 	for (i = 0; i < d->nbranches; i++)
 		draft_branch_row(&d->branches[i], i);
