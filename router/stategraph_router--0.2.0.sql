@@ -255,6 +255,10 @@ CREATE FUNCTION @extschema@.sg_get_state_history(thread_id text, "limit" integer
     RETURNS SETOF @extschema@.sg_snapshot LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
 
+CREATE FUNCTION @extschema@.sg_draw_history(thread_id text, format text DEFAULT 'mermaid', "limit" integer DEFAULT NULL)
+    RETURNS text LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
 CREATE FUNCTION @extschema@.sg_delete_thread(thread_id text) RETURNS void LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
 

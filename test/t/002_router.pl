@@ -218,6 +218,8 @@ is(r("SELECT sg_invoke('workflow', NULL, '$fork')->'messages'"),
 r("SELECT sg_update_state('$upd', '{\"data\": {\"branch\": \"feature\"}}', checkpoint_id => '$cp')");
 is(r("SELECT sg_invoke('workflow', NULL, '$upd')->'data'"), '{"branch": "feature"}',
 	'sg_update_state from a checkpoint of a thread on server a into one on server c');
+is(r("SELECT sg_draw_history('$fork', 'dot')"), on_shard($B, "SELECT sg_draw_history('$fork', 'dot')"),
+	'sg_draw_history through the router draws what the thread\'s server draws');
 is(r("SELECT string_agg(h::text, E'\\n') FROM sg_get_state_history('$src') h"), $src_history,
 	'the source thread is unchanged');
 is(on_shard($B, "SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE '\\_\\_sg\\_visitor%'")
