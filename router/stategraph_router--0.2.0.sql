@@ -500,3 +500,16 @@ BEGIN
     PERFORM stategraph_router.wait_for_calls(since);
     PERFORM stategraph_router.delete_at(old, part, n, modular);
 END $$;
+
+-- ===========================================================================
+-- Comments
+-- ===========================================================================
+COMMENT ON FUNCTION stategraph_router.partitions() IS 'the partitions of PL/Proxy cluster "stategraph" and their connection strings';
+COMMENT ON FUNCTION stategraph_router.partition_of(text) IS 'the partition that holds a thread';
+COMMENT ON FUNCTION stategraph_router.shard_of(text) IS 'the connection string of the server that holds a thread (to CALL sg_run there)';
+COMMENT ON FUNCTION stategraph_router.check_definitions() IS 'every graph whose definition is not the same on all servers, and the servers that differ or lack it; no rows: they agree';
+COMMENT ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) IS 'move the threads of a partition to another server (freeze, copy, check, switch, delete); returns the threads moved';
+COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_update_state on the thread''s server; a checkpoint of a thread on another server is exported there and imported for the call';
+COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';
+COMMENT ON FUNCTION @extschema@.sg_threads(text) IS 'sg_threads of every server, each keeping the threads of the partitions it serves, sorted by thread_id';
+COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up)';
