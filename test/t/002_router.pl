@@ -181,6 +181,17 @@ is(r(q{SELECT count(*) FROM generate_series(0, 499) k,
 	'each loaded thread holds exactly the writes that succeeded, once each');
 is(r($untouched_sql), $untouched_before, 'threads the load did not touch read exactly as before the move');
 is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'definitions still agree');
+on_shard($A, q{SELECT sg_create_graph('only_a', '{"x": "append"}')});
+on_shard($B, q{SELECT sg_create_graph('only_a', '{"x": "append"}')});
+is(r('SELECT graph, server, problem FROM stategraph_router.check_definitions()'),
+	"only_a|$C->{connstr}|missing",
+	'check_definitions names the server that lacks a graph');
+on_shard($C, q{SELECT sg_create_graph('only_a', '{"x": "replace"}')});
+is(r('SELECT graph, server, problem FROM stategraph_router.check_definitions()'),
+	"only_a|$C->{connstr}|different definition",
+	'and the server whose definition differs from the others');
+r(q{SELECT sg_drop_graph('only_a')});
+is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'sg_drop_graph through the router drops it everywhere');
 
 # ---------------------------------------------------------------------------
 # The seed walkthrough through the router prints what it prints on one server
