@@ -184,6 +184,17 @@ SELECT listing('long') = :'listed' AS same_listing;
 SELECT sg_invoke('pt', '{"limit": 50}', thread_id => 'long', recursion_limit => 100) = sg_invoke('pt', '{"limit": 50}', thread_id => 'long-copy', recursion_limit => 100)
        AS same_result;
 
+-- a fork of an input checkpoint: resuming it runs the source's input again,
+-- and so does a copy in the same database (the fork stays linked to its source)
+SELECT sg_invoke('pt', '{"limit": 3}', thread_id => 'in-src', recursion_limit => 100) ->> 'step' AS step;
+SELECT checkpoint_id AS cin FROM sg_get_state_history('in-src') WHERE source = 'input' \gset
+SELECT sg_fork('in-src', :'cin', 'in-fork') IS NOT NULL AS forked;
+SELECT sg_import_thread(sg_export_thread('in-fork'), 'in-fork-copy');
+SELECT same('in-fork', 'in-fork-copy');
+SELECT sg_invoke('pt', NULL, thread_id => 'in-fork', recursion_limit => 100)
+     = sg_invoke('pt', NULL, thread_id => 'in-fork-copy', recursion_limit => 100) AS same_result;
+SELECT same('in-fork', 'in-fork-copy', exact => false);
+
 -- bad input: a clear error with its own SQLSTATE, and nothing stored
 SELECT count(*) AS threads_before FROM stategraph.threads \gset
 SELECT count(*) AS rows_before FROM stategraph.checkpoints \gset

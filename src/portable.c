@@ -28,7 +28,8 @@
  * a thread moved after its source); otherwise it is detached as
  * sg_delete_thread detaches the forks of a deleted source: its writes name
  * the nodes that wrote last (carried in fork_writes), and parent_thread is
- * cleared.
+ * cleared. A detached fork of an input checkpoint then resumes without
+ * running its source's input again, as after the source is deleted.
  *
  * Import checks everything before it writes: the format and version, the
  * digest (any change to the data after export is refused with SQLSTATE
