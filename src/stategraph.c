@@ -97,6 +97,25 @@ sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * A text argument that must be one of two words: false for the first, true
+ * for the second; anything else is 22023 naming both.
+ */
+bool
+sg_arg_choice(FunctionCallInfo fcinfo, int argno, const char *argname,
+			  const char *first, const char *second)
+{
+	char	   *value = sg_arg_text(fcinfo, argno, argname);
+
+	if (strcmp(value, second) == 0)
+		return true;
+	if (strcmp(value, first) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be '%s' or '%s', not '%s'", argname, first, second, value)));
+	return false;
+}
+
+/*
  * Fail if a name (what subject says it is) is empty or longer than
  * SG_MAX_NAME; limit_of says what the limit is of ("Names", ...).
  */

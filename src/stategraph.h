@@ -434,6 +434,8 @@ extern void sg_mermaid_text(StringInfo buf, const char *s);
  */
 extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
+extern bool sg_arg_choice(FunctionCallInfo fcinfo, int argno, const char *argname,
+						  const char *first, const char *second);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
 extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
