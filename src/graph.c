@@ -45,6 +45,7 @@
 
 PG_FUNCTION_INFO_V1(sg_create_graph);
 PG_FUNCTION_INFO_V1(sg_add_node);
+PG_FUNCTION_INFO_V1(sg_add_external_node);
 PG_FUNCTION_INFO_V1(sg_add_edge);
 PG_FUNCTION_INFO_V1(sg_add_join_edge);
 PG_FUNCTION_INFO_V1(sg_add_conditional_edges);
@@ -542,12 +543,67 @@ sg_add_node(PG_FUNCTION_ARGS)
 	/* a node whose function was dropped is given its new one */
 	else if (exec("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
 				  "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2 "
-				  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+				  "AND fn IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
 				  "                WHERE p.oid OPERATOR(pg_catalog.=) fn::pg_catalog.oid)",
 				  4, types, values, nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * sg_add_external_node: a node whose tasks application workers claim from
+ * queue (tasks.c); it has a retry policy and a lease instead of a function.
+ */
+Datum
+sg_add_external_node(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	char	   *node = sg_arg_text(fcinfo, 1, "node");
+	char	   *queue = sg_arg_text(fcinfo, 2, "queue");
+	Jsonb	   *retry = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	Interval   *lease;
+	Jsonb	   *channels;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	Oid			all_types[5] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, INTERVALOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', retry ? ' ' : 'n', ' '};
+
+	sg_require_arg(fcinfo, 4, "lease");
+	lease = PG_GETARG_INTERVAL_P(4);
+	sg_check_name("node", node);
+	sg_check_name("queue", queue);
+	if (sg_interval_ms(lease) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease of node \"%s\" must be positive", node),
+				 errhint("A lease is how long a worker may hold a task without a heartbeat, such as '60 seconds'.")));
+	if (retry)
+		check_retry(retry, node);
+
+	sg_spi_connect();
+	channels = graph_channels(graph);
+	if (channels == NULL)
+		require_graph(graph);
+	if (sg_jsonb_get(channels, node) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", node, graph),
+				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = CStringGetTextDatum(node);
+	values[2] = CStringGetTextDatum(queue);
+	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
+	values[4] = IntervalPGetDatum(lease);
+	if (exec("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+			 2, types, values, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
+	exec("INSERT INTO stategraph.nodes (graph, node, queue, retry, lease) VALUES ($1, $2, $3, $4, $5)",
+		 5, all_types, values, nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -752,8 +808,10 @@ typedef struct Draft
 {
 	int			nnodes;
 	char	  **nodes;			/* sorted by name */
-	Oid		   *fns;
+	Oid		   *fns;			/* InvalidOid: an external node */
 	Jsonb	  **retries;
+	char	  **queues;			/* external nodes: their queue */
+	int		   *leases;			/* external nodes: their lease in ms */
 	int			nedges;
 	DraftEdge  *edges;
 	int			nbranches;
@@ -794,12 +852,16 @@ load_draft(const char *graph, Draft *d)
 	uint64		i;
 	bool		isnull;
 
-	exec("SELECT node, fn, retry FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 "
+	exec("SELECT node, fn, retry, queue, "
+		 "(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4 "
+		 "FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 "
 		 "ORDER BY node COLLATE \"C\"", 1, types, values, NULL);
 	d->nnodes = SPI_processed;
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
+	d->queues = palloc0(sizeof(char *) * (d->nnodes + 1));
+	d->leases = palloc0(sizeof(int) * (d->nnodes + 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -807,6 +869,11 @@ load_draft(const char *graph, Draft *d)
 
 		d->nodes[i] = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
 		d->fns[i] = DatumGetObjectId(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		if (isnull)
+			d->fns[i] = InvalidOid;
+		d->queues[i] = SPI_getvalue(t, SPI_tuptable->tupdesc, 4);
+		r = SPI_getbinval(t, SPI_tuptable->tupdesc, 5, &isnull);
+		d->leases[i] = isnull ? 0 : DatumGetInt32(r);
 		r = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
 		d->retries[i] = isnull ? NULL : DatumGetJsonbPCopy(r);
 	}
@@ -968,7 +1035,8 @@ validate_draft(Draft *d, const char *graph)
 		}
 	}
 	for (i = 0; i < d->nnodes; i++)
-		check_signature(d->fns[i], SIG_NODE, psprintf("node \"%s\"", d->nodes[i]));
+		if (OidIsValid(d->fns[i]))
+			check_signature(d->fns[i], SIG_NODE, psprintf("node \"%s\"", d->nodes[i]));
 
 	if (!has_entry)
 		ereport(ERROR,
@@ -1052,8 +1120,18 @@ sg_compile(PG_FUNCTION_ARGS)
 		sg_jb_begin_object(&b);
 		sg_jb_key(&b, "name");
 		sg_jb_string(&b, d.nodes[i]);
-		sg_jb_key(&b, "fn");
-		sg_jb_string(&b, format_procedure_qualified(d.fns[i]));
+		if (OidIsValid(d.fns[i]))
+		{
+			sg_jb_key(&b, "fn");
+			sg_jb_string(&b, format_procedure_qualified(d.fns[i]));
+		}
+		else
+		{
+			sg_jb_key(&b, "queue");
+			sg_jb_string(&b, d.queues[i]);
+			sg_jb_key(&b, "lease_ms");
+			sg_jb_int(&b, d.leases[i]);
+		}
 		if (d.retries[i])
 		{
 			sg_jb_key(&b, "retry");
@@ -1319,6 +1397,21 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 		SGNode	   *node = &g->nodes[i];
 
 		node->name = sg_jsonb_get_cstring(n, "name");
+		node->queue = sg_jsonb_get_cstring(n, "queue");
+		if (node->queue != NULL)
+		{
+			/* an external node: a lost worker is its common failure, so it retries by default */
+			Jsonb	   *lease = sg_jsonb_get(n, "lease_ms");
+
+			node->lease_ms = atoi(DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(lease))));
+			build_retry(&node->retry, sg_jsonb_get(n, "retry"));
+			if (sg_jsonb_get(n, "retry") == NULL)
+			{
+				node->retry.max_attempts = 3;
+				node->retry.backoff_ms = 1000;
+			}
+			continue;
+		}
 		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), name,
 								   psprintf("node \"%s\"", node->name));
 		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
@@ -1505,7 +1598,8 @@ sg_graph_check_privileges(SGGraph *g)
 
 	for (i = 1; i < g->nnodes; i++)
 	{
-		if (pg_proc_aclcheck(g->nodes[i].fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		if (g->nodes[i].queue == NULL &&
+			pg_proc_aclcheck(g->nodes[i].fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->nodes[i].fn));
 	}
 	for (i = 0; i < g->nnodes; i++)
