@@ -168,7 +168,7 @@ CREATE FUNCTION @extschema@.sg_interrupt_task(task_id text, token uuid, value js
 CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_task_status
     AS 'MODULE_PATHNAME', 'sg_tasks' LANGUAGE C;
-CREATE FUNCTION stategraph.sg_sweep_leases("limit" integer DEFAULT 100) RETURNS integer
+CREATE FUNCTION stategraph.sweep_leases("limit" integer DEFAULT 100) RETURNS integer
     AS 'MODULE_PATHNAME', 'sg_sweep_leases' LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.sg_add_external_node(text, text, text, jsonb, interval) IS
@@ -185,7 +185,7 @@ COMMENT ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) IS
     'Pause the task''s thread with value (sg_interrupt for workers); a resume queues the task again with the answer';
 COMMENT ON FUNCTION @extschema@.sg_tasks(text, text) IS
     'External tasks, optionally of one queue and one status';
-COMMENT ON FUNCTION stategraph.sg_sweep_leases(integer) IS
+COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
     'Find expired leases: retry their tasks after the backoff, or record a node failure when attempts are spent';
 
 
