@@ -64,6 +64,7 @@ ALTER TABLE stategraph.threads ADD CONSTRAINT threads_status_check
  */
 CREATE TABLE stategraph.tasks (
     task_id          text PRIMARY KEY,
+    seq              bigint GENERATED ALWAYS AS IDENTITY,  -- queue order among tasks visible at once
     queue            text NOT NULL,
     graph            text NOT NULL,
     thread_id        text NOT NULL,
@@ -93,7 +94,7 @@ CREATE TABLE stategraph.tasks (
     updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     finished_at      timestamptz
 );
-CREATE INDEX tasks_visible ON stategraph.tasks (queue, visible_at) WHERE status OPERATOR(pg_catalog.=) 'queued';
+CREATE INDEX tasks_visible ON stategraph.tasks (queue, visible_at, seq) WHERE status OPERATOR(pg_catalog.=) 'queued';
 CREATE INDEX tasks_leases ON stategraph.tasks (lease_expires_at) WHERE status OPERATOR(pg_catalog.=) 'claimed';
 CREATE INDEX tasks_thread ON stategraph.tasks (thread_id);
 SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks', '');

@@ -805,7 +805,7 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 			" SELECT task_id FROM stategraph.tasks"
 			" WHERE status OPERATOR(pg_catalog.=) 'queued' AND queue OPERATOR(pg_catalog.=) $1"
 			" AND visible_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
-			" ORDER BY visible_at, task_id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+			" ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
 			"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, "
 			" token = pg_catalog.gen_random_uuid(), worker = $2, "
 			" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), "
@@ -1173,7 +1173,7 @@ sg_tasks(PG_FUNCTION_ARGS)
 			"visible_at, lease_expires_at, result, error, created_at, updated_at, finished_at "
 			"FROM stategraph.tasks WHERE ($1::pg_catalog.text IS NULL OR queue OPERATOR(pg_catalog.=) $1) "
 			"AND ($2::pg_catalog.text IS NULL OR status OPERATOR(pg_catalog.=) $2) "
-			"ORDER BY created_at, step, task_id",
+			"ORDER BY seq",
 			2, types, values, nulls, 0);
 	for (i = 0; i < SPI_processed; i++)
 	{
