@@ -87,7 +87,7 @@ fi
 # TAP with PostgreSQL::Test::Cluster; initdb refuses root, so these run as postgres
 if ls test/t/*.pl >/dev/null 2>&1; then
 	TAPDIR=$(mktemp -d /tmp/stategraph-tap.XXXXXX)
-	cp -r test "$TAPDIR/" && chown -R postgres "$TAPDIR" 2>/dev/null || $SUDO chown -R postgres "$TAPDIR"
+	cp -r test examples "$TAPDIR/" && chown -R postgres "$TAPDIR" 2>/dev/null || $SUDO chown -R postgres "$TAPDIR"
 	as_postgres env PATH="$PGBIN:$PATH" TESTDIR="$TAPDIR" SG_TESTROOT="$TAPDIR/test" \
 		PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 		sh -c "cd '$TAPDIR' && prove -v -I '$PGXS_DIR/src/test/perl' -I test/t test/t/*.pl" \
