@@ -307,27 +307,12 @@ uuid_datum(const pg_uuid_t *id)
 	return UUIDPGetDatum(copy);
 }
 
-/* Run a kept plan (read-write: every statement sees a new snapshot). */
-static int
-run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_plan(plan, values, nulls, false, count);
-
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return rc;
-}
-
-/* Prepare (once) and run a statement whose plan is kept in *plan. */
-static int
+/* Prepare (once, kept) and run a statement; returns SPI_processed (spi.c). */
+static uint64
 run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
 		const char *nulls, long count)
 {
-	if (*plan == NULL)
-		*plan = sg_prepare(sql, nargs, types);
-	return run_plan(*plan, values, nulls, count);
+	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, count);
 }
 
 /* How long to wait before attempt + 1: backoff_ms doubled per attempt. */
