@@ -186,6 +186,12 @@ COMMENT ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) IS
     'Pause the task''s thread with value (sg_interrupt for workers); a resume queues the task again with the answer';
 COMMENT ON FUNCTION @extschema@.sg_tasks(text, text) IS
     'External tasks, optionally of one queue and one status';
+COMMENT ON FUNCTION stategraph.may_work(name, text) IS
+    'Whether the current role may see, claim and finish a task of owner on queue (the tasks policy)';
+COMMENT ON TABLE stategraph.tasks IS
+    'External tasks: one row per task of an external node, claimed by workers with a token and a lease';
+COMMENT ON TYPE @extschema@.sg_task IS 'A claimed external task, as sg_claim hands it to a worker';
+COMMENT ON TYPE @extschema@.sg_task_status IS 'An external task as sg_tasks lists it';
 COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
     'Find expired leases: retry their tasks after the backoff, or record a node failure when attempts are spent';
 
