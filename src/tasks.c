@@ -969,9 +969,6 @@ sg_complete(PG_FUNCTION_ARGS)
 	sg_require_arg(fcinfo, 1, "token");
 	token = PG_GETARG_UUID_P(1);
 	sg_spi_connect();
-	row = require_row(task_id, false);
-	if (has_status(row, "failed"))
-		sg_lock_thread(row->thread_id, false);	/* a late result takes the failure back */
 	row = fenced_row(task_id, token, "update");
 	if (has_status(row, "completed"))
 	{
@@ -1004,6 +1001,13 @@ sg_complete(PG_FUNCTION_ARGS)
 			"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
 			"WHERE task_id OPERATOR(pg_catalog.=) $1",
 			2, types, values, nulls, 0);
+	/*
+	 * A late result takes back the failure its expired lease recorded. This
+	 * rare case locks the thread after the task row, the other order than
+	 * runs use; a resume racing it may end in a deadlock error (40P01) for
+	 * one of the two, which is retried, rather than every completion paying
+	 * for a thread lock.
+	 */
 	if (has_status(row, "failed"))
 		record_on_thread(row, "error", NULL);
 	sg_spi_finish();
