@@ -375,6 +375,14 @@ typedef struct SGExternalTask
 	Jsonb	   *resume_values;	/* answers to its sg_interrupt_task calls, oldest first */
 } SGExternalTask;
 
+/*
+ * Called (when set) in the transaction of the completion that leaves a
+ * waiting step with no task out, so that background runs can continue the
+ * thread after that commit (runs.c sets it; without it, sg_invoke(graph,
+ * NULL, thread) or CALL sg_work() continues).
+ */
+typedef void (*SGStepReadyHook) (const char *graph, const char *thread_id);
+extern SGStepReadyHook sg_step_ready_hook;
 extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
 extern int64 sg_interval_ms(Interval *iv);

@@ -147,6 +147,8 @@ static bool xact_callback_registered = false;
 
 static int64 last_sweep_ms = 0;
 
+SGStepReadyHook sg_step_ready_hook = NULL;
+
 static Size
 task_shmem_size(void)
 {
@@ -952,6 +954,20 @@ refuse_finished(TaskRow *row, const char *what)
 			 errdetail("The %s was not taken.", what)));
 }
 
+/* Has every task of the row's step been completed? */
+static bool
+step_complete(TaskRow *row)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
+
+	return run_sql(&plan,
+				   "SELECT 1 FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.<>) 'completed'",
+				   2, types, values, NULL, 1) == 0;
+}
+
 /* sg_complete(task_id, token, update): hand back the task's update. */
 Datum
 sg_complete(PG_FUNCTION_ARGS)
@@ -1010,6 +1026,8 @@ sg_complete(PG_FUNCTION_ARGS)
 	 */
 	if (has_status(row, "failed"))
 		record_on_thread(row, "error", NULL);
+	if (sg_step_ready_hook != NULL && step_complete(row))
+		sg_step_ready_hook(row->graph, row->thread_id);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
