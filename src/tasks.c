@@ -149,6 +149,7 @@ static int64 last_sweep_ms = 0;
 
 SGStepReadyHook sg_step_ready_hook = NULL;
 
+/* Bytes of shared memory for the waiter slots. */
 static Size
 task_shmem_size(void)
 {
@@ -183,6 +184,7 @@ task_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* The hash a waiter slot keeps of its queue's name. */
 static uint32
 queue_hash(const char *queue)
 {
@@ -291,6 +293,7 @@ sg_interval_ms(Interval *iv)
 	return iv->time / 1000 + ((int64) iv->day + (int64) iv->month * 30) * 86400000;
 }
 
+/* An interval of ms milliseconds. */
 static Interval *
 ms_interval(int64 ms)
 {
@@ -300,6 +303,7 @@ ms_interval(int64 ms)
 	return iv;
 }
 
+/* A uuid Datum of its own (the caller's may not outlive the call). */
 static Datum
 uuid_datum(const pg_uuid_t *id)
 {
@@ -326,6 +330,7 @@ backoff_ms(int base, int attempt)
 	return Min(ms, MAX_BACKOFF_MS);
 }
 
+/* Column col (text) of a result row, or NULL. */
 static char *
 text_col(HeapTuple t, TupleDesc d, int col)
 {
@@ -335,6 +340,7 @@ text_col(HeapTuple t, TupleDesc d, int col)
 	return isnull ? NULL : TextDatumGetCString(v);
 }
 
+/* Column col (int4 or int8) of a result row; 0 when null. */
 static int64
 int_col(HeapTuple t, TupleDesc d, int col)
 {
@@ -346,6 +352,7 @@ int_col(HeapTuple t, TupleDesc d, int col)
 	return TupleDescAttr(d, col - 1)->atttypid == INT8OID ? DatumGetInt64(v) : DatumGetInt32(v);
 }
 
+/* Column col (jsonb) of a result row, copied, or NULL. */
 static Jsonb *
 jsonb_col(HeapTuple t, TupleDesc d, int col)
 {
@@ -355,6 +362,7 @@ jsonb_col(HeapTuple t, TupleDesc d, int col)
 	return isnull ? NULL : DatumGetJsonbPCopy(v);
 }
 
+/* A task row read by the TASK_COLUMNS list. */
 static TaskRow *
 row_from_tuple(HeapTuple t, TupleDesc d)
 {
@@ -417,6 +425,7 @@ require_row(const char *task_id, bool for_update)
 	return row;
 }
 
+/* Is the task in status? */
 static bool
 has_status(TaskRow *row, const char *status)
 {
@@ -573,6 +582,7 @@ failure_entry(TaskRow *row, const char *message, const char *name, Jsonb *detail
  * Queueing (called by the executor) and cancelling
  * ---------------------------------------------------------------------------
  */
+/* The last element of a JSON array, or NULL. */
 static Jsonb *
 last_value(Jsonb *arr)
 {
@@ -1150,6 +1160,7 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
  * sg_tasks
  * ---------------------------------------------------------------------------
  */
+/* sg_tasks(queue, status): the tasks this role may see, in queue order. */
 Datum
 sg_tasks(PG_FUNCTION_ARGS)
 {
