@@ -215,7 +215,45 @@ SELECT sg_invoke('ext', NULL, 'p1');
 SELECT step, node, jsonb_typeof(payload) FROM sg_stream('ext', '{"log": ["s"]}', 'st1');
 SELECT sg_invoke('ext', '{"log": ["x"]}');
 
--- 10. bad input
+-- 10. durable runs stop at the wait too; the thread continues later
+CALL sg_run('ext', '{"log": ["r"]}', 'r1');
+SELECT status, next FROM sg_threads() WHERE thread_id = 'r1';
+SELECT task_of('r1', 'model') AS t \gset
+SELECT thread_id, attempt FROM sg_claim('llm', 'worker-1', 10) ORDER BY 1;   -- st1's task too
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "durable"}');
+CALL sg_run('ext', NULL, 'r1');
+SELECT status, "values" FROM sg_threads() JOIN sg_get_state('r1') USING (thread_id) WHERE thread_id = 'r1';
+
+-- 11. who may work a task: the role that ran the step and its members (row-level security)
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_ext_app;
+DROP ROLE IF EXISTS regress_ext_worker;
+DROP ROLE IF EXISTS regress_ext_other;
+RESET client_min_messages;
+CREATE ROLE regress_ext_app;
+CREATE ROLE regress_ext_worker IN ROLE regress_ext_app;
+CREATE ROLE regress_ext_other;
+GRANT USAGE ON SCHEMA external, stategraph TO regress_ext_app, regress_ext_other;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_ext_app, regress_ext_other;
+GRANT SELECT ON ALL TABLES IN SCHEMA external TO regress_ext_app, regress_ext_other;
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', '{"log": ["app"]}', 'a1') ? '__waiting__' AS waiting;
+SET ROLE regress_ext_other;
+SELECT count(*) AS seen FROM sg_tasks() WHERE thread_id = 'a1';
+SELECT count(*) AS claimed FROM sg_claim('llm', 'other');
+RESET ROLE;
+SET ROLE regress_ext_worker;
+SELECT thread_id, node FROM sg_claim('llm', 'member-of-app');
+SELECT sg_complete(task_id, token, '{"answer": "by a member"}') FROM stategraph.tasks WHERE thread_id = 'a1';
+RESET ROLE;
+SELECT owner, status, worker FROM stategraph.tasks WHERE thread_id = 'a1';
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', NULL, 'a1');
+RESET ROLE;
+DROP OWNED BY regress_ext_app, regress_ext_worker, regress_ext_other;
+DROP ROLE regress_ext_app, regress_ext_worker, regress_ext_other;
+
+-- 12. bad input
 SELECT sg_add_external_node('ext', 'model', 'llm');              -- exists
 SELECT sg_add_external_node('ext', 'log', 'llm');                -- a channel's name
 SELECT sg_add_external_node('ext', 'z', 'llm', lease => '-1 s');
