@@ -211,6 +211,15 @@ def ask(task, ctx):
     return {"answer": task["resume"]}
 
 
+@handler("slow")
+def slow(task, ctx):
+    """Works for up to 20 s, stopping as soon as the heartbeat says the task is lost."""
+    for _ in range(400):
+        ctx.check()
+        time.sleep(0.05)
+    return {"answer": "slow"}
+
+
 @handler("flaky")
 def flaky(task, ctx):
     """Fails its first attempt, succeeds on the second."""

@@ -50,6 +50,11 @@ $node->safe_psql('postgres', q{
     SELECT sg_add_edge('human', '__start__', 'ask');
     SELECT sg_add_edge('human', 'ask', '__end__');
     SELECT sg_compile('human');
+    SELECT sg_create_graph('slowg', '{"answer": "replace"}');
+    SELECT sg_add_external_node('slowg', 'slow', 'llm', lease => '1 second');
+    SELECT sg_add_edge('slowg', '__start__', 'slow');
+    SELECT sg_add_edge('slowg', 'slow', '__end__');
+    SELECT sg_compile('slowg');
     SELECT sg_create_graph('flaky', '{"answer": "replace"}');
     SELECT sg_add_external_node('flaky', 'flaky', 'llm', '{"max_attempts": 3, "backoff_ms": 50}');
     SELECT sg_add_edge('flaky', '__start__', 'flaky');
@@ -144,6 +149,27 @@ is(sql(q{SELECT (sg_get_state('h-1'))."values"->>'answer'}), 'yes', 'the worker 
 sql(q{SELECT sg_invoke('flaky', '{}', 'f-1')});
 ok(run_to_end('flaky', 'f-1'), 'the flaky task finished');
 is(sql(q{SELECT (sg_get_state('f-1'))."values"->>'answer'}), 'attempt 2', 'its second attempt succeeded');
+# --- cancel mid-task: the heartbeat tells the running handler to stop ---------
+sql(q{SELECT sg_invoke('slowg', '{}', 'slow-1')});
+my $claimed = 0;
+for (1 .. 200)
+{
+	$claimed = 1, last if sql("SELECT count(*) FROM sg_tasks('llm', 'claimed') WHERE thread_id = 'slow-1'") eq '1';
+	usleep(50_000);
+}
+ok($claimed, 'the slow task is being worked on');
+sql(q{SELECT sg_update_state('slow-1', '{"answer": "by hand"}', as_node => 'slow')});
+my $dropped = 0;
+for (1 .. 100)
+{
+	$dropped = 1, last if slurp_file("$PostgreSQL::Test::Utils::tmp_check/worker-$w.log") =~ /was cancelled or taken over: dropped/;
+	usleep(50_000);
+}
+ok($dropped, 'the worker learned of the cancel from its heartbeat and dropped the task');
+is(sql("SELECT status FROM sg_tasks('llm') WHERE thread_id = 'slow-1'"), 'cancelled', 'the task is cancelled');
+is(sql(q{SELECT sg_invoke('slowg', NULL, 'slow-1')->>'answer'}), 'by hand', 'the thread went on without it');
+sql(q{SELECT sg_invoke('flaky', '{}', 'f-2')});
+ok(run_to_end('flaky', 'f-2'), 'the worker goes on with the next task');
 is(stop_worker($w, 'TERM'), 0, 'SIGTERM stops the worker cleanly');
 
 # --- 1,000 tasks over 4 workers, some killed with SIGKILL while holding a claim
