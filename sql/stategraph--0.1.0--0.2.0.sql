@@ -98,6 +98,7 @@ CREATE INDEX tasks_visible ON stategraph.tasks (queue, visible_at, seq) WHERE st
 CREATE INDEX tasks_leases ON stategraph.tasks (lease_expires_at) WHERE status OPERATOR(pg_catalog.=) 'claimed';
 CREATE INDEX tasks_thread ON stategraph.tasks (thread_id);
 SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks_seq_seq', '');  -- queue order survives a restore
 
 /*
  * Who may see, claim and finish a task: today its owner (the role that ran

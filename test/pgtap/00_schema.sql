@@ -77,7 +77,8 @@ SELECT col_type_is('stategraph', 'checkpoints', 'checkpoint_id', 'uuid', 'checkp
 SELECT col_type_is('stategraph', 'nodes', 'fn', 'regprocedure', 'node functions are regprocedures');
 SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'stategraph' $$,
               ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
-                    'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks'],
+                    'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
+                    'stategraph.tasks_seq_seq'],
               'pg_dump keeps every table (pg_extension_config_dump)');
 
 -- every function of the extension is SECURITY INVOKER, and user functions are in public
