@@ -208,6 +208,7 @@ SELECT sg_invoke('ext', '{"log": ["tt"]}', 'c3') ? '__waiting__' AS waiting;
 SELECT checkpoint_id AS first FROM sg_get_state_history('c3') WHERE step = 0 \gset
 SELECT sg_invoke('ext', NULL, 'c3', checkpoint_id => :'first') ? '__waiting__' AS waiting_again;
 SELECT status, count(*) FROM tasks WHERE thread_id = 'c3' GROUP BY status ORDER BY status;
+SELECT sg_delete_thread('c3');
 -- prune keeps what a waiting step needs
 SELECT sg_invoke('ext', '{"log": ["h"]}', 'p1') ? '__waiting__' AS waiting;
 SELECT sg_prune(keep_last => 1, thread_id => 'p1') >= 0 AS pruned;
