@@ -649,9 +649,12 @@ queue_task(SGExternalTask *et, bool again)
 bool
 sg_task_sync(SGExternalTask *et, Jsonb **result)
 {
-	TaskRow    *row = fetch_row(et->task_id, true);
+	/* completed is final: only a task still out needs its row locked */
+	TaskRow    *row = fetch_row(et->task_id, false);
 
 	*result = NULL;
+	if (row != NULL && !has_status(row, "completed"))
+		row = fetch_row(et->task_id, true);
 	if (row == NULL)
 	{
 		queue_task(et, false);
