@@ -100,10 +100,20 @@ def log(msg):
 
 
 class Worker:
-    def __init__(self, dsn, queues, name, wait, lease=None):
+    def __init__(self, dsn, queues, name, wait, lease=None, sweep_every=5.0):
         self.dsn, self.queues, self.name, self.wait, self.lease = dsn, queues, name, wait, lease
+        self.sweep_every = sweep_every
         self.stopping = False
         self.handled = 0
+        self.last_sweep = 0.0
+
+    def sweep(self, conn):
+        """Find expired leases now and then: a long poll only requeues them, and
+        recording a task whose attempts are spent as a node failure is left to
+        this call (or to the server's background workers)."""
+        if time.monotonic() - self.last_sweep >= self.sweep_every:
+            self.last_sweep = time.monotonic()
+            conn.execute("SELECT stategraph.sweep_leases()")
 
     def stop(self, *_):
         self.stopping = True
@@ -123,6 +133,7 @@ class Worker:
         listen.execute("LISTEN stategraph_tasks")
         log(f"ready: queues {', '.join(self.queues)}")
         while not self.stopping:
+            self.sweep(conn)
             tasks = []
             if len(self.queues) == 1:
                 tasks = self.claim(conn, self.queues[0], self.wait)    # the long poll
@@ -236,8 +247,9 @@ def main():
     p.add_argument("--wait", type=float, default=2.0, help="seconds a claim long-polls")
     p.add_argument("--lease", default=None, help="lease per claim (default: the node's)")
     p.add_argument("--max-tasks", type=int, default=0, help="exit after this many tasks (0: never)")
+    p.add_argument("--sweep-every", type=float, default=5.0, help="seconds between lease sweeps")
     args = p.parse_args()
-    w = Worker(args.dsn, args.queue, args.name, args.wait, args.lease)
+    w = Worker(args.dsn, args.queue, args.name, args.wait, args.lease, args.sweep_every)
     signal.signal(signal.SIGTERM, w.stop)
     signal.signal(signal.SIGINT, w.stop)
     if args.max_tasks:

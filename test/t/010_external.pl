@@ -55,6 +55,11 @@ $node->safe_psql('postgres', q{
     SELECT sg_add_edge('slowg', '__start__', 'slow');
     SELECT sg_add_edge('slowg', 'slow', '__end__');
     SELECT sg_compile('slowg');
+    SELECT sg_create_graph('once', '{"answer": "replace"}');
+    SELECT sg_add_external_node('once', 'slow', 'one', '{"max_attempts": 1}', '1 second');
+    SELECT sg_add_edge('once', '__start__', 'slow');
+    SELECT sg_add_edge('once', 'slow', '__end__');
+    SELECT sg_compile('once');
     SELECT sg_create_graph('flaky', '{"answer": "replace"}');
     SELECT sg_add_external_node('flaky', 'flaky', 'llm', '{"max_attempts": 3, "backoff_ms": 50}');
     SELECT sg_add_edge('flaky', '__start__', 'flaky');
@@ -82,7 +87,8 @@ sub start_worker
 	{
 		$ENV{$_} = $env{$_} for keys %env;
 		open(STDERR, '>>', "$PostgreSQL::Test::Utils::tmp_check/worker-$$.log");
-		exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, '--queue', $queue, '--wait', '0.5')
+		exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, '--queue', $queue, '--wait', '0.5',
+			'--sweep-every', '0.5')
 		  or die "exec: $!";
 	}
 	$workers{$pid} = 1;
@@ -171,6 +177,29 @@ is(sql(q{SELECT sg_invoke('slowg', NULL, 'slow-1')->>'answer'}), 'by hand', 'the
 sql(q{SELECT sg_invoke('flaky', '{}', 'f-2')});
 ok(run_to_end('flaky', 'f-2'), 'the worker goes on with the next task');
 is(stop_worker($w, 'TERM'), 0, 'SIGTERM stops the worker cleanly');
+
+# --- a worker dies holding a task with no attempt left: a node failure, never "started" forever
+my $a = start_worker('one');
+sql(q{SELECT sg_invoke('once', '{}', 'once-1')});
+$claimed = 0;
+for (1 .. 200)
+{
+	$claimed = 1, last if sql("SELECT count(*) FROM sg_tasks('one', 'claimed')") eq '1';
+	usleep(50_000);
+}
+ok($claimed, 'the task is claimed');
+stop_worker($a, 'KILL');
+my $b = start_worker('one');
+my $failed = 0;
+for (1 .. 200)
+{
+	$failed = 1, last if sql("SELECT status FROM sg_threads() WHERE thread_id = 'once-1'") eq 'error';
+	usleep(50_000);
+}
+ok($failed, 'another worker\'s sweep found the expired lease and recorded the failure');
+is(sql(q{SELECT tasks->0->'error'->>'message' FROM sg_get_state('once-1')}), 'the lease of the task expired',
+	'tasks[].error says why');
+is(stop_worker($b, 'TERM'), 0, 'the second worker stops cleanly');
 
 # --- 1,000 tasks over 4 workers, some killed with SIGKILL while holding a claim
 my $threads = 10;
