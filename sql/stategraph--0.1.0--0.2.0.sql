@@ -96,7 +96,10 @@ CREATE TABLE stategraph.tasks (
 );
 CREATE INDEX tasks_visible ON stategraph.tasks (queue, visible_at, seq) WHERE status OPERATOR(pg_catalog.=) 'queued';
 CREATE INDEX tasks_leases ON stategraph.tasks (lease_expires_at) WHERE status OPERATOR(pg_catalog.=) 'claimed';
-CREATE INDEX tasks_thread ON stategraph.tasks (thread_id);
+-- a thread's tasks still out (to cancel them, or to see that a step has none left);
+-- partial, so that a completion does not add an index entry
+CREATE INDEX tasks_thread ON stategraph.tasks (thread_id, checkpoint_id)
+    WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']);
 SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks_seq_seq', '');  -- queue order survives a restore
 

@@ -692,7 +692,7 @@ sg_tasks_cancel_thread(SGThread *th)
 			"UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
 			"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-			"AND status OPERATOR(pg_catalog.=) ANY ('{queued,claimed,interrupted,failed}'::pg_catalog.text[])",
+			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
 			1, types, values, NULL, 0);
 }
 
@@ -967,7 +967,7 @@ refuse_finished(TaskRow *row, const char *what)
 			 errdetail("The %s was not taken.", what)));
 }
 
-/* Has every task of the row's step been completed? */
+/* Has the row's step no task out any more (its cancelled tasks belong to a step the thread left)? */
 static bool
 step_complete(TaskRow *row)
 {
@@ -977,7 +977,8 @@ step_complete(TaskRow *row)
 
 	return run_sql(&plan,
 				   "SELECT 1 FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.<>) 'completed'",
+				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
+				   "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
 				   2, types, values, NULL, 1) == 0;
 }
 
