@@ -265,6 +265,20 @@ my $again = sql(q{SELECT attempt || '|' || task_id || '|' || token FROM sg_claim
 my ($attempt, $id2, $tok2) = split /\|/, $again;
 is($attempt, '2', 'the expired claim is claimed again as attempt 2');
 sql("SELECT sg_complete('$id2', '$tok2', '{\"done\": [\"r2\"]}')");
+my ($id_old, $tok_old) = split /\|/, $claims[1];
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT sg_complete('$id_old', '$tok_old', '{\"done\": [\"stale\"]}')",
+	extra_params => ['-v', 'VERBOSITY=sqlstate']);
+like($err, qr/SG010/, 'the token of the expired claim is refused (SG010)');
+sql("SELECT sg_complete('$id1', '$tok1', '{\"done\": [\"r1\"]}')");
+pass('the same completion again is a no-op');
+
+# a late completion whose lease expired while nobody claimed the task again is accepted
+sql(q{SELECT sg_invoke('bulk', '{"docs": ["late"]}', 'late-1')});
+my ($lid, $ltok) = split /\|/, sql(q{SELECT task_id || '|' || token FROM sg_claim('bulk', 'slowpoke', lease => '200 ms')});
+usleep(400_000);
+is(sql(q{SELECT stategraph.sweep_leases()}), '1', 'the lease expired and was swept');
+sql("SELECT sg_complete('$lid', '$ltok', '{\"done\": [\"late\"]}')");
+ok(run_to_end('bulk', 'late-1'), 'the late result was accepted and the run finished');
 ok(run_to_end('bulk', 'restart-1'), 'the thread goes on');
 is(sql(q{SELECT (sg_get_state('restart-1'))."values"->'done'}), '["r1", "r2"]', 'with both results');
 
