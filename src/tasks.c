@@ -870,7 +870,9 @@ sg_claim(PG_FUNCTION_ARGS)
 	wait = PG_GETARG_INTERVAL_P(4);
 	check_claim_args(n, lease, wait);
 	InitMaterializedSRF(fcinfo, 0);
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sg_interval_ms(wait));
+	/* a transaction snapshot never sees new work: there a claim does not wait */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   IsolationUsesXactSnapshot() ? 0 : sg_interval_ms(wait));
 	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph claim", ALLOCSET_DEFAULT_SIZES);
 
 	sg_spi_connect();
