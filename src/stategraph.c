@@ -73,6 +73,7 @@ _PG_init(void)
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("stategraph");
+	sg_tasks_init();
 }
 
 /* A required text argument: NULL and '' are errors naming the argument. */
