@@ -114,10 +114,6 @@ CREATE TABLE stategraph.lg_writes (
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 );
 
-/* Small rows of ~1 kB messages are compressed too. */
-ALTER TABLE stategraph.lg_blobs SET (toast_tuple_target = 256);
-ALTER TABLE stategraph.lg_writes SET (toast_tuple_target = 256);
-
 ALTER TABLE stategraph.lg_checkpoints ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stategraph.lg_blobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stategraph.lg_writes ENABLE ROW LEVEL SECURITY;
