@@ -195,7 +195,6 @@ lg_plan(LGPlan which)
 	static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
 	const Oid  *types;
 	int			n;
-	SPIPlanPtr	plan;
 
 	if (lg_plans[which])
 		return lg_plans[which];
@@ -231,23 +230,14 @@ lg_plan(LGPlan which)
 			types = list_args, n = 6;
 			break;
 	}
-	plan = SPI_prepare(lg_sql[which], n, (Oid *) types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	lg_plans[which] = plan;
-	return plan;
+	return sg_spi_prepare(&lg_plans[which], lg_sql[which], n, (Oid *) types);
 }
 
 /* Runs a kept plan; nulls as SPI wants them ('n' null, ' ' not). */
-static int
+static uint64
 lg_run(LGPlan which, Datum *values, const char *nulls, long count)
 {
-	int			rc = SPI_execute_plan(lg_plan(which), values, nulls, false, count);
-
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return rc;
+	return sg_spi_execute(lg_plan(which), values, nulls, count);
 }
 
 /* A uuid Datum of its own. */
@@ -739,7 +729,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		versions = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
 	}
 
-	SPI_connect();
+	sg_spi_connect();
 	lg_lock(thread_id, ns);
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
@@ -802,7 +792,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		row[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	row[6] = JsonbPGetDatum(JsonbValueToJsonb(blobs));
 	lg_run(LGP_CP_UPSERT, row, nulls, 0);
-	SPI_finish();
+	sg_spi_finish();
 	PG_RETURN_UUID_P(DatumGetUUIDP(lg_uuid_datum(&id)));
 }
 
@@ -911,7 +901,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 			all_special = false;
 	}
 
-	SPI_connect();
+	sg_spi_connect();
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
@@ -943,7 +933,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		lg_run(all_special ? LGP_W_UPSERT : LGP_W_INSERT, row, nulls, 0);
 		stored += SPI_processed;
 	}
-	SPI_finish();
+	sg_spi_finish();
 	PG_RETURN_INT32(stored);
 }
 
@@ -1238,13 +1228,12 @@ sg_lg_get_tuple(PG_FUNCTION_ARGS)
 {
 	Datum		k[3];
 	text	   *res = NULL;
-	MemoryContext outer = CurrentMemoryContext;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	k[0] = PG_GETARG_DATUM(0);
 	k[1] = PG_ARGISNULL(1) ? CStringGetTextDatum("") : PG_GETARG_DATUM(1);
-	SPI_connect();
+	sg_spi_connect();
 	if (PG_ARGISNULL(2))
 		lg_run(LGP_HEAD, k, NULL, 1);
 	else
@@ -1253,14 +1242,8 @@ sg_lg_get_tuple(PG_FUNCTION_ARGS)
 		lg_run(LGP_CP_GET, k, NULL, 1);
 	}
 	if (SPI_processed == 1)
-	{
-		text	   *t = lg_tuple_json(SPI_tuptable, 0, k[0], k[1]);
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-
-		res = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(t));
-		MemoryContextSwitchTo(spi);
-	}
-	SPI_finish();
+		res = lg_tuple_json(SPI_tuptable, 0, k[0], k[1]);
+	sg_spi_finish();
 	if (res == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(res);
@@ -1298,7 +1281,7 @@ sg_lg_list(PG_FUNCTION_ARGS)
 		nulls[2] = 'n';			/* an empty filter matches everything */
 	plan = PG_ARGISNULL(0) ? LGP_LIST_ALL : PG_ARGISNULL(1) ? LGP_LIST_THREAD : LGP_LIST_NS;
 
-	SPI_connect();
+	sg_spi_connect();
 	lg_run(plan, args, nulls, 0);
 	tt = SPI_tuptable;
 	n = SPI_processed;
@@ -1312,7 +1295,7 @@ sg_lg_list(PG_FUNCTION_ARGS)
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &dnull);
 	}
-	SPI_finish();
+	sg_spi_finish();
 	return (Datum) 0;
 }
 
@@ -1326,11 +1309,8 @@ static uint64
 lg_exec_array(const char *sql, Datum arr)
 {
 	Oid			t = TEXTARRAYOID;
-	int			rc = SPI_execute_with_args(sql, 1, &t, &arr, NULL, false, 0);
 
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	return sg_spi_run(sql, 1, &t, &arr, NULL);
 }
 
 /* Deletes the given threads entirely; returns checkpoints removed. */
@@ -1363,9 +1343,9 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	char	   *thread_id = lg_required_text(fcinfo, 0, "thread_id");
 	uint64		n;
 
-	SPI_connect();
+	sg_spi_connect();
 	n = lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
-	SPI_finish();
+	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -1381,32 +1361,27 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	Datum		args[2] = {CStringGetTextDatum(src), CStringGetTextDatum(dst)};
 	uint64		n;
 
-	SPI_connect();
+	sg_spi_connect();
 	lg_lock(dst, "");
-	if (SPI_execute_with_args("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
-							  "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL, true, 1) < 0)
-		elog(ERROR, "SPI_execute_with_args failed");
-	if (SPI_processed > 0)
+	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
+				   "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("thread \"%s\" already has checkpoints", dst),
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
-	if (SPI_execute_with_args("INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
-							  "parent_checkpoint_id, checkpoint, metadata, blobs) SELECT $2, checkpoint_ns, checkpoint_id, "
-							  "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
-							  "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL, false, 0) < 0)
-		elog(ERROR, "SPI_execute_with_args failed");
-	n = SPI_processed;
-	if (SPI_execute_with_args("INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
-							  "base, n, digest, value, type, bytes) SELECT $2, checkpoint_ns, channel, writer, version, "
-							  "base, n, digest, value, type, bytes FROM stategraph.lg_blobs "
-							  "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL, false, 0) < 0 ||
-		SPI_execute_with_args("INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
-							  "idx, task_path, channel, value, type, bytes) SELECT $2, checkpoint_ns, checkpoint_id, "
-							  "task_id, idx, task_path, channel, value, type, bytes FROM stategraph.lg_writes "
-							  "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL, false, 0) < 0)
-		elog(ERROR, "SPI_execute_with_args failed");
-	SPI_finish();
+	n = sg_spi_run("INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+				   "parent_checkpoint_id, checkpoint, metadata, blobs) SELECT $2, checkpoint_ns, checkpoint_id, "
+				   "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
+	sg_spi_run("INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
+			   "base, n, digest, value, type, bytes) SELECT $2, checkpoint_ns, channel, writer, version, "
+			   "base, n, digest, value, type, bytes FROM stategraph.lg_blobs "
+			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
+	sg_spi_run("INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
+			   "idx, task_path, channel, value, type, bytes) SELECT $2, checkpoint_ns, checkpoint_id, "
+			   "task_id, idx, task_path, channel, value, type, bytes FROM stategraph.lg_writes "
+			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
+	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -1455,11 +1430,10 @@ lg_collect(Datum threads)
 			Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
 			lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
 
-			if (SPI_execute_with_args("UPDATE stategraph.lg_blobs SET base = NULL, value = $5 "
-									  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-									  "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
-									  5, types, a, NULL, false, 0) < 0)
-				elog(ERROR, "SPI_execute_with_args failed");
+			sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5 "
+					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+					   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
+					   5, types, a, NULL);
 		}
 	}
 	lg_exec_array(psprintf("%sDELETE FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
@@ -1492,7 +1466,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 				 errmsg("unknown prune strategy \"%s\"", strategy),
 				 errhint("Use \"keep_latest\" or \"delete\".")));
 	threads = PG_GETARG_DATUM(0);
-	SPI_connect();
+	sg_spi_connect();
 	if (strcmp(strategy, "delete") == 0)
 		n = lg_delete_threads(threads);
 	else
@@ -1503,7 +1477,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 						  "AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)", threads);
 		lg_collect(threads);
 	}
-	SPI_finish();
+	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
 
@@ -1521,7 +1495,7 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("run_ids must not be null")));
-	SPI_connect();
+	sg_spi_connect();
 	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
 					  "OPERATOR(pg_catalog.=) ANY ($1) RETURNING thread_id", PG_GETARG_DATUM(0));
 	if (n > 0)
@@ -1534,6 +1508,6 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 			ids[i] = lg_col(tt, i, 1, &isnull);
 		lg_collect(PointerGetDatum(construct_array(ids, (int) n, TEXTOID, -1, false, TYPALIGN_INT)));
 	}
-	SPI_finish();
+	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
