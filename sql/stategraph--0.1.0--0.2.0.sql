@@ -125,6 +125,12 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
 
+/* Used by sg_threads for LangGraph.js threads. */
+CREATE FUNCTION stategraph.lg_next(checkpoint jsonb, blobs jsonb) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.lg_next(jsonb, jsonb) IS
+'The nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
+
 CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
                                       checkpoint jsonb, metadata jsonb, new_versions jsonb,
                                       bytes_channels text[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,

@@ -48,6 +48,7 @@
 
 #include "stategraph.h"
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "common/cryptohash.h"
@@ -63,6 +64,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/uuid.h"
+#include "utils/varlena.h"
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_TASKS		"__pregel_tasks"
@@ -1510,4 +1512,307 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 	}
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
+}
+
+/* ---------------------------------------------------------------------------
+ * LangGraph.js threads in SQL: sg_threads, sg_get_state, sg_get_state_history
+ * ---------------------------------------------------------------------------
+ */
+
+/* A channel LangGraph keeps for itself (triggers, inputs, Send tasks), not state. */
+static bool
+lg_internal_channel(const char *name, int len)
+{
+	return (len >= 2 && name[0] == '_' && name[1] == '_') ||
+		(len >= 10 && strncmp(name, "branch:to:", 10) == 0) ||
+		(len >= 5 && strncmp(name, "join:", 5) == 0);
+}
+
+/* -1, 0, 1: LangGraph channel versions (numbers, or strings) compared; 2: not comparable. */
+static int
+lg_version_cmp(JsonbValue *a, JsonbValue *b)
+{
+	if (a->type == jbvNumeric && b->type == jbvNumeric)
+		return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a->val.numeric),
+												 NumericGetDatum(b->val.numeric)));
+	if (a->type == jbvString && b->type == jbvString)
+	{
+		int			c = varstr_cmp(a->val.string.val, a->val.string.len,
+								   b->val.string.val, b->val.string.len, C_COLLATION_OID);
+
+		return c < 0 ? -1 : c > 0;
+	}
+	return 2;
+}
+
+/*
+ * The nodes a LangGraph checkpoint will run next: those whose trigger
+ * channel ("__start__" for the input, "branch:to:<node>" for edges) holds a
+ * value (blobs: a consumed trigger is emptied) with a version the node has
+ * not seen (versions_seen). Joins and Send tasks are not resolved (their
+ * nodes are named by LangGraph.js only).
+ */
+static List *
+lg_next_nodes(Jsonb *cp, Jsonb *blobs)
+{
+	JsonbValue *versions = lg_find(cp, "channel_versions");
+	JsonbValue *seen = lg_find(cp, "versions_seen");
+	JsonbIterator *it;
+	JsonbValue	k, v;
+	JsonbIteratorToken r;
+	List	   *next = NIL;
+
+	if (versions == NULL || versions->type != jbvBinary)
+		return NIL;
+	it = JsonbIteratorInit(versions->val.binary.data);
+	while ((r = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *channel, *node;
+		JsonbValue *node_seen = NULL, *ver = NULL;
+
+		if (r != WJB_KEY)
+			continue;
+		channel = pnstrdup(k.val.string.val, k.val.string.len);
+		(void) JsonbIteratorNext(&it, &v, true);
+		if (strcmp(channel, SG_START_NAME) == 0)
+			node = channel;
+		else if (strncmp(channel, "branch:to:", 10) == 0)
+			node = channel + 10;
+		else
+			continue;
+		if (lg_find(blobs, channel) == NULL)
+			continue;			/* no value: consumed */
+		if (seen && seen->type == jbvBinary)
+			node_seen = getKeyJsonValueFromContainer(seen->val.binary.data, node, strlen(node), NULL);
+		if (node_seen && node_seen->type == jbvBinary)
+			ver = getKeyJsonValueFromContainer(node_seen->val.binary.data, channel, strlen(channel), NULL);
+		if (ver == NULL || lg_version_cmp(&v, ver) == 1)
+			next = lappend(next, node);
+	}
+	return next;
+}
+
+/* text[] of a list of names, sorted as LangGraph lists next nodes. */
+static Datum
+lg_names_array(List *names)
+{
+	Datum	   *d = palloc(sizeof(Datum) * (list_length(names) + 1));
+	ListCell   *lc;
+	int			n = 0;
+
+	list_sort(names, (list_sort_comparator) pg_qsort_strcmp);
+	foreach(lc, names)
+		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(lg_next);
+
+/* stategraph.lg_next(checkpoint jsonb, blobs jsonb) -> text[]: the next nodes of a LangGraph checkpoint row. */
+Datum
+lg_next(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(lg_names_array(lg_next_nodes(PG_GETARG_JSONB_P(0), PG_GETARG_JSONB_P(1))));
+}
+
+/* The state values of a checkpoint row: its JSON channel values, internal channels left out. */
+static Jsonb *
+lg_state_values(Datum thread, Datum ns, Jsonb *blobs)
+{
+	StringInfoData s;
+	Jsonb	   *doc;
+	JsonbValue *vals;
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbValue	k, v;
+	JsonbIteratorToken r;
+	JsonbValue *res;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '{');
+	lg_append_values(&s, thread, ns, blobs);
+	appendStringInfoChar(&s, '}');
+	doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
+	vals = lg_find(doc, "channel_values");
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(vals->val.binary.data);
+	while ((r = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (r != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		if (lg_internal_channel(k.val.string.val, k.val.string.len))
+			continue;
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * The tasks and interrupts of a checkpoint row from its pending writes:
+ * one task per task id, {id, name: null, error, interrupts, result}.
+ */
+static Jsonb *
+lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
+{
+	Datum		k[3] = {thread, ns, id};
+	SPITupleTable *tt;
+	uint64		n, i = 0;
+	SGJsonBuilder b = {0};
+	SGJsonBuilder ib = {0};
+
+	n = lg_run(LGP_WRITES, k, NULL, 0);
+	tt = SPI_tuptable;
+	sg_jb_begin_array(&b);
+	sg_jb_begin_array(&ib);
+	while (i < n)
+	{
+		char	   *task = lg_text_col(tt, i, 1);
+		Jsonb	   *error = NULL;
+		List	   *intr = NIL;
+		SGJsonBuilder rb = {0};
+		ListCell   *lc;
+
+		sg_jb_begin_object(&rb);
+		for (; i < n && strcmp(lg_text_col(tt, i, 1), task) == 0; i++)
+		{
+			char	   *channel = lg_text_col(tt, i, 2);
+			Jsonb	   *v = lg_jsonb_col(tt, i, 3);
+
+			if (v == NULL)
+				continue;		/* typed bytes: not shown */
+			if (strcmp(channel, "__error__") == 0)
+				error = v;
+			else if (strcmp(channel, "__interrupt__") == 0)
+				intr = lappend(intr, v);
+			else if (!lg_internal_channel(channel, strlen(channel)))
+			{
+				sg_jb_key(&rb, channel);
+				sg_jb_jsonb(&rb, v);
+			}
+		}
+		sg_jb_end_object(&rb);
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "id");
+		sg_jb_string(&b, task);
+		sg_jb_key(&b, "name");
+		sg_jb_null(&b);
+		sg_jb_key(&b, "error");
+		if (error)
+			sg_jb_jsonb(&b, error);
+		else
+			sg_jb_null(&b);
+		sg_jb_key(&b, "interrupts");
+		sg_jb_begin_array(&b);
+		foreach(lc, intr)
+		{
+			sg_jb_jsonb(&b, lfirst(lc));
+			sg_jb_jsonb(&ib, lfirst(lc));
+		}
+		sg_jb_end_array(&b);
+		sg_jb_key(&b, "result");
+		sg_jb_jsonb(&b, sg_jb_finish(&rb));
+		sg_jb_end_object(&b);
+	}
+	sg_jb_end_array(&ib);
+	*interrupts = sg_jb_finish(&ib);
+	sg_jb_end_array(&b);
+	return sg_jb_finish(&b);
+}
+
+/* Columns of the snapshot queries (LGP_CP_GET / LGP_HEAD shape plus created_at). */
+#define SNAP_CREATED	6
+
+/* An sg_snapshot row of row i of a snapshot query. */
+static HeapTuple
+lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread)
+{
+	Datum		values[12];
+	bool		nulls[12];
+	Datum		ns = CStringGetTextDatum("");
+	Jsonb	   *cp = lg_jsonb_col(tt, i, CP_CHECKPOINT);
+	Jsonb	   *meta = lg_jsonb_col(tt, i, CP_METADATA);
+	JsonbValue *step = lg_find(meta, "step");
+	char	   *source = lg_find_string(meta, "source");
+	Jsonb	   *interrupts;
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = thread;
+	values[1] = ns;
+	values[2] = lg_col(tt, i, CP_ID, &nulls[2]);
+	values[3] = lg_col(tt, i, CP_PARENT, &nulls[3]);
+	if (step && step->type == jbvNumeric)
+		values[4] = DirectFunctionCall1(numeric_int4, NumericGetDatum(step->val.numeric));
+	else
+		nulls[4] = true;
+	values[5] = source ? CStringGetTextDatum(source) : (Datum) 0;
+	nulls[5] = source == NULL;
+	values[6] = JsonbPGetDatum(lg_state_values(thread, ns, lg_jsonb_col(tt, i, CP_BLOBS)));
+	values[7] = lg_names_array(lg_next_nodes(cp, lg_jsonb_col(tt, i, CP_BLOBS)));
+	values[8] = JsonbPGetDatum(lg_state_tasks(thread, ns, values[2], &interrupts));
+	values[9] = JsonbPGetDatum(interrupts);
+	values[10] = JsonbPGetDatum(meta);
+	values[11] = lg_col(tt, i, SNAP_CREATED, &nulls[11]);
+	return heap_form_tuple(desc, values, nulls);
+}
+
+/* Whether a LangGraph.js thread of this id is stored (root namespace). */
+bool
+sg_lg_thread_exists(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' LIMIT 1", 1, &t);
+	return sg_spi_execute(plan, &k, NULL, 1) > 0;
+}
+
+/* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
+HeapTuple
+sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		k[2] = {CStringGetTextDatum(thread_id), id ? lg_uuid_datum(id) : (Datum) 0};
+	char		nulls[2] = {' ', id ? ' ' : 'n'};
+
+	sg_spi_prepare(&plan, "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
+				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
+				   "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $2) "
+				   "ORDER BY checkpoint_id DESC LIMIT 1", 2, types);
+	if (sg_spi_execute(plan, k, nulls, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("checkpoint %s of thread \"%s\" does not exist", sg_uuid_to_cstring(id), thread_id)));
+	return lg_snapshot_tuple(desc, SPI_tuptable, 0, k[0]);
+}
+
+/* sg_get_state_history of a LangGraph.js thread, newest first, into rsinfo's tuplestore. */
+void
+sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
+						const pg_uuid_t *before, Jsonb *filter)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, INT8OID};
+	Datum		k[4] = {CStringGetTextDatum(thread_id), before ? lg_uuid_datum(before) : (Datum) 0,
+	filter ? JsonbPGetDatum(filter) : (Datum) 0, Int64GetDatum(limit)};
+	char		nulls[4] = {' ', before ? ' ' : 'n', filter ? ' ' : 'n', limit < 0 ? 'n' : ' '};
+	SPITupleTable *tt;
+	uint64		n, i;
+
+	sg_spi_prepare(&plan, "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
+				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
+				   "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
+				   "AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
+				   "ORDER BY checkpoint_id DESC LIMIT $4", 4, types);
+	n = sg_spi_execute(plan, k, nulls, 0);
+	tt = SPI_tuptable;
+	for (i = 0; i < n; i++)
+		tuplestore_puttuple(rsinfo->setResult, lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0]));
 }
