@@ -121,6 +121,13 @@ CREATE POLICY owner_rows ON stategraph.lg_checkpoints USING (stategraph.owned(ow
 CREATE POLICY owner_rows ON stategraph.lg_blobs USING (stategraph.owned(owner));
 CREATE POLICY owner_rows ON stategraph.lg_writes USING (stategraph.owned(owner));
 
+COMMENT ON TABLE stategraph.lg_checkpoints IS
+'LangGraph.js checkpoints (sg_lg_put): a v4 checkpoint without its values, its metadata, and where each channel value is stored';
+COMMENT ON TABLE stategraph.lg_blobs IS
+'Channel values of LangGraph.js checkpoints, keyed by the checkpoint that wrote them: jsonb (an extended array as its new elements) or typed bytes';
+COMMENT ON TABLE stategraph.lg_writes IS
+'Pending writes of LangGraph.js tasks (sg_lg_put_writes), in LangGraph''s order (task_path, task_id, idx)';
+
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');

@@ -978,6 +978,114 @@ lg_append_jsonb(StringInfo out, Jsonb *j)
 }
 
 /*
+ * The last whole value read of each channel, while one call reads several
+ * checkpoints (a history page, oldest first): a newer value that extends it
+ * is read as that text plus the parts appended since.
+ */
+typedef struct LGValueCache
+{
+	List	   *entries;		/* of LGCachedValue, one per channel */
+} LGValueCache;
+
+typedef struct LGCachedValue
+{
+	char	   *channel;
+	pg_uuid_t	writer;
+	char	   *text;			/* the JSON array */
+	int			len;
+} LGCachedValue;
+
+/* The cached value of channel if it is the one writer wrote, else NULL. */
+static LGCachedValue *
+lg_cache_find(LGValueCache *cache, const char *channel, const pg_uuid_t *writer)
+{
+	ListCell   *lc;
+
+	if (cache == NULL)
+		return NULL;
+	foreach(lc, cache->entries)
+	{
+		LGCachedValue *e = lfirst(lc);
+
+		if (strcmp(e->channel, channel) == 0)
+			return memcmp(&e->writer, writer, sizeof(pg_uuid_t)) == 0 ? e : NULL;
+	}
+	return NULL;
+}
+
+/* Remembers the whole value of channel written by writer (replacing the channel's last). */
+static void
+lg_cache_put(LGValueCache *cache, const char *channel, const pg_uuid_t *writer, const char *text, int len)
+{
+	ListCell   *lc;
+	LGCachedValue *e = NULL;
+
+	if (cache == NULL)
+		return;
+	foreach(lc, cache->entries)
+		if (strcmp(((LGCachedValue *) lfirst(lc))->channel, channel) == 0)
+			e = lfirst(lc);
+	if (e == NULL)
+	{
+		e = palloc0(sizeof(LGCachedValue));
+		e->channel = pstrdup(channel);
+		cache->entries = lappend(cache->entries, e);
+	}
+	else
+		pfree(e->text);
+	e->writer = *writer;
+	e->text = pnstrdup(text, len);
+	e->len = len;
+}
+
+/*
+ * Walks back the chain of appended parts ending with writer's (newest
+ * first, one cursor over the channel's rows), to a whole value or to a value
+ * in the cache (*base). Returns the parts, oldest first.
+ */
+static List *
+lg_value_parts(Datum *k, const char *channel, const pg_uuid_t *writer, LGValueCache *cache,
+			   LGCachedValue **base)
+{
+	Portal		portal = sg_spi_cursor_open(lg_plan(LGP_BLOB_CHAIN), k, NULL);
+	List	   *parts = NIL;
+	pg_uuid_t	want = *writer;
+	bool		done = false;
+	uint64		n, i;
+
+	*base = NULL;
+	while (!done && (n = sg_spi_cursor_fetch(portal, 32)) > 0)
+	{
+		SPITupleTable *tt = SPI_tuptable;
+
+		for (i = 0; i < n && !done; i++)
+		{
+			bool		isnull;
+			pg_uuid_t  *w = DatumGetUUIDP(lg_col(tt, i, 1, &isnull));
+			Datum		b;
+
+			if (memcmp(w, &want, sizeof(pg_uuid_t)) != 0)
+				continue;		/* a value of another branch */
+			if ((*base = lg_cache_find(cache, channel, &want)) != NULL)
+			{
+				done = true;
+				break;
+			}
+			parts = lcons(lg_jsonb_col(tt, i, 3), parts);
+			b = lg_col(tt, i, 2, &isnull);
+			if (isnull)
+				done = true;
+			else
+				want = *DatumGetUUIDP(b);
+		}
+	}
+	sg_spi_cursor_close(portal);
+	if (!done)
+		elog(ERROR, "values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer));
+	return parts;
+}
+
+/*
  * Appends the whole JSON value of channel written by writer: a value stored
  * as appended elements is joined with the values it extends, oldest first.
  * Returns false (nothing appended) when the value is typed bytes, which are
@@ -985,17 +1093,22 @@ lg_append_jsonb(StringInfo out, Jsonb *j)
  */
 static bool
 lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, const pg_uuid_t *writer,
-				char **type, bytea **bytes)
+				char **type, bytea **bytes, LGValueCache *cache)
 {
 	Datum		k[4] = {thread, ns, CStringGetTextDatum(channel), lg_uuid_datum(writer)};
 	SPITupleTable *tt;
 	bool		isnull;
-	List	   *parts = NIL;
-	pg_uuid_t	want;
-	uint64		i;
+	List	   *parts;
 	ListCell   *lc;
 	bool		first = true;
+	LGCachedValue *base = lg_cache_find(cache, channel, writer);
+	int			start = out->len;
 
+	if (base)
+	{
+		appendBinaryStringInfo(out, base->text, base->len);
+		return true;
+	}
 	lg_run(LGP_BLOB_GET, k, NULL, 1);
 	if (SPI_processed == 0)
 		elog(ERROR, "value of channel \"%s\" written by %s is missing", channel, sg_uuid_to_cstring(writer));
@@ -1012,29 +1125,20 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 			return false;
 		}
 		lg_append_jsonb(out, v);
+		if (JB_ROOT_IS_ARRAY(v) && !JB_ROOT_IS_SCALAR(v))
+			lg_cache_put(cache, channel, writer, out->data + start, out->len - start);
 		return true;
 	}
 
 	/* a chain of appended parts: walk back to the whole value it started from */
-	lg_run(LGP_BLOB_CHAIN, k, NULL, 0);
-	tt = SPI_tuptable;
-	want = *writer;
-	for (i = 0; i < SPI_processed; i++)
+	parts = lg_value_parts(k, channel, writer, cache, &base);
+	if (base && base->len > 2)
 	{
-		pg_uuid_t  *w = DatumGetUUIDP(lg_col(tt, i, 1, &isnull));
-		Datum		b;
-
-		if (memcmp(w, &want, sizeof(pg_uuid_t)) != 0)
-			continue;			/* a value of another branch */
-		parts = lcons(lg_jsonb_col(tt, i, 3), parts);
-		b = lg_col(tt, i, 2, &isnull);
-		if (isnull)
-			break;
-		want = *DatumGetUUIDP(b);
+		appendBinaryStringInfo(out, base->text, base->len - 1);	/* without ] */
+		first = false;
 	}
-	if (i == SPI_processed)
-		elog(ERROR, "values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer));
-	appendStringInfoChar(out, '[');
+	else
+		appendStringInfoChar(out, '[');
 	foreach(lc, parts)
 	{
 		Jsonb	   *part = lfirst(lc);
@@ -1051,12 +1155,13 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 		pfree(s.data);
 	}
 	appendStringInfoChar(out, ']');
+	lg_cache_put(cache, channel, writer, out->data + start, out->len - start);
 	return true;
 }
 
 /* Appends "channel_values" and "channel_bytes" of a blobs map. */
 static void
-lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs)
+lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache)
 {
 	StringInfoData bytes_out;
 	JsonbIterator *it;
@@ -1084,7 +1189,7 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs)
 			ws = pnstrdup(v.val.string.val, v.val.string.len);
 			w = lg_uuid_parse(ws);
 			initStringInfo(&one);
-			if (lg_append_value(&one, thread, ns, channel, &w, &type, &b))
+			if (lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
 			{
 				if (!first)
 					appendStringInfoString(out, ", ");
@@ -1179,7 +1284,7 @@ lg_append_sends(StringInfo out, Datum thread, Datum ns, Datum parent)
  *  [, pending_sends]}
  */
 static text *
-lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns)
+lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache *cache)
 {
 	StringInfoData out;
 	bool		isnull;
@@ -1211,7 +1316,7 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns)
 	appendStringInfoString(&out, ", \"metadata\": ");
 	lg_append_jsonb(&out, meta);
 	appendStringInfoString(&out, ", ");
-	lg_append_values(&out, thread, ns, blobs);
+	lg_append_values(&out, thread, ns, blobs, cache);
 	appendStringInfoString(&out, ", ");
 	lg_append_writes(&out, thread, ns, id);
 	if (old && has_parent)
@@ -1244,7 +1349,7 @@ sg_lg_get_tuple(PG_FUNCTION_ARGS)
 		lg_run(LGP_CP_GET, k, NULL, 1);
 	}
 	if (SPI_processed == 1)
-		res = lg_tuple_json(SPI_tuptable, 0, k[0], k[1]);
+		res = lg_tuple_json(SPI_tuptable, 0, k[0], k[1], NULL);
 	sg_spi_finish();
 	if (res == NULL)
 		PG_RETURN_NULL();
@@ -1264,6 +1369,8 @@ sg_lg_list(PG_FUNCTION_ARGS)
 	LGPlan		plan;
 	SPITupleTable *tt;
 	uint64		n, r;
+	Datum	   *docs;
+	LGValueCache cache = {NIL};
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	for (i = 0; i < 6; i++)
@@ -1287,15 +1394,24 @@ sg_lg_list(PG_FUNCTION_ARGS)
 	lg_run(plan, args, nulls, 0);
 	tt = SPI_tuptable;
 	n = SPI_processed;
-	for (r = 0; r < n; r++)
+	docs = palloc(sizeof(Datum) * (n + 1));
+	/* oldest first, so that a value extending the one before is read as an increment */
+	for (r = n; r-- > 0;)
 	{
 		bool		isnull;
 		Datum		thread = lg_col(tt, r, CP_THREAD, &isnull);
 		Datum		ns = lg_col(tt, r, CP_NS, &isnull);
-		Datum		d = PointerGetDatum(lg_tuple_json(tt, r, thread, ns));
+
+		if (r + 1 < n && (!DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, thread, lg_col(tt, r + 1, CP_THREAD, &isnull))) ||
+						  !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, ns, lg_col(tt, r + 1, CP_NS, &isnull)))))
+			cache.entries = NIL;	/* values are cached per thread and namespace */
+		docs[r] = PointerGetDatum(lg_tuple_json(tt, r, thread, ns, &cache));
+	}
+	for (r = 0; r < n; r++)
+	{
 		bool		dnull = false;
 
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &dnull);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &docs[r], &dnull);
 	}
 	sg_spi_finish();
 	return (Datum) 0;
@@ -1423,7 +1539,7 @@ lg_collect(Datum threads)
 
 			initStringInfo(&s);
 			(void) lg_append_value(&s, lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull),
-								   lg_text_col(tt, i, 3), DatumGetUUIDP(lg_col(tt, i, 4, &isnull)), &type, &b);
+								   lg_text_col(tt, i, 3), DatumGetUUIDP(lg_col(tt, i, 4, &isnull)), &type, &b, NULL);
 			whole[i] = s.data;
 		}
 		for (i = 0; i < n; i++)
@@ -1617,7 +1733,7 @@ lg_next(PG_FUNCTION_ARGS)
 
 /* The state values of a checkpoint row: its JSON channel values, internal channels left out. */
 static Jsonb *
-lg_state_values(Datum thread, Datum ns, Jsonb *blobs)
+lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache)
 {
 	StringInfoData s;
 	Jsonb	   *doc;
@@ -1630,7 +1746,7 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs)
 
 	initStringInfo(&s);
 	appendStringInfoChar(&s, '{');
-	lg_append_values(&s, thread, ns, blobs);
+	lg_append_values(&s, thread, ns, blobs, cache);
 	appendStringInfoChar(&s, '}');
 	doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 	vals = lg_find(doc, "channel_values");
@@ -1727,7 +1843,7 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 
 /* An sg_snapshot row of row i of a snapshot query. */
 static HeapTuple
-lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread)
+lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGValueCache *cache)
 {
 	Datum		values[12];
 	bool		nulls[12];
@@ -1749,7 +1865,7 @@ lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread)
 		nulls[4] = true;
 	values[5] = source ? CStringGetTextDatum(source) : (Datum) 0;
 	nulls[5] = source == NULL;
-	values[6] = JsonbPGetDatum(lg_state_values(thread, ns, lg_jsonb_col(tt, i, CP_BLOBS)));
+	values[6] = JsonbPGetDatum(lg_state_values(thread, ns, lg_jsonb_col(tt, i, CP_BLOBS), cache));
 	values[7] = lg_names_array(lg_next_nodes(cp, lg_jsonb_col(tt, i, CP_BLOBS)));
 	values[8] = JsonbPGetDatum(lg_state_tasks(thread, ns, values[2], &interrupts));
 	values[9] = JsonbPGetDatum(interrupts);
@@ -1789,7 +1905,7 @@ sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint %s of thread \"%s\" does not exist", sg_uuid_to_cstring(id), thread_id)));
-	return lg_snapshot_tuple(desc, SPI_tuptable, 0, k[0]);
+	return lg_snapshot_tuple(desc, SPI_tuptable, 0, k[0], NULL);
 }
 
 /* sg_get_state_history of a LangGraph.js thread, newest first, into rsinfo's tuplestore. */
@@ -1804,6 +1920,8 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 	char		nulls[4] = {' ', before ? ' ' : 'n', filter ? ' ' : 'n', limit < 0 ? 'n' : ' '};
 	SPITupleTable *tt;
 	uint64		n, i;
+	HeapTuple  *rows;
+	LGValueCache cache = {NIL};
 
 	sg_spi_prepare(&plan, "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
 				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
@@ -1813,6 +1931,9 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 				   "ORDER BY checkpoint_id DESC LIMIT $4", 4, types);
 	n = sg_spi_execute(plan, k, nulls, 0);
 	tt = SPI_tuptable;
+	rows = palloc(sizeof(HeapTuple) * (n + 1));
+	for (i = n; i-- > 0;)		/* oldest first: see sg_lg_list */
+		rows[i] = lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0], &cache);
 	for (i = 0; i < n; i++)
-		tuplestore_puttuple(rsinfo->setResult, lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0]));
+		tuplestore_puttuple(rsinfo->setResult, rows[i]);
 }

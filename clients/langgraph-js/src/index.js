@@ -8,9 +8,12 @@
 // sent as typed bytes.
 
 import pg from "pg";
-import { BaseCheckpointSaver, TASKS, maxChannelVersion } from "@langchain/langgraph-checkpoint";
+import { BaseCheckpointSaver, JsonPlusSerializer, TASKS, maxChannelVersion } from "@langchain/langgraph-checkpoint";
 
 const decoder = new TextDecoder();
+
+// sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
+const rawJson = { getTypeParser: () => (text) => text };
 
 // JSON text that jsonb refuses: NUL characters and lone surrogates in strings.
 const NOT_JSONB = /\\u0000|\\ud[89a-f]/i;
@@ -75,14 +78,25 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		return this.serde.loadsTyped("json", JSON.stringify(value));
 	}
 
+	// A tuple document from its JSON text. LangGraph's default serializer only
+	// rebuilds objects that carry an "lc" key (LangChain objects, undefined, Set,
+	// Map...): a document without one is used as parsed; otherwise each value
+	// goes through the serializer, as PostgresSaver's do.
+	async _parseTuple(text) {
+		const doc = JSON.parse(text);
+		if (this.serde instanceof JsonPlusSerializer && !text.includes('"lc"')) return this._toTuple(doc, true);
+		return this._toTuple(doc, false);
+	}
+
 	async _loadBytes(type, b64) {
 		return this.serde.loadsTyped(type, new Uint8Array(Buffer.from(b64, "base64")));
 	}
 
-	async _toTuple(doc) {
+	async _toTuple(doc, plain) {
 		const { thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id } = doc;
+		const load = plain ? async (v) => v : (v) => this._loadJson(v);
 		const values = {};
-		for (const [k, v] of Object.entries(doc.channel_values)) values[k] = await this._loadJson(v);
+		for (const [k, v] of Object.entries(doc.channel_values)) values[k] = await load(v);
 		for (const [k, [type, b64]] of Object.entries(doc.channel_bytes)) values[k] = await this._loadBytes(type, b64);
 		const checkpoint = {
 			...doc.checkpoint,
@@ -92,7 +106,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		};
 		if (doc.pending_sends && doc.pending_sends.length > 0) {
 			// a checkpoint of version < 4: its parent's Send writes become the tasks channel
-			checkpoint.channel_values[TASKS] = await Promise.all(doc.pending_sends.map((v) => this._loadJson(v)));
+			checkpoint.channel_values[TASKS] = await Promise.all(doc.pending_sends.map(load));
 			const versions = Object.values(checkpoint.channel_versions);
 			checkpoint.channel_versions[TASKS] =
 				versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
@@ -101,13 +115,13 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			doc.pending_writes.map(async (w) => [
 				w[0],
 				w[1],
-				w.length > 3 ? await this._loadBytes(w[3], w[2]) : await this._loadJson(w[2]),
+				w.length > 3 ? await this._loadBytes(w[3], w[2]) : await load(w[2]),
 			]),
 		);
 		return {
 			config: { configurable: { thread_id, checkpoint_ns, checkpoint_id } },
 			checkpoint,
-			metadata: await this._loadJson(doc.metadata),
+			metadata: await load(doc.metadata),
 			parentConfig: parent_checkpoint_id
 				? { configurable: { thread_id, checkpoint_ns, checkpoint_id: parent_checkpoint_id } }
 				: undefined,
@@ -118,26 +132,30 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	async getTuple(config) {
 		const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
 		if (thread_id === undefined || thread_id === null) return undefined;
-		const { rows } = await this.pool.query(`SELECT ${this.fn("sg_lg_get_tuple")}($1, $2, $3) AS t`, [
-			String(thread_id),
-			checkpoint_ns,
-			checkpoint_id || null,
-		]);
-		return rows[0].t ? this._toTuple(rows[0].t) : undefined;
+		const { rows } = await this.pool.query({
+			text: `SELECT ${this.fn("sg_lg_get_tuple")}($1, $2, $3) AS t`,
+			values: [String(thread_id), checkpoint_ns, checkpoint_id || null],
+			types: rawJson,
+		});
+		return rows[0].t ? this._parseTuple(rows[0].t) : undefined;
 	}
 
 	async *list(config, options = {}) {
 		const { filter, before, limit } = options;
 		const c = config?.configurable ?? {};
-		const { rows } = await this.pool.query(`SELECT ${this.fn("sg_lg_list")}($1, $2, $3, $4, $5, $6) AS t`, [
-			c.thread_id ?? null,
-			c.checkpoint_ns ?? null,
-			filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
-			before?.configurable?.checkpoint_id ?? null,
-			limit ?? null,
-			c.checkpoint_id ?? null,
-		]);
-		for (const row of rows) yield await this._toTuple(row.t);
+		const { rows } = await this.pool.query({
+			text: `SELECT ${this.fn("sg_lg_list")}($1, $2, $3, $4, $5, $6) AS t`,
+			values: [
+				c.thread_id ?? null,
+				c.checkpoint_ns ?? null,
+				filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
+				before?.configurable?.checkpoint_id ?? null,
+				limit ?? null,
+				c.checkpoint_id ?? null,
+			],
+			types: rawJson,
+		});
+		for (const row of rows) yield await this._parseTuple(row.t);
 	}
 
 	async put(config, checkpoint, metadata, newVersions) {
