@@ -93,7 +93,8 @@ async function seed(kind, callers, seconds, warmupSeconds) {
 	const pool = new pg.Pool({ max: callers + 2 });
 	const app = seedGraph(await makeSaver(kind, pool));
 	const input = () => ({ messages: [], step: 0, data: { user: "alice" } });
-	const out = await app.invoke(input(), { configurable: { thread_id: "check" } });
+	const run = `c${callers}-${process.pid}-${Date.now()}`; // thread ids of this run only
+	const out = await app.invoke(input(), { configurable: { thread_id: `${run}-check` } });
 	if (out.step !== 3 || out.messages.length !== 3) fail(`unexpected final state ${JSON.stringify(out)}`);
 	let n = 0;
 	async function phase(tag, secs) {
@@ -104,7 +105,7 @@ async function seed(kind, callers, seconds, warmupSeconds) {
 			Array.from({ length: callers }, async (_, c) => {
 				while (performance.now() < stopAt) {
 					const s = performance.now();
-					await app.invoke(input(), { configurable: { thread_id: `${tag}-${c}-${n++}` } });
+					await app.invoke(input(), { configurable: { thread_id: `${run}-${tag}-${c}-${n++}` } });
 					lat.push(performance.now() - s);
 				}
 			}),
