@@ -200,6 +200,17 @@ COMMENT ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) IS
 -- Drawing
 -- ===========================================================================
 
+/*
+ * A thread's checkpoints as a tree (src/draw_history.c): one box per
+ * checkpoint, an edge from each parent to its children, forks and updates
+ * branching, the head marked. "limit" keeps the newest checkpoints, as
+ * sg_get_state_history's does.
+ */
+CREATE FUNCTION @extschema@.sg_draw_history(thread_id text, format text DEFAULT 'mermaid',
+                                            "limit" integer DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'sg_draw_history' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sg_draw_history(text, text, integer) IS
+    'a thread''s checkpoints as a Mermaid flowchart or Graphviz dot digraph: step, source, nodes that ran, next, errors, interrupts and waiting tasks; edges parent -> child, forks and updates branching, the head marked; "limit" draws the newest checkpoints only';
 
 
 -- ===========================================================================
@@ -275,7 +286,7 @@ COMMENT ON FUNCTION @extschema@.sg_threads(text) IS
 COMMENT ON FUNCTION @extschema@.sg_delete_thread(text) IS
     'remove a thread and its checkpoints (forks in other threads keep what they need)';
 COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS
-    'remove checkpoints older than older_than or beyond the newest keep_last of each thread, and return how many';
+    'remove checkpoints older than older_than or beyond the newest keep_last of each thread (never its newest), and return how many';
 
 -- ownership
 COMMENT ON FUNCTION stategraph.owned(name) IS

@@ -92,7 +92,10 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
           'every sg_ function is in the extension schema');
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
-           WHERE p.proname LIKE 'sg\_%' AND p.proname NOT LIKE 'sg\_lg\_%')::int, 19, 'the extension has the 19 functions and procedures of API.md');
+           WHERE p.proname LIKE 'sg\_%' AND p.proname NOT LIKE 'sg\_lg\_%'
+             -- functions of 0.2.0, each tested in a file of its own
+             AND p.proname <> ALL (ARRAY['sg_draw_history']))::int,
+          19, 'the extension has the 19 functions and procedures of API.md');
 SELECT set_eq($$ SELECT p.proname::text FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
                  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph' WHERE p.proname LIKE 'sg\_lg\_%' $$,
               ARRAY['sg_lg_put', 'sg_lg_put_writes', 'sg_lg_get_tuple', 'sg_lg_list', 'sg_lg_delete_thread',
