@@ -107,4 +107,31 @@ SELECT sg_lg_prune(ARRAY['lgs-1'], 'keep_some');
 SELECT sg_lg_list("limit" => -1);
 SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-4';
 
+-- rows belong to the role that wrote them (row-level security, stategraph.owned)
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_lg_alice;
+DROP ROLE IF EXISTS regress_lg_bob;
+RESET client_min_messages;
+CREATE ROLE regress_lg_alice;
+CREATE ROLE regress_lg_bob;
+GRANT USAGE ON SCHEMA lgsaver, stategraph TO regress_lg_alice, regress_lg_bob;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_lg_alice, regress_lg_bob;
+SET ROLE regress_lg_alice;
+SELECT sg_lg_put('lgs-alice', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000007", "ts": "x", "channel_values": {"secret": "alice''s"},
+      "channel_versions": {"secret": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"secret": 1}');
+SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-alice') t;
+SET ROLE regress_lg_bob;
+SELECT sg_lg_get_tuple('lgs-alice') IS NULL AS bob_sees_nothing, (SELECT count(*) FROM sg_lg_list()) AS bob_lists;
+SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_copy_thread('lgs-alice', 'lgs-bob') AS bob_copies;
+RESET ROLE;
+SELECT owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgs-alice' GROUP BY owner;
+DELETE FROM stategraph.lg_checkpoints WHERE owner = 'regress_lg_alice';
+DELETE FROM stategraph.lg_blobs WHERE owner = 'regress_lg_alice';
+REVOKE ALL ON ALL TABLES IN SCHEMA stategraph FROM regress_lg_alice, regress_lg_bob;
+REVOKE ALL ON SCHEMA lgsaver, stategraph FROM regress_lg_alice, regress_lg_bob;
+DROP ROLE regress_lg_alice;
+DROP ROLE regress_lg_bob;
+
 DROP SCHEMA lgsaver CASCADE;
