@@ -57,6 +57,8 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -68,6 +70,7 @@
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_TASKS		"__pregel_tasks"
+#define LG_LOCK_FIELD4	0x4c47	/* 'LG': our advisory locks in pg_locks.objsubid */
 
 /* the kept plans of this file */
 typedef enum LGPlan
@@ -305,14 +308,21 @@ lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 	return PG_ARGISNULL(arg) ? pstrdup("") : text_to_cstring(PG_GETARG_TEXT_PP(arg));
 }
 
-/* Serialises concurrent writers of one (thread, namespace) until commit. */
+/*
+ * Serialises concurrent writers of one (thread, namespace) until commit: an
+ * advisory lock of our own (field4 'LG', beside the 'SG' locks of
+ * stategraph's threads), so that it never meets an application's
+ * pg_advisory_lock keys.
+ */
 static void
 lg_lock(const char *thread_id, const char *ns)
 {
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x4c47);
+	LOCKTAG		tag;
+	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
 
 	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
-	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum((int64) h));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 /* The value of key in a jsonb object, or NULL. */
