@@ -12,7 +12,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { Annotation, StateGraph, START, END, interrupt, Command, Send } from "@langchain/langgraph";
+import { Annotation, MessagesAnnotation, StateGraph, START, END, interrupt, Command, Send } from "@langchain/langgraph";
+import { AIMessage, HumanMessage } from "@langchain/core/messages";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { MemorySaver } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
@@ -193,6 +194,19 @@ const scenarios = {
 		const result = await app.invoke({ messages: [] }, c);
 		return { result, history: await history(app, c) };
 	},
+	async langchainMessages(saver, kind) {
+		// LangChain message objects (serialized with "lc" keys, revived on read)
+		const app = new StateGraph(MessagesAnnotation)
+			.addNode("bot", (s) => ({ messages: [new AIMessage({ content: `echo ${s.messages.at(-1).content}`, id: `ai-${s.messages.length}` })] }))
+			.addEdge(START, "bot")
+			.addEdge("bot", END)
+			.compile({ checkpointer: saver });
+		const c = { configurable: { thread_id: `${run(kind)}-lc` } };
+		for (let i = 0; i < 3; i++) await app.invoke({ messages: [new HumanMessage({ content: `hi ${i}`, id: `h-${i}` })] }, c);
+		const state = await app.getState(c);
+		const types = state.values.messages.map((m) => `${m.constructor.name}:${m.content}`);
+		return { types, history: (await history(app, c)).map((h) => ({ ...h, values: h.values.messages?.length, tasks: h.tasks.length })) };
+	},
 };
 
 // interrupt ids hash the checkpoint namespace and differ between runs
@@ -294,4 +308,15 @@ test("sg_lg_ storage: the thread is readable from SQL, and copy / prune / delete
 	assert.deepStrictEqual(kept.values, before.values);
 	const { rows: blobs } = await pool.query("SELECT count(*)::int AS n FROM stategraph.lg_blobs WHERE thread_id = $1 AND base IS NOT NULL AND base NOT IN (SELECT writer FROM stategraph.lg_blobs WHERE thread_id = $1)", [r]);
 	assert.equal(blobs[0].n, 0);
+});
+
+test("LangChain messages come back as message objects, and each is stored once", async () => {
+	const r = await scenarios.langchainMessages(savers.stategraph, "lcknown");
+	assert.deepStrictEqual(r.types, ["HumanMessage:hi 0", "AIMessage:echo hi 0", "HumanMessage:hi 1", "AIMessage:echo hi 1", "HumanMessage:hi 2", "AIMessage:echo hi 2"]);
+	const { rows } = await pool.query(
+		"SELECT count(*)::int AS n, count(base)::int AS extending FROM stategraph.lg_blobs WHERE thread_id = $1 AND channel = 'messages'",
+		[`${run("lcknown")}-lc`],
+	);
+	// six values of the messages list; all but the first store only what they append
+	assert.deepStrictEqual(rows[0], { n: 6, extending: 5 });
 });
