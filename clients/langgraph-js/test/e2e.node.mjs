@@ -320,3 +320,19 @@ test("LangChain messages come back as message objects, and each is stored once",
 	// six values of the messages list; all but the first store only what they append
 	assert.deepStrictEqual(rows[0], { n: 6, extending: 5 });
 });
+
+test("setup() says so when the stategraph extension is not installed", async () => {
+	const db = `lg_noext_${process.pid}`;
+	await pool.query(`CREATE DATABASE ${db}`);
+	const other = new pg.Pool({ database: db, max: 1 });
+	try {
+		await assert.rejects(new StategraphSaver(other).setup(), /stategraph extension is not installed/);
+		// a connection string works too
+		const fromString = new StategraphSaver(`postgresql:///${db}?host=${encodeURIComponent(process.env.PGHOST ?? "/tmp")}`);
+		await assert.rejects(fromString.setup(), /stategraph extension is not installed/);
+		await fromString.end();
+	} finally {
+		await other.end();
+		await pool.query(`DROP DATABASE ${db}`);
+	}
+});
