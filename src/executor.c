@@ -27,16 +27,11 @@
 #include "stategraph.h"
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "common/md5.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_interrupt);
