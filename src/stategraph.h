@@ -508,4 +508,14 @@ extern Jsonb *sg_spi_jsonb(uint64 row, int col);
 extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
+
+/* ---------------------------------------------------------------------------
+ * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_lg_thread_exists(const char *thread_id);
+extern HeapTuple sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id);
+extern void sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
+									const pg_uuid_t *before, Jsonb *filter);
+
 #endif							/* STATEGRAPH_H */
