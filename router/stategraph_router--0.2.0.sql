@@ -368,6 +368,144 @@ CREATE FUNCTION @extschema@.sg_prune(older_than interval DEFAULT NULL, keep_last
 $$;
 
 -- ===========================================================================
+-- External tasks (RUNTIME.md): a queue spans every server
+-- ===========================================================================
+
+CREATE TYPE @extschema@.sg_task AS (
+    task_id          text,
+    token            uuid,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    attempt          integer,
+    input            jsonb,
+    config           jsonb,
+    resume           jsonb,
+    lease_expires_at timestamptz
+);
+
+CREATE TYPE @extschema@.sg_task_status AS (
+    task_id          text,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    status           text,
+    attempt          integer,
+    max_attempts     integer,
+    worker           text,
+    visible_at       timestamptz,
+    lease_expires_at timestamptz,
+    result           jsonb,
+    error            jsonb,
+    created_at       timestamptz,
+    updated_at       timestamptz,
+    finished_at      timestamptz
+);
+
+CREATE FUNCTION stategraph_router.all_add_external_node(graph text, node text, queue text, retry jsonb, lease interval)
+    RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_add_external_node(graph, node, queue, retry, lease); $$;
+CREATE FUNCTION @extschema@.sg_add_external_node(graph text, node text, queue text DEFAULT 'default',
+                                                 retry jsonb DEFAULT NULL, lease interval DEFAULT '60 seconds')
+    RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_external_node(graph, node, queue, retry, lease); END;
+
+/* The tasks of the threads of the given partitions (of n), on the server that serves them. */
+CREATE FUNCTION stategraph_router.tasks_of(parts integer[], n integer, modular boolean, queue text, status text)
+    RETURNS SETOF @extschema@.sg_task_status LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT t.* FROM sg_tasks(queue, status) t
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = ANY (parts); $$;
+
+CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
+    RETURNS SETOF @extschema@.sg_task_status LANGUAGE sql AS $$
+    SELECT t.* FROM stategraph_router.tasks_of(stategraph_router.all_partitions(),
+                                               pg_catalog.array_length(stategraph_router.all_partitions(), 1),
+                                               stategraph_router.modular(), queue, status) t
+    ORDER BY t.created_at, t.task_id
+$$;
+
+CREATE FUNCTION stategraph_router.claim_on(part integer, queue text, worker text, n integer, lease interval)
+    RETURNS SETOF @extschema@.sg_task LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON part; SELECT * FROM sg_claim(queue, worker, n, lease, '0'); $$;
+
+/*
+ * sg_claim: up to n tasks of a queue, taken from the servers in turn
+ * (starting at a random one, so that workers spread). With wait, polls the
+ * servers every 50 ms until work is there or the time is up (a shard's own
+ * wake-up on commit does not reach the router).
+ */
+CREATE FUNCTION @extschema@.sg_claim(queue text, worker text, n integer DEFAULT 1,
+                                     lease interval DEFAULT NULL, wait interval DEFAULT '0')
+    RETURNS SETOF @extschema@.sg_task LANGUAGE plpgsql AS $$
+DECLARE
+    parts integer[] := stategraph_router.server_partitions();
+    k integer := pg_catalog.array_length(parts, 1);
+    first integer := pg_catalog.floor(pg_catalog.random() OPERATOR(pg_catalog.*) k)::integer;
+    deadline timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE(wait, '0');
+    got integer := 0;
+    i integer;
+    t @extschema@.sg_task;
+BEGIN
+    LOOP
+        FOR i IN 0 .. k OPERATOR(pg_catalog.-) 1 LOOP
+            EXIT WHEN got OPERATOR(pg_catalog.>=) n;
+            FOR t IN SELECT * FROM stategraph_router.claim_on(parts[1 OPERATOR(pg_catalog.+) ((first OPERATOR(pg_catalog.+) i) OPERATOR(pg_catalog.%) k)],
+                                                              queue, worker, n OPERATOR(pg_catalog.-) got, lease) LOOP
+                got := got OPERATOR(pg_catalog.+) 1;
+                RETURN NEXT t;
+            END LOOP;
+        END LOOP;
+        EXIT WHEN got OPERATOR(pg_catalog.>) 0 OR pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline;
+        PERFORM pg_catalog.pg_sleep(0.05);
+    END LOOP;
+END $$;
+
+/* The thread of a task, asked of every server (a task id does not say where it lives). */
+CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT t.thread_id AS thread_id FROM sg_tasks() t WHERE t.task_id = id; $$;
+
+/*
+ * The hash a task-scoped call is routed by: that of its thread (a random
+ * one for an unknown task, which the shard then reports). Looked up before
+ * the call: PL/Proxy does not nest calls to one cluster.
+ */
+CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE sql VOLATILE
+    RETURN stategraph_router.thread_hash((SELECT t.thread_id FROM stategraph_router.task_threads(task_id) t LIMIT 1));
+
+CREATE FUNCTION stategraph_router.heartbeat_on(h integer, task_id text, token uuid, extend interval) RETURNS boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT sg_heartbeat(task_id, token, extend); $$;
+CREATE FUNCTION stategraph_router.complete_on(h integer, task_id text, token uuid, update jsonb) RETURNS integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT 1 FROM sg_complete(task_id, token, update); $$;
+CREATE FUNCTION stategraph_router.fail_on(h integer, task_id text, token uuid, error jsonb, retry boolean) RETURNS integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT 1 FROM sg_fail(task_id, token, error, retry); $$;
+CREATE FUNCTION stategraph_router.interrupt_task_on(h integer, task_id text, token uuid, value jsonb) RETURNS integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT 1 FROM sg_interrupt_task(task_id, token, value); $$;
+
+CREATE FUNCTION @extschema@.sg_heartbeat(task_id text, token uuid, extend interval DEFAULT NULL) RETURNS boolean
+    LANGUAGE sql
+    RETURN stategraph_router.heartbeat_on(stategraph_router.task_hash(task_id), task_id, token, extend);
+CREATE FUNCTION @extschema@.sg_complete(task_id text, token uuid, update jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM stategraph_router.complete_on(stategraph_router.task_hash(task_id), task_id, token, update);
+END $$;
+CREATE FUNCTION @extschema@.sg_fail(task_id text, token uuid, error jsonb, retry boolean DEFAULT true) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM stategraph_router.fail_on(stategraph_router.task_hash(task_id), task_id, token, error, retry);
+END $$;
+CREATE FUNCTION @extschema@.sg_interrupt_task(task_id text, token uuid, value jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM stategraph_router.interrupt_task_on(stategraph_router.task_hash(task_id), task_id, token, value);
+END $$;
+
+-- ===========================================================================
 -- Moving a partition to another server (rebalancing)
 -- ===========================================================================
 

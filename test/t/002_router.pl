@@ -238,6 +238,27 @@ is(on_shard($B, "SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE '\
 	0, 'no copy of the source is left on the other servers');
 
 # ---------------------------------------------------------------------------
+# External tasks through the router: a queue spans every server
+# ---------------------------------------------------------------------------
+r(q{SELECT sg_create_graph('ext', '{"log": "append"}');
+	SELECT sg_add_external_node('ext', 'model', 'llm');
+	SELECT sg_add_edge('ext', '__start__', 'model');
+	SELECT sg_add_edge('ext', 'model', '__end__');
+	SELECT sg_compile('ext');});
+is(r(q{SELECT count(*) FILTER (WHERE sg_invoke('ext', '{"log": ["hi"]}', 'x-' || i) ? '__waiting__')
+	FROM generate_series(1, 12) i}), '12', 'twelve threads wait for an external task');
+is(r(q{SELECT count(DISTINCT stategraph_router.shard_of(thread_id)) FROM sg_tasks('llm', 'queued')}), '3',
+	'sg_tasks lists the queued tasks of every server');
+r(q{CREATE TABLE claimed AS SELECT * FROM sg_claim('llm', 'worker-1', 12)});
+is(r(q{SELECT count(*) FROM claimed}), '12', 'one sg_claim takes tasks from every server');
+is(r(q{SELECT count(*) FROM sg_claim('llm', 'worker-2', 5, wait => '100 ms')}), '0', 'nothing is claimed twice');
+is(r(q{SELECT bool_and(sg_heartbeat(task_id, token)) FROM claimed}), 't', 'sg_heartbeat reaches each task');
+r(q{SELECT count(*) FROM claimed, LATERAL sg_complete(task_id, token, '{"log": ["done"]}') c});
+is(r(q{SELECT count(*) FILTER (WHERE sg_invoke('ext', NULL, 'x-' || i)->'log' = '["hi", "done"]')
+	FROM generate_series(1, 12) i}), '12', 'sg_complete reaches each task, and every thread goes on');
+is(r(q{SELECT count(*) FROM sg_tasks('llm', 'completed')}), '12', 'every task is completed');
+
+# ---------------------------------------------------------------------------
 # A shard down
 # ---------------------------------------------------------------------------
 my $on_a = thread_on($A, 'th-');
