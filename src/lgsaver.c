@@ -639,12 +639,19 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 	if (SPI_processed == 0)
 		return;
 	head = DatumGetUUIDP(lg_col(SPI_tuptable, 0, CP_ID, &isnull));
-	if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0 || memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
+	if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("thread \"%s\" was advanced by another writer", thread_id),
-				 errdetail("The new checkpoint %s extends %s, but the newest checkpoint of namespace \"%s\" is %s.",
-						   sg_uuid_to_cstring(id), sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head)),
+				 errdetail("The new checkpoint's parent is %s, but the newest checkpoint of namespace \"%s\" is %s.",
+						   sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head)),
+				 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
+	if (memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("thread \"%s\" was advanced by another writer", thread_id),
+				 errdetail("The new checkpoint %s extends the newest checkpoint %s of namespace \"%s\" but sorts before it.",
+						   sg_uuid_to_cstring(id), sg_uuid_to_cstring(head), ns),
 				 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
 }
 
