@@ -26,6 +26,8 @@
 #define ERRCODE_SG_RECURSION_LIMIT		MAKE_SQLSTATE('S','G','0','0','4')
 #define ERRCODE_SG_INVALID_ROUTE		MAKE_SQLSTATE('S','G','0','0','5')
 #define ERRCODE_SG_INTERRUPT			MAKE_SQLSTATE('S','G','0','0','6')
+/* background runs (runs.c): sg_submit with multitask 'reject' on a thread with an active run */
+#define ERRCODE_SG_RUN_REJECTED			MAKE_SQLSTATE('S','G','0','1','0')
 
 #define SG_START_NAME	"__start__"
 #define SG_END_NAME		"__end__"
@@ -367,6 +369,29 @@ extern Jsonb *sg_text_array_to_jsonb(int n, char **items);
 extern Jsonb *sg_jsonb_array_concat(int n, JsonbContainer **arrays);
 extern Jsonb *sg_jsonb_array_tail(Jsonb *arr, int count);
 extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, List **parts);
+
+/* ---------------------------------------------------------------------------
+ * Background runs (runs.c) and their workers (worker.c)
+ * ---------------------------------------------------------------------------
+ */
+extern int	sg_max_workers;
+extern int	sg_sweep_interval_s;
+extern int	sg_sweep_limit;
+extern int	sg_run_retention_s;
+
+/* How the executor of runs ends a transaction: SPI_commit (sg_work) or the worker's own. */
+typedef void (*SGCommitFn) (void);
+
+extern void sg_worker_init(void);
+extern void sg_wake_workers_at_commit(void);
+extern void sg_run_done_at_commit(void);
+extern bool sg_wait_for_runs(long timeout_ms);
+extern void sg_wait_prepare(void);
+extern void sg_wait_done(void);
+extern void sg_worker_report_run(const char *run_id);
+extern bool sg_work_one(SGCommitFn commit, bool *blocked);
+extern uint64 sg_sweep(int limit);
+extern long sg_next_due_ms(void);
 
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)
