@@ -41,6 +41,7 @@
 
 #include "stategraph.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -340,29 +341,28 @@ sg_submit(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
-/* The sg_run row of a run, and whether it is still active; errors if unknown. */
+/* The sg_run row of a run (as tupdesc), and whether it is still active; errors if unknown. */
 static Datum
-fetch_run(pg_uuid_t *id, bool *active)
+fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(id)};
-	bool		isnull;
-	Datum		d;
+	char	   *status;
 
 	if (run_sql(&plan,
-				"SELECT pg_catalog.row(r.run_id, r.thread_id, r.graph, r.status, r.multitask, r.attempt, "
-				"r.error, r.created_at, r.started_at, r.finished_at), "
-				"r.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") FROM stategraph.runs r "
+				"SELECT r.run_id, r.thread_id, r.graph, r.status, r.multitask, r.attempt, "
+				"r.error, r.created_at, r.started_at, r.finished_at FROM stategraph.runs r "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run %s does not exist", sg_uuid_to_cstring(id)),
 				 errhint("sg_runs() lists the runs you can see; finished runs expire after stategraph.run_retention.")));
-	*active = DatumGetBool(col_datum(0, 2, &isnull));
-	d = col_datum(0, 1, &isnull);
-	return SPI_datumTransfer(d, false, -1);
+	status = col_text(0, 4);
+	*active = strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 ||
+		strcmp(status, "waiting") == 0;
+	return heap_copy_tuple_as_datum(SPI_tuptable->vals[0], tupdesc);
 }
 
 /* sg_wait: sleep until the run is no longer pending/running/waiting, or the timeout passes. */
@@ -387,6 +387,7 @@ sg_wait(PG_FUNCTION_ARGS)
 		limit_ms = interval_ms(timeout);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "sg_wait must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
 
 	sg_spi_connect();
 	sg_wait_prepare();
@@ -394,7 +395,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	{
 		long		left = 1000;
 
-		row = fetch_run(id, &active);
+		row = fetch_run(id, tupdesc, &active);
 		if (!active)
 			break;
 		if (IsolationUsesXactSnapshot())

@@ -770,9 +770,6 @@ sg_worker_init(void)
 {
 	BackgroundWorker bgw;
 
-	DefineCustomIntVariable("stategraph.max_workers",
-							"Background workers that execute runs, server-wide (runs at once).",
-							NULL, &sg_max_workers, 4, 1, 64, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.sweep_interval",
 							"Time between retention sweeps of the background workers.",
 							NULL, &sg_sweep_interval_s, 300, 1, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
@@ -786,8 +783,12 @@ sg_worker_init(void)
 							NULL, NULL, NULL);
 	RegisterXactCallback(xact_callback, NULL);
 
+	/* without the preload there are no workers (and no PGC_POSTMASTER setting can be made) */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+	DefineCustomIntVariable("stategraph.max_workers",
+							"Background workers that execute runs, server-wide (runs at once).",
+							NULL, &sg_max_workers, 4, 1, 64, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;

@@ -68,7 +68,8 @@ SELECT columns_are('public', 'sg_thread',
 
 -- storage
 SELECT has_schema('stategraph');
-SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints']);
+SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints',
+                                     'runs', 'retention']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
                  'checkpoints are keyed by thread first');
@@ -77,7 +78,7 @@ SELECT col_type_is('stategraph', 'checkpoints', 'checkpoint_id', 'uuid', 'checkp
 SELECT col_type_is('stategraph', 'nodes', 'fn', 'regprocedure', 'node functions are regprocedures');
 SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'stategraph' $$,
               ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
-                    'stategraph.threads', 'stategraph.checkpoints'],
+                    'stategraph.threads', 'stategraph.checkpoints', 'stategraph.runs', 'stategraph.retention'],
               'pg_dump keeps every table (pg_extension_config_dump)');
 
 -- every function of the extension is SECURITY INVOKER, and user functions are in public
@@ -90,7 +91,8 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
           'every sg_ function is in the extension schema');
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
-           WHERE p.proname LIKE 'sg\_%')::int, 19, 'the extension has the 19 functions and procedures of API.md');
+           WHERE p.proname LIKE 'sg\_%')::int, 25,
+          'the extension has the 19 functions and procedures of API.md and the 6 of RUNTIME.md''s background runs and retention');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stategraph'), false,
           'the extension is not relocatable (internals are schema-qualified)');
 
