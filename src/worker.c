@@ -538,6 +538,7 @@ sg_launcher_main(Datum arg)
 		MemoryContextReset(loop_cxt);
 		old = MemoryContextSwitchTo(loop_cxt);
 		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();	/* ProcSignalBarriers (DROP DATABASE waits for them) */
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
