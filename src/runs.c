@@ -53,6 +53,7 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -63,6 +64,9 @@ PG_FUNCTION_INFO_V1(sg_wait);
 PG_FUNCTION_INFO_V1(sg_cancel);
 PG_FUNCTION_INFO_V1(sg_work);
 PG_FUNCTION_INFO_V1(sg_set_retention);
+
+/* the last claim passed over more due runs (worker.c wakes another worker) */
+bool		sg_claim_left_more = false;
 
 #define SG_SUBMIT_LOCK_FIELD4	0x5348	/* the thread's submit lock (the run lock is 0x5347) */
 #define ACTIVE "ARRAY['pending', 'running', 'waiting']"
@@ -496,41 +500,90 @@ run_from_row(uint64 r)
 }
 
 /*
+ * Is run (thread_id, seq) the oldest active run of its thread (FIFO)? The
+ * caller holds the thread's lock, so nobody starts another run there.
+ */
+static bool
+first_of_thread(const char *thread_id, Datum seq)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {CStringGetTextDatum(thread_id), seq};
+
+	return run_sql(&plan,
+				   "SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND seq OPERATOR(pg_catalog.<) $2 LIMIT 1",
+				   2, types, values, NULL) == 0;
+}
+
+/* Lock the row of a run that is still pending or running, and read it; NULL if gone or locked. */
+static RunRow *
+lock_run(Datum run_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {run_id};
+
+	if (run_sql(&plan,
+				"SELECT r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
+				"r.recursion_limit, r.owner, r.stepped, r.stop_request FROM stategraph.runs r "
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
+				"AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) FOR UPDATE SKIP LOCKED",
+				1, types, values, NULL) == 0)
+		return NULL;
+	return run_from_row(0);
+}
+
+/*
  * Claim the oldest due run whose thread is free, taking the thread lock
  * for this transaction and marking the run running. *blocked: a due run
  * was passed over because another session holds its thread.
+ *
+ * The candidates are the oldest due runs by seq (an index scan, whatever
+ * the statistics say); for each, the thread lock is tried first (so one
+ * executor per thread), then FIFO is checked and the row locked. Runs
+ * queued behind a long line of one thread's runs wait until the line is
+ * shorter than the candidate window.
  */
 static RunRow *
 claim_run(bool *blocked)
 {
-	static SPIPlanPtr claim_plan;
+	static SPIPlanPtr candidates_plan;
 	static SPIPlanPtr start_plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1];
 	uint64		n,
 				i;
 	RunRow	   *run = NULL;
+	SPITupleTable *tt;
 
-	n = run_sql(&claim_plan,
-				"SELECT r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
-				"r.recursion_limit, r.owner, r.stepped, r.stop_request, r.status FROM stategraph.runs r "
+	n = run_sql(&candidates_plan,
+				"SELECT r.run_id, r.thread_id, r.seq, r.status FROM stategraph.runs r "
 				"WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 				"AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
-				"AND NOT EXISTS (SELECT 1 FROM stategraph.runs e WHERE e.thread_id OPERATOR(pg_catalog.=) r.thread_id "
-				"  AND e.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND e.seq OPERATOR(pg_catalog.<) r.seq) "
-				"ORDER BY r.seq LIMIT 16 FOR UPDATE OF r SKIP LOCKED",
+				"ORDER BY r.seq LIMIT 64",
 				0, NULL, NULL, NULL);
+	tt = SPI_tuptable;
 	for (i = 0; i < n && run == NULL; i++)
 	{
-		char	   *thread_id = col_text(i, 2);
+		bool		isnull;
+		char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		char	   *status = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
 
-		if (sg_try_lock_thread(thread_id))
-			run = run_from_row(i);
-		else if (strcmp(col_text(i, 11), "pending") == 0)
-			*blocked = true;	/* held by a client session (a running run's is its executor's) */
+		if (!sg_try_lock_thread(thread_id))
+		{
+			if (strcmp(status, "pending") == 0)
+				*blocked = true;	/* held by a client session (a running run's is its executor's) */
+			continue;
+		}
+		if (first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)))
+			run = lock_run(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		if (run == NULL)
+			sg_unlock_thread(thread_id, false);
 	}
 	if (run == NULL)
 		return NULL;
+	sg_claim_left_more = i < n;	/* the worker asks for help with the rest */
 	/* the thread as it was before the run, for a rollback (first attempt only) */
 	values[0] = UUIDPGetDatum(&run->run_id);
 	run_sql(&start_plan,
@@ -561,7 +614,12 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 	values[1] = final ? CStringGetTextDatum(final) : (Datum) 0;
 	values[2] = error ? JsonbPGetDatum(error) : (Datum) 0;
 	if (final)
+	{
 		sg_run_done_at_commit();
+		/* the commit that ends a run waits for its WAL flush, whatever the steps did (this transaction only) */
+		(void) set_config_option("synchronous_commit", "on", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+	}
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs SET stepped = true, status = COALESCE($2, status), error = $3, "
 				"finished_at = CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.clock_timestamp() END "

@@ -378,6 +378,8 @@ extern int	sg_max_workers;
 extern int	sg_sweep_interval_s;
 extern int	sg_sweep_limit;
 extern int	sg_run_retention_s;
+extern bool sg_worker_sync_steps;
+extern bool sg_claim_left_more;
 
 /* How the executor of runs ends a transaction: SPI_commit (sg_work) or the worker's own. */
 typedef void (*SGCommitFn) (void);

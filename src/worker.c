@@ -75,6 +75,7 @@ int			sg_max_workers = 4;
 int			sg_sweep_interval_s = 300;
 int			sg_sweep_limit = 1000;
 int			sg_run_retention_s = 7 * 24 * 3600;
+bool		sg_worker_sync_steps = false;
 
 #define SG_MAX_WANTS		64		/* databases waiting for a worker */
 #define SG_IDLE_EXIT_MS		10000	/* an idle worker that is not its database's last leaves */
@@ -658,7 +659,10 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(cxt);
 	sg_spi_connect();
+	sg_claim_left_more = false;
 	did = sg_work_one(worker_commit, &blocked);
+	if (did && sg_claim_left_more)
+		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
 	if (!did && TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
 										   sg_sweep_interval_s * 1000L))
 	{
@@ -708,6 +712,8 @@ sg_worker_main(Datum arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("stategraph worker");
+	if (!sg_worker_sync_steps)
+		SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph worker loop", ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
@@ -782,6 +788,13 @@ sg_worker_init(void)
 							"How long finished runs stay listed by sg_runs.",
 							NULL, &sg_run_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("stategraph.worker_sync_steps",
+							 "Background workers wait for the WAL flush of every step's commit.",
+							 "Off: a step's commit is asynchronous (synchronous_commit = off) and only the commit "
+							 "that ends a run waits; a crash may then lose the last steps of a run, which is "
+							 "taken up again from its last durable step (a node's effects are lost with its step, "
+							 "so they still happen once).",
+							 &sg_worker_sync_steps, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	RegisterXactCallback(xact_callback, NULL);
 
 	/* without the preload there are no workers (and no PGC_POSTMASTER setting can be made) */
