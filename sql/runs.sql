@@ -145,3 +145,6 @@ SELECT sg_cancel(:'pending_fifo');
 
 DROP OWNED BY regress_sg_submitter;
 DROP ROLE regress_sg_submitter;
+
+SET client_min_messages = warning;
+DROP SCHEMA runs CASCADE;
