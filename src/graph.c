@@ -52,6 +52,9 @@ PG_FUNCTION_INFO_V1(sg_compile);
 PG_FUNCTION_INFO_V1(sg_drop_graph);
 PG_FUNCTION_INFO_V1(sg_graphs_changed);
 
+/* sg_sorted_index finds nodes by their first member */
+StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
+
 typedef enum SGSignature
 {
 	SIG_NODE,					/* (jsonb [, jsonb]) -> jsonb */
@@ -60,29 +63,22 @@ typedef enum SGSignature
 } SGSignature;
 
 /* ---------------------------------------------------------------------------
- * Small SPI helpers for the (not hot) definition statements
+ * Graph rows (definition statements are not hot: no kept plans)
  * ---------------------------------------------------------------------------
  */
-static uint64
-exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
+/* Does graph exist? */
 static bool
 graph_exists(const char *graph)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 
-	return exec("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-				1, types, values, NULL) > 0;
+	return sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+					  1, types, values, NULL) > 0;
 }
 
+/* Fail unless graph exists. */
 static void
 require_graph(const char *graph)
 {
@@ -99,27 +95,18 @@ graph_channels(const char *graph)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
-	bool		isnull;
 
-	if (exec("SELECT channels FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-			 1, types, values, NULL) == 0)
+	if (sg_spi_run("SELECT channels FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
 		return NULL;
-	return DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return sg_spi_jsonb(0, SG_SOLE_COLUMN);
 }
 
 /* Node and channel names: not empty; names like "__x" belong to stategraph. */
 void
 sg_check_name(const char *what, const char *name)
 {
-	if (name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s name must not be empty", what)));
-	if (strlen(name) > SG_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s name is too long", what),
-				 errdetail("Names are at most %d bytes.", SG_MAX_NAME)));
+	sg_check_length(name, psprintf("%s name", what), "Names");
 	if (strncmp(name, "__", 2) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_RESERVED_NAME),
@@ -216,6 +203,34 @@ resolve_function(const char *signature)
  * ---------------------------------------------------------------------------
  */
 
+/* A reducer's name being looked up, as sg_spi_subxact runs it. */
+typedef struct ReducerLookup
+{
+	const char *name;
+	Oid			fn;				/* InvalidOid: not found */
+	bool		other_signature;	/* functions of that name exist, none takes (jsonb, jsonb) */
+} ReducerLookup;
+
+/* Look a reducer up by name or signature (may fail in many ways: see lookup_reducer). */
+static bool
+find_reducer(void *arg)
+{
+	ReducerLookup *l = (ReducerLookup *) arg;
+	Oid			argtypes[2] = {JSONBOID, JSONBOID};
+
+	if (strchr(l->name, '(') != NULL)
+		l->fn = resolve_function(l->name);
+	else
+	{
+		List	   *qname = stringToQualifiedNameList(l->name);
+
+		l->fn = LookupFuncName(qname, 2, argtypes, true);
+		if (!OidIsValid(l->fn))
+			l->other_signature = OidIsValid(LookupFuncName(qname, -1, NULL, true));
+	}
+	return true;
+}
+
 /*
  * A custom reducer given by name: "fn", "schema.fn" (looked up as fn(jsonb,
  * jsonb)) or a full signature. A name that no such function has, or that is
@@ -225,45 +240,22 @@ resolve_function(const char *signature)
 static Oid
 lookup_reducer(const char *name, const char *channel)
 {
-	volatile Oid fn = InvalidOid;
-	Oid			argtypes[2] = {JSONBOID, JSONBOID};
-	volatile bool other_signature = false;
-	char	   *volatile problem = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ReducerLookup l = {name, InvalidOid, false};
+	char	   *problem = NULL;
+	ErrorData  *edata;
+	Oid			fn;
+	bool		other_signature;
 
 	/* parsing the name can fail in many ways; a subtransaction catches them all */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = sg_spi_subxact(find_reducer, &l);
+	fn = l.fn;
+	other_signature = l.other_signature;
+	if (edata != NULL)
 	{
-		if (strchr(name, '(') != NULL)
-			fn = resolve_function(name);
-		else
-		{
-			List	   *qname = stringToQualifiedNameList(name);
-
-			fn = LookupFuncName(qname, 2, argtypes, true);
-			if (!OidIsValid(fn))
-				other_signature = OidIsValid(LookupFuncName(qname, -1, NULL, true));
-		}
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
 		other_signature = edata->sqlerrcode == ERRCODE_AMBIGUOUS_FUNCTION;
 		if (!other_signature)
 			problem = edata->message;
 	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 
 	if (!OidIsValid(fn))
 		ereport(ERROR,
@@ -297,16 +289,10 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 	{
 		JsonbIterator *it = JsonbIteratorInit(&def->root);
 		JsonbValue	v;
-		JsonbIteratorToken tok;
+		char	   *key;
 
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		while (sg_jsonb_next_pair(&it, &key, &v))
 		{
-			char	   *key;
-
-			if (tok != WJB_KEY)
-				continue;
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			JsonbIteratorNext(&it, &v, true);
 			if (strcmp(key, "reducer") == 0)
 			{
 				if (v.type != jbvString)
@@ -376,6 +362,7 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 	sg_jb_end_object(b);
 }
 
+/* sg_create_graph(graph, channels): a new graph with its channels normalized. */
 Datum
 sg_create_graph(PG_FUNCTION_ARGS)
 {
@@ -384,7 +371,7 @@ sg_create_graph(PG_FUNCTION_ARGS)
 	SGJsonBuilder b = {0};
 	JsonbIterator *it;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *name;
 	Oid			types[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
 
@@ -398,16 +385,8 @@ sg_create_graph(PG_FUNCTION_ARGS)
 
 	sg_jb_begin_object(&b);
 	it = JsonbIteratorInit(&channels->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *name;
-
-		if (tok != WJB_KEY)
-			continue;
-		name = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
+	while (sg_jsonb_next_pair(&it, &name, &v))
 		normalize_channel(&b, name, sg_jsonb_from_value(&v));
-	}
 	sg_jb_end_object(&b);
 
 	sg_spi_connect();
@@ -418,7 +397,7 @@ sg_create_graph(PG_FUNCTION_ARGS)
 				 errhint("Drop it first with sg_drop_graph().")));
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
-	exec("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
+	sg_spi_run("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -434,7 +413,7 @@ check_retry(Jsonb *retry, const char *node)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *key;
 
 	if (!sg_jsonb_is_object(retry))
 		ereport(ERROR,
@@ -442,16 +421,10 @@ check_retry(Jsonb *retry, const char *node)
 				 errmsg("retry policy of node \"%s\" must be a JSON object", node),
 				 errhint("For example '{\"max_attempts\": 3, \"backoff_ms\": 100, \"sqlstates\": [\"40001\", \"40P01\"]}'.")));
 	it = JsonbIteratorInit(&retry->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sg_jsonb_next_pair(&it, &key, &v))
 	{
-		char	   *key;
-		Jsonb	   *val;
+		Jsonb	   *val = sg_jsonb_from_value(&v);
 
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
-		val = sg_jsonb_from_value(&v);
 		if (strcmp(key, "max_attempts") == 0 || strcmp(key, "backoff_ms") == 0)
 		{
 			int64		n = -1;
@@ -503,51 +476,77 @@ check_retry(Jsonb *retry, const char *node)
 	}
 }
 
+/*
+ * The arguments of sg_add_node and sg_add_conditional_edges, (graph, a
+ * node, a function, jsonb or NULL), and the same as the parameters $1..$4
+ * of their statements.
+ */
+typedef struct DraftArgs
+{
+	char	   *graph;
+	char	   *node;
+	Oid			fn;
+	Jsonb	   *extra;			/* retry policy, path_map */
+	Oid			types[4];
+	Datum		values[4];
+	char		nulls[4];
+} DraftArgs;
+
+/* Read the arguments of sg_add_node or sg_add_conditional_edges (fn_arg: the function's name). */
+static void
+draft_args(FunctionCallInfo fcinfo, DraftArgs *a, const char *node_arg, const char *fn_arg)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
+
+	a->graph = sg_arg_text(fcinfo, 0, "graph");
+	a->node = sg_arg_text(fcinfo, 1, node_arg);
+	a->extra = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	sg_require_arg(fcinfo, 2, fn_arg);
+	a->fn = PG_GETARG_OID(2);
+	memcpy(a->types, types, sizeof(types));
+	a->values[0] = CStringGetTextDatum(a->graph);
+	a->values[1] = CStringGetTextDatum(a->node);
+	a->values[2] = ObjectIdGetDatum(a->fn);
+	a->values[3] = a->extra ? JsonbPGetDatum(a->extra) : (Datum) 0;
+	memset(a->nulls, ' ', sizeof(a->nulls));
+	a->nulls[3] = a->extra ? ' ' : 'n';
+}
+
+/* sg_add_node(graph, node, fn, retry): add a node to the draft. */
 Datum
 sg_add_node(PG_FUNCTION_ARGS)
 {
-	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
-	char	   *node = sg_arg_text(fcinfo, 1, "node");
-	Oid			fn;
-	Jsonb	   *retry = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	DraftArgs	a;
 	Jsonb	   *channels;
-	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', retry ? ' ' : 'n'};
 
-	sg_require_arg(fcinfo, 2, "fn");
-	fn = PG_GETARG_OID(2);
-	sg_check_name("node", node);
-	check_signature(fn, SIG_NODE, psprintf("node \"%s\"", node));
-	if (retry)
-		check_retry(retry, node);
+	draft_args(fcinfo, &a, "node", "fn");
+	sg_check_name("node", a.node);
+	check_signature(a.fn, SIG_NODE, psprintf("node \"%s\"", a.node));
+	if (a.extra)
+		check_retry(a.extra, a.node);
 
 	sg_spi_connect();
-	channels = graph_channels(graph);
+	channels = graph_channels(a.graph);
 	if (channels == NULL)
-		require_graph(graph);
-	if (sg_jsonb_get(channels, node) != NULL)
+		require_graph(a.graph);
+	if (sg_jsonb_get(channels, a.node) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", node, graph),
+				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", a.node, a.graph),
 				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
-	values[0] = CStringGetTextDatum(graph);
-	values[1] = CStringGetTextDatum(node);
-	values[2] = ObjectIdGetDatum(fn);
-	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
-	if (exec("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
-			 2, types, values, NULL) == 0)
-		exec("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
-			 4, types, values, nulls);
+	if (sg_spi_run("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+				   2, a.types, a.values, NULL) == 0)
+		sg_spi_run("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
+				   4, a.types, a.values, a.nulls);
 	/* a node whose function was dropped is given its new one */
-	else if (exec("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
-				  "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2 "
-				  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-				  "                WHERE p.oid OPERATOR(pg_catalog.=) fn::pg_catalog.oid)",
-				  4, types, values, nulls) == 0)
+	else if (sg_spi_run("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
+						"WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2 "
+						"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+						"                WHERE p.oid OPERATOR(pg_catalog.=) fn::pg_catalog.oid)",
+						4, a.types, a.values, a.nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
+				 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -569,6 +568,7 @@ check_edge_ends(const char *source, const char *target)
 				 errmsg("__start__ cannot be the target of an edge")));
 }
 
+/* Add an edge (sources as a text array) to a graph's draft. */
 static void
 insert_edge(const char *graph, Datum sources, const char *target)
 {
@@ -581,11 +581,12 @@ insert_edge(const char *graph, Datum sources, const char *target)
 	values[1] = sources;
 	values[2] = CStringGetTextDatum(target);
 	/* adding the same edge twice changes nothing, as in LangGraph */
-	exec("INSERT INTO stategraph.edges (graph, sources, target) VALUES ($1, $2, $3) "
-		 "ON CONFLICT DO NOTHING", 3, types, values, NULL);
+	sg_spi_run("INSERT INTO stategraph.edges (graph, sources, target) VALUES ($1, $2, $3) "
+			   "ON CONFLICT DO NOTHING", 3, types, values, NULL);
 	sg_spi_finish();
 }
 
+/* sg_add_edge(graph, source, target): add an edge to the draft. */
 Datum
 sg_add_edge(PG_FUNCTION_ARGS)
 {
@@ -682,50 +683,40 @@ check_path_map(Jsonb *path_map)
 	}
 }
 
+/* sg_add_conditional_edges(graph, source, router, path_map): add a router to a node of the draft. */
 Datum
 sg_add_conditional_edges(PG_FUNCTION_ARGS)
 {
-	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
-	char	   *source = sg_arg_text(fcinfo, 1, "source");
-	Oid			router;
-	Jsonb	   *path_map = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', path_map ? ' ' : 'n'};
+	DraftArgs	a;
 
-	sg_require_arg(fcinfo, 2, "router");
-	router = PG_GETARG_OID(2);
-	check_edge_ends(source, NULL);
-	check_signature(router, SIG_ROUTER, psprintf("router of node \"%s\"", source));
-	if (path_map)
-		check_path_map(path_map);
-	if (get_func_rettype(router) == BOOLOID && (path_map == NULL || !sg_jsonb_is_object(path_map)))
+	draft_args(fcinfo, &a, "source", "router");
+	check_edge_ends(a.node, NULL);
+	check_signature(a.fn, SIG_ROUTER, psprintf("router of node \"%s\"", a.node));
+	if (a.extra)
+		check_path_map(a.extra);
+	if (get_func_rettype(a.fn) == BOOLOID && (a.extra == NULL || !sg_jsonb_is_object(a.extra)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the router of node \"%s\" returns boolean, so it needs a path_map object", source),
+				 errmsg("the router of node \"%s\" returns boolean, so it needs a path_map object", a.node),
 				 errhint("For example '{\"true\": \"a\", \"false\": \"b\"}'.")));
 
 	sg_spi_connect();
-	require_graph(graph);
-	values[0] = CStringGetTextDatum(graph);
-	values[1] = CStringGetTextDatum(source);
-	values[2] = ObjectIdGetDatum(router);
-	values[3] = path_map ? JsonbPGetDatum(path_map) : (Datum) 0;
+	require_graph(a.graph);
 	/* conditional edges of this node whose router was dropped are replaced */
-	exec("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "AND source OPERATOR(pg_catalog.=) $2 "
-		 "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-		 "                WHERE p.oid OPERATOR(pg_catalog.=) router::pg_catalog.oid)",
-		 2, types, values, NULL);
-	if (exec("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-			 "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
-			 3, types, values, NULL) > 0)
+	sg_spi_run("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+			   "AND source OPERATOR(pg_catalog.=) $2 "
+			   "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+			   "                WHERE p.oid OPERATOR(pg_catalog.=) router::pg_catalog.oid)",
+			   2, a.types, a.values, NULL);
+	if (sg_spi_run("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+				   "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
+				   3, a.types, a.values, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
-						source, graph, format_procedure(router))));
-	exec("INSERT INTO stategraph.branches (graph, source, router, path_map) VALUES ($1, $2, $3, $4)",
-		 4, types, values, nulls);
+						a.node, a.graph, format_procedure(a.fn))));
+	sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) VALUES ($1, $2, $3, $4)",
+			   4, a.types, a.values, a.nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -760,6 +751,7 @@ typedef struct Draft
 	DraftBranch *branches;
 } Draft;
 
+/* The index of a node of the draft (d->nnodes for __start__), or -1. */
 static int
 draft_node(Draft *d, const char *name)
 {
@@ -786,65 +778,102 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 				 errhint("Add it with sg_add_node() before compiling.")));
 }
 
-static void
-load_draft(const char *graph, Draft *d)
+/* The draft's nodes, by name: their columns, and the numbers they are read by. */
+#define DRAFT_NODE_COLUMNS		"node, fn, retry"
+#define Anum_draft_node_node	1
+#define Anum_draft_node_fn		2
+#define Anum_draft_node_retry	3
+#define DRAFT_NODES_QUERY \
+	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
+
+/* The draft's edges. */
+#define DRAFT_EDGE_COLUMNS		"sources, target"
+#define Anum_draft_edge_sources	1
+#define Anum_draft_edge_target	2
+#define DRAFT_EDGES_QUERY \
+	"SELECT " DRAFT_EDGE_COLUMNS " FROM stategraph.edges " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY sources COLLATE \"C\", target COLLATE \"C\""
+
+/* The draft's conditional edges. */
+#define DRAFT_BRANCH_COLUMNS		"source, router, path_map"
+#define Anum_draft_branch_source	1
+#define Anum_draft_branch_router	2
+#define Anum_draft_branch_path_map	3
+#define DRAFT_BRANCHES_QUERY \
+	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", router::pg_catalog.oid"
+
+/* Run a query of a graph's draft ($1: the graph); returns how many rows it found. */
+static int
+draft_query(const char *sql, const char *graph)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
-	uint64		i;
+
+	return (int) sg_spi_run(sql, 1, types, values, NULL);
+}
+
+/* Node i of the draft from row i of its query (DRAFT_NODE_COLUMNS). */
+static void
+draft_node_row(Draft *d, int i)
+{
 	bool		isnull;
 
-	exec("SELECT node, fn, retry FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY node COLLATE \"C\"", 1, types, values, NULL);
-	d->nnodes = SPI_processed;
+	d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
+	d->fns[i] = DatumGetObjectId(sg_spi_datum(i, Anum_draft_node_fn, &isnull));
+	d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
+}
+
+/* An edge of the draft from a row of its query (DRAFT_EDGE_COLUMNS). */
+static void
+draft_edge_row(DraftEdge *e, int row)
+{
+	bool		isnull;
+	ArrayType  *arr = DatumGetArrayTypePCopy(sg_spi_datum(row, Anum_draft_edge_sources, &isnull));
+	Datum	   *elems;
+	int			j;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &e->nsources);
+	e->sources = palloc(sizeof(char *) * e->nsources);
+	for (j = 0; j < e->nsources; j++)
+		e->sources[j] = TextDatumGetCString(elems[j]);
+	e->target = sg_spi_text(row, Anum_draft_edge_target);
+}
+
+/* A conditional edge of the draft from a row of its query (DRAFT_BRANCH_COLUMNS). */
+static void
+draft_branch_row(DraftBranch *br, int row)
+{
+	bool		isnull;
+
+	br->source = sg_spi_text(row, Anum_draft_branch_source);
+	br->router = DatumGetObjectId(sg_spi_datum(row, Anum_draft_branch_router, &isnull));
+	br->path_map = sg_spi_jsonb(row, Anum_draft_branch_path_map);
+}
+
+/* Read a graph's draft: its nodes (sorted by name), edges and conditional edges. */
+static void
+load_draft(const char *graph, Draft *d)
+{
+	int			i;
+
+	d->nnodes = draft_query(DRAFT_NODES_QUERY, graph);
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		Datum		r;
+	for (i = 0; i < d->nnodes; i++)
+		draft_node_row(d, i);
 
-		d->nodes[i] = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-		d->fns[i] = DatumGetObjectId(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
-		r = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
-		d->retries[i] = isnull ? NULL : DatumGetJsonbPCopy(r);
-	}
-
-	exec("SELECT sources, target FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY sources COLLATE \"C\", target COLLATE \"C\"", 1, types, values, NULL);
-	d->nedges = SPI_processed;
+	d->nedges = draft_query(DRAFT_EDGES_QUERY, graph);
 	d->edges = palloc0(sizeof(DraftEdge) * (d->nedges + 1));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		ArrayType  *arr = DatumGetArrayTypePCopy(SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull));
-		Datum	   *elems;
-		int			n,
-					j;
+	for (i = 0; i < d->nedges; i++)
+		draft_edge_row(&d->edges[i], i);
 
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
-		d->edges[i].nsources = n;
-		d->edges[i].sources = palloc(sizeof(char *) * n);
-		for (j = 0; j < n; j++)
-			d->edges[i].sources[j] = TextDatumGetCString(elems[j]);
-		d->edges[i].target = SPI_getvalue(t, SPI_tuptable->tupdesc, 2);
-	}
-
-	exec("SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY source COLLATE \"C\", router::pg_catalog.oid", 1, types, values, NULL);
-	d->nbranches = SPI_processed;
+	d->nbranches = draft_query(DRAFT_BRANCHES_QUERY, graph);
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		Datum		p;
-
-		d->branches[i].source = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-		d->branches[i].router = DatumGetObjectId(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
-		p = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
-		d->branches[i].path_map = isnull ? NULL : DatumGetJsonbPCopy(p);
-	}
+	for (i = 0; i < d->nbranches; i++)
+		draft_branch_row(&d->branches[i], i);
 }
 
 /* Names listed in interrupt_before / interrupt_after: nodes, or "*" for all. */
@@ -1021,6 +1050,46 @@ validate_draft(Draft *d, const char *graph)
 					 errdetail("No path of edges leads to it from __start__.")));
 }
 
+/*
+ * One entry of a spec's nodes or conditional edges: {k1: s, k2: the
+ * function's qualified signature, k3: extra}, extra left out when NULL.
+ */
+static void
+spec_entry(SGJsonBuilder *b, const char *k1, const char *s, const char *k2, Oid fn,
+		   const char *k3, Jsonb *extra)
+{
+	sg_jb_begin_object(b);
+	sg_jb_string_field(b, k1, s);
+	sg_jb_string_field(b, k2, format_procedure_qualified(fn));
+	if (extra)
+		sg_jb_field(b, k3, extra);
+	sg_jb_end_object(b);
+}
+
+/* The edges of a draft, as its spec lists them: [{"sources": [...], "target"}, ...]. */
+static void
+spec_edges(SGJsonBuilder *b, Draft *d)
+{
+	int			i,
+				j;
+
+	sg_jb_key(b, "edges");
+	sg_jb_begin_array(b);
+	for (i = 0; i < d->nedges; i++)
+	{
+		sg_jb_begin_object(b);
+		sg_jb_key(b, "sources");
+		sg_jb_begin_array(b);
+		for (j = 0; j < d->edges[i].nsources; j++)
+			sg_jb_string(b, d->edges[i].sources[j]);
+		sg_jb_end_array(b);
+		sg_jb_string_field(b, "target", d->edges[i].target);
+		sg_jb_end_object(b);
+	}
+	sg_jb_end_array(b);
+}
+
+/* sg_compile(graph, interrupt_before, interrupt_after): validate the draft and freeze it as the spec runs use. */
 Datum
 sg_compile(PG_FUNCTION_ARGS)
 {
@@ -1032,8 +1101,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	SGJsonBuilder b = {0};
 	Oid			types[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
-	int			i,
-				j;
+	int			i;
 
 	sg_spi_connect();
 	channels = graph_channels(graph);
@@ -1043,56 +1111,18 @@ sg_compile(PG_FUNCTION_ARGS)
 	validate_draft(&d, graph);
 
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "channels");
-	sg_jb_jsonb(&b, channels);
+	sg_jb_field(&b, "channels", channels);
 	sg_jb_key(&b, "nodes");
 	sg_jb_begin_array(&b);
 	for (i = 0; i < d.nnodes; i++)
-	{
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "name");
-		sg_jb_string(&b, d.nodes[i]);
-		sg_jb_key(&b, "fn");
-		sg_jb_string(&b, format_procedure_qualified(d.fns[i]));
-		if (d.retries[i])
-		{
-			sg_jb_key(&b, "retry");
-			sg_jb_jsonb(&b, d.retries[i]);
-		}
-		sg_jb_end_object(&b);
-	}
+		spec_entry(&b, "name", d.nodes[i], "fn", d.fns[i], "retry", d.retries[i]);
 	sg_jb_end_array(&b);
-	sg_jb_key(&b, "edges");
-	sg_jb_begin_array(&b);
-	for (i = 0; i < d.nedges; i++)
-	{
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "sources");
-		sg_jb_begin_array(&b);
-		for (j = 0; j < d.edges[i].nsources; j++)
-			sg_jb_string(&b, d.edges[i].sources[j]);
-		sg_jb_end_array(&b);
-		sg_jb_key(&b, "target");
-		sg_jb_string(&b, d.edges[i].target);
-		sg_jb_end_object(&b);
-	}
-	sg_jb_end_array(&b);
+	spec_edges(&b, &d);
 	sg_jb_key(&b, "branches");
 	sg_jb_begin_array(&b);
 	for (i = 0; i < d.nbranches; i++)
-	{
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "source");
-		sg_jb_string(&b, d.branches[i].source);
-		sg_jb_key(&b, "router");
-		sg_jb_string(&b, format_procedure_qualified(d.branches[i].router));
-		if (d.branches[i].path_map)
-		{
-			sg_jb_key(&b, "path_map");
-			sg_jb_jsonb(&b, d.branches[i].path_map);
-		}
-		sg_jb_end_object(&b);
-	}
+		spec_entry(&b, "source", d.branches[i].source, "router", d.branches[i].router,
+				   "path_map", d.branches[i].path_map);
 	sg_jb_end_array(&b);
 	sg_jb_key(&b, "interrupt_before");
 	interrupt_list(&b, &d, graph, before, "interrupt_before");
@@ -1102,13 +1132,14 @@ sg_compile(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
-	exec("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
-		 "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
-		 2, types, values, NULL);
+	sg_spi_run("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
+			   "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
+			   2, types, values, NULL);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
 
+/* sg_drop_graph(graph): remove a graph (its threads stay). */
 Datum
 sg_drop_graph(PG_FUNCTION_ARGS)
 {
@@ -1117,8 +1148,8 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 
 	sg_spi_connect();
-	if (exec("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-			 1, types, values, NULL) == 0)
+	if (sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
 		require_graph(graph);
 	sg_spi_finish();
 	PG_RETURN_VOID();
@@ -1132,6 +1163,7 @@ static List *graph_cache = NIL;		/* SGGraph *, in CacheMemoryContext */
 static Oid	graphs_relid = InvalidOid;
 static bool callbacks_registered = false;
 
+/* Drop every cached graph (freed now, or when the last call using it ends). */
 static void
 graph_cache_reset(void)
 {
@@ -1150,6 +1182,7 @@ graph_cache_reset(void)
 	graph_cache = NIL;
 }
 
+/* A change to stategraph.graphs (or a reset of the relcache) drops the cache. */
 static void
 relcache_callback(Datum arg, Oid relid)
 {
@@ -1161,12 +1194,14 @@ relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/* Any change to pg_proc drops the cache (a function of a graph may have changed). */
 static void
 proc_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	graph_cache_reset();
 }
 
+/* The statement trigger on stategraph.graphs: every backend drops its cached graphs. */
 Datum
 sg_graphs_changed(PG_FUNCTION_ARGS)
 {
@@ -1178,6 +1213,7 @@ sg_graphs_changed(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* A function of a compiled graph by its stored signature; an error names what it was for. */
 static Oid
 lookup_function(const char *signature, const char *graph, const char *what)
 {
@@ -1191,6 +1227,7 @@ lookup_function(const char *signature, const char *graph, const char *what)
 	return fn;
 }
 
+/* A node's retry policy from its spec (NULL: no retry). */
 static void
 build_retry(SGRetry *r, Jsonb *spec)
 {
@@ -1229,73 +1266,56 @@ build_retry(SGRetry *r, Jsonb *spec)
 	}
 }
 
+/* Order of channels by name. */
 static int
 cmp_channel(const void *a, const void *b)
 {
 	return strcmp(((const SGChannel *) a)->name, ((const SGChannel *) b)->name);
 }
 
-/* Build a compiled graph from its spec, in its own memory context. */
-static SGGraph *
-build_graph(const char *name, int32 version, Jsonb *spec)
+/* One channel of a compiled graph, from its normalized definition in the spec. */
+static void
+build_channel(SGChannel *c, const char *graph, Jsonb *def, MemoryContext cxt)
 {
-	MemoryContext cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph graph",
-											  ALLOCSET_SMALL_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	SGGraph    *g = palloc0(sizeof(SGGraph));
-	Jsonb	   *channels = sg_jsonb_get(spec, "channels");
-	Jsonb	   *nodes = sg_jsonb_get(spec, "nodes");
-	Jsonb	   *edges = sg_jsonb_get(spec, "edges");
-	Jsonb	   *branches = sg_jsonb_get(spec, "branches");
-	Jsonb	   *list;
-	JsonbIterator *it;
+	char	   *reducer = sg_jsonb_get_cstring(def, "reducer");
+
+	c->initial = sg_jsonb_get(def, "default");
+	if (strcmp(reducer, "replace") == 0)
+		c->reducer = SG_REDUCER_REPLACE, c->kind = SG_STORE_LAST;
+	else if (strcmp(reducer, "append") == 0)
+		c->reducer = SG_REDUCER_APPEND, c->kind = SG_STORE_APPEND;
+	else if (strcmp(reducer, "add") == 0)
+		c->reducer = SG_REDUCER_ADD, c->kind = SG_STORE_IMAGE;
+	else if (strcmp(reducer, "merge") == 0)
+		c->reducer = SG_REDUCER_MERGE, c->kind = SG_STORE_IMAGE;
+	else
+	{
+		c->reducer = SG_REDUCER_CUSTOM;
+		c->kind = SG_STORE_IMAGE;
+		c->reducer_fn = lookup_function(sg_jsonb_get_cstring(def, "fn"), graph,
+										psprintf("the reducer of channel \"%s\"", c->name));
+		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, cxt);
+	}
+}
+
+/* The channels of a compiled graph, sorted by name, and their kinds (g->kinds, g->cs). */
+static void
+build_channels(SGGraph *g, Jsonb *channels)
+{
+	JsonbIterator *it = JsonbIteratorInit(&channels->root);
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *name;
 	SGJsonBuilder kb = {0};
-	int			i,
-				j,
-				k;
+	int			i = 0;
 
-	MemoryContextSetIdentifier(cxt, pstrdup(name));
-	g->name = pstrdup(name);
-	g->version = version;
-	g->cxt = cxt;
-
-	/* channels, sorted by name */
 	g->nchannels = JB_ROOT_COUNT(channels);
 	g->channels = palloc0(sizeof(SGChannel) * g->nchannels);
-	it = JsonbIteratorInit(&channels->root);
-	i = 0;
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sg_jsonb_next_pair(&it, &name, &v))
 	{
-		SGChannel  *c;
-		Jsonb	   *def;
-		char	   *reducer;
+		SGChannel  *c = &g->channels[i++];
 
-		if (tok != WJB_KEY)
-			continue;
-		c = &g->channels[i++];
-		c->name = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
-		def = sg_jsonb_from_value(&v);
-		reducer = sg_jsonb_get_cstring(def, "reducer");
-		c->initial = sg_jsonb_get(def, "default");
-		if (strcmp(reducer, "replace") == 0)
-			c->reducer = SG_REDUCER_REPLACE, c->kind = SG_STORE_LAST;
-		else if (strcmp(reducer, "append") == 0)
-			c->reducer = SG_REDUCER_APPEND, c->kind = SG_STORE_APPEND;
-		else if (strcmp(reducer, "add") == 0)
-			c->reducer = SG_REDUCER_ADD, c->kind = SG_STORE_IMAGE;
-		else if (strcmp(reducer, "merge") == 0)
-			c->reducer = SG_REDUCER_MERGE, c->kind = SG_STORE_IMAGE;
-		else
-		{
-			c->reducer = SG_REDUCER_CUSTOM;
-			c->kind = SG_STORE_IMAGE;
-			c->reducer_fn = lookup_function(sg_jsonb_get_cstring(def, "fn"), name,
-											psprintf("the reducer of channel \"%s\"", c->name));
-			fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, cxt);
-		}
+		c->name = name;
+		build_channel(c, g->name, sg_jsonb_from_value(&v), g->cxt);
 	}
 	qsort(g->channels, g->nchannels, sizeof(SGChannel), cmp_channel);
 	sg_jb_begin_object(&kb);
@@ -1307,8 +1327,18 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 	sg_jb_end_object(&kb);
 	g->kinds = sg_jb_finish(&kb);
 	g->cs = sg_channelset_from_jsonb(g->kinds);
+}
 
-	/* nodes: [0] is __start__, then the spec's nodes (sorted by name) */
+/*
+ * The nodes of a compiled graph: [0] is __start__, then the spec's nodes
+ * (sorted by name), each with room for the edges, joins and branches that
+ * may leave it.
+ */
+static void
+build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
+{
+	int			i;
+
 	g->nnodes = sg_jsonb_array_length(nodes) + 1;
 	g->nodes = palloc0(sizeof(SGNode) * g->nnodes);
 	g->nodes[0].name = pstrdup(SG_START_NAME);
@@ -1319,81 +1349,106 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 		SGNode	   *node = &g->nodes[i];
 
 		node->name = sg_jsonb_get_cstring(n, "name");
-		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), name,
+		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), g->name,
 								   psprintf("node \"%s\"", node->name));
 		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
-		fmgr_info_cxt(node->fn, &node->flinfo, cxt);
+		fmgr_info_cxt(node->fn, &node->flinfo, g->cxt);
 		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
 	}
-
-	/* edges and joins */
-	g->njoins = 0;
-	g->joins = palloc0(sizeof(SGJoin) * (sg_jsonb_array_length(edges) + 1));
 	for (i = 0; i < g->nnodes; i++)
 	{
-		g->nodes[i].edges = palloc0(sizeof(int) * (sg_jsonb_array_length(edges) + 1));
-		g->nodes[i].joins = palloc0(sizeof(int) * (sg_jsonb_array_length(edges) + 1));
-		g->nodes[i].branches = palloc0(sizeof(SGBranch) * (sg_jsonb_array_length(branches) + 1));
+		g->nodes[i].edges = palloc0(sizeof(int) * (nedges + 1));
+		g->nodes[i].joins = palloc0(sizeof(int) * (nedges + 1));
+		g->nodes[i].branches = palloc0(sizeof(SGBranch) * (nbranches + 1));
 	}
+}
+
+/* A join edge (several sources) of a compiled graph, to target t, keyed "join:a+b:target". */
+static void
+build_join(SGGraph *g, Jsonb *sources, const char *target, int t)
+{
+	SGJoin	   *jn = &g->joins[g->njoins];
+	StringInfoData key;
+	int			j;
+
+	initStringInfo(&key);
+	appendStringInfoString(&key, "join:");
+	jn->target = t;
+	jn->nsources = sg_jsonb_array_length(sources);
+	jn->sources = palloc(sizeof(int) * jn->nsources);
+	for (j = 0; j < jn->nsources; j++)
+	{
+		char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
+		SGNode	   *src;
+
+		jn->sources[j] = sg_graph_node_index(g, s);
+		src = &g->nodes[jn->sources[j]];
+		src->joins[src->njoins++] = g->njoins;
+		appendStringInfo(&key, "%s%s", j ? "+" : "", s);
+	}
+	appendStringInfo(&key, ":%s", target);
+	jn->key = key.data;
+	g->njoins++;
+}
+
+/* The edges and join edges of a compiled graph. */
+static void
+build_edges(SGGraph *g, Jsonb *edges)
+{
+	int			i;
+
+	g->njoins = 0;
+	g->joins = palloc0(sizeof(SGJoin) * (sg_jsonb_array_length(edges) + 1));
 	for (i = 0; i < sg_jsonb_array_length(edges); i++)
 	{
 		Jsonb	   *e = sg_jsonb_array_get(edges, i);
 		Jsonb	   *sources = sg_jsonb_get(e, "sources");
 		char	   *target = sg_jsonb_get_cstring(e, "target");
 		int			t = strcmp(target, SG_END_NAME) == 0 ? SG_END : sg_graph_node_index(g, target);
-		int			ns = sg_jsonb_array_length(sources);
 
-		if (ns == 1)
+		if (sg_jsonb_array_length(sources) == 1)
 		{
 			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, 0)))];
 
 			src->edges[src->nedges++] = t;
 		}
 		else
-		{
-			SGJoin	   *jn = &g->joins[g->njoins];
-			StringInfoData key;
-
-			initStringInfo(&key);
-			appendStringInfoString(&key, "join:");
-			jn->target = t;
-			jn->nsources = ns;
-			jn->sources = palloc(sizeof(int) * ns);
-			for (j = 0; j < ns; j++)
-			{
-				char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
-				SGNode	   *src;
-
-				jn->sources[j] = sg_graph_node_index(g, s);
-				src = &g->nodes[jn->sources[j]];
-				src->joins[src->njoins++] = g->njoins;
-				appendStringInfo(&key, "%s%s", j ? "+" : "", s);
-			}
-			appendStringInfo(&key, ":%s", target);
-			jn->key = key.data;
-			g->njoins++;
-		}
+			build_join(g, sources, target, t);
 	}
+}
 
-	/* conditional edges */
+/* The conditional edges of a compiled graph. */
+static void
+build_branches(SGGraph *g, Jsonb *branches)
+{
+	int			i;
+
 	for (i = 0; i < sg_jsonb_array_length(branches); i++)
 	{
 		Jsonb	   *b = sg_jsonb_array_get(branches, i);
 		SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(b, "source"))];
 		SGBranch   *br = &src->branches[src->nbranches++];
 
-		br->router = lookup_function(sg_jsonb_get_cstring(b, "router"), name,
+		br->router = lookup_function(sg_jsonb_get_cstring(b, "router"), g->name,
 									 psprintf("the router of node \"%s\"", src->name));
 		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", src->name));
 		br->rettype = get_func_rettype(br->router);
-		fmgr_info_cxt(br->router, &br->flinfo, cxt);
+		fmgr_info_cxt(br->router, &br->flinfo, g->cxt);
 		br->path_map = sg_jsonb_get(b, "path_map");
 	}
+}
 
-	/* static interrupts */
+/* The static interrupts of a compiled graph (interrupt_before, interrupt_after). */
+static void
+build_interrupts(SGGraph *g, Jsonb *spec)
+{
+	int			i,
+				k;
+
 	for (k = 0; k < 2; k++)
 	{
-		list = sg_jsonb_get(spec, k == 0 ? "interrupt_before" : "interrupt_after");
+		Jsonb	   *list = sg_jsonb_get(spec, k == 0 ? "interrupt_before" : "interrupt_after");
+
 		for (i = 0; i < sg_jsonb_array_length(list); i++)
 		{
 			int			n = sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(list, i)));
@@ -1407,10 +1462,35 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 			}
 		}
 	}
+}
 
+/* Build a compiled graph from its spec, in its own memory context. */
+static SGGraph *
+build_graph(const char *name, int32 version, Jsonb *spec)
+{
+	MemoryContext cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph graph",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SGGraph    *g = palloc0(sizeof(SGGraph));
+	Jsonb	   *edges = sg_jsonb_get(spec, "edges");
+	Jsonb	   *branches = sg_jsonb_get(spec, "branches");
+
+	MemoryContextSetIdentifier(cxt, pstrdup(name));
+	g->name = pstrdup(name);
+	g->version = version;
+	g->cxt = cxt;
+	build_channels(g, sg_jsonb_get(spec, "channels"));
+	build_nodes(g, sg_jsonb_get(spec, "nodes"), sg_jsonb_array_length(edges), sg_jsonb_array_length(branches));
+	build_edges(g, edges);
+	build_branches(g, branches);
+	build_interrupts(g, spec);
 	MemoryContextSwitchTo(old);
 	return g;
 }
+
+/* The columns sg_graph_get reads of a graph ("spec, version"), by number. */
+#define Anum_compiled_spec		1
+#define Anum_compiled_version	2
 
 /*
  * The compiled graph called name, from the cache or built from its spec.
@@ -1453,19 +1533,19 @@ sg_graph_get(const char *name)
 	}
 
 	sg_spi_connect();
-	if (exec("SELECT spec, version FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-			 1, types, values, NULL) == 0)
+	if (sg_spi_run("SELECT spec, version FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("graph \"%s\" does not exist", name),
 				 errhint("Create it with sg_create_graph().")));
-	spec = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("graph \"%s\" is not compiled", name),
 				 errhint("Call sg_compile('%s') first.", name)));
-	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	version = DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull));
 	g = build_graph(name, version, DatumGetJsonbP(spec));
 	sg_spi_finish();
 
@@ -1475,6 +1555,7 @@ sg_graph_get(const char *name)
 	return g;
 }
 
+/* A call that used a graph is done with it (a memory context reset callback). */
 static void
 graph_unpin_callback(void *arg)
 {
@@ -1519,47 +1600,22 @@ sg_graph_check_privileges(SGGraph *g)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->channels[i].reducer_fn));
 }
 
+/* The index of node name in g (SG_START for __start__), or -1. */
 int
 sg_graph_node_index(SGGraph *g, const char *name)
 {
-	int			lo = 1,
-				hi = g->nnodes - 1;
+	int			i;
 
 	if (strcmp(name, SG_START_NAME) == 0)
 		return SG_START;
 	/* nodes 1..n are sorted by name (C collation) */
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, g->nodes[mid].name);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	i = sg_sorted_index(name, g->nodes + 1, g->nnodes - 1, sizeof(SGNode));
+	return i < 0 ? -1 : i + 1;
 }
 
+/* The index of channel name in g, or -1. */
 int
 sg_graph_channel_index(SGGraph *g, const char *name)
 {
-	int			lo = 0,
-				hi = g->nchannels - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, g->channels[mid].name);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	return sg_channelset_index(g->cs, name);
 }

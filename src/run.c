@@ -107,6 +107,7 @@ typedef struct StreamState
 	bool		finished;
 } StreamState;
 
+/* Keep what a run tells as it goes, as rows for sg_stream to return. */
 static void
 stream_emit(void *arg, int step, const char *node, Jsonb *payload)
 {
@@ -121,6 +122,7 @@ stream_emit(void *arg, int step, const char *node, Jsonb *payload)
 	MemoryContextSwitchTo(old);
 }
 
+/* sg_stream(...): the run's updates or values as rows, one super-step at a time. */
 Datum
 sg_stream(PG_FUNCTION_ARGS)
 {
@@ -207,8 +209,7 @@ sg_run(PG_FUNCTION_ARGS)
 				 errhint("CALL sg_run outside BEGIN ... COMMIT, or use sg_invoke() to run in one transaction.")));
 	opts.durable = true;
 
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
+	sg_spi_connect_nonatomic();
 	PG_TRY();
 	{
 		/*

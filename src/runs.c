@@ -88,33 +88,11 @@ typedef struct RunRow
 	char	   *stop_request;
 } RunRow;
 
-/* Run a statement (plan kept per backend in *plan); returns rows processed. */
+/* Run a statement with a plan kept per backend in *plan (spi.c); returns rows processed. */
 static uint64
 run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc;
-
-	if (*plan == NULL)
-		*plan = sg_prepare(sql, nargs, types);
-	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-/* Column c (1-based) of result row r as text; NULL if null. */
-static char *
-col_text(uint64 r, int c)
-{
-	return SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c);
-}
-
-static Datum
-col_datum(uint64 r, int c, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c, isnull);
+	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, 0);
 }
 
 static bool
@@ -139,7 +117,7 @@ ext_schema(void)
 				"SELECT extnamespace::pg_catalog.regnamespace::pg_catalog.text FROM pg_catalog.pg_extension "
 				"WHERE extname OPERATOR(pg_catalog.=) 'stategraph'", 0, NULL, NULL, NULL) != 1)
 		elog(ERROR, "extension stategraph is not installed");
-	return col_text(0, 1);
+	return sg_spi_text(0, 1);
 }
 
 /* ---------------------------------------------------------------------------
@@ -217,7 +195,7 @@ find_idempotent(const char *graph, const char *key)
 				2, types, values, NULL) == 0)
 		return NULL;
 	id = palloc(sizeof(pg_uuid_t));
-	*id = *DatumGetUUIDP(col_datum(0, 1, &isnull));
+	*id = *DatumGetUUIDP(sg_spi_datum(0, 1, &isnull));
 	return id;
 }
 
@@ -244,7 +222,7 @@ apply_multitask(const char *thread_id, const char *multitask)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_RUN_REJECTED),
 				 errmsg("thread \"%s\" already has an active run", thread_id),
-				 errdetail("Run %s is %s.", col_text(0, 1), col_text(0, 2)),
+				 errdetail("Run %s is %s.", sg_spi_text(0, 1), sg_spi_text(0, 2)),
 				 errhint("Submit with multitask => 'enqueue' to run after it, or 'interrupt' or "
 						 "'rollback' to stop it first.")));
 	run_sql(&cancel_plan,
@@ -363,7 +341,7 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run %s does not exist", sg_uuid_to_cstring(id)),
 				 errhint("sg_runs() lists the runs you can see; finished runs expire after stategraph.run_retention.")));
-	status = col_text(0, 4);
+	status = sg_spi_text(0, 4);
 	*active = strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 ||
 		strcmp(status, "waiting") == 0;
 	return heap_copy_tuple_as_datum(SPI_tuptable->vals[0], tupdesc);
@@ -451,7 +429,7 @@ sg_cancel(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run %s does not exist", sg_uuid_to_cstring(PG_GETARG_UUID_P(0)))));
-	status = col_text(0, 1);
+	status = sg_spi_text(0, 1);
 	if (strcmp(status, "pending") == 0)
 		run_sql(&cancel_plan,
 				"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
@@ -481,21 +459,21 @@ run_from_row(uint64 r)
 	bool		isnull;
 	Datum		d;
 
-	run->run_id = *DatumGetUUIDP(col_datum(r, 1, &isnull));
+	run->run_id = *DatumGetUUIDP(sg_spi_datum(r, 1, &isnull));
 	run->id_text = sg_uuid_to_cstring(&run->run_id);
-	run->thread_id = col_text(r, 2);
-	run->graph = col_text(r, 3);
-	d = col_datum(r, 4, &isnull);
+	run->thread_id = sg_spi_text(r, 2);
+	run->graph = sg_spi_text(r, 3);
+	d = sg_spi_datum(r, 4, &isnull);
 	run->input = isnull ? NULL : sg_jsonb_copy(DatumGetJsonbP(d));
-	d = col_datum(r, 5, &isnull);
+	d = sg_spi_datum(r, 5, &isnull);
 	if ((run->has_checkpoint = !isnull))
 		run->checkpoint_id = *DatumGetUUIDP(d);
-	d = col_datum(r, 6, &isnull);
+	d = sg_spi_datum(r, 6, &isnull);
 	run->resume = isnull ? NULL : sg_jsonb_copy(DatumGetJsonbP(d));
-	run->recursion_limit = DatumGetInt32(col_datum(r, 7, &isnull));
-	run->owner = col_text(r, 8);
-	run->stepped = DatumGetBool(col_datum(r, 9, &isnull));
-	run->stop_request = col_text(r, 10);
+	run->recursion_limit = DatumGetInt32(sg_spi_datum(r, 7, &isnull));
+	run->owner = sg_spi_text(r, 8);
+	run->stepped = DatumGetBool(sg_spi_datum(r, 9, &isnull));
+	run->stop_request = sg_spi_text(r, 10);
 	return run;
 }
 
@@ -626,7 +604,7 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 RETURNING stop_request",
 				3, types, values, nulls) == 0)
 		return NULL;
-	return col_text(0, 1);
+	return sg_spi_text(0, 1);
 }
 
 /* The error of a failed run as jsonb: {sqlstate, message, detail, hint}. */
@@ -667,7 +645,7 @@ roll_back_thread(RunRow *r)
 
 	run_sql(&start_plan, "SELECT start_status FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
 			1, types, values, NULL);
-	if (col_text(0, 1) == NULL)
+	if (sg_spi_text(0, 1) == NULL)
 	{
 		/* the run created the thread */
 		run_sql(&drop_plan,
@@ -702,60 +680,55 @@ stop_run(RunRow *r, const char *request)
 	(void) record_step(r, "cancelled", NULL);
 }
 
-typedef struct StepResult
+/* One start or step of a run, as sg_spi_subxact runs it. */
+typedef struct StepCall
 {
+	SGRun	  **run;
+	SGRunOptions *opts;
+	MemoryContext run_cxt;
 	bool		more;
-	ErrorData  *edata;			/* an error that ends the run */
-} StepResult;
+} StepCall;
+
+/* Start the run (*run NULL) or take one step; true: keep what it did. */
+static bool
+step_call(void *arg)
+{
+	StepCall   *c = (StepCall *) arg;
+
+	if (*c->run == NULL)
+	{
+		*c->run = sg_run_begin(c->opts, c->run_cxt);
+		c->more = true;
+	}
+	else
+	{
+		c->more = sg_run_step(*c->run);
+		if (c->more)
+			sg_run_checkpointed(*c->run);
+		else
+			sg_run_end(*c->run);
+	}
+	return true;
+}
 
 /*
- * Start the run (*run NULL) or take one step, in a subtransaction; an
- * error is returned (not a cancel or shutdown, which go on up).
+ * Start the run or take one step in a subtransaction; an error that ends
+ * the run is returned in *edata (a cancel, a shutdown or running out of
+ * memory goes on up: the run stays 'running' and is taken up again).
  */
-static StepResult
-step_in_subxact(RunRow *r, SGRun **run, SGRunOptions *opts, MemoryContext run_cxt)
+static bool
+step_in_subxact(SGRun **run, SGRunOptions *opts, MemoryContext run_cxt, ErrorData **edata)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	StepResult	res = {false, NULL};
+	StepCall	c = {run, opts, run_cxt, false};
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		if (*run == NULL)
-		{
-			*run = sg_run_begin(opts, run_cxt);
-			res.more = true;
-		}
-		else
-		{
-			res.more = sg_run_step(*run);
-			if (res.more)
-				sg_run_checkpointed(*run);
-			else
-				sg_run_end(*run);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		res.edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (res.edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			res.edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-			res.edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
-			ReThrowError(res.edata);
-		res.more = false;
-	}
-	PG_END_TRY();
-	return res;
+	*edata = sg_spi_subxact(step_call, &c);
+	if (*edata == NULL)
+		return c.more;
+	if ((*edata)->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		(*edata)->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+		(*edata)->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+		ReThrowError(*edata);
+	return false;
 }
 
 /* The final status of a run whose executor has nothing left to do. */
@@ -798,7 +771,8 @@ execute_run(RunRow *r, SGCommitFn commit, MemoryContext run_cxt)
 	}
 	for (;;)
 	{
-		StepResult	res;
+		ErrorData  *edata;
+		bool		more;
 		Jsonb	   *error = NULL;
 		const char *final = NULL;
 
@@ -808,13 +782,13 @@ execute_run(RunRow *r, SGCommitFn commit, MemoryContext run_cxt)
 			commit();
 			return;
 		}
-		res = step_in_subxact(r, &run, &opts, run_cxt);
-		if (res.edata)
+		more = step_in_subxact(&run, &opts, run_cxt, &edata);
+		if (edata)
 		{
 			final = "error";
-			error = error_jsonb(res.edata);
+			error = error_jsonb(edata);
 		}
-		else if (!res.more)
+		else if (!more)
 			final = final_status(run, &error);
 		stop = record_step(r, final, error);
 		commit();
@@ -885,7 +859,7 @@ sg_next_due_ms(void)
 			"OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 FROM stategraph.runs "
 			"WHERE status OPERATOR(pg_catalog.=) 'pending' AND not_before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()",
 			0, NULL, NULL, NULL);
-	d = col_datum(0, 1, &isnull);
+	d = sg_spi_datum(0, 1, &isnull);
 	if (isnull)
 		return -1;
 	return (long) Max(DatumGetInt64(d) + 1, 0);
@@ -950,9 +924,7 @@ sg_sweep(int limit)
 			CHECK_FOR_INTERRUPTS();
 			if (!sg_try_lock_thread(thread_id))
 				continue;		/* running in another session now: next time */
-			if (SPI_execute_with_args(strcmp(strategy, "delete") == 0 ? del : prune,
-									  2, argtypes, args, NULL, false, 0) < 0)
-				elog(ERROR, "retention sweep of thread \"%s\" failed", thread_id);
+			(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
 			sg_unlock_thread(thread_id, false);
 			done++;
 		}

@@ -17,7 +17,8 @@
  *	 graph.c		define, validate and compile graphs; per-backend cache
  *	 channel.c		channel values, reducers and update checks
  *	 executor.c		the super-step loop: tasks, node calls in subtransactions,
- *					retries, routing, joins, interrupts, recursion limit
+ *					retries, interrupts, recursion limit
+ *	 route.c		routing: edges, joins, conditional edges and Sends
  *	 run.c			the SQL entry points that run a graph (invoke, stream, run)
  *	 checkpoint.c	storage: ids, thread locks, checkpoint rows, loading states
  *	 history.c		snapshots: sg_get_state, sg_get_state_history, sg_threads
@@ -27,6 +28,7 @@
  *	 worker.c		the launcher and per-database workers that execute runs
  *	 draw.c			sg_draw
  *	 json.c			jsonb helpers
+ *	 spi.c			SPI: kept plans, execution, subtransactions
  *
  * Storage grows linearly with a conversation: a checkpoint row holds the
  * writes that produced it, not a copy of the state; see checkpoint.c.
@@ -37,7 +39,6 @@
 
 #include "stategraph.h"
 
-#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -51,6 +52,7 @@ int			sg_state_cache_kb = 16384;
 
 void		_PG_init(void);
 
+/* Define the settings when the library is loaded. */
 void
 _PG_init(void)
 {
@@ -84,15 +86,7 @@ sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
 
 	sg_require_arg(fcinfo, argno, argname);
 	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (s[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", argname)));
-	if (strlen(s) > SG_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", argname),
-				 errdetail("Names and ids are at most %d bytes.", SG_MAX_NAME)));
+	sg_check_length(s, argname, "Names and ids");
 	return s;
 }
 
@@ -105,6 +99,48 @@ sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/*
+ * Fail if a name (what subject says it is) is empty or longer than
+ * SG_MAX_NAME; limit_of says what the limit is of ("Names", ...).
+ */
+void
+sg_check_length(const char *s, const char *subject, const char *limit_of)
+{
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", subject)));
+	if (strlen(s) > SG_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", subject),
+				 errdetail("%s are at most %d bytes.", limit_of, SG_MAX_NAME)));
+}
+
+/*
+ * Call a function on one or two jsonb arguments (nargs; arg2 is ignored
+ * with one); *isnull says whether it returned null.
+ */
+Datum
+sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, flinfo, nargs, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(arg1);
+	fcinfo->args[0].isnull = false;
+	if (nargs == 2)
+	{
+		fcinfo->args[1].value = JsonbPGetDatum(arg2);
+		fcinfo->args[1].isnull = false;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/* Fail unless argument argno (called argname) is given. */
 void
 sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
@@ -115,39 +151,27 @@ sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 }
 
 /*
- * Connect to SPI but stay in the caller's memory context, so that what we
- * allocate outlives SPI_finish; SPI results are copied out as we read them.
+ * The index of name in items, an array of n elements of size bytes each,
+ * sorted by name (strcmp) and each beginning with its name (a char *, as
+ * SGNode and a plain array of names do); -1 if it is not there.
  */
-void
-sg_spi_connect(void)
+int
+sg_sorted_index(const char *name, const void *items, int n, size_t size)
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	int			lo = 0,
+				hi = n - 1;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(cxt);
-}
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(name, *(char *const *) ((const char *) items + mid * size));
 
-void
-sg_spi_finish(void)
-{
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
-}
-
-/* Prepare a statement once per backend and keep its plan (staying in the caller's context). */
-SPIPlanPtr
-sg_prepare(const char *query, int nargs, Oid *argtypes)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-	MemoryContextSwitchTo(cxt);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
-			 SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	MemoryContextSwitchTo(cxt);
-	return plan;
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
 }

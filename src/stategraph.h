@@ -4,7 +4,20 @@
  *		Shared declarations of the stategraph extension.
  *
  * The design is described at the top of stategraph.c; each .c file owns one
- * concern and says so in its header comment.
+ * concern and says so in its header comment. The files form layers, each
+ * calling only into the layers below it:
+ *
+ *	 run.c			SQL entry points that run graphs
+ *	 executor.c		the super-step loop
+ *	 history.c, branch.c, retention.c, draw.c
+ *					snapshots; updates and forks; removal; drawings
+ *	 route.c		where a step's tasks lead
+ *	 graph.c, checkpoint.c
+ *					compiled graphs; storage
+ *	 channel.c		channel values and reducers
+ *	 json.c			jsonb helpers
+ *
+ * and under all of them spi.c (SPI) and stategraph.c (settings, arguments).
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +28,7 @@
 
 #include "fmgr.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "utils/elog.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -268,7 +282,43 @@ extern bool sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state,
 extern void sg_state_cache_put(const char *thread_id, TransactionId xmin, SGCheckpoint *cp,
 							   SGState *state);
 extern void sg_state_cache_forget(const char *thread_id);
-extern const char *sg_checkpoint_columns;
+
+/*
+ * The columns of stategraph.checkpoints as every reader and writer of
+ * checkpoint rows lists them, and their numbers in that list (results are
+ * read by these; the INSERT's parameter $n is column n).
+ */
+#define SG_CHECKPOINT_COLUMNS \
+	"thread_id, checkpoint_id, parent_id, parent_thread, step, source, next, writes, image, " \
+	"image_complete, refs, barriers, sends, pending, meta, created_at"
+#define Anum_checkpoint_thread_id		1
+#define Anum_checkpoint_checkpoint_id	2
+#define Anum_checkpoint_parent_id		3
+#define Anum_checkpoint_parent_thread	4
+#define Anum_checkpoint_step			5
+#define Anum_checkpoint_source			6
+#define Anum_checkpoint_next			7
+#define Anum_checkpoint_writes			8
+#define Anum_checkpoint_image			9
+#define Anum_checkpoint_image_complete	10
+#define Anum_checkpoint_refs			11
+#define Anum_checkpoint_barriers		12
+#define Anum_checkpoint_sends			13
+#define Anum_checkpoint_pending			14
+#define Anum_checkpoint_meta			15
+#define Anum_checkpoint_created_at		16
+#define Natts_checkpoint				16
+extern const char *sg_checkpoint_columns;	/* SG_CHECKPOINT_COLUMNS */
+extern SGState *sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp,
+								  bool *new_kinds);
+
+/* ---------------------------------------------------------------------------
+ * Routing: edges, joins, conditional edges and Sends (route.c)
+ * ---------------------------------------------------------------------------
+ */
+extern void sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates,
+					 SGCheckpoint *cp);
+extern const char *sg_routing_node;
 
 /* ---------------------------------------------------------------------------
  * The super-step engine (executor.c)
@@ -312,10 +362,6 @@ typedef struct SGRunOptions
 typedef struct SGRun SGRun;
 
 extern SGRunOptions sg_run_options(FunctionCallInfo fcinfo, bool has_mode);
-extern SGState *sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp,
-								  bool *new_kinds);
-extern void sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates,
-					 SGCheckpoint *cp);
 extern SGRun *sg_run_begin(SGRunOptions *opts, MemoryContext cxt);
 extern bool sg_run_step(SGRun *run);
 extern Jsonb *sg_run_result(SGRun *run);
@@ -330,6 +376,7 @@ extern void sg_run_free(SGRun *run);
  */
 extern Jsonb *sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts);
 extern Jsonb *sg_static_interrupts(Jsonb *meta);
+extern List *sg_history_rows(const char *thread_id, const pg_uuid_t *before, int limit, Jsonb *filter);
 
 typedef struct SGJsonBuilder
 {
@@ -337,17 +384,21 @@ typedef struct SGJsonBuilder
 	JsonbValue *result;
 } SGJsonBuilder;
 
-extern void sg_jb_begin_object(SGJsonBuilder *b);
-extern void sg_jb_begin_array(SGJsonBuilder *b);
+extern void sg_jb_container(SGJsonBuilder *b, JsonbIteratorToken tok);
+#define sg_jb_begin_object(b)	sg_jb_container((b), WJB_BEGIN_OBJECT)
+#define sg_jb_begin_array(b)	sg_jb_container((b), WJB_BEGIN_ARRAY)
+#define sg_jb_end_object(b)		sg_jb_container((b), WJB_END_OBJECT)
+#define sg_jb_end_array(b)		sg_jb_container((b), WJB_END_ARRAY)
 extern void sg_jb_key(SGJsonBuilder *b, const char *key);
 extern void sg_jb_string(SGJsonBuilder *b, const char *value);
 extern void sg_jb_int(SGJsonBuilder *b, int64 value);
 extern void sg_jb_bool(SGJsonBuilder *b, bool value);
 extern void sg_jb_null(SGJsonBuilder *b);
 extern void sg_jb_jsonb(SGJsonBuilder *b, Jsonb *value);
-extern void sg_jb_end_object(SGJsonBuilder *b);
-extern void sg_jb_end_array(SGJsonBuilder *b);
+extern void sg_jb_field(SGJsonBuilder *b, const char *key, Jsonb *value);
+extern void sg_jb_string_field(SGJsonBuilder *b, const char *key, const char *value);
 extern Jsonb *sg_jb_finish(SGJsonBuilder *b);
+extern bool sg_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *value);
 
 extern Jsonb *sg_jsonb_get(Jsonb *obj, const char *key);
 extern char *sg_jsonb_get_cstring(Jsonb *obj, const char *key);
@@ -369,6 +420,15 @@ extern Jsonb *sg_text_array_to_jsonb(int n, char **items);
 extern Jsonb *sg_jsonb_array_concat(int n, JsonbContainer **arrays);
 extern Jsonb *sg_jsonb_array_tail(Jsonb *arr, int count);
 extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, List **parts);
+
+/* ---------------------------------------------------------------------------
+ * Drawing (draw.c: graphs; draw_history.c: a thread's checkpoints)
+ * ---------------------------------------------------------------------------
+ */
+extern void sg_dot_escape(StringInfo buf, const char *s);
+extern void sg_dot_quote(StringInfo buf, const char *s);
+extern void sg_mermaid_id(StringInfo buf, const char *s);
+extern void sg_mermaid_text(StringInfo buf, const char *s);
 
 /* ---------------------------------------------------------------------------
  * Background runs (runs.c) and their workers (worker.c)
@@ -402,8 +462,35 @@ extern long sg_next_due_ms(void);
 extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
+extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
+extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
+
+/* ---------------------------------------------------------------------------
+ * SPI: kept plans, execution, results by column number, subtransactions (spi.c)
+ * ---------------------------------------------------------------------------
+ */
+
+/* The column of a one-column result. */
+#define SG_SOLE_COLUMN	1
+
+/* A call run by sg_spi_subxact; returns true to keep its work, false to roll it back. */
+typedef bool (*SGSubxactFn) (void *arg);
+
 extern void sg_spi_connect(void);
+extern void sg_spi_connect_nonatomic(void);
 extern void sg_spi_finish(void);
 extern SPIPlanPtr sg_prepare(const char *query, int nargs, Oid *argtypes);
+extern SPIPlanPtr sg_spi_prepare(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes);
+extern uint64 sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
+extern uint64 sg_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls);
+extern Portal sg_spi_cursor_open(SPIPlanPtr plan, Datum *values, const char *nulls);
+extern uint64 sg_spi_cursor_fetch(Portal portal, long count);
+extern void sg_spi_cursor_close(Portal portal);
+extern Datum sg_spi_datum(uint64 row, int col, bool *isnull);
+extern char *sg_spi_text(uint64 row, int col);
+extern Jsonb *sg_spi_jsonb(uint64 row, int col);
+extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
+extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
 #endif							/* STATEGRAPH_H */

@@ -1,26 +1,74 @@
 #!/usr/bin/env bash
-# Runs every ```sql block of README.md, in order, in one fresh database, and
-# reports one result per block: README's examples must run as written.
-# Usage (needs a server to connect to, e.g. under pg_virtualenv): test/readme.sh
+# The documentation's examples run as written and show real output. For each
+# page (README.md, docs/seed-chapter.md), every ```sql block runs, in order, in
+# one fresh database of its own, one psql session per block; a ```text block
+# right after a ```sql block is the output the page shows, and must be what
+# psql printed (test/docblocks.py compare: lines in order, widths, times and
+# ids aside). One TAP result per block.
+# Usage (needs a server to connect to): test/readme.sh [PAGE...]
 set -uo pipefail
-cd "$(dirname "$0")/.."
-DB=stategraph_readme
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null || exit 2
-dir=$(mktemp -d)
-awk -v dir="$dir" '
-	/^```sql[[:space:]]*$/ { n++; file = sprintf("%s/%03d.sql", dir, n); inblock = 1; next }
-	/^```/ && inblock { inblock = 0; close(file); next }
-	inblock { print > file }
-' README.md
+cd "$(dirname "$0")/.." || exit 2
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+[ $# -gt 0 ] || set -- README.md docs/seed-chapter.md
 pass=0; fail=0
-for f in "$dir"/*.sql; do
-	if out=$(psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -f "$f" 2>&1 >/dev/null); then
-		pass=$((pass + 1)); echo "ok $((pass + fail)) - README block $(basename "$f" .sql)"
-	else
-		fail=$((fail + 1)); echo "not ok $((pass + fail)) - README block $(basename "$f" .sql)"
-		echo "$out" | sed 's/^/#   /'
+for page in "$@"; do
+	db=stategraph_doc_$(basename "$page" .md | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
+	psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 2
+	dir=$(mktemp -d)
+	$PY test/docblocks.py split "$page" "$dir" || exit 2
+	for f in "$dir"/*.sql; do
+		b=${f%.sql}
+		name="$page block $(basename "$b") ($(cat "$b.title"))"
+		if ! psql -X -q -d "$db" -v ON_ERROR_STOP=1 -f "$f" >"$b.stdout" 2>"$b.stderr"; then
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - $name"
+			sed 's/^/#   /' "$b.stderr"
+		elif [ -f "$b.out" ] && ! why=$($PY test/docblocks.py compare "$b.out" "$b.stdout" "$b.stderr"); then
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - $name: output as shown"
+			echo "#   $why"
+			sed 's/^/#   printed: /' "$b.stdout" | head -40
+		else
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - $name"
+		fi
+	done
+	rm -rf "$dir"
+	# the seed chapter's page and its pg_regress test (sql/seed.sql) cover the same examples
+	if [ "$page" = docs/seed-chapter.md ]; then
+		if why=$($PY - "$page" sql/seed.sql <<-'PY'
+			import re, sys
+			page, test = (open(f, encoding="utf-8").read() for f in sys.argv[1:])
+			examples = [re.split(r"[(:]", h)[0].strip() for h in re.findall(r"^### (.*)$", page, re.M)]
+			tested = re.findall(r"^-- ([a-z_]+)\(\)", test, re.M)
+			missing = [e for e in examples if e.lower() not in test.lower()]
+			missing += [t for t in tested if t not in examples]
+			print(", ".join(missing))
+			sys.exit(1 if missing or not examples else 0)
+			PY
+		); then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - $page and sql/seed.sql have the same examples"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - $page and sql/seed.sql have the same examples"
+			echo "#   in one but not the other: $why"
+		fi
+	fi
+	# README's reference lists every function of the extension's schema
+	if [ "$page" = README.md ]; then
+		reference=$(awk '/^### Functions/ { on = 1; next } /^##/ { on = 0 } on' README.md)
+		missing=""
+		for fn in $(psql -X -At -d "$db" -c "
+			SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p
+			JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+			JOIN pg_catalog.pg_extension e ON d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.refobjid = e.oid
+			WHERE e.extname = 'stategraph' AND p.pronamespace = e.extnamespace ORDER BY 1"); do
+			grep -q "\`\(CALL \)\?$fn(" <<<"$reference" || missing="$missing $fn"
+		done
+		if [ -z "$missing" ] && [ -n "$reference" ]; then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
+			echo "#   missing:${missing:- the section}"
+		fi
 	fi
 done
-rm -rf "$dir"
 echo "1..$((pass + fail))"
 [ "$fail" -eq 0 ]
