@@ -135,6 +135,12 @@ CREATE FUNCTION @extschema@.sg_set_retention(graph text, ttl interval, strategy 
                                              keep_last integer DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'sg_set_retention' LANGUAGE C;
 
+COMMENT ON TABLE stategraph.runs IS
+    'background runs: the queue of sg_submit, executed by the background workers or CALL sg_work()';
+COMMENT ON TABLE stategraph.retention IS
+    'thread retention per graph (graph NULL: the default), set by sg_set_retention and swept by the workers';
+COMMENT ON TYPE @extschema@.sg_run IS
+    'a background run as sg_runs and sg_wait return it';
 COMMENT ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) IS
     'queue a background run of a graph on a thread; returns its run_id (multitask: reject | enqueue | interrupt | rollback)';
 COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS
@@ -154,6 +160,8 @@ COMMENT ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) 
  */
 CREATE FUNCTION stategraph.wake_launcher() RETURNS void
     AS 'MODULE_PATHNAME', 'sg_wake_launcher' LANGUAGE C;
+COMMENT ON FUNCTION stategraph.wake_launcher() IS
+    'internal: ask the background launcher, at commit, for a worker in this database (CREATE EXTENSION calls it)';
 SELECT stategraph.wake_launcher();
 
 

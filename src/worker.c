@@ -47,6 +47,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
@@ -56,6 +57,7 @@
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -120,6 +122,8 @@ static bool done_at_commit = false;
 static bool want_at_commit = false;
 
 static int	my_slot = -1;		/* in a worker */
+
+static bool start_worker_transaction(void);
 
 static Size
 shared_size(void)
@@ -619,26 +623,44 @@ worker_commit(void)
 	sg_spi_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	SetCurrentStatementStartTimestamp();	/* now() of the next step's transaction */
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(cxt);
+	if (!start_worker_transaction())
+		ereport(FATAL,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("stategraph worker stops: the extension was dropped during a run")));
 	sg_spi_connect();
 }
 
-/* Does this database still have the extension? */
+/*
+ * Start a worker transaction holding the extension's object lock (as
+ * DROP EXTENSION takes it, before any of the extension's tables): a
+ * worker and DROP EXTENSION then never lock tables in opposite orders.
+ * False (and no transaction) if the database no longer has the extension.
+ */
 static bool
-extension_present(void)
+start_worker_transaction(void)
 {
-	bool		present;
 	MemoryContext cxt = CurrentMemoryContext;
+	Oid			ext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	present = OidIsValid(get_extension_oid("stategraph", true));
-	CommitTransactionCommand();
+	ext = get_extension_oid("stategraph", true);
+	if (OidIsValid(ext))
+	{
+		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+		if (get_extension_name(ext) == NULL)
+			ext = InvalidOid;	/* dropped while we waited */
+	}
+	if (!OidIsValid(ext))
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+		return false;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
 	MemoryContextSwitchTo(cxt);
-	return present;
+	return true;
 }
 
 /*
@@ -654,10 +676,11 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	long		due;
 	MemoryContext cxt = CurrentMemoryContext;	/* the loop's: outlives transactions */
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	MemoryContextSwitchTo(cxt);
+	if (!start_worker_transaction())
+	{
+		shared->slots[my_slot].no_extension = true;
+		proc_exit(0);
+	}
 	sg_spi_connect();
 	sg_claim_left_more = false;
 	did = sg_work_one(worker_commit, &blocked);
@@ -693,7 +716,7 @@ sg_worker_main(Datum arg)
 {
 	Oid			dboid;
 	MemoryContext loop_cxt;
-	TimestampTz last_sweep = 0;
+	TimestampTz last_sweep = GetCurrentTimestamp();	/* the first sweep after one interval */
 	TimestampTz idle_since = GetCurrentTimestamp();
 
 	my_slot = DatumGetInt32(arg);
@@ -729,11 +752,6 @@ sg_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-		}
-		if (!extension_present())
-		{
-			shared->slots[my_slot].no_extension = true;
-			proc_exit(0);
 		}
 		did = worker_iteration(&last_sweep, &sleep_ms);
 		if (did)
