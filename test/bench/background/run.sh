@@ -5,7 +5,9 @@
 #      with 1 and 4 submitting clients (from the first submit until the last run finished)
 #   3. commit-to-start latency: one submit at a time on idle workers, started_at minus the
 #      client's clock when its commit returned (latency.py)
-#   4. DBOS Transact: see RESULTS.md (not run here)
+#   4. DBOS Transact (npm @dbos-inc/dbos-sdk): the same 3-step workflow, each step checkpointed,
+#      started through its WorkflowQueue, system database on the same cluster: workflows/s
+#      with 1 and 4 enqueuing clients (DBOS_N workflows each)
 # Usage: bash test/bench/background/run.sh   (PG_CONFIG selects the PostgreSQL; SECONDS_EACH=10)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +17,7 @@ PGBIN=$($PG_CONFIG --bindir)
 T=${SECONDS_EACH:-10}
 WORKERS=${WORKERS:-4}
 LAT_RUNS=${LAT_RUNS:-300}
+DBOS_N=${DBOS_N:-200}
 DIR=$(mktemp -d /tmp/sg-bg-bench.XXXXXX)
 chmod 755 "$DIR"
 AS=""; [ "$(id -u)" -eq 0 ] && { chown postgres "$DIR"; AS="su postgres -c"; }
@@ -62,6 +65,14 @@ done
 psql -Xq -c "TRUNCATE stategraph.runs" >/dev/null
 LAT=$(/usr/bin/python3 "$HERE/latency.py" "$LAT_RUNS")
 
+# DBOS Transact on the same cluster (system database of its own)
+psql -Xq -c "CREATE DATABASE dbos_sys" >/dev/null
+(cd "$HERE/dbos" && [ -d node_modules ] || npm install --silent >/dev/null 2>&1)
+for c in 1 4; do
+	R[dbos_$c]=$(cd "$HERE/dbos" && node bench.mjs "postgresql://postgres@localhost/dbos_sys?host=$DIR" "$DBOS_N" $c 2>/dev/null \
+		| sed -n 's/.*"per_second":\([0-9.]*\).*/\1/p' | xargs printf '%.1f')
+done
+
 cat <<MD
 | measure (seed graph, 3 steps; $(nproc) cores; stategraph.max_workers = $WORKERS) | 1 client | 4 clients |
 |---|---|---|
@@ -70,6 +81,8 @@ cat <<MD
 | ratio background / sg_invoke (target >= 0.7) | $(echo "${R[submit_1]} / ${R[invoke_1]}" | bc -l | xargs printf '%.2f') | $(echo "${R[submit_4]} / ${R[invoke_4]}" | bc -l | xargs printf '%.2f') |
 | (submits/s accepted while submitting) | ${R[submitted_1]} | ${R[submitted_4]} |
 | runs not succeeded | ${R[failed_1]} | ${R[failed_4]} |
+| DBOS Transact workflows/s (queue, 3 checkpointed steps) | ${R[dbos_1]} | ${R[dbos_4]} |
+| ratio background runs / DBOS (target >= 5) | $(echo "${R[submit_1]} / ${R[dbos_1]}" | bc -l | xargs printf '%.1f') | $(echo "${R[submit_4]} / ${R[dbos_4]}" | bc -l | xargs printf '%.1f') |
 
 commit-to-start latency over $LAT_RUNS single submits, from the client seeing its commit return (target p50 < 2 ms): $LAT
 MD
