@@ -53,7 +53,6 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -592,12 +591,7 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 	values[1] = final ? CStringGetTextDatum(final) : (Datum) 0;
 	values[2] = error ? JsonbPGetDatum(error) : (Datum) 0;
 	if (final)
-	{
 		sg_run_done_at_commit();
-		/* the commit that ends a run waits for its WAL flush, whatever the steps did (this transaction only) */
-		(void) set_config_option("synchronous_commit", "on", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
-	}
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs SET stepped = true, status = COALESCE($2, status), error = $3, "
 				"finished_at = CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.clock_timestamp() END "
@@ -703,6 +697,8 @@ step_call(void *arg)
 	else
 	{
 		c->more = sg_run_step(*c->run);
+		if (c->more && sg_run_finished(*c->run))
+			c->more = sg_run_step(*c->run);	/* the last step: the run ends in its transaction */
 		if (c->more)
 			sg_run_checkpointed(*c->run);
 		else

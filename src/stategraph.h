@@ -368,6 +368,7 @@ extern Jsonb *sg_run_result(SGRun *run);
 extern void sg_run_end(SGRun *run);
 extern void sg_run_checkpointed(SGRun *run);
 extern SGRunStatus sg_run_status(SGRun *run);
+extern bool sg_run_finished(SGRun *run);
 extern void sg_run_free(SGRun *run);
 
 /* ---------------------------------------------------------------------------
