@@ -94,12 +94,14 @@ run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
 	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, 0);
 }
 
+/* Is any part of an interval negative? */
 static bool
 interval_negative(Interval *i)
 {
 	return i->time < 0 || i->day < 0 || i->month < 0;
 }
 
+/* An interval in milliseconds (a month counts 30 days). */
 static long
 interval_ms(Interval *i)
 {

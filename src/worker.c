@@ -125,12 +125,14 @@ static int	my_slot = -1;		/* in a worker */
 
 static bool start_worker_transaction(void);
 
+/* Bytes of shared memory: the header and one slot per worker. */
 static Size
 shared_size(void)
 {
 	return add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers));
 }
 
+/* shmem_request_hook: reserve our shared memory. */
 static void
 shmem_request(void)
 {
@@ -139,6 +141,7 @@ shmem_request(void)
 	RequestAddinShmemSpace(shared_size());
 }
 
+/* shmem_startup_hook: create (or find) our shared memory. */
 static void
 shmem_startup(void)
 {
@@ -226,6 +229,7 @@ wake_database(Oid dboid, WakeKind kind)
 		SetLatch(launcher);
 }
 
+/* At commit, do what the transaction asked for (wake workers, wake sg_wait); forget it at abort. */
 static void
 xact_callback(XactEvent event, void *arg)
 {
@@ -295,6 +299,7 @@ sg_wait_for_runs(long timeout_ms)
 	return false;
 }
 
+/* After the last look: stop listening for broadcasts. */
 void
 sg_wait_done(void)
 {
@@ -338,6 +343,7 @@ stop_database_workers(Oid dboid)
 	}
 }
 
+/* ProcessUtility_hook: DROP DATABASE first stops that database's workers. */
 static void
 utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			 ProcessUtilityContext context, ParamListInfo params,
@@ -591,6 +597,7 @@ worker_exit(int code, Datum arg)
 		SetLatch(launcher);
 }
 
+/* Tell committers whether this worker sleeps (an idle worker is woken first). */
 static void
 set_idle(bool idle)
 {
