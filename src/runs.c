@@ -231,7 +231,9 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'pending'",
 			1, types, values, NULL);
 	run_sql(&stop_plan,
-			"UPDATE stategraph.runs SET stop_request = $2 WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+			"UPDATE stategraph.runs SET stop_request = $2, "
+			"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
+			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) AND stop_request IS NULL",
 			2, types, values, NULL);
 	sg_run_done_at_commit();
@@ -437,7 +439,9 @@ sg_cancel(PG_FUNCTION_ARGS)
 				"WHERE run_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	else if (strcmp(status, "running") == 0 || strcmp(status, "waiting") == 0)
 		run_sql(&stop_plan,
-				"UPDATE stategraph.runs SET stop_request = $2 WHERE run_id OPERATOR(pg_catalog.=) $1",
+				"UPDATE stategraph.runs SET stop_request = $2, "
+				"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
+				"WHERE run_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL);
 	else
 		done = false;
@@ -596,7 +600,8 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 		sg_run_done_at_commit();
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs SET stepped = true, status = COALESCE($2, status), error = $3, "
-				"finished_at = CASE WHEN $2 IS NULL THEN NULL ELSE pg_catalog.clock_timestamp() END "
+				"finished_at = CASE WHEN $2 IS NULL OR $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL "
+				"  ELSE pg_catalog.clock_timestamp() END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 RETURNING stop_request",
 				3, types, values, nulls) == 0)
 		return NULL;
@@ -667,10 +672,14 @@ roll_back_thread(RunRow *r)
 	sg_state_cache_forget(r->thread_id);
 }
 
-/* A run stopped by a request before it ended: cancelled (and rolled back). */
+/* A run stopped by a request before it ended: cancelled (and rolled back), its external tasks too. */
 static void
 stop_run(RunRow *r, const char *request)
 {
+	SGThread   *th = sg_thread_fetch(r->thread_id, true);
+
+	if (th != NULL)
+		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
 	if (strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
 	(void) record_step(r, "cancelled", NULL);
@@ -737,6 +746,8 @@ final_status(SGRun *run, Jsonb **error)
 	{
 		case SG_RUN_INTERRUPTED:
 			return "interrupted";
+		case SG_RUN_WAITING:
+			return "waiting";	/* external tasks out: runs_step_ready makes it pending again */
 		case SG_RUN_ERROR:
 			*error = sg_jsonb_get(sg_run_result(run), "__error__");
 			return "error";
@@ -844,6 +855,32 @@ sg_work_one(SGCommitFn commit, bool *blocked)
 	return true;
 }
 
+/*
+ * sg_step_ready_hook (tasks.c): the last external task of a waiting step
+ * completed in this transaction; the thread's waiting run becomes pending
+ * again (it goes on from the thread's head), and a worker wakes at commit.
+ */
+static void
+runs_step_ready(const char *graph, const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	if (run_sql(&plan,
+				"UPDATE stategraph.runs SET status = 'pending' WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				"AND status OPERATOR(pg_catalog.=) 'waiting'",
+				1, types, values, NULL) > 0)
+		sg_wake_workers_at_commit();
+}
+
+/* Background runs continue threads whose external tasks completed (called from _PG_init). */
+void
+sg_runs_init(void)
+{
+	sg_step_ready_hook = runs_step_ready;
+}
+
 /* Milliseconds until the next delayed run is due; -1: none. */
 long
 sg_next_due_ms(void)
@@ -898,6 +935,8 @@ sg_sweep(int limit)
 				"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' "
 				"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id "
 				"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ")) "
+				"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+				"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed'])) "
 				"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR (SELECT pg_catalog.count(*) FROM "
 				"  (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
 				"   LIMIT COALESCE(p.keep_last, 1) OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "

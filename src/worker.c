@@ -820,6 +820,7 @@ sg_worker_init(void)
 							 "durable step: a node's effects are lost with its step, so they still happen once.",
 							 &sg_worker_sync_steps, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	RegisterXactCallback(xact_callback, NULL);
+	sg_runs_init();
 
 	/* without the preload there are no workers (and no PGC_POSTMASTER setting can be made) */
 	if (!process_shared_preload_libraries_in_progress)

@@ -75,7 +75,7 @@ SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't1', resume => '1') $$
 SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't2', recursion_limit => 0) $$, '22023', NULL, 'recursion_limit 0');
 SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', '') $$, '22023', 'thread_id must not be empty', 'empty thread_id');
 SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't2', idempotency_key => '') $$, '22023', NULL, 'empty idempotency_key');
-SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 'busy') $$, 'SG010',
+SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 'busy') $$, 'SG013',
                  'thread "busy" already has an active run', 'reject: its own SQLSTATE');
 SELECT ok(pg_temp.unchanged(), 'rejected submits store nothing');
 
