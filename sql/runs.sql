@@ -114,6 +114,33 @@ CALL sg_work();
 SELECT status, error->>'sqlstate' AS sqlstate FROM sg_wait(:'as_role2', '30 s');
 GRANT EXECUTE ON FUNCTION work(jsonb, jsonb) TO PUBLIC;
 
+-- a step with an external task: the run waits, and goes on when the task completes
+SELECT sg_create_graph('ext_jobs', '{"n": "replace", "log": "append", "answer": "replace"}');
+SELECT sg_add_node('ext_jobs', 'a', 'work(jsonb, jsonb)');
+SELECT sg_add_external_node('ext_jobs', 'ask_model', 'runs_q');
+SELECT sg_add_node('ext_jobs', 'b', 'work(jsonb, jsonb)');
+SELECT sg_add_edge('ext_jobs', '__start__', 'a');
+SELECT sg_add_edge('ext_jobs', 'a', 'ask_model');
+SELECT sg_add_edge('ext_jobs', 'ask_model', 'b');
+SELECT sg_add_edge('ext_jobs', 'b', '__end__');
+SELECT sg_compile('ext_jobs');
+SELECT sg_submit('ext_jobs', '{"n": 20}', 'ext') AS ext_run \gset
+CALL sg_work();
+DO $$ BEGIN
+    FOR i IN 1 .. 3000 LOOP
+        EXIT WHEN (SELECT status FROM sg_runs('ext')) = 'waiting';
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
+SELECT status, finished_at IS NULL AS not_finished FROM sg_runs('ext');
+SELECT status FROM sg_wait(:'ext_run', '0 s');
+SELECT task_id, token, node FROM sg_claim('runs_q', 'w1') \gset
+\echo :node
+SELECT sg_complete(:'task_id', :'token', '{"answer": 42}');
+CALL sg_work();
+SELECT status FROM sg_wait(:'ext_run', '30 s');
+SELECT "values" FROM sg_get_state('ext');
+
 -- retention: expired threads go, except those with an active run or a pending interrupt;
 -- keep_latest leaves the newest checkpoint readable
 CREATE FUNCTION ask(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT jsonb_build_object('n', sg_interrupt('"ok?"')) $$;
