@@ -632,9 +632,14 @@ worker_commit(void)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
 	if (!start_worker_transaction())
-		ereport(FATAL,
-				(errcode(ERRCODE_ADMIN_SHUTDOWN),
-				 errmsg("stategraph worker stops: the extension was dropped during a run")));
+	{
+		/* DROP EXTENSION committed between two steps: leave (no transaction is open) */
+		ereport(LOG,
+				(errmsg("stategraph worker leaves database %u: the extension was dropped during a run",
+						MyDatabaseId)));
+		shared->slots[my_slot].no_extension = true;
+		proc_exit(0);
+	}
 	sg_spi_connect();
 }
 
