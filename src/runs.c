@@ -694,32 +694,30 @@ typedef struct StepCall
 	bool		more;
 } StepCall;
 
-/* Start the run (*run NULL) or take one step; true: keep what it did. */
+/* Take one step, starting the run first when *run is NULL; true: keep what it did. */
 static bool
 step_call(void *arg)
 {
 	StepCall   *c = (StepCall *) arg;
 
+	/*
+	 * The start goes with the first step, as in CALL sg_run: a commit of
+	 * the input checkpoint alone would leave a thread without its row.
+	 */
 	if (*c->run == NULL)
-	{
 		*c->run = sg_run_begin(c->opts, c->run_cxt);
-		c->more = true;
-	}
+	c->more = sg_run_step(*c->run);
+	if (c->more && sg_run_finished(*c->run))
+		c->more = sg_run_step(*c->run);	/* the last step: the run ends in its transaction */
+	if (c->more)
+		sg_run_checkpointed(*c->run);
 	else
-	{
-		c->more = sg_run_step(*c->run);
-		if (c->more && sg_run_finished(*c->run))
-			c->more = sg_run_step(*c->run);	/* the last step: the run ends in its transaction */
-		if (c->more)
-			sg_run_checkpointed(*c->run);
-		else
-			sg_run_end(*c->run);
-	}
+		sg_run_end(*c->run);
 	return true;
 }
 
 /*
- * Start the run or take one step in a subtransaction; an error that ends
+ * Take one step (the first one with the run's start) in a subtransaction; an error that ends
  * the run is returned in *edata (a cancel, a shutdown or running out of
  * memory goes on up: the run stays 'running' and is taken up again).
  */

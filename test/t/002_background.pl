@@ -175,7 +175,8 @@ for my $i (1 .. 8)
 ok($kills >= 4, "killed a worker or the server $kills times");
 ok(wait_all_finished('postgres'), 'every run went on by itself after the crashes');
 is($node->safe_psql('postgres', "SELECT count(*) FROM sg_runs() WHERE thread_id LIKE 'crash%' AND status = 'success'"),
-	$threads, 'all crashed runs succeeded');
+	$threads, 'all crashed runs succeeded')
+  or diag($node->safe_psql('postgres', "SELECT thread_id, status, attempt, stepped, error FROM stategraph.runs WHERE thread_id LIKE 'crash%'"));
 ok($node->safe_psql('postgres', "SELECT max(attempt) FROM sg_runs() WHERE thread_id LIKE 'crash%'") > 1,
 	'some run was taken up again after a crash');
 is($node->safe_psql('postgres', qq{
