@@ -579,6 +579,12 @@ sg_add_external_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lease of node \"%s\" must be positive", node),
 				 errhint("A lease is how long a worker may hold a task without a heartbeat, such as '60 seconds'.")));
+	/* the compiled spec keeps the lease in int4 milliseconds */
+	if (sg_interval_ms(lease) > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease of node \"%s\" must be at most 24 days", node),
+				 errhint("A worker keeps a longer task with sg_heartbeat, which extends the lease.")));
 	if (retry)
 		check_retry(retry, node);
 

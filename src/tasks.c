@@ -82,6 +82,7 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define POLL_MS_SHMEM		250		/* with it: only for tasks whose backoff ends */
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
+#define MAX_WAIT_MS			INT64CONST(3153600000000)	/* a long poll waits at most 100 years */
 
 /* The columns of a task row as fetch_row reads them. */
 enum
@@ -871,8 +872,9 @@ sg_claim(PG_FUNCTION_ARGS)
 	check_claim_args(n, lease, wait);
 	InitMaterializedSRF(fcinfo, 0);
 	/* a transaction snapshot never sees new work: there a claim does not wait */
+	/* (a wait past MAX_WAIT_MS waits that long: its microseconds would overflow) */
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   IsolationUsesXactSnapshot() ? 0 : sg_interval_ms(wait));
+										   IsolationUsesXactSnapshot() ? 0 : Min(sg_interval_ms(wait), MAX_WAIT_MS));
 	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph claim", ALLOCSET_DEFAULT_SIZES);
 
 	sg_spi_connect();
