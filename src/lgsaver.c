@@ -884,6 +884,11 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("bytes_index must be a one-dimensional array without nulls")));
+		/* a null type or value would be stored from a null pointer */
+		if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(7)) || array_contains_nulls(PG_GETARG_ARRAYTYPE_P(8)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("bytes_types and bytes_values must not hold nulls")));
 		nb = ArrayGetNItems(ARR_NDIM(ai), ARR_DIMS(ai));
 		bidx = (int32 *) ARR_DATA_PTR(ai);
 		deconstruct_array(PG_GETARG_ARRAYTYPE_P(7), TEXTOID, -1, false, TYPALIGN_INT, &td, &nulls, &nt);
