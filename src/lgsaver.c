@@ -692,6 +692,16 @@ lg_push_ref(JsonbParseState **ps, const char *channel, const char *writer)
 
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
+/* Whether key of obj is missing, null, or a JSON object. */
+static bool
+lg_object_or_absent(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = lg_find(obj, key);
+
+	return v == NULL || v->type == jbvNull ||
+		(v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data));
+}
+
 /*
  * sg_lg_put(thread_id, checkpoint_ns, parent_checkpoint_id, checkpoint,
  * metadata, new_versions, bytes_channels, bytes_types, bytes_values) -> uuid
@@ -729,6 +739,13 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("checkpoint of thread \"%s\" has no string \"id\"", thread_id)));
 	id = lg_uuid_parse(idstr);
+	/* another type would silently store no value and no metadata */
+	if ((metadata && !JB_ROOT_IS_OBJECT(metadata)) || (newv && !JB_ROOT_IS_OBJECT(newv)) ||
+		!lg_object_or_absent(cp, "channel_values") || !lg_object_or_absent(cp, "channel_versions"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metadata, new_versions, and the checkpoint's channel_values and channel_versions must be JSON objects"),
+				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
 	if (bc && (bt == NULL || bv == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(4);
+SELECT plan(8);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -21,6 +21,18 @@ SELECT is((SELECT count(*) FROM stategraph.lg_writes), (SELECT n FROM before_wri
 SELECT lives_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-c',
                        '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
                 'lg_put_writes: typed bytes without nulls');
+
+-- put with metadata or versions of another type stored nothing of them, silently
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": 1}}', '[]', '{"a": 1}') $$,
+                 '22023', NULL, 'lg_put: metadata an array');
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": 1}}', '{}', '"x"') $$,
+                 '22023', NULL, 'lg_put: new_versions a string');
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": 5, "channel_versions": {"a": 1}}', '{}', '{"a": 1}') $$,
+                 '22023', NULL, 'lg_put: channel_values a number');
+SELECT is((SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'rv-2'), 0::bigint, 'no checkpoint stored');
 
 SELECT * FROM finish();
 ROLLBACK;
