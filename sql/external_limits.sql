@@ -27,6 +27,15 @@ SET statement_timeout = '300ms';
 SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '300000 years');
 RESET statement_timeout;
 
+-- a dropped graph's tasks are cancelled: no worker claims work whose result
+-- could not be taken (sg_complete checks the update against the graph)
+SELECT sg_invoke('xl', '{}', 'xl-1') ? '__waiting__' AS waiting;
+SELECT sg_invoke('xl', '{}', 'xl-2') ? '__waiting__' AS waiting;
+SELECT count(*) FROM sg_claim('xl', 'w', 1);
+SELECT sg_drop_graph('xl');
+SELECT count(*) FROM sg_claim('xl', 'w', 10);
+SELECT thread_id, status FROM sg_tasks('xl') ORDER BY thread_id;
+
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
 DROP SCHEMA external_limits CASCADE;

@@ -1245,6 +1245,7 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	if (sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 				   1, types, values, NULL) == 0)
 		require_graph(graph);
+	sg_tasks_cancel_graph(graph);	/* its workers' results could not be taken */
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }

@@ -697,6 +697,25 @@ sg_tasks_cancel_thread(SGThread *th)
 			1, types, values, NULL, 0);
 }
 
+/*
+ * The graph is dropped: its tasks still out can never be completed (the
+ * update is checked against the graph), so workers must not claim them.
+ */
+void
+sg_tasks_cancel_graph(const char *graph)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+
+	run_sql(&plan,
+			"UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
+			"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
+			"WHERE graph OPERATOR(pg_catalog.=) $1 "
+			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
+			1, types, values, NULL, 0);
+}
+
 /* ---------------------------------------------------------------------------
  * The lease sweep
  * ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 -- Our own fuzzer: call every sg_ function many times with odd arguments
 -- (NULLs, empty and huge strings, random and real ids, odd jsonb) and count
 -- the errors by SQLSTATE. Any error is fine; a crash ends the session.
+-- the whole loop is one statement: the database's 2 s timeout is for sqlsmith's queries
+SET statement_timeout = '15min';
 CREATE TEMP TABLE fz_values (v jsonb);
 INSERT INTO fz_values VALUES (NULL), ('{}'), ('[]'), ('null'), ('"x"'), ('0'), ('-1'), ('1e308'), ('true'),
     ('{"n": 1}'), ('{"n": "x"}'), ('{"log": 5}'), ('{"log": [1]}'), ('{"total": "a"}'), ('{"meta": []}'),
