@@ -706,6 +706,16 @@ lg_push_ref(JsonbParseState **ps, const char *channel, const char *writer)
 
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
+/* Whether key of obj is missing, null, or a JSON object. */
+static bool
+lg_object_or_absent(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = lg_find(obj, key);
+
+	return v == NULL || v->type == jbvNull ||
+		(v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data));
+}
+
 /*
  * sg_lg_put(thread_id, checkpoint_ns, parent_checkpoint_id, checkpoint,
  * metadata, new_versions, bytes_channels, bytes_types, bytes_values) -> uuid
@@ -743,6 +753,13 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("checkpoint of thread \"%s\" has no string \"id\"", thread_id)));
 	id = lg_uuid_parse(idstr);
+	/* another type would silently store no value and no metadata */
+	if ((metadata && !JB_ROOT_IS_OBJECT(metadata)) || (newv && !JB_ROOT_IS_OBJECT(newv)) ||
+		!lg_object_or_absent(cp, "channel_values") || !lg_object_or_absent(cp, "channel_versions"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metadata, new_versions, and the checkpoint's channel_values and channel_versions must be JSON objects"),
+				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
 	if (bc && (bt == NULL || bv == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -898,6 +915,11 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("bytes_index must be a one-dimensional array without nulls")));
+		/* a null type or value would be stored from a null pointer */
+		if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(7)) || array_contains_nulls(PG_GETARG_ARRAYTYPE_P(8)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("bytes_types and bytes_values must not hold nulls")));
 		nb = ArrayGetNItems(ARR_NDIM(ai), ARR_DIMS(ai));
 		bidx = (int32 *) ARR_DATA_PTR(ai);
 		deconstruct_array(PG_GETARG_ARRAYTYPE_P(7), TEXTOID, -1, false, TYPALIGN_INT, &td, &nulls, &nt);
