@@ -9,6 +9,11 @@
 // Prints one JSON line: {"mode", "clients", "workflows", "seconds", "per_s"}.
 // DBOS_POLL_MS: the queue's minPollingIntervalMs (DBOS's default is 1000).
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { execSync } from 'node:child_process';
+
+// the cluster's CPU ms so far (run.sh's cpu.sh) and the Node process's own
+const serverCpu = () => (process.env.CPU_CMD ? Number(execSync(process.env.CPU_CMD).toString()) : NaN);
+const clientCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 const [url, mode, ...args] = process.argv.slice(2);
 const POLL_MS = Number(process.env.DBOS_POLL_MS || 1000);
@@ -42,10 +47,11 @@ if (mode === 'closed') {
 	const loop = async () => { while (Date.now() < until) { await once(); if (counting) done++; } };
 	await Promise.all(Array.from({ length: clients }, loop));
 	counting = true; until = Date.now() + seconds * 1000;
-	const t0 = performance.now();
+	const t0 = performance.now(), s0 = serverCpu(), c0 = clientCpu();
 	await Promise.all(Array.from({ length: clients }, loop));
 	const s = (performance.now() - t0) / 1000;
-	result = { mode, clients, workflows: done, seconds: s, per_s: done / s };
+	result = { mode, clients, workflows: done, seconds: s, per_s: done / s,
+		server_cpu_ms: (serverCpu() - s0) / done, client_cpu_ms: (clientCpu() - c0) / done };
 } else if (mode === 'batch') {
 	const n = Number(args[0]);
 	const t0 = performance.now();

@@ -19,6 +19,7 @@
 // Prints one JSON line.
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
+import { execSync } from 'node:child_process';
 
 const [url, system, jobsArg, latArg] = process.argv.slice(2);
 const JOBS = Number(jobsArg), LAT = Number(latArg), WORKERS = 4;
@@ -30,6 +31,15 @@ const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.mi
 async function connect() { const c = new pg.Client({ connectionString: url }); await c.connect(); return c; }
 const admin = await connect();
 const out = { system, workers: WORKERS, jobs: JOBS };
+// the cluster's CPU ms so far (run.sh's cpu.sh), the Node process's own, and the WAL position
+const serverCpu = () => (process.env.CPU_CMD ? Number(execSync(process.env.CPU_CMD).toString()) : NaN);
+const clientCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+const lsn = async () => (await admin.query('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0].l;
+async function mark() { return { s: serverCpu(), c: clientCpu(), lsn: await lsn(), t: performance.now() }; }
+async function phase(m0) {
+	const m1 = await mark(), s = (m1.t - m0.t) / 1000;
+	return { finished: JOBS, seconds: s, per_s: JOBS / s, server_cpu_ms: (m1.s - m0.s) / JOBS, client_cpu_ms: (m1.c - m0.c) / JOBS, lsn0: m0.lsn, lsn1: m1.lsn };
+}
 
 // commit time (µs since epoch) of each bench_mark row, by key column
 async function commitTimes(col) {
@@ -103,11 +113,10 @@ if (system === 'sg') {
 	// 1. throughput
 	await admin.query(`SELECT count(sg_invoke('extflow', '{"step": 0}', 'x' || g)) FROM generate_series(1, $1::int) g`, [JOBS]);
 	await admin.query('CHECKPOINT');
-	let t0 = performance.now();
+	const m0 = await mark();
 	for (let w = 0; w < WORKERS; w++) loops.push(worker(conns[w], w));
 	await waitAllDone('x', JOBS);
-	let s = (performance.now() - t0) / 1000;
-	out.throughput = { finished: JOBS, seconds: s, per_s: JOBS / s };
+	out.throughput = await phase(m0);
 	const ok = await admin.query(`SELECT count(*)::int AS n FROM stategraph.threads WHERE thread_id LIKE 'x%' AND (sg_get_state(thread_id)).values->>'step' = '1' AND (sg_get_state(thread_id)).next = '{}'`);
 	if (ok.rows[0].n !== JOBS) throw new Error(`only ${ok.rows[0].n} of ${JOBS} threads reached END with step 1`);
 
@@ -150,12 +159,11 @@ if (system === 'sg') {
 	// 1. throughput
 	await admin.query(`SELECT count(graphile_worker.add_job('noop', json_build_object('i', g))) FROM generate_series(1, $1::int) g`, [JOBS]);
 	await admin.query('CHECKPOINT');
-	let t0 = performance.now();
+	const m0 = await mark();
 	const runner = await run({ connectionString: url, concurrency: WORKERS, noHandleSignals: true, logger, taskList });
 	while (handled < JOBS) await sleep(1);
 	while ((await jobsLeft()) > 0) await sleep(2);
-	let s = (performance.now() - t0) / 1000;
-	out.throughput = { finished: JOBS, seconds: s, per_s: JOBS / s };
+	out.throughput = await phase(m0);
 
 	// 2. latency
 	const prod = await connect();

@@ -9,7 +9,7 @@
 #     bash test/bench/runtime/run.sh
 #
 # Prints a Markdown table and writes it to test/bench/out/runtime-latest.md
-# (raw data in test/bench/out/runtime-<date>/). About 3 minutes.
+# (raw data in test/bench/out/runtime-<date>/). About 4 minutes.
 # test/bench/RESULTS.md ("Runtime") says what every number means.
 #
 # Settings (environment):
@@ -19,6 +19,7 @@
 #   EXT_JOBS=2000         runs (stategraph) and jobs (graphile-worker) of the throughput run
 #   EXT_LATENCY=200       commit-to-claim samples, each system
 #   DBOS_POLL_MS=10       DBOS queue's minPollingIntervalMs and getResult polling (DBOS default: 1000)
+#   BENCH_ASYNC_PASS=1    issue 9's throughput runs once more with synchronous_commit = off (0: skip)
 #   BENCH_BUILD=1         make && make install the extension from this tree first (0: use the installed one)
 #   BENCH_DATADIR=/var/tmp, BENCH_KEEP=0, PG_CONFIG / PGBIN: as test/bench/run.sh
 set -euo pipefail
@@ -32,6 +33,7 @@ EXT_JOBS=${EXT_JOBS:-2000}
 EXT_LATENCY=${EXT_LATENCY:-200}
 export DBOS_POLL_MS=${DBOS_POLL_MS:-10}
 BENCH_BUILD=${BENCH_BUILD:-1}
+BENCH_ASYNC_PASS=${BENCH_ASYNC_PASS:-1}
 BENCH_DATADIR=${BENCH_DATADIR:-/var/tmp}
 BENCH_KEEP=${BENCH_KEEP:-0}
 if [ -z "${PGBIN:-}" ] && [ -n "${PG_CONFIG:-}" ]; then PGBIN=$("$PG_CONFIG" --bindir); fi
@@ -98,6 +100,9 @@ max_connections = 100
 CONF
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null || { tail "$DIR/server.log" >&2; die "the cluster did not start"; }
 export PGHOST=$DIR PGPORT=$PORT PGUSER=postgres
+PM=$(head -1 "$DIR/data/postmaster.pid")
+export CPU_CMD="bash $HERE/cpu.sh $PM"	# the cluster's CPU ms so far (external.mjs calls it too)
+cpu() { $CPU_CMD; }
 URL=postgres://postgres@127.0.0.1:$PORT
 createdb bench
 createdb dbos_sys
@@ -117,19 +122,37 @@ pgb() {	# name clients script
 	q CHECKPOINT >/dev/null
 	PGB_RUN=$((PGB_RUN + 2))
 	pgbench -n -f "$HERE/$3" -c "$2" -j "$2" -T "$WARMUP_SECONDS" -D run="$((PGB_RUN - 1))" -D n=0 bench >"$RUN/$1-warmup.log" 2>&1 || { cat "$RUN/$1-warmup.log" >&2; die "pgbench $1 (warmup) failed"; }
+	local c0 c1
+	c0=$(cpu)
 	pgbench -n -f "$HERE/$3" -c "$2" -j "$2" -T "$BENCH_SECONDS" -D run="$PGB_RUN" -D n=0 bench >"$RUN/$1.log" 2>&1 || { cat "$RUN/$1.log" >&2; die "pgbench $1 failed"; }
+	c1=$(cpu)
+	put "$1_cpu" "$(awk -v c=$((c1 - c0)) '/^number of transactions actually processed/ { printf "%.3f", c / $NF }' "$RUN/$1.log")"
 	put "$1" "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$RUN/$1.log")"
 	put "$1_lat" "$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$RUN/$1.log")"
 }
-say "issue 9: sg_invoke and sg_submit + sg_wait, 1 and 4 clients (${BENCH_SECONDS}s each)"
+say "issue 9: sg_invoke, CALL sg_run and sg_submit + sg_wait, 1 and 4 clients (${BENCH_SECONDS}s each)"
 for c in 1 4; do
 	pgb "invoke_c$c" "$c" invoke.sql
+	pgb "call_c$c" "$c" run_call.sql
 	pgb "submit_c$c" "$c" submit.sql
 done
 bad=$(q "SELECT count(*) FROM sg_runs() WHERE status <> 'success'")
 [ "$bad" = 0 ] || die "$bad background runs did not end in success: $(q "SELECT status || ' ' || coalesce(error::text, '') FROM sg_runs() WHERE status <> 'success' LIMIT 3")"
 put submit_runs "$(q 'SELECT count(*) FROM sg_runs()')"
 load mid9
+
+# where the time goes: commits and WAL of one run, each way (20 runs one after another)
+walstat() {	# from to -> "commits records bytes"
+	"${AS[@]}" "$PGBIN/pg_waldump" -p "$DIR/data/pg_wal" -s "$1" -e "$2" --stats=record 2>/dev/null |
+		awk '$1 == "Transaction/COMMIT" { c = $2 } $1 == "Total" { r = $2; b = $(NF - 1) } END { print c + 0, r + 0, b + 0 }'
+}
+for w in invoke run_call submit; do
+	q CHECKPOINT >/dev/null
+	a=$(q 'SELECT pg_current_wal_insert_lsn()')
+	pgbench -n -f "$HERE/$w.sql" -c 1 -t 20 -D run=9$PGB_RUN -D n=0 bench >"$RUN/wal_$w.log" 2>&1 || die "pgbench $w (WAL accounting) failed"
+	b=$(q 'SELECT pg_current_wal_insert_lsn()')
+	put "wal_$w" "$(walstat "$a" "$b" | awk '{ printf "%.1f %.1f %.0f", $1 / 20, $2 / 20, $3 / 20 }')"
+done
 
 say "issue 9: commit-to-start latency ($LATENCY_RUNS submits, one at a time)"
 q CHECKPOINT >/dev/null
@@ -147,9 +170,29 @@ say "issue 9: DBOS Transact, the same workflow through its queue, 1 and 4 client
 for c in 1 4; do
 	node "$HERE/dbos.mjs" "$URL/dbos_sys" closed "$c" "$BENCH_SECONDS" "$WARMUP_SECONDS" >"$RUN/dbos_c$c.json" 2>"$RUN/dbos_c$c.err" || { tail "$RUN/dbos_c$c.err" >&2; die "DBOS run failed"; }
 	put "dbos_c$c" "$(node -p "JSON.parse(require('fs').readFileSync('$RUN/dbos_c$c.json','utf8').trim().split('\n').pop()).per_s")"
+	put "dbos_c${c}_cpu" "$(node -p "const j = JSON.parse(require('fs').readFileSync('$RUN/dbos_c$c.json','utf8').trim().split('\n').pop()); j.server_cpu_ms.toFixed(3) + ' ' + j.client_cpu_ms.toFixed(3)")"
 done
 put dbos_version "$(node -p "require('$HERE/node_modules/@dbos-inc/dbos-sdk/package.json').version")"
 load end9
+
+# the same runs again with synchronous_commit = off (cluster restarted so that the
+# background workers take it too): what the durable commit of every step costs
+if [ "$BENCH_ASYNC_PASS" = 1 ]; then
+	say "issue 9 again with synchronous_commit = off"
+	q "ALTER DATABASE bench SET synchronous_commit = off" >/dev/null
+	"${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w restart >/dev/null || die "the cluster did not restart"
+	PM=$(head -1 "$DIR/data/postmaster.pid")
+	export CPU_CMD="bash $HERE/cpu.sh $PM"
+	for c in 1 4; do
+		pgb "invoke_c${c}_async" "$c" invoke.sql
+		pgb "call_c${c}_async" "$c" run_call.sql
+		pgb "submit_c${c}_async" "$c" submit.sql
+	done
+	q "ALTER DATABASE bench RESET synchronous_commit" >/dev/null
+	"${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w restart >/dev/null || die "the cluster did not restart"
+	PM=$(head -1 "$DIR/data/postmaster.pid")
+	export CPU_CMD="bash $HERE/cpu.sh $PM"
+fi
 
 # ---------------------------------------------------------------- 2. external nodes
 say "issue 10: $EXT_JOBS runs with an external node / no-op jobs, 4 workers each; $EXT_LATENCY latency samples"
@@ -157,6 +200,10 @@ q CHECKPOINT >/dev/null
 node "$HERE/external.mjs" "$URL/bench" sg "$EXT_JOBS" "$EXT_LATENCY" >"$RUN/ext_sg.json" 2>"$RUN/ext_sg.err" || { tail "$RUN/ext_sg.err" >&2; die "stategraph external-node run failed"; }
 q CHECKPOINT >/dev/null
 node "$HERE/external.mjs" "$URL/bench" graphile "$EXT_JOBS" "$EXT_LATENCY" >"$RUN/ext_gw.json" 2>"$RUN/ext_gw.err" || { tail "$RUN/ext_gw.err" >&2; die "graphile-worker run failed"; }
+for s in sg gw; do	# commits and WAL of the throughput phase, per finished run / job
+	read -r a b n < <(node -p "const j = JSON.parse(require('fs').readFileSync('$RUN/ext_$s.json', 'utf8')); [j.throughput.lsn0, j.throughput.lsn1, j.jobs].join(' ')")
+	put "wal_ext_$s" "$(walstat "$a" "$b" | awk -v n="$n" '{ printf "%.1f %.1f %.0f", $1 / n, $2 / n, $3 / n }')"
+done
 load end
 
 # ---------------------------------------------------------------- report
