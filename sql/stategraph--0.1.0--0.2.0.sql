@@ -41,11 +41,311 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
 -- External nodes
 -- ===========================================================================
 
+/*
+ * External nodes: a node whose work is done by an application worker (a
+ * model or tool call in Python or JS). The node row has a queue and a lease
+ * instead of a function; src/tasks.c explains claim, lease and fencing.
+ */
+ALTER TABLE stategraph.nodes ALTER COLUMN fn DROP NOT NULL;
+ALTER TABLE stategraph.nodes ADD COLUMN queue text;
+ALTER TABLE stategraph.nodes ADD COLUMN lease interval;
+ALTER TABLE stategraph.nodes ADD CONSTRAINT nodes_fn_or_queue
+    CHECK ((fn IS NULL) OPERATOR(pg_catalog.=) (queue IS NOT NULL));
+
+/* A thread whose step waits for external tasks is 'waiting'. */
+ALTER TABLE stategraph.threads DROP CONSTRAINT threads_status_check;
+ALTER TABLE stategraph.threads ADD CONSTRAINT threads_status_check
+    CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['idle', 'running', 'waiting', 'interrupted', 'error', 'done']));
+
+/*
+ * One row per external task. task_id is the task's id in its checkpoint
+ * (stable across attempts); token changes with every claim and fences every
+ * later call of the worker that holds it.
+ */
+CREATE TABLE stategraph.tasks (
+    task_id          text PRIMARY KEY,
+    seq              bigint GENERATED ALWAYS AS IDENTITY,  -- queue order among tasks visible at once
+    queue            text NOT NULL,
+    graph            text NOT NULL,
+    thread_id        text NOT NULL,
+    checkpoint_id    uuid NOT NULL,        -- the checkpoint whose next step the task belongs to
+    node             text NOT NULL,
+    step             integer NOT NULL,
+    status           text NOT NULL DEFAULT 'queued'
+                     CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'completed', 'failed', 'interrupted', 'cancelled'])),
+    attempt          integer NOT NULL DEFAULT 0,   -- claims so far
+    max_attempts     integer NOT NULL,
+    backoff_ms       integer NOT NULL,
+    lease            interval NOT NULL,
+    token            uuid,                 -- of the newest claim
+    worker           text,
+    visible_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    lease_expires_at timestamptz,
+    input            jsonb,                -- the state, or the Send arg
+    config           jsonb NOT NULL,
+    resume           jsonb,                -- the answer to the worker's sg_interrupt_task
+    resume_values    jsonb,                -- every answer so far, oldest first
+    result           jsonb,                -- the accepted update
+    error            jsonb,                -- the last failure
+    interrupt        jsonb,                -- the value of its worker's sg_interrupt_task
+    lost             boolean NOT NULL DEFAULT false,  -- failed because its last lease expired
+    owner            name NOT NULL DEFAULT CURRENT_USER,
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    finished_at      timestamptz
+);
+CREATE INDEX tasks_visible ON stategraph.tasks (queue, visible_at, seq) WHERE status OPERATOR(pg_catalog.=) 'queued';
+CREATE INDEX tasks_leases ON stategraph.tasks (lease_expires_at) WHERE status OPERATOR(pg_catalog.=) 'claimed';
+-- a thread's tasks still out (to cancel them, or to see that a step has none left);
+-- partial, so that a completion does not add an index entry
+CREATE INDEX tasks_thread ON stategraph.tasks (thread_id, checkpoint_id)
+    WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']);
+SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks_seq_seq', '');  -- queue order survives a restore
+
+/*
+ * Who may see, claim and finish a task: today its owner (the role that ran
+ * the step) and the owner's members, as for every other table. A worker
+ * runs as that role or as a role granted it (GRANT app TO worker). This is
+ * the one place that decides; the security work of this round may widen it.
+ */
+CREATE FUNCTION stategraph.may_work(owner name, queue text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN stategraph.owned(owner);
+
+ALTER TABLE stategraph.tasks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tasks_owner ON stategraph.tasks
+    USING (stategraph.may_work(owner, queue));
+
+/* What sg_claim returns to a worker. */
+CREATE TYPE @extschema@.sg_task AS (
+    task_id          text,
+    token            uuid,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    attempt          integer,
+    input            jsonb,
+    config           jsonb,
+    resume           jsonb,
+    lease_expires_at timestamptz
+);
+
+/* What sg_tasks returns (no token: a token is the claiming worker's alone). */
+CREATE TYPE @extschema@.sg_task_status AS (
+    task_id          text,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    status           text,                 -- queued | claimed | completed | failed | interrupted | cancelled
+    attempt          integer,
+    max_attempts     integer,
+    worker           text,
+    visible_at       timestamptz,
+    lease_expires_at timestamptz,
+    result           jsonb,
+    error            jsonb,
+    created_at       timestamptz,
+    updated_at       timestamptz,
+    finished_at      timestamptz
+);
+
+CREATE FUNCTION @extschema@.sg_add_external_node(graph text, node text, queue text DEFAULT 'default',
+                                                 retry jsonb DEFAULT NULL,
+                                                 lease interval DEFAULT '60 seconds') RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_add_external_node' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_claim(queue text, worker text, n integer DEFAULT 1,
+                                     lease interval DEFAULT NULL, wait interval DEFAULT '0')
+    RETURNS SETOF @extschema@.sg_task
+    AS 'MODULE_PATHNAME', 'sg_claim' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_heartbeat(task_id text, token uuid, extend interval DEFAULT NULL) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'sg_heartbeat' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_complete(task_id text, token uuid, update jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_complete' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_fail(task_id text, token uuid, error jsonb, retry boolean DEFAULT true) RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_fail' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_interrupt_task(task_id text, token uuid, value jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_interrupt_task' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
+    RETURNS SETOF @extschema@.sg_task_status
+    AS 'MODULE_PATHNAME', 'sg_tasks' LANGUAGE C;
+CREATE FUNCTION stategraph.sweep_leases("limit" integer DEFAULT 100) RETURNS integer
+    AS 'MODULE_PATHNAME', 'sg_sweep_leases' LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.sg_add_external_node(text, text, text, jsonb, interval) IS
+    'Add a node whose work an application worker does: its tasks go to queue, each claim holds a lease';
+COMMENT ON FUNCTION @extschema@.sg_claim(text, text, integer, interval, interval) IS
+    'Claim up to n visible tasks of a queue (SKIP LOCKED), each with a new token; wait long-polls for work';
+COMMENT ON FUNCTION @extschema@.sg_heartbeat(text, uuid, interval) IS
+    'Extend a claimed task''s lease; false when the worker must stop (cancelled, or claimed by another)';
+COMMENT ON FUNCTION @extschema@.sg_complete(text, uuid, jsonb) IS
+    'Hand back a task''s update (checked against the reducers); fenced by the claim''s token';
+COMMENT ON FUNCTION @extschema@.sg_fail(text, uuid, jsonb, boolean) IS
+    'Report a failed attempt: retried after the node''s backoff while attempts remain, else a node failure';
+COMMENT ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) IS
+    'Pause the task''s thread with value (sg_interrupt for workers); a resume queues the task again with the answer';
+COMMENT ON FUNCTION @extschema@.sg_tasks(text, text) IS
+    'External tasks, optionally of one queue and one status';
+COMMENT ON FUNCTION stategraph.may_work(name, text) IS
+    'Whether the current role may see, claim and finish a task of owner on queue (the tasks policy)';
+COMMENT ON TABLE stategraph.tasks IS
+    'External tasks: one row per task of an external node, claimed by workers with a token and a lease';
+COMMENT ON TYPE @extschema@.sg_task IS 'A claimed external task, as sg_claim hands it to a worker';
+COMMENT ON TYPE @extschema@.sg_task_status IS 'An external task as sg_tasks lists it';
+COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
+    'Find expired leases: retry their tasks after the backoff, or record a node failure when attempts are spent';
+
+
 
 
 -- ===========================================================================
 -- LangGraph.js checkpoint storage
 -- ===========================================================================
+
+/*
+ * Storage for LangGraph's own checkpointer protocol (BaseCheckpointSaver), so
+ * that a LangGraph.js application keeps its graphs in JS and stores its
+ * threads here (clients/langgraph-js, src/lgsaver.c). Three tables, keyed as
+ * LangGraph keys them: (thread_id, checkpoint_ns, ...).
+ *
+ * lg_checkpoints holds a v4 checkpoint without its channel values, its
+ * metadata, and `blobs`, where each channel's value is stored: a map of
+ * channel name to the id of the checkpoint that wrote that value. Keying
+ * values by their writer (not by LangGraph's channel version) keeps a replay
+ * that reuses version numbers from overwriting or reusing an older value.
+ *
+ * lg_blobs holds one row per value written: JSON values as jsonb, other
+ * values as bytes with LangGraph's serializer type. A JSON array that extends
+ * the value it replaces keeps only the appended elements and points to that
+ * value (`base`): a conversation's storage grows with what it appends.
+ * `n` (elements) and `digest` (a SHA-256 chain over the elements) let the
+ * next write recognise an extension without reading the old elements.
+ *
+ * lg_writes holds pending writes (put_writes), in LangGraph's order
+ * (task_path, task_id, idx); special channels use LangGraph's negative
+ * indexes (__error__ -1, __scheduled__ -2, __interrupt__ -3, __resume__ -4).
+ */
+CREATE TABLE stategraph.lg_checkpoints (
+    thread_id            text NOT NULL,
+    checkpoint_ns        text NOT NULL DEFAULT '',
+    checkpoint_id        uuid NOT NULL,
+    parent_checkpoint_id uuid,
+    checkpoint           jsonb NOT NULL,   -- v, id, ts, channel_versions, versions_seen, updated_channels...
+    metadata             jsonb NOT NULL,   -- source, step, parents, run_id...
+    blobs                jsonb NOT NULL,   -- {"channel": "writer checkpoint id"}
+    owner                name NOT NULL DEFAULT CURRENT_USER,
+    created_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+
+CREATE TABLE stategraph.lg_blobs (
+    thread_id     text NOT NULL,
+    checkpoint_ns text NOT NULL DEFAULT '',
+    channel       text NOT NULL,
+    writer        uuid NOT NULL,           -- the checkpoint that wrote this value
+    version       jsonb NOT NULL,          -- LangGraph's channel version
+    base          uuid,                    -- value extended by the appended elements in "value"
+    n             integer,                 -- elements of the whole array value
+    digest        bytea,                   -- SHA-256 chain over the whole array's elements
+    value         jsonb,                   -- the JSON value, or the appended elements
+    type          text,                    -- serializer type of a non-JSON value
+    bytes         bytea,                   -- a non-JSON value
+    owner         name NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, writer)
+);
+
+CREATE TABLE stategraph.lg_writes (
+    thread_id     text NOT NULL,
+    checkpoint_ns text NOT NULL DEFAULT '',
+    checkpoint_id uuid NOT NULL,
+    task_id       text NOT NULL,
+    idx           integer NOT NULL,
+    task_path     text NOT NULL DEFAULT '',
+    channel       text NOT NULL,
+    value         jsonb,
+    type          text,
+    bytes         bytea,
+    owner         name NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+
+ALTER TABLE stategraph.lg_checkpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.lg_blobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.lg_writes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_rows ON stategraph.lg_checkpoints USING (stategraph.owned(owner));
+CREATE POLICY owner_rows ON stategraph.lg_blobs USING (stategraph.owned(owner));
+CREATE POLICY owner_rows ON stategraph.lg_writes USING (stategraph.owned(owner));
+
+COMMENT ON TABLE stategraph.lg_checkpoints IS
+'LangGraph.js checkpoints (sg_lg_put): a v4 checkpoint without its values, its metadata, and where each channel value is stored';
+COMMENT ON TABLE stategraph.lg_blobs IS
+'Channel values of LangGraph.js checkpoints, keyed by the checkpoint that wrote them: jsonb (an extended array as its new elements) or typed bytes';
+COMMENT ON TABLE stategraph.lg_writes IS
+'Pending writes of LangGraph.js tasks (sg_lg_put_writes), in LangGraph''s order (task_path, task_id, idx)';
+
+SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
+SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
+
+/* Used by sg_threads for LangGraph.js threads. */
+CREATE FUNCTION stategraph.lg_next(checkpoint jsonb, blobs jsonb) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.lg_next(jsonb, jsonb) IS
+'The nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
+
+CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
+                                      checkpoint jsonb, metadata jsonb, new_versions jsonb,
+                                      bytes_channels text[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
+                                      bytes_values bytea[] DEFAULT NULL) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'sg_lg_put' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[]) IS
+'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; returns the checkpoint id';
+
+CREATE FUNCTION @extschema@.sg_lg_put_writes(thread_id text, checkpoint_ns text, checkpoint_id uuid,
+                                             task_id text, writes jsonb, task_path text DEFAULT '',
+                                             bytes_index integer[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
+                                             bytes_values bytea[] DEFAULT NULL) RETURNS integer
+    AS 'MODULE_PATHNAME', 'sg_lg_put_writes' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) IS
+'LangGraph checkpointer putWrites: stores a task''s pending writes ([[channel, value], ...]; entries named in bytes_index hold typed bytes instead) on a checkpoint; a retry stores nothing twice; returns the writes stored';
+
+CREATE FUNCTION @extschema@.sg_lg_get_tuple(thread_id text, checkpoint_ns text DEFAULT '',
+                                            checkpoint_id uuid DEFAULT NULL) RETURNS json
+    AS 'MODULE_PATHNAME', 'sg_lg_get_tuple' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) IS
+'LangGraph checkpointer getTuple: the checkpoint (the newest of the namespace when checkpoint_id is NULL) with its channel values, metadata, parent and pending writes, as one JSON document';
+
+CREATE FUNCTION @extschema@.sg_lg_list(thread_id text DEFAULT NULL, checkpoint_ns text DEFAULT NULL,
+                                       filter jsonb DEFAULT NULL, before uuid DEFAULT NULL,
+                                       "limit" integer DEFAULT NULL, checkpoint_id uuid DEFAULT NULL)
+    RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'sg_lg_list' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) IS
+'LangGraph checkpointer list: checkpoints newest first, as sg_lg_get_tuple documents, optionally of one thread and namespace, whose metadata contains filter, older than before, at most limit';
+
+CREATE FUNCTION @extschema@.sg_lg_delete_thread(thread_id text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_delete_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_delete_thread(text) IS
+'LangGraph checkpointer deleteThread: removes every checkpoint, value and write of a thread (all namespaces); returns the checkpoints removed';
+
+CREATE FUNCTION @extschema@.sg_lg_copy_thread(source_thread_id text, target_thread_id text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_copy_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_copy_thread(text, text) IS
+'LangGraph checkpointer copyThread: copies every checkpoint, value and write of a thread into a new thread; returns the checkpoints copied';
+
+CREATE FUNCTION @extschema@.sg_lg_prune(thread_ids text[], strategy text DEFAULT 'keep_latest') RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_prune' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_prune(text[], text) IS
+'LangGraph checkpointer prune: keep_latest keeps only the newest checkpoint of each namespace of the threads (with its values and writes), delete removes the threads; returns the checkpoints removed';
+
+CREATE FUNCTION @extschema@.sg_lg_delete_for_runs(run_ids text[]) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_delete_for_runs' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) IS
+'LangGraph checkpointer deleteForRuns: removes the checkpoints whose metadata run_id is one of run_ids, with their writes; values later checkpoints still use are kept; returns the checkpoints removed';
 
 
 
