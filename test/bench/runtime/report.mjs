@@ -16,7 +16,7 @@ console.log('| measurement | stategraph background runs | peer | ratio | target 
 console.log('| --- | ---: | ---: | ---: | --- |');
 for (const c of [1, 4]) {
 	const r = m[`submit_c${c}`] / m[`invoke_c${c}`];
-	console.log(`| submit-to-finished runs/s, ${cl(c)} | ${n(m[`submit_c${c}`])} | sg_invoke: ${n(m[`invoke_c${c}`])} | ${x(m[`submit_c${c}`], m[`invoke_c${c}`])} | >= 0.7x: ${ok(r >= 0.7)} |`);
+	console.log(`| submit-to-finished runs/s, ${cl(c)} (rounds: ${m[`submit_c${c}_all`].trim()} / ${m[`invoke_c${c}_all`].trim()}) | ${n(m[`submit_c${c}`])} | sg_invoke: ${n(m[`invoke_c${c}`])} | ${x(m[`submit_c${c}`], m[`invoke_c${c}`])} | >= 0.7x: ${ok(r >= 0.7)} |`);
 }
 for (const c of [1, 4])
 	console.log(`| the same, next to CALL sg_run (a commit per step, in the client), ${cl(c)} | ${n(m[`submit_c${c}`])} | CALL sg_run: ${n(m[`call_c${c}`])} | ${x(m[`submit_c${c}`], m[`call_c${c}`])} | (reference) |`);
@@ -51,5 +51,5 @@ const [sc, sr, sb] = wal('wal_ext_sg'), [gc, gr, gb] = wal('wal_ext_gw');
 console.log(`| per finished run / job: commits, WAL records, WAL bytes | ${sc}, ${sr}, ${n(sb, 0)} | ${gc}, ${gr}, ${n(gb, 0)} | | |`);
 console.log(`| per finished run / job: server CPU ms, Node CPU ms | ${n(sg.throughput.server_cpu_ms, 2)}, ${n(sg.throughput.client_cpu_ms, 2)} | ${n(gw.throughput.server_cpu_ms, 2)}, ${n(gw.throughput.client_cpu_ms, 2)} | | |`);
 console.log(`\nA stategraph run's step after its external task is continued by ${sg.continued_by}.`);
-console.log(`\nMachine: ${m.cpu}; PostgreSQL ${m.pg_version}, stategraph ${m.ext_version}, stategraph.max_workers ${m.max_workers}, Node ${m.node_version}; DBOS queue polling ${process.env.DBOS_POLL_MS || 10} ms.`);
+console.log(`\nMachine: ${m.cpu}; PostgreSQL ${m.pg_version}, stategraph ${m.ext_version}, stategraph.max_workers ${m.max_workers}, stategraph.worker_sync_steps ${m.worker_sync_steps}, Node ${m.node_version}; DBOS queue polling ${process.env.DBOS_POLL_MS || 10} ms.`);
 console.log(`Load average (1/5/15 min): start ${m.load_start}; after the issue-9 throughput runs ${m.load_mid9}; after DBOS ${m.load_end9}; at the end ${m.load_end}.`);

@@ -9,11 +9,12 @@
 #     bash test/bench/runtime/run.sh
 #
 # Prints a Markdown table and writes it to test/bench/out/runtime-latest.md
-# (raw data in test/bench/out/runtime-<date>/). About 4 minutes.
+# (raw data in test/bench/out/runtime-<date>/). About 6 minutes.
 # test/bench/RESULTS.md ("Runtime") says what every number means.
 #
 # Settings (environment):
-#   BENCH_SECONDS=10      measured duration of each closed-loop throughput run
+#   BENCH_SECONDS=5       measured duration of each closed-loop throughput run
+#   BENCH_ROUNDS=3        rounds of the issue-9 throughput runs (interleaved; medians reported)
 #   WARMUP_SECONDS=2      unmeasured run before each
 #   LATENCY_RUNS=300      submits of the commit-to-start measurement
 #   EXT_JOBS=2000         runs (stategraph) and jobs (graphile-worker) of the throughput run
@@ -26,7 +27,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
-BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP_SECONDS=${WARMUP_SECONDS:-2}
 LATENCY_RUNS=${LATENCY_RUNS:-300}
 EXT_JOBS=${EXT_JOBS:-2000}
@@ -97,6 +99,7 @@ listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$DIR'
 max_connections = 100
+wal_keep_size = '1GB'		# the WAL of every measured range stays for pg_waldump
 CONF
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null || { tail "$DIR/server.log" >&2; die "the cluster did not start"; }
 export PGHOST=$DIR PGPORT=$PORT PGUSER=postgres
@@ -111,6 +114,7 @@ q() { psql -qXAt -v ON_ERROR_STOP=1 bench -c "$1"; }
 put pg_version "$(q 'SHOW server_version')"
 put ext_version "$(q "SELECT extversion FROM pg_extension WHERE extname = 'stategraph'")"
 put max_workers "$(q 'SHOW stategraph.max_workers')"
+put worker_sync_steps "$(q "SELECT coalesce(current_setting('stategraph.worker_sync_steps', true), '(no such setting)')")"
 put cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $(nproc)"
 put node_version "$(node --version)"
 load start
@@ -118,24 +122,37 @@ load start
 # ---------------------------------------------------------------- 1. background runs
 # pgbench closed loop: each client runs one script after another
 PGB_RUN=0	# numbers the pgbench runs: thread ids never repeat
-pgb() {	# name clients script
+pgb() {	# name clients script round: one measured run (after a warmup); tps and server CPU ms per transaction
+	local c0 c1 log=$RUN/$1-r$4.log
 	q CHECKPOINT >/dev/null
 	PGB_RUN=$((PGB_RUN + 2))
-	pgbench -n -f "$HERE/$3" -c "$2" -j "$2" -T "$WARMUP_SECONDS" -D run="$((PGB_RUN - 1))" -D n=0 bench >"$RUN/$1-warmup.log" 2>&1 || { cat "$RUN/$1-warmup.log" >&2; die "pgbench $1 (warmup) failed"; }
-	local c0 c1
+	pgbench -n -f "$HERE/$3" -c "$2" -j "$2" -T "$WARMUP_SECONDS" -D run="$((PGB_RUN - 1))" -D n=0 bench >"$log.warmup" 2>&1 || { cat "$log.warmup" >&2; die "pgbench $1 (warmup) failed"; }
 	c0=$(cpu)
-	pgbench -n -f "$HERE/$3" -c "$2" -j "$2" -T "$BENCH_SECONDS" -D run="$PGB_RUN" -D n=0 bench >"$RUN/$1.log" 2>&1 || { cat "$RUN/$1.log" >&2; die "pgbench $1 failed"; }
+	pgbench -n -f "$HERE/$3" -c "$2" -j "$2" -T "$BENCH_SECONDS" -D run="$PGB_RUN" -D n=0 bench >"$log" 2>&1 || { cat "$log" >&2; die "pgbench $1 failed"; }
 	c1=$(cpu)
-	put "$1_cpu" "$(awk -v c=$((c1 - c0)) '/^number of transactions actually processed/ { printf "%.3f", c / $NF }' "$RUN/$1.log")"
-	put "$1" "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$RUN/$1.log")"
-	put "$1_lat" "$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$RUN/$1.log")"
+	printf '%s %s\n' "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log")" \
+		"$(awk -v c=$((c1 - c0)) '/^number of transactions actually processed/ { printf "%.3f", c / $NF }' "$log")" >>"$RUN/$1.rounds"
 }
-say "issue 9: sg_invoke, CALL sg_run and sg_submit + sg_wait, 1 and 4 clients (${BENCH_SECONDS}s each)"
-for c in 1 4; do
-	pgb "invoke_c$c" "$c" invoke.sql
-	pgb "call_c$c" "$c" run_call.sql
-	pgb "submit_c$c" "$c" submit.sql
-done
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# BENCH_ROUNDS rounds of the three ways, interleaved, so that a slow spell of the shared machine
+# hits all of them alike; the medians are reported
+pgb_rounds() {	# suffix
+	local c r w
+	for c in 1 4; do
+		for r in $(seq "$BENCH_ROUNDS"); do
+			pgb "invoke_c$c$1" "$c" invoke.sql "$r"
+			pgb "call_c$c$1" "$c" run_call.sql "$r"
+			pgb "submit_c$c$1" "$c" submit.sql "$r"
+		done
+		for w in invoke call submit; do
+			put "${w}_c$c$1" "$(cut -d' ' -f1 "$RUN/${w}_c$c$1.rounds" | median)"
+			put "${w}_c$c$1_cpu" "$(cut -d' ' -f2 "$RUN/${w}_c$c$1.rounds" | median)"
+			put "${w}_c$c$1_all" "$(cut -d' ' -f1 "$RUN/${w}_c$c$1.rounds" | xargs printf '%.0f ')"
+		done
+	done
+}
+say "issue 9: sg_invoke, CALL sg_run and sg_submit + sg_wait, 1 and 4 clients ($BENCH_ROUNDS rounds of ${BENCH_SECONDS}s each)"
+pgb_rounds ""
 bad=$(q "SELECT count(*) FROM sg_runs() WHERE status <> 'success'")
 [ "$bad" = 0 ] || die "$bad background runs did not end in success: $(q "SELECT status || ' ' || coalesce(error::text, '') FROM sg_runs() WHERE status <> 'success' LIMIT 3")"
 put submit_runs "$(q 'SELECT count(*) FROM sg_runs()')"
@@ -168,7 +185,7 @@ put start_n "$(q 'SELECT count(*) FROM bench_mark WHERE run_id IS NOT NULL')"
 
 say "issue 9: DBOS Transact, the same workflow through its queue, 1 and 4 clients"
 for c in 1 4; do
-	node "$HERE/dbos.mjs" "$URL/dbos_sys" closed "$c" "$BENCH_SECONDS" "$WARMUP_SECONDS" >"$RUN/dbos_c$c.json" 2>"$RUN/dbos_c$c.err" || { tail "$RUN/dbos_c$c.err" >&2; die "DBOS run failed"; }
+	node "$HERE/dbos.mjs" "$URL/dbos_sys" closed "$c" "$((BENCH_SECONDS * 2))" "$WARMUP_SECONDS" >"$RUN/dbos_c$c.json" 2>"$RUN/dbos_c$c.err" || { tail "$RUN/dbos_c$c.err" >&2; die "DBOS run failed"; }
 	put "dbos_c$c" "$(node -p "JSON.parse(require('fs').readFileSync('$RUN/dbos_c$c.json','utf8').trim().split('\n').pop()).per_s")"
 	put "dbos_c${c}_cpu" "$(node -p "const j = JSON.parse(require('fs').readFileSync('$RUN/dbos_c$c.json','utf8').trim().split('\n').pop()); j.server_cpu_ms.toFixed(3) + ' ' + j.client_cpu_ms.toFixed(3)")"
 done
@@ -183,11 +200,7 @@ if [ "$BENCH_ASYNC_PASS" = 1 ]; then
 	"${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w restart >/dev/null || die "the cluster did not restart"
 	PM=$(head -1 "$DIR/data/postmaster.pid")
 	export CPU_CMD="bash $HERE/cpu.sh $PM"
-	for c in 1 4; do
-		pgb "invoke_c${c}_async" "$c" invoke.sql
-		pgb "call_c${c}_async" "$c" run_call.sql
-		pgb "submit_c${c}_async" "$c" submit.sql
-	done
+	pgb_rounds _async
 	q "ALTER DATABASE bench RESET synchronous_commit" >/dev/null
 	"${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w restart >/dev/null || die "the cluster did not restart"
 	PM=$(head -1 "$DIR/data/postmaster.pid")
