@@ -16,6 +16,7 @@
 //    the task in hand (client clock, the same machine's) minus
 //    pg_xact_commit_timestamp of that transaction. The next one is queued
 //    only after the previous one finished, after a short random pause.
+// The stategraph loops use named (prepared) statements, as graphile-worker does.
 // Prints one JSON line.
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
@@ -66,7 +67,7 @@ if (system === 'sg') {
 		auto = s.length === 0;
 	}
 	if (!auto) await admin.query(`SELECT sg_invoke('extflow', NULL, 'probe')`);
-	out.continued_by = auto ? 'background workers' : 'the worker loop (sg_complete + sg_invoke(graph, NULL, thread) in one transaction)';
+	out.continued_by = auto ? 'background workers' : 'the worker loop (sg_complete, then sg_invoke(graph, NULL, thread), in one statement)';
 
 	let finished = 0, stop = false, onFinish = null;
 	const claimedAt = new Map(), claimedAtServer = new Map();
@@ -82,18 +83,20 @@ if (system === 'sg') {
 	const worker = async (c, w) => {
 		while (!stop) {
 			// a long poll: returns as soon as a task is committed (latch under the preload)
-			const r = await c.query(`SELECT t.task_id, t.token, t.thread_id, extract(epoch FROM clock_timestamp()) * 1e6 AS at
-			                         FROM sg_claim('bench', $1, 1, wait => '200 ms') t`, ['w' + w]);
+			const r = await c.query({ name: 'claim', values: ['w' + w],
+				text: `SELECT t.task_id, t.token, t.thread_id, extract(epoch FROM clock_timestamp()) * 1e6 AS at
+				       FROM sg_claim('bench', $1, 1, wait => '200 ms') t` });
 			for (const t of r.rows) {
 				claimedAt.set(t.thread_id, nowUs());
 				claimedAtServer.set(t.thread_id, Number(t.at));
 				if (auto) {
-					await c.query(`SELECT sg_complete($1, $2, '{"step": 1}')`, [t.task_id, t.token]);
+					await c.query({ name: 'complete', text: `SELECT sg_complete($1, $2, '{"step": 1}')`, values: [t.task_id, t.token] });
 				} else {
-					await c.query('BEGIN');
-					await c.query(`SELECT sg_complete($1, $2, '{"step": 1}')`, [t.task_id, t.token]);
-					await c.query(`SELECT sg_invoke('extflow', NULL, $1)`, [t.thread_id]);
-					await c.query('COMMIT');
+					// one statement, one transaction: complete the task, then continue its step
+					// (OFFSET 0 keeps the subquery, so sg_complete runs before sg_invoke)
+					await c.query({ name: 'complete_continue', values: [t.task_id, t.token, t.thread_id],
+						text: `SELECT sg_invoke('extflow', NULL, s.thread) FROM
+						       (SELECT $3::text AS thread, sg_complete($1, $2, '{"step": 1}') AS done OFFSET 0) s` });
 					finished++;
 					if (onFinish) onFinish(t.thread_id);
 				}
