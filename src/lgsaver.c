@@ -681,9 +681,16 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
 	return p;
 }
 
-/* Refuses a loop/input checkpoint that does not extend the newest one. */
+/*
+ * Refuses a loop/input checkpoint that does not extend the newest one, or
+ * that would not become the newest itself: LangGraph's newest checkpoint is
+ * the greatest id, and ids are made by the clients, so an id made by another
+ * process in the same instant can sort before the head it extends (the other
+ * writer would then go on from the head and leave it on a dead branch).
+ */
 static void
-lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *parent, Jsonb *metadata)
+lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
+			  const pg_uuid_t *parent, Jsonb *metadata)
 {
 	char	   *source = lg_find_string(metadata, "source");
 	Datum		k[2];
@@ -699,12 +706,12 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *parent, Js
 	if (SPI_processed == 0)
 		return;
 	head = DatumGetUUIDP(lg_col(SPI_tuptable, 0, CP_ID, &isnull));
-	if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0)
+	if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0 || memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("thread \"%s\" was advanced by another writer", thread_id),
-				 errdetail("The new checkpoint's parent is %s, but the newest checkpoint of namespace \"%s\" is %s.",
-						   sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head)),
+				 errdetail("The new checkpoint %s extends %s, but the newest checkpoint of namespace \"%s\" is %s.",
+						   sg_uuid_to_cstring(id), sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head)),
 				 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
 }
 
@@ -816,7 +823,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
-			lg_check_head(thread_id, ns, parent, metadata);
+			lg_check_head(thread_id, ns, &id, parent, metadata);
 		else					/* stored again: its values may change, copy them back into writes */
 			lg_run(LGP_W_UNREF, k, NULL, 0);
 	}
