@@ -111,6 +111,47 @@ SELECT sg_lg_prune(ARRAY['lgs-1'], 'keep_some');
 SELECT sg_lg_list("limit" => -1);
 SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-4';
 
+-- storage: a pending write whose value the next checkpoint stores (a node's
+-- new messages) refers to that value row instead of keeping a copy; the
+-- checkpoint column does not repeat its id; reads give back both
+\set long '"a reply long enough to be stored once, as the checkpoint''s value, not again as a write"'
+SELECT sg_lg_put('lgs-ref', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000101", "ts": "t1", "channel_values": {"messages": ["hi"]},
+      "channel_versions": {"messages": 1}, "versions_seen": {}}',
+    '{"source": "loop", "step": 0}', '{"messages": 1}');
+SELECT sg_lg_put_writes('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101', 'task-chat',
+    format('[["messages", [%s]], ["small", [1]]]', :'long')::jsonb);
+SELECT sg_lg_put('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101',
+    format('{"v": 4, "id": "1ef00000-0000-6000-8000-000000000102", "ts": "t2", "channel_values": {"messages": ["hi", %s], "small": [1]},
+      "channel_versions": {"messages": 2, "small": 2}, "versions_seen": {}}', :'long')::jsonb,
+    '{"source": "loop", "step": 1}', '{"messages": 2, "small": 2}');
+SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref' ORDER BY idx;
+SELECT checkpoint ? 'id' AS id_stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-ref' LIMIT 1;
+SELECT t->'checkpoint'->>'id' AS id, (t->'pending_writes')::jsonb = format('[["task-chat", "messages", [%s]], ["task-chat", "small", [1]]]', :'long')::jsonb AS writes_read
+  FROM sg_lg_get_tuple('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101') t;
+-- the copy refers to its own rows; storing the checkpoint again copies the value back first
+SELECT sg_lg_copy_thread('lgs-ref', 'lgs-ref-copy');
+SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy' ORDER BY idx;
+SELECT (t->'pending_writes'->0->2->0)::jsonb = :'long'::jsonb AS copy_reads FROM sg_lg_get_tuple('lgs-ref-copy', '', '1ef00000-0000-6000-8000-000000000101') t;
+SELECT sg_lg_put('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000102", "ts": "t2", "channel_values": {"messages": ["hi", "other"]},
+      "channel_versions": {"messages": 3}, "versions_seen": {}}',
+    '{"source": "loop", "step": 1}', '{"messages": 3}');
+SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref' ORDER BY idx;
+SELECT (t->'pending_writes'->0->2->0)::jsonb = :'long'::jsonb AS still_read FROM sg_lg_get_tuple('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101') t;
+-- pruning copies values back into the writes it keeps
+SELECT sg_lg_delete_for_runs('{none}');
+SELECT sg_lg_put('lgs-ref-copy', '', '1ef00000-0000-6000-8000-000000000102',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000103", "ts": "t3", "channel_values": {"messages": ["hi", "x"]},
+      "channel_versions": {"messages": 4}, "versions_seen": {}}',
+    '{"source": "loop", "step": 2, "run_id": "r3"}', '{}');
+UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{"run_id": "r2"}'
+ WHERE thread_id = 'lgs-ref-copy' AND checkpoint_id = '1ef00000-0000-6000-8000-000000000102';
+SELECT sg_lg_delete_for_runs('{r2}');
+SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy' ORDER BY idx;
+SELECT (t->'pending_writes'->0->2->0)::jsonb = :'long'::jsonb AS kept_read FROM sg_lg_get_tuple('lgs-ref-copy', '', '1ef00000-0000-6000-8000-000000000101') t;
+SELECT sg_lg_delete_thread('lgs-ref') + sg_lg_delete_thread('lgs-ref-copy') AS deleted;
+
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_lg_alice;

@@ -70,6 +70,7 @@
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_TASKS		"__pregel_tasks"
+#define LG_REF_MIN		64		/* smallest stored value pending writes refer to instead of copying */
 #define LG_LOCK_FIELD4	0x4c47	/* 'LG': our advisory locks in pg_locks.objsubid */
 
 /* the kept plans of this file */
@@ -87,6 +88,8 @@ typedef enum LGPlan
 	LGP_SENDS,
 	LGP_W_INSERT,
 	LGP_W_UPSERT,
+	LGP_W_REF,
+	LGP_W_UNREF,
 	LGP_LIST_NS,
 	LGP_LIST_THREAD,
 	LGP_LIST_ALL,
@@ -131,11 +134,17 @@ static const char *const lg_sql[LGP_COUNT] = {
 	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 	"AND writer OPERATOR(pg_catalog.<=) $4 ORDER BY writer DESC",
 	[LGP_WRITES] =
-	"SELECT task_id, channel, value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+	"SELECT task_id, channel, COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
+	"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+	"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
+	"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
 	"ORDER BY task_path, task_id, idx",
 	[LGP_SENDS] =
-	"SELECT value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+	"SELECT COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
+	"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+	"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
+	"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
 	"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS "' ORDER BY task_path, task_id, idx",
 	[LGP_W_INSERT] =
@@ -147,7 +156,18 @@ static const char *const lg_sql[LGP_COUNT] = {
 	"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
 	"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
 	"task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, value = EXCLUDED.value, "
-	"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
+	"type = EXCLUDED.type, bytes = EXCLUDED.bytes, ref = NULL",
+	[LGP_W_REF] =
+	"UPDATE stategraph.lg_writes w SET value = NULL, ref = $4 FROM ROWS FROM (pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::jsonb[])) v(channel, value) "
+	"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+	"AND w.checkpoint_id OPERATOR(pg_catalog.=) $3 AND w.channel OPERATOR(pg_catalog.=) v.channel "
+	"AND w.value OPERATOR(pg_catalog.=) v.value",
+	[LGP_W_UNREF] =
+	"UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
+	"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+	"AND w.ref OPERATOR(pg_catalog.=) $3 AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id "
+	"AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND b.channel OPERATOR(pg_catalog.=) w.channel "
+	"AND b.writer OPERATOR(pg_catalog.=) w.ref",
 	[LGP_LIST_NS] =
 	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns "
 	"FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
@@ -198,6 +218,7 @@ lg_plan(LGPlan which)
 	static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 	JSONBOID, TEXTOID, BYTEAOID};
 	static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
+	static const Oid w_ref[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, TEXTARRAYOID, JSONBARRAYOID};
 	const Oid  *types;
 	int			n;
 
@@ -209,6 +230,7 @@ lg_plan(LGPlan which)
 			types = cp_key, n = 2;
 			break;
 		case LGP_CP_GET:
+		case LGP_W_UNREF:
 		case LGP_WRITES:
 		case LGP_SENDS:
 			types = cp_key, n = 3;
@@ -230,6 +252,9 @@ lg_plan(LGPlan which)
 		case LGP_W_INSERT:
 		case LGP_W_UPSERT:
 			types = w_row, n = 10;
+			break;
+		case LGP_W_REF:
+			types = w_ref, n = 6;
 			break;
 		default:
 			types = list_args, n = 6;
@@ -431,9 +456,13 @@ lg_array_tail(Jsonb *value, int from)
 	return JsonbValueToJsonb(res);
 }
 
-/* The checkpoint without its channel_values (stored apart). */
+/*
+ * The checkpoint without its channel_values (stored apart) and, when it is
+ * the row's checkpoint_id in canonical form, without its "id" (lg_tuple_json
+ * puts it back): ~46 bytes less per checkpoint row.
+ */
 static Jsonb *
-lg_strip_values(Jsonb *cp)
+lg_strip_values(Jsonb *cp, bool strip_id)
 {
 	JsonbParseState *ps = NULL;
 	JsonbIterator *it = JsonbIteratorInit(&cp->root);
@@ -446,7 +475,8 @@ lg_strip_values(Jsonb *cp)
 	{
 		if (r == WJB_KEY)
 		{
-			skip = (v.val.string.len == 14 && memcmp(v.val.string.val, "channel_values", 14) == 0);
+			skip = (v.val.string.len == 14 && memcmp(v.val.string.val, "channel_values", 14) == 0) ||
+				(strip_id && v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0);
 			if (skip)
 				continue;
 		}
@@ -513,8 +543,9 @@ lg_bytes_for(ArrayType *chans, ArrayType *types, ArrayType *vals, const char *ch
 /*
  * Stores channel's new value written by checkpoint id; a JSON array that
  * extends the parent's value (writer base) keeps only its new elements.
+ * Returns the JSON stored (those elements, or the whole value), NULL for bytes.
  */
-static void
+static Jsonb *
 lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const char *channel,
 			   JsonbValue *version, JsonbValue *value, text *type, bytea *bytes, const char *base)
 {
@@ -587,6 +618,42 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 		vals[10] = PointerGetDatum(bytes), nulls[10] = ' ';
 	}
 	lg_run(LGP_BLOB_UPSERT, vals, nulls, 0);
+	return jv;
+}
+
+/*
+ * The pending writes of the parent checkpoint whose value is one a put just
+ * stored (a task's appended messages, most often) keep a reference to that
+ * value row instead of a second copy: ref = the new checkpoint, value NULL.
+ * LGP_WRITES reads them back through it; values under LG_REF_MIN bytes are
+ * not worth the update.
+ */
+static void
+lg_ref_writes(const char *thread_id, const char *ns, const pg_uuid_t *parent, const pg_uuid_t *id,
+			  List *channels, List *values)
+{
+	Datum		a[6];
+	Datum	   *cd, *vd;
+	ListCell   *lc, *lv;
+	int			n = 0;
+
+	if (channels == NIL)
+		return;
+	cd = palloc(sizeof(Datum) * list_length(channels));
+	vd = palloc(sizeof(Datum) * list_length(channels));
+	forboth(lc, channels, lv, values)
+	{
+		cd[n] = CStringGetTextDatum((char *) lfirst(lc));
+		vd[n] = PointerGetDatum(lfirst(lv));
+		n++;
+	}
+	a[0] = CStringGetTextDatum(thread_id);
+	a[1] = CStringGetTextDatum(ns);
+	a[2] = lg_uuid_datum(parent);
+	a[3] = lg_uuid_datum(id);
+	a[4] = PointerGetDatum(construct_array(cd, n, TEXTOID, -1, false, TYPALIGN_INT));
+	a[5] = PointerGetDatum(construct_array(vd, n, JSONBOID, -1, false, TYPALIGN_INT));
+	lg_run(LGP_W_REF, a, NULL, 0);
 }
 
 /* The parent checkpoint row (same thread and namespace), if stored. */
@@ -736,6 +803,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	pg_uuid_t	id;
 	Jsonb	   *values, *versions;
 	LGParent	p;
+	List	   *ref_channels = NIL, *ref_values = NIL;
 	JsonbParseState *ps = NULL;
 	JsonbValue *blobs;
 	Datum		row[7];
@@ -780,6 +848,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
 			lg_check_head(thread_id, ns, &id, parent, metadata);
+		else					/* stored again: its values may change, copy them back into writes */
+			lg_run(LGP_W_UNREF, k, NULL, 0);
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -806,11 +876,17 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				JsonbValue *jv = lg_find(values, channel);
 				text	   *type = NULL;
 				bytea	   *bytes = NULL;
+				Jsonb	   *stored;
 
 				if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
 					continue;	/* no value: the channel is empty */
-				lg_store_value(thread_id, ns, &id, channel, nv, jv, type, bytes,
-							   p.found ? lg_find_string(p.blobs, channel) : NULL);
+				stored = lg_store_value(thread_id, ns, &id, channel, nv, jv, type, bytes,
+										p.found ? lg_find_string(p.blobs, channel) : NULL);
+				if (parent && stored && VARSIZE(stored) >= LG_REF_MIN)
+				{
+					ref_channels = lappend(ref_channels, channel);
+					ref_values = lappend(ref_values, stored);
+				}
 				writer = sg_uuid_to_cstring(&id);
 			}
 			else
@@ -820,6 +896,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		}
 	}
 	blobs = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	if (parent)
+		lg_ref_writes(thread_id, ns, parent, &id, ref_channels, ref_values);
 
 	row[0] = CStringGetTextDatum(thread_id);
 	row[1] = CStringGetTextDatum(ns);
@@ -828,7 +906,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		row[3] = lg_uuid_datum(parent);
 	else
 		nulls[3] = 'n';
-	row[4] = JsonbPGetDatum(lg_strip_values(cp));
+	row[4] = JsonbPGetDatum(lg_strip_values(cp, strcmp(idstr, sg_uuid_to_cstring(&id)) == 0));
 	if (metadata)
 		row[5] = JsonbPGetDatum(metadata);
 	else
@@ -1021,6 +1099,27 @@ static void
 lg_append_jsonb(StringInfo out, Jsonb *j)
 {
 	(void) JsonbToCString(out, &j->root, VARSIZE(j));
+}
+
+/* Appends a stored checkpoint as JSON text, with the "id" lg_strip_values left out. */
+static void
+lg_append_checkpoint(StringInfo out, Jsonb *cp, Datum id)
+{
+	StringInfoData s;
+
+	if (lg_find(cp, "id") != NULL)
+	{
+		lg_append_jsonb(out, cp);
+		return;
+	}
+	initStringInfo(&s);
+	lg_append_jsonb(&s, cp);
+	appendStringInfo(out, "{\"id\": \"%s\"", sg_uuid_to_cstring(DatumGetUUIDP(id)));
+	if (s.len > 2)				/* "{...}" with keys: continue after its "{" */
+		appendStringInfo(out, ", %s", s.data + 1);
+	else
+		appendStringInfoChar(out, '}');
+	pfree(s.data);
 }
 
 /*
@@ -1358,7 +1457,7 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	else
 		appendStringInfoString(&out, "null");
 	appendStringInfoString(&out, ", \"checkpoint\": ");
-	lg_append_jsonb(&out, cp);
+	lg_append_checkpoint(&out, cp, id);
 	appendStringInfoString(&out, ", \"metadata\": ");
 	lg_append_jsonb(&out, meta);
 	appendStringInfoString(&out, ", ");
@@ -1542,8 +1641,8 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 			   "base, n, digest, value, type, bytes FROM stategraph.lg_blobs "
 			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_run("INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
-			   "idx, task_path, channel, value, type, bytes) SELECT $2, checkpoint_ns, checkpoint_id, "
-			   "task_id, idx, task_path, channel, value, type, bytes FROM stategraph.lg_writes "
+			   "idx, task_path, channel, value, type, bytes, ref) SELECT $2, checkpoint_ns, checkpoint_id, "
+			   "task_id, idx, task_path, channel, value, type, bytes, ref FROM stategraph.lg_writes "
 			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
@@ -1564,6 +1663,14 @@ lg_collect(Datum threads)
 	SPITupleTable *tt;
 	uint64		n, i;
 
+	/* writes kept refer to values that may be rewritten or deleted below: copy them back first */
+	lg_exec_array("UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
+				  "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND w.ref IS NOT NULL "
+				  "AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+				  "AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref "
+				  "AND EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
+				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)",
+				  threads);
 	lg_exec_array(psprintf("%sSELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
 						   "JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
 						   "AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
