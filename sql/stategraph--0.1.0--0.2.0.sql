@@ -441,10 +441,11 @@ COMMENT ON FUNCTION stategraph.lg_next(jsonb, jsonb) IS
 CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
                                       checkpoint jsonb, metadata jsonb, new_versions jsonb,
                                       bytes_channels text[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
-                                      bytes_values bytea[] DEFAULT NULL) RETURNS uuid
+                                      bytes_values bytea[] DEFAULT NULL,
+                                      expect_new boolean DEFAULT false) RETURNS uuid
     AS 'MODULE_PATHNAME', 'sg_lg_put' LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[]) IS
-'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; returns the checkpoint id';
+COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean) IS
+'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; expect_new: the writer saw no checkpoint, so a first checkpoint is refused (40001) if the namespace has one by now; returns the checkpoint id';
 
 CREATE FUNCTION @extschema@.sg_lg_put_writes(thread_id text, checkpoint_ns text, checkpoint_id uuid,
                                              task_id text, writes jsonb, task_path text DEFAULT '',

@@ -690,13 +690,28 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
  */
 static void
 lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
-			  const pg_uuid_t *parent, Jsonb *metadata)
+			  const pg_uuid_t *parent, Jsonb *metadata, bool expect_new)
 {
 	char	   *source = lg_find_string(metadata, "source");
 	Datum		k[2];
 	bool		isnull;
 	pg_uuid_t  *head;
 
+	if (parent == NULL && expect_new)
+	{
+		/* a first checkpoint from a writer that saw the thread empty */
+		k[0] = CStringGetTextDatum(thread_id);
+		k[1] = CStringGetTextDatum(ns);
+		lg_run(LGP_HEAD, k, NULL, 1);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("thread \"%s\" was advanced by another writer", thread_id),
+					 errdetail("The new checkpoint %s starts namespace \"%s\", which another writer has started since.",
+							   sg_uuid_to_cstring(id), ns),
+					 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
+		return;
+	}
 	if (parent == NULL || source == NULL ||
 		(strcmp(source, "loop") != 0 && strcmp(source, "input") != 0))
 		return;
@@ -847,7 +862,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
-			lg_check_head(thread_id, ns, &id, parent, metadata);
+			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
 		else					/* stored again: its values may change, copy them back into writes */
 			lg_run(LGP_W_UNREF, k, NULL, 0);
 	}

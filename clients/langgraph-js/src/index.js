@@ -48,7 +48,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	async setup() {
 		const { rows } = await this.pool.query(
 			"SELECT extversion, to_regprocedure($1) IS NOT NULL AS has_fn FROM pg_catalog.pg_extension WHERE extname = 'stategraph'",
-			[`${this.fn("sg_lg_put")}(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[])`],
+			[`${this.fn("sg_lg_put")}(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean)`],
 		);
 		if (rows.length === 0)
 			throw new Error(
@@ -137,7 +137,23 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			values: [String(thread_id), checkpoint_ns, checkpoint_id || null],
 			types: rawJson,
 		});
+		if (!rows[0].t && !checkpoint_id) this._sawEmpty(String(thread_id), checkpoint_ns, true);
 		return rows[0].t ? this._parseTuple(rows[0].t) : undefined;
+	}
+
+	// Threads (and namespaces) this saver last read as empty: its next first
+	// checkpoint there asks the server to refuse it if another writer started
+	// the thread meanwhile, so two processes starting one thread cannot both
+	// build a chain (LangGraph itself may store several first checkpoints).
+	_sawEmpty(threadId, ns, empty) {
+		this._empty ??= new Set();
+		const key = `${threadId}\u0000${ns}`;
+		const had = this._empty.has(key);
+		if (empty) {
+			if (this._empty.size > 10000) this._empty.clear();
+			this._empty.add(key);
+		} else this._empty.delete(key);
+		return had;
 	}
 
 	async *list(config, options = {}) {
@@ -181,7 +197,8 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const cpText = JSON.stringify(rest).replace(/^\{/, `{"channel_values":{${parts.join(",")}}${Object.keys(rest).length ? "," : ""}`);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
 		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(/\\u0000/g, "");
-		await this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
+		await this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
 			String(thread_id),
 			checkpoint_ns,
 			checkpoint_id || null,
@@ -191,6 +208,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			bytesChannels.length ? bytesChannels : null,
 			bytesChannels.length ? bytesTypes : null,
 			bytesChannels.length ? bytesValues : null,
+			expectNew,
 		]);
 		return { configurable: { thread_id, checkpoint_ns, checkpoint_id: checkpoint.id } };
 	}
