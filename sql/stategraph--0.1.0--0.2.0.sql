@@ -30,6 +30,149 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
                                   (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) owner),
                                   'MEMBER') IS TRUE;
 
+/*
+ * Who owns what. Graph definitions and threads get an owner column; rows
+ * written by 0.1.0 belong to the extension's owner (0.1.0 recorded no
+ * creator, and the extension's owner is the role that could already read
+ * and change every row). New rows belong to CURRENT_USER.
+ */
+ALTER TABLE stategraph.graphs ADD COLUMN owner name;
+ALTER TABLE stategraph.threads ADD COLUMN owner name;
+UPDATE stategraph.graphs SET owner = (SELECT r.rolname FROM pg_catalog.pg_extension e
+                                      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
+                                      WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
+UPDATE stategraph.threads SET owner = (SELECT r.rolname FROM pg_catalog.pg_extension e
+                                       JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
+                                       WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
+ALTER TABLE stategraph.graphs ALTER COLUMN owner SET DEFAULT CURRENT_USER,
+                              ALTER COLUMN owner SET NOT NULL;
+ALTER TABLE stategraph.threads ALTER COLUMN owner SET DEFAULT CURRENT_USER,
+                               ALTER COLUMN owner SET NOT NULL;
+
+/*
+ * Node and router functions are stored by their schema-qualified signature
+ * ("public.f(pg_catalog.jsonb)", the form the compiled spec already uses),
+ * resolved and checked by sg_compile and when a graph is loaded. 0.1.0
+ * stored regprocedure: pg_upgrade refuses reg* columns in user tables, and
+ * the bare OID left behind by DROP FUNCTION named whatever function had that
+ * OID after a restore. An OID whose function is already gone becomes
+ * "dropped function <oid>", which never resolves: sg_compile reports it
+ * (42883) and sg_add_node / sg_add_conditional_edges replace it.
+ */
+CREATE FUNCTION stategraph.signature_of(fn pg_catalog.oid) RETURNS text
+    LANGUAGE sql STABLE
+    RETURN coalesce((SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
+                            OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname)
+                            OPERATOR(pg_catalog.||) '('
+                            OPERATOR(pg_catalog.||) coalesce((SELECT pg_catalog.string_agg(
+                                       pg_catalog.quote_ident(tn.nspname) OPERATOR(pg_catalog.||) '.'
+                                       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname), ',' ORDER BY a.i)
+                                     FROM pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]) WITH ORDINALITY a(typ, i)
+                                     JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.typ
+                                     JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace), '')
+                            OPERATOR(pg_catalog.||) ')'
+                     FROM pg_catalog.pg_proc p
+                     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                     WHERE p.oid OPERATOR(pg_catalog.=) fn),
+                    'dropped function ' OPERATOR(pg_catalog.||) fn::pg_catalog.text);
+
+/*
+ * Routers of one source run in the order they were added (0.1.0 ordered them
+ * by function OID, which a restore changes): "ordinal" counts up per graph.
+ * Rows of 0.1.0 are numbered in the order 0.1.0 ran them.
+ */
+ALTER TABLE stategraph.branches ADD COLUMN ordinal integer;
+UPDATE stategraph.branches b SET ordinal = o.n
+FROM (SELECT graph, source, router,
+             pg_catalog.row_number() OVER (PARTITION BY graph ORDER BY source COLLATE "C", router::pg_catalog.oid) AS n
+      FROM stategraph.branches) o
+WHERE b.graph OPERATOR(pg_catalog.=) o.graph AND b.source OPERATOR(pg_catalog.=) o.source
+  AND b.router::pg_catalog.oid OPERATOR(pg_catalog.=) o.router::pg_catalog.oid;
+ALTER TABLE stategraph.branches ALTER COLUMN ordinal SET NOT NULL;
+
+ALTER TABLE stategraph.nodes ALTER COLUMN fn TYPE text USING stategraph.signature_of(fn::pg_catalog.oid);
+ALTER TABLE stategraph.branches ALTER COLUMN router TYPE text USING stategraph.signature_of(router::pg_catalog.oid);
+DROP FUNCTION stategraph.signature_of(pg_catalog.oid);
+
+/*
+ * The definition tables restore in parallel. pg_dump cannot order the data
+ * of extension tables after the foreign keys the extension script created,
+ * so "pg_restore -j" loaded nodes before their graph and failed (23503).
+ * The keys go; sg_add_* check that the graph exists (as they always did) and
+ * deleting a graph deletes its nodes, edges and conditional edges with it.
+ */
+ALTER TABLE stategraph.nodes DROP CONSTRAINT nodes_graph_fkey;
+ALTER TABLE stategraph.edges DROP CONSTRAINT edges_graph_fkey;
+ALTER TABLE stategraph.branches DROP CONSTRAINT branches_graph_fkey;
+
+CREATE FUNCTION stategraph.graph_deleted() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    DELETE FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER graph_deleted BEFORE DELETE ON stategraph.graphs
+    FOR EACH ROW EXECUTE FUNCTION stategraph.graph_deleted();
+
+/*
+ * Row-level security is the guard; the extension grants the rest to PUBLIC
+ * (as pg_cron does), so users need no GRANT of their own.
+ *
+ * Graph definitions: everyone may read them (running and drawing a graph
+ * reads its definition; running it also needs EXECUTE on its functions),
+ * only the owner's roles may add to, change or delete them.
+ *
+ * Threads and checkpoints: only the owner's roles see or change them.
+ * Superusers, BYPASSRLS roles and the tables' owner (the extension's owner)
+ * see everything.
+ */
+ALTER TABLE stategraph.graphs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.nodes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.edges ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.branches ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.threads ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.checkpoints ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY graphs_read ON stategraph.graphs FOR SELECT USING (true);
+CREATE POLICY graphs_owner ON stategraph.graphs
+    USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
+
+CREATE POLICY nodes_read ON stategraph.nodes FOR SELECT USING (true);
+CREATE POLICY nodes_owner ON stategraph.nodes
+    USING (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) nodes.graph
+                   AND stategraph.owned(g.owner)))
+    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) nodes.graph
+                        AND stategraph.owned(g.owner)));
+
+CREATE POLICY edges_read ON stategraph.edges FOR SELECT USING (true);
+CREATE POLICY edges_owner ON stategraph.edges
+    USING (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) edges.graph
+                   AND stategraph.owned(g.owner)))
+    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) edges.graph
+                        AND stategraph.owned(g.owner)));
+
+CREATE POLICY branches_read ON stategraph.branches FOR SELECT USING (true);
+CREATE POLICY branches_owner ON stategraph.branches
+    USING (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) branches.graph
+                   AND stategraph.owned(g.owner)))
+    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) branches.graph
+                        AND stategraph.owned(g.owner)));
+
+CREATE POLICY threads_owner ON stategraph.threads
+    USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
+
+CREATE POLICY checkpoints_owner ON stategraph.checkpoints
+    USING (EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id
+                   AND stategraph.owned(t.owner)))
+    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id
+                        AND stategraph.owned(t.owner)));
+
+GRANT USAGE ON SCHEMA stategraph TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.graphs, stategraph.nodes, stategraph.edges,
+    stategraph.branches, stategraph.threads, stategraph.checkpoints TO PUBLIC;
+
 
 -- ===========================================================================
 -- Background runs and retention
@@ -65,3 +208,35 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
 -- Comments and privileges of every function
 -- ===========================================================================
 
+/*
+ * ---- Privileges of every function (security) ----
+ *
+ * Every function is SECURITY INVOKER. Functions users call are executable by
+ * PUBLIC: what a role may do is decided by row-level security on the tables
+ * and by EXECUTE on the graph's own node, router and reducer functions.
+ * stategraph.owned is executable by PUBLIC because every policy calls it as
+ * the querying role. Trigger functions are not for calling: no EXECUTE.
+ * Functions added by later sections state their decision here too.
+ */
+REVOKE ALL ON FUNCTION stategraph.graphs_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.graph_deleted() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.owned(name) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_create_graph(text, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_node(text, text, regprocedure, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_edge(text, text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_edge(text, text[], text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_conditional_edges(text, text, regprocedure, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_compile(text, text[], text[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_drop_graph(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_draw(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_invoke(text, jsonb, text, uuid, jsonb, integer, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_stream(text, jsonb, text, uuid, jsonb, integer, text, text) TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE @extschema@.sg_run(text, jsonb, text, uuid, jsonb, integer, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_interrupt(jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_get_state(text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_get_state_history(text, integer, uuid, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_fork(text, uuid, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_threads(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_delete_thread(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_prune(interval, integer, text) TO PUBLIC;

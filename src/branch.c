@@ -135,10 +135,11 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 	if (cp->parent_thread != NULL)
 		for (c = 0; c < cs->n; c++)
 			state->track[c].has_loc = false;
-	sg_checkpoint_insert(cs, cp, state, NULL);
+	/* the thread row first: row-level security checks checkpoints against it */
 	if (dst_th == NULL)
 		sg_thread_create(dst, sth->graph, sth->channels, &cp->id, cp->nnext > 0 ? "idle" : "done");
-	else
+	sg_checkpoint_insert(cs, cp, state, NULL);
+	if (dst_th != NULL)
 		sg_thread_set(dst, &cp->id, cp->nnext > 0 ? "idle" : "done", NULL);
 	if (cp->parent_thread != NULL)
 		note_forked_from(dst, src);

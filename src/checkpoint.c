@@ -351,11 +351,19 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 * (REPEATABLE READ: PostgreSQL reports a serialization failure itself).
 	 */
 	spi_run(plan, values, NULL, 0);
-	if (SPI_processed == 0)
+	if (SPI_processed > 0)
+		return;
+	/* a row this role cannot see, even with a new snapshot, is another role's */
+	if (!IsolationUsesXactSnapshot() && sg_thread_fetch(thread_id, false) == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
-				 errhint("Retry the transaction.")));
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("thread \"%s\" belongs to another role", thread_id),
+				 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
+				 errhint("Use another thread id.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
+			 errhint("Retry the transaction.")));
 }
 
 /* Record a thread's newest checkpoint and status (and its channel kinds, if given). */

@@ -928,6 +928,15 @@ put_checkpoint(SGRun *run, SGCheckpoint *cp, SGState *state, bool *changed)
 {
 	if (run->persist)
 	{
+		/*
+		 * The thread row comes first: row-level security lets a role write
+		 * checkpoints only into a thread it owns.
+		 */
+		if (!run->thread_exists)
+		{
+			sg_thread_create(run->opts.thread_id, run->g->name, run->g->kinds, &cp->id, "running");
+			run->thread_exists = true;
+		}
 		sg_checkpoint_insert(run->g->cs, cp, state, changed);
 		run->wrote = true;
 	}

@@ -59,6 +59,8 @@ typedef enum SGSignature
 	SIG_REDUCER					/* (jsonb, jsonb) -> jsonb */
 } SGSignature;
 
+static void check_storage_access(void);
+
 /* ---------------------------------------------------------------------------
  * Small SPI helpers for the (not hot) definition statements
  * ---------------------------------------------------------------------------
@@ -91,6 +93,32 @@ require_graph(const char *graph)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("graph \"%s\" does not exist", graph),
 				 errhint("Create it with sg_create_graph().")));
+}
+
+/*
+ * Only the graph's owner (or a member of the owner's role) may change its
+ * definition; row-level security would silently skip the rows, so the
+ * refusal is explicit. Superusers own everything.
+ */
+static void
+require_owner(const char *graph)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+	bool		isnull;
+
+	if (exec("SELECT stategraph.owned(owner), owner FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+			 1, types, values, NULL) == 0)
+		require_graph(graph);
+	if (superuser())
+		return;
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of graph \"%s\"", graph),
+				 errdetail("Graph \"%s\" belongs to role \"%s\".", graph,
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errhint("Only the owner of a graph, or a member of its role, may change, compile or drop it.")));
 }
 
 /* The graph's normalized channels. */
@@ -209,6 +237,20 @@ resolve_function(const char *signature)
 	fcinfo->args[0].isnull = false;
 	d = to_regprocedure(fcinfo);
 	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/*
+ * Resolve a signature stored in a draft table. 0.1.0 left "dropped function
+ * <oid>" for functions already gone when it was updated: such a name (any
+ * text without an argument list) never resolves, so a bare OID can never
+ * bind to another function.
+ */
+static Oid
+resolve_stored(const char *signature)
+{
+	if (strchr(signature, '(') == NULL)
+		return InvalidOid;
+	return resolve_function(signature);
 }
 
 /* ---------------------------------------------------------------------------
@@ -511,9 +553,10 @@ sg_add_node(PG_FUNCTION_ARGS)
 	Oid			fn;
 	Jsonb	   *retry = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
 	Jsonb	   *channels;
-	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', retry ? ' ' : 'n'};
+	bool		isnull;
 
 	sg_require_arg(fcinfo, 2, "fn");
 	fn = PG_GETARG_OID(2);
@@ -523,9 +566,8 @@ sg_add_node(PG_FUNCTION_ARGS)
 		check_retry(retry, node);
 
 	sg_spi_connect();
+	require_owner(graph);
 	channels = graph_channels(graph);
-	if (channels == NULL)
-		require_graph(graph);
 	if (sg_jsonb_get(channels, node) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -533,18 +575,19 @@ sg_add_node(PG_FUNCTION_ARGS)
 				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = CStringGetTextDatum(node);
-	values[2] = ObjectIdGetDatum(fn);
+	values[2] = CStringGetTextDatum(format_procedure_qualified(fn));
 	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
-	if (exec("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+	if (exec("SELECT fn FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
 			 2, types, values, NULL) == 0)
 		exec("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
 			 4, types, values, nulls);
 	/* a node whose function was dropped is given its new one */
-	else if (exec("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
-				  "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2 "
-				  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-				  "                WHERE p.oid OPERATOR(pg_catalog.=) fn::pg_catalog.oid)",
-				  4, types, values, nulls) == 0)
+	else if (!OidIsValid(resolve_stored(TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+																		  SPI_tuptable->tupdesc, 1, &isnull)))))
+		exec("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
+			 "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+			 4, types, values, nulls);
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
@@ -576,7 +619,7 @@ insert_edge(const char *graph, Datum sources, const char *target)
 	Datum		values[3];
 
 	sg_spi_connect();
-	require_graph(graph);
+	require_owner(graph);
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = sources;
 	values[2] = CStringGetTextDatum(target);
@@ -689,9 +732,11 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	char	   *source = sg_arg_text(fcinfo, 1, "source");
 	Oid			router;
 	Jsonb	   *path_map = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', path_map ? ' ' : 'n'};
+	uint64		i,
+				n;
 
 	sg_require_arg(fcinfo, 2, "router");
 	router = PG_GETARG_OID(2);
@@ -706,17 +751,28 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 				 errhint("For example '{\"true\": \"a\", \"false\": \"b\"}'.")));
 
 	sg_spi_connect();
-	require_graph(graph);
+	require_owner(graph);
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = CStringGetTextDatum(source);
-	values[2] = ObjectIdGetDatum(router);
+	values[2] = CStringGetTextDatum(format_procedure_qualified(router));
 	values[3] = path_map ? JsonbPGetDatum(path_map) : (Datum) 0;
 	/* conditional edges of this node whose router was dropped are replaced */
-	exec("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "AND source OPERATOR(pg_catalog.=) $2 "
-		 "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-		 "                WHERE p.oid OPERATOR(pg_catalog.=) router::pg_catalog.oid)",
-		 2, types, values, NULL);
+	n = exec("SELECT router FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+			 "AND source OPERATOR(pg_catalog.=) $2", 2, types, values, NULL);
+	{
+		SPITupleTable *gone = SPI_tuptable;
+
+		for (i = 0; i < n; i++)
+		{
+			char	   *stored = SPI_getvalue(gone->vals[i], gone->tupdesc, 1);
+			Datum		dv[3] = {values[0], values[1], CStringGetTextDatum(stored)};
+
+			if (!OidIsValid(resolve_stored(stored)))
+				exec("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+					 "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
+					 3, types, dv, NULL);
+		}
+	}
 	if (exec("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 			 "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
 			 3, types, values, NULL) > 0)
@@ -724,7 +780,10 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
 						source, graph, format_procedure(router))));
-	exec("INSERT INTO stategraph.branches (graph, source, router, path_map) VALUES ($1, $2, $3, $4)",
+	/* routers of one source run in the order they were added */
+	exec("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
+		 "SELECT $1, $2, $3, $4, pg_catalog.coalesce(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
+		 "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
 		 4, types, values, nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
@@ -786,6 +845,20 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 				 errhint("Add it with sg_add_node() before compiling.")));
 }
 
+/* A function of the draft, resolved by its stored signature (42883 when gone). */
+static Oid
+draft_function(const char *signature, const char *graph, const char *what)
+{
+	Oid			fn = resolve_stored(signature);
+
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %s of %s in graph \"%s\" does not exist", signature, what, graph),
+				 errhint("Create the function again, or add %s again with its new function.", what)));
+	return fn;
+}
+
 static void
 load_draft(const char *graph, Draft *d)
 {
@@ -806,7 +879,8 @@ load_draft(const char *graph, Draft *d)
 		Datum		r;
 
 		d->nodes[i] = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-		d->fns[i] = DatumGetObjectId(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		d->fns[i] = draft_function(SPI_getvalue(t, SPI_tuptable->tupdesc, 2), graph,
+								   psprintf("node \"%s\"", d->nodes[i]));
 		r = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
 		d->retries[i] = isnull ? NULL : DatumGetJsonbPCopy(r);
 	}
@@ -832,7 +906,7 @@ load_draft(const char *graph, Draft *d)
 	}
 
 	exec("SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY source COLLATE \"C\", router::pg_catalog.oid", 1, types, values, NULL);
+		 "ORDER BY source COLLATE \"C\", ordinal", 1, types, values, NULL);
 	d->nbranches = SPI_processed;
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
 	for (i = 0; i < SPI_processed; i++)
@@ -841,7 +915,8 @@ load_draft(const char *graph, Draft *d)
 		Datum		p;
 
 		d->branches[i].source = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-		d->branches[i].router = DatumGetObjectId(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		d->branches[i].router = draft_function(SPI_getvalue(t, SPI_tuptable->tupdesc, 2), graph,
+											   psprintf("the router of node \"%s\"", d->branches[i].source));
 		p = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
 		d->branches[i].path_map = isnull ? NULL : DatumGetJsonbPCopy(p);
 	}
@@ -1036,9 +1111,8 @@ sg_compile(PG_FUNCTION_ARGS)
 				j;
 
 	sg_spi_connect();
+	require_owner(graph);
 	channels = graph_channels(graph);
-	if (channels == NULL)
-		require_graph(graph);
 	load_draft(graph, &d);
 	validate_draft(&d, graph);
 
@@ -1117,9 +1191,9 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 
 	sg_spi_connect();
-	if (exec("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-			 1, types, values, NULL) == 0)
-		require_graph(graph);
+	require_owner(graph);
+	exec("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+		 1, types, values, NULL);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -1449,7 +1523,10 @@ sg_graph_get(const char *name)
 	{
 		g = (SGGraph *) lfirst(lc);
 		if (strcmp(g->name, name) == 0)
+		{
+			check_storage_access();
 			return g;
+		}
 	}
 
 	sg_spi_connect();
@@ -1473,6 +1550,25 @@ sg_graph_get(const char *name)
 	graph_cache = lappend(graph_cache, g);
 	MemoryContextSwitchTo(old);
 	return g;
+}
+
+/*
+ * A cached graph is shared by every role of the backend: after SET ROLE the
+ * current role must still be allowed to read it, as reading it from the
+ * table again would check (USAGE on schema stategraph, SELECT on graphs).
+ */
+static void
+check_storage_access(void)
+{
+	Oid			nsp = get_rel_namespace(graphs_relid);
+	AclResult	r;
+
+	r = pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE);
+	if (r != ACLCHECK_OK)
+		aclcheck_error(r, OBJECT_SCHEMA, get_namespace_name(nsp));
+	r = pg_class_aclcheck(graphs_relid, GetUserId(), ACL_SELECT);
+	if (r != ACLCHECK_OK)
+		aclcheck_error(r, OBJECT_TABLE, get_rel_name(graphs_relid));
 }
 
 static void
