@@ -157,6 +157,7 @@ sg_fork(PG_FUNCTION_ARGS)
 
 	sg_require_arg(fcinfo, 1, "checkpoint_id");
 	id = *PG_GETARG_UUID_P(1);
+	sg_refuse_running_thread(new_thread_id, "sg_fork");
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	sg_lock_thread(new_thread_id, false);
@@ -277,6 +278,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 				 errmsg("values must be a JSON object of channel values, not a JSON %s",
 						sg_jsonb_type_name(values))));
 
+	sg_refuse_running_thread(thread_id, "sg_update_state");
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	th = sg_thread_fetch(thread_id, true);

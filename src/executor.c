@@ -96,6 +96,34 @@ static SGTaskContext *current_task = NULL;
 /* Threads this backend is running now, to refuse running one inside itself. */
 static List *running_threads = NIL;
 
+/* Is thread_id being run by this backend (a node calling back into its own thread)? */
+bool
+sg_thread_running_here(const char *thread_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, running_threads)
+		if (strcmp((char *) lfirst(lc), thread_id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Refuse to change a thread from inside one of its own nodes: the run's next
+ * checkpoint would be written over the change (an update lost on a dead
+ * branch, a deleted thread written again). what names the call.
+ */
+void
+sg_refuse_running_thread(const char *thread_id, const char *what)
+{
+	if (sg_thread_running_here(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s cannot change thread \"%s\" while this session is running it", what, thread_id),
+				 errdetail("A node cannot change the thread it belongs to."),
+				 errhint("Return the change as the node's update instead.")));
+}
+
 /* ---------------------------------------------------------------------------
  * Tasks
  * ---------------------------------------------------------------------------

@@ -782,7 +782,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 						source, graph, format_procedure(router))));
 	/* routers of one source run in the order they were added */
 	exec("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
-		 "SELECT $1, $2, $3, $4, pg_catalog.coalesce(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
+		 "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
 		 "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
 		 4, types, values, nulls);
 	sg_spi_finish();

@@ -139,6 +139,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	Datum		values[1];
 
 	sg_spi_connect();
+	sg_refuse_running_thread(thread_id, "sg_delete_thread");
 	sg_lock_thread(thread_id, false);
 	sg_thread_fetch_required(thread_id, true);
 	detach_forks(thread_id, (Datum) 0);
@@ -253,8 +254,11 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 	uint64		n = 0;
 
 	if (!one_of_all)
+	{
+		sg_refuse_running_thread(thread_id, "sg_prune");
 		sg_lock_thread(thread_id, false);
-	else if (!sg_try_lock_thread(thread_id))
+	}
+	else if (sg_thread_running_here(thread_id) || !sg_try_lock_thread(thread_id))
 		return 0;				/* running now: next time */
 	if (sg_thread_fetch(thread_id, false) != NULL)	/* else deleted meanwhile */
 		n = prune_locked(thread_id, older_than, keep_last);

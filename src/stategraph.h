@@ -379,4 +379,11 @@ extern void sg_spi_connect(void);
 extern void sg_spi_finish(void);
 extern SPIPlanPtr sg_prepare(const char *query, int nargs, Oid *argtypes);
 
+/* ---------------------------------------------------------------------------
+ * Security and lifecycle (executor.c, graph.c)
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_thread_running_here(const char *thread_id);
+extern void sg_refuse_running_thread(const char *thread_id, const char *what);
+
 #endif							/* STATEGRAPH_H */
