@@ -999,6 +999,8 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 	int			c,
 				i;
 
+	sg_check_state_size(cs, state, cp->thread_id);
+
 	if (plan == NULL)
 	{
 		Oid			types[16] = {TEXTOID, UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTARRAYOID,

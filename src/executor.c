@@ -35,8 +35,10 @@
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_interrupt);
@@ -471,6 +473,22 @@ interrupt_entry(SGRun *run, SGTask *task, int index, Jsonb *value)
 }
 
 /*
+ * Check, just before a call, that a node or router function still exists:
+ * another session may have dropped it since the graph was loaded, and
+ * calling a dropped function fails deep in fmgr with an internal error.
+ */
+static void
+require_function(Oid fn, const char *what, const char *name, const char *graph)
+{
+	AcceptInvalidationMessages();
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function of %s \"%s\" in graph \"%s\" was dropped during the run", what, name, graph),
+				 errhint("Create the function again and resume the thread.")));
+}
+
+/*
  * Run one task's node in a subtransaction, retrying transient errors as its
  * retry policy says. Sets task->done, ->interrupted or ->error; with
  * on_error 'raise', a failure is re-thrown.
@@ -504,6 +522,7 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 			LOCAL_FCINFO(fcinfo, 2);
 			Datum		d;
 
+			require_function(node->fn, "node", node->name, run->g->name);
 			InitFunctionCallInfoData(*fcinfo, &run->node_fn[task->node], node->nargs, InvalidOid, NULL, NULL);
 			fcinfo->args[0].value = JsonbPGetDatum(task->arg ? task->arg : state_jsonb);
 			fcinfo->args[0].isnull = false;
@@ -719,6 +738,7 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 	Datum		d;
 
 	routing_node = node->name;
+	require_function(br->router, "the router of node", node->name, r->g->name);
 	InitFunctionCallInfoData(*fcinfo, &br->flinfo, 1, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(local_state);
 	fcinfo->args[0].isnull = false;

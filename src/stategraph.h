@@ -385,5 +385,6 @@ extern SPIPlanPtr sg_prepare(const char *query, int nargs, Oid *argtypes);
  */
 extern bool sg_thread_running_here(const char *thread_id);
 extern void sg_refuse_running_thread(const char *thread_id, const char *what);
+extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 
 #endif							/* STATEGRAPH_H */
