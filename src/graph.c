@@ -96,6 +96,22 @@ require_graph(const char *graph)
 }
 
 /*
+ * Is the schema still 0.1.0's? A new library runs under a database whose
+ * ALTER EXTENSION stategraph UPDATE has not run yet (and the upgrade test
+ * makes its data that way): no owners, no router order, reg* columns.
+ */
+static bool
+schema_is_010(void)
+{
+	Oid			rel = get_relname_relid("branches", get_namespace_oid("stategraph", false));
+
+	return get_attnum(rel, "ordinal") == InvalidAttrNumber;
+}
+
+/* What a signature parameter ($n text) needs to match the column: 0.1.0 kept regprocedure. */
+#define SIGNATURE_CAST (schema_is_010() ? "::pg_catalog.regprocedure" : "")
+
+/*
  * Only the graph's owner (or a member of the owner's role) may change its
  * definition; row-level security would silently skip the rows, so the
  * refusal is explicit. Superusers own everything.
@@ -107,6 +123,11 @@ require_owner(const char *graph)
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 	bool		isnull;
 
+	if (schema_is_010())
+	{
+		require_graph(graph);
+		return;
+	}
 	if (exec("SELECT stategraph.owned(owner), owner FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 			 1, types, values, NULL) == 0)
 		require_graph(graph);
@@ -579,13 +600,13 @@ sg_add_node(PG_FUNCTION_ARGS)
 	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
 	if (exec("SELECT fn FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
 			 2, types, values, NULL) == 0)
-		exec("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
+		exec(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)", SIGNATURE_CAST),
 			 4, types, values, nulls);
 	/* a node whose function was dropped is given its new one */
 	else if (!OidIsValid(resolve_stored(TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
 																		  SPI_tuptable->tupdesc, 1, &isnull)))))
-		exec("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
-			 "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+		exec(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
+					  "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2", SIGNATURE_CAST),
 			 4, types, values, nulls);
 	else
 		ereport(ERROR,
@@ -768,23 +789,28 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 			Datum		dv[3] = {values[0], values[1], CStringGetTextDatum(stored)};
 
 			if (!OidIsValid(resolve_stored(stored)))
-				exec("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-					 "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
+				exec(psprintf("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+							  "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
+							  SIGNATURE_CAST),
 					 3, types, dv, NULL);
 		}
 	}
-	if (exec("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-			 "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
+	if (exec(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+					  "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s", SIGNATURE_CAST),
 			 3, types, values, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
 						source, graph, format_procedure(router))));
 	/* routers of one source run in the order they were added */
-	exec("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
-		 "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
-		 "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
-		 4, types, values, nulls);
+	if (schema_is_010())
+		exec("INSERT INTO stategraph.branches (graph, source, router, path_map) "
+			 "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, types, values, nulls);
+	else
+		exec("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
+			 "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
+			 "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
+			 4, types, values, nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -905,7 +931,10 @@ load_draft(const char *graph, Draft *d)
 		d->edges[i].target = SPI_getvalue(t, SPI_tuptable->tupdesc, 2);
 	}
 
-	exec("SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+	exec(schema_is_010() ?
+		 "SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+		 "ORDER BY source COLLATE \"C\", router::pg_catalog.oid" :
+		 "SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 		 "ORDER BY source COLLATE \"C\", ordinal", 1, types, values, NULL);
 	d->nbranches = SPI_processed;
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
