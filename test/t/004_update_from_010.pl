@@ -47,6 +47,7 @@ is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', NULL, thread_id =>
 is($node->safe_psql('postgres', q{SELECT status FROM sg_threads() WHERE thread_id = 'chat-12'}), 'done', 'and the thread finishes');
 like($node->safe_psql('postgres', q{SELECT sg_invoke('lc_loop', NULL, thread_id => 'loop-2')::text}),
 	qr/"w3"/, 'a static interrupt of 0.1.0 is passed');
+$node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', NULL, thread_id => 'chat-1-fork')});
 is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', NULL, thread_id => 'chat-1-fork', resume => '"fork"') ->> 'answer'}),
 	'fork', 'a fork of 0.1.0 goes on');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_get_state_history('chat-1-fork')}),
