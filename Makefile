@@ -14,6 +14,18 @@ REGRESS_OPTS = --inputdir=. --outputdir=test/results
 ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso
 
+# make installcheck runs pg_regress and isolation on a temporary instance of
+# PG_CONFIG's PostgreSQL (test/tmp_check*), configured with test/stategraph.conf
+# (the preload background workers need), as pg_cron does: it needs no running
+# server, only `make install` first, and a user other than root (initdb).
+# `make installcheck TEMP_INSTANCE=` runs them on the running server that
+# PGHOST/PGPORT/PGUSER name instead (its postgresql.conf must preload stategraph).
+TEMP_INSTANCE ?= test/tmp_check
+ifneq ($(TEMP_INSTANCE),)
+REGRESS_OPTS += --temp-instance=$(TEMP_INSTANCE) --temp-config=test/stategraph.conf
+ISOLATION_OPTS += --temp-instance=$(TEMP_INSTANCE)_iso --temp-config=test/stategraph.conf
+endif
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 SERVER_INCLUDES := $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
@@ -30,7 +42,17 @@ src/sqlstates.h: $(shell $(PG_CONFIG) --sharedir 2>/dev/null)/errcodes.txt
 	awk '/^[0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][ \t]/ && NF >= 4 { printf "\t{\"%s\", \"%s\"},\n", $$1, $$4 }' $< > $@
 src/executor.o src/executor.bc: src/sqlstates.h
 $(OBJS): src/stategraph.h
-EXTRA_CLEAN = src/sqlstates.h test/results test/output_iso
+EXTRA_CLEAN = src/sqlstates.h test/results test/output_iso test/tmp_check test/tmp_check_iso tmp_check
+
+# make prove_installcheck: the TAP tests of test/t (PostgreSQL::Test::Cluster,
+# from PG_CONFIG's installation); every cluster they create gets
+# test/stategraph.conf (PostgreSQL::Test::Cluster appends TEMP_CONFIG).
+.PHONY: prove_installcheck
+prove_installcheck: export TEMP_CONFIG = $(CURDIR)/test/stategraph.conf
+prove_installcheck: PROVE_TESTS = test/t/*.pl
+prove_installcheck: PG_PROVE_FLAGS += -I test/t
+prove_installcheck:
+	$(prove_installcheck)
 
 # The two commands of README.md: the seed's walkthrough on a local cluster, and every test.
 .PHONY: demo test

@@ -115,6 +115,8 @@ BEGIN
 END $$;
 CREATE TRIGGER graph_deleted BEFORE DELETE ON stategraph.graphs
     FOR EACH ROW EXECUTE FUNCTION stategraph.graph_deleted();
+COMMENT ON FUNCTION stategraph.graph_deleted() IS
+    'trigger: deletes the nodes, edges and conditional edges of a deleted graph (the definition tables have no foreign keys, so that they restore in parallel)';
 
 /*
  * Row-level security is the guard; the extension grants the rest to PUBLIC
@@ -207,6 +209,81 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.graphs, stategraph.nodes, sta
 -- ===========================================================================
 -- Comments and privileges of every function
 -- ===========================================================================
+
+
+/*
+ * Every function, procedure and type of the extension says what it is for
+ * (psql's \df+ and \dT+ show it), as pgvector and pg_cron do. Descriptions
+ * follow PostgreSQL's own: lower case, no period. test/pgtap/04_comments.sql
+ * fails for any function of the extension left without one, so a function
+ * added later needs its COMMENT here too (or next to its CREATE).
+ */
+
+-- types
+COMMENT ON TYPE @extschema@.sg_snapshot IS
+    'a checkpoint as the state functions return it (LangGraph''s StateSnapshot)';
+COMMENT ON TYPE @extschema@.sg_thread IS
+    'a thread as sg_threads returns it: its graph, status, next nodes and number of checkpoints';
+
+-- storage
+COMMENT ON TABLE stategraph.graphs IS
+    'graph definitions: channels, and the frozen spec written by sg_compile';
+COMMENT ON TABLE stategraph.nodes IS 'nodes of the graph definitions';
+COMMENT ON TABLE stategraph.edges IS 'edges and join edges of the graph definitions';
+COMMENT ON TABLE stategraph.branches IS 'conditional edges (routers) of the graph definitions';
+COMMENT ON TABLE stategraph.threads IS 'one row per thread: its graph, newest checkpoint and status';
+COMMENT ON TABLE stategraph.checkpoints IS
+    'one row per checkpoint: the writes that produced it from its parent, and images of some channel values';
+COMMENT ON FUNCTION stategraph.graphs_changed() IS
+    'trigger: drops every backend''s cache of compiled graphs when a graph definition changes';
+
+-- defining a graph
+COMMENT ON FUNCTION @extschema@.sg_create_graph(text, jsonb) IS
+    'create a graph definition with its channels and their reducers (StateGraph)';
+COMMENT ON FUNCTION @extschema@.sg_add_node(text, text, regprocedure, jsonb) IS
+    'add a node: a function (state jsonb[, config jsonb]) -> jsonb returning a partial update, with an optional retry policy';
+COMMENT ON FUNCTION @extschema@.sg_add_edge(text, text, text) IS
+    'add an edge: target runs in the step after source (__start__ and __end__ are START and END)';
+COMMENT ON FUNCTION @extschema@.sg_add_edge(text, text[], text) IS
+    'add a join edge: target runs once after every one of the sources has run';
+COMMENT ON FUNCTION @extschema@.sg_add_conditional_edges(text, text, regprocedure, jsonb) IS
+    'add a router after source: it returns the next node(s) or Send objects, optionally mapped through path_map';
+COMMENT ON FUNCTION @extschema@.sg_compile(text, text[], text[]) IS
+    'validate a graph definition and freeze it for runs, with optional static interrupts';
+COMMENT ON FUNCTION @extschema@.sg_drop_graph(text) IS
+    'remove a graph definition (its threads stay readable)';
+COMMENT ON FUNCTION @extschema@.sg_draw(text, text) IS
+    'draw a compiled graph as a Mermaid flowchart or a Graphviz digraph (format mermaid or dot)';
+
+-- running
+COMMENT ON FUNCTION @extschema@.sg_invoke(text, jsonb, text, uuid, jsonb, integer, text) IS
+    'run a graph in the caller''s transaction and return the final state values (invoke); input NULL resumes the thread';
+COMMENT ON FUNCTION @extschema@.sg_stream(text, jsonb, text, uuid, jsonb, integer, text, text) IS
+    'run a graph like sg_invoke, returning one row per node write (mode updates) or per super-step (mode values)';
+COMMENT ON PROCEDURE @extschema@.sg_run(text, jsonb, text, uuid, jsonb, integer, text) IS
+    'durable run: like sg_invoke, committing after every super-step (call outside a transaction block)';
+COMMENT ON FUNCTION @extschema@.sg_interrupt(jsonb) IS
+    'inside a node: pause the thread with value as the interrupt payload; on resume, return the resume value';
+
+-- threads, history, time travel, branching
+COMMENT ON FUNCTION @extschema@.sg_get_state(text, uuid) IS
+    'the state of a thread at its newest checkpoint, or at checkpoint_id';
+COMMENT ON FUNCTION @extschema@.sg_get_state_history(text, integer, uuid, jsonb) IS
+    'the checkpoints of a thread, newest first, by pages (limit, before) and metadata filter';
+COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS
+    'write values through the reducers as if as_node had returned them, and return the new checkpoint id';
+COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS
+    'start a new thread whose history begins at a checkpoint of another thread, and return its checkpoint id';
+COMMENT ON FUNCTION @extschema@.sg_threads(text) IS
+    'every thread (of one graph, or all) with its status, next nodes and number of checkpoints';
+COMMENT ON FUNCTION @extschema@.sg_delete_thread(text) IS
+    'remove a thread and its checkpoints (forks in other threads keep what they need)';
+COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS
+    'remove checkpoints older than older_than or beyond the newest keep_last of each thread, and return how many';
+
+-- ownership
+COMMENT ON FUNCTION stategraph.owned(name) IS
+    'whether the current role is owner, or a member of the owner, of a row (the test of every row-level security policy)';
 
 /*
  * ---- Privileges of every function (security) ----

@@ -34,7 +34,6 @@ static char *
 checkpoint_owner(const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
-	MemoryContext cxt = CurrentMemoryContext;
 	Oid			types[3] = {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
@@ -44,14 +43,14 @@ checkpoint_owner(const pg_uuid_t *id)
 	int			i,
 				attempt;
 
-	if (plan == NULL)
-		plan = sg_prepare("SELECT t.thread_id FROM stategraph.threads t "
-						  "WHERE ($2 IS NULL OR (t.created_at OPERATOR(pg_catalog.<=) $2 "
-						  "                      AND t.updated_at OPERATOR(pg_catalog.>=) $3)) "
-						  "AND EXISTS (SELECT 1 FROM stategraph.checkpoints c "
-						  "            WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-						  "            AND c.checkpoint_id OPERATOR(pg_catalog.=) $1) "
-						  "LIMIT 1", 3, types);
+	sg_spi_prepare(&plan,
+				   "SELECT t.thread_id FROM stategraph.threads t "
+				   "WHERE ($2 IS NULL OR (t.created_at OPERATOR(pg_catalog.<=) $2 "
+				   "                      AND t.updated_at OPERATOR(pg_catalog.>=) $3)) "
+				   "AND EXISTS (SELECT 1 FROM stategraph.checkpoints c "
+				   "            WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+				   "            AND c.checkpoint_id OPERATOR(pg_catalog.=) $1) "
+				   "LIMIT 1", 3, types);
 	*copy = *id;
 	for (i = 0; i < 6; i++)
 		ms = (ms << 8) | id->data[i];
@@ -63,11 +62,8 @@ checkpoint_owner(const pg_uuid_t *id)
 	{
 		if (attempt == 1)
 			nulls[1] = nulls[2] = 'n';
-		if (SPI_execute_plan(plan, values, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up checkpoint");
-		MemoryContextSwitchTo(cxt);
-		if (SPI_processed > 0)
-			return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (sg_spi_execute(plan, values, nulls, 1) > 0)
+			return sg_spi_text(0, SG_SOLE_COLUMN);
 	}
 	return NULL;
 }
@@ -77,20 +73,17 @@ static void
 note_forked_from(const char *dst, const char *src)
 {
 	static SPIPlanPtr plan;
-	MemoryContext cxt = CurrentMemoryContext;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 
-	if (plan == NULL)
-		plan = sg_prepare("UPDATE stategraph.threads "
-						  "SET forked_from = pg_catalog.array_append(forked_from, $2) "
-						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-						  "AND NOT COALESCE($2 OPERATOR(pg_catalog.=) ANY (forked_from), false)", 2, types);
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.threads "
+				   "SET forked_from = pg_catalog.array_append(forked_from, $2) "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND NOT COALESCE($2 OPERATOR(pg_catalog.=) ANY (forked_from), false)", 2, types);
 	values[0] = CStringGetTextDatum(dst);
 	values[1] = CStringGetTextDatum(src);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record a fork");
-	MemoryContextSwitchTo(cxt);
+	sg_spi_execute(plan, values, NULL, 0);
 }
 
 /*

@@ -66,26 +66,26 @@
 
 #define SG_LOCK_FIELD4		0x5347	/* 'SG': our advisory locks in pg_locks.objsubid */
 
-const char *sg_checkpoint_columns =
-"thread_id, checkpoint_id, parent_id, parent_thread, step, source, next, writes, image, "
-"image_complete, refs, barriers, sends, pending, meta, created_at";
+const char *sg_checkpoint_columns = SG_CHECKPOINT_COLUMNS;
+
+/* The columns of a thread row as sg_thread_fetch reads them, and their numbers. */
+#define THREAD_COLUMNS \
+	"thread_id, graph, channels, head, status, created_at, updated_at, xmin"
+#define Anum_thread_thread_id	1
+#define Anum_thread_graph		2
+#define Anum_thread_channels	3
+#define Anum_thread_head		4
+#define Anum_thread_status		5
+#define Anum_thread_created_at	6
+#define Anum_thread_updated_at	7
+#define Anum_thread_xmin		8
 
 /* ---------------------------------------------------------------------------
- * SPI with kept plans; results are left in the caller's memory context
+ * Uuids as SPI arguments and as text
  * ---------------------------------------------------------------------------
  */
-static int
-spi_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_plan(plan, values, nulls, false, count);
 
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return rc;
-}
-
+/* A uuid as a Datum of its own (a palloc'd copy). */
 static Datum
 uuid_datum(const pg_uuid_t *id)
 {
@@ -95,12 +95,14 @@ uuid_datum(const pg_uuid_t *id)
 	return UUIDPGetDatum(copy);
 }
 
+/* A uuid as text. */
 char *
 sg_uuid_to_cstring(const pg_uuid_t *id)
 {
 	return DatumGetCString(DirectFunctionCall1(uuid_out, uuid_datum(id)));
 }
 
+/* A uuid from its text. */
 static pg_uuid_t
 uuid_from_cstring(const char *s)
 {
@@ -273,24 +275,21 @@ sg_thread_is_busy(const char *thread_id)
  * Thread rows
  * ---------------------------------------------------------------------------
  */
+/* A thread from row 0 of SPI_tuptable (THREAD_COLUMNS), copied into the current context. */
 static SGThread *
-thread_from_tuple(HeapTuple t, TupleDesc d)
+thread_from_result(void)
 {
 	SGThread   *th = palloc0(sizeof(SGThread));
 	bool		isnull;
-	Datum		v;
 
-	th->thread_id = TextDatumGetCString(SPI_getbinval(t, d, 1, &isnull));
-	th->graph = TextDatumGetCString(SPI_getbinval(t, d, 2, &isnull));
-	th->channels = DatumGetJsonbPCopy(SPI_getbinval(t, d, 3, &isnull));
-	v = SPI_getbinval(t, d, 4, &isnull);
-	th->has_head = !isnull;
-	if (!isnull)
-		th->head = *DatumGetUUIDP(v);
-	th->status = TextDatumGetCString(SPI_getbinval(t, d, 5, &isnull));
-	th->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, 6, &isnull));
-	th->updated_at = DatumGetTimestampTz(SPI_getbinval(t, d, 7, &isnull));
-	th->xmin = DatumGetTransactionId(SPI_getbinval(t, d, 8, &isnull));
+	th->thread_id = TextDatumGetCString(sg_spi_datum(0, Anum_thread_thread_id, &isnull));
+	th->graph = TextDatumGetCString(sg_spi_datum(0, Anum_thread_graph, &isnull));
+	th->channels = sg_spi_jsonb(0, Anum_thread_channels);
+	th->has_head = sg_spi_uuid(0, Anum_thread_head, &th->head);
+	th->status = TextDatumGetCString(sg_spi_datum(0, Anum_thread_status, &isnull));
+	th->created_at = DatumGetTimestampTz(sg_spi_datum(0, Anum_thread_created_at, &isnull));
+	th->updated_at = DatumGetTimestampTz(sg_spi_datum(0, Anum_thread_updated_at, &isnull));
+	th->xmin = DatumGetTransactionId(sg_spi_datum(0, Anum_thread_xmin, &isnull));
 	return th;
 }
 
@@ -309,20 +308,19 @@ sg_thread_fetch(const char *thread_id, bool for_update)
 	Datum		values[1];
 	int			i = for_update ? 1 : 0;
 
-	if (plan[i] == NULL)
-		plan[i] = sg_prepare(for_update ?
-							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at, xmin "
-							 "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
-							 "SELECT thread_id, graph, channels, head, status, created_at, updated_at, xmin "
-							 "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
-							 1, types);
+	sg_spi_prepare(&plan[i], for_update ?
+				   "SELECT " THREAD_COLUMNS " "
+				   "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
+				   "SELECT " THREAD_COLUMNS " "
+				   "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+				   1, types);
 	values[0] = CStringGetTextDatum(thread_id);
-	spi_run(plan[i], values, NULL, 1);
-	if (SPI_processed == 0)
+	if (sg_spi_execute(plan[i], values, NULL, 1) == 0)
 		return NULL;
-	return thread_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	return thread_from_result();
 }
 
+/* The row of a thread, which must exist. */
 SGThread *
 sg_thread_fetch_required(const char *thread_id, bool for_update)
 {
@@ -344,10 +342,10 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	Oid			types[5] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, TEXTOID};
 	Datum		values[5];
 
-	if (plan == NULL)
-		plan = sg_prepare("INSERT INTO stategraph.threads (thread_id, graph, channels, head, status, updated_at) "
-						  "VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp()) "
-						  "ON CONFLICT (thread_id) DO NOTHING", 5, types);
+	sg_spi_prepare(&plan,
+				   "INSERT INTO stategraph.threads (thread_id, graph, channels, head, status, updated_at) "
+				   "VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp()) "
+				   "ON CONFLICT (thread_id) DO NOTHING", 5, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = CStringGetTextDatum(graph);
 	values[2] = JsonbPGetDatum(channels);
@@ -358,8 +356,7 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 * be one committed after this transaction's snapshot was taken
 	 * (REPEATABLE READ: PostgreSQL reports a serialization failure itself).
 	 */
-	spi_run(plan, values, NULL, 0);
-	if (SPI_processed > 0)
+	if (sg_spi_execute(plan, values, NULL, 0) > 0)
 		return;
 	/* a row this role cannot see, even with a new snapshot, is another role's */
 	if (!IsolationUsesXactSnapshot() && sg_thread_fetch(thread_id, false) == NULL)
@@ -383,16 +380,16 @@ sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status, 
 	Datum		values[4];
 	char		nulls[4] = {' ', head ? ' ' : 'n', ' ', channels ? ' ' : 'n'};
 
-	if (plan == NULL)
-		plan = sg_prepare("UPDATE stategraph.threads SET head = $2, status = $3, "
-						  "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
-						  "WHERE thread_id OPERATOR(pg_catalog.=) $1", 4, types);
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.threads SET head = $2, status = $3, "
+				   "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 4, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = head ? uuid_datum(head) : (Datum) 0;
 	values[2] = CStringGetTextDatum(status);
 	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
 	sg_state_cache_forget(thread_id);
-	spi_run(plan, values, nulls, 0);
+	sg_spi_execute(plan, values, nulls, 0);
 }
 
 /*
@@ -408,18 +405,19 @@ sg_thread_touch(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 
-	if (plan == NULL)
-		plan = sg_prepare("UPDATE stategraph.threads SET head = head "
-						  "WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types);
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.threads SET head = head "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	sg_state_cache_forget(thread_id);
-	spi_run(plan, values, NULL, 0);
+	sg_spi_execute(plan, values, NULL, 0);
 }
 
 /* ---------------------------------------------------------------------------
  * Checkpoint rows
  * ---------------------------------------------------------------------------
  */
+/* A jsonb column of a tuple, copied into the current context (NULL when null). */
 static Jsonb *
 jsonb_column(HeapTuple t, TupleDesc d, int col)
 {
@@ -440,33 +438,34 @@ sg_checkpoint_from_tuple(HeapTuple t, TupleDesc d)
 	Datum	   *elems;
 	int			i;
 
-	cp->thread_id = TextDatumGetCString(SPI_getbinval(t, d, 1, &isnull));
-	cp->id = *DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull));
-	v = SPI_getbinval(t, d, 3, &isnull);
+	cp->thread_id = TextDatumGetCString(SPI_getbinval(t, d, Anum_checkpoint_thread_id, &isnull));
+	cp->id = *DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull));
+	v = SPI_getbinval(t, d, Anum_checkpoint_parent_id, &isnull);
 	cp->has_parent = !isnull;
 	if (!isnull)
 		cp->parent_id = *DatumGetUUIDP(v);
-	v = SPI_getbinval(t, d, 4, &isnull);
+	v = SPI_getbinval(t, d, Anum_checkpoint_parent_thread, &isnull);
 	cp->parent_thread = isnull ? NULL : TextDatumGetCString(v);
-	cp->step = DatumGetInt32(SPI_getbinval(t, d, 5, &isnull));
-	cp->source = TextDatumGetCString(SPI_getbinval(t, d, 6, &isnull));
-	arr = DatumGetArrayTypeP(SPI_getbinval(t, d, 7, &isnull));
+	cp->step = DatumGetInt32(SPI_getbinval(t, d, Anum_checkpoint_step, &isnull));
+	cp->source = TextDatumGetCString(SPI_getbinval(t, d, Anum_checkpoint_source, &isnull));
+	arr = DatumGetArrayTypeP(SPI_getbinval(t, d, Anum_checkpoint_next, &isnull));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &cp->nnext);
 	cp->next = palloc(sizeof(char *) * (cp->nnext + 1));
 	for (i = 0; i < cp->nnext; i++)
 		cp->next[i] = TextDatumGetCString(elems[i]);
-	cp->writes = jsonb_column(t, d, 8);
-	cp->image = jsonb_column(t, d, 9);
-	cp->image_complete = DatumGetBool(SPI_getbinval(t, d, 10, &isnull));
-	cp->refs = jsonb_column(t, d, 11);
-	cp->barriers = jsonb_column(t, d, 12);
-	cp->sends = jsonb_column(t, d, 13);
-	cp->pending = jsonb_column(t, d, 14);
-	cp->meta = jsonb_column(t, d, 15);
-	cp->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, 16, &isnull));
+	cp->writes = jsonb_column(t, d, Anum_checkpoint_writes);
+	cp->image = jsonb_column(t, d, Anum_checkpoint_image);
+	cp->image_complete = DatumGetBool(SPI_getbinval(t, d, Anum_checkpoint_image_complete, &isnull));
+	cp->refs = jsonb_column(t, d, Anum_checkpoint_refs);
+	cp->barriers = jsonb_column(t, d, Anum_checkpoint_barriers);
+	cp->sends = jsonb_column(t, d, Anum_checkpoint_sends);
+	cp->pending = jsonb_column(t, d, Anum_checkpoint_pending);
+	cp->meta = jsonb_column(t, d, Anum_checkpoint_meta);
+	cp->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, Anum_checkpoint_created_at, &isnull));
 	return cp;
 }
 
+/* Checkpoint id of a thread, or NULL. */
 SGCheckpoint *
 sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id)
 {
@@ -474,19 +473,18 @@ sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id)
 	Oid			types[2] = {TEXTOID, UUIDOID};
 	Datum		values[2];
 
-	if (plan == NULL)
-		plan = sg_prepare(psprintf("SELECT %s FROM stategraph.checkpoints "
-								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-								   "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
-								   sg_checkpoint_columns), 2, types);
+	sg_spi_prepare(&plan,
+				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 2, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = uuid_datum(id);
-	spi_run(plan, values, NULL, 1);
-	if (SPI_processed == 0)
+	if (sg_spi_execute(plan, values, NULL, 1) == 0)
 		return NULL;
 	return sg_checkpoint_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
 
+/* Checkpoint id of a thread, which must exist. */
 SGCheckpoint *
 sg_checkpoint_fetch_required(const char *thread_id, const pg_uuid_t *id)
 {
@@ -507,21 +505,21 @@ sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id)
 	Oid			types[2] = {TEXTOID, UUIDOID};
 	Datum		values[2];
 
-	if (plan == NULL)
-		plan = sg_prepare("SELECT writes FROM stategraph.checkpoints "
-						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-						  "AND checkpoint_id OPERATOR(pg_catalog.>) $2 "
-						  "AND parent_id OPERATOR(pg_catalog.=) $2 AND parent_thread IS NULL "
-						  "AND source OPERATOR(pg_catalog.=) 'loop' "
-						  "ORDER BY checkpoint_id LIMIT 1", 2, types);
+	sg_spi_prepare(&plan,
+				   "SELECT writes FROM stategraph.checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.>) $2 "
+				   "AND parent_id OPERATOR(pg_catalog.=) $2 AND parent_thread IS NULL "
+				   "AND source OPERATOR(pg_catalog.=) 'loop' "
+				   "ORDER BY checkpoint_id LIMIT 1", 2, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = uuid_datum(id);
-	spi_run(plan, values, NULL, 1);
-	if (SPI_processed == 0)
+	if (sg_spi_execute(plan, values, NULL, 1) == 0)
 		return NULL;
-	return jsonb_column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return sg_spi_jsonb(0, SG_SOLE_COLUMN);
 }
 
+/* Store the pending writes of checkpoint id (NULL: none). */
 void
 sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending)
 {
@@ -530,14 +528,14 @@ sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pen
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', pending ? ' ' : 'n'};
 
-	if (plan == NULL)
-		plan = sg_prepare("UPDATE stategraph.checkpoints SET pending = $3 "
-						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 3, types);
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.checkpoints SET pending = $3 "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 3, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = uuid_datum(id);
 	values[2] = pending ? JsonbPGetDatum(pending) : (Datum) 0;
-	spi_run(plan, values, nulls, 0);
+	sg_spi_execute(plan, values, nulls, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -668,7 +666,7 @@ SGState *
 sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out)
 {
 	static SPIPlanPtr plan;
-	MemoryContext cxt = CurrentMemoryContext;
+	Oid			types[2] = {TEXTOID, UUIDOID};
 	SGState    *s = sg_state_new(cs->n);
 	bool	   *resolved = palloc0(sizeof(bool) * (cs->n + 1));
 	JsonbValue **base = palloc0(sizeof(JsonbValue *) * (cs->n + 1));
@@ -687,16 +685,11 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 	int			c;
 	ListCell   *lc;
 
-	if (plan == NULL)
-	{
-		Oid			types[2] = {TEXTOID, UUIDOID};
-
-		plan = sg_prepare(psprintf("SELECT %s FROM stategraph.checkpoints "
-								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-								   "AND checkpoint_id OPERATOR(pg_catalog.<=) $2 "
-								   "ORDER BY checkpoint_id DESC", sg_checkpoint_columns),
-						  2, types);
-	}
+	sg_spi_prepare(&plan,
+				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.<=) $2 "
+				   "ORDER BY checkpoint_id DESC", 2, types);
 
 	while (have_expected && nresolved < cs->n)
 	{
@@ -706,25 +699,24 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 
 		values[0] = CStringGetTextDatum(cur_thread);
 		values[1] = uuid_datum(&expected);
-		portal = SPI_cursor_open(NULL, plan, values, NULL, false);
-		MemoryContextSwitchTo(cxt);
+		portal = sg_spi_cursor_open(plan, values, NULL);
 
 		while (!switched && have_expected && nresolved < cs->n)
 		{
 			SPITupleTable *tt;
+			uint64		nrows;
 			uint64		i;
 
-			SPI_cursor_fetch(portal, true, batch);
-			MemoryContextSwitchTo(cxt);
+			nrows = sg_spi_cursor_fetch(portal, batch);
 			tt = SPI_tuptable;
-			if (SPI_processed == 0)
+			if (nrows == 0)
 			{
 				have_expected = false;
 				break;
 			}
 			tuptables = lappend(tuptables, tt);
 			batch = Min(batch * 4, 1024);
-			for (i = 0; i < SPI_processed && !switched && have_expected && nresolved < cs->n; i++)
+			for (i = 0; i < nrows && !switched && have_expected && nresolved < cs->n; i++)
 			{
 				HeapTuple	t = tt->vals[i];
 				TupleDesc	d = tt->tupdesc;
@@ -735,7 +727,8 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 				bool		complete;
 				Datum		parent;
 
-				if (memcmp(DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull))->data, expected.data, UUID_LEN) != 0)
+				if (memcmp(DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull))->data,
+						   expected.data, UUID_LEN) != 0)
 					continue;	/* a row of another branch */
 				if (first)
 				{
@@ -746,10 +739,10 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 					s->barriers = row->barriers;
 					first = false;
 				}
-				writes = jsonb_datum(t, d, 8);
-				image = jsonb_datum(t, d, 9);
-				complete = DatumGetBool(SPI_getbinval(t, d, 10, &isnull));
-				refs_col = jsonb_datum(t, d, 11);
+				writes = jsonb_datum(t, d, Anum_checkpoint_writes);
+				image = jsonb_datum(t, d, Anum_checkpoint_image);
+				complete = DatumGetBool(SPI_getbinval(t, d, Anum_checkpoint_image_complete, &isnull));
+				refs_col = jsonb_datum(t, d, Anum_checkpoint_refs);
 
 				for (c = 0; c < cs->n; c++)
 				{
@@ -774,7 +767,7 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 						nresolved++;
 						s->track[c].rows = depth;
 						s->track[c].has_loc = same_thread;
-						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull));
+						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull));
 						continue;
 					}
 					if (complete || (v = find_key(image, name)) != NULL)
@@ -832,18 +825,18 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 					if (same_thread)
 					{
 						s->track[c].has_loc = true;
-						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, 2, &isnull));
+						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull));
 					}
 				}
 				depth++;
-				parent = SPI_getbinval(t, d, 3, &isnull);
+				parent = SPI_getbinval(t, d, Anum_checkpoint_parent_id, &isnull);
 				have_expected = !isnull;
 				if (have_expected)
 				{
 					Datum		pt;
 
 					expected = *DatumGetUUIDP(parent);
-					pt = SPI_getbinval(t, d, 4, &isnull);
+					pt = SPI_getbinval(t, d, Anum_checkpoint_parent_thread, &isnull);
 					if (!isnull)
 					{
 						cur_thread = TextDatumGetCString(pt);
@@ -853,8 +846,7 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 				}
 			}
 		}
-		SPI_cursor_close(portal);
-		MemoryContextSwitchTo(cxt);
+		sg_spi_cursor_close(portal);
 	}
 
 	if (first)
@@ -997,27 +989,23 @@ void
 sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *written)
 {
 	static SPIPlanPtr plan;
+	Oid			types[Natts_checkpoint] = {TEXTOID, UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTARRAYOID,
+		JSONBOID, JSONBOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
 	SGJsonBuilder ib = {0};
 	SGJsonBuilder rb = {0};
 	bool		any_image = false;
 	bool		any_ref = false;
-	Datum		values[16];
-	char		nulls[16];
+	Datum		values[Natts_checkpoint];
+	char		nulls[Natts_checkpoint];
 	Datum	   *next;
 	int			c,
 				i;
 
 	sg_check_state_size(cs, state, cp->thread_id);
-
-	if (plan == NULL)
-	{
-		Oid			types[16] = {TEXTOID, UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTARRAYOID,
-			JSONBOID, JSONBOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
-
-		plan = sg_prepare(psprintf("INSERT INTO stategraph.checkpoints (%s) VALUES "
-								   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-								   sg_checkpoint_columns), 16, types);
-	}
+	sg_spi_prepare(&plan,
+				   "INSERT INTO stategraph.checkpoints (" SG_CHECKPOINT_COLUMNS ") VALUES "
+				   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+				   Natts_checkpoint, types);
 
 	sg_jb_begin_object(&ib);
 	sg_jb_begin_object(&rb);
@@ -1124,27 +1112,32 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 	for (i = 0; i < cp->nnext; i++)
 		next[i] = CStringGetTextDatum(cp->next[i]);
 	memset(nulls, ' ', sizeof(nulls));
-	values[0] = CStringGetTextDatum(cp->thread_id);
-	values[1] = uuid_datum(&cp->id);
-	values[2] = cp->has_parent ? uuid_datum(&cp->parent_id) : (Datum) 0;
-	nulls[2] = cp->has_parent ? ' ' : 'n';
-	values[3] = cp->parent_thread ? CStringGetTextDatum(cp->parent_thread) : (Datum) 0;
-	nulls[3] = cp->parent_thread ? ' ' : 'n';
-	values[4] = Int32GetDatum(cp->step);
-	values[5] = CStringGetTextDatum(cp->source);
-	values[6] = PointerGetDatum(construct_array(next, cp->nnext, TEXTOID, -1, false, TYPALIGN_INT));
-#define JSONB_ARG(i, j) (values[i] = (j) ? JsonbPGetDatum(j) : (Datum) 0, nulls[i] = (j) ? ' ' : 'n')
-	JSONB_ARG(7, cp->writes);
-	JSONB_ARG(8, cp->image);
-	values[9] = BoolGetDatum(cp->image_complete);
-	JSONB_ARG(10, cp->refs);
-	JSONB_ARG(11, cp->barriers);
-	JSONB_ARG(12, cp->sends);
-	JSONB_ARG(13, cp->pending);
-	JSONB_ARG(14, cp->meta);
+	/* parameter $n is column n of SG_CHECKPOINT_COLUMNS */
+#define ARG(col) values[Anum_checkpoint_##col - 1]
+#define NULL_ARG(col, isnull) (nulls[Anum_checkpoint_##col - 1] = (isnull) ? 'n' : ' ')
+#define JSONB_ARG(col, j) (ARG(col) = (j) ? JsonbPGetDatum(j) : (Datum) 0, NULL_ARG(col, (j) == NULL))
+	ARG(thread_id) = CStringGetTextDatum(cp->thread_id);
+	ARG(checkpoint_id) = uuid_datum(&cp->id);
+	ARG(parent_id) = cp->has_parent ? uuid_datum(&cp->parent_id) : (Datum) 0;
+	NULL_ARG(parent_id, !cp->has_parent);
+	ARG(parent_thread) = cp->parent_thread ? CStringGetTextDatum(cp->parent_thread) : (Datum) 0;
+	NULL_ARG(parent_thread, cp->parent_thread == NULL);
+	ARG(step) = Int32GetDatum(cp->step);
+	ARG(source) = CStringGetTextDatum(cp->source);
+	ARG(next) = PointerGetDatum(construct_array(next, cp->nnext, TEXTOID, -1, false, TYPALIGN_INT));
+	JSONB_ARG(writes, cp->writes);
+	JSONB_ARG(image, cp->image);
+	ARG(image_complete) = BoolGetDatum(cp->image_complete);
+	JSONB_ARG(refs, cp->refs);
+	JSONB_ARG(barriers, cp->barriers);
+	JSONB_ARG(sends, cp->sends);
+	JSONB_ARG(pending, cp->pending);
+	JSONB_ARG(meta, cp->meta);
+	ARG(created_at) = TimestampTzGetDatum(cp->created_at);
 #undef JSONB_ARG
-	values[15] = TimestampTzGetDatum(cp->created_at);
-	spi_run(plan, values, nulls, 0);
+#undef NULL_ARG
+#undef ARG
+	sg_spi_execute(plan, values, nulls, 0);
 }
 
 /*
@@ -1185,11 +1178,11 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', 'n'};
 
-	if (plan == NULL)
-		plan = sg_prepare("UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
-						  "writes = COALESCE($4, writes) "
-						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 4, types);
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
+				   "writes = COALESCE($4, writes) "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 4, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = uuid_datum(id);
 	values[2] = JsonbPGetDatum(sg_state_to_jsonb(cs, s));
@@ -1214,7 +1207,7 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 			nulls[3] = ' ';
 		}
 	}
-	spi_run(plan, values, nulls, 0);
+	sg_spi_execute(plan, values, nulls, 0);
 }
 
 /* ---------------------------------------------------------------------------

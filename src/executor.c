@@ -98,6 +98,8 @@ static SGTaskContext *current_task = NULL;
 /* Threads this backend is running now, to refuse running one inside itself. */
 static List *running_threads = NIL;
 
+static void require_function(Oid fn, const char *what, const char *name, const char *graph);
+
 /* Is thread_id being run by this backend (a node calling back into its own thread)? */
 bool
 sg_thread_running_here(const char *thread_id)
@@ -472,6 +474,47 @@ interrupt_entry(SGRun *run, SGTask *task, int index, Jsonb *value)
 	return sg_jb_finish(&b);
 }
 
+/* One call of a task's node, as sg_spi_subxact runs it. */
+typedef struct NodeCall
+{
+	SGTaskContext *tc;
+	Jsonb	   *state;			/* the state, when the task has no Send argument */
+	int			attempt;
+	Jsonb	   *result;
+} NodeCall;
+
+/*
+ * Call a task's node and check its update; false (roll back) when the node
+ * was interrupted, even if it caught the interrupt.
+ */
+static bool
+call_node(void *arg)
+{
+	NodeCall   *call = (NodeCall *) arg;
+	SGRun	   *run = call->tc->run;
+	SGTask	   *task = call->tc->task;
+	SGNode	   *node = &run->g->nodes[task->node];
+	MemoryContext cxt = CurrentMemoryContext;
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		d;
+
+	require_function(node->fn, "node", node->name, run->g->name);
+	InitFunctionCallInfoData(*fcinfo, &run->node_fn[task->node], node->nargs, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(task->arg ? task->arg : call->state);
+	fcinfo->args[0].isnull = false;
+	if (node->nargs == 2)
+	{
+		fcinfo->args[1].value = JsonbPGetDatum(node_config(run, task, call->attempt));
+		fcinfo->args[1].isnull = false;
+	}
+	d = FunctionCallInvoke(fcinfo);
+	MemoryContextSwitchTo(cxt);
+	call->result = fcinfo->isnull ? NULL : DatumGetJsonbPCopy(d);
+	if (!call->tc->interrupted)
+		sg_check_update(run->g, psprintf("node \"%s\"", node->name), call->result);
+	return !call->tc->interrupted;
+}
+
 /*
  * Check, just before a call, that a node or router function still exists:
  * another session may have dropped it since the graph was loaded, and
@@ -497,9 +540,7 @@ static void
 run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 {
 	SGNode	   *node = &run->g->nodes[task->node];
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile int attempt;
+	int			attempt;
 
 	if (task->node == SG_START)
 	{
@@ -511,50 +552,14 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 	for (attempt = 1;; attempt++)
 	{
 		SGTaskContext tc = {run, task, 0, false, NULL, current_task};
-		ErrorData  *volatile edata = NULL;
-		Jsonb	   *volatile result = NULL;
+		NodeCall	call = {&tc, state_jsonb, attempt, NULL};
+		ErrorData  *edata;
+		Jsonb	   *result;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
 		current_task = &tc;
-		PG_TRY();
-		{
-			LOCAL_FCINFO(fcinfo, 2);
-			Datum		d;
-
-			require_function(node->fn, "node", node->name, run->g->name);
-			InitFunctionCallInfoData(*fcinfo, &run->node_fn[task->node], node->nargs, InvalidOid, NULL, NULL);
-			fcinfo->args[0].value = JsonbPGetDatum(task->arg ? task->arg : state_jsonb);
-			fcinfo->args[0].isnull = false;
-			if (node->nargs == 2)
-			{
-				fcinfo->args[1].value = JsonbPGetDatum(node_config(run, task, attempt));
-				fcinfo->args[1].isnull = false;
-			}
-			d = FunctionCallInvoke(fcinfo);
-			MemoryContextSwitchTo(cxt);
-			result = fcinfo->isnull ? NULL : DatumGetJsonbPCopy(d);
-			if (!tc.interrupted)
-				sg_check_update(run->g, psprintf("node \"%s\"", node->name), result);
-			/* a node that caught our interrupt still counts as interrupted */
-			if (tc.interrupted)
-				RollbackAndReleaseCurrentSubTransaction();
-			else
-				ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_END_TRY();
+		edata = sg_spi_subxact(call_node, &call);
 		current_task = tc.outer;
+		result = call.result;
 
 		if (tc.interrupted)
 		{
@@ -1087,6 +1092,14 @@ finish_step(SGRun *run)
 	run->step_error = NULL;
 }
 
+/* finish_step as sg_spi_subxact calls it (on_error 'return'). */
+static bool
+finish_step_subxact(void *arg)
+{
+	finish_step((SGRun *) arg);
+	return true;
+}
+
 /*
  * The new state shares unchanged values with the old one; copy those that
  * live in the step context about to be reused.
@@ -1229,30 +1242,10 @@ sg_run_step(SGRun *run)
 		finish_step(run);
 	else
 	{
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
-		ErrorData  *volatile edata = NULL;
+		ErrorData  *edata;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
 		routing_node = NULL;
-		PG_TRY();
-		{
-			finish_step(run);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_END_TRY();
+		edata = sg_spi_subxact(finish_step_subxact, run);
 		if (edata && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
 		if (edata)

@@ -62,29 +62,22 @@ typedef enum SGSignature
 static void check_storage_access(void);
 
 /* ---------------------------------------------------------------------------
- * Small SPI helpers for the (not hot) definition statements
+ * Graph rows (definition statements are not hot: no kept plans)
  * ---------------------------------------------------------------------------
  */
-static uint64
-exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
+/* Does graph exist? */
 static bool
 graph_exists(const char *graph)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 
-	return exec("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-				1, types, values, NULL) > 0;
+	return sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+					  1, types, values, NULL) > 0;
 }
 
+/* Fail unless graph exists. */
 static void
 require_graph(const char *graph)
 {
@@ -128,7 +121,7 @@ require_owner(const char *graph)
 		require_graph(graph);
 		return;
 	}
-	if (exec("SELECT stategraph.owned(owner), owner FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+	if (sg_spi_run("SELECT stategraph.owned(owner), owner FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 			 1, types, values, NULL) == 0)
 		require_graph(graph);
 	if (superuser())
@@ -148,12 +141,11 @@ graph_channels(const char *graph)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
-	bool		isnull;
 
-	if (exec("SELECT channels FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-			 1, types, values, NULL) == 0)
+	if (sg_spi_run("SELECT channels FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
 		return NULL;
-	return DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return sg_spi_jsonb(0, SG_SOLE_COLUMN);
 }
 
 /* Node and channel names: not empty; names like "__x" belong to stategraph. */
@@ -279,6 +271,34 @@ resolve_stored(const char *signature)
  * ---------------------------------------------------------------------------
  */
 
+/* A reducer's name being looked up, as sg_spi_subxact runs it. */
+typedef struct ReducerLookup
+{
+	const char *name;
+	Oid			fn;				/* InvalidOid: not found */
+	bool		other_signature;	/* functions of that name exist, none takes (jsonb, jsonb) */
+} ReducerLookup;
+
+/* Look a reducer up by name or signature (may fail in many ways: see lookup_reducer). */
+static bool
+find_reducer(void *arg)
+{
+	ReducerLookup *l = (ReducerLookup *) arg;
+	Oid			argtypes[2] = {JSONBOID, JSONBOID};
+
+	if (strchr(l->name, '(') != NULL)
+		l->fn = resolve_function(l->name);
+	else
+	{
+		List	   *qname = stringToQualifiedNameList(l->name);
+
+		l->fn = LookupFuncName(qname, 2, argtypes, true);
+		if (!OidIsValid(l->fn))
+			l->other_signature = OidIsValid(LookupFuncName(qname, -1, NULL, true));
+	}
+	return true;
+}
+
 /*
  * A custom reducer given by name: "fn", "schema.fn" (looked up as fn(jsonb,
  * jsonb)) or a full signature. A name that no such function has, or that is
@@ -288,45 +308,22 @@ resolve_stored(const char *signature)
 static Oid
 lookup_reducer(const char *name, const char *channel)
 {
-	volatile Oid fn = InvalidOid;
-	Oid			argtypes[2] = {JSONBOID, JSONBOID};
-	volatile bool other_signature = false;
-	char	   *volatile problem = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ReducerLookup l = {name, InvalidOid, false};
+	char	   *problem = NULL;
+	ErrorData  *edata;
+	Oid			fn;
+	bool		other_signature;
 
 	/* parsing the name can fail in many ways; a subtransaction catches them all */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = sg_spi_subxact(find_reducer, &l);
+	fn = l.fn;
+	other_signature = l.other_signature;
+	if (edata != NULL)
 	{
-		if (strchr(name, '(') != NULL)
-			fn = resolve_function(name);
-		else
-		{
-			List	   *qname = stringToQualifiedNameList(name);
-
-			fn = LookupFuncName(qname, 2, argtypes, true);
-			if (!OidIsValid(fn))
-				other_signature = OidIsValid(LookupFuncName(qname, -1, NULL, true));
-		}
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
 		other_signature = edata->sqlerrcode == ERRCODE_AMBIGUOUS_FUNCTION;
 		if (!other_signature)
 			problem = edata->message;
 	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 
 	if (!OidIsValid(fn))
 		ereport(ERROR,
@@ -481,7 +478,7 @@ sg_create_graph(PG_FUNCTION_ARGS)
 				 errhint("Drop it first with sg_drop_graph().")));
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
-	exec("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
+	sg_spi_run("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -598,14 +595,14 @@ sg_add_node(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(node);
 	values[2] = CStringGetTextDatum(format_procedure_qualified(fn));
 	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
-	if (exec("SELECT fn FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+	if (sg_spi_run("SELECT fn FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
 			 2, types, values, NULL) == 0)
-		exec(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)", SIGNATURE_CAST),
+		sg_spi_run(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)", SIGNATURE_CAST),
 			 4, types, values, nulls);
 	/* a node whose function was dropped is given its new one */
 	else if (!OidIsValid(resolve_stored(TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
 																		  SPI_tuptable->tupdesc, 1, &isnull)))))
-		exec(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
+		sg_spi_run(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
 					  "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2", SIGNATURE_CAST),
 			 4, types, values, nulls);
 	else
@@ -645,8 +642,8 @@ insert_edge(const char *graph, Datum sources, const char *target)
 	values[1] = sources;
 	values[2] = CStringGetTextDatum(target);
 	/* adding the same edge twice changes nothing, as in LangGraph */
-	exec("INSERT INTO stategraph.edges (graph, sources, target) VALUES ($1, $2, $3) "
-		 "ON CONFLICT DO NOTHING", 3, types, values, NULL);
+	sg_spi_run("INSERT INTO stategraph.edges (graph, sources, target) VALUES ($1, $2, $3) "
+			   "ON CONFLICT DO NOTHING", 3, types, values, NULL);
 	sg_spi_finish();
 }
 
@@ -778,7 +775,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(format_procedure_qualified(router));
 	values[3] = path_map ? JsonbPGetDatum(path_map) : (Datum) 0;
 	/* conditional edges of this node whose router was dropped are replaced */
-	n = exec("SELECT router FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+	n = sg_spi_run("SELECT router FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 			 "AND source OPERATOR(pg_catalog.=) $2", 2, types, values, NULL);
 	{
 		SPITupleTable *gone = SPI_tuptable;
@@ -789,13 +786,13 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 			Datum		dv[3] = {values[0], values[1], CStringGetTextDatum(stored)};
 
 			if (!OidIsValid(resolve_stored(stored)))
-				exec(psprintf("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+				sg_spi_run(psprintf("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 							  "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
 							  SIGNATURE_CAST),
 					 3, types, dv, NULL);
 		}
 	}
-	if (exec(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+	if (sg_spi_run(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 					  "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s", SIGNATURE_CAST),
 			 3, types, values, NULL) > 0)
 		ereport(ERROR,
@@ -804,10 +801,10 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 						source, graph, format_procedure(router))));
 	/* routers of one source run in the order they were added */
 	if (schema_is_010())
-		exec("INSERT INTO stategraph.branches (graph, source, router, path_map) "
+		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) "
 			 "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, types, values, nulls);
 	else
-		exec("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
+		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
 			 "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
 			 "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
 			 4, types, values, nulls);
@@ -885,70 +882,107 @@ draft_function(const char *signature, const char *graph, const char *what)
 	return fn;
 }
 
+/* The draft's nodes, by name: their columns, and the numbers they are read by. */
+#define DRAFT_NODE_COLUMNS		"node, fn, retry"
+#define Anum_draft_node_node	1
+#define Anum_draft_node_fn		2
+#define Anum_draft_node_retry	3
+
+/* The draft's edges. */
+#define DRAFT_EDGE_COLUMNS		"sources, target"
+#define Anum_draft_edge_sources	1
+#define Anum_draft_edge_target	2
+
+/* The draft's conditional edges. */
+#define DRAFT_BRANCH_COLUMNS		"source, router, path_map"
+#define Anum_draft_branch_source	1
+#define Anum_draft_branch_router	2
+#define Anum_draft_branch_path_map	3
+
+/* Read the nodes of a graph's draft (sorted by name). */
 static void
-load_draft(const char *graph, Draft *d)
+load_draft_nodes(Datum *graph, Draft *d)
 {
 	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(graph)};
-	uint64		i;
-	bool		isnull;
+	int			i;
 
-	exec("SELECT node, fn, retry FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY node COLLATE \"C\"", 1, types, values, NULL);
-	d->nnodes = SPI_processed;
+	d->nnodes = sg_spi_run("SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes "
+						   "WHERE graph OPERATOR(pg_catalog.=) $1 "
+						   "ORDER BY node COLLATE \"C\"", 1, types, graph, NULL);
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < d->nnodes; i++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		Datum		r;
-
-		d->nodes[i] = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-		d->fns[i] = draft_function(SPI_getvalue(t, SPI_tuptable->tupdesc, 2), graph,
+		d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
+		d->fns[i] = draft_function(sg_spi_text(i, Anum_draft_node_fn), TextDatumGetCString(*graph),
 								   psprintf("node \"%s\"", d->nodes[i]));
-		r = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
-		d->retries[i] = isnull ? NULL : DatumGetJsonbPCopy(r);
+		d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
 	}
+}
 
-	exec("SELECT sources, target FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY sources COLLATE \"C\", target COLLATE \"C\"", 1, types, values, NULL);
-	d->nedges = SPI_processed;
+/* Read the edges of a graph's draft. */
+static void
+load_draft_edges(Datum *graph, Draft *d)
+{
+	Oid			types[1] = {TEXTOID};
+	int			i;
+	bool		isnull;
+
+	d->nedges = sg_spi_run("SELECT " DRAFT_EDGE_COLUMNS " FROM stategraph.edges "
+						   "WHERE graph OPERATOR(pg_catalog.=) $1 "
+						   "ORDER BY sources COLLATE \"C\", target COLLATE \"C\"", 1, types, graph, NULL);
 	d->edges = palloc0(sizeof(DraftEdge) * (d->nedges + 1));
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < d->nedges; i++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		ArrayType  *arr = DatumGetArrayTypePCopy(SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull));
+		ArrayType  *arr = DatumGetArrayTypePCopy(sg_spi_datum(i, Anum_draft_edge_sources, &isnull));
+		DraftEdge  *e = &d->edges[i];
 		Datum	   *elems;
-		int			n,
-					j;
+		int			j;
 
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
-		d->edges[i].nsources = n;
-		d->edges[i].sources = palloc(sizeof(char *) * n);
-		for (j = 0; j < n; j++)
-			d->edges[i].sources[j] = TextDatumGetCString(elems[j]);
-		d->edges[i].target = SPI_getvalue(t, SPI_tuptable->tupdesc, 2);
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &e->nsources);
+		e->sources = palloc(sizeof(char *) * e->nsources);
+		for (j = 0; j < e->nsources; j++)
+			e->sources[j] = TextDatumGetCString(elems[j]);
+		e->target = sg_spi_text(i, Anum_draft_edge_target);
 	}
+}
 
-	exec(schema_is_010() ?
-		 "SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY source COLLATE \"C\", router::pg_catalog.oid" :
-		 "SELECT source, router, path_map FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-		 "ORDER BY source COLLATE \"C\", ordinal", 1, types, values, NULL);
-	d->nbranches = SPI_processed;
+/* Read the conditional edges of a graph's draft, in the order they were added. */
+static void
+load_draft_branches(Datum *graph, Draft *d)
+{
+	Oid			types[1] = {TEXTOID};
+	int			i;
+
+	d->nbranches = sg_spi_run(schema_is_010() ?
+							  "SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches "
+							  "WHERE graph OPERATOR(pg_catalog.=) $1 "
+							  "ORDER BY source COLLATE \"C\", router::pg_catalog.oid" :
+							  "SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches "
+							  "WHERE graph OPERATOR(pg_catalog.=) $1 "
+							  "ORDER BY source COLLATE \"C\", ordinal", 1, types, graph, NULL);
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < d->nbranches; i++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		Datum		p;
+		DraftBranch *br = &d->branches[i];
 
-		d->branches[i].source = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
-		d->branches[i].router = draft_function(SPI_getvalue(t, SPI_tuptable->tupdesc, 2), graph,
-											   psprintf("the router of node \"%s\"", d->branches[i].source));
-		p = SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull);
-		d->branches[i].path_map = isnull ? NULL : DatumGetJsonbPCopy(p);
+		br->source = sg_spi_text(i, Anum_draft_branch_source);
+		br->router = draft_function(sg_spi_text(i, Anum_draft_branch_router), TextDatumGetCString(*graph),
+									psprintf("the router of node \"%s\"", br->source));
+		br->path_map = sg_spi_jsonb(i, Anum_draft_branch_path_map);
 	}
+}
+
+/* Read a graph's draft: its nodes, edges and conditional edges. */
+static void
+load_draft(const char *graph, Draft *d)
+{
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+
+	load_draft_nodes(values, d);
+	load_draft_edges(values, d);
+	load_draft_branches(values, d);
 }
 
 /* Names listed in interrupt_before / interrupt_after: nodes, or "*" for all. */
@@ -1205,9 +1239,9 @@ sg_compile(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
-	exec("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
-		 "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
-		 2, types, values, NULL);
+	sg_spi_run("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
+			   "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
+			   2, types, values, NULL);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -1221,7 +1255,7 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	require_owner(graph);
-	exec("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+	sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 		 1, types, values, NULL);
 	sg_spi_finish();
 	PG_RETURN_VOID();
@@ -1515,6 +1549,10 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 	return g;
 }
 
+/* The columns sg_graph_get reads of a graph ("spec, version"), by number. */
+#define Anum_compiled_spec		1
+#define Anum_compiled_version	2
+
 /*
  * The compiled graph called name, from the cache or built from its spec.
  * The caller pins it for as long as it runs it (sg_graph_pin).
@@ -1559,19 +1597,19 @@ sg_graph_get(const char *name)
 	}
 
 	sg_spi_connect();
-	if (exec("SELECT spec, version FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-			 1, types, values, NULL) == 0)
+	if (sg_spi_run("SELECT spec, version FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("graph \"%s\" does not exist", name),
 				 errhint("Create it with sg_create_graph().")));
-	spec = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("graph \"%s\" is not compiled", name),
 				 errhint("Call sg_compile('%s') first.", name)));
-	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	version = DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull));
 	g = build_graph(name, version, DatumGetJsonbP(spec));
 	sg_spi_finish();
 

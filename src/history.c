@@ -241,6 +241,7 @@ Datum
 sg_get_state_history(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
 	int			limit = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
@@ -281,29 +282,22 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	th = sg_thread_fetch_required(thread_id, false);
 	cs = sg_channelset_from_jsonb(th->channels);
-	if (plan == NULL)
-	{
-		Oid			types[2] = {TEXTOID, UUIDOID};
-
-		plan = sg_prepare(psprintf("SELECT %s FROM stategraph.checkpoints "
-								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-								   "AND checkpoint_id OPERATOR(pg_catalog.<) $2 "
-								   "ORDER BY checkpoint_id DESC", sg_checkpoint_columns),
-						  2, types);
-	}
+	sg_spi_prepare(&plan,
+				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.<) $2 "
+				   "ORDER BY checkpoint_id DESC", 2, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = UUIDPGetDatum(&before);
-	portal = SPI_cursor_open(NULL, plan, values, NULL, false);
-	MemoryContextSwitchTo(cxt);
+	portal = sg_spi_cursor_open(plan, values, NULL);
 	while (limit < 0 || list_length(rows) < limit)
 	{
+		uint64		nrows = sg_spi_cursor_fetch(portal, 64);
 		uint64		j;
 
-		SPI_cursor_fetch(portal, true, 64);
-		MemoryContextSwitchTo(cxt);
-		if (SPI_processed == 0)
+		if (nrows == 0)
 			break;
-		for (j = 0; j < SPI_processed && (limit < 0 || list_length(rows) < limit); j++)
+		for (j = 0; j < nrows && (limit < 0 || list_length(rows) < limit); j++)
 		{
 			SGCheckpoint *cp = sg_checkpoint_from_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc);
 
@@ -315,8 +309,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
-	SPI_cursor_close(portal);
-	MemoryContextSwitchTo(cxt);
+	sg_spi_cursor_close(portal);
 
 	/*
 	 * Oldest first, so that each state can follow from its parent's. Each
@@ -377,67 +370,58 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* The columns of a row of sg_threads (and of its query) that are read by number. */
+#define Anum_threads_row_thread_id	1
+#define Anum_threads_row_status		3
+#define Natts_threads_row			7
+
+/* sg_threads(graph): every thread (of one graph), with its status and size. */
 Datum
 sg_threads(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *graph = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Datum		args[1];
 	char		nulls[1] = {graph ? ' ' : 'n'};
-	MemoryContext cxt = CurrentMemoryContext;
 	SPITupleTable *tt;
 	uint64		nrows;
 	uint64		i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	sg_spi_connect();
-	if (plan == NULL)
-	{
-		Oid			types[1] = {TEXTOID};
-
-		plan = sg_prepare("SELECT t.thread_id, t.graph, t.status, c.next, "
-						  "(SELECT pg_catalog.count(*) FROM stategraph.checkpoints k "
-						  "  WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id), "
-						  "t.created_at, t.updated_at "
-						  "FROM stategraph.threads t LEFT JOIN stategraph.checkpoints c "
-						  "ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-						  "AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head "
-						  "WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
-						  "ORDER BY t.thread_id COLLATE \"C\"", 1, types);
-	}
+	/* the columns of sg_threads' result, in its order */
+	sg_spi_prepare(&plan,
+				   "SELECT t.thread_id, t.graph, t.status, c.next, "
+				   "(SELECT pg_catalog.count(*) FROM stategraph.checkpoints k "
+				   "  WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id), "
+				   "t.created_at, t.updated_at "
+				   "FROM stategraph.threads t LEFT JOIN stategraph.checkpoints c "
+				   "ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+				   "AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head "
+				   "WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
+				   "ORDER BY t.thread_id COLLATE \"C\"", 1, types);
 	args[0] = graph ? CStringGetTextDatum(graph) : (Datum) 0;
-	if (SPI_execute_plan(plan, args, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list threads");
-	MemoryContextSwitchTo(cxt);
+	nrows = sg_spi_execute(plan, args, nulls, 0);
 	tt = SPI_tuptable;
-	nrows = SPI_processed;
-	if (graph != NULL && nrows == 0)
-	{
-		Oid			types[1] = {TEXTOID};
-
-		if (SPI_execute_with_args("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up graph");
-		MemoryContextSwitchTo(cxt);
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("graph \"%s\" does not exist", graph)));
-	}
+	if (graph != NULL && nrows == 0 &&
+		sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, args, NULL) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("graph \"%s\" does not exist", graph)));
 	for (i = 0; i < nrows; i++)
 	{
 		HeapTuple	t = tt->vals[i];
-		Datum		values[7];
-		bool		isnull[7];
+		Datum		values[Natts_threads_row];
+		bool		isnull[Natts_threads_row];
 		int			k;
-		char	   *thread_id;
 
-		for (k = 0; k < 7; k++)
+		for (k = 0; k < Natts_threads_row; k++)
 			values[k] = SPI_getbinval(t, tt->tupdesc, k + 1, &isnull[k]);
-		thread_id = TextDatumGetCString(values[0]);
-		if (sg_thread_is_busy(thread_id))
-			values[2] = CStringGetTextDatum("running");
+		if (sg_thread_is_busy(TextDatumGetCString(values[Anum_threads_row_thread_id - 1])))
+			values[Anum_threads_row_status - 1] = CStringGetTextDatum("running");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
 	}
 	sg_spi_finish();

@@ -26,25 +26,10 @@
 PG_FUNCTION_INFO_V1(sg_delete_thread);
 PG_FUNCTION_INFO_V1(sg_prune);
 
-static uint64
-exec_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
-static SPIPlanPtr
-plan_for(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-		*plan = sg_prepare(sql, nargs, types);
-	return *plan;
-}
+/* A row of a checkpoint: what the queries that list rows to fix select, and its column numbers. */
+#define ROW_COLUMNS "thread_id, checkpoint_id"
+#define Anum_row_thread_id		1
+#define Anum_row_checkpoint_id	2
 
 /* (thread_id, checkpoint_id) pairs of a query's result. */
 typedef struct RowRef
@@ -53,24 +38,25 @@ typedef struct RowRef
 	pg_uuid_t	id;
 } RowRef;
 
+/* The rows of the last query's result (ROW_COLUMNS). */
 static List *
-collect_rows(void)
+collect_rows(uint64 n)
 {
 	List	   *out = NIL;
 	uint64		i;
 
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < n; i++)
 	{
 		RowRef	   *r = palloc(sizeof(RowRef));
-		bool		isnull;
 
-		r->thread_id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		r->id = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		r->thread_id = sg_spi_text(i, Anum_row_thread_id);
+		sg_spi_uuid(i, Anum_row_checkpoint_id, &r->id);
 		out = lappend(out, r);
 	}
 	return out;
 }
 
+/* Give each of these rows a complete image of its state. */
 static void
 materialize_rows(List *rows)
 {
@@ -103,32 +89,32 @@ detach_forks(const char *thread_id, Datum ids)
 
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = ids;
-	exec_plan(plan_for(&plan,
-					   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.threads t "
-					   "JOIN stategraph.checkpoints c ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-					   "WHERE $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
-					   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
-					   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
-					   2, types), values, nulls);
-	forks = collect_rows();
+	forks = collect_rows(sg_spi_execute(sg_spi_prepare(&plan,
+													   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.threads t "
+													   "JOIN stategraph.checkpoints c ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+													   "WHERE $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+													   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+													   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
+													   2, types), values, nulls, 0));
 	if (forks != NIL)
 	{
 		materialize_rows(forks);
-		exec_plan(plan_for(&unlink,
-						   "UPDATE stategraph.checkpoints c SET parent_thread = NULL FROM stategraph.threads t "
-						   "WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-						   "AND $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
-						   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
-						   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
-						   2, types), values, nulls);
+		sg_spi_execute(sg_spi_prepare(&unlink,
+									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL FROM stategraph.threads t "
+									  "WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+									  "AND $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+									  "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+									  "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
+									  2, types), values, nulls, 0);
 	}
 	if (ids == (Datum) 0)
-		exec_plan(plan_for(&forget,
-						   "UPDATE stategraph.threads SET forked_from = pg_catalog.array_remove(forked_from, $1) "
-						   "WHERE $1 OPERATOR(pg_catalog.=) ANY (forked_from)",
-						   1, types), values, NULL);
+		sg_spi_execute(sg_spi_prepare(&forget,
+									  "UPDATE stategraph.threads SET forked_from = pg_catalog.array_remove(forked_from, $1) "
+									  "WHERE $1 OPERATOR(pg_catalog.=) ANY (forked_from)",
+									  1, types), values, NULL, 0);
 }
 
+/* sg_delete_thread(thread_id): remove a thread and its checkpoints (forks of it keep theirs). */
 Datum
 sg_delete_thread(PG_FUNCTION_ARGS)
 {
@@ -144,12 +130,12 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	sg_thread_fetch_required(thread_id, true);
 	detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
-	exec_plan(plan_for(&del_checkpoints,
-					   "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1",
-					   1, types), values, NULL);
-	exec_plan(plan_for(&del_thread,
-					   "DELETE FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
-					   1, types), values, NULL);
+	sg_spi_execute(sg_spi_prepare(&del_checkpoints,
+								  "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1",
+								  1, types), values, NULL, 0);
+	sg_spi_execute(sg_spi_prepare(&del_thread,
+								  "DELETE FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+								  1, types), values, NULL, 0);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -180,27 +166,26 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = older_than ? IntervalPGetDatum(older_than) : (Datum) 0;
 	values[2] = Int32GetDatum(keep_last);
-	n = exec_plan(plan_for(&select_plan,
-						   "SELECT c.checkpoint_id FROM stategraph.checkpoints c "
-						   "JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-						   "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
-						   "AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head "
-						   "AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) "
-						   "     (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) "
-						   "AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL ("
-						   "     SELECT k.checkpoint_id FROM stategraph.checkpoints k "
-						   "     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
-						   "     ORDER BY k.checkpoint_id DESC LIMIT $3))",
-						   3, types), values, nulls);
+	n = sg_spi_execute(sg_spi_prepare(&select_plan,
+									  "SELECT c.checkpoint_id FROM stategraph.checkpoints c "
+									  "JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+									  "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+									  "AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head "
+									  "AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) "
+									  "     (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) "
+									  "AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL ("
+									  "     SELECT k.checkpoint_id FROM stategraph.checkpoints k "
+									  "     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
+									  "     ORDER BY k.checkpoint_id DESC LIMIT $3))",
+									  3, types), values, nulls, 0);
 	if (n == 0)
 		return 0;
 	ids = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
 	{
-		bool		isnull;
 		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
 
-		*u = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		sg_spi_uuid(i, SG_SOLE_COLUMN, u);
 		ids[i] = UUIDPGetDatum(u);
 	}
 	idarr = construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
@@ -208,31 +193,29 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	values2[1] = PointerGetDatum(idarr);
 
 	/* remaining rows whose parent goes, and rows whose references point at rows that go */
-	exec_plan(plan_for(&roots_plan,
-					   "SELECT thread_id, checkpoint_id FROM stategraph.checkpoints "
-					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-					   "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
-					   "AND parent_thread IS NULL AND parent_id OPERATOR(pg_catalog.=) ANY ($2) "
-					   "AND NOT image_complete",
-					   2, types2), values2, NULL);
-	roots = collect_rows();
-	exec_plan(plan_for(&refs_plan,
-					   "SELECT thread_id, checkpoint_id FROM stategraph.checkpoints c "
-					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND refs IS NOT NULL "
-					   "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
-					   "AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_each_text(c.refs) r "
-					   "            WHERE r.value::pg_catalog.uuid OPERATOR(pg_catalog.=) ANY ($2))",
-					   2, types2), values2, NULL);
-	rows = collect_rows();
+	roots = collect_rows(sg_spi_execute(sg_spi_prepare(&roots_plan,
+													   "SELECT " ROW_COLUMNS " FROM stategraph.checkpoints "
+													   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+													   "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+													   "AND parent_thread IS NULL AND parent_id OPERATOR(pg_catalog.=) ANY ($2) "
+													   "AND NOT image_complete",
+													   2, types2), values2, NULL, 0));
+	rows = collect_rows(sg_spi_execute(sg_spi_prepare(&refs_plan,
+													  "SELECT " ROW_COLUMNS " FROM stategraph.checkpoints c "
+													  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND refs IS NOT NULL "
+													  "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+													  "AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_each_text(c.refs) r "
+													  "            WHERE r.value::pg_catalog.uuid OPERATOR(pg_catalog.=) ANY ($2))",
+													  2, types2), values2, NULL, 0));
 	foreach(lc, rows)
 		roots = lappend(roots, lfirst(lc));
 	materialize_rows(roots);
 	detach_forks(thread_id, PointerGetDatum(idarr));
 
-	n = exec_plan(plan_for(&delete_plan,
-						   "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-						   "AND checkpoint_id OPERATOR(pg_catalog.=) ANY ($2)",
-						   2, types2), values2, NULL);
+	n = sg_spi_execute(sg_spi_prepare(&delete_plan,
+									  "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+									  "AND checkpoint_id OPERATOR(pg_catalog.=) ANY ($2)",
+									  2, types2), values2, NULL, 0);
 	sg_thread_touch(thread_id);
 	return n;
 }
@@ -267,6 +250,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 	return n;
 }
 
+/* sg_prune(older_than, keep_last, thread_id): remove old checkpoints of one thread or all. */
 Datum
 sg_prune(PG_FUNCTION_ARGS)
 {
@@ -303,13 +287,14 @@ sg_prune(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		uint64		i;
+		uint64		n,
+					i;
 
-		exec_plan(plan_for(&threads_plan,
-						   "SELECT thread_id FROM stategraph.threads ORDER BY thread_id COLLATE \"C\"",
-						   0, NULL), NULL, NULL);
-		for (i = 0; i < SPI_processed; i++)
-			threads = lappend(threads, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		n = sg_spi_execute(sg_spi_prepare(&threads_plan,
+										  "SELECT thread_id FROM stategraph.threads ORDER BY thread_id COLLATE \"C\"",
+										  0, NULL), NULL, NULL, 0);
+		for (i = 0; i < n; i++)
+			threads = lappend(threads, sg_spi_text(i, SG_SOLE_COLUMN));
 	}
 	foreach(lc, threads)
 	{

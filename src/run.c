@@ -207,8 +207,7 @@ sg_run(PG_FUNCTION_ARGS)
 				 errhint("CALL sg_run outside BEGIN ... COMMIT, or use sg_invoke() to run in one transaction.")));
 	opts.durable = true;
 
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
+	sg_spi_connect_nonatomic();
 	PG_TRY();
 	{
 		/*

@@ -25,6 +25,7 @@
  *	 retention.c	sg_delete_thread and sg_prune
  *	 draw.c			sg_draw
  *	 json.c			jsonb helpers
+ *	 spi.c			SPI: kept plans, execution, subtransactions
  *
  * Storage grows linearly with a conversation: a checkpoint row holds the
  * writes that produced it, not a copy of the state; see checkpoint.c.
@@ -35,7 +36,6 @@
 
 #include "stategraph.h"
 
-#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -109,42 +109,4 @@ sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", argname)));
-}
-
-/*
- * Connect to SPI but stay in the caller's memory context, so that what we
- * allocate outlives SPI_finish; SPI results are copied out as we read them.
- */
-void
-sg_spi_connect(void)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(cxt);
-}
-
-void
-sg_spi_finish(void)
-{
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
-}
-
-/* Prepare a statement once per backend and keep its plan (staying in the caller's context). */
-SPIPlanPtr
-sg_prepare(const char *query, int nargs, Oid *argtypes)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
-
-	MemoryContextSwitchTo(cxt);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
-			 SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	MemoryContextSwitchTo(cxt);
-	return plan;
 }

@@ -266,7 +266,33 @@ extern bool sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state,
 extern void sg_state_cache_put(const char *thread_id, TransactionId xmin, SGCheckpoint *cp,
 							   SGState *state);
 extern void sg_state_cache_forget(const char *thread_id);
-extern const char *sg_checkpoint_columns;
+
+/*
+ * The columns of stategraph.checkpoints as every reader and writer of
+ * checkpoint rows lists them, and their numbers in that list (results are
+ * read by these; the INSERT's parameter $n is column n).
+ */
+#define SG_CHECKPOINT_COLUMNS \
+	"thread_id, checkpoint_id, parent_id, parent_thread, step, source, next, writes, image, " \
+	"image_complete, refs, barriers, sends, pending, meta, created_at"
+#define Anum_checkpoint_thread_id		1
+#define Anum_checkpoint_checkpoint_id	2
+#define Anum_checkpoint_parent_id		3
+#define Anum_checkpoint_parent_thread	4
+#define Anum_checkpoint_step			5
+#define Anum_checkpoint_source			6
+#define Anum_checkpoint_next			7
+#define Anum_checkpoint_writes			8
+#define Anum_checkpoint_image			9
+#define Anum_checkpoint_image_complete	10
+#define Anum_checkpoint_refs			11
+#define Anum_checkpoint_barriers		12
+#define Anum_checkpoint_sends			13
+#define Anum_checkpoint_pending			14
+#define Anum_checkpoint_meta			15
+#define Anum_checkpoint_created_at		16
+#define Natts_checkpoint				16
+extern const char *sg_checkpoint_columns;	/* SG_CHECKPOINT_COLUMNS */
 
 /* ---------------------------------------------------------------------------
  * The super-step engine (executor.c)
@@ -375,9 +401,33 @@ extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, Li
 extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+
+/* ---------------------------------------------------------------------------
+ * SPI: kept plans, execution, results by column number, subtransactions (spi.c)
+ * ---------------------------------------------------------------------------
+ */
+
+/* The column of a one-column result. */
+#define SG_SOLE_COLUMN	1
+
+/* A call run by sg_spi_subxact; returns true to keep its work, false to roll it back. */
+typedef bool (*SGSubxactFn) (void *arg);
+
 extern void sg_spi_connect(void);
+extern void sg_spi_connect_nonatomic(void);
 extern void sg_spi_finish(void);
 extern SPIPlanPtr sg_prepare(const char *query, int nargs, Oid *argtypes);
+extern SPIPlanPtr sg_spi_prepare(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes);
+extern uint64 sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
+extern uint64 sg_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls);
+extern Portal sg_spi_cursor_open(SPIPlanPtr plan, Datum *values, const char *nulls);
+extern uint64 sg_spi_cursor_fetch(Portal portal, long count);
+extern void sg_spi_cursor_close(Portal portal);
+extern Datum sg_spi_datum(uint64 row, int col, bool *isnull);
+extern char *sg_spi_text(uint64 row, int col);
+extern Jsonb *sg_spi_jsonb(uint64 row, int col);
+extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
+extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
 /* ---------------------------------------------------------------------------
  * Security and lifecycle (executor.c, graph.c)

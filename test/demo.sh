@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job (README.md, first command): install what is needed, build and
 # install stategraph, start a local PostgreSQL 15 cluster, and run the seed
-# chapter's walkthrough (sql/seed.sql) in it, showing every statement and its output.
+# chapter's walkthrough (docs/seed-chapter.md) in it, showing every statement
+# and its output under the heading of the chapter's example it belongs to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -24,8 +25,18 @@ PORT=$(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $3}')
 $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
 
 as_postgres psql -X -q -p "$PORT" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-echo "== sql/seed.sql on the local cluster 15/stategraph (port $PORT), database $DB =="
-as_postgres psql -X -a -p "$PORT" -d "$DB" -v ON_ERROR_STOP=1 -f - < sql/seed.sql
+echo "== docs/seed-chapter.md on the local cluster 15/stategraph (port $PORT), database $DB =="
+blocks=$(mktemp -d)
+trap 'rm -rf "$blocks"' EXIT
+python3 test/docblocks.py split docs/seed-chapter.md "$blocks"
+title=""
+for f in "$blocks"/*.sql; do
+	if [ "$(cat "${f%.sql}.title")" != "$title" ]; then
+		title=$(cat "${f%.sql}.title")
+		printf '\n=== %s ===\n\n' "$title"
+	fi
+	as_postgres psql -X -a -p "$PORT" -d "$DB" -v ON_ERROR_STOP=1 -f - < "$f"
+done
 echo
 echo "The threads above are still there. Explore them with:"
 echo "  sudo -u postgres psql -p $PORT $DB"

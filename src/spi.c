@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi.c
+ *		The one home of stategraph's SPI: connecting, statements whose plans
+ *		a backend prepares once and keeps, running them, cursors, and
+ *		calling code in a subtransaction that catches its errors.
+ *
+ * Memory. Every function here (but sg_spi_connect_nonatomic, for CALL)
+ * leaves the caller in the memory context it was in: SPI itself switches to its own procedure context on every call,
+ * and what a caller allocates after an SPI call (results copied out of
+ * SPI_tuptable, states, checkpoints) must outlive SPI_finish.
+ *
+ * Plans. Hot statements (every run reads and writes checkpoints and thread
+ * rows) are prepared on first use and kept for the life of the backend
+ * (SPI_keepplan), as contrib's worker_spi and pg_cron do: each caller owns
+ * a static SPIPlanPtr, and sg_spi_prepare fills it once. Statements that
+ * run rarely (defining a graph) go through sg_spi_run without a kept plan.
+ *
+ * Results are read by named column numbers defined next to each column
+ * list (SG_CHECKPOINT_COLUMNS and Anum_checkpoint_* in stategraph.h, the
+ * others next to their statements), never by literal positions, so that a
+ * new column cannot silently shift what a reader takes.
+ *
+ * Subtransactions. sg_spi_subxact runs a call the way PL/pgSQL's
+ * BEGIN ... EXCEPTION block does: in an internal subtransaction, which is
+ * released when the call succeeds and rolled back, with the error copied
+ * into the caller's context, when it fails; the caller decides what the
+ * error means (retry it, record it, or throw it again).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/resowner.h"
+
+/*
+ * Connect to SPI but stay in the caller's memory context, so that what we
+ * allocate outlives SPI_finish; SPI results are copied out as we read them.
+ */
+void
+sg_spi_connect(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * Connect to SPI for a procedure that commits (CALL sg_run). Unlike
+ * sg_spi_connect, this stays in SPI's procedure context, which lives
+ * across the commits (the caller's context might not).
+ */
+void
+sg_spi_connect_nonatomic(void)
+{
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+}
+
+/* Disconnect from SPI (the pair of sg_spi_connect). */
+void
+sg_spi_finish(void)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/* Prepare a statement and keep its plan for the backend's life (staying in the caller's context). */
+SPIPlanPtr
+sg_prepare(const char *query, int nargs, Oid *argtypes)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
+
+	MemoryContextSwitchTo(cxt);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	MemoryContextSwitchTo(cxt);
+	return plan;
+}
+
+/* The kept plan in *plan, prepared on first use: the one "prepare once and keep" check. */
+SPIPlanPtr
+sg_spi_prepare(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+		*plan = sg_prepare(query, nargs, argtypes);
+	return *plan;
+}
+
+/* Run a kept plan (count: most rows, 0 for all); returns SPI_processed, results in SPI_tuptable. */
+uint64
+sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, nulls, false, count);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Run a statement that is not worth a kept plan; returns SPI_processed. */
+uint64
+sg_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Open a read-only cursor on a kept plan. */
+Portal
+sg_spi_cursor_open(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Portal		portal = SPI_cursor_open(NULL, plan, values, nulls, false);
+
+	MemoryContextSwitchTo(cxt);
+	return portal;
+}
+
+/* Fetch up to count more rows of a cursor into SPI_tuptable; returns how many. */
+uint64
+sg_spi_cursor_fetch(Portal portal, long count)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_cursor_fetch(portal, true, count);
+	MemoryContextSwitchTo(cxt);
+	return SPI_processed;
+}
+
+/* Close a cursor of sg_spi_cursor_open. */
+void
+sg_spi_cursor_close(Portal portal)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
+}
+
+/* Column col of row of SPI_tuptable, as a Datum (*isnull says whether it is null). */
+Datum
+sg_spi_datum(uint64 row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+/* Column col of row of SPI_tuptable, as text in the current context (NULL when null). */
+char *
+sg_spi_text(uint64 row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/* Column col (jsonb) of row of SPI_tuptable, copied into the current context (NULL when null). */
+Jsonb *
+sg_spi_jsonb(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		v = sg_spi_datum(row, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(v);
+}
+
+/* Column col (uuid) of row of SPI_tuptable; false when it is null. */
+bool
+sg_spi_uuid(uint64 row, int col, pg_uuid_t *out)
+{
+	bool		isnull;
+	Datum		v = sg_spi_datum(row, col, &isnull);
+
+	if (!isnull)
+		*out = *DatumGetUUIDP(v);
+	return !isnull;
+}
+
+/*
+ * Call fn(arg) in a subtransaction, as PL/pgSQL's EXCEPTION block does. fn
+ * starts in the caller's memory context; if it returns true its work is
+ * kept, if false rolled back. Returns NULL on success, or the error (in
+ * the caller's context) after rolling the subtransaction back. Either way
+ * the caller is back in its memory context and resource owner.
+ */
+ErrorData *
+sg_spi_subxact(SGSubxactFn fn, void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (fn(arg))
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return edata;
+}
