@@ -10,7 +10,9 @@ INSERT INTO fz_values VALUES (NULL), ('{}'), ('[]'), ('null'), ('"x"'), ('0'), (
 CREATE TEMP TABLE fz_texts (t text);
 INSERT INTO fz_texts VALUES (NULL), (''), ('loop'), ('hitl'), ('l1'), ('l2'), ('l5'), ('h1'), ('f1'), ('nope'),
     ('__start__'), ('__end__'), ('a'), ('b'), ('c'), ('ask'), ('*'), ('mermaid'), ('dot'), ('raise'), ('return'),
-    ('updates'), ('values'), (repeat('z', 600)), ('new-' || md5(random()::text)), (E'quote\'"\\');
+    ('updates'), ('values'), (repeat('z', 600)), ('new-' || md5(random()::text)), (E'quote\'"\\'),
+    ('fz_owned'), ('a1'), ('a2'), ('b1'), ('b2'), ('fz_alice'), ('fz_bob'), ('fz_alice_step(jsonb)');
+GRANT SELECT ON fz_values, fz_texts TO PUBLIC;
 
 CREATE FUNCTION pg_temp.t() RETURNS text LANGUAGE sql AS $$ SELECT t FROM fz_texts ORDER BY random() LIMIT 1 $$;
 CREATE FUNCTION pg_temp.j() RETURNS jsonb LANGUAGE sql AS $$ SELECT v FROM fz_values ORDER BY random() LIMIT 1 $$;
@@ -29,9 +31,12 @@ DECLARE
 BEGIN
     FOR k IN 1 .. current_setting('fz.calls')::int LOOP
         fn := (ARRAY['invoke', 'stream', 'get_state', 'history', 'update_state', 'fork', 'threads', 'delete',
-                       'prune', 'draw', 'compile', 'interrupt', 'invoke_resume'])[1 + floor(random() * 13)::int];
+                       'prune', 'draw', 'compile', 'interrupt', 'invoke_resume',
+                       'add_node', 'add_edge', 'drop_graph', 'set_owner', 'write_tables'])[1 + floor(random() * 18)::int];
         outcome := '00000';
         BEGIN
+            -- a third of the calls as fz_alice, a third as fz_bob (undone with the call)
+            PERFORM set_config('role', (ARRAY['none', 'fz_alice', 'fz_bob'])[1 + floor(random() * 3)::int], true);
             CASE fn
             WHEN 'invoke' THEN PERFORM sg_invoke(pg_temp.t(), pg_temp.j(), thread_id => pg_temp.t(),
                                                  recursion_limit => pg_temp.i(), on_error => pg_temp.t());
@@ -50,7 +55,17 @@ BEGIN
             WHEN 'draw' THEN PERFORM sg_draw(pg_temp.t(), pg_temp.t());
             WHEN 'compile' THEN PERFORM sg_compile(pg_temp.t(), ARRAY[pg_temp.t()], ARRAY[pg_temp.t()]);
             WHEN 'interrupt' THEN PERFORM sg_interrupt(pg_temp.j());
+            WHEN 'add_node' THEN PERFORM sg_add_node(pg_temp.t(), pg_temp.t(), 'fz_alice_step(jsonb)');
+            WHEN 'add_edge' THEN PERFORM sg_add_edge(pg_temp.t(), pg_temp.t(), pg_temp.t());
+            WHEN 'drop_graph' THEN IF random() < 0.05 THEN PERFORM sg_drop_graph(pg_temp.t()); END IF;
+            WHEN 'set_owner' THEN UPDATE stategraph.threads SET owner = pg_temp.t() WHERE thread_id = pg_temp.t();
+            WHEN 'write_tables' THEN
+                UPDATE stategraph.nodes SET fn = pg_temp.t() WHERE graph = pg_temp.t();
+                DELETE FROM stategraph.checkpoints WHERE thread_id = pg_temp.t() AND random() < 0.1;
+                INSERT INTO stategraph.threads (thread_id, graph, channels, owner)
+                VALUES (pg_temp.t(), pg_temp.t(), '{}', pg_temp.t());
             END CASE;
+            PERFORM set_config('role', 'none', true);
         EXCEPTION WHEN OTHERS THEN
             outcome := SQLSTATE;
         END;
