@@ -27,8 +27,13 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN owner OPERATOR(pg_catalog.=) CURRENT_USER
         OR pg_catalog.pg_has_role(CURRENT_USER,
-                                  (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) owner),
+                                  pg_catalog.to_regrole(pg_catalog.quote_ident(owner::pg_catalog.text))::pg_catalog.oid,
                                   'MEMBER') IS TRUE;
+/*
+ * (No sub-select in the body: the planner inlines the function into every
+ * policy, instead of calling it once per row; to_regrole is NULL for a
+ * dropped role, and pg_has_role of NULL is NULL, so such rows are nobody's.)
+ */
 
 /*
  * Who owns what. Graph definitions and threads get an owner column; rows
@@ -165,11 +170,15 @@ CREATE POLICY branches_owner ON stategraph.branches
 CREATE POLICY threads_owner ON stategraph.threads
     USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
 
+/*
+ * A checkpoint is its thread's: one index probe of threads per row (a scalar
+ * sub-select, which the planner cannot turn into a hash of every thread).
+ */
 CREATE POLICY checkpoints_owner ON stategraph.checkpoints
-    USING (EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id
-                   AND stategraph.owned(t.owner)))
-    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id
-                        AND stategraph.owned(t.owner)));
+    USING ((SELECT stategraph.owned(t.owner) FROM stategraph.threads t
+            WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id) IS TRUE)
+    WITH CHECK ((SELECT stategraph.owned(t.owner) FROM stategraph.threads t
+                 WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id) IS TRUE);
 
 GRANT USAGE ON SCHEMA stategraph TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.graphs, stategraph.nodes, stategraph.edges,
