@@ -107,6 +107,10 @@ SET ROLE regress_sg_carol;
 SELECT thread_id, status FROM sg_threads();
 SELECT sg_invoke('team_graph', '{"n": 1}', thread_id => 'team-1');
 SELECT sg_compile('team_graph');
+-- a fork belongs to the owner of the thread it starts from
+SELECT sg_fork('team-1', (SELECT checkpoint_id FROM sg_get_state('team-1')), 'team-fork') IS NOT NULL AS forked;
+SELECT sg_update_state('team-branch', '{"n": 10}', checkpoint_id => (SELECT checkpoint_id FROM sg_get_state('team-1'))) IS NOT NULL AS branched;
+SELECT thread_id, owner FROM stategraph.threads WHERE thread_id LIKE 'team-%' ORDER BY thread_id;
 SET ROLE regress_sg_bob;
 SELECT thread_id FROM sg_threads();
 SELECT sg_compile('team_graph');

@@ -93,8 +93,8 @@ require_graph(const char *graph)
  * ALTER EXTENSION stategraph UPDATE has not run yet (and the upgrade test
  * makes its data that way): no owners, no router order, reg* columns.
  */
-static bool
-schema_is_010(void)
+bool
+sg_schema_is_010(void)
 {
 	Oid			rel = get_relname_relid("branches", get_namespace_oid("stategraph", false));
 
@@ -102,7 +102,7 @@ schema_is_010(void)
 }
 
 /* What a signature parameter ($n text) needs to match the column: 0.1.0 kept regprocedure. */
-#define SIGNATURE_CAST (schema_is_010() ? "::pg_catalog.regprocedure" : "")
+#define SIGNATURE_CAST (sg_schema_is_010() ? "::pg_catalog.regprocedure" : "")
 
 /*
  * Only the graph's owner (or a member of the owner's role) may change its
@@ -116,7 +116,7 @@ require_owner(const char *graph)
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 	bool		isnull;
 
-	if (schema_is_010())
+	if (sg_schema_is_010())
 	{
 		require_graph(graph);
 		return;
@@ -800,7 +800,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
 						source, graph, format_procedure(router))));
 	/* routers of one source run in the order they were added */
-	if (schema_is_010())
+	if (sg_schema_is_010())
 		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) "
 			 "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, types, values, nulls);
 	else
@@ -955,7 +955,7 @@ load_draft_branches(Datum *graph, Draft *d)
 	Oid			types[1] = {TEXTOID};
 	int			i;
 
-	d->nbranches = sg_spi_run(schema_is_010() ?
+	d->nbranches = sg_spi_run(sg_schema_is_010() ?
 							  "SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches "
 							  "WHERE graph OPERATOR(pg_catalog.=) $1 "
 							  "ORDER BY source COLLATE \"C\", router::pg_catalog.oid" :

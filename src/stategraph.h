@@ -436,5 +436,6 @@ extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 extern bool sg_thread_running_here(const char *thread_id);
 extern void sg_refuse_running_thread(const char *thread_id, const char *what);
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
+extern bool sg_schema_is_010(void);
 
 #endif							/* STATEGRAPH_H */
