@@ -213,6 +213,17 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.graphs, stategraph.nodes, sta
 -- Drawing
 -- ===========================================================================
 
+/*
+ * A thread's checkpoints as a tree (src/draw_history.c): one box per
+ * checkpoint, an edge from each parent to its children, forks and updates
+ * branching, the head marked. "limit" keeps the newest checkpoints, as
+ * sg_get_state_history's does.
+ */
+CREATE FUNCTION @extschema@.sg_draw_history(thread_id text, format text DEFAULT 'mermaid',
+                                            "limit" integer DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'sg_draw_history' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sg_draw_history(text, text, integer) IS
+    'a thread''s checkpoints as a Mermaid flowchart or Graphviz dot digraph: step, source, nodes that ran, next, errors, interrupts and waiting tasks; edges parent -> child, forks and updates branching, the head marked; "limit" draws the newest checkpoints only';
 
 
 -- ===========================================================================

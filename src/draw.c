@@ -22,17 +22,29 @@ typedef struct Drawer
 	bool		dot;
 } Drawer;
 
-/* A name as a quoted dot identifier. */
-static void
-dot_quote(StringInfo buf, const char *s)
+/* Text inside a quoted dot string: quotes and backslashes escaped, a newline as dot's \n. */
+void
+sg_dot_escape(StringInfo buf, const char *s)
 {
-	appendStringInfoChar(buf, '"');
 	for (; *s; s++)
 	{
+		if (*s == '\n')
+		{
+			appendStringInfoString(buf, "\\n");
+			continue;
+		}
 		if (*s == '"' || *s == '\\')
 			appendStringInfoChar(buf, '\\');
 		appendStringInfoChar(buf, *s);
 	}
+}
+
+/* A name as a quoted dot identifier. */
+void
+sg_dot_quote(StringInfo buf, const char *s)
+{
+	appendStringInfoChar(buf, '"');
+	sg_dot_escape(buf, s);
 	appendStringInfoChar(buf, '"');
 }
 
@@ -50,8 +62,8 @@ plain_name(const char *s)
  * A name as a Mermaid node id, one id per name: a plain name as it is,
  * any other as "x-" and its bytes in hex (plain names have no '-').
  */
-static void
-mermaid_id(StringInfo buf, const char *s)
+void
+sg_mermaid_id(StringInfo buf, const char *s)
 {
 	if (plain_name(s))
 	{
@@ -64,8 +76,8 @@ mermaid_id(StringInfo buf, const char *s)
 }
 
 /* Text for a Mermaid label: ASCII punctuation as entity codes (#34; for '"'), so none ends the label. */
-static void
-mermaid_text(StringInfo buf, const char *s)
+void
+sg_mermaid_text(StringInfo buf, const char *s)
 {
 	for (; *s; s++)
 	{
@@ -78,22 +90,23 @@ mermaid_text(StringInfo buf, const char *s)
 	}
 }
 
+/* One edge; a conditional one dashed, with its path_map key as label when it is not the target's name. */
 static void
 edge(Drawer *d, const char *from, const char *to, bool conditional, const char *label)
 {
 	if (d->dot)
 	{
 		appendStringInfoString(d->buf, "\t");
-		dot_quote(d->buf, from);
+		sg_dot_quote(d->buf, from);
 		appendStringInfoString(d->buf, " -> ");
-		dot_quote(d->buf, to);
+		sg_dot_quote(d->buf, to);
 		if (conditional)
 		{
 			appendStringInfoString(d->buf, " [style=dashed");
 			if (label)
 			{
 				appendStringInfoString(d->buf, ", label=");
-				dot_quote(d->buf, label);
+				sg_dot_quote(d->buf, label);
 			}
 			appendStringInfoChar(d->buf, ']');
 		}
@@ -101,28 +114,29 @@ edge(Drawer *d, const char *from, const char *to, bool conditional, const char *
 		return;
 	}
 	appendStringInfoString(d->buf, "\t");
-	mermaid_id(d->buf, from);
+	sg_mermaid_id(d->buf, from);
 	if (!conditional)
 		appendStringInfoString(d->buf, " --> ");
 	else if (label)
 	{
 		appendStringInfoString(d->buf, " -. &nbsp;");
-		mermaid_text(d->buf, label);
+		sg_mermaid_text(d->buf, label);
 		appendStringInfoString(d->buf, "&nbsp; .-> ");
 	}
 	else
 		appendStringInfoString(d->buf, " -.-> ");
-	mermaid_id(d->buf, to);
+	sg_mermaid_id(d->buf, to);
 	appendStringInfoString(d->buf, ";\n");
 }
 
+/* One node: __start__ and __end__ as ovals, the others as rounded boxes. */
 static void
 node_decl(Drawer *d, const char *name, int kind)	/* kind: 0 node, 1 start, 2 end */
 {
 	if (d->dot)
 	{
 		appendStringInfoString(d->buf, "\t");
-		dot_quote(d->buf, name);
+		sg_dot_quote(d->buf, name);
 		if (kind == 0)
 			appendStringInfoString(d->buf, ";\n");
 		else
@@ -130,13 +144,13 @@ node_decl(Drawer *d, const char *name, int kind)	/* kind: 0 node, 1 start, 2 end
 		return;
 	}
 	appendStringInfoString(d->buf, "\t");
-	mermaid_id(d->buf, name);
+	sg_mermaid_id(d->buf, name);
 	if (kind == 0 && plain_name(name))
 		appendStringInfo(d->buf, "(%s)\n", name);
 	else if (kind == 0)
 	{
 		appendStringInfoString(d->buf, "(\"");
-		mermaid_text(d->buf, name);
+		sg_mermaid_text(d->buf, name);
 		appendStringInfoString(d->buf, "\")\n");
 	}
 	else
@@ -189,6 +203,7 @@ branch_edges(Drawer *d, SGGraph *g, SGNode *src, SGBranch *br, bool *uses_end)
 	}
 }
 
+/* sg_draw(graph, format): the compiled graph as Mermaid or dot text. */
 Datum
 sg_draw(PG_FUNCTION_ARGS)
 {
@@ -240,7 +255,7 @@ sg_draw(PG_FUNCTION_ARGS)
 	if (d.dot)
 	{
 		appendStringInfoString(&buf, "digraph ");
-		dot_quote(&buf, graph);
+		sg_dot_quote(&buf, graph);
 		appendStringInfoString(&buf, " {\n\trankdir=TB;\n"
 							   "\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#f2f0ff\", fontname=\"Helvetica\"];\n"
 							   "\tedge [fontname=\"Helvetica\", fontsize=10];\n");

@@ -237,11 +237,55 @@ sg_get_state(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }
 
-Datum
-sg_get_state_history(PG_FUNCTION_ARGS)
+/*
+ * The checkpoint rows of a thread older than before, newest first: at most
+ * limit (-1: no limit) of those whose metadata contains filter (NULL: all),
+ * allocated in the caller's memory context. SPI must be connected.
+ */
+List *
+sg_history_rows(const char *thread_id, const pg_uuid_t *before, int limit, Jsonb *filter)
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, UUIDOID};
+	List	   *rows = NIL;
+	Portal		portal;
+	Datum		values[2];
+
+	sg_spi_prepare(&plan,
+				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.<) $2 "
+				   "ORDER BY checkpoint_id DESC", 2, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = UUIDPGetDatum(unconstify(pg_uuid_t *, before));
+	portal = sg_spi_cursor_open(plan, values, NULL);
+	while (limit < 0 || list_length(rows) < limit)
+	{
+		uint64		nrows = sg_spi_cursor_fetch(portal, 64);
+		uint64		j;
+
+		if (nrows == 0)
+			break;
+		for (j = 0; j < nrows && (limit < 0 || list_length(rows) < limit); j++)
+		{
+			SGCheckpoint *cp = sg_checkpoint_from_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc);
+
+			if (filter != NULL &&
+				!DatumGetBool(DirectFunctionCall2(jsonb_contains, JsonbPGetDatum(snapshot_metadata(cp)),
+												  JsonbPGetDatum(filter))))
+				continue;
+			rows = lappend(rows, cp);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	sg_spi_cursor_close(portal);
+	return rows;
+}
+
+/* sg_get_state_history(thread_id, limit, before, filter): snapshots, newest first. */
+Datum
+sg_get_state_history(PG_FUNCTION_ARGS)
+{
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
 	int			limit = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1);
@@ -249,9 +293,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	pg_uuid_t	before;
 	SGThread   *th;
 	SGChannelSet *cs;
-	List	   *rows = NIL;
-	Portal		portal;
-	Datum		values[2];
+	List	   *rows;
 	MemoryContext cxt = CurrentMemoryContext;
 	MemoryContext build_cxt;
 	MemoryContext keep_cxt[2];
@@ -282,34 +324,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	th = sg_thread_fetch_required(thread_id, false);
 	cs = sg_channelset_from_jsonb(th->channels);
-	sg_spi_prepare(&plan,
-				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.<) $2 "
-				   "ORDER BY checkpoint_id DESC", 2, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = UUIDPGetDatum(&before);
-	portal = sg_spi_cursor_open(plan, values, NULL);
-	while (limit < 0 || list_length(rows) < limit)
-	{
-		uint64		nrows = sg_spi_cursor_fetch(portal, 64);
-		uint64		j;
-
-		if (nrows == 0)
-			break;
-		for (j = 0; j < nrows && (limit < 0 || list_length(rows) < limit); j++)
-		{
-			SGCheckpoint *cp = sg_checkpoint_from_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc);
-
-			if (filter != NULL &&
-				!DatumGetBool(DirectFunctionCall2(jsonb_contains, JsonbPGetDatum(snapshot_metadata(cp)),
-												  JsonbPGetDatum(filter))))
-				continue;
-			rows = lappend(rows, cp);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	sg_spi_cursor_close(portal);
+	rows = sg_history_rows(thread_id, &before, limit, filter);
 
 	/*
 	 * Oldest first, so that each state can follow from its parent's. Each

@@ -15,6 +15,7 @@
 
 #include "fmgr.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "utils/elog.h"
 #include "utils/jsonb.h"
 #include "utils/uuid.h"
@@ -354,6 +355,7 @@ extern void sg_run_free(SGRun *run);
  */
 extern Jsonb *sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts);
 extern Jsonb *sg_static_interrupts(Jsonb *meta);
+extern List *sg_history_rows(const char *thread_id, const pg_uuid_t *before, int limit, Jsonb *filter);
 
 typedef struct SGJsonBuilder
 {
@@ -393,6 +395,15 @@ extern Jsonb *sg_text_array_to_jsonb(int n, char **items);
 extern Jsonb *sg_jsonb_array_concat(int n, JsonbContainer **arrays);
 extern Jsonb *sg_jsonb_array_tail(Jsonb *arr, int count);
 extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, List **parts);
+
+/* ---------------------------------------------------------------------------
+ * Drawing (draw.c: graphs; draw_history.c: a thread's checkpoints)
+ * ---------------------------------------------------------------------------
+ */
+extern void sg_dot_escape(StringInfo buf, const char *s);
+extern void sg_dot_quote(StringInfo buf, const char *s);
+extern void sg_mermaid_id(StringInfo buf, const char *s);
+extern void sg_mermaid_text(StringInfo buf, const char *s);
 
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)

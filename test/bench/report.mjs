@@ -53,6 +53,11 @@ row("---", "---:", "---:", "---:");
 row("invokes/s, 1 client", fmt(m.sg_seed1_tps), fmt(lg1.tps), fx(ratio(m.sg_seed1_tps, lg1.tps)));
 row("p50 latency, 1 client (ms)", fmt(m.sg_seed1_p50), fmt(lg1.p50_ms), fx(ratio(m.sg_seed1_p50, lg1.p50_ms)));
 row("p99 latency, 1 client (ms)", fmt(m.sg_seed1_p99), fmt(lg1.p99_ms), fx(ratio(m.sg_seed1_p99, lg1.p99_ms)));
+// other client counts of BENCH_CLIENTS (the plot seed_clients.png shows them all)
+for (const c of Object.keys(m).map((k) => /^sg_seed(\d+)_tps$/.exec(k)?.[1]).filter((c) => c && c !== "1" && c !== "8").map(Number).sort((a, b) => a - b)) {
+	const lgc = json(`lg_seed${c}.json`);
+	row(`invokes/s, ${c} clients`, fmt(m[`sg_seed${c}_tps`]), fmt(lgc.tps), fx(ratio(m[`sg_seed${c}_tps`], lgc.tps)));
+}
 row("invokes/s, 8 clients", fmt(m.sg_seed8_tps), fmt(lg8.tps), fx(ratio(m.sg_seed8_tps, lg8.tps)));
 row("p50 latency, 8 clients (ms)", fmt(m.sg_seed8_p50), fmt(lg8.p50_ms), fx(ratio(m.sg_seed8_p50, lg8.p50_ms)));
 row("p99 latency, 8 clients (ms)", fmt(m.sg_seed8_p99), fmt(lg8.p99_ms), fx(ratio(m.sg_seed8_p99, lg8.p99_ms)));

@@ -4,8 +4,10 @@
 #
 #     bash test/bench/run.sh
 #
-# Prints a Markdown table and writes it to test/bench/out/latest.md (raw data of
-# every run under test/bench/out/run-*/). Takes about 3.5 minutes with the defaults.
+# Prints a Markdown table and writes it to test/bench/out/latest.md, and draws PNG
+# plots of the same run with gnuplot (test/bench/out/latest-*.png; plots.gp); raw
+# data of every run under test/bench/out/run-*/. Takes about 5 minutes with the
+# defaults (7 on a busy machine).
 # test/bench/RESULTS.md says what every number means.
 #
 # Settings (environment):
@@ -22,7 +24,10 @@
 #   BENCH_BUILD=1        make && make install the extension first (0: use the installed one)
 #   BENCH_DATADIR=/var/tmp   where the cluster lives (keep it on the disk you mean to measure, not tmpfs)
 #   BENCH_KEEP=0         1: leave the cluster's directory behind (it is stopped anyway)
-#   PGBIN=/usr/lib/postgresql/15/bin
+#   BENCH_CLIENTS="1 2 4 8"  client counts of the seed-graph throughput runs (1 and 8 are in the tables)
+#   BENCH_DOCS=0         1: also copy the plots to docs/bench/ (what RESULTS.md and README show)
+#   PG_CONFIG            the PostgreSQL 15 to build against and run (its bindir is PGBIN)
+#   PGBIN=/usr/lib/postgresql/15/bin   (default: PG_CONFIG's bindir when PG_CONFIG is set)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +45,9 @@ BENCH_FSYNC_TEST=${BENCH_FSYNC_TEST:-1}
 BENCH_BUILD=${BENCH_BUILD:-1}
 BENCH_DATADIR=${BENCH_DATADIR:-/var/tmp}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_CLIENTS=${BENCH_CLIENTS:-1 2 4 8}
+BENCH_DOCS=${BENCH_DOCS:-0}
+if [ -z "${PGBIN:-}" ] && [ -n "${PG_CONFIG:-}" ]; then PGBIN=$("$PG_CONFIG" --bindir); fi
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PORT=5477	# the cluster listens on a socket in its own directory only, so no clash
 
@@ -59,6 +67,7 @@ for t in initdb pg_ctl pgbench psql createdb pg_test_fsync; do
 done
 command -v node >/dev/null || die "node not found (Node.js 20 is needed for the LangGraph.js side)"
 command -v npm >/dev/null || die "npm not found"
+command -v gnuplot >/dev/null || die "gnuplot not found (Debian: apt-get install gnuplot-nox; test/deps.sh installs it)"
 PATH=$PGBIN:$PATH
 
 # LangGraph.js, exactly the versions of package-lock.json (npm ci again whenever the lock file changes)
@@ -170,7 +179,7 @@ tps_of() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$RUN/$1.out"; }
 fresh() { q postgres -c CHECKPOINT; sleep 1; }	# start every measurement after a checkpoint
 
 # ---------------------------------------------------------------- 1. seed graph, stategraph
-for c in 1 8; do
+for c in $BENCH_CLIENTS; do
 	j=$((c < 2 ? 1 : 2))
 	say "stategraph: seed graph, $c client(s), ${WARMUP_SECONDS}s warm-up + ${BENCH_SECONDS}s"
 	fresh
@@ -203,7 +212,7 @@ put floor_p50 "$p50"
 put floor_p99 "$p99"
 
 # ---------------------------------------------------------------- 1. seed graph, LangGraph.js
-for c in 1 8; do
+for c in $BENCH_CLIENTS; do
 	say "LangGraph.js: seed graph, $c caller(s), ${WARMUP_SECONDS}s warm-up + ${BENCH_SECONDS}s"
 	fresh
 	PGDATABASE=lg node "$LG/bench.mjs" seed "$c" "$BENCH_SECONDS" "$WARMUP_SECONDS" "c$c" >"$RUN/lg_seed$c.json" ||
@@ -213,10 +222,14 @@ done
 # ---------------------------------------------------------------- 3. chat, stategraph
 say "stategraph: $CHAT_TURNS-turn chat"
 fresh
-bench sg_chat sg_chat "$HERE/pgbench/chat.sql" -c 1 -t $((CHAT_TURNS + 1)) -D n=-1
-# the turns in order, without the warm-up (the first transaction)
-awk 'NR > 1 && $3 ~ /^[0-9]+$/ {printf "%.3f\n", $3 / 1000}' "$RUN/log/sg_chat".* >"$RUN/sg_chat_turns.txt"
+# every turn is followed by a transaction of its own that appends the storage after it to sg_chat_storage.txt
+: >"$RUN/sg_chat_storage.txt"
+chmod 666 "$RUN/sg_chat_storage.txt"
+bench sg_chat sg_chat "$HERE/pgbench/chat.sql" -c 1 -t $((2 * CHAT_TURNS + 1)) -D n=-1 -D series="$RUN/sg_chat_storage.txt"
+# the turns in order: the even lines of the log (the first is the warm-up, odd ones are storage samples)
+awk 'NR > 1 && NR % 2 == 0 && $3 ~ /^[0-9]+$/ {printf "%.3f\n", $3 / 1000}' "$RUN/log/sg_chat".* >"$RUN/sg_chat_turns.txt"
 [ "$(wc -l <"$RUN/sg_chat_turns.txt")" -eq "$CHAT_TURNS" ] || die "stategraph chat: expected $CHAT_TURNS logged turns"
+[ "$(wc -l <"$RUN/sg_chat_storage.txt")" -eq "$CHAT_TURNS" ] || die "stategraph chat: expected $CHAT_TURNS storage samples"
 k=$((CHAT_TURNS < 10 ? CHAT_TURNS : 10))
 mean() { awk '{s += $1} END {printf "%.3f", s / NR}'; }
 median() { sort -n | awk '{v[NR] = $1} END {i = int(NR / 2); if (i < NR / 2) i++; printf "%.3f", v[i]}'; }
@@ -291,6 +304,15 @@ put date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 # ---------------------------------------------------------------- report
 node "$HERE/report.mjs" "$RUN" >"$RUN/report.md" || die "report.mjs failed"
 cp "$RUN/report.md" "$OUT/latest.md"
+
+# ---------------------------------------------------------------- plots of the same run
+node "$HERE/plots.mjs" "$RUN" "$BENCH_CLIENTS" || die "plots.mjs failed"
+gnuplot -e "run='$RUN'" "$HERE/plots.gp" 2>"$RUN/gnuplot.log" || { cat "$RUN/gnuplot.log" >&2; die "gnuplot failed"; }
+for p in chat_turn_time chat_storage seed_clients; do
+	[ -s "$RUN/$p.png" ] || die "gnuplot wrote no $p.png"
+	cp "$RUN/$p.png" "$OUT/latest-$p.png"
+	if [ "$BENCH_DOCS" = 1 ]; then mkdir -p "$ROOT/docs/bench" && cp "$RUN/$p.png" "$ROOT/docs/bench/$p.png"; fi
+done
 cat "$RUN/report.md"
 echo >&2
-say "written to $OUT/latest.md (raw data in $RUN)"
+say "written to $OUT/latest.md and $OUT/latest-*.png (raw data in $RUN)"

@@ -91,7 +91,10 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
           'every sg_ function is in the extension schema');
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
-           WHERE p.proname LIKE 'sg\_%')::int, 19, 'the extension has the 19 functions and procedures of API.md');
+           WHERE p.proname LIKE 'sg\_%'
+             -- functions of 0.2.0, each tested in a file of its own
+             AND p.proname <> ALL (ARRAY['sg_draw_history']))::int,
+          19, 'the extension has the 19 functions and procedures of API.md');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stategraph'), false,
           'the extension is not relocatable (internals are schema-qualified)');
 

@@ -155,12 +155,19 @@ async function chat(turns, getStateCalls, historyReads, pageCalls, delta) {
 	await app.invoke(turnInput(0), warm);
 	await saver.deleteThread("chat-warmup");
 
+	// storage of the three tables, measured after every turn outside its timing
+	// (stategraph's side does the same between its turns: pgbench/chat.sql)
+	const STORAGE = `SELECT (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
+	                          WHERE c.relname IN ('checkpoints', 'checkpoint_blobs', 'checkpoint_writes')
+	                            AND c.relnamespace = 'public'::regnamespace)::bigint AS storage_bytes`;
 	const config = { configurable: { thread_id: "chat-1" } };
 	const turnMs = [];
+	const turnStorage = [];
 	for (let t = 1; t <= turns; t++) {
 		const s = performance.now();
 		await app.invoke(turnInput(t), config);
 		turnMs.push(performance.now() - s);
+		turnStorage.push(Number((await pool.query(STORAGE)).rows[0].storage_bytes));
 	}
 
 	const state = await app.getState(config);
@@ -216,6 +223,7 @@ async function chat(turns, getStateCalls, historyReads, pageCalls, delta) {
 		delta: !!delta,
 		turns,
 		turn_ms: turnMs.map(r3),
+		turn_storage_bytes: turnStorage,
 		first_ms: r3(mean(turnMs.slice(0, k))),
 		last_ms: r3(mean(turnMs.slice(-k))),
 		first_median_ms: r3(median(turnMs.slice(0, k))),
