@@ -49,6 +49,7 @@ SELECT count(*) FROM stategraph.threads;
 SELECT count(*) FROM stategraph.checkpoints;
 SELECT "values" FROM sg_get_state('alice-1');
 SELECT count(*) FROM sg_get_state_history('alice-1');
+SELECT sg_draw_history('alice-1');
 SELECT sg_update_state('alice-1', '{"n": 100}');
 SELECT sg_delete_thread('alice-1');
 SELECT sg_prune(keep_last => 1, thread_id => 'alice-1');

@@ -337,3 +337,4 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_fork(text, uuid, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_threads(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_delete_thread(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_prune(interval, integer, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_draw_history(text, text, integer) TO PUBLIC;
