@@ -121,17 +121,16 @@ require_owner(const char *graph)
 		require_graph(graph);
 		return;
 	}
-	if (sg_spi_run("SELECT stategraph.owned(owner), owner FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-			 1, types, values, NULL) == 0)
+	if (sg_spi_run("SELECT stategraph.owned(owner), owner FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 0)
 		require_graph(graph);
 	if (superuser())
 		return;
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	if (!DatumGetBool(sg_spi_datum(0, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of graph \"%s\"", graph),
-				 errdetail("Graph \"%s\" belongs to role \"%s\".", graph,
-						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errdetail("Graph \"%s\" belongs to role \"%s\".", graph, sg_spi_text(0, 2)),
 				 errhint("Only the owner of a graph, or a member of its role, may change, compile or drop it.")));
 }
 
@@ -574,7 +573,6 @@ sg_add_node(PG_FUNCTION_ARGS)
 	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', retry ? ' ' : 'n'};
-	bool		isnull;
 
 	sg_require_arg(fcinfo, 2, "fn");
 	fn = PG_GETARG_OID(2);
@@ -595,16 +593,16 @@ sg_add_node(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(node);
 	values[2] = CStringGetTextDatum(format_procedure_qualified(fn));
 	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
-	if (sg_spi_run("SELECT fn FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
-			 2, types, values, NULL) == 0)
-		sg_spi_run(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)", SIGNATURE_CAST),
-			 4, types, values, nulls);
+	if (sg_spi_run("SELECT fn FROM stategraph.nodes "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+				   2, types, values, NULL) == 0)
+		sg_spi_run(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)",
+							SIGNATURE_CAST), 4, types, values, nulls);
 	/* a node whose function was dropped is given its new one */
-	else if (!OidIsValid(resolve_stored(TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
-																		  SPI_tuptable->tupdesc, 1, &isnull)))))
+	else if (!OidIsValid(resolve_stored(sg_spi_text(0, 1))))
 		sg_spi_run(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
-					  "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2", SIGNATURE_CAST),
-			 4, types, values, nulls);
+							"WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+							SIGNATURE_CAST), 4, types, values, nulls);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -743,6 +741,31 @@ check_path_map(Jsonb *path_map)
 	}
 }
 
+/*
+ * Conditional edges of a node (key: graph, source) whose router no longer
+ * resolves are dropped, so that the node can take a new router.
+ */
+static void
+forget_dropped_routers(Datum *key)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	uint64		n = sg_spi_run("SELECT router FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+							   "AND source OPERATOR(pg_catalog.=) $2", 2, types, key, NULL);
+	SPITupleTable *routers = SPI_tuptable;
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		char	   *stored = SPI_getvalue(routers->vals[i], routers->tupdesc, 1);
+		Datum		values[3] = {key[0], key[1], CStringGetTextDatum(stored)};
+
+		if (!OidIsValid(resolve_stored(stored)))
+			sg_spi_run(psprintf("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+								"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
+								SIGNATURE_CAST), 3, types, values, NULL);
+	}
+}
+
 Datum
 sg_add_conditional_edges(PG_FUNCTION_ARGS)
 {
@@ -753,8 +776,6 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', path_map ? ' ' : 'n'};
-	uint64		i,
-				n;
 
 	sg_require_arg(fcinfo, 2, "router");
 	router = PG_GETARG_OID(2);
@@ -774,27 +795,10 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(source);
 	values[2] = CStringGetTextDatum(format_procedure_qualified(router));
 	values[3] = path_map ? JsonbPGetDatum(path_map) : (Datum) 0;
-	/* conditional edges of this node whose router was dropped are replaced */
-	n = sg_spi_run("SELECT router FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-			 "AND source OPERATOR(pg_catalog.=) $2", 2, types, values, NULL);
-	{
-		SPITupleTable *gone = SPI_tuptable;
-
-		for (i = 0; i < n; i++)
-		{
-			char	   *stored = SPI_getvalue(gone->vals[i], gone->tupdesc, 1);
-			Datum		dv[3] = {values[0], values[1], CStringGetTextDatum(stored)};
-
-			if (!OidIsValid(resolve_stored(stored)))
-				sg_spi_run(psprintf("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-							  "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
-							  SIGNATURE_CAST),
-					 3, types, dv, NULL);
-		}
-	}
+	forget_dropped_routers(values);
 	if (sg_spi_run(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-					  "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s", SIGNATURE_CAST),
-			 3, types, values, NULL) > 0)
+							"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
+							SIGNATURE_CAST), 3, types, values, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
@@ -802,12 +806,12 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	/* routers of one source run in the order they were added */
 	if (sg_schema_is_010())
 		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) "
-			 "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, types, values, nulls);
+				   "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, types, values, nulls);
 	else
 		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
-			 "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
-			 "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
-			 4, types, values, nulls);
+				   "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
+				   "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
+				   4, types, values, nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -1256,7 +1260,7 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	require_owner(graph);
 	sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-		 1, types, values, NULL);
+			   1, types, values, NULL);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
