@@ -1,6 +1,9 @@
 -- Our own fuzzer: call every sg_ function many times with odd arguments
 -- (NULLs, empty and huge strings, random and real ids, odd jsonb) and count
 -- the errors by SQLSTATE. Any error is fine; a crash ends the session.
+-- The whole loop is one statement: the database's 2s statement_timeout,
+-- meant for sqlsmith's queries, would cancel it; it gets ten minutes.
+SET statement_timeout = '10min';
 CREATE TEMP TABLE fz_values (v jsonb);
 INSERT INTO fz_values VALUES (NULL), ('{}'), ('[]'), ('null'), ('"x"'), ('0'), ('-1'), ('1e308'), ('true'),
     ('{"n": 1}'), ('{"n": "x"}'), ('{"log": 5}'), ('{"log": [1]}'), ('{"total": "a"}'), ('{"meta": []}'),
@@ -28,6 +31,9 @@ DECLARE
     k int;
     fn text;
     outcome text;
+    a text;
+    b text;
+    c text;
 BEGIN
     FOR k IN 1 .. current_setting('fz.calls')::int LOOP
         fn := (ARRAY['invoke', 'stream', 'get_state', 'history', 'update_state', 'fork', 'threads', 'delete',
@@ -58,12 +64,14 @@ BEGIN
             WHEN 'add_node' THEN PERFORM sg_add_node(pg_temp.t(), pg_temp.t(), 'fz_alice_step(jsonb)');
             WHEN 'add_edge' THEN PERFORM sg_add_edge(pg_temp.t(), pg_temp.t(), pg_temp.t());
             WHEN 'drop_graph' THEN IF random() < 0.05 THEN PERFORM sg_drop_graph(pg_temp.t()); END IF;
-            WHEN 'set_owner' THEN UPDATE stategraph.threads SET owner = pg_temp.t() WHERE thread_id = pg_temp.t();
+            WHEN 'set_owner' THEN
+                a := pg_temp.t(); b := pg_temp.t();     -- once, not once per row
+                UPDATE stategraph.threads SET owner = a WHERE thread_id = b;
             WHEN 'write_tables' THEN
-                UPDATE stategraph.nodes SET fn = pg_temp.t() WHERE graph = pg_temp.t();
-                DELETE FROM stategraph.checkpoints WHERE thread_id = pg_temp.t() AND random() < 0.1;
-                INSERT INTO stategraph.threads (thread_id, graph, channels, owner)
-                VALUES (pg_temp.t(), pg_temp.t(), '{}', pg_temp.t());
+                a := pg_temp.t(); b := pg_temp.t(); c := pg_temp.t();
+                UPDATE stategraph.nodes SET fn = a WHERE graph = b;
+                IF random() < 0.1 THEN DELETE FROM stategraph.checkpoints WHERE thread_id = c; END IF;
+                INSERT INTO stategraph.threads (thread_id, graph, channels, owner) VALUES (a, b, '{}', c);
             END CASE;
             PERFORM set_config('role', 'none', true);
         EXCEPTION WHEN OTHERS THEN
