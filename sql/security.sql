@@ -79,6 +79,21 @@ SELECT sg_add_conditional_edges('alice_graph', 'step', 'bob_step(jsonb)');
 SELECT sg_compile('alice_graph');
 SELECT sg_drop_graph('alice_graph');
 SELECT sg_create_graph('alice_graph', '{"n": "add"}');
+-- nor leave rows of his own behind for a future graph or thread of another
+-- role to take over: graphs and threads cannot be renamed, and deleting a
+-- thread's row deletes its checkpoints
+SELECT sg_create_graph('bob_graph', '{"n": "add"}');
+SELECT sg_add_node('bob_graph', 'evil', 'bob_step(jsonb)');
+UPDATE stategraph.graphs SET graph = 'bob_graph2' WHERE graph = 'bob_graph';
+SELECT sg_add_edge('bob_graph', '__start__', 'evil');
+SELECT sg_add_edge('bob_graph', 'evil', '__end__');
+SELECT sg_compile('bob_graph');
+SELECT sg_invoke('bob_graph', '{"n": 1}', thread_id => 'bob-0') ->> 'n' AS n;
+UPDATE stategraph.threads SET thread_id = 'later-alice' WHERE thread_id = 'bob-0';
+DELETE FROM stategraph.threads WHERE thread_id = 'bob-0';
+RESET ROLE;
+SELECT count(*) AS left_behind FROM stategraph.checkpoints WHERE thread_id = 'bob-0';
+SET ROLE regress_sg_bob;
 -- bob may run alice's graph on threads of his own (he holds EXECUTE on its function)
 SELECT sg_invoke('alice_graph', '{"n": 5}', thread_id => 'bob-1');
 SELECT thread_id, status FROM sg_threads();
@@ -89,6 +104,15 @@ SELECT sg_invoke('alice_graph', '{"n": 1}', thread_id => 'alice-2');
 RESET ROLE;
 SELECT fn, who FROM calls ORDER BY who, fn;
 SELECT thread_id, owner, status FROM stategraph.threads ORDER BY thread_id;
+-- rows left without their graph (restored from an inconsistent dump, say)
+-- never become part of a new graph of that name
+INSERT INTO stategraph.nodes (graph, node, fn) VALUES ('planted', 'evil', 'security.bob_step(pg_catalog.jsonb)');
+INSERT INTO stategraph.edges (graph, sources, target) VALUES ('planted', '{__start__}', 'evil');
+SET ROLE regress_sg_alice;
+SELECT sg_create_graph('planted', '{"n": "add"}');
+SELECT count(*) AS planted_nodes FROM stategraph.nodes WHERE graph = 'planted';
+SELECT sg_drop_graph('planted');
+RESET ROLE;
 -- without EXECUTE on the graph's function, bob runs nothing
 REVOKE EXECUTE ON FUNCTION alice_step(jsonb) FROM PUBLIC;
 SET ROLE regress_sg_bob;

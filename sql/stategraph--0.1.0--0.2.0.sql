@@ -124,6 +124,44 @@ COMMENT ON FUNCTION stategraph.graph_deleted() IS
     'trigger: deletes the nodes, edges and conditional edges of a deleted graph (the definition tables have no foreign keys, so that they restore in parallel)';
 
 /*
+ * No row is ever left without its graph or thread, where a new graph or
+ * thread of the same name would take it over (rows of another role planted
+ * in someone's future graph or history): deleting a thread's row deletes
+ * its checkpoints, and graphs and threads cannot be renamed. Checkpoints
+ * that 0.1.0 left behind without their thread (a node that deleted its own
+ * thread) go now.
+ */
+CREATE FUNCTION stategraph.thread_deleted() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) OLD.thread_id;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER thread_deleted BEFORE DELETE ON stategraph.threads
+    FOR EACH ROW EXECUTE FUNCTION stategraph.thread_deleted();
+COMMENT ON FUNCTION stategraph.thread_deleted() IS
+    'trigger: deletes the checkpoints of a deleted thread, so that a new thread of the same id never shows them';
+
+CREATE FUNCTION stategraph.key_unchanged() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+        MESSAGE = pg_catalog.format('%s cannot be renamed', TG_TABLE_NAME),
+        HINT = 'Fork a thread with sg_fork, or create a graph of the new name.';
+END $$;
+CREATE TRIGGER graph_renamed BEFORE UPDATE OF graph ON stategraph.graphs
+    FOR EACH ROW WHEN (OLD.graph OPERATOR(pg_catalog.<>) NEW.graph)
+    EXECUTE FUNCTION stategraph.key_unchanged();
+CREATE TRIGGER thread_renamed BEFORE UPDATE OF thread_id ON stategraph.threads
+    FOR EACH ROW WHEN (OLD.thread_id OPERATOR(pg_catalog.<>) NEW.thread_id)
+    EXECUTE FUNCTION stategraph.key_unchanged();
+COMMENT ON FUNCTION stategraph.key_unchanged() IS
+    'trigger: refuses to rename a graph or a thread (their rows in other tables would be left behind)';
+
+DELETE FROM stategraph.checkpoints c
+WHERE NOT EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) c.thread_id);
+
+/*
  * Row-level security is the guard; the extension grants the rest to PUBLIC
  * (as pg_cron does), so users need no GRANT of their own.
  *
@@ -317,6 +355,8 @@ COMMENT ON FUNCTION stategraph.owned(name) IS
  */
 REVOKE ALL ON FUNCTION stategraph.graphs_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.graph_deleted() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.thread_deleted() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.key_unchanged() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.owned(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_create_graph(text, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_add_node(text, text, regprocedure, jsonb) TO PUBLIC;

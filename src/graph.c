@@ -478,6 +478,13 @@ sg_create_graph(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
 	sg_spi_run("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
+	/* a new graph starts empty, whatever a past one of its name left behind */
+	if (!sg_schema_is_010())
+	{
+		sg_spi_run("DELETE FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+		sg_spi_run("DELETE FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+		sg_spi_run("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }

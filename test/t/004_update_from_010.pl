@@ -14,6 +14,8 @@ use SGLifecycle;
 my $node = sg_cluster('update');
 $node->start;
 make_data($node, 'postgres', q{CREATE EXTENSION stategraph VERSION '0.1.0'});
+# what 0.1.0 could leave behind: checkpoints whose thread row is gone
+$node->safe_psql('postgres', q{DELETE FROM stategraph.threads WHERE thread_id = 'chat-5'});
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'stategraph'}),
 	'0.1.0', 'the data was made on 0.1.0');
 is($node->safe_psql('postgres', q{SELECT pg_typeof(fn) FROM stategraph.nodes LIMIT 1}),
@@ -40,6 +42,11 @@ is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT owner, ',') FROM st
 	'postgres', 'threads of 0.1.0 belong to the extension owner');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'stategraph'::regnamespace}),
 	'0', 'no foreign keys left to break parallel restore');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'chat-5'}),
+	'0', 'checkpoints 0.1.0 left without their thread are gone');
+$node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', '{"n": 50}', thread_id => 'chat-5')});
+is($node->safe_psql('postgres', q{SELECT string_agg(step::text, ',') FROM sg_get_state_history('chat-5')}),
+	'1,0,-1', 'a new thread of that id has only its own history');
 
 # old threads go on
 is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', NULL, thread_id => 'chat-12', resume => '"updated"') ->> 'answer'}),

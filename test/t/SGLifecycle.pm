@@ -110,7 +110,8 @@ SELECT string_agg(format('%s: %s', t.thread_id, h::text), E'\n' ORDER BY t.threa
 FROM sg_threads() t, LATERAL sg_get_state_history(t.thread_id) h;
 SELECT string_agg(format('%s', s::text), E'\n' ORDER BY s.thread_id)
 FROM sg_threads() t, LATERAL sg_get_state(t.thread_id) s;
-SELECT string_agg(c::text, E'\n' ORDER BY thread_id, checkpoint_id) FROM stategraph.checkpoints c;
+SELECT string_agg(c::text, E'\n' ORDER BY thread_id, checkpoint_id) FROM stategraph.checkpoints c
+WHERE EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id = c.thread_id);
 SELECT string_agg(format('%s %s %s', graph, spec, version), E'\n' ORDER BY graph) FROM stategraph.graphs;
 SELECT string_agg(sg_draw(graph), E'\n' ORDER BY graph) FROM stategraph.graphs WHERE spec IS NOT NULL;
 });
