@@ -337,7 +337,7 @@ COMMENT ON FUNCTION @extschema@.sg_threads(text) IS
 COMMENT ON FUNCTION @extschema@.sg_delete_thread(text) IS
     'remove a thread and its checkpoints (forks in other threads keep what they need)';
 COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS
-    'remove checkpoints older than older_than or beyond the newest keep_last of each thread, and return how many';
+    'remove checkpoints older than older_than or beyond the newest keep_last of each thread (never its newest), and return how many';
 
 -- ownership
 COMMENT ON FUNCTION stategraph.owned(name) IS

@@ -165,6 +165,7 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 	return cp;
 }
 
+/* sg_fork(thread_id, checkpoint_id, new_thread_id): a new thread that starts at a checkpoint of another. */
 Datum
 sg_fork(PG_FUNCTION_ARGS)
 {
@@ -262,6 +263,7 @@ pending_writes(SGGraph *g, SGCheckpoint *cp, SGWrite *writes, int *nodes, Jsonb 
 	return n;
 }
 
+/* sg_update_state(thread_id, values, as_node, checkpoint_id): a new checkpoint with values applied as if a node wrote them. */
 Datum
 sg_update_state(PG_FUNCTION_ARGS)
 {

@@ -20,12 +20,14 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+/* Order of C strings (qsort). */
 static int
 cmp_cstring(const void *a, const void *b)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* A store kind from its name in a thread's channel kinds. */
 SGStoreKind
 sg_store_kind_from_name(const char *s)
 {
@@ -36,6 +38,7 @@ sg_store_kind_from_name(const char *s)
 	return SG_STORE_LAST;
 }
 
+/* The name of a store kind, as a thread's channel kinds hold it. */
 const char *
 sg_store_kind_name(SGStoreKind k)
 {
@@ -75,27 +78,14 @@ sg_channelset_from_jsonb(Jsonb *kinds)
 	return cs;
 }
 
+/* The index of channel name in a channel set, or -1. */
 int
 sg_channelset_index(SGChannelSet *cs, const char *name)
 {
-	int			lo = 0,
-				hi = cs->n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, cs->names[mid]);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	return sg_sorted_index(name, cs->names, cs->n, sizeof(char *));
 }
 
+/* A state of n channels, all empty. */
 SGState *
 sg_state_new(int n)
 {
@@ -262,7 +252,7 @@ sg_check_update(SGGraph *g, const char *who, Jsonb *update)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *key;
 	const char *expected;
 	int			c;
 
@@ -278,20 +268,14 @@ sg_check_update(SGGraph *g, const char *who, Jsonb *update)
 						who, g->name, sg_jsonb_type_name(update)),
 				 errhint("Return a JSON object of channel values, such as '{\"step\": 1}'.")));
 	it = JsonbIteratorInit(&update->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sg_jsonb_next_pair(&it, &key, &v))
 	{
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		c = sg_graph_channel_index(g, key);
+		c = sg_channelset_index(g->cs, key);
 		if (c < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("%s wrote to channel \"%s\", which graph \"%s\" does not have", who, key, g->name),
 					 errhint("The channels of a graph are fixed by sg_create_graph().")));
-		JsonbIteratorNext(&it, &v, true);
 		if ((expected = unfit_for(&g->channels[c], &v)) != NULL)
 			type_mismatch(&g->channels[c], expected, sg_jsonb_from_value(&v), who);
 	}
@@ -341,18 +325,13 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 													  JsonbPGetDatum(value)));
 		case SG_REDUCER_CUSTOM:
 			{
-				LOCAL_FCINFO(fcinfo, 2);
+				bool		isnull;
 				Datum		result;
 
 				if (current == NULL)
 					return value;
-				InitFunctionCallInfoData(*fcinfo, &c->reducer_flinfo, 2, InvalidOid, NULL, NULL);
-				fcinfo->args[0].value = JsonbPGetDatum(current);
-				fcinfo->args[0].isnull = false;
-				fcinfo->args[1].value = JsonbPGetDatum(value);
-				fcinfo->args[1].isnull = false;
-				result = FunctionCallInvoke(fcinfo);
-				if (fcinfo->isnull)
+				result = sg_call_jsonb(&c->reducer_flinfo, 2, current, value, &isnull);
+				if (isnull)
 					ereport(ERROR,
 							(errcode(ERRCODE_SG_INVALID_UPDATE),
 							 errmsg("reducer of channel \"%s\" returned null", c->name)));
@@ -378,22 +357,16 @@ sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites, bool *chan
 	{
 		JsonbIterator *it;
 		JsonbValue	v;
-		JsonbIteratorToken tok;
+		char	   *key;
 
 		if (writes[w].update == NULL)
 			continue;
 		it = JsonbIteratorInit(&writes[w].update->root);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		while (sg_jsonb_next_pair(&it, &key, &v))
 		{
-			char	   *key;
-			int			c;
+			int			c = sg_channelset_index(g->cs, key);
 			SGChannel  *ch;
 
-			if (tok != WJB_KEY)
-				continue;
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			JsonbIteratorNext(&it, &v, true);
-			c = sg_graph_channel_index(g, key);
 			if (c < 0)
 				continue;		/* checked by sg_check_update */
 			ch = &g->channels[c];

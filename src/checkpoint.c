@@ -124,28 +124,12 @@ uuid7_increment(pg_uuid_t *u)
 
 	for (i = UUID_LEN - 1; i >= 0; i--)
 	{
-		/* skip the version nibble and variant bits by carrying over them */
-		if (i == 8)
-		{
-			uint8		low = u->data[8] & 0x3F;
+		/* the bits that count: the version nibble and variant bits are carried over */
+		uint8		mask = i == 8 ? 0x3F : i == 6 ? 0x0F : 0xFF;
+		uint8		low = ((u->data[i] & mask) + 1) & mask;
 
-			low = (low + 1) & 0x3F;
-			u->data[8] = (u->data[8] & 0xC0) | low;
-			if (low != 0)
-				return;
-			continue;
-		}
-		if (i == 6)
-		{
-			uint8		low = u->data[6] & 0x0F;
-
-			low = (low + 1) & 0x0F;
-			u->data[6] = (u->data[6] & 0xF0) | low;
-			if (low != 0)
-				return;
-			continue;
-		}
-		if (++u->data[i] != 0)
+		u->data[i] = (u->data[i] & ~mask) | low;
+		if (low != 0)
 			return;
 	}
 }
@@ -465,21 +449,43 @@ sg_checkpoint_from_tuple(HeapTuple t, TupleDesc d)
 	return cp;
 }
 
+/*
+ * Run a kept statement on one checkpoint: $1 its thread, $2 its id, then
+ * njsonb jsonb arguments (at most two; NULL is SQL null). Returns how many
+ * rows it found (at most count; 0: all) or changed.
+ */
+static uint64
+run_on_checkpoint(SPIPlanPtr *plan, const char *sql, const char *thread_id, const pg_uuid_t *id,
+				  int njsonb, Jsonb **jsonb, long count)
+{
+	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int			i;
+
+	Assert(njsonb <= 2);
+	sg_spi_prepare(plan, sql, 2 + njsonb, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	for (i = 0; i < njsonb; i++)
+	{
+		values[2 + i] = jsonb[i] ? JsonbPGetDatum(jsonb[i]) : (Datum) 0;
+		nulls[2 + i] = jsonb[i] ? ' ' : 'n';
+	}
+	return sg_spi_execute(*plan, values, nulls, count);
+}
+
 /* Checkpoint id of a thread, or NULL. */
 SGCheckpoint *
 sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		values[2];
 
-	sg_spi_prepare(&plan,
-				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 2, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	if (sg_spi_execute(plan, values, NULL, 1) == 0)
+	if (run_on_checkpoint(&plan,
+						  "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+						  thread_id, id, 0, NULL, 1) == 0)
 		return NULL;
 	return sg_checkpoint_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
@@ -502,19 +508,15 @@ Jsonb *
 sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		values[2];
 
-	sg_spi_prepare(&plan,
-				   "SELECT writes FROM stategraph.checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.>) $2 "
-				   "AND parent_id OPERATOR(pg_catalog.=) $2 AND parent_thread IS NULL "
-				   "AND source OPERATOR(pg_catalog.=) 'loop' "
-				   "ORDER BY checkpoint_id LIMIT 1", 2, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	if (sg_spi_execute(plan, values, NULL, 1) == 0)
+	if (run_on_checkpoint(&plan,
+						  "SELECT writes FROM stategraph.checkpoints "
+						  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						  "AND checkpoint_id OPERATOR(pg_catalog.>) $2 "
+						  "AND parent_id OPERATOR(pg_catalog.=) $2 AND parent_thread IS NULL "
+						  "AND source OPERATOR(pg_catalog.=) 'loop' "
+						  "ORDER BY checkpoint_id LIMIT 1",
+						  thread_id, id, 0, NULL, 1) == 0)
 		return NULL;
 	return sg_spi_jsonb(0, SG_SOLE_COLUMN);
 }
@@ -524,18 +526,12 @@ void
 sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', pending ? ' ' : 'n'};
 
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.checkpoints SET pending = $3 "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 3, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	values[2] = pending ? JsonbPGetDatum(pending) : (Datum) 0;
-	sg_spi_execute(plan, values, nulls, 0);
+	run_on_checkpoint(&plan,
+					  "UPDATE stategraph.checkpoints SET pending = $3 "
+					  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					  "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+					  thread_id, id, 1, &pending, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -594,28 +590,32 @@ writes_to(Jsonb *writes, const char *channel)
 	return out;
 }
 
+/* Add v to arrays[*n] if it is an array (an empty base, or anything else, adds nothing). */
+static void
+add_array(JsonbContainer **arrays, int *n, JsonbValue *v)
+{
+	if (v != NULL && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+		arrays[(*n)++] = v->val.binary.data;
+}
+
 /* base followed by the elements of parts (array JsonbValues, in place), as one new array. */
 static Jsonb *
 concat_values(JsonbValue *base, List *parts)
 {
-	JsonbContainer **arrays = palloc(sizeof(JsonbContainer *) * (list_length(parts) + 1));
+	JsonbContainer **arrays;
 	int			n = 0;
 	ListCell   *lc;
 
 	if (parts == NIL)
 		return base ? JsonbValueToJsonb(base) : NULL;
-	if (base != NULL && base->type == jbvBinary && JsonContainerIsArray(base->val.binary.data))
-		arrays[n++] = base->val.binary.data;
+	arrays = palloc(sizeof(JsonbContainer *) * (list_length(parts) + 1));
+	add_array(arrays, &n, base);
 	foreach(lc, parts)
-	{
-		JsonbValue *v = (JsonbValue *) lfirst(lc);
-
-		if (v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
-			arrays[n++] = v->val.binary.data;
-	}
+		add_array(arrays, &n, (JsonbValue *) lfirst(lc));
 	return sg_jsonb_array_concat(n, arrays);
 }
 
+/* A jsonb column of a tuple, in place (NULL when null). */
 static Jsonb *
 jsonb_datum(HeapTuple t, TupleDesc d, int col)
 {
@@ -625,12 +625,50 @@ jsonb_datum(HeapTuple t, TupleDesc d, int col)
 	return isnull ? NULL : DatumGetJsonbP(v);
 }
 
+/* A row a loaded state still needs: a reference's target, or a segment's previous image. */
 typedef struct RefFetch
 {
 	int			channel;
 	pg_uuid_t	row;
 	const char *thread;			/* segment chains: the thread the row is in */
 } RefFetch;
+
+/* The uuid a jsonb string (a reference to a row) holds. */
+static pg_uuid_t
+uuid_from_jsonb(JsonbValue *v)
+{
+	return uuid_from_cstring(pnstrdup(v->val.string.val, v->val.string.len));
+}
+
+/* A RefFetch of channel c to the row whose id the jsonb string v holds. */
+static RefFetch *
+ref_fetch(int c, JsonbValue *v, const char *thread)
+{
+	RefFetch   *rf = palloc(sizeof(RefFetch));
+
+	rf->channel = c;
+	rf->row = uuid_from_jsonb(v);
+	rf->thread = thread;
+	return rf;
+}
+
+/* Bytes (and, added to *count, elements) of a list of appended arrays (JsonbValues in place). */
+static int64
+appended_bytes(List *appended, int64 *count)
+{
+	ListCell   *lc;
+	int64		n = 0;
+
+	foreach(lc, appended)
+	{
+		JsonbValue *v = (JsonbValue *) lfirst(lc);
+
+		n += v->type == jbvBinary ? v->val.binary.len : 16;
+		if (v->type == jbvBinary)
+			*count += JsonContainerSize(v->val.binary.data);
+	}
+	return n;
+}
 
 /* The value of a channel as stored in one row (its image, else its last write). */
 static Jsonb *
@@ -658,246 +696,257 @@ is_segment(SGChannelSet *cs, int c, Jsonb *refs, bool complete)
 }
 
 /*
- * Rebuild the state of checkpoint id of a thread (see the header comment).
- * *cp_out, if given, receives the checkpoint row itself. The state's track
- * tells the writer of the next row how far each channel's walk was.
+ * The walk of sg_load_state back through a checkpoint's ancestors. Values
+ * found are JsonbValues in place in the fetched rows (tuptables), until the
+ * state copies what it keeps.
  */
-SGState *
-sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out)
+typedef struct StateWalk
+{
+	SGChannelSet *cs;
+	SGState    *s;
+	bool	   *resolved;		/* per channel: its walk has ended */
+	int			nresolved;
+	JsonbValue **base;			/* per channel: its value, or (append) the value before deltas */
+	List	  **deltas;			/* per append channel: arrays appended after base, oldest first */
+	List	   *refs;			/* RefFetch: channels whose value is in another row */
+	List	   *segments;		/* RefFetch: segments whose previous image is still to read */
+	List	   *tuptables;		/* fetched rows, freed once the state is copied out */
+	int			depth;			/* rows walked */
+	SGCheckpoint *row;			/* the checkpoint itself, once met */
+	const char *thread;			/* the thread the walk is in (forks lead into others) */
+	bool		same_thread;	/* still in the thread of the checkpoint */
+	pg_uuid_t	expected;		/* the next ancestor to meet */
+	bool		have_expected;	/* false: the walk reached the first checkpoint */
+	int			batch;			/* rows to fetch next */
+} StateWalk;
+
+/* Channel c is resolved at the current row of the walk. */
+static void
+walk_resolved(StateWalk *w, int c)
+{
+	w->resolved[c] = true;
+	w->nresolved++;
+	w->s->track[c].rows = w->depth;
+}
+
+/* Is there more to walk (in the current thread)? */
+static bool
+walk_goes_on(StateWalk *w)
+{
+	return w->have_expected && w->nresolved < w->cs->n;
+}
+
+/*
+ * The columns of one row of the walk that a channel's resolution reads
+ * (in place), and the row's id.
+ */
+typedef struct WalkRow
+{
+	Jsonb	   *writes;
+	Jsonb	   *image;
+	bool		complete;
+	Jsonb	   *refs;
+	pg_uuid_t  *id;
+} WalkRow;
+
+/* Channel c at a segment of its values in this row: what was appended since the image it refers to. */
+static void
+walk_segment(StateWalk *w, int c, WalkRow *row, JsonbValue *v)
+{
+	w->deltas[c] = lcons(v, w->deltas[c]);
+	w->segments = lappend(w->segments, ref_fetch(c, find_key(row->refs, w->cs->names[c]), w->thread));
+	walk_resolved(w, c);
+	w->s->track[c].has_loc = w->same_thread;
+	w->s->track[c].loc = *row->id;
+}
+
+/* The append writes of channel c in this row: collected, and counted in its track. */
+static void
+walk_appends(StateWalk *w, int c, WalkRow *row)
+{
+	List	   *appended = writes_to(row->writes, w->cs->names[c]);
+
+	w->s->track[c].bytes += appended_bytes(appended, &w->s->track[c].count);
+	w->deltas[c] = list_concat(appended, w->deltas[c]);
+}
+
+/* Resolve channel c at one row of the walk, if the row says its value or where it is. */
+static void
+walk_channel(StateWalk *w, int c, WalkRow *row)
+{
+	const char *name = w->cs->names[c];
+	JsonbValue *v;
+
+	if (is_segment(w->cs, c, row->refs, row->complete) && (v = find_key(row->image, name)) != NULL)
+	{
+		walk_segment(w, c, row, v);
+		return;
+	}
+	if (row->complete || (v = find_key(row->image, name)) != NULL)
+		w->base[c] = row->complete ? find_key(row->image, name) : v;
+	else if ((v = find_key(row->refs, name)) != NULL)
+	{
+		if (v->type == jbvString)
+		{
+			RefFetch   *rf = ref_fetch(c, v, NULL);
+
+			w->refs = lappend(w->refs, rf);
+			w->s->track[c].has_loc = true;
+			w->s->track[c].loc = rf->row;
+		}
+		walk_resolved(w, c);
+		return;
+	}
+	else if (w->cs->kinds[c] == SG_STORE_LAST)
+	{
+		List	   *written = writes_to(row->writes, name);
+
+		if (written == NIL)
+			return;
+		w->base[c] = (JsonbValue *) llast(written);
+	}
+	else
+	{
+		if (w->cs->kinds[c] == SG_STORE_APPEND)
+			walk_appends(w, c, row);
+		return;
+	}
+
+	/* resolved in this row */
+	walk_resolved(w, c);
+	if (w->same_thread)
+	{
+		w->s->track[c].has_loc = true;
+		w->s->track[c].loc = *row->id;
+	}
+}
+
+/*
+ * Take one row of the walk, if it is the ancestor expected next (not a row
+ * of another branch): resolve what channels it can, and go on to its
+ * parent. Returns true when the parent is in another thread.
+ */
+static bool
+walk_row(StateWalk *w, HeapTuple t, TupleDesc d)
+{
+	WalkRow		row;
+	bool		isnull;
+	Datum		parent;
+	Datum		parent_thread;
+	int			c;
+
+	row.id = DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull));
+	if (memcmp(row.id->data, w->expected.data, UUID_LEN) != 0)
+		return false;			/* a row of another branch */
+	if (w->row == NULL)
+	{
+		w->row = sg_checkpoint_from_tuple(t, d);
+		w->s->barriers = w->row->barriers;
+	}
+	row.writes = jsonb_datum(t, d, Anum_checkpoint_writes);
+	row.image = jsonb_datum(t, d, Anum_checkpoint_image);
+	row.complete = DatumGetBool(SPI_getbinval(t, d, Anum_checkpoint_image_complete, &isnull));
+	row.refs = jsonb_datum(t, d, Anum_checkpoint_refs);
+	for (c = 0; c < w->cs->n; c++)
+		if (!w->resolved[c])
+			walk_channel(w, c, &row);
+	w->depth++;
+
+	parent = SPI_getbinval(t, d, Anum_checkpoint_parent_id, &isnull);
+	w->have_expected = !isnull;
+	if (!w->have_expected)
+		return false;
+	w->expected = *DatumGetUUIDP(parent);
+	parent_thread = SPI_getbinval(t, d, Anum_checkpoint_parent_thread, &isnull);
+	if (isnull)
+		return false;
+	w->thread = TextDatumGetCString(parent_thread);
+	w->same_thread = false;
+	return true;
+}
+
+/*
+ * Walk the rows of the current thread, newest first from the expected
+ * ancestor, in batches that grow, until every channel is resolved, the
+ * first checkpoint is reached, or the walk moves on into another thread.
+ */
+static void
+walk_thread(StateWalk *w)
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, UUIDOID};
-	SGState    *s = sg_state_new(cs->n);
-	bool	   *resolved = palloc0(sizeof(bool) * (cs->n + 1));
-	JsonbValue **base = palloc0(sizeof(JsonbValue *) * (cs->n + 1));
-	List	  **deltas = palloc0(sizeof(List *) * (cs->n + 1));
-	List	   *refs = NIL;
-	List	   *segments = NIL;
-	List	   *tuptables = NIL;
-	int			nresolved = 0;
-	int			depth = 0;
-	bool		first = true;
-	bool		same_thread = true;
-	const char *cur_thread = thread_id;
-	pg_uuid_t	expected = *id;
-	bool		have_expected = true;
-	int			batch = 16;
-	int			c;
-	ListCell   *lc;
+	Datum		values[2];
+	Portal		portal;
+	bool		switched = false;
 
 	sg_spi_prepare(&plan,
 				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
 				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 				   "AND checkpoint_id OPERATOR(pg_catalog.<=) $2 "
 				   "ORDER BY checkpoint_id DESC", 2, types);
-
-	while (have_expected && nresolved < cs->n)
+	values[0] = CStringGetTextDatum(w->thread);
+	values[1] = uuid_datum(&w->expected);
+	portal = sg_spi_cursor_open(plan, values, NULL);
+	while (!switched && walk_goes_on(w))
 	{
-		Datum		values[2];
-		Portal		portal;
-		bool		switched = false;
+		uint64		nrows = sg_spi_cursor_fetch(portal, w->batch);
+		SPITupleTable *tt = SPI_tuptable;
+		uint64		i;
 
-		values[0] = CStringGetTextDatum(cur_thread);
-		values[1] = uuid_datum(&expected);
-		portal = sg_spi_cursor_open(plan, values, NULL);
-
-		while (!switched && have_expected && nresolved < cs->n)
+		if (nrows == 0)
 		{
-			SPITupleTable *tt;
-			uint64		nrows;
-			uint64		i;
-
-			nrows = sg_spi_cursor_fetch(portal, batch);
-			tt = SPI_tuptable;
-			if (nrows == 0)
-			{
-				have_expected = false;
-				break;
-			}
-			tuptables = lappend(tuptables, tt);
-			batch = Min(batch * 4, 1024);
-			for (i = 0; i < nrows && !switched && have_expected && nresolved < cs->n; i++)
-			{
-				HeapTuple	t = tt->vals[i];
-				TupleDesc	d = tt->tupdesc;
-				bool		isnull;
-				Jsonb	   *writes,
-						   *image,
-						   *refs_col;
-				bool		complete;
-				Datum		parent;
-
-				if (memcmp(DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull))->data,
-						   expected.data, UUID_LEN) != 0)
-					continue;	/* a row of another branch */
-				if (first)
-				{
-					SGCheckpoint *row = sg_checkpoint_from_tuple(t, d);
-
-					if (cp_out)
-						*cp_out = row;
-					s->barriers = row->barriers;
-					first = false;
-				}
-				writes = jsonb_datum(t, d, Anum_checkpoint_writes);
-				image = jsonb_datum(t, d, Anum_checkpoint_image);
-				complete = DatumGetBool(SPI_getbinval(t, d, Anum_checkpoint_image_complete, &isnull));
-				refs_col = jsonb_datum(t, d, Anum_checkpoint_refs);
-
-				for (c = 0; c < cs->n; c++)
-				{
-					const char *name = cs->names[c];
-					JsonbValue *v;
-					JsonbValue *r;
-
-					if (resolved[c])
-						continue;
-					if (is_segment(cs, c, refs_col, complete) && (v = find_key(image, name)) != NULL)
-					{
-						/* a segment: what was appended since the image at r */
-						RefFetch   *rf = palloc(sizeof(RefFetch));
-
-						deltas[c] = lcons(v, deltas[c]);
-						rf->channel = c;
-						r = find_key(refs_col, name);
-						rf->row = uuid_from_cstring(pnstrdup(r->val.string.val, r->val.string.len));
-						rf->thread = cur_thread;
-						segments = lappend(segments, rf);
-						resolved[c] = true;
-						nresolved++;
-						s->track[c].rows = depth;
-						s->track[c].has_loc = same_thread;
-						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull));
-						continue;
-					}
-					if (complete || (v = find_key(image, name)) != NULL)
-					{
-						base[c] = complete ? find_key(image, name) : v;
-					}
-					else if ((v = find_key(refs_col, name)) != NULL)
-					{
-						if (v->type == jbvString)
-						{
-							RefFetch   *rf = palloc(sizeof(RefFetch));
-
-							rf->channel = c;
-							rf->row = uuid_from_cstring(pnstrdup(v->val.string.val, v->val.string.len));
-							refs = lappend(refs, rf);
-							s->track[c].has_loc = true;
-							s->track[c].loc = rf->row;
-						}
-						resolved[c] = true;
-						s->track[c].rows = depth;
-						nresolved++;
-						continue;
-					}
-					else if (cs->kinds[c] == SG_STORE_LAST)
-					{
-						List	   *w = writes_to(writes, name);
-
-						if (w == NIL)
-							continue;
-						base[c] = (JsonbValue *) llast(w);
-					}
-					else if (cs->kinds[c] == SG_STORE_APPEND)
-					{
-						List	   *w = writes_to(writes, name);
-						ListCell   *wl;
-
-						foreach(wl, w)
-						{
-							JsonbValue *wv = (JsonbValue *) lfirst(wl);
-
-							s->track[c].bytes += wv->type == jbvBinary ? wv->val.binary.len : 16;
-							if (wv->type == jbvBinary)
-								s->track[c].count += JsonContainerSize(wv->val.binary.data);
-						}
-						deltas[c] = list_concat(w, deltas[c]);
-						continue;
-					}
-					else
-						continue;
-
-					/* resolved in this row */
-					resolved[c] = true;
-					nresolved++;
-					s->track[c].rows = depth;
-					if (same_thread)
-					{
-						s->track[c].has_loc = true;
-						s->track[c].loc = *DatumGetUUIDP(SPI_getbinval(t, d, Anum_checkpoint_checkpoint_id, &isnull));
-					}
-				}
-				depth++;
-				parent = SPI_getbinval(t, d, Anum_checkpoint_parent_id, &isnull);
-				have_expected = !isnull;
-				if (have_expected)
-				{
-					Datum		pt;
-
-					expected = *DatumGetUUIDP(parent);
-					pt = SPI_getbinval(t, d, Anum_checkpoint_parent_thread, &isnull);
-					if (!isnull)
-					{
-						cur_thread = TextDatumGetCString(pt);
-						same_thread = false;
-						switched = true;
-					}
-				}
-			}
+			w->have_expected = false;
+			break;
 		}
-		sg_spi_cursor_close(portal);
+		w->tuptables = lappend(w->tuptables, tt);
+		w->batch = Min(w->batch * 4, 1024);
+		for (i = 0; i < nrows && !switched && walk_goes_on(w); i++)
+			switched = walk_row(w, tt->vals[i], tt->tupdesc);
 	}
+	sg_spi_cursor_close(portal);
+}
 
-	if (first)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
+/* Follow each segment the walk found to the image before it, down to a full one. */
+static void
+walk_segments(StateWalk *w)
+{
+	ListCell   *lc;
 
-	/* each segment leads to the image before it, down to a full one */
-	foreach(lc, segments)
+	foreach(lc, w->segments)
 	{
 		RefFetch   *rf = (RefFetch *) lfirst(lc);
 		pg_uuid_t	at = rf->row;
-		const char *name = cs->names[rf->channel];
+		const char *name = w->cs->names[rf->channel];
 
 		for (;;)
 		{
 			SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &at);
 			JsonbValue *v = row ? find_key(row->image, name) : NULL;
-			JsonbValue *r;
 
 			if (v == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("checkpoint %s of thread \"%s\" lacks the image of channel \"%s\" it should have",
 								sg_uuid_to_cstring(&at), rf->thread, name)));
-			r = find_key(row->refs, name);
-			if (is_segment(cs, rf->channel, row->refs, row->image_complete))
+			if (is_segment(w->cs, rf->channel, row->refs, row->image_complete))
 			{
-				deltas[rf->channel] = lcons(v, deltas[rf->channel]);
-				at = uuid_from_cstring(pnstrdup(r->val.string.val, r->val.string.len));
+				w->deltas[rf->channel] = lcons(v, w->deltas[rf->channel]);
+				at = uuid_from_jsonb(find_key(row->refs, name));
 				continue;
 			}
-			base[rf->channel] = v;
+			w->base[rf->channel] = v;
 			break;
 		}
 	}
+}
 
-	/* copy out what the state keeps, then let the fetched rows go */
-	for (c = 0; c < cs->n; c++)
-	{
-		if (!resolved[c])
-			s->track[c].rows = depth;
-		if (cs->kinds[c] == SG_STORE_APPEND)
-			s->values[c] = concat_values(base[c], deltas[c]);
-		else
-			s->values[c] = base[c] ? JsonbValueToJsonb(base[c]) : NULL;
-	}
-	foreach(lc, tuptables)
-		SPI_freetuptable((SPITupleTable *) lfirst(lc));
+/* Read the values of the channels the walk found references for (checkpoint id of thread_id). */
+static void
+walk_refs(StateWalk *w, const char *thread_id, const pg_uuid_t *id)
+{
+	ListCell   *lc;
 
-	foreach(lc, refs)
+	foreach(lc, w->refs)
 	{
 		RefFetch   *rf = (RefFetch *) lfirst(lc);
 		SGCheckpoint *row = sg_checkpoint_fetch(thread_id, &rf->row);
@@ -907,10 +956,59 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("checkpoint %s of thread \"%s\" refers to missing checkpoint %s for channel \"%s\"",
 							sg_uuid_to_cstring(id), thread_id, sg_uuid_to_cstring(&rf->row),
-							cs->names[rf->channel])));
-		s->values[rf->channel] = value_in_row(row, cs->names[rf->channel]);
+							w->cs->names[rf->channel])));
+		w->s->values[rf->channel] = value_in_row(row, w->cs->names[rf->channel]);
 	}
-	return s;
+}
+
+/*
+ * Rebuild the state of checkpoint id of a thread (see the header comment).
+ * *cp_out, if given, receives the checkpoint row itself. The state's track
+ * tells the writer of the next row how far each channel's walk was.
+ */
+SGState *
+sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out)
+{
+	StateWalk	w = {0};
+	int			c;
+	ListCell   *lc;
+
+	w.cs = cs;
+	w.s = sg_state_new(cs->n);
+	w.resolved = palloc0(sizeof(bool) * (cs->n + 1));
+	w.base = palloc0(sizeof(JsonbValue *) * (cs->n + 1));
+	w.deltas = palloc0(sizeof(List *) * (cs->n + 1));
+	w.thread = thread_id;
+	w.same_thread = true;
+	w.expected = *id;
+	w.have_expected = true;
+	w.batch = 16;
+
+	while (walk_goes_on(&w))
+		walk_thread(&w);
+	if (w.row == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
+	if (cp_out)
+		*cp_out = w.row;
+	walk_segments(&w);
+
+	/* copy out what the state keeps, then let the fetched rows go */
+	for (c = 0; c < cs->n; c++)
+	{
+		if (!w.resolved[c])
+			w.s->track[c].rows = w.depth;
+		if (cs->kinds[c] == SG_STORE_APPEND)
+			w.s->values[c] = concat_values(w.base[c], w.deltas[c]);
+		else
+			w.s->values[c] = w.base[c] ? JsonbValueToJsonb(w.base[c]) : NULL;
+	}
+	foreach(lc, w.tuptables)
+		SPI_freetuptable((SPITupleTable *) lfirst(lc));
+
+	walk_refs(&w, thread_id, id);
+	return w.s;
 }
 
 /* Move a state from a row's parent to the row itself. */
@@ -961,154 +1059,137 @@ sg_state_apply_row(SGChannelSet *cs, SGState *s, SGCheckpoint *row)
 	s->barriers = row->barriers;
 }
 
-/* Bytes (and, in *count, elements) appended to a channel by a row's writes. */
-static int64
-appended_bytes(Jsonb *writes, const char *channel, int64 *count)
+/* What a new row stores of a channel, besides its writes. */
+typedef enum ChannelStore
 {
-	List	   *w = writes_to(writes, channel);
-	ListCell   *lc;
-	int64		n = 0;
+	STORE_NOTHING,
+	STORE_IMAGE,				/* its whole value */
+	STORE_SEGMENT,				/* what was appended since its last image, and where that is */
+	STORE_REF					/* where its value is (or null: empty) */
+} ChannelStore;
 
-	foreach(lc, w)
+/* What new row cp stores of append channel c; its track moves one row on. */
+static ChannelStore
+append_store(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, int c, bool changed)
+{
+	SGTrack    *t = &state->track[c];
+	bool		empty = state->values[c] == NULL && state->parts[c] == NIL;
+	int64		size = sg_state_value_size(state, c);
+	int64		count = 0;
+	int64		added = changed ? appended_bytes(writes_to(cp->writes, cs->names[c]), &count) : 0;
+	int64		base = Max(size - t->bytes - added, SG_MIN_IMAGE);	/* at the last image */
+
+	t->rows++;
+	t->bytes += added;
+	t->count += count;
+	if ((changed || t->rows >= SG_REF_DISTANCE) &&
+		t->rows * SG_ROW_COST + t->bytes >= base * SG_IMAGE_RATIO_NUM / SG_IMAGE_RATIO_DEN)
 	{
-		JsonbValue *v = (JsonbValue *) lfirst(lc);
-
-		n += v->type == jbvBinary ? v->val.binary.len : 16;
-		if (v->type == jbvBinary)
-			*count += JsonContainerSize(v->val.binary.data);
+		if (empty)
+			return STORE_REF;
+		if (t->has_loc)
+			return STORE_SEGMENT;
+		return STORE_IMAGE;
 	}
-	return n;
+	return STORE_NOTHING;
 }
 
-/*
- * Decide the image and references of a new row (see the header comment),
- * update the state's track to describe the new row, and insert it.
- * written[c] tells which channels the row's writes changed.
- */
-void
-sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *written)
+/* What new row cp stores of channel c, not an append channel; its track moves one row on. */
+static ChannelStore
+value_store(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, int c, bool changed)
+{
+	SGTrack    *t = &state->track[c];
+	bool		empty = state->values[c] == NULL && state->parts[c] == NIL;
+
+	if (changed)
+	{
+		/* a replace write is the value itself; other reducers store it whole */
+		if (cs->kinds[c] == SG_STORE_IMAGE)
+			return STORE_IMAGE;
+		t->rows = 0;
+		t->has_loc = true;
+		t->loc = cp->id;
+		return STORE_NOTHING;
+	}
+	if (++t->rows >= SG_REF_DISTANCE)
+	{
+		if (!empty && (sg_state_value_size(state, c) <= SG_SMALL_VALUE || !t->has_loc))
+			return STORE_IMAGE;
+		return STORE_REF;
+	}
+	return STORE_NOTHING;
+}
+
+/* The image and refs of a new row, as they are built. */
+typedef struct RowStore
+{
+	SGJsonBuilder image;
+	SGJsonBuilder refs;
+	bool		any_image;
+	bool		any_ref;
+} RowStore;
+
+/* Put what new row cp stores of channel c into its image or refs; the track then describes cp. */
+static void
+store_channel(RowStore *rs, SGChannelSet *cs, SGCheckpoint *cp, SGState *state, int c, ChannelStore what)
+{
+	SGTrack    *t = &state->track[c];
+	bool		empty = state->values[c] == NULL && state->parts[c] == NIL;
+
+	if (what == STORE_NOTHING)
+		return;
+	if (what == STORE_SEGMENT)
+	{
+		/* what was appended since the last image, and where that image is */
+		sg_jb_key(&rs->image, cs->names[c]);
+		sg_jb_jsonb(&rs->image, sg_jsonb_array_tail(sg_state_value(state, c), (int) t->count));
+		sg_jb_key(&rs->refs, cs->names[c]);
+		sg_jb_string(&rs->refs, sg_uuid_to_cstring(&t->loc));
+		rs->any_image = rs->any_ref = true;
+	}
+	else if (what == STORE_IMAGE)
+	{
+		/* a complete image leaves empty channels out */
+		if (!empty)
+		{
+			sg_jb_key(&rs->image, cs->names[c]);
+			sg_jb_jsonb(&rs->image, sg_state_value(state, c));
+		}
+		rs->any_image = true;
+		t->has_loc = true;
+	}
+	else
+	{
+		sg_jb_key(&rs->refs, cs->names[c]);
+		if (empty || !t->has_loc)
+			sg_jb_null(&rs->refs);
+		else
+			sg_jb_string(&rs->refs, sg_uuid_to_cstring(&t->loc));
+		rs->any_ref = true;
+	}
+	t->rows = 0;
+	t->bytes = 0;
+	t->count = 0;
+	if (what != STORE_REF)
+		t->loc = cp->id;
+}
+
+/* Insert checkpoint row cp as it is. */
+static void
+insert_row(SGCheckpoint *cp)
 {
 	static SPIPlanPtr plan;
 	Oid			types[Natts_checkpoint] = {TEXTOID, UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTARRAYOID,
 		JSONBOID, JSONBOID, BOOLOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
-	SGJsonBuilder ib = {0};
-	SGJsonBuilder rb = {0};
-	bool		any_image = false;
-	bool		any_ref = false;
 	Datum		values[Natts_checkpoint];
 	char		nulls[Natts_checkpoint];
-	Datum	   *next;
-	int			c,
-				i;
+	Datum	   *next = palloc(sizeof(Datum) * (cp->nnext + 1));
+	int			i;
 
-	sg_check_state_size(cs, state, cp->thread_id);
 	sg_spi_prepare(&plan,
 				   "INSERT INTO stategraph.checkpoints (" SG_CHECKPOINT_COLUMNS ") VALUES "
 				   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
 				   Natts_checkpoint, types);
-
-	sg_jb_begin_object(&ib);
-	sg_jb_begin_object(&rb);
-	for (c = 0; c < cs->n; c++)
-	{
-		SGTrack    *t = &state->track[c];
-		bool		empty = state->values[c] == NULL && state->parts[c] == NIL;
-		int64		size = sg_state_value_size(state, c);
-		bool		image = false;
-		bool		segment = false;
-		bool		ref = false;
-		bool		changed = written && written[c];
-
-		if (cp->image_complete)
-			image = true;
-		else if (cs->kinds[c] == SG_STORE_APPEND)
-		{
-			int64		count = 0;
-			int64		added = changed ? appended_bytes(cp->writes, cs->names[c], &count) : 0;
-			int64		base = Max(size - t->bytes - added, SG_MIN_IMAGE);	/* at the last image */
-
-			t->rows++;
-			t->bytes += added;
-			t->count += count;
-			if ((changed || t->rows >= SG_REF_DISTANCE) &&
-				t->rows * SG_ROW_COST + t->bytes >= base * SG_IMAGE_RATIO_NUM / SG_IMAGE_RATIO_DEN)
-			{
-				if (empty)
-					ref = true;
-				else if (t->has_loc)
-					segment = true;
-				else
-					image = true;
-			}
-		}
-		else if (changed)
-		{
-			/* a replace write is the value itself; other reducers store it whole */
-			image = cs->kinds[c] == SG_STORE_IMAGE;
-			if (!image)
-			{
-				t->rows = 0;
-				t->has_loc = true;
-				t->loc = cp->id;
-			}
-		}
-		else if (++t->rows >= SG_REF_DISTANCE)
-		{
-			if (!empty && (size <= SG_SMALL_VALUE || !t->has_loc))
-				image = true;
-			else
-				ref = true;
-		}
-
-		if (segment)
-		{
-			/* what was appended since the last image, and where that image is */
-			sg_jb_key(&ib, cs->names[c]);
-			sg_jb_jsonb(&ib, sg_jsonb_array_tail(sg_state_value(state, c), (int) t->count));
-			sg_jb_key(&rb, cs->names[c]);
-			sg_jb_string(&rb, sg_uuid_to_cstring(&t->loc));
-			any_image = any_ref = true;
-			t->rows = 0;
-			t->bytes = 0;
-			t->count = 0;
-			t->loc = cp->id;
-		}
-		else if (image)
-		{
-			/* a complete image leaves empty channels out */
-			if (!empty)
-			{
-				sg_jb_key(&ib, cs->names[c]);
-				sg_jb_jsonb(&ib, sg_state_value(state, c));
-			}
-			any_image = true;
-			t->rows = 0;
-			t->bytes = 0;
-			t->count = 0;
-			t->has_loc = true;
-			t->loc = cp->id;
-		}
-		else if (ref)
-		{
-			sg_jb_key(&rb, cs->names[c]);
-			if (empty || !t->has_loc)
-				sg_jb_null(&rb);
-			else
-				sg_jb_string(&rb, sg_uuid_to_cstring(&t->loc));
-			any_ref = true;
-			t->rows = 0;
-			t->bytes = 0;
-			t->count = 0;
-		}
-	}
-	sg_jb_end_object(&ib);
-	sg_jb_end_object(&rb);
-	cp->image = any_image || cp->image_complete ? sg_jb_finish(&ib) : NULL;
-	cp->refs = any_ref ? sg_jb_finish(&rb) : NULL;
-	if (cp->created_at == 0)
-		cp->created_at = GetCurrentTimestamp();
-
-	next = palloc(sizeof(Datum) * (cp->nnext + 1));
 	for (i = 0; i < cp->nnext; i++)
 		next[i] = CStringGetTextDatum(cp->next[i]);
 	memset(nulls, ' ', sizeof(nulls));
@@ -1138,6 +1219,43 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 #undef NULL_ARG
 #undef ARG
 	sg_spi_execute(plan, values, nulls, 0);
+}
+
+/*
+ * Decide the image and references of a new row (see the header comment),
+ * update the state's track to describe the new row, and insert it.
+ * written[c] tells which channels the row's writes changed.
+ */
+void
+sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *written)
+{
+	RowStore	rs;
+	int			c;
+
+	sg_check_state_size(cs, state, cp->thread_id);
+	memset(&rs, 0, sizeof(rs));
+	sg_jb_begin_object(&rs.image);
+	sg_jb_begin_object(&rs.refs);
+	for (c = 0; c < cs->n; c++)
+	{
+		bool		changed = written && written[c];
+		ChannelStore what;
+
+		if (cp->image_complete)
+			what = STORE_IMAGE;
+		else if (cs->kinds[c] == SG_STORE_APPEND)
+			what = append_store(cs, cp, state, c, changed);
+		else
+			what = value_store(cs, cp, state, c, changed);
+		store_channel(&rs, cs, cp, state, c, what);
+	}
+	sg_jb_end_object(&rs.image);
+	sg_jb_end_object(&rs.refs);
+	cp->image = rs.any_image || cp->image_complete ? sg_jb_finish(&rs.image) : NULL;
+	cp->refs = rs.any_ref ? sg_jb_finish(&rs.refs) : NULL;
+	if (cp->created_at == 0)
+		cp->created_at = GetCurrentTimestamp();
+	insert_row(cp);
 }
 
 /*
@@ -1174,18 +1292,8 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 	static SPIPlanPtr plan;
 	SGCheckpoint *row;
 	SGState    *s = sg_load_state(cs, thread_id, id, &row);
-	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', 'n'};
+	Jsonb	   *args[2] = {sg_state_to_jsonb(cs, s), NULL};	/* image, writes */
 
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
-				   "writes = COALESCE($4, writes) "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2", 4, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(id);
-	values[2] = JsonbPGetDatum(sg_state_to_jsonb(cs, s));
 	if (sg_jsonb_array_length(row->writes) == 0)
 	{
 		Jsonb	   *last = sg_checkpoint_last_writes(row);
@@ -1203,11 +1311,54 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 				sg_jb_end_array(&b);
 			}
 			sg_jb_end_array(&b);
-			values[3] = JsonbPGetDatum(sg_jb_finish(&b));
-			nulls[3] = ' ';
+			args[1] = sg_jb_finish(&b);
 		}
 	}
-	sg_spi_execute(plan, values, nulls, 0);
+	run_on_checkpoint(&plan,
+					  "UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
+					  "writes = COALESCE($4, writes) "
+					  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					  "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+					  thread_id, id, 2, args, 0);
+}
+
+/*
+ * Load the state of checkpoint id of thread th to run it with graph g. The
+ * thread's channels must still be g's (same names, same kinds); channels g
+ * added since start at their defaults, and *new_kinds says so.
+ */
+SGState *
+sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp, bool *new_kinds)
+{
+	SGChannelSet *tk = sg_channelset_from_jsonb(th->channels);
+	SGState    *state;
+	int			i;
+
+	for (i = 0; i < tk->n; i++)
+	{
+		int			c = sg_channelset_index(g->cs, tk->names[i]);
+
+		if (c < 0 || g->cs->kinds[c] != tk->kinds[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("thread \"%s\" cannot continue with graph \"%s\": channel \"%s\" %s",
+							th->thread_id, g->name, tk->names[i],
+							c < 0 ? "was removed" : "has another reducer"),
+					 errdetail("The thread was written with other channels than the graph has now."),
+					 errhint("Start a new thread for the changed graph.")));
+	}
+	*new_kinds = tk->n != g->cs->n;
+	if (memcmp(id, &th->head, sizeof(pg_uuid_t)) != 0 || *new_kinds ||
+		!sg_state_cache_get(th, cp, &state, CurrentMemoryContext))
+		state = sg_load_state(g->cs, th->thread_id, id, cp);
+	if (*new_kinds)
+		for (i = 0; i < g->nchannels; i++)
+			if (sg_channelset_index(tk, g->channels[i].name) < 0)
+			{
+				state->values[i] = g->channels[i].initial;
+				state->track[i].rows = 1000;	/* store it at the next checkpoint */
+			}
+	return state;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1244,12 +1395,14 @@ static List *state_cache = NIL;
 static Size state_cache_bytes = 0;
 static uint64 state_cache_clock = 0;
 
+/* Free a cache entry. */
 static void
 cache_entry_free(StateCacheEntry *e)
 {
 	MemoryContextDelete(e->cxt);	/* the entry lives in its own context */
 }
 
+/* Take an entry out of the cache; free it unless a run still uses it. */
 static void
 cache_evict(StateCacheEntry *e)
 {
@@ -1260,6 +1413,7 @@ cache_evict(StateCacheEntry *e)
 		cache_entry_free(e);
 }
 
+/* A run that used an entry is done with it (a memory context reset callback). */
 static void
 cache_unpin(void *arg)
 {

@@ -13,8 +13,8 @@
  *		the writes of the tasks that succeeded as pending writes on the
  *		checkpoint and stop: a resume runs only the other tasks;
  *	 4. otherwise apply all updates in task order through the reducers,
- *		route (edges, joins, conditional edges, Send), store the new
- *		checkpoint, and stop after a node listed in interrupt_after.
+ *		route (edges, joins, conditional edges, Send: route.c), store the
+ *		new checkpoint, and stop after a node listed in interrupt_after.
  *
  * Memory: the run has a context for its whole life; each step's state,
  * tasks and checkpoint live in one of two step contexts used in turn, so a
@@ -98,8 +98,6 @@ static SGTaskContext *current_task = NULL;
 /* Threads this backend is running now, to refuse running one inside itself. */
 static List *running_threads = NIL;
 
-static void require_function(Oid fn, const char *what, const char *name, const char *graph);
-
 /* Is thread_id being run by this backend (a node calling back into its own thread)? */
 bool
 sg_thread_running_here(const char *thread_id)
@@ -127,6 +125,23 @@ sg_refuse_running_thread(const char *thread_id, const char *what)
 				 errdetail("A node cannot change the thread it belongs to."),
 				 errhint("Return the change as the node's update instead.")));
 }
+
+/*
+ * Check, just before a call, that a node or router function still exists:
+ * another session may have dropped it since the graph was loaded, and
+ * calling a dropped function fails deep in fmgr with an internal error.
+ */
+void
+sg_require_function(Oid fn, const char *what, const char *name, const char *graph)
+{
+	AcceptInvalidationMessages();
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function of %s \"%s\" in graph \"%s\" was dropped during the run", what, name, graph),
+				 errhint("Create the function again and resume the thread.")));
+}
+
 
 /* ---------------------------------------------------------------------------
  * Tasks
@@ -287,35 +302,19 @@ tasks_pending(SGRun *run)
 			continue;
 		sg_jb_key(&b, t->id);
 		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "node");
-		sg_jb_string(&b, node_name(run, t->node));
+		sg_jb_string_field(&b, "node", node_name(run, t->node));
 		if (t->done)
-		{
-			sg_jb_key(&b, "writes");
-			sg_jb_jsonb(&b, t->update);
-		}
+			sg_jb_field(&b, "writes", t->update);
 		if (t->interrupted)
-		{
-			sg_jb_key(&b, "interrupts");
-			sg_jb_jsonb(&b, t->interrupts);
-		}
+			sg_jb_field(&b, "interrupts", t->interrupts);
 		if (t->resume)
-		{
-			sg_jb_key(&b, "resume");
-			sg_jb_jsonb(&b, t->resume);
-		}
+			sg_jb_field(&b, "resume", t->resume);
 		if (t->error)
-		{
-			sg_jb_key(&b, "error");
-			sg_jb_jsonb(&b, t->error);
-		}
+			sg_jb_field(&b, "error", t->error);
 		sg_jb_end_object(&b);
 	}
 	if (run->step_error)
-	{
-		sg_jb_key(&b, "__error__");
-		sg_jb_jsonb(&b, run->step_error);
-	}
+		sg_jb_field(&b, "__error__", run->step_error);
 	sg_jb_end_object(&b);
 	return sg_jb_finish(&b);
 }
@@ -362,35 +361,20 @@ error_to_jsonb(SGRun *run, ErrorData *edata, const char *node)
 	SGJsonBuilder b = {0};
 
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "message");
-	sg_jb_string(&b, edata->message ? edata->message : "");
-	sg_jb_key(&b, "sqlstate");
-	sg_jb_string(&b, unpack_sql_state(edata->sqlerrcode));
-	sg_jb_key(&b, "name");
-	sg_jb_string(&b, sqlstate_name(edata->sqlerrcode));
-	sg_jb_key(&b, "node");
-	if (node)
-		sg_jb_string(&b, node);
-	else
-		sg_jb_null(&b);
+	sg_jb_string_field(&b, "message", edata->message ? edata->message : "");
+	sg_jb_string_field(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+	sg_jb_string_field(&b, "name", sqlstate_name(edata->sqlerrcode));
+	sg_jb_string_field(&b, "node", node);
 	sg_jb_key(&b, "step");
 	sg_jb_int(&b, run->cp->step + 1);
 	if (edata->detail)
-	{
-		sg_jb_key(&b, "detail");
-		sg_jb_string(&b, edata->detail);
-	}
+		sg_jb_string_field(&b, "detail", edata->detail);
 	if (edata->hint)
-	{
-		sg_jb_key(&b, "hint");
-		sg_jb_string(&b, edata->hint);
-	}
+		sg_jb_string_field(&b, "hint", edata->hint);
 	if (run->persist)
 	{
-		sg_jb_key(&b, "thread_id");
-		sg_jb_string(&b, run->opts.thread_id);
-		sg_jb_key(&b, "checkpoint_id");
-		sg_jb_string(&b, sg_uuid_to_cstring(&run->cp->id));
+		sg_jb_string_field(&b, "thread_id", run->opts.thread_id);
+		sg_jb_string_field(&b, "checkpoint_id", sg_uuid_to_cstring(&run->cp->id));
 	}
 	sg_jb_end_object(&b);
 	return sg_jb_finish(&b);
@@ -406,20 +390,10 @@ node_config(SGRun *run, SGTask *task, int attempt)
 	SGJsonBuilder b = {0};
 
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "graph");
-	sg_jb_string(&b, run->g->name);
-	sg_jb_key(&b, "thread_id");
-	if (run->persist)
-		sg_jb_string(&b, run->opts.thread_id);
-	else
-		sg_jb_null(&b);
-	sg_jb_key(&b, "checkpoint_id");
-	if (run->persist)
-		sg_jb_string(&b, sg_uuid_to_cstring(&run->cp->id));
-	else
-		sg_jb_null(&b);
-	sg_jb_key(&b, "node");
-	sg_jb_string(&b, node_name(run, task->node));
+	sg_jb_string_field(&b, "graph", run->g->name);
+	sg_jb_string_field(&b, "thread_id", run->persist ? run->opts.thread_id : NULL);
+	sg_jb_string_field(&b, "checkpoint_id", run->persist ? sg_uuid_to_cstring(&run->cp->id) : NULL);
+	sg_jb_string_field(&b, "node", node_name(run, task->node));
 	sg_jb_key(&b, "step");
 	sg_jb_int(&b, run->cp->step + 1);
 	sg_jb_key(&b, "task_id");
@@ -430,6 +404,7 @@ node_config(SGRun *run, SGTask *task, int attempt)
 	return sg_jb_finish(&b);
 }
 
+/* Does a retry policy retry this SQLSTATE? */
 static bool
 retryable(SGRetry *r, int sqlerrcode)
 {
@@ -441,6 +416,7 @@ retryable(SGRetry *r, int sqlerrcode)
 	return false;
 }
 
+/* Wait ms milliseconds before a retry, waking for interrupts. */
 static void
 backoff_sleep(int ms)
 {
@@ -451,6 +427,7 @@ backoff_sleep(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* The record of an sg_interrupt() call of a task: [{"value", "id", "node"}]. */
 static Jsonb *
 interrupt_entry(SGRun *run, SGTask *task, int index, Jsonb *value)
 {
@@ -495,40 +472,17 @@ call_node(void *arg)
 	SGTask	   *task = call->tc->task;
 	SGNode	   *node = &run->g->nodes[task->node];
 	MemoryContext cxt = CurrentMemoryContext;
-	LOCAL_FCINFO(fcinfo, 2);
+	bool		isnull;
 	Datum		d;
 
-	require_function(node->fn, "node", node->name, run->g->name);
-	InitFunctionCallInfoData(*fcinfo, &run->node_fn[task->node], node->nargs, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(task->arg ? task->arg : call->state);
-	fcinfo->args[0].isnull = false;
-	if (node->nargs == 2)
-	{
-		fcinfo->args[1].value = JsonbPGetDatum(node_config(run, task, call->attempt));
-		fcinfo->args[1].isnull = false;
-	}
-	d = FunctionCallInvoke(fcinfo);
+	sg_require_function(node->fn, "node", node->name, run->g->name);
+	d = sg_call_jsonb(&run->node_fn[task->node], node->nargs, task->arg ? task->arg : call->state,
+					  node->nargs == 2 ? node_config(run, task, call->attempt) : NULL, &isnull);
 	MemoryContextSwitchTo(cxt);
-	call->result = fcinfo->isnull ? NULL : DatumGetJsonbPCopy(d);
+	call->result = isnull ? NULL : DatumGetJsonbPCopy(d);
 	if (!call->tc->interrupted)
 		sg_check_update(run->g, psprintf("node \"%s\"", node->name), call->result);
 	return !call->tc->interrupted;
-}
-
-/*
- * Check, just before a call, that a node or router function still exists:
- * another session may have dropped it since the graph was loaded, and
- * calling a dropped function fails deep in fmgr with an internal error.
- */
-static void
-require_function(Oid fn, const char *what, const char *name, const char *graph)
-{
-	AcceptInvalidationMessages();
-	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("function of %s \"%s\" in graph \"%s\" was dropped during the run", what, name, graph),
-				 errhint("Create the function again and resume the thread.")));
 }
 
 /*
@@ -603,6 +557,7 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 	}
 }
 
+/* sg_interrupt(value): pause the running node's thread, or return the value it is resumed with. */
 Datum
 sg_interrupt(PG_FUNCTION_ARGS)
 {
@@ -631,293 +586,6 @@ sg_interrupt(PG_FUNCTION_ARGS)
 					tc->run->g->nodes[tc->task->node].name, tc->run->g->name),
 			 errhint("A node must let this error pass; the thread resumes with sg_invoke(..., resume => value).")));
 	PG_RETURN_NULL();
-}
-
-/* ---------------------------------------------------------------------------
- * Routing
- * ---------------------------------------------------------------------------
- */
-typedef struct Routing
-{
-	SGGraph    *g;
-	bool	   *pull;			/* per node: triggered next step */
-	List	   *sends;			/* Jsonb {"node", "arg"} */
-	bool	  **seen;			/* per join, per source: seen since last trigger */
-} Routing;
-
-static void
-route_to(Routing *r, const char *from, const char *dest, Jsonb *path_map)
-{
-	const char *target = dest;
-	int			n;
-
-	if (path_map != NULL && sg_jsonb_is_object(path_map))
-	{
-		target = sg_jsonb_get_cstring(path_map, dest);
-		if (target == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_INVALID_ROUTE),
-					 errmsg("router of node \"%s\" returned \"%s\", which is not in its path_map", from, dest)));
-	}
-	else if (path_map != NULL)
-	{
-		bool		found = false;
-		int			i;
-
-		for (i = 0; i < sg_jsonb_array_length(path_map); i++)
-		{
-			char	   *p = sg_jsonb_as_cstring(sg_jsonb_array_get(path_map, i));
-
-			if (p && strcmp(p, dest) == 0)
-				found = true;
-		}
-		if (!found)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_INVALID_ROUTE),
-					 errmsg("router of node \"%s\" returned \"%s\", which is not in its path_map", from, dest)));
-	}
-	if (strcmp(target, SG_END_NAME) == 0)
-		return;
-	n = sg_graph_node_index(r->g, target);
-	if (n <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_INVALID_ROUTE),
-				 errmsg("router of node \"%s\" returned \"%s\", which is not a node of graph \"%s\"",
-						from, target, r->g->name),
-				 errhint("A router returns a node name, a list of names, \"__end__\", or Send objects {\"node\": ..., \"arg\": ...}.")));
-	r->pull[n] = true;
-}
-
-/* One jsonb answer of a router: a name, a Send object, or an array of those. */
-static void
-route_jsonb(Routing *r, const char *from, Jsonb *answer, Jsonb *path_map, bool nested)
-{
-	char	   *name = sg_jsonb_as_cstring(answer);
-
-	/* true, false or a number picks a path_map entry by its text, as {True: "a"} does in Python */
-	if (name == NULL && path_map != NULL && sg_jsonb_is_object(path_map) &&
-		(sg_jsonb_is_scalar(answer, jbvBool) || sg_jsonb_is_scalar(answer, jbvNumeric)))
-		name = JsonbToCString(NULL, &answer->root, VARSIZE(answer));
-	if (name != NULL)
-		route_to(r, from, name, path_map);
-	else if (sg_jsonb_is_object(answer) && sg_jsonb_get_cstring(answer, "node") != NULL)
-	{
-		char	   *target = sg_jsonb_get_cstring(answer, "node");
-		SGJsonBuilder b = {0};
-
-		if (sg_graph_node_index(r->g, target) <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_INVALID_ROUTE),
-					 errmsg("router of node \"%s\" sent to \"%s\", which is not a node of graph \"%s\"",
-							from, target, r->g->name)));
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "node");
-		sg_jb_string(&b, target);
-		sg_jb_key(&b, "arg");
-		sg_jb_jsonb(&b, sg_jsonb_get(answer, "arg"));
-		sg_jb_end_object(&b);
-		r->sends = lappend(r->sends, sg_jb_finish(&b));
-	}
-	else if (!nested && sg_jsonb_is_array(answer))
-	{
-		int			i;
-
-		for (i = 0; i < sg_jsonb_array_length(answer); i++)
-			route_jsonb(r, from, sg_jsonb_array_get(answer, i), path_map, true);
-	}
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_INVALID_ROUTE),
-				 errmsg("router of node \"%s\" returned a JSON %s that names no node", from,
-						sg_jsonb_type_name(answer)),
-				 errhint("A router returns a node name, a list of names, \"__end__\", or Send objects {\"node\": ..., \"arg\": ...}.")));
-}
-
-/* The node whose router is running, so that a failed step can name it. */
-static const char *routing_node = NULL;
-
-static void
-call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
-{
-	LOCAL_FCINFO(fcinfo, 1);
-	Datum		d;
-
-	routing_node = node->name;
-	require_function(br->router, "the router of node", node->name, r->g->name);
-	InitFunctionCallInfoData(*fcinfo, &br->flinfo, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = JsonbPGetDatum(local_state);
-	fcinfo->args[0].isnull = false;
-	d = FunctionCallInvoke(fcinfo);
-	if (fcinfo->isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_INVALID_ROUTE),
-				 errmsg("router of node \"%s\" returned null", node->name),
-				 errhint("Return \"__end__\" to finish the run.")));
-	if (br->rettype == TEXTOID)
-		route_to(r, node->name, TextDatumGetCString(d), br->path_map);
-	else if (br->rettype == BOOLOID)
-		route_to(r, node->name, DatumGetBool(d) ? "true" : "false", br->path_map);
-	else if (br->rettype == TEXTARRAYOID)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n,
-					i;
-
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		for (i = 0; i < n; i++)
-		{
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_SG_INVALID_ROUTE),
-						 errmsg("router of node \"%s\" returned a list with a null", node->name)));
-			route_to(r, node->name, TextDatumGetCString(elems[i]), br->path_map);
-		}
-	}
-	else
-		route_jsonb(r, node->name, DatumGetJsonbP(d), br->path_map, false);
-	routing_node = NULL;
-}
-
-/* Where one task's node leads. Routers see base with only that task's update applied. */
-static void
-route_task(Routing *r, SGState *base, int node_index, Jsonb *update)
-{
-	SGNode	   *node = &r->g->nodes[node_index];
-	int			i,
-				j;
-
-	for (i = 0; i < node->nedges; i++)
-		if (node->edges[i] != SG_END)
-			r->pull[node->edges[i]] = true;
-	for (i = 0; i < node->njoins; i++)
-	{
-		SGJoin	   *jn = &r->g->joins[node->joins[i]];
-
-		for (j = 0; j < jn->nsources; j++)
-			if (jn->sources[j] == node_index)
-				r->seen[node->joins[i]][j] = true;
-	}
-	if (node->nbranches > 0)
-	{
-		SGWrite		w = {node->name, update};
-		bool	   *changed = palloc0(sizeof(bool) * (r->g->nchannels + 1));
-		SGState    *local = sg_apply_writes(r->g, base, &w, 1, changed);
-		Jsonb	   *local_jsonb = sg_state_to_jsonb(r->g->cs, local);
-
-		for (i = 0; i < node->nbranches; i++)
-			call_router(r, node, &node->branches[i], local_jsonb);
-	}
-}
-
-/* Join barriers from their jsonb form {"join key": ["source", ...]}. */
-static void
-barriers_load(Routing *r, Jsonb *barriers)
-{
-	int			i,
-				j,
-				k;
-
-	r->seen = palloc0(sizeof(bool *) * (r->g->njoins + 1));
-	for (i = 0; i < r->g->njoins; i++)
-	{
-		SGJoin	   *jn = &r->g->joins[i];
-		Jsonb	   *seen = sg_jsonb_get(barriers, jn->key);
-
-		r->seen[i] = palloc0(sizeof(bool) * (jn->nsources + 1));
-		for (k = 0; k < sg_jsonb_array_length(seen); k++)
-		{
-			char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(seen, k));
-
-			for (j = 0; j < jn->nsources; j++)
-				if (s && strcmp(s, r->g->nodes[jn->sources[j]].name) == 0)
-					r->seen[i][j] = true;
-		}
-	}
-}
-
-/* Trigger the joins whose sources have all been seen; the rest as jsonb (or NULL). */
-static Jsonb *
-barriers_store(Routing *r)
-{
-	SGJsonBuilder b = {0};
-	bool		any = false;
-	int			i,
-				j;
-
-	sg_jb_begin_object(&b);
-	for (i = 0; i < r->g->njoins; i++)
-	{
-		SGJoin	   *jn = &r->g->joins[i];
-		bool		all = true;
-		bool		some = false;
-
-		for (j = 0; j < jn->nsources; j++)
-		{
-			all = all && r->seen[i][j];
-			some = some || r->seen[i][j];
-		}
-		if (all)
-		{
-			if (jn->target != SG_END)
-				r->pull[jn->target] = true;
-			continue;			/* consumed */
-		}
-		if (!some)
-			continue;
-		sg_jb_key(&b, jn->key);
-		sg_jb_begin_array(&b);
-		for (j = 0; j < jn->nsources; j++)
-			if (r->seen[i][j])
-				sg_jb_string(&b, r->g->nodes[jn->sources[j]].name);
-		sg_jb_end_array(&b);
-		any = true;
-	}
-	sg_jb_end_object(&b);
-	return any ? sg_jb_finish(&b) : NULL;
-}
-
-/*
- * Route the tasks that just ran from state base (nodes[i] wrote updates[i]):
- * set cp's next (triggered nodes in name order, then Sends in order), sends
- * and barriers.
- */
-void
-sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates, SGCheckpoint *cp)
-{
-	Routing		r = {0};
-	int			i,
-				n = 0;
-	ListCell   *lc;
-
-	r.g = g;
-	r.pull = palloc0(sizeof(bool) * (g->nnodes + 1));
-	barriers_load(&r, base->barriers);
-	for (i = 0; i < ntasks; i++)
-		route_task(&r, base, nodes[i], updates[i]);
-	cp->barriers = barriers_store(&r);
-
-	cp->next = palloc0(sizeof(char *) * (g->nnodes + list_length(r.sends) + 1));
-	for (i = 1; i < g->nnodes; i++)
-		if (r.pull[i])
-			cp->next[n++] = g->nodes[i].name;
-	cp->sends = NULL;
-	if (r.sends != NIL)
-	{
-		SGJsonBuilder sb = {0};
-
-		sg_jb_begin_array(&sb);
-		foreach(lc, r.sends)
-		{
-			Jsonb	   *send = (Jsonb *) lfirst(lc);
-
-			cp->next[n++] = g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(send, "node"))].name;
-			sg_jb_jsonb(&sb, send);
-		}
-		sg_jb_end_array(&sb);
-		cp->sends = sg_jb_finish(&sb);
-	}
-	cp->nnext = n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -997,6 +665,7 @@ put_checkpoint(SGRun *run, SGCheckpoint *cp, SGState *state, bool *changed)
 	run->state = state;
 }
 
+/* A new checkpoint after the current one (not stored yet). */
 static SGCheckpoint *
 new_checkpoint(SGRun *run, const char *source, int step)
 {
@@ -1244,7 +913,7 @@ sg_run_step(SGRun *run)
 	{
 		ErrorData  *edata;
 
-		routing_node = NULL;
+		sg_routing_node = NULL;
 		edata = sg_spi_subxact(finish_step_subxact, run);
 		if (edata && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			ReThrowError(edata);
@@ -1252,8 +921,8 @@ sg_run_step(SGRun *run)
 		{
 			/* the step stays where it was: its tasks' writes become pending */
 			MemoryContextSwitchTo(run->step_cxt[run->cur]);
-			fail_step(run, edata, routing_node);
-			routing_node = NULL;
+			fail_step(run, edata, sg_routing_node);
+			sg_routing_node = NULL;
 			MemoryContextSwitchTo(old);
 			return false;
 		}
@@ -1269,74 +938,17 @@ sg_run_step(SGRun *run)
  * ---------------------------------------------------------------------------
  */
 
-/*
- * Load the state of checkpoint id of thread th to run it with graph g. The
- * thread's channels must still be g's (same names, same kinds); channels g
- * added since start at their defaults, and *new_kinds says so.
- */
-SGState *
-sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp, bool *new_kinds)
-{
-	SGChannelSet *tk = sg_channelset_from_jsonb(th->channels);
-	SGState    *state;
-	int			i;
-
-	for (i = 0; i < tk->n; i++)
-	{
-		int			c = sg_channelset_index(g->cs, tk->names[i]);
-
-		if (c < 0 || g->cs->kinds[c] != tk->kinds[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("thread \"%s\" cannot continue with graph \"%s\": channel \"%s\" %s",
-							th->thread_id, g->name, tk->names[i],
-							c < 0 ? "was removed" : "has another reducer"),
-					 errdetail("The thread was written with other channels than the graph has now."),
-					 errhint("Start a new thread for the changed graph.")));
-	}
-	*new_kinds = tk->n != g->cs->n;
-	if (memcmp(id, &th->head, sizeof(pg_uuid_t)) != 0 || *new_kinds ||
-		!sg_state_cache_get(th, cp, &state, CurrentMemoryContext))
-		state = sg_load_state(g->cs, th->thread_id, id, cp);
-	if (*new_kinds)
-		for (i = 0; i < g->nchannels; i++)
-			if (sg_channelset_index(tk, g->channels[i].name) < 0)
-			{
-				state->values[i] = g->channels[i].initial;
-				state->track[i].rows = 1000;	/* store it at the next checkpoint */
-			}
-	return state;
-}
-
+/* Forget a thread this backend was running (its run's memory is going). */
 static void
 forget_running(void *arg)
 {
 	running_threads = list_delete_ptr(running_threads, arg);
 }
 
-SGRun *
-sg_run_begin(SGRunOptions *opts, MemoryContext parent)
+/* Check the options of a run that do not depend on its graph or thread. */
+static void
+check_run_options(SGRunOptions *opts)
 {
-	MemoryContext cxt = AllocSetContextCreate(parent, "stategraph run", ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	SGRun	   *run = palloc0(sizeof(SGRun));
-	SGThread   *th = NULL;
-	SGCheckpoint *start = NULL;
-	SGState    *state = NULL;
-	int			i;
-
-	run->cxt = cxt;
-	run->opts = *opts;
-	run->opts.graph = pstrdup(opts->graph);
-	if (opts->thread_id)
-		run->opts.thread_id = pstrdup(opts->thread_id);
-	run->opts.input = sg_jsonb_copy(opts->input);
-	run->opts.resume = sg_jsonb_copy(opts->resume);
-	run->step_cxt[0] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
-	run->step_cxt[1] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
-	run->persist = opts->thread_id != NULL;
-	run->status = SG_RUN_RUNNING;
-
 	if (opts->recursion_limit <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1352,13 +964,37 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("input and resume cannot both be given"),
 				 errhint("Resume a paused thread with input NULL.")));
-	if (!run->persist && (opts->input == NULL || opts->has_checkpoint_id || opts->resume != NULL))
+	if (opts->thread_id == NULL && (opts->input == NULL || opts->has_checkpoint_id || opts->resume != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s needs a thread_id",
 						opts->input == NULL ? "a run without input" :
 						opts->has_checkpoint_id ? "checkpoint_id" : "resume"),
 				 errhint("Only a thread has checkpoints to resume from.")));
+}
+
+/* A new run of opts in its own memory context (under parent), with its graph pinned and checked. */
+static SGRun *
+run_create(SGRunOptions *opts, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "stategraph run", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SGRun	   *run = palloc0(sizeof(SGRun));
+	int			i;
+
+	run->cxt = cxt;
+	run->opts = *opts;
+	run->opts.graph = pstrdup(opts->graph);
+	if (opts->thread_id)
+		run->opts.thread_id = pstrdup(opts->thread_id);
+	run->opts.input = sg_jsonb_copy(opts->input);
+	run->opts.resume = sg_jsonb_copy(opts->resume);
+	run->step_cxt[0] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
+	run->step_cxt[1] = AllocSetContextCreate(cxt, "stategraph step", ALLOCSET_DEFAULT_SIZES);
+	run->persist = opts->thread_id != NULL;
+	run->status = SG_RUN_RUNNING;
+
+	check_run_options(opts);
 
 	run->g = sg_graph_get(opts->graph);
 	sg_graph_pin(run->g, cxt);
@@ -1368,120 +1004,179 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 	run->node_fn = palloc0(sizeof(FmgrInfo) * run->g->nnodes);
 	for (i = 1; i < run->g->nnodes; i++)
 		fmgr_info_copy(&run->node_fn[i], &run->g->nodes[i].flinfo, cxt);
+	MemoryContextSwitchTo(old);
+	return run;
+}
 
+/*
+ * Take the thread of a persistent run: refuse one this backend is running
+ * already, take its lock (for the session, if durable) and its row.
+ * Returns the row, or NULL for a new thread.
+ */
+static SGThread *
+run_lock_thread(SGRun *run)
+{
+	const char *thread_id = run->opts.thread_id;
+	ListCell   *lc;
+	MemoryContextCallback *cb;
+	SGThread   *th;
+
+	foreach(lc, running_threads)
+		if (strcmp((char *) lfirst(lc), thread_id) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("thread \"%s\" is already running in this session", thread_id),
+					 errdetail("A node cannot run the thread it belongs to.")));
+	sg_lock_thread(thread_id, run->opts.durable);
+	MemoryContextSwitchTo(TopMemoryContext);
+	running_threads = lappend(running_threads, (char *) thread_id);
 	MemoryContextSwitchTo(run->step_cxt[0]);
-	if (run->persist)
-	{
-		ListCell   *lc;
-		MemoryContextCallback *cb;
+	cb = MemoryContextAlloc(run->cxt, sizeof(MemoryContextCallback));
+	cb->func = forget_running;
+	cb->arg = (void *) thread_id;
+	MemoryContextRegisterResetCallback(run->cxt, cb);
 
-		foreach(lc, running_threads)
-			if (strcmp((char *) lfirst(lc), opts->thread_id) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("thread \"%s\" is already running in this session", opts->thread_id),
-						 errdetail("A node cannot run the thread it belongs to.")));
-		sg_lock_thread(opts->thread_id, opts->durable);
-		MemoryContextSwitchTo(TopMemoryContext);
-		running_threads = lappend(running_threads, (char *) run->opts.thread_id);
+	th = sg_thread_fetch(thread_id, true);
+	if (th != NULL && strcmp(th->graph, run->opts.graph) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"",
+						thread_id, th->graph, run->opts.graph)));
+	if (th == NULL && (run->opts.input == NULL || run->opts.has_checkpoint_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("thread \"%s\" does not exist", thread_id),
+				 errhint("Start it with an input.")));
+	return th;
+}
+
+/*
+ * Lock and load the thread of a persistent run: *start and *state become
+ * the checkpoint it starts from and its state (NULL for a new thread).
+ * Runs in the first step's context.
+ */
+static SGThread *
+run_load_thread(SGRun *run, SGCheckpoint **start, SGState **state)
+{
+	SGThread   *th = run_lock_thread(run);
+
+	if (th != NULL)
+	{
+		/* the starting state lives as long as the run, so no step copies it */
+		MemoryContextSwitchTo(run->cxt);
+		*state = sg_load_for_graph(run->g, th, run->opts.has_checkpoint_id ? &run->opts.checkpoint_id : &th->head,
+								   start, &run->new_kinds);
 		MemoryContextSwitchTo(run->step_cxt[0]);
-		cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
-		cb->func = forget_running;
-		cb->arg = (void *) run->opts.thread_id;
-		MemoryContextRegisterResetCallback(cxt, cb);
-
-		th = sg_thread_fetch(opts->thread_id, true);
-		if (th != NULL && strcmp(th->graph, opts->graph) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"",
-							opts->thread_id, th->graph, opts->graph)));
-		if (th == NULL && (opts->input == NULL || opts->has_checkpoint_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("thread \"%s\" does not exist", opts->thread_id),
-					 errhint("Start it with an input.")));
-		if (th != NULL)
-		{
-			/* the starting state lives as long as the run, so no step copies it */
-			MemoryContextSwitchTo(cxt);
-			state = sg_load_for_graph(run->g, th, opts->has_checkpoint_id ? &opts->checkpoint_id : &th->head,
-									  &start, &run->new_kinds);
-			MemoryContextSwitchTo(run->step_cxt[0]);
-		}
-		run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
-		if (th != NULL && th->has_head)
-		{
-			run->has_head = true;
-			run->head = th->head;
-		}
 	}
-
-	if (opts->input != NULL)
+	run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
+	if (th != NULL && th->has_head)
 	{
-		/* a new run: an input checkpoint whose one task, __start__, writes the input */
-		SGCheckpoint *cp;
+		run->has_head = true;
+		run->head = th->head;
+	}
+	return th;
+}
 
-		run->cp = start;
-		if (state == NULL)
-			state = sg_state_initial(run->g);
-		state->barriers = NULL;
-		cp = new_checkpoint(run, "input", start ? start->step + 1 : -1);
-		cp->image_complete = (start == NULL);
-		cp->nnext = 1;
-		cp->next = palloc(sizeof(char *));
-		cp->next[0] = SG_START_NAME;
+/*
+ * Begin a run with an input: an input checkpoint (after start, if the
+ * thread has one) whose one task, __start__, writes the input.
+ */
+static void
+run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
+{
+	SGCheckpoint *cp;
+
+	run->cp = start;
+	if (state == NULL)
+		state = sg_state_initial(run->g);
+	state->barriers = NULL;
+	cp = new_checkpoint(run, "input", start ? start->step + 1 : -1);
+	cp->image_complete = (start == NULL);
+	cp->nnext = 1;
+	cp->next = palloc(sizeof(char *));
+	cp->next[0] = SG_START_NAME;
+	put_checkpoint(run, cp, state, NULL);
+	run->ntasks = 1;
+	run->tasks = palloc0(sizeof(SGTask));
+	run->tasks[0].node = SG_START;
+	run->tasks[0].arg = run->opts.input;
+	sg_task_id(&cp->id, SG_START_NAME, 0, run->tasks[0].id);
+	run->stop = (start ? start->step : -2) + run->opts.recursion_limit + 2;
+}
+
+/*
+ * Begin a run without input: resume thread th at checkpoint start (its
+ * newest, or an older one to travel back in time to), with the pending
+ * writes and interrupts of its tasks, and the resume value if given.
+ */
+static void
+run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
+{
+	SGRunOptions *opts = &run->opts;
+	bool		interrupted;
+
+	run->cp = start;
+	run->state = state;
+	run->stop = start->step + opts->recursion_limit + 1;
+	run->first_step = true;
+	if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
+	{
+		/* time travel: continue from a copy of the old checkpoint */
+		SGCheckpoint *cp = new_checkpoint(run, "fork", start->step);
+
+		cp->nnext = start->nnext;
+		cp->next = start->next;
+		cp->sends = start->sends;
+		cp->barriers = start->barriers;
 		put_checkpoint(run, cp, state, NULL);
-		run->ntasks = 1;
-		run->tasks = palloc0(sizeof(SGTask));
-		run->tasks[0].node = SG_START;
-		run->tasks[0].arg = run->opts.input;
-		sg_task_id(&cp->id, SG_START_NAME, 0, run->tasks[0].id);
-		run->stop = (start ? start->step : -2) + opts->recursion_limit + 2;
+		tasks_from_checkpoint(run, cp);
+		interrupted = false;
 	}
 	else
 	{
-		bool		interrupted;
-
-		run->cp = start;
-		run->state = state;
-		run->stop = start->step + opts->recursion_limit + 1;
-		run->first_step = true;
-		if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
-		{
-			/* time travel: continue from a copy of the old checkpoint */
-			SGCheckpoint *cp = new_checkpoint(run, "fork", start->step);
-
-			cp->nnext = start->nnext;
-			cp->next = start->next;
-			cp->sends = start->sends;
-			cp->barriers = start->barriers;
-			put_checkpoint(run, cp, state, NULL);
-			tasks_from_checkpoint(run, cp);
-			interrupted = false;
-		}
-		else
-		{
-			tasks_from_checkpoint(run, start);
-			interrupted = tasks_apply_pending(run, start->pending);
-		}
-		replay_input(run, run->cp);
-		if (opts->resume != NULL)
-		{
-			/* a static interrupt (interrupt_before / _after) can be resumed too */
-			bool		paused_static = sg_jsonb_get(start->meta, "interrupt") != NULL && start->nnext > 0;
-
-			if (!interrupted && !paused_static)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
-						 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
-								 "interrupt_before or interrupt_after.")));
-			tasks_resume(run, run->opts.resume, !interrupted);
-		}
-		if (run->opts.emit && run->opts.emit_values && run->ntasks > 0)
-			emit(run, run->cp->step, NULL, sg_state_to_jsonb(run->g->cs, run->state));
+		tasks_from_checkpoint(run, start);
+		interrupted = tasks_apply_pending(run, start->pending);
 	}
+	replay_input(run, run->cp);
+	if (opts->resume != NULL)
+	{
+		/* a static interrupt (interrupt_before / _after) can be resumed too */
+		bool		paused_static = sg_jsonb_get(start->meta, "interrupt") != NULL && start->nnext > 0;
+
+		if (!interrupted && !paused_static)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
+					 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
+							 "interrupt_before or interrupt_after.")));
+		tasks_resume(run, opts->resume, !interrupted);
+	}
+	if (opts->emit && opts->emit_values && run->ntasks > 0)
+		emit(run, run->cp->step, NULL, sg_state_to_jsonb(run->g->cs, run->state));
+}
+
+/*
+ * Begin a run of a graph (sg_invoke, sg_stream, sg_run): check its
+ * options; for a thread, lock it and load the checkpoint it starts from;
+ * then store the input checkpoint of a new run, or take the tasks (and
+ * pending writes, interrupts and resume value) of a resumed one. The run
+ * lives in a memory context of its own under parent (sg_run_free).
+ */
+SGRun *
+sg_run_begin(SGRunOptions *opts, MemoryContext parent)
+{
+	SGRun	   *run = run_create(opts, parent);
+	MemoryContext old = MemoryContextSwitchTo(run->step_cxt[0]);
+	SGThread   *th = NULL;
+	SGCheckpoint *start = NULL;
+	SGState    *state = NULL;
+
+	if (run->persist)
+		th = run_load_thread(run, &start, &state);
+	if (opts->input != NULL)
+		run_begin_input(run, start, state);
+	else
+		run_begin_resume(run, th, start, state);
 	MemoryContextSwitchTo(old);
 	return run;
 }
@@ -1531,6 +1226,7 @@ sg_run_result(SGRun *run)
 	return any ? sg_jsonb_set_key(values, "__interrupt__", sg_jb_finish(&b)) : values;
 }
 
+/* The status of a thread after a run that stopped so. */
 static const char *
 status_name(SGRunStatus status)
 {
@@ -1571,6 +1267,7 @@ save_thread(SGRun *run)
 		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);
 }
 
+/* Record a finished run on its thread (unless it had nothing to record). */
 void
 sg_run_end(SGRun *run)
 {
@@ -1591,6 +1288,7 @@ sg_run_checkpointed(SGRun *run)
 		save_thread(run);
 }
 
+/* Where a run stands. */
 SGRunStatus
 sg_run_status(SGRun *run)
 {

@@ -52,14 +52,17 @@ PG_FUNCTION_INFO_V1(sg_compile);
 PG_FUNCTION_INFO_V1(sg_drop_graph);
 PG_FUNCTION_INFO_V1(sg_graphs_changed);
 
+/* sg_sorted_index finds nodes by their first member */
+StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
+
+static void check_storage_access(void);
+
 typedef enum SGSignature
 {
 	SIG_NODE,					/* (jsonb [, jsonb]) -> jsonb */
 	SIG_ROUTER,					/* (jsonb) -> text | text[] | jsonb */
 	SIG_REDUCER					/* (jsonb, jsonb) -> jsonb */
 } SGSignature;
-
-static void check_storage_access(void);
 
 /* ---------------------------------------------------------------------------
  * Graph rows (definition statements are not hot: no kept plans)
@@ -151,15 +154,7 @@ graph_channels(const char *graph)
 void
 sg_check_name(const char *what, const char *name)
 {
-	if (name[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s name must not be empty", what)));
-	if (strlen(name) > SG_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s name is too long", what),
-				 errdetail("Names are at most %d bytes.", SG_MAX_NAME)));
+	sg_check_length(name, psprintf("%s name", what), "Names");
 	if (strncmp(name, "__", 2) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_RESERVED_NAME),
@@ -356,16 +351,10 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 	{
 		JsonbIterator *it = JsonbIteratorInit(&def->root);
 		JsonbValue	v;
-		JsonbIteratorToken tok;
+		char	   *key;
 
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		while (sg_jsonb_next_pair(&it, &key, &v))
 		{
-			char	   *key;
-
-			if (tok != WJB_KEY)
-				continue;
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			JsonbIteratorNext(&it, &v, true);
 			if (strcmp(key, "reducer") == 0)
 			{
 				if (v.type != jbvString)
@@ -435,6 +424,7 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 	sg_jb_end_object(b);
 }
 
+/* sg_create_graph(graph, channels): a new graph with its channels normalized. */
 Datum
 sg_create_graph(PG_FUNCTION_ARGS)
 {
@@ -443,7 +433,7 @@ sg_create_graph(PG_FUNCTION_ARGS)
 	SGJsonBuilder b = {0};
 	JsonbIterator *it;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *name;
 	Oid			types[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
 
@@ -457,16 +447,8 @@ sg_create_graph(PG_FUNCTION_ARGS)
 
 	sg_jb_begin_object(&b);
 	it = JsonbIteratorInit(&channels->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *name;
-
-		if (tok != WJB_KEY)
-			continue;
-		name = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
+	while (sg_jsonb_next_pair(&it, &name, &v))
 		normalize_channel(&b, name, sg_jsonb_from_value(&v));
-	}
 	sg_jb_end_object(&b);
 
 	sg_spi_connect();
@@ -500,7 +482,7 @@ check_retry(Jsonb *retry, const char *node)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *key;
 
 	if (!sg_jsonb_is_object(retry))
 		ereport(ERROR,
@@ -508,16 +490,10 @@ check_retry(Jsonb *retry, const char *node)
 				 errmsg("retry policy of node \"%s\" must be a JSON object", node),
 				 errhint("For example '{\"max_attempts\": 3, \"backoff_ms\": 100, \"sqlstates\": [\"40001\", \"40P01\"]}'.")));
 	it = JsonbIteratorInit(&retry->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sg_jsonb_next_pair(&it, &key, &v))
 	{
-		char	   *key;
-		Jsonb	   *val;
+		Jsonb	   *val = sg_jsonb_from_value(&v);
 
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
-		val = sg_jsonb_from_value(&v);
 		if (strcmp(key, "max_attempts") == 0 || strcmp(key, "backoff_ms") == 0)
 		{
 			int64		n = -1;
@@ -569,51 +545,77 @@ check_retry(Jsonb *retry, const char *node)
 	}
 }
 
+/*
+ * The arguments of sg_add_node and sg_add_conditional_edges, (graph, a
+ * node, a function, jsonb or NULL), and the same as the parameters $1..$4
+ * of their statements.
+ */
+typedef struct DraftArgs
+{
+	char	   *graph;
+	char	   *node;
+	Oid			fn;
+	Jsonb	   *extra;			/* retry policy, path_map */
+	Oid			types[4];
+	Datum		values[4];
+	char		nulls[4];
+} DraftArgs;
+
+/* Read the arguments of sg_add_node or sg_add_conditional_edges (fn_arg: the function's name). */
+static void
+draft_args(FunctionCallInfo fcinfo, DraftArgs *a, const char *node_arg, const char *fn_arg)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+
+	a->graph = sg_arg_text(fcinfo, 0, "graph");
+	a->node = sg_arg_text(fcinfo, 1, node_arg);
+	a->extra = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	sg_require_arg(fcinfo, 2, fn_arg);
+	a->fn = PG_GETARG_OID(2);
+	memcpy(a->types, types, sizeof(types));
+	a->values[0] = CStringGetTextDatum(a->graph);
+	a->values[1] = CStringGetTextDatum(a->node);
+	a->values[2] = CStringGetTextDatum(format_procedure_qualified(a->fn));	/* kept by signature */
+	a->values[3] = a->extra ? JsonbPGetDatum(a->extra) : (Datum) 0;
+	memset(a->nulls, ' ', sizeof(a->nulls));
+	a->nulls[3] = a->extra ? ' ' : 'n';
+}
+
+/* sg_add_node(graph, node, fn, retry): add a node to the draft. */
 Datum
 sg_add_node(PG_FUNCTION_ARGS)
 {
-	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
-	char	   *node = sg_arg_text(fcinfo, 1, "node");
-	Oid			fn;
-	Jsonb	   *retry = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	DraftArgs	a;
 	Jsonb	   *channels;
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', retry ? ' ' : 'n'};
 
-	sg_require_arg(fcinfo, 2, "fn");
-	fn = PG_GETARG_OID(2);
-	sg_check_name("node", node);
-	check_signature(fn, SIG_NODE, psprintf("node \"%s\"", node));
-	if (retry)
-		check_retry(retry, node);
+	draft_args(fcinfo, &a, "node", "fn");
+	sg_check_name("node", a.node);
+	check_signature(a.fn, SIG_NODE, psprintf("node \"%s\"", a.node));
+	if (a.extra)
+		check_retry(a.extra, a.node);
 
 	sg_spi_connect();
-	require_owner(graph);
-	channels = graph_channels(graph);
-	if (sg_jsonb_get(channels, node) != NULL)
+	require_owner(a.graph);
+	channels = graph_channels(a.graph);
+	if (sg_jsonb_get(channels, a.node) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", node, graph),
+				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", a.node, a.graph),
 				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
-	values[0] = CStringGetTextDatum(graph);
-	values[1] = CStringGetTextDatum(node);
-	values[2] = CStringGetTextDatum(format_procedure_qualified(fn));
-	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
 	if (sg_spi_run("SELECT fn FROM stategraph.nodes "
 				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
-				   2, types, values, NULL) == 0)
+				   2, a.types, a.values, NULL) == 0)
 		sg_spi_run(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)",
-							SIGNATURE_CAST), 4, types, values, nulls);
+							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
 	/* a node whose function was dropped is given its new one */
 	else if (!OidIsValid(resolve_stored(sg_spi_text(0, 1))))
 		sg_spi_run(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
 							"WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
-							SIGNATURE_CAST), 4, types, values, nulls);
+							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
+				 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -635,6 +637,7 @@ check_edge_ends(const char *source, const char *target)
 				 errmsg("__start__ cannot be the target of an edge")));
 }
 
+/* Add an edge (sources as a text array) to a graph's draft. */
 static void
 insert_edge(const char *graph, Datum sources, const char *target)
 {
@@ -652,6 +655,7 @@ insert_edge(const char *graph, Datum sources, const char *target)
 	sg_spi_finish();
 }
 
+/* sg_add_edge(graph, source, target): add an edge to the draft. */
 Datum
 sg_add_edge(PG_FUNCTION_ARGS)
 {
@@ -773,52 +777,42 @@ forget_dropped_routers(Datum *key)
 	}
 }
 
+/* sg_add_conditional_edges(graph, source, router, path_map): add a router to a node of the draft. */
 Datum
 sg_add_conditional_edges(PG_FUNCTION_ARGS)
 {
-	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
-	char	   *source = sg_arg_text(fcinfo, 1, "source");
-	Oid			router;
-	Jsonb	   *path_map = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', path_map ? ' ' : 'n'};
+	DraftArgs	a;
 
-	sg_require_arg(fcinfo, 2, "router");
-	router = PG_GETARG_OID(2);
-	check_edge_ends(source, NULL);
-	check_signature(router, SIG_ROUTER, psprintf("router of node \"%s\"", source));
-	if (path_map)
-		check_path_map(path_map);
-	if (get_func_rettype(router) == BOOLOID && (path_map == NULL || !sg_jsonb_is_object(path_map)))
+	draft_args(fcinfo, &a, "source", "router");
+	check_edge_ends(a.node, NULL);
+	check_signature(a.fn, SIG_ROUTER, psprintf("router of node \"%s\"", a.node));
+	if (a.extra)
+		check_path_map(a.extra);
+	if (get_func_rettype(a.fn) == BOOLOID && (a.extra == NULL || !sg_jsonb_is_object(a.extra)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the router of node \"%s\" returns boolean, so it needs a path_map object", source),
+				 errmsg("the router of node \"%s\" returns boolean, so it needs a path_map object", a.node),
 				 errhint("For example '{\"true\": \"a\", \"false\": \"b\"}'.")));
 
 	sg_spi_connect();
-	require_owner(graph);
-	values[0] = CStringGetTextDatum(graph);
-	values[1] = CStringGetTextDatum(source);
-	values[2] = CStringGetTextDatum(format_procedure_qualified(router));
-	values[3] = path_map ? JsonbPGetDatum(path_map) : (Datum) 0;
-	forget_dropped_routers(values);
+	require_owner(a.graph);
+	forget_dropped_routers(a.values);
 	if (sg_spi_run(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 							"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
-							SIGNATURE_CAST), 3, types, values, NULL) > 0)
+							SIGNATURE_CAST), 3, a.types, a.values, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
-						source, graph, format_procedure(router))));
+						a.node, a.graph, format_procedure(a.fn))));
 	/* routers of one source run in the order they were added */
 	if (sg_schema_is_010())
 		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) "
-				   "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, types, values, nulls);
+				   "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, a.types, a.values, a.nulls);
 	else
 		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
 				   "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
 				   "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
-				   4, types, values, nulls);
+				   4, a.types, a.values, a.nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -853,6 +847,7 @@ typedef struct Draft
 	DraftBranch *branches;
 } Draft;
 
+/* The index of a node of the draft (d->nnodes for __start__), or -1. */
 static int
 draft_node(Draft *d, const char *name)
 {
@@ -879,6 +874,36 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 				 errhint("Add it with sg_add_node() before compiling.")));
 }
 
+/* The draft's nodes, by name: their columns, and the numbers they are read by. */
+#define DRAFT_NODE_COLUMNS		"node, fn, retry"
+#define Anum_draft_node_node	1
+#define Anum_draft_node_fn		2
+#define Anum_draft_node_retry	3
+#define DRAFT_NODES_QUERY \
+	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
+
+/* The draft's edges. */
+#define DRAFT_EDGE_COLUMNS		"sources, target"
+#define Anum_draft_edge_sources	1
+#define Anum_draft_edge_target	2
+#define DRAFT_EDGES_QUERY \
+	"SELECT " DRAFT_EDGE_COLUMNS " FROM stategraph.edges " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY sources COLLATE \"C\", target COLLATE \"C\""
+
+/* The draft's conditional edges. */
+#define DRAFT_BRANCH_COLUMNS		"source, router, path_map"
+#define Anum_draft_branch_source	1
+#define Anum_draft_branch_router	2
+#define Anum_draft_branch_path_map	3
+#define DRAFT_BRANCHES_QUERY \
+	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", ordinal"
+/* (0.1.0's schema, until ALTER EXTENSION UPDATE: no ordinal, routers by OID) */
+#define DRAFT_BRANCHES_QUERY_010 \
+	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", router::pg_catalog.oid"
+
 /* A function of the draft, resolved by its stored signature (42883 when gone). */
 static Oid
 draft_function(const char *signature, const char *graph, const char *what)
@@ -893,107 +918,74 @@ draft_function(const char *signature, const char *graph, const char *what)
 	return fn;
 }
 
-/* The draft's nodes, by name: their columns, and the numbers they are read by. */
-#define DRAFT_NODE_COLUMNS		"node, fn, retry"
-#define Anum_draft_node_node	1
-#define Anum_draft_node_fn		2
-#define Anum_draft_node_retry	3
-
-/* The draft's edges. */
-#define DRAFT_EDGE_COLUMNS		"sources, target"
-#define Anum_draft_edge_sources	1
-#define Anum_draft_edge_target	2
-
-/* The draft's conditional edges. */
-#define DRAFT_BRANCH_COLUMNS		"source, router, path_map"
-#define Anum_draft_branch_source	1
-#define Anum_draft_branch_router	2
-#define Anum_draft_branch_path_map	3
-
-/* Read the nodes of a graph's draft (sorted by name). */
-static void
-load_draft_nodes(Datum *graph, Draft *d)
+/* Run a query of a graph's draft ($1: the graph); returns how many rows it found. */
+static int
+draft_query(const char *sql, const char *graph)
 {
 	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+
+	return (int) sg_spi_run(sql, 1, types, values, NULL);
+}
+
+/* Node i of the draft from row i of its query (DRAFT_NODE_COLUMNS). */
+static void
+draft_node_row(Draft *d, int i, const char *graph)
+{
+	d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
+	d->fns[i] = draft_function(sg_spi_text(i, Anum_draft_node_fn), graph,
+							   psprintf("node \"%s\"", d->nodes[i]));
+	d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
+}
+
+/* An edge of the draft from a row of its query (DRAFT_EDGE_COLUMNS). */
+static void
+draft_edge_row(DraftEdge *e, int row)
+{
+	bool		isnull;
+	ArrayType  *arr = DatumGetArrayTypePCopy(sg_spi_datum(row, Anum_draft_edge_sources, &isnull));
+	Datum	   *elems;
+	int			j;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &e->nsources);
+	e->sources = palloc(sizeof(char *) * e->nsources);
+	for (j = 0; j < e->nsources; j++)
+		e->sources[j] = TextDatumGetCString(elems[j]);
+	e->target = sg_spi_text(row, Anum_draft_edge_target);
+}
+
+/* A conditional edge of the draft from a row of its query (DRAFT_BRANCH_COLUMNS). */
+static void
+draft_branch_row(DraftBranch *br, int row, const char *graph)
+{
+	br->source = sg_spi_text(row, Anum_draft_branch_source);
+	br->router = draft_function(sg_spi_text(row, Anum_draft_branch_router), graph,
+								psprintf("the router of node \"%s\"", br->source));
+	br->path_map = sg_spi_jsonb(row, Anum_draft_branch_path_map);
+}
+
+/* Read a graph's draft: its nodes (sorted by name), edges and conditional edges. */
+static void
+load_draft(const char *graph, Draft *d)
+{
 	int			i;
 
-	d->nnodes = sg_spi_run("SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes "
-						   "WHERE graph OPERATOR(pg_catalog.=) $1 "
-						   "ORDER BY node COLLATE \"C\"", 1, types, graph, NULL);
+	d->nnodes = draft_query(DRAFT_NODES_QUERY, graph);
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
 	for (i = 0; i < d->nnodes; i++)
-	{
-		d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
-		d->fns[i] = draft_function(sg_spi_text(i, Anum_draft_node_fn), TextDatumGetCString(*graph),
-								   psprintf("node \"%s\"", d->nodes[i]));
-		d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
-	}
-}
+		draft_node_row(d, i, graph);
 
-/* Read the edges of a graph's draft. */
-static void
-load_draft_edges(Datum *graph, Draft *d)
-{
-	Oid			types[1] = {TEXTOID};
-	int			i;
-	bool		isnull;
-
-	d->nedges = sg_spi_run("SELECT " DRAFT_EDGE_COLUMNS " FROM stategraph.edges "
-						   "WHERE graph OPERATOR(pg_catalog.=) $1 "
-						   "ORDER BY sources COLLATE \"C\", target COLLATE \"C\"", 1, types, graph, NULL);
+	d->nedges = draft_query(DRAFT_EDGES_QUERY, graph);
 	d->edges = palloc0(sizeof(DraftEdge) * (d->nedges + 1));
 	for (i = 0; i < d->nedges; i++)
-	{
-		ArrayType  *arr = DatumGetArrayTypePCopy(sg_spi_datum(i, Anum_draft_edge_sources, &isnull));
-		DraftEdge  *e = &d->edges[i];
-		Datum	   *elems;
-		int			j;
+		draft_edge_row(&d->edges[i], i);
 
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &e->nsources);
-		e->sources = palloc(sizeof(char *) * e->nsources);
-		for (j = 0; j < e->nsources; j++)
-			e->sources[j] = TextDatumGetCString(elems[j]);
-		e->target = sg_spi_text(i, Anum_draft_edge_target);
-	}
-}
-
-/* Read the conditional edges of a graph's draft, in the order they were added. */
-static void
-load_draft_branches(Datum *graph, Draft *d)
-{
-	Oid			types[1] = {TEXTOID};
-	int			i;
-
-	d->nbranches = sg_spi_run(sg_schema_is_010() ?
-							  "SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches "
-							  "WHERE graph OPERATOR(pg_catalog.=) $1 "
-							  "ORDER BY source COLLATE \"C\", router::pg_catalog.oid" :
-							  "SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches "
-							  "WHERE graph OPERATOR(pg_catalog.=) $1 "
-							  "ORDER BY source COLLATE \"C\", ordinal", 1, types, graph, NULL);
+	d->nbranches = draft_query(sg_schema_is_010() ? DRAFT_BRANCHES_QUERY_010 : DRAFT_BRANCHES_QUERY, graph);
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
 	for (i = 0; i < d->nbranches; i++)
-	{
-		DraftBranch *br = &d->branches[i];
-
-		br->source = sg_spi_text(i, Anum_draft_branch_source);
-		br->router = draft_function(sg_spi_text(i, Anum_draft_branch_router), TextDatumGetCString(*graph),
-									psprintf("the router of node \"%s\"", br->source));
-		br->path_map = sg_spi_jsonb(i, Anum_draft_branch_path_map);
-	}
-}
-
-/* Read a graph's draft: its nodes, edges and conditional edges. */
-static void
-load_draft(const char *graph, Draft *d)
-{
-	Datum		values[1] = {CStringGetTextDatum(graph)};
-
-	load_draft_nodes(values, d);
-	load_draft_edges(values, d);
-	load_draft_branches(values, d);
+		draft_branch_row(&d->branches[i], i, graph);
 }
 
 /* Names listed in interrupt_before / interrupt_after: nodes, or "*" for all. */
@@ -1170,6 +1162,46 @@ validate_draft(Draft *d, const char *graph)
 					 errdetail("No path of edges leads to it from __start__.")));
 }
 
+/*
+ * One entry of a spec's nodes or conditional edges: {k1: s, k2: the
+ * function's qualified signature, k3: extra}, extra left out when NULL.
+ */
+static void
+spec_entry(SGJsonBuilder *b, const char *k1, const char *s, const char *k2, Oid fn,
+		   const char *k3, Jsonb *extra)
+{
+	sg_jb_begin_object(b);
+	sg_jb_string_field(b, k1, s);
+	sg_jb_string_field(b, k2, format_procedure_qualified(fn));
+	if (extra)
+		sg_jb_field(b, k3, extra);
+	sg_jb_end_object(b);
+}
+
+/* The edges of a draft, as its spec lists them: [{"sources": [...], "target"}, ...]. */
+static void
+spec_edges(SGJsonBuilder *b, Draft *d)
+{
+	int			i,
+				j;
+
+	sg_jb_key(b, "edges");
+	sg_jb_begin_array(b);
+	for (i = 0; i < d->nedges; i++)
+	{
+		sg_jb_begin_object(b);
+		sg_jb_key(b, "sources");
+		sg_jb_begin_array(b);
+		for (j = 0; j < d->edges[i].nsources; j++)
+			sg_jb_string(b, d->edges[i].sources[j]);
+		sg_jb_end_array(b);
+		sg_jb_string_field(b, "target", d->edges[i].target);
+		sg_jb_end_object(b);
+	}
+	sg_jb_end_array(b);
+}
+
+/* sg_compile(graph, interrupt_before, interrupt_after): validate the draft and freeze it as the spec runs use. */
 Datum
 sg_compile(PG_FUNCTION_ARGS)
 {
@@ -1181,8 +1213,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	SGJsonBuilder b = {0};
 	Oid			types[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
-	int			i,
-				j;
+	int			i;
 
 	sg_spi_connect();
 	require_owner(graph);
@@ -1191,56 +1222,18 @@ sg_compile(PG_FUNCTION_ARGS)
 	validate_draft(&d, graph);
 
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "channels");
-	sg_jb_jsonb(&b, channels);
+	sg_jb_field(&b, "channels", channels);
 	sg_jb_key(&b, "nodes");
 	sg_jb_begin_array(&b);
 	for (i = 0; i < d.nnodes; i++)
-	{
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "name");
-		sg_jb_string(&b, d.nodes[i]);
-		sg_jb_key(&b, "fn");
-		sg_jb_string(&b, format_procedure_qualified(d.fns[i]));
-		if (d.retries[i])
-		{
-			sg_jb_key(&b, "retry");
-			sg_jb_jsonb(&b, d.retries[i]);
-		}
-		sg_jb_end_object(&b);
-	}
+		spec_entry(&b, "name", d.nodes[i], "fn", d.fns[i], "retry", d.retries[i]);
 	sg_jb_end_array(&b);
-	sg_jb_key(&b, "edges");
-	sg_jb_begin_array(&b);
-	for (i = 0; i < d.nedges; i++)
-	{
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "sources");
-		sg_jb_begin_array(&b);
-		for (j = 0; j < d.edges[i].nsources; j++)
-			sg_jb_string(&b, d.edges[i].sources[j]);
-		sg_jb_end_array(&b);
-		sg_jb_key(&b, "target");
-		sg_jb_string(&b, d.edges[i].target);
-		sg_jb_end_object(&b);
-	}
-	sg_jb_end_array(&b);
+	spec_edges(&b, &d);
 	sg_jb_key(&b, "branches");
 	sg_jb_begin_array(&b);
 	for (i = 0; i < d.nbranches; i++)
-	{
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "source");
-		sg_jb_string(&b, d.branches[i].source);
-		sg_jb_key(&b, "router");
-		sg_jb_string(&b, format_procedure_qualified(d.branches[i].router));
-		if (d.branches[i].path_map)
-		{
-			sg_jb_key(&b, "path_map");
-			sg_jb_jsonb(&b, d.branches[i].path_map);
-		}
-		sg_jb_end_object(&b);
-	}
+		spec_entry(&b, "source", d.branches[i].source, "router", d.branches[i].router,
+				   "path_map", d.branches[i].path_map);
 	sg_jb_end_array(&b);
 	sg_jb_key(&b, "interrupt_before");
 	interrupt_list(&b, &d, graph, before, "interrupt_before");
@@ -1257,6 +1250,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* sg_drop_graph(graph): remove a graph (its threads stay). */
 Datum
 sg_drop_graph(PG_FUNCTION_ARGS)
 {
@@ -1280,6 +1274,7 @@ static List *graph_cache = NIL;		/* SGGraph *, in CacheMemoryContext */
 static Oid	graphs_relid = InvalidOid;
 static bool callbacks_registered = false;
 
+/* Drop every cached graph (freed now, or when the last call using it ends). */
 static void
 graph_cache_reset(void)
 {
@@ -1298,6 +1293,7 @@ graph_cache_reset(void)
 	graph_cache = NIL;
 }
 
+/* A change to stategraph.graphs (or a reset of the relcache) drops the cache. */
 static void
 relcache_callback(Datum arg, Oid relid)
 {
@@ -1309,12 +1305,14 @@ relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/* Any change to pg_proc drops the cache (a function of a graph may have changed). */
 static void
 proc_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	graph_cache_reset();
 }
 
+/* The statement trigger on stategraph.graphs: every backend drops its cached graphs. */
 Datum
 sg_graphs_changed(PG_FUNCTION_ARGS)
 {
@@ -1326,6 +1324,7 @@ sg_graphs_changed(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* A function of a compiled graph by its stored signature; an error names what it was for. */
 static Oid
 lookup_function(const char *signature, const char *graph, const char *what)
 {
@@ -1339,6 +1338,7 @@ lookup_function(const char *signature, const char *graph, const char *what)
 	return fn;
 }
 
+/* A node's retry policy from its spec (NULL: no retry). */
 static void
 build_retry(SGRetry *r, Jsonb *spec)
 {
@@ -1377,73 +1377,56 @@ build_retry(SGRetry *r, Jsonb *spec)
 	}
 }
 
+/* Order of channels by name. */
 static int
 cmp_channel(const void *a, const void *b)
 {
 	return strcmp(((const SGChannel *) a)->name, ((const SGChannel *) b)->name);
 }
 
-/* Build a compiled graph from its spec, in its own memory context. */
-static SGGraph *
-build_graph(const char *name, int32 version, Jsonb *spec)
+/* One channel of a compiled graph, from its normalized definition in the spec. */
+static void
+build_channel(SGChannel *c, const char *graph, Jsonb *def, MemoryContext cxt)
 {
-	MemoryContext cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph graph",
-											  ALLOCSET_SMALL_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	SGGraph    *g = palloc0(sizeof(SGGraph));
-	Jsonb	   *channels = sg_jsonb_get(spec, "channels");
-	Jsonb	   *nodes = sg_jsonb_get(spec, "nodes");
-	Jsonb	   *edges = sg_jsonb_get(spec, "edges");
-	Jsonb	   *branches = sg_jsonb_get(spec, "branches");
-	Jsonb	   *list;
-	JsonbIterator *it;
+	char	   *reducer = sg_jsonb_get_cstring(def, "reducer");
+
+	c->initial = sg_jsonb_get(def, "default");
+	if (strcmp(reducer, "replace") == 0)
+		c->reducer = SG_REDUCER_REPLACE, c->kind = SG_STORE_LAST;
+	else if (strcmp(reducer, "append") == 0)
+		c->reducer = SG_REDUCER_APPEND, c->kind = SG_STORE_APPEND;
+	else if (strcmp(reducer, "add") == 0)
+		c->reducer = SG_REDUCER_ADD, c->kind = SG_STORE_IMAGE;
+	else if (strcmp(reducer, "merge") == 0)
+		c->reducer = SG_REDUCER_MERGE, c->kind = SG_STORE_IMAGE;
+	else
+	{
+		c->reducer = SG_REDUCER_CUSTOM;
+		c->kind = SG_STORE_IMAGE;
+		c->reducer_fn = lookup_function(sg_jsonb_get_cstring(def, "fn"), graph,
+										psprintf("the reducer of channel \"%s\"", c->name));
+		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, cxt);
+	}
+}
+
+/* The channels of a compiled graph, sorted by name, and their kinds (g->kinds, g->cs). */
+static void
+build_channels(SGGraph *g, Jsonb *channels)
+{
+	JsonbIterator *it = JsonbIteratorInit(&channels->root);
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *name;
 	SGJsonBuilder kb = {0};
-	int			i,
-				j,
-				k;
+	int			i = 0;
 
-	MemoryContextSetIdentifier(cxt, pstrdup(name));
-	g->name = pstrdup(name);
-	g->version = version;
-	g->cxt = cxt;
-
-	/* channels, sorted by name */
 	g->nchannels = JB_ROOT_COUNT(channels);
 	g->channels = palloc0(sizeof(SGChannel) * g->nchannels);
-	it = JsonbIteratorInit(&channels->root);
-	i = 0;
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (sg_jsonb_next_pair(&it, &name, &v))
 	{
-		SGChannel  *c;
-		Jsonb	   *def;
-		char	   *reducer;
+		SGChannel  *c = &g->channels[i++];
 
-		if (tok != WJB_KEY)
-			continue;
-		c = &g->channels[i++];
-		c->name = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
-		def = sg_jsonb_from_value(&v);
-		reducer = sg_jsonb_get_cstring(def, "reducer");
-		c->initial = sg_jsonb_get(def, "default");
-		if (strcmp(reducer, "replace") == 0)
-			c->reducer = SG_REDUCER_REPLACE, c->kind = SG_STORE_LAST;
-		else if (strcmp(reducer, "append") == 0)
-			c->reducer = SG_REDUCER_APPEND, c->kind = SG_STORE_APPEND;
-		else if (strcmp(reducer, "add") == 0)
-			c->reducer = SG_REDUCER_ADD, c->kind = SG_STORE_IMAGE;
-		else if (strcmp(reducer, "merge") == 0)
-			c->reducer = SG_REDUCER_MERGE, c->kind = SG_STORE_IMAGE;
-		else
-		{
-			c->reducer = SG_REDUCER_CUSTOM;
-			c->kind = SG_STORE_IMAGE;
-			c->reducer_fn = lookup_function(sg_jsonb_get_cstring(def, "fn"), name,
-											psprintf("the reducer of channel \"%s\"", c->name));
-			fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, cxt);
-		}
+		c->name = name;
+		build_channel(c, g->name, sg_jsonb_from_value(&v), g->cxt);
 	}
 	qsort(g->channels, g->nchannels, sizeof(SGChannel), cmp_channel);
 	sg_jb_begin_object(&kb);
@@ -1455,8 +1438,18 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 	sg_jb_end_object(&kb);
 	g->kinds = sg_jb_finish(&kb);
 	g->cs = sg_channelset_from_jsonb(g->kinds);
+}
 
-	/* nodes: [0] is __start__, then the spec's nodes (sorted by name) */
+/*
+ * The nodes of a compiled graph: [0] is __start__, then the spec's nodes
+ * (sorted by name), each with room for the edges, joins and branches that
+ * may leave it.
+ */
+static void
+build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
+{
+	int			i;
+
 	g->nnodes = sg_jsonb_array_length(nodes) + 1;
 	g->nodes = palloc0(sizeof(SGNode) * g->nnodes);
 	g->nodes[0].name = pstrdup(SG_START_NAME);
@@ -1467,81 +1460,106 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 		SGNode	   *node = &g->nodes[i];
 
 		node->name = sg_jsonb_get_cstring(n, "name");
-		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), name,
+		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), g->name,
 								   psprintf("node \"%s\"", node->name));
 		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
-		fmgr_info_cxt(node->fn, &node->flinfo, cxt);
+		fmgr_info_cxt(node->fn, &node->flinfo, g->cxt);
 		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
 	}
-
-	/* edges and joins */
-	g->njoins = 0;
-	g->joins = palloc0(sizeof(SGJoin) * (sg_jsonb_array_length(edges) + 1));
 	for (i = 0; i < g->nnodes; i++)
 	{
-		g->nodes[i].edges = palloc0(sizeof(int) * (sg_jsonb_array_length(edges) + 1));
-		g->nodes[i].joins = palloc0(sizeof(int) * (sg_jsonb_array_length(edges) + 1));
-		g->nodes[i].branches = palloc0(sizeof(SGBranch) * (sg_jsonb_array_length(branches) + 1));
+		g->nodes[i].edges = palloc0(sizeof(int) * (nedges + 1));
+		g->nodes[i].joins = palloc0(sizeof(int) * (nedges + 1));
+		g->nodes[i].branches = palloc0(sizeof(SGBranch) * (nbranches + 1));
 	}
+}
+
+/* A join edge (several sources) of a compiled graph, to target t, keyed "join:a+b:target". */
+static void
+build_join(SGGraph *g, Jsonb *sources, const char *target, int t)
+{
+	SGJoin	   *jn = &g->joins[g->njoins];
+	StringInfoData key;
+	int			j;
+
+	initStringInfo(&key);
+	appendStringInfoString(&key, "join:");
+	jn->target = t;
+	jn->nsources = sg_jsonb_array_length(sources);
+	jn->sources = palloc(sizeof(int) * jn->nsources);
+	for (j = 0; j < jn->nsources; j++)
+	{
+		char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
+		SGNode	   *src;
+
+		jn->sources[j] = sg_graph_node_index(g, s);
+		src = &g->nodes[jn->sources[j]];
+		src->joins[src->njoins++] = g->njoins;
+		appendStringInfo(&key, "%s%s", j ? "+" : "", s);
+	}
+	appendStringInfo(&key, ":%s", target);
+	jn->key = key.data;
+	g->njoins++;
+}
+
+/* The edges and join edges of a compiled graph. */
+static void
+build_edges(SGGraph *g, Jsonb *edges)
+{
+	int			i;
+
+	g->njoins = 0;
+	g->joins = palloc0(sizeof(SGJoin) * (sg_jsonb_array_length(edges) + 1));
 	for (i = 0; i < sg_jsonb_array_length(edges); i++)
 	{
 		Jsonb	   *e = sg_jsonb_array_get(edges, i);
 		Jsonb	   *sources = sg_jsonb_get(e, "sources");
 		char	   *target = sg_jsonb_get_cstring(e, "target");
 		int			t = strcmp(target, SG_END_NAME) == 0 ? SG_END : sg_graph_node_index(g, target);
-		int			ns = sg_jsonb_array_length(sources);
 
-		if (ns == 1)
+		if (sg_jsonb_array_length(sources) == 1)
 		{
 			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, 0)))];
 
 			src->edges[src->nedges++] = t;
 		}
 		else
-		{
-			SGJoin	   *jn = &g->joins[g->njoins];
-			StringInfoData key;
-
-			initStringInfo(&key);
-			appendStringInfoString(&key, "join:");
-			jn->target = t;
-			jn->nsources = ns;
-			jn->sources = palloc(sizeof(int) * ns);
-			for (j = 0; j < ns; j++)
-			{
-				char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
-				SGNode	   *src;
-
-				jn->sources[j] = sg_graph_node_index(g, s);
-				src = &g->nodes[jn->sources[j]];
-				src->joins[src->njoins++] = g->njoins;
-				appendStringInfo(&key, "%s%s", j ? "+" : "", s);
-			}
-			appendStringInfo(&key, ":%s", target);
-			jn->key = key.data;
-			g->njoins++;
-		}
+			build_join(g, sources, target, t);
 	}
+}
 
-	/* conditional edges */
+/* The conditional edges of a compiled graph. */
+static void
+build_branches(SGGraph *g, Jsonb *branches)
+{
+	int			i;
+
 	for (i = 0; i < sg_jsonb_array_length(branches); i++)
 	{
 		Jsonb	   *b = sg_jsonb_array_get(branches, i);
 		SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(b, "source"))];
 		SGBranch   *br = &src->branches[src->nbranches++];
 
-		br->router = lookup_function(sg_jsonb_get_cstring(b, "router"), name,
+		br->router = lookup_function(sg_jsonb_get_cstring(b, "router"), g->name,
 									 psprintf("the router of node \"%s\"", src->name));
 		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", src->name));
 		br->rettype = get_func_rettype(br->router);
-		fmgr_info_cxt(br->router, &br->flinfo, cxt);
+		fmgr_info_cxt(br->router, &br->flinfo, g->cxt);
 		br->path_map = sg_jsonb_get(b, "path_map");
 	}
+}
 
-	/* static interrupts */
+/* The static interrupts of a compiled graph (interrupt_before, interrupt_after). */
+static void
+build_interrupts(SGGraph *g, Jsonb *spec)
+{
+	int			i,
+				k;
+
 	for (k = 0; k < 2; k++)
 	{
-		list = sg_jsonb_get(spec, k == 0 ? "interrupt_before" : "interrupt_after");
+		Jsonb	   *list = sg_jsonb_get(spec, k == 0 ? "interrupt_before" : "interrupt_after");
+
 		for (i = 0; i < sg_jsonb_array_length(list); i++)
 		{
 			int			n = sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(list, i)));
@@ -1555,7 +1573,28 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 			}
 		}
 	}
+}
 
+/* Build a compiled graph from its spec, in its own memory context. */
+static SGGraph *
+build_graph(const char *name, int32 version, Jsonb *spec)
+{
+	MemoryContext cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph graph",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SGGraph    *g = palloc0(sizeof(SGGraph));
+	Jsonb	   *edges = sg_jsonb_get(spec, "edges");
+	Jsonb	   *branches = sg_jsonb_get(spec, "branches");
+
+	MemoryContextSetIdentifier(cxt, pstrdup(name));
+	g->name = pstrdup(name);
+	g->version = version;
+	g->cxt = cxt;
+	build_channels(g, sg_jsonb_get(spec, "channels"));
+	build_nodes(g, sg_jsonb_get(spec, "nodes"), sg_jsonb_array_length(edges), sg_jsonb_array_length(branches));
+	build_edges(g, edges);
+	build_branches(g, branches);
+	build_interrupts(g, spec);
 	MemoryContextSwitchTo(old);
 	return g;
 }
@@ -1649,6 +1688,7 @@ check_storage_access(void)
 		aclcheck_error(r, OBJECT_TABLE, get_rel_name(graphs_relid));
 }
 
+/* A call that used a graph is done with it (a memory context reset callback). */
 static void
 graph_unpin_callback(void *arg)
 {
@@ -1693,47 +1733,22 @@ sg_graph_check_privileges(SGGraph *g)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->channels[i].reducer_fn));
 }
 
+/* The index of node name in g (SG_START for __start__), or -1. */
 int
 sg_graph_node_index(SGGraph *g, const char *name)
 {
-	int			lo = 1,
-				hi = g->nnodes - 1;
+	int			i;
 
 	if (strcmp(name, SG_START_NAME) == 0)
 		return SG_START;
 	/* nodes 1..n are sorted by name (C collation) */
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, g->nodes[mid].name);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	i = sg_sorted_index(name, g->nodes + 1, g->nnodes - 1, sizeof(SGNode));
+	return i < 0 ? -1 : i + 1;
 }
 
+/* The index of channel name in g, or -1. */
 int
 sg_graph_channel_index(SGGraph *g, const char *name)
 {
-	int			lo = 0,
-				hi = g->nchannels - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = strcmp(name, g->channels[mid].name);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	return sg_channelset_index(g->cs, name);
 }

@@ -200,6 +200,7 @@ snapshot_tuple(TupleDesc desc, SGChannelSet *cs, SGCheckpoint *cp, SGState *stat
 	return heap_form_tuple(desc, values, nulls);
 }
 
+/* sg_get_state(thread_id, checkpoint_id): the snapshot of a checkpoint (the newest by default). */
 Datum
 sg_get_state(PG_FUNCTION_ARGS)
 {

@@ -14,29 +14,19 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-/* Builder: a thin wrapper over pushJsonbValue. */
-void
-sg_jb_begin_object(SGJsonBuilder *b)
-{
-	b->result = pushJsonbValue(&b->state, WJB_BEGIN_OBJECT, NULL);
-}
+/* ---------------------------------------------------------------------------
+ * Builder: a thin wrapper over pushJsonbValue
+ * ---------------------------------------------------------------------------
+ */
 
+/*
+ * Begin or end an object or an array (sg_jb_begin_object and the others
+ * of stategraph.h); the outermost end leaves the result for sg_jb_finish.
+ */
 void
-sg_jb_begin_array(SGJsonBuilder *b)
+sg_jb_container(SGJsonBuilder *b, JsonbIteratorToken tok)
 {
-	b->result = pushJsonbValue(&b->state, WJB_BEGIN_ARRAY, NULL);
-}
-
-void
-sg_jb_end_object(SGJsonBuilder *b)
-{
-	b->result = pushJsonbValue(&b->state, WJB_END_OBJECT, NULL);
-}
-
-void
-sg_jb_end_array(SGJsonBuilder *b)
-{
-	b->result = pushJsonbValue(&b->state, WJB_END_ARRAY, NULL);
+	b->result = pushJsonbValue(&b->state, tok, NULL);
 }
 
 /* The token a value takes where the builder stands: an object value or an array element. */
@@ -46,56 +36,67 @@ value_token(SGJsonBuilder *b)
 	return b->state->contVal.type == jbvArray ? WJB_ELEM : WJB_VALUE;
 }
 
-/* Keys and strings are copied: the builder keeps pointers until sg_jb_finish. */
+/* Push a value where the builder stands. */
+static void
+push_value(SGJsonBuilder *b, JsonbValue *v)
+{
+	pushJsonbValue(&b->state, value_token(b), v);
+}
+
+/* A jsonb string value of a copy of s: the builder keeps pointers until sg_jb_finish. */
+static JsonbValue
+string_value(const char *s)
+{
+	JsonbValue	v = {.type = jbvString};
+
+	v.val.string.val = pstrdup(s);
+	v.val.string.len = strlen(s);
+	return v;
+}
+
+/* A key of the object being built (copied). */
 void
 sg_jb_key(SGJsonBuilder *b, const char *key)
 {
-	JsonbValue	v;
+	JsonbValue	v = string_value(key);
 
-	v.type = jbvString;
-	v.val.string.val = pstrdup(key);
-	v.val.string.len = strlen(key);
 	pushJsonbValue(&b->state, WJB_KEY, &v);
 }
 
+/* A string value (copied). */
 void
 sg_jb_string(SGJsonBuilder *b, const char *value)
 {
-	JsonbValue	v;
+	JsonbValue	v = string_value(value);
 
-	v.type = jbvString;
-	v.val.string.val = pstrdup(value);
-	v.val.string.len = strlen(value);
-	pushJsonbValue(&b->state, value_token(b), &v);
+	push_value(b, &v);
 }
 
+/* An integer value. */
 void
 sg_jb_int(SGJsonBuilder *b, int64 value)
 {
-	JsonbValue	v;
+	JsonbValue	v = {.type = jbvNumeric, .val.numeric = int64_to_numeric(value)};
 
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(value);
-	pushJsonbValue(&b->state, value_token(b), &v);
+	push_value(b, &v);
 }
 
+/* A boolean value. */
 void
 sg_jb_bool(SGJsonBuilder *b, bool value)
 {
-	JsonbValue	v;
+	JsonbValue	v = {.type = jbvBool, .val.boolean = value};
 
-	v.type = jbvBool;
-	v.val.boolean = value;
-	pushJsonbValue(&b->state, value_token(b), &v);
+	push_value(b, &v);
 }
 
+/* A null value. */
 void
 sg_jb_null(SGJsonBuilder *b)
 {
-	JsonbValue	v;
+	JsonbValue	v = {.type = jbvNull};
 
-	v.type = jbvNull;
-	pushJsonbValue(&b->state, value_token(b), &v);
+	push_value(b, &v);
 }
 
 /* Push a whole jsonb value (scalar, array or object); NULL pushes json null. */
@@ -112,34 +113,81 @@ sg_jb_jsonb(SGJsonBuilder *b, Jsonb *value)
 	if (JB_ROOT_IS_SCALAR(value))
 	{
 		JsonbExtractScalar(&value->root, &v);
-		pushJsonbValue(&b->state, value_token(b), &v);
+		push_value(b, &v);
 		return;
 	}
 	v.type = jbvBinary;
 	v.val.binary.data = &value->root;
 	v.val.binary.len = VARSIZE(value) - VARHDRSZ;
-	pushJsonbValue(&b->state, value_token(b), &v);
+	push_value(b, &v);
 }
 
+/* A key and a jsonb value (NULL: json null) of the object being built. */
+void
+sg_jb_field(SGJsonBuilder *b, const char *key, Jsonb *value)
+{
+	sg_jb_key(b, key);
+	sg_jb_jsonb(b, value);
+}
+
+/* A key and a string value (NULL: json null) of the object being built. */
+void
+sg_jb_string_field(SGJsonBuilder *b, const char *key, const char *value)
+{
+	sg_jb_key(b, key);
+	if (value)
+		sg_jb_string(b, value);
+	else
+		sg_jb_null(b);
+}
+
+/* The jsonb built, once its outermost container has ended. */
 Jsonb *
 sg_jb_finish(SGJsonBuilder *b)
 {
 	return JsonbValueToJsonb(b->result);
 }
 
-/* Readers */
+/* ---------------------------------------------------------------------------
+ * Readers
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * The next key (copied) and value of an object, from an iterator begun on
+ * it with JsonbIteratorInit; false at its end.
+ */
+bool
+sg_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *value)
+{
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(it, value, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		*key = pnstrdup(value->val.string.val, value->val.string.len);
+		JsonbIteratorNext(it, value, true);
+		return true;
+	}
+	return false;
+}
+
+/* Is j an object? */
 bool
 sg_jsonb_is_object(Jsonb *j)
 {
 	return j != NULL && JB_ROOT_IS_OBJECT(j);
 }
 
+/* Is j an array? */
 bool
 sg_jsonb_is_array(Jsonb *j)
 {
 	return j != NULL && JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j);
 }
 
+/* Is j a scalar of this type? */
 bool
 sg_jsonb_is_scalar(Jsonb *j, enum jbvType type)
 {
@@ -151,6 +199,7 @@ sg_jsonb_is_scalar(Jsonb *j, enum jbvType type)
 	return v.type == type;
 }
 
+/* The length of an array (0 for anything else). */
 int
 sg_jsonb_array_length(Jsonb *j)
 {
@@ -164,6 +213,7 @@ sg_jsonb_from_value(JsonbValue *v)
 	return JsonbValueToJsonb(v);
 }
 
+/* obj[key], or NULL when obj is not an object or has no such key. */
 Jsonb *
 sg_jsonb_get(Jsonb *obj, const char *key)
 {
@@ -179,6 +229,7 @@ sg_jsonb_get(Jsonb *obj, const char *key)
 	return v ? JsonbValueToJsonb(v) : NULL;
 }
 
+/* Element i of an array, or NULL. */
 Jsonb *
 sg_jsonb_array_get(Jsonb *arr, int i)
 {
@@ -204,18 +255,21 @@ sg_jsonb_as_cstring(Jsonb *j)
 	return pnstrdup(v.val.string.val, v.val.string.len);
 }
 
+/* obj[key] as a C string, when it is a string; else NULL. */
 char *
 sg_jsonb_get_cstring(Jsonb *obj, const char *key)
 {
 	return sg_jsonb_as_cstring(sg_jsonb_get(obj, key));
 }
 
+/* A jsonb value from its text. */
 Jsonb *
 sg_jsonb_from_cstring(const char *s)
 {
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
 }
 
+/* A jsonb string. */
 Jsonb *
 sg_jsonb_string(const char *s)
 {
@@ -227,6 +281,7 @@ sg_jsonb_string(const char *s)
 	return JsonbValueToJsonb(&v);
 }
 
+/* A copy of a jsonb value in the current memory context (NULL stays NULL). */
 Jsonb *
 sg_jsonb_copy(Jsonb *j)
 {
@@ -235,24 +290,28 @@ sg_jsonb_copy(Jsonb *j)
 	return (Jsonb *) pg_detoast_datum_copy((struct varlena *) j);
 }
 
+/* An empty object or array: its begin and end tokens. */
+static Jsonb *
+empty_container(JsonbIteratorToken begin, JsonbIteratorToken end)
+{
+	JsonbParseState *state = NULL;
+
+	pushJsonbValue(&state, begin, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&state, end, NULL));
+}
+
+/* {} */
 Jsonb *
 sg_jsonb_empty_object(void)
 {
-	SGJsonBuilder b = {0};
-
-	sg_jb_begin_object(&b);
-	sg_jb_end_object(&b);
-	return sg_jb_finish(&b);
+	return empty_container(WJB_BEGIN_OBJECT, WJB_END_OBJECT);
 }
 
+/* [] */
 Jsonb *
 sg_jsonb_empty_array(void)
 {
-	SGJsonBuilder b = {0};
-
-	sg_jb_begin_array(&b);
-	sg_jb_end_array(&b);
-	return sg_jb_finish(&b);
+	return empty_container(WJB_BEGIN_ARRAY, WJB_END_ARRAY);
 }
 
 /* obj with key set to value (obj may be NULL: a new object). */
@@ -480,6 +539,7 @@ assemble_begin(Assembly *a, uint32 header, int nchildren, Size datalen)
 	a->index = 0;
 }
 
+/* The jsonb an assembly built. */
 static Jsonb *
 assemble_end(Assembly *a)
 {

@@ -107,6 +107,7 @@ typedef struct StreamState
 	bool		finished;
 } StreamState;
 
+/* Keep what a run tells as it goes, as rows for sg_stream to return. */
 static void
 stream_emit(void *arg, int step, const char *node, Jsonb *payload)
 {
@@ -121,6 +122,7 @@ stream_emit(void *arg, int step, const char *node, Jsonb *payload)
 	MemoryContextSwitchTo(old);
 }
 
+/* sg_stream(...): the run's updates or values as rows, one super-step at a time. */
 Datum
 sg_stream(PG_FUNCTION_ARGS)
 {

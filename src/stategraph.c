@@ -17,7 +17,8 @@
  *	 graph.c		define, validate and compile graphs; per-backend cache
  *	 channel.c		channel values, reducers and update checks
  *	 executor.c		the super-step loop: tasks, node calls in subtransactions,
- *					retries, routing, joins, interrupts, recursion limit
+ *					retries, interrupts, recursion limit
+ *	 route.c		routing: edges, joins, conditional edges and Sends
  *	 run.c			the SQL entry points that run a graph (invoke, stream, run)
  *	 checkpoint.c	storage: ids, thread locks, checkpoint rows, loading states
  *	 history.c		snapshots: sg_get_state, sg_get_state_history, sg_threads
@@ -49,6 +50,7 @@ int			sg_state_cache_kb = 16384;
 
 void		_PG_init(void);
 
+/* Define the settings when the library is loaded. */
 void
 _PG_init(void)
 {
@@ -81,15 +83,7 @@ sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
 
 	sg_require_arg(fcinfo, argno, argname);
 	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (s[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be empty", argname)));
-	if (strlen(s) > SG_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", argname),
-				 errdetail("Names and ids are at most %d bytes.", SG_MAX_NAME)));
+	sg_check_length(s, argname, "Names and ids");
 	return s;
 }
 
@@ -102,6 +96,48 @@ sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/*
+ * Fail if a name (what subject says it is) is empty or longer than
+ * SG_MAX_NAME; limit_of says what the limit is of ("Names", ...).
+ */
+void
+sg_check_length(const char *s, const char *subject, const char *limit_of)
+{
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", subject)));
+	if (strlen(s) > SG_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", subject),
+				 errdetail("%s are at most %d bytes.", limit_of, SG_MAX_NAME)));
+}
+
+/*
+ * Call a function on one or two jsonb arguments (nargs; arg2 is ignored
+ * with one); *isnull says whether it returned null.
+ */
+Datum
+sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, flinfo, nargs, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(arg1);
+	fcinfo->args[0].isnull = false;
+	if (nargs == 2)
+	{
+		fcinfo->args[1].value = JsonbPGetDatum(arg2);
+		fcinfo->args[1].isnull = false;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/* Fail unless argument argno (called argname) is given. */
 void
 sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
@@ -109,4 +145,30 @@ sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", argname)));
+}
+
+/*
+ * The index of name in items, an array of n elements of size bytes each,
+ * sorted by name (strcmp) and each beginning with its name (a char *, as
+ * SGNode and a plain array of names do); -1 if it is not there.
+ */
+int
+sg_sorted_index(const char *name, const void *items, int n, size_t size)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(name, *(char *const *) ((const char *) items + mid * size));
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -1;
 }

@@ -4,7 +4,20 @@
  *		Shared declarations of the stategraph extension.
  *
  * The design is described at the top of stategraph.c; each .c file owns one
- * concern and says so in its header comment.
+ * concern and says so in its header comment. The files form layers, each
+ * calling only into the layers below it:
+ *
+ *	 run.c			SQL entry points that run graphs
+ *	 executor.c		the super-step loop
+ *	 history.c, branch.c, retention.c, draw.c
+ *					snapshots; updates and forks; removal; drawings
+ *	 route.c		where a step's tasks lead
+ *	 graph.c, checkpoint.c
+ *					compiled graphs; storage
+ *	 channel.c		channel values and reducers
+ *	 json.c			jsonb helpers
+ *
+ * and under all of them spi.c (SPI) and stategraph.c (settings, arguments).
  *
  *-------------------------------------------------------------------------
  */
@@ -294,6 +307,16 @@ extern void sg_state_cache_forget(const char *thread_id);
 #define Anum_checkpoint_created_at		16
 #define Natts_checkpoint				16
 extern const char *sg_checkpoint_columns;	/* SG_CHECKPOINT_COLUMNS */
+extern SGState *sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp,
+								  bool *new_kinds);
+
+/* ---------------------------------------------------------------------------
+ * Routing: edges, joins, conditional edges and Sends (route.c)
+ * ---------------------------------------------------------------------------
+ */
+extern void sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates,
+					 SGCheckpoint *cp);
+extern const char *sg_routing_node;
 
 /* ---------------------------------------------------------------------------
  * The super-step engine (executor.c)
@@ -337,10 +360,6 @@ typedef struct SGRunOptions
 typedef struct SGRun SGRun;
 
 extern SGRunOptions sg_run_options(FunctionCallInfo fcinfo, bool has_mode);
-extern SGState *sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **cp,
-								  bool *new_kinds);
-extern void sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates,
-					 SGCheckpoint *cp);
 extern SGRun *sg_run_begin(SGRunOptions *opts, MemoryContext cxt);
 extern bool sg_run_step(SGRun *run);
 extern Jsonb *sg_run_result(SGRun *run);
@@ -363,17 +382,21 @@ typedef struct SGJsonBuilder
 	JsonbValue *result;
 } SGJsonBuilder;
 
-extern void sg_jb_begin_object(SGJsonBuilder *b);
-extern void sg_jb_begin_array(SGJsonBuilder *b);
+extern void sg_jb_container(SGJsonBuilder *b, JsonbIteratorToken tok);
+#define sg_jb_begin_object(b)	sg_jb_container((b), WJB_BEGIN_OBJECT)
+#define sg_jb_begin_array(b)	sg_jb_container((b), WJB_BEGIN_ARRAY)
+#define sg_jb_end_object(b)		sg_jb_container((b), WJB_END_OBJECT)
+#define sg_jb_end_array(b)		sg_jb_container((b), WJB_END_ARRAY)
 extern void sg_jb_key(SGJsonBuilder *b, const char *key);
 extern void sg_jb_string(SGJsonBuilder *b, const char *value);
 extern void sg_jb_int(SGJsonBuilder *b, int64 value);
 extern void sg_jb_bool(SGJsonBuilder *b, bool value);
 extern void sg_jb_null(SGJsonBuilder *b);
 extern void sg_jb_jsonb(SGJsonBuilder *b, Jsonb *value);
-extern void sg_jb_end_object(SGJsonBuilder *b);
-extern void sg_jb_end_array(SGJsonBuilder *b);
+extern void sg_jb_field(SGJsonBuilder *b, const char *key, Jsonb *value);
+extern void sg_jb_string_field(SGJsonBuilder *b, const char *key, const char *value);
 extern Jsonb *sg_jb_finish(SGJsonBuilder *b);
+extern bool sg_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *value);
 
 extern Jsonb *sg_jsonb_get(Jsonb *obj, const char *key);
 extern char *sg_jsonb_get_cstring(Jsonb *obj, const char *key);
@@ -412,6 +435,9 @@ extern void sg_mermaid_text(StringInfo buf, const char *s);
 extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
+extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
+extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
 
 /* ---------------------------------------------------------------------------
  * SPI: kept plans, execution, results by column number, subtransactions (spi.c)
@@ -446,6 +472,7 @@ extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
  */
 extern bool sg_thread_running_here(const char *thread_id);
 extern void sg_refuse_running_thread(const char *thread_id, const char *what);
+extern void sg_require_function(Oid fn, const char *what, const char *name, const char *graph);
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 extern bool sg_schema_is_010(void);
 

@@ -7,7 +7,7 @@
 # ids aside). One TAP result per block.
 # Usage (needs a server to connect to): test/readme.sh [PAGE...]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 [ $# -gt 0 ] || set -- README.md docs/seed-chapter.md
@@ -32,6 +32,43 @@ for page in "$@"; do
 		fi
 	done
 	rm -rf "$dir"
+	# the seed chapter's page and its pg_regress test (sql/seed.sql) cover the same examples
+	if [ "$page" = docs/seed-chapter.md ]; then
+		if why=$($PY - "$page" sql/seed.sql <<-'PY'
+			import re, sys
+			page, test = (open(f, encoding="utf-8").read() for f in sys.argv[1:])
+			examples = [re.split(r"[(:]", h)[0].strip() for h in re.findall(r"^### (.*)$", page, re.M)]
+			tested = re.findall(r"^-- ([a-z_]+)\(\)", test, re.M)
+			missing = [e for e in examples if e.lower() not in test.lower()]
+			missing += [t for t in tested if t not in examples]
+			print(", ".join(missing))
+			sys.exit(1 if missing or not examples else 0)
+			PY
+		); then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - $page and sql/seed.sql have the same examples"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - $page and sql/seed.sql have the same examples"
+			echo "#   in one but not the other: $why"
+		fi
+	fi
+	# README's reference lists every function of the extension's schema
+	if [ "$page" = README.md ]; then
+		reference=$(awk '/^### Functions/ { on = 1; next } /^##/ { on = 0 } on' README.md)
+		missing=""
+		for fn in $(psql -X -At -d "$db" -c "
+			SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p
+			JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+			JOIN pg_catalog.pg_extension e ON d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.refobjid = e.oid
+			WHERE e.extname = 'stategraph' AND p.pronamespace = e.extnamespace ORDER BY 1"); do
+			grep -q "\`\(CALL \)\?$fn(" <<<"$reference" || missing="$missing $fn"
+		done
+		if [ -z "$missing" ] && [ -n "$reference" ]; then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
+			echo "#   missing:${missing:- the section}"
+		fi
+	fi
 done
 echo "1..$((pass + fail))"
 [ "$fail" -eq 0 ]

@@ -67,8 +67,17 @@ sub run_sql
 
 sub wait_until_up
 {
-	$node->poll_query_until('postgres', 'SELECT true')
-	  or die "the server did not come back";
+	# poll_query_until gives psql its query on stdin: a psql that the server,
+	# still in recovery, turns away can exit before reading it, and IPC::Run
+	# then dies of a broken pipe. That only means "not up yet": ask again.
+	for (1 .. 100)
+	{
+		my $up = eval { $node->poll_query_until('postgres', 'SELECT true') };
+		return if $up;
+		die "the server did not come back" if defined $up;
+		usleep(100_000);
+	}
+	die "the server did not come back";
 }
 
 my $killed = 0;
