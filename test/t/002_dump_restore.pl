@@ -18,6 +18,8 @@ my $node = sg_cluster('dump');
 $node->start;
 make_data($node, 'postgres');
 my $before = snapshot($node, 'postgres');
+my $guards = schema_image($node, 'postgres');
+like($guards, qr/threads_owner/, 'the source has its policies');
 like($before, qr/chat-1-fork/, 'the data has forks');
 like($before, qr/go on\?/, 'the data has pending interrupts');
 
@@ -42,6 +44,7 @@ $node->command_ok([ 'pg_dump', '-Fd', '-j', '4', '-f', "$dir/dirdump", '-d', $co
 $node->safe_psql('postgres', 'CREATE DATABASE r_dir');
 $node->command_ok([ 'pg_restore', '-j', '4', '-d', $node->connstr('r_dir'), "$dir/dirdump" ], 'directory dump restores with -j 4');
 is(snapshot($node, 'r_dir'), $before, 'directory: every history reads the same');
+is(schema_image($node, 'r_dir'), $guards, 'policies, triggers and privileges are restored');
 
 # pg_restore -j 4, ten times
 my $ok = 0;

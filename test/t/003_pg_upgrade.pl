@@ -30,6 +30,7 @@ $old->safe_psql('postgres', q{
 $old->safe_psql('postgres', 'CREATE DATABASE second');
 make_data($old, 'second');
 my $before = snapshot($old, 'postgres');
+my $guards = schema_image($old, 'postgres');
 my $before2 = snapshot($old, 'second');
 $old->stop;
 
@@ -49,6 +50,7 @@ $new->start;
 
 is(snapshot($new, 'postgres'), $before, 'every history reads the same after pg_upgrade');
 is(snapshot($new, 'second'), $before2, 'and in the second database');
+is(schema_image($new, 'postgres'), $guards, 'policies, triggers and privileges are kept');
 is($new->safe_psql('postgres', q{SELECT owner FROM stategraph.threads WHERE thread_id = 'alice-1'}),
 	'lc_alice', 'owners are kept');
 is($new->safe_psql('postgres', q{SET ROLE lc_alice; SELECT string_agg(thread_id, ',') FROM sg_threads()}),

@@ -9,7 +9,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(sg_cluster make_data snapshot);
+our @EXPORT = qw(sg_cluster make_data snapshot schema_image);
 
 use PostgreSQL::Test::Cluster;
 
@@ -114,6 +114,26 @@ SELECT string_agg(c::text, E'\n' ORDER BY thread_id, checkpoint_id) FROM stategr
 WHERE EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id = c.thread_id);
 SELECT string_agg(format('%s %s %s', graph, spec, version), E'\n' ORDER BY graph) FROM stategraph.graphs;
 SELECT string_agg(sg_draw(graph), E'\n' ORDER BY graph) FROM stategraph.graphs WHERE spec IS NOT NULL;
+});
+}
+
+# The extension's guards as text: row-level security, policies, triggers,
+# table privileges, column types (what a restore or an upgrade must keep).
+sub schema_image
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db, q{
+SELECT string_agg(format('%s rls=%s acl=%s', c.relname, c.relrowsecurity, c.relacl), E'\n' ORDER BY c.relname)
+FROM pg_class c WHERE c.relnamespace = 'stategraph'::regnamespace AND c.relkind = 'r';
+SELECT string_agg(format('%s %s %s %s %s', p.polrelid::regclass, p.polname, p.polcmd,
+                         pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)),
+                  E'\n' ORDER BY c.relname, p.polname)
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'stategraph'::regnamespace;
+SELECT string_agg(format('%s %s', t.tgrelid::regclass, pg_get_triggerdef(t.oid)), E'\n' ORDER BY c.relname, t.tgname)
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'stategraph'::regnamespace AND NOT t.tgisinternal;
+SELECT string_agg(format('%s.%s %s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod)), E'\n' ORDER BY c.relname, a.attnum)
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relnamespace = 'stategraph'::regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped;
 });
 }
 
