@@ -38,6 +38,18 @@ SELECT sg_add_edge('alice_graph', 'step', '__end__');
 SELECT sg_compile('alice_graph');
 SELECT sg_invoke('alice_graph', '{"n": 1}', thread_id => 'alice-1');
 SELECT thread_id, graph, status FROM sg_threads();
+-- every function works on her own threads, with no GRANT on the storage tables
+CALL sg_run('alice_graph', '{"n": 10}', 'alice-run');
+SELECT step, node, payload FROM sg_stream('alice_graph', '{"n": 20}', thread_id => 'alice-stream');
+SELECT sg_update_state('alice-run', '{"n": 5}') IS NOT NULL AS updated;
+SELECT sg_fork('alice-run', (SELECT checkpoint_id FROM sg_get_state('alice-run')), 'alice-fork') IS NOT NULL AS forked;
+SELECT count(*) AS history FROM sg_get_state_history('alice-fork');
+SELECT sg_prune(keep_last => 1, thread_id => 'alice-run') AS pruned;
+SELECT sg_delete_thread('alice-stream');
+SELECT sg_delete_thread('alice-fork');
+SELECT thread_id, status, checkpoints FROM sg_threads() ORDER BY thread_id;
+SELECT sg_draw_history('alice-run') IS NOT NULL AS drawn;
+SELECT sg_delete_thread('alice-run');
 RESET ROLE;
 SELECT graph, owner FROM stategraph.graphs;
 SELECT thread_id, owner FROM stategraph.threads;
