@@ -27,17 +27,12 @@
 #include "stategraph.h"
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "common/md5.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
