@@ -155,6 +155,23 @@ RESET ROLE;
 -- superusers see every thread
 SELECT thread_id FROM sg_threads() ORDER BY thread_id;
 
+-- external nodes: no GRANT needed either, and a worker claims only the tasks
+-- of roles it is a member of
+SET ROLE regress_sg_alice;
+SELECT sg_create_graph('alice_ext', '{"n": "add"}');
+SELECT sg_add_external_node('alice_ext', 'model', 'alice_q');
+SELECT sg_add_edge('alice_ext', '__start__', 'model');
+SELECT sg_add_edge('alice_ext', 'model', '__end__');
+SELECT sg_compile('alice_ext');
+SELECT sg_invoke('alice_ext', '{"n": 1}', thread_id => 'alice-ext') -> '__waiting__' -> 0 ->> 'node' AS waiting_for;
+SET ROLE regress_sg_bob;
+SELECT count(*) AS bob_claims FROM sg_claim('alice_q', 'bob-worker');
+SELECT count(*) AS bob_sees FROM sg_tasks();
+SELECT sg_add_external_node('alice_ext', 'bob_model', 'bob_q');
+SET ROLE regress_sg_alice;
+SELECT node, thread_id FROM sg_claim('alice_q', 'alice-worker');
+RESET ROLE;
+
 -- a cached graph checks USAGE on schema stategraph after SET ROLE, as a fresh session would
 REVOKE USAGE ON SCHEMA stategraph FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION alice_step(jsonb) TO PUBLIC;

@@ -233,6 +233,165 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.graphs, stategraph.nodes, sta
 -- External nodes
 -- ===========================================================================
 
+/*
+ * External nodes: a node whose work is done by an application worker (a
+ * model or tool call in Python or JS). The node row has a queue and a lease
+ * instead of a function; src/tasks.c explains claim, lease and fencing.
+ */
+ALTER TABLE stategraph.nodes ALTER COLUMN fn DROP NOT NULL;
+ALTER TABLE stategraph.nodes ADD COLUMN queue text;
+ALTER TABLE stategraph.nodes ADD COLUMN lease interval;
+ALTER TABLE stategraph.nodes ADD CONSTRAINT nodes_fn_or_queue
+    CHECK ((fn IS NULL) OPERATOR(pg_catalog.=) (queue IS NOT NULL));
+
+/* A thread whose step waits for external tasks is 'waiting'. */
+ALTER TABLE stategraph.threads DROP CONSTRAINT threads_status_check;
+ALTER TABLE stategraph.threads ADD CONSTRAINT threads_status_check
+    CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['idle', 'running', 'waiting', 'interrupted', 'error', 'done']));
+
+/*
+ * One row per external task. task_id is the task's id in its checkpoint
+ * (stable across attempts); token changes with every claim and fences every
+ * later call of the worker that holds it.
+ */
+CREATE TABLE stategraph.tasks (
+    task_id          text PRIMARY KEY,
+    seq              bigint GENERATED ALWAYS AS IDENTITY,  -- queue order among tasks visible at once
+    queue            text NOT NULL,
+    graph            text NOT NULL,
+    thread_id        text NOT NULL,
+    checkpoint_id    uuid NOT NULL,        -- the checkpoint whose next step the task belongs to
+    node             text NOT NULL,
+    step             integer NOT NULL,
+    status           text NOT NULL DEFAULT 'queued'
+                     CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'completed', 'failed', 'interrupted', 'cancelled'])),
+    attempt          integer NOT NULL DEFAULT 0,   -- claims so far
+    max_attempts     integer NOT NULL,
+    backoff_ms       integer NOT NULL,
+    lease            interval NOT NULL,
+    token            uuid,                 -- of the newest claim
+    worker           text,
+    visible_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    lease_expires_at timestamptz,
+    input            jsonb,                -- the state, or the Send arg
+    config           jsonb NOT NULL,
+    resume           jsonb,                -- the answer to the worker's sg_interrupt_task
+    resume_values    jsonb,                -- every answer so far, oldest first
+    result           jsonb,                -- the accepted update
+    error            jsonb,                -- the last failure
+    interrupt        jsonb,                -- the value of its worker's sg_interrupt_task
+    lost             boolean NOT NULL DEFAULT false,  -- failed because its last lease expired
+    owner            name NOT NULL DEFAULT CURRENT_USER,
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    finished_at      timestamptz
+);
+CREATE INDEX tasks_visible ON stategraph.tasks (queue, visible_at, seq) WHERE status OPERATOR(pg_catalog.=) 'queued';
+CREATE INDEX tasks_leases ON stategraph.tasks (lease_expires_at) WHERE status OPERATOR(pg_catalog.=) 'claimed';
+-- a thread's tasks still out (to cancel them, or to see that a step has none left);
+-- partial, so that a completion does not add an index entry
+CREATE INDEX tasks_thread ON stategraph.tasks (thread_id, checkpoint_id)
+    WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']);
+SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks_seq_seq', '');  -- queue order survives a restore
+
+/*
+ * Who may see, claim and finish a task: today its owner (the role that ran
+ * the step) and the owner's members, as for every other table. A worker
+ * runs as that role or as a role granted it (GRANT app TO worker). This is
+ * the one place that decides; the security work of this round may widen it.
+ */
+CREATE FUNCTION stategraph.may_work(owner name, queue text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN stategraph.owned(owner);
+
+ALTER TABLE stategraph.tasks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tasks_owner ON stategraph.tasks
+    USING (stategraph.may_work(owner, queue));
+
+/* What sg_claim returns to a worker. */
+CREATE TYPE @extschema@.sg_task AS (
+    task_id          text,
+    token            uuid,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    attempt          integer,
+    input            jsonb,
+    config           jsonb,
+    resume           jsonb,
+    lease_expires_at timestamptz
+);
+
+/* What sg_tasks returns (no token: a token is the claiming worker's alone). */
+CREATE TYPE @extschema@.sg_task_status AS (
+    task_id          text,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    status           text,                 -- queued | claimed | completed | failed | interrupted | cancelled
+    attempt          integer,
+    max_attempts     integer,
+    worker           text,
+    visible_at       timestamptz,
+    lease_expires_at timestamptz,
+    result           jsonb,
+    error            jsonb,
+    created_at       timestamptz,
+    updated_at       timestamptz,
+    finished_at      timestamptz
+);
+
+CREATE FUNCTION @extschema@.sg_add_external_node(graph text, node text, queue text DEFAULT 'default',
+                                                 retry jsonb DEFAULT NULL,
+                                                 lease interval DEFAULT '60 seconds') RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_add_external_node' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_claim(queue text, worker text, n integer DEFAULT 1,
+                                     lease interval DEFAULT NULL, wait interval DEFAULT '0')
+    RETURNS SETOF @extschema@.sg_task
+    AS 'MODULE_PATHNAME', 'sg_claim' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_heartbeat(task_id text, token uuid, extend interval DEFAULT NULL) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'sg_heartbeat' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_complete(task_id text, token uuid, update jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_complete' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_fail(task_id text, token uuid, error jsonb, retry boolean DEFAULT true) RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_fail' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_interrupt_task(task_id text, token uuid, value jsonb) RETURNS void
+    AS 'MODULE_PATHNAME', 'sg_interrupt_task' LANGUAGE C;
+CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
+    RETURNS SETOF @extschema@.sg_task_status
+    AS 'MODULE_PATHNAME', 'sg_tasks' LANGUAGE C;
+CREATE FUNCTION stategraph.sweep_leases("limit" integer DEFAULT 100) RETURNS integer
+    AS 'MODULE_PATHNAME', 'sg_sweep_leases' LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.sg_add_external_node(text, text, text, jsonb, interval) IS
+    'Add a node whose work an application worker does: its tasks go to queue, each claim holds a lease';
+COMMENT ON FUNCTION @extschema@.sg_claim(text, text, integer, interval, interval) IS
+    'Claim up to n visible tasks of a queue (SKIP LOCKED), each with a new token; wait long-polls for work';
+COMMENT ON FUNCTION @extschema@.sg_heartbeat(text, uuid, interval) IS
+    'Extend a claimed task''s lease; false when the worker must stop (cancelled, or claimed by another)';
+COMMENT ON FUNCTION @extschema@.sg_complete(text, uuid, jsonb) IS
+    'Hand back a task''s update (checked against the reducers); fenced by the claim''s token';
+COMMENT ON FUNCTION @extschema@.sg_fail(text, uuid, jsonb, boolean) IS
+    'Report a failed attempt: retried after the node''s backoff while attempts remain, else a node failure';
+COMMENT ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) IS
+    'Pause the task''s thread with value (sg_interrupt for workers); a resume queues the task again with the answer';
+COMMENT ON FUNCTION @extschema@.sg_tasks(text, text) IS
+    'External tasks, optionally of one queue and one status';
+COMMENT ON FUNCTION stategraph.may_work(name, text) IS
+    'Whether the current role may see, claim and finish a task of owner on queue (the tasks policy)';
+COMMENT ON TABLE stategraph.tasks IS
+    'External tasks: one row per task of an external node, claimed by workers with a token and a lease';
+COMMENT ON TYPE @extschema@.sg_task IS 'A claimed external task, as sg_claim hands it to a worker';
+COMMENT ON TYPE @extschema@.sg_task_status IS 'An external task as sg_tasks lists it';
+COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
+    'Find expired leases: retry their tasks after the backoff, or record a node failure when attempts are spent';
+
+
 
 
 -- ===========================================================================
@@ -378,3 +537,17 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_threads(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_delete_thread(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_prune(interval, integer, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_draw_history(text, text, integer) TO PUBLIC;
+-- external nodes: a worker sees, claims and finishes only the tasks its role
+-- may work on (stategraph.may_work, the tasks policy); a sweep by an ordinary
+-- role reaches its own tasks only, background workers sweep them all
+GRANT EXECUTE ON FUNCTION stategraph.may_work(name, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_external_node(text, text, text, jsonb, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_claim(text, text, integer, interval, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_heartbeat(text, uuid, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_complete(text, uuid, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_fail(text, uuid, jsonb, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_tasks(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.sweep_leases(integer) TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
+GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;

@@ -345,6 +345,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 	else
 		node = last_writer(g, base);
 	sg_check_update(g, "sg_update_state", values);
+	sg_tasks_cancel_thread(th);	/* the thread leaves the step its workers were on */
 
 	/*
 	 * As LangGraph does, an update of the newest checkpoint first applies

@@ -208,7 +208,7 @@ Datum
 sg_draw(PG_FUNCTION_ARGS)
 {
 	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
-	char	   *format = sg_arg_text(fcinfo, 1, "format");
+	bool		dot = sg_arg_choice(fcinfo, 1, "format", "mermaid", "dot");
 	StringInfoData buf;
 	StringInfoData edges;
 	Drawer		d;
@@ -218,16 +218,12 @@ sg_draw(PG_FUNCTION_ARGS)
 				j,
 				k;
 
-	if (strcmp(format, "mermaid") != 0 && strcmp(format, "dot") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("format must be 'mermaid' or 'dot', not '%s'", format)));
 	g = sg_graph_get(graph);
 	sg_graph_pin(g, CurrentMemoryContext);
 
 	initStringInfo(&buf);
 	initStringInfo(&edges);
-	d.dot = strcmp(format, "dot") == 0;
+	d.dot = dot;
 	d.buf = &edges;
 	for (i = 0; i < g->nnodes; i++)
 	{

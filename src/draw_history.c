@@ -456,19 +456,15 @@ collect_boxes(HistDrawing *d, List *rows)
 Datum
 sg_draw_history(PG_FUNCTION_ARGS)
 {
-	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
-	char	   *format = sg_arg_text(fcinfo, 1, "format");
-	StringInfoData buf;
 	HistDrawing d;
 	pg_uuid_t	newest;
 	List	   *rows;
+	StringInfoData buf;
 	int			i;
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	bool		dot = sg_arg_choice(fcinfo, 1, "format", "mermaid", "dot");
 
 	memset(&d, 0, sizeof(d));
-	if (strcmp(format, "mermaid") != 0 && strcmp(format, "dot") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("format must be 'mermaid' or 'dot', not '%s'", format)));
 	d.limit = PG_ARGISNULL(2) ? -1 : PG_GETARG_INT32(2);
 	if (!PG_ARGISNULL(2) && d.limit < 0)
 		ereport(ERROR,
@@ -490,7 +486,7 @@ sg_draw_history(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	d.buf = &buf;
-	d.dot = strcmp(format, "dot") == 0;
+	d.dot = dot;
 	draw_frame(&d, true);
 	for (i = 0; i < d.n; i++)
 		draw_checkpoint(&d, i);

@@ -12,7 +12,11 @@
  *	 3. if a node raised sg_interrupt() or failed (on_error 'return'), keep
  *		the writes of the tasks that succeeded as pending writes on the
  *		checkpoint and stop: a resume runs only the other tasks;
- *	 4. otherwise apply all updates in task order through the reducers,
+ *	 4. an external node's task is handed to tasks.c (queued for workers,
+ *		or its completed update taken); while one is out, the step keeps
+ *		its finished tasks' writes as pending writes, as in 3, and stops
+ *		with the thread 'waiting'; continuing it later runs only the rest;
+ *	 5. otherwise apply all updates in task order through the reducers,
  *		route (edges, joins, conditional edges, Send: route.c), store the
  *		new checkpoint, and stop after a node listed in interrupt_after.
  *
@@ -49,6 +53,7 @@ struct SGTask
 	Jsonb	   *interrupts;		/* [{"value", "id", "node"}] */
 	Jsonb	   *resume;			/* array: values of its sg_interrupt() calls */
 	Jsonb	   *error;			/* {"message", "sqlstate", ...} */
+	bool		waiting;		/* an external task not complete yet */
 };
 
 struct SGRun
@@ -331,6 +336,9 @@ static const struct
 	{"SG004", "graph_recursion_error"},
 	{"SG005", "invalid_route"},
 	{"SG006", "graph_interrupt"},
+	{"SG010", "task_superseded"},
+	{"SG011", "task_cancelled"},
+	{"SG012", "task_finished"},
 };
 
 /* The condition name of a SQLSTATE, as PL/pgSQL's EXCEPTION WHEN knows it. */
@@ -552,6 +560,36 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 	}
 }
 
+/*
+ * An external node's task: queue it for workers, or take the update a
+ * worker completed it with (tasks.c). Sets task->done or task->waiting.
+ */
+static void
+external_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
+{
+	SGExternalTask et;
+
+	if (!run->persist)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("external node \"%s\" of graph \"%s\" needs a thread",
+						node_name(run, task->node), run->g->name),
+				 errhint("Run the graph with a thread_id: workers hand results back to a thread.")));
+	if (task->interrupted)
+		return;					/* paused by its worker, and not resumed */
+	et.task_id = task->id;
+	et.graph = run->g->name;
+	et.thread_id = run->opts.thread_id;
+	et.checkpoint_id = run->cp->id;
+	et.step = run->cp->step + 1;
+	et.node = &run->g->nodes[task->node];
+	et.input = task->arg ? task->arg : state_jsonb;
+	et.config = node_config(run, task, 0);
+	et.resume_values = task->resume;
+	task->done = sg_task_sync(&et, &task->update);
+	task->waiting = !task->done;
+}
+
 /* sg_interrupt(value): pause the running node's thread, or return the value it is resumed with. */
 Datum
 sg_interrupt(PG_FUNCTION_ARGS)
@@ -587,6 +625,26 @@ sg_interrupt(PG_FUNCTION_ARGS)
  * Steps
  * ---------------------------------------------------------------------------
  */
+
+/* The tasks a waiting step waits for, as [{task_id, node, queue}] items of b. */
+static void
+waiting_list(SGRun *run, SGJsonBuilder *b)
+{
+	int			i;
+
+	for (i = 0; i < run->ntasks; i++)
+		if (run->tasks[i].waiting)
+		{
+			sg_jb_begin_object(b);
+			sg_jb_key(b, "task_id");
+			sg_jb_string(b, run->tasks[i].id);
+			sg_jb_key(b, "node");
+			sg_jb_string(b, node_name(run, run->tasks[i].node));
+			sg_jb_key(b, "queue");
+			sg_jb_string(b, run->g->nodes[run->tasks[i].node].queue);
+			sg_jb_end_object(b);
+		}
+}
 static void
 emit(SGRun *run, int step, const char *node, Jsonb *payload)
 {
@@ -799,6 +857,29 @@ next_step_context(SGRun *run)
 }
 
 /*
+ * Stop a step whose external tasks are out: keep the finished tasks' writes
+ * as pending writes, and say which tasks it waits for.
+ */
+static void
+stop_waiting(SGRun *run)
+{
+	SGJsonBuilder b = {0};
+	int			i;
+
+	sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
+	run->pending_set = true;
+	run->status = SG_RUN_WAITING;
+	if (run->opts.emit && !run->opts.emit_values)
+		for (i = 0; i < run->ntasks; i++)
+			if (run->tasks[i].done)
+				emit(run, run->cp->step + 1, node_name(run, run->tasks[i].node), run->tasks[i].update);
+	sg_jb_begin_array(&b);
+	waiting_list(run, &b);
+	sg_jb_end_array(&b);
+	emit(run, run->cp->step + 1, "__waiting__", sg_jb_finish(&b));
+}
+
+/*
  * Run one super-step. Returns false when the run has stopped (done,
  * interrupted or failed): see run->status.
  */
@@ -808,6 +889,7 @@ sg_run_step(SGRun *run)
 	MemoryContext old;
 	Jsonb	   *state_jsonb;
 	bool		failed = false;
+	bool		waiting = false;
 	int			i;
 
 	if (run->status != SG_RUN_RUNNING)
@@ -863,9 +945,19 @@ sg_run_step(SGRun *run)
 		t->error = NULL;
 		if (state_jsonb == NULL && t->node != SG_START && t->arg == NULL)
 			state_jsonb = sg_state_to_jsonb(run->g->cs, run->state);
-		run_task(run, t, state_jsonb);
+		if (run->g->nodes[t->node].queue != NULL)
+			external_task(run, t, state_jsonb);
+		else
+			run_task(run, t, state_jsonb);
 		if (t->interrupted || t->error)
 			failed = true;
+		waiting = waiting || t->waiting;
+	}
+	if (waiting && !failed)
+	{
+		stop_waiting(run);
+		MemoryContextSwitchTo(old);
+		return false;
 	}
 
 	if (failed)
@@ -998,7 +1090,8 @@ run_create(SGRunOptions *opts, MemoryContext parent)
 		sg_check_update(run->g, "input", opts->input);
 	run->node_fn = palloc0(sizeof(FmgrInfo) * run->g->nnodes);
 	for (i = 1; i < run->g->nnodes; i++)
-		fmgr_info_copy(&run->node_fn[i], &run->g->nodes[i].flinfo, cxt);
+		if (run->g->nodes[i].queue == NULL)
+			fmgr_info_copy(&run->node_fn[i], &run->g->nodes[i].flinfo, cxt);
 	MemoryContextSwitchTo(old);
 	return run;
 }
@@ -1064,6 +1157,11 @@ run_load_thread(SGRun *run, SGCheckpoint **start, SGState **state)
 		MemoryContextSwitchTo(run->step_cxt[0]);
 	}
 	run->thread_exists = th != NULL;	/* else its row is written with its first checkpoint */
+	/* a new input or time travel leaves the step that waits for workers */
+	if (th != NULL && (run->opts.input != NULL ||
+					   (run->opts.has_checkpoint_id &&
+						!(th->has_head && memcmp(&th->head, &run->opts.checkpoint_id, sizeof(pg_uuid_t)) == 0))))
+		sg_tasks_cancel_thread(th);
 	if (th != NULL && th->has_head)
 	{
 		run->has_head = true;
@@ -1194,6 +1292,13 @@ sg_run_result(SGRun *run)
 		return sg_jb_finish(&b);
 	}
 	values = sg_state_to_jsonb(run->g->cs, run->state);
+	if (run->status == SG_RUN_WAITING)
+	{
+		sg_jb_begin_array(&b);
+		waiting_list(run, &b);
+		sg_jb_end_array(&b);
+		return sg_jsonb_set_key(values, "__waiting__", sg_jb_finish(&b));
+	}
 	if (run->status != SG_RUN_INTERRUPTED)
 		return values;
 	sg_jb_begin_array(&b);
@@ -1233,6 +1338,8 @@ status_name(SGRunStatus status)
 			return "interrupted";
 		case SG_RUN_ERROR:
 			return "error";
+		case SG_RUN_WAITING:
+			return "waiting";
 		case SG_RUN_RUNNING:
 			break;
 	}

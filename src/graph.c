@@ -45,6 +45,7 @@
 
 PG_FUNCTION_INFO_V1(sg_create_graph);
 PG_FUNCTION_INFO_V1(sg_add_node);
+PG_FUNCTION_INFO_V1(sg_add_external_node);
 PG_FUNCTION_INFO_V1(sg_add_edge);
 PG_FUNCTION_INFO_V1(sg_add_join_edge);
 PG_FUNCTION_INFO_V1(sg_add_conditional_edges);
@@ -607,15 +608,73 @@ sg_add_node(PG_FUNCTION_ARGS)
 				   2, a.types, a.values, NULL) == 0)
 		sg_spi_run(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)",
 							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
-	/* a node whose function was dropped is given its new one */
-	else if (!OidIsValid(resolve_stored(sg_spi_text(0, 1))))
+	else
+	{
+		char	   *stored = sg_spi_text(0, 1);	/* NULL: an external node */
+
+		/* only a node whose function was dropped is given a new one */
+		if (stored == NULL || OidIsValid(resolve_stored(stored)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
 		sg_spi_run(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
 							"WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
 							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
-	else
+	}
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * sg_add_external_node: a node whose tasks application workers claim from
+ * queue (tasks.c); it has a retry policy and a lease instead of a function.
+ */
+Datum
+sg_add_external_node(PG_FUNCTION_ARGS)
+{
+	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
+	char	   *node = sg_arg_text(fcinfo, 1, "node");
+	char	   *queue = sg_arg_text(fcinfo, 2, "queue");
+	Jsonb	   *retry = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	Interval   *lease;
+	Jsonb	   *channels;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	Oid			all_types[5] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, INTERVALOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', retry ? ' ' : 'n', ' '};
+
+	sg_require_arg(fcinfo, 4, "lease");
+	lease = PG_GETARG_INTERVAL_P(4);
+	sg_check_name("node", node);
+	sg_check_name("queue", queue);
+	if (sg_interval_ms(lease) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease of node \"%s\" must be positive", node),
+				 errhint("A lease is how long a worker may hold a task without a heartbeat, such as '60 seconds'.")));
+	if (retry)
+		check_retry(retry, node);
+
+	sg_spi_connect();
+	require_owner(graph);
+	channels = graph_channels(graph);
+	if (sg_jsonb_get(channels, node) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
+				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", node, graph),
+				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = CStringGetTextDatum(node);
+	values[2] = CStringGetTextDatum(queue);
+	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
+	values[4] = IntervalPGetDatum(lease);
+	if (sg_spi_run("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+			 2, types, values, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
+	sg_spi_run("INSERT INTO stategraph.nodes (graph, node, queue, retry, lease) VALUES ($1, $2, $3, $4, $5)",
+		 5, all_types, values, nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -839,8 +898,10 @@ typedef struct Draft
 {
 	int			nnodes;
 	char	  **nodes;			/* sorted by name */
-	Oid		   *fns;
+	Oid		   *fns;			/* InvalidOid: an external node */
 	Jsonb	  **retries;
+	char	  **queues;			/* external nodes: their queue */
+	int		   *leases;			/* external nodes: their lease in ms */
 	int			nedges;
 	DraftEdge  *edges;
 	int			nbranches;
@@ -875,10 +936,13 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 }
 
 /* The draft's nodes, by name: their columns, and the numbers they are read by. */
-#define DRAFT_NODE_COLUMNS		"node, fn, retry"
+#define DRAFT_NODE_COLUMNS		"node, fn, retry, queue, " \
+	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4"
 #define Anum_draft_node_node	1
 #define Anum_draft_node_fn		2
 #define Anum_draft_node_retry	3
+#define Anum_draft_node_queue	4		/* external nodes */
+#define Anum_draft_node_lease_ms 5
 #define DRAFT_NODES_QUERY \
 	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
@@ -932,10 +996,18 @@ draft_query(const char *sql, const char *graph)
 static void
 draft_node_row(Draft *d, int i, const char *graph)
 {
+	char	   *fn = sg_spi_text(i, Anum_draft_node_fn);
+	bool		isnull;
+	Datum		v;
+
 	d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
-	d->fns[i] = draft_function(sg_spi_text(i, Anum_draft_node_fn), graph,
-							   psprintf("node \"%s\"", d->nodes[i]));
+	/* external nodes have no function */
+	d->fns[i] = fn == NULL ? InvalidOid :
+		draft_function(fn, graph, psprintf("node \"%s\"", d->nodes[i]));
 	d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
+	d->queues[i] = sg_spi_text(i, Anum_draft_node_queue);
+	v = sg_spi_datum(i, Anum_draft_node_lease_ms, &isnull);
+	d->leases[i] = isnull ? 0 : DatumGetInt32(v);
 }
 
 /* An edge of the draft from a row of its query (DRAFT_EDGE_COLUMNS). */
@@ -974,6 +1046,8 @@ load_draft(const char *graph, Draft *d)
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
+	d->queues = palloc0(sizeof(char *) * (d->nnodes + 1));
+	d->leases = palloc0(sizeof(int) * (d->nnodes + 1));
 	for (i = 0; i < d->nnodes; i++)
 		draft_node_row(d, i, graph);
 
@@ -1109,7 +1183,8 @@ validate_draft(Draft *d, const char *graph)
 		}
 	}
 	for (i = 0; i < d->nnodes; i++)
-		check_signature(d->fns[i], SIG_NODE, psprintf("node \"%s\"", d->nodes[i]));
+		if (OidIsValid(d->fns[i]))
+			check_signature(d->fns[i], SIG_NODE, psprintf("node \"%s\"", d->nodes[i]));
 
 	if (!has_entry)
 		ereport(ERROR,
@@ -1178,6 +1253,20 @@ spec_entry(SGJsonBuilder *b, const char *k1, const char *s, const char *k2, Oid 
 	sg_jb_end_object(b);
 }
 
+/* An external node of a spec: {"name", "queue", "lease_ms", "retry"}. */
+static void
+spec_external_node(SGJsonBuilder *b, Draft *d, int i)
+{
+	sg_jb_begin_object(b);
+	sg_jb_string_field(b, "name", d->nodes[i]);
+	sg_jb_string_field(b, "queue", d->queues[i]);
+	sg_jb_key(b, "lease_ms");
+	sg_jb_int(b, d->leases[i]);
+	if (d->retries[i])
+		sg_jb_field(b, "retry", d->retries[i]);
+	sg_jb_end_object(b);
+}
+
 /* The edges of a draft, as its spec lists them: [{"sources": [...], "target"}, ...]. */
 static void
 spec_edges(SGJsonBuilder *b, Draft *d)
@@ -1226,7 +1315,12 @@ sg_compile(PG_FUNCTION_ARGS)
 	sg_jb_key(&b, "nodes");
 	sg_jb_begin_array(&b);
 	for (i = 0; i < d.nnodes; i++)
-		spec_entry(&b, "name", d.nodes[i], "fn", d.fns[i], "retry", d.retries[i]);
+	{
+		if (OidIsValid(d.fns[i]))
+			spec_entry(&b, "name", d.nodes[i], "fn", d.fns[i], "retry", d.retries[i]);
+		else
+			spec_external_node(&b, &d, i);
+	}
 	sg_jb_end_array(&b);
 	spec_edges(&b, &d);
 	sg_jb_key(&b, "branches");
@@ -1460,6 +1554,21 @@ build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
 		SGNode	   *node = &g->nodes[i];
 
 		node->name = sg_jsonb_get_cstring(n, "name");
+		node->queue = sg_jsonb_get_cstring(n, "queue");
+		if (node->queue != NULL)
+		{
+			/* an external node: a lost worker is its common failure, so it retries by default */
+			Jsonb	   *lease = sg_jsonb_get(n, "lease_ms");
+
+			node->lease_ms = atoi(DatumGetCString(DirectFunctionCall1(jsonb_out, JsonbPGetDatum(lease))));
+			build_retry(&node->retry, sg_jsonb_get(n, "retry"));
+			if (sg_jsonb_get(n, "retry") == NULL)
+			{
+				node->retry.max_attempts = 3;
+				node->retry.backoff_ms = 1000;
+			}
+			continue;
+		}
 		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), g->name,
 								   psprintf("node \"%s\"", node->name));
 		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
@@ -1719,7 +1828,8 @@ sg_graph_check_privileges(SGGraph *g)
 
 	for (i = 1; i < g->nnodes; i++)
 	{
-		if (pg_proc_aclcheck(g->nodes[i].fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		if (g->nodes[i].queue == NULL &&
+			pg_proc_aclcheck(g->nodes[i].fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->nodes[i].fn));
 	}
 	for (i = 0; i < g->nnodes; i++)

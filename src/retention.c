@@ -127,7 +127,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	sg_refuse_running_thread(thread_id, "sg_delete_thread");
 	sg_lock_thread(thread_id, false);
-	sg_thread_fetch_required(thread_id, true);
+	sg_tasks_cancel_thread(sg_thread_fetch_required(thread_id, true));
 	detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
 	sg_spi_execute(sg_spi_prepare(&del_checkpoints,

@@ -31,7 +31,6 @@ SGRunOptions
 sg_run_options(FunctionCallInfo fcinfo, bool has_mode)
 {
 	SGRunOptions o;
-	char	   *on_error;
 
 	memset(&o, 0, sizeof(o));
 	o.graph = sg_arg_text(fcinfo, 0, "graph");
@@ -46,26 +45,9 @@ sg_run_options(FunctionCallInfo fcinfo, bool has_mode)
 	o.resume = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
 	sg_require_arg(fcinfo, 5, "recursion_limit");
 	o.recursion_limit = PG_GETARG_INT32(5);
-	on_error = sg_arg_text(fcinfo, 6, "on_error");
-	if (strcmp(on_error, "raise") == 0)
-		o.on_error = SG_ON_ERROR_RAISE;
-	else if (strcmp(on_error, "return") == 0)
-		o.on_error = SG_ON_ERROR_RETURN;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("on_error must be 'raise' or 'return', not '%s'", on_error)));
+	o.on_error = sg_arg_choice(fcinfo, 6, "on_error", "raise", "return") ? SG_ON_ERROR_RETURN : SG_ON_ERROR_RAISE;
 	if (has_mode)
-	{
-		char	   *mode = sg_arg_text(fcinfo, 7, "mode");
-
-		if (strcmp(mode, "values") == 0)
-			o.emit_values = true;
-		else if (strcmp(mode, "updates") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("mode must be 'updates' or 'values', not '%s'", mode)));
-	}
+		o.emit_values = sg_arg_choice(fcinfo, 7, "mode", "updates", "values");
 	return o;
 }
 

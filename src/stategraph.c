@@ -73,6 +73,7 @@ _PG_init(void)
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("stategraph");
+	sg_tasks_init();
 }
 
 /* A required text argument: NULL and '' are errors naming the argument. */
@@ -94,6 +95,25 @@ sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 	if (PG_ARGISNULL(argno))
 		return NULL;
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * A text argument that must be one of two words: false for the first, true
+ * for the second; anything else is 22023 naming both.
+ */
+bool
+sg_arg_choice(FunctionCallInfo fcinfo, int argno, const char *argname,
+			  const char *first, const char *second)
+{
+	char	   *value = sg_arg_text(fcinfo, argno, argname);
+
+	if (strcmp(value, second) == 0)
+		return true;
+	if (strcmp(value, first) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be '%s' or '%s', not '%s'", argname, first, second, value)));
+	return false;
 }
 
 /*

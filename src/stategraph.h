@@ -31,6 +31,7 @@
 #include "lib/stringinfo.h"
 #include "utils/elog.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 /* SQLSTATEs of our own (class SG); everything else uses PostgreSQL's codes. */
@@ -40,6 +41,10 @@
 #define ERRCODE_SG_RECURSION_LIMIT		MAKE_SQLSTATE('S','G','0','0','4')
 #define ERRCODE_SG_INVALID_ROUTE		MAKE_SQLSTATE('S','G','0','0','5')
 #define ERRCODE_SG_INTERRUPT			MAKE_SQLSTATE('S','G','0','0','6')
+/* external tasks (tasks.c) */
+#define ERRCODE_SG_TASK_SUPERSEDED		MAKE_SQLSTATE('S','G','0','1','0')	/* token of an older claim */
+#define ERRCODE_SG_TASK_CANCELLED		MAKE_SQLSTATE('S','G','0','1','1')	/* the task was cancelled */
+#define ERRCODE_SG_TASK_FINISHED		MAKE_SQLSTATE('S','G','0','1','2')	/* finished otherwise already */
 
 #define SG_START_NAME	"__start__"
 #define SG_END_NAME		"__end__"
@@ -105,6 +110,8 @@ typedef struct SGRetry
 typedef struct SGNode
 {
 	char	   *name;
+	char	   *queue;			/* an external node's queue; NULL: a SQL node */
+	int			lease_ms;		/* an external node's lease */
 	Oid			fn;
 	FmgrInfo	flinfo;
 	int			nargs;			/* 1: (state), 2: (state, config) */
@@ -333,7 +340,8 @@ typedef enum SGRunStatus
 	SG_RUN_RUNNING,
 	SG_RUN_DONE,
 	SG_RUN_INTERRUPTED,
-	SG_RUN_ERROR
+	SG_RUN_ERROR,
+	SG_RUN_WAITING				/* external tasks are out */
 } SGRunStatus;
 
 typedef struct SGTask SGTask;
@@ -367,6 +375,38 @@ extern void sg_run_end(SGRun *run);
 extern void sg_run_checkpointed(SGRun *run);
 extern SGRunStatus sg_run_status(SGRun *run);
 extern void sg_run_free(SGRun *run);
+
+/* ---------------------------------------------------------------------------
+ * External tasks (tasks.c)
+ * ---------------------------------------------------------------------------
+ */
+
+/* An external task of a step, as the executor hands it to tasks.c. */
+typedef struct SGExternalTask
+{
+	const char *task_id;
+	const char *graph;
+	const char *thread_id;
+	pg_uuid_t	checkpoint_id;
+	int			step;
+	SGNode	   *node;
+	Jsonb	   *input;			/* the state, or the Send arg */
+	Jsonb	   *config;
+	Jsonb	   *resume_values;	/* answers to its sg_interrupt_task calls, oldest first */
+} SGExternalTask;
+
+/*
+ * Called (when set) in the transaction of the completion that leaves a
+ * waiting step with no task out, so that background runs can continue the
+ * thread after that commit (runs.c sets it; without it, sg_invoke(graph,
+ * NULL, thread) or CALL sg_work() continues).
+ */
+typedef void (*SGStepReadyHook) (const char *graph, const char *thread_id);
+extern SGStepReadyHook sg_step_ready_hook;
+extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
+extern void sg_tasks_cancel_thread(SGThread *th);
+extern int64 sg_interval_ms(Interval *iv);
+extern void sg_tasks_init(void);
 
 /* ---------------------------------------------------------------------------
  * Snapshots (history.c) and jsonb helpers (json.c)
@@ -434,6 +474,8 @@ extern void sg_mermaid_text(StringInfo buf, const char *s);
  */
 extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
+extern bool sg_arg_choice(FunctionCallInfo fcinfo, int argno, const char *argname,
+						  const char *first, const char *second);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
 extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);

@@ -68,7 +68,7 @@ SELECT columns_are('public', 'sg_thread',
 
 -- storage
 SELECT has_schema('stategraph');
-SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints']);
+SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
                  'checkpoints are keyed by thread first');
@@ -78,7 +78,8 @@ SELECT col_type_is('stategraph', 'nodes', 'fn', 'text', 'node functions are kept
 SELECT col_type_is('stategraph', 'branches', 'router', 'text', 'routers are kept by signature text (pg_upgrade refuses reg* columns)');
 SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'stategraph' $$,
               ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
-                    'stategraph.threads', 'stategraph.checkpoints'],
+                    'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
+                    'stategraph.tasks_seq_seq'],
               'pg_dump keeps every table (pg_extension_config_dump)');
 
 -- every function of the extension is SECURITY INVOKER, and user functions are in public
@@ -93,7 +94,8 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
            WHERE p.proname LIKE 'sg\_%'
              -- functions of 0.2.0, each tested in a file of its own
-             AND p.proname <> ALL (ARRAY['sg_draw_history']))::int,
+             AND p.proname <> ALL (ARRAY['sg_draw_history', 'sg_add_external_node', 'sg_claim', 'sg_heartbeat',
+                                       'sg_complete', 'sg_fail', 'sg_interrupt_task', 'sg_tasks']))::int,
           19, 'the extension has the 19 functions and procedures of API.md');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stategraph'), false,
           'the extension is not relocatable (internals are schema-qualified)');

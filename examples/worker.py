@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""Reference worker for stategraph's external nodes.
+
+A graph hands the work of an external node (a model or tool call) to
+application workers through a queue. This worker:
+
+  * waits for work with LISTEN stategraph_tasks plus sg_claim(..., wait => ...)
+    (a long poll that returns as soon as a task is committed);
+  * runs the handler registered for the task's node, with a heartbeat thread
+    extending the lease meanwhile (and telling the handler to stop when the
+    task was cancelled or went to another worker);
+  * hands the update back with sg_complete, or reports sg_fail (retried by the
+    server after the node's backoff), or asks a human with sg_interrupt_task;
+  * on SIGTERM stops claiming, finishes the task in hand and exits (SIGKILL
+    is fine too: the lease lapses and another worker retries the task).
+
+External effects are at-least-once: a worker that dies after its model call
+but before sg_complete gets the task done again by another worker. Pass
+task["task_id"] (stable across attempts) downstream as an idempotency key.
+
+Usage:
+    /usr/bin/python3 examples/worker.py --dsn "dbname=app" --queue llm
+Handlers are registered by node name with @handler("node"); this file ships
+a deterministic fake model for the node "agent" (no network) and a few
+handlers the test suite uses.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import time
+
+import psycopg
+
+HANDLERS = {}
+
+
+class Interrupt(Exception):
+    """Raise to pause the thread and ask a human: value is the question."""
+
+    def __init__(self, value):
+        super().__init__("interrupt")
+        self.value = value
+
+
+class Fatal(Exception):
+    """Raise for a failure that retrying cannot fix (sg_fail with retry false)."""
+
+
+class Lost(Exception):
+    """The task was cancelled or claimed by another worker: stop."""
+
+
+def handler(node):
+    """Register fn(task, ctx) -> update (a dict of channel values) for node."""
+    def register(fn):
+        HANDLERS[node] = fn
+        return fn
+    return register
+
+
+class Context:
+    """What a handler gets besides its task: a way to know it must stop."""
+
+    def __init__(self):
+        self.lost = threading.Event()
+
+    def check(self):
+        if self.lost.is_set():
+            raise Lost()
+
+
+class Heartbeat(threading.Thread):
+    """Extends a task's lease every third of it while its handler runs."""
+
+    def __init__(self, dsn, task, ctx, every):
+        super().__init__(daemon=True)
+        self.dsn, self.task, self.ctx, self.every = dsn, task, ctx, every
+        self.done = threading.Event()
+
+    def run(self):
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                while not self.done.wait(self.every):
+                    alive = conn.execute("SELECT sg_heartbeat(%s, %s)",
+                                         (self.task["task_id"], self.task["token"])).fetchone()[0]
+                    if not alive:
+                        self.ctx.lost.set()
+                        return
+        except psycopg.Error as e:
+            log(f"heartbeat of {self.task['task_id']} failed: {e}")
+
+
+def log(msg):
+    print(f"[worker {os.getpid()}] {msg}", file=sys.stderr, flush=True)
+
+
+class Worker:
+    def __init__(self, dsn, queues, name, wait, lease=None, sweep_every=5.0):
+        self.dsn, self.queues, self.name, self.wait, self.lease = dsn, queues, name, wait, lease
+        self.sweep_every = sweep_every
+        self.stopping = False
+        self.handled = 0
+        self.last_sweep = 0.0
+
+    def sweep(self, conn):
+        """Find expired leases now and then: a long poll only requeues them, and
+        recording a task whose attempts are spent as a node failure is left to
+        this call (or to the server's background workers)."""
+        if time.monotonic() - self.last_sweep >= self.sweep_every:
+            self.last_sweep = time.monotonic()
+            conn.execute("SELECT stategraph.sweep_leases()")
+
+    def stop(self, *_):
+        self.stopping = True
+
+    def claim(self, conn, queue, wait):
+        cur = conn.execute(
+            "SELECT task_id, token, queue, graph, thread_id, node, step, attempt, input, config, resume, "
+            "extract(epoch FROM lease_expires_at - clock_timestamp()) AS lease_left "
+            "FROM sg_claim(%s, %s, 1, %s::interval, %s::interval)",
+            (queue, self.name, self.lease, f"{wait} seconds"))
+        cols = [d.name for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def run(self):
+        conn = psycopg.connect(self.dsn, autocommit=True)
+        listen = psycopg.connect(self.dsn, autocommit=True)
+        listen.execute("LISTEN stategraph_tasks")
+        log(f"ready: queues {', '.join(self.queues)}")
+        while not self.stopping:
+            self.sweep(conn)
+            tasks = []
+            if len(self.queues) == 1:
+                tasks = self.claim(conn, self.queues[0], self.wait)    # the long poll
+            else:
+                for q in self.queues:
+                    tasks = self.claim(conn, q, 0)
+                    if tasks:
+                        break
+                if not tasks:                                         # idle: wake on NOTIFY
+                    for n in listen.notifies(timeout=self.wait, stop_after=1):
+                        pass
+            for task in tasks:
+                self.handle(conn, task)
+        conn.close()
+        listen.close()
+        log(f"stopped after {self.handled} tasks")
+
+    def handle(self, conn, task):
+        fn = HANDLERS.get(task["node"])
+        ctx = Context()
+        lease_left = max(float(task.pop("lease_left") or 1), 0.3)
+        beat = Heartbeat(self.dsn, task, ctx, lease_left / 3)
+        beat.start()
+        try:
+            if fn is None:
+                raise Fatal(f"no handler for node {task['node']!r}")
+            update = fn(task, ctx)
+            ctx.check()
+            self.finish(conn, "SELECT sg_complete(%s, %s, %s)",
+                        (task["task_id"], task["token"], json.dumps(update)))
+        except Interrupt as i:
+            self.finish(conn, "SELECT sg_interrupt_task(%s, %s, %s)",
+                        (task["task_id"], task["token"], json.dumps(i.value)))
+        except Lost:
+            log(f"task {task['task_id']} was cancelled or taken over: dropped")
+        except Exception as e:                                          # the handler failed
+            error = {"message": str(e), "type": type(e).__name__}
+            self.finish(conn, "SELECT sg_fail(%s, %s, %s, %s)",
+                        (task["task_id"], task["token"], json.dumps(error), not isinstance(e, Fatal)))
+        finally:
+            beat.done.set()
+            self.handled += 1
+
+    def finish(self, conn, sql, args):
+        try:
+            conn.execute(sql, args)
+        except psycopg.Error as e:
+            state = getattr(e, "sqlstate", None)
+            if state in ("SG010", "SG011", "SG012"):                 # fenced: another worker or a cancel
+                log(f"task {args[0]}: {e.diag.message_primary} ({state})")
+            elif state == "SG003" or state == "42703":               # a bad update is the handler's bug
+                conn.execute("SELECT sg_fail(%s, %s, %s, false)",
+                             (args[0], args[1], json.dumps({"message": e.diag.message_primary})))
+            else:
+                raise
+
+
+# ---------------------------------------------------------------------------
+# Handlers: a deterministic fake model (no network) and the test suite's ones
+# ---------------------------------------------------------------------------
+@handler("agent")
+def fake_model(task, ctx):
+    """A chat model that calls the calculator tool once per question, then answers."""
+    messages = task["input"]["messages"]
+    last = messages[-1]
+    if last["role"] == "user":
+        a, b = [int(x) for x in re.findall(r"-?\d+", last["content"])][:2]
+        return {"messages": [{"role": "assistant", "content": "",
+                              "tool_calls": [{"id": f"call-{task['task_id'][:8]}", "name": "add",
+                                              "args": {"a": a, "b": b}}]}]}
+    return {"messages": [{"role": "assistant", "content": f"The answer is {last['content']}."}]}
+
+
+@handler("work")
+def work(task, ctx):
+    """The test suite's unit of work: a short random pause, then its input back."""
+    time.sleep(random.uniform(0, float(os.environ.get("SG_WORK_MAX_SLEEP", "0.02"))))
+    return {"done": [task["input"]["doc"]]}
+
+
+@handler("ask")
+def ask(task, ctx):
+    """Asks a human once, then answers with what the human said."""
+    if task["resume"] is None:
+        raise Interrupt({"question": "go ahead?"})
+    return {"answer": task["resume"]}
+
+
+@handler("slow")
+def slow(task, ctx):
+    """Works for up to 20 s, stopping as soon as the heartbeat says the task is lost."""
+    for _ in range(400):
+        ctx.check()
+        time.sleep(0.05)
+    return {"answer": "slow"}
+
+
+@handler("flaky")
+def flaky(task, ctx):
+    """Fails its first attempt, succeeds on the second."""
+    if task["attempt"] < 2:
+        raise RuntimeError("model overloaded")
+    return {"answer": f"attempt {task['attempt']}"}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dsn", default=os.environ.get("SG_DSN", ""))
+    p.add_argument("--queue", action="append", required=True, help="queue to work (repeatable)")
+    p.add_argument("--name", default=f"worker-{os.getpid()}")
+    p.add_argument("--wait", type=float, default=2.0, help="seconds a claim long-polls")
+    p.add_argument("--lease", default=None, help="lease per claim (default: the node's)")
+    p.add_argument("--max-tasks", type=int, default=0, help="exit after this many tasks (0: never)")
+    p.add_argument("--sweep-every", type=float, default=5.0, help="seconds between lease sweeps")
+    args = p.parse_args()
+    w = Worker(args.dsn, args.queue, args.name, args.wait, args.lease, args.sweep_every)
+    signal.signal(signal.SIGTERM, w.stop)
+    signal.signal(signal.SIGINT, w.stop)
+    if args.max_tasks:
+        orig = w.handle
+
+        def counted(conn, task):
+            orig(conn, task)
+            if w.handled >= args.max_tasks:
+                w.stop()
+        w.handle = counted
+    w.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+--
+-- External nodes: tasks handed to application workers. The whole flow
+-- without background workers: queue, claim, complete, continue; Send
+-- fan-out; fail, retry and exhaustion; sg_interrupt_task and resume; late
+-- and duplicate completions; stale tokens; cancel by thread operations.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA external;
+SET search_path = external;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+\set VERBOSITY default
+
+CREATE FUNCTION prep(state jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('log', jsonb_build_array('prep'))
+$$;
+CREATE FUNCTION fan(state jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_agg(jsonb_build_object('node', 'summarize', 'arg', jsonb_build_object('doc', d)))
+    FROM jsonb_array_elements(state->'docs') d
+$$;
+-- what a worker sees of its task (tokens and ids are random: not shown)
+CREATE FUNCTION claim(q text, w text, n int DEFAULT 1)
+RETURNS TABLE (node text, step int, attempt int, input jsonb, resume jsonb, cfg_node text, cfg_attempt text)
+LANGUAGE sql AS $$
+    SELECT node, step, attempt, input, resume, config->>'node', config->>'attempt'
+    FROM sg_claim(q, w, n) ORDER BY input::text
+$$;
+CREATE FUNCTION token_of(t text) RETURNS uuid LANGUAGE sql AS $$
+    SELECT token FROM stategraph.tasks WHERE task_id = t
+$$;
+CREATE FUNCTION task_of(thread text, n text) RETURNS text LANGUAGE sql AS $$
+    SELECT task_id FROM stategraph.tasks WHERE thread_id = thread AND node = n
+    ORDER BY created_at DESC LIMIT 1
+$$;
+CREATE VIEW tasks AS
+    SELECT thread_id, node, step, status, attempt, max_attempts, worker, result, error->>'message' AS error
+    FROM sg_tasks() ORDER BY thread_id, created_at, result::text;
+
+SELECT sg_create_graph('ext', '{"log": "append", "answer": "replace"}');
+SELECT sg_add_node('ext', 'prep', 'prep(jsonb)');
+SELECT sg_add_external_node('ext', 'model', 'llm', '{"max_attempts": 2, "backoff_ms": 0}', '1 hour');
+SELECT sg_add_edge('ext', '__start__', 'prep');
+SELECT sg_add_edge('ext', 'prep', 'model');
+SELECT sg_add_edge('ext', 'model', '__end__');
+SELECT sg_compile('ext');
+SELECT spec->'nodes' FROM stategraph.graphs WHERE graph = 'ext';
+
+-- 1. the step with the external task queues it and stops: the thread waits
+SELECT jsonb_set(sg_invoke('ext', '{"log": ["hi"]}', 'w1'), '{__waiting__,0,task_id}', '"…"');
+SELECT status, next FROM sg_threads() WHERE thread_id = 'w1';
+SELECT * FROM tasks;
+-- continuing a step whose task is still out changes nothing
+SELECT sg_invoke('ext', NULL, 'w1') ? '__waiting__' AS still_waiting;
+SELECT count(*) FROM stategraph.tasks;
+-- a worker claims it: the input is the state, config says which node
+SELECT * FROM claim('llm', 'worker-1');
+SELECT * FROM claim('llm', 'worker-2');          -- nothing left to claim
+SELECT task_of('w1', 'model') AS t \gset
+SELECT sg_heartbeat(:'t', token_of(:'t'));
+SELECT sg_heartbeat(:'t', gen_random_uuid());    -- not this claim's token: stop
+-- a bad update is refused like a node's bad return, and the task stays claimed
+SELECT sg_complete(:'t', token_of(:'t'), '{"nope": 1}');
+SELECT sg_complete(:'t', token_of(:'t'), '[1]');
+SELECT status FROM tasks;
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 42, "log": ["model"]}');
+-- the same completion again is a no-op; another update is refused
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 42, "log": ["model"]}');
+\set VERBOSITY sqlstate
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 43}');
+\set VERBOSITY default
+SELECT sg_heartbeat(:'t', token_of(:'t'));       -- completed: stop
+SELECT * FROM tasks;
+-- the step goes on when continued
+SELECT sg_invoke('ext', NULL, 'w1');
+SELECT step, source, next, tasks->0->'name' AS task, tasks->0->'result' AS result
+FROM sg_get_state_history('w1');
+SELECT status FROM sg_threads() WHERE thread_id = 'w1';
+
+-- 2. a stale token is refused after the lease expired and another worker claimed the task
+SELECT sg_add_external_node('ext', 'slow', 'slowq', '{"max_attempts": 3, "backoff_ms": 0}', '10 ms');
+SELECT sg_create_graph('ext2', '{"log": "append", "answer": "replace"}');
+SELECT sg_add_external_node('ext2', 'slow', 'slowq', '{"max_attempts": 2, "backoff_ms": 0}', '10 ms');
+SELECT sg_add_edge('ext2', '__start__', 'slow');
+SELECT sg_add_edge('ext2', 'slow', '__end__');
+SELECT sg_compile('ext2');
+SELECT sg_invoke('ext2', '{"log": ["a"]}', 's1') ? '__waiting__' AS waiting;
+SELECT task_of('s1', 'slow') AS t \gset
+SELECT attempt FROM claim('slowq', 'worker-1');
+SELECT token_of(:'t') AS old_token \gset
+SELECT pg_sleep(0.05);
+SELECT stategraph.sweep_leases();             -- expired: counted, visible again
+SELECT status, attempt, error FROM tasks WHERE thread_id = 's1';
+SELECT attempt FROM claim('slowq', 'worker-2');
+\set VERBOSITY sqlstate
+SELECT sg_complete(:'t', :'old_token', '{"answer": "late"}');
+SELECT sg_heartbeat(:'t', :'old_token');
+SELECT sg_fail(:'t', :'old_token', '{"message": "x"}');
+\set VERBOSITY default
+SELECT status, attempt, worker FROM tasks WHERE thread_id = 's1';
+-- 3. the new claim expires too: attempts are spent, the failure is a node failure
+SELECT pg_sleep(0.05);
+SELECT stategraph.sweep_leases();
+SELECT status, attempt, error FROM tasks WHERE thread_id = 's1';
+SELECT status FROM sg_threads() WHERE thread_id = 's1';
+SELECT next, tasks->0->'error'->>'message' AS error, tasks->0->'error'->>'node' AS node
+FROM sg_get_state('s1');
+-- ... and yet the late result of that claim is accepted (nobody claimed it again)
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "late but paid for"}');
+SELECT status FROM sg_threads() WHERE thread_id = 's1';
+SELECT tasks->0->'error' AS error FROM sg_get_state('s1');
+SELECT sg_invoke('ext2', NULL, 's1');
+
+-- 4. a late completion after expiry, before anyone claimed again, is accepted
+SELECT sg_invoke('ext2', '{"log": ["b"]}', 's2') ? '__waiting__' AS waiting;
+SELECT task_of('s2', 'slow') AS t \gset
+SELECT attempt FROM claim('slowq', 'worker-1');
+SELECT pg_sleep(0.05);
+SELECT stategraph.sweep_leases();
+SELECT status FROM tasks WHERE thread_id = 's2';
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "late"}');
+SELECT sg_invoke('ext2', NULL, 's2');
+
+-- 5. sg_fail: retried after the backoff while attempts remain, then a node failure
+SELECT sg_invoke('ext', '{"log": ["c"]}', 'f1') ? '__waiting__' AS waiting;
+SELECT task_of('f1', 'model') AS t \gset
+SELECT attempt FROM claim('llm', 'worker-1');
+SELECT sg_fail(:'t', token_of(:'t'), '{"message": "rate limited"}');
+SELECT status, attempt, error FROM tasks WHERE thread_id = 'f1';
+SELECT attempt FROM claim('llm', 'worker-1');
+SELECT sg_fail(:'t', token_of(:'t'), '{"message": "rate limited again"}');
+SELECT sg_fail(:'t', token_of(:'t'), '{"message": "rate limited again"}');  -- reported already: no-op
+SELECT status, attempt, error FROM tasks WHERE thread_id = 'f1';
+SELECT status FROM sg_threads() WHERE thread_id = 'f1';
+SELECT tasks->0->'error'->>'message' AS error, tasks->0->'error'->'error' AS worker_error FROM sg_get_state('f1');
+\set VERBOSITY sqlstate
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 1}');   -- a failure reported by the worker stands
+\set VERBOSITY default
+-- a resume queues the task again with fresh attempts
+SELECT sg_invoke('ext', NULL, 'f1') ? '__waiting__' AS waiting;
+SELECT status, attempt FROM tasks WHERE thread_id = 'f1';
+SELECT attempt FROM claim('llm', 'worker-1');
+SELECT sg_fail(:'t', token_of(:'t'), '"fatal"', retry => false);
+SELECT status, error FROM tasks WHERE thread_id = 'f1';
+
+-- 6. Send fan-out: one task per Send, claimable in parallel; count's write stays pending
+CREATE TABLE counted (n int);
+CREATE FUNCTION count_docs(state jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    INSERT INTO counted VALUES (jsonb_array_length(state->'docs'));
+    SELECT jsonb_build_object('n', jsonb_array_length(state->'docs'))
+$$;
+SELECT sg_create_graph('mapred', '{"docs": "replace", "summaries": "append", "n": "replace"}');
+SELECT sg_add_node('mapred', 'count', 'count_docs(jsonb)');
+SELECT sg_add_external_node('mapred', 'summarize', 'llm');
+SELECT sg_add_conditional_edges('mapred', '__start__', 'fan(jsonb)');
+SELECT sg_add_edge('mapred', '__start__', 'count');
+SELECT sg_add_edge('mapred', 'count', '__end__');
+SELECT sg_add_edge('mapred', 'summarize', '__end__');
+SELECT sg_compile('mapred');
+SELECT jsonb_array_length(sg_invoke('mapred', '{"docs": ["a", "b", "c"]}', 'm1')->'__waiting__') AS waiting;
+SELECT * FROM claim('llm', 'worker-1', 2);
+SELECT * FROM claim('llm', 'worker-2', 2);
+SELECT sg_complete(task_id, token, jsonb_build_object('summaries', jsonb_build_array(upper(input->>'doc'))))
+FROM stategraph.tasks WHERE thread_id = 'm1' AND input->>'doc' IN ('a', 'c');
+SELECT jsonb_array_length(sg_invoke('mapred', NULL, 'm1')->'__waiting__') AS still_waiting;
+SELECT next, tasks->0->'name' AS task, tasks->0->'result' AS pending_write FROM sg_get_state('m1');
+SELECT sg_complete(task_id, token, '{"summaries": ["B"]}') FROM stategraph.tasks WHERE thread_id = 'm1' AND status = 'claimed';
+SELECT sg_invoke('mapred', NULL, 'm1');          -- in Send order, whatever the completion order
+SELECT * FROM counted;                           -- count ran once, its write was kept while waiting
+
+-- 7. sg_interrupt_task: the worker asks a human; resume queues the task again with the answer
+SELECT sg_invoke('ext', '{"log": ["d"]}', 'i1') ? '__waiting__' AS waiting;
+SELECT task_of('i1', 'model') AS t \gset
+SELECT attempt FROM claim('llm', 'worker-1');
+SELECT sg_interrupt_task(:'t', token_of(:'t'), '{"question": "which model?"}');
+SELECT sg_heartbeat(:'t', token_of(:'t'));       -- interrupted: stop
+SELECT status FROM sg_threads() WHERE thread_id = 'i1';
+SELECT interrupts->0->'value' AS value FROM sg_get_state('i1');
+SELECT sg_invoke('ext', NULL, 'i1') ? '__waiting__' AS waiting;  -- no answer yet: stays paused
+SELECT status FROM sg_threads() WHERE thread_id = 'i1';
+SELECT sg_invoke('ext', NULL, 'i1', resume => '"the big one"') ? '__waiting__' AS waiting;
+SELECT status FROM sg_threads() WHERE thread_id = 'i1';
+SELECT attempt, resume, cfg_attempt FROM claim('llm', 'worker-1');
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "asked: the big one"}');
+SELECT sg_invoke('ext', NULL, 'i1');
+
+-- 8. thread operations on a waiting thread cancel its tasks
+SELECT sg_invoke('ext', '{"log": ["e"]}', 'c1') ? '__waiting__' AS waiting;
+SELECT task_of('c1', 'model') AS t \gset
+SELECT attempt FROM claim('llm', 'worker-1');
+SELECT sg_update_state('c1', '{"answer": "by hand"}', as_node => 'model') IS NOT NULL AS updated;
+SELECT status FROM tasks WHERE thread_id = 'c1';
+SELECT sg_heartbeat(:'t', token_of(:'t'));
+\set VERBOSITY sqlstate
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 1}');
+SELECT sg_fail(:'t', token_of(:'t'), '{}');
+\set VERBOSITY default
+SELECT sg_invoke('ext', NULL, 'c1');
+-- a new input on a waiting thread, and deleting it, cancel too
+SELECT sg_invoke('ext', '{"log": ["f"]}', 'c2') ? '__waiting__' AS waiting;
+SELECT sg_invoke('ext', '{"log": ["g"]}', 'c2') ? '__waiting__' AS waiting;
+SELECT status, count(*) FROM tasks WHERE thread_id = 'c2' GROUP BY status ORDER BY status;
+SELECT sg_delete_thread('c2');
+SELECT status, count(*) FROM tasks WHERE thread_id = 'c2' GROUP BY status ORDER BY status;
+-- and time travel
+SELECT sg_invoke('ext', '{"log": ["tt"]}', 'c3') ? '__waiting__' AS waiting;
+SELECT checkpoint_id AS first FROM sg_get_state_history('c3') WHERE step = 0 \gset
+SELECT sg_invoke('ext', NULL, 'c3', checkpoint_id => :'first') ? '__waiting__' AS waiting_again;
+SELECT status, count(*) FROM tasks WHERE thread_id = 'c3' GROUP BY status ORDER BY status;
+SELECT sg_delete_thread('c3');
+-- prune keeps what a waiting step needs
+SELECT sg_invoke('ext', '{"log": ["h"]}', 'p1') ? '__waiting__' AS waiting;
+SELECT sg_prune(keep_last => 1, thread_id => 'p1') >= 0 AS pruned;
+SELECT task_of('p1', 'model') AS t \gset
+SELECT attempt FROM claim('llm', 'worker-1');
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "after prune"}');
+SELECT sg_invoke('ext', NULL, 'p1');
+
+-- 9. streams show the wait; an external node needs a thread
+SELECT step, node, jsonb_typeof(payload) FROM sg_stream('ext', '{"log": ["s"]}', 'st1');
+SELECT sg_invoke('ext', '{"log": ["x"]}');
+
+-- 10. durable runs stop at the wait too; the thread continues later
+CALL sg_run('ext', '{"log": ["r"]}', 'r1');
+SELECT status, next FROM sg_threads() WHERE thread_id = 'r1';
+SELECT task_of('r1', 'model') AS t \gset
+SELECT thread_id, attempt FROM sg_claim('llm', 'worker-1', 10) ORDER BY 1;   -- st1's task too
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "durable"}');
+CALL sg_run('ext', NULL, 'r1');
+SELECT status, "values" FROM sg_threads() JOIN sg_get_state('r1') USING (thread_id) WHERE thread_id = 'r1';
+
+-- 11. who may work a task: the role that ran the step and its members (row-level security)
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_ext_app;
+DROP ROLE IF EXISTS regress_ext_worker;
+DROP ROLE IF EXISTS regress_ext_other;
+RESET client_min_messages;
+CREATE ROLE regress_ext_app;
+CREATE ROLE regress_ext_worker IN ROLE regress_ext_app;
+CREATE ROLE regress_ext_other;
+GRANT USAGE ON SCHEMA external, stategraph TO regress_ext_app, regress_ext_other;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_ext_app, regress_ext_other;
+GRANT SELECT ON ALL TABLES IN SCHEMA external TO regress_ext_app, regress_ext_other;
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', '{"log": ["app"]}', 'a1') ? '__waiting__' AS waiting;
+SET ROLE regress_ext_other;
+SELECT count(*) AS seen FROM sg_tasks() WHERE thread_id = 'a1';
+SELECT count(*) AS claimed FROM sg_claim('llm', 'other');
+RESET ROLE;
+SET ROLE regress_ext_worker;
+SELECT thread_id, node FROM sg_claim('llm', 'member-of-app');
+SELECT sg_complete(task_id, token, '{"answer": "by a member"}') FROM stategraph.tasks WHERE thread_id = 'a1';
+RESET ROLE;
+SELECT owner, status, worker FROM stategraph.tasks WHERE thread_id = 'a1';
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', NULL, 'a1');
+RESET ROLE;
+DROP OWNED BY regress_ext_app, regress_ext_worker, regress_ext_other;
+DROP ROLE regress_ext_app, regress_ext_worker, regress_ext_other;
+
+-- 12. bad input
+SELECT sg_add_external_node('ext', 'model', 'llm');              -- exists
+SELECT sg_add_external_node('ext', 'log', 'llm');                -- a channel's name
+SELECT sg_add_external_node('ext', 'z', 'llm', lease => '-1 s');
+SELECT sg_add_external_node('ext', 'z', 'llm', '{"max_attempts": 0}');
+SELECT sg_add_node('ext', 'model', 'prep(jsonb)');                -- an external node is not replaced
+SELECT * FROM sg_claim('llm', 'w', 0);
+SELECT * FROM sg_claim('llm', 'w', lease => '-1 s');
+SELECT * FROM sg_claim('llm', 'w', wait => '-1 s');
+SELECT * FROM sg_claim('', 'w');
+SELECT sg_complete('no-such-task', gen_random_uuid(), '{}');
+SELECT sg_heartbeat(:'t', token_of(:'t'), '-1 s');
+SELECT * FROM sg_tasks(status => 'lost');
+SELECT * FROM tasks WHERE status NOT IN ('completed', 'cancelled');

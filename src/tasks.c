@@ -1,0 +1,1212 @@
+/*-------------------------------------------------------------------------
+ *
+ * tasks.c
+ *		External nodes: tasks handed to application workers (sg_claim,
+ *		sg_heartbeat, sg_complete, sg_fail, sg_interrupt_task, sg_tasks) and
+ *		the sweep that finds expired leases.
+ *
+ * A super-step that reaches an external node queues one row in
+ * stategraph.tasks per task (executor.c calls sg_task_sync) and stops with
+ * the thread 'waiting'. The row's task_id is the task's id in its
+ * checkpoint, so it is the same for every attempt and for every later call
+ * that continues the step: workers use it as their idempotency key.
+ *
+ * Claim. sg_claim takes visible 'queued' rows of one queue with FOR UPDATE
+ * SKIP LOCKED (two workers never get one task), counts an attempt and gives
+ * each a new token and a lease. Every later call of the worker names the
+ * task and that token: the token is the fence. A newer claim replaces it,
+ * so a worker that lost its lease can change nothing (SG010); a cancelled
+ * task refuses everything (SG011). A lease that expired without anyone
+ * claiming the task again leaves the token in place, so a slow worker's
+ * correct result is still accepted (a paid model call is not thrown away),
+ * even after the attempts ran out and the failure was recorded: the
+ * failure is then taken back. The same completion twice is a no-op.
+ *
+ * Leases. The sweep (sg_sweep_leases, called by sg_claim and by background
+ * workers) takes expired claims with SKIP LOCKED, counts the lost attempt
+ * and makes the task visible again after the node's backoff (backoff_ms
+ * doubled per attempt); when attempts are spent, it records a node failure
+ * on the thread exactly as a failing SQL node does (pending error, thread
+ * status 'error'), and a resume queues the task again.
+ *
+ * Results. A completion only stores the (reducer-checked) update in the
+ * task row; the step takes it when it continues (sg_invoke(graph, NULL,
+ * thread), or by itself under background workers). A failure or an
+ * interrupt also edits the pending writes of the step's checkpoint and the
+ * thread's status, under the thread's lock, taken before the task row's lock
+ * (the order a continuing run uses), so the two never deadlock.
+ *
+ * Waking workers. Queueing work sends NOTIFY stategraph_tasks with the queue
+ * name; with the library preloaded, the commit also sets the latch of every
+ * backend waiting in sg_claim(wait => ...) on that queue (a slot per backend
+ * in shared memory), so a long poll returns within a millisecond of the
+ * commit. Without the preload the long poll checks every 10 ms.
+ *
+ * Who may work a task: stategraph.may_work(owner, queue), the row-level
+ * security policy of stategraph.tasks (the install script explains it).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(sg_claim);
+PG_FUNCTION_INFO_V1(sg_heartbeat);
+PG_FUNCTION_INFO_V1(sg_complete);
+PG_FUNCTION_INFO_V1(sg_fail);
+PG_FUNCTION_INFO_V1(sg_interrupt_task);
+PG_FUNCTION_INFO_V1(sg_tasks);
+PG_FUNCTION_INFO_V1(sg_sweep_leases);
+
+#define NOTIFY_CHANNEL		"stategraph_tasks"
+#define POLL_MS_NO_SHMEM	10		/* long poll without the preload */
+#define POLL_MS_SHMEM		250		/* with it: only for tasks whose backoff ends */
+#define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
+#define MAX_BACKOFF_MS		3600000
+
+/* The columns of a task row as fetch_row reads them. */
+enum
+{
+	TC_TASK_ID = 1, TC_QUEUE, TC_GRAPH, TC_THREAD_ID, TC_CHECKPOINT_ID, TC_NODE, TC_STEP,
+	TC_STATUS, TC_ATTEMPT, TC_MAX_ATTEMPTS, TC_BACKOFF_MS, TC_TOKEN, TC_RESULT,
+	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER
+};
+
+#define TASK_COLUMNS "task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt, " \
+	"max_attempts, backoff_ms, token, result, resume_values, lost, " \
+	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker"
+
+typedef struct TaskRow
+{
+	char	   *task_id;
+	char	   *queue;
+	char	   *graph;
+	char	   *thread_id;
+	pg_uuid_t	checkpoint_id;
+	char	   *node;
+	int			step;
+	char	   *status;
+	int			attempt;
+	int			max_attempts;
+	int			backoff_ms;
+	bool		has_token;
+	pg_uuid_t	token;
+	Jsonb	   *result;
+	Jsonb	   *resume_values;
+	bool		lost;
+	int64		lease_ms;
+	char	   *worker;
+} TaskRow;
+
+/* ---------------------------------------------------------------------------
+ * Waking long polls at commit (shared memory under the preload)
+ * ---------------------------------------------------------------------------
+ */
+typedef struct TaskWaiter
+{
+	Latch	   *latch;			/* NULL: this backend is not waiting */
+	uint32		queue_hash;
+} TaskWaiter;
+
+typedef struct TaskShmem
+{
+	slock_t		mutex;
+	int			nslots;
+	TaskWaiter	slots[FLEXIBLE_ARRAY_MEMBER];
+} TaskShmem;
+
+static TaskShmem *task_shmem = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Queues this transaction queued work on: woken at commit. */
+#define MAX_WAKE 16
+static uint32 wake_hashes[MAX_WAKE];
+static int	nwake = 0;
+static bool wake_all = false;
+static bool xact_callback_registered = false;
+
+static int64 last_sweep_ms = 0;
+
+SGStepReadyHook sg_step_ready_hook = NULL;
+
+/* Bytes of shared memory for the waiter slots. */
+static Size
+task_shmem_size(void)
+{
+	return add_size(offsetof(TaskShmem, slots), mul_size(sizeof(TaskWaiter), MaxBackends));
+}
+
+/* shmem_request_hook: room for one waiter slot per backend. */
+static void
+task_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(task_shmem_size());
+}
+
+/* shmem_startup_hook: find or create the waiter slots. */
+static void
+task_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	task_shmem = ShmemInitStruct("stategraph tasks", task_shmem_size(), &found);
+	if (!found)
+	{
+		memset(task_shmem, 0, task_shmem_size());
+		SpinLockInit(&task_shmem->mutex);
+		task_shmem->nslots = MaxBackends;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The hash a waiter slot keeps of its queue's name. */
+static uint32
+queue_hash(const char *queue)
+{
+	return hash_bytes((const unsigned char *) queue, strlen(queue));
+}
+
+/* At commit, set the latches of the backends long-polling the queues we fed. */
+static void
+tasks_xact_callback(XactEvent event, void *arg)
+{
+	Latch	   *latches[64];
+	int			n = 0,
+				i,
+				j;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	if (event == XACT_EVENT_COMMIT && task_shmem != NULL && (nwake > 0 || wake_all))
+	{
+		for (i = 0; i < task_shmem->nslots; i++)
+		{
+			SpinLockAcquire(&task_shmem->mutex);
+			if (task_shmem->slots[i].latch != NULL)
+			{
+				bool		match = wake_all;
+
+				for (j = 0; j < nwake && !match; j++)
+					match = wake_hashes[j] == task_shmem->slots[i].queue_hash;
+				if (match && n < (int) lengthof(latches))
+					latches[n++] = task_shmem->slots[i].latch;
+			}
+			SpinLockRelease(&task_shmem->mutex);
+			if (n == (int) lengthof(latches))
+			{
+				for (j = 0; j < n; j++)
+					SetLatch(latches[j]);
+				n = 0;
+			}
+		}
+		for (j = 0; j < n; j++)
+			SetLatch(latches[j]);
+	}
+	nwake = 0;
+	wake_all = false;
+}
+
+/* Work for queue was committed by this transaction: tell workers at commit. */
+static void
+note_new_work(const char *queue)
+{
+	uint32		h = queue_hash(queue);
+	int			i;
+
+	Async_Notify(NOTIFY_CHANNEL, queue);
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(tasks_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	for (i = 0; i < nwake; i++)
+		if (wake_hashes[i] == h)
+			return;
+	if (nwake < MAX_WAKE)
+		wake_hashes[nwake++] = h;
+	else
+		wake_all = true;
+}
+
+/* Put this backend in (or take it out of) the waiters of queue. */
+static void
+set_waiting(const char *queue)
+{
+	TaskWaiter *slot;
+
+	if (task_shmem == NULL || MyBackendId < 1 || MyBackendId > task_shmem->nslots)
+		return;
+	slot = &task_shmem->slots[MyBackendId - 1];
+	SpinLockAcquire(&task_shmem->mutex);
+	slot->latch = queue ? MyLatch : NULL;
+	slot->queue_hash = queue ? queue_hash(queue) : 0;
+	SpinLockRelease(&task_shmem->mutex);
+}
+
+/* Called from _PG_init: shared memory for long polls when preloaded. */
+void
+sg_tasks_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = task_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = task_shmem_startup;
+}
+
+/* ---------------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------------
+ */
+
+/* An interval in milliseconds (months as 30 days, as PostgreSQL's epoch does). */
+int64
+sg_interval_ms(Interval *iv)
+{
+	return iv->time / 1000 + ((int64) iv->day + (int64) iv->month * 30) * 86400000;
+}
+
+/* An interval of ms milliseconds. */
+static Interval *
+ms_interval(int64 ms)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = ms * 1000;
+	return iv;
+}
+
+/* A uuid Datum of its own (the caller's may not outlive the call). */
+static Datum
+uuid_datum(const pg_uuid_t *id)
+{
+	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
+
+	memcpy(copy, id, sizeof(pg_uuid_t));
+	return UUIDPGetDatum(copy);
+}
+
+/* Prepare (once, kept) and run a statement; returns SPI_processed (spi.c). */
+static uint64
+run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
+		const char *nulls, long count)
+{
+	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, count);
+}
+
+/* How long to wait before attempt + 1: backoff_ms doubled per attempt. */
+static int64
+backoff_ms(int base, int attempt)
+{
+	int64		ms = (int64) base << Min(Max(attempt - 1, 0), 20);
+
+	return Min(ms, MAX_BACKOFF_MS);
+}
+
+/* Column col (text) of a result row, or NULL. */
+static char *
+text_col(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(v);
+}
+
+/* Column col (int4 or int8) of a result row; 0 when null. */
+static int64
+int_col(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	if (isnull)
+		return 0;
+	return TupleDescAttr(d, col - 1)->atttypid == INT8OID ? DatumGetInt64(v) : DatumGetInt32(v);
+}
+
+/* Column col (jsonb) of a result row, copied, or NULL. */
+static Jsonb *
+jsonb_col(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(v);
+}
+
+/* A task row read by the TASK_COLUMNS list. */
+static TaskRow *
+row_from_tuple(HeapTuple t, TupleDesc d)
+{
+	TaskRow    *r = palloc0(sizeof(TaskRow));
+	bool		isnull;
+	Datum		v;
+
+	r->task_id = text_col(t, d, TC_TASK_ID);
+	r->queue = text_col(t, d, TC_QUEUE);
+	r->graph = text_col(t, d, TC_GRAPH);
+	r->thread_id = text_col(t, d, TC_THREAD_ID);
+	r->checkpoint_id = *DatumGetUUIDP(SPI_getbinval(t, d, TC_CHECKPOINT_ID, &isnull));
+	r->node = text_col(t, d, TC_NODE);
+	r->step = (int) int_col(t, d, TC_STEP);
+	r->status = text_col(t, d, TC_STATUS);
+	r->attempt = (int) int_col(t, d, TC_ATTEMPT);
+	r->max_attempts = (int) int_col(t, d, TC_MAX_ATTEMPTS);
+	r->backoff_ms = (int) int_col(t, d, TC_BACKOFF_MS);
+	v = SPI_getbinval(t, d, TC_TOKEN, &isnull);
+	r->has_token = !isnull;
+	if (!isnull)
+		r->token = *DatumGetUUIDP(v);
+	r->result = jsonb_col(t, d, TC_RESULT);
+	r->resume_values = jsonb_col(t, d, TC_RESUME_VALUES);
+	r->lost = DatumGetBool(SPI_getbinval(t, d, TC_LOST, &isnull));
+	r->lease_ms = int_col(t, d, TC_LEASE_MS);
+	r->worker = text_col(t, d, TC_WORKER);
+	return r;
+}
+
+/* The row of a task (locked when for_update), or NULL. */
+static TaskRow *
+fetch_row(const char *task_id, bool for_update)
+{
+	static SPIPlanPtr plans[2];
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(task_id)};
+
+	run_sql(&plans[for_update ? 1 : 0],
+			for_update ?
+			"SELECT " TASK_COLUMNS " FROM stategraph.tasks WHERE task_id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
+			"SELECT " TASK_COLUMNS " FROM stategraph.tasks WHERE task_id OPERATOR(pg_catalog.=) $1",
+			1, types, values, NULL, 1);
+	if (SPI_processed == 0)
+		return NULL;
+	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+}
+
+/* A task row for a call naming it; unknown tasks are an error. */
+static TaskRow *
+require_row(const char *task_id, bool for_update)
+{
+	TaskRow    *row = fetch_row(task_id, for_update);
+
+	if (row == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("task \"%s\" does not exist", task_id),
+				 errhint("Pass the task_id that sg_claim returned.")));
+	return row;
+}
+
+/* Is the task in status? */
+static bool
+has_status(TaskRow *row, const char *status)
+{
+	return strcmp(row->status, status) == 0;
+}
+
+/*
+ * The fence of every call a worker makes: the task must not be cancelled,
+ * and the token must be its newest claim's.
+ */
+static TaskRow *
+fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
+{
+	TaskRow    *row = require_row(task_id, true);
+
+	if (has_status(row, "cancelled"))
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_TASK_CANCELLED),
+				 errmsg("task \"%s\" of node \"%s\" was cancelled", task_id, row->node),
+				 errdetail("Thread \"%s\" left the step the task belonged to; the %s was not taken.",
+						   row->thread_id, what),
+				 errhint("Stop working on it.")));
+	if (!row->has_token || memcmp(&row->token, token, sizeof(pg_uuid_t)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_TASK_SUPERSEDED),
+				 errmsg("token %s is not the current claim of task \"%s\"",
+						sg_uuid_to_cstring(token), task_id),
+				 errdetail("The lease of that claim expired and the task was claimed again (attempt %d); the %s was not taken.",
+						   row->attempt, what),
+				 errhint("Stop working on it: another worker has it.")));
+	return row;
+}
+
+/* The thread of a task, locked before its row is (the order runs use). */
+static void
+lock_task_thread(const char *task_id)
+{
+	TaskRow    *row = require_row(task_id, false);
+
+	sg_lock_thread(row->thread_id, false);
+}
+
+/* ---------------------------------------------------------------------------
+ * Recording on the thread: pending writes and status
+ * ---------------------------------------------------------------------------
+ */
+
+/* The thread status that the pending writes of its stopped step mean. */
+static const char *
+pending_status(Jsonb *pending)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		interrupted = false;
+
+	if (pending == NULL || !sg_jsonb_is_object(pending))
+		return "waiting";
+	if (sg_jsonb_get(pending, "__error__") != NULL)
+		return "error";			/* the step failed as a whole */
+	it = JsonbIteratorInit(&pending->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		Jsonb	   *entry;
+
+		if (tok != WJB_VALUE)
+			continue;
+		entry = sg_jsonb_from_value(&v);
+		if (sg_jsonb_get(entry, "error") != NULL)
+			return "error";
+		if (sg_jsonb_array_length(sg_jsonb_get(entry, "interrupts")) > 0)
+			interrupted = true;
+	}
+	return interrupted ? "interrupted" : "waiting";
+}
+
+/*
+ * Set (value) or remove (NULL) key of the task's entry in the pending
+ * writes of its checkpoint, and the thread's status to match. Nothing is
+ * recorded when the thread moved on (its tasks were cancelled then).
+ */
+static void
+record_on_thread(TaskRow *row, const char *key, Jsonb *value)
+{
+	SGThread   *th;
+	SGCheckpoint *cp;
+	Jsonb	   *pending;
+	Jsonb	   *entry;
+
+	sg_lock_thread(row->thread_id, false);
+	th = sg_thread_fetch(row->thread_id, true);
+	if (th == NULL || !th->has_head ||
+		memcmp(&th->head, &row->checkpoint_id, sizeof(pg_uuid_t)) != 0)
+		return;
+	cp = sg_checkpoint_fetch(row->thread_id, &row->checkpoint_id);
+	if (cp == NULL)
+		return;
+	pending = cp->pending ? cp->pending : sg_jsonb_empty_object();
+	entry = sg_jsonb_get(pending, row->task_id);
+	if (entry == NULL)
+	{
+		entry = sg_jsonb_set_key(sg_jsonb_empty_object(), "node", sg_jsonb_string(row->node));
+		if (row->resume_values)
+			entry = sg_jsonb_set_key(entry, "resume", row->resume_values);
+	}
+	if (value != NULL)
+		entry = sg_jsonb_set_key(entry, key, value);
+	else
+		entry = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(entry),
+												   CStringGetTextDatum(key)));
+	pending = sg_jsonb_set_key(pending, row->task_id, entry);
+	sg_checkpoint_set_pending(row->thread_id, &row->checkpoint_id, pending);
+	sg_thread_set(row->thread_id, &th->head, pending_status(pending), NULL);
+}
+
+/* A failure as the snapshot's tasks[].error shows it. */
+static Jsonb *
+failure_entry(TaskRow *row, const char *message, const char *name, Jsonb *detail)
+{
+	SGJsonBuilder b = {0};
+
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "message");
+	sg_jb_string(&b, message);
+	sg_jb_key(&b, "name");
+	sg_jb_string(&b, name);
+	sg_jb_key(&b, "node");
+	sg_jb_string(&b, row->node);
+	sg_jb_key(&b, "step");
+	sg_jb_int(&b, row->step);
+	sg_jb_key(&b, "task_id");
+	sg_jb_string(&b, row->task_id);
+	sg_jb_key(&b, "attempt");
+	sg_jb_int(&b, row->attempt);
+	sg_jb_key(&b, "thread_id");
+	sg_jb_string(&b, row->thread_id);
+	sg_jb_key(&b, "checkpoint_id");
+	sg_jb_string(&b, sg_uuid_to_cstring(&row->checkpoint_id));
+	if (row->worker)
+	{
+		sg_jb_key(&b, "worker");
+		sg_jb_string(&b, row->worker);
+	}
+	if (detail)
+	{
+		sg_jb_key(&b, "error");
+		sg_jb_jsonb(&b, detail);
+	}
+	sg_jb_end_object(&b);
+	return sg_jb_finish(&b);
+}
+
+/* ---------------------------------------------------------------------------
+ * Queueing (called by the executor) and cancelling
+ * ---------------------------------------------------------------------------
+ */
+/* The last element of a JSON array, or NULL. */
+static Jsonb *
+last_value(Jsonb *arr)
+{
+	int			n = sg_jsonb_array_length(arr);
+
+	return n > 0 ? sg_jsonb_array_get(arr, n - 1) : NULL;
+}
+
+/* Insert the task, or queue its row again (after a failure, interrupt or cancel). */
+static void
+queue_task(SGExternalTask *et, bool again)
+{
+	static SPIPlanPtr insert_plan;
+	static SPIPlanPtr requeue_plan;
+	Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID,
+	INT4OID, INT4OID, INTERVALOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID};
+	Datum		values[14];
+	char		nulls[14];
+	Jsonb	   *resume = last_value(et->resume_values);
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(et->task_id);
+	values[1] = CStringGetTextDatum(et->node->queue);
+	values[2] = CStringGetTextDatum(et->graph);
+	values[3] = CStringGetTextDatum(et->thread_id);
+	values[4] = uuid_datum(&et->checkpoint_id);
+	values[5] = CStringGetTextDatum(et->node->name);
+	values[6] = Int32GetDatum(et->step);
+	values[7] = Int32GetDatum(et->node->retry.max_attempts);
+	values[8] = Int32GetDatum(et->node->retry.backoff_ms);
+	values[9] = IntervalPGetDatum(ms_interval(et->node->lease_ms));
+	values[10] = JsonbPGetDatum(et->input);
+	nulls[10] = et->input ? ' ' : 'n';
+	values[11] = JsonbPGetDatum(et->config);
+	values[12] = JsonbPGetDatum(resume);
+	nulls[12] = resume ? ' ' : 'n';
+	values[13] = JsonbPGetDatum(et->resume_values);
+	nulls[13] = et->resume_values ? ' ' : 'n';
+	if (!again)
+		run_sql(&insert_plan,
+				"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
+				"max_attempts, backoff_ms, lease, input, config, resume, resume_values) "
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+				14, types, values, nulls, 0);
+	else
+		run_sql(&requeue_plan,
+				"UPDATE stategraph.tasks SET queue = $2, status = 'queued', attempt = 0, token = NULL, "
+				"worker = NULL, visible_at = pg_catalog.now(), lease_expires_at = NULL, "
+				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, config = $12, "
+				"resume = $13, resume_values = $14, result = NULL, interrupt = NULL, lost = false, "
+				"finished_at = NULL, updated_at = pg_catalog.now() "
+				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND graph OPERATOR(pg_catalog.=) $3 "
+				"AND thread_id OPERATOR(pg_catalog.=) $4 AND checkpoint_id OPERATOR(pg_catalog.=) $5 "
+				"AND node OPERATOR(pg_catalog.=) $6 AND step OPERATOR(pg_catalog.=) $7",
+				14, types, values, nulls, 0);
+	note_new_work(et->node->queue);
+}
+
+/*
+ * The executor's side of an external task: queue it when it has no row yet
+ * (or queue it again after a failure, an interrupt or a cancel); true with
+ * *result the update when a worker completed it, false while it is out.
+ */
+bool
+sg_task_sync(SGExternalTask *et, Jsonb **result)
+{
+	/* completed is final: only a task still out needs its row locked */
+	TaskRow    *row = fetch_row(et->task_id, false);
+
+	*result = NULL;
+	if (row != NULL && !has_status(row, "completed"))
+		row = fetch_row(et->task_id, true);
+	if (row == NULL)
+	{
+		queue_task(et, false);
+		return false;
+	}
+	if (has_status(row, "completed"))
+	{
+		*result = row->result;
+		return true;
+	}
+	if (has_status(row, "queued") || has_status(row, "claimed"))
+		return false;
+	queue_task(et, true);
+	return false;
+}
+
+/*
+ * The thread leaves the step its workers are on (new input, time travel,
+ * sg_update_state, sg_delete_thread, a cancelled run): cancel its tasks, so
+ * that their heartbeats say stop and their results are refused.
+ */
+void
+sg_tasks_cancel_thread(SGThread *th)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	/* only a stopped step can have tasks out */
+	if (strcmp(th->status, "waiting") != 0 && strcmp(th->status, "interrupted") != 0 &&
+		strcmp(th->status, "error") != 0)
+		return;
+	values[0] = CStringGetTextDatum(th->thread_id);
+	run_sql(&plan,
+			"UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
+			"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
+			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
+			1, types, values, NULL, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * The lease sweep
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * Find up to limit expired leases: queue each task again after its backoff,
+ * or, when its attempts are spent and record_failures, fail it and record
+ * the failure on its thread (a thread busy right now waits for the next
+ * sweep). Returns the number of tasks handled.
+ */
+static int
+sweep_leases(int limit, bool record_failures)
+{
+	static SPIPlanPtr select_plan;
+	static SPIPlanPtr requeue_plan;
+	static SPIPlanPtr fail_plan;
+	Oid			types[2] = {INT4OID, INTERVALOID};
+	Oid			ftypes[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	SPITupleTable *tab;
+	uint64		n,
+				i;
+	int			done = 0;
+
+	values[0] = Int32GetDatum(limit);
+	run_sql(&select_plan,
+			"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
+			"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
+			"AND lease_expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() "
+			"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+			1, types, values, NULL, 0);
+	tab = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		TaskRow    *row = row_from_tuple(tab->vals[i], tab->tupdesc);
+		Jsonb	   *err = failure_entry(row, "the lease of the task expired", "lease_expired", NULL);
+		Datum		fvalues[2] = {CStringGetTextDatum(row->task_id), JsonbPGetDatum(err)};
+
+		if (row->attempt < row->max_attempts)
+		{
+			Oid			rtypes[3] = {TEXTOID, JSONBOID, INTERVALOID};
+			Datum		rvalues[3] = {fvalues[0], fvalues[1],
+			IntervalPGetDatum(ms_interval(backoff_ms(row->backoff_ms, row->attempt)))};
+
+			run_sql(&requeue_plan,
+					"UPDATE stategraph.tasks SET status = 'queued', error = $2, lease_expires_at = NULL, "
+					"visible_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3, "
+					"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+					3, rtypes, rvalues, NULL, 0);
+			note_new_work(row->queue);
+			done++;
+		}
+		else if (record_failures && sg_try_lock_thread(row->thread_id))
+		{
+			run_sql(&fail_plan,
+					"UPDATE stategraph.tasks SET status = 'failed', lost = true, error = $2, "
+					"lease_expires_at = NULL, finished_at = pg_catalog.clock_timestamp(), "
+					"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+					2, ftypes, fvalues, NULL, 0);
+			record_on_thread(row, "error", err);
+			done++;
+		}
+	}
+	return done;
+}
+
+/* stategraph.sg_sweep_leases(limit): the sweep, for background workers and cron jobs. */
+Datum
+sg_sweep_leases(PG_FUNCTION_ARGS)
+{
+	int			limit = PG_ARGISNULL(0) ? 100 : PG_GETARG_INT32(0);
+	int			done;
+
+	if (limit <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limit must be positive, not %d", limit)));
+	sg_spi_connect();
+	done = sweep_leases(limit, true);
+	sg_spi_finish();
+	PG_RETURN_INT32(done);
+}
+
+/* ---------------------------------------------------------------------------
+ * sg_claim
+ * ---------------------------------------------------------------------------
+ */
+
+/* Claim up to n visible tasks of queue into the result set; returns how many. */
+static uint64
+claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, Interval *lease)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', lease ? ' ' : 'n'};
+	uint64		i;
+
+	values[0] = CStringGetTextDatum(queue);
+	values[1] = CStringGetTextDatum(worker);
+	values[2] = Int32GetDatum(n);
+	values[3] = lease ? IntervalPGetDatum(lease) : (Datum) 0;
+	run_sql(&plan,
+			"WITH picked AS ("
+			" SELECT task_id FROM stategraph.tasks"
+			" WHERE status OPERATOR(pg_catalog.=) 'queued' AND queue OPERATOR(pg_catalog.=) $1"
+			" AND visible_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
+			" ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
+			"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, "
+			" token = pg_catalog.gen_random_uuid(), worker = $2, "
+			" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), "
+			" updated_at = pg_catalog.clock_timestamp() "
+			"FROM picked WHERE t.task_id OPERATOR(pg_catalog.=) picked.task_id "
+			"RETURNING t.task_id, t.token, t.queue, t.graph, t.thread_id, t.node, t.step, t.attempt, t.input, "
+			" t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('attempt', t.attempt, "
+			"  'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), "
+			" t.resume, t.lease_expires_at",
+			4, types, values, nulls, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		vals[12];
+		bool		isnull[12];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, isnull);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, isnull);
+	}
+	return SPI_processed;
+}
+
+/* Check sg_claim's arguments: n > 0, lease > 0, wait >= 0. */
+static void
+check_claim_args(int n, Interval *lease, Interval *wait)
+{
+	if (n <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be positive, not %d", n),
+				 errhint("n is how many tasks a worker takes at most.")));
+	if (lease != NULL && sg_interval_ms(lease) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease must be positive"),
+				 errhint("Pass NULL for the node's own lease.")));
+	if (sg_interval_ms(wait) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait must not be negative")));
+}
+
+/*
+ * sg_claim(queue, worker, n, lease, wait): claim up to n tasks; with wait,
+ * long-poll until one is committed or wait passes.
+ */
+Datum
+sg_claim(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *queue = sg_arg_text(fcinfo, 0, "queue");
+	char	   *worker = sg_arg_text(fcinfo, 1, "worker");
+	int			n;
+	Interval   *lease = PG_ARGISNULL(3) ? NULL : PG_GETARG_INTERVAL_P(3);
+	Interval   *wait;
+	TimestampTz deadline;
+	MemoryContext loop_cxt;
+	MemoryContext caller = CurrentMemoryContext;
+
+	sg_require_arg(fcinfo, 2, "n");
+	sg_require_arg(fcinfo, 4, "wait");
+	n = PG_GETARG_INT32(2);
+	wait = PG_GETARG_INTERVAL_P(4);
+	check_claim_args(n, lease, wait);
+	InitMaterializedSRF(fcinfo, 0);
+	/* a transaction snapshot never sees new work: there a claim does not wait */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   IsolationUsesXactSnapshot() ? 0 : sg_interval_ms(wait));
+	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph claim", ALLOCSET_DEFAULT_SIZES);
+
+	sg_spi_connect();
+	set_waiting(queue);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			int64		now_ms = GetCurrentTimestamp() / 1000;
+			long		left;
+
+			MemoryContextSwitchTo(loop_cxt);
+			ResetLatch(MyLatch);
+			/* a long poll keeps what it sweeps locked: it leaves failures to others */
+			if (now_ms - last_sweep_ms >= SWEEP_EVERY_MS)
+			{
+				sweep_leases(100, sg_interval_ms(wait) == 0);
+				last_sweep_ms = now_ms;
+			}
+			if (claim_into(rsinfo, queue, worker, n, lease) > 0)
+				break;
+			MemoryContextSwitchTo(caller);
+			MemoryContextReset(loop_cxt);
+			left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+			if (left <= 0)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(left, task_shmem ? POLL_MS_SHMEM : POLL_MS_NO_SHMEM),
+							 PG_WAIT_EXTENSION);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		set_waiting(NULL);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	sg_spi_finish();
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * What a worker says of its task
+ * ---------------------------------------------------------------------------
+ */
+
+/* sg_heartbeat(task_id, token, extend): extend the lease; false: stop working. */
+Datum
+sg_heartbeat(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
+	pg_uuid_t  *token;
+	Interval   *extend = PG_ARGISNULL(2) ? NULL : PG_GETARG_INTERVAL_P(2);
+	TaskRow    *row;
+	bool		alive;
+
+	sg_require_arg(fcinfo, 1, "token");
+	token = PG_GETARG_UUID_P(1);
+	if (extend != NULL && sg_interval_ms(extend) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("extend must be positive"),
+				 errhint("Pass NULL to extend by the node's lease.")));
+	sg_spi_connect();
+	row = require_row(task_id, true);
+	/* an expired lease nobody claimed again is taken back by its worker */
+	alive = row->has_token && memcmp(&row->token, token, sizeof(pg_uuid_t)) == 0 &&
+		(has_status(row, "claimed") || has_status(row, "queued"));
+	if (alive)
+	{
+		Oid			types[2] = {TEXTOID, INTERVALOID};
+		Datum		values[2] = {CStringGetTextDatum(task_id),
+		IntervalPGetDatum(extend ? extend : ms_interval(row->lease_ms))};
+
+		run_sql(&plan,
+				"UPDATE stategraph.tasks SET status = 'claimed', "
+				"lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2, "
+				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+				2, types, values, NULL, 0);
+	}
+	sg_spi_finish();
+	PG_RETURN_BOOL(alive);
+}
+
+/* Refuse a call on a task that finished otherwise (completed, failed or interrupted). */
+static void
+refuse_finished(TaskRow *row, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_TASK_FINISHED),
+			 errmsg("task \"%s\" of node \"%s\" is %s already", row->task_id, row->node, row->status),
+			 errdetail("The %s was not taken.", what)));
+}
+
+/* Has the row's step no task out any more (its cancelled tasks belong to a step the thread left)? */
+static bool
+step_complete(TaskRow *row)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
+
+	return run_sql(&plan,
+				   "SELECT 1 FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
+				   "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
+				   2, types, values, NULL, 1) == 0;
+}
+
+/* sg_complete(task_id, token, update): hand back the task's update. */
+Datum
+sg_complete(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
+	pg_uuid_t  *token;
+	Jsonb	   *update = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	TaskRow    *row;
+	SGGraph    *g;
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', update ? ' ' : 'n'};
+
+	sg_require_arg(fcinfo, 1, "token");
+	token = PG_GETARG_UUID_P(1);
+	sg_spi_connect();
+	row = fenced_row(task_id, token, "update");
+	if (has_status(row, "completed"))
+	{
+		bool		same = (row->result == NULL && update == NULL) ||
+			(row->result != NULL && update != NULL &&
+			 DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(row->result),
+											  JsonbPGetDatum(update))));
+
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_TASK_FINISHED),
+					 errmsg("task \"%s\" of node \"%s\" was completed already with another update",
+							task_id, row->node),
+					 errdetail("The first completion stands; this one was not taken.")));
+		sg_spi_finish();
+		PG_RETURN_VOID();		/* the same completion again */
+	}
+	if (has_status(row, "interrupted") || (has_status(row, "failed") && !row->lost))
+		refuse_finished(row, "update");
+
+	/* the update must be one the node could return */
+	g = sg_graph_get(row->graph);
+	sg_graph_pin(g, CurrentMemoryContext);
+	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
+
+	values[0] = CStringGetTextDatum(task_id);
+	values[1] = update ? JsonbPGetDatum(update) : (Datum) 0;
+	run_sql(&plan,
+			"UPDATE stategraph.tasks SET status = 'completed', result = $2, lease_expires_at = NULL, "
+			"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
+			"WHERE task_id OPERATOR(pg_catalog.=) $1",
+			2, types, values, nulls, 0);
+	/*
+	 * A late result takes back the failure its expired lease recorded. This
+	 * rare case locks the thread after the task row, the other order than
+	 * runs use; a resume racing it may end in a deadlock error (40P01) for
+	 * one of the two, which is retried, rather than every completion paying
+	 * for a thread lock.
+	 */
+	if (has_status(row, "failed"))
+		record_on_thread(row, "error", NULL);
+	if (sg_step_ready_hook != NULL && step_complete(row))
+		sg_step_ready_hook(row->graph, row->thread_id);
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* sg_fail(task_id, token, error, retry): a failed attempt. */
+Datum
+sg_fail(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr retry_plan;
+	static SPIPlanPtr fail_plan;
+	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
+	pg_uuid_t  *token;
+	Jsonb	   *error = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	bool		retry = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	TaskRow    *row;
+	char	   *message;
+	Jsonb	   *entry;
+	Oid			types[3] = {TEXTOID, JSONBOID, INTERVALOID};
+	Datum		values[3];
+
+	sg_require_arg(fcinfo, 1, "token");
+	token = PG_GETARG_UUID_P(1);
+	sg_spi_connect();
+	lock_task_thread(task_id);
+	row = fenced_row(task_id, token, "failure");
+	if (has_status(row, "failed"))
+	{
+		sg_spi_finish();
+		PG_RETURN_VOID();		/* reported already */
+	}
+	if (has_status(row, "completed") || has_status(row, "interrupted"))
+		refuse_finished(row, "failure");
+
+	message = error ? sg_jsonb_get_cstring(error, "message") : NULL;
+	if (message == NULL && error != NULL && sg_jsonb_as_cstring(error) != NULL)
+		message = sg_jsonb_as_cstring(error);
+	entry = failure_entry(row, message ? message : "the worker failed", "external_task_error", error);
+	values[0] = CStringGetTextDatum(task_id);
+	values[1] = JsonbPGetDatum(entry);
+	if (retry && row->attempt < row->max_attempts)
+	{
+		values[2] = IntervalPGetDatum(ms_interval(backoff_ms(row->backoff_ms, row->attempt)));
+		run_sql(&retry_plan,
+				"UPDATE stategraph.tasks SET status = 'queued', error = $2, lease_expires_at = NULL, "
+				"visible_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3, "
+				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+				3, types, values, NULL, 0);
+		note_new_work(row->queue);
+	}
+	else
+	{
+		run_sql(&fail_plan,
+				"UPDATE stategraph.tasks SET status = 'failed', error = $2, lease_expires_at = NULL, "
+				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
+				"WHERE task_id OPERATOR(pg_catalog.=) $1",
+				2, types, values, NULL, 0);
+		record_on_thread(row, "error", entry);
+	}
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* The interrupt entry of a task, with the id its n-th sg_interrupt() would have. */
+static Jsonb *
+interrupt_entry(TaskRow *row, Jsonb *value)
+{
+	SGJsonBuilder b = {0};
+	char		iid[37];
+	pg_uuid_t	tid;
+
+	/* as executor.c names a node's interrupts */
+	memset(&tid, 0, sizeof(tid));
+	memcpy(tid.data, row->task_id, Min(sizeof(tid.data), strlen(row->task_id)));
+	sg_task_id(&tid, "interrupt", sg_jsonb_array_length(row->resume_values), iid);
+	sg_jb_begin_array(&b);
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "value");
+	sg_jb_jsonb(&b, value);
+	sg_jb_key(&b, "id");
+	sg_jb_string(&b, iid);
+	sg_jb_key(&b, "node");
+	sg_jb_string(&b, row->node);
+	sg_jb_end_object(&b);
+	sg_jb_end_array(&b);
+	return sg_jb_finish(&b);
+}
+
+/* sg_interrupt_task(task_id, token, value): pause the thread to ask a human. */
+Datum
+sg_interrupt_task(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
+	pg_uuid_t  *token;
+	Jsonb	   *value = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	TaskRow    *row;
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', value ? ' ' : 'n'};
+
+	sg_require_arg(fcinfo, 1, "token");
+	token = PG_GETARG_UUID_P(1);
+	sg_spi_connect();
+	lock_task_thread(task_id);
+	row = fenced_row(task_id, token, "interrupt");
+	if (!has_status(row, "claimed") && !has_status(row, "queued"))
+		refuse_finished(row, "interrupt");
+	values[0] = CStringGetTextDatum(task_id);
+	values[1] = value ? JsonbPGetDatum(value) : (Datum) 0;
+	run_sql(&plan,
+			"UPDATE stategraph.tasks SET status = 'interrupted', interrupt = $2, lease_expires_at = NULL, "
+			"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+			2, types, values, nulls, 0);
+	record_on_thread(row, "interrupts", interrupt_entry(row, value));
+	sg_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------------
+ * sg_tasks
+ * ---------------------------------------------------------------------------
+ */
+/* sg_tasks(queue, status): the tasks this role may see, in queue order. */
+Datum
+sg_tasks(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *queue = sg_arg_text_or_null(fcinfo, 0);
+	char	   *status = sg_arg_text_or_null(fcinfo, 1);
+	static const char *const statuses[] = {"queued", "claimed", "completed", "failed", "interrupted", "cancelled"};
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {queue ? ' ' : 'n', status ? ' ' : 'n'};
+	uint64		i;
+	bool		known = status == NULL;
+
+	for (i = 0; i < lengthof(statuses) && !known; i++)
+		known = strcmp(status, statuses[i]) == 0;
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown task status \"%s\"", status),
+				 errhint("A task is queued, claimed, completed, failed, interrupted or cancelled.")));
+	InitMaterializedSRF(fcinfo, 0);
+	sg_spi_connect();
+	values[0] = queue ? CStringGetTextDatum(queue) : (Datum) 0;
+	values[1] = status ? CStringGetTextDatum(status) : (Datum) 0;
+	run_sql(&plan,
+			"SELECT task_id, queue, graph, thread_id, node, step, status, attempt, max_attempts, worker, "
+			"visible_at, lease_expires_at, result, error, created_at, updated_at, finished_at "
+			"FROM stategraph.tasks WHERE ($1::pg_catalog.text IS NULL OR queue OPERATOR(pg_catalog.=) $1) "
+			"AND ($2::pg_catalog.text IS NULL OR status OPERATOR(pg_catalog.=) $2) "
+			"ORDER BY seq",
+			2, types, values, nulls, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		vals[17];
+		bool		isnull[17];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, isnull);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, isnull);
+	}
+	sg_spi_finish();
+	return (Datum) 0;
+}
