@@ -946,6 +946,10 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define DRAFT_NODES_QUERY \
 	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
+/* (0.1.0's schema, until ALTER EXTENSION UPDATE: no external nodes) */
+#define DRAFT_NODES_QUERY_010 \
+	"SELECT node, fn, retry, NULL::pg_catalog.text, NULL::pg_catalog.int4 FROM stategraph.nodes " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
 
 /* The draft's edges. */
 #define DRAFT_EDGE_COLUMNS		"sources, target"
@@ -1042,7 +1046,7 @@ load_draft(const char *graph, Draft *d)
 {
 	int			i;
 
-	d->nnodes = draft_query(DRAFT_NODES_QUERY, graph);
+	d->nnodes = draft_query(sg_schema_is_010() ? DRAFT_NODES_QUERY_010 : DRAFT_NODES_QUERY, graph);
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
