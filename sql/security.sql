@@ -305,12 +305,21 @@ SELECT sg_delete_thread('huge-1');
 SELECT p.proname FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
 WHERE p.prosecdef;
-SELECT p.oid::regprocedure AS fn, has_function_privilege('regress_sg_bob', p.oid, 'EXECUTE') AS public_execute
+-- (rules rather than lists, so that they hold as functions and tables are added)
+SELECT p.oid::regprocedure AS not_for_public
 FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
-WHERE p.pronamespace = 'stategraph'::regnamespace ORDER BY p.proname;
-SELECT c.relname, c.relrowsecurity FROM pg_class c
-WHERE c.relnamespace = 'stategraph'::regnamespace AND c.relkind = 'r' ORDER BY 1;
+WHERE NOT has_function_privilege('regress_sg_bob', p.oid, 'EXECUTE') ORDER BY p.proname;
+SELECT count(*) AS functions_of_public_without_execute
+FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
+WHERE p.pronamespace <> 'stategraph'::regnamespace AND NOT has_function_privilege('regress_sg_bob', p.oid, 'EXECUTE');
+SELECT c.relname AS without_row_security FROM pg_class c
+WHERE c.relnamespace = 'stategraph'::regnamespace AND c.relkind = 'r' AND NOT c.relrowsecurity;
+SELECT c.relname AS not_usable_by_public FROM pg_class c
+WHERE c.relnamespace = 'stategraph'::regnamespace AND c.relkind = 'r'
+  AND NOT (has_table_privilege('regress_sg_bob', c.oid, 'SELECT') AND has_table_privilege('regress_sg_bob', c.oid, 'INSERT')
+           AND has_table_privilege('regress_sg_bob', c.oid, 'UPDATE') AND has_table_privilege('regress_sg_bob', c.oid, 'DELETE'));
 
 SET client_min_messages = warning;
 DROP SCHEMA security CASCADE;

@@ -398,6 +398,147 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
 -- LangGraph.js checkpoint storage
 -- ===========================================================================
 
+/*
+ * Storage for LangGraph's own checkpointer protocol (BaseCheckpointSaver), so
+ * that a LangGraph.js application keeps its graphs in JS and stores its
+ * threads here (clients/langgraph-js, src/lgsaver.c). Three tables, keyed as
+ * LangGraph keys them: (thread_id, checkpoint_ns, ...).
+ *
+ * lg_checkpoints holds a v4 checkpoint without its channel values, its
+ * metadata, and `blobs`, where each channel's value is stored: a map of
+ * channel name to the id of the checkpoint that wrote that value. Keying
+ * values by their writer (not by LangGraph's channel version) keeps a replay
+ * that reuses version numbers from overwriting or reusing an older value.
+ *
+ * lg_blobs holds one row per value written: JSON values as jsonb, other
+ * values as bytes with LangGraph's serializer type. A JSON array that extends
+ * the value it replaces keeps only the appended elements and points to that
+ * value (`base`): a conversation's storage grows with what it appends.
+ * `n` (elements) and `digest` (a SHA-256 chain over the elements) let the
+ * next write recognise an extension without reading the old elements.
+ *
+ * lg_writes holds pending writes (put_writes), in LangGraph's order
+ * (task_path, task_id, idx); special channels use LangGraph's negative
+ * indexes (__error__ -1, __scheduled__ -2, __interrupt__ -3, __resume__ -4).
+ */
+CREATE TABLE stategraph.lg_checkpoints (
+    thread_id            text NOT NULL,
+    checkpoint_ns        text NOT NULL DEFAULT '',
+    checkpoint_id        uuid NOT NULL,
+    parent_checkpoint_id uuid,
+    checkpoint           jsonb NOT NULL,   -- v, id, ts, channel_versions, versions_seen, updated_channels...
+    metadata             jsonb NOT NULL,   -- source, step, parents, run_id...
+    blobs                jsonb NOT NULL,   -- {"channel": "writer checkpoint id"}
+    owner                name NOT NULL DEFAULT CURRENT_USER,
+    created_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+
+CREATE TABLE stategraph.lg_blobs (
+    thread_id     text NOT NULL,
+    checkpoint_ns text NOT NULL DEFAULT '',
+    channel       text NOT NULL,
+    writer        uuid NOT NULL,           -- the checkpoint that wrote this value
+    version       jsonb NOT NULL,          -- LangGraph's channel version
+    base          uuid,                    -- value extended by the appended elements in "value"
+    n             integer,                 -- elements of the whole array value
+    digest        bytea,                   -- SHA-256 chain over the whole array's elements
+    value         jsonb,                   -- the JSON value, or the appended elements
+    type          text,                    -- serializer type of a non-JSON value
+    bytes         bytea,                   -- a non-JSON value
+    owner         name NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, writer)
+);
+
+CREATE TABLE stategraph.lg_writes (
+    thread_id     text NOT NULL,
+    checkpoint_ns text NOT NULL DEFAULT '',
+    checkpoint_id uuid NOT NULL,
+    task_id       text NOT NULL,
+    idx           integer NOT NULL,
+    task_path     text NOT NULL DEFAULT '',
+    channel       text NOT NULL,
+    value         jsonb,
+    type          text,
+    bytes         bytea,
+    owner         name NOT NULL DEFAULT CURRENT_USER,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+
+ALTER TABLE stategraph.lg_checkpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.lg_blobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.lg_writes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_rows ON stategraph.lg_checkpoints USING (stategraph.owned(owner));
+CREATE POLICY owner_rows ON stategraph.lg_blobs USING (stategraph.owned(owner));
+CREATE POLICY owner_rows ON stategraph.lg_writes USING (stategraph.owned(owner));
+
+COMMENT ON TABLE stategraph.lg_checkpoints IS
+'LangGraph.js checkpoints (sg_lg_put): a v4 checkpoint without its values, its metadata, and where each channel value is stored';
+COMMENT ON TABLE stategraph.lg_blobs IS
+'Channel values of LangGraph.js checkpoints, keyed by the checkpoint that wrote them: jsonb (an extended array as its new elements) or typed bytes';
+COMMENT ON TABLE stategraph.lg_writes IS
+'Pending writes of LangGraph.js tasks (sg_lg_put_writes), in LangGraph''s order (task_path, task_id, idx)';
+
+SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
+SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
+
+/* Used by sg_threads for LangGraph.js threads. */
+CREATE FUNCTION stategraph.lg_next(checkpoint jsonb, blobs jsonb) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.lg_next(jsonb, jsonb) IS
+'The nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
+
+CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
+                                      checkpoint jsonb, metadata jsonb, new_versions jsonb,
+                                      bytes_channels text[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
+                                      bytes_values bytea[] DEFAULT NULL) RETURNS uuid
+    AS 'MODULE_PATHNAME', 'sg_lg_put' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[]) IS
+'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; returns the checkpoint id';
+
+CREATE FUNCTION @extschema@.sg_lg_put_writes(thread_id text, checkpoint_ns text, checkpoint_id uuid,
+                                             task_id text, writes jsonb, task_path text DEFAULT '',
+                                             bytes_index integer[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
+                                             bytes_values bytea[] DEFAULT NULL) RETURNS integer
+    AS 'MODULE_PATHNAME', 'sg_lg_put_writes' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) IS
+'LangGraph checkpointer putWrites: stores a task''s pending writes ([[channel, value], ...]; entries named in bytes_index hold typed bytes instead) on a checkpoint; a retry stores nothing twice; returns the writes stored';
+
+CREATE FUNCTION @extschema@.sg_lg_get_tuple(thread_id text, checkpoint_ns text DEFAULT '',
+                                            checkpoint_id uuid DEFAULT NULL) RETURNS json
+    AS 'MODULE_PATHNAME', 'sg_lg_get_tuple' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) IS
+'LangGraph checkpointer getTuple: the checkpoint (the newest of the namespace when checkpoint_id is NULL) with its channel values, metadata, parent and pending writes, as one JSON document';
+
+CREATE FUNCTION @extschema@.sg_lg_list(thread_id text DEFAULT NULL, checkpoint_ns text DEFAULT NULL,
+                                       filter jsonb DEFAULT NULL, before uuid DEFAULT NULL,
+                                       "limit" integer DEFAULT NULL, checkpoint_id uuid DEFAULT NULL)
+    RETURNS SETOF json
+    AS 'MODULE_PATHNAME', 'sg_lg_list' LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) IS
+'LangGraph checkpointer list: checkpoints newest first, as sg_lg_get_tuple documents, optionally of one thread and namespace, whose metadata contains filter, older than before, at most limit';
+
+CREATE FUNCTION @extschema@.sg_lg_delete_thread(thread_id text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_delete_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_delete_thread(text) IS
+'LangGraph checkpointer deleteThread: removes every checkpoint, value and write of a thread (all namespaces); returns the checkpoints removed';
+
+CREATE FUNCTION @extschema@.sg_lg_copy_thread(source_thread_id text, target_thread_id text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_copy_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_copy_thread(text, text) IS
+'LangGraph checkpointer copyThread: copies every checkpoint, value and write of a thread into a new thread; returns the checkpoints copied';
+
+CREATE FUNCTION @extschema@.sg_lg_prune(thread_ids text[], strategy text DEFAULT 'keep_latest') RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_prune' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_prune(text[], text) IS
+'LangGraph checkpointer prune: keep_latest keeps only the newest checkpoint of each namespace of the threads (with its values and writes), delete removes the threads; returns the checkpoints removed';
+
+CREATE FUNCTION @extschema@.sg_lg_delete_for_runs(run_ids text[]) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_lg_delete_for_runs' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) IS
+'LangGraph checkpointer deleteForRuns: removes the checkpoints whose metadata run_id is one of run_ids, with their writes; values later checkpoints still use are kept; returns the checkpoints removed';
+
 
 
 -- ===========================================================================
@@ -551,3 +692,15 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_tasks(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.sweep_leases(integer) TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
+-- LangGraph.js checkpoint storage: each role reads and writes its own rows
+-- (the owner_rows policies); lg_next is called by sg_threads as the caller
+GRANT EXECUTE ON FUNCTION stategraph.lg_next(jsonb, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_delete_thread(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_copy_thread(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_prune(text[], text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.lg_checkpoints, stategraph.lg_blobs, stategraph.lg_writes TO PUBLIC;

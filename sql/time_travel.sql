@@ -35,7 +35,9 @@ SELECT checkpoint_id AS picked FROM sg_get_state_history('order-1', filter => '{
 UPDATE prices SET price = 5;
 SELECT sg_invoke('shop', NULL, thread_id => 'order-1', checkpoint_id => :'picked');
 SELECT "values" FROM sg_get_state('order-1');
--- both branches are in the history; the old one keeps its old values
+-- both branches are in the history; the old one keeps its old values; as in
+-- LangGraph, the fork is numbered one step after the checkpoint it copies
+-- (replaying from step 1 stores 2/fork, then 3/loop, 4/loop)
 SELECT step, source, "values", parent_checkpoint_id = :'picked' AS child_of_picked
 FROM sg_get_state_history('order-1');
 -- replaying again from the same checkpoint makes a third branch
@@ -44,7 +46,7 @@ SELECT sg_invoke('shop', NULL, thread_id => 'order-1', checkpoint_id => :'picked
 SELECT count(*) FILTER (WHERE source = 'fork') AS forks, count(*) AS checkpoints
 FROM sg_get_state_history('order-1');
 -- each branch reads back what it computed
-SELECT "values"->>'total' AS total FROM sg_get_state_history('order-1', filter => '{"step": 3}');
+SELECT "values"->>'total' AS total FROM sg_get_state_history('order-1') WHERE next = '{}';
 
 -- invoking the newest checkpoint by id is a plain resume: no fork
 SELECT checkpoint_id AS newest FROM sg_get_state('order-1') \gset

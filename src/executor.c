@@ -1214,8 +1214,12 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 	run->first_step = true;
 	if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
 	{
-		/* time travel: continue from a copy of the old checkpoint */
-		SGCheckpoint *cp = new_checkpoint(run, "fork", start->step);
+		/*
+		 * time travel: continue from a copy of the old checkpoint, numbered
+		 * one step after it as LangGraph numbers it (a replay from step 1
+		 * stores 2/fork, then 3/loop, ...)
+		 */
+		SGCheckpoint *cp = new_checkpoint(run, "fork", start->step + 1);
 
 		cp->nnext = start->nnext;
 		cp->next = start->next;
@@ -1223,6 +1227,7 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 		cp->barriers = start->barriers;
 		put_checkpoint(run, cp, state, NULL);
 		tasks_from_checkpoint(run, cp);
+		run->stop = cp->step + opts->recursion_limit + 1;
 		interrupted = false;
 	}
 	else

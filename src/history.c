@@ -219,6 +219,14 @@ sg_get_state(PG_FUNCTION_ARGS)
 	desc = BlessTupleDesc(desc);
 
 	sg_spi_connect();
+	th = sg_thread_fetch(thread_id, false);
+	if (th == NULL && sg_lg_thread_exists(thread_id))
+	{
+		/* a LangGraph.js thread (lgsaver.c) */
+		tup = sg_lg_get_state(desc, thread_id, PG_ARGISNULL(1) ? NULL : PG_GETARG_UUID_P(1));
+		sg_spi_finish();
+		PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+	}
 	th = sg_thread_fetch_required(thread_id, false);
 	cs = sg_channelset_from_jsonb(th->channels);
 	id = PG_ARGISNULL(1) ? th->head : *PG_GETARG_UUID_P(1);
@@ -323,6 +331,14 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	sg_spi_connect();
+	th = sg_thread_fetch(thread_id, false);
+	if (th == NULL && sg_lg_thread_exists(thread_id))
+	{
+		/* a LangGraph.js thread (lgsaver.c) */
+		sg_lg_get_state_history(rsinfo, thread_id, limit, &before, filter);
+		sg_spi_finish();
+		return (Datum) 0;
+	}
 	th = sg_thread_fetch_required(thread_id, false);
 	cs = sg_channelset_from_jsonb(th->channels);
 	rows = sg_history_rows(thread_id, &before, limit, filter);
@@ -409,7 +425,7 @@ sg_threads(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	/* the columns of sg_threads' result, in its order */
 	sg_spi_prepare(&plan,
-				   "SELECT t.thread_id, t.graph, t.status, c.next, "
+				   "SELECT * FROM (SELECT t.thread_id, t.graph, t.status, c.next, "
 				   "(SELECT pg_catalog.count(*) FROM stategraph.checkpoints k "
 				   "  WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id), "
 				   "t.created_at, t.updated_at "
@@ -417,7 +433,22 @@ sg_threads(PG_FUNCTION_ARGS)
 				   "ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
 				   "AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head "
 				   "WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
-				   "ORDER BY t.thread_id COLLATE \"C\"", 1, types);
+				   /* LangGraph.js threads (lgsaver.c): no graph in SQL; their newest root checkpoint */
+				   "UNION ALL SELECT l.thread_id, NULL, CASE WHEN l.e THEN 'error' WHEN l.i THEN 'interrupted' "
+				   "WHEN pg_catalog.cardinality(l.next) OPERATOR(pg_catalog.=) 0 THEN 'done' ELSE 'idle' END, "
+				   "l.next, l.n, l.created, l.updated FROM (SELECT DISTINCT ON (c.thread_id) c.thread_id, "
+				   "stategraph.lg_next(c.checkpoint, c.blobs) AS next, pg_catalog.count(*) OVER w AS n, "
+				   "pg_catalog.min(c.created_at) OVER w AS created, pg_catalog.max(c.created_at) OVER w AS updated, "
+				   "EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+				   "AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id "
+				   "AND x.channel OPERATOR(pg_catalog.=) '__error__') AS e, "
+				   "EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+				   "AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id "
+				   "AND x.channel OPERATOR(pg_catalog.=) '__interrupt__') AS i "
+				   "FROM stategraph.lg_checkpoints c WHERE c.checkpoint_ns OPERATOR(pg_catalog.=) '' "
+				   "WINDOW w AS (PARTITION BY c.thread_id) ORDER BY c.thread_id, c.checkpoint_id DESC) l "
+				   "WHERE $1 IS NULL) u "
+				   "ORDER BY u.thread_id COLLATE \"C\"", 1, types);
 	args[0] = graph ? CStringGetTextDatum(graph) : (Datum) 0;
 	nrows = sg_spi_execute(plan, args, nulls, 0);
 	tt = SPI_tuptable;

@@ -518,4 +518,13 @@ extern void sg_require_function(Oid fn, const char *what, const char *name, cons
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 extern bool sg_schema_is_010(void);
 
+/* ---------------------------------------------------------------------------
+ * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_lg_thread_exists(const char *thread_id);
+extern HeapTuple sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id);
+extern void sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
+									const pg_uuid_t *before, Jsonb *filter);
+
 #endif							/* STATEGRAPH_H */

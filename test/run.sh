@@ -111,6 +111,28 @@ if ls test/t/*.pl >/dev/null 2>&1; then
 	[ "$f" -eq 0 ] || grep -E '^\s*not ok|Failed|Parse errors|Dubious|Error' "$LOG/tap.log" | head -30
 fi
 
+# JS: the LangGraph.js checkpointer (clients/langgraph-js) on a throwaway cluster:
+# LangGraph's own saver suite (vitest, TAP), the seed's scenarios end to end and
+# the two-process test (node:test, counted from its "# pass" / "# fail" lines)
+JSDIR=clients/langgraph-js
+if command -v npm >/dev/null && [ -f "$JSDIR/package-lock.json" ]; then
+	js_stamp="$JSDIR/node_modules/.lock.sha256"
+	if [ ! -f "$js_stamp" ] || [ "$(sha256sum <"$JSDIR/package-lock.json")" != "$(cat "$js_stamp")" ]; then
+		(cd "$JSDIR" && npm ci --no-audit --no-fund) >"$LOG/npm.log" 2>&1 && sha256sum <"$JSDIR/package-lock.json" >"$js_stamp"
+	fi
+	with_cluster sh -c "cd $JSDIR && psql -qc 'CREATE EXTENSION stategraph' && ./node_modules/.bin/vitest run --reporter=tap-flat; node --test test/e2e.node.mjs test/concurrency.node.mjs" >"$LOG/js.log" 2>&1
+	p=$(grep -cE '^ok [0-9]+ - test/' "$LOG/js.log")		# vitest (tap-flat)
+	f=$(grep -cE '^not ok [0-9]+ - test/' "$LOG/js.log")
+	np=$(grep -E '^# pass [0-9]+' "$LOG/js.log" | awk '{s+=$3} END {print s+0}')	# node:test
+	nf=$(grep -E '^# fail [0-9]+' "$LOG/js.log" | awk '{s+=$3} END {print s+0}')
+	[ "$p" -gt 0 ] || f=$((f + 1))		# the validation suite did not run
+	[ "$np" -gt 0 ] || nf=$((nf + 1))	# the node:test files did not run
+	report "JS" "$((p + np))" "$((f + nf))"
+	[ "$((f + nf))" -eq 0 ] || { grep -E '^\s*not ok|Error' "$LOG/js.log" | head -30; tail -5 "$LOG/npm.log" 2>/dev/null; }
+else
+	report "JS" 0 1; echo "npm or $JSDIR/package-lock.json missing"
+fi
+
 echo "logs: $LOG"
 [ "$total_fail" -gt 0 ] || rm -rf "$COPY"
 echo "$total_pass passed, $total_fail failed"

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(72);
+SELECT plan(73);
 
 -- functions, with the argument types and result types of API.md
 SELECT has_function('sg_create_graph', ARRAY['text', 'jsonb']);
@@ -68,7 +68,8 @@ SELECT columns_are('public', 'sg_thread',
 
 -- storage
 SELECT has_schema('stategraph');
-SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks']);
+SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks',
+                                      'lg_checkpoints', 'lg_blobs', 'lg_writes']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
                  'checkpoints are keyed by thread first');
@@ -79,7 +80,8 @@ SELECT col_type_is('stategraph', 'branches', 'router', 'text', 'routers are kept
 SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'stategraph' $$,
               ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
                     'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
-                    'stategraph.tasks_seq_seq'],
+                    'stategraph.tasks_seq_seq',
+                    'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes'],
               'pg_dump keeps every table (pg_extension_config_dump)');
 
 -- every function of the extension is SECURITY INVOKER, and user functions are in public
@@ -92,11 +94,16 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
           'every sg_ function is in the extension schema');
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph'
-           WHERE p.proname LIKE 'sg\_%'
+           WHERE p.proname LIKE 'sg\_%' AND p.proname NOT LIKE 'sg\_lg\_%'
              -- functions of 0.2.0, each tested in a file of its own
              AND p.proname <> ALL (ARRAY['sg_draw_history', 'sg_add_external_node', 'sg_claim', 'sg_heartbeat',
                                        'sg_complete', 'sg_fail', 'sg_interrupt_task', 'sg_tasks']))::int,
           19, 'the extension has the 19 functions and procedures of API.md');
+SELECT set_eq($$ SELECT p.proname::text FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+                 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph' WHERE p.proname LIKE 'sg\_lg\_%' $$,
+              ARRAY['sg_lg_put', 'sg_lg_put_writes', 'sg_lg_get_tuple', 'sg_lg_list', 'sg_lg_delete_thread',
+                    'sg_lg_copy_thread', 'sg_lg_prune', 'sg_lg_delete_for_runs'],
+              'the LangGraph checkpointer functions (issue 11)');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stategraph'), false,
           'the extension is not relocatable (internals are schema-qualified)');
 

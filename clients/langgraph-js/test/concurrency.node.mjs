@@ -1,0 +1,89 @@
+// Two LangGraph.js processes writing one thread through StategraphSaver never
+// fork its chain silently: every checkpoint a run writes extends the thread's
+// newest one, or the run fails with a serialization failure (40001) that the
+// application sees.
+//     node --test test/concurrency.node.mjs      (libpq environment)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { StategraphSaver } from "../src/index.js";
+
+const run = promisify(execFile);
+const worker = fileURLToPath(new URL("./concurrency_worker.mjs", import.meta.url));
+let pool;
+
+before(async () => {
+	pool = new pg.Pool({ max: 4 });
+	await pool.query("CREATE EXTENSION IF NOT EXISTS stategraph");
+});
+after(async () => {
+	await pool.end();
+});
+
+// loop/input checkpoints that share a parent: a silent fork
+async function forks(threadId) {
+	const { rows } = await pool.query(
+		`SELECT parent_checkpoint_id, count(*)::int AS n FROM stategraph.lg_checkpoints
+		  WHERE thread_id = $1 AND parent_checkpoint_id IS NOT NULL AND metadata->>'source' IN ('loop', 'input')
+		  GROUP BY 1 HAVING count(*) > 1`,
+		[threadId],
+	);
+	return rows;
+}
+
+test("a second writer extending a stale checkpoint gets 40001, and nothing is stored", async () => {
+	const saver = new StategraphSaver(pool);
+	const thread_id = `conc-direct-${process.pid}`;
+	const root = { ...emptyCheckpoint(), id: uuid6(-1) };
+	const c0 = await saver.put({ configurable: { thread_id } }, root, { source: "input", step: -1, parents: {} }, {});
+	const a = { ...emptyCheckpoint(), id: uuid6(-1) };
+	const b = { ...emptyCheckpoint(), id: uuid6(-1) };
+	await saver.put(c0, a, { source: "loop", step: 0, parents: {} }, {});
+	await assert.rejects(saver.put(c0, b, { source: "loop", step: 0, parents: {} }, {}), (e) => e.code === "40001");
+	assert.equal(await saver.getTuple({ configurable: { thread_id, checkpoint_id: b.id } }), undefined);
+	// a fork from an older checkpoint is not a race: LangGraph's time travel and updateState
+	const f = { ...emptyCheckpoint(), id: uuid6(-1) };
+	await saver.put(c0, f, { source: "fork", step: 0, parents: {} }, {});
+	assert.deepStrictEqual(await forks(thread_id), []);
+});
+
+test("two LangGraph.js processes on one thread: no silent fork", async () => {
+	const thread_id = `conc-procs-${process.pid}`;
+	const n = 15;
+	const outs = await Promise.all([1, 2].map(() => run(process.execPath, [worker, thread_id, String(n)], { env: process.env })));
+	const results = outs.map((o) => JSON.parse(o.stdout));
+	for (const r of results) {
+		assert.deepStrictEqual(r.other, [], "only serialization failures may fail a run");
+		assert.equal(r.ok + r.conflicts, n);
+	}
+	const ok = results[0].ok + results[1].ok;
+	assert.ok(ok >= 1);
+	assert.deepStrictEqual(await forks(thread_id), []);
+	// every stored checkpoint is on the one chain that leads to the newest, except the
+	// first (input) checkpoint of a run that lost the race to start a new thread: roots
+	// (no parent) cannot be told from LangGraph's own way of writing several roots, but
+	// that run's next put is refused, so the application is told (one per refused run at most)
+	const { rows } = await pool.query(
+		`WITH RECURSIVE chain AS (
+		   (SELECT checkpoint_id, parent_checkpoint_id, metadata FROM stategraph.lg_checkpoints
+		     WHERE thread_id = $1 AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1)
+		   UNION ALL
+		   SELECT c.checkpoint_id, c.parent_checkpoint_id, c.metadata FROM stategraph.lg_checkpoints c
+		     JOIN chain ON c.thread_id = $1 AND c.checkpoint_ns = '' AND c.checkpoint_id = chain.parent_checkpoint_id)
+		 SELECT (SELECT count(*)::int FROM chain) AS on_chain,
+		        (SELECT count(*)::int FROM stategraph.lg_checkpoints WHERE thread_id = $1) AS stored,
+		        (SELECT count(*)::int FROM stategraph.lg_checkpoints c WHERE thread_id = $1 AND parent_checkpoint_id IS NULL
+		            AND metadata->>'source' = 'input' AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints k
+		              WHERE k.thread_id = $1 AND k.parent_checkpoint_id = c.checkpoint_id)
+		            AND c.checkpoint_id NOT IN (SELECT checkpoint_id FROM chain)) AS lost_roots`,
+		[thread_id],
+	);
+	assert.equal(rows[0].on_chain + rows[0].lost_roots, rows[0].stored);
+	assert.ok(rows[0].lost_roots <= results[0].conflicts + results[1].conflicts);
+	assert.ok(rows[0].stored >= 5 * ok);
+	console.log(`# runs completed ${ok}, refused ${results[0].conflicts + results[1].conflicts}`);
+});

@@ -1,0 +1,137 @@
+--
+-- LangGraph checkpoint storage (sg_lg_ functions, src/lgsaver.c), called as
+-- clients/langgraph-js's StategraphSaver calls them, and LangGraph.js threads
+-- read with sg_threads / sg_get_state / sg_get_state_history.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA lgsaver;
+SET search_path = lgsaver;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+-- a thread as LangGraph.js writes the seed's graph: input, then steps 0..2
+SELECT sg_lg_put('lgs-1', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "2026-01-01T00:00:00.000Z",
+      "channel_values": {"__start__": {"messages": [], "step": 0}},
+      "channel_versions": {"__start__": 1}, "versions_seen": {"__input__": {}}}',
+    '{"source": "input", "step": -1, "parents": {}}', '{"__start__": 1}');
+SELECT sg_lg_put_writes('lgs-1', '', '1ef00000-0000-6000-8000-000000000001', 'task-start',
+    '[["messages", []], ["step", 0], ["branch:to:step1", null]]');
+SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000001',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000002", "ts": "2026-01-01T00:00:01.000Z",
+      "channel_values": {"messages": [], "step": 0, "branch:to:step1": null},
+      "channel_versions": {"__start__": 2, "messages": 2, "step": 2, "branch:to:step1": 2},
+      "versions_seen": {"__input__": {}, "__start__": {"__start__": 1}}}',
+    '{"source": "loop", "step": 0, "parents": {}}', '{"__start__": 2, "messages": 2, "step": 2, "branch:to:step1": 2}');
+SELECT sg_lg_put_writes('lgs-1', '', '1ef00000-0000-6000-8000-000000000002', 'task-1',
+    '[["messages", ["Step 1 complete"]], ["step", 1], ["branch:to:step2", null]]');
+SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000002',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000003", "ts": "2026-01-01T00:00:02.000Z",
+      "channel_values": {"messages": ["Step 1 complete"], "step": 1, "branch:to:step2": null},
+      "channel_versions": {"__start__": 2, "messages": 3, "step": 3, "branch:to:step1": 3, "branch:to:step2": 3},
+      "versions_seen": {"__input__": {}, "__start__": {"__start__": 1}, "step1": {"branch:to:step1": 2}}}',
+    '{"source": "loop", "step": 1, "parents": {}}', '{"messages": 3, "step": 3, "branch:to:step1": 3, "branch:to:step2": 3}');
+-- step2 fails: its error is a special write (index -1); a retry stores nothing twice
+SELECT sg_lg_put_writes('lgs-1', '', '1ef00000-0000-6000-8000-000000000003', 'task-2',
+    '[["__error__", {"name": "Error", "message": "step2 failed"}]]');
+SELECT sg_lg_put_writes('lgs-1', '', '1ef00000-0000-6000-8000-000000000003', 'task-2',
+    '[["__error__", {"name": "Error", "message": "step2 failed"}]]');
+SELECT idx, channel FROM stategraph.lg_writes WHERE thread_id = 'lgs-1' AND task_id = 'task-2';
+
+-- get_tuple: the newest checkpoint with its values and pending writes
+SELECT t->'checkpoint'->'channel_versions' AS versions, t->'channel_values' AS "values",
+       t->'pending_writes' AS writes, t->>'parent_checkpoint_id' AS parent
+  FROM sg_lg_get_tuple('lgs-1') t;
+-- list: newest first, filter on metadata, before, limit
+SELECT t->>'checkpoint_id' AS id, t->'metadata'->>'step' AS step FROM sg_lg_list('lgs-1', '') t;
+SELECT t->>'checkpoint_id' AS id FROM sg_lg_list('lgs-1', '', '{"source": "loop"}', "limit" => 1) t;
+SELECT t->>'checkpoint_id' AS id FROM sg_lg_list('lgs-1', '', before => '1ef00000-0000-6000-8000-000000000003') t;
+
+-- the same thread in SQL, as stategraph's own threads are read
+SELECT thread_id, graph, status, next, checkpoints FROM sg_threads() WHERE thread_id LIKE 'lgs-%';
+SELECT step, source, next, "values", tasks->0->'error' AS error FROM sg_get_state('lgs-1');
+SELECT step, source, next, "values" FROM sg_get_state_history('lgs-1');
+SELECT step, next FROM sg_get_state_history('lgs-1', "limit" => 1, filter => '{"step": 0}');
+
+-- a second writer extending a stale checkpoint is refused; a fork (time travel, updateState) is not
+SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000002',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000009", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "loop", "step": 1}', '{}');
+SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000003',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000004", "ts": "x",
+      "channel_values": {"messages": ["Step 1 complete", "forked"]},
+      "channel_versions": {"messages": 4, "step": 2}, "versions_seen": {}}',
+    '{"source": "fork", "step": 1}', '{"messages": 4}');
+SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-1', '', '1ef00000-0000-6000-8000-000000000004') t;
+-- the fork's messages extend its parent's: only the new element is stored
+SELECT channel, base IS NOT NULL AS extends, n, value FROM stategraph.lg_blobs
+ WHERE thread_id = 'lgs-1' AND channel = 'messages' ORDER BY writer;
+
+-- copy, prune (keep_latest rewrites the kept values whole), delete
+SELECT sg_lg_copy_thread('lgs-1', 'lgs-2');
+SELECT sg_lg_copy_thread('lgs-1', 'lgs-2');
+SELECT sg_lg_prune(ARRAY['lgs-2']);
+SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-2') t;
+SELECT count(*) AS blobs, count(base) AS extending FROM stategraph.lg_blobs WHERE thread_id = 'lgs-2';
+SELECT sg_lg_delete_thread('lgs-2');
+SELECT count(*) FROM sg_lg_list('lgs-2');
+
+-- runs: the first run's checkpoints go; the fork extended a value of theirs, rewritten whole
+UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{"run_id": "run-a"}'
+ WHERE thread_id = 'lgs-1' AND checkpoint_id < '1ef00000-0000-6000-8000-000000000004';
+SELECT sg_lg_delete_for_runs(ARRAY['run-a']);
+SELECT t->'channel_values'->'messages' FROM sg_lg_get_tuple('lgs-1', '', '1ef00000-0000-6000-8000-000000000004') t;
+SELECT channel, base IS NOT NULL AS extends, n FROM stategraph.lg_blobs WHERE thread_id = 'lgs-1' ORDER BY writer, channel;
+
+-- typed bytes (values LangGraph's serializer does not write as JSON)
+SELECT sg_lg_put('lgs-3', 'sub:1', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000005", "ts": "x", "channel_values": {},
+      "channel_versions": {"blob": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"blob": 1}', ARRAY['blob'], ARRAY['bytes'], ARRAY['\x00ff'::bytea]);
+SELECT sg_lg_put_writes('lgs-3', 'sub:1', '1ef00000-0000-6000-8000-000000000005', 't', '[["blob", null]]',
+    bytes_index => ARRAY[0], bytes_types => ARRAY['bytes'], bytes_values => ARRAY['\x01'::bytea]);
+SELECT t->'channel_bytes' AS bytes, t->'pending_writes' AS writes FROM sg_lg_get_tuple('lgs-3', 'sub:1') t;
+SELECT sg_lg_get_tuple('lgs-3') IS NULL AS root_namespace_is_empty;
+
+-- bad input
+SELECT sg_lg_put(NULL, '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000006"}', '{}', '{}');
+SELECT sg_lg_put('lgs-4', '', NULL, '[]', '{}', '{}');
+SELECT sg_lg_put('lgs-4', '', NULL, '{"v": 4}', '{}', '{}');
+SELECT sg_lg_put('lgs-4', '', NULL, '{"id": "not-a-uuid"}', '{}', '{}');
+SELECT sg_lg_put_writes('lgs-4', '', NULL, 't', '[]');
+SELECT sg_lg_put_writes('lgs-4', '', '1ef00000-0000-6000-8000-000000000006', 't', '[["only-a-channel"]]');
+SELECT sg_lg_put_writes('lgs-4', '', '1ef00000-0000-6000-8000-000000000006', 't', '{}');
+SELECT sg_lg_prune(ARRAY['lgs-1'], 'keep_some');
+SELECT sg_lg_list("limit" => -1);
+SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-4';
+
+-- rows belong to the role that wrote them (row-level security, stategraph.owned)
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_lg_alice;
+DROP ROLE IF EXISTS regress_lg_bob;
+RESET client_min_messages;
+CREATE ROLE regress_lg_alice;
+CREATE ROLE regress_lg_bob;
+GRANT USAGE ON SCHEMA lgsaver, stategraph TO regress_lg_alice, regress_lg_bob;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_lg_alice, regress_lg_bob;
+SET ROLE regress_lg_alice;
+SELECT sg_lg_put('lgs-alice', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000007", "ts": "x", "channel_values": {"secret": "alice''s"},
+      "channel_versions": {"secret": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"secret": 1}');
+SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-alice') t;
+SET ROLE regress_lg_bob;
+SELECT sg_lg_get_tuple('lgs-alice') IS NULL AS bob_sees_nothing, (SELECT count(*) FROM sg_lg_list()) AS bob_lists;
+SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_copy_thread('lgs-alice', 'lgs-bob') AS bob_copies;
+RESET ROLE;
+SELECT owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgs-alice' GROUP BY owner;
+DELETE FROM stategraph.lg_checkpoints WHERE owner = 'regress_lg_alice';
+DELETE FROM stategraph.lg_blobs WHERE owner = 'regress_lg_alice';
+REVOKE ALL ON ALL TABLES IN SCHEMA stategraph FROM regress_lg_alice, regress_lg_bob;
+REVOKE ALL ON SCHEMA lgsaver, stategraph FROM regress_lg_alice, regress_lg_bob;
+DROP ROLE regress_lg_alice;
+DROP ROLE regress_lg_bob;
+
+DROP SCHEMA lgsaver CASCADE;

@@ -1,0 +1,186 @@
+// LangGraph.js 1.7.3 with StategraphSaver vs PostgresSaver, side by side
+// (driven by test/bench/lgsaver.sh, one database per saver on one cluster).
+//
+//   node lgsaver.mjs <postgres|stategraph> seed <callers> <seconds> <warmup_seconds>
+//   node lgsaver.mjs <postgres|stategraph> chat <turns> <getstate_calls> <page_calls>
+//
+// Modules come from clients/langgraph-js/node_modules (the versions of its lock
+// file: @langchain/langgraph 1.7.3, -checkpoint-postgres 1.0.5, pg 8.23.1), so
+// both savers run under one copy of LangGraph. Connects with the libpq
+// environment. Prints one JSON object.
+//
+// The graphs are those of langgraph/bench.mjs: the seed graph
+// (START -> step1 -> step2 -> step3 -> END) and a 200-turn chat whose reply to
+// "turn N" is 190 English words picked by md5("N-i") (about 1 KB).
+
+import { createRequire } from "node:module";
+import { createHash } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { pathToFileURL, fileURLToPath } from "node:url";
+
+const client = fileURLToPath(new URL("../../clients/langgraph-js/", import.meta.url));
+const require = createRequire(`${client}package.json`);
+const load = async (name) => import(pathToFileURL(require.resolve(name)).href);
+const pg = (await load("pg")).default;
+const { Annotation, StateGraph, START, END } = await load("@langchain/langgraph");
+const { PostgresSaver } = await load("@langchain/langgraph-checkpoint-postgres");
+const { StategraphSaver } = await import(pathToFileURL(`${client}src/index.js`).href);
+
+const concat = (a, b) => a.concat(b);
+const r3 = (x) => (x == null ? null : Math.round(x * 1000) / 1000);
+const median = (xs) => {
+	const s = [...xs].sort((a, b) => a - b);
+	return s.length ? s[Math.ceil(s.length / 2) - 1] : null;
+};
+const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+function fail(msg) {
+	console.error(`lgsaver.mjs: ${msg}`);
+	process.exit(1);
+}
+
+const TABLES = {
+	postgres: ["public.checkpoints", "public.checkpoint_blobs", "public.checkpoint_writes", "public.checkpoint_migrations"],
+	stategraph: ["stategraph.lg_checkpoints", "stategraph.lg_blobs", "stategraph.lg_writes"],
+};
+
+async function makeSaver(kind, pool) {
+	const saver = kind === "postgres" ? new PostgresSaver(pool) : new StategraphSaver(pool);
+	await saver.setup();
+	return saver;
+}
+
+function seedGraph(saver) {
+	const State = Annotation.Root({
+		messages: Annotation({ reducer: concat, default: () => [] }),
+		step: Annotation(),
+		data: Annotation(),
+	});
+	return new StateGraph(State)
+		.addNode("step1", () => ({ step: 1, messages: ["Step 1 complete"] }))
+		.addNode("step2", () => ({ step: 2, messages: ["Step 2 complete"] }))
+		.addNode("step3", () => ({ step: 3, messages: ["Step 3 complete"] }))
+		.addEdge(START, "step1")
+		.addEdge("step1", "step2")
+		.addEdge("step2", "step3")
+		.addEdge("step3", END)
+		.compile({ checkpointer: saver });
+}
+
+const WORDS = "the of and to in is you that it he was for on are as with his they at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part over new sound take only little work know place year live me back give most very after thing our just name good sentence man think say great where help through much before line right too mean old any same tell boy follow came want show also around form three small set put end does another well large must big even such because turn here why ask went men read need land different home us move try kind hand picture again change off play spell air away animal house point page letter mother answer found study still learn should".split(" ");
+function replyText(turn) {
+	const parts = [];
+	for (let i = 1; i <= 190; i++) {
+		const d = createHash("md5").update(`${turn}-${i}`).digest();
+		parts.push(WORDS[(d[0] * 256 + d[1]) % WORDS.length]);
+	}
+	return parts.join(" ");
+}
+
+function chatGraph(saver) {
+	const State = Annotation.Root({ messages: Annotation({ reducer: concat, default: () => [] }) });
+	return new StateGraph(State)
+		.addNode("chat", (state) => {
+			const last = state.messages[state.messages.length - 1];
+			const turn = parseInt(/[0-9]+/.exec(last.content)[0], 10);
+			return { messages: [{ role: "assistant", content: replyText(turn) }] };
+		})
+		.addEdge(START, "chat")
+		.addEdge("chat", END)
+		.compile({ checkpointer: saver });
+}
+
+async function seed(kind, callers, seconds, warmupSeconds) {
+	const pool = new pg.Pool({ max: callers + 2 });
+	const app = seedGraph(await makeSaver(kind, pool));
+	const input = () => ({ messages: [], step: 0, data: { user: "alice" } });
+	const run = `c${callers}-${process.pid}-${Date.now()}`; // thread ids of this run only
+	const out = await app.invoke(input(), { configurable: { thread_id: `${run}-check` } });
+	if (out.step !== 3 || out.messages.length !== 3) fail(`unexpected final state ${JSON.stringify(out)}`);
+	let n = 0;
+	async function phase(tag, secs) {
+		const lat = [];
+		const t0 = performance.now();
+		const stopAt = t0 + secs * 1000;
+		await Promise.all(
+			Array.from({ length: callers }, async (_, c) => {
+				while (performance.now() < stopAt) {
+					const s = performance.now();
+					await app.invoke(input(), { configurable: { thread_id: `${run}-${tag}-${c}-${n++}` } });
+					lat.push(performance.now() - s);
+				}
+			}),
+		);
+		return { lat, elapsed: (performance.now() - t0) / 1000 };
+	}
+	if (warmupSeconds > 0) await phase("w", warmupSeconds);
+	const { lat, elapsed } = await phase("m", seconds);
+	await pool.end();
+	return { kind, callers, invokes: lat.length, tps: r3(lat.length / elapsed), p50_ms: r3(median(lat)) };
+}
+
+async function chat(kind, turns, getStateCalls, pageCalls) {
+	const pool = new pg.Pool({ max: 4 });
+	const app = chatGraph(await makeSaver(kind, pool));
+	const warm = { configurable: { thread_id: "chat-warmup" } };
+	await app.invoke({ messages: [{ role: "user", content: "turn 0" }] }, warm);
+	const config = { configurable: { thread_id: "chat-1" } };
+	const turnMs = [];
+	for (let t = 1; t <= turns; t++) {
+		const s = performance.now();
+		await app.invoke({ messages: [{ role: "user", content: `turn ${t}` }] }, config);
+		turnMs.push(performance.now() - s);
+	}
+	const state = await app.getState(config);
+	const msgs = state.values.messages;
+	if (msgs.length !== 2 * turns || msgs[msgs.length - 1].content !== replyText(turns)) fail("chat: unexpected final state");
+	// the warm-up thread is deleted before sizes are taken, so only chat-1 is counted
+	await pool.query(kind === "postgres" ? "DELETE FROM checkpoint_writes WHERE thread_id = 'chat-warmup'" : "SELECT sg_lg_delete_thread('chat-warmup')");
+	if (kind === "postgres") {
+		await pool.query("DELETE FROM checkpoints WHERE thread_id = 'chat-warmup'");
+		await pool.query("DELETE FROM checkpoint_blobs WHERE thread_id = 'chat-warmup'");
+	}
+	for (const t of TABLES[kind]) await pool.query(`VACUUM ${t}`);
+	const sizes = await pool.query(
+		`SELECT octet_length($1::jsonb::text) AS state_bytes,
+		        (SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest($2::text[]) t)::bigint AS storage_bytes`,
+		[JSON.stringify(msgs), TABLES[kind]],
+	);
+	const gs = [];
+	for (let i = 0; i < getStateCalls; i++) {
+		const s = performance.now();
+		await app.getState(config);
+		gs.push(performance.now() - s);
+	}
+	const pages = [];
+	for (let i = 0; i < pageCalls; i++) {
+		const s = performance.now();
+		let n = 0;
+		for await (const _ of app.getStateHistory(config, { limit: 10 })) n++;
+		if (n !== 10) fail(`chat: a history page held ${n} snapshots`);
+		pages.push(performance.now() - s);
+	}
+	await pool.end();
+	const k = Math.min(10, turns);
+	return {
+		kind,
+		turns,
+		first_ms: r3(mean(turnMs.slice(0, k))),
+		last_ms: r3(mean(turnMs.slice(-k))),
+		state_bytes: Number(sizes.rows[0].state_bytes),
+		storage_bytes: Number(sizes.rows[0].storage_bytes),
+		get_state_ms: r3(median(gs)),
+		page_ms: r3(median(pages)),
+	};
+}
+
+const [kind, mode, ...args] = process.argv.slice(2);
+if (!TABLES[kind]) fail(`unknown saver ${kind}`);
+let result;
+try {
+	if (mode === "seed") result = await seed(kind, +args[0], +args[1], +args[2]);
+	else if (mode === "chat") result = await chat(kind, +args[0], +args[1], +args[2]);
+	else fail(`unknown mode ${mode}`);
+} catch (e) {
+	fail(e.stack || String(e));
+}
+console.log(JSON.stringify(result));
