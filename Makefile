@@ -4,7 +4,8 @@ EXTENSION = stategraph
 MODULE_big = stategraph
 # every C file of src/ is part of the module (one concern per file)
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA = sql/stategraph--0.1.0.sql sql/stategraph--0.1.0--0.2.0.sql
+DATA = sql/stategraph--0.1.0.sql sql/stategraph--0.1.0--0.2.0.sql \
+       router/stategraph_router.control router/stategraph_router--0.2.0.sql
 PGFILEDESC = "stategraph - LangGraph state graphs and checkpointer inside PostgreSQL"
 
 # pg_regress: sql/<name>.sql with expected/<name>.out (the install script is not a test)

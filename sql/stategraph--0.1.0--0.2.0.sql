@@ -545,6 +545,53 @@ COMMENT ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) IS
 -- Portable threads
 -- ===========================================================================
 
+/*
+ * A thread as one jsonb value (its row and every checkpoint row as stored),
+ * and back: backups of one thread, copies under a new id (LangGraph's
+ * copy_thread), moves between databases and shards (src/portable.c).
+ */
+CREATE FUNCTION @extschema@.sg_export_thread(thread_id text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'sg_export_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_export_thread(text) IS
+    'The thread and all its checkpoints as one jsonb value (format stategraph.thread, version 1, with a digest), for sg_import_thread';
+
+CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'sg_import_thread' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sg_import_thread(jsonb, text) IS
+    'Store a thread exported by sg_export_thread, under its own id or thread_id; every checkpoint reads as before. Returns the thread id';
+
+/*
+ * For the router (stategraph_router): sg_update_state and sg_fork from a
+ * checkpoint of a thread that lives on another server. The thread's export
+ * is imported under a name of its own for the length of the call, used,
+ * and deleted, all in one transaction; the fork detaches from it as from
+ * any deleted source (src/portable.c).
+ */
+CREATE FUNCTION stategraph.import_then_update_state(data jsonb, thread_id text, "values" jsonb,
+                                                    as_node text, checkpoint_id uuid) RETURNS uuid
+    LANGUAGE plpgsql AS $$
+DECLARE
+    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' || pg_catalog.gen_random_uuid()::text);
+    result uuid := @extschema@.sg_update_state(thread_id, "values", as_node, checkpoint_id);
+BEGIN
+    PERFORM @extschema@.sg_delete_thread(visitor);
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text, uuid) IS
+    'sg_update_state from a checkpoint of an exported thread (the router''s cross-shard update)';
+
+CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text) RETURNS uuid
+    LANGUAGE plpgsql AS $$
+DECLARE
+    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' || pg_catalog.gen_random_uuid()::text);
+    result uuid := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
+BEGIN
+    PERFORM @extschema@.sg_delete_thread(visitor);
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) IS
+    'sg_fork from a checkpoint of an exported thread (the router''s cross-shard fork)';
+
 
 
 -- ===========================================================================
@@ -704,3 +751,10 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_copy_thread(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_prune(text[], text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.lg_checkpoints, stategraph.lg_blobs, stategraph.lg_writes TO PUBLIC;
+-- portable threads: an import belongs to the importing role, an export reads
+-- only what its role may see; the router's import-then-change helpers run
+-- as the role the router connects as
+GRANT EXECUTE ON FUNCTION @extschema@.sg_export_thread(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_import_thread(jsonb, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) TO PUBLIC;

@@ -188,9 +188,31 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
 }
 
 /* ---------------------------------------------------------------------------
- * Thread locks: one advisory lock per thread
+ * Thread locks
+ *
+ * One writer per thread. A writer takes the thread's advisory lock, then
+ * its row FOR UPDATE, and lets the advisory lock go as soon as it holds the
+ * row (or has inserted it, for a new thread): the row lock lasts until
+ * commit and costs nothing in the shared lock table, so one transaction
+ * may change any number of threads (a million sg_invoke in one SELECT).
+ * The advisory lock is what CALL sg_run holds for a whole run, across its
+ * commits (at session level), and what the next writer waits on then; it
+ * also orders two writers that both find no row yet. Two transactions
+ * that create the same new thread at once: the second one's insert waits
+ * for the first, and fails with a serialization failure (40001) if the
+ * first commits, as under REPEATABLE READ.
  * ---------------------------------------------------------------------------
  */
+static List *xact_thread_locks = NIL;	/* transaction-level advisory locks held, in TopTransactionContext */
+static bool xact_callback_registered = false;
+
+/* Forget the list of held transaction-level locks when the transaction ends (they are gone). */
+static void
+thread_locks_xact_callback(XactEvent event, void *arg)
+{
+	xact_thread_locks = NIL;
+}
+
 static void
 thread_locktag(LOCKTAG *tag, const char *thread_id)
 {
@@ -202,11 +224,14 @@ thread_locktag(LOCKTAG *tag, const char *thread_id)
 /*
  * Take the lock of a thread for this transaction (or, for sg_run, the
  * session). Waits unless stategraph.lock_wait is off; lock_timeout applies.
+ * A transaction-level lock lasts until the thread's row is locked or
+ * inserted (sg_thread_fetch, sg_thread_create, sg_thread_lock_settled).
  */
 void
 sg_lock_thread(const char *thread_id, bool session)
 {
 	LOCKTAG		tag;
+	MemoryContext old;
 
 	/* every change of a thread takes its lock first: refuse it here on a standby */
 	if (XactReadOnly)
@@ -222,6 +247,40 @@ sg_lock_thread(const char *thread_id, bool session)
 				 errmsg("thread \"%s\" is busy", thread_id),
 				 errdetail("Another session is running or changing it."),
 				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+	if (session)
+		return;
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(thread_locks_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	xact_thread_locks = lappend(xact_thread_locks, pstrdup(thread_id));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The thread's row is now locked (or inserted) by this transaction: release
+ * the transaction-level advisory locks sg_lock_thread took on it.
+ */
+void
+sg_thread_lock_settled(const char *thread_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, xact_thread_locks)
+	{
+		char	   *held = (char *) lfirst(lc);
+		LOCKTAG		tag;
+
+		if (strcmp(held, thread_id) != 0)
+			continue;
+		thread_locktag(&tag, thread_id);
+		if (LockHeldByMe(&tag, ExclusiveLock))	/* a rolled back subtransaction released it */
+			LockRelease(&tag, ExclusiveLock, false);
+		xact_thread_locks = foreach_delete_current(xact_thread_locks, lc);
+		pfree(held);
+	}
 }
 
 /* Take the lock of a thread for this transaction if it is free; false if busy. */
@@ -278,30 +337,66 @@ thread_from_result(void)
 }
 
 /*
- * The row of a thread, or NULL. Callers that change a thread take its
- * advisory lock, then the row with for_update: that waits for an sg_prune
- * that has released the thread's lock but not yet committed (see
- * retention.c), and in REPEATABLE READ and SERIALIZABLE makes a concurrent
- * change an error.
+ * The row of a thread, or NULL. With lock, the row is locked FOR UPDATE
+ * (which waits for a writer of the thread, or an sg_prune, to commit, and
+ * in REPEATABLE READ and SERIALIZABLE makes a concurrent change an error),
+ * and the thread's advisory lock is let go (see Thread locks). Without
+ * wait, a row that another transaction has locked sets *busy and gives
+ * NULL instead.
+ */
+SGThread *
+sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
+{
+	static SPIPlanPtr plan[3];
+	static SPIPlanPtr exists_plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int			i = !lock ? 0 : wait ? 1 : 2;
+	SGThread   *th;
+
+	sg_spi_prepare(&plan[i], i == 0 ?
+				   "SELECT " THREAD_COLUMNS " FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1" :
+				   i == 1 ?
+				   "SELECT " THREAD_COLUMNS " FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "FOR UPDATE" :
+				   "SELECT " THREAD_COLUMNS " FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "FOR UPDATE SKIP LOCKED",
+				   1, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	if (busy)
+		*busy = false;
+	if (sg_spi_execute(plan[i], values, NULL, 1) == 0)
+	{
+		if (i == 2 && busy &&
+			sg_spi_execute(sg_spi_prepare(&exists_plan,
+										  "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+										  1, types), values, NULL, 1) > 0)
+			*busy = true;
+		return NULL;
+	}
+	th = thread_from_result();
+	if (lock)
+		sg_thread_lock_settled(thread_id);
+	return th;
+}
+
+/*
+ * The row of a thread, or NULL; for_update locks it, waiting for a writer
+ * unless stategraph.lock_wait is off (then a busy thread is an error).
  */
 SGThread *
 sg_thread_fetch(const char *thread_id, bool for_update)
 {
-	static SPIPlanPtr plan[2];
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	int			i = for_update ? 1 : 0;
+	bool		busy;
+	SGThread   *th = sg_thread_fetch_locked(thread_id, for_update, sg_lock_wait, &busy);
 
-	sg_spi_prepare(&plan[i], for_update ?
-				   "SELECT " THREAD_COLUMNS " "
-				   "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
-				   "SELECT " THREAD_COLUMNS " "
-				   "FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
-				   1, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	if (sg_spi_execute(plan[i], values, NULL, 1) == 0)
-		return NULL;
-	return thread_from_result();
+	if (busy)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("thread \"%s\" is busy", thread_id),
+				 errdetail("Another session is running or changing it."),
+				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+	return th;
 }
 
 /* The row of a thread, which must exist. */
@@ -336,12 +431,16 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	values[3] = uuid_datum(head);
 	values[4] = CStringGetTextDatum(status);
 	/*
-	 * The caller holds the thread's lock and saw no row, so a row can only
-	 * be one committed after this transaction's snapshot was taken
-	 * (REPEATABLE READ: PostgreSQL reports a serialization failure itself).
+	 * The caller took the thread's lock and saw no row, so a row can only
+	 * be one another transaction inserted since: its insert is waited for,
+	 * and if it commits this one fails (REPEATABLE READ: PostgreSQL reports
+	 * the serialization failure itself).
 	 */
 	if (sg_spi_execute(plan, values, NULL, 0) > 0)
+	{
+		sg_thread_lock_settled(thread_id);
 		return;
+	}
 	/* a row this role cannot see, even with a new snapshot, is another role's */
 	if (!IsolationUsesXactSnapshot() && sg_thread_fetch(thread_id, false) == NULL)
 		ereport(ERROR,

@@ -223,30 +223,37 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 /*
  * Prune one thread; returns the number of checkpoints removed.
  *
- * Pruning every thread must not hold every thread's lock until the end of
- * the transaction (the lock table would run out with many threads), so
- * with one_of_all a busy thread is skipped and the lock is released once
- * the thread is done. If rows were removed, its row stays locked by the
- * update of sg_thread_touch, and whoever changes a thread locks its row
- * after taking its lock, so nobody builds on the removed rows before this
- * transaction ends.
+ * Pruning every thread must not hold every thread's advisory lock until
+ * the end of the transaction (the lock table would run out with many
+ * threads), so with one_of_all a busy thread (a CALL sg_run holding the
+ * lock, or a writer holding the row) is skipped. The thread's row stays
+ * locked until this transaction ends, and whoever changes a thread locks
+ * its row, so nobody builds on the removed rows before then.
  */
 static uint64
 prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool one_of_all)
 {
 	uint64		n = 0;
+	bool		busy;
+	SGThread   *th;
 
 	if (!one_of_all)
 	{
 		sg_refuse_running_thread(thread_id, "sg_prune");
 		sg_lock_thread(thread_id, false);
+		th = sg_thread_fetch(thread_id, true);
 	}
-	else if (sg_thread_running_here(thread_id) || !sg_try_lock_thread(thread_id))
-		return 0;				/* running now: next time */
-	if (sg_thread_fetch(thread_id, false) != NULL)	/* else deleted meanwhile */
-		n = prune_locked(thread_id, older_than, keep_last);
-	if (one_of_all)
+	else
+	{
+		if (sg_thread_running_here(thread_id) || !sg_try_lock_thread(thread_id))
+			return 0;			/* a node of this session or a CALL sg_run is running it: next time */
+		th = sg_thread_fetch_locked(thread_id, true, false, &busy);
 		sg_unlock_thread(thread_id, false);
+		if (busy)
+			return 0;			/* a writer has not committed yet: next time */
+	}
+	if (th != NULL)				/* else deleted meanwhile */
+		n = prune_locked(thread_id, older_than, keep_last);
 	return n;
 }
 

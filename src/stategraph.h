@@ -46,6 +46,10 @@
 #define ERRCODE_SG_TASK_CANCELLED		MAKE_SQLSTATE('S','G','0','1','1')	/* the task was cancelled */
 #define ERRCODE_SG_TASK_FINISHED		MAKE_SQLSTATE('S','G','0','1','2')	/* finished otherwise already */
 
+/* portable threads (portable.c) */
+#define ERRCODE_SG_INVALID_EXPORT		MAKE_SQLSTATE('S','G','X','0','1')
+#define ERRCODE_SG_EXPORT_TAMPERED		MAKE_SQLSTATE('S','G','X','0','2')
+
 #define SG_START_NAME	"__start__"
 #define SG_END_NAME		"__end__"
 #define SG_START		0			/* node index of __start__ */
@@ -266,6 +270,8 @@ extern void sg_unlock_thread(const char *thread_id, bool session);
 extern bool sg_thread_is_busy(const char *thread_id);
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
+extern SGThread *sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy);
+extern void sg_thread_lock_settled(const char *thread_id);
 extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels,
 							 const pg_uuid_t *head, const char *status);
 extern void sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status,

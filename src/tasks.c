@@ -459,13 +459,18 @@ fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
 	return row;
 }
 
-/* The thread of a task, locked before its row is (the order runs use). */
+/*
+ * The thread of a task, locked before its row is (the order runs use): its
+ * lock, then its row, which waits for a writer of the thread to commit
+ * (writers hold the row, not the lock, until then: checkpoint.c).
+ */
 static void
 lock_task_thread(const char *task_id)
 {
 	TaskRow    *row = require_row(task_id, false);
 
 	sg_lock_thread(row->thread_id, false);
+	sg_thread_fetch(row->thread_id, true);
 }
 
 /* ---------------------------------------------------------------------------

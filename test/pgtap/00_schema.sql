@@ -97,7 +97,8 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
            WHERE p.proname LIKE 'sg\_%' AND p.proname NOT LIKE 'sg\_lg\_%'
              -- functions of 0.2.0, each tested in a file of its own
              AND p.proname <> ALL (ARRAY['sg_draw_history', 'sg_add_external_node', 'sg_claim', 'sg_heartbeat',
-                                       'sg_complete', 'sg_fail', 'sg_interrupt_task', 'sg_tasks']))::int,
+                                       'sg_complete', 'sg_fail', 'sg_interrupt_task', 'sg_tasks',
+                                       'sg_export_thread', 'sg_import_thread']))::int,
           19, 'the extension has the 19 functions and procedures of API.md');
 SELECT set_eq($$ SELECT p.proname::text FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
                  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph' WHERE p.proname LIKE 'sg\_lg\_%' $$,

@@ -1,0 +1,653 @@
+/* stategraph_router--0.2.0.sql: the stategraph functions, routed to shards with PL/Proxy */
+
+\echo Use "CREATE EXTENSION stategraph_router" to load this file. \quit
+
+/*
+ * A router database has no stategraph storage: it holds the sg_* functions
+ * of API.md under the same names, and each one runs on the shard(s) that
+ * hold its threads. The shards are the partitions of the PL/Proxy cluster
+ * "stategraph", configured the standard way on the router:
+ *
+ *   CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy
+ *       OPTIONS (partition_0 'dbname=sg0 host=...', partition_1 'dbname=sg1 host=...');
+ *   CREATE USER MAPPING FOR PUBLIC SERVER stategraph;
+ *
+ * The number of partitions is a power of 2 (PL/Proxy's rule); several
+ * partitions may name the same server, which is how threads are moved
+ * server by server later (stategraph_router.move_partition).
+ *
+ *   - thread-scoped calls run on the partition hashtext(thread_id) picks
+ *     (a call without a thread_id, such as sg_invoke without persistence,
+ *     on any partition);
+ *   - definitions (sg_create_graph, sg_add_*, sg_compile, sg_drop_graph)
+ *     run on every server, and stategraph_router.check_definitions() lists
+ *     every graph whose definition is not the same on all of them;
+ *   - sg_threads runs on every server and keeps, from each, the threads of
+ *     the partitions it serves (a thread left behind by an unfinished move
+ *     is never listed twice); sg_prune without a thread runs on every server
+ *     and adds up;
+ *   - sg_fork and sg_update_state from a checkpoint of a thread on another
+ *     server export that thread there and import it, for the call only,
+ *     where the new thread lives.
+ *
+ * What cannot be routed: procedures (PL/Proxy calls functions), so CALL
+ * sg_run goes to the thread's server directly (stategraph_router.shard_of
+ * tells which); and sg_interrupt, which only means something inside a node,
+ * on the shard that runs it.
+ *
+ * Node and router functions live on the shards; the router cannot resolve
+ * them, so sg_add_node and sg_add_conditional_edges take their names as
+ * text here ('step_one(jsonb)'), which every call written with a string
+ * literal already passes.
+ */
+
+CREATE SCHEMA stategraph_router;
+COMMENT ON SCHEMA stategraph_router IS 'stategraph router: partitions, routing helpers, definition checks, partition moves';
+
+/* What the state functions return, as on the shards. */
+CREATE TYPE @extschema@.sg_snapshot AS (
+    thread_id            text,
+    checkpoint_ns        text,
+    checkpoint_id        uuid,
+    parent_checkpoint_id uuid,
+    step                 integer,
+    source               text,
+    "values"             jsonb,
+    next                 text[],
+    tasks                jsonb,
+    interrupts           jsonb,
+    metadata             jsonb,
+    created_at           timestamptz
+);
+
+CREATE TYPE @extschema@.sg_thread AS (
+    thread_id   text,
+    graph       text,
+    status      text,
+    next        text[],
+    checkpoints bigint,
+    created_at  timestamptz,
+    updated_at  timestamptz
+);
+
+-- ===========================================================================
+-- Partitions
+-- ===========================================================================
+
+/* The partitions of cluster "stategraph" and their connection strings, in order. */
+CREATE FUNCTION stategraph_router.partitions(OUT partition integer, OUT connstr text)
+    RETURNS SETOF record LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.substr(o.opt, 11, pg_catalog.strpos(o.opt, '=') OPERATOR(pg_catalog.-) 11)::integer,
+           pg_catalog.substr(o.opt, pg_catalog.strpos(o.opt, '=') OPERATOR(pg_catalog.+) 1)
+    FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) AS o(opt)
+    WHERE s.srvname OPERATOR(pg_catalog.=) 'stategraph' AND o.opt OPERATOR(pg_catalog.~) '^partition_[0-9]+='
+    ORDER BY 1
+$$;
+
+/* Does cluster "stategraph" map hashes with modulus (modular_mapping 1) rather than a bit mask? */
+CREATE FUNCTION stategraph_router.modular() RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(bool_or(o.opt OPERATOR(pg_catalog.=) ANY (ARRAY['modular_mapping=1', 'modular_mapping=on'])), false)
+    FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) AS o(opt)
+    WHERE s.srvname OPERATOR(pg_catalog.=) 'stategraph'
+$$;
+
+/* The partition a hash goes to, as PL/Proxy maps it. */
+CREATE FUNCTION stategraph_router.partition_of_hash(h integer, n integer, modular boolean) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN modular THEN pg_catalog.abs(h OPERATOR(pg_catalog.%) n) ELSE h OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END;
+
+/* The partition that holds a thread. */
+CREATE FUNCTION stategraph_router.partition_of(thread_id text) RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT stategraph_router.partition_of_hash(pg_catalog.hashtext(thread_id),
+                                               (SELECT pg_catalog.count(*)::integer FROM stategraph_router.partitions()),
+                                               stategraph_router.modular())
+$$;
+
+/* The connection string of the server that holds a thread (to CALL sg_run there). */
+CREATE FUNCTION stategraph_router.shard_of(thread_id text) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT p.connstr FROM stategraph_router.partitions() p
+    WHERE p.partition OPERATOR(pg_catalog.=) stategraph_router.partition_of(thread_id)
+$$;
+
+/*
+ * The hash PL/Proxy routes a thread-scoped call by: the thread id's, or a
+ * random one when there is no thread (a run without persistence, or a
+ * missing argument that the shard then reports).
+ */
+CREATE FUNCTION stategraph_router.thread_hash(thread_id text) RETURNS integer LANGUAGE sql VOLATILE
+    RETURN COALESCE(pg_catalog.hashtext(thread_id), (pg_catalog.random() OPERATOR(pg_catalog.*) 2147483647)::integer);
+
+/* The hash of the thread an import creates: thread_id, or the one in the export. */
+CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURNS integer LANGUAGE sql VOLATILE
+    RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id'));
+
+/* One partition of each server: where a call for "every server" goes once. */
+CREATE FUNCTION stategraph_router.server_partitions() RETURNS integer[] LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.array_agg(m ORDER BY m) FROM
+        (SELECT pg_catalog.min(p.partition) AS m FROM stategraph_router.partitions() p GROUP BY p.connstr) s
+$$;
+
+/* Every partition. */
+CREATE FUNCTION stategraph_router.all_partitions() RETURNS integer[] LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.array_agg(p.partition ORDER BY p.partition) FROM stategraph_router.partitions() p
+$$;
+
+-- ===========================================================================
+-- Definitions: on every server
+-- ===========================================================================
+
+CREATE FUNCTION stategraph_router.all_create_graph(graph text, channels jsonb) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_create_graph(graph, channels); $$;
+CREATE FUNCTION @extschema@.sg_create_graph(graph text, channels jsonb) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_create_graph(graph, channels); END;
+
+CREATE FUNCTION stategraph_router.all_add_node(graph text, node text, fn text, retry jsonb) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_add_node(graph, node, fn::regprocedure, retry); $$;
+CREATE FUNCTION @extschema@.sg_add_node(graph text, node text, fn text, retry jsonb DEFAULT NULL) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(graph, node, fn, retry); END;
+
+CREATE FUNCTION stategraph_router.all_add_edge(graph text, source text, target text) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_add_edge(graph, source, target); $$;
+CREATE FUNCTION @extschema@.sg_add_edge(graph text, source text, target text) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_edge(graph, source, target); END;
+
+CREATE FUNCTION stategraph_router.all_add_join_edge(graph text, sources text[], target text) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_add_edge(graph, sources, target); $$;
+CREATE FUNCTION @extschema@.sg_add_edge(graph text, sources text[], target text) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_join_edge(graph, sources, target); END;
+
+CREATE FUNCTION stategraph_router.all_add_conditional_edges(graph text, source text, router text, path_map jsonb)
+    RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_add_conditional_edges(graph, source, router::regprocedure, path_map); $$;
+CREATE FUNCTION @extschema@.sg_add_conditional_edges(graph text, source text, router text, path_map jsonb DEFAULT NULL)
+    RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(graph, source, router, path_map); END;
+
+CREATE FUNCTION stategraph_router.all_compile(graph text, interrupt_before text[], interrupt_after text[])
+    RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_compile(graph, interrupt_before, interrupt_after); $$;
+CREATE FUNCTION @extschema@.sg_compile(graph text, interrupt_before text[] DEFAULT NULL, interrupt_after text[] DEFAULT NULL)
+    RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_compile(graph, interrupt_before, interrupt_after); END;
+
+CREATE FUNCTION stategraph_router.all_drop_graph(graph text) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_drop_graph(graph); $$;
+CREATE FUNCTION @extschema@.sg_drop_graph(graph text) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_drop_graph(graph); END;
+
+/* Definitions are the same everywhere: any server draws them. */
+CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') RETURNS text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ANY; $$;
+
+/*
+ * Each server's digest of each graph's definition (channels, nodes, edges,
+ * branches, compiled spec), with the partitions it serves; a server with
+ * no graph gives one row with a NULL graph.
+ */
+CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server integer[], OUT graph text, OUT digest text)
+    RETURNS SETOF record
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT parts AS server, g.graph AS graph,
+           pg_catalog.md5(g.channels::text || COALESCE(g.spec::text, '')
+             || (SELECT COALESCE(pg_catalog.string_agg(n.node || '=' || n.fn::text || COALESCE(n.retry::text, ''), ',' ORDER BY n.node), '')
+                 FROM stategraph.nodes n WHERE n.graph = g.graph)
+             || (SELECT COALESCE(pg_catalog.string_agg(e.sources::text || '>' || e.target, ',' ORDER BY e.sources::text, e.target), '')
+                 FROM stategraph.edges e WHERE e.graph = g.graph)
+             || (SELECT COALESCE(pg_catalog.string_agg(b.source || '>' || b.router::text || COALESCE(b.path_map::text, ''), ',' ORDER BY b.source, b.router::text), '')
+                 FROM stategraph.branches b WHERE b.graph = g.graph)) AS digest
+    FROM stategraph.graphs g
+    UNION ALL SELECT parts, NULL, NULL; $$;
+
+/*
+ * Every graph whose definition is not the same on all servers: one row per
+ * server (its connection string and partitions) that differs from the most
+ * common definition, or lacks the graph. No rows: all servers agree.
+ */
+CREATE FUNCTION stategraph_router.check_definitions(OUT graph text, OUT server text, OUT partitions integer[],
+                                                    OUT problem text)
+    RETURNS SETOF record LANGUAGE sql AS $$
+    WITH d AS (SELECT * FROM stategraph_router.definitions(stategraph_router.all_partitions())),
+         servers AS (SELECT DISTINCT d.server FROM d),
+         graphs AS (SELECT DISTINCT d.graph FROM d WHERE d.graph IS NOT NULL),
+         common AS (SELECT DISTINCT ON (d.graph) d.graph, d.digest FROM d WHERE d.graph IS NOT NULL
+                    GROUP BY d.graph, d.digest ORDER BY d.graph, pg_catalog.count(*) DESC, d.digest)
+    SELECT g.graph, p.connstr, s.server,
+           CASE WHEN d.digest IS NULL THEN 'missing' ELSE 'different definition' END
+    FROM graphs g CROSS JOIN servers s
+    JOIN stategraph_router.partitions() p ON p.partition OPERATOR(pg_catalog.=) s.server[1]
+    LEFT JOIN d ON d.graph OPERATOR(pg_catalog.=) g.graph AND d.server OPERATOR(pg_catalog.=) s.server
+    JOIN common c ON c.graph OPERATOR(pg_catalog.=) g.graph
+    WHERE d.digest IS DISTINCT FROM c.digest
+    ORDER BY 1, 2
+$$;
+
+-- ===========================================================================
+-- Thread-scoped calls: on the thread's partition
+-- ===========================================================================
+
+CREATE FUNCTION @extschema@.sg_invoke(graph text, input jsonb, thread_id text DEFAULT NULL,
+                                      checkpoint_id uuid DEFAULT NULL, resume jsonb DEFAULT NULL,
+                                      recursion_limit integer DEFAULT 25, on_error text DEFAULT 'raise')
+    RETURNS jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
+CREATE FUNCTION @extschema@.sg_stream(graph text, input jsonb, thread_id text DEFAULT NULL,
+                                      checkpoint_id uuid DEFAULT NULL, resume jsonb DEFAULT NULL,
+                                      recursion_limit integer DEFAULT 25, on_error text DEFAULT 'raise',
+                                      mode text DEFAULT 'updates',
+                                      OUT step integer, OUT node text, OUT payload jsonb)
+    RETURNS SETOF record LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
+CREATE FUNCTION @extschema@.sg_get_state(thread_id text, checkpoint_id uuid DEFAULT NULL)
+    RETURNS @extschema@.sg_snapshot LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
+CREATE FUNCTION @extschema@.sg_get_state_history(thread_id text, "limit" integer DEFAULT NULL,
+                                                 before uuid DEFAULT NULL, filter jsonb DEFAULT NULL)
+    RETURNS SETOF @extschema@.sg_snapshot LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
+CREATE FUNCTION @extschema@.sg_draw_history(thread_id text, format text DEFAULT 'mermaid', "limit" integer DEFAULT NULL)
+    RETURNS text LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
+CREATE FUNCTION @extschema@.sg_delete_thread(thread_id text) RETURNS void LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
+CREATE FUNCTION @extschema@.sg_export_thread(thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); $$;
+
+CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT NULL) RETURNS text LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.import_hash(data, thread_id); $$;
+
+/* Which threads hold a checkpoint id, asked of every server. */
+CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id = cp; $$;
+
+/*
+ * The thread a checkpoint belongs to, when it is another thread than
+ * thread_id, on another server; else NULL (the call is then a plain one).
+ */
+CREATE FUNCTION stategraph_router.remote_owner(thread_id text, checkpoint_id uuid) RETURNS text
+    LANGUAGE sql AS $$
+    SELECT o.owner FROM stategraph_router.owners(checkpoint_id) o
+    WHERE o.owner OPERATOR(pg_catalog.<>) thread_id
+      AND stategraph_router.shard_of(o.owner) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id)
+    LIMIT 1
+$$;
+
+CREATE FUNCTION stategraph_router.update_state(thread_id text, "values" jsonb, as_node text, checkpoint_id uuid)
+    RETURNS uuid LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_update_state; $$;
+
+CREATE FUNCTION stategraph_router.import_then_update_state(data jsonb, thread_id text, "values" jsonb,
+                                                           as_node text, checkpoint_id uuid)
+    RETURNS uuid LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET stategraph.import_then_update_state; $$;
+
+/* sg_update_state; a checkpoint of a thread on another server is brought over for the call. */
+CREATE FUNCTION @extschema@.sg_update_state(thread_id text, "values" jsonb, as_node text DEFAULT NULL,
+                                            checkpoint_id uuid DEFAULT NULL) RETURNS uuid
+    LANGUAGE plpgsql AS $$
+DECLARE
+    owner text;
+BEGIN
+    IF checkpoint_id IS NOT NULL AND thread_id IS NOT NULL THEN
+        owner := stategraph_router.remote_owner(thread_id, checkpoint_id);
+    END IF;
+    IF owner IS NULL THEN
+        RETURN stategraph_router.update_state(thread_id, "values", as_node, checkpoint_id);
+    END IF;
+    RETURN stategraph_router.import_then_update_state(@extschema@.sg_export_thread(owner), thread_id,
+                                                      "values", as_node, checkpoint_id);
+END $$;
+
+CREATE FUNCTION stategraph_router.fork(thread_id text, checkpoint_id uuid, new_thread_id text)
+    RETURNS uuid LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_fork; $$;
+
+CREATE FUNCTION stategraph_router.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text)
+    RETURNS uuid LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(new_thread_id); TARGET stategraph.import_then_fork; $$;
+
+/* sg_fork; into a thread of another server, the source is brought over for the call. */
+CREATE FUNCTION @extschema@.sg_fork(thread_id text, checkpoint_id uuid, new_thread_id text) RETURNS uuid
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF thread_id IS NULL OR new_thread_id IS NULL
+       OR stategraph_router.shard_of(thread_id) = stategraph_router.shard_of(new_thread_id) THEN
+        RETURN stategraph_router.fork(thread_id, checkpoint_id, new_thread_id);
+    END IF;
+    RETURN stategraph_router.import_then_fork(@extschema@.sg_export_thread(thread_id), checkpoint_id, new_thread_id);
+END $$;
+
+-- ===========================================================================
+-- Listings and sg_prune: on every server, merged
+-- ===========================================================================
+
+/* The threads of the given partitions (of n), on the server that serves them. */
+CREATE FUNCTION stategraph_router.threads_of(parts integer[], n integer, modular boolean, graph text)
+    RETURNS SETOF @extschema@.sg_thread LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT t.thread_id, t.graph, t.status, t.next, t.checkpoints, t.created_at, t.updated_at
+    FROM sg_threads(graph) t
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = ANY (parts); $$;
+
+CREATE FUNCTION @extschema@.sg_threads(graph text DEFAULT NULL) RETURNS SETOF @extschema@.sg_thread
+    LANGUAGE sql AS $$
+    SELECT t.* FROM stategraph_router.threads_of(stategraph_router.all_partitions(),
+                                                 pg_catalog.array_length(stategraph_router.all_partitions(), 1),
+                                                 stategraph_router.modular(), graph) t
+    ORDER BY t.thread_id COLLATE "C"
+$$;
+
+CREATE FUNCTION stategraph_router.prune_all(parts integer[], older_than interval, keep_last integer)
+    RETURNS SETOF bigint LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT sg_prune(older_than, keep_last, NULL); $$;
+
+CREATE FUNCTION stategraph_router.prune_thread(older_than interval, keep_last integer, thread_id text)
+    RETURNS bigint LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_prune; $$;
+
+/* sg_prune: one thread on its server, or every thread on every server (the counts added up). */
+CREATE FUNCTION @extschema@.sg_prune(older_than interval DEFAULT NULL, keep_last integer DEFAULT NULL,
+                                     thread_id text DEFAULT NULL) RETURNS bigint LANGUAGE sql AS $$
+    SELECT CASE WHEN thread_id IS NOT NULL THEN stategraph_router.prune_thread(older_than, keep_last, thread_id)
+           ELSE (SELECT COALESCE(pg_catalog.sum(n), 0)::bigint
+                 FROM stategraph_router.prune_all(stategraph_router.server_partitions(), older_than, keep_last) n) END
+$$;
+
+-- ===========================================================================
+-- External tasks (RUNTIME.md): a queue spans every server
+-- ===========================================================================
+
+CREATE TYPE @extschema@.sg_task AS (
+    task_id          text,
+    token            uuid,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    attempt          integer,
+    input            jsonb,
+    config           jsonb,
+    resume           jsonb,
+    lease_expires_at timestamptz
+);
+
+CREATE TYPE @extschema@.sg_task_status AS (
+    task_id          text,
+    queue            text,
+    graph            text,
+    thread_id        text,
+    node             text,
+    step             integer,
+    status           text,
+    attempt          integer,
+    max_attempts     integer,
+    worker           text,
+    visible_at       timestamptz,
+    lease_expires_at timestamptz,
+    result           jsonb,
+    error            jsonb,
+    created_at       timestamptz,
+    updated_at       timestamptz,
+    finished_at      timestamptz
+);
+
+CREATE FUNCTION stategraph_router.all_add_external_node(graph text, node text, queue text, retry jsonb, lease interval)
+    RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_add_external_node(graph, node, queue, retry, lease); $$;
+CREATE FUNCTION @extschema@.sg_add_external_node(graph text, node text, queue text DEFAULT 'default',
+                                                 retry jsonb DEFAULT NULL, lease interval DEFAULT '60 seconds')
+    RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_external_node(graph, node, queue, retry, lease); END;
+
+/* The tasks of the threads of the given partitions (of n), on the server that serves them. */
+CREATE FUNCTION stategraph_router.tasks_of(parts integer[], n integer, modular boolean, queue text, status text)
+    RETURNS SETOF @extschema@.sg_task_status LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT t.* FROM sg_tasks(queue, status) t
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = ANY (parts); $$;
+
+CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
+    RETURNS SETOF @extschema@.sg_task_status LANGUAGE sql AS $$
+    SELECT t.* FROM stategraph_router.tasks_of(stategraph_router.all_partitions(),
+                                               pg_catalog.array_length(stategraph_router.all_partitions(), 1),
+                                               stategraph_router.modular(), queue, status) t
+    ORDER BY t.created_at, t.task_id
+$$;
+
+CREATE FUNCTION stategraph_router.claim_on(part integer, queue text, worker text, n integer, lease interval)
+    RETURNS SETOF @extschema@.sg_task LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON part; SELECT * FROM sg_claim(queue, worker, n, lease, '0'); $$;
+
+/*
+ * sg_claim: up to n tasks of a queue, taken from the servers in turn
+ * (starting at a random one, so that workers spread). With wait, polls the
+ * servers every 50 ms until work is there or the time is up (a shard's own
+ * wake-up on commit does not reach the router).
+ */
+CREATE FUNCTION @extschema@.sg_claim(queue text, worker text, n integer DEFAULT 1,
+                                     lease interval DEFAULT NULL, wait interval DEFAULT '0')
+    RETURNS SETOF @extschema@.sg_task LANGUAGE plpgsql AS $$
+DECLARE
+    parts integer[] := stategraph_router.server_partitions();
+    k integer := pg_catalog.array_length(parts, 1);
+    first integer := pg_catalog.floor(pg_catalog.random() OPERATOR(pg_catalog.*) k)::integer;
+    deadline timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE(wait, '0');
+    got integer := 0;
+    i integer;
+    t @extschema@.sg_task;
+BEGIN
+    LOOP
+        FOR i IN 0 .. k OPERATOR(pg_catalog.-) 1 LOOP
+            EXIT WHEN got OPERATOR(pg_catalog.>=) n;
+            FOR t IN SELECT * FROM stategraph_router.claim_on(parts[1 OPERATOR(pg_catalog.+) ((first OPERATOR(pg_catalog.+) i) OPERATOR(pg_catalog.%) k)],
+                                                              queue, worker, n OPERATOR(pg_catalog.-) got, lease) LOOP
+                got := got OPERATOR(pg_catalog.+) 1;
+                RETURN NEXT t;
+            END LOOP;
+        END LOOP;
+        EXIT WHEN got OPERATOR(pg_catalog.>) 0 OR pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline;
+        PERFORM pg_catalog.pg_sleep(0.05);
+    END LOOP;
+END $$;
+
+/* The thread of a task, asked of every server (a task id does not say where it lives). */
+CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT t.thread_id AS thread_id FROM sg_tasks() t WHERE t.task_id = id; $$;
+
+/*
+ * The hash a task-scoped call is routed by: that of its thread (a random
+ * one for an unknown task, which the shard then reports). Looked up before
+ * the call: PL/Proxy does not nest calls to one cluster.
+ */
+CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE sql VOLATILE
+    RETURN stategraph_router.thread_hash((SELECT t.thread_id FROM stategraph_router.task_threads(task_id) t LIMIT 1));
+
+CREATE FUNCTION stategraph_router.heartbeat_on(h integer, task_id text, token uuid, extend interval) RETURNS boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT sg_heartbeat(task_id, token, extend); $$;
+CREATE FUNCTION stategraph_router.complete_on(h integer, task_id text, token uuid, update jsonb) RETURNS integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT 1 FROM sg_complete(task_id, token, update); $$;
+CREATE FUNCTION stategraph_router.fail_on(h integer, task_id text, token uuid, error jsonb, retry boolean) RETURNS integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT 1 FROM sg_fail(task_id, token, error, retry); $$;
+CREATE FUNCTION stategraph_router.interrupt_task_on(h integer, task_id text, token uuid, value jsonb) RETURNS integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT 1 FROM sg_interrupt_task(task_id, token, value); $$;
+
+CREATE FUNCTION @extschema@.sg_heartbeat(task_id text, token uuid, extend interval DEFAULT NULL) RETURNS boolean
+    LANGUAGE sql
+    RETURN stategraph_router.heartbeat_on(stategraph_router.task_hash(task_id), task_id, token, extend);
+CREATE FUNCTION @extschema@.sg_complete(task_id text, token uuid, update jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM stategraph_router.complete_on(stategraph_router.task_hash(task_id), task_id, token, update);
+END $$;
+CREATE FUNCTION @extschema@.sg_fail(task_id text, token uuid, error jsonb, retry boolean DEFAULT true) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM stategraph_router.fail_on(stategraph_router.task_hash(task_id), task_id, token, error, retry);
+END $$;
+CREATE FUNCTION @extschema@.sg_interrupt_task(task_id text, token uuid, value jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM stategraph_router.interrupt_task_on(stategraph_router.task_hash(task_id), task_id, token, value);
+END $$;
+
+-- ===========================================================================
+-- Moving a partition to another server (rebalancing)
+-- ===========================================================================
+
+/* A connection string that reaches the same server with writes refused: a partition being moved. */
+CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
+    RETURN connstr || ' options=''-c default_transaction_read_only=on''';
+
+/* The threads of partition part (of n) on the server at connstr. */
+CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)
+    RETURNS SETOF text LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT t.thread_id FROM stategraph.threads t
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
+
+CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT sg_export_thread(thread_id); $$;
+
+CREATE FUNCTION stategraph_router.import_at(connstr text, data jsonb) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT sg_import_thread(data); $$;
+
+CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS uuid LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT (SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id) AS head; $$;
+
+/* Delete the threads of partition part (of n) on the server at connstr; returns how many. */
+CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n integer, modular boolean)
+    RETURNS bigint LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT pg_catalog.count(*) FROM stategraph.threads t, LATERAL sg_delete_thread(t.thread_id) d
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
+
+/* The digest of every graph definition on the server at connstr (as stategraph_router.definitions). */
+CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(g.graph || ':' || g.channels::text || COALESCE(g.spec::text, ''), ','
+                                                         ORDER BY g.graph), '')) AS digest
+    FROM stategraph.graphs g; $$;
+
+/* Wait until every other transaction of this router database that began before since has ended. */
+CREATE FUNCTION stategraph_router.wait_for_calls(since timestamptz, timeout interval DEFAULT '5 minutes')
+    RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                  WHERE a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                    AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                    AND a.xact_start OPERATOR(pg_catalog.<) since) LOOP
+        IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (since OPERATOR(pg_catalog.+) timeout) THEN
+            RAISE EXCEPTION 'transactions of this router that began before % are still open', since
+                USING ERRCODE = 'lock_not_available',
+                      HINT = 'End them (see pg_stat_activity), then call stategraph_router.move_partition again.';
+        END IF;
+        PERFORM pg_catalog.pg_sleep(0.01);
+        PERFORM pg_catalog.pg_stat_clear_snapshot();   -- pg_stat_activity is otherwise read once per transaction
+    END LOOP;
+END $$;
+
+/*
+ * Move the threads of one partition to the server at connstr, while every
+ * other partition keeps working:
+ *   1. freeze: the partition's connection string gets
+ *      default_transaction_read_only, so its threads read as before and
+ *      writes fail with SQLSTATE 25006 (retry them) until step 4; calls
+ *      that began before are waited for;
+ *   2. copy: each thread of the partition is exported from the old server
+ *      and imported into the new one (a thread already there with the same
+ *      head, from an interrupted move, is kept);
+ *   3. check: each thread's head is the same on both servers;
+ *   4. switch: the partition points at the new server;
+ *   5. delete: the old server's copies are deleted (after calls that might
+ *      still read them have ended).
+ * Every step commits, and calling the procedure again after a failure goes
+ * on from where it stopped. Returns the number of threads moved. Run it on
+ * one router at a time; with several routers, run steps 1 and 4 on each.
+ */
+CREATE PROCEDURE stategraph_router.move_partition(part integer, connstr text, INOUT moved bigint DEFAULT NULL)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    old text;
+    n integer := (SELECT pg_catalog.count(*)::integer FROM stategraph_router.partitions());
+    modular boolean := stategraph_router.modular();
+    t text;
+    head uuid;
+    since timestamptz;
+BEGIN
+    SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
+    IF old IS NULL THEN
+        RAISE EXCEPTION 'partition % does not exist in cluster "stategraph"', part
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF old OPERATOR(pg_catalog.=) connstr THEN
+        moved := 0;
+        RETURN;
+    END IF;
+    IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
+       stategraph_router.definitions_at(pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+        RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Create the extension, the node functions and the same graphs there first.';
+    END IF;
+    -- 1. freeze (a partition already frozen by an interrupted move stays so)
+    IF old OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''' THEN
+        old := pg_catalog.left(old, pg_catalog.length(old) OPERATOR(pg_catalog.-)
+                                    pg_catalog.length(' options=''-c default_transaction_read_only=on'''));
+    ELSE
+        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part,
+                                  stategraph_router.frozen(old));
+        COMMIT;
+    END IF;
+    since := pg_catalog.clock_timestamp();
+    PERFORM stategraph_router.wait_for_calls(since);
+    -- 2. and 3. copy and check
+    moved := 0;
+    FOR t IN SELECT s FROM stategraph_router.threads_at(stategraph_router.frozen(old), part, n, modular) s LOOP
+        head := stategraph_router.head_at(stategraph_router.frozen(old), t);
+        IF stategraph_router.head_at(connstr, t) IS NULL THEN
+            PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
+        END IF;
+        IF stategraph_router.head_at(connstr, t) IS DISTINCT FROM head THEN
+            RAISE EXCEPTION 'thread "%" is already on % with other checkpoints', t, connstr
+                USING ERRCODE = 'duplicate_object',
+                      HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
+        END IF;
+        moved := moved OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    -- 4. switch
+    EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
+    COMMIT;
+    -- 5. delete the old copies
+    since := pg_catalog.clock_timestamp();
+    PERFORM stategraph_router.wait_for_calls(since);
+    PERFORM stategraph_router.delete_at(old, part, n, modular);
+END $$;
+
+-- ===========================================================================
+-- Comments
+-- ===========================================================================
+COMMENT ON FUNCTION stategraph_router.partitions() IS 'the partitions of PL/Proxy cluster "stategraph" and their connection strings';
+COMMENT ON FUNCTION stategraph_router.partition_of(text) IS 'the partition that holds a thread';
+COMMENT ON FUNCTION stategraph_router.shard_of(text) IS 'the connection string of the server that holds a thread (to CALL sg_run there)';
+COMMENT ON FUNCTION stategraph_router.check_definitions() IS 'every graph whose definition is not the same on all servers, and the servers that differ or lack it; no rows: they agree';
+COMMENT ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) IS 'move the threads of a partition to another server (freeze, copy, check, switch, delete); returns the threads moved';
+COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_update_state on the thread''s server; a checkpoint of a thread on another server is exported there and imported for the call';
+COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';
+COMMENT ON FUNCTION @extschema@.sg_threads(text) IS 'sg_threads of every server, each keeping the threads of the partitions it serves, sorted by thread_id';
+COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up)';

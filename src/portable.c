@@ -1,0 +1,391 @@
+/*-------------------------------------------------------------------------
+ *
+ * portable.c
+ *		Portable threads: sg_export_thread and sg_import_thread.
+ *
+ * An export is the thread's storage as it is, not a replay of its states:
+ * the thread row and every checkpoint row, columns unchanged (writes,
+ * images, references, segments of append channels, pending writes and
+ * interrupts), in checkpoint order:
+ *
+ *	 {"format": "stategraph.thread", "version": 1,
+ *	  "thread": {thread_id, graph, channels, head, status, created_at, ...},
+ *	  "checkpoints": [{checkpoint_id, parent_id, parent_thread, step, ...}],
+ *	  "fork_writes": {"<checkpoint id>": [[node, {}], ...]} or null,
+ *	  "digest": "md5 of the three members above"}
+ *
+ * Everything a row refers to (its parent, the rows its references and
+ * segments point at) is a row of the same thread, so the rows read exactly
+ * as before under any thread id, and ids and parents are kept. The one link
+ * out of a thread is a fork's first row, whose parent belongs to another
+ * thread (parent_thread): it holds no values, and reading it walks on into
+ * the source thread. The export gives such a row a full image of its state
+ * instead (as sg_checkpoint_materialize would), so an export needs nothing
+ * outside itself. Two lookups still follow the link: the node that wrote
+ * last (the default as_node of sg_update_state) and the input of a forked
+ * input checkpoint. On import, a fork row keeps its link when a thread of
+ * that name exists in the target database (a copy in the same database, or
+ * a thread moved after its source); otherwise it is detached as
+ * sg_delete_thread detaches the forks of a deleted source: its writes name
+ * the nodes that wrote last (carried in fork_writes), and parent_thread is
+ * cleared. A detached fork of an input checkpoint then resumes without
+ * running its source's input again, as after the source is deleted.
+ *
+ * Import checks everything before it writes: the format and version, the
+ * digest (any change to the data after export is refused with SQLSTATE
+ * SGX02), and that the rows form one readable thread (SGX01): ids unique
+ * and well formed, the head among them, every reference and segment
+ * pointing at a row of the export, every row whose parent is missing
+ * holding a full image. Importing onto an existing thread id is 42710.
+ * A rejected import stores nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#define SG_EXPORT_FORMAT	"stategraph.thread"
+#define SG_EXPORT_VERSION	1
+
+PG_FUNCTION_INFO_V1(sg_export_thread);
+PG_FUNCTION_INFO_V1(sg_import_thread);
+
+/* The digest of an export's members, as SQL computes it on both ends. */
+#define DIGEST_SQL(d) \
+	"pg_catalog.md5(COALESCE((" d ")->'thread', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'checkpoints', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'fork_writes', 'null')::text)"
+
+/*
+ * What the rows of thread_id that start a fork of another thread become in
+ * an export, by checkpoint id: *images gets their full state (the rows as
+ * sg_checkpoint_materialize leaves them, so that reading them needs nothing
+ * outside the export), *writes, for those with no writes of their own, the
+ * nodes that wrote last before them with empty updates (what
+ * sg_delete_thread stores in such a row when it detaches it). Both NULL
+ * when the thread starts no fork.
+ */
+static void
+fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	SGChannelSet *cs = sg_channelset_from_jsonb(th->channels);
+	SGJsonBuilder ib = {0};
+	SGJsonBuilder wb = {0};
+	uint64		i,
+				n;
+	SPITupleTable *tuptable;
+
+	sg_spi_prepare(&plan, psprintf("SELECT %s FROM stategraph.checkpoints "
+								   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND parent_thread IS NOT NULL "
+								   "ORDER BY checkpoint_id", sg_checkpoint_columns), 1, types);
+	values[0] = CStringGetTextDatum(th->thread_id);
+	n = sg_spi_execute(plan, values, NULL, 0);
+	tuptable = SPI_tuptable;
+	*images = *writes = NULL;
+	if (n == 0)
+		return;
+	sg_jb_begin_object(&ib);
+	sg_jb_begin_object(&wb);
+	for (i = 0; i < n; i++)
+	{
+		SGCheckpoint *cp = sg_checkpoint_from_tuple(tuptable->vals[i], tuptable->tupdesc);
+		char	   *id = sg_uuid_to_cstring(&cp->id);
+		Jsonb	   *last;
+		int			j;
+
+		sg_jb_key(&ib, id);
+		sg_jb_jsonb(&ib, sg_state_to_jsonb(cs, sg_load_state(cs, th->thread_id, &cp->id, NULL)));
+		if (sg_jsonb_array_length(cp->writes) > 0 || (last = sg_checkpoint_last_writes(cp)) == NULL)
+			continue;
+		sg_jb_key(&wb, id);
+		sg_jb_begin_array(&wb);
+		for (j = 0; j < sg_jsonb_array_length(last); j++)
+		{
+			sg_jb_begin_array(&wb);
+			sg_jb_jsonb(&wb, sg_jsonb_array_get(sg_jsonb_array_get(last, j), 0));
+			sg_jb_jsonb(&wb, sg_jsonb_empty_object());
+			sg_jb_end_array(&wb);
+		}
+		sg_jb_end_array(&wb);
+	}
+	sg_jb_end_object(&ib);
+	sg_jb_end_object(&wb);
+	*images = sg_jb_finish(&ib);
+	*writes = sg_jb_finish(&wb);
+}
+
+/* The export of a thread whose lock this transaction holds. */
+static Jsonb *
+export_locked(SGThread *th)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, JSONBOID, JSONBOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Jsonb	   *images;
+	Jsonb	   *writes;
+	Jsonb	   *result;
+
+	fork_rows(th, &images, &writes);
+	sg_spi_prepare(&plan, "WITH e AS (SELECT pg_catalog.jsonb_build_object("
+						  "  'thread', pg_catalog.jsonb_build_object("
+						  "     'thread_id', t.thread_id, 'graph', t.graph, 'channels', t.channels, "
+						  "     'head', t.head, 'status', t.status, 'forked_from', t.forked_from, "
+						  "     'created_at', t.created_at, 'updated_at', t.updated_at), "
+						  "  'checkpoints', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+						  "     'checkpoint_id', c.checkpoint_id, 'parent_id', c.parent_id, "
+						  "     'parent_thread', c.parent_thread, 'step', c.step, 'source', c.source, "
+						  "     'next', c.next, 'writes', c.writes, "
+						  "     'image', CASE WHEN c.parent_thread IS NULL THEN c.image "
+						  "                   ELSE $2->(c.checkpoint_id::text) END, "
+						  "     'image_complete', c.image_complete OR c.parent_thread IS NOT NULL, "
+						  "     'refs', CASE WHEN c.parent_thread IS NULL THEN c.refs END, "
+						  "     'barriers', c.barriers, 'sends', c.sends, 'pending', c.pending, 'meta', c.meta, "
+						  "     'created_at', c.created_at) ORDER BY c.checkpoint_id) "
+						  "     FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1), "
+						  "  'fork_writes', $3) AS d "
+						  "  FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1) "
+						  "SELECT pg_catalog.jsonb_build_object('format', '" SG_EXPORT_FORMAT "', "
+						  "  'version', " CppAsString2(SG_EXPORT_VERSION) ") "
+						  "  OPERATOR(pg_catalog.||) e.d "
+						  "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " DIGEST_SQL("e.d") ") "
+						  "FROM e", 3, types);
+	values[0] = CStringGetTextDatum(th->thread_id);
+	values[1] = images ? JsonbPGetDatum(images) : (Datum) 0;
+	nulls[1] = images ? ' ' : 'n';
+	values[2] = writes ? JsonbPGetDatum(writes) : (Datum) 0;
+	nulls[2] = writes ? ' ' : 'n';
+	result = sg_spi_execute(plan, values, nulls, 0) > 0 ? sg_spi_jsonb(0, 1) : NULL;
+	if (result == NULL)
+		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
+	return result;
+}
+
+/* sg_export_thread(thread_id): the thread and all its checkpoints as one jsonb value. */
+Datum
+sg_export_thread(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	Jsonb	   *result;
+
+	sg_spi_connect();
+	/*
+	 * A consistent copy: no writer in between. A read-only transaction (a
+	 * partition being moved, see the router) cannot lock rows, and has no
+	 * writer to fear once the calls before it have ended.
+	 */
+	sg_lock_thread(thread_id, false);
+	result = export_locked(sg_thread_fetch_required(thread_id, !XactReadOnly));
+	sg_thread_lock_settled(thread_id);
+	sg_spi_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+/* Refuse an export: SQLSTATE SGX01 with what is wrong with it. */
+static void
+invalid_export(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_INVALID_EXPORT),
+			 errmsg("data is not a valid stategraph thread export"),
+			 errdetail("%s", detail),
+			 errhint("Pass the value sg_export_thread returned, unchanged.")));
+}
+
+/* Check the envelope: format, version, members and digest. */
+static void
+check_envelope(Jsonb *data)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+	char	   *format;
+	Jsonb	   *version;
+	char	   *digest;
+	char	   *computed;
+
+	if (!sg_jsonb_is_object(data))
+		invalid_export("The value is not a JSON object.");
+	format = sg_jsonb_get_cstring(data, "format");
+	if (format == NULL || strcmp(format, SG_EXPORT_FORMAT) != 0)
+		invalid_export("Its \"format\" member is not \"" SG_EXPORT_FORMAT "\".");
+	version = sg_jsonb_get(data, "version");
+	if (version == NULL || !sg_jsonb_is_scalar(version, jbvNumeric))
+		invalid_export("It has no numeric \"version\" member.");
+	if (strcmp(JsonbToCString(NULL, &version->root, VARSIZE(version)), CppAsString2(SG_EXPORT_VERSION)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stategraph thread export version %s is not supported",
+						JsonbToCString(NULL, &version->root, VARSIZE(version))),
+				 errdetail("This version of stategraph reads export version %d.", SG_EXPORT_VERSION),
+				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
+	if (!sg_jsonb_is_object(sg_jsonb_get(data, "thread")))
+		invalid_export("Its \"thread\" member is not an object.");
+	if (!sg_jsonb_is_array(sg_jsonb_get(data, "checkpoints")) ||
+		sg_jsonb_array_length(sg_jsonb_get(data, "checkpoints")) == 0)
+		invalid_export("Its \"checkpoints\" member is not a non-empty array.");
+	digest = sg_jsonb_get_cstring(data, "digest");
+	if (digest == NULL)
+		invalid_export("It has no \"digest\" member.");
+
+	sg_spi_prepare(&plan, "SELECT " DIGEST_SQL("$1"), 1, types);
+	values[0] = JsonbPGetDatum(data);
+	computed = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
+	if (computed == NULL || strcmp(computed, digest) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_EXPORT_TAMPERED),
+				 errmsg("stategraph thread export does not match its digest"),
+				 errdetail("The data was changed after sg_export_thread made it."),
+				 errhint("Export the thread again; pass the value on unchanged (as jsonb or text).")));
+}
+
+/*
+ * Check that the rows form one readable thread before anything is stored;
+ * the first problem found is the error.
+ */
+static void
+check_rows(Jsonb *data)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+	char	   *problem;
+
+	sg_spi_prepare(&plan,
+			"WITH t AS (SELECT $1->'thread' AS t), "
+			"r AS (SELECT e, o FROM pg_catalog.jsonb_array_elements($1->'checkpoints') WITH ORDINALITY x(e, o)), "
+			"ok AS (SELECT e, o, pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object' "
+			"   AND (e->>'checkpoint_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
+			"   AND (e->'parent_id' OPERATOR(pg_catalog.=) 'null' OR (e->>'parent_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') "
+			"   AND pg_catalog.jsonb_typeof(e->'step') OPERATOR(pg_catalog.=) 'number' "
+			"   AND pg_catalog.jsonb_typeof(e->'source') OPERATOR(pg_catalog.=) 'string' "
+			"   AND pg_catalog.jsonb_typeof(e->'next') OPERATOR(pg_catalog.=) 'array' "
+			"   AND pg_catalog.jsonb_typeof(e->'image_complete') OPERATOR(pg_catalog.=) 'boolean' "
+			"   AND pg_catalog.jsonb_typeof(e->'created_at') OPERATOR(pg_catalog.=) 'string' "
+			"   AND pg_catalog.jsonb_typeof(e->'refs') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
+			"   AND pg_catalog.jsonb_typeof(e->'image') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) AS good "
+			"   FROM r), "
+			"ids AS (SELECT e->>'checkpoint_id' AS id FROM r) "
+			"SELECT COALESCE("
+			" (SELECT 'The thread has no thread_id, graph, channels, head or status.' FROM t "
+			"   WHERE pg_catalog.jsonb_typeof(t->'thread_id') IS DISTINCT FROM 'string' "
+			"      OR pg_catalog.jsonb_typeof(t->'graph') IS DISTINCT FROM 'string' "
+			"      OR pg_catalog.jsonb_typeof(t->'channels') IS DISTINCT FROM 'object' "
+			"      OR pg_catalog.jsonb_typeof(t->'head') IS DISTINCT FROM 'string' "
+			"      OR pg_catalog.jsonb_typeof(t->'status') IS DISTINCT FROM 'string' "
+			"      OR pg_catalog.jsonb_typeof(t->'created_at') IS DISTINCT FROM 'string' "
+			"      OR pg_catalog.jsonb_typeof(t->'updated_at') IS DISTINCT FROM 'string'), "
+			" (SELECT pg_catalog.format('Checkpoint #%s is malformed.', o) FROM ok WHERE NOT good ORDER BY o LIMIT 1), "
+			" (SELECT pg_catalog.format('Checkpoint %s appears twice.', id) FROM ids GROUP BY id "
+			"   HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1), "
+			" (SELECT pg_catalog.format('The head %s is not among the checkpoints.', t->>'head') FROM t "
+			"   WHERE NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (t->>'head'))), "
+			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not in the export.', e->>'checkpoint_id', x.value) "
+			"   FROM r, pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e->'refs') OPERATOR(pg_catalog.=) 'object' "
+			"     THEN e->'refs' ELSE '{}' END) x "
+			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND NOT EXISTS "
+			"     (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (x.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
+			" (SELECT pg_catalog.format('Checkpoint %s has neither its parent nor a full image.', e->>'checkpoint_id') "
+			"   FROM r WHERE NOT (e->'image_complete') OPERATOR(pg_catalog.=) 'true' "
+			"   AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (e->>'parent_id')) LIMIT 1))",
+			1, types);
+	values[0] = JsonbPGetDatum(data);
+	problem = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
+	if (problem != NULL)
+		invalid_export(problem);
+}
+
+/*
+ * Store the thread row and the checkpoints under thread_id. A fork row keeps
+ * its link to another thread only when that thread exists here. The thread
+ * row comes first (row-level security lets a role write checkpoints only
+ * into a thread it owns), and learns the threads its forks start from last.
+ */
+static void
+store(Jsonb *data, const char *thread_id)
+{
+	static SPIPlanPtr rows;
+	static SPIPlanPtr thread;
+	static SPIPlanPtr forks;
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		values[2];
+
+	sg_spi_prepare(&rows,
+			"INSERT INTO stategraph.checkpoints (" "thread_id, checkpoint_id, parent_id, parent_thread, step, "
+			"  source, next, writes, image, image_complete, refs, barriers, sends, pending, meta, created_at) "
+			"SELECT $2, x.checkpoint_id, x.parent_id, CASE WHEN linked THEN x.parent_thread END, x.step, "
+			"  x.source, x.next, CASE WHEN linked OR x.parent_thread IS NULL THEN x.writes "
+			"  ELSE COALESCE($1->'fork_writes'->(x.checkpoint_id::text), x.writes) END, "
+			"  x.image, x.image_complete, x.refs, x.barriers, x.sends, x.pending, x.meta, x.created_at "
+			"FROM pg_catalog.jsonb_to_recordset($1->'checkpoints') AS x(checkpoint_id uuid, parent_id uuid, "
+			"  parent_thread text, step integer, source text, next text[], writes jsonb, image jsonb, "
+			"  image_complete boolean, refs jsonb, barriers jsonb, sends jsonb, pending jsonb, meta jsonb, "
+			"  created_at timestamptz), "
+			"LATERAL (SELECT x.parent_thread OPERATOR(pg_catalog.<>) $2 AND EXISTS (SELECT 1 FROM stategraph.threads s "
+			"  WHERE s.thread_id OPERATOR(pg_catalog.=) x.parent_thread) AS linked) l "
+			"ORDER BY x.checkpoint_id", 2, types);
+	sg_spi_prepare(&thread,
+			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at) "
+			"SELECT $2, t->>'graph', t->'channels', (t->>'head')::pg_catalog.uuid, NULL, "
+			"  t->>'status', (t->>'created_at')::pg_catalog.timestamptz, (t->>'updated_at')::pg_catalog.timestamptz "
+			"FROM (SELECT $1->'thread' AS t) s", 2, types);
+	sg_spi_prepare(&forks,
+			"UPDATE stategraph.threads SET forked_from = "
+			"  (SELECT pg_catalog.array_agg(DISTINCT c.parent_thread ORDER BY c.parent_thread) "
+			"   FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
+			"   AND c.parent_thread IS NOT NULL) "
+			"WHERE thread_id OPERATOR(pg_catalog.=) $2 AND $1 IS NOT NULL", 2, types);
+	values[0] = JsonbPGetDatum(data);
+	values[1] = CStringGetTextDatum(thread_id);
+	sg_spi_execute(thread, values, NULL, 0);
+	sg_spi_execute(rows, values, NULL, 0);
+	sg_spi_execute(forks, values, NULL, 0);
+}
+
+/*
+ * sg_import_thread(data, thread_id DEFAULT NULL): store an export under its
+ * own thread id, or under thread_id; returns the thread id.
+ */
+Datum
+sg_import_thread(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *data;
+	char	   *thread_id;
+
+	sg_require_arg(fcinfo, 0, "data");
+	data = PG_GETARG_JSONB_P(0);
+	sg_spi_connect();
+	check_envelope(data);
+	check_rows(data);
+	thread_id = PG_ARGISNULL(1) ? sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "thread_id")
+		: sg_arg_text(fcinfo, 1, "thread_id");
+	if (thread_id == NULL || thread_id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread name must not be empty")));
+	if (strlen(thread_id) > SG_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread name is too long"),
+				 errdetail("Names are at most %d bytes.", SG_MAX_NAME)));
+	sg_lock_thread(thread_id, false);
+	if (sg_thread_fetch(thread_id, true) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("thread \"%s\" already exists", thread_id),
+				 errhint("Import under a new thread id, or delete the thread first.")));
+	sg_state_cache_forget(thread_id);
+	store(data, thread_id);
+	sg_thread_lock_settled(thread_id);	/* the new row is locked now */
+	sg_spi_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(thread_id));
+}
