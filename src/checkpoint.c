@@ -44,7 +44,6 @@
 #include "stategraph.h"
 
 #include "access/xact.h"
-#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "common/md5.h"
@@ -233,13 +232,6 @@ sg_lock_thread(const char *thread_id, bool session)
 	LOCKTAG		tag;
 	MemoryContext old;
 
-	/* every change of a thread takes its lock first: refuse it here on a standby */
-	if (XactReadOnly)
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot change thread \"%s\" in a read-only transaction", thread_id),
-				 RecoveryInProgress() ?
-				 errhint("This server is a hot standby: reads work here, changes go to the primary.") : 0));
 	thread_locktag(&tag, thread_id);
 	if (LockAcquire(&tag, ExclusiveLock, session, !sg_lock_wait) == LOCKACQUIRE_NOT_AVAIL)
 		ereport(ERROR,
