@@ -59,6 +59,10 @@ SELECT step, next FROM sg_get_state_history('lgs-1', "limit" => 1, filter => '{"
 SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000002',
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000009", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
     '{"source": "loop", "step": 1}', '{}');
+-- so is one that extends the head but would sort before it (another process's id of the same instant)
+SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000003',
+    '{"v": 4, "id": "1ef00000-0000-6000-7000-000000000009", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "loop", "step": 1}', '{}');
 SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000003',
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000004", "ts": "x",
       "channel_values": {"messages": ["Step 1 complete", "forked"]},

@@ -1402,6 +1402,13 @@ sg_run_status(SGRun *run)
 	return run->status;
 }
 
+/* Has the run nothing left to do (the next sg_run_step would only say so)? */
+bool
+sg_run_finished(SGRun *run)
+{
+	return run->status != SG_RUN_RUNNING || run->ntasks == 0;
+}
+
 /* Free a run's memory (and unpin its graph). */
 void
 sg_run_free(SGRun *run)

@@ -652,6 +652,12 @@ sg_add_external_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lease of node \"%s\" must be positive", node),
 				 errhint("A lease is how long a worker may hold a task without a heartbeat, such as '60 seconds'.")));
+	/* the compiled spec keeps the lease in int4 milliseconds */
+	if (sg_interval_ms(lease) > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease of node \"%s\" must be at most 24 days", node),
+				 errhint("A worker keeps a longer task with sg_heartbeat, which extends the lease.")));
 	if (retry)
 		check_retry(retry, node);
 
@@ -1360,6 +1366,7 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	require_owner(graph);
 	sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 			   1, types, values, NULL);
+	sg_tasks_cancel_graph(graph);	/* its workers' results could not be taken */
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }

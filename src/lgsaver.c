@@ -614,9 +614,16 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
 	return p;
 }
 
-/* Refuses a loop/input checkpoint that does not extend the newest one. */
+/*
+ * Refuses a loop/input checkpoint that does not extend the newest one, or
+ * that would not become the newest itself: LangGraph's newest checkpoint is
+ * the greatest id, and ids are made by the clients, so an id made by another
+ * process in the same instant can sort before the head it extends (the other
+ * writer would then go on from the head and leave it on a dead branch).
+ */
 static void
-lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *parent, Jsonb *metadata)
+lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
+			  const pg_uuid_t *parent, Jsonb *metadata)
 {
 	char	   *source = lg_find_string(metadata, "source");
 	Datum		k[2];
@@ -638,6 +645,13 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *parent, Js
 				 errmsg("thread \"%s\" was advanced by another writer", thread_id),
 				 errdetail("The new checkpoint's parent is %s, but the newest checkpoint of namespace \"%s\" is %s.",
 						   sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head)),
+				 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
+	if (memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("thread \"%s\" was advanced by another writer", thread_id),
+				 errdetail("The new checkpoint %s extends the newest checkpoint %s of namespace \"%s\" but sorts before it.",
+						   sg_uuid_to_cstring(id), sg_uuid_to_cstring(head), ns),
 				 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
 }
 
@@ -692,6 +706,16 @@ lg_push_ref(JsonbParseState **ps, const char *channel, const char *writer)
 
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
+/* Whether key of obj is missing, null, or a JSON object. */
+static bool
+lg_object_or_absent(Jsonb *obj, const char *key)
+{
+	JsonbValue *v = lg_find(obj, key);
+
+	return v == NULL || v->type == jbvNull ||
+		(v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data));
+}
+
 /*
  * sg_lg_put(thread_id, checkpoint_ns, parent_checkpoint_id, checkpoint,
  * metadata, new_versions, bytes_channels, bytes_types, bytes_values) -> uuid
@@ -729,6 +753,13 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("checkpoint of thread \"%s\" has no string \"id\"", thread_id)));
 	id = lg_uuid_parse(idstr);
+	/* another type would silently store no value and no metadata */
+	if ((metadata && !JB_ROOT_IS_OBJECT(metadata)) || (newv && !JB_ROOT_IS_OBJECT(newv)) ||
+		!lg_object_or_absent(cp, "channel_values") || !lg_object_or_absent(cp, "channel_versions"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metadata, new_versions, and the checkpoint's channel_values and channel_versions must be JSON objects"),
+				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
 	if (bc && (bt == NULL || bv == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -748,7 +779,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
-			lg_check_head(thread_id, ns, parent, metadata);
+			lg_check_head(thread_id, ns, &id, parent, metadata);
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -884,6 +915,11 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("bytes_index must be a one-dimensional array without nulls")));
+		/* a null type or value would be stored from a null pointer */
+		if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(7)) || array_contains_nulls(PG_GETARG_ARRAYTYPE_P(8)))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("bytes_types and bytes_values must not hold nulls")));
 		nb = ArrayGetNItems(ARR_NDIM(ai), ARR_DIMS(ai));
 		bidx = (int32 *) ARR_DATA_PTR(ai);
 		deconstruct_array(PG_GETARG_ARRAYTYPE_P(7), TEXTOID, -1, false, TYPALIGN_INT, &td, &nulls, &nt);

@@ -24,6 +24,8 @@
  *	 history.c		snapshots: sg_get_state, sg_get_state_history, sg_threads
  *	 branch.c		sg_update_state and sg_fork
  *	 retention.c	sg_delete_thread and sg_prune
+ *	 runs.c			background runs: the run queue, sg_submit/wait/cancel/work, TTL sweeps
+ *	 worker.c		the launcher and per-database workers that execute runs
  *	 draw.c			sg_draw
  *	 json.c			jsonb helpers
  *	 spi.c			SPI: kept plans, execution, subtransactions
@@ -72,6 +74,7 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	sg_worker_init();			/* background runs: GUCs, shared memory, launcher */
 	MarkGUCPrefixReserved("stategraph");
 	sg_tasks_init();
 }

@@ -45,6 +45,8 @@
 #define ERRCODE_SG_TASK_SUPERSEDED		MAKE_SQLSTATE('S','G','0','1','0')	/* token of an older claim */
 #define ERRCODE_SG_TASK_CANCELLED		MAKE_SQLSTATE('S','G','0','1','1')	/* the task was cancelled */
 #define ERRCODE_SG_TASK_FINISHED		MAKE_SQLSTATE('S','G','0','1','2')	/* finished otherwise already */
+/* background runs (runs.c): sg_submit with multitask 'reject' on a thread with an active run */
+#define ERRCODE_SG_RUN_REJECTED			MAKE_SQLSTATE('S','G','0','1','3')
 
 /* portable threads (portable.c) */
 #define ERRCODE_SG_INVALID_EXPORT		MAKE_SQLSTATE('S','G','X','0','1')
@@ -380,6 +382,7 @@ extern Jsonb *sg_run_result(SGRun *run);
 extern void sg_run_end(SGRun *run);
 extern void sg_run_checkpointed(SGRun *run);
 extern SGRunStatus sg_run_status(SGRun *run);
+extern bool sg_run_finished(SGRun *run);
 extern void sg_run_free(SGRun *run);
 
 /* ---------------------------------------------------------------------------
@@ -411,6 +414,7 @@ typedef void (*SGStepReadyHook) (const char *graph, const char *thread_id);
 extern SGStepReadyHook sg_step_ready_hook;
 extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
+extern void sg_tasks_cancel_graph(const char *graph);
 extern int64 sg_interval_ms(Interval *iv);
 extern void sg_tasks_init(void);
 
@@ -473,6 +477,32 @@ extern void sg_dot_escape(StringInfo buf, const char *s);
 extern void sg_dot_quote(StringInfo buf, const char *s);
 extern void sg_mermaid_id(StringInfo buf, const char *s);
 extern void sg_mermaid_text(StringInfo buf, const char *s);
+
+/* ---------------------------------------------------------------------------
+ * Background runs (runs.c) and their workers (worker.c)
+ * ---------------------------------------------------------------------------
+ */
+extern int	sg_max_workers;
+extern int	sg_sweep_interval_s;
+extern int	sg_sweep_limit;
+extern int	sg_run_retention_s;
+extern bool sg_worker_sync_steps;
+extern bool sg_claim_left_more;
+
+/* How the executor of runs ends a transaction: SPI_commit (sg_work) or the worker's own. */
+typedef void (*SGCommitFn) (void);
+
+extern void sg_worker_init(void);
+extern void sg_runs_init(void);
+extern void sg_wake_workers_at_commit(void);
+extern void sg_run_done_at_commit(void);
+extern bool sg_wait_for_runs(long timeout_ms);
+extern void sg_wait_prepare(void);
+extern void sg_wait_done(void);
+extern void sg_worker_report_run(const char *run_id);
+extern bool sg_work_one(SGCommitFn commit, bool *blocked);
+extern uint64 sg_sweep(int limit);
+extern long sg_next_due_ms(void);
 
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)

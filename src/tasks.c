@@ -82,6 +82,7 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define POLL_MS_SHMEM		250		/* with it: only for tasks whose backoff ends */
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
+#define MAX_WAIT_MS			INT64CONST(3153600000000)	/* a long poll waits at most 100 years */
 
 /* The columns of a task row as fetch_row reads them. */
 enum
@@ -701,6 +702,25 @@ sg_tasks_cancel_thread(SGThread *th)
 			1, types, values, NULL, 0);
 }
 
+/*
+ * The graph is dropped: its tasks still out can never be completed (the
+ * update is checked against the graph), so workers must not claim them.
+ */
+void
+sg_tasks_cancel_graph(const char *graph)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+
+	run_sql(&plan,
+			"UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
+			"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
+			"WHERE graph OPERATOR(pg_catalog.=) $1 "
+			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
+			1, types, values, NULL, 0);
+}
+
 /* ---------------------------------------------------------------------------
  * The lease sweep
  * ---------------------------------------------------------------------------
@@ -876,8 +896,9 @@ sg_claim(PG_FUNCTION_ARGS)
 	check_claim_args(n, lease, wait);
 	InitMaterializedSRF(fcinfo, 0);
 	/* a transaction snapshot never sees new work: there a claim does not wait */
+	/* (a wait past MAX_WAIT_MS waits that long: its microseconds would overflow) */
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   IsolationUsesXactSnapshot() ? 0 : sg_interval_ms(wait));
+										   IsolationUsesXactSnapshot() ? 0 : Min(sg_interval_ms(wait), MAX_WAIT_MS));
 	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph claim", ALLOCSET_DEFAULT_SIZES);
 
 	sg_spi_connect();

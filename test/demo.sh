@@ -22,6 +22,11 @@ if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "15/stategraph"; then
 	$SUDO pg_createcluster 15 stategraph --port "$PORT" >/dev/null
 fi
 PORT=$(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $3}')
+# background runs need the library preloaded (a restart when it was not yet)
+if [ "$($SUDO pg_conftool -s 15 stategraph show shared_preload_libraries 2>/dev/null)" != "stategraph" ]; then
+	$SUDO pg_conftool 15 stategraph set shared_preload_libraries stategraph
+	$SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || true
+fi
 $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
 
 as_postgres psql -X -q -p "$PORT" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"

@@ -40,6 +40,33 @@ SELECT sg_fork('l2', (SELECT checkpoint_id FROM sg_get_state_history('l2') ORDER
 SELECT sg_update_state('l3', '{"n": 100}', as_node => 'a') IS NOT NULL;
 SELECT sg_prune(keep_last => 3, thread_id => 'l4');
 
+-- external nodes (issue 10): a graph with an external node fed by Send, threads
+-- waiting with queued, claimed, completed and failed tasks
+CREATE FUNCTION fz_fan(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_array(jsonb_build_object('node', 'model', 'arg', jsonb_build_object('n', 1)),
+                                   jsonb_build_object('node', 'model', 'arg', jsonb_build_object('n', 2))) $$;
+SELECT sg_create_graph('ext', '{"n": "add", "log": "append", "total": "add", "meta": "merge"}');
+SELECT sg_add_node('ext', 'a', 'fz_step(jsonb,jsonb)');
+SELECT sg_add_external_node('ext', 'model', 'fzq', '{"max_attempts": 2, "backoff_ms": 0}', '1 hour');
+SELECT sg_add_edge('ext', '__start__', 'a');
+SELECT sg_add_conditional_edges('ext', 'a', 'fz_fan(jsonb)');
+SELECT sg_add_edge('ext', 'model', '__end__');
+SELECT sg_compile('ext');
+SELECT sg_invoke('ext', '{"n": 0}', thread_id => 'e' || i) IS NOT NULL FROM generate_series(1, 6) i;
+SELECT count(*) FROM sg_claim('fzq', 'fz-worker', 6);
+SELECT sg_complete(task_id, token, '{"n": 1}') FROM stategraph.tasks WHERE thread_id IN ('e1', 'e2') AND status = 'claimed';
+SELECT sg_fail(task_id, token, '{"message": "no"}', false) FROM stategraph.tasks WHERE thread_id = 'e3' AND status = 'claimed';
+SELECT sg_invoke('ext', NULL, thread_id => 'e1') IS NOT NULL;
+
+-- LangGraph.js storage: one thread with a checkpoint and writes
+SELECT sg_lg_put('lg1', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "2026-01-01T00:00:00.000Z",
+      "channel_values": {"__start__": {"messages": [], "step": 0}},
+      "channel_versions": {"__start__": 1}, "versions_seen": {"__input__": {}}}',
+    '{"source": "input", "step": -1, "parents": {}}', '{"__start__": 1}');
+SELECT sg_lg_put_writes('lg1', '', '1ef00000-0000-6000-8000-000000000001', 'task-start',
+    '[["messages", []], ["step", 0], ["branch:to:step1", null]]');
+
 -- ownership (0.2.0): two roles with graphs and threads of their own; the
 -- fuzzer calls as either of them too, and writes the storage tables directly
 DO $$

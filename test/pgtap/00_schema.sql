@@ -69,7 +69,8 @@ SELECT columns_are('public', 'sg_thread',
 -- storage
 SELECT has_schema('stategraph');
 SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks',
-                                      'lg_checkpoints', 'lg_blobs', 'lg_writes']);
+                                      'lg_checkpoints', 'lg_blobs', 'lg_writes',
+                                      'runs', 'retention']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
                  'checkpoints are keyed by thread first');
@@ -81,7 +82,8 @@ SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHER
               ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
                     'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
                     'stategraph.tasks_seq_seq',
-                    'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes'],
+                    'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes',
+                    'stategraph.runs', 'stategraph.retention'],
               'pg_dump keeps every table (pg_extension_config_dump)');
 
 -- every function of the extension is SECURITY INVOKER, and user functions are in public
@@ -98,7 +100,8 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
              -- functions of 0.2.0, each tested in a file of its own
              AND p.proname <> ALL (ARRAY['sg_draw_history', 'sg_add_external_node', 'sg_claim', 'sg_heartbeat',
                                        'sg_complete', 'sg_fail', 'sg_interrupt_task', 'sg_tasks',
-                                       'sg_export_thread', 'sg_import_thread']))::int,
+                                       'sg_export_thread', 'sg_import_thread',
+                                       'sg_submit', 'sg_runs', 'sg_wait', 'sg_cancel', 'sg_work', 'sg_set_retention']))::int,
           19, 'the extension has the 19 functions and procedures of API.md');
 SELECT set_eq($$ SELECT p.proname::text FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
                  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph' WHERE p.proname LIKE 'sg\_lg\_%' $$,

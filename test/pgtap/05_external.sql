@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(59);
+SELECT plan(60);
 
 -- signatures and types
 SELECT has_function('sg_add_external_node', ARRAY['text', 'text', 'text', 'jsonb', 'interval']);
@@ -99,6 +99,8 @@ SELECT throws_ok($$ SELECT * FROM sg_claim('q', '') $$, '22023', NULL, 'claim: w
 SELECT throws_ok($$ SELECT sg_heartbeat(task_id, token, '-1 s') FROM claimed $$, '22023', NULL, 'heartbeat: negative extend');
 SELECT throws_ok($$ SELECT sg_add_external_node('g', 'x', 'q', lease => '-1 s') $$, '22023', NULL,
                  'add_external_node: negative lease');
+SELECT throws_ok($$ SELECT sg_add_external_node('g', 'x', 'q', lease => '30 days') $$, '22023', NULL,
+                 'add_external_node: a lease longer than the spec can hold');
 SELECT throws_ok($$ SELECT sg_add_external_node('g', 'x', 'q', '{"max_attempts": "x"}') $$, '22023', NULL,
                  'add_external_node: bad retry');
 SELECT throws_ok($$ SELECT sg_add_external_node('nope', 'x', 'q') $$, '42704', NULL, 'add_external_node: unknown graph');

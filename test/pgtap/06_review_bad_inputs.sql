@@ -1,0 +1,38 @@
+-- Bad inputs found by review: each one an ERROR with its own SQLSTATE that
+-- leaves everything stored as it was (no crash, no XX000).
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION stategraph;
+SELECT plan(8);
+
+SELECT sg_lg_put('rv-1', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
+      "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"a": 1}');
+CREATE TEMP TABLE before_writes AS SELECT count(*) AS n FROM stategraph.lg_writes;
+
+-- a null among the typed bytes of writes was stored from a null pointer (segfault)
+SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-a',
+                        '[["a", 1]]', '', ARRAY[0], ARRAY[NULL]::text[], ARRAY['\x00'::bytea]) $$,
+                 '22004', NULL, 'lg_put_writes: a null bytes type');
+SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-b',
+                        '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY[NULL]::bytea[]) $$,
+                 '22004', NULL, 'lg_put_writes: a null bytes value');
+SELECT is((SELECT count(*) FROM stategraph.lg_writes), (SELECT n FROM before_writes), 'no write stored');
+SELECT lives_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-c',
+                       '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
+                'lg_put_writes: typed bytes without nulls');
+
+-- put with metadata or versions of another type stored nothing of them, silently
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": 1}}', '[]', '{"a": 1}') $$,
+                 '22023', NULL, 'lg_put: metadata an array');
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": 1}}', '{}', '"x"') $$,
+                 '22023', NULL, 'lg_put: new_versions a string');
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": 5, "channel_versions": {"a": 1}}', '{}', '{"a": 1}') $$,
+                 '22023', NULL, 'lg_put: channel_values a number');
+SELECT is((SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'rv-2'), 0::bigint, 'no checkpoint stored');
+
+SELECT * FROM finish();
+ROLLBACK;
