@@ -888,3 +888,26 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_export_thread(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_import_thread(jsonb, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) TO PUBLIC;
+-- background runs: each role submits, sees, waits for and cancels its own runs
+-- (runs_owner); CALL sg_work by an ordinary role works its own runs only.
+-- Retention: everyone reads the settings (sweeps read them); a graph's owner
+-- sets its graph's, the default for every graph (graph NULL) is the
+-- extension owner's or a superuser's (retention_owner below).
+GRANT EXECUTE ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_runs(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_wait(uuid, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_cancel(uuid, text) TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE @extschema@.sg_work(integer, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) TO PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.wake_launcher() FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.runs, stategraph.retention TO PUBLIC;
+GRANT USAGE ON SEQUENCE stategraph.runs_seq_seq TO PUBLIC;
+ALTER TABLE stategraph.retention ENABLE ROW LEVEL SECURITY;
+CREATE POLICY retention_read ON stategraph.retention FOR SELECT USING (true);
+CREATE POLICY retention_owner ON stategraph.retention
+    USING (graph IS NOT NULL AND EXISTS (SELECT 1 FROM stategraph.graphs g
+                                         WHERE g.graph OPERATOR(pg_catalog.=) retention.graph
+                                         AND stategraph.owned(g.owner)))
+    WITH CHECK (graph IS NOT NULL AND EXISTS (SELECT 1 FROM stategraph.graphs g
+                                              WHERE g.graph OPERATOR(pg_catalog.=) retention.graph
+                                              AND stategraph.owned(g.owner)));
