@@ -111,9 +111,14 @@ SELECT version FROM stategraph.graphs WHERE graph = 'h';
 DROP FUNCTION noop2(jsonb, jsonb);
 SELECT sg_compile('g');
 SELECT sg_invoke('g', '{}');
--- once it is defined again, the node is added again (its old entry is replaced)
+-- functions are kept by signature: once it is defined again, the graph compiles again
 CREATE FUNCTION noop2(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
-SELECT sg_add_node('g', 'b', 'noop2(jsonb,jsonb)');
+SELECT fn FROM stategraph.nodes WHERE graph = 'g' AND node = 'b';
+SELECT sg_compile('g');
+SELECT sg_invoke('g', '{}') IS NOT NULL AS ran;
+-- while a node's function is gone, adding the node again gives it another one
+DROP FUNCTION noop2(jsonb, jsonb);
+SELECT sg_add_node('g', 'b', 'noop(jsonb)');
 SELECT sg_compile('g');
 SELECT sg_invoke('g', '{}') IS NOT NULL AS ran;
 -- but a node whose function exists is not replaced

@@ -27,8 +27,200 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN owner OPERATOR(pg_catalog.=) CURRENT_USER
         OR pg_catalog.pg_has_role(CURRENT_USER,
-                                  (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) owner),
+                                  pg_catalog.to_regrole(pg_catalog.quote_ident(owner::pg_catalog.text))::pg_catalog.oid,
                                   'MEMBER') IS TRUE;
+/*
+ * (No sub-select in the body: the planner inlines the function into every
+ * policy, instead of calling it once per row; to_regrole is NULL for a
+ * dropped role, and pg_has_role of NULL is NULL, so such rows are nobody's.)
+ */
+
+/*
+ * Who owns what. Graph definitions and threads get an owner column; rows
+ * written by 0.1.0 belong to the extension's owner (0.1.0 recorded no
+ * creator, and the extension's owner is the role that could already read
+ * and change every row). New rows belong to CURRENT_USER.
+ */
+ALTER TABLE stategraph.graphs ADD COLUMN owner name;
+ALTER TABLE stategraph.threads ADD COLUMN owner name;
+UPDATE stategraph.graphs SET owner = (SELECT r.rolname FROM pg_catalog.pg_extension e
+                                      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
+                                      WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
+UPDATE stategraph.threads SET owner = (SELECT r.rolname FROM pg_catalog.pg_extension e
+                                       JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
+                                       WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
+ALTER TABLE stategraph.graphs ALTER COLUMN owner SET DEFAULT CURRENT_USER,
+                              ALTER COLUMN owner SET NOT NULL;
+ALTER TABLE stategraph.threads ALTER COLUMN owner SET DEFAULT CURRENT_USER,
+                               ALTER COLUMN owner SET NOT NULL;
+
+/*
+ * Node and router functions are stored by their schema-qualified signature
+ * ("public.f(pg_catalog.jsonb)", the form the compiled spec already uses),
+ * resolved and checked by sg_compile and when a graph is loaded. 0.1.0
+ * stored regprocedure: pg_upgrade refuses reg* columns in user tables, and
+ * the bare OID left behind by DROP FUNCTION named whatever function had that
+ * OID after a restore. An OID whose function is already gone becomes
+ * "dropped function <oid>", which never resolves: sg_compile reports it
+ * (42883) and sg_add_node / sg_add_conditional_edges replace it.
+ */
+CREATE FUNCTION stategraph.signature_of(fn pg_catalog.oid) RETURNS text
+    LANGUAGE sql STABLE
+    RETURN coalesce((SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
+                            OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname)
+                            OPERATOR(pg_catalog.||) '('
+                            OPERATOR(pg_catalog.||) coalesce((SELECT pg_catalog.string_agg(
+                                       pg_catalog.quote_ident(tn.nspname) OPERATOR(pg_catalog.||) '.'
+                                       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname), ',' ORDER BY a.i)
+                                     FROM pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]) WITH ORDINALITY a(typ, i)
+                                     JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.typ
+                                     JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace), '')
+                            OPERATOR(pg_catalog.||) ')'
+                     FROM pg_catalog.pg_proc p
+                     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                     WHERE p.oid OPERATOR(pg_catalog.=) fn),
+                    'dropped function ' OPERATOR(pg_catalog.||) fn::pg_catalog.text);
+
+/*
+ * Routers of one source run in the order they were added (0.1.0 ordered them
+ * by function OID, which a restore changes): "ordinal" counts up per graph.
+ * Rows of 0.1.0 are numbered in the order 0.1.0 ran them.
+ */
+ALTER TABLE stategraph.branches ADD COLUMN ordinal integer;
+UPDATE stategraph.branches b SET ordinal = o.n
+FROM (SELECT graph, source, router,
+             pg_catalog.row_number() OVER (PARTITION BY graph ORDER BY source COLLATE "C", router::pg_catalog.oid) AS n
+      FROM stategraph.branches) o
+WHERE b.graph OPERATOR(pg_catalog.=) o.graph AND b.source OPERATOR(pg_catalog.=) o.source
+  AND b.router::pg_catalog.oid OPERATOR(pg_catalog.=) o.router::pg_catalog.oid;
+ALTER TABLE stategraph.branches ALTER COLUMN ordinal SET NOT NULL;
+
+ALTER TABLE stategraph.nodes ALTER COLUMN fn TYPE text USING stategraph.signature_of(fn::pg_catalog.oid);
+ALTER TABLE stategraph.branches ALTER COLUMN router TYPE text USING stategraph.signature_of(router::pg_catalog.oid);
+DROP FUNCTION stategraph.signature_of(pg_catalog.oid);
+
+/*
+ * The definition tables restore in parallel. pg_dump cannot order the data
+ * of extension tables after the foreign keys the extension script created,
+ * so "pg_restore -j" loaded nodes before their graph and failed (23503).
+ * The keys go; sg_add_* check that the graph exists (as they always did) and
+ * deleting a graph deletes its nodes, edges and conditional edges with it.
+ */
+ALTER TABLE stategraph.nodes DROP CONSTRAINT nodes_graph_fkey;
+ALTER TABLE stategraph.edges DROP CONSTRAINT edges_graph_fkey;
+ALTER TABLE stategraph.branches DROP CONSTRAINT branches_graph_fkey;
+
+CREATE FUNCTION stategraph.graph_deleted() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    DELETE FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER graph_deleted BEFORE DELETE ON stategraph.graphs
+    FOR EACH ROW EXECUTE FUNCTION stategraph.graph_deleted();
+COMMENT ON FUNCTION stategraph.graph_deleted() IS
+    'trigger: deletes the nodes, edges and conditional edges of a deleted graph (the definition tables have no foreign keys, so that they restore in parallel)';
+
+/*
+ * No row is ever left without its graph or thread, where a new graph or
+ * thread of the same name would take it over (rows of another role planted
+ * in someone's future graph or history): deleting a thread's row deletes
+ * its checkpoints, and graphs and threads cannot be renamed. Checkpoints
+ * that 0.1.0 left behind without their thread (a node that deleted its own
+ * thread) go now.
+ */
+CREATE FUNCTION stategraph.thread_deleted() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) OLD.thread_id;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER thread_deleted BEFORE DELETE ON stategraph.threads
+    FOR EACH ROW EXECUTE FUNCTION stategraph.thread_deleted();
+COMMENT ON FUNCTION stategraph.thread_deleted() IS
+    'trigger: deletes the checkpoints of a deleted thread, so that a new thread of the same id never shows them';
+
+CREATE FUNCTION stategraph.key_unchanged() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+        MESSAGE = pg_catalog.format('%s cannot be renamed', TG_TABLE_NAME),
+        HINT = 'Fork a thread with sg_fork, or create a graph of the new name.';
+END $$;
+CREATE TRIGGER graph_renamed BEFORE UPDATE OF graph ON stategraph.graphs
+    FOR EACH ROW WHEN (OLD.graph OPERATOR(pg_catalog.<>) NEW.graph)
+    EXECUTE FUNCTION stategraph.key_unchanged();
+CREATE TRIGGER thread_renamed BEFORE UPDATE OF thread_id ON stategraph.threads
+    FOR EACH ROW WHEN (OLD.thread_id OPERATOR(pg_catalog.<>) NEW.thread_id)
+    EXECUTE FUNCTION stategraph.key_unchanged();
+COMMENT ON FUNCTION stategraph.key_unchanged() IS
+    'trigger: refuses to rename a graph or a thread (their rows in other tables would be left behind)';
+
+DELETE FROM stategraph.checkpoints c
+WHERE NOT EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) c.thread_id);
+
+/*
+ * Row-level security is the guard; the extension grants the rest to PUBLIC
+ * (as pg_cron does), so users need no GRANT of their own.
+ *
+ * Graph definitions: everyone may read them (running and drawing a graph
+ * reads its definition; running it also needs EXECUTE on its functions),
+ * only the owner's roles may add to, change or delete them.
+ *
+ * Threads and checkpoints: only the owner's roles see or change them.
+ * Superusers, BYPASSRLS roles and the tables' owner (the extension's owner)
+ * see everything.
+ */
+ALTER TABLE stategraph.graphs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.nodes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.edges ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.branches ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.threads ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stategraph.checkpoints ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY graphs_read ON stategraph.graphs FOR SELECT USING (true);
+CREATE POLICY graphs_owner ON stategraph.graphs
+    USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
+
+CREATE POLICY nodes_read ON stategraph.nodes FOR SELECT USING (true);
+CREATE POLICY nodes_owner ON stategraph.nodes
+    USING (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) nodes.graph
+                   AND stategraph.owned(g.owner)))
+    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) nodes.graph
+                        AND stategraph.owned(g.owner)));
+
+CREATE POLICY edges_read ON stategraph.edges FOR SELECT USING (true);
+CREATE POLICY edges_owner ON stategraph.edges
+    USING (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) edges.graph
+                   AND stategraph.owned(g.owner)))
+    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) edges.graph
+                        AND stategraph.owned(g.owner)));
+
+CREATE POLICY branches_read ON stategraph.branches FOR SELECT USING (true);
+CREATE POLICY branches_owner ON stategraph.branches
+    USING (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) branches.graph
+                   AND stategraph.owned(g.owner)))
+    WITH CHECK (EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) branches.graph
+                        AND stategraph.owned(g.owner)));
+
+CREATE POLICY threads_owner ON stategraph.threads
+    USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
+
+/*
+ * A checkpoint is its thread's: one index probe of threads per row (a scalar
+ * sub-select, which the planner cannot turn into a hash of every thread).
+ */
+CREATE POLICY checkpoints_owner ON stategraph.checkpoints
+    USING ((SELECT stategraph.owned(t.owner) FROM stategraph.threads t
+            WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id) IS TRUE)
+    WITH CHECK ((SELECT stategraph.owned(t.owner) FROM stategraph.threads t
+                 WHERE t.thread_id OPERATOR(pg_catalog.=) checkpoints.thread_id) IS TRUE);
+
+GRANT USAGE ON SCHEMA stategraph TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.graphs, stategraph.nodes, stategraph.edges,
+    stategraph.branches, stategraph.threads, stategraph.checkpoints TO PUBLIC;
 
 
 -- ===========================================================================
@@ -639,3 +831,95 @@ COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS
 -- ownership
 COMMENT ON FUNCTION stategraph.owned(name) IS
     'whether the current role is owner, or a member of the owner, of a row (the test of every row-level security policy)';
+
+/*
+ * ---- Privileges of every function (security) ----
+ *
+ * Every function is SECURITY INVOKER. Functions users call are executable by
+ * PUBLIC: what a role may do is decided by row-level security on the tables
+ * and by EXECUTE on the graph's own node, router and reducer functions.
+ * stategraph.owned is executable by PUBLIC because every policy calls it as
+ * the querying role. Trigger functions are not for calling: no EXECUTE.
+ * Functions added by later sections state their decision here too.
+ */
+REVOKE ALL ON FUNCTION stategraph.graphs_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.graph_deleted() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.thread_deleted() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.key_unchanged() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.owned(name) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_create_graph(text, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_node(text, text, regprocedure, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_edge(text, text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_edge(text, text[], text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_conditional_edges(text, text, regprocedure, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_compile(text, text[], text[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_drop_graph(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_draw(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_invoke(text, jsonb, text, uuid, jsonb, integer, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_stream(text, jsonb, text, uuid, jsonb, integer, text, text) TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE @extschema@.sg_run(text, jsonb, text, uuid, jsonb, integer, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_interrupt(jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_get_state(text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_get_state_history(text, integer, uuid, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_fork(text, uuid, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_threads(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_delete_thread(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_prune(interval, integer, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_draw_history(text, text, integer) TO PUBLIC;
+-- external nodes: a worker sees, claims and finishes only the tasks its role
+-- may work on (stategraph.may_work, the tasks policy); a sweep by an ordinary
+-- role reaches its own tasks only, background workers sweep them all
+GRANT EXECUTE ON FUNCTION stategraph.may_work(name, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_add_external_node(text, text, text, jsonb, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_claim(text, text, integer, interval, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_heartbeat(text, uuid, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_complete(text, uuid, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_fail(text, uuid, jsonb, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_tasks(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.sweep_leases(integer) TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
+GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
+-- LangGraph.js checkpoint storage: each role reads and writes its own rows
+-- (the owner_rows policies); lg_next is called by sg_threads as the caller
+GRANT EXECUTE ON FUNCTION stategraph.lg_next(jsonb, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_delete_thread(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_copy_thread(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_prune(text[], text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.lg_checkpoints, stategraph.lg_blobs, stategraph.lg_writes TO PUBLIC;
+-- portable threads: an import belongs to the importing role, an export reads
+-- only what its role may see; the router's import-then-change helpers run
+-- as the role the router connects as
+GRANT EXECUTE ON FUNCTION @extschema@.sg_export_thread(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_import_thread(jsonb, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text, uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) TO PUBLIC;
+-- background runs: each role submits, sees, waits for and cancels its own runs
+-- (runs_owner); CALL sg_work by an ordinary role works its own runs only.
+-- Retention: everyone reads the settings (sweeps read them); a graph's owner
+-- sets its graph's, the default for every graph (graph NULL) is the
+-- extension owner's or a superuser's (retention_owner below).
+GRANT EXECUTE ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_runs(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_wait(uuid, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_cancel(uuid, text) TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE @extschema@.sg_work(integer, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) TO PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.wake_launcher() FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.runs, stategraph.retention TO PUBLIC;
+GRANT USAGE ON SEQUENCE stategraph.runs_seq_seq TO PUBLIC;
+ALTER TABLE stategraph.retention ENABLE ROW LEVEL SECURITY;
+CREATE POLICY retention_read ON stategraph.retention FOR SELECT USING (true);
+CREATE POLICY retention_owner ON stategraph.retention
+    USING (graph IS NOT NULL AND EXISTS (SELECT 1 FROM stategraph.graphs g
+                                         WHERE g.graph OPERATOR(pg_catalog.=) retention.graph
+                                         AND stategraph.owned(g.owner)))
+    WITH CHECK (graph IS NOT NULL AND EXISTS (SELECT 1 FROM stategraph.graphs g
+                                              WHERE g.graph OPERATOR(pg_catalog.=) retention.graph
+                                              AND stategraph.owned(g.owner)));

@@ -87,6 +87,29 @@ note_forked_from(const char *dst, const char *src)
 }
 
 /*
+ * A thread started by a fork belongs to the owner of the thread it starts
+ * from (a member of that role may fork it): whoever may change the source,
+ * and so delete or prune it, also sees the fork that reads from it.
+ */
+static void
+inherit_owner(const char *dst, const char *src)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	if (sg_schema_is_010())
+		return;					/* no owners before ALTER EXTENSION UPDATE */
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.threads d SET owner = s.owner FROM stategraph.threads s "
+				   "WHERE d.thread_id OPERATOR(pg_catalog.=) $1 AND s.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "AND d.owner OPERATOR(pg_catalog.<>) s.owner", 2, types);
+	values[0] = CStringGetTextDatum(dst);
+	values[1] = CStringGetTextDatum(src);
+	sg_spi_execute(plan, values, NULL, 0);
+}
+
+/*
  * Fork checkpoint id of thread src into thread dst (dst_th: its row, or NULL
  * to create it). The caller holds both threads' locks. Returns the new
  * checkpoint.
@@ -128,10 +151,14 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 	if (cp->parent_thread != NULL)
 		for (c = 0; c < cs->n; c++)
 			state->track[c].has_loc = false;
-	sg_checkpoint_insert(cs, cp, state, NULL);
+	/* the thread row first: row-level security checks checkpoints against it */
 	if (dst_th == NULL)
+	{
 		sg_thread_create(dst, sth->graph, sth->channels, &cp->id, cp->nnext > 0 ? "idle" : "done");
-	else
+		inherit_owner(dst, src);
+	}
+	sg_checkpoint_insert(cs, cp, state, NULL);
+	if (dst_th != NULL)
 		sg_thread_set(dst, &cp->id, cp->nnext > 0 ? "idle" : "done", NULL);
 	if (cp->parent_thread != NULL)
 		note_forked_from(dst, src);
@@ -150,6 +177,7 @@ sg_fork(PG_FUNCTION_ARGS)
 
 	sg_require_arg(fcinfo, 1, "checkpoint_id");
 	id = *PG_GETARG_UUID_P(1);
+	sg_refuse_running_thread(new_thread_id, "sg_fork");
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	sg_lock_thread(new_thread_id, false);
@@ -271,6 +299,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 				 errmsg("values must be a JSON object of channel values, not a JSON %s",
 						sg_jsonb_type_name(values))));
 
+	sg_refuse_running_thread(thread_id, "sg_update_state");
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	th = sg_thread_fetch(thread_id, true);

@@ -169,6 +169,29 @@ sg_state_value_size(SGState *s, int c)
 	return size;
 }
 
+/*
+ * Refuse a state that could never be read back: every read assembles the
+ * channels into one jsonb object, and a jsonb value holds at most
+ * JENTRY_OFFLENMASK bytes (256 MB). Checked before a checkpoint is stored,
+ * so the thread keeps reading as it did.
+ */
+void
+sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id)
+{
+	Size		total = VARHDRSZ + sizeof(uint32);
+	int			c;
+
+	for (c = 0; c < cs->n; c++)
+		total += sg_state_value_size(s, c) + strlen(cs->names[c]) + 2 * sizeof(JEntry) + 4;
+	if (total > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("state of thread \"%s\" would exceed the maximum jsonb size", thread_id),
+				 errdetail("The channels would take about %zu bytes; a jsonb value holds at most %d bytes, so the state could never be read back.",
+						   total, JENTRY_OFFLENMASK),
+				 errhint("Keep large data in tables and store references to it in the state.")));
+}
+
 /* The state of a new thread: every channel at its default. */
 SGState *
 sg_state_initial(SGGraph *g)

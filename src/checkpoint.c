@@ -428,12 +428,22 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 * and if it commits this one fails (REPEATABLE READ: PostgreSQL reports
 	 * the serialization failure itself).
 	 */
-	if (sg_spi_execute(plan, values, NULL, 0) == 0)
+	if (sg_spi_execute(plan, values, NULL, 0) > 0)
+	{
+		sg_thread_lock_settled(thread_id);
+		return;
+	}
+	/* a row this role cannot see, even with a new snapshot, is another role's */
+	if (!IsolationUsesXactSnapshot() && sg_thread_fetch(thread_id, false) == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
-				 errhint("Retry the transaction.")));
-	sg_thread_lock_settled(thread_id);
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("thread \"%s\" belongs to another role", thread_id),
+				 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
+				 errhint("Use another thread id.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
+			 errhint("Retry the transaction.")));
 }
 
 /* Record a thread's newest checkpoint and status (and its channel kinds, if given). */
@@ -1313,6 +1323,7 @@ sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *state, bool *w
 	RowStore	rs;
 	int			c;
 
+	sg_check_state_size(cs, state, cp->thread_id);
 	memset(&rs, 0, sizeof(rs));
 	sg_jb_begin_object(&rs.image);
 	sg_jb_begin_object(&rs.refs);

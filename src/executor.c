@@ -35,7 +35,9 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_interrupt);
@@ -95,6 +97,51 @@ static SGTaskContext *current_task = NULL;
 
 /* Threads this backend is running now, to refuse running one inside itself. */
 static List *running_threads = NIL;
+
+/* Is thread_id being run by this backend (a node calling back into its own thread)? */
+bool
+sg_thread_running_here(const char *thread_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, running_threads)
+		if (strcmp((char *) lfirst(lc), thread_id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Refuse to change a thread from inside one of its own nodes: the run's next
+ * checkpoint would be written over the change (an update lost on a dead
+ * branch, a deleted thread written again). what names the call.
+ */
+void
+sg_refuse_running_thread(const char *thread_id, const char *what)
+{
+	if (sg_thread_running_here(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s cannot change thread \"%s\" while this session is running it", what, thread_id),
+				 errdetail("A node cannot change the thread it belongs to."),
+				 errhint("Return the change as the node's update instead.")));
+}
+
+/*
+ * Check, just before a call, that a node or router function still exists:
+ * another session may have dropped it since the graph was loaded, and
+ * calling a dropped function fails deep in fmgr with an internal error.
+ */
+void
+sg_require_function(Oid fn, const char *what, const char *name, const char *graph)
+{
+	AcceptInvalidationMessages();
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function of %s \"%s\" in graph \"%s\" was dropped during the run", what, name, graph),
+				 errhint("Create the function again and resume the thread.")));
+}
+
 
 /* ---------------------------------------------------------------------------
  * Tasks
@@ -431,6 +478,7 @@ call_node(void *arg)
 	bool		isnull;
 	Datum		d;
 
+	sg_require_function(node->fn, "node", node->name, run->g->name);
 	d = sg_call_jsonb(&run->node_fn[task->node], node->nargs, task->arg ? task->arg : call->state,
 					  node->nargs == 2 ? node_config(run, task, call->attempt) : NULL, &isnull);
 	MemoryContextSwitchTo(cxt);
@@ -654,6 +702,15 @@ put_checkpoint(SGRun *run, SGCheckpoint *cp, SGState *state, bool *changed)
 {
 	if (run->persist)
 	{
+		/*
+		 * The thread row comes first: row-level security lets a role write
+		 * checkpoints only into a thread it owns.
+		 */
+		if (!run->thread_exists)
+		{
+			sg_thread_create(run->opts.thread_id, run->g->name, run->g->kinds, &cp->id, "running");
+			run->thread_exists = true;
+		}
 		sg_checkpoint_insert(run->g->cs, cp, state, changed);
 		run->wrote = true;
 	}

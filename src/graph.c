@@ -56,6 +56,8 @@ PG_FUNCTION_INFO_V1(sg_graphs_changed);
 /* sg_sorted_index finds nodes by their first member */
 StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
 
+static void check_storage_access(void);
+
 typedef enum SGSignature
 {
 	SIG_NODE,					/* (jsonb [, jsonb]) -> jsonb */
@@ -88,6 +90,52 @@ require_graph(const char *graph)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("graph \"%s\" does not exist", graph),
 				 errhint("Create it with sg_create_graph().")));
+}
+
+/*
+ * Is the schema still 0.1.0's? A new library runs under a database whose
+ * ALTER EXTENSION stategraph UPDATE has not run yet (and the upgrade test
+ * makes its data that way): no owners, no router order, reg* columns.
+ */
+bool
+sg_schema_is_010(void)
+{
+	Oid			rel = get_relname_relid("branches", get_namespace_oid("stategraph", false));
+
+	return get_attnum(rel, "ordinal") == InvalidAttrNumber;
+}
+
+/* What a signature parameter ($n text) needs to match the column: 0.1.0 kept regprocedure. */
+#define SIGNATURE_CAST (sg_schema_is_010() ? "::pg_catalog.regprocedure" : "")
+
+/*
+ * Only the graph's owner (or a member of the owner's role) may change its
+ * definition; row-level security would silently skip the rows, so the
+ * refusal is explicit. Superusers own everything.
+ */
+static void
+require_owner(const char *graph)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+	bool		isnull;
+
+	if (sg_schema_is_010())
+	{
+		require_graph(graph);
+		return;
+	}
+	if (sg_spi_run("SELECT stategraph.owned(owner), owner FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 0)
+		require_graph(graph);
+	if (superuser())
+		return;
+	if (!DatumGetBool(sg_spi_datum(0, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of graph \"%s\"", graph),
+				 errdetail("Graph \"%s\" belongs to role \"%s\".", graph, sg_spi_text(0, 2)),
+				 errhint("Only the owner of a graph, or a member of its role, may change, compile or drop it.")));
 }
 
 /* The graph's normalized channels. */
@@ -197,6 +245,20 @@ resolve_function(const char *signature)
 	fcinfo->args[0].isnull = false;
 	d = to_regprocedure(fcinfo);
 	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/*
+ * Resolve a signature stored in a draft table. 0.1.0 left "dropped function
+ * <oid>" for functions already gone when it was updated: such a name (any
+ * text without an argument list) never resolves, so a bare OID can never
+ * bind to another function.
+ */
+static Oid
+resolve_stored(const char *signature)
+{
+	if (strchr(signature, '(') == NULL)
+		return InvalidOid;
+	return resolve_function(signature);
 }
 
 /* ---------------------------------------------------------------------------
@@ -399,6 +461,13 @@ sg_create_graph(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
 	sg_spi_run("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
+	/* a new graph starts empty, whatever a past one of its name left behind */
+	if (!sg_schema_is_010())
+	{
+		sg_spi_run("DELETE FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+		sg_spi_run("DELETE FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+		sg_spi_run("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -497,7 +566,7 @@ typedef struct DraftArgs
 static void
 draft_args(FunctionCallInfo fcinfo, DraftArgs *a, const char *node_arg, const char *fn_arg)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, REGPROCEDUREOID, JSONBOID};
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 
 	a->graph = sg_arg_text(fcinfo, 0, "graph");
 	a->node = sg_arg_text(fcinfo, 1, node_arg);
@@ -507,7 +576,7 @@ draft_args(FunctionCallInfo fcinfo, DraftArgs *a, const char *node_arg, const ch
 	memcpy(a->types, types, sizeof(types));
 	a->values[0] = CStringGetTextDatum(a->graph);
 	a->values[1] = CStringGetTextDatum(a->node);
-	a->values[2] = ObjectIdGetDatum(a->fn);
+	a->values[2] = CStringGetTextDatum(format_procedure_qualified(a->fn));	/* kept by signature */
 	a->values[3] = a->extra ? JsonbPGetDatum(a->extra) : (Datum) 0;
 	memset(a->nulls, ' ', sizeof(a->nulls));
 	a->nulls[3] = a->extra ? ' ' : 'n';
@@ -527,27 +596,31 @@ sg_add_node(PG_FUNCTION_ARGS)
 		check_retry(a.extra, a.node);
 
 	sg_spi_connect();
+	require_owner(a.graph);
 	channels = graph_channels(a.graph);
-	if (channels == NULL)
-		require_graph(a.graph);
 	if (sg_jsonb_get(channels, a.node) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", a.node, a.graph),
 				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
-	if (sg_spi_run("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+	if (sg_spi_run("SELECT fn FROM stategraph.nodes "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
 				   2, a.types, a.values, NULL) == 0)
-		sg_spi_run("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3, $4)",
-				   4, a.types, a.values, a.nulls);
-	/* a node whose function was dropped is given its new one */
-	else if (sg_spi_run("UPDATE stategraph.nodes SET fn = $3, retry = $4 "
-						"WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2 "
-						"AND fn IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-						"                WHERE p.oid OPERATOR(pg_catalog.=) fn::pg_catalog.oid)",
-						4, a.types, a.values, a.nulls) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
+		sg_spi_run(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)",
+							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
+	else
+	{
+		char	   *stored = sg_spi_text(0, 1);	/* NULL: an external node */
+
+		/* only a node whose function was dropped is given a new one */
+		if (stored == NULL || OidIsValid(resolve_stored(stored)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
+		sg_spi_run(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
+							"WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
+	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -589,9 +662,8 @@ sg_add_external_node(PG_FUNCTION_ARGS)
 		check_retry(retry, node);
 
 	sg_spi_connect();
+	require_owner(graph);
 	channels = graph_channels(graph);
-	if (channels == NULL)
-		require_graph(graph);
 	if (sg_jsonb_get(channels, node) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -638,7 +710,7 @@ insert_edge(const char *graph, Datum sources, const char *target)
 	Datum		values[3];
 
 	sg_spi_connect();
-	require_graph(graph);
+	require_owner(graph);
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = sources;
 	values[2] = CStringGetTextDatum(target);
@@ -745,6 +817,31 @@ check_path_map(Jsonb *path_map)
 	}
 }
 
+/*
+ * Conditional edges of a node (key: graph, source) whose router no longer
+ * resolves are dropped, so that the node can take a new router.
+ */
+static void
+forget_dropped_routers(Datum *key)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	uint64		n = sg_spi_run("SELECT router FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+							   "AND source OPERATOR(pg_catalog.=) $2", 2, types, key, NULL);
+	SPITupleTable *routers = SPI_tuptable;
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		char	   *stored = SPI_getvalue(routers->vals[i], routers->tupdesc, 1);
+		Datum		values[3] = {key[0], key[1], CStringGetTextDatum(stored)};
+
+		if (!OidIsValid(resolve_stored(stored)))
+			sg_spi_run(psprintf("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+								"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
+								SIGNATURE_CAST), 3, types, values, NULL);
+	}
+}
+
 /* sg_add_conditional_edges(graph, source, router, path_map): add a router to a node of the draft. */
 Datum
 sg_add_conditional_edges(PG_FUNCTION_ARGS)
@@ -763,22 +860,24 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 				 errhint("For example '{\"true\": \"a\", \"false\": \"b\"}'.")));
 
 	sg_spi_connect();
-	require_graph(a.graph);
-	/* conditional edges of this node whose router was dropped are replaced */
-	sg_spi_run("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-			   "AND source OPERATOR(pg_catalog.=) $2 "
-			   "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-			   "                WHERE p.oid OPERATOR(pg_catalog.=) router::pg_catalog.oid)",
-			   2, a.types, a.values, NULL);
-	if (sg_spi_run("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-				   "AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3",
-				   3, a.types, a.values, NULL) > 0)
+	require_owner(a.graph);
+	forget_dropped_routers(a.values);
+	if (sg_spi_run(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+							"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
+							SIGNATURE_CAST), 3, a.types, a.values, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
 						a.node, a.graph, format_procedure(a.fn))));
-	sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) VALUES ($1, $2, $3, $4)",
-			   4, a.types, a.values, a.nulls);
+	/* routers of one source run in the order they were added */
+	if (sg_schema_is_010())
+		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) "
+				   "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, a.types, a.values, a.nulls);
+	else
+		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
+				   "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
+				   "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
+				   4, a.types, a.values, a.nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -853,6 +952,10 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define DRAFT_NODES_QUERY \
 	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
+/* (0.1.0's schema, until ALTER EXTENSION UPDATE: no external nodes) */
+#define DRAFT_NODES_QUERY_010 \
+	"SELECT node, fn, retry, NULL::pg_catalog.text, NULL::pg_catalog.int4 FROM stategraph.nodes " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
 
 /* The draft's edges. */
 #define DRAFT_EDGE_COLUMNS		"sources, target"
@@ -869,7 +972,25 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define Anum_draft_branch_path_map	3
 #define DRAFT_BRANCHES_QUERY \
 	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", ordinal"
+/* (0.1.0's schema, until ALTER EXTENSION UPDATE: no ordinal, routers by OID) */
+#define DRAFT_BRANCHES_QUERY_010 \
+	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", router::pg_catalog.oid"
+
+/* A function of the draft, resolved by its stored signature (42883 when gone). */
+static Oid
+draft_function(const char *signature, const char *graph, const char *what)
+{
+	Oid			fn = resolve_stored(signature);
+
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %s of %s in graph \"%s\" does not exist", signature, what, graph),
+				 errhint("Create the function again, or add %s again with its new function.", what)));
+	return fn;
+}
 
 /* Run a query of a graph's draft ($1: the graph); returns how many rows it found. */
 static int
@@ -883,14 +1004,16 @@ draft_query(const char *sql, const char *graph)
 
 /* Node i of the draft from row i of its query (DRAFT_NODE_COLUMNS). */
 static void
-draft_node_row(Draft *d, int i)
+draft_node_row(Draft *d, int i, const char *graph)
 {
+	char	   *fn = sg_spi_text(i, Anum_draft_node_fn);
 	bool		isnull;
 	Datum		v;
 
 	d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
-	v = sg_spi_datum(i, Anum_draft_node_fn, &isnull);
-	d->fns[i] = isnull ? InvalidOid : DatumGetObjectId(v);	/* external nodes have none */
+	/* external nodes have no function */
+	d->fns[i] = fn == NULL ? InvalidOid :
+		draft_function(fn, graph, psprintf("node \"%s\"", d->nodes[i]));
 	d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
 	d->queues[i] = sg_spi_text(i, Anum_draft_node_queue);
 	v = sg_spi_datum(i, Anum_draft_node_lease_ms, &isnull);
@@ -915,12 +1038,11 @@ draft_edge_row(DraftEdge *e, int row)
 
 /* A conditional edge of the draft from a row of its query (DRAFT_BRANCH_COLUMNS). */
 static void
-draft_branch_row(DraftBranch *br, int row)
+draft_branch_row(DraftBranch *br, int row, const char *graph)
 {
-	bool		isnull;
-
 	br->source = sg_spi_text(row, Anum_draft_branch_source);
-	br->router = DatumGetObjectId(sg_spi_datum(row, Anum_draft_branch_router, &isnull));
+	br->router = draft_function(sg_spi_text(row, Anum_draft_branch_router), graph,
+								psprintf("the router of node \"%s\"", br->source));
 	br->path_map = sg_spi_jsonb(row, Anum_draft_branch_path_map);
 }
 
@@ -930,24 +1052,24 @@ load_draft(const char *graph, Draft *d)
 {
 	int			i;
 
-	d->nnodes = draft_query(DRAFT_NODES_QUERY, graph);
+	d->nnodes = draft_query(sg_schema_is_010() ? DRAFT_NODES_QUERY_010 : DRAFT_NODES_QUERY, graph);
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
 	d->retries = palloc0(sizeof(Jsonb *) * (d->nnodes + 1));
 	d->queues = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->leases = palloc0(sizeof(int) * (d->nnodes + 1));
 	for (i = 0; i < d->nnodes; i++)
-		draft_node_row(d, i);
+		draft_node_row(d, i, graph);
 
 	d->nedges = draft_query(DRAFT_EDGES_QUERY, graph);
 	d->edges = palloc0(sizeof(DraftEdge) * (d->nedges + 1));
 	for (i = 0; i < d->nedges; i++)
 		draft_edge_row(&d->edges[i], i);
 
-	d->nbranches = draft_query(DRAFT_BRANCHES_QUERY, graph);
+	d->nbranches = draft_query(sg_schema_is_010() ? DRAFT_BRANCHES_QUERY_010 : DRAFT_BRANCHES_QUERY, graph);
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
 	for (i = 0; i < d->nbranches; i++)
-		draft_branch_row(&d->branches[i], i);
+		draft_branch_row(&d->branches[i], i, graph);
 }
 
 /* Names listed in interrupt_before / interrupt_after: nodes, or "*" for all. */
@@ -1193,9 +1315,8 @@ sg_compile(PG_FUNCTION_ARGS)
 	int			i;
 
 	sg_spi_connect();
+	require_owner(graph);
 	channels = graph_channels(graph);
-	if (channels == NULL)
-		require_graph(graph);
 	load_draft(graph, &d);
 	validate_draft(&d, graph);
 
@@ -1242,9 +1363,9 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 
 	sg_spi_connect();
-	if (sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-				   1, types, values, NULL) == 0)
-		require_graph(graph);
+	require_owner(graph);
+	sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+			   1, types, values, NULL);
 	sg_tasks_cancel_graph(graph);	/* its workers' results could not be taken */
 	sg_spi_finish();
 	PG_RETURN_VOID();
@@ -1639,7 +1760,10 @@ sg_graph_get(const char *name)
 	{
 		g = (SGGraph *) lfirst(lc);
 		if (strcmp(g->name, name) == 0)
+		{
+			check_storage_access();
 			return g;
+		}
 	}
 
 	sg_spi_connect();
@@ -1663,6 +1787,25 @@ sg_graph_get(const char *name)
 	graph_cache = lappend(graph_cache, g);
 	MemoryContextSwitchTo(old);
 	return g;
+}
+
+/*
+ * A cached graph is shared by every role of the backend: after SET ROLE the
+ * current role must still be allowed to read it, as reading it from the
+ * table again would check (USAGE on schema stategraph, SELECT on graphs).
+ */
+static void
+check_storage_access(void)
+{
+	Oid			nsp = get_rel_namespace(graphs_relid);
+	AclResult	r;
+
+	r = pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE);
+	if (r != ACLCHECK_OK)
+		aclcheck_error(r, OBJECT_SCHEMA, get_namespace_name(nsp));
+	r = pg_class_aclcheck(graphs_relid, GetUserId(), ACL_SELECT);
+	if (r != ACLCHECK_OK)
+		aclcheck_error(r, OBJECT_TABLE, get_rel_name(graphs_relid));
 }
 
 /* A call that used a graph is done with it (a memory context reset callback). */

@@ -407,11 +407,39 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 #define Anum_threads_row_status		3
 #define Natts_threads_row			7
 
+/* sg_threads' query: the threads of graphs (the columns of its result, in its order) */
+#define THREADS_SQL \
+	"SELECT * FROM (" \
+	"SELECT t.thread_id, t.graph, t.status, c.next, " \
+	"(SELECT pg_catalog.count(*) FROM stategraph.checkpoints k " \
+	"  WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id), " \
+	"t.created_at, t.updated_at " \
+	"FROM stategraph.threads t LEFT JOIN stategraph.checkpoints c " \
+	"ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
+	"AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
+	"WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
+/* ... and LangGraph.js threads (lgsaver.c): no graph in SQL; their newest root checkpoint */
+#define THREADS_LG_SQL \
+	"UNION ALL SELECT l.thread_id, NULL, CASE WHEN l.e THEN 'error' WHEN l.i THEN 'interrupted' " \
+	"WHEN pg_catalog.cardinality(l.next) OPERATOR(pg_catalog.=) 0 THEN 'done' ELSE 'idle' END, " \
+	"l.next, l.n, l.created, l.updated FROM (SELECT DISTINCT ON (c.thread_id) c.thread_id, " \
+	"stategraph.lg_next(c.checkpoint, c.blobs) AS next, pg_catalog.count(*) OVER w AS n, " \
+	"pg_catalog.min(c.created_at) OVER w AS created, pg_catalog.max(c.created_at) OVER w AS updated, " \
+	"EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id " \
+	"AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id " \
+	"AND x.channel OPERATOR(pg_catalog.=) '__error__') AS e, " \
+	"EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id " \
+	"AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id " \
+	"AND x.channel OPERATOR(pg_catalog.=) '__interrupt__') AS i " \
+	"FROM stategraph.lg_checkpoints c WHERE c.checkpoint_ns OPERATOR(pg_catalog.=) '' " \
+	"WINDOW w AS (PARTITION BY c.thread_id) ORDER BY c.thread_id, c.checkpoint_id DESC) l "
+
 /* sg_threads(graph): every thread (of one graph), with its status and size. */
 Datum
 sg_threads(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr plan_010;
 	Oid			types[1] = {TEXTOID};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *graph = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -423,34 +451,17 @@ sg_threads(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	sg_spi_connect();
-	/* the columns of sg_threads' result, in its order */
-	sg_spi_prepare(&plan,
-				   "SELECT * FROM (SELECT t.thread_id, t.graph, t.status, c.next, "
-				   "(SELECT pg_catalog.count(*) FROM stategraph.checkpoints k "
-				   "  WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id), "
-				   "t.created_at, t.updated_at "
-				   "FROM stategraph.threads t LEFT JOIN stategraph.checkpoints c "
-				   "ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-				   "AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head "
-				   "WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
-				   /* LangGraph.js threads (lgsaver.c): no graph in SQL; their newest root checkpoint */
-				   "UNION ALL SELECT l.thread_id, NULL, CASE WHEN l.e THEN 'error' WHEN l.i THEN 'interrupted' "
-				   "WHEN pg_catalog.cardinality(l.next) OPERATOR(pg_catalog.=) 0 THEN 'done' ELSE 'idle' END, "
-				   "l.next, l.n, l.created, l.updated FROM (SELECT DISTINCT ON (c.thread_id) c.thread_id, "
-				   "stategraph.lg_next(c.checkpoint, c.blobs) AS next, pg_catalog.count(*) OVER w AS n, "
-				   "pg_catalog.min(c.created_at) OVER w AS created, pg_catalog.max(c.created_at) OVER w AS updated, "
-				   "EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-				   "AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id "
-				   "AND x.channel OPERATOR(pg_catalog.=) '__error__') AS e, "
-				   "EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-				   "AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id "
-				   "AND x.channel OPERATOR(pg_catalog.=) '__interrupt__') AS i "
-				   "FROM stategraph.lg_checkpoints c WHERE c.checkpoint_ns OPERATOR(pg_catalog.=) '' "
-				   "WINDOW w AS (PARTITION BY c.thread_id) ORDER BY c.thread_id, c.checkpoint_id DESC) l "
-				   "WHERE $1 IS NULL) u "
-				   "ORDER BY u.thread_id COLLATE \"C\"", 1, types);
+	/*
+	 * A 0.1.0 schema (the library is newer than ALTER EXTENSION UPDATE has
+	 * made the database) has no LangGraph.js tables: its threads only.
+	 */
+	if (sg_schema_is_010())
+		sg_spi_prepare(&plan_010, THREADS_SQL ") u ORDER BY u.thread_id COLLATE \"C\"", 1, types);
+	else
+		sg_spi_prepare(&plan, THREADS_SQL THREADS_LG_SQL "WHERE $1 IS NULL) u ORDER BY u.thread_id COLLATE \"C\"",
+					   1, types);
 	args[0] = graph ? CStringGetTextDatum(graph) : (Datum) 0;
-	nrows = sg_spi_execute(plan, args, nulls, 0);
+	nrows = sg_spi_execute(sg_schema_is_010() ? plan_010 : plan, args, nulls, 0);
 	tt = SPI_tuptable;
 	if (graph != NULL && nrows == 0 &&
 		sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",

@@ -2050,6 +2050,8 @@ sg_lg_thread_exists(const char *thread_id)
 	Oid			t = TEXTOID;
 	Datum		k = CStringGetTextDatum(thread_id);
 
+	if (sg_schema_is_010())
+		return false;			/* no LangGraph.js tables before ALTER EXTENSION UPDATE */
 	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' LIMIT 1", 1, &t);
 	return sg_spi_execute(plan, &k, NULL, 1) > 0;

@@ -305,14 +305,17 @@ check_rows(Jsonb *data)
 }
 
 /*
- * Store the checkpoints and the thread row under thread_id. A fork row keeps
- * its link to another thread only when that thread exists here.
+ * Store the thread row and the checkpoints under thread_id. A fork row keeps
+ * its link to another thread only when that thread exists here. The thread
+ * row comes first (row-level security lets a role write checkpoints only
+ * into a thread it owns), and learns the threads its forks start from last.
  */
 static void
 store(Jsonb *data, const char *thread_id)
 {
 	static SPIPlanPtr rows;
 	static SPIPlanPtr thread;
+	static SPIPlanPtr forks;
 	Oid			types[2] = {JSONBOID, TEXTOID};
 	Datum		values[2];
 
@@ -332,16 +335,20 @@ store(Jsonb *data, const char *thread_id)
 			"ORDER BY x.checkpoint_id", 2, types);
 	sg_spi_prepare(&thread,
 			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at) "
-			"SELECT $2, t->>'graph', t->'channels', (t->>'head')::pg_catalog.uuid, "
-			"  (SELECT pg_catalog.array_agg(DISTINCT c.parent_thread ORDER BY c.parent_thread) "
-			"   FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
-			"   AND c.parent_thread IS NOT NULL), "
+			"SELECT $2, t->>'graph', t->'channels', (t->>'head')::pg_catalog.uuid, NULL, "
 			"  t->>'status', (t->>'created_at')::pg_catalog.timestamptz, (t->>'updated_at')::pg_catalog.timestamptz "
 			"FROM (SELECT $1->'thread' AS t) s", 2, types);
+	sg_spi_prepare(&forks,
+			"UPDATE stategraph.threads SET forked_from = "
+			"  (SELECT pg_catalog.array_agg(DISTINCT c.parent_thread ORDER BY c.parent_thread) "
+			"   FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
+			"   AND c.parent_thread IS NOT NULL) "
+			"WHERE thread_id OPERATOR(pg_catalog.=) $2 AND $1 IS NOT NULL", 2, types);
 	values[0] = JsonbPGetDatum(data);
 	values[1] = CStringGetTextDatum(thread_id);
-	sg_spi_execute(rows, values, NULL, 0);
 	sg_spi_execute(thread, values, NULL, 0);
+	sg_spi_execute(rows, values, NULL, 0);
+	sg_spi_execute(forks, values, NULL, 0);
 }
 
 /*

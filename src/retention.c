@@ -125,6 +125,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	Datum		values[1];
 
 	sg_spi_connect();
+	sg_refuse_running_thread(thread_id, "sg_delete_thread");
 	sg_lock_thread(thread_id, false);
 	sg_tasks_cancel_thread(sg_thread_fetch_required(thread_id, true));
 	detach_forks(thread_id, (Datum) 0);
@@ -238,13 +239,14 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 
 	if (!one_of_all)
 	{
+		sg_refuse_running_thread(thread_id, "sg_prune");
 		sg_lock_thread(thread_id, false);
 		th = sg_thread_fetch(thread_id, true);
 	}
 	else
 	{
-		if (!sg_try_lock_thread(thread_id))
-			return 0;			/* a CALL sg_run is running it: next time */
+		if (sg_thread_running_here(thread_id) || !sg_try_lock_thread(thread_id))
+			return 0;			/* a node of this session or a CALL sg_run is running it: next time */
 		th = sg_thread_fetch_locked(thread_id, true, false, &busy);
 		sg_unlock_thread(thread_id, false);
 		if (busy)

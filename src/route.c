@@ -132,6 +132,7 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 	Datum		d;
 
 	sg_routing_node = node->name;
+	sg_require_function(br->router, "the router of node", node->name, r->g->name);
 	d = sg_call_jsonb(&br->flinfo, 1, local_state, NULL, &isnull);
 	if (isnull)
 		ereport(ERROR,

@@ -544,6 +544,15 @@ extern Jsonb *sg_spi_jsonb(uint64 row, int col);
 extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
+/* ---------------------------------------------------------------------------
+ * Security and lifecycle (executor.c, graph.c)
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_thread_running_here(const char *thread_id);
+extern void sg_refuse_running_thread(const char *thread_id, const char *what);
+extern void sg_require_function(Oid fn, const char *what, const char *name, const char *graph);
+extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
+extern bool sg_schema_is_010(void);
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history

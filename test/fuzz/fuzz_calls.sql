@@ -14,7 +14,9 @@ INSERT INTO fz_texts VALUES (NULL), (''), ('loop'), ('hitl'), ('l1'), ('l2'), ('
     ('__start__'), ('__end__'), ('a'), ('b'), ('c'), ('ask'), ('*'), ('mermaid'), ('dot'), ('raise'), ('return'),
     ('updates'), ('values'), (repeat('z', 600)), ('new-' || md5(random()::text)), (E'quote\'"\\'),
     ('ext'), ('e1'), ('e2'), ('e3'), ('e4'), ('e5'), ('e6'), ('model'), ('fzq'), ('lg1'), ('keep_latest'), ('delete'),
-    (E'new\nline'), ('');
+    (E'new\nline'), (''),
+    ('fz_owned'), ('a1'), ('a2'), ('b1'), ('b2'), ('fz_alice'), ('fz_bob'), ('fz_alice_step(jsonb)');
+GRANT SELECT ON fz_values, fz_texts TO PUBLIC;
 
 CREATE FUNCTION pg_temp.t() RETURNS text LANGUAGE sql AS $$ SELECT t FROM fz_texts ORDER BY random() LIMIT 1 $$;
 CREATE FUNCTION pg_temp.j() RETURNS jsonb LANGUAGE sql AS $$ SELECT v FROM fz_values ORDER BY random() LIMIT 1 $$;
@@ -39,6 +41,9 @@ DECLARE
     k int;
     fn text;
     outcome text;
+    a text;
+    b text;
+    c text;
     tid text;
 BEGIN
     FOR k IN 1 .. current_setting('fz.calls')::int LOOP
@@ -46,9 +51,12 @@ BEGIN
                        'prune', 'draw', 'compile', 'interrupt', 'invoke_resume',
                        'add_external', 'claim', 'heartbeat', 'complete', 'fail', 'interrupt_task', 'tasks',
                        'sweep', 'lg_put', 'lg_put_writes', 'lg_get_tuple', 'lg_list', 'lg_delete_thread',
-                       'lg_copy_thread', 'lg_prune', 'lg_delete_for_runs', 'draw_history'])[1 + floor(random() * 30)::int];
+                       'lg_copy_thread', 'lg_prune', 'lg_delete_for_runs', 'draw_history',
+                       'add_node', 'add_edge', 'drop_graph', 'set_owner', 'write_tables'])[1 + floor(random() * 35)::int];
         outcome := '00000';
         BEGIN
+            -- a third of the calls as fz_alice, a third as fz_bob (undone with the call)
+            PERFORM set_config('role', (ARRAY['none', 'fz_alice', 'fz_bob'])[1 + floor(random() * 3)::int], true);
             CASE fn
             WHEN 'invoke' THEN PERFORM sg_invoke(pg_temp.t(), pg_temp.j(), thread_id => pg_temp.t(),
                                                  recursion_limit => pg_temp.i(), on_error => pg_temp.t());
@@ -92,7 +100,19 @@ BEGIN
             WHEN 'lg_prune' THEN IF random() < 0.2 THEN PERFORM sg_lg_prune(ARRAY[pg_temp.t()], pg_temp.t()); END IF;
             WHEN 'lg_delete_for_runs' THEN PERFORM sg_lg_delete_for_runs(ARRAY[pg_temp.t()]);
             WHEN 'draw_history' THEN PERFORM sg_draw_history(pg_temp.t(), pg_temp.t(), pg_temp.i());
+            WHEN 'add_node' THEN PERFORM sg_add_node(pg_temp.t(), pg_temp.t(), 'fz_alice_step(jsonb)');
+            WHEN 'add_edge' THEN PERFORM sg_add_edge(pg_temp.t(), pg_temp.t(), pg_temp.t());
+            WHEN 'drop_graph' THEN IF random() < 0.05 THEN PERFORM sg_drop_graph(pg_temp.t()); END IF;
+            WHEN 'set_owner' THEN
+                a := pg_temp.t(); b := pg_temp.t();     -- once, not once per row
+                UPDATE stategraph.threads SET owner = a WHERE thread_id = b;
+            WHEN 'write_tables' THEN
+                a := pg_temp.t(); b := pg_temp.t(); c := pg_temp.t();
+                UPDATE stategraph.nodes SET fn = a WHERE graph = b;
+                IF random() < 0.1 THEN DELETE FROM stategraph.checkpoints WHERE thread_id = c; END IF;
+                INSERT INTO stategraph.threads (thread_id, graph, channels, owner) VALUES (a, b, '{}', c);
             END CASE;
+            PERFORM set_config('role', 'none', true);
         EXCEPTION WHEN OTHERS THEN
             outcome := SQLSTATE;
         END;

@@ -66,3 +66,26 @@ SELECT sg_lg_put('lg1', '', NULL,
     '{"source": "input", "step": -1, "parents": {}}', '{"__start__": 1}');
 SELECT sg_lg_put_writes('lg1', '', '1ef00000-0000-6000-8000-000000000001', 'task-start',
     '[["messages", []], ["step", 0], ["branch:to:step1", null]]');
+
+-- ownership (0.2.0): two roles with graphs and threads of their own; the
+-- fuzzer calls as either of them too, and writes the storage tables directly
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fz_alice') THEN CREATE ROLE fz_alice; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fz_bob') THEN CREATE ROLE fz_bob; END IF;
+END $$;
+GRANT CREATE ON SCHEMA public TO fz_alice, fz_bob;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC;
+SET ROLE fz_alice;
+CREATE FUNCTION fz_alice_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+SELECT sg_create_graph('fz_owned', '{"n": "add"}');
+SELECT sg_add_node('fz_owned', 'a', 'fz_alice_step(jsonb)');
+SELECT sg_add_edge('fz_owned', '__start__', 'a');
+SELECT sg_add_edge('fz_owned', 'a', '__end__');
+SELECT sg_compile('fz_owned');
+SELECT sg_invoke('fz_owned', '{"n": 1}', thread_id => 'a' || i) IS NOT NULL FROM generate_series(1, 3) i;
+SET ROLE fz_bob;
+SELECT sg_invoke('fz_owned', '{"n": 1}', thread_id => 'b1') IS NOT NULL;
+SELECT sg_invoke('loop', '{"n": 0}', thread_id => 'b2', recursion_limit => 50) IS NOT NULL;
+RESET ROLE;
+

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(64);
+SELECT plan(73);
 
 -- functions, with the argument types and result types of API.md
 SELECT has_function('sg_create_graph', ARRAY['text', 'jsonb']);
@@ -76,7 +76,8 @@ SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'
                  'checkpoints are keyed by thread first');
 SELECT col_is_pk('stategraph', 'threads', ARRAY['thread_id'], 'threads are keyed by thread_id');
 SELECT col_type_is('stategraph', 'checkpoints', 'checkpoint_id', 'uuid', 'checkpoint_id is a uuid');
-SELECT col_type_is('stategraph', 'nodes', 'fn', 'regprocedure', 'node functions are regprocedures');
+SELECT col_type_is('stategraph', 'nodes', 'fn', 'text', 'node functions are kept by signature text (pg_upgrade refuses reg* columns)');
+SELECT col_type_is('stategraph', 'branches', 'router', 'text', 'routers are kept by signature text (pg_upgrade refuses reg* columns)');
 SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'stategraph' $$,
               ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
                     'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
@@ -119,6 +120,27 @@ SELECT lives_ok($$ SELECT sg_add_edge('s', '__start__', 'n'), sg_add_edge('s', '
                 'sg_add_edge and sg_compile');
 SELECT is(sg_invoke('s', '{"x": 1}', thread_id => 't'), '{"x": 1}'::jsonb, 'sg_invoke runs');
 SELECT is((SELECT step FROM sg_get_state('t')), 1, 'sg_get_state reads the thread');
+
+-- ownership and lifecycle (issue 8)
+SELECT is((SELECT count(*)::int FROM pg_class WHERE relnamespace = 'stategraph'::regnamespace
+           AND relkind = 'r' AND NOT relrowsecurity), 0, 'row-level security on every storage table');
+SELECT col_type_is('stategraph', 'threads', 'owner', 'name', 'threads have an owner (a role name)');
+SELECT col_not_null('stategraph', 'threads', 'owner', 'every thread has an owner');
+SELECT col_type_is('stategraph', 'graphs', 'owner', 'name', 'graphs have an owner (a role name)');
+SELECT col_default_is('stategraph', 'threads', 'owner', 'CURRENT_USER', 'a thread belongs to the role that creates it');
+SELECT is((SELECT count(*)::int FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+           WHERE c.relnamespace = 'stategraph'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.atttypid IN ('regproc'::regtype, 'regprocedure'::regtype, 'regoper'::regtype, 'regoperator'::regtype,
+                              'regclass'::regtype, 'regtype'::regtype, 'regrole'::regtype, 'regnamespace'::regtype,
+                              'regconfig'::regtype, 'regdictionary'::regtype, 'regcollation'::regtype)),
+          0, 'no reg* columns in the storage tables (pg_upgrade refuses them)');
+SELECT is((SELECT count(*)::int FROM pg_constraint WHERE connamespace = 'stategraph'::regnamespace AND contype = 'f'),
+          0, 'no foreign keys between extension tables (pg_restore -j loads their data in any order)');
+SELECT is((SELECT count(*)::int FROM pg_class c, aclexplode(c.relacl) a
+           WHERE c.oid IN ('stategraph.graphs'::regclass, 'stategraph.nodes'::regclass, 'stategraph.edges'::regclass,
+                           'stategraph.branches'::regclass, 'stategraph.threads'::regclass, 'stategraph.checkpoints'::regclass)
+           AND a.grantee = 0 AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')),
+          24, 'PUBLIC may use the storage tables: row-level security guards the rows');
 
 SELECT * FROM finish();
 ROLLBACK;

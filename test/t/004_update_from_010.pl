@@ -1,0 +1,87 @@
+# ALTER EXTENSION stategraph UPDATE from 0.1.0 to 0.2.0 with real data: the
+# data is made through the 0.1.0 API on the 0.1.0 schema (CREATE EXTENSION
+# stategraph VERSION '0.1.0'), every history reads the same after the
+# update, byte for byte, and old threads and graphs go on working with the
+# new features (owners, row-level security, functions kept by signature).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGLifecycle;
+
+my $node = sg_cluster('update');
+$node->start;
+make_data($node, 'postgres', q{CREATE EXTENSION stategraph VERSION '0.1.0'});
+# what 0.1.0 could leave behind: checkpoints whose thread row is gone
+$node->safe_psql('postgres', q{DELETE FROM stategraph.threads WHERE thread_id = 'chat-5'});
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'stategraph'}),
+	'0.1.0', 'the data was made on 0.1.0');
+is($node->safe_psql('postgres', q{SELECT pg_typeof(fn) FROM stategraph.nodes LIMIT 1}),
+	'regprocedure', 'with 0.1.0 regprocedure columns');
+my $before = snapshot($node, 'postgres');
+
+$node->safe_psql('postgres', 'ALTER EXTENSION stategraph UPDATE');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'stategraph'}),
+	'0.2.0', 'updated to 0.2.0');
+is(snapshot($node, 'postgres'), $before, 'every history reads the same after the update');
+
+# the schema of 0.2.0
+is($node->safe_psql('postgres', q{SELECT pg_typeof(fn)::text || ' ' || pg_typeof(router)::text FROM stategraph.nodes, stategraph.branches LIMIT 1}),
+	'text text', 'functions are kept as signature text');
+is($node->safe_psql('postgres', q{SELECT string_agg(source || ':' || router || ':' || ordinal, ' ' ORDER BY ordinal) FROM stategraph.branches WHERE graph = 'lc_loop'}),
+	'a:public.lc_more(pg_catalog.jsonb):1 a:public.lc_side(pg_catalog.jsonb):2 fan:public.lc_fan(pg_catalog.jsonb):3',
+	'routers are numbered in the order 0.1.0 ran them');
+like($node->safe_psql('postgres', q{SELECT fn FROM stategraph.nodes WHERE graph = 'lc_broken'}),
+	qr/^dropped function \d+$/, 'a function dropped before the update is never rebound');
+my ($rc, $out, $err) = $node->psql('postgres', q{SELECT sg_compile('lc_broken')});
+like($err, qr/function dropped function \d+ of node "gone" in graph "lc_broken" does not exist/,
+	'and sg_compile refuses it (42883)');
+is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT owner, ',') FROM stategraph.threads}),
+	'postgres', 'threads of 0.1.0 belong to the extension owner');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'stategraph'::regnamespace}),
+	'0', 'no foreign keys left to break parallel restore');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'chat-5'}),
+	'0', 'checkpoints 0.1.0 left without their thread are gone');
+$node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', '{"n": 50}', thread_id => 'chat-5')});
+is($node->safe_psql('postgres', q{SELECT string_agg(step::text, ',') FROM sg_get_state_history('chat-5')}),
+	'1,0,-1', 'a new thread of that id has only its own history');
+
+# old threads go on
+is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', NULL, thread_id => 'chat-12', resume => '"updated"') ->> 'answer'}),
+	'updated', 'an interrupt of 0.1.0 is resumed');
+is($node->safe_psql('postgres', q{SELECT status FROM sg_threads() WHERE thread_id = 'chat-12'}), 'done', 'and the thread finishes');
+like($node->safe_psql('postgres', q{SELECT sg_invoke('lc_loop', NULL, thread_id => 'loop-2')::text}),
+	qr/"w3"/, 'a static interrupt of 0.1.0 is passed');
+$node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', NULL, thread_id => 'chat-1-fork')});
+is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', NULL, thread_id => 'chat-1-fork', resume => '"fork"') ->> 'answer'}),
+	'fork', 'a fork of 0.1.0 goes on');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_get_state_history('chat-1-fork')}),
+	$node->safe_psql('postgres', q{SELECT checkpoints FROM sg_threads() WHERE thread_id = 'chat-1-fork'}),
+	'its history is whole');
+
+# old graphs change and compile under 0.2.0
+$node->safe_psql('postgres', q{
+    CREATE FUNCTION lc_back(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 5}'::jsonb $$;
+    SELECT sg_add_node('lc_broken', 'gone', 'lc_back(jsonb)');
+    SELECT sg_compile('lc_broken');
+    SELECT sg_compile('lc_loop', interrupt_before => ARRAY['join']);
+});
+is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_broken', '{"n": 1}') ->> 'n'}), '6',
+	'a node whose function was dropped under 0.1.0 takes a new one');
+is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_loop', '{"n": 0}', thread_id => 'loop-new') -> 'log'}),
+	$node->safe_psql('postgres', q{SELECT "values" -> 'log' FROM sg_get_state('loop-3')}),
+	'a recompiled graph runs as before');
+
+# the new security model on old data
+$node->safe_psql('postgres', q{CREATE ROLE lc_bob; GRANT CREATE ON SCHEMA public TO lc_bob});
+is($node->safe_psql('postgres', q{SET ROLE lc_bob; SELECT count(*) FROM sg_threads()}), '0',
+	'another role sees none of the old threads');
+($rc, $out, $err) = $node->psql('postgres', q{SET ROLE lc_bob; SELECT sg_drop_graph('lc_chat')});
+like($err, qr/must be owner of graph "lc_chat"/, 'nor can it drop an old graph');
+is($node->safe_psql('postgres', q{SET ROLE lc_bob; SELECT sg_invoke('lc_chat', '{"n": 1}', thread_id => 'bob-1') -> 'log'}),
+	'["a"]', 'but it can run it on a thread of its own, without any GRANT');
+
+$node->stop;
+done_testing();
