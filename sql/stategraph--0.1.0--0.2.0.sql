@@ -884,7 +884,7 @@ GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
 GRANT EXECUTE ON FUNCTION stategraph.lg_next(jsonb, jsonb) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) TO PUBLIC;

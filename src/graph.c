@@ -1402,11 +1402,11 @@ graph_cache_reset(void)
 static void
 relcache_callback(Datum arg, Oid relid)
 {
+	/* InvalidOid: a reset of every relation, maybe after graphs was dropped */
 	if (relid == InvalidOid || relid == graphs_relid)
 	{
 		graph_cache_reset();
-		if (relid == graphs_relid)
-			graphs_relid = InvalidOid;
+		graphs_relid = InvalidOid;
 	}
 }
 

@@ -650,8 +650,7 @@ roll_back_thread(RunRow *r)
 	{
 		/* the run created the thread */
 		run_sql(&drop_plan,
-				"WITH c AS (DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) "
-				"  (SELECT thread_id FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1)) "
+				/* its checkpoints go with it (trigger thread_deleted) */
 				"DELETE FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) "
 				"  (SELECT thread_id FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1)",
 				1, types, values, NULL);

@@ -52,7 +52,8 @@ BEGIN
                        'add_external', 'claim', 'heartbeat', 'complete', 'fail', 'interrupt_task', 'tasks',
                        'sweep', 'lg_put', 'lg_put_writes', 'lg_get_tuple', 'lg_list', 'lg_delete_thread',
                        'lg_copy_thread', 'lg_prune', 'lg_delete_for_runs', 'draw_history',
-                       'add_node', 'add_edge', 'drop_graph', 'set_owner', 'write_tables'])[1 + floor(random() * 35)::int];
+                       'add_node', 'add_edge', 'drop_graph', 'set_owner', 'write_tables',
+                       'submit', 'runs', 'wait', 'cancel', 'set_retention'])[1 + floor(random() * 40)::int];
         outcome := '00000';
         BEGIN
             -- a third of the calls as fz_alice, a third as fz_bob (undone with the call)
@@ -84,6 +85,20 @@ BEGIN
             WHEN 'interrupt_task' THEN tid := pg_temp.task(); PERFORM sg_interrupt_task(tid, pg_temp.tok(tid), pg_temp.j());
             WHEN 'tasks' THEN PERFORM count(*) FROM sg_tasks(pg_temp.t(), pg_temp.t());
             WHEN 'sweep' THEN PERFORM stategraph.sweep_leases(pg_temp.i());
+            -- background runs (sg_work commits, so it cannot run inside this loop)
+            WHEN 'submit' THEN PERFORM sg_submit(pg_temp.t(), pg_temp.j(), thread_id => pg_temp.t(),
+                                                 checkpoint_id => pg_temp.u(), resume => pg_temp.j(),
+                                                 recursion_limit => pg_temp.i(),
+                                                 multitask => (ARRAY['reject', 'enqueue', 'interrupt', 'rollback',
+                                                               pg_temp.t()])[1 + floor(random() * 5)::int],
+                                                 after => CASE WHEN random() < 0.5 THEN NULL ELSE pg_temp.iv() END,
+                                                 idempotency_key => pg_temp.t());
+            WHEN 'runs' THEN PERFORM count(*) FROM sg_runs(pg_temp.t(), pg_temp.t());
+            WHEN 'wait' THEN PERFORM sg_wait((SELECT run_id FROM stategraph.runs ORDER BY random() LIMIT 1),
+                                             '10 ms');
+            WHEN 'cancel' THEN PERFORM sg_cancel(coalesce((SELECT run_id FROM stategraph.runs ORDER BY random() LIMIT 1),
+                                                          gen_random_uuid()), pg_temp.t());
+            WHEN 'set_retention' THEN PERFORM sg_set_retention(pg_temp.t(), pg_temp.iv(), pg_temp.t(), pg_temp.i());
             WHEN 'lg_put' THEN PERFORM sg_lg_put(pg_temp.t(), pg_temp.t(), pg_temp.u(),
                                                  jsonb_build_object('v', 4, 'id', coalesce(pg_temp.u()::text, 'x'),
                                                                     'ts', 'now', 'channel_values', pg_temp.j(),

@@ -9,6 +9,8 @@ SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")	# run.sh runs itself again 
 cd "$(dirname "$SELF")"
 FUZZ_SECONDS=${FUZZ_SECONDS:-120}
 FUZZ_CALLS=${FUZZ_CALLS:-20000}
+# the server log read for internal errors and crashes (pg_virtualenv's, unless PGHOST points elsewhere)
+SERVER_LOG=${FUZZ_SERVER_LOG:-/var/log/postgresql/postgresql-15-regress.log}
 if [ -z "${PGHOST:-}${PGPORT:-}" ]; then
 	bash ../deps.sh sqlsmith || exit 2
 	exec pg_virtualenv -v 15 env FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_CALLS="$FUZZ_CALLS" bash "$SELF"
@@ -32,16 +34,16 @@ started=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
 # errors that are bugs rather than bad input: internal errors, lost caches
 # (sqlsmith's own set_config() calls with made-up names are not ours)
 internal=$(grep -E 'ERROR:  (XX000|cache lookup failed|unexpected|unrecognized)' \
-	/var/log/postgresql/postgresql-15-regress.log 2>/dev/null | grep -cv 'unrecognized configuration parameter' || true)
+	"$SERVER_LOG" 2>/dev/null | grep -cv 'unrecognized configuration parameter' || true)
 echo "internal errors in the server log: ${internal:-0}" | tee -a "$OUT"
 grep -E 'ERROR:  (XX000|cache lookup failed|unexpected|unrecognized)' \
-	/var/log/postgresql/postgresql-15-regress.log 2>/dev/null | grep -v 'unrecognized configuration parameter' |
+	"$SERVER_LOG" 2>/dev/null | grep -v 'unrecognized configuration parameter' |
 	head -30 | tee -a "$OUT"
 now=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
-crashes=$(grep -cE 'terminated by signal|server process .* was terminated' /var/log/postgresql/postgresql-15-regress.log 2>/dev/null || true)
+crashes=$(grep -cE 'terminated by signal|server process .* was terminated' "$SERVER_LOG" 2>/dev/null || true)
 if [ "$started" != "$now" ] || [ "${crashes:-0}" -gt 0 ]; then
 	echo "CRASH: the server restarted during fuzzing (see the server log)" | tee -a "$OUT"
-	grep -B2 -A8 -E 'terminated by signal' /var/log/postgresql/postgresql-15-regress.log | tail -40
+	grep -B2 -A8 -E 'terminated by signal' "$SERVER_LOG" | tail -40
 	exit 1
 fi
 echo "no crash; written to test/bench/out/$(basename "$OUT")" | tee -a "$OUT"
