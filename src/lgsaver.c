@@ -693,27 +693,14 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 			  const pg_uuid_t *parent, Jsonb *metadata, bool expect_new)
 {
 	char	   *source = lg_find_string(metadata, "source");
+	bool		first = (parent == NULL && expect_new); /* from a writer that saw the thread empty */
 	Datum		k[2];
 	bool		isnull;
 	pg_uuid_t  *head;
+	char	   *detail;
 
-	if (parent == NULL && expect_new)
-	{
-		/* a first checkpoint from a writer that saw the thread empty */
-		k[0] = CStringGetTextDatum(thread_id);
-		k[1] = CStringGetTextDatum(ns);
-		lg_run(LGP_HEAD, k, NULL, 1);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("thread \"%s\" was advanced by another writer", thread_id),
-					 errdetail("The new checkpoint %s starts namespace \"%s\", which another writer has started since.",
-							   sg_uuid_to_cstring(id), ns),
-					 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
-		return;
-	}
-	if (parent == NULL || source == NULL ||
-		(strcmp(source, "loop") != 0 && strcmp(source, "input") != 0))
+	if (!first && (parent == NULL || source == NULL ||
+				   (strcmp(source, "loop") != 0 && strcmp(source, "input") != 0)))
 		return;
 	k[0] = CStringGetTextDatum(thread_id);
 	k[1] = CStringGetTextDatum(ns);
@@ -721,20 +708,22 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 	if (SPI_processed == 0)
 		return;
 	head = DatumGetUUIDP(lg_col(SPI_tuptable, 0, CP_ID, &isnull));
-	if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("thread \"%s\" was advanced by another writer", thread_id),
-				 errdetail("The new checkpoint's parent is %s, but the newest checkpoint of namespace \"%s\" is %s.",
-						   sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head)),
-				 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
-	if (memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("thread \"%s\" was advanced by another writer", thread_id),
-				 errdetail("The new checkpoint %s extends the newest checkpoint %s of namespace \"%s\" but sorts before it.",
-						   sg_uuid_to_cstring(id), sg_uuid_to_cstring(head), ns),
-				 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
+	if (first)
+		detail = psprintf("The new checkpoint %s starts namespace \"%s\", which another writer has started since.",
+						  sg_uuid_to_cstring(id), ns);
+	else if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0)
+		detail = psprintf("The new checkpoint's parent is %s, but the newest checkpoint of namespace \"%s\" is %s.",
+						  sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head));
+	else if (memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
+		detail = psprintf("The new checkpoint %s extends the newest checkpoint %s of namespace \"%s\" but sorts before it.",
+						  sg_uuid_to_cstring(id), sg_uuid_to_cstring(head), ns);
+	else
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("thread \"%s\" was advanced by another writer", thread_id),
+			 errdetail_internal("%s", detail),
+			 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
 }
 
 /*
