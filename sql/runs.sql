@@ -164,6 +164,23 @@ SELECT CASE WHEN thread_id = :'own' THEN '(run_id)' ELSE thread_id END AS thread
 SELECT "values" FROM sg_get_state('idem');
 SELECT * FROM stategraph.retention ORDER BY graph NULLS FIRST;
 
+-- sg_wait on a run this transaction submitted (or changed) fails at once: no worker can
+-- start it before the commit; nothing is queued, and a zero timeout still reads the row
+\set VERBOSITY terse
+SELECT status FROM sg_wait(sg_submit('jobs', '{"n": 13}', 'same_xact'), '5 s');
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+SELECT sg_submit('jobs', '{"n": 14}', 'same_xact') AS same_xact \gset
+SELECT status FROM sg_wait(:'same_xact', '0 s');
+SELECT status FROM sg_wait(:'same_xact', '5 s');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+\set VERBOSITY default
+SELECT count(*) AS queued FROM sg_runs('same_xact');
+SELECT sg_submit('jobs', '{"n": 15}', 'same_xact') AS same_xact \gset
+CALL sg_work();
+SELECT status FROM sg_wait(:'same_xact', '30 s');
+
 -- finished runs expire after stategraph.run_retention
 SET stategraph.run_retention = 0;
 CALL sg_work();

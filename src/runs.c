@@ -326,18 +326,26 @@ sg_submit(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
-/* The sg_run row of a run (as tupdesc), and whether it is still active; errors if unknown. */
+/*
+ * The sg_run row of a run (as tupdesc), whether it is still active, and
+ * whether this transaction wrote the row (submitted or changed the run, so
+ * that no worker can go on with it before the commit); errors if unknown.
+ */
 static Datum
-fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active)
+fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(id)};
+	Datum		row[10];
+	bool		nulls[10];
 	char	   *status;
+	bool		isnull;
+	int			i;
 
 	if (run_sql(&plan,
 				"SELECT r.run_id, r.thread_id, r.graph, r.status, r.multitask, r.attempt, "
-				"r.error, r.created_at, r.started_at, r.finished_at FROM stategraph.runs r "
+				"r.error, r.created_at, r.started_at, r.finished_at, r.xmin FROM stategraph.runs r "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL) == 0)
 		ereport(ERROR,
@@ -347,7 +355,10 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active)
 	status = sg_spi_text(0, 4);
 	*active = strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 ||
 		strcmp(status, "waiting") == 0;
-	return heap_copy_tuple_as_datum(SPI_tuptable->vals[0], tupdesc);
+	*ours = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(0, 11, &isnull)));
+	for (i = 0; i < 10; i++)
+		row[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
+	return heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
 }
 
 /* sg_wait: sleep until the run is no longer pending/running/waiting, or the timeout passes. */
@@ -360,6 +371,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	long		limit_ms = -1;
 	Datum		row;
 	bool		active;
+	bool		ours;
 	TupleDesc	tupdesc;
 
 	sg_require_arg(fcinfo, 0, "run_id");
@@ -380,9 +392,17 @@ sg_wait(PG_FUNCTION_ARGS)
 	{
 		long		left = 1000;
 
-		row = fetch_run(id, tupdesc, &active);
-		if (!active)
+		row = fetch_run(id, tupdesc, &active, &ours);
+		if (!active || limit_ms == 0)
 			break;
+		if (ours)
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("sg_wait cannot wait for a run this transaction submitted or changed"),
+					 errdetail("Run %s cannot go on before this transaction commits: background workers see it "
+							   "only after the commit.", sg_uuid_to_cstring(id)),
+					 errhint("Commit first and call sg_wait in a later transaction, or run the graph in this "
+							 "transaction with sg_invoke().")));
 		if (IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
