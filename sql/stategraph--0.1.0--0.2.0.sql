@@ -261,6 +261,7 @@ CREATE TABLE stategraph.runs (
     stop_request    text CHECK (stop_request OPERATOR(pg_catalog.=) ANY (ARRAY['interrupt', 'rollback'])),
     start_head      uuid,                             -- the thread's head before the run
     start_status    text,                             -- and its status; NULL: no thread yet
+    failures        integer NOT NULL DEFAULT 0,       -- errors outside its graph's steps (worker.c)
     CHECK (thread_id OPERATOR(pg_catalog.<>) '')
 );
 CREATE INDEX runs_active ON stategraph.runs (thread_id, seq)

@@ -13,17 +13,26 @@
  *
  * sg_work_one is the one executor of runs, used by the background workers
  * and by CALL sg_work: it claims the oldest due run whose thread lock it
- * can take (FOR UPDATE SKIP LOCKED, so claimers never wait on each other),
- * switches to the submitting role (SECURITY_LOCAL_USERID_CHANGE: the run
- * cannot SET ROLE back) and runs the graph as CALL sg_run does, a commit
- * after every super-step. Each step runs in a subtransaction, so that an
- * error that is not a node's (those the executor records on the thread,
- * as on_error => 'return') ends the run with status error instead of
- * losing the commit of its steps. The run row is updated in the same
- * transaction as each step (stepped, and at the end status, error and
- * finished_at), so after a crash the run goes on from the thread's head
- * exactly where its last committed step left it, and a node's effects,
- * committed with its step, happen once.
+ * can take (the candidates are the first active run of their thread; one
+ * UPDATE ... FOR UPDATE SKIP LOCKED marks the run running, so claimers
+ * never wait on each other), switches to the submitting role
+ * (SECURITY_LOCAL_USERID_CHANGE: the run cannot SET ROLE back) and runs
+ * the graph as CALL sg_run does, a commit after every super-step. The
+ * claim commits with the run's first step, and the run's end (status,
+ * error, finished_at) with its last; the steps between write nothing to
+ * the run row, since its progress is the thread's head: after a crash a
+ * claimed run goes on from there, and a node's effects, committed with
+ * its step, happen once.
+ *
+ * Errors: the executor records a node's on the thread (as on_error =>
+ * 'return'). In CALL sg_work each step runs in a subtransaction, so that
+ * any other error of the step ends the run with status error instead of
+ * losing the commit of its steps. A background worker takes its steps
+ * without one: any error rolls its transaction back, and the worker
+ * records it on the run in a new transaction (sg_run_failure): an error of
+ * the step ends the run with status error, an error of the bookkeeping
+ * (claiming, recording, committing; a cancel or a timeout) is retried
+ * after a backoff and ends the run at its SG_RUN_MAX_FAILURES-th time.
  *
  * Between steps the run reads its stop request: sg_cancel and the
  * multitask strategies interrupt and rollback set it. 'rollback' then
@@ -66,6 +75,8 @@ PG_FUNCTION_INFO_V1(sg_set_retention);
 
 /* the last claim passed over more due runs (worker.c wakes another worker) */
 bool		sg_claim_left_more = false;
+/* the last run ended by this session has another run of its thread behind it */
+bool		sg_run_thread_next = false;
 
 #define SG_SUBMIT_LOCK_FIELD4	0x5348	/* the thread's submit lock (the run lock is 0x5347) */
 #define ACTIVE "ARRAY['pending', 'running', 'waiting']"
@@ -236,7 +247,7 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) AND stop_request IS NULL",
 			2, types, values, NULL);
-	sg_run_done_at_commit();
+	sg_run_done_at_commit(NULL);
 }
 
 /* Insert the run row; returns false if an idempotent twin committed meanwhile. */
@@ -318,6 +329,8 @@ sg_submit(PG_FUNCTION_ARGS)
 		id = find_idempotent(graph, key);
 	sg_spi_finish();
 	sg_wake_workers_at_commit();
+	if (after && !(after->time == 0 && after->day == 0 && after->month == 0))
+		sg_run_delayed_at_commit();
 	PG_RETURN_UUID_P(id);
 }
 
@@ -387,7 +400,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	sg_spi_connect();
-	sg_wait_prepare();
+	sg_wait_prepare(id);
 	for (;;)
 	{
 		long		left = 1000;
@@ -467,7 +480,7 @@ sg_cancel(PG_FUNCTION_ARGS)
 		done = false;
 	sg_spi_finish();
 	if (done)
-		sg_run_done_at_commit();
+		sg_run_done_at_commit(PG_GETARG_UUID_P(0));
 	PG_RETURN_BOOL(done);
 }
 
@@ -475,6 +488,22 @@ sg_cancel(PG_FUNCTION_ARGS)
  * Executing runs (the workers' and sg_work's one code path)
  * ---------------------------------------------------------------------------
  */
+
+/*
+ * The run this session has claimed, for sg_run_failure: what an error that
+ * escaped its execution belongs to, and whether it came from the graph's
+ * step or from the bookkeeping around it.
+ */
+static struct
+{
+	bool		claimed;
+	pg_uuid_t	run_id;
+	bool		in_step;
+	bool		committed;		/* the claim has committed (attempt counted) */
+}			current;
+
+/* Runs whose failure this worker could not even record: its claims pass them over. */
+static List *unrecordable = NIL;
 
 /* Read row r of the claim query into a RunRow. */
 static RunRow *
@@ -502,129 +531,179 @@ run_from_row(uint64 r)
 	return run;
 }
 
-/*
- * Is run (thread_id, seq) the oldest active run of its thread (FIFO)? The
- * caller holds the thread's lock, so nobody starts another run there.
- */
+/* Is this a run whose failure this worker could not record? */
 static bool
-first_of_thread(const char *thread_id, Datum seq)
+is_unrecordable(pg_uuid_t *id)
 {
-	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {CStringGetTextDatum(thread_id), seq};
+	ListCell   *lc;
 
-	return run_sql(&plan,
-				   "SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND seq OPERATOR(pg_catalog.<) $2 LIMIT 1",
-				   2, types, values, NULL) == 0;
-}
-
-/* Lock the row of a run that is still pending or running, and read it; NULL if gone or locked. */
-static RunRow *
-lock_run(Datum run_id)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {UUIDOID};
-	Datum		values[1] = {run_id};
-
-	if (run_sql(&plan,
-				"SELECT r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
-				"r.recursion_limit, r.owner, r.stepped, r.stop_request FROM stategraph.runs r "
-				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
-				"AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) FOR UPDATE SKIP LOCKED",
-				1, types, values, NULL) == 0)
-		return NULL;
-	return run_from_row(0);
+	foreach(lc, unrecordable)
+		if (memcmp(lfirst(lc), id, sizeof(pg_uuid_t)) == 0)
+			return true;
+	return false;
 }
 
 /*
- * Claim the oldest due run whose thread is free, taking the thread lock
- * for this transaction and marking the run running. *blocked: a due run
- * was passed over because another session holds its thread.
- *
- * The candidates are the oldest due runs by seq (an index scan, whatever
- * the statistics say); for each, the thread lock is tried first (so one
- * executor per thread), then FIFO is checked and the row locked. Runs
- * queued behind a long line of one thread's runs wait until the line is
- * shorter than the candidate window.
+ * The candidates of a claim, oldest first: due runs that are first of
+ * their thread (FIFO: no earlier active run; a run with an earlier seq
+ * cannot appear later, since submits to one thread are serialized). A
+ * cursor planned for a fast start, so that the planner always walks the
+ * runs_todo index in seq order, which also marks the index entries of
+ * finished runs dead as it passes them; a bitmap scan (what a LIMIT and a
+ * small estimate make it choose) would visit every one of them again at
+ * each claim until the next vacuum.
+ */
+static Portal
+open_candidates(void)
+{
+	static SPIPlanPtr plan;
+
+	if (plan == NULL)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status FROM stategraph.runs r "
+										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
+										   "AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+										   "AND NOT EXISTS (SELECT 1 FROM stategraph.runs x "
+										   "  WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+										   "  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") "
+										   "  AND x.seq OPERATOR(pg_catalog.<) r.seq) "
+										   "ORDER BY r.seq",
+										   0, NULL, CURSOR_OPT_FAST_PLAN);
+
+		MemoryContextSwitchTo(cxt);
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the candidates of a claim: %s", SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+	return sg_spi_cursor_open(plan, NULL, NULL);
+}
+
+/*
+ * Try to claim candidate row i of tt: take the thread lock for this
+ * transaction (so one executor per thread), then one UPDATE locks the run
+ * row if it is still due and unlocked and marks it running. The claim
+ * commits with the run's first step (or its end), so it also marks the
+ * run stepped: after a crash, a running run goes on from its thread's
+ * head. NULL if another session has the thread or the run (*blocked: a
+ * pending run's thread is held by a client session).
  */
 static RunRow *
-claim_run(bool *blocked)
+try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 {
-	static SPIPlanPtr candidates_plan;
-	static SPIPlanPtr start_plan;
+	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1];
-	uint64		n,
-				i;
-	RunRow	   *run = NULL;
-	SPITupleTable *tt;
+	bool		isnull;
+	char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+	char	   *status = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 
-	n = run_sql(&candidates_plan,
-				"SELECT r.run_id, r.thread_id, r.seq, r.status FROM stategraph.runs r "
-				"WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
-				"AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
-				"ORDER BY r.seq LIMIT 64",
-				0, NULL, NULL, NULL);
-	tt = SPI_tuptable;
-	for (i = 0; i < n && run == NULL; i++)
-	{
-		bool		isnull;
-		char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-		char	   *status = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
-
-		if (!sg_try_lock_thread(thread_id))
-		{
-			if (strcmp(status, "pending") == 0)
-				*blocked = true;	/* held by a client session (a running run's is its executor's) */
-			continue;
-		}
-		if (first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)))
-			run = lock_run(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		if (run == NULL)
-			sg_unlock_thread(thread_id, false);
-	}
-	if (run == NULL)
+	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+	if (is_unrecordable(DatumGetUUIDP(values[0])))
 		return NULL;
-	sg_claim_left_more = i < n;	/* the worker asks for help with the rest */
+	if (!sg_try_lock_thread(thread_id))
+	{
+		if (strcmp(status, "pending") == 0)
+			*blocked = true;	/* (a running run's thread is held by its executor) */
+		return NULL;
+	}
+	/* a failure of the claim is the run's (sg_run_failure) */
+	current.claimed = true;
+	current.run_id = *DatumGetUUIDP(values[0]);
+	current.in_step = false;
+	current.committed = false;
 	/* the thread as it was before the run, for a rollback (first attempt only) */
-	values[0] = UUIDPGetDatum(&run->run_id);
-	run_sql(&start_plan,
-			"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
-			"started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
-			"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
-			"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END, "
-			"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
-			"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END "
-			"WHERE r.run_id OPERATOR(pg_catalog.=) $1",
-			1, types, values, NULL);
+	if (run_sql(&plan,
+				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
+				"stepped = true, started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
+				"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END, "
+				"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END "
+				"FROM (SELECT o.run_id, o.stepped FROM stategraph.runs o WHERE o.run_id OPERATOR(pg_catalog.=) $1 "
+				"  AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) FOR UPDATE SKIP LOCKED) o "
+				"WHERE r.run_id OPERATOR(pg_catalog.=) o.run_id "
+				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
+				"r.recursion_limit, r.owner, o.stepped, r.stop_request",
+				1, types, values, NULL) == 1)
+		return run_from_row(0);
+	current.claimed = false;
+	sg_unlock_thread(thread_id, false);
+	return NULL;
+}
+
+/*
+ * Claim the oldest due run whose thread is free (the first 64 candidates
+ * of open_candidates, fetched a few at a time: most claims take the first
+ * or the second). *blocked: a due run was passed over because a client
+ * session holds its thread.
+ */
+pg_noinline static RunRow *
+claim_run(bool *blocked)
+{
+	Portal		candidates = open_candidates();
+	RunRow	   *run = NULL;
+	uint64		seen = 0;
+
+	while (run == NULL && seen < 64)
+	{
+		SPITupleTable *tt;
+		uint64		n,
+					i;
+
+		n = sg_spi_cursor_fetch(candidates, 8);
+		tt = SPI_tuptable;
+		seen += n;
+		for (i = 0; i < n && run == NULL; i++)
+			run = try_claim(tt, i, blocked);
+		sg_claim_left_more = run != NULL && (i < n || n == 8);	/* the worker asks for help */
+		if (n < 8)
+			break;
+	}
+	sg_spi_cursor_close(candidates);
 	return run;
 }
 
 /*
- * Record the progress of a run in the transaction of its step: stepped,
- * and when it ends its final status and error. Returns the stop request.
+ * Between two steps of a run: a step that is not the last writes nothing
+ * to the run row (the claim marked it stepped, and its progress is the
+ * thread's head); its end is recorded in the transaction of its last step:
+ * status, error and finished_at, durably even when steps commit
+ * asynchronously. Returns the stop request.
  */
 static char *
 record_step(RunRow *r, const char *final, Jsonb *error)
 {
-	static SPIPlanPtr plan;
+	static SPIPlanPtr stop_plan;
+	static SPIPlanPtr end_plan;
 	Oid			types[3] = {UUIDOID, TEXTOID, JSONBOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', final ? ' ' : 'n', error ? ' ' : 'n'};
+	bool		isnull;
 
 	values[0] = UUIDPGetDatum(&r->run_id);
-	values[1] = final ? CStringGetTextDatum(final) : (Datum) 0;
+	if (final == NULL)
+	{
+		if (run_sql(&stop_plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
+					1, types, values, NULL) == 0)
+			return NULL;
+		return sg_spi_text(0, 1);
+	}
+	values[1] = CStringGetTextDatum(final);
 	values[2] = error ? JsonbPGetDatum(error) : (Datum) 0;
-	if (final)
-		sg_run_done_at_commit();
-	if (run_sql(&plan,
-				"UPDATE stategraph.runs SET stepped = true, status = COALESCE($2, status), error = $3, "
-				"finished_at = CASE WHEN $2 IS NULL OR $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL "
+	sg_run_done_at_commit(&r->run_id);
+	ForceSyncCommit();
+	if (run_sql(&end_plan,
+				"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, "
+				"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL "
 				"  ELSE pg_catalog.clock_timestamp() END "
-				"WHERE run_id OPERATOR(pg_catalog.=) $1 RETURNING stop_request",
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 RETURNING r.stop_request, "
+				"EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+				"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND x.run_id OPERATOR(pg_catalog.<>) r.run_id)",
 				3, types, values, nulls) == 0)
 		return NULL;
+	if (DatumGetBool(sg_spi_datum(0, 2, &isnull)))
+		sg_run_thread_next = true;	/* the thread's next run is due now */
 	return sg_spi_text(0, 1);
 }
 
@@ -735,22 +814,39 @@ step_call(void *arg)
 	return true;
 }
 
+/* Errors that may pass if the run is tried again: cancels, timeouts, memory, lock conflicts. */
+static bool
+transient_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_QUERY_CANCELED || sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+		sqlerrcode == ERRCODE_OUT_OF_MEMORY || sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED || sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
 /*
- * Take one step (the first one with the run's start) in a subtransaction; an error that ends
- * the run is returned in *edata (a cancel, a shutdown or running out of
- * memory goes on up: the run stays 'running' and is taken up again).
+ * Take one step (the first one with the run's start). In a subtransaction
+ * (sg_work), an error that ends the run is returned in *edata, and a
+ * transient one goes on up (the run stays 'running' and is taken up
+ * again). Without (the workers), every error goes on up: the worker rolls
+ * the transaction back and records it with sg_run_failure.
  */
 static bool
-step_in_subxact(SGRun **run, SGRunOptions *opts, MemoryContext run_cxt, ErrorData **edata)
+take_step(SGRun **run, SGRunOptions *opts, MemoryContext run_cxt, bool in_subxact, ErrorData **edata)
 {
 	StepCall	c = {run, opts, run_cxt, false};
 
+	*edata = NULL;
+	if (!in_subxact)
+	{
+		current.in_step = true;
+		(void) step_call(&c);
+		current.in_step = false;
+		return c.more;
+	}
 	*edata = sg_spi_subxact(step_call, &c);
 	if (*edata == NULL)
 		return c.more;
-	if ((*edata)->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		(*edata)->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-		(*edata)->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+	if (transient_error((*edata)->sqlerrcode))
 		ReThrowError(*edata);
 	return false;
 }
@@ -775,7 +871,7 @@ final_status(SGRun *run, Jsonb **error)
 
 /* Execute a claimed run as its owner, committing (commit()) after every step. */
 static void
-execute_run(RunRow *r, SGCommitFn commit, MemoryContext run_cxt)
+execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt)
 {
 	SGRunOptions opts;
 	SGRun	   *run = NULL;
@@ -808,7 +904,7 @@ execute_run(RunRow *r, SGCommitFn commit, MemoryContext run_cxt)
 			commit();
 			return;
 		}
-		more = step_in_subxact(&run, &opts, run_cxt, &edata);
+		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		if (edata)
 		{
 			final = "error";
@@ -818,6 +914,7 @@ execute_run(RunRow *r, SGCommitFn commit, MemoryContext run_cxt)
 			final = final_status(run, &error);
 		stop = record_step(r, final, error);
 		commit();
+		current.committed = true;
 		if (final)
 			return;
 		CHECK_FOR_INTERRUPTS();
@@ -827,17 +924,21 @@ execute_run(RunRow *r, SGCommitFn commit, MemoryContext run_cxt)
 /*
  * Execute one due run (claimed in the current transaction, SPI connected),
  * as its owner; false if there was none. The session keeps the thread's
- * lock for the whole run, as CALL sg_run does.
+ * lock for the whole run, as CALL sg_run does. in_subxact: take each step
+ * in a subtransaction (sg_work, whose caller sees any other error), or let
+ * every error go up to the worker (sg_run_failure).
  */
 bool
-sg_work_one(SGCommitFn commit, bool *blocked)
+sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 {
-	RunRow	   *r = claim_run(blocked);
+	RunRow	   *r;
 	Oid			role;
 	Oid			save_user;
 	int			save_sec;
 	MemoryContext run_cxt;
 
+	current.claimed = false;
+	r = claim_run(blocked);
 	if (r == NULL)
 		return false;
 	role = get_role_oid(r->owner, true);
@@ -851,6 +952,7 @@ sg_work_one(SGCommitFn commit, bool *blocked)
 		sg_jb_end_object(&b);
 		(void) record_step(r, "error", sg_jb_finish(&b));
 		commit();
+		current.claimed = false;
 		return true;
 	}
 	sg_worker_report_run(r->id_text);
@@ -859,7 +961,7 @@ sg_work_one(SGCommitFn commit, bool *blocked)
 	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		execute_run(r, commit, run_cxt);
+		execute_run(r, commit, in_subxact, run_cxt);
 	}
 	PG_FINALLY();
 	{
@@ -869,7 +971,81 @@ sg_work_one(SGCommitFn commit, bool *blocked)
 		sg_worker_report_run(NULL);
 	}
 	PG_END_TRY();
+	current.claimed = false;
 	return true;
+}
+
+/*
+ * A worker rolled back the transaction of the run it executes after an
+ * error that escaped it, and calls this in a new transaction: an error of
+ * the graph's step (a dropped function, a graph no longer compiled...)
+ * ends the run with status error at once, as the executor records a
+ * node's; any other (claiming or recording the run, committing, a cancel,
+ * a timeout, memory) is retried after a backoff of 1 s, then 2 s, ..., and
+ * ends the run with status error at its SG_RUN_MAX_FAILURES-th time.
+ * False if no run was claimed (the error came before a claim).
+ */
+bool
+sg_run_failure(ErrorData *edata)
+{
+	static SPIPlanPtr plan;
+	Oid			types[5] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID};
+	Datum		values[5];
+	bool		ended;
+
+	if (!current.claimed)
+		return false;
+	values[0] = UUIDPGetDatum(&current.run_id);
+	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode));
+	values[2] = JsonbPGetDatum(error_jsonb(edata));
+	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
+	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
+	sg_spi_connect();
+	if (run_sql(&plan,
+				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) 1, "
+				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
+				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
+				"  THEN 'error' ELSE status END, "
+				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
+				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
+				"  THEN pg_catalog.clock_timestamp() END, "
+				"not_before = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
+				"  THEN not_before ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
+				"  pg_catalog.make_interval(secs => 2 OPERATOR(pg_catalog.^) failures) END "
+				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
+				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
+				5, types, values, NULL) == 1)
+	{
+		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
+		if (ended)
+			sg_run_done_at_commit(&current.run_id);
+		else
+			sg_run_delayed_at_commit();
+		ereport(LOG,
+				(errmsg("background run %s failed%s: %s", sg_uuid_to_cstring(&current.run_id),
+						current.in_step ? "" : " outside its graph's steps", edata->message),
+				 errdetail(ended ? "The run ends with status error." : "The run will be tried again.")));
+	}
+	sg_spi_finish();
+	current.claimed = false;
+	return true;
+}
+
+/* The failure of the claimed run could not be recorded either: this worker passes it over. */
+void
+sg_run_unrecordable(void)
+{
+	MemoryContext old;
+
+	if (!current.claimed)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	unrecordable = lappend(unrecordable, memcpy(palloc(sizeof(pg_uuid_t)), &current.run_id, sizeof(pg_uuid_t)));
+	MemoryContextSwitchTo(old);
+	ereport(WARNING,
+			(errmsg("background run %s is passed over by this worker: its failure could not be recorded",
+					sg_uuid_to_cstring(&current.run_id))));
+	current.claimed = false;
 }
 
 /*
@@ -909,7 +1085,8 @@ sg_next_due_ms(void)
 	run_sql(&plan,
 			"SELECT (EXTRACT(EPOCH FROM pg_catalog.min(not_before) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) "
 			"OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 FROM stategraph.runs "
-			"WHERE status OPERATOR(pg_catalog.=) 'pending' AND not_before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()",
+			"WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
+			"AND not_before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()",
 			0, NULL, NULL, NULL);
 	d = sg_spi_datum(0, 1, &isnull);
 	if (isnull)
@@ -1081,7 +1258,7 @@ sg_work(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(loop_cxt);
 		if (max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time))
 			break;
-		if (!sg_work_one(spi_commit, &blocked))
+		if (!sg_work_one(spi_commit, true, &blocked))
 			break;
 		done++;
 		CHECK_FOR_INTERRUPTS();

@@ -488,6 +488,7 @@ extern int	sg_sweep_limit;
 extern int	sg_run_retention_s;
 extern bool sg_worker_sync_steps;
 extern bool sg_claim_left_more;
+extern bool sg_run_thread_next;
 
 /* How the executor of runs ends a transaction: SPI_commit (sg_work) or the worker's own. */
 typedef void (*SGCommitFn) (void);
@@ -495,12 +496,18 @@ typedef void (*SGCommitFn) (void);
 extern void sg_worker_init(void);
 extern void sg_runs_init(void);
 extern void sg_wake_workers_at_commit(void);
-extern void sg_run_done_at_commit(void);
+extern void sg_run_done_at_commit(const pg_uuid_t *run_id);
+extern void sg_run_delayed_at_commit(void);
 extern bool sg_wait_for_runs(long timeout_ms);
-extern void sg_wait_prepare(void);
+extern void sg_wait_prepare(const pg_uuid_t *run_id);
 extern void sg_wait_done(void);
 extern void sg_worker_report_run(const char *run_id);
-extern bool sg_work_one(SGCommitFn commit, bool *blocked);
+extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
+
+/* a run whose execution fails outside its graph's steps this often ends with status error */
+#define SG_RUN_MAX_FAILURES 3
+extern bool sg_run_failure(ErrorData *edata);
+extern void sg_run_unrecordable(void);
 extern uint64 sg_sweep(int limit);
 extern long sg_next_due_ms(void);
 

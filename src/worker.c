@@ -20,11 +20,23 @@
  * latch protocol (reset, look for work, sleep), so no wakeup is lost; it
  * sleeps until the next delayed run is due or the next retention sweep,
  * and polls once a second only while a due run waits for a thread another
- * session holds. A worker that stayed idle for a while leaves unless it is
- * the last one of its database (which does the sweeps).
+ * session holds. When the next delayed run is due is looked up again only
+ * after a transaction that delayed a run committed (a shared counter). A
+ * worker that stayed idle for a while leaves unless it is the last one of
+ * its database (which does the sweeps).
  *
- * sg_wait sleeps on a condition variable that is broadcast after the
- * commit of every transaction that finished or cancelled a run.
+ * An error that escapes a run (the executor records a node's own) does not
+ * end the worker: it rolls the transaction back and, in a new one, records
+ * it on the run (sg_run_failure): an error of the graph's step ends the run
+ * with status error, any other is retried after a backoff and ends the run
+ * at its SG_RUN_MAX_FAILURES-th time. A worker that cannot even record that
+ * passes the run over and sleeps with a growing backoff, so no error makes
+ * it loop.
+ *
+ * sg_wait registers the run it waits for in a shared slot of its backend
+ * and sleeps on its latch; the commit of a transaction that finished or
+ * cancelled runs sets the latches of those runs' waiters only (a
+ * transaction that cannot name its runs wakes every waiter).
  *
  * Workers connect as the bootstrap superuser only to claim runs; each run
  * executes as the role that submitted it (runs.c). SIGTERM (die) ends a
@@ -54,7 +66,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
-#include "storage/condition_variable.h"
+#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
@@ -100,11 +112,19 @@ typedef struct SGWorkerSlot
 	bool		no_extension;	/* left because the database has no stategraph */
 } SGWorkerSlot;
 
+/* A backend in sg_wait: the run it waits for (written by that backend only). */
+typedef struct SGWaiter
+{
+	Latch	   *latch;			/* NULL: not waiting */
+	pg_uuid_t	run_id;
+} SGWaiter;
+
 typedef struct SGShared
 {
 	slock_t		mutex;
 	Latch	   *launcher_latch;
-	ConditionVariable run_done;	/* broadcast after a run finishes */
+	uint64		delayed_gen;	/* bumped by every commit that delayed a run */
+	uint64		work_gen;		/* bumped by every commit that woke workers */
 	Oid			dropping;		/* a database being dropped: start no worker there */
 	int			nwants;
 	Oid			wants[SG_MAX_WANTS];
@@ -120,16 +140,27 @@ static ProcessUtility_hook_type prev_utility_hook = NULL;
 static bool wake_at_commit = false;
 static bool done_at_commit = false;
 static bool want_at_commit = false;
+static bool delayed_at_commit = false;
+#define SG_DONE_IDS 8
+static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
+static int	ndone = 0;
+static bool done_all = false;	/* more, or unnamed: wake every waiter */
+
+static SGWaiter *waiters = NULL;	/* MaxBackends of them, after the slots */
 
 static int	my_slot = -1;		/* in a worker */
+static TimestampTz last_worked = 0;	/* when this worker last executed a run */
+static Oid	worker_user;		/* the worker's own role (a run executes as its submitter) */
+static int	worker_sec;
 
 static bool start_worker_transaction(void);
 
-/* Bytes of shared memory: the header and one slot per worker. */
+/* Bytes of shared memory: the header, one slot per worker, then one waiter per backend. */
 static Size
 shared_size(void)
 {
-	return add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers));
+	return add_size(MAXALIGN(add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers))),
+					mul_size(sizeof(SGWaiter), MaxBackends));
 }
 
 /* shmem_request_hook: reserve our shared memory. */
@@ -155,8 +186,9 @@ shmem_startup(void)
 	{
 		memset(shared, 0, shared_size());
 		SpinLockInit(&shared->mutex);
-		ConditionVariableInit(&shared->run_done);
 	}
+	waiters = (SGWaiter *) ((char *) shared +
+							MAXALIGN(offsetof(SGShared, slots) + sizeof(SGWorkerSlot) * sg_max_workers));
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -200,6 +232,7 @@ wake_database(Oid dboid, WakeKind kind)
 	int			i;
 
 	SpinLockAcquire(&shared->mutex);
+	shared->work_gen++;
 	for (i = 0; i < sg_max_workers; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
@@ -229,24 +262,59 @@ wake_database(Oid dboid, WakeKind kind)
 		SetLatch(launcher);
 }
 
+/* Set the latches of the backends in sg_wait for a run this transaction finished or cancelled. */
+static void
+wake_waiters(void)
+{
+	int			i,
+				j;
+
+	pg_memory_barrier();		/* our commit is visible before we read who waits */
+	for (i = 0; i < MaxBackends; i++)
+	{
+		Latch	   *latch = waiters[i].latch;
+		bool		wake = done_all;
+
+		if (latch == NULL)
+			continue;
+		pg_read_barrier();
+		for (j = 0; j < ndone && !wake; j++)
+			wake = memcmp(&waiters[i].run_id, &done_ids[j], sizeof(pg_uuid_t)) == 0;
+		if (wake)
+			SetLatch(latch);
+	}
+}
+
 /* At commit, do what the transaction asked for (wake workers, wake sg_wait); forget it at abort. */
 static void
 xact_callback(XactEvent event, void *arg)
 {
 	if (shared != NULL && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT))
 	{
+		if (delayed_at_commit)
+		{
+			SpinLockAcquire(&shared->mutex);
+			shared->delayed_gen++;
+			SpinLockRelease(&shared->mutex);
+		}
 		if (want_at_commit)
 			wake_database(MyDatabaseId, WAKE_WANT);
 		else if (wake_at_commit)
 			wake_database(MyDatabaseId, WAKE_SUBMIT);
-		else if (done_at_commit)
-			wake_database(MyDatabaseId, WAKE_NUDGE);
+		else if (done_at_commit && my_slot < 0)
+			wake_database(MyDatabaseId, WAKE_NUDGE);	/* a worker looks for the thread's next run itself */
 		if (done_at_commit)
-			ConditionVariableBroadcast(&shared->run_done);
+			wake_waiters();
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		wake_at_commit = done_at_commit = want_at_commit = false;
+	{
+		wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = done_all = false;
+		ndone = 0;
+		if (waiters != NULL && MyBackendId != InvalidBackendId && event != XACT_EVENT_COMMIT &&
+			event != XACT_EVENT_PARALLEL_COMMIT)
+			waiters[MyBackendId - 1].latch = NULL;	/* an sg_wait that failed */
+	}
 }
 
 /* This transaction queued work: wake a worker of this database when it commits. */
@@ -256,11 +324,25 @@ sg_wake_workers_at_commit(void)
 	wake_at_commit = true;
 }
 
-/* This transaction finished or cancelled a run: wake sg_wait callers when it commits. */
+/*
+ * This transaction finished or cancelled a run (run_id NULL: some runs):
+ * wake its sg_wait callers when it commits.
+ */
 void
-sg_run_done_at_commit(void)
+sg_run_done_at_commit(const pg_uuid_t *run_id)
 {
 	done_at_commit = true;		/* and the thread's next run may start now */
+	if (run_id == NULL || ndone == SG_DONE_IDS)
+		done_all = true;
+	else
+		done_ids[ndone++] = *run_id;
+}
+
+/* This transaction delayed a run: workers look up the next due time again after it commits. */
+void
+sg_run_delayed_at_commit(void)
+{
+	delayed_at_commit = true;
 }
 
 /* stategraph.wake_launcher(): CREATE EXTENSION asks for a worker of this database. */
@@ -276,35 +358,39 @@ sg_wake_launcher(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
-/* Before looking at a run's status: from now on a broadcast is not missed. */
+/* Before looking at a run's status: from now on its end sets our latch. */
 void
-sg_wait_prepare(void)
+sg_wait_prepare(const pg_uuid_t *run_id)
 {
-	if (shared != NULL)
-		ConditionVariablePrepareToSleep(&shared->run_done);
+	if (waiters == NULL || MyBackendId == InvalidBackendId)
+		return;
+	waiters[MyBackendId - 1].run_id = *run_id;
+	pg_write_barrier();
+	waiters[MyBackendId - 1].latch = MyLatch;
+	pg_memory_barrier();		/* registered before we read the run's status */
 }
 
-/* Sleep until some run finishes or timeout_ms passes; true if woken. */
+/* Sleep until our latch is set or timeout_ms passes; true if woken. */
 bool
 sg_wait_for_runs(long timeout_ms)
 {
-	if (shared != NULL)
-		return !ConditionVariableTimedSleep(&shared->run_done, timeout_ms, PG_WAIT_EXTENSION);
+	int			rc;
 
-	/* without the preload nobody broadcasts: look again ten times a second */
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 Min(timeout_ms, 100), PG_WAIT_EXTENSION);
+	/* without the preload nobody wakes us: look again ten times a second */
+	if (waiters == NULL || MyBackendId == InvalidBackendId)
+		timeout_ms = Min(timeout_ms, 100);
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
-	return false;
+	return (rc & WL_LATCH_SET) != 0;
 }
 
-/* After the last look: stop listening for broadcasts. */
+/* After the last look: no longer waiting. */
 void
 sg_wait_done(void)
 {
-	if (shared != NULL)
-		ConditionVariableCancelSleep();
+	if (waiters != NULL && MyBackendId != InvalidBackendId)
+		waiters[MyBackendId - 1].latch = NULL;
 }
 
 /* ---------------------------------------------------------------------------
@@ -676,9 +762,61 @@ start_worker_transaction(void)
 }
 
 /*
+ * Milliseconds until the next delayed run is due (-1: none), looked up
+ * again only when a transaction delayed a run since the last look or the
+ * time looked up has come.
+ */
+static long
+next_due_ms(void)
+{
+	static uint64 known_gen = PG_UINT64_MAX;
+	static TimestampTz known_due = 0;	/* 0: no delayed run */
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		gen;
+	long		due;
+
+	SpinLockAcquire(&shared->mutex);
+	gen = shared->delayed_gen;
+	SpinLockRelease(&shared->mutex);
+	if (gen == known_gen && (known_due == 0 || known_due > now))
+		return known_due == 0 ? -1 : (long) ((known_due - now) / 1000) + 1;
+	due = sg_next_due_ms();
+	known_gen = gen;
+	known_due = due < 0 ? 0 : now + (TimestampTz) due * 1000;
+	return due;
+}
+
+/* Leave when the database no longer has the extension (no transaction is open). */
+static void
+leave_without_extension(void)
+{
+	shared->slots[my_slot].no_extension = true;
+	proc_exit(0);
+}
+
+/* The count of commits that woke workers so far. */
+static uint64
+work_gen(void)
+{
+	uint64		gen;
+
+	SpinLockAcquire(&shared->mutex);
+	gen = shared->work_gen;
+	SpinLockRelease(&shared->mutex);
+	return gen;
+}
+
+/*
  * One iteration: run one due run, or sweep when a sweep is due. Returns
  * true if there may be more to do at once; *sleep_ms is how long to sleep
  * otherwise.
+ *
+ * After a run, the worker looks for the next one at once only if there
+ * may be one: its claim passed over other due runs, the run's thread has
+ * another run queued, a due run waits for a thread a client holds, or a
+ * transaction that woke workers committed since the claim (a submit, a
+ * cancel). Otherwise it goes to sleep without one more transaction that
+ * would find nothing; a wake-up that comes meanwhile sets its latch.
  */
 static bool
 worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
@@ -686,18 +824,20 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	bool		did = false;
 	bool		blocked = false;
 	long		due;
+	uint64		gen = work_gen();
 	MemoryContext cxt = CurrentMemoryContext;	/* the loop's: outlives transactions */
 
 	if (!start_worker_transaction())
-	{
-		shared->slots[my_slot].no_extension = true;
-		proc_exit(0);
-	}
+		leave_without_extension();
 	sg_spi_connect();
-	sg_claim_left_more = false;
-	did = sg_work_one(worker_commit, &blocked);
+	sg_claim_left_more = sg_run_thread_next = false;
+	did = sg_work_one(worker_commit, false, &blocked);
+	if (did)
+		last_worked = GetCurrentTimestamp();
 	if (did && sg_claim_left_more)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
+	else if (did && !blocked && !sg_run_thread_next && work_gen() == gen)
+		did = false;			/* nothing new since the claim */
 	if (!did && TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
 										   sg_sweep_interval_s * 1000L))
 	{
@@ -705,7 +845,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		did = sg_sweep(sg_sweep_limit) >= (uint64) sg_sweep_limit;
 		*last_sweep = GetCurrentTimestamp();
 	}
-	due = did ? 0 : sg_next_due_ms();
+	due = did ? 0 : next_due_ms();
 	sg_spi_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -722,6 +862,80 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	return did;
 }
 
+/*
+ * After an error escaped an iteration: roll back, and record it on the run
+ * being executed, if any, in a new transaction (sg_run_failure). Returns
+ * how long to sleep: nothing when the failure was recorded (the run is
+ * delayed or ended; other runs are due), else a backoff that doubles with
+ * every failure in a row, up to a minute.
+ */
+static long
+recover(MemoryContext cxt)
+{
+	static int	in_a_row = 0;
+	ErrorData  *edata;
+	volatile bool recorded = false;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
+	SetUserIdAndSecContext(worker_user, worker_sec);
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	PG_TRY();
+	{
+		if (!start_worker_transaction())
+			leave_without_extension();
+		recorded = sg_run_failure(edata);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		SetUserIdAndSecContext(worker_user, worker_sec);
+		MemoryContextSwitchTo(cxt);
+		sg_run_unrecordable();
+		recorded = false;
+	}
+	PG_END_TRY();
+	if (!recorded)
+		ereport(LOG,
+				(errmsg("stategraph worker of database %u: %s", MyDatabaseId, edata->message)));
+	if (recorded)
+	{
+		in_a_row = 0;
+		return 0;
+	}
+	in_a_row = Min(in_a_row + 1, 7);
+	return 1000L << (in_a_row - 1);	/* 1 s, 2 s, ... 64 s */
+}
+
+/* worker_iteration, with an error that escapes it recovered from (recover()). */
+static bool
+guarded_iteration(TimestampTz *last_sweep, long *sleep_ms, MemoryContext cxt)
+{
+	volatile bool did = false;
+
+	PG_TRY();
+	{
+		did = worker_iteration(last_sweep, sleep_ms);
+	}
+	PG_CATCH();
+	{
+		*sleep_ms = recover(cxt);
+		did = *sleep_ms == 0;
+	}
+	PG_END_TRY();
+	return did;
+}
+
 /* Entry point of a worker of one database. */
 void
 sg_worker_main(Datum arg)
@@ -729,7 +943,6 @@ sg_worker_main(Datum arg)
 	Oid			dboid;
 	MemoryContext loop_cxt;
 	TimestampTz last_sweep = GetCurrentTimestamp();	/* the first sweep after one interval */
-	TimestampTz idle_since = GetCurrentTimestamp();
 
 	my_slot = DatumGetInt32(arg);
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -746,10 +959,12 @@ sg_worker_main(Datum arg)
 	before_shmem_exit(worker_exit, Int32GetDatum(my_slot));
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	GetUserIdAndSecContext(&worker_user, &worker_sec);
 	pgstat_report_appname("stategraph worker");
 	if (!sg_worker_sync_steps)
 		SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph worker loop", ALLOCSET_DEFAULT_SIZES);
+	last_worked = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -765,13 +980,10 @@ sg_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		did = worker_iteration(&last_sweep, &sleep_ms);
+		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
 		if (did)
-		{
-			idle_since = GetCurrentTimestamp();
 			continue;
-		}
-		if (TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
+		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
 			!is_first_of_database())
 			proc_exit(0);
 		set_idle(true);
