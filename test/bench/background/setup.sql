@@ -1,11 +1,11 @@
 --
--- stategraph side of the runtime benchmarks (test/bench/runtime/run.sh).
+-- stategraph side of the background-runs benchmark (test/bench/background/run.sh).
 -- Loaded into database "bench" of the throwaway cluster.
 --
 \set ON_ERROR_STOP on
 CREATE EXTENSION IF NOT EXISTS stategraph;
 
--- 1. The seed's graph (as test/bench/setup.sql): START -> step1 -> step2 -> step3 -> END
+-- The seed's graph (as test/bench/setup.sql): START -> step1 -> step2 -> step3 -> END
 CREATE FUNCTION bench_step_one(state jsonb) RETURNS jsonb LANGUAGE sql
     AS $$ SELECT '{"step": 1, "messages": ["Step 1 complete"]}'::jsonb $$;
 CREATE FUNCTION bench_step_two(state jsonb) RETURNS jsonb LANGUAGE sql
@@ -23,19 +23,10 @@ SELECT sg_add_edge('workflow', 'step2', 'step3');
 SELECT sg_add_edge('workflow', 'step3', '__end__');
 SELECT sg_compile('workflow');
 
--- 2. One external node: START -> ext (queue 'bench', done by the Node worker loops) -> END
-SELECT sg_create_graph('extflow', '{"step": "replace"}');
-SELECT sg_add_external_node('extflow', 'ext', 'bench');
-SELECT sg_add_edge('extflow', '__start__', 'ext');
-SELECT sg_add_edge('extflow', 'ext', '__end__');
-SELECT sg_compile('extflow');
-
--- Commit-to-start / commit-to-claim latency: the submitting transaction also
--- inserts a row here, so pg_xact_commit_timestamp(xmin) (track_commit_timestamp
--- = on) is the server's time of that commit.
+-- Commit-to-start latency: the submitting transaction also inserts a row here,
+-- so pg_xact_commit_timestamp(xmin) (track_commit_timestamp = on) is the
+-- server's time of that commit.
 CREATE TABLE bench_mark (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    run_id uuid,      -- issue 9: the submitted run
-    thread text,      -- issue 10: the thread whose task was queued
-    job    text       -- issue 10: graphile-worker's job
+    run_id uuid
 );

@@ -1,4 +1,4 @@
-// DBOS Transact side of test/bench/runtime/run.sh (issue 9): the seed's 3-step
+// DBOS Transact side of test/bench/background/run.sh (issue 9): the seed's 3-step
 // workflow, each step checkpointed by DBOS (DBOS.runStep), every workflow
 // started through a DBOS queue, system database on the benchmark's cluster.
 //
@@ -18,7 +18,7 @@ const clientCpu = () => { const u = process.cpuUsage(); return (u.user + u.syste
 const [url, mode, ...args] = process.argv.slice(2);
 const POLL_MS = Number(process.env.DBOS_POLL_MS || 1000);
 
-// The same three steps as the seed graph's SQL nodes (test/bench/runtime/setup.sql).
+// The same three steps as the seed graph's SQL nodes (test/bench/background/setup.sql).
 async function workflowFn(input) {
 	let state = { ...input, messages: [...(input.messages || [])] };
 	for (const n of [1, 2, 3]) {
