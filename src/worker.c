@@ -112,11 +112,17 @@ typedef struct SGWorkerSlot
 	bool		no_extension;	/* left because the database has no stategraph */
 } SGWorkerSlot;
 
-/* A backend in sg_wait: the run it waits for (written by that backend only). */
+/*
+ * A backend that sleeps until a commit wakes it: in sg_wait, for a run,
+ * or in sg_claim's long poll, for a queue of external tasks (by its name's
+ * hash). One per backend, after the worker slots.
+ */
 typedef struct SGWaiter
 {
 	Latch	   *latch;			/* NULL: not waiting */
+	bool		for_run;		/* sg_wait (run_id), else sg_claim (queue_hash) */
 	pg_uuid_t	run_id;
+	uint32		queue_hash;
 } SGWaiter;
 
 typedef struct SGShared
@@ -128,7 +134,9 @@ typedef struct SGShared
 	Oid			dropping;		/* a database being dropped: start no worker there */
 	int			nwants;
 	Oid			wants[SG_MAX_WANTS];
+	slock_t		waiters_mutex;	/* guards the waiters after the slots */
 	SGWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+	/* then, MAXALIGNed, one SGWaiter per backend (waiters()) */
 } SGShared;
 
 static SGShared *shared = NULL;
@@ -144,9 +152,7 @@ static bool delayed_at_commit = false;
 #define SG_DONE_IDS 8
 static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
 static int	ndone = 0;
-static bool done_all = false;	/* more, or unnamed: wake every waiter */
-
-static SGWaiter *waiters = NULL;	/* MaxBackends of them, after the slots */
+static bool done_all = false;	/* more, or unnamed: wake every sg_wait */
 
 static int	my_slot = -1;		/* in a worker */
 static TimestampTz last_worked = 0;	/* when this worker last executed a run */
@@ -155,12 +161,21 @@ static int	worker_sec;
 
 static bool start_worker_transaction(void);
 
-/* Bytes of shared memory: the header, one slot per worker, then one waiter per backend. */
+/* Bytes of shared memory: the header, one slot per worker and one waiter per backend. */
 static Size
 shared_size(void)
 {
-	return add_size(MAXALIGN(add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers))),
-					mul_size(sizeof(SGWaiter), MaxBackends));
+	Size		slots = add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers));
+
+	return add_size(MAXALIGN(slots), mul_size(sizeof(SGWaiter), MaxBackends));
+}
+
+/* The waiters, after the worker slots. */
+static SGWaiter *
+waiters(void)
+{
+	return (SGWaiter *) ((char *) shared +
+						 MAXALIGN(offsetof(SGShared, slots) + sizeof(SGWorkerSlot) * sg_max_workers));
 }
 
 /* shmem_request_hook: reserve our shared memory. */
@@ -186,9 +201,8 @@ shmem_startup(void)
 	{
 		memset(shared, 0, shared_size());
 		SpinLockInit(&shared->mutex);
+		SpinLockInit(&shared->waiters_mutex);
 	}
-	waiters = (SGWaiter *) ((char *) shared +
-							MAXALIGN(offsetof(SGShared, slots) + sizeof(SGWorkerSlot) * sg_max_workers));
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -196,6 +210,82 @@ shmem_startup(void)
  * Waking at commit
  * ---------------------------------------------------------------------------
  */
+
+/* Can sg_claim's long poll be woken by commits (the preload made shared memory)? */
+bool
+sg_queue_waiters_ready(void)
+{
+	return shared != NULL;
+}
+
+/* Make this backend's waiter sleep for a run or a queue, or (latch NULL) no longer. */
+static void
+set_waiter(Latch *latch, const pg_uuid_t *run_id, uint32 queue_hash)
+{
+	SGWaiter   *w;
+
+	if (shared == NULL || MyBackendId < 1 || MyBackendId > MaxBackends)
+		return;
+	w = &waiters()[MyBackendId - 1];
+	SpinLockAcquire(&shared->waiters_mutex);
+	w->latch = latch;
+	w->for_run = run_id != NULL;
+	if (run_id)
+		w->run_id = *run_id;
+	w->queue_hash = queue_hash;
+	SpinLockRelease(&shared->waiters_mutex);
+}
+
+/*
+ * Set the latches of the waiters for runs ids[0..n) (runs) or for the
+ * queues of hashes[0..n) (!runs); all: of every waiter of that kind.
+ */
+static void
+wake_waiters(bool runs, const pg_uuid_t *ids, const uint32 *hashes, int n, bool all)
+{
+	SGWaiter   *w = waiters();
+	Latch	   *latches[64];
+	int			nlatches = 0,
+				i,
+				j;
+
+	for (i = 0; i < MaxBackends; i++)
+	{
+		SpinLockAcquire(&shared->waiters_mutex);
+		if (w[i].latch != NULL && w[i].for_run == runs)
+		{
+			bool		match = all;
+
+			for (j = 0; j < n && !match; j++)
+				match = runs ? memcmp(&ids[j], &w[i].run_id, sizeof(pg_uuid_t)) == 0 :
+					hashes[j] == w[i].queue_hash;
+			if (match)
+				latches[nlatches++] = w[i].latch;
+		}
+		SpinLockRelease(&shared->waiters_mutex);
+		if (nlatches == (int) lengthof(latches) || (i == MaxBackends - 1 && nlatches > 0))
+		{
+			for (j = 0; j < nlatches; j++)
+				SetLatch(latches[j]);
+			nlatches = 0;
+		}
+	}
+}
+
+/* Put this backend among the long-pollers of the queue whose name hashes to hash, or (!waiting) out. */
+void
+sg_queue_wait_set(uint32 hash, bool waiting)
+{
+	set_waiter(waiting ? MyLatch : NULL, NULL, waiting ? hash : 0);
+}
+
+/* Work for the queues of hashes[0..n) (all: for any queue) was committed: wake their long-pollers. */
+void
+sg_queue_wake(const uint32 *hashes, int n, bool all)
+{
+	if (shared != NULL)
+		wake_waiters(false, NULL, hashes, n, all);
+}
 
 /* Add a database to the launcher's wants (mutex held). */
 static void
@@ -262,29 +352,6 @@ wake_database(Oid dboid, WakeKind kind)
 		SetLatch(launcher);
 }
 
-/* Set the latches of the backends in sg_wait for a run this transaction finished or cancelled. */
-static void
-wake_waiters(void)
-{
-	int			i,
-				j;
-
-	pg_memory_barrier();		/* our commit is visible before we read who waits */
-	for (i = 0; i < MaxBackends; i++)
-	{
-		Latch	   *latch = waiters[i].latch;
-		bool		wake = done_all;
-
-		if (latch == NULL)
-			continue;
-		pg_read_barrier();
-		for (j = 0; j < ndone && !wake; j++)
-			wake = memcmp(&waiters[i].run_id, &done_ids[j], sizeof(pg_uuid_t)) == 0;
-		if (wake)
-			SetLatch(latch);
-	}
-}
-
 /* At commit, do what the transaction asked for (wake workers, wake sg_wait); forget it at abort. */
 static void
 xact_callback(XactEvent event, void *arg)
@@ -304,16 +371,15 @@ xact_callback(XactEvent event, void *arg)
 		else if (done_at_commit && my_slot < 0)
 			wake_database(MyDatabaseId, WAKE_NUDGE);	/* a worker looks for the thread's next run itself */
 		if (done_at_commit)
-			wake_waiters();
+			wake_waiters(true, done_ids, NULL, ndone, done_all);
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = done_all = false;
 		ndone = 0;
-		if (waiters != NULL && MyBackendId != InvalidBackendId && event != XACT_EVENT_COMMIT &&
-			event != XACT_EVENT_PARALLEL_COMMIT)
-			waiters[MyBackendId - 1].latch = NULL;	/* an sg_wait that failed */
+		if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+			set_waiter(NULL, NULL, 0);	/* an sg_wait or sg_claim that failed */
 	}
 }
 
@@ -362,12 +428,7 @@ sg_wake_launcher(PG_FUNCTION_ARGS)
 void
 sg_wait_prepare(const pg_uuid_t *run_id)
 {
-	if (waiters == NULL || MyBackendId == InvalidBackendId)
-		return;
-	waiters[MyBackendId - 1].run_id = *run_id;
-	pg_write_barrier();
-	waiters[MyBackendId - 1].latch = MyLatch;
-	pg_memory_barrier();		/* registered before we read the run's status */
+	set_waiter(MyLatch, run_id, 0);	/* (the spinlock orders it before our look) */
 }
 
 /* Sleep until our latch is set or timeout_ms passes; true if woken. */
@@ -377,7 +438,7 @@ sg_wait_for_runs(long timeout_ms)
 	int			rc;
 
 	/* without the preload nobody wakes us: look again ten times a second */
-	if (waiters == NULL || MyBackendId == InvalidBackendId)
+	if (shared == NULL)
 		timeout_ms = Min(timeout_ms, 100);
 	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
@@ -389,8 +450,7 @@ sg_wait_for_runs(long timeout_ms)
 void
 sg_wait_done(void)
 {
-	if (waiters != NULL && MyBackendId != InvalidBackendId)
-		waiters[MyBackendId - 1].latch = NULL;
+	set_waiter(NULL, NULL, 0);
 }
 
 /* ---------------------------------------------------------------------------
