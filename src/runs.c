@@ -901,6 +901,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		if (stop != NULL)
 		{
 			stop_run(r, stop);
+			if (run != NULL)
+				sg_unlock_thread(r->thread_id, true);	/* (see below) */
 			commit();
 			return;
 		}
@@ -913,6 +915,15 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		else if (!more)
 			final = final_status(run, &error);
 		stop = record_step(r, final, error);
+		if (final && run != NULL)
+		{
+			/*
+			 * Let the thread go (the session lock sg_run_begin took) before
+			 * the commit wakes the run's sg_wait callers, so that they see
+			 * it idle; its row stays locked by this transaction until then.
+			 */
+			sg_unlock_thread(r->thread_id, true);
+		}
 		commit();
 		current.committed = true;
 		if (final)
