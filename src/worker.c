@@ -1092,9 +1092,10 @@ sg_worker_init(void)
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("stategraph.worker_sync_steps",
 							 "Background workers wait for the WAL flush of every step's commit.",
-							 "Off: the workers commit asynchronously (synchronous_commit = off); a crash may then "
-							 "lose the last steps of a run (and its end), which is taken up again from its last "
-							 "durable step: a node's effects are lost with its step, so they still happen once.",
+							 "Off: the workers commit steps asynchronously (synchronous_commit = off), the end of a "
+							 "run durably; a crash may then lose the last steps of a run, which is taken up again "
+							 "from its last durable step: a node's effects are lost with its step, so they still "
+							 "happen once.",
 							 &sg_worker_sync_steps, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	RegisterXactCallback(xact_callback, NULL);
 	sg_runs_init();
