@@ -337,17 +337,25 @@ lg_ns_arg(FunctionCallInfo fcinfo, int arg)
  * Serialises concurrent writers of one (thread, namespace) until commit: an
  * advisory lock of our own (field4 'LG', beside the 'SG' locks of
  * stategraph's threads), so that it never meets an application's
- * pg_advisory_lock keys.
+ * pg_advisory_lock keys. With dont_wait, returns false when another
+ * transaction holds it.
  */
-static void
-lg_lock(const char *thread_id, const char *ns)
+static bool
+lg_lock_mode(const char *thread_id, const char *ns, bool dont_wait)
 {
 	LOCKTAG		tag;
 	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
 
 	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Waits for the writers' lock of (thread, namespace). */
+static void
+lg_lock(const char *thread_id, const char *ns)
+{
+	(void) lg_lock_mode(thread_id, ns, false);
 }
 
 /* The value of key in a jsonb object, or NULL. */
@@ -1271,6 +1279,9 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 		{
 			*type = lg_text_col(tt, 0, 4);
 			*bytes = DatumGetByteaPP(lg_col(tt, 0, 5, &isnull));
+			if (isnull || *type == NULL)
+				elog(ERROR, "value of channel \"%s\" written by %s has neither JSON nor bytes",
+					 channel, sg_uuid_to_cstring(writer));
 			return false;
 		}
 		lg_append_jsonb(out, v);
@@ -1391,8 +1402,11 @@ lg_append_writes(StringInfo out, Datum thread, Datum ns, Datum id)
 		else
 		{
 			bool		isnull;
+			Datum		b = lg_col(tt, i, 5, &isnull);
 
-			escape_json(out, lg_b64(DatumGetByteaPP(lg_col(tt, i, 5, &isnull))));
+			if (isnull)
+				elog(ERROR, "a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2));
+			escape_json(out, lg_b64(DatumGetByteaPP(b)));
 			appendStringInfoString(out, ", ");
 			escape_json(out, lg_text_col(tt, i, 4));
 		}
@@ -2095,4 +2109,316 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 		rows[i] = lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0], &cache);
 	for (i = 0; i < n; i++)
 		tuplestore_puttuple(rsinfo->setResult, rows[i]);
+}
+
+/* ---------------------------------------------------------------------------
+ * LangGraph.js threads in stategraph's maintenance: sg_prune, sg_delete_thread,
+ * the retention sweep, sg_export_thread / sg_import_thread. retention.c,
+ * runs.c and portable.c call these for a thread id that names no stategraph
+ * thread (a stategraph thread of the same id wins, as in sg_get_state), with
+ * SPI connected.
+ * ---------------------------------------------------------------------------
+ */
+
+#define LG_EXPORT_FORMAT	"stategraph.lg_thread"
+#define LG_EXPORT_VERSION	1
+
+/* The digest of an LangGraph.js export's members, as SQL computes it on both ends. */
+#define LG_DIGEST_SQL(d) \
+	"pg_catalog.md5(COALESCE((" d ")->'thread_id', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'checkpoints', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'blobs', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'writes', 'null')::text)"
+
+/*
+ * sg_prune for LangGraph.js threads (thread_id NULL: every one): removes the
+ * checkpoints older than older_than (NULL: any age) that are not among the
+ * newest keep_last (0: 1) of their namespace, so the newest checkpoint of
+ * each namespace always stays, as in LangGraph's prune(keep_latest); kept
+ * checkpoints read the same values. Returns the checkpoints removed.
+ */
+uint64
+sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, INTERVALOID, INT4OID};
+	Datum		args[3] = {thread_id ? CStringGetTextDatum(thread_id) : (Datum) 0,
+	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1))};
+	char		nulls[3] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' '};
+	bool		isnull;
+	uint64		n;
+	Datum		threads;
+
+	if (sg_schema_is_010())
+		return 0;
+	sg_spi_prepare(&plan,
+				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
+				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
+				   "  FROM stategraph.lg_checkpoints WHERE $1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1), "
+				   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
+				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
+				   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
+				   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
+				   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
+				   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", 3, types);
+	sg_spi_execute(plan, args, nulls, 1);
+	n = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 1, &isnull));
+	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
+	if (n > 0)
+		lg_collect(threads);
+	return n;
+}
+
+/* sg_delete_thread for a LangGraph.js thread: all its namespaces, values and writes. */
+void
+sg_lg_delete_thread_rows(const char *thread_id)
+{
+	lg_lock(thread_id, "");
+	(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+}
+
+/*
+ * The retention sweep of LangGraph.js threads: they have no graph, so the
+ * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
+ * whose checkpoints is newer than the ttl is deleted whole ('delete'), or
+ * keeps the newest keep_last checkpoints of each namespace ('keep_latest',
+ * LangGraph's prune). As for stategraph's threads, a thread waiting on an
+ * interrupt (its newest root checkpoint has an __interrupt__ write) and one
+ * being written (a put holds its lock) are left for later. At most limit
+ * threads; returns how many were deleted or pruned.
+ */
+uint64
+sg_lg_sweep(int limit)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(limit)};
+	SPITupleTable *tt;
+	uint64		n, i, done = 0;
+
+	if (sg_schema_is_010() || limit <= 0)
+		return 0;
+	sg_spi_prepare(&plan,
+				   "SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM "
+				   "(SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints GROUP BY thread_id) l, "
+				   "(SELECT * FROM stategraph.retention r WHERE r.graph IS NULL) p "
+				   "WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) "
+				   "AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c "
+				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) l.thread_id GROUP BY c.checkpoint_ns "
+				   "  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1))) "
+				   "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) l.thread_id "
+				   "  AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.channel OPERATOR(pg_catalog.=) '__interrupt__' "
+				   "  AND x.checkpoint_id OPERATOR(pg_catalog.=) (SELECT h.checkpoint_id FROM stategraph.lg_checkpoints h "
+				   "    WHERE h.thread_id OPERATOR(pg_catalog.=) l.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) '' "
+				   "    ORDER BY h.checkpoint_id DESC LIMIT 1)) "
+				   "ORDER BY l.updated LIMIT $1", 1, types);
+	n = sg_spi_execute(plan, args, NULL, 0);
+	tt = SPI_tuptable;
+	for (i = 0; i < n; i++)
+	{
+		char	   *thread_id = lg_text_col(tt, i, 1);
+		char	   *strategy = lg_text_col(tt, i, 2);
+		bool		isnull;
+		int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (!lg_lock_mode(thread_id, "", true))
+			continue;			/* a put is running: next time */
+		if (strcmp(strategy, "delete") == 0)
+			(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+		else
+			(void) sg_lg_prune_threads(thread_id, NULL, keep);
+		done++;
+	}
+	return done;
+}
+
+/*
+ * sg_export_thread of a LangGraph.js thread: its rows as stored (every
+ * namespace; the owner left out, as import stores them as the importing
+ * role), read in one statement so that they are one snapshot:
+ *
+ *	 {"format": "stategraph.lg_thread", "version": 1, "thread_id": ...,
+ *	  "checkpoints": [...], "blobs": [...], "writes": [...], "digest": md5}
+ *
+ * Values stored as appended parts, references of writes to values and the
+ * map of where each value is are ids within the thread, so the rows read the
+ * same under any thread id.
+ */
+Jsonb *
+sg_lg_export_thread(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(thread_id)};
+
+	/* a jsonb value goes as [value], so that a JSON null stays apart from SQL NULL */
+#define LG_EXPORT_ROWS(table, value, order) \
+	"(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " \
+	"OPERATOR(pg_catalog.-) 'owner' " value " ORDER BY " order ") FROM stategraph." table " r " \
+	"WHERE r.thread_id OPERATOR(pg_catalog.=) $1)"
+#define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
+	"THEN pg_catalog.jsonb_build_array(r.value) END)"
+	sg_spi_prepare(&plan,
+				   "WITH e AS (SELECT pg_catalog.jsonb_build_object('thread_id', $1::text, "
+				   "'checkpoints', " LG_EXPORT_ROWS("lg_checkpoints", "", "r.checkpoint_ns, r.checkpoint_id") ", "
+				   "'blobs', " LG_EXPORT_ROWS("lg_blobs", LG_EXPORT_VALUE, "r.checkpoint_ns, r.channel, r.writer") ", "
+				   "'writes', " LG_EXPORT_ROWS("lg_writes", LG_EXPORT_VALUE, "r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx") ") AS d) "
+				   "SELECT pg_catalog.jsonb_build_object('format', '" LG_EXPORT_FORMAT "', "
+				   "'version', " CppAsString2(LG_EXPORT_VERSION) ") OPERATOR(pg_catalog.||) e.d "
+				   "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " LG_DIGEST_SQL("e.d") ") FROM e",
+				   1, types);
+#undef LG_EXPORT_ROWS
+#undef LG_EXPORT_VALUE
+	if (sg_spi_execute(plan, args, NULL, 1) != 1)
+		elog(ERROR, "could not export thread \"%s\"", thread_id);
+	return sg_spi_jsonb(0, 1);
+}
+
+/* Whether data is a LangGraph.js thread export (by its "format"), for sg_import_thread. */
+bool
+sg_lg_is_export(Jsonb *data)
+{
+	char	   *format = JB_ROOT_IS_OBJECT(data) ? lg_find_string(data, "format") : NULL;
+
+	return format != NULL && strcmp(format, LG_EXPORT_FORMAT) == 0;
+}
+
+/* Refuses a LangGraph.js export: SQLSTATE SGX01 with what is wrong with it. */
+static void
+lg_invalid_export(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_INVALID_EXPORT),
+			 errmsg("data is not a valid stategraph thread export"),
+			 errdetail("%s", detail),
+			 errhint("Pass the value sg_export_thread returned, unchanged.")));
+}
+
+/*
+ * Checks a LangGraph.js export before anything is stored: version, digest
+ * (SGX02 when the data changed since the export), members, and that every
+ * value a row refers to is in it (SGX01).
+ */
+static void
+lg_check_export(Jsonb *data)
+{
+	static SPIPlanPtr digest_plan;
+	static SPIPlanPtr rows_plan;
+	Oid			types[1] = {JSONBOID};
+	Datum		args[1] = {JsonbPGetDatum(data)};
+	JsonbValue *v = lg_find(data, "version");
+	char	   *digest = lg_find_string(data, "digest");
+	char	   *problem;
+	int			i;
+	static const char *const members[] = {"checkpoints", "blobs", "writes"};
+
+	if (v == NULL || v->type != jbvNumeric ||
+		DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric))) != LG_EXPORT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stategraph LangGraph.js thread export version is not supported"),
+				 errdetail("This version of stategraph reads export version %d.", LG_EXPORT_VERSION),
+				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
+	if (lg_find_string(data, "thread_id") == NULL)
+		lg_invalid_export("It has no string \"thread_id\" member.");
+	for (i = 0; i < (int) lengthof(members); i++)
+	{
+		v = lg_find(data, members[i]);
+		if (v == NULL || (v->type != jbvNull && (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))))
+			lg_invalid_export(psprintf("Its \"%s\" member is not an array.", members[i]));
+	}
+	v = lg_find(data, "checkpoints");
+	if (v->type != jbvBinary || JsonContainerSize(v->val.binary.data) == 0)
+		lg_invalid_export("Its \"checkpoints\" member is empty.");
+	if (digest == NULL)
+		lg_invalid_export("It has no \"digest\" member.");
+	sg_spi_prepare(&digest_plan, "SELECT " LG_DIGEST_SQL("$1"), 1, types);
+	if (sg_spi_execute(digest_plan, args, NULL, 1) != 1 || strcmp(sg_spi_text(0, 1), digest) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_EXPORT_TAMPERED),
+				 errmsg("stategraph thread export does not match its digest"),
+				 errdetail("The data was changed after sg_export_thread made it."),
+				 errhint("Export the thread again; pass the value on unchanged (as jsonb or text).")));
+
+	/* every value is JSON or typed bytes; every one a row refers to is in the export */
+	sg_spi_prepare(&rows_plan,
+				   "WITH b AS (SELECT e->>'checkpoint_ns' AS ns, e->>'channel' AS channel, e->>'writer' AS writer, "
+				   "  e->>'base' AS base FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) e) "
+				   "SELECT COALESCE("
+				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e->>'channel') "
+				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]') OPERATOR(pg_catalog.||) "
+				   "    COALESCE($1->'writes', '[]')) e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
+				   "    AND (pg_catalog.jsonb_typeof(e->'bytes') IS DISTINCT FROM 'string' "
+				   "      OR pg_catalog.jsonb_typeof(e->'type') IS DISTINCT FROM 'string') "
+				   "    AND pg_catalog.jsonb_typeof(e->'ref') IS DISTINCT FROM 'string' LIMIT 1), "
+				   " (SELECT pg_catalog.format('Checkpoint %s reads a value of channel %s that is not in the export.', "
+				   "    c->>'checkpoint_id', m.key) "
+				   "  FROM pg_catalog.jsonb_array_elements($1->'checkpoints') c, "
+				   "  pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(c->'blobs') OPERATOR(pg_catalog.=) 'object' "
+				   "    THEN c->'blobs' ELSE '{}' END) m "
+				   "  WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (c->>'checkpoint_ns') "
+				   "    AND b.channel OPERATOR(pg_catalog.=) m.key AND b.writer OPERATOR(pg_catalog.=) m.value) LIMIT 1), "
+				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not in the export.', "
+				   "    x.channel, x.writer, x.base) FROM b x WHERE x.base IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b "
+				   "    WHERE b.ns OPERATOR(pg_catalog.=) x.ns AND b.channel OPERATOR(pg_catalog.=) x.channel "
+				   "    AND b.writer OPERATOR(pg_catalog.=) x.base) LIMIT 1), "
+				   " (SELECT pg_catalog.format('A write of checkpoint %s refers to a value of channel %s that is not in the export.', "
+				   "    w->>'checkpoint_id', w->>'channel') "
+				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'writes', '[]')) w "
+				   "  WHERE w->>'ref' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (w->>'checkpoint_ns') "
+				   "    AND b.channel OPERATOR(pg_catalog.=) (w->>'channel') AND b.writer OPERATOR(pg_catalog.=) (w->>'ref')) LIMIT 1))",
+				   1, types);
+	problem = sg_spi_execute(rows_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
+	if (problem != NULL)
+		lg_invalid_export(problem);
+}
+
+/*
+ * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
+ * (NULL: the exported id), owned by the importing role; returns the thread
+ * id. A thread id that already has LangGraph.js checkpoints is refused (42710).
+ */
+char *
+sg_lg_import_thread(Jsonb *data, const char *thread_id)
+{
+	static SPIPlanPtr plans[3];
+	static const char *const sql[3] = {
+		"INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
+		"checkpoint, metadata, blobs, created_at) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
+		"x.checkpoint, x.metadata, x.blobs, x.created_at "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1->'checkpoints') x",
+		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
+		"value, type, bytes) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, x.base, x.n, x.digest, "
+		"x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, COALESCE($1->'blobs', '[]')) x",
+		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
+		"channel, value, type, bytes, ref) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
+		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.ref "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, COALESCE($1->'writes', '[]')) x",
+	};
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		args[2];
+	int			i;
+
+	lg_check_export(data);
+	if (thread_id == NULL)
+		thread_id = lg_find_string(data, "thread_id");
+	if (thread_id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread name must not be empty")));
+	lg_lock(thread_id, "");
+	if (sg_lg_thread_exists(thread_id) ||
+		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",
+					  lg_text_array1(cstring_to_text(thread_id))) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("thread \"%s\" already exists", thread_id),
+				 errhint("Import under a new thread id, or delete the thread first.")));
+	args[0] = JsonbPGetDatum(data);
+	args[1] = CStringGetTextDatum(thread_id);
+	for (i = 0; i < 3; i++)
+		sg_spi_execute(sg_spi_prepare(&plans[i], sql[i], 2, types), args, NULL, 0);
+	return pstrdup(thread_id);
 }

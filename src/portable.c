@@ -178,6 +178,12 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 
 	sg_spi_connect();
+	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_exists(thread_id))
+	{
+		result = sg_lg_export_thread(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
+		sg_spi_finish();
+		PG_RETURN_JSONB_P(result);
+	}
 	/*
 	 * A consistent copy: no writer in between. A read-only transaction (a
 	 * partition being moved, see the router) cannot lock rows, and has no
@@ -364,6 +370,12 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	sg_require_arg(fcinfo, 0, "data");
 	data = PG_GETARG_JSONB_P(0);
 	sg_spi_connect();
+	if (sg_lg_is_export(data))
+	{
+		thread_id = sg_lg_import_thread(data, sg_arg_text_or_null(fcinfo, 1));	/* lgsaver.c */
+		sg_spi_finish();
+		PG_RETURN_TEXT_P(cstring_to_text(thread_id));
+	}
 	check_envelope(data);
 	check_rows(data);
 	thread_id = PG_ARGISNULL(1) ? sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "thread_id")
