@@ -550,11 +550,13 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  * lg_writes holds pending writes (put_writes), in LangGraph's order
  * (task_path, task_id, idx); special channels use LangGraph's negative
  * indexes (__error__ -1, __scheduled__ -2, __interrupt__ -3, __resume__ -4).
- * A write whose JSON value (64 bytes or more) is what the next checkpoint
- * stored in lg_blobs for the same channel (a node's new messages, most often)
- * keeps no copy: `ref` names that lg_blobs row (its writer) and `value` is
- * NULL. Re-putting that checkpoint, sg_lg_prune and sg_lg_delete_for_runs
- * copy such values back first, so no lg_blobs row a write uses changes.
+ * A value (or appended part) of 64 bytes or more that is exactly the value
+ * of the parent checkpoint's one pending write to the channel (a node's new
+ * messages, most often) is not stored twice: its lg_blobs row has no value
+ * and names that write (wcheckpoint, wtask, widx). Writes never change once
+ * stored; pruning copies such a value into its row before the write goes.
+ * JSON values of 256 bytes or more are stored compressed (TOAST compresses
+ * only rows over 2 kB).
  *
  * `owner` is text (9 bytes for "postgres"), not name (64 bytes): with ~1.4 kB
  * stored per chat turn in a dozen rows, a name column was 8% of the storage.
@@ -586,6 +588,9 @@ CREATE TABLE stategraph.lg_blobs (
     value         jsonb,                   -- the JSON value, or the appended elements
     type          text,                    -- serializer type of a non-JSON value
     bytes         bytea,                   -- a non-JSON value
+    wcheckpoint   uuid,                    -- value (or appended elements) is this pending write's:
+    wtask         text,                    --   lg_writes (checkpoint_id, task_id, idx) = (wcheckpoint, wtask, widx)
+    widx          integer,
     owner         text NOT NULL DEFAULT CURRENT_USER,
     PRIMARY KEY (thread_id, checkpoint_ns, channel, writer)
 );
@@ -601,7 +606,6 @@ CREATE TABLE stategraph.lg_writes (
     value         jsonb,
     type          text,
     bytes         bytea,
-    ref           uuid,                    -- value is lg_blobs' (channel, writer = ref): not copied
     owner         text NOT NULL DEFAULT CURRENT_USER,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 );

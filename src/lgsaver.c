@@ -48,6 +48,8 @@
 
 #include "stategraph.h"
 
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
@@ -70,7 +72,10 @@
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_TASKS		"__pregel_tasks"
-#define LG_REF_MIN		64		/* smallest stored value pending writes refer to instead of copying */
+#define LG_REF_MIN		64		/* smallest value a value row refers to a pending write for, instead of a copy */
+#define LG_INLINE_MAX	40		/* largest JSON value kept in the checkpoint row's map (not arrays) */
+#define LG_INLINE_INTERNAL 256	/* ... a value of LangGraph's own channels (inputs, triggers) */
+#define LG_COMPRESS_MIN	256		/* smallest JSON value stored compressed (rows under 2 kB are not, by TOAST) */
 #define LG_LOCK_FIELD4	0x4c47	/* 'LG': our advisory locks in pg_locks.objsubid */
 
 /* the kept plans of this file */
@@ -81,6 +86,7 @@ typedef enum LGPlan
 	LGP_CP_UPSERT,
 	LGP_BLOB_META,
 	LGP_BLOB_BYVER,
+	LGP_CP_BYVER,
 	LGP_BLOB_UPSERT,
 	LGP_BLOB_GET,
 	LGP_BLOB_CHAIN,
@@ -88,8 +94,7 @@ typedef enum LGPlan
 	LGP_SENDS,
 	LGP_W_INSERT,
 	LGP_W_UPSERT,
-	LGP_W_REF,
-	LGP_W_UNREF,
+	LGP_W_SAME,
 	LGP_LIST_NS,
 	LGP_LIST_THREAD,
 	LGP_LIST_ALL,
@@ -102,11 +107,17 @@ static const Oid blob_key[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_ver[] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, JSONBOID, JSONBOID};
 static const Oid blob_row[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID, UUIDOID, INT4OID,
-BYTEAOID, JSONBOID, TEXTOID, BYTEAOID};
+BYTEAOID, JSONBOID, TEXTOID, BYTEAOID, UUIDOID, TEXTOID, INT4OID};
 static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 JSONBOID, TEXTOID, BYTEAOID};
 static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
-static const Oid w_ref[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, TEXTARRAYOID, JSONBARRAYOID};
+static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONBOID};
+
+/* the JSON value of value row b: its own, or that of the pending write it refers to */
+#define LG_BLOB_VALUE \
+	"COALESCE(b.value, (SELECT w.value FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) b.thread_id " \
+	"AND w.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND w.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint " \
+	"AND w.task_id OPERATOR(pg_catalog.=) b.wtask AND w.idx OPERATOR(pg_catalog.=) b.widx))"
 
 /* a kept statement: its text and its parameter types */
 typedef struct LGStatement
@@ -154,36 +165,38 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND version OPERATOR(pg_catalog.=) $4 ORDER BY writer DESC LIMIT 1",
 	blob_ver, 4},
+	[LGP_CP_BYVER] = {
+		"SELECT blobs OPERATOR(pg_catalog.->) $3 FROM stategraph.lg_checkpoints "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND blobs OPERATOR(pg_catalog.?) $3 "
+		"AND checkpoint OPERATOR(pg_catalog.->) 'channel_versions' OPERATOR(pg_catalog.->) $3 OPERATOR(pg_catalog.=) $4 "
+		"ORDER BY checkpoint_id DESC LIMIT 1",
+	blob_ver, 4},
 	[LGP_BLOB_UPSERT] = {
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-		"value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+		"value, type, bytes, wcheckpoint, wtask, widx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
 		"ON CONFLICT (thread_id, checkpoint_ns, channel, writer) DO UPDATE SET version = EXCLUDED.version, "
 		"base = EXCLUDED.base, n = EXCLUDED.n, digest = EXCLUDED.digest, value = EXCLUDED.value, "
-		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
-	blob_row, 11},
+		"type = EXCLUDED.type, bytes = EXCLUDED.bytes, wcheckpoint = EXCLUDED.wcheckpoint, "
+		"wtask = EXCLUDED.wtask, widx = EXCLUDED.widx",
+	blob_row, 14},
 	[LGP_BLOB_GET] = {
-		"SELECT writer, base, value, type, bytes FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT writer, base, " LG_BLOB_VALUE ", type, bytes FROM stategraph.lg_blobs b WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.=) $4",
 	blob_key, 4},
 	[LGP_BLOB_CHAIN] = {
-		"SELECT writer, base, value FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT writer, base, " LG_BLOB_VALUE " FROM stategraph.lg_blobs b WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.<=) $4 ORDER BY writer DESC",
 	blob_key, 4},
 	[LGP_WRITES] = {
-		"SELECT task_id, channel, COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
-		"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-		"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
-		"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT task_id, channel, value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
 		"ORDER BY task_path, task_id, idx",
 	cp_key, 3},
 	[LGP_SENDS] = {
-		"SELECT COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
-		"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-		"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
-		"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
 		"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS "' ORDER BY task_path, task_id, idx",
 	cp_key, 3},
@@ -197,21 +210,13 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
 		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
 		"task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, value = EXCLUDED.value, "
-		"type = EXCLUDED.type, bytes = EXCLUDED.bytes, ref = NULL",
+		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
 	w_row, 10},
-	[LGP_W_REF] = {
-		"UPDATE stategraph.lg_writes w SET value = NULL, ref = $4 FROM ROWS FROM (pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::jsonb[])) v(channel, value) "
-		"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-		"AND w.checkpoint_id OPERATOR(pg_catalog.=) $3 AND w.channel OPERATOR(pg_catalog.=) v.channel "
-		"AND w.value OPERATOR(pg_catalog.=) v.value",
-	w_ref, 6},
-	[LGP_W_UNREF] = {
-		"UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
-		"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-		"AND w.ref OPERATOR(pg_catalog.=) $3 AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-		"AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND b.channel OPERATOR(pg_catalog.=) w.channel "
-		"AND b.writer OPERATOR(pg_catalog.=) w.ref",
-	cp_key, 3},
+	[LGP_W_SAME] = {
+		"SELECT task_id, idx, value OPERATOR(pg_catalog.=) $5 FROM stategraph.lg_writes "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 AND channel OPERATOR(pg_catalog.=) $4 LIMIT 2",
+	w_same, 5},
 	[LGP_LIST_NS] = {
 		LG_LIST_SELECT "thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		LG_LIST_FILTERS,
@@ -236,6 +241,8 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 #define CP_NS		7
 
 static SPIPlanPtr lg_plans[LGP_COUNT];
+
+static bool lg_internal_channel(const char *name, int len);
 
 /* The kept plan of a statement, prepared on first use. */
 static SPIPlanPtr
@@ -513,16 +520,59 @@ lg_bytes_for(ArrayType *chans, ArrayType *types, ArrayType *vals, const char *ch
 }
 
 /*
- * Stores channel's new value written by checkpoint id; a JSON array that
- * extends the parent's value (writer base) keeps only its new elements.
- * Returns the JSON stored (those elements, or the whole value), NULL for bytes.
+ * A JSON value as it is stored: compressed (as TOAST would compress it in a
+ * row over 2 kB) when it is LG_COMPRESS_MIN bytes or more and compresses.
+ * The stored datum reads back as the same jsonb everywhere.
  */
-static Jsonb *
-lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const char *channel,
-			   JsonbValue *version, JsonbValue *value, text *type, bytea *bytes, const char *base)
+static Datum
+lg_stored_json(Jsonb *j)
 {
-	Datum		vals[11];
-	char		nulls[11];
+	Datum		d = JsonbPGetDatum(j);
+	Datum		c;
+
+	if (VARSIZE(j) < LG_COMPRESS_MIN)
+		return d;
+	c = toast_compress_datum(d, default_toast_compression);
+	return c != (Datum) 0 ? c : d;
+}
+
+/*
+ * Whether the JSON the new checkpoint stores for channel (the appended
+ * elements, or a whole value) is exactly the value of the parent's one
+ * pending write to that channel (a node's new messages, most often); if so,
+ * the value row refers to that write (vals[11..13]: checkpoint, task, index)
+ * instead of keeping a second copy. Writes never change once stored (a retry
+ * stores nothing), so the reference stays true until pruning, which copies
+ * the value back before the write goes (lg_collect).
+ */
+static bool
+lg_refer_to_write(Datum *vals, char *nulls, const pg_uuid_t *parent, Jsonb *stored)
+{
+	Datum		k[5] = {vals[0], vals[1], lg_uuid_datum(parent), vals[2], JsonbPGetDatum(stored)};
+	bool		isnull;
+
+	if (VARSIZE(stored) < LG_REF_MIN || lg_run(LGP_W_SAME, k, NULL, 2) != 1 ||
+		!DatumGetBool(lg_col(SPI_tuptable, 0, 3, &isnull)) || isnull)
+		return false;
+	vals[11] = k[2], nulls[11] = ' ';
+	vals[12] = lg_col(SPI_tuptable, 0, 1, &isnull), nulls[12] = ' ';
+	vals[13] = lg_col(SPI_tuptable, 0, 2, &isnull), nulls[13] = ' ';
+	return true;
+}
+
+/*
+ * Stores channel's new value written by checkpoint id (parent: its parent);
+ * a JSON array that extends the parent's value (writer base) keeps only its
+ * new elements, and JSON that the parent's pending write holds is not
+ * copied (lg_refer_to_write).
+ */
+static void
+lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const pg_uuid_t *parent,
+			   const char *channel, JsonbValue *version, JsonbValue *value, text *type, bytea *bytes,
+			   const char *base)
+{
+	Datum		vals[14];
+	char		nulls[14];
 	Jsonb	   *jv = value ? JsonbValueToJsonb(value) : NULL;
 	uint8		digest[LG_DIGEST_LEN];
 
@@ -582,50 +632,14 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 			vals[7] = PointerGetDatum(d), nulls[7] = ' ';
 		}
 	}
-	if (jv)
-		vals[8] = JsonbPGetDatum(jv), nulls[8] = ' ';
-	else
+	if (jv && !(parent && lg_refer_to_write(vals, nulls, parent, jv)))
+		vals[8] = lg_stored_json(jv), nulls[8] = ' ';
+	else if (jv == NULL)
 	{
 		vals[9] = PointerGetDatum(type), nulls[9] = ' ';
 		vals[10] = PointerGetDatum(bytes), nulls[10] = ' ';
 	}
 	lg_run(LGP_BLOB_UPSERT, vals, nulls, 0);
-	return jv;
-}
-
-/*
- * The pending writes of the parent checkpoint whose value is one a put just
- * stored (a task's appended messages, most often) keep a reference to that
- * value row instead of a second copy: ref = the new checkpoint, value NULL.
- * LGP_WRITES reads them back through it; values under LG_REF_MIN bytes are
- * not worth the update.
- */
-static void
-lg_ref_writes(const char *thread_id, const char *ns, const pg_uuid_t *parent, const pg_uuid_t *id,
-			  List *channels, List *values)
-{
-	Datum		a[6];
-	Datum	   *cd, *vd;
-	ListCell   *lc, *lv;
-	int			n = 0;
-
-	if (channels == NIL)
-		return;
-	cd = palloc(sizeof(Datum) * list_length(channels));
-	vd = palloc(sizeof(Datum) * list_length(channels));
-	forboth(lc, channels, lv, values)
-	{
-		cd[n] = CStringGetTextDatum((char *) lfirst(lc));
-		vd[n] = PointerGetDatum(lfirst(lv));
-		n++;
-	}
-	a[0] = CStringGetTextDatum(thread_id);
-	a[1] = CStringGetTextDatum(ns);
-	a[2] = lg_uuid_datum(parent);
-	a[3] = lg_uuid_datum(id);
-	a[4] = PointerGetDatum(construct_array(cd, n, TEXTOID, -1, false, TYPALIGN_INT));
-	a[5] = PointerGetDatum(construct_array(vd, n, JSONBOID, -1, false, TYPALIGN_INT));
-	lg_run(LGP_W_REF, a, NULL, 0);
 }
 
 /* The parent checkpoint row (same thread and namespace), if stored. */
@@ -698,12 +712,23 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 			 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
 }
 
+/* A map entry naming the value row of writer (a string). */
+static JsonbValue *
+lg_writer_entry(const char *writer)
+{
+	JsonbValue *e = palloc(sizeof(JsonbValue));
+
+	e->type = jbvString, e->val.string.val = (char *) writer, e->val.string.len = strlen(writer);
+	return e;
+}
+
 /*
  * Where channel's value is when it is not in new_versions: the parent's
- * reference if the version did not change, else the newest value stored
- * with that version; NULL: none.
+ * map entry if the version did not change, else the newest value row
+ * stored with that version, else the entry of the newest checkpoint at that
+ * version (a value kept in its map); NULL: none.
  */
-static char *
+static JsonbValue *
 lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *channel,
 		   JsonbValue *version)
 {
@@ -716,7 +741,7 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
 		if (pv && pv->type != jbvBinary && version->type != jbvBinary &&
 			compareJsonbContainers(&JsonbValueToJsonb(pv)->root,
 								   &JsonbValueToJsonb(version)->root) == 0)
-			return lg_find_string(p->blobs, channel);
+			return lg_find(p->blobs, channel);
 	}
 	if (version->type == jbvBinary)
 		return NULL;
@@ -730,21 +755,59 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
 		bool		isnull;
 		Datum		w = lg_col(SPI_tuptable, 0, 1, &isnull);
 
-		return sg_uuid_to_cstring(DatumGetUUIDP(w));
+		return lg_writer_entry(sg_uuid_to_cstring(DatumGetUUIDP(w)));
+	}
+	/* a value kept in a map: the newest checkpoint at that version has it */
+	lg_run(LGP_CP_BYVER, k, NULL, 1);
+	if (SPI_processed == 1)
+	{
+		Jsonb	   *e = lg_jsonb_col(SPI_tuptable, 0, 1);
+		JsonbValue *v = palloc(sizeof(JsonbValue));
+
+		if (JB_ROOT_IS_SCALAR(e))
+			return getIthJsonbValueFromContainer(&e->root, 0);
+		v->type = jbvBinary, v->val.binary.data = &e->root, v->val.binary.len = VARSIZE(e) - VARHDRSZ;
+		return v;
 	}
 	return NULL;
 }
 
-/* Pushes "channel": "writer" into the blobs map being built. */
-static void
-lg_push_ref(JsonbParseState **ps, const char *channel, const char *writer)
+/*
+ * A small JSON value is kept in the checkpoint row's map as [value] instead
+ * of a value row of its own (a row, its key and its index entry cost ~250
+ * bytes): a value up to LG_INLINE_MAX bytes (no bigger than the writer id
+ * it replaces, so inheriting it costs nothing more) that is not an array
+ * (an array may grow, and only a value row can be extended), and the values
+ * of LangGraph's own channels (the input, branch triggers) up to
+ * LG_INLINE_INTERNAL, which the next step consumes.
+ */
+static JsonbValue *
+lg_inline_entry(const char *channel, JsonbValue *value)
 {
-	JsonbValue	k, v;
+	Jsonb	   *j = JsonbValueToJsonb(value);
+	JsonbParseState *ps = NULL;
+	JsonbValue *e;
+
+	if (lg_internal_channel(channel, strlen(channel)) ? VARSIZE(j) > LG_INLINE_INTERNAL
+		: (VARSIZE(j) > LG_INLINE_MAX || (JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j))))
+		return NULL;
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(&ps, WJB_ELEM, value);
+	j = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+	e = palloc(sizeof(JsonbValue));
+	e->type = jbvBinary, e->val.binary.data = &j->root, e->val.binary.len = VARSIZE(j) - VARHDRSZ;
+	return e;
+}
+
+/* Pushes "channel": entry (a writer id, or [value]) into the map being built. */
+static void
+lg_push_ref(JsonbParseState **ps, const char *channel, JsonbValue *entry)
+{
+	JsonbValue	k;
 
 	k.type = jbvString, k.val.string.val = (char *) channel, k.val.string.len = strlen(channel);
-	v.type = jbvString, v.val.string.val = (char *) writer, v.val.string.len = strlen(writer);
 	pushJsonbValue(ps, WJB_KEY, &k);
-	pushJsonbValue(ps, WJB_VALUE, &v);
+	pushJsonbValue(ps, WJB_VALUE, entry);
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_put);
@@ -779,7 +842,6 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	pg_uuid_t	id;
 	Jsonb	   *values, *versions;
 	LGParent	p;
-	List	   *ref_channels = NIL, *ref_values = NIL;
 	JsonbParseState *ps = NULL;
 	JsonbValue *blobs;
 	Datum		row[7];
@@ -824,8 +886,6 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
 			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
-		else					/* stored again: its values may change, copy them back into writes */
-			lg_run(LGP_W_UNREF, k, NULL, 0);
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -839,7 +899,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		while (sg_jsonb_next_pair(&it, &channel, &ver))
 		{
 			JsonbValue *nv;
-			char	   *writer;
+			JsonbValue *entry;
 
 			nv = lg_find(newv, channel);
 			if (nv)
@@ -847,28 +907,23 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				JsonbValue *jv = lg_find(values, channel);
 				text	   *type = NULL;
 				bytea	   *bytes = NULL;
-				Jsonb	   *stored;
 
 				if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
 					continue;	/* no value: the channel is empty */
-				stored = lg_store_value(thread_id, ns, &id, channel, nv, jv, type, bytes,
-										p.found ? lg_find_string(p.blobs, channel) : NULL);
-				if (parent && stored && VARSIZE(stored) >= LG_REF_MIN)
+				if (jv == NULL || (entry = lg_inline_entry(channel, jv)) == NULL)
 				{
-					ref_channels = lappend(ref_channels, channel);
-					ref_values = lappend(ref_values, stored);
+					lg_store_value(thread_id, ns, &id, parent, channel, nv, jv, type, bytes,
+								   p.found ? lg_find_string(p.blobs, channel) : NULL);
+					entry = lg_writer_entry(sg_uuid_to_cstring(&id));
 				}
-				writer = sg_uuid_to_cstring(&id);
 			}
 			else
-				writer = lg_inherit(thread_id, ns, &p, channel, &ver);
-			if (writer)
-				lg_push_ref(&ps, channel, writer);
+				entry = lg_inherit(thread_id, ns, &p, channel, &ver);
+			if (entry)
+				lg_push_ref(&ps, channel, entry);
 		}
 	}
 	blobs = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	if (parent)
-		lg_ref_writes(thread_id, ns, parent, &id, ref_channels, ref_values);
 
 	row[0] = CStringGetTextDatum(thread_id);
 	row[1] = CStringGetTextDatum(ns);
@@ -1024,7 +1079,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			row[7] = JsonbPGetDatum(JsonbValueToJsonb(val));
+			row[7] = lg_stored_json(JsonbValueToJsonb(val));
 			nulls[8] = nulls[9] = 'n';
 		}
 		lg_run(all_special ? LGP_W_UPSERT : LGP_W_INSERT, row, nulls, 0);
@@ -1295,16 +1350,17 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 		it = JsonbIteratorInit(&blobs->root);
 		while (sg_jsonb_next_pair(&it, &channel, &v))
 		{
-			char	   *ws;
 			pg_uuid_t	w;
 			StringInfoData one;
 			char	   *type;
 			bytea	   *b;
 
-			ws = pnstrdup(v.val.string.val, v.val.string.len);
-			w = lg_uuid_parse(ws);
 			initStringInfo(&one);
-			if (lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
+			if (v.type == jbvBinary)	/* [value], kept in the map (lg_inline_entry) */
+				lg_append_jsonb(&one, JsonbValueToJsonb(getIthJsonbValueFromContainer(v.val.binary.data, 0)));
+			else
+				w = lg_uuid_parse(pnstrdup(v.val.string.val, v.val.string.len));
+			if (v.type == jbvBinary || lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
 			{
 				if (!first)
 					appendStringInfoString(out, ", ");
@@ -1603,39 +1659,39 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 				   "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
 				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_run("INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
-			   "base, n, digest, value, type, bytes) SELECT $2, checkpoint_ns, channel, writer, version, "
-			   "base, n, digest, value, type, bytes FROM stategraph.lg_blobs "
+			   "base, n, digest, value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, checkpoint_ns, channel, "
+			   "writer, version, base, n, digest, value, type, bytes, wcheckpoint, wtask, widx FROM stategraph.lg_blobs "
 			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_run("INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
-			   "idx, task_path, channel, value, type, bytes, ref) SELECT $2, checkpoint_ns, checkpoint_id, "
-			   "task_id, idx, task_path, channel, value, type, bytes, ref FROM stategraph.lg_writes "
+			   "idx, task_path, channel, value, type, bytes) SELECT $2, checkpoint_ns, checkpoint_id, "
+			   "task_id, idx, task_path, channel, value, type, bytes FROM stategraph.lg_writes "
 			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
 
 /*
- * After checkpoints of the given threads were deleted: rewrites whole every
- * value still referred to whose base is no longer referred to, then deletes
- * values and writes no checkpoint refers to.
+ * After checkpoints of the given threads were deleted: copies into the
+ * value rows the pending writes they refer to whose checkpoint is gone,
+ * rewrites whole every value still referred to whose base is no longer
+ * referred to, then deletes values and writes no checkpoint refers to.
  */
 static void
 lg_collect(Datum threads)
 {
 	static const char *live =
-		"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, e.value::uuid AS writer "
-		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each_text(c.blobs) e "
-		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1)) ";
+		"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, "
+		"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer "
+		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e "
+		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') ";
 	SPITupleTable *tt;
 	uint64		n, i;
 
-	/* writes kept refer to values that may be rewritten or deleted below: copy them back first */
-	lg_exec_array("UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
-				  "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND w.ref IS NOT NULL "
-				  "AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-				  "AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref "
-				  "AND EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)",
+	/* values that refer to writes deleted below: copy them in first */
+	lg_exec_array("UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
+				  "WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND b.wcheckpoint IS NOT NULL "
+				  "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
 				  threads);
 	lg_exec_array(psprintf("%sSELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
 						   "JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
@@ -1667,7 +1723,7 @@ lg_collect(Datum threads)
 			Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
 			lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
 
-			sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5 "
+			sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
 					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 					   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
 					   5, types, a, NULL);
@@ -2299,23 +2355,28 @@ lg_check_export(Jsonb *data)
 				   "    COALESCE($1->'writes', '[]')) e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
 				   "    AND (pg_catalog.jsonb_typeof(e->'bytes') IS DISTINCT FROM 'string' "
 				   "      OR pg_catalog.jsonb_typeof(e->'type') IS DISTINCT FROM 'string') "
-				   "    AND pg_catalog.jsonb_typeof(e->'ref') IS DISTINCT FROM 'string' LIMIT 1), "
+				   "    AND pg_catalog.jsonb_typeof(e->'wcheckpoint') IS DISTINCT FROM 'string' LIMIT 1), "
 				   " (SELECT pg_catalog.format('Checkpoint %s reads a value of channel %s that is not in the export.', "
 				   "    c->>'checkpoint_id', m.key) "
 				   "  FROM pg_catalog.jsonb_array_elements($1->'checkpoints') c, "
-				   "  pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(c->'blobs') OPERATOR(pg_catalog.=) 'object' "
+				   "  pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(c->'blobs') OPERATOR(pg_catalog.=) 'object' "
 				   "    THEN c->'blobs' ELSE '{}' END) m "
-				   "  WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (c->>'checkpoint_ns') "
-				   "    AND b.channel OPERATOR(pg_catalog.=) m.key AND b.writer OPERATOR(pg_catalog.=) m.value) LIMIT 1), "
+				   "  WHERE pg_catalog.jsonb_typeof(m.value) OPERATOR(pg_catalog.<>) 'array' "
+				   "    AND NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (c->>'checkpoint_ns') "
+				   "    AND b.channel OPERATOR(pg_catalog.=) m.key AND b.writer OPERATOR(pg_catalog.=) (m.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not in the export.', "
 				   "    x.channel, x.writer, x.base) FROM b x WHERE x.base IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b "
 				   "    WHERE b.ns OPERATOR(pg_catalog.=) x.ns AND b.channel OPERATOR(pg_catalog.=) x.channel "
 				   "    AND b.writer OPERATOR(pg_catalog.=) x.base) LIMIT 1), "
-				   " (SELECT pg_catalog.format('A write of checkpoint %s refers to a value of channel %s that is not in the export.', "
-				   "    w->>'checkpoint_id', w->>'channel') "
-				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'writes', '[]')) w "
-				   "  WHERE w->>'ref' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (w->>'checkpoint_ns') "
-				   "    AND b.channel OPERATOR(pg_catalog.=) (w->>'channel') AND b.writer OPERATOR(pg_catalog.=) (w->>'ref')) LIMIT 1))",
+				   " (SELECT pg_catalog.format('The value of channel %s written by %s is a write of checkpoint %s that is not in the export.', "
+				   "    x->>'channel', x->>'writer', x->>'wcheckpoint') "
+				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) x "
+				   "  WHERE x->>'wcheckpoint' IS NOT NULL AND NOT EXISTS (SELECT 1 "
+				   "    FROM pg_catalog.jsonb_array_elements(COALESCE($1->'writes', '[]')) w "
+				   "    WHERE (w->>'checkpoint_ns') OPERATOR(pg_catalog.=) (x->>'checkpoint_ns') "
+				   "    AND (w->>'checkpoint_id') OPERATOR(pg_catalog.=) (x->>'wcheckpoint') "
+				   "    AND (w->>'task_id') OPERATOR(pg_catalog.=) (x->>'wtask') AND (w->'idx') OPERATOR(pg_catalog.=) (x->'widx') "
+				   "    AND (w->>'channel') OPERATOR(pg_catalog.=) (x->>'channel')) LIMIT 1))",
 				   1, types);
 	problem = sg_spi_execute(rows_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
@@ -2337,12 +2398,12 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 		"x.checkpoint, x.metadata, x.blobs, x.created_at "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1->'checkpoints') x",
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-		"value, type, bytes) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, x.base, x.n, x.digest, "
-		"x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
+		"value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
+		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, COALESCE($1->'blobs', '[]')) x",
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-		"channel, value, type, bytes, ref) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
-		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.ref "
+		"channel, value, type, bytes) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
+		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, COALESCE($1->'writes', '[]')) x",
 	};
 	Oid			types[2] = {JSONBOID, TEXTOID};
