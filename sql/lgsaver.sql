@@ -131,7 +131,7 @@ SELECT sg_lg_put('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101',
     '{"source": "loop", "step": 1}', '{"messages": 2, "small": 2}');
 SELECT channel, base IS NOT NULL AS extends, value IS NULL AS not_copied, wcheckpoint, wtask, widx
   FROM stategraph.lg_blobs WHERE thread_id = 'lgs-ref' ORDER BY writer, channel;
-SELECT checkpoint ? 'id' AS id_stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-ref' LIMIT 1;
+SELECT checkpoint::jsonb ? 'id' AS id_stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-ref' LIMIT 1;
 SELECT t->'checkpoint'->>'id' AS id, (t->'channel_values')::jsonb = format('{"messages": ["hi", %s], "small": [1]}', :'long')::jsonb AS values_read
   FROM sg_lg_get_tuple('lgs-ref') t;
 SELECT (t->'pending_writes')::jsonb = format('[["task-chat", "messages", [%s]], ["task-chat", "small", [1]]]', :'long')::jsonb AS writes_read

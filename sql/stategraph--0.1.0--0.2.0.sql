@@ -534,9 +534,11 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  * threads here (clients/langgraph-js, src/lgsaver.c). Three tables, keyed as
  * LangGraph keys them: (thread_id, checkpoint_ns, ...).
  *
- * lg_checkpoints holds a v4 checkpoint without its channel values, its
- * metadata, and `blobs`, where each channel's value is stored: a map of
- * channel name to the id of the checkpoint that wrote that value. Keying
+ * lg_checkpoints holds a v4 checkpoint without its channel values (as
+ * compact json text: a third smaller than jsonb for LangGraph's maps of
+ * small version numbers), its metadata, and `blobs`, where each channel's
+ * value is: a map of channel name to the id of the checkpoint that wrote
+ * that value, or to [value] for a small value kept in the row. Keying
  * values by their writer (not by LangGraph's channel version) keeps a replay
  * that reuses version numbers from overwriting or reusing an older value.
  *
@@ -568,7 +570,7 @@ CREATE TABLE stategraph.lg_checkpoints (
     checkpoint_ns        text NOT NULL DEFAULT '',
     checkpoint_id        uuid NOT NULL,
     parent_checkpoint_id uuid,
-    checkpoint           jsonb NOT NULL,   -- v, id, ts, channel_versions, versions_seen, updated_channels...
+    checkpoint           json NOT NULL,    -- v, id, ts, channel_versions, versions_seen, updated_channels... (compact text)
     metadata             jsonb NOT NULL,   -- source, step, parents, run_id...
     blobs                jsonb NOT NULL,   -- {"channel": "writer checkpoint id"}
     owner                text NOT NULL DEFAULT CURRENT_USER,  -- text, not name: 9 bytes instead of 64 per row
@@ -629,9 +631,9 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
 
 /* Used by sg_threads for LangGraph.js threads. */
-CREATE FUNCTION stategraph.lg_next(checkpoint jsonb, blobs jsonb) RETURNS text[]
+CREATE FUNCTION stategraph.lg_next(checkpoint json, blobs jsonb) RETURNS text[]
     AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION stategraph.lg_next(jsonb, jsonb) IS
+COMMENT ON FUNCTION stategraph.lg_next(json, jsonb) IS
 'The nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
 
 CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
@@ -887,7 +889,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
-GRANT EXECUTE ON FUNCTION stategraph.lg_next(jsonb, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.lg_next(json, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;
