@@ -255,6 +255,22 @@ test("the seed's run: 5 checkpoints, steps -1..3, final values", async () => {
 	assert.equal(r.page.length, 2);
 });
 
+// issue 11 "Also": forks are numbered alike in both worlds (sql/time_travel.sql checks sg_invoke's)
+test("time travel: LangGraph.js stores 2/fork, 3/loop, 4/loop, and SQL reads the same history", async () => {
+	const r = await scenarios.timeTravel(savers.stategraph, "forks");
+	const { rows } = await pool.query(
+		"SELECT step, source, next FROM sg_get_state_history($1)",
+		[`${run("forks")}-travel`],
+	);
+	const sql = rows.map((x) => [x.step, x.source, x.next]);
+	assert.deepStrictEqual(sql, r.history.map((s) => [s.step, s.source, s.next]));
+	assert.deepStrictEqual(sql.slice(0, 3), [
+		[4, "loop", []],
+		[3, "loop", ["step3"]],
+		[2, "fork", ["step2"]],
+	]);
+});
+
 test("interrupt and error scenarios carry their payloads", async () => {
 	const i = await scenarios.interrupts(savers.stategraph, "known");
 	assert.deepStrictEqual(i.pausedState.next, ["step2"]);
