@@ -374,11 +374,10 @@ lg_find_string(Jsonb *obj, const char *key)
  * ---------------------------------------------------------------------------
  */
 
-/* digest := SHA-256(digest || kind || bytes of one element). */
+/* digest := SHA-256(digest || kind || bytes of one element), with ctx (reused, one per array). */
 static void
-lg_digest_element(uint8 *digest, JsonbValue *v)
+lg_digest_element(pg_cryptohash_ctx *ctx, uint8 *digest, JsonbValue *v)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		kind = (uint8) v->type;
 	const uint8 *data = NULL;
 	size_t		len = 0;
@@ -400,13 +399,12 @@ lg_digest_element(uint8 *digest, JsonbValue *v)
 		default:
 			break;
 	}
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+	if (pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, digest, LG_DIGEST_LEN) < 0 ||
 		pg_cryptohash_update(ctx, &kind, 1) < 0 ||
 		(len > 0 && pg_cryptohash_update(ctx, data, len) < 0) ||
 		pg_cryptohash_final(ctx, digest, LG_DIGEST_LEN) < 0)
 		elog(ERROR, "could not compute a SHA-256 digest");
-	pg_cryptohash_free(ctx);
 }
 
 /*
@@ -422,7 +420,10 @@ lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
 	JsonbValue	v;
 	JsonbIteratorToken r;
 	int			i = 0;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
+	if (ctx == NULL)
+		elog(ERROR, "could not compute a SHA-256 digest");
 	memset(digest, 0, LG_DIGEST_LEN);
 	*prefix_match = (prefix_n == 0 && prefix_digest &&
 					 memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0);
@@ -430,10 +431,11 @@ lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
 	{
 		if (r != WJB_ELEM)
 			continue;
-		lg_digest_element(digest, &v);
+		lg_digest_element(ctx, digest, &v);
 		if (++i == prefix_n && prefix_digest)
 			*prefix_match = memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0;
 	}
+	pg_cryptohash_free(ctx);
 }
 
 /*
@@ -827,10 +829,13 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
 static JsonbValue *
 lg_inline_entry(const char *channel, JsonbValue *value)
 {
-	Jsonb	   *j = JsonbValueToJsonb(value);
+	Jsonb	   *j;
 	JsonbParseState *ps = NULL;
 	JsonbValue *e;
 
+	if (value->type == jbvBinary && value->val.binary.len > LG_INLINE_INTERNAL)
+		return NULL;			/* too big either way: no copy to learn it */
+	j = JsonbValueToJsonb(value);
 	if (lg_internal_channel(channel, strlen(channel)) ? VARSIZE(j) > LG_INLINE_INTERNAL
 		: (VARSIZE(j) > LG_INLINE_MAX || (JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j))))
 		return NULL;
