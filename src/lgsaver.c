@@ -2338,17 +2338,6 @@ sg_lg_is_export(Jsonb *data)
 	return format != NULL && strcmp(format, LG_EXPORT_FORMAT) == 0;
 }
 
-/* Refuses a LangGraph.js export: SQLSTATE SGX01 with what is wrong with it. */
-static void
-lg_invalid_export(const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_SG_INVALID_EXPORT),
-			 errmsg("data is not a valid stategraph thread export"),
-			 errdetail("%s", detail),
-			 errhint("Pass the value sg_export_thread returned, unchanged.")));
-}
-
 /*
  * Checks a LangGraph.js export before anything is stored: version, digest
  * (SGX02 when the data changed since the export), members, and that every
@@ -2375,18 +2364,18 @@ lg_check_export(Jsonb *data)
 				 errdetail("This version of stategraph reads export version %d.", LG_EXPORT_VERSION),
 				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
 	if (lg_find_string(data, "thread_id") == NULL)
-		lg_invalid_export("It has no string \"thread_id\" member.");
+		sg_invalid_export("It has no string \"thread_id\" member.");
 	for (i = 0; i < (int) lengthof(members); i++)
 	{
 		v = lg_find(data, members[i]);
 		if (v == NULL || (v->type != jbvNull && (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))))
-			lg_invalid_export(psprintf("Its \"%s\" member is not an array.", members[i]));
+			sg_invalid_export(psprintf("Its \"%s\" member is not an array.", members[i]));
 	}
 	v = lg_find(data, "checkpoints");
 	if (v->type != jbvBinary || JsonContainerSize(v->val.binary.data) == 0)
-		lg_invalid_export("Its \"checkpoints\" member is empty.");
+		sg_invalid_export("Its \"checkpoints\" member is empty.");
 	if (digest == NULL)
-		lg_invalid_export("It has no \"digest\" member.");
+		sg_invalid_export("It has no \"digest\" member.");
 	sg_spi_prepare(&digest_plan, "SELECT " LG_DIGEST_SQL("$1"), 1, types);
 	if (sg_spi_execute(digest_plan, args, NULL, 1) != 1 || strcmp(sg_spi_text(0, 1), digest) != 0)
 		ereport(ERROR,
@@ -2430,7 +2419,7 @@ lg_check_export(Jsonb *data)
 				   1, types);
 	problem = sg_spi_execute(rows_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
-		lg_invalid_export(problem);
+		sg_invalid_export(problem);
 }
 
 /*

@@ -187,9 +187,9 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(result);
 }
 
-/* Refuse an export: SQLSTATE SGX01 with what is wrong with it. */
-static void
-invalid_export(const char *detail)
+/* Refuse an export: SQLSTATE SGX01 with what is wrong with it (also lgsaver.c's imports). */
+void
+sg_invalid_export(const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_SG_INVALID_EXPORT),
@@ -211,13 +211,13 @@ check_envelope(Jsonb *data)
 	char	   *computed;
 
 	if (!sg_jsonb_is_object(data))
-		invalid_export("The value is not a JSON object.");
+		sg_invalid_export("The value is not a JSON object.");
 	format = sg_jsonb_get_cstring(data, "format");
 	if (format == NULL || strcmp(format, SG_EXPORT_FORMAT) != 0)
-		invalid_export("Its \"format\" member is not \"" SG_EXPORT_FORMAT "\".");
+		sg_invalid_export("Its \"format\" member is not \"" SG_EXPORT_FORMAT "\".");
 	version = sg_jsonb_get(data, "version");
 	if (version == NULL || !sg_jsonb_is_scalar(version, jbvNumeric))
-		invalid_export("It has no numeric \"version\" member.");
+		sg_invalid_export("It has no numeric \"version\" member.");
 	if (strcmp(JsonbToCString(NULL, &version->root, VARSIZE(version)), CppAsString2(SG_EXPORT_VERSION)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -226,13 +226,13 @@ check_envelope(Jsonb *data)
 				 errdetail("This version of stategraph reads export version %d.", SG_EXPORT_VERSION),
 				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
 	if (!sg_jsonb_is_object(sg_jsonb_get(data, "thread")))
-		invalid_export("Its \"thread\" member is not an object.");
+		sg_invalid_export("Its \"thread\" member is not an object.");
 	if (!sg_jsonb_is_array(sg_jsonb_get(data, "checkpoints")) ||
 		sg_jsonb_array_length(sg_jsonb_get(data, "checkpoints")) == 0)
-		invalid_export("Its \"checkpoints\" member is not a non-empty array.");
+		sg_invalid_export("Its \"checkpoints\" member is not a non-empty array.");
 	digest = sg_jsonb_get_cstring(data, "digest");
 	if (digest == NULL)
-		invalid_export("It has no \"digest\" member.");
+		sg_invalid_export("It has no \"digest\" member.");
 
 	sg_spi_prepare(&plan, "SELECT " DIGEST_SQL("$1"), 1, types);
 	values[0] = JsonbPGetDatum(data);
@@ -298,7 +298,7 @@ check_rows(Jsonb *data)
 	values[0] = JsonbPGetDatum(data);
 	problem = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
-		invalid_export(problem);
+		sg_invalid_export(problem);
 }
 
 /*

@@ -576,5 +576,6 @@ extern uint64 sg_lg_sweep(int limit);
 extern Jsonb *sg_lg_export_thread(const char *thread_id);
 extern bool sg_lg_is_export(Jsonb *data);
 extern char *sg_lg_import_thread(Jsonb *data, const char *thread_id);
+extern void sg_invalid_export(const char *detail) pg_attribute_noreturn();	/* portable.c */
 
 #endif							/* STATEGRAPH_H */
