@@ -89,6 +89,12 @@ SELECT sg_import_thread(e || jsonb_build_object('digest', md5(coalesce(e->'threa
   FROM (SELECT jsonb_set(:'export', '{blobs}', (:'export'::jsonb->'blobs') - 0) AS e) x;
 SELECT sg_import_thread(jsonb_set(:'export', '{version}', '2'), 'lgm-x');
 SELECT sg_import_thread(:'export', '');
+-- ... and so is the id of a stategraph thread, which would hide the import
+CREATE FUNCTION lgm_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT state $$;
+SELECT sg_create_graph('lgm_graph', '{"n": "replace"}'), sg_add_node('lgm_graph', 'copy', 'lgm_node(jsonb)'),
+       sg_add_edge('lgm_graph', '__start__', 'copy'), sg_add_edge('lgm_graph', 'copy', '__end__'), sg_compile('lgm_graph');
+SELECT sg_invoke('lgm_graph', '{"n": 1}', 'lgm-sg') AS invoked;
+SELECT sg_import_thread(:'export', 'lgm-sg');
 SELECT count(*) AS stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-x';
 
 -- sg_prune: keep_last per namespace (never a namespace's newest); what stays reads the same

@@ -2425,7 +2425,8 @@ lg_check_export(Jsonb *data)
 /*
  * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
  * (NULL: the exported id), owned by the importing role; returns the thread
- * id. A thread id that already has LangGraph.js checkpoints is refused (42710).
+ * id. A thread id that already has LangGraph.js checkpoints, or names a
+ * stategraph thread (which would hide it), is refused (42710).
  */
 char *
 sg_lg_import_thread(Jsonb *data, const char *thread_id)
@@ -2449,6 +2450,11 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 	Datum		args[2];
 	int			i;
 
+	if (sg_schema_is_010())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this database's stategraph schema has no LangGraph.js tables"),
+				 errhint("Run ALTER EXTENSION stategraph UPDATE first.")));
 	lg_check_export(data);
 	if (thread_id == NULL)
 		thread_id = lg_find_string(data, "thread_id");
@@ -2457,7 +2463,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name must not be empty")));
 	lg_lock(thread_id, "");
-	if (sg_lg_thread_exists(thread_id) ||
+	if (sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id) ||
 		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",
 					  lg_text_array1(cstring_to_text(thread_id))) > 0)
 		ereport(ERROR,
