@@ -29,6 +29,18 @@
  * scan over the channel's rows (writers are time-ordered uuids and a base is
  * always older than the value extending it) and joins the parts as text.
  *
+ * Stored once. A value (or the part an array appends) that is exactly the
+ * parent checkpoint's one pending write to that channel (a node's new
+ * messages) keeps no copy: its row names that write (wcheckpoint, wtask,
+ * widx), and reads take the write's value. Writes never change once stored,
+ * so nothing is updated (an UPDATE would leave the dead version as free
+ * space); pruning copies the value into its row before the write goes.
+ * Small values, and LangGraph's own inputs and triggers, which the next step
+ * consumes, stay in the checkpoint row's map as [value] (a value row, its
+ * key and its index entry cost ~250 bytes). The checkpoint itself is
+ * compact json text (LangGraph's maps of small version numbers take a third
+ * less than as jsonb), and JSON values of 256 bytes or more are compressed.
+ *
  * Documents. get_tuple and list return json text built here: the stored
  * jsonb values are printed once, and the client parses once.
  *
@@ -41,6 +53,13 @@
  * Pruning (prune, delete_for_runs) removes checkpoint rows, then values no
  * surviving checkpoint refers to; a surviving value whose base goes away is
  * rewritten whole first.
+ *
+ * stategraph's own maintenance covers these threads through the sg_lg_
+ * functions at the end of this file, which retention.c (sg_prune,
+ * sg_delete_thread), runs.c (the retention sweep) and portable.c
+ * (sg_export_thread, sg_import_thread) call for an id that names no
+ * stategraph thread: pruning per namespace, the default retention, and an
+ * export of the rows as stored (format stategraph.lg_thread).
  *
  *-------------------------------------------------------------------------
  */
