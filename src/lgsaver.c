@@ -2224,6 +2224,8 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 
 	if (sg_schema_is_010())
 		return 0;
+	if (thread_id)
+		lg_lock(thread_id, "");	/* after a put of the thread in flight, before the next */
 	sg_spi_prepare(&plan,
 				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
 				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
