@@ -2266,12 +2266,17 @@ uint64
 sg_lg_sweep(int limit)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr ttl_plan;
 	Oid			types[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(limit)};
 	SPITupleTable *tt;
 	uint64		n, i, done = 0;
 
 	if (sg_schema_is_010() || limit <= 0)
+		return 0;
+	/* no default ttl (the usual case): no scan of every checkpoint at each sweep */
+	if (sg_spi_execute(sg_spi_prepare(&ttl_plan, "SELECT 1 FROM stategraph.retention "
+									  "WHERE graph IS NULL AND ttl IS NOT NULL", 0, NULL), NULL, NULL, 1) == 0)
 		return 0;
 	sg_spi_prepare(&plan,
 				   "SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM "
