@@ -2169,13 +2169,14 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 	HeapTuple  *rows;
 	LGValueCache cache = {NIL};
 
-	sg_spi_prepare(&plan, "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
-				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
-				   "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
-				   "AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
-				   "ORDER BY checkpoint_id DESC LIMIT $4", 4, types);
-	n = sg_spi_execute(plan, k, nulls, 0);
+	n = sg_spi_execute(sg_spi_prepare(&plan,
+									  "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
+									  "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+									  "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
+									  "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
+									  "AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
+									  "ORDER BY checkpoint_id DESC LIMIT $4", 4, types),
+					   k, nulls, 0);
 	tt = SPI_tuptable;
 	rows = palloc(sizeof(HeapTuple) * (n + 1));
 	for (i = n; i-- > 0;)		/* oldest first: see sg_lg_list */
