@@ -544,14 +544,14 @@ is_unrecordable(pg_uuid_t *id)
 }
 
 /*
- * The candidates of a claim, oldest first: due runs that are first of
- * their thread (FIFO: no earlier active run; a run with an earlier seq
- * cannot appear later, since submits to one thread are serialized). A
- * cursor planned for a fast start, so that the planner always walks the
- * runs_todo index in seq order, which also marks the index entries of
- * finished runs dead as it passes them; a bitmap scan (what a LIMIT and a
- * small estimate make it choose) would visit every one of them again at
- * each claim until the next vacuum.
+ * The candidates of a claim, oldest first: due runs. A cursor planned for
+ * a fast start, so that the planner always walks the runs_todo index in
+ * seq order, which also marks the index entries of finished runs dead as
+ * it passes them; a bitmap scan (what a LIMIT and a small estimate make it
+ * choose) would visit every one of them again at each claim until the
+ * next vacuum. (Whether a candidate is first of its thread is asked of the
+ * one tried, first_of_thread: as a join here, a plan made while the table
+ * was small scanned every active run for each candidate.)
  */
 static Portal
 open_candidates(void)
@@ -561,13 +561,9 @@ open_candidates(void)
 	if (plan == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status FROM stategraph.runs r "
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 										   "AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
-										   "AND NOT EXISTS (SELECT 1 FROM stategraph.runs x "
-										   "  WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id "
-										   "  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") "
-										   "  AND x.seq OPERATOR(pg_catalog.<) r.seq) "
 										   "ORDER BY r.seq",
 										   0, NULL, CURSOR_OPT_FAST_PLAN);
 
@@ -580,9 +576,27 @@ open_candidates(void)
 }
 
 /*
+ * Is run (thread_id, seq) the oldest active run of its thread (FIFO)? The
+ * caller holds the thread's lock, and a run with an earlier seq cannot
+ * appear later (submits to one thread are serialized).
+ */
+static bool
+first_of_thread(const char *thread_id, Datum seq)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {CStringGetTextDatum(thread_id), seq};
+
+	return run_sql(&plan,
+				   "SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND seq OPERATOR(pg_catalog.<) $2 LIMIT 1",
+				   2, types, values, NULL) == 0;
+}
+
+/*
  * Try to claim candidate row i of tt: take the thread lock for this
- * transaction (so one executor per thread), then one UPDATE locks the run
- * row if it is still due and unlocked and marks it running. The claim
+ * transaction (so one executor per thread), check FIFO, then one UPDATE
+ * locks the run row if it is still due and unlocked and marks it running. The claim
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread or the run (*blocked: a
@@ -607,6 +621,11 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
 	}
+	if (!first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)))
+	{
+		sg_unlock_thread(thread_id, false);
+		return NULL;
+	}
 	/* a failure of the claim is the run's (sg_run_failure) */
 	current.claimed = true;
 	current.run_id = *DatumGetUUIDP(values[0]);
@@ -622,7 +641,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END "
 				"FROM (SELECT o.run_id, o.stepped FROM stategraph.runs o WHERE o.run_id OPERATOR(pg_catalog.=) $1 "
 				"  AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) FOR UPDATE SKIP LOCKED) o "
-				"WHERE r.run_id OPERATOR(pg_catalog.=) o.run_id "
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
 				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
 				"r.recursion_limit, r.owner, o.stepped, r.stop_request",
 				1, types, values, NULL) == 1)
