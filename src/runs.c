@@ -13,11 +13,11 @@
  *
  * sg_work_one is the one executor of runs, used by the background workers
  * and by CALL sg_work: it claims the oldest due run whose thread lock it
- * can take (the candidates are the first active run of their thread; one
- * UPDATE ... FOR UPDATE SKIP LOCKED marks the run running, so claimers
- * never wait on each other), switches to the submitting role
- * (SECURITY_LOCAL_USERID_CHANGE: the run cannot SET ROLE back) and runs
- * the graph as CALL sg_run does, a commit after every super-step. The
+ * can take and that is first of its thread (one UPDATE ... FOR UPDATE
+ * SKIP LOCKED marks it running, so claimers never wait on each other),
+ * switches to the submitting role (SECURITY_LOCAL_USERID_CHANGE: the run
+ * cannot SET ROLE back) and runs the graph as CALL sg_run does, a commit
+ * after every super-step. The
  * claim commits with the run's first step, and the run's end (status,
  * error, finished_at) with its last; the steps between write nothing to
  * the run row, since its progress is the thread's head: after a crash a
