@@ -61,6 +61,7 @@
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -83,6 +84,7 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
 #define MAX_WAIT_MS			INT64CONST(3153600000000)	/* a long poll waits at most 100 years */
+#define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347-0x5348) */
 
 /* The columns of a task row as fetch_row reads them. */
 enum
@@ -509,6 +511,31 @@ pending_status(Jsonb *pending)
 }
 
 /*
+ * The thread's waiting step stopped (status 'error' or 'interrupted'): a
+ * background run waiting for it ends so, as a run whose SQL node failed or
+ * paused does, so that sg_wait returns and the thread's next run (a resume)
+ * is not queued behind it. A late completion that takes a lost failure
+ * back leaves that run ended: a resume (sg_submit or sg_invoke with input
+ * NULL) continues the thread.
+ */
+static void
+end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
+	Datum		values[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(status),
+	JsonbPGetDatum(error)};
+	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
+
+	if (run_sql(&plan,
+				"UPDATE stategraph.runs SET status = $2, error = $3, "
+				"finished_at = pg_catalog.clock_timestamp() "
+				"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'waiting'",
+				3, types, values, nulls, 0) > 0)
+		sg_run_done_at_commit();
+}
+
+/*
  * Set (value) or remove (NULL) key of the task's entry in the pending
  * writes of its checkpoint, and the thread's status to match. Nothing is
  * recorded when the thread moved on (its tasks were cancelled then).
@@ -520,6 +547,7 @@ record_on_thread(TaskRow *row, const char *key, Jsonb *value)
 	SGCheckpoint *cp;
 	Jsonb	   *pending;
 	Jsonb	   *entry;
+	const char *status;
 
 	sg_lock_thread(row->thread_id, false);
 	th = sg_thread_fetch(row->thread_id, true);
@@ -544,7 +572,11 @@ record_on_thread(TaskRow *row, const char *key, Jsonb *value)
 												   CStringGetTextDatum(key)));
 	pending = sg_jsonb_set_key(pending, row->task_id, entry);
 	sg_checkpoint_set_pending(row->thread_id, &row->checkpoint_id, pending);
-	sg_thread_set(row->thread_id, &th->head, pending_status(pending), NULL);
+	status = pending_status(pending);
+	sg_thread_set(row->thread_id, &th->head, status, NULL);
+	if (strcmp(status, "waiting") != 0)
+		end_waiting_run(row->thread_id, status,
+						value != NULL && strcmp(key, "error") == 0 ? value : NULL);
 }
 
 /* A failure as the snapshot's tasks[].error shows it. */
@@ -995,14 +1027,27 @@ refuse_finished(TaskRow *row, const char *what)
 			 errdetail("The %s was not taken.", what)));
 }
 
-/* Has the row's step no task out any more (its cancelled tasks belong to a step the thread left)? */
+/*
+ * Has the row's step no task out any more (its cancelled tasks belong to a
+ * step the thread left)? The completions of one step take the step's lock
+ * first, held until commit: of two completing at once, the second to take
+ * it sees the first committed (a new snapshot per statement), so the last
+ * completion of a step always finds the step complete. Without it, each
+ * could see the other still claimed, and the run would wait forever.
+ */
 static bool
 step_complete(TaskRow *row)
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, UUIDOID};
 	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
+	LOCKTAG		tag;
+	uint64		h = hash_bytes_extended(row->checkpoint_id.data, UUID_LEN,
+										hash_bytes_extended((const unsigned char *) row->thread_id,
+															strlen(row->thread_id), STEP_LOCK_FIELD4));
 
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, STEP_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	return run_sql(&plan,
 				   "SELECT 1 FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
