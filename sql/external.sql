@@ -106,10 +106,11 @@ SELECT status, attempt, error FROM tasks WHERE thread_id = 's1';
 SELECT status FROM sg_threads() WHERE thread_id = 's1';
 SELECT next, tasks->0->'error'->>'message' AS error, tasks->0->'error'->>'node' AS node
 FROM sg_get_state('s1');
--- ... and yet the late result of that claim is accepted (nobody claimed it again)
+-- ... and yet the late result of that claim is accepted (nobody claimed it again):
+-- the failure is taken back, and the step, complete now, goes on at once
 SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "late but paid for"}');
 SELECT status FROM sg_threads() WHERE thread_id = 's1';
-SELECT tasks->0->'error' AS error FROM sg_get_state('s1');
+SELECT step, tasks->0->'error' AS error, tasks->0->'result' AS result FROM sg_get_state_history('s1') ORDER BY step;
 SELECT sg_invoke('ext2', NULL, 's1');
 
 -- 4. a late completion after expiry, before anyone claimed again, is accepted

@@ -84,6 +84,7 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
 #define MAX_WAIT_MS			INT64CONST(3153600000000)	/* a long poll waits at most 100 years */
+#define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues */
 #define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347-0x5348) */
 
 /* The columns of a task row as fetch_row reads them. */
@@ -1055,6 +1056,57 @@ step_complete(TaskRow *row)
 				   2, types, values, NULL, 1) == 0;
 }
 
+/* Has the thread an active background run (which goes on with its step by itself)? */
+static bool
+thread_has_run(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	return run_sql(&plan,
+				   "SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting'])",
+				   1, types, values, NULL, 1) > 0;
+}
+
+/*
+ * The last task of a step without a background run completed: go on with
+ * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
+ * thread) would (a node's failure is recorded on the thread, not raised).
+ * The thread's lock and row are taken without waiting: the task row is
+ * locked already, and a session holding the thread (a continuing sg_invoke
+ * waits for this row; sg_update_state, time travel or a deletion moves the
+ * thread on) takes the result itself, so waiting could only deadlock.
+ */
+static void
+continue_step(TaskRow *row)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(row->thread_id)};
+	SGRunOptions opts;
+	SGRun	   *run;
+
+	if (!sg_try_lock_thread(row->thread_id))
+		return;
+	if (run_sql(&plan,
+				"SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				"FOR UPDATE SKIP LOCKED",
+				1, types, values, NULL, 1) == 0)
+		return;
+	memset(&opts, 0, sizeof(opts));
+	opts.graph = row->graph;
+	opts.thread_id = row->thread_id;
+	opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
+	opts.on_error = SG_ON_ERROR_RETURN;
+	run = sg_run_begin(&opts, CurrentMemoryContext);
+	while (sg_run_step(run))
+		CHECK_FOR_INTERRUPTS();
+	sg_run_end(run);
+	sg_run_free(run);
+}
+
 /* sg_complete(task_id, token, update): hand back the task's update. */
 Datum
 sg_complete(PG_FUNCTION_ARGS)
@@ -1113,8 +1165,16 @@ sg_complete(PG_FUNCTION_ARGS)
 	 */
 	if (has_status(row, "failed"))
 		record_on_thread(row, "error", NULL);
-	if (sg_step_ready_hook != NULL && step_complete(row))
-		sg_step_ready_hook(row->graph, row->thread_id);
+	if (step_complete(row))
+	{
+		if (thread_has_run(row->thread_id))
+		{
+			if (sg_step_ready_hook != NULL)
+				sg_step_ready_hook(row->graph, row->thread_id);
+		}
+		else
+			continue_step(row);
+	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
