@@ -153,6 +153,13 @@ static int64 last_sweep_ms = 0;
 
 SGStepReadyHook sg_step_ready_hook = NULL;
 
+/* The task whose completion sg_complete is continuing the step with (continue_step). */
+static struct
+{
+	const char *task_id;		/* NULL: none */
+	Jsonb	   *result;
+}			done_task;
+
 /* Bytes of shared memory for the waiter slots. */
 static Size
 task_shmem_size(void)
@@ -688,9 +695,16 @@ queue_task(SGExternalTask *et, bool again)
 bool
 sg_task_sync(SGExternalTask *et, Jsonb **result)
 {
-	/* completed is final: only a task still out needs its row locked */
-	TaskRow    *row = fetch_row(et->task_id, false);
+	TaskRow    *row;
 
+	/* the task sg_complete has just completed, and continues the step with */
+	if (done_task.task_id != NULL && strcmp(done_task.task_id, et->task_id) == 0)
+	{
+		*result = done_task.result;
+		return true;
+	}
+	/* completed is final: only a task still out needs its row locked */
+	row = fetch_row(et->task_id, false);
 	*result = NULL;
 	if (row != NULL && !has_status(row, "completed"))
 		row = fetch_row(et->task_id, true);
@@ -771,7 +785,7 @@ sweep_leases(int limit, bool record_failures)
 	static SPIPlanPtr select_plan;
 	static SPIPlanPtr requeue_plan;
 	static SPIPlanPtr fail_plan;
-	Oid			types[2] = {INT4OID, INTERVALOID};
+	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
 	Oid			ftypes[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
 	SPITupleTable *tab;
@@ -779,13 +793,15 @@ sweep_leases(int limit, bool record_failures)
 				i;
 	int			done = 0;
 
+	/* the time as a parameter, not clock_timestamp(): an index condition stops at the first live lease */
 	values[0] = Int32GetDatum(limit);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	run_sql(&select_plan,
 			"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
 			"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
-			"AND lease_expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() "
+			"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
 			"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-			1, types, values, NULL, 0);
+			2, types, values, NULL, 0);
 	tab = SPI_tuptable;
 	n = SPI_processed;
 	for (i = 0; i < n; i++)
@@ -885,6 +901,16 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 	return SPI_processed;
 }
 
+/* Is it this backend's turn to sweep expired leases (every SWEEP_EVERY_MS)? */
+static bool
+sweep_due(int64 now_ms)
+{
+	if (now_ms - last_sweep_ms < SWEEP_EVERY_MS)
+		return false;
+	last_sweep_ms = now_ms;
+	return true;
+}
+
 /* Check sg_claim's arguments: n > 0, lease > 0, wait >= 0. */
 static void
 check_claim_args(int n, Interval *lease, Interval *wait)
@@ -946,11 +972,8 @@ sg_claim(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(loop_cxt);
 			ResetLatch(MyLatch);
 			/* a long poll keeps what it sweeps locked: it leaves failures to others */
-			if (now_ms - last_sweep_ms >= SWEEP_EVERY_MS)
-			{
+			if (sweep_due(now_ms))
 				sweep_leases(100, sg_interval_ms(wait) == 0);
-				last_sweep_ms = now_ms;
-			}
 			if (claim_into(rsinfo, queue, worker, n, lease) > 0)
 				break;
 			MemoryContextSwitchTo(caller);
@@ -1028,16 +1051,25 @@ refuse_finished(TaskRow *row, const char *what)
 			 errdetail("The %s was not taken.", what)));
 }
 
+/* Where the step of a completed task stands. */
+typedef enum StepState
+{
+	STEP_TASKS_OUT,				/* other tasks of the step are still out */
+	STEP_RUN,					/* complete, and a background run of the thread goes on with it */
+	STEP_FREE					/* complete, and nobody else will go on with it */
+} StepState;
+
 /*
  * Has the row's step no task out any more (its cancelled tasks belong to a
- * step the thread left)? The completions of one step take the step's lock
- * first, held until commit: of two completing at once, the second to take
- * it sees the first committed (a new snapshot per statement), so the last
- * completion of a step always finds the step complete. Without it, each
- * could see the other still claimed, and the run would wait forever.
+ * step the thread left), and has the thread an active background run? The
+ * completions of one step take the step's lock first, held until commit: of
+ * two completing at once, the second to take it sees the first committed (a
+ * new snapshot per statement), so the last completion of a step always
+ * finds the step complete. Without it, each could see the other still
+ * claimed, and the step would wait forever.
  */
-static bool
-step_complete(TaskRow *row)
+static StepState
+step_state(TaskRow *row)
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, UUIDOID};
@@ -1046,28 +1078,22 @@ step_complete(TaskRow *row)
 	uint64		h = hash_bytes_extended(row->checkpoint_id.data, UUID_LEN,
 										hash_bytes_extended((const unsigned char *) row->thread_id,
 															strlen(row->thread_id), STEP_LOCK_FIELD4));
+	bool		isnull;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, STEP_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	return run_sql(&plan,
-				   "SELECT 1 FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
-				   "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
-				   2, types, values, NULL, 1) == 0;
-}
-
-/* Has the thread an active background run (which goes on with its step by itself)? */
-static bool
-thread_has_run(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(thread_id)};
-
-	return run_sql(&plan,
-				   "SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting'])",
-				   1, types, values, NULL, 1) > 0;
+	run_sql(&plan,
+			"SELECT EXISTS (SELECT FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+			"  AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
+			"  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])), "
+			" EXISTS (SELECT FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+			"  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
+			2, types, values, NULL, 1);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return STEP_TASKS_OUT;
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		return STEP_RUN;
+	return STEP_FREE;
 }
 
 /*
@@ -1077,10 +1103,11 @@ thread_has_run(const char *thread_id)
  * The thread's lock and row are taken without waiting: the task row is
  * locked already, and a session holding the thread (a continuing sg_invoke
  * waits for this row; sg_update_state, time travel or a deletion moves the
- * thread on) takes the result itself, so waiting could only deadlock.
+ * thread on) takes the result itself, so waiting could only deadlock. The
+ * step takes the task's result from here (done_task), not from its row.
  */
 static void
-continue_step(TaskRow *row)
+continue_step(TaskRow *row, Jsonb *result)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
@@ -1091,7 +1118,7 @@ continue_step(TaskRow *row)
 	if (!sg_try_lock_thread(row->thread_id))
 		return;
 	if (run_sql(&plan,
-				"SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				"SELECT FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 				"FOR UPDATE SKIP LOCKED",
 				1, types, values, NULL, 1) == 0)
 		return;
@@ -1100,31 +1127,64 @@ continue_step(TaskRow *row)
 	opts.thread_id = row->thread_id;
 	opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
 	opts.on_error = SG_ON_ERROR_RETURN;
-	run = sg_run_begin(&opts, CurrentMemoryContext);
-	while (sg_run_step(run))
-		CHECK_FOR_INTERRUPTS();
-	sg_run_end(run);
-	sg_run_free(run);
+	done_task.task_id = row->task_id;
+	done_task.result = result;
+	PG_TRY();
+	{
+		run = sg_run_begin(&opts, CurrentMemoryContext);
+		while (sg_run_step(run))
+			CHECK_FOR_INTERRUPTS();
+		sg_run_end(run);
+		sg_run_free(run);
+	}
+	PG_FINALLY();
+	{
+		done_task.task_id = NULL;
+	}
+	PG_END_TRY();
 }
 
-/* sg_complete(task_id, token, update): hand back the task's update. */
-Datum
-sg_complete(PG_FUNCTION_ARGS)
+/*
+ * The common completion in one statement: the task is claimed (or queued
+ * again after its lease expired, nobody claimed it since) under this
+ * token. Returns its row, or NULL for every other case (complete_fenced
+ * sorts those out).
+ */
+static TaskRow *
+complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update)
 {
 	static SPIPlanPtr plan;
-	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
-	pg_uuid_t  *token;
-	Jsonb	   *update = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	TaskRow    *row;
-	SGGraph    *g;
+	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
+	Datum		values[3] = {CStringGetTextDatum(task_id), UUIDPGetDatum(token), JsonbPGetDatum(update)};
+	char		nulls[3] = {' ', ' ', update ? ' ' : 'n'};
+
+	if (run_sql(&plan,
+				"UPDATE stategraph.tasks SET status = 'completed', result = $3, lease_expires_at = NULL, "
+				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
+				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND token OPERATOR(pg_catalog.=) $2 "
+				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['claimed', 'queued']) "
+				"RETURNING " TASK_COLUMNS,
+				3, types, values, nulls, 1) == 0)
+		return NULL;
+	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+}
+
+/*
+ * The other completions, fenced: an error for a superseded token, a
+ * cancelled or otherwise finished task; true for the same completion
+ * again (nothing to do); else (a late result after the failure its expired
+ * lease recorded) stores it and returns false. *rowp: the row as it was.
+ */
+static bool
+complete_fenced(const char *task_id, pg_uuid_t *token, Jsonb *update, TaskRow **rowp)
+{
+	static SPIPlanPtr plan;
+	TaskRow    *row = fenced_row(task_id, token, "update");
 	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		values[2];
+	Datum		values[2] = {CStringGetTextDatum(task_id), JsonbPGetDatum(update)};
 	char		nulls[2] = {' ', update ? ' ' : 'n'};
 
-	sg_require_arg(fcinfo, 1, "token");
-	token = PG_GETARG_UUID_P(1);
-	sg_spi_connect();
-	row = fenced_row(task_id, token, "update");
+	*rowp = row;
 	if (has_status(row, "completed"))
 	{
 		bool		same = (row->result == NULL && update == NULL) ||
@@ -1138,24 +1198,43 @@ sg_complete(PG_FUNCTION_ARGS)
 					 errmsg("task \"%s\" of node \"%s\" was completed already with another update",
 							task_id, row->node),
 					 errdetail("The first completion stands; this one was not taken.")));
-		sg_spi_finish();
-		PG_RETURN_VOID();		/* the same completion again */
+		return true;
 	}
 	if (has_status(row, "interrupted") || (has_status(row, "failed") && !row->lost))
 		refuse_finished(row, "update");
-
-	/* the update must be one the node could return */
-	g = sg_graph_get(row->graph);
-	sg_graph_pin(g, CurrentMemoryContext);
-	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
-
-	values[0] = CStringGetTextDatum(task_id);
-	values[1] = update ? JsonbPGetDatum(update) : (Datum) 0;
 	run_sql(&plan,
 			"UPDATE stategraph.tasks SET status = 'completed', result = $2, lease_expires_at = NULL, "
 			"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
 			"WHERE task_id OPERATOR(pg_catalog.=) $1",
 			2, types, values, nulls, 0);
+	return false;
+}
+
+/* sg_complete(task_id, token, update): hand back the task's update. */
+Datum
+sg_complete(PG_FUNCTION_ARGS)
+{
+	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
+	pg_uuid_t  *token;
+	Jsonb	   *update = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	TaskRow    *row;
+	SGGraph    *g;
+
+	sg_require_arg(fcinfo, 1, "token");
+	token = PG_GETARG_UUID_P(1);
+	sg_spi_connect();
+	row = complete_claimed(task_id, token, update);
+	if (row == NULL && complete_fenced(task_id, token, update, &row))
+	{
+		sg_spi_finish();
+		PG_RETURN_VOID();		/* the same completion again */
+	}
+
+	/* the update must be one the node could return (else the error takes the completion back) */
+	g = sg_graph_get(row->graph);
+	sg_graph_pin(g, CurrentMemoryContext);
+	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
+
 	/*
 	 * A late result takes back the failure its expired lease recorded. This
 	 * rare case locks the thread after the task row, the other order than
@@ -1165,15 +1244,17 @@ sg_complete(PG_FUNCTION_ARGS)
 	 */
 	if (has_status(row, "failed"))
 		record_on_thread(row, "error", NULL);
-	if (step_complete(row))
+	switch (step_state(row))
 	{
-		if (thread_has_run(row->thread_id))
-		{
+		case STEP_TASKS_OUT:
+			break;
+		case STEP_RUN:
 			if (sg_step_ready_hook != NULL)
 				sg_step_ready_hook(row->graph, row->thread_id);
-		}
-		else
-			continue_step(row);
+			break;
+		case STEP_FREE:
+			continue_step(row, update);
+			break;
 	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
