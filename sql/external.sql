@@ -260,7 +260,34 @@ RESET ROLE;
 DROP OWNED BY regress_ext_app, regress_ext_worker, regress_ext_other;
 DROP ROLE regress_ext_app, regress_ext_worker, regress_ext_other;
 
--- 12. bad input
+-- 12. the step sg_complete goes on with runs its SQL nodes as sg_invoke would:
+-- a node's failure is recorded on the thread, and the completion stands
+CREATE FUNCTION boom(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tool broke'; END $$;
+SELECT sg_create_graph('ext3', '{"answer": "replace"}');
+SELECT sg_add_external_node('ext3', 'model', 'q3');
+SELECT sg_add_node('ext3', 'tool', 'boom(jsonb)');
+SELECT sg_add_edge('ext3', '__start__', 'model');
+SELECT sg_add_edge('ext3', 'model', 'tool');
+SELECT sg_add_edge('ext3', 'tool', '__end__');
+SELECT sg_compile('ext3');
+SELECT sg_invoke('ext3', '{}', 'b1') ? '__waiting__' AS waiting;
+SELECT task_id AS t FROM sg_claim('q3', 'w') \gset
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 1}');
+SELECT thread_id, status FROM sg_threads('ext3');
+SELECT next, tasks->0->>'name' AS task, tasks->0->'error'->>'message' AS error, "values" FROM sg_get_state('b1');
+SELECT status, result FROM sg_tasks('q3');
+
+-- 13. retention never removes a thread whose step has tasks out
+SELECT sg_invoke('ext3', '{}', 'kept') ? '__waiting__' AS waiting;
+SELECT sg_set_retention('ext3', '1 day');
+UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE graph = 'ext3';
+CALL sg_work();
+SELECT thread_id, status FROM sg_threads('ext3');    -- b1 (error) expired, kept (tasks out) kept
+SELECT status FROM sg_tasks('q3') WHERE thread_id = 'kept';
+SELECT sg_set_retention('ext3', NULL);
+SELECT sg_delete_thread('kept');
+
+-- 14. bad input
 SELECT sg_add_external_node('ext', 'model', 'llm');              -- exists
 SELECT sg_add_external_node('ext', 'log', 'llm');                -- a channel's name
 SELECT sg_add_external_node('ext', 'z', 'llm', lease => '-1 s');
