@@ -29,12 +29,20 @@
  * on the thread exactly as a failing SQL node does (pending error, thread
  * status 'error'), and a resume queues the task again.
  *
- * Results. A completion only stores the (reducer-checked) update in the
- * task row; the step takes it when it continues (sg_invoke(graph, NULL,
- * thread), or by itself under background workers). A failure or an
- * interrupt also edits the pending writes of the step's checkpoint and the
- * thread's status, under the thread's lock, taken before the task row's lock
- * (the order a continuing run uses), so the two never deadlock.
+ * Results. A completion stores the (reducer-checked) update in the task
+ * row, in one UPDATE in the common case (claimed under this token). When
+ * it was the step's last task out, the step goes on: a background run of
+ * the thread is made pending (its worker continues it); without one,
+ * sg_complete continues the step itself, in the completion's transaction,
+ * as sg_invoke(graph, NULL, thread) would: one round trip and one commit
+ * per finished external step. The completions of one step are serialized
+ * by a lock of the step (so that the last one always knows it is last),
+ * and the thread is taken without waiting (a session holding it takes the
+ * result itself). A failure or an interrupt edits the pending writes of
+ * the step's checkpoint and the thread's status, under the thread's lock,
+ * taken before the task row's lock (the order a continuing run uses), so
+ * the two never deadlock; a background run waiting for the step then ends
+ * 'error' or 'interrupted', as it would for a SQL node.
  *
  * Waking workers. Queueing work sends NOTIFY stategraph_tasks with the queue
  * name; with the library preloaded, the commit also sets the latch of every
