@@ -528,6 +528,13 @@ last_value(Jsonb *arr)
 	return n > 0 ? sg_jsonb_array_get(arr, n - 1) : NULL;
 }
 
+/*
+ * The keys of a node's config that are columns of its task row too: not
+ * stored twice (a task row is written three times per task), claim_into
+ * puts them back.
+ */
+#define CONFIG_COLUMN_KEYS "'{graph,thread_id,checkpoint_id,node,step,task_id,attempt}'::pg_catalog.text[]"
+
 /* Insert the task, or queue its row again (after a failure, interrupt or cancel). */
 static void
 queue_task(SGExternalTask *et, bool again)
@@ -562,13 +569,15 @@ queue_task(SGExternalTask *et, bool again)
 		run_sql(&insert_plan,
 				"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
 				"max_attempts, backoff_ms, lease, input, config, resume, resume_values) "
-				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
+				"$13, $14)",
 				14, types, values, nulls, 0);
 	else
 		run_sql(&requeue_plan,
 				"UPDATE stategraph.tasks SET queue = $2, status = 'queued', attempt = 0, token = NULL, "
 				"worker = NULL, visible_at = pg_catalog.now(), lease_expires_at = NULL, "
-				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, config = $12, "
+				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, "
+				"config = $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
 				"resume = $13, resume_values = $14, result = NULL, interrupt = NULL, lost = false, "
 				"finished_at = NULL, updated_at = pg_catalog.now() "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND graph OPERATOR(pg_catalog.=) $3 "
@@ -772,19 +781,21 @@ static uint64
 claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, Interval *lease)
 {
 	static SPIPlanPtr plan;
-	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', lease ? ' ' : 'n'};
+	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', lease ? ' ' : 'n', ' '};
 
 	values[0] = CStringGetTextDatum(queue);
 	values[1] = CStringGetTextDatum(worker);
 	values[2] = Int32GetDatum(n);
 	values[3] = lease ? IntervalPGetDatum(lease) : (Datum) 0;
+	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());	/* a parameter: an index condition */
+	/* the config a worker gets: the task's columns, what the step stored (config), the claim */
 	run_sql(&plan,
 			"WITH picked AS ("
 			" SELECT task_id FROM stategraph.tasks"
 			" WHERE status OPERATOR(pg_catalog.=) 'queued' AND queue OPERATOR(pg_catalog.=) $1"
-			" AND visible_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
+			" AND visible_at OPERATOR(pg_catalog.<=) $5"
 			" ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
 			"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, "
 			" token = pg_catalog.gen_random_uuid(), worker = $2, "
@@ -792,10 +803,12 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 			" updated_at = pg_catalog.clock_timestamp() "
 			"FROM picked WHERE t.task_id OPERATOR(pg_catalog.=) picked.task_id "
 			"RETURNING t.task_id, t.token, t.queue, t.graph, t.thread_id, t.node, t.step, t.attempt, t.input, "
-			" t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('attempt', t.attempt, "
-			"  'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), "
+			" pg_catalog.jsonb_build_object('graph', t.graph, 'thread_id', t.thread_id, "
+			"  'checkpoint_id', t.checkpoint_id, 'node', t.node, 'step', t.step, 'task_id', t.task_id) "
+			" OPERATOR(pg_catalog.||) t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+			"  'attempt', t.attempt, 'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), "
 			" t.resume, t.lease_expires_at",
-			4, types, values, nulls, 0);
+			5, types, values, nulls, 0);
 	sg_spi_put_rows(rsinfo);
 	return SPI_processed;
 }
