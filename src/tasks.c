@@ -66,6 +66,7 @@
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -239,6 +240,26 @@ run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
 		const char *nulls, long count)
 {
 	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, count);
+}
+
+/*
+ * Prepare (and keep) a statement whose generic plan is right for every
+ * parameter value: it is run as is, never planned again per call (the
+ * plan cache would otherwise keep planning custom plans for a statement
+ * whose generic cost it cannot compare well, sg_claim's for one).
+ */
+static SPIPlanPtr
+generic_plan(const char *sql, int nargs, Oid *types)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+
+	MemoryContextSwitchTo(cxt);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
 }
 
 /* How long to wait before attempt + 1: backoff_ms doubled per attempt. */
@@ -791,24 +812,25 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 	values[3] = lease ? IntervalPGetDatum(lease) : (Datum) 0;
 	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());	/* a parameter: an index condition */
 	/* the config a worker gets: the task's columns, what the step stored (config), the claim */
-	run_sql(&plan,
-			"WITH picked AS ("
-			" SELECT task_id FROM stategraph.tasks"
-			" WHERE status OPERATOR(pg_catalog.=) 'queued' AND queue OPERATOR(pg_catalog.=) $1"
-			" AND visible_at OPERATOR(pg_catalog.<=) $5"
-			" ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
+	if (plan == NULL)
+		plan = generic_plan(
 			"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, "
 			" token = pg_catalog.gen_random_uuid(), worker = $2, "
 			" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), "
 			" updated_at = pg_catalog.clock_timestamp() "
-			"FROM picked WHERE t.task_id OPERATOR(pg_catalog.=) picked.task_id "
+			"WHERE t.task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+			" SELECT task_id FROM stategraph.tasks"
+			" WHERE status OPERATOR(pg_catalog.=) 'queued' AND queue OPERATOR(pg_catalog.=) $1"
+			" AND visible_at OPERATOR(pg_catalog.<=) $5"
+			" ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED)) "
 			"RETURNING t.task_id, t.token, t.queue, t.graph, t.thread_id, t.node, t.step, t.attempt, t.input, "
 			" pg_catalog.jsonb_build_object('graph', t.graph, 'thread_id', t.thread_id, "
 			"  'checkpoint_id', t.checkpoint_id, 'node', t.node, 'step', t.step, 'task_id', t.task_id) "
 			" OPERATOR(pg_catalog.||) t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
 			"  'attempt', t.attempt, 'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), "
 			" t.resume, t.lease_expires_at",
-			5, types, values, nulls, 0);
+			5, types);
+	sg_spi_execute(plan, values, nulls, 0);
 	sg_spi_put_rows(rsinfo);
 	return SPI_processed;
 }
