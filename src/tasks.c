@@ -797,11 +797,38 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
+/*
+ * sg_claim's statement, in pieces: the update of the picked rows ($1 queue,
+ * $2 worker, $3 n, $4 lease, $5 now), the pick (visible queued tasks in
+ * queue order, skipping those another claim holds) and what a worker gets:
+ * its config is the task's columns, what the step stored (config) and the
+ * claim.
+ */
+#define CLAIM_UPDATE \
+	"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, " \
+	" token = pg_catalog.gen_random_uuid(), worker = $2, " \
+	" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), " \
+	" updated_at = pg_catalog.clock_timestamp() WHERE "
+#define CLAIM_PICK \
+	"SELECT task_id FROM stategraph.tasks WHERE status OPERATOR(pg_catalog.=) 'queued' " \
+	"AND queue OPERATOR(pg_catalog.=) $1 AND visible_at OPERATOR(pg_catalog.<=) $5 " \
+	"ORDER BY visible_at, seq LIMIT "
+#define CLAIM_LOCK "FOR UPDATE SKIP LOCKED"
+#define CLAIM_RETURNING \
+	"RETURNING t.task_id, t.token, t.queue, t.graph, t.thread_id, t.node, t.step, t.attempt, t.input, " \
+	" pg_catalog.jsonb_build_object('graph', t.graph, 'thread_id', t.thread_id, " \
+	"  'checkpoint_id', t.checkpoint_id, 'node', t.node, 'step', t.step, 'task_id', t.task_id) " \
+	" OPERATOR(pg_catalog.||) t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(" \
+	"  'attempt', t.attempt, 'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), " \
+	" t.resume, t.lease_expires_at"
+
 /* Claim up to n visible tasks of queue into the result set; returns how many. */
 static uint64
 claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, Interval *lease)
 {
-	static SPIPlanPtr plan;
+	static SPIPlanPtr plans[2];
+	int			many = n > 1 ? 1 : 0;
+	SPIPlanPtr	plan;
 	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, TIMESTAMPTZOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', lease ? ' ' : 'n', ' '};
@@ -811,25 +838,15 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 	values[2] = Int32GetDatum(n);
 	values[3] = lease ? IntervalPGetDatum(lease) : (Datum) 0;
 	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());	/* a parameter: an index condition */
-	/* the config a worker gets: the task's columns, what the step stored (config), the claim */
-	if (plan == NULL)
-		plan = generic_plan(
-			"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, "
-			" token = pg_catalog.gen_random_uuid(), worker = $2, "
-			" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), "
-			" updated_at = pg_catalog.clock_timestamp() "
-			"WHERE t.task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-			" SELECT task_id FROM stategraph.tasks"
-			" WHERE status OPERATOR(pg_catalog.=) 'queued' AND queue OPERATOR(pg_catalog.=) $1"
-			" AND visible_at OPERATOR(pg_catalog.<=) $5"
-			" ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED)) "
-			"RETURNING t.task_id, t.token, t.queue, t.graph, t.thread_id, t.node, t.step, t.attempt, t.input, "
-			" pg_catalog.jsonb_build_object('graph', t.graph, 'thread_id', t.thread_id, "
-			"  'checkpoint_id', t.checkpoint_id, 'node', t.node, 'step', t.step, 'task_id', t.task_id) "
-			" OPERATOR(pg_catalog.||) t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
-			"  'attempt', t.attempt, 'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), "
-			" t.resume, t.lease_expires_at",
-			5, types);
+	/* one task: an index scan on the primary key; more: a bitmap scan of the picked ids */
+	if (plans[many] == NULL)
+		plans[many] = generic_plan(many ?
+								   CLAIM_UPDATE "t.task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+								   CLAIM_PICK "$3 " CLAIM_LOCK ")) " CLAIM_RETURNING :
+								   CLAIM_UPDATE "t.task_id OPERATOR(pg_catalog.=) ("
+								   CLAIM_PICK "1 " CLAIM_LOCK ") " CLAIM_RETURNING,
+								   5, types);
+	plan = plans[many];
 	sg_spi_execute(plan, values, nulls, 0);
 	sg_spi_put_rows(rsinfo);
 	return SPI_processed;
