@@ -236,6 +236,7 @@ SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_ext_app;
 DROP ROLE IF EXISTS regress_ext_worker;
 DROP ROLE IF EXISTS regress_ext_other;
+DROP ROLE IF EXISTS regress_ext_noexec;
 RESET client_min_messages;
 CREATE ROLE regress_ext_app;
 CREATE ROLE regress_ext_worker IN ROLE regress_ext_app;
@@ -257,8 +258,25 @@ SELECT owner, status, worker FROM stategraph.tasks WHERE thread_id = 'a1';
 SET ROLE regress_ext_app;
 SELECT sg_invoke('ext', NULL, 'a1');
 RESET ROLE;
-DROP OWNED BY regress_ext_app, regress_ext_worker, regress_ext_other;
-DROP ROLE regress_ext_app, regress_ext_worker, regress_ext_other;
+-- a worker that may work the task but not run the graph's functions: its completion
+-- is taken, and the step waits for a session that may run it
+CREATE ROLE regress_ext_noexec NOINHERIT IN ROLE regress_ext_app;
+GRANT USAGE ON SCHEMA external, stategraph TO regress_ext_noexec;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_ext_noexec;
+REVOKE EXECUTE ON FUNCTION prep(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prep(jsonb) TO regress_ext_app;
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', '{"log": ["app"]}', 'a2') ? '__waiting__' AS waiting;
+SET ROLE regress_ext_noexec;
+SELECT sg_complete(task_id, token, '{"answer": "without prep"}') FROM sg_claim('llm', 'noexec');
+RESET ROLE;
+SELECT status, next FROM sg_threads() WHERE thread_id = 'a2';
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', NULL, 'a2');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION prep(jsonb) TO PUBLIC;
+DROP OWNED BY regress_ext_app, regress_ext_worker, regress_ext_other, regress_ext_noexec;
+DROP ROLE regress_ext_app, regress_ext_worker, regress_ext_other, regress_ext_noexec;
 
 -- 12. the step sg_complete goes on with runs its SQL nodes as sg_invoke would:
 -- a node's failure is recorded on the thread, and the completion stands

@@ -1050,15 +1050,17 @@ step_state(TaskRow *row)
 /*
  * The last task of a step without a background run completed: go on with
  * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
- * thread) would (a node's failure is recorded on the thread, not raised).
- * The thread's lock and row are taken without waiting: the task row is
+ * thread) would (a node's failure is recorded on the thread, not raised),
+ * if the worker's role may execute the graph's functions (else the step
+ * waits for a session that may). The thread's lock and row are taken
+ * without waiting: the task row is
  * locked already, and a session holding the thread (a continuing sg_invoke
  * waits for this row; sg_update_state, time travel or a deletion moves the
  * thread on) takes the result itself, so waiting could only deadlock. The
  * step takes the task's result from here (done_task), not from its row.
  */
 static void
-continue_step(TaskRow *row, Jsonb *result)
+continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
@@ -1066,7 +1068,8 @@ continue_step(TaskRow *row, Jsonb *result)
 	SGRunOptions opts;
 	SGRun	   *run;
 
-	if (!sg_try_lock_thread(row->thread_id))
+	/* a worker that may not run the graph's functions leaves the step to a session that may */
+	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
 		return;
 	if (run_sql(&plan,
 				"SELECT FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
@@ -1227,7 +1230,7 @@ sg_complete(PG_FUNCTION_ARGS)
 				sg_step_ready_hook(row->graph, row->thread_id);
 			break;
 		case STEP_FREE:
-			continue_step(row, update);
+			continue_step(row, g, update);
 			break;
 	}
 	sg_spi_finish();
