@@ -305,7 +305,16 @@ SELECT status FROM sg_tasks('q3') WHERE thread_id = 'kept';
 SELECT sg_set_retention('ext3', NULL);
 SELECT sg_delete_thread('kept');
 
--- 14. bad input
+-- 14. CALL sg_work() finds expired leases too, as the background workers' sweep does:
+-- the lapsed claim is counted and the task queued again
+SELECT sg_invoke('ext3', '{}', 'lapsed') ? '__waiting__' AS waiting;
+SELECT count(*) AS claimed FROM sg_claim('q3', 'w', lease => '10 ms');
+SELECT pg_sleep(0.05);
+CALL sg_work();
+SELECT status, attempt, error->>'name' AS error FROM sg_tasks('q3') WHERE thread_id = 'lapsed';
+SELECT sg_delete_thread('lapsed');
+
+-- 15. bad input
 SELECT sg_add_external_node('ext', 'model', 'llm');              -- exists
 SELECT sg_add_external_node('ext', 'log', 'llm');                -- a channel's name
 SELECT sg_add_external_node('ext', 'z', 'llm', lease => '-1 s');

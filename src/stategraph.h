@@ -418,6 +418,7 @@ extern SGStepReadyHook sg_step_ready_hook;
 extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
 extern void sg_tasks_cancel_graph(const char *graph);
+extern int	sg_tasks_sweep(int limit);
 extern int64 sg_interval_ms(Interval *iv);
 
 /* ---------------------------------------------------------------------------

@@ -22,8 +22,10 @@
  * even after the attempts ran out and the failure was recorded: the
  * failure is then taken back. The same completion twice is a no-op.
  *
- * Leases. The sweep (sg_sweep_leases, called by sg_claim and by background
- * workers) takes expired claims with SKIP LOCKED, counts the lost attempt
+ * Leases. The sweep (sweep_leases: run by sg_claim, by the server's sweep,
+ * that is background workers every stategraph.sweep_interval and CALL
+ * sg_work(), and by stategraph.sweep_leases()) takes expired claims with
+ * SKIP LOCKED, counts the lost attempt
  * and makes the task visible again after the node's backoff (backoff_ms
  * doubled per attempt); when attempts are spent, it records a node failure
  * on the thread exactly as a failing SQL node does (pending error, thread
@@ -773,6 +775,17 @@ sweep_leases(int limit, bool record_failures)
 		}
 	}
 	return done;
+}
+
+/*
+ * The lease sweep of the server's own sweep (runs.c's sg_sweep: background
+ * workers every stategraph.sweep_interval, and CALL sg_work()); SPI is
+ * connected. Returns the number of tasks handled.
+ */
+int
+sg_tasks_sweep(int limit)
+{
+	return sweep_leases(limit, true);
 }
 
 /* stategraph.sg_sweep_leases(limit): the sweep, for background workers and cron jobs. */
