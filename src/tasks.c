@@ -25,11 +25,11 @@
  * Leases. The sweep (sweep_leases: run by sg_claim, by the server's sweep,
  * that is background workers every stategraph.sweep_interval and CALL
  * sg_work(), and by stategraph.sweep_leases()) takes expired claims with
- * SKIP LOCKED, counts the lost attempt
- * and makes the task visible again after the node's backoff (backoff_ms
- * doubled per attempt); when attempts are spent, it records a node failure
- * on the thread exactly as a failing SQL node does (pending error, thread
- * status 'error'), and a resume queues the task again.
+ * SKIP LOCKED, counts the lost attempt and makes the task visible again
+ * after the node's backoff (backoff_ms doubled per attempt); when attempts
+ * are spent, it records a node failure on the thread exactly as a failing
+ * SQL node does (pending error, thread status 'error'), and a resume queues
+ * the task again.
  *
  * Results. A completion stores the (reducer-checked) update in the task
  * row, in one UPDATE in the common case (claimed under this token). When
