@@ -125,6 +125,12 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	Datum		values[1];
 
 	sg_spi_connect();
+	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_exists(thread_id))
+	{
+		sg_lg_delete_thread_rows(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
+		sg_spi_finish();
+		PG_RETURN_VOID();
+	}
 	sg_refuse_running_thread(thread_id, "sg_delete_thread");
 	sg_lock_thread(thread_id, false);
 	sg_tasks_cancel_thread(sg_thread_fetch_required(thread_id, true));
@@ -289,8 +295,11 @@ sg_prune(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	if (thread_id != NULL)
 	{
-		sg_thread_fetch_required(thread_id, false);
-		threads = list_make1(thread_id);
+		if (sg_thread_fetch(thread_id, false) != NULL || !sg_lg_thread_exists(thread_id))
+		{
+			sg_thread_fetch_required(thread_id, false);
+			threads = list_make1(thread_id);
+		}
 	}
 	else
 	{
@@ -308,6 +317,8 @@ sg_prune(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		removed += prune_thread((char *) lfirst(lc), older_than, keep_last, thread_id == NULL);
 	}
+	if (thread_id == NULL || threads == NIL)	/* LangGraph.js threads (lgsaver.c) */
+		removed += sg_lg_prune_threads(thread_id, older_than, keep_last);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) removed);
 }
