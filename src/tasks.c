@@ -1030,7 +1030,10 @@ typedef enum StepState
  * two completing at once, the second to take it sees the first committed (a
  * new snapshot per statement), so the last completion of a step always
  * finds the step complete. Without it, each could see the other still
- * claimed, and the step would wait forever.
+ * claimed, and the step would wait forever. (Under REPEATABLE READ the
+ * snapshot is older than the lock: a completion there may miss a sibling's
+ * and leave the step to the next sg_invoke(graph, NULL, thread); workers
+ * complete in autocommit or READ COMMITTED, as README says.)
  */
 static StepState
 step_state(TaskRow *row)
