@@ -1020,14 +1020,40 @@ typedef enum StepState
 {
 	STEP_TASKS_OUT,				/* other tasks of the step are still out */
 	STEP_RUN,					/* complete, and a background run of the thread goes on with it */
-	STEP_FREE					/* complete, and nobody else will go on with it */
+	STEP_FREE,					/* complete, nobody else will go on with it: thread row locked */
+	STEP_BUSY					/* complete, and another session holds the thread (and goes on) */
 } StepState;
 
 /*
- * Has the row's step no task out any more (its cancelled tasks belong to a
- * step the thread left), and has the thread an active background run? The
- * completions of one step take the step's lock first, held until commit: of
- * two completing at once, the second to take it sees the first committed (a
+ * STEP_STATE(thread, checkpoint, task): the SQL of a StepState ('out',
+ * 'run', 'free', 'busy') of a step after task completed: its other tasks
+ * still out (its cancelled ones belong to a step the thread left), the
+ * thread's active background run, else the thread's row, locked without
+ * waiting. Evaluated in order, so only a step to go on with locks a row.
+ */
+#define STEP_STATE(thread, checkpoint, task) \
+	"CASE WHEN EXISTS (SELECT FROM stategraph.tasks s WHERE s.thread_id OPERATOR(pg_catalog.=) " thread \
+	"  AND s.checkpoint_id OPERATOR(pg_catalog.=) " checkpoint " AND s.task_id OPERATOR(pg_catalog.<>) " task \
+	"  AND s.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])) THEN 'out' " \
+	" WHEN EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) " thread \
+	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting'])) THEN 'run' " \
+	" WHEN EXISTS (SELECT FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) " thread \
+	"  FOR UPDATE SKIP LOCKED) THEN 'free' ELSE 'busy' END"
+
+/* The StepState in column col of SPI's first result row. */
+static StepState
+step_state_of(int col)
+{
+	char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+
+	return strcmp(s, "out") == 0 ? STEP_TASKS_OUT : strcmp(s, "run") == 0 ? STEP_RUN :
+		strcmp(s, "free") == 0 ? STEP_FREE : STEP_BUSY;
+}
+
+/*
+ * Where the row's step stands, under the step's lock: the completions of
+ * one step that find other tasks out take it, held until commit; of two
+ * completing at once, the second to take it sees the first committed (a
  * new snapshot per statement), so the last completion of a step always
  * finds the step complete. Without it, each could see the other still
  * claimed, and the step would wait forever. (Under REPEATABLE READ the
@@ -1039,28 +1065,18 @@ static StepState
 step_state(TaskRow *row)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
+	Oid			types[3] = {TEXTOID, UUIDOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id),
+	CStringGetTextDatum(row->task_id)};
 	LOCKTAG		tag;
 	uint64		h = hash_bytes_extended(row->checkpoint_id.data, UUID_LEN,
 										hash_bytes_extended((const unsigned char *) row->thread_id,
 															strlen(row->thread_id), STEP_LOCK_FIELD4));
-	bool		isnull;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, STEP_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	run_sql(&plan,
-			"SELECT EXISTS (SELECT FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-			"  AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
-			"  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])), "
-			" EXISTS (SELECT FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-			"  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
-			2, types, values, NULL, 1);
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		return STEP_TASKS_OUT;
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
-		return STEP_RUN;
-	return STEP_FREE;
+	run_sql(&plan, "SELECT " STEP_STATE("$1", "$2", "$3"), 3, types, values, NULL, 1);
+	return step_state_of(1);
 }
 
 /*
@@ -1068,9 +1084,9 @@ step_state(TaskRow *row)
  * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
  * thread) would (a node's failure is recorded on the thread, not raised),
  * if the worker's role may execute the graph's functions (else the step
- * waits for a session that may). The thread's lock and row are taken
- * without waiting: the task row is
- * locked already, and a session holding the thread (a continuing sg_invoke
+ * waits for a session that may). The thread's row is locked already
+ * (STEP_FREE), and its lock is taken without waiting: the task row is
+ * locked too, and a session holding the thread (a continuing sg_invoke
  * waits for this row; sg_update_state, time travel or a deletion moves the
  * thread on) takes the result itself, so waiting could only deadlock. The
  * step takes the task's result from here (done_task), not from its row.
@@ -1078,19 +1094,11 @@ step_state(TaskRow *row)
 static void
 continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 {
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(row->thread_id)};
 	SGRunOptions opts;
 	SGRun	   *run;
 
 	/* a worker that may not run the graph's functions leaves the step to a session that may */
 	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
-		return;
-	if (run_sql(&plan,
-				"SELECT FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				"FOR UPDATE SKIP LOCKED",
-				1, types, values, NULL, 1) == 0)
 		return;
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = row->graph;
@@ -1117,11 +1125,13 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 /*
  * The common completion in one statement: the task is claimed (or queued
  * again after its lease expired, nobody claimed it since) under this
- * token. Returns its row, or NULL for every other case (complete_fenced
- * sorts those out).
+ * token. Returns its row and where its step stands as this statement saw
+ * it (without the step's lock: a completion that finds no task out is the
+ * last, and one that finds some looks again under the lock), or NULL for
+ * every other case (complete_fenced sorts those out).
  */
 static TaskRow *
-complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update)
+complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState *state)
 {
 	static SPIPlanPtr plan;
 	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
@@ -1129,13 +1139,14 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update)
 	char		nulls[3] = {' ', ' ', update ? ' ' : 'n'};
 
 	if (run_sql(&plan,
-				"UPDATE stategraph.tasks SET status = 'completed', result = $3, lease_expires_at = NULL, "
+				"UPDATE stategraph.tasks t SET status = 'completed', result = $3, lease_expires_at = NULL, "
 				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND token OPERATOR(pg_catalog.=) $2 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['claimed', 'queued']) "
-				"RETURNING " TASK_COLUMNS,
+				"RETURNING " TASK_COLUMNS ", " STEP_STATE("t.thread_id", "t.checkpoint_id", "t.task_id"),
 				3, types, values, nulls, 1) == 0)
 		return NULL;
+	*state = step_state_of(TC_WORKER + 1);
 	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
 
@@ -1214,9 +1225,10 @@ sg_complete(PG_FUNCTION_ARGS)
 	pg_uuid_t  *token;
 	TaskRow    *row;
 	SGGraph    *g;
+	StepState	state = STEP_TASKS_OUT;
 
 	fenced_call_args(fcinfo, &task_id, &token);
-	row = complete_claimed(task_id, token, update);
+	row = complete_claimed(task_id, token, update, &state);
 	if (row == NULL && complete_fenced(row = fenced_row(task_id, token, "update"), update))
 	{
 		sg_spi_finish();
@@ -1237,9 +1249,12 @@ sg_complete(PG_FUNCTION_ARGS)
 	 */
 	if (has_status(row, "failed"))
 		record_on_thread(row, "error", NULL);
-	switch (step_state(row))
+	if (state == STEP_TASKS_OUT)
+		state = step_state(row);	/* again, under the step's lock */
+	switch (state)
 	{
 		case STEP_TASKS_OUT:
+		case STEP_BUSY:
 			break;
 		case STEP_RUN:
 			if (sg_step_ready_hook != NULL)
