@@ -37,10 +37,11 @@
  * the thread is made pending (its worker continues it); without one,
  * sg_complete continues the step itself, in the completion's transaction,
  * as sg_invoke(graph, NULL, thread) would: one round trip and one commit
- * per finished external step. The completions of one step are serialized
- * by a lock of the step (so that the last one always knows it is last),
- * and the thread is taken without waiting (a session holding it takes the
- * result itself). A failure or an interrupt edits the pending writes of
+ * per finished external step. The completing UPDATE also says where the
+ * step stands; a completion that saw other tasks of its step out looks
+ * again under a lock of the step, so that the last one always knows it is
+ * last; the thread is taken without waiting (a session holding it takes
+ * the result itself). A failure or an interrupt edits the pending writes of
  * the step's checkpoint and the thread's status, under the thread's lock,
  * taken before the task row's lock (the order a continuing run uses), so
  * the two never deadlock; a background run waiting for the step then ends
