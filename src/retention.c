@@ -74,7 +74,9 @@ materialize_rows(List *rows)
 /*
  * Give every fork in another thread that starts at one of these checkpoints
  * of thread_id (all of them when ids is NULL) an image of its own. Threads
- * with such forks list thread_id in forked_from.
+ * with such forks list thread_id in forked_from, which the partial GIN index
+ * threads_forked_from finds (@>) without reading every thread: pruning or
+ * deleting every thread stays linear in their number.
  */
 static void
 detach_forks(const char *thread_id, Datum ids)
@@ -92,7 +94,7 @@ detach_forks(const char *thread_id, Datum ids)
 	forks = collect_rows(sg_spi_execute(sg_spi_prepare(&plan,
 													   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.threads t "
 													   "JOIN stategraph.checkpoints c ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-													   "WHERE $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+													   "WHERE t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
 													   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 													   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 													   2, types), values, nulls, 0));
@@ -102,7 +104,7 @@ detach_forks(const char *thread_id, Datum ids)
 		sg_spi_execute(sg_spi_prepare(&unlink,
 									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL FROM stategraph.threads t "
 									  "WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-									  "AND $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+									  "AND t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
 									  "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 									  "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 									  2, types), values, nulls, 0);
@@ -110,7 +112,7 @@ detach_forks(const char *thread_id, Datum ids)
 	if (ids == (Datum) 0)
 		sg_spi_execute(sg_spi_prepare(&forget,
 									  "UPDATE stategraph.threads SET forked_from = pg_catalog.array_remove(forked_from, $1) "
-									  "WHERE $1 OPERATOR(pg_catalog.=) ANY (forked_from)",
+									  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
 									  1, types), values, NULL, 0);
 }
 
