@@ -73,17 +73,13 @@ static void
 note_forked_from(const char *dst, const char *src)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	const char *args[2] = {dst, src};
 
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.threads "
-				   "SET forked_from = pg_catalog.array_append(forked_from, $2) "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND NOT COALESCE($2 OPERATOR(pg_catalog.=) ANY (forked_from), false)", 2, types);
-	values[0] = CStringGetTextDatum(dst);
-	values[1] = CStringGetTextDatum(src);
-	sg_spi_execute(plan, values, NULL, 0);
+	sg_spi_run_texts(&plan,
+					 "UPDATE stategraph.threads "
+					 "SET forked_from = pg_catalog.array_append(forked_from, $2) "
+					 "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					 "AND NOT COALESCE($2 OPERATOR(pg_catalog.=) ANY (forked_from), false)", 2, args);
 }
 
 /*
@@ -95,18 +91,14 @@ static void
 inherit_owner(const char *dst, const char *src)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	const char *args[2] = {dst, src};
 
 	if (sg_schema_is_010())
 		return;					/* no owners before ALTER EXTENSION UPDATE */
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.threads d SET owner = s.owner FROM stategraph.threads s "
-				   "WHERE d.thread_id OPERATOR(pg_catalog.=) $1 AND s.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "AND d.owner OPERATOR(pg_catalog.<>) s.owner", 2, types);
-	values[0] = CStringGetTextDatum(dst);
-	values[1] = CStringGetTextDatum(src);
-	sg_spi_execute(plan, values, NULL, 0);
+	sg_spi_run_texts(&plan,
+					 "UPDATE stategraph.threads d SET owner = s.owner FROM stategraph.threads s "
+					 "WHERE d.thread_id OPERATOR(pg_catalog.=) $1 AND s.thread_id OPERATOR(pg_catalog.=) $2 "
+					 "AND d.owner OPERATOR(pg_catalog.<>) s.owner", 2, args);
 }
 
 /*

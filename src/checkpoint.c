@@ -1371,6 +1371,33 @@ sg_checkpoint_last_writes(SGCheckpoint *cp)
 }
 
 /*
+ * For a row without writes of its own (a fork, an input): the names of the
+ * nodes that ran last, with empty updates ([[node, {}], ...]), which its
+ * ancestors tell today and may not once pruned or left behind by an export.
+ * NULL when the row has writes or nothing ran before it.
+ */
+Jsonb *
+sg_checkpoint_standin_writes(SGCheckpoint *cp)
+{
+	Jsonb	   *last = sg_jsonb_array_length(cp->writes) > 0 ? NULL : sg_checkpoint_last_writes(cp);
+	int			n = last ? sg_jsonb_array_length(last) : 0;
+	SGJsonBuilder b = {0};
+
+	if (last == NULL)
+		return NULL;
+	sg_jb_begin_array(&b);
+	for (int i = 0; i < n; i++)
+	{
+		sg_jb_begin_array(&b);
+		sg_jb_jsonb(&b, sg_jsonb_array_get(sg_jsonb_array_get(last, i), 0));
+		sg_jb_jsonb(&b, sg_jsonb_empty_object());
+		sg_jb_end_array(&b);
+	}
+	sg_jb_end_array(&b);
+	return sg_jb_finish(&b);
+}
+
+/*
  * Give a row a complete image of its state, so that nothing before it is
  * needed to read it (before its ancestors are pruned or deleted). A row
  * without writes of its own (a fork, an input) also gets the names of the
@@ -1385,26 +1412,7 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 	SGState    *s = sg_load_state(cs, thread_id, id, &row);
 	Jsonb	   *args[2] = {sg_state_to_jsonb(cs, s), NULL};	/* image, writes */
 
-	if (sg_jsonb_array_length(row->writes) == 0)
-	{
-		Jsonb	   *last = sg_checkpoint_last_writes(row);
-		SGJsonBuilder b = {0};
-		int			i;
-
-		if (last != NULL)
-		{
-			sg_jb_begin_array(&b);
-			for (i = 0; i < sg_jsonb_array_length(last); i++)
-			{
-				sg_jb_begin_array(&b);
-				sg_jb_jsonb(&b, sg_jsonb_array_get(sg_jsonb_array_get(last, i), 0));
-				sg_jb_jsonb(&b, sg_jsonb_empty_object());
-				sg_jb_end_array(&b);
-			}
-			sg_jb_end_array(&b);
-			args[1] = sg_jb_finish(&b);
-		}
-	}
+	args[1] = sg_checkpoint_standin_writes(row);
 	run_on_checkpoint(&plan,
 					  "UPDATE stategraph.checkpoints SET image = $3, image_complete = true, refs = NULL, "
 					  "writes = COALESCE($4, writes) "

@@ -399,8 +399,7 @@ node_config(SGRun *run, SGTask *task, int attempt)
 	sg_jb_string_field(&b, "node", node_name(run, task->node));
 	sg_jb_key(&b, "step");
 	sg_jb_int(&b, run->cp->step + 1);
-	sg_jb_key(&b, "task_id");
-	sg_jb_string(&b, task->id);
+	sg_jb_string_field(&b, "task_id", task->id);
 	sg_jb_key(&b, "attempt");
 	sg_jb_int(&b, attempt);
 	sg_jb_end_object(&b);
@@ -430,25 +429,25 @@ backoff_sleep(int ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* The record of an sg_interrupt() call of a task: [{"value", "id", "node"}]. */
-static Jsonb *
-interrupt_entry(SGRun *run, SGTask *task, int index, Jsonb *value)
+/*
+ * The record of the index-th sg_interrupt() call of a task: [{"value", "id",
+ * "node"}]; external tasks (tasks.c) record their interrupts the same way.
+ */
+Jsonb *
+sg_interrupt_entry(const char *task_id, const char *node, int index, Jsonb *value)
 {
 	SGJsonBuilder b = {0};
 	char		iid[37];
 	pg_uuid_t	tid;
 
 	memset(&tid, 0, sizeof(tid));
-	memcpy(tid.data, task->id, Min(sizeof(tid.data), strlen(task->id)));
+	memcpy(tid.data, task_id, Min(sizeof(tid.data), strlen(task_id)));
 	sg_task_id(&tid, "interrupt", index, iid);
 	sg_jb_begin_array(&b);
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "value");
-	sg_jb_jsonb(&b, value);
-	sg_jb_key(&b, "id");
-	sg_jb_string(&b, iid);
-	sg_jb_key(&b, "node");
-	sg_jb_string(&b, node_name(run, task->node));
+	sg_jb_field(&b, "value", value);
+	sg_jb_string_field(&b, "id", iid);
+	sg_jb_string_field(&b, "node", node);
 	sg_jb_end_object(&b);
 	sg_jb_end_array(&b);
 	return sg_jb_finish(&b);
@@ -521,7 +520,7 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 		if (tc.interrupted)
 		{
 			task->interrupted = true;
-			task->interrupts = interrupt_entry(run, task, tc.calls - 1, tc.value);
+			task->interrupts = sg_interrupt_entry(task->id, node_name(run, task->node), tc.calls - 1, tc.value);
 			return;
 		}
 		if (edata == NULL)
@@ -672,8 +671,7 @@ static_interrupt(SGRun *run, SGTask *ran, int nran, SGTask *next, int nnext)
 	sg_jb_begin_object(&b);
 	sg_jb_key(&b, "interrupt");
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "when");
-	sg_jb_string(&b, after ? "after" : "before");
+	sg_jb_string_field(&b, "when", after ? "after" : "before");
 	sg_jb_key(&b, "nodes");
 	sg_jb_begin_array(&b);
 	/* each node once, though Send may give it several tasks */
@@ -1291,8 +1289,7 @@ sg_run_result(SGRun *run)
 	if (run->status == SG_RUN_ERROR)
 	{
 		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "__error__");
-		sg_jb_jsonb(&b, run->error);
+		sg_jb_field(&b, "__error__", run->error);
 		sg_jb_end_object(&b);
 		return sg_jb_finish(&b);
 	}

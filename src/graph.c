@@ -261,6 +261,25 @@ resolve_stored(const char *signature)
 	return resolve_function(signature);
 }
 
+/*
+ * A function of graph by its stored signature (42883 when it is gone); what
+ * names what it was for, draft says whether the graph's draft or its
+ * compiled form refers to it (their hints differ).
+ */
+static Oid
+graph_function(const char *signature, const char *graph, const char *what, bool draft)
+{
+	Oid			fn = resolve_stored(signature);
+
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %s of %s in graph \"%s\" does not exist", signature, what, graph),
+				 draft ? errhint("Create the function again, or add %s again with its new function.", what) :
+				 errhint("Create the function again, or change the graph and call sg_compile('%s').", graph)));
+	return fn;
+}
+
 /* ---------------------------------------------------------------------------
  * sg_create_graph
  * ---------------------------------------------------------------------------
@@ -724,14 +743,14 @@ insert_edge(const char *graph, Datum sources, const char *target)
 Datum
 sg_add_edge(PG_FUNCTION_ARGS)
 {
-	char	   *graph = sg_arg_text(fcinfo, 0, "graph");
 	char	   *source = sg_arg_text(fcinfo, 1, "source");
 	char	   *target = sg_arg_text(fcinfo, 2, "target");
-	Datum		elem = CStringGetTextDatum(source);
+	Datum		sources;
 
 	check_edge_ends(source, target);
-	insert_edge(graph, PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false, TYPALIGN_INT)),
-				target);
+	sources = CStringGetTextDatum(source);
+	sources = PointerGetDatum(construct_array(&sources, 1, TEXTOID, -1, false, TYPALIGN_INT));
+	insert_edge(sg_arg_text(fcinfo, 0, "graph"), sources, target);
 	PG_RETURN_VOID();
 }
 
@@ -978,20 +997,6 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", router::pg_catalog.oid"
 
-/* A function of the draft, resolved by its stored signature (42883 when gone). */
-static Oid
-draft_function(const char *signature, const char *graph, const char *what)
-{
-	Oid			fn = resolve_stored(signature);
-
-	if (!OidIsValid(fn))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("function %s of %s in graph \"%s\" does not exist", signature, what, graph),
-				 errhint("Create the function again, or add %s again with its new function.", what)));
-	return fn;
-}
-
 /* Run a query of a graph's draft ($1: the graph); returns how many rows it found. */
 static int
 draft_query(const char *sql, const char *graph)
@@ -1013,7 +1018,7 @@ draft_node_row(Draft *d, int i, const char *graph)
 	d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
 	/* external nodes have no function */
 	d->fns[i] = fn == NULL ? InvalidOid :
-		draft_function(fn, graph, psprintf("node \"%s\"", d->nodes[i]));
+		graph_function(fn, graph, psprintf("node \"%s\"", d->nodes[i]), true);
 	d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
 	d->queues[i] = sg_spi_text(i, Anum_draft_node_queue);
 	v = sg_spi_datum(i, Anum_draft_node_lease_ms, &isnull);
@@ -1041,8 +1046,8 @@ static void
 draft_branch_row(DraftBranch *br, int row, const char *graph)
 {
 	br->source = sg_spi_text(row, Anum_draft_branch_source);
-	br->router = draft_function(sg_spi_text(row, Anum_draft_branch_router), graph,
-								psprintf("the router of node \"%s\"", br->source));
+	br->router = graph_function(sg_spi_text(row, Anum_draft_branch_router), graph,
+								psprintf("the router of node \"%s\"", br->source), true);
 	br->path_map = sg_spi_jsonb(row, Anum_draft_branch_path_map);
 }
 
@@ -1429,20 +1434,6 @@ sg_graphs_changed(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* A function of a compiled graph by its stored signature; an error names what it was for. */
-static Oid
-lookup_function(const char *signature, const char *graph, const char *what)
-{
-	Oid			fn = resolve_function(signature);
-
-	if (!OidIsValid(fn))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("function %s of %s in graph \"%s\" does not exist", signature, what, graph),
-				 errhint("Create the function again, or change the graph and call sg_compile('%s').", graph)));
-	return fn;
-}
-
 /* A node's retry policy from its spec (NULL: no retry). */
 static void
 build_retry(SGRetry *r, Jsonb *spec)
@@ -1508,8 +1499,8 @@ build_channel(SGChannel *c, const char *graph, Jsonb *def, MemoryContext cxt)
 	{
 		c->reducer = SG_REDUCER_CUSTOM;
 		c->kind = SG_STORE_IMAGE;
-		c->reducer_fn = lookup_function(sg_jsonb_get_cstring(def, "fn"), graph,
-										psprintf("the reducer of channel \"%s\"", c->name));
+		c->reducer_fn = graph_function(sg_jsonb_get_cstring(def, "fn"), graph,
+										psprintf("the reducer of channel \"%s\"", c->name), false);
 		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, cxt);
 	}
 }
@@ -1580,8 +1571,8 @@ build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
 			}
 			continue;
 		}
-		node->fn = lookup_function(sg_jsonb_get_cstring(n, "fn"), g->name,
-								   psprintf("node \"%s\"", node->name));
+		node->fn = graph_function(sg_jsonb_get_cstring(n, "fn"), g->name,
+								   psprintf("node \"%s\"", node->name), false);
 		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
 		fmgr_info_cxt(node->fn, &node->flinfo, g->cxt);
 		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
@@ -1660,8 +1651,8 @@ build_branches(SGGraph *g, Jsonb *branches)
 		SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(b, "source"))];
 		SGBranch   *br = &src->branches[src->nbranches++];
 
-		br->router = lookup_function(sg_jsonb_get_cstring(b, "router"), g->name,
-									 psprintf("the router of node \"%s\"", src->name));
+		br->router = graph_function(sg_jsonb_get_cstring(b, "router"), g->name,
+									 psprintf("the router of node \"%s\"", src->name), false);
 		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", src->name));
 		br->rettype = get_func_rettype(br->router);
 		fmgr_info_cxt(br->router, &br->flinfo, g->cxt);

@@ -96,102 +96,134 @@ typedef enum LGPlan
 	LGP_COUNT
 } LGPlan;
 
-static const char *const lg_sql[LGP_COUNT] = {
-	[LGP_CP_GET] =
-	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
-	"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-	"AND checkpoint_id OPERATOR(pg_catalog.=) $3",
-	[LGP_HEAD] =
-	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
-	"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-	"ORDER BY checkpoint_id DESC LIMIT 1",
-	[LGP_CP_UPSERT] =
-	"INSERT INTO stategraph.lg_checkpoints AS c (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-	"checkpoint, metadata, blobs) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-	"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
-	"parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, checkpoint = EXCLUDED.checkpoint, "
-	"metadata = EXCLUDED.metadata, blobs = EXCLUDED.blobs",
-	[LGP_BLOB_META] =
-	"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-	"AND writer OPERATOR(pg_catalog.=) $4",
-	[LGP_BLOB_BYVER] =
-	"SELECT writer FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-	"AND version OPERATOR(pg_catalog.=) $4 ORDER BY writer DESC LIMIT 1",
-	[LGP_BLOB_UPSERT] =
-	"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-	"value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-	"ON CONFLICT (thread_id, checkpoint_ns, channel, writer) DO UPDATE SET version = EXCLUDED.version, "
-	"base = EXCLUDED.base, n = EXCLUDED.n, digest = EXCLUDED.digest, value = EXCLUDED.value, "
-	"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
-	[LGP_BLOB_GET] =
-	"SELECT writer, base, value, type, bytes FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-	"AND writer OPERATOR(pg_catalog.=) $4",
-	[LGP_BLOB_CHAIN] =
-	"SELECT writer, base, value FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-	"AND writer OPERATOR(pg_catalog.<=) $4 ORDER BY writer DESC",
-	[LGP_WRITES] =
-	"SELECT task_id, channel, COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
-	"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-	"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
-	"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
-	"ORDER BY task_path, task_id, idx",
-	[LGP_SENDS] =
-	"SELECT COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
-	"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-	"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
-	"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
-	"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS "' ORDER BY task_path, task_id, idx",
-	[LGP_W_INSERT] =
-	"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-	"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-	"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING",
-	[LGP_W_UPSERT] =
-	"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-	"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-	"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
-	"task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, value = EXCLUDED.value, "
-	"type = EXCLUDED.type, bytes = EXCLUDED.bytes, ref = NULL",
-	[LGP_W_REF] =
-	"UPDATE stategraph.lg_writes w SET value = NULL, ref = $4 FROM ROWS FROM (pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::jsonb[])) v(channel, value) "
-	"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-	"AND w.checkpoint_id OPERATOR(pg_catalog.=) $3 AND w.channel OPERATOR(pg_catalog.=) v.channel "
-	"AND w.value OPERATOR(pg_catalog.=) v.value",
-	[LGP_W_UNREF] =
-	"UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
-	"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-	"AND w.ref OPERATOR(pg_catalog.=) $3 AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-	"AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND b.channel OPERATOR(pg_catalog.=) w.channel "
-	"AND b.writer OPERATOR(pg_catalog.=) w.ref",
-	[LGP_LIST_NS] =
-	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns "
-	"FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-	"AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
-	"AND ($4::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $4) "
-	"AND ($6::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $6) "
-	"ORDER BY checkpoint_id DESC LIMIT $5",
-	[LGP_LIST_THREAD] =
-	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns "
-	"FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-	"AND ($2::text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) "
-	"AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
-	"AND ($4::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $4) "
-	"AND ($6::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $6) "
-	"ORDER BY checkpoint_id DESC LIMIT $5",
-	[LGP_LIST_ALL] =
-	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns "
-	"FROM stategraph.lg_checkpoints WHERE ($1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1) "
-	"AND ($2::text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) "
-	"AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
-	"AND ($4::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $4) "
-	"AND ($6::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $6) "
-	"ORDER BY checkpoint_id DESC LIMIT $5",
+/* parameter types of the statements below (each uses the first nargs of its list) */
+static const Oid cp_key[] = {TEXTOID, TEXTOID, UUIDOID};
+static const Oid blob_key[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
+static const Oid blob_ver[] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, JSONBOID, JSONBOID};
+static const Oid blob_row[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID, UUIDOID, INT4OID,
+BYTEAOID, JSONBOID, TEXTOID, BYTEAOID};
+static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
+JSONBOID, TEXTOID, BYTEAOID};
+static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
+static const Oid w_ref[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, TEXTARRAYOID, JSONBARRAYOID};
+
+/* a kept statement: its text and its parameter types */
+typedef struct LGStatement
+{
+	const char *sql;
+	const Oid  *types;
+	int			nargs;
+} LGStatement;
+
+/* the list queries: which checkpoints (thread, namespace), then list's filters, newest first */
+#define LG_LIST_SELECT \
+	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns " \
+	"FROM stategraph.lg_checkpoints WHERE "
+#define LG_LIST_FILTERS \
+	"AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) " \
+	"AND ($4::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $4) " \
+	"AND ($6::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $6) " \
+	"ORDER BY checkpoint_id DESC LIMIT $5"
+
+static const LGStatement lg_statements[LGP_COUNT] = {
+	[LGP_CP_GET] = {
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND checkpoint_id OPERATOR(pg_catalog.=) $3",
+	cp_key, 3},
+	[LGP_HEAD] = {
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"ORDER BY checkpoint_id DESC LIMIT 1",
+	cp_key, 2},
+	[LGP_CP_UPSERT] = {
+		"INSERT INTO stategraph.lg_checkpoints AS c (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
+		"checkpoint, metadata, blobs) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
+		"parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, checkpoint = EXCLUDED.checkpoint, "
+		"metadata = EXCLUDED.metadata, blobs = EXCLUDED.blobs",
+	cp_row, 7},
+	[LGP_BLOB_META] = {
+		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
+		"AND writer OPERATOR(pg_catalog.=) $4",
+	blob_key, 4},
+	[LGP_BLOB_BYVER] = {
+		"SELECT writer FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
+		"AND version OPERATOR(pg_catalog.=) $4 ORDER BY writer DESC LIMIT 1",
+	blob_ver, 4},
+	[LGP_BLOB_UPSERT] = {
+		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
+		"value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+		"ON CONFLICT (thread_id, checkpoint_ns, channel, writer) DO UPDATE SET version = EXCLUDED.version, "
+		"base = EXCLUDED.base, n = EXCLUDED.n, digest = EXCLUDED.digest, value = EXCLUDED.value, "
+		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
+	blob_row, 11},
+	[LGP_BLOB_GET] = {
+		"SELECT writer, base, value, type, bytes FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
+		"AND writer OPERATOR(pg_catalog.=) $4",
+	blob_key, 4},
+	[LGP_BLOB_CHAIN] = {
+		"SELECT writer, base, value FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
+		"AND writer OPERATOR(pg_catalog.<=) $4 ORDER BY writer DESC",
+	blob_key, 4},
+	[LGP_WRITES] = {
+		"SELECT task_id, channel, COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
+		"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+		"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
+		"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
+		"ORDER BY task_path, task_id, idx",
+	cp_key, 3},
+	[LGP_SENDS] = {
+		"SELECT COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
+		"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+		"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
+		"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
+		"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS "' ORDER BY task_path, task_id, idx",
+	cp_key, 3},
+	[LGP_W_INSERT] = {
+		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
+		"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING",
+	w_row, 10},
+	[LGP_W_UPSERT] = {
+		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
+		"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
+		"task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, value = EXCLUDED.value, "
+		"type = EXCLUDED.type, bytes = EXCLUDED.bytes, ref = NULL",
+	w_row, 10},
+	[LGP_W_REF] = {
+		"UPDATE stategraph.lg_writes w SET value = NULL, ref = $4 FROM ROWS FROM (pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::jsonb[])) v(channel, value) "
+		"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND w.checkpoint_id OPERATOR(pg_catalog.=) $3 AND w.channel OPERATOR(pg_catalog.=) v.channel "
+		"AND w.value OPERATOR(pg_catalog.=) v.value",
+	w_ref, 6},
+	[LGP_W_UNREF] = {
+		"UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
+		"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND w.ref OPERATOR(pg_catalog.=) $3 AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id "
+		"AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND b.channel OPERATOR(pg_catalog.=) w.channel "
+		"AND b.writer OPERATOR(pg_catalog.=) w.ref",
+	cp_key, 3},
+	[LGP_LIST_NS] = {
+		LG_LIST_SELECT "thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		LG_LIST_FILTERS,
+	list_args, 6},
+	[LGP_LIST_THREAD] = {
+		LG_LIST_SELECT "thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND ($2::text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) " LG_LIST_FILTERS,
+	list_args, 6},
+	[LGP_LIST_ALL] = {
+		LG_LIST_SELECT "($1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1) "
+		"AND ($2::text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) " LG_LIST_FILTERS,
+	list_args, 6},
 };
 
 /* columns of the checkpoint queries (LGP_CP_GET, LGP_HEAD, LGP_LIST_*) */
@@ -209,58 +241,9 @@ static SPIPlanPtr lg_plans[LGP_COUNT];
 static SPIPlanPtr
 lg_plan(LGPlan which)
 {
-	static const Oid cp_key[] = {TEXTOID, TEXTOID, UUIDOID};
-	static const Oid blob_key[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
-	static const Oid blob_ver[] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-	static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, JSONBOID, JSONBOID};
-	static const Oid blob_row[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID, UUIDOID, INT4OID,
-	BYTEAOID, JSONBOID, TEXTOID, BYTEAOID};
-	static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
-	JSONBOID, TEXTOID, BYTEAOID};
-	static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
-	static const Oid w_ref[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, TEXTARRAYOID, JSONBARRAYOID};
-	const Oid  *types;
-	int			n;
+	const LGStatement *st = &lg_statements[which];
 
-	if (lg_plans[which])
-		return lg_plans[which];
-	switch (which)
-	{
-		case LGP_HEAD:
-			types = cp_key, n = 2;
-			break;
-		case LGP_CP_GET:
-		case LGP_W_UNREF:
-		case LGP_WRITES:
-		case LGP_SENDS:
-			types = cp_key, n = 3;
-			break;
-		case LGP_CP_UPSERT:
-			types = cp_row, n = 7;
-			break;
-		case LGP_BLOB_META:
-		case LGP_BLOB_GET:
-		case LGP_BLOB_CHAIN:
-			types = blob_key, n = 4;
-			break;
-		case LGP_BLOB_BYVER:
-			types = blob_ver, n = 4;
-			break;
-		case LGP_BLOB_UPSERT:
-			types = blob_row, n = 11;
-			break;
-		case LGP_W_INSERT:
-		case LGP_W_UPSERT:
-			types = w_row, n = 10;
-			break;
-		case LGP_W_REF:
-			types = w_ref, n = 6;
-			break;
-		default:
-			types = list_args, n = 6;
-			break;
-	}
-	return sg_spi_prepare(&lg_plans[which], lg_sql[which], n, (Oid *) types);
+	return sg_spi_prepare(&lg_plans[which], st->sql, st->nargs, (Oid *) st->types);
 }
 
 /* Runs a kept plan; nulls as SPI wants them ('n' null, ' ' not). */
@@ -437,25 +420,6 @@ lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
 	}
 }
 
-/* The elements of array value from index from on, as a new array. */
-static Jsonb *
-lg_array_tail(Jsonb *value, int from)
-{
-	JsonbParseState *ps = NULL;
-	JsonbIterator *it = JsonbIteratorInit(&value->root);
-	JsonbValue	v;
-	JsonbIteratorToken r;
-	JsonbValue *res;
-	int			i = 0;
-
-	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		if (r == WJB_ELEM && i++ >= from)
-			pushJsonbValue(&ps, WJB_ELEM, &v);
-	res = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
-	return JsonbValueToJsonb(res);
-}
-
 /*
  * The checkpoint without its channel_values (stored apart) and, when it is
  * the row's checkpoint_id in canonical form, without its "id" (lg_tuple_json
@@ -599,7 +563,7 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 		if (extends && prev_n > 0)
 		{
 			vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
-			jv = lg_array_tail(jv, prev_n);
+			jv = sg_jsonb_array_tail(jv, n - prev_n);	/* what was appended */
 		}
 		vals[6] = Int32GetDatum(n), nulls[6] = ' ';
 		{
@@ -861,19 +825,14 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	if (versions && JB_ROOT_IS_OBJECT(versions))
 	{
 		JsonbIterator *it = JsonbIteratorInit(&versions->root);
-		JsonbValue	k, ver;
-		JsonbIteratorToken r;
+		JsonbValue	ver;
+		char	   *channel;
 
-		while ((r = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		while (sg_jsonb_next_pair(&it, &channel, &ver))
 		{
-			char	   *channel;
 			JsonbValue *nv;
 			char	   *writer;
 
-			if (r != WJB_KEY)
-				continue;
-			channel = pnstrdup(k.val.string.val, k.val.string.len);
-			(void) JsonbIteratorNext(&it, &ver, true);
 			nv = lg_find(newv, channel);
 			if (nv)
 			{
@@ -1314,8 +1273,8 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 {
 	StringInfoData bytes_out;
 	JsonbIterator *it;
-	JsonbValue	k, v;
-	JsonbIteratorToken r;
+	JsonbValue	v;
+	char	   *channel;
 	bool		first = true;
 
 	initStringInfo(&bytes_out);
@@ -1323,18 +1282,14 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 	if (blobs && JB_ROOT_IS_OBJECT(blobs))
 	{
 		it = JsonbIteratorInit(&blobs->root);
-		while ((r = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+		while (sg_jsonb_next_pair(&it, &channel, &v))
 		{
-			char	   *channel, *ws;
+			char	   *ws;
 			pg_uuid_t	w;
 			StringInfoData one;
 			char	   *type;
 			bytea	   *b;
 
-			if (r != WJB_KEY)
-				continue;
-			channel = pnstrdup(k.val.string.val, k.val.string.len);
-			(void) JsonbIteratorNext(&it, &v, true);
 			ws = pnstrdup(v.val.string.val, v.val.string.len);
 			w = lg_uuid_parse(ws);
 			initStringInfo(&one);
@@ -1362,68 +1317,61 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 }
 
 /*
- * Appends "pending_writes": [[task_id, channel, value], ...] (typed bytes:
- * [task_id, channel, "base64", "type"]).
+ * Appends open, then the rows of a kept query on a checkpoint's key
+ * (thread, ns, id), each through item and separated by commas, then ']'.
  */
 static void
-lg_append_writes(StringInfo out, Datum thread, Datum ns, Datum id)
+lg_append_rows(StringInfo out, const char *open, LGPlan which, Datum thread, Datum ns, Datum id,
+			   void (*item) (StringInfo out, SPITupleTable *tt, uint64 i))
 {
 	Datum		k[3] = {thread, ns, id};
-	SPITupleTable *tt;
 	uint64		i;
 
-	lg_run(LGP_WRITES, k, NULL, 0);
-	tt = SPI_tuptable;
-	appendStringInfoString(out, "\"pending_writes\": [");
+	lg_run(which, k, NULL, 0);
+	appendStringInfoString(out, open);
 	for (i = 0; i < SPI_processed; i++)
 	{
-		Jsonb	   *v = lg_jsonb_col(tt, i, 3);
-
 		if (i > 0)
 			appendStringInfoString(out, ", ");
-		appendStringInfoChar(out, '[');
-		escape_json(out, lg_text_col(tt, i, 1));
-		appendStringInfoString(out, ", ");
-		escape_json(out, lg_text_col(tt, i, 2));
-		appendStringInfoString(out, ", ");
-		if (v)
-			lg_append_jsonb(out, v);
-		else
-		{
-			bool		isnull;
-
-			escape_json(out, lg_b64(DatumGetByteaPP(lg_col(tt, i, 5, &isnull))));
-			appendStringInfoString(out, ", ");
-			escape_json(out, lg_text_col(tt, i, 4));
-		}
-		appendStringInfoChar(out, ']');
+		item(out, SPI_tuptable, i);
 	}
 	appendStringInfoChar(out, ']');
 }
 
-/* Appends "pending_sends" (values of the parent's __pregel_tasks writes) for a v<4 checkpoint. */
+/* One pending write: [task_id, channel, value] (typed bytes: [task_id, channel, "base64", "type"]). */
 static void
-lg_append_sends(StringInfo out, Datum thread, Datum ns, Datum parent)
+lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 {
-	Datum		k[3] = {thread, ns, parent};
-	SPITupleTable *tt;
-	uint64		i;
+	Jsonb	   *v = lg_jsonb_col(tt, i, 3);
 
-	lg_run(LGP_SENDS, k, NULL, 0);
-	tt = SPI_tuptable;
-	appendStringInfoString(out, ", \"pending_sends\": [");
-	for (i = 0; i < SPI_processed; i++)
+	appendStringInfoChar(out, '[');
+	escape_json(out, lg_text_col(tt, i, 1));
+	appendStringInfoString(out, ", ");
+	escape_json(out, lg_text_col(tt, i, 2));
+	appendStringInfoString(out, ", ");
+	if (v)
+		lg_append_jsonb(out, v);
+	else
 	{
-		Jsonb	   *v = lg_jsonb_col(tt, i, 1);
+		bool		isnull;
 
-		if (i > 0)
-			appendStringInfoString(out, ", ");
-		if (v)
-			lg_append_jsonb(out, v);
-		else
-			appendStringInfoString(out, "null");
+		escape_json(out, lg_b64(DatumGetByteaPP(lg_col(tt, i, 5, &isnull))));
+		appendStringInfoString(out, ", ");
+		escape_json(out, lg_text_col(tt, i, 4));
 	}
 	appendStringInfoChar(out, ']');
+}
+
+/* One pending send: its JSON value, or null. */
+static void
+lg_append_send(StringInfo out, SPITupleTable *tt, uint64 i)
+{
+	Jsonb	   *v = lg_jsonb_col(tt, i, 1);
+
+	if (v)
+		lg_append_jsonb(out, v);
+	else
+		appendStringInfoString(out, "null");
 }
 
 /*
@@ -1467,9 +1415,9 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	appendStringInfoString(&out, ", ");
 	lg_append_values(&out, thread, ns, blobs, cache);
 	appendStringInfoString(&out, ", ");
-	lg_append_writes(&out, thread, ns, id);
+	lg_append_rows(&out, "\"pending_writes\": [", LGP_WRITES, thread, ns, id, lg_append_write);
 	if (old && has_parent)
-		lg_append_sends(&out, thread, ns, parent);
+		lg_append_rows(&out, ", \"pending_sends\": [", LGP_SENDS, thread, ns, parent, lg_append_send);
 	appendStringInfoChar(&out, '}');
 	res = cstring_to_text_with_len(out.data, out.len);
 	pfree(out.data);

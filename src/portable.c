@@ -99,23 +99,14 @@ fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
 	{
 		SGCheckpoint *cp = sg_checkpoint_from_tuple(tuptable->vals[i], tuptable->tupdesc);
 		char	   *id = sg_uuid_to_cstring(&cp->id);
-		Jsonb	   *last;
-		int			j;
+		Jsonb	   *standin = sg_checkpoint_standin_writes(cp);
 
 		sg_jb_key(&ib, id);
 		sg_jb_jsonb(&ib, sg_state_to_jsonb(cs, sg_load_state(cs, th->thread_id, &cp->id, NULL)));
-		if (sg_jsonb_array_length(cp->writes) > 0 || (last = sg_checkpoint_last_writes(cp)) == NULL)
+		if (standin == NULL)
 			continue;
 		sg_jb_key(&wb, id);
-		sg_jb_begin_array(&wb);
-		for (j = 0; j < sg_jsonb_array_length(last); j++)
-		{
-			sg_jb_begin_array(&wb);
-			sg_jb_jsonb(&wb, sg_jsonb_array_get(sg_jsonb_array_get(last, j), 0));
-			sg_jb_jsonb(&wb, sg_jsonb_empty_object());
-			sg_jb_end_array(&wb);
-		}
-		sg_jb_end_array(&wb);
+		sg_jb_jsonb(&wb, standin);
 	}
 	sg_jb_end_object(&ib);
 	sg_jb_end_object(&wb);

@@ -505,16 +505,15 @@ lock_run(Datum run_id)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
-	Datum		values[1] = {run_id};
+	uint64		found = run_sql(&plan,
+								"SELECT r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
+								"r.recursion_limit, r.owner, r.stepped, r.stop_request FROM stategraph.runs r "
+								"WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
+								"AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
+								"FOR UPDATE SKIP LOCKED",
+								1, types, &run_id, NULL);
 
-	if (run_sql(&plan,
-				"SELECT r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
-				"r.recursion_limit, r.owner, r.stepped, r.stop_request FROM stategraph.runs r "
-				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
-				"AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) FOR UPDATE SKIP LOCKED",
-				1, types, values, NULL) == 0)
-		return NULL;
-	return run_from_row(0);
+	return found ? run_from_row(0) : NULL;
 }
 
 /*

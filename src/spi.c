@@ -34,7 +34,10 @@
 #include "stategraph.h"
 
 #include "access/xact.h"
+#include "access/htup_details.h"
 #include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
 #include "utils/resowner.h"
 
 /*
@@ -189,6 +192,41 @@ sg_spi_uuid(uint64 row, int col, pg_uuid_t *out)
 	if (!isnull)
 		*out = *DatumGetUUIDP(v);
 	return !isnull;
+}
+
+/* Runs a kept statement whose parameters are all non-null text (at most 8); returns SPI_processed. */
+uint64
+sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args)
+{
+	Oid			types[8];
+	Datum		values[8];
+	int			i;
+
+	Assert(nargs <= lengthof(types));
+	for (i = 0; i < nargs; i++)
+	{
+		types[i] = TEXTOID;
+		values[i] = CStringGetTextDatum(args[i]);
+	}
+	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, NULL, 0);
+}
+
+/* Adds every row of SPI_tuptable to a materialized set-returning function's result (same columns). */
+void
+sg_spi_put_rows(ReturnSetInfo *rsinfo)
+{
+	int			natts = SPI_tuptable->tupdesc->natts;
+	Datum	   *vals = palloc(natts * sizeof(Datum));
+	bool	   *isnull = palloc(natts * sizeof(bool));
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, isnull);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, isnull);
+	}
+	pfree(vals);
+	pfree(isnull);
 }
 
 /*

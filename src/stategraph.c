@@ -76,7 +76,6 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	sg_worker_init();			/* background runs: GUCs, shared memory, launcher */
 	MarkGUCPrefixReserved("stategraph");
-	sg_tasks_init();
 }
 
 /* A required text argument: NULL and '' are errors naming the argument. */

@@ -290,6 +290,7 @@ extern void sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id
 extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id);
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
 extern Jsonb *sg_checkpoint_last_writes(SGCheckpoint *cp);
+extern Jsonb *sg_checkpoint_standin_writes(SGCheckpoint *cp);
 extern SGCheckpoint *sg_checkpoint_from_tuple(HeapTuple tup, TupleDesc desc);
 extern bool sg_state_cache_get(SGThread *th, SGCheckpoint **cp, SGState **state, MemoryContext pin);
 extern void sg_state_cache_put(const char *thread_id, TransactionId xmin, SGCheckpoint *cp,
@@ -384,6 +385,7 @@ extern void sg_run_checkpointed(SGRun *run);
 extern SGRunStatus sg_run_status(SGRun *run);
 extern bool sg_run_finished(SGRun *run);
 extern void sg_run_free(SGRun *run);
+extern Jsonb *sg_interrupt_entry(const char *task_id, const char *node, int index, Jsonb *value);
 
 /* ---------------------------------------------------------------------------
  * External tasks (tasks.c)
@@ -416,7 +418,6 @@ extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
 extern void sg_tasks_cancel_graph(const char *graph);
 extern int64 sg_interval_ms(Interval *iv);
-extern void sg_tasks_init(void);
 
 /* ---------------------------------------------------------------------------
  * Snapshots (history.c) and jsonb helpers (json.c)
@@ -493,6 +494,9 @@ extern bool sg_claim_left_more;
 typedef void (*SGCommitFn) (void);
 
 extern void sg_worker_init(void);
+extern bool sg_queue_waiters_ready(void);
+extern void sg_queue_wait_set(uint32 hash, bool waiting);
+extern void sg_queue_wake(const uint32 *hashes, int n, bool all);
 extern void sg_runs_init(void);
 extern void sg_wake_workers_at_commit(void);
 extern void sg_run_done_at_commit(void);
@@ -542,6 +546,8 @@ extern Datum sg_spi_datum(uint64 row, int col, bool *isnull);
 extern char *sg_spi_text(uint64 row, int col);
 extern Jsonb *sg_spi_jsonb(uint64 row, int col);
 extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
+extern void sg_spi_put_rows(ReturnSetInfo *rsinfo);
+extern uint64 sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
 /* ---------------------------------------------------------------------------

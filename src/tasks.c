@@ -63,7 +63,6 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
-#include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -118,26 +117,11 @@ typedef struct TaskRow
 	char	   *worker;
 } TaskRow;
 
+
 /* ---------------------------------------------------------------------------
- * Waking long polls at commit (shared memory under the preload)
+ * Waking long polls at commit (worker.c keeps the waiters, under the preload)
  * ---------------------------------------------------------------------------
  */
-typedef struct TaskWaiter
-{
-	Latch	   *latch;			/* NULL: this backend is not waiting */
-	uint32		queue_hash;
-} TaskWaiter;
-
-typedef struct TaskShmem
-{
-	slock_t		mutex;
-	int			nslots;
-	TaskWaiter	slots[FLEXIBLE_ARRAY_MEMBER];
-} TaskShmem;
-
-static TaskShmem *task_shmem = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* Queues this transaction queued work on: woken at commit. */
 #define MAX_WAKE 16
@@ -150,41 +134,6 @@ static int64 last_sweep_ms = 0;
 
 SGStepReadyHook sg_step_ready_hook = NULL;
 
-/* Bytes of shared memory for the waiter slots. */
-static Size
-task_shmem_size(void)
-{
-	return add_size(offsetof(TaskShmem, slots), mul_size(sizeof(TaskWaiter), MaxBackends));
-}
-
-/* shmem_request_hook: room for one waiter slot per backend. */
-static void
-task_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(task_shmem_size());
-}
-
-/* shmem_startup_hook: find or create the waiter slots. */
-static void
-task_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	task_shmem = ShmemInitStruct("stategraph tasks", task_shmem_size(), &found);
-	if (!found)
-	{
-		memset(task_shmem, 0, task_shmem_size());
-		SpinLockInit(&task_shmem->mutex);
-		task_shmem->nslots = MaxBackends;
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
 /* The hash a waiter slot keeps of its queue's name. */
 static uint32
 queue_hash(const char *queue)
@@ -196,39 +145,11 @@ queue_hash(const char *queue)
 static void
 tasks_xact_callback(XactEvent event, void *arg)
 {
-	Latch	   *latches[64];
-	int			n = 0,
-				i,
-				j;
-
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
 		event != XACT_EVENT_PREPARE)
 		return;
-	if (event == XACT_EVENT_COMMIT && task_shmem != NULL && (nwake > 0 || wake_all))
-	{
-		for (i = 0; i < task_shmem->nslots; i++)
-		{
-			SpinLockAcquire(&task_shmem->mutex);
-			if (task_shmem->slots[i].latch != NULL)
-			{
-				bool		match = wake_all;
-
-				for (j = 0; j < nwake && !match; j++)
-					match = wake_hashes[j] == task_shmem->slots[i].queue_hash;
-				if (match && n < (int) lengthof(latches))
-					latches[n++] = task_shmem->slots[i].latch;
-			}
-			SpinLockRelease(&task_shmem->mutex);
-			if (n == (int) lengthof(latches))
-			{
-				for (j = 0; j < n; j++)
-					SetLatch(latches[j]);
-				n = 0;
-			}
-		}
-		for (j = 0; j < n; j++)
-			SetLatch(latches[j]);
-	}
+	if (event == XACT_EVENT_COMMIT && (nwake > 0 || wake_all))
+		sg_queue_wake(wake_hashes, nwake, wake_all);
 	nwake = 0;
 	wake_all = false;
 }
@@ -255,31 +176,11 @@ note_new_work(const char *queue)
 		wake_all = true;
 }
 
-/* Put this backend in (or take it out of) the waiters of queue. */
+/* Put this backend in (or take it out of) the long-pollers of queue. */
 static void
 set_waiting(const char *queue)
 {
-	TaskWaiter *slot;
-
-	if (task_shmem == NULL || MyBackendId < 1 || MyBackendId > task_shmem->nslots)
-		return;
-	slot = &task_shmem->slots[MyBackendId - 1];
-	SpinLockAcquire(&task_shmem->mutex);
-	slot->latch = queue ? MyLatch : NULL;
-	slot->queue_hash = queue ? queue_hash(queue) : 0;
-	SpinLockRelease(&task_shmem->mutex);
-}
-
-/* Called from _PG_init: shared memory for long polls when preloaded. */
-void
-sg_tasks_init(void)
-{
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = task_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = task_shmem_startup;
+	sg_queue_wait_set(queue ? queue_hash(queue) : 0, queue != NULL);
 }
 
 /* ---------------------------------------------------------------------------
@@ -331,16 +232,6 @@ backoff_ms(int base, int attempt)
 	return Min(ms, MAX_BACKOFF_MS);
 }
 
-/* Column col (text) of a result row, or NULL. */
-static char *
-text_col(HeapTuple t, TupleDesc d, int col)
-{
-	bool		isnull;
-	Datum		v = SPI_getbinval(t, d, col, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(v);
-}
-
 /* Column col (int4 or int8) of a result row; 0 when null. */
 static int64
 int_col(HeapTuple t, TupleDesc d, int col)
@@ -371,14 +262,14 @@ row_from_tuple(HeapTuple t, TupleDesc d)
 	bool		isnull;
 	Datum		v;
 
-	r->task_id = text_col(t, d, TC_TASK_ID);
-	r->queue = text_col(t, d, TC_QUEUE);
-	r->graph = text_col(t, d, TC_GRAPH);
-	r->thread_id = text_col(t, d, TC_THREAD_ID);
+	r->task_id = SPI_getvalue(t, d, TC_TASK_ID);
+	r->queue = SPI_getvalue(t, d, TC_QUEUE);
+	r->graph = SPI_getvalue(t, d, TC_GRAPH);
+	r->thread_id = SPI_getvalue(t, d, TC_THREAD_ID);
 	r->checkpoint_id = *DatumGetUUIDP(SPI_getbinval(t, d, TC_CHECKPOINT_ID, &isnull));
-	r->node = text_col(t, d, TC_NODE);
+	r->node = SPI_getvalue(t, d, TC_NODE);
 	r->step = (int) int_col(t, d, TC_STEP);
-	r->status = text_col(t, d, TC_STATUS);
+	r->status = SPI_getvalue(t, d, TC_STATUS);
 	r->attempt = (int) int_col(t, d, TC_ATTEMPT);
 	r->max_attempts = (int) int_col(t, d, TC_MAX_ATTEMPTS);
 	r->backoff_ms = (int) int_col(t, d, TC_BACKOFF_MS);
@@ -390,7 +281,7 @@ row_from_tuple(HeapTuple t, TupleDesc d)
 	r->resume_values = jsonb_col(t, d, TC_RESUME_VALUES);
 	r->lost = DatumGetBool(SPI_getbinval(t, d, TC_LOST, &isnull));
 	r->lease_ms = int_col(t, d, TC_LEASE_MS);
-	r->worker = text_col(t, d, TC_WORKER);
+	r->worker = SPI_getvalue(t, d, TC_WORKER);
 	return r;
 }
 
@@ -554,31 +445,23 @@ failure_entry(TaskRow *row, const char *message, const char *name, Jsonb *detail
 	SGJsonBuilder b = {0};
 
 	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "message");
-	sg_jb_string(&b, message);
-	sg_jb_key(&b, "name");
-	sg_jb_string(&b, name);
-	sg_jb_key(&b, "node");
-	sg_jb_string(&b, row->node);
+	sg_jb_string_field(&b, "message", message);
+	sg_jb_string_field(&b, "name", name);
+	sg_jb_string_field(&b, "node", row->node);
 	sg_jb_key(&b, "step");
 	sg_jb_int(&b, row->step);
-	sg_jb_key(&b, "task_id");
-	sg_jb_string(&b, row->task_id);
+	sg_jb_string_field(&b, "task_id", row->task_id);
 	sg_jb_key(&b, "attempt");
 	sg_jb_int(&b, row->attempt);
-	sg_jb_key(&b, "thread_id");
-	sg_jb_string(&b, row->thread_id);
-	sg_jb_key(&b, "checkpoint_id");
-	sg_jb_string(&b, sg_uuid_to_cstring(&row->checkpoint_id));
+	sg_jb_string_field(&b, "thread_id", row->thread_id);
+	sg_jb_string_field(&b, "checkpoint_id", sg_uuid_to_cstring(&row->checkpoint_id));
 	if (row->worker)
 	{
-		sg_jb_key(&b, "worker");
-		sg_jb_string(&b, row->worker);
+		sg_jb_string_field(&b, "worker", row->worker);
 	}
 	if (detail)
 	{
-		sg_jb_key(&b, "error");
-		sg_jb_jsonb(&b, detail);
+		sg_jb_field(&b, "error", detail);
 	}
 	sg_jb_end_object(&b);
 	return sg_jb_finish(&b);
@@ -726,6 +609,34 @@ sg_tasks_cancel_graph(const char *graph)
  * ---------------------------------------------------------------------------
  */
 
+/* Runs an UPDATE of one task row whose parameters are its id ($1) and a jsonb ($2, NULL allowed). */
+static void
+update_task(SPIPlanPtr *plan, const char *sql, TaskRow *row, Jsonb *value)
+{
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2] = {CStringGetTextDatum(row->task_id), value ? JsonbPGetDatum(value) : (Datum) 0};
+	char		nulls[2] = {' ', value ? ' ' : 'n'};
+
+	run_sql(plan, sql, 2, types, values, nulls, 0);
+}
+
+/* Queues a failed attempt's task again after its backoff, recording the failure entry. */
+static void
+requeue_task(TaskRow *row, Jsonb *entry)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, JSONBOID, INTERVALOID};
+	Datum		values[3] = {CStringGetTextDatum(row->task_id), JsonbPGetDatum(entry),
+		IntervalPGetDatum(ms_interval(backoff_ms(row->backoff_ms, row->attempt)))};
+
+	run_sql(&plan,
+			"UPDATE stategraph.tasks SET status = 'queued', error = $2, lease_expires_at = NULL, "
+			"visible_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3, "
+			"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+			3, types, values, NULL, 0);
+	note_new_work(row->queue);
+}
+
 /*
  * Find up to limit expired leases: queue each task again after its backoff,
  * or, when its attempts are spent and record_failures, fail it and record
@@ -736,10 +647,8 @@ static int
 sweep_leases(int limit, bool record_failures)
 {
 	static SPIPlanPtr select_plan;
-	static SPIPlanPtr requeue_plan;
 	static SPIPlanPtr fail_plan;
 	Oid			types[2] = {INT4OID, INTERVALOID};
-	Oid			ftypes[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
 	SPITupleTable *tab;
 	uint64		n,
@@ -759,29 +668,19 @@ sweep_leases(int limit, bool record_failures)
 	{
 		TaskRow    *row = row_from_tuple(tab->vals[i], tab->tupdesc);
 		Jsonb	   *err = failure_entry(row, "the lease of the task expired", "lease_expired", NULL);
-		Datum		fvalues[2] = {CStringGetTextDatum(row->task_id), JsonbPGetDatum(err)};
 
 		if (row->attempt < row->max_attempts)
 		{
-			Oid			rtypes[3] = {TEXTOID, JSONBOID, INTERVALOID};
-			Datum		rvalues[3] = {fvalues[0], fvalues[1],
-			IntervalPGetDatum(ms_interval(backoff_ms(row->backoff_ms, row->attempt)))};
-
-			run_sql(&requeue_plan,
-					"UPDATE stategraph.tasks SET status = 'queued', error = $2, lease_expires_at = NULL, "
-					"visible_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3, "
-					"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
-					3, rtypes, rvalues, NULL, 0);
-			note_new_work(row->queue);
+			requeue_task(row, err);
 			done++;
 		}
 		else if (record_failures && sg_try_lock_thread(row->thread_id))
 		{
-			run_sql(&fail_plan,
-					"UPDATE stategraph.tasks SET status = 'failed', lost = true, error = $2, "
-					"lease_expires_at = NULL, finished_at = pg_catalog.clock_timestamp(), "
-					"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
-					2, ftypes, fvalues, NULL, 0);
+			update_task(&fail_plan,
+						"UPDATE stategraph.tasks SET status = 'failed', lost = true, error = $2, "
+						"lease_expires_at = NULL, finished_at = pg_catalog.clock_timestamp(), "
+						"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+						row, err);
 			record_on_thread(row, "error", err);
 			done++;
 		}
@@ -819,7 +718,6 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', lease ? ' ' : 'n'};
-	uint64		i;
 
 	values[0] = CStringGetTextDatum(queue);
 	values[1] = CStringGetTextDatum(worker);
@@ -841,14 +739,7 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 			"  'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), "
 			" t.resume, t.lease_expires_at",
 			4, types, values, nulls, 0);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		Datum		vals[12];
-		bool		isnull[12];
-
-		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, isnull);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, isnull);
-	}
+	sg_spi_put_rows(rsinfo);
 	return SPI_processed;
 }
 
@@ -926,7 +817,7 @@ sg_claim(PG_FUNCTION_ARGS)
 			if (left <= 0)
 				break;
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 Min(left, task_shmem ? POLL_MS_SHMEM : POLL_MS_NO_SHMEM),
+							 Min(left, sg_queue_waiters_ready() ? POLL_MS_SHMEM : POLL_MS_NO_SHMEM),
 							 PG_WAIT_EXTENSION);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -1010,24 +901,33 @@ step_complete(TaskRow *row)
 				   2, types, values, NULL, 1) == 0;
 }
 
+/*
+ * The opening shared by sg_complete, sg_fail and sg_interrupt_task: the
+ * task_id and token arguments, SPI, the thread's lock when the call may
+ * record on the thread, and the task row, fenced by the token.
+ */
+static TaskRow *
+begin_fenced_call(FunctionCallInfo fcinfo, const char *what, bool lock_thread)
+{
+	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
+	pg_uuid_t  *token;
+
+	sg_require_arg(fcinfo, 1, "token");
+	token = PG_GETARG_UUID_P(1);
+	sg_spi_connect();
+	if (lock_thread)
+		lock_task_thread(task_id);
+	return fenced_row(task_id, token, what);
+}
+
 /* sg_complete(task_id, token, update): hand back the task's update. */
 Datum
 sg_complete(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan;
-	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
-	pg_uuid_t  *token;
 	Jsonb	   *update = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	TaskRow    *row;
+	TaskRow    *row = begin_fenced_call(fcinfo, "update", false);
 	SGGraph    *g;
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', update ? ' ' : 'n'};
-
-	sg_require_arg(fcinfo, 1, "token");
-	token = PG_GETARG_UUID_P(1);
-	sg_spi_connect();
-	row = fenced_row(task_id, token, "update");
 	if (has_status(row, "completed"))
 	{
 		bool		same = (row->result == NULL && update == NULL) ||
@@ -1039,7 +939,7 @@ sg_complete(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_SG_TASK_FINISHED),
 					 errmsg("task \"%s\" of node \"%s\" was completed already with another update",
-							task_id, row->node),
+							row->task_id, row->node),
 					 errdetail("The first completion stands; this one was not taken.")));
 		sg_spi_finish();
 		PG_RETURN_VOID();		/* the same completion again */
@@ -1052,13 +952,11 @@ sg_complete(PG_FUNCTION_ARGS)
 	sg_graph_pin(g, CurrentMemoryContext);
 	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
 
-	values[0] = CStringGetTextDatum(task_id);
-	values[1] = update ? JsonbPGetDatum(update) : (Datum) 0;
-	run_sql(&plan,
-			"UPDATE stategraph.tasks SET status = 'completed', result = $2, lease_expires_at = NULL, "
-			"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
-			"WHERE task_id OPERATOR(pg_catalog.=) $1",
-			2, types, values, nulls, 0);
+	update_task(&plan,
+				"UPDATE stategraph.tasks SET status = 'completed', result = $2, lease_expires_at = NULL, "
+				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
+				"WHERE task_id OPERATOR(pg_catalog.=) $1",
+				row, update);
 	/*
 	 * A late result takes back the failure its expired lease recorded. This
 	 * rare case locks the thread after the task row, the other order than
@@ -1078,23 +976,12 @@ sg_complete(PG_FUNCTION_ARGS)
 Datum
 sg_fail(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr retry_plan;
 	static SPIPlanPtr fail_plan;
-	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
-	pg_uuid_t  *token;
 	Jsonb	   *error = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	bool		retry = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
-	TaskRow    *row;
+	TaskRow    *row = begin_fenced_call(fcinfo, "failure", true);
 	char	   *message;
 	Jsonb	   *entry;
-	Oid			types[3] = {TEXTOID, JSONBOID, INTERVALOID};
-	Datum		values[3];
-
-	sg_require_arg(fcinfo, 1, "token");
-	token = PG_GETARG_UUID_P(1);
-	sg_spi_connect();
-	lock_task_thread(task_id);
-	row = fenced_row(task_id, token, "failure");
 	if (has_status(row, "failed"))
 	{
 		sg_spi_finish();
@@ -1107,54 +994,19 @@ sg_fail(PG_FUNCTION_ARGS)
 	if (message == NULL && error != NULL && sg_jsonb_as_cstring(error) != NULL)
 		message = sg_jsonb_as_cstring(error);
 	entry = failure_entry(row, message ? message : "the worker failed", "external_task_error", error);
-	values[0] = CStringGetTextDatum(task_id);
-	values[1] = JsonbPGetDatum(entry);
 	if (retry && row->attempt < row->max_attempts)
-	{
-		values[2] = IntervalPGetDatum(ms_interval(backoff_ms(row->backoff_ms, row->attempt)));
-		run_sql(&retry_plan,
-				"UPDATE stategraph.tasks SET status = 'queued', error = $2, lease_expires_at = NULL, "
-				"visible_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3, "
-				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
-				3, types, values, NULL, 0);
-		note_new_work(row->queue);
-	}
+		requeue_task(row, entry);
 	else
 	{
-		run_sql(&fail_plan,
-				"UPDATE stategraph.tasks SET status = 'failed', error = $2, lease_expires_at = NULL, "
-				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
-				"WHERE task_id OPERATOR(pg_catalog.=) $1",
-				2, types, values, NULL, 0);
+		update_task(&fail_plan,
+					"UPDATE stategraph.tasks SET status = 'failed', error = $2, lease_expires_at = NULL, "
+					"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
+					"WHERE task_id OPERATOR(pg_catalog.=) $1",
+					row, entry);
 		record_on_thread(row, "error", entry);
 	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
-}
-
-/* The interrupt entry of a task, with the id its n-th sg_interrupt() would have. */
-static Jsonb *
-interrupt_entry(TaskRow *row, Jsonb *value)
-{
-	SGJsonBuilder b = {0};
-	char		iid[37];
-	pg_uuid_t	tid;
-
-	/* as executor.c names a node's interrupts */
-	memset(&tid, 0, sizeof(tid));
-	memcpy(tid.data, row->task_id, Min(sizeof(tid.data), strlen(row->task_id)));
-	sg_task_id(&tid, "interrupt", sg_jsonb_array_length(row->resume_values), iid);
-	sg_jb_begin_array(&b);
-	sg_jb_begin_object(&b);
-	sg_jb_key(&b, "value");
-	sg_jb_jsonb(&b, value);
-	sg_jb_key(&b, "id");
-	sg_jb_string(&b, iid);
-	sg_jb_key(&b, "node");
-	sg_jb_string(&b, row->node);
-	sg_jb_end_object(&b);
-	sg_jb_end_array(&b);
-	return sg_jb_finish(&b);
 }
 
 /* sg_interrupt_task(task_id, token, value): pause the thread to ask a human. */
@@ -1162,28 +1014,16 @@ Datum
 sg_interrupt_task(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan;
-	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
-	pg_uuid_t  *token;
 	Jsonb	   *value = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	TaskRow    *row;
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', value ? ' ' : 'n'};
+	TaskRow    *row = begin_fenced_call(fcinfo, "interrupt", true);
 
-	sg_require_arg(fcinfo, 1, "token");
-	token = PG_GETARG_UUID_P(1);
-	sg_spi_connect();
-	lock_task_thread(task_id);
-	row = fenced_row(task_id, token, "interrupt");
 	if (!has_status(row, "claimed") && !has_status(row, "queued"))
 		refuse_finished(row, "interrupt");
-	values[0] = CStringGetTextDatum(task_id);
-	values[1] = value ? JsonbPGetDatum(value) : (Datum) 0;
-	run_sql(&plan,
-			"UPDATE stategraph.tasks SET status = 'interrupted', interrupt = $2, lease_expires_at = NULL, "
-			"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
-			2, types, values, nulls, 0);
-	record_on_thread(row, "interrupts", interrupt_entry(row, value));
+	update_task(&plan,
+				"UPDATE stategraph.tasks SET status = 'interrupted', interrupt = $2, lease_expires_at = NULL, "
+				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+				row, value);
+	record_on_thread(row, "interrupts", sg_interrupt_entry(row->task_id, row->node, sg_jsonb_array_length(row->resume_values), value));
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -1225,14 +1065,7 @@ sg_tasks(PG_FUNCTION_ARGS)
 			"AND ($2::pg_catalog.text IS NULL OR status OPERATOR(pg_catalog.=) $2) "
 			"ORDER BY seq",
 			2, types, values, nulls, 0);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		Datum		vals[17];
-		bool		isnull[17];
-
-		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, isnull);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, isnull);
-	}
+	sg_spi_put_rows(rsinfo);
 	sg_spi_finish();
 	return (Datum) 0;
 }

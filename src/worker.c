@@ -108,8 +108,17 @@ typedef struct SGShared
 	Oid			dropping;		/* a database being dropped: start no worker there */
 	int			nwants;
 	Oid			wants[SG_MAX_WANTS];
+	slock_t		waiters_mutex;	/* guards the queue waiters after the slots */
 	SGWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+	/* then, MAXALIGNed, one SGQueueWaiter per backend (queue_waiters()) */
 } SGShared;
+
+/* A backend long-polling a queue of external tasks (sg_claim's wait), by its queue name's hash. */
+typedef struct SGQueueWaiter
+{
+	Latch	   *latch;			/* NULL: not waiting */
+	uint32		queue_hash;
+} SGQueueWaiter;
 
 static SGShared *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -125,11 +134,21 @@ static int	my_slot = -1;		/* in a worker */
 
 static bool start_worker_transaction(void);
 
-/* Bytes of shared memory: the header and one slot per worker. */
+/* Bytes of shared memory: the header, one slot per worker and one queue waiter per backend. */
 static Size
 shared_size(void)
 {
-	return add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers));
+	Size		slots = add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers));
+
+	return add_size(MAXALIGN(slots), mul_size(sizeof(SGQueueWaiter), MaxBackends));
+}
+
+/* The queue waiters, after the worker slots. */
+static SGQueueWaiter *
+queue_waiters(void)
+{
+	return (SGQueueWaiter *) ((char *) shared +
+							  MAXALIGN(offsetof(SGShared, slots) + sizeof(SGWorkerSlot) * sg_max_workers));
 }
 
 /* shmem_request_hook: reserve our shared memory. */
@@ -155,6 +174,7 @@ shmem_startup(void)
 	{
 		memset(shared, 0, shared_size());
 		SpinLockInit(&shared->mutex);
+		SpinLockInit(&shared->waiters_mutex);
 		ConditionVariableInit(&shared->run_done);
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -164,6 +184,63 @@ shmem_startup(void)
  * Waking at commit
  * ---------------------------------------------------------------------------
  */
+
+/* Can sg_claim's long poll be woken by commits (the preload made shared memory)? */
+bool
+sg_queue_waiters_ready(void)
+{
+	return shared != NULL;
+}
+
+/* Put this backend among the long-pollers of the queue whose name hashes to hash, or (!waiting) out. */
+void
+sg_queue_wait_set(uint32 hash, bool waiting)
+{
+	SGQueueWaiter *w;
+
+	if (shared == NULL || MyBackendId < 1 || MyBackendId > MaxBackends)
+		return;
+	w = &queue_waiters()[MyBackendId - 1];
+	SpinLockAcquire(&shared->waiters_mutex);
+	w->latch = waiting ? MyLatch : NULL;
+	w->queue_hash = waiting ? hash : 0;
+	SpinLockRelease(&shared->waiters_mutex);
+}
+
+/* Work for the queues of hashes[0..n) (all: for any queue) was committed: wake their long-pollers. */
+void
+sg_queue_wake(const uint32 *hashes, int n, bool all)
+{
+	SGQueueWaiter *waiters;
+	Latch	   *latches[64];
+	int			nlatches = 0,
+				i,
+				j;
+
+	if (shared == NULL)
+		return;
+	waiters = queue_waiters();
+	for (i = 0; i < MaxBackends; i++)
+	{
+		SpinLockAcquire(&shared->waiters_mutex);
+		if (waiters[i].latch != NULL)
+		{
+			bool		match = all;
+
+			for (j = 0; j < n && !match; j++)
+				match = hashes[j] == waiters[i].queue_hash;
+			if (match)
+				latches[nlatches++] = waiters[i].latch;
+		}
+		SpinLockRelease(&shared->waiters_mutex);
+		if (nlatches == (int) lengthof(latches) || (i == MaxBackends - 1 && nlatches > 0))
+		{
+			for (j = 0; j < nlatches; j++)
+				SetLatch(latches[j]);
+			nlatches = 0;
+		}
+	}
+}
 
 /* Add a database to the launcher's wants (mutex held). */
 static void
