@@ -351,6 +351,18 @@ is(holder($busy), 'shard_c', 'its thread is on server c now');
 is(r("SELECT (sg_get_state('$busy')).\"values\"->>'log'"), '[0]', 'and reads as before');
 is(r("SELECT status FROM sg_runs('$busy')"), 'cancelled', 'and its finished run is still listed, from server a');
 
+# and one whose thread waits on an external task (the task lives on the old server)
+my $waiting = thread_on($B, 'ext-busy-');
+my $wpart = r("SELECT stategraph_router.partition_of('$waiting')");
+r("SELECT sg_invoke('ext', '{\"log\": [\"q\"]}', '$waiting')");
+($wrc, $wout, $werr) = $router->psql('router', "CALL stategraph_router.move_partition($wpart, '$C->{connstr}')");
+like($werr, qr/partition $wpart has 0 background runs not finished and 1 external tasks still out/,
+	'move_partition refuses a partition with an external task still out');
+r(q{SELECT count(*) FROM sg_claim('llm', 'worker-3', 5) c, LATERAL sg_complete(c.task_id, c.token, '{"log": ["a"]}') x});
+is(r("SELECT sg_invoke('ext', NULL, '$waiting')->>'log'"), '["q", "a"]', 'once the task is completed and the thread goes on,');
+r("CALL stategraph_router.move_partition($wpart, '$C->{connstr}')");
+is(holder($waiting), 'shard_c', 'the partition moves');
+
 # ---------------------------------------------------------------------------
 # A shard down
 # ---------------------------------------------------------------------------
