@@ -21,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_delete_thread);
@@ -259,17 +260,87 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 	return n;
 }
 
+/*
+ * Prune one thread in a memory context and SPI connection of its own, both
+ * gone afterwards: pruning every thread keeps no memory per thread (each
+ * statement's result alone took 8 kB until SPI_finish).
+ */
+static uint64
+prune_in_own_context(MemoryContext cxt, const char *thread_id, Interval *older_than, int keep_last,
+					 bool one_of_all)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	uint64		n;
+
+	sg_spi_connect();
+	n = prune_thread(thread_id, older_than, keep_last, one_of_all);
+	sg_spi_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cxt);
+	return n;
+}
+
+/*
+ * Prune every thread, in batches of PRUNE_BATCH thread ids read in primary
+ * key order after the last one (an index range scan each), so that neither
+ * time nor memory grows faster than the number of threads.
+ */
+#define PRUNE_BATCH 1000
+static uint64
+prune_all(Interval *older_than, int keep_last)
+{
+	static SPIPlanPtr batch_plan;
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "sg_prune batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext thread_cxt = AllocSetContextCreate(CurrentMemoryContext, "sg_prune thread", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {(Datum) 0, Int32GetDatum(PRUNE_BATCH)};
+	char		nulls[2] = {'n', ' '};
+	uint64		removed = 0;
+
+	for (;;)
+	{
+		uint64		n,
+					i;
+		char	  **ids;
+
+		sg_spi_connect();
+		n = sg_spi_execute(sg_spi_prepare(&batch_plan,
+										  "SELECT thread_id FROM stategraph.threads "
+										  "WHERE $1 IS NULL OR thread_id OPERATOR(pg_catalog.>) $1 "
+										  "ORDER BY thread_id LIMIT $2",
+										  2, types), values, nulls, 0);
+		ids = palloc(sizeof(char *) * (n + 1));
+		for (i = 0; i < n; i++)
+			ids[i] = sg_spi_text(i, SG_SOLE_COLUMN);
+		sg_spi_finish();
+		for (i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			removed += prune_in_own_context(thread_cxt, ids[i], older_than, keep_last, true);
+		}
+		if (n < PRUNE_BATCH)
+			break;
+		MemoryContextSwitchTo(old);
+		values[0] = CStringGetTextDatum(ids[n - 1]);	/* outlives the batch */
+		nulls[0] = ' ';
+		MemoryContextReset(batch_cxt);
+		MemoryContextSwitchTo(batch_cxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(batch_cxt);
+	MemoryContextDelete(thread_cxt);
+	return removed;
+}
+
 /* sg_prune(older_than, keep_last, thread_id): remove old checkpoints of one thread or all. */
 Datum
 sg_prune(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr threads_plan;
 	Interval   *older_than = PG_ARGISNULL(0) ? NULL : PG_GETARG_INTERVAL_P(0);
 	int			keep_last = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 	char	   *thread_id = NULL;
-	uint64		removed = 0;
-	List	   *threads = NIL;
-	ListCell   *lc;
+	uint64		removed;
 
 	if (older_than == NULL && PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -288,28 +359,14 @@ sg_prune(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		thread_id = sg_arg_text(fcinfo, 2, "thread_id");
 
-	sg_spi_connect();
 	if (thread_id != NULL)
 	{
+		sg_spi_connect();
 		sg_thread_fetch_required(thread_id, false);
-		threads = list_make1(thread_id);
+		removed = prune_thread(thread_id, older_than, keep_last, false);
+		sg_spi_finish();
 	}
 	else
-	{
-		uint64		n,
-					i;
-
-		n = sg_spi_execute(sg_spi_prepare(&threads_plan,
-										  "SELECT thread_id FROM stategraph.threads ORDER BY thread_id COLLATE \"C\"",
-										  0, NULL), NULL, NULL, 0);
-		for (i = 0; i < n; i++)
-			threads = lappend(threads, sg_spi_text(i, SG_SOLE_COLUMN));
-	}
-	foreach(lc, threads)
-	{
-		CHECK_FOR_INTERRUPTS();
-		removed += prune_thread((char *) lfirst(lc), older_than, keep_last, thread_id == NULL);
-	}
-	sg_spi_finish();
+		removed = prune_all(older_than, keep_last);
 	PG_RETURN_INT64((int64) removed);
 }
