@@ -131,10 +131,19 @@ CREATE FUNCTION stategraph_router.thread_hash(thread_id text) RETURNS integer LA
 CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURNS integer LANGUAGE sql VOLATILE
     RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id'));
 
-/* One partition of each server: where a call for "every server" goes once. */
+/*
+ * One partition of each server: where a call for "every server" goes once.
+ * A partition being moved (stategraph_router.move_partition) reaches its
+ * old server through a connection string of its own that refuses writes:
+ * it is the same server, and another of its partitions is taken if there
+ * is one (else the call reads only, or fails with 25006).
+ */
 CREATE FUNCTION stategraph_router.server_partitions() RETURNS integer[] LANGUAGE sql STABLE AS $$
     SELECT pg_catalog.array_agg(m ORDER BY m) FROM
-        (SELECT pg_catalog.min(p.partition) AS m FROM stategraph_router.partitions() p GROUP BY p.connstr) s
+        (SELECT (pg_catalog.array_agg(p.partition ORDER BY p.connstr OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''',
+                                      p.partition))[1] AS m
+         FROM stategraph_router.partitions() p
+         GROUP BY pg_catalog.regexp_replace(p.connstr, ' options=''-c default_transaction_read_only=on''$', '')) s
 $$;
 
 /* Every partition. */
@@ -446,19 +455,19 @@ $$;
 
 /*
  * sg_wait and sg_cancel name a run, not a thread: a run id does not say
- * where it lives. Every server is asked in one parallel round, and only the
- * one that holds the run (a primary key lookup) makes the call; the others
- * answer at once with no row. A NULL run_id goes to every server as is, to
+ * where it lives. Every server is asked once, in one parallel round, and
+ * only the one that holds the run (a primary key lookup) makes the call;
+ * the others answer at once with no row. A NULL run_id goes to every server as is, to
  * get sg_wait's own error.
  */
-CREATE FUNCTION stategraph_router.wait_all(id uuid, tmo interval) RETURNS SETOF @extschema@.sg_run
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+CREATE FUNCTION stategraph_router.wait_all(parts integer[], id uuid, tmo interval) RETURNS SETOF @extschema@.sg_run
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT w.* FROM (SELECT id AS run_id WHERE id IS NULL
                      OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id)) x,
                     LATERAL sg_wait(x.run_id, tmo) w; $$;
 
-CREATE FUNCTION stategraph_router.cancel_all(id uuid, act text, OUT cancelled boolean) RETURNS SETOF boolean
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+CREATE FUNCTION stategraph_router.cancel_all(parts integer[], id uuid, act text, OUT cancelled boolean) RETURNS SETOF boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT sg_cancel(x.run_id, act) AS cancelled
     FROM (SELECT id AS run_id WHERE id IS NULL
           OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id)) x; $$;
@@ -476,7 +485,7 @@ CREATE FUNCTION @extschema@.sg_wait(run_id uuid, timeout interval DEFAULT NULL) 
 DECLARE
     r @extschema@.sg_run;
 BEGIN
-    SELECT * INTO r FROM stategraph_router.wait_all(run_id, timeout) LIMIT 1;
+    SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
     IF NOT FOUND THEN
         PERFORM stategraph_router.no_such_run(run_id);
     END IF;
@@ -488,7 +497,7 @@ CREATE FUNCTION @extschema@.sg_cancel(run_id uuid, action text DEFAULT 'interrup
 DECLARE
     c boolean;
 BEGIN
-    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(run_id, action) x LIMIT 1;
+    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
     IF NOT FOUND THEN
         PERFORM stategraph_router.no_such_run(run_id);
     END IF;

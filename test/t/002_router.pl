@@ -317,6 +317,13 @@ is(r("SELECT sg_cancel('$lrun')"), 't', 'sg_cancel of a pending run on server c'
 is(on_shard($C, "SELECT status FROM stategraph.runs WHERE run_id = '$lrun'"), 'cancelled', 'the run is cancelled on server c');
 is(r("SELECT sg_cancel('$lrun')"), 'f', 'a second sg_cancel returns false');
 is(r("SELECT sg_cancel('$k1', 'rollback')"), 't', 'sg_cancel of the idempotent run');
+# while a partition of server a is being moved (its connection string then refuses writes),
+# calls for every server reach server a once, through a partition that accepts writes
+my $fpart = r("SELECT min(partition) FROM stategraph_router.partitions() WHERE connstr = '$A->{connstr}'");
+r("ALTER SERVER stategraph OPTIONS (SET partition_$fpart " . $router->safe_psql('router', "SELECT quote_literal(stategraph_router.frozen('$A->{connstr}'))") . ")");
+is(r('SELECT count(*) FROM sg_runs()'), $allruns + 14, 'with a partition of server a frozen, sg_runs lists each run once');
+is(r("SELECT sg_cancel('$bg{shard_a}[1]')"), 'f', 'and sg_cancel reaches server a through a partition that accepts writes');
+r("ALTER SERVER stategraph OPTIONS (SET partition_$fpart '$A->{connstr}')");
 my ($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_wait('01a22a00-0000-7000-8000-000000000000')});
 like($werr, qr/run 01a22a00-0000-7000-8000-000000000000 does not exist/, 'sg_wait of a run no server holds is an error naming the run');
 ($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_wait(NULL)});
