@@ -6,8 +6,12 @@
 #
 #     bash test/bench/router/run.sh          # about 2 minutes
 #
-# Settings (environment): BENCH_SECONDS=10 (each pgbench run), CLIENTS=4
-# (throughput runs), PG_CONFIG (the PostgreSQL to run; the extension and
+# The overhead is measured in ROUNDS alternating rounds, with a floor: a
+# PL/Proxy function that runs `SELECT 1` on the shard against the same SQL
+# function called directly (what any routed call costs, whatever it does).
+#
+# Settings (environment): BENCH_SECONDS=10 (each pgbench run), ROUNDS=3,
+# CLIENTS=4 (throughput runs), PG_CONFIG (the PostgreSQL to run; the extension and
 # stategraph_router must be installed in it: make install).
 # Prints a Markdown table (also written to test/bench/router/out/latest.md).
 set -euo pipefail
@@ -16,6 +20,7 @@ PG_CONFIG=${PG_CONFIG:-pg_config}
 PGBIN=$($PG_CONFIG --bindir)
 SECS=${BENCH_SECONDS:-10}
 CLIENTS=${CLIENTS:-4}
+ROUNDS=${ROUNDS:-3}
 DIR=$(mktemp -d /var/tmp/sg-router-bench.XXXXXX)
 OUT=$HERE/out; mkdir -p "$OUT"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$(printf '%q ' "$@")"; else "$@"; fi; }
@@ -59,6 +64,14 @@ SQL
 cat >"$DIR/new.sql" <<'SQL'
 SELECT sg_invoke('bench', '{"n": 1}', 'n' || :client_id || '-' || random());
 SQL
+cat >"$DIR/floor.sql" <<'SQL'
+\set id random(1, 1000)
+SELECT floor_call('t' || :id);
+SQL
+# the floor: a PL/Proxy call that does nothing on the shard, against the same statement sent directly
+$P -d shard0 -c "CREATE FUNCTION floor_call(thread_id text) RETURNS integer LANGUAGE sql AS \$\$ SELECT 1 \$\$"
+$P -d router1 -c "CREATE FUNCTION floor_call(thread_id text) RETURNS integer LANGUAGE plproxy AS \$\$
+	CLUSTER 'stategraph'; RUN ON hashtext(thread_id); \$\$"
 # pgbench DB SCRIPT CLIENTS -> "tps latency_ms"
 bench() {
 	$PGBIN/pgbench -n -M prepared -T "$SECS" -c "$3" -j "$3" -f "$DIR/$2" "$1" 2>/dev/null |
@@ -66,15 +79,28 @@ bench() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 {
-echo "## Router overhead and throughput ($(date -u +%Y-%m-%d), $SECS s per run, nproc $(nproc), load $(cut -d' ' -f1 /proc/loadavg))"
+echo "## Router overhead and throughput ($(date -u +%Y-%m-%d), $SECS s per run, $ROUNDS alternating rounds, nproc $(nproc))"
 echo
-echo "| 1 client, 1,000 threads on one shard | direct (ms) | router (ms) | router / direct |"
-echo "|---|---|---|---|"
-for s in get.sql invoke.sql; do
-	read -r _ d < <(bench shard0 $s 1)
-	read -r _ r < <(bench router1 $s 1)
-	echo "| ${s%.sql}: $(head -2 "$DIR/$s" | tail -1 | cut -c1-60) | $d | $r | $(ratio "$r" "$d") |"
+echo "| 1 client, 1,000 threads on one shard | direct (ms) | router (ms) | router / direct | router - direct (ms) | per round (router/direct) |"
+echo "|---|---|---|---|---|---|"
+declare -A sum; declare -A per; loads=""
+for ((r = 0; r < ROUNDS; r++)); do
+	for s in get.sql invoke.sql floor.sql; do
+		read -r _ d < <(bench shard0 $s 1)
+		read -r _ x < <(bench router1 $s 1)
+		sum[d$s]=$(awk -v a="${sum[d$s]:-0}" -v b="$d" 'BEGIN {print a + b}')
+		sum[r$s]=$(awk -v a="${sum[r$s]:-0}" -v b="$x" 'BEGIN {print a + b}')
+		per[$s]="${per[$s]:-} $(ratio "$x" "$d")"
+	done
+	loads="$loads $(cut -d' ' -f1 /proc/loadavg)"
 done
+for s in get.sql invoke.sql floor.sql; do
+	d=$(awk -v a="${sum[d$s]}" -v n=$ROUNDS 'BEGIN {printf "%.3f", a / n}')
+	x=$(awk -v a="${sum[r$s]}" -v n=$ROUNDS 'BEGIN {printf "%.3f", a / n}')
+	echo "| ${s%.sql}: $(head -2 "$DIR/$s" | tail -1 | cut -c1-60) | $d | $x | $(ratio "$x" "$d") | $(awk -v a="$x" -v b="$d" 'BEGIN {printf "%.3f", a - b}') |${per[$s]} |"
+done
+echo
+echo "(load average after each round:$loads)"
 echo
 echo "| $CLIENTS clients, sg_invoke of new threads | invokes/s |"
 echo "|---|---|"
