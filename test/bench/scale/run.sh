@@ -30,7 +30,7 @@
 #
 # Settings: SMALL=10000 LARGE=1000000 BENCH_SECONDS=8 ROUNDS=3 SB (shared_buffers
 # of the second phase; default 25% of RAM) SWEEP_SECONDS=120 VACUUM_MINUTES=10
-# VACUUM_CLIENTS=2, PG_CONFIG.
+# VACUUM_CLIENTS=2, LATENCY_ONLY=1 (parts 1 and 2 only), PG_CONFIG.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -39,6 +39,7 @@ SMALL=${SMALL:-10000}; LARGE=${LARGE:-1000000}
 SECS=${BENCH_SECONDS:-8}; ROUNDS=${ROUNDS:-3}
 SB=${SB:-$(awk '/^MemTotal/ {printf "%dMB", $2 / 4 / 1024}' /proc/meminfo)}
 SWEEP_SECONDS=${SWEEP_SECONDS:-120}; VACUUM_MINUTES=${VACUUM_MINUTES:-10}; VACUUM_CLIENTS=${VACUUM_CLIENTS:-2}
+LATENCY_ONLY=${LATENCY_ONLY:-0}
 DIR=$(mktemp -d /var/tmp/sg-scale-bench.XXXXXX)
 OUT=$HERE/out; mkdir -p "$OUT"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$(printf '%q ' "$@")"; else "$@"; fi; }
@@ -134,6 +135,7 @@ for db in small large; do
 done | awk '{print "- " $1 " " $2 " checkpoints, " $3 " " $4 " (tables, TOAST, index), " $5 " bytes per checkpoint row"}'
 echo
 
+if [ "$LATENCY_ONLY" = 0 ]; then
 # sg_prune over every thread: one checkpoint of each goes
 echo "| sg_prune(keep_last => 3), every thread | threads | checkpoints removed | seconds | checkpoints/s | µs per thread | load |"
 echo "|---|---|---|---|---|---|---|"
@@ -166,10 +168,11 @@ after=$(count); s=$(elapsed "$t0")
 echo "| and CALL sg_work() back to back | $before | $((before - after)) | $s | $(awk -v r=$((before - after)) -v s="$s" 'BEGIN {printf "%.0f", r / s}') | $sweeps | $(awk -v n=$sweeps -v s="$s" 'BEGIN {printf "%.2f", s / n}') | $(load) |"
 $P -d large -c "SELECT sg_set_retention('bench', NULL)" >/dev/null
 echo
+fi
 } | tee "$OUT/latest.md"
 
 # VACUUM under a steady load with retention on (VACUUM_MINUTES=0: not run)
-[ "$VACUUM_MINUTES" -gt 0 ] || exit 0
+[ "$VACUUM_MINUTES" -gt 0 ] && [ "$LATENCY_ONLY" = 0 ] || exit 0
 $P -d postgres -c "CREATE DATABASE steady"
 $P -d steady -c "CREATE EXTENSION stategraph" -c "CREATE FUNCTION inc(state jsonb) RETURNS jsonb LANGUAGE sql
 	AS \$\$ SELECT jsonb_build_object('n', COALESCE((state->>'n')::int, 0) + 1, 'log', jsonb_build_array(COALESCE((state->>'n')::int, 0))) \$\$" \
