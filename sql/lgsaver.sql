@@ -115,10 +115,10 @@ SELECT sg_lg_prune(ARRAY['lgs-1'], 'keep_some');
 SELECT sg_lg_list("limit" => -1);
 SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-4';
 
--- storage: a pending write whose value the next checkpoint stores (a node's
--- new messages) refers to that value row instead of keeping a copy; the
--- checkpoint column does not repeat its id; reads give back both
-\set long '"a reply long enough to be stored once, as the checkpoint''s value, not again as a write"'
+-- storage: a value the next checkpoint stores that is exactly a pending write
+-- of its parent (a node's new messages) is not copied: its value row refers to
+-- that write; the checkpoint column does not repeat its id; reads give back both
+\set long '"a reply long enough to be stored once, as the task''s write, not again as the checkpoint''s value"'
 SELECT sg_lg_put('lgs-ref', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000101", "ts": "t1", "channel_values": {"messages": ["hi"]},
       "channel_versions": {"messages": 1}, "versions_seen": {}}',
@@ -129,31 +129,37 @@ SELECT sg_lg_put('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101',
     format('{"v": 4, "id": "1ef00000-0000-6000-8000-000000000102", "ts": "t2", "channel_values": {"messages": ["hi", %s], "small": [1]},
       "channel_versions": {"messages": 2, "small": 2}, "versions_seen": {}}', :'long')::jsonb,
     '{"source": "loop", "step": 1}', '{"messages": 2, "small": 2}');
-SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref' ORDER BY idx;
-SELECT checkpoint ? 'id' AS id_stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-ref' LIMIT 1;
-SELECT t->'checkpoint'->>'id' AS id, (t->'pending_writes')::jsonb = format('[["task-chat", "messages", [%s]], ["task-chat", "small", [1]]]', :'long')::jsonb AS writes_read
+SELECT channel, base IS NOT NULL AS extends, value IS NULL AS not_copied, wcheckpoint, wtask, widx
+  FROM stategraph.lg_blobs WHERE thread_id = 'lgs-ref' ORDER BY writer, channel;
+SELECT checkpoint::jsonb ? 'id' AS id_stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-ref' LIMIT 1;
+SELECT t->'checkpoint'->>'id' AS id, (t->'channel_values')::jsonb = format('{"messages": ["hi", %s], "small": [1]}', :'long')::jsonb AS values_read
+  FROM sg_lg_get_tuple('lgs-ref') t;
+SELECT (t->'pending_writes')::jsonb = format('[["task-chat", "messages", [%s]], ["task-chat", "small", [1]]]', :'long')::jsonb AS writes_read
   FROM sg_lg_get_tuple('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101') t;
--- the copy refers to its own rows; storing the checkpoint again copies the value back first
+-- the copy refers to its own rows; storing the checkpoint again with another value stores that value
 SELECT sg_lg_copy_thread('lgs-ref', 'lgs-ref-copy');
-SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy' ORDER BY idx;
-SELECT (t->'pending_writes'->0->2->0)::jsonb = :'long'::jsonb AS copy_reads FROM sg_lg_get_tuple('lgs-ref-copy', '', '1ef00000-0000-6000-8000-000000000101') t;
+SELECT channel, value IS NULL AS not_copied, wcheckpoint FROM stategraph.lg_blobs WHERE thread_id = 'lgs-ref-copy' ORDER BY writer, channel;
+SELECT (t->'channel_values'->'messages'->1)::jsonb = :'long'::jsonb AS copy_reads FROM sg_lg_get_tuple('lgs-ref-copy') t;
 SELECT sg_lg_put('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101',
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000102", "ts": "t2", "channel_values": {"messages": ["hi", "other"]},
       "channel_versions": {"messages": 3}, "versions_seen": {}}',
     '{"source": "loop", "step": 1}', '{"messages": 3}');
-SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref' ORDER BY idx;
-SELECT (t->'pending_writes'->0->2->0)::jsonb = :'long'::jsonb AS still_read FROM sg_lg_get_tuple('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101') t;
--- pruning copies values back into the writes it keeps
+SELECT channel, value, wcheckpoint FROM stategraph.lg_blobs WHERE thread_id = 'lgs-ref' AND channel = 'messages' ORDER BY writer;
+SELECT t->'channel_values' AS "values" FROM sg_lg_get_tuple('lgs-ref') t;
+-- pruning the write's checkpoint copies the value into the row that refers to it
 SELECT sg_lg_delete_for_runs('{none}');
-SELECT sg_lg_put('lgs-ref-copy', '', '1ef00000-0000-6000-8000-000000000102',
-    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000103", "ts": "t3", "channel_values": {"messages": ["hi", "x"]},
-      "channel_versions": {"messages": 4}, "versions_seen": {}}',
-    '{"source": "loop", "step": 2, "run_id": "r3"}', '{}');
-UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{"run_id": "r2"}'
- WHERE thread_id = 'lgs-ref-copy' AND checkpoint_id = '1ef00000-0000-6000-8000-000000000102';
-SELECT sg_lg_delete_for_runs('{r2}');
-SELECT channel, value IS NULL AS not_copied, ref FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy' ORDER BY idx;
-SELECT (t->'pending_writes'->0->2->0)::jsonb = :'long'::jsonb AS kept_read FROM sg_lg_get_tuple('lgs-ref-copy', '', '1ef00000-0000-6000-8000-000000000101') t;
+UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{"run_id": "r1"}'
+ WHERE thread_id = 'lgs-ref-copy' AND checkpoint_id = '1ef00000-0000-6000-8000-000000000101';
+SELECT sg_lg_delete_for_runs('{r1}');
+SELECT channel, value IS NULL AS not_copied, wcheckpoint FROM stategraph.lg_blobs WHERE thread_id = 'lgs-ref-copy' ORDER BY writer, channel;
+SELECT (t->'channel_values')::jsonb = format('{"messages": ["hi", %s], "small": [1]}', :'long')::jsonb AS kept_read,
+       (SELECT count(*) FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy') AS writes_left
+  FROM sg_lg_get_tuple('lgs-ref-copy') t;
+-- large JSON values are stored compressed, and read back whole
+SELECT sg_lg_put_writes('lgs-ref-copy', '', '1ef00000-0000-6000-8000-000000000102', 'task-big',
+    format('[["doc", %s]]', to_jsonb(repeat('all work and no play ', 40)))::jsonb);
+SELECT pg_column_size(value) < octet_length(value::text) AS compressed, value #>> '{}' = repeat('all work and no play ', 40) AS same
+  FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy' AND task_id = 'task-big';
 SELECT sg_lg_delete_thread('lgs-ref') + sg_lg_delete_thread('lgs-ref-copy') AS deleted;
 
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)

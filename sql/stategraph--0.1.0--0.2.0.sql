@@ -534,9 +534,11 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  * threads here (clients/langgraph-js, src/lgsaver.c). Three tables, keyed as
  * LangGraph keys them: (thread_id, checkpoint_ns, ...).
  *
- * lg_checkpoints holds a v4 checkpoint without its channel values, its
- * metadata, and `blobs`, where each channel's value is stored: a map of
- * channel name to the id of the checkpoint that wrote that value. Keying
+ * lg_checkpoints holds a v4 checkpoint without its channel values (as
+ * compact json text: a third smaller than jsonb for LangGraph's maps of
+ * small version numbers), its metadata, and `blobs`, where each channel's
+ * value is: a map of channel name to the id of the checkpoint that wrote
+ * that value, or to [value] for a small value kept in the row. Keying
  * values by their writer (not by LangGraph's channel version) keeps a replay
  * that reuses version numbers from overwriting or reusing an older value.
  *
@@ -550,11 +552,13 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  * lg_writes holds pending writes (put_writes), in LangGraph's order
  * (task_path, task_id, idx); special channels use LangGraph's negative
  * indexes (__error__ -1, __scheduled__ -2, __interrupt__ -3, __resume__ -4).
- * A write whose JSON value (64 bytes or more) is what the next checkpoint
- * stored in lg_blobs for the same channel (a node's new messages, most often)
- * keeps no copy: `ref` names that lg_blobs row (its writer) and `value` is
- * NULL. Re-putting that checkpoint, sg_lg_prune and sg_lg_delete_for_runs
- * copy such values back first, so no lg_blobs row a write uses changes.
+ * A value (or appended part) of 64 bytes or more that is exactly the value
+ * of the parent checkpoint's one pending write to the channel (a node's new
+ * messages, most often) is not stored twice: its lg_blobs row has no value
+ * and names that write (wcheckpoint, wtask, widx). Writes never change once
+ * stored; pruning copies such a value into its row before the write goes.
+ * JSON values of 256 bytes or more are stored compressed (TOAST compresses
+ * only rows over 2 kB).
  *
  * `owner` is text (9 bytes for "postgres"), not name (64 bytes): with ~1.4 kB
  * stored per chat turn in a dozen rows, a name column was 8% of the storage.
@@ -566,7 +570,7 @@ CREATE TABLE stategraph.lg_checkpoints (
     checkpoint_ns        text NOT NULL DEFAULT '',
     checkpoint_id        uuid NOT NULL,
     parent_checkpoint_id uuid,
-    checkpoint           jsonb NOT NULL,   -- v, id, ts, channel_versions, versions_seen, updated_channels...
+    checkpoint           json NOT NULL,    -- v, id, ts, channel_versions, versions_seen, updated_channels... (compact text)
     metadata             jsonb NOT NULL,   -- source, step, parents, run_id...
     blobs                jsonb NOT NULL,   -- {"channel": "writer checkpoint id"}
     owner                text NOT NULL DEFAULT CURRENT_USER,  -- text, not name: 9 bytes instead of 64 per row
@@ -586,6 +590,9 @@ CREATE TABLE stategraph.lg_blobs (
     value         jsonb,                   -- the JSON value, or the appended elements
     type          text,                    -- serializer type of a non-JSON value
     bytes         bytea,                   -- a non-JSON value
+    wcheckpoint   uuid,                    -- value (or appended elements) is this pending write's:
+    wtask         text,                    --   lg_writes (checkpoint_id, task_id, idx) = (wcheckpoint, wtask, widx)
+    widx          integer,
     owner         text NOT NULL DEFAULT CURRENT_USER,
     PRIMARY KEY (thread_id, checkpoint_ns, channel, writer)
 );
@@ -601,7 +608,6 @@ CREATE TABLE stategraph.lg_writes (
     value         jsonb,
     type          text,
     bytes         bytea,
-    ref           uuid,                    -- value is lg_blobs' (channel, writer = ref): not copied
     owner         text NOT NULL DEFAULT CURRENT_USER,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 );
@@ -625,9 +631,9 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
 
 /* Used by sg_threads for LangGraph.js threads. */
-CREATE FUNCTION stategraph.lg_next(checkpoint jsonb, blobs jsonb) RETURNS text[]
+CREATE FUNCTION stategraph.lg_next(checkpoint json, blobs jsonb) RETURNS text[]
     AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION stategraph.lg_next(jsonb, jsonb) IS
+COMMENT ON FUNCTION stategraph.lg_next(json, jsonb) IS
 'The nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
 
 CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
@@ -894,7 +900,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
-GRANT EXECUTE ON FUNCTION stategraph.lg_next(jsonb, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.lg_next(json, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;

@@ -29,6 +29,18 @@
  * scan over the channel's rows (writers are time-ordered uuids and a base is
  * always older than the value extending it) and joins the parts as text.
  *
+ * Stored once. A value (or the part an array appends) that is exactly the
+ * parent checkpoint's one pending write to that channel (a node's new
+ * messages) keeps no copy: its row names that write (wcheckpoint, wtask,
+ * widx), and reads take the write's value. Writes never change once stored,
+ * so nothing is updated (an UPDATE would leave the dead version as free
+ * space); pruning copies the value into its row before the write goes.
+ * Small values, and LangGraph's own inputs and triggers, which the next step
+ * consumes, stay in the checkpoint row's map as [value] (a value row, its
+ * key and its index entry cost ~250 bytes). The checkpoint itself is
+ * compact json text (LangGraph's maps of small version numbers take a third
+ * less than as jsonb), and JSON values of 256 bytes or more are compressed.
+ *
  * Documents. get_tuple and list return json text built here: the stored
  * jsonb values are printed once, and the client parses once.
  *
@@ -42,12 +54,21 @@
  * surviving checkpoint refers to; a surviving value whose base goes away is
  * rewritten whole first.
  *
+ * stategraph's own maintenance covers these threads through the sg_lg_
+ * functions at the end of this file, which retention.c (sg_prune,
+ * sg_delete_thread), runs.c (the retention sweep) and portable.c
+ * (sg_export_thread, sg_import_thread) call for an id that names no
+ * stategraph thread: pruning per namespace, the default retention, and an
+ * export of the rows as stored (format stategraph.lg_thread).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "stategraph.h"
 
+#include "access/toast_compression.h"
+#include "access/toast_internals.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
@@ -70,7 +91,10 @@
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_TASKS		"__pregel_tasks"
-#define LG_REF_MIN		64		/* smallest stored value pending writes refer to instead of copying */
+#define LG_REF_MIN		64		/* smallest value a value row refers to a pending write for, instead of a copy */
+#define LG_INLINE_MAX	40		/* largest JSON value kept in the checkpoint row's map (not arrays) */
+#define LG_INLINE_INTERNAL 256	/* ... a value of LangGraph's own channels (inputs, triggers) */
+#define LG_COMPRESS_MIN	256		/* smallest JSON value stored compressed (rows under 2 kB are not, by TOAST) */
 #define LG_LOCK_FIELD4	0x4c47	/* 'LG': our advisory locks in pg_locks.objsubid */
 
 /* the kept plans of this file */
@@ -81,6 +105,7 @@ typedef enum LGPlan
 	LGP_CP_UPSERT,
 	LGP_BLOB_META,
 	LGP_BLOB_BYVER,
+	LGP_CP_BYVER,
 	LGP_BLOB_UPSERT,
 	LGP_BLOB_GET,
 	LGP_BLOB_CHAIN,
@@ -88,8 +113,7 @@ typedef enum LGPlan
 	LGP_SENDS,
 	LGP_W_INSERT,
 	LGP_W_UPSERT,
-	LGP_W_REF,
-	LGP_W_UNREF,
+	LGP_W_SAME,
 	LGP_LIST_NS,
 	LGP_LIST_THREAD,
 	LGP_LIST_ALL,
@@ -100,13 +124,19 @@ typedef enum LGPlan
 static const Oid cp_key[] = {TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_key[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_ver[] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, JSONBOID, JSONBOID};
+static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONOID, JSONBOID, JSONBOID};
 static const Oid blob_row[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID, UUIDOID, INT4OID,
-BYTEAOID, JSONBOID, TEXTOID, BYTEAOID};
+BYTEAOID, JSONBOID, TEXTOID, BYTEAOID, UUIDOID, TEXTOID, INT4OID};
 static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
 JSONBOID, TEXTOID, BYTEAOID};
 static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
-static const Oid w_ref[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, TEXTARRAYOID, JSONBARRAYOID};
+static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONBOID};
+
+/* the JSON value of value row b: its own, or that of the pending write it refers to */
+#define LG_BLOB_VALUE \
+	"COALESCE(b.value, (SELECT w.value FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) b.thread_id " \
+	"AND w.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND w.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint " \
+	"AND w.task_id OPERATOR(pg_catalog.=) b.wtask AND w.idx OPERATOR(pg_catalog.=) b.widx))"
 
 /* a kept statement: its text and its parameter types */
 typedef struct LGStatement
@@ -154,36 +184,39 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND version OPERATOR(pg_catalog.=) $4 ORDER BY writer DESC LIMIT 1",
 	blob_ver, 4},
+	[LGP_CP_BYVER] = {
+		"SELECT blobs OPERATOR(pg_catalog.->) $3 FROM stategraph.lg_checkpoints "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND blobs OPERATOR(pg_catalog.?) $3 "
+		"AND (checkpoint OPERATOR(pg_catalog.->) 'channel_versions' OPERATOR(pg_catalog.->) $3)::pg_catalog.jsonb "
+		"OPERATOR(pg_catalog.=) $4 "
+		"ORDER BY checkpoint_id DESC LIMIT 1",
+	blob_ver, 4},
 	[LGP_BLOB_UPSERT] = {
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-		"value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+		"value, type, bytes, wcheckpoint, wtask, widx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
 		"ON CONFLICT (thread_id, checkpoint_ns, channel, writer) DO UPDATE SET version = EXCLUDED.version, "
 		"base = EXCLUDED.base, n = EXCLUDED.n, digest = EXCLUDED.digest, value = EXCLUDED.value, "
-		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
-	blob_row, 11},
+		"type = EXCLUDED.type, bytes = EXCLUDED.bytes, wcheckpoint = EXCLUDED.wcheckpoint, "
+		"wtask = EXCLUDED.wtask, widx = EXCLUDED.widx",
+	blob_row, 14},
 	[LGP_BLOB_GET] = {
-		"SELECT writer, base, value, type, bytes FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT writer, base, " LG_BLOB_VALUE ", type, bytes FROM stategraph.lg_blobs b WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.=) $4",
 	blob_key, 4},
 	[LGP_BLOB_CHAIN] = {
-		"SELECT writer, base, value FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT writer, base, " LG_BLOB_VALUE " FROM stategraph.lg_blobs b WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.<=) $4 ORDER BY writer DESC",
 	blob_key, 4},
 	[LGP_WRITES] = {
-		"SELECT task_id, channel, COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
-		"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-		"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
-		"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT task_id, channel, value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
 		"ORDER BY task_path, task_id, idx",
 	cp_key, 3},
 	[LGP_SENDS] = {
-		"SELECT COALESCE(w.value, (SELECT b.value FROM stategraph.lg_blobs b "
-		"WHERE b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-		"AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref)), type, bytes "
-		"FROM stategraph.lg_writes w WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"SELECT value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
 		"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS "' ORDER BY task_path, task_id, idx",
 	cp_key, 3},
@@ -197,21 +230,13 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
 		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
 		"task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, value = EXCLUDED.value, "
-		"type = EXCLUDED.type, bytes = EXCLUDED.bytes, ref = NULL",
+		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
 	w_row, 10},
-	[LGP_W_REF] = {
-		"UPDATE stategraph.lg_writes w SET value = NULL, ref = $4 FROM ROWS FROM (pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::jsonb[])) v(channel, value) "
-		"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-		"AND w.checkpoint_id OPERATOR(pg_catalog.=) $3 AND w.channel OPERATOR(pg_catalog.=) v.channel "
-		"AND w.value OPERATOR(pg_catalog.=) v.value",
-	w_ref, 6},
-	[LGP_W_UNREF] = {
-		"UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
-		"WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND w.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-		"AND w.ref OPERATOR(pg_catalog.=) $3 AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-		"AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND b.channel OPERATOR(pg_catalog.=) w.channel "
-		"AND b.writer OPERATOR(pg_catalog.=) w.ref",
-	cp_key, 3},
+	[LGP_W_SAME] = {
+		"SELECT task_id, idx, value OPERATOR(pg_catalog.=) $5 FROM stategraph.lg_writes "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 AND channel OPERATOR(pg_catalog.=) $4 LIMIT 2",
+	w_same, 5},
 	[LGP_LIST_NS] = {
 		LG_LIST_SELECT "thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		LG_LIST_FILTERS,
@@ -236,6 +261,8 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 #define CP_NS		7
 
 static SPIPlanPtr lg_plans[LGP_COUNT];
+
+static bool lg_internal_channel(const char *name, int len);
 
 /* The kept plan of a statement, prepared on first use. */
 static SPIPlanPtr
@@ -320,17 +347,25 @@ lg_ns_arg(FunctionCallInfo fcinfo, int arg)
  * Serialises concurrent writers of one (thread, namespace) until commit: an
  * advisory lock of our own (field4 'LG', beside the 'SG' locks of
  * stategraph's threads), so that it never meets an application's
- * pg_advisory_lock keys.
+ * pg_advisory_lock keys. With dont_wait, returns false when another
+ * transaction holds it.
  */
-static void
-lg_lock(const char *thread_id, const char *ns)
+static bool
+lg_lock_mode(const char *thread_id, const char *ns, bool dont_wait)
 {
 	LOCKTAG		tag;
 	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
 
 	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Waits for the writers' lock of (thread, namespace). */
+static void
+lg_lock(const char *thread_id, const char *ns)
+{
+	(void) lg_lock_mode(thread_id, ns, false);
 }
 
 /* The value of key in a jsonb object, or NULL. */
@@ -358,11 +393,10 @@ lg_find_string(Jsonb *obj, const char *key)
  * ---------------------------------------------------------------------------
  */
 
-/* digest := SHA-256(digest || kind || bytes of one element). */
+/* digest := SHA-256(digest || kind || bytes of one element), with ctx (reused, one per array). */
 static void
-lg_digest_element(uint8 *digest, JsonbValue *v)
+lg_digest_element(pg_cryptohash_ctx *ctx, uint8 *digest, JsonbValue *v)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		kind = (uint8) v->type;
 	const uint8 *data = NULL;
 	size_t		len = 0;
@@ -384,13 +418,12 @@ lg_digest_element(uint8 *digest, JsonbValue *v)
 		default:
 			break;
 	}
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+	if (pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, digest, LG_DIGEST_LEN) < 0 ||
 		pg_cryptohash_update(ctx, &kind, 1) < 0 ||
 		(len > 0 && pg_cryptohash_update(ctx, data, len) < 0) ||
 		pg_cryptohash_final(ctx, digest, LG_DIGEST_LEN) < 0)
 		elog(ERROR, "could not compute a SHA-256 digest");
-	pg_cryptohash_free(ctx);
 }
 
 /*
@@ -406,7 +439,10 @@ lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
 	JsonbValue	v;
 	JsonbIteratorToken r;
 	int			i = 0;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
+	if (ctx == NULL)
+		elog(ERROR, "could not compute a SHA-256 digest");
 	memset(digest, 0, LG_DIGEST_LEN);
 	*prefix_match = (prefix_n == 0 && prefix_digest &&
 					 memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0);
@@ -414,10 +450,53 @@ lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
 	{
 		if (r != WJB_ELEM)
 			continue;
-		lg_digest_element(digest, &v);
+		lg_digest_element(ctx, digest, &v);
 		if (++i == prefix_n && prefix_digest)
 			*prefix_match = memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0;
 	}
+	pg_cryptohash_free(ctx);
+}
+
+/*
+ * jsonb as compact JSON text (no space after ':' and ','), for the
+ * checkpoint column: it is json, ~35% smaller than jsonb for LangGraph's
+ * maps of small version numbers, and only read whole.
+ */
+static Datum
+lg_compact_json(Jsonb *j)
+{
+	char	   *src = JsonbToCString(NULL, &j->root, VARSIZE(j));
+	char	   *dst = palloc(strlen(src) + 1);
+	char	   *d = dst;
+	bool		in_string = false;
+	const char *c;
+
+	for (c = src; *c; c++)
+	{
+		if (in_string)
+		{
+			if (*c == '\\' && c[1] != '\0')
+				*d++ = *c++;
+			else if (*c == '"')
+				in_string = false;
+		}
+		else if (*c == '"')
+			in_string = true;
+		else if (*c == ' ' && d > dst && (d[-1] == ':' || d[-1] == ','))
+			continue;
+		*d++ = *c;
+	}
+	*d = '\0';
+	return PointerGetDatum(cstring_to_text(dst));
+}
+
+/* The checkpoint column (json) of row i as jsonb. */
+static Jsonb *
+lg_checkpoint_col(SPITupleTable *tt, uint64 i)
+{
+	char	   *text = lg_text_col(tt, i, CP_CHECKPOINT);
+
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
 }
 
 /*
@@ -505,16 +584,59 @@ lg_bytes_for(ArrayType *chans, ArrayType *types, ArrayType *vals, const char *ch
 }
 
 /*
- * Stores channel's new value written by checkpoint id; a JSON array that
- * extends the parent's value (writer base) keeps only its new elements.
- * Returns the JSON stored (those elements, or the whole value), NULL for bytes.
+ * A JSON value as it is stored: compressed (as TOAST would compress it in a
+ * row over 2 kB) when it is LG_COMPRESS_MIN bytes or more and compresses.
+ * The stored datum reads back as the same jsonb everywhere.
  */
-static Jsonb *
-lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const char *channel,
-			   JsonbValue *version, JsonbValue *value, text *type, bytea *bytes, const char *base)
+static Datum
+lg_stored_json(Jsonb *j)
 {
-	Datum		vals[11];
-	char		nulls[11];
+	Datum		d = JsonbPGetDatum(j);
+	Datum		c;
+
+	if (VARSIZE(j) < LG_COMPRESS_MIN)
+		return d;
+	c = toast_compress_datum(d, default_toast_compression);
+	return c != (Datum) 0 ? c : d;
+}
+
+/*
+ * Whether the JSON the new checkpoint stores for channel (the appended
+ * elements, or a whole value) is exactly the value of the parent's one
+ * pending write to that channel (a node's new messages, most often); if so,
+ * the value row refers to that write (vals[11..13]: checkpoint, task, index)
+ * instead of keeping a second copy. Writes never change once stored (a retry
+ * stores nothing), so the reference stays true until pruning, which copies
+ * the value back before the write goes (lg_collect).
+ */
+static bool
+lg_refer_to_write(Datum *vals, char *nulls, const pg_uuid_t *parent, Jsonb *stored)
+{
+	Datum		k[5] = {vals[0], vals[1], lg_uuid_datum(parent), vals[2], JsonbPGetDatum(stored)};
+	bool		isnull;
+
+	if (VARSIZE(stored) < LG_REF_MIN || lg_run(LGP_W_SAME, k, NULL, 2) != 1 ||
+		!DatumGetBool(lg_col(SPI_tuptable, 0, 3, &isnull)) || isnull)
+		return false;
+	vals[11] = k[2], nulls[11] = ' ';
+	vals[12] = lg_col(SPI_tuptable, 0, 1, &isnull), nulls[12] = ' ';
+	vals[13] = lg_col(SPI_tuptable, 0, 2, &isnull), nulls[13] = ' ';
+	return true;
+}
+
+/*
+ * Stores channel's new value written by checkpoint id (parent: its parent);
+ * a JSON array that extends the parent's value (writer base) keeps only its
+ * new elements, and JSON that the parent's pending write holds is not
+ * copied (lg_refer_to_write).
+ */
+static void
+lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const pg_uuid_t *parent,
+			   const char *channel, JsonbValue *version, JsonbValue *value, text *type, bytea *bytes,
+			   const char *base)
+{
+	Datum		vals[14];
+	char		nulls[14];
 	Jsonb	   *jv = value ? JsonbValueToJsonb(value) : NULL;
 	uint8		digest[LG_DIGEST_LEN];
 
@@ -574,50 +696,14 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 			vals[7] = PointerGetDatum(d), nulls[7] = ' ';
 		}
 	}
-	if (jv)
-		vals[8] = JsonbPGetDatum(jv), nulls[8] = ' ';
-	else
+	if (jv && !(parent && lg_refer_to_write(vals, nulls, parent, jv)))
+		vals[8] = lg_stored_json(jv), nulls[8] = ' ';
+	else if (jv == NULL)
 	{
 		vals[9] = PointerGetDatum(type), nulls[9] = ' ';
 		vals[10] = PointerGetDatum(bytes), nulls[10] = ' ';
 	}
 	lg_run(LGP_BLOB_UPSERT, vals, nulls, 0);
-	return jv;
-}
-
-/*
- * The pending writes of the parent checkpoint whose value is one a put just
- * stored (a task's appended messages, most often) keep a reference to that
- * value row instead of a second copy: ref = the new checkpoint, value NULL.
- * LGP_WRITES reads them back through it; values under LG_REF_MIN bytes are
- * not worth the update.
- */
-static void
-lg_ref_writes(const char *thread_id, const char *ns, const pg_uuid_t *parent, const pg_uuid_t *id,
-			  List *channels, List *values)
-{
-	Datum		a[6];
-	Datum	   *cd, *vd;
-	ListCell   *lc, *lv;
-	int			n = 0;
-
-	if (channels == NIL)
-		return;
-	cd = palloc(sizeof(Datum) * list_length(channels));
-	vd = palloc(sizeof(Datum) * list_length(channels));
-	forboth(lc, channels, lv, values)
-	{
-		cd[n] = CStringGetTextDatum((char *) lfirst(lc));
-		vd[n] = PointerGetDatum(lfirst(lv));
-		n++;
-	}
-	a[0] = CStringGetTextDatum(thread_id);
-	a[1] = CStringGetTextDatum(ns);
-	a[2] = lg_uuid_datum(parent);
-	a[3] = lg_uuid_datum(id);
-	a[4] = PointerGetDatum(construct_array(cd, n, TEXTOID, -1, false, TYPALIGN_INT));
-	a[5] = PointerGetDatum(construct_array(vd, n, JSONBOID, -1, false, TYPALIGN_INT));
-	lg_run(LGP_W_REF, a, NULL, 0);
 }
 
 /* The parent checkpoint row (same thread and namespace), if stored. */
@@ -635,7 +721,7 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
 	lg_run(LGP_CP_GET, k, NULL, 1);
 	if (SPI_processed == 1)
 	{
-		Jsonb	   *cp = lg_jsonb_col(SPI_tuptable, 0, CP_CHECKPOINT);
+		Jsonb	   *cp = lg_checkpoint_col(SPI_tuptable, 0);
 		JsonbValue *v = lg_find(cp, "channel_versions");
 
 		p.found = true;
@@ -690,12 +776,23 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 			 errhint("Two processes ran the same thread at once; read the thread again and retry.")));
 }
 
+/* A map entry naming the value row of writer (a string). */
+static JsonbValue *
+lg_writer_entry(const char *writer)
+{
+	JsonbValue *e = palloc(sizeof(JsonbValue));
+
+	e->type = jbvString, e->val.string.val = (char *) writer, e->val.string.len = strlen(writer);
+	return e;
+}
+
 /*
  * Where channel's value is when it is not in new_versions: the parent's
- * reference if the version did not change, else the newest value stored
- * with that version; NULL: none.
+ * map entry if the version did not change, else the newest value row
+ * stored with that version, else the entry of the newest checkpoint at that
+ * version (a value kept in its map); NULL: none.
  */
-static char *
+static JsonbValue *
 lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *channel,
 		   JsonbValue *version)
 {
@@ -708,7 +805,7 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
 		if (pv && pv->type != jbvBinary && version->type != jbvBinary &&
 			compareJsonbContainers(&JsonbValueToJsonb(pv)->root,
 								   &JsonbValueToJsonb(version)->root) == 0)
-			return lg_find_string(p->blobs, channel);
+			return lg_find(p->blobs, channel);
 	}
 	if (version->type == jbvBinary)
 		return NULL;
@@ -722,21 +819,62 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
 		bool		isnull;
 		Datum		w = lg_col(SPI_tuptable, 0, 1, &isnull);
 
-		return sg_uuid_to_cstring(DatumGetUUIDP(w));
+		return lg_writer_entry(sg_uuid_to_cstring(DatumGetUUIDP(w)));
+	}
+	/* a value kept in a map: the newest checkpoint at that version has it */
+	lg_run(LGP_CP_BYVER, k, NULL, 1);
+	if (SPI_processed == 1)
+	{
+		Jsonb	   *e = lg_jsonb_col(SPI_tuptable, 0, 1);
+		JsonbValue *v = palloc(sizeof(JsonbValue));
+
+		if (JB_ROOT_IS_SCALAR(e))
+			return getIthJsonbValueFromContainer(&e->root, 0);
+		v->type = jbvBinary, v->val.binary.data = &e->root, v->val.binary.len = VARSIZE(e) - VARHDRSZ;
+		return v;
 	}
 	return NULL;
 }
 
-/* Pushes "channel": "writer" into the blobs map being built. */
-static void
-lg_push_ref(JsonbParseState **ps, const char *channel, const char *writer)
+/*
+ * A small JSON value is kept in the checkpoint row's map as [value] instead
+ * of a value row of its own (a row, its key and its index entry cost ~250
+ * bytes): a value up to LG_INLINE_MAX bytes (no bigger than the writer id
+ * it replaces, so inheriting it costs nothing more) that is not an array
+ * (an array may grow, and only a value row can be extended), and the values
+ * of LangGraph's own channels (the input, branch triggers) up to
+ * LG_INLINE_INTERNAL, which the next step consumes.
+ */
+static JsonbValue *
+lg_inline_entry(const char *channel, JsonbValue *value)
 {
-	JsonbValue	k, v;
+	Jsonb	   *j;
+	JsonbParseState *ps = NULL;
+	JsonbValue *e;
+
+	if (value->type == jbvBinary && value->val.binary.len > LG_INLINE_INTERNAL)
+		return NULL;			/* too big either way: no copy to learn it */
+	j = JsonbValueToJsonb(value);
+	if (lg_internal_channel(channel, strlen(channel)) ? VARSIZE(j) > LG_INLINE_INTERNAL
+		: (VARSIZE(j) > LG_INLINE_MAX || (JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j))))
+		return NULL;
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	pushJsonbValue(&ps, WJB_ELEM, value);
+	j = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+	e = palloc(sizeof(JsonbValue));
+	e->type = jbvBinary, e->val.binary.data = &j->root, e->val.binary.len = VARSIZE(j) - VARHDRSZ;
+	return e;
+}
+
+/* Pushes "channel": entry (a writer id, or [value]) into the map being built. */
+static void
+lg_push_ref(JsonbParseState **ps, const char *channel, JsonbValue *entry)
+{
+	JsonbValue	k;
 
 	k.type = jbvString, k.val.string.val = (char *) channel, k.val.string.len = strlen(channel);
-	v.type = jbvString, v.val.string.val = (char *) writer, v.val.string.len = strlen(writer);
 	pushJsonbValue(ps, WJB_KEY, &k);
-	pushJsonbValue(ps, WJB_VALUE, &v);
+	pushJsonbValue(ps, WJB_VALUE, entry);
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_put);
@@ -771,7 +909,6 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	pg_uuid_t	id;
 	Jsonb	   *values, *versions;
 	LGParent	p;
-	List	   *ref_channels = NIL, *ref_values = NIL;
 	JsonbParseState *ps = NULL;
 	JsonbValue *blobs;
 	Datum		row[7];
@@ -816,8 +953,6 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
 			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
-		else					/* stored again: its values may change, copy them back into writes */
-			lg_run(LGP_W_UNREF, k, NULL, 0);
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -831,7 +966,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		while (sg_jsonb_next_pair(&it, &channel, &ver))
 		{
 			JsonbValue *nv;
-			char	   *writer;
+			JsonbValue *entry;
 
 			nv = lg_find(newv, channel);
 			if (nv)
@@ -839,28 +974,23 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				JsonbValue *jv = lg_find(values, channel);
 				text	   *type = NULL;
 				bytea	   *bytes = NULL;
-				Jsonb	   *stored;
 
 				if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
 					continue;	/* no value: the channel is empty */
-				stored = lg_store_value(thread_id, ns, &id, channel, nv, jv, type, bytes,
-										p.found ? lg_find_string(p.blobs, channel) : NULL);
-				if (parent && stored && VARSIZE(stored) >= LG_REF_MIN)
+				if (jv == NULL || (entry = lg_inline_entry(channel, jv)) == NULL)
 				{
-					ref_channels = lappend(ref_channels, channel);
-					ref_values = lappend(ref_values, stored);
+					lg_store_value(thread_id, ns, &id, parent, channel, nv, jv, type, bytes,
+								   p.found ? lg_find_string(p.blobs, channel) : NULL);
+					entry = lg_writer_entry(sg_uuid_to_cstring(&id));
 				}
-				writer = sg_uuid_to_cstring(&id);
 			}
 			else
-				writer = lg_inherit(thread_id, ns, &p, channel, &ver);
-			if (writer)
-				lg_push_ref(&ps, channel, writer);
+				entry = lg_inherit(thread_id, ns, &p, channel, &ver);
+			if (entry)
+				lg_push_ref(&ps, channel, entry);
 		}
 	}
 	blobs = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	if (parent)
-		lg_ref_writes(thread_id, ns, parent, &id, ref_channels, ref_values);
 
 	row[0] = CStringGetTextDatum(thread_id);
 	row[1] = CStringGetTextDatum(ns);
@@ -869,7 +999,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		row[3] = lg_uuid_datum(parent);
 	else
 		nulls[3] = 'n';
-	row[4] = JsonbPGetDatum(lg_strip_values(cp, strcmp(idstr, sg_uuid_to_cstring(&id)) == 0));
+	row[4] = lg_compact_json(lg_strip_values(cp, strcmp(idstr, sg_uuid_to_cstring(&id)) == 0));
 	if (metadata)
 		row[5] = JsonbPGetDatum(metadata);
 	else
@@ -1016,7 +1146,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			row[7] = JsonbPGetDatum(JsonbValueToJsonb(val));
+			row[7] = lg_stored_json(JsonbValueToJsonb(val));
 			nulls[8] = nulls[9] = 'n';
 		}
 		lg_run(all_special ? LGP_W_UPSERT : LGP_W_INSERT, row, nulls, 0);
@@ -1230,6 +1360,9 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 		{
 			*type = lg_text_col(tt, 0, 4);
 			*bytes = DatumGetByteaPP(lg_col(tt, 0, 5, &isnull));
+			if (isnull || *type == NULL)
+				elog(ERROR, "value of channel \"%s\" written by %s has neither JSON nor bytes",
+					 channel, sg_uuid_to_cstring(writer));
 			return false;
 		}
 		lg_append_jsonb(out, v);
@@ -1284,16 +1417,17 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 		it = JsonbIteratorInit(&blobs->root);
 		while (sg_jsonb_next_pair(&it, &channel, &v))
 		{
-			char	   *ws;
 			pg_uuid_t	w;
 			StringInfoData one;
 			char	   *type;
 			bytea	   *b;
 
-			ws = pnstrdup(v.val.string.val, v.val.string.len);
-			w = lg_uuid_parse(ws);
 			initStringInfo(&one);
-			if (lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
+			if (v.type == jbvBinary)	/* [value], kept in the map (lg_inline_entry) */
+				lg_append_jsonb(&one, JsonbValueToJsonb(getIthJsonbValueFromContainer(v.val.binary.data, 0)));
+			else
+				w = lg_uuid_parse(pnstrdup(v.val.string.val, v.val.string.len));
+			if (v.type == jbvBinary || lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
 			{
 				if (!first)
 					appendStringInfoString(out, ", ");
@@ -1354,8 +1488,11 @@ lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 	else
 	{
 		bool		isnull;
+		Datum		b = lg_col(tt, i, 5, &isnull);
 
-		escape_json(out, lg_b64(DatumGetByteaPP(lg_col(tt, i, 5, &isnull))));
+		if (isnull)
+			elog(ERROR, "a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2));
+		escape_json(out, lg_b64(DatumGetByteaPP(b)));
 		appendStringInfoString(out, ", ");
 		escape_json(out, lg_text_col(tt, i, 4));
 	}
@@ -1388,7 +1525,7 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	Datum		id = lg_col(tt, i, CP_ID, &isnull);
 	Datum		parent = lg_col(tt, i, CP_PARENT, &isnull);
 	bool		has_parent = !isnull;
-	Jsonb	   *cp = lg_jsonb_col(tt, i, CP_CHECKPOINT);
+	Jsonb	   *cp = lg_checkpoint_col(tt, i);
 	Jsonb	   *meta = lg_jsonb_col(tt, i, CP_METADATA);
 	Jsonb	   *blobs = lg_jsonb_col(tt, i, CP_BLOBS);
 	JsonbValue *v = lg_find(cp, "v");
@@ -1589,39 +1726,39 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 				   "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
 				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_run("INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
-			   "base, n, digest, value, type, bytes) SELECT $2, checkpoint_ns, channel, writer, version, "
-			   "base, n, digest, value, type, bytes FROM stategraph.lg_blobs "
+			   "base, n, digest, value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, checkpoint_ns, channel, "
+			   "writer, version, base, n, digest, value, type, bytes, wcheckpoint, wtask, widx FROM stategraph.lg_blobs "
 			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_run("INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
-			   "idx, task_path, channel, value, type, bytes, ref) SELECT $2, checkpoint_ns, checkpoint_id, "
-			   "task_id, idx, task_path, channel, value, type, bytes, ref FROM stategraph.lg_writes "
+			   "idx, task_path, channel, value, type, bytes) SELECT $2, checkpoint_ns, checkpoint_id, "
+			   "task_id, idx, task_path, channel, value, type, bytes FROM stategraph.lg_writes "
 			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
 
 /*
- * After checkpoints of the given threads were deleted: rewrites whole every
- * value still referred to whose base is no longer referred to, then deletes
- * values and writes no checkpoint refers to.
+ * After checkpoints of the given threads were deleted: copies into the
+ * value rows the pending writes they refer to whose checkpoint is gone,
+ * rewrites whole every value still referred to whose base is no longer
+ * referred to, then deletes values and writes no checkpoint refers to.
  */
 static void
 lg_collect(Datum threads)
 {
 	static const char *live =
-		"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, e.value::uuid AS writer "
-		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each_text(c.blobs) e "
-		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1)) ";
+		"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, "
+		"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer "
+		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e "
+		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') ";
 	SPITupleTable *tt;
 	uint64		n, i;
 
-	/* writes kept refer to values that may be rewritten or deleted below: copy them back first */
-	lg_exec_array("UPDATE stategraph.lg_writes w SET value = b.value, ref = NULL FROM stategraph.lg_blobs b "
-				  "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND w.ref IS NOT NULL "
-				  "AND b.thread_id OPERATOR(pg_catalog.=) w.thread_id AND b.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-				  "AND b.channel OPERATOR(pg_catalog.=) w.channel AND b.writer OPERATOR(pg_catalog.=) w.ref "
-				  "AND EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)",
+	/* values that refer to writes deleted below: copy them in first */
+	lg_exec_array("UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
+				  "WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND b.wcheckpoint IS NOT NULL "
+				  "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
 				  threads);
 	lg_exec_array(psprintf("%sSELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
 						   "JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
@@ -1653,7 +1790,7 @@ lg_collect(Datum threads)
 			Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
 			lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
 
-			sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5 "
+			sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
 					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 					   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
 					   5, types, a, NULL);
@@ -1833,7 +1970,9 @@ PG_FUNCTION_INFO_V1(lg_next);
 Datum
 lg_next(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(lg_names_array(lg_next_nodes(PG_GETARG_JSONB_P(0), PG_GETARG_JSONB_P(1))));
+	Jsonb	   *cp = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+
+	PG_RETURN_DATUM(lg_names_array(lg_next_nodes(cp, PG_GETARG_JSONB_P(1))));
 }
 
 /* The state values of a checkpoint row: its JSON channel values, internal channels left out. */
@@ -1953,7 +2092,7 @@ lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGV
 	Datum		values[12];
 	bool		nulls[12];
 	Datum		ns = CStringGetTextDatum("");
-	Jsonb	   *cp = lg_jsonb_col(tt, i, CP_CHECKPOINT);
+	Jsonb	   *cp = lg_checkpoint_col(tt, i);
 	Jsonb	   *meta = lg_jsonb_col(tt, i, CP_METADATA);
 	JsonbValue *step = lg_find(meta, "step");
 	char	   *source = lg_find_string(meta, "source");
@@ -2030,17 +2169,337 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 	HeapTuple  *rows;
 	LGValueCache cache = {NIL};
 
-	sg_spi_prepare(&plan, "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
-				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
-				   "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
-				   "AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
-				   "ORDER BY checkpoint_id DESC LIMIT $4", 4, types);
-	n = sg_spi_execute(plan, k, nulls, 0);
+	n = sg_spi_execute(sg_spi_prepare(&plan,
+									  "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
+									  "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+									  "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
+									  "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
+									  "AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
+									  "ORDER BY checkpoint_id DESC LIMIT $4", 4, types),
+					   k, nulls, 0);
 	tt = SPI_tuptable;
 	rows = palloc(sizeof(HeapTuple) * (n + 1));
 	for (i = n; i-- > 0;)		/* oldest first: see sg_lg_list */
 		rows[i] = lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0], &cache);
 	for (i = 0; i < n; i++)
 		tuplestore_puttuple(rsinfo->setResult, rows[i]);
+}
+
+/* ---------------------------------------------------------------------------
+ * LangGraph.js threads in stategraph's maintenance: sg_prune, sg_delete_thread,
+ * the retention sweep, sg_export_thread / sg_import_thread. retention.c,
+ * runs.c and portable.c call these for a thread id that names no stategraph
+ * thread (a stategraph thread of the same id wins, as in sg_get_state), with
+ * SPI connected.
+ * ---------------------------------------------------------------------------
+ */
+
+#define LG_EXPORT_FORMAT	"stategraph.lg_thread"
+#define LG_EXPORT_VERSION	1
+
+/* The digest of an LangGraph.js export's members, as SQL computes it on both ends. */
+#define LG_DIGEST_SQL(d) \
+	"pg_catalog.md5(COALESCE((" d ")->'thread_id', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'checkpoints', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'blobs', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'writes', 'null')::text)"
+
+/*
+ * sg_prune for LangGraph.js threads (thread_id NULL: every one): removes the
+ * checkpoints older than older_than (NULL: any age) that are not among the
+ * newest keep_last (0: 1) of their namespace, so the newest checkpoint of
+ * each namespace always stays, as in LangGraph's prune(keep_latest); kept
+ * checkpoints read the same values. Returns the checkpoints removed.
+ */
+uint64
+sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, INTERVALOID, INT4OID};
+	Datum		args[3] = {thread_id ? CStringGetTextDatum(thread_id) : (Datum) 0,
+	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1))};
+	char		nulls[3] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' '};
+	bool		isnull;
+	uint64		n;
+	Datum		threads;
+
+	if (sg_schema_is_010())
+		return 0;
+	if (thread_id)
+		lg_lock(thread_id, "");	/* after a put of the thread in flight, before the next */
+	sg_spi_prepare(&plan,
+				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
+				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
+				   "  FROM stategraph.lg_checkpoints WHERE $1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1), "
+				   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
+				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
+				   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
+				   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
+				   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
+				   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", 3, types);
+	sg_spi_execute(plan, args, nulls, 1);
+	n = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 1, &isnull));
+	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
+	if (n > 0)
+		lg_collect(threads);
+	return n;
+}
+
+/* sg_delete_thread for a LangGraph.js thread: all its namespaces, values and writes. */
+void
+sg_lg_delete_thread_rows(const char *thread_id)
+{
+	lg_lock(thread_id, "");
+	(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+}
+
+/*
+ * The retention sweep of LangGraph.js threads: they have no graph, so the
+ * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
+ * whose checkpoints is newer than the ttl is deleted whole ('delete'), or
+ * keeps the newest keep_last checkpoints of each namespace ('keep_latest',
+ * LangGraph's prune). As for stategraph's threads, a thread waiting on an
+ * interrupt (its newest root checkpoint has an __interrupt__ write) and one
+ * being written (a put holds its lock) are left for later. At most limit
+ * threads; returns how many were deleted or pruned.
+ */
+uint64
+sg_lg_sweep(int limit)
+{
+	static SPIPlanPtr plan;
+	static SPIPlanPtr ttl_plan;
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(limit)};
+	SPITupleTable *tt;
+	uint64		n, i, done = 0;
+
+	if (sg_schema_is_010() || limit <= 0)
+		return 0;
+	/* no default ttl (the usual case): no scan of every checkpoint at each sweep */
+	if (sg_spi_execute(sg_spi_prepare(&ttl_plan, "SELECT 1 FROM stategraph.retention "
+									  "WHERE graph IS NULL AND ttl IS NOT NULL", 0, NULL), NULL, NULL, 1) == 0)
+		return 0;
+	sg_spi_prepare(&plan,
+				   "SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM "
+				   "(SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints GROUP BY thread_id) l, "
+				   "(SELECT * FROM stategraph.retention r WHERE r.graph IS NULL) p "
+				   "WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) "
+				   "AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c "
+				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) l.thread_id GROUP BY c.checkpoint_ns "
+				   "  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1))) "
+				   "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) l.thread_id "
+				   "  AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.channel OPERATOR(pg_catalog.=) '__interrupt__' "
+				   "  AND x.checkpoint_id OPERATOR(pg_catalog.=) (SELECT h.checkpoint_id FROM stategraph.lg_checkpoints h "
+				   "    WHERE h.thread_id OPERATOR(pg_catalog.=) l.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) '' "
+				   "    ORDER BY h.checkpoint_id DESC LIMIT 1)) "
+				   "ORDER BY l.updated LIMIT $1", 1, types);
+	n = sg_spi_execute(plan, args, NULL, 0);
+	tt = SPI_tuptable;
+	for (i = 0; i < n; i++)
+	{
+		char	   *thread_id = lg_text_col(tt, i, 1);
+		char	   *strategy = lg_text_col(tt, i, 2);
+		bool		isnull;
+		int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (!lg_lock_mode(thread_id, "", true))
+			continue;			/* a put is running: next time */
+		if (strcmp(strategy, "delete") == 0)
+			(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+		else
+			(void) sg_lg_prune_threads(thread_id, NULL, keep);
+		done++;
+	}
+	return done;
+}
+
+/*
+ * sg_export_thread of a LangGraph.js thread: its rows as stored (every
+ * namespace; the owner left out, as import stores them as the importing
+ * role), read in one statement so that they are one snapshot:
+ *
+ *	 {"format": "stategraph.lg_thread", "version": 1, "thread_id": ...,
+ *	  "checkpoints": [...], "blobs": [...], "writes": [...], "digest": md5}
+ *
+ * Values stored as appended parts, references of writes to values and the
+ * map of where each value is are ids within the thread, so the rows read the
+ * same under any thread id.
+ */
+Jsonb *
+sg_lg_export_thread(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(thread_id)};
+
+	/* a jsonb value goes as [value], so that a JSON null stays apart from SQL NULL */
+#define LG_EXPORT_ROWS(table, value, order) \
+	"(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " \
+	"OPERATOR(pg_catalog.-) 'owner' " value " ORDER BY " order ") FROM stategraph." table " r " \
+	"WHERE r.thread_id OPERATOR(pg_catalog.=) $1)"
+#define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
+	"THEN pg_catalog.jsonb_build_array(r.value) END)"
+	sg_spi_prepare(&plan,
+				   "WITH e AS (SELECT pg_catalog.jsonb_build_object('thread_id', $1::text, "
+				   "'checkpoints', " LG_EXPORT_ROWS("lg_checkpoints", "", "r.checkpoint_ns, r.checkpoint_id") ", "
+				   "'blobs', " LG_EXPORT_ROWS("lg_blobs", LG_EXPORT_VALUE, "r.checkpoint_ns, r.channel, r.writer") ", "
+				   "'writes', " LG_EXPORT_ROWS("lg_writes", LG_EXPORT_VALUE, "r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx") ") AS d) "
+				   "SELECT pg_catalog.jsonb_build_object('format', '" LG_EXPORT_FORMAT "', "
+				   "'version', " CppAsString2(LG_EXPORT_VERSION) ") OPERATOR(pg_catalog.||) e.d "
+				   "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " LG_DIGEST_SQL("e.d") ") FROM e",
+				   1, types);
+#undef LG_EXPORT_ROWS
+#undef LG_EXPORT_VALUE
+	if (sg_spi_execute(plan, args, NULL, 1) != 1)
+		elog(ERROR, "could not export thread \"%s\"", thread_id);
+	return sg_spi_jsonb(0, 1);
+}
+
+/* Whether data is a LangGraph.js thread export (by its "format"), for sg_import_thread. */
+bool
+sg_lg_is_export(Jsonb *data)
+{
+	char	   *format = JB_ROOT_IS_OBJECT(data) ? lg_find_string(data, "format") : NULL;
+
+	return format != NULL && strcmp(format, LG_EXPORT_FORMAT) == 0;
+}
+
+/*
+ * Checks a LangGraph.js export before anything is stored: version, digest
+ * (SGX02 when the data changed since the export), members, and that every
+ * value a row refers to is in it (SGX01).
+ */
+static void
+lg_check_export(Jsonb *data)
+{
+	static SPIPlanPtr digest_plan;
+	static SPIPlanPtr rows_plan;
+	Oid			types[1] = {JSONBOID};
+	Datum		args[1] = {JsonbPGetDatum(data)};
+	JsonbValue *v = lg_find(data, "version");
+	char	   *digest = lg_find_string(data, "digest");
+	char	   *problem;
+	int			i;
+	static const char *const members[] = {"checkpoints", "blobs", "writes"};
+
+	if (v == NULL || v->type != jbvNumeric ||
+		DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric))) != LG_EXPORT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("stategraph LangGraph.js thread export version is not supported"),
+				 errdetail("This version of stategraph reads export version %d.", LG_EXPORT_VERSION),
+				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
+	if (lg_find_string(data, "thread_id") == NULL)
+		sg_invalid_export("It has no string \"thread_id\" member.");
+	for (i = 0; i < (int) lengthof(members); i++)
+	{
+		v = lg_find(data, members[i]);
+		if (v == NULL || (v->type != jbvNull && (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))))
+			sg_invalid_export(psprintf("Its \"%s\" member is not an array.", members[i]));
+	}
+	v = lg_find(data, "checkpoints");
+	if (v->type != jbvBinary || JsonContainerSize(v->val.binary.data) == 0)
+		sg_invalid_export("Its \"checkpoints\" member is empty.");
+	if (digest == NULL)
+		sg_invalid_export("It has no \"digest\" member.");
+	sg_spi_prepare(&digest_plan, "SELECT " LG_DIGEST_SQL("$1"), 1, types);
+	if (sg_spi_execute(digest_plan, args, NULL, 1) != 1 || strcmp(sg_spi_text(0, 1), digest) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_EXPORT_TAMPERED),
+				 errmsg("stategraph thread export does not match its digest"),
+				 errdetail("The data was changed after sg_export_thread made it."),
+				 errhint("Export the thread again; pass the value on unchanged (as jsonb or text).")));
+
+	/* every value is JSON or typed bytes; every one a row refers to is in the export */
+	sg_spi_prepare(&rows_plan,
+				   "WITH b AS (SELECT e->>'checkpoint_ns' AS ns, e->>'channel' AS channel, e->>'writer' AS writer, "
+				   "  e->>'base' AS base FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) e) "
+				   "SELECT COALESCE("
+				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e->>'channel') "
+				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]') OPERATOR(pg_catalog.||) "
+				   "    COALESCE($1->'writes', '[]')) e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
+				   "    AND (pg_catalog.jsonb_typeof(e->'bytes') IS DISTINCT FROM 'string' "
+				   "      OR pg_catalog.jsonb_typeof(e->'type') IS DISTINCT FROM 'string') "
+				   "    AND pg_catalog.jsonb_typeof(e->'wcheckpoint') IS DISTINCT FROM 'string' LIMIT 1), "
+				   " (SELECT pg_catalog.format('Checkpoint %s reads a value of channel %s that is not in the export.', "
+				   "    c->>'checkpoint_id', m.key) "
+				   "  FROM pg_catalog.jsonb_array_elements($1->'checkpoints') c, "
+				   "  pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(c->'blobs') OPERATOR(pg_catalog.=) 'object' "
+				   "    THEN c->'blobs' ELSE '{}' END) m "
+				   "  WHERE pg_catalog.jsonb_typeof(m.value) OPERATOR(pg_catalog.<>) 'array' "
+				   "    AND NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (c->>'checkpoint_ns') "
+				   "    AND b.channel OPERATOR(pg_catalog.=) m.key AND b.writer OPERATOR(pg_catalog.=) (m.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
+				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not in the export.', "
+				   "    x.channel, x.writer, x.base) FROM b x WHERE x.base IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b "
+				   "    WHERE b.ns OPERATOR(pg_catalog.=) x.ns AND b.channel OPERATOR(pg_catalog.=) x.channel "
+				   "    AND b.writer OPERATOR(pg_catalog.=) x.base) LIMIT 1), "
+				   " (SELECT pg_catalog.format('The value of channel %s written by %s is a write of checkpoint %s that is not in the export.', "
+				   "    x->>'channel', x->>'writer', x->>'wcheckpoint') "
+				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) x "
+				   "  WHERE x->>'wcheckpoint' IS NOT NULL AND NOT EXISTS (SELECT 1 "
+				   "    FROM pg_catalog.jsonb_array_elements(COALESCE($1->'writes', '[]')) w "
+				   "    WHERE (w->>'checkpoint_ns') OPERATOR(pg_catalog.=) (x->>'checkpoint_ns') "
+				   "    AND (w->>'checkpoint_id') OPERATOR(pg_catalog.=) (x->>'wcheckpoint') "
+				   "    AND (w->>'task_id') OPERATOR(pg_catalog.=) (x->>'wtask') AND (w->'idx') OPERATOR(pg_catalog.=) (x->'widx') "
+				   "    AND (w->>'channel') OPERATOR(pg_catalog.=) (x->>'channel')) LIMIT 1))",
+				   1, types);
+	problem = sg_spi_execute(rows_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
+	if (problem != NULL)
+		sg_invalid_export(problem);
+}
+
+/*
+ * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
+ * (NULL: the exported id), owned by the importing role; returns the thread
+ * id. A thread id that already has LangGraph.js checkpoints, or names a
+ * stategraph thread (which would hide it), is refused (42710).
+ */
+char *
+sg_lg_import_thread(Jsonb *data, const char *thread_id)
+{
+	static SPIPlanPtr plans[3];
+	static const char *const sql[3] = {
+		"INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
+		"checkpoint, metadata, blobs, created_at) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
+		"x.checkpoint, x.metadata, x.blobs, x.created_at "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1->'checkpoints') x",
+		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
+		"value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
+		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, COALESCE($1->'blobs', '[]')) x",
+		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
+		"channel, value, type, bytes) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
+		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, COALESCE($1->'writes', '[]')) x",
+	};
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		args[2];
+	int			i;
+
+	if (sg_schema_is_010())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this database's stategraph schema has no LangGraph.js tables"),
+				 errhint("Run ALTER EXTENSION stategraph UPDATE first.")));
+	lg_check_export(data);
+	if (thread_id == NULL)
+		thread_id = lg_find_string(data, "thread_id");
+	if (thread_id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread name must not be empty")));
+	lg_lock(thread_id, "");
+	if (sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id) ||
+		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",
+					  lg_text_array1(cstring_to_text(thread_id))) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("thread \"%s\" already exists", thread_id),
+				 errhint("Import under a new thread id, or delete the thread first.")));
+	args[0] = JsonbPGetDatum(data);
+	args[1] = CStringGetTextDatum(thread_id);
+	for (i = 0; i < 3; i++)
+		sg_spi_execute(sg_spi_prepare(&plans[i], sql[i], 2, types), args, NULL, 0);
+	return pstrdup(thread_id);
 }

@@ -169,6 +169,12 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 
 	sg_spi_connect();
+	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_exists(thread_id))
+	{
+		result = sg_lg_export_thread(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
+		sg_spi_finish();
+		PG_RETURN_JSONB_P(result);
+	}
 	/*
 	 * A consistent copy: no writer in between. A read-only transaction (a
 	 * partition being moved, see the router) cannot lock rows, and has no
@@ -181,9 +187,9 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(result);
 }
 
-/* Refuse an export: SQLSTATE SGX01 with what is wrong with it. */
-static void
-invalid_export(const char *detail)
+/* Refuse an export: SQLSTATE SGX01 with what is wrong with it (also lgsaver.c's imports). */
+void
+sg_invalid_export(const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_SG_INVALID_EXPORT),
@@ -205,13 +211,13 @@ check_envelope(Jsonb *data)
 	char	   *computed;
 
 	if (!sg_jsonb_is_object(data))
-		invalid_export("The value is not a JSON object.");
+		sg_invalid_export("The value is not a JSON object.");
 	format = sg_jsonb_get_cstring(data, "format");
 	if (format == NULL || strcmp(format, SG_EXPORT_FORMAT) != 0)
-		invalid_export("Its \"format\" member is not \"" SG_EXPORT_FORMAT "\".");
+		sg_invalid_export("Its \"format\" member is not \"" SG_EXPORT_FORMAT "\".");
 	version = sg_jsonb_get(data, "version");
 	if (version == NULL || !sg_jsonb_is_scalar(version, jbvNumeric))
-		invalid_export("It has no numeric \"version\" member.");
+		sg_invalid_export("It has no numeric \"version\" member.");
 	if (strcmp(JsonbToCString(NULL, &version->root, VARSIZE(version)), CppAsString2(SG_EXPORT_VERSION)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -220,13 +226,13 @@ check_envelope(Jsonb *data)
 				 errdetail("This version of stategraph reads export version %d.", SG_EXPORT_VERSION),
 				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
 	if (!sg_jsonb_is_object(sg_jsonb_get(data, "thread")))
-		invalid_export("Its \"thread\" member is not an object.");
+		sg_invalid_export("Its \"thread\" member is not an object.");
 	if (!sg_jsonb_is_array(sg_jsonb_get(data, "checkpoints")) ||
 		sg_jsonb_array_length(sg_jsonb_get(data, "checkpoints")) == 0)
-		invalid_export("Its \"checkpoints\" member is not a non-empty array.");
+		sg_invalid_export("Its \"checkpoints\" member is not a non-empty array.");
 	digest = sg_jsonb_get_cstring(data, "digest");
 	if (digest == NULL)
-		invalid_export("It has no \"digest\" member.");
+		sg_invalid_export("It has no \"digest\" member.");
 
 	sg_spi_prepare(&plan, "SELECT " DIGEST_SQL("$1"), 1, types);
 	values[0] = JsonbPGetDatum(data);
@@ -292,7 +298,7 @@ check_rows(Jsonb *data)
 	values[0] = JsonbPGetDatum(data);
 	problem = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
-		invalid_export(problem);
+		sg_invalid_export(problem);
 }
 
 /*
@@ -355,6 +361,12 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	sg_require_arg(fcinfo, 0, "data");
 	data = PG_GETARG_JSONB_P(0);
 	sg_spi_connect();
+	if (sg_lg_is_export(data))
+	{
+		thread_id = sg_lg_import_thread(data, sg_arg_text_or_null(fcinfo, 1));	/* lgsaver.c */
+		sg_spi_finish();
+		PG_RETURN_TEXT_P(cstring_to_text(thread_id));
+	}
 	check_envelope(data);
 	check_rows(data);
 	thread_id = PG_ARGISNULL(1) ? sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "thread_id")

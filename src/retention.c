@@ -128,6 +128,12 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	Datum		values[1];
 
 	sg_spi_connect();
+	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_exists(thread_id))
+	{
+		sg_lg_delete_thread_rows(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
+		sg_spi_finish();
+		PG_RETURN_VOID();
+	}
 	sg_refuse_running_thread(thread_id, "sg_delete_thread");
 	sg_lock_thread(thread_id, false);
 	sg_tasks_cancel_thread(sg_thread_fetch_required(thread_id, true));
@@ -362,11 +368,21 @@ sg_prune(PG_FUNCTION_ARGS)
 	if (thread_id != NULL)
 	{
 		sg_spi_connect();
-		sg_thread_fetch_required(thread_id, false);
-		removed = prune_thread(thread_id, older_than, keep_last, false);
+		if (sg_thread_fetch(thread_id, false) != NULL || !sg_lg_thread_exists(thread_id))
+		{
+			sg_thread_fetch_required(thread_id, false);
+			removed = prune_thread(thread_id, older_than, keep_last, false);
+		}
+		else					/* a LangGraph.js thread (lgsaver.c) */
+			removed = sg_lg_prune_threads(thread_id, older_than, keep_last);
 		sg_spi_finish();
 	}
 	else
+	{
 		removed = prune_all(older_than, keep_last);
+		sg_spi_connect();
+		removed += sg_lg_prune_threads(NULL, older_than, keep_last);	/* LangGraph.js threads (lgsaver.c) */
+		sg_spi_finish();
+	}
 	PG_RETURN_INT64((int64) removed);
 }

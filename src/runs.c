@@ -962,6 +962,7 @@ sg_sweep(int limit)
 			done++;
 		}
 	}
+	done += sg_lg_sweep(limit - (int) n);	/* LangGraph.js threads (lgsaver.c) */
 	return done;
 }
 

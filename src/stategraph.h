@@ -568,5 +568,14 @@ extern bool sg_lg_thread_exists(const char *thread_id);
 extern HeapTuple sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id);
 extern void sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 									const pg_uuid_t *before, Jsonb *filter);
+/* ... and by sg_prune, sg_delete_thread (retention.c), the retention sweep (runs.c),
+ * sg_export_thread and sg_import_thread (portable.c), with SPI connected */
+extern uint64 sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last);
+extern void sg_lg_delete_thread_rows(const char *thread_id);
+extern uint64 sg_lg_sweep(int limit);
+extern Jsonb *sg_lg_export_thread(const char *thread_id);
+extern bool sg_lg_is_export(Jsonb *data);
+extern char *sg_lg_import_thread(Jsonb *data, const char *thread_id);
+extern void sg_invalid_export(const char *detail) pg_attribute_noreturn();	/* portable.c */
 
 #endif							/* STATEGRAPH_H */

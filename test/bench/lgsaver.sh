@@ -65,10 +65,14 @@ for db in lg_sg lg_sg_chat; do
 	psql -X -q -d $db -c "CREATE EXTENSION stategraph" || die "CREATE EXTENSION stategraph failed"
 done
 
+# the machine may be shared: the load average goes into the report, sampled before each part
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "start $(loadavg)" >"$RUN/load.txt"
 R=()
 for c in $CALLERS; do
 	for kind in postgres stategraph; do
 		say "seed graph, $kind, $c caller(s), ${BENCH_SECONDS}s"
+		echo "seed-$kind-$c $(loadavg)" >>"$RUN/load.txt"
 		db=lg_pg; [ $kind = stategraph ] && db=lg_sg
 		PGDATABASE=$db node "$HERE/lgsaver.mjs" $kind seed "$c" "$BENCH_SECONDS" "$WARMUP_SECONDS" >"$RUN/seed-$kind-$c.json"
 		psql -X -q -d $db -c CHECKPOINT
@@ -76,9 +80,12 @@ for c in $CALLERS; do
 done
 for kind in postgres stategraph; do
 	say "chat, $kind, $CHAT_TURNS turns"
+	echo "chat-$kind $(loadavg)" >>"$RUN/load.txt"
 	db=lg_pg_chat; [ $kind = stategraph ] && db=lg_sg_chat
 	PGDATABASE=$db node "$HERE/lgsaver.mjs" $kind chat "$CHAT_TURNS" "$GET_STATE_CALLS" "$PAGE_CALLS" >"$RUN/chat-$kind.json"
 done
+
+echo "end $(loadavg)" >>"$RUN/load.txt"
 
 node - "$RUN" "$CALLERS" >"$RUN/report.md" <<'EOF'
 const fs = require("fs");
@@ -102,6 +109,7 @@ row("chat: last turns / first turns", `${f(p.last_ms / p.first_ms, 2)}x`, `${f(s
 row("chat: getState at the last turn, median (ms)", f(p.get_state_ms, 2), f(s.get_state_ms, 2), `${f(s.get_state_ms / p.get_state_ms, 3)}x`);
 row("chat: history page of 10 (getStateHistory limit 10), median (ms)", f(p.page_ms, 2), f(s.page_ms, 2), `${f(s.page_ms / p.page_ms, 3)}x`);
 console.log("| measure | PostgresSaver | StategraphSaver | StategraphSaver / PostgresSaver |\n| --- | ---: | ---: | ---: |\n" + rows.join("\n"));
+console.log("\nLoad average (1, 5, 15 min) before each part: " + fs.readFileSync(`${run}/load.txt`, "utf8").trim().split("\n").join("; "));
 EOF
 cp "$RUN/report.md" "$OUT/lgsaver-latest.md"
 cat "$RUN/report.md"

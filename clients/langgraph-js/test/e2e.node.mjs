@@ -255,6 +255,22 @@ test("the seed's run: 5 checkpoints, steps -1..3, final values", async () => {
 	assert.equal(r.page.length, 2);
 });
 
+// issue 11 "Also": forks are numbered alike in both worlds (sql/time_travel.sql checks sg_invoke's)
+test("time travel: LangGraph.js stores 2/fork, 3/loop, 4/loop, and SQL reads the same history", async () => {
+	const r = await scenarios.timeTravel(savers.stategraph, "forks");
+	const { rows } = await pool.query(
+		"SELECT step, source, next FROM sg_get_state_history($1)",
+		[`${run("forks")}-travel`],
+	);
+	const sql = rows.map((x) => [x.step, x.source, x.next]);
+	assert.deepStrictEqual(sql, r.history.map((s) => [s.step, s.source, s.next]));
+	assert.deepStrictEqual(sql.slice(0, 3), [
+		[4, "loop", []],
+		[3, "loop", ["step3"]],
+		[2, "fork", ["step2"]],
+	]);
+});
+
 test("interrupt and error scenarios carry their payloads", async () => {
 	const i = await scenarios.interrupts(savers.stategraph, "known");
 	assert.deepStrictEqual(i.pausedState.next, ["step2"]);
@@ -308,6 +324,44 @@ test("sg_lg_ storage: the thread is readable from SQL, and copy / prune / delete
 	assert.deepStrictEqual(kept.values, before.values);
 	const { rows: blobs } = await pool.query("SELECT count(*)::int AS n FROM stategraph.lg_blobs WHERE thread_id = $1 AND base IS NOT NULL AND base NOT IN (SELECT writer FROM stategraph.lg_blobs WHERE thread_id = $1)", [r]);
 	assert.equal(blobs[0].n, 0);
+});
+
+test("sg_export_thread / sg_import_thread, sg_prune and sg_delete_thread cover LangGraph.js threads", async () => {
+	const saver = savers.stategraph;
+	const app = seedGraph(saver);
+	const t = `${run("maint")}-thread`;
+	const cfg = (id) => ({ configurable: { thread_id: id } });
+	await app.invoke(input({ user: "dave" }), cfg(t));
+	await app.invoke(input({ user: "dave" }), cfg(t));
+	const tuples = async (id) => {
+		const out = [];
+		for await (const s of saver.list(cfg(id))) out.push(s);
+		return out;
+	};
+	const strip = (tp) => ({ ...tp, config: { ...tp.config, configurable: { ...tp.config.configurable, thread_id: null } },
+		parentConfig: tp.parentConfig && { ...tp.parentConfig, configurable: { ...tp.parentConfig.configurable, thread_id: null } } });
+	// export, then import under a new id: LangGraph reads every checkpoint back as it was
+	const { rows } = await pool.query("SELECT sg_import_thread(sg_export_thread($1), $1 || '-imported') AS id", [t]);
+	assert.equal(rows[0].id, `${t}-imported`);
+	const original = await tuples(t);
+	const imported = await tuples(`${t}-imported`);
+	assert.equal(imported.length, 10);
+	assert.deepStrictEqual(imported.map(strip), original.map(strip));
+	assert.deepStrictEqual((await app.getState(cfg(`${t}-imported`))).values, (await app.getState(cfg(t))).values);
+	// the imported thread goes on: a third run extends its history
+	const third = await app.invoke(input({ user: "dave" }), cfg(`${t}-imported`));
+	assert.equal(third.messages.length, 9);
+	// sg_prune (keep_last 1: LangGraph's keep_latest) leaves the newest checkpoint, which reads the same
+	const before = (await saver.getTuple(cfg(`${t}-imported`))).checkpoint.channel_values;
+	const { rows: pr } = await pool.query("SELECT sg_prune(keep_last => 1, thread_id => $1) AS n", [`${t}-imported`]);
+	assert.equal(Number(pr[0].n), 14);
+	const left = await tuples(`${t}-imported`);
+	assert.equal(left.length, 1);
+	assert.deepStrictEqual(left[0].checkpoint.channel_values, before);
+	assert.equal((await app.invoke(input({ user: "dave" }), cfg(`${t}-imported`))).messages.length, 12);
+	// sg_delete_thread removes it for LangGraph too
+	await pool.query("SELECT sg_delete_thread($1)", [`${t}-imported`]);
+	assert.equal(await saver.getTuple(cfg(`${t}-imported`)), undefined);
 });
 
 test("LangChain messages come back as message objects, and each is stored once", async () => {

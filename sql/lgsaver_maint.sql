@@ -1,0 +1,140 @@
+--
+-- LangGraph.js threads in stategraph's maintenance (src/lgsaver.c):
+-- sg_export_thread / sg_import_thread, sg_prune, sg_delete_thread and the
+-- retention sweep (sg_set_retention, CALL sg_work) cover them too.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA lgmaint;
+SET search_path = lgmaint;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+-- a LangGraph.js chat as StategraphSaver stores it: input, step 0, step 1 per
+-- turn; messages grow (stored as appended parts), pending writes per step,
+-- and a subgraph namespace
+CREATE FUNCTION lg_turn(thread text, turn int, parent uuid) RETURNS uuid LANGUAGE plpgsql AS $$
+DECLARE
+    base int := turn * 10;
+    i uuid := format('1ef00000-0000-6000-8000-%s', lpad((base + 1)::text, 12, '0'))::uuid;
+    s0 uuid := format('1ef00000-0000-6000-8000-%s', lpad((base + 2)::text, 12, '0'))::uuid;
+    s1 uuid := format('1ef00000-0000-6000-8000-%s', lpad((base + 3)::text, 12, '0'))::uuid;
+    msgs jsonb := (SELECT coalesce(jsonb_agg(m ORDER BY k, o), '[]') FROM generate_series(1, turn - 1) k,
+                   LATERAL (VALUES (1, jsonb_build_object('role', 'user', 'content', 'turn ' || k)),
+                                   (2, jsonb_build_object('role', 'assistant', 'content', 'reply to turn ' || k || repeat(' and more', 8)))) v(o, m));
+    usr jsonb := jsonb_build_object('role', 'user', 'content', 'turn ' || turn);
+    rep jsonb := jsonb_build_object('role', 'assistant', 'content', 'reply to turn ' || turn || repeat(' and more', 8));
+BEGIN
+    PERFORM sg_lg_put(thread, '', parent,
+        jsonb_build_object('v', 4, 'id', i, 'ts', 't', 'channel_values', jsonb_build_object('__start__', jsonb_build_object('messages', jsonb_build_array(usr))),
+          'channel_versions', jsonb_build_object('__start__', base + 1, 'messages', base), 'versions_seen', '{}'::jsonb),
+        jsonb_build_object('source', 'input', 'step', 3 * turn - 3), jsonb_build_object('__start__', base + 1));
+    PERFORM sg_lg_put_writes(thread, '', i, 'start-' || turn, jsonb_build_array(jsonb_build_array('messages', jsonb_build_array(usr)),
+        jsonb_build_array('branch:to:chat', NULL)));
+    PERFORM sg_lg_put(thread, '', i,
+        jsonb_build_object('v', 4, 'id', s0, 'ts', 't', 'channel_values', jsonb_build_object('messages', msgs || usr, 'branch:to:chat', NULL),
+          'channel_versions', jsonb_build_object('__start__', base + 2, 'messages', base + 2, 'branch:to:chat', base + 2),
+          'versions_seen', jsonb_build_object('__start__', jsonb_build_object('__start__', base + 1))),
+        jsonb_build_object('source', 'loop', 'step', 3 * turn - 2), jsonb_build_object('messages', base + 2, 'branch:to:chat', base + 2));
+    PERFORM sg_lg_put_writes(thread, '', s0, 'chat-' || turn, jsonb_build_array(jsonb_build_array('messages', jsonb_build_array(rep))));
+    PERFORM sg_lg_put(thread, '', s0,
+        jsonb_build_object('v', 4, 'id', s1, 'ts', 't', 'channel_values', jsonb_build_object('messages', msgs || usr || rep),
+          'channel_versions', jsonb_build_object('__start__', base + 2, 'messages', base + 3, 'branch:to:chat', base + 3),
+          'versions_seen', jsonb_build_object('__start__', jsonb_build_object('__start__', base + 1), 'chat', jsonb_build_object('branch:to:chat', base + 2))),
+        jsonb_build_object('source', 'loop', 'step', 3 * turn - 1), jsonb_build_object('messages', base + 3));
+    RETURN s1;
+END $$;
+SELECT lg_turn('lgm-1', 1, NULL) AS head \gset
+SELECT lg_turn('lgm-1', 2, :'head') AS head \gset
+SELECT lg_turn('lgm-1', 3, :'head') AS head \gset
+-- a subgraph namespace with a value as typed bytes, and an interrupt
+SELECT sg_lg_put('lgm-1', 'sub:1', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000901", "ts": "x", "channel_values": {"n": 1},
+      "channel_versions": {"n": 1, "blob": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"n": 1, "blob": 1}', ARRAY['blob'], ARRAY['bytes'], ARRAY['\x00ff'::bytea]);
+SELECT sg_lg_put_writes('lgm-1', 'sub:1', '1ef00000-0000-6000-8000-000000000901', 'ask',
+    '[["__interrupt__", [{"value": "ok?"}]], ["blob", null]]',
+    bytes_index => ARRAY[1], bytes_types => ARRAY['bytes'], bytes_values => ARRAY['\x01'::bytea]);
+SELECT thread_id, status, checkpoints FROM sg_threads() WHERE thread_id LIKE 'lgm-%';
+
+-- export: every row of every namespace, as stored
+SELECT sg_export_thread('lgm-1') AS export \gset
+SELECT e->>'format' AS format, e->'version' AS version, e->>'thread_id' AS thread_id,
+       jsonb_array_length(e->'checkpoints') AS checkpoints, jsonb_array_length(e->'blobs') AS blobs,
+       jsonb_array_length(e->'writes') AS writes, e ? 'owner' OR e->'checkpoints'->0 ? 'owner' AS has_owner
+  FROM (SELECT :'export'::jsonb AS e) x;
+
+-- import under a new id: every checkpoint of every namespace reads as before
+SELECT sg_import_thread(:'export', 'lgm-copy');
+SELECT count(*) AS checkpoints, count(*) FILTER (WHERE
+         (a.t::jsonb - 'thread_id') = (b.t::jsonb - 'thread_id')) AS identical
+  FROM sg_lg_list('lgm-1') WITH ORDINALITY a(t, o) FULL JOIN sg_lg_list('lgm-copy') WITH ORDINALITY b(t, o) USING (o);
+SELECT (sg_lg_get_tuple('lgm-copy', 'sub:1')::jsonb - 'thread_id') = (sg_lg_get_tuple('lgm-1', 'sub:1')::jsonb - 'thread_id') AS sub_identical,
+       sg_lg_get_tuple('lgm-copy', 'sub:1')::jsonb->'channel_bytes' AS bytes;
+SELECT jsonb_array_length(sg_lg_get_tuple('lgm-copy')::jsonb->'channel_values'->'messages') AS messages,
+       (SELECT "values" FROM sg_get_state('lgm-copy')) = (SELECT "values" FROM sg_get_state('lgm-1')) AS state_identical;
+-- the copy goes on like the original: a new turn extends the imported head
+SELECT lg_turn('lgm-copy', 4, :'head') IS NOT NULL AS continued;
+SELECT jsonb_array_length(sg_lg_get_tuple('lgm-copy')::jsonb->'channel_values'->'messages') AS messages;
+-- and round-trips again, exported from the copy into a third thread
+SELECT sg_import_thread(sg_export_thread('lgm-copy'), 'lgm-copy2');
+SELECT (sg_lg_get_tuple('lgm-copy2')::jsonb - 'thread_id') = (sg_lg_get_tuple('lgm-copy')::jsonb - 'thread_id') AS copy2_identical;
+
+-- refused imports store nothing
+SELECT sg_import_thread(:'export', 'lgm-copy');
+SELECT sg_import_thread(jsonb_set(:'export', '{checkpoints,0,metadata,step}', '99'), 'lgm-x');
+SELECT sg_import_thread(e || jsonb_build_object('digest', md5(coalesce(e->'thread_id', 'null')::text || coalesce(e->'checkpoints', 'null')::text
+         || coalesce(e->'blobs', 'null')::text || coalesce(e->'writes', 'null')::text)), 'lgm-x')
+  FROM (SELECT jsonb_set(:'export', '{blobs}', (:'export'::jsonb->'blobs') - 0) AS e) x;
+SELECT sg_import_thread(jsonb_set(:'export', '{version}', '2'), 'lgm-x');
+SELECT sg_import_thread(:'export', '');
+-- ... and so is the id of a stategraph thread, which would hide the import
+CREATE FUNCTION lgm_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT state $$;
+SELECT sg_create_graph('lgm_graph', '{"n": "replace"}'), sg_add_node('lgm_graph', 'copy', 'lgm_node(jsonb)'),
+       sg_add_edge('lgm_graph', '__start__', 'copy'), sg_add_edge('lgm_graph', 'copy', '__end__'), sg_compile('lgm_graph');
+SELECT sg_invoke('lgm_graph', '{"n": 1}', 'lgm-sg') AS invoked;
+SELECT sg_import_thread(:'export', 'lgm-sg');
+SELECT count(*) AS stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-x';
+
+-- sg_prune: keep_last per namespace (never a namespace's newest); what stays reads the same
+SELECT sg_lg_get_tuple('lgm-copy2')::jsonb - 'parent_checkpoint_id' AS before_prune \gset
+SELECT sg_prune(keep_last => 4, thread_id => 'lgm-copy2') AS removed;
+SELECT checkpoint_ns, count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-copy2' GROUP BY 1 ORDER BY 1;
+SELECT sg_prune(keep_last => 1, thread_id => 'lgm-copy2') AS removed;
+SELECT (sg_lg_get_tuple('lgm-copy2')::jsonb - 'parent_checkpoint_id') = :'before_prune'::jsonb AS head_reads_the_same,
+       (SELECT count(*) FROM stategraph.lg_blobs WHERE thread_id = 'lgm-copy2' AND base IS NOT NULL) AS extending_values_left;
+-- older_than: only checkpoints older than that go, in every thread (sg_prune without thread_id)
+UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days'
+ WHERE thread_id = 'lgm-copy' AND checkpoint_id < '1ef00000-0000-6000-8000-000000000021';
+SELECT sg_prune(older_than => '1 day') AS removed;
+SELECT thread_id, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgm-%' GROUP BY 1 ORDER BY 1;
+SELECT jsonb_array_length(sg_lg_get_tuple('lgm-copy')::jsonb->'channel_values'->'messages') AS messages;
+SELECT sg_prune(keep_last => 1, thread_id => 'lgm-none');
+
+-- sg_delete_thread removes every namespace, value and write
+SELECT sg_delete_thread('lgm-copy2');
+SELECT (SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-copy2')
+     + (SELECT count(*) FROM stategraph.lg_blobs WHERE thread_id = 'lgm-copy2')
+     + (SELECT count(*) FROM stategraph.lg_writes WHERE thread_id = 'lgm-copy2') AS rows_left;
+
+-- retention: LangGraph.js threads follow the default (graph NULL); an expired
+-- thread goes whole, unless its newest root checkpoint waits on an interrupt
+SELECT lg_turn('lgm-old', 1, NULL) IS NOT NULL AS old;
+SELECT lg_turn('lgm-asking', 1, NULL) AS asking_head \gset
+SELECT sg_lg_put_writes('lgm-asking', '', :'asking_head', 'ask', '[["__interrupt__", [{"value": "ok?"}]]]');
+UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHERE thread_id IN ('lgm-old', 'lgm-asking', 'lgm-copy');
+SELECT sg_set_retention(NULL, '1 day');
+CALL sg_work();
+SELECT thread_id, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgm-%' GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS values_left FROM stategraph.lg_blobs WHERE thread_id IN ('lgm-old', 'lgm-copy');
+-- keep_latest: the newest keep_last checkpoints of each namespace stay
+SELECT sg_set_retention(NULL, '1 day', 'keep_latest', 2);
+UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHERE thread_id = 'lgm-1';
+CALL sg_work();
+SELECT checkpoint_ns, count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-1' GROUP BY 1 ORDER BY 1;
+SELECT jsonb_array_length(sg_lg_get_tuple('lgm-1')::jsonb->'channel_values'->'messages') AS messages;
+SELECT sg_set_retention(NULL, NULL);
+
+SET client_min_messages = warning;
+DROP SCHEMA lgmaint CASCADE;
