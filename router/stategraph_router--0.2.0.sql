@@ -28,12 +28,22 @@
  *     and adds up;
  *   - sg_fork and sg_update_state from a checkpoint of a thread on another
  *     server export that thread there and import it, for the call only,
- *     where the new thread lives.
+ *     where the new thread lives;
+ *   - background runs (RUNTIME.md): sg_submit runs on the thread's
+ *     partition (without a thread_id the router names the new thread, so
+ *     that it lives where its name hashes to); sg_runs on every server,
+ *     merged; sg_wait and sg_cancel, which name a run, on every server at
+ *     once, where only the server holding the run answers; sg_set_retention
+ *     on every server, as a definition;
+ *   - external tasks: sg_add_external_node on every server, sg_tasks merged,
+ *     sg_claim from the servers in turn, and the calls naming a task on
+ *     the server of the task's thread.
  *
  * What cannot be routed: procedures (PL/Proxy calls functions), so CALL
- * sg_run goes to the thread's server directly (stategraph_router.shard_of
- * tells which); and sg_interrupt, which only means something inside a node,
- * on the shard that runs it.
+ * sg_run and CALL sg_work go to the servers directly
+ * (stategraph_router.shard_of tells which holds a thread; sg_submit is
+ * the routed way to a durable run); and sg_interrupt, which only means
+ * something inside a node, on the shard that runs it.
  *
  * Node and router functions live on the shards; the router cannot resolve
  * them, so sg_add_node and sg_add_conditional_edges take their names as
@@ -121,10 +131,19 @@ CREATE FUNCTION stategraph_router.thread_hash(thread_id text) RETURNS integer LA
 CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURNS integer LANGUAGE sql VOLATILE
     RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id'));
 
-/* One partition of each server: where a call for "every server" goes once. */
+/*
+ * One partition of each server: where a call for "every server" goes once.
+ * A partition being moved (stategraph_router.move_partition) reaches its
+ * old server through a connection string of its own that refuses writes:
+ * it is the same server, and another of its partitions is taken if there
+ * is one (else the call reads only, or fails with 25006).
+ */
 CREATE FUNCTION stategraph_router.server_partitions() RETURNS integer[] LANGUAGE sql STABLE AS $$
     SELECT pg_catalog.array_agg(m ORDER BY m) FROM
-        (SELECT pg_catalog.min(p.partition) AS m FROM stategraph_router.partitions() p GROUP BY p.connstr) s
+        (SELECT (pg_catalog.array_agg(p.partition ORDER BY p.connstr OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''',
+                                      p.partition))[1] AS m
+         FROM stategraph_router.partitions() p
+         GROUP BY pg_catalog.regexp_replace(p.connstr, ' options=''-c default_transaction_read_only=on''$', '')) s
 $$;
 
 /* Every partition. */
@@ -188,7 +207,8 @@ CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') R
 
 /*
  * Each server's digest of each graph's definition (channels, nodes, edges,
- * branches, compiled spec), with the partitions it serves; a server with
+ * branches, compiled spec, and the retention that applies to it: its own
+ * or the default), with the partitions it serves; a server with
  * no graph gives one row with a NULL graph.
  */
 CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server integer[], OUT graph text, OUT digest text)
@@ -201,7 +221,10 @@ CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server intege
              || (SELECT COALESCE(pg_catalog.string_agg(e.sources::text || '>' || e.target, ',' ORDER BY e.sources::text, e.target), '')
                  FROM stategraph.edges e WHERE e.graph = g.graph)
              || (SELECT COALESCE(pg_catalog.string_agg(b.source || '>' || b.router::text || COALESCE(b.path_map::text, ''), ',' ORDER BY b.source, b.router::text), '')
-                 FROM stategraph.branches b WHERE b.graph = g.graph)) AS digest
+                 FROM stategraph.branches b WHERE b.graph = g.graph)
+             || COALESCE((SELECT 'ttl=' || COALESCE(r.ttl::text, '') || ',' || r.strategy || ',' || COALESCE(r.keep_last::text, '')
+                          FROM stategraph.retention r WHERE r.graph = g.graph OR r.graph IS NULL
+                          ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
     FROM stategraph.graphs g
     UNION ALL SELECT parts, NULL, NULL; $$;
 
@@ -368,6 +391,129 @@ CREATE FUNCTION @extschema@.sg_prune(older_than interval DEFAULT NULL, keep_last
 $$;
 
 -- ===========================================================================
+-- Background runs and retention (RUNTIME.md)
+-- ===========================================================================
+
+/* What sg_runs, sg_wait return, as on the shards. */
+CREATE TYPE @extschema@.sg_run AS (
+    run_id      uuid,
+    thread_id   text,
+    graph       text,
+    status      text,
+    multitask   text,
+    attempt     integer,
+    error       jsonb,
+    created_at  timestamptz,
+    started_at  timestamptz,
+    finished_at timestamptz
+);
+
+/*
+ * The thread a submit without thread_id starts. On one server the run's
+ * own id names it, but that id is made on the shard, after the router has
+ * chosen the shard: the router names the thread instead, so that the
+ * thread lives where its name hashes to. With an idempotency key the name
+ * comes from the role, graph and key, so that a retry reaches the same
+ * server (where the key is known) and gets the same run back.
+ */
+CREATE FUNCTION stategraph_router.new_thread_id(graph text, idempotency_key text) RETURNS text
+    LANGUAGE sql VOLATILE
+    RETURN CASE WHEN idempotency_key IS NULL THEN pg_catalog.gen_random_uuid()::text
+           ELSE pg_catalog.md5(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text)::uuid::text END;
+
+CREATE FUNCTION stategraph_router.submit(graph text, input jsonb, thread_id text, checkpoint_id uuid, resume jsonb,
+                                         recursion_limit integer, multitask text, after interval,
+                                         idempotency_key text)
+    RETURNS uuid LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_submit; $$;
+
+/* sg_submit: on the thread's server; without a thread, on the server of the thread the router names. */
+CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DEFAULT NULL,
+                                      checkpoint_id uuid DEFAULT NULL, resume jsonb DEFAULT NULL,
+                                      recursion_limit integer DEFAULT 25, multitask text DEFAULT 'reject',
+                                      after interval DEFAULT NULL, idempotency_key text DEFAULT NULL)
+    RETURNS uuid LANGUAGE sql
+    RETURN stategraph_router.submit(graph, input,
+                                    COALESCE(thread_id, stategraph_router.new_thread_id(graph, idempotency_key)),
+                                    checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
+
+/*
+ * The runs of every server, once each: a run stays on the server it was
+ * submitted to (moving a partition moves threads, not their runs), so no
+ * server's runs are filtered out, not even for one thread_id.
+ */
+CREATE FUNCTION stategraph_router.runs_of(parts integer[], thread text, st text)
+    RETURNS SETOF @extschema@.sg_run LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT r.* FROM sg_runs(thread, st) r; $$;
+
+CREATE FUNCTION @extschema@.sg_runs(thread_id text DEFAULT NULL, status text DEFAULT NULL)
+    RETURNS SETOF @extschema@.sg_run LANGUAGE sql AS $$
+    SELECT r.* FROM stategraph_router.runs_of(stategraph_router.server_partitions(), thread_id, status) r
+    ORDER BY r.created_at, r.run_id
+$$;
+
+/*
+ * sg_wait and sg_cancel name a run, not a thread: a run id does not say
+ * where it lives. Every server is asked once, in one parallel round, and
+ * only the one that holds the run (a primary key lookup) makes the call;
+ * the others answer at once with no row. A NULL run_id goes to every server as is, to
+ * get sg_wait's own error.
+ */
+CREATE FUNCTION stategraph_router.wait_all(parts integer[], id uuid, tmo interval) RETURNS SETOF @extschema@.sg_run
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT w.* FROM (SELECT id AS run_id WHERE id IS NULL
+                     OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id)) x,
+                    LATERAL sg_wait(x.run_id, tmo) w; $$;
+
+CREATE FUNCTION stategraph_router.cancel_all(parts integer[], id uuid, act text, OUT cancelled boolean) RETURNS SETOF boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT sg_cancel(x.run_id, act) AS cancelled
+    FROM (SELECT id AS run_id WHERE id IS NULL
+          OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id)) x; $$;
+
+/* The error of a run that no server holds (as a shard words it). */
+CREATE FUNCTION stategraph_router.no_such_run(run_id uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'run % does not exist', run_id
+        USING ERRCODE = 'undefined_object',
+              HINT = 'sg_runs() lists the runs you can see; finished runs expire after stategraph.run_retention.';
+END $$;
+
+CREATE FUNCTION @extschema@.sg_wait(run_id uuid, timeout interval DEFAULT NULL) RETURNS @extschema@.sg_run
+    LANGUAGE plpgsql AS $$
+DECLARE
+    r @extschema@.sg_run;
+BEGIN
+    SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
+    IF NOT FOUND THEN
+        PERFORM stategraph_router.no_such_run(run_id);
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE FUNCTION @extschema@.sg_cancel(run_id uuid, action text DEFAULT 'interrupt') RETURNS boolean
+    LANGUAGE plpgsql AS $$
+DECLARE
+    c boolean;
+BEGIN
+    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
+    IF NOT FOUND THEN
+        PERFORM stategraph_router.no_such_run(run_id);
+    END IF;
+    RETURN c;
+END $$;
+
+/* Retention is part of a graph's definition: on every server (stategraph_router.check_definitions compares it). */
+CREATE FUNCTION stategraph_router.all_set_retention(graph text, ttl interval, strategy text, keep_last integer)
+    RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT 1 FROM sg_set_retention(graph, ttl, strategy, keep_last); $$;
+CREATE FUNCTION @extschema@.sg_set_retention(graph text, ttl interval, strategy text DEFAULT 'delete',
+                                             keep_last integer DEFAULT NULL) RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_set_retention(graph, ttl, strategy, keep_last); END;
+
+-- ===========================================================================
 -- External tasks (RUNTIME.md): a queue spans every server
 -- ===========================================================================
 
@@ -466,10 +612,10 @@ BEGIN
     END LOOP;
 END $$;
 
-/* The thread of a task, asked of every server (a task id does not say where it lives). */
+/* The thread of a task, asked of every server (a task id does not say where it lives; a primary key lookup there). */
 CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT t.thread_id AS thread_id FROM sg_tasks() t WHERE t.task_id = id; $$;
+    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id = id; $$;
 
 /*
  * The hash a task-scoped call is routed by: that of its thread (a random
@@ -529,6 +675,24 @@ CREATE FUNCTION stategraph_router.import_at(connstr text, data jsonb) RETURNS te
 CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS uuid LANGUAGE plproxy AS $$
     CONNECT connstr; SELECT (SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id) AS head; $$;
 
+/*
+ * Background runs not finished and external tasks still out (queued,
+ * claimed, interrupted or failed: a resume queues them again) of the
+ * threads of partition part (of n) on the server at connstr. An export
+ * carries a thread's checkpoints, not its runs or tasks: a thread with
+ * either is not moved.
+ */
+CREATE FUNCTION stategraph_router.busy_at(connstr text, part integer, n integer, modular boolean,
+                                          OUT runs bigint, OUT tasks bigint)
+    RETURNS record LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT (SELECT pg_catalog.count(*) FROM stategraph.runs r
+            WHERE r.status = ANY (ARRAY['pending', 'running', 'waiting'])
+              AND (CASE WHEN modular THEN abs(hashtext(r.thread_id) % n) ELSE hashtext(r.thread_id) & (n - 1) END) = part) AS runs,
+           (SELECT pg_catalog.count(*) FROM stategraph.tasks t
+            WHERE t.status = ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])
+              AND (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part) AS tasks; $$;
+
 /* Delete the threads of partition part (of n) on the server at connstr; returns how many. */
 CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n integer, modular boolean)
     RETURNS bigint LANGUAGE plproxy AS $$
@@ -568,7 +732,9 @@ END $$;
  *   1. freeze: the partition's connection string gets
  *      default_transaction_read_only, so its threads read as before and
  *      writes fail with SQLSTATE 25006 (retry them) until step 4; calls
- *      that began before are waited for;
+ *      that began before are waited for; a partition with background runs
+ *      not finished or external tasks still out is unfrozen and refused
+ *      (55006: they live on the old server, which would go on writing);
  *   2. copy: each thread of the partition is exported from the old server
  *      and imported into the new one (a thread already there with the same
  *      head, from an interrupted move, is kept);
@@ -589,6 +755,7 @@ DECLARE
     t text;
     head uuid;
     since timestamptz;
+    busy record;
 BEGIN
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
@@ -616,6 +783,15 @@ BEGIN
     END IF;
     since := pg_catalog.clock_timestamp();
     PERFORM stategraph_router.wait_for_calls(since);
+    SELECT * INTO busy FROM stategraph_router.busy_at(stategraph_router.frozen(old), part, n, modular);
+    IF busy.runs OPERATOR(pg_catalog.>) 0 OR busy.tasks OPERATOR(pg_catalog.>) 0 THEN
+        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, old);
+        COMMIT;
+        RAISE EXCEPTION 'partition % has % background runs not finished and % external tasks still out', part, busy.runs, busy.tasks
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'A move copies the checkpoints of threads, not their runs or tasks.',
+                  HINT = 'Wait for them or cancel them (sg_runs, sg_cancel, sg_tasks), then call stategraph_router.move_partition again.';
+    END IF;
     -- 2. and 3. copy and check
     moved := 0;
     FOR t IN SELECT s FROM stategraph_router.threads_at(stategraph_router.frozen(old), part, n, modular) s LOOP
@@ -651,3 +827,8 @@ COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_
 COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';
 COMMENT ON FUNCTION @extschema@.sg_threads(text) IS 'sg_threads of every server, each keeping the threads of the partitions it serves, sorted by thread_id';
 COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up)';
+COMMENT ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) IS 'sg_submit on the thread''s server; without a thread_id the router names the new thread (from role, graph and idempotency_key when one is given)';
+COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS 'sg_runs of every server, merged, oldest first';
+COMMENT ON FUNCTION @extschema@.sg_wait(uuid, interval) IS 'sg_wait on the server that holds the run (every server is asked at once)';
+COMMENT ON FUNCTION @extschema@.sg_cancel(uuid, text) IS 'sg_cancel on the server that holds the run (every server is asked at once)';
+COMMENT ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) IS 'sg_set_retention on every server (check_definitions compares it)';

@@ -106,10 +106,11 @@ SELECT status, attempt, error FROM tasks WHERE thread_id = 's1';
 SELECT status FROM sg_threads() WHERE thread_id = 's1';
 SELECT next, tasks->0->'error'->>'message' AS error, tasks->0->'error'->>'node' AS node
 FROM sg_get_state('s1');
--- ... and yet the late result of that claim is accepted (nobody claimed it again)
+-- ... and yet the late result of that claim is accepted (nobody claimed it again):
+-- the failure is taken back, and the step, complete now, goes on at once
 SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "late but paid for"}');
 SELECT status FROM sg_threads() WHERE thread_id = 's1';
-SELECT tasks->0->'error' AS error FROM sg_get_state('s1');
+SELECT step, tasks->0->'error' AS error, tasks->0->'result' AS result FROM sg_get_state_history('s1') ORDER BY step;
 SELECT sg_invoke('ext2', NULL, 's1');
 
 -- 4. a late completion after expiry, before anyone claimed again, is accepted
@@ -235,6 +236,7 @@ SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_ext_app;
 DROP ROLE IF EXISTS regress_ext_worker;
 DROP ROLE IF EXISTS regress_ext_other;
+DROP ROLE IF EXISTS regress_ext_noexec;
 RESET client_min_messages;
 CREATE ROLE regress_ext_app;
 CREATE ROLE regress_ext_worker IN ROLE regress_ext_app;
@@ -256,10 +258,63 @@ SELECT owner, status, worker FROM stategraph.tasks WHERE thread_id = 'a1';
 SET ROLE regress_ext_app;
 SELECT sg_invoke('ext', NULL, 'a1');
 RESET ROLE;
-DROP OWNED BY regress_ext_app, regress_ext_worker, regress_ext_other;
-DROP ROLE regress_ext_app, regress_ext_worker, regress_ext_other;
+-- a worker that may work the task but not run the graph's functions: its completion
+-- is taken, and the step waits for a session that may run it
+CREATE ROLE regress_ext_noexec NOINHERIT IN ROLE regress_ext_app;
+GRANT USAGE ON SCHEMA external, stategraph TO regress_ext_noexec;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_ext_noexec;
+REVOKE EXECUTE ON FUNCTION prep(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prep(jsonb) TO regress_ext_app;
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', '{"log": ["app"]}', 'a2') ? '__waiting__' AS waiting;
+SET ROLE regress_ext_noexec;
+SELECT sg_complete(task_id, token, '{"answer": "without prep"}') FROM sg_claim('llm', 'noexec');
+RESET ROLE;
+SELECT status, next FROM sg_threads() WHERE thread_id = 'a2';
+SET ROLE regress_ext_app;
+SELECT sg_invoke('ext', NULL, 'a2');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION prep(jsonb) TO PUBLIC;
+DROP OWNED BY regress_ext_app, regress_ext_worker, regress_ext_other, regress_ext_noexec;
+DROP ROLE regress_ext_app, regress_ext_worker, regress_ext_other, regress_ext_noexec;
 
--- 12. bad input
+-- 12. the step sg_complete goes on with runs its SQL nodes as sg_invoke would:
+-- a node's failure is recorded on the thread, and the completion stands
+CREATE FUNCTION boom(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tool broke'; END $$;
+SELECT sg_create_graph('ext3', '{"answer": "replace"}');
+SELECT sg_add_external_node('ext3', 'model', 'q3');
+SELECT sg_add_node('ext3', 'tool', 'boom(jsonb)');
+SELECT sg_add_edge('ext3', '__start__', 'model');
+SELECT sg_add_edge('ext3', 'model', 'tool');
+SELECT sg_add_edge('ext3', 'tool', '__end__');
+SELECT sg_compile('ext3');
+SELECT sg_invoke('ext3', '{}', 'b1') ? '__waiting__' AS waiting;
+SELECT task_id AS t FROM sg_claim('q3', 'w') \gset
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 1}');
+SELECT thread_id, status FROM sg_threads('ext3');
+SELECT next, tasks->0->>'name' AS task, tasks->0->'error'->>'message' AS error, "values" FROM sg_get_state('b1');
+SELECT status, result FROM sg_tasks('q3');
+
+-- 13. retention never removes a thread whose step has tasks out
+SELECT sg_invoke('ext3', '{}', 'kept') ? '__waiting__' AS waiting;
+SELECT sg_set_retention('ext3', '1 day');
+UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE graph = 'ext3';
+CALL sg_work();
+SELECT thread_id, status FROM sg_threads('ext3');    -- b1 (error) expired, kept (tasks out) kept
+SELECT status FROM sg_tasks('q3') WHERE thread_id = 'kept';
+SELECT sg_set_retention('ext3', NULL);
+SELECT sg_delete_thread('kept');
+
+-- 14. CALL sg_work() finds expired leases too, as the background workers' sweep does:
+-- the lapsed claim is counted and the task queued again
+SELECT sg_invoke('ext3', '{}', 'lapsed') ? '__waiting__' AS waiting;
+SELECT count(*) AS claimed FROM sg_claim('q3', 'w', lease => '10 ms');
+SELECT pg_sleep(0.05);
+CALL sg_work();
+SELECT status, attempt, error->>'name' AS error FROM sg_tasks('q3') WHERE thread_id = 'lapsed';
+SELECT sg_delete_thread('lapsed');
+
+-- 15. bad input
 SELECT sg_add_external_node('ext', 'model', 'llm');              -- exists
 SELECT sg_add_external_node('ext', 'log', 'llm');                -- a channel's name
 SELECT sg_add_external_node('ext', 'z', 'llm', lease => '-1 s');

@@ -710,6 +710,17 @@ COMMENT ON FUNCTION @extschema@.sg_import_thread(jsonb, text) IS
     'Store a thread exported by sg_export_thread, under its own id or thread_id; every checkpoint reads as before. Returns the thread id';
 
 /*
+ * The threads that hold forks of a given thread (forked_from @> ARRAY[id]):
+ * sg_delete_thread and sg_prune detach such forks before removing rows
+ * (src/retention.c), which deleted or moved threads (sg_import_thread's
+ * copies for the router, move_partition) go through too. Without this index each of them read every thread, so pruning or
+ * deleting every thread took time quadratic in their number. Partial: only
+ * threads that hold forks are in it, so other threads cost it nothing.
+ */
+CREATE INDEX threads_forked_from ON stategraph.threads USING gin (forked_from)
+    WHERE forked_from IS NOT NULL;
+
+/*
  * For the router (stategraph_router): sg_update_state and sg_fork from a
  * checkpoint of a thread that lives on another server. The thread's export
  * is imported under a name of its own for the length of the call, used,

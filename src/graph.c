@@ -1821,28 +1821,36 @@ sg_graph_pin(SGGraph *g, MemoryContext cxt)
 	MemoryContextRegisterResetCallback(cxt, cb);
 }
 
-/* Check that the current user may execute every function of g. */
-void
-sg_graph_check_privileges(SGGraph *g)
+/* The first function of g the current user may not execute, or InvalidOid. */
+Oid
+sg_graph_unprivileged_fn(SGGraph *g)
 {
 	int			i,
 				j;
 
 	for (i = 1; i < g->nnodes; i++)
-	{
 		if (g->nodes[i].queue == NULL &&
 			pg_proc_aclcheck(g->nodes[i].fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->nodes[i].fn));
-	}
+			return g->nodes[i].fn;
 	for (i = 0; i < g->nnodes; i++)
 		for (j = 0; j < g->nodes[i].nbranches; j++)
 			if (pg_proc_aclcheck(g->nodes[i].branches[j].router, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-				aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION,
-							   get_func_name(g->nodes[i].branches[j].router));
+				return g->nodes[i].branches[j].router;
 	for (i = 0; i < g->nchannels; i++)
 		if (g->channels[i].reducer == SG_REDUCER_CUSTOM &&
 			pg_proc_aclcheck(g->channels[i].reducer_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(g->channels[i].reducer_fn));
+			return g->channels[i].reducer_fn;
+	return InvalidOid;
+}
+
+/* Check that the current user may execute every function of g. */
+void
+sg_graph_check_privileges(SGGraph *g)
+{
+	Oid			fn = sg_graph_unprivileged_fn(g);
+
+	if (OidIsValid(fn))
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
 }
 
 /* The index of node name in g (SG_START for __start__), or -1. */

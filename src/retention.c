@@ -21,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_delete_thread);
@@ -74,7 +75,9 @@ materialize_rows(List *rows)
 /*
  * Give every fork in another thread that starts at one of these checkpoints
  * of thread_id (all of them when ids is NULL) an image of its own. Threads
- * with such forks list thread_id in forked_from.
+ * with such forks list thread_id in forked_from, which the partial GIN index
+ * threads_forked_from finds (@>) without reading every thread: pruning or
+ * deleting every thread stays linear in their number.
  */
 static void
 detach_forks(const char *thread_id, Datum ids)
@@ -92,7 +95,7 @@ detach_forks(const char *thread_id, Datum ids)
 	forks = collect_rows(sg_spi_execute(sg_spi_prepare(&plan,
 													   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.threads t "
 													   "JOIN stategraph.checkpoints c ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-													   "WHERE $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+													   "WHERE t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
 													   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 													   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 													   2, types), values, nulls, 0));
@@ -102,7 +105,7 @@ detach_forks(const char *thread_id, Datum ids)
 		sg_spi_execute(sg_spi_prepare(&unlink,
 									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL FROM stategraph.threads t "
 									  "WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-									  "AND $1 OPERATOR(pg_catalog.=) ANY (t.forked_from) "
+									  "AND t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
 									  "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 									  "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 									  2, types), values, nulls, 0);
@@ -110,7 +113,7 @@ detach_forks(const char *thread_id, Datum ids)
 	if (ids == (Datum) 0)
 		sg_spi_execute(sg_spi_prepare(&forget,
 									  "UPDATE stategraph.threads SET forked_from = pg_catalog.array_remove(forked_from, $1) "
-									  "WHERE $1 OPERATOR(pg_catalog.=) ANY (forked_from)",
+									  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
 									  1, types), values, NULL, 0);
 }
 
@@ -263,17 +266,87 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 	return n;
 }
 
+/*
+ * Prune one thread in a memory context and SPI connection of its own, both
+ * gone afterwards: pruning every thread keeps no memory per thread (each
+ * statement's result alone took 8 kB until SPI_finish).
+ */
+static uint64
+prune_in_own_context(MemoryContext cxt, const char *thread_id, Interval *older_than, int keep_last,
+					 bool one_of_all)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	uint64		n;
+
+	sg_spi_connect();
+	n = prune_thread(thread_id, older_than, keep_last, one_of_all);
+	sg_spi_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cxt);
+	return n;
+}
+
+/*
+ * Prune every thread, in batches of PRUNE_BATCH thread ids read in primary
+ * key order after the last one (an index range scan each), so that neither
+ * time nor memory grows faster than the number of threads.
+ */
+#define PRUNE_BATCH 1000
+static uint64
+prune_all(Interval *older_than, int keep_last)
+{
+	static SPIPlanPtr batch_plan;
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "sg_prune batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext thread_cxt = AllocSetContextCreate(CurrentMemoryContext, "sg_prune thread", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {(Datum) 0, Int32GetDatum(PRUNE_BATCH)};
+	char		nulls[2] = {'n', ' '};
+	uint64		removed = 0;
+
+	for (;;)
+	{
+		uint64		n,
+					i;
+		char	  **ids;
+
+		sg_spi_connect();
+		n = sg_spi_execute(sg_spi_prepare(&batch_plan,
+										  "SELECT thread_id FROM stategraph.threads "
+										  "WHERE $1 IS NULL OR thread_id OPERATOR(pg_catalog.>) $1 "
+										  "ORDER BY thread_id LIMIT $2",
+										  2, types), values, nulls, 0);
+		ids = palloc(sizeof(char *) * (n + 1));
+		for (i = 0; i < n; i++)
+			ids[i] = sg_spi_text(i, SG_SOLE_COLUMN);
+		sg_spi_finish();
+		for (i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			removed += prune_in_own_context(thread_cxt, ids[i], older_than, keep_last, true);
+		}
+		if (n < PRUNE_BATCH)
+			break;
+		MemoryContextSwitchTo(old);
+		values[0] = CStringGetTextDatum(ids[n - 1]);	/* outlives the batch */
+		nulls[0] = ' ';
+		MemoryContextReset(batch_cxt);
+		MemoryContextSwitchTo(batch_cxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(batch_cxt);
+	MemoryContextDelete(thread_cxt);
+	return removed;
+}
+
 /* sg_prune(older_than, keep_last, thread_id): remove old checkpoints of one thread or all. */
 Datum
 sg_prune(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr threads_plan;
 	Interval   *older_than = PG_ARGISNULL(0) ? NULL : PG_GETARG_INTERVAL_P(0);
 	int			keep_last = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 	char	   *thread_id = NULL;
-	uint64		removed = 0;
-	List	   *threads = NIL;
-	ListCell   *lc;
+	uint64		removed;
 
 	if (older_than == NULL && PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -292,33 +365,24 @@ sg_prune(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		thread_id = sg_arg_text(fcinfo, 2, "thread_id");
 
-	sg_spi_connect();
 	if (thread_id != NULL)
 	{
+		sg_spi_connect();
 		if (sg_thread_fetch(thread_id, false) != NULL || !sg_lg_thread_exists(thread_id))
 		{
 			sg_thread_fetch_required(thread_id, false);
-			threads = list_make1(thread_id);
+			removed = prune_thread(thread_id, older_than, keep_last, false);
 		}
+		else					/* a LangGraph.js thread (lgsaver.c) */
+			removed = sg_lg_prune_threads(thread_id, older_than, keep_last);
+		sg_spi_finish();
 	}
 	else
 	{
-		uint64		n,
-					i;
-
-		n = sg_spi_execute(sg_spi_prepare(&threads_plan,
-										  "SELECT thread_id FROM stategraph.threads ORDER BY thread_id COLLATE \"C\"",
-										  0, NULL), NULL, NULL, 0);
-		for (i = 0; i < n; i++)
-			threads = lappend(threads, sg_spi_text(i, SG_SOLE_COLUMN));
+		removed = prune_all(older_than, keep_last);
+		sg_spi_connect();
+		removed += sg_lg_prune_threads(NULL, older_than, keep_last);	/* LangGraph.js threads (lgsaver.c) */
+		sg_spi_finish();
 	}
-	foreach(lc, threads)
-	{
-		CHECK_FOR_INTERRUPTS();
-		removed += prune_thread((char *) lfirst(lc), older_than, keep_last, thread_id == NULL);
-	}
-	if (thread_id == NULL || threads == NIL)	/* LangGraph.js threads (lgsaver.c) */
-		removed += sg_lg_prune_threads(thread_id, older_than, keep_last);
-	sg_spi_finish();
 	PG_RETURN_INT64((int64) removed);
 }

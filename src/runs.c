@@ -1130,9 +1130,10 @@ sg_next_due_ms(void)
  */
 
 /*
- * One sweep: finished runs older than stategraph.run_retention, then up to
- * limit expired threads (never one with an active run, a pending interrupt
- * or that another session holds). Returns what it removed or pruned.
+ * One sweep: expired leases of external tasks, finished runs older than
+ * stategraph.run_retention, then up to limit expired threads (never one
+ * with an active run, a pending interrupt or that another session holds).
+ * Returns what it removed or pruned.
  */
 uint64
 sg_sweep(int limit)
@@ -1146,6 +1147,7 @@ sg_sweep(int limit)
 				i;
 	const char *schema = ext_schema();
 
+	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
 	done = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) "

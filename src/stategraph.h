@@ -160,6 +160,7 @@ typedef struct SGGraph
 extern SGGraph *sg_graph_get(const char *name);
 extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
 extern void sg_graph_check_privileges(SGGraph *g);
+extern Oid	sg_graph_unprivileged_fn(SGGraph *g);
 extern int	sg_graph_node_index(SGGraph *g, const char *name);
 extern int	sg_graph_channel_index(SGGraph *g, const char *name);
 extern void sg_check_name(const char *what, const char *name);
@@ -417,6 +418,7 @@ extern SGStepReadyHook sg_step_ready_hook;
 extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
 extern void sg_tasks_cancel_graph(const char *graph);
+extern int	sg_tasks_sweep(int limit);
 extern int64 sg_interval_ms(Interval *iv);
 
 /* ---------------------------------------------------------------------------

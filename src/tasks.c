@@ -22,19 +22,30 @@
  * even after the attempts ran out and the failure was recorded: the
  * failure is then taken back. The same completion twice is a no-op.
  *
- * Leases. The sweep (sg_sweep_leases, called by sg_claim and by background
- * workers) takes expired claims with SKIP LOCKED, counts the lost attempt
- * and makes the task visible again after the node's backoff (backoff_ms
- * doubled per attempt); when attempts are spent, it records a node failure
- * on the thread exactly as a failing SQL node does (pending error, thread
- * status 'error'), and a resume queues the task again.
+ * Leases. The sweep (sweep_leases: run by sg_claim, by the server's sweep,
+ * that is background workers every stategraph.sweep_interval and CALL
+ * sg_work(), and by stategraph.sweep_leases()) takes expired claims with
+ * SKIP LOCKED, counts the lost attempt and makes the task visible again
+ * after the node's backoff (backoff_ms doubled per attempt); when attempts
+ * are spent, it records a node failure on the thread exactly as a failing
+ * SQL node does (pending error, thread status 'error'), and a resume queues
+ * the task again.
  *
- * Results. A completion only stores the (reducer-checked) update in the
- * task row; the step takes it when it continues (sg_invoke(graph, NULL,
- * thread), or by itself under background workers). A failure or an
- * interrupt also edits the pending writes of the step's checkpoint and the
- * thread's status, under the thread's lock, taken before the task row's lock
- * (the order a continuing run uses), so the two never deadlock.
+ * Results. A completion stores the (reducer-checked) update in the task
+ * row, in one UPDATE in the common case (claimed under this token). When
+ * it was the step's last task out, the step goes on: a background run of
+ * the thread is made pending (its worker continues it); without one,
+ * sg_complete continues the step itself, in the completion's transaction,
+ * as sg_invoke(graph, NULL, thread) would: one round trip and one commit
+ * per finished external step. The completing UPDATE also says where the
+ * step stands; a completion that saw other tasks of its step out looks
+ * again under a lock of the step, so that the last one always knows it is
+ * last; the thread is taken without waiting (a session holding it takes
+ * the result itself). A failure or an interrupt edits the pending writes of
+ * the step's checkpoint and the thread's status, under the thread's lock,
+ * taken before the task row's lock (the order a continuing run uses), so
+ * the two never deadlock; a background run waiting for the step then ends
+ * 'error' or 'interrupted', as it would for a SQL node.
  *
  * Waking workers. Queueing work sends NOTIFY stategraph_tasks with the queue
  * name; with the library preloaded, the commit also sets the latch of every
@@ -58,9 +69,11 @@
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/spin.h"
@@ -82,6 +95,8 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
 #define MAX_WAIT_MS			INT64CONST(3153600000000)	/* a long poll waits at most 100 years */
+#define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues */
+#define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347-0x5348) */
 
 /* The columns of a task row as fetch_row reads them. */
 enum
@@ -133,6 +148,13 @@ static bool xact_callback_registered = false;
 static int64 last_sweep_ms = 0;
 
 SGStepReadyHook sg_step_ready_hook = NULL;
+
+/* The task whose completion sg_complete is continuing the step with (continue_step). */
+static struct
+{
+	const char *task_id;		/* NULL: none */
+	Jsonb	   *result;
+}			done_task;
 
 /* The hash a waiter slot keeps of its queue's name. */
 static uint32
@@ -221,6 +243,26 @@ run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
 		const char *nulls, long count)
 {
 	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, count);
+}
+
+/*
+ * Prepare (and keep) a statement whose generic plan is right for every
+ * parameter value: it is run as is, never planned again per call (the
+ * plan cache would otherwise keep planning custom plans for a statement
+ * whose generic cost it cannot compare well, sg_claim's for one).
+ */
+static SPIPlanPtr
+generic_plan(const char *sql, int nargs, Oid *types)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+
+	MemoryContextSwitchTo(cxt);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
 }
 
 /* How long to wait before attempt + 1: backoff_ms doubled per attempt. */
@@ -400,6 +442,31 @@ pending_status(Jsonb *pending)
 }
 
 /*
+ * The thread's waiting step stopped (status 'error' or 'interrupted'): a
+ * background run waiting for it ends so, as a run whose SQL node failed or
+ * paused does, so that sg_wait returns and the thread's next run (a resume)
+ * is not queued behind it. A late completion that takes a lost failure
+ * back leaves that run ended: a resume (sg_submit or sg_invoke with input
+ * NULL) continues the thread.
+ */
+static void
+end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
+	Datum		values[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(status),
+	JsonbPGetDatum(error)};
+	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
+
+	if (run_sql(&plan,
+				"UPDATE stategraph.runs SET status = $2, error = $3, "
+				"finished_at = pg_catalog.clock_timestamp() "
+				"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'waiting'",
+				3, types, values, nulls, 0) > 0)
+		sg_run_done_at_commit();
+}
+
+/*
  * Set (value) or remove (NULL) key of the task's entry in the pending
  * writes of its checkpoint, and the thread's status to match. Nothing is
  * recorded when the thread moved on (its tasks were cancelled then).
@@ -411,6 +478,7 @@ record_on_thread(TaskRow *row, const char *key, Jsonb *value)
 	SGCheckpoint *cp;
 	Jsonb	   *pending;
 	Jsonb	   *entry;
+	const char *status;
 
 	sg_lock_thread(row->thread_id, false);
 	th = sg_thread_fetch(row->thread_id, true);
@@ -435,7 +503,11 @@ record_on_thread(TaskRow *row, const char *key, Jsonb *value)
 												   CStringGetTextDatum(key)));
 	pending = sg_jsonb_set_key(pending, row->task_id, entry);
 	sg_checkpoint_set_pending(row->thread_id, &row->checkpoint_id, pending);
-	sg_thread_set(row->thread_id, &th->head, pending_status(pending), NULL);
+	status = pending_status(pending);
+	sg_thread_set(row->thread_id, &th->head, status, NULL);
+	if (strcmp(status, "waiting") != 0)
+		end_waiting_run(row->thread_id, status,
+						value != NULL && strcmp(key, "error") == 0 ? value : NULL);
 }
 
 /* A failure as the snapshot's tasks[].error shows it. */
@@ -480,6 +552,13 @@ last_value(Jsonb *arr)
 	return n > 0 ? sg_jsonb_array_get(arr, n - 1) : NULL;
 }
 
+/*
+ * The keys of a node's config that are columns of its task row too: not
+ * stored twice (a task row is written three times per task), claim_into
+ * puts them back.
+ */
+#define CONFIG_COLUMN_KEYS "'{graph,thread_id,checkpoint_id,node,step,task_id,attempt}'::pg_catalog.text[]"
+
 /* Insert the task, or queue its row again (after a failure, interrupt or cancel). */
 static void
 queue_task(SGExternalTask *et, bool again)
@@ -514,13 +593,15 @@ queue_task(SGExternalTask *et, bool again)
 		run_sql(&insert_plan,
 				"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
 				"max_attempts, backoff_ms, lease, input, config, resume, resume_values) "
-				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
+				"$13, $14)",
 				14, types, values, nulls, 0);
 	else
 		run_sql(&requeue_plan,
 				"UPDATE stategraph.tasks SET queue = $2, status = 'queued', attempt = 0, token = NULL, "
 				"worker = NULL, visible_at = pg_catalog.now(), lease_expires_at = NULL, "
-				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, config = $12, "
+				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, "
+				"config = $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
 				"resume = $13, resume_values = $14, result = NULL, interrupt = NULL, lost = false, "
 				"finished_at = NULL, updated_at = pg_catalog.now() "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND graph OPERATOR(pg_catalog.=) $3 "
@@ -538,9 +619,16 @@ queue_task(SGExternalTask *et, bool again)
 bool
 sg_task_sync(SGExternalTask *et, Jsonb **result)
 {
-	/* completed is final: only a task still out needs its row locked */
-	TaskRow    *row = fetch_row(et->task_id, false);
+	TaskRow    *row;
 
+	/* the task sg_complete has just completed, and continues the step with */
+	if (done_task.task_id != NULL && strcmp(done_task.task_id, et->task_id) == 0)
+	{
+		*result = done_task.result;
+		return true;
+	}
+	/* completed is final: only a task still out needs its row locked */
+	row = fetch_row(et->task_id, false);
 	*result = NULL;
 	if (row != NULL && !has_status(row, "completed"))
 		row = fetch_row(et->task_id, true);
@@ -648,20 +736,22 @@ sweep_leases(int limit, bool record_failures)
 {
 	static SPIPlanPtr select_plan;
 	static SPIPlanPtr fail_plan;
-	Oid			types[2] = {INT4OID, INTERVALOID};
+	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
 	Datum		values[2];
 	SPITupleTable *tab;
 	uint64		n,
 				i;
 	int			done = 0;
 
+	/* the time as a parameter, not clock_timestamp(): an index condition stops at the first live lease */
 	values[0] = Int32GetDatum(limit);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	run_sql(&select_plan,
 			"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
 			"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
-			"AND lease_expires_at OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() "
+			"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
 			"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-			1, types, values, NULL, 0);
+			2, types, values, NULL, 0);
 	tab = SPI_tuptable;
 	n = SPI_processed;
 	for (i = 0; i < n; i++)
@@ -688,6 +778,17 @@ sweep_leases(int limit, bool record_failures)
 	return done;
 }
 
+/*
+ * The lease sweep of the server's own sweep (runs.c's sg_sweep: background
+ * workers every stategraph.sweep_interval, and CALL sg_work()); SPI is
+ * connected. Returns the number of tasks handled.
+ */
+int
+sg_tasks_sweep(int limit)
+{
+	return sweep_leases(limit, true);
+}
+
 /* stategraph.sg_sweep_leases(limit): the sweep, for background workers and cron jobs. */
 Datum
 sg_sweep_leases(PG_FUNCTION_ARGS)
@@ -710,37 +811,69 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
+/*
+ * sg_claim's statement, in pieces: the update of the picked rows ($1 queue,
+ * $2 worker, $3 n, $4 lease, $5 now), the pick (visible queued tasks in
+ * queue order, skipping those another claim holds) and what a worker gets:
+ * its config is the task's columns, what the step stored (config) and the
+ * claim.
+ */
+#define CLAIM_UPDATE \
+	"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, " \
+	" token = pg_catalog.gen_random_uuid(), worker = $2, " \
+	" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), " \
+	" updated_at = pg_catalog.clock_timestamp() WHERE "
+#define CLAIM_PICK \
+	"SELECT task_id FROM stategraph.tasks WHERE status OPERATOR(pg_catalog.=) 'queued' " \
+	"AND queue OPERATOR(pg_catalog.=) $1 AND visible_at OPERATOR(pg_catalog.<=) $5 " \
+	"ORDER BY visible_at, seq LIMIT "
+#define CLAIM_LOCK "FOR UPDATE SKIP LOCKED"
+#define CLAIM_RETURNING \
+	"RETURNING t.task_id, t.token, t.queue, t.graph, t.thread_id, t.node, t.step, t.attempt, t.input, " \
+	" pg_catalog.jsonb_build_object('graph', t.graph, 'thread_id', t.thread_id, " \
+	"  'checkpoint_id', t.checkpoint_id, 'node', t.node, 'step', t.step, 'task_id', t.task_id) " \
+	" OPERATOR(pg_catalog.||) t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(" \
+	"  'attempt', t.attempt, 'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), " \
+	" t.resume, t.lease_expires_at"
+
 /* Claim up to n visible tasks of queue into the result set; returns how many. */
 static uint64
 claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, Interval *lease)
 {
-	static SPIPlanPtr plan;
-	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', lease ? ' ' : 'n'};
+	static SPIPlanPtr plans[2];
+	int			many = n > 1 ? 1 : 0;
+	SPIPlanPtr	plan;
+	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', lease ? ' ' : 'n', ' '};
 
 	values[0] = CStringGetTextDatum(queue);
 	values[1] = CStringGetTextDatum(worker);
 	values[2] = Int32GetDatum(n);
 	values[3] = lease ? IntervalPGetDatum(lease) : (Datum) 0;
-	run_sql(&plan,
-			"WITH picked AS ("
-			" SELECT task_id FROM stategraph.tasks"
-			" WHERE status OPERATOR(pg_catalog.=) 'queued' AND queue OPERATOR(pg_catalog.=) $1"
-			" AND visible_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
-			" ORDER BY visible_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
-			"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, "
-			" token = pg_catalog.gen_random_uuid(), worker = $2, "
-			" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), "
-			" updated_at = pg_catalog.clock_timestamp() "
-			"FROM picked WHERE t.task_id OPERATOR(pg_catalog.=) picked.task_id "
-			"RETURNING t.task_id, t.token, t.queue, t.graph, t.thread_id, t.node, t.step, t.attempt, t.input, "
-			" t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('attempt', t.attempt, "
-			"  'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), "
-			" t.resume, t.lease_expires_at",
-			4, types, values, nulls, 0);
+	values[4] = TimestampTzGetDatum(GetCurrentTimestamp());	/* a parameter: an index condition */
+	/* one task: an index scan on the primary key; more: a bitmap scan of the picked ids */
+	if (plans[many] == NULL)
+		plans[many] = generic_plan(many ?
+								   CLAIM_UPDATE "t.task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+								   CLAIM_PICK "$3 " CLAIM_LOCK ")) " CLAIM_RETURNING :
+								   CLAIM_UPDATE "t.task_id OPERATOR(pg_catalog.=) ("
+								   CLAIM_PICK "1 " CLAIM_LOCK ") " CLAIM_RETURNING,
+								   5, types);
+	plan = plans[many];
+	sg_spi_execute(plan, values, nulls, 0);
 	sg_spi_put_rows(rsinfo);
 	return SPI_processed;
+}
+
+/* Is it this backend's turn to sweep expired leases (every SWEEP_EVERY_MS)? */
+static bool
+sweep_due(int64 now_ms)
+{
+	if (now_ms - last_sweep_ms < SWEEP_EVERY_MS)
+		return false;
+	last_sweep_ms = now_ms;
+	return true;
 }
 
 /* Check sg_claim's arguments: n > 0, lease > 0, wait >= 0. */
@@ -804,11 +937,8 @@ sg_claim(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(loop_cxt);
 			ResetLatch(MyLatch);
 			/* a long poll keeps what it sweeps locked: it leaves failures to others */
-			if (now_ms - last_sweep_ms >= SWEEP_EVERY_MS)
-			{
+			if (sweep_due(now_ms))
 				sweep_leases(100, sg_interval_ms(wait) == 0);
-				last_sweep_ms = now_ms;
-			}
 			if (claim_into(rsinfo, queue, worker, n, lease) > 0)
 				break;
 			MemoryContextSwitchTo(caller);
@@ -886,48 +1016,182 @@ refuse_finished(TaskRow *row, const char *what)
 			 errdetail("The %s was not taken.", what)));
 }
 
-/* Has the row's step no task out any more (its cancelled tasks belong to a step the thread left)? */
-static bool
-step_complete(TaskRow *row)
+/* Where the step of a completed task stands. */
+typedef enum StepState
 {
-	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
+	STEP_TASKS_OUT,				/* other tasks of the step are still out */
+	STEP_RUN,					/* complete, and a background run of the thread goes on with it */
+	STEP_FREE,					/* complete, nobody else will go on with it: thread row locked */
+	STEP_BUSY					/* complete, and another session holds the thread (and goes on) */
+} StepState;
 
-	return run_sql(&plan,
-				   "SELECT 1 FROM stategraph.tasks WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
-				   "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
-				   2, types, values, NULL, 1) == 0;
+/*
+ * STEP_STATE(thread, checkpoint, task): the SQL of a StepState ('out',
+ * 'run', 'free', 'busy') of a step after task completed: its other tasks
+ * still out (its cancelled ones belong to a step the thread left), the
+ * thread's active background run, else the thread's row, locked without
+ * waiting. Evaluated in order, so only a step to go on with locks a row.
+ */
+#define STEP_STATE(thread, checkpoint, task) \
+	"CASE WHEN EXISTS (SELECT FROM stategraph.tasks s WHERE s.thread_id OPERATOR(pg_catalog.=) " thread \
+	"  AND s.checkpoint_id OPERATOR(pg_catalog.=) " checkpoint " AND s.task_id OPERATOR(pg_catalog.<>) " task \
+	"  AND s.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])) THEN 'out' " \
+	" WHEN EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) " thread \
+	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting'])) THEN 'run' " \
+	" WHEN EXISTS (SELECT FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) " thread \
+	"  FOR UPDATE SKIP LOCKED) THEN 'free' ELSE 'busy' END"
+
+/* The StepState in column col of SPI's first result row. */
+static StepState
+step_state_of(int col)
+{
+	char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+
+	return strcmp(s, "out") == 0 ? STEP_TASKS_OUT : strcmp(s, "run") == 0 ? STEP_RUN :
+		strcmp(s, "free") == 0 ? STEP_FREE : STEP_BUSY;
 }
 
 /*
- * The opening shared by sg_complete, sg_fail and sg_interrupt_task: the
- * task_id and token arguments, SPI, the thread's lock when the call may
- * record on the thread, and the task row, fenced by the token.
+ * Where the row's step stands, under the step's lock: the completions of
+ * one step that find other tasks out take it, held until commit; of two
+ * completing at once, the second to take it sees the first committed (a
+ * new snapshot per statement), so the last completion of a step always
+ * finds the step complete. Without it, each could see the other still
+ * claimed, and the step would wait forever. (Under REPEATABLE READ the
+ * snapshot is older than the lock: a completion there may miss a sibling's
+ * and leave the step to the next sg_invoke(graph, NULL, thread); workers
+ * complete in autocommit or READ COMMITTED, as README says.)
+ */
+static StepState
+step_state(TaskRow *row)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, UUIDOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id),
+	CStringGetTextDatum(row->task_id)};
+	LOCKTAG		tag;
+	uint64		h = hash_bytes_extended(row->checkpoint_id.data, UUID_LEN,
+										hash_bytes_extended((const unsigned char *) row->thread_id,
+															strlen(row->thread_id), STEP_LOCK_FIELD4));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, STEP_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	run_sql(&plan, "SELECT " STEP_STATE("$1", "$2", "$3"), 3, types, values, NULL, 1);
+	return step_state_of(1);
+}
+
+/*
+ * The last task of a step without a background run completed: go on with
+ * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
+ * thread) would (a node's failure is recorded on the thread, not raised),
+ * if the worker's role may execute the graph's functions (else the step
+ * waits for a session that may). The thread's row is locked already
+ * (STEP_FREE), and its lock is taken without waiting: the task row is
+ * locked too, and a session holding the thread (a continuing sg_invoke
+ * waits for this row; sg_update_state, time travel or a deletion moves the
+ * thread on) takes the result itself, so waiting could only deadlock. The
+ * step takes the task's result from here (done_task), not from its row.
+ */
+static void
+continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
+{
+	SGRunOptions opts;
+	SGRun	   *run;
+
+	/* a worker that may not run the graph's functions leaves the step to a session that may */
+	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
+		return;
+	memset(&opts, 0, sizeof(opts));
+	opts.graph = row->graph;
+	opts.thread_id = row->thread_id;
+	opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
+	opts.on_error = SG_ON_ERROR_RETURN;
+	done_task.task_id = row->task_id;
+	done_task.result = result;
+	PG_TRY();
+	{
+		run = sg_run_begin(&opts, CurrentMemoryContext);
+		while (sg_run_step(run))
+			CHECK_FOR_INTERRUPTS();
+		sg_run_end(run);
+		sg_run_free(run);
+	}
+	PG_FINALLY();
+	{
+		done_task.task_id = NULL;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The common completion in one statement: the task is claimed (or queued
+ * again after its lease expired, nobody claimed it since) under this
+ * token. Returns its row and where its step stands as this statement saw
+ * it (without the step's lock: a completion that finds no task out is the
+ * last, and one that finds some looks again under the lock), or NULL for
+ * every other case (complete_fenced sorts those out).
+ */
+static TaskRow *
+complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState *state)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
+	Datum		values[3] = {CStringGetTextDatum(task_id), UUIDPGetDatum(token), JsonbPGetDatum(update)};
+	char		nulls[3] = {' ', ' ', update ? ' ' : 'n'};
+
+	if (run_sql(&plan,
+				"UPDATE stategraph.tasks t SET status = 'completed', result = $3, lease_expires_at = NULL, "
+				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
+				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND token OPERATOR(pg_catalog.=) $2 "
+				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['claimed', 'queued']) "
+				"RETURNING " TASK_COLUMNS ", " STEP_STATE("t.thread_id", "t.checkpoint_id", "t.task_id"),
+				3, types, values, nulls, 1) == 0)
+		return NULL;
+	*state = step_state_of(TC_WORKER + 1);
+	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+}
+
+/*
+ * The task_id and token arguments of a worker's call (sg_complete,
+ * sg_fail, sg_interrupt_task), with SPI connected.
+ */
+static void
+fenced_call_args(FunctionCallInfo fcinfo, char **task_id, pg_uuid_t **token)
+{
+	*task_id = sg_arg_text(fcinfo, 0, "task_id");
+	sg_require_arg(fcinfo, 1, "token");
+	*token = PG_GETARG_UUID_P(1);
+	sg_spi_connect();
+}
+
+/*
+ * The opening shared by sg_fail and sg_interrupt_task: the arguments, the
+ * thread's lock when the call may record on the thread, and the task row,
+ * fenced by the token.
  */
 static TaskRow *
 begin_fenced_call(FunctionCallInfo fcinfo, const char *what, bool lock_thread)
 {
-	char	   *task_id = sg_arg_text(fcinfo, 0, "task_id");
+	char	   *task_id;
 	pg_uuid_t  *token;
 
-	sg_require_arg(fcinfo, 1, "token");
-	token = PG_GETARG_UUID_P(1);
-	sg_spi_connect();
+	fenced_call_args(fcinfo, &task_id, &token);
 	if (lock_thread)
 		lock_task_thread(task_id);
 	return fenced_row(task_id, token, what);
 }
 
-/* sg_complete(task_id, token, update): hand back the task's update. */
-Datum
-sg_complete(PG_FUNCTION_ARGS)
+/*
+ * The other completions, of a row fenced_row let through: an error for a
+ * task finished otherwise; true for the same completion again (nothing to
+ * do); else (a late result after the failure its expired lease recorded)
+ * stores the update and returns false.
+ */
+static bool
+complete_fenced(TaskRow *row, Jsonb *update)
 {
 	static SPIPlanPtr plan;
-	Jsonb	   *update = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	TaskRow    *row = begin_fenced_call(fcinfo, "update", false);
-	SGGraph    *g;
+
 	if (has_status(row, "completed"))
 	{
 		bool		same = (row->result == NULL && update == NULL) ||
@@ -941,22 +1205,42 @@ sg_complete(PG_FUNCTION_ARGS)
 					 errmsg("task \"%s\" of node \"%s\" was completed already with another update",
 							row->task_id, row->node),
 					 errdetail("The first completion stands; this one was not taken.")));
-		sg_spi_finish();
-		PG_RETURN_VOID();		/* the same completion again */
+		return true;
 	}
 	if (has_status(row, "interrupted") || (has_status(row, "failed") && !row->lost))
 		refuse_finished(row, "update");
-
-	/* the update must be one the node could return */
-	g = sg_graph_get(row->graph);
-	sg_graph_pin(g, CurrentMemoryContext);
-	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
-
 	update_task(&plan,
 				"UPDATE stategraph.tasks SET status = 'completed', result = $2, lease_expires_at = NULL, "
 				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1",
 				row, update);
+	return false;
+}
+
+/* sg_complete(task_id, token, update): hand back the task's update. */
+Datum
+sg_complete(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *update = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	char	   *task_id;
+	pg_uuid_t  *token;
+	TaskRow    *row;
+	SGGraph    *g;
+	StepState	state = STEP_TASKS_OUT;
+
+	fenced_call_args(fcinfo, &task_id, &token);
+	row = complete_claimed(task_id, token, update, &state);
+	if (row == NULL && complete_fenced(row = fenced_row(task_id, token, "update"), update))
+	{
+		sg_spi_finish();
+		PG_RETURN_VOID();		/* the same completion again */
+	}
+
+	/* the update must be one the node could return (else the error takes the completion back) */
+	g = sg_graph_get(row->graph);
+	sg_graph_pin(g, CurrentMemoryContext);
+	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
+
 	/*
 	 * A late result takes back the failure its expired lease recorded. This
 	 * rare case locks the thread after the task row, the other order than
@@ -966,8 +1250,21 @@ sg_complete(PG_FUNCTION_ARGS)
 	 */
 	if (has_status(row, "failed"))
 		record_on_thread(row, "error", NULL);
-	if (sg_step_ready_hook != NULL && step_complete(row))
-		sg_step_ready_hook(row->graph, row->thread_id);
+	if (state == STEP_TASKS_OUT)
+		state = step_state(row);	/* again, under the step's lock */
+	switch (state)
+	{
+		case STEP_TASKS_OUT:
+		case STEP_BUSY:
+			break;
+		case STEP_RUN:
+			if (sg_step_ready_hook != NULL)
+				sg_step_ready_hook(row->graph, row->thread_id);
+			break;
+		case STEP_FREE:
+			continue_step(row, g, update);
+			break;
+	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }

@@ -11,6 +11,11 @@
 #    what it prints on one server;
 #  - sg_fork and sg_update_state from a checkpoint of a thread on another
 #    server;
+#  - background runs through the router: sg_submit on the thread's server
+#    (a thread the router names lives where its name hashes to), sg_runs
+#    merged, sg_wait/sg_cancel on the server that holds the run,
+#    sg_set_retention on every server and compared, and move_partition
+#    refusing a partition with a run not finished;
 #  - a shard that is down: calls for its threads fail naming it, the others
 #    work, and it serves again once started.
 use strict;
@@ -257,6 +262,113 @@ r(q{SELECT count(*) FROM claimed, LATERAL sg_complete(task_id, token, '{"log": [
 is(r(q{SELECT count(*) FILTER (WHERE sg_invoke('ext', NULL, 'x-' || i)->'log' = '["hi", "done"]')
 	FROM generate_series(1, 12) i}), '12', 'sg_complete reaches each task, and every thread goes on');
 is(r(q{SELECT count(*) FROM sg_tasks('llm', 'completed')}), '12', 'every task is completed');
+
+# ---------------------------------------------------------------------------
+# Background runs and retention through the router (RUNTIME.md)
+# ---------------------------------------------------------------------------
+# the server a thread lives on, asked of the servers themselves
+sub holder
+{
+	my ($thread) = @_;
+	my @on = grep { on_shard($_, "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$thread'") == 1 } @shards;
+	return join(',', map { $_->{db} } @on);
+}
+my %bg;
+for my $s (@shards)
+{
+	my $t = thread_on($s, 'bg-');
+	my $run = r("SELECT sg_submit('counter', '{\"log\": [7]}', '$t')");
+	is(r("SELECT status FROM sg_wait('$run', '60 s')"), 'success', "sg_submit and sg_wait for a thread on $s->{db}");
+	is(on_shard($s, "SELECT count(*) FROM stategraph.runs WHERE run_id = '$run' AND thread_id = '$t'"), '1',
+		"the run of $t is on $s->{db}");
+	is(holder($t), $s->{db}, "and its thread too, only there");
+	is(r("SELECT sg_get_state('$t') IS NOT NULL AND (sg_get_state('$t')).\"values\"->'log' = '[7]'"), 't',
+		"the run's checkpoints read through the router");
+	$bg{$s->{db}} = [ $t, $run ];
+}
+my $allruns = r('SELECT count(*) FROM sg_runs()');
+is($allruns, on_shard($A, 'SELECT count(*) FROM stategraph.runs') + on_shard($B, 'SELECT count(*) FROM stategraph.runs')
+	  + on_shard($C, 'SELECT count(*) FROM stategraph.runs'), "sg_runs lists the runs of every server once ($allruns)");
+is(r("SELECT string_agg(run_id::text, ',') FROM sg_runs('$bg{shard_b}[0]')"), $bg{shard_b}[1], 'sg_runs(thread_id) lists that thread\'s run');
+is(r(q{SELECT count(*) FROM sg_runs(status => 'success')}), $allruns, 'sg_runs(status => ...) filters on every server');
+
+# without a thread_id, the router names the thread, and it lives where its name hashes to
+my @anon = split /\n/, r(q{SELECT sg_submit('counter', jsonb_build_object('log', jsonb_build_array(i))) FROM generate_series(1, 12) i});
+is(scalar(@anon), 12, 'twelve submits without a thread');
+for my $run (@anon) { r("SELECT sg_wait('$run', '60 s')") }
+my @anon_threads = split /\n/, r("SELECT thread_id FROM sg_runs() WHERE run_id IN ('" . join("','", @anon) . "') ORDER BY thread_id");
+is(scalar(grep { my $t = $_; my $db = holder($t); r("SELECT stategraph_router.shard_of('$t')") =~ /dbname=\Q$db\E$/ } @anon_threads),
+	12, 'each thread named by the router is on the server its name hashes to, and only there');
+is(r("SELECT count(DISTINCT stategraph_router.shard_of(thread_id)) FROM sg_runs() WHERE run_id IN ('" . join("','", @anon) . "')"),
+	'3', 'and they spread over the three servers');
+is(r("SELECT count(*) FROM sg_runs() r WHERE r.run_id IN ('" . join("','", @anon) . "') AND r.status = 'success'
+	AND (sg_get_state(r.thread_id)).\"values\"->'log' IS NOT NULL"), '12', 'every one ran, and its thread reads through the router');
+my $k1 = r(q{SELECT sg_submit('counter', '{"log": [1]}', idempotency_key => 'order-17', after => '1 hour')});
+is(r(q{SELECT sg_submit('counter', '{"log": [1]}', idempotency_key => 'order-17', after => '1 hour')}), $k1,
+	'the same idempotency key without a thread gives the same run back');
+is(r("SELECT count(*) FROM sg_runs() WHERE thread_id = (SELECT thread_id FROM sg_runs() WHERE run_id = '$k1')"), '1',
+	'and nothing new');
+
+# sg_cancel and sg_wait find the run on its server
+my $later = thread_on($C, 'later-');
+my $lrun = r("SELECT sg_submit('counter', '{\"log\": [1]}', '$later', after => '1 hour')");
+is(r("SELECT status FROM sg_wait('$lrun', '10 ms')"), 'pending', 'sg_wait with a timeout returns a pending run as it is');
+is(r("SELECT sg_cancel('$lrun')"), 't', 'sg_cancel of a pending run on server c');
+is(on_shard($C, "SELECT status FROM stategraph.runs WHERE run_id = '$lrun'"), 'cancelled', 'the run is cancelled on server c');
+is(r("SELECT sg_cancel('$lrun')"), 'f', 'a second sg_cancel returns false');
+is(r("SELECT sg_cancel('$k1', 'rollback')"), 't', 'sg_cancel of the idempotent run');
+# while a partition of server a is being moved (its connection string then refuses writes),
+# calls for every server reach server a once, through a partition that accepts writes
+my $fpart = r("SELECT min(partition) FROM stategraph_router.partitions() WHERE connstr = '$A->{connstr}'");
+r("ALTER SERVER stategraph OPTIONS (SET partition_$fpart " . $router->safe_psql('router', "SELECT quote_literal(stategraph_router.frozen('$A->{connstr}'))") . ")");
+is(r('SELECT count(*) FROM sg_runs()'), $allruns + 14, 'with a partition of server a frozen, sg_runs lists each run once');
+is(r("SELECT sg_cancel('$bg{shard_a}[1]')"), 'f', 'and sg_cancel reaches server a through a partition that accepts writes');
+r("ALTER SERVER stategraph OPTIONS (SET partition_$fpart '$A->{connstr}')");
+my ($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_wait('01a22a00-0000-7000-8000-000000000000')});
+like($werr, qr/run 01a22a00-0000-7000-8000-000000000000 does not exist/, 'sg_wait of a run no server holds is an error naming the run');
+($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_wait(NULL)});
+like($werr, qr/run_id must not be null/, 'sg_wait(NULL) gets the shard\'s own error');
+($wrc, $wout, $werr) = $router->psql('router', "SELECT sg_cancel('$lrun', 'pause')");
+like($werr, qr/action must be 'interrupt' or 'rollback'/, 'a bad sg_cancel action gets the shard\'s own error');
+
+# retention is set on every server and compared by check_definitions
+r(q{SELECT sg_set_retention('counter', '30 days', 'keep_latest', 2); SELECT sg_set_retention(NULL, '90 days')});
+is(join(',', map { on_shard($_, q{SELECT string_agg(COALESCE(graph, '*') || ' ' || ttl || ' ' || strategy || ' ' || COALESCE(keep_last::text, '-'), ';' ORDER BY graph NULLS FIRST) FROM stategraph.retention}) } @shards),
+	join(',', ('* 90 days delete -;counter 30 days keep_latest 2') x 3), 'sg_set_retention sets the same retention on every server');
+is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'and definitions agree');
+on_shard($B, q{SELECT sg_set_retention('counter', '31 days', 'keep_latest', 2)});
+is(r(q{SELECT string_agg(server || ' ' || problem, ',') FROM stategraph_router.check_definitions() WHERE graph = 'counter'}),
+	"$B->{connstr} different definition", 'check_definitions names a server whose retention differs');
+r(q{SELECT sg_set_retention('counter', NULL)});
+is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'setting it through the router again makes them agree');
+
+# a partition whose threads have a run not finished is not moved (the run lives on the old server)
+my $busy = thread_on($A, 'busy-');
+my $bpart = r("SELECT stategraph_router.partition_of('$busy')");
+my $bconn = r("SELECT connstr FROM stategraph_router.partitions() WHERE partition = $bpart");
+r("SELECT sg_invoke('counter', '{\"log\": [0]}', '$busy')");
+my $brun = r("SELECT sg_submit('counter', '{\"log\": [1]}', '$busy', after => '1 hour')");
+($wrc, $wout, $werr) = $router->psql('router', "CALL stategraph_router.move_partition($bpart, '$C->{connstr}')");
+like($werr, qr/partition $bpart has 1 background runs not finished and 0 external tasks still out/,
+	'move_partition refuses a partition with a run not finished');
+is(r("SELECT connstr FROM stategraph_router.partitions() WHERE partition = $bpart"), $bconn, 'and leaves it where it was, not frozen');
+r("SELECT sg_cancel('$brun')");
+is(r("CALL stategraph_router.move_partition($bpart, '$C->{connstr}')") > 0, 1, 'once the run is cancelled, the partition moves');
+is(holder($busy), 'shard_c', 'its thread is on server c now');
+is(r("SELECT (sg_get_state('$busy')).\"values\"->>'log'"), '[0]', 'and reads as before');
+is(r("SELECT status FROM sg_runs('$busy')"), 'cancelled', 'and its finished run is still listed, from server a');
+
+# and one whose thread waits on an external task (the task lives on the old server)
+my $waiting = thread_on($B, 'ext-busy-');
+my $wpart = r("SELECT stategraph_router.partition_of('$waiting')");
+r("SELECT sg_invoke('ext', '{\"log\": [\"q\"]}', '$waiting')");
+($wrc, $wout, $werr) = $router->psql('router', "CALL stategraph_router.move_partition($wpart, '$C->{connstr}')");
+like($werr, qr/partition $wpart has 0 background runs not finished and 1 external tasks still out/,
+	'move_partition refuses a partition with an external task still out');
+r(q{SELECT count(*) FROM sg_claim('llm', 'worker-3', 5) c, LATERAL sg_complete(c.task_id, c.token, '{"log": ["a"]}') x});
+is(r("SELECT sg_invoke('ext', NULL, '$waiting')->>'log'"), '["q", "a"]', 'once the task is completed and the thread goes on,');
+r("CALL stategraph_router.move_partition($wpart, '$C->{connstr}')");
+is(holder($waiting), 'shard_c', 'the partition moves');
 
 # ---------------------------------------------------------------------------
 # A shard down

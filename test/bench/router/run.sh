@@ -6,8 +6,12 @@
 #
 #     bash test/bench/router/run.sh          # about 2 minutes
 #
-# Settings (environment): BENCH_SECONDS=10 (each pgbench run), CLIENTS=4
-# (throughput runs), PG_CONFIG (the PostgreSQL to run; the extension and
+# The overhead is measured in ROUNDS alternating rounds, with a floor: a
+# PL/Proxy function that runs `SELECT 1` on the shard against the same SQL
+# function called directly (what any routed call costs, whatever it does).
+#
+# Settings (environment): BENCH_SECONDS=10 (each pgbench run), ROUNDS=3,
+# CLIENTS=4 (throughput runs), PG_CONFIG (the PostgreSQL to run; the extension and
 # stategraph_router must be installed in it: make install).
 # Prints a Markdown table (also written to test/bench/router/out/latest.md).
 set -euo pipefail
@@ -16,6 +20,7 @@ PG_CONFIG=${PG_CONFIG:-pg_config}
 PGBIN=$($PG_CONFIG --bindir)
 SECS=${BENCH_SECONDS:-10}
 CLIENTS=${CLIENTS:-4}
+ROUNDS=${ROUNDS:-3}
 DIR=$(mktemp -d /var/tmp/sg-router-bench.XXXXXX)
 OUT=$HERE/out; mkdir -p "$OUT"
 as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$(printf '%q ' "$@")"; else "$@"; fi; }
@@ -59,22 +64,62 @@ SQL
 cat >"$DIR/new.sql" <<'SQL'
 SELECT sg_invoke('bench', '{"n": 1}', 'n' || :client_id || '-' || random());
 SQL
-# pgbench DB SCRIPT CLIENTS -> "tps latency_ms"
+cat >"$DIR/floor.sql" <<'SQL'
+\set id random(1, 1000)
+SELECT floor_call('t' || :id);
+SQL
+# the floor: a PL/Proxy call that does nothing on the shard, against the same statement sent directly
+$P -d shard0 -c "CREATE FUNCTION floor_call(thread_id text) RETURNS integer LANGUAGE sql AS \$\$ SELECT 1 \$\$"
+$P -d router1 -c "CREATE FUNCTION floor_call(thread_id text) RETURNS integer LANGUAGE plproxy AS \$\$
+	CLUSTER 'stategraph'; RUN ON hashtext(thread_id); \$\$"
+# CPU time (clock ticks) of every process of the instance so far: the live
+# ones, and the postmaster's reaped children (backends that have exited)
+cpu_ticks() {
+	local pm t=0 p
+	pm=$(head -1 "$DIR/data/postmaster.pid")
+	for p in $(pgrep -P "$pm"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo $((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")))
+}
+# pgbench DB SCRIPT CLIENTS -> "tps latency_ms cpu_ms_per_transaction"
 bench() {
-	$PGBIN/pgbench -n -M prepared -T "$SECS" -c "$3" -j "$3" -f "$DIR/$2" "$1" 2>/dev/null |
-		awk '/^latency average/ {lat=$4} /^tps/ {tps=$3} END {printf "%.0f %.3f\n", tps, lat}'
+	local a b out
+	a=$(cpu_ticks)
+	out=$($PGBIN/pgbench -n -M prepared -T "$SECS" -c "$3" -j "$3" -f "$DIR/$2" "$1" 2>/dev/null)
+	sleep 0.5	# the backends' exit, and their shards' connections'
+	b=$(cpu_ticks)
+	echo "$out" | awk -v t=$((b - a)) -v hz="$(getconf CLK_TCK)" '/^latency average/ {lat=$4} /^tps/ {tps=$3}
+		/^number of transactions actually processed/ {n=$NF}
+		END {printf "%.0f %.3f %.4f\n", tps, lat, n ? t * 1000 / hz / n : 0}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 {
-echo "## Router overhead and throughput ($(date -u +%Y-%m-%d), $SECS s per run, nproc $(nproc), load $(cut -d' ' -f1 /proc/loadavg))"
+echo "## Router overhead and throughput ($(date -u +%Y-%m-%d), $SECS s per run, $ROUNDS alternating rounds, nproc $(nproc))"
 echo
-echo "| 1 client, 1,000 threads on one shard | direct (ms) | router (ms) | router / direct |"
-echo "|---|---|---|---|"
-for s in get.sql invoke.sql; do
-	read -r _ d < <(bench shard0 $s 1)
-	read -r _ r < <(bench router1 $s 1)
-	echo "| ${s%.sql}: $(head -2 "$DIR/$s" | tail -1 | cut -c1-60) | $d | $r | $(ratio "$r" "$d") |"
+echo "| 1 client, 1,000 threads on one shard | direct (ms) | router (ms) | router / direct | router - direct (ms) | per round (router/direct) | CPU direct (ms/call) | CPU router (ms/call) | CPU router / direct |"
+echo "|---|---|---|---|---|---|---|---|---|"
+declare -A sum; declare -A per; loads=""
+for ((r = 0; r < ROUNDS; r++)); do
+	for s in get.sql invoke.sql floor.sql; do
+		read -r _ d dc < <(bench shard0 $s 1)
+		read -r _ x xc < <(bench router1 $s 1)
+		sum[d$s]=$(awk -v a="${sum[d$s]:-0}" -v b="$d" 'BEGIN {print a + b}')
+		sum[r$s]=$(awk -v a="${sum[r$s]:-0}" -v b="$x" 'BEGIN {print a + b}')
+		sum[dc$s]=$(awk -v a="${sum[dc$s]:-0}" -v b="$dc" 'BEGIN {print a + b}')
+		sum[rc$s]=$(awk -v a="${sum[rc$s]:-0}" -v b="$xc" 'BEGIN {print a + b}')
+		per[$s]="${per[$s]:-} $(ratio "$x" "$d")"
+	done
+	loads="$loads $(cut -d' ' -f1 /proc/loadavg)"
 done
+mean() { awk -v a="$1" -v n=$ROUNDS -v f="$2" 'BEGIN {printf f, a / n}'; }
+for s in get.sql invoke.sql floor.sql; do
+	d=$(mean "${sum[d$s]}" %.3f); x=$(mean "${sum[r$s]}" %.3f)
+	dc=$(mean "${sum[dc$s]}" %.4f); xc=$(mean "${sum[rc$s]}" %.4f)
+	echo "| ${s%.sql}: $(head -2 "$DIR/$s" | tail -1 | cut -c1-60) | $d | $x | $(ratio "$x" "$d") | $(awk -v a="$x" -v b="$d" 'BEGIN {printf "%.3f", a - b}') |${per[$s]} | $dc | $xc | $(ratio "$xc" "$dc") |"
+done
+echo
+echo "(load average after each round:$loads; CPU: every process of the instance, pgbench excluded, per call)"
 echo
 echo "| $CLIENTS clients, sg_invoke of new threads | invokes/s |"
 echo "|---|---|"
