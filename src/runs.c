@@ -247,7 +247,7 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) AND stop_request IS NULL",
 			2, types, values, NULL);
-	sg_run_done_at_commit(NULL);
+	sg_run_done_at_commit();
 }
 
 /* Insert the run row; returns false if an idempotent twin committed meanwhile. */
@@ -480,7 +480,7 @@ sg_cancel(PG_FUNCTION_ARGS)
 		done = false;
 	sg_spi_finish();
 	if (done)
-		sg_run_done_at_commit(PG_GETARG_UUID_P(0));
+		sg_run_ended_at_commit(PG_GETARG_UUID_P(0));
 	PG_RETURN_BOOL(done);
 }
 
@@ -710,7 +710,7 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 	}
 	values[1] = CStringGetTextDatum(final);
 	values[2] = error ? JsonbPGetDatum(error) : (Datum) 0;
-	sg_run_done_at_commit(&r->run_id);
+	sg_run_ended_at_commit(&r->run_id);
 	ForceSyncCommit();
 	if (run_sql(&end_plan,
 				"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, "
@@ -1048,7 +1048,7 @@ sg_run_failure(ErrorData *edata)
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
-			sg_run_done_at_commit(&current.run_id);
+			sg_run_ended_at_commit(&current.run_id);
 		else
 			sg_run_delayed_at_commit();
 		ereport(LOG,

@@ -390,18 +390,23 @@ sg_wake_workers_at_commit(void)
 	wake_at_commit = true;
 }
 
-/*
- * This transaction finished or cancelled a run (run_id NULL: some runs):
- * wake its sg_wait callers when it commits.
- */
+/* This transaction finished or cancelled run run_id: wake its sg_wait callers when it commits. */
 void
-sg_run_done_at_commit(const pg_uuid_t *run_id)
+sg_run_ended_at_commit(const pg_uuid_t *run_id)
 {
 	done_at_commit = true;		/* and the thread's next run may start now */
-	if (run_id == NULL || ndone == SG_DONE_IDS)
+	if (ndone == SG_DONE_IDS)
 		done_all = true;
 	else
 		done_ids[ndone++] = *run_id;
+}
+
+/* This transaction finished or cancelled runs it does not name: wake every sg_wait when it commits. */
+void
+sg_run_done_at_commit(void)
+{
+	done_at_commit = true;
+	done_all = true;
 }
 
 /* This transaction delayed a run: workers look up the next due time again after it commits. */

@@ -111,7 +111,7 @@ CONF
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null || { tail "$DIR/server.log" >&2; die "the cluster did not start"; }
 export PGHOST=$DIR PGPORT=$PORT PGUSER=postgres
 PM=$(head -1 "$DIR/data/postmaster.pid")
-export CPU_CMD="bash $HERE/cpu.sh $PM"	# the cluster's CPU ms so far (dbos.mjs calls it too)
+export CPU_CMD="bash $HERE/../external/cpu.sh $PM"	# the cluster's CPU ms so far (dbos.mjs calls it too; the external-nodes harness' script)
 cpu() { $CPU_CMD; }
 URL=postgres://postgres@127.0.0.1:$PORT
 createdb bench
