@@ -1130,34 +1130,78 @@ sg_next_due_ms(void)
  */
 
 /*
- * One sweep: expired leases of external tasks, finished runs older than
- * stategraph.run_retention, then up to limit expired threads (never one
- * with an active run, a pending interrupt or that another session holds).
- * Returns what it removed or pruned.
+ * Where this backend's retention sweep has got to in stategraph.threads,
+ * in thread_id order (NULL: at the start of a pass). A sweep reads the
+ * threads after it a window at a time, by the primary key, so a pass over
+ * every thread reads each row once however many of them stay (not yet
+ * expired, pruned to keep_last already, busy): reading every thread and
+ * sorting them by age on each sweep made sweeping a million threads
+ * quadratic.
  */
-uint64
-sg_sweep(int limit)
-{
-	static SPIPlanPtr runs_plan;
-	static SPIPlanPtr threads_plan;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(sg_run_retention_s), Int32GetDatum(limit)};
-	uint64		done,
-				n,
-				i;
-	const char *schema = ext_schema();
+static char *sweep_cursor = NULL;
 
-	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
-	done = run_sql(&runs_plan,
-				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) "
-				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2))",
-				   2, types, values, NULL);
-	n = run_sql(&threads_plan,
+#define SWEEP_WINDOW	1000	/* threads read per window */
+#define SWEEP_MAX_READ	100000	/* threads one sweep reads at most (one transaction) */
+
+/* Move the sweep's cursor (NULL: the pass is over). */
+static void
+set_sweep_cursor(const char *thread_id)
+{
+	if (sweep_cursor)
+		pfree(sweep_cursor);
+	sweep_cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
+}
+
+/*
+ * The next window of threads after the cursor: sets *last to its last
+ * thread (NULL when it is empty); returns how many it holds.
+ */
+static uint64
+sweep_window(char **last)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {sweep_cursor ? CStringGetTextDatum(sweep_cursor) : (Datum) 0,
+	Int32GetDatum(SWEEP_WINDOW)};
+	char		nulls[2] = {sweep_cursor ? ' ' : 'n', ' '};
+
+	run_sql(&plan,
+			"SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads "
+			"WHERE $1::pg_catalog.text IS NULL OR thread_id OPERATOR(pg_catalog.>) $1 "
+			"ORDER BY thread_id LIMIT $2) w",
+			2, types, values, nulls);
+	*last = sg_spi_text(0, 1);
+	return (uint64) pg_strtoint64(sg_spi_text(0, 2));
+}
+
+/*
+ * Remove or prune up to limit expired threads after the cursor and up to
+ * last (never one with an active run or tasks out, a pending interrupt, or
+ * that another session holds); moves the cursor past what it looked at.
+ */
+static uint64
+sweep_threads(const char *last, int limit)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		values[3] = {sweep_cursor ? CStringGetTextDatum(sweep_cursor) : (Datum) 0,
+	CStringGetTextDatum(last), Int32GetDatum(limit)};
+	char		nulls[3] = {sweep_cursor ? ' ' : 'n', ' ', ' '};
+	const char *schema = ext_schema();
+	char	   *del = psprintf("SELECT %s.sg_delete_thread($1)", schema);
+	char	   *prune = psprintf("SELECT %s.sg_prune(NULL, $2, $1)", schema);
+	SPITupleTable *tt;
+	uint64		n,
+				i,
+				done = 0;
+
+	n = run_sql(&plan,
 				"SELECT t.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM stategraph.threads t "
 				"CROSS JOIN LATERAL (SELECT * FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) t.graph "
 				"  OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p "
-				"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) "
+				"WHERE ($1::pg_catalog.text IS NULL OR t.thread_id OPERATOR(pg_catalog.>) $1) "
+				"AND t.thread_id OPERATOR(pg_catalog.<=) $2 "
+				"AND p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) "
 				"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' "
 				"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id "
 				"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ")) "
@@ -1166,33 +1210,70 @@ sg_sweep(int limit)
 				"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR (SELECT pg_catalog.count(*) FROM "
 				"  (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
 				"   LIMIT COALESCE(p.keep_last, 1) OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "
-				"ORDER BY t.updated_at LIMIT $2",
-				2, types, values, NULL);
-	if (n > 0)
+				"ORDER BY t.thread_id LIMIT $3",
+				3, types, values, nulls);
+	tt = SPI_tuptable;
+	for (i = 0; i < n; i++)
 	{
-		SPITupleTable *tt = SPI_tuptable;
-		char	   *del = psprintf("SELECT %s.sg_delete_thread($1)", schema);
-		char	   *prune = psprintf("SELECT %s.sg_prune(NULL, $2, $1)", schema);
+		char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		char	   *strategy = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		bool		isnull;
+		Datum		args[2] = {CStringGetTextDatum(thread_id), SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)};
+		Oid			argtypes[2] = {TEXTOID, INT4OID};
 
-		for (i = 0; i < n; i++)
+		CHECK_FOR_INTERRUPTS();
+		if (!sg_try_lock_thread(thread_id))
+			continue;			/* running in another session now: next pass */
+		(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
+		sg_unlock_thread(thread_id, false);
+		done++;
+	}
+	/* a full batch may leave expired threads in the window: go on after the last one */
+	set_sweep_cursor(n == (uint64) limit ? SPI_getvalue(tt->vals[n - 1], tt->tupdesc, 1) : last);
+	return done;
+}
+
+/*
+ * One sweep: expired leases of external tasks, finished runs older than
+ * stategraph.run_retention, then expired threads, window by window from
+ * where the last sweep stopped, until limit of them are removed or pruned
+ * or SWEEP_MAX_READ threads were read. *more says whether this pass over
+ * the threads goes on (the next sweep continues it; otherwise the next
+ * one starts a new pass). Returns what it removed or pruned.
+ */
+uint64
+sg_sweep(int limit, bool *more)
+{
+	static SPIPlanPtr runs_plan;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(sg_run_retention_s), Int32GetDatum(limit)};
+	uint64		done,
+				threads = 0,
+				read = 0;
+
+	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
+	done = run_sql(&runs_plan,
+				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) "
+				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2))",
+				   2, types, values, NULL);
+	while (threads < (uint64) limit && read < SWEEP_MAX_READ)
+	{
+		char	   *last;
+		uint64		n = sweep_window(&last);
+
+		read += n;
+		if (n > 0)
+			threads += sweep_threads(last, limit - (int) threads);
+		if (n < SWEEP_WINDOW && (sweep_cursor == NULL || last == NULL || strcmp(sweep_cursor, last) == 0))
 		{
-			char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			char	   *strategy = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-			bool		isnull;
-			Datum		args[2];
-			Oid			argtypes[2] = {TEXTOID, INT4OID};
-
-			args[0] = CStringGetTextDatum(thread_id);
-			args[1] = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull);
-			CHECK_FOR_INTERRUPTS();
-			if (!sg_try_lock_thread(thread_id))
-				continue;		/* running in another session now: next time */
-			(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
-			sg_unlock_thread(thread_id, false);
-			done++;
+			set_sweep_cursor(NULL);	/* read to the end: the pass is over */
+			break;
 		}
 	}
-	done += sg_lg_sweep(limit - (int) n);	/* LangGraph.js threads (lgsaver.c) */
+	*more = sweep_cursor != NULL;
+	done += threads;
+	done += sg_lg_sweep(limit - (int) Min(threads, (uint64) limit));	/* LangGraph.js threads (lgsaver.c) */
 	return done;
 }
 
@@ -1267,6 +1348,7 @@ sg_work(PG_FUNCTION_ARGS)
 	TimestampTz start = GetCurrentTimestamp();
 	int			done = 0;
 	bool		blocked = false;
+	bool		more;
 	MemoryContext loop_cxt;
 
 	if (max_runs < -1 || (!PG_ARGISNULL(0) && max_runs < 0))
@@ -1297,7 +1379,7 @@ sg_work(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextReset(loop_cxt);
-	(void) sg_sweep(sg_sweep_limit);
+	(void) sg_sweep(sg_sweep_limit, &more);	/* a pass that goes on is taken up by the next call */
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }

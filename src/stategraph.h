@@ -515,7 +515,7 @@ extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
 #define SG_RUN_MAX_FAILURES 3
 extern bool sg_run_failure(ErrorData *edata);
 extern void sg_run_unrecordable(void);
-extern uint64 sg_sweep(int limit);
+extern uint64 sg_sweep(int limit, bool *more);
 extern long sg_next_due_ms(void);
 
 /* ---------------------------------------------------------------------------

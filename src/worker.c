@@ -906,9 +906,14 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	if (!did && TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
 										   sg_sweep_interval_s * 1000L))
 	{
+		bool		more;
+
 		pgstat_report_activity(STATE_RUNNING, "stategraph retention sweep");
-		did = sg_sweep(sg_sweep_limit) >= (uint64) sg_sweep_limit;
-		*last_sweep = GetCurrentTimestamp();
+		(void) sg_sweep(sg_sweep_limit, &more);
+		if (more)
+			did = true;			/* the pass goes on at the next iteration, after any due run */
+		else
+			*last_sweep = GetCurrentTimestamp();
 	}
 	due = did ? 0 : next_due_ms();
 	sg_spi_finish();
