@@ -27,7 +27,8 @@ if [ "$($SUDO pg_conftool -s 15 stategraph show shared_preload_libraries 2>/dev/
 	$SUDO pg_conftool 15 stategraph set shared_preload_libraries stategraph
 	$SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || true
 fi
-$SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
+# (re)start: a running server keeps the library it preloaded, not the one just installed
+$SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
 
 as_postgres psql -X -q -p "$PORT" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 echo "== docs/seed-chapter.md on the local cluster 15/stategraph (port $PORT), database $DB =="
