@@ -9,24 +9,23 @@
 // both savers run under one copy of LangGraph. Connects with the libpq
 // environment. Prints one JSON object.
 //
-// The graphs are those of langgraph/bench.mjs: the seed graph
+// The graphs are langgraph/graphs.mjs's, as for langgraph/bench.mjs: the seed graph
 // (START -> step1 -> step2 -> step3 -> END) and a 200-turn chat whose reply to
 // "turn N" is 190 English words picked by md5("N-i") (about 1 KB).
 
 import { createRequire } from "node:module";
-import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL, fileURLToPath } from "node:url";
+import { graphs } from "./langgraph/graphs.mjs";
 
 const client = fileURLToPath(new URL("../../clients/langgraph-js/", import.meta.url));
 const require = createRequire(`${client}package.json`);
 const load = async (name) => import(pathToFileURL(require.resolve(name)).href);
 const pg = (await load("pg")).default;
-const { Annotation, StateGraph, START, END } = await load("@langchain/langgraph");
+const { seedGraph, chatGraph, replyText } = graphs(await load("@langchain/langgraph"));
 const { PostgresSaver } = await load("@langchain/langgraph-checkpoint-postgres");
 const { StategraphSaver } = await import(pathToFileURL(`${client}src/index.js`).href);
 
-const concat = (a, b) => a.concat(b);
 const r3 = (x) => (x == null ? null : Math.round(x * 1000) / 1000);
 const median = (xs) => {
 	const s = [...xs].sort((a, b) => a - b);
@@ -47,46 +46,6 @@ async function makeSaver(kind, pool) {
 	const saver = kind === "postgres" ? new PostgresSaver(pool) : new StategraphSaver(pool);
 	await saver.setup();
 	return saver;
-}
-
-function seedGraph(saver) {
-	const State = Annotation.Root({
-		messages: Annotation({ reducer: concat, default: () => [] }),
-		step: Annotation(),
-		data: Annotation(),
-	});
-	return new StateGraph(State)
-		.addNode("step1", () => ({ step: 1, messages: ["Step 1 complete"] }))
-		.addNode("step2", () => ({ step: 2, messages: ["Step 2 complete"] }))
-		.addNode("step3", () => ({ step: 3, messages: ["Step 3 complete"] }))
-		.addEdge(START, "step1")
-		.addEdge("step1", "step2")
-		.addEdge("step2", "step3")
-		.addEdge("step3", END)
-		.compile({ checkpointer: saver });
-}
-
-const WORDS = "the of and to in is you that it he was for on are as with his they at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part over new sound take only little work know place year live me back give most very after thing our just name good sentence man think say great where help through much before line right too mean old any same tell boy follow came want show also around form three small set put end does another well large must big even such because turn here why ask went men read need land different home us move try kind hand picture again change off play spell air away animal house point page letter mother answer found study still learn should".split(" ");
-function replyText(turn) {
-	const parts = [];
-	for (let i = 1; i <= 190; i++) {
-		const d = createHash("md5").update(`${turn}-${i}`).digest();
-		parts.push(WORDS[(d[0] * 256 + d[1]) % WORDS.length]);
-	}
-	return parts.join(" ");
-}
-
-function chatGraph(saver) {
-	const State = Annotation.Root({ messages: Annotation({ reducer: concat, default: () => [] }) });
-	return new StateGraph(State)
-		.addNode("chat", (state) => {
-			const last = state.messages[state.messages.length - 1];
-			const turn = parseInt(/[0-9]+/.exec(last.content)[0], 10);
-			return { messages: [{ role: "assistant", content: replyText(turn) }] };
-		})
-		.addEdge(START, "chat")
-		.addEdge("chat", END)
-		.compile({ checkpointer: saver });
 }
 
 async function seed(kind, callers, seconds, warmupSeconds) {
