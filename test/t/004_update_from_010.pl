@@ -27,7 +27,50 @@ is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extn
 	'0.2.0', 'updated to 0.2.0');
 is(snapshot($node, 'postgres'), $before, 'every history reads the same after the update');
 
-# the schema of 0.2.0
+# the schema of 0.2.0: every object the update made is what CREATE EXTENSION
+# makes (tables, columns, indexes, policies, functions, comments, grants)
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION stategraph');
+my $schema_query = q{
+    SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+        SELECT 'column ' || c.relname || '.' || a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+               || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+               || COALESCE(' default ' || pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+               || COALESCE(' comment ' || pg_catalog.col_description(c.oid, a.attnum), '') AS x
+        FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+        WHERE c.relnamespace = 'stategraph'::regnamespace
+      UNION ALL
+        SELECT 'relation ' || relname || ' ' || relkind::text || ' rls ' || relrowsecurity || ' acl ' || COALESCE(relacl::text, '')
+               || COALESCE(' comment ' || pg_catalog.obj_description(oid, 'pg_class'), '')
+        FROM pg_class WHERE relnamespace = 'stategraph'::regnamespace
+      UNION ALL
+        SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'stategraph'
+      UNION ALL
+        SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_catalog.pg_get_constraintdef(oid)
+        FROM pg_constraint WHERE connamespace = 'stategraph'::regnamespace
+      UNION ALL
+        SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd::text || ' ' || COALESCE(qual, '') || ' ' || COALESCE(with_check, '')
+        FROM pg_policies WHERE schemaname = 'stategraph'
+      UNION ALL
+        SELECT 'trigger ' || pg_catalog.pg_get_triggerdef(t.oid) FROM pg_trigger t
+        JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'stategraph'::regnamespace AND NOT t.tgisinternal
+      UNION ALL
+        SELECT 'function ' || p.oid::regprocedure || ' ' || pg_catalog.pg_get_function_result(p.oid)
+               || ' ' || pg_catalog.md5(p.prosrc) || ' secdef ' || p.prosecdef || ' acl ' || COALESCE(p.proacl::text, '')
+               || COALESCE(' config ' || p.proconfig::text, '')
+               || COALESCE(' comment ' || pg_catalog.obj_description(p.oid, 'pg_proc'), '')
+        FROM pg_proc p WHERE p.pronamespace IN ('stategraph'::regnamespace, 'public'::regnamespace)
+          AND EXISTS (SELECT 1 FROM pg_depend WHERE objid = p.oid AND deptype = 'e')
+      UNION ALL
+        SELECT 'type ' || t.oid::regtype || COALESCE(' comment ' || pg_catalog.obj_description(t.oid, 'pg_type'), '')
+        FROM pg_type t WHERE EXISTS (SELECT 1 FROM pg_depend WHERE objid = t.oid AND deptype = 'e')
+    ) objects
+};
+my $fresh_schema = $node->safe_psql('fresh', $schema_query);
+ok(scalar(() = $fresh_schema =~ /\n/g) > 200, 'the fresh schema was read');
+is($node->safe_psql('postgres', $schema_query), $fresh_schema,
+	'the updated schema is the schema of a fresh CREATE EXTENSION (columns, indexes, constraints, policies, triggers, functions, types, comments, privileges)');
 is($node->safe_psql('postgres', q{SELECT pg_typeof(fn)::text || ' ' || pg_typeof(router)::text FROM stategraph.nodes, stategraph.branches LIMIT 1}),
 	'text text', 'functions are kept as signature text');
 is($node->safe_psql('postgres', q{SELECT string_agg(source || ':' || router || ':' || ordinal, ' ' ORDER BY ordinal) FROM stategraph.branches WHERE graph = 'lc_loop'}),
