@@ -2198,6 +2198,13 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 #define LG_EXPORT_VERSION	1
 
 /* The digest of an LangGraph.js export's members, as SQL computes it on both ends. */
+/*
+ * Member m of an export ($1) as an array: an export of a thread without
+ * values or pending writes has JSON null there (jsonb_agg of no rows).
+ */
+#define LG_MEMBER(m) "(CASE WHEN pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) '" m "') " \
+	"OPERATOR(pg_catalog.=) 'array' THEN $1 OPERATOR(pg_catalog.->) '" m "' ELSE '[]' END)"
+
 #define LG_DIGEST_SQL(d) \
 	"pg_catalog.md5(COALESCE((" d ")->'thread_id', 'null')::text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'checkpoints', 'null')::text " \
@@ -2414,11 +2421,11 @@ lg_check_export(Jsonb *data)
 	/* every value is JSON or typed bytes; every one a row refers to is in the export */
 	sg_spi_prepare(&rows_plan,
 				   "WITH b AS (SELECT e->>'checkpoint_ns' AS ns, e->>'channel' AS channel, e->>'writer' AS writer, "
-				   "  e->>'base' AS base FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) e) "
+				   "  e->>'base' AS base FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") e) "
 				   "SELECT COALESCE("
 				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e->>'channel') "
-				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]') OPERATOR(pg_catalog.||) "
-				   "    COALESCE($1->'writes', '[]')) e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
+				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") " OPERATOR(pg_catalog.||) "
+				   "    " LG_MEMBER("writes") ") e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
 				   "    AND (pg_catalog.jsonb_typeof(e->'bytes') IS DISTINCT FROM 'string' "
 				   "      OR pg_catalog.jsonb_typeof(e->'type') IS DISTINCT FROM 'string') "
 				   "    AND pg_catalog.jsonb_typeof(e->'wcheckpoint') IS DISTINCT FROM 'string' LIMIT 1), "
@@ -2436,9 +2443,9 @@ lg_check_export(Jsonb *data)
 				   "    AND b.writer OPERATOR(pg_catalog.=) x.base) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s is a write of checkpoint %s that is not in the export.', "
 				   "    x->>'channel', x->>'writer', x->>'wcheckpoint') "
-				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) x "
+				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") x "
 				   "  WHERE x->>'wcheckpoint' IS NOT NULL AND NOT EXISTS (SELECT 1 "
-				   "    FROM pg_catalog.jsonb_array_elements(COALESCE($1->'writes', '[]')) w "
+				   "    FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("writes") ") w "
 				   "    WHERE (w->>'checkpoint_ns') OPERATOR(pg_catalog.=) (x->>'checkpoint_ns') "
 				   "    AND (w->>'checkpoint_id') OPERATOR(pg_catalog.=) (x->>'wcheckpoint') "
 				   "    AND (w->>'task_id') OPERATOR(pg_catalog.=) (x->>'wtask') AND (w->'idx') OPERATOR(pg_catalog.=) (x->'widx') "
@@ -2467,11 +2474,11 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
 		"value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
 		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, COALESCE($1->'blobs', '[]')) x",
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, " LG_MEMBER("blobs") ") x",
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
 		"channel, value, type, bytes) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
 		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, COALESCE($1->'writes', '[]')) x",
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, " LG_MEMBER("writes") ") x",
 	};
 	Oid			types[2] = {JSONBOID, TEXTOID};
 	Datum		args[2];
