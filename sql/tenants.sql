@@ -1,0 +1,73 @@
+--
+-- Tenants: two ordinary roles with only what README.md says a user needs
+-- (nothing: the extension grants it), attacking each other through the
+-- 0.2.0 surface: objects planted in a schema on the other's search_path,
+-- background runs queued under the other's thread ids, settings left
+-- behind for the other's future graphs, imports over the other's threads.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+DROP ROLE IF EXISTS regress_tn_alice;
+DROP ROLE IF EXISTS regress_tn_bob;
+CREATE SCHEMA tenants;
+-- a schema both tenants may create in and have on their search_path (as
+-- public is in databases created before PostgreSQL 15)
+GRANT USAGE, CREATE ON SCHEMA tenants TO PUBLIC;
+SET search_path = tenants;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+\set VERBOSITY terse
+
+CREATE ROLE regress_tn_alice;
+CREATE ROLE regress_tn_bob;
+CREATE TABLE loot (who text, what text);
+GRANT INSERT, SELECT ON loot TO PUBLIC;
+
+SET ROLE regress_tn_alice;
+CREATE FUNCTION tn_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+SELECT sg_create_graph('tn_graph', '{"n": "add"}');
+SELECT sg_add_node('tn_graph', 'step', 'tn_step(jsonb)');
+SELECT sg_add_edge('tn_graph', '__start__', 'step');
+SELECT sg_add_edge('tn_graph', 'step', '__end__');
+SELECT sg_compile('tn_graph');
+SELECT sg_invoke('tn_graph', '{"n": 1}', 'tn-alice-1');
+RESET ROLE;
+
+-- 1. Operators planted on alice's search_path. pg_catalog has no
+-- jsonb -> jsonb, so for "x -> 'key'" (an unknown literal) the parser takes
+-- an exact (jsonb, jsonb) match from any schema on the path: every operator
+-- of the extension's SQL is OPERATOR(pg_catalog.x), so none of bob's runs.
+SET ROLE regress_tn_bob;
+CREATE FUNCTION tn_arrow(a jsonb, b jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tenants.loot VALUES (current_user, '->');
+    RETURN a OPERATOR(pg_catalog.->) (b OPERATOR(pg_catalog.#>>) '{}');
+END $$;
+CREATE FUNCTION tn_arrow_text(a jsonb, b jsonb) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tenants.loot VALUES (current_user, '->>');
+    RETURN a OPERATOR(pg_catalog.->>) (b OPERATOR(pg_catalog.#>>) '{}');
+END $$;
+CREATE OPERATOR tenants.-> (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = tn_arrow);
+CREATE OPERATOR tenants.->> (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = tn_arrow_text);
+RESET ROLE;
+SET ROLE regress_tn_alice;
+-- a stategraph thread and a LangGraph.js thread, exported and imported
+SELECT sg_import_thread(sg_export_thread('tn-alice-1'), 'tn-alice-copy');
+SELECT sg_lg_put('tn-alice-lg', '', NULL,
+                 '{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b875", "ts": "2024-01-01T00:00:00Z",
+                   "channel_values": {"x": [1, 2]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
+                 '{"step": 0}', '{"x": 1}');
+SELECT sg_import_thread(sg_export_thread('tn-alice-lg'), 'tn-alice-lg-copy');
+SELECT thread_id FROM sg_threads() ORDER BY thread_id;
+RESET ROLE;
+SELECT who, what FROM loot;
+DROP OPERATOR tenants.-> (jsonb, jsonb);
+DROP OPERATOR tenants.->> (jsonb, jsonb);
+
+SET client_min_messages = warning;
+DROP SCHEMA tenants CASCADE;
+DROP OWNED BY regress_tn_alice, regress_tn_bob;
+DROP ROLE regress_tn_alice;
+DROP ROLE regress_tn_bob;
