@@ -66,6 +66,33 @@ SELECT who, what FROM loot;
 DROP OPERATOR tenants.-> (jsonb, jsonb);
 DROP OPERATOR tenants.->> (jsonb, jsonb);
 
+-- 2. Runs queued under the other's thread ids. Any role may submit under
+-- any thread id; a run of bob on alice's thread can only fail (42501), and
+-- it must not hold up alice's runs: a run submitted with "after" stays
+-- pending for as long as bob likes, and alice can neither see nor cancel it.
+SET ROLE regress_tn_bob;
+SELECT sg_submit('tn_graph', '{"n": 100}', 'tn-alice-1', after => '1 day') IS NOT NULL AS bob_blocks_existing;
+SELECT sg_submit('tn_graph', '{"n": 100}', 'tn-alice-new', after => '1 day') IS NOT NULL AS bob_blocks_future;
+SELECT sg_submit('tn_graph', '{"n": 100}', 'tn-alice-1', multitask => 'enqueue') AS bob_now \gset
+RESET ROLE;
+SET ROLE regress_tn_alice;
+SELECT count(*) AS alice_sees FROM sg_runs();
+SELECT sg_submit('tn_graph', '{"n": 10}', 'tn-alice-1') AS alice_existing \gset
+SELECT sg_submit('tn_graph', '{"n": 10}', 'tn-alice-new') AS alice_new \gset
+RESET ROLE;
+CALL sg_work(max_time => '2 seconds');
+SET ROLE regress_tn_alice;
+SELECT thread_id, status FROM sg_wait(:'alice_existing', '10 seconds');
+SELECT thread_id, status FROM sg_wait(:'alice_new', '10 seconds');
+SELECT thread_id, "values" FROM sg_get_state('tn-alice-1');
+SELECT thread_id, "values" FROM sg_get_state('tn-alice-new');
+RESET ROLE;
+SET ROLE regress_tn_bob;
+SELECT status, error->>'sqlstate' AS sqlstate FROM sg_wait(:'bob_now', '10 seconds');
+SELECT thread_id, status FROM sg_runs() ORDER BY thread_id, status;
+SELECT count(*) FILTER (WHERE sg_cancel(run_id)) AS bob_cancelled FROM sg_runs(status => 'pending');
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP SCHEMA tenants CASCADE;
 DROP OWNED BY regress_tn_alice, regress_tn_bob;

@@ -561,7 +561,7 @@ open_candidates(void)
 	if (plan == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq FROM stategraph.runs r "
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 										   "AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
 										   "ORDER BY r.seq",
@@ -576,21 +576,35 @@ open_candidates(void)
 }
 
 /*
- * Is run (thread_id, seq) the oldest active run of its thread (FIFO)? The
- * caller holds the thread's lock, and a run with an earlier seq cannot
- * appear later (submits to one thread are serialized).
+ * Is run (thread_id, seq) of owner the oldest active run of its thread
+ * (FIFO)? The caller holds the thread's lock, and a run with an earlier seq
+ * cannot appear later (submits to one thread are serialized).
+ *
+ * Only an earlier run that may act on the thread counts: one of a role that
+ * is (a member of) the thread's owner, or, before the thread exists, of the
+ * candidate's owner. Thread ids are one namespace, and any role may submit
+ * a run under any of them: another role's run (the claim sees every role's
+ * runs) can only fail on the thread (42501), and counting it would let that
+ * role hold up the owner's runs as long as it likes (a run submitted with
+ * "after" stays pending), unseen and uncancellable by the owner.
  */
 static bool
-first_of_thread(const char *thread_id, Datum seq)
+first_of_thread(const char *thread_id, Datum seq, Datum owner)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {CStringGetTextDatum(thread_id), seq};
+	Oid			types[3] = {TEXTOID, INT8OID, NAMEOID};
+	Datum		values[3] = {CStringGetTextDatum(thread_id), seq, owner};
 
 	return run_sql(&plan,
-				   "SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND seq OPERATOR(pg_catalog.<) $2 LIMIT 1",
-				   2, types, values, NULL) == 0;
+				   "SELECT 1 FROM stategraph.runs o LEFT JOIN stategraph.threads t "
+				   "ON t.thread_id OPERATOR(pg_catalog.=) o.thread_id "
+				   "WHERE o.thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND o.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND o.seq OPERATOR(pg_catalog.<) $2 "
+				   "AND (o.owner OPERATOR(pg_catalog.=) COALESCE(t.owner, $3) "
+				   "  OR pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(o.owner::pg_catalog.text))::pg_catalog.oid, "
+				   "    pg_catalog.to_regrole(pg_catalog.quote_ident(COALESCE(t.owner, $3)::pg_catalog.text))::pg_catalog.oid, "
+				   "    'MEMBER') IS TRUE) LIMIT 1",
+				   3, types, values, NULL) == 0;
 }
 
 /*
@@ -621,7 +635,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
 	}
-	if (!first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)))
+	if (!first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull),
+						 SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull)))
 	{
 		sg_unlock_thread(thread_id, false);
 		return NULL;
