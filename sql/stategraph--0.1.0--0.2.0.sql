@@ -116,12 +116,16 @@ BEGIN
     DELETE FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
     DELETE FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
     DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    -- its retention setting too (stategraph.retention, created below): left
+    -- behind, it would expire the threads of the next graph of that name,
+    -- whoever creates it
+    DELETE FROM stategraph.retention WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
     RETURN OLD;
 END $$;
 CREATE TRIGGER graph_deleted BEFORE DELETE ON stategraph.graphs
     FOR EACH ROW EXECUTE FUNCTION stategraph.graph_deleted();
 COMMENT ON FUNCTION stategraph.graph_deleted() IS
-    'trigger: deletes the nodes, edges and conditional edges of a deleted graph (the definition tables have no foreign keys, so that they restore in parallel)';
+    'trigger: deletes the nodes, edges, conditional edges and retention setting of a deleted graph (the definition tables have no foreign keys, so that they restore in parallel)';
 
 /*
  * No row is ever left without its graph or thread, where a new graph or

@@ -93,6 +93,32 @@ SELECT thread_id, status FROM sg_runs() ORDER BY thread_id, status;
 SELECT count(*) FILTER (WHERE sg_cancel(run_id)) AS bob_cancelled FROM sg_runs(status => 'pending');
 RESET ROLE;
 
+-- 3. Settings left behind. Retention is by graph name: a graph dropped
+-- with its retention row left in place would have bob's TTL expire the
+-- threads of the next graph of that name, whoever creates it.
+SET ROLE regress_tn_bob;
+SELECT sg_create_graph('tn_chat', '{"n": "add"}');
+SELECT sg_set_retention('tn_chat', '1 second');
+SELECT sg_drop_graph('tn_chat');
+RESET ROLE;
+SELECT count(*) AS retention_left FROM stategraph.retention WHERE graph = 'tn_chat';
+-- a row without its graph (an inconsistent restore) does not apply to a new graph either
+INSERT INTO stategraph.retention (graph, ttl) VALUES ('tn_chat', '1 second');
+SET ROLE regress_tn_alice;
+SELECT sg_create_graph('tn_chat', '{"n": "add"}');
+SELECT sg_add_node('tn_chat', 'step', 'tn_step(jsonb)');
+SELECT sg_add_edge('tn_chat', '__start__', 'step');
+SELECT sg_add_edge('tn_chat', 'step', '__end__');
+SELECT sg_compile('tn_chat');
+SELECT sg_invoke('tn_chat', '{"n": 1}', 'tn-alice-chat');
+SELECT pg_sleep(1.1);
+RESET ROLE;
+SELECT count(*) AS retention_left FROM stategraph.retention WHERE graph = 'tn_chat';
+CALL sg_work(max_runs => 0);
+SET ROLE regress_tn_alice;
+SELECT thread_id FROM sg_threads('tn_chat');
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP SCHEMA tenants CASCADE;
 DROP OWNED BY regress_tn_alice, regress_tn_bob;
