@@ -119,6 +119,19 @@ SET ROLE regress_tn_alice;
 SELECT thread_id FROM sg_threads('tn_chat');
 RESET ROLE;
 
+-- 4. Imports over the other's thread: refused as every other way of taking
+-- a thread id another role uses is (42501), and nothing of alice's changes
+SET ROLE regress_tn_bob;
+SELECT sg_invoke('tn_graph', '{"n": 50}', 'tn-bob-1') ->> 'n' AS n;
+\set VERBOSITY default
+SELECT sg_import_thread(sg_export_thread('tn-bob-1'), 'tn-alice-1');
+\set VERBOSITY terse
+SELECT stategraph.import_then_fork(sg_export_thread('tn-bob-1'), (SELECT checkpoint_id FROM sg_get_state('tn-bob-1')), 'tn-alice-1');
+RESET ROLE;
+SET ROLE regress_tn_alice;
+SELECT "values", (SELECT count(*) FROM sg_get_state_history('tn-alice-1')) AS checkpoints FROM sg_get_state('tn-alice-1');
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP SCHEMA tenants CASCADE;
 DROP OWNED BY regress_tn_alice, regress_tn_bob;

@@ -334,7 +334,7 @@ store(Jsonb *data, const char *thread_id)
 			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at) "
 			"SELECT $2, t OPERATOR(pg_catalog.->>) 'graph', t OPERATOR(pg_catalog.->) 'channels', (t OPERATOR(pg_catalog.->>) 'head')::pg_catalog.uuid, NULL, "
 			"  t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'created_at')::pg_catalog.timestamptz, (t OPERATOR(pg_catalog.->>) 'updated_at')::pg_catalog.timestamptz "
-			"FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s", 2, types);
+			"FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s ON CONFLICT (thread_id) DO NOTHING", 2, types);
 	sg_spi_prepare(&forks,
 			"UPDATE stategraph.threads SET forked_from = "
 			"  (SELECT pg_catalog.array_agg(DISTINCT c.parent_thread ORDER BY c.parent_thread) "
@@ -343,7 +343,13 @@ store(Jsonb *data, const char *thread_id)
 			"WHERE thread_id OPERATOR(pg_catalog.=) $2 AND $1 IS NOT NULL", 2, types);
 	values[0] = JsonbPGetDatum(data);
 	values[1] = CStringGetTextDatum(thread_id);
-	sg_spi_execute(thread, values, NULL, 0);
+	/* the caller saw no row under its lock: a row there now is another role's (as sg_thread_create says) */
+	if (sg_spi_execute(thread, values, NULL, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("thread \"%s\" belongs to another role", thread_id),
+				 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
+				 errhint("Import under another thread id.")));
 	sg_spi_execute(rows, values, NULL, 0);
 	sg_spi_execute(forks, values, NULL, 0);
 }
