@@ -16,7 +16,9 @@
  * can take and that is first of its thread (one UPDATE ... FOR UPDATE
  * SKIP LOCKED marks it running, so claimers never wait on each other),
  * switches to the submitting role (SECURITY_LOCAL_USERID_CHANGE: the run
- * cannot SET ROLE back) and runs the graph as CALL sg_run does, a commit
+ * cannot SET ROLE back; SECURITY_RESTRICTED_OPERATION and a GUC nest level
+ * per step: it leaves no temporary object or setting behind in a session
+ * that executes other roles' runs next) and runs the graph as CALL sg_run does, a commit
  * after every super-step. The
  * claim commits with the run's first step, and the run's end (status,
  * error, finished_at) with its last; the steps between write nothing to
@@ -62,6 +64,7 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -931,6 +934,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		bool		more;
 		Jsonb	   *error = NULL;
 		const char *final = NULL;
+		int			nest;
 
 		if (stop != NULL)
 		{
@@ -940,7 +944,18 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 			commit();
 			return;
 		}
+		/*
+		 * A setting the step's code changes, even for the session
+		 * (set_config(..., false)), ends with the step: the session is a
+		 * worker's (or that of the caller of sg_work) and runs the next
+		 * run of another role next (a search_path of the submitter's
+		 * schemas would have the next role's unqualified names call the
+		 * submitter's functions). An error rolls back the transaction,
+		 * which undoes them too.
+		 */
+		nest = NewGUCNestLevel();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
+		AtEOXact_GUC(false, nest);
 		if (edata)
 		{
 			final = "error";
@@ -1003,7 +1018,13 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	sg_worker_report_run(r->id_text);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	/*
+	 * As the submitter, who cannot SET ROLE back, nor leave session state
+	 * behind for the runs of other roles this session executes next
+	 * (security-restricted: no temporary objects, LISTEN, PREPARE, cursors
+	 * WITH HOLD); execute_run undoes the settings a step changes.
+	 */
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
 		execute_run(r, commit, in_subxact, run_cxt);
