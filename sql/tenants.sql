@@ -132,6 +132,23 @@ SET ROLE regress_tn_alice;
 SELECT "values", (SELECT count(*) FROM sg_get_state_history('tn-alice-1')) AS checkpoints FROM sg_get_state('tn-alice-1');
 RESET ROLE;
 
+-- 5. A thread keeps its owner through export and import when the importing
+-- role may own it: an administrator's restore, or the router's
+-- move_partition (a superuser's export on one server, import on another),
+-- leaves alice's threads hers. Another role importing her export gets a
+-- copy of its own: the owner written in the data does not make it alice's.
+SET ROLE regress_tn_alice;
+SELECT sg_export_thread('tn-alice-1') AS alice_export \gset
+RESET ROLE;
+SELECT sg_import_thread(:'alice_export', 'tn-restored');
+SET ROLE regress_tn_bob;
+SELECT sg_import_thread(:'alice_export', 'tn-bob-copy');
+RESET ROLE;
+SELECT thread_id, owner FROM stategraph.threads WHERE thread_id IN ('tn-restored', 'tn-bob-copy') ORDER BY 1;
+SET ROLE regress_tn_alice;
+SELECT thread_id, "values" FROM sg_get_state('tn-restored');
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP SCHEMA tenants CASCADE;
 DROP OWNED BY regress_tn_alice, regress_tn_bob;

@@ -36,8 +36,14 @@
  * SGX02), and that the rows form one readable thread (SGX01): ids unique
  * and well formed, the head among them, every reference and segment
  * pointing at a row of the export, every row whose parent is missing
- * holding a full image. Importing onto an existing thread id is 42710.
- * A rejected import stores nothing.
+ * holding a full image. Importing onto an existing thread id is 42710
+ * (42501 when it is another role's). A rejected import stores nothing.
+ *
+ * The thread's owner travels with it: an import belongs to the export's
+ * owner when the importing role may own that role's rows (it is that role,
+ * a member of it, or a superuser: a backup restored by an administrator, a
+ * partition moved by the router's move_partition), else to the importing
+ * role. Row-level security makes the same check on the insert.
  *
  *-------------------------------------------------------------------------
  */
@@ -131,7 +137,7 @@ export_locked(SGThread *th)
 						  "  'thread', pg_catalog.jsonb_build_object("
 						  "     'thread_id', t.thread_id, 'graph', t.graph, 'channels', t.channels, "
 						  "     'head', t.head, 'status', t.status, 'forked_from', t.forked_from, "
-						  "     'created_at', t.created_at, 'updated_at', t.updated_at), "
+						  "     'created_at', t.created_at, 'updated_at', t.updated_at, 'owner', t.owner), "
 						  "  'checkpoints', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
 						  "     'checkpoint_id', c.checkpoint_id, 'parent_id', c.parent_id, "
 						  "     'parent_thread', c.parent_thread, 'step', c.step, 'source', c.source, "
@@ -331,9 +337,12 @@ store(Jsonb *data, const char *thread_id)
 			"  WHERE s.thread_id OPERATOR(pg_catalog.=) x.parent_thread) AS linked) l "
 			"ORDER BY x.checkpoint_id", 2, types);
 	sg_spi_prepare(&thread,
-			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at) "
+			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) "
 			"SELECT $2, t OPERATOR(pg_catalog.->>) 'graph', t OPERATOR(pg_catalog.->) 'channels', (t OPERATOR(pg_catalog.->>) 'head')::pg_catalog.uuid, NULL, "
-			"  t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'created_at')::pg_catalog.timestamptz, (t OPERATOR(pg_catalog.->>) 'updated_at')::pg_catalog.timestamptz "
+			"  t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'created_at')::pg_catalog.timestamptz, (t OPERATOR(pg_catalog.->>) 'updated_at')::pg_catalog.timestamptz, "
+			/* the export's owner if this role may own its rows (itself, a role it is a member of; a superuser: any) */
+			"  CASE WHEN stategraph.owned((t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name) "
+			"    THEN (t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name ELSE CURRENT_USER END "
 			"FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s ON CONFLICT (thread_id) DO NOTHING", 2, types);
 	sg_spi_prepare(&forks,
 			"UPDATE stategraph.threads SET forked_from = "
