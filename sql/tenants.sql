@@ -149,6 +149,24 @@ SET ROLE regress_tn_alice;
 SELECT thread_id, "values" FROM sg_get_state('tn-restored');
 RESET ROLE;
 
+-- 6. A task row planted for another role's thread. Any role may insert
+-- task rows of its own; one naming alice's thread and its head (here read
+-- by the superuser, as if leaked) must not let the server's sweep, which
+-- runs as a superuser, record a failure on alice's thread.
+SELECT head AS alice_head FROM stategraph.threads WHERE thread_id = 'tn-alice-1' \gset
+SET ROLE regress_tn_bob;
+INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt,
+                              max_attempts, backoff_ms, lease, lease_expires_at, config)
+VALUES ('tn-planted', 'tn_q', 'tn_graph', 'tn-alice-1', :'alice_head', 'step', 9, 'claimed', 1,
+        1, 0, '1 second', now() - interval '1 hour', '{}');
+RESET ROLE;
+CALL sg_work(max_runs => 0);
+SELECT status, lost FROM stategraph.tasks WHERE task_id = 'tn-planted';
+SET ROLE regress_tn_alice;
+SELECT thread_id, status FROM sg_threads() WHERE thread_id = 'tn-alice-1';
+SELECT tasks, "values" FROM sg_get_state('tn-alice-1');
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP SCHEMA tenants CASCADE;
 DROP OWNED BY regress_tn_alice, regress_tn_bob;
