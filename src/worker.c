@@ -42,8 +42,9 @@
  * executes as the role that submitted it (runs.c). SIGTERM (die) ends a
  * worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
  * back and the run, still 'running', is taken up again from its last
- * committed step by the next worker (so is a run whose worker was killed,
- * after the postmaster's crash restart). DROP DATABASE first stops the
+ * committed step by the next worker, which the launcher starts at once
+ * for a worker that left without meaning to (so is a run whose worker was
+ * killed, after the postmaster's crash restart). DROP DATABASE first stops the
  * workers of that database (a utility hook); DROP EXTENSION is seen by
  * the workers, which then leave.
  *
@@ -110,6 +111,8 @@ typedef struct SGWorkerSlot
 	Latch	   *latch;
 	bool		idle;
 	bool		no_extension;	/* left because the database has no stategraph */
+	bool		connected;		/* connected to its database (it may have claimed a run) */
+	bool		leaving;		/* left by itself, idle: no replacement needed */
 } SGWorkerSlot;
 
 /*
@@ -598,6 +601,9 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 		{
 			if (s->no_extension)
 				*absent = list_append_unique_oid(*absent, s->dboid);
+			else if (s->connected && !s->leaving && shared->dropping != s->dboid)
+				add_want(s->dboid);		/* terminated (pg_terminate_backend, a FATAL error): its
+										 * run, left 'running', goes on in a new worker now */
 			memset(s, 0, sizeof(SGWorkerSlot));
 			if (handles[i] != NULL)
 				pfree(handles[i]);
@@ -1029,6 +1035,9 @@ sg_worker_main(Datum arg)
 	before_shmem_exit(worker_exit, Int32GetDatum(my_slot));
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[my_slot].connected = true;
+	SpinLockRelease(&shared->mutex);
 	GetUserIdAndSecContext(&worker_user, &worker_sec);
 	pgstat_report_appname("stategraph worker");
 	if (!sg_worker_sync_steps)
@@ -1055,7 +1064,10 @@ sg_worker_main(Datum arg)
 			continue;
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
 			!is_first_of_database())
+		{
+			shared->slots[my_slot].leaving = true;
 			proc_exit(0);
+		}
 		set_idle(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(sleep_ms, SG_IDLE_EXIT_MS), PG_WAIT_EXTENSION);
