@@ -735,7 +735,7 @@ CREATE FUNCTION stategraph.import_then_update_state(data jsonb, thread_id text, 
                                                     as_node text, checkpoint_id uuid) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' || pg_catalog.gen_random_uuid()::text);
+    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     result uuid := @extschema@.sg_update_state(thread_id, "values", as_node, checkpoint_id);
 BEGIN
     PERFORM @extschema@.sg_delete_thread(visitor);
@@ -747,7 +747,7 @@ COMMENT ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text
 CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' || pg_catalog.gen_random_uuid()::text);
+    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     result uuid := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
 BEGIN
     PERFORM @extschema@.sg_delete_thread(visitor);
