@@ -139,6 +139,7 @@ RESET ROLE;
 -- copy of its own: the owner written in the data does not make it alice's.
 SET ROLE regress_tn_alice;
 SELECT sg_export_thread('tn-alice-1') AS alice_export \gset
+SELECT sg_export_thread('tn-alice-lg') AS alice_lg_export \gset
 RESET ROLE;
 SELECT sg_import_thread(:'alice_export', 'tn-restored');
 SET ROLE regress_tn_bob;
@@ -147,6 +148,19 @@ RESET ROLE;
 SELECT thread_id, owner FROM stategraph.threads WHERE thread_id IN ('tn-restored', 'tn-bob-copy') ORDER BY 1;
 SET ROLE regress_tn_alice;
 SELECT thread_id, "values" FROM sg_get_state('tn-restored');
+RESET ROLE;
+-- and so does a LangGraph.js thread, every row of it
+SELECT sg_import_thread(sg_export_thread('tn-alice-lg'), 'tn-lg-restored');
+SET ROLE regress_tn_bob;
+SELECT sg_import_thread(:'alice_lg_export', 'tn-lg-bob-copy');
+RESET ROLE;
+SELECT thread_id, owner, count(*) FROM (
+    SELECT thread_id, owner FROM stategraph.lg_checkpoints UNION ALL
+    SELECT thread_id, owner FROM stategraph.lg_blobs UNION ALL
+    SELECT thread_id, owner FROM stategraph.lg_writes) r
+WHERE thread_id IN ('tn-lg-restored', 'tn-lg-bob-copy') GROUP BY 1, 2 ORDER BY 1, 2;
+SET ROLE regress_tn_alice;
+SELECT sg_lg_get_tuple('tn-lg-restored')::jsonb -> 'checkpoint' ->> 'id' AS restored_head;
 RESET ROLE;
 
 -- 6. A task row planted for another role's thread. Any role may insert

@@ -2343,7 +2343,7 @@ sg_lg_export_thread(const char *thread_id)
 	/* a jsonb value goes as [value], so that a JSON null stays apart from SQL NULL */
 #define LG_EXPORT_ROWS(table, value, order) \
 	"(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " \
-	"OPERATOR(pg_catalog.-) 'owner' " value " ORDER BY " order ") FROM stategraph." table " r " \
+	value " ORDER BY " order ") FROM stategraph." table " r " \
 	"WHERE r.thread_id OPERATOR(pg_catalog.=) $1)"
 #define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
 	"THEN pg_catalog.jsonb_build_array(r.value) END)"
@@ -2457,8 +2457,16 @@ lg_check_export(Jsonb *data)
 }
 
 /*
+ * The owner of an imported row: the export's (each row carries its owner)
+ * when the importing role may own that role's rows (it is that role, a
+ * member of it, or a superuser: an administrator's restore, the router's
+ * move_partition), else the importing role.
+ */
+#define LG_IMPORT_OWNER "CASE WHEN stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
+
+/*
  * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
- * (NULL: the exported id), owned by the importing role; returns the thread
+ * (NULL: the exported id), owned as LG_IMPORT_OWNER says; returns the thread
  * id. A thread id that already has LangGraph.js checkpoints, or names a
  * stategraph thread (which would hide it), is refused (42710).
  */
@@ -2468,16 +2476,17 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 	static SPIPlanPtr plans[3];
 	static const char *const sql[3] = {
 		"INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-		"checkpoint, metadata, blobs, created_at) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
-		"x.checkpoint, x.metadata, x.blobs, x.created_at "
+		"checkpoint, metadata, blobs, created_at, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
+		"x.checkpoint, x.metadata, x.blobs, x.created_at, " LG_IMPORT_OWNER " "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1 OPERATOR(pg_catalog.->) 'checkpoints') x",
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-		"value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
-		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx "
+		"value, type, bytes, wcheckpoint, wtask, widx, owner) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
+		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx, "
+		LG_IMPORT_OWNER " "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, " LG_MEMBER("blobs") ") x",
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-		"channel, value, type, bytes) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
-		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
+		"channel, value, type, bytes, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
+		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, " LG_IMPORT_OWNER " "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, " LG_MEMBER("writes") ") x",
 	};
 	Oid			types[2] = {JSONBOID, TEXTOID};
