@@ -140,13 +140,31 @@ ext_schema(void)
  * ---------------------------------------------------------------------------
  */
 
-/* Serialize submits to one thread (multitask decisions) until the end of the transaction. */
+/*
+ * Serialize submits to one thread (multitask decisions) until the end of
+ * the transaction. The lock is the thread's and its owner's (as far as this
+ * role can see: the owner of a thread it can read, else itself): the
+ * submits that decide together are those of the roles that may act on the
+ * thread, and a role submitting under another role's thread id, inside a
+ * transaction it keeps open, holds up nobody's submits but its own.
+ */
 static void
 lock_thread_submits(const char *thread_id)
 {
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	const char *owner;
 	LOCKTAG		tag;
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347);
+	uint64		h;
 
+	if (run_sql(&plan, "SELECT owner::pg_catalog.text FROM stategraph.threads "
+				"WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 1)
+		owner = sg_spi_text(0, 1);
+	else
+		owner = GetUserNameFromId(GetUserId(), false);
+	h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347) ^
+		hash_bytes_extended((const unsigned char *) owner, strlen(owner), 0x5348);
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_SUBMIT_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
