@@ -1061,7 +1061,16 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	sg_claim_left_more = sg_run_thread_next = false;
 	did = sg_work_one(worker_commit, false, &blocked);
 	if (did)
+	{
 		last_worked = GetCurrentTimestamp();
+		/*
+		 * Session-level advisory locks a node took (pg_advisory_lock) go
+		 * with its run: kept by this worker, they would block the
+		 * applications of every role until it exits. (The thread's own
+		 * session lock is released already.)
+		 */
+		LockReleaseSession(USER_LOCKMETHOD);
+	}
 	if (did && sg_claim_left_more)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
 	else if (did && !blocked && !sg_run_thread_next && work_gen() == gen)
@@ -1118,6 +1127,7 @@ recover(MemoryContext cxt)
 	edata = CopyErrorData();
 	FlushErrorState();
 	AbortOutOfAnyTransaction();
+	LockReleaseSession(USER_LOCKMETHOD);	/* a failed run's too (see worker_iteration) */
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
 	SetUserIdAndSecContext(worker_user, worker_sec);
 	MemoryContextSwitchTo(cxt);

@@ -2,7 +2,9 @@
 # what an administrator or a pooler's cleanup does): the worker leaves
 # cleanly (no crash restart of the server), the step's transaction rolls
 # back, and the run goes on from its last committed step in another worker:
-# it succeeds, and each step's effects are there exactly once.
+# it succeeds, and each step's effects are there exactly once. A worker
+# keeps no advisory lock a node of a run took. A fast shutdown during a
+# step, and the run goes on after the restart.
 use strict;
 use warnings;
 
@@ -68,6 +70,33 @@ unlike($log, qr/terminated by signal|server process .* was terminated|reinitiali
 	'no crash restart: the worker exited cleanly');
 like($log, qr/terminating background worker|terminating connection due to administrator command/,
 	'the worker logged why it left');
+
+# a session-level advisory lock a node takes goes with its run: the worker,
+# which executes other roles' runs for a long time, does not keep it
+$node->safe_psql('postgres', q{
+CREATE FUNCTION locker(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.pg_advisory_lock(4242);
+    IF state->>'fail' = 'yes' THEN
+        RAISE EXCEPTION 'fails holding the lock';
+    END IF;
+    RETURN '{"log": ["locked"]}';
+END $$;
+SET ROLE app;
+SELECT sg_create_graph('locks', '{"log": "append", "fail": "replace"}');
+SELECT sg_add_node('locks', 'take', 'public.locker(jsonb)');
+SELECT sg_add_edge('locks', '__start__', 'take');
+SELECT sg_add_edge('locks', 'take', '__end__');
+SELECT sg_compile('locks');
+});
+for my $fail ('no', 'yes')
+{
+	my $lrid = $node->safe_psql('postgres', qq{SET ROLE app; SELECT sg_submit('locks', '{"fail": "$fail"}', 'lock-$fail')});
+	is($node->safe_psql('postgres', "SET ROLE app; SELECT status FROM sg_wait('$lrid', '30 s')"),
+		$fail eq 'yes' ? 'error' : 'success', "a run whose node takes an advisory lock ends (fail: $fail)");
+	is($node->safe_psql('postgres', 'SELECT pg_try_advisory_lock(4242)'), 't',
+		"its worker keeps no advisory lock after the run (fail: $fail)");
+}
 
 # and the server shuts down with its workers (SIGTERM from the postmaster)
 $node->safe_psql('postgres', "SELECT setval('tries', 1, false)");
