@@ -306,10 +306,16 @@ CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DE
                                       after interval DEFAULT NULL, idempotency_key text DEFAULT NULL)
     RETURNS uuid
     AS 'MODULE_PATHNAME', 'sg_submit' LANGUAGE C;
+/* sg_runs's status filter must be a status a run can have (22023 otherwise, as sg_tasks). */
+CREATE FUNCTION stategraph.run_status_check(status text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'run_status_check' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.run_status_check(text) IS
+    'internal: sg_runs''s check of its status filter (true, or an error for a status no run can have)';
 CREATE FUNCTION @extschema@.sg_runs(thread_id text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_run
     LANGUAGE sql STABLE
     BEGIN ATOMIC
+        SELECT stategraph.run_status_check(sg_runs.status);   -- before any row: an unknown status is an error
         SELECT r.run_id, r.thread_id, r.graph, r.status, r.multitask, r.attempt, r.error,
                r.created_at, r.started_at, r.finished_at
           FROM stategraph.runs r
@@ -925,6 +931,7 @@ GRANT EXECUTE ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) TO PUBL
 -- extension owner's or a superuser's (retention_owner below).
 GRANT EXECUTE ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_runs(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.run_status_check(text) TO PUBLIC;   -- sg_runs calls it as the caller
 GRANT EXECUTE ON FUNCTION @extschema@.sg_wait(uuid, interval) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_cancel(uuid, text) TO PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.sg_work(integer, interval) TO PUBLIC;
