@@ -1,0 +1,48 @@
+-- Bad inputs found by the API review (second round): each one an ERROR with a
+-- specific SQLSTATE that stores nothing, where the call used to be accepted.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION stategraph;
+SELECT plan(9);
+
+SELECT sg_lg_put('ar-1', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000c1", "ts": "x", "channel_values": {"a": 1},
+      "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"a": 1}');
+CREATE TEMP TABLE lg_before AS
+SELECT (SELECT count(*) FROM stategraph.lg_checkpoints) AS cps, (SELECT count(*) FROM stategraph.lg_writes) AS writes,
+       (SELECT count(*) FROM stategraph.lg_blobs) AS blobs;
+CREATE FUNCTION pg_temp.lg_unchanged() RETURNS boolean LANGUAGE sql AS $$
+    SELECT (SELECT count(*) FROM stategraph.lg_checkpoints) = b.cps AND (SELECT count(*) FROM stategraph.lg_writes) = b.writes
+       AND (SELECT count(*) FROM stategraph.lg_blobs) = b.blobs FROM lg_before b $$;
+
+-- sg_lg_put: typed bytes of unequal lengths were accepted when the channel's value was JSON
+-- (the arrays were only read when a channel's bytes were looked up)
+SELECT throws_ok($$ SELECT sg_lg_put('ar-2', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000d1", "ts": "x",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": 1}, "versions_seen": {}}', '{}', '{"a": 1}',
+                        ARRAY['a'], ARRAY['x', 'y'], ARRAY['\x00'::bytea]) $$,
+                 '2202E', 'bytes_channels, bytes_types and bytes_values must have the same length', 'lg_put: bytes arrays of unequal lengths');
+SELECT throws_ok($$ SELECT sg_lg_put('ar-2', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000d1", "ts": "x",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": 1}, "versions_seen": {}}', '{}', '{"a": 1}',
+                        ARRAY['b'], ARRAY[NULL]::text[], ARRAY['\x00'::bytea]) $$,
+                 '22004', NULL, 'lg_put: a null bytes type of a channel not in new_versions');
+
+-- sg_lg_put_writes: a bytes_index that names no write dropped its bytes silently
+SELECT throws_ok($$ SELECT sg_lg_put_writes('ar-1', '', '1ef00000-0000-6000-8000-0000000000c1', 'task-a',
+                        '[["a", 1]]', '', ARRAY[5], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
+                 '2202E', 'bytes_index 5 of task "task-a" names no write', 'lg_put_writes: bytes_index past the writes');
+SELECT throws_ok($$ SELECT sg_lg_put_writes('ar-1', '', '1ef00000-0000-6000-8000-0000000000c1', 'task-a',
+                        '[["a", 1]]', '', ARRAY[-1], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
+                 '2202E', NULL, 'lg_put_writes: a negative bytes_index');
+SELECT ok(pg_temp.lg_unchanged(), 'rejected puts and writes store nothing');
+SELECT lives_ok($$ SELECT sg_lg_put_writes('ar-1', '', '1ef00000-0000-6000-8000-0000000000c1', 'task-b',
+                       '[["a", 1], ["b", 2]]', '', ARRAY[1], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
+                'lg_put_writes: a bytes_index that names a write');
+
+-- sg_lg_list: a filter that is not an object matched nothing, silently
+SELECT throws_ok($$ SELECT * FROM sg_lg_list('ar-1', filter => '[]') $$, '22023',
+                 'filter must be a JSON object of metadata keys and values, not a JSON array', 'lg_list: an array filter');
+SELECT throws_ok($$ SELECT * FROM sg_lg_list('ar-1', filter => '1') $$, '22023', NULL, 'lg_list: a scalar filter');
+SELECT is((SELECT count(*)::int FROM sg_lg_list('ar-1', filter => '{"source": "input"}')), 1, 'lg_list: an object filter');
+
+SELECT * FROM finish();
+ROLLBACK;
