@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT sg_lg_put('ar-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000c1", "ts": "x", "channel_values": {"a": 1},
@@ -43,6 +43,16 @@ SELECT throws_ok($$ SELECT * FROM sg_lg_list('ar-1', filter => '[]') $$, '22023'
                  'filter must be a JSON object of metadata keys and values, not a JSON array', 'lg_list: an array filter');
 SELECT throws_ok($$ SELECT * FROM sg_lg_list('ar-1', filter => '1') $$, '22023', NULL, 'lg_list: a scalar filter');
 SELECT is((SELECT count(*)::int FROM sg_lg_list('ar-1', filter => '{"source": "input"}')), 1, 'lg_list: an object filter');
+
+-- descriptions follow PostgreSQL's (lower case but for a proper name, no period; STYLE.md):
+-- the external-node, LangGraph.js and export functions' had capitals and a period
+SELECT is_empty($$
+    SELECT d.description FROM pg_description d
+    JOIN pg_depend x ON x.classid = d.classoid AND x.objid = d.objoid AND x.deptype = 'e'
+     AND x.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'stategraph')
+    WHERE (d.description ~ '^[A-Z]' AND d.description !~ '^(LangGraph|PostgreSQL|SQL|Graphviz|Mermaid)')
+       OR d.description ~ '\.( |$)' AND d.description !~ '\.(js|[a-z_]+\()' $$,
+    'every description of the extension is lower case, without a period');
 
 SELECT * FROM finish();
 ROLLBACK;
