@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(10);
+SELECT plan(13);
 
 SELECT sg_lg_put('ar-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000c1", "ts": "x", "channel_values": {"a": 1},
@@ -43,6 +43,25 @@ SELECT throws_ok($$ SELECT * FROM sg_lg_list('ar-1', filter => '[]') $$, '22023'
                  'filter must be a JSON object of metadata keys and values, not a JSON array', 'lg_list: an array filter');
 SELECT throws_ok($$ SELECT * FROM sg_lg_list('ar-1', filter => '1') $$, '22023', NULL, 'lg_list: a scalar filter');
 SELECT is((SELECT count(*)::int FROM sg_lg_list('ar-1', filter => '{"source": "input"}')), 1, 'lg_list: an object filter');
+
+-- sg_submit on a thread id of another role: refused at once (42501, as sg_invoke), where a run
+-- was queued that then failed with that error
+CREATE ROLE ar_alice; CREATE ROLE ar_bob;
+GRANT USAGE, CREATE ON SCHEMA public TO ar_alice, ar_bob;
+CREATE FUNCTION ar_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+SELECT sg_create_graph('ar', '{"n": "replace"}');
+SELECT sg_add_node('ar', 'a', 'ar_step(jsonb)');
+SELECT sg_add_edge('ar', '__start__', 'a');
+SELECT sg_add_edge('ar', 'a', '__end__');
+SELECT sg_compile('ar');
+SET LOCAL ROLE ar_alice;
+SELECT sg_invoke('ar', '{}', thread_id => 'ar-alice');
+SET LOCAL ROLE ar_bob;
+SELECT throws_ok($$ SELECT sg_submit('ar', '{}', thread_id => 'ar-alice') $$, '42501',
+                 'thread "ar-alice" belongs to another role', 'sg_submit on a thread of another role');
+SELECT is((SELECT count(*)::int FROM stategraph.runs), 0, 'and nothing is queued');
+SELECT isnt(sg_submit('ar', '{}', thread_id => 'ar-bob', after => '1 hour'), NULL, 'a new thread id of its own is submitted');
+RESET ROLE;
 
 -- descriptions follow PostgreSQL's (lower case but for a proper name, no period; STYLE.md):
 -- the external-node, LangGraph.js and export functions' had capitals and a period
