@@ -962,7 +962,12 @@ sg_lg_put(PG_FUNCTION_ARGS)
 
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
+		{
+			/* a thread's first checkpoint: its id must be free (thread_ids.c) */
+			if (parent == NULL && ns[0] == '\0')
+				sg_thread_id_check_new(thread_id, true);
 			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
+		}
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -1743,6 +1748,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("thread \"%s\" already has checkpoints", dst),
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
+	sg_thread_id_check_new(dst, true);	/* nor a stategraph thread's, nor another role's (thread_ids.c) */
 	n = sg_spi_run("INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
 				   "parent_checkpoint_id, checkpoint, metadata, blobs) SELECT $2, checkpoint_ns, checkpoint_id, "
 				   "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
@@ -2519,6 +2525,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already exists", thread_id),
 				 errhint("Import under a new thread id, or delete the thread first.")));
+	sg_thread_id_check_new(thread_id, true);	/* nor another role's (thread_ids.c) */
 	args[0] = JsonbPGetDatum(data);
 	args[1] = CStringGetTextDatum(thread_id);
 	for (i = 0; i < 3; i++)

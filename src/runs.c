@@ -50,13 +50,8 @@
 
 #include "stategraph.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/stratnum.h"
-#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -68,10 +63,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/fmgroids.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
-#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -200,32 +192,6 @@ check_submit_args(FunctionCallInfo fcinfo, const char **multitask, Interval **af
 				 errhint("Only a thread has checkpoints to resume from.")));
 }
 
-/*
- * Whether a thread row of this id exists that the caller cannot see: one of
- * another role, which row-level security hides from SQL. The primary key
- * is probed below SQL (no policy applies there) with the statement's
- * snapshot, so that a submit on such a thread is refused at once, as
- * sg_invoke refuses it (42501), instead of queueing a run that fails.
- * Only the existence of the id is read, which that error tells anyway.
- */
-static bool
-thread_id_hidden(const char *thread_id)
-{
-	Relation	rel = table_open(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
-								 AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	bool		found;
-
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
-						   F_TEXTEQ, CStringGetTextDatum(thread_id));
-	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, GetActiveSnapshot(), 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
-}
-
 /* The run_id of an earlier submit with this idempotency key, or NULL. */
 static pg_uuid_t *
 find_idempotent(const char *graph, const char *key)
@@ -349,12 +315,9 @@ sg_submit(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"", thread_id, th->graph, graph)));
-		if (th == NULL && thread_id_hidden(thread_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("thread \"%s\" belongs to another role", thread_id),
-					 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
-					 errhint("Use another thread id.")));
+		/* another role's id, or a LangGraph.js thread's: refused now, not by the run (thread_ids.c) */
+		if (th == NULL)
+			sg_thread_id_check_new(thread_id, false);
 		if (th == NULL && (PG_ARGISNULL(1) || !PG_ARGISNULL(3)))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),

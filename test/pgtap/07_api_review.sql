@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(13);
+SELECT plan(25);
 
 SELECT sg_lg_put('ar-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000c1", "ts": "x", "channel_values": {"a": 1},
@@ -62,6 +62,36 @@ SELECT throws_ok($$ SELECT sg_submit('ar', '{}', thread_id => 'ar-alice') $$, '4
 SELECT is((SELECT count(*)::int FROM stategraph.runs), 0, 'and nothing is queued');
 SELECT isnt(sg_submit('ar', '{}', thread_id => 'ar-bob', after => '1 hour'), NULL, 'a new thread id of its own is submitted');
 RESET ROLE;
+
+-- one namespace of thread ids: a LangGraph.js thread and a stategraph thread never share an id
+-- (sg_threads listed both under it, sg_get_state read one), nor do two roles' LangGraph.js threads
+CREATE FUNCTION pg_temp.lg_cp(id text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('v', 4, 'id', id, 'ts', 'x', 'channel_values', '{}'::jsonb,
+                              'channel_versions', '{}'::jsonb, 'versions_seen', '{}'::jsonb) $$;
+SELECT sg_invoke('ar', '{}', thread_id => 'ar-sg');
+SELECT sg_lg_put('ar-lg', '', NULL, pg_temp.lg_cp('1ef00000-0000-6000-8000-0000000000f1'), '{}', '{}');
+SELECT throws_ok($$ SELECT sg_lg_put('ar-sg', '', NULL, pg_temp.lg_cp('1ef00000-0000-6000-8000-0000000000f2'), '{}', '{}') $$,
+                 '42710', 'thread "ar-sg" already exists as a thread of graph "ar"', 'lg_put: the id of a stategraph thread');
+SELECT throws_ok($$ SELECT sg_lg_copy_thread('ar-lg', 'ar-sg') $$, '42710', NULL, 'lg_copy_thread: into a stategraph thread''s id');
+SELECT throws_ok($$ SELECT sg_invoke('ar', '{}', thread_id => 'ar-lg') $$,
+                 '42710', 'thread "ar-lg" already exists as a LangGraph.js thread', 'sg_invoke: the id of a LangGraph.js thread');
+SELECT throws_ok($$ SELECT sg_submit('ar', '{}', thread_id => 'ar-lg') $$, '42710', NULL, 'sg_submit: the id of a LangGraph.js thread');
+SELECT throws_ok($$ SELECT sg_fork('ar-sg', (SELECT checkpoint_id FROM sg_get_state('ar-sg')), 'ar-lg') $$, '42710', NULL,
+                 'sg_fork: into a LangGraph.js thread''s id');
+SELECT throws_ok($$ SELECT sg_import_thread(sg_export_thread('ar-sg'), 'ar-lg') $$, '42710', NULL,
+                 'sg_import_thread: under a LangGraph.js thread''s id');
+SET LOCAL ROLE ar_bob;
+SELECT throws_ok($$ SELECT sg_lg_put('ar-lg', '', NULL, pg_temp.lg_cp('1ef00000-0000-6000-8000-0000000000f3'), '{}', '{}') $$,
+                 '42501', 'thread "ar-lg" belongs to another role', 'lg_put: another role''s LangGraph.js thread id');
+SELECT throws_ok($$ SELECT sg_lg_put('ar-alice', '', NULL, pg_temp.lg_cp('1ef00000-0000-6000-8000-0000000000f4'), '{}', '{}') $$,
+                 '42501', NULL, 'lg_put: another role''s stategraph thread id');
+SELECT throws_ok($$ SELECT sg_invoke('ar', '{}', thread_id => 'ar-lg') $$, '42501', NULL, 'sg_invoke: another role''s LangGraph.js thread id');
+SELECT lives_ok($$ SELECT sg_lg_put('ar-bob-lg', '', NULL, pg_temp.lg_cp('1ef00000-0000-6000-8000-0000000000f5'), '{}', '{}') $$,
+                'lg_put: a new id of its own');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM stategraph.lg_checkpoints WHERE thread_id IN ('ar-sg', 'ar-lg')), 1, 'no checkpoint stored by a refused call');
+SELECT is((SELECT count(*)::int FROM (SELECT thread_id FROM sg_threads() GROUP BY 1 HAVING count(*) > 1) d), 0,
+          'sg_threads lists every id once');
 
 -- descriptions follow PostgreSQL's (lower case but for a proper name, no period; STYLE.md):
 -- the external-node, LangGraph.js and export functions' had capitals and a period
