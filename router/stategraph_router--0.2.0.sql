@@ -39,16 +39,20 @@
  *     sg_claim from the servers in turn, and the calls naming a task on
  *     the server of the task's thread.
  *
- * What cannot be routed: procedures (PL/Proxy calls functions), so CALL
- * sg_run and CALL sg_work go to the servers directly
- * (stategraph_router.shard_of tells which holds a thread; sg_submit is
- * the routed way to a durable run); and sg_interrupt, which only means
- * something inside a node, on the shard that runs it.
+ * What cannot be routed as is: procedures (PL/Proxy calls functions, which
+ * cannot commit on the server). CALL sg_run on the router submits the run
+ * to the thread's server and waits for it (that server's workers commit
+ * every step); CALL sg_work refuses (0A000), since each server does its own
+ * work (stategraph_router.shard_of tells which server holds a thread, for
+ * a CALL there). sg_interrupt only means something inside a node, on the
+ * shard that runs it: on the router it is the error of a call outside a
+ * node. Every function and procedure of API.md and RUNTIME.md exists here
+ * with its signature (test/pgtap/00_contract.sql).
  *
  * Node and router functions live on the shards; the router cannot resolve
- * them, so sg_add_node and sg_add_conditional_edges take their names as
- * text here ('step_one(jsonb)'), which every call written with a string
- * literal already passes.
+ * them, so sg_add_node and sg_add_conditional_edges also take their names as
+ * text here ('step_one(jsonb)'), the form every call written with a string
+ * literal resolves to; the regprocedure forms of API.md send the name.
  */
 
 CREATE SCHEMA stategraph_router;
@@ -816,6 +820,94 @@ BEGIN
 END $$;
 
 -- ===========================================================================
+-- The rest of the contract: the same signatures, on the router's terms
+-- ===========================================================================
+
+/*
+ * API.md's sg_add_node and sg_add_conditional_edges take a regprocedure.
+ * The text forms above are what a call with a string literal resolves to
+ * (PostgreSQL prefers the string category for an unknown literal); these
+ * take a regprocedure value, which exists only if the router has the
+ * function too, and send its name to the servers, where it is resolved
+ * again (so the function must have the same signature there).
+ */
+CREATE FUNCTION @extschema@.sg_add_node(graph text, node text, fn regprocedure, retry jsonb DEFAULT NULL) RETURNS void
+    LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(graph, node, fn::text, retry); END;
+CREATE FUNCTION @extschema@.sg_add_conditional_edges(graph text, source text, router regprocedure, path_map jsonb DEFAULT NULL)
+    RETURNS void LANGUAGE sql
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(graph, source, router::text, path_map); END;
+
+/*
+ * sg_interrupt is called by node functions, which run on the servers; on
+ * the router no node is running, which is the error a server gives outside
+ * a node too (55000).
+ */
+CREATE FUNCTION @extschema@.sg_interrupt(value jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'sg_interrupt() can only be called by a node of a running graph'
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Nodes run on the shards: sg_interrupt belongs in a node function there, not in a call to the router.';
+END $$;
+
+/*
+ * CALL sg_run: PL/Proxy calls functions, and a function cannot commit a
+ * step on the server. The router submits the run to the thread's server
+ * instead (multitask 'enqueue': after the thread's active run, as sg_run
+ * waits for a busy thread) and waits for it: the server's background
+ * workers run it with a commit per super-step, exactly as CALL sg_run
+ * would there (the servers need shared_preload_libraries = 'stategraph').
+ * A failed run is raised with its SQLSTATE (on_error 'raise') or reported
+ * as a WARNING ('return'); a run that pauses or is cancelled ends the call,
+ * as on one server.
+ */
+CREATE PROCEDURE @extschema@.sg_run(graph text, input jsonb, thread_id text,
+                                    checkpoint_id uuid DEFAULT NULL, resume jsonb DEFAULT NULL,
+                                    recursion_limit integer DEFAULT 25, on_error text DEFAULT 'raise')
+    LANGUAGE plpgsql AS $$
+DECLARE
+    r @extschema@.sg_run;
+    code text;
+BEGIN
+    IF thread_id IS NULL THEN
+        RAISE EXCEPTION 'thread_id must not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'sg_run stores every step; use sg_invoke() to run without a thread.';
+    END IF;
+    IF on_error IS NULL OR on_error OPERATOR(pg_catalog.<>) ALL (ARRAY['raise', 'return']) THEN
+        RAISE EXCEPTION 'on_error must be ''raise'' or ''return'', not %', COALESCE('''' || on_error || '''', 'NULL')
+            USING ERRCODE = CASE WHEN on_error IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END;
+    END IF;
+    r := @extschema@.sg_wait(@extschema@.sg_submit(graph, input, thread_id, checkpoint_id, resume, recursion_limit, 'enqueue'));
+    IF r.status OPERATOR(pg_catalog.=) 'error' THEN
+        code := r.error OPERATOR(pg_catalog.->>) 'sqlstate';
+        IF code IS NULL OR code OPERATOR(pg_catalog.!~) '^[0-9A-Z]{5}$' THEN
+            code := '38000';    -- external_routine_exception: a node failed
+        END IF;
+        IF on_error OPERATOR(pg_catalog.=) 'raise' THEN
+            RAISE EXCEPTION '%', COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::text)
+                USING ERRCODE = code,
+                      DETAIL = pg_catalog.format('Run %s on thread "%s" failed: %s', r.run_id, r.thread_id, r.error);
+        END IF;
+        RAISE WARNING '%', COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::text)
+            USING DETAIL = pg_catalog.format('Run %s on thread "%s" failed: %s', r.run_id, r.thread_id, r.error);
+    END IF;
+END $$;
+
+/*
+ * CALL sg_work does a server's own work (its runs, sweeps and leases) in the
+ * calling session, committing every step: there is no such work on the
+ * router, and a routed function cannot commit. The call says where to run
+ * it rather than doing nothing.
+ */
+CREATE PROCEDURE @extschema@.sg_work(max_runs integer DEFAULT NULL, max_time interval DEFAULT NULL) LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'CALL sg_work() cannot run through the router'
+        USING ERRCODE = 'feature_not_supported',
+              DETAIL = 'Each server executes its own runs and sweeps, committing every step; PL/Proxy calls functions, which cannot commit.',
+              HINT = 'Preload stategraph on every server (shared_preload_libraries), or CALL sg_work() on each server: stategraph_router.partitions() lists them.';
+END $$;
+
+-- ===========================================================================
 -- Comments
 -- ===========================================================================
 COMMENT ON FUNCTION stategraph_router.partitions() IS 'the partitions of PL/Proxy cluster "stategraph" and their connection strings';
@@ -832,3 +924,8 @@ COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS 'sg_runs of every server,
 COMMENT ON FUNCTION @extschema@.sg_wait(uuid, interval) IS 'sg_wait on the server that holds the run (every server is asked at once)';
 COMMENT ON FUNCTION @extschema@.sg_cancel(uuid, text) IS 'sg_cancel on the server that holds the run (every server is asked at once)';
 COMMENT ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) IS 'sg_set_retention on every server (check_definitions compares it)';
+COMMENT ON FUNCTION @extschema@.sg_add_node(text, text, regprocedure, jsonb) IS 'sg_add_node on every server, the function given as a regprocedure of the router (sent by name)';
+COMMENT ON FUNCTION @extschema@.sg_add_conditional_edges(text, text, regprocedure, jsonb) IS 'sg_add_conditional_edges on every server, the router function given as a regprocedure of the router (sent by name)';
+COMMENT ON FUNCTION @extschema@.sg_interrupt(jsonb) IS 'called by node functions, on the shards: on the router always the error of a call outside a node (55000)';
+COMMENT ON PROCEDURE @extschema@.sg_run(text, jsonb, text, uuid, jsonb, integer, text) IS 'a durable run through the router: sg_submit on the thread''s server (enqueued) and sg_wait for it; its error raised (on_error ''raise'') or a WARNING';
+COMMENT ON PROCEDURE @extschema@.sg_work(integer, interval) IS 'not routable: each server does its own work (background workers, or CALL sg_work() there); the error says so (0A000)';

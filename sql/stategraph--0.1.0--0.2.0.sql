@@ -310,10 +310,16 @@ CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DE
                                       after interval DEFAULT NULL, idempotency_key text DEFAULT NULL)
     RETURNS uuid
     AS 'MODULE_PATHNAME', 'sg_submit' LANGUAGE C;
+/* sg_runs's status filter must be a status a run can have (22023 otherwise, as sg_tasks). */
+CREATE FUNCTION stategraph.run_status_check(status text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'run_status_check' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.run_status_check(text) IS
+    'internal: sg_runs''s check of its status filter (true, or an error for a status no run can have)';
 CREATE FUNCTION @extschema@.sg_runs(thread_id text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_run
     LANGUAGE sql STABLE
     BEGIN ATOMIC
+        SELECT stategraph.run_status_check(sg_runs.status);   -- before any row: an unknown status is an error
         SELECT r.run_id, r.thread_id, r.graph, r.status, r.multitask, r.attempt, r.error,
                r.created_at, r.started_at, r.finished_at
           FROM stategraph.runs r
@@ -504,27 +510,27 @@ CREATE FUNCTION stategraph.sweep_leases("limit" integer DEFAULT 100) RETURNS int
     AS 'MODULE_PATHNAME', 'sg_sweep_leases' LANGUAGE C;
 
 COMMENT ON FUNCTION @extschema@.sg_add_external_node(text, text, text, jsonb, interval) IS
-    'Add a node whose work an application worker does: its tasks go to queue, each claim holds a lease';
+    'add a node whose work an application worker does: its tasks go to queue, each claim holds a lease';
 COMMENT ON FUNCTION @extschema@.sg_claim(text, text, integer, interval, interval) IS
-    'Claim up to n visible tasks of a queue (SKIP LOCKED), each with a new token; wait long-polls for work';
+    'claim up to n visible tasks of a queue (SKIP LOCKED), each with a new token; wait long-polls for work';
 COMMENT ON FUNCTION @extschema@.sg_heartbeat(text, uuid, interval) IS
-    'Extend a claimed task''s lease; false when the worker must stop (cancelled, or claimed by another)';
+    'extend a claimed task''s lease; false when the worker must stop (cancelled, or claimed by another)';
 COMMENT ON FUNCTION @extschema@.sg_complete(text, uuid, jsonb) IS
-    'Hand back a task''s update (checked against the reducers); fenced by the claim''s token';
+    'hand back a task''s update (checked against the reducers); fenced by the claim''s token';
 COMMENT ON FUNCTION @extschema@.sg_fail(text, uuid, jsonb, boolean) IS
-    'Report a failed attempt: retried after the node''s backoff while attempts remain, else a node failure';
+    'report a failed attempt: retried after the node''s backoff while attempts remain, else a node failure';
 COMMENT ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) IS
-    'Pause the task''s thread with value (sg_interrupt for workers); a resume queues the task again with the answer';
+    'pause the task''s thread with value (sg_interrupt for workers); a resume queues the task again with the answer';
 COMMENT ON FUNCTION @extschema@.sg_tasks(text, text) IS
-    'External tasks, optionally of one queue and one status';
+    'external tasks, optionally of one queue and one status';
 COMMENT ON FUNCTION stategraph.may_work(name, text) IS
-    'Whether the current role may see, claim and finish a task of owner on queue (the tasks policy)';
+    'whether the current role may see, claim and finish a task of owner on queue (the tasks policy)';
 COMMENT ON TABLE stategraph.tasks IS
-    'External tasks: one row per task of an external node, claimed by workers with a token and a lease';
-COMMENT ON TYPE @extschema@.sg_task IS 'A claimed external task, as sg_claim hands it to a worker';
-COMMENT ON TYPE @extschema@.sg_task_status IS 'An external task as sg_tasks lists it';
+    'external tasks: one row per task of an external node, claimed by workers with a token and a lease';
+COMMENT ON TYPE @extschema@.sg_task IS 'a claimed external task, as sg_claim hands it to a worker';
+COMMENT ON TYPE @extschema@.sg_task_status IS 'an external task as sg_tasks lists it';
 COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
-    'Find expired leases: retry their tasks after the backoff, or record a node failure when attempts are spent';
+    'find expired leases: retry their tasks after the backoff, or record a node failure when attempts are spent';
 
 
 
@@ -627,9 +633,9 @@ CREATE POLICY owner_rows ON stategraph.lg_writes USING (stategraph.owned(owner::
 COMMENT ON TABLE stategraph.lg_checkpoints IS
 'LangGraph.js checkpoints (sg_lg_put): a v4 checkpoint without its values, its metadata, and where each channel value is stored';
 COMMENT ON TABLE stategraph.lg_blobs IS
-'Channel values of LangGraph.js checkpoints, keyed by the checkpoint that wrote them: jsonb (an extended array as its new elements) or typed bytes';
+'channel values of LangGraph.js checkpoints, keyed by the checkpoint that wrote them: jsonb (an extended array as its new elements) or typed bytes';
 COMMENT ON TABLE stategraph.lg_writes IS
-'Pending writes of LangGraph.js tasks (sg_lg_put_writes), in LangGraph''s order (task_path, task_id, idx)';
+'pending writes of LangGraph.js tasks (sg_lg_put_writes), in LangGraph''s order (task_path, task_id, idx)';
 
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
@@ -639,7 +645,7 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
 CREATE FUNCTION stategraph.lg_next(checkpoint json, blobs jsonb) RETURNS text[]
     AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION stategraph.lg_next(json, jsonb) IS
-'The nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
+'the nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
 
 CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
                                       checkpoint jsonb, metadata jsonb, new_versions jsonb,
@@ -706,12 +712,12 @@ COMMENT ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) IS
 CREATE FUNCTION @extschema@.sg_export_thread(thread_id text) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'sg_export_thread' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.sg_export_thread(text) IS
-    'The thread and all its checkpoints as one jsonb value (format stategraph.thread, version 1, with a digest), for sg_import_thread';
+    'the thread and all its checkpoints as one jsonb value (format stategraph.thread, version 1, with a digest), for sg_import_thread';
 
 CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT NULL) RETURNS text
     AS 'MODULE_PATHNAME', 'sg_import_thread' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.sg_import_thread(jsonb, text) IS
-    'Store a thread exported by sg_export_thread, under its own id or thread_id; every checkpoint reads as before. Returns the thread id';
+    'store a thread exported by sg_export_thread, under its own id or thread_id; every checkpoint reads as before; returns the thread id';
 
 /*
  * The threads that hold forks of a given thread (forked_from @> ARRAY[id]):
@@ -929,6 +935,7 @@ GRANT EXECUTE ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) TO PUBL
 -- extension owner's or a superuser's (retention_owner below).
 GRANT EXECUTE ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_runs(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.run_status_check(text) TO PUBLIC;   -- sg_runs calls it as the caller
 GRANT EXECUTE ON FUNCTION @extschema@.sg_wait(uuid, interval) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_cancel(uuid, text) TO PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.sg_work(integer, interval) TO PUBLIC;

@@ -937,6 +937,16 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("bytes_channels needs bytes_types and bytes_values")));
+	/* checked here, not only when a channel's bytes are looked up: a bad triple stores nothing */
+	if (bc && (ArrayGetNItems(ARR_NDIM(bt), ARR_DIMS(bt)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc)) ||
+			   ArrayGetNItems(ARR_NDIM(bv), ARR_DIMS(bv)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc))))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("bytes_channels, bytes_types and bytes_values must have the same length")));
+	if (bc && (array_contains_nulls(bc) || array_contains_nulls(bt) || array_contains_nulls(bv)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bytes_channels, bytes_types and bytes_values must not hold nulls")));
 	{
 		JsonbValue *v = lg_find(cp, "channel_values");
 
@@ -952,7 +962,12 @@ sg_lg_put(PG_FUNCTION_ARGS)
 
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
+		{
+			/* a thread's first checkpoint: its id must be free (thread_ids.c) */
+			if (parent == NULL && ns[0] == '\0')
+				sg_thread_id_check_new(thread_id, true);
 			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
+		}
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -1102,6 +1117,13 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	}
 
 	nwrites = JB_ROOT_COUNT(writes);
+	/* an index that names no write would drop its bytes silently */
+	for (i = 0; i < nb; i++)
+		if (bidx[i] < 0 || bidx[i] >= nwrites)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("bytes_index %d of task \"%s\" names no write", bidx[i], task_id),
+					 errdetail("The task has %d writes, numbered from 0.", nwrites)));
 	items = palloc(sizeof(JsonbValue *) * (nwrites + 1));
 	for (i = 0; i < nwrites; i++)
 	{
@@ -1620,6 +1642,11 @@ sg_lg_list(PG_FUNCTION_ARGS)
 					 errmsg("limit must not be negative")));
 		args[4] = Int64GetDatum((int64) PG_GETARG_INT32(4));
 	}
+	if (!PG_ARGISNULL(2) && !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter must be a JSON object of metadata keys and values, not a JSON %s",
+						sg_jsonb_type_name(PG_GETARG_JSONB_P(2)))));
 	if (!PG_ARGISNULL(2) && JB_ROOT_COUNT(PG_GETARG_JSONB_P(2)) == 0)
 		nulls[2] = 'n';			/* an empty filter matches everything */
 	plan = PG_ARGISNULL(0) ? LGP_LIST_ALL : PG_ARGISNULL(1) ? LGP_LIST_THREAD : LGP_LIST_NS;
@@ -1721,6 +1748,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("thread \"%s\" already has checkpoints", dst),
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
+	sg_thread_id_check_new(dst, true);	/* nor a stategraph thread's, nor another role's (thread_ids.c) */
 	n = sg_spi_run("INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
 				   "parent_checkpoint_id, checkpoint, metadata, blobs) SELECT $2, checkpoint_ns, checkpoint_id, "
 				   "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
@@ -2513,6 +2541,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already exists", thread_id),
 				 errhint("Import under a new thread id, or delete the thread first.")));
+	sg_thread_id_check_new(thread_id, true);	/* nor another role's (thread_ids.c) */
 	args[0] = JsonbPGetDatum(data);
 	args[1] = CStringGetTextDatum(thread_id);
 	for (i = 0; i < 3; i++)

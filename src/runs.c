@@ -75,6 +75,7 @@ PG_FUNCTION_INFO_V1(sg_wait);
 PG_FUNCTION_INFO_V1(sg_cancel);
 PG_FUNCTION_INFO_V1(sg_work);
 PG_FUNCTION_INFO_V1(sg_set_retention);
+PG_FUNCTION_INFO_V1(run_status_check);
 
 /* the last claim passed over more due runs (worker.c wakes another worker) */
 bool		sg_claim_left_more = false;
@@ -335,11 +336,17 @@ sg_submit(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"", thread_id, th->graph, graph)));
+		/* another role's id, or a LangGraph.js thread's: refused now, not by the run (thread_ids.c) */
+		if (th == NULL)
+			sg_thread_id_check_new(thread_id, false);
 		if (th == NULL && (PG_ARGISNULL(1) || !PG_ARGISNULL(3)))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("thread \"%s\" does not exist", thread_id),
 					 errhint("Start it with an input.")));
+		/* time travel: the checkpoint must be the thread's, as sg_invoke checks (nothing queued otherwise) */
+		if (th != NULL && !PG_ARGISNULL(3))
+			(void) sg_checkpoint_fetch_required(thread_id, PG_GETARG_UUID_P(3));
 		apply_multitask(thread_id, multitask);
 	}
 	id = palloc(sizeof(pg_uuid_t));
@@ -353,6 +360,32 @@ sg_submit(PG_FUNCTION_ARGS)
 	if (after && !(after->time == 0 && after->day == 0 && after->month == 0))
 		sg_run_delayed_at_commit();
 	PG_RETURN_UUID_P(id);
+}
+
+/*
+ * stategraph.run_status_check(status): sg_runs's check of its status filter.
+ * NULL (no filter) and the statuses a run can have pass; anything else is an
+ * error, as sg_tasks's unknown status is, rather than an empty list that
+ * hides a typo.
+ */
+Datum
+run_status_check(PG_FUNCTION_ARGS)
+{
+	static const char *const statuses[] = {"pending", "running", "waiting", "interrupted",
+	"success", "error", "cancelled"};
+	char	   *status;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(true);
+	status = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	for (size_t i = 0; i < lengthof(statuses); i++)
+		if (strcmp(status, statuses[i]) == 0)
+			PG_RETURN_BOOL(true);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown run status \"%s\"", status),
+			 errhint("A run is pending, running, waiting, interrupted, success, error or cancelled.")));
+	PG_RETURN_BOOL(false);		/* not reached */
 }
 
 /* ---------------------------------------------------------------------------

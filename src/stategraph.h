@@ -571,6 +571,13 @@ extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread
 extern bool sg_schema_is_010(void);
 
 /* ---------------------------------------------------------------------------
+ * One namespace of thread ids, across roles and both kinds of thread (thread_ids.c)
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_thread_id_stored(const char *table, const char *thread_id);
+extern void sg_thread_id_check_new(const char *thread_id, bool lg);
+
+/* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
  * ---------------------------------------------------------------------------
  */

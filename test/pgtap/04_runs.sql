@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(52);
+SELECT plan(56);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -77,6 +77,12 @@ SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', '') $$, '22023', 'threa
 SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't2', idempotency_key => '') $$, '22023', NULL, 'empty idempotency_key');
 SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 'busy') $$, 'SG013',
                  'thread "busy" already has an active run', 'reject: its own SQLSTATE');
+-- time travel to a checkpoint the thread does not have: refused at submit, as sg_invoke
+-- refuses it, not queued to fail later (review: it was accepted and the run ended in error)
+SELECT throws_ok($$ SELECT sg_submit('g', NULL, 't1', checkpoint_id => '01a2292d-2b22-7607-aaf9-1bb40cef553c') $$, '42704',
+                 'checkpoint 01a2292d-2b22-7607-aaf9-1bb40cef553c does not exist in thread "t1"', 'submit: unknown checkpoint_id');
+SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 5}', 't1', checkpoint_id => '01a2292d-2b22-7607-aaf9-1bb40cef553c') $$, '42704',
+                 NULL, 'submit with input: unknown checkpoint_id');
 SELECT ok(pg_temp.unchanged(), 'rejected submits store nothing');
 
 -- sg_wait, sg_cancel, sg_work
@@ -87,6 +93,9 @@ SELECT throws_ok(format($$ SELECT sg_cancel(%L, 'abort') $$, :'busy_run'), '2202
                  'action must be ''interrupt'' or ''rollback'', not ''abort''', 'unknown cancel action');
 SELECT throws_ok($$ CALL sg_work() $$, '2D000', NULL, 'sg_work inside a transaction block');
 SELECT throws_ok($$ CALL sg_work(-1) $$, '22023', NULL, 'negative max_runs');
+-- sg_runs: a status no run can have is an error (as sg_tasks's), not an empty list that hides a typo
+SELECT throws_ok($$ SELECT * FROM sg_runs(status => 'done') $$, '22023', 'unknown run status "done"', 'sg_runs: unknown status');
+SELECT is((SELECT count(*)::int FROM sg_runs(status => 'pending')), 1, 'sg_runs: a known status filters');
 SELECT ok(pg_temp.unchanged(), 'rejected waits, cancels and work store nothing');
 
 -- sg_set_retention

@@ -16,6 +16,8 @@
 #    merged, sg_wait/sg_cancel on the server that holds the run,
 #    sg_set_retention on every server and compared, and move_partition
 #    refusing a partition with a run not finished;
+#  - CALL sg_run through the router (submitted and waited for), sg_add_node
+#    with a regprocedure, sg_interrupt and CALL sg_work refusing clearly;
 #  - a shard that is down: calls for its threads fail naming it, the others
 #    work, and it serves again once started.
 use strict;
@@ -369,6 +371,50 @@ r(q{SELECT count(*) FROM sg_claim('llm', 'worker-3', 5) c, LATERAL sg_complete(c
 is(r("SELECT sg_invoke('ext', NULL, '$waiting')->>'log'"), '["q", "a"]', 'once the task is completed and the thread goes on,');
 r("CALL stategraph_router.move_partition($wpart, '$C->{connstr}')");
 is(holder($waiting), 'shard_c', 'the partition moves');
+
+# ---------------------------------------------------------------------------
+# The rest of API.md through the router: CALL sg_run, the regprocedure forms,
+# sg_interrupt and CALL sg_work (test/pgtap/00_contract.sql checks the signatures)
+# ---------------------------------------------------------------------------
+# CALL sg_run: submitted to the thread's server and waited for; its steps committed there
+my $ct = thread_on($B, 'call-');
+r("CALL sg_run('counter', '{\"log\": [3]}', '$ct')");
+is(r("SELECT (sg_get_state('$ct')).\"values\"->>'log'"), '[3]', 'CALL sg_run through the router runs the graph on the thread');
+is(on_shard($B, "SELECT string_agg(status, ',') FROM stategraph.runs WHERE thread_id = '$ct'"), 'success',
+	'as a run on the thread\'s server');
+r("CALL sg_run(graph => 'counter', input => '{\"log\": [4]}', thread_id => '$ct', recursion_limit => 5, on_error => 'raise')");
+is(r("SELECT (sg_get_state('$ct')).\"values\"->>'log'"), '[3, 4]', 'CALL sg_run with named arguments');
+($wrc, $wout, $werr) = $router->psql('router', "CALL sg_run('counter', '{\"log\": [1]}', NULL)");
+like($werr, qr/thread_id must not be null/, 'CALL sg_run without a thread: the error of one server');
+($wrc, $wout, $werr) = $router->psql('router', "CALL sg_run('counter', '{\"log\": [1]}', '$ct', on_error => 'ignore')");
+like($werr, qr/on_error must be 'raise' or 'return', not 'ignore'/, 'a bad on_error is refused before anything is submitted');
+is(on_shard($B, "SELECT count(*) FROM stategraph.runs WHERE thread_id = '$ct'"), '2', 'and nothing is submitted');
+
+# a node function on the servers and on the router, given as a regprocedure
+my $boom = q{CREATE FUNCTION boom(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $b$
+	BEGIN RAISE EXCEPTION 'boom at %', state->'log' USING ERRCODE = '22012'; END $b$};
+r("SELECT count(*) FROM test_exec(\$x\$$boom\$x\$)");
+r($boom);
+r(q{SELECT sg_create_graph('boom', '{"log": "append"}');
+	SELECT sg_add_node('boom', 'a', 'boom(jsonb)'::regprocedure);
+	SELECT sg_add_edge('boom', '__start__', 'a');
+	SELECT sg_add_edge('boom', 'a', '__end__');
+	SELECT sg_compile('boom');});
+is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0',
+	'sg_add_node with a regprocedure defines the node on every server');
+my $bt = thread_on($C, 'boom-');
+($wrc, $wout, $werr) = $router->psql('router', "CALL sg_run('boom', '{\"log\": [1]}', '$bt')");
+like($werr, qr/ERROR:  boom at \[1\]/, 'a node error of CALL sg_run through the router is raised with its message');
+is(on_shard($C, "SELECT status || ' ' || (error->>'sqlstate') FROM stategraph.runs WHERE thread_id = '$bt'"), 'error 22012',
+	'the run failed on its server');
+($wrc, $wout, $werr) = $router->psql('router', "CALL sg_run('boom', '{\"log\": [2]}', '$bt', on_error => 'return')");
+is($wrc, 0, 'with on_error => \'return\' the call ends normally');
+like($werr, qr/WARNING:  boom at \[1, 2\]/, 'and warns');
+
+($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_interrupt('"?"')});
+like($werr, qr/sg_interrupt\(\) can only be called by a node of a running graph/, 'sg_interrupt on the router: the error outside a node');
+($wrc, $wout, $werr) = $router->psql('router', q{CALL sg_work(max_runs => 1)});
+like($werr, qr/CALL sg_work\(\) cannot run through the router/, 'CALL sg_work on the router says it cannot run there');
 
 # ---------------------------------------------------------------------------
 # A shard down

@@ -2,7 +2,8 @@
 # data is made through the 0.1.0 API on the 0.1.0 schema (CREATE EXTENSION
 # stategraph VERSION '0.1.0'), every history reads the same after the
 # update, byte for byte, and old threads and graphs go on working with the
-# new features (owners, row-level security, functions kept by signature).
+# new features (owners, row-level security, functions kept by signature,
+# background runs, external tasks, LangGraph.js storage, export/import).
 use strict;
 use warnings;
 
@@ -116,6 +117,43 @@ is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_broken', '{"n": 1}') ->> 
 is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_loop', '{"n": 0}', thread_id => 'loop-new') -> 'log'}),
 	$node->safe_psql('postgres', q{SELECT "values" -> 'log' FROM sg_get_state('loop-3')}),
 	'a recompiled graph runs as before');
+
+# the new features of 0.2.0 on old data (review: the update was checked for
+# its schema and old threads, not for runs, tasks, LangGraph.js storage and
+# exports on an updated database)
+# - background runs: the update wakes the launcher, whose worker runs a resume of a 0.1.0 interrupt
+my $run = $node->safe_psql('postgres', q{SELECT sg_submit('lc_chat', NULL, 'chat-11', resume => '"by a worker"')});
+is($node->safe_psql('postgres', "SELECT status FROM sg_wait('$run', '60 s')"), 'success',
+	'a background run resumes a 0.1.0 interrupt after the update');
+is($node->safe_psql('postgres', q{SELECT "values" ->> 'answer' FROM sg_get_state('chat-11')}), 'by a worker',
+	'with the resume value');
+# - external nodes
+$node->safe_psql('postgres', q{
+    SELECT sg_create_graph('lc_ext', '{"log": "append"}');
+    SELECT sg_add_external_node('lc_ext', 'model', 'upd');
+    SELECT sg_add_edge('lc_ext', '__start__', 'model');
+    SELECT sg_add_edge('lc_ext', 'model', '__end__');
+    SELECT sg_compile('lc_ext');
+    SELECT sg_invoke('lc_ext', '{"log": ["q"]}', thread_id => 'ext-1');
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_claim('upd', 'w') c, LATERAL sg_complete(c.task_id, c.token, '{"log": ["a"]}') x}),
+	'1', 'an external task is queued, claimed and completed on the updated database');
+is($node->safe_psql('postgres', q{SELECT sg_invoke('lc_ext', NULL, thread_id => 'ext-1') ->> 'log'}), '["q", "a"]',
+	'and its thread goes on');
+# - LangGraph.js storage
+$node->safe_psql('postgres', q{SELECT sg_lg_put('lg-1', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000e1", "ts": "x", "channel_values": {"a": 1},
+      "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"a": 1}')});
+is($node->safe_psql('postgres', q{SELECT sg_lg_get_tuple('lg-1')::jsonb #>> '{channel_values,a}'}), '1',
+	'LangGraph.js checkpoints are stored and read on the updated database');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_threads() WHERE thread_id IN ('lg-1', 'chat-1')}), '2',
+	'sg_threads lists them next to the 0.1.0 threads');
+# - a 0.1.0 thread exported and imported reads as before
+is($node->safe_psql('postgres', q{SELECT sg_import_thread(sg_export_thread('chat-2-branch'), 'chat-2-copy')}), 'chat-2-copy',
+	'a thread written by 0.1.0 exports and imports');
+is($node->safe_psql('postgres', q{SELECT string_agg((to_jsonb(h) - 'thread_id')::text, E'\n' ORDER BY h.checkpoint_id) FROM sg_get_state_history('chat-2-copy') h}),
+	$node->safe_psql('postgres', q{SELECT string_agg((to_jsonb(h) - 'thread_id')::text, E'\n' ORDER BY h.checkpoint_id) FROM sg_get_state_history('chat-2-branch') h}),
+	'and its copy reads as the original');
 
 # the new security model on old data
 $node->safe_psql('postgres', q{CREATE ROLE lc_bob; GRANT CREATE ON SCHEMA public TO lc_bob});

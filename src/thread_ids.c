@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * thread_ids.c
+ *		One namespace of thread ids: a new thread, of a stategraph graph or
+ *		of LangGraph.js storage, never takes an id that is already a
+ *		thread of the other kind, or of another role.
+ *
+ * Two tables hold threads: stategraph.threads (one row per thread of a
+ * stategraph graph) and stategraph.lg_checkpoints (the checkpoints of
+ * LangGraph.js threads, written by sg_lg_put). sg_threads lists both and
+ * sg_get_state reads either, by id; so an id that named one thread of each
+ * kind was listed twice and read as the stategraph one only, the other
+ * left unreachable from SQL. And row-level security hides the rows of
+ * other roles from SQL, so a check made with SQL cannot see that an id is
+ * taken by another role: stategraph.threads then refused the insert (its
+ * primary key), but a run queued by sg_submit failed later, and
+ * lg_checkpoints, whose key includes the checkpoint id, took a second
+ * thread of the same id.
+ *
+ * So the places that start a thread ask here first: sg_thread_create
+ * (every run, update, fork and branch that makes a thread), sg_submit (a
+ * run that will make one), sg_import_thread, and sg_lg_put when it stores
+ * the first checkpoint of a thread. The tables' primary keys are probed
+ * below SQL, where no policy applies, with the snapshot SQL would use: only the existence of an id is read
+ * (which the error then tells, as sg_invoke's 42501 already does), never a
+ * row's content. The probes are index lookups made when a thread starts,
+ * not at every step.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation_d.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+
+/* Whether table (of schema stategraph) has a row of thread_id, whoever owns it. */
+bool
+sg_thread_id_stored(const char *table, const char *thread_id)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	bool		found;
+
+	if (!OidIsValid(relid))
+		return false;			/* lg_checkpoints before ALTER EXTENSION UPDATE */
+	rel = table_open(relid, AccessShareLock);
+	/* thread_id is the first column of both primary keys: a prefix lookup */
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(thread_id));
+	/*
+	 * The snapshot the SPI queries that follow see: the transaction's under
+	 * REPEATABLE READ, else a new one (a thread deleted by a transaction that
+	 * committed after this statement began is gone, as sg_thread_fetch sees).
+	 */
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+							  IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot(), 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* The error for an id another role's thread has. */
+static void
+taken_by_another_role(const char *thread_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("thread \"%s\" belongs to another role", thread_id),
+			 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
+			 errhint("Use another thread id.")));
+}
+
+/*
+ * Refuse to start a thread of a stategraph graph (lg false) or of
+ * LangGraph.js storage (lg true) under an id that is a thread of the other
+ * kind, or of another role; with SPI connected. The caller has checked the
+ * visible threads of its own kind.
+ */
+void
+sg_thread_id_check_new(const char *thread_id, bool lg)
+{
+	if (lg)
+	{
+		if (sg_thread_id_stored("threads", thread_id))
+		{
+			SGThread   *th = sg_thread_fetch(thread_id, false);
+
+			if (th == NULL)
+				taken_by_another_role(thread_id);
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("thread \"%s\" already exists as a thread of graph \"%s\"", thread_id, th->graph),
+					 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
+					 errhint("Use another thread id.")));
+		}
+		if (sg_thread_id_stored("lg_checkpoints", thread_id) && !sg_lg_thread_exists(thread_id))
+			taken_by_another_role(thread_id);
+		return;
+	}
+	if (sg_thread_id_stored("lg_checkpoints", thread_id))
+	{
+		if (!sg_lg_thread_exists(thread_id))
+			taken_by_another_role(thread_id);
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("thread \"%s\" already exists as a LangGraph.js thread", thread_id),
+				 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
+				 errhint("Use another thread id.")));
+	}
+	if (sg_thread_id_stored("threads", thread_id) && sg_thread_fetch(thread_id, false) == NULL)
+		taken_by_another_role(thread_id);
+}
