@@ -575,6 +575,7 @@ extern bool sg_schema_is_010(void);
  * ---------------------------------------------------------------------------
  */
 extern bool sg_thread_id_stored(const char *table, const char *thread_id);
+extern void sg_thread_id_check_not_lg(const char *thread_id);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 
 /* ---------------------------------------------------------------------------

@@ -21,10 +21,12 @@
  * (every run, update, fork and branch that makes a thread), sg_submit (a
  * run that will make one), sg_import_thread, and sg_lg_put when it stores
  * the first checkpoint of a thread. The tables' primary keys are probed
- * below SQL, where no policy applies, with the snapshot SQL would use: only the existence of an id is read
- * (which the error then tells, as sg_invoke's 42501 already does), never a
- * row's content. The probes are index lookups made when a thread starts,
- * not at every step.
+ * below SQL, where no policy applies, with the snapshot SQL would use:
+ * only the existence of an id is read (which the error then tells, as
+ * sg_invoke's 42501 already does), never a row's content. The probes are
+ * index lookups made when a thread starts, not at every step, and a table
+ * that never had a row (lg_checkpoints where LangGraph.js is not used) is
+ * not probed at all: a new stategraph thread then costs nothing more.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +41,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -59,6 +62,11 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 	if (!OidIsValid(relid))
 		return false;			/* lg_checkpoints before ALTER EXTENSION UPDATE */
 	rel = table_open(relid, AccessShareLock);
+	if (RelationGetNumberOfBlocks(rel) == 0)
+	{
+		table_close(rel, AccessShareLock);
+		return false;			/* never had a row (no LangGraph.js thread in this database, say) */
+	}
 	/* thread_id is the first column of both primary keys: a prefix lookup */
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
 						   F_TEXTEQ, CStringGetTextDatum(thread_id));
@@ -83,6 +91,25 @@ taken_by_another_role(const char *thread_id)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("thread \"%s\" belongs to another role", thread_id),
 			 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
+			 errhint("Use another thread id.")));
+}
+
+/*
+ * Refuse to start a stategraph thread under the id of a LangGraph.js
+ * thread, whoever owns it (sg_thread_create, whose insert finds another
+ * role's stategraph thread itself).
+ */
+void
+sg_thread_id_check_not_lg(const char *thread_id)
+{
+	if (!sg_thread_id_stored("lg_checkpoints", thread_id))
+		return;
+	if (!sg_lg_thread_exists(thread_id))
+		taken_by_another_role(thread_id);
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("thread \"%s\" already exists as a LangGraph.js thread", thread_id),
+			 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
 			 errhint("Use another thread id.")));
 }
 
@@ -113,16 +140,7 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 			taken_by_another_role(thread_id);
 		return;
 	}
-	if (sg_thread_id_stored("lg_checkpoints", thread_id))
-	{
-		if (!sg_lg_thread_exists(thread_id))
-			taken_by_another_role(thread_id);
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("thread \"%s\" already exists as a LangGraph.js thread", thread_id),
-				 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
-				 errhint("Use another thread id.")));
-	}
+	sg_thread_id_check_not_lg(thread_id);
 	if (sg_thread_id_stored("threads", thread_id) && sg_thread_fetch(thread_id, false) == NULL)
 		taken_by_another_role(thread_id);
 }
