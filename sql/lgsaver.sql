@@ -162,6 +162,43 @@ SELECT pg_column_size(value) < octet_length(value::text) AS compressed, value #>
   FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy' AND task_id = 'task-big';
 SELECT sg_lg_delete_thread('lgs-ref') + sg_lg_delete_thread('lgs-ref-copy') AS deleted;
 
+-- appends: the value sent holds what is appended to the n-element value that base wrote;
+-- the row extends base's digest chain (the same n and digest as the whole value sent)
+SELECT sg_lg_put('lgs-app', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a01", "ts": "x", "channel_values": {"m": [1, {"a": "b"}]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}');
+SELECT sg_lg_put('lgs-app', '', '1ef00000-0000-6000-8000-000000000a01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a02", "ts": "x", "channel_values": {"m": ["c", null]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}',
+    appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000a01", "n": 2}}');
+SELECT sg_lg_put('lgs-app-whole', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a01", "ts": "x", "channel_values": {"m": [1, {"a": "b"}]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}');
+SELECT sg_lg_put('lgs-app-whole', '', '1ef00000-0000-6000-8000-000000000a01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a02", "ts": "x", "channel_values": {"m": [1, {"a": "b"}, "c", null]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}');
+SELECT a.writer, a.base, a.n, a.value, a.digest = w.digest AS same_digest, w.base = a.base AS same_base
+  FROM stategraph.lg_blobs a JOIN stategraph.lg_blobs w USING (checkpoint_ns, channel, writer)
+ WHERE a.thread_id = 'lgs-app' AND w.thread_id = 'lgs-app-whole' ORDER BY writer;
+SELECT t->'channel_values' AS "values" FROM sg_lg_get_tuple('lgs-app') t;
+-- a base of another length, not stored, or not older than the checkpoint: NULL, nothing stored
+SELECT sg_lg_put('lgs-app', '', '1ef00000-0000-6000-8000-000000000a02',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a03", "ts": "x", "channel_values": {"m": [5]},
+      "channel_versions": {"m": 3}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{"m": 3}',
+    appends => format('{"m": {"base": "%s", "n": %s}}', base, n)::jsonb) IS NULL AS refused
+  FROM (VALUES ('1ef00000-0000-6000-8000-000000000a02', 3), ('1ef00000-0000-6000-8000-000000000a09', 4),
+               ('1ef00000-0000-6000-8000-000000000a03', 4)) b(base, n);
+SELECT count(*) AS checkpoints, (SELECT count(*) FROM stategraph.lg_blobs WHERE thread_id = 'lgs-app') AS "values"
+  FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-app';
+-- a malformed appends argument is an error
+SELECT sg_lg_put('lgs-app', '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000a04", "channel_values": {"m": [1]},
+    "channel_versions": {"m": 1}}', '{}', '{"m": 1}', appends => '[]');
+SELECT sg_lg_put('lgs-app', '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000a04", "channel_values": {"m": [1]},
+    "channel_versions": {"m": 1}}', '{}', '{"m": 1}', appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000a01"}}');
+SELECT sg_lg_put('lgs-app', '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000a04", "channel_values": {"m": 1},
+    "channel_versions": {"m": 1}}', '{}', '{"m": 1}', appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000a01", "n": 2}}');
+SELECT sg_lg_delete_thread('lgs-app') + sg_lg_delete_thread('lgs-app-whole') AS deleted;
+
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_lg_alice;

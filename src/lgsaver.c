@@ -104,6 +104,7 @@ typedef enum LGPlan
 	LGP_HEAD,
 	LGP_CP_UPSERT,
 	LGP_BLOB_META,
+	LGP_BLOB_BASE,
 	LGP_BLOB_BYVER,
 	LGP_CP_BYVER,
 	LGP_BLOB_UPSERT,
@@ -178,6 +179,12 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.=) $4",
+	blob_key, 4},
+	[LGP_BLOB_BASE] = {
+		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
+		"AND writer OPERATOR(pg_catalog.=) $4 AND owner OPERATOR(pg_catalog.=) CURRENT_USER::pg_catalog.text "
+		"AND n IS NOT NULL AND digest IS NOT NULL",
 	blob_key, 4},
 	[LGP_BLOB_BYVER] = {
 		"SELECT writer FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
@@ -457,6 +464,23 @@ lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
 	pg_cryptohash_free(ctx);
 }
 
+/* Extends digest (a chain over n elements) by the elements of array tail. */
+static void
+lg_digest_extend(Jsonb *tail, uint8 *digest)
+{
+	JsonbIterator *it = JsonbIteratorInit(&tail->root);
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL)
+		elog(ERROR, "could not compute a SHA-256 digest");
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (r == WJB_ELEM)
+			lg_digest_element(ctx, digest, &v);
+	pg_cryptohash_free(ctx);
+}
+
 /*
  * jsonb as compact JSON text (no space after ':' and ','), for the
  * checkpoint column: it is json, ~35% smaller than jsonb for LangGraph's
@@ -625,20 +649,108 @@ lg_refer_to_write(Datum *vals, char *nulls, const pg_uuid_t *parent, Jsonb *stor
 }
 
 /*
+ * An append put received (argument appends): the value sent for channel is
+ * the elements appended to base's value of n elements, whose digest chain
+ * (checked by lg_check_appends) is digest.
+ */
+typedef struct LGAppend
+{
+	char	   *channel;
+	pg_uuid_t	base;
+	int32		n;
+	uint8		digest[LG_DIGEST_LEN];
+} LGAppend;
+
+/* The digest column datum of a digest. */
+static Datum
+lg_digest_datum(const uint8 *digest)
+{
+	bytea	   *d = palloc(VARHDRSZ + LG_DIGEST_LEN);
+
+	SET_VARSIZE(d, VARHDRSZ + LG_DIGEST_LEN);
+	memcpy(VARDATA(d), digest, LG_DIGEST_LEN);
+	return PointerGetDatum(d);
+}
+
+/*
+ * The array value jv of a value row: fills its base (vals[5]), n (vals[6])
+ * and digest (vals[7]) and returns what the row stores. With app, jv holds
+ * only the appended elements; else, when jv begins with the whole value of
+ * writer base (the parent's value of the channel), only the elements after
+ * it are kept.
+ */
+static Jsonb *
+lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const char *base,
+			 const LGAppend *app)
+{
+	int			n = JB_ROOT_COUNT(jv);
+	int			prev_n = -1;
+	uint8		prev_digest[LG_DIGEST_LEN];
+	uint8		digest[LG_DIGEST_LEN];
+	bool		extends = false;
+	pg_uuid_t	base_id;
+
+	if (app)
+	{
+		memcpy(digest, app->digest, LG_DIGEST_LEN);
+		lg_digest_extend(jv, digest);
+		vals[5] = lg_uuid_datum(&app->base), nulls[5] = ' ';
+		vals[6] = Int32GetDatum(app->n + n), nulls[6] = ' ';
+		vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
+		return jv;
+	}
+	if (base)
+	{
+		base_id = lg_uuid_parse(base);
+		if (memcmp(&base_id, id, sizeof(pg_uuid_t)) < 0)
+		{
+			Datum		k[4] = {vals[0], vals[1], vals[2], lg_uuid_datum(&base_id)};
+			bool		isnull;
+
+			lg_run(LGP_BLOB_META, k, NULL, 1);
+			if (SPI_processed == 1)
+			{
+				Datum		nd = lg_col(SPI_tuptable, 0, 1, &isnull);
+
+				if (!isnull)
+				{
+					bytea	   *d;
+
+					prev_n = DatumGetInt32(nd);
+					d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
+					if (isnull || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
+						prev_n = -1;
+					else
+						memcpy(prev_digest, VARDATA_ANY(d), LG_DIGEST_LEN);
+				}
+			}
+		}
+	}
+	lg_digest_array(jv, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends, digest);
+	if (extends && prev_n > 0)
+	{
+		vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
+		jv = sg_jsonb_array_tail(jv, n - prev_n);	/* what was appended */
+	}
+	vals[6] = Int32GetDatum(n), nulls[6] = ' ';
+	vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
+	return jv;
+}
+
+/*
  * Stores channel's new value written by checkpoint id (parent: its parent);
  * a JSON array that extends the parent's value (writer base) keeps only its
- * new elements, and JSON that the parent's pending write holds is not
- * copied (lg_refer_to_write).
+ * new elements, as does one sent as an append (app), and JSON that the
+ * parent's pending write holds is not copied (lg_refer_to_write).
  */
 static void
 lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const pg_uuid_t *parent,
 			   const char *channel, JsonbValue *version, JsonbValue *value, text *type, bytea *bytes,
-			   const char *base)
+			   const char *base, const LGAppend *app)
 {
 	Datum		vals[14];
 	char		nulls[14];
 	Jsonb	   *jv = value ? JsonbValueToJsonb(value) : NULL;
-	uint8		digest[LG_DIGEST_LEN];
 
 	memset(nulls, 'n', sizeof(nulls));
 	vals[0] = CStringGetTextDatum(thread_id), nulls[0] = ' ';
@@ -647,55 +759,7 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 	vals[3] = lg_uuid_datum(id), nulls[3] = ' ';
 	vals[4] = JsonbPGetDatum(JsonbValueToJsonb(version)), nulls[4] = ' ';
 	if (jv && JB_ROOT_IS_ARRAY(jv) && !JB_ROOT_IS_SCALAR(jv))
-	{
-		int			n = JB_ROOT_COUNT(jv);
-		int			prev_n = -1;
-		uint8		prev_digest[LG_DIGEST_LEN];
-		bool		extends = false;
-		pg_uuid_t	base_id;
-
-		if (base)
-		{
-			base_id = lg_uuid_parse(base);
-			if (memcmp(&base_id, id, sizeof(pg_uuid_t)) < 0)
-			{
-				Datum		k[4] = {vals[0], vals[1], vals[2], lg_uuid_datum(&base_id)};
-				bool		isnull;
-
-				lg_run(LGP_BLOB_META, k, NULL, 1);
-				if (SPI_processed == 1)
-				{
-					Datum		nd = lg_col(SPI_tuptable, 0, 1, &isnull);
-
-					if (!isnull)
-					{
-						bytea	   *d;
-
-						prev_n = DatumGetInt32(nd);
-						d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
-						if (isnull || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
-							prev_n = -1;
-						else
-							memcpy(prev_digest, VARDATA_ANY(d), LG_DIGEST_LEN);
-					}
-				}
-			}
-		}
-		lg_digest_array(jv, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends, digest);
-		if (extends && prev_n > 0)
-		{
-			vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
-			jv = sg_jsonb_array_tail(jv, n - prev_n);	/* what was appended */
-		}
-		vals[6] = Int32GetDatum(n), nulls[6] = ' ';
-		{
-			bytea	   *d = palloc(VARHDRSZ + LG_DIGEST_LEN);
-
-			SET_VARSIZE(d, VARHDRSZ + LG_DIGEST_LEN);
-			memcpy(VARDATA(d), digest, LG_DIGEST_LEN);
-			vals[7] = PointerGetDatum(d), nulls[7] = ' ';
-		}
-	}
+		jv = lg_array_row(vals, nulls, id, jv, base, app);
 	if (jv && !(parent && lg_refer_to_write(vals, nulls, parent, jv)))
 		vals[8] = lg_stored_json(jv), nulls[8] = ' ';
 	else if (jv == NULL)
@@ -877,6 +941,97 @@ lg_push_ref(JsonbParseState **ps, const char *channel, JsonbValue *entry)
 	pushJsonbValue(ps, WJB_VALUE, entry);
 }
 
+/*
+ * The appends argument of put: {"channel": {"base": writer, "n": elements}}
+ * for each channel whose value in channel_values holds only the elements
+ * appended to the value (n elements) that checkpoint base wrote. Only its
+ * form is checked here (a malformed call is an error); lg_check_appends
+ * checks the bases against what is stored.
+ */
+static List *
+lg_parse_appends(Jsonb *appends, Jsonb *newv, Jsonb *values, const char *idstr)
+{
+	List	   *out = NIL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	char	   *channel;
+
+	if (appends == NULL)
+		return NIL;
+	if (!JB_ROOT_IS_OBJECT(appends))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("appends must be a JSON object"),
+				 errdetail("Checkpoint \"%s\" was not stored.", idstr)));
+	it = JsonbIteratorInit(&appends->root);
+	while (sg_jsonb_next_pair(&it, &channel, &v))
+	{
+		Jsonb	   *a = (v.type == jbvBinary) ? JsonbValueToJsonb(&v) : NULL;
+		char	   *base = a ? lg_find_string(a, "base") : NULL;
+		JsonbValue *n = a ? lg_find(a, "n") : NULL;
+		JsonbValue *jv = lg_find(values, channel);
+		LGAppend   *app;
+
+		if (base == NULL || n == NULL || n->type != jbvNumeric ||
+			!lg_find(newv, channel) || jv == NULL || jv->type != jbvBinary ||
+			!JsonContainerIsArray(jv->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("append of channel \"%s\" is not {\"base\": checkpoint id, \"n\": elements} for an array value in new_versions", channel),
+					 errdetail("Checkpoint \"%s\" was not stored.", idstr)));
+		app = palloc0(sizeof(LGAppend));
+		app->channel = channel;
+		app->base = lg_uuid_parse(base);
+		app->n = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(n->val.numeric)));
+		out = lappend(out, app);
+	}
+	return out;
+}
+
+/*
+ * Whether every append's base checks out (under the writers' lock): a value
+ * row of that channel, visible and owned by the current role, older than
+ * the new checkpoint, of exactly n elements; fills in its digest. A base
+ * that does not (pruned, deleted, rewritten, another role's) makes put
+ * store nothing and return NULL, and the client sends the whole value.
+ */
+static bool
+lg_check_appends(List *appends, const char *thread_id, const char *ns, const pg_uuid_t *id)
+{
+	ListCell   *lc;
+
+	foreach(lc, appends)
+	{
+		LGAppend   *app = lfirst(lc);
+		Datum		k[4] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns),
+		CStringGetTextDatum(app->channel), lg_uuid_datum(&app->base)};
+		bool		isnull;
+		bytea	   *d;
+
+		if (app->n < 1 || memcmp(&app->base, id, sizeof(pg_uuid_t)) >= 0 ||
+			lg_run(LGP_BLOB_BASE, k, NULL, 1) != 1 ||
+			DatumGetInt32(lg_col(SPI_tuptable, 0, 1, &isnull)) != app->n)
+			return false;
+		d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
+		if (VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN)
+			return false;
+		memcpy(app->digest, VARDATA_ANY(d), LG_DIGEST_LEN);
+	}
+	return true;
+}
+
+/* The append put received for channel, or NULL. */
+static const LGAppend *
+lg_append_for(List *appends, const char *channel)
+{
+	ListCell   *lc;
+
+	foreach(lc, appends)
+		if (strcmp(((LGAppend *) lfirst(lc))->channel, channel) == 0)
+			return lfirst(lc);
+	return NULL;
+}
+
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
 /* Whether key of obj is missing, null, or a JSON object. */
@@ -891,7 +1046,9 @@ lg_object_or_absent(Jsonb *obj, const char *key)
 
 /*
  * sg_lg_put(thread_id, checkpoint_ns, parent_checkpoint_id, checkpoint,
- * metadata, new_versions, bytes_channels, bytes_types, bytes_values) -> uuid
+ * metadata, new_versions, bytes_channels, bytes_types, bytes_values,
+ * expect_new, appends) -> uuid, or NULL (nothing stored) when a base of
+ * appends does not check out
  */
 Datum
 sg_lg_put(PG_FUNCTION_ARGS)
@@ -913,6 +1070,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	JsonbValue *blobs;
 	Datum		row[7];
 	char		nulls[7] = "       ";
+	List	   *appends;
 
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
@@ -944,6 +1102,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		v = lg_find(cp, "channel_versions");
 		versions = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
 	}
+	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), newv, values, idstr);
 
 	sg_spi_connect();
 	lg_lock(thread_id, ns);
@@ -953,6 +1112,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
 			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
+	}
+	if (!lg_check_appends(appends, thread_id, ns, &id))
+	{
+		sg_spi_finish();
+		PG_RETURN_NULL();		/* nothing stored: the client sends the whole values */
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -974,13 +1138,14 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				JsonbValue *jv = lg_find(values, channel);
 				text	   *type = NULL;
 				bytea	   *bytes = NULL;
+				const LGAppend *app = lg_append_for(appends, channel);
 
 				if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
 					continue;	/* no value: the channel is empty */
-				if (jv == NULL || (entry = lg_inline_entry(channel, jv)) == NULL)
+				if (jv == NULL || app || (entry = lg_inline_entry(channel, jv)) == NULL)
 				{
 					lg_store_value(thread_id, ns, &id, parent, channel, nv, jv, type, bytes,
-								   p.found ? lg_find_string(p.blobs, channel) : NULL);
+								   p.found ? lg_find_string(p.blobs, channel) : NULL, app);
 					entry = lg_writer_entry(sg_uuid_to_cstring(&id));
 				}
 			}
@@ -2356,6 +2521,10 @@ sg_lg_export_thread(const char *thread_id)
 	return sg_spi_jsonb(0, 1);
 }
 
+/* member m of export $1 as a jsonb array ([] when absent or null: a thread without writes) */
+#define LG_EXPORT_ARRAY(m) \
+	"(CASE WHEN pg_catalog.jsonb_typeof($1->'" m "') OPERATOR(pg_catalog.=) 'array' THEN $1->'" m "' ELSE '[]' END)"
+
 /* Whether data is a LangGraph.js thread export (by its "format"), for sg_import_thread. */
 bool
 sg_lg_is_export(Jsonb *data)
@@ -2414,11 +2583,11 @@ lg_check_export(Jsonb *data)
 	/* every value is JSON or typed bytes; every one a row refers to is in the export */
 	sg_spi_prepare(&rows_plan,
 				   "WITH b AS (SELECT e->>'checkpoint_ns' AS ns, e->>'channel' AS channel, e->>'writer' AS writer, "
-				   "  e->>'base' AS base FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) e) "
+				   "  e->>'base' AS base FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("blobs") ") e) "
 				   "SELECT COALESCE("
 				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e->>'channel') "
-				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]') OPERATOR(pg_catalog.||) "
-				   "    COALESCE($1->'writes', '[]')) e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
+				   "  FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("blobs") " OPERATOR(pg_catalog.||) "
+				   "    " LG_EXPORT_ARRAY("writes") ") e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
 				   "    AND (pg_catalog.jsonb_typeof(e->'bytes') IS DISTINCT FROM 'string' "
 				   "      OR pg_catalog.jsonb_typeof(e->'type') IS DISTINCT FROM 'string') "
 				   "    AND pg_catalog.jsonb_typeof(e->'wcheckpoint') IS DISTINCT FROM 'string' LIMIT 1), "
@@ -2436,9 +2605,9 @@ lg_check_export(Jsonb *data)
 				   "    AND b.writer OPERATOR(pg_catalog.=) x.base) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s is a write of checkpoint %s that is not in the export.', "
 				   "    x->>'channel', x->>'writer', x->>'wcheckpoint') "
-				   "  FROM pg_catalog.jsonb_array_elements(COALESCE($1->'blobs', '[]')) x "
+				   "  FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("blobs") ") x "
 				   "  WHERE x->>'wcheckpoint' IS NOT NULL AND NOT EXISTS (SELECT 1 "
-				   "    FROM pg_catalog.jsonb_array_elements(COALESCE($1->'writes', '[]')) w "
+				   "    FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("writes") ") w "
 				   "    WHERE (w->>'checkpoint_ns') OPERATOR(pg_catalog.=) (x->>'checkpoint_ns') "
 				   "    AND (w->>'checkpoint_id') OPERATOR(pg_catalog.=) (x->>'wcheckpoint') "
 				   "    AND (w->>'task_id') OPERATOR(pg_catalog.=) (x->>'wtask') AND (w->'idx') OPERATOR(pg_catalog.=) (x->'widx') "
@@ -2467,11 +2636,11 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
 		"value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
 		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, COALESCE($1->'blobs', '[]')) x",
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, " LG_EXPORT_ARRAY("blobs") ") x",
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
 		"channel, value, type, bytes) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
 		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, COALESCE($1->'writes', '[]')) x",
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, " LG_EXPORT_ARRAY("writes") ") x",
 	};
 	Oid			types[2] = {JSONBOID, TEXTOID};
 	Datum		args[2];
