@@ -199,6 +199,23 @@ SELECT sg_lg_put('lgs-app', '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000
     "channel_versions": {"m": 1}}', '{}', '{"m": 1}', appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000a01", "n": 2}}');
 SELECT sg_lg_delete_thread('lgs-app') + sg_lg_delete_thread('lgs-app-whole') AS deleted;
 
+-- "ts" as LangGraph.js writes it is kept in created_at; any other "ts", or none, reads back as put
+SELECT sg_lg_put('lgs-ts', '', NULL, format('{"v": 4, "id": "1ef00000-0000-6000-8000-000000000b0%s", %s
+    "channel_values": {}, "channel_versions": {}, "versions_seen": {}}', i, ts)::jsonb, '{"source": "fork", "step": -1}', '{}') IS NOT NULL AS stored
+  FROM (VALUES (1, '"ts": "2026-11-30T02:44:48.686Z",'), (2, '"ts": "2026-02-30T00:00:00.000Z",'), (3, '"ts": "x",'),
+               (4, ''), (5, '"ts": ["2026-11-30T02:44:48.686Z"],'), (6, '"ts": [],'), (7, '"ts": null,'),
+               (8, '"ts": "2026-11-30T02:44:48.686+00:00",'), (9, '"ts": "0001-01-01T00:00:00.000Z",')) t(i, ts);
+SELECT right(checkpoint_id::text, 1) AS cp, checkpoint->'ts' AS stored, created_at = '2026-11-30T02:44:48.686Z' AS created_is_ts,
+       (sg_lg_get_tuple(thread_id, '', checkpoint_id)::jsonb->'checkpoint') -> 'ts' AS read,
+       (sg_lg_get_tuple(thread_id, '', checkpoint_id)::jsonb->'checkpoint') ? 'ts' AS has_ts
+  FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-ts' ORDER BY checkpoint_id;
+-- copies and exports keep it
+SELECT sg_lg_copy_thread('lgs-ts', 'lgs-ts-copy'), sg_import_thread(sg_export_thread('lgs-ts'), 'lgs-ts-import');
+SELECT t.thread_id, (t.doc->'checkpoint')->>'ts' AS ts
+  FROM (SELECT thread_id, sg_lg_get_tuple(thread_id, '', '1ef00000-0000-6000-8000-000000000b01') AS doc
+          FROM (VALUES ('lgs-ts-copy'), ('lgs-ts-import')) v(thread_id)) t;
+SELECT sg_lg_delete_thread('lgs-ts') + sg_lg_delete_thread('lgs-ts-copy') + sg_lg_delete_thread('lgs-ts-import') AS deleted;
+
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_lg_alice;

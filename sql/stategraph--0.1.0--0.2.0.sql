@@ -563,8 +563,10 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  *
  * `owner` is text (9 bytes for "postgres"), not name (64 bytes): with ~1.4 kB
  * stored per chat turn in a dozen rows, a name column was 8% of the storage.
- * The checkpoint column does not repeat the row's checkpoint_id as "id"
- * (sg_lg_get_tuple and sg_lg_list put it back).
+ * The checkpoint column does not repeat the row's checkpoint_id as "id", nor
+ * LangGraph's "ts" when it is in LangGraph's own form ("2026-11-30T02:44:48.686Z"),
+ * which created_at then holds (sg_lg_get_tuple and sg_lg_list put both back; a
+ * checkpoint without "ts" stores [], an array ts x stores [x]).
  */
 CREATE TABLE stategraph.lg_checkpoints (
     thread_id            text NOT NULL,
@@ -575,7 +577,7 @@ CREATE TABLE stategraph.lg_checkpoints (
     metadata             jsonb NOT NULL,   -- source, step, parents, run_id...
     blobs                jsonb NOT NULL,   -- {"channel": "writer checkpoint id"}
     owner                text NOT NULL DEFAULT CURRENT_USER,  -- text, not name: 9 bytes instead of 64 per row
-    created_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),  -- LangGraph's ts, or the time of the put
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
 );
 

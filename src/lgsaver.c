@@ -23,9 +23,15 @@
  * parent's value of that channel) is stored as the appended elements and a
  * pointer (`base`) to that value. Each array row also keeps its length and
  * a SHA-256 chain over its elements' binary jsonb form, so recognising an
- * extension costs hashing the new value (which put receives whole anyway)
+ * extension costs hashing the new value (when put receives it whole)
  * and no read of older elements. A 200-turn chat thus stores each message
- * once. Reading a value follows the base pointers with one backward index
+ * once. LangGraph hands put the whole list every time, so the client sends
+ * only the new elements when it can prove the rest is what it stored last
+ * (appends: {base, n}); put then extends the base row's chain by those
+ * elements alone, or, when that base is not the caller's n-element value
+ * (pruned, deleted, another role's), stores nothing and returns NULL so
+ * the client sends the whole value: a put's cost no longer grows with the
+ * conversation. Reading a value follows the base pointers with one backward index
  * scan over the channel's rows (writers are time-ordered uuids and a base is
  * always older than the value extending it) and joins the parts as text.
  *
@@ -39,7 +45,8 @@
  * consumes, stay in the checkpoint row's map as [value] (a value row, its
  * key and its index entry cost ~250 bytes). The checkpoint itself is
  * compact json text (LangGraph's maps of small version numbers take a third
- * less than as jsonb), and JSON values of 256 bytes or more are compressed.
+ * less than as jsonb) without its id and, when created_at can hold it
+ * exactly, its ts; JSON values of 256 bytes or more are compressed.
  *
  * Documents. get_tuple and list return json text built here: the stored
  * jsonb values are printed once, and the client parses once.
@@ -86,6 +93,8 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "utils/varlena.h"
 
@@ -125,7 +134,7 @@ typedef enum LGPlan
 static const Oid cp_key[] = {TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_key[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_ver[] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONOID, JSONBOID, JSONBOID};
+static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
 static const Oid blob_row[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID, UUIDOID, INT4OID,
 BYTEAOID, JSONBOID, TEXTOID, BYTEAOID, UUIDOID, TEXTOID, INT4OID};
 static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
@@ -149,7 +158,7 @@ typedef struct LGStatement
 
 /* the list queries: which checkpoints (thread, namespace), then list's filters, newest first */
 #define LG_LIST_SELECT \
-	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns " \
+	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at " \
 	"FROM stategraph.lg_checkpoints WHERE "
 #define LG_LIST_FILTERS \
 	"AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) " \
@@ -159,22 +168,24 @@ typedef struct LGStatement
 
 static const LGStatement lg_statements[LGP_COUNT] = {
 	[LGP_CP_GET] = {
-		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
+		"FROM stategraph.lg_checkpoints "
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"AND checkpoint_id OPERATOR(pg_catalog.=) $3",
 	cp_key, 3},
 	[LGP_HEAD] = {
-		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
+		"FROM stategraph.lg_checkpoints "
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"ORDER BY checkpoint_id DESC LIMIT 1",
 	cp_key, 2},
 	[LGP_CP_UPSERT] = {
 		"INSERT INTO stategraph.lg_checkpoints AS c (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-		"checkpoint, metadata, blobs) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+		"checkpoint, metadata, blobs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, pg_catalog.now())) "
 		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
 		"parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, checkpoint = EXCLUDED.checkpoint, "
-		"metadata = EXCLUDED.metadata, blobs = EXCLUDED.blobs",
-	cp_row, 7},
+		"metadata = EXCLUDED.metadata, blobs = EXCLUDED.blobs, created_at = EXCLUDED.created_at",
+	cp_row, 8},
 	[LGP_BLOB_META] = {
 		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
@@ -266,6 +277,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 #define CP_BLOBS	5
 #define CP_THREAD	6
 #define CP_NS		7
+#define CP_CREATED	8
 
 static SPIPlanPtr lg_plans[LGP_COUNT];
 
@@ -524,33 +536,177 @@ lg_checkpoint_col(SPITupleTable *tt, uint64 i)
 }
 
 /*
- * The checkpoint without its channel_values (stored apart) and, when it is
- * the row's checkpoint_id in canonical form, without its "id" (lg_tuple_json
- * puts it back): ~46 bytes less per checkpoint row.
+ * LangGraph's "ts" (new Date().toISOString(): "2026-11-30T02:44:48.686Z")
+ * is kept in the row's created_at instead of the checkpoint text when it
+ * reads back exactly (~31 bytes less per checkpoint row). So that every
+ * checkpoint reads back as put, the stored checkpoint's "ts" means: absent,
+ * the ts is created_at; [] the checkpoint had none; [x] it was x (an
+ * array); anything else, it was that (a string in another form).
+ */
+#define LG_TS_LEN	24
+
+/* created_at as LangGraph writes ts (UTC, milliseconds); false if it cannot be. */
+static bool
+lg_ts_format(TimestampTz t, char *buf)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+		tm.tm_year < 1 || tm.tm_year > 9999 || fsec % 1000 != 0)
+		return false;
+	snprintf(buf, LG_TS_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year, tm.tm_mon,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (fsec / 1000));
+	return true;
+}
+
+/* The timestamp a ts string is, if formatting it back gives the same string. */
+static bool
+lg_ts_parse(const JsonbValue *v, TimestampTz *t)
+{
+	char		s[LG_TS_LEN + 1];
+	char		back[LG_TS_LEN + 1];
+	struct pg_tm tm;
+	int			ms;
+
+	if (v->type != jbvString || v->val.string.len != LG_TS_LEN)
+		return false;
+	memcpy(s, v->val.string.val, LG_TS_LEN);
+	s[LG_TS_LEN] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7 ||
+		tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+		tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59 || ms < 0 ||
+		tm2timestamp(&tm, (fsec_t) ms * 1000, NULL, t) != 0)
+		return false;
+	return lg_ts_format(*t, back) && strcmp(back, s) == 0;
+}
+
+/* [value] (an array of one element, or of none) as a jsonb value. */
+static JsonbValue *
+lg_wrap(JsonbValue *value)
+{
+	JsonbParseState *ps = NULL;
+	Jsonb	   *j;
+	JsonbValue *e = palloc(sizeof(JsonbValue));
+
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	if (value)
+		pushJsonbValue(&ps, WJB_ELEM, value);
+	j = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+	e->type = jbvBinary, e->val.binary.data = &j->root, e->val.binary.len = VARSIZE(j) - VARHDRSZ;
+	return e;
+}
+
+/*
+ * The checkpoint as stored: without its channel_values (stored apart), and
+ * without its "id" when strip_id (it is the row's checkpoint_id in canonical
+ * form; lg_tuple_json puts it back: ~46 bytes), its "ts" as said above
+ * (*created: the timestamp, when it goes to created_at).
  */
 static Jsonb *
-lg_strip_values(Jsonb *cp, bool strip_id)
+lg_strip_values(Jsonb *cp, bool strip_id, TimestampTz *created, bool *has_created)
 {
 	JsonbParseState *ps = NULL;
 	JsonbIterator *it = JsonbIteratorInit(&cp->root);
 	JsonbValue	v;
+	JsonbValue	key;
 	JsonbIteratorToken r;
 	JsonbValue *res = NULL;
-	bool		skip = false;
+	int			kind = 0;		/* of the last key: 0 kept, 1 left out, 2 "ts" */
+	bool		ts_seen = false;
 
+	*has_created = false;
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (r == WJB_KEY)
 		{
-			skip = (v.val.string.len == 14 && memcmp(v.val.string.val, "channel_values", 14) == 0) ||
-				(strip_id && v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0);
-			if (skip)
-				continue;
-		}
-		else if (r == WJB_VALUE && skip)
-		{
-			skip = false;
+			key = v;
+			kind = ((v.val.string.len == 14 && memcmp(v.val.string.val, "channel_values", 14) == 0) ||
+					(strip_id && v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0)) ? 1 :
+				(v.val.string.len == 2 && memcmp(v.val.string.val, "ts", 2) == 0) ? 2 : 0;
 			continue;
+		}
+		if (r == WJB_VALUE)
+		{
+			JsonbValue *value = &v;
+
+			if (kind == 1)
+				continue;
+			if (kind == 2)
+			{
+				ts_seen = true;
+				if (lg_ts_parse(&v, created))
+				{
+					*has_created = true;
+					continue;
+				}
+				if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data))
+					value = lg_wrap(&v);
+			}
+			pushJsonbValue(&ps, WJB_KEY, &key);
+			res = pushJsonbValue(&ps, WJB_VALUE, value);
+			continue;
+		}
+		if (r == WJB_END_OBJECT && !ts_seen)
+		{
+			key.type = jbvString, key.val.string.val = "ts", key.val.string.len = 2;
+			pushJsonbValue(&ps, WJB_KEY, &key);
+			pushJsonbValue(&ps, WJB_VALUE, lg_wrap(NULL));
+		}
+		res = pushJsonbValue(&ps, r, r == WJB_ELEM ? &v : NULL);
+	}
+	return JsonbValueToJsonb(res);
+}
+
+/* The stored checkpoint with its "ts" as put gave it (created: the row's created_at). */
+static Jsonb *
+lg_restore_ts(Jsonb *cp, Datum created)
+{
+	JsonbValue *ts = lg_find(cp, "ts");
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbValue	restored = {.type = jbvNull};
+	JsonbIteratorToken r;
+	JsonbValue *res = NULL;
+	bool		in_ts = false;
+	char		buf[LG_TS_LEN + 1];
+
+	if (ts && (ts->type != jbvBinary || !JsonContainerIsArray(ts->val.binary.data)))
+		return cp;				/* kept as it was */
+	if (ts == NULL)
+	{
+		if (!lg_ts_format(DatumGetTimestampTz(created), buf))
+			elog(ERROR, "checkpoint ts of created_at cannot be written back");
+		restored.type = jbvString, restored.val.string.val = buf, restored.val.string.len = LG_TS_LEN;
+	}
+	else if (JsonContainerSize(ts->val.binary.data) == 1)
+		restored = *getIthJsonbValueFromContainer(ts->val.binary.data, 0);
+	it = JsonbIteratorInit(&cp->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (r == WJB_KEY && v.val.string.len == 2 && memcmp(v.val.string.val, "ts", 2) == 0)
+		{
+			in_ts = true;
+			if (JsonContainerSize(ts->val.binary.data) == 0)
+				continue;		/* [] : the checkpoint had no ts */
+		}
+		else if (r == WJB_VALUE && in_ts)
+		{
+			in_ts = false;
+			if (JsonContainerSize(ts->val.binary.data) == 0)
+				continue;
+			v = restored;
+		}
+		else if (r == WJB_END_OBJECT && ts == NULL)
+		{
+			JsonbValue	k;
+
+			k.type = jbvString, k.val.string.val = "ts", k.val.string.len = 2;
+			pushJsonbValue(&ps, WJB_KEY, &k);
+			pushJsonbValue(&ps, WJB_VALUE, &restored);
 		}
 		res = pushJsonbValue(&ps, r, (r == WJB_KEY || r == WJB_VALUE || r == WJB_ELEM) ? &v : NULL);
 	}
@@ -1068,8 +1224,10 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	LGParent	p;
 	JsonbParseState *ps = NULL;
 	JsonbValue *blobs;
-	Datum		row[7];
-	char		nulls[7] = "       ";
+	Datum		row[8];
+	char		nulls[8] = "        ";
+	TimestampTz created;
+	bool		has_created;
 	List	   *appends;
 
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
@@ -1164,7 +1322,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		row[3] = lg_uuid_datum(parent);
 	else
 		nulls[3] = 'n';
-	row[4] = lg_compact_json(lg_strip_values(cp, strcmp(idstr, sg_uuid_to_cstring(&id)) == 0));
+	row[4] = lg_compact_json(lg_strip_values(cp, strcmp(idstr, sg_uuid_to_cstring(&id)) == 0,
+											 &created, &has_created));
+	row[7] = TimestampTzGetDatum(created);
+	if (!has_created)
+		nulls[7] = 'n';
 	if (metadata)
 		row[5] = JsonbPGetDatum(metadata);
 	else
@@ -1359,12 +1521,13 @@ lg_append_jsonb(StringInfo out, Jsonb *j)
 	(void) JsonbToCString(out, &j->root, VARSIZE(j));
 }
 
-/* Appends a stored checkpoint as JSON text, with the "id" lg_strip_values left out. */
+/* Appends a stored checkpoint as JSON text, with the "id" and "ts" lg_strip_values left out. */
 static void
-lg_append_checkpoint(StringInfo out, Jsonb *cp, Datum id)
+lg_append_checkpoint(StringInfo out, Jsonb *cp, Datum id, Datum created)
 {
 	StringInfoData s;
 
+	cp = lg_restore_ts(cp, created);
 	if (lg_find(cp, "id") != NULL)
 	{
 		lg_append_jsonb(out, cp);
@@ -1711,7 +1874,7 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	else
 		appendStringInfoString(&out, "null");
 	appendStringInfoString(&out, ", \"checkpoint\": ");
-	lg_append_checkpoint(&out, cp, id);
+	lg_append_checkpoint(&out, cp, id, lg_col(tt, i, CP_CREATED, &isnull));
 	appendStringInfoString(&out, ", \"metadata\": ");
 	lg_append_jsonb(&out, meta);
 	appendStringInfoString(&out, ", ");
@@ -1887,8 +2050,8 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 				 errmsg("thread \"%s\" already has checkpoints", dst),
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
 	n = sg_spi_run("INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
-				   "parent_checkpoint_id, checkpoint, metadata, blobs) SELECT $2, checkpoint_ns, checkpoint_id, "
-				   "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+				   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at) SELECT $2, checkpoint_ns, checkpoint_id, "
+				   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at FROM stategraph.lg_checkpoints "
 				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_run("INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
 			   "base, n, digest, value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, checkpoint_ns, channel, "
