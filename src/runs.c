@@ -596,7 +596,11 @@ first_of_thread(const char *thread_id, Datum seq)
 /*
  * Try to claim candidate row i of tt: take the thread lock for this
  * transaction (so one executor per thread), check FIFO, then one UPDATE
- * locks the run row if it is still due and unlocked and marks it running. The claim
+ * locks the run row if it is still due and unlocked and marks it running (the
+ * row is found by run_id alone, OFFSET 0 keeping the status test out of
+ * that scan: with it the planner chose the partial index of active runs
+ * and filtered on run_id, visiting every run that ended since the last
+ * vacuum, at every claim). The claim
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread or the run (*blocked: a
@@ -639,9 +643,10 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END, "
 				"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
 				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END "
-				"FROM (SELECT o.run_id, o.stepped FROM stategraph.runs o WHERE o.run_id OPERATOR(pg_catalog.=) $1 "
-				"  AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) FOR UPDATE SKIP LOCKED) o "
+				"FROM (SELECT o.run_id, o.stepped, o.status FROM stategraph.runs o "
+				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
+				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
 				"r.recursion_limit, r.owner, o.stepped, r.stop_request",
 				1, types, values, NULL) == 1)

@@ -13,6 +13,16 @@
  * a submit or a CREATE EXTENSION. A slot is one worker and a worker runs
  * one run at a time, so the slots cap concurrent runs server-wide.
  *
+ * Slots are shared between databases: when a database wants a worker and
+ * none is free, the launcher asks an idle worker of another database to
+ * give its slot up, and a busy worker that has held its slot for
+ * SG_SLICE_MS gives it up after its run (asking for its database again,
+ * at the end of the line). A database's last worker that leaves so asks
+ * the launcher for a worker when its next delayed run or sweep is due (a
+ * timed want), and the time of its database's last sweep is kept in shared
+ * memory, so that more databases than stategraph.max_workers all get their
+ * runs, delayed runs and sweeps done.
+ *
  * Waking is done at commit, as pg_net does: sg_submit (and CREATE
  * EXTENSION) set a flag, and the transaction callback sets the latch of an
  * idle worker of the database, or, when none is idle and a slot is free,
@@ -93,6 +103,7 @@ bool		sg_worker_sync_steps = false;
 
 #define SG_MAX_WANTS		64		/* databases waiting for a worker */
 #define SG_IDLE_EXIT_MS		10000	/* an idle worker that is not its database's last leaves */
+#define SG_SLICE_MS			2000	/* a busy worker gives its slot to a waiting database after this */
 
 typedef enum SlotState
 {
@@ -109,8 +120,16 @@ typedef struct SGWorkerSlot
 	pid_t		pid;
 	Latch	   *latch;
 	bool		idle;
+	bool		leave;			/* asked to give the slot to another database */
 	bool		no_extension;	/* left because the database has no stategraph */
 } SGWorkerSlot;
+
+/* A database and a time: a timed want, or when the database was last swept. */
+typedef struct SGDbTime
+{
+	Oid			dboid;
+	TimestampTz at;
+} SGDbTime;
 
 /*
  * A backend that sleeps until a commit wakes it: in sg_wait, for a run,
@@ -134,6 +153,10 @@ typedef struct SGShared
 	Oid			dropping;		/* a database being dropped: start no worker there */
 	int			nwants;
 	Oid			wants[SG_MAX_WANTS];
+	bool		starved;		/* a wanted database found no free slot */
+	int			ntimed;
+	SGDbTime	timed[SG_MAX_WANTS];	/* databases that want a worker at a time */
+	SGDbTime	swept[SG_MAX_WANTS];	/* when each database was last swept */
 	slock_t		waiters_mutex;	/* guards the waiters after the slots */
 	SGWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 	/* then, MAXALIGNed, one SGWaiter per backend (waiters()) */
@@ -298,6 +321,86 @@ add_want(Oid dboid)
 			return;
 	if (shared->nwants < SG_MAX_WANTS)
 		shared->wants[shared->nwants++] = dboid;
+}
+
+/* Ask the launcher for a worker of dboid at time at, or earlier if already asked (mutex held). */
+static void
+add_timed_want(Oid dboid, TimestampTz at)
+{
+	int			i;
+
+	for (i = 0; i < shared->ntimed; i++)
+		if (shared->timed[i].dboid == dboid)
+		{
+			shared->timed[i].at = Min(shared->timed[i].at, at);
+			return;
+		}
+	if (shared->ntimed < SG_MAX_WANTS)
+	{
+		shared->timed[shared->ntimed].dboid = dboid;
+		shared->timed[shared->ntimed++].at = at;
+	}
+}
+
+/* Turn the timed wants due by now into wants; the next one's time, or 0 (mutex held). */
+static TimestampTz
+take_due_wants(TimestampTz now)
+{
+	TimestampTz next = 0;
+	int			i = 0;
+
+	while (i < shared->ntimed)
+	{
+		if (shared->timed[i].at <= now)
+		{
+			add_want(shared->timed[i].dboid);
+			shared->timed[i] = shared->timed[--shared->ntimed];
+			continue;
+		}
+		if (next == 0 || shared->timed[i].at < next)
+			next = shared->timed[i].at;
+		i++;
+	}
+	return next;
+}
+
+/* The entry of dboid's last sweep (a new or the oldest one if it has none; mutex held). */
+static SGDbTime *
+swept_entry(Oid dboid)
+{
+	SGDbTime   *oldest = &shared->swept[0];
+	int			i;
+
+	for (i = 0; i < SG_MAX_WANTS; i++)
+	{
+		if (shared->swept[i].dboid == dboid)
+			return &shared->swept[i];
+		if (shared->swept[i].at < oldest->at)
+			oldest = &shared->swept[i];
+	}
+	oldest->dboid = dboid;
+	oldest->at = 0;
+	return oldest;
+}
+
+/* A dropped database: no want of it is kept (mutex held). */
+static void
+forget_database(Oid dboid)
+{
+	int			i;
+
+	for (i = shared->nwants - 1; i >= 0; i--)
+		if (shared->wants[i] == dboid)
+		{
+			memmove(&shared->wants[i], &shared->wants[i + 1], sizeof(Oid) * (shared->nwants - i - 1));
+			shared->nwants--;
+		}
+	for (i = shared->ntimed - 1; i >= 0; i--)
+		if (shared->timed[i].dboid == dboid)
+			shared->timed[i] = shared->timed[--shared->ntimed];
+	for (i = 0; i < SG_MAX_WANTS; i++)
+		if (shared->swept[i].dboid == dboid)
+			memset(&shared->swept[i], 0, sizeof(SGDbTime));
 }
 
 typedef enum WakeKind
@@ -476,6 +579,7 @@ stop_database_workers(Oid dboid)
 
 		SpinLockAcquire(&shared->mutex);
 		shared->dropping = dboid;
+		forget_database(dboid);
 		for (i = 0; i < sg_max_workers; i++)
 		{
 			SGWorkerSlot *s = &shared->slots[i];
@@ -573,11 +677,44 @@ start_worker(int i, Oid dboid, BackgroundWorkerHandle **handle)
 }
 
 /*
- * One pass of the launcher: free the slots of workers that left (noting
- * databases without the extension), then give a free slot to each wanted
- * database that has no idle worker.
+ * A database without a worker wants one and no slot is free (starved): ask
+ * one idle worker to give its slot up, and tell busy ones (which give it up
+ * after a run once they held it SG_SLICE_MS).
  */
 static void
+share_slots(bool starved)
+{
+	Latch	   *latch = NULL;
+	int			i;
+
+	SpinLockAcquire(&shared->mutex);
+	shared->starved = starved;
+	for (i = 0; starved && i < sg_max_workers; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		if (s->state == SLOT_RUNNING && s->leave)
+			break;				/* one asked already: wait for it */
+		if (s->state == SLOT_RUNNING && s->idle && s->latch != NULL && latch == NULL)
+			latch = s->latch;
+	}
+	if (i < sg_max_workers)
+		latch = NULL;
+	for (i = 0; latch != NULL && i < sg_max_workers; i++)
+		if (shared->slots[i].latch == latch)
+			shared->slots[i].leave = true;
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * One pass of the launcher: free the slots of workers that left (noting
+ * databases without the extension), then give a free slot to each wanted
+ * database that has no idle worker, and share the slots if one is left
+ * without (share_slots). Returns when the next timed want is due (0: none).
+ */
+static TimestampTz
 launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 {
 	Oid			wants[SG_MAX_WANTS];
@@ -585,8 +722,11 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	int			i,
 				w;
 	pid_t		pid;
+	TimestampTz next_timed;
+	bool		starved = false;
 
 	SpinLockAcquire(&shared->mutex);
+	next_timed = take_due_wants(GetCurrentTimestamp());
 	for (i = 0; i < sg_max_workers; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
@@ -613,6 +753,7 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	{
 		int			free_slot = -1;
 		bool		has_idle = false;
+		bool		has_any = false;
 
 		*absent = list_delete_oid(*absent, wants[w]);
 		SpinLockAcquire(&shared->mutex);
@@ -625,6 +766,8 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 			else if (s->dboid == wants[w] &&
 					 (s->state == SLOT_STARTING || (s->state == SLOT_RUNNING && s->idle)))
 				has_idle = true;
+			if (s->dboid == wants[w] && (s->state == SLOT_STARTING || s->state == SLOT_RUNNING))
+				has_any = true;
 		}
 		if (shared->dropping == wants[w])
 			has_idle = true;	/* being dropped: no new worker */
@@ -634,7 +777,11 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 			shared->slots[free_slot].dboid = wants[w];
 		}
 		else if (!has_idle)
+		{
 			add_want(wants[w]);		/* no slot free now: when one is */
+			if (!has_any)
+				starved = true;
+		}
 		SpinLockRelease(&shared->mutex);
 		if (!has_idle && free_slot >= 0 && !start_worker(free_slot, wants[w], &handles[free_slot]))
 		{
@@ -644,6 +791,8 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 			SpinLockRelease(&shared->mutex);
 		}
 	}
+	share_slots(starved);
+	return next_timed;
 }
 
 /* Want a worker for every database that has none and is not known to lack the extension. */
@@ -665,6 +814,9 @@ launcher_rescan(List *absent)
 		for (i = 0; i < sg_max_workers; i++)
 			if (shared->slots[i].state != SLOT_FREE && shared->slots[i].dboid == dboid)
 				has = true;
+		for (i = 0; i < shared->ntimed; i++)
+			if (shared->timed[i].dboid == dboid)
+				has = true;		/* it gave its slot up: it asks again when due */
 		if (!has)
 			add_want(dboid);
 	}
@@ -679,6 +831,8 @@ sg_launcher_main(Datum arg)
 	BackgroundWorkerHandle **handles;
 	List	   *absent = NIL;
 	TimestampTz last_scan = 0;
+	TimestampTz next_timed;
+	long		timeout;
 	MemoryContext loop_cxt;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -715,10 +869,13 @@ sg_launcher_main(Datum arg)
 			last_scan = GetCurrentTimestamp();
 		}
 		MemoryContextSwitchTo(TopMemoryContext);
-		launcher_pass(handles, &absent);
+		next_timed = launcher_pass(handles, &absent);
 		MemoryContextSwitchTo(old);
+		timeout = shared->nwants > 0 ? 1000 : 60000;
+		if (next_timed != 0)
+			timeout = Min(timeout, (long) ((next_timed - GetCurrentTimestamp()) / 1000) + 1);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 shared->nwants > 0 ? 1000 : 60000, PG_WAIT_EXTENSION);
+						 Max(timeout, 1), PG_WAIT_EXTENSION);
 	}
 	SpinLockAcquire(&shared->mutex);
 	shared->launcher_latch = NULL;
@@ -913,7 +1070,12 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		if (more)
 			did = true;			/* the pass goes on at the next iteration, after any due run */
 		else
+		{
 			*last_sweep = GetCurrentTimestamp();
+			SpinLockAcquire(&shared->mutex);
+			swept_entry(MyDatabaseId)->at = *last_sweep;
+			SpinLockRelease(&shared->mutex);
+		}
 	}
 	due = did ? 0 : next_due_ms();
 	sg_spi_finish();
@@ -1006,13 +1168,43 @@ guarded_iteration(TimestampTz *last_sweep, long *sleep_ms, MemoryContext cxt)
 	return did;
 }
 
+/*
+ * Leave the slot to another database (share_slots): ask for a worker of
+ * this database again at once (more: work is left) or when its next
+ * delayed run or sweep is due (at).
+ */
+static void
+give_slot_up(bool more, TimestampTz at)
+{
+	SpinLockAcquire(&shared->mutex);
+	if (more)
+		add_want(MyDatabaseId);
+	else
+		add_timed_want(MyDatabaseId, at);
+	SpinLockRelease(&shared->mutex);
+	proc_exit(0);				/* worker_exit wakes the launcher */
+}
+
+/* Asked to leave (idle), or held the slot SG_SLICE_MS while a database has none (busy)? */
+static bool
+should_give_slot_up(bool busy, TimestampTz since)
+{
+	bool		leave;
+
+	SpinLockAcquire(&shared->mutex);
+	leave = busy ? shared->starved : shared->slots[my_slot].leave;
+	SpinLockRelease(&shared->mutex);
+	return leave && (!busy || TimestampDifferenceExceeds(since, GetCurrentTimestamp(), SG_SLICE_MS));
+}
+
 /* Entry point of a worker of one database. */
 void
 sg_worker_main(Datum arg)
 {
 	Oid			dboid;
 	MemoryContext loop_cxt;
-	TimestampTz last_sweep = GetCurrentTimestamp();	/* the first sweep after one interval */
+	TimestampTz started = GetCurrentTimestamp();
+	TimestampTz last_sweep;
 
 	my_slot = DatumGetInt32(arg);
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -1029,6 +1221,12 @@ sg_worker_main(Datum arg)
 	before_shmem_exit(worker_exit, Int32GetDatum(my_slot));
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	/* the database's last sweep, by whichever worker (the first after one interval) */
+	SpinLockAcquire(&shared->mutex);
+	last_sweep = swept_entry(dboid)->at;
+	if (last_sweep == 0)
+		last_sweep = swept_entry(dboid)->at = started;
+	SpinLockRelease(&shared->mutex);
 	GetUserIdAndSecContext(&worker_user, &worker_sec);
 	pgstat_report_appname("stategraph worker");
 	if (!sg_worker_sync_steps)
@@ -1051,8 +1249,13 @@ sg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
+		if (did && should_give_slot_up(true, started))
+			give_slot_up(true, 0);
 		if (did)
 			continue;
+		if (should_give_slot_up(false, started))
+			give_slot_up(false, Min(TimestampTzPlusMilliseconds(last_sweep, sg_sweep_interval_s * 1000L),
+									TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms)));
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
 			!is_first_of_database())
 			proc_exit(0);
