@@ -267,6 +267,8 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const [, meta] = await this.serde.dumpsTyped(metadata);
 		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(/\\u0000/g, "");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
+		const writing = this._writing?.get(`${thread_id}\u0000${checkpoint_ns}`);
+		if (writing) await Promise.allSettled([...writing]);
 		const call = (parts, appends) =>
 			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, [
 				String(thread_id),
@@ -322,7 +324,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				bValues.push(d[2]);
 			}
 		}
-		await this.pool.query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+		const done = this.pool.query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
 			String(thread_id),
 			checkpoint_ns,
 			checkpoint_id,
@@ -333,6 +335,20 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			bIndex.length ? bTypes : null,
 			bIndex.length ? bValues : null,
 		]);
+		// LangGraph does not wait for a task's writes before it puts the next
+		// checkpoint: put waits for them, so that a value that is a write is
+		// stored once (sg_lg_put refers to a write it finds stored)
+		const key = `${thread_id}\u0000${checkpoint_ns}`;
+		this._writing ??= new Map();
+		const pending = this._writing.get(key) ?? new Set();
+		this._writing.set(key, pending);
+		pending.add(done);
+		try {
+			await done;
+		} finally {
+			pending.delete(done);
+			if (pending.size === 0 && this._writing.get(key) === pending) this._writing.delete(key);
+		}
 	}
 
 	async deleteThread(threadId) {

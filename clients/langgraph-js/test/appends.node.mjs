@@ -290,3 +290,21 @@ test("two savers take turns on one thread; time travel replays from an older tur
 	const old = await whole.getState({ configurable: { ...config.configurable, checkpoint_id: history[0].config.configurable.checkpoint_id } });
 	assert.deepStrictEqual(old.values.messages, expected(6));
 });
+
+test("put waits for the writes still being stored, so that a value that is a write is stored once", async () => {
+	const saver = new StategraphSaver(pool);
+	const t = `${run}-inflight`;
+	const c1 = await put(saver, t, undefined, msgs(1, 2), 1, "input");
+	// LangGraph.js does not wait for putWrites before it puts the next checkpoint
+	const reply = [{ role: "assistant", content: "a reply long enough to be stored once ".repeat(2000) }];
+	const writing = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["messages", reply]], "task-1");
+	const c2 = await put(saver, t, c1, [...msgs(1, 2), ...reply], 2);
+	await writing;
+	const { rows: r } = await pool.query(
+		"SELECT wcheckpoint::text, value IS NULL AS no_copy FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2",
+		[t, c2],
+	);
+	assert.deepStrictEqual(r[0], { wcheckpoint: c1, no_copy: true });
+	assert.deepStrictEqual(await read(saver, t, c2), [...msgs(1, 2), ...reply]);
+	assert.equal(saver._writing.size, 0);
+});
