@@ -1150,6 +1150,9 @@ lg_parse_appends(Jsonb *appends, Jsonb *newv, Jsonb *values, const char *idstr)
  * the new checkpoint, of exactly n elements; fills in its digest. A base
  * that does not (pruned, deleted, rewritten, another role's) makes put
  * store nothing and return NULL, and the client sends the whole value.
+ * What the check cannot see: another writer putting the base checkpoint id
+ * again with other elements of the same count (LangGraph makes a new id for
+ * every checkpoint; a saver that re-puts an id updates its own memory).
  */
 static bool
 lg_check_appends(List *appends, const char *thread_id, const char *ns, const pg_uuid_t *id)
