@@ -80,6 +80,14 @@ SELECT jsonb_array_length(sg_lg_get_tuple('lgm-copy')::jsonb->'channel_values'->
 -- and round-trips again, exported from the copy into a third thread
 SELECT sg_import_thread(sg_export_thread('lgm-copy'), 'lgm-copy2');
 SELECT (sg_lg_get_tuple('lgm-copy2')::jsonb - 'thread_id') = (sg_lg_get_tuple('lgm-copy')::jsonb - 'thread_id') AS copy2_identical;
+-- a thread without pending writes (its export's "writes" is null) round-trips too
+SELECT sg_lg_put('nowrites-lg', '', NULL,
+                 '{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b875", "ts": "2024-01-01T00:00:00Z",
+                   "channel_values": {"x": [1, 2]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
+                 '{"step": 0}', '{"x": 1}') AS put;
+SELECT sg_export_thread('nowrites-lg')->'writes' AS writes;
+SELECT sg_import_thread(sg_export_thread('nowrites-lg'), 'nowrites-lg-copy');
+SELECT (sg_lg_get_tuple('nowrites-lg-copy')::jsonb - 'thread_id') = (sg_lg_get_tuple('nowrites-lg')::jsonb - 'thread_id') AS nowrites_identical;
 
 -- refused imports store nothing
 SELECT sg_import_thread(:'export', 'lgm-copy');

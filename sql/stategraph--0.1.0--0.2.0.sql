@@ -116,12 +116,16 @@ BEGIN
     DELETE FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
     DELETE FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
     DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
+    -- its retention setting too (stategraph.retention, created below): left
+    -- behind, it would expire the threads of the next graph of that name,
+    -- whoever creates it
+    DELETE FROM stategraph.retention WHERE graph OPERATOR(pg_catalog.=) OLD.graph;
     RETURN OLD;
 END $$;
 CREATE TRIGGER graph_deleted BEFORE DELETE ON stategraph.graphs
     FOR EACH ROW EXECUTE FUNCTION stategraph.graph_deleted();
 COMMENT ON FUNCTION stategraph.graph_deleted() IS
-    'trigger: deletes the nodes, edges and conditional edges of a deleted graph (the definition tables have no foreign keys, so that they restore in parallel)';
+    'trigger: deletes the nodes, edges, conditional edges and retention setting of a deleted graph (the definition tables have no foreign keys, so that they restore in parallel)';
 
 /*
  * No row is ever left without its graph or thread, where a new graph or
@@ -734,7 +738,7 @@ CREATE FUNCTION stategraph.import_then_update_state(data jsonb, thread_id text, 
                                                     as_node text, checkpoint_id uuid) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' || pg_catalog.gen_random_uuid()::text);
+    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     result uuid := @extschema@.sg_update_state(thread_id, "values", as_node, checkpoint_id);
 BEGIN
     PERFORM @extschema@.sg_delete_thread(visitor);
@@ -746,7 +750,7 @@ COMMENT ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text
 CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' || pg_catalog.gen_random_uuid()::text);
+    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     result uuid := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
 BEGIN
     PERFORM @extschema@.sg_delete_thread(visitor);

@@ -486,6 +486,7 @@ sg_create_graph(PG_FUNCTION_ARGS)
 		sg_spi_run("DELETE FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 		sg_spi_run("DELETE FROM stategraph.edges WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 		sg_spi_run("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+		sg_spi_run("DELETE FROM stategraph.retention WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	}
 	sg_spi_finish();
 	PG_RETURN_VOID();

@@ -2529,11 +2529,18 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 #define LG_EXPORT_VERSION	1
 
 /* The digest of an LangGraph.js export's members, as SQL computes it on both ends. */
+/*
+ * Member m of an export ($1) as an array: an export of a thread without
+ * values or pending writes has JSON null there (jsonb_agg of no rows).
+ */
+#define LG_MEMBER(m) "(CASE WHEN pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) '" m "') " \
+	"OPERATOR(pg_catalog.=) 'array' THEN $1 OPERATOR(pg_catalog.->) '" m "' ELSE '[]' END)"
+
 #define LG_DIGEST_SQL(d) \
-	"pg_catalog.md5(COALESCE((" d ")->'thread_id', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'checkpoints', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'blobs', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'writes', 'null')::text)"
+	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread_id', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::text)"
 
 /*
  * sg_prune for LangGraph.js threads (thread_id NULL: every one): removes the
@@ -2667,7 +2674,7 @@ sg_lg_export_thread(const char *thread_id)
 	/* a jsonb value goes as [value], so that a JSON null stays apart from SQL NULL */
 #define LG_EXPORT_ROWS(table, value, order) \
 	"(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " \
-	"OPERATOR(pg_catalog.-) 'owner' " value " ORDER BY " order ") FROM stategraph." table " r " \
+	value " ORDER BY " order ") FROM stategraph." table " r " \
 	"WHERE r.thread_id OPERATOR(pg_catalog.=) $1)"
 #define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
 	"THEN pg_catalog.jsonb_build_array(r.value) END)"
@@ -2686,10 +2693,6 @@ sg_lg_export_thread(const char *thread_id)
 		elog(ERROR, "could not export thread \"%s\"", thread_id);
 	return sg_spi_jsonb(0, 1);
 }
-
-/* member m of export $1 as a jsonb array ([] when absent or null: a thread without writes) */
-#define LG_EXPORT_ARRAY(m) \
-	"(CASE WHEN pg_catalog.jsonb_typeof($1->'" m "') OPERATOR(pg_catalog.=) 'array' THEN $1->'" m "' ELSE '[]' END)"
 
 /* Whether data is a LangGraph.js thread export (by its "format"), for sg_import_thread. */
 bool
@@ -2748,36 +2751,36 @@ lg_check_export(Jsonb *data)
 
 	/* every value is JSON or typed bytes; every one a row refers to is in the export */
 	sg_spi_prepare(&rows_plan,
-				   "WITH b AS (SELECT e->>'checkpoint_ns' AS ns, e->>'channel' AS channel, e->>'writer' AS writer, "
-				   "  e->>'base' AS base FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("blobs") ") e) "
+				   "WITH b AS (SELECT e OPERATOR(pg_catalog.->>) 'checkpoint_ns' AS ns, e OPERATOR(pg_catalog.->>) 'channel' AS channel, e OPERATOR(pg_catalog.->>) 'writer' AS writer, "
+				   "  e OPERATOR(pg_catalog.->>) 'base' AS base FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") e) "
 				   "SELECT COALESCE("
-				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e->>'channel') "
-				   "  FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("blobs") " OPERATOR(pg_catalog.||) "
-				   "    " LG_EXPORT_ARRAY("writes") ") e WHERE pg_catalog.jsonb_typeof(e->'value') IS DISTINCT FROM 'array' "
-				   "    AND (pg_catalog.jsonb_typeof(e->'bytes') IS DISTINCT FROM 'string' "
-				   "      OR pg_catalog.jsonb_typeof(e->'type') IS DISTINCT FROM 'string') "
-				   "    AND pg_catalog.jsonb_typeof(e->'wcheckpoint') IS DISTINCT FROM 'string' LIMIT 1), "
+				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e OPERATOR(pg_catalog.->>) 'channel') "
+				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") " OPERATOR(pg_catalog.||) "
+				   "    " LG_MEMBER("writes") ") e WHERE (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'array') IS NOT TRUE "
+				   "    AND ((pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'bytes') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
+				   "      OR (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'type') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE) "
+				   "    AND (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'wcheckpoint') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE LIMIT 1), "
 				   " (SELECT pg_catalog.format('Checkpoint %s reads a value of channel %s that is not in the export.', "
-				   "    c->>'checkpoint_id', m.key) "
-				   "  FROM pg_catalog.jsonb_array_elements($1->'checkpoints') c, "
-				   "  pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(c->'blobs') OPERATOR(pg_catalog.=) 'object' "
-				   "    THEN c->'blobs' ELSE '{}' END) m "
+				   "    c OPERATOR(pg_catalog.->>) 'checkpoint_id', m.key) "
+				   "  FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'checkpoints') c, "
+				   "  pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(c OPERATOR(pg_catalog.->) 'blobs') OPERATOR(pg_catalog.=) 'object' "
+				   "    THEN c OPERATOR(pg_catalog.->) 'blobs' ELSE '{}' END) m "
 				   "  WHERE pg_catalog.jsonb_typeof(m.value) OPERATOR(pg_catalog.<>) 'array' "
-				   "    AND NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (c->>'checkpoint_ns') "
+				   "    AND NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (c OPERATOR(pg_catalog.->>) 'checkpoint_ns') "
 				   "    AND b.channel OPERATOR(pg_catalog.=) m.key AND b.writer OPERATOR(pg_catalog.=) (m.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not in the export.', "
 				   "    x.channel, x.writer, x.base) FROM b x WHERE x.base IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b "
 				   "    WHERE b.ns OPERATOR(pg_catalog.=) x.ns AND b.channel OPERATOR(pg_catalog.=) x.channel "
 				   "    AND b.writer OPERATOR(pg_catalog.=) x.base) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s is a write of checkpoint %s that is not in the export.', "
-				   "    x->>'channel', x->>'writer', x->>'wcheckpoint') "
-				   "  FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("blobs") ") x "
-				   "  WHERE x->>'wcheckpoint' IS NOT NULL AND NOT EXISTS (SELECT 1 "
-				   "    FROM pg_catalog.jsonb_array_elements(" LG_EXPORT_ARRAY("writes") ") w "
-				   "    WHERE (w->>'checkpoint_ns') OPERATOR(pg_catalog.=) (x->>'checkpoint_ns') "
-				   "    AND (w->>'checkpoint_id') OPERATOR(pg_catalog.=) (x->>'wcheckpoint') "
-				   "    AND (w->>'task_id') OPERATOR(pg_catalog.=) (x->>'wtask') AND (w->'idx') OPERATOR(pg_catalog.=) (x->'widx') "
-				   "    AND (w->>'channel') OPERATOR(pg_catalog.=) (x->>'channel')) LIMIT 1))",
+				   "    x OPERATOR(pg_catalog.->>) 'channel', x OPERATOR(pg_catalog.->>) 'writer', x OPERATOR(pg_catalog.->>) 'wcheckpoint') "
+				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") x "
+				   "  WHERE x OPERATOR(pg_catalog.->>) 'wcheckpoint' IS NOT NULL AND NOT EXISTS (SELECT 1 "
+				   "    FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("writes") ") w "
+				   "    WHERE (w OPERATOR(pg_catalog.->>) 'checkpoint_ns') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'checkpoint_ns') "
+				   "    AND (w OPERATOR(pg_catalog.->>) 'checkpoint_id') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'wcheckpoint') "
+				   "    AND (w OPERATOR(pg_catalog.->>) 'task_id') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'wtask') AND (w OPERATOR(pg_catalog.->) 'idx') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->) 'widx') "
+				   "    AND (w OPERATOR(pg_catalog.->>) 'channel') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'channel')) LIMIT 1))",
 				   1, types);
 	problem = sg_spi_execute(rows_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
@@ -2785,8 +2788,16 @@ lg_check_export(Jsonb *data)
 }
 
 /*
+ * The owner of an imported row: the export's (each row carries its owner)
+ * when the importing role may own that role's rows (it is that role, a
+ * member of it, or a superuser: an administrator's restore, the router's
+ * move_partition), else the importing role.
+ */
+#define LG_IMPORT_OWNER "CASE WHEN stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
+
+/*
  * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
- * (NULL: the exported id), owned by the importing role; returns the thread
+ * (NULL: the exported id), owned as LG_IMPORT_OWNER says; returns the thread
  * id. A thread id that already has LangGraph.js checkpoints, or names a
  * stategraph thread (which would hide it), is refused (42710).
  */
@@ -2796,17 +2807,18 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 	static SPIPlanPtr plans[3];
 	static const char *const sql[3] = {
 		"INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-		"checkpoint, metadata, blobs, created_at) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
-		"x.checkpoint, x.metadata, x.blobs, x.created_at "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1->'checkpoints') x",
+		"checkpoint, metadata, blobs, created_at, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
+		"x.checkpoint, x.metadata, x.blobs, x.created_at, " LG_IMPORT_OWNER " "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1 OPERATOR(pg_catalog.->) 'checkpoints') x",
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-		"value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
-		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, " LG_EXPORT_ARRAY("blobs") ") x",
+		"value, type, bytes, wcheckpoint, wtask, widx, owner) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
+		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx, "
+		LG_IMPORT_OWNER " "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, " LG_MEMBER("blobs") ") x",
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-		"channel, value, type, bytes) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
-		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, " LG_EXPORT_ARRAY("writes") ") x",
+		"channel, value, type, bytes, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
+		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, " LG_IMPORT_OWNER " "
+		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, " LG_MEMBER("writes") ") x",
 	};
 	Oid			types[2] = {JSONBOID, TEXTOID};
 	Datum		args[2];

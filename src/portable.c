@@ -36,8 +36,14 @@
  * SGX02), and that the rows form one readable thread (SGX01): ids unique
  * and well formed, the head among them, every reference and segment
  * pointing at a row of the export, every row whose parent is missing
- * holding a full image. Importing onto an existing thread id is 42710.
- * A rejected import stores nothing.
+ * holding a full image. Importing onto an existing thread id is 42710
+ * (42501 when it is another role's). A rejected import stores nothing.
+ *
+ * The thread's owner travels with it: an import belongs to the export's
+ * owner when the importing role may own that role's rows (it is that role,
+ * a member of it, or a superuser: a backup restored by an administrator, a
+ * partition moved by the router's move_partition), else to the importing
+ * role. Row-level security makes the same check on the insert.
  *
  *-------------------------------------------------------------------------
  */
@@ -58,9 +64,9 @@ PG_FUNCTION_INFO_V1(sg_import_thread);
 
 /* The digest of an export's members, as SQL computes it on both ends. */
 #define DIGEST_SQL(d) \
-	"pg_catalog.md5(COALESCE((" d ")->'thread', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'checkpoints', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ")->'fork_writes', 'null')::text)"
+	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'fork_writes', 'null')::text)"
 
 /*
  * What the rows of thread_id that start a fork of another thread become in
@@ -131,13 +137,13 @@ export_locked(SGThread *th)
 						  "  'thread', pg_catalog.jsonb_build_object("
 						  "     'thread_id', t.thread_id, 'graph', t.graph, 'channels', t.channels, "
 						  "     'head', t.head, 'status', t.status, 'forked_from', t.forked_from, "
-						  "     'created_at', t.created_at, 'updated_at', t.updated_at), "
+						  "     'created_at', t.created_at, 'updated_at', t.updated_at, 'owner', t.owner), "
 						  "  'checkpoints', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
 						  "     'checkpoint_id', c.checkpoint_id, 'parent_id', c.parent_id, "
 						  "     'parent_thread', c.parent_thread, 'step', c.step, 'source', c.source, "
 						  "     'next', c.next, 'writes', c.writes, "
 						  "     'image', CASE WHEN c.parent_thread IS NULL THEN c.image "
-						  "                   ELSE $2->(c.checkpoint_id::text) END, "
+						  "                   ELSE $2 OPERATOR(pg_catalog.->) (c.checkpoint_id::text) END, "
 						  "     'image_complete', c.image_complete OR c.parent_thread IS NOT NULL, "
 						  "     'refs', CASE WHEN c.parent_thread IS NULL THEN c.refs END, "
 						  "     'barriers', c.barriers, 'sends', c.sends, 'pending', c.pending, 'meta', c.meta, "
@@ -258,42 +264,42 @@ check_rows(Jsonb *data)
 	char	   *problem;
 
 	sg_spi_prepare(&plan,
-			"WITH t AS (SELECT $1->'thread' AS t), "
-			"r AS (SELECT e, o FROM pg_catalog.jsonb_array_elements($1->'checkpoints') WITH ORDINALITY x(e, o)), "
+			"WITH t AS (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t), "
+			"r AS (SELECT e, o FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'checkpoints') WITH ORDINALITY x(e, o)), "
 			"ok AS (SELECT e, o, pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object' "
-			"   AND (e->>'checkpoint_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
-			"   AND (e->'parent_id' OPERATOR(pg_catalog.=) 'null' OR (e->>'parent_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') "
-			"   AND pg_catalog.jsonb_typeof(e->'step') OPERATOR(pg_catalog.=) 'number' "
-			"   AND pg_catalog.jsonb_typeof(e->'source') OPERATOR(pg_catalog.=) 'string' "
-			"   AND pg_catalog.jsonb_typeof(e->'next') OPERATOR(pg_catalog.=) 'array' "
-			"   AND pg_catalog.jsonb_typeof(e->'image_complete') OPERATOR(pg_catalog.=) 'boolean' "
-			"   AND pg_catalog.jsonb_typeof(e->'created_at') OPERATOR(pg_catalog.=) 'string' "
-			"   AND pg_catalog.jsonb_typeof(e->'refs') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
-			"   AND pg_catalog.jsonb_typeof(e->'image') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) AS good "
+			"   AND (e OPERATOR(pg_catalog.->>) 'checkpoint_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
+			"   AND (e OPERATOR(pg_catalog.->) 'parent_id' OPERATOR(pg_catalog.=) 'null' OR (e OPERATOR(pg_catalog.->>) 'parent_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'step') OPERATOR(pg_catalog.=) 'number' "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'source') OPERATOR(pg_catalog.=) 'string' "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'next') OPERATOR(pg_catalog.=) 'array' "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'image_complete') OPERATOR(pg_catalog.=) 'boolean' "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'created_at') OPERATOR(pg_catalog.=) 'string' "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'refs') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'image') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) AS good "
 			"   FROM r), "
-			"ids AS (SELECT e->>'checkpoint_id' AS id FROM r) "
+			"ids AS (SELECT e OPERATOR(pg_catalog.->>) 'checkpoint_id' AS id FROM r) "
 			"SELECT COALESCE("
 			" (SELECT 'The thread has no thread_id, graph, channels, head or status.' FROM t "
-			"   WHERE pg_catalog.jsonb_typeof(t->'thread_id') IS DISTINCT FROM 'string' "
-			"      OR pg_catalog.jsonb_typeof(t->'graph') IS DISTINCT FROM 'string' "
-			"      OR pg_catalog.jsonb_typeof(t->'channels') IS DISTINCT FROM 'object' "
-			"      OR pg_catalog.jsonb_typeof(t->'head') IS DISTINCT FROM 'string' "
-			"      OR pg_catalog.jsonb_typeof(t->'status') IS DISTINCT FROM 'string' "
-			"      OR pg_catalog.jsonb_typeof(t->'created_at') IS DISTINCT FROM 'string' "
-			"      OR pg_catalog.jsonb_typeof(t->'updated_at') IS DISTINCT FROM 'string'), "
+			"   WHERE (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'thread_id') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'graph') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'channels') OPERATOR(pg_catalog.=) 'object') IS NOT TRUE "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'head') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'status') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'created_at') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'updated_at') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE), "
 			" (SELECT pg_catalog.format('Checkpoint #%s is malformed.', o) FROM ok WHERE NOT good ORDER BY o LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s appears twice.', id) FROM ids GROUP BY id "
 			"   HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1), "
-			" (SELECT pg_catalog.format('The head %s is not among the checkpoints.', t->>'head') FROM t "
-			"   WHERE NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (t->>'head'))), "
-			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not in the export.', e->>'checkpoint_id', x.value) "
-			"   FROM r, pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e->'refs') OPERATOR(pg_catalog.=) 'object' "
-			"     THEN e->'refs' ELSE '{}' END) x "
+			" (SELECT pg_catalog.format('The head %s is not among the checkpoints.', t OPERATOR(pg_catalog.->>) 'head') FROM t "
+			"   WHERE NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (t OPERATOR(pg_catalog.->>) 'head'))), "
+			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not in the export.', e OPERATOR(pg_catalog.->>) 'checkpoint_id', x.value) "
+			"   FROM r, pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'refs') OPERATOR(pg_catalog.=) 'object' "
+			"     THEN e OPERATOR(pg_catalog.->) 'refs' ELSE '{}' END) x "
 			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND NOT EXISTS "
 			"     (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (x.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
-			" (SELECT pg_catalog.format('Checkpoint %s has neither its parent nor a full image.', e->>'checkpoint_id') "
-			"   FROM r WHERE NOT (e->'image_complete') OPERATOR(pg_catalog.=) 'true' "
-			"   AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (e->>'parent_id')) LIMIT 1))",
+			" (SELECT pg_catalog.format('Checkpoint %s has neither its parent nor a full image.', e OPERATOR(pg_catalog.->>) 'checkpoint_id') "
+			"   FROM r WHERE NOT (e OPERATOR(pg_catalog.->) 'image_complete') OPERATOR(pg_catalog.=) 'true' "
+			"   AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (e OPERATOR(pg_catalog.->>) 'parent_id')) LIMIT 1))",
 			1, types);
 	values[0] = JsonbPGetDatum(data);
 	problem = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
@@ -321,9 +327,9 @@ store(Jsonb *data, const char *thread_id)
 			"  source, next, writes, image, image_complete, refs, barriers, sends, pending, meta, created_at) "
 			"SELECT $2, x.checkpoint_id, x.parent_id, CASE WHEN linked THEN x.parent_thread END, x.step, "
 			"  x.source, x.next, CASE WHEN linked OR x.parent_thread IS NULL THEN x.writes "
-			"  ELSE COALESCE($1->'fork_writes'->(x.checkpoint_id::text), x.writes) END, "
+			"  ELSE COALESCE($1 OPERATOR(pg_catalog.->) 'fork_writes' OPERATOR(pg_catalog.->) (x.checkpoint_id::text), x.writes) END, "
 			"  x.image, x.image_complete, x.refs, x.barriers, x.sends, x.pending, x.meta, x.created_at "
-			"FROM pg_catalog.jsonb_to_recordset($1->'checkpoints') AS x(checkpoint_id uuid, parent_id uuid, "
+			"FROM pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) 'checkpoints') AS x(checkpoint_id uuid, parent_id uuid, "
 			"  parent_thread text, step integer, source text, next text[], writes jsonb, image jsonb, "
 			"  image_complete boolean, refs jsonb, barriers jsonb, sends jsonb, pending jsonb, meta jsonb, "
 			"  created_at timestamptz), "
@@ -331,10 +337,13 @@ store(Jsonb *data, const char *thread_id)
 			"  WHERE s.thread_id OPERATOR(pg_catalog.=) x.parent_thread) AS linked) l "
 			"ORDER BY x.checkpoint_id", 2, types);
 	sg_spi_prepare(&thread,
-			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at) "
-			"SELECT $2, t->>'graph', t->'channels', (t->>'head')::pg_catalog.uuid, NULL, "
-			"  t->>'status', (t->>'created_at')::pg_catalog.timestamptz, (t->>'updated_at')::pg_catalog.timestamptz "
-			"FROM (SELECT $1->'thread' AS t) s", 2, types);
+			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) "
+			"SELECT $2, t OPERATOR(pg_catalog.->>) 'graph', t OPERATOR(pg_catalog.->) 'channels', (t OPERATOR(pg_catalog.->>) 'head')::pg_catalog.uuid, NULL, "
+			"  t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'created_at')::pg_catalog.timestamptz, (t OPERATOR(pg_catalog.->>) 'updated_at')::pg_catalog.timestamptz, "
+			/* the export's owner if this role may own its rows (itself, a role it is a member of; a superuser: any) */
+			"  CASE WHEN stategraph.owned((t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name) "
+			"    THEN (t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name ELSE CURRENT_USER END "
+			"FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s ON CONFLICT (thread_id) DO NOTHING", 2, types);
 	sg_spi_prepare(&forks,
 			"UPDATE stategraph.threads SET forked_from = "
 			"  (SELECT pg_catalog.array_agg(DISTINCT c.parent_thread ORDER BY c.parent_thread) "
@@ -343,7 +352,13 @@ store(Jsonb *data, const char *thread_id)
 			"WHERE thread_id OPERATOR(pg_catalog.=) $2 AND $1 IS NOT NULL", 2, types);
 	values[0] = JsonbPGetDatum(data);
 	values[1] = CStringGetTextDatum(thread_id);
-	sg_spi_execute(thread, values, NULL, 0);
+	/* the caller saw no row under its lock: a row there now is another role's (as sg_thread_create says) */
+	if (sg_spi_execute(thread, values, NULL, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("thread \"%s\" belongs to another role", thread_id),
+				 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
+				 errhint("Import under another thread id.")));
 	sg_spi_execute(rows, values, NULL, 0);
 	sg_spi_execute(forks, values, NULL, 0);
 }

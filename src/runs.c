@@ -16,7 +16,9 @@
  * can take and that is first of its thread (one UPDATE ... FOR UPDATE
  * SKIP LOCKED marks it running, so claimers never wait on each other),
  * switches to the submitting role (SECURITY_LOCAL_USERID_CHANGE: the run
- * cannot SET ROLE back) and runs the graph as CALL sg_run does, a commit
+ * cannot SET ROLE back; SECURITY_RESTRICTED_OPERATION and a GUC nest level
+ * per step: it leaves no temporary object or setting behind in a session
+ * that executes other roles' runs next) and runs the graph as CALL sg_run does, a commit
  * after every super-step. The
  * claim commits with the run's first step, and the run's end (status,
  * error, finished_at) with its last; the steps between write nothing to
@@ -62,6 +64,7 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -137,13 +140,31 @@ ext_schema(void)
  * ---------------------------------------------------------------------------
  */
 
-/* Serialize submits to one thread (multitask decisions) until the end of the transaction. */
+/*
+ * Serialize submits to one thread (multitask decisions) until the end of
+ * the transaction. The lock is the thread's and its owner's (as far as this
+ * role can see: the owner of a thread it can read, else itself): the
+ * submits that decide together are those of the roles that may act on the
+ * thread, and a role submitting under another role's thread id, inside a
+ * transaction it keeps open, holds up nobody's submits but its own.
+ */
 static void
 lock_thread_submits(const char *thread_id)
 {
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	const char *owner;
 	LOCKTAG		tag;
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347);
+	uint64		h;
 
+	if (run_sql(&plan, "SELECT owner::pg_catalog.text FROM stategraph.threads "
+				"WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 1)
+		owner = sg_spi_text(0, 1);
+	else
+		owner = GetUserNameFromId(GetUserId(), false);
+	h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347) ^
+		hash_bytes_extended((const unsigned char *) owner, strlen(owner), 0x5348);
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_SUBMIT_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
@@ -561,7 +582,7 @@ open_candidates(void)
 	if (plan == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq FROM stategraph.runs r "
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 										   "AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
 										   "ORDER BY r.seq",
@@ -576,21 +597,35 @@ open_candidates(void)
 }
 
 /*
- * Is run (thread_id, seq) the oldest active run of its thread (FIFO)? The
- * caller holds the thread's lock, and a run with an earlier seq cannot
- * appear later (submits to one thread are serialized).
+ * Is run (thread_id, seq) of owner the oldest active run of its thread
+ * (FIFO)? The caller holds the thread's lock, and a run with an earlier seq
+ * cannot appear later (submits to one thread are serialized).
+ *
+ * Only an earlier run that may act on the thread counts: one of a role that
+ * is (a member of) the thread's owner, or, before the thread exists, of the
+ * candidate's owner. Thread ids are one namespace, and any role may submit
+ * a run under any of them: another role's run (the claim sees every role's
+ * runs) can only fail on the thread (42501), and counting it would let that
+ * role hold up the owner's runs as long as it likes (a run submitted with
+ * "after" stays pending), unseen and uncancellable by the owner.
  */
 static bool
-first_of_thread(const char *thread_id, Datum seq)
+first_of_thread(const char *thread_id, Datum seq, Datum owner)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {CStringGetTextDatum(thread_id), seq};
+	Oid			types[3] = {TEXTOID, INT8OID, NAMEOID};
+	Datum		values[3] = {CStringGetTextDatum(thread_id), seq, owner};
 
 	return run_sql(&plan,
-				   "SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND seq OPERATOR(pg_catalog.<) $2 LIMIT 1",
-				   2, types, values, NULL) == 0;
+				   "SELECT 1 FROM stategraph.runs o LEFT JOIN stategraph.threads t "
+				   "ON t.thread_id OPERATOR(pg_catalog.=) o.thread_id "
+				   "WHERE o.thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND o.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND o.seq OPERATOR(pg_catalog.<) $2 "
+				   "AND (o.owner OPERATOR(pg_catalog.=) COALESCE(t.owner, $3) "
+				   "  OR pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(o.owner::pg_catalog.text))::pg_catalog.oid, "
+				   "    pg_catalog.to_regrole(pg_catalog.quote_ident(COALESCE(t.owner, $3)::pg_catalog.text))::pg_catalog.oid, "
+				   "    'MEMBER') IS TRUE) LIMIT 1",
+				   3, types, values, NULL) == 0;
 }
 
 /*
@@ -625,7 +660,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
 	}
-	if (!first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)))
+	if (!first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull),
+						 SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull)))
 	{
 		sg_unlock_thread(thread_id, false);
 		return NULL;
@@ -921,6 +957,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		bool		more;
 		Jsonb	   *error = NULL;
 		const char *final = NULL;
+		int			nest;
 
 		if (stop != NULL)
 		{
@@ -930,7 +967,18 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 			commit();
 			return;
 		}
+		/*
+		 * A setting the step's code changes, even for the session
+		 * (set_config(..., false)), ends with the step: the session is a
+		 * worker's (or that of the caller of sg_work) and runs the next
+		 * run of another role next (a search_path of the submitter's
+		 * schemas would have the next role's unqualified names call the
+		 * submitter's functions). An error rolls back the transaction,
+		 * which undoes them too.
+		 */
+		nest = NewGUCNestLevel();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
+		AtEOXact_GUC(false, nest);
 		if (edata)
 		{
 			final = "error";
@@ -993,7 +1041,13 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	sg_worker_report_run(r->id_text);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	/*
+	 * As the submitter, who cannot SET ROLE back, nor leave session state
+	 * behind for the runs of other roles this session executes next
+	 * (security-restricted: no temporary objects, LISTEN, PREPARE, cursors
+	 * WITH HOLD); execute_run undoes the settings a step changes.
+	 */
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
 		execute_run(r, commit, in_subxact, run_cxt);

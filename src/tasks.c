@@ -726,6 +726,30 @@ requeue_task(TaskRow *row, Jsonb *entry)
 }
 
 /*
+ * Whether a task's owner may act on its thread (is the thread's owner or a
+ * member of it). The sweep of the background workers runs as a superuser,
+ * which row-level security does not stop: a task row any role can insert
+ * for itself, naming another role's thread and its head, must not let
+ * that sweep record a failure there.
+ */
+static bool
+owner_may_act(TaskRow *row)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(row->task_id)};
+
+	return run_sql(&plan,
+				   "SELECT 1 FROM stategraph.tasks k JOIN stategraph.threads t "
+				   "ON t.thread_id OPERATOR(pg_catalog.=) k.thread_id WHERE k.task_id OPERATOR(pg_catalog.=) $1 "
+				   "AND (k.owner OPERATOR(pg_catalog.=) t.owner OR pg_catalog.pg_has_role("
+				   "  pg_catalog.to_regrole(pg_catalog.quote_ident(k.owner::pg_catalog.text))::pg_catalog.oid, "
+				   "  pg_catalog.to_regrole(pg_catalog.quote_ident(t.owner::pg_catalog.text))::pg_catalog.oid, "
+				   "  'MEMBER') IS TRUE)",
+				   1, types, values, NULL, 1) > 0;
+}
+
+/*
  * Find up to limit expired leases: queue each task again after its backoff,
  * or, when its attempts are spent and record_failures, fail it and record
  * the failure on its thread (a thread busy right now waits for the next
@@ -771,7 +795,8 @@ sweep_leases(int limit, bool record_failures)
 						"lease_expires_at = NULL, finished_at = pg_catalog.clock_timestamp(), "
 						"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
 						row, err);
-			record_on_thread(row, "error", err);
+			if (owner_may_act(row))
+				record_on_thread(row, "error", err);
 			done++;
 		}
 	}

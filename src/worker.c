@@ -52,8 +52,9 @@
  * executes as the role that submitted it (runs.c). SIGTERM (die) ends a
  * worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
  * back and the run, still 'running', is taken up again from its last
- * committed step by the next worker (so is a run whose worker was killed,
- * after the postmaster's crash restart). DROP DATABASE first stops the
+ * committed step by the next worker, which the launcher starts at once
+ * for a worker that left without meaning to (so is a run whose worker was
+ * killed, after the postmaster's crash restart). DROP DATABASE first stops the
  * workers of that database (a utility hook); DROP EXTENSION is seen by
  * the workers, which then leave.
  *
@@ -122,6 +123,8 @@ typedef struct SGWorkerSlot
 	bool		idle;
 	bool		leave;			/* asked to give the slot to another database */
 	bool		no_extension;	/* left because the database has no stategraph */
+	bool		connected;		/* connected to its database (it may have claimed a run) */
+	bool		leaving;		/* left by itself (idle, or its slot given up): no replacement now */
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -738,6 +741,9 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 		{
 			if (s->no_extension)
 				*absent = list_append_unique_oid(*absent, s->dboid);
+			else if (s->connected && !s->leaving && shared->dropping != s->dboid)
+				add_want(s->dboid);		/* terminated (pg_terminate_backend, a FATAL error): its
+										 * run, left 'running', goes on in a new worker now */
 			memset(s, 0, sizeof(SGWorkerSlot));
 			if (handles[i] != NULL)
 				pfree(handles[i]);
@@ -1055,7 +1061,16 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	sg_claim_left_more = sg_run_thread_next = false;
 	did = sg_work_one(worker_commit, false, &blocked);
 	if (did)
+	{
 		last_worked = GetCurrentTimestamp();
+		/*
+		 * Session-level advisory locks a node took (pg_advisory_lock) go
+		 * with its run: kept by this worker, they would block the
+		 * applications of every role until it exits. (The thread's own
+		 * session lock is released already.)
+		 */
+		LockReleaseSession(USER_LOCKMETHOD);
+	}
 	if (did && sg_claim_left_more)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
 	else if (did && !blocked && !sg_run_thread_next && work_gen() == gen)
@@ -1112,6 +1127,7 @@ recover(MemoryContext cxt)
 	edata = CopyErrorData();
 	FlushErrorState();
 	AbortOutOfAnyTransaction();
+	LockReleaseSession(USER_LOCKMETHOD);	/* a failed run's too (see worker_iteration) */
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
 	SetUserIdAndSecContext(worker_user, worker_sec);
 	MemoryContextSwitchTo(cxt);
@@ -1181,6 +1197,7 @@ give_slot_up(bool more, TimestampTz at)
 		add_want(MyDatabaseId);
 	else
 		add_timed_want(MyDatabaseId, at);
+	shared->slots[my_slot].leaving = true;	/* (its wants are made) */
 	SpinLockRelease(&shared->mutex);
 	proc_exit(0);				/* worker_exit wakes the launcher */
 }
@@ -1223,6 +1240,7 @@ sg_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	/* the database's last sweep, by whichever worker (the first after one interval) */
 	SpinLockAcquire(&shared->mutex);
+	shared->slots[my_slot].connected = true;
 	last_sweep = swept_entry(dboid)->at;
 	if (last_sweep == 0)
 		last_sweep = swept_entry(dboid)->at = started;
@@ -1258,7 +1276,10 @@ sg_worker_main(Datum arg)
 									TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms)));
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
 			!is_first_of_database())
+		{
+			shared->slots[my_slot].leaving = true;
 			proc_exit(0);
+		}
 		set_idle(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(sleep_ms, SG_IDLE_EXIT_MS), PG_WAIT_EXTENSION);
