@@ -162,6 +162,60 @@ SELECT pg_column_size(value) < octet_length(value::text) AS compressed, value #>
   FROM stategraph.lg_writes WHERE thread_id = 'lgs-ref-copy' AND task_id = 'task-big';
 SELECT sg_lg_delete_thread('lgs-ref') + sg_lg_delete_thread('lgs-ref-copy') AS deleted;
 
+-- appends: the value sent holds what is appended to the n-element value that base wrote;
+-- the row extends base's digest chain (the same n and digest as the whole value sent)
+SELECT sg_lg_put('lgs-app', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a01", "ts": "x", "channel_values": {"m": [1, {"a": "b"}]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}');
+SELECT sg_lg_put('lgs-app', '', '1ef00000-0000-6000-8000-000000000a01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a02", "ts": "x", "channel_values": {"m": ["c", null]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}',
+    appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000a01", "n": 2}}');
+SELECT sg_lg_put('lgs-app-whole', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a01", "ts": "x", "channel_values": {"m": [1, {"a": "b"}]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}');
+SELECT sg_lg_put('lgs-app-whole', '', '1ef00000-0000-6000-8000-000000000a01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a02", "ts": "x", "channel_values": {"m": [1, {"a": "b"}, "c", null]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}');
+SELECT a.writer, a.base, a.n, a.value, a.digest = w.digest AS same_digest, w.base = a.base AS same_base
+  FROM stategraph.lg_blobs a JOIN stategraph.lg_blobs w USING (checkpoint_ns, channel, writer)
+ WHERE a.thread_id = 'lgs-app' AND w.thread_id = 'lgs-app-whole' ORDER BY writer;
+SELECT t->'channel_values' AS "values" FROM sg_lg_get_tuple('lgs-app') t;
+-- a base of another length, not stored, or not older than the checkpoint: NULL, nothing stored
+SELECT sg_lg_put('lgs-app', '', '1ef00000-0000-6000-8000-000000000a02',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000a03", "ts": "x", "channel_values": {"m": [5]},
+      "channel_versions": {"m": 3}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{"m": 3}',
+    appends => format('{"m": {"base": "%s", "n": %s}}', base, n)::jsonb) IS NULL AS refused
+  FROM (VALUES ('1ef00000-0000-6000-8000-000000000a02', 3), ('1ef00000-0000-6000-8000-000000000a09', 4),
+               ('1ef00000-0000-6000-8000-000000000a03', 4)) b(base, n);
+SELECT count(*) AS checkpoints, (SELECT count(*) FROM stategraph.lg_blobs WHERE thread_id = 'lgs-app') AS "values"
+  FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-app';
+-- a malformed appends argument is an error
+SELECT sg_lg_put('lgs-app', '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000a04", "channel_values": {"m": [1]},
+    "channel_versions": {"m": 1}}', '{}', '{"m": 1}', appends => '[]');
+SELECT sg_lg_put('lgs-app', '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000a04", "channel_values": {"m": [1]},
+    "channel_versions": {"m": 1}}', '{}', '{"m": 1}', appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000a01"}}');
+SELECT sg_lg_put('lgs-app', '', NULL, '{"id": "1ef00000-0000-6000-8000-000000000a04", "channel_values": {"m": 1},
+    "channel_versions": {"m": 1}}', '{}', '{"m": 1}', appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000a01", "n": 2}}');
+SELECT sg_lg_delete_thread('lgs-app') + sg_lg_delete_thread('lgs-app-whole') AS deleted;
+
+-- "ts" as LangGraph.js writes it is kept in created_at; any other "ts", or none, reads back as put
+SELECT sg_lg_put('lgs-ts', '', NULL, format('{"v": 4, "id": "1ef00000-0000-6000-8000-000000000b0%s", %s
+    "channel_values": {}, "channel_versions": {}, "versions_seen": {}}', i, ts)::jsonb, '{"source": "fork", "step": -1}', '{}') IS NOT NULL AS stored
+  FROM (VALUES (1, '"ts": "2026-11-30T02:44:48.686Z",'), (2, '"ts": "2026-02-30T00:00:00.000Z",'), (3, '"ts": "x",'),
+               (4, ''), (5, '"ts": ["2026-11-30T02:44:48.686Z"],'), (6, '"ts": [],'), (7, '"ts": null,'),
+               (8, '"ts": "2026-11-30T02:44:48.686+00:00",'), (9, '"ts": "0001-01-01T00:00:00.000Z",')) t(i, ts);
+SELECT right(checkpoint_id::text, 1) AS cp, checkpoint->'ts' AS stored, created_at = '2026-11-30T02:44:48.686Z' AS created_is_ts,
+       (sg_lg_get_tuple(thread_id, '', checkpoint_id)::jsonb->'checkpoint') -> 'ts' AS read,
+       (sg_lg_get_tuple(thread_id, '', checkpoint_id)::jsonb->'checkpoint') ? 'ts' AS has_ts
+  FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-ts' ORDER BY checkpoint_id;
+-- copies and exports keep it
+SELECT sg_lg_copy_thread('lgs-ts', 'lgs-ts-copy'), sg_import_thread(sg_export_thread('lgs-ts'), 'lgs-ts-import');
+SELECT t.thread_id, (t.doc->'checkpoint')->>'ts' AS ts
+  FROM (SELECT thread_id, sg_lg_get_tuple(thread_id, '', '1ef00000-0000-6000-8000-000000000b01') AS doc
+          FROM (VALUES ('lgs-ts-copy'), ('lgs-ts-import')) v(thread_id)) t;
+SELECT sg_lg_delete_thread('lgs-ts') + sg_lg_delete_thread('lgs-ts-copy') + sg_lg_delete_thread('lgs-ts-import') AS deleted;
+
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_lg_alice;

@@ -573,8 +573,10 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  *
  * `owner` is text (9 bytes for "postgres"), not name (64 bytes): with ~1.4 kB
  * stored per chat turn in a dozen rows, a name column was 8% of the storage.
- * The checkpoint column does not repeat the row's checkpoint_id as "id"
- * (sg_lg_get_tuple and sg_lg_list put it back).
+ * The checkpoint column does not repeat the row's checkpoint_id as "id", nor
+ * LangGraph's "ts" when it is in LangGraph's own form ("2026-11-30T02:44:48.686Z"),
+ * which created_at then holds (sg_lg_get_tuple and sg_lg_list put both back; a
+ * checkpoint without "ts" stores [], an array ts x stores [x]).
  */
 CREATE TABLE stategraph.lg_checkpoints (
     thread_id            text NOT NULL,
@@ -585,7 +587,7 @@ CREATE TABLE stategraph.lg_checkpoints (
     metadata             jsonb NOT NULL,   -- source, step, parents, run_id...
     blobs                jsonb NOT NULL,   -- {"channel": "writer checkpoint id"}
     owner                text NOT NULL DEFAULT CURRENT_USER,  -- text, not name: 9 bytes instead of 64 per row
-    created_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),  -- LangGraph's ts, or the time of the put
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
 );
 
@@ -651,10 +653,11 @@ CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent
                                       checkpoint jsonb, metadata jsonb, new_versions jsonb,
                                       bytes_channels text[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
                                       bytes_values bytea[] DEFAULT NULL,
-                                      expect_new boolean DEFAULT false) RETURNS uuid
+                                      expect_new boolean DEFAULT false,
+                                      appends jsonb DEFAULT NULL) RETURNS uuid
     AS 'MODULE_PATHNAME', 'sg_lg_put' LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean) IS
-'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; expect_new: the writer saw no checkpoint, so a first checkpoint is refused (40001) if the namespace has one by now; returns the checkpoint id';
+COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb) IS
+'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; expect_new: the writer saw no checkpoint, so a first checkpoint is refused (40001) if the namespace has one by now; appends {"channel": {"base": checkpoint id, "n": elements}}: that channel''s value holds only the elements appended to the n-element value checkpoint base wrote; returns the checkpoint id, or NULL, storing nothing, when such a base is not stored as said (the caller then sends the whole value)';
 
 CREATE FUNCTION @extschema@.sg_lg_put_writes(thread_id text, checkpoint_ns text, checkpoint_id uuid,
                                              task_id text, writes jsonb, task_path text DEFAULT '',
@@ -912,7 +915,7 @@ GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
 GRANT EXECUTE ON FUNCTION stategraph.lg_next(json, jsonb) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) TO PUBLIC;

@@ -23,9 +23,15 @@
  * parent's value of that channel) is stored as the appended elements and a
  * pointer (`base`) to that value. Each array row also keeps its length and
  * a SHA-256 chain over its elements' binary jsonb form, so recognising an
- * extension costs hashing the new value (which put receives whole anyway)
+ * extension costs hashing the new value (when put receives it whole)
  * and no read of older elements. A 200-turn chat thus stores each message
- * once. Reading a value follows the base pointers with one backward index
+ * once. LangGraph hands put the whole list every time, so the client sends
+ * only the new elements when it can prove the rest is what it stored last
+ * (appends: {base, n}); put then extends the base row's chain by those
+ * elements alone, or, when that base is not the caller's n-element value
+ * (pruned, deleted, another role's), stores nothing and returns NULL so
+ * the client sends the whole value: a put's cost no longer grows with the
+ * conversation. Reading a value follows the base pointers with one backward index
  * scan over the channel's rows (writers are time-ordered uuids and a base is
  * always older than the value extending it) and joins the parts as text.
  *
@@ -39,7 +45,8 @@
  * consumes, stay in the checkpoint row's map as [value] (a value row, its
  * key and its index entry cost ~250 bytes). The checkpoint itself is
  * compact json text (LangGraph's maps of small version numbers take a third
- * less than as jsonb), and JSON values of 256 bytes or more are compressed.
+ * less than as jsonb) without its id and, when created_at can hold it
+ * exactly, its ts; JSON values of 256 bytes or more are compressed.
  *
  * Documents. get_tuple and list return json text built here: the stored
  * jsonb values are printed once, and the client parses once.
@@ -86,6 +93,8 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "utils/varlena.h"
 
@@ -104,6 +113,7 @@ typedef enum LGPlan
 	LGP_HEAD,
 	LGP_CP_UPSERT,
 	LGP_BLOB_META,
+	LGP_BLOB_BASE,
 	LGP_BLOB_BYVER,
 	LGP_CP_BYVER,
 	LGP_BLOB_UPSERT,
@@ -124,7 +134,7 @@ typedef enum LGPlan
 static const Oid cp_key[] = {TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_key[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_ver[] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONOID, JSONBOID, JSONBOID};
+static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
 static const Oid blob_row[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID, UUIDOID, INT4OID,
 BYTEAOID, JSONBOID, TEXTOID, BYTEAOID, UUIDOID, TEXTOID, INT4OID};
 static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
@@ -148,7 +158,7 @@ typedef struct LGStatement
 
 /* the list queries: which checkpoints (thread, namespace), then list's filters, newest first */
 #define LG_LIST_SELECT \
-	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns " \
+	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at " \
 	"FROM stategraph.lg_checkpoints WHERE "
 #define LG_LIST_FILTERS \
 	"AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) " \
@@ -158,26 +168,34 @@ typedef struct LGStatement
 
 static const LGStatement lg_statements[LGP_COUNT] = {
 	[LGP_CP_GET] = {
-		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
+		"FROM stategraph.lg_checkpoints "
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"AND checkpoint_id OPERATOR(pg_catalog.=) $3",
 	cp_key, 3},
 	[LGP_HEAD] = {
-		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
+		"FROM stategraph.lg_checkpoints "
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"ORDER BY checkpoint_id DESC LIMIT 1",
 	cp_key, 2},
 	[LGP_CP_UPSERT] = {
 		"INSERT INTO stategraph.lg_checkpoints AS c (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-		"checkpoint, metadata, blobs) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+		"checkpoint, metadata, blobs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, pg_catalog.now())) "
 		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
 		"parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, checkpoint = EXCLUDED.checkpoint, "
-		"metadata = EXCLUDED.metadata, blobs = EXCLUDED.blobs",
-	cp_row, 7},
+		"metadata = EXCLUDED.metadata, blobs = EXCLUDED.blobs, created_at = EXCLUDED.created_at",
+	cp_row, 8},
 	[LGP_BLOB_META] = {
 		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.=) $4",
+	blob_key, 4},
+	[LGP_BLOB_BASE] = {
+		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
+		"AND writer OPERATOR(pg_catalog.=) $4 AND owner OPERATOR(pg_catalog.=) CURRENT_USER::pg_catalog.text "
+		"AND n IS NOT NULL AND digest IS NOT NULL",
 	blob_key, 4},
 	[LGP_BLOB_BYVER] = {
 		"SELECT writer FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
@@ -259,6 +277,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 #define CP_BLOBS	5
 #define CP_THREAD	6
 #define CP_NS		7
+#define CP_CREATED	8
 
 static SPIPlanPtr lg_plans[LGP_COUNT];
 
@@ -457,6 +476,23 @@ lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
 	pg_cryptohash_free(ctx);
 }
 
+/* Extends digest (a chain over n elements) by the elements of array tail. */
+static void
+lg_digest_extend(Jsonb *tail, uint8 *digest)
+{
+	JsonbIterator *it = JsonbIteratorInit(&tail->root);
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL)
+		elog(ERROR, "could not compute a SHA-256 digest");
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (r == WJB_ELEM)
+			lg_digest_element(ctx, digest, &v);
+	pg_cryptohash_free(ctx);
+}
+
 /*
  * jsonb as compact JSON text (no space after ':' and ','), for the
  * checkpoint column: it is json, ~35% smaller than jsonb for LangGraph's
@@ -500,33 +536,177 @@ lg_checkpoint_col(SPITupleTable *tt, uint64 i)
 }
 
 /*
- * The checkpoint without its channel_values (stored apart) and, when it is
- * the row's checkpoint_id in canonical form, without its "id" (lg_tuple_json
- * puts it back): ~46 bytes less per checkpoint row.
+ * LangGraph's "ts" (new Date().toISOString(): "2026-11-30T02:44:48.686Z")
+ * is kept in the row's created_at instead of the checkpoint text when it
+ * reads back exactly (~31 bytes less per checkpoint row). So that every
+ * checkpoint reads back as put, the stored checkpoint's "ts" means: absent,
+ * the ts is created_at; [] the checkpoint had none; [x] it was x (an
+ * array); anything else, it was that (a string in another form).
+ */
+#define LG_TS_LEN	24
+
+/* created_at as LangGraph writes ts (UTC, milliseconds); false if it cannot be. */
+static bool
+lg_ts_format(TimestampTz t, char *buf)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+		tm.tm_year < 1 || tm.tm_year > 9999 || fsec % 1000 != 0)
+		return false;
+	snprintf(buf, LG_TS_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year, tm.tm_mon,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (fsec / 1000));
+	return true;
+}
+
+/* The timestamp a ts string is, if formatting it back gives the same string. */
+static bool
+lg_ts_parse(const JsonbValue *v, TimestampTz *t)
+{
+	char		s[LG_TS_LEN + 1];
+	char		back[LG_TS_LEN + 1];
+	struct pg_tm tm;
+	int			ms;
+
+	if (v->type != jbvString || v->val.string.len != LG_TS_LEN)
+		return false;
+	memcpy(s, v->val.string.val, LG_TS_LEN);
+	s[LG_TS_LEN] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7 ||
+		tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+		tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59 || ms < 0 ||
+		tm2timestamp(&tm, (fsec_t) ms * 1000, NULL, t) != 0)
+		return false;
+	return lg_ts_format(*t, back) && strcmp(back, s) == 0;
+}
+
+/* [value] (an array of one element, or of none) as a jsonb value. */
+static JsonbValue *
+lg_wrap(JsonbValue *value)
+{
+	JsonbParseState *ps = NULL;
+	Jsonb	   *j;
+	JsonbValue *e = palloc(sizeof(JsonbValue));
+
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	if (value)
+		pushJsonbValue(&ps, WJB_ELEM, value);
+	j = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+	e->type = jbvBinary, e->val.binary.data = &j->root, e->val.binary.len = VARSIZE(j) - VARHDRSZ;
+	return e;
+}
+
+/*
+ * The checkpoint as stored: without its channel_values (stored apart), and
+ * without its "id" when strip_id (it is the row's checkpoint_id in canonical
+ * form; lg_tuple_json puts it back: ~46 bytes), its "ts" as said above
+ * (*created: the timestamp, when it goes to created_at).
  */
 static Jsonb *
-lg_strip_values(Jsonb *cp, bool strip_id)
+lg_strip_values(Jsonb *cp, bool strip_id, TimestampTz *created, bool *has_created)
 {
 	JsonbParseState *ps = NULL;
 	JsonbIterator *it = JsonbIteratorInit(&cp->root);
 	JsonbValue	v;
+	JsonbValue	key;
 	JsonbIteratorToken r;
 	JsonbValue *res = NULL;
-	bool		skip = false;
+	int			kind = 0;		/* of the last key: 0 kept, 1 left out, 2 "ts" */
+	bool		ts_seen = false;
 
+	*has_created = false;
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (r == WJB_KEY)
 		{
-			skip = (v.val.string.len == 14 && memcmp(v.val.string.val, "channel_values", 14) == 0) ||
-				(strip_id && v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0);
-			if (skip)
-				continue;
-		}
-		else if (r == WJB_VALUE && skip)
-		{
-			skip = false;
+			key = v;
+			kind = ((v.val.string.len == 14 && memcmp(v.val.string.val, "channel_values", 14) == 0) ||
+					(strip_id && v.val.string.len == 2 && memcmp(v.val.string.val, "id", 2) == 0)) ? 1 :
+				(v.val.string.len == 2 && memcmp(v.val.string.val, "ts", 2) == 0) ? 2 : 0;
 			continue;
+		}
+		if (r == WJB_VALUE)
+		{
+			JsonbValue *value = &v;
+
+			if (kind == 1)
+				continue;
+			if (kind == 2)
+			{
+				ts_seen = true;
+				if (lg_ts_parse(&v, created))
+				{
+					*has_created = true;
+					continue;
+				}
+				if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data))
+					value = lg_wrap(&v);
+			}
+			pushJsonbValue(&ps, WJB_KEY, &key);
+			res = pushJsonbValue(&ps, WJB_VALUE, value);
+			continue;
+		}
+		if (r == WJB_END_OBJECT && !ts_seen)
+		{
+			key.type = jbvString, key.val.string.val = "ts", key.val.string.len = 2;
+			pushJsonbValue(&ps, WJB_KEY, &key);
+			pushJsonbValue(&ps, WJB_VALUE, lg_wrap(NULL));
+		}
+		res = pushJsonbValue(&ps, r, r == WJB_ELEM ? &v : NULL);
+	}
+	return JsonbValueToJsonb(res);
+}
+
+/* The stored checkpoint with its "ts" as put gave it (created: the row's created_at). */
+static Jsonb *
+lg_restore_ts(Jsonb *cp, Datum created)
+{
+	JsonbValue *ts = lg_find(cp, "ts");
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbValue	restored = {.type = jbvNull};
+	JsonbIteratorToken r;
+	JsonbValue *res = NULL;
+	bool		in_ts = false;
+	char		buf[LG_TS_LEN + 1];
+
+	if (ts && (ts->type != jbvBinary || !JsonContainerIsArray(ts->val.binary.data)))
+		return cp;				/* kept as it was */
+	if (ts == NULL)
+	{
+		if (!lg_ts_format(DatumGetTimestampTz(created), buf))
+			elog(ERROR, "checkpoint ts of created_at cannot be written back");
+		restored.type = jbvString, restored.val.string.val = buf, restored.val.string.len = LG_TS_LEN;
+	}
+	else if (JsonContainerSize(ts->val.binary.data) == 1)
+		restored = *getIthJsonbValueFromContainer(ts->val.binary.data, 0);
+	it = JsonbIteratorInit(&cp->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (r == WJB_KEY && v.val.string.len == 2 && memcmp(v.val.string.val, "ts", 2) == 0)
+		{
+			in_ts = true;
+			if (JsonContainerSize(ts->val.binary.data) == 0)
+				continue;		/* [] : the checkpoint had no ts */
+		}
+		else if (r == WJB_VALUE && in_ts)
+		{
+			in_ts = false;
+			if (JsonContainerSize(ts->val.binary.data) == 0)
+				continue;
+			v = restored;
+		}
+		else if (r == WJB_END_OBJECT && ts == NULL)
+		{
+			JsonbValue	k;
+
+			k.type = jbvString, k.val.string.val = "ts", k.val.string.len = 2;
+			pushJsonbValue(&ps, WJB_KEY, &k);
+			pushJsonbValue(&ps, WJB_VALUE, &restored);
 		}
 		res = pushJsonbValue(&ps, r, (r == WJB_KEY || r == WJB_VALUE || r == WJB_ELEM) ? &v : NULL);
 	}
@@ -625,20 +805,108 @@ lg_refer_to_write(Datum *vals, char *nulls, const pg_uuid_t *parent, Jsonb *stor
 }
 
 /*
+ * An append put received (argument appends): the value sent for channel is
+ * the elements appended to base's value of n elements, whose digest chain
+ * (checked by lg_check_appends) is digest.
+ */
+typedef struct LGAppend
+{
+	char	   *channel;
+	pg_uuid_t	base;
+	int32		n;
+	uint8		digest[LG_DIGEST_LEN];
+} LGAppend;
+
+/* The digest column datum of a digest. */
+static Datum
+lg_digest_datum(const uint8 *digest)
+{
+	bytea	   *d = palloc(VARHDRSZ + LG_DIGEST_LEN);
+
+	SET_VARSIZE(d, VARHDRSZ + LG_DIGEST_LEN);
+	memcpy(VARDATA(d), digest, LG_DIGEST_LEN);
+	return PointerGetDatum(d);
+}
+
+/*
+ * The array value jv of a value row: fills its base (vals[5]), n (vals[6])
+ * and digest (vals[7]) and returns what the row stores. With app, jv holds
+ * only the appended elements; else, when jv begins with the whole value of
+ * writer base (the parent's value of the channel), only the elements after
+ * it are kept.
+ */
+static Jsonb *
+lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const char *base,
+			 const LGAppend *app)
+{
+	int			n = JB_ROOT_COUNT(jv);
+	int			prev_n = -1;
+	uint8		prev_digest[LG_DIGEST_LEN];
+	uint8		digest[LG_DIGEST_LEN];
+	bool		extends = false;
+	pg_uuid_t	base_id;
+
+	if (app)
+	{
+		memcpy(digest, app->digest, LG_DIGEST_LEN);
+		lg_digest_extend(jv, digest);
+		vals[5] = lg_uuid_datum(&app->base), nulls[5] = ' ';
+		vals[6] = Int32GetDatum(app->n + n), nulls[6] = ' ';
+		vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
+		return jv;
+	}
+	if (base)
+	{
+		base_id = lg_uuid_parse(base);
+		if (memcmp(&base_id, id, sizeof(pg_uuid_t)) < 0)
+		{
+			Datum		k[4] = {vals[0], vals[1], vals[2], lg_uuid_datum(&base_id)};
+			bool		isnull;
+
+			lg_run(LGP_BLOB_META, k, NULL, 1);
+			if (SPI_processed == 1)
+			{
+				Datum		nd = lg_col(SPI_tuptable, 0, 1, &isnull);
+
+				if (!isnull)
+				{
+					bytea	   *d;
+
+					prev_n = DatumGetInt32(nd);
+					d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
+					if (isnull || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
+						prev_n = -1;
+					else
+						memcpy(prev_digest, VARDATA_ANY(d), LG_DIGEST_LEN);
+				}
+			}
+		}
+	}
+	lg_digest_array(jv, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends, digest);
+	if (extends && prev_n > 0)
+	{
+		vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
+		jv = sg_jsonb_array_tail(jv, n - prev_n);	/* what was appended */
+	}
+	vals[6] = Int32GetDatum(n), nulls[6] = ' ';
+	vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
+	return jv;
+}
+
+/*
  * Stores channel's new value written by checkpoint id (parent: its parent);
  * a JSON array that extends the parent's value (writer base) keeps only its
- * new elements, and JSON that the parent's pending write holds is not
- * copied (lg_refer_to_write).
+ * new elements, as does one sent as an append (app), and JSON that the
+ * parent's pending write holds is not copied (lg_refer_to_write).
  */
 static void
 lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const pg_uuid_t *parent,
 			   const char *channel, JsonbValue *version, JsonbValue *value, text *type, bytea *bytes,
-			   const char *base)
+			   const char *base, const LGAppend *app)
 {
 	Datum		vals[14];
 	char		nulls[14];
 	Jsonb	   *jv = value ? JsonbValueToJsonb(value) : NULL;
-	uint8		digest[LG_DIGEST_LEN];
 
 	memset(nulls, 'n', sizeof(nulls));
 	vals[0] = CStringGetTextDatum(thread_id), nulls[0] = ' ';
@@ -647,55 +915,7 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 	vals[3] = lg_uuid_datum(id), nulls[3] = ' ';
 	vals[4] = JsonbPGetDatum(JsonbValueToJsonb(version)), nulls[4] = ' ';
 	if (jv && JB_ROOT_IS_ARRAY(jv) && !JB_ROOT_IS_SCALAR(jv))
-	{
-		int			n = JB_ROOT_COUNT(jv);
-		int			prev_n = -1;
-		uint8		prev_digest[LG_DIGEST_LEN];
-		bool		extends = false;
-		pg_uuid_t	base_id;
-
-		if (base)
-		{
-			base_id = lg_uuid_parse(base);
-			if (memcmp(&base_id, id, sizeof(pg_uuid_t)) < 0)
-			{
-				Datum		k[4] = {vals[0], vals[1], vals[2], lg_uuid_datum(&base_id)};
-				bool		isnull;
-
-				lg_run(LGP_BLOB_META, k, NULL, 1);
-				if (SPI_processed == 1)
-				{
-					Datum		nd = lg_col(SPI_tuptable, 0, 1, &isnull);
-
-					if (!isnull)
-					{
-						bytea	   *d;
-
-						prev_n = DatumGetInt32(nd);
-						d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
-						if (isnull || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
-							prev_n = -1;
-						else
-							memcpy(prev_digest, VARDATA_ANY(d), LG_DIGEST_LEN);
-					}
-				}
-			}
-		}
-		lg_digest_array(jv, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends, digest);
-		if (extends && prev_n > 0)
-		{
-			vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
-			jv = sg_jsonb_array_tail(jv, n - prev_n);	/* what was appended */
-		}
-		vals[6] = Int32GetDatum(n), nulls[6] = ' ';
-		{
-			bytea	   *d = palloc(VARHDRSZ + LG_DIGEST_LEN);
-
-			SET_VARSIZE(d, VARHDRSZ + LG_DIGEST_LEN);
-			memcpy(VARDATA(d), digest, LG_DIGEST_LEN);
-			vals[7] = PointerGetDatum(d), nulls[7] = ' ';
-		}
-	}
+		jv = lg_array_row(vals, nulls, id, jv, base, app);
 	if (jv && !(parent && lg_refer_to_write(vals, nulls, parent, jv)))
 		vals[8] = lg_stored_json(jv), nulls[8] = ' ';
 	else if (jv == NULL)
@@ -877,6 +1097,100 @@ lg_push_ref(JsonbParseState **ps, const char *channel, JsonbValue *entry)
 	pushJsonbValue(ps, WJB_VALUE, entry);
 }
 
+/*
+ * The appends argument of put: {"channel": {"base": writer, "n": elements}}
+ * for each channel whose value in channel_values holds only the elements
+ * appended to the value (n elements) that checkpoint base wrote. Only its
+ * form is checked here (a malformed call is an error); lg_check_appends
+ * checks the bases against what is stored.
+ */
+static List *
+lg_parse_appends(Jsonb *appends, Jsonb *newv, Jsonb *values, const char *idstr)
+{
+	List	   *out = NIL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	char	   *channel;
+
+	if (appends == NULL)
+		return NIL;
+	if (!JB_ROOT_IS_OBJECT(appends))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("appends must be a JSON object"),
+				 errdetail("Checkpoint \"%s\" was not stored.", idstr)));
+	it = JsonbIteratorInit(&appends->root);
+	while (sg_jsonb_next_pair(&it, &channel, &v))
+	{
+		Jsonb	   *a = (v.type == jbvBinary) ? JsonbValueToJsonb(&v) : NULL;
+		char	   *base = a ? lg_find_string(a, "base") : NULL;
+		JsonbValue *n = a ? lg_find(a, "n") : NULL;
+		JsonbValue *jv = lg_find(values, channel);
+		LGAppend   *app;
+
+		if (base == NULL || n == NULL || n->type != jbvNumeric ||
+			!lg_find(newv, channel) || jv == NULL || jv->type != jbvBinary ||
+			!JsonContainerIsArray(jv->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("append of channel \"%s\" is not {\"base\": checkpoint id, \"n\": elements} for an array value in new_versions", channel),
+					 errdetail("Checkpoint \"%s\" was not stored.", idstr)));
+		app = palloc0(sizeof(LGAppend));
+		app->channel = channel;
+		app->base = lg_uuid_parse(base);
+		app->n = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(n->val.numeric)));
+		out = lappend(out, app);
+	}
+	return out;
+}
+
+/*
+ * Whether every append's base checks out (under the writers' lock): a value
+ * row of that channel, visible and owned by the current role, older than
+ * the new checkpoint, of exactly n elements; fills in its digest. A base
+ * that does not (pruned, deleted, rewritten, another role's) makes put
+ * store nothing and return NULL, and the client sends the whole value.
+ * What the check cannot see: another writer putting the base checkpoint id
+ * again with other elements of the same count (LangGraph makes a new id for
+ * every checkpoint; a saver that re-puts an id updates its own memory).
+ */
+static bool
+lg_check_appends(List *appends, const char *thread_id, const char *ns, const pg_uuid_t *id)
+{
+	ListCell   *lc;
+
+	foreach(lc, appends)
+	{
+		LGAppend   *app = lfirst(lc);
+		Datum		k[4] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns),
+		CStringGetTextDatum(app->channel), lg_uuid_datum(&app->base)};
+		bool		isnull;
+		bytea	   *d;
+
+		if (app->n < 1 || memcmp(&app->base, id, sizeof(pg_uuid_t)) >= 0 ||
+			lg_run(LGP_BLOB_BASE, k, NULL, 1) != 1 ||
+			DatumGetInt32(lg_col(SPI_tuptable, 0, 1, &isnull)) != app->n)
+			return false;
+		d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
+		if (VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN)
+			return false;
+		memcpy(app->digest, VARDATA_ANY(d), LG_DIGEST_LEN);
+	}
+	return true;
+}
+
+/* The append put received for channel, or NULL. */
+static const LGAppend *
+lg_append_for(List *appends, const char *channel)
+{
+	ListCell   *lc;
+
+	foreach(lc, appends)
+		if (strcmp(((LGAppend *) lfirst(lc))->channel, channel) == 0)
+			return lfirst(lc);
+	return NULL;
+}
+
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
 /* Whether key of obj is missing, null, or a JSON object. */
@@ -891,7 +1205,9 @@ lg_object_or_absent(Jsonb *obj, const char *key)
 
 /*
  * sg_lg_put(thread_id, checkpoint_ns, parent_checkpoint_id, checkpoint,
- * metadata, new_versions, bytes_channels, bytes_types, bytes_values) -> uuid
+ * metadata, new_versions, bytes_channels, bytes_types, bytes_values,
+ * expect_new, appends) -> uuid, or NULL (nothing stored) when a base of
+ * appends does not check out
  */
 Datum
 sg_lg_put(PG_FUNCTION_ARGS)
@@ -911,8 +1227,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	LGParent	p;
 	JsonbParseState *ps = NULL;
 	JsonbValue *blobs;
-	Datum		row[7];
-	char		nulls[7] = "       ";
+	Datum		row[8];
+	char		nulls[8] = "        ";
+	TimestampTz created;
+	bool		has_created;
+	List	   *appends;
 
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
@@ -954,6 +1273,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		v = lg_find(cp, "channel_versions");
 		versions = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
 	}
+	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), newv, values, idstr);
 
 	sg_spi_connect();
 	lg_lock(thread_id, ns);
@@ -968,6 +1288,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				sg_thread_id_check_new(thread_id, true);
 			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
 		}
+	}
+	if (!lg_check_appends(appends, thread_id, ns, &id))
+	{
+		sg_spi_finish();
+		PG_RETURN_NULL();		/* nothing stored: the client sends the whole values */
 	}
 	p = lg_parent(thread_id, ns, parent);
 
@@ -989,13 +1314,14 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				JsonbValue *jv = lg_find(values, channel);
 				text	   *type = NULL;
 				bytea	   *bytes = NULL;
+				const LGAppend *app = lg_append_for(appends, channel);
 
 				if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
 					continue;	/* no value: the channel is empty */
-				if (jv == NULL || (entry = lg_inline_entry(channel, jv)) == NULL)
+				if (jv == NULL || app || (entry = lg_inline_entry(channel, jv)) == NULL)
 				{
 					lg_store_value(thread_id, ns, &id, parent, channel, nv, jv, type, bytes,
-								   p.found ? lg_find_string(p.blobs, channel) : NULL);
+								   p.found ? lg_find_string(p.blobs, channel) : NULL, app);
 					entry = lg_writer_entry(sg_uuid_to_cstring(&id));
 				}
 			}
@@ -1014,7 +1340,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		row[3] = lg_uuid_datum(parent);
 	else
 		nulls[3] = 'n';
-	row[4] = lg_compact_json(lg_strip_values(cp, strcmp(idstr, sg_uuid_to_cstring(&id)) == 0));
+	row[4] = lg_compact_json(lg_strip_values(cp, strcmp(idstr, sg_uuid_to_cstring(&id)) == 0,
+											 &created, &has_created));
+	row[7] = TimestampTzGetDatum(created);
+	if (!has_created)
+		nulls[7] = 'n';
 	if (metadata)
 		row[5] = JsonbPGetDatum(metadata);
 	else
@@ -1216,12 +1546,13 @@ lg_append_jsonb(StringInfo out, Jsonb *j)
 	(void) JsonbToCString(out, &j->root, VARSIZE(j));
 }
 
-/* Appends a stored checkpoint as JSON text, with the "id" lg_strip_values left out. */
+/* Appends a stored checkpoint as JSON text, with the "id" and "ts" lg_strip_values left out. */
 static void
-lg_append_checkpoint(StringInfo out, Jsonb *cp, Datum id)
+lg_append_checkpoint(StringInfo out, Jsonb *cp, Datum id, Datum created)
 {
 	StringInfoData s;
 
+	cp = lg_restore_ts(cp, created);
 	if (lg_find(cp, "id") != NULL)
 	{
 		lg_append_jsonb(out, cp);
@@ -1568,7 +1899,7 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	else
 		appendStringInfoString(&out, "null");
 	appendStringInfoString(&out, ", \"checkpoint\": ");
-	lg_append_checkpoint(&out, cp, id);
+	lg_append_checkpoint(&out, cp, id, lg_col(tt, i, CP_CREATED, &isnull));
 	appendStringInfoString(&out, ", \"metadata\": ");
 	lg_append_jsonb(&out, meta);
 	appendStringInfoString(&out, ", ");
@@ -1750,8 +2081,8 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
 	sg_thread_id_check_new(dst, true);	/* nor a stategraph thread's, nor another role's (thread_ids.c) */
 	n = sg_spi_run("INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
-				   "parent_checkpoint_id, checkpoint, metadata, blobs) SELECT $2, checkpoint_ns, checkpoint_id, "
-				   "parent_checkpoint_id, checkpoint, metadata, blobs FROM stategraph.lg_checkpoints "
+				   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at) SELECT $2, checkpoint_ns, checkpoint_id, "
+				   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at FROM stategraph.lg_checkpoints "
 				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
 	sg_spi_run("INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
 			   "base, n, digest, value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, checkpoint_ns, channel, "

@@ -105,7 +105,8 @@ BEGIN
                                                                     'channel_versions', pg_temp.j(), 'versions_seen', pg_temp.j())
                                                      || coalesce(CASE WHEN random() < 0.3 THEN pg_temp.j() END, '{}'),
                                                  pg_temp.j(), pg_temp.j(),
-                                                 ARRAY[pg_temp.t()], ARRAY[pg_temp.t()], ARRAY['\x00'::bytea]);
+                                                 ARRAY[pg_temp.t()], ARRAY[pg_temp.t()], ARRAY['\x00'::bytea],
+                                                 appends => CASE WHEN random() < 0.3 THEN pg_temp.j() END);
             WHEN 'lg_put_writes' THEN PERFORM sg_lg_put_writes(pg_temp.t(), pg_temp.t(), pg_temp.u(), pg_temp.t(), pg_temp.j(),
                                                                pg_temp.t(), ARRAY[pg_temp.i()], ARRAY[pg_temp.t()], ARRAY['\x01'::bytea]);
             WHEN 'lg_get_tuple' THEN PERFORM sg_lg_get_tuple(pg_temp.t(), pg_temp.t(), pg_temp.u());

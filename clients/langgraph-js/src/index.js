@@ -6,6 +6,17 @@
 // jsonb (so SQL can read them, and arrays that grow are stored as their new
 // elements); anything else (bytes, or JSON text that jsonb cannot hold) is
 // sent as typed bytes.
+//
+// Appends. LangGraph hands put the whole value of a channel that changed (a
+// chat's whole message list, every turn). The saver remembers the JSON text
+// it last stored for each (thread, namespace, channel) with the checkpoint
+// that stored it (AppendCache); when the new text begins with that text
+// minus its closing "]" followed by ",", the first n elements serialise
+// byte for byte as the stored ones, so put sends only the elements after
+// them and {base, n}. The server extends the base's digest chain by those
+// elements alone; if the base is not stored as said (pruned, deleted,
+// another role's...), it stores nothing and returns NULL, and put sends the
+// whole values in a second call.
 
 import pg from "pg";
 import { BaseCheckpointSaver, JsonPlusSerializer, TASKS, maxChannelVersion } from "@langchain/langgraph-checkpoint";
@@ -18,6 +29,54 @@ const rawJson = { getTypeParser: () => (text) => text };
 // JSON text that jsonb refuses: NUL characters and lone surrogates in strings.
 const NOT_JSONB = /\\u0000|\\ud[89a-f]/i;
 
+// LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
+// their values in the checkpoint row, where nothing can extend them
+const INTERNAL = /^(__|branch:to:|join:)/;
+
+/**
+ * The JSON array text last stored per (thread, namespace, channel): LRU,
+ * bounded by the total characters held (and each entry by a quarter of it).
+ */
+export class AppendCache {
+	constructor(maxChars = 32 * 1024 * 1024) {
+		this.maxChars = maxChars;
+		this.maxEntry = Math.floor(maxChars / 4);
+		this.size = 0;
+		this.map = new Map(); // key -> {id, head (the text without its "]"), n}; oldest first
+	}
+
+	/** The entry of key, now the most recently used, or undefined. */
+	get(key) {
+		const e = this.map.get(key);
+		if (e) {
+			this.map.delete(key);
+			this.map.set(key, e);
+		}
+		return e;
+	}
+
+	/** Remembers text (an array of n elements) as stored by checkpoint id. */
+	set(key, id, text, n) {
+		this.delete(key);
+		if (text.length > this.maxEntry) return;
+		this.map.set(key, { id, head: text.slice(0, -1), n });
+		this.size += text.length;
+		for (const [k, e] of this.map) {
+			if (this.size <= this.maxChars) break;
+			this.map.delete(k);
+			this.size -= e.head.length + 1;
+		}
+	}
+
+	delete(key) {
+		const e = this.map.get(key);
+		if (e) {
+			this.map.delete(key);
+			this.size -= e.head.length + 1;
+		}
+	}
+}
+
 function required(value, name) {
 	if (value === undefined || value === null || value === "")
 		throw new Error(`Missing "${name}" field in "config.configurable"`);
@@ -28,7 +87,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	/**
 	 * @param {pg.Pool | string} pool a node-postgres Pool, or a connection string
 	 * @param {object} [serde] a LangGraph serializer (JsonPlusSerializer by default)
-	 * @param {{schema?: string}} [options] schema holding the sg_lg_ functions (default: public)
+	 * @param {{schema?: string, appendCacheChars?: number}} [options] schema holding the sg_lg_
+	 *   functions (default: public); characters of JSON text remembered so that put sends
+	 *   only what arrays append (default 32 Mi; 0: always whole values)
 	 */
 	constructor(pool, serde, options = {}) {
 		super(serde);
@@ -38,6 +99,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			throw new TypeError("StategraphSaver needs a pg Pool or a connection string");
 		const schema = options.schema ?? "public";
 		this.fn = (name) => `"${schema.replace(/"/g, '""')}".${name}`;
+		this.appendCache = new AppendCache(options.appendCacheChars ?? 32 * 1024 * 1024);
 	}
 
 	static fromConnString(connString, options) {
@@ -48,7 +110,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	async setup() {
 		const { rows } = await this.pool.query(
 			"SELECT extversion, to_regprocedure($1) IS NOT NULL AS has_fn FROM pg_catalog.pg_extension WHERE extname = 'stategraph'",
-			[`${this.fn("sg_lg_put")}(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean)`],
+			[`${this.fn("sg_lg_put")}(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb)`],
 		);
 		if (rows.length === 0)
 			throw new Error(
@@ -56,7 +118,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			);
 		if (!rows[0].has_fn)
 			throw new Error(
-				`StategraphSaver: stategraph ${rows[0].extversion} has no sg_lg_put; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
+				`StategraphSaver: stategraph ${rows[0].extversion} has no sg_lg_put with appends; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
 			);
 	}
 
@@ -179,37 +241,67 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable;
 		required(thread_id, "thread_id");
 		// the JSON values go inside the checkpoint, the others beside it
-		const parts = [];
+		const json = []; // [channel, text, cache key, elements (-1: not an array the server can extend)]
 		const bytesChannels = [];
 		const bytesTypes = [];
 		const bytesValues = [];
 		for (const k of Object.keys(newVersions)) {
 			if (!(k in (checkpoint.channel_values ?? {}))) continue;
-			const d = await this._dump(checkpoint.channel_values[k]);
-			if (d[0] === "json") parts.push(`${JSON.stringify(k)}:${d[1]}`);
-			else {
+			const value = checkpoint.channel_values[k];
+			const d = await this._dump(value);
+			const key = `${thread_id}\u0000${checkpoint_ns}\u0000${k}`;
+			if (d[0] === "json") {
+				const array = Array.isArray(value) && !INTERNAL.test(k) && d[1].startsWith("[") && d[1].endsWith("]");
+				json.push([k, d[1], key, array ? value.length : -1]);
+			} else {
+				this.appendCache.delete(key);
 				bytesChannels.push(k);
 				bytesTypes.push(d[1]);
 				bytesValues.push(d[2]);
 			}
 		}
 		const { channel_values: _omit, ...rest } = checkpoint;
-		const cpText = JSON.stringify(rest).replace(/^\{/, `{"channel_values":{${parts.join(",")}}${Object.keys(rest).length ? "," : ""}`);
+		const restText = JSON.stringify(rest);
+		const cpText = (parts) =>
+			restText.replace(/^\{/, () => `{"channel_values":{${parts.join(",")}}${Object.keys(rest).length ? "," : ""}`);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
 		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(/\\u0000/g, "");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
-		await this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
-			String(thread_id),
-			checkpoint_ns,
-			checkpoint_id || null,
-			cpText,
-			metaText,
-			JSON.stringify(newVersions),
-			bytesChannels.length ? bytesChannels : null,
-			bytesChannels.length ? bytesTypes : null,
-			bytesChannels.length ? bytesValues : null,
-			expectNew,
-		]);
+		const writing = this._writing?.get(`${thread_id}\u0000${checkpoint_ns}`);
+		if (writing) await Promise.allSettled([...writing]);
+		const call = (parts, appends) =>
+			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, [
+				String(thread_id),
+				checkpoint_ns,
+				checkpoint_id || null,
+				cpText(parts),
+				metaText,
+				JSON.stringify(newVersions),
+				bytesChannels.length ? bytesChannels : null,
+				bytesChannels.length ? bytesTypes : null,
+				bytesChannels.length ? bytesValues : null,
+				expectNew,
+				appends,
+			]);
+		const whole = json.map(([k, text]) => `${JSON.stringify(k)}:${text}`);
+		// an array whose text begins with the text last stored, minus "]", then ",": its new elements only
+		const appends = {};
+		let appended = false;
+		const parts = json.map(([k, text, key, n], i) => {
+			const c = n > 0 ? this.appendCache.get(key) : undefined;
+			if (!c || c.id === checkpoint.id || text.length <= c.head.length + 1 ||
+				text.charCodeAt(c.head.length) !== 44 /* , */ || !text.startsWith(c.head))
+				return whole[i];
+			appends[k] = { base: c.id, n: c.n };
+			appended = true;
+			return `${JSON.stringify(k)}:[${text.slice(c.head.length + 1)}`;
+		});
+		let { rows } = await call(parts, appended ? JSON.stringify(appends) : null);
+		if (rows[0].id === null) ({ rows } = await call(whole, null)); // a base is not stored as remembered
+		for (const [, text, key, n] of json) {
+			if (n > 0) this.appendCache.set(key, checkpoint.id, text, n);
+			else this.appendCache.delete(key);
+		}
 		return { configurable: { thread_id, checkpoint_ns, checkpoint_id: checkpoint.id } };
 	}
 
@@ -232,7 +324,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				bValues.push(d[2]);
 			}
 		}
-		await this.pool.query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+		const done = this.pool.query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
 			String(thread_id),
 			checkpoint_ns,
 			checkpoint_id,
@@ -243,6 +335,20 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			bIndex.length ? bTypes : null,
 			bIndex.length ? bValues : null,
 		]);
+		// LangGraph does not wait for a task's writes before it puts the next
+		// checkpoint: put waits for them, so that a value that is a write is
+		// stored once (sg_lg_put refers to a write it finds stored)
+		const key = `${thread_id}\u0000${checkpoint_ns}`;
+		this._writing ??= new Map();
+		const pending = this._writing.get(key) ?? new Set();
+		this._writing.set(key, pending);
+		pending.add(done);
+		try {
+			await done;
+		} finally {
+			pending.delete(done);
+			if (pending.size === 0 && this._writing.get(key) === pending) this._writing.delete(key);
+		}
 	}
 
 	async deleteThread(threadId) {

@@ -1,0 +1,310 @@
+// StategraphSaver sends only what an array appends when it can prove it (the
+// text it last stored, minus "]", then ",", begins the new text), and the
+// server builds the stored row from the base's n and digest. These tests
+// record what put sent and assert what was stored: the appended part with
+// its base, or, when the base does not check out, the whole value after one
+// more call; and every stored value reads back whole.
+//     node --test test/appends.node.mjs      (libpq environment)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import pg from "pg";
+import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
+import { AppendCache, StategraphSaver } from "../src/index.js";
+
+let pool;
+let seq = 0;
+const run = `app-${process.pid}-${Date.now()}`;
+
+before(async () => {
+	pool = new pg.Pool({ max: 4 });
+	await pool.query("CREATE EXTENSION IF NOT EXISTS stategraph");
+});
+after(async () => {
+	await pool.end();
+});
+
+// a pool that records the sg_lg_put calls made through it
+function recording(p) {
+	const calls = [];
+	return {
+		calls,
+		query: async (...a) => {
+			const r = await p.query(...a);
+			if (typeof a[0] === "string" && a[0].includes("sg_lg_put("))
+				calls.push({
+					appends: a[1][10] === null ? null : JSON.parse(a[1][10]),
+					sent: JSON.parse(a[1][3]).channel_values,
+					returned: r.rows[0].id,
+				});
+			return r;
+		},
+	};
+}
+
+// increasing checkpoint ids (the server wants a base older than the value extending it)
+const nextId = () => `1ef00000-0000-6000-8000-${(++seq).toString(16).padStart(12, "0")}`;
+const msgs = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => ({ role: "user", content: `message ${from + i}` }));
+
+// puts a checkpoint whose "messages" channel holds value; returns its id
+async function put(saver, thread_id, parent, value, version, source = "loop") {
+	const id = nextId();
+	const checkpoint = {
+		v: 4,
+		id,
+		ts: new Date().toISOString(),
+		channel_values: { messages: value },
+		channel_versions: { messages: version },
+		versions_seen: {},
+	};
+	await saver.put({ configurable: { thread_id, checkpoint_ns: "", checkpoint_id: parent } }, checkpoint,
+		{ source, step: version, parents: {} }, { messages: version });
+	return id;
+}
+
+async function read(saver, thread_id, checkpoint_id) {
+	const t = await saver.getTuple({ configurable: { thread_id, checkpoint_ns: "", checkpoint_id } });
+	return t?.checkpoint.channel_values.messages;
+}
+
+async function rows(thread_id) {
+	const { rows } = await pool.query(
+		`SELECT writer::text, base::text, n, jsonb_array_length(COALESCE(value, '[]')) AS kept, owner,
+		        encode(digest, 'hex') AS digest
+		   FROM stategraph.lg_blobs WHERE thread_id = $1 AND channel = 'messages' ORDER BY writer`,
+		[thread_id],
+	);
+	return Object.fromEntries(rows.map((r) => [r.writer, r]));
+}
+
+test("an append is sent as its new elements, stored on its base, and reads back whole", async () => {
+	const rec = recording(pool);
+	const saver = new StategraphSaver(rec);
+	const t = `${run}-accept`;
+	const c1 = await put(saver, t, undefined, msgs(1, 3), 1, "input");
+	const c2 = await put(saver, t, c1, msgs(1, 5), 2);
+	const c3 = await put(saver, t, c2, msgs(1, 6), 3);
+	assert.equal(rec.calls.length, 3, "one call per put");
+	assert.equal(rec.calls[0].appends, null);
+	assert.deepStrictEqual(rec.calls[1].appends, { messages: { base: c1, n: 3 } });
+	assert.deepStrictEqual(rec.calls[1].sent.messages, msgs(4, 5));
+	assert.deepStrictEqual(rec.calls[2].appends, { messages: { base: c2, n: 5 } });
+	assert.deepStrictEqual(rec.calls[2].sent.messages, msgs(6, 6));
+	const r = await rows(t);
+	assert.deepStrictEqual([r[c2].base, r[c2].n, r[c2].kept], [c1, 5, 2]);
+	assert.deepStrictEqual([r[c3].base, r[c3].n, r[c3].kept], [c2, 6, 1]);
+	assert.deepStrictEqual(await read(saver, t, c1), msgs(1, 3));
+	assert.deepStrictEqual(await read(saver, t, c2), msgs(1, 5));
+	assert.deepStrictEqual(await read(saver, t, c3), msgs(1, 6));
+	// the same values sent whole store the same n and digest chain
+	const whole = new StategraphSaver(pool, undefined, { appendCacheChars: 0 });
+	const w = `${run}-accept-whole`;
+	const w1 = await put(whole, w, undefined, msgs(1, 3), 1, "input");
+	const w2 = await put(whole, w, w1, msgs(1, 5), 2);
+	const w3 = await put(whole, w, w2, msgs(1, 6), 3);
+	const rw = await rows(w);
+	assert.deepStrictEqual([rw[w2].n, rw[w2].digest, rw[w3].n, rw[w3].digest], [r[c2].n, r[c2].digest, r[c3].n, r[c3].digest]);
+	// SQL reads, copies and exports it whole
+	const { rows: st } = await pool.query("SELECT \"values\" -> 'messages' AS m FROM sg_get_state($1)", [t]);
+	assert.deepStrictEqual(st[0].m, msgs(1, 6));
+	await saver.copyThread(t, `${t}-copy`);
+	assert.deepStrictEqual(await read(saver, `${t}-copy`, c3), msgs(1, 6));
+	await pool.query("SELECT sg_import_thread(sg_export_thread($1), $2)", [t, `${t}-imported`]);
+	assert.deepStrictEqual(await read(saver, `${t}-imported`, c3), msgs(1, 6));
+	// an array that does not begin with the text stored last (a message edited) is sent whole
+	const edited = [...msgs(1, 6), ...msgs(7, 7)];
+	edited[0] = { role: "user", content: "edited" };
+	const c4 = await put(saver, t, c3, edited, 4);
+	assert.equal(rec.calls.at(-1).appends, null);
+	assert.deepStrictEqual(await read(saver, t, c4), edited);
+});
+
+test("a base that does not check out: nothing stored, then the whole value in a second call", async () => {
+	const rec = recording(pool);
+	const saver = new StategraphSaver(rec);
+	const t = `${run}-reject`;
+	// the thread deleted by another process: the remembered base is gone
+	const c1 = await put(saver, t, undefined, msgs(1, 2), 1, "input");
+	await new StategraphSaver(pool).deleteThread(t);
+	const d1 = await put(saver, t, undefined, msgs(1, 4), 1, "input");
+	assert.deepStrictEqual(rec.calls.slice(1).map((c) => [c.appends, c.returned]), [
+		[{ messages: { base: c1, n: 2 } }, null],
+		[null, d1],
+	]);
+	assert.deepStrictEqual(rec.calls[2].sent.messages, msgs(1, 4));
+	let r = await rows(t);
+	assert.deepStrictEqual(Object.keys(r), [d1]);
+	assert.deepStrictEqual([r[d1].base, r[d1].n, r[d1].kept], [null, 4, 4]);
+	assert.deepStrictEqual(await read(saver, t, d1), msgs(1, 4));
+	// another element count than the base's: refused as well
+	saver.appendCache.map.get(`${t}\u0000\u0000messages`).n = 3;
+	const d2 = await put(saver, t, d1, msgs(1, 5), 2);
+	assert.deepStrictEqual(rec.calls.slice(3).map((c) => [c.appends, c.returned]), [
+		[{ messages: { base: d1, n: 3 } }, null],
+		[null, d2],
+	]);
+	// sent whole, the server still finds that it extends the parent's value
+	r = await rows(t);
+	assert.deepStrictEqual([r[d2].base, r[d2].n, r[d2].kept], [d1, 5, 1]);
+	assert.deepStrictEqual(await read(saver, t, d2), msgs(1, 5));
+	// the rejected calls stored no checkpoint
+	const { rows: cps } = await pool.query("SELECT count(*)::int AS n FROM stategraph.lg_checkpoints WHERE thread_id = $1", [t]);
+	assert.equal(cps[0].n, 2);
+});
+
+test("a base another role owns, hidden by row security or only visible, is refused", async () => {
+	await pool.query("DROP ROLE IF EXISTS lg_app_other; DROP ROLE IF EXISTS lg_app_member");
+	await pool.query("CREATE ROLE lg_app_other LOGIN; CREATE ROLE lg_app_member LOGIN IN ROLE postgres");
+	const mine = new StategraphSaver(pool);
+	const t = `${run}-owner`;
+	const c1 = await put(mine, t, undefined, msgs(1, 2), 1, "input");
+	for (const role of ["lg_app_other", "lg_app_member"]) {
+		const p = new pg.Pool({ user: role, max: 1 });
+		try {
+			const rec = recording(p);
+			const theirs = new StategraphSaver(rec);
+			theirs.appendCache = mine.appendCache; // remembers c1, as if it had stored it
+			const id = await put(theirs, t, c1, msgs(1, 3), 2, "fork");
+			assert.deepStrictEqual(rec.calls.map((c) => [c.appends, c.returned]), [
+				[{ messages: { base: c1, n: 2 } }, null],
+				[null, id],
+			], role);
+			const { rows: r } = await pool.query(
+				"SELECT base::text, n, jsonb_array_length(value) AS kept, owner FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2",
+				[t, id],
+			);
+			// sent whole: lg_app_other cannot see c1 (whole value); lg_app_member's may extend it
+			assert.deepStrictEqual(r[0], role === "lg_app_other"
+				? { base: null, n: 3, kept: 3, owner: role }
+				: { base: c1, n: 3, kept: 1, owner: role });
+			assert.deepStrictEqual(await read(theirs, t, id), msgs(1, 3));
+			mine.appendCache.set(`${t}\u0000\u0000messages`, c1, JSON.stringify(msgs(1, 2)), 2);
+		} finally {
+			await p.end();
+		}
+	}
+	await pool.query("SELECT sg_lg_delete_thread($1)", [t]);
+	await pool.query("DROP ROLE lg_app_other; DROP ROLE lg_app_member");
+});
+
+test("the cache is bounded: the least recently used entries go first, and a big value is not kept", async () => {
+	const c = new AppendCache(400); // entries of 100 characters at most
+	c.set("a", "1", `[${"1,".repeat(29)}1]`, 30); // 61 characters
+	c.set("b", "2", `[${"1,".repeat(39)}1]`, 40); // 81
+	c.set("c", "3", `[${"1,".repeat(49)}1]`, 50); // 101: too big, not kept
+	assert.deepStrictEqual([...c.map.keys()], ["a", "b"]);
+	c.get("a");
+	for (const k of ["d", "e", "f", "g"]) c.set(k, k, `[${"1,".repeat(39)}1]`, 40);
+	assert.deepStrictEqual([...c.map.keys()], ["a", "d", "e", "f", "g"]); // b was the least recently used
+	assert.equal(c.size, 61 + 4 * 81);
+	// through a saver: a thread whose entry was evicted sends its value whole
+	const rec = recording(pool);
+	const len = JSON.stringify(msgs(1, 3)).length; // room for 4 such entries, not 5
+	const saver = new StategraphSaver(rec, undefined, { appendCacheChars: Math.floor(4.5 * len) });
+	const t = `${run}-evict`;
+	const heads = [];
+	for (let i = 0; i < 5; i++) heads.push(await put(saver, `${t}-${i}`, undefined, msgs(1, 3), 1, "input"));
+	const kept = [...saver.appendCache.map.keys()].map((k) => k.split("\u0000")[0]);
+	assert.deepStrictEqual(kept, [1, 2, 3, 4].map((i) => `${t}-${i}`));
+	const e0 = await put(saver, `${t}-0`, heads[0], msgs(1, 4), 2);
+	assert.equal(rec.calls.at(-1).appends, null);
+	const e4 = await put(saver, `${t}-4`, heads[4], msgs(1, 4), 2);
+	assert.deepStrictEqual(rec.calls.at(-1).appends, { messages: { base: heads[4], n: 3 } });
+	assert.deepStrictEqual(await read(saver, `${t}-0`, e0), msgs(1, 4));
+	assert.deepStrictEqual(await read(saver, `${t}-4`, e4), msgs(1, 4));
+});
+
+test("a remembered base on another branch: stored on it, and pruning that branch keeps the value whole", async () => {
+	const rec = recording(pool);
+	const saver = new StategraphSaver(rec);
+	const t = `${run}-branch`;
+	const c1 = await put(saver, t, undefined, msgs(1, 2), 1, "input");
+	const c2 = await put(saver, t, c1, msgs(1, 4), 2);
+	// a fork from c1 (time travel) whose value happens to extend c2's
+	const f = await put(saver, t, c1, msgs(1, 5), 2, "fork");
+	assert.deepStrictEqual(rec.calls.at(-1).appends, { messages: { base: c2, n: 4 } });
+	let r = await rows(t);
+	assert.deepStrictEqual([r[f].base, r[f].n, r[f].kept], [c2, 5, 1]);
+	// a fork from c1 that does not extend the remembered value: sent whole, stored on c1's
+	const g = await put(saver, t, c1, [...msgs(1, 2), { role: "user", content: "other" }], 2, "fork");
+	assert.equal(rec.calls.at(-1).appends, null);
+	r = await rows(t);
+	assert.deepStrictEqual([r[g].base, r[g].n, r[g].kept], [c1, 3, 1]);
+	// keep_latest keeps g only
+	await saver.prune([t]);
+	assert.deepStrictEqual(await read(saver, t, g), [...msgs(1, 2), { role: "user", content: "other" }]);
+	// a copy of the thread keeps f; deleting c2's run leaves f whole
+	const t2 = `${t}-2`;
+	const d1 = await put(saver, t2, undefined, msgs(1, 2), 1, "input");
+	const d2 = await put(saver, t2, d1, msgs(1, 4), 2);
+	const df = await put(saver, t2, d1, msgs(1, 6), 2, "fork");
+	assert.deepStrictEqual(rec.calls.at(-1).appends, { messages: { base: d2, n: 4 } });
+	await pool.query("UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{\"run_id\": \"r-d2\"}' WHERE thread_id = $1 AND checkpoint_id = $2", [t2, d2]);
+	await saver.deleteForRuns(["r-d2"]);
+	r = await rows(t2);
+	assert.deepStrictEqual(Object.keys(r).sort(), [d1, df].sort());
+	assert.deepStrictEqual([r[df].base, r[df].n, r[df].kept], [null, 6, 6]);
+	assert.deepStrictEqual(await read(saver, t2, df), msgs(1, 6));
+	// and the next put, which remembers df, extends it
+	const dg = await put(saver, t2, df, msgs(1, 7), 3);
+	assert.deepStrictEqual(rec.calls.at(-1).appends, { messages: { base: df, n: 6 } });
+	assert.deepStrictEqual(await read(saver, t2, dg), msgs(1, 7));
+});
+
+// a chat graph: each turn appends the user's message, then the reply
+function chat(saver) {
+	const State = Annotation.Root({ messages: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+	return new StateGraph(State)
+		.addNode("chat", (s) => ({ messages: [{ role: "assistant", content: `reply to ${s.messages.at(-1).content}` }] }))
+		.addEdge(START, "chat")
+		.addEdge("chat", END)
+		.compile({ checkpointer: saver });
+}
+
+test("two savers take turns on one thread; time travel replays from an older turn", async () => {
+	const recs = [recording(pool), recording(pool)];
+	const apps = recs.map((r) => chat(new StategraphSaver(r)));
+	const config = { configurable: { thread_id: `${run}-two` } };
+	for (let turn = 1; turn <= 6; turn++) await apps[turn % 2].invoke({ messages: [{ role: "user", content: `turn ${turn}` }] }, config);
+	const expected = (n) => Array.from({ length: n }, (_, i) => [{ role: "user", content: `turn ${i + 1}` }, { role: "assistant", content: `reply to turn ${i + 1}` }]).flat();
+	for (const app of apps) assert.deepStrictEqual((await app.getState(config)).values.messages, expected(6));
+	assert.ok(recs.every((r) => r.calls.some((c) => c.appends)), "both savers sent appends");
+	// every checkpoint of the history reads back as a prefix of the conversation
+	const whole = chat(new StategraphSaver(pool, undefined, { appendCacheChars: 0 }));
+	const history = [];
+	for await (const s of whole.getStateHistory(config)) history.push(s);
+	for (const s of history) assert.deepStrictEqual(s.values.messages ?? [], expected(6).slice(0, (s.values.messages ?? []).length));
+	// time travel: updateState on the end of turn 2 (a fork), then a turn on that branch
+	const turn2 = history.find((s) => s.values.messages?.length === 4 && s.next.length === 0);
+	await apps[0].updateState(turn2.config, { messages: [{ role: "user", content: "turn 3b" }] }, "chat");
+	await apps[1].invoke({ messages: [{ role: "user", content: "turn 4b" }] }, config);
+	const replayed = (await apps[0].getState(config)).values.messages;
+	assert.deepStrictEqual(replayed, [
+		...expected(2),
+		{ role: "user", content: "turn 3b" },
+		{ role: "user", content: "turn 4b" },
+		{ role: "assistant", content: "reply to turn 4b" },
+	]);
+	const { rows: st } = await pool.query("SELECT \"values\" -> 'messages' AS m FROM sg_get_state($1)", [config.configurable.thread_id]);
+	assert.deepStrictEqual(st[0].m, replayed);
+	// the older branch still reads whole
+	const old = await whole.getState({ configurable: { ...config.configurable, checkpoint_id: history[0].config.configurable.checkpoint_id } });
+	assert.deepStrictEqual(old.values.messages, expected(6));
+});
+
+test("put waits for the writes still being stored, so that a value that is a write is stored once", async () => {
+	const saver = new StategraphSaver(pool);
+	const t = `${run}-inflight`;
+	const c1 = await put(saver, t, undefined, msgs(1, 2), 1, "input");
+	// LangGraph.js does not wait for putWrites before it puts the next checkpoint
+	const reply = [{ role: "assistant", content: "a reply long enough to be stored once ".repeat(2000) }];
+	const writing = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["messages", reply]], "task-1");
+	const c2 = await put(saver, t, c1, [...msgs(1, 2), ...reply], 2);
+	await writing;
+	const { rows: r } = await pool.query(
+		"SELECT wcheckpoint::text, value IS NULL AS no_copy FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2",
+		[t, c2],
+	);
+	assert.deepStrictEqual(r[0], { wcheckpoint: c1, no_copy: true });
+	assert.deepStrictEqual(await read(saver, t, c2), [...msgs(1, 2), ...reply]);
+	assert.equal(saver._writing.size, 0);
+});
