@@ -1539,11 +1539,11 @@ lg_append_bytes(StringInfo out, const char *type, bytea *b)
 	appendStringInfoChar(out, ']');
 }
 
-/* Appends a jsonb value as JSON text. */
+/* Appends a jsonb value as JSON text (as jsonb's output function writes it, faster). */
 static void
 lg_append_jsonb(StringInfo out, Jsonb *j)
 {
-	(void) JsonbToCString(out, &j->root, VARSIZE(j));
+	sg_jsonb_append_text(out, j, false);
 }
 
 /* Appends a stored checkpoint as JSON text, with the "id" and "ts" lg_strip_values left out. */
@@ -1736,17 +1736,13 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 	foreach(lc, parts)
 	{
 		Jsonb	   *part = lfirst(lc);
-		StringInfoData s;
 
 		if (part == NULL || JB_ROOT_COUNT(part) == 0)
 			continue;
-		initStringInfo(&s);
-		lg_append_jsonb(&s, part);
 		if (!first)
 			appendStringInfoString(out, ", ");
-		appendBinaryStringInfo(out, s.data + 1, s.len - 2);	/* without [ ] */
+		sg_jsonb_append_text(out, part, true);	/* its elements, without [ ] */
 		first = false;
-		pfree(s.data);
 	}
 	appendStringInfoChar(out, ']');
 	lg_cache_put(cache, channel, writer, out->data + start, out->len - start);
