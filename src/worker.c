@@ -85,6 +85,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -601,25 +602,63 @@ stop_database_workers(Oid dboid)
 	}
 }
 
-/* ProcessUtility_hook: DROP DATABASE first stops that database's workers. */
+/*
+ * A DROP DATABASE that stopped dboid's workers failed (a session is still
+ * connected, the database is in use as a template...): the database is no
+ * longer being dropped, and it gets a worker again (its runs, one of them
+ * maybe interrupted mid-step, would else stay pending until a restart).
+ */
+static void
+drop_database_failed(Oid dboid)
+{
+	Latch	   *launcher;
+
+	SpinLockAcquire(&shared->mutex);
+	if (shared->dropping == dboid)
+		shared->dropping = InvalidOid;
+	add_want(dboid);
+	launcher = shared->launcher_latch;
+	SpinLockRelease(&shared->mutex);
+	if (launcher)
+		SetLatch(launcher);
+}
+
+/* ProcessUtility_hook: the owner's DROP DATABASE first stops that database's workers. */
 static void
 utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			 ProcessUtilityContext context, ParamListInfo params,
 			 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	volatile Oid dboid = InvalidOid;
 
+	/*
+	 * Only the owner's (or a superuser's) DROP DATABASE stops the workers:
+	 * the hook runs before dropdb's own checks, and any role may type the
+	 * statement.
+	 */
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
-		Oid			dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
-
-		if (OidIsValid(dboid))
+		dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+		if (OidIsValid(dboid) && pg_database_ownercheck(dboid, GetUserId()))
 			stop_database_workers(dboid);
+		else
+			dboid = InvalidOid;
 	}
-	if (prev_utility_hook)
-		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	PG_TRY();
+	{
+		if (prev_utility_hook)
+			prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		if (OidIsValid(dboid))
+			drop_database_failed(dboid);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 /* ---------------------------------------------------------------------------
