@@ -103,6 +103,7 @@ int			sg_sweep_limit = 1000;
 int			sg_run_retention_s = 7 * 24 * 3600;
 bool		sg_worker_sync_steps = false;
 
+#define SG_MAX_WORKERS		64		/* the most stategraph.max_workers allows */
 #define SG_MAX_WANTS		64		/* databases waiting for a worker */
 #define SG_IDLE_EXIT_MS		10000	/* an idle worker that is not its database's last leaves */
 #define SG_SLICE_MS			2000	/* a busy worker gives its slot to a waiting database after this */
@@ -580,6 +581,8 @@ stop_database_workers(Oid dboid)
 	{
 		int			i;
 		bool		any = false;
+		pid_t		pids[SG_MAX_WORKERS];
+		int			npids = 0;
 
 		SpinLockAcquire(&shared->mutex);
 		shared->dropping = dboid;
@@ -592,9 +595,11 @@ stop_database_workers(Oid dboid)
 				continue;
 			any = true;
 			if (s->state == SLOT_RUNNING && s->pid != 0)
-				kill(s->pid, SIGTERM);
+				pids[npids++] = s->pid;
 		}
 		SpinLockRelease(&shared->mutex);
+		for (i = 0; i < npids; i++)
+			kill(pids[i], SIGTERM);
 		if (!any)
 			return;
 		pg_usleep(10000);
@@ -766,33 +771,44 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	pid_t		pid;
 	TimestampTz next_timed;
 	bool		starved = false;
+	Oid			no_extension[SG_MAX_WORKERS];
+	int			nabsent = 0;
+	bool		stopped[SG_MAX_WORKERS];
 
+	/* workers registered that never started (the postmaster's lock: not under our spinlock) */
+	for (i = 0; i < sg_max_workers; i++)
+		stopped[i] = handles[i] != NULL && GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED;
 	SpinLockAcquire(&shared->mutex);
 	next_timed = take_due_wants(GetCurrentTimestamp());
 	for (i = 0; i < sg_max_workers; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
 
-		if (s->state == SLOT_STARTING && handles[i] != NULL &&
-			GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED)
+		if (s->state == SLOT_STARTING && stopped[i])
 			s->state = SLOT_EXITED;		/* never started */
+		stopped[i] = s->state == SLOT_EXITED;
 		if (s->state == SLOT_EXITED)
 		{
 			if (s->no_extension)
-				*absent = list_append_unique_oid(*absent, s->dboid);
+				no_extension[nabsent++] = s->dboid;
 			else if (s->connected && !s->leaving && shared->dropping != s->dboid)
 				add_want(s->dboid);		/* terminated (pg_terminate_backend, a FATAL error): its
 										 * run, left 'running', goes on in a new worker now */
 			memset(s, 0, sizeof(SGWorkerSlot));
-			if (handles[i] != NULL)
-				pfree(handles[i]);
-			handles[i] = NULL;
 		}
 	}
 	nwants = shared->nwants;
 	memcpy(wants, shared->wants, sizeof(Oid) * nwants);
 	shared->nwants = 0;
 	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < sg_max_workers; i++)
+		if (stopped[i] && handles[i] != NULL)
+		{
+			pfree(handles[i]);
+			handles[i] = NULL;
+		}
+	for (i = 0; i < nabsent; i++)
+		*absent = list_append_unique_oid(*absent, no_extension[i]);
 
 	for (w = 0; w < nwants; w++)
 	{
@@ -1378,7 +1394,7 @@ sg_worker_init(void)
 		return;
 	DefineCustomIntVariable("stategraph.max_workers",
 							"Background workers that execute runs, server-wide (runs at once).",
-							NULL, &sg_max_workers, 4, 1, 64, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							NULL, &sg_max_workers, 4, 1, SG_MAX_WORKERS, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
