@@ -427,6 +427,7 @@ wake_database(Oid dboid, WakeKind kind)
 	Latch	   *busy = NULL;
 	Latch	   *launcher = NULL;
 	bool		free_slot = false;
+	bool		starting = false;
 	int			i;
 
 	SpinLockAcquire(&shared->mutex);
@@ -437,6 +438,8 @@ wake_database(Oid dboid, WakeKind kind)
 
 		if (s->state == SLOT_FREE)
 			free_slot = true;
+		else if (s->dboid == dboid && s->state == SLOT_STARTING)
+			starting = true;	/* not looking yet: it will */
 		else if (s->state == SLOT_RUNNING && s->dboid == dboid && s->latch != NULL)
 		{
 			if (s->idle && idle == NULL)
@@ -445,8 +448,14 @@ wake_database(Oid dboid, WakeKind kind)
 				busy = s->latch;
 		}
 	}
+	/*
+	 * A nudge (a cancel, a run ended by a client) in a database that has no
+	 * worker (it gave its slot up until its next delayed run or sweep) may
+	 * have let a run go on: a worker is needed now.
+	 */
 	if (kind == WAKE_WANT ||
-		(kind == WAKE_SUBMIT && idle == NULL && (free_slot || busy == NULL)))
+		(kind == WAKE_SUBMIT && idle == NULL && (free_slot || busy == NULL)) ||
+		(kind == WAKE_NUDGE && idle == NULL && busy == NULL && !starting))
 	{
 		add_want(dboid);
 		launcher = shared->launcher_latch;
