@@ -127,6 +127,7 @@ typedef struct SGWorkerSlot
 	bool		no_extension;	/* left because the database has no stategraph */
 	bool		connected;		/* connected to its database (it may have claimed a run) */
 	bool		leaving;		/* left by itself (idle, or its slot given up): no replacement now */
+	bool		woken;			/* a commit set its latch since it last looked for work */
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -440,12 +441,12 @@ wake_database(Oid dboid, WakeKind kind)
 			free_slot = true;
 		else if (s->dboid == dboid && s->state == SLOT_STARTING)
 			starting = true;	/* not looking yet: it will */
-		else if (s->state == SLOT_RUNNING && s->dboid == dboid && s->latch != NULL)
+		else if (s->state == SLOT_RUNNING && s->dboid == dboid && s->latch != NULL && !s->leaving)
 		{
 			if (s->idle && idle == NULL)
-				idle = s->latch;
+				idle = s->latch, s->woken = true;
 			else if (!s->idle && busy == NULL && s->pid != MyProcPid)
-				busy = s->latch;
+				busy = s->latch, s->woken = (kind == WAKE_SUBMIT);
 		}
 	}
 	/*
@@ -1257,13 +1258,33 @@ static void
 give_slot_up(bool more, TimestampTz at)
 {
 	SpinLockAcquire(&shared->mutex);
-	if (more)
-		add_want(MyDatabaseId);
+	if (more || shared->slots[my_slot].woken)
+		add_want(MyDatabaseId);	/* (woken: work committed since it looked) */
 	else
 		add_timed_want(MyDatabaseId, at);
 	shared->slots[my_slot].leaving = true;	/* (its wants are made) */
 	SpinLockRelease(&shared->mutex);
 	proc_exit(0);				/* worker_exit wakes the launcher */
+}
+
+/*
+ * An idle worker that is not its database's last leaves, unless a commit
+ * woke it since it last looked for work (it would leave that work behind:
+ * the committer counted on it). Leaving is decided under the lock that
+ * committers take, and a leaving worker is not counted on any more.
+ */
+static void
+leave_if_not_woken(void)
+{
+	bool		woken;
+
+	SpinLockAcquire(&shared->mutex);
+	woken = shared->slots[my_slot].woken;
+	if (!woken)
+		shared->slots[my_slot].leaving = true;
+	SpinLockRelease(&shared->mutex);
+	if (!woken)
+		proc_exit(0);
 }
 
 /* Asked to leave (idle), or held the slot SG_SLICE_MS while a database has none (busy)? */
@@ -1324,6 +1345,9 @@ sg_worker_main(Datum arg)
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		ResetLatch(MyLatch);
+		SpinLockAcquire(&shared->mutex);
+		shared->slots[my_slot].woken = false;	/* it looks now */
+		SpinLockRelease(&shared->mutex);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -1340,10 +1364,7 @@ sg_worker_main(Datum arg)
 									TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms)));
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
 			!is_first_of_database())
-		{
-			shared->slots[my_slot].leaving = true;
-			proc_exit(0);
-		}
+			leave_if_not_woken();
 		set_idle(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(sleep_ms, SG_IDLE_EXIT_MS), PG_WAIT_EXTENSION);
