@@ -22,6 +22,8 @@ import pg from "pg";
 import { BaseCheckpointSaver, JsonPlusSerializer, TASKS, maxChannelVersion } from "@langchain/langgraph-checkpoint";
 
 const decoder = new TextDecoder();
+// the shortest "channel":value text put waits for writes in flight before (see put)
+const REF_MIN_TEXT = 48;
 
 // sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
 const rawJson = { getTypeParser: () => (text) => text };
@@ -267,8 +269,6 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const [, meta] = await this.serde.dumpsTyped(metadata);
 		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(/\\u0000/g, "");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
-		const writing = this._writing?.get(`${thread_id}\u0000${checkpoint_ns}`);
-		if (writing) await Promise.allSettled([...writing]);
 		const call = (parts, appends) =>
 			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, [
 				String(thread_id),
@@ -296,6 +296,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			appended = true;
 			return `${JSON.stringify(k)}:[${text.slice(c.head.length + 1)}`;
 		});
+		// a value the server may store as a reference to a pending write (LG_REF_MIN in
+		// lgsaver.c: 64 bytes of jsonb; its text can be a little shorter) needs that
+		// write stored first: wait for this thread's writes still in flight
+		const writing = this._writing?.get(`${thread_id}\u0000${checkpoint_ns}`);
+		if (writing && parts.some((p) => p.length >= REF_MIN_TEXT)) await Promise.allSettled([...writing]);
 		let { rows } = await call(parts, appended ? JSON.stringify(appends) : null);
 		if (rows[0].id === null) ({ rows } = await call(whole, null)); // a base is not stored as remembered
 		for (const [, text, key, n] of json) {

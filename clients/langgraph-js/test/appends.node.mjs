@@ -308,3 +308,22 @@ test("put waits for the writes still being stored, so that a value that is a wri
 	assert.deepStrictEqual(await read(saver, t, c2), [...msgs(1, 2), ...reply]);
 	assert.equal(saver._writing.size, 0);
 });
+
+test("put does not wait for writes in flight when no value it stores could refer to one", async () => {
+	const saver = new StategraphSaver(pool);
+	const t = `${run}-nowait`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	// a write that takes a second to be stored
+	const query = saver.pool.query.bind(saver.pool);
+	const slow = { query: (text, values) => (String(text).includes("sg_lg_put_writes")
+		? new Promise((resolve) => setTimeout(resolve, 1000)).then(() => query(text, values))
+		: query(text, values)) };
+	const timed = Object.create(saver, { pool: { value: slow } });
+	const writing = timed.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["messages", ["b"]]], "task-1");
+	const started = Date.now();
+	await put(timed, t, c1, ["a", "b"], 2);
+	const took = Date.now() - started;
+	await writing;
+	assert.ok(took < 500, `a put of small values waited ${took} ms for a write in flight`);
+	assert.deepStrictEqual(await read(saver, t), ["a", "b"]);
+});
