@@ -238,6 +238,45 @@ RESET ROLE;
 SELECT owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgs-alice' GROUP BY owner;
 DELETE FROM stategraph.lg_checkpoints WHERE owner = 'regress_lg_alice';
 DELETE FROM stategraph.lg_blobs WHERE owner = 'regress_lg_alice';
+-- a thread of a group role: a member's checkpoints, values and writes are the
+-- group's (as in a stategraph thread), so every member reads the same head and
+-- a stale parent is refused; a member's append onto the group's value checks out
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_lg_team;
+RESET client_min_messages;
+CREATE ROLE regress_lg_team;
+GRANT regress_lg_team TO regress_lg_alice, regress_lg_bob;
+GRANT USAGE ON SCHEMA lgsaver, stategraph TO regress_lg_team;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_lg_team;
+SET ROLE regress_lg_team;
+SELECT sg_lg_put('lgs-team', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000c01", "ts": "x", "channel_values": {"m": [1, 2]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}') IS NOT NULL AS team_starts;
+SET ROLE regress_lg_alice;
+SELECT sg_lg_put('lgs-team', '', '1ef00000-0000-6000-8000-000000000c01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000c02", "ts": "x", "channel_values": {"m": [3]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}',
+    appends => '{"m": {"base": "1ef00000-0000-6000-8000-000000000c01", "n": 2}}') IS NOT NULL AS alice_appends;
+-- (as the client does when an append is refused: the whole value)
+SELECT sg_lg_put('lgs-team', '', '1ef00000-0000-6000-8000-000000000c01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000c02", "ts": "x", "channel_values": {"m": [1, 2, 3]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}') AS alice_resends
+ WHERE NOT EXISTS (SELECT FROM sg_lg_list('lgs-team', '', checkpoint_id => '1ef00000-0000-6000-8000-000000000c02'));
+SELECT sg_lg_put_writes('lgs-team', '', '1ef00000-0000-6000-8000-000000000c02', 'task-a', '[["m", [4]]]') AS alice_writes;
+SET ROLE regress_lg_bob;
+SELECT t->>'checkpoint_id' AS bob_reads, t->'channel_values' AS "values", t->'pending_writes' AS writes
+  FROM sg_lg_get_tuple('lgs-team') t;
+SELECT sg_lg_put('lgs-team', '', '1ef00000-0000-6000-8000-000000000c01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000c03", "ts": "x", "channel_values": {"m": [1, 2, 9]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}');
+RESET ROLE;
+SELECT 'checkpoints' AS rows, owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-team' GROUP BY owner
+UNION ALL SELECT 'values', owner, count(*) FROM stategraph.lg_blobs WHERE thread_id = 'lgs-team' GROUP BY owner
+UNION ALL SELECT 'writes', owner, count(*) FROM stategraph.lg_writes WHERE thread_id = 'lgs-team' GROUP BY owner;
+SELECT sg_lg_delete_thread('lgs-team') AS deleted;
+REVOKE ALL ON ALL TABLES IN SCHEMA stategraph FROM regress_lg_team;
+REVOKE ALL ON SCHEMA lgsaver, stategraph FROM regress_lg_team;
+DROP ROLE regress_lg_team;
 REVOKE ALL ON ALL TABLES IN SCHEMA stategraph FROM regress_lg_alice, regress_lg_bob;
 REVOKE ALL ON SCHEMA lgsaver, stategraph FROM regress_lg_alice, regress_lg_bob;
 DROP ROLE regress_lg_alice;

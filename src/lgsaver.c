@@ -148,6 +148,18 @@ static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONBOID};
 	"AND w.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND w.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint " \
 	"AND w.task_id OPERATOR(pg_catalog.=) b.wtask AND w.idx OPERATOR(pg_catalog.=) b.widx))"
 
+/*
+ * The owner of the rows a put or put_writes adds to thread $1: the owner of
+ * the thread (of its first checkpoint), else (a new thread) the current
+ * role. A member of a group role that owns a thread thus writes rows of the
+ * group, as it does in a stategraph thread, where the thread's owner decides
+ * who sees every checkpoint: rows of the member's own were invisible to the
+ * group and its other members, who then read and extended an older head.
+ */
+#define LG_THREAD_OWNER \
+	"COALESCE((SELECT o.owner FROM stategraph.lg_checkpoints o WHERE o.thread_id OPERATOR(pg_catalog.=) $1 " \
+	"ORDER BY o.checkpoint_ns, o.checkpoint_id LIMIT 1), CURRENT_USER::pg_catalog.text)"
+
 /* a kept statement: its text and its parameter types */
 typedef struct LGStatement
 {
@@ -181,7 +193,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	cp_key, 2},
 	[LGP_CP_UPSERT] = {
 		"INSERT INTO stategraph.lg_checkpoints AS c (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-		"checkpoint, metadata, blobs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, pg_catalog.now())) "
+		"checkpoint, metadata, blobs, created_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, pg_catalog.now()), " LG_THREAD_OWNER ") "
 		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
 		"parent_checkpoint_id = EXCLUDED.parent_checkpoint_id, checkpoint = EXCLUDED.checkpoint, "
 		"metadata = EXCLUDED.metadata, blobs = EXCLUDED.blobs, created_at = EXCLUDED.created_at",
@@ -194,7 +206,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	[LGP_BLOB_BASE] = {
 		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-		"AND writer OPERATOR(pg_catalog.=) $4 AND owner OPERATOR(pg_catalog.=) CURRENT_USER::pg_catalog.text "
+		"AND writer OPERATOR(pg_catalog.=) $4 AND owner OPERATOR(pg_catalog.=) " LG_THREAD_OWNER " "
 		"AND n IS NOT NULL AND digest IS NOT NULL",
 	blob_key, 4},
 	[LGP_BLOB_BYVER] = {
@@ -212,7 +224,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	blob_ver, 4},
 	[LGP_BLOB_UPSERT] = {
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-		"value, type, bytes, wcheckpoint, wtask, widx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
+		"value, type, bytes, wcheckpoint, wtask, widx, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, " LG_THREAD_OWNER ") "
 		"ON CONFLICT (thread_id, checkpoint_ns, channel, writer) DO UPDATE SET version = EXCLUDED.version, "
 		"base = EXCLUDED.base, n = EXCLUDED.n, digest = EXCLUDED.digest, value = EXCLUDED.value, "
 		"type = EXCLUDED.type, bytes = EXCLUDED.bytes, wcheckpoint = EXCLUDED.wcheckpoint, "
@@ -240,12 +252,12 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	cp_key, 3},
 	[LGP_W_INSERT] = {
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-		"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+		"channel, value, type, bytes, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, " LG_THREAD_OWNER ") "
 		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING",
 	w_row, 10},
 	[LGP_W_UPSERT] = {
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-		"channel, value, type, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+		"channel, value, type, bytes, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, " LG_THREAD_OWNER ") "
 		"ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
 		"task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, value = EXCLUDED.value, "
 		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
@@ -1146,7 +1158,7 @@ lg_parse_appends(Jsonb *appends, Jsonb *newv, Jsonb *values, const char *idstr)
 
 /*
  * Whether every append's base checks out (under the writers' lock): a value
- * row of that channel, visible and owned by the current role, older than
+ * row of that channel, visible and owned by the thread's owner, older than
  * the new checkpoint, of exactly n elements; fills in its digest. A base
  * that does not (pruned, deleted, rewritten, another role's) makes put
  * store nothing and return NULL, and the client sends the whole value.
