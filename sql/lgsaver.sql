@@ -234,6 +234,10 @@ SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-alice') t;
 SET ROLE regress_lg_bob;
 SELECT sg_lg_get_tuple('lgs-alice') IS NULL AS bob_sees_nothing, (SELECT count(*) FROM sg_lg_list()) AS bob_lists;
 SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_copy_thread('lgs-alice', 'lgs-bob') AS bob_copies;
+-- nor can bob start a namespace (a subgraph's checkpoints) under alice's thread id
+SELECT sg_lg_put('lgs-alice', 'sub', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000008", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{}');
 RESET ROLE;
 SELECT owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgs-alice' GROUP BY owner;
 DELETE FROM stategraph.lg_checkpoints WHERE owner = 'regress_lg_alice';

@@ -1295,8 +1295,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		lg_run(LGP_CP_GET, k, NULL, 1);
 		if (SPI_processed == 0)
 		{
-			/* a thread's first checkpoint: its id must be free (thread_ids.c) */
-			if (parent == NULL && ns[0] == '\0')
+			/*
+			 * a namespace's first checkpoint: the thread id must be free or
+			 * the caller's (thread_ids.c), for a subgraph's namespace too
+			 */
+			if (parent == NULL)
 				sg_thread_id_check_new(thread_id, true);
 			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
 		}
