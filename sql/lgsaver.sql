@@ -238,6 +238,11 @@ SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_copy_thread('lgs-a
 SELECT sg_lg_put('lgs-alice', 'sub', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000008", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
     '{"source": "input", "step": -1}', '{}');
+-- or put a checkpoint there naming one of hers (which he cannot see) as its parent
+SELECT sg_lg_put('lgs-alice', '', '1ef00000-0000-6000-8000-000000000007',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000009", "ts": "x", "channel_values": {"secret": "bob''s"},
+      "channel_versions": {"secret": 2}, "versions_seen": {}}',
+    '{"source": "fork", "step": 0}', '{"secret": 2}');
 RESET ROLE;
 SELECT owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgs-alice' GROUP BY owner;
 DELETE FROM stategraph.lg_checkpoints WHERE owner = 'regress_lg_alice';

@@ -1310,6 +1310,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();		/* nothing stored: the client sends the whole values */
 	}
 	p = lg_parent(thread_id, ns, parent);
+	if (parent != NULL && !p.found)
+		sg_thread_id_check_new(thread_id, true);	/* a parent it cannot see: maybe another role's thread */
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	if (versions && JB_ROOT_IS_OBJECT(versions))

@@ -151,33 +151,36 @@ test("a base that does not check out: nothing stored, then the whole value in a 
 	assert.equal(cps[0].n, 2);
 });
 
-test("a base another role owns, hidden by row security or only visible, is refused", async () => {
+test("another role cannot write under the thread's id; a member of the thread's owner appends to its values", async () => {
 	await pool.query("DROP ROLE IF EXISTS lg_app_other; DROP ROLE IF EXISTS lg_app_member");
 	await pool.query("CREATE ROLE lg_app_other LOGIN; CREATE ROLE lg_app_member LOGIN IN ROLE postgres");
 	const mine = new StategraphSaver(pool);
 	const t = `${run}-owner`;
 	const c1 = await put(mine, t, undefined, msgs(1, 2), 1, "input");
+	const { rows: o } = await pool.query("SELECT owner FROM stategraph.lg_checkpoints WHERE thread_id = $1", [t]);
 	for (const role of ["lg_app_other", "lg_app_member"]) {
 		const p = new pg.Pool({ user: role, max: 1 });
 		try {
 			const rec = recording(p);
 			const theirs = new StategraphSaver(rec);
 			theirs.appendCache = mine.appendCache; // remembers c1, as if it had stored it
+			if (role === "lg_app_other") {
+				// c1 is hidden from it by row security: the thread id is another role's
+				await assert.rejects(put(theirs, t, c1, msgs(1, 3), 2, "fork"), /belongs to another role/);
+				continue;
+			}
 			const id = await put(theirs, t, c1, msgs(1, 3), 2, "fork");
 			assert.deepStrictEqual(rec.calls.map((c) => [c.appends, c.returned]), [
-				[{ messages: { base: c1, n: 2 } }, null],
-				[null, id],
+				[{ messages: { base: c1, n: 2 } }, id],
 			], role);
 			const { rows: r } = await pool.query(
 				"SELECT base::text, n, jsonb_array_length(value) AS kept, owner FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2",
 				[t, id],
 			);
-			// sent whole: lg_app_other cannot see c1 (whole value); lg_app_member's may extend it
-			assert.deepStrictEqual(r[0], role === "lg_app_other"
-				? { base: null, n: 3, kept: 3, owner: role }
-				: { base: c1, n: 3, kept: 1, owner: role });
+			// the member's rows are the thread owner's, as its checkpoints in a stategraph thread
+			assert.deepStrictEqual(r[0], { base: c1, n: 3, kept: 1, owner: o[0].owner });
 			assert.deepStrictEqual(await read(theirs, t, id), msgs(1, 3));
-			mine.appendCache.set(`${t}\u0000\u0000messages`, c1, JSON.stringify(msgs(1, 2)), 2);
+			assert.deepStrictEqual(await read(mine, t, id), msgs(1, 3));
 		} finally {
 			await p.end();
 		}
