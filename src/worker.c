@@ -17,7 +17,7 @@
  * none is free, the launcher asks an idle worker of another database to
  * give its slot up, and a busy worker that has held its slot for
  * SG_SLICE_MS gives it up after its run (asking for its database again,
- * at the end of the line). A database's last worker that leaves so asks
+ * at the end of the line), one busy worker at a time. A database's last worker that leaves so asks
  * the launcher for a worker when its next delayed run or sweep is due (a
  * timed want), and the time of its database's last sweep is kept in shared
  * memory, so that more databases than stategraph.max_workers all get their
@@ -104,7 +104,7 @@ int			sg_run_retention_s = 7 * 24 * 3600;
 bool		sg_worker_sync_steps = false;
 
 #define SG_MAX_WORKERS		64		/* the most stategraph.max_workers allows */
-#define SG_MAX_WANTS		64		/* databases waiting for a worker */
+#define SG_MAX_WANTS		1024	/* databases waiting for a worker (and swept times kept) */
 #define SG_IDLE_EXIT_MS		10000	/* an idle worker that is not its database's last leaves */
 #define SG_SLICE_MS			2000	/* a busy worker gives its slot to a waiting database after this */
 
@@ -160,6 +160,7 @@ typedef struct SGShared
 	int			nwants;
 	Oid			wants[SG_MAX_WANTS];
 	bool		starved;		/* a wanted database found no free slot */
+	int			yielder;		/* 1 + the slot of the busy worker giving its slot up (0: none) */
 	int			ntimed;
 	SGDbTime	timed[SG_MAX_WANTS];	/* databases that want a worker at a time */
 	SGDbTime	swept[SG_MAX_WANTS];	/* when each database was last swept */
@@ -780,6 +781,8 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 				w;
 	pid_t		pid;
 	TimestampTz next_timed;
+	TimestampTz now;
+	static TimestampTz last_replaced = 0;	/* a worker that left without meaning to was last replaced */
 	bool		starved = false;
 	Oid			no_extension[SG_MAX_WORKERS];
 	int			nabsent = 0;
@@ -788,8 +791,8 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	/* workers registered that never started (the postmaster's lock: not under our spinlock) */
 	for (i = 0; i < sg_max_workers; i++)
 		stopped[i] = handles[i] != NULL && GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED;
+	now = GetCurrentTimestamp();
 	SpinLockAcquire(&shared->mutex);
-	next_timed = take_due_wants(GetCurrentTimestamp());
 	for (i = 0; i < sg_max_workers; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
@@ -802,11 +805,25 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 			if (s->no_extension)
 				no_extension[nabsent++] = s->dboid;
 			else if (s->connected && !s->leaving && shared->dropping != s->dboid)
-				add_want(s->dboid);		/* terminated (pg_terminate_backend, a FATAL error): its
-										 * run, left 'running', goes on in a new worker now */
+			{
+				/*
+				 * Terminated (pg_terminate_backend, a FATAL error): its run,
+				 * left 'running', goes on in a new worker now; but a second
+				 * such exit within a second waits a second (a run whose node
+				 * ends its own backend would otherwise restart in a loop).
+				 */
+				if (TimestampDifferenceExceeds(last_replaced, now, 1000))
+					add_want(s->dboid);
+				else
+					add_timed_want(s->dboid, TimestampTzPlusMilliseconds(now, 1000));
+				last_replaced = now;
+			}
 			memset(s, 0, sizeof(SGWorkerSlot));
+			if (shared->yielder == i + 1)
+				shared->yielder = 0;	/* its slot is free: another busy worker may yield next */
 		}
 	}
+	next_timed = take_due_wants(now);	/* (after the loop: it may add one) */
 	nwants = shared->nwants;
 	memcpy(wants, shared->wants, sizeof(Oid) * nwants);
 	shared->nwants = 0;
@@ -1291,12 +1308,21 @@ leave_if_not_woken(void)
 static bool
 should_give_slot_up(bool busy, TimestampTz since)
 {
+	bool		sliced = busy && TimestampDifferenceExceeds(since, GetCurrentTimestamp(), SG_SLICE_MS);
 	bool		leave;
 
 	SpinLockAcquire(&shared->mutex);
-	leave = busy ? shared->starved : shared->slots[my_slot].leave;
+	if (!busy)
+		leave = shared->slots[my_slot].leave;
+	else
+	{
+		/* one busy worker at a time: the others go on until the launcher placed the waiting database */
+		leave = sliced && shared->starved && shared->yielder == 0;
+		if (leave)
+			shared->yielder = my_slot + 1;
+	}
 	SpinLockRelease(&shared->mutex);
-	return leave && (!busy || TimestampDifferenceExceeds(since, GetCurrentTimestamp(), SG_SLICE_MS));
+	return leave;
 }
 
 /* Entry point of a worker of one database. */
