@@ -266,6 +266,7 @@ CREATE TABLE stategraph.runs (
     start_head      uuid,                             -- the thread's head before the run
     start_status    text,                             -- and its status; NULL: no thread yet
     failures        integer NOT NULL DEFAULT 0,       -- errors outside its graph's steps (worker.c)
+    recoveries      integer NOT NULL DEFAULT 0,       -- claims that found it running: its executor had died
     CHECK (thread_id OPERATOR(pg_catalog.<>) '')
 );
 CREATE INDEX runs_active ON stategraph.runs (thread_id, seq)

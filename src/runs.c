@@ -100,6 +100,8 @@ typedef struct RunRow
 	char	   *owner;
 	bool		stepped;
 	char	   *stop_request;
+	int			recoveries;		/* claims that found it running: its executor had died */
+	bool		recovered;		/* this claim found it running */
 } RunRow;
 
 /* Run a statement with a plan kept per backend in *plan (spi.c); returns rows processed. */
@@ -582,6 +584,8 @@ run_from_row(uint64 r)
 	run->owner = sg_spi_text(r, 8);
 	run->stepped = DatumGetBool(sg_spi_datum(r, 9, &isnull));
 	run->stop_request = sg_spi_text(r, 10);
+	run->recoveries = DatumGetInt32(sg_spi_datum(r, 11, &isnull));
+	run->recovered = DatumGetBool(sg_spi_datum(r, 12, &isnull));
 	return run;
 }
 
@@ -707,6 +711,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	/* the thread as it was before the run, for a rollback (first attempt only) */
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
+				"recoveries = r.recoveries OPERATOR(pg_catalog.+) CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
+				"  THEN 1 ELSE 0 END, "
 				"stepped = true, started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
 				"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
 				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END, "
@@ -717,7 +723,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
 				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
-				"r.recursion_limit, r.owner, o.stepped, r.stop_request",
+				"r.recursion_limit, r.owner, o.stepped, r.stop_request, r.recoveries, "
+				"o.status OPERATOR(pg_catalog.=) 'running'",
 				1, types, values, NULL) == 1)
 		return run_from_row(0);
 	current.claimed = false;
@@ -1070,6 +1077,38 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		commit();
 		current.claimed = false;
 		return true;
+	}
+	if (r->recovered && r->recoveries > sg_max_run_recoveries)
+	{
+		/* its executor died every time (a node that crashes the server...): not again */
+		ErrorData	e = {0};
+
+		e.sqlerrcode = ERRCODE_SG_RUN_ABANDONED;
+		e.message = psprintf("run abandoned: its worker ended %d times while executing it", r->recoveries);
+		e.hint = "See stategraph.max_run_recoveries; the thread keeps the checkpoints of the steps that committed.";
+		(void) record_step(r, "error", error_jsonb(&e));
+		commit();
+		current.claimed = false;
+		ereport(LOG,
+				(errmsg("background run %s abandoned: its worker ended %d times while executing it",
+						r->id_text, r->recoveries)));
+		return true;
+	}
+	if (r->recovered)
+	{
+		/*
+		 * Count the recovery where a death of this worker cannot roll it
+		 * back (a claim commits with the run's first step otherwise), then
+		 * take the thread again: a session that took it in between has it
+		 * (the run is taken up later).
+		 */
+		commit();
+		current.committed = true;
+		if (!sg_try_lock_thread(r->thread_id))
+		{
+			current.claimed = false;
+			return true;
+		}
 	}
 	sg_worker_report_run(r->id_text);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);

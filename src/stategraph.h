@@ -47,6 +47,7 @@
 #define ERRCODE_SG_TASK_FINISHED		MAKE_SQLSTATE('S','G','0','1','2')	/* finished otherwise already */
 /* background runs (runs.c): sg_submit with multitask 'reject' on a thread with an active run */
 #define ERRCODE_SG_RUN_REJECTED			MAKE_SQLSTATE('S','G','0','1','3')
+#define ERRCODE_SG_RUN_ABANDONED		MAKE_SQLSTATE('S','G','0','1','4')	/* its executor died too often */
 
 /* portable threads (portable.c) */
 #define ERRCODE_SG_INVALID_EXPORT		MAKE_SQLSTATE('S','G','X','0','1')
@@ -490,6 +491,7 @@ extern int	sg_max_workers;
 extern int	sg_sweep_interval_s;
 extern int	sg_sweep_limit;
 extern int	sg_run_retention_s;
+extern int	sg_max_run_recoveries;
 extern bool sg_worker_sync_steps;
 extern bool sg_claim_left_more;
 extern bool sg_run_thread_next;

@@ -101,6 +101,7 @@ int			sg_max_workers = 4;
 int			sg_sweep_interval_s = 300;
 int			sg_sweep_limit = 1000;
 int			sg_run_retention_s = 7 * 24 * 3600;
+int			sg_max_run_recoveries = 20;
 bool		sg_worker_sync_steps = false;
 
 #define SG_MAX_WORKERS		64		/* the most stategraph.max_workers allows */
@@ -1435,6 +1436,11 @@ sg_worker_init(void)
 							"How long finished runs stay listed by sg_runs.",
 							NULL, &sg_run_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("stategraph.max_run_recoveries",
+							"Times a background run is taken up again after its worker ended during it.",
+							"Then the run ends with status error (SQLSTATE SG014): a node that crashes the server "
+							"or ends its own backend does not make the run restart for ever.",
+							&sg_max_run_recoveries, 20, 0, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("stategraph.worker_sync_steps",
 							 "Background workers wait for the WAL flush of every step's commit.",
 							 "Off: the workers commit steps asynchronously (synchronous_commit = off), the end of a "
