@@ -17,11 +17,12 @@
  * none is free, the launcher asks an idle worker of another database to
  * give its slot up, and a busy worker that has held its slot for
  * SG_SLICE_MS gives it up after its run (asking for its database again,
- * at the end of the line), one busy worker at a time. A database's last worker that leaves so asks
- * the launcher for a worker when its next delayed run or sweep is due (a
- * timed want), and the time of its database's last sweep is kept in shared
- * memory, so that more databases than stategraph.max_workers all get their
- * runs, delayed runs and sweeps done.
+ * at the end of the line), one busy worker at a time. A database's last
+ * worker that leaves so asks the launcher for a worker when its next
+ * delayed run or sweep is due (a timed want), and the time of its
+ * database's last sweep is kept in shared memory, so that more databases
+ * than stategraph.max_workers all get their runs, delayed runs and sweeps
+ * done.
  *
  * Waking is done at commit, as pg_net does: sg_submit (and CREATE
  * EXTENSION) set a flag, and the transaction callback sets the latch of an
@@ -743,6 +744,7 @@ start_worker(int i, Oid dboid, BackgroundWorkerHandle **handle)
 static void
 share_slots(bool starved)
 {
+	SGWorkerSlot *pick = NULL;
 	Latch	   *latch = NULL;
 	int			i;
 
@@ -753,15 +755,18 @@ share_slots(bool starved)
 		SGWorkerSlot *s = &shared->slots[i];
 
 		if (s->state == SLOT_RUNNING && s->leave)
-			break;				/* one asked already: wait for it */
-		if (s->state == SLOT_RUNNING && s->idle && s->latch != NULL && latch == NULL)
-			latch = s->latch;
+		{
+			pick = NULL;		/* one asked already: wait for it */
+			break;
+		}
+		if (s->state == SLOT_RUNNING && s->idle && s->latch != NULL && pick == NULL)
+			pick = s;
 	}
-	if (i < sg_max_workers)
-		latch = NULL;
-	for (i = 0; latch != NULL && i < sg_max_workers; i++)
-		if (shared->slots[i].latch == latch)
-			shared->slots[i].leave = true;
+	if (pick)
+	{
+		pick->leave = true;
+		latch = pick->latch;
+	}
 	SpinLockRelease(&shared->mutex);
 	if (latch)
 		SetLatch(latch);
@@ -1305,23 +1310,34 @@ leave_if_not_woken(void)
 		proc_exit(0);
 }
 
-/* Asked to leave (idle), or held the slot SG_SLICE_MS while a database has none (busy)? */
+/* Has the launcher asked this idle worker to give its slot to another database (share_slots)? */
 static bool
-should_give_slot_up(bool busy, TimestampTz since)
+asked_to_leave(void)
 {
-	bool		sliced = busy && TimestampDifferenceExceeds(since, GetCurrentTimestamp(), SG_SLICE_MS);
 	bool		leave;
 
 	SpinLockAcquire(&shared->mutex);
-	if (!busy)
-		leave = shared->slots[my_slot].leave;
-	else
-	{
-		/* one busy worker at a time: the others go on until the launcher placed the waiting database */
-		leave = sliced && shared->starved && shared->yielder == 0;
-		if (leave)
-			shared->yielder = my_slot + 1;
-	}
+	leave = shared->slots[my_slot].leave;
+	SpinLockRelease(&shared->mutex);
+	return leave;
+}
+
+/*
+ * Should this busy worker, in its slot since since, give it up now? When a
+ * database has none and it held it SG_SLICE_MS; one busy worker at a time
+ * (the others go on until the launcher placed the waiting database).
+ */
+static bool
+slice_over(TimestampTz since)
+{
+	bool		leave;
+
+	if (!TimestampDifferenceExceeds(since, GetCurrentTimestamp(), SG_SLICE_MS))
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	leave = shared->starved && shared->yielder == 0;
+	if (leave)
+		shared->yielder = my_slot + 1;
 	SpinLockRelease(&shared->mutex);
 	return leave;
 }
@@ -1334,6 +1350,7 @@ sg_worker_main(Datum arg)
 	MemoryContext loop_cxt;
 	TimestampTz started = GetCurrentTimestamp();
 	TimestampTz last_sweep;
+	SGDbTime   *swept;
 
 	my_slot = DatumGetInt32(arg);
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -1353,9 +1370,10 @@ sg_worker_main(Datum arg)
 	/* the database's last sweep, by whichever worker (the first after one interval) */
 	SpinLockAcquire(&shared->mutex);
 	shared->slots[my_slot].connected = true;
-	last_sweep = swept_entry(dboid)->at;
-	if (last_sweep == 0)
-		last_sweep = swept_entry(dboid)->at = started;
+	swept = swept_entry(dboid);
+	if (swept->at == 0)
+		swept->at = started;
+	last_sweep = swept->at;
 	SpinLockRelease(&shared->mutex);
 	GetUserIdAndSecContext(&worker_user, &worker_sec);
 	pgstat_report_appname("stategraph worker");
@@ -1382,11 +1400,11 @@ sg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
-		if (did && should_give_slot_up(true, started))
+		if (did && slice_over(started))
 			give_slot_up(true, 0);
 		if (did)
 			continue;
-		if (should_give_slot_up(false, started))
+		if (asked_to_leave())
 			give_slot_up(false, Min(TimestampTzPlusMilliseconds(last_sweep, sg_sweep_interval_s * 1000L),
 									TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms)));
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
