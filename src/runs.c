@@ -1044,6 +1044,15 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 	}
 }
 
+/* End a claimed run with status error without executing it, and commit. */
+static void
+end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
+{
+	(void) record_step(r, "error", error);
+	commit();
+	current.claimed = false;
+}
+
 /*
  * Execute one due run (claimed in the current transaction, SPI connected),
  * as its owner; false if there was none. The session keeps the thread's
@@ -1073,9 +1082,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		sg_jb_key(&b, "message");
 		sg_jb_string(&b, psprintf("role \"%s\" that submitted the run does not exist", r->owner));
 		sg_jb_end_object(&b);
-		(void) record_step(r, "error", sg_jb_finish(&b));
-		commit();
-		current.claimed = false;
+		end_unexecuted(r, sg_jb_finish(&b), commit);
 		return true;
 	}
 	if (r->recovered && r->recoveries > sg_max_run_recoveries)
@@ -1086,9 +1093,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		e.sqlerrcode = ERRCODE_SG_RUN_ABANDONED;
 		e.message = psprintf("run abandoned: its worker ended %d times while executing it", r->recoveries);
 		e.hint = "See stategraph.max_run_recoveries; the thread keeps the checkpoints of the steps that committed.";
-		(void) record_step(r, "error", error_jsonb(&e));
-		commit();
-		current.claimed = false;
+		end_unexecuted(r, error_jsonb(&e), commit);
 		ereport(LOG,
 				(errmsg("background run %s abandoned: its worker ended %d times while executing it",
 						r->id_text, r->recoveries)));
