@@ -74,13 +74,14 @@ materialize_rows(List *rows)
 
 /*
  * Give every fork in another thread that starts at one of these checkpoints
- * of thread_id (all of them when ids is NULL) an image of its own. Threads
+ * of thread_id (a uuid[] datum; all of them when ids is 0) an image of its
+ * own, before they are removed (here, and by a run's rollback in runs.c). Threads
  * with such forks list thread_id in forked_from, which the partial GIN index
  * threads_forked_from finds (@>) without reading every thread: pruning or
  * deleting every thread stays linear in their number.
  */
-static void
-detach_forks(const char *thread_id, Datum ids)
+void
+sg_detach_forks(const char *thread_id, Datum ids)
 {
 	static SPIPlanPtr plan;
 	static SPIPlanPtr unlink;
@@ -137,7 +138,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	sg_refuse_running_thread(thread_id, "sg_delete_thread");
 	sg_lock_thread(thread_id, false);
 	sg_tasks_cancel_thread(sg_thread_fetch_required(thread_id, true));
-	detach_forks(thread_id, (Datum) 0);
+	sg_detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
 	sg_spi_execute(sg_spi_prepare(&del_checkpoints,
 								  "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1",
@@ -219,7 +220,7 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	foreach(lc, rows)
 		roots = lappend(roots, lfirst(lc));
 	materialize_rows(roots);
-	detach_forks(thread_id, PointerGetDatum(idarr));
+	sg_detach_forks(thread_id, PointerGetDatum(idarr));
 
 	n = sg_spi_execute(sg_spi_prepare(&delete_plan,
 									  "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "

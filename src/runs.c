@@ -842,10 +842,29 @@ roll_back_thread(RunRow *r)
 	static SPIPlanPtr drop_plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+	bool		isnull;
+	bool		created;
+	Datum		ids;
 
-	run_sql(&start_plan, "SELECT start_status FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
+	/*
+	 * The run's checkpoints, and whether it created the thread. A fork made
+	 * from one of them (sg_fork while the run waited for external tasks:
+	 * the thread is free then) gets an image of its own first, as before
+	 * sg_prune or sg_delete_thread removes the checkpoint it starts at.
+	 */
+	run_sql(&start_plan,
+			"SELECT r.start_status, (SELECT pg_catalog.array_agg(c.checkpoint_id) FROM stategraph.checkpoints c "
+			"  WHERE c.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+			"  AND (r.start_head IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.>) r.start_head)) "
+			"FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) $1",
 			1, types, values, NULL);
-	if (sg_spi_text(0, 1) == NULL)
+	created = sg_spi_text(0, 1) == NULL;
+	ids = sg_spi_datum(0, 2, &isnull);
+	if (created)
+		sg_detach_forks(r->thread_id, (Datum) 0);
+	else if (!isnull)
+		sg_detach_forks(r->thread_id, PointerGetDatum(PG_DETOAST_DATUM_COPY(ids)));
+	if (created)
 	{
 		/* the run created the thread */
 		run_sql(&drop_plan,

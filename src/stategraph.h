@@ -418,6 +418,7 @@ typedef void (*SGStepReadyHook) (const char *graph, const char *thread_id);
 extern SGStepReadyHook sg_step_ready_hook;
 extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
+extern void sg_detach_forks(const char *thread_id, Datum ids);	/* retention.c */
 extern void sg_tasks_cancel_graph(const char *graph);
 extern int	sg_tasks_sweep(int limit);
 extern int64 sg_interval_ms(Interval *iv);

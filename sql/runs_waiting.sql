@@ -1,0 +1,71 @@
+--
+-- Background runs waiting for external tasks, and the thread operations
+-- that a waiting run leaves free to happen meanwhile (the thread's lock is
+-- not held while workers work): a fork of a checkpoint of the run, then a
+-- rollback of the run.
+-- Background workers may execute these runs too; every check first waits
+-- for the status it expects, so the outcome is the same whoever executes it.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA runs_waiting;
+SET search_path = runs_waiting;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+-- the status of a run once it is want (CALL sg_work or a worker moves it), or after 30 s
+CREATE FUNCTION status_once(run uuid, want text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE s text;
+BEGIN
+    FOR i IN 1..3000 LOOP
+        SELECT status INTO s FROM sg_runs() WHERE run_id = run;
+        EXIT WHEN s = want;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN s;
+END $$;
+CREATE FUNCTION a(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"log": ["a"]}'::jsonb $$;
+SELECT sg_create_graph('xw', '{"log": "append", "q": "replace"}');
+SELECT sg_add_node('xw', 'a', 'a(jsonb)');
+SELECT sg_add_external_node('xw', 'ext', queue => 'xwq');
+SELECT sg_add_edge('xw', '__start__', 'a');
+SELECT sg_add_edge('xw', 'a', 'ext');
+SELECT sg_add_edge('xw', 'ext', '__end__');
+SELECT sg_compile('xw');
+
+-- 1. a fork of a checkpoint written by a run that is then rolled back keeps its state
+SELECT sg_invoke('xw', '{"q": "first"}', 'f1') ? '__waiting__' AS waiting;
+SELECT sg_complete(task_id, token, '{"log": ["e1"]}') FROM sg_claim('xwq', 'w');
+SELECT sg_submit('xw', '{"q": "second"}', 'f1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_fork('f1', (SELECT checkpoint_id FROM sg_get_state('f1')), 'f1-fork') IS NOT NULL AS forked;
+SELECT sg_cancel(:'run', 'rollback');
+CALL sg_work();
+SELECT status_once(:'run', 'cancelled');
+SELECT "values" FROM sg_get_state('f1');                 -- as before the run
+SELECT next, "values" FROM sg_get_state('f1-fork');      -- the fork reads as it did
+SELECT step, "values" FROM sg_get_state_history('f1-fork');
+SELECT sg_invoke('xw', NULL, 'f1-fork') ? '__waiting__' AS fork_goes_on;
+SELECT sg_complete(task_id, token, '{"log": ["fork"]}') FROM sg_claim('xwq', 'w');
+SELECT "values" FROM sg_get_state('f1-fork');
+
+-- a run that created its thread: rolled back, the thread is gone, a fork of it stays whole
+SELECT sg_submit('xw', '{"q": "new"}', 'f2') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_fork('f2', (SELECT checkpoint_id FROM sg_get_state('f2')), 'f2-fork') IS NOT NULL AS forked;
+SELECT sg_submit('xw', '{"q": "other"}', 'f2', multitask => 'rollback') AS run2 \gset
+CALL sg_work();
+SELECT status_once(:'run', 'cancelled');
+SELECT status_once(:'run2', 'waiting');
+SELECT "values" FROM sg_get_state('f2');                 -- only the second run's
+SELECT next, "values" FROM sg_get_state('f2-fork');
+SELECT sg_cancel(:'run2');
+CALL sg_work();
+SELECT status_once(:'run2', 'cancelled');
+
+SET client_min_messages = warning;
+DROP EXTENSION stategraph CASCADE;
+DROP SCHEMA runs_waiting CASCADE;
