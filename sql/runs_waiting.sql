@@ -2,7 +2,8 @@
 -- Background runs waiting for external tasks, and the thread operations
 -- that a waiting run leaves free to happen meanwhile (the thread's lock is
 -- not held while workers work): a fork of a checkpoint of the run, then a
--- rollback of the run.
+-- rollback of the run; sg_update_state, a new input and sg_delete_thread,
+-- which cancel the tasks the run waits for.
 -- Background workers may execute these runs too; every check first waits
 -- for the status it expects, so the outcome is the same whoever executes it.
 --
@@ -65,6 +66,40 @@ SELECT next, "values" FROM sg_get_state('f2-fork');
 SELECT sg_cancel(:'run2');
 CALL sg_work();
 SELECT status_once(:'run2', 'cancelled');
+
+-- 2. an operation that cancels the tasks a run waits for lets the run go on
+-- sg_update_state: the run goes on from the updated thread
+SELECT sg_submit('xw', '{"q": "u"}', 'u1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_update_state('u1', '{"log": ["by hand"]}', as_node => 'ext') IS NOT NULL AS updated;
+SELECT status FROM sg_tasks('xwq') WHERE thread_id = 'u1';
+CALL sg_work();
+SELECT status_once(:'run', 'success');
+SELECT "values" FROM sg_get_state('u1');
+-- a new input from a client: the run goes on with the new step (waiting for its task)
+SELECT sg_submit('xw', '{"q": "i"}', 'i1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_invoke('xw', '{"q": "client"}', 'i1') ? '__waiting__' AS waiting;
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_complete(task_id, token, '{"log": ["e"]}') FROM sg_claim('xwq', 'w');
+CALL sg_work();
+SELECT status_once(:'run', 'success');
+SELECT "values" FROM sg_get_state('i1');
+-- sg_delete_thread: the run ends (its thread is gone), and the thread id is free again
+SELECT sg_submit('xw', '{"q": "d"}', 'd1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_delete_thread('d1');
+CALL sg_work();
+SELECT status_once(:'run', 'error');
+SELECT error->>'message' AS error FROM sg_runs('d1') WHERE run_id = :'run';
+SELECT sg_submit('xw', '{"q": "d again"}', 'd1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT "values" FROM sg_get_state('d1');
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

@@ -1235,8 +1235,11 @@ sg_run_unrecordable(void)
 
 /*
  * sg_step_ready_hook (tasks.c): the last external task of a waiting step
- * completed in this transaction; the thread's waiting run becomes pending
- * again (it goes on from the thread's head), and a worker wakes at commit.
+ * completed in this transaction, or the thread left the step (its tasks
+ * were cancelled by a new input, sg_update_state, time travel or
+ * sg_delete_thread); the thread's waiting run becomes pending again (it
+ * goes on from the thread's head, or ends with an error if the thread is
+ * gone), and a worker wakes at commit.
  */
 static void
 runs_step_ready(const char *graph, const char *thread_id)

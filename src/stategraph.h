@@ -410,7 +410,8 @@ typedef struct SGExternalTask
 
 /*
  * Called (when set) in the transaction of the completion that leaves a
- * waiting step with no task out, so that background runs can continue the
+ * waiting step with no task out, or that cancels the step's tasks (the
+ * thread left the step), so that background runs can continue the
  * thread after that commit (runs.c sets it; without it, sg_invoke(graph,
  * NULL, thread) or CALL sg_work() continues).
  */

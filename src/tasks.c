@@ -651,7 +651,9 @@ sg_task_sync(SGExternalTask *et, Jsonb **result)
 /*
  * The thread leaves the step its workers are on (new input, time travel,
  * sg_update_state, sg_delete_thread, a cancelled run): cancel its tasks, so
- * that their heartbeats say stop and their results are refused.
+ * that their heartbeats say stop and their results are refused, and let a
+ * background run that waited for them go on (else it waited for ever, and
+ * held up every later run of the thread).
  */
 void
 sg_tasks_cancel_thread(SGThread *th)
@@ -671,6 +673,9 @@ sg_tasks_cancel_thread(SGThread *th)
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
 			1, types, values, NULL, 0);
+	/* a background run waiting for the step no longer waits: it goes on from the thread's head (runs.c) */
+	if (strcmp(th->status, "waiting") == 0 && sg_step_ready_hook != NULL)
+		sg_step_ready_hook(th->graph, th->thread_id);
 }
 
 /*
