@@ -807,6 +807,27 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 	return sg_spi_text(0, 1);
 }
 
+/*
+ * The stop request of a run whose executor is about to record its end,
+ * read under the run row's lock: an sg_cancel (or a multitask submit) that
+ * committed before is seen, and one that comes later waits for the end and
+ * finds the run finished (sg_cancel returns false). Recording the end
+ * regardless left a run cancelled during its last step 'success' (or
+ * 'waiting' for its tasks), its rollback never done.
+ */
+static char *
+stop_requested(RunRow *r)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+
+	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				1, types, values, NULL) == 0)
+		return NULL;
+	return sg_spi_text(0, 1);
+}
+
 /* The error of a failed run as jsonb: {sqlstate, message, detail, hint}. */
 static Jsonb *
 error_jsonb(ErrorData *edata)
@@ -1045,6 +1066,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		}
 		else if (!more)
 			final = final_status(run, &error);
+		if (final && (stop = stop_requested(r)) != NULL)
+			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		stop = record_step(r, final, error);
 		if (final && run != NULL)
 		{
