@@ -3,7 +3,8 @@
 -- that a waiting run leaves free to happen meanwhile (the thread's lock is
 -- not held while workers work): a fork of a checkpoint of the run, then a
 -- rollback of the run; sg_update_state, a new input and sg_delete_thread,
--- which cancel the tasks the run waits for.
+-- which cancel the tasks the run waits for; a rollback of a run that is
+-- pending again once its tasks are done.
 -- Background workers may execute these runs too; every check first waits
 -- for the status it expects, so the outcome is the same whoever executes it.
 --
@@ -100,6 +101,41 @@ SELECT sg_submit('xw', '{"q": "d again"}', 'd1') AS run \gset
 CALL sg_work();
 SELECT status_once(:'run', 'waiting');
 SELECT "values" FROM sg_get_state('d1');
+
+-- 3. a run whose external tasks are done is pending again, with steps taken:
+-- a rollback (sg_cancel, or a submit) removes them, as for a running run
+-- (a graph of its own, so that its queue has only these tasks)
+SELECT sg_create_graph('xw3', '{"log": "append", "q": "replace"}');
+SELECT sg_add_node('xw3', 'a', 'a(jsonb)');
+SELECT sg_add_external_node('xw3', 'ext', queue => 'xwq3');
+SELECT sg_add_edge('xw3', '__start__', 'a');
+SELECT sg_add_edge('xw3', 'a', 'ext');
+SELECT sg_add_edge('xw3', 'ext', '__end__');
+SELECT sg_compile('xw3');
+SELECT sg_invoke('xw3', '{"q": "base"}', 'p1') ? '__waiting__' AS waiting;
+SELECT sg_complete(task_id, token, '{"log": ["e0"]}') FROM sg_claim('xwq3', 'w');
+SELECT sg_submit('xw3', '{"q": "bg"}', 'p1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+BEGIN;
+SELECT sg_complete(task_id, token, '{"log": ["e1"]}') FROM sg_claim('xwq3', 'w');
+SELECT status FROM sg_runs('p1') WHERE run_id = :'run';    -- pending (until a worker takes it)
+SELECT sg_cancel(:'run', 'rollback');
+COMMIT;
+CALL sg_work();
+SELECT status_once(:'run', 'cancelled');
+SELECT "values", next FROM sg_get_state('p1');            -- as before the run
+SELECT sg_submit('xw3', '{"q": "bg2"}', 'p1', multitask => 'enqueue') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+BEGIN;
+SELECT sg_complete(task_id, token, '{"log": ["e2"]}') FROM sg_claim('xwq3', 'w');
+SELECT sg_submit('xw3', '{"q": "other"}', 'p1', multitask => 'rollback') AS run2 \gset
+COMMIT;
+CALL sg_work();
+SELECT status_once(:'run', 'cancelled');
+SELECT status_once(:'run2', 'waiting');
+SELECT "values", next FROM sg_get_state('p1');            -- the first run's steps are gone
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

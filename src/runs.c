@@ -261,15 +261,17 @@ apply_multitask(const char *thread_id, const char *multitask)
 				 errdetail("Run %s is %s.", sg_spi_text(0, 1), sg_spi_text(0, 2)),
 				 errhint("Submit with multitask => 'enqueue' to run after it, or 'interrupt' or "
 						 "'rollback' to stop it first.")));
+	/* a pending run that has taken steps (its external tasks are done) is stopped as a running one */
 	run_sql(&cancel_plan,
 			"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.now() "
-			"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'pending'",
+			"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'pending' AND NOT stepped",
 			1, types, values, NULL);
 	run_sql(&stop_plan,
 			"UPDATE stategraph.runs SET stop_request = $2, "
 			"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) AND stop_request IS NULL",
+			"AND (status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) "
+			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped)) AND stop_request IS NULL",
 			2, types, values, NULL);
 	sg_run_done_at_commit();
 }
@@ -516,12 +518,15 @@ sg_cancel(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = CStringGetTextDatum(action);
 	sg_spi_connect();
-	if (run_sql(&lock_plan, "SELECT status FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	if (run_sql(&lock_plan, "SELECT status, stepped FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 				1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("run %s does not exist", sg_uuid_to_cstring(PG_GETARG_UUID_P(0)))));
 	status = sg_spi_text(0, 1);
+	/* a pending run that has taken steps (its external tasks are done) is stopped as a running one */
+	if (strcmp(status, "pending") == 0 && strcmp(sg_spi_text(0, 2), "t") == 0)
+		status = "running";
 	if (strcmp(status, "pending") == 0)
 		run_sql(&cancel_plan,
 				"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
