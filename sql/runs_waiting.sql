@@ -4,7 +4,7 @@
 -- not held while workers work): a fork of a checkpoint of the run, then a
 -- rollback of the run; sg_update_state, a new input and sg_delete_thread,
 -- which cancel the tasks the run waits for; a rollback of a run that is
--- pending again once its tasks are done.
+-- pending again once its tasks are done; finished tasks expiring.
 -- Background workers may execute these runs too; every check first waits
 -- for the status it expects, so the outcome is the same whoever executes it.
 --
@@ -136,6 +136,27 @@ CALL sg_work();
 SELECT status_once(:'run', 'cancelled');
 SELECT status_once(:'run2', 'waiting');
 SELECT "values", next FROM sg_get_state('p1');            -- the first run's steps are gone
+
+-- 4. finished tasks expire after stategraph.run_retention (RUNTIME.md
+-- "Retention"), but not the results a step still waits to go on with
+SELECT sg_create_graph('xw4', '{"log": "append"}');
+SELECT sg_add_external_node('xw4', 'e1', queue => 'xwq4');
+SELECT sg_add_external_node('xw4', 'e2', queue => 'xwq4');
+SELECT sg_add_edge('xw4', '__start__', 'e1');
+SELECT sg_add_edge('xw4', '__start__', 'e2');
+SELECT sg_add_edge('xw4', 'e1', '__end__');
+SELECT sg_add_edge('xw4', 'e2', '__end__');
+SELECT sg_compile('xw4');
+SELECT jsonb_array_length(sg_invoke('xw4', '{"log": []}', 'two')->'__waiting__') AS waiting;
+SELECT node FROM sg_claim('xwq4', 'w') c, LATERAL sg_complete(c.task_id, c.token, jsonb_build_object('log', jsonb_build_array(c.node))) x;
+SELECT status, count(*) FROM sg_tasks() GROUP BY status ORDER BY status;
+SET stategraph.run_retention = 0;
+CALL sg_work();
+RESET stategraph.run_retention;
+SELECT status, count(*) FROM sg_tasks() GROUP BY status ORDER BY status;
+SELECT thread_id, node, status FROM sg_tasks() WHERE status <> 'queued' ORDER BY thread_id;  -- of a head checkpoint
+SELECT node FROM sg_claim('xwq4', 'w') c, LATERAL sg_complete(c.task_id, c.token, jsonb_build_object('log', jsonb_build_array(c.node))) x;
+SELECT "values", next FROM sg_get_state('two');          -- both results
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

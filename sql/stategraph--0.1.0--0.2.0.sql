@@ -434,6 +434,8 @@ CREATE INDEX tasks_leases ON stategraph.tasks (lease_expires_at) WHERE status OP
 -- partial, so that a completion does not add an index entry
 CREATE INDEX tasks_thread ON stategraph.tasks (thread_id, checkpoint_id)
     WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']);
+-- finished tasks, for their expiry after stategraph.run_retention (as runs_finished)
+CREATE INDEX tasks_finished ON stategraph.tasks (finished_at) WHERE finished_at IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks_seq_seq', '');  -- queue order survives a restore
 

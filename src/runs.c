@@ -1420,8 +1420,8 @@ sweep_threads(const char *last, int limit)
 }
 
 /*
- * One sweep: expired leases of external tasks, finished runs older than
- * stategraph.run_retention, then expired threads, window by window from
+ * One sweep: expired leases of external tasks, finished runs and tasks
+ * older than stategraph.run_retention, then expired threads, window by window from
  * where the last sweep stopped, until limit of them are removed or pruned
  * or SWEEP_MAX_READ threads were read. *more says whether this pass over
  * the threads goes on (the next sweep continues it; otherwise the next
@@ -1443,6 +1443,7 @@ sg_sweep(int limit, bool *more)
 				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) "
 				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2))",
 				   2, types, values, NULL);
+	done += sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
 	while (threads < (uint64) limit && read < SWEEP_MAX_READ)
 	{
 		char	   *last;

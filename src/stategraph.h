@@ -422,6 +422,7 @@ extern void sg_tasks_cancel_thread(SGThread *th);
 extern void sg_detach_forks(const char *thread_id, Datum ids);	/* retention.c */
 extern void sg_tasks_cancel_graph(const char *graph);
 extern int	sg_tasks_sweep(int limit);
+extern uint64 sg_tasks_expire(int retention_s, int limit);
 extern int64 sg_interval_ms(Interval *iv);
 
 /* ---------------------------------------------------------------------------

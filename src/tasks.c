@@ -819,6 +819,32 @@ sg_tasks_sweep(int limit)
 	return sweep_leases(limit, true);
 }
 
+/*
+ * Remove up to limit tasks that finished (completed, failed, cancelled)
+ * more than retention_s seconds ago, as runs expire (runs.c's sg_sweep),
+ * except those of a thread's head checkpoint: a step that waits keeps the
+ * results of its completed tasks in their rows until it goes on. A task
+ * whose row is gone is queued anew if its step is ever taken again (time
+ * travel to it). SPI is connected; returns the number removed.
+ */
+uint64
+sg_tasks_expire(int retention_s, int limit)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(retention_s), Int32GetDatum(limit)};
+
+	return run_sql(&plan,
+				   "DELETE FROM stategraph.tasks WHERE task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+				   "SELECT k.task_id FROM stategraph.tasks k WHERE k.finished_at OPERATOR(pg_catalog.<) "
+				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) "
+				   "AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['completed', 'failed', 'cancelled']) "
+				   "AND NOT EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) k.thread_id "
+				   "  AND t.head OPERATOR(pg_catalog.=) k.checkpoint_id) "
+				   "LIMIT $2))",
+				   2, types, values, NULL, 0);
+}
+
 /* stategraph.sg_sweep_leases(limit): the sweep, for background workers and cron jobs. */
 Datum
 sg_sweep_leases(PG_FUNCTION_ARGS)
