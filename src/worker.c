@@ -1448,10 +1448,10 @@ sg_worker_init(void)
 							NULL, &sg_sweep_interval_s, 300, 1, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.sweep_limit",
-							"Threads (and finished runs) one retention sweep removes at most.",
+							"Threads (and finished runs and tasks) one retention sweep removes at most.",
 							NULL, &sg_sweep_limit, 1000, 1, INT_MAX, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.run_retention",
-							"How long finished runs stay listed by sg_runs.",
+							"How long finished runs and tasks stay listed by sg_runs and sg_tasks.",
 							NULL, &sg_run_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.max_run_recoveries",
