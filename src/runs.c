@@ -83,6 +83,7 @@ bool		sg_claim_left_more = false;
 bool		sg_run_thread_next = false;
 
 #define SG_SUBMIT_LOCK_FIELD4	0x5348	/* the thread's submit lock (the run lock is 0x5347) */
+#define SG_KEY_LOCK_FIELD4		0x534B	/* an idempotency key's submits ('SK') */
 #define ACTIVE "ARRAY['pending', 'running', 'waiting']"
 
 /* A claimed run. */
@@ -215,6 +216,28 @@ check_submit_args(FunctionCallInfo fcinfo, const char **multitask, Interval **af
 				 errhint("Only a thread has checkpoints to resume from.")));
 }
 
+/*
+ * Serialize the submits of one idempotency key (of this role and graph)
+ * until the end of the transaction, before anything else is decided: a
+ * submit that waits for its twin's commit then finds its run and returns
+ * it having changed nothing. Without it, a twin naming another thread
+ * applied its multitask rule there (cancelling or stopping that thread's
+ * run) before its insert met the first one's key.
+ */
+static void
+lock_key_submits(const char *graph, const char *key)
+{
+	const char *owner = GetUserNameFromId(GetUserId(), false);
+	LOCKTAG		tag;
+	uint64		h;
+
+	h = hash_bytes_extended((const unsigned char *) key, strlen(key), 0x534B) ^
+		hash_bytes_extended((const unsigned char *) graph, strlen(graph), 0x5347) ^
+		hash_bytes_extended((const unsigned char *) owner, strlen(owner), 0x5348);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_KEY_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
 /* The run_id of an earlier submit with this idempotency key, or NULL. */
 static pg_uuid_t *
 find_idempotent(const char *graph, const char *key)
@@ -325,6 +348,8 @@ sg_submit(PG_FUNCTION_ARGS)
 	sg_graph_check_privileges(g);
 	if (!PG_ARGISNULL(1))
 		sg_check_update(g, "input", PG_GETARG_JSONB_P(1));
+	if (key)
+		lock_key_submits(graph, key);
 	if (thread_id)
 		lock_thread_submits(thread_id);
 	if (key && (id = find_idempotent(graph, key)) != NULL)
