@@ -1386,6 +1386,44 @@ sweep_window(char **last)
 }
 
 /*
+ * The expired threads t of the retention sweep, with their policy p: not
+ * updated for the ttl of their graph (or the default), none with an active
+ * run or tasks out, a pending interrupt, or (for keep_latest) no more
+ * checkpoints than it keeps. FROM and WHERE of a query that adds its own
+ * conditions on t.
+ */
+#define SWEEP_EXPIRED \
+	"FROM stategraph.threads t " \
+	"CROSS JOIN LATERAL (SELECT * FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) t.graph " \
+	"  OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
+	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
+	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
+	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ")) " \
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
+	"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed'])) " \
+	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR (SELECT pg_catalog.count(*) FROM " \
+	"  (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
+	"   LIMIT COALESCE(p.keep_last, 1) OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "
+
+/*
+ * Is this thread, whose lock this session now holds, still expired? The
+ * batch was listed before its threads were locked: one may have been
+ * written since (a new input, a submitted run), and removing it then
+ * would lose what was just written.
+ */
+static bool
+still_expired(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	return run_sql(&plan, "SELECT 1 " SWEEP_EXPIRED "AND t.thread_id OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 1;
+}
+
+/*
  * Remove or prune up to limit expired threads after the cursor and up to
  * last (never one with an active run or tasks out, a pending interrupt, or
  * that another session holds); moves the cursor past what it looked at.
@@ -1407,20 +1445,9 @@ sweep_threads(const char *last, int limit)
 				done = 0;
 
 	n = run_sql(&plan,
-				"SELECT t.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM stategraph.threads t "
-				"CROSS JOIN LATERAL (SELECT * FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) t.graph "
-				"  OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p "
-				"WHERE ($1::pg_catalog.text IS NULL OR t.thread_id OPERATOR(pg_catalog.>) $1) "
+				"SELECT t.thread_id, p.strategy, COALESCE(p.keep_last, 1) " SWEEP_EXPIRED
+				"AND ($1::pg_catalog.text IS NULL OR t.thread_id OPERATOR(pg_catalog.>) $1) "
 				"AND t.thread_id OPERATOR(pg_catalog.<=) $2 "
-				"AND p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) "
-				"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' "
-				"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-				"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ")) "
-				"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-				"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed'])) "
-				"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR (SELECT pg_catalog.count(*) FROM "
-				"  (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-				"   LIMIT COALESCE(p.keep_last, 1) OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "
 				"ORDER BY t.thread_id LIMIT $3",
 				3, types, values, nulls);
 	tt = SPI_tuptable;
@@ -1435,9 +1462,12 @@ sweep_threads(const char *last, int limit)
 		CHECK_FOR_INTERRUPTS();
 		if (!sg_try_lock_thread(thread_id))
 			continue;			/* running in another session now: next pass */
-		(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
+		if (still_expired(thread_id))
+		{
+			(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
+			done++;
+		}
 		sg_unlock_thread(thread_id, false);
-		done++;
 	}
 	/* a full batch may leave expired threads in the window: go on after the last one */
 	set_sweep_cursor(n == (uint64) limit ? SPI_getvalue(tt->vals[n - 1], tt->tupdesc, 1) : last);
