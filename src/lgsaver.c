@@ -2633,14 +2633,50 @@ sg_lg_delete_thread_rows(const char *thread_id)
 }
 
 /*
+ * The expired LangGraph.js threads l of the sweep, with the default
+ * retention p, their last checkpoint time read by the subquery lsub
+ * (thread_id, updated): see sg_lg_sweep.
+ */
+#define LG_SWEEP_EXPIRED(lsub) \
+	"SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM (" lsub ") l, " \
+	"(SELECT * FROM stategraph.retention r WHERE r.graph IS NULL) p " \
+	"WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
+	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c " \
+	"  WHERE c.thread_id OPERATOR(pg_catalog.=) l.thread_id GROUP BY c.checkpoint_ns " \
+	"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1))) " \
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) l.thread_id " \
+	"  AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.channel OPERATOR(pg_catalog.=) '__interrupt__' " \
+	"  AND x.checkpoint_id OPERATOR(pg_catalog.=) (SELECT h.checkpoint_id FROM stategraph.lg_checkpoints h " \
+	"    WHERE h.thread_id OPERATOR(pg_catalog.=) l.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) '' " \
+	"    ORDER BY h.checkpoint_id DESC LIMIT 1)) "
+
+/*
+ * Is this LangGraph.js thread, whose lock this session now holds, still
+ * expired? A put may have committed since the sweep listed its batch.
+ */
+static bool
+lg_still_expired(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(thread_id)};
+
+	sg_spi_prepare(&plan,
+				   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
+									"WHERE thread_id OPERATOR(pg_catalog.=) $1 GROUP BY thread_id"), 1, types);
+	return sg_spi_execute(plan, args, NULL, 0) == 1;
+}
+
+/*
  * The retention sweep of LangGraph.js threads: they have no graph, so the
  * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
  * whose checkpoints is newer than the ttl is deleted whole ('delete'), or
  * keeps the newest keep_last checkpoints of each namespace ('keep_latest',
  * LangGraph's prune). As for stategraph's threads, a thread waiting on an
  * interrupt (its newest root checkpoint has an __interrupt__ write) and one
- * being written (a put holds its lock) are left for later. At most limit
- * threads; returns how many were deleted or pruned.
+ * being written (a put holds its lock) are left for later, and one written
+ * since the batch was listed is looked at again under its lock. At most
+ * limit threads; returns how many were deleted or pruned.
  */
 uint64
 sg_lg_sweep(int limit)
@@ -2659,18 +2695,8 @@ sg_lg_sweep(int limit)
 									  "WHERE graph IS NULL AND ttl IS NOT NULL", 0, NULL), NULL, NULL, 1) == 0)
 		return 0;
 	sg_spi_prepare(&plan,
-				   "SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM "
-				   "(SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints GROUP BY thread_id) l, "
-				   "(SELECT * FROM stategraph.retention r WHERE r.graph IS NULL) p "
-				   "WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) "
-				   "AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c "
-				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) l.thread_id GROUP BY c.checkpoint_ns "
-				   "  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1))) "
-				   "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) l.thread_id "
-				   "  AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.channel OPERATOR(pg_catalog.=) '__interrupt__' "
-				   "  AND x.checkpoint_id OPERATOR(pg_catalog.=) (SELECT h.checkpoint_id FROM stategraph.lg_checkpoints h "
-				   "    WHERE h.thread_id OPERATOR(pg_catalog.=) l.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) '' "
-				   "    ORDER BY h.checkpoint_id DESC LIMIT 1)) "
+				   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
+									"GROUP BY thread_id")
 				   "ORDER BY l.updated LIMIT $1", 1, types);
 	n = sg_spi_execute(plan, args, NULL, 0);
 	tt = SPI_tuptable;
@@ -2684,6 +2710,8 @@ sg_lg_sweep(int limit)
 		CHECK_FOR_INTERRUPTS();
 		if (!lg_lock_mode(thread_id, "", true))
 			continue;			/* a put is running: next time */
+		if (!lg_still_expired(thread_id))
+			continue;			/* written meanwhile (the lock goes with the transaction) */
 		if (strcmp(strategy, "delete") == 0)
 			(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 		else
