@@ -4,7 +4,8 @@
 -- not held while workers work): a fork of a checkpoint of the run, then a
 -- rollback of the run; sg_update_state, a new input and sg_delete_thread,
 -- which cancel the tasks the run waits for; a rollback of a run that is
--- pending again once its tasks are done; finished tasks expiring.
+-- pending again once its tasks are done; finished tasks expiring; sg_prune
+-- of a waiting run's thread.
 -- Background workers may execute these runs too; every check first waits
 -- for the status it expects, so the outcome is the same whoever executes it.
 --
@@ -136,6 +137,9 @@ CALL sg_work();
 SELECT status_once(:'run', 'cancelled');
 SELECT status_once(:'run2', 'waiting');
 SELECT "values", next FROM sg_get_state('p1');            -- the first run's steps are gone
+SELECT sg_cancel(:'run2');
+CALL sg_work();
+SELECT status_once(:'run2', 'cancelled');
 
 -- 4. finished tasks expire after stategraph.run_retention (RUNTIME.md
 -- "Retention"), but not the results a step still waits to go on with
@@ -157,6 +161,20 @@ SELECT status, count(*) FROM sg_tasks() GROUP BY status ORDER BY status;
 SELECT thread_id, node, status FROM sg_tasks() WHERE status <> 'queued' ORDER BY thread_id;  -- of a head checkpoint
 SELECT node FROM sg_claim('xwq4', 'w') c, LATERAL sg_complete(c.task_id, c.token, jsonb_build_object('log', jsonb_build_array(c.node))) x;
 SELECT "values", next FROM sg_get_state('two');          -- both results
+
+-- 5. sg_prune on the thread of a run waiting for its tasks keeps the
+-- checkpoint a rollback of the run goes back to
+SELECT sg_invoke('xw3', '{"q": "p0"}', 'pr1') ? '__waiting__' AS waiting;
+SELECT sg_complete(task_id, token, '{"log": ["e0"]}') FROM sg_claim('xwq3', 'w');
+SELECT sg_submit('xw3', '{"q": "bg"}', 'pr1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_prune(keep_last => 1, thread_id => 'pr1') AS pruned;
+SELECT sg_cancel(:'run', 'rollback');
+CALL sg_work();
+SELECT status_once(:'run', 'cancelled');
+SELECT status, next, checkpoints FROM sg_threads() WHERE thread_id = 'pr1';
+SELECT "values", next FROM sg_get_state('pr1');           -- as before the run
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

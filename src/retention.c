@@ -172,7 +172,12 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	ArrayType  *idarr;
 
 
-	/* the rows to remove: never the head, nor the newest keep_last */
+	/*
+	 * The rows to remove: never the head, nor the newest keep_last, nor the
+	 * checkpoint a background run still active on the thread (waiting for
+	 * external tasks: the thread is free) started from, which a rollback of
+	 * that run makes the head again.
+	 */
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = older_than ? IntervalPGetDatum(older_than) : (Datum) 0;
 	values[2] = Int32GetDatum(keep_last);
@@ -186,7 +191,10 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 									  "AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL ("
 									  "     SELECT k.checkpoint_id FROM stategraph.checkpoints k "
 									  "     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
-									  "     ORDER BY k.checkpoint_id DESC LIMIT $3))",
+									  "     ORDER BY k.checkpoint_id DESC LIMIT $3)) "
+									  "AND NOT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
+									  "     AND r.start_head OPERATOR(pg_catalog.=) c.checkpoint_id "
+									  "     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
 									  3, types), values, nulls, 0);
 	if (n == 0)
 		return 0;
