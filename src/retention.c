@@ -150,11 +150,30 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The checkpoints of thread $1 that sg_prune removes: never the head, nor the newest keep_last ($3). */
+#define PRUNE_SELECT \
+	"SELECT c.checkpoint_id FROM stategraph.checkpoints c " \
+	"JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id " \
+	"WHERE c.thread_id OPERATOR(pg_catalog.=) $1 " \
+	"AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head " \
+	"AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) " \
+	"     (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) " \
+	"AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL (" \
+	"     SELECT k.checkpoint_id FROM stategraph.checkpoints k " \
+	"     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 " \
+	"     ORDER BY k.checkpoint_id DESC LIMIT $3)) "
+/* ... nor the checkpoint an active background run started from (runs exist from 0.2.0 on) */
+#define RUN_START_KEPT \
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 " \
+	"     AND r.start_head OPERATOR(pg_catalog.=) c.checkpoint_id " \
+	"     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))"
+
 /* Prune a thread whose lock and row this transaction holds; returns the checkpoints removed. */
 static uint64
 prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 {
 	static SPIPlanPtr select_plan;
+	static SPIPlanPtr select_plan_010;	/* the 0.1.0 schema (before ALTER EXTENSION UPDATE): no runs */
 	static SPIPlanPtr roots_plan;
 	static SPIPlanPtr refs_plan;
 	static SPIPlanPtr delete_plan;
@@ -181,20 +200,8 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = older_than ? IntervalPGetDatum(older_than) : (Datum) 0;
 	values[2] = Int32GetDatum(keep_last);
-	n = sg_spi_execute(sg_spi_prepare(&select_plan,
-									  "SELECT c.checkpoint_id FROM stategraph.checkpoints c "
-									  "JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-									  "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
-									  "AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head "
-									  "AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) "
-									  "     (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) "
-									  "AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL ("
-									  "     SELECT k.checkpoint_id FROM stategraph.checkpoints k "
-									  "     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
-									  "     ORDER BY k.checkpoint_id DESC LIMIT $3)) "
-									  "AND NOT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
-									  "     AND r.start_head OPERATOR(pg_catalog.=) c.checkpoint_id "
-									  "     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
+	n = sg_spi_execute(sg_spi_prepare(sg_schema_is_010() ? &select_plan_010 : &select_plan,
+									  sg_schema_is_010() ? PRUNE_SELECT : PRUNE_SELECT RUN_START_KEPT,
 									  3, types), values, nulls, 0);
 	if (n == 0)
 		return 0;
