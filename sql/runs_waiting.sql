@@ -5,12 +5,13 @@
 -- rollback of the run; sg_update_state, a new input and sg_delete_thread,
 -- which cancel the tasks the run waits for; a rollback of a run that is
 -- pending again once its tasks are done; finished tasks expiring; sg_prune
--- of a waiting run's thread.
+-- of a waiting run's thread; retention set by a role that may not.
 -- Background workers may execute these runs too; every check first waits
 -- for the status it expects, so the outcome is the same whoever executes it.
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
+DROP ROLE IF EXISTS regress_sg_rw_other;
 CREATE SCHEMA runs_waiting;
 SET search_path = runs_waiting;
 CREATE EXTENSION stategraph;
@@ -175,6 +176,21 @@ CALL sg_work();
 SELECT status_once(:'run', 'cancelled');
 SELECT status, next, checkpoints FROM sg_threads() WHERE thread_id = 'pr1';
 SELECT "values", next FROM sg_get_state('pr1');           -- as before the run
+
+-- 6. sg_set_retention by a role that may not: said plainly (42501), nothing stored
+CREATE ROLE regress_sg_rw_other;
+GRANT USAGE ON SCHEMA runs_waiting TO regress_sg_rw_other;
+SET ROLE regress_sg_rw_other;
+\set VERBOSITY default
+SELECT sg_set_retention('xw', '0 s');
+SELECT sg_set_retention(NULL, '0 s');
+\set VERBOSITY terse
+SELECT sg_set_retention('xw', '0 s');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) AS settings FROM stategraph.retention;
+DROP OWNED BY regress_sg_rw_other;
+DROP ROLE regress_sg_rw_other;
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

@@ -113,8 +113,8 @@ sg_schema_is_010(void)
  * definition; row-level security would silently skip the rows, so the
  * refusal is explicit. Superusers own everything.
  */
-static void
-require_owner(const char *graph)
+void
+sg_graph_require_owner(const char *graph)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
@@ -616,7 +616,7 @@ sg_add_node(PG_FUNCTION_ARGS)
 		check_retry(a.extra, a.node);
 
 	sg_spi_connect();
-	require_owner(a.graph);
+	sg_graph_require_owner(a.graph);
 	channels = graph_channels(a.graph);
 	if (sg_jsonb_get(channels, a.node) != NULL)
 		ereport(ERROR,
@@ -682,7 +682,7 @@ sg_add_external_node(PG_FUNCTION_ARGS)
 		check_retry(retry, node);
 
 	sg_spi_connect();
-	require_owner(graph);
+	sg_graph_require_owner(graph);
 	channels = graph_channels(graph);
 	if (sg_jsonb_get(channels, node) != NULL)
 		ereport(ERROR,
@@ -730,7 +730,7 @@ insert_edge(const char *graph, Datum sources, const char *target)
 	Datum		values[3];
 
 	sg_spi_connect();
-	require_owner(graph);
+	sg_graph_require_owner(graph);
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = sources;
 	values[2] = CStringGetTextDatum(target);
@@ -880,7 +880,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 				 errhint("For example '{\"true\": \"a\", \"false\": \"b\"}'.")));
 
 	sg_spi_connect();
-	require_owner(a.graph);
+	sg_graph_require_owner(a.graph);
 	forget_dropped_routers(a.values);
 	if (sg_spi_run(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 							"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
@@ -1321,7 +1321,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	int			i;
 
 	sg_spi_connect();
-	require_owner(graph);
+	sg_graph_require_owner(graph);
 	channels = graph_channels(graph);
 	load_draft(graph, &d);
 	validate_draft(&d, graph);
@@ -1369,7 +1369,7 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 
 	sg_spi_connect();
-	require_owner(graph);
+	sg_graph_require_owner(graph);
 	sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 			   1, types, values, NULL);
 	sg_tasks_cancel_graph(graph);	/* its workers' results could not be taken */

@@ -1524,6 +1524,7 @@ Datum
 sg_set_retention(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr graph_plan;
+	static SPIPlanPtr default_plan;
 	static SPIPlanPtr set_plan;
 	char	   *graph = PG_ARGISNULL(0) ? NULL : sg_arg_text(fcinfo, 0, "graph");
 	Interval   *ttl = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
@@ -1560,6 +1561,25 @@ sg_set_retention(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("graph \"%s\" does not exist", graph),
 				 errhint("Pass graph => NULL to set the default of every graph.")));
+	/* who may set it (the policy retention_owner), said plainly rather than as a policy violation */
+	if (graph)
+		sg_graph_require_owner(graph);
+	else
+	{
+		bool		isnull;
+
+		run_sql(&default_plan,
+				"SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') OR (SELECT r.rolbypassrls FROM pg_catalog.pg_roles r "
+				"  WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) "
+				"FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) 'stategraph.retention'::pg_catalog.regclass",
+				0, NULL, NULL, NULL);
+		if (!DatumGetBool(sg_spi_datum(0, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only the owner of the extension or a superuser may set the default retention"),
+					 errdetail("The default applies to the threads of every graph."),
+					 errhint("Set the retention of a graph you own with sg_set_retention(graph, ...).")));
+	}
 	run_sql(&set_plan,
 			"INSERT INTO stategraph.retention (graph, ttl, strategy, keep_last) VALUES ($1, $2, $3, $4) "
 			"ON CONFLICT (graph) DO UPDATE SET ttl = EXCLUDED.ttl, strategy = EXCLUDED.strategy, "

@@ -575,6 +575,7 @@ extern void sg_refuse_running_thread(const char *thread_id, const char *what);
 extern void sg_require_function(Oid fn, const char *what, const char *name, const char *graph);
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 extern bool sg_schema_is_010(void);
+extern void sg_graph_require_owner(const char *graph);	/* graph.c: 42501 unless the graph's owner */
 
 /* ---------------------------------------------------------------------------
  * One namespace of thread ids, across roles and both kinds of thread (thread_ids.c)
