@@ -5,7 +5,8 @@
 -- rollback of the run; sg_update_state, a new input and sg_delete_thread,
 -- which cancel the tasks the run waits for; a rollback of a run that is
 -- pending again once its tasks are done; finished tasks expiring; sg_prune
--- of a waiting run's thread; retention set by a role that may not.
+-- of a waiting run's thread; a rollback back onto a waiting step;
+-- retention set by a role that may not.
 -- Background workers may execute these runs too; every check first waits
 -- for the status it expects, so the outcome is the same whoever executes it.
 --
@@ -177,7 +178,22 @@ SELECT status_once(:'run', 'cancelled');
 SELECT status, next, checkpoints FROM sg_threads() WHERE thread_id = 'pr1';
 SELECT "values", next FROM sg_get_state('pr1');           -- as before the run
 
--- 6. sg_set_retention by a role that may not: said plainly (42501), nothing stored
+-- 6. a rollback that puts the thread back on a step waiting for workers
+-- queues that step's tasks again (the stopped run's new input cancelled them)
+SELECT sg_invoke('xw3', '{"q": "w0"}', 'rw1') ? '__waiting__' AS waiting;
+SELECT sg_submit('xw3', '{"q": "bg"}', 'rw1') AS run \gset
+CALL sg_work();
+SELECT status_once(:'run', 'waiting');
+SELECT sg_cancel(:'run', 'rollback');
+CALL sg_work();
+SELECT status_once(:'run', 'cancelled');
+SELECT status, next FROM sg_threads() WHERE thread_id = 'rw1';
+SELECT t.status, t.checkpoint_id = s.checkpoint_id AS of_the_head
+FROM stategraph.tasks t, sg_get_state('rw1') s WHERE t.thread_id = 'rw1' ORDER BY t.seq;
+SELECT sg_complete(task_id, token, '{"log": ["e"]}') FROM sg_claim('xwq3', 'w');
+SELECT "values", next FROM sg_get_state('rw1');
+
+-- 7. sg_set_retention by a role that may not: said plainly (42501), nothing stored
 CREATE ROLE regress_sg_rw_other;
 GRANT USAGE ON SCHEMA runs_waiting TO regress_sg_rw_other;
 SET ROLE regress_sg_rw_other;

@@ -934,8 +934,17 @@ roll_back_thread(RunRow *r)
 		run_sql(&thread_plan,
 				"UPDATE stategraph.threads t SET head = r.start_head, status = r.start_status, "
 				"updated_at = pg_catalog.clock_timestamp() FROM stategraph.runs r "
-				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND t.thread_id OPERATOR(pg_catalog.=) r.thread_id",
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND t.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+				"RETURNING t.status, t.head",
 				1, types, values, NULL);
+		/* back on a step that waits for workers: its tasks, which the run cancelled, are queued again */
+		if (SPI_processed == 1 && strcmp(sg_spi_text(0, 1), "waiting") == 0)
+		{
+			pg_uuid_t	head;
+
+			if (sg_spi_uuid(0, 2, &head))
+				sg_tasks_requeue_step(r->thread_id, &head);
+		}
 	}
 	sg_state_cache_forget(r->thread_id);
 }

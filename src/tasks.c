@@ -679,6 +679,32 @@ sg_tasks_cancel_thread(SGThread *th)
 }
 
 /*
+ * A rollback (runs.c) put the thread back on a step that waits for
+ * workers, and the stopped run had cancelled that step's tasks (its new
+ * input left the step): queue them again, so that the step goes on as
+ * before the run instead of waiting for tasks nobody can claim.
+ */
+void
+sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2] = {CStringGetTextDatum(thread_id), uuid_datum(checkpoint_id)};
+	uint64		n,
+				i;
+
+	n = run_sql(&plan,
+				"UPDATE stategraph.tasks SET status = 'queued', attempt = 0, token = NULL, worker = NULL, "
+				"visible_at = pg_catalog.now(), lease_expires_at = NULL, result = NULL, interrupt = NULL, "
+				"lost = false, finished_at = NULL, updated_at = pg_catalog.now() "
+				"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_id OPERATOR(pg_catalog.=) $2 "
+				"AND status OPERATOR(pg_catalog.=) 'cancelled' RETURNING queue",
+				2, types, values, NULL, 0);
+	for (i = 0; i < n; i++)
+		note_new_work(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+}
+
+/*
  * The graph is dropped: its tasks still out can never be completed (the
  * update is checked against the graph), so workers must not claim them.
  */
