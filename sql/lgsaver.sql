@@ -243,8 +243,28 @@ SELECT sg_lg_put('lgs-alice', '', '1ef00000-0000-6000-8000-000000000007',
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000009", "ts": "x", "channel_values": {"secret": "bob''s"},
       "channel_versions": {"secret": 2}, "versions_seen": {}}',
     '{"source": "fork", "step": 0}', '{"secret": 2}');
+-- nor add rows there with plain SQL (the functions need INSERT granted): a
+-- newer checkpoint of his own would be the newest a superuser's sg_prune keeps
+INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_id, checkpoint, metadata, blobs, created_at)
+VALUES ('lgs-alice', 'ffffffff-ffff-6fff-bfff-ffffffffffff', '{}', '{}', '{}', '2000-01-01');
+INSERT INTO stategraph.lg_blobs (thread_id, channel, writer, version, value)
+VALUES ('lgs-alice', 'secret', 'ffffffff-ffff-6fff-bfff-ffffffffffff', '1', '"bob''s"');
+INSERT INTO stategraph.lg_writes (thread_id, checkpoint_id, task_id, idx, channel, value)
+VALUES ('lgs-alice', '1ef00000-0000-6000-8000-000000000007', 't', -3, '__interrupt__', '{}');
+SELECT sg_lg_put_writes('lgs-alice', '', '1ef00000-0000-6000-8000-000000000007', 'task-b', '[["__interrupt__", {}]]');
+-- his own rows cannot be moved there either, nor can he claim hers
+INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_id, checkpoint, metadata, blobs)
+VALUES ('lgs-bob-own', 'ffffffff-ffff-6fff-bfff-ffffffffffff', '{}', '{}', '{}');
+UPDATE stategraph.lg_checkpoints SET thread_id = 'lgs-alice' WHERE thread_id = 'lgs-bob-own';
+SELECT stategraph.lg_thread_owner_is('lgs-alice', 'regress_lg_alice') AS asks_nothing_of_hers,
+       stategraph.lg_thread_owner_is('lgs-alice', 'regress_lg_bob') AS not_his,
+       stategraph.lg_thread_owner_is('lgs-bob-own', 'regress_lg_bob') AS his;
+DELETE FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-bob-own';
 RESET ROLE;
+SELECT sg_prune(keep_last => 1, thread_id => 'lgs-alice') AS pruned;
 SELECT owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgs-alice' GROUP BY owner;
+SELECT count(*) AS strangers_rows FROM stategraph.lg_blobs WHERE thread_id = 'lgs-alice' AND owner <> 'regress_lg_alice';
+SELECT count(*) AS strangers_writes FROM stategraph.lg_writes WHERE thread_id = 'lgs-alice';
 DELETE FROM stategraph.lg_checkpoints WHERE owner = 'regress_lg_alice';
 DELETE FROM stategraph.lg_blobs WHERE owner = 'regress_lg_alice';
 -- a thread of a group role: a member's checkpoints, values and writes are the
