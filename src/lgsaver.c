@@ -59,7 +59,12 @@
  *
  * Pruning (prune, delete_for_runs) removes checkpoint rows, then values no
  * surviving checkpoint refers to; a surviving value whose base goes away is
- * rewritten whole first.
+ * rewritten whole first. A put in flight builds on rows a pruner cannot see
+ * yet: it share-locks the checkpoint it extends (and that of a base its
+ * appends name) until it commits, so a pruner removing that checkpoint
+ * waits and then, its next statements seeing the new checkpoint, keeps or
+ * rewrites what it reads; a pruner or delete of given threads also takes the
+ * writers' locks of their namespaces first.
  *
  * stategraph's own maintenance covers these threads through the sg_lg_
  * functions at the end of this file, which retention.c (sg_prune,
@@ -110,6 +115,7 @@
 typedef enum LGPlan
 {
 	LGP_CP_GET,
+	LGP_CP_PARENT,
 	LGP_HEAD,
 	LGP_CP_UPSERT,
 	LGP_BLOB_META,
@@ -185,6 +191,18 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"AND checkpoint_id OPERATOR(pg_catalog.=) $3",
 	cp_key, 3},
+	/*
+	 * The checkpoint a put extends, share-locked until the put commits: a
+	 * prune or delete_for_runs removing it waits, and then sees the new
+	 * checkpoint, whose values it keeps (or rewrites whole) instead of
+	 * removing what they extend or refer to.
+	 */
+	[LGP_CP_PARENT] = {
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
+		"FROM stategraph.lg_checkpoints "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 FOR KEY SHARE",
+	cp_key, 3},
 	[LGP_HEAD] = {
 		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
 		"FROM stategraph.lg_checkpoints "
@@ -203,11 +221,15 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.=) $4",
 	blob_key, 4},
+	/* (and its checkpoint, share-locked as LGP_CP_PARENT is: a base whose checkpoint is gone is not taken) */
 	[LGP_BLOB_BASE] = {
-		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-		"AND writer OPERATOR(pg_catalog.=) $4 AND owner OPERATOR(pg_catalog.=) " LG_THREAD_OWNER " "
-		"AND n IS NOT NULL AND digest IS NOT NULL",
+		"SELECT b.n, b.digest FROM stategraph.lg_blobs b, stategraph.lg_checkpoints c "
+		"WHERE b.thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND b.checkpoint_ns OPERATOR(pg_catalog.=) $2 AND b.channel OPERATOR(pg_catalog.=) $3 "
+		"AND b.writer OPERATOR(pg_catalog.=) $4 AND b.owner OPERATOR(pg_catalog.=) " LG_THREAD_OWNER " "
+		"AND b.n IS NOT NULL AND b.digest IS NOT NULL AND c.thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND c.checkpoint_ns OPERATOR(pg_catalog.=) $2 AND c.checkpoint_id OPERATOR(pg_catalog.=) $4 "
+		"FOR KEY SHARE OF c",
 	blob_key, 4},
 	[LGP_BLOB_BYVER] = {
 		"SELECT writer FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
@@ -374,6 +396,16 @@ lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 	return PG_ARGISNULL(arg) ? pstrdup("") : text_to_cstring(PG_GETARG_TEXT_PP(arg));
 }
 
+/* The advisory lock tag of (thread, namespace). */
+static void
+lg_lock_tag(LOCKTAG *tag, const char *thread_id, const char *ns)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
+
+	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
+}
+
 /*
  * Serialises concurrent writers of one (thread, namespace) until commit: an
  * advisory lock of our own (field4 'LG', beside the 'SG' locks of
@@ -385,10 +417,8 @@ static bool
 lg_lock_mode(const char *thread_id, const char *ns, bool dont_wait)
 {
 	LOCKTAG		tag;
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
 
-	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
+	lg_lock_tag(&tag, thread_id, ns);
 	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
@@ -397,6 +427,56 @@ static void
 lg_lock(const char *thread_id, const char *ns)
 {
 	(void) lg_lock_mode(thread_id, ns, false);
+}
+
+/*
+ * Takes the writers' locks of every namespace of a thread (the root one
+ * first, then the others in order), for removing its rows: with READ
+ * COMMITTED, the statements that follow then see every put that was in
+ * flight, and the puts that follow wait for the removal to commit (a put's
+ * checkpoint left behind without the values it extends, a delete removing
+ * values under a put). With dont_wait, takes none and returns false when a
+ * put holds one of them.
+ */
+static bool
+lg_lock_thread(const char *thread_id, bool dont_wait)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+	uint64		n, i;
+	char	  **ns;
+
+	sg_spi_prepare(&plan, "SELECT DISTINCT checkpoint_ns COLLATE pg_catalog.\"C\" FROM stategraph.lg_checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.<>) '' "
+				   "ORDER BY 1", 1, &t);
+	n = sg_spi_execute(plan, &k, NULL, 0);
+	ns = palloc(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+		ns[i] = lg_text_col(SPI_tuptable, i, 1);
+	if (dont_wait)
+	{
+		/* a busy namespace: the locks taken go at once (a put waiting on them would wait for our commit) */
+		for (i = 0; i <= n; i++)
+		{
+			if (!lg_lock_mode(thread_id, i == 0 ? "" : ns[i - 1], true))
+			{
+				while (i-- > 0)
+				{
+					LOCKTAG		tag;
+
+					lg_lock_tag(&tag, thread_id, i == 0 ? "" : ns[i - 1]);
+					LockRelease(&tag, ExclusiveLock, false);
+				}
+				return false;
+			}
+		}
+		return true;
+	}
+	lg_lock(thread_id, "");
+	for (i = 0; i < n; i++)
+		lg_lock(thread_id, ns[i]);
+	return true;
 }
 
 /* The value of key in a jsonb object, or NULL. */
@@ -950,7 +1030,7 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
 	k[0] = CStringGetTextDatum(thread_id);
 	k[1] = CStringGetTextDatum(ns);
 	k[2] = lg_uuid_datum(parent);
-	lg_run(LGP_CP_GET, k, NULL, 1);
+	lg_run(LGP_CP_PARENT, k, NULL, 1);
 	if (SPI_processed == 1)
 	{
 		Jsonb	   *cp = lg_checkpoint_col(SPI_tuptable, 0);
@@ -2067,6 +2147,7 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	uint64		n;
 
 	sg_spi_connect();
+	(void) lg_lock_thread(thread_id, false);
 	n = lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
@@ -2199,6 +2280,16 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 				 errhint("Use \"keep_latest\" or \"delete\".")));
 	threads = PG_GETARG_DATUM(0);
 	sg_spi_connect();
+	{
+		Datum	   *ids;
+		bool	   *inull;
+		int			nids, i;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
+		for (i = 0; i < nids; i++)
+			if (!inull[i])
+				(void) lg_lock_thread(TextDatumGetCString(ids[i]), false);
+	}
 	if (strcmp(strategy, "delete") == 0)
 		n = lg_delete_threads(threads);
 	else
@@ -2605,7 +2696,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	if (sg_schema_is_010())
 		return 0;
 	if (thread_id)
-		lg_lock(thread_id, "");	/* after a put of the thread in flight, before the next */
+		(void) lg_lock_thread(thread_id, false);	/* after a put of the thread in flight, before the next */
 	sg_spi_prepare(&plan,
 				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
 				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
@@ -2628,7 +2719,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 void
 sg_lg_delete_thread_rows(const char *thread_id)
 {
-	lg_lock(thread_id, "");
+	(void) lg_lock_thread(thread_id, false);
 	(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 }
 
@@ -2682,7 +2773,7 @@ sg_lg_sweep(int limit)
 		int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
-		if (!lg_lock_mode(thread_id, "", true))
+		if (!lg_lock_thread(thread_id, true))
 			continue;			/* a put is running: next time */
 		if (strcmp(strategy, "delete") == 0)
 			(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
