@@ -216,6 +216,17 @@ SELECT t.thread_id, (t.doc->'checkpoint')->>'ts' AS ts
           FROM (VALUES ('lgs-ts-copy'), ('lgs-ts-import')) v(thread_id)) t;
 SELECT sg_lg_delete_thread('lgs-ts') + sg_lg_delete_thread('lgs-ts-copy') + sg_lg_delete_thread('lgs-ts-import') AS deleted;
 
+-- a thread whose subgraph namespace was written first (or whose root
+-- checkpoints delete_for_runs removed) is still its owner's: its root
+-- namespace starts
+SELECT sg_lg_put('lgs-sub-first', 'sub', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000d01", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{}') IS NOT NULL AS sub_first;
+SELECT sg_lg_put('lgs-sub-first', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000d02", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{}') IS NOT NULL AS root_next;
+SELECT sg_lg_delete_thread('lgs-sub-first') AS deleted;
+
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_lg_alice;

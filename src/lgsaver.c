@@ -2596,6 +2596,27 @@ sg_lg_thread_exists(const char *thread_id)
 	return sg_spi_execute(plan, &k, NULL, 1) > 0;
 }
 
+/*
+ * Whether the caller sees a checkpoint of this thread id in any namespace:
+ * a thread of its own, though its root namespace may hold none (its
+ * subgraph's written first, or its root checkpoints removed by
+ * delete_for_runs). thread_ids.c asks this before telling an id is another
+ * role's.
+ */
+bool
+sg_lg_thread_visible(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	if (sg_schema_is_010())
+		return false;
+	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+				   1, &t);
+	return sg_spi_execute(plan, &k, NULL, 1) > 0;
+}
+
 /* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
 HeapTuple
 sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)

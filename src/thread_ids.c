@@ -118,7 +118,7 @@ sg_thread_id_check_not_lg(const char *thread_id)
 {
 	if (!sg_thread_id_stored("lg_checkpoints", thread_id))
 		return;
-	if (!sg_lg_thread_exists(thread_id))
+	if (!sg_lg_thread_visible(thread_id))
 		taken_by_another_role(thread_id);
 	ereport(ERROR,
 			(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -150,7 +150,7 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 					 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
 					 errhint("Use another thread id.")));
 		}
-		if (sg_thread_id_stored("lg_checkpoints", thread_id) && !sg_lg_thread_exists(thread_id))
+		if (sg_thread_id_stored("lg_checkpoints", thread_id) && !sg_lg_thread_visible(thread_id))
 			taken_by_another_role(thread_id);
 		return;
 	}
