@@ -146,6 +146,21 @@ SELECT sg_lg_put('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101',
     '{"source": "loop", "step": 1}', '{"messages": 3}');
 SELECT channel, value, wcheckpoint FROM stategraph.lg_blobs WHERE thread_id = 'lgs-ref' AND channel = 'messages' ORDER BY writer;
 SELECT t->'channel_values' AS "values" FROM sg_lg_get_tuple('lgs-ref') t;
+-- a checkpoint put again with another value: the checkpoint after it, whose
+-- value was stored as what it appends to the first one, still reads as put
+SELECT sg_lg_put('lgs-again', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000e01", "ts": "x", "channel_values": {"m": ["a", "a2"]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}') IS NOT NULL AS put,
+       sg_lg_put('lgs-again', '', '1ef00000-0000-6000-8000-000000000e01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000e02", "ts": "x", "channel_values": {"m": ["a", "a2", "b"]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}') IS NOT NULL AS extended;
+SELECT sg_lg_put('lgs-again', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000e01", "ts": "x", "channel_values": {"m": ["x", "y"]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}') IS NOT NULL AS put_again;
+SELECT t->>'checkpoint_id' AS checkpoint_id, t->'channel_values' AS "values"
+  FROM sg_lg_list('lgs-again') t ORDER BY 1;
+SELECT writer, base, n, value FROM stategraph.lg_blobs WHERE thread_id = 'lgs-again' ORDER BY writer;
+SELECT sg_lg_delete_thread('lgs-again') AS deleted;
 -- pruning the write's checkpoint copies the value into the row that refers to it
 SELECT sg_lg_delete_for_runs('{none}');
 UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{"run_id": "r1"}'

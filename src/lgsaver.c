@@ -1283,6 +1283,28 @@ lg_append_for(List *appends, const char *channel)
 	return NULL;
 }
 
+static void lg_rewrite_whole(SPITupleTable *tt, uint64 n);
+
+/*
+ * Before a checkpoint put again overwrites its values: the values other
+ * checkpoints stored as what they append to one of them are rewritten
+ * whole, so that they keep reading what was put (else they read the new
+ * value plus their own elements, a list no checkpoint ever held).
+ */
+static void
+lg_keep_dependants(const char *thread_id, const char *ns, const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, TEXTOID, UUIDOID};
+	Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(id)};
+
+	sg_spi_prepare(&plan, "SELECT thread_id, checkpoint_ns, channel, writer FROM stategraph.lg_blobs "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+				   "AND base OPERATOR(pg_catalog.=) $3", 3, types);
+	if (sg_spi_execute(plan, k, NULL, 0) > 0)
+		lg_rewrite_whole(SPI_tuptable, SPI_processed);
+}
+
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
 /* Whether key of obj is missing, null, or a JSON object. */
@@ -1324,6 +1346,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	TimestampTz created;
 	bool		has_created;
 	List	   *appends;
+	bool		again = false;	/* the checkpoint is stored already: put again */
 
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
@@ -1373,7 +1396,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
 		lg_run(LGP_CP_GET, k, NULL, 1);
-		if (SPI_processed == 0)
+		again = SPI_processed == 1;
+		if (!again)
 		{
 			/*
 			 * a namespace's first checkpoint: the thread id must be free or
@@ -1389,6 +1413,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		sg_spi_finish();
 		PG_RETURN_NULL();		/* nothing stored: the client sends the whole values */
 	}
+	if (again)
+		lg_keep_dependants(thread_id, ns, &id);
 	p = lg_parent(thread_id, ns, parent);
 	if (parent != NULL && !p.found)
 		sg_thread_id_check_new(thread_id, true);	/* a parent it cannot see: maybe another role's thread */
@@ -2191,6 +2217,44 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Rewrites whole the value rows of tt (thread_id, checkpoint_ns, channel,
+ * writer): a value stored as what it appends to another, or as a pending
+ * write, keeps its own JSON and no longer depends on either. Every whole
+ * value is read before any is rewritten.
+ */
+static void
+lg_rewrite_whole(SPITupleTable *tt, uint64 n)
+{
+	char	  **whole = palloc(sizeof(char *) * (n + 1));
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID};
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		StringInfoData s;
+		char	   *type;
+		bytea	   *b;
+
+		initStringInfo(&s);
+		(void) lg_append_value(&s, lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull),
+							   lg_text_col(tt, i, 3), DatumGetUUIDP(lg_col(tt, i, 4, &isnull)), &type, &b, NULL);
+		whole[i] = s.data;
+	}
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
+		lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
+
+		sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+				   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
+				   5, types, a, NULL);
+	}
+}
+
+/*
  * After checkpoints of the given threads were deleted: copies into the
  * value rows the pending writes they refer to whose checkpoint is gone,
  * rewrites whole every value still referred to whose base is no longer
@@ -2204,9 +2268,6 @@ lg_collect(Datum threads)
 		"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer "
 		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e "
 		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') ";
-	SPITupleTable *tt;
-	uint64		n, i;
-
 	/* values that refer to writes deleted below: copy them in first */
 	lg_exec_array("UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
 				  "WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND b.wcheckpoint IS NOT NULL "
@@ -2218,37 +2279,7 @@ lg_collect(Datum threads)
 						   "AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
 						   "AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
 						   "AND l2.writer OPERATOR(pg_catalog.=) b.base)", live), threads);
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	/* read every whole value before rewriting any of them */
-	{
-		char	  **whole = palloc(sizeof(char *) * (n + 1));
-		Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID};
-
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-			StringInfoData s;
-			char	   *type;
-			bytea	   *b;
-
-			initStringInfo(&s);
-			(void) lg_append_value(&s, lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull),
-								   lg_text_col(tt, i, 3), DatumGetUUIDP(lg_col(tt, i, 4, &isnull)), &type, &b, NULL);
-			whole[i] = s.data;
-		}
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-			Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
-			lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
-
-			sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
-					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-					   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
-					   5, types, a, NULL);
-		}
-	}
+	lg_rewrite_whole(SPI_tuptable, SPI_processed);
 	lg_exec_array(psprintf("%sDELETE FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
 						   "AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
 						   "AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
