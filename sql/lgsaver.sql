@@ -260,6 +260,11 @@ SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-alice') t;
 SET ROLE regress_lg_bob;
 SELECT sg_lg_get_tuple('lgs-alice') IS NULL AS bob_sees_nothing, (SELECT count(*) FROM sg_lg_list()) AS bob_lists;
 SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_copy_thread('lgs-alice', 'lgs-bob') AS bob_copies;
+-- and his deletes and prunes of her thread take none of its writers' locks (held until he commits, they would stall her puts)
+BEGIN;
+SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_prune(ARRAY['lgs-alice'], 'keep_latest') AS bob_prunes;
+SELECT count(*) AS bob_holds FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = 19527;
+COMMIT;
 -- nor can bob start a namespace (a subgraph's checkpoints) under alice's thread id
 SELECT sg_lg_put('lgs-alice', 'sub', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000008", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',

@@ -430,13 +430,14 @@ lg_lock(const char *thread_id, const char *ns)
 }
 
 /*
- * Takes the writers' locks of every namespace of a thread (the root one
- * first, then the others in order), for removing its rows: with READ
+ * Takes the writers' locks of every namespace of a thread that the caller
+ * sees (in order, the root one first), for removing its rows: with READ
  * COMMITTED, the statements that follow then see every put that was in
  * flight, and the puts that follow wait for the removal to commit (a put's
  * checkpoint left behind without the values it extends, a delete removing
- * values under a put). With dont_wait, takes none and returns false when a
- * put holds one of them.
+ * values under a put). Another role's thread is not locked (holding its
+ * lock would stall its writers). With dont_wait, takes none and returns
+ * false when a put holds one of them.
  */
 static bool
 lg_lock_thread(const char *thread_id, bool dont_wait)
@@ -448,34 +449,25 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 	char	  **ns;
 
 	sg_spi_prepare(&plan, "SELECT DISTINCT checkpoint_ns COLLATE pg_catalog.\"C\" FROM stategraph.lg_checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.<>) '' "
-				   "ORDER BY 1", 1, &t);
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 ORDER BY 1", 1, &t);
 	n = sg_spi_execute(plan, &k, NULL, 0);
 	ns = palloc(sizeof(char *) * (n + 1));
 	for (i = 0; i < n; i++)
 		ns[i] = lg_text_col(SPI_tuptable, i, 1);
-	if (dont_wait)
-	{
-		/* a busy namespace: the locks taken go at once (a put waiting on them would wait for our commit) */
-		for (i = 0; i <= n; i++)
-		{
-			if (!lg_lock_mode(thread_id, i == 0 ? "" : ns[i - 1], true))
-			{
-				while (i-- > 0)
-				{
-					LOCKTAG		tag;
-
-					lg_lock_tag(&tag, thread_id, i == 0 ? "" : ns[i - 1]);
-					LockRelease(&tag, ExclusiveLock, false);
-				}
-				return false;
-			}
-		}
-		return true;
-	}
-	lg_lock(thread_id, "");
 	for (i = 0; i < n; i++)
-		lg_lock(thread_id, ns[i]);
+	{
+		if (lg_lock_mode(thread_id, ns[i], dont_wait))
+			continue;
+		/* busy: the locks taken go at once (a put waiting on them would wait for our commit) */
+		while (i-- > 0)
+		{
+			LOCKTAG		tag;
+
+			lg_lock_tag(&tag, thread_id, ns[i]);
+			LockRelease(&tag, ExclusiveLock, false);
+		}
+		return false;
+	}
 	return true;
 }
 
