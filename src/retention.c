@@ -374,7 +374,7 @@ sg_prune(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("keep_last must be at least 1, not %d", keep_last),
 				 errdetail("The newest checkpoint of a thread is always kept.")));
-	if (older_than != NULL && (older_than->time < 0 || older_than->day < 0 || older_than->month < 0))
+	if (older_than != NULL && sg_interval_negative(older_than))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("older_than must not be negative")));

@@ -112,13 +112,6 @@ run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
 	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, 0);
 }
 
-/* Is any part of an interval negative? */
-static bool
-interval_negative(Interval *i)
-{
-	return i->time < 0 || i->day < 0 || i->month < 0;
-}
-
 /* An interval in milliseconds (a month counts 30 days). */
 static long
 interval_ms(Interval *i)
@@ -190,7 +183,7 @@ check_submit_args(FunctionCallInfo fcinfo, const char **multitask, Interval **af
 				 errmsg("multitask must be 'reject', 'enqueue', 'interrupt' or 'rollback', not '%s'",
 						*multitask)));
 	*after = PG_ARGISNULL(7) ? NULL : PG_GETARG_INTERVAL_P(7);
-	if (*after && interval_negative(*after))
+	if (*after && sg_interval_negative(*after))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("after must not be negative")));
@@ -472,7 +465,7 @@ sg_wait(PG_FUNCTION_ARGS)
 
 	sg_require_arg(fcinfo, 0, "run_id");
 	id = PG_GETARG_UUID_P(0);
-	if (timeout && interval_negative(timeout))
+	if (timeout && sg_interval_negative(timeout))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must not be negative")));
@@ -1542,7 +1535,7 @@ sg_set_retention(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	char		nulls[4] = {graph ? ' ' : 'n', ttl ? ' ' : 'n', ' ', PG_ARGISNULL(3) ? 'n' : ' '};
 
-	if (ttl && interval_negative(ttl))
+	if (ttl && sg_interval_negative(ttl))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must not be negative")));
@@ -1626,7 +1619,7 @@ sg_work(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_runs must not be negative")));
-	if (max_time && interval_negative(max_time))
+	if (max_time && sg_interval_negative(max_time))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_time must not be negative")));

@@ -425,6 +425,7 @@ extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkp
 extern int	sg_tasks_sweep(int limit);
 extern uint64 sg_tasks_expire(int retention_s, int limit);
 extern int64 sg_interval_ms(Interval *iv);
+extern bool sg_interval_negative(Interval *iv);
 
 /* ---------------------------------------------------------------------------
  * Snapshots (history.c) and jsonb helpers (json.c)

@@ -217,6 +217,19 @@ sg_interval_ms(Interval *iv)
 	return iv->time / 1000 + ((int64) iv->day + (int64) iv->month * 30) * 86400000;
 }
 
+/*
+ * Is an interval negative in total (as PostgreSQL compares intervals, a
+ * month as 30 days and a day as 24 hours)? '1 day -1 hour' (what interval
+ * '1 day' - interval '1 hour' gives) is 23 hours, not negative.
+ */
+bool
+sg_interval_negative(Interval *iv)
+{
+	int64		ms = sg_interval_ms(iv);
+
+	return ms < 0 || (ms == 0 && iv->time % 1000 < 0);
+}
+
 /* An interval of ms milliseconds. */
 static Interval *
 ms_interval(int64 ms)

@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(56);
+SELECT plan(61);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -109,6 +109,17 @@ SELECT ok(pg_temp.unchanged(), 'rejected retention settings store nothing');
 -- and what works: the same idempotency key gives the same run; a pending run cancels
 SELECT is(sg_submit('g', '{"step": 0}', 'k', idempotency_key => 'x'),
           sg_submit('g', '{"step": 0}', 'k', idempotency_key => 'x', multitask => 'enqueue'), 'idempotency_key: the same run_id back');
+-- an interval is negative by its total, as PostgreSQL compares intervals: '1 day -1 hour' is 23 hours
+-- (interval '1 day' - interval '1 hour'), and '1 hour -61 minutes' is negative
+SELECT lives_ok($$ SELECT sg_submit('g', '{"step": 0}', 'mixed-after', after => interval '1 day' - interval '1 hour') $$,
+                'an after of 23 hours written as 1 day -1 hour');
+SELECT ok((SELECT not_before > now() + interval '22 hours' FROM stategraph.runs WHERE thread_id = 'mixed-after'),
+          'and the run starts 23 hours later');
+SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't2', after => '1 hour -61 minutes') $$, '22023',
+                 'after must not be negative', 'an after that is negative in total');
+SELECT lives_ok($$ SELECT sg_set_retention('g', '1 month -1 day') $$, 'a ttl of 1 month -1 day');
+SELECT lives_ok(format($$ SELECT sg_wait(%L, '1 day -24 hours') $$, :'busy_run'),
+                'a timeout of 0 written as 1 day -24 hours (only reads the row)');
 SELECT ok(sg_cancel(:'busy_run'), 'a pending run cancels');
 SELECT is((SELECT status FROM sg_runs('busy')), 'cancelled', 'and is cancelled');
 
