@@ -223,6 +223,36 @@ SELECT error_of(format('SELECT sg_import_thread(resealed(jsonb_set(%L::jsonb, %L
                        :'good', '{checkpoints,1}', :'good', 'checkpoints', 'x'));
 SELECT error_of(format('SELECT sg_import_thread(resealed(jsonb_set(%L, %L, %L)), %L)', :'good', '{thread,graph}', '5', 'x'));
 SELECT error_of(format('SELECT sg_import_thread(resealed(jsonb_set(%L, %L, %L)), %L)', :'good', '{checkpoints}', '[]', 'x'));
+-- resealed rows a reader cannot take: each refused with SGX01 before anything
+-- is stored (before, a channel's store kind that is no string crashed the
+-- server on the first read, a reference to its own row or a parent that is
+-- not older made reads loop for ever or read wrong, and bad values were
+-- stored or refused with the conversion's own SQLSTATE)
+CREATE FUNCTION tampered(e jsonb, path text[], v jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT error_of(format('SELECT sg_import_thread(%L, %L)', resealed(CASE WHEN v IS NULL THEN e #- path ELSE jsonb_set(e, path, v) END), 'x'))
+$$;
+SELECT tampered(:'good', '{thread,channels,messages}', '5') AS channel_kind_number;
+SELECT tampered(:'good', '{thread,channels,messages}', '"nonsense"') AS channel_kind_unknown;
+SELECT tampered(:'good', '{thread,channels}', '{}') AS no_channels;
+SELECT tampered(:'good', '{thread,status}', '"bogus"') AS status;
+SELECT tampered(:'good', '{thread,created_at}', '"garbage"') AS thread_time;
+SELECT tampered(:'good', '{thread,owner}', NULL) AS owner_missing;
+SELECT tampered(:'good', '{checkpoints,1,step}', '1.5') AS step_fraction;
+SELECT tampered(:'good', '{checkpoints,1,step}', '1e20') AS step_huge;
+SELECT tampered(:'good', '{checkpoints,1,created_at}', '"2026-13-30T04:49:29+00:00"') AS month_13;
+SELECT tampered(:'good', '{checkpoints,1,next}', NULL) AS next_missing;
+SELECT tampered(:'good', '{checkpoints,1,next}', '[1]') AS next_number;
+SELECT tampered(:'good', '{checkpoints,1,writes}', '"abc"') AS writes_string;
+SELECT tampered(:'good', '{checkpoints,1,writes}', '[["talk"]]') AS writes_short;
+SELECT tampered(:'good', '{checkpoints,1,pending}', '[1]') AS pending_array;
+SELECT tampered(:'good', '{checkpoints,1,sends}', '[1]') AS sends_number;
+SELECT tampered(:'good', '{checkpoints,1,meta}', '"x"') AS meta_string;
+SELECT tampered(:'good', '{checkpoints,1,parent_id}', (:'good'::jsonb)->'checkpoints'->2->'checkpoint_id') AS parent_newer;
+SELECT tampered(:'good', '{checkpoints,1,parent_id}', (:'good'::jsonb)->'checkpoints'->1->'checkpoint_id') AS own_parent;
+SELECT tampered(:'good', '{checkpoints,1,parent_thread}', '"long"') AS fork_row_without_image;
+SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'refs', 'messages'], x->'checkpoint_id') AS ref_to_itself
+FROM sg_export_thread('long') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
+WHERE x->'refs' ? 'messages' LIMIT 1;
 -- onto an existing thread, or an empty id
 SELECT error_of(format('SELECT sg_import_thread(%L)', :'good'));
 SELECT error_of(format('SELECT sg_import_thread(%L, %L)', :'good', 'long'));
