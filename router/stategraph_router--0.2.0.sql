@@ -704,6 +704,28 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     SELECT pg_catalog.count(*) FROM stategraph.threads t, LATERAL sg_delete_thread(t.thread_id) d
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
+/*
+ * Which database the connection string reaches: its server's system
+ * identifier and the database's oid. Two connection strings written
+ * differently ('host=a dbname=x', 'dbname=x host=a port=5432') may reach
+ * the same database, which a move must not copy onto itself and then delete.
+ */
+CREATE FUNCTION stategraph_router.identity_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s)::text || '/'
+           || (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())::text AS identity; $$;
+
+/*
+ * The partitions switched to a new server whose old server still holds
+ * copies of their threads (step 5 of move_partition not done yet): the next
+ * move_partition of the partition deletes them first.
+ */
+CREATE TABLE stategraph_router.pending_deletes (
+    partition integer PRIMARY KEY,
+    connstr   text NOT NULL         -- the old server
+);
+SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_deletes', '');
+
 /* The digest of every graph definition on the server at connstr (as stategraph_router.definitions). */
 CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
@@ -747,8 +769,13 @@ END $$;
  *   5. delete: the old server's copies are deleted (after calls that might
  *      still read them have ended).
  * Every step commits, and calling the procedure again after a failure goes
- * on from where it stopped. Returns the number of threads moved. Run it on
- * one router at a time; with several routers, run steps 1 and 4 on each.
+ * on from where it stopped: step 4 notes the old server in
+ * stategraph_router.pending_deletes, and a call that finds the partition
+ * there does step 5 first. A connection string that reaches the database
+ * the partition is on already (written differently) only replaces the
+ * partition's: nothing is copied, nothing deleted. Returns the number of
+ * threads moved. Run it on one router at a time; with several routers, run
+ * steps 1 and 4 on each.
  */
 CREATE PROCEDURE stategraph_router.move_partition(part integer, connstr text, INOUT moved bigint DEFAULT NULL)
     LANGUAGE plpgsql AS $$
@@ -760,13 +787,33 @@ DECLARE
     head uuid;
     since timestamptz;
     busy record;
+    pending text;
 BEGIN
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
         RAISE EXCEPTION 'partition % does not exist in cluster "stategraph"', part
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- 5. of an earlier move that stopped after its switch (unless the partition went back there since)
+    SELECT d.connstr INTO pending FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
+    IF pending IS NOT NULL THEN
+        IF stategraph_router.identity_at(pending) IS DISTINCT FROM stategraph_router.identity_at(
+               pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+            since := pg_catalog.clock_timestamp();
+            PERFORM stategraph_router.wait_for_calls(since);
+            PERFORM stategraph_router.delete_at(pending, part, n, modular);
+        END IF;
+        DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
+        COMMIT;
+    END IF;
     IF old OPERATOR(pg_catalog.=) connstr THEN
+        moved := 0;
+        RETURN;
+    END IF;
+    -- the same database under another connection string: nothing to move
+    IF stategraph_router.identity_at(connstr) OPERATOR(pg_catalog.=) stategraph_router.identity_at(
+           pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
         moved := 0;
         RETURN;
     END IF;
@@ -810,13 +857,17 @@ BEGIN
         END IF;
         moved := moved OPERATOR(pg_catalog.+) 1;
     END LOOP;
-    -- 4. switch
+    -- 4. switch, noting that the old server still holds copies
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
+    INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
+        ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     COMMIT;
     -- 5. delete the old copies
     since := pg_catalog.clock_timestamp();
     PERFORM stategraph_router.wait_for_calls(since);
     PERFORM stategraph_router.delete_at(old, part, n, modular);
+    DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
+    COMMIT;
 END $$;
 
 -- ===========================================================================

@@ -1,0 +1,105 @@
+# stategraph_router.move_partition when it is stopped, or misdirected:
+#
+#  - a move whose last step (deleting the old server's copies) fails is
+#    finished by the next call for that partition, as README says ("calling
+#    it again goes on from where it stopped"): before, the partition already
+#    pointed at the new server, the call returned at once, and the old
+#    copies stayed there for ever;
+#  - a move to the database the partition is already on, under a connection
+#    string written differently, copies nothing and deletes nothing: before,
+#    it "copied" each thread onto itself, switched, and deleted them all.
+#
+# One server holds the router database and two shard databases (PL/Proxy
+# reaches each by its connection string, as it would another server).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('moves');
+$node->init;
+$node->start;
+my ($host, $port) = ($node->host, $node->port);
+my %conn;
+for my $db ('shard_a', 'shard_b')
+{
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, q{CREATE EXTENSION stategraph;
+		CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
+	$conn{$db} = "host=$host port=$port dbname=$db";
+}
+$node->safe_psql('postgres', 'CREATE DATABASE router');
+sub r { return $node->safe_psql('router', $_[0]); }
+sub threads_on
+{
+	return $node->safe_psql($_[0], "SELECT count(*) FROM stategraph.threads"
+		  . (defined $_[1] ? " WHERE (hashtext(thread_id) & 3) = $_[1]" : ''));
+}
+
+# four partitions: 0 and 2 on shard_a, 1 and 3 on shard_b
+r(qq{CREATE EXTENSION plproxy; CREATE EXTENSION stategraph_router;
+	CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy OPTIONS (
+		partition_0 '$conn{shard_a}', partition_1 '$conn{shard_b}',
+		partition_2 '$conn{shard_a}', partition_3 '$conn{shard_b}');
+	CREATE USER MAPPING FOR PUBLIC SERVER stategraph;});
+r(q{SELECT sg_create_graph('counter', '{"log": "append"}');
+	SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
+	SELECT sg_add_edge('counter', '__start__', 'noop');
+	SELECT sg_add_edge('counter', 'noop', '__end__');
+	SELECT sg_compile('counter');});
+r(q{SELECT count(sg_invoke('counter', '{"log": [1]}', 'm-' || i)) FROM generate_series(1, 40) i});
+is(r('SELECT count(*) FROM sg_threads()'), '40', '40 threads through the router');
+my $states_sql = q{SELECT string_agg(s::text, E'\n' ORDER BY s.thread_id)
+	FROM generate_series(1, 40) i, sg_get_state('m-' || i) s};
+my $states = r($states_sql);
+
+# ---------------------------------------------------------------------------
+# The same database under another connection string
+# ---------------------------------------------------------------------------
+my $in_1 = threads_on('shard_b', 1);
+ok($in_1 > 0, "partition 1 holds $in_1 threads on shard_b");
+is(r("CALL stategraph_router.move_partition(1, 'dbname=shard_b port=$port host=$host')"), '0',
+	'a move to the same database written differently moves nothing');
+is(threads_on('shard_b', 1), $in_1, 'and deletes nothing there');
+is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 1'),
+	"dbname=shard_b port=$port host=$host", 'the partition takes the new connection string');
+is(r('SELECT count(*) FROM sg_threads()'), '40', 'every thread is still listed');
+is(r($states_sql), $states, 'and reads as before');
+
+# ---------------------------------------------------------------------------
+# A move stopped in its last step, then called again
+# ---------------------------------------------------------------------------
+my $in_0 = threads_on('shard_a', 0);
+ok($in_0 > 0, "partition 0 holds $in_0 threads on shard_a");
+# deleting on shard_a fails (as a server that went away between the switch and the delete)
+$node->safe_psql('shard_a', q{CREATE FUNCTION no_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN RAISE EXCEPTION 'shard_a refuses deletes'; END $$;
+	CREATE TRIGGER no_delete BEFORE DELETE ON stategraph.threads FOR EACH ROW EXECUTE FUNCTION no_delete();});
+my ($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{shard_b}')");
+isnt($rc, 0, 'the move fails in its last step');
+like($err, qr/shard_a refuses deletes/, 'with the old server\'s error');
+is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0'), $conn{shard_b},
+	'the partition was switched to shard_b before');
+is(threads_on('shard_a', 0), $in_0, 'the old copies are still on shard_a');
+is(r('SELECT count(*) FROM sg_threads()'), '40', 'each thread is listed once meanwhile');
+is(r($states_sql), $states, 'and reads as before');
+
+$node->safe_psql('shard_a', 'DROP TRIGGER no_delete ON stategraph.threads');
+is(r("CALL stategraph_router.move_partition(0, '$conn{shard_b}')"), '0', 'calling it again moves nothing more');
+is(threads_on('shard_a', 0), '0', 'but deletes the old copies on shard_a');
+is(threads_on('shard_b', 0), $in_0, 'shard_b holds the partition\'s threads');
+is(r('SELECT count(*) FROM stategraph_router.pending_deletes'), '0', 'nothing is left to delete');
+is(r('SELECT count(*) FROM sg_threads()'), '40', 'every thread is listed once');
+is(r($states_sql), $states, 'every thread reads as before');
+is(threads_on('shard_a') + threads_on('shard_b'), '40', 'and is on exactly one server');
+
+# an ordinary move still deletes its old copies at once
+my $in_2 = threads_on('shard_a', 2);
+is(r("CALL stategraph_router.move_partition(2, '$conn{shard_b}')"), $in_2, "a move of partition 2 moves its $in_2 threads");
+is(threads_on('shard_a', 2), '0', 'and deletes them on shard_a');
+is(r($states_sql), $states, 'every thread reads as before');
+
+$node->stop;
+done_testing();
