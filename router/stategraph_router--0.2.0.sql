@@ -131,9 +131,14 @@ $$;
 CREATE FUNCTION stategraph_router.thread_hash(thread_id text) RETURNS integer LANGUAGE sql VOLATILE
     RETURN COALESCE(pg_catalog.hashtext(thread_id), (pg_catalog.random() OPERATOR(pg_catalog.*) 2147483647)::integer);
 
-/* The hash of the thread an import creates: thread_id, or the one in the export. */
+/*
+ * The hash of the thread an import creates: thread_id, or the one in the
+ * export (a stategraph thread's under "thread", a LangGraph.js thread's at
+ * the top).
+ */
 CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURNS integer LANGUAGE sql VOLATILE
-    RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id'));
+    RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id',
+                                                  data OPERATOR(pg_catalog.->>) 'thread_id'));
 
 /*
  * One partition of each server: where a call for "every server" goes once.
@@ -663,11 +668,12 @@ END $$;
 CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
     RETURN connstr || ' options=''-c default_transaction_read_only=on''';
 
-/* The threads of partition part (of n) on the server at connstr. */
+/* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too. */
 CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)
     RETURNS SETOF text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT t.thread_id FROM stategraph.threads t
+    SELECT t.thread_id FROM (SELECT thread_id FROM stategraph.threads
+                             UNION SELECT thread_id FROM stategraph.lg_checkpoints) t
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
 CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
@@ -676,8 +682,12 @@ CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURN
 CREATE FUNCTION stategraph_router.import_at(connstr text, data jsonb) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr; SELECT sg_import_thread(data); $$;
 
+/* The newest checkpoint of a thread on the server at connstr (of a LangGraph.js thread: of all its namespaces); NULL: none. */
 CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS uuid LANGUAGE plproxy AS $$
-    CONNECT connstr; SELECT (SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id) AS head; $$;
+    CONNECT connstr;
+    SELECT COALESCE((SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id),
+                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
+                     ORDER BY c.checkpoint_id DESC LIMIT 1)) AS head; $$;
 
 /*
  * Background runs not finished and external tasks still out (queued,
@@ -701,7 +711,8 @@ CREATE FUNCTION stategraph_router.busy_at(connstr text, part integer, n integer,
 CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n integer, modular boolean)
     RETURNS bigint LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT pg_catalog.count(*) FROM stategraph.threads t, LATERAL sg_delete_thread(t.thread_id) d
+    SELECT pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads
+                                     UNION SELECT thread_id FROM stategraph.lg_checkpoints) t, LATERAL sg_delete_thread(t.thread_id) d
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
 /*

@@ -7,7 +7,11 @@
 #    copies stayed there for ever;
 #  - a move to the database the partition is already on, under a connection
 #    string written differently, copies nothing and deletes nothing: before,
-#    it "copied" each thread onto itself, switched, and deleted them all.
+#    it "copied" each thread onto itself, switched, and deleted them all;
+#  - LangGraph.js threads: an export imported through the router without a
+#    thread_id lands on the server its id hashes to (before, on a random
+#    one, where the router never looked for it again), and a move carries
+#    them with the partition (before, they stayed behind, unreachable).
 #
 # One server holds the router database and two shard databases (PL/Proxy
 # reaches each by its connection string, as it would another server).
@@ -32,9 +36,11 @@ for my $db ('shard_a', 'shard_b')
 }
 $node->safe_psql('postgres', 'CREATE DATABASE router');
 sub r { return $node->safe_psql('router', $_[0]); }
+# the threads on a shard database (of one partition), LangGraph.js threads too
 sub threads_on
 {
-	return $node->safe_psql($_[0], "SELECT count(*) FROM stategraph.threads"
+	return $node->safe_psql($_[0], "SELECT count(*) FROM (SELECT thread_id FROM stategraph.threads
+		  UNION SELECT thread_id FROM stategraph.lg_checkpoints) t"
 		  . (defined $_[1] ? " WHERE (hashtext(thread_id) & 3) = $_[1]" : ''));
 }
 
@@ -51,8 +57,33 @@ r(q{SELECT sg_create_graph('counter', '{"log": "append"}');
 	SELECT sg_compile('counter');});
 r(q{SELECT count(sg_invoke('counter', '{"log": [1]}', 'm-' || i)) FROM generate_series(1, 40) i});
 is(r('SELECT count(*) FROM sg_threads()'), '40', '40 threads through the router');
+
+# 8 LangGraph.js threads, each put on the server its id hashes to (as an
+# application that routes its saver by thread does), then exported through
+# the router, deleted, and imported back without naming the thread
+for my $i (1 .. 8)
+{
+	my $db = (split /dbname=/, r("SELECT stategraph_router.shard_of('lg-$i')"))[1];
+	$node->safe_psql($db, qq{SELECT sg_lg_put('lg-$i', '', NULL,
+		'{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b87$i", "ts": "2024-01-01T00:00:00Z",
+		  "channel_values": {"x": [$i]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
+		'{"step": 0}', '{"x": 1}')});
+}
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'the router lists the LangGraph.js threads too');
+r(q{CREATE TABLE lg_exports AS SELECT sg_export_thread('lg-' || i) AS e FROM generate_series(1, 8) i;
+	SELECT sg_delete_thread('lg-' || i) FROM generate_series(1, 8) i;});
+is(r('SELECT count(*) FROM sg_threads()'), '40', 'deleted through the router');
+r(q{SELECT sg_import_thread(e) FROM lg_exports});
+is(r(q{SELECT count(*) FROM generate_series(1, 8) i WHERE (sg_get_state('lg-' || i))."values" = jsonb_build_object('x', jsonb_build_array(i))}),
+	'8', 'imported through the router without a thread_id, each reads back through the router');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'and is listed');
+
+my $lg_on_a = $node->safe_psql('shard_a', 'SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints');
+ok($lg_on_a > 0, "$lg_on_a of them on shard_a, where partitions 0 and 2 will move from");
+
 my $states_sql = q{SELECT string_agg(s::text, E'\n' ORDER BY s.thread_id)
-	FROM generate_series(1, 40) i, sg_get_state('m-' || i) s};
+	FROM (SELECT 'm-' || i FROM generate_series(1, 40) i UNION ALL SELECT 'lg-' || i FROM generate_series(1, 8) i) t(id),
+	     sg_get_state(t.id) s};
 my $states = r($states_sql);
 
 # ---------------------------------------------------------------------------
@@ -65,7 +96,7 @@ is(r("CALL stategraph_router.move_partition(1, 'dbname=shard_b port=$port host=$
 is(threads_on('shard_b', 1), $in_1, 'and deletes nothing there');
 is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 1'),
 	"dbname=shard_b port=$port host=$host", 'the partition takes the new connection string');
-is(r('SELECT count(*) FROM sg_threads()'), '40', 'every thread is still listed');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'every thread is still listed');
 is(r($states_sql), $states, 'and reads as before');
 
 # ---------------------------------------------------------------------------
@@ -83,7 +114,7 @@ like($err, qr/shard_a refuses deletes/, 'with the old server\'s error');
 is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0'), $conn{shard_b},
 	'the partition was switched to shard_b before');
 is(threads_on('shard_a', 0), $in_0, 'the old copies are still on shard_a');
-is(r('SELECT count(*) FROM sg_threads()'), '40', 'each thread is listed once meanwhile');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'each thread is listed once meanwhile');
 is(r($states_sql), $states, 'and reads as before');
 
 $node->safe_psql('shard_a', 'DROP TRIGGER no_delete ON stategraph.threads');
@@ -91,14 +122,17 @@ is(r("CALL stategraph_router.move_partition(0, '$conn{shard_b}')"), '0', 'callin
 is(threads_on('shard_a', 0), '0', 'but deletes the old copies on shard_a');
 is(threads_on('shard_b', 0), $in_0, 'shard_b holds the partition\'s threads');
 is(r('SELECT count(*) FROM stategraph_router.pending_deletes'), '0', 'nothing is left to delete');
-is(r('SELECT count(*) FROM sg_threads()'), '40', 'every thread is listed once');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'every thread is listed once');
 is(r($states_sql), $states, 'every thread reads as before');
-is(threads_on('shard_a') + threads_on('shard_b'), '40', 'and is on exactly one server');
+is(threads_on('shard_a') + threads_on('shard_b'), '48', 'and is on exactly one server');
 
 # an ordinary move still deletes its old copies at once
 my $in_2 = threads_on('shard_a', 2);
 is(r("CALL stategraph_router.move_partition(2, '$conn{shard_b}')"), $in_2, "a move of partition 2 moves its $in_2 threads");
 is(threads_on('shard_a', 2), '0', 'and deletes them on shard_a');
+is($node->safe_psql('shard_a', 'SELECT count(*) FROM stategraph.lg_checkpoints'), '0',
+	'no LangGraph.js thread is left on shard_a');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'every thread is listed once');
 is(r($states_sql), $states, 'every thread reads as before');
 
 $node->stop;
