@@ -300,22 +300,58 @@ CREATE FUNCTION @extschema@.sg_export_thread(thread_id text) RETURNS jsonb LANGU
 CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT NULL) RETURNS text LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.import_hash(data, thread_id); $$;
 
-/* Which threads hold a checkpoint id, asked of every server. */
+/*
+ * Which threads hold a checkpoint id, asked of every server. The checkpoints
+ * table has no index on checkpoint_id alone: as a server's own
+ * sg_update_state does, owners_near looks among the threads written around
+ * the time the id (UUID version 7) was made, each probed by its primary
+ * key; owners reads every checkpoint, for when that finds nothing on any
+ * server (a clock set back).
+ */
+CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT t.thread_id AS owner FROM stategraph.threads t
+    WHERE t.created_at <= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0) + interval '1 second'
+      AND t.updated_at >= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0) - interval '1 second'
+      AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id AND c.checkpoint_id = cp); $$;
+
 CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
     SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id = cp; $$;
+
+/* Whether a thread holds a checkpoint, on the thread's server (a primary key lookup). */
+CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETURNS boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id);
+    SELECT EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id = thread_id AND c.checkpoint_id = checkpoint_id) AS holds; $$;
 
 /*
  * The thread a checkpoint belongs to, when it is another thread than
  * thread_id, on another server; else NULL (the call is then a plain one).
  */
 CREATE FUNCTION stategraph_router.remote_owner(thread_id text, checkpoint_id uuid) RETURNS text
-    LANGUAGE sql AS $$
-    SELECT o.owner FROM stategraph_router.owners(checkpoint_id) o
-    WHERE o.owner OPERATOR(pg_catalog.<>) thread_id
-      AND stategraph_router.shard_of(o.owner) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id)
-    LIMIT 1
-$$;
+    LANGUAGE plpgsql AS $$
+DECLARE
+    o text;
+    found boolean := false;
+BEGIN
+    FOR o IN SELECT n.owner FROM stategraph_router.owners_near(checkpoint_id) n LOOP
+        found := true;
+        IF o OPERATOR(pg_catalog.<>) thread_id
+           AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
+            RETURN o;
+        END IF;
+    END LOOP;
+    IF found THEN
+        RETURN NULL;
+    END IF;
+    FOR o IN SELECT a.owner FROM stategraph_router.owners(checkpoint_id) a LOOP
+        IF o OPERATOR(pg_catalog.<>) thread_id
+           AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
+            RETURN o;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
 
 CREATE FUNCTION stategraph_router.update_state(thread_id text, "values" jsonb, as_node text, checkpoint_id uuid)
     RETURNS uuid LANGUAGE plproxy AS $$
@@ -333,7 +369,9 @@ CREATE FUNCTION @extschema@.sg_update_state(thread_id text, "values" jsonb, as_n
 DECLARE
     owner text;
 BEGIN
-    IF checkpoint_id IS NOT NULL AND thread_id IS NOT NULL THEN
+    -- a checkpoint of the thread itself (time travel) needs no search
+    IF checkpoint_id IS NOT NULL AND thread_id IS NOT NULL
+       AND NOT stategraph_router.holds(thread_id, checkpoint_id) THEN
         owner := stategraph_router.remote_owner(thread_id, checkpoint_id);
     END IF;
     IF owner IS NULL THEN

@@ -11,7 +11,9 @@
 #  - LangGraph.js threads: an export imported through the router without a
 #    thread_id lands on the server its id hashes to (before, on a random
 #    one, where the router never looked for it again), and a move carries
-#    them with the partition (before, they stayed behind, unreachable).
+#    them with the partition (before, they stayed behind, unreachable);
+#  - sg_update_state from a checkpoint of the thread itself asks only the
+#    thread's server, and works while another server is down.
 #
 # One server holds the router database and two shard databases (PL/Proxy
 # reaches each by its connection string, as it would another server).
@@ -78,6 +80,31 @@ is(r(q{SELECT count(*) FROM generate_series(1, 8) i WHERE (sg_get_state('lg-' ||
 	'8', 'imported through the router without a thread_id, each reads back through the router');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'and is listed');
 
+# ---------------------------------------------------------------------------
+# A server that is down: time travel on a thread of another server goes on
+# ---------------------------------------------------------------------------
+# (before, sg_update_state with a checkpoint_id asked every server which
+# thread holds it, reading all their checkpoints, even for a checkpoint of
+# the thread itself: one server down failed it for every thread)
+my $t = r(q{SELECT min(thread_id) FROM sg_threads() WHERE stategraph_router.shard_of(thread_id) LIKE '%dbname=shard_b'
+	AND thread_id LIKE 'm-%'});
+my $first = r(qq{SELECT checkpoint_id FROM sg_get_state_history('$t') ORDER BY checkpoint_id LIMIT 1});
+$node->safe_psql('postgres', 'ALTER DATABASE shard_a WITH ALLOW_CONNECTIONS false');
+my ($rc, $out, $err) = $node->psql('router', 'SELECT count(*) FROM sg_threads()');
+like($err, qr/shard_a/, 'with shard_a down, a listing fails naming it');
+($rc, $out, $err) = $node->psql('router',
+	qq{SELECT sg_update_state('$t', '{"log": ["back"]}', checkpoint_id => '$first') IS NOT NULL});
+is($out, 't', "sg_update_state from a checkpoint of $t itself works on shard_b") or diag($err);
+is(r(qq{SELECT (sg_get_state('$t'))."values"->'log'}), '["back"]', 'and the thread went back to it');
+$node->safe_psql('postgres', 'ALTER DATABASE shard_a WITH ALLOW_CONNECTIONS true');
+# a checkpoint of another thread is still found wherever it is
+my $other = r(q{SELECT min(thread_id) FROM sg_threads() WHERE stategraph_router.shard_of(thread_id) LIKE '%dbname=shard_a'
+	AND thread_id LIKE 'm-%'});
+my $other_first = r(qq{SELECT checkpoint_id FROM sg_get_state_history('$other') ORDER BY checkpoint_id LIMIT 1});
+ok(r(qq{SELECT sg_update_state('$t', '{"log": ["from $other"]}', checkpoint_id => '$other_first') IS NOT NULL}),
+	"sg_update_state of $t from a checkpoint of $other on shard_a");
+is(r(qq{SELECT (sg_get_state('$t'))."values"->'log'}), qq{["from $other"]}, "and $t reads from it");
+
 my $lg_on_a = $node->safe_psql('shard_a', 'SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints');
 ok($lg_on_a > 0, "$lg_on_a of them on shard_a, where partitions 0 and 2 will move from");
 
@@ -108,7 +135,7 @@ ok($in_0 > 0, "partition 0 holds $in_0 threads on shard_a");
 $node->safe_psql('shard_a', q{CREATE FUNCTION no_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 	BEGIN RAISE EXCEPTION 'shard_a refuses deletes'; END $$;
 	CREATE TRIGGER no_delete BEFORE DELETE ON stategraph.threads FOR EACH ROW EXECUTE FUNCTION no_delete();});
-my ($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{shard_b}')");
+($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{shard_b}')");
 isnt($rc, 0, 'the move fails in its last step');
 like($err, qr/shard_a refuses deletes/, 'with the old server\'s error');
 is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0'), $conn{shard_b},
