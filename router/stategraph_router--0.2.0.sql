@@ -820,9 +820,8 @@ END $$;
  * Every step commits, and calling the procedure again after a failure goes
  * on from where it stopped: step 4 notes the old server in
  * stategraph_router.pending_deletes, and a call that finds the partition
- * there does step 5 first. A connection string that reaches the database
- * the partition is on already (written differently) only replaces the
- * partition's: nothing is copied, nothing deleted. Returns the number of
+ * there does step 5 first. A connection string that reaches a database of
+ * the cluster written differently is refused (22023). Returns the number of
  * threads moved. Run it on one router at a time; with several routers, run
  * steps 1 and 4 on each.
  */
@@ -837,6 +836,9 @@ DECLARE
     since timestamptz;
     busy record;
     pending text;
+    same text;
+    server text;
+    target text;
 BEGIN
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
@@ -859,12 +861,34 @@ BEGIN
         moved := 0;
         RETURN;
     END IF;
-    -- the same database under another connection string: nothing to move
-    IF stategraph_router.identity_at(connstr) OPERATOR(pg_catalog.=) stategraph_router.identity_at(
-           pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
-        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
-        moved := 0;
-        RETURN;
+    /*
+     * A database already in the cluster under another connection string:
+     * the partition's own (a move onto itself would copy each thread onto
+     * itself, then delete it) or another partition's (calls for every
+     * server would reach it twice). PL/Proxy tells servers apart by their
+     * connection strings only.
+     */
+    target := stategraph_router.identity_at(connstr);
+    FOR server IN SELECT DISTINCT pg_catalog.regexp_replace(q.connstr, ' options=''-c default_transaction_read_only=on''$', '')
+                  FROM stategraph_router.partitions() q LOOP
+        CONTINUE WHEN server OPERATOR(pg_catalog.=) connstr;
+        BEGIN
+            IF stategraph_router.identity_at(server) OPERATOR(pg_catalog.=) target THEN
+                same := server;
+                EXIT;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- a server that is down: not the target, which answered
+            IF server OPERATOR(pg_catalog.=) pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '') THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+    IF same IS NOT NULL THEN
+        RAISE EXCEPTION 'server % is in cluster "stategraph" already, as %', connstr, same
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Both connection strings reach the same database; PL/Proxy tells servers apart by their connection strings.',
+                  HINT = pg_catalog.format('Pass it as the cluster has it: %L.', same);
     END IF;
     IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
        stategraph_router.definitions_at(pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN

@@ -5,9 +5,11 @@
 #    it again goes on from where it stopped"): before, the partition already
 #    pointed at the new server, the call returned at once, and the old
 #    copies stayed there for ever;
-#  - a move to the database the partition is already on, under a connection
-#    string written differently, copies nothing and deletes nothing: before,
-#    it "copied" each thread onto itself, switched, and deleted them all;
+#  - a move to a database of the cluster under a connection string written
+#    differently is refused: before, a move to the partition's own database
+#    "copied" each thread onto itself, switched, and deleted them all (and
+#    one to another partition's database made calls for every server reach
+#    it twice);
 #  - LangGraph.js threads: an export imported through the router without a
 #    thread_id lands on the server its id hashes to (before, on a random
 #    one, where the router never looked for it again), and a move carries
@@ -118,11 +120,18 @@ my $states = r($states_sql);
 # ---------------------------------------------------------------------------
 my $in_1 = threads_on('shard_b', 1);
 ok($in_1 > 0, "partition 1 holds $in_1 threads on shard_b");
-is(r("CALL stategraph_router.move_partition(1, 'dbname=shard_b port=$port host=$host')"), '0',
-	'a move to the same database written differently moves nothing');
+($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(1, 'dbname=shard_b port=$port host=$host')");
+like($err, qr/ERROR:  server .* is in cluster "stategraph" already/,
+	'a move to the same database written differently is refused');
 is(threads_on('shard_b', 1), $in_1, 'and deletes nothing there');
-is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 1'),
-	"dbname=shard_b port=$port host=$host", 'the partition takes the new connection string');
+is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 1'), $conn{shard_b},
+	'the partition keeps its connection string');
+my $in_0_before = threads_on('shard_a', 0);
+($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, 'dbname=shard_b port=$port host=$host')");
+like($err, qr/HINT:  Pass it as the cluster has it: '\Q$conn{shard_b}\E'/,
+	'so is a move to a database that serves other partitions, written differently');
+is(threads_on('shard_a', 0), $in_0_before, 'nothing moves');
+is(threads_on('shard_b', 0), '0', 'nothing is copied');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'every thread is still listed');
 is(r($states_sql), $states, 'and reads as before');
 
