@@ -527,28 +527,72 @@ BEGIN
               HINT = 'sg_runs() lists the runs you can see; finished runs expire after stategraph.run_retention.';
 END $$;
 
+/*
+ * A server that does not answer fails a PL/Proxy call to every server
+ * (SQLSTATE XX000, naming it). The calls that name a run or a task ask
+ * every server only to find the one that holds it: when that round fails,
+ * each server is asked alone, and the error of one that did not answer is
+ * raised only if no other server holds the run or task, so that runs and
+ * tasks of the other servers' threads go on while one server is down.
+ */
 CREATE FUNCTION @extschema@.sg_wait(run_id uuid, timeout interval DEFAULT NULL) RETURNS @extschema@.sg_run
     LANGUAGE plpgsql AS $$
 DECLARE
     r @extschema@.sg_run;
+    p integer;
+    down text;
 BEGIN
-    SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
-    IF NOT FOUND THEN
-        PERFORM stategraph_router.no_such_run(run_id);
-    END IF;
-    RETURN r;
+    BEGIN
+        SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
+        IF NOT FOUND THEN
+            PERFORM stategraph_router.no_such_run(run_id);
+        END IF;
+        RETURN r;
+    EXCEPTION WHEN internal_error THEN
+        down := SQLERRM;
+    END;
+    FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
+        BEGIN
+            SELECT * INTO r FROM stategraph_router.wait_all(ARRAY[p], run_id, timeout) LIMIT 1;
+            IF FOUND THEN
+                RETURN r;
+            END IF;
+        EXCEPTION WHEN internal_error THEN
+            down := SQLERRM;
+        END;
+    END LOOP;
+    RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+        HINT = 'The run is on none of the servers that answered.';
 END $$;
 
 CREATE FUNCTION @extschema@.sg_cancel(run_id uuid, action text DEFAULT 'interrupt') RETURNS boolean
     LANGUAGE plpgsql AS $$
 DECLARE
     c boolean;
+    p integer;
+    down text;
 BEGIN
-    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
-    IF NOT FOUND THEN
-        PERFORM stategraph_router.no_such_run(run_id);
-    END IF;
-    RETURN c;
+    BEGIN
+        SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
+        IF NOT FOUND THEN
+            PERFORM stategraph_router.no_such_run(run_id);
+        END IF;
+        RETURN c;
+    EXCEPTION WHEN internal_error THEN
+        down := SQLERRM;
+    END;
+    FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
+        BEGIN
+            SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(ARRAY[p], run_id, action) x LIMIT 1;
+            IF FOUND THEN
+                RETURN c;
+            END IF;
+        EXCEPTION WHEN internal_error THEN
+            down := SQLERRM;
+        END;
+    END LOOP;
+    RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+        HINT = 'The run is on none of the servers that answered.';
 END $$;
 
 /* Retention is part of a graph's definition: on every server (stategraph_router.check_definitions compares it). */
@@ -644,19 +688,28 @@ DECLARE
     got integer := 0;
     i integer;
     t @extschema@.sg_task;
+    down text;
 BEGIN
     LOOP
         FOR i IN 0 .. k OPERATOR(pg_catalog.-) 1 LOOP
             EXIT WHEN got OPERATOR(pg_catalog.>=) n;
-            FOR t IN SELECT * FROM stategraph_router.claim_on(parts[1 OPERATOR(pg_catalog.+) ((first OPERATOR(pg_catalog.+) i) OPERATOR(pg_catalog.%) k)],
-                                                              queue, worker, n OPERATOR(pg_catalog.-) got, lease) LOOP
-                got := got OPERATOR(pg_catalog.+) 1;
-                RETURN NEXT t;
-            END LOOP;
+            BEGIN
+                FOR t IN SELECT * FROM stategraph_router.claim_on(parts[1 OPERATOR(pg_catalog.+) ((first OPERATOR(pg_catalog.+) i) OPERATOR(pg_catalog.%) k)],
+                                                                  queue, worker, n OPERATOR(pg_catalog.-) got, lease) LOOP
+                    got := got OPERATOR(pg_catalog.+) 1;
+                    RETURN NEXT t;
+                END LOOP;
+            EXCEPTION WHEN internal_error THEN
+                down := SQLERRM;    -- a server that does not answer: the others' tasks still go out
+            END;
         END LOOP;
         EXIT WHEN got OPERATOR(pg_catalog.>) 0 OR pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline;
         PERFORM pg_catalog.pg_sleep(0.05);
     END LOOP;
+    IF got OPERATOR(pg_catalog.=) 0 AND down IS NOT NULL THEN
+        RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+            HINT = 'The servers that answered have no task to claim.';
+    END IF;
 END $$;
 
 /* The thread of a task, asked of every server (a task id does not say where it lives; a primary key lookup there). */
@@ -669,8 +722,35 @@ CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETU
  * one for an unknown task, which the shard then reports). Looked up before
  * the call: PL/Proxy does not nest calls to one cluster.
  */
-CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE sql VOLATILE
-    RETURN stategraph_router.thread_hash((SELECT t.thread_id FROM stategraph_router.task_threads(task_id) t LIMIT 1));
+CREATE FUNCTION stategraph_router.task_thread_on(part integer, id text, OUT thread_id text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id = id; $$;
+
+/* (A server that does not answer: each is asked alone, as sg_wait does.) */
+CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    th text;
+    p integer;
+    down text;
+BEGIN
+    BEGIN
+        RETURN stategraph_router.thread_hash((SELECT t.thread_id FROM stategraph_router.task_threads(task_id) t LIMIT 1));
+    EXCEPTION WHEN internal_error THEN
+        down := SQLERRM;
+    END;
+    FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
+        BEGIN
+            SELECT t.thread_id INTO th FROM stategraph_router.task_thread_on(p, task_id) t LIMIT 1;
+            IF th IS NOT NULL THEN
+                RETURN stategraph_router.thread_hash(th);
+            END IF;
+        EXCEPTION WHEN internal_error THEN
+            down := SQLERRM;
+        END;
+    END LOOP;
+    RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+        HINT = 'The task is on none of the servers that answered.';
+END $$;
 
 CREATE FUNCTION stategraph_router.heartbeat_on(h integer, task_id text, token uuid, extend interval) RETURNS boolean
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT sg_heartbeat(task_id, token, extend); $$;

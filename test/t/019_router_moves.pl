@@ -14,8 +14,11 @@
 #    thread_id lands on the server its id hashes to (before, on a random
 #    one, where the router never looked for it again), and a move carries
 #    them with the partition (before, they stayed behind, unreachable);
-#  - sg_update_state from a checkpoint of the thread itself asks only the
-#    thread's server, and works while another server is down.
+#  - while a server is down, calls for the threads of the others go on:
+#    sg_update_state from a checkpoint of the thread itself (it asks only
+#    the thread's server), sg_wait, CALL sg_run, sg_claim and sg_complete
+#    (they ask every server for the run or task, and the servers that
+#    answer are enough when one of them holds it).
 #
 # One server holds the router database and two shard databases (PL/Proxy
 # reaches each by its connection string, as it would another server).
@@ -91,6 +94,15 @@ is(r('SELECT count(*) FROM sg_threads()'), '48', 'and is listed');
 my $t = r(q{SELECT min(thread_id) FROM sg_threads() WHERE stategraph_router.shard_of(thread_id) LIKE '%dbname=shard_b'
 	AND thread_id LIKE 'm-%'});
 my $first = r(qq{SELECT checkpoint_id FROM sg_get_state_history('$t') ORDER BY checkpoint_id LIMIT 1});
+# an external task of a thread on shard_b
+r(q{SELECT sg_create_graph('ext', '{"x": "replace"}');
+	SELECT sg_add_external_node('ext', 'call', 'q');
+	SELECT sg_add_edge('ext', '__start__', 'call');
+	SELECT sg_add_edge('ext', 'call', '__end__');
+	SELECT sg_compile('ext');});
+my $et = r(q{SELECT min('e-' || i) FROM generate_series(1, 20) i WHERE stategraph_router.shard_of('e-' || i) LIKE '%dbname=shard_b'});
+r(qq{SELECT sg_invoke('ext', '{"x": 0}', thread_id => '$et')});
+is(r(q{SELECT count(*) FROM sg_tasks('q')}), '1', "thread $et waits on an external task");
 $node->safe_psql('postgres', 'ALTER DATABASE shard_a WITH ALLOW_CONNECTIONS false');
 my ($rc, $out, $err) = $node->psql('router', 'SELECT count(*) FROM sg_threads()');
 like($err, qr/shard_a/, 'with shard_a down, a listing fails naming it');
@@ -98,7 +110,27 @@ like($err, qr/shard_a/, 'with shard_a down, a listing fails naming it');
 	qq{SELECT sg_update_state('$t', '{"log": ["back"]}', checkpoint_id => '$first') IS NOT NULL});
 is($out, 't', "sg_update_state from a checkpoint of $t itself works on shard_b") or diag($err);
 is(r(qq{SELECT (sg_get_state('$t'))."values"->'log'}), '["back"]', 'and the thread went back to it');
+# (before, calls naming a run or a task failed while any server was down)
+($rc, $out, $err) = $node->psql('router', q{SELECT task_id || ' ' || token FROM sg_claim('q', 'w1', wait => '5 s')});
+my ($task, $token) = split / /, $out;
+ok(defined $token, "sg_claim hands out the task on shard_b") or diag($err);
+($rc, $out, $err) = $node->psql('router', qq{SELECT sg_complete('$task', '$token', '{"x": 1}')});
+is($rc, 0, 'sg_complete of that task works') or diag($err);
+is(r(qq{SELECT (sg_get_state('$et'))."values"->'x'}), '1', 'and its thread went on');
+($rc, $out, $err) = $node->psql('router',
+	qq{SELECT status FROM sg_wait(sg_submit('counter', '{"log": ["run"]}', thread_id => '$t'), '60 s')});
+is($out, 'success', "a background run of $t, submitted and waited for") or diag($err);
+($rc, $out, $err) = $node->psql('router', qq{CALL sg_run('counter', '{"log": ["call"]}', '$t')});
+is($rc, 0, "CALL sg_run on $t") or diag($err);
+is(r(qq{SELECT (sg_get_state('$t'))."values"->'log'}), '["back", "run", "call"]', 'both ran');
+($rc, $out, $err) = $node->psql('router', q{SELECT sg_wait(gen_random_uuid())});
+like($err, qr/shard_a/, 'a run on no server that answered: the error names the one that did not');
+($rc, $out, $err) = $node->psql('router', q{SELECT sg_claim('q', 'w1')});
+like($err, qr/shard_a/, 'so does a claim that finds nothing elsewhere');
 $node->safe_psql('postgres', 'ALTER DATABASE shard_a WITH ALLOW_CONNECTIONS true');
+($rc, $out, $err) = $node->psql('router', q{SELECT sg_wait(gen_random_uuid())});
+like($err, qr/ERROR:  run .* does not exist/, 'with every server up, an unknown run is the usual error');
+r(qq{SELECT sg_delete_thread('$et')});
 # a checkpoint of another thread is still found wherever it is
 my $other = r(q{SELECT min(thread_id) FROM sg_threads() WHERE stategraph_router.shard_of(thread_id) LIKE '%dbname=shard_a'
 	AND thread_id LIKE 'm-%'});
