@@ -195,6 +195,32 @@ SELECT sg_invoke('pt', NULL, thread_id => 'in-fork', recursion_limit => 100)
      = sg_invoke('pt', NULL, thread_id => 'in-fork-copy', recursion_limit => 100) AS same_result;
 SELECT same('in-fork', 'in-fork-copy', exact => false);
 
+-- waiting on an external task: a task's id is that of its checkpoint
+SELECT sg_create_graph('ext', '{"x": "replace"}');
+SELECT sg_add_external_node('ext', 'call', 'q');
+SELECT sg_add_edge('ext', '__start__', 'call');
+SELECT sg_add_edge('ext', 'call', '__end__');
+SELECT sg_compile('ext');
+SELECT sg_invoke('ext', '{"x": 1}', thread_id => 'waits') ? '__waiting__' AS waiting;
+SELECT sg_import_thread(sg_export_thread('waits'), 'waits-copy');
+SELECT same('waits', 'waits-copy');
+SELECT sg_export_thread('waits') AS waits_export \gset
+-- its source deleted, a copy in the same database cannot queue the source's
+-- task again: a clear error (before: "__waiting__" for ever, no task out)
+SELECT sg_delete_thread('waits');
+SELECT error_of($$SELECT sg_invoke('ext', NULL, thread_id => 'waits-copy')$$);
+-- the way out the hint gives: a checkpoint of its own, whose task is its own
+SELECT sg_update_state('waits-copy', '{}', as_node => '__start__') IS NOT NULL AS updated;
+SELECT sg_invoke('ext', NULL, thread_id => 'waits-copy') ? '__waiting__' AS waiting;
+SELECT thread_id, status FROM sg_tasks('q') ORDER BY thread_id;
+-- moved under its own id (as into another database): its task is queued again
+SELECT sg_import_thread(:'waits_export');
+SELECT sg_invoke('ext', NULL, thread_id => 'waits') ? '__waiting__' AS waiting;
+SELECT thread_id, status FROM sg_tasks('q') ORDER BY thread_id;
+SELECT task_id, token FROM sg_claim('q', 'w', 2) WHERE thread_id = 'waits' \gset
+SELECT sg_complete(:'task_id', :'token', '{"x": 2}');
+SELECT "values", next FROM sg_get_state('waits');
+
 -- bad input: a clear error with its own SQLSTATE, and nothing stored
 SELECT count(*) AS threads_before FROM stategraph.threads \gset
 SELECT count(*) AS rows_before FROM stategraph.checkpoints \gset
