@@ -18,7 +18,9 @@
 #    sg_update_state from a checkpoint of the thread itself (it asks only
 #    the thread's server), sg_wait, CALL sg_run, sg_claim and sg_complete
 #    (they ask every server for the run or task, and the servers that
-#    answer are enough when one of them holds it).
+#    answer are enough when one of them holds it);
+#  - sg_fork of an input checkpoint into a thread of another server resumes
+#    as on one server, running the input again.
 #
 # One server holds the router database and two shard databases (PL/Proxy
 # reaches each by its connection string, as it would another server).
@@ -138,6 +140,28 @@ my $other_first = r(qq{SELECT checkpoint_id FROM sg_get_state_history('$other') 
 ok(r(qq{SELECT sg_update_state('$t', '{"log": ["from $other"]}', checkpoint_id => '$other_first') IS NOT NULL}),
 	"sg_update_state of $t from a checkpoint of $other on shard_a");
 is(r(qq{SELECT (sg_get_state('$t'))."values"->'log'}), qq{["from $other"]}, "and $t reads from it");
+
+# ---------------------------------------------------------------------------
+# A fork of an input checkpoint into a thread of another server
+# ---------------------------------------------------------------------------
+# (resumed, a fork of an input checkpoint runs that input again, as on one
+# server; before, the fork made across servers lost the input)
+r(q{SELECT sg_invoke('counter', '{"log": ["in"]}', thread_id => 'fi-src')});
+my $src_server = r(q{SELECT stategraph_router.shard_of('fi-src')});
+my ($same, $across) = split /\|/, r(qq{SELECT min(t) FILTER (WHERE stategraph_router.shard_of(t) = '$src_server'),
+	min(t) FILTER (WHERE stategraph_router.shard_of(t) <> '$src_server')
+	FROM (SELECT 'fi-' || i AS t FROM generate_series(1, 20) i) x});
+my $input = r(q{SELECT checkpoint_id FROM sg_get_state_history('fi-src') WHERE source = 'input'});
+r(qq{SELECT sg_fork('fi-src', '$input', '$same'), sg_fork('fi-src', '$input', '$across')});
+is(r(qq{SELECT (SELECT jsonb_agg(to_jsonb(h) - 'thread_id' - 'checkpoint_id' - 'parent_checkpoint_id' - 'created_at' - 'tasks')
+	FROM sg_get_state_history('$across') h)
+	= (SELECT jsonb_agg(to_jsonb(h) - 'thread_id' - 'checkpoint_id' - 'parent_checkpoint_id' - 'created_at' - 'tasks')
+	FROM sg_get_state_history('$same') h)}), 't', "the fork on the other server ($across) reads as the one on the same server ($same)");
+is(r(qq{SELECT sg_invoke('counter', NULL, thread_id => '$same')}), '{"log": ["in"]}',
+	'the fork on the same server, resumed, runs the input again');
+is(r(qq{SELECT sg_invoke('counter', NULL, thread_id => '$across')}), '{"log": ["in"]}',
+	'so does the fork on the other server');
+r(qq{SELECT sg_delete_thread(t) FROM unnest(ARRAY['fi-src', '$same', '$across']) t});
 
 my $lg_on_a = $node->safe_psql('shard_a', 'SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints');
 ok($lg_on_a > 0, "$lg_on_a of them on shard_a, where partitions 0 and 2 will move from");
