@@ -535,64 +535,66 @@ END $$;
  * raised only if no other server holds the run or task, so that runs and
  * tasks of the other servers' threads go on while one server is down.
  */
-CREATE FUNCTION @extschema@.sg_wait(run_id uuid, timeout interval DEFAULT NULL) RETURNS @extschema@.sg_run
-    LANGUAGE plpgsql AS $$
+CREATE FUNCTION stategraph_router.run_on(part integer, id uuid) RETURNS boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id) AS run_on; $$;
+
+/* The partition (as an array, for SPLIT) of the server that holds a run, asking the servers one by one. */
+CREATE FUNCTION stategraph_router.run_holder(run_id uuid) RETURNS integer[] LANGUAGE plpgsql AS $$
 DECLARE
-    r @extschema@.sg_run;
     p integer;
     down text;
 BEGIN
-    BEGIN
-        SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
-        IF NOT FOUND THEN
-            PERFORM stategraph_router.no_such_run(run_id);
-        END IF;
-        RETURN r;
-    EXCEPTION WHEN internal_error THEN
-        down := SQLERRM;
-    END;
     FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
         BEGIN
-            SELECT * INTO r FROM stategraph_router.wait_all(ARRAY[p], run_id, timeout) LIMIT 1;
-            IF FOUND THEN
-                RETURN r;
+            IF stategraph_router.run_on(p, run_id) THEN
+                RETURN ARRAY[p];
             END IF;
         EXCEPTION WHEN internal_error THEN
             down := SQLERRM;
         END;
     END LOOP;
+    IF down IS NULL THEN
+        PERFORM stategraph_router.no_such_run(run_id);
+    END IF;
     RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
         HINT = 'The run is on none of the servers that answered.';
+END $$;
+
+CREATE FUNCTION @extschema@.sg_wait(run_id uuid, timeout interval DEFAULT NULL) RETURNS @extschema@.sg_run
+    LANGUAGE plpgsql AS $$
+DECLARE
+    r @extschema@.sg_run;
+BEGIN
+    BEGIN
+        SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
+        IF FOUND THEN
+            RETURN r;
+        END IF;
+    EXCEPTION WHEN internal_error THEN
+        NULL;       -- a server did not answer
+    END;
+    -- on none of them, or a server did not answer: ask them one by one
+    SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.run_holder(run_id), run_id, timeout) LIMIT 1;
+    RETURN r;
 END $$;
 
 CREATE FUNCTION @extschema@.sg_cancel(run_id uuid, action text DEFAULT 'interrupt') RETURNS boolean
     LANGUAGE plpgsql AS $$
 DECLARE
     c boolean;
-    p integer;
-    down text;
 BEGIN
     BEGIN
         SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
-        IF NOT FOUND THEN
-            PERFORM stategraph_router.no_such_run(run_id);
+        IF FOUND THEN
+            RETURN c;
         END IF;
-        RETURN c;
     EXCEPTION WHEN internal_error THEN
-        down := SQLERRM;
+        NULL;       -- a server did not answer
     END;
-    FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
-        BEGIN
-            SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(ARRAY[p], run_id, action) x LIMIT 1;
-            IF FOUND THEN
-                RETURN c;
-            END IF;
-        EXCEPTION WHEN internal_error THEN
-            down := SQLERRM;
-        END;
-    END LOOP;
-    RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
-        HINT = 'The run is on none of the servers that answered.';
+    -- on none of them, or a server did not answer: ask them one by one
+    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.run_holder(run_id), run_id, action) x LIMIT 1;
+    RETURN c;
 END $$;
 
 /* Retention is part of a graph's definition: on every server (stategraph_router.check_definitions compares it). */
