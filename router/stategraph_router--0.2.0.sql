@@ -692,6 +692,17 @@ DECLARE
     t @extschema@.sg_task;
     down text;
 BEGIN
+    -- what the servers check of n and wait, which the loop below reads first (lease and NULLs: the servers)
+    IF n OPERATOR(pg_catalog.<=) 0 THEN
+        RAISE EXCEPTION 'n must be positive, not %', n
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'n is how many tasks a worker takes at most.';
+    END IF;
+    IF wait IS NULL THEN
+        RAISE EXCEPTION 'wait must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF wait OPERATOR(pg_catalog.<) interval '0' THEN
+        RAISE EXCEPTION 'wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOOP
         FOR i IN 0 .. k OPERATOR(pg_catalog.-) 1 LOOP
             EXIT WHEN got OPERATOR(pg_catalog.>=) n;

@@ -20,7 +20,8 @@
 #    (they ask every server for the run or task, and the servers that
 #    answer are enough when one of them holds it);
 #  - sg_fork of an input checkpoint into a thread of another server resumes
-#    as on one server, running the input again.
+#    as on one server, running the input again;
+#  - sg_claim's bad arguments are the errors a server gives.
 #
 # One server holds the router database and two shard databases (PL/Proxy
 # reaches each by its connection string, as it would another server).
@@ -226,6 +227,21 @@ is($node->safe_psql('shard_a', 'SELECT count(*) FROM stategraph.lg_checkpoints')
 	'no LangGraph.js thread is left on shard_a');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'every thread is listed once');
 is(r($states_sql), $states, 'every thread reads as before');
+
+# ---------------------------------------------------------------------------
+# sg_claim's arguments through the router: the errors a server gives
+# ---------------------------------------------------------------------------
+# (before, n <= 0 and a negative or NULL wait returned no row through the router)
+for my $args ("'q', 'w', 0", "'q', 'w', -1", "'q', 'w', 1, NULL, '-1 s'", "'q', 'w', 1, NULL, NULL")
+{
+	for my $verbosity ('sqlstate', 'terse')
+	{
+		my (undef, undef, $direct) = $node->psql('shard_b', "\\set VERBOSITY $verbosity\nSELECT * FROM sg_claim($args)");
+		my (undef, undef, $routed) = $node->psql('router', "\\set VERBOSITY $verbosity\nSELECT * FROM sg_claim($args)");
+		like($direct, qr/ERROR:  /, "sg_claim($args) is an error on a server ($direct)");
+		is($routed, $direct, "and the same error through the router ($verbosity)");
+	}
+}
 
 $node->stop;
 done_testing();
