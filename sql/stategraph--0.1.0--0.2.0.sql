@@ -764,8 +764,16 @@ CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_
     LANGUAGE plpgsql AS $$
 DECLARE
     visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
-    result uuid := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
+    result uuid;
 BEGIN
+    -- sg_fork's own error would name the visitor
+    IF checkpoint_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c
+            WHERE c.thread_id OPERATOR(pg_catalog.=) visitor AND c.checkpoint_id OPERATOR(pg_catalog.=) import_then_fork.checkpoint_id) THEN
+        RAISE EXCEPTION 'checkpoint % does not exist in thread "%"', checkpoint_id,
+            data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id'
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    result := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
     UPDATE stategraph.checkpoints f
     SET meta = COALESCE(f.meta, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('input_writes', i.writes)
     FROM (SELECT c.writes FROM stategraph.checkpoints c, stategraph.checkpoints s

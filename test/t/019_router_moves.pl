@@ -162,6 +162,13 @@ is(r(qq{SELECT sg_invoke('counter', NULL, thread_id => '$same')}), '{"log": ["in
 	'the fork on the same server, resumed, runs the input again');
 is(r(qq{SELECT sg_invoke('counter', NULL, thread_id => '$across')}), '{"log": ["in"]}',
 	'so does the fork on the other server');
+# a checkpoint the source does not have: the error names the source, as on one server
+my $across2 = r(qq{SELECT min(t) FROM (SELECT 'fj-' || i AS t FROM generate_series(1, 20) i) x
+	WHERE stategraph_router.shard_of(t) <> '$src_server'});
+($rc, $out, $err) = $node->psql('router',
+	qq{SELECT sg_fork('fi-src', '00000000-0000-7000-8000-000000000000', '$across2')});
+like($err, qr/REMOTE ERROR: checkpoint 00000000-0000-7000-8000-000000000000 does not exist in thread "fi-src"/,
+	'a fork across servers from a checkpoint the source lacks names the source');
 r(qq{SELECT sg_delete_thread(t) FROM unnest(ARRAY['fi-src', '$same', '$across']) t});
 
 my $lg_on_a = $node->safe_psql('shard_a', 'SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints');
