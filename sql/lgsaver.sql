@@ -146,6 +146,21 @@ SELECT sg_lg_put('lgs-ref', '', '1ef00000-0000-6000-8000-000000000101',
     '{"source": "loop", "step": 1}', '{"messages": 3}');
 SELECT channel, value, wcheckpoint FROM stategraph.lg_blobs WHERE thread_id = 'lgs-ref' AND channel = 'messages' ORDER BY writer;
 SELECT t->'channel_values' AS "values" FROM sg_lg_get_tuple('lgs-ref') t;
+-- a checkpoint put again with another value: the checkpoint after it, whose
+-- value was stored as what it appends to the first one, still reads as put
+SELECT sg_lg_put('lgs-again', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000e01", "ts": "x", "channel_values": {"m": ["a", "a2"]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}') IS NOT NULL AS put,
+       sg_lg_put('lgs-again', '', '1ef00000-0000-6000-8000-000000000e01',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000e02", "ts": "x", "channel_values": {"m": ["a", "a2", "b"]},
+      "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}') IS NOT NULL AS extended;
+SELECT sg_lg_put('lgs-again', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000e01", "ts": "x", "channel_values": {"m": ["x", "y"]},
+      "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}') IS NOT NULL AS put_again;
+SELECT t->>'checkpoint_id' AS checkpoint_id, t->'channel_values' AS "values"
+  FROM sg_lg_list('lgs-again') t ORDER BY 1;
+SELECT writer, base, n, value FROM stategraph.lg_blobs WHERE thread_id = 'lgs-again' ORDER BY writer;
+SELECT sg_lg_delete_thread('lgs-again') AS deleted;
 -- pruning the write's checkpoint copies the value into the row that refers to it
 SELECT sg_lg_delete_for_runs('{none}');
 UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{"run_id": "r1"}'
@@ -216,6 +231,17 @@ SELECT t.thread_id, (t.doc->'checkpoint')->>'ts' AS ts
           FROM (VALUES ('lgs-ts-copy'), ('lgs-ts-import')) v(thread_id)) t;
 SELECT sg_lg_delete_thread('lgs-ts') + sg_lg_delete_thread('lgs-ts-copy') + sg_lg_delete_thread('lgs-ts-import') AS deleted;
 
+-- a thread whose subgraph namespace was written first (or whose root
+-- checkpoints delete_for_runs removed) is still its owner's: its root
+-- namespace starts
+SELECT sg_lg_put('lgs-sub-first', 'sub', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000d01", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{}') IS NOT NULL AS sub_first;
+SELECT sg_lg_put('lgs-sub-first', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000d02", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{}') IS NOT NULL AS root_next;
+SELECT sg_lg_delete_thread('lgs-sub-first') AS deleted;
+
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_lg_alice;
@@ -234,6 +260,11 @@ SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-alice') t;
 SET ROLE regress_lg_bob;
 SELECT sg_lg_get_tuple('lgs-alice') IS NULL AS bob_sees_nothing, (SELECT count(*) FROM sg_lg_list()) AS bob_lists;
 SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_copy_thread('lgs-alice', 'lgs-bob') AS bob_copies;
+-- and his deletes and prunes of her thread take none of its writers' locks (held until he commits, they would stall her puts)
+BEGIN;
+SELECT sg_lg_delete_thread('lgs-alice') AS bob_deletes, sg_lg_prune(ARRAY['lgs-alice'], 'keep_latest') AS bob_prunes;
+SELECT count(*) AS bob_holds FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = 19527;
+COMMIT;
 -- nor can bob start a namespace (a subgraph's checkpoints) under alice's thread id
 SELECT sg_lg_put('lgs-alice', 'sub', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000008", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
@@ -243,8 +274,28 @@ SELECT sg_lg_put('lgs-alice', '', '1ef00000-0000-6000-8000-000000000007',
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000009", "ts": "x", "channel_values": {"secret": "bob''s"},
       "channel_versions": {"secret": 2}, "versions_seen": {}}',
     '{"source": "fork", "step": 0}', '{"secret": 2}');
+-- nor add rows there with plain SQL (the functions need INSERT granted): a
+-- newer checkpoint of his own would be the newest a superuser's sg_prune keeps
+INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_id, checkpoint, metadata, blobs, created_at)
+VALUES ('lgs-alice', 'ffffffff-ffff-6fff-bfff-ffffffffffff', '{}', '{}', '{}', '2000-01-01');
+INSERT INTO stategraph.lg_blobs (thread_id, channel, writer, version, value)
+VALUES ('lgs-alice', 'secret', 'ffffffff-ffff-6fff-bfff-ffffffffffff', '1', '"bob''s"');
+INSERT INTO stategraph.lg_writes (thread_id, checkpoint_id, task_id, idx, channel, value)
+VALUES ('lgs-alice', '1ef00000-0000-6000-8000-000000000007', 't', -3, '__interrupt__', '{}');
+SELECT sg_lg_put_writes('lgs-alice', '', '1ef00000-0000-6000-8000-000000000007', 'task-b', '[["__interrupt__", {}]]');
+-- his own rows cannot be moved there either, nor can he claim hers
+INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_id, checkpoint, metadata, blobs)
+VALUES ('lgs-bob-own', 'ffffffff-ffff-6fff-bfff-ffffffffffff', '{}', '{}', '{}');
+UPDATE stategraph.lg_checkpoints SET thread_id = 'lgs-alice' WHERE thread_id = 'lgs-bob-own';
+SELECT stategraph.lg_thread_owner_is('lgs-alice', 'regress_lg_alice') AS asks_nothing_of_hers,
+       stategraph.lg_thread_owner_is('lgs-alice', 'regress_lg_bob') AS not_his,
+       stategraph.lg_thread_owner_is('lgs-bob-own', 'regress_lg_bob') AS his;
+DELETE FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-bob-own';
 RESET ROLE;
+SELECT sg_prune(keep_last => 1, thread_id => 'lgs-alice') AS pruned;
 SELECT owner, count(*) FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgs-alice' GROUP BY owner;
+SELECT count(*) AS strangers_rows FROM stategraph.lg_blobs WHERE thread_id = 'lgs-alice' AND owner <> 'regress_lg_alice';
+SELECT count(*) AS strangers_writes FROM stategraph.lg_writes WHERE thread_id = 'lgs-alice';
 DELETE FROM stategraph.lg_checkpoints WHERE owner = 'regress_lg_alice';
 DELETE FROM stategraph.lg_blobs WHERE owner = 'regress_lg_alice';
 -- a thread of a group role: a member's checkpoints, values and writes are the

@@ -633,6 +633,33 @@ CREATE POLICY owner_rows ON stategraph.lg_checkpoints USING (stategraph.owned(ow
 CREATE POLICY owner_rows ON stategraph.lg_blobs USING (stategraph.owned(owner::pg_catalog.name));
 CREATE POLICY owner_rows ON stategraph.lg_writes USING (stategraph.owned(owner::pg_catalog.name));
 
+/*
+ * Every row of a thread is its owner's (the owner of its first checkpoint):
+ * sg_lg_put and sg_lg_put_writes write rows of the thread's owner, and this
+ * restrictive policy keeps another role from adding rows under a thread id
+ * not its own with plain INSERT or UPDATE (which the sg_lg_ functions need
+ * granted). Its owner would never see them, but a superuser's sg_prune or
+ * retention sweep would take a stranger's newer checkpoint for the thread's
+ * newest and delete the owner's. lg_thread_owner_is probes the first
+ * checkpoint's owner below row-level security (src/thread_ids.c).
+ */
+CREATE FUNCTION stategraph.lg_thread_owner_is(thread_id text, owner text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'lg_thread_owner_is' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.lg_thread_owner_is(text, text) IS
+'whether owner (a role the caller may own) owns LangGraph.js thread thread_id, or no checkpoint of it is stored: the restrictive policy one_owner of the lg_ tables';
+CREATE POLICY one_owner ON stategraph.lg_checkpoints AS RESTRICTIVE FOR INSERT
+    WITH CHECK (stategraph.lg_thread_owner_is(thread_id, owner));
+CREATE POLICY one_owner_update ON stategraph.lg_checkpoints AS RESTRICTIVE FOR UPDATE
+    USING (true) WITH CHECK (stategraph.lg_thread_owner_is(thread_id, owner));
+CREATE POLICY one_owner ON stategraph.lg_blobs AS RESTRICTIVE FOR INSERT
+    WITH CHECK (stategraph.lg_thread_owner_is(thread_id, owner));
+CREATE POLICY one_owner_update ON stategraph.lg_blobs AS RESTRICTIVE FOR UPDATE
+    USING (true) WITH CHECK (stategraph.lg_thread_owner_is(thread_id, owner));
+CREATE POLICY one_owner ON stategraph.lg_writes AS RESTRICTIVE FOR INSERT
+    WITH CHECK (stategraph.lg_thread_owner_is(thread_id, owner));
+CREATE POLICY one_owner_update ON stategraph.lg_writes AS RESTRICTIVE FOR UPDATE
+    USING (true) WITH CHECK (stategraph.lg_thread_owner_is(thread_id, owner));
+
 COMMENT ON TABLE stategraph.lg_checkpoints IS
 'LangGraph.js checkpoints (sg_lg_put): a v4 checkpoint without its values, its metadata, and where each channel value is stored';
 COMMENT ON TABLE stategraph.lg_blobs IS
@@ -940,6 +967,7 @@ GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
 GRANT EXECUTE ON FUNCTION stategraph.lg_next(json, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.lg_thread_owner_is(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;

@@ -59,7 +59,12 @@
  *
  * Pruning (prune, delete_for_runs) removes checkpoint rows, then values no
  * surviving checkpoint refers to; a surviving value whose base goes away is
- * rewritten whole first.
+ * rewritten whole first. A put in flight builds on rows a pruner cannot see
+ * yet: it share-locks the checkpoint it extends (and that of a base its
+ * appends name) until it commits, so a pruner removing that checkpoint
+ * waits and then, its next statements seeing the new checkpoint, keeps or
+ * rewrites what it reads; a pruner or delete of given threads also takes the
+ * writers' locks of their namespaces first.
  *
  * stategraph's own maintenance covers these threads through the sg_lg_
  * functions at the end of this file, which retention.c (sg_prune,
@@ -110,6 +115,7 @@
 typedef enum LGPlan
 {
 	LGP_CP_GET,
+	LGP_CP_PARENT,
 	LGP_HEAD,
 	LGP_CP_UPSERT,
 	LGP_BLOB_META,
@@ -185,6 +191,18 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"AND checkpoint_id OPERATOR(pg_catalog.=) $3",
 	cp_key, 3},
+	/*
+	 * The checkpoint a put extends, share-locked until the put commits: a
+	 * prune or delete_for_runs removing it waits, and then sees the new
+	 * checkpoint, whose values it keeps (or rewrites whole) instead of
+	 * removing what they extend or refer to.
+	 */
+	[LGP_CP_PARENT] = {
+		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
+		"FROM stategraph.lg_checkpoints "
+		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 FOR KEY SHARE",
+	cp_key, 3},
 	[LGP_HEAD] = {
 		"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at "
 		"FROM stategraph.lg_checkpoints "
@@ -203,11 +221,15 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
 		"AND writer OPERATOR(pg_catalog.=) $4",
 	blob_key, 4},
+	/* (and its checkpoint, share-locked as LGP_CP_PARENT is: a base whose checkpoint is gone is not taken) */
 	[LGP_BLOB_BASE] = {
-		"SELECT n, digest FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-		"AND writer OPERATOR(pg_catalog.=) $4 AND owner OPERATOR(pg_catalog.=) " LG_THREAD_OWNER " "
-		"AND n IS NOT NULL AND digest IS NOT NULL",
+		"SELECT b.n, b.digest FROM stategraph.lg_blobs b, stategraph.lg_checkpoints c "
+		"WHERE b.thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND b.checkpoint_ns OPERATOR(pg_catalog.=) $2 AND b.channel OPERATOR(pg_catalog.=) $3 "
+		"AND b.writer OPERATOR(pg_catalog.=) $4 AND b.owner OPERATOR(pg_catalog.=) " LG_THREAD_OWNER " "
+		"AND b.n IS NOT NULL AND b.digest IS NOT NULL AND c.thread_id OPERATOR(pg_catalog.=) $1 "
+		"AND c.checkpoint_ns OPERATOR(pg_catalog.=) $2 AND c.checkpoint_id OPERATOR(pg_catalog.=) $4 "
+		"FOR KEY SHARE OF c",
 	blob_key, 4},
 	[LGP_BLOB_BYVER] = {
 		"SELECT writer FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
@@ -374,6 +396,16 @@ lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 	return PG_ARGISNULL(arg) ? pstrdup("") : text_to_cstring(PG_GETARG_TEXT_PP(arg));
 }
 
+/* The advisory lock tag of (thread, namespace). */
+static void
+lg_lock_tag(LOCKTAG *tag, const char *thread_id, const char *ns)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
+
+	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
+}
+
 /*
  * Serialises concurrent writers of one (thread, namespace) until commit: an
  * advisory lock of our own (field4 'LG', beside the 'SG' locks of
@@ -385,10 +417,8 @@ static bool
 lg_lock_mode(const char *thread_id, const char *ns, bool dont_wait)
 {
 	LOCKTAG		tag;
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
 
-	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
+	lg_lock_tag(&tag, thread_id, ns);
 	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
@@ -397,6 +427,48 @@ static void
 lg_lock(const char *thread_id, const char *ns)
 {
 	(void) lg_lock_mode(thread_id, ns, false);
+}
+
+/*
+ * Takes the writers' locks of every namespace of a thread that the caller
+ * sees (in order, the root one first), for removing its rows: with READ
+ * COMMITTED, the statements that follow then see every put that was in
+ * flight, and the puts that follow wait for the removal to commit (a put's
+ * checkpoint left behind without the values it extends, a delete removing
+ * values under a put). Another role's thread is not locked (holding its
+ * lock would stall its writers). With dont_wait, takes none and returns
+ * false when a put holds one of them.
+ */
+static bool
+lg_lock_thread(const char *thread_id, bool dont_wait)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+	uint64		n, i;
+	char	  **ns;
+
+	sg_spi_prepare(&plan, "SELECT DISTINCT checkpoint_ns COLLATE pg_catalog.\"C\" FROM stategraph.lg_checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 ORDER BY 1", 1, &t);
+	n = sg_spi_execute(plan, &k, NULL, 0);
+	ns = palloc(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+		ns[i] = lg_text_col(SPI_tuptable, i, 1);
+	for (i = 0; i < n; i++)
+	{
+		if (lg_lock_mode(thread_id, ns[i], dont_wait))
+			continue;
+		/* busy: the locks taken go at once (a put waiting on them would wait for our commit) */
+		while (i-- > 0)
+		{
+			LOCKTAG		tag;
+
+			lg_lock_tag(&tag, thread_id, ns[i]);
+			LockRelease(&tag, ExclusiveLock, false);
+		}
+		return false;
+	}
+	return true;
 }
 
 /* The value of key in a jsonb object, or NULL. */
@@ -950,7 +1022,7 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
 	k[0] = CStringGetTextDatum(thread_id);
 	k[1] = CStringGetTextDatum(ns);
 	k[2] = lg_uuid_datum(parent);
-	lg_run(LGP_CP_GET, k, NULL, 1);
+	lg_run(LGP_CP_PARENT, k, NULL, 1);
 	if (SPI_processed == 1)
 	{
 		Jsonb	   *cp = lg_checkpoint_col(SPI_tuptable, 0);
@@ -1203,6 +1275,28 @@ lg_append_for(List *appends, const char *channel)
 	return NULL;
 }
 
+static void lg_rewrite_whole(SPITupleTable *tt, uint64 n);
+
+/*
+ * Before a checkpoint put again overwrites its values: the values other
+ * checkpoints stored as what they append to one of them are rewritten
+ * whole, so that they keep reading what was put (else they read the new
+ * value plus their own elements, a list no checkpoint ever held).
+ */
+static void
+lg_keep_dependants(const char *thread_id, const char *ns, const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, TEXTOID, UUIDOID};
+	Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(id)};
+
+	sg_spi_prepare(&plan, "SELECT thread_id, checkpoint_ns, channel, writer FROM stategraph.lg_blobs "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+				   "AND base OPERATOR(pg_catalog.=) $3", 3, types);
+	if (sg_spi_execute(plan, k, NULL, 0) > 0)
+		lg_rewrite_whole(SPI_tuptable, SPI_processed);
+}
+
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
 /* Whether key of obj is missing, null, or a JSON object. */
@@ -1244,6 +1338,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	TimestampTz created;
 	bool		has_created;
 	List	   *appends;
+	bool		again = false;	/* the checkpoint is stored already: put again */
 
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
@@ -1293,7 +1388,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
 		lg_run(LGP_CP_GET, k, NULL, 1);
-		if (SPI_processed == 0)
+		again = SPI_processed == 1;
+		if (!again)
 		{
 			/*
 			 * a namespace's first checkpoint: the thread id must be free or
@@ -1309,6 +1405,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		sg_spi_finish();
 		PG_RETURN_NULL();		/* nothing stored: the client sends the whole values */
 	}
+	if (again)
+		lg_keep_dependants(thread_id, ns, &id);
 	p = lg_parent(thread_id, ns, parent);
 	if (parent != NULL && !p.found)
 		sg_thread_id_check_new(thread_id, true);	/* a parent it cannot see: maybe another role's thread */
@@ -2067,6 +2165,7 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	uint64		n;
 
 	sg_spi_connect();
+	(void) lg_lock_thread(thread_id, false);
 	n = lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
@@ -2110,6 +2209,44 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Rewrites whole the value rows of tt (thread_id, checkpoint_ns, channel,
+ * writer): a value stored as what it appends to another, or as a pending
+ * write, keeps its own JSON and no longer depends on either. Every whole
+ * value is read before any is rewritten.
+ */
+static void
+lg_rewrite_whole(SPITupleTable *tt, uint64 n)
+{
+	char	  **whole = palloc(sizeof(char *) * (n + 1));
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID};
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		StringInfoData s;
+		char	   *type;
+		bytea	   *b;
+
+		initStringInfo(&s);
+		(void) lg_append_value(&s, lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull),
+							   lg_text_col(tt, i, 3), DatumGetUUIDP(lg_col(tt, i, 4, &isnull)), &type, &b, NULL);
+		whole[i] = s.data;
+	}
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
+		lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
+
+		sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+				   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
+				   5, types, a, NULL);
+	}
+}
+
+/*
  * After checkpoints of the given threads were deleted: copies into the
  * value rows the pending writes they refer to whose checkpoint is gone,
  * rewrites whole every value still referred to whose base is no longer
@@ -2123,9 +2260,6 @@ lg_collect(Datum threads)
 		"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer "
 		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e "
 		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') ";
-	SPITupleTable *tt;
-	uint64		n, i;
-
 	/* values that refer to writes deleted below: copy them in first */
 	lg_exec_array("UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
 				  "WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND b.wcheckpoint IS NOT NULL "
@@ -2137,37 +2271,7 @@ lg_collect(Datum threads)
 						   "AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
 						   "AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
 						   "AND l2.writer OPERATOR(pg_catalog.=) b.base)", live), threads);
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	/* read every whole value before rewriting any of them */
-	{
-		char	  **whole = palloc(sizeof(char *) * (n + 1));
-		Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID};
-
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-			StringInfoData s;
-			char	   *type;
-			bytea	   *b;
-
-			initStringInfo(&s);
-			(void) lg_append_value(&s, lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull),
-								   lg_text_col(tt, i, 3), DatumGetUUIDP(lg_col(tt, i, 4, &isnull)), &type, &b, NULL);
-			whole[i] = s.data;
-		}
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-			Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
-			lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
-
-			sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
-					   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-					   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
-					   5, types, a, NULL);
-		}
-	}
+	lg_rewrite_whole(SPI_tuptable, SPI_processed);
 	lg_exec_array(psprintf("%sDELETE FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
 						   "AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
 						   "AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
@@ -2199,6 +2303,16 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 				 errhint("Use \"keep_latest\" or \"delete\".")));
 	threads = PG_GETARG_DATUM(0);
 	sg_spi_connect();
+	{
+		Datum	   *ids;
+		bool	   *inull;
+		int			nids, i;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
+		for (i = 0; i < nids; i++)
+			if (!inull[i])
+				(void) lg_lock_thread(TextDatumGetCString(ids[i]), false);
+	}
 	if (strcmp(strategy, "delete") == 0)
 		n = lg_delete_threads(threads);
 	else
@@ -2505,6 +2619,27 @@ sg_lg_thread_exists(const char *thread_id)
 	return sg_spi_execute(plan, &k, NULL, 1) > 0;
 }
 
+/*
+ * Whether the caller sees a checkpoint of this thread id in any namespace:
+ * a thread of its own, though its root namespace may hold none (its
+ * subgraph's written first, or its root checkpoints removed by
+ * delete_for_runs). thread_ids.c asks this before telling an id is another
+ * role's.
+ */
+bool
+sg_lg_thread_visible(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	if (sg_schema_is_010())
+		return false;
+	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+				   1, &t);
+	return sg_spi_execute(plan, &k, NULL, 1) > 0;
+}
+
 /* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
 HeapTuple
 sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
@@ -2605,7 +2740,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	if (sg_schema_is_010())
 		return 0;
 	if (thread_id)
-		lg_lock(thread_id, "");	/* after a put of the thread in flight, before the next */
+		(void) lg_lock_thread(thread_id, false);	/* after a put of the thread in flight, before the next */
 	sg_spi_prepare(&plan,
 				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
 				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
@@ -2628,7 +2763,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 void
 sg_lg_delete_thread_rows(const char *thread_id)
 {
-	lg_lock(thread_id, "");
+	(void) lg_lock_thread(thread_id, false);
 	(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 }
 
@@ -2682,7 +2817,7 @@ sg_lg_sweep(int limit)
 		int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
-		if (!lg_lock_mode(thread_id, "", true))
+		if (!lg_lock_thread(thread_id, true))
 			continue;			/* a put is running: next time */
 		if (strcmp(strategy, "delete") == 0)
 			(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));

@@ -586,6 +586,7 @@ extern void sg_thread_id_check_new(const char *thread_id, bool lg);
  * ---------------------------------------------------------------------------
  */
 extern bool sg_lg_thread_exists(const char *thread_id);
+extern bool sg_lg_thread_visible(const char *thread_id);
 extern HeapTuple sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id);
 extern void sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 									const pg_uuid_t *before, Jsonb *filter);

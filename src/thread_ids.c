@@ -28,6 +28,18 @@
  * that never had a row (lg_checkpoints where LangGraph.js is not used) is
  * not probed at all: a new stategraph thread then costs nothing more.
  *
+ * The lg_ tables are written by SQL too (SECURITY INVOKER functions need
+ * INSERT on them), and each of their rows has an owner of its own: another
+ * role could INSERT a checkpoint under a thread id that is not its own,
+ * which its owner never sees but a superuser's maintenance does (sg_prune
+ * and the retention sweep keep a namespace's newest checkpoint: a stranger's
+ * newer one made them delete the owner's whole chain). So a restrictive
+ * policy asks lg_thread_owner_is whether a row's owner is its thread's,
+ * the owner of the thread's first checkpoint, read below row-level
+ * security as the probes above are; it answers only for an owner the
+ * caller may own (which the permissive policy requires anyway), so it
+ * tells nothing of a thread that is not the caller's but that it is not.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -41,7 +53,9 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -104,7 +118,7 @@ sg_thread_id_check_not_lg(const char *thread_id)
 {
 	if (!sg_thread_id_stored("lg_checkpoints", thread_id))
 		return;
-	if (!sg_lg_thread_exists(thread_id))
+	if (!sg_lg_thread_visible(thread_id))
 		taken_by_another_role(thread_id);
 	ereport(ERROR,
 			(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -136,11 +150,54 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 					 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
 					 errhint("Use another thread id.")));
 		}
-		if (sg_thread_id_stored("lg_checkpoints", thread_id) && !sg_lg_thread_exists(thread_id))
+		if (sg_thread_id_stored("lg_checkpoints", thread_id) && !sg_lg_thread_visible(thread_id))
 			taken_by_another_role(thread_id);
 		return;
 	}
 	sg_thread_id_check_not_lg(thread_id);
 	if (sg_thread_id_stored("threads", thread_id) && sg_thread_fetch(thread_id, false) == NULL)
 		taken_by_another_role(thread_id);
+}
+
+PG_FUNCTION_INFO_V1(lg_thread_owner_is);
+
+/*
+ * stategraph.lg_thread_owner_is(thread_id text, owner text) -> boolean: the
+ * restrictive policy of the lg_ tables. Whether owner (a role the caller may
+ * own) owns thread thread_id: the thread has no checkpoint yet, or its first
+ * one (by namespace, then id, as sg_lg_put's owner lookup reads) is owner's.
+ * For an owner the caller may not own, true without looking.
+ */
+Datum
+lg_thread_owner_is(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *owner = PG_GETARG_TEXT_PP(1);
+	char	   *name = text_to_cstring(owner);
+	Oid			role = get_role_oid(name, true);
+	Oid			relid = get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false));
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		same = true;
+
+	if (!OidIsValid(role) || !is_member_of_role(GetUserId(), role) || !OidIsValid(relid))
+		PG_RETURN_BOOL(true);
+	rel = table_open(relid, AccessShareLock);
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(thread_id));
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+							  IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot(), 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		first = heap_getattr(tup, get_attnum(relid, "owner"), RelationGetDescr(rel), &isnull);
+
+		same = !isnull && DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, first,
+															   PointerGetDatum(owner)));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(same);
 }

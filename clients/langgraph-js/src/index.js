@@ -28,8 +28,13 @@ const REF_MIN_TEXT = 48;
 // sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
 const rawJson = { getTypeParser: () => (text) => text };
 
-// JSON text that jsonb refuses: NUL characters and lone surrogates in strings.
-const NOT_JSONB = /\\u0000|\\ud[89a-f]/i;
+// JSON text that jsonb refuses: NUL characters and lone surrogates in strings,
+// written as \u0000 and \udXXX escapes. An escape's backslash follows an even
+// number of backslashes; after an odd number ("\\u0000") it is the second half
+// of an escaped backslash, and "u0000" is text.
+const NOT_JSONB = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f])/i;
+// a NUL escape, kept in $1 what comes before it
+const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/gi;
 
 // LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
 // their values in the checkpoint row, where nothing can extend them
@@ -267,7 +272,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const cpText = (parts) =>
 			restText.replace(/^\{/, () => `{"channel_values":{${parts.join(",")}}${Object.keys(rest).length ? "," : ""}`);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
-		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(/\\u0000/g, "");
+		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(NUL_ESCAPE, "$1");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
 		const call = (parts, appends) =>
 			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, [

@@ -330,3 +330,33 @@ test("put does not wait for writes in flight when no value it stores could refer
 	assert.ok(took < 500, `a put of small values waited ${took} ms for a write in flight`);
 	assert.deepStrictEqual(await read(saver, t), ["a", "b"]);
 });
+
+test("text that only looks like an escape jsonb refuses (an escaped backslash before u0000 or ud83d) stays JSON", async () => {
+	const rec = recording(pool);
+	const saver = new StategraphSaver(rec);
+	const t = `${run}-backslash`;
+	// a chat about JSON: the strings hold a backslash, then "ud83d" or "u0000" (JSON text \\ud83d, \\u0000)
+	const talk = [{ role: "user", content: "what is \\ud83d\\ude00 in JSON?" }, { role: "assistant", content: "the text \\u0000 is a NUL escape" }];
+	const c1 = await put(saver, t, undefined, talk.slice(0, 1), 1, "input");
+	const c2 = await put(saver, t, c1, talk, 2);
+	assert.deepStrictEqual(rec.calls[1].appends, { messages: { base: c1, n: 1 } }, "sent as what it appends");
+	const { rows: kinds } = await pool.query(
+		"SELECT writer::text, value IS NOT NULL AS json, n FROM stategraph.lg_blobs WHERE thread_id = $1 ORDER BY writer", [t]);
+	assert.deepStrictEqual(kinds, [{ writer: c1, json: true, n: 1 }, { writer: c2, json: true, n: 2 }]);
+	assert.deepStrictEqual(await read(saver, t, c2), talk);
+	const { rows: st } = await pool.query("SELECT \"values\" -> 'messages' AS m FROM sg_get_state($1)", [t]);
+	assert.deepStrictEqual(st[0].m, talk, "SQL reads the values");
+	// metadata with such text is stored as it is (it was cut, leaving JSON that jsonb refused)
+	const id = nextId();
+	const meta = { source: "loop", step: 3, parents: {}, path: "C:\\u0000dir", nul: "a\u0000b\\\u0000c" };
+	await saver.put({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c2 } },
+		{ v: 4, id, ts: new Date().toISOString(), channel_values: {}, channel_versions: { messages: 2 }, versions_seen: {} },
+		meta, {});
+	const tuple = await saver.getTuple({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: id } });
+	assert.deepStrictEqual(tuple.metadata, { ...meta, nul: "ab\\c" }, "real NUL characters left out, the rest kept");
+	// a real lone surrogate still goes as typed bytes, and reads back
+	const c4 = await put(saver, t, id, [...talk, "lone \ud83d"], 3);
+	const { rows: b } = await pool.query("SELECT type FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2", [t, c4]);
+	assert.deepStrictEqual(b, [{ type: "json" }]);
+	assert.deepStrictEqual(await read(saver, t, c4), [...talk, "lone \ud83d"]);
+});
