@@ -131,9 +131,14 @@ $$;
 CREATE FUNCTION stategraph_router.thread_hash(thread_id text) RETURNS integer LANGUAGE sql VOLATILE
     RETURN COALESCE(pg_catalog.hashtext(thread_id), (pg_catalog.random() OPERATOR(pg_catalog.*) 2147483647)::integer);
 
-/* The hash of the thread an import creates: thread_id, or the one in the export. */
+/*
+ * The hash of the thread an import creates: thread_id, or the one in the
+ * export (a stategraph thread's under "thread", a LangGraph.js thread's at
+ * the top).
+ */
 CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURNS integer LANGUAGE sql VOLATILE
-    RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id'));
+    RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id',
+                                                  data OPERATOR(pg_catalog.->>) 'thread_id'));
 
 /*
  * One partition of each server: where a call for "every server" goes once.
@@ -295,22 +300,58 @@ CREATE FUNCTION @extschema@.sg_export_thread(thread_id text) RETURNS jsonb LANGU
 CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT NULL) RETURNS text LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.import_hash(data, thread_id); $$;
 
-/* Which threads hold a checkpoint id, asked of every server. */
+/*
+ * Which threads hold a checkpoint id, asked of every server. The checkpoints
+ * table has no index on checkpoint_id alone: as a server's own
+ * sg_update_state does, owners_near looks among the threads written around
+ * the time the id (UUID version 7) was made, each probed by its primary
+ * key; owners reads every checkpoint, for when that finds nothing on any
+ * server (a clock set back).
+ */
+CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    SELECT t.thread_id AS owner FROM stategraph.threads t
+    WHERE t.created_at <= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0) + interval '1 second'
+      AND t.updated_at >= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0) - interval '1 second'
+      AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id AND c.checkpoint_id = cp); $$;
+
 CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
     SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id = cp; $$;
+
+/* Whether a thread holds a checkpoint, on the thread's server (a primary key lookup). */
+CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETURNS boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id);
+    SELECT EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id = thread_id AND c.checkpoint_id = checkpoint_id) AS holds; $$;
 
 /*
  * The thread a checkpoint belongs to, when it is another thread than
  * thread_id, on another server; else NULL (the call is then a plain one).
  */
 CREATE FUNCTION stategraph_router.remote_owner(thread_id text, checkpoint_id uuid) RETURNS text
-    LANGUAGE sql AS $$
-    SELECT o.owner FROM stategraph_router.owners(checkpoint_id) o
-    WHERE o.owner OPERATOR(pg_catalog.<>) thread_id
-      AND stategraph_router.shard_of(o.owner) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id)
-    LIMIT 1
-$$;
+    LANGUAGE plpgsql AS $$
+DECLARE
+    o text;
+    found boolean := false;
+BEGIN
+    FOR o IN SELECT n.owner FROM stategraph_router.owners_near(checkpoint_id) n LOOP
+        found := true;
+        IF o OPERATOR(pg_catalog.<>) thread_id
+           AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
+            RETURN o;
+        END IF;
+    END LOOP;
+    IF found THEN
+        RETURN NULL;
+    END IF;
+    FOR o IN SELECT a.owner FROM stategraph_router.owners(checkpoint_id) a LOOP
+        IF o OPERATOR(pg_catalog.<>) thread_id
+           AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
+            RETURN o;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
 
 CREATE FUNCTION stategraph_router.update_state(thread_id text, "values" jsonb, as_node text, checkpoint_id uuid)
     RETURNS uuid LANGUAGE plproxy AS $$
@@ -328,7 +369,9 @@ CREATE FUNCTION @extschema@.sg_update_state(thread_id text, "values" jsonb, as_n
 DECLARE
     owner text;
 BEGIN
-    IF checkpoint_id IS NOT NULL AND thread_id IS NOT NULL THEN
+    -- a checkpoint of the thread itself (time travel) needs no search
+    IF checkpoint_id IS NOT NULL AND thread_id IS NOT NULL
+       AND NOT stategraph_router.holds(thread_id, checkpoint_id) THEN
         owner := stategraph_router.remote_owner(thread_id, checkpoint_id);
     END IF;
     IF owner IS NULL THEN
@@ -484,15 +527,55 @@ BEGIN
               HINT = 'sg_runs() lists the runs you can see; finished runs expire after stategraph.run_retention.';
 END $$;
 
+/*
+ * A server that does not answer fails a PL/Proxy call to every server
+ * (SQLSTATE XX000, naming it). The calls that name a run or a task ask
+ * every server only to find the one that holds it: when that round fails,
+ * each server is asked alone, and the error of one that did not answer is
+ * raised only if no other server holds the run or task, so that runs and
+ * tasks of the other servers' threads go on while one server is down.
+ */
+CREATE FUNCTION stategraph_router.run_on(part integer, id uuid) RETURNS boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id) AS run_on; $$;
+
+/* The partition (as an array, for SPLIT) of the server that holds a run, asking the servers one by one. */
+CREATE FUNCTION stategraph_router.run_holder(run_id uuid) RETURNS integer[] LANGUAGE plpgsql AS $$
+DECLARE
+    p integer;
+    down text;
+BEGIN
+    FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
+        BEGIN
+            IF stategraph_router.run_on(p, run_id) THEN
+                RETURN ARRAY[p];
+            END IF;
+        EXCEPTION WHEN internal_error THEN
+            down := SQLERRM;
+        END;
+    END LOOP;
+    IF down IS NULL THEN
+        PERFORM stategraph_router.no_such_run(run_id);
+    END IF;
+    RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+        HINT = 'The run is on none of the servers that answered.';
+END $$;
+
 CREATE FUNCTION @extschema@.sg_wait(run_id uuid, timeout interval DEFAULT NULL) RETURNS @extschema@.sg_run
     LANGUAGE plpgsql AS $$
 DECLARE
     r @extschema@.sg_run;
 BEGIN
-    SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
-    IF NOT FOUND THEN
-        PERFORM stategraph_router.no_such_run(run_id);
-    END IF;
+    BEGIN
+        SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
+        IF FOUND THEN
+            RETURN r;
+        END IF;
+    EXCEPTION WHEN internal_error THEN
+        NULL;       -- a server did not answer
+    END;
+    -- on none of them, or a server did not answer: ask them one by one
+    SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.run_holder(run_id), run_id, timeout) LIMIT 1;
     RETURN r;
 END $$;
 
@@ -501,10 +584,16 @@ CREATE FUNCTION @extschema@.sg_cancel(run_id uuid, action text DEFAULT 'interrup
 DECLARE
     c boolean;
 BEGIN
-    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
-    IF NOT FOUND THEN
-        PERFORM stategraph_router.no_such_run(run_id);
-    END IF;
+    BEGIN
+        SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
+        IF FOUND THEN
+            RETURN c;
+        END IF;
+    EXCEPTION WHEN internal_error THEN
+        NULL;       -- a server did not answer
+    END;
+    -- on none of them, or a server did not answer: ask them one by one
+    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.run_holder(run_id), run_id, action) x LIMIT 1;
     RETURN c;
 END $$;
 
@@ -601,19 +690,39 @@ DECLARE
     got integer := 0;
     i integer;
     t @extschema@.sg_task;
+    down text;
 BEGIN
+    -- what the servers check of n and wait, which the loop below reads first (lease and NULLs: the servers)
+    IF n OPERATOR(pg_catalog.<=) 0 THEN
+        RAISE EXCEPTION 'n must be positive, not %', n
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'n is how many tasks a worker takes at most.';
+    END IF;
+    IF wait IS NULL THEN
+        RAISE EXCEPTION 'wait must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF wait OPERATOR(pg_catalog.<) interval '0' THEN
+        RAISE EXCEPTION 'wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     LOOP
         FOR i IN 0 .. k OPERATOR(pg_catalog.-) 1 LOOP
             EXIT WHEN got OPERATOR(pg_catalog.>=) n;
-            FOR t IN SELECT * FROM stategraph_router.claim_on(parts[1 OPERATOR(pg_catalog.+) ((first OPERATOR(pg_catalog.+) i) OPERATOR(pg_catalog.%) k)],
-                                                              queue, worker, n OPERATOR(pg_catalog.-) got, lease) LOOP
-                got := got OPERATOR(pg_catalog.+) 1;
-                RETURN NEXT t;
-            END LOOP;
+            BEGIN
+                FOR t IN SELECT * FROM stategraph_router.claim_on(parts[1 OPERATOR(pg_catalog.+) ((first OPERATOR(pg_catalog.+) i) OPERATOR(pg_catalog.%) k)],
+                                                                  queue, worker, n OPERATOR(pg_catalog.-) got, lease) LOOP
+                    got := got OPERATOR(pg_catalog.+) 1;
+                    RETURN NEXT t;
+                END LOOP;
+            EXCEPTION WHEN internal_error THEN
+                down := SQLERRM;    -- a server that does not answer: the others' tasks still go out
+            END;
         END LOOP;
         EXIT WHEN got OPERATOR(pg_catalog.>) 0 OR pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) deadline;
         PERFORM pg_catalog.pg_sleep(0.05);
     END LOOP;
+    IF got OPERATOR(pg_catalog.=) 0 AND down IS NOT NULL THEN
+        RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+            HINT = 'The servers that answered have no task to claim.';
+    END IF;
 END $$;
 
 /* The thread of a task, asked of every server (a task id does not say where it lives; a primary key lookup there). */
@@ -626,8 +735,35 @@ CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETU
  * one for an unknown task, which the shard then reports). Looked up before
  * the call: PL/Proxy does not nest calls to one cluster.
  */
-CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE sql VOLATILE
-    RETURN stategraph_router.thread_hash((SELECT t.thread_id FROM stategraph_router.task_threads(task_id) t LIMIT 1));
+CREATE FUNCTION stategraph_router.task_thread_on(part integer, id text, OUT thread_id text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id = id; $$;
+
+/* (A server that does not answer: each is asked alone, as sg_wait does.) */
+CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    th text;
+    p integer;
+    down text;
+BEGIN
+    BEGIN
+        RETURN stategraph_router.thread_hash((SELECT t.thread_id FROM stategraph_router.task_threads(task_id) t LIMIT 1));
+    EXCEPTION WHEN internal_error THEN
+        down := SQLERRM;
+    END;
+    FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
+        BEGIN
+            SELECT t.thread_id INTO th FROM stategraph_router.task_thread_on(p, task_id) t LIMIT 1;
+            IF th IS NOT NULL THEN
+                RETURN stategraph_router.thread_hash(th);
+            END IF;
+        EXCEPTION WHEN internal_error THEN
+            down := SQLERRM;
+        END;
+    END LOOP;
+    RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+        HINT = 'The task is on none of the servers that answered.';
+END $$;
 
 CREATE FUNCTION stategraph_router.heartbeat_on(h integer, task_id text, token uuid, extend interval) RETURNS boolean
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON h; SELECT sg_heartbeat(task_id, token, extend); $$;
@@ -663,11 +799,12 @@ END $$;
 CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
     RETURN connstr || ' options=''-c default_transaction_read_only=on''';
 
-/* The threads of partition part (of n) on the server at connstr. */
+/* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too. */
 CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)
     RETURNS SETOF text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT t.thread_id FROM stategraph.threads t
+    SELECT t.thread_id FROM (SELECT thread_id FROM stategraph.threads
+                             UNION SELECT thread_id FROM stategraph.lg_checkpoints) t
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
 CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
@@ -676,8 +813,12 @@ CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURN
 CREATE FUNCTION stategraph_router.import_at(connstr text, data jsonb) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr; SELECT sg_import_thread(data); $$;
 
+/* The newest checkpoint of a thread on the server at connstr (of a LangGraph.js thread: of all its namespaces); NULL: none. */
 CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS uuid LANGUAGE plproxy AS $$
-    CONNECT connstr; SELECT (SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id) AS head; $$;
+    CONNECT connstr;
+    SELECT COALESCE((SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id),
+                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
+                     ORDER BY c.checkpoint_id DESC LIMIT 1)) AS head; $$;
 
 /*
  * Background runs not finished and external tasks still out (queued,
@@ -701,8 +842,31 @@ CREATE FUNCTION stategraph_router.busy_at(connstr text, part integer, n integer,
 CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n integer, modular boolean)
     RETURNS bigint LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT pg_catalog.count(*) FROM stategraph.threads t, LATERAL sg_delete_thread(t.thread_id) d
+    SELECT pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads
+                                     UNION SELECT thread_id FROM stategraph.lg_checkpoints) t, LATERAL sg_delete_thread(t.thread_id) d
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
+
+/*
+ * Which database the connection string reaches: its server's system
+ * identifier and the database's oid. Two connection strings written
+ * differently ('host=a dbname=x', 'dbname=x host=a port=5432') may reach
+ * the same database, which a move must not copy onto itself and then delete.
+ */
+CREATE FUNCTION stategraph_router.identity_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s)::text || '/'
+           || (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())::text AS identity; $$;
+
+/*
+ * The partitions switched to a new server whose old server still holds
+ * copies of their threads (step 5 of move_partition not done yet): the next
+ * move_partition of the partition deletes them first.
+ */
+CREATE TABLE stategraph_router.pending_deletes (
+    partition integer PRIMARY KEY,
+    connstr   text NOT NULL         -- the old server
+);
+SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_deletes', '');
 
 /* The digest of every graph definition on the server at connstr (as stategraph_router.definitions). */
 CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
@@ -747,8 +911,12 @@ END $$;
  *   5. delete: the old server's copies are deleted (after calls that might
  *      still read them have ended).
  * Every step commits, and calling the procedure again after a failure goes
- * on from where it stopped. Returns the number of threads moved. Run it on
- * one router at a time; with several routers, run steps 1 and 4 on each.
+ * on from where it stopped: step 4 notes the old server in
+ * stategraph_router.pending_deletes, and a call that finds the partition
+ * there does step 5 first. A connection string that reaches a database of
+ * the cluster written differently is refused (22023). Returns the number of
+ * threads moved. Run it on one router at a time; with several routers, run
+ * steps 1 and 4 on each.
  */
 CREATE PROCEDURE stategraph_router.move_partition(part integer, connstr text, INOUT moved bigint DEFAULT NULL)
     LANGUAGE plpgsql AS $$
@@ -760,15 +928,60 @@ DECLARE
     head uuid;
     since timestamptz;
     busy record;
+    pending text;
+    same text;
+    server text;
+    target text;
 BEGIN
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
         RAISE EXCEPTION 'partition % does not exist in cluster "stategraph"', part
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- 5. of an earlier move that stopped after its switch (unless the partition went back there since)
+    SELECT d.connstr INTO pending FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
+    IF pending IS NOT NULL THEN
+        IF stategraph_router.identity_at(pending) IS DISTINCT FROM stategraph_router.identity_at(
+               pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+            since := pg_catalog.clock_timestamp();
+            PERFORM stategraph_router.wait_for_calls(since);
+            PERFORM stategraph_router.delete_at(pending, part, n, modular);
+        END IF;
+        DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
+        COMMIT;
+    END IF;
     IF old OPERATOR(pg_catalog.=) connstr THEN
         moved := 0;
         RETURN;
+    END IF;
+    /*
+     * A database already in the cluster under another connection string:
+     * the partition's own (a move onto itself would copy each thread onto
+     * itself, then delete it) or another partition's (calls for every
+     * server would reach it twice). PL/Proxy tells servers apart by their
+     * connection strings only.
+     */
+    target := stategraph_router.identity_at(connstr);
+    FOR server IN SELECT DISTINCT pg_catalog.regexp_replace(q.connstr, ' options=''-c default_transaction_read_only=on''$', '')
+                  FROM stategraph_router.partitions() q LOOP
+        CONTINUE WHEN server OPERATOR(pg_catalog.=) connstr;
+        BEGIN
+            IF stategraph_router.identity_at(server) OPERATOR(pg_catalog.=) target THEN
+                same := server;
+                EXIT;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            -- a server that is down: not the target, which answered
+            IF server OPERATOR(pg_catalog.=) pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '') THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+    IF same IS NOT NULL THEN
+        RAISE EXCEPTION 'server % is in cluster "stategraph" already, as %', connstr, same
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Both connection strings reach the same database; PL/Proxy tells servers apart by their connection strings.',
+                  HINT = pg_catalog.format('Pass it as the cluster has it: %L.', same);
     END IF;
     IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
        stategraph_router.definitions_at(pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
@@ -810,13 +1023,17 @@ BEGIN
         END IF;
         moved := moved OPERATOR(pg_catalog.+) 1;
     END LOOP;
-    -- 4. switch
+    -- 4. switch, noting that the old server still holds copies
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
+    INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
+        ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     COMMIT;
     -- 5. delete the old copies
     since := pg_catalog.clock_timestamp();
     PERFORM stategraph_router.wait_for_calls(since);
     PERFORM stategraph_router.delete_at(old, part, n, modular);
+    DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
+    COMMIT;
 END $$;
 
 -- ===========================================================================

@@ -103,6 +103,31 @@ SELECT sg_create_graph('lgm_graph', '{"n": "replace"}'), sg_add_node('lgm_graph'
        sg_add_edge('lgm_graph', '__start__', 'copy'), sg_add_edge('lgm_graph', 'copy', '__end__'), sg_compile('lgm_graph');
 SELECT sg_invoke('lgm_graph', '{"n": 1}', 'lgm-sg') AS invoked;
 SELECT sg_import_thread(:'export', 'lgm-sg');
+-- resealed rows that do not fit: SGX01 (before: a checkpoint that is no
+-- object was stored and every read of it failed with XX000, a value extending
+-- itself too; a key twice, a member missing, a time or number that does not
+-- convert failed with 23505/23502/22007/22P02/22003; version 1.4 imported as 1)
+CREATE FUNCTION lg_tampered(e jsonb, path text[], v jsonb) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    d jsonb := CASE WHEN v IS NULL THEN e #- path ELSE jsonb_set(e, path, v) END;
+BEGIN
+    d := d || jsonb_build_object('digest', md5(coalesce(d->'thread_id', 'null')::text || coalesce(d->'checkpoints', 'null')::text
+                                 || coalesce(d->'blobs', 'null')::text || coalesce(d->'writes', 'null')::text));
+    PERFORM sg_import_thread(d, 'lgm-x');
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT t AS tampered, lg_tampered(:'export', path, v) AS result FROM (VALUES
+    ('checkpoint string', '{checkpoints,1,checkpoint}'::text[], '"x"'::jsonb),
+    ('metadata array', '{checkpoints,1,metadata}', '[]'),
+    ('checkpoint twice', '{checkpoints,1}', (:'export'::jsonb)->'checkpoints'->0),
+    ('namespace missing', '{checkpoints,1,checkpoint_ns}', NULL),
+    ('bad time', '{checkpoints,1,created_at}', '"garbage"'),
+    ('value extends itself', '{blobs,1,base}', (:'export'::jsonb)->'blobs'->1->'writer'),
+    ('huge count', '{blobs,0,n}', '1e20'),
+    ('fraction index', '{writes,0,idx}', '1.5'),
+    ('version 1.4', '{version}', '1.4')) x(t, path, v);
 SELECT count(*) AS stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-x';
 
 -- sg_prune: keep_last per namespace (never a namespace's newest); what stays reads the same

@@ -195,6 +195,32 @@ SELECT sg_invoke('pt', NULL, thread_id => 'in-fork', recursion_limit => 100)
      = sg_invoke('pt', NULL, thread_id => 'in-fork-copy', recursion_limit => 100) AS same_result;
 SELECT same('in-fork', 'in-fork-copy', exact => false);
 
+-- waiting on an external task: a task's id is that of its checkpoint
+SELECT sg_create_graph('ext', '{"x": "replace"}');
+SELECT sg_add_external_node('ext', 'call', 'q');
+SELECT sg_add_edge('ext', '__start__', 'call');
+SELECT sg_add_edge('ext', 'call', '__end__');
+SELECT sg_compile('ext');
+SELECT sg_invoke('ext', '{"x": 1}', thread_id => 'waits') ? '__waiting__' AS waiting;
+SELECT sg_import_thread(sg_export_thread('waits'), 'waits-copy');
+SELECT same('waits', 'waits-copy');
+SELECT sg_export_thread('waits') AS waits_export \gset
+-- its source deleted, a copy in the same database cannot queue the source's
+-- task again: a clear error (before: "__waiting__" for ever, no task out)
+SELECT sg_delete_thread('waits');
+SELECT error_of($$SELECT sg_invoke('ext', NULL, thread_id => 'waits-copy')$$);
+-- the way out the hint gives: a checkpoint of its own, whose task is its own
+SELECT sg_update_state('waits-copy', '{}', as_node => '__start__') IS NOT NULL AS updated;
+SELECT sg_invoke('ext', NULL, thread_id => 'waits-copy') ? '__waiting__' AS waiting;
+SELECT thread_id, status FROM sg_tasks('q') ORDER BY thread_id;
+-- moved under its own id (as into another database): its task is queued again
+SELECT sg_import_thread(:'waits_export');
+SELECT sg_invoke('ext', NULL, thread_id => 'waits') ? '__waiting__' AS waiting;
+SELECT thread_id, status FROM sg_tasks('q') ORDER BY thread_id;
+SELECT task_id, token FROM sg_claim('q', 'w', 2) WHERE thread_id = 'waits' \gset
+SELECT sg_complete(:'task_id', :'token', '{"x": 2}');
+SELECT "values", next FROM sg_get_state('waits');
+
 -- bad input: a clear error with its own SQLSTATE, and nothing stored
 SELECT count(*) AS threads_before FROM stategraph.threads \gset
 SELECT count(*) AS rows_before FROM stategraph.checkpoints \gset
@@ -223,6 +249,36 @@ SELECT error_of(format('SELECT sg_import_thread(resealed(jsonb_set(%L::jsonb, %L
                        :'good', '{checkpoints,1}', :'good', 'checkpoints', 'x'));
 SELECT error_of(format('SELECT sg_import_thread(resealed(jsonb_set(%L, %L, %L)), %L)', :'good', '{thread,graph}', '5', 'x'));
 SELECT error_of(format('SELECT sg_import_thread(resealed(jsonb_set(%L, %L, %L)), %L)', :'good', '{checkpoints}', '[]', 'x'));
+-- resealed rows a reader cannot take: each refused with SGX01 before anything
+-- is stored (before, a channel's store kind that is no string crashed the
+-- server on the first read, a reference to its own row or a parent that is
+-- not older made reads loop for ever or read wrong, and bad values were
+-- stored or refused with the conversion's own SQLSTATE)
+CREATE FUNCTION tampered(e jsonb, path text[], v jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT error_of(format('SELECT sg_import_thread(%L, %L)', resealed(CASE WHEN v IS NULL THEN e #- path ELSE jsonb_set(e, path, v) END), 'x'))
+$$;
+SELECT tampered(:'good', '{thread,channels,messages}', '5') AS channel_kind_number;
+SELECT tampered(:'good', '{thread,channels,messages}', '"nonsense"') AS channel_kind_unknown;
+SELECT tampered(:'good', '{thread,channels}', '{}') AS no_channels;
+SELECT tampered(:'good', '{thread,status}', '"bogus"') AS status;
+SELECT tampered(:'good', '{thread,created_at}', '"garbage"') AS thread_time;
+SELECT tampered(:'good', '{thread,owner}', NULL) AS owner_missing;
+SELECT tampered(:'good', '{checkpoints,1,step}', '1.5') AS step_fraction;
+SELECT tampered(:'good', '{checkpoints,1,step}', '1e20') AS step_huge;
+SELECT tampered(:'good', '{checkpoints,1,created_at}', '"2026-13-30T04:49:29+00:00"') AS month_13;
+SELECT tampered(:'good', '{checkpoints,1,next}', NULL) AS next_missing;
+SELECT tampered(:'good', '{checkpoints,1,next}', '[1]') AS next_number;
+SELECT tampered(:'good', '{checkpoints,1,writes}', '"abc"') AS writes_string;
+SELECT tampered(:'good', '{checkpoints,1,writes}', '[["talk"]]') AS writes_short;
+SELECT tampered(:'good', '{checkpoints,1,pending}', '[1]') AS pending_array;
+SELECT tampered(:'good', '{checkpoints,1,sends}', '[1]') AS sends_number;
+SELECT tampered(:'good', '{checkpoints,1,meta}', '"x"') AS meta_string;
+SELECT tampered(:'good', '{checkpoints,1,parent_id}', (:'good'::jsonb)->'checkpoints'->2->'checkpoint_id') AS parent_newer;
+SELECT tampered(:'good', '{checkpoints,1,parent_id}', (:'good'::jsonb)->'checkpoints'->1->'checkpoint_id') AS own_parent;
+SELECT tampered(:'good', '{checkpoints,1,parent_thread}', '"long"') AS fork_row_without_image;
+SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'refs', 'messages'], x->'checkpoint_id') AS ref_to_itself
+FROM sg_export_thread('long') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
+WHERE x->'refs' ? 'messages' LIMIT 1;
 -- onto an existing thread, or an empty id
 SELECT error_of(format('SELECT sg_import_thread(%L)', :'good'));
 SELECT error_of(format('SELECT sg_import_thread(%L, %L)', :'good', 'long'));

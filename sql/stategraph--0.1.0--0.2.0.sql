@@ -783,12 +783,36 @@ END $$;
 COMMENT ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text, uuid) IS
     'sg_update_state from a checkpoint of an exported thread (the router''s cross-shard update)';
 
+/*
+ * The fork of an input checkpoint, resumed, runs its source's input again
+ * (executor.c, replay_input, reads it in the source). The visitor is
+ * deleted, which detaches the fork: its first row keeps that input in its
+ * meta ("input_writes"), so that it resumes as a fork on one server does.
+ */
 CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
     visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
-    result uuid := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
+    result uuid;
 BEGIN
+    -- sg_fork's own error would name the visitor
+    IF checkpoint_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c
+            WHERE c.thread_id OPERATOR(pg_catalog.=) visitor AND c.checkpoint_id OPERATOR(pg_catalog.=) import_then_fork.checkpoint_id) THEN
+        RAISE EXCEPTION 'checkpoint % does not exist in thread "%"', checkpoint_id,
+            data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id'
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    result := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
+    UPDATE stategraph.checkpoints f
+    SET meta = COALESCE(f.meta, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('input_writes', i.writes)
+    FROM (SELECT c.writes FROM stategraph.checkpoints c, stategraph.checkpoints s
+          WHERE s.thread_id OPERATOR(pg_catalog.=) visitor AND s.checkpoint_id OPERATOR(pg_catalog.=) import_then_fork.checkpoint_id
+            AND s.source OPERATOR(pg_catalog.=) 'input'
+            AND c.thread_id OPERATOR(pg_catalog.=) visitor AND c.parent_id OPERATOR(pg_catalog.=) s.checkpoint_id
+            AND c.parent_thread IS NULL AND c.source OPERATOR(pg_catalog.=) 'loop'
+            AND c.checkpoint_id OPERATOR(pg_catalog.>) s.checkpoint_id
+          ORDER BY c.checkpoint_id LIMIT 1) i
+    WHERE f.thread_id OPERATOR(pg_catalog.=) new_thread_id AND f.checkpoint_id OPERATOR(pg_catalog.=) result;
     PERFORM @extschema@.sg_delete_thread(visitor);
     RETURN result;
 END $$;

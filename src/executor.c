@@ -198,15 +198,20 @@ replay_input(SGRun *run, SGCheckpoint *cp)
 		if (writes == NULL)
 		{
 			SGCheckpoint *from = cp;
+			SGCheckpoint *last = cp;
 
 			while ((writes = sg_checkpoint_child_writes(from->thread_id, &from->id)) == NULL &&
 				   strcmp(from->source, "fork") == 0 && from->has_parent)
 			{
+				last = from;
 				from = sg_checkpoint_fetch(from->parent_thread ? from->parent_thread : from->thread_id,
 										   &from->parent_id);
 				if (from == NULL)
 					break;
 			}
+			/* a fork whose source the router brought over for the call keeps the input itself */
+			if (writes == NULL && last != NULL)
+				writes = sg_jsonb_get(last->meta, "input_writes");
 		}
 		for (j = 0; j < sg_jsonb_array_length(writes); j++)
 		{

@@ -164,6 +164,9 @@ snapshot_metadata(SGCheckpoint *cp)
 	m = sg_jb_finish(&b);
 	if (cp->meta != NULL)
 		m = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(m), JsonbPGetDatum(cp->meta)));
+	/* not metadata: the input a fork made through the router replays (executor.c) */
+	if (cp->meta != NULL && sg_jsonb_get(cp->meta, "input_writes") != NULL)
+		m = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(m), CStringGetTextDatum("input_writes")));
 	return m;
 }
 

@@ -2925,8 +2925,10 @@ lg_check_export(Jsonb *data)
 	int			i;
 	static const char *const members[] = {"checkpoints", "blobs", "writes"};
 
+	/* exactly 1: numeric_int4 rounded 1.4 to it, and failed with 22003 on 1e20 */
 	if (v == NULL || v->type != jbvNumeric ||
-		DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric))) != LG_EXPORT_VERSION)
+		strcmp(DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric))),
+			   CppAsString2(LG_EXPORT_VERSION)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("stategraph LangGraph.js thread export version is not supported"),
@@ -2999,16 +3001,25 @@ lg_check_export(Jsonb *data)
  */
 #define LG_IMPORT_OWNER "CASE WHEN stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
 
-/*
- * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
- * (NULL: the exported id), owned as LG_IMPORT_OWNER says; returns the thread
- * id. A thread id that already has LangGraph.js checkpoints, or names a
- * stategraph thread (which would hide it), is refused (42710).
- */
-char *
-sg_lg_import_thread(Jsonb *data, const char *thread_id)
+/* An import's rows, for lg_store_rows: the export and the thread id they go under. */
+typedef struct LGImport
 {
+	Jsonb	   *data;
+	const char *thread_id;
+} LGImport;
+
+/*
+ * Store an import's rows (as sg_spi_subxact runs it), then check what only
+ * typed rows show: a checkpoint or metadata that is no object, blobs that
+ * are no map, a value that extends itself or a newer one (reads follow bases
+ * to older writers). A problem is SGX01.
+ */
+static bool
+lg_store_rows(void *arg)
+{
+	LGImport   *im = (LGImport *) arg;
 	static SPIPlanPtr plans[3];
+	static SPIPlanPtr check_plan;
 	static const char *const sql[3] = {
 		"INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
 		"checkpoint, metadata, blobs, created_at, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
@@ -3027,6 +3038,41 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 	Oid			types[2] = {JSONBOID, TEXTOID};
 	Datum		args[2];
 	int			i;
+	char	   *problem;
+
+	args[0] = JsonbPGetDatum(im->data);
+	args[1] = CStringGetTextDatum(im->thread_id);
+	for (i = 0; i < 3; i++)
+		sg_spi_execute(sg_spi_prepare(&plans[i], sql[i], 2, types), args, NULL, 0);
+	sg_spi_prepare(&check_plan,
+				   "SELECT COALESCE("
+				   " (SELECT pg_catalog.format('Checkpoint %s has a checkpoint, metadata or blobs member of another type.', c.checkpoint_id) "
+				   "  FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "  AND (pg_catalog.json_typeof(c.checkpoint) OPERATOR(pg_catalog.<>) 'object' "
+				   "    OR pg_catalog.jsonb_typeof(c.metadata) OPERATOR(pg_catalog.<>) 'object' "
+				   "    OR pg_catalog.jsonb_typeof(c.blobs) OPERATOR(pg_catalog.<>) 'object') LIMIT 1), "
+				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not older.', b.channel, b.writer, b.base) "
+				   "  FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "  AND b.base OPERATOR(pg_catalog.>=) b.writer LIMIT 1))", 2, types);
+	problem = sg_spi_execute(check_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
+	if (problem != NULL)
+		sg_invalid_export(problem);
+	return true;
+}
+
+/*
+ * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
+ * (NULL: the exported id), owned as LG_IMPORT_OWNER says; returns the thread
+ * id. A thread id that already has LangGraph.js checkpoints, or names a
+ * stategraph thread (which would hide it), is refused (42710). A row that
+ * does not fit its table (a value of another type, a key twice, a member
+ * missing) is SGX01, as the checks before.
+ */
+char *
+sg_lg_import_thread(Jsonb *data, const char *thread_id)
+{
+	LGImport	im;
+	ErrorData  *edata;
 
 	if (sg_schema_is_010())
 		ereport(ERROR,
@@ -3049,9 +3095,17 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				 errmsg("thread \"%s\" already exists", thread_id),
 				 errhint("Import under a new thread id, or delete the thread first.")));
 	sg_thread_id_check_new(thread_id, true);	/* nor another role's (thread_ids.c) */
-	args[0] = JsonbPGetDatum(data);
-	args[1] = CStringGetTextDatum(thread_id);
-	for (i = 0; i < 3; i++)
-		sg_spi_execute(sg_spi_prepare(&plans[i], sql[i], 2, types), args, NULL, 0);
+	im.data = data;
+	im.thread_id = thread_id;
+	edata = sg_spi_subxact(lg_store_rows, &im);
+	if (edata != NULL)
+	{
+		int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+		/* the thread is locked and new: a duplicate key is the export's own */
+		if (category != ERRCODE_DATA_EXCEPTION && category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+			ReThrowError(edata);
+		sg_invalid_export(psprintf("A row does not fit its table: %s.", edata->message));
+	}
 	return pstrdup(thread_id);
 }

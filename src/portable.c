@@ -266,27 +266,53 @@ check_rows(Jsonb *data)
 	sg_spi_prepare(&plan,
 			"WITH t AS (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t), "
 			"r AS (SELECT e, o FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'checkpoints') WITH ORDINALITY x(e, o)), "
-			"ok AS (SELECT e, o, pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object' "
+			"ok AS (SELECT e, o, COALESCE(pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object' "
+			/* every member an export writes, each of its type (JSON null where a column may be NULL) */
+			"   AND e OPERATOR(pg_catalog.?&) ARRAY['checkpoint_id', 'parent_id', 'parent_thread', 'step', 'source', 'next', "
+			"       'writes', 'image', 'image_complete', 'refs', 'barriers', 'sends', 'pending', 'meta', 'created_at'] "
 			"   AND (e OPERATOR(pg_catalog.->>) 'checkpoint_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
 			"   AND (e OPERATOR(pg_catalog.->) 'parent_id' OPERATOR(pg_catalog.=) 'null' OR (e OPERATOR(pg_catalog.->>) 'parent_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'step') OPERATOR(pg_catalog.=) 'number' "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'source') OPERATOR(pg_catalog.=) 'string' "
-			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'next') OPERATOR(pg_catalog.=) 'array' "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'parent_thread') OPERATOR(pg_catalog.=) ANY (ARRAY['string', 'null']) "
+			"   AND CASE WHEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'next') OPERATOR(pg_catalog.=) 'array' "
+			"       THEN NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'next') n "
+			"                        WHERE pg_catalog.jsonb_typeof(n) OPERATOR(pg_catalog.<>) 'string') ELSE false END "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'image_complete') OPERATOR(pg_catalog.=) 'boolean' "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'created_at') OPERATOR(pg_catalog.=) 'string' "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'refs') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
-			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'image') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) AS good "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'image') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
+			"   AND CASE pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'writes') WHEN 'null' THEN true "
+			"       WHEN 'array' THEN NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'writes') w "
+			"         WHERE (pg_catalog.jsonb_typeof(w) OPERATOR(pg_catalog.=) 'array' AND pg_catalog.jsonb_array_length(w) OPERATOR(pg_catalog.=) 2 "
+			"                AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 0) OPERATOR(pg_catalog.=) 'string' "
+			"                AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 1) OPERATOR(pg_catalog.=) 'object') IS NOT TRUE) "
+			"       ELSE false END "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'barriers') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
+			"   AND CASE pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'sends') WHEN 'null' THEN true "
+			"       WHEN 'array' THEN NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'sends') x "
+			"         WHERE pg_catalog.jsonb_typeof(x) OPERATOR(pg_catalog.<>) 'object') ELSE false END "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'pending') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
+			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'meta') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']), false) AS good "
 			"   FROM r), "
 			"ids AS (SELECT e OPERATOR(pg_catalog.->>) 'checkpoint_id' AS id FROM r) "
 			"SELECT COALESCE("
-			" (SELECT 'The thread has no thread_id, graph, channels, head or status.' FROM t "
+			" (SELECT 'The thread lacks one of thread_id, graph, channels, head, status, created_at, updated_at and owner, or has it of another type.' FROM t "
 			"   WHERE (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'thread_id') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
 			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'graph') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
 			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'channels') OPERATOR(pg_catalog.=) 'object') IS NOT TRUE "
 			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'head') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
 			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'status') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
 			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'created_at') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
-			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'updated_at') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE), "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'updated_at') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
+			"      OR (pg_catalog.jsonb_typeof(t OPERATOR(pg_catalog.->) 'owner') OPERATOR(pg_catalog.=) ANY (ARRAY['string', 'null'])) IS NOT TRUE), "
+			/* the thread's status and its channels' store kinds (channel.c reads any other kind as none) */
+			" (SELECT pg_catalog.format('The thread''s status %s is not one of a thread.', t OPERATOR(pg_catalog.->) 'status') FROM t "
+			"   WHERE (t OPERATOR(pg_catalog.->>) 'status') OPERATOR(pg_catalog.<>) ALL (ARRAY['idle', 'running', 'waiting', 'interrupted', 'error', 'done'])), "
+			" (SELECT pg_catalog.format('Channel \"%s\" has the store kind %s, not \"append\", \"image\" or \"last\".', k.key, k.value) "
+			"   FROM t, pg_catalog.jsonb_each(t OPERATOR(pg_catalog.->) 'channels') k "
+			"   WHERE k.value OPERATOR(pg_catalog.<>) ALL (ARRAY['\"append\"', '\"image\"', '\"last\"']::pg_catalog.jsonb[]) LIMIT 1), "
+			" (SELECT 'The thread has no channels.' FROM t WHERE t OPERATOR(pg_catalog.->) 'channels' OPERATOR(pg_catalog.=) '{}'), "
 			" (SELECT pg_catalog.format('Checkpoint #%s is malformed.', o) FROM ok WHERE NOT good ORDER BY o LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s appears twice.', id) FROM ids GROUP BY id "
 			"   HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1), "
@@ -297,6 +323,25 @@ check_rows(Jsonb *data)
 			"     THEN e OPERATOR(pg_catalog.->) 'refs' ELSE '{}' END) x "
 			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND NOT EXISTS "
 			"     (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (x.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
+			/*
+			 * Reading walks from a row to older ones (ids are time-ordered):
+			 * a parent in the thread, or a reference, that is not older than
+			 * its row would make it read wrong, or loop for ever.
+			 */
+			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id', x.value) "
+			"   FROM r, pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'refs') OPERATOR(pg_catalog.=) 'object' "
+			"     THEN e OPERATOR(pg_catalog.->) 'refs' ELSE '{}' END) x "
+			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND (x.value OPERATOR(pg_catalog.#>>) '{}') COLLATE \"C\" "
+			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
+			" (SELECT pg_catalog.format('Checkpoint %s has a parent that is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id') "
+			"   FROM r WHERE e OPERATOR(pg_catalog.->) 'parent_thread' OPERATOR(pg_catalog.=) 'null' "
+			"   AND (e OPERATOR(pg_catalog.->>) 'parent_id') COLLATE \"C\" OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
+			/* a row that starts a fork of another thread is exported with a full image */
+			" (SELECT pg_catalog.format('Checkpoint %s starts a fork of thread %s without a full image.', "
+			"       e OPERATOR(pg_catalog.->>) 'checkpoint_id', e OPERATOR(pg_catalog.->) 'parent_thread') "
+			"   FROM r WHERE e OPERATOR(pg_catalog.->) 'parent_thread' OPERATOR(pg_catalog.<>) 'null' "
+			"   AND NOT ((e OPERATOR(pg_catalog.->) 'image_complete') OPERATOR(pg_catalog.=) 'true' "
+			"            AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'image') OPERATOR(pg_catalog.=) 'object') LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s has neither its parent nor a full image.', e OPERATOR(pg_catalog.->>) 'checkpoint_id') "
 			"   FROM r WHERE NOT (e OPERATOR(pg_catalog.->) 'image_complete') OPERATOR(pg_catalog.=) 'true' "
 			"   AND NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (e OPERATOR(pg_catalog.->>) 'parent_id')) LIMIT 1))",
@@ -305,6 +350,42 @@ check_rows(Jsonb *data)
 	problem = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
 		sg_invalid_export(problem);
+}
+
+/* The conversions of the columns the rows become, as sg_spi_subxact runs them. */
+static bool
+convert_rows(void *arg)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+
+	sg_spi_prepare(&plan,
+			"SELECT pg_catalog.count(*), ($1 OPERATOR(pg_catalog.#>>) '{thread,head}')::pg_catalog.uuid, "
+			"  ($1 OPERATOR(pg_catalog.#>>) '{thread,created_at}')::pg_catalog.timestamptz, "
+			"  ($1 OPERATOR(pg_catalog.#>>) '{thread,updated_at}')::pg_catalog.timestamptz "
+			"FROM pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) 'checkpoints') "
+			"  AS x(checkpoint_id uuid, parent_id uuid, step integer, next text[], created_at timestamptz)", 1, types);
+	values[0] = JsonbPGetDatum((Jsonb *) arg);
+	sg_spi_execute(plan, values, NULL, 0);
+	return false;				/* nothing to keep */
+}
+
+/*
+ * Check that every value converts to its column's type (a step that is no
+ * integer, a time that is no time): SGX01 instead of the conversion's own
+ * error, which would not say that the export is at fault.
+ */
+static void
+check_values(Jsonb *data)
+{
+	ErrorData  *edata = sg_spi_subxact(convert_rows, data);
+
+	if (edata == NULL)
+		return;
+	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		ReThrowError(edata);	/* a cancel, out of memory: not the data's fault */
+	sg_invalid_export(psprintf("A value does not convert to its type: %s.", edata->message));
 }
 
 /*
@@ -384,6 +465,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	}
 	check_envelope(data);
 	check_rows(data);
+	check_values(data);
 	thread_id = PG_ARGISNULL(1) ? sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "thread_id")
 		: sg_arg_text(fcinfo, 1, "thread_id");
 	if (thread_id == NULL || thread_id[0] == '\0')

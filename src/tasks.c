@@ -625,6 +625,27 @@ queue_task(SGExternalTask *et, bool again)
 }
 
 /*
+ * A task id is that of its checkpoint, so a copy of a waiting thread made
+ * in the same database (sg_import_thread) names its source's tasks: it
+ * takes their results, or waits for them, but cannot queue again a row of
+ * another thread (after its source was deleted, or left the step), which
+ * would leave it waiting for ever. Say so instead.
+ */
+static void
+refuse_other_threads_task(TaskRow *row, SGExternalTask *et)
+{
+	if (strcmp(row->thread_id, et->thread_id) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("thread \"%s\" waits for external task %s of thread \"%s\", which is %s",
+					et->thread_id, et->task_id, row->thread_id, row->status),
+			 errdetail("A task's id is that of its checkpoint: a copy of a waiting thread in the same database names its source's tasks."),
+			 errhint("Give the copy a checkpoint of its own first (sg_update_state with as_node naming the node that ran before \"%s\"), or import it into another database.",
+					 row->node)));
+}
+
+/*
  * The executor's side of an external task: queue it when it has no row yet
  * (or queue it again after a failure, an interrupt or a cancel); true with
  * *result the update when a worker completed it, false while it is out.
@@ -657,6 +678,7 @@ sg_task_sync(SGExternalTask *et, Jsonb **result)
 	}
 	if (has_status(row, "queued") || has_status(row, "claimed"))
 		return false;
+	refuse_other_threads_task(row, et);
 	queue_task(et, true);
 	return false;
 }
