@@ -15,9 +15,10 @@ FROM generate_series(1, 2500) i;
 SELECT sg_set_retention('sweepg', '1 hour');
 UPDATE stategraph.threads SET updated_at = now() - interval '2 hours'
 WHERE graph = 'sweepg' AND substr(thread_id, 4)::int % 2 = 0;
--- a sweep removes sweep_limit threads at most
+-- a sweep removes sweep_limit threads at most (max_time 0: one batch, then
+-- the call returns; without it sg_work sweeps batch after batch)
 SET stategraph.sweep_limit = 100;
-CALL sg_work(0);
+CALL sg_work(0, interval '0 s');
 SELECT count(*) AS left_after_one_sweep FROM stategraph.threads WHERE graph = 'sweepg';
 -- the next sweep goes on from there, through the next windows to the end
 SET stategraph.sweep_limit = 100000;
@@ -28,6 +29,20 @@ FROM stategraph.threads WHERE graph = 'sweepg';
 UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE graph = 'sweepg';
 CALL sg_work(0);
 SELECT count(*) AS left_after_new_pass FROM stategraph.threads WHERE graph = 'sweepg';
+-- finished runs and tasks past stategraph.run_retention: one CALL sg_work()
+-- expires them all, batch after batch of sweep_limit (each committed), not
+-- one batch per call
+SET stategraph.sweep_limit = 100;
+INSERT INTO stategraph.runs (run_id, thread_id, graph, recursion_limit, multitask, status, finished_at)
+SELECT gen_random_uuid(), 'gone-' || i, 'sweepg', 25, 'reject', 'success', now() - interval '30 days'
+FROM generate_series(1, 350) i;
+INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, status,
+                              max_attempts, backoff_ms, lease, config, finished_at)
+SELECT 'gone-' || i, 'q', 'sweepg', 'gone-' || i, gen_random_uuid(), 'a', 1, 'completed', 1, 0, '1 min', '{}',
+       now() - interval '30 days' FROM generate_series(1, 250) i;
+CALL sg_work(0);
+SELECT (SELECT count(*) FROM stategraph.runs WHERE thread_id LIKE 'gone-%') AS runs_left,
+       (SELECT count(*) FROM stategraph.tasks WHERE task_id LIKE 'gone-%') AS tasks_left;
 RESET stategraph.sweep_limit;
 SELECT sg_set_retention('sweepg', NULL);
 SELECT sg_drop_graph('sweepg');

@@ -1477,12 +1477,27 @@ sweep_threads(const char *last, int limit)
 }
 
 /*
- * One sweep: expired leases of external tasks, finished runs and tasks
- * older than stategraph.run_retention, then expired threads, window by window from
+ * Where this backend's sweep round has got to: a round is the sweeps from
+ * one sweep_interval's first batch until nothing expired is left, each
+ * batch its own transaction. The pass over the threads and the expired
+ * LangGraph.js threads are done once per round; finished runs and tasks
+ * are expired by every batch until one finds fewer than sweep_limit (a
+ * server that finishes runs faster than sweep_limit per sweep_interval
+ * used to pile them up for ever).
+ */
+static bool round_threads_done = false;
+static bool round_lg_done = false;
+
+/*
+ * One sweep (a batch): expired leases of external tasks, finished runs
+ * and tasks older than stategraph.run_retention (limit of each), then,
+ * until this round's pass is over, expired threads window by window from
  * where the last sweep stopped, until limit of them are removed or pruned
- * or SWEEP_MAX_READ threads were read. *more says whether this pass over
- * the threads goes on (the next sweep continues it; otherwise the next
- * one starts a new pass). Returns what it removed or pruned.
+ * or SWEEP_MAX_READ threads were read, and expired LangGraph.js threads.
+ * *more says whether the round goes on: the pass is not over, or a batch
+ * of runs, tasks or LangGraph.js threads was full (the caller sweeps
+ * again at once, in a new transaction; otherwise the next round starts a
+ * new pass). Returns what it removed or pruned.
  */
 uint64
 sg_sweep(int limit, bool *more)
@@ -1490,18 +1505,21 @@ sg_sweep(int limit, bool *more)
 	static SPIPlanPtr runs_plan;
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2] = {Int32GetDatum(sg_run_retention_s), Int32GetDatum(limit)};
-	uint64		done,
+	uint64		runs,
+				tasks,
+				done,
 				threads = 0,
 				read = 0;
 
 	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
-	done = run_sql(&runs_plan,
+	runs = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) "
 				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2))",
 				   2, types, values, NULL);
-	done += sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
-	while (threads < (uint64) limit && read < SWEEP_MAX_READ)
+	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
+	done = runs + tasks;
+	while (!round_threads_done && threads < (uint64) limit && read < SWEEP_MAX_READ)
 	{
 		char	   *last;
 		uint64		n = sweep_window(&last);
@@ -1512,12 +1530,20 @@ sg_sweep(int limit, bool *more)
 		if (n < SWEEP_WINDOW && (sweep_cursor == NULL || last == NULL || strcmp(sweep_cursor, last) == 0))
 		{
 			set_sweep_cursor(NULL);	/* read to the end: the pass is over */
-			break;
+			round_threads_done = true;
 		}
 	}
-	*more = sweep_cursor != NULL;
 	done += threads;
-	done += sg_lg_sweep(limit - (int) Min(threads, (uint64) limit));	/* LangGraph.js threads (lgsaver.c) */
+	if (!round_lg_done && threads < (uint64) limit)
+	{
+		uint64		lg = sg_lg_sweep(limit - (int) threads);	/* LangGraph.js threads (lgsaver.c) */
+
+		done += lg;
+		round_lg_done = lg < (uint64) limit - threads;
+	}
+	*more = !round_threads_done || !round_lg_done || runs == (uint64) limit || tasks == (uint64) limit;
+	if (!*more)
+		round_threads_done = round_lg_done = false;	/* the round is over: the next one starts anew */
 	return done;
 }
 
@@ -1642,8 +1668,21 @@ sg_work(PG_FUNCTION_ARGS)
 		done++;
 		CHECK_FOR_INTERRUPTS();
 	}
+	/*
+	 * Then a sweep round, batch after batch, each committed, until nothing
+	 * expired is left or max_time is used (at least one batch: a round
+	 * that goes on is taken up by the next call).
+	 */
+	do
+	{
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+		(void) sg_sweep(sg_sweep_limit, &more);
+		if (more)
+			SPI_commit();
+		CHECK_FOR_INTERRUPTS();
+	} while (more && !(max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time)));
 	MemoryContextReset(loop_cxt);
-	(void) sg_sweep(sg_sweep_limit, &more);	/* a pass that goes on is taken up by the next call */
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }

@@ -184,6 +184,7 @@ static bool delayed_at_commit = false;
 #define SG_DONE_IDS 8
 static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
 static int	ndone = 0;
+static bool in_round = false;	/* this worker's sweep round goes on (sg_sweep) */
 static bool done_all = false;	/* more, or unnamed: wake every sg_wait */
 
 static int	my_slot = -1;		/* in a worker */
@@ -1123,7 +1124,7 @@ work_gen(void)
 }
 
 /*
- * One iteration: run one due run, or sweep when a sweep is due. Returns
+ * One iteration: run one due run, and sweep when a sweep is due. Returns
  * true if there may be more to do at once; *sleep_ms is how long to sleep
  * otherwise.
  *
@@ -1163,15 +1164,26 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
 	else if (did && !blocked && !sg_run_thread_next && work_gen() == gen)
 		did = false;			/* nothing new since the claim */
-	if (!did && TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
-										   sg_sweep_interval_s * 1000L))
+	/* another worker of the database may have swept since: its round counts */
+	SpinLockAcquire(&shared->mutex);
+	if (!in_round && swept_entry(MyDatabaseId)->at > *last_sweep)
+		*last_sweep = swept_entry(MyDatabaseId)->at;
+	SpinLockRelease(&shared->mutex);
+	/*
+	 * A due sweep is taken after a run too: under a steady stream of runs
+	 * the worker always has the next one, and finished runs piled up
+	 * unswept. A round's batches thus alternate with runs.
+	 */
+	if (TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
+								   sg_sweep_interval_s * 1000L))
 	{
 		bool		more;
 
 		pgstat_report_activity(STATE_RUNNING, "stategraph retention sweep");
 		(void) sg_sweep(sg_sweep_limit, &more);
+		in_round = more;
 		if (more)
-			did = true;			/* the pass goes on at the next iteration, after any due run */
+			did = true;			/* the round goes on at the next iteration, after any due run */
 		else
 		{
 			*last_sweep = GetCurrentTimestamp();
@@ -1448,8 +1460,8 @@ sg_worker_init(void)
 							NULL, &sg_sweep_interval_s, 300, 1, INT_MAX / 1000, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.sweep_limit",
-							"Threads (and finished runs and tasks) one retention sweep removes at most.",
-							NULL, &sg_sweep_limit, 1000, 1, INT_MAX, PGC_SUSET, 0, NULL, NULL, NULL);
+							"Threads, finished runs and finished tasks one batch of a retention sweep removes at most.",
+							"Each batch is its own transaction; a sweep takes batch after batch until nothing expired is left.", &sg_sweep_limit, 1000, 1, INT_MAX, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.run_retention",
 							"How long finished runs and tasks stay listed by sg_runs and sg_tasks.",
 							NULL, &sg_run_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S,
