@@ -378,6 +378,8 @@ sg_prune(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("older_than must not be negative")));
+	if (older_than != NULL)
+		sg_check_interval_range(older_than, true, "older_than");
 	if (!PG_ARGISNULL(2))
 		thread_id = sg_arg_text(fcinfo, 2, "thread_id");
 

@@ -187,6 +187,8 @@ check_submit_args(FunctionCallInfo fcinfo, const char **multitask, Interval **af
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("after must not be negative")));
+	if (*after)
+		sg_check_interval_range(*after, false, "after");
 	if (!PG_ARGISNULL(8))
 		(void) sg_arg_text(fcinfo, 8, "idempotency_key");
 	if (!PG_ARGISNULL(1) && !sg_jsonb_is_object(PG_GETARG_JSONB_P(1)))
@@ -1565,6 +1567,8 @@ sg_set_retention(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must not be negative")));
+	if (ttl)
+		sg_check_interval_range(ttl, true, "ttl");	/* every sweep subtracts it from now */
 	if (strcmp(strategy, "delete") != 0 && strcmp(strategy, "keep_latest") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -426,6 +426,7 @@ extern int	sg_tasks_sweep(int limit);
 extern uint64 sg_tasks_expire(int retention_s, int limit);
 extern int64 sg_interval_ms(Interval *iv);
 extern bool sg_interval_negative(Interval *iv);
+extern void sg_check_interval_range(Interval *iv, bool subtract, const char *name);
 
 /* ---------------------------------------------------------------------------
  * Snapshots (history.c) and jsonb helpers (json.c)

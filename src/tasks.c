@@ -230,6 +230,62 @@ sg_interval_negative(Interval *iv)
 	return ms < 0 || (ms == 0 && iv->time % 1000 < 0);
 }
 
+#define SG_SAFE_INTERVAL_MS	(INT64CONST(5000) * 365 * 86400000)	/* 5,000 years: in range either way */
+
+/*
+ * Is now() plus (minus, when subtract) iv a timestamp? Far below the
+ * limits (the usual case) without more ado; otherwise PostgreSQL's own
+ * arithmetic (calendar months) tries it in a subtransaction.
+ */
+static bool
+interval_in_range(Interval *iv, bool subtract)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	int64		ms = sg_interval_ms(iv);
+	volatile bool ok = true;
+
+	if (ms > -SG_SAFE_INTERVAL_MS && ms < SG_SAFE_INTERVAL_MS)
+		return true;
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		(void) DirectFunctionCall2(subtract ? timestamptz_mi_interval : timestamptz_pl_interval,
+								   TimestampTzGetDatum(GetCurrentTimestamp()), IntervalPGetDatum(iv));
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * An interval argument (name) that is added to now() (a delay, a lease) or
+ * subtracted from it (an age, a ttl): a clear error naming it, before
+ * anything is stored, when the result is past timestamptz's range (the
+ * generic "timestamp out of range" came from inside a statement of ours).
+ */
+void
+sg_check_interval_range(Interval *iv, bool subtract, const char *name)
+{
+	if (!interval_in_range(iv, subtract))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range", name),
+				 subtract ?
+				 errdetail("now() - %s would be before the earliest timestamp (4713 BC).", name) :
+				 errdetail("now() + %s would be past the latest timestamp (294276 AD).", name),
+				 errhint("Pass a shorter interval.")));
+}
+
 /* An interval of ms milliseconds. */
 static Interval *
 ms_interval(int64 ms)
@@ -1007,6 +1063,8 @@ check_claim_args(int n, Interval *lease, Interval *wait)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lease must be positive"),
 				 errhint("Pass NULL for the node's own lease.")));
+	if (lease != NULL)
+		sg_check_interval_range(lease, false, "lease");
 	if (sg_interval_ms(wait) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1102,6 +1160,8 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("extend must be positive"),
 				 errhint("Pass NULL to extend by the node's lease.")));
+	if (extend != NULL)
+		sg_check_interval_range(extend, false, "extend");
 	sg_spi_connect();
 	row = require_row(task_id, true);
 	/* an expired lease nobody claimed again is taken back by its worker */

@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(61);
+SELECT plan(68);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -105,6 +105,22 @@ SELECT throws_ok($$ SELECT sg_set_retention('g', '1 day', 'keep_latest', 0) $$, 
 SELECT throws_ok($$ SELECT sg_set_retention('g', '1 day', 'delete', 3) $$, '22023', NULL, 'keep_last with delete');
 SELECT throws_ok($$ SELECT sg_set_retention('nope', '1 day') $$, '42704', NULL, 'retention of an unknown graph');
 SELECT ok(pg_temp.unchanged(), 'rejected retention settings store nothing');
+
+-- intervals whose now() + (or -) is past timestamptz's range: an error naming the argument
+-- (it was a bare 'timestamp out of range' from inside an INSERT, or a ttl every sweep then failed on)
+SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 'far', after => '300000 years') $$, '22008',
+                 'after is out of range', 'an after past the latest timestamp');
+SELECT throws_ok($$ SELECT sg_set_retention('g', '300000 years') $$, '22008', 'ttl is out of range',
+                 'a ttl before the earliest timestamp');
+SELECT throws_ok($$ SELECT sg_prune(older_than => '300000 years') $$, '22008', 'older_than is out of range',
+                 'an older_than before the earliest timestamp');
+SELECT throws_ok($$ SELECT * FROM sg_claim('q', 'w', lease => '300000 years') $$, '22008', 'lease is out of range',
+                 'a lease past the latest timestamp');
+SELECT throws_ok($$ SELECT sg_heartbeat('t', gen_random_uuid(), '300000 years') $$, '22008', 'extend is out of range',
+                 'an extend past the latest timestamp');
+SELECT ok(pg_temp.unchanged(), 'out of range intervals store nothing');
+SELECT lives_ok($$ SELECT sg_submit('g', '{"step": 0}', 'far', after => '200000 years') $$,
+                'an after of 200,000 years is in range');
 
 -- and what works: the same idempotency key gives the same run; a pending run cancels
 SELECT is(sg_submit('g', '{"step": 0}', 'k', idempotency_key => 'x'),
