@@ -1319,11 +1319,19 @@ sg_runs_init(void)
 	sg_step_ready_hook = runs_step_ready;
 }
 
-/* Milliseconds until the next delayed run is due; -1: none. */
+/*
+ * Milliseconds until the next delayed run is due (0: one came due since
+ * the worker last looked for due runs, at since); -1: none. A run that
+ * came due between that claim and now counts (it used to be missed, and
+ * waited for the sweep interval); one due before since does not (the
+ * claim saw it: it waits for its thread, and no busy loop waits with it).
+ */
 long
-sg_next_due_ms(void)
+sg_next_due_ms(TimestampTz since)
 {
 	static SPIPlanPtr plan;
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1] = {TimestampTzGetDatum(since)};
 	bool		isnull;
 	Datum		d;
 
@@ -1331,8 +1339,8 @@ sg_next_due_ms(void)
 			"SELECT (EXTRACT(EPOCH FROM pg_catalog.min(not_before) OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) "
 			"OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 FROM stategraph.runs "
 			"WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
-			"AND not_before OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()",
-			0, NULL, NULL, NULL);
+			"AND not_before OPERATOR(pg_catalog.>) $1",
+			1, types, values, NULL);
 	d = sg_spi_datum(0, 1, &isnull);
 	if (isnull)
 		return -1;

@@ -525,7 +525,7 @@ extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
 extern bool sg_run_failure(ErrorData *edata);
 extern void sg_run_unrecordable(void);
 extern uint64 sg_sweep(int limit, bool *more);
-extern long sg_next_due_ms(void);
+extern long sg_next_due_ms(TimestampTz since);
 
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)

@@ -1084,7 +1084,7 @@ start_worker_transaction(void)
  * time looked up has come.
  */
 static long
-next_due_ms(void)
+next_due_ms(TimestampTz since)
 {
 	static uint64 known_gen = PG_UINT64_MAX;
 	static TimestampTz known_due = 0;	/* 0: no delayed run */
@@ -1097,7 +1097,7 @@ next_due_ms(void)
 	SpinLockRelease(&shared->mutex);
 	if (gen == known_gen && (known_due == 0 || known_due > now))
 		return known_due == 0 ? -1 : (long) ((known_due - now) / 1000) + 1;
-	due = sg_next_due_ms();
+	due = sg_next_due_ms(since);
 	known_gen = gen;
 	known_due = due < 0 ? 0 : now + (TimestampTz) due * 1000;
 	return due;
@@ -1142,6 +1142,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	bool		blocked = false;
 	long		due;
 	uint64		gen = work_gen();
+	TimestampTz began = GetCurrentTimestamp();	/* before the claim looks for due runs */
 	MemoryContext cxt = CurrentMemoryContext;	/* the loop's: outlives transactions */
 
 	if (!start_worker_transaction())
@@ -1192,7 +1193,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 			SpinLockRelease(&shared->mutex);
 		}
 	}
-	due = did ? 0 : next_due_ms();
+	due = did ? 0 : next_due_ms(began);
 	sg_spi_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
