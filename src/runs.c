@@ -1507,10 +1507,12 @@ static bool round_lg_done = false;
  * *more says whether the round goes on: the pass is not over, or a batch
  * of runs, tasks or LangGraph.js threads was full (the caller sweeps
  * again at once, in a new transaction; otherwise the next round starts a
- * new pass). Returns what it removed or pruned.
+ * new pass). new_round: the first batch of a round (a round that an error
+ * or max_time cut short is not gone on with, but the pass over the
+ * threads goes on from its cursor). Returns what it removed or pruned.
  */
 uint64
-sg_sweep(int limit, bool *more)
+sg_sweep(int limit, bool new_round, bool *more)
 {
 	static SPIPlanPtr runs_plan;
 	Oid			types[2] = {INT4OID, INT4OID};
@@ -1521,6 +1523,8 @@ sg_sweep(int limit, bool *more)
 				threads = 0,
 				read = 0;
 
+	if (new_round)
+		round_threads_done = round_lg_done = false;
 	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
 	runs = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
@@ -1651,6 +1655,7 @@ sg_work(PG_FUNCTION_ARGS)
 	int			done = 0;
 	bool		blocked = false;
 	bool		more;
+	bool		new_round = true;
 	MemoryContext loop_cxt;
 
 	if (max_runs < -1 || (!PG_ARGISNULL(0) && max_runs < 0))
@@ -1689,7 +1694,8 @@ sg_work(PG_FUNCTION_ARGS)
 	{
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
-		(void) sg_sweep(sg_sweep_limit, &more);
+		(void) sg_sweep(sg_sweep_limit, new_round, &more);
+		new_round = false;
 		if (more)
 			SPI_commit();
 		CHECK_FOR_INTERRUPTS();

@@ -524,7 +524,7 @@ extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
 #define SG_RUN_MAX_FAILURES 3
 extern bool sg_run_failure(ErrorData *edata);
 extern void sg_run_unrecordable(void);
-extern uint64 sg_sweep(int limit, bool *more);
+extern uint64 sg_sweep(int limit, bool new_round, bool *more);
 extern long sg_next_due_ms(TimestampTz since);
 
 /* ---------------------------------------------------------------------------

@@ -1173,25 +1173,30 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	/*
 	 * A due sweep is taken after a run too: under a steady stream of runs
 	 * the worker always has the next one, and finished runs piled up
-	 * unswept. A round's batches thus alternate with runs.
+	 * unswept. A round's batches thus alternate with runs. The next round
+	 * is due an interval after this one started, also when an error cuts
+	 * it short (a sweep that fails every time is not retried after every
+	 * run).
 	 */
-	if (TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
-								   sg_sweep_interval_s * 1000L))
+	if (in_round || TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
+											   sg_sweep_interval_s * 1000L))
 	{
 		bool		more;
+		bool		new_round = !in_round;
 
-		pgstat_report_activity(STATE_RUNNING, "stategraph retention sweep");
-		(void) sg_sweep(sg_sweep_limit, &more);
-		in_round = more;
-		if (more)
-			did = true;			/* the round goes on at the next iteration, after any due run */
-		else
+		if (new_round)
 		{
 			*last_sweep = GetCurrentTimestamp();
 			SpinLockAcquire(&shared->mutex);
 			swept_entry(MyDatabaseId)->at = *last_sweep;
 			SpinLockRelease(&shared->mutex);
 		}
+		in_round = false;		/* until the batch is done: an error ends the round */
+		pgstat_report_activity(STATE_RUNNING, "stategraph retention sweep");
+		(void) sg_sweep(sg_sweep_limit, new_round, &more);
+		in_round = more;
+		if (more)
+			did = true;			/* the round goes on at the next iteration, after any due run */
 	}
 	due = did ? 0 : next_due_ms(began);
 	sg_spi_finish();
