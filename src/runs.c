@@ -1149,6 +1149,8 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	r = claim_run(blocked);
 	if (r == NULL)
 		return false;
+	if (sg_claim_left_more)
+		sg_worker_ask_help();	/* now, not after this run: a batch of long runs went one by one */
 	role = get_role_oid(r->owner, true);
 	if (!OidIsValid(role))
 	{

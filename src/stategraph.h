@@ -500,6 +500,7 @@ extern int	sg_run_retention_s;
 extern int	sg_max_run_recoveries;
 extern bool sg_worker_sync_steps;
 extern bool sg_claim_left_more;
+extern void sg_worker_ask_help(void);
 extern bool sg_run_thread_next;
 
 /* How the executor of runs ends a transaction: SPI_commit (sg_work) or the worker's own. */

@@ -505,6 +505,18 @@ xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * A worker's claim passed over other due runs: another worker (an idle
+ * one, or a new one if a slot is free) takes the next at once, while this
+ * one executes its run. Nothing in a session's CALL sg_work.
+ */
+void
+sg_worker_ask_help(void)
+{
+	if (my_slot >= 0)
+		wake_database(MyDatabaseId, WAKE_SUBMIT);
+}
+
 /* This transaction queued work: wake a worker of this database when it commits. */
 void
 sg_wake_workers_at_commit(void)
