@@ -1226,6 +1226,17 @@ run_load_thread(SGRun *run, SGCheckpoint **start, SGState **state)
 }
 
 /*
+ * The last step a run from step `from` may take: from + limit + extra,
+ * capped at INT_MAX (a recursion_limit near INT_MAX would overflow to a
+ * negative step and stop the run before its first step).
+ */
+static int
+last_step(int from, int limit, int extra)
+{
+	return (int) Min((int64) from + limit + extra, (int64) PG_INT32_MAX);
+}
+
+/*
  * Begin a run with an input: an input checkpoint (after start, if the
  * thread has one) whose one task, __start__, writes the input.
  */
@@ -1249,7 +1260,7 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 	run->tasks[0].node = SG_START;
 	run->tasks[0].arg = run->opts.input;
 	sg_task_id(&cp->id, SG_START_NAME, 0, run->tasks[0].id);
-	run->stop = (start ? start->step : -2) + run->opts.recursion_limit + 2;
+	run->stop = last_step(start ? start->step : -2, run->opts.recursion_limit, 2);
 }
 
 /*
@@ -1265,7 +1276,7 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 
 	run->cp = start;
 	run->state = state;
-	run->stop = start->step + opts->recursion_limit + 1;
+	run->stop = last_step(start->step, opts->recursion_limit, 1);
 	run->first_step = true;
 	if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
 	{
@@ -1282,7 +1293,7 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 		cp->barriers = start->barriers;
 		put_checkpoint(run, cp, state, NULL);
 		tasks_from_checkpoint(run, cp);
-		run->stop = cp->step + opts->recursion_limit + 1;
+		run->stop = last_step(cp->step, opts->recursion_limit, 1);
 		interrupted = false;
 	}
 	else
