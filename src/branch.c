@@ -261,7 +261,7 @@ pending_writes(SGGraph *g, SGCheckpoint *cp, SGWrite *writes, int *nodes, Jsonb 
  * ambiguous when tasks of several nodes did.
  */
 static int
-pending_writer(SGGraph *g, SGWrite *writes, int *nodes, int nwrites)
+pending_writer(SGWrite *writes, int *nodes, int nwrites)
 {
 	int			i;
 
@@ -367,7 +367,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 					 errmsg("node \"%s\" does not exist in graph \"%s\"", as_node, g->name)));
 	}
 	else
-		node = nwrites > 0 ? pending_writer(g, writes, nodes, nwrites) : last_writer(g, base);
+		node = nwrites > 0 ? pending_writer(writes, nodes, nwrites) : last_writer(g, base);
 	sg_check_update(g, "sg_update_state", values);
 	sg_tasks_cancel_thread(th);	/* the thread leaves the step its workers were on */
 	changed = palloc0(sizeof(bool) * (g->nchannels + 1));
