@@ -92,6 +92,14 @@ SELECT sg_compile('three');
 SELECT sg_invoke('three', '{}', recursion_limit => 3);
 SELECT sg_invoke('three', '{}', recursion_limit => 2);
 SELECT sg_invoke('three', '{}', recursion_limit => 0);
+-- the largest limit is no limit, on a thread that has steps already too
+-- (its last allowed step is capped, not wrapped around to a negative one)
+SELECT sg_invoke('three', '{}', thread_id => 'three-1', recursion_limit => 2147483647);
+SELECT sg_invoke('three', '{}', thread_id => 'three-1', recursion_limit => 2147483647);
+SELECT sg_compile('three', interrupt_before => ARRAY['step2']);
+SELECT sg_invoke('three', '{}', thread_id => 'three-1', recursion_limit => 2147483647);
+SELECT sg_invoke('three', NULL, thread_id => 'three-1', recursion_limit => 2147483647);
+SELECT step, source FROM sg_get_state('three-1');
 
 SET client_min_messages = warning;
 DROP SCHEMA conflict_recursion CASCADE;

@@ -116,6 +116,36 @@ SELECT sg_invoke('form', '{}', thread_id => 'form-1') -> '__interrupt__' -> 0 ->
 SELECT sg_invoke('form', NULL, thread_id => 'form-1', resume => '"Ada"') -> '__interrupt__' -> 0 -> 'value' AS asks;
 SELECT sg_invoke('form', NULL, thread_id => 'form-1', resume => '36');
 
+-- two interrupts in one step answered by id: a map answers only the
+-- interrupts it names; the other task asks its question again (same id)
+CREATE FUNCTION ask_left(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('answers', jsonb_build_array(jsonb_build_object('left', sg_interrupt('"left?"')))) $$;
+CREATE FUNCTION ask_right(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('answers', jsonb_build_array(jsonb_build_object('right', sg_interrupt('"right?"')))) $$;
+SELECT sg_create_graph('pair', '{"answers": "append"}');
+SELECT sg_add_node('pair', 'left', 'ask_left(jsonb)');
+SELECT sg_add_node('pair', 'right', 'ask_right(jsonb)');
+SELECT sg_add_edge('pair', '__start__', 'left');
+SELECT sg_add_edge('pair', '__start__', 'right');
+SELECT sg_add_edge('pair', 'left', '__end__');
+SELECT sg_add_edge('pair', 'right', '__end__');
+SELECT sg_compile('pair');
+SELECT jsonb_path_query_array(sg_invoke('pair', '{}', thread_id => 'pair-1'), '$.__interrupt__[*].value') AS asks;
+SELECT interrupts->0->>'id' AS left_id, interrupts->1->>'id' AS right_id FROM sg_get_state('pair-1') \gset
+SELECT jsonb_path_query_array(sg_invoke('pair', NULL, thread_id => 'pair-1', resume => jsonb_build_object(:'left_id', 'L')),
+                              '$.__interrupt__[*].value') AS still_asks;
+SELECT jsonb_array_length(interrupts) AS pending, interrupts->0->>'id' = :'right_id' AS same_id,
+       tasks->0->'result' AS left_result, tasks->1->'result' AS right_result
+FROM sg_get_state('pair-1');
+-- a map naming no pending interrupt (the answered one) is refused, nothing stored
+SELECT count(*) AS checkpoints FROM sg_get_state_history('pair-1');
+SELECT sg_invoke('pair', NULL, thread_id => 'pair-1', resume => jsonb_build_object(:'left_id', 'again'));
+SELECT count(*) AS checkpoints FROM sg_get_state_history('pair-1');
+SELECT sg_invoke('pair', NULL, thread_id => 'pair-1', resume => jsonb_build_object(:'right_id', 'R'));
+-- an object whose keys are not interrupt ids is one value for every interrupt
+SELECT sg_invoke('pair', '{}', thread_id => 'pair-2') ? '__interrupt__' AS paused;
+SELECT sg_invoke('pair', NULL, thread_id => 'pair-2', resume => '{"ok": true}');
+
 -- sg_interrupt() needs a running node, and a thread to pause
 SELECT sg_interrupt('"hello"');
 SELECT sg_invoke('approval', '{"order": 9}');

@@ -64,6 +64,16 @@ SELECT sg_add_edge('names', 'a_b', 'say "hi"; -->');
 SELECT sg_add_edge('names', 'say "hi"; -->', '__end__');
 SELECT sg_compile('names');
 SELECT sg_draw('names');
+-- names that are words of Mermaid's syntax ("end" would close a subgraph,
+-- "class" start a class statement): escaped ids too, so the chart parses
+SELECT sg_create_graph('keywords', '{"log": "append"}');
+SELECT sg_add_node('keywords', n, 'step_n(jsonb,jsonb)') FROM unnest(ARRAY['end', 'class', 'End']) n;
+SELECT sg_add_edge('keywords', '__start__', 'end');
+SELECT sg_add_edge('keywords', 'end', 'class');
+SELECT sg_add_edge('keywords', 'class', 'End');
+SELECT sg_add_edge('keywords', 'End', '__end__');
+SELECT sg_compile('keywords');
+SELECT sg_draw('keywords');
 SELECT sg_draw('nope');
 
 SET client_min_messages = warning;

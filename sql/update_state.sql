@@ -118,5 +118,27 @@ SELECT sg_update_state('hitl-1', '{"messages": ["answered by hand"]}', as_node =
 SELECT step, source, next, "values" FROM sg_get_state('hitl-1');
 SELECT sg_invoke('hitl', NULL, thread_id => 'hitl-1');
 
+-- without as_node, the update comes from the task whose writes it applied
+-- first (LangGraph's default): that task is done and does not run again
+SELECT sg_invoke('hitl', '{}', thread_id => 'hitl-2') ? '__interrupt__' AS paused;
+SELECT sg_update_state('hitl-2', '{"messages": ["by hand"]}') IS NOT NULL AS updated;
+SELECT step, source, next, "values" FROM sg_get_state('hitl-2');
+SELECT sg_invoke('hitl', NULL, thread_id => 'hitl-2') -> 'messages' AS messages;
+-- tasks of two nodes wrote: which one the update comes from is ambiguous
+SELECT sg_create_graph('hitl3', '{"messages": "append"}');
+SELECT sg_add_node('hitl3', 'ask', 'ask(jsonb)');
+SELECT sg_add_node('hitl3', 'side', 'note(jsonb,jsonb)');
+SELECT sg_add_node('hitl3', 'side2', 'note(jsonb,jsonb)');
+SELECT sg_add_edge('hitl3', '__start__', 'ask');
+SELECT sg_add_edge('hitl3', '__start__', 'side');
+SELECT sg_add_edge('hitl3', '__start__', 'side2');
+SELECT sg_add_edge('hitl3', 'ask', '__end__');
+SELECT sg_add_edge('hitl3', 'side', '__end__');
+SELECT sg_add_edge('hitl3', 'side2', '__end__');
+SELECT sg_compile('hitl3');
+SELECT sg_invoke('hitl3', '{}', thread_id => 'hitl-3') ? '__interrupt__' AS paused;
+SELECT sg_update_state('hitl-3', '{"messages": ["by hand"]}');
+SELECT count(*) AS checkpoints FROM sg_get_state_history('hitl-3');
+
 SET client_min_messages = warning;
 DROP SCHEMA update_state CASCADE;

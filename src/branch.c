@@ -255,6 +255,26 @@ pending_writes(SGGraph *g, SGCheckpoint *cp, SGWrite *writes, int *nodes, Jsonb 
 	return n;
 }
 
+/*
+ * The default as_node of an update that first applies pending writes: the
+ * node whose task wrote them (LangGraph's last node to see new versions),
+ * ambiguous when tasks of several nodes did.
+ */
+static int
+pending_writer(SGWrite *writes, int *nodes, int nwrites)
+{
+	int			i;
+
+	for (i = 1; i < nwrites; i++)
+		if (nodes[i] != nodes[0])
+			ereport(ERROR,
+					(errcode(ERRCODE_SG_INVALID_UPDATE),
+					 errmsg("Ambiguous update, specify as_node"),
+					 errdetail("Nodes \"%s\" and \"%s\" both ran last.", writes[0].task, writes[i].task),
+					 errhint("Pass as_node to say which node the update comes from.")));
+	return nodes[0];
+}
+
 /* sg_update_state(thread_id, values, as_node, checkpoint_id): a new checkpoint with values applied as if a node wrote them. */
 Datum
 sg_update_state(PG_FUNCTION_ARGS)
@@ -326,6 +346,18 @@ sg_update_state(PG_FUNCTION_ARGS)
 	sg_graph_pin(g, CurrentMemoryContext);
 	sg_graph_check_privileges(g);	/* the update goes through the reducers */
 	state = sg_load_for_graph(g, th, &base_id, &base, &new_kinds);
+
+	/*
+	 * As LangGraph does, an update of the newest checkpoint first applies
+	 * what its tasks that succeeded already wrote (pending writes of an
+	 * interrupted or failed step): those tasks count as done, the update
+	 * follows them, and by default comes from them.
+	 */
+	writes = palloc0(sizeof(SGWrite) * (base->nnext + 1));
+	nodes = palloc0(sizeof(int) * (base->nnext + 1));
+	updates = palloc0(sizeof(Jsonb *) * (base->nnext + 1));
+	if (PG_ARGISNULL(3))
+		nwrites = pending_writes(g, base, writes, nodes, updates);
 	if (as_node != NULL)
 	{
 		node = sg_graph_node_index(g, as_node);
@@ -335,21 +367,9 @@ sg_update_state(PG_FUNCTION_ARGS)
 					 errmsg("node \"%s\" does not exist in graph \"%s\"", as_node, g->name)));
 	}
 	else
-		node = last_writer(g, base);
+		node = nwrites > 0 ? pending_writer(writes, nodes, nwrites) : last_writer(g, base);
 	sg_check_update(g, "sg_update_state", values);
 	sg_tasks_cancel_thread(th);	/* the thread leaves the step its workers were on */
-
-	/*
-	 * As LangGraph does, an update of the newest checkpoint first applies
-	 * what its tasks that succeeded already wrote (pending writes of an
-	 * interrupted or failed step): those tasks count as done, and the
-	 * update follows them.
-	 */
-	writes = palloc0(sizeof(SGWrite) * (base->nnext + 1));
-	nodes = palloc0(sizeof(int) * (base->nnext + 1));
-	updates = palloc0(sizeof(Jsonb *) * (base->nnext + 1));
-	if (PG_ARGISNULL(3))
-		nwrites = pending_writes(g, base, writes, nodes, updates);
 	changed = palloc0(sizeof(bool) * (g->nchannels + 1));
 	changed_by_update = palloc0(sizeof(bool) * (g->nchannels + 1));
 	state_with_pending = nwrites > 0 ? sg_apply_writes(g, state, writes, nwrites, changed) : state;

@@ -48,12 +48,28 @@ sg_dot_quote(StringInfo buf, const char *s)
 	appendStringInfoChar(buf, '"');
 }
 
-/* Letters, digits and '_' only: such a name is its own Mermaid id and label. */
+/*
+ * Words of Mermaid's flowchart syntax that end or change the diagram when
+ * they stand alone as a node id (a node named "end" closes a subgraph that
+ * was never opened): mermaid.parse() rejects each of these.
+ */
+static const char *const mermaid_keywords[] = {
+	"end", "graph", "flowchart", "subgraph", "style", "linkStyle", "classDef",
+	"class", "call", "href", "interpolate", "_self", "_blank", "_parent", "_top"
+};
+
+/* Letters, digits and '_' only, and no Mermaid keyword: such a name is its own Mermaid id and label. */
 static bool
 plain_name(const char *s)
 {
-	for (; *s; s++)
-		if (!isalnum((unsigned char) *s) && *s != '_')
+	const char *c;
+	size_t		i;
+
+	for (c = s; *c; c++)
+		if (!isalnum((unsigned char) *c) && *c != '_')
+			return false;
+	for (i = 0; i < lengthof(mermaid_keywords); i++)
+		if (strcmp(s, mermaid_keywords[i]) == 0)
 			return false;
 	return true;
 }

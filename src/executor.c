@@ -251,25 +251,68 @@ tasks_apply_pending(SGRun *run, Jsonb *pending)
 	return any_interrupt;
 }
 
+/* Is key written as an interrupt id (a UUID: 8-4-4-4-12 hex digits)? */
+static bool
+is_interrupt_id(const char *key)
+{
+	int			i;
+
+	if (strlen(key) != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+		if ((i == 8 || i == 13 || i == 18 || i == 23) ? key[i] != '-' : !isxdigit((unsigned char) key[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Is resume {"<interrupt id>": value, ...} (a non-empty object whose keys are
+ * all interrupt ids), as LangGraph tells a map of answers from one value?
+ */
+static bool
+resume_is_id_map(Jsonb *resume)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	char	   *key;
+	bool		any = false;
+
+	if (!sg_jsonb_is_object(resume))
+		return false;
+	it = JsonbIteratorInit(&resume->root);
+	while (sg_jsonb_next_pair(&it, &key, &v))
+	{
+		if (!is_interrupt_id(key))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 /*
  * Give each interrupted task the value its pending sg_interrupt() returns
  * (every task, after a static interrupt: the first sg_interrupt() it calls).
+ * A map of interrupt ids answers only the interrupts it names: the other
+ * tasks stay interrupted (they run again and ask again), and a map that
+ * names none of the pending interrupts is refused.
  */
 static void
 tasks_resume(SGRun *run, Jsonb *resume, bool every_task)
 {
+	bool		by_id = !every_task && resume_is_id_map(resume);
+	bool		answered = false;
 	int			i,
 				j;
 
 	for (i = 0; i < run->ntasks; i++)
 	{
 		SGTask	   *t = &run->tasks[i];
-		Jsonb	   *value = resume;
+		Jsonb	   *value = by_id ? NULL : resume;
 
 		if (!t->interrupted && !(every_task && !t->done))
 			continue;
 		/* {"<interrupt id>": value, ...} resumes interrupts one by one */
-		if (sg_jsonb_is_object(resume))
+		if (by_id)
 			for (j = 0; j < sg_jsonb_array_length(t->interrupts); j++)
 			{
 				char	   *iid = sg_jsonb_get_cstring(sg_jsonb_array_get(t->interrupts, j), "id");
@@ -278,6 +321,9 @@ tasks_resume(SGRun *run, Jsonb *resume, bool every_task)
 				if (v != NULL)
 					value = v;
 			}
+		if (value == NULL)
+			continue;			/* not named by the map: asks again */
+		answered = true;
 		{
 			SGJsonBuilder b = {0};
 
@@ -289,6 +335,12 @@ tasks_resume(SGRun *run, Jsonb *resume, bool every_task)
 		t->interrupted = false;
 		t->interrupts = NULL;
 	}
+	if (by_id && !answered)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("resume names no pending interrupt of thread \"%s\"", run->opts.thread_id),
+				 errdetail("Its keys are interrupt ids, and none is the id of an interrupt the thread waits on."),
+				 errhint("The ids of the pending interrupts are in sg_get_state(thread_id).interrupts.")));
 }
 
 /* The pending writes of the current tasks, to store on their checkpoint. */
@@ -1174,6 +1226,17 @@ run_load_thread(SGRun *run, SGCheckpoint **start, SGState **state)
 }
 
 /*
+ * The last step a run from step `from` may take: from + limit + extra,
+ * capped at INT_MAX (a recursion_limit near INT_MAX would overflow to a
+ * negative step and stop the run before its first step).
+ */
+static int
+last_step(int from, int limit, int extra)
+{
+	return (int) Min((int64) from + limit + extra, (int64) PG_INT32_MAX);
+}
+
+/*
  * Begin a run with an input: an input checkpoint (after start, if the
  * thread has one) whose one task, __start__, writes the input.
  */
@@ -1197,7 +1260,7 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 	run->tasks[0].node = SG_START;
 	run->tasks[0].arg = run->opts.input;
 	sg_task_id(&cp->id, SG_START_NAME, 0, run->tasks[0].id);
-	run->stop = (start ? start->step : -2) + run->opts.recursion_limit + 2;
+	run->stop = last_step(start ? start->step : -2, run->opts.recursion_limit, 2);
 }
 
 /*
@@ -1213,7 +1276,7 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 
 	run->cp = start;
 	run->state = state;
-	run->stop = start->step + opts->recursion_limit + 1;
+	run->stop = last_step(start->step, opts->recursion_limit, 1);
 	run->first_step = true;
 	if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
 	{
@@ -1230,7 +1293,7 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 		cp->barriers = start->barriers;
 		put_checkpoint(run, cp, state, NULL);
 		tasks_from_checkpoint(run, cp);
-		run->stop = cp->step + opts->recursion_limit + 1;
+		run->stop = last_step(cp->step, opts->recursion_limit, 1);
 		interrupted = false;
 	}
 	else
