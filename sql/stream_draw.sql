@@ -76,5 +76,21 @@ SELECT sg_compile('keywords');
 SELECT sg_draw('keywords');
 SELECT sg_draw('nope');
 
+-- an sg_stream left open as a cursor (in the select list, so that rows come
+-- as the run goes; in FROM the whole run is done at the first FETCH) holds
+-- its thread until the cursor is closed: sg_invoke of that thread in the
+-- same session is refused, and the error says why
+BEGIN;
+DECLARE held CURSOR FOR SELECT sg_stream('wf', '{"step": 0}', thread_id => 's-held');
+FETCH 1 FROM held;
+SELECT sg_invoke('wf', NULL, thread_id => 's-held');
+ROLLBACK;
+BEGIN;
+DECLARE held CURSOR FOR SELECT sg_stream('wf', '{"step": 0}', thread_id => 's-held');
+FETCH 1 FROM held;
+CLOSE held;
+SELECT sg_invoke('wf', NULL, thread_id => 's-held') ->> 'step' AS step_after_close;
+COMMIT;
+
 SET client_min_messages = warning;
 DROP SCHEMA stream_draw CASCADE;

@@ -1169,7 +1169,7 @@ run_lock_thread(SGRun *run)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("thread \"%s\" is already running in this session", thread_id),
-					 errdetail("A node cannot run the thread it belongs to.")));
+					 errdetail("A node cannot run the thread it belongs to, and an sg_stream of the thread left open in this session (a cursor) holds it until it is closed.")));
 	sg_lock_thread(thread_id, run->opts.durable);
 	MemoryContextSwitchTo(TopMemoryContext);
 	running_threads = lappend(running_threads, (char *) thread_id);
