@@ -241,6 +241,18 @@ SELECT sg_lg_put('lgs-sub-first', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000d02", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
     '{"source": "input", "step": -1}', '{}') IS NOT NULL AS root_next;
 SELECT sg_lg_delete_thread('lgs-sub-first') AS deleted;
+-- a thread with checkpoints in a subgraph namespace only: the thread-wide
+-- sg_* functions (export, prune, delete) find it too
+SELECT sg_lg_put('lgs-sub-only', 'sub', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000d11", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{}') IS NOT NULL AS sub_only;
+SELECT sg_lg_put('lgs-sub-only', 'sub', '1ef00000-0000-6000-8000-000000000d11',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000d12", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "loop", "step": 0}', '{}') IS NOT NULL AS sub_only_2;
+SELECT pg_catalog.jsonb_array_length(sg_export_thread('lgs-sub-only')->'checkpoints') AS exported;
+SELECT sg_prune(keep_last => 1, thread_id => 'lgs-sub-only') AS pruned;
+SELECT sg_delete_thread('lgs-sub-only');
+SELECT count(*) AS left_after_delete FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-sub-only';
 
 -- rows belong to the role that wrote them (row-level security, stategraph.owned)
 SET client_min_messages = warning;

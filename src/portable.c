@@ -175,7 +175,7 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 
 	sg_spi_connect();
-	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_exists(thread_id))
+	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
 	{
 		result = sg_lg_export_thread(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
 		sg_spi_finish();

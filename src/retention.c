@@ -129,7 +129,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	Datum		values[1];
 
 	sg_spi_connect();
-	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_exists(thread_id))
+	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
 	{
 		sg_lg_delete_thread_rows(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
 		sg_spi_finish();
@@ -386,7 +386,7 @@ sg_prune(PG_FUNCTION_ARGS)
 	if (thread_id != NULL)
 	{
 		sg_spi_connect();
-		if (sg_thread_fetch(thread_id, false) != NULL || !sg_lg_thread_exists(thread_id))
+		if (sg_thread_fetch(thread_id, false) != NULL || !sg_lg_thread_visible(thread_id))
 		{
 			sg_thread_fetch_required(thread_id, false);
 			removed = prune_thread(thread_id, older_than, keep_last, false);
