@@ -167,6 +167,25 @@ UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHER
 CALL sg_work();
 SELECT checkpoint_ns, count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-1' GROUP BY 1 ORDER BY 1;
 SELECT jsonb_array_length(sg_lg_get_tuple('lgm-1')::jsonb->'channel_values'->'messages') AS messages;
+-- the sweep reads LangGraph.js threads window by window (1,000 threads) in
+-- thread_id order, from where its last batch stopped: with sweep_limit 500,
+-- one batch removes the first 500 expired ids (lgm-1, which the block above
+-- left expired, then lgw-0001 to lgw-0499 of 1,200), and a whole round
+-- (batches until none is left) removes the rest, across two windows
+SELECT sg_set_retention(NULL, '1 day');
+SELECT count(sg_lg_put('lgw-' || lpad(i::text, 4, '0'), '', NULL,
+    jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-' || lpad(i::text, 12, '0'), 'ts', 'x',
+      'channel_values', '{}'::jsonb, 'channel_versions', '{}'::jsonb, 'versions_seen', '{}'::jsonb),
+    '{"source": "input", "step": -1}', '{}')) AS put FROM generate_series(1, 1200) i;
+UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHERE thread_id LIKE 'lgw-%';
+SET stategraph.sweep_limit = 500;
+CALL sg_work(0, interval '0 s');
+SELECT count(*) AS left_after_one_batch, min(thread_id) AS first_left,
+       NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-1') AS lgm_1_gone
+  FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgw-%';
+CALL sg_work();
+SELECT count(*) AS left_after_a_round FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'lgw-%';
+RESET stategraph.sweep_limit;
 SELECT sg_set_retention(NULL, NULL);
 
 SET client_min_messages = warning;

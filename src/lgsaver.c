@@ -2803,6 +2803,26 @@ lg_still_expired(const char *thread_id)
 }
 
 /*
+ * Where the retention sweep's pass over LangGraph.js threads has got to:
+ * the last thread id it looked at (NULL: a new pass). A sweep reads the
+ * threads window by window in thread_id order, as the stategraph sweep
+ * does (runs.c), so that each batch reads only its window's rows and a
+ * pass reads each thread once, however many expired threads there are.
+ */
+static char *lg_sweep_cursor = NULL;
+
+#define LG_SWEEP_WINDOW		1000	/* threads read per window */
+#define LG_SWEEP_MAX_READ	100000	/* threads one sweep reads at most */
+
+static void
+lg_set_sweep_cursor(const char *thread_id)
+{
+	if (lg_sweep_cursor)
+		pfree(lg_sweep_cursor);
+	lg_sweep_cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
+}
+
+/*
  * The retention sweep of LangGraph.js threads: they have no graph, so the
  * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
  * whose checkpoints is newer than the ttl is deleted whole ('delete'), or
@@ -2811,47 +2831,97 @@ lg_still_expired(const char *thread_id)
  * interrupt (its newest root checkpoint has an __interrupt__ write) and one
  * being written (a put holds its lock) are left for later, and one written
  * since the batch was listed is looked at again under its lock. At most
- * limit threads; returns how many were deleted or pruned.
+ * limit threads, read window by window from where the last sweep stopped;
+ * returns how many were deleted or pruned, and *pass_over whether the pass
+ * read to the last thread (the cursor then starts again).
  */
 uint64
-sg_lg_sweep(int limit)
+sg_lg_sweep(int limit, bool *pass_over)
 {
+	static SPIPlanPtr window_plan;
 	static SPIPlanPtr plan;
 	static SPIPlanPtr ttl_plan;
-	Oid			types[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(limit)};
-	SPITupleTable *tt;
-	uint64		n, i, done = 0;
+	uint64		done = 0,
+				read = 0;
 
+	*pass_over = true;
 	if (sg_schema_is_010() || limit <= 0)
 		return 0;
-	/* no default ttl (the usual case): no scan of every checkpoint at each sweep */
+	/* no default ttl (the usual case): no read of the checkpoints at each sweep */
 	if (sg_spi_execute(sg_spi_prepare(&ttl_plan, "SELECT 1 FROM stategraph.retention "
 									  "WHERE graph IS NULL AND ttl IS NOT NULL", 0, NULL), NULL, NULL, 1) == 0)
-		return 0;
-	sg_spi_prepare(&plan,
-				   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
-									"GROUP BY thread_id")
-				   "ORDER BY l.updated LIMIT $1", 1, types);
-	n = sg_spi_execute(plan, args, NULL, 0);
-	tt = SPI_tuptable;
-	for (i = 0; i < n; i++)
 	{
-		char	   *thread_id = lg_text_col(tt, i, 1);
-		char	   *strategy = lg_text_col(tt, i, 2);
+		lg_set_sweep_cursor(NULL);
+		return 0;
+	}
+	*pass_over = false;
+	while (done < (uint64) limit && read < LG_SWEEP_MAX_READ)
+	{
+		Oid			wtypes[2] = {TEXTOID, INT4OID};
+		Datum		wargs[2] = {lg_sweep_cursor ? CStringGetTextDatum(lg_sweep_cursor) : (Datum) 0,
+		Int32GetDatum(LG_SWEEP_WINDOW)};
+		char		wnulls[2] = {lg_sweep_cursor ? ' ' : 'n', ' '};
+		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+		Datum		args[3];
+		char		nulls[3] = {wnulls[0], ' ', ' '};
+		char	   *last;
 		bool		isnull;
-		int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+		uint64		inwindow, want, n, i;
+		SPITupleTable *tt;
 
-		CHECK_FOR_INTERRUPTS();
-		if (!lg_lock_thread(thread_id, true))
-			continue;			/* a put is running: next time */
-		if (!lg_still_expired(thread_id))
-			continue;			/* written meanwhile (the lock goes with the transaction) */
-		if (strcmp(strategy, "delete") == 0)
-			(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
-		else
-			(void) sg_lg_prune_threads(thread_id, NULL, keep);
-		done++;
+		/* the next window: its last thread and how many threads it holds */
+		sg_spi_prepare(&window_plan,
+					   "SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT DISTINCT thread_id "
+					   "FROM stategraph.lg_checkpoints WHERE $1::pg_catalog.text IS NULL OR thread_id OPERATOR(pg_catalog.>) $1 "
+					   "ORDER BY thread_id LIMIT $2) w", 2, wtypes);
+		sg_spi_execute(window_plan, wargs, wnulls, 1);
+		inwindow = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 2, &isnull));
+		if (inwindow == 0)
+		{
+			lg_set_sweep_cursor(NULL);	/* read to the end: the pass is over */
+			*pass_over = true;
+			break;
+		}
+		last = lg_text_col(SPI_tuptable, 0, 1);
+		read += inwindow;
+
+		/* its expired threads, in thread_id order, as many as are still wanted */
+		args[0] = wargs[0];
+		args[1] = CStringGetTextDatum(last);
+		want = (uint64) limit - done;
+		args[2] = Int32GetDatum((int) want);
+		sg_spi_prepare(&plan,
+					   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
+										"WHERE ($1::pg_catalog.text IS NULL OR thread_id OPERATOR(pg_catalog.>) $1) "
+										"AND thread_id OPERATOR(pg_catalog.<=) $2 GROUP BY thread_id")
+					   "ORDER BY l.thread_id LIMIT $3", 3, types);
+		n = sg_spi_execute(plan, args, nulls, 0);
+		tt = SPI_tuptable;
+		for (i = 0; i < n; i++)
+		{
+			char	   *thread_id = lg_text_col(tt, i, 1);
+			char	   *strategy = lg_text_col(tt, i, 2);
+			int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+
+			CHECK_FOR_INTERRUPTS();
+			if (!lg_lock_thread(thread_id, true))
+				continue;		/* a put is running: next pass */
+			if (!lg_still_expired(thread_id))
+				continue;		/* written meanwhile (the lock goes with the transaction) */
+			if (strcmp(strategy, "delete") == 0)
+				(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+			else
+				(void) sg_lg_prune_threads(thread_id, NULL, keep);
+			done++;
+		}
+		/* as many as were wanted: the window may hold more, so go on after the last one listed */
+		lg_set_sweep_cursor(n == want ? lg_text_col(tt, n - 1, 1) : last);
+		if (inwindow < LG_SWEEP_WINDOW && strcmp(lg_sweep_cursor, last) == 0)
+		{
+			lg_set_sweep_cursor(NULL);	/* that was the last window: the pass is over */
+			*pass_over = true;
+			break;
+		}
 	}
 	return done;
 }

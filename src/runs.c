@@ -1552,10 +1552,11 @@ sg_sweep(int limit, bool new_round, bool *more)
 	done += threads;
 	if (!round_lg_done && threads < (uint64) limit)
 	{
-		uint64		lg = sg_lg_sweep(limit - (int) threads);	/* LangGraph.js threads (lgsaver.c) */
+		bool		lg_pass_over;
+		uint64		lg = sg_lg_sweep(limit - (int) threads, &lg_pass_over);	/* LangGraph.js threads (lgsaver.c) */
 
 		done += lg;
-		round_lg_done = lg < (uint64) limit - threads;
+		round_lg_done = lg_pass_over;
 	}
 	*more = !round_threads_done || !round_lg_done || runs == (uint64) limit || tasks == (uint64) limit;
 	if (!*more)

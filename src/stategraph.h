@@ -602,7 +602,7 @@ extern void sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id
  * sg_export_thread and sg_import_thread (portable.c), with SPI connected */
 extern uint64 sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last);
 extern void sg_lg_delete_thread_rows(const char *thread_id);
-extern uint64 sg_lg_sweep(int limit);
+extern uint64 sg_lg_sweep(int limit, bool *pass_over);
 extern Jsonb *sg_lg_export_thread(const char *thread_id);
 extern bool sg_lg_is_export(Jsonb *data);
 extern char *sg_lg_import_thread(Jsonb *data, const char *thread_id);
