@@ -45,5 +45,5 @@ for f in "$blocks"/*.sql; do
 done
 echo
 echo "The threads above are still there. Explore them with:"
-echo "  sudo -u postgres psql -p $PORT $DB"
+if [ "$(id -u)" -eq 0 ]; then echo "  runuser -u postgres -- psql -p $PORT $DB"; else echo "  sudo -u postgres psql -p $PORT $DB"; fi
 echo "  SELECT * FROM sg_threads();"
