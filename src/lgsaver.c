@@ -2811,17 +2811,6 @@ lg_still_expired(const char *thread_id)
  */
 static char *lg_sweep_cursor = NULL;
 
-#define LG_SWEEP_WINDOW		1000	/* threads read per window */
-#define LG_SWEEP_MAX_READ	100000	/* threads one sweep reads at most */
-
-static void
-lg_set_sweep_cursor(const char *thread_id)
-{
-	if (lg_sweep_cursor)
-		pfree(lg_sweep_cursor);
-	lg_sweep_cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
-}
-
 /*
  * The retention sweep of LangGraph.js threads: they have no graph, so the
  * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
@@ -2851,15 +2840,15 @@ sg_lg_sweep(int limit, bool *pass_over)
 	if (sg_spi_execute(sg_spi_prepare(&ttl_plan, "SELECT 1 FROM stategraph.retention "
 									  "WHERE graph IS NULL AND ttl IS NOT NULL", 0, NULL), NULL, NULL, 1) == 0)
 	{
-		lg_set_sweep_cursor(NULL);
+		sg_set_sweep_cursor(&lg_sweep_cursor, NULL);
 		return 0;
 	}
 	*pass_over = false;
-	while (done < (uint64) limit && read < LG_SWEEP_MAX_READ)
+	while (done < (uint64) limit && read < SG_SWEEP_MAX_READ)
 	{
 		Oid			wtypes[2] = {TEXTOID, INT4OID};
 		Datum		wargs[2] = {lg_sweep_cursor ? CStringGetTextDatum(lg_sweep_cursor) : (Datum) 0,
-		Int32GetDatum(LG_SWEEP_WINDOW)};
+		Int32GetDatum(SG_SWEEP_WINDOW)};
 		char		wnulls[2] = {lg_sweep_cursor ? ' ' : 'n', ' '};
 		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
 		Datum		args[3];
@@ -2878,7 +2867,7 @@ sg_lg_sweep(int limit, bool *pass_over)
 		inwindow = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 2, &isnull));
 		if (inwindow == 0)
 		{
-			lg_set_sweep_cursor(NULL);	/* read to the end: the pass is over */
+			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* read to the end: the pass is over */
 			*pass_over = true;
 			break;
 		}
@@ -2915,10 +2904,10 @@ sg_lg_sweep(int limit, bool *pass_over)
 			done++;
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed */
-		lg_set_sweep_cursor(n == want ? lg_text_col(tt, n - 1, 1) : last);
-		if (inwindow < LG_SWEEP_WINDOW && strcmp(lg_sweep_cursor, last) == 0)
+		sg_set_sweep_cursor(&lg_sweep_cursor, n == want ? lg_text_col(tt, n - 1, 1) : last);
+		if (inwindow < SG_SWEEP_WINDOW && strcmp(lg_sweep_cursor, last) == 0)
 		{
-			lg_set_sweep_cursor(NULL);	/* that was the last window: the pass is over */
+			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* that was the last window: the pass is over */
 			*pass_over = true;
 			break;
 		}

@@ -1365,16 +1365,23 @@ sg_next_due_ms(TimestampTz since)
  */
 static char *sweep_cursor = NULL;
 
-#define SWEEP_WINDOW	1000	/* threads read per window */
-#define SWEEP_MAX_READ	100000	/* threads one sweep reads at most (one transaction) */
+/*
+ * Move a sweep's cursor, kept for the session (NULL: the pass is over).
+ * The LangGraph.js sweep (lgsaver.c) keeps one of its own the same way.
+ */
+void
+sg_set_sweep_cursor(char **cursor, const char *thread_id)
+{
+	if (*cursor)
+		pfree(*cursor);
+	*cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
+}
 
-/* Move the sweep's cursor (NULL: the pass is over). */
+/* Move this sweep's cursor over stategraph threads. */
 static void
 set_sweep_cursor(const char *thread_id)
 {
-	if (sweep_cursor)
-		pfree(sweep_cursor);
-	sweep_cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
+	sg_set_sweep_cursor(&sweep_cursor, thread_id);
 }
 
 /*
@@ -1387,7 +1394,7 @@ sweep_window(char **last)
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {sweep_cursor ? CStringGetTextDatum(sweep_cursor) : (Datum) 0,
-	Int32GetDatum(SWEEP_WINDOW)};
+	Int32GetDatum(SG_SWEEP_WINDOW)};
 	char		nulls[2] = {sweep_cursor ? ' ' : 'n', ' '};
 
 	run_sql(&plan,
@@ -1505,7 +1512,7 @@ static bool round_lg_done = false;
  * and tasks older than stategraph.run_retention (limit of each), then,
  * until this round's pass is over, expired threads window by window from
  * where the last sweep stopped, until limit of them are removed or pruned
- * or SWEEP_MAX_READ threads were read, and expired LangGraph.js threads.
+ * or SG_SWEEP_MAX_READ threads were read, and expired LangGraph.js threads.
  * *more says whether the round goes on: the pass is not over, or a batch
  * of runs, tasks or LangGraph.js threads was full (the caller sweeps
  * again at once, in a new transaction; otherwise the next round starts a
@@ -1535,7 +1542,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 				   2, types, values, NULL);
 	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
 	done = runs + tasks;
-	while (!round_threads_done && threads < (uint64) limit && read < SWEEP_MAX_READ)
+	while (!round_threads_done && threads < (uint64) limit && read < SG_SWEEP_MAX_READ)
 	{
 		char	   *last;
 		uint64		n = sweep_window(&last);
@@ -1543,7 +1550,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 		read += n;
 		if (n > 0)
 			threads += sweep_threads(last, limit - (int) threads);
-		if (n < SWEEP_WINDOW && (sweep_cursor == NULL || last == NULL || strcmp(sweep_cursor, last) == 0))
+		if (n < SG_SWEEP_WINDOW && (sweep_cursor == NULL || last == NULL || strcmp(sweep_cursor, last) == 0))
 		{
 			set_sweep_cursor(NULL);	/* read to the end: the pass is over */
 			round_threads_done = true;
