@@ -63,6 +63,22 @@
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
 
+/*
+ * A scan of the rows of thread_id in rel (thread_id is the first column of
+ * every primary key here: a prefix lookup), below row-level security, with
+ * the snapshot the SPI queries that follow see: the transaction's under
+ * REPEATABLE READ, else a new one (a thread deleted by a transaction that
+ * committed after this statement began is gone, as sg_thread_fetch sees).
+ */
+static SysScanDesc
+thread_rows_scan(Relation rel, const char *thread_id, ScanKey key)
+{
+	ScanKeyEntryInitialize(key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(thread_id));
+	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
+							  IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot(), 1, key);
+}
+
 /* Whether table (of schema stategraph) has a row of thread_id, whoever owns it. */
 bool
 sg_thread_id_stored(const char *table, const char *thread_id)
@@ -81,16 +97,7 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 		table_close(rel, AccessShareLock);
 		return false;			/* never had a row (no LangGraph.js thread in this database, say) */
 	}
-	/* thread_id is the first column of both primary keys: a prefix lookup */
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
-						   F_TEXTEQ, CStringGetTextDatum(thread_id));
-	/*
-	 * The snapshot the SPI queries that follow see: the transaction's under
-	 * REPEATABLE READ, else a new one (a thread deleted by a transaction that
-	 * committed after this statement began is gone, as sg_thread_fetch sees).
-	 */
-	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
-							  IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot(), 1, &key);
+	scan = thread_rows_scan(rel, thread_id, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -185,10 +192,7 @@ lg_thread_owner_is(PG_FUNCTION_ARGS)
 	if (!OidIsValid(role) || !is_member_of_role(GetUserId(), role) || !OidIsValid(relid))
 		PG_RETURN_BOOL(true);
 	rel = table_open(relid, AccessShareLock);
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
-						   F_TEXTEQ, CStringGetTextDatum(thread_id));
-	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
-							  IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot(), 1, &key);
+	scan = thread_rows_scan(rel, thread_id, &key);
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
