@@ -251,6 +251,12 @@ SELECT sg_lg_put('lgs-sub-only', 'sub', '1ef00000-0000-6000-8000-000000000d11',
     '{"source": "loop", "step": 0}', '{}') IS NOT NULL AS sub_only_2;
 SELECT pg_catalog.jsonb_array_length(sg_export_thread('lgs-sub-only')->'checkpoints') AS exported;
 SELECT sg_prune(keep_last => 1, thread_id => 'lgs-sub-only') AS pruned;
+-- sg_threads lists it, and its root state reads as LangGraph's getState reads
+-- a thread without a checkpoint: empty, with no history
+SELECT thread_id, graph, status, next, checkpoints FROM sg_threads() WHERE thread_id = 'lgs-sub-only';
+SELECT checkpoint_ns, checkpoint_id, step, "values", next, tasks, interrupts, metadata
+  FROM sg_get_state('lgs-sub-only');
+SELECT count(*) AS root_history FROM sg_get_state_history('lgs-sub-only');
 SELECT sg_delete_thread('lgs-sub-only');
 SELECT count(*) AS left_after_delete FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-sub-only';
 

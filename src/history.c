@@ -223,7 +223,7 @@ sg_get_state(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	th = sg_thread_fetch(thread_id, false);
-	if (th == NULL && sg_lg_thread_exists(thread_id))
+	if (th == NULL && sg_lg_thread_visible(thread_id))
 	{
 		/* a LangGraph.js thread (lgsaver.c) */
 		tup = sg_lg_get_state(desc, thread_id, PG_ARGISNULL(1) ? NULL : PG_GETARG_UUID_P(1));
@@ -335,7 +335,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	th = sg_thread_fetch(thread_id, false);
-	if (th == NULL && sg_lg_thread_exists(thread_id))
+	if (th == NULL && sg_lg_thread_visible(thread_id))
 	{
 		/* a LangGraph.js thread (lgsaver.c) */
 		sg_lg_get_state_history(rsinfo, thread_id, limit, &before, filter);
@@ -435,7 +435,19 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	"AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id " \
 	"AND x.channel OPERATOR(pg_catalog.=) '__interrupt__') AS i " \
 	"FROM stategraph.lg_checkpoints c WHERE c.checkpoint_ns OPERATOR(pg_catalog.=) '' " \
-	"WINDOW w AS (PARTITION BY c.thread_id) ORDER BY c.thread_id, c.checkpoint_id DESC) l "
+	"WINDOW w AS (PARTITION BY c.thread_id) ORDER BY c.thread_id, c.checkpoint_id DESC) l WHERE $1 IS NULL " \
+	THREADS_LG_SUB_SQL
+/*
+ * ... and LangGraph.js threads with checkpoints in subgraph namespaces only:
+ * their root state is empty (as sg_get_state reads it), so they are idle,
+ * with no next node and no root checkpoint
+ */
+#define THREADS_LG_SUB_SQL \
+	"UNION ALL SELECT s.thread_id, NULL, 'idle', '{}'::pg_catalog.text[], 0::pg_catalog.int8, " \
+	"pg_catalog.min(s.created_at), pg_catalog.max(s.created_at) FROM stategraph.lg_checkpoints s " \
+	"WHERE $1 IS NULL AND s.checkpoint_ns OPERATOR(pg_catalog.<>) '' AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints r " \
+	"WHERE r.thread_id OPERATOR(pg_catalog.=) s.thread_id AND r.checkpoint_ns OPERATOR(pg_catalog.=) '') " \
+	"GROUP BY s.thread_id "
 
 /* sg_threads(graph): every thread (of one graph), with its status and size. */
 Datum
@@ -461,7 +473,7 @@ sg_threads(PG_FUNCTION_ARGS)
 	if (sg_schema_is_010())
 		sg_spi_prepare(&plan_010, THREADS_SQL ") u ORDER BY u.thread_id COLLATE \"C\"", 1, types);
 	else
-		sg_spi_prepare(&plan, THREADS_SQL THREADS_LG_SQL "WHERE $1 IS NULL) u ORDER BY u.thread_id COLLATE \"C\"",
+		sg_spi_prepare(&plan, THREADS_SQL THREADS_LG_SQL ") u ORDER BY u.thread_id COLLATE \"C\"",
 					   1, types);
 	args[0] = graph ? CStringGetTextDatum(graph) : (Datum) 0;
 	nrows = sg_spi_execute(sg_schema_is_010() ? plan_010 : plan, args, nulls, 0);

@@ -2604,6 +2604,28 @@ lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGV
 	return heap_form_tuple(desc, values, nulls);
 }
 
+/*
+ * The sg_snapshot of a thread with checkpoints in subgraph namespaces only:
+ * its root state is empty, as LangGraph's getState reads a thread without a
+ * checkpoint (no values, nothing next, no checkpoint).
+ */
+static HeapTuple
+lg_empty_snapshot(TupleDesc desc, Datum thread)
+{
+	Datum		values[12];
+	bool		nulls[12];
+
+	memset(nulls, true, sizeof(nulls));
+	values[0] = thread;
+	values[1] = CStringGetTextDatum("");
+	values[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	values[7] = lg_names_array(NIL);
+	values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
+	values[9] = values[8];
+	nulls[0] = nulls[1] = nulls[6] = nulls[7] = nulls[8] = nulls[9] = false;
+	return heap_form_tuple(desc, values, nulls);
+}
+
 /* Whether a LangGraph.js thread of this id is stored (root namespace). */
 bool
 sg_lg_thread_exists(const char *thread_id)
@@ -2655,9 +2677,13 @@ sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
 				   "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $2) "
 				   "ORDER BY checkpoint_id DESC LIMIT 1", 2, types);
 	if (sg_spi_execute(plan, k, nulls, 1) == 0)
+	{
+		if (id == NULL)
+			return lg_empty_snapshot(desc, k[0]);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint %s of thread \"%s\" does not exist", sg_uuid_to_cstring(id), thread_id)));
+	}
 	return lg_snapshot_tuple(desc, SPI_tuptable, 0, k[0], NULL);
 }
 
