@@ -437,6 +437,17 @@ CREATE FUNCTION @extschema@.sg_prune(older_than interval DEFAULT NULL, keep_last
                  FROM stategraph_router.prune_all(stategraph_router.server_partitions(), older_than, keep_last) n) END
 $$;
 
+CREATE FUNCTION stategraph_router.reassign_owned_all(parts integer[], old_role name, new_role name)
+    RETURNS SETOF bigint LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT sg_reassign_owned(old_role, new_role); $$;
+
+/* sg_reassign_owned: on every server (the counts added up), as the role the user mapping names. */
+CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint LANGUAGE sql AS $$
+    SELECT COALESCE(pg_catalog.sum(n), 0)::bigint
+    FROM stategraph_router.reassign_owned_all(stategraph_router.server_partitions(), old_role, new_role) n
+$$;
+
 -- ===========================================================================
 -- Background runs and retention (RUNTIME.md)
 -- ===========================================================================
@@ -1136,6 +1147,7 @@ COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_
 COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';
 COMMENT ON FUNCTION @extschema@.sg_threads(text) IS 'sg_threads of every server, each keeping the threads of the partitions it serves, sorted by thread_id';
 COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up)';
+COMMENT ON FUNCTION @extschema@.sg_reassign_owned(name, name) IS 'sg_reassign_owned on every server (the counts added up)';
 COMMENT ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) IS 'sg_submit on the thread''s server; without a thread_id the router names the new thread (from role, graph and idempotency_key when one is given)';
 COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS 'sg_runs of every server, merged, oldest first';
 COMMENT ON FUNCTION @extschema@.sg_wait(uuid, interval) IS 'sg_wait on the server that holds the run (every server is asked at once)';

@@ -1010,3 +1010,63 @@ CREATE POLICY retention_owner ON stategraph.retention
     WITH CHECK (graph IS NOT NULL AND EXISTS (SELECT 1 FROM stategraph.graphs g
                                               WHERE g.graph OPERATOR(pg_catalog.=) retention.graph
                                               AND stategraph.owned(g.owner)));
+
+/*
+ * Owners are recorded by role name (see stategraph.owned), so a role's rows
+ * follow the name, not the role: after ALTER ROLE ... RENAME the role no
+ * longer sees its graphs, threads, runs and tasks (and its pending runs fail
+ * for want of their submitter), and a role later created under a dropped
+ * role's name would see the dropped role's. sg_reassign_owned gives every
+ * row of old_role in this database to new_role, as REASSIGN OWNED does for
+ * objects: run it in each database after a rename, and before DROP ROLE.
+ * It changes other roles' rows, which row-level security rightly keeps from
+ * ordinary roles: a superuser or a BYPASSRLS role only (checked here, so the
+ * error says why rather than updating nothing).
+ */
+CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint := 0;
+    k bigint;
+BEGIN
+    IF old_role IS NULL OR new_role IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
+            MESSAGE = 'old_role and new_role must not be null';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+                   AND (r.rolsuper OR r.rolbypassrls)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = pg_catalog.format('permission denied to reassign the stategraph rows of role "%s"', old_role),
+            DETAIL = 'Reassigning changes rows of another role, which row-level security keeps from ordinary roles.',
+            HINT = 'Run it as a superuser or as a role with BYPASSRLS.';
+    END IF;
+    IF pg_catalog.to_regrole(pg_catalog.quote_ident(new_role)) IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = pg_catalog.format('role "%s" does not exist', new_role);
+    END IF;
+    IF old_role OPERATOR(pg_catalog.=) new_role THEN
+        RETURN 0;
+    END IF;
+    UPDATE stategraph.graphs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
+    GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    UPDATE stategraph.threads SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
+    GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    UPDATE stategraph.runs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
+    GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    UPDATE stategraph.tasks SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
+    GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    -- LangGraph.js threads: counted once each, by their checkpoints' rows
+    SELECT pg_catalog.count(DISTINCT thread_id) INTO k FROM stategraph.lg_checkpoints
+        WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;
+    n := n OPERATOR(pg_catalog.+) k;
+    UPDATE stategraph.lg_checkpoints SET owner = new_role::pg_catalog.text
+        WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;
+    UPDATE stategraph.lg_blobs SET owner = new_role::pg_catalog.text
+        WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;
+    UPDATE stategraph.lg_writes SET owner = new_role::pg_catalog.text
+        WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION @extschema@.sg_reassign_owned(name, name) IS
+'gives every graph, thread (of both kinds), run and task of old_role in this database to new_role, as REASSIGN OWNED does for objects (after ALTER ROLE RENAME, before DROP ROLE); superusers and BYPASSRLS roles only; returns how many it reassigned';
+GRANT EXECUTE ON FUNCTION @extschema@.sg_reassign_owned(name, name) TO PUBLIC;

@@ -101,7 +101,8 @@ SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AN
              AND p.proname <> ALL (ARRAY['sg_draw_history', 'sg_add_external_node', 'sg_claim', 'sg_heartbeat',
                                        'sg_complete', 'sg_fail', 'sg_interrupt_task', 'sg_tasks',
                                        'sg_export_thread', 'sg_import_thread',
-                                       'sg_submit', 'sg_runs', 'sg_wait', 'sg_cancel', 'sg_work', 'sg_set_retention']))::int,
+                                       'sg_submit', 'sg_runs', 'sg_wait', 'sg_cancel', 'sg_work', 'sg_set_retention',
+                                       'sg_reassign_owned']))::int,
           19, 'the extension has the 19 functions and procedures of API.md');
 SELECT set_eq($$ SELECT p.proname::text FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
                  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph' WHERE p.proname LIKE 'sg\_lg\_%' $$,

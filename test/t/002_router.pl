@@ -18,6 +18,7 @@
 #    refusing a partition with a run not finished;
 #  - CALL sg_run through the router (submitted and waited for), sg_add_node
 #    with a regprocedure, sg_interrupt and CALL sg_work refusing clearly;
+#  - sg_reassign_owned on every server, the counts added up;
 #  - a shard that is down: calls for its threads fail naming it, the others
 #    work, and it serves again once started.
 use strict;
@@ -415,6 +416,23 @@ like($werr, qr/WARNING:  boom at \[1, 2\]/, 'and warns');
 like($werr, qr/sg_interrupt\(\) can only be called by a node of a running graph/, 'sg_interrupt on the router: the error outside a node');
 ($wrc, $wout, $werr) = $router->psql('router', q{CALL sg_work(max_runs => 1)});
 like($werr, qr/CALL sg_work\(\) cannot run through the router/, 'CALL sg_work on the router says it cannot run there');
+
+# sg_reassign_owned: on every server, the counts added up (here the
+# superuser's rows go to a role of each server, then back)
+my $me = r('SELECT current_user');
+my $owned_sql = q{SELECT (SELECT count(*) FROM stategraph.graphs WHERE owner = '%1$s')
+	+ (SELECT count(*) FROM stategraph.threads WHERE owner = '%1$s')
+	+ (SELECT count(*) FROM stategraph.runs WHERE owner = '%1$s')
+	+ (SELECT count(*) FROM stategraph.tasks WHERE owner = '%1$s')
+	+ (SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints WHERE owner = '%1$s')};
+my @owned = map { on_shard($_, sprintf($owned_sql, $me)) } @shards;
+cmp_ok($owned[$_], '>', 0, "server $_ holds rows of $me") for 0 .. 2;
+$_->{node}->safe_psql('postgres', 'CREATE ROLE sg_heir') for @shards;
+is(r("SELECT sg_reassign_owned('$me', 'sg_heir')"), $owned[0] + $owned[1] + $owned[2],
+	'sg_reassign_owned through the router reassigns the rows of every server');
+is(join(',', map { on_shard($_, sprintf($owned_sql, 'sg_heir')) } @shards), join(',', @owned),
+	'each server\'s rows now belong to the new role');
+is(r("SELECT sg_reassign_owned('sg_heir', '$me')"), $owned[0] + $owned[1] + $owned[2], 'and back');
 
 # ---------------------------------------------------------------------------
 # A shard down
