@@ -879,6 +879,17 @@ CREATE TABLE stategraph_router.pending_deletes (
 );
 SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_deletes', '');
 
+/*
+ * The partitions whose move stopped while copying (steps 2-3), and the server
+ * it copied to: a later move of the partition to another server deletes
+ * those partial copies first, which nothing routes to or lists.
+ */
+CREATE TABLE stategraph_router.pending_copies (
+    partition integer PRIMARY KEY,
+    connstr   text NOT NULL         -- the server copied to
+);
+SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_copies', '');
+
 /* The digest of every graph definition on the server at connstr (as stategraph_router.definitions). */
 CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
@@ -943,6 +954,7 @@ DECLARE
     same text;
     server text;
     target text;
+    copied text;
 BEGIN
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
@@ -1020,7 +1032,18 @@ BEGIN
                   DETAIL = 'A move copies the checkpoints of threads, not their runs or tasks.',
                   HINT = 'Wait for them or cancel them (sg_runs, sg_cancel, sg_tasks), then call stategraph_router.move_partition again.';
     END IF;
-    -- 2. and 3. copy and check
+    -- 2. and 3. copy and check; first, the partial copies of an earlier move
+    -- to another server that stopped here (unless that server is this
+    -- partition's own again, or the target under another string)
+    SELECT c.connstr INTO copied FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
+    IF copied IS NOT NULL AND copied OPERATOR(pg_catalog.<>) connstr
+       AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) ALL
+           (ARRAY[target, stategraph_router.identity_at(old)]) THEN
+        PERFORM stategraph_router.delete_at(copied, part, n, modular);
+    END IF;
+    INSERT INTO stategraph_router.pending_copies (partition, connstr) VALUES (part, connstr)
+        ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
+    COMMIT;
     moved := 0;
     FOR t IN SELECT s FROM stategraph_router.threads_at(stategraph_router.frozen(old), part, n, modular) s LOOP
         head := stategraph_router.head_at(stategraph_router.frozen(old), t);
@@ -1038,6 +1061,7 @@ BEGIN
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
     INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
+    DELETE FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
     COMMIT;
     -- 5. delete the old copies
     since := pg_catalog.clock_timestamp();

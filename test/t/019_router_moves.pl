@@ -10,6 +10,8 @@
 #    "copied" each thread onto itself, switched, and deleted them all (and
 #    one to another partition's database made calls for every server reach
 #    it twice);
+#  - a move stopped while copying and then sent to another server deletes
+#    the partial copies it left on the first (before, they stayed there);
 #  - LangGraph.js threads: an export imported through the router without a
 #    thread_id lands on the server its id hashes to (before, on a random
 #    one, where the router never looked for it again), and a move carries
@@ -232,6 +234,49 @@ is(r("CALL stategraph_router.move_partition(2, '$conn{shard_b}')"), $in_2, "a mo
 is(threads_on('shard_a', 2), '0', 'and deletes them on shard_a');
 is($node->safe_psql('shard_a', 'SELECT count(*) FROM stategraph.lg_checkpoints'), '0',
 	'no LangGraph.js thread is left on shard_a');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'every thread is listed once');
+is(r($states_sql), $states, 'every thread reads as before');
+
+# ---------------------------------------------------------------------------
+# A move stopped while copying, then sent to another server
+# ---------------------------------------------------------------------------
+# (before, the first target kept the threads it had been sent for ever)
+$node->safe_psql('postgres', 'CREATE DATABASE shard_c');
+$node->safe_psql('shard_c', q{CREATE EXTENSION stategraph;
+	CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+	SELECT sg_create_graph('counter', '{"log": "append"}');
+	SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
+	SELECT sg_add_edge('counter', '__start__', 'noop');
+	SELECT sg_add_edge('counter', 'noop', '__end__');
+	SELECT sg_compile('counter');
+	SELECT sg_create_graph('ext', '{"x": "replace"}');
+	SELECT sg_add_external_node('ext', 'call', 'q');
+	SELECT sg_add_edge('ext', '__start__', 'call');
+	SELECT sg_add_edge('ext', 'call', '__end__');
+	SELECT sg_compile('ext');
+	-- the third thread imported fails (as a server that went away mid-copy)
+	CREATE FUNCTION third_fails() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF (SELECT count(*) FROM stategraph.threads) >= 2 THEN RAISE EXCEPTION 'shard_c is full'; END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER third_fails BEFORE INSERT ON stategraph.threads FOR EACH ROW EXECUTE FUNCTION third_fails();});
+$conn{shard_c} = "host=$host port=$port dbname=shard_c";
+my $in_3 = threads_on('shard_b', 3);
+cmp_ok($in_3, '>', 2, "partition 3 holds $in_3 threads on shard_b");
+($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(3, '$conn{shard_c}')");
+like($err, qr/shard_c is full/, 'a move to shard_c stops while copying');
+cmp_ok(threads_on('shard_c', 3), '>=', 2, 'leaving partial copies there');
+is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 3'),
+	"$conn{shard_b} options='-c default_transaction_read_only=on'", 'the partition stays on shard_b, frozen');
+is(r("CALL stategraph_router.move_partition(3, '$conn{shard_a}')"), $in_3,
+	'the move sent to shard_a instead moves every thread of the partition');
+is(threads_on('shard_c', 3), '0', 'and deletes the partial copies on shard_c');
+is(threads_on('shard_a', 3), $in_3, 'shard_a holds the partition\'s threads');
+is(threads_on('shard_b', 3), '0', 'shard_b none');
+is(r('SELECT count(*) FROM stategraph_router.pending_copies'), '0', 'no copy is pending');
+is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 3'), $conn{shard_a},
+	'the partition is on shard_a, not frozen');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'every thread is listed once');
 is(r($states_sql), $states, 'every thread reads as before');
 
