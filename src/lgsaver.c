@@ -1588,6 +1588,14 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	}
 
 	sg_spi_connect();
+
+	/*
+	 * the writes of a stategraph thread's id, or of another role's thread,
+	 * as sg_lg_put refuses its checkpoints (thread_ids.c): stored, the first
+	 * were rows no reader saw, the second a row-level security error quoting
+	 * the insert
+	 */
+	sg_thread_id_check_new(thread_id, true);
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);

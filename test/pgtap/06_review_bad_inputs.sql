@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(8);
+SELECT plan(12);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -33,6 +33,31 @@ SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-60
                         "channel_values": 5, "channel_versions": {"a": 1}}', '{}', '{"a": 1}') $$,
                  '22023', NULL, 'lg_put: channel_values a number');
 SELECT is((SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'rv-2'), 0::bigint, 'no checkpoint stored');
+
+-- writes under the id of another role's thread or of a stategraph thread:
+-- the first failed on row-level security with the insert as context, the
+-- second was stored as rows no reader sees (sg_lg_put refuses both)
+CREATE FUNCTION pg_temp.rv_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"a": 1}'::jsonb $$;
+SELECT sg_create_graph('rv-g', '{"a": "replace"}');
+SELECT sg_add_node('rv-g', 'n', 'pg_temp.rv_step(jsonb)');
+SELECT sg_add_edge('rv-g', '__start__', 'n');
+SELECT sg_add_edge('rv-g', 'n', '__end__');
+SELECT sg_compile('rv-g');
+SELECT sg_invoke('rv-g', '{}', thread_id => 'rv-sg') IS NOT NULL;
+CREATE TEMP TABLE before_writes2 AS SELECT count(*) AS n FROM stategraph.lg_writes;
+SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-sg', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-d', '[["a", 1]]') $$,
+                 '42710', 'thread "rv-sg" already exists as a thread of graph "rv-g"',
+                 'lg_put_writes: the id of a stategraph thread');
+CREATE ROLE rv_other;
+SET LOCAL ROLE rv_other;
+SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-e', '[["a", 1]]') $$,
+                 '42501', 'thread "rv-1" belongs to another role',
+                 'lg_put_writes: another role''s thread');
+SELECT lives_ok($$ SELECT sg_lg_put_writes('rv-other', '', '1ef00000-0000-6000-8000-0000000000c1', 'task-f', '[["a", 1]]') $$,
+                'lg_put_writes: a thread id of no thread yet');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM stategraph.lg_writes), (SELECT n + 1 FROM before_writes2),
+          'only the write of the free thread id stored');
 
 SELECT * FROM finish();
 ROLLBACK;
