@@ -3144,6 +3144,15 @@ lg_store_rows(void *arg)
 				   "  AND (pg_catalog.json_typeof(c.checkpoint) OPERATOR(pg_catalog.<>) 'object' "
 				   "    OR pg_catalog.jsonb_typeof(c.metadata) OPERATOR(pg_catalog.<>) 'object' "
 				   "    OR pg_catalog.jsonb_typeof(c.blobs) OPERATOR(pg_catalog.<>) 'object') LIMIT 1), "
+				   /* a checkpoint stored without "ts" reads it from created_at (lg_restore_ts) */
+				   " (SELECT pg_catalog.format('Checkpoint %s has no ts, and its created_at %s is not one (years 1 to 9999, whole milliseconds).', "
+				   "    c.checkpoint_id, c.created_at) "
+				   "  FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "  AND (c.checkpoint OPERATOR(pg_catalog.->) 'ts') IS NULL "
+				   "  AND (NOT pg_catalog.isfinite(c.created_at) "
+				   "    OR c.created_at OPERATOR(pg_catalog.<) '0001-01-01 00:00:00+00'::pg_catalog.timestamptz "
+				   "    OR c.created_at OPERATOR(pg_catalog.>=) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz "
+				   "    OR pg_catalog.date_part('microseconds', c.created_at)::pg_catalog.int8 OPERATOR(pg_catalog.%) 1000 OPERATOR(pg_catalog.<>) 0) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not older.', b.channel, b.writer, b.base) "
 				   "  FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
 				   "  AND b.base OPERATOR(pg_catalog.>=) b.writer LIMIT 1))", 2, types);

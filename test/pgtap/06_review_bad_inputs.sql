@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(12);
+SELECT plan(16);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -58,6 +58,23 @@ SELECT lives_ok($$ SELECT sg_lg_put_writes('rv-other', '', '1ef00000-0000-6000-8
 RESET ROLE;
 SELECT is((SELECT count(*) FROM stategraph.lg_writes), (SELECT n + 1 FROM before_writes2),
           'only the write of the free thread id stored');
+
+-- a LangGraph.js export whose checkpoint has no "ts" (put gave it as its
+-- created_at) and a created_at that is no ts, digest recomputed: the import
+-- was stored, and every read of the thread failed with XX000
+SELECT sg_lg_put('rv-ts', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000d1", "ts": "2026-01-01T00:00:00.000Z", "channel_values": {"a": 1},
+      "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"a": 1}');
+CREATE TEMP TABLE rv_exports AS
+    SELECT v, jsonb_set(sg_export_thread('rv-ts'), '{checkpoints,0,created_at}', to_jsonb(v)) AS d
+    FROM unnest(ARRAY['infinity', '2026-01-01T00:00:00.0001+00:00', '0044-03-15 BC']) v;
+UPDATE rv_exports SET d = d || jsonb_build_object('digest', md5(COALESCE(d->'thread_id', 'null')::text
+    || COALESCE(d->'checkpoints', 'null')::text || COALESCE(d->'blobs', 'null')::text || COALESCE(d->'writes', 'null')::text));
+SELECT throws_ok(format('SELECT sg_import_thread(%L, %L)', d, 'rv-ts-' || v), 'SGX01', NULL,
+                 'import: no ts and created_at ' || v)
+FROM rv_exports ORDER BY v;
+SELECT is(sg_lg_get_tuple(sg_import_thread(sg_export_thread('rv-ts'), 'rv-ts-copy'), '', NULL)::jsonb #>> '{checkpoint,ts}',
+          '2026-01-01T00:00:00.000Z', 'import: the ts read back from created_at');
 
 SELECT * FROM finish();
 ROLLBACK;
