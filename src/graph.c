@@ -1687,6 +1687,138 @@ build_interrupts(SGGraph *g, Jsonb *spec)
 	}
 }
 
+/* Whether j is a JSON array of strings (NULL: whether the member may be absent). */
+static bool
+spec_strings(Jsonb *j, bool optional)
+{
+	int			i;
+
+	if (j == NULL)
+		return optional;
+	if (!sg_jsonb_is_array(j))
+		return false;
+	for (i = 0; i < sg_jsonb_array_length(j); i++)
+		if (sg_jsonb_as_cstring(sg_jsonb_array_get(j, i)) == NULL)
+			return false;
+	return true;
+}
+
+/* Whether s names a node of the spec (names: its nodes, sorted), or __start__ / __end__ where allowed. */
+static bool
+spec_node(char **names, int n, const char *s, bool start, bool end)
+{
+	if (s == NULL)
+		return false;
+	if ((start && strcmp(s, SG_START_NAME) == 0) || (end && strcmp(s, SG_END_NAME) == 0))
+		return true;
+	return sg_sorted_index(s, names, n, sizeof(char *)) >= 0;
+}
+
+/* Whether a node's retry policy in a spec has what build_retry reads. */
+static bool
+spec_retry(Jsonb *r)
+{
+	Jsonb	   *states = sg_jsonb_get(r, "sqlstates");
+	int			i;
+
+	if (r == NULL || sg_jsonb_is_scalar(r, jbvNull))
+		return true;
+	if (!sg_jsonb_is_object(r) || !spec_strings(states, true))
+		return false;
+	for (i = 0; i < sg_jsonb_array_length(states); i++)
+		if (strlen(sg_jsonb_as_cstring(sg_jsonb_array_get(states, i))) != 5)
+			return false;
+	return (sg_jsonb_get(r, "max_attempts") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "max_attempts"), jbvNumeric)) &&
+		(sg_jsonb_get(r, "backoff_ms") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "backoff_ms"), jbvNumeric));
+}
+
+/* What is wrong with the channels of a spec, or NULL. */
+static char *
+spec_channels_problem(Jsonb *channels)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	char	   *name;
+
+	if (!sg_jsonb_is_object(channels) || JB_ROOT_COUNT(channels) == 0)
+		return "Its channels are not a non-empty object.";
+	it = JsonbIteratorInit(&channels->root);
+	while (sg_jsonb_next_pair(&it, &name, &v))
+	{
+		Jsonb	   *def = sg_jsonb_from_value(&v);
+		char	   *reducer = sg_jsonb_get_cstring(def, "reducer");
+
+		if (reducer == NULL ||
+			(strcmp(reducer, "replace") != 0 && strcmp(reducer, "append") != 0 && strcmp(reducer, "add") != 0 &&
+			 strcmp(reducer, "merge") != 0 && sg_jsonb_get_cstring(def, "fn") == NULL))
+			return psprintf("Channel \"%s\" has no reducer, or a custom one without its function.", name);
+	}
+	return NULL;
+}
+
+/*
+ * What is wrong with a compiled spec, or NULL. sg_compile writes the spec,
+ * but the graph's owner can UPDATE stategraph.graphs too, and build_graph
+ * trusts the spec's shape (a missing member or a name of no node crashed
+ * the server): every member it reads, of its type, every name resolving.
+ */
+static char *
+spec_problem(Jsonb *spec)
+{
+	Jsonb	   *nodes = sg_jsonb_get(spec, "nodes");
+	Jsonb	   *edges = sg_jsonb_get(spec, "edges");
+	Jsonb	   *branches = sg_jsonb_get(spec, "branches");
+	char	   *problem = spec_channels_problem(sg_jsonb_get(spec, "channels"));
+	char	  **names;
+	int			n,
+				i,
+				j;
+
+	if (problem != NULL)
+		return problem;
+	if (!sg_jsonb_is_array(nodes) || (edges && !sg_jsonb_is_array(edges)) || (branches && !sg_jsonb_is_array(branches)))
+		return "Its nodes, edges or branches are not arrays.";
+	n = sg_jsonb_array_length(nodes);
+	names = palloc(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		Jsonb	   *node = sg_jsonb_array_get(nodes, i);
+
+		names[i] = sg_jsonb_get_cstring(node, "name");
+		if (names[i] == NULL || strncmp(names[i], "__", 2) == 0 || (i > 0 && strcmp(names[i - 1], names[i]) >= 0))
+			return psprintf("Node #%d has no name, a reserved one, or one out of order.", i + 1);
+		if (sg_jsonb_get_cstring(node, "queue") != NULL ?
+			!sg_jsonb_is_scalar(sg_jsonb_get(node, "lease_ms"), jbvNumeric) : sg_jsonb_get_cstring(node, "fn") == NULL)
+			return psprintf("Node \"%s\" has neither a function nor a queue and lease.", names[i]);
+		if (!spec_retry(sg_jsonb_get(node, "retry")))
+			return psprintf("The retry policy of node \"%s\" is malformed.", names[i]);
+	}
+	for (i = 0; i < sg_jsonb_array_length(edges); i++)
+	{
+		Jsonb	   *e = sg_jsonb_array_get(edges, i);
+		Jsonb	   *sources = sg_jsonb_get(e, "sources");
+
+		if (!spec_strings(sources, false) || sg_jsonb_array_length(sources) == 0 ||
+			!spec_node(names, n, sg_jsonb_get_cstring(e, "target"), false, true))
+			return psprintf("Edge #%d has no sources or no target node.", i + 1);
+		for (j = 0; j < sg_jsonb_array_length(sources); j++)
+			if (!spec_node(names, n, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j)), true, false))
+				return psprintf("Edge #%d has a source that is no node.", i + 1);
+	}
+	for (i = 0; i < sg_jsonb_array_length(branches); i++)
+	{
+		Jsonb	   *b = sg_jsonb_array_get(branches, i);
+
+		if (!spec_node(names, n, sg_jsonb_get_cstring(b, "source"), true, false) ||
+			sg_jsonb_get_cstring(b, "router") == NULL)
+			return psprintf("Conditional edge #%d has no source node or no router.", i + 1);
+	}
+	if (!spec_strings(sg_jsonb_get(spec, "interrupt_before"), true) ||
+		!spec_strings(sg_jsonb_get(spec, "interrupt_after"), true))
+		return "Its interrupt_before or interrupt_after is not an array of node names.";
+	return NULL;
+}
+
 /* Build a compiled graph from its spec, in its own memory context. */
 static SGGraph *
 build_graph(const char *name, int32 version, Jsonb *spec)
@@ -1729,6 +1861,7 @@ sg_graph_get(const char *name)
 	bool		isnull;
 	Datum		spec;
 	int32		version;
+	char	   *problem;
 	MemoryContext old;
 
 	if (!callbacks_registered)
@@ -1772,6 +1905,13 @@ sg_graph_get(const char *name)
 				 errmsg("graph \"%s\" is not compiled", name),
 				 errhint("Call sg_compile('%s') first.", name)));
 	version = DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull));
+	problem = spec_problem(DatumGetJsonbP(spec));
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("compiled graph \"%s\" is damaged", name),
+				 errdetail("%s", problem),
+				 errhint("Call sg_compile('%s') again.", name)));
 	g = build_graph(name, version, DatumGetJsonbP(spec));
 	sg_spi_finish();
 

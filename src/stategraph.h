@@ -212,6 +212,7 @@ typedef struct SGWrite
 
 extern SGChannelSet *sg_channelset_from_jsonb(Jsonb *kinds);
 extern SGStoreKind sg_store_kind_from_name(const char *s);
+extern bool sg_channel_kinds_valid(Jsonb *kinds);	/* an object of "append" | "image" | "last" */
 extern const char *sg_store_kind_name(SGStoreKind k);
 extern SGState *sg_state_new(int n);
 extern SGState *sg_state_copy(SGState *s);

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(16);
+SELECT plan(24);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -75,6 +75,38 @@ SELECT throws_ok(format('SELECT sg_import_thread(%L, %L)', d, 'rv-ts-' || v), 'S
 FROM rv_exports ORDER BY v;
 SELECT is(sg_lg_get_tuple(sg_import_thread(sg_export_thread('rv-ts'), 'rv-ts-copy'), '', NULL)::jsonb #>> '{checkpoint,ts}',
           '2026-01-01T00:00:00.000Z', 'import: the ts read back from created_at');
+
+-- rows their owners changed with SQL (PUBLIC may write the storage tables;
+-- row-level security keeps each role to its own rows): each crashed the server
+-- a compiled spec of another shape, or naming no node
+UPDATE stategraph.graphs SET spec = '["nope"]' WHERE graph = 'rv-g';
+SELECT throws_ok($$ SELECT sg_invoke('rv-g', '{}', thread_id => 'rv-sg2') $$, '55000',
+                 'compiled graph "rv-g" is damaged', 'a spec that is no object');
+SELECT sg_compile('rv-g');
+UPDATE stategraph.graphs SET spec = jsonb_set(spec, '{edges,0,target}', '"nope"') WHERE graph = 'rv-g';
+SELECT throws_ok($$ SELECT sg_invoke('rv-g', '{}', thread_id => 'rv-sg2') $$, '55000',
+                 'compiled graph "rv-g" is damaged', 'a spec with an edge to no node');
+UPDATE stategraph.graphs SET spec = jsonb_set(spec, '{channels,a}', '5') WHERE graph = 'rv-g';
+SELECT throws_ok($$ SELECT sg_invoke('rv-g', '{}', thread_id => 'rv-sg2') $$, '55000',
+                 'compiled graph "rv-g" is damaged', 'a spec with a channel of no reducer');
+SELECT sg_compile('rv-g');
+SELECT lives_ok($$ SELECT sg_invoke('rv-g', '{}', thread_id => 'rv-sg2') $$, 'compiled again, the graph runs');
+-- a thread's channel kinds of another shape
+UPDATE stategraph.threads SET channels = '[1, 2, 3]' WHERE thread_id = 'rv-sg2';
+SELECT throws_ok($$ SELECT sg_get_state('rv-sg2') $$, '55000',
+                 'thread "rv-sg2" has a damaged channel layout', 'channel kinds that are no object');
+UPDATE stategraph.threads SET channels = '{"a": 5}' WHERE thread_id = 'rv-sg2';
+SELECT throws_ok($$ SELECT sg_get_state('rv-sg2') $$, '55000',
+                 'thread "rv-sg2" has a damaged channel layout', 'a channel kind that is no string');
+-- a static interrupt marker naming its nodes with other than strings: drawn with "?"
+UPDATE stategraph.checkpoints SET meta = '{"interrupt": {"when": "after", "nodes": [["n"]]}}' WHERE thread_id = 'rv-sg';
+SELECT ok(sg_draw_history('rv-sg') LIKE '%INTERRUPT after #63;%', 'draw_history: an interrupt marker of another shape');
+-- ... and an export carrying one, digest recomputed, is refused
+CREATE TEMP TABLE rv_sg_export AS SELECT sg_export_thread('rv-sg') AS d;
+UPDATE rv_sg_export SET d = d || jsonb_build_object('digest', md5(COALESCE(d->'thread', 'null')::text
+    || COALESCE(d->'checkpoints', 'null')::text || COALESCE(d->'fork_writes', 'null')::text));
+SELECT throws_ok(format('SELECT sg_import_thread(%L, %L)', d, 'rv-sg-imp'), 'SGX01', NULL,
+                 'import: an interrupt marker of another shape') FROM rv_sg_export;
 
 SELECT * FROM finish();
 ROLLBACK;
