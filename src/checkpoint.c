@@ -675,7 +675,7 @@ writes_to(Jsonb *writes, const char *channel)
 		JsonbValue *update;
 		JsonbValue *v;
 
-		if (pair == NULL || pair->type != jbvBinary)
+		if (pair == NULL || pair->type != jbvBinary || !JsonContainerIsArray(pair->val.binary.data))
 			continue;
 		update = getIthJsonbValueFromContainer(pair->val.binary.data, 1);
 		if (update == NULL || update->type != jbvBinary ||

@@ -763,7 +763,10 @@ lg_restore_ts(Jsonb *cp, Datum created)
 	if (ts == NULL)
 	{
 		if (!lg_ts_format(DatumGetTimestampTz(created), buf))
-			elog(ERROR, "checkpoint ts of created_at cannot be written back");
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("checkpoint ts of created_at cannot be written back"),
+					 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 		restored.type = jbvString, restored.val.string.val = buf, restored.val.string.len = LG_TS_LEN;
 	}
 	else if (JsonContainerSize(ts->val.binary.data) == 1)
@@ -1795,7 +1798,10 @@ lg_value_parts(Datum *k, const char *channel, const pg_uuid_t *writer, LGValueCa
 	}
 	sg_spi_cursor_close(portal);
 	if (!done)
-		elog(ERROR, "values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer)),
+				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 	return parts;
 }
 
@@ -1825,7 +1831,10 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 	}
 	lg_run(LGP_BLOB_GET, k, NULL, 1);
 	if (SPI_processed == 0)
-		elog(ERROR, "value of channel \"%s\" written by %s is missing", channel, sg_uuid_to_cstring(writer));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("value of channel \"%s\" written by %s is missing", channel, sg_uuid_to_cstring(writer)),
+				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 	tt = SPI_tuptable;
 	(void) lg_col(tt, 0, 2, &isnull);
 	if (isnull)
@@ -1837,8 +1846,10 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 			*type = lg_text_col(tt, 0, 4);
 			*bytes = DatumGetByteaPP(lg_col(tt, 0, 5, &isnull));
 			if (isnull || *type == NULL)
-				elog(ERROR, "value of channel \"%s\" written by %s has neither JSON nor bytes",
-					 channel, sg_uuid_to_cstring(writer));
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("value of channel \"%s\" written by %s has neither JSON nor bytes", channel, sg_uuid_to_cstring(writer)),
+						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 			return false;
 		}
 		lg_append_jsonb(out, v);
@@ -1895,10 +1906,16 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 			bytea	   *b;
 
 			initStringInfo(&one);
-			if (v.type == jbvBinary)	/* [value], kept in the map (lg_inline_entry) */
+			if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data) &&
+				JsonContainerSize(v.val.binary.data) == 1)	/* [value], kept in the map (lg_inline_entry) */
 				lg_append_jsonb(&one, JsonbValueToJsonb(getIthJsonbValueFromContainer(v.val.binary.data, 0)));
-			else
+			else if (v.type == jbvString)
 				w = lg_uuid_parse(pnstrdup(v.val.string.val, v.val.string.len));
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("blobs of a checkpoint give channel \"%s\" neither [value] nor the id of its writer", channel),
+						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 			if (v.type == jbvBinary || lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
 			{
 				if (!first)
@@ -1963,7 +1980,10 @@ lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 		Datum		b = lg_col(tt, i, 5, &isnull);
 
 		if (isnull)
-			elog(ERROR, "a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2));
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2)),
+					 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 		escape_json(out, lg_b64(DatumGetByteaPP(b)));
 		appendStringInfoString(out, ", ");
 		escape_json(out, lg_text_col(tt, i, 4));

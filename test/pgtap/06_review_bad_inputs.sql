@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(24);
+SELECT plan(28);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -107,6 +107,19 @@ UPDATE rv_sg_export SET d = d || jsonb_build_object('digest', md5(COALESCE(d->'t
     || COALESCE(d->'checkpoints', 'null')::text || COALESCE(d->'fork_writes', 'null')::text));
 SELECT throws_ok(format('SELECT sg_import_thread(%L, %L)', d, 'rv-sg-imp'), 'SGX01', NULL,
                  'import: an interrupt marker of another shape') FROM rv_sg_export;
+
+-- LangGraph.js rows changed outside stategraph: data_corrupted, not an
+-- internal error; a blobs entry of another type was read as a string (memory
+-- that was no string)
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": 5}' WHERE thread_id = 'rv-ts';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: an entry that is a number');
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": {"x": 1}}' WHERE thread_id = 'rv-ts';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: an entry that is an object');
+UPDATE stategraph.lg_checkpoints SET blobs = '{}', created_at = 'infinity' WHERE thread_id = 'rv-ts';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg checkpoint: no ts, created_at infinity');
+-- a stategraph checkpoint's writes with an object among them: read past
+UPDATE stategraph.checkpoints SET writes = '[{"n": 5}]' WHERE thread_id = 'rv-sg';
+SELECT lives_ok($$ SELECT sg_get_state('rv-sg') $$, 'checkpoint writes with an object among them');
 
 SELECT * FROM finish();
 ROLLBACK;
