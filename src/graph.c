@@ -57,6 +57,7 @@ PG_FUNCTION_INFO_V1(sg_graphs_changed);
 StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
 
 static void check_storage_access(void);
+static char *spec_problem(Jsonb *spec);
 
 typedef enum SGSignature
 {
@@ -1118,6 +1119,29 @@ interrupt_list(SGJsonBuilder *b, Draft *d, const char *graph, ArrayType *arr, co
 	sg_jb_end_array(b);
 }
 
+/*
+ * Whether a path_map is absent, an array of names or an object of names, as
+ * sg_add_conditional_edges stores it (stategraph.branches is written by its
+ * owners' SQL too, and readers take its values for strings).
+ */
+static bool
+path_map_ok(Jsonb *pm)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (pm == NULL)
+		return true;
+	if (!sg_jsonb_is_array(pm) && !sg_jsonb_is_object(pm))
+		return false;
+	it = JsonbIteratorInit(&pm->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type != jbvString)
+			return false;
+	return true;
+}
+
 /* The destinations a branch can reach: its path_map, or every node. */
 static void
 branch_targets(Draft *d, DraftBranch *br, bool *targets)
@@ -1186,6 +1210,12 @@ validate_draft(Draft *d, const char *graph)
 		else
 			way_out[draft_node(d, br->source)] = true;
 		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", br->source));
+		if (!path_map_ok(br->path_map))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("path_map of the conditional edge from \"%s\" in graph \"%s\" is damaged", br->source, graph),
+					 errdetail("It is not an array of node names or an object mapping router results to node names."),
+					 errhint("Add the conditional edge again with sg_add_conditional_edges().")));
 		if (br->path_map)
 		{
 			JsonbIterator *it = JsonbIteratorInit(&br->path_map->root);
@@ -1318,6 +1348,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	SGJsonBuilder b = {0};
 	Oid			types[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
+	char	   *problem;
 	int			i;
 
 	sg_spi_connect();
@@ -1353,6 +1384,13 @@ sg_compile(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
+	/* the draft's rows are written by their owner's SQL too: a spec no run could load is refused here */
+	if ((problem = spec_problem(DatumGetJsonbP(values[1]))) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("definition of graph \"%s\" is damaged", graph),
+				 errdetail("%s", problem),
+				 errhint("Drop the graph and create it again, or restore its rows in stategraph.graphs and stategraph.nodes.")));
 	sg_spi_run("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
 			   "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
 			   2, types, values, NULL);
@@ -1810,8 +1848,8 @@ spec_problem(Jsonb *spec)
 		Jsonb	   *b = sg_jsonb_array_get(branches, i);
 
 		if (!spec_node(names, n, sg_jsonb_get_cstring(b, "source"), true, false) ||
-			sg_jsonb_get_cstring(b, "router") == NULL)
-			return psprintf("Conditional edge #%d has no source node or no router.", i + 1);
+			sg_jsonb_get_cstring(b, "router") == NULL || !path_map_ok(sg_jsonb_get(b, "path_map")))
+			return psprintf("Conditional edge #%d has no source node, no router or a path_map of another shape.", i + 1);
 	}
 	if (!spec_strings(sg_jsonb_get(spec, "interrupt_before"), true) ||
 		!spec_strings(sg_jsonb_get(spec, "interrupt_after"), true))

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(28);
+SELECT plan(31);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -120,6 +120,22 @@ SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL,
 -- a stategraph checkpoint's writes with an object among them: read past
 UPDATE stategraph.checkpoints SET writes = '[{"n": 5}]' WHERE thread_id = 'rv-sg';
 SELECT lives_ok($$ SELECT sg_get_state('rv-sg') $$, 'checkpoint writes with an object among them');
+
+-- a draft changed with SQL: sg_compile stored a spec no run could load,
+-- and read a path_map's numbers as strings (memory that held none)
+UPDATE stategraph.graphs SET channels = '5' WHERE graph = 'rv-g';
+SELECT throws_ok($$ SELECT sg_compile('rv-g') $$, '55000', 'definition of graph "rv-g" is damaged',
+                 'compile: channels that are no object');
+UPDATE stategraph.graphs SET channels = '{"a": "replace"}' WHERE graph = 'rv-g';
+UPDATE stategraph.nodes SET retry = '{"sqlstates": ["x"]}' WHERE graph = 'rv-g';
+SELECT throws_ok($$ SELECT sg_compile('rv-g') $$, '55000', 'definition of graph "rv-g" is damaged',
+                 'compile: a retry policy with a SQLSTATE of one character');
+UPDATE stategraph.nodes SET retry = NULL WHERE graph = 'rv-g';
+CREATE FUNCTION pg_temp.rv_route(state jsonb) RETURNS text LANGUAGE sql AS $$ SELECT 'n' $$;
+SELECT sg_add_conditional_edges('rv-g', 'n', 'pg_temp.rv_route(jsonb)', '["n", "__end__"]');
+UPDATE stategraph.branches SET path_map = '[5]' WHERE graph = 'rv-g';
+SELECT throws_ok($$ SELECT sg_compile('rv-g') $$, '55000',
+                 'path_map of the conditional edge from "n" in graph "rv-g" is damaged', 'compile: a path_map naming a number');
 
 SELECT * FROM finish();
 ROLLBACK;
