@@ -957,11 +957,11 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 
 				if (!isnull)
 				{
-					bytea	   *d;
+					Datum		dd = lg_col(SPI_tuptable, 0, 2, &isnull);
+					bytea	   *d = isnull ? NULL : DatumGetByteaPP(dd);	/* null: a row changed by SQL */
 
 					prev_n = DatumGetInt32(nd);
-					d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
-					if (isnull || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
+					if (d == NULL || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
 						prev_n = -1;
 					else
 						memcpy(prev_digest, VARDATA_ANY(d), LG_DIGEST_LEN);
@@ -1252,13 +1252,17 @@ lg_check_appends(List *appends, const char *thread_id, const char *ns, const pg_
 		Datum		k[4] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns),
 		CStringGetTextDatum(app->channel), lg_uuid_datum(&app->base)};
 		bool		isnull;
+		Datum		dd;
 		bytea	   *d;
 
 		if (app->n < 1 || memcmp(&app->base, id, sizeof(pg_uuid_t)) >= 0 ||
 			lg_run(LGP_BLOB_BASE, k, NULL, 1) != 1 ||
 			DatumGetInt32(lg_col(SPI_tuptable, 0, 1, &isnull)) != app->n)
 			return false;
-		d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
+		dd = lg_col(SPI_tuptable, 0, 2, &isnull);
+		if (isnull)
+			return false;		/* a row changed by SQL: the client sends the whole values */
+		d = DatumGetByteaPP(dd);
 		if (VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN)
 			return false;
 		memcpy(app->digest, VARDATA_ANY(d), LG_DIGEST_LEN);
@@ -1843,8 +1847,10 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 
 		if (v == NULL)
 		{
+			Datum		b = lg_col(tt, 0, 5, &isnull);
+
 			*type = lg_text_col(tt, 0, 4);
-			*bytes = DatumGetByteaPP(lg_col(tt, 0, 5, &isnull));
+			*bytes = isnull ? NULL : DatumGetByteaPP(b);
 			if (isnull || *type == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
@@ -1979,7 +1985,7 @@ lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 		bool		isnull;
 		Datum		b = lg_col(tt, i, 5, &isnull);
 
-		if (isnull)
+		if (isnull || lg_text_col(tt, i, 4) == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2)),

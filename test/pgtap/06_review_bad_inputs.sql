@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(31);
+SELECT plan(34);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -136,6 +136,20 @@ SELECT sg_add_conditional_edges('rv-g', 'n', 'pg_temp.rv_route(jsonb)', '["n", "
 UPDATE stategraph.branches SET path_map = '[5]' WHERE graph = 'rv-g';
 SELECT throws_ok($$ SELECT sg_compile('rv-g') $$, '55000',
                  'path_map of the conditional edge from "n" in graph "rv-g" is damaged', 'compile: a path_map naming a number');
+
+-- more LangGraph.js rows changed with SQL, each of which crashed the server:
+-- a typed-bytes write without its type, a stored value without its digest
+UPDATE stategraph.lg_writes SET type = NULL WHERE thread_id = 'rv-1' AND task_id = 'task-c';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-1', '', NULL) $$, 'XX001', NULL, 'lg write: bytes without their type');
+SELECT sg_lg_put('rv-dg', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000e1", "channel_values": {"m": [1]},
+    "channel_versions": {"m": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"m": 1}');
+SELECT sg_lg_put('rv-dg', '', '1ef00000-0000-6000-8000-0000000000e1', '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000e2",
+    "channel_values": {"m": [1, 2]}, "channel_versions": {"m": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"m": 2}');
+UPDATE stategraph.lg_blobs SET digest = NULL WHERE thread_id = 'rv-dg';
+SELECT lives_ok($$ SELECT sg_lg_put('rv-dg', '', '1ef00000-0000-6000-8000-0000000000e2', '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000e3",
+    "channel_values": {"m": [1, 2, 3]}, "channel_versions": {"m": 3}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{"m": 3}') $$,
+                'lg put: extending values stored without their digest');
+SELECT is(sg_lg_get_tuple('rv-dg', '', NULL)::jsonb #> '{channel_values,m}', '[1, 2, 3]', 'lg put: the values read back');
 
 SELECT * FROM finish();
 ROLLBACK;
