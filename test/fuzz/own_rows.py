@@ -35,7 +35,11 @@ if KIND == "sg":
                   "forked_from": ["NULL", "'{}'", "'{NULL}'", "'{nope}'"], "status": ["NULL", "''", "'nope'", "'running'"],
                   "graph": ["'hitl'", "'nope'", "'ext'"], "created_at": ["'infinity'"], "updated_at": ["'-infinity'"]},
       "graphs": {"channels": JS + ["'{\"n\": \"append\"}'", "'{\"n\": {\"reducer\": \"nope\"}}'"], },
-      "nodes": {"fn": ["NULL", "'now()'::regprocedure", "'fz_route(jsonb)'::regprocedure", "'fz_fail(jsonb)'::regprocedure"]},
+      "nodes": {"fn": ["NULL", "'now()'::regprocedure", "'fz_route(jsonb)'::regprocedure", "'fz_fail(jsonb)'::regprocedure"],
+                "retry": JS + ["'{\"sqlstates\": [\"x\"]}'", "'{\"max_attempts\": \"x\"}'", "'{\"sqlstates\": [5]}'"],
+                "queue": ["NULL", "''", "'q'"], "lease": ["NULL", "'-1 s'", "'0'"]},
+      "edges": {"sources": ["'{}'", "'{NULL}'", "'{nope}'", "'{__end__}'"], "target": ["''", "'nope'", "'__start__'"]},
+      "branches": {"path_map": JS, "router": ["'now()'", "'nope(jsonb)'", "''"], "source": ["'nope'", "'__end__'"]},
     }
     cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'stategraph' AND table_name = 'graphs'")
     gcols = dict(cur.fetchall()); conn.rollback()
@@ -55,7 +59,8 @@ if KIND == "sg":
             "SELECT sg_update_state('{t}', '{{\"n\": 1}}', as_node => 'a')",
             "SELECT sg_fork('{t}', (SELECT checkpoint_id FROM stategraph.checkpoints WHERE thread_id = '{t}' ORDER BY checkpoint_id LIMIT 1 OFFSET 1), '{t}-fk')",
             "SELECT sg_prune(keep_last => 1, thread_id => '{t}')", "SELECT count(*) FROM sg_threads()",
-            "SELECT sg_draw('{g}')", "SELECT sg_compile('{g}')", "SELECT sg_delete_thread('{t}')",
+            "SELECT sg_draw('{g}')", "SELECT sg_compile('{g}')",
+            "SELECT sg_invoke('{g}', '{{\"n\": 1}}', thread_id => 'fz-fresh', recursion_limit => 60)::text", "SELECT sg_draw('{g}')", "SELECT sg_delete_thread('{t}')",
             "SELECT sg_import_thread(sg_export_thread('{t}'), '{t}-imp')"]
     THREADS = [("l1", "loop"), ("l3", "loop"), ("f1", "loop"), ("h1", "hitl"), ("e4", "ext"), ("l4", "loop")]
 
