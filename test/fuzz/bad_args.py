@@ -6,9 +6,8 @@
 # baseline, and the stored tables' digest must be unchanged.
 import sys, json, random, uuid, psycopg, collections, os
 
-DSN = "dbname=" + os.environ.get("FUZZ_DB", "fuzz")
-conn = psycopg.connect(DSN, autocommit=False)
-cur = conn.cursor()
+from fzconn import connect
+conn, cur = connect()
 
 def q1(sql, *a):
     cur.execute(sql, a)

@@ -5,15 +5,8 @@
 import sys, random, psycopg, collections, os
 random.seed(int(os.environ.get("SEED", "1")))
 import time
-def connect():
-    global conn, cur
-    for _ in range(60):
-        try:
-            conn = psycopg.connect("dbname=" + os.environ.get("FUZZ_DB", "fuzz"), autocommit=False); cur = conn.cursor(); return
-        except psycopg.OperationalError:
-            time.sleep(1)
-    raise SystemExit("no server")
-connect()
+from fzconn import connect
+conn, cur = connect()
 JS = ["'null'", "'5'", "'\"x\"'", "'[]'", "'{}'", "'[null]'", "'[[]]'", "'{\"n\": \"x\"}'", "'[1,2,3]'",
       "'{\"a\": null}'", "'[{\"node\": 5}]'", "'[[\"a\"]]'", "'[[5, {}]]'", "'{\"n\": {\"ref\": 1}}'",
       "'{\"log\": {\"seg\": \"zz\"}}'", "'{\"x\": [1, [2]]}'", "'[\"nope\"]'", "'{\"01a22b67-511a-7c47-8430-c77549c44649\": 5}'",
@@ -121,7 +114,7 @@ for n in range(N):
             cur.execute(q); cur.fetchall(); st = "ok"
         except psycopg.Error as e:
             if conn.broken:
-                print("CRASH", upd, q, flush=True); time.sleep(2); connect(); break
+                print("CRASH", upd, q, flush=True); time.sleep(2); conn, cur = connect(); break
             st = e.diag.sqlstate
             cur.execute("ROLLBACK TO SAVEPOINT s")
             if st.startswith("XX") or any(w in (e.diag.message_primary or "") for w in ("cache lookup", "unexpected", "unrecognized", "SPI_")):

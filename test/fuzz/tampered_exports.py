@@ -6,15 +6,8 @@ import sys, json, random, copy, psycopg, collections, os
 
 random.seed(int(os.environ.get("SEED", "1")))
 import time
-def connect():
-    global conn, cur
-    for _ in range(60):
-        try:
-            conn = psycopg.connect("dbname=" + os.environ.get("FUZZ_DB", "fuzz"), autocommit=False); cur = conn.cursor(); return
-        except psycopg.OperationalError:
-            time.sleep(1)
-    raise SystemExit("no server")
-connect()
+from fzconn import connect
+conn, cur = connect()
 SRC = sys.argv[1:] or ["l1", "l2", "f1", "h1", "l3", "l4", "e4", "e1", "e3", "lg1"]
 N = int(os.environ.get("N", "300"))
 exports = {}
@@ -137,7 +130,7 @@ for n in range(N):
         except psycopg.Error as e:
             rst, msg, ctx = e.diag.sqlstate, e.diag.message_primary, e.diag.context
             if conn.broken:
-                print("CRASH", src, what, rd, flush=True); time.sleep(2); connect(); break
+                print("CRASH", src, what, rd, flush=True); time.sleep(2); conn, cur = connect(); break
             cur.execute("ROLLBACK TO SAVEPOINT s")
             if rst not in ("55000", "SG004", "42704", "55P03", "SG003", "22023", "42710"):
                 sus.append((src, what, rd[:60], rst, msg, (ctx or "")[:200]))
