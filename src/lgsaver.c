@@ -1602,7 +1602,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	 * were rows no reader saw, the second a row-level security error quoting
 	 * the insert
 	 */
-	sg_thread_id_check_new(thread_id, true);
+	sg_thread_id_check_writes(thread_id);
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);

@@ -593,6 +593,7 @@ extern void sg_graph_require_owner(const char *graph);	/* graph.c: 42501 unless 
 extern bool sg_thread_id_stored(const char *table, const char *thread_id);
 extern void sg_thread_id_check_not_lg(const char *thread_id);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
+extern void sg_thread_id_check_writes(const char *thread_id);
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
