@@ -19,8 +19,21 @@ TABLES = ["graphs", "nodes", "edges", "threads", "checkpoints", "branches", "run
 DIGEST = "SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (" + " UNION ALL ".join(
     "SELECT '%s:' || md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) AS x FROM stategraph.%s t" % (t, t)
     for t in TABLES) + ") s"
-STATES = ("SELECT md5(string_agg(t.thread_id || (SELECT sg_get_state(t.thread_id))::text, '|' ORDER BY t.thread_id)) "
-          "FROM stategraph.threads t")
+
+
+def states():
+    """Each thread's state as this session reads it (its caches), or the error it gives."""
+    cur.execute("SELECT thread_id FROM stategraph.threads ORDER BY thread_id")
+    out = {}
+    for (t,) in cur.fetchall():
+        cur.execute("SAVEPOINT st")
+        try:
+            cur.execute("SELECT sg_get_state(%s)::text", (t,))
+            out[t] = cur.fetchone()[0]
+        except psycopg.Error as e:
+            out[t] = e.diag.sqlstate
+        cur.execute("ROLLBACK TO SAVEPOINT st")
+    return out
 
 ck = {r[0]: str(r[1]) for r in cur.execute(
     "SELECT DISTINCT ON (thread_id) thread_id, checkpoint_id FROM stategraph.checkpoints ORDER BY thread_id, checkpoint_id DESC")}
@@ -148,7 +161,7 @@ def call_sql(fn, args):
     return sql, vals
 
 base_digest = q1(DIGEST)
-base_states = q1(STATES)
+base_states = states()
 conn.rollback()
 
 outcomes = collections.Counter()
@@ -179,7 +192,7 @@ def run(fn, args, label, role):
         or any(w in msg for w in ("cache lookup", "unexpected", "unrecognized", "SPI_", "could not")) \
         or ("SQL statement" in ctx and not state.startswith(("22", "42", "SG", "55", "23", "40", "57")))
     if state != "ok":
-        if q1(STATES) != base_states:
+        if states() != base_states:
             findings.append(("STATE-CHANGED", fn, label, role, state, msg))
         conn.rollback()
     if bad or state == "57014":
