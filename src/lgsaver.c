@@ -2222,7 +2222,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
 				   "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL) > 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already has checkpoints", dst),
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
 	sg_thread_id_check_new(dst, true);	/* nor a stategraph thread's, nor another role's (thread_ids.c) */

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(34);
+SELECT plan(35);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -150,6 +150,11 @@ SELECT lives_ok($$ SELECT sg_lg_put('rv-dg', '', '1ef00000-0000-6000-8000-000000
     "channel_values": {"m": [1, 2, 3]}, "channel_versions": {"m": 3}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{"m": 3}') $$,
                 'lg put: extending values stored without their digest');
 SELECT is(sg_lg_get_tuple('rv-dg', '', NULL)::jsonb #> '{channel_values,m}', '[1, 2, 3]', 'lg put: the values read back');
+
+-- copying into a thread that has checkpoints: an existing thread (42710, as
+-- sg_import_thread and the SQLSTATE table say), not a unique violation (23505)
+SELECT throws_ok($$ SELECT sg_lg_copy_thread('rv-dg', 'rv-ts') $$, '42710', 'thread "rv-ts" already has checkpoints',
+                 'lg copy_thread: into a thread with checkpoints');
 
 SELECT * FROM finish();
 ROLLBACK;
