@@ -165,7 +165,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 
 	// [kind, payload]: ["json", text] when jsonb can hold it, else ["bytes", type, Buffer]
 	async _dump(value) {
-		const [type, data] = await this.serde.dumpsTyped(value);
+		let [type, data] = await this.serde.dumpsTyped(value);
+		// a function or a symbol serializes as "" (no JSON, and no value once read:
+		// PostgresSaver's reads then fail): stored as the serializer's undefined
+		// instead, which reads back as MemorySaver's does
+		if (type === "json" && data.length === 0 && value !== undefined)
+			[type, data] = await this.serde.dumpsTyped(undefined);
 		if (type === "json") {
 			const text = typeof data === "string" ? data : decoder.decode(data);
 			if (!NOT_JSONB.test(text)) return ["json", text];

@@ -144,3 +144,35 @@ test("a thread deleted by another process while a run writes it: the run fails, 
 	assert.deepStrictEqual(await app.invoke({ messages: ["hi"], user: "bob" }, { configurable: { thread_id: `${thread_id}-2` } }),
 		{ messages: ["hi", "a", "b", "c"], user: "bob" });
 });
+
+test("a function or a symbol in the state reads back as MemorySaver reads it (undefined), not as a failed put", async () => {
+	const { MemorySaver } = await import("@langchain/langgraph-checkpoint");
+	const State = Annotation.Root({
+		messages: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }),
+		callback: Annotation(),
+		tag: Annotation(),
+	});
+	const results = {};
+	for (const [name, saver] of [["memory", new MemorySaver()], ["stategraph", new StategraphSaver(pool)]]) {
+		let fail = true;
+		const app = new StateGraph(State)
+			.addNode("a", () => ({ messages: ["a"], callback: () => 1, tag: Symbol("t") }))
+			.addNode("b", () => {
+				if (fail) throw new Error("b failed");
+				return { messages: ["b"] };
+			})
+			.addEdge(START, "a")
+			.addEdge("a", "b")
+			.addEdge("b", END)
+			.compile({ checkpointer: saver });
+		const config = { configurable: { thread_id: `${run}-fn-${name}` } };
+		// before: the put of a's checkpoint failed (22P02, invalid json)
+		await assert.rejects(app.invoke({ messages: ["hi"] }, config), /b failed/);
+		const failed = await app.getState(config);
+		fail = false;
+		const done = await app.invoke(null, config);
+		results[name] = { failed: [failed.values, failed.next], done };
+	}
+	assert.deepStrictEqual(results.stategraph, results.memory);
+	assert.deepStrictEqual(results.stategraph.done, { messages: ["hi", "a", "b"] });
+});
