@@ -234,7 +234,11 @@ class Worker:
                 raise Fatal(f"no handler for node {task['node']!r}")
             update = fn(task, ctx)
             ctx.check()
-            done = ("SELECT sg_complete(%s, %s, %s)", (task["task_id"], task["token"], json.dumps(update)))
+            try:
+                update = json.dumps(update)
+            except (TypeError, ValueError) as e:                        # retrying cannot fix it
+                raise Fatal(f"the update is not JSON: {e}")
+            done = ("SELECT sg_complete(%s, %s, %s)", (task["task_id"], task["token"], update))
         except Interrupt as i:
             done = ("SELECT sg_interrupt_task(%s, %s, %s)", (task["task_id"], task["token"], json.dumps(i.value)))
         except Lost:
@@ -315,6 +319,12 @@ def nap(task, ctx):
     """Works SG_NAP seconds (default 1), then answers: a task held for a while."""
     time.sleep(float(os.environ.get("SG_NAP", "1")))
     return {"answer": f"nap {task['attempt']}"}
+
+
+@handler("notjson")
+def notjson(task, ctx):
+    """Returns an update JSON cannot hold (a handler's bug: no retry)."""
+    return {"answer": {1, 2}}
 
 
 @handler("flaky")

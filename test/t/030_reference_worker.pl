@@ -6,6 +6,7 @@
 #  - a server restart: the workers connect again and go on;
 #  - its connection ended while a handler runs: the result is handed back
 #    on a new connection with the same token, one attempt only;
+#  - an update JSON cannot hold: failed without a retry;
 #  - SIGTERM while the server is down: a clean exit.
 use strict;
 use warnings;
@@ -37,6 +38,11 @@ $node->safe_psql('postgres', q{
     SELECT make_graph('ga', 'qa');
     SELECT make_graph('gb', 'qb');
     SELECT make_graph('gs', 'qs');
+    SELECT sg_create_graph('gj', '{"answer": "replace"}');
+    SELECT sg_add_external_node('gj', 'notjson', 'qs', '{"max_attempts": 3, "backoff_ms": 0}');
+    SELECT sg_add_edge('gj', '__start__', 'notjson');
+    SELECT sg_add_edge('gj', 'notjson', '__end__');
+    SELECT sg_compile('gj');
 });
 
 my %logs;
@@ -108,6 +114,17 @@ is(sql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'state
 	'0', 'no worker connection is left unread after a burst of notifications');
 is(answer('gs', 's-1'), 'nap 1', 'the one-queue worker goes on');
 is(answer('gb', 'b-2'), 'nap 1', 'the two-queue worker goes on');
+
+# --- an update JSON cannot hold: the handler's bug, not retried ------------------
+sql(q{SELECT sg_invoke('gj', '{}', 'j-1')});
+my $failed = 0;
+for (1 .. 200)
+{
+	$failed = 1, last if sql("SELECT count(*) FROM sg_tasks('qs', 'failed') WHERE thread_id = 'j-1'") eq '1';
+	usleep(25_000);
+}
+ok($failed, 'a task whose update is not JSON fails');
+is(sql("SELECT max(attempt) FROM sg_tasks('qs') WHERE thread_id = 'j-1'"), '1', 'after one attempt (the handler is not run again)');
 
 # --- a server restart ----------------------------------------------------------
 $node->restart;
