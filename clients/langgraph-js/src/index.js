@@ -36,6 +36,11 @@ const NOT_JSONB = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f])/i;
 // a NUL escape, kept in $1 what comes before it
 const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/gi;
 
+// a lone surrogate's escape (one not part of an escaped pair), kept in $1 what
+// comes before it: metadata holds user text (a title cut inside an emoji)
+const LONE_SURROGATE =
+	/(?<!\\)((?:\\\\)*)(?:\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2})/gi;
+
 // LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
 // their values in the checkpoint row, where nothing can extend them
 const INTERNAL = /^(__|branch:to:|join:)/;
@@ -307,7 +312,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const cpText = (parts) =>
 			restText.replace(/^\{/, () => `{"channel_values":{${parts.join(",")}}${Object.keys(rest).length ? "," : ""}`);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
-		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(NUL_ESCAPE, "$1");
+		// jsonb holds neither NUL (removed, as PostgresSaver does) nor lone surrogates
+		// (U+FFFD, as UTF-8 text parameters get; PostgresSaver's put fails)
+		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta))
+			.replace(NUL_ESCAPE, "$1")
+			.replace(LONE_SURROGATE, "$1\\ufffd");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
 		const call = (parts, appends) =>
 			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, [

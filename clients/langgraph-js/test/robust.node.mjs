@@ -176,3 +176,28 @@ test("a function or a symbol in the state reads back as MemorySaver reads it (un
 	assert.deepStrictEqual(results.stategraph, results.memory);
 	assert.deepStrictEqual(results.stategraph.done, { messages: ["hi", "a", "b"] });
 });
+
+test("a thread id with a lone surrogate (cut inside an emoji), which LangGraph copies into metadata, works", async () => {
+	const saver = new StategraphSaver(pool);
+	const State = Annotation.Root({ messages: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+	const app = new StateGraph(State)
+		.addNode("bot", () => ({ messages: ["hello 😀"] }))
+		.addEdge(START, "bot")
+		.addEdge("bot", END)
+		.compile({ checkpointer: saver });
+	const thread_id = `${run}-chat about 😀`.slice(0, -1); // ends with half of the emoji
+	const config = { configurable: { thread_id } };
+	// before: every put failed (22P02: metadata.thread_id held a lone surrogate jsonb refuses)
+	assert.deepStrictEqual(await app.invoke({ messages: ["hi 😀"] }, config), { messages: ["hi 😀", "hello 😀"] });
+	assert.deepStrictEqual(await app.invoke({ messages: ["again"] }, config), { messages: ["hi 😀", "hello 😀", "again", "hello 😀"] });
+	const state = await app.getState(config);
+	// text parameters carry it as U+FFFD (UTF-8 has no lone surrogates), and so does the metadata
+	assert.equal(state.metadata.thread_id, `${run}-chat about \ufffd`);
+	assert.equal(state.config.configurable.thread_id, `${run}-chat about \ufffd`);
+	// an escaped pair and text that only looks like an escape stay as they were
+	const cp = { ...emptyCheckpoint(), channel_values: {}, channel_versions: {} };
+	await saver.put({ configurable: { thread_id: `${run}-meta`, checkpoint_ns: "" } }, cp,
+		{ source: "input", step: -1, parents: {}, pair: "😀", text: "\\ud83d", lone: "a\udc00b" }, {});
+	const t = await saver.getTuple({ configurable: { thread_id: `${run}-meta` } });
+	assert.deepStrictEqual([t.metadata.pair, t.metadata.text, t.metadata.lone], ["😀", "\\ud83d", "a\ufffdb"]);
+});
