@@ -100,8 +100,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	 * @param {pg.Pool | string} pool a node-postgres Pool, or a connection string
 	 * @param {object} [serde] a LangGraph serializer (JsonPlusSerializer by default)
 	 * @param {{schema?: string, appendCacheChars?: number}} [options] schema holding the sg_lg_
-	 *   functions (default: public, and after setup() the extension's schema); characters of JSON text remembered so that put sends
-	 *   only what arrays append (default 32 Mi; 0: always whole values)
+	 *   functions (default: public, and after setup() the extension's schema); characters of
+	 *   JSON text remembered so that put sends only what arrays append (default 32 Mi; 0:
+	 *   always whole values)
 	 */
 	constructor(pool, serde, options = {}) {
 		super(serde);
@@ -174,7 +175,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// a function or a symbol serializes as "" (no JSON, and no value once read:
 		// PostgresSaver's reads then fail): stored as the serializer's undefined
 		// instead, which reads back as MemorySaver's does
-		if (type === "json" && data.length === 0 && value !== undefined)
+		if (type === "json" && (!data || data.length === 0) && value !== undefined)
 			[type, data] = await this.serde.dumpsTyped(undefined);
 		if (type === "json") {
 			const text = typeof data === "string" ? data : decoder.decode(data);
