@@ -4,8 +4,9 @@
 A graph hands the work of an external node (a model or tool call) to
 application workers through a queue. This worker:
 
-  * waits for work with LISTEN stategraph_tasks plus sg_claim(..., wait => ...)
-    (a long poll that returns as soon as a task is committed);
+  * waits for work with sg_claim(..., wait => ...) (a long poll that returns
+    as soon as a task is committed), or, working several queues, claims each
+    in turn and waits for NOTIFY stategraph_tasks between rounds;
   * runs the handler registered for the task's node, with a heartbeat thread
     extending the lease meanwhile (and telling the handler to stop when the
     task was cancelled or went to another worker);
@@ -17,11 +18,9 @@ application workers through a queue. This worker:
     connects again, backing off up to 10 s, and hands the task in hand back
     with the same token (a lease still running accepts it).
 
-One queue is long-polled with sg_claim(..., wait => ...); several queues are
-claimed in turn, and between rounds the worker waits for NOTIFY
-stategraph_tasks on a LISTEN connection that it reads every round (a
-listener that is never read keeps the server's notification queue from
-being truncated, and its backend ends up blocked writing to it).
+The LISTEN connection (only for several queues) is read every round: a
+listener that is never read keeps the server's notification queue from being
+truncated, and its backend ends up blocked writing to it.
 
 External effects are at-least-once: a worker that dies after its model call
 but before sg_complete gets the task done again by another worker. Pass
@@ -107,11 +106,16 @@ class Heartbeat(threading.Thread):
                             return
                     return
             except psycopg.OperationalError as e:
-                log(f"heartbeat of {self.task['task_id']}: {str(e).strip().splitlines()[0]}; again")
+                log(f"heartbeat of {self.task['task_id']}: {first_line(e)}; again")
                 self.done.wait(min(self.every, 1.0))
             except psycopg.Error as e:
                 log(f"heartbeat of {self.task['task_id']} failed: {e}")
                 return
+
+
+def first_line(error):
+    """The first line of an error's message (psycopg's span several)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def log(msg):
@@ -178,7 +182,7 @@ class Worker:
         if not self.lost():
             raise error
         delay = 0.2
-        log(f"connection lost ({str(error).strip().splitlines()[0]}): connecting again")
+        log(f"connection lost ({first_line(error)}): connecting again")
         while not self.stopping:
             try:
                 self.connect()
