@@ -280,6 +280,22 @@ ALTER TABLE stategraph.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY runs_owner ON stategraph.runs
     USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
 SELECT pg_catalog.pg_extension_config_dump('stategraph.runs', '');
+-- FIFO order survives a restore: without its value a restored database
+-- numbered new runs from 1 again, before the restored pending runs
+SELECT pg_catalog.pg_extension_config_dump('stategraph.runs_seq_seq', '');
+
+/*
+ * Rows of stategraph.runs written other than by sg_submit, by a superuser
+ * (a restore's COPY), hold the database's background workers off until that
+ * session ends, so that no restored run starts on a half-restored database
+ * (src/restore.c).
+ */
+CREATE FUNCTION stategraph.runs_loaded() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'sg_runs_loaded' LANGUAGE C;
+CREATE TRIGGER runs_loaded AFTER INSERT ON stategraph.runs
+    FOR EACH STATEMENT EXECUTE FUNCTION stategraph.runs_loaded();
+COMMENT ON FUNCTION stategraph.runs_loaded() IS
+    'trigger: rows of stategraph.runs loaded by a superuser other than through sg_submit (a restore) hold the background workers off until that session ends';
 
 /* Retention per graph; the row with graph NULL is the default of every graph. */
 CREATE TABLE stategraph.retention (
@@ -999,6 +1015,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_cancel(uuid, text) TO PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.sg_work(integer, interval) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) TO PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.wake_launcher() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.runs_loaded() FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.runs, stategraph.retention TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.runs_seq_seq TO PUBLIC;
 ALTER TABLE stategraph.retention ENABLE ROW LEVEL SECURITY;
