@@ -1068,6 +1068,20 @@ BEGIN
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     UPDATE stategraph.threads SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    -- idempotency keys are per role (runs_idempotency): a key both roles
+    -- used for a graph stays with new_role's run, the one new_role's
+    -- retries already find; old_role's run keeps its place without it
+    UPDATE stategraph.runs o SET idempotency_key = NULL
+    WHERE o.owner OPERATOR(pg_catalog.=) old_role AND o.idempotency_key IS NOT NULL
+      AND EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.owner OPERATOR(pg_catalog.=) new_role
+                  AND x.graph OPERATOR(pg_catalog.=) o.graph
+                  AND x.idempotency_key OPERATOR(pg_catalog.=) o.idempotency_key);
+    GET DIAGNOSTICS k = ROW_COUNT;
+    IF k OPERATOR(pg_catalog.>) 0 THEN
+        RAISE NOTICE USING
+            MESSAGE = pg_catalog.format('the idempotency key of %s run(s) of role "%s" was dropped', k, old_role),
+            DETAIL = pg_catalog.format('Role "%s" has runs of the same graphs with the same keys, which keep them.', new_role);
+    END IF;
     UPDATE stategraph.runs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     UPDATE stategraph.tasks SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
