@@ -25,11 +25,14 @@
  * waiting before each claim and each sweep, and keeps it to the end of
  * that transaction (a check released at once let a restore's rows commit
  * between the check and the claim); while it is held they neither claim
- * runs nor sweep, and a worker looks again every second. The restored runs then
- * start within a second of the end of the restore. A rows' writer that is
- * not a superuser (an ordinary role's own INSERT, which row-level security
- * confines to its rows) holds nothing: it could otherwise stop every
- * role's runs for as long as it stays connected.
+ * runs nor sweep, and a worker looks again every second. The trigger also
+ * wakes a worker at commit, as sg_submit does (the one CREATE EXTENSION
+ * woke had found nothing and slept, and the restored runs waited until
+ * something else woke it), so the restored runs start within a second of
+ * the end of the restore. A writer of rows that is not a superuser (an
+ * ordinary role's own INSERT, which row-level security confines to its
+ * rows) holds nothing: it could otherwise stop every role's runs for as
+ * long as it stays connected.
  *
  *-------------------------------------------------------------------------
  */
@@ -68,6 +71,7 @@ sg_runs_loaded(PG_FUNCTION_ARGS)
 	restore_locktag(&tag);
 	if (!LockHeldByMe(&tag, ExclusiveLock))
 		(void) LockAcquire(&tag, ExclusiveLock, true, false);
+	sg_wake_workers_at_commit();	/* to watch for the end of the restore */
 	return PointerGetDatum(NULL);
 }
 

@@ -116,8 +116,13 @@ is($dst->safe_psql('r_slow', q{SELECT "values" ->> 'answer' FROM sg_get_state('c
 # 2. pg_restore -j 4 of the custom dump
 $dst->safe_psql('postgres', 'CREATE DATABASE r_par');
 $dst->command_ok([ 'pg_restore', '-j', '4', '-d', $dst->connstr('r_par'), "$dir/custom.dump" ], 'pg_restore -j 4');
+my $restored_at = $dst->safe_psql('postgres', 'SELECT now()');
 ok($dst->poll_query_until('r_par', q{SELECT count(*) = 0 FROM stategraph.runs WHERE status IN ('pending', 'running') AND not_before < now()}),
 	'the pending runs resume after the restore');
+# (the worker that CREATE EXTENSION woke had found nothing to do and slept:
+# the restored runs waited until something else woke it, 10 s and more)
+is($dst->safe_psql('r_par', qq{SELECT count(*) FROM stategraph.runs WHERE started_at > '$restored_at'::timestamptz + interval '4 s'}),
+	'0', 'at once');
 is($dst->safe_psql('r_par', q{SELECT string_agg(thread_id || ' ' || status, ',' ORDER BY seq) FROM stategraph.runs}),
 	'chat-9 success,chat-10 success,chat-11 success,chat-9 interrupted,chat-10 interrupted,chat-11 interrupted,'
 	. 'fresh-1 interrupted,later-1 pending,chat-1 success,alice-1 success,bob-1 success',
