@@ -3,6 +3,7 @@
 //
 //   node lgsaver.mjs <postgres|stategraph> seed <callers> <seconds> <warmup_seconds>
 //   node lgsaver.mjs <postgres|stategraph> chat <turns> <getstate_calls> <page_calls>
+//   node lgsaver.mjs reads <postgres_db> <stategraph_db> <getstate_calls> <page_calls>
 //
 // Modules come from clients/langgraph-js/node_modules (the versions of its lock
 // file: @langchain/langgraph 1.7.3, -checkpoint-postgres 1.0.5, pg 8.23.1), so
@@ -132,11 +133,48 @@ async function chat(kind, turns, getStateCalls, pageCalls) {
 	};
 }
 
+// getState and history pages of both chats (made by chat above, one database
+// each), the two savers' calls alternating, so that the shared machine's load
+// at any moment weighs on both alike.
+async function reads(pgDb, sgDb, getStateCalls, pageCalls) {
+	const apps = {};
+	const pools = [];
+	for (const [kind, database] of [["postgres", pgDb], ["stategraph", sgDb]]) {
+		const pool = new pg.Pool({ max: 4, database });
+		pools.push(pool);
+		apps[kind] = chatGraph(await makeSaver(kind, pool));
+	}
+	const config = { configurable: { thread_id: "chat-1" } };
+	const gs = { postgres: [], stategraph: [] };
+	const pages = { postgres: [], stategraph: [] };
+	for (const kind of Object.keys(apps)) await apps[kind].getState(config); // warm both
+	for (let i = 0; i < getStateCalls; i++)
+		for (const kind of i % 2 ? ["stategraph", "postgres"] : ["postgres", "stategraph"]) {
+			const s = performance.now();
+			await apps[kind].getState(config);
+			gs[kind].push(performance.now() - s);
+		}
+	for (let i = 0; i < pageCalls; i++)
+		for (const kind of i % 2 ? ["stategraph", "postgres"] : ["postgres", "stategraph"]) {
+			const s = performance.now();
+			let n = 0;
+			for await (const _ of apps[kind].getStateHistory(config, { limit: 10 })) n++;
+			if (n !== 10) fail(`reads: a history page held ${n} snapshots`);
+			pages[kind].push(performance.now() - s);
+		}
+	for (const pool of pools) await pool.end();
+	const out = {};
+	for (const kind of Object.keys(apps))
+		out[kind] = { get_state_ms: r3(median(gs[kind])), page_ms: r3(median(pages[kind])) };
+	return out;
+}
+
 const [kind, mode, ...args] = process.argv.slice(2);
-if (!TABLES[kind]) fail(`unknown saver ${kind}`);
 let result;
 try {
-	if (mode === "seed") result = await seed(kind, +args[0], +args[1], +args[2]);
+	if (kind === "reads") result = await reads(mode, args[0], +args[1], +args[2]);
+	else if (!TABLES[kind]) fail(`unknown saver ${kind}`);
+	else if (mode === "seed") result = await seed(kind, +args[0], +args[1], +args[2]);
 	else if (mode === "chat") result = await chat(kind, +args[0], +args[1], +args[2]);
 	else fail(`unknown mode ${mode}`);
 } catch (e) {

@@ -8,8 +8,10 @@
 # test/bench/RESULTS.md ("LangGraph.js checkpointer") says what the numbers mean.
 #
 # Settings (environment):
-#   BENCH_SECONDS=15      measured duration of each throughput run
-#   WARMUP_SECONDS=2      unmeasured run before each throughput run
+#   BENCH_SECONDS=5       measured duration of each throughput round
+#   WARMUP_SECONDS=2      unmeasured run before each throughput round
+#   ROUNDS=3              throughput rounds per saver and caller count, the
+#                         savers alternating (medians reported, each round's ratio shown)
 #   CALLERS="1 4"         concurrent invoke loops of the throughput runs
 #   CHAT_TURNS=200        turns of the chat
 #   GET_STATE_CALLS=50    getState calls after the chat (median reported)
@@ -20,7 +22,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BENCH_SECONDS=${BENCH_SECONDS:-15}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+ROUNDS=${ROUNDS:-3}
 WARMUP_SECONDS=${WARMUP_SECONDS:-2}
 CALLERS=${CALLERS:-1 4}
 CHAT_TURNS=${CHAT_TURNS:-200}
@@ -69,45 +72,60 @@ done
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "start $(loadavg)" >"$RUN/load.txt"
 R=()
+# throughput: rounds alternating the savers (and which goes first), so that
+# a slow spell of the shared machine weighs on both
 for c in $CALLERS; do
-	for kind in postgres stategraph; do
-		say "seed graph, $kind, $c caller(s), ${BENCH_SECONDS}s"
-		echo "seed-$kind-$c $(loadavg)" >>"$RUN/load.txt"
-		db=lg_pg; [ $kind = stategraph ] && db=lg_sg
-		PGDATABASE=$db node "$HERE/lgsaver.mjs" $kind seed "$c" "$BENCH_SECONDS" "$WARMUP_SECONDS" >"$RUN/seed-$kind-$c.json"
-		psql -X -q -d $db -c CHECKPOINT
+	for round in $(seq 1 "$ROUNDS"); do
+		order="postgres stategraph"; [ $((round % 2)) -eq 0 ] && order="stategraph postgres"
+		for kind in $order; do
+			say "seed graph, $kind, $c caller(s), round $round, ${BENCH_SECONDS}s"
+			echo "seed-$kind-$c-$round $(loadavg)" >>"$RUN/load.txt"
+			db=lg_pg; [ $kind = stategraph ] && db=lg_sg
+			PGDATABASE=$db node "$HERE/lgsaver.mjs" $kind seed "$c" "$BENCH_SECONDS" "$WARMUP_SECONDS" >"$RUN/seed-$kind-$c-$round.json"
+			psql -X -q -d $db -c CHECKPOINT
+		done
 	done
 done
 for kind in postgres stategraph; do
 	say "chat, $kind, $CHAT_TURNS turns"
 	echo "chat-$kind $(loadavg)" >>"$RUN/load.txt"
 	db=lg_pg_chat; [ $kind = stategraph ] && db=lg_sg_chat
-	PGDATABASE=$db node "$HERE/lgsaver.mjs" $kind chat "$CHAT_TURNS" "$GET_STATE_CALLS" "$PAGE_CALLS" >"$RUN/chat-$kind.json"
+	PGDATABASE=$db node "$HERE/lgsaver.mjs" $kind chat "$CHAT_TURNS" 0 0 >"$RUN/chat-$kind.json"
 done
+# reads at the last turn: the two savers' calls alternating in one process
+say "getState and history pages, both savers alternating"
+echo "reads $(loadavg)" >>"$RUN/load.txt"
+node "$HERE/lgsaver.mjs" reads lg_pg_chat lg_sg_chat "$GET_STATE_CALLS" "$PAGE_CALLS" >"$RUN/reads.json"
 
 echo "end $(loadavg)" >>"$RUN/load.txt"
 
-node - "$RUN" "$CALLERS" >"$RUN/report.md" <<'EOF'
+node - "$RUN" "$CALLERS" "$ROUNDS" >"$RUN/report.md" <<'EOF'
 const fs = require("fs");
-const [run, callers] = process.argv.slice(2);
+const [run, callers, rounds] = process.argv.slice(2);
+const med = (xs) => { const v = [...xs].sort((a, b) => a - b); return v[Math.ceil(v.length / 2) - 1]; };
 const j = (f) => JSON.parse(fs.readFileSync(`${run}/${f}`, "utf8"));
 const f = (x, d = 1) => (x == null ? "" : Number(x).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }));
 const rows = [];
 const row = (m, pg, sg, ratio) => rows.push(`| ${m} | ${pg} | ${sg} | ${ratio} |`);
 for (const c of callers.split(/\s+/).filter(Boolean)) {
-	const p = j(`seed-postgres-${c}.json`), s = j(`seed-stategraph-${c}.json`);
-	row(`seed graph invokes/s, ${c} caller(s)`, f(p.tps), f(s.tps), `${f(s.tps / p.tps, 2)}x`);
-	row(`seed graph invoke p50 (ms), ${c} caller(s)`, f(p.p50_ms, 2), f(s.p50_ms, 2), `${f(s.p50_ms / p.p50_ms, 2)}x`);
+	const rs = Array.from({ length: +rounds }, (_, i) => i + 1);
+	const P = rs.map((r) => j(`seed-postgres-${c}-${r}.json`)), S = rs.map((r) => j(`seed-stategraph-${c}-${r}.json`));
+	const p = { tps: med(P.map((x) => x.tps)), p50_ms: med(P.map((x) => x.p50_ms)) };
+	const s = { tps: med(S.map((x) => x.tps)), p50_ms: med(S.map((x) => x.p50_ms)) };
+	const each = rs.map((_, i) => f(S[i].tps / P[i].tps, 2)).join(", ");
+	row(`seed graph invokes/s, ${c} caller(s), median of ${rounds} rounds (ratio of each round: ${each})`, f(p.tps), f(s.tps), `${f(s.tps / p.tps, 2)}x`);
+	row(`seed graph invoke p50 (ms), ${c} caller(s), median of rounds`, f(p.p50_ms, 2), f(s.p50_ms, 2), `${f(s.p50_ms / p.p50_ms, 2)}x`);
 }
-const p = j("chat-postgres.json"), s = j("chat-stategraph.json");
+const reads = j("reads.json");
+const p = { ...j("chat-postgres.json"), ...reads.postgres }, s = { ...j("chat-stategraph.json"), ...reads.stategraph };
 row("chat: storage after the turns (kB)", f(p.storage_bytes / 1024), f(s.storage_bytes / 1024), `${f(s.storage_bytes / p.storage_bytes, 3)}x`);
 row("chat: final state, messages as JSON text (kB)", f(p.state_bytes / 1024), f(s.state_bytes / 1024), "");
 row("chat: storage / final state", `${f(p.storage_bytes / p.state_bytes, 2)}x`, `${f(s.storage_bytes / s.state_bytes, 2)}x`, "");
 row("chat: turn time, first 10 turns, mean (ms)", f(p.first_ms, 2), f(s.first_ms, 2), `${f(s.first_ms / p.first_ms, 2)}x`);
 row("chat: turn time, last 10 turns, mean (ms)", f(p.last_ms, 2), f(s.last_ms, 2), `${f(s.last_ms / p.last_ms, 2)}x`);
 row("chat: last turns / first turns", `${f(p.last_ms / p.first_ms, 2)}x`, `${f(s.last_ms / s.first_ms, 2)}x`, "");
-row("chat: getState at the last turn, median (ms)", f(p.get_state_ms, 2), f(s.get_state_ms, 2), `${f(s.get_state_ms / p.get_state_ms, 3)}x`);
-row("chat: history page of 10 (getStateHistory limit 10), median (ms)", f(p.page_ms, 2), f(s.page_ms, 2), `${f(s.page_ms / p.page_ms, 3)}x`);
+row("chat: getState at the last turn, median (ms; the savers' calls alternating)", f(p.get_state_ms, 2), f(s.get_state_ms, 2), `${f(s.get_state_ms / p.get_state_ms, 3)}x`);
+row("chat: history page of 10 (getStateHistory limit 10), median (ms; alternating)", f(p.page_ms, 2), f(s.page_ms, 2), `${f(s.page_ms / p.page_ms, 3)}x`);
 console.log("| measure | PostgresSaver | StategraphSaver | StategraphSaver / PostgresSaver |\n| --- | ---: | ---: | ---: |\n" + rows.join("\n"));
 console.log("\nLoad average (1, 5, 15 min) before each part: " + fs.readFileSync(`${run}/load.txt`, "utf8").trim().split("\n").join("; "));
 EOF
