@@ -29,7 +29,9 @@
  * wakes a worker at commit, as sg_submit does (the one CREATE EXTENSION
  * woke had found nothing and slept, and the restored runs waited until
  * something else woke it), so the restored runs start within a second of
- * the end of the restore. A writer of rows that is not a superuser (an
+ * the end of the restore. sg_claim, too, hands out no external task and
+ * sweeps no lease while a restore holds (the tasks' rows come before the
+ * threads'). A writer of rows that is not a superuser (an
  * ordinary role's own INSERT, which row-level security confines to its
  * rows) holds nothing: it could otherwise stop every role's runs for as
  * long as it stays connected.
@@ -78,15 +80,21 @@ sg_runs_loaded(PG_FUNCTION_ARGS)
 /*
  * Whether another session of this database wrote stategraph.runs rows as a
  * restore does and is still connected: then no run is claimed and nothing
- * swept. Otherwise the lock is kept in share mode until the transaction
- * ends, so that a restore's rows that commit meanwhile (their trigger waits
- * for it) are not seen by the claim or sweep that follows the check.
+ * swept. Otherwise, with keep, the lock is kept in share mode until the
+ * transaction ends, so that a restore's rows that commit meanwhile (their
+ * trigger waits for it) are not seen by the claim or sweep that follows
+ * the check; without it (sg_claim, whose long poll would hold a restore up
+ * for as long as it waits) it is released at once.
  */
 bool
-sg_restore_holds(void)
+sg_restore_holds(bool keep)
 {
 	LOCKTAG		tag;
 
 	restore_locktag(&tag);
-	return LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL;
+	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	if (!keep)
+		LockRelease(&tag, ShareLock, false);
+	return false;
 }

@@ -1701,7 +1701,7 @@ sg_work(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(loop_cxt);
 		if (max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time))
 			break;
-		if (sg_restore_holds() || !sg_work_one(spi_commit, true, &blocked))
+		if (sg_restore_holds(true) || !sg_work_one(spi_commit, true, &blocked))
 			break;				/* nothing due, or a restore is loading the database (restore.c) */
 		done++;
 		CHECK_FOR_INTERRUPTS();
@@ -1715,7 +1715,7 @@ sg_work(PG_FUNCTION_ARGS)
 	{
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
-		if (sg_restore_holds())
+		if (sg_restore_holds(true))
 			break;
 		(void) sg_sweep(sg_sweep_limit, new_round, &more);
 		new_round = false;

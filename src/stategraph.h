@@ -534,7 +534,7 @@ extern long sg_next_due_ms(TimestampTz since);
 
 /* a restore's rows of stategraph.runs hold the workers off until it ends (restore.c) */
 extern bool sg_submitting_run;
-extern bool sg_restore_holds(void);
+extern bool sg_restore_holds(bool keep);
 
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)

@@ -1162,7 +1162,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		leave_without_extension();
 	sg_spi_connect();
 	sg_claim_left_more = sg_run_thread_next = false;
-	held = sg_restore_holds();	/* a restore is loading the database (restore.c) */
+	held = sg_restore_holds(true);	/* a restore is loading the database (restore.c) */
 	if (!held)
 		did = sg_work_one(worker_commit, false, &blocked);
 	if (did)
@@ -1195,7 +1195,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	 */
 	if (!held && (in_round || TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
 														 sg_sweep_interval_s * 1000L))
-		&& !(held = sg_restore_holds()))	/* the run's steps committed: asked again */
+		&& !(held = sg_restore_holds(true)))	/* the run's steps committed: asked again */
 	{
 		bool		more;
 		bool		new_round = !in_round;

@@ -6,6 +6,8 @@
 #      threads, and the COPY of stategraph.threads then failed on those ids
 #      (23505): the restore lost every thread. Now the runs wait for the
 #      restoring session to end, and then run on the restored threads.
+#      External tasks, loaded before the threads too, are not claimed
+#      (sg_claim) before the restore ends either.
 #   2. pg_restore -j 4 of a custom dump with every kind of row (threads,
 #      LangGraph.js threads, runs pending and finished, external tasks
 #      queued and claimed, retention settings, rows of two roles): the
@@ -18,6 +20,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use SGLifecycle;
 
 # the source: no background workers, so that its runs stay pending
@@ -98,10 +101,17 @@ print $out $plain;
 close $out;
 $dst->safe_psql('postgres', 'CREATE DATABASE r_slow');
 my $t0 = $dst->safe_psql('postgres', 'SELECT now()');
-my ($stdout, $stderr);
-my $ok = run_log([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$dir/slow.sql", '-d', $dst->connstr('r_slow') ],
+my ($stdout, $stderr) = ('', '');
+my $h = IPC::Run::start([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$dir/slow.sql", '-d', $dst->connstr('r_slow') ],
 	'>', \$stdout, '2>', \$stderr);
+# meanwhile the external tasks are loaded (before the threads): none is
+# handed out to an application's worker until the restore ends
+ok($dst->poll_query_until('r_slow', q{SELECT count(*) = 2 FROM stategraph.tasks}), 'the tasks are loaded');
+is($dst->safe_psql('r_slow', q{SELECT count(*) FROM sg_claim('rq', 'w9')}), '0',
+	'no task is claimed during the restore');
+my $ok = $h->finish;
 ok($ok, 'the slow restore succeeds') or diag($stderr);
+is($dst->safe_psql('r_slow', q{SELECT count(*) FROM sg_claim('rq', 'w9')}), '1', 'and then the queued task is');
 is($dst->safe_psql('r_slow', q{SELECT string_agg(thread_id, ',' ORDER BY thread_id) FROM stategraph.threads WHERE thread_id <> 'fresh-1'}),
 	$src_threads, 'with every thread');
 is($dst->safe_psql('r_slow', qq{SELECT count(*) FROM stategraph.runs WHERE started_at < '$t0'::timestamptz + interval '12 s'}),
