@@ -42,6 +42,7 @@
 
 #include "stategraph.h"
 
+#include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
@@ -72,7 +73,15 @@ sg_runs_loaded(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	restore_locktag(&tag);
 	if (!LockHeldByMe(&tag, ExclusiveLock))
+	{
 		(void) LockAcquire(&tag, ExclusiveLock, true, false);
+		/* in the server log, for whoever wonders why runs wait */
+		ereport(LOG,
+				(errmsg("stategraph: background runs of database \"%s\" wait until this session ends",
+						get_database_name(MyDatabaseId)),
+				 errdetail("It wrote rows of stategraph.runs other than through sg_submit, as a restore does."),
+				 errhint("SELECT pg_advisory_unlock_all() in this session lets them go on.")));
+	}
 	sg_wake_workers_at_commit();	/* to watch for the end of the restore */
 	return PointerGetDatum(NULL);
 }
