@@ -4,15 +4,23 @@
 A graph hands the work of an external node (a model or tool call) to
 application workers through a queue. This worker:
 
-  * waits for work with LISTEN stategraph_tasks plus sg_claim(..., wait => ...)
-    (a long poll that returns as soon as a task is committed);
+  * waits for work with sg_claim(..., wait => ...) (a long poll that returns
+    as soon as a task is committed), or, working several queues, claims each
+    in turn and waits for NOTIFY stategraph_tasks between rounds;
   * runs the handler registered for the task's node, with a heartbeat thread
     extending the lease meanwhile (and telling the handler to stop when the
     task was cancelled or went to another worker);
   * hands the update back with sg_complete, or reports sg_fail (retried by the
     server after the node's backoff), or asks a human with sg_interrupt_task;
   * on SIGTERM stops claiming, finishes the task in hand and exits (SIGKILL
-    is fine too: the lease lapses and another worker retries the task).
+    is fine too: the lease lapses and another worker retries the task);
+  * when its connection is lost (server restart, pg_terminate_backend), it
+    connects again, backing off up to 10 s, and hands the task in hand back
+    with the same token (a lease still running accepts it).
+
+The LISTEN connection (only for several queues) is read every round: a
+listener that is never read keeps the server's notification queue from being
+truncated, and its backend ends up blocked writing to it.
 
 External effects are at-least-once: a worker that dies after its model call
 but before sg_complete gets the task done again by another worker. Pass
@@ -29,6 +37,7 @@ import json
 import os
 import random
 import re
+import select
 import signal
 import sys
 import threading
@@ -83,16 +92,30 @@ class Heartbeat(threading.Thread):
         self.done = threading.Event()
 
     def run(self):
-        try:
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                while not self.done.wait(self.every):
-                    alive = conn.execute("SELECT sg_heartbeat(%s, %s)",
-                                         (self.task["task_id"], self.task["token"])).fetchone()[0]
-                    if not alive:
-                        self.ctx.lost.set()
-                        return
-        except psycopg.Error as e:
-            log(f"heartbeat of {self.task['task_id']} failed: {e}")
+        # a lost connection (server restart) is opened again: without beats the
+        # lease would lapse and the task go to another worker
+        while not self.done.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True,
+                                     fallback_application_name="stategraph reference worker heartbeat") as conn:
+                    while not self.done.wait(self.every):
+                        alive = conn.execute("SELECT sg_heartbeat(%s, %s)",
+                                             (self.task["task_id"], self.task["token"])).fetchone()[0]
+                        if not alive:
+                            self.ctx.lost.set()
+                            return
+                    return
+            except psycopg.OperationalError as e:
+                log(f"heartbeat of {self.task['task_id']}: {first_line(e)}; again")
+                self.done.wait(min(self.every, 1.0))
+            except psycopg.Error as e:
+                log(f"heartbeat of {self.task['task_id']} failed: {e}")
+                return
+
+
+def first_line(error):
+    """The first line of an error's message (psycopg's span several)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def log(msg):
@@ -104,8 +127,10 @@ class Worker:
         self.dsn, self.queues, self.name, self.wait, self.lease = dsn, queues, name, wait, lease
         self.sweep_every = sweep_every
         self.stopping = False
+        self.stopped = threading.Event()
         self.handled = 0
         self.last_sweep = 0.0
+        self.conn = self.listen = None
 
     def sweep(self, conn):
         """Find expired leases now and then: a long poll only requeues them, and
@@ -117,6 +142,7 @@ class Worker:
 
     def stop(self, *_):
         self.stopping = True
+        self.stopped.set()
 
     def claim(self, conn, queue, wait):
         cur = conn.execute(
@@ -127,28 +153,78 @@ class Worker:
         cols = [d.name for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
+    def connect(self):
+        """Opens the worker's connection, and a LISTEN one when it works several queues."""
+        self.close()
+        self.conn = psycopg.connect(self.dsn, autocommit=True,
+                                    fallback_application_name="stategraph reference worker")
+        if len(self.queues) > 1:
+            self.listen = psycopg.connect(self.dsn, autocommit=True,
+                                          fallback_application_name="stategraph reference worker listen")
+            self.listen.execute("LISTEN stategraph_tasks")
+
+    def close(self):
+        for c in (self.conn, self.listen):
+            if c is not None:
+                try:
+                    c.close()
+                except psycopg.Error:
+                    pass
+        self.conn = self.listen = None
+
+    def lost(self):
+        """Whether a connection of the worker is gone (not a statement's own error)."""
+        conns = [self.conn] + ([self.listen] if len(self.queues) > 1 else [])
+        return any(c is None or c.closed for c in conns)
+
+    def reconnect(self, error):
+        """After a lost connection: connects again, backing off, until it works or SIGTERM."""
+        if not self.lost():
+            raise error
+        delay = 0.2
+        log(f"connection lost ({first_line(error)}): connecting again")
+        while not self.stopping:
+            try:
+                self.connect()
+                log("connected again")
+                return True
+            except psycopg.OperationalError:
+                self.close()
+                self.stopped.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return False
+
+    def notified(self, timeout):
+        """Reads the LISTEN connection, waiting up to timeout for a NOTIFY: a
+        listener that is never read keeps the server's notification queue."""
+        ready, _, _ = select.select([self.listen.fileno()], [], [], timeout)
+        if ready:
+            self.listen.execute("SELECT 1")          # takes in (and drops) what came
+
+    def poll(self):
+        """One round: the tasks claimed (a long poll on one queue, else each queue in turn)."""
+        self.sweep(self.conn)
+        if len(self.queues) == 1:
+            return self.claim(self.conn, self.queues[0], self.wait)
+        for q in self.queues:
+            tasks = self.claim(self.conn, q, 0)
+            if tasks:
+                self.notified(0)
+                return tasks
+        self.notified(self.wait)                     # idle: wake on NOTIFY
+        return []
+
     def run(self):
-        conn = psycopg.connect(self.dsn, autocommit=True)
-        listen = psycopg.connect(self.dsn, autocommit=True)
-        listen.execute("LISTEN stategraph_tasks")
+        self.connect()
         log(f"ready: queues {', '.join(self.queues)}")
         while not self.stopping:
-            self.sweep(conn)
-            tasks = []
-            if len(self.queues) == 1:
-                tasks = self.claim(conn, self.queues[0], self.wait)    # the long poll
-            else:
-                for q in self.queues:
-                    tasks = self.claim(conn, q, 0)
-                    if tasks:
-                        break
-                if not tasks:                                         # idle: wake on NOTIFY
-                    for n in listen.notifies(timeout=self.wait, stop_after=1):
-                        pass
-            for task in tasks:
-                self.handle(conn, task)
-        conn.close()
-        listen.close()
+            try:
+                for task in self.poll():
+                    self.handle(self.conn, task)
+            except psycopg.OperationalError as e:
+                if not self.reconnect(e):
+                    break
+        self.close()
         log(f"stopped after {self.handled} tasks")
 
     def handle(self, conn, task):
@@ -162,30 +238,41 @@ class Worker:
                 raise Fatal(f"no handler for node {task['node']!r}")
             update = fn(task, ctx)
             ctx.check()
-            self.finish(conn, "SELECT sg_complete(%s, %s, %s)",
-                        (task["task_id"], task["token"], json.dumps(update)))
+            try:
+                update = json.dumps(update)
+            except (TypeError, ValueError) as e:                        # retrying cannot fix it
+                raise Fatal(f"the update is not JSON: {e}")
+            done = ("SELECT sg_complete(%s, %s, %s)", (task["task_id"], task["token"], update))
         except Interrupt as i:
-            self.finish(conn, "SELECT sg_interrupt_task(%s, %s, %s)",
-                        (task["task_id"], task["token"], json.dumps(i.value)))
+            done = ("SELECT sg_interrupt_task(%s, %s, %s)", (task["task_id"], task["token"], json.dumps(i.value)))
         except Lost:
             log(f"task {task['task_id']} was cancelled or taken over: dropped")
+            done = None
         except Exception as e:                                          # the handler failed
             error = {"message": str(e), "type": type(e).__name__}
-            self.finish(conn, "SELECT sg_fail(%s, %s, %s, %s)",
-                        (task["task_id"], task["token"], json.dumps(error), not isinstance(e, Fatal)))
+            done = ("SELECT sg_fail(%s, %s, %s, %s)",
+                    (task["task_id"], task["token"], json.dumps(error), not isinstance(e, Fatal)))
+        try:
+            if done:                                                    # (not the handler's failure if this fails)
+                self.finish(conn, *done)
         finally:
             beat.done.set()
             self.handled += 1
 
     def finish(self, conn, sql, args):
         try:
-            conn.execute(sql, args)
+            try:
+                self.conn.execute(sql, args)
+            except psycopg.OperationalError as e:     # the connection was lost: again on a new one
+                if not self.reconnect(e):
+                    raise
+                self.conn.execute(sql, args)
         except psycopg.Error as e:
             state = getattr(e, "sqlstate", None)
             if state in ("SG010", "SG011", "SG012"):                 # fenced: another worker or a cancel
                 log(f"task {args[0]}: {e.diag.message_primary} ({state})")
             elif state == "SG003" or state == "42703":               # a bad update is the handler's bug
-                conn.execute("SELECT sg_fail(%s, %s, %s, false)",
+                self.conn.execute("SELECT sg_fail(%s, %s, %s, false)",
                              (args[0], args[1], json.dumps({"message": e.diag.message_primary})))
             else:
                 raise
@@ -229,6 +316,19 @@ def slow(task, ctx):
         ctx.check()
         time.sleep(0.05)
     return {"answer": "slow"}
+
+
+@handler("nap")
+def nap(task, ctx):
+    """Works SG_NAP seconds (default 1), then answers: a task held for a while."""
+    time.sleep(float(os.environ.get("SG_NAP", "1")))
+    return {"answer": f"nap {task['attempt']}"}
+
+
+@handler("notjson")
+def notjson(task, ctx):
+    """Returns an update JSON cannot hold (a handler's bug: no retry)."""
+    return {"answer": {1, 2}}
 
 
 @handler("flaky")

@@ -85,6 +85,13 @@ SELECT t->'channel_values' FROM sg_lg_get_tuple('lgs-2') t;
 SELECT count(*) AS blobs, count(base) AS extending FROM stategraph.lg_blobs WHERE thread_id = 'lgs-2';
 SELECT sg_lg_delete_thread('lgs-2');
 SELECT count(*) FROM sg_lg_list('lgs-2');
+-- a run that goes on after its thread was deleted: its next checkpoint would lose the
+-- values it does not send (those of its deleted parent), so it is refused, nothing stored
+SELECT sg_lg_put('lgs-2', '', '1ef00000-0000-6000-8000-000000000003',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-00000000000b", "ts": "x", "channel_values": {"step": 3},
+      "channel_versions": {"messages": 3, "step": 3}, "versions_seen": {}}',
+    '{"source": "loop", "step": 2}', '{"step": 3}');
+SELECT count(*) FROM sg_lg_list('lgs-2');
 
 -- runs: the first run's checkpoints go; the fork extended a value of theirs, rewritten whole
 UPDATE stategraph.lg_checkpoints SET metadata = metadata || '{"run_id": "run-a"}'

@@ -1036,7 +1036,8 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
 }
 
 /*
- * Refuses a loop/input checkpoint that does not extend the newest one, or
+ * Refuses a loop/input checkpoint that does not extend the newest one (or
+ * whose parent went with its whole namespace, the thread deleted meanwhile), or
  * that would not become the newest itself: LangGraph's newest checkpoint is
  * the greatest id, and ids are made by the clients, so an id made by another
  * process in the same instant can sort before the head it extends (the other
@@ -1060,7 +1061,21 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 	k[1] = CStringGetTextDatum(ns);
 	lg_run(LGP_HEAD, k, NULL, 1);
 	if (SPI_processed == 0)
-		return;
+	{
+		if (first)
+			return;
+		/*
+		 * the parent is gone with the whole namespace (the thread deleted
+		 * while a run went on): the channels this put does not send would
+		 * read as empty, so a run would go on from a thread missing them
+		 */
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("thread \"%s\" was deleted by another writer", thread_id),
+				 errdetail("The new checkpoint's parent %s is no longer stored, nor any checkpoint of namespace \"%s\".",
+						   sg_uuid_to_cstring(parent), ns),
+				 errhint("The thread was deleted while a run was writing it; start the run again.")));
+	}
 	head = DatumGetUUIDP(lg_col(SPI_tuptable, 0, CP_ID, &isnull));
 	if (first)
 		detail = psprintf("The new checkpoint %s starts namespace \"%s\", which another writer has started since.",

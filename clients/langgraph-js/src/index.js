@@ -36,6 +36,11 @@ const NOT_JSONB = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f])/i;
 // a NUL escape, kept in $1 what comes before it
 const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/gi;
 
+// a lone surrogate's escape (one not part of an escaped pair), kept in $1 what
+// comes before it: metadata holds user text (a title cut inside an emoji)
+const LONE_SURROGATE =
+	/(?<!\\)((?:\\\\)*)(?:\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2})/gi;
+
 // LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
 // their values in the checkpoint row, where nothing can extend them
 const INTERNAL = /^(__|branch:to:|join:)/;
@@ -95,8 +100,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	 * @param {pg.Pool | string} pool a node-postgres Pool, or a connection string
 	 * @param {object} [serde] a LangGraph serializer (JsonPlusSerializer by default)
 	 * @param {{schema?: string, appendCacheChars?: number}} [options] schema holding the sg_lg_
-	 *   functions (default: public); characters of JSON text remembered so that put sends
-	 *   only what arrays append (default 32 Mi; 0: always whole values)
+	 *   functions (default: public, and after setup() the extension's schema); characters of
+	 *   JSON text remembered so that put sends only what arrays append (default 32 Mi; 0:
+	 *   always whole values)
 	 */
 	constructor(pool, serde, options = {}) {
 		super(serde);
@@ -104,38 +110,73 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		this.pool = typeof pool === "string" ? new pg.Pool({ connectionString: pool }) : pool;
 		if (!this.pool || typeof this.pool.query !== "function")
 			throw new TypeError("StategraphSaver needs a pg Pool or a connection string");
-		const schema = options.schema ?? "public";
-		this.fn = (name) => `"${schema.replace(/"/g, '""')}".${name}`;
+		// A pool emits "error" when an idle connection dies (server restart,
+		// pg_terminate_backend); with no listener Node ends the process. The
+		// pool drops that connection and the next call opens another, so a
+		// pool the saver made only needs the event heard (yours is yours).
+		if (this.ownsPool) this.pool.on("error", () => {});
+		this.schemaGiven = options.schema !== undefined;
+		this._useSchema(options.schema ?? "public");
 		this.appendCache = new AppendCache(options.appendCacheChars ?? 32 * 1024 * 1024);
+	}
+
+	_useSchema(schema) {
+		this.schema = schema;
+		this.fn = (name) => `"${schema.replace(/"/g, '""')}".${name}`;
 	}
 
 	static fromConnString(connString, options) {
 		return new StategraphSaver(connString, undefined, options);
 	}
 
-	/** Checks that the stategraph extension (0.2.0 or later) is installed in the database. */
+	/**
+	 * Checks that the stategraph extension (0.2.0 or later) is installed in the
+	 * database; without options.schema, the saver then calls the sg_lg_
+	 * functions in the schema the extension was created in.
+	 */
 	async setup() {
 		const { rows } = await this.pool.query(
-			"SELECT extversion, to_regprocedure($1) IS NOT NULL AS has_fn FROM pg_catalog.pg_extension WHERE extname = 'stategraph'",
-			[`${this.fn("sg_lg_put")}(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb)`],
+			`SELECT e.extversion, n.nspname,
+			        pg_catalog.to_regprocedure(pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||)
+			          '.sg_lg_put(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb)') IS NOT NULL AS has_fn
+			   FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+			  WHERE e.extname = 'stategraph'`,
 		);
 		if (rows.length === 0)
 			throw new Error(
 				"StategraphSaver: the stategraph extension is not installed in this database (run CREATE EXTENSION stategraph as a superuser)",
 			);
-		if (!rows[0].has_fn)
+		const { extversion, nspname, has_fn } = rows[0];
+		if (this.schemaGiven && this.schema !== nspname)
 			throw new Error(
-				`StategraphSaver: stategraph ${rows[0].extversion} has no sg_lg_put with appends; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
+				`StategraphSaver: the stategraph extension is in schema "${nspname}", not "${this.schema}" (options.schema names the extension's schema; leave it out to use that one)`,
+			);
+		this._useSchema(nspname);
+		if (!has_fn)
+			throw new Error(
+				`StategraphSaver: stategraph ${extversion} has no sg_lg_put with appends; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
 			);
 	}
 
+	/**
+	 * Closes the pool the saver made from a connection string. A Pool passed to
+	 * the constructor stays open: it is the caller's (PostgresSaver.end() ends it).
+	 */
 	async end() {
-		if (this.ownsPool) await this.pool.end();
+		if (this.ownsPool && !this.ended) {
+			this.ended = true;
+			await this.pool.end();
+		}
 	}
 
 	// [kind, payload]: ["json", text] when jsonb can hold it, else ["bytes", type, Buffer]
 	async _dump(value) {
-		const [type, data] = await this.serde.dumpsTyped(value);
+		let [type, data] = await this.serde.dumpsTyped(value);
+		// a function or a symbol serializes as "" (no JSON, and no value once read:
+		// PostgresSaver's reads then fail): stored as the serializer's undefined
+		// instead, which reads back as MemorySaver's does
+		if (type === "json" && (!data || data.length === 0) && value !== undefined)
+			[type, data] = await this.serde.dumpsTyped(undefined);
 		if (type === "json") {
 			const text = typeof data === "string" ? data : decoder.decode(data);
 			if (!NOT_JSONB.test(text)) return ["json", text];
@@ -235,7 +276,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				c.checkpoint_ns ?? null,
 				filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
 				before?.configurable?.checkpoint_id ?? null,
-				limit ?? null,
+				limit === undefined || limit === null ? null : parseInt(limit, 10), // as PostgresSaver reads it
 				c.checkpoint_id ?? null,
 			],
 			types: rawJson,
@@ -272,7 +313,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const cpText = (parts) =>
 			restText.replace(/^\{/, () => `{"channel_values":{${parts.join(",")}}${Object.keys(rest).length ? "," : ""}`);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
-		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta)).replace(NUL_ESCAPE, "$1");
+		// jsonb holds neither NUL (removed, as PostgresSaver does) nor lone surrogates
+		// (U+FFFD, as UTF-8 text parameters get; PostgresSaver's put fails)
+		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta))
+			.replace(NUL_ESCAPE, "$1")
+			.replace(LONE_SURROGATE, "$1\\ufffd");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
 		const call = (parts, appends) =>
 			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, [

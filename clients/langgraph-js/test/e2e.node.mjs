@@ -194,6 +194,34 @@ const scenarios = {
 		const result = await app.invoke({ messages: [] }, c);
 		return { result, history: await history(app, c) };
 	},
+	async subgraphInterrupt(saver, kind) {
+		// a subgraph (its own checkpoint namespace) that asks a human, read and edited from the parent
+		const sub = new StateGraph(State())
+			.addNode("s1", () => ({ messages: ["s1"] }))
+			.addNode("s2", () => ({ messages: [`s2: ${interrupt("go on?")}`] }))
+			.addEdge(START, "s1")
+			.addEdge("s1", "s2")
+			.addEdge("s2", END)
+			.compile();
+		const app = new StateGraph(State())
+			.addNode("p", () => ({ messages: ["p"] }))
+			.addNode("sub", sub)
+			.addNode("q", (s) => ({ messages: [`q saw ${s.messages.length}`] }))
+			.addEdge(START, "p")
+			.addEdge("p", "sub")
+			.addEdge("sub", "q")
+			.addEdge("q", END)
+			.compile({ checkpointer: saver });
+		const c = { configurable: { thread_id: `${run(kind)}-subgraph` } };
+		const paused = await app.invoke({ messages: ["in"] }, c);
+		const state = await app.getState(c, { subgraphs: true });
+		const subConfig = state.tasks[0].state.config;
+		const subHistory = [];
+		for await (const s of app.getStateHistory(subConfig)) subHistory.push(norm(s));
+		await app.updateState(subConfig, { messages: ["edited in the subgraph"] });
+		const done = await app.invoke(new Command({ resume: "yes" }), c);
+		return { paused, subValues: state.tasks[0].state.values, subHistory, done, history: await history(app, c) };
+	},
 	async langchainMessages(saver, kind) {
 		// LangChain message objects (serialized with "lc" keys, revived on read)
 		const app = new StateGraph(MessagesAnnotation)
@@ -281,6 +309,10 @@ test("interrupt and error scenarios carry their payloads", async () => {
 	assert.deepStrictEqual(e.failed.next, ["step2"]);
 	assert.equal(e.failed.tasks[0].error, "step2 failed");
 	assert.equal(e.result.step, 3);
+	const g = await scenarios.subgraphInterrupt(savers.stategraph, "known");
+	assert.deepStrictEqual(g.subValues.messages, ["in", "p", "s1"]);
+	// the subgraph returns its whole list, which the parent's concat reducer appends
+	assert.deepStrictEqual(g.done.messages, ["in", "p", "in", "p", "s1", "edited in the subgraph", "s2: yes", "q saw 7"]);
 });
 
 test("sg_lg_ storage: the thread is readable from SQL, and copy / prune / delete work", async () => {

@@ -1,0 +1,203 @@
+// StategraphSaver where a PostgresSaver user would take it: a connection
+// string whose connections the server ends, the extension in a schema of its
+// own (or too old), list's limit as PostgresSaver reads it, and a thread
+// deleted by another process while a run writes it.
+//     node --test test/robust.node.mjs      (libpq environment: PGHOST, PGPORT, ...)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import pg from "pg";
+import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
+import { emptyCheckpoint } from "@langchain/langgraph-checkpoint";
+import { StategraphSaver } from "../src/index.js";
+
+let pool;
+const run = `robust-${process.pid}`;
+const host = encodeURIComponent(process.env.PGHOST ?? "/tmp");
+const dbUrl = (db) => `postgresql:///${db}?host=${host}${process.env.PGPORT ? `&port=${process.env.PGPORT}` : ""}`;
+
+before(async () => {
+	pool = new pg.Pool({ max: 4 });
+	await pool.query("CREATE EXTENSION IF NOT EXISTS stategraph");
+});
+after(async () => {
+	await pool.end();
+});
+
+// a database of its own for fn(database name); dropped afterwards
+async function withDatabase(suffix, fn) {
+	const db = `lg_${suffix}_${process.pid}`;
+	await pool.query(`CREATE DATABASE ${db}`);
+	try {
+		await fn(db);
+	} finally {
+		await pool.query(`DROP DATABASE ${db} WITH (FORCE)`);
+	}
+}
+
+test("a saver made from a connection string lives on when the server ends its idle connections", () => {
+	// in a child process: an unheard pool "error" event ends the process
+	const script = `
+		import pg from "pg";
+		import { StategraphSaver } from ${JSON.stringify(new URL("../src/index.js", import.meta.url).href)};
+		const saver = new StategraphSaver(process.argv[1]);
+		await saver.setup();
+		const admin = new pg.Client(process.argv[1]);
+		await admin.connect();
+		const { rows } = await admin.query(
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'robust-saver' AND pid <> pg_backend_pid()");
+		await new Promise((r) => setTimeout(r, 300));
+		const t = await saver.getTuple({ configurable: { thread_id: "robust-none" } });
+		console.log("terminated", rows.length, "then read", t === undefined ? "nothing" : "something");
+		await admin.end();
+		await saver.end();
+		await saver.end();
+	`;
+	const url = `${dbUrl(process.env.PGDATABASE ?? "postgres")}&application_name=robust-saver`;
+	const r = spawnSync(process.execPath, ["--input-type=module", "-e", script, url], { encoding: "utf8", timeout: 30000 });
+	assert.equal(r.stderr, "");
+	assert.equal(r.status, 0);
+	assert.equal(r.stdout.trim(), "terminated 1 then read nothing");
+});
+
+test("setup() finds the extension in its own schema, off the search path; and says what is wrong", async () => {
+	await withDatabase("schema", async (db) => {
+		const setupPool = new pg.Pool({ database: db, max: 1 });
+		await setupPool.query("CREATE SCHEMA sgx; CREATE EXTENSION stategraph SCHEMA sgx");
+		await setupPool.end();
+		const other = new pg.Pool({ database: db, max: 2, options: "-c search_path=nowhere" });
+		try {
+			const saver = new StategraphSaver(other);
+			await saver.setup();
+			const checkpoint = { ...emptyCheckpoint(), channel_values: { m: ["hello"] }, channel_versions: { m: 1 } };
+			const config = { configurable: { thread_id: "t", checkpoint_ns: "" } };
+			await saver.put(config, checkpoint, { source: "input", step: -1, parents: {} }, { m: 1 });
+			assert.deepStrictEqual((await saver.getTuple(config)).checkpoint.channel_values, { m: ["hello"] });
+			await new StategraphSaver(other, undefined, { schema: "sgx" }).setup();
+			await assert.rejects(new StategraphSaver(other, undefined, { schema: "public" }).setup(),
+				/the stategraph extension is in schema "sgx", not "public"/);
+		} finally {
+			await other.end();
+		}
+	});
+	await withDatabase("old", async (db) => {
+		const old = new pg.Pool({ database: db, max: 1 });
+		try {
+			await old.query("CREATE EXTENSION stategraph VERSION '0.1.0'");
+			await assert.rejects(new StategraphSaver(old).setup(), /stategraph 0\.1\.0 has no sg_lg_put.*ALTER EXTENSION stategraph UPDATE/);
+			await old.query("ALTER EXTENSION stategraph UPDATE");
+			await new StategraphSaver(old).setup();
+		} finally {
+			await old.end();
+		}
+	});
+});
+
+test("list reads limit as PostgresSaver does (parseInt)", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	const thread_id = `${run}-limit`;
+	let parent;
+	for (let step = -1; step < 3; step++) {
+		const checkpoint = { ...emptyCheckpoint(), channel_values: { step }, channel_versions: { step: step + 2 } };
+		const cfg = await saver.put({ configurable: { thread_id, checkpoint_ns: "", checkpoint_id: parent } }, checkpoint,
+			{ source: step < 0 ? "input" : "loop", step, parents: {} }, { step: step + 2 });
+		parent = cfg.configurable.checkpoint_id;
+	}
+	const steps = async (limit) => {
+		const out = [];
+		for await (const t of saver.list({ configurable: { thread_id } }, { limit })) out.push(t.metadata.step);
+		return out;
+	};
+	assert.deepStrictEqual(await steps(2.5), [2, 1]);
+	assert.deepStrictEqual(await steps("3"), [2, 1, 0]);
+	assert.deepStrictEqual(await steps(undefined), [2, 1, 0, -1]);
+});
+
+test("a thread deleted by another process while a run writes it: the run fails, nothing half stored", async () => {
+	const saver = new StategraphSaver(pool);
+	const other = new StategraphSaver(pool);
+	const thread_id = `${run}-deleted`;
+	const State = Annotation.Root({
+		messages: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }),
+		user: Annotation(),
+	});
+	const app = new StateGraph(State)
+		.addNode("a", () => ({ messages: ["a"] }))
+		.addNode("b", async () => {
+			await other.deleteThread(thread_id);
+			return { messages: ["b"] };
+		})
+		.addNode("c", () => ({ messages: ["c"] }))
+		.addEdge(START, "a")
+		.addEdge("a", "b")
+		.addEdge("b", "c")
+		.addEdge("c", END)
+		.compile({ checkpointer: saver });
+	const config = { configurable: { thread_id } };
+	// before: the run went on and stored checkpoints without "user" (its deleted parent's value)
+	await assert.rejects(app.invoke({ messages: ["hi"], user: "alice" }, config),
+		(e) => e.code === "40001" && /was deleted by another writer/.test(e.message));
+	const { rows } = await pool.query("SELECT count(*)::int AS n FROM stategraph.lg_checkpoints WHERE thread_id = $1", [thread_id]);
+	assert.equal(rows[0].n, 0);
+	// the thread starts again whole
+	assert.deepStrictEqual(await app.invoke({ messages: ["hi"], user: "bob" }, { configurable: { thread_id: `${thread_id}-2` } }),
+		{ messages: ["hi", "a", "b", "c"], user: "bob" });
+});
+
+test("a function or a symbol in the state reads back as MemorySaver reads it (undefined), not as a failed put", async () => {
+	const { MemorySaver } = await import("@langchain/langgraph-checkpoint");
+	const State = Annotation.Root({
+		messages: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }),
+		callback: Annotation(),
+		tag: Annotation(),
+	});
+	const results = {};
+	for (const [name, saver] of [["memory", new MemorySaver()], ["stategraph", new StategraphSaver(pool)]]) {
+		let fail = true;
+		const app = new StateGraph(State)
+			.addNode("a", () => ({ messages: ["a"], callback: () => 1, tag: Symbol("t") }))
+			.addNode("b", () => {
+				if (fail) throw new Error("b failed");
+				return { messages: ["b"] };
+			})
+			.addEdge(START, "a")
+			.addEdge("a", "b")
+			.addEdge("b", END)
+			.compile({ checkpointer: saver });
+		const config = { configurable: { thread_id: `${run}-fn-${name}` } };
+		// before: the put of a's checkpoint failed (22P02, invalid json)
+		await assert.rejects(app.invoke({ messages: ["hi"] }, config), /b failed/);
+		const failed = await app.getState(config);
+		fail = false;
+		const done = await app.invoke(null, config);
+		results[name] = { failed: [failed.values, failed.next], done };
+	}
+	assert.deepStrictEqual(results.stategraph, results.memory);
+	assert.deepStrictEqual(results.stategraph.done, { messages: ["hi", "a", "b"] });
+});
+
+test("a thread id with a lone surrogate (cut inside an emoji), which LangGraph copies into metadata, works", async () => {
+	const saver = new StategraphSaver(pool);
+	const State = Annotation.Root({ messages: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+	const app = new StateGraph(State)
+		.addNode("bot", () => ({ messages: ["hello 😀"] }))
+		.addEdge(START, "bot")
+		.addEdge("bot", END)
+		.compile({ checkpointer: saver });
+	const thread_id = `${run}-chat about 😀`.slice(0, -1); // ends with half of the emoji
+	const config = { configurable: { thread_id } };
+	// before: every put failed (22P02: metadata.thread_id held a lone surrogate jsonb refuses)
+	assert.deepStrictEqual(await app.invoke({ messages: ["hi 😀"] }, config), { messages: ["hi 😀", "hello 😀"] });
+	assert.deepStrictEqual(await app.invoke({ messages: ["again"] }, config), { messages: ["hi 😀", "hello 😀", "again", "hello 😀"] });
+	const state = await app.getState(config);
+	// text parameters carry it as U+FFFD (UTF-8 has no lone surrogates), and so does the metadata
+	assert.equal(state.metadata.thread_id, `${run}-chat about \ufffd`);
+	assert.equal(state.config.configurable.thread_id, `${run}-chat about \ufffd`);
+	// an escaped pair and text that only looks like an escape stay as they were
+	const cp = { ...emptyCheckpoint(), channel_values: {}, channel_versions: {} };
+	await saver.put({ configurable: { thread_id: `${run}-meta`, checkpoint_ns: "" } }, cp,
+		{ source: "input", step: -1, parents: {}, pair: "😀", text: "\\ud83d", lone: "a\udc00b" }, {});
+	const t = await saver.getTuple({ configurable: { thread_id: `${run}-meta` } });
+	assert.deepStrictEqual([t.metadata.pair, t.metadata.text, t.metadata.lone], ["😀", "\\ud83d", "a\ufffdb"]);
+});
