@@ -84,8 +84,35 @@ SELECT thread_id, status FROM sg_threads() ORDER BY thread_id;
 SELECT "values" FROM sg_get_state('rn-alice-1');
 RESET ROLE;
 
+-- names that need quotes, a key both roles used, and the rename and the
+-- reassignment in one transaction (no moment when the rows have no role)
+CREATE ROLE "Regress Rn ""Carol""";
+GRANT EXECUTE ON FUNCTION rn_step(jsonb) TO PUBLIC;
+SET ROLE "Regress Rn ""Carol""";
+SELECT sg_invoke('rn_graph', '{"n": 1}', 'rn-carol-1');
+SELECT sg_submit('rn_graph', '{"n": 1}', 'rn-carol-1', after => '1 hour', idempotency_key => 'k1') AS carol_run \gset
+SET ROLE regress_rn_bob;
+SELECT sg_submit('rn_graph', '{"n": 1}', 'rn-alice-1', after => '1 hour', idempotency_key => 'k1') AS bob_run \gset
+RESET ROLE;
+BEGIN;
+ALTER ROLE "Regress Rn ""Carol""" RENAME TO "Regress Rn Carol's";
+SELECT sg_reassign_owned('Regress Rn "Carol"', 'Regress Rn Carol''s') AS renamed;
+COMMIT;
+SET ROLE "Regress Rn Carol's";
+SELECT thread_id, status FROM sg_threads() ORDER BY thread_id;
+SELECT count(*) AS runs_seen FROM sg_runs();
+RESET ROLE;
+-- to bob, who used the same key: bob's run keeps it, hers goes on without it
+SELECT sg_reassign_owned('Regress Rn Carol''s', 'regress_rn_bob') AS to_bob;
+SELECT run_id = :'bob_run' AS bobs_own, idempotency_key, status FROM stategraph.runs
+WHERE run_id IN (:'carol_run', :'bob_run') ORDER BY run_id = :'bob_run';
+SET ROLE regress_rn_bob;
+SELECT sg_submit('rn_graph', '{"n": 1}', 'rn-alice-1', after => '1 hour', idempotency_key => 'k1') = :'bob_run' AS key_finds_bobs;
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP SCHEMA role_rename CASCADE;
-DROP OWNED BY regress_rn_alice2, regress_rn_bob;
+DROP OWNED BY regress_rn_alice2, regress_rn_bob, "Regress Rn Carol's";
 DROP ROLE regress_rn_alice2;
 DROP ROLE regress_rn_bob;
+DROP ROLE "Regress Rn Carol's";

@@ -280,6 +280,22 @@ ALTER TABLE stategraph.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY runs_owner ON stategraph.runs
     USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
 SELECT pg_catalog.pg_extension_config_dump('stategraph.runs', '');
+-- FIFO order survives a restore: without its value a restored database
+-- numbered new runs from 1 again, before the restored pending runs
+SELECT pg_catalog.pg_extension_config_dump('stategraph.runs_seq_seq', '');
+
+/*
+ * Rows of stategraph.runs written other than by sg_submit, by a superuser
+ * (a restore's COPY), hold the database's background workers off until that
+ * session ends, so that no restored run starts on a half-restored database
+ * (src/restore.c).
+ */
+CREATE FUNCTION stategraph.runs_loaded() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'sg_runs_loaded' LANGUAGE C;
+CREATE TRIGGER runs_loaded AFTER INSERT ON stategraph.runs
+    FOR EACH STATEMENT EXECUTE FUNCTION stategraph.runs_loaded();
+COMMENT ON FUNCTION stategraph.runs_loaded() IS
+    'trigger: rows of stategraph.runs loaded by a superuser other than through sg_submit (a restore) hold the background workers off until that session ends';
 
 /* Retention per graph; the row with graph NULL is the default of every graph. */
 CREATE TABLE stategraph.retention (
@@ -999,6 +1015,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_cancel(uuid, text) TO PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.sg_work(integer, interval) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) TO PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.wake_launcher() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.runs_loaded() FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.runs, stategraph.retention TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.runs_seq_seq TO PUBLIC;
 ALTER TABLE stategraph.retention ENABLE ROW LEVEL SECURITY;
@@ -1051,6 +1068,20 @@ BEGIN
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     UPDATE stategraph.threads SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    -- idempotency keys are per role (runs_idempotency): a key both roles
+    -- used for a graph stays with new_role's run, the one new_role's
+    -- retries already find; old_role's run keeps its place without it
+    UPDATE stategraph.runs o SET idempotency_key = NULL
+    WHERE o.owner OPERATOR(pg_catalog.=) old_role AND o.idempotency_key IS NOT NULL
+      AND EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.owner OPERATOR(pg_catalog.=) new_role
+                  AND x.graph OPERATOR(pg_catalog.=) o.graph
+                  AND x.idempotency_key OPERATOR(pg_catalog.=) o.idempotency_key);
+    GET DIAGNOSTICS k = ROW_COUNT;
+    IF k OPERATOR(pg_catalog.>) 0 THEN
+        RAISE NOTICE USING
+            MESSAGE = pg_catalog.format('the idempotency key of %s run(s) of role "%s" was dropped', k, old_role),
+            DETAIL = pg_catalog.format('Role "%s" has runs of the same graphs with the same keys, which keep them.', new_role);
+    END IF;
     UPDATE stategraph.runs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     UPDATE stategraph.tasks SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;

@@ -305,6 +305,7 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 	Datum		values[10];
 	char		nulls[10];
 	Interval	zero = {0, 0, 0};
+	bool		inserted;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = UUIDPGetDatum(id);
@@ -317,12 +318,22 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 	values[7] = CStringGetTextDatum(multitask);
 	values[8] = IntervalPGetDatum(after ? after : &zero);
 	values[9] = PG_ARGISNULL(8) ? (nulls[9] = 'n', (Datum) 0) : PG_GETARG_DATUM(8);
-	return run_sql(&plan,
-				   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
-				   "recursion_limit, multitask, not_before, idempotency_key) "
-				   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10) "
-				   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-				   10, types, values, nulls) == 1;
+	sg_submitting_run = true;	/* not a restore's rows (restore.c) */
+	PG_TRY();
+	{
+		inserted = run_sql(&plan,
+						   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
+						   "recursion_limit, multitask, not_before, idempotency_key) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10) "
+						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+						   10, types, values, nulls) == 1;
+	}
+	PG_FINALLY();
+	{
+		sg_submitting_run = false;
+	}
+	PG_END_TRY();
+	return inserted;
 }
 
 /* sg_submit: queue a background run; returns its run_id. */
@@ -1690,8 +1701,8 @@ sg_work(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(loop_cxt);
 		if (max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time))
 			break;
-		if (!sg_work_one(spi_commit, true, &blocked))
-			break;
+		if (sg_restore_holds(true) || !sg_work_one(spi_commit, true, &blocked))
+			break;				/* nothing due, or a restore is loading the database (restore.c) */
 		done++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -1704,6 +1715,8 @@ sg_work(PG_FUNCTION_ARGS)
 	{
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
+		if (sg_restore_holds(true))
+			break;
 		(void) sg_sweep(sg_sweep_limit, new_round, &more);
 		new_round = false;
 		if (more)

@@ -533,6 +533,10 @@ extern uint64 sg_sweep(int limit, bool new_round, bool *more);
 extern void sg_set_sweep_cursor(char **cursor, const char *thread_id);
 extern long sg_next_due_ms(TimestampTz since);
 
+/* a restore's rows of stategraph.runs hold the workers off until it ends (restore.c) */
+extern bool sg_submitting_run;
+extern bool sg_restore_holds(bool keep);
+
 /* ---------------------------------------------------------------------------
  * Small helpers used everywhere (stategraph.c)
  * ---------------------------------------------------------------------------

@@ -1108,13 +1108,15 @@ sg_claim(PG_FUNCTION_ARGS)
 		{
 			int64		now_ms = GetCurrentTimestamp() / 1000;
 			long		left;
+			bool		held;
 
 			MemoryContextSwitchTo(loop_cxt);
 			ResetLatch(MyLatch);
 			/* a long poll keeps what it sweeps locked: it leaves failures to others */
-			if (sweep_due(now_ms))
+			held = sg_restore_holds(false); /* a restore is loading the database (restore.c) */
+			if (!held && sweep_due(now_ms))
 				sweep_leases(100, sg_interval_ms(wait) == 0);
-			if (claim_into(rsinfo, queue, worker, n, lease) > 0)
+			if (!held && claim_into(rsinfo, queue, worker, n, lease) > 0)
 				break;
 			MemoryContextSwitchTo(caller);
 			MemoryContextReset(loop_cxt);

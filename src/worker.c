@@ -1152,6 +1152,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 {
 	bool		did = false;
 	bool		blocked = false;
+	bool		held;
 	long		due;
 	uint64		gen = work_gen();
 	TimestampTz began = GetCurrentTimestamp();	/* before the claim looks for due runs */
@@ -1161,7 +1162,9 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		leave_without_extension();
 	sg_spi_connect();
 	sg_claim_left_more = sg_run_thread_next = false;
-	did = sg_work_one(worker_commit, false, &blocked);
+	held = sg_restore_holds(true);	/* a restore is loading the database (restore.c) */
+	if (!held)
+		did = sg_work_one(worker_commit, false, &blocked);
 	if (did)
 	{
 		last_worked = GetCurrentTimestamp();
@@ -1190,8 +1193,9 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	 * it short (a sweep that fails every time is not retried after every
 	 * run).
 	 */
-	if (in_round || TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
-											   sg_sweep_interval_s * 1000L))
+	if (!held && (in_round || TimestampDifferenceExceeds(*last_sweep, GetCurrentTimestamp(),
+														 sg_sweep_interval_s * 1000L))
+		&& !(held = sg_restore_holds(true)))	/* the run's steps committed: asked again */
 	{
 		bool		more;
 		bool		new_round = !in_round;
@@ -1222,6 +1226,8 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		*sleep_ms = due;
 	if (blocked && *sleep_ms > 1000)
 		*sleep_ms = 1000;		/* a due run waits for a thread held by another session */
+	if (held)
+		*sleep_ms = 1000;		/* a restore goes on: its due runs wait for its end */
 	if (*sleep_ms < 1)
 		*sleep_ms = 1;
 	return did;

@@ -83,7 +83,7 @@ SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHER
                     'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
                     'stategraph.tasks_seq_seq',
                     'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes',
-                    'stategraph.runs', 'stategraph.retention'],
+                    'stategraph.runs', 'stategraph.runs_seq_seq', 'stategraph.retention'],
               'pg_dump keeps every table (pg_extension_config_dump)');
 
 -- every function of the extension is SECURITY INVOKER, and user functions are in public

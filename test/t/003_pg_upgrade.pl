@@ -32,6 +32,19 @@ make_data($old, 'second');
 my $before = snapshot($old, 'postgres');
 my $guards = schema_image($old, 'postgres');
 my $before2 = snapshot($old, 'second');
+# a background run that comes due after the upgrade (review rev3life)
+$old->safe_psql('postgres', 'CREATE DATABASE runs');
+$old->safe_psql('runs', q{
+    CREATE EXTENSION stategraph;
+    CREATE FUNCTION step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+    SELECT sg_create_graph('g', '{"n": "add"}');
+    SELECT sg_add_node('g', 'a', 'step(jsonb)');
+    SELECT sg_add_edge('g', '__start__', 'a');
+    SELECT sg_add_edge('g', 'a', '__end__');
+    SELECT sg_compile('g');
+});
+my $run = $old->safe_psql('runs', q{SELECT sg_submit('g', '{"n": 1}', 'upg-run', after => '4 seconds')});
+my $seq = $old->safe_psql('runs', q{SELECT max(seq) FROM stategraph.runs});
 $old->stop;
 
 my $new = sg_cluster('new');
@@ -65,6 +78,11 @@ is($new->safe_psql('postgres', q{SELECT sg_invoke('lc_chat', '{"n": 1}', thread_
 is($new->safe_psql('postgres', q{SELECT string_agg(node || '=' || fn, ',' ORDER BY node) FROM stategraph.nodes WHERE graph = 'lc_chat'}),
 	'a=public.lc_step(pg_catalog.jsonb,pg_catalog.jsonb),ask=public.lc_ask(pg_catalog.jsonb),b=public.lc_step(pg_catalog.jsonb,pg_catalog.jsonb)',
 	'node functions are kept by signature');
+is($new->safe_psql('runs', "SELECT status FROM sg_wait('$run', '60 s')"), 'success',
+	'a run queued before pg_upgrade runs after it');
+my $run2 = $new->safe_psql('runs', q{SELECT sg_submit('g', '{"n": 1}', 'upg-run-2')});
+cmp_ok($new->safe_psql('runs', "SELECT seq FROM stategraph.runs WHERE run_id = '$run2'"),
+	'>', $seq, 'and new runs are numbered after it');
 
 $new->stop;
 done_testing();
