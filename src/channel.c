@@ -38,6 +38,29 @@ sg_store_kind_from_name(const char *s)
 	return SG_STORE_LAST;
 }
 
+/*
+ * Whether kinds is a thread's channel kinds, {"channel": "append" | "image" |
+ * "last", ...}: stategraph.threads is written by its owners' SQL too.
+ */
+bool
+sg_channel_kinds_valid(Jsonb *kinds)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	char	   *name;
+
+	if (!sg_jsonb_is_object(kinds))
+		return false;
+	it = JsonbIteratorInit(&kinds->root);
+	while (sg_jsonb_next_pair(&it, &name, &v))
+		if (v.type != jbvString ||
+			!((v.val.string.len == 6 && memcmp(v.val.string.val, "append", 6) == 0) ||
+			  (v.val.string.len == 5 && memcmp(v.val.string.val, "image", 5) == 0) ||
+			  (v.val.string.len == 4 && memcmp(v.val.string.val, "last", 4) == 0)))
+			return false;
+	return true;
+}
+
 /* The name of a store kind, as a thread's channel kinds hold it. */
 const char *
 sg_store_kind_name(SGStoreKind k)

@@ -320,6 +320,12 @@ thread_from_result(void)
 	th->thread_id = TextDatumGetCString(sg_spi_datum(0, Anum_thread_thread_id, &isnull));
 	th->graph = TextDatumGetCString(sg_spi_datum(0, Anum_thread_graph, &isnull));
 	th->channels = sg_spi_jsonb(0, Anum_thread_channels);
+	if (!sg_channel_kinds_valid(th->channels))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("thread \"%s\" has a damaged channel layout", th->thread_id),
+				 errdetail("Its channels in stategraph.threads are not an object of channel names and store kinds (\"append\", \"image\", \"last\")."),
+				 errhint("Restore the thread from an export, or delete its row from stategraph.threads.")));
 	th->has_head = sg_spi_uuid(0, Anum_thread_head, &th->head);
 	th->status = TextDatumGetCString(sg_spi_datum(0, Anum_thread_status, &isnull));
 	th->created_at = DatumGetTimestampTz(sg_spi_datum(0, Anum_thread_created_at, &isnull));
@@ -669,7 +675,7 @@ writes_to(Jsonb *writes, const char *channel)
 		JsonbValue *update;
 		JsonbValue *v;
 
-		if (pair == NULL || pair->type != jbvBinary)
+		if (pair == NULL || pair->type != jbvBinary || !JsonContainerIsArray(pair->val.binary.data))
 			continue;
 		update = getIthJsonbValueFromContainer(pair->val.binary.data, 1);
 		if (update == NULL || update->type != jbvBinary ||

@@ -113,8 +113,9 @@ label_fixed(HistDrawing *d, StringInfo l, const char *s)
 
 /* User text in a label: shortened to max bytes (0: whole), then escaped for the format. */
 static void
-label_user(HistDrawing *d, StringInfo l, const char *s, int max)
+label_user(HistDrawing *d, StringInfo l, const char *text, int max)
 {
+	const char *s = text ? text : "?"; /* not a string where one belongs: a row changed by SQL */
 	int			len = strlen(s);
 	bool		shorten = max > 0 && len > max;
 	char	   *cut = shorten ? pnstrdup(s, pg_mbcliplen(s, len, max - 3)) : (char *) s;

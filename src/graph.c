@@ -57,6 +57,7 @@ PG_FUNCTION_INFO_V1(sg_graphs_changed);
 StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
 
 static void check_storage_access(void);
+static char *spec_problem(Jsonb *spec);
 
 typedef enum SGSignature
 {
@@ -1118,6 +1119,29 @@ interrupt_list(SGJsonBuilder *b, Draft *d, const char *graph, ArrayType *arr, co
 	sg_jb_end_array(b);
 }
 
+/*
+ * Whether a path_map is absent, an array of names or an object of names, as
+ * sg_add_conditional_edges stores it (stategraph.branches is written by its
+ * owners' SQL too, and readers take its values for strings).
+ */
+static bool
+path_map_ok(Jsonb *pm)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (pm == NULL)
+		return true;
+	if (!sg_jsonb_is_array(pm) && !sg_jsonb_is_object(pm))
+		return false;
+	it = JsonbIteratorInit(&pm->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type != jbvString)
+			return false;
+	return true;
+}
+
 /* The destinations a branch can reach: its path_map, or every node. */
 static void
 branch_targets(Draft *d, DraftBranch *br, bool *targets)
@@ -1186,6 +1210,12 @@ validate_draft(Draft *d, const char *graph)
 		else
 			way_out[draft_node(d, br->source)] = true;
 		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", br->source));
+		if (!path_map_ok(br->path_map))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("path_map of the conditional edge from \"%s\" in graph \"%s\" is damaged", br->source, graph),
+					 errdetail("It is not an array of node names or an object mapping router results to node names."),
+					 errhint("Add the conditional edge again with sg_add_conditional_edges().")));
 		if (br->path_map)
 		{
 			JsonbIterator *it = JsonbIteratorInit(&br->path_map->root);
@@ -1318,6 +1348,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	SGJsonBuilder b = {0};
 	Oid			types[2] = {TEXTOID, JSONBOID};
 	Datum		values[2];
+	char	   *problem;
 	int			i;
 
 	sg_spi_connect();
@@ -1353,6 +1384,13 @@ sg_compile(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
+	/* the draft's rows are written by their owner's SQL too: a spec no run could load is refused here */
+	if ((problem = spec_problem(DatumGetJsonbP(values[1]))) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("definition of graph \"%s\" is damaged", graph),
+				 errdetail("%s", problem),
+				 errhint("Drop the graph and create it again, or restore its rows in stategraph.graphs and stategraph.nodes.")));
 	sg_spi_run("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
 			   "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
 			   2, types, values, NULL);
@@ -1687,6 +1725,138 @@ build_interrupts(SGGraph *g, Jsonb *spec)
 	}
 }
 
+/* Whether j is a JSON array of strings (NULL: whether the member may be absent). */
+static bool
+spec_strings(Jsonb *j, bool optional)
+{
+	int			i;
+
+	if (j == NULL)
+		return optional;
+	if (!sg_jsonb_is_array(j))
+		return false;
+	for (i = 0; i < sg_jsonb_array_length(j); i++)
+		if (sg_jsonb_as_cstring(sg_jsonb_array_get(j, i)) == NULL)
+			return false;
+	return true;
+}
+
+/* Whether s names a node of the spec (names: its nodes, sorted), or __start__ / __end__ where allowed. */
+static bool
+spec_node(char **names, int n, const char *s, bool start, bool end)
+{
+	if (s == NULL)
+		return false;
+	if ((start && strcmp(s, SG_START_NAME) == 0) || (end && strcmp(s, SG_END_NAME) == 0))
+		return true;
+	return sg_sorted_index(s, names, n, sizeof(char *)) >= 0;
+}
+
+/* Whether a node's retry policy in a spec has what build_retry reads. */
+static bool
+spec_retry(Jsonb *r)
+{
+	Jsonb	   *states = sg_jsonb_get(r, "sqlstates");
+	int			i;
+
+	if (r == NULL || sg_jsonb_is_scalar(r, jbvNull))
+		return true;
+	if (!sg_jsonb_is_object(r) || !spec_strings(states, true))
+		return false;
+	for (i = 0; i < sg_jsonb_array_length(states); i++)
+		if (strlen(sg_jsonb_as_cstring(sg_jsonb_array_get(states, i))) != 5)
+			return false;
+	return (sg_jsonb_get(r, "max_attempts") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "max_attempts"), jbvNumeric)) &&
+		(sg_jsonb_get(r, "backoff_ms") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "backoff_ms"), jbvNumeric));
+}
+
+/* What is wrong with the channels of a spec, or NULL. */
+static char *
+spec_channels_problem(Jsonb *channels)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	char	   *name;
+
+	if (!sg_jsonb_is_object(channels) || JB_ROOT_COUNT(channels) == 0)
+		return "Its channels are not a non-empty object.";
+	it = JsonbIteratorInit(&channels->root);
+	while (sg_jsonb_next_pair(&it, &name, &v))
+	{
+		Jsonb	   *def = sg_jsonb_from_value(&v);
+		char	   *reducer = sg_jsonb_get_cstring(def, "reducer");
+
+		if (reducer == NULL ||
+			(strcmp(reducer, "replace") != 0 && strcmp(reducer, "append") != 0 && strcmp(reducer, "add") != 0 &&
+			 strcmp(reducer, "merge") != 0 && sg_jsonb_get_cstring(def, "fn") == NULL))
+			return psprintf("Channel \"%s\" has no reducer, or a custom one without its function.", name);
+	}
+	return NULL;
+}
+
+/*
+ * What is wrong with a compiled spec, or NULL. sg_compile writes the spec,
+ * but the graph's owner can UPDATE stategraph.graphs too, and build_graph
+ * trusts the spec's shape (a missing member or a name of no node crashed
+ * the server): every member it reads, of its type, every name resolving.
+ */
+static char *
+spec_problem(Jsonb *spec)
+{
+	Jsonb	   *nodes = sg_jsonb_get(spec, "nodes");
+	Jsonb	   *edges = sg_jsonb_get(spec, "edges");
+	Jsonb	   *branches = sg_jsonb_get(spec, "branches");
+	char	   *problem = spec_channels_problem(sg_jsonb_get(spec, "channels"));
+	char	  **names;
+	int			n,
+				i,
+				j;
+
+	if (problem != NULL)
+		return problem;
+	if (!sg_jsonb_is_array(nodes) || (edges && !sg_jsonb_is_array(edges)) || (branches && !sg_jsonb_is_array(branches)))
+		return "Its nodes, edges or branches are not arrays.";
+	n = sg_jsonb_array_length(nodes);
+	names = palloc(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		Jsonb	   *node = sg_jsonb_array_get(nodes, i);
+
+		names[i] = sg_jsonb_get_cstring(node, "name");
+		if (names[i] == NULL || strncmp(names[i], "__", 2) == 0 || (i > 0 && strcmp(names[i - 1], names[i]) >= 0))
+			return psprintf("Node #%d has no name, a reserved one, or one out of order.", i + 1);
+		if (sg_jsonb_get_cstring(node, "queue") != NULL ?
+			!sg_jsonb_is_scalar(sg_jsonb_get(node, "lease_ms"), jbvNumeric) : sg_jsonb_get_cstring(node, "fn") == NULL)
+			return psprintf("Node \"%s\" has neither a function nor a queue and lease.", names[i]);
+		if (!spec_retry(sg_jsonb_get(node, "retry")))
+			return psprintf("The retry policy of node \"%s\" is malformed.", names[i]);
+	}
+	for (i = 0; i < sg_jsonb_array_length(edges); i++)
+	{
+		Jsonb	   *e = sg_jsonb_array_get(edges, i);
+		Jsonb	   *sources = sg_jsonb_get(e, "sources");
+
+		if (!spec_strings(sources, false) || sg_jsonb_array_length(sources) == 0 ||
+			!spec_node(names, n, sg_jsonb_get_cstring(e, "target"), false, true))
+			return psprintf("Edge #%d has no sources or no target node.", i + 1);
+		for (j = 0; j < sg_jsonb_array_length(sources); j++)
+			if (!spec_node(names, n, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j)), true, false))
+				return psprintf("Edge #%d has a source that is no node.", i + 1);
+	}
+	for (i = 0; i < sg_jsonb_array_length(branches); i++)
+	{
+		Jsonb	   *b = sg_jsonb_array_get(branches, i);
+
+		if (!spec_node(names, n, sg_jsonb_get_cstring(b, "source"), true, false) ||
+			sg_jsonb_get_cstring(b, "router") == NULL || !path_map_ok(sg_jsonb_get(b, "path_map")))
+			return psprintf("Conditional edge #%d has no source node, no router or a path_map of another shape.", i + 1);
+	}
+	if (!spec_strings(sg_jsonb_get(spec, "interrupt_before"), true) ||
+		!spec_strings(sg_jsonb_get(spec, "interrupt_after"), true))
+		return "Its interrupt_before or interrupt_after is not an array of node names.";
+	return NULL;
+}
+
 /* Build a compiled graph from its spec, in its own memory context. */
 static SGGraph *
 build_graph(const char *name, int32 version, Jsonb *spec)
@@ -1729,6 +1899,7 @@ sg_graph_get(const char *name)
 	bool		isnull;
 	Datum		spec;
 	int32		version;
+	char	   *problem;
 	MemoryContext old;
 
 	if (!callbacks_registered)
@@ -1772,6 +1943,13 @@ sg_graph_get(const char *name)
 				 errmsg("graph \"%s\" is not compiled", name),
 				 errhint("Call sg_compile('%s') first.", name)));
 	version = DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull));
+	problem = spec_problem(DatumGetJsonbP(spec));
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("compiled graph \"%s\" is damaged", name),
+				 errdetail("%s", problem),
+				 errhint("Call sg_compile('%s') again.", name)));
 	g = build_graph(name, version, DatumGetJsonbP(spec));
 	sg_spi_finish();
 

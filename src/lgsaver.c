@@ -763,7 +763,10 @@ lg_restore_ts(Jsonb *cp, Datum created)
 	if (ts == NULL)
 	{
 		if (!lg_ts_format(DatumGetTimestampTz(created), buf))
-			elog(ERROR, "checkpoint ts of created_at cannot be written back");
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("checkpoint ts of created_at cannot be written back"),
+					 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 		restored.type = jbvString, restored.val.string.val = buf, restored.val.string.len = LG_TS_LEN;
 	}
 	else if (JsonContainerSize(ts->val.binary.data) == 1)
@@ -954,11 +957,11 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 
 				if (!isnull)
 				{
-					bytea	   *d;
+					Datum		dd = lg_col(SPI_tuptable, 0, 2, &isnull);
+					bytea	   *d = isnull ? NULL : DatumGetByteaPP(dd);	/* null: a row changed by SQL */
 
 					prev_n = DatumGetInt32(nd);
-					d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
-					if (isnull || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
+					if (d == NULL || VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || prev_n > n)
 						prev_n = -1;
 					else
 						memcpy(prev_digest, VARDATA_ANY(d), LG_DIGEST_LEN);
@@ -1264,13 +1267,17 @@ lg_check_appends(List *appends, const char *thread_id, const char *ns, const pg_
 		Datum		k[4] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns),
 		CStringGetTextDatum(app->channel), lg_uuid_datum(&app->base)};
 		bool		isnull;
+		Datum		dd;
 		bytea	   *d;
 
 		if (app->n < 1 || memcmp(&app->base, id, sizeof(pg_uuid_t)) >= 0 ||
 			lg_run(LGP_BLOB_BASE, k, NULL, 1) != 1 ||
 			DatumGetInt32(lg_col(SPI_tuptable, 0, 1, &isnull)) != app->n)
 			return false;
-		d = DatumGetByteaPP(lg_col(SPI_tuptable, 0, 2, &isnull));
+		dd = lg_col(SPI_tuptable, 0, 2, &isnull);
+		if (isnull)
+			return false;		/* a row changed by SQL: the client sends the whole values */
+		d = DatumGetByteaPP(dd);
 		if (VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN)
 			return false;
 		memcpy(app->digest, VARDATA_ANY(d), LG_DIGEST_LEN);
@@ -1603,6 +1610,14 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	}
 
 	sg_spi_connect();
+
+	/*
+	 * the writes of a stategraph thread's id, or of another role's thread,
+	 * as sg_lg_put refuses its checkpoints (thread_ids.c): stored, the first
+	 * were rows no reader saw, the second a row-level security error quoting
+	 * the insert
+	 */
+	sg_thread_id_check_writes(thread_id);
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
@@ -1802,7 +1817,10 @@ lg_value_parts(Datum *k, const char *channel, const pg_uuid_t *writer, LGValueCa
 	}
 	sg_spi_cursor_close(portal);
 	if (!done)
-		elog(ERROR, "values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer)),
+				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 	return parts;
 }
 
@@ -1832,7 +1850,10 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 	}
 	lg_run(LGP_BLOB_GET, k, NULL, 1);
 	if (SPI_processed == 0)
-		elog(ERROR, "value of channel \"%s\" written by %s is missing", channel, sg_uuid_to_cstring(writer));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("value of channel \"%s\" written by %s is missing", channel, sg_uuid_to_cstring(writer)),
+				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 	tt = SPI_tuptable;
 	(void) lg_col(tt, 0, 2, &isnull);
 	if (isnull)
@@ -1841,11 +1862,15 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 
 		if (v == NULL)
 		{
+			Datum		b = lg_col(tt, 0, 5, &isnull);
+
 			*type = lg_text_col(tt, 0, 4);
-			*bytes = DatumGetByteaPP(lg_col(tt, 0, 5, &isnull));
+			*bytes = isnull ? NULL : DatumGetByteaPP(b);
 			if (isnull || *type == NULL)
-				elog(ERROR, "value of channel \"%s\" written by %s has neither JSON nor bytes",
-					 channel, sg_uuid_to_cstring(writer));
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("value of channel \"%s\" written by %s has neither JSON nor bytes", channel, sg_uuid_to_cstring(writer)),
+						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 			return false;
 		}
 		lg_append_jsonb(out, v);
@@ -1902,10 +1927,16 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 			bytea	   *b;
 
 			initStringInfo(&one);
-			if (v.type == jbvBinary)	/* [value], kept in the map (lg_inline_entry) */
+			if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data) &&
+				JsonContainerSize(v.val.binary.data) == 1)	/* [value], kept in the map (lg_inline_entry) */
 				lg_append_jsonb(&one, JsonbValueToJsonb(getIthJsonbValueFromContainer(v.val.binary.data, 0)));
-			else
+			else if (v.type == jbvString)
 				w = lg_uuid_parse(pnstrdup(v.val.string.val, v.val.string.len));
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("blobs of a checkpoint give channel \"%s\" neither [value] nor the id of its writer", channel),
+						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 			if (v.type == jbvBinary || lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
 			{
 				if (!first)
@@ -1969,8 +2000,11 @@ lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 		bool		isnull;
 		Datum		b = lg_col(tt, i, 5, &isnull);
 
-		if (isnull)
-			elog(ERROR, "a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2));
+		if (isnull || lg_text_col(tt, i, 4) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2)),
+					 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 		escape_json(out, lg_b64(DatumGetByteaPP(b)));
 		appendStringInfoString(out, ", ");
 		escape_json(out, lg_text_col(tt, i, 4));
@@ -2203,7 +2237,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
 				   "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL) > 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already has checkpoints", dst),
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
 	sg_thread_id_check_new(dst, true);	/* nor a stategraph thread's, nor another role's (thread_ids.c) */
@@ -3151,6 +3185,15 @@ lg_store_rows(void *arg)
 				   "  AND (pg_catalog.json_typeof(c.checkpoint) OPERATOR(pg_catalog.<>) 'object' "
 				   "    OR pg_catalog.jsonb_typeof(c.metadata) OPERATOR(pg_catalog.<>) 'object' "
 				   "    OR pg_catalog.jsonb_typeof(c.blobs) OPERATOR(pg_catalog.<>) 'object') LIMIT 1), "
+				   /* a checkpoint stored without "ts" reads it from created_at (lg_restore_ts) */
+				   " (SELECT pg_catalog.format('Checkpoint %s has no ts, and its created_at %s is not one (years 1 to 9999, whole milliseconds).', "
+				   "    c.checkpoint_id, c.created_at) "
+				   "  FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "  AND (c.checkpoint OPERATOR(pg_catalog.->) 'ts') IS NULL "
+				   "  AND (NOT pg_catalog.isfinite(c.created_at) "
+				   "    OR c.created_at OPERATOR(pg_catalog.<) '0001-01-01 00:00:00+00'::pg_catalog.timestamptz "
+				   "    OR c.created_at OPERATOR(pg_catalog.>=) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz "
+				   "    OR pg_catalog.date_part('microseconds', c.created_at)::pg_catalog.int8 OPERATOR(pg_catalog.%) 1000 OPERATOR(pg_catalog.<>) 0) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not older.', b.channel, b.writer, b.base) "
 				   "  FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
 				   "  AND b.base OPERATOR(pg_catalog.>=) b.writer LIMIT 1))", 2, types);

@@ -212,6 +212,7 @@ typedef struct SGWrite
 
 extern SGChannelSet *sg_channelset_from_jsonb(Jsonb *kinds);
 extern SGStoreKind sg_store_kind_from_name(const char *s);
+extern bool sg_channel_kinds_valid(Jsonb *kinds);	/* an object of "append" | "image" | "last" */
 extern const char *sg_store_kind_name(SGStoreKind k);
 extern SGState *sg_state_new(int n);
 extern SGState *sg_state_copy(SGState *s);
@@ -596,6 +597,7 @@ extern void sg_graph_require_owner(const char *graph);	/* graph.c: 42501 unless 
 extern bool sg_thread_id_stored(const char *table, const char *thread_id);
 extern void sg_thread_id_check_not_lg(const char *thread_id);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
+extern void sg_thread_id_check_writes(const char *thread_id);
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history

@@ -166,22 +166,14 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 		taken_by_another_role(thread_id);
 }
 
-PG_FUNCTION_INFO_V1(lg_thread_owner_is);
-
 /*
- * stategraph.lg_thread_owner_is(thread_id text, owner text) -> boolean: the
- * restrictive policy of the lg_ tables. Whether owner (a role the caller may
- * own) owns thread thread_id: the thread has no checkpoint yet, or its first
- * one (by namespace, then id, as sg_lg_put's owner lookup reads) is owner's.
- * For an owner the caller may not own, true without looking.
+ * Whether LangGraph.js thread thread_id has no checkpoint yet, or its first
+ * one (by namespace, then id, as sg_lg_put's owner lookup reads) is owner's,
+ * read below row-level security.
  */
-Datum
-lg_thread_owner_is(PG_FUNCTION_ARGS)
+static bool
+lg_first_owner_is(const char *thread_id, text *owner)
 {
-	char	   *thread_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	text	   *owner = PG_GETARG_TEXT_PP(1);
-	char	   *name = text_to_cstring(owner);
-	Oid			role = get_role_oid(name, true);
 	Oid			relid = get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false));
 	Relation	rel;
 	ScanKeyData key;
@@ -189,8 +181,8 @@ lg_thread_owner_is(PG_FUNCTION_ARGS)
 	HeapTuple	tup;
 	bool		same = true;
 
-	if (!OidIsValid(role) || !is_member_of_role(GetUserId(), role) || !OidIsValid(relid))
-		PG_RETURN_BOOL(true);
+	if (!OidIsValid(relid))
+		return true;
 	rel = table_open(relid, AccessShareLock);
 	scan = thread_rows_scan(rel, thread_id, &key);
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
@@ -203,5 +195,39 @@ lg_thread_owner_is(PG_FUNCTION_ARGS)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	PG_RETURN_BOOL(same);
+	return same;
+}
+
+/*
+ * sg_thread_id_check_new(thread_id, true) for writes under a LangGraph.js
+ * thread id (sg_lg_put_writes, called for every task): the common case, a
+ * thread of the caller's own, takes two index probes and no query.
+ */
+void
+sg_thread_id_check_writes(const char *thread_id)
+{
+	if (!sg_thread_id_stored("threads", thread_id) &&
+		lg_first_owner_is(thread_id, cstring_to_text(GetUserNameFromId(GetUserId(), false))))
+		return;
+	sg_thread_id_check_new(thread_id, true);
+}
+
+PG_FUNCTION_INFO_V1(lg_thread_owner_is);
+
+/*
+ * stategraph.lg_thread_owner_is(thread_id text, owner text) -> boolean: the
+ * restrictive policy of the lg_ tables. Whether owner (a role the caller may
+ * own) owns thread thread_id (lg_first_owner_is). For an owner the caller
+ * may not own, true without looking.
+ */
+Datum
+lg_thread_owner_is(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *owner = PG_GETARG_TEXT_PP(1);
+	Oid			role = get_role_oid(text_to_cstring(owner), true);
+
+	if (!OidIsValid(role) || !is_member_of_role(GetUserId(), role))
+		PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(lg_first_owner_is(thread_id, owner));
 }

@@ -26,6 +26,15 @@ started=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
 	echo "== sqlsmith for ${FUZZ_SECONDS}s"
 	timeout --signal=INT "$FUZZ_SECONDS" sqlsmith --target="dbname=fuzz" --verbose --seed=$RANDOM 2>&1 \
 		| tr '\r' '\n' | grep -E '^(queries|AST stats|error rate|[0-9]+ (queries|ERROR))' | tail -5
+	# each argument of each function bad in turn; exports changed with their digest
+	# recomputed; rows their owners changed with SQL (each call rolled back),
+	# before the random calls below change and delete what setup.sql made
+	if /usr/bin/python3 -c 'import psycopg' 2>/dev/null; then
+		echo "== bad arguments, tampered exports, rows changed with SQL"
+		FUZZ_DB=fuzz /usr/bin/python3 bad_args.py 2>&1 | tail -60
+		FUZZ_DB=fuzz N=$((FUZZ_CALLS / 50)) /usr/bin/python3 tampered_exports.py 2>&1 | grep -v '^minor' | tail -40
+		for kind in sg lg; do FUZZ_DB=fuzz N=$((FUZZ_CALLS / 50)) /usr/bin/python3 own_rows.py $kind 2>&1 | tail -40; done
+	fi
 	echo "== our calls of every sg_ function: $FUZZ_CALLS"
 	psql -X -q -d fuzz -c "SET fz.calls = $FUZZ_CALLS" -f fuzz_calls.sql 2>&1 | tail -3
 	psql -X -d fuzz -c "SELECT call, sqlstate, n FROM fz_outcomes ORDER BY call, n DESC"

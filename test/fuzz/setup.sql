@@ -89,3 +89,24 @@ SELECT sg_invoke('fz_owned', '{"n": 1}', thread_id => 'b1') IS NOT NULL;
 SELECT sg_invoke('loop', '{"n": 0}', thread_id => 'b2', recursion_limit => 50) IS NOT NULL;
 RESET ROLE;
 
+
+-- review round (bad_args.py, tampered_exports.py, own_rows.py): a LangGraph.js
+-- thread with typed bytes, a chain of checkpoints, pending writes and a
+-- subgraph namespace; claimed tasks; runs for sg_wait and sg_cancel
+SELECT sg_lg_put('lg2', '', NULL,
+  '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000101", "ts": "2026-01-01T00:00:00.000Z", "channel_values": {"messages": [1], "step": 0, "b": null}, "channel_versions": {"messages": 1, "step": 1, "b": 1}, "versions_seen": {"__input__": {}}}',
+  '{"source": "input", "step": -1, "parents": {}}', '{"messages": 1, "step": 1, "b": 1}', ARRAY['b'], ARRAY['bytes'], ARRAY['\x0102'::bytea]);
+SELECT sg_lg_put('lg2', '', '1ef00000-0000-6000-8000-000000000101',
+  '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000102", "ts": "2026-01-01T00:00:01.000Z", "channel_values": {"messages": [1, 2], "step": 1, "b": null}, "channel_versions": {"messages": 2, "step": 2, "b": 1}, "versions_seen": {"a": {"messages": 1}}}',
+  '{"source": "loop", "step": 0, "parents": {}}', '{"messages": 2, "step": 2}');
+SELECT sg_lg_put('lg2', '', '1ef00000-0000-6000-8000-000000000102',
+  '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000103", "channel_values": {"messages": [1, 2, 3], "step": 2, "b": null}, "channel_versions": {"messages": 3, "step": 3, "b": 1}, "versions_seen": {"a": {"messages": 2}}}',
+  '{"source": "loop", "step": 1, "parents": {}}', '{"messages": 3, "step": 3}');
+SELECT sg_lg_put_writes('lg2', '', '1ef00000-0000-6000-8000-000000000103', 'task-x',
+  '[["messages", [4]], ["__interrupt__", [{"value": "ok?"}]], ["b", null]]', 'p', ARRAY[2], ARRAY['bytes'], ARRAY['\x03'::bytea]);
+SELECT sg_lg_put('lg2', 'sub:1', '1ef00000-0000-6000-8000-000000000102',
+  '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000111", "channel_values": {"x": 1}, "channel_versions": {"x": 1}, "versions_seen": {}}',
+  '{"source": "input", "step": -1, "parents": {"": "1ef00000-0000-6000-8000-000000000102"}}', '{"x": 1}');
+SELECT count(*) FROM sg_claim('fzq', 'fz-worker-2', 2);
+SELECT sg_submit('loop', '{"n": 0}', thread_id => 'r1', recursion_limit => 50) IS NOT NULL;
+SELECT sg_submit('loop', '{"n": 0}', thread_id => 'r3', after => '1 day', recursion_limit => 50) IS NOT NULL;
