@@ -125,9 +125,12 @@ sub run_to_end
 }
 
 # --- an agent loop in psql plus the reference worker ------------------------
-my $w = start_worker('llm');
+# (the worker starts after the check: the reference worker claims, answers and
+# completes at once, and sg_complete runs the thread on, so a worker started
+# before could finish the whole loop before the check looked)
 sql(q{SELECT sg_invoke('agent_loop', '{"messages": [{"role": "user", "content": "what is 2 plus 40?"}]}', 'chat-1')});
 is(sql("SELECT status FROM sg_threads() WHERE thread_id = 'chat-1'"), 'waiting', 'the agent step waits for a worker');
+my $w = start_worker('llm');
 ok(run_to_end('agent_loop', 'chat-1'), 'the agent loop runs to the end with the worker');
 is(sql(q{SELECT (sg_get_state('chat-1'))."values"->'messages'->-1->>'content'}), 'The answer is 42.',
 	'the fake model answered after the SQL tool ran');
