@@ -53,11 +53,16 @@ sg_channel_kinds_valid(Jsonb *kinds)
 		return false;
 	it = JsonbIteratorInit(&kinds->root);
 	while (sg_jsonb_next_pair(&it, &name, &v))
-		if (v.type != jbvString ||
-			!((v.val.string.len == 6 && memcmp(v.val.string.val, "append", 6) == 0) ||
-			  (v.val.string.len == 5 && memcmp(v.val.string.val, "image", 5) == 0) ||
-			  (v.val.string.len == 4 && memcmp(v.val.string.val, "last", 4) == 0)))
+	{
+		char	   *kind;
+
+		if (v.type != jbvString)
 			return false;
+		/* a known name is the one its kind is named by */
+		kind = pnstrdup(v.val.string.val, v.val.string.len);
+		if (strcmp(sg_store_kind_name(sg_store_kind_from_name(kind)), kind) != 0)
+			return false;
+	}
 	return true;
 }
 

@@ -152,6 +152,14 @@ graph_channels(const char *graph)
 	return sg_spi_jsonb(0, SG_SOLE_COLUMN);
 }
 
+/* Whether reducer names one of stategraph's own (the rest are functions). */
+static bool
+reducer_is_builtin(const char *reducer)
+{
+	return strcmp(reducer, "replace") == 0 || strcmp(reducer, "append") == 0 ||
+		strcmp(reducer, "add") == 0 || strcmp(reducer, "merge") == 0;
+}
+
 /* Node and channel names: not empty; names like "__x" belong to stategraph. */
 void
 sg_check_name(const char *what, const char *name)
@@ -406,8 +414,7 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 	sg_jb_key(b, name);
 	sg_jb_begin_object(b);
 	sg_jb_key(b, "reducer");
-	if (strcmp(reducer, "replace") == 0 || strcmp(reducer, "append") == 0 ||
-		strcmp(reducer, "add") == 0 || strcmp(reducer, "merge") == 0)
+	if (reducer_is_builtin(reducer))
 	{
 		sg_jb_string(b, reducer);
 		/* the defaults of LangGraph's list, int and dict channels */
@@ -1786,9 +1793,7 @@ spec_channels_problem(Jsonb *channels)
 		Jsonb	   *def = sg_jsonb_from_value(&v);
 		char	   *reducer = sg_jsonb_get_cstring(def, "reducer");
 
-		if (reducer == NULL ||
-			(strcmp(reducer, "replace") != 0 && strcmp(reducer, "append") != 0 && strcmp(reducer, "add") != 0 &&
-			 strcmp(reducer, "merge") != 0 && sg_jsonb_get_cstring(def, "fn") == NULL))
+		if (reducer == NULL || (!reducer_is_builtin(reducer) && sg_jsonb_get_cstring(def, "fn") == NULL))
 			return psprintf("Channel \"%s\" has no reducer, or a custom one without its function.", name);
 	}
 	return NULL;
