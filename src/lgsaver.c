@@ -2667,9 +2667,9 @@ lg_empty_snapshot(TupleDesc desc, Datum thread)
 	memset(nulls, true, sizeof(nulls));
 	values[0] = thread;
 	values[1] = CStringGetTextDatum("");
-	values[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	values[6] = JsonbPGetDatum(sg_jsonb_empty_object());
 	values[7] = lg_names_array(NIL);
-	values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
+	values[8] = JsonbPGetDatum(sg_jsonb_empty_array());
 	values[9] = values[8];
 	nulls[0] = nulls[1] = nulls[6] = nulls[7] = nulls[8] = nulls[9] = false;
 	return heap_form_tuple(desc, values, nulls);
