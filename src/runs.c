@@ -62,12 +62,14 @@
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_submit);
@@ -431,10 +433,12 @@ run_status_check(PG_FUNCTION_ARGS)
 /*
  * The sg_run row of a run (as tupdesc), whether it is still active, and
  * whether this transaction wrote the row (submitted or changed the run, so
- * that no worker can go on with it before the commit); errors if unknown.
+ * that no worker can go on with it before the commit) or the row of its
+ * thread (sg_invoke, sg_update_state...: the row stays locked until the
+ * commit, and the run's next step waits for it); errors if unknown.
  */
 static Datum
-fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours)
+fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours_thread)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -447,7 +451,8 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours)
 
 	if (run_sql(&plan,
 				"SELECT r.run_id, r.thread_id, r.graph, r.status, r.multitask, r.attempt, "
-				"r.error, r.created_at, r.started_at, r.finished_at, r.xmin FROM stategraph.runs r "
+				"r.error, r.created_at, r.started_at, r.finished_at, r.xmin, (SELECT t.xmin FROM stategraph.threads t "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) FROM stategraph.runs r "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL) == 0)
 		ereport(ERROR,
@@ -458,6 +463,8 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours)
 	*active = strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 ||
 		strcmp(status, "waiting") == 0;
 	*ours = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(0, 11, &isnull)));
+	*ours_thread = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(0, 12, &isnull))) &&
+		!isnull;
 	for (i = 0; i < 10; i++)
 		row[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 	return heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
@@ -474,6 +481,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	Datum		row;
 	bool		active;
 	bool		ours;
+	bool		ours_thread;
 	TupleDesc	tupdesc;
 
 	sg_require_arg(fcinfo, 0, "run_id");
@@ -494,7 +502,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	{
 		long		left = 1000;
 
-		row = fetch_run(id, tupdesc, &active, &ours);
+		row = fetch_run(id, tupdesc, &active, &ours, &ours_thread);
 		if (!active || limit_ms == 0)
 			break;
 		if (ours)
@@ -505,6 +513,13 @@ sg_wait(PG_FUNCTION_ARGS)
 							   "only after the commit.", sg_uuid_to_cstring(id)),
 					 errhint("Commit first and call sg_wait in a later transaction, or run the graph in this "
 							 "transaction with sg_invoke().")));
+		if (ours_thread)
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("sg_wait cannot wait for a run whose thread this transaction changed"),
+					 errdetail("The thread of run %s stays locked until this transaction ends: the run cannot go "
+							   "on before.", sg_uuid_to_cstring(id)),
+					 errhint("Commit first and call sg_wait in a later transaction.")));
 		if (IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
@@ -999,6 +1014,30 @@ step_call(void *arg)
 	return true;
 }
 
+/*
+ * step_call in a worker, under statement_timeout. A worker takes its steps
+ * outside any statement, so no statement timer runs unless it starts one:
+ * statement_timeout (the server's or the database's) bounds each step, and
+ * a node that never returns is cancelled (57014) instead of holding the
+ * worker for ever. (CALL sg_work is a statement: the caller's timeout
+ * bounds it.)
+ */
+static void
+timed_step_call(StepCall *c)
+{
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+	PG_TRY();
+	{
+		(void) step_call(c);
+	}
+	PG_FINALLY();
+	{
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	}
+	PG_END_TRY();
+}
+
 /* Errors that may pass if the run is tried again: cancels, timeouts, memory, lock conflicts. */
 static bool
 transient_error(int sqlerrcode)
@@ -1024,7 +1063,7 @@ take_step(SGRun **run, SGRunOptions *opts, MemoryContext run_cxt, bool in_subxac
 	if (!in_subxact)
 	{
 		current.in_step = true;
-		(void) step_call(&c);
+		timed_step_call(&c);
 		current.in_step = false;
 		return c.more;
 	}

@@ -797,7 +797,9 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
 
 /*
  * The graph is dropped: its tasks still out can never be completed (the
- * update is checked against the graph), so workers must not claim them.
+ * update is checked against the graph), so workers must not claim them;
+ * a background run that waited for them goes on (and ends with status
+ * error, its graph gone), instead of waiting for ever.
  */
 void
 sg_tasks_cancel_graph(const char *graph)
@@ -805,13 +807,20 @@ sg_tasks_cancel_graph(const char *graph)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
+	SPITupleTable *tt;
+	uint64		n,
+				i;
 
-	run_sql(&plan,
-			"UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
-			"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
-			"WHERE graph OPERATOR(pg_catalog.=) $1 "
-			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
-			1, types, values, NULL, 0);
+	n = run_sql(&plan,
+				"WITH c AS (UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
+				"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
+				"WHERE graph OPERATOR(pg_catalog.=) $1 "
+				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']) "
+				"RETURNING thread_id) SELECT DISTINCT thread_id FROM c",
+				1, types, values, NULL, 0);
+	tt = SPI_tuptable;
+	for (i = 0; i < n && sg_step_ready_hook != NULL; i++)
+		sg_step_ready_hook(graph, SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
 }
 
 /* ---------------------------------------------------------------------------

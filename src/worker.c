@@ -89,7 +89,9 @@
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_wake_launcher);
@@ -186,6 +188,7 @@ static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
 static int	ndone = 0;
 static bool in_round = false;	/* this worker's sweep round goes on (sg_sweep) */
 static bool done_all = false;	/* more, or unnamed: wake every sg_wait */
+static bool committed = false;	/* the transaction committed: its wakes are due */
 
 static int	my_slot = -1;		/* in a worker */
 static TimestampTz last_worked = 0;	/* when this worker last executed a run */
@@ -474,35 +477,68 @@ wake_database(Oid dboid, WakeKind kind)
 		SetLatch(launcher);
 }
 
-/* At commit, do what the transaction asked for (wake workers, wake sg_wait); forget it at abort. */
+/*
+ * What a committed transaction asked for (wake workers, wake sg_wait),
+ * done once its commit is complete: after its invalidation messages are
+ * sent and its locks released (release_callback). Woken at
+ * XACT_EVENT_COMMIT, before either, a worker could claim a run submitted
+ * with a new definition of its graph (or after sg_drop_graph) and execute
+ * it with the definition it had cached, and it could wait on the
+ * committer's locks.
+ */
+static void
+wake_committed(void)
+{
+	if (delayed_at_commit)
+	{
+		SpinLockAcquire(&shared->mutex);
+		shared->delayed_gen++;
+		SpinLockRelease(&shared->mutex);
+	}
+	if (want_at_commit)
+		wake_database(MyDatabaseId, WAKE_WANT);
+	else if (wake_at_commit)
+		wake_database(MyDatabaseId, WAKE_SUBMIT);
+	else if (done_at_commit && my_slot < 0)
+		wake_database(MyDatabaseId, WAKE_NUDGE);	/* a worker looks for the thread's next run itself */
+	if (done_at_commit)
+		wake_waiters(true, done_ids, NULL, ndone, done_all);
+}
+
+/* Forget what this transaction asked for. */
+static void
+forget_wakes(void)
+{
+	wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = done_all = false;
+	ndone = 0;
+}
+
+/* At commit, note that the wakes are due (release_callback does them); forget them at abort. */
 static void
 xact_callback(XactEvent event, void *arg)
 {
-	if (shared != NULL && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT))
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		committed = true;
+	if (event == XACT_EVENT_PREPARE)
+		forget_wakes();			/* (as before: a prepared transaction wakes nobody) */
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
-		if (delayed_at_commit)
-		{
-			SpinLockAcquire(&shared->mutex);
-			shared->delayed_gen++;
-			SpinLockRelease(&shared->mutex);
-		}
-		if (want_at_commit)
-			wake_database(MyDatabaseId, WAKE_WANT);
-		else if (wake_at_commit)
-			wake_database(MyDatabaseId, WAKE_SUBMIT);
-		else if (done_at_commit && my_slot < 0)
-			wake_database(MyDatabaseId, WAKE_NUDGE);	/* a worker looks for the thread's next run itself */
-		if (done_at_commit)
-			wake_waiters(true, done_ids, NULL, ndone, done_all);
+		forget_wakes();
+		committed = false;
+		set_waiter(NULL, NULL, 0);	/* an sg_wait or sg_claim that failed */
 	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = done_all = false;
-		ndone = 0;
-		if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-			set_waiter(NULL, NULL, 0);	/* an sg_wait or sg_claim that failed */
-	}
+}
+
+/* The last phase of a top-level commit's release of resources: do its wakes now. */
+static void
+release_callback(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, void *arg)
+{
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || !committed)
+		return;
+	committed = false;
+	if (shared != NULL)
+		wake_committed();
+	forget_wakes();
 }
 
 /*
@@ -1250,6 +1286,9 @@ recover(MemoryContext cxt)
 	MemoryContextSwitchTo(cxt);
 	edata = CopyErrorData();
 	FlushErrorState();
+	/* as PostgresMain after an error: a step's timer (runs.c) that fired meanwhile cancels nothing more */
+	disable_all_timeouts(false);
+	QueryCancelPending = false;
 	AbortOutOfAnyTransaction();
 	LockReleaseSession(USER_LOCKMETHOD);	/* a failed run's too (see worker_iteration) */
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
@@ -1503,6 +1542,7 @@ sg_worker_init(void)
 							 "happen once.",
 							 &sg_worker_sync_steps, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	RegisterXactCallback(xact_callback, NULL);
+	RegisterResourceReleaseCallback(release_callback, NULL);
 	sg_runs_init();
 
 	/* without the preload there are no workers (and no PGC_POSTMASTER setting can be made) */
