@@ -717,6 +717,26 @@ first_of_thread(const char *thread_id, Datum seq, Datum owner)
 }
 
 /*
+ * May this session execute a run of owner? A background worker (a
+ * superuser) executes every role's runs, and CALL sg_work those of the
+ * roles its caller is a member of: row-level security shows it no others,
+ * unless the caller bypasses it (BYPASSRLS), and executing another role's
+ * run in that caller's session would run the owner's nodes among the
+ * caller's temporary tables (searched first, unqualified names resolve to
+ * them), whose triggers then ran as the owner: a superuser, maybe.
+ */
+static bool
+may_execute_for(const char *owner)
+{
+	Oid			role;
+
+	if (superuser())
+		return true;
+	role = get_role_oid(owner, true);
+	return OidIsValid(role) && is_member_of_role(GetUserId(), role);
+}
+
+/*
  * Try to claim candidate row i of tt: take the thread lock for this
  * transaction (so one executor per thread), check FIFO, then one UPDATE
  * locks the run row if it is still due and unlocked and marks it running (the
@@ -740,7 +760,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	char	   *status = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
-	if (is_unrecordable(DatumGetUUIDP(values[0])))
+	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
+		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
 	if (!sg_try_lock_thread(thread_id))
 	{
