@@ -25,7 +25,10 @@
  * done.
  *
  * Waking is done at commit, as pg_net does: sg_submit (and CREATE
- * EXTENSION) set a flag, and the transaction callback sets the latch of an
+ * EXTENSION) set a flag, and once the commit is complete (its invalidation
+ * messages sent and its locks released: the last phase of its release of
+ * resources, so that a woken worker never runs a run with a graph
+ * definition the commit replaced) a callback sets the latch of an
  * idle worker of the database, or, when none is idle and a slot is free,
  * asks the launcher for one more worker. The worker's loop is the usual
  * latch protocol (reset, look for work, sleep), so no wakeup is lost; it
