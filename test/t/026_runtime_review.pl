@@ -15,6 +15,8 @@
 #    waiting run woken by sg_drop_graph): the commit woke a worker before
 #    its invalidation messages went out, and the worker could execute the
 #    run with the graph definition it had cached;
+#  - the retention sweep waited for an expired thread's row that an open
+#    transaction held, the worker's runs with it: it passes it over;
 #  - sg_wait in a transaction that changed the run's thread (sg_invoke,
 #    sg_update_state...): the thread's row stays locked until that
 #    transaction ends, so the run could not go on while it waited (for
@@ -165,6 +167,35 @@ is($node->safe_psql('postgres', qq{
     SELECT count(*) > 0 FROM sg_get_state_history('held');
     SELECT status FROM sg_wait('$queued', '60 s');
     COMMIT;}), "t\nsuccess", 'a transaction that only read the thread waits for the run as before');
+
+# ---- the retention sweep and a thread an open transaction holds -----------
+# The sweep waited for the row of an expired thread that an open
+# transaction had locked (an uncommitted sg_update_state, say): the worker
+# did nothing else meanwhile, and a CALL sg_work() hung with it. It now
+# passes such a thread over until the next pass.
+$node->safe_psql('postgres', q{
+    SELECT sg_create_graph('old', '{"x": "replace"}');
+    SELECT sg_add_node('old', 'a', 'inc(jsonb)');
+    SELECT sg_add_edge('old', '__start__', 'a');
+    SELECT sg_add_edge('old', 'a', '__end__');
+    SELECT sg_compile('old');
+    SELECT sg_invoke('old', '{}', t) FROM unnest(ARRAY['old-held', 'old-free']) t;
+    UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE graph = 'old';
+    SELECT sg_set_retention('old', '1 day');
+});
+my $holder = $node->background_psql('postgres');
+$holder->query_safe("BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'old-held' FOR UPDATE");
+$t0 = time;
+($rc, $out, $err) = $node->psql('postgres', "SET statement_timeout = '20s'; CALL sg_work();");
+is($rc, 0, 'CALL sg_work sweeps while a transaction holds an expired thread') or diag($err);
+ok(time - $t0 < 15, 'without waiting for that transaction');
+is($node->safe_psql('postgres', "SELECT string_agg(thread_id, ',') FROM stategraph.threads WHERE graph = 'old'"),
+	'old-held', 'the free expired thread is deleted, the held one kept');
+$holder->query_safe('COMMIT');
+$holder->quit;
+$node->safe_psql('postgres', 'CALL sg_work()');
+is($node->safe_psql('postgres', "SELECT count(*) FROM stategraph.threads WHERE graph = 'old'"), '0',
+	'the next pass deletes it once that transaction ended');
 
 $node->stop;
 done_testing();
