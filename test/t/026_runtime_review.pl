@@ -16,7 +16,8 @@
 #    its invalidation messages went out, and the worker could execute the
 #    run with the graph definition it had cached;
 #  - the retention sweep waited for an expired thread's row that an open
-#    transaction held, the worker's runs with it: it passes it over;
+#    transaction held, the worker's runs with it: it passes it over; so
+#    did the lease sweep recording a task's last failure;
 #  - sg_wait in a transaction that changed the run's thread (sg_invoke,
 #    sg_update_state...): the thread's row stays locked until that
 #    transaction ends, so the run could not go on while it waited (for
@@ -196,6 +197,33 @@ $holder->quit;
 $node->safe_psql('postgres', 'CALL sg_work()');
 is($node->safe_psql('postgres', "SELECT count(*) FROM stategraph.threads WHERE graph = 'old'"), '0',
 	'the next pass deletes it once that transaction ended');
+
+# ---- the lease sweep and a thread an open transaction holds --------------
+# Recording the failure of a task whose attempts ran out waited for its
+# thread's row in the same way (in sg_claim, stategraph.sweep_leases() and
+# the workers' sweep); the task is now left to the next sweep.
+$node->safe_psql('postgres', q{
+    SELECT sg_create_graph('lx', '{"m": "append"}');
+    SELECT sg_add_external_node('lx', 'agent', queue => 'lq', retry => '{"max_attempts": 1}');
+    SELECT sg_add_edge('lx', '__start__', 'agent');
+    SELECT sg_add_edge('lx', 'agent', '__end__');
+    SELECT sg_compile('lx');
+    SELECT sg_invoke('lx', '{"m": [1]}', 'lx-1') ? '__waiting__';
+    SELECT count(*) FROM sg_claim('lq', 'w', lease => '0.2 s');
+});
+ok($node->poll_query_until('postgres', "SELECT lease_expires_at < now() FROM stategraph.tasks WHERE queue = 'lq'"),
+	'the lease of the claimed task has expired');
+$holder = $node->background_psql('postgres');
+$holder->query_safe("BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'lx-1' FOR UPDATE");
+$t0 = time;
+($rc, $out, $err) = $node->psql('postgres', "SET statement_timeout = '20s'; SELECT stategraph.sweep_leases()");
+is("$rc|$out", '0|0', 'the lease sweep leaves the task whose thread an open transaction holds') or diag($err);
+ok(time - $t0 < 15, 'without waiting for that transaction');
+$holder->query_safe('COMMIT');
+$holder->quit;
+is($node->safe_psql('postgres', 'SELECT stategraph.sweep_leases()'), '1', 'the next sweep takes it');
+is($node->safe_psql('postgres', "SELECT status FROM sg_threads('lx')"), 'error',
+	'and records the failure on the thread');
 
 $node->stop;
 done_testing();
