@@ -63,6 +63,11 @@ SELECT count(*) AS checkpoints FROM sg_get_state_history('resumable-workflow');
 -- without a checkpointer).
 --
 SELECT sg_invoke('workflow', '{"messages": [], "step": 0, "data": {}}') AS "No persistence";
+-- the async savers: a background run returns at once, and is waited for when wanted
+SELECT sg_submit('workflow', '{"messages": [], "step": 0, "data": {"user": "carol"}}',
+                 thread_id => 'async-workflow') AS run_id \gset
+SELECT status FROM sg_wait(:'run_id', timeout => '30 s');
+SELECT "values" AS "Async result" FROM sg_get_state('async-workflow');
 
 --
 -- explore_state_history(): newest first, each checkpoint's parent is the one before it
@@ -159,3 +164,14 @@ SELECT thread_id, graph, status, next, checkpoints FROM sg_threads('production')
 
 -- checkpoint_ttl_days = 30: cleanup is one call
 SELECT sg_prune(older_than => '30 days') AS removed;
+-- or a retention the sweeps apply: here threads idle for a second, swept now
+SELECT sg_create_graph('short_lived', '{"messages": "append", "step": "replace", "data": "replace"}');
+SELECT sg_add_node('short_lived', 'step1', 'step_one(jsonb)');
+SELECT sg_add_edge('short_lived', '__start__', 'step1');
+SELECT sg_add_edge('short_lived', 'step1', '__end__');
+SELECT sg_compile('short_lived');
+SELECT sg_set_retention('short_lived', '1 second');
+SELECT sg_invoke('short_lived', '{"messages": [], "step": 0, "data": {}}', thread_id => 'expires-soon') -> 'step' AS step;
+SELECT pg_sleep(1.5);
+CALL sg_work(max_time => '10 s');
+SELECT count(*) AS threads_left FROM sg_threads('short_lived');
