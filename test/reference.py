@@ -18,9 +18,11 @@
       SQLSTATE is one they raise
 
 Prints one line per problem; exits 1 if there is any. DB is a database where
-the stategraph extension is created. psql is used as the client.
+the stategraph extension is created. psql is used as the client, and
+$PG_CONFIG (or pg_config on PATH) finds PostgreSQL's errcodes.txt.
 """
 import glob
+import os
 import re
 import subprocess
 import sys
@@ -177,14 +179,15 @@ def settings(readme, db):
 
 def raised():
     """SQLSTATE -> where, of every error the C code and the install scripts raise."""
-    names = {}
-    for line in open("src/sqlstates.h", encoding="utf-8"):
-        m = re.search(r'\{"(\w{5})", "(\w+)"\}', line)
-        if m:
-            names.setdefault("ERRCODE_" + m.group(2).upper(), m.group(1))   # 22004, not 39004
-    names.update({"ERRCODE_T_R_SERIALIZATION_FAILURE": "40001", "ERRCODE_DATETIME_VALUE_OUT_OF_RANGE": "22008",
-                  "ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED": "39P01",
-                  "ERRCODE_RESERVED_NAME": "42939"})
+    names = {}      # ERRCODE_X and its condition name -> SQLSTATE, from PostgreSQL's errcodes.txt
+    pg_config = os.environ.get("PG_CONFIG", "pg_config")
+    sharedir = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True, check=True).stdout.strip()
+    for line in open(os.path.join(sharedir, "errcodes.txt"), encoding="utf-8"):
+        f = line.split()
+        if len(f) >= 3 and re.fullmatch(r"[0-9A-Z]{5}", f[0]) and f[2].startswith("ERRCODE_"):
+            names[f[2]] = f[0]
+            if len(f) >= 4:
+                names.setdefault("ERRCODE_" + f[3].upper(), f[0])    # null_value_not_allowed: 22004, not 39004
     for m in re.finditer(r"#define (ERRCODE_SG_\w+)\s+MAKE_SQLSTATE\('(.)','(.)','(.)','(.)','(.)'\)",
                          open("src/stategraph.h", encoding="utf-8").read()):
         names[m.group(1)] = "".join(m.group(i) for i in range(2, 7))
