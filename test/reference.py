@@ -77,19 +77,22 @@ def split_args(s):
 def functions(readme, db):
     problems = []
     rows = []
+    abbreviated = []
     for line in section(readme, "Functions").splitlines():
         c = cells(line)
         if len(c) < 2:
             continue
-        m = re.fullmatch(r"`(CALL )?([a-z_]+\.)?([a-z_]+)\((.*)\)`", c[0])
+        m = re.match(r"`(CALL )?([a-z_]+\.)?([a-z_]+)\(([^`]*)\)`", c[0])   # (a remark may follow)
         if not m:
             continue
         call, schema, name, args = m.group(1), (m.group(2) or "").rstrip("."), m.group(3), m.group(4)
         arglist = split_args(args)
-        if any(len(a.split()) < 2 for a in arglist):
-            continue            # an abbreviated row ("as sg_invoke's"): nothing to compare
         if schema == "stategraph_router":
             continue            # another extension, another database
+        if any(len(a.split()) < 2 for a in arglist):
+            # an abbreviated row ("as sg_invoke's"): its argument names, in order
+            abbreviated.append((name, schema or "public", [a.split()[0].strip('"') for a in arglist]))
+            continue
         ret = c[1].strip("`") if c[1] else ""
         rows.append((call, schema or "public", name, arglist, ret))
     if not rows:
@@ -130,6 +133,11 @@ ROLLBACK;""")
             problems.append("README: %s\n    catalog: %s" % (doc, real))
     if len(out.splitlines()) != len(rows):
         problems.append("%d rows, %d functions compared" % (len(rows), len(out.splitlines())))
+    for name, schema, names in abbreviated:
+        real = psql(db, "SELECT string_agg(array_to_string(p.proargnames[1:p.pronargs], ','), ';') FROM pg_proc p "
+                        "WHERE p.pronamespace = '%s'::regnamespace AND p.proname = '%s'" % (schema, name)).strip()
+        if ",".join(names) not in real.split(";"):
+            problems.append("README: %s(%s)\n    catalog: %s(%s)" % (name, ", ".join(names), name, real or "missing"))
     return problems
 
 
