@@ -445,7 +445,7 @@ thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("thread \"%s\" is busy", thread_id),
-				 errdetail("Another transaction is creating it."),
+				 errdetail("Another transaction is creating it, or holds a lock its creation needs."),
 				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
 	}
 	PG_END_TRY();
