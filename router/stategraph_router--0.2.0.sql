@@ -57,6 +57,16 @@
 
 CREATE SCHEMA stategraph_router;
 COMMENT ON SCHEMA stategraph_router IS 'stategraph router: partitions, routing helpers, definition checks, partition moves';
+/*
+ * Every role calls the sg_* functions, which call the routing helpers of
+ * this schema as that role (all SECURITY INVOKER): the schema is usable by
+ * PUBLIC, as schema stategraph is on a server. The helpers that connect to
+ * a connection string given as an argument (PL/Proxy CONNECT, used by
+ * move_partition only) are revoked from PUBLIC at the end of this script:
+ * their string may name any role (user=postgres), which the shards would
+ * take for the router's own connection.
+ */
+GRANT USAGE ON SCHEMA stategraph_router TO PUBLIC;
 
 /* What the state functions return, as on the shards. */
 CREATE TYPE @extschema@.sg_snapshot AS (
@@ -1158,6 +1168,23 @@ BEGIN
               DETAIL = 'Each server executes its own runs and sweeps, committing every step; PL/Proxy calls functions, which cannot commit.',
               HINT = 'Preload stategraph on every server (shared_preload_libraries), or CALL sg_work() on each server: stategraph_router.partitions() lists them.';
 END $$;
+
+-- ===========================================================================
+-- Privileges: moving partitions is the cluster administrator's
+-- ===========================================================================
+/*
+ * A CONNECT function connects to whatever its argument says, as whatever
+ * role the string names, with the router's network position and its
+ * server's password file: as dblink_connect_u is, these are not for PUBLIC.
+ * move_partition itself also needs ownership of server stategraph (ALTER
+ * SERVER); its owner, or a superuser, may grant them on.
+ */
+REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, boolean),
+    stategraph_router.export_at(text, text), stategraph_router.import_at(text, jsonb),
+    stategraph_router.head_at(text, text), stategraph_router.busy_at(text, integer, integer, boolean),
+    stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
+    stategraph_router.definitions_at(text) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 
 -- ===========================================================================
 -- Comments
