@@ -441,20 +441,25 @@ check_reducers(Jsonb *data)
 			"           WHEN k.value" EQ "'\"image\"' THEN (SELECT r FROM g, LATERAL (SELECT g.ch" GET "k.key" GETT "'reducer' AS r) x "
 			"                                             WHERE r" EQ "ANY (ARRAY['add', 'merge'])) END AS reducer "
 			"         FROM t, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("t" GET "'channels'") ") k), "
-			"c AS (SELECT e, o FROM pg_catalog.jsonb_array_elements($1" GET "'checkpoints') WITH ORDINALITY x(e, o)), "
-			"u AS (SELECT o, e" GETT "'checkpoint_id' AS id, e" GET "'image' AS u FROM c "
-			"  UNION ALL SELECT o, e" GETT "'checkpoint_id', w" GET "1 FROM c, "
+			"c AS (SELECT e FROM pg_catalog.jsonb_array_elements($1" GET "'checkpoints') x(e)), "
+			"u AS (SELECT e" GETT "'checkpoint_id' AS id, e" GET "'image' AS u FROM c "
+			"  UNION ALL SELECT e" GETT "'checkpoint_id', w" GET "1 FROM c, "
 			"    pg_catalog.jsonb_array_elements(" ARRAY_OR_EMPTY("e" GET "'writes'") ") w "
-			"  UNION ALL SELECT o, e" GETT "'checkpoint_id', p.value" GET "'writes' FROM c, "
+			"  UNION ALL SELECT e" GETT "'checkpoint_id', p.value" GET "'writes' FROM c, "
 			"    pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("e" GET "'pending'") ") p "
-			"  UNION ALL SELECT 0, f.key, w" GET "1 FROM pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("$1" GET "'fork_writes'") ") f, "
+			"  UNION ALL SELECT f.key, w" GET "1 FROM pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("$1" GET "'fork_writes'") ") f, "
 			"    pg_catalog.jsonb_array_elements(" ARRAY_OR_EMPTY("f.value") ") w) "
 			"SELECT u.id, w.channel, w.reducer, " TYPEOF("v.value") ", (SELECT t" GETT "'graph' FROM t) "
 			"FROM u, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("u.u") ") v, want w "
 			"WHERE w.channel" EQ "v.key AND w.reducer IS NOT NULL "
 			"  AND " TYPEOF("v.value") " OPERATOR(pg_catalog.<>) "
 			"      CASE w.reducer WHEN 'append' THEN 'array' WHEN 'add' THEN 'number' ELSE 'object' END "
-			"ORDER BY u.o, w.channel LIMIT 1", 1, types);
+			/*
+			 * The first value found, in no order: sorting them all costs the
+			 * (estimated) whole join, past jit_above_cost, and each import
+			 * then compiled the statement (a second each).
+			 */
+			"LIMIT 1", 1, types);
 	values[0] = JsonbPGetDatum(data);
 	if (sg_spi_execute(plan, values, NULL, 0) > 0)
 	{
