@@ -927,6 +927,45 @@ BEGIN
 END $$;
 
 /*
+ * The lock of moves: one at a time per router database, held by the
+ * session of a move from its start until it ends (a session-level advisory
+ * lock, key 'SGMV' as an integer: the move commits every step). A move that
+ * stopped keeps it for its session, which goes on with its next call;
+ * another session is refused at
+ * once (55P03) rather than racing it: two moves of one partition both
+ * copied, both switched, and the last switch lost what was written after
+ * the first one; two moves of different partitions waited for each other's
+ * calls.
+ */
+CREATE FUNCTION stategraph_router.move_lock() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    holder integer;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+               WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                 AND l.classid OPERATOR(pg_catalog.=) 1397181782::oid AND l.objid OPERATOR(pg_catalog.=) 0::oid
+                 AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted) THEN
+        RETURN;     -- this session's move that stopped: go on
+    END IF;
+    IF pg_catalog.pg_try_advisory_lock(1397181782, 0) THEN
+        RETURN;
+    END IF;
+    SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+    WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.classid OPERATOR(pg_catalog.=) 1397181782::oid
+      AND l.objid OPERATOR(pg_catalog.=) 0::oid AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
+      AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                             WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database());
+    RAISE EXCEPTION 'another stategraph_router.move_partition is running (process %)', holder
+        USING ERRCODE = 'lock_not_available',
+              DETAIL = 'Partitions are moved one at a time; the session of a move that stopped keeps the lock until it calls again or ends.',
+              HINT = 'Wait for it, or call stategraph_router.move_partition again in that session.';
+END $$;
+
+/* The end of a move: release the lock of moves. */
+CREATE FUNCTION stategraph_router.move_unlock() RETURNS void LANGUAGE sql
+    RETURN (SELECT NULL::void FROM pg_catalog.pg_advisory_unlock(1397181782, 0));
+
+/*
  * Move the threads of one partition to the server at connstr, while every
  * other partition keeps working:
  *   1. freeze: the partition's connection string gets
@@ -947,7 +986,8 @@ END $$;
  * stategraph_router.pending_deletes, and a call that finds the partition
  * there does step 5 first. A connection string that reaches a database of
  * the cluster written differently is refused (22023). Returns the number of
- * threads moved. Run it on one router at a time; with several routers, run
+ * threads moved. Moves run one at a time (stategraph_router.move_lock); run
+ * them from one router; with several routers, run
  * steps 1 and 4 on each.
  */
 CREATE PROCEDURE stategraph_router.move_partition(part integer, connstr text, INOUT moved bigint DEFAULT NULL)
@@ -966,6 +1006,7 @@ DECLARE
     target text;
     copied text;
 BEGIN
+    PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
         RAISE EXCEPTION 'partition % does not exist in cluster "stategraph"', part
@@ -985,6 +1026,7 @@ BEGIN
     END IF;
     IF old OPERATOR(pg_catalog.=) connstr THEN
         moved := 0;
+        PERFORM stategraph_router.move_unlock();
         RETURN;
     END IF;
     /*
@@ -1037,6 +1079,7 @@ BEGIN
     IF busy.runs OPERATOR(pg_catalog.>) 0 OR busy.tasks OPERATOR(pg_catalog.>) 0 THEN
         EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, old);
         COMMIT;
+        PERFORM stategraph_router.move_unlock();   -- nothing to go on with
         RAISE EXCEPTION 'partition % has % background runs not finished and % external tasks still out', part, busy.runs, busy.tasks
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'A move copies the checkpoints of threads, not their runs or tasks.',
@@ -1079,6 +1122,7 @@ BEGIN
     PERFORM stategraph_router.delete_at(old, part, n, modular);
     DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
     COMMIT;
+    PERFORM stategraph_router.move_unlock();
 END $$;
 
 -- ===========================================================================
@@ -1184,6 +1228,7 @@ REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, 
     stategraph_router.head_at(text, text), stategraph_router.busy_at(text, integer, integer, boolean),
     stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
     stategraph_router.definitions_at(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock() FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 
 -- ===========================================================================
