@@ -114,4 +114,16 @@ ok(part_on('shard_c', 3) > 0, 'which released the lock: another session moves pa
 $admin->quit;
 is(r(q{SELECT count(*) FROM sg_threads()}), '40', 'every thread through the router, once');
 
+# and back: partition 0 returns to shard_a (which still serves partition 2),
+# written to on the way, then to shard_d again
+my $t0 = r(q{SELECT min(thread_id) FROM sg_threads() WHERE stategraph_router.partition_of(thread_id) = 0});
+r("SELECT sg_invoke('counter', '{\"log\": [2]}', '$t0')");
+r("CALL stategraph_router.move_partition(0, '$conn{shard_a}')");
+r("SELECT sg_invoke('counter', '{\"log\": [3]}', '$t0')");
+is(part_on('shard_a', 0) . '|' . part_on('shard_d', 0), "$n0|0", 'partition 0 moves back to shard_a');
+r("CALL stategraph_router.move_partition(0, '$conn{shard_d}')");
+is(part_on('shard_d', 0) . '|' . part_on('shard_a', 0), "$n0|0", 'and to shard_d again');
+is(r("SELECT (sg_get_state('$t0'))." . '"values"' . "->>'log'"), '[1, 2, 3]', "thread $t0 kept every write of its trips");
+is(r(q{SELECT count(*) FROM sg_threads()}), '40', 'every thread through the router, once');
+
 done_testing();
