@@ -130,7 +130,8 @@ export_locked(SGThread *th)
 	char		nulls[3] = {' ', ' ', ' '};
 	Jsonb	   *images;
 	Jsonb	   *writes;
-	Jsonb	   *result;
+	Jsonb	   *volatile result = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	fork_rows(th, &images, &writes);
 	sg_spi_prepare(&plan, "WITH e AS (SELECT pg_catalog.jsonb_build_object("
@@ -161,7 +162,27 @@ export_locked(SGThread *th)
 	nulls[1] = images ? ' ' : 'n';
 	values[2] = writes ? JsonbPGetDatum(writes) : (Datum) 0;
 	nulls[2] = writes ? ' ' : 'n';
-	result = sg_spi_execute(plan, values, nulls, 0) > 0 ? sg_spi_jsonb(0, 1) : NULL;
+	PG_TRY();
+	{
+		result = sg_spi_execute(plan, values, nulls, 0) > 0 ? sg_spi_jsonb(0, 1) : NULL;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+			PG_RE_THROW();
+		FlushErrorState();
+		/* jsonb's limit (256 MB a container) met by the export, not by the thread's rows */
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("thread \"%s\" is too large to export", th->thread_id),
+				 errdetail("An export is one jsonb value: %s.", edata->message),
+				 errhint("sg_prune(keep_last => ..., thread_id => ...) removes its older checkpoints; a thread whose state alone is that large cannot be exported.")));
+	}
+	PG_END_TRY();
 	if (result == NULL)
 		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
 	return result;
