@@ -404,7 +404,7 @@ CREATE FUNCTION @extschema@.sg_fork(thread_id text, checkpoint_id uuid, new_thre
     LANGUAGE plpgsql AS $$
 BEGIN
     IF thread_id IS NULL OR new_thread_id IS NULL
-       OR stategraph_router.shard_of(thread_id) = stategraph_router.shard_of(new_thread_id) THEN
+       OR stategraph_router.shard_of(thread_id) OPERATOR(pg_catalog.=) stategraph_router.shard_of(new_thread_id) THEN
         RETURN stategraph_router.fork(thread_id, checkpoint_id, new_thread_id);
     END IF;
     RETURN stategraph_router.import_then_fork(@extschema@.sg_export_thread(thread_id), checkpoint_id, new_thread_id);
@@ -818,7 +818,7 @@ END $$;
 
 /* A connection string that reaches the same server with writes refused: a partition being moved. */
 CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
-    RETURN connstr || ' options=''-c default_transaction_read_only=on''';
+    RETURN connstr OPERATOR(pg_catalog.||) ' options=''-c default_transaction_read_only=on''';
 
 /* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too. */
 CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)

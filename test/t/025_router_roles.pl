@@ -114,6 +114,15 @@ is($node->safe_psql($ddb, "SELECT owner FROM stategraph.threads WHERE thread_id 
 is($node->safe_psql($ddb, q{SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE '__sg_visitor_%'}), '0',
 	'no temporary copy of the source is left there');
 
+# a batch through the router that fails midway keeps what came before it:
+# each routed call commits on its server by itself (README, Batches)
+($out, $err) = as('alice', q{SELECT count(sg_invoke('notes', CASE WHEN i = 30 THEN '{"log": 5}' ELSE '{"log": []}' END::jsonb,
+	thread_id => 'batch-' || i)) FROM generate_series(1, 40) i});
+like($err, qr/42804: .*append expects an array/, 'a batch through the router fails at its 30th row');
+is(ok_as('alice', q{SELECT count(*) FROM sg_threads() WHERE thread_id LIKE 'batch-%'}), '29',
+	'and keeps the 29 threads before it (each call committed on its server)');
+ok_as('alice', q{SELECT sg_delete_thread(thread_id) FROM sg_threads() WHERE thread_id LIKE 'batch-%'});
+
 # the helpers that connect where their argument says are not for PUBLIC
 my $as_postgres = "$conn{shard_a} user=postgres";
 for my $call ("stategraph_router.delete_at('$as_postgres', 0, 4, false)",
