@@ -5,8 +5,9 @@
  *		submitted runs (runs.c has the queue and the executor of one run).
  *
  * With shared_preload_libraries = 'stategraph' the postmaster starts one
- * launcher. It connects to no database; it keeps stategraph.max_workers
- * slots in shared memory and starts a dynamic background worker in a slot
+ * launcher. It connects to no database; it keeps SG_MAX_WORKERS slots in
+ * shared memory, of which it fills at most stategraph.max_workers (a reload
+ * may change that number), and starts a dynamic background worker in a slot
  * for each database that needs one: every connectable database at start
  * (a worker that finds no extension there leaves, and the launcher stops
  * asking for that database), and any database whose transaction committed
@@ -159,6 +160,7 @@ typedef struct SGShared
 	uint64		delayed_gen;	/* bumped by every commit that delayed a run */
 	uint64		work_gen;		/* bumped by every commit that woke workers */
 	Oid			dropping;		/* a database being dropped: start no worker there */
+	int			max_workers;	/* stategraph.max_workers as the launcher last read it */
 	int			nwants;
 	Oid			wants[SG_MAX_WANTS];
 	bool		starved;		/* a wanted database found no free slot */
@@ -198,7 +200,7 @@ static bool start_worker_transaction(void);
 static Size
 shared_size(void)
 {
-	Size		slots = add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), sg_max_workers));
+	Size		slots = add_size(offsetof(SGShared, slots), mul_size(sizeof(SGWorkerSlot), SG_MAX_WORKERS));
 
 	return add_size(MAXALIGN(slots), mul_size(sizeof(SGWaiter), MaxBackends));
 }
@@ -208,7 +210,30 @@ static SGWaiter *
 waiters(void)
 {
 	return (SGWaiter *) ((char *) shared +
-						 MAXALIGN(offsetof(SGShared, slots) + sizeof(SGWorkerSlot) * sg_max_workers));
+						 MAXALIGN(offsetof(SGShared, slots) + sizeof(SGWorkerSlot) * SG_MAX_WORKERS));
+}
+
+/*
+ * A free slot the launcher may start a worker in, or -1 when the slots in
+ * use already number stategraph.max_workers (as the launcher last read
+ * it: a reload can lower it below the slots in use). Caller holds the
+ * mutex.
+ */
+static int
+startable_slot(void)
+{
+	int			used = 0;
+	int			free_slot = -1;
+	int			i;
+
+	for (i = 0; i < SG_MAX_WORKERS; i++)
+	{
+		if (shared->slots[i].state != SLOT_FREE)
+			used++;
+		else if (free_slot < 0)
+			free_slot = i;
+	}
+	return used < shared->max_workers ? free_slot : -1;
 }
 
 /* shmem_request_hook: reserve our shared memory. */
@@ -235,6 +260,7 @@ shmem_startup(void)
 		memset(shared, 0, shared_size());
 		SpinLockInit(&shared->mutex);
 		SpinLockInit(&shared->waiters_mutex);
+		shared->max_workers = sg_max_workers;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -437,13 +463,13 @@ wake_database(Oid dboid, WakeKind kind)
 
 	SpinLockAcquire(&shared->mutex);
 	shared->work_gen++;
-	for (i = 0; i < sg_max_workers; i++)
+	for (i = 0; i < SG_MAX_WORKERS; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
 
 		if (s->state == SLOT_FREE)
-			free_slot = true;
-		else if (s->dboid == dboid && s->state == SLOT_STARTING)
+			continue;
+		if (s->dboid == dboid && s->state == SLOT_STARTING)
 			starting = true;	/* not looking yet: it will */
 		else if (s->state == SLOT_RUNNING && s->dboid == dboid && s->latch != NULL && !s->leaving)
 		{
@@ -453,6 +479,7 @@ wake_database(Oid dboid, WakeKind kind)
 				busy = s->latch, s->woken = (kind == WAKE_SUBMIT);
 		}
 	}
+	free_slot = startable_slot() >= 0;
 	/*
 	 * A nudge (a cancel, a run ended by a client) in a database that has no
 	 * worker (it gave its slot up until its next delayed run or sweep) may
@@ -613,7 +640,7 @@ stop_database_workers(Oid dboid)
 		SpinLockAcquire(&shared->mutex);
 		shared->dropping = dboid;
 		forget_database(dboid);
-		for (i = 0; i < sg_max_workers; i++)
+		for (i = 0; i < SG_MAX_WORKERS; i++)
 		{
 			SGWorkerSlot *s = &shared->slots[i];
 
@@ -763,7 +790,7 @@ share_slots(bool starved)
 
 	SpinLockAcquire(&shared->mutex);
 	shared->starved = starved;
-	for (i = 0; starved && i < sg_max_workers; i++)
+	for (i = 0; starved && i < SG_MAX_WORKERS; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
 
@@ -808,11 +835,11 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	bool		stopped[SG_MAX_WORKERS];
 
 	/* workers registered that never started (the postmaster's lock: not under our spinlock) */
-	for (i = 0; i < sg_max_workers; i++)
+	for (i = 0; i < SG_MAX_WORKERS; i++)
 		stopped[i] = handles[i] != NULL && GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED;
 	now = GetCurrentTimestamp();
 	SpinLockAcquire(&shared->mutex);
-	for (i = 0; i < sg_max_workers; i++)
+	for (i = 0; i < SG_MAX_WORKERS; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
 
@@ -847,7 +874,7 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	memcpy(wants, shared->wants, sizeof(Oid) * nwants);
 	shared->nwants = 0;
 	SpinLockRelease(&shared->mutex);
-	for (i = 0; i < sg_max_workers; i++)
+	for (i = 0; i < SG_MAX_WORKERS; i++)
 		if (stopped[i] && handles[i] != NULL)
 		{
 			pfree(handles[i]);
@@ -864,13 +891,14 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 
 		*absent = list_delete_oid(*absent, wants[w]);
 		SpinLockAcquire(&shared->mutex);
-		for (i = 0; i < sg_max_workers; i++)
+		free_slot = startable_slot();
+		for (i = 0; i < SG_MAX_WORKERS; i++)
 		{
 			SGWorkerSlot *s = &shared->slots[i];
 
-			if (s->state == SLOT_FREE && free_slot < 0)
-				free_slot = i;
-			else if (s->dboid == wants[w] &&
+			if (s->state == SLOT_FREE)
+				continue;
+			if (s->dboid == wants[w] &&
 					 (s->state == SLOT_STARTING || (s->state == SLOT_RUNNING && s->idle)))
 				has_idle = true;
 			if (s->dboid == wants[w] && (s->state == SLOT_STARTING || s->state == SLOT_RUNNING))
@@ -902,6 +930,30 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	return next_timed;
 }
 
+/*
+ * Make the launcher's stategraph.max_workers the one every process goes
+ * by. Raised, the launcher's next pass starts workers for the databases
+ * that wait for one; lowered, the workers are woken, and those beyond the
+ * new number give their slots up after their runs (over_max_workers).
+ */
+static void
+publish_max_workers(void)
+{
+	Latch	   *latches[SG_MAX_WORKERS];
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&shared->mutex);
+	if (sg_max_workers < shared->max_workers)
+		for (i = 0; i < SG_MAX_WORKERS; i++)
+			if (shared->slots[i].state == SLOT_RUNNING && shared->slots[i].latch != NULL)
+				latches[n++] = shared->slots[i].latch;
+	shared->max_workers = sg_max_workers;
+	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < n; i++)
+		SetLatch(latches[i]);
+}
+
 /* Want a worker for every database that has none and is not known to lack the extension. */
 static void
 launcher_rescan(List *absent)
@@ -918,7 +970,7 @@ launcher_rescan(List *absent)
 
 		if (list_member_oid(absent, dboid))
 			continue;
-		for (i = 0; i < sg_max_workers; i++)
+		for (i = 0; i < SG_MAX_WORKERS; i++)
 			if (shared->slots[i].state != SLOT_FREE && shared->slots[i].dboid == dboid)
 				has = true;
 		for (i = 0; i < shared->ntimed; i++)
@@ -948,11 +1000,12 @@ sg_launcher_main(Datum arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("stategraph launcher");
 
-	handles = MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * sg_max_workers);
+	handles = MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * SG_MAX_WORKERS);
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph launcher loop", ALLOCSET_DEFAULT_SIZES);
 	SpinLockAcquire(&shared->mutex);
 	shared->launcher_latch = MyLatch;
 	SpinLockRelease(&shared->mutex);
+	publish_max_workers();
 
 	while (!ShutdownRequestPending)
 	{
@@ -966,6 +1019,7 @@ sg_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			publish_max_workers();
 		}
 		/* at start, and once a minute: databases whose workers are gone */
 		if (TimestampDifferenceExceeds(last_scan, GetCurrentTimestamp(), 60000))
@@ -1378,6 +1432,27 @@ slice_over(TimestampTz since)
 	return leave;
 }
 
+/*
+ * Is this worker beyond stategraph.max_workers, lowered by a reload? The
+ * workers of the lowest slots keep theirs; the others give theirs up.
+ */
+static bool
+over_max_workers(void)
+{
+	int			below = 0;
+	int			i;
+	bool		over;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < my_slot; i++)
+		if (shared->slots[i].state == SLOT_STARTING ||
+			(shared->slots[i].state == SLOT_RUNNING && !shared->slots[i].leaving))
+			below++;
+	over = below >= shared->max_workers;
+	SpinLockRelease(&shared->mutex);
+	return over;
+}
+
 /* Entry point of a worker of one database. */
 void
 sg_worker_main(Datum arg)
@@ -1436,11 +1511,11 @@ sg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
-		if (did && slice_over(started))
+		if (did && (slice_over(started) || over_max_workers()))
 			give_slot_up(true, 0);
 		if (did)
 			continue;
-		if (asked_to_leave())
+		if (asked_to_leave() || over_max_workers())
 			give_slot_up(false, Min(TimestampTzPlusMilliseconds(last_sweep, sg_sweep_interval_s * 1000L),
 									TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms)));
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
@@ -1510,7 +1585,10 @@ sg_worker_init(void)
 		return;
 	DefineCustomIntVariable("stategraph.max_workers",
 							"Background workers that execute runs, server-wide (runs at once).",
-							NULL, &sg_max_workers, 4, 1, SG_MAX_WORKERS, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							"A reload takes a new value up: raised, more workers start for the runs that wait; lowered, "
+							"the workers beyond it leave after their runs. Each is a background worker process, "
+							"counted in max_worker_processes.",
+							&sg_max_workers, 4, 1, SG_MAX_WORKERS, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;

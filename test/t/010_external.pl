@@ -15,11 +15,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use POSIX ":sys_wait_h";
+use SGWorker ();
 
-my $root = $ENV{SG_TESTROOT} // 'test';
-my $worker_py = "$root/../examples/worker.py";
-plan skip_all => 'no /usr/bin/python3 with psycopg'
-  unless system('/usr/bin/python3', '-c', 'import psycopg') == 0;
+plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
 
 my $node = PostgreSQL::Test::Cluster->new('external');
 $node->init;
@@ -76,37 +74,22 @@ $node->safe_psql('postgres', q{
     SELECT sg_compile('bulk');
 });
 
-my %workers;
+my %workers;    # pid -> log file
 
+# the reference worker on one queue; %env for its environment
 sub start_worker
 {
 	my ($queue, %env) = @_;
-	my $pid = fork();
-	die "fork: $!" unless defined $pid;
-	if ($pid == 0)
-	{
-		$ENV{$_} = $env{$_} for keys %env;
-		open(STDERR, '>>', "$PostgreSQL::Test::Utils::tmp_check/worker-$$.log");
-		exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, '--queue', $queue, '--wait', '0.5',
-			'--sweep-every', '0.5')
-		  or die "exec: $!";
-	}
-	$workers{$pid} = 1;
+	my ($pid, $log) = SGWorker::start_worker($dsn, queues => [$queue], env => \%env);
+	$workers{$pid} = $log;
 	return $pid;
 }
 
 sub stop_worker
 {
 	my ($pid, $signal) = @_;
-	kill $signal, $pid;
-	my $t0 = time();
-	while (waitpid($pid, WNOHANG) == 0)
-	{
-		return -1 if time() - $t0 > 10;
-		usleep(20_000);
-	}
 	delete $workers{$pid};
-	return $?;
+	return SGWorker::stop_worker($pid, $signal);
 }
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
@@ -171,7 +154,7 @@ sql(q{SELECT sg_update_state('slow-1', '{"answer": "by hand"}', as_node => 'slow
 my $dropped = 0;
 for (1 .. 100)
 {
-	$dropped = 1, last if slurp_file("$PostgreSQL::Test::Utils::tmp_check/worker-$w.log") =~ /was cancelled or taken over: dropped/;
+	$dropped = 1, last if slurp_file($workers{$w}) =~ /was cancelled or taken over: dropped/;
 	usleep(50_000);
 }
 ok($dropped, 'the worker learned of the cancel from its heartbeat and dropped the task');

@@ -16,11 +16,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 use POSIX ":sys_wait_h";
+use SGWorker qw(stop_worker);
 
-my $root = $ENV{SG_TESTROOT} // 'test';
-my $worker_py = "$root/../examples/worker.py";
-plan skip_all => 'no /usr/bin/python3 with psycopg'
-  unless system('/usr/bin/python3', '-c', 'import psycopg') == 0;
+plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
 
 my $node = PostgreSQL::Test::Cluster->new('refworker');
 $node->init;
@@ -47,36 +45,13 @@ $node->safe_psql('postgres', q{
 
 my %logs;
 
+# the reference worker on @queues, each task of theirs napping $nap seconds
 sub start_worker
 {
 	my ($nap, @queues) = @_;
-	my $log = "$PostgreSQL::Test::Utils::tmp_check/refworker-" . join('-', @queues) . '.log';
-	my $pid = fork();
-	die "fork: $!" unless defined $pid;
-	if ($pid == 0)
-	{
-		$ENV{SG_NAP} = $nap;
-		delete $ENV{PGAPPNAME};    # the worker names its connections (fallback_application_name)
-		open(STDERR, '>>', $log);
-		exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, (map { ('--queue', $_) } @queues),
-			'--wait', '0.5', '--sweep-every', '0.5')
-		  or die "exec: $!";
-	}
+	my ($pid, $log) = SGWorker::start_worker($dsn, queues => \@queues, env => { SG_NAP => $nap });
 	$logs{$pid} = $log;
 	return $pid;
-}
-
-sub stop_worker
-{
-	my ($pid, $signal) = @_;
-	kill $signal, $pid;
-	my $t0 = time();
-	while (waitpid($pid, WNOHANG) == 0)
-	{
-		return -1 if time() - $t0 > 15;
-		usleep(20_000);
-	}
-	return $?;
 }
 
 sub alive { return waitpid($_[0], WNOHANG) == 0; }

@@ -1,0 +1,63 @@
+# The reference worker (examples/worker.py) as a child process of a TAP
+# test, shared by the external-node tests: started on some queues with an
+# environment of its own and its stderr in a log file of tmp_check, stopped
+# with a signal and reaped, so that a test can kill one mid-claim and look
+# at how it ended.
+package SGWorker;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+our @EXPORT = qw(worker_usable start_worker stop_worker);
+
+use POSIX ':sys_wait_h';
+use Time::HiRes qw(usleep time);
+use PostgreSQL::Test::Utils;
+
+my $worker_py = ($ENV{SG_TESTROOT} // 'test') . '/../examples/worker.py';
+
+# Whether the worker can run here (it needs the system Python's psycopg).
+sub worker_usable
+{
+	return system('/usr/bin/python3', '-c', 'import psycopg') == 0;
+}
+
+# Starts the worker on $dsn for the queues in $opt{queues}, with the
+# variables of $opt{env} set; returns its pid and its log file's path.
+sub start_worker
+{
+	my ($dsn, %opt) = @_;
+	my @queues = @{ $opt{queues} };
+	my $log = "$PostgreSQL::Test::Utils::tmp_check/worker-" . join('-', @queues) . '.log';
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		my %env = %{ $opt{env} // {} };
+		$ENV{$_} = $env{$_} for keys %env;
+		delete $ENV{PGAPPNAME};    # the worker names its connections (fallback_application_name)
+		open(STDERR, '>>', $log) or die "cannot open $log: $!";
+		exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, (map { ('--queue', $_) } @queues),
+			'--wait', '0.5', '--sweep-every', '0.5')
+		  or die "exec: $!";
+	}
+	return ($pid, $log);
+}
+
+# Sends $signal to the worker and reaps it: its wait status, or -1 if it
+# was still running 15 seconds later.
+sub stop_worker
+{
+	my ($pid, $signal) = @_;
+	kill $signal, $pid;
+	my $t0 = time();
+	while (waitpid($pid, WNOHANG) == 0)
+	{
+		return -1 if time() - $t0 > 15;
+		usleep(20_000);
+	}
+	return $?;
+}
+
+1;
