@@ -33,20 +33,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGRouter;
 
-my $node = PostgreSQL::Test::Cluster->new('moves');
-$node->init;
-$node->start;
+# four partitions: 0 and 2 on shard_a, 1 and 3 on shard_b
+my ($node, %conn) = router_node('moves', shards => [ 'shard_a', 'shard_b' ],
+	shard_sql => q{CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
 my ($host, $port) = ($node->host, $node->port);
-my %conn;
-for my $db ('shard_a', 'shard_b')
-{
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, q{CREATE EXTENSION stategraph;
-		CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
-	$conn{$db} = "host=$host port=$port dbname=$db";
-}
-$node->safe_psql('postgres', 'CREATE DATABASE router');
 sub r { return $node->safe_psql('router', $_[0]); }
 # the threads on a shard database (of one partition), LangGraph.js threads too
 sub threads_on
@@ -56,12 +48,6 @@ sub threads_on
 		  . (defined $_[1] ? " WHERE (hashtext(thread_id) & 3) = $_[1]" : ''));
 }
 
-# four partitions: 0 and 2 on shard_a, 1 and 3 on shard_b
-r(qq{CREATE EXTENSION plproxy; CREATE EXTENSION stategraph_router;
-	CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy OPTIONS (
-		partition_0 '$conn{shard_a}', partition_1 '$conn{shard_b}',
-		partition_2 '$conn{shard_a}', partition_3 '$conn{shard_b}');
-	CREATE USER MAPPING FOR PUBLIC SERVER stategraph;});
 r(q{SELECT sg_create_graph('counter', '{"log": "append"}');
 	SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
 	SELECT sg_add_edge('counter', '__start__', 'noop');

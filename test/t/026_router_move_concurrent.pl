@@ -20,20 +20,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use SGRouter;
 
-my $node = PostgreSQL::Test::Cluster->new('moveconc');
-$node->init;
-$node->start;
+my ($node, %conn) = router_node('moveconc', shards => [ 'shard_a', 'shard_b', 'shard_c', 'shard_d' ],
+	shard_sql => q{CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
 my ($host, $port) = ($node->host, $node->port);
-my %conn;
-for my $db ('shard_a', 'shard_b', 'shard_c', 'shard_d')
-{
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, q{CREATE EXTENSION stategraph;
-		CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
-	$conn{$db} = "host=$host port=$port dbname=$db";
-}
-$node->safe_psql('postgres', 'CREATE DATABASE router');
 sub r { return $node->safe_psql('router', $_[0]); }
 # the threads of partition p (of 4) on a shard database
 sub part_on
@@ -41,11 +32,6 @@ sub part_on
 	return $node->safe_psql($_[0],
 		"SELECT count(*) FROM stategraph.threads WHERE (hashtext(thread_id) & 3) = $_[1]");
 }
-r(qq{CREATE EXTENSION plproxy; CREATE EXTENSION stategraph_router;
-	CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy OPTIONS (
-		partition_0 '$conn{shard_a}', partition_1 '$conn{shard_b}',
-		partition_2 '$conn{shard_a}', partition_3 '$conn{shard_b}');
-	CREATE USER MAPPING FOR PUBLIC SERVER stategraph;});
 for my $db ('shard_a', 'shard_b', 'shard_c', 'shard_d')
 {
 	$node->safe_psql($db, q{SELECT sg_create_graph('counter', '{"log": "append"}');

@@ -22,29 +22,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGRouter;
 
-my $node = PostgreSQL::Test::Cluster->new('roles');
-$node->init;
-$node->start;
-my ($host, $port) = ($node->host, $node->port);
+my ($node, %conn) = router_node('roles', shards => [ 'shard_a', 'shard_b' ],
+	shard_sql => q{CREATE FUNCTION public.note(state jsonb) RETURNS jsonb LANGUAGE sql
+		AS $$ SELECT jsonb_build_object('log', jsonb_build_array(current_user::text)) $$;});
 $node->safe_psql('postgres', 'CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN');
-my %conn;
-for my $db ('shard_a', 'shard_b')
-{
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, q{CREATE EXTENSION stategraph;
-		CREATE FUNCTION public.note(state jsonb) RETURNS jsonb LANGUAGE sql
-		  AS $$ SELECT jsonb_build_object('log', jsonb_build_array(current_user::text)) $$;});
-	$conn{$db} = "host=$host port=$port dbname=$db";
-}
-$node->safe_psql('postgres', 'CREATE DATABASE router');
-# as README's configuration: a user mapping for PUBLIC, and USAGE on the server for the roles
-$node->safe_psql('router', qq{CREATE EXTENSION plproxy; CREATE EXTENSION stategraph_router;
-	CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy OPTIONS (
-		partition_0 '$conn{shard_a}', partition_1 '$conn{shard_b}',
-		partition_2 '$conn{shard_a}', partition_3 '$conn{shard_b}');
-	CREATE USER MAPPING FOR PUBLIC SERVER stategraph;
-	GRANT USAGE ON FOREIGN SERVER stategraph TO PUBLIC;});
+# and, as README says, USAGE on the server for the roles
+$node->safe_psql('router', 'GRANT USAGE ON FOREIGN SERVER stategraph TO PUBLIC');
 
 # psql on the router as a role; returns (stdout, stderr)
 sub as
