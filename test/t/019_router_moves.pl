@@ -75,6 +75,14 @@ r(q{SELECT sg_import_thread(e) FROM lg_exports});
 is(r(q{SELECT count(*) FROM generate_series(1, 8) i WHERE (sg_get_state('lg-' || i))."values" = jsonb_build_object('x', jsonb_build_array(i))}),
 	'8', 'imported through the router without a thread_id, each reads back through the router');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'and is listed');
+# sg_fork does not fork a LangGraph.js thread: across servers the router's
+# error is a server's (before: 'checkpoint ... does not exist in thread "<NULL>"')
+my $lg_cp = r(q{SELECT checkpoint_id FROM sg_get_state('lg-1')});
+my $lg_to = r(q{SELECT t FROM generate_series(1, 50) i, LATERAL (SELECT 'lg-fork-' || i AS t) x
+	WHERE stategraph_router.shard_of(t) <> stategraph_router.shard_of('lg-1') LIMIT 1});
+my ($lrc, $lout, $lerr) = $node->psql('router', "SELECT sg_fork('lg-1', '$lg_cp', '$lg_to')");
+like($lerr, qr/REMOTE ERROR: thread "lg-1" does not exist/, 'sg_fork of a LangGraph.js thread across servers: the error of one server');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'and stores nothing');
 
 # ---------------------------------------------------------------------------
 # A server that is down: time travel on a thread of another server goes on
