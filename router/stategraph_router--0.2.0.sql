@@ -907,7 +907,7 @@ CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANG
                                                          ORDER BY g.graph), '')) AS digest
     FROM stategraph.graphs g; $$;
 
-/* Wait until every other transaction of this router database that began before since has ended. */
+/* Wait until every other client transaction of this router database that began before since has ended (autovacuum makes no calls). */
 CREATE FUNCTION stategraph_router.wait_for_calls(since timestamptz, timeout interval DEFAULT '5 minutes')
     RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -915,6 +915,7 @@ BEGIN
                   WHERE a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
                     AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                    AND a.backend_type OPERATOR(pg_catalog.=) 'client backend'   -- not autovacuum's
                     AND a.xact_start OPERATOR(pg_catalog.<) since) LOOP
         IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (since OPERATOR(pg_catalog.+) timeout) THEN
             RAISE EXCEPTION 'transactions of this router that began before % are still open', since
