@@ -1222,7 +1222,7 @@ END $$;
  * role the string names, with the router's network position and its
  * server's password file: as dblink_connect_u is, these are not for PUBLIC.
  * move_partition itself also needs ownership of server stategraph (ALTER
- * SERVER); its owner, or a superuser, may grant them on.
+ * SERVER). A superuser (these functions' owner) may grant them on.
  */
 REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, boolean),
     stategraph_router.export_at(text, text), stategraph_router.import_at(text, jsonb),
