@@ -228,18 +228,25 @@ CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') R
  * Each server's digest of each graph's definition (channels, nodes, edges,
  * branches, compiled spec, and the retention that applies to it: its own
  * or the default), with the partitions it serves; a server with
- * no graph gives one row with a NULL graph.
+ * no graph gives one row with a NULL graph. A node's or router's function
+ * counts with its whole definition (pg_get_functiondef), not its name only:
+ * the same graph calling a function whose code differs on one server runs
+ * differently there.
  */
 CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server integer[], OUT graph text, OUT digest text)
     RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT parts AS server, g.graph AS graph,
            pg_catalog.md5(g.channels::text || COALESCE(g.spec::text, '')
-             || (SELECT COALESCE(pg_catalog.string_agg(n.node || '=' || n.fn::text || COALESCE(n.retry::text, ''), ',' ORDER BY n.node), '')
+             || (SELECT COALESCE(pg_catalog.string_agg(n.node || '=' || n.fn::text || COALESCE(n.retry::text, '')
+                                                       || COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
+                                                       ',' ORDER BY n.node), '')
                  FROM stategraph.nodes n WHERE n.graph = g.graph)
              || (SELECT COALESCE(pg_catalog.string_agg(e.sources::text || '>' || e.target, ',' ORDER BY e.sources::text, e.target), '')
                  FROM stategraph.edges e WHERE e.graph = g.graph)
-             || (SELECT COALESCE(pg_catalog.string_agg(b.source || '>' || b.router::text || COALESCE(b.path_map::text, ''), ',' ORDER BY b.source, b.router::text), '')
+             || (SELECT COALESCE(pg_catalog.string_agg(b.source || '>' || b.router::text || COALESCE(b.path_map::text, '')
+                                                       || COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::text))), ''),
+                                                       ',' ORDER BY b.source, b.router::text), '')
                  FROM stategraph.branches b WHERE b.graph = g.graph)
              || COALESCE((SELECT 'ttl=' || COALESCE(r.ttl::text, '') || ',' || r.strategy || ',' || COALESCE(r.keep_last::text, '')
                           FROM stategraph.retention r WHERE r.graph = g.graph OR r.graph IS NULL

@@ -56,6 +56,15 @@ ok_as('alice', q{SELECT sg_create_graph('notes', '{"log": "append"}');
 	SELECT sg_compile('notes');});
 is(ok_as('alice', q{SELECT count(*) FROM stategraph_router.check_definitions()}), '0',
 	'an ordinary role defines a graph on every server through the router');
+# a node function whose code differs on one server is a definition that
+# differs (before: only its name was compared, and no row came)
+$node->safe_psql('shard_b', q{CREATE OR REPLACE FUNCTION public.note(state jsonb) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('log', jsonb_build_array('someone else')) $$;});
+is($node->safe_psql('router', q{SELECT graph || ': ' || problem FROM stategraph_router.check_definitions()}),
+	'notes: different definition', 'check_definitions: a node function with other code on one server');
+$node->safe_psql('shard_b', q{CREATE OR REPLACE FUNCTION public.note(state jsonb) RETURNS jsonb LANGUAGE sql
+	AS $$ SELECT jsonb_build_object('log', jsonb_build_array(current_user::text)) $$;});
+is($node->safe_psql('router', q{SELECT count(*) FROM stategraph_router.check_definitions()}), '0', 'and agrees once it is the same');
 my @ids = ('a-1', 'a-2', 'a-3', 'a-4', 'ñandú', '日本語スレッド', 'Ω-λ');
 my %server;
 $server{ ok_as('alice', "SELECT stategraph_router.shard_of('$_')") }++ for @ids;
