@@ -63,6 +63,11 @@ SELECT count(*) AS checkpoints FROM sg_get_state_history('resumable-workflow');
 -- without a checkpointer).
 --
 SELECT sg_invoke('workflow', '{"messages": [], "step": 0, "data": {}}') AS "No persistence";
+-- the async savers: a background run returns at once, and is waited for when wanted
+SELECT sg_submit('workflow', '{"messages": [], "step": 0, "data": {"user": "carol"}}',
+                 thread_id => 'async-workflow') AS run_id \gset
+SELECT status FROM sg_wait(:'run_id', timeout => '30 s');
+SELECT "values" AS "Async result" FROM sg_get_state('async-workflow');
 
 --
 -- explore_state_history(): newest first, each checkpoint's parent is the one before it
@@ -157,5 +162,7 @@ SELECT thread_id, "values", next AS next_nodes, created_at IS NOT NULL AS has_cr
 FROM sg_get_state('order-42');
 SELECT thread_id, graph, status, next, checkpoints FROM sg_threads('production');
 
--- checkpoint_ttl_days = 30: cleanup is one call
+-- checkpoint_ttl_days = 30: cleanup is one call (docs/seed-chapter.md also shows a
+-- one-second retention swept by CALL sg_work(), which TAP 002_router, running this
+-- file through the router, cannot call there)
 SELECT sg_prune(older_than => '30 days') AS removed;

@@ -53,6 +53,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -410,6 +411,48 @@ sg_thread_fetch_required(const char *thread_id, bool for_update)
 	return th;
 }
 
+/*
+ * Run the insert of a new thread's row. With stategraph.lock_wait off, a
+ * transaction that is inserting the same thread is not waited for: the wait
+ * for it gets lock_timeout's shortest, and its timeout is the busy thread's
+ * error (55P03), as sg_lock_thread raises it.
+ */
+static uint64
+thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
+{
+	int			nest;
+	volatile uint64 n = 0;
+	MemoryContext old = CurrentMemoryContext;
+
+	if (sg_lock_wait)
+		return sg_spi_execute(plan, values, NULL, 0);
+	nest = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", "1", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		n = sg_spi_execute(plan, values, NULL, 0);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();		/* the transaction aborts with the error below */
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("thread \"%s\" is busy", thread_id),
+				 errdetail("Another transaction is creating it, or holds a lock its creation needs."),
+				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(true, nest);
+	return n;
+}
+
 /* A new thread row, with its newest checkpoint and status. */
 void
 sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, const pg_uuid_t *head,
@@ -433,9 +476,10 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 * The caller took the thread's lock and saw no row, so a row can only
 	 * be one another transaction inserted since: its insert is waited for,
 	 * and if it commits this one fails (REPEATABLE READ: PostgreSQL reports
-	 * the serialization failure itself).
+	 * the serialization failure itself). With stategraph.lock_wait off that
+	 * transaction makes the thread busy, as its lock would: not waited for.
 	 */
-	if (sg_spi_execute(plan, values, NULL, 0) > 0)
+	if (thread_insert(plan, values, thread_id) > 0)
 	{
 		sg_thread_lock_settled(thread_id);
 		return;

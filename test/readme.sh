@@ -74,6 +74,16 @@ for page in "$@"; do
 			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
 			echo "#   missing:${missing:- the section}"
 		fi
+		# ... with each function's real signature, each setting's real default and
+		# context, and every SQLSTATE the code raises (test/reference.py)
+		for kind in functions settings errors; do
+			if why=$($PY test/reference.py "$kind" README.md "$db" 2>&1); then
+				pass=$((pass + 1)); echo "ok $((pass + fail)) - README's reference agrees with the extension: $kind"
+			else
+				fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference agrees with the extension: $kind"
+				sed 's/^/#   /' <<<"$why"
+			fi
+		done
 	fi
 done
 echo "1..$((pass + fail))"
