@@ -57,6 +57,16 @@
 
 CREATE SCHEMA stategraph_router;
 COMMENT ON SCHEMA stategraph_router IS 'stategraph router: partitions, routing helpers, definition checks, partition moves';
+/*
+ * Every role calls the sg_* functions, which call the routing helpers of
+ * this schema as that role (all SECURITY INVOKER): the schema is usable by
+ * PUBLIC, as schema stategraph is on a server. The helpers that connect to
+ * a connection string given as an argument (PL/Proxy CONNECT, used by
+ * move_partition only) are revoked from PUBLIC at the end of this script:
+ * their string may name any role (user=postgres), which the shards would
+ * take for the router's own connection.
+ */
+GRANT USAGE ON SCHEMA stategraph_router TO PUBLIC;
 
 /* What the state functions return, as on the shards. */
 CREATE TYPE @extschema@.sg_snapshot AS (
@@ -218,18 +228,25 @@ CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') R
  * Each server's digest of each graph's definition (channels, nodes, edges,
  * branches, compiled spec, and the retention that applies to it: its own
  * or the default), with the partitions it serves; a server with
- * no graph gives one row with a NULL graph.
+ * no graph gives one row with a NULL graph. A node's or router's function
+ * counts with its whole definition (pg_get_functiondef), not its name only:
+ * the same graph calling a function whose code differs on one server runs
+ * differently there.
  */
 CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server integer[], OUT graph text, OUT digest text)
     RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT parts AS server, g.graph AS graph,
            pg_catalog.md5(g.channels::text || COALESCE(g.spec::text, '')
-             || (SELECT COALESCE(pg_catalog.string_agg(n.node || '=' || n.fn::text || COALESCE(n.retry::text, ''), ',' ORDER BY n.node), '')
+             || (SELECT COALESCE(pg_catalog.string_agg(n.node || '=' || n.fn::text || COALESCE(n.retry::text, '')
+                                                       || COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
+                                                       ',' ORDER BY n.node), '')
                  FROM stategraph.nodes n WHERE n.graph = g.graph)
              || (SELECT COALESCE(pg_catalog.string_agg(e.sources::text || '>' || e.target, ',' ORDER BY e.sources::text, e.target), '')
                  FROM stategraph.edges e WHERE e.graph = g.graph)
-             || (SELECT COALESCE(pg_catalog.string_agg(b.source || '>' || b.router::text || COALESCE(b.path_map::text, ''), ',' ORDER BY b.source, b.router::text), '')
+             || (SELECT COALESCE(pg_catalog.string_agg(b.source || '>' || b.router::text || COALESCE(b.path_map::text, '')
+                                                       || COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::text))), ''),
+                                                       ',' ORDER BY b.source, b.router::text), '')
                  FROM stategraph.branches b WHERE b.graph = g.graph)
              || COALESCE((SELECT 'ttl=' || COALESCE(r.ttl::text, '') || ',' || r.strategy || ',' || COALESCE(r.keep_last::text, '')
                           FROM stategraph.retention r WHERE r.graph = g.graph OR r.graph IS NULL
@@ -394,7 +411,7 @@ CREATE FUNCTION @extschema@.sg_fork(thread_id text, checkpoint_id uuid, new_thre
     LANGUAGE plpgsql AS $$
 BEGIN
     IF thread_id IS NULL OR new_thread_id IS NULL
-       OR stategraph_router.shard_of(thread_id) = stategraph_router.shard_of(new_thread_id) THEN
+       OR stategraph_router.shard_of(thread_id) OPERATOR(pg_catalog.=) stategraph_router.shard_of(new_thread_id) THEN
         RETURN stategraph_router.fork(thread_id, checkpoint_id, new_thread_id);
     END IF;
     RETURN stategraph_router.import_then_fork(@extschema@.sg_export_thread(thread_id), checkpoint_id, new_thread_id);
@@ -808,7 +825,7 @@ END $$;
 
 /* A connection string that reaches the same server with writes refused: a partition being moved. */
 CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
-    RETURN connstr || ' options=''-c default_transaction_read_only=on''';
+    RETURN connstr OPERATOR(pg_catalog.||) ' options=''-c default_transaction_read_only=on''';
 
 /* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too. */
 CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)
@@ -897,7 +914,7 @@ CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANG
                                                          ORDER BY g.graph), '')) AS digest
     FROM stategraph.graphs g; $$;
 
-/* Wait until every other transaction of this router database that began before since has ended. */
+/* Wait until every other client transaction of this router database that began before since has ended (autovacuum makes no calls). */
 CREATE FUNCTION stategraph_router.wait_for_calls(since timestamptz, timeout interval DEFAULT '5 minutes')
     RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -905,6 +922,7 @@ BEGIN
                   WHERE a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
                     AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+                    AND a.backend_type OPERATOR(pg_catalog.=) 'client backend'   -- not autovacuum's
                     AND a.xact_start OPERATOR(pg_catalog.<) since) LOOP
         IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (since OPERATOR(pg_catalog.+) timeout) THEN
             RAISE EXCEPTION 'transactions of this router that began before % are still open', since
@@ -915,6 +933,45 @@ BEGIN
         PERFORM pg_catalog.pg_stat_clear_snapshot();   -- pg_stat_activity is otherwise read once per transaction
     END LOOP;
 END $$;
+
+/*
+ * The lock of moves: one at a time per router database, held by the
+ * session of a move from its start until it ends (a session-level advisory
+ * lock, key 'SGMV' as an integer: the move commits every step). A move that
+ * stopped keeps it for its session, which goes on with its next call;
+ * another session is refused at
+ * once (55P03) rather than racing it: two moves of one partition both
+ * copied, both switched, and the last switch lost what was written after
+ * the first one; two moves of different partitions waited for each other's
+ * calls.
+ */
+CREATE FUNCTION stategraph_router.move_lock() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    holder integer;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+               WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                 AND l.classid OPERATOR(pg_catalog.=) 1397181782::oid AND l.objid OPERATOR(pg_catalog.=) 0::oid
+                 AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted) THEN
+        RETURN;     -- this session's move that stopped: go on
+    END IF;
+    IF pg_catalog.pg_try_advisory_lock(1397181782, 0) THEN
+        RETURN;
+    END IF;
+    SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+    WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.classid OPERATOR(pg_catalog.=) 1397181782::oid
+      AND l.objid OPERATOR(pg_catalog.=) 0::oid AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
+      AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                             WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database());
+    RAISE EXCEPTION 'another stategraph_router.move_partition is running (process %)', holder
+        USING ERRCODE = 'lock_not_available',
+              DETAIL = 'Partitions are moved one at a time; the session of a move that stopped keeps the lock until it calls again or ends.',
+              HINT = 'Wait for it, or call stategraph_router.move_partition again in that session.';
+END $$;
+
+/* The end of a move: release the lock of moves. */
+CREATE FUNCTION stategraph_router.move_unlock() RETURNS void LANGUAGE sql
+    RETURN (SELECT NULL::void FROM pg_catalog.pg_advisory_unlock(1397181782, 0));
 
 /*
  * Move the threads of one partition to the server at connstr, while every
@@ -937,7 +994,8 @@ END $$;
  * stategraph_router.pending_deletes, and a call that finds the partition
  * there does step 5 first. A connection string that reaches a database of
  * the cluster written differently is refused (22023). Returns the number of
- * threads moved. Run it on one router at a time; with several routers, run
+ * threads moved. Moves run one at a time (stategraph_router.move_lock); run
+ * them from one router; with several routers, run
  * steps 1 and 4 on each.
  */
 CREATE PROCEDURE stategraph_router.move_partition(part integer, connstr text, INOUT moved bigint DEFAULT NULL)
@@ -956,6 +1014,7 @@ DECLARE
     target text;
     copied text;
 BEGIN
+    PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
         RAISE EXCEPTION 'partition % does not exist in cluster "stategraph"', part
@@ -975,6 +1034,7 @@ BEGIN
     END IF;
     IF old OPERATOR(pg_catalog.=) connstr THEN
         moved := 0;
+        PERFORM stategraph_router.move_unlock();
         RETURN;
     END IF;
     /*
@@ -1027,6 +1087,7 @@ BEGIN
     IF busy.runs OPERATOR(pg_catalog.>) 0 OR busy.tasks OPERATOR(pg_catalog.>) 0 THEN
         EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, old);
         COMMIT;
+        PERFORM stategraph_router.move_unlock();   -- nothing to go on with
         RAISE EXCEPTION 'partition % has % background runs not finished and % external tasks still out', part, busy.runs, busy.tasks
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'A move copies the checkpoints of threads, not their runs or tasks.',
@@ -1069,6 +1130,7 @@ BEGIN
     PERFORM stategraph_router.delete_at(old, part, n, modular);
     DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
     COMMIT;
+    PERFORM stategraph_router.move_unlock();
 END $$;
 
 -- ===========================================================================
@@ -1158,6 +1220,24 @@ BEGIN
               DETAIL = 'Each server executes its own runs and sweeps, committing every step; PL/Proxy calls functions, which cannot commit.',
               HINT = 'Preload stategraph on every server (shared_preload_libraries), or CALL sg_work() on each server: stategraph_router.partitions() lists them.';
 END $$;
+
+-- ===========================================================================
+-- Privileges: moving partitions is the cluster administrator's
+-- ===========================================================================
+/*
+ * A CONNECT function connects to whatever its argument says, as whatever
+ * role the string names, with the router's network position and its
+ * server's password file: as dblink_connect_u is, these are not for PUBLIC.
+ * move_partition itself also needs ownership of server stategraph (ALTER
+ * SERVER). A superuser (these functions' owner) may grant them on.
+ */
+REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, boolean),
+    stategraph_router.export_at(text, text), stategraph_router.import_at(text, jsonb),
+    stategraph_router.head_at(text, text), stategraph_router.busy_at(text, integer, integer, boolean),
+    stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
+    stategraph_router.definitions_at(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock() FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 
 -- ===========================================================================
 -- Comments

@@ -279,6 +279,26 @@ SELECT tampered(:'good', '{checkpoints,1,parent_thread}', '"long"') AS fork_row_
 SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'refs', 'messages'], x->'checkpoint_id') AS ref_to_itself
 FROM sg_export_thread('long') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
 WHERE x->'refs' ? 'messages' LIMIT 1;
+-- values that the channel's reducer does not take (an append channel's
+-- from the thread's channels, add and merge from this database's graph pt):
+-- 42804 before anything is stored (before, they imported, and then every run
+-- failed blaming a node, or a read dropped the append channel's history)
+SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'writes', '0', '1', 'messages'], '"hello"') AS append_gets_string
+FROM sg_export_thread('asked') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
+WHERE x->'writes'->0->1 ? 'messages' ORDER BY o LIMIT 1;
+SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'image', 'messages'], '{"m": 1}') AS append_image_object
+FROM sg_export_thread('asked') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
+WHERE x->'image' ? 'messages' ORDER BY o DESC LIMIT 1;
+SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'image', 'total'], '"ten"') AS add_image_string
+FROM sg_export_thread('asked') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
+WHERE x->'image' ? 'total' ORDER BY o DESC LIMIT 1;
+SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'writes', '0', '1', 'profile'], '[1, 2]') AS merge_write_array
+FROM sg_export_thread('asked') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
+WHERE x->'writes'->0->1 ? 'profile' ORDER BY o LIMIT 1;
+SELECT tampered(:'good', '{checkpoints,1,pending}', '{"t": {"node": "talk", "writes": {"total": null}}}') AS add_pending_null;
+-- fork_writes (a detached fork row's writes) of another shape
+SELECT tampered(:'good', '{fork_writes}', '5') AS fork_writes_number;
+SELECT tampered(:'good', '{fork_writes}', '{"01a22be0-664f-7a3f-9387-1a40a8d75b18": [5]}') AS fork_writes_not_writes;
 -- onto an existing thread, or an empty id
 SELECT error_of(format('SELECT sg_import_thread(%L)', :'good'));
 SELECT error_of(format('SELECT sg_import_thread(%L, %L)', :'good', 'long'));

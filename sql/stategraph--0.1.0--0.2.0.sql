@@ -808,10 +808,16 @@ COMMENT ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text
 CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
+    visitor text;
     result uuid;
 BEGIN
-    -- sg_fork's own error would name the visitor
+    -- sg_fork's own errors would name the visitor: a LangGraph.js thread is
+    -- not one sg_fork knows (on one server: the thread does not exist)
+    IF (data OPERATOR(pg_catalog.->>) 'format') OPERATOR(pg_catalog.=) 'stategraph.lg_thread' THEN
+        RAISE EXCEPTION 'thread "%" does not exist', data OPERATOR(pg_catalog.->>) 'thread_id'
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    visitor := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     IF checkpoint_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c
             WHERE c.thread_id OPERATOR(pg_catalog.=) visitor AND c.checkpoint_id OPERATOR(pg_catalog.=) import_then_fork.checkpoint_id) THEN
         RAISE EXCEPTION 'checkpoint % does not exist in thread "%"', checkpoint_id,

@@ -130,7 +130,8 @@ export_locked(SGThread *th)
 	char		nulls[3] = {' ', ' ', ' '};
 	Jsonb	   *images;
 	Jsonb	   *writes;
-	Jsonb	   *result;
+	Jsonb	   *volatile result = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	fork_rows(th, &images, &writes);
 	sg_spi_prepare(&plan, "WITH e AS (SELECT pg_catalog.jsonb_build_object("
@@ -161,7 +162,27 @@ export_locked(SGThread *th)
 	nulls[1] = images ? ' ' : 'n';
 	values[2] = writes ? JsonbPGetDatum(writes) : (Datum) 0;
 	nulls[2] = writes ? ' ' : 'n';
-	result = sg_spi_execute(plan, values, nulls, 0) > 0 ? sg_spi_jsonb(0, 1) : NULL;
+	PG_TRY();
+	{
+		result = sg_spi_execute(plan, values, nulls, 0) > 0 ? sg_spi_jsonb(0, 1) : NULL;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+			PG_RE_THROW();
+		FlushErrorState();
+		/* jsonb's limit (256 MB a container) met by the export, not by the thread's rows */
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("thread \"%s\" is too large to export", th->thread_id),
+				 errdetail("An export is one jsonb value: %s.", edata->message),
+				 errhint("sg_prune(keep_last => ..., thread_id => ...) removes its older checkpoints; a thread whose state alone is that large cannot be exported.")));
+	}
+	PG_END_TRY();
 	if (result == NULL)
 		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
 	return result;
@@ -320,6 +341,17 @@ check_rows(Jsonb *data)
 			"   FROM t, pg_catalog.jsonb_each(t OPERATOR(pg_catalog.->) 'channels') k "
 			"   WHERE k.value OPERATOR(pg_catalog.<>) ALL (ARRAY['\"append\"', '\"image\"', '\"last\"']::pg_catalog.jsonb[]) LIMIT 1), "
 			" (SELECT 'The thread has no channels.' FROM t WHERE t OPERATOR(pg_catalog.->) 'channels' OPERATOR(pg_catalog.=) '{}'), "
+			/* fork_writes become a detached fork row's writes: null, or {"<checkpoint id>": [[node, {}], ...]} */
+			" (SELECT 'Its \"fork_writes\" member is not null or an object of writes.' "
+			"   WHERE pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) 'fork_writes') OPERATOR(pg_catalog.<>) ALL (ARRAY['null', 'object']) "
+			"      OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) 'fork_writes') "
+			"                   OPERATOR(pg_catalog.=) 'object' THEN $1 OPERATOR(pg_catalog.->) 'fork_writes' ELSE '{}' END) f "
+			"                 WHERE pg_catalog.jsonb_typeof(f.value) OPERATOR(pg_catalog.<>) 'array' OR EXISTS "
+			"                   (SELECT 1 FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(f.value) OPERATOR(pg_catalog.=) 'array' "
+			"                      THEN f.value ELSE '[]' END) w "
+			"                    WHERE (pg_catalog.jsonb_typeof(w) OPERATOR(pg_catalog.=) 'array' AND pg_catalog.jsonb_array_length(w) OPERATOR(pg_catalog.=) 2 "
+			"                           AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 0) OPERATOR(pg_catalog.=) 'string' "
+			"                           AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 1) OPERATOR(pg_catalog.=) 'object') IS NOT TRUE))), "
 			" (SELECT pg_catalog.format('Checkpoint #%s is malformed.', o) FROM ok WHERE NOT good ORDER BY o LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s appears twice.', id) FROM ids GROUP BY id "
 			"   HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1), "
@@ -393,6 +425,83 @@ check_values(Jsonb *data)
 	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 		ReThrowError(edata);	/* a cancel, out of memory: not the data's fault */
 	sg_invalid_export(psprintf("A value does not convert to its type: %s.", edata->message));
+}
+
+/* Shorthands for the operators of the statement below (schema-qualified, as everywhere). */
+#define GET " OPERATOR(pg_catalog.->) "
+#define GETT " OPERATOR(pg_catalog.->>) "
+#define EQ " OPERATOR(pg_catalog.=) "
+#define TYPEOF(x) "pg_catalog.jsonb_typeof(" x ")"
+#define OBJECT_OR_EMPTY(x) "CASE WHEN " TYPEOF(x) EQ "'object' THEN " x " ELSE '{}' END"
+#define ARRAY_OR_EMPTY(x) "CASE WHEN " TYPEOF(x) EQ "'array' THEN " x " ELSE '[]' END"
+
+/*
+ * Check that every value the export holds for a channel is what the
+ * channel's reducer takes, as a run checks each update: an array for an
+ * append channel (the thread's own channels say which those are), a number
+ * for add and an object for merge (the graph of this database that has the
+ * thread's graph name says which; without that graph, or where it gives the
+ * channel another store kind, which a run refuses anyway, nothing to
+ * check). Values are in images, writes, pending writes and the writes of
+ * detached forks. Such a value imported fine, and then every run of the
+ * thread failed blaming a node, or a read silently dropped it: 42804 (the
+ * SQLSTATE of a run's update that does not fit) before anything is stored.
+ */
+static void
+check_reducers(Jsonb *data)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+
+	sg_spi_prepare(&plan,
+			"WITH t AS (SELECT $1" GET "'thread' AS t), "
+			"g AS (SELECT COALESCE(g.spec" GET "'channels', g.channels) AS ch FROM stategraph.graphs g, t "
+			"      WHERE g.graph" EQ "(t" GETT "'graph')), "
+			"want AS (SELECT k.key AS channel, CASE WHEN k.value" EQ "'\"append\"' THEN 'append' "
+			"           WHEN k.value" EQ "'\"image\"' THEN (SELECT r FROM g, LATERAL (SELECT g.ch" GET "k.key" GETT "'reducer' AS r) x "
+			"                                             WHERE r" EQ "ANY (ARRAY['add', 'merge'])) END AS reducer "
+			"         FROM t, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("t" GET "'channels'") ") k), "
+			"c AS (SELECT e FROM pg_catalog.jsonb_array_elements($1" GET "'checkpoints') x(e)), "
+			"u AS (SELECT e" GETT "'checkpoint_id' AS id, e" GET "'image' AS u FROM c "
+			"  UNION ALL SELECT e" GETT "'checkpoint_id', w" GET "1 FROM c, "
+			"    pg_catalog.jsonb_array_elements(" ARRAY_OR_EMPTY("e" GET "'writes'") ") w "
+			"  UNION ALL SELECT e" GETT "'checkpoint_id', p.value" GET "'writes' FROM c, "
+			"    pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("e" GET "'pending'") ") p "
+			"  UNION ALL SELECT f.key, w" GET "1 FROM pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("$1" GET "'fork_writes'") ") f, "
+			"    pg_catalog.jsonb_array_elements(" ARRAY_OR_EMPTY("f.value") ") w) "
+			"SELECT u.id, w.channel, w.reducer, " TYPEOF("v.value") ", (SELECT t" GETT "'graph' FROM t) "
+			"FROM u, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("u.u") ") v, want w "
+			"WHERE w.channel" EQ "v.key AND w.reducer IS NOT NULL "
+			"  AND " TYPEOF("v.value") " OPERATOR(pg_catalog.<>) "
+			"      CASE w.reducer WHEN 'append' THEN 'array' WHEN 'add' THEN 'number' ELSE 'object' END "
+			/*
+			 * The first value found, in no order: sorting them all costs the
+			 * (estimated) whole join, past jit_above_cost, and each import
+			 * then compiled the statement (a second each).
+			 */
+			"LIMIT 1", 1, types);
+	values[0] = JsonbPGetDatum(data);
+	if (sg_spi_execute(plan, values, NULL, 0) > 0)
+	{
+		char	   *id = sg_spi_text(0, 1);
+		char	   *channel = sg_spi_text(0, 2);
+		char	   *reducer = sg_spi_text(0, 3);
+		char	   *graph = sg_spi_text(0, 5);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("thread export holds a JSON %s for channel \"%s\" at checkpoint %s, where %s expects %s",
+						sg_spi_text(0, 4), channel, id, reducer,
+						strcmp(reducer, "append") == 0 ? "an array" :
+						strcmp(reducer, "add") == 0 ? "a number" : "an object"),
+				 strcmp(reducer, "append") == 0 ?
+				 errdetail("The thread's channels make \"%s\" an append channel.", channel) :
+				 errdetail("Graph \"%s\" of this database gives channel \"%s\" the reducer %s; every run of the thread would fail on this value.",
+						   graph, channel, reducer),
+				 errhint("Import the value sg_export_thread returned, unchanged, where graph \"%s\" has the channels it was written with.",
+						 graph)));
+	}
 }
 
 /*
@@ -473,6 +582,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	check_envelope(data);
 	check_rows(data);
 	check_values(data);
+	check_reducers(data);
 	thread_id = PG_ARGISNULL(1) ? sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "thread_id")
 		: sg_arg_text(fcinfo, 1, "thread_id");
 	if (thread_id == NULL || thread_id[0] == '\0')

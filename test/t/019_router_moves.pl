@@ -33,20 +33,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGRouter;
 
-my $node = PostgreSQL::Test::Cluster->new('moves');
-$node->init;
-$node->start;
+# four partitions: 0 and 2 on shard_a, 1 and 3 on shard_b
+my ($node, %conn) = router_node('moves', shards => [ 'shard_a', 'shard_b' ],
+	shard_sql => q{CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
 my ($host, $port) = ($node->host, $node->port);
-my %conn;
-for my $db ('shard_a', 'shard_b')
-{
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, q{CREATE EXTENSION stategraph;
-		CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
-	$conn{$db} = "host=$host port=$port dbname=$db";
-}
-$node->safe_psql('postgres', 'CREATE DATABASE router');
 sub r { return $node->safe_psql('router', $_[0]); }
 # the threads on a shard database (of one partition), LangGraph.js threads too
 sub threads_on
@@ -56,12 +48,6 @@ sub threads_on
 		  . (defined $_[1] ? " WHERE (hashtext(thread_id) & 3) = $_[1]" : ''));
 }
 
-# four partitions: 0 and 2 on shard_a, 1 and 3 on shard_b
-r(qq{CREATE EXTENSION plproxy; CREATE EXTENSION stategraph_router;
-	CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy OPTIONS (
-		partition_0 '$conn{shard_a}', partition_1 '$conn{shard_b}',
-		partition_2 '$conn{shard_a}', partition_3 '$conn{shard_b}');
-	CREATE USER MAPPING FOR PUBLIC SERVER stategraph;});
 r(q{SELECT sg_create_graph('counter', '{"log": "append"}');
 	SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
 	SELECT sg_add_edge('counter', '__start__', 'noop');
@@ -89,6 +75,14 @@ r(q{SELECT sg_import_thread(e) FROM lg_exports});
 is(r(q{SELECT count(*) FROM generate_series(1, 8) i WHERE (sg_get_state('lg-' || i))."values" = jsonb_build_object('x', jsonb_build_array(i))}),
 	'8', 'imported through the router without a thread_id, each reads back through the router');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'and is listed');
+# sg_fork does not fork a LangGraph.js thread: across servers the router's
+# error is a server's (before: 'checkpoint ... does not exist in thread "<NULL>"')
+my $lg_cp = r(q{SELECT checkpoint_id FROM sg_get_state('lg-1')});
+my $lg_to = r(q{SELECT t FROM generate_series(1, 50) i, LATERAL (SELECT 'lg-fork-' || i AS t) x
+	WHERE stategraph_router.shard_of(t) <> stategraph_router.shard_of('lg-1') LIMIT 1});
+my ($lrc, $lout, $lerr) = $node->psql('router', "SELECT sg_fork('lg-1', '$lg_cp', '$lg_to')");
+like($lerr, qr/REMOTE ERROR: thread "lg-1" does not exist/, 'sg_fork of a LangGraph.js thread across servers: the error of one server');
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'and stores nothing');
 
 # ---------------------------------------------------------------------------
 # A server that is down: time travel on a thread of another server goes on
