@@ -972,8 +972,11 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 /*
  * Make the launcher's stategraph.max_workers the one every process goes
  * by. Raised, the launcher's next pass starts workers for the databases
- * that wait for one; lowered, the workers are woken, and those beyond the
- * new number give their slots up after their runs (over_max_workers).
+ * that wait for one, and for each database whose workers are busy (a run
+ * submitted there while no slot was free asked for none: it waited for a
+ * busy worker's run to end); lowered, the workers are woken, and those
+ * beyond the new number give their slots up after their runs
+ * (over_max_workers).
  */
 static void
 publish_max_workers(void)
@@ -983,6 +986,11 @@ publish_max_workers(void)
 	int			i;
 
 	SpinLockAcquire(&shared->mutex);
+	if (sg_max_workers > shared->max_workers)
+		for (i = 0; i < SG_MAX_WORKERS; i++)
+			if (shared->slots[i].state == SLOT_RUNNING && !shared->slots[i].idle &&
+				!shared->slots[i].leaving)
+				add_want(shared->slots[i].dboid);	/* a worker with nothing to do leaves */
 	if (sg_max_workers < shared->max_workers)
 		for (i = 0; i < SG_MAX_WORKERS; i++)
 			if (shared->slots[i].state == SLOT_RUNNING && shared->slots[i].latch != NULL)
