@@ -18,18 +18,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
 
 my $max_workers = 3;
-my $node = PostgreSQL::Test::Cluster->new('background');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('background', qq{
 stategraph.max_workers = $max_workers
 restart_after_crash = on
 });
-$node->start;
 
 my $objects = q{
     CREATE TABLE effects (seq bigserial, thread text, step int, node text, n int, who name, running int);

@@ -9,15 +9,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('sweep');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('sweep', qq{
 stategraph.sweep_interval = 20
 stategraph.sweep_limit = 100
 });
-$node->start;
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION sweep_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;

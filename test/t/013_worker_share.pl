@@ -13,15 +13,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('share');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('share', qq{
 stategraph.max_workers = 2
 stategraph.sweep_interval = 4
 });
-$node->start;
 
 my @dbs = qw(da db dc);
 

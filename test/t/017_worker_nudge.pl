@@ -11,15 +11,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('nudge');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('nudge', qq{
 stategraph.max_workers = 1
 stategraph.sweep_interval = 3600
 });
-$node->start;
 
 for my $db (qw(da db))
 {

@@ -10,14 +10,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('recoveries');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('recoveries', qq{
 stategraph.max_run_recoveries = 3
 });
-$node->start;
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;

@@ -9,15 +9,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('due');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('due', qq{
 stategraph.max_workers = 1
 stategraph.sweep_interval = 3600
 });
-$node->start;
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION slow(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT pg_sleep(0.5); SELECT '{}'::jsonb $$;

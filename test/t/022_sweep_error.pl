@@ -8,16 +8,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('sweeperr');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('sweeperr', qq{
 stategraph.sweep_interval = 3
 stategraph.max_workers = 1
 });
-$node->start;
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION n1(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;

@@ -8,14 +8,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('batchpar');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('batchpar', qq{
 stategraph.max_workers = 4
 });
-$node->start;
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION slow(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT pg_sleep(3); SELECT '{}'::jsonb $$;

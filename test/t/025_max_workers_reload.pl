@@ -15,15 +15,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use Time::HiRes qw(usleep time);
 
-my $node = PostgreSQL::Test::Cluster->new('max_workers_reload');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('max_workers_reload', q{
 stategraph.max_workers = 1
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;

@@ -29,15 +29,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('runtime_review');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'stategraph'
+my $node = preloaded_node('runtime_review', q{
 stategraph.max_workers = 1
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
