@@ -16,7 +16,6 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use SGNode;
-use Time::HiRes qw(usleep time);
 
 my $node = preloaded_node('max_workers_reload', q{
 stategraph.max_workers = 1
@@ -48,48 +47,36 @@ sub submit
 	sql(join('', map { "SELECT sg_submit('slow', '{\"phase\": \"$p\", \"sleep\": $s}', '$p-$_');\n" } 1 .. $n));
 }
 
-sub wait_until
-{
-	my ($query, $secs) = @_;
-	my $deadline = time + ($secs // 120);
-	while (time < $deadline)
-	{
-		return 1 if sql($query) eq 't';
-		usleep(50_000);
-	}
-	return 0;
-}
-
 sub most { return sql("SELECT coalesce(max(running), 0) FROM effects WHERE $_[0]"); }
 
 # --- 1 worker -----------------------------------------------------------------
 submit('one', 4, 0.3);
-ok(wait_until(q{SELECT count(*) = 4 FROM sg_runs() WHERE status = 'success'}), 'four runs finished with max_workers = 1');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 4 FROM sg_runs() WHERE status = 'success'}), 'four runs finished with max_workers = 1');
 is(most(q{phase = 'one'}), '1', 'they executed one at a time');
 
 # --- raised to 3 by a reload ----------------------------------------------------
 sql(q{ALTER SYSTEM SET stategraph.max_workers = 3});
 sql(q{SELECT pg_reload_conf()});
-ok(wait_until(q{SELECT current_setting('stategraph.max_workers') = '3'}), 'the reload took the new value');
+ok($node->poll_query_until('postgres', q{SELECT current_setting('stategraph.max_workers') = '3'}), 'the reload took the new value');
 submit('three', 9, 1);
-ok(wait_until(q{SELECT count(*) = 9 FROM sg_runs() WHERE status = 'success' AND thread_id LIKE 'three-%'}),
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 9 FROM sg_runs() WHERE status = 'success' AND thread_id LIKE 'three-%'}),
 	'nine runs finished with max_workers = 3');
 my $three = most(q{phase = 'three'});
 ok($three >= 2 && $three <= 3, "they executed more than one, at most three, at a time (saw $three)");
 
 # --- lowered to 1 while three runs execute ---------------------------------------
 submit('down', 9, 1);
-ok(wait_until(q{SELECT count(*) >= 2 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
+ok($node->poll_query_until('postgres', q{SELECT count(*) >= 2 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	'several runs execute at once');
 sql(q{ALTER SYSTEM SET stategraph.max_workers = 1});
 sql(q{SELECT pg_reload_conf()});
 # the workers beyond the new number leave after the runs they execute (and
 # no worker starts beyond it): from then on, one at a time (polled, not
 # timed: a loaded machine may take long for the runs of the reload)
-ok(wait_until(q{SELECT count(*) <= 1 FROM pg_stat_activity WHERE backend_type = 'stategraph worker'}, 180),
+ok($node->poll_query_until('postgres', q{SELECT count(*) <= 1 FROM pg_stat_activity WHERE backend_type = 'stategraph worker'}),
 	'the workers beyond max_workers = 1 left');
 my $lowered = sql(q{SELECT clock_timestamp()});
-ok(wait_until(q{SELECT count(*) = 9 FROM sg_runs() WHERE status = 'success' AND thread_id LIKE 'down-%'}, 180),
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 9 FROM sg_runs() WHERE status = 'success' AND thread_id LIKE 'down-%'}),
 	'the nine runs finished after max_workers was lowered to 1');
 my $late = sql(qq{SELECT count(*) FROM effects WHERE phase = 'down' AND started > '$lowered'::timestamptz});
 cmp_ok($late, '>=', 3, "runs started after the others left ($late)");

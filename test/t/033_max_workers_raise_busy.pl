@@ -9,7 +9,6 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use SGNode;
-use Time::HiRes qw(usleep time);
 
 my $node = preloaded_node('max_workers_raise_busy', q{
 stategraph.max_workers = 1
@@ -37,30 +36,18 @@ $node->safe_psql('postgres', q{
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-sub wait_until
-{
-	my ($query, $secs) = @_;
-	my $deadline = time + ($secs // 120);
-	while (time < $deadline)
-	{
-		return 1 if sql($query) eq 't';
-		usleep(50_000);
-	}
-	return 0;
-}
-
 sql(q{SELECT sg_submit('g', '{"hold": "yes"}', 'long')});
-ok(wait_until(q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	'the long run executes');
 sql(q{SELECT sg_submit('g', '{"hold": "no"}', 'short')});
 sql(q{ALTER SYSTEM SET stategraph.max_workers = 2});
 sql(q{SELECT pg_reload_conf()});
 # the long run holds the only worker until the gate opens: only a new worker can run the short one
-ok(wait_until(q{SELECT status = 'success' FROM sg_runs() WHERE thread_id = 'short'}, 60),
+ok($node->poll_query_until('postgres', q{SELECT status = 'success' FROM sg_runs() WHERE thread_id = 'short'}),
 	'the waiting run executed in a worker started by the raise');
 is(sql(q{SELECT count(*) FROM gate}), '0', 'while the long run still held its worker');
 sql(q{INSERT INTO gate VALUES (true)});
-ok(wait_until(q{SELECT count(*) = 2 FROM sg_runs() WHERE status = 'success'}), 'both runs succeeded');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM sg_runs() WHERE status = 'success'}), 'both runs succeeded');
 is(sql(q{SELECT string_agg(thread, ',' ORDER BY thread) FROM effects}), 'long,short', 'each node ran once');
 
 $node->stop;
