@@ -299,6 +299,8 @@ SELECT tampered(:'good', '{checkpoints,1,pending}', '{"t": {"node": "talk", "wri
 -- fork_writes (a detached fork row's writes) of another shape
 SELECT tampered(:'good', '{fork_writes}', '5') AS fork_writes_number;
 SELECT tampered(:'good', '{fork_writes}', '{"01a22be0-664f-7a3f-9387-1a40a8d75b18": [5]}') AS fork_writes_not_writes;
+-- a fork_writes value that the channel's reducer does not take (append gets a string)
+SELECT tampered(:'good', '{fork_writes}', '{"01a22be0-664f-7a3f-9387-1a40a8d75b18": [["talk", {"messages": "hello"}]]}') AS fork_writes_append_string;
 -- onto an existing thread, or an empty id
 SELECT error_of(format('SELECT sg_import_thread(%L)', :'good'));
 SELECT error_of(format('SELECT sg_import_thread(%L, %L)', :'good', 'long'));

@@ -181,6 +181,18 @@ SELECT sg_submit('jobs', '{"n": 15}', 'same_xact') AS same_xact \gset
 CALL sg_work();
 SELECT status FROM sg_wait(:'same_xact', '30 s');
 
+-- FIFO behind a run that is not due yet: the run enqueued after it waits
+-- for it (it is due, but not the oldest active run of its thread)
+SELECT sg_submit('jobs', '{"n": 16}', 'fifo_delay', after => '1 hour') AS delayed \gset
+SELECT sg_submit('jobs', '{"n": 17}', 'fifo_delay', multitask => 'enqueue') AS behind \gset
+CALL sg_work();
+SELECT status FROM sg_wait(:'behind', '0 s');
+SELECT count(*) AS nothing_ran FROM effects WHERE thread = 'fifo_delay';
+SELECT sg_cancel(:'delayed');
+CALL sg_work();
+SELECT status FROM sg_wait(:'behind', '30 s');
+SELECT value FROM effects WHERE thread = 'fifo_delay' ORDER BY seq;
+
 -- finished runs expire after stategraph.run_retention
 SET stategraph.run_retention = 0;
 CALL sg_work();
