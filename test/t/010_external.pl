@@ -245,8 +245,12 @@ is(sql("SELECT status FROM sg_threads() WHERE thread_id = 'restart-1'"), 'waitin
 is(sql("SELECT count(*) FROM sg_tasks('bulk', 'claimed') WHERE thread_id = 'restart-1'"), '2', 'both claims survived');
 my ($id1, $tok1) = split /\|/, $claims[0];
 sql("SELECT sg_complete('$id1', '$tok1', '{\"done\": [\"r1\"]}')");
-pass('a claim taken before the restart completes after it');
-usleep(2_500_000);    # the other lease expires
+is(sql("SELECT status || ' ' || (result->'done')::text FROM stategraph.tasks WHERE task_id = '$id1'"), 'completed ["r1"]',
+	'a claim taken before the restart completes after it');
+my ($id_other) = split /\|/, $claims[1];
+$node->poll_query_until('postgres',
+	"SELECT lease_expires_at < clock_timestamp() FROM stategraph.tasks WHERE task_id = '$id_other'")
+  or die 'the other lease does not expire';
 my $again = sql(q{SELECT attempt || '|' || task_id || '|' || token FROM sg_claim('bulk', 'after-restart')});
 my ($attempt, $id2, $tok2) = split /\|/, $again;
 is($attempt, '2', 'the expired claim is claimed again as attempt 2');
@@ -255,8 +259,10 @@ my ($id_old, $tok_old) = split /\|/, $claims[1];
 my ($rc, $out, $err) = $node->psql('postgres', "SELECT sg_complete('$id_old', '$tok_old', '{\"done\": [\"stale\"]}')",
 	extra_params => ['-v', 'VERBOSITY=sqlstate']);
 like($err, qr/SG010/, 'the token of the expired claim is refused (SG010)');
+my $before = sql("SELECT result::text || updated_at::text FROM stategraph.tasks WHERE task_id = '$id1'");
 sql("SELECT sg_complete('$id1', '$tok1', '{\"done\": [\"r1\"]}')");
-pass('the same completion again is a no-op');
+is(sql("SELECT result::text || updated_at::text FROM stategraph.tasks WHERE task_id = '$id1'"), $before,
+	'the same completion again is a no-op (the task row is left as it was)');
 
 # a late completion whose lease expired while nobody claimed the task again is accepted
 sql(q{SELECT sg_invoke('bulk', '{"docs": ["late"]}', 'late-1')});
