@@ -125,13 +125,8 @@ is(sql("SELECT count(*) FROM sg_tasks('llm', 'completed') WHERE thread_id = 'cha
 
 # --- a worker asks a human; resume hands it the answer -----------------------
 sql(q{SELECT sg_invoke('human', '{}', 'h-1')});
-my $paused = 0;
-for (1 .. 200)
-{
-	$paused = 1, last if sql("SELECT status FROM sg_threads() WHERE thread_id = 'h-1'") eq 'interrupted';
-	usleep(50_000);
-}
-ok($paused, 'the worker paused the thread with sg_interrupt_task');
+ok($node->poll_query_until('postgres', "SELECT status FROM sg_threads() WHERE thread_id = 'h-1'", 'interrupted'),
+	'the worker paused the thread with sg_interrupt_task');
 is(sql(q{SELECT interrupts->0->'value'->>'question' FROM sg_get_state('h-1')}), 'go ahead?', 'the question is shown');
 sql(q{SELECT sg_invoke('human', NULL, 'h-1', resume => '"yes"')});
 ok(run_to_end('human', 'h-1'), 'resumed, the task was queued again and done');
@@ -143,13 +138,8 @@ ok(run_to_end('flaky', 'f-1'), 'the flaky task finished');
 is(sql(q{SELECT (sg_get_state('f-1'))."values"->>'answer'}), 'attempt 2', 'its second attempt succeeded');
 # --- cancel mid-task: the heartbeat tells the running handler to stop ---------
 sql(q{SELECT sg_invoke('slowg', '{}', 'slow-1')});
-my $claimed = 0;
-for (1 .. 200)
-{
-	$claimed = 1, last if sql("SELECT count(*) FROM sg_tasks('llm', 'claimed') WHERE thread_id = 'slow-1'") eq '1';
-	usleep(50_000);
-}
-ok($claimed, 'the slow task is being worked on');
+ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('llm', 'claimed') WHERE thread_id = 'slow-1'", '1'),
+	'the slow task is being worked on');
 sql(q{SELECT sg_update_state('slow-1', '{"answer": "by hand"}', as_node => 'slow')});
 my $dropped = 0;
 for (1 .. 100)
@@ -167,22 +157,12 @@ is(stop_worker($w, 'TERM'), 0, 'SIGTERM stops the worker cleanly');
 # --- a worker dies holding a task with no attempt left: a node failure, never "started" forever
 my $a = start_worker('one');
 sql(q{SELECT sg_invoke('once', '{}', 'once-1')});
-$claimed = 0;
-for (1 .. 200)
-{
-	$claimed = 1, last if sql("SELECT count(*) FROM sg_tasks('one', 'claimed')") eq '1';
-	usleep(50_000);
-}
-ok($claimed, 'the task is claimed');
+ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('one', 'claimed')", '1'),
+	'the task is claimed');
 stop_worker($a, 'KILL');
 my $b = start_worker('one');
-my $failed = 0;
-for (1 .. 200)
-{
-	$failed = 1, last if sql("SELECT status FROM sg_threads() WHERE thread_id = 'once-1'") eq 'error';
-	usleep(50_000);
-}
-ok($failed, 'another worker\'s sweep found the expired lease and recorded the failure');
+ok($node->poll_query_until('postgres', "SELECT status FROM sg_threads() WHERE thread_id = 'once-1'", 'error'),
+	'another worker\'s sweep found the expired lease and recorded the failure');
 is(sql(q{SELECT tasks->0->'error'->>'message' FROM sg_get_state('once-1')}), 'the lease of the task expired',
 	'tasks[].error says why');
 is(stop_worker($b, 'TERM'), 0, 'the second worker stops cleanly');

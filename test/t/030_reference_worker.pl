@@ -92,13 +92,8 @@ is(answer('gb', 'b-2'), 'nap 1', 'the two-queue worker goes on');
 
 # --- an update JSON cannot hold: the handler's bug, not retried ------------------
 sql(q{SELECT sg_invoke('gj', '{}', 'j-1')});
-my $failed = 0;
-for (1 .. 200)
-{
-	$failed = 1, last if sql("SELECT count(*) FROM sg_tasks('qs', 'failed') WHERE thread_id = 'j-1'") eq '1';
-	usleep(25_000);
-}
-ok($failed, 'a task whose update is not JSON fails');
+ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qs', 'failed') WHERE thread_id = 'j-1'", '1'),
+	'a task whose update is not JSON fails');
 is(sql("SELECT max(attempt) FROM sg_tasks('qs') WHERE thread_id = 'j-1'"), '1', 'after one attempt (the handler is not run again)');
 
 # --- a server restart ----------------------------------------------------------
@@ -112,22 +107,12 @@ like(slurp_file($logs{$single}), qr/connected again/, 'the worker says it connec
 is(stop_worker($single, 'TERM'), 0, 'the one-queue worker stops on SIGTERM');
 $single = start_worker('1.5', 'qs');
 sql(q{SELECT sg_invoke('gs', '{}', 's-3')});
-my $claimed = 0;
-for (1 .. 200)
-{
-	$claimed = 1, last if sql("SELECT count(*) FROM sg_tasks('qs', 'claimed') WHERE thread_id = 's-3'") eq '1';
-	usleep(25_000);
-}
-ok($claimed, 'the task is in hand');
+ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qs', 'claimed') WHERE thread_id = 's-3'", '1'),
+	'the task is in hand');
 is(sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'stategraph reference worker'"),
 	'2', 'both workers\' connections are ended while the handler runs');
-my $done = 0;
-for (1 .. 200)
-{
-	$done = 1, last if sql("SELECT count(*) FROM sg_tasks('qs', 'completed') WHERE thread_id = 's-3'") eq '1';
-	usleep(25_000);
-}
-ok($done, 'the result is handed back on a new connection');
+ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qs', 'completed') WHERE thread_id = 's-3'", '1'),
+	'the result is handed back on a new connection');
 is(sql("SELECT max(attempt) FROM sg_tasks('qs') WHERE thread_id = 's-3'"), '1', 'with the same claim: one attempt');
 is(answer('gs', 's-3'), 'nap 1', 'the thread gets the answer of attempt 1');
 
