@@ -728,12 +728,7 @@ first_of_thread(const char *thread_id, Datum seq, Datum owner)
 static bool
 may_execute_for(const char *owner)
 {
-	Oid			role;
-
-	if (superuser())
-		return true;
-	role = get_role_oid(owner, true);
-	return OidIsValid(role) && is_member_of_role(GetUserId(), role);
+	return superuser() || sg_caller_is_owner(owner);
 }
 
 /*

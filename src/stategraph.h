@@ -598,6 +598,7 @@ extern bool sg_thread_id_stored(const char *table, const char *thread_id);
 extern void sg_thread_id_check_not_lg(const char *thread_id);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
+extern bool sg_caller_is_owner(const char *owner);
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history

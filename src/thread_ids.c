@@ -212,6 +212,19 @@ sg_thread_id_check_writes(const char *thread_id)
 	sg_thread_id_check_new(thread_id, true);
 }
 
+/*
+ * Whether the caller may own what role owner owns: stategraph.owned's test
+ * (owner is the caller or a role it is a member of), in C. A role that no
+ * longer exists owns nothing anyone may act for.
+ */
+bool
+sg_caller_is_owner(const char *owner)
+{
+	Oid			role = get_role_oid(owner, true);
+
+	return OidIsValid(role) && is_member_of_role(GetUserId(), role);
+}
+
 PG_FUNCTION_INFO_V1(lg_thread_owner_is);
 
 /*
@@ -225,9 +238,8 @@ lg_thread_owner_is(PG_FUNCTION_ARGS)
 {
 	char	   *thread_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	text	   *owner = PG_GETARG_TEXT_PP(1);
-	Oid			role = get_role_oid(text_to_cstring(owner), true);
 
-	if (!OidIsValid(role) || !is_member_of_role(GetUserId(), role))
+	if (!sg_caller_is_owner(text_to_cstring(owner)))
 		PG_RETURN_BOOL(true);
 	PG_RETURN_BOOL(lg_first_owner_is(thread_id, owner));
 }

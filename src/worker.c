@@ -1631,7 +1631,7 @@ sg_worker_init(void)
 	RegisterResourceReleaseCallback(release_callback, NULL);
 	sg_runs_init();
 
-	/* without the preload there are no workers (and no PGC_POSTMASTER setting can be made) */
+	/* without the preload there are no workers, nor their setting */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	DefineCustomIntVariable("stategraph.max_workers",
