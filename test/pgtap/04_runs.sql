@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(68);
+SELECT plan(76);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -57,6 +57,22 @@ CREATE FUNCTION pg_temp.unchanged() RETURNS boolean LANGUAGE sql AS $$
        AND (SELECT jsonb_agg(to_jsonb(t) - 'updated_at' ORDER BY thread_id) FROM stategraph.threads t) = s.threads
        AND (SELECT count(*) FROM stategraph.retention) = s.retention
     FROM stored s $$;
+
+-- a status changed with SQL keeps to its values (23514, domains since these
+-- columns stopped being CHECK constraints), the rows as they were
+SELECT throws_ok(format($$ UPDATE stategraph.runs SET status = 'paused' WHERE run_id = %L $$, :'busy_run'),
+                 '23514', NULL, 'runs.status: an unknown status');
+SELECT throws_ok(format($$ UPDATE stategraph.runs SET multitask = 'queue' WHERE run_id = %L $$, :'busy_run'),
+                 '23514', NULL, 'runs.multitask: an unknown strategy');
+SELECT throws_ok(format($$ UPDATE stategraph.runs SET stop_request = 'pause' WHERE run_id = %L $$, :'busy_run'),
+                 '23514', NULL, 'runs.stop_request: an unknown request');
+SELECT throws_ok(format($$ UPDATE stategraph.runs SET thread_id = '' WHERE run_id = %L $$, :'busy_run'),
+                 '23514', NULL, 'runs.thread_id: empty');
+SELECT throws_ok($$ UPDATE stategraph.threads SET status = 'paused' WHERE thread_id = 't1' $$,
+                 '23514', NULL, 'threads.status: an unknown status');
+SELECT col_type_is('stategraph', 'tasks', 'status', 'stategraph.task_status', 'tasks.status is a task_status');
+SELECT throws_ok($$ SELECT 'lost'::stategraph.task_status $$, '23514', NULL, 'which refuses an unknown status');
+SELECT ok(pg_temp.unchanged(), 'and the runs and threads are as they were');
 
 -- sg_submit
 SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't2', multitask => 'queue') $$, '22023',
