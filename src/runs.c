@@ -659,7 +659,7 @@ is_unrecordable(pg_uuid_t *id)
  * it passes them; a bitmap scan (what a LIMIT and a small estimate make it
  * choose) would visit every one of them again at each claim until the
  * next vacuum. (Whether a candidate is first of its thread is asked of the
- * one tried, first_of_thread: as a join here, a plan made while the table
+ * one tried, sg_first_of_thread: as a join here, a plan made while the table
  * was small scanned every active run for each candidate.)
  */
 static Portal
@@ -682,38 +682,6 @@ open_candidates(void)
 		plan = p;
 	}
 	return sg_spi_cursor_open(plan, NULL, NULL);
-}
-
-/*
- * Is run (thread_id, seq) of owner the oldest active run of its thread
- * (FIFO)? The caller holds the thread's lock, and a run with an earlier seq
- * cannot appear later (submits to one thread are serialized).
- *
- * Only an earlier run that may act on the thread counts: one of a role that
- * is (a member of) the thread's owner, or, before the thread exists, of the
- * candidate's owner. Thread ids are one namespace, and any role may submit
- * a run under any of them: another role's run (the claim sees every role's
- * runs) can only fail on the thread (42501), and counting it would let that
- * role hold up the owner's runs as long as it likes (a run submitted with
- * "after" stays pending), unseen and uncancellable by the owner.
- */
-static bool
-first_of_thread(const char *thread_id, Datum seq, Datum owner)
-{
-	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, INT8OID, NAMEOID};
-	Datum		values[3] = {CStringGetTextDatum(thread_id), seq, owner};
-
-	return run_sql(&plan,
-				   "SELECT 1 FROM stategraph.runs o LEFT JOIN stategraph.threads t "
-				   "ON t.thread_id OPERATOR(pg_catalog.=) o.thread_id "
-				   "WHERE o.thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND o.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND o.seq OPERATOR(pg_catalog.<) $2 "
-				   "AND (o.owner OPERATOR(pg_catalog.=) COALESCE(t.owner, $3) "
-				   "  OR pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(o.owner::pg_catalog.text))::pg_catalog.oid, "
-				   "    pg_catalog.to_regrole(pg_catalog.quote_ident(COALESCE(t.owner, $3)::pg_catalog.text))::pg_catalog.oid, "
-				   "    'MEMBER') IS TRUE) LIMIT 1",
-				   3, types, values, NULL) == 0;
 }
 
 /*
@@ -764,8 +732,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
 	}
-	if (!first_of_thread(thread_id, SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull),
-						 SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull)))
+	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
+							SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 	{
 		sg_unlock_thread(thread_id, false);
 		return NULL;

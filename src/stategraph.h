@@ -599,6 +599,7 @@ extern void sg_thread_id_check_not_lg(const char *thread_id);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
+extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history

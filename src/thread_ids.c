@@ -40,6 +40,14 @@
  * caller may own (which the permissive policy requires anyway), so it
  * tells nothing of a thread that is not the caller's but that it is not.
  *
+ * The claim of CALL sg_work, made by an ordinary role, asks here whether
+ * its candidate run is the first active run of its thread (FIFO per
+ * thread): the earlier runs that count may be another role's (a member of
+ * the thread's owner writes to the owner's threads, and the owner cannot
+ * see its member's runs), so the run queue and the thread's owner are read
+ * below row-level security too. Only a yes or no comes out: the caller's
+ * own run waits, and nothing of the earlier run is read or returned.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -62,6 +70,17 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/*
+ * The snapshot of a read below row-level security: the one the SPI queries
+ * that follow see (the transaction's under REPEATABLE READ, else a new one).
+ */
+static Snapshot
+below_rls_snapshot(void)
+{
+	return IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot();
+}
 
 /*
  * A scan of the rows of thread_id in rel (thread_id is the first column of
@@ -75,8 +94,7 @@ thread_rows_scan(Relation rel, const char *thread_id, ScanKey key)
 {
 	ScanKeyEntryInitialize(key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
 						   F_TEXTEQ, CStringGetTextDatum(thread_id));
-	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true,
-							  IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot(), 1, key);
+	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, below_rls_snapshot(), 1, key);
 }
 
 /* Whether table (of schema stategraph) has a row of thread_id, whoever owns it. */
@@ -242,4 +260,107 @@ lg_thread_owner_is(PG_FUNCTION_ARGS)
 	if (!sg_caller_is_owner(text_to_cstring(owner)))
 		PG_RETURN_BOOL(true);
 	PG_RETURN_BOOL(lg_first_owner_is(thread_id, owner));
+}
+
+/*
+ * The owner of stategraph thread thread_id read below row-level security
+ * (palloc'd), or NULL if there is no such thread.
+ */
+static char *
+thread_owner_stored(const char *thread_id)
+{
+	Relation	rel = table_open(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
+								 AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan = thread_rows_scan(rel, thread_id, &key);
+	HeapTuple	tup = systable_getnext(scan);
+	char	   *owner = NULL;
+
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, get_attnum(RelationGetRelid(rel), "owner"),
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			owner = pstrdup(NameStr(*DatumGetName(d)));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * Whether a run of role run_owner may act on a thread of role owner, as
+ * stategraph.owned tests it for run_owner: the same name, or a member of
+ * an existing role (a dropped role's runs act on nothing of another name).
+ */
+static bool
+acts_for(const char *run_owner, const char *owner)
+{
+	Oid			member;
+	Oid			role;
+
+	if (strcmp(run_owner, owner) == 0)
+		return true;
+	member = get_role_oid(run_owner, true);
+	role = get_role_oid(owner, true);
+	return OidIsValid(member) && OidIsValid(role) && is_member_of_role(member, role);
+}
+
+/* Whether a run's status (a stategraph.run_status datum) is an active one. */
+static bool
+run_status_active(Datum status)
+{
+	char	   *s = TextDatumGetCString(status);
+
+	return strcmp(s, "pending") == 0 || strcmp(s, "running") == 0 || strcmp(s, "waiting") == 0;
+}
+
+/*
+ * Is the run numbered seq of role owner the first active run of thread
+ * thread_id (FIFO per thread), whatever the caller may see? Read below
+ * row-level security through the partial index of active runs (thread_id,
+ * seq). An earlier run counts if its role may act on the thread: a member
+ * of the thread's owner or, before the thread exists, of the candidate's
+ * owner (another role's run can only fail on the thread; counting it would
+ * let that role hold up the owner's runs unseen). The caller holds the
+ * thread's lock, so no earlier run can appear meanwhile.
+ */
+bool
+sg_first_of_thread(const char *thread_id, int64 seq, const char *owner)
+{
+	Oid			nsp = get_namespace_oid("stategraph", false);
+	Oid			relid = get_relname_relid("runs", nsp);
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	status_att = get_attnum(relid, "status");
+	AttrNumber	owner_att = get_attnum(relid, "owner");
+	char	   *thread_owner = thread_owner_stored(thread_id);
+	Snapshot	snapshot = RegisterSnapshot(below_rls_snapshot());
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		first = true;
+
+	ScanKeyEntryInitialize(&keys[0], 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
+						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
+	ScanKeyEntryInitialize(&keys[1], 0, get_attnum(relid, "seq"), BTLessStrategyNumber, InvalidOid,
+						   InvalidOid, F_INT8LT, Int64GetDatum(seq));
+	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 2, keys);
+	while (first && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		status = heap_getattr(tup, status_att, desc, &isnull);
+		Datum		run_owner = heap_getattr(tup, owner_att, desc, &isnull);
+
+		/* (the index entry may be of a row version that is no longer active) */
+		if (run_status_active(status) &&
+			acts_for(NameStr(*DatumGetName(run_owner)), thread_owner ? thread_owner : owner))
+			first = false;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return first;
 }
