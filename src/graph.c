@@ -1401,6 +1401,8 @@ sg_compile(PG_FUNCTION_ARGS)
 	sg_spi_run("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
 			   "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
 			   2, types, values, NULL);
+	/* the new definition wins: tasks of nodes no longer external end, their runs go on */
+	sg_tasks_cancel_graph(graph, DatumGetJsonbP(values[1]));
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -1417,7 +1419,7 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	sg_graph_require_owner(graph);
 	sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 			   1, types, values, NULL);
-	sg_tasks_cancel_graph(graph);	/* its workers' results could not be taken */
+	sg_tasks_cancel_graph(graph, NULL);	/* its workers' results could not be taken */
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }

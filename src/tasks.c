@@ -796,28 +796,40 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
 }
 
 /*
- * The graph is dropped: its tasks still out can never be completed (the
- * update is checked against the graph), so workers must not claim them;
- * a background run that waited for them goes on (and ends with status
- * error, its graph gone), instead of waiting for ever.
+ * The graph is dropped (spec NULL), or compiled anew (spec: its new
+ * definition): cancel its tasks still out whose node is no longer an
+ * external node, all of them for a dropped graph. Their results could
+ * never be taken (the update is checked against the graph, and a SQL node
+ * runs its function), so workers must not claim them, and a worker holding
+ * one is told to stop (sg_heartbeat false, SG011 for its completion). A
+ * background run that waited for them goes on instead of waiting for ever:
+ * it takes the step again with the graph as it is now (the node's function
+ * runs), or ends with status error if the graph or the node is gone; a
+ * thread without one goes on so at its next sg_invoke(graph, NULL, thread).
+ * Only the tasks the caller sees (row-level security): those of its own
+ * threads and of the roles it is a member of.
  */
 void
-sg_tasks_cancel_graph(const char *graph)
+sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
 {
 	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(graph)};
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2] = {CStringGetTextDatum(graph), spec ? JsonbPGetDatum(spec) : (Datum) 0};
+	char		nulls[2] = {' ', spec ? ' ' : 'n'};
 	SPITupleTable *tt;
 	uint64		n,
 				i;
 
 	n = run_sql(&plan,
-				"WITH c AS (UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
+				"WITH c AS (UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, "
 				"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
-				"WHERE graph OPERATOR(pg_catalog.=) $1 "
-				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']) "
-				"RETURNING thread_id) SELECT DISTINCT thread_id FROM c",
-				1, types, values, NULL, 0);
+				"WHERE t.graph OPERATOR(pg_catalog.=) $1 "
+				"AND t.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']) "
+				"AND ($2 IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2 OPERATOR(pg_catalog.->) 'nodes') e "
+				"  WHERE e OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) t.node "
+				"  AND e OPERATOR(pg_catalog.?) 'queue')) "
+				"RETURNING t.thread_id) SELECT DISTINCT thread_id FROM c",
+				2, types, values, nulls, 0);
 	tt = SPI_tuptable;
 	for (i = 0; i < n && sg_step_ready_hook != NULL; i++)
 		sg_step_ready_hook(graph, SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
