@@ -820,6 +820,8 @@ sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
 	uint64		n,
 				i;
 
+	if (sg_schema_is_010())
+		return;					/* before ALTER EXTENSION UPDATE: no external nodes, no tasks */
 	n = run_sql(&plan,
 				"WITH c AS (UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, "
 				"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
