@@ -510,7 +510,7 @@ typedef void (*SGCommitFn) (void);
 extern void sg_worker_init(void);
 extern bool sg_queue_waiters_ready(void);
 extern void sg_queue_wait_set(uint32 hash, bool waiting);
-extern void sg_queue_wake(const uint32 *hashes, int n, bool all);
+extern void sg_queue_wake_at_commit(uint32 hash);
 extern void sg_runs_init(void);
 extern void sg_wake_workers_at_commit(void);
 extern void sg_run_done_at_commit(void);

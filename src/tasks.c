@@ -51,7 +51,11 @@
  * name; with the library preloaded, the commit also sets the latch of every
  * backend waiting in sg_claim(wait => ...) on that queue (a slot per backend
  * in shared memory), so a long poll returns within a millisecond of the
- * commit. Without the preload the long poll checks every 10 ms.
+ * commit. Without the preload the long poll checks every 10 ms. The latches
+ * are set where every other wake of a commit is (worker.c, once the commit
+ * has sent its invalidation messages and released its locks), so a woken
+ * long poll takes the task at once instead of finding it still out of reach
+ * and sleeping until its next poll.
  *
  * Who may work a task: stategraph.may_work(owner, queue), the row-level
  * security policy of stategraph.tasks (the install script explains it).
@@ -138,13 +142,6 @@ typedef struct TaskRow
  * ---------------------------------------------------------------------------
  */
 
-/* Queues this transaction queued work on: woken at commit. */
-#define MAX_WAKE 16
-static uint32 wake_hashes[MAX_WAKE];
-static int	nwake = 0;
-static bool wake_all = false;
-static bool xact_callback_registered = false;
-
 static int64 last_sweep_ms = 0;
 
 SGStepReadyHook sg_step_ready_hook = NULL;
@@ -163,39 +160,12 @@ queue_hash(const char *queue)
 	return hash_bytes((const unsigned char *) queue, strlen(queue));
 }
 
-/* At commit, set the latches of the backends long-polling the queues we fed. */
-static void
-tasks_xact_callback(XactEvent event, void *arg)
-{
-	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
-		event != XACT_EVENT_PREPARE)
-		return;
-	if (event == XACT_EVENT_COMMIT && (nwake > 0 || wake_all))
-		sg_queue_wake(wake_hashes, nwake, wake_all);
-	nwake = 0;
-	wake_all = false;
-}
-
 /* Work for queue was committed by this transaction: tell workers at commit. */
 static void
 note_new_work(const char *queue)
 {
-	uint32		h = queue_hash(queue);
-	int			i;
-
 	Async_Notify(NOTIFY_CHANNEL, queue);
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(tasks_xact_callback, NULL);
-		xact_callback_registered = true;
-	}
-	for (i = 0; i < nwake; i++)
-		if (wake_hashes[i] == h)
-			return;
-	if (nwake < MAX_WAKE)
-		wake_hashes[nwake++] = h;
-	else
-		wake_all = true;
+	sg_queue_wake_at_commit(queue_hash(queue));
 }
 
 /* Put this backend in (or take it out of) the long-pollers of queue. */

@@ -193,6 +193,10 @@ static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
 static int	ndone = 0;
 static bool in_round = false;	/* this worker's sweep round goes on (sg_sweep) */
 static bool done_all = false;	/* more, or unnamed: wake every sg_wait */
+#define SG_WAKE_QUEUES 16
+static uint32 queue_hashes[SG_WAKE_QUEUES];	/* the queues it queued tasks on (tasks.c) */
+static int	nqueues = 0;
+static bool queues_all = false;	/* more: wake every sg_claim long poll */
 static bool committed = false;	/* the transaction committed: its wakes are due */
 
 static int	my_slot = -1;		/* in a worker */
@@ -344,12 +348,23 @@ sg_queue_wait_set(uint32 hash, bool waiting)
 	set_waiter(waiting ? MyLatch : NULL, NULL, waiting ? hash : 0);
 }
 
-/* Work for the queues of hashes[0..n) (all: for any queue) was committed: wake their long-pollers. */
+/*
+ * This transaction queued tasks on the queue of hash: wake the sg_claim
+ * long polls of that queue when it commits (release_callback, with the
+ * other wakes).
+ */
 void
-sg_queue_wake(const uint32 *hashes, int n, bool all)
+sg_queue_wake_at_commit(uint32 hash)
 {
-	if (shared != NULL)
-		wake_waiters(false, NULL, hashes, n, all);
+	int			i;
+
+	for (i = 0; i < nqueues; i++)
+		if (queue_hashes[i] == hash)
+			return;
+	if (nqueues < SG_WAKE_QUEUES)
+		queue_hashes[nqueues++] = hash;
+	else
+		queues_all = true;
 }
 
 /* Add a database to the launcher's wants (mutex held). */
@@ -508,13 +523,14 @@ wake_database(Oid dboid, WakeKind kind)
 }
 
 /*
- * What a committed transaction asked for (wake workers, wake sg_wait),
- * done once its commit is complete: after its invalidation messages are
- * sent and its locks released (release_callback). Woken at
- * XACT_EVENT_COMMIT, before either, a worker could claim a run submitted
- * with a new definition of its graph (or after sg_drop_graph) and execute
- * it with the definition it had cached, and it could wait on the
- * committer's locks.
+ * What a committed transaction asked for (wake workers, wake sg_wait, wake
+ * sg_claim's long polls), done once its commit is complete: after its
+ * invalidation messages are sent and its locks released (release_callback),
+ * the one wake-up point. Woken at XACT_EVENT_COMMIT, before either, a
+ * worker could claim a run submitted with a new definition of its graph
+ * (or after sg_drop_graph) and execute it with the definition it had
+ * cached, and a woken session could wait on the committer's locks, or find
+ * nothing to take and sleep until its next poll.
  */
 static void
 wake_committed(void)
@@ -533,6 +549,8 @@ wake_committed(void)
 		wake_database(MyDatabaseId, WAKE_NUDGE);	/* a worker looks for the thread's next run itself */
 	if (done_at_commit)
 		wake_waiters(true, done_ids, NULL, ndone, done_all);
+	if (nqueues > 0 || queues_all)
+		wake_waiters(false, NULL, queue_hashes, nqueues, queues_all);
 }
 
 /* Forget what this transaction asked for. */
@@ -541,6 +559,8 @@ forget_wakes(void)
 {
 	wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = done_all = false;
 	ndone = 0;
+	nqueues = 0;
+	queues_all = false;
 }
 
 /* At commit, note that the wakes are due (release_callback does them); forget them at abort. */
@@ -550,7 +570,7 @@ xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 		committed = true;
 	if (event == XACT_EVENT_PREPARE)
-		forget_wakes();			/* (as before: a prepared transaction wakes nobody) */
+		forget_wakes();			/* (a prepared transaction wakes nobody) */
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		forget_wakes();
