@@ -1005,6 +1005,15 @@ step_call(void *arg)
  * a node that never returns is cancelled (57014) instead of holding the
  * worker for ever. (CALL sg_work is a statement: the caller's timeout
  * bounds it.)
+ *
+ * A timer that fires once the step has returned, before it is disabled,
+ * has cancelled nothing: its handler set the timeout's indicator and then
+ * QueryCancelPending (SIGINT to itself), which the next CHECK_FOR_INTERRUPTS
+ * of the run's bookkeeping turned into a cancel and the run into a retry.
+ * PostgreSQL ignores such a late timeout too (its disable_timeout clears the
+ * indicator, and ProcessInterrupts drops a cancel that comes while it reads
+ * the next command). So the timer is disabled keeping its indicator, and if
+ * it had fired, the pending cancel it caused is dropped.
  */
 static void
 timed_step_call(StepCall *c)
@@ -1015,11 +1024,15 @@ timed_step_call(StepCall *c)
 	{
 		(void) step_call(c);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	disable_timeout(STATEMENT_TIMEOUT, true);
+	if (get_timeout_indicator(STATEMENT_TIMEOUT, true))
+		QueryCancelPending = false; /* the step was done: the timeout is moot */
 }
 
 /* Errors that may pass if the run is tried again: cancels, timeouts, memory, lock conflicts. */
