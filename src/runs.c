@@ -470,6 +470,27 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
 	return heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
 }
 
+/*
+ * sg_wait's error (25001) for a run that cannot go on before the calling
+ * transaction ends: one it submitted or changed (ours: workers see it only
+ * after the commit), or one whose thread it changed (locked until then).
+ */
+static void
+refuse_own_transaction_wait(pg_uuid_t *id, bool ours)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+			 ours ? errmsg("sg_wait cannot wait for a run this transaction submitted or changed")
+			 : errmsg("sg_wait cannot wait for a run whose thread this transaction changed"),
+			 ours ? errdetail("Run %s cannot go on before this transaction commits: background workers see it "
+							  "only after the commit.", sg_uuid_to_cstring(id))
+			 : errdetail("The thread of run %s stays locked until this transaction ends: the run cannot go "
+						 "on before.", sg_uuid_to_cstring(id)),
+			 ours ? errhint("Commit first and call sg_wait in a later transaction, or run the graph in this "
+							"transaction with sg_invoke().")
+			 : errhint("Commit first and call sg_wait in a later transaction.")));
+}
+
 /* sg_wait: sleep until the run is no longer pending/running/waiting, or the timeout passes. */
 Datum
 sg_wait(PG_FUNCTION_ARGS)
@@ -505,21 +526,8 @@ sg_wait(PG_FUNCTION_ARGS)
 		row = fetch_run(id, tupdesc, &active, &ours, &ours_thread);
 		if (!active || limit_ms == 0)
 			break;
-		if (ours)
-			ereport(ERROR,
-					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-					 errmsg("sg_wait cannot wait for a run this transaction submitted or changed"),
-					 errdetail("Run %s cannot go on before this transaction commits: background workers see it "
-							   "only after the commit.", sg_uuid_to_cstring(id)),
-					 errhint("Commit first and call sg_wait in a later transaction, or run the graph in this "
-							 "transaction with sg_invoke().")));
-		if (ours_thread)
-			ereport(ERROR,
-					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-					 errmsg("sg_wait cannot wait for a run whose thread this transaction changed"),
-					 errdetail("The thread of run %s stays locked until this transaction ends: the run cannot go "
-							   "on before.", sg_uuid_to_cstring(id)),
-					 errhint("Commit first and call sg_wait in a later transaction.")));
+		if (ours || ours_thread)
+			refuse_own_transaction_wait(id, ours);
 		if (IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
