@@ -51,7 +51,9 @@
  * sg_wait registers the run it waits for in a shared slot of its backend
  * and sleeps on its latch; the commit of a transaction that finished or
  * cancelled runs sets the latches of those runs' waiters only (a
- * transaction that cannot name its runs wakes every waiter).
+ * transaction that cannot name its runs wakes every waiter). sg_claim's
+ * long polls (tasks.c) wait in the same slots, naming their queue, and a
+ * commit that queued tasks wakes those of its queues at the same point.
  *
  * Workers connect as the bootstrap superuser only to claim runs; each run
  * executes as the role that submitted it (runs.c). SIGTERM (die) ends a
