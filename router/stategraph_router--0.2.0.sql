@@ -150,6 +150,21 @@ CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURN
     RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id',
                                                   data OPERATOR(pg_catalog.->>) 'thread_id'));
 
+/* A connection string that reaches the same server with writes refused: a partition being moved. */
+CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
+    RETURN connstr OPERATOR(pg_catalog.||) ' options=''-c default_transaction_read_only=on''';
+
+/*
+ * The inverse of frozen(): the connection string without frozen()'s suffix
+ * (matched exactly, at the end only); unchanged when it has none.
+ */
+CREATE FUNCTION stategraph_router.unfrozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
+    RETURN CASE WHEN pg_catalog.right(connstr, pg_catalog.length(stategraph_router.frozen('')))
+                     OPERATOR(pg_catalog.=) stategraph_router.frozen('')
+                THEN pg_catalog.left(connstr, pg_catalog.length(connstr) OPERATOR(pg_catalog.-)
+                                              pg_catalog.length(stategraph_router.frozen('')))
+                ELSE connstr END;
+
 /*
  * One partition of each server: where a call for "every server" goes once.
  * A partition being moved (stategraph_router.move_partition) reaches its
@@ -159,10 +174,10 @@ CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURN
  */
 CREATE FUNCTION stategraph_router.server_partitions() RETURNS integer[] LANGUAGE sql STABLE AS $$
     SELECT pg_catalog.array_agg(m ORDER BY m) FROM
-        (SELECT (pg_catalog.array_agg(p.partition ORDER BY p.connstr OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''',
+        (SELECT (pg_catalog.array_agg(p.partition ORDER BY stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.<>) p.connstr,
                                       p.partition))[1] AS m
          FROM stategraph_router.partitions() p
-         GROUP BY pg_catalog.regexp_replace(p.connstr, ' options=''-c default_transaction_read_only=on''$', '')) s
+         GROUP BY stategraph_router.unfrozen(p.connstr)) s
 $$;
 
 /* Every partition. */
@@ -823,10 +838,6 @@ END $$;
 -- Moving a partition to another server (rebalancing)
 -- ===========================================================================
 
-/* A connection string that reaches the same server with writes refused: a partition being moved. */
-CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
-    RETURN connstr OPERATOR(pg_catalog.||) ' options=''-c default_transaction_read_only=on''';
-
 /* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too. */
 CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)
     RETURNS SETOF text LANGUAGE plproxy AS $$
@@ -1024,7 +1035,7 @@ BEGIN
     SELECT d.connstr INTO pending FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
     IF pending IS NOT NULL THEN
         IF stategraph_router.identity_at(pending) IS DISTINCT FROM stategraph_router.identity_at(
-               pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+               stategraph_router.unfrozen(old)) THEN
             since := pg_catalog.clock_timestamp();
             PERFORM stategraph_router.wait_for_calls(since);
             PERFORM stategraph_router.delete_at(pending, part, n, modular);
@@ -1045,7 +1056,7 @@ BEGIN
      * connection strings only.
      */
     target := stategraph_router.identity_at(connstr);
-    FOR server IN SELECT DISTINCT pg_catalog.regexp_replace(q.connstr, ' options=''-c default_transaction_read_only=on''$', '')
+    FOR server IN SELECT DISTINCT stategraph_router.unfrozen(q.connstr)
                   FROM stategraph_router.partitions() q LOOP
         CONTINUE WHEN server OPERATOR(pg_catalog.=) connstr;
         BEGIN
@@ -1055,7 +1066,7 @@ BEGIN
             END IF;
         EXCEPTION WHEN OTHERS THEN
             -- a server that is down: not the target, which answered
-            IF server OPERATOR(pg_catalog.=) pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '') THEN
+            IF server OPERATOR(pg_catalog.=) stategraph_router.unfrozen(old) THEN
                 RAISE;
             END IF;
         END;
@@ -1067,15 +1078,14 @@ BEGIN
                   HINT = pg_catalog.format('Pass it as the cluster has it: %L.', same);
     END IF;
     IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
-       stategraph_router.definitions_at(pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+       stategraph_router.definitions_at(stategraph_router.unfrozen(old)) THEN
         RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Create the extension, the node functions and the same graphs there first.';
     END IF;
     -- 1. freeze (a partition already frozen by an interrupted move stays so)
-    IF old OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''' THEN
-        old := pg_catalog.left(old, pg_catalog.length(old) OPERATOR(pg_catalog.-)
-                                    pg_catalog.length(' options=''-c default_transaction_read_only=on'''));
+    IF stategraph_router.unfrozen(old) OPERATOR(pg_catalog.<>) old THEN
+        old := stategraph_router.unfrozen(old);
     ELSE
         EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part,
                                   stategraph_router.frozen(old));
@@ -1246,6 +1256,8 @@ COMMENT ON FUNCTION stategraph_router.partitions() IS 'the partitions of PL/Prox
 COMMENT ON FUNCTION stategraph_router.partition_of(text) IS 'the partition that holds a thread';
 COMMENT ON FUNCTION stategraph_router.shard_of(text) IS 'the connection string of the server that holds a thread (to CALL sg_run there)';
 COMMENT ON FUNCTION stategraph_router.check_definitions() IS 'every graph whose definition is not the same on all servers, and the servers that differ or lack it; no rows: they agree';
+COMMENT ON FUNCTION stategraph_router.frozen(text) IS 'the connection string of a partition being moved: the same server, writes refused (default_transaction_read_only)';
+COMMENT ON FUNCTION stategraph_router.unfrozen(text) IS 'the inverse of frozen(): the connection string without its suffix, unchanged when it has none';
 COMMENT ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) IS 'move the threads of a partition to another server (freeze, copy, check, switch, delete); returns the threads moved';
 COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_update_state on the thread''s server; a checkpoint of a thread on another server is exported there and imported for the call';
 COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';
