@@ -380,6 +380,35 @@ sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
 }
 
 /*
+ * Lock a thread's row FOR UPDATE without waiting, for the sweeps that must
+ * not queue behind an open transaction (the lease sweep of tasks.c, the
+ * retention sweep of runs.c): SG_ROW_LOCKED, this transaction now holds it;
+ * SG_ROW_HELD, another transaction does (the caller leaves the thread to
+ * its next pass); SG_ROW_ABSENT, there is no row this role can see. The
+ * thread's advisory lock is not touched: the sweeps take and release it
+ * themselves. One lookup when the lock is had; a second, to tell a held
+ * row from a missing one, only when it is not.
+ */
+SGRowLock
+sg_thread_row_try_lock(const char *thread_id)
+{
+	static SPIPlanPtr lock_plan;
+	static SPIPlanPtr exists_plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	sg_spi_prepare(&lock_plan,
+				   "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "FOR UPDATE SKIP LOCKED", 1, types);
+	if (sg_spi_execute(lock_plan, values, NULL, 1) > 0)
+		return SG_ROW_LOCKED;
+	sg_spi_prepare(&exists_plan,
+				   "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+				   1, types);
+	return sg_spi_execute(exists_plan, values, NULL, 1) > 0 ? SG_ROW_HELD : SG_ROW_ABSENT;
+}
+
+/*
  * The row of a thread, or NULL; for_update locks it, waiting for a writer
  * unless stategraph.lock_wait is off (then a busy thread is an error).
  */
