@@ -838,13 +838,14 @@ END $$;
 -- Moving a partition to another server (rebalancing)
 -- ===========================================================================
 
-/* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too. */
+/* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too, in thread_id order. */
 CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)
     RETURNS SETOF text LANGUAGE plproxy AS $$
     CONNECT connstr;
     SELECT t.thread_id FROM (SELECT thread_id FROM stategraph.threads
                              UNION SELECT thread_id FROM stategraph.lg_checkpoints) t
-    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part
+    ORDER BY t.thread_id; $$;
 
 CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
     CONNECT connstr; SELECT sg_export_thread(thread_id); $$;
@@ -858,6 +859,25 @@ CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS 
     SELECT COALESCE((SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id),
                     (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
                      ORDER BY c.checkpoint_id DESC LIMIT 1)) AS head; $$;
+
+/*
+ * What a thread is on the server at connstr, to tell whether a copy is
+ * still the original: its newest checkpoint and how many checkpoints it
+ * has (a LangGraph.js thread's, of all its namespaces); NULL: no such
+ * thread. A retention sweep or an sg_prune changes the count (a prune
+ * keeps the newest checkpoints) or removes the thread.
+ */
+CREATE FUNCTION stategraph_router.shape_at(connstr text, thread_id text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT COALESCE((SELECT t.head::text || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)
+                     FROM stategraph.threads t WHERE t.thread_id = thread_id),
+                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
+                     ORDER BY c.checkpoint_id DESC LIMIT 1)::text
+                    || '/' || (SELECT count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id)) AS shape; $$;
+
+/* Delete one thread on the server at connstr (sg_delete_thread: a LangGraph.js thread too); returns 1. */
+CREATE FUNCTION stategraph_router.delete_thread_at(connstr text, thread_id text) RETURNS integer LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT 1 AS deleted FROM sg_delete_thread(thread_id); $$;
 
 /*
  * Background runs not finished and external tasks still out (queued,
@@ -996,7 +1016,9 @@ CREATE FUNCTION stategraph_router.move_unlock() RETURNS void LANGUAGE sql
  *   2. copy: each thread of the partition is exported from the old server
  *      and imported into the new one (a thread already there with the same
  *      head, from an interrupted move, is kept);
- *   3. check: each thread's head is the same on both servers;
+ *   3. check: each thread's head is the same on both servers; then, once
+ *      all are copied, each copy whose original the old server's retention
+ *      sweep removed since is deleted (one it pruned is copied again);
  *   4. switch: the partition points at the new server;
  *   5. delete: the old server's copies are deleted (after calls that might
  *      still read them have ended).
@@ -1024,6 +1046,7 @@ DECLARE
     server text;
     target text;
     copied text;
+    shape text;
 BEGIN
     PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
@@ -1115,9 +1138,9 @@ BEGIN
     INSERT INTO stategraph_router.pending_copies (partition, connstr) VALUES (part, connstr)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     COMMIT;
-    moved := 0;
     FOR t IN SELECT s FROM stategraph_router.threads_at(stategraph_router.frozen(old), part, n, modular) s LOOP
         head := stategraph_router.head_at(stategraph_router.frozen(old), t);
+        CONTINUE WHEN head IS NULL;     -- removed since it was listed (the old server's retention sweep)
         IF stategraph_router.head_at(connstr, t) IS NULL THEN
             PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
         END IF;
@@ -1125,6 +1148,28 @@ BEGIN
             RAISE EXCEPTION 'thread "%" is already on % with other checkpoints', t, connstr
                 USING ERRCODE = 'duplicate_object',
                       HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
+        END IF;
+    END LOOP;
+    /*
+     * 3b. recheck: the old server's own retention sweep (or an sg_prune
+     * through the router, which reaches it through another partition)
+     * does not go through this frozen partition, and may have removed or
+     * pruned a thread since it was copied. A copy whose original is gone
+     * is deleted, and one whose original was pruned is copied again: the
+     * switch must not bring back what retention removed. What the sweep
+     * does after this recheck and before the switch stays on the new
+     * server as it was copied, expired there too (README, Rebalancing).
+     * The threads kept are the threads moved.
+     */
+    moved := 0;
+    FOR t IN SELECT s FROM stategraph_router.threads_at(connstr, part, n, modular) s LOOP
+        shape := stategraph_router.shape_at(stategraph_router.frozen(old), t);
+        IF shape IS NULL THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, t);
+            CONTINUE;
+        ELSIF shape OPERATOR(pg_catalog.<>) stategraph_router.shape_at(connstr, t) THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, t);
+            PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
         END IF;
         moved := moved OPERATOR(pg_catalog.+) 1;
     END LOOP;
