@@ -440,6 +440,17 @@ sg_thread_fetch_required(const char *thread_id, bool for_update)
 	return th;
 }
 
+/* The busy thread's error for an insert that timed out on another transaction's (thread_insert). */
+static void pg_attribute_noreturn()
+raise_insert_busy(ErrorData *edata, const void *thread_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("thread \"%s\" is busy", (const char *) thread_id),
+			 errdetail("Another transaction is creating it, or holds a lock its creation needs."),
+			 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+}
+
 /*
  * Run the insert of a new thread's row. With stategraph.lock_wait off, a
  * transaction that is inserting the same thread is not waited for: the wait
@@ -450,34 +461,15 @@ static uint64
 thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
 {
 	int			nest;
-	volatile uint64 n = 0;
-	MemoryContext old = CurrentMemoryContext;
+	uint64		n;
 
 	if (sg_lock_wait)
 		return sg_spi_execute(plan, values, NULL, 0);
 	nest = NewGUCNestLevel();
 	(void) set_config_option("lock_timeout", "1", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	PG_TRY();
-	{
-		n = sg_spi_execute(plan, values, NULL, 0);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			PG_RE_THROW();
-		FlushErrorState();		/* the transaction aborts with the error below */
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("thread \"%s\" is busy", thread_id),
-				 errdetail("Another transaction is creating it, or holds a lock its creation needs."),
-				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
-	}
-	PG_END_TRY();
+	n = sg_spi_execute_or_raise(plan, values, NULL, 0, ERRCODE_LOCK_NOT_AVAILABLE,
+								raise_insert_busy, thread_id);
 	AtEOXact_GUC(true, nest);
 	return n;
 }

@@ -589,6 +589,11 @@ extern void sg_spi_put_rows(ReturnSetInfo *rsinfo);
 extern uint64 sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
+/* Raises the clearer error for a caught one (sg_spi_execute_or_raise); never returns. */
+typedef void (*SGRaiseFn) (ErrorData *edata, const void *arg) pg_attribute_noreturn();
+extern uint64 sg_spi_execute_or_raise(SPIPlanPtr plan, Datum *values, const char *nulls, long count,
+									  int sqlerrcode, SGRaiseFn raise, const void *arg);
+
 /* ---------------------------------------------------------------------------
  * Security and lifecycle (executor.c, graph.c)
  * ---------------------------------------------------------------------------
