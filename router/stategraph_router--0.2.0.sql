@@ -863,13 +863,13 @@ CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS 
 /*
  * What a thread is on the server at connstr, to tell whether a copy is
  * still the original: its newest checkpoint and how many checkpoints it
- * has (a LangGraph.js thread's, of all its namespaces); NULL: no such
- * thread. A retention sweep or an sg_prune changes the count (a prune
+ * has (a LangGraph.js thread's, of all its namespaces); NULL only when
+ * there is no such thread. A retention sweep or an sg_prune changes the count (a prune
  * keeps the newest checkpoints) or removes the thread.
  */
 CREATE FUNCTION stategraph_router.shape_at(connstr text, thread_id text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT COALESCE((SELECT t.head::text || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)
+    SELECT COALESCE((SELECT COALESCE(t.head::text, '') || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)
                      FROM stategraph.threads t WHERE t.thread_id = thread_id),
                     (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
                      ORDER BY c.checkpoint_id DESC LIMIT 1)::text
@@ -966,6 +966,47 @@ BEGIN
 END $$;
 
 /*
+ * Step 3b of move_partition, once every thread of partition part (of n) is
+ * copied from the server at old (frozen) to the one at connstr: each copy
+ * is checked against its original again. The old server's own retention
+ * sweep (or an sg_prune through the router, which reaches that server
+ * through another partition) does not go through the frozen partition,
+ * and may have deleted or pruned a thread since it was copied: a copy whose
+ * original is gone is deleted, one whose original changed (pruned) is
+ * copied again, so that the switch does not bring back what retention
+ * removed. The copies checked are those of the threads this move listed
+ * (listed), and, when it goes on with an earlier move to the same server
+ * that stopped while copying (resumed), every thread of the partition
+ * there. Returns the threads kept: the threads moved. What the sweep does
+ * after this check and before the switch stays on the new server as it was
+ * copied, expired there too (README, Rebalancing).
+ */
+CREATE FUNCTION stategraph_router.recheck_copies(old text, connstr text, part integer, n integer, modular boolean,
+                                                 listed text[], resumed boolean) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+DECLARE
+    t text;
+    shape text;
+    kept bigint := 0;
+BEGIN
+    IF resumed THEN
+        listed := ARRAY(SELECT s FROM stategraph_router.threads_at(connstr, part, n, modular) s);
+    END IF;
+    FOREACH t IN ARRAY listed LOOP
+        shape := stategraph_router.shape_at(stategraph_router.frozen(old), t);
+        IF shape IS NULL THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, t);
+            CONTINUE;
+        ELSIF shape OPERATOR(pg_catalog.<>) stategraph_router.shape_at(connstr, t) THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, t);
+            PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
+        END IF;
+        kept := kept OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    RETURN kept;
+END $$;
+
+/*
  * The lock of moves: one at a time per router database, held by the
  * session of a move from its start until it ends (a session-level advisory
  * lock, key 'SGMV' as an integer: the move commits every step). A move that
@@ -1046,7 +1087,8 @@ DECLARE
     server text;
     target text;
     copied text;
-    shape text;
+    listed text[] := '{}';
+    resumed boolean := false;
 BEGIN
     PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
@@ -1130,17 +1172,22 @@ BEGIN
     -- to another server that stopped here (unless that server is this
     -- partition's own again, or the target under another string)
     SELECT c.connstr INTO copied FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
-    IF copied IS NOT NULL AND copied OPERATOR(pg_catalog.<>) connstr
-       AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) ALL
-           (ARRAY[target, stategraph_router.identity_at(old)]) THEN
-        PERFORM stategraph_router.delete_at(copied, part, n, modular);
+    IF copied OPERATOR(pg_catalog.=) connstr THEN
+        resumed := true;    -- its copies are on this target: 3b checks them too
+    ELSIF copied IS NOT NULL THEN
+        resumed := stategraph_router.identity_at(copied) OPERATOR(pg_catalog.=) target;
+        IF NOT resumed AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) stategraph_router.identity_at(old) THEN
+            PERFORM stategraph_router.delete_at(copied, part, n, modular);
+        END IF;
     END IF;
     INSERT INTO stategraph_router.pending_copies (partition, connstr) VALUES (part, connstr)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     COMMIT;
     FOR t IN SELECT s FROM stategraph_router.threads_at(stategraph_router.frozen(old), part, n, modular) s LOOP
         head := stategraph_router.head_at(stategraph_router.frozen(old), t);
-        CONTINUE WHEN head IS NULL;     -- removed since it was listed (the old server's retention sweep)
+        -- removed since it was listed (the old server's retention sweep)
+        CONTINUE WHEN head IS NULL AND stategraph_router.shape_at(stategraph_router.frozen(old), t) IS NULL;
+        listed := listed OPERATOR(pg_catalog.||) t;
         IF stategraph_router.head_at(connstr, t) IS NULL THEN
             PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
         END IF;
@@ -1150,29 +1197,8 @@ BEGIN
                       HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
         END IF;
     END LOOP;
-    /*
-     * 3b. recheck: the old server's own retention sweep (or an sg_prune
-     * through the router, which reaches it through another partition)
-     * does not go through this frozen partition, and may have removed or
-     * pruned a thread since it was copied. A copy whose original is gone
-     * is deleted, and one whose original was pruned is copied again: the
-     * switch must not bring back what retention removed. What the sweep
-     * does after this recheck and before the switch stays on the new
-     * server as it was copied, expired there too (README, Rebalancing).
-     * The threads kept are the threads moved.
-     */
-    moved := 0;
-    FOR t IN SELECT s FROM stategraph_router.threads_at(connstr, part, n, modular) s LOOP
-        shape := stategraph_router.shape_at(stategraph_router.frozen(old), t);
-        IF shape IS NULL THEN
-            PERFORM stategraph_router.delete_thread_at(connstr, t);
-            CONTINUE;
-        ELSIF shape OPERATOR(pg_catalog.<>) stategraph_router.shape_at(connstr, t) THEN
-            PERFORM stategraph_router.delete_thread_at(connstr, t);
-            PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
-        END IF;
-        moved := moved OPERATOR(pg_catalog.+) 1;
-    END LOOP;
+    -- 3b. each copy against its original again (the old server's retention sweep)
+    moved := stategraph_router.recheck_copies(old, connstr, part, n, modular, listed, resumed);
     -- 4. switch, noting that the old server still holds copies
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
     INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
