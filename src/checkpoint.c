@@ -384,28 +384,34 @@ sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
  * not queue behind an open transaction (the lease sweep of tasks.c, the
  * retention sweep of runs.c): SG_ROW_LOCKED, this transaction now holds it;
  * SG_ROW_HELD, another transaction does (the caller leaves the thread to
- * its next pass); SG_ROW_ABSENT, there is no row this role can see. The
- * thread's advisory lock is not touched: the sweeps take and release it
- * themselves. One lookup when the lock is had; a second, to tell a held
- * row from a missing one, only when it is not.
+ * its next pass); SG_ROW_ABSENT, there is no row this role can see. With
+ * cond, the FROM and WHERE of a query over stategraph.threads t (runs.c's
+ * SWEEP_EXPIRED), only a row that meets it is locked, in the same
+ * statement (a row changed under the lock is checked again, as any
+ * locking statement does), and one that does not is ABSENT; the caller
+ * keeps the two plans in plans. The thread's advisory lock is not
+ * touched: the sweeps take and release it themselves. One statement when
+ * the lock is had; a second, to tell a held row from a missing one, only
+ * when it is not.
  */
 SGRowLock
-sg_thread_row_try_lock(const char *thread_id)
+sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans)
 {
-	static SPIPlanPtr lock_plan;
-	static SPIPlanPtr exists_plan;
+	static SPIPlanPtr own[2];
+	SPIPlanPtr *p = cond ? plans : own;
+	const char *from = cond ? cond : "FROM stategraph.threads t WHERE true ";
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	sg_spi_prepare(&lock_plan,
-				   "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "FOR UPDATE SKIP LOCKED", 1, types);
-	if (sg_spi_execute(lock_plan, values, NULL, 1) > 0)
+	if (p[0] == NULL)
+		sg_spi_prepare(&p[0], psprintf("SELECT 1 %sAND t.thread_id OPERATOR(pg_catalog.=) $1 "
+									   "FOR UPDATE OF t SKIP LOCKED", from), 1, types);
+	if (sg_spi_execute(p[0], values, NULL, 1) > 0)
 		return SG_ROW_LOCKED;
-	sg_spi_prepare(&exists_plan,
-				   "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
-				   1, types);
-	return sg_spi_execute(exists_plan, values, NULL, 1) > 0 ? SG_ROW_HELD : SG_ROW_ABSENT;
+	if (p[1] == NULL)
+		sg_spi_prepare(&p[1], psprintf("SELECT 1 %sAND t.thread_id OPERATOR(pg_catalog.=) $1", from),
+					   1, types);
+	return sg_spi_execute(p[1], values, NULL, 1) > 0 ? SG_ROW_HELD : SG_ROW_ABSENT;
 }
 
 /*

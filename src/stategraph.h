@@ -284,7 +284,7 @@ typedef enum SGRowLock
 	SG_ROW_HELD,
 	SG_ROW_ABSENT
 } SGRowLock;
-extern SGRowLock sg_thread_row_try_lock(const char *thread_id);
+extern SGRowLock sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans);
 
 extern void sg_thread_lock_settled(const char *thread_id);
 extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels,
