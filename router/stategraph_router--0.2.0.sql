@@ -875,6 +875,21 @@ CREATE FUNCTION stategraph_router.shape_at(connstr text, thread_id text) RETURNS
                      ORDER BY c.checkpoint_id DESC LIMIT 1)::text
                     || '/' || (SELECT count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id)) AS shape; $$;
 
+/* shape_at of every thread of partition part (of n) on the server at connstr, in one call. */
+CREATE FUNCTION stategraph_router.shapes_at(connstr text, part integer, n integer, modular boolean,
+                                            OUT thread_id text, OUT shape text)
+    RETURNS SETOF record LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT t.thread_id, COALESCE(t.head::text, '') || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id) AS shape
+    FROM stategraph.threads t
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part
+    UNION ALL
+    SELECT c.thread_id, (array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::text || '/' || count(*)
+    FROM stategraph.lg_checkpoints c
+    WHERE (CASE WHEN modular THEN abs(hashtext(c.thread_id) % n) ELSE hashtext(c.thread_id) & (n - 1) END) = part
+      AND NOT EXISTS (SELECT 1 FROM stategraph.threads x WHERE x.thread_id = c.thread_id)
+    GROUP BY c.thread_id; $$;
+
 /* Delete one thread on the server at connstr (sg_delete_thread: a LangGraph.js thread too); returns 1. */
 CREATE FUNCTION stategraph_router.delete_thread_at(connstr text, thread_id text) RETURNS integer LANGUAGE plproxy AS $$
     CONNECT connstr; SELECT 1 AS deleted FROM sg_delete_thread(thread_id); $$;
@@ -968,7 +983,8 @@ END $$;
 /*
  * Step 3b of move_partition, once every thread of partition part (of n) is
  * copied from the server at old (frozen) to the one at connstr: each copy
- * is checked against its original again. The old server's own retention
+ * is checked against its original again (shapes_at: one call to each
+ * server). The old server's own retention
  * sweep (or an sg_prune through the router, which reaches that server
  * through another partition) does not go through the frozen partition,
  * and may have deleted or pruned a thread since it was copied: a copy whose
@@ -985,21 +1001,24 @@ CREATE FUNCTION stategraph_router.recheck_copies(old text, connstr text, part in
                                                  listed text[], resumed boolean) RETURNS bigint
     LANGUAGE plpgsql AS $$
 DECLARE
-    t text;
-    shape text;
+    r record;
     kept bigint := 0;
 BEGIN
     IF resumed THEN
-        listed := ARRAY(SELECT s FROM stategraph_router.threads_at(connstr, part, n, modular) s);
+        listed := ARRAY(SELECT w.thread_id FROM stategraph_router.shapes_at(connstr, part, n, modular) w);
     END IF;
-    FOREACH t IN ARRAY listed LOOP
-        shape := stategraph_router.shape_at(stategraph_router.frozen(old), t);
-        IF shape IS NULL THEN
-            PERFORM stategraph_router.delete_thread_at(connstr, t);
+    FOR r IN SELECT l.t, o.shape AS original, w.shape AS copy
+             FROM pg_catalog.unnest(listed) l(t)
+             LEFT JOIN stategraph_router.shapes_at(stategraph_router.frozen(old), part, n, modular) o
+                    ON o.thread_id OPERATOR(pg_catalog.=) l.t
+             LEFT JOIN stategraph_router.shapes_at(connstr, part, n, modular) w
+                    ON w.thread_id OPERATOR(pg_catalog.=) l.t LOOP
+        IF r.original IS NULL THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, r.t);
             CONTINUE;
-        ELSIF shape OPERATOR(pg_catalog.<>) stategraph_router.shape_at(connstr, t) THEN
-            PERFORM stategraph_router.delete_thread_at(connstr, t);
-            PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
+        ELSIF r.original OPERATOR(pg_catalog.<>) r.copy THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, r.t);
+            PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), r.t));
         END IF;
         kept := kept OPERATOR(pg_catalog.+) 1;
     END LOOP;
