@@ -150,6 +150,21 @@ CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURN
     RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id',
                                                   data OPERATOR(pg_catalog.->>) 'thread_id'));
 
+/* A connection string that reaches the same server with writes refused: a partition being moved. */
+CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
+    RETURN connstr OPERATOR(pg_catalog.||) ' options=''-c default_transaction_read_only=on''';
+
+/*
+ * The inverse of frozen(): the connection string without frozen()'s suffix
+ * (matched exactly, at the end only); unchanged when it has none.
+ */
+CREATE FUNCTION stategraph_router.unfrozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
+    RETURN CASE WHEN pg_catalog.right(connstr, pg_catalog.length(stategraph_router.frozen('')))
+                     OPERATOR(pg_catalog.=) stategraph_router.frozen('')
+                THEN pg_catalog.left(connstr, pg_catalog.length(connstr) OPERATOR(pg_catalog.-)
+                                              pg_catalog.length(stategraph_router.frozen('')))
+                ELSE connstr END;
+
 /*
  * One partition of each server: where a call for "every server" goes once.
  * A partition being moved (stategraph_router.move_partition) reaches its
@@ -159,10 +174,10 @@ CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURN
  */
 CREATE FUNCTION stategraph_router.server_partitions() RETURNS integer[] LANGUAGE sql STABLE AS $$
     SELECT pg_catalog.array_agg(m ORDER BY m) FROM
-        (SELECT (pg_catalog.array_agg(p.partition ORDER BY p.connstr OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''',
+        (SELECT (pg_catalog.array_agg(p.partition ORDER BY stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.<>) p.connstr,
                                       p.partition))[1] AS m
          FROM stategraph_router.partitions() p
-         GROUP BY pg_catalog.regexp_replace(p.connstr, ' options=''-c default_transaction_read_only=on''$', '')) s
+         GROUP BY stategraph_router.unfrozen(p.connstr)) s
 $$;
 
 /* Every partition. */
@@ -823,17 +838,14 @@ END $$;
 -- Moving a partition to another server (rebalancing)
 -- ===========================================================================
 
-/* A connection string that reaches the same server with writes refused: a partition being moved. */
-CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
-    RETURN connstr OPERATOR(pg_catalog.||) ' options=''-c default_transaction_read_only=on''';
-
-/* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too. */
+/* The threads of partition part (of n) on the server at connstr, LangGraph.js threads too, in thread_id order. */
 CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integer, modular boolean)
     RETURNS SETOF text LANGUAGE plproxy AS $$
     CONNECT connstr;
     SELECT t.thread_id FROM (SELECT thread_id FROM stategraph.threads
                              UNION SELECT thread_id FROM stategraph.lg_checkpoints) t
-    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part
+    ORDER BY t.thread_id; $$;
 
 CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
     CONNECT connstr; SELECT sg_export_thread(thread_id); $$;
@@ -847,6 +859,40 @@ CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS 
     SELECT COALESCE((SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id),
                     (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
                      ORDER BY c.checkpoint_id DESC LIMIT 1)) AS head; $$;
+
+/*
+ * What a thread is on the server at connstr, to tell whether a copy is
+ * still the original: its newest checkpoint and how many checkpoints it
+ * has (a LangGraph.js thread's, of all its namespaces); NULL only when
+ * there is no such thread. A retention sweep or an sg_prune changes the count (a prune
+ * keeps the newest checkpoints) or removes the thread.
+ */
+CREATE FUNCTION stategraph_router.shape_at(connstr text, thread_id text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT COALESCE((SELECT COALESCE(t.head::text, '') || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)
+                     FROM stategraph.threads t WHERE t.thread_id = thread_id),
+                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
+                     ORDER BY c.checkpoint_id DESC LIMIT 1)::text
+                    || '/' || (SELECT count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id)) AS shape; $$;
+
+/* shape_at of every thread of partition part (of n) on the server at connstr, in one call. */
+CREATE FUNCTION stategraph_router.shapes_at(connstr text, part integer, n integer, modular boolean,
+                                            OUT thread_id text, OUT shape text)
+    RETURNS SETOF record LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT t.thread_id, COALESCE(t.head::text, '') || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id) AS shape
+    FROM stategraph.threads t
+    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part
+    UNION ALL
+    SELECT c.thread_id, (array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::text || '/' || count(*)
+    FROM stategraph.lg_checkpoints c
+    WHERE (CASE WHEN modular THEN abs(hashtext(c.thread_id) % n) ELSE hashtext(c.thread_id) & (n - 1) END) = part
+      AND NOT EXISTS (SELECT 1 FROM stategraph.threads x WHERE x.thread_id = c.thread_id)
+    GROUP BY c.thread_id; $$;
+
+/* Delete one thread on the server at connstr (sg_delete_thread: a LangGraph.js thread too); returns 1. */
+CREATE FUNCTION stategraph_router.delete_thread_at(connstr text, thread_id text) RETURNS integer LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT 1 AS deleted FROM sg_delete_thread(thread_id); $$;
 
 /*
  * Background runs not finished and external tasks still out (queued,
@@ -935,6 +981,51 @@ BEGIN
 END $$;
 
 /*
+ * Step 3b of move_partition, once every thread of partition part (of n) is
+ * copied from the server at old (frozen) to the one at connstr: each copy
+ * is checked against its original again (shapes_at: one call to each
+ * server). The old server's own retention
+ * sweep (or an sg_prune through the router, which reaches that server
+ * through another partition) does not go through the frozen partition,
+ * and may have deleted or pruned a thread since it was copied: a copy whose
+ * original is gone is deleted, one whose original changed (pruned) is
+ * copied again, so that the switch does not bring back what retention
+ * removed. The copies checked are those of the threads this move listed
+ * (listed), and, when it goes on with an earlier move to the same server
+ * that stopped while copying (resumed), every thread of the partition
+ * there. Returns the threads kept: the threads moved. What the sweep does
+ * after this check and before the switch stays on the new server as it was
+ * copied, expired there too (README, Rebalancing).
+ */
+CREATE FUNCTION stategraph_router.recheck_copies(old text, connstr text, part integer, n integer, modular boolean,
+                                                 listed text[], resumed boolean) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    kept bigint := 0;
+BEGIN
+    IF resumed THEN
+        listed := ARRAY(SELECT w.thread_id FROM stategraph_router.shapes_at(connstr, part, n, modular) w);
+    END IF;
+    FOR r IN SELECT l.t, o.shape AS original, w.shape AS copy
+             FROM pg_catalog.unnest(listed) l(t)
+             LEFT JOIN stategraph_router.shapes_at(stategraph_router.frozen(old), part, n, modular) o
+                    ON o.thread_id OPERATOR(pg_catalog.=) l.t
+             LEFT JOIN stategraph_router.shapes_at(connstr, part, n, modular) w
+                    ON w.thread_id OPERATOR(pg_catalog.=) l.t LOOP
+        IF r.original IS NULL THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, r.t);
+            CONTINUE;
+        ELSIF r.original OPERATOR(pg_catalog.<>) r.copy THEN
+            PERFORM stategraph_router.delete_thread_at(connstr, r.t);
+            PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), r.t));
+        END IF;
+        kept := kept OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    RETURN kept;
+END $$;
+
+/*
  * The lock of moves: one at a time per router database, held by the
  * session of a move from its start until it ends (a session-level advisory
  * lock, key 'SGMV' as an integer: the move commits every step). A move that
@@ -985,7 +1076,9 @@ CREATE FUNCTION stategraph_router.move_unlock() RETURNS void LANGUAGE sql
  *   2. copy: each thread of the partition is exported from the old server
  *      and imported into the new one (a thread already there with the same
  *      head, from an interrupted move, is kept);
- *   3. check: each thread's head is the same on both servers;
+ *   3. check: each thread's head is the same on both servers; then, once
+ *      all are copied, each copy whose original the old server's retention
+ *      sweep removed since is deleted (one it pruned is copied again);
  *   4. switch: the partition points at the new server;
  *   5. delete: the old server's copies are deleted (after calls that might
  *      still read them have ended).
@@ -1013,6 +1106,8 @@ DECLARE
     server text;
     target text;
     copied text;
+    listed text[] := '{}';
+    resumed boolean := false;
 BEGIN
     PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
@@ -1024,7 +1119,7 @@ BEGIN
     SELECT d.connstr INTO pending FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
     IF pending IS NOT NULL THEN
         IF stategraph_router.identity_at(pending) IS DISTINCT FROM stategraph_router.identity_at(
-               pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+               stategraph_router.unfrozen(old)) THEN
             since := pg_catalog.clock_timestamp();
             PERFORM stategraph_router.wait_for_calls(since);
             PERFORM stategraph_router.delete_at(pending, part, n, modular);
@@ -1045,7 +1140,7 @@ BEGIN
      * connection strings only.
      */
     target := stategraph_router.identity_at(connstr);
-    FOR server IN SELECT DISTINCT pg_catalog.regexp_replace(q.connstr, ' options=''-c default_transaction_read_only=on''$', '')
+    FOR server IN SELECT DISTINCT stategraph_router.unfrozen(q.connstr)
                   FROM stategraph_router.partitions() q LOOP
         CONTINUE WHEN server OPERATOR(pg_catalog.=) connstr;
         BEGIN
@@ -1055,7 +1150,7 @@ BEGIN
             END IF;
         EXCEPTION WHEN OTHERS THEN
             -- a server that is down: not the target, which answered
-            IF server OPERATOR(pg_catalog.=) pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '') THEN
+            IF server OPERATOR(pg_catalog.=) stategraph_router.unfrozen(old) THEN
                 RAISE;
             END IF;
         END;
@@ -1067,15 +1162,14 @@ BEGIN
                   HINT = pg_catalog.format('Pass it as the cluster has it: %L.', same);
     END IF;
     IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
-       stategraph_router.definitions_at(pg_catalog.regexp_replace(old, ' options=''-c default_transaction_read_only=on''$', '')) THEN
+       stategraph_router.definitions_at(stategraph_router.unfrozen(old)) THEN
         RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Create the extension, the node functions and the same graphs there first.';
     END IF;
     -- 1. freeze (a partition already frozen by an interrupted move stays so)
-    IF old OPERATOR(pg_catalog.~~) '% options=''-c default_transaction_read_only=on''' THEN
-        old := pg_catalog.left(old, pg_catalog.length(old) OPERATOR(pg_catalog.-)
-                                    pg_catalog.length(' options=''-c default_transaction_read_only=on'''));
+    IF stategraph_router.unfrozen(old) OPERATOR(pg_catalog.<>) old THEN
+        old := stategraph_router.unfrozen(old);
     ELSE
         EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part,
                                   stategraph_router.frozen(old));
@@ -1097,17 +1191,22 @@ BEGIN
     -- to another server that stopped here (unless that server is this
     -- partition's own again, or the target under another string)
     SELECT c.connstr INTO copied FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
-    IF copied IS NOT NULL AND copied OPERATOR(pg_catalog.<>) connstr
-       AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) ALL
-           (ARRAY[target, stategraph_router.identity_at(old)]) THEN
-        PERFORM stategraph_router.delete_at(copied, part, n, modular);
+    IF copied OPERATOR(pg_catalog.=) connstr THEN
+        resumed := true;    -- its copies are on this target: 3b checks them too
+    ELSIF copied IS NOT NULL THEN
+        resumed := stategraph_router.identity_at(copied) OPERATOR(pg_catalog.=) target;
+        IF NOT resumed AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) stategraph_router.identity_at(old) THEN
+            PERFORM stategraph_router.delete_at(copied, part, n, modular);
+        END IF;
     END IF;
     INSERT INTO stategraph_router.pending_copies (partition, connstr) VALUES (part, connstr)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     COMMIT;
-    moved := 0;
     FOR t IN SELECT s FROM stategraph_router.threads_at(stategraph_router.frozen(old), part, n, modular) s LOOP
         head := stategraph_router.head_at(stategraph_router.frozen(old), t);
+        -- removed since it was listed (the old server's retention sweep)
+        CONTINUE WHEN head IS NULL AND stategraph_router.shape_at(stategraph_router.frozen(old), t) IS NULL;
+        listed := listed OPERATOR(pg_catalog.||) t;
         IF stategraph_router.head_at(connstr, t) IS NULL THEN
             PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
         END IF;
@@ -1116,8 +1215,9 @@ BEGIN
                 USING ERRCODE = 'duplicate_object',
                       HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
         END IF;
-        moved := moved OPERATOR(pg_catalog.+) 1;
     END LOOP;
+    -- 3b. each copy against its original again (the old server's retention sweep)
+    moved := stategraph_router.recheck_copies(old, connstr, part, n, modular, listed, resumed);
     -- 4. switch, noting that the old server still holds copies
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
     INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
@@ -1246,6 +1346,8 @@ COMMENT ON FUNCTION stategraph_router.partitions() IS 'the partitions of PL/Prox
 COMMENT ON FUNCTION stategraph_router.partition_of(text) IS 'the partition that holds a thread';
 COMMENT ON FUNCTION stategraph_router.shard_of(text) IS 'the connection string of the server that holds a thread (to CALL sg_run there)';
 COMMENT ON FUNCTION stategraph_router.check_definitions() IS 'every graph whose definition is not the same on all servers, and the servers that differ or lack it; no rows: they agree';
+COMMENT ON FUNCTION stategraph_router.frozen(text) IS 'the connection string of a partition being moved: the same server, writes refused (default_transaction_read_only)';
+COMMENT ON FUNCTION stategraph_router.unfrozen(text) IS 'the inverse of frozen(): the connection string without its suffix, unchanged when it has none';
 COMMENT ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) IS 'move the threads of a partition to another server (freeze, copy, check, switch, delete); returns the threads moved';
 COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_update_state on the thread''s server; a checkpoint of a thread on another server is exported there and imported for the call';
 COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';

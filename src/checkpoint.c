@@ -380,6 +380,41 @@ sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
 }
 
 /*
+ * Lock a thread's row FOR UPDATE without waiting, for the sweeps that must
+ * not queue behind an open transaction (the lease sweep of tasks.c, the
+ * retention sweep of runs.c): SG_ROW_LOCKED, this transaction now holds it;
+ * SG_ROW_HELD, another transaction does (the caller leaves the thread to
+ * its next pass); SG_ROW_ABSENT, there is no row this role can see. With
+ * cond, the FROM and WHERE of a query over stategraph.threads t (runs.c's
+ * SWEEP_EXPIRED), only a row that meets it is locked, in the same
+ * statement (a row changed under the lock is checked again, as any
+ * locking statement does), and one that does not is ABSENT; the caller
+ * keeps the two plans in plans. The thread's advisory lock is not
+ * touched: the sweeps take and release it themselves. One statement when
+ * the lock is had; a second, to tell a held row from a missing one, only
+ * when it is not.
+ */
+SGRowLock
+sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans)
+{
+	static SPIPlanPtr own[2];
+	SPIPlanPtr *p = cond ? plans : own;
+	const char *from = cond ? cond : "FROM stategraph.threads t WHERE true ";
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	if (p[0] == NULL)
+		sg_spi_prepare(&p[0], psprintf("SELECT 1 %sAND t.thread_id OPERATOR(pg_catalog.=) $1 "
+									   "FOR UPDATE OF t SKIP LOCKED", from), 1, types);
+	if (sg_spi_execute(p[0], values, NULL, 1) > 0)
+		return SG_ROW_LOCKED;
+	if (p[1] == NULL)
+		sg_spi_prepare(&p[1], psprintf("SELECT 1 %sAND t.thread_id OPERATOR(pg_catalog.=) $1", from),
+					   1, types);
+	return sg_spi_execute(p[1], values, NULL, 1) > 0 ? SG_ROW_HELD : SG_ROW_ABSENT;
+}
+
+/*
  * The row of a thread, or NULL; for_update locks it, waiting for a writer
  * unless stategraph.lock_wait is off (then a busy thread is an error).
  */
@@ -411,6 +446,17 @@ sg_thread_fetch_required(const char *thread_id, bool for_update)
 	return th;
 }
 
+/* The busy thread's error for an insert that timed out on another transaction's (thread_insert). */
+static void pg_attribute_noreturn()
+raise_insert_busy(ErrorData *edata, const void *thread_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("thread \"%s\" is busy", (const char *) thread_id),
+			 errdetail("Another transaction is creating it, or holds a lock its creation needs."),
+			 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+}
+
 /*
  * Run the insert of a new thread's row. With stategraph.lock_wait off, a
  * transaction that is inserting the same thread is not waited for: the wait
@@ -421,34 +467,15 @@ static uint64
 thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
 {
 	int			nest;
-	volatile uint64 n = 0;
-	MemoryContext old = CurrentMemoryContext;
+	uint64		n;
 
 	if (sg_lock_wait)
 		return sg_spi_execute(plan, values, NULL, 0);
 	nest = NewGUCNestLevel();
 	(void) set_config_option("lock_timeout", "1", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	PG_TRY();
-	{
-		n = sg_spi_execute(plan, values, NULL, 0);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			PG_RE_THROW();
-		FlushErrorState();		/* the transaction aborts with the error below */
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("thread \"%s\" is busy", thread_id),
-				 errdetail("Another transaction is creating it, or holds a lock its creation needs."),
-				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
-	}
-	PG_END_TRY();
+	n = sg_spi_execute_or_raise(plan, values, NULL, 0, ERRCODE_LOCK_NOT_AVAILABLE,
+								raise_insert_busy, thread_id);
 	AtEOXact_GUC(true, nest);
 	return n;
 }

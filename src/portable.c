@@ -120,6 +120,20 @@ fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
 	*writes = sg_jb_finish(&wb);
 }
 
+/*
+ * The error for an export that met jsonb's limit (256 MB a container): the
+ * export is too large, not the thread's rows (export_locked).
+ */
+static void pg_attribute_noreturn()
+raise_too_large(ErrorData *edata, const void *thread_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("thread \"%s\" is too large to export", (const char *) thread_id),
+			 errdetail("An export is one jsonb value: %s.", edata->message),
+			 errhint("sg_prune(keep_last => ..., thread_id => ...) removes its older checkpoints; a thread whose state alone is that large cannot be exported.")));
+}
+
 /* The export of a thread whose lock this transaction holds. */
 static Jsonb *
 export_locked(SGThread *th)
@@ -130,8 +144,7 @@ export_locked(SGThread *th)
 	char		nulls[3] = {' ', ' ', ' '};
 	Jsonb	   *images;
 	Jsonb	   *writes;
-	Jsonb	   *volatile result = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *result = NULL;
 
 	fork_rows(th, &images, &writes);
 	sg_spi_prepare(&plan, "WITH e AS (SELECT pg_catalog.jsonb_build_object("
@@ -162,27 +175,9 @@ export_locked(SGThread *th)
 	nulls[1] = images ? ' ' : 'n';
 	values[2] = writes ? JsonbPGetDatum(writes) : (Datum) 0;
 	nulls[2] = writes ? ' ' : 'n';
-	PG_TRY();
-	{
-		result = sg_spi_execute(plan, values, nulls, 0) > 0 ? sg_spi_jsonb(0, 1) : NULL;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
-			PG_RE_THROW();
-		FlushErrorState();
-		/* jsonb's limit (256 MB a container) met by the export, not by the thread's rows */
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("thread \"%s\" is too large to export", th->thread_id),
-				 errdetail("An export is one jsonb value: %s.", edata->message),
-				 errhint("sg_prune(keep_last => ..., thread_id => ...) removes its older checkpoints; a thread whose state alone is that large cannot be exported.")));
-	}
-	PG_END_TRY();
+	if (sg_spi_execute_or_raise(plan, values, nulls, 0, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+								raise_too_large, th->thread_id) > 0)
+		result = sg_spi_jsonb(0, 1);
 	if (result == NULL)
 		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
 	return result;

@@ -1486,8 +1486,9 @@ sweep_window(char **last)
  * Is this thread, whose lock this session now holds, still expired? The
  * batch was listed before its threads were locked: one may have been
  * written since (a new input, a submitted run), and removing it then
- * would lose what was just written. Its row is locked here without
- * waiting: a transaction still open on it (a client's uncommitted
+ * would lose what was just written. Its row is locked in the same
+ * statement, without waiting (sg_thread_row_try_lock with SWEEP_EXPIRED):
+ * a transaction still open on it (a client's uncommitted
  * sg_update_state...) holds it, and the sweep passes it over until the
  * next pass, where it used to wait for that transaction to end, a
  * worker's runs waiting behind it.
@@ -1495,13 +1496,9 @@ sweep_window(char **last)
 static bool
 still_expired(const char *thread_id)
 {
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	static SPIPlanPtr plans[2];
 
-	return run_sql(&plan, "SELECT 1 " SWEEP_EXPIRED "AND t.thread_id OPERATOR(pg_catalog.=) $1 "
-				   "FOR UPDATE OF t SKIP LOCKED",
-				   1, types, values, NULL) == 1;
+	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans) == SG_ROW_LOCKED;
 }
 
 /*

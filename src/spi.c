@@ -27,6 +27,12 @@
  * into the caller's context, when it fails; the caller decides what the
  * error means (retry it, record it, or throw it again).
  *
+ * Clearer errors. sg_spi_execute_or_raise runs a kept plan and turns an
+ * error of one SQLSTATE into the caller's clearer one (a lock timeout into
+ * "thread is busy", jsonb's size limit into "too large to export"), without
+ * a subtransaction: the error still aborts the transaction, only its words
+ * change; any other error goes through as it was.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -111,6 +117,38 @@ sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
+}
+
+/*
+ * Run a kept plan as sg_spi_execute does; an error of SQLSTATE sqlerrcode
+ * is passed (copied into the caller's context, the error state flushed)
+ * to raise, which raises the error to give instead and does not return.
+ * Other errors are rethrown unchanged.
+ */
+uint64
+sg_spi_execute_or_raise(SPIPlanPtr plan, Datum *values, const char *nulls, long count,
+						int sqlerrcode, SGRaiseFn raise, const void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile uint64 n = 0;
+
+	PG_TRY();
+	{
+		n = sg_spi_execute(plan, values, nulls, count);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != sqlerrcode)
+			PG_RE_THROW();
+		FlushErrorState();		/* the transaction aborts with raise's error */
+		raise(edata, arg);
+	}
+	PG_END_TRY();
+	return n;
 }
 
 /* Run a statement that is not worth a kept plan; returns SPI_processed. */

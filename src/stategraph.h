@@ -276,6 +276,16 @@ extern bool sg_thread_is_busy(const char *thread_id);
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy);
+
+/* A thread's row locked without waiting (checkpoint.c): by us, by another transaction, or no row. */
+typedef enum SGRowLock
+{
+	SG_ROW_LOCKED,
+	SG_ROW_HELD,
+	SG_ROW_ABSENT
+} SGRowLock;
+extern SGRowLock sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans);
+
 extern void sg_thread_lock_settled(const char *thread_id);
 extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels,
 							 const pg_uuid_t *head, const char *status);
@@ -578,6 +588,11 @@ extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
 extern void sg_spi_put_rows(ReturnSetInfo *rsinfo);
 extern uint64 sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
+
+/* Raises the clearer error for a caught one (sg_spi_execute_or_raise); never returns. */
+typedef void (*SGRaiseFn) (ErrorData *edata, const void *arg) pg_attribute_noreturn();
+extern uint64 sg_spi_execute_or_raise(SPIPlanPtr plan, Datum *values, const char *nulls, long count,
+									  int sqlerrcode, SGRaiseFn raise, const void *arg);
 
 /* ---------------------------------------------------------------------------
  * Security and lifecycle (executor.c, graph.c)

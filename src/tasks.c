@@ -865,26 +865,6 @@ owner_may_act(TaskRow *row)
 }
 
 /*
- * Lock the row of a task's thread without waiting; true if another
- * transaction holds it (a sweep then leaves the task to the next sweep:
- * waiting, it held up sg_claim or a worker until that transaction ended).
- * A thread this role cannot see (or that is gone) is not held.
- */
-static bool
-thread_row_held(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(thread_id)};
-	bool		isnull;
-
-	run_sql(&plan, "SELECT EXISTS (SELECT FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1) "
-			"AND NOT EXISTS (SELECT FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-			"  FOR UPDATE SKIP LOCKED)", 1, types, values, NULL, 1);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/*
  * Find up to limit expired leases: queue each task again after its backoff,
  * or, when its attempts are spent and record_failures, fail it and record
  * the failure on its thread (a thread busy right now, or whose row an open
@@ -926,7 +906,12 @@ sweep_leases(int limit, bool record_failures)
 		}
 		else if (record_failures && sg_try_lock_thread(row->thread_id))
 		{
-			if (thread_row_held(row->thread_id))
+			/*
+			 * Its row locked without waiting: waiting, the sweep held up
+			 * sg_claim or a worker until that transaction ended. A thread
+			 * this role cannot see (or that is gone) is not held.
+			 */
+			if (sg_thread_row_try_lock(row->thread_id, NULL, NULL) == SG_ROW_HELD)
 			{
 				sg_unlock_thread(row->thread_id, false);
 				continue;		/* held by an open transaction: the next sweep */

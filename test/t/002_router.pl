@@ -328,6 +328,19 @@ r("ALTER SERVER stategraph OPTIONS (SET partition_$fpart " . $router->safe_psql(
 is(r('SELECT count(*) FROM sg_runs()'), $allruns + scalar(@anon) + 2, 'with a partition of server a frozen, sg_runs lists each run once');
 is(r("SELECT sg_cancel('$bg{shard_a}[1]')"), 'f', 'and sg_cancel reaches server a through a partition that accepts writes');
 r("ALTER SERVER stategraph OPTIONS (SET partition_$fpart '$A->{connstr}')");
+# unfrozen(): frozen()'s inverse, by exact suffix only
+is(r("SELECT stategraph_router.unfrozen(stategraph_router.frozen('$A->{connstr}'))"), $A->{connstr},
+	'unfrozen(frozen(c)) is c');
+is(r("SELECT stategraph_router.unfrozen('$A->{connstr}')"), $A->{connstr}, 'unfrozen(c) without the suffix is c');
+is(r(q{SELECT stategraph_router.unfrozen($$host=h options='-c default_transactionXread_only=on'$$)}),
+	q{host=h options='-c default_transactionXread_only=on'}, 'a suffix that differs by one character (a LIKE wildcard) stays');
+is(r(q{SELECT stategraph_router.unfrozen($$host=h options='-c default_transaction_read_only=on' dbname=d$$)}),
+	q{host=h options='-c default_transaction_read_only=on' dbname=d}, 'the suffix in the middle stays');
+is(r(q{SELECT stategraph_router.unfrozen(stategraph_router.frozen(stategraph_router.frozen('c')))}),
+	q{c options='-c default_transaction_read_only=on'}, 'one suffix is taken off at a time');
+is(r(q{SELECT stategraph_router.unfrozen(NULL) IS NULL AND stategraph_router.unfrozen('') = ''}), 't', 'NULL and empty stay');
+is(r(q{SELECT provolatile::text || ' ' || obj_description(oid, 'pg_proc') FROM pg_proc WHERE oid = 'stategraph_router.unfrozen(text)'::regprocedure}),
+	'i the inverse of frozen(): the connection string without its suffix, unchanged when it has none', 'unfrozen is IMMUTABLE and has a comment');
 my ($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_wait('01a22a00-0000-7000-8000-000000000000')});
 like($werr, qr/run 01a22a00-0000-7000-8000-000000000000 does not exist/, 'sg_wait of a run no server holds is an error naming the run');
 ($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_wait(NULL)});
