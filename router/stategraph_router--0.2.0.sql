@@ -1335,7 +1335,9 @@ REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, 
     stategraph_router.export_at(text, text), stategraph_router.import_at(text, jsonb),
     stategraph_router.head_at(text, text), stategraph_router.busy_at(text, integer, integer, boolean),
     stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
-    stategraph_router.definitions_at(text) FROM PUBLIC;
+    stategraph_router.definitions_at(text), stategraph_router.shape_at(text, text),
+    stategraph_router.shapes_at(text, integer, integer, boolean), stategraph_router.delete_thread_at(text, text),
+    stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock() FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 
