@@ -48,6 +48,8 @@
 /* background runs (runs.c): sg_submit with multitask 'reject' on a thread with an active run */
 #define ERRCODE_SG_RUN_REJECTED			MAKE_SQLSTATE('S','G','0','1','3')
 #define ERRCODE_SG_RUN_ABANDONED		MAKE_SQLSTATE('S','G','0','1','4')	/* its executor died too often */
+/* sg_submit with multitask 'interrupt' or 'rollback' on a thread whose active run it cannot see */
+#define ERRCODE_SG_RUN_NOT_STOPPABLE	MAKE_SQLSTATE('S','G','0','1','5')
 
 /* portable threads (portable.c) */
 #define ERRCODE_SG_INVALID_EXPORT		MAKE_SQLSTATE('S','G','X','0','1')
@@ -615,6 +617,7 @@ extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
+extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
