@@ -1893,11 +1893,12 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 #define Anum_compiled_version	2
 
 /*
- * The compiled graph called name, from the cache or built from its spec.
- * The caller pins it for as long as it runs it (sg_graph_pin).
+ * The compiled graph called name, from the cache or built from its spec;
+ * if it does not exist or is not compiled, NULL with missing_ok, else an
+ * error. The caller pins it for as long as it runs it (sg_graph_pin).
  */
-SGGraph *
-sg_graph_get(const char *name)
+static SGGraph *
+graph_lookup(const char *name, bool missing_ok)
 {
 	ListCell   *lc;
 	SGGraph    *g;
@@ -1938,12 +1939,22 @@ sg_graph_get(const char *name)
 
 	sg_spi_connect();
 	if (sg_spi_run("SELECT spec, version FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
-				   1, types, values, NULL) == 0)
+				   1, types, values, NULL) == 0 && missing_ok)
+	{
+		sg_spi_finish();
+		return NULL;
+	}
+	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("graph \"%s\" does not exist", name),
 				 errhint("Create it with sg_create_graph().")));
 	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
+	if (isnull && missing_ok)
+	{
+		sg_spi_finish();
+		return NULL;
+	}
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1964,6 +1975,28 @@ sg_graph_get(const char *name)
 	graph_cache = lappend(graph_cache, g);
 	MemoryContextSwitchTo(old);
 	return g;
+}
+
+/* The compiled graph called name (graph_lookup); an error if there is none. */
+SGGraph *
+sg_graph_get(const char *name)
+{
+	return graph_lookup(name, false);
+}
+
+/*
+ * Whether node is an external node of graph's compiled definition as it is
+ * now (false if the graph is gone or not compiled): a task of a node that
+ * is not can no longer be handed out or taken (tasks.c). From the cache: a
+ * list walk and a binary search, no statement once the graph is cached.
+ */
+bool
+sg_graph_node_is_external(const char *graph, const char *node)
+{
+	SGGraph    *g = graph_lookup(graph, true);
+	int			i = g ? sg_graph_node_index(g, node) : -1;
+
+	return i > 0 && g->nodes[i].queue != NULL;
 }
 
 /*

@@ -165,6 +165,7 @@ extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
 extern void sg_graph_check_privileges(SGGraph *g);
 extern Oid	sg_graph_unprivileged_fn(SGGraph *g);
 extern int	sg_graph_node_index(SGGraph *g, const char *name);
+extern bool sg_graph_node_is_external(const char *graph, const char *node);	/* tasks of a recompiled graph */
 extern int	sg_graph_channel_index(SGGraph *g, const char *name);
 extern void sg_check_name(const char *what, const char *name);
 
@@ -587,7 +588,7 @@ extern Datum sg_spi_datum(uint64 row, int col, bool *isnull);
 extern char *sg_spi_text(uint64 row, int col);
 extern Jsonb *sg_spi_jsonb(uint64 row, int col);
 extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
-extern void sg_spi_put_rows(ReturnSetInfo *rsinfo);
+extern void sg_spi_put_rows(ReturnSetInfo *rsinfo, const bool *skip);
 extern uint64 sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
