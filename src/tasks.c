@@ -777,6 +777,16 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
 		note_new_work(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 }
 
+/*
+ * Whether the owner of task row k may act on the thread row t: is its
+ * owner or a member of it (a role that no longer exists acts for nobody).
+ */
+#define OWNER_ACTS(k, t) \
+	"(" k ".owner OPERATOR(pg_catalog.=) " t ".owner OR pg_catalog.pg_has_role(" \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" k ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" t ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  'MEMBER') IS TRUE)"
+
 /* What an UPDATE of stategraph.tasks t that cancels tasks sets. */
 #define CANCEL_TASKS \
 	"UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, " \
@@ -850,8 +860,11 @@ stale_task(const char *graph, const char *node)
 /*
  * Cancel the n stale tasks task_ids (their rows visible to the caller: it
  * has just claimed or fenced them) as sg_compile would have, and let their
- * runs go on. undo_claim: this transaction's claim gave them their last
- * attempt, which no worker got: it is not counted.
+ * runs go on: those of tasks whose owner may act on their thread (a task
+ * row any role can insert for itself, naming another role's thread, must
+ * not move that thread's run when a superuser's claim or sweep finds it).
+ * undo_claim: this transaction's claim gave them their last attempt, which
+ * no worker got: it is not counted.
  */
 static void
 cancel_stale(Datum *task_ids, int n, bool undo_claim)
@@ -866,7 +879,9 @@ cancel_stale(Datum *task_ids, int n, bool undo_claim)
 								  "WITH c AS (" CANCEL_TASKS ", attempt = t.attempt OPERATOR(pg_catalog.-) "
 								  "  CASE WHEN $2 THEN 1 ELSE 0 END "
 								  "WHERE t.task_id OPERATOR(pg_catalog.=) ANY ($1) "
-								  "RETURNING t.graph, t.thread_id) SELECT DISTINCT graph, thread_id FROM c",
+								  "RETURNING t.graph, t.thread_id, t.owner) "
+								  "SELECT DISTINCT c.graph, c.thread_id FROM c JOIN stategraph.threads h "
+								  "ON h.thread_id OPERATOR(pg_catalog.=) c.thread_id WHERE " OWNER_ACTS("c", "h"),
 								  2, types, values, NULL, 0));
 }
 
@@ -938,10 +953,7 @@ owner_may_act(TaskRow *row)
 	return run_sql(&plan,
 				   "SELECT 1 FROM stategraph.tasks k JOIN stategraph.threads t "
 				   "ON t.thread_id OPERATOR(pg_catalog.=) k.thread_id WHERE k.task_id OPERATOR(pg_catalog.=) $1 "
-				   "AND (k.owner OPERATOR(pg_catalog.=) t.owner OR pg_catalog.pg_has_role("
-				   "  pg_catalog.to_regrole(pg_catalog.quote_ident(k.owner::pg_catalog.text))::pg_catalog.oid, "
-				   "  pg_catalog.to_regrole(pg_catalog.quote_ident(t.owner::pg_catalog.text))::pg_catalog.oid, "
-				   "  'MEMBER') IS TRUE)",
+				   "AND " OWNER_ACTS("k", "t"),
 				   1, types, values, NULL, 1) > 0;
 }
 
@@ -981,7 +993,8 @@ sweep_leases(int limit, bool record_failures)
 		Jsonb	   *err = failure_entry(row, "the lease of the task expired", "lease_expired", NULL);
 		Datum		id = CStringGetTextDatum(row->task_id);
 
-		if (stale_task(row->graph, row->node))
+		/* (a task planted on another role's thread is handled as before: owner_may_act) */
+		if (stale_task(row->graph, row->node) && owner_may_act(row))
 		{
 			cancel_stale(&id, 1, false);	/* its node is no longer external: neither retried nor failed */
 			done++;
