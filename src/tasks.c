@@ -61,12 +61,12 @@
  * graph (compiled again, or dropped) can never have its result taken.
  * sg_compile cancels such tasks, but row-level security shows it only its
  * own and its members' threads; so every call that hands out or takes a
- * task asks the compiled graph the backend caches (no statement once it is
- * cached) whether the task's node is still external: sg_claim cancels a
- * stale task instead of handing it out, a heartbeat cancels it and says
- * stop, a completion, failure or interrupt is refused as a cancelled
- * task's, the lease sweep cancels it. The run that waited for it goes on
- * as after sg_compile's cancel.
+ * task asks the backend's cache of each graph's external nodes (graph.c:
+ * no statement once a graph is cached) whether the task's node is still
+ * external: sg_claim cancels a stale task instead of handing it out, a
+ * heartbeat cancels it and says stop, a completion, failure or interrupt
+ * is refused as a cancelled task's, the lease sweep cancels it. The run
+ * that waited for it goes on as after sg_compile's cancel.
  *
  * Who may work a task: stategraph.may_work(owner, queue), the row-level
  * security policy of stategraph.tasks (the install script explains it).
@@ -849,7 +849,9 @@ sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
  * graph as compiled now (recompiled or dropped since the task was queued).
  * sg_compile cancels only the stale tasks its role can see; another role's
  * are caught here by every call that hands out or takes a task, from the
- * compiled graph the backend caches (no statement once it is cached).
+ * backend's cache of each graph's external nodes (no statement once the
+ * graph is cached). A superuser's claim or sweep (row-level security does
+ * not stop it) finds another role's stale task too.
  */
 static bool
 stale_task(const char *graph, const char *node)
