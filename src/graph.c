@@ -1432,6 +1432,22 @@ static List *graph_cache = NIL;		/* SGGraph *, in CacheMemoryContext */
 static Oid	graphs_relid = InvalidOid;
 static bool callbacks_registered = false;
 
+/*
+ * The external nodes of graphs as compiled now (sg_graph_node_is_external):
+ * kept apart from the compiled graphs, since a backend that only claims
+ * tasks needs no more of a graph, and a graph that cannot be built (a node
+ * function dropped) must not make claims of its queue fail. Dropped with
+ * the compiled graphs.
+ */
+typedef struct ExternalNodes
+{
+	char	   *graph;
+	int			n;				/* 0 also for a graph gone or not compiled */
+	char	  **names;
+} ExternalNodes;
+static List *external_cache = NIL;	/* ExternalNodes *, in external_cxt */
+static MemoryContext external_cxt = NULL;
+
 /* Drop every cached graph (freed now, or when the last call using it ends). */
 static void
 graph_cache_reset(void)
@@ -1449,6 +1465,9 @@ graph_cache_reset(void)
 	}
 	list_free(graph_cache);
 	graph_cache = NIL;
+	if (external_cxt != NULL)
+		MemoryContextReset(external_cxt);
+	external_cache = NIL;
 }
 
 /* A change to stategraph.graphs (or a reset of the relcache) drops the cache. */
@@ -1893,22 +1912,12 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 #define Anum_compiled_version	2
 
 /*
- * The compiled graph called name, from the cache or built from its spec.
- * The caller pins it for as long as it runs it (sg_graph_pin).
+ * Before a lookup in the caches of graphs: its callbacks registered, and
+ * the invalidations other transactions committed read.
  */
-SGGraph *
-sg_graph_get(const char *name)
+static void
+cache_prepare(void)
 {
-	ListCell   *lc;
-	SGGraph    *g;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	Datum		spec;
-	int32		version;
-	char	   *problem;
-	MemoryContext old;
-
 	if (!callbacks_registered)
 	{
 		CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
@@ -1926,6 +1935,26 @@ sg_graph_get(const char *name)
 	 * read the new definition.
 	 */
 	AcceptInvalidationMessages();
+}
+
+/*
+ * The compiled graph called name, from the cache or built from its spec.
+ * The caller pins it for as long as it runs it (sg_graph_pin).
+ */
+SGGraph *
+sg_graph_get(const char *name)
+{
+	ListCell   *lc;
+	SGGraph    *g;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	Datum		spec;
+	int32		version;
+	char	   *problem;
+	MemoryContext old;
+
+	cache_prepare();
 	foreach(lc, graph_cache)
 	{
 		g = (SGGraph *) lfirst(lc);
@@ -1964,6 +1993,80 @@ sg_graph_get(const char *name)
 	graph_cache = lappend(graph_cache, g);
 	MemoryContextSwitchTo(old);
 	return g;
+}
+
+/* The external nodes of graph as compiled now, read from its spec (kept in external_cxt). */
+static ExternalNodes *
+read_external_nodes(const char *graph)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+	Jsonb	   *nodes = NULL;
+	int			len;
+	char	  **names;
+	int			n = 0;
+	ExternalNodes *e;
+	MemoryContext old;
+	int			i;
+
+	sg_spi_connect();
+	if (sg_spi_run("SELECT spec OPERATOR(pg_catalog.->) 'nodes' FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 1)
+		nodes = sg_spi_jsonb(0, 1);	/* NULL: not compiled */
+	sg_spi_finish();
+	len = nodes ? sg_jsonb_array_length(nodes) : 0;
+	names = palloc(sizeof(char *) * (len + 1));
+	for (i = 0; i < len; i++)
+	{
+		Jsonb	   *node = sg_jsonb_array_get(nodes, i);
+		char	   *name = sg_jsonb_get_cstring(node, "name");
+
+		if (name != NULL && sg_jsonb_get(node, "queue") != NULL)
+			names[n++] = name;
+	}
+	if (external_cxt == NULL)
+		external_cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph external nodes",
+											 ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(external_cxt);
+	e = palloc0(sizeof(ExternalNodes));
+	e->graph = pstrdup(graph);
+	e->names = palloc(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+		e->names[e->n++] = pstrdup(names[i]);
+	external_cache = lappend(external_cache, e);
+	MemoryContextSwitchTo(old);
+	return e;
+}
+
+/*
+ * Whether node is an external node of graph's compiled definition as it is
+ * now (false if the graph is gone or not compiled): a task of a node that
+ * is not can no longer be handed out or taken (tasks.c). From the cache of
+ * external nodes: a statement only the first time after a change of
+ * stategraph.graphs, then a list walk.
+ */
+bool
+sg_graph_node_is_external(const char *graph, const char *node)
+{
+	ListCell   *lc;
+	ExternalNodes *e = NULL;
+	int			i;
+
+	cache_prepare();
+	foreach(lc, external_cache)
+	{
+		if (strcmp(((ExternalNodes *) lfirst(lc))->graph, graph) == 0)
+		{
+			e = (ExternalNodes *) lfirst(lc);
+			break;
+		}
+	}
+	if (e == NULL)
+		e = read_external_nodes(graph);
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->names[i], node) == 0)
+			return true;
+	return false;
 }
 
 /*

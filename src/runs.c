@@ -256,9 +256,39 @@ find_idempotent(const char *graph, const char *key)
 }
 
 /*
+ * Refuse a submit under multitask (not 'enqueue') to a thread with an
+ * active run the caller cannot see (thread_ids.c): one submitted by another
+ * role that may act on the thread (a member's run on its parent's thread).
+ * The thread has one active run whoever submitted it, so 'reject' refuses
+ * as for a run it sees; 'interrupt' and 'rollback' cannot stop a run whose
+ * row row-level security keeps them from changing, and refuse rather than
+ * start a second writer. Nothing of that run is told: not its id, input or
+ * status.
+ */
+static void
+refuse_hidden_run(const char *thread_id, const char *multitask)
+{
+	if (!sg_thread_has_hidden_run(thread_id))
+		return;
+	if (strcmp(multitask, "reject") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_RUN_REJECTED),
+				 errmsg("thread \"%s\" already has an active run", thread_id),
+				 errdetail("The run was submitted by another role, whose runs this role cannot see."),
+				 errhint("Submit with multitask => 'enqueue' to run after it.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_RUN_NOT_STOPPABLE),
+			 errmsg("thread \"%s\" has an active run this role cannot stop", thread_id),
+			 errdetail("The run was submitted by another role, whose runs this role cannot see or change."),
+			 errhint("Submit with multitask => 'enqueue' to run after it, or have the role that submitted it "
+					 "cancel it with sg_cancel().")));
+}
+
+/*
  * Apply the multitask rule to the active runs of a thread: reject, or stop
  * them (pending ones are cancelled at once, running ones at their next
- * step boundary).
+ * step boundary); runs of other roles the caller cannot see refuse the
+ * submit (refuse_hidden_run).
  */
 static void
 apply_multitask(const char *thread_id, const char *multitask)
@@ -268,19 +298,24 @@ apply_multitask(const char *thread_id, const char *multitask)
 	static SPIPlanPtr stop_plan;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(multitask)};
+	bool		visible;
 
-	if (run_sql(&active_plan,
-				"SELECT run_id, status FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				"AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY seq LIMIT 1",
-				1, types, values, NULL) == 0 || strcmp(multitask, "enqueue") == 0)
+	if (strcmp(multitask, "enqueue") == 0)
 		return;
-	if (strcmp(multitask, "reject") == 0)
+	visible = run_sql(&active_plan,
+					  "SELECT run_id, status FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					  "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY seq LIMIT 1",
+					  1, types, values, NULL) > 0;
+	if (visible && strcmp(multitask, "reject") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_RUN_REJECTED),
 				 errmsg("thread \"%s\" already has an active run", thread_id),
 				 errdetail("Run %s is %s.", sg_spi_text(0, 1), sg_spi_text(0, 2)),
 				 errhint("Submit with multitask => 'enqueue' to run after it, or 'interrupt' or "
 						 "'rollback' to stop it first.")));
+	refuse_hidden_run(thread_id, multitask);
+	if (!visible)
+		return;
 	/* a pending run that has taken steps (its external tasks are done) is stopped as a running one */
 	run_sql(&cancel_plan,
 			"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.now() "

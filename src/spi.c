@@ -249,9 +249,13 @@ sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const
 	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, NULL, 0);
 }
 
-/* Adds every row of SPI_tuptable to a materialized set-returning function's result (same columns). */
+/*
+ * Adds the rows of SPI_tuptable to a materialized set-returning function's
+ * result (same columns): every row, or (skip not NULL) those whose skip[i]
+ * is false.
+ */
 void
-sg_spi_put_rows(ReturnSetInfo *rsinfo)
+sg_spi_put_rows(ReturnSetInfo *rsinfo, const bool *skip)
 {
 	int			natts = SPI_tuptable->tupdesc->natts;
 	Datum	   *vals = palloc(natts * sizeof(Datum));
@@ -260,6 +264,8 @@ sg_spi_put_rows(ReturnSetInfo *rsinfo)
 
 	for (i = 0; i < SPI_processed; i++)
 	{
+		if (skip != NULL && skip[i])
+			continue;
 		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, isnull);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, isnull);
 	}

@@ -48,6 +48,8 @@
 /* background runs (runs.c): sg_submit with multitask 'reject' on a thread with an active run */
 #define ERRCODE_SG_RUN_REJECTED			MAKE_SQLSTATE('S','G','0','1','3')
 #define ERRCODE_SG_RUN_ABANDONED		MAKE_SQLSTATE('S','G','0','1','4')	/* its executor died too often */
+/* sg_submit with multitask 'interrupt' or 'rollback' on a thread whose active run it cannot see */
+#define ERRCODE_SG_RUN_NOT_STOPPABLE	MAKE_SQLSTATE('S','G','0','1','5')
 
 /* portable threads (portable.c) */
 #define ERRCODE_SG_INVALID_EXPORT		MAKE_SQLSTATE('S','G','X','0','1')
@@ -163,6 +165,7 @@ extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
 extern void sg_graph_check_privileges(SGGraph *g);
 extern Oid	sg_graph_unprivileged_fn(SGGraph *g);
 extern int	sg_graph_node_index(SGGraph *g, const char *name);
+extern bool sg_graph_node_is_external(const char *graph, const char *node);	/* tasks of a recompiled graph */
 extern int	sg_graph_channel_index(SGGraph *g, const char *name);
 extern void sg_check_name(const char *what, const char *name);
 
@@ -585,7 +588,7 @@ extern Datum sg_spi_datum(uint64 row, int col, bool *isnull);
 extern char *sg_spi_text(uint64 row, int col);
 extern Jsonb *sg_spi_jsonb(uint64 row, int col);
 extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
-extern void sg_spi_put_rows(ReturnSetInfo *rsinfo);
+extern void sg_spi_put_rows(ReturnSetInfo *rsinfo, const bool *skip);
 extern uint64 sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
 
@@ -615,6 +618,7 @@ extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
+extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history

@@ -57,6 +57,17 @@
  * long poll takes the task at once instead of finding it still out of reach
  * and sleeping until its next poll.
  *
+ * Stale tasks. A task whose node is no longer an external node of its
+ * graph (compiled again, or dropped) can never have its result taken.
+ * sg_compile cancels such tasks, but row-level security shows it only its
+ * own and its members' threads; so every call that hands out or takes a
+ * task asks the backend's cache of each graph's external nodes (graph.c:
+ * no statement once a graph is cached) whether the task's node is still
+ * external: sg_claim cancels a stale task instead of handing it out, a
+ * heartbeat cancels it and says stop, a completion, failure or interrupt
+ * is refused as a cancelled task's, the lease sweep cancels it. The run
+ * that waited for it goes on as after sg_compile's cancel.
+ *
  * Who may work a task: stategraph.may_work(owner, queue), the row-level
  * security policy of stategraph.tasks (the install script explains it).
  *
@@ -81,6 +92,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/spin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
@@ -766,18 +778,50 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
 }
 
 /*
+ * Whether the owner of task row k may act on the thread row t: is its
+ * owner or a member of it (a role that no longer exists acts for nobody).
+ */
+#define OWNER_ACTS(k, t) \
+	"(" k ".owner OPERATOR(pg_catalog.=) " t ".owner OR pg_catalog.pg_has_role(" \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" k ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" t ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  'MEMBER') IS TRUE)"
+
+/* What an UPDATE of stategraph.tasks t that cancels tasks sets. */
+#define CANCEL_TASKS \
+	"UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, " \
+	"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
+
+/*
+ * The n tasks just cancelled left their step (SPI's result: rows of graph,
+ * thread_id): a background run that waited for them goes on instead of
+ * waiting for ever. It takes the step again with the graph as it is now
+ * (a node that became SQL runs its function), or ends with status error
+ * if the graph or the node is gone; a thread without one goes on so at its
+ * next sg_invoke(graph, NULL, thread).
+ */
+static void
+cancelled_steps_go_on(uint64 n)
+{
+	SPITupleTable *tt = SPI_tuptable;
+	uint64		i;
+
+	for (i = 0; i < n && sg_step_ready_hook != NULL; i++)
+		sg_step_ready_hook(SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
+						   SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
+}
+
+/*
  * The graph is dropped (spec NULL), or compiled anew (spec: its new
  * definition): cancel its tasks still out whose node is no longer an
  * external node, all of them for a dropped graph. Their results could
  * never be taken (the update is checked against the graph, and a SQL node
  * runs its function), so workers must not claim them, and a worker holding
- * one is told to stop (sg_heartbeat false, SG011 for its completion). A
- * background run that waited for them goes on instead of waiting for ever:
- * it takes the step again with the graph as it is now (the node's function
- * runs), or ends with status error if the graph or the node is gone; a
- * thread without one goes on so at its next sg_invoke(graph, NULL, thread).
- * Only the tasks the caller sees (row-level security): those of its own
- * threads and of the roles it is a member of.
+ * one is told to stop (sg_heartbeat false, SG011 for its completion); the
+ * runs that waited for them go on (cancelled_steps_go_on). Only the tasks
+ * the caller sees (row-level security): those of its own threads and of
+ * the roles it is a member of. Those of other roles are found where they
+ * are next handled (claim, heartbeat, completion, lease sweep: stale_task).
  */
 void
 sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
@@ -786,25 +830,79 @@ sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
 	Oid			types[2] = {TEXTOID, JSONBOID};
 	Datum		values[2] = {CStringGetTextDatum(graph), spec ? JsonbPGetDatum(spec) : (Datum) 0};
 	char		nulls[2] = {' ', spec ? ' ' : 'n'};
-	SPITupleTable *tt;
-	uint64		n,
-				i;
 
 	if (sg_schema_is_010())
 		return;					/* before ALTER EXTENSION UPDATE: no external nodes, no tasks */
-	n = run_sql(&plan,
-				"WITH c AS (UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, "
-				"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
-				"WHERE t.graph OPERATOR(pg_catalog.=) $1 "
-				"AND t.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']) "
-				"AND ($2 IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2 OPERATOR(pg_catalog.->) 'nodes') e "
-				"  WHERE e OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) t.node "
-				"  AND e OPERATOR(pg_catalog.?) 'queue')) "
-				"RETURNING t.thread_id) SELECT DISTINCT thread_id FROM c",
-				2, types, values, nulls, 0);
-	tt = SPI_tuptable;
-	for (i = 0; i < n && sg_step_ready_hook != NULL; i++)
-		sg_step_ready_hook(graph, SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
+	cancelled_steps_go_on(run_sql(&plan,
+								  "WITH c AS (" CANCEL_TASKS
+								  "WHERE t.graph OPERATOR(pg_catalog.=) $1 "
+								  "AND t.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']) "
+								  "AND ($2 IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2 OPERATOR(pg_catalog.->) 'nodes') e "
+								  "  WHERE e OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) t.node "
+								  "  AND e OPERATOR(pg_catalog.?) 'queue')) "
+								  "RETURNING t.graph, t.thread_id) SELECT DISTINCT graph, thread_id FROM c",
+								  2, types, values, nulls, 0));
+}
+
+/*
+ * Whether a task is stale: its node is no longer an external node of its
+ * graph as compiled now (recompiled or dropped since the task was queued).
+ * sg_compile cancels only the stale tasks its role can see; another role's
+ * are caught here by every call that hands out or takes a task, from the
+ * backend's cache of each graph's external nodes (no statement once the
+ * graph is cached). A superuser's claim or sweep (row-level security does
+ * not stop it) finds another role's stale task too.
+ */
+static bool
+stale_task(const char *graph, const char *node)
+{
+	return !sg_graph_node_is_external(graph, node);
+}
+
+/*
+ * Cancel the n stale tasks task_ids (their rows visible to the caller: it
+ * has just claimed or fenced them) as sg_compile would have, and let their
+ * runs go on: those of tasks whose owner may act on their thread (a task
+ * row any role can insert for itself, naming another role's thread, must
+ * not move that thread's run when a superuser's claim or sweep finds it).
+ * undo_claim: this transaction's claim gave them their last attempt, which
+ * no worker got: it is not counted.
+ */
+static void
+cancel_stale(Datum *task_ids, int n, bool undo_claim)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTARRAYOID, BOOLOID};
+	Datum		values[2];
+
+	values[0] = PointerGetDatum(construct_array(task_ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = BoolGetDatum(undo_claim);
+	cancelled_steps_go_on(run_sql(&plan,
+								  "WITH c AS (" CANCEL_TASKS ", attempt = t.attempt OPERATOR(pg_catalog.-) "
+								  "  CASE WHEN $2 THEN 1 ELSE 0 END "
+								  "WHERE t.task_id OPERATOR(pg_catalog.=) ANY ($1) "
+								  "RETURNING t.graph, t.thread_id, t.owner) "
+								  "SELECT DISTINCT c.graph, c.thread_id FROM c JOIN stategraph.threads h "
+								  "ON h.thread_id OPERATOR(pg_catalog.=) c.thread_id WHERE " OWNER_ACTS("c", "h"),
+								  2, types, values, NULL, 0));
+}
+
+/*
+ * The error of a call on a stale task still claimed (sg_complete, sg_fail,
+ * sg_interrupt_task): refused as a cancelled task's; its heartbeat or the
+ * lease sweep cancels it.
+ */
+static void
+refuse_stale(TaskRow *row, const char *what)
+{
+	if (!stale_task(row->graph, row->node))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_TASK_CANCELLED),
+			 errmsg("task \"%s\" of node \"%s\" was cancelled", row->task_id, row->node),
+			 errdetail("Graph \"%s\" was compiled again or dropped, and \"%s\" is no longer one of its external nodes; the %s was not taken.",
+					   row->graph, row->node, what),
+			 errhint("Stop working on it.")));
 }
 
 /* ---------------------------------------------------------------------------
@@ -857,10 +955,7 @@ owner_may_act(TaskRow *row)
 	return run_sql(&plan,
 				   "SELECT 1 FROM stategraph.tasks k JOIN stategraph.threads t "
 				   "ON t.thread_id OPERATOR(pg_catalog.=) k.thread_id WHERE k.task_id OPERATOR(pg_catalog.=) $1 "
-				   "AND (k.owner OPERATOR(pg_catalog.=) t.owner OR pg_catalog.pg_has_role("
-				   "  pg_catalog.to_regrole(pg_catalog.quote_ident(k.owner::pg_catalog.text))::pg_catalog.oid, "
-				   "  pg_catalog.to_regrole(pg_catalog.quote_ident(t.owner::pg_catalog.text))::pg_catalog.oid, "
-				   "  'MEMBER') IS TRUE)",
+				   "AND " OWNER_ACTS("k", "t"),
 				   1, types, values, NULL, 1) > 0;
 }
 
@@ -898,8 +993,15 @@ sweep_leases(int limit, bool record_failures)
 	{
 		TaskRow    *row = row_from_tuple(tab->vals[i], tab->tupdesc);
 		Jsonb	   *err = failure_entry(row, "the lease of the task expired", "lease_expired", NULL);
+		Datum		id = CStringGetTextDatum(row->task_id);
 
-		if (row->attempt < row->max_attempts)
+		/* (a task planted on another role's thread is handled as before: owner_may_act) */
+		if (stale_task(row->graph, row->node) && owner_may_act(row))
+		{
+			cancel_stale(&id, 1, false);	/* its node is no longer external: neither retried nor failed */
+			done++;
+		}
+		else if (row->attempt < row->max_attempts)
 		{
 			requeue_task(row, err);
 			done++;
@@ -1013,6 +1115,41 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
 	"  'attempt', t.attempt, 'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), " \
 	" t.resume, t.lease_expires_at"
 
+/* The columns of a claimed task that put_claimed reads (CLAIM_RETURNING). */
+#define CLAIMED_TASK_ID		1
+#define CLAIMED_GRAPH		4
+#define CLAIMED_NODE		6
+
+/*
+ * Hand the tasks just claimed (SPI's result) to the worker, except stale
+ * ones (stale_task), which are cancelled instead; returns how many were
+ * handed out. The common case, nothing stale, reads the cached graph once
+ * per task and runs no statement.
+ */
+static uint64
+put_claimed(ReturnSetInfo *rsinfo)
+{
+	SPITupleTable *tt = SPI_tuptable;
+	uint64		n = SPI_processed;
+	bool	   *skip = palloc0(sizeof(bool) * (n + 1));
+	Datum	   *stale = palloc(sizeof(Datum) * (n + 1));
+	int			nstale = 0;
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (!stale_task(SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_GRAPH),
+						SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_NODE)))
+			continue;
+		skip[i] = true;
+		stale[nstale++] = CStringGetTextDatum(SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_TASK_ID));
+	}
+	sg_spi_put_rows(rsinfo, skip);
+	if (nstale > 0)
+		cancel_stale(stale, nstale, true);
+	return n - nstale;
+}
+
 /* Claim up to n visible tasks of queue into the result set; returns how many. */
 static uint64
 claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, Interval *lease)
@@ -1039,8 +1176,7 @@ claim_into(ReturnSetInfo *rsinfo, const char *queue, const char *worker, int n, 
 								   5, types);
 	plan = plans[many];
 	sg_spi_execute(plan, values, nulls, 0);
-	sg_spi_put_rows(rsinfo);
-	return SPI_processed;
+	return put_claimed(rsinfo);
 }
 
 /* Is it this backend's turn to sweep expired leases (every SWEEP_EVERY_MS)? */
@@ -1173,6 +1309,13 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 	/* an expired lease nobody claimed again is taken back by its worker */
 	alive = row->has_token && memcmp(&row->token, token, sizeof(pg_uuid_t)) == 0 &&
 		(has_status(row, "claimed") || has_status(row, "queued"));
+	if (alive && stale_task(row->graph, row->node))
+	{
+		Datum		id = CStringGetTextDatum(task_id);
+
+		cancel_stale(&id, 1, false);	/* the worker stops; the run goes on */
+		alive = false;
+	}
 	if (alive)
 	{
 		Oid			types[2] = {TEXTOID, INTERVALOID};
@@ -1350,18 +1493,21 @@ fenced_call_args(FunctionCallInfo fcinfo, char **task_id, pg_uuid_t **token)
 /*
  * The opening shared by sg_fail and sg_interrupt_task: the arguments, the
  * thread's lock when the call may record on the thread, and the task row,
- * fenced by the token.
+ * fenced by the token (and refused if stale).
  */
 static TaskRow *
 begin_fenced_call(FunctionCallInfo fcinfo, const char *what, bool lock_thread)
 {
 	char	   *task_id;
 	pg_uuid_t  *token;
+	TaskRow    *row;
 
 	fenced_call_args(fcinfo, &task_id, &token);
 	if (lock_thread)
 		lock_task_thread(task_id);
-	return fenced_row(task_id, token, what);
+	row = fenced_row(task_id, token, what);
+	refuse_stale(row, what);
+	return row;
 }
 
 /*
@@ -1420,6 +1566,7 @@ sg_complete(PG_FUNCTION_ARGS)
 	}
 
 	/* the update must be one the node could return (else the error takes the completion back) */
+	refuse_stale(row, "update");
 	g = sg_graph_get(row->graph);
 	sg_graph_pin(g, CurrentMemoryContext);
 	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
@@ -1545,7 +1692,7 @@ sg_tasks(PG_FUNCTION_ARGS)
 			"AND ($2::pg_catalog.text IS NULL OR status OPERATOR(pg_catalog.=) $2) "
 			"ORDER BY seq",
 			2, types, values, nulls, 0);
-	sg_spi_put_rows(rsinfo);
+	sg_spi_put_rows(rsinfo, NULL);
 	sg_spi_finish();
 	return (Datum) 0;
 }

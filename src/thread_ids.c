@@ -47,6 +47,10 @@
  * see its member's runs), so the run queue and the thread's owner are read
  * below row-level security too. Only a yes or no comes out: the caller's
  * own run waits, and nothing of the earlier run is read or returned.
+ * sg_submit's multitask rule asks the same of a thread (is an active run
+ * of it hidden from the caller?): the thread has one active run whoever
+ * submitted it, so 'reject' refuses, and 'interrupt' and 'rollback', which
+ * cannot change a run row the caller cannot see, refuse too.
  *
  *-------------------------------------------------------------------------
  */
@@ -69,6 +73,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -318,17 +323,17 @@ run_status_active(Datum status)
 }
 
 /*
- * Is the run numbered seq of role owner the first active run of thread
- * thread_id (FIFO per thread), whatever the caller may see? Read below
- * row-level security through the partial index of active runs (thread_id,
- * seq). An earlier run counts if its role may act on the thread: a member
- * of the thread's owner or, before the thread exists, of the candidate's
- * owner (another role's run can only fail on the thread; counting it would
- * let that role hold up the owner's runs unseen). The caller holds the
- * thread's lock, so no earlier run can appear meanwhile.
+ * Whether thread thread_id has an active run numbered below seq that
+ * counts for a run of role owner, read below row-level security through
+ * the partial index of active runs (thread_id, seq); with hidden_only,
+ * only a run whose row the caller cannot see counts. A run counts if its
+ * role may act on the thread: a member of the thread's owner or, before
+ * the thread exists, of owner (another role's run can only fail on the
+ * thread; counting it would let that role hold up the owner's runs
+ * unseen).
  */
-bool
-sg_first_of_thread(const char *thread_id, int64 seq, const char *owner)
+static bool
+active_run_before(const char *thread_id, int64 seq, const char *owner, bool hidden_only)
 {
 	Oid			nsp = get_namespace_oid("stategraph", false);
 	Oid			relid = get_relname_relid("runs", nsp);
@@ -341,26 +346,54 @@ sg_first_of_thread(const char *thread_id, int64 seq, const char *owner)
 	ScanKeyData keys[2];
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bool		first = true;
+	bool		found = false;
 
 	ScanKeyEntryInitialize(&keys[0], 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
 						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
 	ScanKeyEntryInitialize(&keys[1], 0, get_attnum(relid, "seq"), BTLessStrategyNumber, InvalidOid,
 						   InvalidOid, F_INT8LT, Int64GetDatum(seq));
 	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 2, keys);
-	while (first && HeapTupleIsValid(tup = systable_getnext(scan)))
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
 		Datum		status = heap_getattr(tup, status_att, desc, &isnull);
-		Datum		run_owner = heap_getattr(tup, owner_att, desc, &isnull);
+		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
 
 		/* (the index entry may be of a row version that is no longer active) */
-		if (run_status_active(status) &&
-			acts_for(NameStr(*DatumGetName(run_owner)), thread_owner ? thread_owner : owner))
-			first = false;
+		found = run_status_active(status) &&
+			acts_for(run_owner, thread_owner ? thread_owner : owner) &&
+			!(hidden_only && sg_caller_is_owner(run_owner));
 	}
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
-	return first;
+	return found;
+}
+
+/*
+ * Is the run numbered seq of role owner the first active run of thread
+ * thread_id (FIFO per thread), whatever the caller may see? The caller
+ * holds the thread's lock, so no earlier run can appear meanwhile.
+ */
+bool
+sg_first_of_thread(const char *thread_id, int64 seq, const char *owner)
+{
+	return !active_run_before(thread_id, seq, owner, false);
+}
+
+/*
+ * Has thread thread_id an active run the caller cannot see (row-level
+ * security hides another role's runs: a member's on its parent's thread,
+ * say) that a new run of the caller would follow (sg_submit's multitask
+ * rule)? Only a yes or no comes out. A caller that row-level security does
+ * not stop (a superuser, BYPASSRLS) sees every run.
+ */
+bool
+sg_thread_has_hidden_run(const char *thread_id)
+{
+	Oid			relid = get_relname_relid("runs", get_namespace_oid("stategraph", false));
+
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), true);
 }

@@ -180,12 +180,16 @@ my $killed = 0;
 my $t0 = time();
 while ($killed < 4 && time() - $t0 < 60)
 {
-	# kill a worker that holds a claim right now: mid-task
-	my $victim = sql("SELECT substr(worker, 8) FROM stategraph.tasks WHERE status = 'claimed' AND worker LIKE 'worker-%' LIMIT 1");
-	if ($victim ne '' && $workers{$victim})
+	# kill a worker that holds a claim right now: mid-task. It may finish
+	# that task between this query and the kill; only a kill that left the
+	# task claimed by the dead worker counts.
+	my ($victim, $task) = split /\|/,
+	  sql("SELECT substr(worker, 8) || '|' || task_id FROM stategraph.tasks WHERE status = 'claimed' AND worker LIKE 'worker-%' LIMIT 1");
+	if (defined $victim && $victim ne '' && $workers{$victim})
 	{
 		stop_worker($victim, 'KILL');
-		$killed++;
+		$killed++
+		  if sql("SELECT status = 'claimed' AND worker = 'worker-$victim' FROM stategraph.tasks WHERE task_id = '$task'") eq 't';
 		start_worker('bulk', SG_WORK_MAX_SLEEP => '0.05');
 	}
 	usleep(100_000);
