@@ -268,6 +268,21 @@ check_envelope(Jsonb *data)
 }
 
 /*
+ * Shorthands for the statements of check_rows and check_reducers
+ * (schema-qualified, as everywhere).
+ */
+#define GET " OPERATOR(pg_catalog.->) "
+#define GETT " OPERATOR(pg_catalog.->>) "
+#define EQ " OPERATOR(pg_catalog.=) "
+#define TYPEOF(x) "pg_catalog.jsonb_typeof(" x ")"
+#define OBJECT_OR_EMPTY(x) "CASE WHEN " TYPEOF(x) EQ "'object' THEN " x " ELSE '{}' END"
+#define ARRAY_OR_EMPTY(x) "CASE WHEN " TYPEOF(x) EQ "'array' THEN " x " ELSE '[]' END"
+/* w is not a write: [node, update] */
+#define NOT_A_WRITE(w) \
+	"(" TYPEOF(w) EQ "'array' AND pg_catalog.jsonb_array_length(" w ")" EQ "2 " \
+	"AND " TYPEOF(w GET "0") EQ "'string' AND " TYPEOF(w GET "1") EQ "'object') IS NOT TRUE"
+
+/*
  * Check that the rows form one readable thread before anything is stored;
  * the first problem found is the error.
  */
@@ -300,9 +315,7 @@ check_rows(Jsonb *data)
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'image') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
 			"   AND CASE pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'writes') WHEN 'null' THEN true "
 			"       WHEN 'array' THEN NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'writes') w "
-			"         WHERE (pg_catalog.jsonb_typeof(w) OPERATOR(pg_catalog.=) 'array' AND pg_catalog.jsonb_array_length(w) OPERATOR(pg_catalog.=) 2 "
-			"                AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 0) OPERATOR(pg_catalog.=) 'string' "
-			"                AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 1) OPERATOR(pg_catalog.=) 'object') IS NOT TRUE) "
+			"         WHERE " NOT_A_WRITE("w") ") "
 			"       ELSE false END "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'barriers') OPERATOR(pg_catalog.=) ANY (ARRAY['object', 'null']) "
 			"   AND CASE pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'sends') WHEN 'null' THEN true "
@@ -338,23 +351,18 @@ check_rows(Jsonb *data)
 			" (SELECT 'The thread has no channels.' FROM t WHERE t OPERATOR(pg_catalog.->) 'channels' OPERATOR(pg_catalog.=) '{}'), "
 			/* fork_writes become a detached fork row's writes: null, or {"<checkpoint id>": [[node, {}], ...]} */
 			" (SELECT 'Its \"fork_writes\" member is not null or an object of writes.' "
-			"   WHERE pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) 'fork_writes') OPERATOR(pg_catalog.<>) ALL (ARRAY['null', 'object']) "
-			"      OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) 'fork_writes') "
-			"                   OPERATOR(pg_catalog.=) 'object' THEN $1 OPERATOR(pg_catalog.->) 'fork_writes' ELSE '{}' END) f "
-			"                 WHERE pg_catalog.jsonb_typeof(f.value) OPERATOR(pg_catalog.<>) 'array' OR EXISTS "
-			"                   (SELECT 1 FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(f.value) OPERATOR(pg_catalog.=) 'array' "
-			"                      THEN f.value ELSE '[]' END) w "
-			"                    WHERE (pg_catalog.jsonb_typeof(w) OPERATOR(pg_catalog.=) 'array' AND pg_catalog.jsonb_array_length(w) OPERATOR(pg_catalog.=) 2 "
-			"                           AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 0) OPERATOR(pg_catalog.=) 'string' "
-			"                           AND pg_catalog.jsonb_typeof(w OPERATOR(pg_catalog.->) 1) OPERATOR(pg_catalog.=) 'object') IS NOT TRUE))), "
+			"   WHERE " TYPEOF("$1" GET "'fork_writes'") " OPERATOR(pg_catalog.<>) ALL (ARRAY['null', 'object']) "
+			"      OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("$1" GET "'fork_writes'") ") f "
+			"                 WHERE " TYPEOF("f.value") " OPERATOR(pg_catalog.<>) 'array' OR EXISTS "
+			"                   (SELECT 1 FROM pg_catalog.jsonb_array_elements(" ARRAY_OR_EMPTY("f.value") ") w "
+			"                    WHERE " NOT_A_WRITE("w") "))), "
 			" (SELECT pg_catalog.format('Checkpoint #%s is malformed.', o) FROM ok WHERE NOT good ORDER BY o LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s appears twice.', id) FROM ids GROUP BY id "
 			"   HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1), "
 			" (SELECT pg_catalog.format('The head %s is not among the checkpoints.', t OPERATOR(pg_catalog.->>) 'head') FROM t "
 			"   WHERE NOT EXISTS (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (t OPERATOR(pg_catalog.->>) 'head'))), "
 			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not in the export.', e OPERATOR(pg_catalog.->>) 'checkpoint_id', x.value) "
-			"   FROM r, pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'refs') OPERATOR(pg_catalog.=) 'object' "
-			"     THEN e OPERATOR(pg_catalog.->) 'refs' ELSE '{}' END) x "
+			"   FROM r, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("e" GET "'refs'") ") x "
 			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND NOT EXISTS "
 			"     (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (x.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
 			/*
@@ -363,8 +371,7 @@ check_rows(Jsonb *data)
 			 * its row would make it read wrong, or loop for ever.
 			 */
 			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id', x.value) "
-			"   FROM r, pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'refs') OPERATOR(pg_catalog.=) 'object' "
-			"     THEN e OPERATOR(pg_catalog.->) 'refs' ELSE '{}' END) x "
+			"   FROM r, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("e" GET "'refs'") ") x "
 			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND (x.value OPERATOR(pg_catalog.#>>) '{}') COLLATE \"C\" "
 			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s has a parent that is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id') "
@@ -421,14 +428,6 @@ check_values(Jsonb *data)
 		ReThrowError(edata);	/* a cancel, out of memory: not the data's fault */
 	sg_invalid_export(psprintf("A value does not convert to its type: %s.", edata->message));
 }
-
-/* Shorthands for the operators of the statement below (schema-qualified, as everywhere). */
-#define GET " OPERATOR(pg_catalog.->) "
-#define GETT " OPERATOR(pg_catalog.->>) "
-#define EQ " OPERATOR(pg_catalog.=) "
-#define TYPEOF(x) "pg_catalog.jsonb_typeof(" x ")"
-#define OBJECT_OR_EMPTY(x) "CASE WHEN " TYPEOF(x) EQ "'object' THEN " x " ELSE '{}' END"
-#define ARRAY_OR_EMPTY(x) "CASE WHEN " TYPEOF(x) EQ "'array' THEN " x " ELSE '[]' END"
 
 /*
  * Check that every value the export holds for a channel is what the
