@@ -1335,6 +1335,7 @@ worker_commit(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
+	pgstat_report_stat(false);	/* (see sg_worker_main) */
 	if (!start_worker_transaction())
 	{
 		/* DROP EXTENSION committed between two steps: leave (no transaction is open) */
@@ -1749,6 +1750,13 @@ sg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
+		/*
+		 * The tables' statistics of what it wrote, at most once a second
+		 * (pgstat_report_stat does the timing): a background worker has no
+		 * idle loop of a client backend to send them, and autovacuum, which
+		 * goes by them, did not know of a worker's dead rows until it left.
+		 */
+		pgstat_report_stat(false);
 		if (did && (slice_over(started) || over_max_workers()))
 			give_slot_up(true, 0);
 		if (did)
