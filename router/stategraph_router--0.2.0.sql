@@ -461,12 +461,34 @@ CREATE FUNCTION stategraph_router.prune_thread(older_than interval, keep_last in
     RETURNS bigint LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_prune; $$;
 
+/*
+ * An sg_prune of every thread while a partition is being moved (frozen)
+ * would prune its threads on their old server, through another partition
+ * of that server, after the move checked its copies against them: refused
+ * as a write to the partition is (25006, retry it), for the time of the
+ * move. Returns the partitions of each server otherwise.
+ */
+CREATE FUNCTION stategraph_router.refuse_while_moving() RETURNS integer[] LANGUAGE plpgsql AS $$
+DECLARE
+    part integer;
+BEGIN
+    SELECT p.partition INTO part FROM stategraph_router.partitions() p
+    WHERE stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.<>) p.connstr ORDER BY 1 LIMIT 1;
+    IF part IS NOT NULL THEN
+        RAISE EXCEPTION 'partition % is being moved', part
+            USING ERRCODE = 'read_only_sql_transaction',
+                  DETAIL = 'An sg_prune of every thread would prune its threads on the server the move is copying them from.',
+                  HINT = 'Retry when the move ends (stategraph_router.move_partition), or prune one thread at a time.';
+    END IF;
+    RETURN stategraph_router.server_partitions();
+END $$;
+
 /* sg_prune: one thread on its server, or every thread on every server (the counts added up). */
 CREATE FUNCTION @extschema@.sg_prune(older_than interval DEFAULT NULL, keep_last integer DEFAULT NULL,
                                      thread_id text DEFAULT NULL) RETURNS bigint LANGUAGE sql AS $$
     SELECT CASE WHEN thread_id IS NOT NULL THEN stategraph_router.prune_thread(older_than, keep_last, thread_id)
            ELSE (SELECT COALESCE(pg_catalog.sum(n), 0)::bigint
-                 FROM stategraph_router.prune_all(stategraph_router.server_partitions(), older_than, keep_last) n) END
+                 FROM stategraph_router.prune_all(stategraph_router.refuse_while_moving(), older_than, keep_last) n) END
 $$;
 
 CREATE FUNCTION stategraph_router.reassign_owned_all(parts integer[], old_role name, new_role name)
@@ -921,6 +943,23 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
 /*
+ * The hold of partition part (of n) on its old server at connstr, through
+ * this session's own connection there (stategraph.hold_partition: a
+ * session-level lock that the server's retention sweeps respect): taken
+ * before the move's last check of its copies, checked just before the
+ * switch, let go after it. A connection that ends lets go with it.
+ */
+CREATE FUNCTION stategraph_router.hold_at(connstr text, part integer, n integer, modular boolean) RETURNS bigint
+    LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.hold_partition(part, n, modular) AS threads; $$;
+
+CREATE FUNCTION stategraph_router.held_at(connstr text, part integer) RETURNS boolean LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.partition_held_here(part) AS held; $$;
+
+CREATE FUNCTION stategraph_router.release_at(connstr text, part integer) RETURNS boolean LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.release_partition(part) AS held; $$;
+
+/*
  * Which database the connection string reaches: its server's system
  * identifier and the database's oid. Two connection strings written
  * differently ('host=a dbname=x', 'dbname=x host=a port=5432') may reach
@@ -993,9 +1032,11 @@ END $$;
  * removed. The copies checked are those of the threads this move listed
  * (listed), and, when it goes on with an earlier move to the same server
  * that stopped while copying (resumed), every thread of the partition
- * there. Returns the threads kept: the threads moved. What the sweep does
- * after this check and before the switch stays on the new server as it was
- * copied, expired there too (README, Rebalancing).
+ * there. Returns the threads kept: the threads moved. The move holds the
+ * partition on the old server before this check (stategraph_router.hold_at),
+ * so the sweep does nothing more to its threads until the switch; an
+ * sg_prune of every thread through the router is refused meanwhile
+ * (stategraph_router.refuse_while_moving).
  */
 CREATE FUNCTION stategraph_router.recheck_copies(old text, connstr text, part integer, n integer, modular boolean,
                                                  listed text[], resumed boolean) RETURNS bigint
@@ -1216,14 +1257,25 @@ BEGIN
                       HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
         END IF;
     END LOOP;
-    -- 3b. each copy against its original again (the old server's retention sweep)
+    -- 3b. hold the partition on the old server, whose retention sweep then
+    -- leaves its threads alone until the switch; then each copy against its
+    -- original again (what that sweep did before)
+    PERFORM stategraph_router.hold_at(old, part, n, modular);
     moved := stategraph_router.recheck_copies(old, connstr, part, n, modular, listed, resumed);
-    -- 4. switch, noting that the old server still holds copies
+    -- 4. switch, noting that the old server still holds copies; the hold must
+    -- have lasted from before the check until now
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
     INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     DELETE FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
+    IF NOT stategraph_router.held_at(old, part) THEN
+        RAISE EXCEPTION 'the move of partition % lost its hold on server %', part, old
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Its connection to that server ended after its last check: the retention sweep there may have acted on the partition since.',
+                  HINT = 'Call stategraph_router.move_partition again: it checks the copies again.';
+    END IF;
     COMMIT;
+    PERFORM stategraph_router.release_at(old, part);
     -- 5. delete the old copies
     since := pg_catalog.clock_timestamp();
     PERFORM stategraph_router.wait_for_calls(since);
@@ -1337,7 +1389,9 @@ REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, 
     stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
     stategraph_router.definitions_at(text), stategraph_router.shape_at(text, text),
     stategraph_router.shapes_at(text, integer, integer, boolean), stategraph_router.delete_thread_at(text, text),
-    stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean) FROM PUBLIC;
+    stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean),
+    stategraph_router.hold_at(text, integer, integer, boolean), stategraph_router.held_at(text, integer),
+    stategraph_router.release_at(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock() FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 
@@ -1354,7 +1408,7 @@ COMMENT ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) IS 
 COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_update_state on the thread''s server; a checkpoint of a thread on another server is exported there and imported for the call';
 COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';
 COMMENT ON FUNCTION @extschema@.sg_threads(text) IS 'sg_threads of every server, each keeping the threads of the partitions it serves, sorted by thread_id';
-COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up)';
+COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up; refused, 25006, while a partition is being moved)';
 COMMENT ON FUNCTION @extschema@.sg_reassign_owned(name, name) IS 'sg_reassign_owned on every server (the counts added up)';
 COMMENT ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) IS 'sg_submit on the thread''s server; without a thread_id the router names the new thread (from role, graph and idempotency_key when one is given)';
 COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS 'sg_runs of every server, merged, oldest first';

@@ -2972,6 +2972,8 @@ sg_lg_sweep(int limit, bool *pass_over)
 				continue;		/* a put is running: next pass */
 			if (!lg_still_expired(thread_id))
 				continue;		/* written meanwhile (the lock goes with the transaction) */
+			if (sg_lg_partition_held(thread_id))
+				continue;		/* a router's move holds its partition (holds.c) */
 			if (strcmp(strategy, "delete") == 0)
 				(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 			else

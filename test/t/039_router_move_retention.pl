@@ -149,4 +149,135 @@ is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$go
 is(part_on('shard_c', 1) . '|' . part_on('shard_b', 1), ($n1 - 1) . '|0', 'partition 1 is on shard_c only');
 is(r('SELECT count(*) FROM sg_threads()'), $total - 2 + 2 - 1, 'every other thread through the router (two deleted, two added, one deleted)');
 
+
+# ---- the sweep between the move's last check and its switch ------------
+# The move holds the partition on its old server (stategraph.hold_partition)
+# from before its last check of the copies until the switch is committed on
+# the router: the old server's sweeps (of both kinds of thread) pass over
+# its threads meanwhile, and sweep the other partitions' as before. Before,
+# a thread the sweep deleted in that window stayed on the new server,
+# routed to. The move is held at its switch by a router session that locks
+# pg_foreign_server (ALTER SERVER waits for it), after its copy began.
+my $lgput = sub {
+	my ($db, $t) = @_;
+	on($db, qq{SELECT sg_lg_put('$t', '', NULL,
+		'{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b871", "ts": "2024-01-01T00:00:00Z",
+		  "channel_values": {"x": [1]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
+		'{"step": 0}', '{"x": 1}');
+		UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHERE thread_id = '$t'});
+};
+# LangGraph.js threads have the default retention: the same on every server
+on($_, q{SELECT sg_set_retention(NULL, '1 day')}) for ('shard_a', 'shard_b', 'shard_c');
+my ($held2, $gone2, $lg2) = (first_in_part('a3-', 2), first_in_part('e3-', 2), first_in_part('lg3-', 2));
+my $other = first_in_part('o3-', 0);   # partition 0 is on shard_c now: written on shard_a directly
+r("SELECT sg_invoke('counter', '{\"log\": [1]}', t) FROM unnest(ARRAY['$held2', '$gone2']) t");
+$lgput->('shard_a', $lg2);
+on('shard_a', "SELECT sg_invoke('counter', '{\"log\": [1]}', '$other')");
+on('shard_a', "UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE thread_id IN ('$gone2', '$other')");
+my $n2 = r('SELECT count(*) FROM sg_threads() WHERE stategraph_router.partition_of(thread_id) = 2');
+my $gone2_export = r("SELECT sg_export_thread('$gone2')");
+my $lg2_export = r("SELECT sg_export_thread('$lg2')");
+
+$blocker = $node->background_psql('shard_c');
+$blocker->query_safe("BEGIN; SELECT sg_invoke('counter', '{\"log\": [9]}', '$held2')");
+($out, $err) = ('', '');
+$move = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('router'),
+	  '-c', "CALL stategraph_router.move_partition(2, '$conn{shard_c}')" ],
+	'>', \$out, '2>', \$err);
+ok($node->poll_query_until('shard_c', q{SELECT count(*) > 0 FROM pg_stat_activity
+	WHERE datname = 'shard_c' AND wait_event_type = 'Lock'}), 'the move of partition 2 is copying');
+my $switch = $node->background_psql('router');
+$switch->query_safe('BEGIN; LOCK TABLE pg_catalog.pg_foreign_server IN EXCLUSIVE MODE');
+$blocker->query_safe('ROLLBACK');
+$blocker->quit;
+ok($node->poll_query_until('router', q{SELECT count(*) > 0 FROM pg_stat_activity
+	WHERE datname = 'router' AND wait_event_type = 'Lock' AND query LIKE '%move_partition%'}),
+	'the move has checked its copies and waits at its switch');
+# (psql, not safe_psql: the test goes on, and fails further, on a server without holds)
+my (undef, $holds) = $node->psql('shard_a', q{SELECT string_agg(h.partition || '/' || h.partitions || '/' || h.modular, ',')
+	FROM stategraph.partition_holds h
+	WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = 1397180495 AND l.objid = h.partition AND l.granted)});
+is($holds, '2/4/false', 'it holds partition 2 on shard_a');
+
+on('shard_a', 'CALL sg_work()');
+my $outlived = on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone2'")
+	+ on('shard_a', "SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints WHERE thread_id = '$lg2'");
+is(on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone2'"), '1',
+	"the old server's sweep, now, passes over $gone2 (before: it deleted it, and its copy was switched to)");
+is(on('shard_a', "SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = '$lg2'"), '1',
+	"and over the LangGraph.js thread $lg2");
+is(on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$other'"), '0',
+	"but deletes $other, of another partition, as before");
+my ($prc, $pout, $perr) = $node->psql('router', 'SELECT sg_prune(keep_last => 1)', extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($perr, qr/25006: partition 2 is being moved/, 'an sg_prune of every thread through the router is refused meanwhile (25006)');
+my $busy = first_in_part('w3-', 3);
+is(r("SELECT sg_invoke('counter', '{\"log\": [2]}', '$busy') ->> 'log'"), '[2]', "other partitions are written as before ($busy, partition 3)");
+
+$switch->query_safe('COMMIT');
+$switch->quit;
+$move->finish;
+chomp $out;
+is($err, '', 'the move ends without error');
+is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone2'")
+	+ on('shard_c', "SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints WHERE thread_id = '$lg2'"), $outlived,
+	"of $gone2 and $lg2, shard_c has those that outlived the old server's sweep, no other");
+is($out, $n2, "it moved every thread of partition 2, $gone2 and $lg2 too");
+is(r("SELECT sg_export_thread('$gone2')") . '|' . r("SELECT sg_export_thread('$lg2')"), "$gone2_export|$lg2_export",
+	'both read through the router exactly as before');
+is(on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE (hashtext(thread_id) & 3) = 2")
+	. '|' . on('shard_a', 'SELECT count(*) FROM stategraph.lg_checkpoints')
+	. '|' . ($node->psql('shard_a', 'SELECT count(*) FROM stategraph.partition_holds'))[1]
+	. '|' . on('shard_a', 'SELECT count(*) FROM pg_locks WHERE locktype = \'advisory\' AND classid = 1397180495'),
+	'0|0|0|0', 'shard_a keeps no thread of partition 2, and no hold');
+on('shard_c', 'CALL sg_work()');
+is(r("SELECT count(*) FROM sg_threads() WHERE thread_id IN ('$gone2', '$lg2')"), '0',
+	"expired on shard_c too, they are swept there");
+
+# ---- a move that stopped in that window lets go --------------------------
+# Its session ends (terminated here while it waits at its switch): its
+# connection to the old server ends with it, and so does its hold. The old
+# server's sweep then deletes an expired thread of the partition, and the
+# next call of the move, from another session, deletes the copy the first
+# one made (partition 3, from shard_b).
+my ($held3, $gone3) = (first_in_part('a4-', 3), first_in_part('e4-', 3));
+r("SELECT sg_invoke('counter', '{\"log\": [1]}', t) FROM unnest(ARRAY['$held3', '$gone3']) t");
+on('shard_b', "UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE thread_id = '$gone3'");
+my $n3 = part_on('shard_b', 3);
+$blocker = $node->background_psql('shard_c');
+$blocker->query_safe("BEGIN; SELECT sg_invoke('counter', '{\"log\": [9]}', '$held3')");
+($out, $err) = ('', '');
+$move = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-d', $node->connstr('router'),
+	  '-c', "CALL stategraph_router.move_partition(3, '$conn{shard_c}')" ],
+	'>', \$out, '2>', \$err);
+ok($node->poll_query_until('shard_c', q{SELECT count(*) > 0 FROM pg_stat_activity
+	WHERE datname = 'shard_c' AND wait_event_type = 'Lock'}), 'the move of partition 3 is copying');
+$switch = $node->background_psql('router');
+$switch->query_safe('BEGIN; LOCK TABLE pg_catalog.pg_foreign_server IN EXCLUSIVE MODE');
+$blocker->query_safe('ROLLBACK');
+$blocker->quit;
+ok($node->poll_query_until('router', q{SELECT count(*) > 0 FROM pg_stat_activity
+	WHERE datname = 'router' AND wait_event_type = 'Lock' AND query LIKE '%move_partition%'}),
+	'it waits at its switch');
+is(on('shard_b', 'SELECT count(*) FROM pg_locks WHERE locktype = \'advisory\' AND classid = 1397180495 AND objid = 3 AND granted'),
+	'1', 'holding partition 3 on shard_b');
+r(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE datname = 'router' AND query LIKE '%move_partition%' AND pid <> pg_backend_pid()});
+$move->finish;
+like($err, qr/terminat/, 'the move is terminated');
+ok($node->poll_query_until('shard_b', q{SELECT count(*) = 0 FROM pg_locks
+	WHERE locktype = 'advisory' AND classid = 1397180495}), 'its hold on shard_b ends with its session');
+$switch->query_safe('COMMIT');
+$switch->quit;
+is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone3'"), '1', "it had copied $gone3");
+on('shard_b', 'CALL sg_work()');
+is(on('shard_b', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone3'"), '0',
+	"the old server's sweep deletes $gone3 then");
+is(r("CALL stategraph_router.move_partition(3, '$conn{shard_c}')"), $n3 - 1, 'called again, the move goes on to shard_c');
+is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone3'"), '0',
+	"and deletes the copy of $gone3 the first call made");
+is(part_on('shard_c', 3) . '|' . part_on('shard_b', 3) . '|' . on('shard_b', 'SELECT count(*) FROM stategraph.partition_holds'),
+	($n3 - 1) . '|0|0', 'partition 3 is on shard_c only, and shard_b keeps no hold');
+
 done_testing();
