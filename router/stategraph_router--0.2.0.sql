@@ -943,6 +943,23 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
 /*
+ * Bound the lock waits of this session's own connection to the server at
+ * connstr (the move's: PL/Proxy keeps one per connection string, for the
+ * session): a move's import or delete waits for a thread's lock there, and
+ * a session that holds one for ever (a client left in a transaction, a
+ * backend whose client is gone) would hold the move for ever too, the
+ * partition frozen. Past a minute (stategraph_router.lock_timeout), the
+ * wait is an error (55P03) naming the server's database; calling the move
+ * again goes on.
+ */
+CREATE FUNCTION stategraph_router.bound_at(connstr text, wait_bound text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT pg_catalog.set_config('lock_timeout', wait_bound, false) AS lock_timeout; $$;
+
+/* The bound of bound_at: setting stategraph_router.lock_timeout of the session that moves (SET), or a minute. */
+CREATE FUNCTION stategraph_router.move_lock_timeout() RETURNS text LANGUAGE sql STABLE
+    RETURN COALESCE(NULLIF(pg_catalog.current_setting('stategraph_router.lock_timeout', true), ''), '1min');
+
+/*
  * The hold of partition part (of n) on its old server at connstr, through
  * this session's own connection there (stategraph.hold_partition: a
  * session-level lock that the server's retention sweeps respect): taken
@@ -999,19 +1016,30 @@ CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANG
                                                          ORDER BY g.graph), '')) AS digest
     FROM stategraph.graphs g; $$;
 
-/* Wait until every other client transaction of this router database that began before since has ended (autovacuum makes no calls). */
+/*
+ * The other client transactions of this router database that began before
+ * since (autovacuum makes no calls), as "process (state, since when): query".
+ */
+CREATE FUNCTION stategraph_router.calls_before(since timestamptz) RETURNS SETOF text LANGUAGE sql VOLATILE AS $$
+    SELECT pg_catalog.format('%s (%s since %s): %s', a.pid, a.state, a.xact_start, pg_catalog.left(pg_catalog.btrim(pg_catalog.regexp_replace(a.query, '\s+', ' ', 'g')), 200))
+    FROM pg_catalog.pg_stat_activity a
+    WHERE a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+      AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+      AND a.backend_type OPERATOR(pg_catalog.=) 'client backend'   -- not autovacuum's
+      AND a.xact_start OPERATOR(pg_catalog.<) since
+    ORDER BY a.pid
+$$;
+
+/* Wait until every other client transaction of this router database that began before since has ended (at most timeout). */
 CREATE FUNCTION stategraph_router.wait_for_calls(since timestamptz, timeout interval DEFAULT '5 minutes')
     RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
-                  WHERE a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
-                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                    AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
-                    AND a.backend_type OPERATOR(pg_catalog.=) 'client backend'   -- not autovacuum's
-                    AND a.xact_start OPERATOR(pg_catalog.<) since) LOOP
+    WHILE EXISTS (SELECT 1 FROM stategraph_router.calls_before(since)) LOOP
         IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (since OPERATOR(pg_catalog.+) timeout) THEN
             RAISE EXCEPTION 'transactions of this router that began before % are still open', since
                 USING ERRCODE = 'lock_not_available',
+                      DETAIL = pg_catalog.format('Open: %s.', (SELECT pg_catalog.string_agg(c, '; ') FROM stategraph_router.calls_before(since) c)),
                       HINT = 'End them (see pg_stat_activity), then call stategraph_router.move_partition again.';
         END IF;
         PERFORM pg_catalog.pg_sleep(0.01);
@@ -1163,6 +1191,7 @@ BEGIN
                stategraph_router.unfrozen(old)) THEN
             since := pg_catalog.clock_timestamp();
             PERFORM stategraph_router.wait_for_calls(since);
+            PERFORM stategraph_router.bound_at(pending, stategraph_router.move_lock_timeout());
             PERFORM stategraph_router.delete_at(pending, part, n, modular);
         END IF;
         DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
@@ -1208,6 +1237,10 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Create the extension, the node functions and the same graphs there first.';
     END IF;
+    -- the lock waits of this move's connections to both servers are bounded
+    PERFORM stategraph_router.bound_at(c, stategraph_router.move_lock_timeout())
+    FROM pg_catalog.unnest(ARRAY[stategraph_router.unfrozen(old), stategraph_router.frozen(stategraph_router.unfrozen(old)),
+                                 connstr]) c;
     -- 1. freeze (a partition already frozen by an interrupted move stays so)
     IF stategraph_router.unfrozen(old) OPERATOR(pg_catalog.<>) old THEN
         old := stategraph_router.unfrozen(old);
@@ -1237,6 +1270,7 @@ BEGIN
     ELSIF copied IS NOT NULL THEN
         resumed := stategraph_router.identity_at(copied) OPERATOR(pg_catalog.=) target;
         IF NOT resumed AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) stategraph_router.identity_at(old) THEN
+            PERFORM stategraph_router.bound_at(copied, stategraph_router.move_lock_timeout());
             PERFORM stategraph_router.delete_at(copied, part, n, modular);
         END IF;
     END IF;
@@ -1391,7 +1425,7 @@ REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, 
     stategraph_router.shapes_at(text, integer, integer, boolean), stategraph_router.delete_thread_at(text, text),
     stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean),
     stategraph_router.hold_at(text, integer, integer, boolean), stategraph_router.held_at(text, integer),
-    stategraph_router.release_at(text, integer) FROM PUBLIC;
+    stategraph_router.release_at(text, integer), stategraph_router.bound_at(text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock() FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 

@@ -936,12 +936,12 @@ COMMENT ON FUNCTION stategraph.partition_held_here(integer) IS
  * Hold partition part (of n) of a router on this server, for this session:
  * the retention sweeps leave its threads alone until
  * stategraph.release_partition or the end of the session. Waits (at most
- * lock_timeout, set below) for a sweep holding one of its threads now to
- * commit. Refused (55P03) when another session holds it. Returns how many
+ * lock_timeout: the move sets it on its connections) for a sweep holding
+ * one of its threads now to commit. Refused (55P03) when another session holds it. Returns how many
  * threads of the partition there are here.
  */
 CREATE FUNCTION stategraph.hold_partition(part integer, n integer, modular boolean) RETURNS bigint
-    LANGUAGE plpgsql SET lock_timeout = '1min' AS $$
+    LANGUAGE plpgsql AS $$
 DECLARE
     holder integer;
     threads bigint;
