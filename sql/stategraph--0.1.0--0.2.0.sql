@@ -996,6 +996,7 @@ COMMENT ON FUNCTION stategraph.release_partition(integer) IS
 -- for the role a router's move connects as (it sees every thread): not for PUBLIC
 REVOKE ALL ON FUNCTION stategraph.hold_partition(integer, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.release_partition(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.partition_held_here(integer) FROM PUBLIC;
 
 
 -- ===========================================================================

@@ -22,6 +22,14 @@
 # not copied yet: the sweep deletes it too, and the move passes it over
 # (before, its export failed and the move stopped).
 #
+# From before that last check until the switch is committed, the move
+# holds the partition on the old server (stategraph.hold_partition): both
+# sweeps pass over its threads, and sweep other partitions as before. The
+# sweep is run at the switch (held there by a router session that locks
+# pg_foreign_server), and a move killed there lets go of its hold with
+# its session. Before, a thread the sweep deleted in that window stayed
+# on the new server, routed to.
+#
 # One server holds the router database and three shard databases (PL/Proxy
 # reaches each by its connection string, as it would another server).
 use strict;
