@@ -148,12 +148,19 @@ is(r('SELECT connstr FROM stategraph_router.pending_copies WHERE partition = 1')
 	'the copy to shard_c is noted');
 $blocker->query_safe('ROLLBACK');
 $blocker->quit;
-on('shard_b', 'CALL sg_work()');
-is(on('shard_b', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone1'"), '0',
-	"the old server's sweep deleted $gone1");
-is(r("CALL stategraph_router.move_partition(1, '$conn{shard_c}')"), $n1 - 1, 'called again, the move goes on to shard_c');
-is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone1'"), '0',
-	"the copy of $gone1 the first call made is deleted (before: it stayed, routed to)");
+# The old server's sweep (shard_b) deletes $gone, expired; the move of
+# partition $part, called again, deletes the copy of it that it made before.
+sub sweep_then_move_again
+{
+	my ($part, $gone, $n) = @_;
+	on('shard_b', 'CALL sg_work()');
+	is(on('shard_b', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone'"), '0',
+		"the old server's sweep deleted $gone");
+	is(r("CALL stategraph_router.move_partition($part, '$conn{shard_c}')"), $n, 'called again, the move goes on to shard_c');
+	is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone'"), '0',
+		"the copy of $gone the first call made is deleted (before: it stayed, routed to)");
+}
+sweep_then_move_again(1, $gone1, $n1 - 1);
 is(part_on('shard_c', 1) . '|' . part_on('shard_b', 1), ($n1 - 1) . '|0', 'partition 1 is on shard_c only');
 is(r('SELECT count(*) FROM sg_threads()'), $total - 2 + 2 - 1, 'every other thread through the router (two deleted, two added, one deleted)');
 
@@ -186,22 +193,31 @@ my $n2 = r('SELECT count(*) FROM sg_threads() WHERE stategraph_router.partition_
 my $gone2_export = r("SELECT sg_export_thread('$gone2')");
 my $lg2_export = r("SELECT sg_export_thread('$lg2')");
 
-$blocker = $node->background_psql('shard_c');
-$blocker->query_safe("BEGIN; SELECT sg_invoke('counter', '{\"log\": [9]}', '$held2')");
-($out, $err) = ('', '');
-$move = IPC::Run::start(
-	[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('router'),
-	  '-c', "CALL stategraph_router.move_partition(2, '$conn{shard_c}')" ],
-	'>', \$out, '2>', \$err);
-ok($node->poll_query_until('shard_c', q{SELECT count(*) > 0 FROM pg_stat_activity
-	WHERE datname = 'shard_c' AND wait_event_type = 'Lock'}), 'the move of partition 2 is copying');
-my $switch = $node->background_psql('router');
-$switch->query_safe('BEGIN; LOCK TABLE pg_catalog.pg_foreign_server IN EXCLUSIVE MODE');
-$blocker->query_safe('ROLLBACK');
-$blocker->quit;
-ok($node->poll_query_until('router', q{SELECT count(*) > 0 FROM pg_stat_activity
-	WHERE datname = 'router' AND wait_event_type = 'Lock' AND query LIKE '%move_partition%'}),
-	'the move has checked its copies and waits at its switch');
+# Starts the move of partition $part to shard_c, held at the import of
+# $held (a session of shard_c writes it) until a router session locks
+# pg_foreign_server, then at its switch; returns that router session.
+sub move_to_switch
+{
+	my ($part, $held) = @_;
+	my $b = $node->background_psql('shard_c');
+	$b->query_safe("BEGIN; SELECT sg_invoke('counter', '{\"log\": [9]}', '$held')");
+	($out, $err) = ('', '');
+	$move = IPC::Run::start(
+		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('router'),
+		  '-c', "CALL stategraph_router.move_partition($part, '$conn{shard_c}')" ],
+		'>', \$out, '2>', \$err);
+	ok($node->poll_query_until('shard_c', q{SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE datname = 'shard_c' AND wait_event_type = 'Lock'}), "the move of partition $part is copying");
+	my $lock = $node->background_psql('router');
+	$lock->query_safe('BEGIN; LOCK TABLE pg_catalog.pg_foreign_server IN EXCLUSIVE MODE');
+	$b->query_safe('ROLLBACK');
+	$b->quit;
+	ok($node->poll_query_until('router', q{SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE datname = 'router' AND wait_event_type = 'Lock' AND query LIKE '%move_partition%'}),
+		'it has checked its copies and waits at its switch');
+	return $lock;
+}
+my $switch = move_to_switch(2, $held2);
 # (psql, not safe_psql: the test goes on, and fails further, on a server without holds)
 my (undef, $holds) = $node->psql('shard_a', q{SELECT string_agg(h.partition || '/' || h.partitions || '/' || h.modular, ',')
 	FROM stategraph.partition_holds h
@@ -252,22 +268,7 @@ my ($held3, $gone3) = (first_in_part('a4-', 3), first_in_part('e4-', 3));
 r("SELECT sg_invoke('counter', '{\"log\": [1]}', t) FROM unnest(ARRAY['$held3', '$gone3']) t");
 on('shard_b', "UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE thread_id = '$gone3'");
 my $n3 = part_on('shard_b', 3);
-$blocker = $node->background_psql('shard_c');
-$blocker->query_safe("BEGIN; SELECT sg_invoke('counter', '{\"log\": [9]}', '$held3')");
-($out, $err) = ('', '');
-$move = IPC::Run::start(
-	[ 'psql', '-X', '-At', '-d', $node->connstr('router'),
-	  '-c', "CALL stategraph_router.move_partition(3, '$conn{shard_c}')" ],
-	'>', \$out, '2>', \$err);
-ok($node->poll_query_until('shard_c', q{SELECT count(*) > 0 FROM pg_stat_activity
-	WHERE datname = 'shard_c' AND wait_event_type = 'Lock'}), 'the move of partition 3 is copying');
-$switch = $node->background_psql('router');
-$switch->query_safe('BEGIN; LOCK TABLE pg_catalog.pg_foreign_server IN EXCLUSIVE MODE');
-$blocker->query_safe('ROLLBACK');
-$blocker->quit;
-ok($node->poll_query_until('router', q{SELECT count(*) > 0 FROM pg_stat_activity
-	WHERE datname = 'router' AND wait_event_type = 'Lock' AND query LIKE '%move_partition%'}),
-	'it waits at its switch');
+$switch = move_to_switch(3, $held3);
 is(on('shard_b', 'SELECT count(*) FROM pg_locks WHERE locktype = \'advisory\' AND classid = 1397180495 AND objid = 3 AND granted'),
 	'1', 'holding partition 3 on shard_b');
 r(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -279,12 +280,7 @@ ok($node->poll_query_until('shard_b', q{SELECT count(*) = 0 FROM pg_locks
 $switch->query_safe('COMMIT');
 $switch->quit;
 is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone3'"), '1', "it had copied $gone3");
-on('shard_b', 'CALL sg_work()');
-is(on('shard_b', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone3'"), '0',
-	"the old server's sweep deletes $gone3 then");
-is(r("CALL stategraph_router.move_partition(3, '$conn{shard_c}')"), $n3 - 1, 'called again, the move goes on to shard_c');
-is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$gone3'"), '0',
-	"and deletes the copy of $gone3 the first call made");
+sweep_then_move_again(3, $gone3, $n3 - 1);
 is(part_on('shard_c', 3) . '|' . part_on('shard_b', 3) . '|' . on('shard_b', 'SELECT count(*) FROM stategraph.partition_holds'),
 	($n3 - 1) . '|0|0', 'partition 3 is on shard_c only, and shard_b keeps no hold');
 
