@@ -1146,9 +1146,11 @@ CREATE FUNCTION stategraph_router.move_unlock() RETURNS void LANGUAGE sql
  *      and imported into the new one (a thread already there with the same
  *      head, from an interrupted move, is kept);
  *   3. check: each thread's head is the same on both servers; then, once
- *      all are copied, each copy whose original the old server's retention
- *      sweep removed since is deleted (one it pruned is copied again);
- *   4. switch: the partition points at the new server;
+ *      all are copied, the partition is held on the old server (its
+ *      retention sweeps pass over its threads from then on) and each copy
+ *      whose original that sweep removed since is deleted (one it pruned is
+ *      copied again);
+ *   4. switch: the partition points at the new server, and the hold ends;
  *   5. delete: the old server's copies are deleted (after calls that might
  *      still read them have ended).
  * Every step commits, and calling the procedure again after a failure goes
@@ -1193,6 +1195,7 @@ BEGIN
             PERFORM stategraph_router.wait_for_calls(since);
             PERFORM stategraph_router.bound_at(pending, stategraph_router.move_lock_timeout());
             PERFORM stategraph_router.delete_at(pending, part, n, modular);
+            PERFORM stategraph_router.release_at(pending, part);   -- if that move stopped before letting go
         END IF;
         DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
         COMMIT;
