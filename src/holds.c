@@ -19,7 +19,8 @@
  * session holds is no hold at all.
  *
  * The sweeps check for a hold after they hold the thread themselves, in a
- * statement of its own, so that it reads what committed by then. The hold
+ * statement of its own, under the latest snapshot (what committed by then,
+ * even in a REPEATABLE READ transaction, as foreign key checks read). The hold
  * takes its lock, writes its row and then share-locks every row of the
  * partition's threads in one transaction, which waits for a sweep that
  * holds one of them already; so a sweep either got to the thread before
@@ -40,6 +41,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
 /*
  * The holds of partitions that apply to a thread id: the partition it maps
@@ -71,8 +73,15 @@ sg_partition_held(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+
 	sg_spi_prepare(&plan, HELD_QUERY, 1, types);
-	return sg_spi_execute(plan, values, NULL, 1) > 0;
+	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
 }
 
 /*

@@ -183,15 +183,18 @@ my $lgput = sub {
 };
 # LangGraph.js threads have the default retention: the same on every server
 on($_, q{SELECT sg_set_retention(NULL, '1 day')}) for ('shard_a', 'shard_b', 'shard_c');
-my ($held2, $gone2, $lg2) = (first_in_part('a3-', 2), first_in_part('e3-', 2), first_in_part('lg3-', 2));
+my ($held2, $gone2, $lg2, $kept2) = map { first_in_part($_, 2) } ('a3-', 'e3-', 'lg3-', 'k3-');
 my $other = first_in_part('o3-', 0);   # partition 0 is on shard_c now: written on shard_a directly
 r("SELECT sg_invoke('counter', '{\"log\": [1]}', t) FROM unnest(ARRAY['$held2', '$gone2']) t");
 $lgput->('shard_a', $lg2);
 on('shard_a', "SELECT sg_invoke('counter', '{\"log\": [1]}', '$other')");
-on('shard_a', "UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE thread_id IN ('$gone2', '$other')");
+r("SELECT sg_invoke('kept', jsonb_build_object('log', jsonb_build_array(i)), '$kept2') FROM generate_series(1, 3) i");
+on('shard_a', "UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE thread_id IN ('$gone2', '$other', '$kept2')");
 my $n2 = r('SELECT count(*) FROM sg_threads() WHERE stategraph_router.partition_of(thread_id) = 2');
 my $gone2_export = r("SELECT sg_export_thread('$gone2')");
 my $lg2_export = r("SELECT sg_export_thread('$lg2')");
+my $kept2_export = r("SELECT sg_export_thread('$kept2')");
+my $kept2_cps = on('shard_a', "SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = '$kept2'");
 
 # Starts the move of partition $part to shard_c, held at the import of
 # $held (a session of shard_c writes it) until a router session locks
@@ -231,6 +234,8 @@ is(on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$go
 	"the old server's sweep, now, passes over $gone2 (before: it deleted it, and its copy was switched to)");
 is(on('shard_a', "SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = '$lg2'"), '1',
 	"and over the LangGraph.js thread $lg2");
+is(on('shard_a', "SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = '$kept2'"), $kept2_cps,
+	"and does not prune $kept2 (keep_latest, $kept2_cps checkpoints) either");
 is(on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$other'"), '0',
 	"but deletes $other, of another partition, as before");
 my ($prc, $pout, $perr) = $node->psql('router', 'SELECT sg_prune(keep_last => 1)', extra_params => [ '-v', 'VERBOSITY=verbose' ]);
@@ -247,16 +252,17 @@ is(on('shard_c', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$go
 	+ on('shard_c', "SELECT count(DISTINCT thread_id) FROM stategraph.lg_checkpoints WHERE thread_id = '$lg2'"), $outlived,
 	"of $gone2 and $lg2, shard_c has those that outlived the old server's sweep, no other");
 is($out, $n2, "it moved every thread of partition 2, $gone2 and $lg2 too");
-is(r("SELECT sg_export_thread('$gone2')") . '|' . r("SELECT sg_export_thread('$lg2')"), "$gone2_export|$lg2_export",
-	'both read through the router exactly as before');
+is(r("SELECT sg_export_thread('$gone2')") . '|' . r("SELECT sg_export_thread('$lg2')") . '|' . r("SELECT sg_export_thread('$kept2')"),
+	"$gone2_export|$lg2_export|$kept2_export", "the three read through the router exactly as before");
 is(on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE (hashtext(thread_id) & 3) = 2")
 	. '|' . on('shard_a', 'SELECT count(*) FROM stategraph.lg_checkpoints')
 	. '|' . ($node->psql('shard_a', 'SELECT count(*) FROM stategraph.partition_holds'))[1]
 	. '|' . on('shard_a', 'SELECT count(*) FROM pg_locks WHERE locktype = \'advisory\' AND classid = 1397180495'),
 	'0|0|0|0', 'shard_a keeps no thread of partition 2, and no hold');
 on('shard_c', 'CALL sg_work()');
-is(r("SELECT count(*) FROM sg_threads() WHERE thread_id IN ('$gone2', '$lg2')"), '0',
-	"expired on shard_c too, they are swept there");
+is(r("SELECT count(*) FROM sg_threads() WHERE thread_id IN ('$gone2', '$lg2')")
+	. '|' . on('shard_c', "SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = '$kept2'"), '0|1',
+	"expired on shard_c too, they are swept there ($kept2 pruned to its newest checkpoint)");
 
 # ---- a move that stopped in that window lets go --------------------------
 # Its session ends (terminated here while it waits at its switch): its
