@@ -240,6 +240,11 @@ is(on('shard_a', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$ot
 	"but deletes $other, of another partition, as before");
 my ($prc, $pout, $perr) = $node->psql('router', 'SELECT sg_prune(keep_last => 1)', extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($perr, qr/25006: partition 2 is being moved/, 'an sg_prune of every thread through the router is refused meanwhile (25006)');
+for my $call ("sg_delete_thread('$gone2')", "sg_prune(keep_last => 1, thread_id => '$kept2')")
+{
+	($prc, $pout, $perr) = $node->psql('router', "SELECT $call", extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($perr, qr/25006: .*read-only transaction/, "and so is $call, as every write to the partition (retry it)");
+}
 my $busy = first_in_part('w3-', 3);
 is(r("SELECT sg_invoke('counter', '{\"log\": [2]}', '$busy') ->> 'log'"), '[2]', "other partitions are written as before ($busy, partition 3)");
 
