@@ -1608,14 +1608,16 @@ sweep_window(char **last)
  * a transaction still open on it (a client's uncommitted
  * sg_update_state...) holds it, and the sweep passes it over until the
  * next pass, where it used to wait for that transaction to end, a
- * worker's runs waiting behind it.
+ * worker's runs waiting behind it. A thread whose partition a router's
+ * move holds (holds.c) is passed over too, until the move lets go.
  */
 static bool
 still_expired(const char *thread_id)
 {
 	static SPIPlanPtr plans[2];
 
-	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans) == SG_ROW_LOCKED;
+	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans) == SG_ROW_LOCKED &&
+		!sg_partition_held(thread_id);
 }
 
 /*
