@@ -594,7 +594,7 @@ xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 		committed = true;
 	if (event == XACT_EVENT_PREPARE)
-		forget_wakes();			/* (a prepared transaction wakes nobody) */
+		forget_wakes();			/* (COMMIT PREPARED does: prepared_committed) */
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		forget_wakes();
@@ -908,7 +908,34 @@ drop_database_failed(Oid dboid)
 		SetLatch(launcher);
 }
 
-/* ProcessUtility_hook: the owner's DROP DATABASE first stops that database's workers. */
+/*
+ * COMMIT PREPARED of a transaction of this database that may have used
+ * stategraph: what that transaction asked for at its commit (runs queued,
+ * stops asked, runs finished, tasks queued) was forgotten at its PREPARE
+ * (xact_callback), and this session cannot know it. So this commit does
+ * all of it, for any run: workers woken, claims read the queue from its
+ * start (a claim made while it was prepared moved claim_from past its
+ * runs), executors read their stop requests again, sg_wait and sg_claim
+ * callers look again. Without it, a run it queued waited for the next
+ * sweep while later runs went ahead, and a stop it asked was seen only
+ * at the run's end.
+ */
+static void
+prepared_committed(void)
+{
+	if (!OidIsValid(get_extension_oid("stategraph", true)))
+		return;
+	wake_at_commit = delayed_at_commit = stop_at_commit = true;
+	done_at_commit = done_all = true;
+	queues_all = true;
+	queued_from = 0;
+}
+
+/*
+ * ProcessUtility_hook: the owner's DROP DATABASE first stops that
+ * database's workers; COMMIT PREPARED does the wakes of the prepared
+ * transaction.
+ */
 static void
 utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			 ProcessUtilityContext context, ParamListInfo params,
@@ -944,6 +971,9 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (shared != NULL && IsA(parsetree, TransactionStmt) &&
+		castNode(TransactionStmt, parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
+		prepared_committed();
 }
 
 /* ---------------------------------------------------------------------------
