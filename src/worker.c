@@ -680,8 +680,12 @@ sg_runs_requeued_at_commit(void)
  * A claim raises claim_from only if no commit lowered it between the
  * queue_gen it read before its snapshot and the raise: a run queued by a
  * transaction its snapshot did not see commits, and lowers claim_from,
- * after that read. Without the preload (no shared memory) claims read the
- * queue from its start.
+ * after that read. That holds only if the claim's snapshot is taken after
+ * the read, as a READ COMMITTED statement's is; in a REPEATABLE READ or
+ * SERIALIZABLE transaction (default_transaction_isolation, for workers
+ * too) it is the transaction's first, maybe older, and a run committed in
+ * between would be passed over until the next sweep: there, and without
+ * the preload (no shared memory), claims read the queue from its start.
  * ---------------------------------------------------------------------------
  */
 
@@ -704,8 +708,8 @@ sg_claim_from(uint64 *gen)
 	int64		seq = 0;
 
 	*gen = 0;
-	if (shared == NULL)
-		return 0;
+	if (shared == NULL || IsolationUsesXactSnapshot())
+		return 0;				/* (its snapshot may be older than gen: see above) */
 	SpinLockAcquire(&shared->mutex);
 	*gen = shared->queue_gen;
 	e = &shared->claim_from[MyDatabaseId % SG_MAX_WANTS];
@@ -725,7 +729,7 @@ sg_claim_from_raise(uint64 gen, int64 seq)
 {
 	SGDbSeq    *e;
 
-	if (shared == NULL)
+	if (shared == NULL || IsolationUsesXactSnapshot())
 		return;
 	SpinLockAcquire(&shared->mutex);
 	e = &shared->claim_from[MyDatabaseId % SG_MAX_WANTS];
@@ -780,15 +784,17 @@ sg_run_stop_asked_at_commit(void)
 
 /*
  * The stop generation into *gen; false without the preload (no shared
- * memory: the caller reads its run's stop request at every step). A commit
- * bumps it only once the commit is visible, so an executor that reads it
- * before a statement's snapshot, finds it unchanged later, has seen every
- * stop request committed since that statement (runs.c, record_step).
+ * memory) or in a REPEATABLE READ or SERIALIZABLE transaction (its
+ * snapshot, the transaction's first, may be older than the read): the
+ * caller reads its run's stop request at every step. A commit bumps it
+ * only once the commit is visible, so an executor that reads it before a
+ * statement's snapshot, finds it unchanged later, has seen every stop
+ * request committed since that statement (runs.c, record_step).
  */
 bool
 sg_stop_generation(uint64 *gen)
 {
-	if (shared == NULL)
+	if (shared == NULL || IsolationUsesXactSnapshot())
 		return false;
 	SpinLockAcquire(&shared->mutex);
 	*gen = shared->stop_gen;
