@@ -784,9 +784,11 @@ sg_run_stop_asked_at_commit(void)
 
 /*
  * The stop generation into *gen; false without the preload (no shared
- * memory) or in a REPEATABLE READ or SERIALIZABLE transaction (its
- * snapshot, the transaction's first, may be older than the read): the
- * caller reads its run's stop request at every step. A commit bumps it
+ * memory), in a REPEATABLE READ or SERIALIZABLE transaction (its
+ * snapshot, the transaction's first, may be older than the read), or when
+ * this transaction asked a stop itself (a node that cancels its own run:
+ * the bump comes only with its commit): the caller reads its run's stop
+ * request then. A commit bumps it
  * only once the commit is visible, so an executor that reads it before a
  * statement's snapshot, finds it unchanged later, has seen every stop
  * request committed since that statement (runs.c, record_step).
@@ -794,7 +796,7 @@ sg_run_stop_asked_at_commit(void)
 bool
 sg_stop_generation(uint64 *gen)
 {
-	if (shared == NULL || IsolationUsesXactSnapshot())
+	if (shared == NULL || IsolationUsesXactSnapshot() || stop_at_commit)
 		return false;
 	SpinLockAcquire(&shared->mutex);
 	*gen = shared->stop_gen;
