@@ -84,8 +84,6 @@ bool		sg_claim_left_more = false;
 /* the last run ended by this session has another run of its thread behind it */
 bool		sg_run_thread_next = false;
 
-#define SG_SUBMIT_LOCK_FIELD4	0x5348	/* the thread's submit lock (the run lock is 0x5347) */
-#define SG_KEY_LOCK_FIELD4		0x534B	/* an idempotency key's submits ('SK') */
 #define ACTIVE "ARRAY['pending', 'running', 'waiting']"
 
 /* A claimed run. */
@@ -146,6 +144,13 @@ ext_schema(void)
  * submits that decide together are those of the roles that may act on the
  * thread, and a role submitting under another role's thread id, inside a
  * transaction it keeps open, holds up nobody's submits but its own.
+ *
+ * It is the row lock of the key's row in stategraph.submit_locks, taken by
+ * the one statement that looks the owner up: the insert of a new key waits
+ * for a concurrent inserter of the same key, and ON CONFLICT DO UPDATE
+ * locks an existing row even though its WHERE false updates nothing. A
+ * row lock takes no entry of the shared lock table, so one transaction may
+ * submit to any number of threads.
  */
 static void
 lock_thread_submits(const char *thread_id)
@@ -153,19 +158,13 @@ lock_thread_submits(const char *thread_id)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
-	const char *owner;
-	LOCKTAG		tag;
-	uint64		h;
 
-	if (run_sql(&plan, "SELECT owner::pg_catalog.text FROM stategraph.threads "
-				"WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 1)
-		owner = sg_spi_text(0, 1);
-	else
-		owner = GetUserNameFromId(GetUserId(), false);
-	h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347) ^
-		hash_bytes_extended((const unsigned char *) owner, strlen(owner), 0x5348);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_SUBMIT_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	run_sql(&plan,
+			"INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
+			"SELECT COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), "
+			"CURRENT_USER), 't', '', $1 "
+			"ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
+			1, types, values, NULL);
 }
 
 /* Check the options of sg_submit; reports errors before anything is looked up. */
@@ -219,20 +218,20 @@ check_submit_args(FunctionCallInfo fcinfo, const char **multitask, Interval **af
  * submit that waits for its twin's commit then finds its run and returns
  * it having changed nothing. Without it, a twin naming another thread
  * applied its multitask rule there (cancelling or stopping that thread's
- * run) before its insert met the first one's key.
+ * run) before its insert met the first one's key. A row lock, as the
+ * thread's (lock_thread_submits).
  */
 static void
 lock_key_submits(const char *graph, const char *key)
 {
-	const char *owner = GetUserNameFromId(GetUserId(), false);
-	LOCKTAG		tag;
-	uint64		h;
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(graph), CStringGetTextDatum(key)};
 
-	h = hash_bytes_extended((const unsigned char *) key, strlen(key), 0x534B) ^
-		hash_bytes_extended((const unsigned char *) graph, strlen(graph), 0x5347) ^
-		hash_bytes_extended((const unsigned char *) owner, strlen(owner), 0x5348);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_KEY_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	run_sql(&plan,
+			"INSERT INTO stategraph.submit_locks (owner, kind, graph, name) VALUES (CURRENT_USER, 'k', $1, $2) "
+			"ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
+			2, types, values, NULL);
 }
 
 /* The run_id of an earlier submit with this idempotency key, or NULL. */
@@ -1445,6 +1444,28 @@ sg_next_due_ms(TimestampTz since)
  */
 
 /*
+ * Delete up to limit rows of stategraph.submit_locks that no transaction
+ * holds (lock_thread_submits): a row matters only while its submit's
+ * transaction is open, and SKIP LOCKED passes over the rows of those (rows
+ * an open transaction inserted are not even seen). A submit that meets a
+ * row this deletes waits for the sweep's commit, then inserts the key anew
+ * (at REPEATABLE READ it fails with 40001 instead, as for any row deleted
+ * under it). Returns the rows deleted.
+ */
+static uint64
+sweep_submit_locks(int limit)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(limit)};
+
+	return run_sql(&plan,
+				   "DELETE FROM stategraph.submit_locks WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				   "SELECT ctid FROM stategraph.submit_locks LIMIT $1 FOR UPDATE SKIP LOCKED))",
+				   1, types, values, NULL);
+}
+
+/*
  * Where this backend's retention sweep has got to in stategraph.threads,
  * in thread_id order (NULL: at the start of a pass). A sweep reads the
  * threads after it a window at a time, by the primary key, so a pass over
@@ -1620,6 +1641,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 	Datum		values[2] = {Int32GetDatum(sg_run_retention_s), Int32GetDatum(limit)};
 	uint64		runs,
 				tasks,
+				locks,
 				done,
 				threads = 0,
 				read = 0;
@@ -1633,6 +1655,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2))",
 				   2, types, values, NULL);
 	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
+	locks = sweep_submit_locks(limit);
 	done = runs + tasks;
 	while (!round_threads_done && threads < (uint64) limit && read < SG_SWEEP_MAX_READ)
 	{
@@ -1657,7 +1680,8 @@ sg_sweep(int limit, bool new_round, bool *more)
 		done += lg;
 		round_lg_done = lg_pass_over;
 	}
-	*more = !round_threads_done || !round_lg_done || runs == (uint64) limit || tasks == (uint64) limit;
+	*more = !round_threads_done || !round_lg_done || runs == (uint64) limit || tasks == (uint64) limit ||
+		locks == (uint64) limit;
 	if (!*more)
 		round_threads_done = round_lg_done = false;	/* the round is over: the next one starts anew */
 	return done;
