@@ -353,7 +353,7 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.retention', '');
  */
 CREATE UNLOGGED TABLE stategraph.submit_locks (
     owner name NOT NULL,
-    kind  "char" NOT NULL CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['t'::"char", 'k'::"char"])),
+    kind  "char" NOT NULL,     -- 't' or 'k' (written by sg_submit only; no CHECK, re-read at every insert)
     graph text NOT NULL,
     name  text NOT NULL,
     PRIMARY KEY (owner, kind, name, graph)
