@@ -6,10 +6,12 @@
  *
  * A run is a row. sg_submit checks what it can at once (graph compiled and
  * executable, thread of that graph, options), applies the thread's
- * multitask rule under a per-thread submit lock and inserts the row; the
- * commit wakes a worker (worker.c). Runs of a thread execute one at a time
- * in seq order: a run is due when its not_before has passed and no earlier
- * run of its thread is still active.
+ * multitask rule under a per-thread submit lock (a row lock of
+ * stategraph.submit_locks, so that a statement may submit to any number of
+ * threads) and inserts the row; the commit wakes a worker (worker.c).
+ * Runs of a thread execute one at a time in seq order: a run is due when
+ * its not_before has passed and no earlier run of its thread is still
+ * active.
  *
  * sg_work_one is the one executor of runs, used by the background workers
  * and by CALL sg_work: it claims the oldest due run whose thread lock it
