@@ -329,14 +329,17 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped)) AND stop_request IS NULL",
 			2, types, values, NULL);
 	if (SPI_processed > 0)
+	{
 		sg_run_stop_asked_at_commit();
+		sg_runs_requeued_at_commit();	/* a waiting run is pending again */
+	}
 	sg_run_done_at_commit();
 }
 
-/* Insert the run row; returns false if an idempotent twin committed meanwhile. */
+/* Insert the run row (its sequence number into *seq); returns false if an idempotent twin committed meanwhile. */
 static bool
 insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const char *graph,
-		   const char *multitask, Interval *after)
+		   const char *multitask, Interval *after, int64 *seq)
 {
 	static SPIPlanPtr plan;
 	Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID, JSONBOID, INT4OID,
@@ -364,8 +367,15 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 						   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
 						   "recursion_limit, multitask, not_before, idempotency_key) "
 						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10) "
-						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+						   "RETURNING seq",
 						   10, types, values, nulls) == 1;
+		if (inserted)
+		{
+			bool		isnull;
+
+			*seq = DatumGetInt64(sg_spi_datum(0, 1, &isnull));
+		}
 	}
 	PG_FINALLY();
 	{
@@ -386,6 +396,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	Interval   *after;
 	SGGraph    *g;
 	pg_uuid_t  *id;
+	int64		seq = 0;
 
 	check_submit_args(fcinfo, &multitask, &after);
 	sg_spi_connect();
@@ -427,10 +438,14 @@ sg_submit(PG_FUNCTION_ARGS)
 	sg_new_checkpoint_id(id, NULL, NULL);
 	if (!thread_id)
 		thread_id = sg_uuid_to_cstring(id);	/* a run of its own thread, readable afterwards */
-	if (!insert_run(fcinfo, id, thread_id, graph, multitask, after))
+	if (insert_run(fcinfo, id, thread_id, graph, multitask, after, &seq))
+		sg_run_queued_at_commit(seq);	/* claims find it (worker.c, claim_from) */
+	else
+	{
 		id = find_idempotent(graph, key);
+		sg_wake_workers_at_commit();
+	}
 	sg_spi_finish();
-	sg_wake_workers_at_commit();
 	if (after && !(after->time == 0 && after->day == 0 && after->month == 0))
 		sg_run_delayed_at_commit();
 	PG_RETURN_UUID_P(id);
@@ -630,6 +645,8 @@ sg_cancel(PG_FUNCTION_ARGS)
 				"WHERE run_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL);
 		sg_run_stop_asked_at_commit();
+		if (strcmp(status, "waiting") == 0)
+			sg_runs_requeued_at_commit();	/* pending again, to be stopped */
 	}
 	else
 		done = false;
@@ -701,35 +718,42 @@ is_unrecordable(pg_uuid_t *id)
 }
 
 /*
- * The candidates of a claim, oldest first: due runs. A cursor planned for
- * a fast start, so that the planner always walks the runs_todo index in
- * seq order, which also marks the index entries of finished runs dead as
- * it passes them; a bitmap scan (what a LIMIT and a small estimate make it
- * choose) would visit every one of them again at each claim until the
- * next vacuum. (Whether a candidate is first of its thread is asked of the
- * one tried, sg_first_of_thread: as a join here, a plan made while the table
- * was small scanned every active run for each candidate.)
+ * The candidates of a claim, oldest first: runs pending or running from
+ * sequence number from (worker.c's claim_from: the index entries below it
+ * are dead), due or not (column 6), so that the first one tells where the
+ * next claims may start. A cursor planned for a fast start, so that the
+ * planner always walks the runs_todo index in seq order, which also marks
+ * the index entries of finished runs dead as it passes them; a bitmap scan
+ * (what a LIMIT and a small estimate make it choose) would visit every one
+ * of them again at each claim until the next vacuum. (Whether a candidate
+ * is first of its thread is asked of the one tried, sg_first_of_thread: as
+ * a join here, a plan made while the table was small scanned every active
+ * run for each candidate.)
  */
 static Portal
-open_candidates(void)
+open_candidates(int64 from)
 {
 	static SPIPlanPtr plan;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(from)};
 
 	if (plan == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner FROM stategraph.runs r "
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner, "
+										   "r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+										   "FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
-										   "AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+										   "AND r.seq OPERATOR(pg_catalog.>=) $1 "
 										   "ORDER BY r.seq",
-										   0, NULL, CURSOR_OPT_FAST_PLAN);
+										   1, types, CURSOR_OPT_FAST_PLAN);
 
 		MemoryContextSwitchTo(cxt);
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "could not prepare the candidates of a claim: %s", SPI_result_code_string(SPI_result));
 		plan = p;
 	}
-	return sg_spi_cursor_open(plan, NULL, NULL);
+	return sg_spi_cursor_open(plan, values, NULL);
 }
 
 /*
@@ -745,6 +769,15 @@ static bool
 may_execute_for(const char *owner)
 {
 	return superuser() || sg_caller_is_owner(owner);
+}
+
+/* Is candidate i of a claim due (not delayed by sg_submit's after)? */
+static bool
+candidate_due(SPITupleTable *tt, uint64 i)
+{
+	bool		isnull;
+
+	return DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 }
 
 /*
@@ -834,9 +867,11 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 pg_noinline static RunRow *
 claim_run(bool *blocked)
 {
-	Portal		candidates = open_candidates();
+	uint64		gen;
+	Portal		candidates = open_candidates(sg_claim_from(&gen));
 	RunRow	   *run = NULL;
 	uint64		seen = 0;
+	bool		first = true;
 
 	while (run == NULL && seen < 64)
 	{
@@ -846,10 +881,27 @@ claim_run(bool *blocked)
 
 		n = sg_spi_cursor_fetch(candidates, 8);
 		tt = SPI_tuptable;
-		seen += n;
+		if (first && n > 0)
+		{
+			bool		isnull;
+
+			/* no run pending or running below the first: later claims start there */
+			sg_claim_from_raise(gen, DatumGetInt64(sg_spi_datum(0, 4, &isnull)));
+		}
+		first = false;
 		for (i = 0; i < n && run == NULL; i++)
+		{
+			if (!candidate_due(tt, i))
+				continue;		/* (delayed: after) */
+			seen++;
 			run = try_claim(tt, i, blocked);
-		sg_claim_left_more = run != NULL && (i < n || n == 8);	/* the worker asks for help */
+		}
+		/* the worker asks for help if a due run is left */
+		sg_claim_left_more = false;
+		for (; run != NULL && i < n && !sg_claim_left_more; i++)
+			sg_claim_left_more = candidate_due(tt, i);
+		if (run != NULL && n == 8)
+			sg_claim_left_more = true;
 		if (n < 8)
 			break;
 	}
@@ -864,13 +916,30 @@ claim_run(bool *blocked)
  * status, error and finished_at, durably even when steps commit
  * asynchronously. Returns the stop request; between steps it is read again
  * only if a commit has asked some run to stop since it was last read (the
- * stop generation of worker.c; a statement per step saved).
+ * stop generation of worker.c; a statement per step saved). The end is
+ * recorded (unless_stopped) only if the run has no stop request, read
+ * under the row lock the UPDATE takes: an sg_cancel (or a multitask
+ * submit) that committed before is seen, and the run is stopped instead
+ * (its stop request returned); one that comes later waits for the end and
+ * finds the run finished (sg_cancel returns false). Recording the end regardless left a run cancelled during
+ * its last step 'success' (or 'waiting' for its tasks), its rollback never
+ * done. (Without unless_stopped, the end is recorded as it is: a stop's
+ * own, or that of a run ended without being executed.)
  */
+#define END_RUN(cond) \
+	"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, " \
+	"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL " \
+	"  ELSE pg_catalog.clock_timestamp() END " \
+	"WHERE r.run_id OPERATOR(pg_catalog.=) $1" cond " RETURNING " \
+	"EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id " \
+	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND x.run_id OPERATOR(pg_catalog.<>) r.run_id)"
+
 static char *
-record_step(RunRow *r, const char *final, Jsonb *error)
+record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 {
 	static SPIPlanPtr stop_plan;
 	static SPIPlanPtr end_plan;
+	static SPIPlanPtr end_unless_plan;
 	Oid			types[3] = {UUIDOID, TEXTOID, JSONBOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', final ? ' ' : 'n', error ? ' ' : 'n'};
@@ -896,39 +965,21 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 	values[2] = error ? JsonbPGetDatum(error) : (Datum) 0;
 	sg_run_ended_at_commit(&r->run_id);
 	ForceSyncCommit();
-	if (run_sql(&end_plan,
-				"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, "
-				"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL "
-				"  ELSE pg_catalog.clock_timestamp() END "
-				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 RETURNING r.stop_request, "
-				"EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id "
-				"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND x.run_id OPERATOR(pg_catalog.<>) r.run_id)",
-				3, types, values, nulls) == 0)
-		return NULL;
-	if (DatumGetBool(sg_spi_datum(0, 2, &isnull)))
+	if ((unless_stopped ?
+		 run_sql(&end_unless_plan, END_RUN(" AND r.stop_request IS NULL"), 3, types, values, nulls) :
+		 run_sql(&end_plan, END_RUN(""), 3, types, values, nulls)) == 0)
+	{
+		if (!unless_stopped)
+			return NULL;
+		/* stopped: the run row has a stop request (or is gone) */
+		if (run_sql(&stop_plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
+					1, types, values, NULL) == 0)
+			return NULL;
+		return sg_spi_text(0, 1);
+	}
+	if (DatumGetBool(sg_spi_datum(0, 1, &isnull)))
 		sg_run_thread_next = true;	/* the thread's next run is due now */
-	return sg_spi_text(0, 1);
-}
-
-/*
- * The stop request of a run whose executor is about to record its end,
- * read under the run row's lock: an sg_cancel (or a multitask submit) that
- * committed before is seen, and one that comes later waits for the end and
- * finds the run finished (sg_cancel returns false). Recording the end
- * regardless left a run cancelled during its last step 'success' (or
- * 'waiting' for its tasks), its rollback never done.
- */
-static char *
-stop_requested(RunRow *r)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {UUIDOID};
-	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
-
-	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-				1, types, values, NULL) == 0)
-		return NULL;
-	return sg_spi_text(0, 1);
+	return NULL;
 }
 
 /* The error of a failed run as jsonb: {sqlstate, message, detail, hint}. */
@@ -1032,7 +1083,7 @@ stop_run(RunRow *r, const char *request)
 		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
 	if (strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
-	(void) record_step(r, "cancelled", NULL);
+	(void) record_step(r, "cancelled", NULL, false);
 }
 
 /* One start or step of a run, as sg_spi_subxact runs it. */
@@ -1215,9 +1266,9 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		}
 		else if (!more)
 			final = final_status(run, &error);
-		if (final && (stop = stop_requested(r)) != NULL)
+		stop = record_step(r, final, error, true);
+		if (final && stop != NULL)
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
-		stop = record_step(r, final, error);
 		if (final && run != NULL)
 		{
 			/*
@@ -1239,7 +1290,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 static void
 end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 {
-	(void) record_step(r, "error", error);
+	(void) record_step(r, "error", error, false);
 	commit();
 	current.claimed = false;
 }
@@ -1421,12 +1472,15 @@ runs_step_ready(const char *graph, const char *thread_id)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	uint64		n = run_sql(&plan,
+							"UPDATE stategraph.runs SET status = 'pending' WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+							"AND status OPERATOR(pg_catalog.=) 'waiting' RETURNING seq",
+							1, types, values, NULL);
+	uint64		i;
+	bool		isnull;
 
-	if (run_sql(&plan,
-				"UPDATE stategraph.runs SET status = 'pending' WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				"AND status OPERATOR(pg_catalog.=) 'waiting'",
-				1, types, values, NULL) > 0)
-		sg_wake_workers_at_commit();
+	for (i = 0; i < n; i++)
+		sg_run_queued_at_commit(DatumGetInt64(sg_spi_datum(i, 1, &isnull)));
 }
 
 /* Background runs continue threads whose external tasks completed (called from _PG_init). */
@@ -1573,14 +1627,16 @@ sweep_window(char **last)
  * a transaction still open on it (a client's uncommitted
  * sg_update_state...) holds it, and the sweep passes it over until the
  * next pass, where it used to wait for that transaction to end, a
- * worker's runs waiting behind it.
+ * worker's runs waiting behind it. A thread whose partition a router's
+ * move holds (holds.c) is passed over too, until the move lets go.
  */
 static bool
 still_expired(const char *thread_id)
 {
 	static SPIPlanPtr plans[2];
 
-	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans) == SG_ROW_LOCKED;
+	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans) == SG_ROW_LOCKED &&
+		!sg_partition_held(thread_id);
 }
 
 /*
@@ -1673,7 +1729,10 @@ sg_sweep(int limit, bool new_round, bool *more)
 				read = 0;
 
 	if (new_round)
+	{
 		round_threads_done = round_lg_done = false;
+		sg_claim_from_reset();	/* claims read the whole queue again (worker.c) */
+	}
 	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
 	runs = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("

@@ -529,6 +529,11 @@ extern void sg_wake_workers_at_commit(void);
 extern void sg_run_done_at_commit(void);
 extern void sg_run_ended_at_commit(const pg_uuid_t *run_id);
 extern void sg_run_stop_asked_at_commit(void);
+extern void sg_run_queued_at_commit(int64 seq);
+extern void sg_runs_requeued_at_commit(void);
+extern int64 sg_claim_from(uint64 *gen);
+extern void sg_claim_from_raise(uint64 gen, int64 seq);
+extern void sg_claim_from_reset(void);
 extern bool sg_stop_generation(uint64 *gen);
 extern void sg_run_delayed_at_commit(void);
 extern bool sg_wait_for_runs(long timeout_ms);
@@ -609,6 +614,13 @@ extern void sg_require_function(Oid fn, const char *what, const char *name, cons
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 extern bool sg_schema_is_010(void);
 extern void sg_graph_require_owner(const char *graph);	/* graph.c: 42501 unless the graph's owner */
+
+/* ---------------------------------------------------------------------------
+ * Partitions a router's move holds on this server (holds.c): the sweeps skip their threads
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_partition_held(const char *thread_id);
+extern bool sg_lg_partition_held(const char *thread_id);
 
 /* ---------------------------------------------------------------------------
  * One namespace of thread ids, across roles and both kinds of thread (thread_ids.c)
