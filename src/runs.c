@@ -1533,7 +1533,8 @@ still_expired(const char *thread_id)
 {
 	static SPIPlanPtr plans[2];
 
-	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans) == SG_ROW_LOCKED;
+	/* (a row not locked is passed over, held or gone alike: no second statement) */
+	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans, false) == SG_ROW_LOCKED;
 }
 
 /*

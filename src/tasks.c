@@ -1013,7 +1013,7 @@ sweep_leases(int limit, bool record_failures)
 			 * sg_claim or a worker until that transaction ended. A thread
 			 * this role cannot see (or that is gone) is not held.
 			 */
-			if (sg_thread_row_try_lock(row->thread_id, NULL, NULL) == SG_ROW_HELD)
+			if (sg_thread_row_try_lock(row->thread_id, NULL, NULL, true) == SG_ROW_HELD)
 			{
 				sg_unlock_thread(row->thread_id, false);
 				continue;		/* held by an open transaction: the next sweep */
