@@ -294,6 +294,7 @@ static void
 apply_multitask(const char *thread_id, const char *multitask)
 {
 	static SPIPlanPtr active_plan;
+	static SPIPlanPtr lock_plan;
 	static SPIPlanPtr cancel_plan;
 	static SPIPlanPtr stop_plan;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -316,6 +317,11 @@ apply_multitask(const char *thread_id, const char *multitask)
 	refuse_hidden_run(thread_id, multitask);
 	if (!visible)
 		return;
+	/* the rows in seq order first, as sg_reassign_owned takes them (two statements: any order) */
+	run_sql(&lock_plan,
+			"SELECT FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+			"AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY seq FOR NO KEY UPDATE",
+			1, types, values, NULL);
 	/* a pending run that has taken steps (its external tasks are done) is stopped as a running one */
 	run_sql(&cancel_plan,
 			"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.now() "
@@ -753,7 +759,8 @@ may_execute_for(const char *owner)
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread or the run (*blocked: a
- * pending run's thread is held by a client session).
+ * pending run's thread is held by a client session, or its row by another
+ * transaction).
  */
 static RunRow *
 try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
@@ -805,6 +812,12 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 				"o.status OPERATOR(pg_catalog.=) 'running'",
 				1, types, values, NULL) == 1)
 		return run_from_row(0);
+	/*
+	 * Ended meanwhile, or its row is held (an sg_cancel, an interrupting
+	 * sg_submit, sg_reassign_owned): look again within a second, as for a
+	 * held thread, rather than at the next wake-up.
+	 */
+	*blocked = true;
 	current.claimed = false;
 	sg_unlock_thread(thread_id, false);
 	return NULL;
@@ -891,7 +904,10 @@ record_step(RunRow *r, const char *final, Jsonb *error)
  * committed before is seen, and one that comes later waits for the end and
  * finds the run finished (sg_cancel returns false). Recording the end
  * regardless left a run cancelled during its last step 'success' (or
- * 'waiting' for its tasks), its rollback never done.
+ * 'waiting' for its tasks), its rollback never done. NO KEY UPDATE, the
+ * lock its UPDATE takes anyway, not FOR UPDATE: the step holds its thread's
+ * row already, and sg_reassign_owned holds the run's KEY SHARE while it
+ * waits for that thread (FOR UPDATE would wait for it: a deadlock).
  */
 static char *
 stop_requested(RunRow *r)
@@ -900,8 +916,8 @@ stop_requested(RunRow *r)
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
 
-	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-				1, types, values, NULL) == 0)
+	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 "
+				"FOR NO KEY UPDATE", 1, types, values, NULL) == 0)
 		return NULL;
 	return sg_spi_text(0, 1);
 }
@@ -1611,7 +1627,9 @@ static bool round_lg_done = false;
  * again at once, in a new transaction; otherwise the next round starts a
  * new pass). new_round: the first batch of a round (a round that an error
  * or max_time cut short is not gone on with, but the pass over the
- * threads goes on from its cursor). Returns what it removed or pruned.
+ * threads goes on from its cursor). Finished runs and tasks that another
+ * transaction holds (sg_reassign_owned's) are left to the next batch.
+ * Returns what it removed or pruned.
  */
 uint64
 sg_sweep(int limit, bool new_round, bool *more)
@@ -1631,7 +1649,8 @@ sg_sweep(int limit, bool new_round, bool *more)
 	runs = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) "
-				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2))",
+				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2 "
+				   "FOR UPDATE SKIP LOCKED))",
 				   2, types, values, NULL);
 	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
 	done = runs + tasks;
