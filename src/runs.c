@@ -103,6 +103,8 @@ typedef struct RunRow
 	char	   *owner;
 	bool		stepped;
 	char	   *stop_request;
+	bool		stop_gen_known; /* stop_request was read after stop_gen (sg_stop_generation) */
+	uint64		stop_gen;
 	int			recoveries;		/* claims that found it running: its executor had died */
 	bool		recovered;		/* this claim found it running */
 } RunRow;
@@ -334,6 +336,8 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"AND (status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) "
 			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped)) AND stop_request IS NULL",
 			2, types, values, NULL);
+	if (SPI_processed > 0)
+		sg_run_stop_asked_at_commit();
 	sg_run_done_at_commit();
 }
 
@@ -627,11 +631,14 @@ sg_cancel(PG_FUNCTION_ARGS)
 				"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	else if (strcmp(status, "running") == 0 || strcmp(status, "waiting") == 0)
+	{
 		run_sql(&stop_plan,
 				"UPDATE stategraph.runs SET stop_request = $2, "
 				"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL);
+		sg_run_stop_asked_at_commit();
+	}
 	else
 		done = false;
 	sg_spi_finish();
@@ -771,6 +778,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	bool		isnull;
 	char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 	char	   *status = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+	bool		stop_gen_known;
+	uint64		stop_gen = 0;
 
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
@@ -793,6 +802,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	current.run_id = *DatumGetUUIDP(values[0]);
 	current.in_step = false;
 	current.committed = false;
+	/* the stop generation before the statement that reads the stop request */
+	stop_gen_known = sg_stop_generation(&stop_gen);
 	/* the thread as it was before the run, for a rollback (first attempt only) */
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
@@ -811,7 +822,13 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 				"r.recursion_limit, r.owner, o.stepped, r.stop_request, r.recoveries, "
 				"o.status OPERATOR(pg_catalog.=) 'running'",
 				1, types, values, NULL) == 1)
-		return run_from_row(0);
+	{
+		RunRow	   *run = run_from_row(0);
+
+		run->stop_gen_known = stop_gen_known;
+		run->stop_gen = stop_gen;
+		return run;
+	}
 	/*
 	 * Ended meanwhile, or its row is held (an sg_cancel, an interrupting
 	 * sg_submit, sg_reassign_owned): look again within a second, as for a
@@ -860,7 +877,9 @@ claim_run(bool *blocked)
  * to the run row (the claim marked it stepped, and its progress is the
  * thread's head); its end is recorded in the transaction of its last step:
  * status, error and finished_at, durably even when steps commit
- * asynchronously. Returns the stop request.
+ * asynchronously. Returns the stop request; between steps it is read again
+ * only if a commit has asked some run to stop since it was last read (the
+ * stop generation of worker.c; a statement per step saved).
  */
 static char *
 record_step(RunRow *r, const char *final, Jsonb *error)
@@ -875,6 +894,14 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 	values[0] = UUIDPGetDatum(&r->run_id);
 	if (final == NULL)
 	{
+		uint64		gen = 0;
+		bool		known = sg_stop_generation(&gen);
+
+		/* no stop asked by any commit since the run's stop request was last read */
+		if (known && r->stop_gen_known && gen == r->stop_gen)
+			return NULL;
+		r->stop_gen_known = known;
+		r->stop_gen = gen;
 		if (run_sql(&stop_plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
 					1, types, values, NULL) == 0)
 			return NULL;

@@ -530,6 +530,8 @@ extern void sg_runs_init(void);
 extern void sg_wake_workers_at_commit(void);
 extern void sg_run_done_at_commit(void);
 extern void sg_run_ended_at_commit(const pg_uuid_t *run_id);
+extern void sg_run_stop_asked_at_commit(void);
+extern bool sg_stop_generation(uint64 *gen);
 extern void sg_run_delayed_at_commit(void);
 extern bool sg_wait_for_runs(long timeout_ms);
 extern void sg_wait_prepare(const pg_uuid_t *run_id);

@@ -166,6 +166,7 @@ typedef struct SGShared
 	Latch	   *launcher_latch;
 	uint64		delayed_gen;	/* bumped by every commit that delayed a run */
 	uint64		work_gen;		/* bumped by every commit that woke workers */
+	uint64		stop_gen;		/* bumped by every commit that asked a run to stop (runs.c) */
 	Oid			dropping;		/* a database being dropped: start no worker there */
 	int			max_workers;	/* stategraph.max_workers as the launcher last read it */
 	int			nwants;
@@ -190,6 +191,7 @@ static bool wake_at_commit = false;
 static bool done_at_commit = false;
 static bool want_at_commit = false;
 static bool delayed_at_commit = false;
+static bool stop_at_commit = false;
 #define SG_DONE_IDS 8
 static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
 static int	ndone = 0;
@@ -537,10 +539,13 @@ wake_database(Oid dboid, WakeKind kind)
 static void
 wake_committed(void)
 {
-	if (delayed_at_commit)
+	if (delayed_at_commit || stop_at_commit)
 	{
 		SpinLockAcquire(&shared->mutex);
-		shared->delayed_gen++;
+		if (delayed_at_commit)
+			shared->delayed_gen++;
+		if (stop_at_commit)
+			shared->stop_gen++;
 		SpinLockRelease(&shared->mutex);
 	}
 	if (want_at_commit)
@@ -559,7 +564,7 @@ wake_committed(void)
 static void
 forget_wakes(void)
 {
-	wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = done_all = false;
+	wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = stop_at_commit = done_all = false;
 	ndone = 0;
 	nqueues = 0;
 	queues_all = false;
@@ -629,6 +634,35 @@ sg_run_done_at_commit(void)
 {
 	done_at_commit = true;
 	done_all = true;
+}
+
+/*
+ * This transaction asked a running run to stop (sg_cancel, a multitask
+ * submit): when it commits, bump the stop generation, so that executors
+ * read their runs' stop requests again at their next step boundary.
+ */
+void
+sg_run_stop_asked_at_commit(void)
+{
+	stop_at_commit = true;
+}
+
+/*
+ * The stop generation into *gen; false without the preload (no shared
+ * memory: the caller reads its run's stop request at every step). A commit
+ * bumps it only once the commit is visible, so an executor that reads it
+ * before a statement's snapshot, finds it unchanged later, has seen every
+ * stop request committed since that statement (runs.c, record_step).
+ */
+bool
+sg_stop_generation(uint64 *gen)
+{
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	*gen = shared->stop_gen;
+	SpinLockRelease(&shared->mutex);
+	return true;
 }
 
 /* This transaction delayed a run: workers look up the next due time again after it commits. */
