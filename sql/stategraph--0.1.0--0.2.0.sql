@@ -1099,7 +1099,8 @@ CREATE POLICY retention_owner ON stategraph.retention
  * that starts a run locks the run's row (FOR UPDATE) before the thread's;
  * sg_complete and the thread writers (sg_invoke, CALL sg_run, ...) lock
  * the task or the thread, then a waiting run's row (an UPDATE). So: the
- * graphs (read by steps, never locked); then the role's runs FOR KEY
+ * graphs first (steps only read them; a compile locks its graph before the
+ * tasks and runs it changes); then the role's runs FOR KEY
  * SHARE, in seq order, which waits for the claims in flight (their first
  * step may create a thread, updated next) and keeps new claims of these
  * runs off until commit, yet lets a step or a completion update its run
@@ -1107,7 +1108,11 @@ CREATE POLICY retention_owner ON stategraph.retention
  * thread_id order, each waiting for the step that holds it; then the
  * tasks; then the runs again, FOR NO KEY UPDATE in seq order (sg_submit's
  * interrupt takes a thread's runs in that order too), and their updates.
- * (The LangGraph.js tables last: only their own saver locks them.)
+ * (The LangGraph.js tables last: only their own saver locks them, under
+ * its per-thread lock, which this does not take: a saver's prune of one of
+ * the role's LangGraph.js threads, which takes its tables in another order,
+ * can still deadlock with it, as can a late sg_complete that takes back a
+ * failure, which locks its task before its thread.)
  */
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
     LANGUAGE plpgsql AS $$

@@ -663,6 +663,8 @@ static struct
 	pg_uuid_t	run_id;
 	bool		in_step;
 	bool		committed;		/* the claim has committed (attempt counted) */
+	Oid			role;			/* the role it executes as, once known */
+	NameData	role_name;		/* that role's name as this session saw it then */
 }			current;
 
 /* Runs whose failure this worker could not even record: its claims pass them over. */
@@ -799,6 +801,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	}
 	/* a failure of the claim is the run's (sg_run_failure) */
 	current.claimed = true;
+	current.role = InvalidOid;
 	current.run_id = *DatumGetUUIDP(values[0]);
 	current.in_step = false;
 	current.committed = false;
@@ -1326,6 +1329,8 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 			return true;
 		}
 	}
+	current.role = role;		/* (see role_renamed) */
+	namestrcpy(&current.role_name, GetUserNameFromId(role, false));
 	sg_worker_report_run(r->id_text);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&save_user, &save_sec);
@@ -1352,6 +1357,18 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	return true;
 }
 
+/* Was the role the claimed run executes as renamed since the claim? (In a new transaction.) */
+static bool
+role_renamed(void)
+{
+	char	   *now;
+
+	if (!OidIsValid(current.role))
+		return false;
+	now = GetUserNameFromId(current.role, true);
+	return now != NULL && strcmp(now, NameStr(current.role_name)) != 0;
+}
+
 /*
  * A worker rolled back the transaction of the run it executes after an
  * error that escaped it, and calls this in a new transaction: an error of
@@ -1359,8 +1376,14 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
  * ends the run with status error at once, as the executor records a
  * node's; any other (claiming or recording the run, committing, a cancel,
  * a timeout, memory) is retried after a backoff of 1 s, then 2 s, ..., and
- * ends the run with status error at its SG_RUN_MAX_FAILURES-th time.
- * False if no run was claimed (the error came before a claim).
+ * ends the run with status error at its SG_RUN_MAX_FAILURES-th time. So is
+ * an error of the step if the role it executes as was renamed meanwhile
+ * (its name now is not the one this session saw at the claim): a step that
+ * waited for the transaction of an ALTER ROLE ... RENAME and its
+ * sg_reassign_owned, or that ran while it committed, can read the role
+ * under its old name from a catalog cache not yet told ('role "..." does
+ * not exist'); taken again, it reads it anew. False if no run was claimed
+ * (the error came before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
@@ -1373,7 +1396,7 @@ sg_run_failure(ErrorData *edata)
 	if (!current.claimed)
 		return false;
 	values[0] = UUIDPGetDatum(&current.run_id);
-	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode));
+	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode) && !role_renamed());
 	values[2] = JsonbPGetDatum(error_jsonb(edata));
 	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */

@@ -108,5 +108,54 @@ my $next = 'r' . ($calls + 1);
 is($node->safe_psql('postgres', "SELECT sg_reassign_owned('$last', '$next')"), 1 + $threads + $runs,
 	"a last reassign moves 1 graph, $threads threads and $runs runs");
 
+# README's way after ALTER ROLE ... RENAME: the rename and the reassign in
+# one transaction, again and again while a role's runs take steps. A step
+# that waited for that transaction may read the role under its old name
+# once it commits ('role "..." does not exist'): the run is tried again
+# then (the step rolled back), not ended, since its owner changed.
+$node->safe_psql('postgres', q{
+CREATE ROLE carol;
+SET ROLE carol;
+SELECT sg_create_graph('chain2', '{"tag": "replace"}');
+SELECT sg_add_node('chain2', 'a', 'public.a(jsonb,jsonb)'), sg_add_node('chain2', 'b', 'public.b(jsonb,jsonb)'),
+       sg_add_node('chain2', 'c', 'public.c(jsonb,jsonb)');
+SELECT sg_add_edge('chain2', '__start__', 'a'), sg_add_edge('chain2', 'a', 'b'), sg_add_edge('chain2', 'b', 'c'),
+       sg_add_edge('chain2', 'c', '__end__');
+SELECT sg_compile('chain2');
+SELECT count(sg_submit('chain2', pg_catalog.jsonb_build_object('tag', 1000 + i), 'c-' || (i % 20), multitask => 'enqueue'))
+FROM generate_series(1, 60) i;
+});
+my ($name, $renames) = ('carol', 0);
+$failed = '';
+while ($renames < 200)
+{
+	my $active = $node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.runs WHERE status IN ('pending', 'running', 'waiting')});
+	last if $active == 0 && $renames >= 3;
+	my $to = 'carol' . ($renames + 1);
+	my ($rc, $out, $err) = $node->psql('postgres',
+		"BEGIN; ALTER ROLE $name RENAME TO $to; SELECT sg_reassign_owned('$name', '$to'); COMMIT;");
+	if ($rc != 0)
+	{
+		$failed .= $err;
+		last;
+	}
+	($name, $renames) = ($to, $renames + 1);
+}
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM stategraph.runs WHERE status IN ('pending', 'running', 'waiting')}),
+	'the renamed role\'s runs end');
+is($failed, '', "no rename with its sg_reassign_owned failed ($renames of them)");
+unlike(slurp_file($node->logfile), qr/deadlock detected/, 'no deadlock was logged');
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(DISTINCT status || ' owner ' || owner, ', ') FROM stategraph.runs WHERE graph = 'chain2'}),
+	"success owner $name", "every run of the renamed role succeeded, owned by $name");
+note('runs tried again after a rename: ' . $node->safe_psql('postgres',
+	q{SELECT count(*) FROM stategraph.runs WHERE graph = 'chain2' AND failures > 0}));
+is($node->safe_psql('postgres', q{SELECT count(*), count(DISTINCT (tag, step)) FROM ran WHERE tag > 1000}),
+	'180|180', 'every node of every run of the renamed role ran once');
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(DISTINCT owner, ',') || ' ' || count(*) FROM stategraph.threads WHERE thread_id LIKE 'c-%'}),
+	"$name 20", "the renamed role's 20 threads belong to its last name");
+
 $node->stop;
 done_testing();
