@@ -1376,45 +1376,51 @@ role_renamed(void)
  * ends the run with status error at once, as the executor records a
  * node's; any other (claiming or recording the run, committing, a cancel,
  * a timeout, memory) is retried after a backoff of 1 s, then 2 s, ..., and
- * ends the run with status error at its SG_RUN_MAX_FAILURES-th time. So is
- * an error of the step if the role it executes as was renamed meanwhile
- * (its name now is not the one this session saw at the claim): a step that
- * waited for the transaction of an ALTER ROLE ... RENAME and its
- * sg_reassign_owned, or that ran while it committed, can read the role
- * under its old name from a catalog cache not yet told ('role "..." does
- * not exist'); taken again, it reads it anew. False if no run was claimed
- * (the error came before a claim).
+ * ends the run with status error at its SG_RUN_MAX_FAILURES-th time. An
+ * error of a run whose role was renamed meanwhile (its name now is not the
+ * one this session saw at the claim), of the step or not, is retried at
+ * once and not counted: a step that waited for the transaction of an ALTER
+ * ROLE ... RENAME and its sg_reassign_owned, or that ran while it
+ * committed, can read the role under its old name from a catalog cache
+ * not yet told ('role "..." does not exist'); taken again, it reads it
+ * anew (a role renamed again and again while its run executes must not
+ * use up the run's failures). False if no run was claimed (the error came
+ * before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
 {
 	static SPIPlanPtr plan;
-	Oid			types[5] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID};
-	Datum		values[5];
+	Oid			types[6] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID};
+	Datum		values[6];
 	bool		ended;
+	bool		renamed;
 
 	if (!current.claimed)
 		return false;
+	renamed = role_renamed();
 	values[0] = UUIDPGetDatum(&current.run_id);
-	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode) && !role_renamed());
+	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode) && !renamed);
 	values[2] = JsonbPGetDatum(error_jsonb(edata));
 	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
+	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
 	sg_spi_connect();
 	if (run_sql(&plan,
-				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) 1, "
+				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) $6, "
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
-				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
+				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
 				"  THEN 'error' ELSE status END, "
-				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
-				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
+				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
+				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
 				"  THEN pg_catalog.clock_timestamp() END, "
-				"not_before = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
-				"  THEN not_before ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
+				"not_before = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
+				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
+				"  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
 				"  pg_catalog.make_interval(secs => 2 OPERATOR(pg_catalog.^) failures) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
-				5, types, values, NULL) == 1)
+				6, types, values, NULL) == 1)
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
