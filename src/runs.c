@@ -337,14 +337,17 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped)) AND stop_request IS NULL",
 			2, types, values, NULL);
 	if (SPI_processed > 0)
+	{
 		sg_run_stop_asked_at_commit();
+		sg_runs_requeued_at_commit();	/* a waiting run is pending again */
+	}
 	sg_run_done_at_commit();
 }
 
-/* Insert the run row; returns false if an idempotent twin committed meanwhile. */
+/* Insert the run row (its sequence number into *seq); returns false if an idempotent twin committed meanwhile. */
 static bool
 insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const char *graph,
-		   const char *multitask, Interval *after)
+		   const char *multitask, Interval *after, int64 *seq)
 {
 	static SPIPlanPtr plan;
 	Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID, JSONBOID, INT4OID,
@@ -372,8 +375,15 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 						   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
 						   "recursion_limit, multitask, not_before, idempotency_key) "
 						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10) "
-						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+						   "RETURNING seq",
 						   10, types, values, nulls) == 1;
+		if (inserted)
+		{
+			bool		isnull;
+
+			*seq = DatumGetInt64(sg_spi_datum(0, 1, &isnull));
+		}
 	}
 	PG_FINALLY();
 	{
@@ -394,6 +404,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	Interval   *after;
 	SGGraph    *g;
 	pg_uuid_t  *id;
+	int64		seq = 0;
 
 	check_submit_args(fcinfo, &multitask, &after);
 	sg_spi_connect();
@@ -435,10 +446,14 @@ sg_submit(PG_FUNCTION_ARGS)
 	sg_new_checkpoint_id(id, NULL, NULL);
 	if (!thread_id)
 		thread_id = sg_uuid_to_cstring(id);	/* a run of its own thread, readable afterwards */
-	if (!insert_run(fcinfo, id, thread_id, graph, multitask, after))
+	if (insert_run(fcinfo, id, thread_id, graph, multitask, after, &seq))
+		sg_run_queued_at_commit(seq);	/* claims find it (worker.c, claim_from) */
+	else
+	{
 		id = find_idempotent(graph, key);
+		sg_wake_workers_at_commit();
+	}
 	sg_spi_finish();
-	sg_wake_workers_at_commit();
 	if (after && !(after->time == 0 && after->day == 0 && after->month == 0))
 		sg_run_delayed_at_commit();
 	PG_RETURN_UUID_P(id);
@@ -638,6 +653,8 @@ sg_cancel(PG_FUNCTION_ARGS)
 				"WHERE run_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL);
 		sg_run_stop_asked_at_commit();
+		if (strcmp(status, "waiting") == 0)
+			sg_runs_requeued_at_commit();	/* pending again, to be stopped */
 	}
 	else
 		done = false;
@@ -711,35 +728,42 @@ is_unrecordable(pg_uuid_t *id)
 }
 
 /*
- * The candidates of a claim, oldest first: due runs. A cursor planned for
- * a fast start, so that the planner always walks the runs_todo index in
- * seq order, which also marks the index entries of finished runs dead as
- * it passes them; a bitmap scan (what a LIMIT and a small estimate make it
- * choose) would visit every one of them again at each claim until the
- * next vacuum. (Whether a candidate is first of its thread is asked of the
- * one tried, sg_first_of_thread: as a join here, a plan made while the table
- * was small scanned every active run for each candidate.)
+ * The candidates of a claim, oldest first: runs pending or running from
+ * sequence number from (worker.c's claim_from: the index entries below it
+ * are dead), due or not (column 6), so that the first one tells where the
+ * next claims may start. A cursor planned for a fast start, so that the
+ * planner always walks the runs_todo index in seq order, which also marks
+ * the index entries of finished runs dead as it passes them; a bitmap scan
+ * (what a LIMIT and a small estimate make it choose) would visit every one
+ * of them again at each claim until the next vacuum. (Whether a candidate
+ * is first of its thread is asked of the one tried, sg_first_of_thread: as
+ * a join here, a plan made while the table was small scanned every active
+ * run for each candidate.)
  */
 static Portal
-open_candidates(void)
+open_candidates(int64 from)
 {
 	static SPIPlanPtr plan;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(from)};
 
 	if (plan == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner FROM stategraph.runs r "
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner, "
+										   "r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+										   "FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
-										   "AND r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+										   "AND r.seq OPERATOR(pg_catalog.>=) $1 "
 										   "ORDER BY r.seq",
-										   0, NULL, CURSOR_OPT_FAST_PLAN);
+										   1, types, CURSOR_OPT_FAST_PLAN);
 
 		MemoryContextSwitchTo(cxt);
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "could not prepare the candidates of a claim: %s", SPI_result_code_string(SPI_result));
 		plan = p;
 	}
-	return sg_spi_cursor_open(plan, NULL, NULL);
+	return sg_spi_cursor_open(plan, values, NULL);
 }
 
 /*
@@ -755,6 +779,15 @@ static bool
 may_execute_for(const char *owner)
 {
 	return superuser() || sg_caller_is_owner(owner);
+}
+
+/* Is candidate i of a claim due (not delayed by sg_submit's after)? */
+static bool
+candidate_due(SPITupleTable *tt, uint64 i)
+{
+	bool		isnull;
+
+	return DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 }
 
 /*
@@ -852,9 +885,11 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 pg_noinline static RunRow *
 claim_run(bool *blocked)
 {
-	Portal		candidates = open_candidates();
+	uint64		gen;
+	Portal		candidates = open_candidates(sg_claim_from(&gen));
 	RunRow	   *run = NULL;
 	uint64		seen = 0;
+	bool		first = true;
 
 	while (run == NULL && seen < 64)
 	{
@@ -864,10 +899,27 @@ claim_run(bool *blocked)
 
 		n = sg_spi_cursor_fetch(candidates, 8);
 		tt = SPI_tuptable;
-		seen += n;
+		if (first && n > 0)
+		{
+			bool		isnull;
+
+			/* no run pending or running below the first: later claims start there */
+			sg_claim_from_raise(gen, DatumGetInt64(sg_spi_datum(0, 4, &isnull)));
+		}
+		first = false;
 		for (i = 0; i < n && run == NULL; i++)
+		{
+			if (!candidate_due(tt, i))
+				continue;		/* (delayed: after) */
+			seen++;
 			run = try_claim(tt, i, blocked);
-		sg_claim_left_more = run != NULL && (i < n || n == 8);	/* the worker asks for help */
+		}
+		/* the worker asks for help if a due run is left */
+		sg_claim_left_more = false;
+		for (; run != NULL && i < n && !sg_claim_left_more; i++)
+			sg_claim_left_more = candidate_due(tt, i);
+		if (run != NULL && n == 8)
+			sg_claim_left_more = true;
 		if (n < 8)
 			break;
 	}
@@ -1468,12 +1520,15 @@ runs_step_ready(const char *graph, const char *thread_id)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	uint64		n = run_sql(&plan,
+							"UPDATE stategraph.runs SET status = 'pending' WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+							"AND status OPERATOR(pg_catalog.=) 'waiting' RETURNING seq",
+							1, types, values, NULL);
+	uint64		i;
+	bool		isnull;
 
-	if (run_sql(&plan,
-				"UPDATE stategraph.runs SET status = 'pending' WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				"AND status OPERATOR(pg_catalog.=) 'waiting'",
-				1, types, values, NULL) > 0)
-		sg_wake_workers_at_commit();
+	for (i = 0; i < n; i++)
+		sg_run_queued_at_commit(DatumGetInt64(sg_spi_datum(i, 1, &isnull)));
 }
 
 /* Background runs continue threads whose external tasks completed (called from _PG_init). */
@@ -1700,7 +1755,10 @@ sg_sweep(int limit, bool new_round, bool *more)
 				read = 0;
 
 	if (new_round)
+	{
 		round_threads_done = round_lg_done = false;
+		sg_claim_from_reset();	/* claims read the whole queue again (worker.c) */
+	}
 	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
 	runs = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("

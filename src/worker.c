@@ -140,6 +140,13 @@ typedef struct SGWorkerSlot
 	bool		woken;			/* a commit set its latch since it last looked for work */
 } SGWorkerSlot;
 
+/* Where a database's claims start reading the queue (runs.c, claim_run): a sequence number of its runs. */
+typedef struct SGDbSeq
+{
+	Oid			dboid;
+	int64		seq;
+} SGDbSeq;
+
 /* A database and a time: a timed want, or when the database was last swept. */
 typedef struct SGDbTime
 {
@@ -167,6 +174,7 @@ typedef struct SGShared
 	uint64		delayed_gen;	/* bumped by every commit that delayed a run */
 	uint64		work_gen;		/* bumped by every commit that woke workers */
 	uint64		stop_gen;		/* bumped by every commit that asked a run to stop (runs.c) */
+	uint64		queue_gen;		/* bumped by every commit that lowered a claim_from */
 	Oid			dropping;		/* a database being dropped: start no worker there */
 	int			max_workers;	/* stategraph.max_workers as the launcher last read it */
 	int			nwants;
@@ -176,6 +184,7 @@ typedef struct SGShared
 	int			ntimed;
 	SGDbTime	timed[SG_MAX_WANTS];	/* databases that want a worker at a time */
 	SGDbTime	swept[SG_MAX_WANTS];	/* when each database was last swept */
+	SGDbSeq		claim_from[SG_MAX_WANTS];	/* by dboid % SG_MAX_WANTS; another's entry: 0 */
 	slock_t		waiters_mutex;	/* guards the waiters after the slots */
 	SGWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 	/* then, MAXALIGNed, one SGWaiter per backend (waiters()) */
@@ -192,6 +201,7 @@ static bool done_at_commit = false;
 static bool want_at_commit = false;
 static bool delayed_at_commit = false;
 static bool stop_at_commit = false;
+static int64 queued_from = PG_INT64_MAX;	/* the lowest sequence number of a run it queued */
 #define SG_DONE_IDS 8
 static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
 static int	ndone = 0;
@@ -462,6 +472,8 @@ forget_database(Oid dboid)
 	for (i = 0; i < SG_MAX_WANTS; i++)
 		if (shared->swept[i].dboid == dboid)
 			memset(&shared->swept[i], 0, sizeof(SGDbTime));
+	if (shared->claim_from[dboid % SG_MAX_WANTS].dboid == dboid)
+		memset(&shared->claim_from[dboid % SG_MAX_WANTS], 0, sizeof(SGDbSeq));
 }
 
 typedef enum WakeKind
@@ -526,6 +538,8 @@ wake_database(Oid dboid, WakeKind kind)
 		SetLatch(launcher);
 }
 
+static void lower_claim_from(Oid dboid, int64 seq);
+
 /*
  * What a committed transaction asked for (wake workers, wake sg_wait, wake
  * sg_claim's long polls), done once its commit is complete: after its
@@ -539,13 +553,15 @@ wake_database(Oid dboid, WakeKind kind)
 static void
 wake_committed(void)
 {
-	if (delayed_at_commit || stop_at_commit)
+	if (delayed_at_commit || stop_at_commit || queued_from != PG_INT64_MAX)
 	{
 		SpinLockAcquire(&shared->mutex);
 		if (delayed_at_commit)
 			shared->delayed_gen++;
 		if (stop_at_commit)
 			shared->stop_gen++;
+		if (queued_from != PG_INT64_MAX)
+			lower_claim_from(MyDatabaseId, queued_from);
 		SpinLockRelease(&shared->mutex);
 	}
 	if (want_at_commit)
@@ -565,6 +581,7 @@ static void
 forget_wakes(void)
 {
 	wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = stop_at_commit = done_all = false;
+	queued_from = PG_INT64_MAX;
 	ndone = 0;
 	nqueues = 0;
 	queues_all = false;
@@ -610,11 +627,125 @@ sg_worker_ask_help(void)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);
 }
 
-/* This transaction queued work: wake a worker of this database when it commits. */
+/*
+ * This transaction queued work: wake a worker of this database when it
+ * commits, and have claims read the queue from its start (the runs it made
+ * claimable are not known).
+ */
 void
 sg_wake_workers_at_commit(void)
 {
 	wake_at_commit = true;
+	queued_from = 0;
+}
+
+/*
+ * This transaction queued a run of sequence number seq (sg_submit): wake a
+ * worker when it commits, and have claims read the queue from seq at the
+ * latest.
+ */
+void
+sg_run_queued_at_commit(int64 seq)
+{
+	wake_at_commit = true;
+	queued_from = Min(queued_from, seq);
+}
+
+/*
+ * This transaction made runs claimable again (a waiting run pending): have
+ * claims read the queue from its start once it commits; no worker is woken
+ * for it (the caller asks for that if it must).
+ */
+void
+sg_runs_requeued_at_commit(void)
+{
+	queued_from = 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Where claims start reading the queue
+ *
+ * runs_todo, the index of the queue (runs pending or running, by seq),
+ * keeps an entry for every version of every run row until VACUUM: a run
+ * leaves two dead ones when it ends, all below the live entries, since seq
+ * only grows. A claim that read the index from its start went through all
+ * of them (a million finished runs since the last VACUUM: thousands of
+ * pages per claim). So claims read it from claim_from, the seq of the first
+ * run they found pending or running, which only a commit that queued runs
+ * lowers: to the seq of the lowest it queued (sg_submit), or to 0 when it
+ * does not know it (runs made pending again, rows written as a restore
+ * does, CREATE EXTENSION), and every sweep resets it to 0, for whatever
+ * else may have made a run claimable (a run's row updated by hand).
+ *
+ * A claim raises claim_from only if no commit lowered it between the
+ * queue_gen it read before its snapshot and the raise: a run queued by a
+ * transaction its snapshot did not see commits, and lowers claim_from,
+ * after that read. Without the preload (no shared memory) claims read the
+ * queue from its start.
+ * ---------------------------------------------------------------------------
+ */
+
+/* Lower dboid's claim_from to at most seq (mutex held). */
+static void
+lower_claim_from(Oid dboid, int64 seq)
+{
+	SGDbSeq    *e = &shared->claim_from[dboid % SG_MAX_WANTS];
+
+	shared->queue_gen++;
+	if (e->dboid == dboid && e->seq > seq)
+		e->seq = seq;
+}
+
+/* Where this database's claims start reading the queue; *gen, for sg_claim_from_raise. */
+int64
+sg_claim_from(uint64 *gen)
+{
+	SGDbSeq    *e;
+	int64		seq = 0;
+
+	*gen = 0;
+	if (shared == NULL)
+		return 0;
+	SpinLockAcquire(&shared->mutex);
+	*gen = shared->queue_gen;
+	e = &shared->claim_from[MyDatabaseId % SG_MAX_WANTS];
+	if (e->dboid == MyDatabaseId)
+		seq = e->seq;
+	SpinLockRelease(&shared->mutex);
+	return seq;
+}
+
+/*
+ * A claim that read gen (sg_claim_from) before its snapshot found no run
+ * pending or running below seq: later claims start there, unless a commit
+ * lowered claim_from since.
+ */
+void
+sg_claim_from_raise(uint64 gen, int64 seq)
+{
+	SGDbSeq    *e;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	e = &shared->claim_from[MyDatabaseId % SG_MAX_WANTS];
+	if (shared->queue_gen == gen && (e->dboid != MyDatabaseId || e->seq < seq))
+	{
+		e->dboid = MyDatabaseId;
+		e->seq = seq;
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+/* A sweep: claims read this database's queue from its start again. */
+void
+sg_claim_from_reset(void)
+{
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	lower_claim_from(MyDatabaseId, 0);
+	SpinLockRelease(&shared->mutex);
 }
 
 /* This transaction finished or cancelled run run_id: wake its sg_wait callers when it commits. */
@@ -677,6 +808,7 @@ Datum
 sg_wake_launcher(PG_FUNCTION_ARGS)
 {
 	want_at_commit = true;
+	queued_from = 0;			/* (a database of the same oid may have had the extension) */
 	PG_RETURN_VOID();
 }
 
@@ -1203,6 +1335,7 @@ worker_commit(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
+	pgstat_report_stat(false);	/* (see sg_worker_main) */
 	if (!start_worker_transaction())
 	{
 		/* DROP EXTENSION committed between two steps: leave (no transaction is open) */
@@ -1617,6 +1750,13 @@ sg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
+		/*
+		 * The tables' statistics of what it wrote, at most once a second
+		 * (pgstat_report_stat does the timing): a background worker has no
+		 * idle loop of a client backend to send them, and autovacuum, which
+		 * goes by them, did not know of a worker's dead rows until it left.
+		 */
+		pgstat_report_stat(false);
 		if (did && (slice_over(started) || over_max_workers()))
 			give_slot_up(true, 0);
 		if (did)
