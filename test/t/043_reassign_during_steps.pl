@@ -26,6 +26,18 @@ use PostgreSQL::Test::Utils;
 use SGNode;
 use Test::More;
 
+# The statements that make graph $graph: nodes a, b, c in a chain.
+sub chain_sql
+{
+	my ($graph) = @_;
+	return qq{
+SELECT sg_create_graph('$graph', '{"tag": "replace"}');
+SELECT sg_add_node('$graph', n, ('public.' || n || '(jsonb,jsonb)')::regprocedure) FROM unnest(ARRAY['a', 'b', 'c']) n;
+SELECT sg_add_edge('$graph', s, t) FROM (VALUES ('__start__', 'a'), ('a', 'b'), ('b', 'c'), ('c', '__end__')) e(s, t);
+SELECT sg_compile('$graph');
+};
+}
+
 my $roles = 80;
 my $node = preloaded_node('reassign_steps', "stategraph.max_workers = 6\ndeadlock_timeout = '50ms'\n");
 # r0 is a member of r1, r1 of r2, ...
@@ -43,14 +55,8 @@ CREATE FUNCTION public.a(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql A
 CREATE FUNCTION public.b(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT public.step(state, config, 'b') $$;
 CREATE FUNCTION public.c(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT public.step(state, config, 'c') $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC;
-SET ROLE r0;
-SELECT sg_create_graph('chain', '{"tag": "replace"}');
-SELECT sg_add_node('chain', 'a', 'public.a(jsonb,jsonb)'), sg_add_node('chain', 'b', 'public.b(jsonb,jsonb)'),
-       sg_add_node('chain', 'c', 'public.c(jsonb,jsonb)');
-SELECT sg_add_edge('chain', '__start__', 'a'), sg_add_edge('chain', 'a', 'b'), sg_add_edge('chain', 'b', 'c'),
-       sg_add_edge('chain', 'c', '__end__');
-SELECT sg_compile('chain');
 });
+$node->safe_psql('postgres', 'SET ROLE r0; ' . chain_sql('chain'));
 
 # 120 runs, three per thread, queued behind each other (the first one of
 # a thread creates it)
@@ -113,15 +119,7 @@ is($node->safe_psql('postgres', "SELECT sg_reassign_owned('$last', '$next')"), 1
 # that waited for that transaction may read the role under its old name
 # once it commits ('role "..." does not exist'): the run is tried again
 # then (the step rolled back), not ended, since its owner changed.
-$node->safe_psql('postgres', q{
-CREATE ROLE carol;
-SET ROLE carol;
-SELECT sg_create_graph('chain2', '{"tag": "replace"}');
-SELECT sg_add_node('chain2', 'a', 'public.a(jsonb,jsonb)'), sg_add_node('chain2', 'b', 'public.b(jsonb,jsonb)'),
-       sg_add_node('chain2', 'c', 'public.c(jsonb,jsonb)');
-SELECT sg_add_edge('chain2', '__start__', 'a'), sg_add_edge('chain2', 'a', 'b'), sg_add_edge('chain2', 'b', 'c'),
-       sg_add_edge('chain2', 'c', '__end__');
-SELECT sg_compile('chain2');
+$node->safe_psql('postgres', 'CREATE ROLE carol; SET ROLE carol; ' . chain_sql('chain2') . q{
 SELECT count(sg_submit('chain2', pg_catalog.jsonb_build_object('tag', 1000 + i), 'c-' || (i % 20), multitask => 'enqueue'))
 FROM generate_series(1, 60) i;
 });
