@@ -461,12 +461,34 @@ CREATE FUNCTION stategraph_router.prune_thread(older_than interval, keep_last in
     RETURNS bigint LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_prune; $$;
 
+/*
+ * An sg_prune of every thread while a partition is being moved (frozen)
+ * would prune its threads on their old server, through another partition
+ * of that server, after the move checked its copies against them: refused
+ * as a write to the partition is (25006, retry it), for the time of the
+ * move. Returns the partitions of each server otherwise.
+ */
+CREATE FUNCTION stategraph_router.refuse_while_moving() RETURNS integer[] LANGUAGE plpgsql AS $$
+DECLARE
+    part integer;
+BEGIN
+    SELECT p.partition INTO part FROM stategraph_router.partitions() p
+    WHERE stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.<>) p.connstr ORDER BY 1 LIMIT 1;
+    IF part IS NOT NULL THEN
+        RAISE EXCEPTION 'partition % is being moved', part
+            USING ERRCODE = 'read_only_sql_transaction',
+                  DETAIL = 'An sg_prune of every thread would prune its threads on the server the move is copying them from.',
+                  HINT = 'Retry when the move ends (stategraph_router.move_partition), or prune one thread at a time.';
+    END IF;
+    RETURN stategraph_router.server_partitions();
+END $$;
+
 /* sg_prune: one thread on its server, or every thread on every server (the counts added up). */
 CREATE FUNCTION @extschema@.sg_prune(older_than interval DEFAULT NULL, keep_last integer DEFAULT NULL,
                                      thread_id text DEFAULT NULL) RETURNS bigint LANGUAGE sql AS $$
     SELECT CASE WHEN thread_id IS NOT NULL THEN stategraph_router.prune_thread(older_than, keep_last, thread_id)
            ELSE (SELECT COALESCE(pg_catalog.sum(n), 0)::bigint
-                 FROM stategraph_router.prune_all(stategraph_router.server_partitions(), older_than, keep_last) n) END
+                 FROM stategraph_router.prune_all(stategraph_router.refuse_while_moving(), older_than, keep_last) n) END
 $$;
 
 CREATE FUNCTION stategraph_router.reassign_owned_all(parts integer[], old_role name, new_role name)
@@ -921,6 +943,40 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
 
 /*
+ * Bound the lock waits of this session's own connection to the server at
+ * connstr (the move's: PL/Proxy keeps one per connection string, for the
+ * session): a move's import or delete waits for a thread's lock there, and
+ * a session that holds one for ever (a client left in a transaction, a
+ * backend whose client is gone) would hold the move for ever too, the
+ * partition frozen. Past a minute (stategraph_router.lock_timeout), the
+ * wait is an error (55P03) naming the server's database; calling the move
+ * again goes on.
+ */
+CREATE FUNCTION stategraph_router.bound_at(connstr text, wait_bound text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT pg_catalog.set_config('lock_timeout', wait_bound, false) AS lock_timeout; $$;
+
+/* The bound of bound_at: setting stategraph_router.lock_timeout of the session that moves (SET), or a minute. */
+CREATE FUNCTION stategraph_router.move_lock_timeout() RETURNS text LANGUAGE sql STABLE
+    RETURN COALESCE(NULLIF(pg_catalog.current_setting('stategraph_router.lock_timeout', true), ''), '1min');
+
+/*
+ * The hold of partition part (of n) on its old server at connstr, through
+ * this session's own connection there (stategraph.hold_partition: a
+ * session-level lock that the server's retention sweeps respect): taken
+ * before the move's last check of its copies, checked just before the
+ * switch, let go after it. A connection that ends lets go with it.
+ */
+CREATE FUNCTION stategraph_router.hold_at(connstr text, part integer, n integer, modular boolean) RETURNS bigint
+    LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.hold_partition(part, n, modular) AS threads; $$;
+
+CREATE FUNCTION stategraph_router.held_at(connstr text, part integer) RETURNS boolean LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.partition_held_here(part) AS held; $$;
+
+CREATE FUNCTION stategraph_router.release_at(connstr text, part integer) RETURNS boolean LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.release_partition(part) AS held; $$;
+
+/*
  * Which database the connection string reaches: its server's system
  * identifier and the database's oid. Two connection strings written
  * differently ('host=a dbname=x', 'dbname=x host=a port=5432') may reach
@@ -960,19 +1016,30 @@ CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANG
                                                          ORDER BY g.graph), '')) AS digest
     FROM stategraph.graphs g; $$;
 
-/* Wait until every other client transaction of this router database that began before since has ended (autovacuum makes no calls). */
+/*
+ * The other client transactions of this router database that began before
+ * since (autovacuum makes no calls), as "process (state, since when): query".
+ */
+CREATE FUNCTION stategraph_router.calls_before(since timestamptz) RETURNS SETOF text LANGUAGE sql VOLATILE AS $$
+    SELECT pg_catalog.format('%s (%s since %s): %s', a.pid, a.state, a.xact_start, pg_catalog.left(pg_catalog.btrim(pg_catalog.regexp_replace(a.query, '\s+', ' ', 'g')), 200))
+    FROM pg_catalog.pg_stat_activity a
+    WHERE a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+      AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+      AND a.backend_type OPERATOR(pg_catalog.=) 'client backend'   -- not autovacuum's
+      AND a.xact_start OPERATOR(pg_catalog.<) since
+    ORDER BY a.pid
+$$;
+
+/* Wait until every other client transaction of this router database that began before since has ended (at most timeout). */
 CREATE FUNCTION stategraph_router.wait_for_calls(since timestamptz, timeout interval DEFAULT '5 minutes')
     RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
-                  WHERE a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
-                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                    AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
-                    AND a.backend_type OPERATOR(pg_catalog.=) 'client backend'   -- not autovacuum's
-                    AND a.xact_start OPERATOR(pg_catalog.<) since) LOOP
+    WHILE EXISTS (SELECT 1 FROM stategraph_router.calls_before(since)) LOOP
         IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (since OPERATOR(pg_catalog.+) timeout) THEN
             RAISE EXCEPTION 'transactions of this router that began before % are still open', since
                 USING ERRCODE = 'lock_not_available',
+                      DETAIL = pg_catalog.format('Open: %s.', (SELECT pg_catalog.string_agg(c, '; ') FROM stategraph_router.calls_before(since) c)),
                       HINT = 'End them (see pg_stat_activity), then call stategraph_router.move_partition again.';
         END IF;
         PERFORM pg_catalog.pg_sleep(0.01);
@@ -993,9 +1060,11 @@ END $$;
  * removed. The copies checked are those of the threads this move listed
  * (listed), and, when it goes on with an earlier move to the same server
  * that stopped while copying (resumed), every thread of the partition
- * there. Returns the threads kept: the threads moved. What the sweep does
- * after this check and before the switch stays on the new server as it was
- * copied, expired there too (README, Rebalancing).
+ * there. Returns the threads kept: the threads moved. The move holds the
+ * partition on the old server before this check (stategraph_router.hold_at),
+ * so the sweep does nothing more to its threads until the switch; an
+ * sg_prune of every thread through the router is refused meanwhile
+ * (stategraph_router.refuse_while_moving).
  */
 CREATE FUNCTION stategraph_router.recheck_copies(old text, connstr text, part integer, n integer, modular boolean,
                                                  listed text[], resumed boolean) RETURNS bigint
@@ -1077,9 +1146,11 @@ CREATE FUNCTION stategraph_router.move_unlock() RETURNS void LANGUAGE sql
  *      and imported into the new one (a thread already there with the same
  *      head, from an interrupted move, is kept);
  *   3. check: each thread's head is the same on both servers; then, once
- *      all are copied, each copy whose original the old server's retention
- *      sweep removed since is deleted (one it pruned is copied again);
- *   4. switch: the partition points at the new server;
+ *      all are copied, the partition is held on the old server (its
+ *      retention sweeps pass over its threads from then on) and each copy
+ *      whose original that sweep removed since is deleted (one it pruned is
+ *      copied again);
+ *   4. switch: the partition points at the new server, and the hold ends;
  *   5. delete: the old server's copies are deleted (after calls that might
  *      still read them have ended).
  * Every step commits, and calling the procedure again after a failure goes
@@ -1122,7 +1193,9 @@ BEGIN
                stategraph_router.unfrozen(old)) THEN
             since := pg_catalog.clock_timestamp();
             PERFORM stategraph_router.wait_for_calls(since);
+            PERFORM stategraph_router.bound_at(pending, stategraph_router.move_lock_timeout());
             PERFORM stategraph_router.delete_at(pending, part, n, modular);
+            PERFORM stategraph_router.release_at(pending, part);   -- if that move stopped before letting go
         END IF;
         DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
         COMMIT;
@@ -1167,6 +1240,10 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Create the extension, the node functions and the same graphs there first.';
     END IF;
+    -- the lock waits of this move's connections to both servers are bounded
+    PERFORM stategraph_router.bound_at(c, stategraph_router.move_lock_timeout())
+    FROM pg_catalog.unnest(ARRAY[stategraph_router.unfrozen(old), stategraph_router.frozen(stategraph_router.unfrozen(old)),
+                                 connstr]) c;
     -- 1. freeze (a partition already frozen by an interrupted move stays so)
     IF stategraph_router.unfrozen(old) OPERATOR(pg_catalog.<>) old THEN
         old := stategraph_router.unfrozen(old);
@@ -1196,6 +1273,7 @@ BEGIN
     ELSIF copied IS NOT NULL THEN
         resumed := stategraph_router.identity_at(copied) OPERATOR(pg_catalog.=) target;
         IF NOT resumed AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) stategraph_router.identity_at(old) THEN
+            PERFORM stategraph_router.bound_at(copied, stategraph_router.move_lock_timeout());
             PERFORM stategraph_router.delete_at(copied, part, n, modular);
         END IF;
     END IF;
@@ -1216,14 +1294,25 @@ BEGIN
                       HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
         END IF;
     END LOOP;
-    -- 3b. each copy against its original again (the old server's retention sweep)
+    -- 3b. hold the partition on the old server, whose retention sweep then
+    -- leaves its threads alone until the switch; then each copy against its
+    -- original again (what that sweep did before)
+    PERFORM stategraph_router.hold_at(old, part, n, modular);
     moved := stategraph_router.recheck_copies(old, connstr, part, n, modular, listed, resumed);
-    -- 4. switch, noting that the old server still holds copies
+    -- 4. switch, noting that the old server still holds copies; the hold must
+    -- have lasted from before the check until now
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
     INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     DELETE FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
+    IF NOT stategraph_router.held_at(old, part) THEN
+        RAISE EXCEPTION 'the move of partition % lost its hold on server %', part, old
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Its connection to that server ended after its last check: the retention sweep there may have acted on the partition since.',
+                  HINT = 'Call stategraph_router.move_partition again: it checks the copies again.';
+    END IF;
     COMMIT;
+    PERFORM stategraph_router.release_at(old, part);
     -- 5. delete the old copies
     since := pg_catalog.clock_timestamp();
     PERFORM stategraph_router.wait_for_calls(since);
@@ -1337,7 +1426,9 @@ REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, 
     stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
     stategraph_router.definitions_at(text), stategraph_router.shape_at(text, text),
     stategraph_router.shapes_at(text, integer, integer, boolean), stategraph_router.delete_thread_at(text, text),
-    stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean) FROM PUBLIC;
+    stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean),
+    stategraph_router.hold_at(text, integer, integer, boolean), stategraph_router.held_at(text, integer),
+    stategraph_router.release_at(text, integer), stategraph_router.bound_at(text, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock() FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 
@@ -1354,7 +1445,7 @@ COMMENT ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) IS 
 COMMENT ON FUNCTION @extschema@.sg_update_state(text, jsonb, text, uuid) IS 'sg_update_state on the thread''s server; a checkpoint of a thread on another server is exported there and imported for the call';
 COMMENT ON FUNCTION @extschema@.sg_fork(text, uuid, text) IS 'sg_fork on the servers of both threads: the source is exported and imported for the call when they differ';
 COMMENT ON FUNCTION @extschema@.sg_threads(text) IS 'sg_threads of every server, each keeping the threads of the partitions it serves, sorted by thread_id';
-COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up)';
+COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up; refused, 25006, while a partition is being moved)';
 COMMENT ON FUNCTION @extschema@.sg_reassign_owned(name, name) IS 'sg_reassign_owned on every server (the counts added up)';
 COMMENT ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) IS 'sg_submit on the thread''s server; without a thread_id the router names the new thread (from role, graph and idempotency_key when one is given)';
 COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS 'sg_runs of every server, merged, oldest first';

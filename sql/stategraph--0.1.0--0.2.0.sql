@@ -891,6 +891,115 @@ COMMENT ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) IS
 
 
 -- ===========================================================================
+-- Partition moves: the router's hold on the threads it is moving away
+-- ===========================================================================
+
+/*
+ * stategraph_router.move_partition copies the threads of a router
+ * partition from this server to another, checks each copy against its
+ * original once more, and switches the partition on the router. From that
+ * check until the switch is committed, this server's retention sweep must
+ * not delete or prune those threads (the copy would bring back what it
+ * removed): the move holds the partition here (src/holds.c tells the
+ * whole protocol). A hold is a session-level advisory lock, taken and let
+ * go by the move's own connection, and a row saying how the router maps
+ * threads to partitions; a row whose lock no session holds (the move's
+ * connection ended) holds nothing. Not dumped: a hold does not outlive
+ * its session.
+ *
+ * Rows are written by the move, whose role sees every thread (superuser
+ * or BYPASSRLS, as its exports need): other roles read them only.
+ */
+CREATE TABLE stategraph.partition_holds (
+    partition  integer PRIMARY KEY,     -- the router's partition (PL/Proxy: hashtext(thread_id) & (partitions - 1))
+    partitions integer NOT NULL,        -- how many partitions the router has
+    modular    boolean NOT NULL         -- modular_mapping: abs(hashtext(thread_id) % partitions)
+);
+ALTER TABLE stategraph.partition_holds ENABLE ROW LEVEL SECURITY;
+CREATE POLICY holds_read ON stategraph.partition_holds FOR SELECT USING (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.partition_holds TO PUBLIC;
+COMMENT ON TABLE stategraph.partition_holds IS
+    'partitions of a router that a move holds on this server: the retention sweeps leave their threads alone while the move''s session holds the lock';
+
+/* Does this session hold the lock of the hold of partition part? */
+CREATE FUNCTION stategraph.partition_held_here(part integer) RETURNS boolean LANGUAGE sql VOLATILE
+    RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                   WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+                     AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                     AND l.classid OPERATOR(pg_catalog.=) 1397180495::pg_catalog.oid   -- 'SGHO'
+                     AND l.objid OPERATOR(pg_catalog.=) part::pg_catalog.oid
+                     AND l.objsubid OPERATOR(pg_catalog.=) 2);
+COMMENT ON FUNCTION stategraph.partition_held_here(integer) IS
+    'whether this session holds partition part of a router (stategraph.hold_partition)';
+
+/*
+ * Hold partition part (of n) of a router on this server, for this session:
+ * the retention sweeps leave its threads alone until
+ * stategraph.release_partition or the end of the session. Waits (at most
+ * lock_timeout: the move sets it on its connections) for a sweep holding
+ * one of its threads now to commit. Refused (55P03) when another session holds it. Returns how many
+ * threads of the partition there are here.
+ */
+CREATE FUNCTION stategraph.hold_partition(part integer, n integer, modular boolean) RETURNS bigint
+    LANGUAGE plpgsql AS $$
+DECLARE
+    holder integer;
+    threads bigint;
+BEGIN
+    IF n IS NULL OR n OPERATOR(pg_catalog.<) 1 OR part IS NULL OR part OPERATOR(pg_catalog.<) 0
+       OR part OPERATOR(pg_catalog.>=) n OR modular IS NULL THEN
+        RAISE EXCEPTION 'partition % of % does not exist', part, n USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT stategraph.partition_held_here(part) AND NOT pg_catalog.pg_try_advisory_lock(1397180495, part) THEN
+        SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+        WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+          AND l.classid OPERATOR(pg_catalog.=) 1397180495::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) part::pg_catalog.oid
+          AND l.objsubid OPERATOR(pg_catalog.=) 2
+          AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database());
+        RAISE EXCEPTION 'partition % is held by another move (process %)', part, holder
+            USING ERRCODE = 'lock_not_available',
+                  DETAIL = 'A move holds the partition on its old server from its last check until its switch; one that stopped holds it until its session ends.',
+                  HINT = 'End that session, or call stategraph_router.move_partition again in it.';
+    END IF;
+    INSERT INTO stategraph.partition_holds (partition, partitions, modular) VALUES (part, n, modular)
+        ON CONFLICT (partition) DO UPDATE SET partitions = EXCLUDED.partitions, modular = EXCLUDED.modular;
+    -- wait for a sweep that holds one of the threads: once this commits, a sweep that locks one finds the hold
+    SELECT pg_catalog.count(*) INTO threads FROM (SELECT 1 FROM stategraph.threads t
+        WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n)
+               ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+        FOR KEY SHARE) s;
+    PERFORM pg_catalog.count(*) FROM (SELECT 1 FROM stategraph.lg_checkpoints c
+        WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.%) n)
+               ELSE pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+        FOR KEY SHARE) s;
+    RETURN threads;
+END $$;
+COMMENT ON FUNCTION stategraph.hold_partition(integer, integer, boolean) IS
+    'a router''s move: keep the retention sweeps off the threads of partition part (of n) until stategraph.release_partition or the end of this session';
+
+/* Let go of partition part (stategraph.hold_partition); returns whether this session held it. */
+CREATE FUNCTION stategraph.release_partition(part integer) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    held boolean := stategraph.partition_held_here(part);
+BEGIN
+    WHILE stategraph.partition_held_here(part) LOOP
+        PERFORM pg_catalog.pg_advisory_unlock(1397180495, part);
+    END LOOP;
+    IF held THEN
+        DELETE FROM stategraph.partition_holds h WHERE h.partition OPERATOR(pg_catalog.=) part;
+    END IF;
+    RETURN held;
+END $$;
+COMMENT ON FUNCTION stategraph.release_partition(integer) IS
+    'a router''s move: let go of partition part (stategraph.hold_partition); whether this session held it';
+-- for the role a router's move connects as (it sees every thread): not for PUBLIC
+REVOKE ALL ON FUNCTION stategraph.hold_partition(integer, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.release_partition(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.partition_held_here(integer) FROM PUBLIC;
+
+
+-- ===========================================================================
 -- Drawing
 -- ===========================================================================
 
@@ -1095,7 +1204,7 @@ CREATE POLICY retention_owner ON stategraph.retention
  *
  * Its row locks come in an order that waits for the role's background
  * steps, never deadlocks with them (runs.c). A step locks its thread's row
- * and, at the end of a run, its run's row (FOR NO KEY UPDATE); the claim
+ * and, at the end of a run, its run's row (an UPDATE: NO KEY UPDATE); the claim
  * that starts a run locks the run's row (FOR UPDATE) before the thread's;
  * sg_complete and the thread writers (sg_invoke, CALL sg_run, ...) lock
  * the task or the thread, then a waiting run's row (an UPDATE). So: the

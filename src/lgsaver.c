@@ -2892,8 +2892,9 @@ static char *lg_sweep_cursor = NULL;
  * whose checkpoints is newer than the ttl is deleted whole ('delete'), or
  * keeps the newest keep_last checkpoints of each namespace ('keep_latest',
  * LangGraph's prune). As for stategraph's threads, a thread waiting on an
- * interrupt (its newest root checkpoint has an __interrupt__ write) and one
- * being written (a put holds its lock) are left for later, and one written
+ * interrupt (its newest root checkpoint has an __interrupt__ write), one
+ * being written (a put holds its lock) and one whose partition a router's
+ * move holds (holds.c) are left for later, and one written
  * since the batch was listed is looked at again under its lock. At most
  * limit threads, read window by window from where the last sweep stopped;
  * returns how many were deleted or pruned, and *pass_over whether the pass
@@ -2972,6 +2973,8 @@ sg_lg_sweep(int limit, bool *pass_over)
 				continue;		/* a put is running: next pass */
 			if (!lg_still_expired(thread_id))
 				continue;		/* written meanwhile (the lock goes with the transaction) */
+			if (sg_lg_partition_held(thread_id))
+				continue;		/* a router's move holds its partition (holds.c) */
 			if (strcmp(strategy, "delete") == 0)
 				(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 			else

@@ -934,13 +934,30 @@ claim_run(bool *blocked)
  * status, error and finished_at, durably even when steps commit
  * asynchronously. Returns the stop request; between steps it is read again
  * only if a commit has asked some run to stop since it was last read (the
- * stop generation of worker.c; a statement per step saved).
+ * stop generation of worker.c; a statement per step saved). The end is
+ * recorded (unless_stopped) only if the run has no stop request, read
+ * under the row lock the UPDATE takes: an sg_cancel (or a multitask
+ * submit) that committed before is seen, and the run is stopped instead
+ * (its stop request returned); one that comes later waits for the end and
+ * finds the run finished (sg_cancel returns false). Recording the end regardless left a run cancelled during
+ * its last step 'success' (or 'waiting' for its tasks), its rollback never
+ * done. (Without unless_stopped, the end is recorded as it is: a stop's
+ * own, or that of a run ended without being executed.)
  */
+#define END_RUN(cond) \
+	"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, " \
+	"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL " \
+	"  ELSE pg_catalog.clock_timestamp() END " \
+	"WHERE r.run_id OPERATOR(pg_catalog.=) $1" cond " RETURNING " \
+	"EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id " \
+	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND x.run_id OPERATOR(pg_catalog.<>) r.run_id)"
+
 static char *
-record_step(RunRow *r, const char *final, Jsonb *error)
+record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 {
 	static SPIPlanPtr stop_plan;
 	static SPIPlanPtr end_plan;
+	static SPIPlanPtr end_unless_plan;
 	Oid			types[3] = {UUIDOID, TEXTOID, JSONBOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', final ? ' ' : 'n', error ? ' ' : 'n'};
@@ -966,42 +983,21 @@ record_step(RunRow *r, const char *final, Jsonb *error)
 	values[2] = error ? JsonbPGetDatum(error) : (Datum) 0;
 	sg_run_ended_at_commit(&r->run_id);
 	ForceSyncCommit();
-	if (run_sql(&end_plan,
-				"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, "
-				"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL "
-				"  ELSE pg_catalog.clock_timestamp() END "
-				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 RETURNING r.stop_request, "
-				"EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id "
-				"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND x.run_id OPERATOR(pg_catalog.<>) r.run_id)",
-				3, types, values, nulls) == 0)
-		return NULL;
-	if (DatumGetBool(sg_spi_datum(0, 2, &isnull)))
+	if ((unless_stopped ?
+		 run_sql(&end_unless_plan, END_RUN(" AND r.stop_request IS NULL"), 3, types, values, nulls) :
+		 run_sql(&end_plan, END_RUN(""), 3, types, values, nulls)) == 0)
+	{
+		if (!unless_stopped)
+			return NULL;
+		/* stopped: the run row has a stop request (or is gone) */
+		if (run_sql(&stop_plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
+					1, types, values, NULL) == 0)
+			return NULL;
+		return sg_spi_text(0, 1);
+	}
+	if (DatumGetBool(sg_spi_datum(0, 1, &isnull)))
 		sg_run_thread_next = true;	/* the thread's next run is due now */
-	return sg_spi_text(0, 1);
-}
-
-/*
- * The stop request of a run whose executor is about to record its end,
- * read under the run row's lock: an sg_cancel (or a multitask submit) that
- * committed before is seen, and one that comes later waits for the end and
- * finds the run finished (sg_cancel returns false). Recording the end
- * regardless left a run cancelled during its last step 'success' (or
- * 'waiting' for its tasks), its rollback never done. NO KEY UPDATE, the
- * lock its UPDATE takes anyway, not FOR UPDATE: the step holds its thread's
- * row already, and sg_reassign_owned holds the run's KEY SHARE while it
- * waits for that thread (FOR UPDATE would wait for it: a deadlock).
- */
-static char *
-stop_requested(RunRow *r)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {UUIDOID};
-	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
-
-	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 "
-				"FOR NO KEY UPDATE", 1, types, values, NULL) == 0)
-		return NULL;
-	return sg_spi_text(0, 1);
+	return NULL;
 }
 
 /* The error of a failed run as jsonb: {sqlstate, message, detail, hint}. */
@@ -1105,7 +1101,7 @@ stop_run(RunRow *r, const char *request)
 		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
 	if (strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
-	(void) record_step(r, "cancelled", NULL);
+	(void) record_step(r, "cancelled", NULL, false);
 }
 
 /* One start or step of a run, as sg_spi_subxact runs it. */
@@ -1288,9 +1284,9 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		}
 		else if (!more)
 			final = final_status(run, &error);
-		if (final && (stop = stop_requested(r)) != NULL)
+		stop = record_step(r, final, error, true);
+		if (final && stop != NULL)
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
-		stop = record_step(r, final, error);
 		if (final && run != NULL)
 		{
 			/*
@@ -1312,7 +1308,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 static void
 end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 {
-	(void) record_step(r, "error", error);
+	(void) record_step(r, "error", error, false);
 	commit();
 	current.claimed = false;
 }
@@ -1653,7 +1649,8 @@ sweep_window(char **last)
  * a transaction still open on it (a client's uncommitted
  * sg_update_state...) holds it, and the sweep passes it over until the
  * next pass, where it used to wait for that transaction to end, a
- * worker's runs waiting behind it.
+ * worker's runs waiting behind it. A thread whose partition a router's
+ * move holds (holds.c) is passed over too, until the move lets go.
  */
 static bool
 still_expired(const char *thread_id)
@@ -1661,7 +1658,8 @@ still_expired(const char *thread_id)
 	static SPIPlanPtr plans[2];
 
 	/* (a row not locked is passed over, held or gone alike: no second statement) */
-	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans, false) == SG_ROW_LOCKED;
+	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans, false) == SG_ROW_LOCKED &&
+		!sg_partition_held(thread_id);
 }
 
 /*

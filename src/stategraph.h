@@ -618,6 +618,13 @@ extern bool sg_schema_is_010(void);
 extern void sg_graph_require_owner(const char *graph);	/* graph.c: 42501 unless the graph's owner */
 
 /* ---------------------------------------------------------------------------
+ * Partitions a router's move holds on this server (holds.c): the sweeps skip their threads
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_partition_held(const char *thread_id);
+extern bool sg_lg_partition_held(const char *thread_id);
+
+/* ---------------------------------------------------------------------------
  * One namespace of thread ids, across roles and both kinds of thread (thread_ids.c)
  * ---------------------------------------------------------------------------
  */

@@ -70,7 +70,7 @@ SELECT columns_are('public', 'sg_thread',
 SELECT has_schema('stategraph');
 SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks',
                                       'lg_checkpoints', 'lg_blobs', 'lg_writes',
-                                      'runs', 'retention']);
+                                      'runs', 'retention', 'partition_holds']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
                  'checkpoints are keyed by thread first');

@@ -147,11 +147,41 @@ on_shard($C, q{SELECT sg_create_graph('counter', '{"log": "append"}');
 	SELECT sg_compile('counter');});
 my @to_c = grep { $_ % 3 == 2 } 0 .. $nparts - 1;
 my $moved = 0;
+# What every server is doing, for a move that takes too long (one once took
+# over five minutes here, never again): every session of the four servers,
+# what it waits on, and the locks not granted.
+sub activity
+{
+	my $report = '';
+	for my $n ([ 'router', $router ], map { [ $_->{db}, $_->{node} ] } @shards)
+	{
+		$report .= "--- $n->[0]\n" . $n->[1]->safe_psql('postgres', q{
+			SELECT string_agg(format('%s %s %s %s/%s xact %s: %s', a.pid, a.datname, a.state, a.wait_event_type, a.wait_event,
+			                         a.xact_start, left(regexp_replace(a.query, '\s+', ' ', 'g'), 150)), E'\n' ORDER BY a.pid)
+			FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid()})
+		  . "\n" . $n->[1]->safe_psql('postgres', q{
+			SELECT string_agg(format('waits: %s %s %s (database %s, %s/%s/%s)', l.pid, l.locktype, l.mode, l.database,
+			                         l.classid, l.objid, l.objsubid), E'\n')
+			FROM pg_locks l WHERE NOT l.granted}) . "\n";
+	}
+	return $report;
+}
 for my $p (@to_c)
 {
-	$moved += r("CALL stategraph_router.move_partition($p, '$C->{connstr}')");
+	my $timed_out = 0;
+	my ($rc, $out, $err) = $router->psql('router', "CALL stategraph_router.move_partition($p, '$C->{connstr}')",
+		timeout => 240, timed_out => \$timed_out);
+	if ($timed_out || $rc != 0)
+	{
+		diag("the move of partition $p " . ($timed_out ? 'took over 240 s' : "failed: $err") . "; the servers:\n" . activity());
+		fail("the move of partition $p");
+		last;
+	}
+	$moved += $out;
 }
 r('INSERT INTO load_stop VALUES (true)');
+$router->poll_query_until('router', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE query = 'CALL load()'})
+  or diag("the load does not stop; the servers:\n" . activity());
 $load->finish;
 (my $lerr_real = $lerr) =~ s/^NOTICE:  PL\/Proxy: dropping stale conn\n//mg;
 is($lerr_real, '', 'the load ran without a client error');

@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ *
+ * holds.c
+ *	  The retention sweeps leave alone the threads of a partition that a
+ *	  move (the router's stategraph_router.move_partition) holds here
+ *
+ * A move copies the threads of one router partition from this server to
+ * another, checks each copy against its original once more, and then
+ * switches the partition on the router. Until the switch is committed
+ * there, this server's own retention sweep must not delete or prune one of
+ * those threads: the router would then route to a copy of a thread that
+ * retention removed here. So, just before its final check, the move holds
+ * the partition on this server (stategraph.hold_partition, called through
+ * its own connection): a session-level advisory lock (classid 'SGHO', objid
+ * the partition) plus a row of stategraph.partition_holds saying how the
+ * router maps threads to partitions. It lets go after the switch
+ * (stategraph.release_partition), and a move whose connection ends (the
+ * router's session died or gave up) lets go with it: a row whose lock no
+ * session holds is no hold at all.
+ *
+ * The sweeps check for a hold after they hold the thread themselves, in a
+ * statement of its own, under the latest snapshot (what committed by then,
+ * even in a REPEATABLE READ transaction, as foreign key checks read). The hold
+ * takes its lock, writes its row and then share-locks every row of the
+ * partition's threads in one transaction, which waits for a sweep that
+ * holds one of them already; so a sweep either got to the thread before
+ * the hold (and the move's final check, which comes after the hold, sees
+ * what it did), or it finds the hold. Share row locks cost nothing in the
+ * shared lock table, whatever the number of threads; the hold itself is
+ * one lock.
+ *
+ * When no move holds anything here (always, but during a move), the check
+ * reads one empty table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+
+/*
+ * The holds of partitions that apply to a thread id: the partition it maps
+ * to (as PL/Proxy maps hashtext) is held, and a session holds its lock.
+ */
+#define HELD_QUERY \
+	"SELECT 1 FROM stategraph.partition_holds h " \
+	"WHERE (CASE WHEN h.modular THEN pg_catalog.abs(pg_catalog.hashtext($1) OPERATOR(pg_catalog.%) h.partitions) " \
+	"       ELSE pg_catalog.hashtext($1) OPERATOR(pg_catalog.&) (h.partitions OPERATOR(pg_catalog.-) 1) END) " \
+	"      OPERATOR(pg_catalog.=) h.partition " \
+	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
+	"  WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted " \
+	"  AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d " \
+	"                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) " \
+	"  AND l.classid OPERATOR(pg_catalog.=) 1397180495::pg_catalog.oid " \
+	"  AND l.objid OPERATOR(pg_catalog.=) h.partition::pg_catalog.oid " \
+	"  AND l.objsubid OPERATOR(pg_catalog.=) 2) " \
+	"LIMIT 1"
+
+/*
+ * Is the thread in a partition that a move holds on this server? The
+ * caller (a retention sweep, SPI connected) holds the thread's row or rows
+ * locked already.
+ */
+bool
+sg_partition_held(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+
+	sg_spi_prepare(&plan, HELD_QUERY, 1, types);
+	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+/*
+ * The same for a LangGraph.js thread, which has no row in
+ * stategraph.threads: its checkpoint rows are locked first (the sweep
+ * removes or prunes them next; a hold that share-locked them waits for the
+ * sweep's transaction, or the sweep for the hold's, which is short).
+ */
+bool
+sg_lg_partition_held(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	sg_spi_prepare(&plan,
+				   "SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				   1, types);
+	(void) sg_spi_execute(plan, values, NULL, 0);
+	return sg_partition_held(thread_id);
+}
