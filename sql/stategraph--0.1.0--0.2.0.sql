@@ -331,6 +331,41 @@ CREATE TABLE stategraph.retention (
 );
 SELECT pg_catalog.pg_extension_config_dump('stategraph.retention', '');
 
+/*
+ * Submit locks: what serializes the submits that must decide together (the
+ * multitask rule of one thread, the twins of one idempotency key), held
+ * until the submitting transaction ends. A submit takes the row lock of
+ * its key's row here (inserting the row when it is new: a concurrent first
+ * submit of the same key waits for the inserter's transaction), so a
+ * statement may submit to any number of threads: a row lock takes no entry
+ * of the shared lock table, where an advisory lock per thread ran out of
+ * it (53200) after a few thousand threads. Not the thread's row: a
+ * worker holds that one during a step, and a submit must not wait behind
+ * a step.
+ *
+ * kind 't': the submits to thread name of the roles that act on it, owner
+ * being the thread's owner as the submitter sees it (itself for a thread
+ * it cannot see, so a stranger's open submit under an id holds up nobody
+ * else), graph ''; kind 'k': the submits of owner with idempotency key
+ * name for graph. Unlogged (the rows matter only while a submit holds
+ * them: nothing to write ahead, and a crash may empty the table), not
+ * dumped, and emptied of the rows nobody holds by the sweep (runs.c).
+ */
+CREATE UNLOGGED TABLE stategraph.submit_locks (
+    owner name NOT NULL,
+    kind  "char" NOT NULL,     -- 't' or 'k' (written by sg_submit only; no CHECK, re-read at every insert)
+    graph text NOT NULL,
+    name  text NOT NULL,
+    PRIMARY KEY (owner, kind, name, graph)
+);
+ALTER TABLE stategraph.submit_locks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY submit_locks_owner ON stategraph.submit_locks
+    USING (stategraph.owned(owner)) WITH CHECK (stategraph.owned(owner));
+COMMENT ON TABLE stategraph.submit_locks IS
+    'row locks that serialize the submits to one thread or with one idempotency key until commit (sg_submit)';
+-- sg_submit takes them as its caller (row-level security keeps each role to its own keys)
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.submit_locks TO PUBLIC;
+
 /* What sg_runs and sg_wait return. */
 CREATE TYPE @extschema@.sg_run AS (
     run_id      uuid,

@@ -6,10 +6,12 @@
  *
  * A run is a row. sg_submit checks what it can at once (graph compiled and
  * executable, thread of that graph, options), applies the thread's
- * multitask rule under a per-thread submit lock and inserts the row; the
- * commit wakes a worker (worker.c). Runs of a thread execute one at a time
- * in seq order: a run is due when its not_before has passed and no earlier
- * run of its thread is still active.
+ * multitask rule under a per-thread submit lock (a row lock of
+ * stategraph.submit_locks, so that a statement may submit to any number of
+ * threads) and inserts the row; the commit wakes a worker (worker.c).
+ * Runs of a thread execute one at a time in seq order: a run is due when
+ * its not_before has passed and no earlier run of its thread is still
+ * active.
  *
  * sg_work_one is the one executor of runs, used by the background workers
  * and by CALL sg_work: it claims the oldest due run whose thread lock it
@@ -55,13 +57,10 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "storage/lmgr.h"
-#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -84,8 +83,6 @@ bool		sg_claim_left_more = false;
 /* the last run ended by this session has another run of its thread behind it */
 bool		sg_run_thread_next = false;
 
-#define SG_SUBMIT_LOCK_FIELD4	0x5348	/* the thread's submit lock (the run lock is 0x5347) */
-#define SG_KEY_LOCK_FIELD4		0x534B	/* an idempotency key's submits ('SK') */
 #define ACTIVE "ARRAY['pending', 'running', 'waiting']"
 
 /* A claimed run. */
@@ -148,6 +145,13 @@ ext_schema(void)
  * submits that decide together are those of the roles that may act on the
  * thread, and a role submitting under another role's thread id, inside a
  * transaction it keeps open, holds up nobody's submits but its own.
+ *
+ * It is the row lock of the key's row in stategraph.submit_locks, taken by
+ * the one statement that looks the owner up: the insert of a new key waits
+ * for a concurrent inserter of the same key, and ON CONFLICT DO UPDATE
+ * locks an existing row even though its WHERE false updates nothing. A
+ * row lock takes no entry of the shared lock table, so one transaction may
+ * submit to any number of threads.
  */
 static void
 lock_thread_submits(const char *thread_id)
@@ -155,19 +159,13 @@ lock_thread_submits(const char *thread_id)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
-	const char *owner;
-	LOCKTAG		tag;
-	uint64		h;
 
-	if (run_sql(&plan, "SELECT owner::pg_catalog.text FROM stategraph.threads "
-				"WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 1)
-		owner = sg_spi_text(0, 1);
-	else
-		owner = GetUserNameFromId(GetUserId(), false);
-	h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347) ^
-		hash_bytes_extended((const unsigned char *) owner, strlen(owner), 0x5348);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_SUBMIT_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	run_sql(&plan,
+			"INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
+			"SELECT COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), "
+			"CURRENT_USER), 't', '', $1 "
+			"ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
+			1, types, values, NULL);
 }
 
 /* Check the options of sg_submit; reports errors before anything is looked up. */
@@ -221,20 +219,20 @@ check_submit_args(FunctionCallInfo fcinfo, const char **multitask, Interval **af
  * submit that waits for its twin's commit then finds its run and returns
  * it having changed nothing. Without it, a twin naming another thread
  * applied its multitask rule there (cancelling or stopping that thread's
- * run) before its insert met the first one's key.
+ * run) before its insert met the first one's key. A row lock, as the
+ * thread's (lock_thread_submits).
  */
 static void
 lock_key_submits(const char *graph, const char *key)
 {
-	const char *owner = GetUserNameFromId(GetUserId(), false);
-	LOCKTAG		tag;
-	uint64		h;
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(graph), CStringGetTextDatum(key)};
 
-	h = hash_bytes_extended((const unsigned char *) key, strlen(key), 0x534B) ^
-		hash_bytes_extended((const unsigned char *) graph, strlen(graph), 0x5347) ^
-		hash_bytes_extended((const unsigned char *) owner, strlen(owner), 0x5348);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_KEY_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	run_sql(&plan,
+			"INSERT INTO stategraph.submit_locks (owner, kind, graph, name) VALUES (CURRENT_USER, 'k', $1, $2) "
+			"ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
+			2, types, values, NULL);
 }
 
 /* The run_id of an earlier submit with this idempotency key, or NULL. */
@@ -1568,6 +1566,28 @@ sg_next_due_ms(TimestampTz since)
  */
 
 /*
+ * Delete up to limit rows of stategraph.submit_locks that no transaction
+ * holds (lock_thread_submits): a row matters only while its submit's
+ * transaction is open, and SKIP LOCKED passes over the rows of those (rows
+ * an open transaction inserted are not even seen). A submit that meets a
+ * row this deletes waits for the sweep's commit, then inserts the key anew
+ * (at REPEATABLE READ it fails with 40001 instead, as for any row deleted
+ * under it). Returns the rows deleted.
+ */
+static uint64
+sweep_submit_locks(int limit)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(limit)};
+
+	return run_sql(&plan,
+				   "DELETE FROM stategraph.submit_locks WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				   "SELECT ctid FROM stategraph.submit_locks LIMIT $1 FOR UPDATE SKIP LOCKED))",
+				   1, types, values, NULL);
+}
+
+/*
  * Where this backend's retention sweep has got to in stategraph.threads,
  * in thread_id order (NULL: at the start of a pass). A sweep reads the
  * threads after it a window at a time, by the primary key, so a pass over
@@ -1748,6 +1768,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 	Datum		values[2] = {Int32GetDatum(sg_run_retention_s), Int32GetDatum(limit)};
 	uint64		runs,
 				tasks,
+				locks,
 				done,
 				threads = 0,
 				read = 0;
@@ -1765,6 +1786,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 				   "FOR UPDATE SKIP LOCKED))",
 				   2, types, values, NULL);
 	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
+	locks = sweep_submit_locks(limit);
 	done = runs + tasks;
 	while (!round_threads_done && threads < (uint64) limit && read < SG_SWEEP_MAX_READ)
 	{
@@ -1789,7 +1811,8 @@ sg_sweep(int limit, bool new_round, bool *more)
 		done += lg;
 		round_lg_done = lg_pass_over;
 	}
-	*more = !round_threads_done || !round_lg_done || runs == (uint64) limit || tasks == (uint64) limit;
+	*more = !round_threads_done || !round_lg_done || runs == (uint64) limit || tasks == (uint64) limit ||
+		locks == (uint64) limit;
 	if (!*more)
 		round_threads_done = round_lg_done = false;	/* the round is over: the next one starts anew */
 	return done;

@@ -112,7 +112,7 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define MAX_BACKOFF_MS		3600000
 #define MAX_WAIT_MS			INT64CONST(3153600000000)	/* a long poll waits at most 100 years */
 #define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues */
-#define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347-0x5348) */
+#define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347) */
 
 /* The columns of a task row as fetch_row reads them. */
 enum

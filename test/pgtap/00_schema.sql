@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(73);
+SELECT plan(75);
 
 -- functions, with the argument types and result types of API.md
 SELECT has_function('sg_create_graph', ARRAY['text', 'jsonb']);
@@ -70,7 +70,7 @@ SELECT columns_are('public', 'sg_thread',
 SELECT has_schema('stategraph');
 SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks',
                                       'lg_checkpoints', 'lg_blobs', 'lg_writes',
-                                      'runs', 'retention', 'partition_holds']);
+                                      'runs', 'retention', 'partition_holds', 'submit_locks']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
                  'checkpoints are keyed by thread first');
@@ -84,7 +84,11 @@ SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHER
                     'stategraph.tasks_seq_seq',
                     'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes',
                     'stategraph.runs', 'stategraph.runs_seq_seq', 'stategraph.retention'],
-              'pg_dump keeps every table (pg_extension_config_dump)');
+              'pg_dump keeps every table of data (pg_extension_config_dump)');
+SELECT is((SELECT relpersistence FROM pg_class WHERE oid = 'stategraph.submit_locks'::regclass), 'u'::"char",
+          'submit locks are unlogged (their rows matter only while a submit holds them), and not dumped');
+SELECT col_is_pk('stategraph', 'submit_locks', ARRAY['owner', 'kind', 'name', 'graph'],
+                 'a submit lock is keyed by its owner, kind, thread or key, and graph');
 
 -- every function of the extension is SECURITY INVOKER, and user functions are in public
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
