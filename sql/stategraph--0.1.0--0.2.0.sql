@@ -1236,6 +1236,27 @@ CREATE POLICY retention_owner ON stategraph.retention
  * It changes other roles' rows, which row-level security rightly keeps from
  * ordinary roles: a superuser or a BYPASSRLS role only (checked here, so the
  * error says why rather than updating nothing).
+ *
+ * Its row locks come in an order that waits for the role's background
+ * steps, never deadlocks with them (runs.c). A step locks its thread's row
+ * and, at the end of a run, its run's row (an UPDATE: NO KEY UPDATE); the claim
+ * that starts a run locks the run's row (FOR UPDATE) before the thread's;
+ * sg_complete and the thread writers (sg_invoke, CALL sg_run, ...) lock
+ * the task or the thread, then a waiting run's row (an UPDATE). So: the
+ * graphs first (steps only read them; a compile locks its graph before the
+ * tasks and runs it changes); then the role's runs FOR KEY
+ * SHARE, in seq order, which waits for the claims in flight (their first
+ * step may create a thread, updated next) and keeps new claims of these
+ * runs off until commit, yet lets a step or a completion update its run
+ * (NO KEY UPDATE does not conflict with KEY SHARE); then the threads, in
+ * thread_id order, each waiting for the step that holds it; then the
+ * tasks; then the runs again, FOR NO KEY UPDATE in seq order (sg_submit's
+ * interrupt takes a thread's runs in that order too), and their updates.
+ * (The LangGraph.js tables last: only their own saver locks them, under
+ * its per-thread lock, which this does not take: a saver's prune of one of
+ * the role's LangGraph.js threads, which takes its tables in another order,
+ * can still deadlock with it, as can a late sg_complete that takes back a
+ * failure, which locks its task before its thread.)
  */
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
     LANGUAGE plpgsql AS $$
@@ -1263,8 +1284,15 @@ BEGIN
     END IF;
     UPDATE stategraph.graphs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    -- the lock order above: runs (KEY SHARE), threads, tasks, runs
+    PERFORM FROM stategraph.runs WHERE owner OPERATOR(pg_catalog.=) old_role ORDER BY seq FOR KEY SHARE;
+    PERFORM FROM stategraph.threads WHERE owner OPERATOR(pg_catalog.=) old_role ORDER BY thread_id
+        FOR NO KEY UPDATE;
     UPDATE stategraph.threads SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    UPDATE stategraph.tasks SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
+    GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    PERFORM FROM stategraph.runs WHERE owner OPERATOR(pg_catalog.=) old_role ORDER BY seq FOR NO KEY UPDATE;
     -- idempotency keys are per role (runs_idempotency): a key both roles
     -- used for a graph stays with new_role's run, the one new_role's
     -- retries already find; old_role's run keeps its place without it
@@ -1280,8 +1308,6 @@ BEGIN
             DETAIL = pg_catalog.format('Role "%s" has runs of the same graphs with the same keys, which keep them.', new_role);
     END IF;
     UPDATE stategraph.runs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
-    GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
-    UPDATE stategraph.tasks SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     -- LangGraph.js threads: counted once each, by their checkpoints' rows
     SELECT pg_catalog.count(DISTINCT thread_id) INTO k FROM stategraph.lg_checkpoints

@@ -392,10 +392,10 @@ sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
  * keeps the two plans in plans. The thread's advisory lock is not
  * touched: the sweeps take and release it themselves. One statement when
  * the lock is had; a second, to tell a held row from a missing one, only
- * when it is not.
+ * when it is not and the caller asks (tell); else SG_ROW_NOT_LOCKED.
  */
 SGRowLock
-sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans)
+sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans, bool tell)
 {
 	static SPIPlanPtr own[2];
 	SPIPlanPtr *p = cond ? plans : own;
@@ -408,6 +408,8 @@ sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plan
 									   "FOR UPDATE OF t SKIP LOCKED", from), 1, types);
 	if (sg_spi_execute(p[0], values, NULL, 1) > 0)
 		return SG_ROW_LOCKED;
+	if (!tell)
+		return SG_ROW_NOT_LOCKED;
 	if (p[1] == NULL)
 		sg_spi_prepare(&p[1], psprintf("SELECT 1 %sAND t.thread_id OPERATOR(pg_catalog.=) $1", from),
 					   1, types);

@@ -294,6 +294,7 @@ static void
 apply_multitask(const char *thread_id, const char *multitask)
 {
 	static SPIPlanPtr active_plan;
+	static SPIPlanPtr lock_plan;
 	static SPIPlanPtr cancel_plan;
 	static SPIPlanPtr stop_plan;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -316,6 +317,11 @@ apply_multitask(const char *thread_id, const char *multitask)
 	refuse_hidden_run(thread_id, multitask);
 	if (!visible)
 		return;
+	/* the rows in seq order first, as sg_reassign_owned takes them (two statements: any order) */
+	run_sql(&lock_plan,
+			"SELECT FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+			"AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY seq FOR NO KEY UPDATE",
+			1, types, values, NULL);
 	/* a pending run that has taken steps (its external tasks are done) is stopped as a running one */
 	run_sql(&cancel_plan,
 			"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.now() "
@@ -672,6 +678,8 @@ static struct
 	pg_uuid_t	run_id;
 	bool		in_step;
 	bool		committed;		/* the claim has committed (attempt counted) */
+	Oid			role;			/* the role it executes as, once known */
+	NameData	role_name;		/* that role's name as this session saw it then */
 }			current;
 
 /* Runs whose failure this worker could not even record: its claims pass them over. */
@@ -791,7 +799,8 @@ candidate_due(SPITupleTable *tt, uint64 i)
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread or the run (*blocked: a
- * pending run's thread is held by a client session).
+ * pending run's thread is held by a client session, or its row by another
+ * transaction).
  */
 static RunRow *
 try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
@@ -823,6 +832,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	}
 	/* a failure of the claim is the run's (sg_run_failure) */
 	current.claimed = true;
+	current.role = InvalidOid;
 	current.run_id = *DatumGetUUIDP(values[0]);
 	current.in_step = false;
 	current.committed = false;
@@ -853,6 +863,12 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 		run->stop_gen = stop_gen;
 		return run;
 	}
+	/*
+	 * Ended meanwhile, or its row is held (an sg_cancel, an interrupting
+	 * sg_submit, sg_reassign_owned): look again within a second, as for a
+	 * held thread, rather than at the next wake-up.
+	 */
+	*blocked = true;
 	current.claimed = false;
 	sg_unlock_thread(thread_id, false);
 	return NULL;
@@ -1359,6 +1375,8 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 			return true;
 		}
 	}
+	current.role = role;		/* (see role_renamed) */
+	namestrcpy(&current.role_name, GetUserNameFromId(role, false));
 	sg_worker_report_run(r->id_text);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&save_user, &save_sec);
@@ -1385,6 +1403,18 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	return true;
 }
 
+/* Was the role the claimed run executes as renamed since the claim? (In a new transaction.) */
+static bool
+role_renamed(void)
+{
+	char	   *now;
+
+	if (!OidIsValid(current.role))
+		return false;
+	now = GetUserNameFromId(current.role, true);
+	return now != NULL && strcmp(now, NameStr(current.role_name)) != 0;
+}
+
 /*
  * A worker rolled back the transaction of the run it executes after an
  * error that escaped it, and calls this in a new transaction: an error of
@@ -1392,39 +1422,51 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
  * ends the run with status error at once, as the executor records a
  * node's; any other (claiming or recording the run, committing, a cancel,
  * a timeout, memory) is retried after a backoff of 1 s, then 2 s, ..., and
- * ends the run with status error at its SG_RUN_MAX_FAILURES-th time.
- * False if no run was claimed (the error came before a claim).
+ * ends the run with status error at its SG_RUN_MAX_FAILURES-th time. An
+ * error of a run whose role was renamed meanwhile (its name now is not the
+ * one this session saw at the claim), of the step or not, is retried at
+ * once and not counted: a step that waited for the transaction of an ALTER
+ * ROLE ... RENAME and its sg_reassign_owned, or that ran while it
+ * committed, can read the role under its old name from a catalog cache
+ * not yet told ('role "..." does not exist'); taken again, it reads it
+ * anew (a role renamed again and again while its run executes must not
+ * use up the run's failures). False if no run was claimed (the error came
+ * before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
 {
 	static SPIPlanPtr plan;
-	Oid			types[5] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID};
-	Datum		values[5];
+	Oid			types[6] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID};
+	Datum		values[6];
 	bool		ended;
+	bool		renamed;
 
 	if (!current.claimed)
 		return false;
+	renamed = role_renamed();
 	values[0] = UUIDPGetDatum(&current.run_id);
-	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode));
+	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode) && !renamed);
 	values[2] = JsonbPGetDatum(error_jsonb(edata));
 	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
+	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
 	sg_spi_connect();
 	if (run_sql(&plan,
-				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) 1, "
+				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) $6, "
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
-				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
+				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
 				"  THEN 'error' ELSE status END, "
-				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
-				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
+				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
+				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
 				"  THEN pg_catalog.clock_timestamp() END, "
-				"not_before = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $4 "
-				"  THEN not_before ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
+				"not_before = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
+				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
+				"  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
 				"  pg_catalog.make_interval(secs => 2 OPERATOR(pg_catalog.^) failures) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
-				5, types, values, NULL) == 1)
+				6, types, values, NULL) == 1)
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
@@ -1635,7 +1677,8 @@ still_expired(const char *thread_id)
 {
 	static SPIPlanPtr plans[2];
 
-	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans) == SG_ROW_LOCKED &&
+	/* (a row not locked is passed over, held or gone alike: no second statement) */
+	return sg_thread_row_try_lock(thread_id, SWEEP_EXPIRED, plans, false) == SG_ROW_LOCKED &&
 		!sg_partition_held(thread_id);
 }
 
@@ -1713,7 +1756,9 @@ static bool round_lg_done = false;
  * again at once, in a new transaction; otherwise the next round starts a
  * new pass). new_round: the first batch of a round (a round that an error
  * or max_time cut short is not gone on with, but the pass over the
- * threads goes on from its cursor). Returns what it removed or pruned.
+ * threads goes on from its cursor). Finished runs and tasks that another
+ * transaction holds (sg_reassign_owned's) are left to the next batch.
+ * Returns what it removed or pruned.
  */
 uint64
 sg_sweep(int limit, bool new_round, bool *more)
@@ -1737,7 +1782,8 @@ sg_sweep(int limit, bool new_round, bool *more)
 	runs = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) "
-				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2))",
+				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) LIMIT $2 "
+				   "FOR UPDATE SKIP LOCKED))",
 				   2, types, values, NULL);
 	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
 	locks = sweep_submit_locks(limit);

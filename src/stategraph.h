@@ -280,14 +280,16 @@ extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy);
 
-/* A thread's row locked without waiting (checkpoint.c): by us, by another transaction, or no row. */
+/* A thread's row locked without waiting (checkpoint.c): by us, by another transaction, no row, or not asked which. */
 typedef enum SGRowLock
 {
 	SG_ROW_LOCKED,
 	SG_ROW_HELD,
-	SG_ROW_ABSENT
+	SG_ROW_ABSENT,
+	SG_ROW_NOT_LOCKED			/* held or absent: the caller did not ask which */
 } SGRowLock;
-extern SGRowLock sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans);
+extern SGRowLock sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans,
+										bool tell);
 
 extern void sg_thread_lock_settled(const char *thread_id);
 extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels,

@@ -1013,7 +1013,7 @@ sweep_leases(int limit, bool record_failures)
 			 * sg_claim or a worker until that transaction ended. A thread
 			 * this role cannot see (or that is gone) is not held.
 			 */
-			if (sg_thread_row_try_lock(row->thread_id, NULL, NULL) == SG_ROW_HELD)
+			if (sg_thread_row_try_lock(row->thread_id, NULL, NULL, true) == SG_ROW_HELD)
 			{
 				sg_unlock_thread(row->thread_id, false);
 				continue;		/* held by an open transaction: the next sweep */
@@ -1048,7 +1048,10 @@ sg_tasks_sweep(int limit)
  * except those of a thread's head checkpoint: a step that waits keeps the
  * results of its completed tasks in their rows until it goes on. A task
  * whose row is gone is queued anew if its step is ever taken again (time
- * travel to it). SPI is connected; returns the number removed.
+ * travel to it). A row another transaction holds (sg_reassign_owned's) is
+ * left to the next sweep, as runs.c's expiry does: waiting for it, holding
+ * the expired runs, could deadlock. SPI is connected; returns the number
+ * removed.
  */
 uint64
 sg_tasks_expire(int retention_s, int limit)
@@ -1064,7 +1067,7 @@ sg_tasks_expire(int retention_s, int limit)
 				   "AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['completed', 'failed', 'cancelled']) "
 				   "AND NOT EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) k.thread_id "
 				   "  AND t.head OPERATOR(pg_catalog.=) k.checkpoint_id) "
-				   "LIMIT $2))",
+				   "LIMIT $2 FOR UPDATE OF k SKIP LOCKED))",
 				   2, types, values, NULL, 0);
 }
 

@@ -236,16 +236,23 @@ sg_thread_id_check_writes(const char *thread_id)
 }
 
 /*
- * Whether the caller may own what role owner owns: stategraph.owned's test
- * (owner is the caller or a role it is a member of), in C. A role that no
- * longer exists owns nothing anyone may act for.
+ * Whether role member may own what role owner owns: stategraph.owned's
+ * test for member (owner is member or a role it is a member of). A role
+ * that no longer exists owns nothing anyone may act for.
  */
-bool
-sg_caller_is_owner(const char *owner)
+static bool
+member_may_own(Oid member, const char *owner)
 {
 	Oid			role = get_role_oid(owner, true);
 
-	return OidIsValid(role) && is_member_of_role(GetUserId(), role);
+	return OidIsValid(role) && is_member_of_role(member, role);
+}
+
+/* Whether the caller may own what role owner owns: stategraph.owned's test, in C. */
+bool
+sg_caller_is_owner(const char *owner)
+{
+	return member_may_own(GetUserId(), owner);
 }
 
 PG_FUNCTION_INFO_V1(lg_thread_owner_is);
@@ -304,13 +311,11 @@ static bool
 acts_for(const char *run_owner, const char *owner)
 {
 	Oid			member;
-	Oid			role;
 
 	if (strcmp(run_owner, owner) == 0)
 		return true;
 	member = get_role_oid(run_owner, true);
-	role = get_role_oid(owner, true);
-	return OidIsValid(member) && OidIsValid(role) && is_member_of_role(member, role);
+	return OidIsValid(member) && member_may_own(member, owner);
 }
 
 /* Whether a run's status (a stategraph.run_status datum) is an active one. */
@@ -341,7 +346,8 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, bool hidd
 	TupleDesc	desc = RelationGetDescr(rel);
 	AttrNumber	status_att = get_attnum(relid, "status");
 	AttrNumber	owner_att = get_attnum(relid, "owner");
-	char	   *thread_owner = thread_owner_stored(thread_id);
+	char	   *thread_owner = NULL;
+	bool		owner_read = false;
 	Snapshot	snapshot = RegisterSnapshot(below_rls_snapshot());
 	ScanKeyData keys[2];
 	SysScanDesc scan;
@@ -360,8 +366,15 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, bool hidd
 		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
 
 		/* (the index entry may be of a row version that is no longer active) */
-		found = run_status_active(status) &&
-			acts_for(run_owner, thread_owner ? thread_owner : owner) &&
+		if (!run_status_active(status))
+			continue;
+		if (!owner_read)
+		{
+			/* the thread's owner, read once there is an earlier run to weigh */
+			thread_owner = thread_owner_stored(thread_id);
+			owner_read = true;
+		}
+		found = acts_for(run_owner, thread_owner ? thread_owner : owner) &&
 			!(hidden_only && sg_caller_is_owner(run_owner));
 	}
 	systable_endscan(scan);
