@@ -295,7 +295,8 @@ CREATE TABLE stategraph.runs (
 );
 CREATE INDEX runs_active ON stategraph.runs (thread_id, seq)
     WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']);
-CREATE INDEX runs_todo ON stategraph.runs (seq)
+-- the queue, in the order runs become due (claims read it from worker.c's claim_from)
+CREATE INDEX runs_todo ON stategraph.runs (not_before, seq)
     WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']);
 CREATE INDEX runs_finished ON stategraph.runs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE UNIQUE INDEX runs_idempotency ON stategraph.runs (owner, graph, idempotency_key)

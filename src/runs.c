@@ -342,10 +342,10 @@ apply_multitask(const char *thread_id, const char *multitask)
 	sg_run_done_at_commit();
 }
 
-/* Insert the run row (its sequence number into *seq); returns false if an idempotent twin committed meanwhile. */
+/* Insert the run row (when it is due into *due); returns false if an idempotent twin committed meanwhile. */
 static bool
 insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const char *graph,
-		   const char *multitask, Interval *after, int64 *seq)
+		   const char *multitask, Interval *after, TimestampTz *due)
 {
 	static SPIPlanPtr plan;
 	Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID, JSONBOID, INT4OID,
@@ -374,13 +374,13 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 						   "recursion_limit, multitask, not_before, idempotency_key) "
 						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10) "
 						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
-						   "RETURNING seq",
+						   "RETURNING not_before",
 						   10, types, values, nulls) == 1;
 		if (inserted)
 		{
 			bool		isnull;
 
-			*seq = DatumGetInt64(sg_spi_datum(0, 1, &isnull));
+			*due = DatumGetTimestampTz(sg_spi_datum(0, 1, &isnull));
 		}
 	}
 	PG_FINALLY();
@@ -402,7 +402,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	Interval   *after;
 	SGGraph    *g;
 	pg_uuid_t  *id;
-	int64		seq = 0;
+	TimestampTz due = 0;
 
 	check_submit_args(fcinfo, &multitask, &after);
 	sg_spi_connect();
@@ -444,8 +444,8 @@ sg_submit(PG_FUNCTION_ARGS)
 	sg_new_checkpoint_id(id, NULL, NULL);
 	if (!thread_id)
 		thread_id = sg_uuid_to_cstring(id);	/* a run of its own thread, readable afterwards */
-	if (insert_run(fcinfo, id, thread_id, graph, multitask, after, &seq))
-		sg_run_queued_at_commit(seq);	/* claims find it (worker.c, claim_from) */
+	if (insert_run(fcinfo, id, thread_id, graph, multitask, after, &due))
+		sg_run_queued_at_commit(due);	/* claims find it (worker.c, claim_from) */
 	else
 	{
 		id = find_idempotent(graph, key);
@@ -726,35 +726,37 @@ is_unrecordable(pg_uuid_t *id)
 }
 
 /*
- * The candidates of a claim, oldest first: runs pending or running from
- * sequence number from (worker.c's claim_from: the index entries below it
- * are dead), due or not (column 6), so that the first one tells where the
- * next claims may start. A cursor planned for a fast start, so that the
- * planner always walks the runs_todo index in seq order, which also marks
- * the index entries of finished runs dead as it passes them; a bitmap scan
- * (what a LIMIT and a small estimate make it choose) would visit every one
- * of them again at each claim until the next vacuum. (Whether a candidate
- * is first of its thread is asked of the one tried, sg_first_of_thread: as
- * a join here, a plan made while the table was small scanned every active
+ * The candidates of a claim, due first: runs pending or running, due
+ * between from (worker.c's claim_from: the index entries before it are
+ * dead) and now, by due time (not_before) and seq, so that the first one
+ * tells where the next claims may start, and a run delayed far ahead is not
+ * read at all. A cursor planned for a fast start, so that the planner
+ * always walks the runs_todo index in order, which also marks the index
+ * entries of finished runs dead as it passes them; a bitmap scan (what a LIMIT and a small estimate make
+ * it choose) would visit every one of them again at each claim until the
+ * next vacuum. Now is a parameter, not clock_timestamp(), which as a
+ * volatile function could not bound the index scan. (Whether a candidate is
+ * first of its thread is asked of the one tried, sg_first_of_thread: as a
+ * join here, a plan made while the table was small scanned every active
  * run for each candidate.)
  */
 static Portal
-open_candidates(int64 from)
+open_candidates(TimestampTz from)
 {
 	static SPIPlanPtr plan;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(from)};
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(GetCurrentTimestamp())};
 
 	if (plan == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner, "
-										   "r.not_before OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+		SPIPlanPtr	p = SPI_prepare_cursor("SELECT r.run_id, r.thread_id, r.status, r.seq, r.owner, r.not_before "
 										   "FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
-										   "AND r.seq OPERATOR(pg_catalog.>=) $1 "
-										   "ORDER BY r.seq",
-										   1, types, CURSOR_OPT_FAST_PLAN);
+										   "AND r.not_before OPERATOR(pg_catalog.>=) $1 "
+										   "AND r.not_before OPERATOR(pg_catalog.<=) $2 "
+										   "ORDER BY r.not_before, r.seq",
+										   2, types, CURSOR_OPT_FAST_PLAN);
 
 		MemoryContextSwitchTo(cxt);
 		if (p == NULL || SPI_keepplan(p) != 0)
@@ -777,15 +779,6 @@ static bool
 may_execute_for(const char *owner)
 {
 	return superuser() || sg_caller_is_owner(owner);
-}
-
-/* Is candidate i of a claim due (not delayed by sg_submit's after)? */
-static bool
-candidate_due(SPITupleTable *tt, uint64 i)
-{
-	bool		isnull;
-
-	return DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 }
 
 /*
@@ -897,27 +890,18 @@ claim_run(bool *blocked)
 
 		n = sg_spi_cursor_fetch(candidates, 8);
 		tt = SPI_tuptable;
+		seen += n;
 		if (first && n > 0)
 		{
 			bool		isnull;
 
-			/* no run pending or running below the first: later claims start there */
-			sg_claim_from_raise(gen, DatumGetInt64(sg_spi_datum(0, 4, &isnull)));
+			/* no run pending or running due before the first: later claims start there */
+			sg_claim_from_raise(gen, DatumGetTimestampTz(sg_spi_datum(0, 6, &isnull)));
 		}
 		first = false;
 		for (i = 0; i < n && run == NULL; i++)
-		{
-			if (!candidate_due(tt, i))
-				continue;		/* (delayed: after) */
-			seen++;
 			run = try_claim(tt, i, blocked);
-		}
-		/* the worker asks for help if a due run is left */
-		sg_claim_left_more = false;
-		for (; run != NULL && i < n && !sg_claim_left_more; i++)
-			sg_claim_left_more = candidate_due(tt, i);
-		if (run != NULL && n == 8)
-			sg_claim_left_more = true;
+		sg_claim_left_more = run != NULL && (i < n || n == 8);	/* the worker asks for help */
 		if (n < 8)
 			break;
 	}
@@ -1516,13 +1500,13 @@ runs_step_ready(const char *graph, const char *thread_id)
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 	uint64		n = run_sql(&plan,
 							"UPDATE stategraph.runs SET status = 'pending' WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-							"AND status OPERATOR(pg_catalog.=) 'waiting' RETURNING seq",
+							"AND status OPERATOR(pg_catalog.=) 'waiting' RETURNING not_before",
 							1, types, values, NULL);
 	uint64		i;
 	bool		isnull;
 
 	for (i = 0; i < n; i++)
-		sg_run_queued_at_commit(DatumGetInt64(sg_spi_datum(i, 1, &isnull)));
+		sg_run_queued_at_commit(DatumGetTimestampTz(sg_spi_datum(i, 1, &isnull)));
 }
 
 /* Background runs continue threads whose external tasks completed (called from _PG_init). */

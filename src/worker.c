@@ -140,13 +140,6 @@ typedef struct SGWorkerSlot
 	bool		woken;			/* a commit set its latch since it last looked for work */
 } SGWorkerSlot;
 
-/* Where a database's claims start reading the queue (runs.c, claim_run): a sequence number of its runs. */
-typedef struct SGDbSeq
-{
-	Oid			dboid;
-	int64		seq;
-} SGDbSeq;
-
 /* A database and a time: a timed want, or when the database was last swept. */
 typedef struct SGDbTime
 {
@@ -184,7 +177,7 @@ typedef struct SGShared
 	int			ntimed;
 	SGDbTime	timed[SG_MAX_WANTS];	/* databases that want a worker at a time */
 	SGDbTime	swept[SG_MAX_WANTS];	/* when each database was last swept */
-	SGDbSeq		claim_from[SG_MAX_WANTS];	/* by dboid % SG_MAX_WANTS; another's entry: 0 */
+	SGDbTime	claim_from[SG_MAX_WANTS];	/* by dboid % SG_MAX_WANTS; another's entry: QUEUE_START */
 	slock_t		waiters_mutex;	/* guards the waiters after the slots */
 	SGWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 	/* then, MAXALIGNed, one SGWaiter per backend (waiters()) */
@@ -201,7 +194,8 @@ static bool done_at_commit = false;
 static bool want_at_commit = false;
 static bool delayed_at_commit = false;
 static bool stop_at_commit = false;
-static int64 queued_from = PG_INT64_MAX;	/* the lowest sequence number of a run it queued */
+#define QUEUE_START DT_NOBEGIN	/* claims read the queue from its start */
+static TimestampTz queued_from = DT_NOEND;	/* the earliest due time of a run it queued */
 #define SG_DONE_IDS 8
 static pg_uuid_t done_ids[SG_DONE_IDS];	/* the runs it finished or cancelled */
 static int	ndone = 0;
@@ -473,7 +467,7 @@ forget_database(Oid dboid)
 		if (shared->swept[i].dboid == dboid)
 			memset(&shared->swept[i], 0, sizeof(SGDbTime));
 	if (shared->claim_from[dboid % SG_MAX_WANTS].dboid == dboid)
-		memset(&shared->claim_from[dboid % SG_MAX_WANTS], 0, sizeof(SGDbSeq));
+		memset(&shared->claim_from[dboid % SG_MAX_WANTS], 0, sizeof(SGDbTime));
 }
 
 typedef enum WakeKind
@@ -538,7 +532,7 @@ wake_database(Oid dboid, WakeKind kind)
 		SetLatch(launcher);
 }
 
-static void lower_claim_from(Oid dboid, int64 seq);
+static void lower_claim_from(Oid dboid, TimestampTz at);
 
 /*
  * What a committed transaction asked for (wake workers, wake sg_wait, wake
@@ -553,14 +547,14 @@ static void lower_claim_from(Oid dboid, int64 seq);
 static void
 wake_committed(void)
 {
-	if (delayed_at_commit || stop_at_commit || queued_from != PG_INT64_MAX)
+	if (delayed_at_commit || stop_at_commit || queued_from != DT_NOEND)
 	{
 		SpinLockAcquire(&shared->mutex);
 		if (delayed_at_commit)
 			shared->delayed_gen++;
 		if (stop_at_commit)
 			shared->stop_gen++;
-		if (queued_from != PG_INT64_MAX)
+		if (queued_from != DT_NOEND)
 			lower_claim_from(MyDatabaseId, queued_from);
 		SpinLockRelease(&shared->mutex);
 	}
@@ -581,7 +575,7 @@ static void
 forget_wakes(void)
 {
 	wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = stop_at_commit = done_all = false;
-	queued_from = PG_INT64_MAX;
+	queued_from = DT_NOEND;
 	ndone = 0;
 	nqueues = 0;
 	queues_all = false;
@@ -636,19 +630,19 @@ void
 sg_wake_workers_at_commit(void)
 {
 	wake_at_commit = true;
-	queued_from = 0;
+	queued_from = QUEUE_START;
 }
 
 /*
- * This transaction queued a run of sequence number seq (sg_submit): wake a
- * worker when it commits, and have claims read the queue from seq at the
- * latest.
+ * This transaction queued a run due at due (sg_submit; a waiting run pending
+ * again): wake a worker when it commits, and have claims read the queue
+ * from due at the latest.
  */
 void
-sg_run_queued_at_commit(int64 seq)
+sg_run_queued_at_commit(TimestampTz due)
 {
 	wake_at_commit = true;
-	queued_from = Min(queued_from, seq);
+	queued_from = Min(queued_from, due);
 }
 
 /*
@@ -659,23 +653,27 @@ sg_run_queued_at_commit(int64 seq)
 void
 sg_runs_requeued_at_commit(void)
 {
-	queued_from = 0;
+	queued_from = QUEUE_START;
 }
 
 /* ---------------------------------------------------------------------------
  * Where claims start reading the queue
  *
- * runs_todo, the index of the queue (runs pending or running, by seq),
- * keeps an entry for every version of every run row until VACUUM: a run
- * leaves two dead ones when it ends, all below the live entries, since seq
- * only grows. A claim that read the index from its start went through all
- * of them (a million finished runs since the last VACUUM: thousands of
- * pages per claim). So claims read it from claim_from, the seq of the first
- * run they found pending or running, which only a commit that queued runs
- * lowers: to the seq of the lowest it queued (sg_submit), or to 0 when it
- * does not know it (runs made pending again, rows written as a restore
- * does, CREATE EXTENSION), and every sweep resets it to 0, for whatever
- * else may have made a run claimable (a run's row updated by hand).
+ * runs_todo, the index of the queue (runs pending or running, by due time
+ * not_before, then seq), keeps an entry for every version of every run row
+ * until VACUUM: a run leaves two dead ones when it ends, all before the
+ * live entries, since runs are due in the order they are queued but for
+ * those delayed. A claim that read the index from its start went through
+ * all of them (a million finished runs since the last VACUUM: thousands of
+ * pages per claim). So claims read it from claim_from, the due time of the
+ * first run they found pending or running, which only a commit that queued
+ * runs lowers: to the earliest due time of those it queued (sg_submit, a
+ * waiting run pending again), or to the start when it does not know it
+ * (a stop request on a waiting run, rows written as a restore does, CREATE
+ * EXTENSION, COMMIT PREPARED), and every sweep resets it to the start, for
+ * whatever else may have made a run claimable (a run's row updated by
+ * hand). A run delayed (sg_submit's after, a failure's backoff) is not in
+ * the way: its entry is where it becomes due, after every run due before.
  *
  * A claim raises claim_from only if no commit lowered it between the
  * queue_gen it read before its snapshot and the raise: a run queued by a
@@ -689,54 +687,54 @@ sg_runs_requeued_at_commit(void)
  * ---------------------------------------------------------------------------
  */
 
-/* Lower dboid's claim_from to at most seq (mutex held). */
+/* Lower dboid's claim_from to at most at (mutex held). */
 static void
-lower_claim_from(Oid dboid, int64 seq)
+lower_claim_from(Oid dboid, TimestampTz at)
 {
-	SGDbSeq    *e = &shared->claim_from[dboid % SG_MAX_WANTS];
+	SGDbTime   *e = &shared->claim_from[dboid % SG_MAX_WANTS];
 
 	shared->queue_gen++;
-	if (e->dboid == dboid && e->seq > seq)
-		e->seq = seq;
+	if (e->dboid == dboid && e->at > at)
+		e->at = at;
 }
 
-/* Where this database's claims start reading the queue; *gen, for sg_claim_from_raise. */
-int64
+/* Where this database's claims start reading the queue (a due time); *gen, for sg_claim_from_raise. */
+TimestampTz
 sg_claim_from(uint64 *gen)
 {
-	SGDbSeq    *e;
-	int64		seq = 0;
+	SGDbTime   *e;
+	TimestampTz at = QUEUE_START;
 
 	*gen = 0;
 	if (shared == NULL || IsolationUsesXactSnapshot())
-		return 0;				/* (its snapshot may be older than gen: see above) */
+		return QUEUE_START;		/* (its snapshot may be older than gen: see above) */
 	SpinLockAcquire(&shared->mutex);
 	*gen = shared->queue_gen;
 	e = &shared->claim_from[MyDatabaseId % SG_MAX_WANTS];
 	if (e->dboid == MyDatabaseId)
-		seq = e->seq;
+		at = e->at;
 	SpinLockRelease(&shared->mutex);
-	return seq;
+	return at;
 }
 
 /*
  * A claim that read gen (sg_claim_from) before its snapshot found no run
- * pending or running below seq: later claims start there, unless a commit
- * lowered claim_from since.
+ * pending or running due before at: later claims start there, unless a
+ * commit lowered claim_from since.
  */
 void
-sg_claim_from_raise(uint64 gen, int64 seq)
+sg_claim_from_raise(uint64 gen, TimestampTz at)
 {
-	SGDbSeq    *e;
+	SGDbTime   *e;
 
 	if (shared == NULL || IsolationUsesXactSnapshot())
 		return;
 	SpinLockAcquire(&shared->mutex);
 	e = &shared->claim_from[MyDatabaseId % SG_MAX_WANTS];
-	if (shared->queue_gen == gen && (e->dboid != MyDatabaseId || e->seq < seq))
+	if (shared->queue_gen == gen && (e->dboid != MyDatabaseId || e->at < at))
 	{
 		e->dboid = MyDatabaseId;
-		e->seq = seq;
+		e->at = at;
 	}
 	SpinLockRelease(&shared->mutex);
 }
@@ -748,7 +746,7 @@ sg_claim_from_reset(void)
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	lower_claim_from(MyDatabaseId, 0);
+	lower_claim_from(MyDatabaseId, QUEUE_START);
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -816,7 +814,7 @@ Datum
 sg_wake_launcher(PG_FUNCTION_ARGS)
 {
 	want_at_commit = true;
-	queued_from = 0;			/* (a database of the same oid may have had the extension) */
+	queued_from = QUEUE_START;			/* (a database of the same oid may have had the extension) */
 	PG_RETURN_VOID();
 }
 
@@ -936,7 +934,7 @@ prepared_committed(void)
 	wake_at_commit = delayed_at_commit = stop_at_commit = true;
 	done_at_commit = done_all = true;
 	queues_all = true;
-	queued_from = 0;
+	queued_from = QUEUE_START;
 }
 
 /*

@@ -1,8 +1,9 @@
-# Claims read the queue (the runs_todo index, by seq) from claim_from, the
-# first run they last found pending or running (worker.c), not from its
-# start: every finished run leaves dead index entries below the live ones
-# until VACUUM, and claims that read them all grew slower with every run
-# since the last VACUUM. The start must never pass a run that becomes
+# Claims read the queue (the runs_todo index, by due time and seq) from
+# claim_from, the due time of the first run they last found pending or
+# running (worker.c), not from its start: every finished run leaves dead
+# index entries before the live ones until VACUUM, and claims that read
+# them all grew slower with every run since the last VACUUM. Nor do they
+# read runs delayed far ahead (sg_submit's after). The start must never pass a run that becomes
 # claimable after it moved: a run whose submitting transaction commits
 # late, a waiting run whose external task completes, a waiting run
 # cancelled. Each case here would wait for the next sweep (an hour) if its
@@ -50,9 +51,11 @@ sub finished
 # the buffers per call of the claims' candidate scan since the last reset
 sub scan_buffers
 {
-	return $node->safe_psql('postgres', q{
+	my $b = $node->safe_psql('postgres', q{
 		SELECT round(sum(shared_blks_hit + shared_blks_read)::numeric / sum(calls), 1)
-		FROM pg_stat_statements WHERE query LIKE '%FROM stategraph.runs r%ORDER BY r.seq%'});
+		FROM pg_stat_statements WHERE query LIKE '%FROM stategraph.runs r%ORDER BY r.not_before, r.seq%'});
+	die 'no candidate scan in pg_stat_statements' unless $b =~ /^\d/;
+	return $b;
 }
 
 # 1. 10,000 finished runs, their dead index entries kept (no VACUUM)
@@ -72,13 +75,28 @@ my $per_claim = scan_buffers();
 note("candidate scan: $per_claim buffers per call, runs_todo $dead pages");
 cmp_ok($per_claim, '<', 8, 'a claim reads a few pages of the queue, not the dead entries of 10,000 finished runs');
 
+# 1b. 5,000 runs delayed an hour, queued before others: claims do not read them
+$node->safe_psql('postgres', q{SELECT count(sg_submit('g', jsonb_build_object('n', i), after => '1 hour')) FROM generate_series(1, 5000) i});
+$node->safe_psql('postgres', 'SELECT pg_stat_statements_reset()');
+my $done = $node->safe_psql('postgres', q{SELECT count(*) FROM sg_runs() WHERE status = 'success'});
+for my $i (1 .. 40)
+{
+	$node->safe_psql('postgres', "SELECT sg_submit('g', '{\"n\": $i}')");
+}
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_runs() WHERE status = 'success'}, $done + 40),
+	'40 runs queued behind 5,000 delayed ones finish');
+$per_claim = scan_buffers();
+note("candidate scan with 5,000 delayed runs: $per_claim buffers per call");
+cmp_ok($per_claim, '<', 8, 'a claim does not read the runs delayed an hour');
+$node->safe_psql('postgres', q{SELECT count(sg_cancel(run_id)) FROM sg_runs() WHERE status = 'pending'});
+
 # 2. a run whose submitting transaction commits after later runs were claimed
 my $late = $node->background_psql('postgres');
 my $late_id = $late->query_safe(q{BEGIN; SELECT sg_submit('g', '{"n": -1}', thread_id => 'late')});
 $late_id =~ s/\s+//g;
 $node->safe_psql('postgres', q{SELECT count(sg_submit('g', jsonb_build_object('n', i))) FROM generate_series(1, 50) i});
 ok($node->poll_query_until('postgres',
-		q{SELECT count(*) FROM sg_runs() WHERE status <> 'success' AND thread_id <> 'late'}, '0'),
+		q{SELECT count(*) FROM sg_runs() WHERE status IN ('pending', 'running') AND thread_id <> 'late'}, '0'),
 	'the runs submitted after it, committed first, finish');
 $late->query_safe('COMMIT');
 $late->quit;
@@ -89,7 +107,7 @@ my $waiting = $node->safe_psql('postgres', q{SELECT sg_submit('x', '{"n": 1}', t
 finished($waiting, 'waiting', 'a run waits for its external task');
 $node->safe_psql('postgres', q{SELECT count(sg_submit('g', jsonb_build_object('n', i))) FROM generate_series(1, 50) i});
 ok($node->poll_query_until('postgres',
-		q{SELECT count(*) FROM sg_runs() WHERE status NOT IN ('success', 'waiting')}, '0'),
+		q{SELECT count(*) FROM sg_runs() WHERE status IN ('pending', 'running')}, '0'),
 	'later runs finish');
 $node->safe_psql('postgres', q{
 	SELECT sg_complete(task_id, token, '{"n": 2}') FROM sg_claim('xq', 'w', 1)});
@@ -100,7 +118,7 @@ $waiting = $node->safe_psql('postgres', q{SELECT sg_submit('x', '{"n": 1}', thre
 finished($waiting, 'waiting', 'another run waits for its external task');
 $node->safe_psql('postgres', q{SELECT count(sg_submit('g', jsonb_build_object('n', i))) FROM generate_series(1, 50) i});
 ok($node->poll_query_until('postgres',
-		q{SELECT count(*) FROM sg_runs() WHERE status NOT IN ('success', 'waiting')}, '0'),
+		q{SELECT count(*) FROM sg_runs() WHERE status IN ('pending', 'running')}, '0'),
 	'later runs finish');
 is($node->safe_psql('postgres', "SELECT sg_cancel('$waiting')"), 't', 'the waiting run is cancelled');
 finished($waiting, 'cancelled', 'a worker stops it at once');

@@ -22,23 +22,7 @@ default_transaction_isolation = 'repeatable read'
 stategraph.max_workers = 2
 stategraph.sweep_interval = 3600
 CONF
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE TABLE effects (run text, i int);
-    CREATE FUNCTION work(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO effects VALUES (config->>'thread_id', (state->>'i')::int);
-        PERFORM pg_sleep((state->>'sleep')::float8);
-        RETURN jsonb_build_object('i', (state->>'i')::int + 1);
-    END $$;
-    CREATE FUNCTION more(state jsonb) RETURNS text LANGUAGE sql
-        AS $$ SELECT CASE WHEN (state->>'i')::int < (state->>'steps')::int THEN 'work' ELSE '__end__' END $$;
-    SELECT sg_create_graph('loop', '{"i": "replace", "steps": "replace", "sleep": "replace"}');
-    SELECT sg_add_node('loop', 'work', 'work(jsonb,jsonb)');
-    SELECT sg_add_edge('loop', '__start__', 'work');
-    SELECT sg_add_conditional_edges('loop', 'work', 'more(jsonb)', '["work", "__end__"]');
-    SELECT sg_compile('loop');
-});
+sleepy_loop_graph($node);
 
 # the run's status once it is no longer pending or running (sg_wait needs read committed)
 sub status_within

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node);
+our @EXPORT = qw(preloaded_node sleepy_loop_graph);
 
 use PostgreSQL::Test::Cluster;
 
@@ -21,6 +21,31 @@ sub preloaded_node
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n" . ($conf // ''));
 	$node->start;
 	return $node;
+}
+
+# In $node's postgres database: the extension and graph 'loop', whose node
+# 'work' records (thread, i) in table effects, sleeps state.sleep seconds
+# and counts i up, until i reaches state.steps.
+sub sleepy_loop_graph
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+    CREATE EXTENSION stategraph;
+    CREATE TABLE effects (run text, i int);
+    CREATE FUNCTION work(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO effects VALUES (config->>'thread_id', (state->>'i')::int);
+        PERFORM pg_sleep((state->>'sleep')::float8);
+        RETURN jsonb_build_object('i', (state->>'i')::int + 1);
+    END $$;
+    CREATE FUNCTION more(state jsonb) RETURNS text LANGUAGE sql
+        AS $$ SELECT CASE WHEN (state->>'i')::int < (state->>'steps')::int THEN 'work' ELSE '__end__' END $$;
+    SELECT sg_create_graph('loop', '{"i": "replace", "steps": "replace", "sleep": "replace"}');
+    SELECT sg_add_node('loop', 'work', 'work(jsonb,jsonb)');
+    SELECT sg_add_edge('loop', '__start__', 'work');
+    SELECT sg_add_conditional_edges('loop', 'work', 'more(jsonb)', '["work", "__end__"]');
+    SELECT sg_compile('loop');
+});
 }
 
 1;
