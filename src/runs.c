@@ -682,6 +682,8 @@ static struct
 	NameData	role_name;		/* that role's name as this session saw it then */
 }			current;
 
+static bool role_renamed(void);
+
 /* Runs whose failure this worker could not even record: its claims pass them over. */
 static List *unrecordable = NIL;
 
@@ -1266,6 +1268,18 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		}
 		else if (!more)
 			final = final_status(run, &error);
+		/*
+		 * A step that failed while its role was renamed (a checkpoint row
+		 * under the old name refused by row-level security, a node that
+		 * read it) failed for the rename, not for its graph: roll the step
+		 * back, so that sg_run_failure takes the run again at once, as for
+		 * such an error outside the graph. (In CALL sg_work, whose caller
+		 * sees its errors, the run ends with it.)
+		 */
+		if (final && strcmp(final, "error") == 0 && !in_subxact && role_renamed())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("the role of background run %s was renamed during its step", r->id_text)));
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
