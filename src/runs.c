@@ -734,9 +734,9 @@ is_unrecordable(pg_uuid_t *id)
  * tells where the next claims may start, and a run delayed far ahead is not
  * read at all. A cursor planned for a fast start, so that the planner
  * always walks the runs_todo index in order, which also marks the index
- * entries of finished runs dead as it passes them; a bitmap scan (what a LIMIT and a small estimate make
- * it choose) would visit every one of them again at each claim until the
- * next vacuum. Now is a parameter, not clock_timestamp(), which as a
+ * entries of finished runs dead as it passes them; a bitmap scan (what a
+ * LIMIT and a small estimate make it choose) would visit every one of them
+ * again at each claim until the next vacuum. Now is a parameter, not clock_timestamp(), which as a
  * volatile function could not bound the index scan. (Whether a candidate is
  * first of its thread is asked of the one tried, sg_first_of_thread: as a
  * join here, a plan made while the table was small scanned every active
@@ -882,7 +882,6 @@ claim_run(bool *blocked)
 	Portal		candidates = open_candidates(sg_claim_from(&gen));
 	RunRow	   *run = NULL;
 	uint64		seen = 0;
-	bool		first = true;
 
 	while (run == NULL && seen < 64)
 	{
@@ -892,15 +891,14 @@ claim_run(bool *blocked)
 
 		n = sg_spi_cursor_fetch(candidates, 8);
 		tt = SPI_tuptable;
-		seen += n;
-		if (first && n > 0)
+		if (seen == 0 && n > 0)
 		{
 			bool		isnull;
 
 			/* no run pending or running due before the first: later claims start there */
 			sg_claim_from_raise(gen, DatumGetTimestampTz(sg_spi_datum(0, 6, &isnull)));
 		}
-		first = false;
+		seen += n;
 		for (i = 0; i < n && run == NULL; i++)
 			run = try_claim(tt, i, blocked);
 		sg_claim_left_more = run != NULL && (i < n || n == 8);	/* the worker asks for help */
@@ -909,6 +907,20 @@ claim_run(bool *blocked)
 	}
 	sg_spi_cursor_close(candidates);
 	return run;
+}
+
+/* The stop request of run r as its row has it now (NULL: none, or no such row). */
+static char *
+read_stop_request(RunRow *r)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+
+	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL) == 0)
+		return NULL;
+	return sg_spi_text(0, 1);
 }
 
 /*
@@ -923,9 +935,9 @@ claim_run(bool *blocked)
  * under the row lock the UPDATE takes: an sg_cancel (or a multitask
  * submit) that committed before is seen, and the run is stopped instead
  * (its stop request returned); one that comes later waits for the end and
- * finds the run finished (sg_cancel returns false). Recording the end regardless left a run cancelled during
- * its last step 'success' (or 'waiting' for its tasks), its rollback never
- * done. (Without unless_stopped, the end is recorded as it is: a stop's
+ * finds the run finished (sg_cancel returns false). Recording the end
+ * regardless left a run cancelled during its last step 'success' (or
+ * 'waiting' for its tasks), its rollback never done. (Without unless_stopped, the end is recorded as it is: a stop's
  * own, or that of a run ended without being executed.)
  */
 #define END_RUN(cond) \
@@ -939,7 +951,6 @@ claim_run(bool *blocked)
 static char *
 record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 {
-	static SPIPlanPtr stop_plan;
 	static SPIPlanPtr end_plan;
 	static SPIPlanPtr end_unless_plan;
 	Oid			types[3] = {UUIDOID, TEXTOID, JSONBOID};
@@ -958,10 +969,7 @@ record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 			return NULL;
 		r->stop_gen_known = known;
 		r->stop_gen = gen;
-		if (run_sql(&stop_plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
-					1, types, values, NULL) == 0)
-			return NULL;
-		return sg_spi_text(0, 1);
+		return read_stop_request(r);
 	}
 	values[1] = CStringGetTextDatum(final);
 	values[2] = error ? JsonbPGetDatum(error) : (Datum) 0;
@@ -973,11 +981,7 @@ record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 	{
 		if (!unless_stopped)
 			return NULL;
-		/* stopped: the run row has a stop request (or is gone) */
-		if (run_sql(&stop_plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
-					1, types, values, NULL) == 0)
-			return NULL;
-		return sg_spi_text(0, 1);
+		return read_stop_request(r);	/* stopped: the run row has a stop request (or is gone) */
 	}
 	if (DatumGetBool(sg_spi_datum(0, 1, &isnull)))
 		sg_run_thread_next = true;	/* the thread's next run is due now */
