@@ -1068,6 +1068,12 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 		if (first)
 			return;
 		/*
+		 * no checkpoint the caller can see: another role's thread, or a
+		 * stategraph thread's id, is refused as such (42501, 42710), not as
+		 * a deletion a retry would get past
+		 */
+		sg_thread_id_check_new(thread_id, true);
+		/*
 		 * the parent is gone with the whole namespace (the thread deleted
 		 * while a run went on): the channels this put does not send would
 		 * read as empty, so a run would go on from a thread missing them

@@ -104,7 +104,7 @@ SELECT sg_lg_put('lg2', '', '1ef00000-0000-6000-8000-000000000102',
   '{"source": "loop", "step": 1, "parents": {}}', '{"messages": 3, "step": 3}');
 SELECT sg_lg_put_writes('lg2', '', '1ef00000-0000-6000-8000-000000000103', 'task-x',
   '[["messages", [4]], ["__interrupt__", [{"value": "ok?"}]], ["b", null]]', 'p', ARRAY[2], ARRAY['bytes'], ARRAY['\x03'::bytea]);
-SELECT sg_lg_put('lg2', 'sub:1', '1ef00000-0000-6000-8000-000000000102',
+SELECT sg_lg_put('lg2', 'sub:1', NULL,
   '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000111", "channel_values": {"x": 1}, "channel_versions": {"x": 1}, "versions_seen": {}}',
   '{"source": "input", "step": -1, "parents": {"": "1ef00000-0000-6000-8000-000000000102"}}', '{"x": 1}');
 SELECT count(*) FROM sg_claim('fzq', 'fz-worker-2', 2);
