@@ -119,12 +119,14 @@ enum
 {
 	TC_TASK_ID = 1, TC_QUEUE, TC_GRAPH, TC_THREAD_ID, TC_CHECKPOINT_ID, TC_NODE, TC_STEP,
 	TC_STATUS, TC_ATTEMPT, TC_MAX_ATTEMPTS, TC_BACKOFF_MS, TC_TOKEN, TC_RESULT,
-	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER
+	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER, TC_HANDED_BACK
 };
 
 #define TASK_COLUMNS "task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt, " \
 	"max_attempts, backoff_ms, token, result, resume_values, lost, " \
-	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker"
+	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker, " \
+	"COALESCE(status OPERATOR(pg_catalog.=) 'queued' AND (error OPERATOR(pg_catalog.->>) 'name') " \
+	"OPERATOR(pg_catalog.=) 'external_task_error', false)"
 
 typedef struct TaskRow
 {
@@ -146,6 +148,7 @@ typedef struct TaskRow
 	bool		lost;
 	int64		lease_ms;
 	char	   *worker;
+	bool		handed_back;	/* queued again by its token's own sg_fail: that claim is over */
 } TaskRow;
 
 
@@ -375,6 +378,7 @@ row_from_tuple(HeapTuple t, TupleDesc d)
 	r->lost = DatumGetBool(SPI_getbinval(t, d, TC_LOST, &isnull));
 	r->lease_ms = int_col(t, d, TC_LEASE_MS);
 	r->worker = SPI_getvalue(t, d, TC_WORKER);
+	r->handed_back = DatumGetBool(SPI_getbinval(t, d, TC_HANDED_BACK, &isnull));
 	return r;
 }
 
@@ -1311,7 +1315,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 	row = require_row(task_id, true);
 	/* an expired lease nobody claimed again is taken back by its worker */
 	alive = row->has_token && memcmp(&row->token, token, sizeof(pg_uuid_t)) == 0 &&
-		(has_status(row, "claimed") || has_status(row, "queued"));
+		(has_status(row, "claimed") || (has_status(row, "queued") && !row->handed_back));
 	if (alive && stale_task(row->graph, row->node))
 	{
 		Datum		id = CStringGetTextDatum(task_id);
@@ -1343,6 +1347,20 @@ refuse_finished(TaskRow *row, const char *what)
 			(errcode(ERRCODE_SG_TASK_FINISHED),
 			 errmsg("task \"%s\" of node \"%s\" is %s already", row->task_id, row->node, row->status),
 			 errdetail("The %s was not taken.", what)));
+}
+
+/*
+ * Refuse a call under a token whose worker failed the task (sg_fail with
+ * retry): the task waits for its retry, and that claim is over.
+ */
+static void
+refuse_handed_back(TaskRow *row, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_TASK_FINISHED),
+			 errmsg("task \"%s\" of node \"%s\" was failed already by this claim", row->task_id, row->node),
+			 errdetail("The task waits for its retry (attempt %d of %d); the %s was not taken.",
+					   row->attempt + 1, row->max_attempts, what)));
 }
 
 /* Where the step of a completed task stands. */
@@ -1472,11 +1490,12 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState
 				"UPDATE stategraph.tasks t SET status = 'completed', result = $3, lease_expires_at = NULL, "
 				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND token OPERATOR(pg_catalog.=) $2 "
-				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['claimed', 'queued']) "
+				"AND (status OPERATOR(pg_catalog.=) 'claimed' OR (status OPERATOR(pg_catalog.=) 'queued' "
+				"AND (error OPERATOR(pg_catalog.->>) 'name') IS DISTINCT FROM 'external_task_error')) "
 				"RETURNING " TASK_COLUMNS ", " STEP_STATE("t.thread_id", "t.checkpoint_id", "t.task_id"),
 				3, types, values, nulls, 1) == 0)
 		return NULL;
-	*state = step_state_of(TC_WORKER + 1);
+	*state = step_state_of(TC_HANDED_BACK + 1);
 	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
 
@@ -1541,6 +1560,8 @@ complete_fenced(TaskRow *row, Jsonb *update)
 	}
 	if (has_status(row, "interrupted") || (has_status(row, "failed") && !row->lost))
 		refuse_finished(row, "update");
+	if (row->handed_back)
+		refuse_handed_back(row, "update");
 	update_task(&plan,
 				"UPDATE stategraph.tasks SET status = 'completed', result = $2, lease_expires_at = NULL, "
 				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
@@ -1612,7 +1633,7 @@ sg_fail(PG_FUNCTION_ARGS)
 	TaskRow    *row = begin_fenced_call(fcinfo, "failure", true);
 	char	   *message;
 	Jsonb	   *entry;
-	if (has_status(row, "failed"))
+	if (has_status(row, "failed") || row->handed_back)
 	{
 		sg_spi_finish();
 		PG_RETURN_VOID();		/* reported already */
@@ -1649,6 +1670,8 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
 
 	if (!has_status(row, "claimed") && !has_status(row, "queued"))
 		refuse_finished(row, "interrupt");
+	if (row->handed_back)
+		refuse_handed_back(row, "interrupt");
 	update_task(&plan,
 				"UPDATE stategraph.tasks SET status = 'interrupted', interrupt = $2, lease_expires_at = NULL, "
 				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(3);
+SELECT plan(9);
 
 CREATE ROLE nc_alice; CREATE ROLE nc_bob;
 SET ROLE nc_alice;
@@ -32,6 +32,32 @@ SELECT throws_ok($$ SELECT sg_lg_put('nc-sg-1', '', '1ef00000-0000-6000-8000-000
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000002", "ts": "x", "channel_values": {"a": 2},
       "channel_versions": {"a": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"a": 2}') $$,
     '42710', NULL, 'lg_put: a loop checkpoint under a stategraph thread''s id is 42710');
+
+-- A worker's sg_fail (retried) queued the task again with its token still
+-- current: that worker's heartbeat claimed it back for a whole lease (the
+-- reference worker beats until its sg_fail returns), and its sg_complete or
+-- sg_interrupt_task after the failure was taken; README: SG012
+SELECT sg_create_graph('nc_ext', '{"messages": "append"}');
+SELECT sg_add_external_node('nc_ext', 'agent', queue => 'nc-q', retry => '{"max_attempts": 3, "backoff_ms": 0}');
+SELECT sg_add_edge('nc_ext', '__start__', 'agent');
+SELECT sg_add_edge('nc_ext', 'agent', '__end__');
+SELECT sg_compile('nc_ext');
+SELECT sg_invoke('nc_ext', '{"messages": ["hi"]}', 'nc-ext-1');
+CREATE TEMP TABLE nc_claim AS SELECT task_id, token FROM sg_claim('nc-q', 'w1');
+SELECT sg_fail(task_id, token, '{"message": "model down"}') FROM nc_claim;
+SELECT is((SELECT sg_heartbeat(task_id, token) FROM nc_claim), false,
+          'fail: the failed claim''s heartbeat is false');
+SELECT throws_ok($$ SELECT sg_complete(task_id, token, '{"messages": ["late"]}') FROM nc_claim $$,
+                 'SG012', NULL, 'fail: a completion under the failed claim''s token is SG012');
+SELECT throws_ok($$ SELECT sg_interrupt_task(task_id, token, '"ask"') FROM nc_claim $$,
+                 'SG012', NULL, 'fail: an interrupt under the failed claim''s token is SG012');
+SELECT sg_fail(task_id, token, '{"message": "again"}') FROM nc_claim;
+SELECT is((SELECT status || ' ' || attempt || ' ' || (error->>'message') FROM sg_tasks('nc-q')), 'queued 1 model down',
+          'fail: the task stays queued for its retry, its failure as first reported');
+SELECT is((SELECT count(*) FROM sg_claim('nc-q', 'w2') c, LATERAL sg_complete(c.task_id, c.token, '{"messages": ["ok"]}')), 1::bigint,
+          'fail: the retry''s claim completes');
+SELECT is((SELECT "values" FROM sg_get_state('nc-ext-1')), '{"messages": ["hi", "ok"]}'::jsonb,
+          'fail: the thread has the retry''s update only');
 
 SELECT * FROM finish();
 ROLLBACK;
