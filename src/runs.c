@@ -104,6 +104,7 @@ typedef struct RunRow
 	uint64		stop_gen;
 	int			recoveries;		/* claims that found it running: its executor had died */
 	bool		recovered;		/* this claim found it running */
+	bool		graph_replaced; /* its graph was created after the submit (dropped, made again) */
 } RunRow;
 
 /* Run a statement with a plan kept per backend in *plan (spi.c); returns rows processed. */
@@ -712,6 +713,7 @@ run_from_row(uint64 r)
 	run->stop_request = sg_spi_text(r, 10);
 	run->recoveries = DatumGetInt32(sg_spi_datum(r, 11, &isnull));
 	run->recovered = DatumGetBool(sg_spi_datum(r, 12, &isnull));
+	run->graph_replaced = DatumGetBool(sg_spi_datum(r, 13, &isnull));
 	return run;
 }
 
@@ -849,7 +851,9 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
 				"r.recursion_limit, r.owner, o.stepped, r.stop_request, r.recoveries, "
-				"o.status OPERATOR(pg_catalog.=) 'running'",
+				"o.status OPERATOR(pg_catalog.=) 'running', "
+				"EXISTS (SELECT FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) r.graph "
+				"  AND g.created_at OPERATOR(pg_catalog.>) r.created_at)",
 				1, types, values, NULL) == 1)
 	{
 		RunRow	   *run = run_from_row(0);
@@ -1345,6 +1349,23 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		sg_jb_string(&b, psprintf("role \"%s\" that submitted the run does not exist", r->owner));
 		sg_jb_end_object(&b);
 		end_unexecuted(r, sg_jb_finish(&b), commit);
+		return true;
+	}
+	if (r->graph_replaced)
+	{
+		/*
+		 * The graph was dropped and created again (by anyone) after the
+		 * submit: the run was queued for the graph it saw then, and must
+		 * not run the nodes of another definition, maybe another role's,
+		 * as its submitter. (A recompile keeps the graph: runs take it.)
+		 */
+		ErrorData	e = {0};
+
+		e.sqlerrcode = ERRCODE_UNDEFINED_OBJECT;
+		e.message = psprintf("graph \"%s\" of the run was dropped and created again after the run was submitted",
+							 r->graph);
+		e.hint = "Submit the run again to run the graph as it is now defined.";
+		end_unexecuted(r, error_jsonb(&e), commit);
 		return true;
 	}
 	if (r->recovered && r->recoveries > sg_max_run_recoveries)
