@@ -437,7 +437,15 @@ fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
 				 errdetail("Thread \"%s\" left the step the task belonged to; the %s was not taken.",
 						   row->thread_id, what),
 				 errhint("Stop working on it.")));
-	if (!row->has_token || memcmp(&row->token, token, sizeof(pg_uuid_t)) != 0)
+	if (!row->has_token)
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_TASK_SUPERSEDED),
+				 errmsg("token %s is not the current claim of task \"%s\"",
+						sg_uuid_to_cstring(token), task_id),
+				 errdetail("The task is not claimed: it waits for a worker (%d attempts so far); the %s was not taken.",
+						   row->attempt, what),
+				 errhint("Claim it with sg_claim() first.")));
+	if (memcmp(&row->token, token, sizeof(pg_uuid_t)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_TASK_SUPERSEDED),
 				 errmsg("token %s is not the current claim of task \"%s\"",

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(9);
+SELECT plan(10);
 
 CREATE ROLE nc_alice; CREATE ROLE nc_bob;
 SET ROLE nc_alice;
@@ -58,6 +58,23 @@ SELECT is((SELECT count(*) FROM sg_claim('nc-q', 'w2') c, LATERAL sg_complete(c.
           'fail: the retry''s claim completes');
 SELECT is((SELECT "values" FROM sg_get_state('nc-ext-1')), '{"messages": ["hi", "ok"]}'::jsonb,
           'fail: the thread has the retry''s update only');
+
+-- A made-up token for a task nobody claimed was said to be a claim whose
+-- lease expired, "claimed again (attempt 0)", "another worker has it"
+CREATE FUNCTION pg_temp.nc_detail(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text; s text;
+BEGIN
+    EXECUTE sql;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, s = RETURNED_SQLSTATE;
+    RETURN s || ': ' || d;
+END $$;
+SELECT sg_invoke('nc_ext', '{"messages": ["again"]}', 'nc-ext-2');
+SELECT is(pg_temp.nc_detail(format('SELECT sg_complete(%L, gen_random_uuid(), ''{}'')',
+                                   (SELECT task_id FROM sg_tasks('nc-q') WHERE thread_id = 'nc-ext-2'))),
+          'SG010: The task is not claimed: it waits for a worker (0 attempts so far); the update was not taken.',
+          'complete: a token for a task nobody claimed is SG010, saying so');
 
 SELECT * FROM finish();
 ROLLBACK;
