@@ -3,6 +3,9 @@
 -- starts (here by another role, with its own node function) ends with
 -- status error (42704) instead of running the new definition's nodes as
 -- its submitter. A recompiled graph is the same graph: its runs run.
+-- Likewise an external task queued before its graph was dropped and made
+-- again (with an external node of that name) is stale: its completion is
+-- refused (SG011) instead of going on with the new definition's nodes.
 -- Background workers may execute these runs too; every check waits for the
 -- run first, so the outcome is the same whoever executes it.
 --
@@ -11,6 +14,7 @@ DROP EXTENSION IF EXISTS stategraph CASCADE;
 DROP SCHEMA IF EXISTS nc_runs CASCADE;
 DROP ROLE IF EXISTS regress_sg_nc_alice;
 DROP ROLE IF EXISTS regress_sg_nc_bob;
+DROP ROLE IF EXISTS regress_sg_nc_carol;
 CREATE SCHEMA nc_runs;
 SET search_path = nc_runs;
 CREATE EXTENSION stategraph;
@@ -66,8 +70,41 @@ SELECT "values" FROM sg_get_state('nc-alice-5');
 RESET ROLE;
 SELECT thread_id, status, error->>'sqlstate' AS sqlstate FROM sg_runs() WHERE thread_id = 'nc-alice-3';
 
+-- carol's graph with an external node; alice's thread waits on its task
+CREATE ROLE regress_sg_nc_carol;
+GRANT USAGE ON SCHEMA nc_runs TO regress_sg_nc_carol;
+SET ROLE regress_sg_nc_carol;
+SELECT sg_create_graph('nc_ext', '{"log": "append"}');
+SELECT sg_add_external_node('nc_ext', 'agent', queue => 'nc-q');
+SELECT sg_add_edge('nc_ext', '__start__', 'agent');
+SELECT sg_add_edge('nc_ext', 'agent', '__end__');
+SELECT sg_compile('nc_ext');
+SET ROLE regress_sg_nc_alice;
+SELECT sg_invoke('nc_ext', '{}', 'nc-ext-1') ? '__waiting__' AS waiting;
+SELECT task_id, token FROM sg_claim('nc-q', 'alice-worker') \gset
+-- carol drops it (her sg_drop_graph cannot see alice's task); bob makes it again
+SET ROLE regress_sg_nc_carol;
+SELECT sg_drop_graph('nc_ext');
+SET ROLE regress_sg_nc_bob;
+SELECT sg_create_graph('nc_ext', '{"log": "append"}');
+SELECT sg_add_external_node('nc_ext', 'agent', queue => 'nc-q');
+SELECT sg_add_node('nc_ext', 'n', 'bob_node(jsonb)');
+SELECT sg_add_edge('nc_ext', '__start__', 'agent');
+SELECT sg_add_edge('nc_ext', 'agent', 'n');
+SELECT sg_add_edge('nc_ext', 'n', '__end__');
+SELECT sg_compile('nc_ext');
+SET ROLE regress_sg_nc_alice;
+\set VERBOSITY sqlstate
+SELECT sg_complete(:'task_id', :'token', '{"log": ["model"]}');
+\set VERBOSITY default
+SELECT "values" FROM sg_get_state('nc-ext-1');
+SELECT sg_heartbeat(:'task_id', :'token');
+SELECT status FROM sg_tasks('nc-q');
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
 DROP SCHEMA nc_runs CASCADE;
 DROP ROLE regress_sg_nc_alice;
 DROP ROLE regress_sg_nc_bob;
+DROP ROLE regress_sg_nc_carol;

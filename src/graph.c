@@ -1444,6 +1444,7 @@ typedef struct ExternalNodes
 	char	   *graph;
 	int			n;				/* 0 also for a graph gone or not compiled */
 	char	  **names;
+	TimestampTz created_at;		/* of the graph's row; 0 for a graph gone */
 } ExternalNodes;
 static List *external_cache = NIL;	/* ExternalNodes *, in external_cxt */
 static MemoryContext external_cxt = NULL;
@@ -2008,11 +2009,17 @@ read_external_nodes(const char *graph)
 	ExternalNodes *e;
 	MemoryContext old;
 	int			i;
+	TimestampTz created_at = 0;
 
 	sg_spi_connect();
-	if (sg_spi_run("SELECT spec OPERATOR(pg_catalog.->) 'nodes' FROM stategraph.graphs "
+	if (sg_spi_run("SELECT spec OPERATOR(pg_catalog.->) 'nodes', created_at FROM stategraph.graphs "
 				   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 1)
+	{
+		bool		isnull;
+
 		nodes = sg_spi_jsonb(0, 1);	/* NULL: not compiled */
+		created_at = DatumGetTimestampTz(sg_spi_datum(0, 2, &isnull));
+	}
 	sg_spi_finish();
 	len = nodes ? sg_jsonb_array_length(nodes) : 0;
 	names = palloc(sizeof(char *) * (len + 1));
@@ -2030,12 +2037,40 @@ read_external_nodes(const char *graph)
 	old = MemoryContextSwitchTo(external_cxt);
 	e = palloc0(sizeof(ExternalNodes));
 	e->graph = pstrdup(graph);
+	e->created_at = created_at;
 	e->names = palloc(sizeof(char *) * (n + 1));
 	for (i = 0; i < n; i++)
 		e->names[e->n++] = pstrdup(names[i]);
 	external_cache = lappend(external_cache, e);
 	MemoryContextSwitchTo(old);
 	return e;
+}
+
+/* The cached external nodes of graph as compiled now (read on a miss). */
+static ExternalNodes *
+external_nodes(const char *graph)
+{
+	ListCell   *lc;
+
+	cache_prepare();
+	foreach(lc, external_cache)
+	{
+		if (strcmp(((ExternalNodes *) lfirst(lc))->graph, graph) == 0)
+			return (ExternalNodes *) lfirst(lc);
+	}
+	return read_external_nodes(graph);
+}
+
+/*
+ * Whether graph was created (dropped and made again, by anyone) after ts:
+ * a task queued at ts belongs to the graph of that name then, and its step
+ * must not go on with another definition's nodes (tasks.c). From the same
+ * cache as sg_graph_node_is_external.
+ */
+bool
+sg_graph_created_after(const char *graph, TimestampTz ts)
+{
+	return external_nodes(graph)->created_at > ts;
 }
 
 /*
@@ -2048,21 +2083,9 @@ read_external_nodes(const char *graph)
 bool
 sg_graph_node_is_external(const char *graph, const char *node)
 {
-	ListCell   *lc;
-	ExternalNodes *e = NULL;
+	ExternalNodes *e = external_nodes(graph);
 	int			i;
 
-	cache_prepare();
-	foreach(lc, external_cache)
-	{
-		if (strcmp(((ExternalNodes *) lfirst(lc))->graph, graph) == 0)
-		{
-			e = (ExternalNodes *) lfirst(lc);
-			break;
-		}
-	}
-	if (e == NULL)
-		e = read_external_nodes(graph);
 	for (i = 0; i < e->n; i++)
 		if (strcmp(e->names[i], node) == 0)
 			return true;

@@ -166,6 +166,7 @@ extern void sg_graph_check_privileges(SGGraph *g);
 extern Oid	sg_graph_unprivileged_fn(SGGraph *g);
 extern int	sg_graph_node_index(SGGraph *g, const char *name);
 extern bool sg_graph_node_is_external(const char *graph, const char *node);	/* tasks of a recompiled graph */
+extern bool sg_graph_created_after(const char *graph, TimestampTz ts);	/* tasks of a graph made again */
 extern int	sg_graph_channel_index(SGGraph *g, const char *name);
 extern void sg_check_name(const char *what, const char *name);
 

@@ -119,14 +119,14 @@ enum
 {
 	TC_TASK_ID = 1, TC_QUEUE, TC_GRAPH, TC_THREAD_ID, TC_CHECKPOINT_ID, TC_NODE, TC_STEP,
 	TC_STATUS, TC_ATTEMPT, TC_MAX_ATTEMPTS, TC_BACKOFF_MS, TC_TOKEN, TC_RESULT,
-	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER, TC_HANDED_BACK
+	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER, TC_HANDED_BACK, TC_CREATED_AT
 };
 
 #define TASK_COLUMNS "task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt, " \
 	"max_attempts, backoff_ms, token, result, resume_values, lost, " \
 	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker, " \
 	"COALESCE(status OPERATOR(pg_catalog.=) 'queued' AND (error OPERATOR(pg_catalog.->>) 'name') " \
-	"OPERATOR(pg_catalog.=) 'external_task_error', false)"
+	"OPERATOR(pg_catalog.=) 'external_task_error', false), created_at"
 
 typedef struct TaskRow
 {
@@ -149,6 +149,7 @@ typedef struct TaskRow
 	int64		lease_ms;
 	char	   *worker;
 	bool		handed_back;	/* queued again by its token's own sg_fail: that claim is over */
+	TimestampTz created_at;
 } TaskRow;
 
 
@@ -379,6 +380,7 @@ row_from_tuple(HeapTuple t, TupleDesc d)
 	r->lease_ms = int_col(t, d, TC_LEASE_MS);
 	r->worker = SPI_getvalue(t, d, TC_WORKER);
 	r->handed_back = DatumGetBool(SPI_getbinval(t, d, TC_HANDED_BACK, &isnull));
+	r->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, TC_CREATED_AT, &isnull));
 	return r;
 }
 
@@ -666,7 +668,7 @@ queue_task(SGExternalTask *et, bool again)
 				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, "
 				"config = $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
 				"resume = $13, resume_values = $14, result = NULL, interrupt = NULL, lost = false, "
-				"finished_at = NULL, updated_at = pg_catalog.now() "
+				"finished_at = NULL, updated_at = pg_catalog.now(), created_at = pg_catalog.now() "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND graph OPERATOR(pg_catalog.=) $3 "
 				"AND thread_id OPERATOR(pg_catalog.=) $4 AND checkpoint_id OPERATOR(pg_catalog.=) $5 "
 				"AND node OPERATOR(pg_catalog.=) $6 AND step OPERATOR(pg_catalog.=) $7",
@@ -872,6 +874,19 @@ stale_task(const char *graph, const char *node)
 }
 
 /*
+ * Whether a task row is stale: as stale_task, or its graph was dropped and
+ * created again (by anyone) since the task was queued, even with an
+ * external node of that name: its step must not go on with another
+ * definition's nodes. (sg_claim, which reads no row, hands such a task out;
+ * its worker's calls are refused and cancel it.)
+ */
+static bool
+stale_row(TaskRow *row)
+{
+	return stale_task(row->graph, row->node) || sg_graph_created_after(row->graph, row->created_at);
+}
+
+/*
  * Cancel the n stale tasks task_ids (their rows visible to the caller: it
  * has just claimed or fenced them) as sg_compile would have, and let their
  * runs go on: those of tasks whose owner may act on their thread (a task
@@ -907,12 +922,12 @@ cancel_stale(Datum *task_ids, int n, bool undo_claim)
 static void
 refuse_stale(TaskRow *row, const char *what)
 {
-	if (!stale_task(row->graph, row->node))
+	if (!stale_row(row))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_SG_TASK_CANCELLED),
 			 errmsg("task \"%s\" of node \"%s\" was cancelled", row->task_id, row->node),
-			 errdetail("Graph \"%s\" was compiled again or dropped, and \"%s\" is no longer one of its external nodes; the %s was not taken.",
+			 errdetail("Graph \"%s\" was compiled again without external node \"%s\", or dropped (and maybe created again), since the task was queued; the %s was not taken.",
 					   row->graph, row->node, what),
 			 errhint("Stop working on it.")));
 }
@@ -1008,7 +1023,7 @@ sweep_leases(int limit, bool record_failures)
 		Datum		id = CStringGetTextDatum(row->task_id);
 
 		/* (a task planted on another role's thread is handled as before: owner_may_act) */
-		if (stale_task(row->graph, row->node) && owner_may_act(row))
+		if (stale_row(row) && owner_may_act(row))
 		{
 			cancel_stale(&id, 1, false);	/* its node is no longer external: neither retried nor failed */
 			done++;
@@ -1324,7 +1339,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 	/* an expired lease nobody claimed again is taken back by its worker */
 	alive = row->has_token && memcmp(&row->token, token, sizeof(pg_uuid_t)) == 0 &&
 		(has_status(row, "claimed") || (has_status(row, "queued") && !row->handed_back));
-	if (alive && stale_task(row->graph, row->node))
+	if (alive && stale_row(row))
 	{
 		Datum		id = CStringGetTextDatum(task_id);
 
@@ -1503,7 +1518,7 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState
 				"RETURNING " TASK_COLUMNS ", " STEP_STATE("t.thread_id", "t.checkpoint_id", "t.task_id"),
 				3, types, values, nulls, 1) == 0)
 		return NULL;
-	*state = step_state_of(TC_HANDED_BACK + 1);
+	*state = step_state_of(TC_CREATED_AT + 1);
 	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
 
