@@ -16,6 +16,10 @@
 #     next and the number of checkpoints only.
 #  3. Retention never touches a thread with a queued or a claimed external
 #     task: sql/external.sql checks a queued one only.
+#  4. README: "a node of a background run cannot create temporary tables,
+#     LISTEN, PREPARE or SET ROLE (42501)": TAP 015 checks the temporary
+#     table only. Each such node fails its run with 42501 and leaves the
+#     executing session as it was.
 #
 # Without the preload: CALL sg_work is the one executor, so what it does is
 # known.
@@ -179,6 +183,42 @@ is($node->safe_psql('postgres', q{SELECT string_agg(thread_id || ':' || status, 
 $node->safe_psql('postgres', 'CALL sg_work()');
 is($node->safe_psql('postgres', q{SELECT string_agg(thread_id, ',' ORDER BY thread_id) FROM stategraph.threads WHERE graph = 'x'}),
 	'x-claimed,x-queued', 'the sweep removed the expired thread without tasks out and spared those with a queued or a claimed task');
+
+# --- 4. what a node of a background run cannot do ---------------------------------
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION try(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+	BEGIN
+	    EXECUTE state->>'sql';
+	    RETURN '{"log": ["done"]}';
+	END $$;
+	SELECT sg_create_graph('try', '{"log": "append", "sql": "replace"}');
+	SELECT sg_add_node('try', 't', 'try(jsonb)');
+	SELECT sg_add_edge('try', '__start__', 't');
+	SELECT sg_add_edge('try', 't', '__end__');
+	SELECT sg_compile('try');
+});
+my %cmd = (listen => 'LISTEN audit_channel', prepare => 'PREPARE audit_stmt AS SELECT 1',
+	set_role => 'SET ROLE pg_monitor', temp => 'CREATE TEMP TABLE audit_box (x int)');
+for my $k (sort keys %cmd)
+{
+	$node->safe_psql('postgres', "SELECT sg_submit('try', jsonb_build_object('sql', \$\$$cmd{$k}\$\$), 'try-$k')");
+}
+my $after = $node->safe_psql('postgres', q{
+	CALL sg_work();
+	SELECT string_agg(thread_id || ' ' || status || ' ' || coalesce(error->>'sqlstate', '-'), ',' ORDER BY thread_id)
+	  FROM sg_runs() WHERE thread_id LIKE 'try-%';
+	SELECT count(*) FROM pg_listening_channels();
+	SELECT count(*) FROM pg_prepared_statements;
+	SELECT current_user || ' ' || session_user;
+	SELECT count(*) FROM pg_class WHERE relname = 'audit_box';
+});
+is($after, join("\n",
+	'try-listen error 42501,try-prepare error 42501,try-set_role error 42501,try-temp error 42501',
+	'0', '0', 'postgres postgres', '0'),
+	'LISTEN, PREPARE, SET ROLE and a temporary table in a node of a background run: each run fails with 42501, and the session that executed them listens, prepared, changed role and created nothing');
+$node->safe_psql('postgres', "SELECT sg_submit('try', '{\"sql\": \"SELECT 1\"}', 'try-ok')");
+is($node->safe_psql('postgres', q{CALL sg_work(); SELECT status FROM sg_runs('try-ok')}), 'success',
+	'the same node with a plain statement succeeds');
 
 $node->stop;
 done_testing();
