@@ -7,7 +7,11 @@
 #    not the graph is refused (55000) before anything is frozen or copied:
 #    the partition still points at its server and takes writes, and the new
 #    server holds no thread;
-#  - a partition the cluster does not have: 22023;
+#  - a partition the cluster does not have: 22023; a partition moved onto
+#    a server of the cluster under another connection string: 22023;
+#  - none of these refusals keeps the lock of moves for its session (they
+#    did: every other session's move was refused with 55P03 until the
+#    session of the refused call ended);
 #  - once the same graph is defined there, the move goes through and every
 #    thread of the partition reads as before through the router.
 use strict;
@@ -52,12 +56,33 @@ is(r("SELECT sg_invoke('counter', '{\"log\": []}', '$t0')->'log'"), '[0, 1]', 'a
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  22023: partition 9 does not exist in cluster "stategraph"/, 'a partition the cluster does not have: 22023');
 
+# a refused call leaves no turn behind: a session still open after its
+# refused move does not hold up another session's move (the lock of moves
+# was kept until the refused session ended, 55P03 for every other one)
+my $typo = $node->background_psql('router', on_error_stop => 0);
+my ($host, $port) = ($node->host, $node->port);
+my %refused = (
+	"move_partition(9, '$conn{sc}')" => qr/22023: partition 9 does not exist/,
+	"move_partition(0, '$conn{sc}')" => qr/55000: the graphs of server/,
+	"move_partition(1, 'dbname=sa port=$port host=$host')" => qr/22023: server .* is in cluster "stategraph" already/);
+$typo->query('\set VERBOSITY verbose');
+for my $call (sort keys %refused)
+{
+	$typo->{stderr} = '';	# (BackgroundPsql keeps stderr across queries)
+	$typo->query("CALL stategraph_router.$call");
+	like($typo->{stderr}, $refused{$call}, "$call is refused");
+	is(scalar $typo->query(q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+		AND classid = 1397181782 AND objid = 0 AND objsubid = 2}), '0', "a refused $call keeps no lock of moves");
+}
+
 # the same graph there: the move goes through
 $node->safe_psql('sc', $graph);
 is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'the graphs agree');
 $before = r(q{SELECT string_agg(thread_id || ' ' || (sg_get_state(thread_id))."values"::text, ',' ORDER BY thread_id)
 	FROM sg_threads()});
-is(r("CALL stategraph_router.move_partition(0, '$conn{sc}')"), $in_0, "the move goes through ($in_0 threads)");
+is(r("CALL stategraph_router.move_partition(0, '$conn{sc}')"), $in_0,
+	"the move goes through ($in_0 threads), the session of the refused calls still open");
+$typo->quit;
 is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0'), $conn{sc}, 'partition 0 is on the new server');
 is($node->safe_psql('sc', 'SELECT count(*) FROM stategraph.threads'), $in_0, 'which holds its threads');
 is(r(q{SELECT string_agg(thread_id || ' ' || (sg_get_state(thread_id))."values"::text, ',' ORDER BY thread_id)
