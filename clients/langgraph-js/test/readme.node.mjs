@@ -5,7 +5,9 @@
 //    the other tests do not (they import ../src/index.js);
 //  - README's "The same thread in psql": each statement prints the rows shown;
 //  - "one SQL call per saver method": each method of StategraphSaver makes one
-//    query (appends.node.mjs counts put's calls only).
+//    query (appends.node.mjs counts put's calls only);
+//  - "end() closes the pool the saver made from a connection string; a Pool
+//    you pass stays yours".
 //     node --test test/readme.node.mjs      (libpq environment: PGHOST, PGPORT, ...)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -125,4 +127,19 @@ test("each saver method is one SQL call", async () => {
 	assert.equal(await calls(() => saver.deleteThread(`${t}-copy`)), 1, "deleteThread");
 	assert.equal(await calls(() => saver.deleteThread(t)), 1, "deleteThread");
 	assert.equal(await saver.getTuple(config), undefined);
+});
+
+// README: "end() closes the pool the saver made from a connection string; a Pool you
+// pass stays yours to end"
+test("end() leaves a Pool it was given open, and ends the pool it made from a connection string", async () => {
+	const given = new StategraphSaver(pool);
+	await given.setup();
+	await given.end();
+	assert.equal((await pool.query("SELECT 1 AS one")).rows[0].one, 1, "the Pool passed in still works");
+	const host = encodeURIComponent(process.env.PGHOST ?? "/tmp");
+	const port = process.env.PGPORT ? `&port=${process.env.PGPORT}` : "";
+	const own = new StategraphSaver(`postgresql:///${process.env.PGDATABASE ?? "postgres"}?host=${host}${port}`);
+	await own.setup();
+	await own.end();
+	await assert.rejects(own.pool.query("SELECT 1"), /after calling end/, "the pool made from a string is ended");
 });
