@@ -1243,7 +1243,9 @@ CREATE POLICY retention_owner ON stategraph.retention
  * and, at the end of a run, its run's row (an UPDATE: NO KEY UPDATE); the claim
  * that starts a run locks the run's row (FOR UPDATE) before the thread's;
  * sg_complete and the thread writers (sg_invoke, CALL sg_run, ...) lock
- * the task or the thread, then a waiting run's row (an UPDATE). So: the
+ * the task or the thread, then a waiting run's row (an UPDATE); sg_fail,
+ * sg_interrupt_task and a late sg_complete that takes back a recorded
+ * failure lock the thread, then the task (tasks.c). So: the
  * graphs first (steps only read them; a compile locks its graph before the
  * tasks and runs it changes); then the role's runs FOR KEY
  * SHARE, in seq order, which waits for the claims in flight (their first
@@ -1256,8 +1258,7 @@ CREATE POLICY retention_owner ON stategraph.retention
  * (The LangGraph.js tables last: only their own saver locks them, under
  * its per-thread lock, which this does not take: a saver's prune of one of
  * the role's LangGraph.js threads, which takes its tables in another order,
- * can still deadlock with it, as can a late sg_complete that takes back a
- * failure, which locks its task before its thread.)
+ * can still deadlock with it.)
  */
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
     LANGUAGE plpgsql AS $$
