@@ -1227,6 +1227,19 @@ CREATE POLICY retention_owner ON stategraph.retention
                                               AND stategraph.owned(g.owner)));
 
 /*
+ * sg_reassign_owned's hold on old_role's name, exclusive until its
+ * transaction ends, taken before any row: it waits for the submits in
+ * flight under that name (which hold it in share mode) and keeps new ones
+ * waiting until it commits (reassign.c). Superusers and BYPASSRLS roles
+ * only (checked in C too: it stops the role's submits).
+ */
+CREATE FUNCTION stategraph.reassign_hold(old_role name) RETURNS void
+    AS 'MODULE_PATHNAME', 'reassign_hold' LANGUAGE C;
+COMMENT ON FUNCTION stategraph.reassign_hold(name) IS
+    'sg_reassign_owned''s hold on a role name until commit: waits for the submits under it in flight, and makes new ones wait';
+GRANT EXECUTE ON FUNCTION stategraph.reassign_hold(name) TO PUBLIC;   -- sg_reassign_owned calls it as its caller
+
+/*
  * Owners are recorded by role name (see stategraph.owned), so a role's rows
  * follow the name, not the role: after ALTER ROLE ... RENAME the role no
  * longer sees its graphs, threads, runs and tasks (and its pending runs fail
@@ -1237,6 +1250,13 @@ CREATE POLICY retention_owner ON stategraph.retention
  * It changes other roles' rows, which row-level security rightly keeps from
  * ordinary roles: a superuser or a BYPASSRLS role only (checked here, so the
  * error says why rather than updating nothing).
+ *
+ * First it holds old_role's name (stategraph.reassign_hold, reassign.c),
+ * which waits for the transactions that submitted runs under it to commit,
+ * so that the statements below see their runs, and makes the submits that
+ * come meanwhile wait for its commit: a run submitted during the reassign
+ * no longer stays with the old name, nor does a transaction that submitted
+ * and holds run rows (multitask 'interrupt') deadlock with it.
  *
  * Its row locks come in an order that waits for the role's background
  * steps, never deadlocks with them (runs.c). A step locks its thread's row
@@ -1284,6 +1304,8 @@ BEGIN
     IF old_role OPERATOR(pg_catalog.=) new_role THEN
         RETURN 0;
     END IF;
+    -- the lock order above: old_role's name first (its submits in flight commit)
+    PERFORM stategraph.reassign_hold(old_role);
     UPDATE stategraph.graphs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     -- the lock order above: runs (KEY SHARE), threads, tasks, runs

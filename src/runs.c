@@ -403,9 +403,13 @@ sg_submit(PG_FUNCTION_ARGS)
 	SGGraph    *g;
 	pg_uuid_t  *id;
 	TimestampTz due = 0;
+	bool		may_wait;
 
 	check_submit_args(fcinfo, &multitask, &after);
+	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
+	/* the run's owner, held against a reassign of it until commit (reassign.c) */
+	sg_role_hold_current(may_wait);
 	g = sg_graph_get(graph);
 	sg_graph_check_privileges(g);
 	if (!PG_ARGISNULL(1))
