@@ -13,16 +13,21 @@
  * creating a thread of the old name), and a transaction that had submitted
  * with multitask 'interrupt' held run rows that the reassign waited for,
  * while it went on to wait for a thread the reassign held: a deadlock.
+ * And the submits to one thread decide together through the row lock of a
+ * key named by the thread's owner (runs.c, lock_thread_submits): a submit
+ * keyed by the old name before the reassign's commit and one keyed by the
+ * new name after it both passed the multitask rule.
  *
- * So a submit holds, in share mode until its transaction ends, the name
- * it acts under: its role's (the run's owner, and its idempotency keys).
- * The hold is an advisory lock of its own kind (field4 'RO'), keyed by a
- * hash of the name and the database. sg_reassign_owned first takes old_role's in exclusive
+ * So a submit holds, in share mode until its transaction ends, the names
+ * it acts under: its role's (the run's owner, and its idempotency keys)
+ * and its thread's owner's (the thread's submit key). The hold is an
+ * advisory lock of its own kind (field4 'RO'), keyed by a hash of the
+ * name and the database. sg_reassign_owned first takes old_role's in exclusive
  * mode (stategraph.reassign_hold): it waits for the submits in flight to
  * commit, so that its statements see their runs, before it holds any row;
  * and a submit that comes meanwhile waits for its commit, then reads the
- * name anew (a rename committed with it has changed the submitter's
- * CURRENT_USER).
+ * names anew (a rename committed with it has changed the submitter's
+ * CURRENT_USER and its thread's owner).
  *
  * A submit waits only in a transaction that had written nothing before it
  * (no transaction id): one that has may hold rows the reassign waits for
@@ -31,8 +36,8 @@
  * of a background run is such a one. new_role is not held: a reassign to
  * a role that submits at the same time does not stop its submits.
  *
- * A submit holds one lock of the shared lock table, however many threads
- * it submits to; the reassign one.
+ * A submit holds one lock of the shared lock table per name, however many
+ * threads it submits to (their owners are few); the reassign one.
  *
  *-------------------------------------------------------------------------
  */

@@ -152,20 +152,30 @@ ext_schema(void)
  * locks an existing row even though its WHERE false updates nothing. A
  * row lock takes no entry of the shared lock table, so one transaction may
  * submit to any number of threads.
+ *
+ * The owner's name is held too (reassign.c), against sg_reassign_owned: it
+ * waits for this submit to commit, or this submit waits for it and then
+ * takes the key again under the owner's name as it then reads (a rename
+ * committed with the reassign): keyed by the old name while another submit
+ * took the new one, both passed the multitask rule.
  */
 static void
-lock_thread_submits(const char *thread_id)
+lock_thread_submits(const char *thread_id, bool may_wait)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	run_sql(&plan,
-			"INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
-			"SELECT COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), "
-			"CURRENT_USER), 't', '', $1 "
-			"ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
-			1, types, values, NULL);
+	do
+		run_sql(&plan,
+				"WITH o AS (SELECT COALESCE((SELECT t.owner FROM stategraph.threads t "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) $1), CURRENT_USER) AS owner), "
+				"k AS (INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
+				"  SELECT o.owner, 't', '', $1 FROM o "
+				"  ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false) "
+				"SELECT o.owner::pg_catalog.text FROM o",
+				1, types, values, NULL);
+	while (sg_role_hold(sg_spi_text(0, 1), may_wait));
 }
 
 /* Check the options of sg_submit; reports errors before anything is looked up. */
@@ -417,7 +427,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	if (key)
 		lock_key_submits(graph, key);
 	if (thread_id)
-		lock_thread_submits(thread_id);
+		lock_thread_submits(thread_id, may_wait);
 	if (key && (id = find_idempotent(graph, key)) != NULL)
 	{
 		sg_spi_finish();
