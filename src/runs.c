@@ -31,7 +31,8 @@
  * Errors: the executor records a node's on the thread (as on_error =>
  * 'return'). In CALL sg_work each step runs in a subtransaction, so that
  * any other error of the step ends the run with status error instead of
- * losing the commit of its steps. A background worker takes its steps
+ * losing the commit of its steps (but for an error of a step whose role
+ * was renamed meanwhile, which is taken again, as a worker does). A background worker takes its steps
  * without one: any error rolls its transaction back, and the worker
  * records it on the run in a new transaction (sg_run_failure): an error of
  * the step ends the run with status error, an error of the bookkeeping
@@ -696,7 +697,6 @@ static struct
 	NameData	role_name;		/* that role's name as this session saw it then */
 }			current;
 
-static bool role_renamed(void);
 
 /* Runs whose failure this worker could not even record: its claims pass them over. */
 static List *unrecordable = NIL;
@@ -1229,6 +1229,25 @@ final_status(SGRun *run, Jsonb **error)
 	}
 }
 
+static bool role_renamed(void);
+
+/*
+ * CALL sg_work: the step, in its subtransaction (rolled back), failed
+ * while the run's role was renamed (see execute_run). Do what a worker
+ * does with it: roll the run's transaction back (the claim too, when this
+ * was the run's first step, so that it starts again from its input), and
+ * have sg_run_failure, in a new transaction, make the run due again at
+ * once, its attempt counted but not among its failures; a later claim (of
+ * this sg_work, or the next) takes it again.
+ */
+static void
+retry_renamed(ErrorData *edata, SGCommitFn commit)
+{
+	SPI_rollback();
+	(void) sg_run_failure(edata);
+	commit();
+}
+
 /* Execute a claimed run as its owner, committing (commit()) after every step. */
 static void
 execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt)
@@ -1279,6 +1298,11 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		nest = NewGUCNestLevel();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
+		if (edata && role_renamed())
+		{
+			retry_renamed(edata, commit);
+			return;
+		}
 		if (edata)
 		{
 			final = "error";
@@ -1291,8 +1315,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		 * under the old name refused by row-level security, a node that
 		 * read it) failed for the rename, not for its graph: roll the step
 		 * back, so that sg_run_failure takes the run again at once, as for
-		 * such an error outside the graph. (In CALL sg_work, whose caller
-		 * sees its errors, the run ends with it.)
+		 * such an error outside the graph (CALL sg_work: retry_renamed).
 		 */
 		if (final && strcmp(final, "error") == 0 && !in_subxact && role_renamed())
 			ereport(ERROR,
