@@ -1252,11 +1252,12 @@ GRANT EXECUTE ON FUNCTION stategraph.reassign_hold(name) TO PUBLIC;   -- sg_reas
  * error says why rather than updating nothing).
  *
  * First it holds old_role's name (stategraph.reassign_hold, reassign.c),
- * which waits for the transactions that submitted runs under it to commit,
- * so that the statements below see their runs, and makes the submits that
- * come meanwhile wait for its commit: a run submitted during the reassign
- * no longer stays with the old name, nor does a transaction that submitted
- * and holds run rows (multitask 'interrupt') deadlock with it.
+ * which waits for the transactions that submitted runs under it (or to
+ * its threads), or wrote its LangGraph.js threads, to commit, so that the
+ * statements below see their rows, and makes those that come meanwhile
+ * wait for its commit: a run submitted during the reassign no longer stays
+ * with the old name, nor does a transaction that submitted and holds run
+ * rows (multitask 'interrupt') deadlock with it.
  *
  * Its row locks come in an order that waits for the role's background
  * steps, never deadlocks with them (runs.c). A step locks its thread's row
@@ -1275,10 +1276,13 @@ GRANT EXECUTE ON FUNCTION stategraph.reassign_hold(name) TO PUBLIC;   -- sg_reas
  * thread_id order, each waiting for the step that holds it; then the
  * tasks; then the runs again, FOR NO KEY UPDATE in seq order (sg_submit's
  * interrupt takes a thread's runs in that order too), and their updates.
- * (The LangGraph.js tables last: only their own saver locks them, under
- * its per-thread lock, which this does not take: a saver's prune of one of
- * the role's LangGraph.js threads, which takes its tables in another order,
- * can still deadlock with it.)
+ * (The LangGraph.js tables last. Their writers (sg_lg_put, put_writes,
+ * prune, delete_thread, copy_thread, delete_for_runs, sg_prune and
+ * sg_delete_thread of such a thread, import) hold their thread owner's
+ * name as the submits do (lgsaver.c), and the sweep passes over a thread
+ * whose owner's name is held: none of the role's is in flight while this
+ * updates their rows, so none deletes them in another order, which
+ * deadlocked, or leaves rows of the old name.)
  */
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
     LANGUAGE plpgsql AS $$

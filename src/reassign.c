@@ -102,6 +102,16 @@ sg_role_hold(const char *role, bool may_wait)
 	return true;
 }
 
+/* Hold role name role in share mode if no reassign holds it (the sweeps): whether it is held. */
+bool
+sg_role_try_hold(const char *role)
+{
+	LOCKTAG		tag;
+
+	role_lock_tag(&tag, role);
+	return LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
 /* Hold the current role's name (and its new one, after waiting for a rename). */
 void
 sg_role_hold_current(bool may_wait)

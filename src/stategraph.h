@@ -642,6 +642,7 @@ extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below
  */
 extern bool sg_role_hold_may_wait(void);
 extern bool sg_role_hold(const char *role, bool may_wait);
+extern bool sg_role_try_hold(const char *role);
 extern void sg_role_hold_current(bool may_wait);
 
 /* ---------------------------------------------------------------------------
