@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * reassign.c
- *		The holds on a role's name that keep sg_reassign_owned and the
- *		submits under that name apart.
+ *		The holds on a role's name that keep sg_reassign_owned apart from
+ *		the submits and the LangGraph.js writes under that name.
  *
  * Owners are role names (the install script's Ownership section), and
  * sg_reassign_owned (a PL/pgSQL function of the install script) gives every
@@ -22,12 +22,17 @@
  * it acts under: its role's (the run's owner, and its idempotency keys)
  * and its thread's owner's (the thread's submit key). The hold is an
  * advisory lock of its own kind (field4 'RO'), keyed by a hash of the
- * name and the database. sg_reassign_owned first takes old_role's in exclusive
- * mode (stategraph.reassign_hold): it waits for the submits in flight to
- * commit, so that its statements see their runs, before it holds any row;
- * and a submit that comes meanwhile waits for its commit, then reads the
- * names anew (a rename committed with it has changed the submitter's
- * CURRENT_USER and its thread's owner).
+ * name and the database. sg_reassign_owned first takes old_role's in
+ * exclusive mode (stategraph.reassign_hold): it waits for the submits in
+ * flight to commit, so that its statements see their runs, before it holds
+ * any row; and a submit that comes meanwhile waits for its commit, then
+ * reads the names anew (a rename committed with it has changed the
+ * submitter's CURRENT_USER and its thread's owner).
+ *
+ * The LangGraph.js saver's calls that write or delete a thread's rows hold
+ * the thread owner's name the same way (lgsaver.c): a prune deleting the
+ * role's rows in another order than the reassign updates them deadlocked
+ * with it, and a put in flight left rows of the old name.
  *
  * A submit waits only in a transaction that had written nothing before it
  * (no transaction id): one that has may hold rows the reassign waits for
