@@ -6,9 +6,8 @@
 # max_locks_per_transaction 10, plus the background processes), and one
 # statement writes 20,000 threads: 60 times what an entry per thread would
 # allow, as a million threads is 100 times the default table (6,400
-# entries). A million here would take minutes of the suite's run time; the
-# benchmark notes (docs/readme/sharding.md) give the time of a
-# million-thread statement on a default server.
+# entries). 065_million_batch runs a million-thread statement on a default
+# server.
 use strict;
 use warnings;
 
