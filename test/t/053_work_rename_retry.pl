@@ -16,6 +16,7 @@ use warnings;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use SGNode;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('work_rename');
@@ -23,27 +24,9 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
 $node->start;
 
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE ROLE carol;
-    CREATE TABLE effects (thread text, i int, who text);
-    GRANT INSERT, SELECT ON effects TO PUBLIC;
-    CREATE FUNCTION work(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO effects VALUES (config->>'thread_id', (state->>'i')::int, current_user);
-        PERFORM pg_sleep((state->>'sleep')::float8);
-        RETURN jsonb_build_object('i', (state->>'i')::int + 1);
-    END $$;
-    CREATE FUNCTION more(state jsonb) RETURNS text LANGUAGE sql
-        AS $$ SELECT CASE WHEN (state->>'i')::int < (state->>'steps')::int THEN 'work' ELSE '__end__' END $$;
-    GRANT EXECUTE ON FUNCTION work(jsonb, jsonb), more(jsonb) TO PUBLIC;
-    SET ROLE carol;
-    SELECT sg_create_graph('loop', '{"i": "replace", "steps": "replace", "sleep": "replace"}');
-    SELECT sg_add_node('loop', 'work', 'public.work(jsonb,jsonb)');
-    SELECT sg_add_edge('loop', '__start__', 'work');
-    SELECT sg_add_conditional_edges('loop', 'work', 'public.more(jsonb)', '["work", "__end__"]');
-    SELECT sg_compile('loop');
-});
+# graph 'loop' (SGNode), of the superuser; carol runs it on a thread of hers
+sleepy_loop_graph($node);
+$node->safe_psql('postgres', q{CREATE ROLE carol; GRANT INSERT, SELECT ON effects TO PUBLIC;});
 my $run = $node->safe_psql('postgres',
 	q{SET ROLE carol; SELECT sg_submit('loop', '{"i": 0, "steps": 4, "sleep": 1}', 'c-1')});
 
@@ -62,8 +45,8 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) >= 1 FROM effects WHERE
 my $admin = $node->background_psql('postgres');
 $admin->query_safe('BEGIN');
 $admin->query_safe('ALTER ROLE carol RENAME TO carol2');
-is($admin->query_safe(q{SELECT sg_reassign_owned('carol', 'carol2')}), 3,
-	'the reassign moved the graph, the thread and the run');
+is($admin->query_safe(q{SELECT sg_reassign_owned('carol', 'carol2')}), 2,
+	'the reassign moved the thread and the run');
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM pg_stat_activity
 	WHERE application_name = 'work_session' AND wait_event_type = 'Lock'}),
@@ -79,8 +62,6 @@ cmp_ok($node->safe_psql('postgres', qq{SELECT attempt FROM stategraph.runs WHERE
 	'the step that failed for the rename was taken again (its attempt grew)');
 is($node->safe_psql('postgres', q{SELECT string_agg(i::text, ',' ORDER BY i) FROM effects}), '0,1,2,3',
 	'each step\'s effect is there once (the failed step was rolled back)');
-is($node->safe_psql('postgres', q{SELECT who FROM effects WHERE i = 3}), 'carol2',
-	'the steps after the rename ran as the new name');
 is($node->safe_psql('postgres', q{SELECT owner || ' ' || status FROM stategraph.threads WHERE thread_id = 'c-1'}),
 	'carol2 done', 'the thread belongs to the new name');
 
