@@ -32,12 +32,13 @@
  * 'return'). In CALL sg_work each step runs in a subtransaction, so that
  * any other error of the step ends the run with status error instead of
  * losing the commit of its steps (but for an error of a step whose role
- * was renamed meanwhile, which is taken again, as a worker does). A background worker takes its steps
- * without one: any error rolls its transaction back, and the worker
- * records it on the run in a new transaction (sg_run_failure): an error of
- * the step ends the run with status error, an error of the bookkeeping
- * (claiming, recording, committing; a cancel or a timeout) is retried
- * after a backoff and ends the run at its SG_RUN_MAX_FAILURES-th time.
+ * was renamed meanwhile, which is taken again, as a worker does). A
+ * background worker takes its steps without one: any error rolls its
+ * transaction back, and the worker records it on the run in a new
+ * transaction (sg_run_failure): an error of the step ends the run with
+ * status error, an error of the bookkeeping (claiming, recording,
+ * committing; a cancel or a timeout) is retried after a backoff and ends
+ * the run at its SG_RUN_MAX_FAILURES-th time.
  *
  * Between steps the run reads its stop request: sg_cancel and the
  * multitask strategies interrupt and rollback set it. 'rollback' then
@@ -696,7 +697,6 @@ static struct
 	Oid			role;			/* the role it executes as, once known */
 	NameData	role_name;		/* that role's name as this session saw it then */
 }			current;
-
 
 /* Runs whose failure this worker could not even record: its claims pass them over. */
 static List *unrecordable = NIL;
