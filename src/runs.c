@@ -155,29 +155,44 @@ ext_schema(void)
  * row lock takes no entry of the shared lock table, so one transaction may
  * submit to any number of threads.
  *
- * The owner's name is held too (reassign.c), against sg_reassign_owned: it
- * waits for this submit to commit, or this submit waits for it and then
- * takes the key again under the owner's name as it then reads (a rename
- * committed with the reassign): keyed by the old name while another submit
- * took the new one, both passed the multitask rule.
+ * The owner's name is held first (reassign.c), against sg_reassign_owned:
+ * it waits for this submit to commit, or this submit waits for it and
+ * then reads the owner's name again (a rename committed with the
+ * reassign): keyed by the old name while another submit took the new one,
+ * both passed the multitask rule. Held before the key, so that no rename
+ * of the owner commits while the submit waits for its key's row (whose
+ * old name row-level security would then refuse). The key's statement
+ * reads the owner again: a reassign that committed between the two
+ * statements changed it, and its name is held in turn.
  */
 static void
 lock_thread_submits(const char *thread_id, bool may_wait)
 {
+	static SPIPlanPtr owner_plan;
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	char	   *owner;
 
+#define THREAD_SUBMIT_OWNER \
+	"COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), CURRENT_USER)"
 	do
+		run_sql(&owner_plan, "SELECT " THREAD_SUBMIT_OWNER "::pg_catalog.text", 1, types, values, NULL);
+	while (sg_role_hold(owner = sg_spi_text(0, 1), may_wait));
+	for (;;)
+	{
 		run_sql(&plan,
-				"WITH o AS (SELECT COALESCE((SELECT t.owner FROM stategraph.threads t "
-				"  WHERE t.thread_id OPERATOR(pg_catalog.=) $1), CURRENT_USER) AS owner), "
+				"WITH o AS (SELECT " THREAD_SUBMIT_OWNER " AS owner), "
 				"k AS (INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
 				"  SELECT o.owner, 't', '', $1 FROM o "
 				"  ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false) "
 				"SELECT o.owner::pg_catalog.text FROM o",
 				1, types, values, NULL);
-	while (sg_role_hold(sg_spi_text(0, 1), may_wait));
+		if (strcmp(sg_spi_text(0, 1), owner) == 0 || !sg_role_hold(sg_spi_text(0, 1), may_wait))
+			break;
+		owner = sg_spi_text(0, 1);
+	}
+#undef THREAD_SUBMIT_OWNER
 }
 
 /* Check the options of sg_submit; reports errors before anything is looked up. */
