@@ -1098,7 +1098,8 @@ END $$;
  * The lock of moves: one at a time per router database, held by the
  * session of a move from its start until it ends (a session-level advisory
  * lock, key 'SGMV' as an integer: the move commits every step). A move that
- * stopped keeps it for its session, which goes on with its next call;
+ * stopped keeps it for its session, which goes on with its next call (a
+ * call refused for its arguments, before anything is frozen, lets it go);
  * another session is refused at
  * once (55P03) rather than racing it: two moves of one partition both
  * copied, both switched, and the last switch lost what was written after
@@ -1183,6 +1184,7 @@ BEGIN
     PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
+        PERFORM stategraph_router.move_unlock();   -- a refusal keeps no turn (as a session's end)
         RAISE EXCEPTION 'partition % does not exist in cluster "stategraph"', part
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -1229,6 +1231,7 @@ BEGIN
         END;
     END LOOP;
     IF same IS NOT NULL THEN
+        PERFORM stategraph_router.move_unlock();
         RAISE EXCEPTION 'server % is in cluster "stategraph" already, as %', connstr, same
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Both connection strings reach the same database; PL/Proxy tells servers apart by their connection strings.',
@@ -1236,6 +1239,7 @@ BEGIN
     END IF;
     IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
        stategraph_router.definitions_at(stategraph_router.unfrozen(old)) THEN
+        PERFORM stategraph_router.move_unlock();
         RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Create the extension, the node functions and the same graphs there first.';

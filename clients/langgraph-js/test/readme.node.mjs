@@ -1,0 +1,145 @@
+// Issue 11's literal requirements that no other test checked (audit rev9audit):
+//  - README's "The seed's graph in LangGraph.js" is examples/seed.mjs, and
+//    running it prints what README shows; it imports the package by its name
+//    ("@stategraph/langgraph-js": package.json's exports, no build step), which
+//    the other tests do not (they import ../src/index.js);
+//  - README's "The same thread in psql": each statement prints the rows shown;
+//  - "one SQL call per saver method": each method of StategraphSaver makes one
+//    query (appends.node.mjs counts put's calls only);
+//  - "end() closes the pool the saver made from a connection string; a Pool
+//    you pass stays yours".
+//     node --test test/readme.node.mjs      (libpq environment: PGHOST, PGPORT, ...)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
+import { uuid6 } from "@langchain/langgraph-checkpoint";
+import { StategraphSaver } from "../src/index.js";
+
+const pkgDir = fileURLToPath(new URL("..", import.meta.url));
+const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+let pool;
+
+before(async () => {
+	pool = new pg.Pool({ max: 4 });
+	await pool.query("CREATE EXTENSION IF NOT EXISTS stategraph");
+});
+after(async () => {
+	await pool.end();
+});
+
+// the fenced blocks of README's section under heading (### title): [{lang, text}]
+function blocks(title) {
+	const start = readme.indexOf(`\n### ${title}\n`);
+	assert.ok(start >= 0, `README has a section "${title}"`);
+	const end = readme.indexOf("\n#", start + 5);
+	const section = readme.slice(start, end < 0 ? undefined : end);
+	return [...section.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1], text: m[2] }));
+}
+
+test("README's LangGraph.js example is examples/seed.mjs and prints what README shows", () => {
+	const [js, shown] = blocks("The seed's graph in LangGraph.js");
+	assert.equal(js.lang, "js");
+	assert.equal(shown.lang, "text");
+	const file = readFileSync(new URL("../examples/seed.mjs", import.meta.url), "utf8");
+	const code = (s) => s.split("\n").filter((l) => !l.startsWith("//")).join("\n").trim();
+	assert.equal(code(js.text), code(file), "README's code is the example's (comments aside)");
+	// a fresh thread: the example names its thread "js-workflow"
+	const sql = spawnSync("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+		"SELECT sg_delete_thread(thread_id) FROM sg_threads() WHERE thread_id IN ('js-workflow', 'js-workflow-copy')"], { encoding: "utf8" });
+	assert.equal(sql.status, 0, sql.stderr);
+	const r = spawnSync(process.execPath, ["examples/seed.mjs"], { cwd: pkgDir, encoding: "utf8", timeout: 60000 });
+	assert.equal(r.stderr, "");
+	assert.equal(r.status, 0);
+	assert.equal(r.stdout.trim(), shown.text.trim());
+});
+
+// psql's aligned output as cells: [[header...], [row...], ...], footers and blank lines left out
+function cells(text) {
+	return text
+		.split("\n")
+		.filter((l) => l.trim() !== "" && !/^-+(\+-+)*$/.test(l.trim()) && !/^\(\d+ rows?\)$/.test(l.trim()))
+		.map((l) => l.split("|").map((c) => c.trim()));
+}
+
+test("README's psql session on the LangGraph.js thread prints the rows shown", () => {
+	const [session] = blocks("The same thread in psql");
+	// statements start with "=> "; the lines up to the next statement are what psql printed
+	const parts = session.text.split(/^=> /m).slice(1);
+	assert.ok(parts.length >= 5, "the session has its statements");
+	for (const part of parts) {
+		const semi = part.indexOf(";");
+		const statement = part.slice(0, semi + 1);
+		const shown = part.slice(part.indexOf("\n", semi) + 1);
+		const r = spawnSync("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-c", statement], { encoding: "utf8" });
+		assert.equal(r.status, 0, `${statement}: ${r.stderr}`);
+		if (shown.trim() !== "") assert.deepStrictEqual(cells(r.stdout), cells(shown), statement);
+	}
+});
+
+// a pool that counts the queries made through it
+function counting(p) {
+	const c = { n: 0, query: (...a) => { c.n++; return p.query(...a); } };
+	return c;
+}
+
+test("each saver method is one SQL call", async () => {
+	const counted = counting(pool);
+	const saver = new StategraphSaver(counted);
+	await saver.setup();
+	const calls = async (fn) => {
+		const before = counted.n;
+		await fn();
+		return counted.n - before;
+	};
+	const State = Annotation.Root({ messages: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+	const app = new StateGraph(State)
+		.addNode("ask", () => ({ messages: [`answer: ${interrupt("go on?")}`] }))
+		.addNode("last", () => ({ messages: ["last"] }))
+		.addEdge(START, "ask")
+		.addEdge("ask", "last")
+		.addEdge("last", END)
+		.compile({ checkpointer: saver });
+	const t = `one-call-${process.pid}`;
+	const config = { configurable: { thread_id: t } };
+	await app.invoke({ messages: ["hi"] }, config);
+	await app.invoke(new Command({ resume: "yes" }), config);
+	const head = await saver.getTuple(config);
+	assert.deepStrictEqual(head.checkpoint.channel_values.messages, ["hi", "answer: yes", "last"]);
+
+	assert.equal(await calls(() => saver.getTuple(config)), 1, "getTuple");
+	assert.equal(await calls(async () => { for await (const _ of saver.list(config, { limit: 10 })); }), 1, "list");
+	const next = { ...head.checkpoint, id: uuid6(-1), channel_values: { messages: ["hi", "answer: yes", "last", "more"] } };
+	const putConfig = { configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: head.config.configurable.checkpoint_id } };
+	const stored = await (async () => {
+		const before = counted.n;
+		const c = await saver.put(putConfig, next, { source: "update", step: 9, parents: {} }, { messages: 9 });
+		assert.equal(counted.n - before, 1, "put");
+		return c;
+	})();
+	assert.equal(await calls(() => saver.putWrites(stored, [["messages", ["w"]]], "task-1")), 1, "putWrites");
+	assert.equal(await calls(() => saver.copyThread(t, `${t}-copy`)), 1, "copyThread");
+	assert.equal(await calls(() => saver.prune([`${t}-copy`])), 1, "prune");
+	assert.equal(await calls(() => saver.deleteForRuns([`no-such-run-${process.pid}`])), 1, "deleteForRuns");
+	assert.equal(await calls(() => saver.deleteThread(`${t}-copy`)), 1, "deleteThread");
+	assert.equal(await calls(() => saver.deleteThread(t)), 1, "deleteThread");
+	assert.equal(await saver.getTuple(config), undefined);
+});
+
+// README: "end() closes the pool the saver made from a connection string; a Pool you
+// pass stays yours to end"
+test("end() leaves a Pool it was given open, and ends the pool it made from a connection string", async () => {
+	const given = new StategraphSaver(pool);
+	await given.setup();
+	await given.end();
+	assert.equal((await pool.query("SELECT 1 AS one")).rows[0].one, 1, "the Pool passed in still works");
+	const host = encodeURIComponent(process.env.PGHOST ?? "/tmp");
+	const port = process.env.PGPORT ? `&port=${process.env.PGPORT}` : "";
+	const own = new StategraphSaver(`postgresql:///${process.env.PGDATABASE ?? "postgres"}?host=${host}${port}`);
+	await own.setup();
+	await own.end();
+	await assert.rejects(own.pool.query("SELECT 1"), /after calling end/, "the pool made from a string is ended");
+});
