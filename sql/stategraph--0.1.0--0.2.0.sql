@@ -1227,6 +1227,19 @@ CREATE POLICY retention_owner ON stategraph.retention
                                               AND stategraph.owned(g.owner)));
 
 /*
+ * sg_reassign_owned's hold on old_role's name, exclusive until its
+ * transaction ends, taken before any row: it waits for the submits in
+ * flight under that name (which hold it in share mode) and keeps new ones
+ * waiting until it commits (reassign.c). Superusers and BYPASSRLS roles
+ * only (checked in C too: it stops the role's submits).
+ */
+CREATE FUNCTION stategraph.reassign_hold(old_role name) RETURNS void
+    AS 'MODULE_PATHNAME', 'reassign_hold' LANGUAGE C;
+COMMENT ON FUNCTION stategraph.reassign_hold(name) IS
+    'sg_reassign_owned''s hold on a role name until commit: waits for the submits under it in flight, and makes new ones wait';
+GRANT EXECUTE ON FUNCTION stategraph.reassign_hold(name) TO PUBLIC;   -- sg_reassign_owned calls it as its caller
+
+/*
  * Owners are recorded by role name (see stategraph.owned), so a role's rows
  * follow the name, not the role: after ALTER ROLE ... RENAME the role no
  * longer sees its graphs, threads, runs and tasks (and its pending runs fail
@@ -1238,12 +1251,22 @@ CREATE POLICY retention_owner ON stategraph.retention
  * ordinary roles: a superuser or a BYPASSRLS role only (checked here, so the
  * error says why rather than updating nothing).
  *
+ * First it holds old_role's name (stategraph.reassign_hold, reassign.c),
+ * which waits for the transactions that submitted runs under it (or to
+ * its threads), or wrote its LangGraph.js threads, to commit, so that the
+ * statements below see their rows, and makes those that come meanwhile
+ * wait for its commit: a run submitted during the reassign no longer stays
+ * with the old name, nor does a transaction that submitted and holds run
+ * rows (multitask 'interrupt') deadlock with it.
+ *
  * Its row locks come in an order that waits for the role's background
  * steps, never deadlocks with them (runs.c). A step locks its thread's row
  * and, at the end of a run, its run's row (an UPDATE: NO KEY UPDATE); the claim
  * that starts a run locks the run's row (FOR UPDATE) before the thread's;
  * sg_complete and the thread writers (sg_invoke, CALL sg_run, ...) lock
- * the task or the thread, then a waiting run's row (an UPDATE). So: the
+ * the task or the thread, then a waiting run's row (an UPDATE); sg_fail,
+ * sg_interrupt_task and a late sg_complete that takes back a recorded
+ * failure lock the thread, then the task (tasks.c). So: the
  * graphs first (steps only read them; a compile locks its graph before the
  * tasks and runs it changes); then the role's runs FOR KEY
  * SHARE, in seq order, which waits for the claims in flight (their first
@@ -1253,11 +1276,13 @@ CREATE POLICY retention_owner ON stategraph.retention
  * thread_id order, each waiting for the step that holds it; then the
  * tasks; then the runs again, FOR NO KEY UPDATE in seq order (sg_submit's
  * interrupt takes a thread's runs in that order too), and their updates.
- * (The LangGraph.js tables last: only their own saver locks them, under
- * its per-thread lock, which this does not take: a saver's prune of one of
- * the role's LangGraph.js threads, which takes its tables in another order,
- * can still deadlock with it, as can a late sg_complete that takes back a
- * failure, which locks its task before its thread.)
+ * (The LangGraph.js tables last. Their writers (sg_lg_put, put_writes,
+ * prune, delete_thread, copy_thread, delete_for_runs, sg_prune and
+ * sg_delete_thread of such a thread, import) hold their thread owner's
+ * name as the submits do (lgsaver.c), and the sweep passes over a thread
+ * whose owner's name is held: none of the role's is in flight while this
+ * updates their rows, so none deletes them in another order, which
+ * deadlocked, or leaves rows of the old name.)
  */
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
     LANGUAGE plpgsql AS $$
@@ -1283,6 +1308,8 @@ BEGIN
     IF old_role OPERATOR(pg_catalog.=) new_role THEN
         RETURN 0;
     END IF;
+    -- the lock order above: old_role's name first (its submits in flight commit)
+    PERFORM stategraph.reassign_hold(old_role);
     UPDATE stategraph.graphs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     -- the lock order above: runs (KEY SHARE), threads, tasks, runs

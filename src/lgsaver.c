@@ -66,6 +66,14 @@
  * rewrites what it reads; a pruner or delete of given threads also takes the
  * writers' locks of their namespaces first.
  *
+ * Reassigns. Every call that writes or deletes rows of a thread first
+ * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
+ * sg_reassign_owned, which holds the old name before it updates every row
+ * of the role's threads, then never meets such a call half done (a prune
+ * deleting the rows in another order deadlocked with it; a put's rows of
+ * the old name stayed behind). The sweep and sg_prune of every thread pass
+ * over the threads whose owner's name a reassign holds.
+ *
  * stategraph's own maintenance covers these threads through the sg_lg_
  * functions at the end of this file, which retention.c (sg_prune,
  * sg_delete_thread), runs.c (the retention sweep) and portable.c
@@ -469,6 +477,101 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Holds the names of the owners of the given threads (text[]) against
+ * sg_reassign_owned until commit (reassign.c), before the call writes or
+ * deletes a row of them: a thread's owner is its first checkpoint's, or
+ * the caller for a new thread. The reassign, which
+ * holds the old name first, then updates every row of the role's threads,
+ * waits for the writers in flight and makes the next ones wait for its
+ * commit (they then read the owners again: a rename committed with it).
+ * Without, a prune deleting rows in another order than the reassign
+ * updated them deadlocked with it, and a put in flight left rows of the old
+ * name. Names in "C" order, so that holders of several never wait on each
+ * other's reassigns in a cycle.
+ */
+static void
+lg_hold_owners(Datum threads, bool may_wait)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTARRAYOID;
+	bool		waited;
+
+	sg_spi_prepare(&plan,
+				   "SELECT DISTINCT COALESCE((SELECT c.owner FROM stategraph.lg_checkpoints c "
+				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) i ORDER BY c.checkpoint_ns, c.checkpoint_id LIMIT 1), "
+				   "  CURRENT_USER::pg_catalog.text) COLLATE pg_catalog.\"C\" "
+				   "FROM pg_catalog.unnest($1::pg_catalog.text[]) i ORDER BY 1",
+				   1, &t);
+	do
+	{
+		SPITupleTable *tt;
+		uint64		n, i;
+
+		n = sg_spi_execute(plan, &threads, NULL, 0);
+		tt = SPI_tuptable;
+		waited = false;
+		for (i = 0; i < n; i++)
+			waited |= sg_role_hold(lg_text_col(tt, i, 1), may_wait);
+	} while (waited);
+}
+
+/*
+ * For sg_prune of every LangGraph.js thread: holds the names of the owners
+ * of the threads the caller sees that no reassign holds, without waiting
+ * (as the sweep passes over them), and returns them (text[]): the threads
+ * of the others are left to the next prune.
+ */
+static Datum
+lg_try_hold_all_owners(void)
+{
+	static SPIPlanPtr plan;
+	SPITupleTable *tt;
+	uint64		n, i;
+	Datum	   *held;
+	int			nheld = 0;
+
+	sg_spi_prepare(&plan, "SELECT DISTINCT owner COLLATE pg_catalog.\"C\" FROM stategraph.lg_checkpoints ORDER BY 1",
+				   0, NULL);
+	n = sg_spi_execute(plan, NULL, NULL, 0);
+	tt = SPI_tuptable;
+	held = palloc(sizeof(Datum) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		char	   *owner = lg_text_col(tt, i, 1);
+
+		if (sg_role_try_hold(owner))
+			held[nheld++] = CStringGetTextDatum(owner);
+	}
+	return PointerGetDatum(construct_array(held, nheld, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* lg_hold_owners of one thread. */
+static void
+lg_hold_owner(const char *thread_id, bool may_wait)
+{
+	Datum		d = CStringGetTextDatum(thread_id);
+
+	lg_hold_owners(PointerGetDatum(construct_array(&d, 1, TEXTOID, -1, false, TYPALIGN_INT)), may_wait);
+}
+
+/*
+ * The sweep's hold of a thread's owner (see lg_hold_owners), without
+ * waiting: false when a reassign holds it (the sweep leaves the thread to
+ * its next pass).
+ */
+static bool
+lg_try_hold_owner(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	sg_spi_prepare(&plan, "SELECT " LG_THREAD_OWNER, 1, &t);
+	sg_spi_execute(plan, &k, NULL, 1);
+	return sg_role_try_hold(lg_text_col(SPI_tuptable, 0, 1));
 }
 
 /* The value of key in a jsonb object, or NULL. */
@@ -1367,6 +1470,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	bool		has_created;
 	List	   *appends;
 	bool		again = false;	/* the checkpoint is stored already: put again */
+	bool		may_wait;
 
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
@@ -1410,7 +1514,9 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	}
 	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), newv, values, idstr);
 
+	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
+	lg_hold_owner(thread_id, may_wait);
 	lg_lock(thread_id, ns);
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
@@ -1549,6 +1655,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	int			nb = 0, nwrites, i, stored = 0;
 	bool		all_special = true;
 	JsonbValue **items;
+	bool		may_wait;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -1615,7 +1722,9 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 			all_special = false;
 	}
 
+	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
+	lg_hold_owner(thread_id, may_wait);
 
 	/*
 	 * the writes of a stategraph thread's id, or of another role's thread,
@@ -2219,7 +2328,10 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	char	   *thread_id = lg_required_text(fcinfo, 0, "thread_id");
 	uint64		n;
 
+	bool		may_wait = sg_role_hold_may_wait();
+
 	sg_spi_connect();
+	lg_hold_owner(thread_id, may_wait);
 	(void) lg_lock_thread(thread_id, false);
 	n = lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 	sg_spi_finish();
@@ -2238,7 +2350,10 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	Datum		args[2] = {CStringGetTextDatum(src), CStringGetTextDatum(dst)};
 	uint64		n;
 
+	bool		may_wait = sg_role_hold_may_wait();
+
 	sg_spi_connect();
+	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
 	lg_lock(dst, "");
 	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
 				   "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL) > 0)
@@ -2346,6 +2461,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 	char	   *strategy = PG_ARGISNULL(1) ? "keep_latest" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Datum		threads;
 	uint64		n;
+	bool		may_wait;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -2357,7 +2473,9 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 				 errmsg("unknown prune strategy \"%s\"", strategy),
 				 errhint("Use \"keep_latest\" or \"delete\".")));
 	threads = PG_GETARG_DATUM(0);
+	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
+	lg_hold_owners(threads, may_wait);
 	{
 		Datum	   *ids;
 		bool	   *inull;
@@ -2391,12 +2509,29 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 	uint64		n;
 	Datum	   *ids;
 	uint64		i;
+	bool		may_wait;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("run_ids must not be null")));
+	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
+	{
+		bool		isnull;
+
+		/* the threads with checkpoints of these runs: their owners' names held first */
+		lg_exec_array("SELECT pg_catalog.array_agg(DISTINCT thread_id) FROM stategraph.lg_checkpoints "
+					  "WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' OPERATOR(pg_catalog.=) ANY ($1)",
+					  PG_GETARG_DATUM(0));
+		if (SPI_processed == 1)
+		{
+			Datum		d = lg_col(SPI_tuptable, 0, 1, &isnull);
+
+			if (!isnull)
+				lg_hold_owners(PointerGetDatum(DatumGetArrayTypePCopy(d)), may_wait);
+		}
+	}
 	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
 					  "OPERATOR(pg_catalog.=) ANY ($1) RETURNING thread_id", PG_GETARG_DATUM(0));
 	if (n > 0)
@@ -2810,10 +2945,10 @@ uint64
 sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, INTERVALOID, INT4OID};
-	Datum		args[3] = {thread_id ? CStringGetTextDatum(thread_id) : (Datum) 0,
-	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1))};
-	char		nulls[3] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' '};
+	Oid			types[4] = {TEXTOID, INTERVALOID, INT4OID, TEXTARRAYOID};
+	Datum		args[4] = {thread_id ? CStringGetTextDatum(thread_id) : (Datum) 0,
+	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1)), (Datum) 0};
+	char		nulls[4] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' ', 'n'};
 	bool		isnull;
 	uint64		n;
 	Datum		threads;
@@ -2821,17 +2956,26 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	if (sg_schema_is_010())
 		return 0;
 	if (thread_id)
+	{
+		lg_hold_owners(lg_text_array1(cstring_to_text(thread_id)), sg_role_hold_may_wait());
 		(void) lg_lock_thread(thread_id, false);	/* after a put of the thread in flight, before the next */
+	}
+	else
+	{
+		args[3] = lg_try_hold_all_owners();	/* the threads of the owners a reassign holds: next time */
+		nulls[3] = ' ';
+	}
 	sg_spi_prepare(&plan,
 				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
 				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
-				   "  FROM stategraph.lg_checkpoints WHERE $1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1), "
+				   "  FROM stategraph.lg_checkpoints WHERE ($1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1) "
+				   "  AND ($4::pg_catalog.text[] IS NULL OR owner OPERATOR(pg_catalog.=) ANY ($4))), "
 				   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
 				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
 				   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
 				   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
 				   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
-				   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", 3, types);
+				   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", 4, types);
 	sg_spi_execute(plan, args, nulls, 1);
 	n = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 1, &isnull));
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
@@ -2844,6 +2988,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 void
 sg_lg_delete_thread_rows(const char *thread_id)
 {
+	lg_hold_owner(thread_id, sg_role_hold_may_wait());
 	(void) lg_lock_thread(thread_id, false);
 	(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
 }
@@ -2975,6 +3120,8 @@ sg_lg_sweep(int limit, bool *pass_over)
 			int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
 
 			CHECK_FOR_INTERRUPTS();
+			if (!lg_try_hold_owner(thread_id))
+				continue;		/* sg_reassign_owned is moving its owner's rows: next pass */
 			if (!lg_lock_thread(thread_id, true))
 				continue;		/* a put is running: next pass */
 			if (!lg_still_expired(thread_id))
@@ -3238,6 +3385,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name must not be empty")));
+	lg_hold_owner(thread_id, sg_role_hold_may_wait());	/* a new thread: the caller's name */
 	lg_lock(thread_id, "");
 	if (sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id) ||
 		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",

@@ -31,12 +31,14 @@
  * Errors: the executor records a node's on the thread (as on_error =>
  * 'return'). In CALL sg_work each step runs in a subtransaction, so that
  * any other error of the step ends the run with status error instead of
- * losing the commit of its steps. A background worker takes its steps
- * without one: any error rolls its transaction back, and the worker
- * records it on the run in a new transaction (sg_run_failure): an error of
- * the step ends the run with status error, an error of the bookkeeping
- * (claiming, recording, committing; a cancel or a timeout) is retried
- * after a backoff and ends the run at its SG_RUN_MAX_FAILURES-th time.
+ * losing the commit of its steps (but for an error of a step whose role
+ * was renamed meanwhile, which is taken again, as a worker does). A
+ * background worker takes its steps without one: any error rolls its
+ * transaction back, and the worker records it on the run in a new
+ * transaction (sg_run_failure): an error of the step ends the run with
+ * status error, an error of the bookkeeping (claiming, recording,
+ * committing; a cancel or a timeout) is retried after a backoff and ends
+ * the run at its SG_RUN_MAX_FAILURES-th time.
  *
  * Between steps the run reads its stop request: sg_cancel and the
  * multitask strategies interrupt and rollback set it. 'rollback' then
@@ -153,20 +155,45 @@ ext_schema(void)
  * locks an existing row even though its WHERE false updates nothing. A
  * row lock takes no entry of the shared lock table, so one transaction may
  * submit to any number of threads.
+ *
+ * The owner's name is held first (reassign.c), against sg_reassign_owned:
+ * it waits for this submit to commit, or this submit waits for it and
+ * then reads the owner's name again (a rename committed with the
+ * reassign): keyed by the old name while another submit took the new one,
+ * both passed the multitask rule. Held before the key, so that no rename
+ * of the owner commits while the submit waits for its key's row (whose
+ * old name row-level security would then refuse). The key's statement
+ * reads the owner again: a reassign that committed between the two
+ * statements changed it, and its name is held in turn.
  */
 static void
-lock_thread_submits(const char *thread_id)
+lock_thread_submits(const char *thread_id, bool may_wait)
 {
+	static SPIPlanPtr owner_plan;
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	char	   *owner;
 
-	run_sql(&plan,
-			"INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
-			"SELECT COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), "
-			"CURRENT_USER), 't', '', $1 "
-			"ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
-			1, types, values, NULL);
+#define THREAD_SUBMIT_OWNER \
+	"COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), CURRENT_USER)"
+	do
+		run_sql(&owner_plan, "SELECT " THREAD_SUBMIT_OWNER "::pg_catalog.text", 1, types, values, NULL);
+	while (sg_role_hold(owner = sg_spi_text(0, 1), may_wait));
+	for (;;)
+	{
+		run_sql(&plan,
+				"WITH o AS (SELECT " THREAD_SUBMIT_OWNER " AS owner), "
+				"k AS (INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
+				"  SELECT o.owner, 't', '', $1 FROM o "
+				"  ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false) "
+				"SELECT o.owner::pg_catalog.text FROM o",
+				1, types, values, NULL);
+		if (strcmp(sg_spi_text(0, 1), owner) == 0 || !sg_role_hold(sg_spi_text(0, 1), may_wait))
+			break;
+		owner = sg_spi_text(0, 1);
+	}
+#undef THREAD_SUBMIT_OWNER
 }
 
 /* Check the options of sg_submit; reports errors before anything is looked up. */
@@ -404,9 +431,13 @@ sg_submit(PG_FUNCTION_ARGS)
 	SGGraph    *g;
 	pg_uuid_t  *id;
 	TimestampTz due = 0;
+	bool		may_wait;
 
 	check_submit_args(fcinfo, &multitask, &after);
+	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
+	/* the run's owner, held against a reassign of it until commit (reassign.c) */
+	sg_role_hold_current(may_wait);
 	g = sg_graph_get(graph);
 	sg_graph_check_privileges(g);
 	if (!PG_ARGISNULL(1))
@@ -414,7 +445,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	if (key)
 		lock_key_submits(graph, key);
 	if (thread_id)
-		lock_thread_submits(thread_id);
+		lock_thread_submits(thread_id, may_wait);
 	if (key && (id = find_idempotent(graph, key)) != NULL)
 	{
 		sg_spi_finish();
@@ -682,8 +713,6 @@ static struct
 	Oid			role;			/* the role it executes as, once known */
 	NameData	role_name;		/* that role's name as this session saw it then */
 }			current;
-
-static bool role_renamed(void);
 
 /* Runs whose failure this worker could not even record: its claims pass them over. */
 static List *unrecordable = NIL;
@@ -1219,6 +1248,25 @@ final_status(SGRun *run, Jsonb **error)
 	}
 }
 
+static bool role_renamed(void);
+
+/*
+ * CALL sg_work: the step, in its subtransaction (rolled back), failed
+ * while the run's role was renamed (see execute_run). Do what a worker
+ * does with it: roll the run's transaction back (the claim too, when this
+ * was the run's first step, so that it starts again from its input), and
+ * have sg_run_failure, in a new transaction, make the run due again at
+ * once, its attempt counted but not among its failures; a later claim (of
+ * this sg_work, or the next) takes it again.
+ */
+static void
+retry_renamed(ErrorData *edata, SGCommitFn commit)
+{
+	SPI_rollback();
+	(void) sg_run_failure(edata);
+	commit();
+}
+
 /* Execute a claimed run as its owner, committing (commit()) after every step. */
 static void
 execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt)
@@ -1269,6 +1317,11 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		nest = NewGUCNestLevel();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
+		if (edata && role_renamed())
+		{
+			retry_renamed(edata, commit);
+			return;
+		}
 		if (edata)
 		{
 			final = "error";
@@ -1281,8 +1334,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		 * under the old name refused by row-level security, a node that
 		 * read it) failed for the rename, not for its graph: roll the step
 		 * back, so that sg_run_failure takes the run again at once, as for
-		 * such an error outside the graph. (In CALL sg_work, whose caller
-		 * sees its errors, the run ends with it.)
+		 * such an error outside the graph (CALL sg_work: retry_renamed).
 		 */
 		if (final && strcmp(final, "error") == 0 && !in_subxact && role_renamed())
 			ereport(ERROR,

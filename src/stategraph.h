@@ -638,6 +638,15 @@ extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *own
 extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
 
 /* ---------------------------------------------------------------------------
+ * Holds on a role's name: sg_submit's against sg_reassign_owned (reassign.c)
+ * ---------------------------------------------------------------------------
+ */
+extern bool sg_role_hold_may_wait(void);
+extern bool sg_role_hold(const char *role, bool may_wait);
+extern bool sg_role_try_hold(const char *role);
+extern void sg_role_hold_current(bool may_wait);
+
+/* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
  * ---------------------------------------------------------------------------
  */

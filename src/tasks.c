@@ -43,8 +43,9 @@
  * last; the thread is taken without waiting (a session holding it takes
  * the result itself). A failure or an interrupt edits the pending writes of
  * the step's checkpoint and the thread's status, under the thread's lock,
- * taken before the task row's lock (the order a continuing run uses), so
- * the two never deadlock; a background run waiting for the step then ends
+ * taken before the task row's lock (the order a continuing run and
+ * sg_reassign_owned use), as a late completion that takes back a recorded
+ * failure does too, so they never deadlock; a background run waiting for the step then ends
  * 'error' or 'interrupted', as it would for a SQL node.
  *
  * Waking workers. Queueing work sends NOTIFY stategraph_tasks with the queue
@@ -1556,6 +1557,27 @@ begin_fenced_call(FunctionCallInfo fcinfo, const char *what, bool lock_thread)
 }
 
 /*
+ * Before a completion that complete_claimed did not take locks its task's
+ * row: if the task is a lost failure (its expired lease's attempts ran out
+ * and the sweep recorded the failure), the late result takes that failure
+ * back on the thread, so the thread is locked first, the order runs, sg_fail
+ * and sg_reassign_owned keep (the task row after the thread's). Locked
+ * after the task row, the completion deadlocked with a reassign holding
+ * the thread and waiting for the task, or with a resume. A task in any
+ * other state is left as it is: complete_claimed found it neither claimed
+ * nor queued under this token, and a failure recorded meanwhile would
+ * have made its UPDATE wait and then skip it, so this read sees that too.
+ */
+static void
+lock_thread_of_lost(const char *task_id)
+{
+	TaskRow    *row = fetch_row(task_id, false);
+
+	if (row != NULL && has_status(row, "failed") && row->lost)
+		lock_task_thread(task_id);
+}
+
+/*
  * The other completions, of a row fenced_row let through: an error for a
  * task finished otherwise; true for the same completion again (nothing to
  * do); else (a late result after the failure its expired lease recorded)
@@ -1606,10 +1628,14 @@ sg_complete(PG_FUNCTION_ARGS)
 
 	fenced_call_args(fcinfo, &task_id, &token);
 	row = complete_claimed(task_id, token, update, &state);
-	if (row == NULL && complete_fenced(row = fenced_row(task_id, token, "update"), update))
+	if (row == NULL)
 	{
-		sg_spi_finish();
-		PG_RETURN_VOID();		/* the same completion again */
+		lock_thread_of_lost(task_id);
+		if (complete_fenced(row = fenced_row(task_id, token, "update"), update))
+		{
+			sg_spi_finish();
+			PG_RETURN_VOID();	/* the same completion again */
+		}
 	}
 
 	/* the update must be one the node could return (else the error takes the completion back) */
@@ -1618,13 +1644,7 @@ sg_complete(PG_FUNCTION_ARGS)
 	sg_graph_pin(g, CurrentMemoryContext);
 	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
 
-	/*
-	 * A late result takes back the failure its expired lease recorded. This
-	 * rare case locks the thread after the task row, the other order than
-	 * runs use; a resume racing it may end in a deadlock error (40P01) for
-	 * one of the two, which is retried, rather than every completion paying
-	 * for a thread lock.
-	 */
+	/* a late result takes back the failure its expired lease recorded (thread locked first) */
 	if (has_status(row, "failed"))
 		record_on_thread(row, "error", NULL);
 	if (state == STEP_TASKS_OUT)

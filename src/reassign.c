@@ -1,0 +1,149 @@
+/*-------------------------------------------------------------------------
+ *
+ * reassign.c
+ *		The holds on a role's name that keep sg_reassign_owned apart from
+ *		the submits and the LangGraph.js writes under that name.
+ *
+ * Owners are role names (the install script's Ownership section), and
+ * sg_reassign_owned (a PL/pgSQL function of the install script) gives every
+ * row of old_role to new_role statement by statement, each reading what
+ * had committed when it started: a run that a transaction submitted under
+ * the old name but had not committed yet was not moved. It stayed with the
+ * old name (failing for want of its submitter once a rename committed, or
+ * creating a thread of the old name), and a transaction that had submitted
+ * with multitask 'interrupt' held run rows that the reassign waited for,
+ * while it went on to wait for a thread the reassign held: a deadlock.
+ * And the submits to one thread decide together through the row lock of a
+ * key named by the thread's owner (runs.c, lock_thread_submits): a submit
+ * keyed by the old name before the reassign's commit and one keyed by the
+ * new name after it both passed the multitask rule.
+ *
+ * So a submit holds, in share mode until its transaction ends, the names
+ * it acts under: its role's (the run's owner, and its idempotency keys)
+ * and its thread's owner's (the thread's submit key). The hold is an
+ * advisory lock of its own kind (field4 'RO'), keyed by a hash of the
+ * name and the database. sg_reassign_owned first takes old_role's in
+ * exclusive mode (stategraph.reassign_hold): it waits for the submits in
+ * flight to commit, so that its statements see their runs, before it holds
+ * any row; and a submit that comes meanwhile waits for its commit, then
+ * reads the names anew (a rename committed with it has changed the
+ * submitter's CURRENT_USER and its thread's owner).
+ *
+ * The LangGraph.js saver's calls that write or delete a thread's rows hold
+ * the thread owner's name the same way (lgsaver.c): a prune deleting the
+ * role's rows in another order than the reassign updates them deadlocked
+ * with it, and a put in flight left rows of the old name.
+ *
+ * A submit waits only in a transaction that had written nothing before it
+ * (no transaction id): one that has may hold rows the reassign waits for
+ * (a thread it ran, runs it interrupted), so it fails at once with 55P03
+ * instead of deadlocking, and its caller tries again. A submit by a node
+ * of a background run is such a one. new_role is not held: a reassign to
+ * a role that submits at the same time does not stop its submits.
+ *
+ * A submit holds one lock of the shared lock table per name, however many
+ * threads it submits to (their owners are few); the reassign one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stategraph.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/inval.h"
+
+PG_FUNCTION_INFO_V1(reassign_hold);
+
+#define ROLE_LOCK_FIELD4	0x524f	/* 'RO': a role name's hold (thread locks use 0x5347) */
+
+/* The advisory lock tag of role name role in this database. */
+static void
+role_lock_tag(LOCKTAG *tag, const char *role)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) role, strlen(role), ROLE_LOCK_FIELD4);
+
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, ROLE_LOCK_FIELD4);
+}
+
+/*
+ * Whether the current transaction may wait for a reassign: it holds no row
+ * yet. sg_submit asks before it takes anything.
+ */
+bool
+sg_role_hold_may_wait(void)
+{
+	return !TransactionIdIsValid(GetTopTransactionIdIfAny());
+}
+
+/*
+ * Hold role name role in share mode until the transaction ends. Returns
+ * false when the hold was had at once (or was held already), true when it
+ * waited for a reassign to end: the caller reads the names it holds again,
+ * since a rename may have committed with it. A transaction that may not
+ * wait (may_wait false) gets 55P03 instead.
+ */
+bool
+sg_role_hold(const char *role, bool may_wait)
+{
+	LOCKTAG		tag;
+
+	role_lock_tag(&tag, role);
+	if (LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+		return false;
+	if (!may_wait)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("the stategraph rows of role \"%s\" are being reassigned", role),
+				 errdetail("sg_reassign_owned holds them until its transaction ends, and this transaction "
+						   "holds rows that it may wait for."),
+				 errhint("Submit again once it has committed.")));
+	(void) LockAcquire(&tag, ShareLock, false, false);
+	AcceptInvalidationMessages();	/* a rename committed with it: CURRENT_USER reads the new name */
+	return true;
+}
+
+/* Hold role name role in share mode if no reassign holds it (the sweeps): whether it is held. */
+bool
+sg_role_try_hold(const char *role)
+{
+	LOCKTAG		tag;
+
+	role_lock_tag(&tag, role);
+	return LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Hold the current role's name (and its new one, after waiting for a rename). */
+void
+sg_role_hold_current(bool may_wait)
+{
+	while (sg_role_hold(GetUserNameFromId(GetUserId(), false), may_wait))
+		;
+}
+
+/*
+ * stategraph.reassign_hold(old_role): sg_reassign_owned's hold on old_role,
+ * exclusive until its transaction ends (see above). For the roles that may
+ * reassign only (superusers and BYPASSRLS roles): another role holding it
+ * would stop old_role's submits.
+ */
+Datum
+reassign_hold(PG_FUNCTION_ARGS)
+{
+	LOCKTAG		tag;
+
+	sg_require_arg(fcinfo, 0, "old_role");
+	if (!superuser() && !has_bypassrls_privilege(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to hold the stategraph rows of role \"%s\"",
+						NameStr(*PG_GETARG_NAME(0))),
+				 errhint("Run it as a superuser or as a role with BYPASSRLS.")));
+	role_lock_tag(&tag, NameStr(*PG_GETARG_NAME(0)));
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	PG_RETURN_VOID();
+}
