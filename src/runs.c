@@ -916,6 +916,15 @@ claim_run(bool *blocked)
 	RunRow	   *run = NULL;
 	uint64		seen = 0;
 
+	/*
+	 * Only a claim that row-level security lets see every role's runs (a
+	 * worker, a superuser's or a BYPASSRLS role's CALL sg_work) knows that
+	 * nothing is pending before its first row: another role's CALL sg_work
+	 * moved claim_from past the runs it cannot see, and the workers then
+	 * left them until the next sweep.
+	 */
+	bool		sees_every_run = superuser() || has_bypassrls_privilege(GetUserId());
+
 	while (run == NULL && seen < 64)
 	{
 		SPITupleTable *tt;
@@ -924,7 +933,7 @@ claim_run(bool *blocked)
 
 		n = sg_spi_cursor_fetch(candidates, 8);
 		tt = SPI_tuptable;
-		if (seen == 0 && n > 0)
+		if (seen == 0 && n > 0 && sees_every_run)
 		{
 			bool		isnull;
 
