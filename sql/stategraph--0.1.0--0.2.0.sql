@@ -41,18 +41,23 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
  * creator, and the extension's owner is the role that could already read
  * and change every row). New rows belong to CURRENT_USER.
  */
-ALTER TABLE stategraph.graphs ADD COLUMN owner name;
-ALTER TABLE stategraph.threads ADD COLUMN owner name;
-UPDATE stategraph.graphs SET owner = (SELECT r.rolname FROM pg_catalog.pg_extension e
-                                      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
-                                      WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
-UPDATE stategraph.threads SET owner = (SELECT r.rolname FROM pg_catalog.pg_extension e
-                                       JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
-                                       WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
-ALTER TABLE stategraph.graphs ALTER COLUMN owner SET DEFAULT CURRENT_USER,
-                              ALTER COLUMN owner SET NOT NULL;
-ALTER TABLE stategraph.threads ALTER COLUMN owner SET DEFAULT CURRENT_USER,
-                               ALTER COLUMN owner SET NOT NULL;
+/*
+ * The column comes with the extension owner's name as a constant default,
+ * which PostgreSQL stores once for the rows already there (no UPDATE
+ * writing a new version of every thread, and its index entries), then the
+ * default becomes CURRENT_USER.
+ */
+DO $$
+DECLARE
+    ext_owner name := (SELECT r.rolname FROM pg_catalog.pg_extension e
+                       JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
+                       WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
+BEGIN
+    EXECUTE pg_catalog.format('ALTER TABLE stategraph.graphs ADD COLUMN owner name NOT NULL DEFAULT %L', ext_owner);
+    EXECUTE pg_catalog.format('ALTER TABLE stategraph.threads ADD COLUMN owner name NOT NULL DEFAULT %L', ext_owner);
+END $$;
+ALTER TABLE stategraph.graphs ALTER COLUMN owner SET DEFAULT CURRENT_USER;
+ALTER TABLE stategraph.threads ALTER COLUMN owner SET DEFAULT CURRENT_USER;
 
 /*
  * Node and router functions are stored by their schema-qualified signature
@@ -239,8 +244,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.graphs, stategraph.nodes, sta
  * CPU. A domain's check is read once into the type cache, and is checked
  * only when the column is written, with the same guarantee.
  */
-CREATE DOMAIN stategraph.thread_status AS text
-    CHECK (VALUE OPERATOR(pg_catalog.=) ANY (ARRAY['idle', 'running', 'waiting', 'interrupted', 'error', 'done']));
+-- (its CHECK is added under External nodes, once threads.status is of this type)
+CREATE DOMAIN stategraph.thread_status AS text;
 CREATE DOMAIN stategraph.run_status AS text
     CHECK (VALUE OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting', 'interrupted',
                                                    'success', 'error', 'cancelled']));
@@ -464,7 +469,13 @@ ALTER TABLE stategraph.nodes ADD CONSTRAINT nodes_fn_or_queue
 
 /*
  * A thread whose step waits for external tasks is 'waiting'. The column
- * becomes the domain (see stategraph.thread_status above). PostgreSQL
+ * becomes the domain (see stategraph.thread_status above) while the domain
+ * has no constraint yet: PostgreSQL changes the type of a column to a
+ * domain over the same type in place, but to a domain with constraints by
+ * rewriting the table and rebuilding its indexes, under an ACCESS
+ * EXCLUSIVE lock (ATColumnChangeRequiresRewrite). The domain's CHECK comes
+ * after, by ALTER DOMAIN, which reads every row (a bad status stops the
+ * update there, 23514) but rewrites nothing. PostgreSQL
  * refuses to change the type of a column that a user's view, rule,
  * SQL-standard function or trigger depends on (0A000), and the table is
  * one users read (README): then the update keeps the column text with its
@@ -490,6 +501,8 @@ EXCEPTION WHEN feature_not_supported THEN
               HINT = 'Drop the objects that depend on the column, run ALTER TABLE stategraph.threads DROP CONSTRAINT '
                      'threads_status_check, ALTER COLUMN status TYPE stategraph.thread_status; and create them again.';
 END $$;
+ALTER DOMAIN stategraph.thread_status ADD CONSTRAINT thread_status_check
+    CHECK (VALUE OPERATOR(pg_catalog.=) ANY (ARRAY['idle', 'running', 'waiting', 'interrupted', 'error', 'done']));
 
 /*
  * One row per external task. task_id is the task's id in its checkpoint
