@@ -15,24 +15,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use SGNode;
 
 my $n = 20000;
-my $node = PostgreSQL::Test::Cluster->new('batch');
-$node->init;
-$node->append_conf('postgresql.conf', "max_connections = 10\nmax_locks_per_transaction = 10\nmax_wal_senders = 0\n");
-$node->start;
-
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION stategraph;
-	CREATE FUNCTION inc(state jsonb) RETURNS jsonb LANGUAGE sql
-		AS $$ SELECT jsonb_build_object('n', COALESCE((state->>'n')::int, 0) + 1) $$;
-	SELECT sg_create_graph('batch', '{"n": "replace"}');
-	SELECT sg_add_node('batch', 'inc', 'inc(jsonb)');
-	SELECT sg_add_edge('batch', '__start__', 'inc');
-	SELECT sg_add_edge('batch', 'inc', '__end__');
-	SELECT sg_compile('batch');
-	CREATE TABLE orders AS SELECT i AS id FROM generate_series(1, 20000) i;
-});
+my $node = batch_node('batch', "max_connections = 10\nmax_locks_per_transaction = 10\nmax_wal_senders = 0\n", $n);
 my $table = $node->safe_psql('postgres',
 	"SELECT setting::int * (SELECT setting::int FROM pg_settings WHERE name = 'max_connections') FROM pg_settings WHERE name = 'max_locks_per_transaction'");
 ok($table < $n / 50, "the lock table is small ($table entries per lock kind)");

@@ -14,24 +14,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
 my $n = 1_000_000;
-my $node = PostgreSQL::Test::Cluster->new('million');
-$node->init;
-$node->append_conf('postgresql.conf', "max_connections = 100\nmax_locks_per_transaction = 64\n");
-$node->start;
-
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION stategraph;
-	CREATE FUNCTION inc(state jsonb) RETURNS jsonb LANGUAGE sql
-		AS $$ SELECT jsonb_build_object('n', COALESCE((state->>'n')::int, 0) + 1) $$;
-	SELECT sg_create_graph('batch', '{"n": "replace"}');
-	SELECT sg_add_node('batch', 'inc', 'inc(jsonb)');
-	SELECT sg_add_edge('batch', '__start__', 'inc');
-	SELECT sg_add_edge('batch', 'inc', '__end__');
-	SELECT sg_compile('batch');
-	CREATE TABLE orders AS SELECT i AS id FROM generate_series(1, 1000000) i;
-});
+my $node = batch_node('million', "max_connections = 100\nmax_locks_per_transaction = 64\n", $n);
 my $table = $node->safe_psql('postgres',
 	"SELECT setting::int * (SELECT setting::int FROM pg_settings WHERE name = 'max_connections') FROM pg_settings WHERE name = 'max_locks_per_transaction'");
 is($table, 6400, 'the default lock table: 6,400 entries per lock kind');

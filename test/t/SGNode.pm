@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node sleepy_loop_graph);
+our @EXPORT = qw(preloaded_node sleepy_loop_graph batch_node);
 
 use PostgreSQL::Test::Cluster;
 
@@ -46,6 +46,31 @@ sub sleepy_loop_graph
     SELECT sg_add_conditional_edges('loop', 'work', 'more(jsonb)', '["work", "__end__"]');
     SELECT sg_compile('loop');
 });
+}
+
+# A new cluster named $name (no preload) with the lines of $conf in
+# postgresql.conf, started: the extension, graph 'batch' (node 'inc' counts
+# state.n up by one) and table orders of ids 1..$rows, for the tests of
+# statements that write many threads at once.
+sub batch_node
+{
+	my ($name, $conf, $rows) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', $conf);
+	$node->start;
+	$node->safe_psql('postgres', qq{
+	CREATE EXTENSION stategraph;
+	CREATE FUNCTION inc(state jsonb) RETURNS jsonb LANGUAGE sql
+		AS \$\$ SELECT jsonb_build_object('n', COALESCE((state->>'n')::int, 0) + 1) \$\$;
+	SELECT sg_create_graph('batch', '{"n": "replace"}');
+	SELECT sg_add_node('batch', 'inc', 'inc(jsonb)');
+	SELECT sg_add_edge('batch', '__start__', 'inc');
+	SELECT sg_add_edge('batch', 'inc', '__end__');
+	SELECT sg_compile('batch');
+	CREATE TABLE orders AS SELECT i AS id FROM generate_series(1, $rows) i;
+	});
+	return $node;
 }
 
 1;
