@@ -751,7 +751,7 @@ DECLARE
     parts integer[] := stategraph_router.server_partitions();
     k integer := pg_catalog.array_length(parts, 1);
     first integer := pg_catalog.floor(pg_catalog.random() OPERATOR(pg_catalog.*) k)::integer;
-    deadline timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE(wait, '0');
+    deadline timestamptz;
     got integer := 0;
     i integer;
     t @extschema@.sg_task;
@@ -768,6 +768,11 @@ BEGIN
     IF wait OPERATOR(pg_catalog.<) interval '0' THEN
         RAISE EXCEPTION 'wait must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF wait OPERATOR(pg_catalog.>) interval '2147483.647 seconds' THEN     -- 2^31 - 1 ms, as the servers
+        RAISE EXCEPTION 'wait must be at most 24 days' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A worker that waits longer calls sg_claim again.';
+    END IF;
+    deadline := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) wait;
     LOOP
         FOR i IN 0 .. k OPERATOR(pg_catalog.-) 1 LOOP
             EXIT WHEN got OPERATOR(pg_catalog.>=) n;

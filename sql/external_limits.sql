@@ -1,8 +1,8 @@
 --
 -- External nodes at the edges of their arguments (review): a lease the
 -- compiled spec cannot hold is refused when the node is added, not at
--- sg_compile; a long poll with a huge wait waits instead of overflowing
--- into no wait at all.
+-- sg_compile; a long poll with the longest wait waits instead of
+-- overflowing into no wait at all, and a longer one is refused (22023).
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
@@ -22,10 +22,13 @@ SELECT sg_add_edge('xl', 'slow', '__end__');
 SELECT sg_compile('xl');
 SELECT spec->'nodes' FROM stategraph.graphs WHERE graph = 'xl';
 
--- a huge wait is a long wait (here cut by the statement timeout)
+-- the longest wait is a long wait (here cut by the statement timeout);
+-- a longer one, as a lease, is refused
 SET statement_timeout = '300ms';
-SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '300000 years');
+SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '2147483.647 seconds');
 RESET statement_timeout;
+SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '2147483.648 seconds');
+SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '300000 years');
 
 -- a dropped graph's tasks are cancelled: no worker claims work whose result
 -- could not be taken (sg_complete checks the update against the graph)

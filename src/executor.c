@@ -1264,6 +1264,37 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 }
 
 /*
+ * Has checkpoint cp something a resume value answers, as run_begin_resume
+ * judges it: a static interrupt (interrupt_before / _after) with nodes to
+ * run next or, at the thread's head (at_head), one of its tasks paused by
+ * sg_interrupt() (an interrupt in its pending writes, and no writes).
+ * sg_submit asks it, so that a resume with nothing to answer is refused
+ * before a run is queued.
+ */
+bool
+sg_checkpoint_resumable(SGCheckpoint *cp, bool at_head)
+{
+	int			i;
+
+	if (sg_jsonb_get(cp->meta, "interrupt") != NULL && cp->nnext > 0)
+		return true;
+	if (!at_head)
+		return false;			/* time travel: a copy of cp starts without its pending writes */
+	for (i = 0; i < cp->nnext; i++)
+	{
+		char		id[37];
+		Jsonb	   *p;
+
+		sg_task_id(&cp->id, cp->next[i], i, id);
+		p = sg_jsonb_get(cp->pending, id);
+		if (p != NULL && sg_jsonb_get(p, "writes") == NULL &&
+			sg_jsonb_array_length(sg_jsonb_get(p, "interrupts")) > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Begin a run without input: resume thread th at checkpoint start (its
  * newest, or an older one to travel back in time to), with the pending
  * writes and interrupts of its tasks, and the resume value if given.

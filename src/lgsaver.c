@@ -397,11 +397,56 @@ lg_required_text(FunctionCallInfo fcinfo, int arg, const char *name)
 	return text_to_cstring(PG_GETARG_TEXT_PP(arg));
 }
 
-/* The namespace argument: NULL is the root namespace ''. */
+/*
+ * A thread id that a call stores rows under: required, and not empty (one
+ * namespace of thread ids with stategraph's own threads, where '' is
+ * refused: a thread '' could be read by no sg_ function).
+ */
+static char *
+lg_thread_arg(FunctionCallInfo fcinfo, int arg, const char *name)
+{
+	char	   *thread_id = lg_required_text(fcinfo, arg, name);
+
+	if (thread_id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name),
+				 errhint("LangGraph.js threads share their ids with stategraph's threads, whose ids are not empty.")));
+	return thread_id;
+}
+
+/* The namespace argument: required ('' is the root namespace). */
 static char *
 lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 {
-	return PG_ARGISNULL(arg) ? pstrdup("") : text_to_cstring(PG_GETARG_TEXT_PP(arg));
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("checkpoint_ns must not be null"),
+				 errhint("The root graph's namespace is ''.")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(arg));
+}
+
+/* A required argument other than text (arg, named name): NULL is an error. */
+static void
+lg_required_arg(FunctionCallInfo fcinfo, int arg, const char *name, const char *hint)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name),
+				 hint ? errhint("%s", hint) : 0));
+}
+
+/* A required array of ids (arg, named name): NULL, or a NULL element, is an error. */
+static void
+lg_required_array(FunctionCallInfo fcinfo, int arg, const char *name)
+{
+	lg_required_arg(fcinfo, arg, name, NULL);
+	if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(arg)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not hold nulls", name)));
 }
 
 /* The advisory lock tag of (thread, namespace). */
@@ -1449,7 +1494,7 @@ lg_object_or_absent(Jsonb *obj, const char *key)
 Datum
 sg_lg_put(PG_FUNCTION_ARGS)
 {
-	char	   *thread_id = lg_required_text(fcinfo, 0, "thread_id");
+	char	   *thread_id = lg_thread_arg(fcinfo, 0, "thread_id");
 	char	   *ns = lg_ns_arg(fcinfo, 1);
 	pg_uuid_t  *parent = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
 	Jsonb	   *cp;
@@ -1472,6 +1517,9 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	bool		again = false;	/* the checkpoint is stored already: put again */
 	bool		may_wait;
 
+	lg_required_arg(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
+	lg_required_arg(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
+	lg_required_arg(fcinfo, 9, "expect_new", NULL);
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1495,6 +1543,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("bytes_channels needs bytes_types and bytes_values")));
+	if (bc == NULL && (bt != NULL || bv != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bytes_types and bytes_values need bytes_channels"),
+				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
 	/* checked here, not only when a channel's bytes are looked up: a bad triple stores nothing */
 	if (bc && (ArrayGetNItems(ARR_NDIM(bt), ARR_DIMS(bt)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc)) ||
 			   ArrayGetNItems(ARR_NDIM(bv), ARR_DIMS(bv)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc))))
@@ -1531,7 +1584,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 			 */
 			if (parent == NULL)
 				sg_thread_id_check_new(thread_id, true);
-			lg_check_head(thread_id, ns, &id, parent, metadata, !PG_ARGISNULL(9) && PG_GETARG_BOOL(9));
+			lg_check_head(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9));
 		}
 	}
 	if (!lg_check_appends(appends, thread_id, ns, &id))
@@ -1645,10 +1698,10 @@ PG_FUNCTION_INFO_V1(sg_lg_put_writes);
 Datum
 sg_lg_put_writes(PG_FUNCTION_ARGS)
 {
-	char	   *thread_id = lg_required_text(fcinfo, 0, "thread_id");
+	char	   *thread_id = lg_thread_arg(fcinfo, 0, "thread_id");
 	char	   *ns = lg_ns_arg(fcinfo, 1);
 	char	   *task_id = lg_required_text(fcinfo, 3, "task_id");
-	char	   *task_path = PG_ARGISNULL(5) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(5));
+	char	   *task_path;
 	Jsonb	   *writes;
 	int32	   *bidx = NULL;
 	Datum	   *td = NULL, *vd = NULL;
@@ -1662,6 +1715,12 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("checkpoint_id must not be null"),
 				 errhint("Writes belong to a checkpoint: pass the config returned by put.")));
+	lg_required_arg(fcinfo, 5, "task_path", "A task without a path has ''.");
+	task_path = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	if (PG_ARGISNULL(6) && (!PG_ARGISNULL(7) || !PG_ARGISNULL(8)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bytes_types and bytes_values need bytes_index")));
 	if (PG_ARGISNULL(4) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(4)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(4)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -2198,10 +2257,10 @@ sg_lg_get_tuple(PG_FUNCTION_ARGS)
 	Datum		k[3];
 	text	   *res = NULL;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
+	(void) lg_required_text(fcinfo, 0, "thread_id");
+	(void) lg_ns_arg(fcinfo, 1);
 	k[0] = PG_GETARG_DATUM(0);
-	k[1] = PG_ARGISNULL(1) ? CStringGetTextDatum("") : PG_GETARG_DATUM(1);
+	k[1] = PG_GETARG_DATUM(1);
 	sg_spi_connect();
 	if (PG_ARGISNULL(2))
 		lg_run(LGP_HEAD, k, NULL, 1);
@@ -2345,7 +2404,7 @@ Datum
 sg_lg_copy_thread(PG_FUNCTION_ARGS)
 {
 	char	   *src = lg_required_text(fcinfo, 0, "source_thread_id");
-	char	   *dst = lg_required_text(fcinfo, 1, "target_thread_id");
+	char	   *dst = lg_thread_arg(fcinfo, 1, "target_thread_id");
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		args[2] = {CStringGetTextDatum(src), CStringGetTextDatum(dst)};
 	uint64		n;
@@ -2458,15 +2517,14 @@ PG_FUNCTION_INFO_V1(sg_lg_prune);
 Datum
 sg_lg_prune(PG_FUNCTION_ARGS)
 {
-	char	   *strategy = PG_ARGISNULL(1) ? "keep_latest" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *strategy;
 	Datum		threads;
 	uint64		n;
 	bool		may_wait;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("thread_ids must not be null")));
+	lg_required_array(fcinfo, 0, "thread_ids");
+	lg_required_arg(fcinfo, 1, "strategy", "Use \"keep_latest\" or \"delete\".");
+	strategy = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (strcmp(strategy, "keep_latest") != 0 && strcmp(strategy, "delete") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -2511,10 +2569,7 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 	uint64		i;
 	bool		may_wait;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("run_ids must not be null")));
+	lg_required_array(fcinfo, 0, "run_ids");
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	{

@@ -370,6 +370,41 @@ apply_multitask(const char *thread_id, const char *multitask)
 	sg_run_done_at_commit();
 }
 
+/*
+ * Refuse a resume of thread th that has nothing to answer (no interrupt at
+ * its head, or at the checkpoint travelled back to), as the run would when
+ * it starts (55000, the error of sg_invoke): refused now, nothing queued.
+ * Only when the thread has no active or queued run, of any role: a run
+ * before this one (multitask 'enqueue', 'interrupt', 'rollback') may still
+ * pause the thread, and then the resume answers it.
+ */
+static void
+check_resume(SGThread *th, FunctionCallInfo fcinfo)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(th->thread_id)};
+	SGCheckpoint *cp;
+	bool		at_head;
+
+	if (PG_ARGISNULL(4) || !th->has_head)
+		return;
+	if (run_sql(&plan,
+				"SELECT 1 FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				"AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") LIMIT 1",
+				1, types, values, NULL) > 0 || sg_thread_has_hidden_run(th->thread_id))
+		return;
+	at_head = PG_ARGISNULL(3) || memcmp(PG_GETARG_UUID_P(3), &th->head, sizeof(pg_uuid_t)) == 0;
+	cp = sg_checkpoint_fetch_required(th->thread_id, at_head ? &th->head : PG_GETARG_UUID_P(3));
+	if (!sg_checkpoint_resumable(cp, at_head))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("thread \"%s\" has no pending interrupt to resume", th->thread_id),
+				 errdetail("No run was queued."),
+				 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
+						 "interrupt_before or interrupt_after.")));
+}
+
 /* Insert the run row (when it is due into *due); returns false if an idempotent twin committed meanwhile. */
 static bool
 insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const char *graph,
@@ -470,6 +505,8 @@ sg_submit(PG_FUNCTION_ARGS)
 		/* time travel: the checkpoint must be the thread's, as sg_invoke checks (nothing queued otherwise) */
 		if (th != NULL && !PG_ARGISNULL(3))
 			(void) sg_checkpoint_fetch_required(thread_id, PG_GETARG_UUID_P(3));
+		if (th != NULL)
+			check_resume(th, fcinfo);
 		apply_multitask(thread_id, multitask);
 	}
 	id = palloc(sizeof(pg_uuid_t));

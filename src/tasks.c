@@ -111,7 +111,6 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define POLL_MS_SHMEM		250		/* with it: only for tasks whose backoff ends */
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
-#define MAX_WAIT_MS			INT64CONST(3153600000000)	/* a long poll waits at most 100 years */
 #define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues */
 #define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347) */
 
@@ -1103,9 +1102,12 @@ sg_tasks_expire(int retention_s, int limit)
 Datum
 sg_sweep_leases(PG_FUNCTION_ARGS)
 {
-	int			limit = PG_ARGISNULL(0) ? 100 : PG_GETARG_INT32(0);
+	int			limit;
 	int			done;
 
+	/* NULL is no default here (that is 100): an error, as for every argument with one */
+	sg_require_arg(fcinfo, 0, "limit");
+	limit = PG_GETARG_INT32(0);
 	if (limit <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1220,7 +1222,7 @@ sweep_due(int64 now_ms)
 	return true;
 }
 
-/* Check sg_claim's arguments: n > 0, lease > 0, wait >= 0. */
+/* Check sg_claim's arguments: n > 0, lease > 0, 0 <= wait <= 24 days. */
 static void
 check_claim_args(int n, Interval *lease, Interval *wait)
 {
@@ -1240,6 +1242,12 @@ check_claim_args(int n, Interval *lease, Interval *wait)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wait must not be negative")));
+	/* the bound of a node's lease (graph.c): longer is a mistake, not a long poll */
+	if (sg_interval_ms(wait) > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait must be at most 24 days"),
+				 errhint("A worker that waits longer calls sg_claim again.")));
 }
 
 /*
@@ -1266,9 +1274,8 @@ sg_claim(PG_FUNCTION_ARGS)
 	check_claim_args(n, lease, wait);
 	InitMaterializedSRF(fcinfo, 0);
 	/* a transaction snapshot never sees new work: there a claim does not wait */
-	/* (a wait past MAX_WAIT_MS waits that long: its microseconds would overflow) */
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   IsolationUsesXactSnapshot() ? 0 : Min(sg_interval_ms(wait), MAX_WAIT_MS));
+										   IsolationUsesXactSnapshot() ? 0 : sg_interval_ms(wait));
 	loop_cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph claim", ALLOCSET_DEFAULT_SIZES);
 
 	sg_spi_connect();
@@ -1671,11 +1678,17 @@ Datum
 sg_fail(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr fail_plan;
-	Jsonb	   *error = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	bool		retry = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
-	TaskRow    *row = begin_fenced_call(fcinfo, "failure", true);
+	Jsonb	   *error;
+	bool		retry;
+	TaskRow    *row;
 	char	   *message;
 	Jsonb	   *entry;
+
+	sg_require_arg(fcinfo, 2, "error");
+	sg_require_arg(fcinfo, 3, "retry");
+	error = PG_GETARG_JSONB_P(2);
+	retry = PG_GETARG_BOOL(3);
+	row = begin_fenced_call(fcinfo, "failure", true);
 	if (has_status(row, "failed") || row->handed_back)
 	{
 		sg_spi_finish();
