@@ -1260,17 +1260,33 @@ final_status(SGRun *run, Jsonb **error)
 static bool role_renamed(void);
 
 /*
- * CALL sg_work: the step, in its subtransaction (rolled back), failed
- * while the run's role was renamed (see execute_run). Do what a worker
- * does with it: roll the run's transaction back (the claim too, when this
+ * The step failed (an error that escaped it, in *edata, or one of its
+ * nodes recorded on the run) while the run's role was renamed (a
+ * checkpoint row under the old name refused by row-level security, a node
+ * that read the role under its old name): it failed for the rename, not
+ * for its graph. Its transaction is rolled back (the claim too, when this
  * was the run's first step, so that it starts again from its input), and
- * have sg_run_failure, in a new transaction, make the run due again at
- * once, its attempt counted but not among its failures; a later claim (of
- * this sg_work, or the next) takes it again.
+ * sg_run_failure, in a new transaction, makes the run due again at once,
+ * its attempt counted but not among its failures; a later claim takes it
+ * again as the new name. A worker does both once the error raised here
+ * has reached it; CALL sg_work, whose caller must not see the error, does
+ * them here.
  */
 static void
-retry_renamed(ErrorData *edata, SGCommitFn commit)
+retry_renamed(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 {
+	ErrorData	e = {0};
+
+	if (!in_subxact)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the role of background run %s was renamed during its step", r->id_text)));
+	if (edata == NULL)
+	{
+		e.sqlerrcode = ERRCODE_T_R_SERIALIZATION_FAILURE;
+		e.message = psprintf("the role of background run %s was renamed during its step", r->id_text);
+		edata = &e;
+	}
 	SPI_rollback();
 	(void) sg_run_failure(edata);
 	commit();
@@ -1326,11 +1342,6 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		nest = NewGUCNestLevel();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
-		if (edata && role_renamed())
-		{
-			retry_renamed(edata, commit);
-			return;
-		}
 		if (edata)
 		{
 			final = "error";
@@ -1338,17 +1349,11 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		}
 		else if (!more)
 			final = final_status(run, &error);
-		/*
-		 * A step that failed while its role was renamed (a checkpoint row
-		 * under the old name refused by row-level security, a node that
-		 * read it) failed for the rename, not for its graph: roll the step
-		 * back, so that sg_run_failure takes the run again at once, as for
-		 * such an error outside the graph (CALL sg_work: retry_renamed).
-		 */
-		if (final && strcmp(final, "error") == 0 && !in_subxact && role_renamed())
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("the role of background run %s was renamed during its step", r->id_text)));
+		if (final && strcmp(final, "error") == 0 && role_renamed())
+		{
+			retry_renamed(r, edata, in_subxact, commit);
+			return;
+		}
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
