@@ -59,6 +59,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -67,6 +68,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -903,11 +905,51 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 }
 
 /*
- * Claim the oldest due run whose thread is free (the first 64 candidates
- * of open_candidates, fetched a few at a time: most claims take the first
- * or the second). *blocked: a due run was passed over because a client
- * session holds its thread.
+ * Has this claim already passed over a run of thread_id? Runs of a thread
+ * go in seq order, so once one candidate of a thread could not be taken
+ * (its thread held by a run's executor or a client session, an earlier
+ * run of the thread active, the run not this session's to execute), no
+ * later one of that thread can be: it is skipped unread but for its row,
+ * and it does not count among the claim's tries. Without this, a thread
+ * with dozens of runs queued behind its running one ('enqueue') filled
+ * the claim's tries, and the runs of every other thread due after them
+ * waited until that queue was almost empty. A set of 64-bit hashes of the
+ * thread ids, made at the first run passed over (most claims take their
+ * first candidate, and never make it); a collision only leaves a run for
+ * the next claim.
  */
+static bool
+thread_passed_over(HTAB **passed, const char *thread_id, bool add)
+{
+	uint64		key;
+	bool		found;
+
+	key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
+	if (*passed == NULL)
+	{
+		HASHCTL		ctl;
+
+		Assert(add);
+		ctl.keysize = ctl.entrysize = sizeof(uint64);
+		ctl.hcxt = CurrentMemoryContext;
+		*passed = hash_create("stategraph threads passed over by a claim", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	(void) hash_search(*passed, &key, add ? HASH_ENTER : HASH_FIND, &found);
+	return found;
+}
+
+/*
+ * Claim the oldest due run whose thread is free: the candidates of
+ * open_candidates in order, fetched a few at a time (most claims take the
+ * first or the second), trying at most SG_CLAIM_TRIES of them, one per
+ * thread (thread_passed_over), and reading at most SG_CLAIM_READ.
+ * *blocked: a due run was passed over because a client session holds its
+ * thread.
+ */
+#define SG_CLAIM_TRIES 64
+#define SG_CLAIM_READ 10000
+
 pg_noinline static RunRow *
 claim_run(bool *blocked)
 {
@@ -915,6 +957,9 @@ claim_run(bool *blocked)
 	Portal		candidates = open_candidates(sg_claim_from(&gen));
 	RunRow	   *run = NULL;
 	uint64		seen = 0;
+	int			tries = 0;
+	uint64		batch = 8;
+	HTAB	   *passed = NULL;
 
 	/*
 	 * Only a claim that row-level security lets see every role's runs (a
@@ -925,13 +970,13 @@ claim_run(bool *blocked)
 	 */
 	bool		sees_every_run = superuser() || has_bypassrls_privilege(GetUserId());
 
-	while (run == NULL && seen < 64)
+	while (run == NULL && tries < SG_CLAIM_TRIES && seen < SG_CLAIM_READ)
 	{
 		SPITupleTable *tt;
 		uint64		n,
 					i;
 
-		n = sg_spi_cursor_fetch(candidates, 8);
+		n = sg_spi_cursor_fetch(candidates, batch);
 		tt = SPI_tuptable;
 		if (seen == 0 && n > 0 && sees_every_run)
 		{
@@ -941,13 +986,25 @@ claim_run(bool *blocked)
 			sg_claim_from_raise(gen, DatumGetTimestampTz(sg_spi_datum(0, 6, &isnull)));
 		}
 		seen += n;
-		for (i = 0; i < n && run == NULL; i++)
+		for (i = 0; i < n && run == NULL && tries < SG_CLAIM_TRIES; i++)
+		{
+			if (passed != NULL &&
+				thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), false))
+				continue;
+			tries++;
 			run = try_claim(tt, i, blocked);
-		sg_claim_left_more = run != NULL && (i < n || n == 8);	/* the worker asks for help */
-		if (n < 8)
+			if (run == NULL)
+				(void) thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), true);
+		}
+		sg_claim_left_more = run != NULL && (i < n || n == batch);	/* the worker asks for help */
+		if (n < batch)
 			break;
+		if (passed != NULL)
+			batch = 64;			/* skipping a queue: fewer, larger fetches */
 	}
 	sg_spi_cursor_close(candidates);
+	if (passed != NULL)
+		hash_destroy(passed);
 	return run;
 }
 
