@@ -277,13 +277,16 @@ is(r($states_sql), $states, 'every thread reads as before');
 # ---------------------------------------------------------------------------
 # sg_claim's arguments through the router: the errors a server gives
 # ---------------------------------------------------------------------------
-# (before, n <= 0 and a negative or NULL wait returned no row through the router)
-for my $args ("'q', 'w', 0", "'q', 'w', -1", "'q', 'w', 1, NULL, '-1 s'", "'q', 'w', 1, NULL, NULL")
+# (before, n <= 0 and a negative or NULL wait returned no row through the router;
+# a wait over 24 days, the bound of a lease, was waited, or out of range)
+for my $args ("'q', 'w', 0", "'q', 'w', -1", "'q', 'w', 1, NULL, '-1 s'", "'q', 'w', 1, NULL, NULL",
+	"'q', 'w', 1, NULL, '25 days'", "'q', 'w', 1, NULL, '1000000 years'")
 {
 	for my $verbosity ('sqlstate', 'terse')
 	{
-		my (undef, undef, $direct) = $node->psql('shard_b', "\\set VERBOSITY $verbosity\nSELECT * FROM sg_claim($args)");
-		my (undef, undef, $routed) = $node->psql('router', "\\set VERBOSITY $verbosity\nSELECT * FROM sg_claim($args)");
+		my $sql = "\\set VERBOSITY $verbosity\nSET statement_timeout = '10s';\nSELECT * FROM sg_claim($args)";
+		my (undef, undef, $direct) = $node->psql('shard_b', $sql);
+		my (undef, undef, $routed) = $node->psql('router', $sql);
 		like($direct, qr/ERROR:  /, "sg_claim($args) is an error on a server ($direct)");
 		is($routed, $direct, "and the same error through the router ($verbosity)");
 	}
