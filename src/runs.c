@@ -977,6 +977,22 @@ thread_passed_over(HTAB **passed, const char *thread_id, bool add)
 }
 
 /*
+ * Is candidate row i of tt a running run that a live background worker
+ * executes (its thread held, so this claim could not take it)? Such a run
+ * does not keep claim_from back (claim_run): a run that runs for minutes
+ * made every claim meanwhile read the dead index entries of all the runs
+ * that ended after it began.
+ */
+static bool
+executed_by_worker(SPITupleTable *tt, uint64 i)
+{
+	bool		isnull;
+
+	return strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 3), "running") == 0 &&
+		sg_worker_executes_run(DatumGetUUIDP(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)));
+}
+
+/*
  * Claim the oldest due run whose thread is free: the candidates of
  * open_candidates in order, fetched a few at a time (most claims take the
  * first or the second), trying at most SG_CLAIM_TRIES of them, one per
@@ -997,6 +1013,8 @@ claim_run(bool *blocked)
 	int			tries = 0;
 	uint64		batch = 8;
 	HTAB	   *passed = NULL;
+	TimestampTz from = 0;
+	bool		from_found = false;
 
 	/*
 	 * Only a claim that row-level security lets see every role's runs (a
@@ -1015,23 +1033,24 @@ claim_run(bool *blocked)
 
 		n = sg_spi_cursor_fetch(candidates, batch);
 		tt = SPI_tuptable;
-		if (seen == 0 && n > 0 && sees_every_run)
-		{
-			bool		isnull;
-
-			/* no run pending or running due before the first: later claims start there */
-			sg_claim_from_raise(gen, DatumGetTimestampTz(sg_spi_datum(0, 6, &isnull)));
-		}
 		seen += n;
 		for (i = 0; i < n && run == NULL && tries < SG_CLAIM_TRIES; i++)
 		{
-			if (passed != NULL &&
-				thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), false))
-				continue;
-			tries++;
-			run = try_claim(tt, i, blocked);
-			if (run == NULL)
-				(void) thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), true);
+			bool		isnull;
+
+			if (!(passed != NULL &&
+				  thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), false)))
+			{
+				tries++;
+				run = try_claim(tt, i, blocked);
+				if (run == NULL)
+					(void) thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), true);
+			}
+			if (!from_found)
+			{
+				from = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
+				from_found = !(run == NULL && executed_by_worker(tt, i));
+			}
 		}
 		sg_claim_left_more = run != NULL && (i < n || n == batch);	/* the worker asks for help */
 		if (n < batch)
@@ -1042,6 +1061,13 @@ claim_run(bool *blocked)
 	sg_spi_cursor_close(candidates);
 	if (passed != NULL)
 		hash_destroy(passed);
+	/*
+	 * No run pending or running due before from, but runs that live
+	 * workers execute: later claims start there (the last of those if
+	 * there was nothing else).
+	 */
+	if (seen > 0 && sees_every_run)
+		sg_claim_from_raise(gen, from);
 	return run;
 }
 
@@ -1560,7 +1586,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	}
 	current.role = role;		/* (see role_renamed) */
 	namestrcpy(&current.role_name, GetUserNameFromId(role, false));
-	sg_worker_report_run(r->id_text);
+	sg_worker_report_run(&r->run_id);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	/*
@@ -1680,6 +1706,7 @@ sg_run_unrecordable(void)
 	ereport(WARNING,
 			(errmsg("background run %s is passed over by this worker: its failure could not be recorded",
 					sg_uuid_to_cstring(&current.run_id))));
+	sg_claim_from_reset();		/* other claims may have passed it while this worker executed it */
 	current.claimed = false;
 }
 

@@ -138,6 +138,8 @@ typedef struct SGWorkerSlot
 	bool		connected;		/* connected to its database (it may have claimed a run) */
 	bool		leaving;		/* left by itself (idle, or its slot given up): no replacement now */
 	bool		woken;			/* a commit set its latch since it last looked for work */
+	bool		has_run;		/* executing run (sg_worker_report_run) */
+	pg_uuid_t	run;
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -666,7 +668,10 @@ sg_runs_requeued_at_commit(void)
  * those delayed. A claim that read the index from its start went through
  * all of them (a million finished runs since the last VACUUM: thousands of
  * pages per claim). So claims read it from claim_from, the due time of the
- * first run they found pending or running, which only a commit that queued
+ * first run they found pending or running (passing the running runs that
+ * live workers execute, sg_worker_executes_run: such a run ends with its
+ * worker's commit, or its worker leaves during it and lowers claim_from to
+ * the start, worker_exit), which only a commit that queued
  * runs lowers: to the earliest due time of those it queued (sg_submit, a
  * waiting run pending again), or to the start when it does not know it
  * (a stop request on a waiting run, rows written as a restore does, CREATE
@@ -1331,6 +1336,15 @@ worker_exit(int code, Datum arg)
 	s->state = SLOT_EXITED;
 	s->latch = NULL;
 	s->pid = 0;
+	/*
+	 * Left during a run (a FATAL error: terminated, its database dropped):
+	 * the run is claimable again, its locks released by now (this callback
+	 * runs after the transaction's abort), and claims may have passed it
+	 * while this worker executed it (sg_worker_executes_run).
+	 */
+	if (s->has_run)
+		lower_claim_from(s->dboid, QUEUE_START);
+	s->has_run = false;
 	launcher = shared->launcher_latch;
 	SpinLockRelease(&shared->mutex);
 	if (launcher)
@@ -1749,6 +1763,7 @@ sg_worker_main(Datum arg)
 	shared->slots[my_slot].pid = MyProcPid;
 	shared->slots[my_slot].latch = MyLatch;
 	shared->slots[my_slot].idle = false;
+	shared->slots[my_slot].has_run = false;
 	SpinLockRelease(&shared->mutex);
 	before_shmem_exit(worker_exit, Int32GetDatum(my_slot));
 
@@ -1812,17 +1827,46 @@ sg_worker_main(Datum arg)
 
 /* What pg_stat_activity shows for this worker: the run it executes (NULL: none). */
 void
-sg_worker_report_run(const char *run_id)
+sg_worker_report_run(const pg_uuid_t *run_id)
 {
 	char		buf[NAMEDATALEN];
 
 	if (my_slot < 0)
 		return;					/* sg_work in a client session keeps its own name */
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[my_slot].has_run = run_id != NULL;
 	if (run_id)
-		snprintf(buf, sizeof(buf), "stategraph run %s", run_id);
+		shared->slots[my_slot].run = *run_id;
+	SpinLockRelease(&shared->mutex);
+	if (run_id)
+		snprintf(buf, sizeof(buf), "stategraph run %s", sg_uuid_to_cstring(run_id));
 	else
 		snprintf(buf, sizeof(buf), "stategraph worker");
 	pgstat_report_appname(buf);
+}
+
+/*
+ * Is run_id being executed by a live background worker? Then a claim may
+ * leave it behind claim_from: it ends with a commit of its worker, or the
+ * worker's exit lowers claim_from (worker_exit); an executor this does not
+ * know (CALL sg_work, a client session holding the thread of a run whose
+ * worker died) is not passed.
+ */
+bool
+sg_worker_executes_run(const pg_uuid_t *run_id)
+{
+	int			i;
+	bool		found = false;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < SG_MAX_WORKERS && !found; i++)
+		found = shared->slots[i].state == SLOT_RUNNING && shared->slots[i].has_run &&
+			shared->slots[i].dboid == MyDatabaseId &&
+			memcmp(&shared->slots[i].run, run_id, sizeof(pg_uuid_t)) == 0;
+	SpinLockRelease(&shared->mutex);
+	return found;
 }
 
 /* ---------------------------------------------------------------------------
