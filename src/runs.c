@@ -826,12 +826,12 @@ may_execute_for(const char *owner)
  * vacuum, at every claim). The claim
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
- * head. NULL if another session has the thread or the run (*blocked: a
- * pending run's thread is held by a client session, or its row by another
- * transaction).
+ * head. NULL if another session has the thread (*thread_held) or the run,
+ * or the run is not first of its thread (*blocked: a pending run's thread
+ * is held by a client session, or its row by another transaction).
  */
 static RunRow *
-try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
+try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -842,12 +842,14 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	bool		stop_gen_known;
 	uint64		stop_gen = 0;
 
+	*thread_held = false;
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
 	if (!sg_try_lock_thread(thread_id))
 	{
+		*thread_held = true;
 		if (strcmp(status, "pending") == 0)
 			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
@@ -905,38 +907,58 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 }
 
 /*
- * Has this claim already passed over a run of thread_id? Runs of a thread
- * go in seq order, so once one candidate of a thread could not be taken
- * (its thread held by a run's executor or a client session, an earlier
- * run of the thread active, the run not this session's to execute), no
- * later one of that thread can be: it is skipped unread but for its row,
- * and it does not count among the claim's tries. Without this, a thread
- * with dozens of runs queued behind its running one ('enqueue') filled
- * the claim's tries, and the runs of every other thread due after them
- * waited until that queue was almost empty. A set of 64-bit hashes of the
- * thread ids, made at the first run passed over (most claims take their
- * first candidate, and never make it); a collision only leaves a run for
- * the next claim.
+ * May this claim pass the candidate of thread_id with seq seq unread but
+ * for its row? Runs of a thread go in seq order: once this claim could
+ * not take one because its thread is held (by a run's executor or a client
+ * session), it cannot take any run of that thread; once it could not take
+ * one for another reason (an earlier run of the thread active, a run not
+ * this session's to execute), it cannot take a later one (a higher seq),
+ * though it may take an earlier one due later (delayed by after, or by a
+ * failure's retry). Such runs do not count among the claim's tries.
+ * Without this, a thread with dozens of runs queued behind its running
+ * one ('enqueue') filled the claim's tries, and the runs of every other
+ * thread due after them waited until that queue was almost empty. A map
+ * from 64-bit hashes of the thread ids to the lowest seq passed over
+ * (PG_INT64_MIN: all), made at the first run passed over (most claims take
+ * their first candidate, and never make it); a collision only leaves a
+ * run for the next claim.
  */
-static bool
-thread_passed_over(HTAB **passed, const char *thread_id, bool add)
+typedef struct PassedThread
 {
-	uint64		key;
+	uint64		hash;
+	int64		seq;
+} PassedThread;
+
+static bool
+thread_passed_over(HTAB *passed, const char *thread_id, int64 seq)
+{
+	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
+	PassedThread *p = hash_search(passed, &key, HASH_FIND, NULL);
+
+	return p != NULL && seq > p->seq;
+}
+
+/* This claim could not take the candidate of thread_id with seq seq (PG_INT64_MIN: its thread is held). */
+static void
+pass_thread_over(HTAB **passed, const char *thread_id, int64 seq)
+{
+	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
+	PassedThread *p;
 	bool		found;
 
-	key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
 	if (*passed == NULL)
 	{
 		HASHCTL		ctl;
 
-		Assert(add);
-		ctl.keysize = ctl.entrysize = sizeof(uint64);
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(PassedThread);
 		ctl.hcxt = CurrentMemoryContext;
 		*passed = hash_create("stategraph threads passed over by a claim", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	(void) hash_search(*passed, &key, add ? HASH_ENTER : HASH_FIND, &found);
-	return found;
+	p = hash_search(*passed, &key, HASH_ENTER, &found);
+	if (!found || seq < p->seq)
+		p->seq = seq;
 }
 
 /*
@@ -1001,23 +1023,26 @@ claim_run(bool *blocked)
 		seen += n;
 		for (i = 0; i < n && run == NULL && tries < SG_CLAIM_TRIES; i++)
 		{
+			bool		isnull;
+			bool		thread_held;
+			int64		seq;
+
 			if (!from_found)
 			{
-				bool		isnull;
-
 				from = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 				from_found = !executed_by_worker(tt, i);
 				/* nothing pending or running before from but what workers execute: start there */
 				if (from_found && sees_every_run)
 					sg_claim_from_raise(gen, from);
 			}
-			if (passed != NULL &&
-				thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), false))
+			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq))
 				continue;
 			tries++;
-			run = try_claim(tt, i, blocked);
+			run = try_claim(tt, i, blocked, &thread_held);
 			if (run == NULL)
-				(void) thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), true);
+				pass_thread_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+								 thread_held ? PG_INT64_MIN : seq);
 		}
 		sg_claim_left_more = run != NULL && (i < n || n == batch);	/* the worker asks for help */
 		if (n < batch)
