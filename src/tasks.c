@@ -59,12 +59,14 @@
  * and sleeping until its next poll.
  *
  * Stale tasks. A task whose node is no longer an external node of its
- * graph (compiled again, or dropped) can never have its result taken.
+ * graph (compiled again, or dropped), or whose graph is no longer the one
+ * its step ran (another generation, graphs.gen: dropped and created again,
+ * by anyone), can never have its result taken.
  * sg_compile cancels such tasks, but row-level security shows it only its
  * own and its members' threads; so every call that hands out or takes a
  * task asks the backend's cache of each graph's external nodes (graph.c:
  * no statement once a graph is cached) whether the task's node is still
- * external: sg_claim cancels a stale task instead of handing it out, a
+ * external, in the same generation: sg_claim cancels a stale task instead of handing it out, a
  * heartbeat cancels it and says stop, a completion, failure or interrupt
  * is refused as a cancelled task's, the lease sweep cancels it. The run
  * that waited for it goes on as after sg_compile's cancel.
