@@ -59,6 +59,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -67,6 +68,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -907,11 +909,51 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 }
 
 /*
- * Claim the oldest due run whose thread is free (the first 64 candidates
- * of open_candidates, fetched a few at a time: most claims take the first
- * or the second). *blocked: a due run was passed over because a client
- * session holds its thread.
+ * Has this claim already passed over a run of thread_id? Runs of a thread
+ * go in seq order, so once one candidate of a thread could not be taken
+ * (its thread held by a run's executor or a client session, an earlier
+ * run of the thread active, the run not this session's to execute), no
+ * later one of that thread can be: it is skipped unread but for its row,
+ * and it does not count among the claim's tries. Without this, a thread
+ * with dozens of runs queued behind its running one ('enqueue') filled
+ * the claim's tries, and the runs of every other thread due after them
+ * waited until that queue was almost empty. A set of 64-bit hashes of the
+ * thread ids, made at the first run passed over (most claims take their
+ * first candidate, and never make it); a collision only leaves a run for
+ * the next claim.
  */
+static bool
+thread_passed_over(HTAB **passed, const char *thread_id, bool add)
+{
+	uint64		key;
+	bool		found;
+
+	key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
+	if (*passed == NULL)
+	{
+		HASHCTL		ctl;
+
+		Assert(add);
+		ctl.keysize = ctl.entrysize = sizeof(uint64);
+		ctl.hcxt = CurrentMemoryContext;
+		*passed = hash_create("stategraph threads passed over by a claim", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	(void) hash_search(*passed, &key, add ? HASH_ENTER : HASH_FIND, &found);
+	return found;
+}
+
+/*
+ * Claim the oldest due run whose thread is free: the candidates of
+ * open_candidates in order, fetched a few at a time (most claims take the
+ * first or the second), trying at most SG_CLAIM_TRIES of them, one per
+ * thread (thread_passed_over), and reading at most SG_CLAIM_READ.
+ * *blocked: a due run was passed over because a client session holds its
+ * thread.
+ */
+#define SG_CLAIM_TRIES 64
+#define SG_CLAIM_READ 10000
+
 pg_noinline static RunRow *
 claim_run(bool *blocked)
 {
@@ -919,6 +961,9 @@ claim_run(bool *blocked)
 	Portal		candidates = open_candidates(sg_claim_from(&gen));
 	RunRow	   *run = NULL;
 	uint64		seen = 0;
+	int			tries = 0;
+	uint64		batch = 8;
+	HTAB	   *passed = NULL;
 
 	/*
 	 * Only a claim that row-level security lets see every role's runs (a
@@ -929,13 +974,13 @@ claim_run(bool *blocked)
 	 */
 	bool		sees_every_run = superuser() || has_bypassrls_privilege(GetUserId());
 
-	while (run == NULL && seen < 64)
+	while (run == NULL && tries < SG_CLAIM_TRIES && seen < SG_CLAIM_READ)
 	{
 		SPITupleTable *tt;
 		uint64		n,
 					i;
 
-		n = sg_spi_cursor_fetch(candidates, 8);
+		n = sg_spi_cursor_fetch(candidates, batch);
 		tt = SPI_tuptable;
 		if (seen == 0 && n > 0 && sees_every_run)
 		{
@@ -945,13 +990,25 @@ claim_run(bool *blocked)
 			sg_claim_from_raise(gen, DatumGetTimestampTz(sg_spi_datum(0, 6, &isnull)));
 		}
 		seen += n;
-		for (i = 0; i < n && run == NULL; i++)
+		for (i = 0; i < n && run == NULL && tries < SG_CLAIM_TRIES; i++)
+		{
+			if (passed != NULL &&
+				thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), false))
+				continue;
+			tries++;
 			run = try_claim(tt, i, blocked);
-		sg_claim_left_more = run != NULL && (i < n || n == 8);	/* the worker asks for help */
-		if (n < 8)
+			if (run == NULL)
+				(void) thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), true);
+		}
+		sg_claim_left_more = run != NULL && (i < n || n == batch);	/* the worker asks for help */
+		if (n < batch)
 			break;
+		if (passed != NULL)
+			batch = 64;			/* skipping a queue: fewer, larger fetches */
 	}
 	sg_spi_cursor_close(candidates);
+	if (passed != NULL)
+		hash_destroy(passed);
 	return run;
 }
 
@@ -1264,17 +1321,33 @@ final_status(SGRun *run, Jsonb **error)
 static bool role_renamed(void);
 
 /*
- * CALL sg_work: the step, in its subtransaction (rolled back), failed
- * while the run's role was renamed (see execute_run). Do what a worker
- * does with it: roll the run's transaction back (the claim too, when this
+ * The step failed (an error that escaped it, in *edata, or one of its
+ * nodes recorded on the run) while the run's role was renamed (a
+ * checkpoint row under the old name refused by row-level security, a node
+ * that read the role under its old name): it failed for the rename, not
+ * for its graph. Its transaction is rolled back (the claim too, when this
  * was the run's first step, so that it starts again from its input), and
- * have sg_run_failure, in a new transaction, make the run due again at
- * once, its attempt counted but not among its failures; a later claim (of
- * this sg_work, or the next) takes it again.
+ * sg_run_failure, in a new transaction, makes the run due again at once,
+ * its attempt counted but not among its failures; a later claim takes it
+ * again as the new name. A worker does both once the error raised here
+ * has reached it; CALL sg_work, whose caller must not see the error, does
+ * them here.
  */
 static void
-retry_renamed(ErrorData *edata, SGCommitFn commit)
+retry_renamed(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 {
+	ErrorData	e = {0};
+
+	if (!in_subxact)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the role of background run %s was renamed during its step", r->id_text)));
+	if (edata == NULL)
+	{
+		e.sqlerrcode = ERRCODE_T_R_SERIALIZATION_FAILURE;
+		e.message = psprintf("the role of background run %s was renamed during its step", r->id_text);
+		edata = &e;
+	}
 	SPI_rollback();
 	(void) sg_run_failure(edata);
 	commit();
@@ -1332,11 +1405,6 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		nest = NewGUCNestLevel();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
-		if (edata && role_renamed())
-		{
-			retry_renamed(edata, commit);
-			return;
-		}
 		if (edata)
 		{
 			final = "error";
@@ -1344,17 +1412,11 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		}
 		else if (!more)
 			final = final_status(run, &error);
-		/*
-		 * A step that failed while its role was renamed (a checkpoint row
-		 * under the old name refused by row-level security, a node that
-		 * read it) failed for the rename, not for its graph: roll the step
-		 * back, so that sg_run_failure takes the run again at once, as for
-		 * such an error outside the graph (CALL sg_work: retry_renamed).
-		 */
-		if (final && strcmp(final, "error") == 0 && !in_subxact && role_renamed())
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("the role of background run %s was renamed during its step", r->id_text)));
+		if (final && strcmp(final, "error") == 0 && role_renamed())
+		{
+			retry_renamed(r, edata, in_subxact, commit);
+			return;
+		}
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
