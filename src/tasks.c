@@ -66,10 +66,11 @@
  * own and its members' threads; so every call that hands out or takes a
  * task asks the backend's cache of each graph's external nodes (graph.c:
  * no statement once a graph is cached) whether the task's node is still
- * external, in the same generation: sg_claim cancels a stale task instead of handing it out, a
- * heartbeat cancels it and says stop, a completion, failure or interrupt
- * is refused as a cancelled task's, the lease sweep cancels it. The run
- * that waited for it goes on as after sg_compile's cancel.
+ * external, in the same generation: sg_claim cancels a stale task instead
+ * of handing it out, a heartbeat cancels it and says stop, a completion,
+ * failure or interrupt is refused as a cancelled task's, the lease sweep
+ * cancels it. The run that waited for it goes on as after sg_compile's
+ * cancel.
  *
  * Who may work a task: stategraph.may_work(owner, queue), the row-level
  * security policy of stategraph.tasks (the install script explains it).
