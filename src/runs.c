@@ -944,6 +944,24 @@ thread_passed_over(HTAB **passed, const char *thread_id, bool add)
 }
 
 /*
+ * Is candidate row i of tt a running run that a live background worker
+ * executes, or a pending run of a thread such a run holds (queued behind
+ * it, 'enqueue')? This claim cannot take either, and neither keeps
+ * claim_from back (claim_run): a run that runs for minutes made every
+ * claim meanwhile read the dead index entries of all the runs that ended
+ * after it began.
+ */
+static bool
+executed_by_worker(SPITupleTable *tt, uint64 i)
+{
+	bool		isnull;
+
+	if (strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 3), "running") == 0)
+		return sg_worker_executes_run(DatumGetUUIDP(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull)));
+	return sg_worker_executes_thread(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
+}
+
+/*
  * Claim the oldest due run whose thread is free: the candidates of
  * open_candidates in order, fetched a few at a time (most claims take the
  * first or the second), trying at most SG_CLAIM_TRIES of them, one per
@@ -964,6 +982,8 @@ claim_run(bool *blocked)
 	int			tries = 0;
 	uint64		batch = 8;
 	HTAB	   *passed = NULL;
+	TimestampTz from = 0;
+	bool		from_found = false;
 
 	/*
 	 * Only a claim that row-level security lets see every role's runs (a
@@ -982,16 +1002,19 @@ claim_run(bool *blocked)
 
 		n = sg_spi_cursor_fetch(candidates, batch);
 		tt = SPI_tuptable;
-		if (seen == 0 && n > 0 && sees_every_run)
-		{
-			bool		isnull;
-
-			/* no run pending or running due before the first: later claims start there */
-			sg_claim_from_raise(gen, DatumGetTimestampTz(sg_spi_datum(0, 6, &isnull)));
-		}
 		seen += n;
 		for (i = 0; i < n && run == NULL && tries < SG_CLAIM_TRIES; i++)
 		{
+			if (!from_found)
+			{
+				bool		isnull;
+
+				from = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
+				from_found = !executed_by_worker(tt, i);
+				/* nothing pending or running before from but what workers execute: start there */
+				if (from_found && sees_every_run)
+					sg_claim_from_raise(gen, from);
+			}
 			if (passed != NULL &&
 				thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), false))
 				continue;
@@ -1009,6 +1032,9 @@ claim_run(bool *blocked)
 	sg_spi_cursor_close(candidates);
 	if (passed != NULL)
 		hash_destroy(passed);
+	/* nothing but runs that workers execute: start at the last of them */
+	if (!from_found && seen > 0 && sees_every_run)
+		sg_claim_from_raise(gen, from);
 	return run;
 }
 
@@ -1048,8 +1074,9 @@ read_stop_request(RunRow *r)
 	"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL " \
 	"  ELSE pg_catalog.clock_timestamp() END " \
 	"WHERE r.run_id OPERATOR(pg_catalog.=) $1" cond " RETURNING " \
-	"EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id " \
-	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND x.run_id OPERATOR(pg_catalog.<>) r.run_id)"
+	"(SELECT x.not_before FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) r.thread_id " \
+	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND x.run_id OPERATOR(pg_catalog.<>) r.run_id " \
+	"  ORDER BY x.seq LIMIT 1)"
 
 static char *
 record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
@@ -1086,8 +1113,16 @@ record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 			return NULL;
 		return read_stop_request(r);	/* stopped: the run row has a stop request (or is gone) */
 	}
-	if (DatumGetBool(sg_spi_datum(0, 1, &isnull)))
-		sg_run_thread_next = true;	/* the thread's next run is due now */
+	{
+		Datum		next_due = sg_spi_datum(0, 1, &isnull);
+
+		if (!isnull)
+		{
+			/* the thread's next run is due now; claims may have passed it (claim_run) */
+			sg_run_thread_next = true;
+			sg_run_next_due_at_commit(DatumGetTimestampTz(next_due));
+		}
+	}
 	return NULL;
 }
 
@@ -1387,6 +1422,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 
 		if (stop != NULL)
 		{
+			sg_worker_report_run(NULL, NULL);	/* (see below) */
 			stop_run(r, stop);
 			if (run != NULL)
 				sg_unlock_thread(r->thread_id, true);	/* (see below) */
@@ -1420,6 +1456,13 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
+		/*
+		 * Claims no longer pass the run or its thread's next (worker.c,
+		 * sg_worker_executes_thread) once the thread may go to another
+		 * session; the commit lowers claim_from to that next run (record_step).
+		 */
+		if (final)
+			sg_worker_report_run(NULL, NULL);
 		if (final && run != NULL)
 		{
 			/*
@@ -1512,7 +1555,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	}
 	current.role = role;		/* (see role_renamed) */
 	namestrcpy(&current.role_name, GetUserNameFromId(role, false));
-	sg_worker_report_run(r->id_text);
+	sg_worker_report_run(&r->run_id, r->thread_id);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	/*
@@ -1529,9 +1572,9 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_user, save_sec);
+		sg_worker_report_run(NULL, NULL);	/* before the thread goes (see execute_run) */
 		sg_unlock_thread(r->thread_id, true);
 		MemoryContextDelete(run_cxt);
-		sg_worker_report_run(NULL);
 	}
 	PG_END_TRY();
 	current.claimed = false;
@@ -1605,7 +1648,10 @@ sg_run_failure(ErrorData *edata)
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
+		{
 			sg_run_ended_at_commit(&current.run_id);
+			sg_runs_requeued_at_commit();	/* its thread's next run, which claims may have passed */
+		}
 		else
 			sg_run_delayed_at_commit();
 		ereport(LOG,
@@ -1632,6 +1678,7 @@ sg_run_unrecordable(void)
 	ereport(WARNING,
 			(errmsg("background run %s is passed over by this worker: its failure could not be recorded",
 					sg_uuid_to_cstring(&current.run_id))));
+	sg_claim_from_reset();		/* other claims may have passed it while this worker executed it */
 	current.claimed = false;
 }
 

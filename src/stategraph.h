@@ -547,7 +547,10 @@ extern void sg_run_delayed_at_commit(void);
 extern bool sg_wait_for_runs(long timeout_ms);
 extern void sg_wait_prepare(const pg_uuid_t *run_id);
 extern void sg_wait_done(void);
-extern void sg_worker_report_run(const char *run_id);
+extern void sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id);
+extern bool sg_worker_executes_run(const pg_uuid_t *run_id);
+extern bool sg_worker_executes_thread(const char *thread_id);
+extern void sg_run_next_due_at_commit(TimestampTz due);
 extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
 
 /* a run whose execution fails outside its graph's steps this often ends with status error */

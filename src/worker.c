@@ -80,6 +80,7 @@
 #include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -138,6 +139,9 @@ typedef struct SGWorkerSlot
 	bool		connected;		/* connected to its database (it may have claimed a run) */
 	bool		leaving;		/* left by itself (idle, or its slot given up): no replacement now */
 	bool		woken;			/* a commit set its latch since it last looked for work */
+	bool		has_run;		/* executing run, holding its thread (sg_worker_report_run) */
+	pg_uuid_t	run;
+	uint64		thread_hash;	/* of the run's thread_id */
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -666,9 +670,14 @@ sg_runs_requeued_at_commit(void)
  * those delayed. A claim that read the index from its start went through
  * all of them (a million finished runs since the last VACUUM: thousands of
  * pages per claim). So claims read it from claim_from, the due time of the
- * first run they found pending or running, which only a commit that queued
- * runs lowers: to the earliest due time of those it queued (sg_submit, a
- * waiting run pending again), or to the start when it does not know it
+ * first run they found pending or running (passing the running runs that
+ * live workers execute and the runs queued behind them on their threads,
+ * worker_executes: such a run ends with its worker's commit, which lowers
+ * claim_from to its thread's next run, or its worker leaves during it and
+ * lowers claim_from to the start, worker_exit), which only a commit that
+ * made runs claimable lowers: to the earliest due time of those it queued
+ * (sg_submit, a waiting run pending again, the next run of a thread whose
+ * run ended), or to the start when it does not know it
  * (a stop request on a waiting run, rows written as a restore does, CREATE
  * EXTENSION, COMMIT PREPARED), and every sweep resets it to the start, for
  * whatever else may have made a run claimable (a run's row updated by
@@ -1331,6 +1340,15 @@ worker_exit(int code, Datum arg)
 	s->state = SLOT_EXITED;
 	s->latch = NULL;
 	s->pid = 0;
+	/*
+	 * Left during a run (a FATAL error: terminated, its database dropped):
+	 * the run is claimable again, its locks released by now (this callback
+	 * runs after the transaction's abort), and claims may have passed it
+	 * while this worker executed it (sg_worker_executes_run).
+	 */
+	if (s->has_run)
+		lower_claim_from(s->dboid, QUEUE_START);
+	s->has_run = false;
 	launcher = shared->launcher_latch;
 	SpinLockRelease(&shared->mutex);
 	if (launcher)
@@ -1749,6 +1767,7 @@ sg_worker_main(Datum arg)
 	shared->slots[my_slot].pid = MyProcPid;
 	shared->slots[my_slot].latch = MyLatch;
 	shared->slots[my_slot].idle = false;
+	shared->slots[my_slot].has_run = false;
 	SpinLockRelease(&shared->mutex);
 	before_shmem_exit(worker_exit, Int32GetDatum(my_slot));
 
@@ -1810,19 +1829,95 @@ sg_worker_main(Datum arg)
 	}
 }
 
-/* What pg_stat_activity shows for this worker: the run it executes (NULL: none). */
+/* A thread id's hash, as worker slots publish it. */
+static uint64
+thread_hash(const char *thread_id)
+{
+	return hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
+}
+
+/*
+ * The run this worker executes, holding its thread (NULL: none), for
+ * pg_stat_activity and for claims (sg_worker_executes_run,
+ * sg_worker_executes_thread). Cleared before the worker lets the thread go
+ * at the run's end, so that while it is set the thread is this worker's.
+ */
 void
-sg_worker_report_run(const char *run_id)
+sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 {
 	char		buf[NAMEDATALEN];
 
 	if (my_slot < 0)
 		return;					/* sg_work in a client session keeps its own name */
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[my_slot].has_run = run_id != NULL;
 	if (run_id)
-		snprintf(buf, sizeof(buf), "stategraph run %s", run_id);
+	{
+		shared->slots[my_slot].run = *run_id;
+		shared->slots[my_slot].thread_hash = thread_hash(thread_id);
+	}
+	SpinLockRelease(&shared->mutex);
+	if (run_id)
+		snprintf(buf, sizeof(buf), "stategraph run %s", sg_uuid_to_cstring(run_id));
 	else
 		snprintf(buf, sizeof(buf), "stategraph worker");
 	pgstat_report_appname(buf);
+}
+
+/*
+ * Is run_id (by_run) or a run of thread_id (else) being executed by a live
+ * background worker of this database? Then a claim may leave a run behind
+ * claim_from: the run so executed ends with a commit of its worker, which
+ * lowers claim_from to its thread's next run (runs.c, record_step), or the
+ * worker leaves during it and lowers claim_from to the start (worker_exit);
+ * a run of its thread waits for it. An executor this does not know (CALL
+ * sg_work, a client session holding a thread) is never passed. (A 64-bit
+ * hash of the thread id: a collision is as likely as a guessed uuid.)
+ */
+static bool
+worker_executes(const pg_uuid_t *run_id, const char *thread_id)
+{
+	uint64		hash = run_id ? 0 : thread_hash(thread_id);
+	int			i;
+	bool		found = false;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < SG_MAX_WORKERS && !found; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		found = s->state == SLOT_RUNNING && s->has_run && s->dboid == MyDatabaseId &&
+			(run_id ? memcmp(&s->run, run_id, sizeof(pg_uuid_t)) == 0 : s->thread_hash == hash);
+	}
+	SpinLockRelease(&shared->mutex);
+	return found;
+}
+
+/* Is run_id being executed by a live background worker? (worker_executes) */
+bool
+sg_worker_executes_run(const pg_uuid_t *run_id)
+{
+	return worker_executes(run_id, NULL);
+}
+
+/* Is a run of thread_id being executed by a live background worker? (worker_executes) */
+bool
+sg_worker_executes_thread(const char *thread_id)
+{
+	return worker_executes(NULL, thread_id);
+}
+
+/*
+ * This transaction ended a run: once it commits, claims read the queue
+ * from due at the latest, the due time of the thread's next run, which
+ * claims may have passed while it waited for this one (claim_run).
+ */
+void
+sg_run_next_due_at_commit(TimestampTz due)
+{
+	queued_from = Min(queued_from, due);
 }
 
 /* ---------------------------------------------------------------------------
