@@ -1447,16 +1447,21 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 			retry_renamed(r, edata, in_subxact, commit);
 			return;
 		}
-		stop = record_step(r, final, error, true);
-		if (final && stop != NULL)
-			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		/*
 		 * Claims no longer pass the run or its thread's next (worker.c,
 		 * sg_worker_executes_thread) once the thread may go to another
-		 * session; the commit lowers claim_from to that next run (record_step).
+		 * session; the commit lowers claim_from to that next run, which
+		 * record_step looks up. Cleared before record_step's statement
+		 * takes its snapshot: a run queued on the thread after that
+		 * snapshot is not seen there, so no claim may have passed it as
+		 * queued behind this one (one that saw the slot set had seen the
+		 * run committed before it was cleared). TAP 071.
 		 */
 		if (final)
 			sg_worker_report_run(NULL, NULL);
+		stop = record_step(r, final, error, true);
+		if (final && stop != NULL)
+			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		if (final && run != NULL)
 		{
 			/*
