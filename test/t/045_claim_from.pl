@@ -48,16 +48,6 @@ sub finished
 		$what);
 }
 
-# the buffers per call of the claims' candidate scan since the last reset
-sub scan_buffers
-{
-	my $b = $node->safe_psql('postgres', q{
-		SELECT round(sum(shared_blks_hit + shared_blks_read)::numeric / sum(calls), 1)
-		FROM pg_stat_statements WHERE query LIKE '%FROM stategraph.runs r%ORDER BY r.not_before, r.seq%'});
-	die 'no candidate scan in pg_stat_statements' unless $b =~ /^\d/;
-	return $b;
-}
-
 # 1. 10,000 finished runs, their dead index entries kept (no VACUUM)
 $node->safe_psql('postgres', q{SELECT count(sg_submit('g', jsonb_build_object('n', i))) FROM generate_series(1, 10000) i});
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_runs() WHERE status <> 'success'}, '0'),
@@ -71,7 +61,7 @@ for my $i (1 .. 40)
 }
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_runs() WHERE status <> 'success'}, '0'),
 	'40 more runs finish');
-my $per_claim = scan_buffers();
+my $per_claim = claim_scan_buffers($node);
 note("candidate scan: $per_claim buffers per call, runs_todo $dead pages");
 cmp_ok($per_claim, '<', 8, 'a claim reads a few pages of the queue, not the dead entries of 10,000 finished runs');
 
@@ -85,7 +75,7 @@ for my $i (1 .. 40)
 }
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_runs() WHERE status = 'success'}, $done + 40),
 	'40 runs queued behind 5,000 delayed ones finish');
-$per_claim = scan_buffers();
+$per_claim = claim_scan_buffers($node);
 note("candidate scan with 5,000 delayed runs: $per_claim buffers per call");
 cmp_ok($per_claim, '<', 8, 'a claim does not read the runs delayed an hour');
 $node->safe_psql('postgres', q{SELECT count(sg_cancel(run_id)) FROM sg_runs() WHERE status = 'pending'});

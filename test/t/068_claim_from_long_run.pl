@@ -45,16 +45,6 @@ $node->safe_psql('postgres', q{
     SELECT sg_compile('g'), sg_compile('long');
 });
 
-# the buffers per call of the claims' candidate scan since the last reset
-sub scan_buffers
-{
-	my $b = $node->safe_psql('postgres', q{
-		SELECT round(sum(shared_blks_hit + shared_blks_read)::numeric / sum(calls), 1)
-		FROM pg_stat_statements WHERE query LIKE '%FROM stategraph.runs r%ORDER BY r.not_before, r.seq%'});
-	die 'no candidate scan in pg_stat_statements' unless $b =~ /^\d/;
-	return $b;
-}
-
 # 1. two long runs, each executed by one of the three workers; a run is
 # queued behind the second on its thread
 my $long = $node->safe_psql('postgres', q{SELECT sg_submit('long', '{}', 'long-1')});
@@ -79,7 +69,7 @@ for my $i (1 .. 40)
 }
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_runs() WHERE status <> 'success' AND graph = 'g'}, '0'),
 	'40 more runs finish');
-my $per_claim = scan_buffers();
+my $per_claim = claim_scan_buffers($node);
 my $pages = $node->safe_psql('postgres', q{SELECT pg_relation_size('stategraph.runs_todo') / 8192});
 note("candidate scan: $per_claim buffers per call, runs_todo $pages pages");
 cmp_ok($per_claim, '<', 8,

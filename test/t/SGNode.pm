@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node sleepy_loop_graph batch_node);
+our @EXPORT = qw(preloaded_node sleepy_loop_graph batch_node claim_scan_buffers);
 
 use PostgreSQL::Test::Cluster;
 
@@ -71,6 +71,19 @@ sub batch_node
 	CREATE TABLE orders AS SELECT i AS id FROM generate_series(1, $rows) i;
 	});
 	return $node;
+}
+
+# The buffers per call of the claims' candidate scan (runs.c, open_candidates)
+# since the last pg_stat_statements_reset() on $node (which has
+# pg_stat_statements preloaded, track = all: workers' statements count).
+sub claim_scan_buffers
+{
+	my ($node) = @_;
+	my $b = $node->safe_psql('postgres', q{
+		SELECT round(sum(shared_blks_hit + shared_blks_read)::numeric / sum(calls), 1)
+		FROM pg_stat_statements WHERE query LIKE '%FROM stategraph.runs r%ORDER BY r.not_before, r.seq%'});
+	die 'no candidate scan in pg_stat_statements' unless $b =~ /^\d/;
+	return $b;
 }
 
 1;
