@@ -21,23 +21,8 @@ my $node = preloaded_node('claim_from_end_race', <<'CONF');
 stategraph.max_workers = 3
 stategraph.sweep_interval = 3600
 CONF
+go_graphs($node);
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE TABLE go (thread text);
-    CREATE FUNCTION note(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": true}'::jsonb $$;
-    -- waits (up to 10 minutes) until its thread is in table go
-    CREATE FUNCTION wait_for_go(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        FOR i IN 1 .. 12000 LOOP
-            EXIT WHEN EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
-            PERFORM pg_sleep(0.05);
-        END LOOP;
-        RETURN '{"done": true}';
-    END $$;
-    SELECT sg_create_graph(g, '{"done": "replace"}') FROM unnest(ARRAY['g', 'long']) g;
-    SELECT sg_add_node('g', 'a', 'note(jsonb)'), sg_add_node('long', 'a', 'wait_for_go(jsonb,jsonb)');
-    SELECT sg_add_edge(g, '__start__', 'a'), sg_add_edge(g, 'a', '__end__') FROM unnest(ARRAY['g', 'long']) g;
-    SELECT sg_compile('g'), sg_compile('long');
     -- the end of a run of thread chat waits for advisory lock 71 in the statement that records it
     CREATE FUNCTION hold_end() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN

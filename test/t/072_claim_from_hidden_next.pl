@@ -16,29 +16,9 @@ my $node = preloaded_node('claim_from_hidden_next', <<'CONF');
 stategraph.max_workers = 2
 stategraph.sweep_interval = 3600
 CONF
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE ROLE alice;
-    CREATE ROLE bob IN ROLE alice;
-    CREATE TABLE go (thread text);
-    GRANT SELECT ON go TO PUBLIC;
-    CREATE FUNCTION note(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": true}'::jsonb $$;
-    -- waits (up to 10 minutes) until its thread is in table go
-    CREATE FUNCTION wait_for_go(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        FOR i IN 1 .. 12000 LOOP
-            EXIT WHEN EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
-            PERFORM pg_sleep(0.05);
-        END LOOP;
-        RETURN '{"done": true}';
-    END $$;
-    SELECT sg_create_graph(g, '{"done": "replace"}') FROM unnest(ARRAY['g', 'long']) g;
-    SELECT sg_add_node('g', 'a', 'note(jsonb)'), sg_add_edge('g', '__start__', 'a'), sg_add_edge('g', 'a', '__end__');
-    -- a first step that creates the thread, then one that waits
-    SELECT sg_add_node('long', 'a', 'note(jsonb)'), sg_add_node('long', 'b', 'wait_for_go(jsonb,jsonb)');
-    SELECT sg_add_edge('long', '__start__', 'a'), sg_add_edge('long', 'a', 'b'), sg_add_edge('long', 'b', '__end__');
-    SELECT sg_compile('g'), sg_compile('long');
-});
+# (graph 'long': a first step that creates the thread, then one that waits)
+go_graphs($node, 1);
+$node->safe_psql('postgres', q{CREATE ROLE alice; CREATE ROLE bob IN ROLE alice});
 
 # 1. a worker executes alice's run on her thread, past its first step
 my $alices = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('long', '{}', 'a-1')});
