@@ -102,6 +102,39 @@ SELECT sg_heartbeat(:'task_id', :'token');
 SELECT status FROM sg_tasks('nc-q');
 RESET ROLE;
 
+-- A graph is told from the graphs made earlier under its name by its
+-- generation (graphs.gen), which the server gives: a recompile keeps it, a
+-- drop and create changes it, and bob, making a graph again under a name,
+-- can neither give it the generation of the graph he took the name from
+-- (whose queued runs would then take his nodes) nor change it afterwards
+SELECT sg_create_graph('nc_gen', '{"log": "append"}');
+SELECT sg_add_node('nc_gen', 'n', 'owner_node(jsonb)');
+SELECT sg_add_edge('nc_gen', '__start__', 'n');
+SELECT sg_add_edge('nc_gen', 'n', '__end__');
+SELECT sg_compile('nc_gen');
+SELECT gen AS old_gen, channels AS old_channels FROM stategraph.graphs WHERE graph = 'nc_gen' \gset
+SET ROLE regress_sg_nc_alice;
+SELECT sg_submit('nc_gen', '{}', 'nc-alice-6', after => '1 hour') AS forged \gset
+RESET ROLE;
+SELECT sg_compile('nc_gen');
+SELECT gen = :old_gen AS recompiled_keeps_gen FROM stategraph.graphs WHERE graph = 'nc_gen';
+SELECT sg_drop_graph('nc_gen');
+SET ROLE regress_sg_nc_bob;
+INSERT INTO stategraph.graphs (graph, channels, gen) OVERRIDING SYSTEM VALUE
+    VALUES ('nc_gen', :'old_channels', :old_gen);
+SELECT gen = :old_gen AS bob_took_its_gen, gen > :old_gen AS new_gen FROM stategraph.graphs WHERE graph = 'nc_gen';
+UPDATE stategraph.graphs SET gen = :old_gen WHERE graph = 'nc_gen';
+SELECT sg_add_node('nc_gen', 'n', 'bob_node(jsonb)');
+SELECT sg_add_edge('nc_gen', '__start__', 'n');
+SELECT sg_add_edge('nc_gen', 'n', '__end__');
+SELECT sg_compile('nc_gen');
+RESET ROLE;
+UPDATE stategraph.runs SET not_before = now() WHERE run_id = :'forged';
+SET ROLE regress_sg_nc_alice;
+SELECT status, error->>'sqlstate' AS sqlstate FROM sg_wait(:'forged', '30 s');
+SELECT count(*) AS threads FROM sg_threads() WHERE thread_id = 'nc-alice-6';
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
 DROP SCHEMA nc_runs CASCADE;

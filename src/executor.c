@@ -635,6 +635,7 @@ external_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 		return;					/* paused by its worker, and not resumed */
 	et.task_id = task->id;
 	et.graph = run->g->name;
+	et.graph_gen = run->g->gen;
 	et.thread_id = run->opts.thread_id;
 	et.checkpoint_id = run->cp->id;
 	et.step = run->cp->step + 1;
@@ -1138,7 +1139,8 @@ run_create(SGRunOptions *opts, MemoryContext parent)
 
 	check_run_options(opts);
 
-	run->g = sg_graph_get(opts->graph);
+	/* a background run takes only the graph it was submitted for (runs.c) */
+	run->g = opts->has_graph_gen ? sg_graph_get_gen(opts->graph, opts->graph_gen) : sg_graph_get(opts->graph);
 	sg_graph_pin(run->g, cxt);
 	sg_graph_check_privileges(run->g);
 	if (opts->input != NULL)

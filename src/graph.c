@@ -26,9 +26,11 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -52,6 +54,7 @@ PG_FUNCTION_INFO_V1(sg_add_conditional_edges);
 PG_FUNCTION_INFO_V1(sg_compile);
 PG_FUNCTION_INFO_V1(sg_drop_graph);
 PG_FUNCTION_INFO_V1(sg_graphs_changed);
+PG_FUNCTION_INFO_V1(sg_graph_gen);
 
 /* sg_sorted_index finds nodes by their first member */
 StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
@@ -1444,7 +1447,8 @@ typedef struct ExternalNodes
 	char	   *graph;
 	int			n;				/* 0 also for a graph gone or not compiled */
 	char	  **names;
-	TimestampTz created_at;		/* of the graph's row; 0 for a graph gone */
+	bool		exists;			/* false: no graph of that name */
+	int64		gen;			/* of the graph's row (graphs.gen) */
 } ExternalNodes;
 static List *external_cache = NIL;	/* ExternalNodes *, in external_cxt */
 static MemoryContext external_cxt = NULL;
@@ -1500,6 +1504,58 @@ sg_graphs_changed(PG_FUNCTION_ARGS)
 		elog(ERROR, "sg_graphs_changed: not called by trigger manager");
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * The row trigger BEFORE INSERT OR UPDATE OF gen ON stategraph.graphs: a
+ * graph's generation (graphs.gen, which background runs and external tasks
+ * are checked against) is the server's to give. A graph an ordinary role
+ * inserts gets a new number whatever its row said: with a number of its
+ * choosing, a role that made a graph again under a name could give it the
+ * generation of the graph it took the name from, whose queued runs would
+ * then run its nodes as their submitters. Nor may such a role change a
+ * graph's number. Superusers and roles that bypass row-level security (a
+ * restore, which loads the numbers its dump had) write what they write:
+ * they may change any graph's definition anyway.
+ */
+Datum
+sg_graph_gen(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	AttrNumber	attnum;
+	int			col;
+	Datum		gen;
+	bool		isnull = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "sg_graph_gen: not called as a row trigger before insert or update");
+	if (superuser() || has_bypassrls_privilege(GetUserId()))
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple);
+	rel = td->tg_relation;
+	attnum = SPI_fnumber(RelationGetDescr(rel), "gen");
+	if (attnum <= 0)
+		elog(ERROR, "stategraph.graphs has no column gen");
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		bool		old_null;
+		bool		new_null;
+		Datum		old = heap_getattr(td->tg_trigtuple, attnum, RelationGetDescr(rel), &old_null);
+		Datum		new = heap_getattr(td->tg_newtuple, attnum, RelationGetDescr(rel), &new_null);
+
+		if (old_null != new_null || (!old_null && DatumGetInt64(old) != DatumGetInt64(new)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the generation of a graph cannot be changed"),
+					 errdetail("stategraph.graphs.gen tells a graph from the graphs made earlier under its name."),
+					 errhint("Drop the graph and create it again to make a new one.")));
+		return PointerGetDatum(td->tg_newtuple);
+	}
+	gen = Int64GetDatum(nextval_internal(getIdentitySequence(RelationGetRelid(rel), attnum, false), false));
+	col = attnum;
+	return PointerGetDatum(heap_modify_tuple_by_cols(td->tg_trigtuple, RelationGetDescr(rel), 1, &col,
+													 &gen, &isnull));
 }
 
 /* A node's retry policy from its spec (NULL: no retry). */
@@ -1908,9 +1964,10 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 	return g;
 }
 
-/* The columns sg_graph_get reads of a graph ("spec, version"), by number. */
+/* The columns sg_graph_get reads of a graph ("spec, version, gen"), by number. */
 #define Anum_compiled_spec		1
 #define Anum_compiled_version	2
+#define Anum_compiled_gen		3
 
 /*
  * Before a lookup in the caches of graphs: its callbacks registered, and
@@ -1939,11 +1996,27 @@ cache_prepare(void)
 }
 
 /*
- * The compiled graph called name, from the cache or built from its spec.
- * The caller pins it for as long as it runs it (sg_graph_pin).
+ * The graph of the run (or task) made for generation gen of graph name is
+ * gone: name is another graph now, dropped and created again since.
  */
-SGGraph *
-sg_graph_get(const char *name)
+static void
+graph_replaced_error(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("graph \"%s\" of the run was dropped and created again after the run was submitted", name),
+			 errhint("Submit the run again to run the graph as it is now defined.")));
+}
+
+/*
+ * The compiled graph called name, from the cache or built from its spec;
+ * when gen is given, it must be that generation of the graph
+ * (graph_replaced_error otherwise, before any other complaint about the
+ * graph of that name now). The caller pins it for as long as it runs it
+ * (sg_graph_pin): a run goes on with the graph it checked.
+ */
+static SGGraph *
+graph_get(const char *name, const int64 *gen)
 {
 	ListCell   *lc;
 	SGGraph    *g;
@@ -1952,6 +2025,7 @@ sg_graph_get(const char *name)
 	bool		isnull;
 	Datum		spec;
 	int32		version;
+	int64		row_gen;
 	char	   *problem;
 	MemoryContext old;
 
@@ -1961,18 +2035,25 @@ sg_graph_get(const char *name)
 		g = (SGGraph *) lfirst(lc);
 		if (strcmp(g->name, name) == 0)
 		{
+			if (gen != NULL && g->gen != *gen)
+				graph_replaced_error(name);
 			check_storage_access();
 			return g;
 		}
 	}
 
 	sg_spi_connect();
-	if (sg_spi_run("SELECT spec, version FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+	if (sg_spi_run(sg_schema_is_010() ?
+				   "SELECT spec, version, 0::pg_catalog.int8 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1" :
+				   "SELECT spec, version, gen FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
 				   1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("graph \"%s\" does not exist", name),
 				 errhint("Create it with sg_create_graph().")));
+	row_gen = DatumGetInt64(sg_spi_datum(0, Anum_compiled_gen, &isnull));
+	if (gen != NULL && row_gen != *gen)
+		graph_replaced_error(name);
 	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
 	if (isnull)
 		ereport(ERROR,
@@ -1988,12 +2069,30 @@ sg_graph_get(const char *name)
 				 errdetail("%s", problem),
 				 errhint("Call sg_compile('%s') again.", name)));
 	g = build_graph(name, version, DatumGetJsonbP(spec));
+	g->gen = row_gen;
 	sg_spi_finish();
 
 	old = MemoryContextSwitchTo(CacheMemoryContext);
 	graph_cache = lappend(graph_cache, g);
 	MemoryContextSwitchTo(old);
 	return g;
+}
+
+/* The compiled graph called name (graph_get). */
+SGGraph *
+sg_graph_get(const char *name)
+{
+	return graph_get(name, NULL);
+}
+
+/*
+ * The compiled graph called name, if it is still generation gen of it (a
+ * background run's graph, src/runs.c): graph_replaced_error otherwise.
+ */
+SGGraph *
+sg_graph_get_gen(const char *name, int64 gen)
+{
+	return graph_get(name, &gen);
 }
 
 /* The external nodes of graph as compiled now, read from its spec (kept in external_cxt). */
@@ -2009,16 +2108,21 @@ read_external_nodes(const char *graph)
 	ExternalNodes *e;
 	MemoryContext old;
 	int			i;
-	TimestampTz created_at = 0;
+	bool		exists = false;
+	int64		gen = 0;
 
 	sg_spi_connect();
-	if (sg_spi_run("SELECT spec OPERATOR(pg_catalog.->) 'nodes', created_at FROM stategraph.graphs "
+	if (sg_spi_run(sg_schema_is_010() ?
+				   "SELECT spec OPERATOR(pg_catalog.->) 'nodes', 0::pg_catalog.int8 FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1" :
+				   "SELECT spec OPERATOR(pg_catalog.->) 'nodes', gen FROM stategraph.graphs "
 				   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 1)
 	{
 		bool		isnull;
 
 		nodes = sg_spi_jsonb(0, 1);	/* NULL: not compiled */
-		created_at = DatumGetTimestampTz(sg_spi_datum(0, 2, &isnull));
+		exists = true;
+		gen = DatumGetInt64(sg_spi_datum(0, 2, &isnull));
 	}
 	sg_spi_finish();
 	len = nodes ? sg_jsonb_array_length(nodes) : 0;
@@ -2037,7 +2141,8 @@ read_external_nodes(const char *graph)
 	old = MemoryContextSwitchTo(external_cxt);
 	e = palloc0(sizeof(ExternalNodes));
 	e->graph = pstrdup(graph);
-	e->created_at = created_at;
+	e->exists = exists;
+	e->gen = gen;
 	e->names = palloc(sizeof(char *) * (n + 1));
 	for (i = 0; i < n; i++)
 		e->names[e->n++] = pstrdup(names[i]);
@@ -2062,15 +2167,17 @@ external_nodes(const char *graph)
 }
 
 /*
- * Whether graph was created (dropped and made again, by anyone) after ts:
- * a task queued at ts belongs to the graph of that name then, and its step
- * must not go on with another definition's nodes (tasks.c). From the same
- * cache as sg_graph_node_is_external.
+ * Whether graph is no longer generation gen of it (dropped, and maybe made
+ * again by anyone): a task queued by a step of generation gen must not go
+ * on with another definition's nodes (tasks.c). From the same cache as
+ * sg_graph_node_is_external: no statement once the graph is cached.
  */
 bool
-sg_graph_created_after(const char *graph, TimestampTz ts)
+sg_graph_replaced(const char *graph, int64 gen)
 {
-	return external_nodes(graph)->created_at > ts;
+	ExternalNodes *e = external_nodes(graph);
+
+	return !e->exists || e->gen != gen;
 }
 
 /*

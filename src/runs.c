@@ -108,7 +108,8 @@ typedef struct RunRow
 	uint64		stop_gen;
 	int			recoveries;		/* claims that found it running: its executor had died */
 	bool		recovered;		/* this claim found it running */
-	bool		graph_replaced; /* its graph was created after the submit (dropped, made again) */
+	bool		has_graph_gen;	/* false: a row sg_submit did not write (any graph of the name) */
+	int64		graph_gen;		/* graphs.gen of the graph it was submitted for */
 } RunRow;
 
 /* Run a statement with a plan kept per backend in *plan (spi.c); returns rows processed. */
@@ -375,13 +376,13 @@ apply_multitask(const char *thread_id, const char *multitask)
 /* Insert the run row (when it is due into *due); returns false if an idempotent twin committed meanwhile. */
 static bool
 insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const char *graph,
-		   const char *multitask, Interval *after, TimestampTz *due)
+		   int64 graph_gen, const char *multitask, Interval *after, TimestampTz *due)
 {
 	static SPIPlanPtr plan;
-	Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID, JSONBOID, INT4OID,
-	TEXTOID, INTERVALOID, TEXTOID};
-	Datum		values[10];
-	char		nulls[10];
+	Oid			types[11] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID, UUIDOID, JSONBOID, INT4OID,
+	TEXTOID, INTERVALOID, TEXTOID, INT8OID};
+	Datum		values[11];
+	char		nulls[11];
 	Interval	zero = {0, 0, 0};
 	bool		inserted;
 
@@ -396,16 +397,17 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 	values[7] = CStringGetTextDatum(multitask);
 	values[8] = IntervalPGetDatum(after ? after : &zero);
 	values[9] = PG_ARGISNULL(8) ? (nulls[9] = 'n', (Datum) 0) : PG_GETARG_DATUM(8);
+	values[10] = Int64GetDatum(graph_gen);
 	sg_submitting_run = true;	/* not a restore's rows (restore.c) */
 	PG_TRY();
 	{
 		inserted = run_sql(&plan,
 						   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
-						   "recursion_limit, multitask, not_before, idempotency_key) "
-						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10) "
+						   "recursion_limit, multitask, not_before, idempotency_key, graph_gen) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10, $11) "
 						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
 						   "RETURNING not_before",
-						   10, types, values, nulls) == 1;
+						   11, types, values, nulls) == 1;
 		if (inserted)
 		{
 			bool		isnull;
@@ -431,6 +433,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	const char *multitask;
 	Interval   *after;
 	SGGraph    *g;
+	int64		graph_gen;
 	pg_uuid_t  *id;
 	TimestampTz due = 0;
 	bool		may_wait;
@@ -441,6 +444,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	/* the run's owner, held against a reassign of it until commit (reassign.c) */
 	sg_role_hold_current(may_wait);
 	g = sg_graph_get(graph);
+	graph_gen = g->gen;			/* the graph this submit saw: its run runs no other (sg_graph_get_gen) */
 	sg_graph_check_privileges(g);
 	if (!PG_ARGISNULL(1))
 		sg_check_update(g, "input", PG_GETARG_JSONB_P(1));
@@ -478,7 +482,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	sg_new_checkpoint_id(id, NULL, NULL);
 	if (!thread_id)
 		thread_id = sg_uuid_to_cstring(id);	/* a run of its own thread, readable afterwards */
-	if (insert_run(fcinfo, id, thread_id, graph, multitask, after, &due))
+	if (insert_run(fcinfo, id, thread_id, graph, graph_gen, multitask, after, &due))
 		sg_run_queued_at_commit(due);	/* claims find it (worker.c, claim_from) */
 	else
 	{
@@ -744,7 +748,9 @@ run_from_row(uint64 r)
 	run->stop_request = sg_spi_text(r, 10);
 	run->recoveries = DatumGetInt32(sg_spi_datum(r, 11, &isnull));
 	run->recovered = DatumGetBool(sg_spi_datum(r, 12, &isnull));
-	run->graph_replaced = DatumGetBool(sg_spi_datum(r, 13, &isnull));
+	d = sg_spi_datum(r, 13, &isnull);
+	if ((run->has_graph_gen = !isnull))
+		run->graph_gen = DatumGetInt64(d);
 	return run;
 }
 
@@ -826,12 +832,12 @@ may_execute_for(const char *owner)
  * vacuum, at every claim). The claim
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
- * head. NULL if another session has the thread or the run (*blocked: a
- * pending run's thread is held by a client session, or its row by another
- * transaction).
+ * head. NULL if another session has the thread (*thread_held) or the run,
+ * or the run is not first of its thread (*blocked: a pending run's thread
+ * is held by a client session, or its row by another transaction).
  */
 static RunRow *
-try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
+try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -842,12 +848,14 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 	bool		stop_gen_known;
 	uint64		stop_gen = 0;
 
+	*thread_held = false;
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
 	if (!sg_try_lock_thread(thread_id))
 	{
+		*thread_held = true;
 		if (strcmp(status, "pending") == 0)
 			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
@@ -882,9 +890,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
 				"r.recursion_limit, r.owner, o.stepped, r.stop_request, r.recoveries, "
-				"o.status OPERATOR(pg_catalog.=) 'running', "
-				"EXISTS (SELECT FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) r.graph "
-				"  AND g.created_at OPERATOR(pg_catalog.>) r.created_at)",
+				"o.status OPERATOR(pg_catalog.=) 'running', r.graph_gen",
 				1, types, values, NULL) == 1)
 	{
 		RunRow	   *run = run_from_row(0);
@@ -905,38 +911,58 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked)
 }
 
 /*
- * Has this claim already passed over a run of thread_id? Runs of a thread
- * go in seq order, so once one candidate of a thread could not be taken
- * (its thread held by a run's executor or a client session, an earlier
- * run of the thread active, the run not this session's to execute), no
- * later one of that thread can be: it is skipped unread but for its row,
- * and it does not count among the claim's tries. Without this, a thread
- * with dozens of runs queued behind its running one ('enqueue') filled
- * the claim's tries, and the runs of every other thread due after them
- * waited until that queue was almost empty. A set of 64-bit hashes of the
- * thread ids, made at the first run passed over (most claims take their
- * first candidate, and never make it); a collision only leaves a run for
- * the next claim.
+ * May this claim pass the candidate of thread_id with seq seq unread but
+ * for its row? Runs of a thread go in seq order: once this claim could
+ * not take one because its thread is held (by a run's executor or a client
+ * session), it cannot take any run of that thread; once it could not take
+ * one for another reason (an earlier run of the thread active, a run not
+ * this session's to execute), it cannot take a later one (a higher seq),
+ * though it may take an earlier one due later (delayed by after, or by a
+ * failure's retry). Such runs do not count among the claim's tries.
+ * Without this, a thread with dozens of runs queued behind its running
+ * one ('enqueue') filled the claim's tries, and the runs of every other
+ * thread due after them waited until that queue was almost empty. A map
+ * from 64-bit hashes of the thread ids to the lowest seq passed over
+ * (PG_INT64_MIN: all), made at the first run passed over (most claims take
+ * their first candidate, and never make it); a collision only leaves a
+ * run for the next claim.
  */
-static bool
-thread_passed_over(HTAB **passed, const char *thread_id, bool add)
+typedef struct PassedThread
 {
-	uint64		key;
+	uint64		hash;
+	int64		seq;
+} PassedThread;
+
+static bool
+thread_passed_over(HTAB *passed, const char *thread_id, int64 seq)
+{
+	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
+	PassedThread *p = hash_search(passed, &key, HASH_FIND, NULL);
+
+	return p != NULL && seq > p->seq;
+}
+
+/* This claim could not take the candidate of thread_id with seq seq (PG_INT64_MIN: its thread is held). */
+static void
+pass_thread_over(HTAB **passed, const char *thread_id, int64 seq)
+{
+	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
+	PassedThread *p;
 	bool		found;
 
-	key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
 	if (*passed == NULL)
 	{
 		HASHCTL		ctl;
 
-		Assert(add);
-		ctl.keysize = ctl.entrysize = sizeof(uint64);
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(PassedThread);
 		ctl.hcxt = CurrentMemoryContext;
 		*passed = hash_create("stategraph threads passed over by a claim", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	(void) hash_search(*passed, &key, add ? HASH_ENTER : HASH_FIND, &found);
-	return found;
+	p = hash_search(*passed, &key, HASH_ENTER, &found);
+	if (!found || seq < p->seq)
+		p->seq = seq;
 }
 
 /*
@@ -1001,23 +1027,26 @@ claim_run(bool *blocked)
 		seen += n;
 		for (i = 0; i < n && run == NULL && tries < SG_CLAIM_TRIES; i++)
 		{
+			bool		isnull;
+			bool		thread_held;
+			int64		seq;
+
 			if (!from_found)
 			{
-				bool		isnull;
-
 				from = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 				from_found = !executed_by_worker(tt, i);
 				/* nothing pending or running before from but what workers execute: start there */
 				if (from_found && sees_every_run)
 					sg_claim_from_raise(gen, from);
 			}
-			if (passed != NULL &&
-				thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), false))
+			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq))
 				continue;
 			tries++;
-			run = try_claim(tt, i, blocked);
+			run = try_claim(tt, i, blocked, &thread_held);
 			if (run == NULL)
-				(void) thread_passed_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), true);
+				pass_thread_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+								 thread_held ? PG_INT64_MIN : seq);
 		}
 		sg_claim_left_more = run != NULL && (i < n || n == batch);	/* the worker asks for help */
 		if (n < batch)
@@ -1405,6 +1434,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = r->graph;
+	opts.has_graph_gen = r->has_graph_gen;	/* that graph, not one made since under its name */
+	opts.graph_gen = r->graph_gen;
 	opts.thread_id = r->thread_id;
 	opts.recursion_limit = r->recursion_limit;
 	opts.on_error = SG_ON_ERROR_RETURN;
@@ -1531,23 +1562,6 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		sg_jb_string(&b, psprintf("role \"%s\" that submitted the run does not exist", r->owner));
 		sg_jb_end_object(&b);
 		end_unexecuted(r, sg_jb_finish(&b), commit);
-		return true;
-	}
-	if (r->graph_replaced)
-	{
-		/*
-		 * The graph was dropped and created again (by anyone) after the
-		 * submit: the run was queued for the graph it saw then, and must
-		 * not run the nodes of another definition, maybe another role's,
-		 * as its submitter. (A recompile keeps the graph: runs take it.)
-		 */
-		ErrorData	e = {0};
-
-		e.sqlerrcode = ERRCODE_UNDEFINED_OBJECT;
-		e.message = psprintf("graph \"%s\" of the run was dropped and created again after the run was submitted",
-							 r->graph);
-		e.hint = "Submit the run again to run the graph as it is now defined.";
-		end_unexecuted(r, error_jsonb(&e), commit);
 		return true;
 	}
 	if (r->recovered && r->recoveries > sg_max_run_recoveries)

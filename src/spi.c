@@ -251,8 +251,8 @@ sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const
 
 /*
  * Adds the rows of SPI_tuptable to a materialized set-returning function's
- * result (same columns): every row, or (skip not NULL) those whose skip[i]
- * is false.
+ * result (its columns are the rows' first ones): every row, or (skip not
+ * NULL) those whose skip[i] is false.
  */
 void
 sg_spi_put_rows(ReturnSetInfo *rsinfo, const bool *skip)

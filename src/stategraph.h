@@ -158,15 +158,17 @@ typedef struct SGGraph
 	struct SGChannelSet *cs;	/* the same, as a channel set */
 	int			pins;			/* running calls using this graph */
 	bool		stale;			/* dropped from the cache; free when unpinned */
+	int64		gen;			/* graphs.gen: which graph of this name (0 on a 0.1.0 schema) */
 } SGGraph;
 
 extern SGGraph *sg_graph_get(const char *name);
+extern SGGraph *sg_graph_get_gen(const char *name, int64 gen);	/* runs of one generation of it */
 extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
 extern void sg_graph_check_privileges(SGGraph *g);
 extern Oid	sg_graph_unprivileged_fn(SGGraph *g);
 extern int	sg_graph_node_index(SGGraph *g, const char *name);
 extern bool sg_graph_node_is_external(const char *graph, const char *node);	/* tasks of a recompiled graph */
-extern bool sg_graph_created_after(const char *graph, TimestampTz ts);	/* tasks of a graph made again */
+extern bool sg_graph_replaced(const char *graph, int64 gen);	/* tasks of a graph made again */
 extern int	sg_graph_channel_index(SGGraph *g, const char *name);
 extern void sg_check_name(const char *what, const char *name);
 
@@ -391,6 +393,8 @@ typedef struct SGRunOptions
 	SGEmitFn	emit;
 	void	   *emit_arg;
 	bool		emit_values;	/* mode 'values' rather than 'updates' */
+	bool		has_graph_gen;	/* a background run: only generation graph_gen of graph */
+	int64		graph_gen;
 } SGRunOptions;
 
 typedef struct SGRun SGRun;
@@ -416,6 +420,7 @@ typedef struct SGExternalTask
 {
 	const char *task_id;
 	const char *graph;
+	int64		graph_gen;		/* graphs.gen of the graph the step runs */
 	const char *thread_id;
 	pg_uuid_t	checkpoint_id;
 	int			step;

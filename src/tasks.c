@@ -59,15 +59,18 @@
  * and sleeping until its next poll.
  *
  * Stale tasks. A task whose node is no longer an external node of its
- * graph (compiled again, or dropped) can never have its result taken.
+ * graph (compiled again, or dropped), or whose graph is no longer the one
+ * its step ran (another generation, graphs.gen: dropped and created again,
+ * by anyone), can never have its result taken.
  * sg_compile cancels such tasks, but row-level security shows it only its
  * own and its members' threads; so every call that hands out or takes a
  * task asks the backend's cache of each graph's external nodes (graph.c:
  * no statement once a graph is cached) whether the task's node is still
- * external: sg_claim cancels a stale task instead of handing it out, a
- * heartbeat cancels it and says stop, a completion, failure or interrupt
- * is refused as a cancelled task's, the lease sweep cancels it. The run
- * that waited for it goes on as after sg_compile's cancel.
+ * external, in the same generation: sg_claim cancels a stale task instead
+ * of handing it out, a heartbeat cancels it and says stop, a completion,
+ * failure or interrupt is refused as a cancelled task's, the lease sweep
+ * cancels it. The run that waited for it goes on as after sg_compile's
+ * cancel.
  *
  * Who may work a task: stategraph.may_work(owner, queue), the row-level
  * security policy of stategraph.tasks (the install script explains it).
@@ -120,14 +123,14 @@ enum
 {
 	TC_TASK_ID = 1, TC_QUEUE, TC_GRAPH, TC_THREAD_ID, TC_CHECKPOINT_ID, TC_NODE, TC_STEP,
 	TC_STATUS, TC_ATTEMPT, TC_MAX_ATTEMPTS, TC_BACKOFF_MS, TC_TOKEN, TC_RESULT,
-	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER, TC_HANDED_BACK, TC_CREATED_AT
+	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER, TC_HANDED_BACK, TC_GRAPH_GEN
 };
 
 #define TASK_COLUMNS "task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt, " \
 	"max_attempts, backoff_ms, token, result, resume_values, lost, " \
 	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker, " \
 	"COALESCE(status OPERATOR(pg_catalog.=) 'queued' AND (error OPERATOR(pg_catalog.->>) 'name') " \
-	"OPERATOR(pg_catalog.=) 'external_task_error', false), created_at"
+	"OPERATOR(pg_catalog.=) 'external_task_error', false), graph_gen"
 
 typedef struct TaskRow
 {
@@ -150,7 +153,8 @@ typedef struct TaskRow
 	int64		lease_ms;
 	char	   *worker;
 	bool		handed_back;	/* queued again by its token's own sg_fail: that claim is over */
-	TimestampTz created_at;
+	bool		has_graph_gen;	/* false: a row the executor did not queue (not checked) */
+	int64		graph_gen;		/* graphs.gen of the graph whose step queued it */
 } TaskRow;
 
 
@@ -381,7 +385,9 @@ row_from_tuple(HeapTuple t, TupleDesc d)
 	r->lease_ms = int_col(t, d, TC_LEASE_MS);
 	r->worker = SPI_getvalue(t, d, TC_WORKER);
 	r->handed_back = DatumGetBool(SPI_getbinval(t, d, TC_HANDED_BACK, &isnull));
-	r->created_at = DatumGetTimestampTz(SPI_getbinval(t, d, TC_CREATED_AT, &isnull));
+	v = SPI_getbinval(t, d, TC_GRAPH_GEN, &isnull);
+	r->has_graph_gen = !isnull;
+	r->graph_gen = isnull ? 0 : DatumGetInt64(v);
 	return r;
 }
 
@@ -631,10 +637,10 @@ queue_task(SGExternalTask *et, bool again)
 {
 	static SPIPlanPtr insert_plan;
 	static SPIPlanPtr requeue_plan;
-	Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID,
-	INT4OID, INT4OID, INTERVALOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID};
-	Datum		values[14];
-	char		nulls[14];
+	Oid			types[15] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID,
+	INT4OID, INT4OID, INTERVALOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, INT8OID};
+	Datum		values[15];
+	char		nulls[15];
 	Jsonb	   *resume = last_value(et->resume_values);
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -655,13 +661,14 @@ queue_task(SGExternalTask *et, bool again)
 	nulls[12] = resume ? ' ' : 'n';
 	values[13] = JsonbPGetDatum(et->resume_values);
 	nulls[13] = et->resume_values ? ' ' : 'n';
+	values[14] = Int64GetDatum(et->graph_gen);
 	if (!again)
 		run_sql(&insert_plan,
 				"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
-				"max_attempts, backoff_ms, lease, input, config, resume, resume_values) "
+				"max_attempts, backoff_ms, lease, input, config, resume, resume_values, graph_gen) "
 				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
-				"$13, $14)",
-				14, types, values, nulls, 0);
+				"$13, $14, $15)",
+				15, types, values, nulls, 0);
 	else
 		run_sql(&requeue_plan,
 				"UPDATE stategraph.tasks SET queue = $2, status = 'queued', attempt = 0, token = NULL, "
@@ -669,11 +676,11 @@ queue_task(SGExternalTask *et, bool again)
 				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, "
 				"config = $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
 				"resume = $13, resume_values = $14, result = NULL, interrupt = NULL, lost = false, "
-				"finished_at = NULL, updated_at = pg_catalog.now(), created_at = pg_catalog.now() "
+				"finished_at = NULL, updated_at = pg_catalog.now(), graph_gen = $15 "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND graph OPERATOR(pg_catalog.=) $3 "
 				"AND thread_id OPERATOR(pg_catalog.=) $4 AND checkpoint_id OPERATOR(pg_catalog.=) $5 "
 				"AND node OPERATOR(pg_catalog.=) $6 AND step OPERATOR(pg_catalog.=) $7",
-				14, types, values, nulls, 0);
+				15, types, values, nulls, 0);
 	note_new_work(et->node->queue);
 }
 
@@ -875,16 +882,26 @@ stale_task(const char *graph, const char *node)
 }
 
 /*
- * Whether a task row is stale: as stale_task, or its graph was dropped and
- * created again (by anyone) since the task was queued, even with an
+ * Whether a task of graph generation gen (has_gen: known) is stale: as
+ * stale_task, or its graph is no longer that generation (dropped and
+ * created again, by anyone, since the step queued it), even with an
  * external node of that name: its step must not go on with another
- * definition's nodes. (sg_claim, which reads no row, hands such a task out;
- * its worker's calls are refused and cancel it.)
+ * definition's nodes. Generations, not times: a drop and create in a
+ * transaction that began before the task was queued and committed after
+ * it left a graph made "before" the task. From the cache of graph.c, as
+ * stale_task.
  */
+static bool
+stale_gen_task(const char *graph, const char *node, bool has_gen, int64 gen)
+{
+	return stale_task(graph, node) || (has_gen && sg_graph_replaced(graph, gen));
+}
+
+/* Whether a task row is stale (stale_gen_task). */
 static bool
 stale_row(TaskRow *row)
 {
-	return stale_task(row->graph, row->node) || sg_graph_created_after(row->graph, row->created_at);
+	return stale_gen_task(row->graph, row->node, row->has_graph_gen, row->graph_gen);
 }
 
 /*
@@ -915,6 +932,8 @@ cancel_stale(Datum *task_ids, int n, bool undo_claim)
 								  2, types, values, NULL, 0));
 }
 
+static void stale_error(TaskRow *row, const char *what);
+
 /*
  * The error of a call on a stale task still claimed (sg_complete, sg_fail,
  * sg_interrupt_task): refused as a cancelled task's; its heartbeat or the
@@ -923,8 +942,14 @@ cancel_stale(Datum *task_ids, int n, bool undo_claim)
 static void
 refuse_stale(TaskRow *row, const char *what)
 {
-	if (!stale_row(row))
-		return;
+	if (stale_row(row))
+		stale_error(row, what);
+}
+
+/* refuse_stale's error. */
+static void
+stale_error(TaskRow *row, const char *what)
+{
 	ereport(ERROR,
 			(errcode(ERRCODE_SG_TASK_CANCELLED),
 			 errmsg("task \"%s\" of node \"%s\" was cancelled", row->task_id, row->node),
@@ -1144,16 +1169,21 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
 	"  'checkpoint_id', t.checkpoint_id, 'node', t.node, 'step', t.step, 'task_id', t.task_id) " \
 	" OPERATOR(pg_catalog.||) t.config OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(" \
 	"  'attempt', t.attempt, 'queue', t.queue, 'worker', $2, 'resume_values', t.resume_values), " \
-	" t.resume, t.lease_expires_at"
+	" t.resume, t.lease_expires_at, t.graph_gen"
 
-/* The columns of a claimed task that put_claimed reads (CLAIM_RETURNING). */
+/*
+ * The columns of a claimed task that put_claimed reads (CLAIM_RETURNING);
+ * the last one, graph_gen, is past sg_claim's columns, which
+ * sg_spi_put_rows fills from the first ones.
+ */
 #define CLAIMED_TASK_ID		1
 #define CLAIMED_GRAPH		4
 #define CLAIMED_NODE		6
+#define CLAIMED_GRAPH_GEN	13
 
 /*
  * Hand the tasks just claimed (SPI's result) to the worker, except stale
- * ones (stale_task), which are cancelled instead; returns how many were
+ * ones (stale_gen_task), which are cancelled instead; returns how many were
  * handed out. The common case, nothing stale, reads the cached graph once
  * per task and runs no statement.
  */
@@ -1169,8 +1199,12 @@ put_claimed(ReturnSetInfo *rsinfo)
 
 	for (i = 0; i < n; i++)
 	{
-		if (!stale_task(SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_GRAPH),
-						SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_NODE)))
+		bool		no_gen;
+		Datum		gen = SPI_getbinval(tt->vals[i], tt->tupdesc, CLAIMED_GRAPH_GEN, &no_gen);
+
+		if (!stale_gen_task(SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_GRAPH),
+							SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_NODE),
+							!no_gen, no_gen ? 0 : DatumGetInt64(gen)))
 			continue;
 		skip[i] = true;
 		stale[nstale++] = CStringGetTextDatum(SPI_getvalue(tt->vals[i], tt->tupdesc, CLAIMED_TASK_ID));
@@ -1474,6 +1508,8 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 		return;
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = row->graph;
+	opts.has_graph_gen = true;	/* the graph sg_complete checked the task against */
+	opts.graph_gen = g->gen;
 	opts.thread_id = row->thread_id;
 	opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
 	opts.on_error = SG_ON_ERROR_RETURN;
@@ -1519,7 +1555,7 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState
 				"RETURNING " TASK_COLUMNS ", " STEP_STATE("t.thread_id", "t.checkpoint_id", "t.task_id"),
 				3, types, values, nulls, 1) == 0)
 		return NULL;
-	*state = step_state_of(TC_CREATED_AT + 1);
+	*state = step_state_of(TC_GRAPH_GEN + 1);
 	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
 
@@ -1641,6 +1677,9 @@ sg_complete(PG_FUNCTION_ARGS)
 	/* the update must be one the node could return (else the error takes the completion back) */
 	refuse_stale(row, "update");
 	g = sg_graph_get(row->graph);
+	/* replaced since the check above (its invalidation read by sg_graph_get): stale as well */
+	if (row->has_graph_gen && g->gen != row->graph_gen)
+		stale_error(row, "update");
 	sg_graph_pin(g, CurrentMemoryContext);
 	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
 

@@ -79,7 +79,7 @@ SELECT col_type_is('stategraph', 'checkpoints', 'checkpoint_id', 'uuid', 'checkp
 SELECT col_type_is('stategraph', 'nodes', 'fn', 'text', 'node functions are kept by signature text (pg_upgrade refuses reg* columns)');
 SELECT col_type_is('stategraph', 'branches', 'router', 'text', 'routers are kept by signature text (pg_upgrade refuses reg* columns)');
 SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'stategraph' $$,
-              ARRAY['stategraph.graphs', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
+              ARRAY['stategraph.graphs', 'stategraph.graphs_gen_seq', 'stategraph.nodes', 'stategraph.edges', 'stategraph.branches',
                     'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
                     'stategraph.tasks_seq_seq',
                     'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes',

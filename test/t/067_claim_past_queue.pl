@@ -5,7 +5,9 @@
 # in the queue, a run of any other thread waited until that queue was
 # almost empty (here: until 38 of the 100 had run). A claim now tries one
 # candidate per thread: a thread whose run it could not take has no later
-# run it could take (claim_run, thread_passed_over).
+# run it could take (claim_run, thread_passed_over). "Later" is by seq,
+# not by due time: a thread's first run may be due after the runs queued
+# behind it (delayed by after, or by a retry), and must still be taken.
 use strict;
 use warnings;
 
@@ -50,6 +52,16 @@ is($node->safe_psql('postgres', q{
 	't', "thread A's runs ran in the order they were queued");
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM sg_runs() WHERE status <> 'success'}),
 	'every run succeeded');
+
+# thread C: its first run delayed 2 seconds, a second queued behind it but
+# due at once; the claims meet the second first (by due time), cannot take
+# it (not first of its thread), and must still take the first when due
+my $c1 = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{"tag": 1}', 'C', after => '2 seconds')});
+my $c2 = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{"tag": 2}', 'C', multitask => 'enqueue')});
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_wait('$c2', interval '60 seconds')}), 'success',
+	'the run due first ran, after the delayed run queued before it');
+is($node->safe_psql('postgres', q{SELECT string_agg(tag::text, ',' ORDER BY n) FROM ran WHERE thread = 'C'}), '1,2',
+	'thread C ran its delayed first run, then the second');
 
 $node->stop;
 done_testing();
