@@ -1184,6 +1184,17 @@ record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 			sg_run_thread_next = true;
 			sg_run_next_due_at_commit(DatumGetTimestampTz(next_due));
 		}
+		else if (sg_thread_has_hidden_run(r->thread_id))
+		{
+			/*
+			 * The statement ran as the run's role, whose row-level security
+			 * hides a member role's run queued on its thread: that run's
+			 * due time is not read here (only a yes or no comes out), so
+			 * claims read the queue from its start (TAP 072).
+			 */
+			sg_run_thread_next = true;
+			sg_runs_requeued_at_commit();
+		}
 	}
 	return NULL;
 }
@@ -1515,16 +1526,21 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 			retry_renamed(r, edata, in_subxact, commit);
 			return;
 		}
-		stop = record_step(r, final, error, true);
-		if (final && stop != NULL)
-			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		/*
 		 * Claims no longer pass the run or its thread's next (worker.c,
 		 * sg_worker_executes_thread) once the thread may go to another
-		 * session; the commit lowers claim_from to that next run (record_step).
+		 * session; the commit lowers claim_from to that next run, which
+		 * record_step looks up. Cleared before record_step's statement
+		 * takes its snapshot: a run queued on the thread after that
+		 * snapshot is not seen there, so no claim may have passed it as
+		 * queued behind this one (one that saw the slot set had seen the
+		 * run committed before it was cleared). TAP 071.
 		 */
 		if (final)
 			sg_worker_report_run(NULL, NULL);
+		stop = record_step(r, final, error, true);
+		if (final && stop != NULL)
+			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		if (final && run != NULL)
 		{
 			/*

@@ -25,25 +25,8 @@ autovacuum = off
 stategraph.max_workers = 3
 stategraph.sweep_interval = 3600
 CONF
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE EXTENSION pg_stat_statements;
-    CREATE TABLE go (thread text);
-    CREATE FUNCTION note(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": true}'::jsonb $$;
-    -- waits (up to 10 minutes) until its thread is in table go
-    CREATE FUNCTION wait_for_go(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        FOR i IN 1 .. 12000 LOOP
-            EXIT WHEN EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
-            PERFORM pg_sleep(0.05);
-        END LOOP;
-        RETURN '{"done": true}';
-    END $$;
-    SELECT sg_create_graph(g, '{"n": "replace", "done": "replace"}') FROM unnest(ARRAY['g', 'long']) g;
-    SELECT sg_add_node('g', 'a', 'note(jsonb)'), sg_add_node('long', 'a', 'wait_for_go(jsonb,jsonb)');
-    SELECT sg_add_edge(g, '__start__', 'a'), sg_add_edge(g, 'a', '__end__') FROM unnest(ARRAY['g', 'long']) g;
-    SELECT sg_compile('g'), sg_compile('long');
-});
+go_graphs($node);
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_stat_statements');
 
 # 1. two long runs, each executed by one of the three workers; a run is
 # queued behind the second on its thread

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node sleepy_loop_graph batch_node claim_scan_buffers);
+our @EXPORT = qw(preloaded_node sleepy_loop_graph go_graphs batch_node claim_scan_buffers);
 
 use PostgreSQL::Test::Cluster;
 
@@ -45,6 +45,39 @@ sub sleepy_loop_graph
     SELECT sg_add_edge('loop', '__start__', 'work');
     SELECT sg_add_conditional_edges('loop', 'work', 'more(jsonb)', '["work", "__end__"]');
     SELECT sg_compile('loop');
+});
+}
+
+# In $node's postgres database: the extension, table go (readable by every
+# role), graph 'g' (node 'a' returns {"done": true} at once) and graph
+# 'long', whose node waits (up to 10 minutes) until its thread is in table
+# go; with $first_step, 'long' takes a quick step first (which commits its
+# thread) and then that one. For the tests that hold a run in a worker.
+sub go_graphs
+{
+	my ($node, $first_step) = @_;
+	my $long = $first_step
+	  ? q{SELECT sg_add_node('long', 'a', 'note(jsonb)'), sg_add_node('long', 'b', 'wait_for_go(jsonb,jsonb)');
+	      SELECT sg_add_edge('long', '__start__', 'a'), sg_add_edge('long', 'a', 'b'), sg_add_edge('long', 'b', '__end__');}
+	  : q{SELECT sg_add_node('long', 'a', 'wait_for_go(jsonb,jsonb)');
+	      SELECT sg_add_edge('long', '__start__', 'a'), sg_add_edge('long', 'a', '__end__');};
+	$node->safe_psql('postgres', q{
+    CREATE EXTENSION stategraph;
+    CREATE TABLE go (thread text);
+    GRANT SELECT ON go TO PUBLIC;
+    CREATE FUNCTION note(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": true}'::jsonb $$;
+    CREATE FUNCTION wait_for_go(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    BEGIN
+        FOR i IN 1 .. 12000 LOOP
+            EXIT WHEN EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
+            PERFORM pg_sleep(0.05);
+        END LOOP;
+        RETURN '{"done": true}';
+    END $$;
+    SELECT sg_create_graph(g, '{"n": "replace", "done": "replace"}') FROM unnest(ARRAY['g', 'long']) g;
+    SELECT sg_add_node('g', 'a', 'note(jsonb)'), sg_add_edge('g', '__start__', 'a'), sg_add_edge('g', 'a', '__end__');
+} . $long . q{
+    SELECT sg_compile('g'), sg_compile('long');
 });
 }
 
