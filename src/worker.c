@@ -1839,8 +1839,9 @@ thread_hash(const char *thread_id)
 /*
  * The run this worker executes, holding its thread (NULL: none), for
  * pg_stat_activity and for claims (sg_worker_executes_run,
- * sg_worker_executes_thread). Cleared before the worker lets the thread go
- * at the run's end, so that while it is set the thread is this worker's.
+ * sg_worker_executes_thread). Cleared before the statement that records the
+ * run's end, and so before the worker lets the thread go (runs.c,
+ * execute_run): while it is set the thread is this worker's.
  */
 void
 sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
@@ -1865,8 +1866,8 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 }
 
 /*
- * Is run_id (by_run) or a run of thread_id (else) being executed by a live
- * background worker of this database? Then a claim may leave a run behind
+ * Is run_id (when given) or else a run of thread_id being executed by a
+ * live background worker of this database? Then a claim may leave a run behind
  * claim_from: the run so executed ends with a commit of its worker, which
  * lowers claim_from to its thread's next run (runs.c, record_step), or the
  * worker leaves during it and lowers claim_from to the start (worker_exit);
