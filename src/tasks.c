@@ -842,7 +842,7 @@ cancelled_steps_go_on(uint64 n)
  * runs that waited for them go on (cancelled_steps_go_on). Only the tasks
  * the caller sees (row-level security): those of its own threads and of
  * the roles it is a member of. Those of other roles are found where they
- * are next handled (claim, heartbeat, completion, lease sweep: stale_task).
+ * are next handled (claim, heartbeat, completion, lease sweep: stale_gen_task).
  */
 void
 sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
@@ -866,34 +866,24 @@ sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
 }
 
 /*
- * Whether a task is stale: its node is no longer an external node of its
- * graph as compiled now (recompiled or dropped since the task was queued).
- * sg_compile cancels only the stale tasks its role can see; another role's
- * are caught here by every call that hands out or takes a task, from the
- * backend's cache of each graph's external nodes (no statement once the
+ * Whether a task of graph generation gen (has_gen: known) is stale: its
+ * node is no longer an external node of its graph as compiled now
+ * (recompiled or dropped since the task was queued), or its graph is no
+ * longer that generation (dropped and created again, by anyone, since the
+ * step queued it), even with an external node of that name: its step must
+ * not go on with another definition's nodes. Generations, not times: a
+ * drop and create in a transaction that began before the task was queued
+ * and committed after it left a graph made "before" the task. sg_compile
+ * cancels only the stale tasks its role can see; another role's are caught
+ * here by every call that hands out or takes a task, from the backend's
+ * cache of each graph's external nodes (graph.c: no statement once the
  * graph is cached). A superuser's claim or sweep (row-level security does
  * not stop it) finds another role's stale task too.
  */
 static bool
-stale_task(const char *graph, const char *node)
-{
-	return !sg_graph_node_is_external(graph, node);
-}
-
-/*
- * Whether a task of graph generation gen (has_gen: known) is stale: as
- * stale_task, or its graph is no longer that generation (dropped and
- * created again, by anyone, since the step queued it), even with an
- * external node of that name: its step must not go on with another
- * definition's nodes. Generations, not times: a drop and create in a
- * transaction that began before the task was queued and committed after
- * it left a graph made "before" the task. From the cache of graph.c, as
- * stale_task.
- */
-static bool
 stale_gen_task(const char *graph, const char *node, bool has_gen, int64 gen)
 {
-	return stale_task(graph, node) || (has_gen && sg_graph_replaced(graph, gen));
+	return !sg_graph_node_is_external(graph, node) || (has_gen && sg_graph_replaced(graph, gen));
 }
 
 /* Whether a task row is stale (stale_gen_task). */
