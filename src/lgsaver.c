@@ -542,25 +542,14 @@ lg_hold_owners(Datum threads, bool may_wait)
 {
 	static SPIPlanPtr plan;
 	Oid			t = TEXTARRAYOID;
-	bool		waited;
 
-	sg_spi_prepare(&plan,
-				   "SELECT DISTINCT COALESCE((SELECT c.owner FROM stategraph.lg_checkpoints c "
-				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) i ORDER BY c.checkpoint_ns, c.checkpoint_id LIMIT 1), "
-				   "  CURRENT_USER::pg_catalog.text) COLLATE pg_catalog.\"C\" "
-				   "FROM pg_catalog.unnest($1::pg_catalog.text[]) i ORDER BY 1",
-				   1, &t);
-	do
-	{
-		SPITupleTable *tt;
-		uint64		n, i;
-
-		n = sg_spi_execute(plan, &threads, NULL, 0);
-		tt = SPI_tuptable;
-		waited = false;
-		for (i = 0; i < n; i++)
-			waited |= sg_role_hold(lg_text_col(tt, i, 1), may_wait);
-	} while (waited);
+	sg_role_hold_names(sg_spi_prepare(&plan,
+									  "SELECT DISTINCT COALESCE((SELECT c.owner FROM stategraph.lg_checkpoints c "
+									  "  WHERE c.thread_id OPERATOR(pg_catalog.=) i ORDER BY c.checkpoint_ns, c.checkpoint_id LIMIT 1), "
+									  "  CURRENT_USER::pg_catalog.text) COLLATE pg_catalog.\"C\" "
+									  "FROM pg_catalog.unnest($1::pg_catalog.text[]) i ORDER BY 1",
+									  1, &t),
+					   threads, may_wait);
 }
 
 /*
@@ -3346,6 +3335,25 @@ lg_check_export(Jsonb *data)
  */
 #define LG_IMPORT_OWNER "CASE WHEN stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
 
+/* Hold the names an import's rows go under (LG_IMPORT_OWNER), as a writer of a thread does. */
+static void
+lg_hold_import_owners(Jsonb *data)
+{
+	static SPIPlanPtr plan;
+	Oid			t = JSONBOID;
+
+	sg_role_hold_names(sg_spi_prepare(&plan,
+									  "SELECT DISTINCT (" LG_IMPORT_OWNER ") COLLATE pg_catalog.\"C\" FROM ("
+									  "  SELECT r OPERATOR(pg_catalog.->>) 'owner' AS owner FROM pg_catalog.jsonb_array_elements("
+									  LG_MEMBER("checkpoints") ") r "
+									  "  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements("
+									  LG_MEMBER("blobs") ") r "
+									  "  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements("
+									  LG_MEMBER("writes") ") r) x ORDER BY 1",
+									  1, &t),
+					   JsonbPGetDatum(data), sg_role_hold_may_wait());
+}
+
 /* An import's rows, for lg_store_rows: the export and the thread id they go under. */
 typedef struct LGImport
 {
@@ -3440,7 +3448,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name must not be empty")));
-	lg_hold_owner(thread_id, sg_role_hold_may_wait());	/* a new thread: the caller's name */
+	lg_hold_import_owners(data);
 	lg_lock(thread_id, "");
 	if (sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id) ||
 		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",

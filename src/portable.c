@@ -43,7 +43,9 @@
  * owner when the importing role may own that role's rows (it is that role,
  * a member of it, or a superuser: a backup restored by an administrator, a
  * partition moved by the router's move_partition), else to the importing
- * role. Row-level security makes the same check on the insert.
+ * role. Row-level security makes the same check on the insert. The import
+ * holds that name as sg_submit holds its own (reassign.c), so that an
+ * sg_reassign_owned of it moves the thread with the rest.
  *
  *-------------------------------------------------------------------------
  */
@@ -499,6 +501,15 @@ check_reducers(Jsonb *data)
 }
 
 /*
+ * The owner of an imported thread, t its export's "thread": the export's
+ * owner if this role may own its rows (itself, a role it is a member of; a
+ * superuser: any), else the importing role.
+ */
+#define IMPORT_OWNER \
+	"CASE WHEN stategraph.owned((t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name) " \
+	"THEN (t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name ELSE CURRENT_USER END"
+
+/*
  * Store the thread row and the checkpoints under thread_id. A fork row keeps
  * its link to another thread only when that thread exists here. The thread
  * row comes first (row-level security lets a role write checkpoints only
@@ -531,9 +542,7 @@ store(Jsonb *data, const char *thread_id)
 			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) "
 			"SELECT $2, t OPERATOR(pg_catalog.->>) 'graph', t OPERATOR(pg_catalog.->) 'channels', (t OPERATOR(pg_catalog.->>) 'head')::pg_catalog.uuid, NULL, "
 			"  t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'created_at')::pg_catalog.timestamptz, (t OPERATOR(pg_catalog.->>) 'updated_at')::pg_catalog.timestamptz, "
-			/* the export's owner if this role may own its rows (itself, a role it is a member of; a superuser: any) */
-			"  CASE WHEN stategraph.owned((t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name) "
-			"    THEN (t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name ELSE CURRENT_USER END "
+			"  " IMPORT_OWNER " "
 			"FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s ON CONFLICT (thread_id) DO NOTHING", 2, types);
 	sg_spi_prepare(&forks,
 			"UPDATE stategraph.threads SET forked_from = "
@@ -552,6 +561,22 @@ store(Jsonb *data, const char *thread_id)
 				 errhint("Import under another thread id.")));
 	sg_spi_execute(rows, values, NULL, 0);
 	sg_spi_execute(forks, values, NULL, 0);
+}
+
+/*
+ * Hold the name the thread goes under (reassign.c), before its lock: an
+ * sg_reassign_owned of that name waits for the import's commit, and moves
+ * its rows with the rest.
+ */
+static void
+hold_owner(Jsonb *data)
+{
+	static SPIPlanPtr plan;
+	Oid			t = JSONBOID;
+
+	sg_role_hold_names(sg_spi_prepare(&plan, "SELECT (" IMPORT_OWNER ")::pg_catalog.text "
+									  "FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s", 1, &t),
+					   JsonbPGetDatum(data), sg_role_hold_may_wait());
 }
 
 /*
@@ -588,6 +613,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name is too long"),
 				 errdetail("Names are at most %d bytes.", SG_MAX_NAME)));
+	hold_owner(data);
 	sg_lock_thread(thread_id, false);
 	if (sg_thread_fetch(thread_id, true) != NULL)
 		ereport(ERROR,

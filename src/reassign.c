@@ -32,7 +32,10 @@
  * The LangGraph.js saver's calls that write or delete a thread's rows hold
  * the thread owner's name the same way (lgsaver.c): a prune deleting the
  * role's rows in another order than the reassign updates them deadlocked
- * with it, and a put in flight left rows of the old name.
+ * with it, and a put in flight left rows of the old name. So does
+ * sg_import_thread, for the names its rows go under (the export's owner,
+ * or the importing role): an import in flight left its rows with the old
+ * name.
  *
  * A submit waits only in a transaction that had written nothing before it
  * (no transaction id): one that has may hold rows the reassign waits for
@@ -52,9 +55,11 @@
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
 
 PG_FUNCTION_INFO_V1(reassign_hold);
@@ -123,6 +128,35 @@ sg_role_hold_current(bool may_wait)
 {
 	while (sg_role_hold(GetUserNameFromId(GetUserId(), false), may_wait))
 		;
+}
+
+/*
+ * Hold each name that plan (a statement of one parameter, arg) returns in
+ * its first column: the names the rows a call is about to write go under.
+ * After a wait they are read again (a rename may have committed with the
+ * reassign).
+ */
+void
+sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait)
+{
+	bool		waited;
+
+	do
+	{
+		uint64		n = sg_spi_execute(plan, &arg, NULL, 0);
+		SPITupleTable *tt = SPI_tuptable;
+		uint64		i;
+
+		waited = false;
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		name = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				waited |= sg_role_hold(TextDatumGetCString(name), may_wait);
+		}
+	} while (waited);
 }
 
 /*

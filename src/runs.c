@@ -1686,8 +1686,11 @@ role_renamed(void)
  * committed, can read the role under its old name from a catalog cache
  * not yet told ('role "..." does not exist'); taken again, it reads it
  * anew (a role renamed again and again while its run executes must not
- * use up the run's failures). False if no run was claimed (the error came
- * before a claim).
+ * use up the run's failures). A run to be tried again is pending until
+ * then, not running: the claim that takes it again must not count a
+ * recovery, which is for a run whose executor died (one that has taken
+ * steps is stopped as a running one, by sg_cancel and interrupting
+ * submits). False if no run was claimed (the error came before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
@@ -1712,7 +1715,7 @@ sg_run_failure(ErrorData *edata)
 				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) $6, "
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
 				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
-				"  THEN 'error' ELSE status END, "
+				"  THEN 'error' ELSE 'pending' END, "
 				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
 				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
 				"  THEN pg_catalog.clock_timestamp() END, "

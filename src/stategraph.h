@@ -654,6 +654,7 @@ extern bool sg_role_hold_may_wait(void);
 extern bool sg_role_hold(const char *role, bool may_wait);
 extern bool sg_role_try_hold(const char *role);
 extern void sg_role_hold_current(bool may_wait);
+extern void sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait);
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
