@@ -419,30 +419,15 @@ lg_thread_arg(FunctionCallInfo fcinfo, int arg, const char *name)
 static char *
 lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 {
-	if (PG_ARGISNULL(arg))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("checkpoint_ns must not be null"),
-				 errhint("The root graph's namespace is ''.")));
+	sg_require_arg_hint(fcinfo, arg, "checkpoint_ns", "The root graph's namespace is ''.");
 	return text_to_cstring(PG_GETARG_TEXT_PP(arg));
-}
-
-/* A required argument other than text (arg, named name): NULL is an error. */
-static void
-lg_required_arg(FunctionCallInfo fcinfo, int arg, const char *name, const char *hint)
-{
-	if (PG_ARGISNULL(arg))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name),
-				 hint ? errhint("%s", hint) : 0));
 }
 
 /* A required array of ids (arg, named name): NULL, or a NULL element, is an error. */
 static void
 lg_required_array(FunctionCallInfo fcinfo, int arg, const char *name)
 {
-	lg_required_arg(fcinfo, arg, name, NULL);
+	sg_require_arg(fcinfo, arg, name);
 	if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(arg)))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -1506,9 +1491,9 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	bool		again = false;	/* the checkpoint is stored already: put again */
 	bool		may_wait;
 
-	lg_required_arg(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
-	lg_required_arg(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
-	lg_required_arg(fcinfo, 9, "expect_new", NULL);
+	sg_require_arg_hint(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
+	sg_require_arg_hint(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
+	sg_require_arg(fcinfo, 9, "expect_new");
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1704,7 +1689,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("checkpoint_id must not be null"),
 				 errhint("Writes belong to a checkpoint: pass the config returned by put.")));
-	lg_required_arg(fcinfo, 5, "task_path", "A task without a path has ''.");
+	sg_require_arg_hint(fcinfo, 5, "task_path", "A task without a path has ''.");
 	task_path = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	if (PG_ARGISNULL(6) && (!PG_ARGISNULL(7) || !PG_ARGISNULL(8)))
 		ereport(ERROR,
@@ -2512,7 +2497,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 	bool		may_wait;
 
 	lg_required_array(fcinfo, 0, "thread_ids");
-	lg_required_arg(fcinfo, 1, "strategy", "Use \"keep_latest\" or \"delete\".");
+	sg_require_arg_hint(fcinfo, 1, "strategy", "Use \"keep_latest\" or \"delete\".");
 	strategy = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (strcmp(strategy, "keep_latest") != 0 && strcmp(strategy, "delete") != 0)
 		ereport(ERROR,

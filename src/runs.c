@@ -1184,13 +1184,15 @@ record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 			sg_run_thread_next = true;
 			sg_run_next_due_at_commit(DatumGetTimestampTz(next_due));
 		}
-		else if (sg_thread_has_hidden_run(r->thread_id))
+		else if (sg_in_background_worker() && sg_thread_has_hidden_run(r->thread_id))
 		{
 			/*
 			 * The statement ran as the run's role, whose row-level security
 			 * hides a member role's run queued on its thread: that run's
 			 * due time is not read here (only a yes or no comes out), so
-			 * claims read the queue from its start (TAP 072).
+			 * claims read the queue from its start (TAP 072). Only after a
+			 * worker's run: claims pass no run queued behind another
+			 * executor's (CALL sg_work's, a client session's).
 			 */
 			sg_run_thread_next = true;
 			sg_runs_requeued_at_commit();

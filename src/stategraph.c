@@ -163,10 +163,18 @@ sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnul
 void
 sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
+	sg_require_arg_hint(fcinfo, argno, argname, NULL);
+}
+
+/* sg_require_arg, the error with hint (NULL: none). */
+void
+sg_require_arg_hint(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint)
+{
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", argname)));
+				 errmsg("%s must not be null", argname),
+				 hint ? errhint("%s", hint) : 0));
 }
 
 /*

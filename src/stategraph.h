@@ -549,6 +549,7 @@ extern bool sg_wait_for_runs(long timeout_ms);
 extern void sg_wait_prepare(const pg_uuid_t *run_id);
 extern void sg_wait_done(void);
 extern void sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id);
+extern bool sg_in_background_worker(void);
 extern bool sg_worker_executes_run(const pg_uuid_t *run_id);
 extern bool sg_worker_executes_thread(const char *thread_id);
 extern void sg_run_next_due_at_commit(TimestampTz due);
@@ -578,6 +579,7 @@ extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern bool sg_arg_choice(FunctionCallInfo fcinfo, int argno, const char *argname,
 						  const char *first, const char *second);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void sg_require_arg_hint(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint);
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
 extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);

@@ -1896,6 +1896,13 @@ worker_executes(const pg_uuid_t *run_id, const char *thread_id)
 	return found;
 }
 
+/* Is this session a stategraph background worker (whose runs claims may pass, worker_executes)? */
+bool
+sg_in_background_worker(void)
+{
+	return my_slot >= 0;
+}
+
 /* Is run_id being executed by a live background worker? (worker_executes) */
 bool
 sg_worker_executes_run(const pg_uuid_t *run_id)
