@@ -2625,7 +2625,17 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 			Datum		d = lg_col(SPI_tuptable, 0, 1, &isnull);
 
 			if (!isnull)
-				lg_hold_owners(PointerGetDatum(DatumGetArrayTypePCopy(d)), may_wait);
+			{
+				ArrayType  *threads = DatumGetArrayTypePCopy(d);
+				Datum	   *tids;
+				int			nt, t;
+
+				lg_hold_owners(PointerGetDatum(threads), may_wait);
+				/* and waits for their puts and writes in flight, as a prune does */
+				deconstruct_array(threads, TEXTOID, -1, false, TYPALIGN_INT, &tids, NULL, &nt);
+				for (t = 0; t < nt; t++)
+					(void) lg_lock_thread(TextDatumGetCString(tids[t]), false);
+			}
 		}
 	}
 	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
