@@ -64,7 +64,11 @@
  * appends name) until it commits, so a pruner removing that checkpoint
  * waits and then, its next statements seeing the new checkpoint, keeps or
  * rewrites what it reads; a pruner or delete of given threads also takes the
- * writers' locks of their namespaces first.
+ * writers' locks of their namespaces first, the root's of which put_writes
+ * holds in share mode: it waits for a task's writes in flight too. Writes
+ * may come before their checkpoint's put (LangGraph does not order them):
+ * a pruner removes those of the checkpoints it removes and those a stored
+ * checkpoint passes, never those ahead of a checkpoint still to come.
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
