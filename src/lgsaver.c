@@ -65,7 +65,8 @@
  * waits and then, its next statements seeing the new checkpoint, keeps or
  * rewrites what it reads; a pruner or delete of given threads also takes the
  * writers' locks of their namespaces first, the root's of which put_writes
- * holds in share mode: it waits for a task's writes in flight too. Writes
+ * and a subgraph's put hold in share mode: it waits for a task's writes
+ * and a subgraph's put in flight too. Writes
  * may come before their checkpoint's put (LangGraph does not order them):
  * a pruner removes those of the checkpoints it removes and those a stored
  * checkpoint passes, never those ahead of a checkpoint still to come.
@@ -472,15 +473,16 @@ lg_lock(const char *thread_id, const char *ns)
 }
 
 /*
- * put_writes' lock: the root namespace's writers' lock in share mode, so
- * that the writes of a thread's tasks (every namespace's) do not wait for
- * each other, and a delete or prune, which takes it first (lg_lock_thread),
- * waits for writes in flight and removes or keeps them as it sees them.
- * Without, a delete went on while a task's write had not committed, and the
- * write then outlived its thread.
+ * The root namespace's writers' lock in share mode, which put_writes and a
+ * subgraph's put hold: a thread's tasks and subgraphs do not wait for each
+ * other, and a delete or prune, which takes it first (lg_lock_thread),
+ * waits for them and then sees what they stored. Without, a delete went on
+ * while a task's write or a subgraph's first checkpoint (in a namespace the
+ * delete did not see yet) had not committed: the write outlived its thread,
+ * and the checkpoint brought it back (in sg_threads).
  */
 static void
-lg_lock_writes(const char *thread_id)
+lg_lock_root_shared(const char *thread_id)
 {
 	LOCKTAG		tag;
 
@@ -1573,6 +1575,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_hold_owner(thread_id, may_wait);
+	if (ns[0] != '\0')
+		lg_lock_root_shared(thread_id);
 	lg_lock(thread_id, ns);
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
@@ -1795,7 +1799,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	 * the insert
 	 */
 	sg_thread_id_check_writes(thread_id);
-	lg_lock_writes(thread_id);
+	lg_lock_root_shared(thread_id);
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
