@@ -65,11 +65,11 @@
  * waits and then, its next statements seeing the new checkpoint, keeps or
  * rewrites what it reads; a pruner or delete of given threads also takes the
  * writers' locks of their namespaces first, the root's of which put_writes
- * and a subgraph's put hold in share mode: it waits for a task's writes
- * and a subgraph's put in flight too. Writes
- * may come before their checkpoint's put (LangGraph does not order them):
- * a pruner removes those of the checkpoints it removes and those a stored
- * checkpoint passes, never those ahead of a checkpoint still to come.
+ * and a subgraph's put hold in share mode: it waits for a task's writes and
+ * a subgraph's put in flight too. Writes may come before their checkpoint's
+ * put (LangGraph does not order them): a pruner removes those of the
+ * checkpoints it removes and those a stored checkpoint passes, never those
+ * ahead of a checkpoint still to come.
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
@@ -492,14 +492,14 @@ lg_lock_root_shared(const char *thread_id)
 
 /*
  * Takes the writers' locks of every namespace of a thread that the caller
- * sees (in order, the root one first, which put_writes holds too), for
- * removing its rows: with READ COMMITTED, the statements that follow then
- * see every put and put_writes that was in flight, and the puts that follow
- * wait for the removal to commit (a put's checkpoint left behind without
- * the values it extends, a delete removing values under a put). Another
- * role's thread is not locked (holding its lock would stall its writers).
- * With dont_wait, takes none and returns false when a put or put_writes
- * holds one of them.
+ * sees (in order, the root one first, which put_writes and a subgraph's put
+ * share), for removing its rows: with READ COMMITTED, the statements that
+ * follow then see every put and put_writes that was in flight, and the puts
+ * that follow wait for the removal to commit (a put's checkpoint left
+ * behind without the values it extends, a delete removing values under a
+ * put). Another role's thread is not locked (holding its lock would stall
+ * its writers). With dont_wait, takes none and returns false when a put or
+ * put_writes holds one of them.
  */
 static bool
 lg_lock_thread(const char *thread_id, bool dont_wait)
@@ -2406,12 +2406,11 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 }
 
 /*
- * Before a thread id with no checkpoint takes an import's or a copy's
- * (their ids, and perhaps those of a thread once deleted under that id):
- * removes the writes it holds, a run's writes that came after its thread
+ * Removes the writes of a thread id without checkpoints, before an import
+ * or a copy stores a thread under it: writes a run sent after its thread
  * was deleted (put_writes cannot refuse them: LangGraph sends writes ahead
- * of their checkpoint's put). Kept, they became pending writes of the
- * restored checkpoint, or failed the import on their key.
+ * of their checkpoint's put). Kept, they became pending writes of a
+ * restored checkpoint of the same id, or failed the import on their key.
  */
 static void
 lg_drop_strays(const char *thread_id)
