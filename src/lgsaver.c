@@ -64,7 +64,12 @@
  * appends name) until it commits, so a pruner removing that checkpoint
  * waits and then, its next statements seeing the new checkpoint, keeps or
  * rewrites what it reads; a pruner or delete of given threads also takes the
- * writers' locks of their namespaces first.
+ * writers' locks of their namespaces first, the root's of which put_writes
+ * and a subgraph's put hold in share mode: it waits for a task's writes and
+ * a subgraph's put in flight too. Writes may come before their checkpoint's
+ * put (LangGraph does not order them): a pruner removes those of the
+ * checkpoints it removes and those a stored checkpoint passes, never those
+ * ahead of a checkpoint still to come.
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
@@ -468,14 +473,33 @@ lg_lock(const char *thread_id, const char *ns)
 }
 
 /*
+ * The root namespace's writers' lock in share mode, which put_writes and a
+ * subgraph's put hold: a thread's tasks and subgraphs do not wait for each
+ * other, and a delete or prune, which takes it first (lg_lock_thread),
+ * waits for them and then sees what they stored. Without, a delete went on
+ * while a task's write or a subgraph's first checkpoint (in a namespace the
+ * delete did not see yet) had not committed: the write outlived its thread,
+ * and the checkpoint brought it back (in sg_threads).
+ */
+static void
+lg_lock_root_shared(const char *thread_id)
+{
+	LOCKTAG		tag;
+
+	lg_lock_tag(&tag, thread_id, "");
+	(void) LockAcquire(&tag, ShareLock, false, false);
+}
+
+/*
  * Takes the writers' locks of every namespace of a thread that the caller
- * sees (in order, the root one first), for removing its rows: with READ
- * COMMITTED, the statements that follow then see every put that was in
- * flight, and the puts that follow wait for the removal to commit (a put's
- * checkpoint left behind without the values it extends, a delete removing
- * values under a put). Another role's thread is not locked (holding its
- * lock would stall its writers). With dont_wait, takes none and returns
- * false when a put holds one of them.
+ * sees (in order, the root one first, which put_writes and a subgraph's put
+ * share), for removing its rows: with READ COMMITTED, the statements that
+ * follow then see every put and put_writes that was in flight, and the puts
+ * that follow wait for the removal to commit (a put's checkpoint left
+ * behind without the values it extends, a delete removing values under a
+ * put). Another role's thread is not locked (holding its lock would stall
+ * its writers). With dont_wait, takes none and returns false when a put or
+ * put_writes holds one of them.
  */
 static bool
 lg_lock_thread(const char *thread_id, bool dont_wait)
@@ -489,9 +513,16 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 	sg_spi_prepare(&plan, "SELECT DISTINCT checkpoint_ns COLLATE pg_catalog.\"C\" FROM stategraph.lg_checkpoints "
 				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 ORDER BY 1", 1, &t);
 	n = sg_spi_execute(plan, &k, NULL, 0);
-	ns = palloc(sizeof(char *) * (n + 1));
+	ns = palloc(sizeof(char *) * (n + 2));
 	for (i = 0; i < n; i++)
 		ns[i] = lg_text_col(SPI_tuptable, i, 1);
+	/* the root's, which put_writes share-locks, though only subgraphs have checkpoints ("C" order: first) */
+	if (n > 0 && ns[0][0] != '\0')
+	{
+		memmove(ns + 1, ns, sizeof(char *) * n);
+		ns[0] = "";
+		n++;
+	}
 	for (i = 0; i < n; i++)
 	{
 		if (lg_lock_mode(thread_id, ns[i], dont_wait))
@@ -1551,6 +1582,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_hold_owner(thread_id, may_wait);
+	if (ns[0] != '\0')
+		lg_lock_root_shared(thread_id);
 	lg_lock(thread_id, ns);
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
@@ -1773,6 +1806,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	 * the insert
 	 */
 	sg_thread_id_check_writes(thread_id);
+	lg_lock_root_shared(thread_id);
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
@@ -2378,6 +2412,20 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) n);
 }
 
+/*
+ * Removes the writes of a thread id without checkpoints, before an import
+ * or a copy stores a thread under it: writes a run sent after its thread
+ * was deleted (put_writes cannot refuse them: LangGraph sends writes ahead
+ * of their checkpoint's put). Kept, they became pending writes of a
+ * restored checkpoint of the same id, or failed the import on their key.
+ */
+static void
+lg_drop_strays(const char *thread_id)
+{
+	(void) lg_exec_array("DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)",
+						 lg_text_array1(cstring_to_text(thread_id)));
+}
+
 PG_FUNCTION_INFO_V1(sg_lg_copy_thread);
 
 /* sg_lg_copy_thread(source_thread_id, target_thread_id) -> bigint */
@@ -2389,6 +2437,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		args[2] = {CStringGetTextDatum(src), CStringGetTextDatum(dst)};
 	uint64		n;
+	bool		isnull;
 
 	bool		may_wait = sg_role_hold_may_wait();
 
@@ -2402,18 +2451,29 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 				 errmsg("thread \"%s\" already has checkpoints", dst),
 				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
 	sg_thread_id_check_new(dst, true);	/* nor a stategraph thread's, nor another role's (thread_ids.c) */
-	n = sg_spi_run("INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
-				   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at) SELECT $2, checkpoint_ns, checkpoint_id, "
-				   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at FROM stategraph.lg_checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
-	sg_spi_run("INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
+	lg_drop_strays(dst);
+
+	/*
+	 * One statement, so one snapshot of the source: a prune or delete of it
+	 * committed between three left the copy's checkpoints without their
+	 * values. Writes sent ahead of a checkpoint of the source's are its own.
+	 */
+	sg_spi_run("WITH c AS (INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+			   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at) SELECT $2, checkpoint_ns, checkpoint_id, "
+			   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at FROM stategraph.lg_checkpoints "
+			   "WHERE thread_id OPERATOR(pg_catalog.=) $1 RETURNING 1), "
+			   "b AS (INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
 			   "base, n, digest, value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, checkpoint_ns, channel, "
 			   "writer, version, base, n, digest, value, type, bytes, wcheckpoint, wtask, widx FROM stategraph.lg_blobs "
-			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
-	sg_spi_run("INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
-			   "idx, task_path, channel, value, type, bytes) SELECT $2, checkpoint_ns, checkpoint_id, "
-			   "task_id, idx, task_path, channel, value, type, bytes FROM stategraph.lg_writes "
-			   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 2, types, args, NULL);
+			   "WHERE thread_id OPERATOR(pg_catalog.=) $1), "
+			   "w AS (INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
+			   "idx, task_path, channel, value, type, bytes) SELECT $2, w.checkpoint_ns, w.checkpoint_id, "
+			   "w.task_id, w.idx, w.task_path, w.channel, w.value, w.type, w.bytes FROM stategraph.lg_writes w "
+			   "WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND EXISTS (SELECT 1 FROM stategraph.lg_checkpoints k "
+			   "WHERE k.thread_id OPERATOR(pg_catalog.=) $1 AND k.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+			   "AND k.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)) "
+			   "SELECT pg_catalog.count(*) FROM c", 2, types, args, NULL);
+	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
@@ -2457,13 +2517,18 @@ lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 }
 
 /*
- * After checkpoints of the given threads were deleted: copies into the
- * value rows the pending writes they refer to whose checkpoint is gone,
- * rewrites whole every value still referred to whose base is no longer
- * referred to, then deletes values and writes no checkpoint refers to.
+ * After checkpoints of the given threads were deleted (removed: their ids,
+ * uuid[], or 0 when each namespace keeps its newest): copies into the value
+ * rows the pending writes they refer to whose checkpoint is gone, rewrites
+ * whole every value still referred to whose base is no longer referred to,
+ * then deletes values no checkpoint refers to, and the writes of removed
+ * checkpoints. A write whose checkpoint is not stored and that no stored
+ * checkpoint of its namespace passes was sent ahead of its checkpoint's put
+ * (LangGraph does not order them) and stays: removed, the interrupt or
+ * error of a step in flight was lost once its checkpoint came.
  */
 static void
-lg_collect(Datum threads)
+lg_collect(Datum threads, Datum removed)
 {
 	static const char *live =
 		"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, "
@@ -2486,10 +2551,19 @@ lg_collect(Datum threads)
 						   "AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
 						   "AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
 						   "AND l.writer OPERATOR(pg_catalog.=) b.writer)", live), threads);
-	lg_exec_array("DELETE FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-				  "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)",
-				  threads);
+	{
+		Oid			types[2] = {TEXTARRAYOID, UUIDARRAYOID};
+		Datum		args[2] = {threads, removed};
+		char		nulls[2] = {' ', removed ? ' ' : 'n'};
+
+		sg_spi_run("DELETE FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
+				   "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
+				   "AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id) "
+				   "AND (w.checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints h "
+				   "WHERE h.thread_id OPERATOR(pg_catalog.=) w.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+				   "AND h.checkpoint_id OPERATOR(pg_catalog.>) w.checkpoint_id))",
+				   2, types, args, nulls);
+	}
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_prune);
@@ -2533,7 +2607,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 						  "AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
 						  "FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
 						  "AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)", threads);
-		lg_collect(threads);
+		lg_collect(threads, (Datum) 0);
 	}
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
@@ -2565,20 +2639,35 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 			Datum		d = lg_col(SPI_tuptable, 0, 1, &isnull);
 
 			if (!isnull)
-				lg_hold_owners(PointerGetDatum(DatumGetArrayTypePCopy(d)), may_wait);
+			{
+				ArrayType  *threads = DatumGetArrayTypePCopy(d);
+				Datum	   *tids;
+				int			nt, t;
+
+				lg_hold_owners(PointerGetDatum(threads), may_wait);
+				/* and waits for their puts and writes in flight, as a prune does */
+				deconstruct_array(threads, TEXTOID, -1, false, TYPALIGN_INT, &tids, NULL, &nt);
+				for (t = 0; t < nt; t++)
+					(void) lg_lock_thread(TextDatumGetCString(tids[t]), false);
+			}
 		}
 	}
 	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
-					  "OPERATOR(pg_catalog.=) ANY ($1) RETURNING thread_id", PG_GETARG_DATUM(0));
+					  "OPERATOR(pg_catalog.=) ANY ($1) RETURNING thread_id, checkpoint_id", PG_GETARG_DATUM(0));
 	if (n > 0)
 	{
 		SPITupleTable *tt = SPI_tuptable;
 		bool		isnull;
+		Datum	   *cps = palloc(sizeof(Datum) * n);
 
 		ids = palloc(sizeof(Datum) * n);
 		for (i = 0; i < n; i++)
+		{
 			ids[i] = lg_col(tt, i, 1, &isnull);
-		lg_collect(PointerGetDatum(construct_array(ids, (int) n, TEXTOID, -1, false, TYPALIGN_INT)));
+			cps[i] = lg_col(tt, i, 2, &isnull);
+		}
+		lg_collect(PointerGetDatum(construct_array(ids, (int) n, TEXTOID, -1, false, TYPALIGN_INT)),
+				   PointerGetDatum(construct_array(cps, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)));
 	}
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
@@ -3016,7 +3105,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	n = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 1, &isnull));
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
 	if (n > 0)
-		lg_collect(threads);
+		lg_collect(threads, (Datum) 0);
 	return n;
 }
 
@@ -3450,6 +3539,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				 errmsg("thread \"%s\" already exists", thread_id),
 				 errhint("Import under a new thread id, or delete the thread first.")));
 	sg_thread_id_check_new(thread_id, true);	/* nor another role's (thread_ids.c) */
+	lg_drop_strays(thread_id);
 	im.data = data;
 	im.thread_id = thread_id;
 	edata = sg_spi_subxact(lg_store_rows, &im);
