@@ -1747,12 +1747,16 @@ sg_run_failure(ErrorData *edata)
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
-		{
 			sg_run_ended_at_commit(&current.run_id);
-			sg_runs_requeued_at_commit();	/* its thread's next run, which claims may have passed */
-		}
 		else
 			sg_run_delayed_at_commit();
+		/*
+		 * Its thread's next runs, which claims may have passed while a
+		 * worker executed it: ended, or pending (then it may end without a
+		 * worker, which would send claims back to them: an sg_cancel of a
+		 * run that has taken no step cancels it at once).
+		 */
+		sg_runs_requeued_at_commit();
 		ereport(LOG,
 				(errmsg("background run %s failed%s: %s", sg_uuid_to_cstring(&current.run_id),
 						current.in_step ? "" : " outside its graph's steps", edata->message),
