@@ -106,7 +106,7 @@ sg_role_hold(const char *role, bool may_wait)
 				 errmsg("the stategraph rows of role \"%s\" are being reassigned", role),
 				 errdetail("sg_reassign_owned holds them until its transaction ends, and this transaction "
 						   "holds rows that it may wait for."),
-				 errhint("Submit again once it has committed.")));
+				 errhint("Try again once it has committed.")));
 	(void) LockAcquire(&tag, ShareLock, false, false);
 	AcceptInvalidationMessages();	/* a rename committed with it: CURRENT_USER reads the new name */
 	return true;

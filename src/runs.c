@@ -31,8 +31,9 @@
  * Errors: the executor records a node's on the thread (as on_error =>
  * 'return'). In CALL sg_work each step runs in a subtransaction, so that
  * any other error of the step ends the run with status error instead of
- * losing the commit of its steps (but for an error of a step whose role
- * was renamed meanwhile, which is taken again, as a worker does). A
+ * losing the commit of its steps (but for a transient error, a cancel or a
+ * timeout, and an error of a step whose role was renamed meanwhile, which
+ * are recorded and taken again as a worker does). A
  * background worker takes its steps without one: any error rolls its
  * transaction back, and the worker records it on the run in a new
  * transaction (sg_run_failure): an error of the step ends the run with
@@ -1384,9 +1385,8 @@ transient_error(int sqlerrcode)
 
 /*
  * Take one step (the first one with the run's start). In a subtransaction
- * (sg_work), an error that ends the run is returned in *edata, and a
- * transient one goes on up (the run stays 'running' and is taken up
- * again). Without (the workers), every error goes on up: the worker rolls
+ * (sg_work), an error is returned in *edata (fail_transient for a transient
+ * one). Without (the workers), every error goes on up: the worker rolls
  * the transaction back and records it with sg_run_failure.
  */
 static bool
@@ -1403,11 +1403,7 @@ take_step(SGRun **run, SGRunOptions *opts, MemoryContext run_cxt, bool in_subxac
 		return c.more;
 	}
 	*edata = sg_spi_subxact(step_call, &c);
-	if (*edata == NULL)
-		return c.more;
-	if (transient_error((*edata)->sqlerrcode))
-		ReThrowError(*edata);
-	return false;
+	return *edata == NULL && c.more;
 }
 
 /* The final status of a run whose executor has nothing left to do. */
@@ -1463,6 +1459,24 @@ retry_renamed(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 	commit();
 }
 
+/*
+ * A transient error of a step in CALL sg_work (a cancel, a statement
+ * timeout, a deadlock): recorded as a worker records it, the step rolled
+ * back and, in a new transaction, the run pending again after a backoff,
+ * its failure counted (sg_run_failure); then thrown to sg_work's caller.
+ * Left 'running', the run was taken up by the next claim as one whose
+ * executor died, a recovery counted (stategraph.max_run_recoveries).
+ */
+static void
+fail_transient(ErrorData *edata, SGCommitFn commit)
+{
+	SPI_rollback();
+	current.in_step = true;		/* (for the log: a step's error) */
+	(void) sg_run_failure(edata);
+	commit();
+	ReThrowError(edata);
+}
+
 /* Execute a claimed run as its owner, committing (commit()) after every step. */
 static void
 execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt)
@@ -1516,6 +1530,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		nest = NewGUCNestLevel();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
+		if (edata && transient_error(edata->sqlerrcode))
+			fail_transient(edata, commit);
 		if (edata)
 		{
 			final = "error";
@@ -1731,12 +1747,16 @@ sg_run_failure(ErrorData *edata)
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
-		{
 			sg_run_ended_at_commit(&current.run_id);
-			sg_runs_requeued_at_commit();	/* its thread's next run, which claims may have passed */
-		}
 		else
 			sg_run_delayed_at_commit();
+		/*
+		 * Its thread's next runs, which claims may have passed while a
+		 * worker executed it: ended, or pending (then it may end without a
+		 * worker, which would send claims back to them: an sg_cancel of a
+		 * run that has taken no step cancels it at once).
+		 */
+		sg_runs_requeued_at_commit();
 		ereport(LOG,
 				(errmsg("background run %s failed%s: %s", sg_uuid_to_cstring(&current.run_id),
 						current.in_step ? "" : " outside its graph's steps", edata->message),
