@@ -65,8 +65,9 @@
  * waits and then, its next statements seeing the new checkpoint, keeps or
  * rewrites what it reads; a pruner or delete of given threads also takes the
  * writers' locks of their namespaces first, the root's of which put_writes
- * and a subgraph's put hold in share mode: it waits for a task's writes and
- * a subgraph's put in flight too. Writes may come before their checkpoint's
+ * and a subgraph's put hold in a mode that only these conflict with (not a
+ * root put): it waits for a task's writes and a subgraph's put in flight
+ * too. Several threads are locked in "C" order of their ids. Writes may come before their checkpoint's
  * put (LangGraph does not order them): a pruner removes those of the
  * checkpoints it removes and those a stored checkpoint passes, never those
  * ahead of a checkpoint still to come.
@@ -450,44 +451,56 @@ lg_lock_tag(LOCKTAG *tag, const char *thread_id, const char *ns)
 }
 
 /*
+ * The modes of the writers' lock of a (thread, namespace). A put takes its
+ * namespace's in a mode that conflicts with itself (one put at a time); a
+ * delete, prune, copy or import takes it exclusive, which conflicts with
+ * every other; put_writes and a subgraph's put take the root's in a mode
+ * that conflicts with the exclusive one alone. So a task's write or a
+ * subgraph's put never waits for a root put in flight, nor it for them:
+ * with share mode, each waited for the other, and two transactions each
+ * writing then putting deadlocked (each put waited for the other's write).
+ */
+#define LG_LOCK_PUT		ShareUpdateExclusiveLock
+#define LG_LOCK_REMOVE	ExclusiveLock
+#define LG_LOCK_WRITES	RowShareLock
+
+/*
  * Serialises concurrent writers of one (thread, namespace) until commit: an
  * advisory lock of our own (field4 'LG', beside the 'SG' locks of
  * stategraph's threads), so that it never meets an application's
  * pg_advisory_lock keys. With dont_wait, returns false when another
- * transaction holds it.
+ * transaction holds it in a conflicting mode.
  */
 static bool
-lg_lock_mode(const char *thread_id, const char *ns, bool dont_wait)
+lg_lock_mode(const char *thread_id, const char *ns, LOCKMODE mode, bool dont_wait)
 {
 	LOCKTAG		tag;
 
 	lg_lock_tag(&tag, thread_id, ns);
-	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
+	return LockAcquire(&tag, mode, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-/* Waits for the writers' lock of (thread, namespace). */
+/* Waits for the writers' lock of (thread, namespace) in mode. */
 static void
-lg_lock(const char *thread_id, const char *ns)
+lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
 {
-	(void) lg_lock_mode(thread_id, ns, false);
+	(void) lg_lock_mode(thread_id, ns, mode, false);
 }
 
 /*
- * The root namespace's writers' lock in share mode, which put_writes and a
- * subgraph's put hold: a thread's tasks and subgraphs do not wait for each
- * other, and a delete or prune, which takes it first (lg_lock_thread),
- * waits for them and then sees what they stored. Without, a delete went on
- * while a task's write or a subgraph's first checkpoint (in a namespace the
- * delete did not see yet) had not committed: the write outlived its thread,
- * and the checkpoint brought it back (in sg_threads).
+ * The root namespace's writers' lock in LG_LOCK_WRITES mode, which
+ * put_writes and a subgraph's put hold: a thread's tasks, subgraphs and
+ * root puts do not wait for each other, and a delete or prune, which takes
+ * it first (lg_lock_thread), waits for them and then sees what they
+ * stored. Without, a delete went on while a task's write or a subgraph's
+ * first checkpoint (in a namespace the delete did not see yet) had not
+ * committed: the write outlived its thread, and the checkpoint brought it
+ * back (in sg_threads).
  */
 static void
 lg_lock_root_shared(const char *thread_id)
 {
-	LOCKTAG		tag;
-
-	lg_lock_tag(&tag, thread_id, "");
-	(void) LockAcquire(&tag, ShareLock, false, false);
+	lg_lock(thread_id, "", LG_LOCK_WRITES);
 }
 
 /*
@@ -525,7 +538,7 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 	}
 	for (i = 0; i < n; i++)
 	{
-		if (lg_lock_mode(thread_id, ns[i], dont_wait))
+		if (lg_lock_mode(thread_id, ns[i], LG_LOCK_REMOVE, dont_wait))
 			continue;
 		/* busy: the locks taken go at once (a put waiting on them would wait for our commit) */
 		while (i-- > 0)
@@ -533,11 +546,41 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 			LOCKTAG		tag;
 
 			lg_lock_tag(&tag, thread_id, ns[i]);
-			LockRelease(&tag, ExclusiveLock, false);
+			LockRelease(&tag, LG_LOCK_REMOVE, false);
 		}
 		return false;
 	}
 	return true;
+}
+
+static int
+lg_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * lg_lock_thread of each of the given threads (text[]; NULLs left out), in
+ * "C" order of their ids: two calls locking some of the same threads never
+ * wait on each other in a cycle (a prune in the caller's order deadlocked
+ * with deleteForRuns, which locked its threads in collation order).
+ */
+static void
+lg_lock_threads(Datum threads)
+{
+	Datum	   *ids;
+	bool	   *inull;
+	int			nids, n = 0, i;
+	char	  **sorted;
+
+	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
+	sorted = palloc(sizeof(char *) * (nids + 1));
+	for (i = 0; i < nids; i++)
+		if (!inull[i])
+			sorted[n++] = TextDatumGetCString(ids[i]);
+	qsort(sorted, n, sizeof(char *), lg_strcmp);
+	for (i = 0; i < n; i++)
+		(void) lg_lock_thread(sorted[i], false);
 }
 
 /*
@@ -1584,7 +1627,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	lg_hold_owner(thread_id, may_wait);
 	if (ns[0] != '\0')
 		lg_lock_root_shared(thread_id);
-	lg_lock(thread_id, ns);
+	lg_lock(thread_id, ns, LG_LOCK_PUT);
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
@@ -2443,7 +2486,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
-	lg_lock(dst, "");
+	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
 	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
 				   "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL) > 0)
 		ereport(ERROR,
@@ -2589,16 +2632,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_hold_owners(threads, may_wait);
-	{
-		Datum	   *ids;
-		bool	   *inull;
-		int			nids, i;
-
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
-		for (i = 0; i < nids; i++)
-			if (!inull[i])
-				(void) lg_lock_thread(TextDatumGetCString(ids[i]), false);
-	}
+	lg_lock_threads(threads);
 	if (strcmp(strategy, "delete") == 0)
 		n = lg_delete_threads(threads);
 	else
@@ -2640,15 +2674,10 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 
 			if (!isnull)
 			{
-				ArrayType  *threads = DatumGetArrayTypePCopy(d);
-				Datum	   *tids;
-				int			nt, t;
+				Datum		threads = PointerGetDatum(DatumGetArrayTypePCopy(d));
 
-				lg_hold_owners(PointerGetDatum(threads), may_wait);
-				/* and waits for their puts and writes in flight, as a prune does */
-				deconstruct_array(threads, TEXTOID, -1, false, TYPALIGN_INT, &tids, NULL, &nt);
-				for (t = 0; t < nt; t++)
-					(void) lg_lock_thread(TextDatumGetCString(tids[t]), false);
+				lg_hold_owners(threads, may_wait);
+				lg_lock_threads(threads);	/* waits for their puts and writes in flight, as a prune does */
 			}
 		}
 	}
@@ -3530,7 +3559,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
-	lg_lock(thread_id, "");
+	lg_lock(thread_id, "", LG_LOCK_REMOVE);
 	if (sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id) ||
 		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",
 					  lg_text_array1(cstring_to_text(thread_id))) > 0)
