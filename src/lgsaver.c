@@ -63,11 +63,11 @@
  * yet: it share-locks the checkpoint it extends (and that of a base its
  * appends name) until it commits, so a pruner removing that checkpoint
  * waits and then, its next statements seeing the new checkpoint, keeps or
- * rewrites what it reads; a pruner or delete of given threads also takes the
- * writers' locks of their namespaces first, the root's of which put_writes
- * and a subgraph's put hold in a mode that only these conflict with (not a
- * root put): it waits for a task's writes and a subgraph's put in flight
- * too. Several threads are locked in "C" order of their ids. Writes may come before their checkpoint's
+ * rewrites what it reads; a pruner or delete of given threads also takes
+ * their root writers' locks first, exclusive (lg_lock_thread), which every
+ * put and put_writes of the thread holds in a weaker mode: it waits for
+ * them all (and they, not for each other but for root puts' one at a
+ * time), in "C" order of the thread ids. Writes may come before their checkpoint's
  * put (LangGraph does not order them): a pruner removes those of the
  * checkpoints it removes and those a stored checkpoint passes, never those
  * ahead of a checkpoint still to come.
@@ -504,53 +504,24 @@ lg_lock_root_shared(const char *thread_id)
 }
 
 /*
- * Takes the writers' locks of every namespace of a thread that the caller
- * sees (in order, the root one first, which put_writes and a subgraph's put
- * share), for removing its rows: with READ COMMITTED, the statements that
- * follow then see every put and put_writes that was in flight, and the puts
- * that follow wait for the removal to commit (a put's checkpoint left
- * behind without the values it extends, a delete removing values under a
- * put). Another role's thread is not locked (holding its lock would stall
- * its writers). With dont_wait, takes none and returns false when a put or
- * put_writes holds one of them.
+ * Takes the root writers' lock of a thread that the caller sees, exclusive,
+ * for removing its rows: every put (a root put holds it, a subgraph's put
+ * shares it before its own namespace's) and put_writes conflicts with it,
+ * so with READ COMMITTED the statements that follow see every put and
+ * put_writes that was in flight, and those that follow wait for the
+ * removal to commit (a put's checkpoint left behind without the values it
+ * extends, a delete removing values under a put). One lock however many
+ * namespaces: taking each namespace's ran a prune or delete of a thread
+ * with thousands of subgraph runs out of the shared lock table. Another
+ * role's thread is not locked (holding its lock would stall its writers).
+ * With dont_wait, returns false when a put or put_writes holds it.
  */
 static bool
 lg_lock_thread(const char *thread_id, bool dont_wait)
 {
-	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
-	uint64		n, i;
-	char	  **ns;
-
-	sg_spi_prepare(&plan, "SELECT DISTINCT checkpoint_ns COLLATE pg_catalog.\"C\" FROM stategraph.lg_checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 ORDER BY 1", 1, &t);
-	n = sg_spi_execute(plan, &k, NULL, 0);
-	ns = palloc(sizeof(char *) * (n + 2));
-	for (i = 0; i < n; i++)
-		ns[i] = lg_text_col(SPI_tuptable, i, 1);
-	/* the root's, which put_writes share-locks, though only subgraphs have checkpoints ("C" order: first) */
-	if (n > 0 && ns[0][0] != '\0')
-	{
-		memmove(ns + 1, ns, sizeof(char *) * n);
-		ns[0] = "";
-		n++;
-	}
-	for (i = 0; i < n; i++)
-	{
-		if (lg_lock_mode(thread_id, ns[i], LG_LOCK_REMOVE, dont_wait))
-			continue;
-		/* busy: the locks taken go at once (a put waiting on them would wait for our commit) */
-		while (i-- > 0)
-		{
-			LOCKTAG		tag;
-
-			lg_lock_tag(&tag, thread_id, ns[i]);
-			LockRelease(&tag, LG_LOCK_REMOVE, false);
-		}
-		return false;
-	}
-	return true;
+	if (!sg_lg_thread_visible(thread_id))
+		return true;
+	return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
 }
 
 static int
