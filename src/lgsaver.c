@@ -524,6 +524,20 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 	return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
 }
 
+/*
+ * Lets go of lg_lock_thread's lock before the transaction ends, once the
+ * caller has read but not changed the thread (none taken: nothing to do).
+ */
+static void
+lg_unlock_thread(const char *thread_id)
+{
+	LOCKTAG		tag;
+
+	lg_lock_tag(&tag, thread_id, "");
+	if (LockHeldByMe(&tag, LG_LOCK_REMOVE))
+		LockRelease(&tag, LG_LOCK_REMOVE, false);
+}
+
 static int
 lg_strcmp(const void *a, const void *b)
 {
@@ -3250,7 +3264,10 @@ sg_lg_sweep(int limit, bool *pass_over)
 			if (!lg_lock_thread(thread_id, true))
 				continue;		/* a put is running: next pass */
 			if (!lg_still_expired(thread_id))
-				continue;		/* written meanwhile (the lock goes with the transaction) */
+			{
+				lg_unlock_thread(thread_id);	/* written meanwhile: its writers need not wait for the batch */
+				continue;
+			}
 			if (sg_lg_partition_held(thread_id))
 				continue;		/* a router's move holds its partition (holds.c) */
 			if (strcmp(strategy, "delete") == 0)
