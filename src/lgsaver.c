@@ -64,11 +64,11 @@
  * appends name) until it commits, so a pruner removing that checkpoint
  * waits and then, its next statements seeing the new checkpoint, keeps or
  * rewrites what it reads; a pruner or delete of given threads also takes
- * their root writers' locks first, exclusive (lg_lock_thread), which every
- * put and put_writes of the thread holds in a weaker mode: it waits for
- * them all (and they, not for each other but for root puts' one at a
- * time), in "C" order of the thread ids. Writes may come before their checkpoint's
- * put (LangGraph does not order them): a pruner removes those of the
+ * their root writers' locks first, exclusive (lg_lock_thread; several in
+ * "C" order of their ids), which every put and put_writes of the thread
+ * holds in a weaker mode: it waits for them all, and they for it. Writes
+ * may come before their checkpoint's put (LangGraph does not order them):
+ * a pruner removes those of the
  * checkpoints it removes and those a stored checkpoint passes, never those
  * ahead of a checkpoint still to come.
  *
@@ -538,6 +538,7 @@ lg_unlock_thread(const char *thread_id)
 		LockRelease(&tag, LG_LOCK_REMOVE, false);
 }
 
+/* qsort's comparison of two C strings, in "C" order. */
 static int
 lg_strcmp(const void *a, const void *b)
 {
