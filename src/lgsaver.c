@@ -68,9 +68,8 @@
  * "C" order of their ids), which every put and put_writes of the thread
  * holds in a weaker mode: it waits for them all, and they for it. Writes
  * may come before their checkpoint's put (LangGraph does not order them):
- * a pruner removes those of the
- * checkpoints it removes and those a stored checkpoint passes, never those
- * ahead of a checkpoint still to come.
+ * a pruner removes those of the checkpoints it removes and those a stored
+ * checkpoint passes, never those ahead of a checkpoint still to come.
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
