@@ -188,5 +188,19 @@ SELECT count(*) AS left_after_a_round FROM stategraph.lg_checkpoints WHERE threa
 RESET stategraph.sweep_limit;
 SELECT sg_set_retention(NULL, NULL);
 
+-- a prune or delete of a thread takes one writers' lock (its root's), however
+-- many namespaces (subgraph runs) it has: one per namespace, held until
+-- commit, ran a thread of some thousand subgraph runs out of the shared lock
+-- table ("out of shared memory")
+SELECT count(sg_lg_put('lgm-subs', 'sub:' || i, NULL,
+    jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-' || lpad(i::text, 12, '0'), 'ts', 'x',
+      'channel_values', '{}'::jsonb, 'channel_versions', '{}'::jsonb, 'versions_seen', '{}'::jsonb),
+    '{"source": "input", "step": -1}', '{}')) AS put FROM generate_series(1, 50) i;
+BEGIN;
+SELECT sg_lg_prune(ARRAY['lgm-subs'], 'keep_latest') AS pruned, sg_lg_delete_thread('lgm-subs') AS deleted;
+SELECT count(*) AS lg_locks_held FROM pg_catalog.pg_locks
+  WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = 19527;
+COMMIT;
+
 SET client_min_messages = warning;
 DROP SCHEMA lgmaint CASCADE;

@@ -63,13 +63,13 @@
  * yet: it share-locks the checkpoint it extends (and that of a base its
  * appends name) until it commits, so a pruner removing that checkpoint
  * waits and then, its next statements seeing the new checkpoint, keeps or
- * rewrites what it reads; a pruner or delete of given threads also takes the
- * writers' locks of their namespaces first, the root's of which put_writes
- * and a subgraph's put hold in share mode: it waits for a task's writes and
- * a subgraph's put in flight too. Writes may come before their checkpoint's
- * put (LangGraph does not order them): a pruner removes those of the
- * checkpoints it removes and those a stored checkpoint passes, never those
- * ahead of a checkpoint still to come.
+ * rewrites what it reads; a pruner or delete of given threads also takes
+ * their root writers' locks first, exclusive (lg_lock_thread; several in
+ * "C" order of their ids), which every put and put_writes of the thread
+ * holds in a weaker mode: it waits for them all, and they for it. Writes
+ * may come before their checkpoint's put (LangGraph does not order them):
+ * a pruner removes those of the checkpoints it removes and those a stored
+ * checkpoint passes, never those ahead of a checkpoint still to come.
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
@@ -450,94 +450,122 @@ lg_lock_tag(LOCKTAG *tag, const char *thread_id, const char *ns)
 }
 
 /*
+ * The modes of the writers' lock of a (thread, namespace). A put takes its
+ * namespace's in a mode that conflicts with itself (one put at a time); a
+ * delete, prune, copy or import takes it exclusive, which conflicts with
+ * every other; put_writes and a subgraph's put take the root's in a mode
+ * that conflicts with the exclusive one alone. So a task's write or a
+ * subgraph's put never waits for a root put in flight, nor it for them:
+ * with share mode, each waited for the other, and two transactions each
+ * writing then putting deadlocked (each put waited for the other's write).
+ */
+#define LG_LOCK_PUT		ShareUpdateExclusiveLock
+#define LG_LOCK_REMOVE	ExclusiveLock
+#define LG_LOCK_WRITES	RowShareLock
+
+/*
  * Serialises concurrent writers of one (thread, namespace) until commit: an
  * advisory lock of our own (field4 'LG', beside the 'SG' locks of
  * stategraph's threads), so that it never meets an application's
  * pg_advisory_lock keys. With dont_wait, returns false when another
- * transaction holds it.
+ * transaction holds it in a conflicting mode.
  */
 static bool
-lg_lock_mode(const char *thread_id, const char *ns, bool dont_wait)
+lg_lock_mode(const char *thread_id, const char *ns, LOCKMODE mode, bool dont_wait)
 {
 	LOCKTAG		tag;
 
 	lg_lock_tag(&tag, thread_id, ns);
-	return LockAcquire(&tag, ExclusiveLock, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
+	return LockAcquire(&tag, mode, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-/* Waits for the writers' lock of (thread, namespace). */
+/* Waits for the writers' lock of (thread, namespace) in mode. */
 static void
-lg_lock(const char *thread_id, const char *ns)
+lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
 {
-	(void) lg_lock_mode(thread_id, ns, false);
+	(void) lg_lock_mode(thread_id, ns, mode, false);
 }
 
 /*
- * The root namespace's writers' lock in share mode, which put_writes and a
- * subgraph's put hold: a thread's tasks and subgraphs do not wait for each
- * other, and a delete or prune, which takes it first (lg_lock_thread),
- * waits for them and then sees what they stored. Without, a delete went on
- * while a task's write or a subgraph's first checkpoint (in a namespace the
- * delete did not see yet) had not committed: the write outlived its thread,
- * and the checkpoint brought it back (in sg_threads).
+ * The root namespace's writers' lock in LG_LOCK_WRITES mode, which
+ * put_writes and a subgraph's put hold: a thread's tasks, subgraphs and
+ * root puts do not wait for each other, and a delete or prune, which takes
+ * it first (lg_lock_thread), waits for them and then sees what they
+ * stored. Without, a delete went on while a task's write or a subgraph's
+ * first checkpoint (in a namespace the delete did not see yet) had not
+ * committed: the write outlived its thread, and the checkpoint brought it
+ * back (in sg_threads).
  */
 static void
 lg_lock_root_shared(const char *thread_id)
 {
-	LOCKTAG		tag;
-
-	lg_lock_tag(&tag, thread_id, "");
-	(void) LockAcquire(&tag, ShareLock, false, false);
+	lg_lock(thread_id, "", LG_LOCK_WRITES);
 }
 
 /*
- * Takes the writers' locks of every namespace of a thread that the caller
- * sees (in order, the root one first, which put_writes and a subgraph's put
- * share), for removing its rows: with READ COMMITTED, the statements that
- * follow then see every put and put_writes that was in flight, and the puts
- * that follow wait for the removal to commit (a put's checkpoint left
- * behind without the values it extends, a delete removing values under a
- * put). Another role's thread is not locked (holding its lock would stall
- * its writers). With dont_wait, takes none and returns false when a put or
- * put_writes holds one of them.
+ * Takes the root writers' lock of a thread that the caller sees, exclusive,
+ * for removing its rows: every put (a root put holds it, a subgraph's put
+ * shares it before its own namespace's) and put_writes conflicts with it,
+ * so with READ COMMITTED the statements that follow see every put and
+ * put_writes that was in flight, and those that follow wait for the
+ * removal to commit (a put's checkpoint left behind without the values it
+ * extends, a delete removing values under a put). One lock however many
+ * namespaces: taking each namespace's ran a prune or delete of a thread
+ * with thousands of subgraph runs out of the shared lock table. Another
+ * role's thread is not locked (holding its lock would stall its writers).
+ * With dont_wait, returns false when a put or put_writes holds it.
  */
 static bool
 lg_lock_thread(const char *thread_id, bool dont_wait)
 {
-	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
-	uint64		n, i;
-	char	  **ns;
+	if (!sg_lg_thread_visible(thread_id))
+		return true;
+	return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
+}
 
-	sg_spi_prepare(&plan, "SELECT DISTINCT checkpoint_ns COLLATE pg_catalog.\"C\" FROM stategraph.lg_checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 ORDER BY 1", 1, &t);
-	n = sg_spi_execute(plan, &k, NULL, 0);
-	ns = palloc(sizeof(char *) * (n + 2));
-	for (i = 0; i < n; i++)
-		ns[i] = lg_text_col(SPI_tuptable, i, 1);
-	/* the root's, which put_writes share-locks, though only subgraphs have checkpoints ("C" order: first) */
-	if (n > 0 && ns[0][0] != '\0')
-	{
-		memmove(ns + 1, ns, sizeof(char *) * n);
-		ns[0] = "";
-		n++;
-	}
-	for (i = 0; i < n; i++)
-	{
-		if (lg_lock_mode(thread_id, ns[i], dont_wait))
-			continue;
-		/* busy: the locks taken go at once (a put waiting on them would wait for our commit) */
-		while (i-- > 0)
-		{
-			LOCKTAG		tag;
+/*
+ * Lets go of lg_lock_thread's lock before the transaction ends, once the
+ * caller has read but not changed the thread (none taken: nothing to do).
+ */
+static void
+lg_unlock_thread(const char *thread_id)
+{
+	LOCKTAG		tag;
 
-			lg_lock_tag(&tag, thread_id, ns[i]);
-			LockRelease(&tag, ExclusiveLock, false);
-		}
-		return false;
-	}
-	return true;
+	lg_lock_tag(&tag, thread_id, "");
+	if (LockHeldByMe(&tag, LG_LOCK_REMOVE))
+		LockRelease(&tag, LG_LOCK_REMOVE, false);
+}
+
+/* qsort's comparison of two C strings, in "C" order. */
+static int
+lg_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * lg_lock_thread of each of the given threads (text[]; NULLs left out), in
+ * "C" order of their ids: two calls locking some of the same threads never
+ * wait on each other in a cycle (a prune in the caller's order deadlocked
+ * with deleteForRuns, which locked its threads in collation order).
+ */
+static void
+lg_lock_threads(Datum threads)
+{
+	Datum	   *ids;
+	bool	   *inull;
+	int			nids, n = 0, i;
+	char	  **sorted;
+
+	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
+	sorted = palloc(sizeof(char *) * (nids + 1));
+	for (i = 0; i < nids; i++)
+		if (!inull[i])
+			sorted[n++] = TextDatumGetCString(ids[i]);
+	qsort(sorted, n, sizeof(char *), lg_strcmp);
+	for (i = 0; i < n; i++)
+		(void) lg_lock_thread(sorted[i], false);
 }
 
 /*
@@ -1584,7 +1612,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	lg_hold_owner(thread_id, may_wait);
 	if (ns[0] != '\0')
 		lg_lock_root_shared(thread_id);
-	lg_lock(thread_id, ns);
+	lg_lock(thread_id, ns, LG_LOCK_PUT);
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
@@ -2443,7 +2471,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
-	lg_lock(dst, "");
+	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
 	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
 				   "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL) > 0)
 		ereport(ERROR,
@@ -2589,16 +2617,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_hold_owners(threads, may_wait);
-	{
-		Datum	   *ids;
-		bool	   *inull;
-		int			nids, i;
-
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
-		for (i = 0; i < nids; i++)
-			if (!inull[i])
-				(void) lg_lock_thread(TextDatumGetCString(ids[i]), false);
-	}
+	lg_lock_threads(threads);
 	if (strcmp(strategy, "delete") == 0)
 		n = lg_delete_threads(threads);
 	else
@@ -2640,15 +2659,10 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 
 			if (!isnull)
 			{
-				ArrayType  *threads = DatumGetArrayTypePCopy(d);
-				Datum	   *tids;
-				int			nt, t;
+				Datum		threads = PointerGetDatum(DatumGetArrayTypePCopy(d));
 
-				lg_hold_owners(PointerGetDatum(threads), may_wait);
-				/* and waits for their puts and writes in flight, as a prune does */
-				deconstruct_array(threads, TEXTOID, -1, false, TYPALIGN_INT, &tids, NULL, &nt);
-				for (t = 0; t < nt; t++)
-					(void) lg_lock_thread(TextDatumGetCString(tids[t]), false);
+				lg_hold_owners(threads, may_wait);
+				lg_lock_threads(threads);	/* waits for their puts and writes in flight, as a prune does */
 			}
 		}
 	}
@@ -3250,7 +3264,10 @@ sg_lg_sweep(int limit, bool *pass_over)
 			if (!lg_lock_thread(thread_id, true))
 				continue;		/* a put is running: next pass */
 			if (!lg_still_expired(thread_id))
-				continue;		/* written meanwhile (the lock goes with the transaction) */
+			{
+				lg_unlock_thread(thread_id);	/* written meanwhile: its writers need not wait for the batch */
+				continue;
+			}
 			if (sg_lg_partition_held(thread_id))
 				continue;		/* a router's move holds its partition (holds.c) */
 			if (strcmp(strategy, "delete") == 0)
@@ -3530,7 +3547,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
-	lg_lock(thread_id, "");
+	lg_lock(thread_id, "", LG_LOCK_REMOVE);
 	if (sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id) ||
 		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",
 					  lg_text_array1(cstring_to_text(thread_id))) > 0)
