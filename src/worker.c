@@ -1263,6 +1263,23 @@ launcher_rescan(List *absent)
 	list_free(dbs);
 }
 
+/*
+ * A reload that the postmaster signals between forking a background worker
+ * and the worker's SIGHUP handler is lost (PostgreSQL starts a background
+ * worker with SIGHUP ignored, which discards one pending), while the
+ * settings the worker inherited at the fork are the old ones: the first
+ * worker of a database, which never leaves, kept a statement_timeout set
+ * just before it started for good (TAP 038, now and then). So the launcher
+ * and each worker read the configuration files once as they start, as on
+ * SIGHUP.
+ */
+static void
+catch_up_on_reload(void)
+{
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+}
+
 /* Entry point of the launcher (a static background worker). */
 void
 sg_launcher_main(Datum arg)
@@ -1277,6 +1294,7 @@ sg_launcher_main(Datum arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	catch_up_on_reload();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("stategraph launcher");
 
@@ -1761,6 +1779,7 @@ sg_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
+	catch_up_on_reload();
 
 	SpinLockAcquire(&shared->mutex);
 	shared->slots[my_slot].state = SLOT_RUNNING;
