@@ -1,7 +1,9 @@
 // StategraphSaver: a LangGraph.js checkpointer on stategraph's storage.
 //
 // Every saver method is one SQL call to an sg_lg_ function of the stategraph
-// extension (src/lgsaver.c), so each is one round trip and one transaction.
+// extension (src/lgsaver.c), so each is one round trip and one transaction;
+// a task's writes that LangGraph has not waited for when it puts the next
+// checkpoint go in that put's call instead (see putWrites).
 // Values that LangGraph's serializer writes as JSON are sent and stored as
 // jsonb (so SQL can read them, and arrays that grow are stored as their new
 // elements); anything else (bytes, or JSON text that jsonb cannot hold) is
@@ -163,6 +165,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	 * the constructor stays open: it is the caller's (PostgresSaver.end() ends it).
 	 */
 	async end() {
+		// writes still queued (putWrites not awaited) are stored first
+		const queued = [...(this._queued ?? new Map())].flatMap(([key, queue]) => {
+			this._queued.delete(key);
+			return queue.map((w) => this._sendWrites(key, w));
+		});
+		await Promise.allSettled(queued);
 		if (this.ownsPool && !this.ended) {
 			this.ended = true;
 			await this.pool.end();
@@ -319,20 +327,21 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			.replace(NUL_ESCAPE, "$1")
 			.replace(LONE_SURROGATE, "$1\\ufffd");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
+		const putArgs = (parts, appends) => [
+			String(thread_id),
+			checkpoint_ns,
+			checkpoint_id || null,
+			cpText(parts),
+			metaText,
+			JSON.stringify(newVersions),
+			bytesChannels.length ? bytesChannels : null,
+			bytesChannels.length ? bytesTypes : null,
+			bytesChannels.length ? bytesValues : null,
+			expectNew,
+			appends,
+		];
 		const call = (parts, appends) =>
-			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, [
-				String(thread_id),
-				checkpoint_ns,
-				checkpoint_id || null,
-				cpText(parts),
-				metaText,
-				JSON.stringify(newVersions),
-				bytesChannels.length ? bytesChannels : null,
-				bytesChannels.length ? bytesTypes : null,
-				bytesChannels.length ? bytesValues : null,
-				expectNew,
-				appends,
-			]);
+			this.pool.query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, putArgs(parts, appends));
 		const whole = json.map(([k, text]) => `${JSON.stringify(k)}:${text}`);
 		// an array whose text begins with the text last stored, minus "]", then ",": its new elements only
 		const appends = {};
@@ -349,9 +358,23 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// a value the server may store as a reference to a pending write (LG_REF_MIN in
 		// lgsaver.c: 64 bytes of jsonb; its text can be a little shorter) needs that
 		// write stored first: wait for this thread's writes still in flight
-		const writing = this._writing?.get(`${thread_id}\u0000${checkpoint_ns}`);
+		const threadKey = `${thread_id}\u0000${checkpoint_ns}`;
+		const queued = this._takeQueuedWrites(threadKey);
+		const writing = this._writing?.get(threadKey);
 		if (writing && parts.some((p) => p.length >= REF_MIN_TEXT)) await Promise.allSettled([...writing]);
-		let { rows } = await call(parts, appended ? JSON.stringify(appends) : null);
+		const appendsText = appended ? JSON.stringify(appends) : null;
+		// while it is in flight, writes queued for the thread wait for it (see putWrites)
+		const sending = queued
+			? this._putWithWrites(queued, putArgs(parts, appendsText), () => call(parts, appendsText))
+			: call(parts, appendsText);
+		this._putting ??= new Map();
+		this._putting.set(threadKey, sending);
+		let rows;
+		try {
+			({ rows } = await sending);
+		} finally {
+			if (this._putting.get(threadKey) === sending) this._putting.delete(threadKey);
+		}
 		if (rows[0].id === null) ({ rows } = await call(whole, null)); // a base is not stored as remembered
 		for (const [, text, key, n] of json) {
 			if (n > 0) this.appendCache.set(key, checkpoint.id, text, n);
@@ -379,7 +402,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				bValues.push(d[2]);
 			}
 		}
-		const done = this.pool.query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+		const args = [
 			String(thread_id),
 			checkpoint_ns,
 			checkpoint_id,
@@ -389,21 +412,86 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			bIndex.length ? bIndex : null,
 			bIndex.length ? bTypes : null,
 			bIndex.length ? bValues : null,
-		]);
-		// LangGraph does not wait for a task's writes before it puts the next
-		// checkpoint: put waits for them, so that a value that is a write is
-		// stored once (sg_lg_put refers to a write it finds stored)
+		];
+		// Queued, not sent: LangGraph puts the step's next checkpoint right
+		// after its tasks' writes, without waiting for them, and put then
+		// takes them along in its own call (one round trip and one commit
+		// instead of two). Writes that no put takes are sent on their own
+		// once the thread's put in flight has returned (LangGraph puts the
+		// next checkpoint only after the previous one) and the event loop
+		// has turned. The promise settles when the writes are stored.
 		const key = `${thread_id}\u0000${checkpoint_ns}`;
+		return new Promise((resolve, reject) => {
+			this._queued ??= new Map();
+			let queue = this._queued.get(key);
+			if (!queue) {
+				queue = [];
+				this._queued.set(key, queue);
+				const flush = () => setImmediate(() => this._sendQueuedWrites(key, queue));
+				const putting = this._putting?.get(key);
+				if (putting) putting.then(flush, flush);
+				else flush();
+			}
+			queue.push({ args, resolve, reject });
+		});
+	}
+
+	// The writes queued for key, now no longer queued (put takes them), or undefined.
+	_takeQueuedWrites(key) {
+		const queue = this._queued?.get(key);
+		if (queue) this._queued.delete(key);
+		return queue;
+	}
+
+	// Sends the writes of queue on their own, if no put has taken them.
+	_sendQueuedWrites(key, queue) {
+		if (this._queued?.get(key) !== queue) return;
+		this._queued.delete(key);
+		for (const w of queue) this._sendWrites(key, w);
+	}
+
+	// One task's writes in a call of their own, tracked while in flight (see put).
+	_sendWrites(key, { args, resolve, reject }) {
+		const done = this.pool.query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args);
 		this._writing ??= new Map();
 		const pending = this._writing.get(key) ?? new Set();
 		this._writing.set(key, pending);
 		pending.add(done);
-		try {
-			await done;
-		} finally {
+		done.then(
+			() => resolve(),
+			(e) => reject(e),
+		).finally(() => {
 			pending.delete(done);
 			if (pending.size === 0 && this._writing.get(key) === pending) this._writing.delete(key);
+		});
+		return done;
+	}
+
+	// The queued writes and a put in one statement: the writes first (each
+	// put_writes in a CTE that the next reads, so they run in order and
+	// before the put, which may refer to a write it finds stored), all in
+	// one transaction. If that fails, the writes are sent on their own (so
+	// that a put refused, say a stale checkpoint, does not lose them), then
+	// the put alone (putAlone), each failing on its own error.
+	async _putWithWrites(queued, putArgs, putAlone) {
+		const values = [...putArgs];
+		const ctes = queued.map((w, i) => {
+			const at = values.length;
+			values.push(...w.args);
+			const params = w.args.map((_, k) => `$${at + k + 1}`).join(", ");
+			return `w${i} AS MATERIALIZED (SELECT ${this.fn("sg_lg_put_writes")}(${params})${i ? ` FROM w${i - 1}` : ""})`;
+		});
+		const text = `WITH ${ctes.join(", ")} SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id FROM w${queued.length - 1}`;
+		let result;
+		try {
+			result = await this.pool.query(text, values);
+		} catch {
+			const key = `${putArgs[0]}\u0000${putArgs[1]}`;
+			await Promise.allSettled(queued.map((w) => this._sendWrites(key, w)));
+			return putAlone();
 		}
+		for (const w of queued) w.resolve();
+		return result;
 	}
 
 	async deleteThread(threadId) {

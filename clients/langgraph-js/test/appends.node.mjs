@@ -300,8 +300,18 @@ test("put waits for the writes still being stored, so that a value that is a wri
 	const c1 = await put(saver, t, undefined, msgs(1, 2), 1, "input");
 	// LangGraph.js does not wait for putWrites before it puts the next checkpoint
 	const reply = [{ role: "assistant", content: "a reply long enough to be stored once ".repeat(2000) }];
-	const writing = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["messages", reply]], "task-1");
-	const c2 = await put(saver, t, c1, [...msgs(1, 2), ...reply], 2);
+	// a write sent on its own (a put takes it along while it is queued: test below)
+	// that takes half a second to be stored
+	const query = saver.pool.query.bind(saver.pool);
+	const slow = { query: (text, values) => (String(text).includes("sg_lg_put_writes")
+		? new Promise((resolve) => setTimeout(resolve, 500)).then(() => query(text, values))
+		: query(text, values)) };
+	const timed = Object.create(saver, { pool: { value: slow } });
+	const writing = timed.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["messages", reply]], "task-1");
+	await new Promise((resolve) => setTimeout(resolve, 50));
+	assert.equal(timed._writing.size, 1, "the write is in flight");
+	const c2 = await put(timed, t, c1, [...msgs(1, 2), ...reply], 2);
+	assert.equal(timed._writing.size, 0, "the put waited for it");
 	await writing;
 	const { rows: r } = await pool.query(
 		"SELECT wcheckpoint::text, value IS NULL AS no_copy FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2",
@@ -309,7 +319,6 @@ test("put waits for the writes still being stored, so that a value that is a wri
 	);
 	assert.deepStrictEqual(r[0], { wcheckpoint: c1, no_copy: true });
 	assert.deepStrictEqual(await read(saver, t, c2), [...msgs(1, 2), ...reply]);
-	assert.equal(saver._writing.size, 0);
 });
 
 test("put does not wait for writes in flight when no value it stores could refer to one", async () => {
@@ -323,6 +332,8 @@ test("put does not wait for writes in flight when no value it stores could refer
 		: query(text, values)) };
 	const timed = Object.create(saver, { pool: { value: slow } });
 	const writing = timed.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["messages", ["b"]]], "task-1");
+	await new Promise((resolve) => setTimeout(resolve, 50)); // sent (a put would take it while queued)
+	assert.equal(timed._writing.size, 1, "the write is in flight");
 	const started = Date.now();
 	await put(timed, t, c1, ["a", "b"], 2);
 	const took = Date.now() - started;
@@ -359,4 +370,70 @@ test("text that only looks like an escape jsonb refuses (an escaped backslash be
 	const { rows: b } = await pool.query("SELECT type FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2", [t, c4]);
 	assert.deepStrictEqual(b, [{ type: "json" }]);
 	assert.deepStrictEqual(await read(saver, t, c4), [...talk, "lone \ud83d"]);
+});
+
+// a pool that counts its queries and remembers their texts
+function counted(p) {
+	const c = { texts: [], query: (text, values) => { c.texts.push(String(text)); return p.query(text, values); } };
+	return c;
+}
+
+const writesOf = async (thread_id) =>
+	(await pool.query(
+		"SELECT checkpoint_id::text, task_id, channel, value FROM stategraph.lg_writes WHERE thread_id = $1 ORDER BY task_id, idx",
+		[thread_id],
+	)).rows;
+
+test("a task's writes go with the next put of their thread, in one call, stored before it", async () => {
+	const c = counted(pool);
+	const saver = new StategraphSaver(c);
+	const t = `${run}-merged`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	const reply = [{ role: "assistant", content: "a reply long enough to be stored once ".repeat(20) }];
+	const before = c.texts.length;
+	// as LangGraph.js does: the step's writes, not awaited, then the next checkpoint
+	const w1 = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["messages", reply]], "task-1");
+	const w2 = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["other", 2]], "task-2");
+	const c2 = await put(saver, t, c1, ["a", ...reply], 2);
+	await Promise.all([w1, w2]);
+	assert.equal(c.texts.length - before, 1, "one call for two tasks' writes and the put");
+	assert.match(c.texts.at(-1), /sg_lg_put_writes.*sg_lg_put_writes.*sg_lg_put\(/s);
+	assert.deepStrictEqual((await writesOf(t)).map((w) => [w.checkpoint_id, w.task_id, w.channel]),
+		[[c1, "task-1", "messages"], [c1, "task-2", "other"]]);
+	// the put found the write stored: the reply is kept once, in the write
+	const { rows: r } = await pool.query(
+		"SELECT wcheckpoint::text, value IS NULL AS no_copy FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2", [t, c2]);
+	assert.deepStrictEqual(r[0], { wcheckpoint: c1, no_copy: true });
+	const parent = await saver.getTuple({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } });
+	assert.deepStrictEqual(parent.pendingWrites, [["task-1", "messages", reply], ["task-2", "other", 2]]);
+	assert.equal(saver._queued.size, 0);
+});
+
+test("writes that no put takes are stored on their own, and their promise waits for that", async () => {
+	const c = counted(pool);
+	const saver = new StategraphSaver(c);
+	const t = `${run}-alone`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	const before = c.texts.length;
+	await saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", 1]], "task-1");
+	assert.equal(c.texts.length - before, 1);
+	assert.doesNotMatch(c.texts.at(-1), /sg_lg_put\(/);
+	assert.deepStrictEqual((await writesOf(t)).map((w) => w.value), [1]);
+	// not awaited, then end(): stored before end() returns
+	const lost = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["y", 2]], "task-2");
+	await saver.end();
+	await lost;
+	assert.deepStrictEqual((await writesOf(t)).map((w) => w.value), [1, 2]);
+});
+
+test("a put refused in the call that carries writes: the writes are stored all the same, the put fails on its own", async () => {
+	const saver = new StategraphSaver(pool);
+	const t = `${run}-refused`;
+	const c0 = await put(saver, t, undefined, ["a"], 1, "input");
+	await put(saver, t, c0, ["a", "b"], 2);
+	// another writer advanced the thread past c0: extending c0 again is refused (40001)
+	const w = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c0 } }, [["x", 1]], "task-1");
+	await assert.rejects(put(saver, t, c0, ["a", "c"], 2), (e) => e.code === "40001");
+	await w;
+	assert.deepStrictEqual((await writesOf(t)).map((r) => [r.checkpoint_id, r.value]), [[c0, 1]]);
 });
