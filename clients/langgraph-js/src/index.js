@@ -475,6 +475,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	// the put alone (putAlone), each failing on its own error.
 	async _putWithWrites(queued, putArgs, putAlone) {
 		const values = [...putArgs];
+		// in LangGraph's order of writes (task_path, task_id): two processes on one
+		// thread (one of them stale) then wait for each other's same rows in one
+		// order, not in a deadlock
+		const byTask = (w) => `${w.args[5]}\u0000${w.args[3]}`;
+		queued = [...queued].sort((a, b) => (byTask(a) < byTask(b) ? -1 : byTask(a) > byTask(b) ? 1 : 0));
 		const ctes = queued.map((w, i) => {
 			const at = values.length;
 			values.push(...w.args);
