@@ -73,9 +73,14 @@ async function seed(kind, callers, seconds, warmupSeconds) {
 		return { lat, elapsed: (performance.now() - t0) / 1000 };
 	}
 	if (warmupSeconds > 0) await phase("w", warmupSeconds);
+	const cpu = process.cpuUsage();
 	const { lat, elapsed } = await phase("m", seconds);
+	const { user, system } = process.cpuUsage(cpu);
 	await pool.end();
-	return { kind, callers, invokes: lat.length, tps: r3(lat.length / elapsed), p50_ms: r3(median(lat)) };
+	// Node's CPU per invoke: LangGraph's own work plus the saver's (serializing,
+	// the driver, the socket writes of each round trip)
+	return { kind, callers, invokes: lat.length, tps: r3(lat.length / elapsed), p50_ms: r3(median(lat)),
+		node_cpu_ms: r3((user + system) / 1000 / lat.length) };
 }
 
 async function chat(kind, turns, getStateCalls, pageCalls) {

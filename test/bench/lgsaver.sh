@@ -110,11 +110,12 @@ const row = (m, pg, sg, ratio) => rows.push(`| ${m} | ${pg} | ${sg} | ${ratio} |
 for (const c of callers.split(/\s+/).filter(Boolean)) {
 	const rs = Array.from({ length: +rounds }, (_, i) => i + 1);
 	const P = rs.map((r) => j(`seed-postgres-${c}-${r}.json`)), S = rs.map((r) => j(`seed-stategraph-${c}-${r}.json`));
-	const p = { tps: med(P.map((x) => x.tps)), p50_ms: med(P.map((x) => x.p50_ms)) };
-	const s = { tps: med(S.map((x) => x.tps)), p50_ms: med(S.map((x) => x.p50_ms)) };
+	const p = { tps: med(P.map((x) => x.tps)), p50_ms: med(P.map((x) => x.p50_ms)), node_cpu_ms: med(P.map((x) => x.node_cpu_ms)) };
+	const s = { tps: med(S.map((x) => x.tps)), p50_ms: med(S.map((x) => x.p50_ms)), node_cpu_ms: med(S.map((x) => x.node_cpu_ms)) };
 	const each = rs.map((_, i) => f(S[i].tps / P[i].tps, 2)).join(", ");
 	row(`seed graph invokes/s, ${c} caller(s), median of ${rounds} rounds (ratio of each round: ${each})`, f(p.tps), f(s.tps), `${f(s.tps / p.tps, 2)}x`);
 	row(`seed graph invoke p50 (ms), ${c} caller(s), median of rounds`, f(p.p50_ms, 2), f(s.p50_ms, 2), `${f(s.p50_ms / p.p50_ms, 2)}x`);
+	row(`seed graph: Node's CPU per invoke (ms), ${c} caller(s), median of rounds`, f(p.node_cpu_ms, 2), f(s.node_cpu_ms, 2), `${f(s.node_cpu_ms / p.node_cpu_ms, 2)}x`);
 }
 const reads = j("reads.json");
 const p = { ...j("chat-postgres.json"), ...reads.postgres }, s = { ...j("chat-stategraph.json"), ...reads.stategraph };
