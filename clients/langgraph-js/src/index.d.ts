@@ -25,6 +25,11 @@ export interface StategraphSaverOptions {
 	schema?: string;
 	/** Characters of JSON text remembered so that put sends only what arrays append (default 32 Mi; 0: off). */
 	appendCacheChars?: number;
+	/**
+	 * Calls as prepared statements, parsed and planned once per connection (default true);
+	 * false for a connection pooler that keeps none (PgBouncer before 1.21 in transaction mode).
+	 */
+	prepare?: boolean;
 }
 
 /** The JSON array text last stored per (thread, namespace, channel), least recently used first out. */

@@ -23,6 +23,9 @@ after(async () => {
 	await pool.end();
 });
 
+// the text of a query (the saver passes prepared statements as {name, text})
+const textOf = (q) => (typeof q === "string" ? q : q.text);
+
 // a pool that records the sg_lg_put calls made through it
 function recording(p) {
 	const calls = [];
@@ -30,7 +33,7 @@ function recording(p) {
 		calls,
 		query: async (...a) => {
 			const r = await p.query(...a);
-			if (typeof a[0] === "string" && a[0].includes("sg_lg_put("))
+			if (textOf(a[0]).includes("sg_lg_put("))
 				calls.push({
 					appends: a[1][10] === null ? null : JSON.parse(a[1][10]),
 					sent: JSON.parse(a[1][3]).channel_values,
@@ -303,7 +306,7 @@ test("put waits for the writes still being stored, so that a value that is a wri
 	// a write sent on its own (a put takes it along while it is queued: test below)
 	// that takes half a second to be stored
 	const query = saver.pool.query.bind(saver.pool);
-	const slow = { query: (text, values) => (String(text).includes("sg_lg_put_writes")
+	const slow = { query: (text, values) => (textOf(text).includes("sg_lg_put_writes")
 		? new Promise((resolve) => setTimeout(resolve, 500)).then(() => query(text, values))
 		: query(text, values)) };
 	const timed = Object.create(saver, { pool: { value: slow } });
@@ -327,7 +330,7 @@ test("put does not wait for writes in flight when no value it stores could refer
 	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
 	// a write that takes a second to be stored
 	const query = saver.pool.query.bind(saver.pool);
-	const slow = { query: (text, values) => (String(text).includes("sg_lg_put_writes")
+	const slow = { query: (text, values) => (textOf(text).includes("sg_lg_put_writes")
 		? new Promise((resolve) => setTimeout(resolve, 1000)).then(() => query(text, values))
 		: query(text, values)) };
 	const timed = Object.create(saver, { pool: { value: slow } });
@@ -374,7 +377,7 @@ test("text that only looks like an escape jsonb refuses (an escaped backslash be
 
 // a pool that counts its queries and remembers their texts
 function counted(p) {
-	const c = { texts: [], query: (text, values) => { c.texts.push(String(text)); return p.query(text, values); } };
+	const c = { texts: [], query: (text, values) => { c.texts.push(textOf(text)); return p.query(text, values); } };
 	return c;
 }
 
@@ -436,4 +439,28 @@ test("a put refused in the call that carries writes: the writes are stored all t
 	await assert.rejects(put(saver, t, c0, ["a", "c"], 2), (e) => e.code === "40001");
 	await w;
 	assert.deepStrictEqual((await writesOf(t)).map((r) => [r.checkpoint_id, r.value]), [[c0, 1]]);
+});
+
+test("calls are prepared statements, parsed once per connection; options.prepare false sends plain ones", async () => {
+	// a Client (one connection) fits as the saver's pool: its session shows what it prepared
+	const client = new pg.Client();
+	await client.connect();
+	try {
+		const t = `${run}-prepared`;
+		const prepared = new StategraphSaver(client);
+		const c1 = await put(prepared, t, undefined, ["a"], 1, "input");
+		await put(prepared, t, c1, ["a", "b"], 2);
+		assert.deepStrictEqual(await read(prepared, t), ["a", "b"]);
+		const names = async () => (await client.query(
+			"SELECT statement FROM pg_prepared_statements WHERE name ~ '^stategraph_[0-9]+$' ORDER BY statement")).rows
+			.map((r) => r.statement.replace(/^SELECT "public"\.(sg_lg_[a-z_]+)\(.*$/s, "$1"));
+		assert.deepStrictEqual(await names(), ["sg_lg_get_tuple", "sg_lg_put"], "each text prepared once");
+		await client.query("DEALLOCATE ALL");
+		const plain = new StategraphSaver(client, undefined, { prepare: false });
+		await put(plain, t, c1, ["a", "b", "c"], 3, "fork");
+		assert.deepStrictEqual(await read(plain, t), ["a", "b", "c"]);
+		assert.deepStrictEqual(await names(), [], "nothing prepared");
+	} finally {
+		await client.end();
+	}
 });
