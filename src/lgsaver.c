@@ -2460,8 +2460,13 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 static void
 lg_drop_strays(const char *thread_id)
 {
-	(void) lg_exec_array("DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)",
-						 lg_text_array1(cstring_to_text(thread_id)));
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	/* a kept scalar statement, as in lg_hold_owner: = ANY of a one-element array was planned at every call */
+	sg_spi_prepare(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
+	(void) sg_spi_execute(plan, &k, NULL, 0);
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_copy_thread);
