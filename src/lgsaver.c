@@ -503,27 +503,6 @@ lg_lock_root_shared(const char *thread_id)
 }
 
 /*
- * Takes the root writers' lock of a thread that the caller sees, exclusive,
- * for removing its rows: every put (a root put holds it, a subgraph's put
- * shares it before its own namespace's) and put_writes conflicts with it,
- * so with READ COMMITTED the statements that follow see every put and
- * put_writes that was in flight, and those that follow wait for the
- * removal to commit (a put's checkpoint left behind without the values it
- * extends, a delete removing values under a put). One lock however many
- * namespaces: taking each namespace's ran a prune or delete of a thread
- * with thousands of subgraph runs out of the shared lock table. Another
- * role's thread is not locked (holding its lock would stall its writers).
- * With dont_wait, returns false when a put or put_writes holds it.
- */
-static bool
-lg_lock_thread(const char *thread_id, bool dont_wait)
-{
-	if (!sg_lg_thread_visible(thread_id))
-		return true;
-	return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
-}
-
-/*
  * Lets go of lg_lock_thread's lock before the transaction ends, once the
  * caller has read but not changed the thread (none taken: nothing to do).
  */
@@ -535,6 +514,37 @@ lg_unlock_thread(const char *thread_id)
 	lg_lock_tag(&tag, thread_id, "");
 	if (LockHeldByMe(&tag, LG_LOCK_REMOVE))
 		LockRelease(&tag, LG_LOCK_REMOVE, false);
+}
+
+/*
+ * Takes the root writers' lock of a thread that the caller sees (or of an
+ * id no checkpoint has yet), exclusive, for removing its rows: every put (a root put holds it, a subgraph's put
+ * shares it before its own namespace's) and put_writes conflicts with it,
+ * so with READ COMMITTED the statements that follow see every put and
+ * put_writes that was in flight, and those that follow wait for the
+ * removal to commit (a put's checkpoint left behind without the values it
+ * extends, a delete removing values under a put). One lock however many
+ * namespaces: taking each namespace's ran a prune or delete of a thread
+ * with thousands of subgraph runs out of the shared lock table. An id
+ * without any committed checkpoint is locked too: its first put or writes
+ * may be in flight (without, a delete went on, and a first put committing
+ * between its statements kept its checkpoint without its values). Another
+ * role's thread is not locked (holding its lock would stall its writers),
+ * nor kept locked when the first put waited for was another role's.
+ * With dont_wait, returns false when a put or put_writes holds it.
+ */
+static bool
+lg_lock_thread(const char *thread_id, bool dont_wait)
+{
+	if (sg_lg_thread_visible(thread_id))
+		return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
+	if (sg_thread_id_stored("lg_checkpoints", thread_id))
+		return true;
+	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
+		return false;
+	if (!sg_lg_thread_visible(thread_id) && sg_thread_id_stored("lg_checkpoints", thread_id))
+		lg_unlock_thread(thread_id);
+	return true;
 }
 
 /* qsort's comparison of two C strings, in "C" order. */
@@ -2450,8 +2460,13 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 static void
 lg_drop_strays(const char *thread_id)
 {
-	(void) lg_exec_array("DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)",
-						 lg_text_array1(cstring_to_text(thread_id)));
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	/* a kept scalar statement, as in lg_hold_owner: = ANY of a one-element array was planned at every call */
+	sg_spi_prepare(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
+	(void) sg_spi_execute(plan, &k, NULL, 0);
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_copy_thread);
