@@ -27,6 +27,13 @@ const decoder = new TextDecoder();
 // the shortest "channel":value text put waits for writes in flight before (see put)
 const REF_MIN_TEXT = 48;
 
+// the most task writes a put takes along (9 parameters each; a statement has at most 65,535)
+const MAX_TAKEN_WRITES = 64;
+
+// An error the server reported for the statement itself (SQLSTATE), not a lost
+// connection or a server shutting down, after which the statement may have run.
+const statementError = (e) => typeof e?.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && !/^(08|57P)/.test(e.code);
+
 // sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
 const rawJson = { getTypeParser: () => (text) => text };
 
@@ -378,7 +385,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// lgsaver.c: 64 bytes of jsonb; its text can be a little shorter) needs that
 		// write stored first: wait for this thread's writes still in flight
 		const threadKey = `${thread_id}\u0000${checkpoint_ns}`;
-		const queued = this._takeQueuedWrites(threadKey);
+		let queued = this._takeQueuedWrites(threadKey);
+		if (queued && queued.length > MAX_TAKEN_WRITES) {
+			for (const w of queued) this._sendWrites(threadKey, w);
+			queued = undefined;
+		}
 		const writing = this._writing?.get(threadKey);
 		if (writing && parts.some((p) => p.length >= REF_MIN_TEXT)) await Promise.allSettled([...writing]);
 		const appendsText = appended ? JSON.stringify(appends) : null;
@@ -471,7 +482,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 
 	// One task's writes in a call of their own, tracked while in flight (see put).
 	_sendWrites(key, { args, resolve, reject }) {
-		const done = this._query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args);
+		let done;
+		try {
+			done = Promise.resolve(this._query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args));
+		} catch (e) {
+			done = Promise.reject(e); // (from a timer: must not be thrown)
+		}
 		this._writing ??= new Map();
 		const pending = this._writing.get(key) ?? new Set();
 		this._writing.set(key, pending);
@@ -489,9 +505,10 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	// The queued writes and a put in one statement: the writes first (each
 	// put_writes in a CTE that the next reads, so they run in order and
 	// before the put, which may refer to a write it finds stored), all in
-	// one transaction. If that fails, the writes are sent on their own (so
-	// that a put refused, say a stale checkpoint, does not lose them), then
-	// the put alone (putAlone), each failing on its own error.
+	// one transaction. If the server refuses it, the writes are sent on
+	// their own (so that a put refused, say a stale checkpoint, does not lose
+	// them), then the put alone (putAlone), each failing on its own error; if
+	// the connection failed (the statement may have committed), all fail.
 	async _putWithWrites(queued, putArgs, putAlone) {
 		const values = [...putArgs];
 		// in LangGraph's order of writes (task_path, task_id): two processes on one
@@ -509,7 +526,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		let result;
 		try {
 			result = await this._query(text, values);
-		} catch {
+		} catch (e) {
+			if (!statementError(e)) {
+				for (const w of queued) w.reject(e);
+				throw e;
+			}
 			const key = `${putArgs[0]}\u0000${putArgs[1]}`;
 			await Promise.allSettled(queued.map((w) => this._sendWrites(key, w)));
 			return putAlone();

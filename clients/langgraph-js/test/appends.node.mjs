@@ -464,3 +464,29 @@ test("calls are prepared statements, parsed once per connection; options.prepare
 		await client.end();
 	}
 });
+
+test("more than 64 tasks' writes are sent on their own, not in the put's call", async () => {
+	const c = counted(pool);
+	const saver = new StategraphSaver(c);
+	const t = `${run}-many`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	const before = c.texts.length;
+	const ws = Array.from({ length: 65 }, (_, i) =>
+		saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", i]], `task-${String(i).padStart(2, "0")}`));
+	await put(saver, t, c1, ["a", "b"], 2);
+	await Promise.all(ws);
+	assert.equal(c.texts.length - before, 66);
+	assert.equal((await writesOf(t)).length, 65);
+});
+
+test("a lost connection in the call that carries writes fails the writes and the put alike", async () => {
+	const t = `${run}-lost`;
+	const c1 = await put(new StategraphSaver(pool), t, undefined, ["a"], 1, "input");
+	const lost = Object.assign(new Error("Connection terminated unexpectedly"), {});
+	const flaky = { query: (q, values) => (textOf(q).startsWith("WITH") ? Promise.reject(lost) : pool.query(q, values)) };
+	const saver = new StategraphSaver(flaky);
+	const w = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", 1]], "task-1");
+	await assert.rejects(put(saver, t, c1, ["a", "b"], 2), (e) => e === lost);
+	await assert.rejects(w, (e) => e === lost);
+	assert.deepStrictEqual(await writesOf(t), [], "not sent again: the statement may have run");
+});
