@@ -1707,7 +1707,14 @@ role_renamed(void)
  * then, not running: the claim that takes it again must not count a
  * recovery, which is for a run whose executor died (one that has taken
  * steps is stopped as a running one, by sg_cancel and interrupting
- * submits). False if no run was claimed (the error came before a claim).
+ * submits). A run that has a stop request is not ended by a failure, of
+ * its stop or of a step: a run stopped with 'rollback' that ended 'error'
+ * kept its checkpoints, and the run submitted with 'rollback' behind it
+ * started on them. It is pending again, to be stopped, after a backoff
+ * that goes on growing with its failures, up to a minute, until its stop
+ * is done (sg_cancel(run_id, 'interrupt') turns a rollback that cannot be
+ * done into a stop that keeps the checkpoints). False if no run was
+ * claimed (the error came before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
@@ -1728,21 +1735,22 @@ sg_run_failure(ErrorData *edata)
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
 	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
 	sg_spi_connect();
+#define FAILURE_ENDS \
+	"stop_request IS NULL AND ($2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4)"
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) $6, "
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
-				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
-				"  THEN 'error' ELSE 'pending' END, "
-				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
-				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
-				"  THEN pg_catalog.clock_timestamp() END, "
-				"not_before = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
+				"status = CASE WHEN " FAILURE_ENDS " THEN 'error' ELSE 'pending' END, "
+				"error = CASE WHEN " FAILURE_ENDS " THEN $3 END, "
+				"finished_at = CASE WHEN " FAILURE_ENDS " THEN pg_catalog.clock_timestamp() END, "
+				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
 				"  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
-				"  pg_catalog.make_interval(secs => 2 OPERATOR(pg_catalog.^) failures) END "
+				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) failures, 60)) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
 				6, types, values, NULL) == 1)
+#undef FAILURE_ENDS
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
