@@ -1047,10 +1047,12 @@ BEGIN
         WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n)
                ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
         FOR KEY SHARE) s;
+    -- in the order in which the sweep locks them (holds.c): a sweep waiting for rows this holds,
+    -- while this waits for rows of a thread the sweep removed before, was a deadlock
     PERFORM pg_catalog.count(*) FROM (SELECT 1 FROM stategraph.lg_checkpoints c
         WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.%) n)
                ELSE pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
-        FOR KEY SHARE) s;
+        ORDER BY c.thread_id, c.checkpoint_ns, c.checkpoint_id FOR KEY SHARE) s;
     RETURN threads;
 END $$;
 COMMENT ON FUNCTION stategraph.hold_partition(integer, integer, boolean) IS

@@ -88,7 +88,14 @@ sg_partition_held(const char *thread_id)
  * The same for a LangGraph.js thread, which has no row in
  * stategraph.threads: its checkpoint rows are locked first (the sweep
  * removes or prunes them next; a hold that share-locked them waits for the
- * sweep's transaction, or the sweep for the hold's, which is short).
+ * sweep's transaction, or the sweep for the hold's, which is short). Both
+ * lock rows in one order, by primary key: the sweep its threads in
+ * thread_id order within a batch, and each thread's rows in key order; the
+ * hold every row of its partition so. A hold that read the rows in
+ * another order could lock a thread's rows that the sweep then waited for,
+ * and wait itself for those of a thread the sweep had removed earlier in
+ * its batch: a deadlock, which failed the move (isolation
+ * fixstops_hold_lg_sweep).
  */
 bool
 sg_lg_partition_held(const char *thread_id)
@@ -98,7 +105,8 @@ sg_lg_partition_held(const char *thread_id)
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
 	sg_spi_prepare(&plan,
-				   "SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				   "SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+				   "ORDER BY c.checkpoint_ns, c.checkpoint_id FOR UPDATE",
 				   1, types);
 	(void) sg_spi_execute(plan, values, NULL, 0);
 	return sg_partition_held(thread_id);

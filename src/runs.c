@@ -33,7 +33,10 @@
  * any other error of the step ends the run with status error instead of
  * losing the commit of its steps (but for a transient error, a cancel or a
  * timeout, and an error of a step whose role was renamed meanwhile, which
- * are recorded and taken again as a worker does). A
+ * are recorded and taken again as a worker does); the work of each of its
+ * transactions runs in a subtransaction too, so that an error around the
+ * step (its record, a stop, a cancel between steps) is recorded on the
+ * run as well before it reaches the caller (work_one). A
  * background worker takes its steps without one: any error rolls its
  * transaction back, and the worker records it on the run in a new
  * transaction (sg_run_failure): an error of the step ends the run with
@@ -1425,6 +1428,7 @@ final_status(SGRun *run, Jsonb **error)
 }
 
 static bool role_renamed(void);
+static void work_rollback(void);
 
 /*
  * The step failed (an error that escaped it, in *edata, or one of its
@@ -1454,26 +1458,21 @@ retry_renamed(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 		e.message = psprintf("the role of background run %s was renamed during its step", r->id_text);
 		edata = &e;
 	}
-	SPI_rollback();
+	work_rollback();
 	(void) sg_run_failure(edata);
 	commit();
 }
 
 /*
  * A transient error of a step in CALL sg_work (a cancel, a statement
- * timeout, a deadlock): recorded as a worker records it, the step rolled
- * back and, in a new transaction, the run pending again after a backoff,
- * its failure counted (sg_run_failure); then thrown to sg_work's caller.
- * Left 'running', the run was taken up by the next claim as one whose
- * executor died, a recovery counted (stategraph.max_run_recoveries).
+ * timeout, a deadlock): thrown on, and recorded as any error outside the
+ * step (work_one): the run pending again after a backoff, its failure
+ * counted (sg_run_failure).
  */
 static void
-fail_transient(ErrorData *edata, SGCommitFn commit)
+fail_transient(ErrorData *edata)
 {
-	SPI_rollback();
 	current.in_step = true;		/* (for the log: a step's error) */
-	(void) sg_run_failure(edata);
-	commit();
 	ReThrowError(edata);
 }
 
@@ -1531,7 +1530,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
 		if (edata && transient_error(edata->sqlerrcode))
-			fail_transient(edata, commit);
+			fail_transient(edata);
 		if (edata)
 		{
 			final = "error";
@@ -1708,7 +1707,14 @@ role_renamed(void)
  * then, not running: the claim that takes it again must not count a
  * recovery, which is for a run whose executor died (one that has taken
  * steps is stopped as a running one, by sg_cancel and interrupting
- * submits). False if no run was claimed (the error came before a claim).
+ * submits). A run that has a stop request is not ended by a failure, of
+ * its stop or of a step: a run stopped with 'rollback' that ended 'error'
+ * kept its checkpoints, and the run submitted with 'rollback' behind it
+ * started on them. It is pending again, to be stopped, after a backoff
+ * that goes on growing with its failures, up to a minute, until its stop
+ * is done (sg_cancel(run_id, 'interrupt') turns a rollback that cannot be
+ * done into a stop that keeps the checkpoints). False if no run was
+ * claimed (the error came before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
@@ -1729,21 +1735,22 @@ sg_run_failure(ErrorData *edata)
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
 	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
 	sg_spi_connect();
+#define FAILURE_ENDS \
+	"stop_request IS NULL AND ($2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4)"
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) $6, "
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
-				"status = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
-				"  THEN 'error' ELSE 'pending' END, "
-				"error = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 THEN $3 END, "
-				"finished_at = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
-				"  THEN pg_catalog.clock_timestamp() END, "
-				"not_before = CASE WHEN $2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4 "
+				"status = CASE WHEN " FAILURE_ENDS " THEN 'error' ELSE 'pending' END, "
+				"error = CASE WHEN " FAILURE_ENDS " THEN $3 END, "
+				"finished_at = CASE WHEN " FAILURE_ENDS " THEN pg_catalog.clock_timestamp() END, "
+				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
 				"  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
-				"  pg_catalog.make_interval(secs => 2 OPERATOR(pg_catalog.^) failures) END "
+				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) failures, 60)) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
 				6, types, values, NULL) == 1)
+#undef FAILURE_ENDS
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
 		if (ended)
@@ -2177,12 +2184,122 @@ sg_set_retention(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------------------------------------
  * CALL sg_work
+ *
+ * CALL sg_work takes the work of each of its transactions (a claim, a
+ * step and the bookkeeping around it, a stop) in a subtransaction of its
+ * own, released just before the commit (work_commit). An error outside
+ * the step's own subtransaction (a trigger or a lock on stategraph.runs
+ * as the run's end is recorded, a stop that fails, a cancel between
+ * steps) then rolls back cleanly, the SPI connections of the code it
+ * interrupted with it, and is recorded on the run as a worker records it
+ * (work_one); an error of the commit itself (a serialization failure) is
+ * rolled back by SPI_commit. Left 'running', such a run was taken up by
+ * the next claim as one whose executor died, a recovery counted
+ * (stategraph.max_run_recoveries).
  * ---------------------------------------------------------------------------
  */
+static bool work_subxact = false;	/* the subtransaction is open */
+static ResourceOwner work_owner;	/* the resource owner it was begun in */
+static Oid	work_user;				/* the caller's role (as_caller) */
+static int	work_sec;
+
+/* Begin the subtransaction of the work of a transaction (in the caller's memory context). */
 static void
-spi_commit(void)
+work_begin(void)
 {
-	SPI_commit();
+	MemoryContext cxt = CurrentMemoryContext;
+
+	work_owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	work_subxact = true;
+}
+
+/* Release (keep) or roll back the subtransaction of work_begin, if open. */
+static void
+work_end(bool keep)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!work_subxact)
+		return;
+	work_subxact = false;
+	if (keep)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = work_owner;
+}
+
+/*
+ * End the transaction with fn (SPI_commit, SPI_rollback) as sg_work's
+ * caller. The next transaction remembers the role it began in, and an
+ * error that aborts it goes back to that role: begun as a run's (at one of
+ * its commits), a statement that failed after it left the caller's
+ * session that role, in a security-restricted operation.
+ */
+static void
+as_caller(void (*fn) (void))
+{
+	Oid			user;
+	int			sec;
+
+	GetUserIdAndSecContext(&user, &sec);
+	SetUserIdAndSecContext(work_user, work_sec);
+	fn();
+	SetUserIdAndSecContext(user, sec);
+}
+
+/* The SGCommitFn of sg_work: commit the work, and begin the next transaction's subtransaction. */
+static void
+work_commit(void)
+{
+	work_end(true);
+	as_caller(SPI_commit);
+	work_begin();
+}
+
+/* Roll back the work of the transaction and the transaction; a new one starts (no subtransaction). */
+static void
+work_rollback(void)
+{
+	work_end(false);
+	as_caller(SPI_rollback);
+}
+
+/*
+ * sg_work_one in CALL sg_work. An error that escapes it is recorded on
+ * the run it was executing (sg_run_failure) in a new transaction, as the
+ * caller (the rollback of the work's subtransaction went back to the
+ * run's role), then thrown on to the caller.
+ */
+static bool
+work_one(bool *blocked, MemoryContext cxt)
+{
+	volatile bool did = false;
+
+	work_begin();
+	PG_TRY();
+	{
+		did = sg_work_one(work_commit, true, blocked);
+		work_end(true);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		work_rollback();
+		SetUserIdAndSecContext(work_user, work_sec);
+		(void) sg_run_failure(edata);
+		SPI_commit();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return did;
 }
 
 /* CALL sg_work: execute due runs in this session (a commit per step), then sweep. */
@@ -2214,6 +2331,7 @@ sg_work(PG_FUNCTION_ARGS)
 				 errmsg("sg_work cannot commit its steps inside a transaction block"),
 				 errhint("CALL sg_work() outside BEGIN ... COMMIT.")));
 	loop_cxt = AllocSetContextCreate(PortalContext, "stategraph sg_work loop", ALLOCSET_DEFAULT_SIZES);
+	GetUserIdAndSecContext(&work_user, &work_sec);
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect_ext failed");
 	while (max_runs < 0 || done < max_runs)
@@ -2222,7 +2340,7 @@ sg_work(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(loop_cxt);
 		if (max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time))
 			break;
-		if (sg_restore_holds(true) || !sg_work_one(spi_commit, true, &blocked))
+		if (sg_restore_holds(true) || !work_one(&blocked, loop_cxt))
 			break;				/* nothing due, or a restore is loading the database (restore.c) */
 		done++;
 		CHECK_FOR_INTERRUPTS();
