@@ -20,6 +20,7 @@
 // another role's...), it stores nothing and returns NULL, and put sends the
 // whole values in a second call.
 
+import { createHash } from "node:crypto";
 import pg from "pg";
 import { BaseCheckpointSaver, JsonPlusSerializer, TASKS, maxChannelVersion } from "@langchain/langgraph-checkpoint";
 
@@ -37,14 +38,18 @@ const statementError = (e) => typeof e?.code === "string" && /^[0-9A-Z]{5}$/.tes
 // sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
 const rawJson = { getTypeParser: () => (text) => text };
 
-// Names of prepared statements, one per statement text in this process (a
-// connection that two savers share prepares a text once, under one name):
-// the server then parses and plans each call's statement once per connection,
-// not at every call (a tenth of the server's work on a small graph's puts).
+// Names of prepared statements, one per statement text (a connection that two
+// savers share prepares a text once, under one name): the server then parses
+// and plans each call's statement once per connection, not at every call (a
+// tenth of the server's work on a small graph's puts). The name is a digest of
+// the text, not a count, so that two copies of this module on one pool (a
+// module reloaded by a dev server, two installed versions) name a text alike
+// and never give one name two texts (which node-postgres refuses).
 const statementNames = new Map();
 const statementName = (text) => {
 	let name = statementNames.get(text);
-	if (name === undefined) statementNames.set(text, (name = `stategraph_${statementNames.size + 1}`));
+	if (name === undefined)
+		statementNames.set(text, (name = `stategraph_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`));
 	return name;
 };
 

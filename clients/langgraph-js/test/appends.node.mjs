@@ -452,7 +452,7 @@ test("calls are prepared statements, parsed once per connection; options.prepare
 		await put(prepared, t, c1, ["a", "b"], 2);
 		assert.deepStrictEqual(await read(prepared, t), ["a", "b"]);
 		const names = async () => (await client.query(
-			"SELECT statement FROM pg_prepared_statements WHERE name ~ '^stategraph_[0-9]+$' ORDER BY statement")).rows
+			"SELECT statement FROM pg_prepared_statements WHERE name ~ '^stategraph_[0-9a-f]+$' ORDER BY statement")).rows
 			.map((r) => r.statement.replace(/^SELECT "public"\.(sg_lg_[a-z_]+)\(.*$/s, "$1"));
 		assert.deepStrictEqual(await names(), ["sg_lg_get_tuple", "sg_lg_put"], "each text prepared once");
 		await client.query("DEALLOCATE ALL");
@@ -460,6 +460,27 @@ test("calls are prepared statements, parsed once per connection; options.prepare
 		await put(plain, t, c1, ["a", "b", "c"], 3, "fork");
 		assert.deepStrictEqual(await read(plain, t), ["a", "b", "c"]);
 		assert.deepStrictEqual(await names(), [], "nothing prepared");
+	} finally {
+		await client.end();
+	}
+});
+
+test("two copies of the saver's module on one connection (a module reloaded, two versions installed) name statements alike", async () => {
+	// each import of a URL of its own is a fresh copy of the module, as a dev server's reload makes
+	const copy = async (n) => (await import(`../src/index.js?copy=${n}`)).StategraphSaver;
+	const [First, Second] = [await copy(1), await copy(2)];
+	const client = new pg.Client();
+	await client.connect();
+	try {
+		const t = `${run}-copies`;
+		// each copy's first text is another one: a name counted per copy would be given to both
+		assert.equal(await read(new First(client), t), undefined);
+		const c1 = await put(new Second(client), t, undefined, ["a"], 1, "input");
+		assert.deepStrictEqual(await read(new Second(client), t, c1), ["a"]);
+		await put(new First(client), t, c1, ["a", "b"], 2);
+		assert.deepStrictEqual(await read(new First(client), t), ["a", "b"]);
+		const { rows } = await client.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name ~ '^stategraph_'");
+		assert.equal(rows[0].n, 2, "one statement per text, whichever copy prepared it");
 	} finally {
 		await client.end();
 	}
