@@ -196,12 +196,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	 * the constructor stays open: it is the caller's (PostgresSaver.end() ends it).
 	 */
 	async end() {
-		// writes still queued (putWrites not awaited) are stored first
-		const queued = [...(this._queued ?? new Map())].flatMap(([key, queue]) => {
-			this._queued.delete(key);
-			return queue.map((w) => this._sendWrites(key, w));
-		});
-		await Promise.allSettled(queued);
+		// writes still queued (putWrites not awaited) are sent now; then every call
+		// in flight is awaited: a call still waiting for a connection when the pool
+		// ends never runs, and its promise never settles
+		for (const [key, queue] of [...(this._queued ?? [])]) this._sendQueuedWrites(key, queue);
+		const writing = [...(this._writing?.values() ?? [])].flatMap((pending) => [...pending]);
+		await Promise.allSettled([...(this._putting?.values() ?? []), ...writing]);
 		if (this.ownsPool && !this.ended) {
 			this.ended = true;
 			await this.pool.end();

@@ -500,6 +500,29 @@ test("more than 64 tasks' writes are sent on their own, not in the put's call", 
 	assert.equal((await writesOf(t)).length, 65);
 });
 
+test("end() waits for writes already sent on their own, which wait for a connection of the pool it ends", async () => {
+	const host = encodeURIComponent(process.env.PGHOST ?? "/tmp");
+	const port = process.env.PGPORT ? `&port=${process.env.PGPORT}` : "";
+	const saver = new StategraphSaver(`postgresql:///${process.env.PGDATABASE ?? "postgres"}?host=${host}${port}`);
+	const t = `${run}-end`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	// more tasks' writes than the pool has connections (10), not awaited, sent on their own
+	const ws = Array.from({ length: 30 }, (_, i) =>
+		saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", i]], `task-${i}`));
+	// they are sent one turn of the event loop after they are queued: two turns, then end()
+	for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+	assert.equal(saver._queued.size, 0, "sent, none still queued");
+	await saver.end();
+	let timer;
+	const settled = await Promise.race([
+		Promise.allSettled(ws).then((r) => r.map((x) => x.status)),
+		new Promise((r) => (timer = setTimeout(() => r("some never settled"), 10000))),
+	]);
+	clearTimeout(timer);
+	assert.deepStrictEqual(settled, ws.map(() => "fulfilled"));
+	assert.equal((await writesOf(t)).length, 30);
+});
+
 test("a lost connection in the call that carries writes fails the writes and the put alike", async () => {
 	const t = `${run}-lost`;
 	const c1 = await put(new StategraphSaver(pool), t, undefined, ["a"], 1, "input");
