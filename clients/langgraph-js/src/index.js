@@ -28,6 +28,11 @@ const decoder = new TextDecoder();
 // the shortest "channel":value text put waits for writes in flight before (see put)
 const REF_MIN_TEXT = 48;
 
+// The event loop's next turn, as it was when this module loaded: a test's fake
+// timers (vitest's, jest's, node:test's mock.timers) replace setImmediate, and
+// writes that no put takes would then never be sent (nor a run awaiting them end).
+const nextTurn = globalThis.setImmediate;
+
 // the most task writes a put takes along (9 parameters each; a statement has at most 65,535)
 const MAX_TAKEN_WRITES = 64;
 
@@ -462,7 +467,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			if (!queue) {
 				queue = [];
 				this._queued.set(key, queue);
-				const flush = () => setImmediate(() => this._sendQueuedWrites(key, queue));
+				const flush = () => nextTurn(() => this._sendQueuedWrites(key, queue));
 				const putting = this._putting?.get(key);
 				if (putting) putting.then(flush, flush);
 				else flush();

@@ -5,10 +5,10 @@
 // its base, or, when the base does not check out, the whole value after one
 // more call; and every stored value reads back whole.
 //     node --test test/appends.node.mjs      (libpq environment)
-import { test, before, after } from "node:test";
+import { test, before, after, mock } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
+import { Annotation, StateGraph, START, END, interrupt } from "@langchain/langgraph";
 import { AppendCache, StategraphSaver } from "../src/index.js";
 
 let pool;
@@ -521,6 +521,29 @@ test("end() waits for writes already sent on their own, which wait for a connect
 	clearTimeout(timer);
 	assert.deepStrictEqual(settled, ws.map(() => "fulfilled"));
 	assert.equal((await writesOf(t)).length, 30);
+});
+
+test("under a test's fake timers, writes that no put takes are stored all the same: an interrupted run ends", async () => {
+	const graph = new StateGraph(Annotation.Root({ log: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) }))
+		.addNode("ask", () => ({ log: [interrupt("question")] }))
+		.addEdge(START, "ask")
+		.addEdge("ask", END)
+		.compile({ checkpointer: new StategraphSaver(pool) });
+	const config = { configurable: { thread_id: `${run}-fake-timers` }, durability: "sync" };
+	const realTimeout = setTimeout;
+	let timer;
+	mock.timers.enable({ apis: ["setImmediate"] }); // as vitest's and jest's fake timers do by default
+	try {
+		const ended = await Promise.race([
+			graph.invoke({ log: [] }, config).then(() => "ended"),
+			new Promise((r) => (timer = realTimeout(() => r("never ended"), 10000))),
+		]);
+		assert.equal(ended, "ended");
+	} finally {
+		clearTimeout(timer);
+		mock.timers.reset();
+	}
+	assert.deepStrictEqual((await graph.getState(config)).tasks.map((t) => t.interrupts.map((i) => i.value)), [["question"]]);
 });
 
 test("a lost connection in the call that carries writes fails the writes and the put alike", async () => {
