@@ -153,8 +153,18 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	}
 
 	// One call of the saver: text as a prepared statement (unless options.prepare is false)
-	_query(text, values, types) {
-		if (this.prepare) return this.pool.query({ name: statementName(text), text, types }, values);
+	async _query(text, values, types) {
+		if (this.prepare) {
+			try {
+				return await this.pool.query({ name: statementName(text), text, types }, values);
+			} catch (e) {
+				// A connection without the statements node-postgres prepared on it (DISCARD ALL,
+				// DEALLOCATE, a pooler in transaction mode that keeps none) refuses them, at every
+				// call after. The call did not run: it runs plain, and so do the saver's next ones.
+				if (e?.code !== "26000" && e?.code !== "42P05") throw e;
+				this.prepare = false;
+			}
+		}
 		return this.pool.query(types ? { text, types } : text, values);
 	}
 

@@ -486,6 +486,29 @@ test("two copies of the saver's module on one connection (a module reloaded, two
 	}
 });
 
+test("a connection that lost its prepared statements (DISCARD ALL): the call runs plain, and so do the next ones", async () => {
+	const client = new pg.Client();
+	await client.connect();
+	try {
+		const t = `${run}-discarded`;
+		const saver = new StategraphSaver(client);
+		const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+		const w = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", 1]], "task-1");
+		const c2 = await put(saver, t, c1, ["a", "b"], 2);
+		await w;
+		await client.query("DISCARD ALL"); // node-postgres still takes its statements as prepared
+		const w2 = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c2 } }, [["x", 2]], "task-2");
+		await put(saver, t, c2, ["a", "b", "c"], 3);
+		await w2;
+		assert.deepStrictEqual(await read(saver, t), ["a", "b", "c"]);
+		assert.deepStrictEqual((await writesOf(t)).map((r) => r.value), [1, 2]);
+		const { rows } = await client.query("SELECT count(*)::int AS n FROM pg_prepared_statements");
+		assert.equal(rows[0].n, 0, "plain statements since");
+	} finally {
+		await client.end();
+	}
+});
+
 test("more than 64 tasks' writes are sent on their own, not in the put's call", async () => {
 	const c = counted(pool);
 	const saver = new StategraphSaver(c);
