@@ -401,6 +401,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			appended = true;
 			return `${JSON.stringify(k)}:[${text.slice(c.head.length + 1)}`;
 		});
+		const appendsText = appended ? JSON.stringify(appends) : null;
+		// built before the queued writes are taken: a put that fails here leaves them queued
+		const args = putArgs(parts, appendsText);
 		// a value the server may store as a reference to a pending write (LG_REF_MIN in
 		// lgsaver.c: 64 bytes of jsonb; its text can be a little shorter) needs that
 		// write stored first: wait for this thread's writes still in flight
@@ -412,10 +415,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		}
 		const writing = this._writing?.get(threadKey);
 		if (writing && parts.some((p) => p.length >= REF_MIN_TEXT)) await Promise.allSettled([...writing]);
-		const appendsText = appended ? JSON.stringify(appends) : null;
 		// while it is in flight, writes queued for the thread wait for it (see putWrites)
 		const sending = queued
-			? this._putWithWrites(queued, putArgs(parts, appendsText), () => call(parts, appendsText))
+			? this._putWithWrites(queued, args, () => call(parts, appendsText))
 			: call(parts, appendsText);
 		this._putting ??= new Map();
 		this._putting.set(threadKey, sending);

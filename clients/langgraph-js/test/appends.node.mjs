@@ -569,6 +569,25 @@ test("under a test's fake timers, writes that no put takes are stored all the sa
 	assert.deepStrictEqual((await graph.getState(config)).tasks.map((t) => t.interrupts.map((i) => i.value)), [["question"]]);
 });
 
+test("a put that fails before its call (versions JSON cannot hold) leaves the writes queued for it to be stored on their own", async () => {
+	const saver = new StategraphSaver(pool);
+	const t = `${run}-bad-put`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	const w = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", 1]], "task-1");
+	const checkpoint = { v: 4, id: nextId(), ts: new Date().toISOString(), channel_values: { messages: ["a", "b"] },
+		channel_versions: { messages: 2 }, versions_seen: {} };
+	await assert.rejects(saver.put({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, checkpoint,
+		{ source: "loop", step: 2, parents: {} }, { messages: 2n }), /BigInt/);
+	let timer;
+	const stored = await Promise.race([
+		w.then(() => "stored"),
+		new Promise((r) => (timer = setTimeout(() => r("never settled"), 10000))),
+	]);
+	clearTimeout(timer);
+	assert.equal(stored, "stored");
+	assert.deepStrictEqual((await writesOf(t)).map((r) => r.value), [1]);
+});
+
 test("a lost connection in the call that carries writes fails the writes and the put alike", async () => {
 	const t = `${run}-lost`;
 	const c1 = await put(new StategraphSaver(pool), t, undefined, ["a"], 1, "input");
