@@ -20,12 +20,18 @@
 // another role's...), it stores nothing and returns NULL, and put sends the
 // whole values in a second call.
 
+import { createHash } from "node:crypto";
 import pg from "pg";
 import { BaseCheckpointSaver, JsonPlusSerializer, TASKS, maxChannelVersion } from "@langchain/langgraph-checkpoint";
 
 const decoder = new TextDecoder();
 // the shortest "channel":value text put waits for writes in flight before (see put)
 const REF_MIN_TEXT = 48;
+
+// The event loop's next turn, as it was when this module loaded: a test's fake
+// timers (vitest's, jest's, node:test's mock.timers) replace setImmediate, and
+// writes that no put takes would then never be sent (nor a run awaiting them end).
+const nextTurn = globalThis.setImmediate;
 
 // the most task writes a put takes along (9 parameters each; a statement has at most 65,535)
 const MAX_TAKEN_WRITES = 64;
@@ -37,14 +43,18 @@ const statementError = (e) => typeof e?.code === "string" && /^[0-9A-Z]{5}$/.tes
 // sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
 const rawJson = { getTypeParser: () => (text) => text };
 
-// Names of prepared statements, one per statement text in this process (a
-// connection that two savers share prepares a text once, under one name):
-// the server then parses and plans each call's statement once per connection,
-// not at every call (a tenth of the server's work on a small graph's puts).
+// Names of prepared statements, one per statement text (a connection that two
+// savers share prepares a text once, under one name): the server then parses
+// and plans each call's statement once per connection, not at every call (a
+// tenth of the server's work on a small graph's puts). The name is a digest of
+// the text, not a count, so that two copies of this module on one pool (a
+// module reloaded by a dev server, two installed versions) name a text alike
+// and never give one name two texts (which node-postgres refuses).
 const statementNames = new Map();
 const statementName = (text) => {
 	let name = statementNames.get(text);
-	if (name === undefined) statementNames.set(text, (name = `stategraph_${statementNames.size + 1}`));
+	if (name === undefined)
+		statementNames.set(text, (name = `stategraph_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`));
 	return name;
 };
 
@@ -143,8 +153,18 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	}
 
 	// One call of the saver: text as a prepared statement (unless options.prepare is false)
-	_query(text, values, types) {
-		if (this.prepare) return this.pool.query({ name: statementName(text), text, types }, values);
+	async _query(text, values, types) {
+		if (this.prepare) {
+			try {
+				return await this.pool.query({ name: statementName(text), text, types }, values);
+			} catch (e) {
+				// A connection without the statements node-postgres prepared on it (DISCARD ALL,
+				// DEALLOCATE, a pooler in transaction mode that keeps none) refuses them, at every
+				// call after. The call did not run: it runs plain, and so do the saver's next ones.
+				if (e?.code !== "26000" && e?.code !== "42P05") throw e;
+				this.prepare = false;
+			}
+		}
 		return this.pool.query(types ? { text, types } : text, values);
 	}
 
@@ -191,12 +211,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	 * the constructor stays open: it is the caller's (PostgresSaver.end() ends it).
 	 */
 	async end() {
-		// writes still queued (putWrites not awaited) are stored first
-		const queued = [...(this._queued ?? new Map())].flatMap(([key, queue]) => {
-			this._queued.delete(key);
-			return queue.map((w) => this._sendWrites(key, w));
-		});
-		await Promise.allSettled(queued);
+		// writes still queued (putWrites not awaited) are sent now; then every call
+		// in flight is awaited: a call still waiting for a connection when the pool
+		// ends never runs, and its promise never settles
+		for (const [key, queue] of [...(this._queued ?? [])]) this._sendQueuedWrites(key, queue);
+		const writing = [...(this._writing?.values() ?? [])].flatMap((pending) => [...pending]);
+		await Promise.allSettled([...(this._putting?.values() ?? []), ...writing]);
 		if (this.ownsPool && !this.ended) {
 			this.ended = true;
 			await this.pool.end();
@@ -381,6 +401,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			appended = true;
 			return `${JSON.stringify(k)}:[${text.slice(c.head.length + 1)}`;
 		});
+		const appendsText = appended ? JSON.stringify(appends) : null;
+		// built before the queued writes are taken: a put that fails here leaves them queued
+		const args = putArgs(parts, appendsText);
 		// a value the server may store as a reference to a pending write (LG_REF_MIN in
 		// lgsaver.c: 64 bytes of jsonb; its text can be a little shorter) needs that
 		// write stored first: wait for this thread's writes still in flight
@@ -392,10 +415,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		}
 		const writing = this._writing?.get(threadKey);
 		if (writing && parts.some((p) => p.length >= REF_MIN_TEXT)) await Promise.allSettled([...writing]);
-		const appendsText = appended ? JSON.stringify(appends) : null;
 		// while it is in flight, writes queued for the thread wait for it (see putWrites)
 		const sending = queued
-			? this._putWithWrites(queued, putArgs(parts, appendsText), () => call(parts, appendsText))
+			? this._putWithWrites(queued, args, () => call(parts, appendsText))
 			: call(parts, appendsText);
 		this._putting ??= new Map();
 		this._putting.set(threadKey, sending);
@@ -457,7 +479,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			if (!queue) {
 				queue = [];
 				this._queued.set(key, queue);
-				const flush = () => setImmediate(() => this._sendQueuedWrites(key, queue));
+				const flush = () => nextTurn(() => this._sendQueuedWrites(key, queue));
 				const putting = this._putting?.get(key);
 				if (putting) putting.then(flush, flush);
 				else flush();

@@ -5,10 +5,10 @@
 // its base, or, when the base does not check out, the whole value after one
 // more call; and every stored value reads back whole.
 //     node --test test/appends.node.mjs      (libpq environment)
-import { test, before, after } from "node:test";
+import { test, before, after, mock } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
+import { Annotation, StateGraph, START, END, interrupt } from "@langchain/langgraph";
 import { AppendCache, StategraphSaver } from "../src/index.js";
 
 let pool;
@@ -452,7 +452,7 @@ test("calls are prepared statements, parsed once per connection; options.prepare
 		await put(prepared, t, c1, ["a", "b"], 2);
 		assert.deepStrictEqual(await read(prepared, t), ["a", "b"]);
 		const names = async () => (await client.query(
-			"SELECT statement FROM pg_prepared_statements WHERE name ~ '^stategraph_[0-9]+$' ORDER BY statement")).rows
+			"SELECT statement FROM pg_prepared_statements WHERE name ~ '^stategraph_[0-9a-f]+$' ORDER BY statement")).rows
 			.map((r) => r.statement.replace(/^SELECT "public"\.(sg_lg_[a-z_]+)\(.*$/s, "$1"));
 		assert.deepStrictEqual(await names(), ["sg_lg_get_tuple", "sg_lg_put"], "each text prepared once");
 		await client.query("DEALLOCATE ALL");
@@ -460,6 +460,50 @@ test("calls are prepared statements, parsed once per connection; options.prepare
 		await put(plain, t, c1, ["a", "b", "c"], 3, "fork");
 		assert.deepStrictEqual(await read(plain, t), ["a", "b", "c"]);
 		assert.deepStrictEqual(await names(), [], "nothing prepared");
+	} finally {
+		await client.end();
+	}
+});
+
+test("two copies of the saver's module on one connection (a module reloaded, two versions installed) name statements alike", async () => {
+	// each import of a URL of its own is a fresh copy of the module, as a dev server's reload makes
+	const copy = async (n) => (await import(`../src/index.js?copy=${n}`)).StategraphSaver;
+	const [First, Second] = [await copy(1), await copy(2)];
+	const client = new pg.Client();
+	await client.connect();
+	try {
+		const t = `${run}-copies`;
+		// each copy's first text is another one: a name counted per copy would be given to both
+		assert.equal(await read(new First(client), t), undefined);
+		const c1 = await put(new Second(client), t, undefined, ["a"], 1, "input");
+		assert.deepStrictEqual(await read(new Second(client), t, c1), ["a"]);
+		await put(new First(client), t, c1, ["a", "b"], 2);
+		assert.deepStrictEqual(await read(new First(client), t), ["a", "b"]);
+		const { rows } = await client.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name ~ '^stategraph_'");
+		assert.equal(rows[0].n, 2, "one statement per text, whichever copy prepared it");
+	} finally {
+		await client.end();
+	}
+});
+
+test("a connection that lost its prepared statements (DISCARD ALL): the call runs plain, and so do the next ones", async () => {
+	const client = new pg.Client();
+	await client.connect();
+	try {
+		const t = `${run}-discarded`;
+		const saver = new StategraphSaver(client);
+		const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+		const w = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", 1]], "task-1");
+		const c2 = await put(saver, t, c1, ["a", "b"], 2);
+		await w;
+		await client.query("DISCARD ALL"); // node-postgres still takes its statements as prepared
+		const w2 = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c2 } }, [["x", 2]], "task-2");
+		await put(saver, t, c2, ["a", "b", "c"], 3);
+		await w2;
+		assert.deepStrictEqual(await read(saver, t), ["a", "b", "c"]);
+		assert.deepStrictEqual((await writesOf(t)).map((r) => r.value), [1, 2]);
+		const { rows } = await client.query("SELECT count(*)::int AS n FROM pg_prepared_statements");
+		assert.equal(rows[0].n, 0, "plain statements since");
 	} finally {
 		await client.end();
 	}
@@ -477,6 +521,71 @@ test("more than 64 tasks' writes are sent on their own, not in the put's call", 
 	await Promise.all(ws);
 	assert.equal(c.texts.length - before, 66);
 	assert.equal((await writesOf(t)).length, 65);
+});
+
+test("end() waits for writes already sent on their own, which wait for a connection of the pool it ends", async () => {
+	const host = encodeURIComponent(process.env.PGHOST ?? "/tmp");
+	const port = process.env.PGPORT ? `&port=${process.env.PGPORT}` : "";
+	const saver = new StategraphSaver(`postgresql:///${process.env.PGDATABASE ?? "postgres"}?host=${host}${port}`);
+	const t = `${run}-end`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	// more tasks' writes than the pool has connections (10), not awaited, sent on their own
+	const ws = Array.from({ length: 30 }, (_, i) =>
+		saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", i]], `task-${i}`));
+	// they are sent one turn of the event loop after they are queued: two turns, then end()
+	for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+	assert.equal(saver._queued.size, 0, "sent, none still queued");
+	await saver.end();
+	let timer;
+	const settled = await Promise.race([
+		Promise.allSettled(ws).then((r) => r.map((x) => x.status)),
+		new Promise((r) => (timer = setTimeout(() => r("some never settled"), 10000))),
+	]);
+	clearTimeout(timer);
+	assert.deepStrictEqual(settled, ws.map(() => "fulfilled"));
+	assert.equal((await writesOf(t)).length, 30);
+});
+
+test("under a test's fake timers, writes that no put takes are stored all the same: an interrupted run ends", async () => {
+	const graph = new StateGraph(Annotation.Root({ log: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) }))
+		.addNode("ask", () => ({ log: [interrupt("question")] }))
+		.addEdge(START, "ask")
+		.addEdge("ask", END)
+		.compile({ checkpointer: new StategraphSaver(pool) });
+	const config = { configurable: { thread_id: `${run}-fake-timers` }, durability: "sync" };
+	const realTimeout = setTimeout;
+	let timer;
+	mock.timers.enable({ apis: ["setImmediate"] }); // as vitest's and jest's fake timers do by default
+	try {
+		const ended = await Promise.race([
+			graph.invoke({ log: [] }, config).then(() => "ended"),
+			new Promise((r) => (timer = realTimeout(() => r("never ended"), 10000))),
+		]);
+		assert.equal(ended, "ended");
+	} finally {
+		clearTimeout(timer);
+		mock.timers.reset();
+	}
+	assert.deepStrictEqual((await graph.getState(config)).tasks.map((t) => t.interrupts.map((i) => i.value)), [["question"]]);
+});
+
+test("a put that fails before its call (versions JSON cannot hold) leaves the writes queued for it to be stored on their own", async () => {
+	const saver = new StategraphSaver(pool);
+	const t = `${run}-bad-put`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	const w = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", 1]], "task-1");
+	const checkpoint = { v: 4, id: nextId(), ts: new Date().toISOString(), channel_values: { messages: ["a", "b"] },
+		channel_versions: { messages: 2 }, versions_seen: {} };
+	await assert.rejects(saver.put({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, checkpoint,
+		{ source: "loop", step: 2, parents: {} }, { messages: 2n }), /BigInt/);
+	let timer;
+	const stored = await Promise.race([
+		w.then(() => "stored"),
+		new Promise((r) => (timer = setTimeout(() => r("never settled"), 10000))),
+	]);
+	clearTimeout(timer);
+	assert.equal(stored, "stored");
+	assert.deepStrictEqual((await writesOf(t)).map((r) => r.value), [1]);
 });
 
 test("a lost connection in the call that carries writes fails the writes and the put alike", async () => {
