@@ -27,7 +27,8 @@ export interface StategraphSaverOptions {
 	appendCacheChars?: number;
 	/**
 	 * Calls as prepared statements, parsed and planned once per connection (default true);
-	 * false for a connection pooler that keeps none (PgBouncer before 1.21 in transaction mode).
+	 * false for a connection pooler that keeps none (PgBouncer in transaction mode without
+	 * max_prepared_statements).
 	 */
 	prepare?: boolean;
 }

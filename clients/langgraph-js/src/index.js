@@ -38,7 +38,9 @@ const MAX_TAKEN_WRITES = 64;
 
 // An error the server reported for the statement itself (SQLSTATE), not a lost
 // connection or a server shutting down, after which the statement may have run.
-const statementError = (e) => typeof e?.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && !/^(08|57P)/.test(e.code);
+// (No SQLSTATE class begins with E, as Node's socket errors do: EPIPE.)
+const statementError = (e) =>
+	typeof e?.code === "string" && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(e.code) && !/^(08|57P)/.test(e.code);
 
 // sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
 const rawJson = { getTypeParser: () => (text) => text };
@@ -133,7 +135,8 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	 *   holding the sg_lg_ functions (default: public, and after setup() the extension's schema);
 	 *   characters of JSON text remembered so that put sends only what arrays append (default
 	 *   32 Mi; 0: always whole values); prepare: calls as prepared statements (default true;
-	 *   false for a pooler that keeps none, such as PgBouncer before 1.21 in transaction mode)
+	 *   false for a pooler that keeps none, such as PgBouncer in transaction mode without
+	 *   max_prepared_statements)
 	 */
 	constructor(pool, serde, options = {}) {
 		super(serde);
