@@ -202,5 +202,20 @@ SELECT count(*) AS lg_locks_held FROM pg_catalog.pg_locks
   WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = 19527;
 COMMIT;
 
+-- a prune or delete of ids that have no checkpoint (threads deleted long
+-- ago, say) keeps no lock of them once it has waited for their writers in
+-- flight (only of an id whose stray writes it removes): kept until commit,
+-- one per id, they ran a prune of 30,000 such ids out of the shared lock
+-- table ("out of shared memory"), for every session of the server
+SELECT sg_lg_put_writes('lgm-gone-stray', '', '1ef00000-0000-6000-8000-000000000001', 't', '[["m", 1]]', '') AS stray;
+BEGIN;
+SELECT sg_lg_prune(array(SELECT 'lgm-gone-' || i FROM generate_series(1, 30000) i), 'delete') AS pruned,
+       sg_lg_prune(array(SELECT 'lgm-gone-' || i FROM generate_series(1, 30000) i), 'keep_latest') AS kept,
+       sg_lg_delete_thread('lgm-gone-0') AS deleted, sg_lg_delete_thread('lgm-gone-stray') AS stray_deleted;
+SELECT count(*) AS lg_locks_held FROM pg_catalog.pg_locks
+  WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = 19527;
+COMMIT;
+SELECT count(*) AS stray_left FROM stategraph.lg_writes WHERE thread_id = 'lgm-gone-stray';
+
 SET client_min_messages = warning;
 DROP SCHEMA lgmaint CASCADE;

@@ -516,6 +516,19 @@ lg_unlock_thread(const char *thread_id)
 		LockRelease(&tag, LG_LOCK_REMOVE, false);
 }
 
+/* Whether the caller sees a pending write of this thread id (writes sent ahead of any checkpoint). */
+static bool
+lg_writes_visible(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+				   1, &t);
+	return sg_spi_execute(plan, &k, NULL, 1) > 0;
+}
+
 /*
  * Takes the root writers' lock of a thread that the caller sees (or of an
  * id no checkpoint has yet), exclusive, for removing its rows: every put (a root put holds it, a subgraph's put
@@ -530,7 +543,10 @@ lg_unlock_thread(const char *thread_id)
  * may be in flight (without, a delete went on, and a first put committing
  * between its statements kept its checkpoint without its values). Another
  * role's thread is not locked (holding its lock would stall its writers),
- * nor kept locked when the first put waited for was another role's.
+ * nor kept locked when the first put waited for was another role's, nor
+ * an id that then has no row the caller sees (kept, a prune of 100,000
+ * such ids ran the shared lock table out; a put committing afterwards
+ * meets lg_delete_threads' one statement, which sees all of it or none).
  * With dont_wait, returns false when a put or put_writes holds it.
  */
 static bool
@@ -542,7 +558,7 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 		return true;
 	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
 		return false;
-	if (!sg_lg_thread_visible(thread_id) && sg_thread_id_stored("lg_checkpoints", thread_id))
+	if (!sg_lg_thread_visible(thread_id) && !lg_writes_visible(thread_id))
 		lg_unlock_thread(thread_id);
 	return true;
 }
@@ -2410,16 +2426,18 @@ lg_exec_array(const char *sql, Datum arr)
 	return sg_spi_run(sql, 1, &t, &arr, NULL);
 }
 
-/* Deletes the given threads entirely; returns checkpoints removed. */
+/*
+ * Deletes the given threads entirely; returns checkpoints removed. One
+ * statement, so one snapshot: a first put of an id that lg_lock_thread
+ * left unlocked (nothing of it stored yet) and that commits meanwhile is
+ * removed whole or kept whole, never kept without its values.
+ */
 static uint64
 lg_delete_threads(Datum threads)
 {
-	uint64		n;
-
-	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
-	lg_exec_array("DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
-	lg_exec_array("DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
-	return n;
+	return lg_exec_array("WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)), "
+						 "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)) "
+						 "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
 }
 
 /* A one-element text[] Datum. */
