@@ -1618,9 +1618,13 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		end_unexecuted(r, sg_jb_finish(&b), commit);
 		return true;
 	}
-	if (r->recovered && r->recoveries > sg_max_run_recoveries)
+	if (r->recovered && r->recoveries > sg_max_run_recoveries && r->stop_request == NULL)
 	{
-		/* its executor died every time (a node that crashes the server...): not again */
+		/*
+		 * Its executor died every time (a node that crashes the server...):
+		 * not again. A run to be stopped is stopped instead, which takes no
+		 * step: abandoned, a 'rollback' stop was never done (TAP 080).
+		 */
 		ErrorData	e = {0};
 
 		e.sqlerrcode = ERRCODE_SG_RUN_ABANDONED;
