@@ -1607,6 +1607,19 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	if (sg_claim_left_more)
 		sg_worker_ask_help();	/* now, not after this run: a batch of long runs went one by one */
 	role = get_role_oid(r->owner, true);
+	if (!OidIsValid(role) && r->stop_request != NULL)
+	{
+		/*
+		 * Its submitter is gone but it was asked to stop: a stop executes
+		 * nothing of the role's, so it is done as this session's role (a
+		 * superuser's: no other sees a dropped role's runs). Ended 'error',
+		 * a 'rollback' was not done (TAP 081).
+		 */
+		stop_run(r, r->stop_request);
+		commit();
+		current.claimed = false;
+		return true;
+	}
 	if (!OidIsValid(role))
 	{
 		SGJsonBuilder b = {0};
