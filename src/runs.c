@@ -1752,6 +1752,7 @@ sg_run_failure(ErrorData *edata)
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
 	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
 	sg_spi_connect();
+	/* (the exponent capped too: a stop retried for 17 hours overflowed it, and its failures were no longer recorded) */
 #define FAILURE_ENDS \
 	"stop_request IS NULL AND ($2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4)"
 	if (run_sql(&plan,
@@ -1763,7 +1764,7 @@ sg_run_failure(ErrorData *edata)
 				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
 				"  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
-				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) failures, 60)) END "
+				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) LEAST(failures, 6), 60)) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
 				6, types, values, NULL) == 1)
