@@ -15,6 +15,8 @@
 # 1023 failures (17 hours of a minute each) 2^failures overflowed, the
 # failure could not be recorded (the caller saw "value out of range"),
 # and the run was never tried again. The backoff's exponent is capped.
+# And each failed stop warned "you don't own a lock of type ExclusiveLock"
+# (the claim's transaction lock on the thread released as a session lock).
 # No preload: only CALL sg_work executes runs here.
 use strict;
 use warnings;
@@ -113,6 +115,7 @@ $node->safe_psql('postgres', qq{UPDATE stategraph.runs SET failures = 1100, not_
 my ($ret, $out, $err) = $node->psql('postgres', 'CALL sg_work()', on_error_stop => 0);
 like($err, qr/checkpoints are locked/, "the stop's failure reaches the caller again");
 unlike($err, qr/out of range/, 'its backoff is computed');
+unlike($err, qr/you don't own a lock/, 'no warning about the thread\'s lock');
 is($node->safe_psql('postgres', qq{SELECT status || ' ' || failures FROM stategraph.runs WHERE run_id = '$rid'}),
 	'pending 1101', 'the failure is counted');
 cmp_ok($node->safe_psql('postgres', qq{SELECT extract(epoch FROM not_before - clock_timestamp()) FROM stategraph.runs WHERE run_id = '$rid'}),
@@ -123,6 +126,7 @@ is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_
 	'once the fault is gone, the run is stopped');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'u'}), $before,
 	"the thread has none of the stopped run's checkpoints");
+unlike(slurp_file($node->logfile), qr/you don't own a lock/, 'none in the server log');
 
 $node->stop;
 done_testing();
