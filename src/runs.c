@@ -699,6 +699,7 @@ sg_cancel(PG_FUNCTION_ARGS)
 	Oid			types[2] = {UUIDOID, TEXTOID};
 	Datum		values[2];
 	char	   *status;
+	bool		backoff;
 	bool		done = true;
 
 	sg_require_arg(fcinfo, 0, "run_id");
@@ -716,7 +717,8 @@ sg_cancel(PG_FUNCTION_ARGS)
 				 errmsg("run %s does not exist", sg_uuid_to_cstring(PG_GETARG_UUID_P(0)))));
 	status = sg_spi_text(0, 1);
 	/* a pending run that has taken steps (its external tasks are done) is stopped as a running one */
-	if (strcmp(status, "pending") == 0 && strcmp(sg_spi_text(0, 2), "t") == 0)
+	backoff = strcmp(status, "pending") == 0 && strcmp(sg_spi_text(0, 2), "t") == 0;
+	if (backoff)
 		status = "running";
 	if (strcmp(status, "pending") == 0)
 		run_sql(&cancel_plan,
@@ -724,14 +726,20 @@ sg_cancel(PG_FUNCTION_ARGS)
 				"WHERE run_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	else if (strcmp(status, "running") == 0 || strcmp(status, "waiting") == 0)
 	{
+		/*
+		 * One pending after a failure is stopped now, not after its backoff:
+		 * a stop retried for a while waited up to a minute more (TAP 080).
+		 */
 		run_sql(&stop_plan,
 				"UPDATE stategraph.runs SET stop_request = $2, "
-				"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
+				"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END, "
+				"not_before = CASE WHEN status OPERATOR(pg_catalog.=) 'pending' "
+				"  THEN LEAST(not_before, pg_catalog.clock_timestamp()) ELSE not_before END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL);
 		sg_run_stop_asked_at_commit();
-		if (strcmp(status, "waiting") == 0)
-			sg_runs_requeued_at_commit();	/* pending again, to be stopped */
+		if (strcmp(status, "waiting") == 0 || backoff)
+			sg_runs_requeued_at_commit();	/* pending again (or now), to be stopped */
 	}
 	else
 		done = false;

@@ -15,6 +15,8 @@
 # 1023 failures (17 hours of a minute each) 2^failures overflowed, the
 # failure could not be recorded (the caller saw "value out of range"),
 # and the run was never tried again. The backoff's exponent is capped.
+# sg_cancel(run, 'interrupt'), which turns such a stop into one that
+# keeps the run's checkpoints, waited for that backoff (up to a minute).
 # And each failed stop warned "you don't own a lock of type ExclusiveLock"
 # (the claim's transaction lock on the thread released as a session lock).
 # No preload: only CALL sg_work executes runs here.
@@ -120,12 +122,15 @@ is($node->safe_psql('postgres', qq{SELECT status || ' ' || failures FROM stategr
 	'pending 1101', 'the failure is counted');
 cmp_ok($node->safe_psql('postgres', qq{SELECT extract(epoch FROM not_before - clock_timestamp()) FROM stategraph.runs WHERE run_id = '$rid'}),
 	'<=', 60, 'it is tried again within a minute');
-$node->safe_psql('postgres', qq{DELETE FROM fault; UPDATE stategraph.runs SET not_before = now() WHERE run_id = '$rid'});
+# the rollback cannot be done: sg_cancel(..., 'interrupt') stops it keeping its checkpoints, at once
+my $kept = $node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'u'});
+cmp_ok($kept, '>', $before, 'the thread has the stopped run\'s checkpoints');
+is($node->safe_psql('postgres', qq{SELECT sg_cancel('$rid', 'interrupt')}), 't', 'the stop is turned into an interrupt');
 $node->safe_psql('postgres', q{CALL sg_work()});
-is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$rid'}), 'cancelled',
-	'once the fault is gone, the run is stopped');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'u'}), $before,
-	"the thread has none of the stopped run's checkpoints");
+is($node->safe_psql('postgres', qq{SELECT status || ' ' || stop_request FROM stategraph.runs WHERE run_id = '$rid'}),
+	'cancelled interrupt', 'the run is stopped at once, not after its backoff');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'u'}), $kept,
+	'the thread keeps its checkpoints');
 unlike(slurp_file($node->logfile), qr/you don't own a lock/, 'none in the server log');
 
 $node->stop;
