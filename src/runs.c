@@ -1760,7 +1760,10 @@ sg_run_failure(ErrorData *edata)
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
 	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
 	sg_spi_connect();
-	/* (the exponent capped too: a stop retried for 17 hours overflowed it, and its failures were no longer recorded) */
+	/*
+	 * (The exponent is capped too: 2^failures of a stop retried for 17
+	 * hours overflowed, and its failures were no longer recorded; TAP 080.)
+	 */
 #define FAILURE_ENDS \
 	"stop_request IS NULL AND ($2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4)"
 	if (run_sql(&plan,
