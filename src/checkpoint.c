@@ -204,6 +204,7 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
  * ---------------------------------------------------------------------------
  */
 static List *xact_thread_locks = NIL;	/* transaction-level advisory locks held, in TopTransactionContext */
+static List *session_thread_locks = NIL;	/* session-level ones (a run's), in TopMemoryContext */
 static bool xact_callback_registered = false;
 
 /* Forget the list of held transaction-level locks when the transaction ends (they are gone). */
@@ -241,7 +242,12 @@ sg_lock_thread(const char *thread_id, bool session)
 				 errdetail("Another session is running or changing it."),
 				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
 	if (session)
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		session_thread_locks = lappend(session_thread_locks, pstrdup(thread_id));
+		MemoryContextSwitchTo(old);
 		return;
+	}
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(thread_locks_xact_callback, NULL);
@@ -286,12 +292,38 @@ sg_try_lock_thread(const char *thread_id)
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-/* Release the (session or transaction) lock of a thread, if this session holds it. */
+/*
+ * Release the (session or transaction) lock of a thread, if this session
+ * holds it. A session lock only if sg_lock_thread took one: after an error
+ * before a background run took it, the executor holds its claim's
+ * transaction lock alone, and releasing that as a session lock warned
+ * "you don't own a lock" at every retried stop (TAP 080).
+ */
 void
 sg_unlock_thread(const char *thread_id, bool session)
 {
 	LOCKTAG		tag;
 
+	if (session)
+	{
+		ListCell   *lc;
+		bool		found = false;
+
+		foreach(lc, session_thread_locks)
+		{
+			char	   *held = (char *) lfirst(lc);
+
+			if (strcmp(held, thread_id) == 0)
+			{
+				session_thread_locks = foreach_delete_current(session_thread_locks, lc);
+				pfree(held);
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return;
+	}
 	thread_locktag(&tag, thread_id);
 	if (LockHeldByMe(&tag, ExclusiveLock))
 		LockRelease(&tag, ExclusiveLock, session);

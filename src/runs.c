@@ -699,6 +699,7 @@ sg_cancel(PG_FUNCTION_ARGS)
 	Oid			types[2] = {UUIDOID, TEXTOID};
 	Datum		values[2];
 	char	   *status;
+	bool		backoff;
 	bool		done = true;
 
 	sg_require_arg(fcinfo, 0, "run_id");
@@ -716,7 +717,8 @@ sg_cancel(PG_FUNCTION_ARGS)
 				 errmsg("run %s does not exist", sg_uuid_to_cstring(PG_GETARG_UUID_P(0)))));
 	status = sg_spi_text(0, 1);
 	/* a pending run that has taken steps (its external tasks are done) is stopped as a running one */
-	if (strcmp(status, "pending") == 0 && strcmp(sg_spi_text(0, 2), "t") == 0)
+	backoff = strcmp(status, "pending") == 0 && strcmp(sg_spi_text(0, 2), "t") == 0;
+	if (backoff)
 		status = "running";
 	if (strcmp(status, "pending") == 0)
 		run_sql(&cancel_plan,
@@ -724,14 +726,20 @@ sg_cancel(PG_FUNCTION_ARGS)
 				"WHERE run_id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	else if (strcmp(status, "running") == 0 || strcmp(status, "waiting") == 0)
 	{
+		/*
+		 * One pending after a failure is stopped now, not after its backoff:
+		 * a stop retried for a while waited up to a minute more (TAP 080).
+		 */
 		run_sql(&stop_plan,
 				"UPDATE stategraph.runs SET stop_request = $2, "
-				"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
+				"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END, "
+				"not_before = CASE WHEN status OPERATOR(pg_catalog.=) 'pending' "
+				"  THEN LEAST(not_before, pg_catalog.clock_timestamp()) ELSE not_before END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL);
 		sg_run_stop_asked_at_commit();
-		if (strcmp(status, "waiting") == 0)
-			sg_runs_requeued_at_commit();	/* pending again, to be stopped */
+		if (strcmp(status, "waiting") == 0 || backoff)
+			sg_runs_requeued_at_commit();	/* pending again (or now), to be stopped */
 	}
 	else
 		done = false;
@@ -1607,6 +1615,19 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	if (sg_claim_left_more)
 		sg_worker_ask_help();	/* now, not after this run: a batch of long runs went one by one */
 	role = get_role_oid(r->owner, true);
+	if (!OidIsValid(role) && r->stop_request != NULL)
+	{
+		/*
+		 * Its submitter is gone but it was asked to stop: a stop executes
+		 * nothing of the role's, so it is done as this session's role (a
+		 * superuser's: no other sees a dropped role's runs). Ended 'error',
+		 * a 'rollback' was not done (TAP 081).
+		 */
+		stop_run(r, r->stop_request);
+		commit();
+		current.claimed = false;
+		return true;
+	}
 	if (!OidIsValid(role))
 	{
 		SGJsonBuilder b = {0};
@@ -1618,9 +1639,13 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		end_unexecuted(r, sg_jb_finish(&b), commit);
 		return true;
 	}
-	if (r->recovered && r->recoveries > sg_max_run_recoveries)
+	if (r->recovered && r->recoveries > sg_max_run_recoveries && r->stop_request == NULL)
 	{
-		/* its executor died every time (a node that crashes the server...): not again */
+		/*
+		 * Its executor died every time (a node that crashes the server...):
+		 * not again. A run to be stopped is stopped instead, which takes no
+		 * step: abandoned, a 'rollback' stop was never done (TAP 080).
+		 */
 		ErrorData	e = {0};
 
 		e.sqlerrcode = ERRCODE_SG_RUN_ABANDONED;
@@ -1735,6 +1760,10 @@ sg_run_failure(ErrorData *edata)
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
 	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
 	sg_spi_connect();
+	/*
+	 * (The exponent is capped too: 2^failures of a stop retried for 17
+	 * hours overflowed, and its failures were no longer recorded; TAP 080.)
+	 */
 #define FAILURE_ENDS \
 	"stop_request IS NULL AND ($2 OR failures OPERATOR(pg_catalog.+) $6 OPERATOR(pg_catalog.>=) $4)"
 	if (run_sql(&plan,
@@ -1746,7 +1775,7 @@ sg_run_failure(ErrorData *edata)
 				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
 				"  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
-				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) failures, 60)) END "
+				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) LEAST(failures, 6), 60)) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
 				6, types, values, NULL) == 1)
