@@ -19,37 +19,7 @@ use SGNode;
 my $node = preloaded_node('stop_retried', q{
 stategraph.max_workers = 1
 });
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE TABLE go (thread text);
-    CREATE TABLE fault ();
-    CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1) $$;
-    -- waits (up to a minute) until its thread is in table go, if its state says so
-    CREATE FUNCTION wait_for_go(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        FOR i IN 1 .. 1200 LOOP
-            EXIT WHEN NOT (state->>'wait')::boolean OR EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
-            PERFORM pg_sleep(0.05);
-        END LOOP;
-        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
-    END $$;
-    CREATE FUNCTION fail_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF EXISTS (SELECT FROM fault) THEN
-            RAISE EXCEPTION 'checkpoints are locked' USING ERRCODE = 'lock_not_available';
-        END IF;
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER fail_delete BEFORE DELETE ON stategraph.checkpoints
-        FOR EACH STATEMENT EXECUTE FUNCTION fail_delete();
-    SELECT sg_create_graph('g', '{"n": "replace", "wait": "replace"}');
-    SELECT sg_add_node('g', 'first', 'ok_step(jsonb)');
-    SELECT sg_add_node('g', 'second', 'wait_for_go(jsonb,jsonb)');
-    SELECT sg_add_edge('g', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
-                                            ('second', '__end__')) e(f, t);
-    SELECT sg_compile('g');
-});
+stop_graph($node);
 
 # For each way to stop: a thread with a finished run, a run on it
 # stopped with 'rollback' during its last step, whose rollback fails

@@ -27,42 +27,13 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('stop_pending');
 $node->init;
 $node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\nstategraph.max_run_recoveries = 0\n});
 $node->start;
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1) $$;
-    CREATE TABLE go (thread text);
-    CREATE TABLE fault ();
-    -- waits (up to a minute) until its thread is in table go, if its state says so
-    CREATE FUNCTION sleepy(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        FOR i IN 1 .. 1200 LOOP
-            EXIT WHEN NOT (state->>'wait')::boolean OR EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
-            PERFORM pg_sleep(0.05);
-        END LOOP;
-        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
-    END $$;
-    CREATE FUNCTION fail_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF EXISTS (SELECT FROM fault) THEN
-            RAISE EXCEPTION 'checkpoints are locked' USING ERRCODE = 'lock_not_available';
-        END IF;
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER fail_delete BEFORE DELETE ON stategraph.checkpoints
-        FOR EACH STATEMENT EXECUTE FUNCTION fail_delete();
-    SELECT sg_create_graph('g', '{"n": "replace", "wait": "replace"}');
-    SELECT sg_add_node('g', 'first', 'ok_step(jsonb)');
-    SELECT sg_add_node('g', 'second', 'sleepy(jsonb,jsonb)');
-    SELECT sg_add_edge('g', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
-                                            ('second', '__end__')) e(f, t);
-    SELECT sg_compile('g');
-});
+stop_graph($node);
 
 # a thread with a finished run
 $node->safe_psql('postgres', q{SELECT sg_invoke('g', '{"n": 0, "wait": false}', 't')});
@@ -70,17 +41,7 @@ my $before = $node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.chec
 
 # a run on it whose executor dies in its last step, once its first committed
 my $rid = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{"n": 10, "wait": true}', 't')});
-my ($wout, $werr) = ('', '');
-my $work = IPC::Run::start(
-	[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . ' application_name=victim', '-c', 'CALL sg_work()' ],
-	'>', \$wout, '2>', \$werr);
-ok($node->poll_query_until('postgres', q{
-		SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE application_name = 'victim'}),
-	'the run sleeps in its last step');
-$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim'});
-$work->finish;
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'victim'}),
-	'its executor is gone');
+kill_executor_in_step($node);
 is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$rid'}), 'running',
 	'the run is left running');
 
@@ -100,8 +61,8 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WH
 $node->safe_psql('postgres', q{SELECT sg_invoke('g', '{"n": 0, "wait": false}', 'u')});
 $before = $node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'u'});
 $rid = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{"n": 10, "wait": true}', 'u')});
-($wout, $werr) = ('', '');
-$work = IPC::Run::start(
+my ($wout, $werr) = ('', '');
+my $work = IPC::Run::start(
 	[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . ' application_name=stopper', '-c', 'CALL sg_work()' ],
 	'>', \$wout, '2>', \$werr);
 ok($node->poll_query_until('postgres', q{

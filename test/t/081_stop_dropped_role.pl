@@ -13,32 +13,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IPC::Run;
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('stop_dropped_role');
 $node->init;
 $node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
 $node->start;
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1) $$;
-    -- sleeps (up to a minute) if its state says so
-    CREATE FUNCTION sleepy(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        IF (state->>'wait')::boolean THEN
-            PERFORM pg_sleep(60);
-        END IF;
-        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
-    END $$;
-    SELECT sg_create_graph('g', '{"n": "replace", "wait": "replace"}');
-    SELECT sg_add_node('g', 'first', 'ok_step(jsonb)');
-    SELECT sg_add_node('g', 'second', 'sleepy(jsonb)');
-    SELECT sg_add_edge('g', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
-                                            ('second', '__end__')) e(f, t);
-    SELECT sg_compile('g');
-    CREATE ROLE alice;
-});
+stop_graph($node);
+$node->safe_psql('postgres', 'CREATE ROLE alice');
 
 # a thread of alice's with a finished run
 $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_invoke('g', '{"n": 0, "wait": false}', 't')});
@@ -46,17 +28,7 @@ my $before = $node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.chec
 
 # a run of alice's on it whose executor dies in its last step, once its first committed
 my $rid = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('g', '{"n": 10, "wait": true}', 't')});
-my ($wout, $werr) = ('', '');
-my $work = IPC::Run::start(
-	[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . ' application_name=victim', '-c', 'CALL sg_work()' ],
-	'>', \$wout, '2>', \$werr);
-ok($node->poll_query_until('postgres', q{
-		SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE application_name = 'victim'}),
-	'the run sleeps in its last step');
-$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim'});
-$work->finish;
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'victim'}),
-	'its executor is gone');
+kill_executor_in_step($node);
 is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT sg_cancel('$rid', 'rollback')}), 't', 'alice asks the run to stop');
 is($node->safe_psql('postgres', qq{SELECT status || ' ' || stop_request FROM stategraph.runs WHERE run_id = '$rid'}),
 	'running rollback', 'the run is to be stopped');

@@ -7,9 +7,12 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node sleepy_loop_graph go_graphs batch_node claim_scan_buffers);
+our @EXPORT = qw(preloaded_node sleepy_loop_graph go_graphs batch_node claim_scan_buffers stop_graph
+  kill_executor_in_step);
 
 use PostgreSQL::Test::Cluster;
+use Test::More;
+use IPC::Run;
 
 # A new cluster named $name with shared_preload_libraries = 'stategraph'
 # and the lines of $conf in postgresql.conf, started.
@@ -117,6 +120,67 @@ sub claim_scan_buffers
 		FROM pg_stat_statements WHERE query LIKE '%FROM stategraph.runs r%ORDER BY r.not_before, r.seq%'});
 	die 'no candidate scan in pg_stat_statements' unless $b =~ /^\d/;
 	return $b;
+}
+
+# In $node's postgres database, for the tests of stops: the extension and
+# graph 'g', whose node 'first' counts state.n up and node 'second' too,
+# once state.wait is false or its thread is in table go (at most a
+# minute, in pg_sleep); and a trigger on stategraph.checkpoints that makes
+# every delete of checkpoints (a rollback) fail with lock_not_available
+# while table fault has a row. Tables go and fault are readable by every role.
+sub stop_graph
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+    CREATE EXTENSION stategraph;
+    CREATE TABLE go (thread text);
+    CREATE TABLE fault ();
+    GRANT SELECT ON go, fault TO PUBLIC;
+    CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1) $$;
+    CREATE FUNCTION wait_for_go(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    BEGIN
+        FOR i IN 1 .. 1200 LOOP
+            EXIT WHEN NOT (state->>'wait')::boolean OR EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
+            PERFORM pg_sleep(0.05);
+        END LOOP;
+        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
+    END $$;
+    CREATE FUNCTION fail_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (SELECT FROM fault) THEN
+            RAISE EXCEPTION 'checkpoints are locked' USING ERRCODE = 'lock_not_available';
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER fail_delete BEFORE DELETE ON stategraph.checkpoints
+        FOR EACH STATEMENT EXECUTE FUNCTION fail_delete();
+    SELECT sg_create_graph('g', '{"n": "replace", "wait": "replace"}');
+    SELECT sg_add_node('g', 'first', 'ok_step(jsonb)');
+    SELECT sg_add_node('g', 'second', 'wait_for_go(jsonb,jsonb)');
+    SELECT sg_add_edge('g', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
+                                            ('second', '__end__')) e(f, t);
+    SELECT sg_compile('g');
+});
+}
+
+# CALL sg_work() in a session of its own (application_name victim), which
+# is terminated once the run it executes sleeps in a step: the run is left
+# 'running' without its executor.
+sub kill_executor_in_step
+{
+	my ($node) = @_;
+	my ($out, $err) = ('', '');
+	my $work = IPC::Run::start(
+		[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . ' application_name=victim', '-c', 'CALL sg_work()' ],
+		'>', \$out, '2>', \$err);
+	ok($node->poll_query_until('postgres', q{
+			SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE application_name = 'victim'}),
+		'the run sleeps in a step');
+	$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim'});
+	$work->finish;
+	ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'victim'}),
+		'its executor is gone');
 }
 
 1;
