@@ -35,6 +35,14 @@ const nextTurn = globalThis.setImmediate;
 
 // the most task writes a put takes along (9 parameters each; a statement has at most 65,535)
 const MAX_TAKEN_WRITES = 64;
+// and the most characters and bytes of parameters in a put with the writes it takes: a
+// message to the server holds at most 1 GB (a character is at most 3 bytes of UTF-8), and
+// writes that big gain nothing from sharing a round trip
+const MAX_TAKEN_SIZE = 32 * 1024 * 1024;
+
+// The size of a call's parameters: characters of text, bytes of bytea, arrays of either.
+const paramsSize = (values) =>
+	values.reduce((n, v) => n + (v == null ? 0 : Array.isArray(v) ? paramsSize(v) : v.length ?? 0), 0);
 
 // An error the server reported for the statement itself (SQLSTATE), not a lost
 // connection or a server shutting down, after which the statement may have run.
@@ -79,14 +87,18 @@ const INTERNAL = /^(__|branch:to:|join:)/;
 
 /**
  * The JSON array text last stored per (thread, namespace, channel): LRU,
- * bounded by the total characters held (and each entry by a quarter of it).
+ * bounded by the characters it holds (and each entry by a quarter of it),
+ * counting each entry's key, checkpoint id and ENTRY_COST for its Map slot
+ * and object: many threads with short arrays cost more than their text.
  */
 export class AppendCache {
+	static ENTRY_COST = 64;
+
 	constructor(maxChars = 32 * 1024 * 1024) {
 		this.maxChars = maxChars;
 		this.maxEntry = Math.floor(maxChars / 4);
 		this.size = 0;
-		this.map = new Map(); // key -> {id, head (the text without its "]"), n}; oldest first
+		this.map = new Map(); // key -> {id, head (the text without its "]"), n, cost}; oldest first
 	}
 
 	/** The entry of key, now the most recently used, or undefined. */
@@ -102,13 +114,14 @@ export class AppendCache {
 	/** Remembers text (an array of n elements) as stored by checkpoint id. */
 	set(key, id, text, n) {
 		this.delete(key);
-		if (text.length > this.maxEntry) return;
-		this.map.set(key, { id, head: text.slice(0, -1), n });
-		this.size += text.length;
+		const cost = text.length + key.length + id.length + AppendCache.ENTRY_COST;
+		if (cost > this.maxEntry) return;
+		this.map.set(key, { id, head: text.slice(0, -1), n, cost });
+		this.size += cost;
 		for (const [k, e] of this.map) {
 			if (this.size <= this.maxChars) break;
 			this.map.delete(k);
-			this.size -= e.head.length + 1;
+			this.size -= e.cost;
 		}
 	}
 
@@ -116,7 +129,7 @@ export class AppendCache {
 		const e = this.map.get(key);
 		if (e) {
 			this.map.delete(key);
-			this.size -= e.head.length + 1;
+			this.size -= e.cost;
 		}
 	}
 }
@@ -412,7 +425,8 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// write stored first: wait for this thread's writes still in flight
 		const threadKey = `${thread_id}\u0000${checkpoint_ns}`;
 		let queued = this._takeQueuedWrites(threadKey);
-		if (queued && queued.length > MAX_TAKEN_WRITES) {
+		if (queued && (queued.length > MAX_TAKEN_WRITES ||
+			queued.reduce((n, w) => n + paramsSize(w.args), paramsSize(args)) > MAX_TAKEN_SIZE)) {
 			for (const w of queued) this._sendWrites(threadKey, w);
 			queued = undefined;
 		}
@@ -420,7 +434,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		if (writing && parts.some((p) => p.length >= REF_MIN_TEXT)) await Promise.allSettled([...writing]);
 		// while it is in flight, writes queued for the thread wait for it (see putWrites)
 		const sending = queued
-			? this._putWithWrites(queued, args, () => call(parts, appendsText))
+			? this._putWithWrites(queued, threadKey, args, () => call(parts, appendsText))
 			: call(parts, appendsText);
 		this._putting ??= new Map();
 		this._putting.set(threadKey, sending);
@@ -507,12 +521,8 @@ export class StategraphSaver extends BaseCheckpointSaver {
 
 	// One task's writes in a call of their own, tracked while in flight (see put).
 	_sendWrites(key, { args, resolve, reject }) {
-		let done;
-		try {
-			done = Promise.resolve(this._query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args));
-		} catch (e) {
-			done = Promise.reject(e); // (from a timer: must not be thrown)
-		}
+		// (_query is async: from a timer, its errors reject done, never throw)
+		const done = this._query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args);
 		this._writing ??= new Map();
 		const pending = this._writing.get(key) ?? new Set();
 		this._writing.set(key, pending);
@@ -534,7 +544,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	// their own (so that a put refused, say a stale checkpoint, does not lose
 	// them), then the put alone (putAlone), each failing on its own error; if
 	// the connection failed (the statement may have committed), all fail.
-	async _putWithWrites(queued, putArgs, putAlone) {
+	async _putWithWrites(queued, key, putArgs, putAlone) {
 		const values = [...putArgs];
 		// in LangGraph's order of writes (task_path, task_id): two processes on one
 		// thread (one of them stale) then wait for each other's same rows in one
@@ -556,7 +566,6 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				for (const w of queued) w.reject(e);
 				throw e;
 			}
-			const key = `${putArgs[0]}\u0000${putArgs[1]}`;
 			await Promise.allSettled(queued.map((w) => this._sendWrites(key, w)));
 			return putAlone();
 		}

@@ -193,20 +193,32 @@ test("another role cannot write under the thread's id; a member of the thread's 
 });
 
 test("the cache is bounded: the least recently used entries go first, and a big value is not kept", async () => {
-	const c = new AppendCache(400); // entries of 100 characters at most
-	c.set("a", "1", `[${"1,".repeat(29)}1]`, 30); // 61 characters
-	c.set("b", "2", `[${"1,".repeat(39)}1]`, 40); // 81
-	c.set("c", "3", `[${"1,".repeat(49)}1]`, 50); // 101: too big, not kept
+	// an entry costs its text, key and checkpoint id, and ENTRY_COST (64) for its slot
+	assert.equal(AppendCache.ENTRY_COST, 64);
+	const c = new AppendCache(1000); // entries of 250 at most
+	c.set("a", "1", `[${"1,".repeat(29)}1]`, 30); // 61 characters: 127
+	c.set("b", "2", `[${"1,".repeat(39)}1]`, 40); // 81: 147
+	c.set("c", "3", `[${"1,".repeat(99)}1]`, 100); // 201: 267, too big, not kept
 	assert.deepStrictEqual([...c.map.keys()], ["a", "b"]);
 	c.get("a");
-	for (const k of ["d", "e", "f", "g"]) c.set(k, k, `[${"1,".repeat(39)}1]`, 40);
-	assert.deepStrictEqual([...c.map.keys()], ["a", "d", "e", "f", "g"]); // b was the least recently used
-	assert.equal(c.size, 61 + 4 * 81);
+	for (const k of ["d", "e", "f", "g", "h"]) c.set(k, k, `[${"1,".repeat(39)}1]`, 40);
+	assert.deepStrictEqual([...c.map.keys()], ["a", "d", "e", "f", "g", "h"]); // b was the least recently used
+	assert.equal(c.size, 127 + 5 * 147);
+	for (const k of ["d", "e"]) c.delete(k);
+	assert.equal(c.size, 127 + 3 * 147);
+	// many short arrays: their keys and ids count, not only their text
+	const short = new AppendCache(100000);
+	const id = "1ef0a1b2-0000-6000-8000-000000000000";
+	for (let i = 0; i < 5000; i++) short.set(`thread-${String(i).padStart(30, "0")}\u0000\u0000messages`, id, "[1]", 1);
+	assert.ok(short.size <= 100000, `size ${short.size}`);
+	assert.equal(short.map.size, Math.floor(100000 / (3 + 47 + 36 + 64)), "entries of 150, not of 3 characters");
 	// through a saver: a thread whose entry was evicted sends its value whole
 	const rec = recording(pool);
-	const len = JSON.stringify(msgs(1, 3)).length; // room for 4 such entries, not 5
-	const saver = new StategraphSaver(rec, undefined, { appendCacheChars: Math.floor(4.5 * len) });
 	const t = `${run}-evict`;
+	const sizer = new StategraphSaver(rec);
+	await put(sizer, `${t}-x`, undefined, msgs(1, 3), 1, "input");
+	const cost = sizer.appendCache.size; // one such entry (keys of the same length)
+	const saver = new StategraphSaver(rec, undefined, { appendCacheChars: Math.floor(4.5 * cost) }); // room for 4, not 5
 	const heads = [];
 	for (let i = 0; i < 5; i++) heads.push(await put(saver, `${t}-${i}`, undefined, msgs(1, 3), 1, "input"));
 	const kept = [...saver.appendCache.map.keys()].map((k) => k.split("\u0000")[0]);
@@ -521,6 +533,33 @@ test("more than 64 tasks' writes are sent on their own, not in the put's call", 
 	await Promise.all(ws);
 	assert.equal(c.texts.length - before, 66);
 	assert.equal((await writesOf(t)).length, 65);
+});
+
+test("writes too big to share a call are sent on their own, not in the put's call", async () => {
+	const c = counted(pool);
+	const saver = new StategraphSaver(c);
+	const t = `${run}-big-writes`;
+	const c1 = await put(saver, t, undefined, ["a"], 1, "input");
+	const before = c.texts.length;
+	// two tasks' writes of 20 M characters each: 40 M, over the 32 Mi a put takes along
+	const big = "x".repeat(20 * 1000 * 1000);
+	const ws = ["task-a", "task-b"].map((task) =>
+		saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c1 } }, [["x", big]], task));
+	const c2 = await put(saver, t, c1, ["a", "b"], 2);
+	await Promise.all(ws);
+	assert.deepStrictEqual(c.texts.slice(before).map((x) => x.includes("sg_lg_put(") && x.includes("sg_lg_put_writes")), [false, false, false],
+		"three calls, none of them a put with writes");
+	const { rows } = await pool.query(
+		"SELECT task_id, length(value #>> '{}') AS n FROM stategraph.lg_writes WHERE thread_id = $1 ORDER BY task_id", [t]);
+	assert.deepStrictEqual(rows, [{ task_id: "task-a", n: 20000000 }, { task_id: "task-b", n: 20000000 }]);
+	// one of them alone is taken along
+	const w = saver.putWrites({ configurable: { thread_id: t, checkpoint_ns: "", checkpoint_id: c2 } }, [["x", big]], "task-c");
+	const mid = c.texts.length;
+	await put(saver, t, c2, ["a", "b", "c"], 3);
+	await w;
+	assert.equal(c.texts.length - mid, 1, "one call");
+	assert.ok(c.texts.at(-1).includes("sg_lg_put_writes"));
+	await pool.query("SELECT sg_lg_delete_thread($1)", [t]);
 });
 
 test("end() waits for writes already sent on their own, which wait for a connection of the pool it ends", async () => {
