@@ -25,20 +25,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('step_timeout_edge');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n");
 $node->start;
+nap_graph($node, 'edge');
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('edge', '{"n": "add", "secs": "replace"}');
-    SELECT sg_add_node('edge', 'nap', 'public.nap(jsonb)');
-    SELECT sg_add_edge('edge', '__start__', 'nap');
-    SELECT sg_add_edge('edge', 'nap', '__end__');
-    SELECT sg_compile('edge');
     ALTER SYSTEM SET statement_timeout = '2s';
     SELECT pg_reload_conf();
 });

@@ -18,16 +18,7 @@ use Test::More;
 use SGNode;
 
 my $node = preloaded_node('reads_config', '');
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('nap', '{"n": "add", "secs": "replace"}');
-    SELECT sg_add_node('nap', 'nap', 'public.nap(jsonb)');
-    SELECT sg_add_edge('nap', '__start__', 'nap');
-    SELECT sg_add_edge('nap', 'nap', '__end__');
-    SELECT sg_compile('nap');
-});
+nap_graph($node, 'nap');
 my $first = $node->safe_psql('postgres', q{SELECT sg_submit('nap', '{"secs": 0}', 'first')});
 is($node->safe_psql('postgres', "SELECT status FROM sg_wait('$first', '30 s')"), 'success', 'a worker runs');
 

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node sleepy_loop_graph go_graphs batch_node claim_scan_buffers stop_graph
+our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step);
 
 use PostgreSQL::Test::Cluster;
@@ -48,6 +48,24 @@ sub sleepy_loop_graph
     SELECT sg_add_edge('loop', '__start__', 'work');
     SELECT sg_add_conditional_edges('loop', 'work', 'more(jsonb)', '["work", "__end__"]');
     SELECT sg_compile('loop');
+});
+}
+
+# In $node's postgres database: the extension and graph $graph, whose one
+# node 'nap' sleeps state.secs seconds and adds 1 to n. For the tests of
+# timeouts and settings a worker's step runs under.
+sub nap_graph
+{
+	my ($node, $graph) = @_;
+	$node->safe_psql('postgres', qq{
+    CREATE EXTENSION stategraph;
+    CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS \$\$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb \$\$;
+    SELECT sg_create_graph('$graph', '{"n": "add", "secs": "replace"}');
+    SELECT sg_add_node('$graph', 'nap', 'public.nap(jsonb)');
+    SELECT sg_add_edge('$graph', '__start__', 'nap');
+    SELECT sg_add_edge('$graph', 'nap', '__end__');
+    SELECT sg_compile('$graph');
 });
 }
 
