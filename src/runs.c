@@ -362,12 +362,19 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.now() "
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'pending' AND NOT stepped",
 			1, types, values, NULL);
+	/*
+	 * One pending after a failure is stopped now, as sg_cancel does, not
+	 * after its backoff (up to a minute), and so is one already asked to
+	 * stop (its request stays): the new run waited for it (TAP 082).
+	 */
 	run_sql(&stop_plan,
-			"UPDATE stategraph.runs SET stop_request = $2, "
-			"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
+			"UPDATE stategraph.runs SET stop_request = COALESCE(stop_request, $2), "
+			"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END, "
+			"not_before = CASE WHEN status OPERATOR(pg_catalog.=) 'pending' "
+			"  THEN LEAST(not_before, pg_catalog.clock_timestamp()) ELSE not_before END "
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 			"AND (status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) "
-			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped)) AND stop_request IS NULL",
+			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped))",
 			2, types, values, NULL);
 	if (SPI_processed > 0)
 	{
