@@ -1311,9 +1311,14 @@ roll_back_thread(RunRow *r)
 	sg_state_cache_forget(r->thread_id);
 }
 
-/* A run stopped by a request before it ended: cancelled (and rolled back), its external tasks too. */
+/*
+ * A run stopped by a request before it ended: cancelled (and rolled back),
+ * its external tasks too. error: that of its last step, whose nodes failed
+ * (NULL: none), kept on the run as an 'error' run has it: a rollback
+ * removes it from the thread, and the log was the only place left.
+ */
 static void
-stop_run(RunRow *r, const char *request)
+stop_run(RunRow *r, const char *request, Jsonb *error)
 {
 	SGThread   *th = sg_thread_fetch(r->thread_id, true);
 
@@ -1321,7 +1326,7 @@ stop_run(RunRow *r, const char *request)
 		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
 	if (strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
-	(void) record_step(r, "cancelled", NULL, false);
+	(void) record_step(r, "cancelled", error, false);
 }
 
 /* One start or step of a run, as sg_spi_subxact runs it. */
@@ -1498,6 +1503,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 	SGRunOptions opts;
 	SGRun	   *run = NULL;
 	char	   *stop = r->stop_request;
+	Jsonb	   *stop_error = NULL;	/* the error of a last step that found the run stopped */
 
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = r->graph;
@@ -1526,7 +1532,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		if (stop != NULL)
 		{
 			sg_worker_report_run(NULL, NULL);	/* (see below) */
-			stop_run(r, stop);
+			stop_run(r, stop, stop_error);
 			if (run != NULL)
 				sg_unlock_thread(r->thread_id, true);	/* (see below) */
 			commit();
@@ -1572,7 +1578,10 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 			sg_worker_report_run(NULL, NULL);
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
+		{
+			stop_error = error;
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
+		}
 		if (final && run != NULL)
 		{
 			/*
@@ -1630,7 +1639,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		 * superuser's: no other sees a dropped role's runs). Ended 'error',
 		 * a 'rollback' was not done (TAP 081).
 		 */
-		stop_run(r, r->stop_request);
+		stop_run(r, r->stop_request, NULL);
 		commit();
 		current.claimed = false;
 		return true;
