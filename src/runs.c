@@ -1631,7 +1631,60 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	if (sg_claim_left_more)
 		sg_worker_ask_help();	/* now, not after this run: a batch of long runs went one by one */
 	role = get_role_oid(r->owner, true);
-	if (!OidIsValid(role) && r->stop_request != NULL)
+	if (!OidIsValid(role) && r->stop_request == NULL)
+	{
+		SGJsonBuilder b = {0};
+
+		sg_jb_begin_object(&b);
+		sg_jb_key(&b, "message");
+		sg_jb_string(&b, psprintf("role \"%s\" that submitted the run does not exist", r->owner));
+		sg_jb_end_object(&b);
+		end_unexecuted(r, sg_jb_finish(&b), commit);
+		return true;
+	}
+	/*
+	 * Its executor died every time (a node that crashes the server...): not
+	 * again. A run to be stopped is stopped instead, which takes no step
+	 * (abandoned, a 'rollback' stop was never done: TAP 080), once more:
+	 * the deaths may all have been its steps'. If its executor dies in that
+	 * stop too (a rollback that crashes the server), the stop is not done:
+	 * it was tried for ever (TAP 084).
+	 */
+	if (r->recovered && r->recoveries > sg_max_run_recoveries + (r->stop_request != NULL ? 1 : 0))
+	{
+		ErrorData	e = {0};
+
+		e.sqlerrcode = ERRCODE_SG_RUN_ABANDONED;
+		e.message = psprintf("run abandoned: its worker ended %d times while executing it", r->recoveries);
+		if (r->stop_request != NULL)
+			e.detail = psprintf("The run was asked to stop with '%s'; its stop was not done.", r->stop_request);
+		e.hint = "See stategraph.max_run_recoveries; the thread keeps the checkpoints of the steps that committed.";
+		end_unexecuted(r, error_jsonb(&e), commit);
+		ereport(LOG,
+				(errmsg("background run %s abandoned: its worker ended %d times while executing it",
+						r->id_text, r->recoveries),
+				 r->stop_request != NULL ? errdetail("Its stop ('%s') was not done.", r->stop_request) : 0));
+		return true;
+	}
+	if (r->recovered || r->stop_request != NULL)
+	{
+		/*
+		 * Count the recovery where a death of this worker cannot roll it
+		 * back (a claim commits with the run's first step otherwise), and a
+		 * stop's claim, so that a death in the stop counts one (rolled back
+		 * with the claim, a stop's death counted nothing, and the run was
+		 * stopped again for ever), then take the thread again: a session
+		 * that took it in between has it (the run is taken up later).
+		 */
+		commit();
+		current.committed = true;
+		if (!sg_try_lock_thread(r->thread_id))
+		{
+			current.claimed = false;
+			return true;
+		}
+	}
+	if (!OidIsValid(role))
 	{
 		/*
 		 * Its submitter is gone but it was asked to stop: a stop executes
@@ -1643,51 +1696,6 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		commit();
 		current.claimed = false;
 		return true;
-	}
-	if (!OidIsValid(role))
-	{
-		SGJsonBuilder b = {0};
-
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "message");
-		sg_jb_string(&b, psprintf("role \"%s\" that submitted the run does not exist", r->owner));
-		sg_jb_end_object(&b);
-		end_unexecuted(r, sg_jb_finish(&b), commit);
-		return true;
-	}
-	if (r->recovered && r->recoveries > sg_max_run_recoveries && r->stop_request == NULL)
-	{
-		/*
-		 * Its executor died every time (a node that crashes the server...):
-		 * not again. A run to be stopped is stopped instead, which takes no
-		 * step: abandoned, a 'rollback' stop was never done (TAP 080).
-		 */
-		ErrorData	e = {0};
-
-		e.sqlerrcode = ERRCODE_SG_RUN_ABANDONED;
-		e.message = psprintf("run abandoned: its worker ended %d times while executing it", r->recoveries);
-		e.hint = "See stategraph.max_run_recoveries; the thread keeps the checkpoints of the steps that committed.";
-		end_unexecuted(r, error_jsonb(&e), commit);
-		ereport(LOG,
-				(errmsg("background run %s abandoned: its worker ended %d times while executing it",
-						r->id_text, r->recoveries)));
-		return true;
-	}
-	if (r->recovered)
-	{
-		/*
-		 * Count the recovery where a death of this worker cannot roll it
-		 * back (a claim commits with the run's first step otherwise), then
-		 * take the thread again: a session that took it in between has it
-		 * (the run is taken up later).
-		 */
-		commit();
-		current.committed = true;
-		if (!sg_try_lock_thread(r->thread_id))
-		{
-			current.claimed = false;
-			return true;
-		}
 	}
 	current.role = role;		/* (see role_renamed) */
 	namestrcpy(&current.role_name, GetUserNameFromId(role, false));
