@@ -10,7 +10,8 @@
 # recoveries are used up (they may have been its steps'): if its executor
 # dies then too, the run ends 'error' (SG014) without its stop, and the
 # runs queued behind it go on.
-# No preload: only CALL sg_work executes runs here.
+# CALL sg_work executes the runs of the first two cases (no preload), a
+# background worker those of the last one.
 use strict;
 use warnings;
 
@@ -20,12 +21,7 @@ use Test::More;
 use IPC::Run;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('stop_executor_dies');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\nstategraph.max_run_recoveries = 1\n});
-$node->start;
-stop_graph($node);
-$node->safe_psql('postgres', q{
+my $doom = q{
     CREATE TABLE doom ();
     -- counts the stops tried (a sequence is not rolled back with the backend that dies)
     CREATE SEQUENCE stop_tries;
@@ -40,7 +36,13 @@ $node->safe_psql('postgres', q{
     END $$;
     CREATE TRIGGER doom_delete BEFORE DELETE ON stategraph.checkpoints
         FOR EACH STATEMENT EXECUTE FUNCTION doom_delete();
-});
+};
+my $node = PostgreSQL::Test::Cluster->new('stop_executor_dies');
+$node->init;
+$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\nstategraph.max_run_recoveries = 1\n});
+$node->start;
+stop_graph($node);
+$node->safe_psql('postgres', $doom);
 
 # CALL sg_work() until the run has ended (at most $max times); the calls made.
 sub work_until_ended
@@ -107,4 +109,32 @@ foreach my $how ('running', 'pending')
 }
 
 $node->stop;
+
+# A background worker: the rollback ends it (the launcher starts another)
+my $wnode = preloaded_node('stop_executor_dies_worker', q{
+stategraph.max_workers = 1
+stategraph.max_run_recoveries = 1
+});
+stop_graph($wnode);
+$wnode->safe_psql('postgres', $doom);
+$wnode->safe_psql('postgres', q{SELECT sg_invoke('g', '{"n": 0, "wait": false}', 'w')});
+my $before = $wnode->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 'w'});
+my $rid = $wnode->safe_psql('postgres', q{SELECT sg_submit('g', '{"n": 10, "wait": true}', 'w')});
+ok($wnode->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}),
+	'worker: the run sleeps in its last step');
+my $next = $wnode->safe_psql('postgres', q{SELECT sg_submit('g', '{"n": 100, "wait": false}', 'w', multitask => 'rollback')});
+$wnode->safe_psql('postgres', q{INSERT INTO doom DEFAULT VALUES; INSERT INTO go VALUES ('w')});
+ok($wnode->poll_query_until('postgres', qq{SELECT status NOT IN ('pending', 'running') FROM stategraph.runs WHERE run_id = '$rid'}),
+	'worker: the run ends');
+is($wnode->safe_psql('postgres', qq{SELECT concat_ws(' ', status, error->>'sqlstate', error->>'detail') FROM stategraph.runs WHERE run_id = '$rid'}),
+	"error SG014 The run was asked to stop with 'rollback'; its stop was not done.",
+	"worker: it ends 'error' (SG014), and says its stop was not done");
+is($wnode->safe_psql('postgres', q{SELECT last_value FROM stop_tries}), '3',
+	'worker: its stop was tried max_run_recoveries (1) + 2 times');
+like(slurp_file($wnode->logfile), qr/background run $rid abandoned: its worker ended 3 times while executing it\n.*DETAIL:  Its stop \('rollback'\) was not done/,
+	'worker: the log says so');
+is($wnode->safe_psql('postgres', qq{SELECT status FROM sg_wait('$next', '30 s')}), 'success',
+	'worker: the run submitted with rollback goes on');
+$wnode->stop;
 done_testing();
