@@ -362,12 +362,19 @@ apply_multitask(const char *thread_id, const char *multitask)
 			"UPDATE stategraph.runs SET status = 'cancelled', finished_at = pg_catalog.now() "
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'pending' AND NOT stepped",
 			1, types, values, NULL);
+	/*
+	 * One pending after a failure is stopped now, as sg_cancel does, not
+	 * after its backoff (up to a minute), and so is one already asked to
+	 * stop (its request stays): the new run waited for it (TAP 082).
+	 */
 	run_sql(&stop_plan,
-			"UPDATE stategraph.runs SET stop_request = $2, "
-			"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END "
+			"UPDATE stategraph.runs SET stop_request = COALESCE(stop_request, $2), "
+			"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END, "
+			"not_before = CASE WHEN status OPERATOR(pg_catalog.=) 'pending' "
+			"  THEN LEAST(not_before, pg_catalog.clock_timestamp()) ELSE not_before END "
 			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 			"AND (status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) "
-			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped)) AND stop_request IS NULL",
+			"  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped))",
 			2, types, values, NULL);
 	if (SPI_processed > 0)
 	{
@@ -1304,9 +1311,14 @@ roll_back_thread(RunRow *r)
 	sg_state_cache_forget(r->thread_id);
 }
 
-/* A run stopped by a request before it ended: cancelled (and rolled back), its external tasks too. */
+/*
+ * A run stopped by a request before it ended: cancelled (and rolled back),
+ * its external tasks too. error: that of its last step, whose nodes failed
+ * (NULL: none), kept on the run as an 'error' run has it: a rollback
+ * removes it from the thread, and the log was the only place left.
+ */
 static void
-stop_run(RunRow *r, const char *request)
+stop_run(RunRow *r, const char *request, Jsonb *error)
 {
 	SGThread   *th = sg_thread_fetch(r->thread_id, true);
 
@@ -1314,7 +1326,7 @@ stop_run(RunRow *r, const char *request)
 		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
 	if (strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
-	(void) record_step(r, "cancelled", NULL, false);
+	(void) record_step(r, "cancelled", error, false);
 }
 
 /* One start or step of a run, as sg_spi_subxact runs it. */
@@ -1491,6 +1503,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 	SGRunOptions opts;
 	SGRun	   *run = NULL;
 	char	   *stop = r->stop_request;
+	Jsonb	   *stop_error = NULL;	/* the error of a last step that found the run stopped */
 
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = r->graph;
@@ -1519,7 +1532,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		if (stop != NULL)
 		{
 			sg_worker_report_run(NULL, NULL);	/* (see below) */
-			stop_run(r, stop);
+			stop_run(r, stop, stop_error);
 			if (run != NULL)
 				sg_unlock_thread(r->thread_id, true);	/* (see below) */
 			commit();
@@ -1565,7 +1578,10 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 			sg_worker_report_run(NULL, NULL);
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
+		{
+			stop_error = error;
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
+		}
 		if (final && run != NULL)
 		{
 			/*
@@ -1615,20 +1631,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	if (sg_claim_left_more)
 		sg_worker_ask_help();	/* now, not after this run: a batch of long runs went one by one */
 	role = get_role_oid(r->owner, true);
-	if (!OidIsValid(role) && r->stop_request != NULL)
-	{
-		/*
-		 * Its submitter is gone but it was asked to stop: a stop executes
-		 * nothing of the role's, so it is done as this session's role (a
-		 * superuser's: no other sees a dropped role's runs). Ended 'error',
-		 * a 'rollback' was not done (TAP 081).
-		 */
-		stop_run(r, r->stop_request);
-		commit();
-		current.claimed = false;
-		return true;
-	}
-	if (!OidIsValid(role))
+	if (!OidIsValid(role) && r->stop_request == NULL)
 	{
 		SGJsonBuilder b = {0};
 
@@ -1639,31 +1642,39 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		end_unexecuted(r, sg_jb_finish(&b), commit);
 		return true;
 	}
-	if (r->recovered && r->recoveries > sg_max_run_recoveries && r->stop_request == NULL)
+	/*
+	 * Its executor died every time (a node that crashes the server...): not
+	 * again. A run to be stopped is stopped instead, which takes no step
+	 * (abandoned, a 'rollback' stop was never done: TAP 080), once more:
+	 * the deaths may all have been its steps'. If its executor dies in that
+	 * stop too (a rollback that crashes the server), the stop is not done:
+	 * it was tried for ever (TAP 084).
+	 */
+	if (r->recovered && r->recoveries > sg_max_run_recoveries + (r->stop_request != NULL ? 1 : 0))
 	{
-		/*
-		 * Its executor died every time (a node that crashes the server...):
-		 * not again. A run to be stopped is stopped instead, which takes no
-		 * step: abandoned, a 'rollback' stop was never done (TAP 080).
-		 */
 		ErrorData	e = {0};
 
 		e.sqlerrcode = ERRCODE_SG_RUN_ABANDONED;
 		e.message = psprintf("run abandoned: its worker ended %d times while executing it", r->recoveries);
+		if (r->stop_request != NULL)
+			e.detail = psprintf("The run was asked to stop with '%s'; its stop was not done.", r->stop_request);
 		e.hint = "See stategraph.max_run_recoveries; the thread keeps the checkpoints of the steps that committed.";
 		end_unexecuted(r, error_jsonb(&e), commit);
 		ereport(LOG,
 				(errmsg("background run %s abandoned: its worker ended %d times while executing it",
-						r->id_text, r->recoveries)));
+						r->id_text, r->recoveries),
+				 r->stop_request != NULL ? errdetail("Its stop ('%s') was not done.", r->stop_request) : 0));
 		return true;
 	}
-	if (r->recovered)
+	if (r->recovered || r->stop_request != NULL)
 	{
 		/*
 		 * Count the recovery where a death of this worker cannot roll it
-		 * back (a claim commits with the run's first step otherwise), then
-		 * take the thread again: a session that took it in between has it
-		 * (the run is taken up later).
+		 * back (a claim commits with the run's first step otherwise), and a
+		 * stop's claim, so that a death in the stop counts one (rolled back
+		 * with the claim, a stop's death counted nothing, and the run was
+		 * stopped again for ever), then take the thread again: a session
+		 * that took it in between has it (the run is taken up later).
 		 */
 		commit();
 		current.committed = true;
@@ -1672,6 +1683,19 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 			current.claimed = false;
 			return true;
 		}
+	}
+	if (!OidIsValid(role))
+	{
+		/*
+		 * Its submitter is gone but it was asked to stop: a stop executes
+		 * nothing of the role's, so it is done as this session's role (a
+		 * superuser's: no other sees a dropped role's runs). Ended 'error',
+		 * a 'rollback' was not done (TAP 081).
+		 */
+		stop_run(r, r->stop_request, NULL);
+		commit();
+		current.claimed = false;
+		return true;
 	}
 	current.role = role;		/* (see role_renamed) */
 	namestrcpy(&current.role_name, GetUserNameFromId(role, false));
