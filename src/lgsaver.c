@@ -2482,6 +2482,24 @@ lg_delete_threads(Datum threads, void *arg)
 						 "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
 }
 
+/*
+ * lg_delete_threads of one thread, a kept scalar statement, as in
+ * lg_hold_owner: the one-element array form, one-off, was planned again
+ * at every deleteThread and every thread the sweep deleted.
+ */
+static uint64
+lg_delete_thread(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	sg_spi_prepare(&plan, "WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1), "
+				   "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1) "
+				   "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
+	return sg_spi_execute(plan, &k, NULL, 0);
+}
+
 /* A one-element text[] Datum. */
 static Datum
 lg_text_array1(text *t)
@@ -2505,7 +2523,7 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	lg_hold_owner(thread_id, may_wait);
 	(void) lg_lock_thread(thread_id, false);
-	n = lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)), NULL);
+	n = lg_delete_thread(thread_id);
 	lg_unlock_thread(thread_id);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
@@ -3190,7 +3208,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 		return 0;
 	if (thread_id)
 	{
-		lg_hold_owners(lg_text_array1(cstring_to_text(thread_id)), sg_role_hold_may_wait());
+		lg_hold_owner(thread_id, sg_role_hold_may_wait());
 		(void) lg_lock_thread(thread_id, false);	/* after a put of the thread in flight, before the next */
 	}
 	else
@@ -3225,7 +3243,7 @@ sg_lg_delete_thread_rows(const char *thread_id)
 {
 	lg_hold_owner(thread_id, sg_role_hold_may_wait());
 	(void) lg_lock_thread(thread_id, false);
-	(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)), NULL);
+	(void) lg_delete_thread(thread_id);
 	lg_unlock_thread(thread_id);
 }
 
@@ -3367,7 +3385,7 @@ sg_lg_sweep(int limit, bool *pass_over)
 				continue;
 			}
 			if (strcmp(strategy, "delete") == 0)
-				(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)), NULL);
+				(void) lg_delete_thread(thread_id);
 			else
 				(void) sg_lg_prune_threads(thread_id, NULL, keep);
 			lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
