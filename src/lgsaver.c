@@ -488,6 +488,19 @@ lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
 }
 
 /*
+ * lg_lock, and whether it waited for another transaction (maybe one that
+ * started the thread: its owner then is that transaction's role).
+ */
+static bool
+lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
+{
+	if (lg_lock_mode(thread_id, ns, mode, true))
+		return false;
+	lg_lock(thread_id, ns, mode);
+	return true;
+}
+
+/*
  * The root namespace's writers' lock in LG_LOCK_WRITES mode, which
  * put_writes and a subgraph's put hold: a thread's tasks, subgraphs and
  * root puts do not wait for each other, and a delete or prune, which takes
@@ -524,6 +537,8 @@ lg_unlock_thread(const char *thread_id)
 	if (LockHeldByMe(&tag, LG_LOCK_REMOVE))
 		LockRelease(&tag, LG_LOCK_REMOVE, false);
 }
+
+static void lg_hold_owner(const char *thread_id, bool may_wait);
 
 /* Whether the caller sees a pending write of this thread id (writes sent ahead of any checkpoint). */
 static bool
@@ -567,7 +582,16 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 		return true;
 	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
 		return false;
-	if (!sg_lg_thread_visible(thread_id) && !lg_writes_visible(thread_id))
+	if (sg_lg_thread_visible(thread_id))
+	{
+		/*
+		 * a first put committed while we waited: the caller held its own
+		 * name, but the thread is the putter's (a group role whose member
+		 * we are); without its name, a reassign of it went on beside us
+		 */
+		lg_hold_owner(thread_id, sg_role_hold_may_wait());
+	}
+	else if (!lg_writes_visible(thread_id))
 		lg_unlock_thread(thread_id);
 	return true;
 }
@@ -1671,7 +1695,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	lg_hold_owner(thread_id, may_wait);
 	if (ns[0] != '\0')
 		lg_lock_root_shared(thread_id);
-	lg_lock(thread_id, ns, LG_LOCK_PUT);
+	if (lg_lock_waited(thread_id, ns, LG_LOCK_PUT))
+		lg_hold_owner(thread_id, may_wait);	/* a first put waited for: the thread is its role's (lg_lock_thread) */
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
