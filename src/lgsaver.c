@@ -66,7 +66,9 @@
  * rewrites what it reads; a pruner or delete of given threads also takes
  * their root writers' locks first, exclusive (lg_lock_thread; several in
  * "C" order of their ids), which every put and put_writes of the thread
- * holds in a weaker mode: it waits for them all, and they for it. Writes
+ * holds in a weaker mode: it waits for them all, and they for it until it
+ * has removed the thread's rows (lg_unlock_thread), then on the rows it
+ * changed. Writes
  * may come before their checkpoint's put (LangGraph does not order them):
  * a pruner removes those of the checkpoints it removes and those a stored
  * checkpoint passes, never those ahead of a checkpoint still to come.
@@ -560,7 +562,9 @@ lg_writes_visible(const char *thread_id)
  * so with READ COMMITTED the statements that follow see every put and
  * put_writes that was in flight, and those that follow wait for the
  * removal to commit (a put's checkpoint left behind without the values it
- * extends, a delete removing values under a put). One lock however many
+ * extends, a delete removing values under a put), on this lock until the
+ * caller lets go of it (lg_unlock_thread), then on the rows the removal
+ * changed. One lock however many
  * namespaces: taking each namespace's ran a prune or delete of a thread
  * with thousands of subgraph runs out of the shared lock table. An id
  * without any committed checkpoint is locked too: its first put or writes
