@@ -191,7 +191,8 @@ SELECT sg_set_retention(NULL, NULL);
 -- a prune or delete of a thread takes one writers' lock (its root's), however
 -- many namespaces (subgraph runs) it has: one per namespace, held until
 -- commit, ran a thread of some thousand subgraph runs out of the shared lock
--- table ("out of shared memory")
+-- table ("out of shared memory"); and it lets go of it once it has removed
+-- the thread's rows (TAP 084), so none is left
 SELECT count(sg_lg_put('lgm-subs', 'sub:' || i, NULL,
     jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-' || lpad(i::text, 12, '0'), 'ts', 'x',
       'channel_values', '{}'::jsonb, 'channel_versions', '{}'::jsonb, 'versions_seen', '{}'::jsonb),
@@ -204,9 +205,10 @@ COMMIT;
 
 -- a prune or delete of ids that have no checkpoint (threads deleted long
 -- ago, say) keeps no lock of them once it has waited for their writers in
--- flight (only of an id whose stray writes it removes): kept until commit,
--- one per id, they ran a prune of 30,000 such ids out of the shared lock
--- table ("out of shared memory"), for every session of the server
+-- flight (nor, once it has removed them, of an id whose stray writes it
+-- removes): kept until commit, one per id, they ran a prune of 30,000 such
+-- ids out of the shared lock table ("out of shared memory"), for every
+-- session of the server
 SELECT sg_lg_put_writes('lgm-gone-stray', '', '1ef00000-0000-6000-8000-000000000001', 't', '[["m", 1]]', '') AS stray;
 BEGIN;
 SELECT sg_lg_prune(array(SELECT 'lgm-gone-' || i FROM generate_series(1, 30000) i), 'delete') AS pruned,

@@ -66,7 +66,9 @@
  * rewrites what it reads; a pruner or delete of given threads also takes
  * their root writers' locks first, exclusive (lg_lock_thread; several in
  * "C" order of their ids), which every put and put_writes of the thread
- * holds in a weaker mode: it waits for them all, and they for it. Writes
+ * holds in a weaker mode: it waits for them all, and they for it until it
+ * has removed the thread's rows (lg_unlock_thread), then on the rows it
+ * changed. Writes
  * may come before their checkpoint's put (LangGraph does not order them):
  * a pruner removes those of the checkpoints it removes and those a stored
  * checkpoint passes, never those ahead of a checkpoint still to come.
@@ -244,10 +246,11 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"AND c.checkpoint_ns OPERATOR(pg_catalog.=) $2 AND c.checkpoint_id OPERATOR(pg_catalog.=) $4 "
 		"FOR KEY SHARE OF c",
 	blob_key, 4},
+	/* (key-share-locked: a value a prune that let go of the thread's lock removes is passed over once it commits) */
 	[LGP_BLOB_BYVER] = {
 		"SELECT writer FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND channel OPERATOR(pg_catalog.=) $3 "
-		"AND version OPERATOR(pg_catalog.=) $4 ORDER BY writer DESC LIMIT 1",
+		"AND version OPERATOR(pg_catalog.=) $4 ORDER BY writer DESC LIMIT 1 FOR KEY SHARE",
 	blob_ver, 4},
 	[LGP_CP_BYVER] = {
 		"SELECT blobs OPERATOR(pg_catalog.->) $3 FROM stategraph.lg_checkpoints "
@@ -487,6 +490,19 @@ lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
 }
 
 /*
+ * lg_lock, and whether it waited for another transaction (maybe one that
+ * started the thread: its owner then is that transaction's role).
+ */
+static bool
+lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
+{
+	if (lg_lock_mode(thread_id, ns, mode, true))
+		return false;
+	lg_lock(thread_id, ns, mode);
+	return true;
+}
+
+/*
  * The root namespace's writers' lock in LG_LOCK_WRITES mode, which
  * put_writes and a subgraph's put hold: a thread's tasks, subgraphs and
  * root puts do not wait for each other, and a delete or prune, which takes
@@ -503,8 +519,16 @@ lg_lock_root_shared(const char *thread_id)
 }
 
 /*
- * Lets go of lg_lock_thread's lock before the transaction ends, once the
- * caller has read but not changed the thread (none taken: nothing to do).
+ * Lets go of lg_lock_thread's lock before the transaction ends (once for
+ * each time it was taken; none taken: nothing to do): once the caller has
+ * read but not changed the thread, or once it has removed what it removes
+ * of it.
+ * The writers that then come wait only on the rows the removal changed:
+ * a put's parent (LGP_CP_PARENT) and the base of its appends are locked
+ * by it, and a put whose parent went with the removal checks the head
+ * again (sg_lg_put), as it would have after waiting here. Kept until
+ * commit, one per thread, a prune of 20,000 threads ran the shared lock
+ * table out (53200).
  */
 static void
 lg_unlock_thread(const char *thread_id)
@@ -515,6 +539,8 @@ lg_unlock_thread(const char *thread_id)
 	if (LockHeldByMe(&tag, LG_LOCK_REMOVE))
 		LockRelease(&tag, LG_LOCK_REMOVE, false);
 }
+
+static void lg_hold_owner(const char *thread_id, bool may_wait);
 
 /* Whether the caller sees a pending write of this thread id (writes sent ahead of any checkpoint). */
 static bool
@@ -536,7 +562,9 @@ lg_writes_visible(const char *thread_id)
  * so with READ COMMITTED the statements that follow see every put and
  * put_writes that was in flight, and those that follow wait for the
  * removal to commit (a put's checkpoint left behind without the values it
- * extends, a delete removing values under a put). One lock however many
+ * extends, a delete removing values under a put), on this lock until the
+ * caller lets go of it (lg_unlock_thread), then on the rows the removal
+ * changed. One lock however many
  * namespaces: taking each namespace's ran a prune or delete of a thread
  * with thousands of subgraph runs out of the shared lock table. An id
  * without any committed checkpoint is locked too: its first put or writes
@@ -558,7 +586,16 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 		return true;
 	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
 		return false;
-	if (!sg_lg_thread_visible(thread_id) && !lg_writes_visible(thread_id))
+	if (sg_lg_thread_visible(thread_id))
+	{
+		/*
+		 * a first put committed while we waited: the caller held its own
+		 * name, but the thread is the putter's (a group role whose member
+		 * we are); without its name, a reassign of it went on beside us
+		 */
+		lg_hold_owner(thread_id, sg_role_hold_may_wait());
+	}
+	else if (!lg_writes_visible(thread_id))
 		lg_unlock_thread(thread_id);
 	return true;
 }
@@ -570,19 +607,28 @@ lg_strcmp(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+#define LG_LOCK_BATCH	100		/* threads a removal of many locks at a time (see lg_remove_in_batches) */
+
 /*
- * lg_lock_thread of each of the given threads (text[]; NULLs left out), in
- * "C" order of their ids: two calls locking some of the same threads never
- * wait on each other in a cycle (a prune in the caller's order deadlocked
- * with deleteForRuns, which locked its threads in collation order).
+ * Runs remove(batch, arg) over the given threads (text[]; NULLs left out),
+ * LG_LOCK_BATCH at a time, in "C" order of their ids: it takes each batch's
+ * lg_lock_thread, removes, and lets go of them (lg_unlock_thread) before
+ * the next batch, so that a removal holds at most a batch of the shared
+ * lock table's entries, however many threads (one per thread, kept until
+ * commit, ran a prune of 20,000 threads out of shared memory, 53200). "C"
+ * order: two calls locking some of the same threads never wait on each
+ * other in a cycle (a prune in the caller's order deadlocked with
+ * deleteForRuns, which locked its threads in collation order). Returns
+ * the sum of what remove returns.
  */
-static void
-lg_lock_threads(Datum threads)
+static uint64
+lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), void *arg)
 {
 	Datum	   *ids;
 	bool	   *inull;
-	int			nids, n = 0, i;
+	int			nids, n = 0, i, j;
 	char	  **sorted;
+	uint64		done = 0;
 
 	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
 	sorted = palloc(sizeof(char *) * (nids + 1));
@@ -590,8 +636,23 @@ lg_lock_threads(Datum threads)
 		if (!inull[i])
 			sorted[n++] = TextDatumGetCString(ids[i]);
 	qsort(sorted, n, sizeof(char *), lg_strcmp);
-	for (i = 0; i < n; i++)
-		(void) lg_lock_thread(sorted[i], false);
+	for (i = 0; i < n; i += LG_LOCK_BATCH)
+	{
+		int			end = Min(n, i + LG_LOCK_BATCH);
+		Datum	   *batch = palloc(sizeof(Datum) * LG_LOCK_BATCH);
+
+		CHECK_FOR_INTERRUPTS();
+		for (j = i; j < end; j++)
+		{
+			(void) lg_lock_thread(sorted[j], false);
+			batch[j - i] = CStringGetTextDatum(sorted[j]);
+		}
+		done += remove(PointerGetDatum(construct_array(batch, end - i, TEXTOID, -1, false, TYPALIGN_INT)), arg);
+		for (j = i; j < end; j++)
+			lg_unlock_thread(sorted[j]);
+		pfree(batch);
+	}
+	return done;
 }
 
 /*
@@ -1638,7 +1699,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	lg_hold_owner(thread_id, may_wait);
 	if (ns[0] != '\0')
 		lg_lock_root_shared(thread_id);
-	lg_lock(thread_id, ns, LG_LOCK_PUT);
+	if (lg_lock_waited(thread_id, ns, LG_LOCK_PUT))
+		lg_hold_owner(thread_id, may_wait);	/* a first put waited for: the thread is its role's (lg_lock_thread) */
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
@@ -1664,7 +1726,16 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		lg_keep_dependants(thread_id, ns, &id);
 	p = lg_parent(thread_id, ns, parent);
 	if (parent != NULL && !p.found)
+	{
+		/*
+		 * removed by a prune or delete that let go of the thread's lock
+		 * before it committed (lg_unlock_thread), which lg_parent waited
+		 * for: the head lg_check_head read may be gone with it
+		 */
+		if (!again)
+			lg_check_head(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9));
 		sg_thread_id_check_new(thread_id, true);	/* a parent it cannot see: maybe another role's thread */
+	}
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	if (versions && JB_ROOT_IS_OBJECT(versions))
@@ -2433,11 +2504,29 @@ lg_exec_array(const char *sql, Datum arr)
  * removed whole or kept whole, never kept without its values.
  */
 static uint64
-lg_delete_threads(Datum threads)
+lg_delete_threads(Datum threads, void *arg)
 {
 	return lg_exec_array("WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)), "
 						 "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)) "
 						 "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
+}
+
+/*
+ * lg_delete_threads of one thread, a kept scalar statement, as in
+ * lg_hold_owner: the one-element array form, one-off, was planned again
+ * at every deleteThread and every thread the sweep deleted.
+ */
+static uint64
+lg_delete_thread(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	sg_spi_prepare(&plan, "WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1), "
+				   "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1) "
+				   "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
+	return sg_spi_execute(plan, &k, NULL, 0);
 }
 
 /* A one-element text[] Datum. */
@@ -2463,7 +2552,8 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	lg_hold_owner(thread_id, may_wait);
 	(void) lg_lock_thread(thread_id, false);
-	n = lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+	n = lg_delete_thread(thread_id);
+	lg_unlock_thread(thread_id);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
@@ -2627,6 +2717,20 @@ lg_collect(Datum threads, Datum removed)
 	}
 }
 
+/* prune(keep_latest) of the given threads (text[]), locked: returns checkpoints removed. */
+static uint64
+lg_keep_latest(Datum threads, void *arg)
+{
+	uint64		n;
+
+	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
+					  "AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
+					  "FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+					  "AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)", threads);
+	lg_collect(threads, (Datum) 0);
+	return n;
+}
+
 PG_FUNCTION_INFO_V1(sg_lg_prune);
 
 /* sg_lg_prune(thread_ids, strategy) -> bigint */
@@ -2650,64 +2754,32 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_hold_owners(threads, may_wait);
-	lg_lock_threads(threads);
-	if (strcmp(strategy, "delete") == 0)
-		n = lg_delete_threads(threads);
-	else
-	{
-		n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-						  "AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
-						  "FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-						  "AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)", threads);
-		lg_collect(threads, (Datum) 0);
-	}
+	n = lg_remove_in_batches(threads, strcmp(strategy, "delete") == 0 ? lg_delete_threads : lg_keep_latest, NULL);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
 
-PG_FUNCTION_INFO_V1(sg_lg_delete_for_runs);
-
-/* sg_lg_delete_for_runs(run_ids) -> bigint */
-Datum
-sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
+/*
+ * delete_for_runs of the given threads (text[]), locked: removes their
+ * checkpoints of the runs *(Datum *) arg (text[]); returns how many.
+ */
+static uint64
+lg_delete_runs_of(Datum threads, void *arg)
 {
-	uint64		n;
-	Datum	   *ids;
-	uint64		i;
-	bool		may_wait;
+	Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[2] = {*(Datum *) arg, threads};
+	uint64		n, i;
 
-	lg_required_array(fcinfo, 0, "run_ids");
-	may_wait = sg_role_hold_may_wait();
-	sg_spi_connect();
-	{
-		bool		isnull;
-
-		/* the threads with checkpoints of these runs: their owners' names held first */
-		lg_exec_array("SELECT pg_catalog.array_agg(DISTINCT thread_id) FROM stategraph.lg_checkpoints "
-					  "WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' OPERATOR(pg_catalog.=) ANY ($1)",
-					  PG_GETARG_DATUM(0));
-		if (SPI_processed == 1)
-		{
-			Datum		d = lg_col(SPI_tuptable, 0, 1, &isnull);
-
-			if (!isnull)
-			{
-				Datum		threads = PointerGetDatum(DatumGetArrayTypePCopy(d));
-
-				lg_hold_owners(threads, may_wait);
-				lg_lock_threads(threads);	/* waits for their puts and writes in flight, as a prune does */
-			}
-		}
-	}
-	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
-					  "OPERATOR(pg_catalog.=) ANY ($1) RETURNING thread_id, checkpoint_id", PG_GETARG_DATUM(0));
+	n = sg_spi_run("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
+				   "OPERATOR(pg_catalog.=) ANY ($1) AND thread_id OPERATOR(pg_catalog.=) ANY ($2) "
+				   "RETURNING thread_id, checkpoint_id", 2, types, args, NULL);
 	if (n > 0)
 	{
 		SPITupleTable *tt = SPI_tuptable;
 		bool		isnull;
+		Datum	   *ids = palloc(sizeof(Datum) * n);
 		Datum	   *cps = palloc(sizeof(Datum) * n);
 
-		ids = palloc(sizeof(Datum) * n);
 		for (i = 0; i < n; i++)
 		{
 			ids[i] = lg_col(tt, i, 1, &isnull);
@@ -2715,6 +2787,42 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 		}
 		lg_collect(PointerGetDatum(construct_array(ids, (int) n, TEXTOID, -1, false, TYPALIGN_INT)),
 				   PointerGetDatum(construct_array(cps, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)));
+	}
+	return n;
+}
+
+PG_FUNCTION_INFO_V1(sg_lg_delete_for_runs);
+
+/*
+ * sg_lg_delete_for_runs(run_ids) -> bigint: the threads with checkpoints
+ * of these runs, their owners' names held first, then in batches as a
+ * prune (lg_remove_in_batches).
+ */
+Datum
+sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
+{
+	uint64		n = 0;
+	bool		may_wait;
+	Datum		runs;
+
+	lg_required_array(fcinfo, 0, "run_ids");
+	runs = PG_GETARG_DATUM(0);
+	may_wait = sg_role_hold_may_wait();
+	sg_spi_connect();
+	lg_exec_array("SELECT pg_catalog.array_agg(DISTINCT thread_id) FROM stategraph.lg_checkpoints "
+				  "WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' OPERATOR(pg_catalog.=) ANY ($1)", runs);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = lg_col(SPI_tuptable, 0, 1, &isnull);
+
+		if (!isnull)
+		{
+			Datum		threads = PointerGetDatum(DatumGetArrayTypePCopy(d));
+
+			lg_hold_owners(threads, may_wait);
+			n = lg_remove_in_batches(threads, lg_delete_runs_of, &runs);
+		}
 	}
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
@@ -3129,7 +3237,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 		return 0;
 	if (thread_id)
 	{
-		lg_hold_owners(lg_text_array1(cstring_to_text(thread_id)), sg_role_hold_may_wait());
+		lg_hold_owner(thread_id, sg_role_hold_may_wait());
 		(void) lg_lock_thread(thread_id, false);	/* after a put of the thread in flight, before the next */
 	}
 	else
@@ -3153,6 +3261,8 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
 	if (n > 0)
 		lg_collect(threads, (Datum) 0);
+	if (thread_id)
+		lg_unlock_thread(thread_id);	/* as sg_lg_prune does: sg_prune of many ids in one statement (the sweep's lock is its own) */
 	return n;
 }
 
@@ -3162,7 +3272,8 @@ sg_lg_delete_thread_rows(const char *thread_id)
 {
 	lg_hold_owner(thread_id, sg_role_hold_may_wait());
 	(void) lg_lock_thread(thread_id, false);
-	(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+	(void) lg_delete_thread(thread_id);
+	lg_unlock_thread(thread_id);
 }
 
 /*
@@ -3296,17 +3407,17 @@ sg_lg_sweep(int limit, bool *pass_over)
 				continue;		/* sg_reassign_owned is moving its owner's rows: next pass */
 			if (!lg_lock_thread(thread_id, true))
 				continue;		/* a put is running: next pass */
-			if (!lg_still_expired(thread_id))
+			if (!lg_still_expired(thread_id) || sg_lg_partition_held(thread_id))
 			{
-				lg_unlock_thread(thread_id);	/* written meanwhile: its writers need not wait for the batch */
+				/* written meanwhile, or a router's move holds its partition (holds.c): next pass */
+				lg_unlock_thread(thread_id);
 				continue;
 			}
-			if (sg_lg_partition_held(thread_id))
-				continue;		/* a router's move holds its partition (holds.c) */
 			if (strcmp(strategy, "delete") == 0)
-				(void) lg_delete_threads(lg_text_array1(cstring_to_text(thread_id)));
+				(void) lg_delete_thread(thread_id);
 			else
 				(void) sg_lg_prune_threads(thread_id, NULL, keep);
+			lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
 			done++;
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed */
