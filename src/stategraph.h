@@ -648,6 +648,19 @@ extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
 extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
 
+/*
+ * SQL: whether the owner of row k (a task or run, whose owner any role can
+ * write for itself, naming any thread) may act on thread row t: is its
+ * owner or a member of it (a role that no longer exists acts for nobody
+ * but its own name). For what a superuser (a background worker) does on
+ * a row's behalf, which row-level security does not stop.
+ */
+#define OWNER_ACTS(k, t) \
+	"(" k ".owner OPERATOR(pg_catalog.=) " t ".owner OR pg_catalog.pg_has_role(" \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" k ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" t ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  'MEMBER') IS TRUE)"
+
 /* ---------------------------------------------------------------------------
  * Holds on a role's name: sg_submit's against sg_reassign_owned (reassign.c)
  * ---------------------------------------------------------------------------
