@@ -1364,6 +1364,8 @@ step_call(void *arg)
 	 */
 	if (*c->run == NULL)
 		*c->run = sg_run_begin(c->opts, c->run_cxt);
+	else
+		sg_run_check_privileges(*c->run);	/* a new transaction: a REVOKE may have committed */
 	c->more = sg_run_step(*c->run);
 	if (c->more && sg_run_finished(*c->run))
 		c->more = sg_run_step(*c->run);	/* the last step: the run ends in its transaction */

@@ -406,6 +406,7 @@ extern bool sg_run_step(SGRun *run);
 extern Jsonb *sg_run_result(SGRun *run);
 extern void sg_run_end(SGRun *run);
 extern void sg_run_checkpointed(SGRun *run);
+extern void sg_run_check_privileges(SGRun *run);
 extern SGRunStatus sg_run_status(SGRun *run);
 extern bool sg_run_finished(SGRun *run);
 extern void sg_run_free(SGRun *run);

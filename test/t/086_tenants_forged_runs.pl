@@ -11,13 +11,19 @@
 #   another role's thread.
 # Both now act only on a thread the run's role may act on (its owner, or a
 # member of it).
-# No preload: only a superuser's CALL sg_work executes runs here.
+# No preload there: only a superuser's CALL sg_work executes runs.
+#
+# And a background run checked EXECUTE on its graph's functions once, when
+# its worker took it: each step is a transaction of its own, but the run
+# went on calling a node function for as long as it looped after its
+# owner's EXECUTE was revoked. Each step checks again now.
 use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('tenants_forged_runs');
 $node->init;
@@ -75,4 +81,21 @@ is($node->safe_psql('postgres', q{SET ROLE alice; SELECT "values"->>'log' FROM s
 	'["hi"]', 'alice reads her thread');
 
 $node->stop;
+
+# a background run of dave's loops; EXECUTE on its node function is revoked
+my $bg = preloaded_node('tenants_revoke_running');
+sleepy_loop_graph($bg);
+$bg->safe_psql('postgres', q{CREATE ROLE dave; GRANT INSERT ON effects TO dave;
+	SET ROLE dave; SELECT sg_submit('loop', '{"i": 0, "steps": 1000, "sleep": 0.1}', 'd1', recursion_limit => 2000)});
+$bg->poll_query_until('postgres', q{SELECT count(*) >= 2 FROM effects WHERE run = 'd1'})
+  or die 'the run took no steps';
+$bg->safe_psql('postgres', q{REVOKE EXECUTE ON FUNCTION work(jsonb, jsonb) FROM PUBLIC});
+my $at_revoke = $bg->safe_psql('postgres', q{SELECT count(*) FROM effects WHERE run = 'd1'});
+$bg->poll_query_until('postgres', q{SELECT status <> 'running' FROM stategraph.runs WHERE thread_id = 'd1'})
+  or die 'the run goes on';
+is($bg->safe_psql('postgres', q{SELECT status || ' ' || (error->>'sqlstate') FROM stategraph.runs WHERE thread_id = 'd1'}),
+	'error 42501', 'the run ends with 42501');
+cmp_ok($bg->safe_psql('postgres', q{SELECT count(*) FROM effects WHERE run = 'd1'}), '<=', $at_revoke + 1,
+	'no step after the one under way when EXECUTE was revoked');
+$bg->stop;
 done_testing();
