@@ -310,6 +310,23 @@ thread_owner_stored(const char *thread_id)
 }
 
 /*
+ * Whether thread_id is a stategraph thread of a role the caller may not own
+ * (read below row-level security): sg_lock_thread does not wait for such a
+ * thread, whose busy lock would tell that it is in use (the caller then
+ * fails as for any thread of another role).
+ */
+bool
+sg_thread_of_another_role(const char *thread_id)
+{
+	char	   *owner;
+
+	if (!sg_thread_id_stored("threads", thread_id))
+		return false;
+	owner = thread_owner_stored(thread_id);
+	return owner != NULL && !sg_caller_is_owner(owner);
+}
+
+/*
  * Whether a run of role run_owner may act on a thread of role owner, as
  * stategraph.owned tests it for run_owner: the same name, or a member of
  * an existing role (a dropped role's runs act on nothing of another name).
