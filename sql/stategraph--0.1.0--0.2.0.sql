@@ -171,6 +171,20 @@ DELETE FROM stategraph.checkpoints c
 WHERE NOT EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) c.thread_id);
 
 /*
+ * A checkpoint row may start a fork (parent_thread) only of a thread its
+ * writer may own: row-level security checks only the row's own thread, and
+ * a superuser's read of the row (the retention sweep's, an export's) walks
+ * on into the thread it names (thread_ids.c).
+ */
+CREATE FUNCTION stategraph.fork_source_owned() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'sg_fork_source_owned' LANGUAGE C;
+CREATE TRIGGER fork_source_owned BEFORE INSERT OR UPDATE OF parent_thread ON stategraph.checkpoints
+    FOR EACH ROW WHEN (NEW.parent_thread IS NOT NULL)
+    EXECUTE FUNCTION stategraph.fork_source_owned();
+COMMENT ON FUNCTION stategraph.fork_source_owned() IS
+    'trigger: refuses a checkpoint that starts a fork of a thread its writer may not own';
+
+/*
  * Row-level security is the guard; the extension grants the rest to PUBLIC
  * (as pg_cron does), so users need no GRANT of their own.
  *
@@ -1189,6 +1203,7 @@ REVOKE ALL ON FUNCTION stategraph.graphs_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.graph_deleted() FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.thread_deleted() FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.key_unchanged() FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.fork_source_owned() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.owned(name) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_create_graph(text, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_add_node(text, text, regprocedure, jsonb) TO PUBLIC;

@@ -180,6 +180,29 @@ SELECT thread_id, status FROM sg_threads() WHERE thread_id = 'tn-alice-1';
 SELECT tasks, "values" FROM sg_get_state('tn-alice-1');
 RESET ROLE;
 
+-- 7. A checkpoint row planted to start a fork of another role's thread.
+-- Row-level security checks only the row's own thread: bob's row naming
+-- alice's thread and head (read by the superuser, as if leaked) made a
+-- superuser's read walk into her thread, and her state then came out in
+-- bob's thread (a superuser's export; the retention sweep's or a
+-- superuser's sg_delete_thread of hers, which gives the forks of a thread
+-- an image of their own). Refused (42501), as an insert or as an update.
+SELECT checkpoint_id AS bob_head FROM sg_get_state('tn-bob-1') \gset
+SET ROLE regress_tn_bob;
+INSERT INTO stategraph.checkpoints (thread_id, checkpoint_id, parent_id, parent_thread, step, source, next,
+                                    image_complete, created_at)
+VALUES ('tn-bob-1', '01ffffff-0000-7000-8000-000000000001', :'alice_head', 'tn-alice-1', 9, 'fork', '{}',
+        false, now());
+UPDATE stategraph.checkpoints SET parent_id = :'alice_head', parent_thread = 'tn-alice-1'
+WHERE thread_id = 'tn-bob-1' AND checkpoint_id = :'bob_head';
+-- his own thread's, or none: as before
+UPDATE stategraph.checkpoints SET parent_thread = NULL
+WHERE thread_id = 'tn-bob-1' AND checkpoint_id = :'bob_head';
+RESET ROLE;
+SELECT count(*) AS bob_rows_naming_alice FROM stategraph.checkpoints
+WHERE thread_id = 'tn-bob-1' AND parent_thread = 'tn-alice-1';
+SELECT sg_export_thread('tn-bob-1')::text LIKE '%tn-alice-1%' AS export_names_alice;
+
 SET client_min_messages = warning;
 DROP SCHEMA tenants CASCADE;
 DROP OWNED BY regress_tn_alice, regress_tn_bob;

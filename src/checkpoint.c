@@ -227,6 +227,10 @@ thread_locktag(LOCKTAG *tag, const char *thread_id)
  * session). Waits unless stategraph.lock_wait is off; lock_timeout applies.
  * A transaction-level lock lasts until the thread's row is locked or
  * inserted (sg_thread_fetch, sg_thread_create, sg_thread_lock_settled).
+ * The busy thread of a role the caller may not own is not waited for (nor
+ * called busy), and not taken: waiting told another role that the thread
+ * is in use, where a free one is "does not exist" at once; the caller, which
+ * cannot see its row, fails as it does then (isolation tenants_busy_thread).
  */
 void
 sg_lock_thread(const char *thread_id, bool session)
@@ -235,12 +239,18 @@ sg_lock_thread(const char *thread_id, bool session)
 	MemoryContext old;
 
 	thread_locktag(&tag, thread_id);
-	if (LockAcquire(&tag, ExclusiveLock, session, !sg_lock_wait) == LOCKACQUIRE_NOT_AVAIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("thread \"%s\" is busy", thread_id),
-				 errdetail("Another session is running or changing it."),
-				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+	if (LockAcquire(&tag, ExclusiveLock, session, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		if (sg_thread_of_another_role(thread_id))
+			return;
+		if (!sg_lock_wait)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("thread \"%s\" is busy", thread_id),
+					 errdetail("Another session is running or changing it."),
+					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		(void) LockAcquire(&tag, ExclusiveLock, session, false);
+	}
 	if (session)
 	{
 		old = MemoryContextSwitchTo(TopMemoryContext);

@@ -1493,6 +1493,17 @@ sg_run_checkpointed(SGRun *run)
 		save_thread(run);
 }
 
+/*
+ * Check again that the current role may execute every function of the
+ * run's graph: a background run takes each step in a transaction of its
+ * own, and a REVOKE of EXECUTE that committed meanwhile stops it (TAP 086).
+ */
+void
+sg_run_check_privileges(SGRun *run)
+{
+	sg_graph_check_privileges(run->g);
+}
+
 /* Where a run stands. */
 SGRunStatus
 sg_run_status(SGRun *run)

@@ -930,16 +930,21 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 	current.committed = false;
 	/* the stop generation before the statement that reads the stop request */
 	stop_gen_known = sg_stop_generation(&stop_gen);
-	/* the thread as it was before the run, for a rollback (first attempt only) */
+	/*
+	 * The thread as it was before the run, for a rollback (first attempt
+	 * only); only a thread the run's role may act on: a worker claims as a
+	 * superuser, and a role can INSERT a run row naming any thread, whose
+	 * head and status it then read from its row (TAP 086).
+	 */
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
 				"recoveries = r.recoveries OPERATOR(pg_catalog.+) CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
 				"  THEN 1 ELSE 0 END, "
 				"stepped = true, started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
 				"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
-				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END, "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END, "
 				"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
-				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id) END "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END "
 				"FROM (SELECT o.run_id, o.stepped, o.status FROM stategraph.runs o "
 				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
@@ -1312,6 +1317,26 @@ roll_back_thread(RunRow *r)
 }
 
 /*
+ * Whether the run's role may act on its thread (or there is none): a
+ * dropped role's run is stopped as a superuser (sg_work_one), and a role
+ * can INSERT a run row naming any thread, with the start_head and
+ * start_status a rollback puts back (TAP 086).
+ */
+static bool
+run_may_act_on_thread(RunRow *r)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+
+	return run_sql(&plan,
+				   "SELECT 1 FROM stategraph.runs r JOIN stategraph.threads t "
+				   "ON t.thread_id OPERATOR(pg_catalog.=) r.thread_id WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
+				   "AND NOT " OWNER_ACTS("r", "t"),
+				   1, types, values, NULL) == 0;
+}
+
+/*
  * A run stopped by a request before it ended: cancelled (and rolled back),
  * its external tasks too. error: that of its last step, whose nodes failed
  * (NULL: none), kept on the run as an 'error' run has it: a rollback
@@ -1320,11 +1345,12 @@ roll_back_thread(RunRow *r)
 static void
 stop_run(RunRow *r, const char *request, Jsonb *error)
 {
-	SGThread   *th = sg_thread_fetch(r->thread_id, true);
+	bool		on_thread = run_may_act_on_thread(r);
+	SGThread   *th = on_thread ? sg_thread_fetch(r->thread_id, true) : NULL;
 
 	if (th != NULL)
 		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
-	if (strcmp(request, "rollback") == 0)
+	if (on_thread && strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
 	(void) record_step(r, "cancelled", error, false);
 }
@@ -1350,6 +1376,8 @@ step_call(void *arg)
 	 */
 	if (*c->run == NULL)
 		*c->run = sg_run_begin(c->opts, c->run_cxt);
+	else
+		sg_run_check_privileges(*c->run);	/* a new transaction: a REVOKE may have committed */
 	c->more = sg_run_step(*c->run);
 	if (c->more && sg_run_finished(*c->run))
 		c->more = sg_run_step(*c->run);	/* the last step: the run ends in its transaction */

@@ -406,6 +406,7 @@ extern bool sg_run_step(SGRun *run);
 extern Jsonb *sg_run_result(SGRun *run);
 extern void sg_run_end(SGRun *run);
 extern void sg_run_checkpointed(SGRun *run);
+extern void sg_run_check_privileges(SGRun *run);
 extern SGRunStatus sg_run_status(SGRun *run);
 extern bool sg_run_finished(SGRun *run);
 extern void sg_run_free(SGRun *run);
@@ -645,8 +646,22 @@ extern void sg_thread_id_check_not_lg(const char *thread_id);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
+extern bool sg_thread_of_another_role(const char *thread_id);	/* below RLS */
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
 extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
+
+/*
+ * SQL: whether the owner of row k (a task or run, whose owner any role can
+ * write for itself, naming any thread) may act on thread row t: is its
+ * owner or a member of it (a role that no longer exists acts for nobody
+ * but its own name). For what a superuser (a background worker) does on
+ * a row's behalf, which row-level security does not stop.
+ */
+#define OWNER_ACTS(k, t) \
+	"(" k ".owner OPERATOR(pg_catalog.=) " t ".owner OR pg_catalog.pg_has_role(" \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" k ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" t ".owner::pg_catalog.text))::pg_catalog.oid, " \
+	"  'MEMBER') IS TRUE)"
 
 /* ---------------------------------------------------------------------------
  * Holds on a role's name: sg_submit's against sg_reassign_owned (reassign.c)

@@ -798,16 +798,6 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
 		note_new_work(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 }
 
-/*
- * Whether the owner of task row k may act on the thread row t: is its
- * owner or a member of it (a role that no longer exists acts for nobody).
- */
-#define OWNER_ACTS(k, t) \
-	"(" k ".owner OPERATOR(pg_catalog.=) " t ".owner OR pg_catalog.pg_has_role(" \
-	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" k ".owner::pg_catalog.text))::pg_catalog.oid, " \
-	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" t ".owner::pg_catalog.text))::pg_catalog.oid, " \
-	"  'MEMBER') IS TRUE)"
-
 /* What an UPDATE of stategraph.tasks t that cancels tasks sets. */
 #define CANCEL_TASKS \
 	"UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, " \

@@ -52,6 +52,11 @@
  * submitted it, so 'reject' refuses, and 'interrupt' and 'rollback', which
  * cannot change a run row the caller cannot see, refuse too.
  *
+ * A checkpoint row that starts a fork names the thread it forks
+ * (parent_thread), and reading it walks on into that thread: the trigger
+ * fork_source_owned lets a role name only a thread it may own, which it
+ * learns from the thread's owner read below row-level security too.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -65,6 +70,8 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/acl.h"
@@ -303,6 +310,23 @@ thread_owner_stored(const char *thread_id)
 }
 
 /*
+ * Whether thread_id is a stategraph thread of a role the caller may not own
+ * (read below row-level security): sg_lock_thread does not wait for such a
+ * thread, whose busy lock would tell that it is in use (the caller then
+ * fails as for any thread of another role).
+ */
+bool
+sg_thread_of_another_role(const char *thread_id)
+{
+	char	   *owner;
+
+	if (!sg_thread_id_stored("threads", thread_id))
+		return false;
+	owner = thread_owner_stored(thread_id);
+	return owner != NULL && !sg_caller_is_owner(owner);
+}
+
+/*
  * Whether a run of role run_owner may act on a thread of role owner, as
  * stategraph.owned tests it for run_owner: the same name, or a member of
  * an existing role (a dropped role's runs act on nothing of another name).
@@ -409,4 +433,48 @@ sg_thread_has_hidden_run(const char *thread_id)
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return false;
 	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), true);
+}
+
+PG_FUNCTION_INFO_V1(sg_fork_source_owned);
+
+/*
+ * Trigger (BEFORE INSERT OR UPDATE OF parent_thread ON stategraph.checkpoints,
+ * for a row with a parent_thread): the row may start a fork only of a
+ * thread its writer may own. Row-level security checks only the row's own
+ * thread, so a role could write into its thread a row whose parent is
+ * another role's checkpoint: reading it then walks into that thread, which
+ * the role's own reads cannot see but a superuser's can, and the retention
+ * sweep, a superuser's sg_prune or sg_delete_thread of the source (which
+ * give its forks an image of their own) and a superuser's export (a
+ * router's move) copied the other role's state into the role's thread.
+ * A parent thread that does not exist (yet: a restore loads checkpoints
+ * before threads) is let through: its checkpoint ids are not known.
+ */
+Datum
+sg_fork_source_owned(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	HeapTuple	tup;
+	Datum		d;
+	bool		isnull;
+	char	   *parent_thread;
+	char	   *owner;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "sg_fork_source_owned: not called as a row trigger before insert or update");
+	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	d = heap_getattr(tup, SPI_fnumber(RelationGetDescr(td->tg_relation), "parent_thread"),
+					 RelationGetDescr(td->tg_relation), &isnull);
+	if (isnull || superuser() || has_bypassrls_privilege(GetUserId()))
+		return PointerGetDatum(tup);
+	parent_thread = TextDatumGetCString(d);
+	owner = thread_owner_stored(parent_thread);
+	if (owner != NULL && !sg_caller_is_owner(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("thread \"%s\" belongs to another role", parent_thread),
+				 errdetail("A checkpoint can start a fork only of a thread of its writer's own."),
+				 errhint("Fork a thread with sg_fork.")));
+	return PointerGetDatum(tup);
 }
