@@ -49,6 +49,12 @@ RESET ROLE;
 -- bad arguments: a clear error, nothing changed
 SELECT sg_reassign_owned('regress_rn_alice', 'regress_rn_nobody');
 SELECT sg_reassign_owned(NULL, 'regress_rn_alice2');
+-- her pending run would execute as a superuser, or above row-level security: refused
+CREATE ROLE regress_rn_super SUPERUSER;
+CREATE ROLE regress_rn_admin BYPASSRLS;
+SELECT sg_reassign_owned('regress_rn_alice', 'regress_rn_super');
+SELECT sg_reassign_owned('regress_rn_alice', 'regress_rn_admin');
+DROP ROLE regress_rn_super, regress_rn_admin;
 SELECT count(*) AS still_old FROM stategraph.threads WHERE owner = 'regress_rn_alice';
 -- a superuser gives them to her new name: the graph, the thread, the run and the LangGraph.js thread
 SELECT sg_reassign_owned('regress_rn_alice', 'regress_rn_alice2') AS reassigned;

@@ -1370,6 +1370,18 @@ BEGIN
     END IF;
     -- the lock order above: old_role's name first (its submits in flight commit)
     PERFORM stategraph.reassign_hold(old_role);
+    -- runs execute as their owner: given to a role above row-level security,
+    -- the nodes of runs old_role queued (and run rows it wrote itself, naming
+    -- any thread) would execute with every privilege
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) new_role
+               AND (r.rolsuper OR r.rolbypassrls))
+       AND EXISTS (SELECT 1 FROM stategraph.runs WHERE owner OPERATOR(pg_catalog.=) old_role
+                   AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting'])) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = pg_catalog.format('cannot give the active runs of role "%s" to role "%s"', old_role, new_role),
+            DETAIL = pg_catalog.format('Role "%s" is a superuser or bypasses row-level security: the runs would execute as it.', new_role),
+            HINT = 'Give them to an ordinary role, or end them first with sg_cancel.';
+    END IF;
     UPDATE stategraph.graphs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     -- the lock order above: runs (KEY SHARE), threads, tasks, runs
