@@ -1608,6 +1608,25 @@ end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 	current.claimed = false;
 }
 
+/* Commit, the thread held (by this transaction) across the commit: for the session meanwhile. */
+static void
+commit_holding_thread(const char *thread_id, SGCommitFn commit)
+{
+	sg_lock_thread(thread_id, true);	/* held already: no wait */
+	PG_TRY();
+	{
+		commit();
+	}
+	PG_CATCH();
+	{
+		sg_unlock_thread(thread_id, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	(void) sg_try_lock_thread(thread_id);	/* held for the session: no wait */
+	sg_unlock_thread(thread_id, true);
+}
+
 /*
  * Execute one due run (claimed in the current transaction, SPI connected),
  * as its owner; false if there was none. The session keeps the thread's
@@ -1673,16 +1692,14 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		 * back (a claim commits with the run's first step otherwise), and a
 		 * stop's claim, so that a death in the stop counts one (rolled back
 		 * with the claim, a stop's death counted nothing, and the run was
-		 * stopped again for ever), then take the thread again: a session
-		 * that took it in between has it (the run is taken up later).
+		 * stopped again for ever). The thread is held across the commit
+		 * (for the session, then for the transaction again): a session
+		 * that took it in between (a client waiting for it) wrote on it
+		 * before the stop's rollback, which removed that, and the run,
+		 * left running, counted a recovery at its next claim (TAP 087).
 		 */
-		commit();
+		commit_holding_thread(r->thread_id, commit);
 		current.committed = true;
-		if (!sg_try_lock_thread(r->thread_id))
-		{
-			current.claimed = false;
-			return true;
-		}
 	}
 	if (!OidIsValid(role))
 	{
