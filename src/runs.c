@@ -1134,6 +1134,24 @@ read_stop_request(RunRow *r)
 }
 
 /*
+ * The stop request of run r, its row locked until the commit, as an end's
+ * UPDATE locks it: an sg_cancel that comes later waits for the stop, and
+ * finds the run finished (NULL: no such row).
+ */
+static char *
+lock_stop_request(RunRow *r)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+
+	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 "
+				"FOR NO KEY UPDATE", 1, types, values, NULL) == 0)
+		return NULL;
+	return sg_spi_text(0, 1);
+}
+
+/*
  * Between two steps of a run: a step that is not the last writes nothing
  * to the run row (the claim marked it stepped, and its progress is the
  * thread's head); its end is recorded in the transaction of its last step:
@@ -1700,6 +1718,18 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		 */
 		commit_holding_thread(r->thread_id, commit);
 		current.committed = true;
+		/*
+		 * The row is no longer locked: an sg_cancel may have changed the
+		 * request since the claim ('rollback' to 'interrupt'). Read it
+		 * again, locked until the stop commits (TAP 087).
+		 */
+		if (r->stop_request != NULL)
+		{
+			char	   *now = lock_stop_request(r);
+
+			if (now != NULL)
+				r->stop_request = now;
+		}
 	}
 	if (!OidIsValid(role))
 	{

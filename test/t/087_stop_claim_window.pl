@@ -90,5 +90,45 @@ is($node->safe_psql('postgres', qq{SELECT status || ' ' || recoveries || ' ' || 
 is($node->safe_psql('postgres', q{SELECT (sg_get_state('t')).values->>'n'}), '1002',
 	'the thread has the client\'s run on it: the rollback was done before, not after it');
 
+# The run's row was not locked from that commit to the stop's either: an
+# sg_cancel(run_id, 'interrupt') during a 'rollback' stop returned true,
+# the run ended cancelled 'interrupt', and yet its checkpoints were rolled
+# back. Now the stop reads its request again under the row's lock: an
+# sg_cancel that comes during the stop waits for it, and finds the run
+# finished, as during a step's end.
+$node->safe_psql('postgres', q{
+    DROP TRIGGER slow_claim ON stategraph.runs;
+    CREATE TABLE slow ();
+    CREATE FUNCTION slow_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (SELECT FROM slow) THEN
+            PERFORM pg_sleep(3);
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER slow_delete BEFORE DELETE ON stategraph.checkpoints
+        FOR EACH STATEMENT EXECUTE FUNCTION slow_delete();
+});
+$node->safe_psql('postgres', q{SELECT sg_invoke('g', '{"n": 0}', 't2')});
+my $before = $node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 't2'});
+$node->safe_psql('postgres', q{INSERT INTO fault VALUES ('t2')});
+$rid = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{"n": 10}', 't2')});
+$node->psql('postgres', 'CALL sg_work()', on_error_stop => 0);
+$node->safe_psql('postgres', qq{DELETE FROM fault; SELECT sg_cancel('$rid', 'rollback'); INSERT INTO slow DEFAULT VALUES});
+($wout, $werr) = ('', '');
+$work = IPC::Run::start(
+	[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . ' application_name=stopper2', '-c', 'CALL sg_work()' ],
+	'>', \$wout, '2>', \$werr);
+ok($node->poll_query_until('postgres', q{
+		SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE application_name = 'stopper2'}),
+	'the rollback is under way');
+is($node->safe_psql('postgres', qq{SELECT sg_cancel('$rid', 'interrupt')}), 'f',
+	'an sg_cancel during the stop waits for it and finds the run finished');
+$work->finish;
+is($node->safe_psql('postgres', qq{SELECT status || ' ' || stop_request || ' ' || recoveries FROM stategraph.runs WHERE run_id = '$rid'}),
+	'cancelled rollback 0', 'the run is cancelled as its stop says');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = 't2'}), $before,
+	'its checkpoints were rolled back');
+
 $node->stop;
 done_testing();
