@@ -1169,7 +1169,8 @@ lock_stop_request(RunRow *r)
  * own, or that of a run ended without being executed.)
  */
 #define END_RUN(cond) \
-	"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, " \
+	"UPDATE stategraph.runs r SET stepped = true, status = $2, " \
+	"error = COALESCE($3, CASE WHEN $2 OPERATOR(pg_catalog.=) 'cancelled' THEN r.error END), " \
 	"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL " \
 	"  ELSE pg_catalog.clock_timestamp() END " \
 	"WHERE r.run_id OPERATOR(pg_catalog.=) $1" cond " RETURNING " \
@@ -1841,7 +1842,8 @@ sg_run_failure(ErrorData *edata)
 				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) $6, "
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
 				"status = CASE WHEN " FAILURE_ENDS " THEN 'error' ELSE 'pending' END, "
-				"error = CASE WHEN " FAILURE_ENDS " THEN $3 END, "
+				"error = CASE WHEN " FAILURE_ENDS " THEN $3 "
+				"  WHEN stop_request IS NOT NULL AND $2 THEN $3 WHEN stop_request IS NOT NULL THEN error END, "
 				"finished_at = CASE WHEN " FAILURE_ENDS " THEN pg_catalog.clock_timestamp() END, "
 				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
