@@ -1333,8 +1333,9 @@ roll_back_thread(RunRow *r)
 /*
  * A run stopped by a request before it ended: cancelled (and rolled back),
  * its external tasks too. error: that of its last step, whose nodes failed
- * (NULL: none), kept on the run as an 'error' run has it: a rollback
- * removes it from the thread, and the log was the only place left.
+ * (NULL: none, or the one sg_run_failure kept on the run), kept on the
+ * run as an 'error' run has it: a rollback removes it from the thread,
+ * and the log was the only place left.
  */
 static void
 stop_run(RunRow *r, const char *request, Jsonb *error)
@@ -1810,7 +1811,9 @@ role_renamed(void)
  * started on them. It is pending again, to be stopped, after a backoff
  * that goes on growing with its failures, up to a minute, until its stop
  * is done (sg_cancel(run_id, 'interrupt') turns a rollback that cannot be
- * done into a stop that keeps the checkpoints). False if no run was
+ * done into a stop that keeps the checkpoints); the error of a step that
+ * failed so is kept on it for the stop (stop_run), as CALL sg_work, which
+ * sees the error in the step, keeps it (TAP 088). False if no run was
  * claimed (the error came before a claim).
  */
 bool
