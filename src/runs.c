@@ -1139,6 +1139,24 @@ read_stop_request(RunRow *r)
 }
 
 /*
+ * The stop request of run r, its row locked until the commit, as an end's
+ * UPDATE locks it: an sg_cancel that comes later waits for the stop, and
+ * finds the run finished (NULL: no such row).
+ */
+static char *
+lock_stop_request(RunRow *r)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+
+	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 "
+				"FOR NO KEY UPDATE", 1, types, values, NULL) == 0)
+		return NULL;
+	return sg_spi_text(0, 1);
+}
+
+/*
  * Between two steps of a run: a step that is not the last writes nothing
  * to the run row (the claim marked it stepped, and its progress is the
  * thread's head); its end is recorded in the transaction of its last step:
@@ -1156,7 +1174,8 @@ read_stop_request(RunRow *r)
  * own, or that of a run ended without being executed.)
  */
 #define END_RUN(cond) \
-	"UPDATE stategraph.runs r SET stepped = true, status = $2, error = $3, " \
+	"UPDATE stategraph.runs r SET stepped = true, status = $2, " \
+	"error = COALESCE($3, CASE WHEN $2 OPERATOR(pg_catalog.=) 'cancelled' THEN r.error END), " \
 	"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'waiting' THEN NULL " \
 	"  ELSE pg_catalog.clock_timestamp() END " \
 	"WHERE r.run_id OPERATOR(pg_catalog.=) $1" cond " RETURNING " \
@@ -1339,8 +1358,9 @@ run_may_act_on_thread(RunRow *r)
 /*
  * A run stopped by a request before it ended: cancelled (and rolled back),
  * its external tasks too. error: that of its last step, whose nodes failed
- * (NULL: none), kept on the run as an 'error' run has it: a rollback
- * removes it from the thread, and the log was the only place left.
+ * (NULL: none, or the one sg_run_failure kept on the run), kept on the
+ * run as an 'error' run has it: a rollback removes it from the thread,
+ * and the log was the only place left.
  */
 static void
 stop_run(RunRow *r, const char *request, Jsonb *error)
@@ -1636,6 +1656,25 @@ end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 	current.claimed = false;
 }
 
+/* Commit, the thread held (by this transaction) across the commit: for the session meanwhile. */
+static void
+commit_holding_thread(const char *thread_id, SGCommitFn commit)
+{
+	sg_lock_thread(thread_id, true);	/* held already: no wait */
+	PG_TRY();
+	{
+		commit();
+	}
+	PG_CATCH();
+	{
+		sg_unlock_thread(thread_id, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	(void) sg_try_lock_thread(thread_id);	/* held for the session: no wait */
+	sg_unlock_thread(thread_id, true);
+}
+
 /*
  * Execute one due run (claimed in the current transaction, SPI connected),
  * as its owner; false if there was none. The session keeps the thread's
@@ -1701,15 +1740,25 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		 * back (a claim commits with the run's first step otherwise), and a
 		 * stop's claim, so that a death in the stop counts one (rolled back
 		 * with the claim, a stop's death counted nothing, and the run was
-		 * stopped again for ever), then take the thread again: a session
-		 * that took it in between has it (the run is taken up later).
+		 * stopped again for ever). The thread is held across the commit
+		 * (for the session, then for the transaction again): a session
+		 * that took it in between (a client waiting for it) wrote on it
+		 * before the stop's rollback, which removed that, and the run,
+		 * left running, counted a recovery at its next claim (TAP 087).
 		 */
-		commit();
+		commit_holding_thread(r->thread_id, commit);
 		current.committed = true;
-		if (!sg_try_lock_thread(r->thread_id))
+		/*
+		 * The row is no longer locked: an sg_cancel may have changed the
+		 * request since the claim ('rollback' to 'interrupt'). Read it
+		 * again, locked until the stop commits (TAP 087).
+		 */
+		if (r->stop_request != NULL)
 		{
-			current.claimed = false;
-			return true;
+			char	   *now = lock_stop_request(r);
+
+			if (now != NULL)
+				r->stop_request = now;
 		}
 	}
 	if (!OidIsValid(role))
@@ -1790,7 +1839,9 @@ role_renamed(void)
  * started on them. It is pending again, to be stopped, after a backoff
  * that goes on growing with its failures, up to a minute, until its stop
  * is done (sg_cancel(run_id, 'interrupt') turns a rollback that cannot be
- * done into a stop that keeps the checkpoints). False if no run was
+ * done into a stop that keeps the checkpoints); the error of a step that
+ * failed so is kept on it for the stop (stop_run), as CALL sg_work, which
+ * sees the error in the step, keeps it (TAP 088). False if no run was
  * claimed (the error came before a claim).
  */
 bool
@@ -1822,7 +1873,8 @@ sg_run_failure(ErrorData *edata)
 				"UPDATE stategraph.runs SET failures = failures OPERATOR(pg_catalog.+) $6, "
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
 				"status = CASE WHEN " FAILURE_ENDS " THEN 'error' ELSE 'pending' END, "
-				"error = CASE WHEN " FAILURE_ENDS " THEN $3 END, "
+				"error = CASE WHEN " FAILURE_ENDS " THEN $3 "
+				"  WHEN stop_request IS NOT NULL AND $2 THEN $3 WHEN stop_request IS NOT NULL THEN error END, "
 				"finished_at = CASE WHEN " FAILURE_ENDS " THEN pg_catalog.clock_timestamp() END, "
 				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
