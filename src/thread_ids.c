@@ -313,13 +313,18 @@ thread_owner_stored(const char *thread_id)
  * Whether thread_id is a stategraph thread of a role the caller may not own
  * (read below row-level security): sg_lock_thread does not wait for such a
  * thread, whose busy lock would tell that it is in use (the caller then
- * fails as for any thread of another role).
+ * fails as for any thread of another role). False for a caller that row-level
+ * security lets see every thread (BYPASSRLS, the tables' owner): it writes
+ * the thread, and must wait for its lock (isolation revtenants_bypassrls_busy).
  */
 bool
 sg_thread_of_another_role(const char *thread_id)
 {
 	char	   *owner;
 
+	if (check_enable_rls(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
+						 InvalidOid, true) != RLS_ENABLED)
+		return false;
 	if (!sg_thread_id_stored("threads", thread_id))
 		return false;
 	owner = thread_owner_stored(thread_id);
