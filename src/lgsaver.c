@@ -2595,8 +2595,13 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
 	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
+	/*
+	 * key-share-locked: a delete or prune of it that let go of its lock
+	 * before committing (lg_unlock_thread) is waited for, as it was on the
+	 * lock (without, a copy into a thread being deleted failed, 42710)
+	 */
 	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
-				   "AND $1 IS NOT NULL LIMIT 1", 2, types, args, NULL) > 0)
+				   "AND $1 IS NOT NULL LIMIT 1 FOR KEY SHARE", 2, types, args, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already has checkpoints", dst),
@@ -3692,9 +3697,10 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
 	lg_lock(thread_id, "", LG_LOCK_REMOVE);
-	if (sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id) ||
-		lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) LIMIT 1",
-					  lg_text_array1(cstring_to_text(thread_id))) > 0)
+	/* key-share-locked first, as in sg_lg_copy_thread: a delete of it that let go of its lock is waited for */
+	if (lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) "
+					  "LIMIT 1 FOR KEY SHARE", lg_text_array1(cstring_to_text(thread_id))) > 0 ||
+		sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already exists", thread_id),
