@@ -116,6 +116,26 @@ SELECT count(*) AS retention_left FROM stategraph.retention WHERE graph = 'tn_ch
 CALL sg_work(max_runs => 0);
 SET ROLE regress_tn_alice;
 SELECT thread_id FROM sg_threads('tn_chat');
+-- and the other way: alice drops her graph (her thread stays), bob creates
+-- one of that name and sets its retention. A graph's retention applies only
+-- to threads its owner may act on (bob's own): alice's thread is left to
+-- the default retention, and bob's expired one goes.
+SELECT sg_drop_graph('tn_chat');
+RESET ROLE;
+SET ROLE regress_tn_bob;
+SELECT sg_create_graph('tn_chat', '{"n": "add"}');
+SELECT sg_add_node('tn_chat', 'step', 'tn_step(jsonb)');
+SELECT sg_add_edge('tn_chat', '__start__', 'step');
+SELECT sg_add_edge('tn_chat', 'step', '__end__');
+SELECT sg_compile('tn_chat');
+SELECT sg_invoke('tn_chat', '{"n": 1}', 'tn-bob-chat') ->> 'n' AS n;
+SELECT sg_set_retention('tn_chat', '1 millisecond');
+SELECT pg_sleep(0.1);
+RESET ROLE;
+CALL sg_work(max_runs => 0);
+SELECT thread_id, owner FROM stategraph.threads WHERE thread_id IN ('tn-alice-chat', 'tn-bob-chat') ORDER BY 1;
+SET ROLE regress_tn_bob;
+SELECT sg_drop_graph('tn_chat');
 RESET ROLE;
 
 -- 4. Imports over the other's thread: refused as every other way of taking

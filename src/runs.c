@@ -2066,15 +2066,19 @@ sweep_window(char **last)
 
 /*
  * The expired threads t of the retention sweep, with their policy p: not
- * updated for the ttl of their graph (or the default), none with an active
+ * updated for the ttl of their graph (or the default), whose policy applies
+ * only to threads its graph's owner may act on (a graph of another role's
+ * name, created after that role's was dropped, or shared with other roles,
+ * sets no TTL for their threads: the default does), none with an active
  * run or tasks out, a pending interrupt, or (for keep_latest) no more
  * checkpoints than it keeps. FROM and WHERE of a query that adds its own
  * conditions on t.
  */
 #define SWEEP_EXPIRED \
 	"FROM stategraph.threads t " \
-	"CROSS JOIN LATERAL (SELECT * FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) t.graph " \
-	"  OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
+	"CROSS JOIN LATERAL (SELECT r.* FROM stategraph.retention r WHERE (r.graph OPERATOR(pg_catalog.=) t.graph " \
+	"  AND EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) r.graph " \
+	"  AND " OWNER_ACTS("g", "t") ")) OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
 	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
