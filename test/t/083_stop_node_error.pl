@@ -85,22 +85,7 @@ foreach my $path ('worker', 'sg_work')
 		my $before = $node->safe_psql('postgres', qq{SELECT count(*) FROM stategraph.checkpoints WHERE thread_id = '$t'});
 		my $rid = $node->safe_psql('postgres', qq{SELECT sg_submit('g', '{"n": 10, "wait": true, "fail": true}', '$t')});
 		my ($out, $err) = ('', '');
-		my $work;
-		if ($path eq 'worker')
-		{
-			ok($node->poll_query_until('postgres', q{
-					SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}),
-				"$path $how: the run waits in its last step");
-		}
-		else
-		{
-			$work = IPC::Run::start(
-				[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . ' application_name=stopper', '-c', 'CALL sg_work()' ],
-				'>', \$out, '2>', \$err);
-			ok($node->poll_query_until('postgres', q{
-					SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE application_name = 'stopper'}),
-				"$path $how: the run waits in its last step");
-		}
+		my $work = wait_in_last_step($node, $path, "$path $how", \$out, \$err);
 		# asked to stop, then its node fails
 		is($node->safe_psql('postgres', qq{SELECT sg_cancel('$rid', '$how')}), 't', "$path $how: the run is asked to stop");
 		$node->safe_psql('postgres', qq{INSERT INTO go VALUES ('$t')});

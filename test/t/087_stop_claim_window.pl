@@ -17,32 +17,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use IPC::Run;
 
 my $node = PostgreSQL::Test::Cluster->new('stop_claim_window');
 $node->init;
 $node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
 $node->start;
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE TABLE fault (thread text);
-    CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1) $$;
-    -- cancelled (a transient error: the run is tried again after a backoff) while its thread is in fault
-    CREATE FUNCTION flaky(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        IF EXISTS (SELECT FROM fault WHERE thread = config->>'thread_id') THEN
-            RAISE EXCEPTION 'canceling statement due to user request' USING ERRCODE = 'query_canceled';
-        END IF;
-        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
-    END $$;
-    SELECT sg_create_graph('g', '{"n": "replace"}');
-    SELECT sg_add_node('g', 'first', 'ok_step(jsonb)');
-    SELECT sg_add_node('g', 'second', 'flaky(jsonb,jsonb)');
-    SELECT sg_add_edge('g', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
-                                            ('second', '__end__')) e(f, t);
-    SELECT sg_compile('g');
-});
+flaky_graph($node);
 
 # a finished run, then one whose second step fails: pending, stepped, to be tried again
 $node->safe_psql('postgres', q{SELECT sg_invoke('g', '{"n": 0}', 't')});

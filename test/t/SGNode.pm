@@ -7,8 +7,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph go_graphs batch_node claim_scan_buffers stop_graph
-  kill_executor_in_step);
+our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
+  kill_executor_in_step wait_in_last_step);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -67,6 +67,61 @@ sub nap_graph
     SELECT sg_add_edge('$graph', 'nap', '__end__');
     SELECT sg_compile('$graph');
 });
+}
+
+# In $node's postgres database: the extension, table fault and graph 'g'
+# (first -> second), whose node 'second' is cancelled (57014, a transient
+# error: the run is tried again after a backoff) while its thread is in
+# fault. For the tests of runs in a retry's backoff.
+sub flaky_graph
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+    CREATE EXTENSION stategraph;
+    CREATE TABLE fault (thread text);
+    CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1) $$;
+    -- cancelled (a transient error: the run is tried again after a backoff) while its thread is in fault
+    CREATE FUNCTION flaky(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (SELECT FROM fault WHERE thread = config->>'thread_id') THEN
+            RAISE EXCEPTION 'canceling statement due to user request' USING ERRCODE = 'query_canceled';
+        END IF;
+        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
+    END $$;
+    SELECT sg_create_graph('g', '{"n": "replace"}');
+    SELECT sg_add_node('g', 'first', 'ok_step(jsonb)');
+    SELECT sg_add_node('g', 'second', 'flaky(jsonb,jsonb)');
+    SELECT sg_add_edge('g', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
+                                            ('second', '__end__')) e(f, t);
+    SELECT sg_compile('g');
+});
+}
+
+# Until a run's last step waits (pg_sleep) in its executor: with $path
+# 'worker' a background worker's; else a CALL sg_work() started here
+# (application_name 'stopper', its output in $$out and $$err), returned to
+# be finished by the caller. $label names the check.
+sub wait_in_last_step
+{
+	my ($node, $path, $label, $out, $err) = @_;
+	my $work;
+	if ($path eq 'worker')
+	{
+		ok($node->poll_query_until('postgres', q{
+				SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}),
+			"$label: the run waits in its last step");
+	}
+	else
+	{
+		$work = IPC::Run::start(
+			[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . ' application_name=stopper', '-c', 'CALL sg_work()' ],
+			'>', $out, '2>', $err);
+		ok($node->poll_query_until('postgres', q{
+				SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE application_name = 'stopper'}),
+			"$label: the run waits in its last step");
+	}
+	return $work;
 }
 
 # In $node's postgres database: the extension, table go (readable by every
