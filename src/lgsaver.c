@@ -628,6 +628,7 @@ lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), v
 	bool	   *inull;
 	int			nids, n = 0, i, j;
 	char	  **sorted;
+	Datum	   *batch;
 	uint64		done = 0;
 
 	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
@@ -636,10 +637,10 @@ lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), v
 		if (!inull[i])
 			sorted[n++] = TextDatumGetCString(ids[i]);
 	qsort(sorted, n, sizeof(char *), lg_strcmp);
+	batch = palloc(sizeof(Datum) * LG_LOCK_BATCH);
 	for (i = 0; i < n; i += LG_LOCK_BATCH)
 	{
 		int			end = Min(n, i + LG_LOCK_BATCH);
-		Datum	   *batch = palloc(sizeof(Datum) * LG_LOCK_BATCH);
 
 		CHECK_FOR_INTERRUPTS();
 		for (j = i; j < end; j++)
@@ -650,7 +651,6 @@ lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), v
 		done += remove(PointerGetDatum(construct_array(batch, end - i, TEXTOID, -1, false, TYPALIGN_INT)), arg);
 		for (j = i; j < end; j++)
 			lg_unlock_thread(sorted[j]);
-		pfree(batch);
 	}
 	return done;
 }
@@ -2529,13 +2529,20 @@ lg_delete_thread(const char *thread_id)
 	return sg_spi_execute(plan, &k, NULL, 0);
 }
 
-/* A one-element text[] Datum. */
-static Datum
-lg_text_array1(text *t)
+/*
+ * Whether thread_id has a checkpoint, key-share-locked: a delete or prune of
+ * it that let go of its lock before committing (lg_unlock_thread) is waited
+ * for, as it was on the lock, and its rows are then passed over (without, a
+ * copy or import into a thread being deleted failed, 42710).
+ */
+static bool
+lg_checkpoints_stored(const char *thread_id)
 {
-	Datum		d = PointerGetDatum(t);
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
 
-	return PointerGetDatum(construct_array(&d, 1, TEXTOID, -1, false, TYPALIGN_INT));
+	return sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					  "LIMIT 1 FOR KEY SHARE", 1, &t, &k, NULL) > 0;
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_delete_thread);
@@ -2595,13 +2602,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
 	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
-	/*
-	 * key-share-locked: a delete or prune of it that let go of its lock
-	 * before committing (lg_unlock_thread) is waited for, as it was on the
-	 * lock (without, a copy into a thread being deleted failed, 42710)
-	 */
-	if (sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $2 "
-				   "AND $1 IS NOT NULL LIMIT 1 FOR KEY SHARE", 2, types, args, NULL) > 0)
+	if (lg_checkpoints_stored(dst))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already has checkpoints", dst),
@@ -3697,9 +3698,8 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
 	lg_lock(thread_id, "", LG_LOCK_REMOVE);
-	/* key-share-locked first, as in sg_lg_copy_thread: a delete of it that let go of its lock is waited for */
-	if (lg_exec_array("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-					  "LIMIT 1 FOR KEY SHARE", lg_text_array1(cstring_to_text(thread_id))) > 0 ||
+	/* the locked check first: a delete of it that let go of its lock is waited for */
+	if (lg_checkpoints_stored(thread_id) ||
 		sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
