@@ -303,7 +303,8 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	[LGP_W_SAME] = {
 		"SELECT task_id, idx, value OPERATOR(pg_catalog.=) $5 FROM stategraph.lg_writes "
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 AND channel OPERATOR(pg_catalog.=) $4 LIMIT 2",
+		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 AND channel OPERATOR(pg_catalog.=) $4 "
+		"AND idx OPERATOR(pg_catalog.>=) 0 LIMIT 2",	/* not a special write: those are replaced */
 	w_same, 5},
 	[LGP_LIST_NS] = {
 		LG_LIST_SELECT "thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
@@ -1149,7 +1150,9 @@ lg_stored_json(Jsonb *j)
  * the value row refers to that write (vals[11..13]: checkpoint, task, index)
  * instead of keeping a second copy. Writes never change once stored (a retry
  * stores nothing), so the reference stays true until pruning, which copies
- * the value back before the write goes (lg_collect).
+ * the value back before the write goes (lg_collect). LangGraph's special
+ * writes (__error__, __interrupt__..., negative idx) are the exception: a
+ * later put_writes replaces them, so no value refers to one.
  */
 static bool
 lg_refer_to_write(Datum *vals, char *nulls, const pg_uuid_t *parent, Jsonb *stored)
