@@ -576,17 +576,23 @@ lg_writes_visible(const char *thread_id)
  * an id that then has no row the caller sees (kept, a prune of 100,000
  * such ids ran the shared lock table out; a put committing afterwards
  * meets lg_delete_threads' one statement, which sees all of it or none).
- * With dont_wait, returns false when a put or put_writes holds it.
+ * With dont_wait, returns false when a put or put_writes holds it. *taken:
+ * whether this call holds the lock, which the caller then lets go of
+ * (lg_unlock_thread), and only then: a lock the transaction took before
+ * (a copy or import into the thread) is not the caller's to let go of, and
+ * releasing it warned "you don't own a lock of type ExclusiveLock".
  */
 static bool
-lg_lock_thread(const char *thread_id, bool dont_wait)
+lg_lock_thread(const char *thread_id, bool dont_wait, bool *taken)
 {
+	*taken = false;
 	if (sg_lg_thread_visible(thread_id))
-		return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
+		return (*taken = lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait));
 	if (sg_thread_id_stored("lg_checkpoints", thread_id))
 		return true;
 	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
 		return false;
+	*taken = true;
 	if (sg_lg_thread_visible(thread_id))
 	{
 		/*
@@ -597,7 +603,10 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 		lg_hold_owner(thread_id, sg_role_hold_may_wait());
 	}
 	else if (!lg_writes_visible(thread_id))
+	{
 		lg_unlock_thread(thread_id);
+		*taken = false;
+	}
 	return true;
 }
 
@@ -630,6 +639,7 @@ lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), v
 	int			nids, n = 0, i, j;
 	char	  **sorted;
 	Datum	   *batch;
+	bool		taken[LG_LOCK_BATCH];
 	uint64		done = 0;
 
 	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &nids);
@@ -646,12 +656,13 @@ lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), v
 		CHECK_FOR_INTERRUPTS();
 		for (j = i; j < end; j++)
 		{
-			(void) lg_lock_thread(sorted[j], false);
+			(void) lg_lock_thread(sorted[j], false, &taken[j - i]);
 			batch[j - i] = CStringGetTextDatum(sorted[j]);
 		}
 		done += remove(PointerGetDatum(construct_array(batch, end - i, TEXTOID, -1, false, TYPALIGN_INT)), arg);
 		for (j = i; j < end; j++)
-			lg_unlock_thread(sorted[j]);
+			if (taken[j - i])
+				lg_unlock_thread(sorted[j]);
 	}
 	return done;
 }
@@ -2556,14 +2567,15 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 {
 	char	   *thread_id = lg_required_text(fcinfo, 0, "thread_id");
 	uint64		n;
-
+	bool		taken;
 	bool		may_wait = sg_role_hold_may_wait();
 
 	sg_spi_connect();
 	lg_hold_owner(thread_id, may_wait);
-	(void) lg_lock_thread(thread_id, false);
+	(void) lg_lock_thread(thread_id, false, &taken);
 	n = lg_delete_thread(thread_id);
-	lg_unlock_thread(thread_id);
+	if (taken)
+		lg_unlock_thread(thread_id);
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
@@ -3239,6 +3251,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1)), (Datum) 0};
 	char		nulls[4] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' ', 'n'};
 	bool		isnull;
+	bool		taken = false;
 	uint64		n;
 	Datum		threads;
 
@@ -3247,7 +3260,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	if (thread_id)
 	{
 		lg_hold_owner(thread_id, sg_role_hold_may_wait());
-		(void) lg_lock_thread(thread_id, false);	/* after a put of the thread in flight, before the next */
+		(void) lg_lock_thread(thread_id, false, &taken);	/* after a put of the thread in flight, before the next */
 	}
 	else
 	{
@@ -3270,7 +3283,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
 	if (n > 0)
 		lg_collect(threads, (Datum) 0);
-	if (thread_id)
+	if (thread_id && taken)
 		lg_unlock_thread(thread_id);	/* as sg_lg_prune does: sg_prune of many ids in one statement (the sweep's lock is its own) */
 	return n;
 }
@@ -3279,10 +3292,13 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 void
 sg_lg_delete_thread_rows(const char *thread_id)
 {
+	bool		taken;
+
 	lg_hold_owner(thread_id, sg_role_hold_may_wait());
-	(void) lg_lock_thread(thread_id, false);
+	(void) lg_lock_thread(thread_id, false, &taken);
 	(void) lg_delete_thread(thread_id);
-	lg_unlock_thread(thread_id);
+	if (taken)
+		lg_unlock_thread(thread_id);
 }
 
 /*
@@ -3410,23 +3426,26 @@ sg_lg_sweep(int limit, bool *pass_over)
 			char	   *thread_id = lg_text_col(tt, i, 1);
 			char	   *strategy = lg_text_col(tt, i, 2);
 			int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+			bool		taken;
 
 			CHECK_FOR_INTERRUPTS();
 			if (!lg_try_hold_owner(thread_id))
 				continue;		/* sg_reassign_owned is moving its owner's rows: next pass */
-			if (!lg_lock_thread(thread_id, true))
+			if (!lg_lock_thread(thread_id, true, &taken))
 				continue;		/* a put is running: next pass */
 			if (!lg_still_expired(thread_id) || sg_lg_partition_held(thread_id))
 			{
 				/* written meanwhile, or a router's move holds its partition (holds.c): next pass */
-				lg_unlock_thread(thread_id);
+				if (taken)
+					lg_unlock_thread(thread_id);
 				continue;
 			}
 			if (strcmp(strategy, "delete") == 0)
 				(void) lg_delete_thread(thread_id);
 			else
 				(void) sg_lg_prune_threads(thread_id, NULL, keep);
-			lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
+			if (taken)
+				lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
 			done++;
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed */
