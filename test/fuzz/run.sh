@@ -4,6 +4,8 @@
 # state, for a bounded time; fails if the server crashed even once.
 # Not part of `make test` (it takes minutes). Usage:
 #   bash test/fuzz/run.sh                 FUZZ_SECONDS=120 FUZZ_CALLS=20000 by default
+# Against a cluster of your own (a private build): PGHOST, PGPORT, PGUSER and
+# FUZZ_SERVER_LOG (that server's log) set.
 set -uo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")	# run.sh runs itself again under pg_virtualenv
 cd "$(dirname "$SELF")"
@@ -34,6 +36,9 @@ started=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
 		FUZZ_DB=fuzz /usr/bin/python3 bad_args.py 2>&1 | tail -60
 		FUZZ_DB=fuzz N=$((FUZZ_CALLS / 50)) /usr/bin/python3 tampered_exports.py 2>&1 | grep -v '^minor' | tail -40
 		for kind in sg lg; do FUZZ_DB=fuzz N=$((FUZZ_CALLS / 50)) /usr/bin/python3 own_rows.py $kind 2>&1 | tail -40; done
+		# appends with tampered bases, special writes, lists, LangGraph.js imports, runs; the end check
+		echo "== surfaces.py"
+		FUZZ_DB=fuzz N=$((FUZZ_CALLS / 40)) /usr/bin/python3 surfaces.py 2>&1 | tail -60
 	fi
 	echo "== our calls of every sg_ function: $FUZZ_CALLS"
 	psql -X -q -d fuzz -c "SET fz.calls = $FUZZ_CALLS" -f fuzz_calls.sql 2>&1 | tail -3
@@ -41,7 +46,12 @@ started=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
 } | tee "$OUT"
 
 # errors that are bugs rather than bad input: internal errors, lost caches
-# (sqlsmith's own set_config() calls with made-up names are not ours)
+# (sqlsmith's own set_config() calls with made-up names are not ours); and
+# bad outcomes surfaces.py reported (a put reading other than sent, a warning)
+surfaces_bad=$(grep -cE '^BAD ' "$OUT" || true)
+if [ "${surfaces_bad:-0}" -gt 0 ]; then
+	echo "surfaces.py: $surfaces_bad bad outcomes (see above)" | tee -a "$OUT"
+fi
 internal=$(grep -E 'ERROR:  (XX000|cache lookup failed|unexpected|unrecognized)' \
 	"$SERVER_LOG" 2>/dev/null | grep -cv 'unrecognized configuration parameter' || true)
 echo "internal errors in the server log: ${internal:-0}" | tee -a "$OUT"
@@ -56,3 +66,4 @@ if [ "$started" != "$now" ] || [ "${crashes:-0}" -gt 0 ]; then
 	exit 1
 fi
 echo "no crash; written to test/bench/out/$(basename "$OUT")" | tee -a "$OUT"
+[ "${surfaces_bad:-0}" -eq 0 ]
