@@ -464,13 +464,22 @@ sg_fork_source_owned(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *parent_thread;
 	char	   *owner;
+	int			attnum;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "sg_fork_source_owned: not called as a row trigger before insert or update");
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("stategraph.fork_source_owned() must be called as a row trigger before insert or update")));
+	/* on another table (a superuser's trigger): no column, or another type, crashed or failed with XX000 */
+	attnum = SPI_fnumber(RelationGetDescr(td->tg_relation), "parent_thread");
+	if (attnum <= 0 || SPI_gettypeid(RelationGetDescr(td->tg_relation), attnum) != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("stategraph.fork_source_owned() must be a trigger of a table with a text column parent_thread"),
+				 errdetail("Table \"%s\" has none.", RelationGetRelationName(td->tg_relation))));
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
-	d = heap_getattr(tup, SPI_fnumber(RelationGetDescr(td->tg_relation), "parent_thread"),
-					 RelationGetDescr(td->tg_relation), &isnull);
+	d = heap_getattr(tup, attnum, RelationGetDescr(td->tg_relation), &isnull);
 	if (isnull || superuser() || has_bypassrls_privilege(GetUserId()))
 		return PointerGetDatum(tup);
 	parent_thread = TextDatumGetCString(d);
