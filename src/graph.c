@@ -1529,14 +1529,21 @@ sg_graph_gen(PG_FUNCTION_ARGS)
 	bool		isnull = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "sg_graph_gen: not called as a row trigger before insert or update");
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("stategraph.graph_gen() must be called as a row trigger before insert or update")));
+	rel = td->tg_relation;
+	/* on another table (a superuser's trigger): XX000 without, or a number read from another type */
+	attnum = SPI_fnumber(RelationGetDescr(rel), "gen");
+	if (attnum <= 0 || SPI_gettypeid(RelationGetDescr(rel), attnum) != INT8OID ||
+		!TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attidentity)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("stategraph.graph_gen() must be a trigger of a table with a bigint identity column gen"),
+				 errdetail("Table \"%s\" has none.", RelationGetRelationName(rel))));
 	if (superuser() || has_bypassrls_privilege(GetUserId()))
 		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple);
-	rel = td->tg_relation;
-	attnum = SPI_fnumber(RelationGetDescr(rel), "gen");
-	if (attnum <= 0)
-		elog(ERROR, "stategraph.graphs has no column gen");
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		bool		old_null;

@@ -516,7 +516,25 @@ for _ in range(max(N // 4, 10)):
              random.choice([None, "", "nope", "fz_alice", "fz_bob", "postgres", "public"])))
 
 # ---------------------------------------------------------------------------
-# 6. the end check: every thread reads and its export imports again
+# 6. the extension's C trigger functions as triggers of other tables (a
+# superuser's mistake; fork_source_owned crashed on a non-text parent_thread)
+# and rows written through them as fz_alice (as postgres too, except
+# runs_loaded, which would hold the workers off while this session lasts)
+for fn in ["fork_source_owned", "graph_gen", "graphs_changed", "runs_loaded"]:
+    for cols in ["a int", "a int, parent_thread int", "a int, parent_thread text", "a int, gen bigint",
+                 "a int, gen text", "a int, gen bigint GENERATED ALWAYS AS IDENTITY"]:
+        for when in ["BEFORE INSERT OR UPDATE", "AFTER INSERT OR UPDATE", "BEFORE DELETE"]:
+            for level in ["ROW", "STATEMENT"]:
+                for role in (["fz_alice"] if fn == "runs_loaded" else ["fz_alice", None]):
+                    attempt("trigger:" + fn,
+                            "CREATE TABLE public.fz_trig (%s); GRANT ALL ON public.fz_trig TO PUBLIC; "
+                            "CREATE TRIGGER t %s ON public.fz_trig FOR EACH %s EXECUTE FUNCTION stategraph.%s(); %s"
+                            "INSERT INTO public.fz_trig (a) VALUES (1); UPDATE public.fz_trig SET a = 2; "
+                            "DELETE FROM public.fz_trig" % (cols, when, level, fn,
+                                                            "SET LOCAL ROLE %s; " % role if role else ""))
+
+# ---------------------------------------------------------------------------
+# 7. the end check: every thread reads and its export imports again
 cur.execute("SELECT thread_id FROM stategraph.threads UNION SELECT thread_id FROM stategraph.lg_checkpoints ORDER BY 1")
 threads = [r[0] for r in cur.fetchall()]
 conn.rollback()
