@@ -48,7 +48,7 @@ started=$(psql -XAtq -d fuzz -c "SELECT pg_postmaster_start_time()")
 # errors that are bugs rather than bad input: internal errors, lost caches
 # (sqlsmith's own set_config() calls with made-up names are not ours); and
 # bad outcomes surfaces.py reported (a put reading other than sent, a warning)
-surfaces_bad=$(grep -cE '^BAD ' "$OUT" || true)
+surfaces_bad=$(sed -n 's/^bad outcomes: \([0-9]*\)$/\1/p' "$OUT" | tail -1)
 if [ "${surfaces_bad:-0}" -gt 0 ]; then
 	echo "surfaces.py: $surfaces_bad bad outcomes (see above)" | tee -a "$OUT"
 fi
