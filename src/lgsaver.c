@@ -2488,6 +2488,22 @@ sg_lg_list(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
+/* Whether every element of threads (text[], not empty) is one id: then *one is it (text). */
+static bool
+lg_one_thread(Datum threads, Datum *one)
+{
+	Datum	   *ids;
+	bool	   *inull;
+	int			n, i;
+
+	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &n);
+	for (i = 0; i < n; i++)
+		if (inull[i] || !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, ids[i], ids[0])))
+			return false;
+	*one = n > 0 ? ids[0] : (Datum) 0;
+	return n > 0;
+}
+
 /* Runs a one-off statement with text[] argument $1; returns rows affected. */
 static uint64
 lg_exec_array(const char *sql, Datum arr)
@@ -2503,9 +2519,15 @@ lg_exec_array(const char *sql, Datum arr)
  * left unlocked (nothing of it stored yet) and that commits meanwhile is
  * removed whole or kept whole, never kept without its values.
  */
+static uint64 lg_delete_thread(const char *thread_id);
+
 static uint64
 lg_delete_threads(Datum threads, void *arg)
 {
+	Datum		thread;
+
+	if (lg_one_thread(threads, &thread))
+		return lg_delete_thread(TextDatumGetCString(thread));	/* kept, planned once */
 	return lg_exec_array("WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)), "
 						 "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)) "
 						 "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
@@ -2644,6 +2666,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 static void
 lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 {
+	static SPIPlanPtr plan;
 	char	  **whole = palloc(sizeof(char *) * (n + 1));
 	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID};
 	uint64		i;
@@ -2666,11 +2689,83 @@ lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 		Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
 		lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
 
-		sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-				   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
-				   5, types, a, NULL);
+		sg_spi_execute(sg_spi_prepare(&plan, "UPDATE stategraph.lg_blobs SET base = NULL, value = $5, "
+									  "wcheckpoint = NULL, wtask = NULL, widx = NULL "
+									  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+									  "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
+									  5, types), a, NULL, 0);
 	}
+}
+
+/*
+ * lg_collect's statements (see there), each with %1$s for the test of a
+ * row's thread against $1: one thread (text) or an array of them (text[]).
+ */
+typedef enum LGCollect
+{
+	LGC_COPY_WRITES,			/* values that refer to writes deleted below: copied in first */
+	LGC_REBASED,				/* values still referred to whose base is not: to rewrite whole */
+	LGC_UNREFERENCED,			/* values no checkpoint refers to: deleted */
+	LGC_WRITES,					/* writes of removed checkpoints ($2, or passed): deleted */
+	LGC_COUNT
+} LGCollect;
+
+#define LG_LIVE \
+	"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, " \
+	"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer " \
+	"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e " \
+	"WHERE c.thread_id %1$s AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') "
+
+static const char *const lg_collect_sql[LGC_COUNT] = {
+	[LGC_COPY_WRITES] =
+	"UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
+	"WHERE b.thread_id %1$s AND b.wcheckpoint IS NOT NULL "
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+	"AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
+	[LGC_REBASED] =
+	LG_LIVE "SELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
+	"JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
+	"AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+	"AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
+	"AND l2.writer OPERATOR(pg_catalog.=) b.base)",
+	[LGC_UNREFERENCED] =
+	LG_LIVE "DELETE FROM stategraph.lg_blobs b WHERE b.thread_id %1$s "
+	"AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+	"AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
+	"AND l.writer OPERATOR(pg_catalog.=) b.writer)",
+	[LGC_WRITES] =
+	"DELETE FROM stategraph.lg_writes w WHERE w.thread_id %1$s "
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
+	"AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id) "
+	"AND (w.checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints h "
+	"WHERE h.thread_id OPERATOR(pg_catalog.=) w.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+	"AND h.checkpoint_id OPERATOR(pg_catalog.>) w.checkpoint_id))",
+};
+
+#undef LG_LIVE
+
+/*
+ * Runs step of lg_collect for the thread in $1: for one thread (one, $1
+ * text) a kept plan, planned once per session; for an array of them
+ * (text[]) one-off, planned for the array it is given (a generic plan
+ * assumes ten elements, where a prune of every thread passes thousands).
+ * One-off, the one-thread statements were planned at every sg_prune of a
+ * thread and every thread the sweep pruned.
+ */
+static uint64
+lg_collect_run(LGCollect step, bool one, Datum thread, Datum removed)
+{
+	static SPIPlanPtr plans[LGC_COUNT];
+	Oid			types[2] = {one ? TEXTOID : TEXTARRAYOID, UUIDARRAYOID};
+	Datum		args[2] = {thread, removed};
+	char		nulls[2] = {' ', removed ? ' ' : 'n'};
+	int			nargs = step == LGC_WRITES ? 2 : 1;
+
+	if (!one)
+		return sg_spi_run(psprintf(lg_collect_sql[step], "OPERATOR(pg_catalog.=) ANY ($1)"), nargs, types, args, nulls);
+	if (plans[step] == NULL)
+		(void) sg_spi_prepare(&plans[step], psprintf(lg_collect_sql[step], "OPERATOR(pg_catalog.=) $1"), nargs, types);
+	return sg_spi_execute(plans[step], args, nulls, 0);
 }
 
 /*
@@ -2687,52 +2782,40 @@ lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 static void
 lg_collect(Datum threads, Datum removed)
 {
-	static const char *live =
-		"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, "
-		"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer "
-		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e "
-		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') ";
-	/* values that refer to writes deleted below: copy them in first */
-	lg_exec_array("UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
-				  "WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND b.wcheckpoint IS NOT NULL "
-				  "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
-				  threads);
-	lg_exec_array(psprintf("%sSELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
-						   "JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
-						   "AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-						   "AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
-						   "AND l2.writer OPERATOR(pg_catalog.=) b.base)", live), threads);
-	lg_rewrite_whole(SPI_tuptable, SPI_processed);
-	lg_exec_array(psprintf("%sDELETE FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-						   "AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-						   "AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
-						   "AND l.writer OPERATOR(pg_catalog.=) b.writer)", live), threads);
-	{
-		Oid			types[2] = {TEXTARRAYOID, UUIDARRAYOID};
-		Datum		args[2] = {threads, removed};
-		char		nulls[2] = {' ', removed ? ' ' : 'n'};
+	Datum		thread;
+	bool		one = lg_one_thread(threads, &thread);
 
-		sg_spi_run("DELETE FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-				   "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-				   "AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id) "
-				   "AND (w.checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints h "
-				   "WHERE h.thread_id OPERATOR(pg_catalog.=) w.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-				   "AND h.checkpoint_id OPERATOR(pg_catalog.>) w.checkpoint_id))",
-				   2, types, args, nulls);
-	}
+	if (!one)
+		thread = threads;
+	(void) lg_collect_run(LGC_COPY_WRITES, one, thread, removed);
+	(void) lg_collect_run(LGC_REBASED, one, thread, removed);
+	lg_rewrite_whole(SPI_tuptable, SPI_processed);
+	(void) lg_collect_run(LGC_UNREFERENCED, one, thread, removed);
+	(void) lg_collect_run(LGC_WRITES, one, thread, removed);
 }
 
 /* prune(keep_latest) of the given threads (text[]), locked: returns checkpoints removed. */
 static uint64
 lg_keep_latest(Datum threads, void *arg)
 {
+	static SPIPlanPtr plan;		/* of one thread: kept, planned once (an array's: one-off) */
+	static const char *const sql =
+		"DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id %s "
+		"AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
+		"FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+		"AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)";
+	Datum		thread;
+	Oid			t = TEXTOID;
 	uint64		n;
 
-	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-					  "AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
-					  "FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-					  "AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)", threads);
+	if (lg_one_thread(threads, &thread))
+	{
+		if (plan == NULL)
+			(void) sg_spi_prepare(&plan, psprintf(sql, "OPERATOR(pg_catalog.=) $1"), 1, &t);
+		n = sg_spi_execute(plan, &thread, NULL, 0);
+	}
+	else
+		n = lg_exec_array(psprintf(sql, "OPERATOR(pg_catalog.=) ANY ($1)"), threads);
 	lg_collect(threads, (Datum) 0);
 	return n;
 }
@@ -3230,11 +3313,17 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 uint64
 sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 {
-	static SPIPlanPtr plan;
+	/* one thread's ($1), or those of the owners held ($4): two kept statements, each planned once */
+	static SPIPlanPtr plans[2];
+	static const char *const which[2] = {
+		"thread_id OPERATOR(pg_catalog.=) $1",
+		"owner OPERATOR(pg_catalog.=) ANY ($4)",
+	};
 	Oid			types[4] = {TEXTOID, INTERVALOID, INT4OID, TEXTARRAYOID};
 	Datum		args[4] = {thread_id ? CStringGetTextDatum(thread_id) : (Datum) 0,
 	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1)), (Datum) 0};
 	char		nulls[4] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' ', 'n'};
+	int			all = thread_id == NULL;
 	bool		isnull;
 	uint64		n;
 	Datum		threads;
@@ -3251,18 +3340,19 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 		args[3] = lg_try_hold_all_owners();	/* the threads of the owners a reassign holds: next time */
 		nulls[3] = ' ';
 	}
-	sg_spi_prepare(&plan,
-				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
-				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
-				   "  FROM stategraph.lg_checkpoints WHERE ($1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1) "
-				   "  AND ($4::pg_catalog.text[] IS NULL OR owner OPERATOR(pg_catalog.=) ANY ($4))), "
-				   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
-				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
-				   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
-				   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
-				   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
-				   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", 4, types);
-	sg_spi_execute(plan, args, nulls, 1);
+	if (plans[all] == NULL)
+		(void) sg_spi_prepare(&plans[all],
+							  psprintf("WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
+									   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
+									   "  FROM stategraph.lg_checkpoints WHERE %s), "
+									   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
+									   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
+									   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
+									   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
+									   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
+									   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", which[all]),
+							  4, types);
+	sg_spi_execute(plans[all], args, nulls, 1);
 	n = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 1, &isnull));
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
 	if (n > 0)
