@@ -55,7 +55,12 @@
  * (thread, namespace) and refuses a "loop" or "input" checkpoint whose
  * parent is not the namespace's newest checkpoint: two processes running
  * the same thread get a serialization failure instead of a silent fork.
- * Forks ("fork", "update") may start from any checkpoint.
+ * Forks ("fork", "update") may start from any checkpoint. A copy or import
+ * takes its new thread's lock as a delete does, and lets go of it once it
+ * has stored the thread: its uncommitted rows hold the thread, as a new
+ * stategraph thread's row does, and a writer of the id that comes then
+ * waits for its commit (lg_wait_stored), so one transaction may copy any
+ * number of threads without a lock entry per thread.
  *
  * Pruning (prune, delete_for_runs) removes checkpoint rows, then values no
  * surviving checkpoint refers to; a surviving value whose base goes away is
@@ -106,6 +111,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -503,6 +509,37 @@ lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
 }
 
 /*
+ * Called with the writers' lock of (thread, namespace) held in mode: while
+ * a copy or import of the thread id in flight has stored it but not
+ * committed (sg_lg_thread_storer, thread_ids.c), lets go of the lock,
+ * waits for that transaction's end and takes the lock again. A copy or
+ * import lets go of its new thread's lock once stored, not at commit (one
+ * lock entry per thread ran 20,000 copies in one transaction out of the
+ * shared lock table); its writers that come then wait here, as they waited
+ * on the lock, and see the thread. Without the lock while it waits: the
+ * copier's own next put of the thread would wait for it (a deadlock).
+ * Returns whether it waited (the thread is then maybe another role's).
+ */
+static bool
+lg_wait_stored(const char *thread_id, const char *ns, LOCKMODE mode)
+{
+	TransactionId storer;
+	bool		waited = false;
+
+	while (TransactionIdIsValid(storer = sg_lg_thread_storer(thread_id)))
+	{
+		LOCKTAG		tag;
+
+		lg_lock_tag(&tag, thread_id, ns);
+		LockRelease(&tag, mode, false);
+		XactLockTableWait(storer, NULL, NULL, XLTW_None);
+		lg_lock(thread_id, ns, mode);
+		waited = true;
+	}
+	return waited;
+}
+
+/*
  * The root namespace's writers' lock in LG_LOCK_WRITES mode, which
  * put_writes and a subgraph's put hold: a thread's tasks, subgraphs and
  * root puts do not wait for each other, and a delete or prune, which takes
@@ -586,6 +623,7 @@ lg_lock_thread(const char *thread_id, bool dont_wait)
 		return true;
 	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
 		return false;
+	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import of it in flight */
 	if (sg_lg_thread_visible(thread_id))
 	{
 		/*
@@ -1643,6 +1681,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	List	   *appends;
 	bool		again = false;	/* the checkpoint is stored already: put again */
 	bool		may_wait;
+	bool		waited;		/* for the lock of a first put in flight */
 
 	sg_require_arg_hint(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
 	sg_require_arg_hint(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
@@ -1699,8 +1738,9 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	lg_hold_owner(thread_id, may_wait);
 	if (ns[0] != '\0')
 		lg_lock_root_shared(thread_id);
-	if (lg_lock_waited(thread_id, ns, LG_LOCK_PUT))
-		lg_hold_owner(thread_id, may_wait);	/* a first put waited for: the thread is its role's (lg_lock_thread) */
+	waited = lg_lock_waited(thread_id, ns, LG_LOCK_PUT);
+	if (lg_wait_stored(thread_id, ns, LG_LOCK_PUT) || waited)
+		lg_hold_owner(thread_id, may_wait);	/* a first put, copy or import waited for: the thread is its role's (lg_lock_thread) */
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
@@ -1932,6 +1972,12 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	 */
 	sg_thread_id_check_writes(thread_id);
 	lg_lock_root_shared(thread_id);
+	if (lg_wait_stored(thread_id, "", LG_LOCK_WRITES))
+	{
+		/* a copy or import of the id committed meanwhile: its owner's name, and its owner's */
+		lg_hold_owner(thread_id, may_wait);
+		sg_thread_id_check_writes(thread_id);
+	}
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
@@ -2624,6 +2670,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
 	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
+	(void) lg_wait_stored(dst, "", LG_LOCK_REMOVE);	/* and for a copy or import into it in flight */
 	if (lg_checkpoints_stored(dst))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -2653,6 +2700,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 			   "AND k.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)) "
 			   "SELECT pg_catalog.count(*) FROM c", 2, types, args, NULL);
 	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	lg_unlock_thread(dst);		/* stored: its rows hold it until commit (lg_wait_stored) */
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
@@ -3788,6 +3836,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
 	lg_lock(thread_id, "", LG_LOCK_REMOVE);
+	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import into it in flight */
 	/* the locked check first: a delete of it that let go of its lock is waited for */
 	if (lg_checkpoints_stored(thread_id) ||
 		sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id))
@@ -3809,5 +3858,6 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 			ReThrowError(edata);
 		sg_invalid_export(psprintf("A row does not fit its table: %s.", edata->message));
 	}
+	lg_unlock_thread(thread_id);	/* stored: its rows hold it until commit (lg_wait_stored) */
 	return pstrdup(thread_id);
 }
