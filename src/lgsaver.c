@@ -77,6 +77,9 @@
  * may come before their checkpoint's put (LangGraph does not order them):
  * a pruner removes those of the checkpoints it removes and those a stored
  * checkpoint passes, never those ahead of a checkpoint still to come.
+ * Those a run sends after its thread's delete, which no checkpoint will
+ * read, go with sg_prune of every thread or the sweep once a minute old
+ * (lg_drop_old_strays).
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
@@ -3351,6 +3354,83 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::text)"
 
+#define LG_STRAY_AGE_SECS	60	/* age of a write without its thread's checkpoints that is a stray (below) */
+
+/*
+ * The smallest version 6 uuid (LangGraph's checkpoint ids: time first, so
+ * that their order is their time's) of time now - LG_STRAY_AGE_SECS.
+ */
+static Datum
+lg_stray_threshold(void)
+{
+	/* 100 ns units since 1582-10-15, the uuid epoch (the Unix epoch is 122192928000000000 of them) */
+	int64		unix_us = GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	uint64		ts = (uint64) (unix_us - LG_STRAY_AGE_SECS * USECS_PER_SEC) * 10 + UINT64CONST(122192928000000000);
+	pg_uuid_t	id;
+
+	memset(&id, 0, sizeof(id));
+	id.data[0] = (uint8) (ts >> 52);
+	id.data[1] = (uint8) (ts >> 44);
+	id.data[2] = (uint8) (ts >> 36);
+	id.data[3] = (uint8) (ts >> 28);
+	id.data[4] = (uint8) (ts >> 20);
+	id.data[5] = (uint8) (ts >> 12);
+	id.data[6] = (uint8) (0x60 | ((ts >> 8) & 0x0f));
+	id.data[7] = (uint8) ts;
+	return lg_uuid_datum(&id);
+}
+
+/* the stray writes: of a thread id without checkpoints, of a v6 checkpoint id older than $1 */
+#define LG_STRAYS \
+	"FROM stategraph.lg_writes w WHERE w.checkpoint_id OPERATOR(pg_catalog.<) $1 " \
+	"AND pg_catalog.substr(w.checkpoint_id::pg_catalog.text, 15, 1) OPERATOR(pg_catalog.=) '6' " \
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)"
+
+/*
+ * Removes stray writes, for sg_prune of every thread and the retention
+ * sweep: writes that a run sent after its thread was deleted (put_writes
+ * cannot refuse them: LangGraph sends writes ahead of their checkpoint's
+ * put, and a new thread's first writes may come before its first
+ * checkpoint), which no checkpoint would ever read. A write is a stray
+ * when its thread id has no checkpoint and its checkpoint's id, time-based
+ * (uuid version 6, as LangGraph makes them), is older than a minute: a
+ * first put in flight is of a checkpoint made just before its writes. A
+ * write of another kind of id stays (its age is not known), as does one of
+ * a thread whose owner's name a reassign holds (next time). Returns the
+ * writes removed.
+ */
+static uint64
+lg_drop_old_strays(void)
+{
+	static SPIPlanPtr owners_plan;
+	static SPIPlanPtr plan;
+	Oid			types[2] = {UUIDOID, TEXTARRAYOID};
+	Datum		args[2] = {lg_stray_threshold(), (Datum) 0};
+	SPITupleTable *tt;
+	Datum	   *held;
+	int			nheld = 0;
+	uint64		n, i;
+
+	sg_spi_prepare(&owners_plan, "SELECT DISTINCT w.owner COLLATE pg_catalog.\"C\" " LG_STRAYS " ORDER BY 1", 1, types);
+	n = sg_spi_execute(owners_plan, args, NULL, 0);
+	if (n == 0)
+		return 0;
+	tt = SPI_tuptable;
+	held = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *owner = lg_text_col(tt, i, 1);
+
+		if (sg_role_try_hold(owner))
+			held[nheld++] = CStringGetTextDatum(owner);
+	}
+	args[1] = PointerGetDatum(construct_array(held, nheld, TEXTOID, -1, false, TYPALIGN_INT));
+	sg_spi_prepare(&plan, "DELETE " LG_STRAYS " AND w.owner OPERATOR(pg_catalog.=) ANY ($2)", 2, types);
+	return sg_spi_execute(plan, args, NULL, 0);
+}
+
+#undef LG_STRAYS
+
 /*
  * sg_prune for LangGraph.js threads (thread_id NULL: every one): removes the
  * checkpoints older than older_than (NULL: any age) that are not among the
@@ -3407,6 +3487,8 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 		lg_collect(threads, (Datum) 0);
 	if (thread_id)
 		lg_unlock_thread(thread_id);	/* as sg_lg_prune does: sg_prune of many ids in one statement (the sweep's lock is its own) */
+	else
+		(void) lg_drop_old_strays();
 	return n;
 }
 
@@ -3523,6 +3605,7 @@ sg_lg_sweep(int limit, bool *pass_over)
 		{
 			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* read to the end: the pass is over */
 			*pass_over = true;
+			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;
 		}
 		last = lg_text_col(SPI_tuptable, 0, 1);
@@ -3570,6 +3653,7 @@ sg_lg_sweep(int limit, bool *pass_over)
 		{
 			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* that was the last window: the pass is over */
 			*pass_over = true;
+			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;
 		}
 	}
