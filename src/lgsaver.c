@@ -55,7 +55,12 @@
  * (thread, namespace) and refuses a "loop" or "input" checkpoint whose
  * parent is not the namespace's newest checkpoint: two processes running
  * the same thread get a serialization failure instead of a silent fork.
- * Forks ("fork", "update") may start from any checkpoint.
+ * Forks ("fork", "update") may start from any checkpoint. A copy or import
+ * takes its new thread's lock as a delete does, and lets go of it once it
+ * has stored the thread: its uncommitted rows hold the thread, as a new
+ * stategraph thread's row does, and a writer of the id that comes then
+ * waits for its commit (lg_wait_stored), so one transaction may copy any
+ * number of threads without a lock entry per thread.
  *
  * Pruning (prune, delete_for_runs) removes checkpoint rows, then values no
  * surviving checkpoint refers to; a surviving value whose base goes away is
@@ -72,6 +77,9 @@
  * may come before their checkpoint's put (LangGraph does not order them):
  * a pruner removes those of the checkpoints it removes and those a stored
  * checkpoint passes, never those ahead of a checkpoint still to come.
+ * Those a run sends after its thread's delete, which no checkpoint will
+ * read, go with sg_prune of every thread or the sweep once a minute old
+ * (lg_drop_old_strays).
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
@@ -106,6 +114,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -504,6 +513,37 @@ lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
 }
 
 /*
+ * Called with the writers' lock of (thread, namespace) held in mode: while
+ * a copy or import of the thread id in flight has stored it but not
+ * committed (sg_lg_thread_storer, thread_ids.c), lets go of the lock,
+ * waits for that transaction's end and takes the lock again. A copy or
+ * import lets go of its new thread's lock once stored, not at commit (one
+ * lock entry per thread ran 20,000 copies in one transaction out of the
+ * shared lock table); its writers that come then wait here, as they waited
+ * on the lock, and see the thread. Without the lock while it waits: the
+ * copier's own next put of the thread would wait for it (a deadlock).
+ * Returns whether it waited (the thread is then maybe another role's).
+ */
+static bool
+lg_wait_stored(const char *thread_id, const char *ns, LOCKMODE mode)
+{
+	TransactionId storer;
+	bool		waited = false;
+
+	while (TransactionIdIsValid(storer = sg_lg_thread_storer(thread_id)))
+	{
+		LOCKTAG		tag;
+
+		lg_lock_tag(&tag, thread_id, ns);
+		LockRelease(&tag, mode, false);
+		XactLockTableWait(storer, NULL, NULL, XLTW_None);
+		lg_lock(thread_id, ns, mode);
+		waited = true;
+	}
+	return waited;
+}
+
+/*
  * The root namespace's writers' lock in LG_LOCK_WRITES mode, which
  * put_writes and a subgraph's put hold: a thread's tasks, subgraphs and
  * root puts do not wait for each other, and a delete or prune, which takes
@@ -593,6 +633,7 @@ lg_lock_thread(const char *thread_id, bool dont_wait, bool *taken)
 	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
 		return false;
 	*taken = true;
+	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import of it in flight */
 	if (sg_lg_thread_visible(thread_id))
 	{
 		/*
@@ -1657,6 +1698,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	List	   *appends;
 	bool		again = false;	/* the checkpoint is stored already: put again */
 	bool		may_wait;
+	bool		waited;		/* for the lock of a first put in flight */
 
 	sg_require_arg_hint(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
 	sg_require_arg_hint(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
@@ -1713,8 +1755,9 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	lg_hold_owner(thread_id, may_wait);
 	if (ns[0] != '\0')
 		lg_lock_root_shared(thread_id);
-	if (lg_lock_waited(thread_id, ns, LG_LOCK_PUT))
-		lg_hold_owner(thread_id, may_wait);	/* a first put waited for: the thread is its role's (lg_lock_thread) */
+	waited = lg_lock_waited(thread_id, ns, LG_LOCK_PUT);
+	if (lg_wait_stored(thread_id, ns, LG_LOCK_PUT) || waited)
+		lg_hold_owner(thread_id, may_wait);	/* a first put, copy or import waited for: the thread is its role's (lg_lock_thread) */
 	{
 		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
 
@@ -1946,6 +1989,12 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	 */
 	sg_thread_id_check_writes(thread_id);
 	lg_lock_root_shared(thread_id);
+	if (lg_wait_stored(thread_id, "", LG_LOCK_WRITES))
+	{
+		/* a copy or import of the id committed meanwhile: its owner's name, and its owner's */
+		lg_hold_owner(thread_id, may_wait);
+		sg_thread_id_check_writes(thread_id);
+	}
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
@@ -2502,6 +2551,22 @@ sg_lg_list(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
+/* Whether every element of threads (text[], not empty) is one id: then *one is it (text). */
+static bool
+lg_one_thread(Datum threads, Datum *one)
+{
+	Datum	   *ids;
+	bool	   *inull;
+	int			n, i;
+
+	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &n);
+	for (i = 0; i < n; i++)
+		if (inull[i] || !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, ids[i], ids[0])))
+			return false;
+	*one = n > 0 ? ids[0] : (Datum) 0;
+	return n > 0;
+}
+
 /* Runs a one-off statement with text[] argument $1; returns rows affected. */
 static uint64
 lg_exec_array(const char *sql, Datum arr)
@@ -2517,9 +2582,15 @@ lg_exec_array(const char *sql, Datum arr)
  * left unlocked (nothing of it stored yet) and that commits meanwhile is
  * removed whole or kept whole, never kept without its values.
  */
+static uint64 lg_delete_thread(const char *thread_id);
+
 static uint64
 lg_delete_threads(Datum threads, void *arg)
 {
+	Datum		thread;
+
+	if (lg_one_thread(threads, &thread))
+		return lg_delete_thread(TextDatumGetCString(thread));	/* kept, planned once */
 	return lg_exec_array("WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)), "
 						 "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)) "
 						 "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
@@ -2617,6 +2688,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
 	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
+	(void) lg_wait_stored(dst, "", LG_LOCK_REMOVE);	/* and for a copy or import into it in flight */
 	if (lg_checkpoints_stored(dst))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -2646,6 +2718,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 			   "AND k.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)) "
 			   "SELECT pg_catalog.count(*) FROM c", 2, types, args, NULL);
 	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	lg_unlock_thread(dst);		/* stored: its rows hold it until commit (lg_wait_stored) */
 	sg_spi_finish();
 	PG_RETURN_INT64((int64) n);
 }
@@ -2659,6 +2732,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 static void
 lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 {
+	static SPIPlanPtr plan;
 	char	  **whole = palloc(sizeof(char *) * (n + 1));
 	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID};
 	uint64		i;
@@ -2681,11 +2755,83 @@ lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 		Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
 		lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
 
-		sg_spi_run("UPDATE stategraph.lg_blobs SET base = NULL, value = $5, wcheckpoint = NULL, wtask = NULL, widx = NULL "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-				   "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
-				   5, types, a, NULL);
+		sg_spi_execute(sg_spi_prepare(&plan, "UPDATE stategraph.lg_blobs SET base = NULL, value = $5, "
+									  "wcheckpoint = NULL, wtask = NULL, widx = NULL "
+									  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+									  "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
+									  5, types), a, NULL, 0);
 	}
+}
+
+/*
+ * lg_collect's statements (see there), each with %1$s for the test of a
+ * row's thread against $1: one thread (text) or an array of them (text[]).
+ */
+typedef enum LGCollect
+{
+	LGC_COPY_WRITES,			/* values that refer to writes deleted below: copied in first */
+	LGC_REBASED,				/* values still referred to whose base is not: to rewrite whole */
+	LGC_UNREFERENCED,			/* values no checkpoint refers to: deleted */
+	LGC_WRITES,					/* writes of removed checkpoints ($2, or passed): deleted */
+	LGC_COUNT
+} LGCollect;
+
+#define LG_LIVE \
+	"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, " \
+	"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer " \
+	"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e " \
+	"WHERE c.thread_id %1$s AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') "
+
+static const char *const lg_collect_sql[LGC_COUNT] = {
+	[LGC_COPY_WRITES] =
+	"UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
+	"WHERE b.thread_id %1$s AND b.wcheckpoint IS NOT NULL "
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+	"AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
+	[LGC_REBASED] =
+	LG_LIVE "SELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
+	"JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
+	"AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+	"AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
+	"AND l2.writer OPERATOR(pg_catalog.=) b.base)",
+	[LGC_UNREFERENCED] =
+	LG_LIVE "DELETE FROM stategraph.lg_blobs b WHERE b.thread_id %1$s "
+	"AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
+	"AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
+	"AND l.writer OPERATOR(pg_catalog.=) b.writer)",
+	[LGC_WRITES] =
+	"DELETE FROM stategraph.lg_writes w WHERE w.thread_id %1$s "
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
+	"AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id) "
+	"AND (w.checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints h "
+	"WHERE h.thread_id OPERATOR(pg_catalog.=) w.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
+	"AND h.checkpoint_id OPERATOR(pg_catalog.>) w.checkpoint_id))",
+};
+
+#undef LG_LIVE
+
+/*
+ * Runs step of lg_collect for the thread in $1: for one thread (one, $1
+ * text) a kept plan, planned once per session; for an array of them
+ * (text[]) one-off, planned for the array it is given (a generic plan
+ * assumes ten elements, where a prune of every thread passes thousands).
+ * One-off, the one-thread statements were planned at every sg_prune of a
+ * thread and every thread the sweep pruned.
+ */
+static uint64
+lg_collect_run(LGCollect step, bool one, Datum thread, Datum removed)
+{
+	static SPIPlanPtr plans[LGC_COUNT];
+	Oid			types[2] = {one ? TEXTOID : TEXTARRAYOID, UUIDARRAYOID};
+	Datum		args[2] = {thread, removed};
+	char		nulls[2] = {' ', removed ? ' ' : 'n'};
+	int			nargs = step == LGC_WRITES ? 2 : 1;
+
+	if (!one)
+		return sg_spi_run(psprintf(lg_collect_sql[step], "OPERATOR(pg_catalog.=) ANY ($1)"), nargs, types, args, nulls);
+	if (plans[step] == NULL)
+		(void) sg_spi_prepare(&plans[step], psprintf(lg_collect_sql[step], "OPERATOR(pg_catalog.=) $1"), nargs, types);
+	return sg_spi_execute(plans[step], args, nulls, 0);
 }
 
 /*
@@ -2702,52 +2848,40 @@ lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 static void
 lg_collect(Datum threads, Datum removed)
 {
-	static const char *live =
-		"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, "
-		"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer "
-		"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e "
-		"WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') ";
-	/* values that refer to writes deleted below: copy them in first */
-	lg_exec_array("UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
-				  "WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND b.wcheckpoint IS NOT NULL "
-				  "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-				  "AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
-				  threads);
-	lg_exec_array(psprintf("%sSELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
-						   "JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
-						   "AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-						   "AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
-						   "AND l2.writer OPERATOR(pg_catalog.=) b.base)", live), threads);
-	lg_rewrite_whole(SPI_tuptable, SPI_processed);
-	lg_exec_array(psprintf("%sDELETE FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-						   "AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-						   "AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
-						   "AND l.writer OPERATOR(pg_catalog.=) b.writer)", live), threads);
-	{
-		Oid			types[2] = {TEXTARRAYOID, UUIDARRAYOID};
-		Datum		args[2] = {threads, removed};
-		char		nulls[2] = {' ', removed ? ' ' : 'n'};
+	Datum		thread;
+	bool		one = lg_one_thread(threads, &thread);
 
-		sg_spi_run("DELETE FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-				   "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-				   "AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id) "
-				   "AND (w.checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints h "
-				   "WHERE h.thread_id OPERATOR(pg_catalog.=) w.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-				   "AND h.checkpoint_id OPERATOR(pg_catalog.>) w.checkpoint_id))",
-				   2, types, args, nulls);
-	}
+	if (!one)
+		thread = threads;
+	(void) lg_collect_run(LGC_COPY_WRITES, one, thread, removed);
+	(void) lg_collect_run(LGC_REBASED, one, thread, removed);
+	lg_rewrite_whole(SPI_tuptable, SPI_processed);
+	(void) lg_collect_run(LGC_UNREFERENCED, one, thread, removed);
+	(void) lg_collect_run(LGC_WRITES, one, thread, removed);
 }
 
 /* prune(keep_latest) of the given threads (text[]), locked: returns checkpoints removed. */
 static uint64
 lg_keep_latest(Datum threads, void *arg)
 {
+	static SPIPlanPtr plan;		/* of one thread: kept, planned once (an array's: one-off) */
+	static const char *const sql =
+		"DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id %s "
+		"AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
+		"FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+		"AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)";
+	Datum		thread;
+	Oid			t = TEXTOID;
 	uint64		n;
 
-	n = lg_exec_array("DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-					  "AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
-					  "FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-					  "AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)", threads);
+	if (lg_one_thread(threads, &thread))
+	{
+		if (plan == NULL)
+			(void) sg_spi_prepare(&plan, psprintf(sql, "OPERATOR(pg_catalog.=) $1"), 1, &t);
+		n = sg_spi_execute(plan, &thread, NULL, 0);
+	}
+	else
+		n = lg_exec_array(psprintf(sql, "OPERATOR(pg_catalog.=) ANY ($1)"), threads);
 	lg_collect(threads, (Datum) 0);
 	return n;
 }
@@ -3235,6 +3369,83 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::text)"
 
+#define LG_STRAY_AGE_SECS	60	/* age of a write without its thread's checkpoints that is a stray (below) */
+
+/*
+ * The smallest version 6 uuid (LangGraph's checkpoint ids: time first, so
+ * that their order is their time's) of time now - LG_STRAY_AGE_SECS.
+ */
+static Datum
+lg_stray_threshold(void)
+{
+	/* 100 ns units since 1582-10-15, the uuid epoch (the Unix epoch is 122192928000000000 of them) */
+	int64		unix_us = GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	uint64		ts = (uint64) (unix_us - LG_STRAY_AGE_SECS * USECS_PER_SEC) * 10 + UINT64CONST(122192928000000000);
+	pg_uuid_t	id;
+
+	memset(&id, 0, sizeof(id));
+	id.data[0] = (uint8) (ts >> 52);
+	id.data[1] = (uint8) (ts >> 44);
+	id.data[2] = (uint8) (ts >> 36);
+	id.data[3] = (uint8) (ts >> 28);
+	id.data[4] = (uint8) (ts >> 20);
+	id.data[5] = (uint8) (ts >> 12);
+	id.data[6] = (uint8) (0x60 | ((ts >> 8) & 0x0f));
+	id.data[7] = (uint8) ts;
+	return lg_uuid_datum(&id);
+}
+
+/* the stray writes: of a thread id without checkpoints, of a v6 checkpoint id older than $1 */
+#define LG_STRAYS \
+	"FROM stategraph.lg_writes w WHERE w.checkpoint_id OPERATOR(pg_catalog.<) $1 " \
+	"AND pg_catalog.substr(w.checkpoint_id::pg_catalog.text, 15, 1) OPERATOR(pg_catalog.=) '6' " \
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)"
+
+/*
+ * Removes stray writes, for sg_prune of every thread and the retention
+ * sweep: writes that a run sent after its thread was deleted (put_writes
+ * cannot refuse them: LangGraph sends writes ahead of their checkpoint's
+ * put, and a new thread's first writes may come before its first
+ * checkpoint), which no checkpoint would ever read. A write is a stray
+ * when its thread id has no checkpoint and its checkpoint's id, time-based
+ * (uuid version 6, as LangGraph makes them), is older than a minute: a
+ * first put in flight is of a checkpoint made just before its writes. A
+ * write of another kind of id stays (its age is not known), as does one of
+ * a thread whose owner's name a reassign holds (next time). Returns the
+ * writes removed.
+ */
+static uint64
+lg_drop_old_strays(void)
+{
+	static SPIPlanPtr owners_plan;
+	static SPIPlanPtr plan;
+	Oid			types[2] = {UUIDOID, TEXTARRAYOID};
+	Datum		args[2] = {lg_stray_threshold(), (Datum) 0};
+	SPITupleTable *tt;
+	Datum	   *held;
+	int			nheld = 0;
+	uint64		n, i;
+
+	sg_spi_prepare(&owners_plan, "SELECT DISTINCT w.owner COLLATE pg_catalog.\"C\" " LG_STRAYS " ORDER BY 1", 1, types);
+	n = sg_spi_execute(owners_plan, args, NULL, 0);
+	if (n == 0)
+		return 0;
+	tt = SPI_tuptable;
+	held = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *owner = lg_text_col(tt, i, 1);
+
+		if (sg_role_try_hold(owner))
+			held[nheld++] = CStringGetTextDatum(owner);
+	}
+	args[1] = PointerGetDatum(construct_array(held, nheld, TEXTOID, -1, false, TYPALIGN_INT));
+	sg_spi_prepare(&plan, "DELETE " LG_STRAYS " AND w.owner OPERATOR(pg_catalog.=) ANY ($2)", 2, types);
+	return sg_spi_execute(plan, args, NULL, 0);
+}
+
+#undef LG_STRAYS
+
 /*
  * sg_prune for LangGraph.js threads (thread_id NULL: every one): removes the
  * checkpoints older than older_than (NULL: any age) that are not among the
@@ -3245,11 +3456,17 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 uint64
 sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 {
-	static SPIPlanPtr plan;
+	/* one thread's ($1), or those of the owners held ($4): two kept statements, each planned once */
+	static SPIPlanPtr plans[2];
+	static const char *const which[2] = {
+		"thread_id OPERATOR(pg_catalog.=) $1",
+		"owner OPERATOR(pg_catalog.=) ANY ($4)",
+	};
 	Oid			types[4] = {TEXTOID, INTERVALOID, INT4OID, TEXTARRAYOID};
 	Datum		args[4] = {thread_id ? CStringGetTextDatum(thread_id) : (Datum) 0,
 	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1)), (Datum) 0};
 	char		nulls[4] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' ', 'n'};
+	int			all = thread_id == NULL;
 	bool		isnull;
 	bool		taken = false;
 	uint64		n;
@@ -3267,24 +3484,27 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 		args[3] = lg_try_hold_all_owners();	/* the threads of the owners a reassign holds: next time */
 		nulls[3] = ' ';
 	}
-	sg_spi_prepare(&plan,
-				   "WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
-				   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
-				   "  FROM stategraph.lg_checkpoints WHERE ($1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1) "
-				   "  AND ($4::pg_catalog.text[] IS NULL OR owner OPERATOR(pg_catalog.=) ANY ($4))), "
-				   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
-				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
-				   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
-				   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
-				   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
-				   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", 4, types);
-	sg_spi_execute(plan, args, nulls, 1);
+	if (plans[all] == NULL)
+		(void) sg_spi_prepare(&plans[all],
+							  psprintf("WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
+									   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
+									   "  FROM stategraph.lg_checkpoints WHERE %s), "
+									   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
+									   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
+									   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
+									   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
+									   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
+									   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", which[all]),
+							  4, types);
+	sg_spi_execute(plans[all], args, nulls, 1);
 	n = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 1, &isnull));
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
 	if (n > 0)
 		lg_collect(threads, (Datum) 0);
 	if (thread_id && taken)
 		lg_unlock_thread(thread_id);	/* as sg_lg_prune does: sg_prune of many ids in one statement (the sweep's lock is its own) */
+	else
+		(void) lg_drop_old_strays();
 	return n;
 }
 
@@ -3404,6 +3624,7 @@ sg_lg_sweep(int limit, bool *pass_over)
 		{
 			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* read to the end: the pass is over */
 			*pass_over = true;
+			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;
 		}
 		last = lg_text_col(SPI_tuptable, 0, 1);
@@ -3454,6 +3675,7 @@ sg_lg_sweep(int limit, bool *pass_over)
 		{
 			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* that was the last window: the pass is over */
 			*pass_over = true;
+			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;
 		}
 	}
@@ -3720,6 +3942,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
 	lg_lock(thread_id, "", LG_LOCK_REMOVE);
+	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import into it in flight */
 	/* the locked check first: a delete of it that let go of its lock is waited for */
 	if (lg_checkpoints_stored(thread_id) ||
 		sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id))
@@ -3741,5 +3964,6 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 			ReThrowError(edata);
 		sg_invalid_export(psprintf("A row does not fit its table: %s.", edata->message));
 	}
+	lg_unlock_thread(thread_id);	/* stored: its rows hold it until commit (lg_wait_stored) */
 	return pstrdup(thread_id);
 }

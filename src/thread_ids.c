@@ -94,6 +94,15 @@ below_rls_snapshot(void)
 	return IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot();
 }
 
+/* A scan of the rows of thread_id in rel (see thread_rows_scan) with the given snapshot. */
+static SysScanDesc
+thread_rows_scan_as(Relation rel, const char *thread_id, ScanKey key, Snapshot snapshot)
+{
+	ScanKeyEntryInitialize(key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(thread_id));
+	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snapshot, 1, key);
+}
+
 /*
  * A scan of the rows of thread_id in rel (thread_id is the first column of
  * every primary key here: a prefix lookup), below row-level security, with
@@ -104,9 +113,7 @@ below_rls_snapshot(void)
 static SysScanDesc
 thread_rows_scan(Relation rel, const char *thread_id, ScanKey key)
 {
-	ScanKeyEntryInitialize(key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
-						   F_TEXTEQ, CStringGetTextDatum(thread_id));
-	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, below_rls_snapshot(), 1, key);
+	return thread_rows_scan_as(rel, thread_id, key, below_rls_snapshot());
 }
 
 /* Whether table (of schema stategraph) has a row of thread_id, whoever owns it. */
@@ -132,6 +139,53 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * A transaction in flight (not this one) that stored LangGraph.js
+ * checkpoints of thread_id, while none of its checkpoints is committed (read
+ * below row-level security), or InvalidTransactionId. A copy or import of
+ * a thread (lgsaver.c) lets go of the thread's writers' lock once it has
+ * stored the rows, not at commit, so that one transaction may store any
+ * number of threads (one lock entry per thread, kept until commit, ran
+ * 20,000 copies out of the shared lock table); its rows hold the thread
+ * until it commits, as a new stategraph thread's row does: the writers of
+ * the id that come after it see no checkpoint, ask here, and wait for that
+ * transaction (lgsaver.c, lg_wait_stored). A dirty snapshot finds rows of
+ * transactions in flight, as a unique index's check does; it is read only
+ * for an id without committed checkpoints (one with one has no copy or
+ * import in flight: they wait for its writers and then refuse it).
+ */
+TransactionId
+sg_lg_thread_storer(const char *thread_id)
+{
+	Oid			relid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	SnapshotData dirty;
+	TransactionId storer = InvalidTransactionId;
+
+	if (sg_thread_id_stored("lg_checkpoints", thread_id))
+		return InvalidTransactionId;
+	relid = get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false));
+	if (!OidIsValid(relid))
+		return InvalidTransactionId;
+	rel = table_open(relid, AccessShareLock);
+	InitDirtySnapshot(dirty);
+	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+	while (HeapTupleIsValid(systable_getnext(scan)))
+	{
+		/* (a row of a transaction in flight sets xmin; a committed one, or this transaction's, does not) */
+		if (TransactionIdIsValid(dirty.xmin))
+		{
+			storer = dirty.xmin;
+			break;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return storer;
 }
 
 /* The error for an id another role's thread has. */
