@@ -3,7 +3,10 @@
 -- delete or prune of a thread the caller cannot see, in a transaction that
 -- took that thread's lock before (a copy into it), let go of the
 -- transaction's lock and warned "you don't own a lock of type
--- ExclusiveLock". No warning now, and the lock stays until commit.
+-- ExclusiveLock". No warning now. (A copy lets go of its new thread's
+-- lock once the thread is stored, its rows holding the thread until
+-- commit: no lock is left for the delete to let go of wrongly, and none
+-- is held after it.)
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
@@ -27,7 +30,7 @@ SET LOCAL ROLE regress_fz3_bob;
 SELECT sg_lg_delete_thread('copy');
 SELECT sg_lg_prune(ARRAY['copy'], 'keep_latest');
 RESET ROLE;
--- the copy's lock is still held by the transaction
+-- no lock left by the copy, the delete or the prune
 SELECT count(*) AS held FROM pg_locks
  WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND mode = 'ExclusiveLock' AND granted;
 ROLLBACK;
