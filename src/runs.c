@@ -774,7 +774,32 @@ static struct
 	bool		committed;		/* the claim has committed (attempt counted) */
 	Oid			role;			/* the role it executes as, once known */
 	NameData	role_name;		/* that role's name as this session saw it then */
+	Jsonb	   *stop_error;		/* the error of a last step that found the run stopped
+								 * (TopMemoryContext; see keep_stop_error) */
 }			current;
+
+/*
+ * Keep error, that of a run's last step that found the run to be stopped,
+ * for its stop (NULL: forget it). It is recorded in the stop's transaction;
+ * should the stop fail (its rollback's SQL), that transaction rolls back
+ * and sg_run_failure records it on the run instead, for the stop tried
+ * again later: the node's error was lost, the run ended cancelled with
+ * error NULL (TAP 092).
+ */
+static void
+keep_stop_error(Jsonb *error)
+{
+	if (current.stop_error != NULL)
+		pfree(current.stop_error);
+	current.stop_error = NULL;
+	if (error != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		current.stop_error = sg_jsonb_copy(error);
+		MemoryContextSwitchTo(old);
+	}
+}
 
 /* Runs whose failure this worker could not even record: its claims pass them over. */
 static List *unrecordable = NIL;
@@ -928,6 +953,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 	current.run_id = *DatumGetUUIDP(values[0]);
 	current.in_step = false;
 	current.committed = false;
+	keep_stop_error(NULL);
 	/* the stop generation before the statement that reads the stop request */
 	stop_gen_known = sg_stop_generation(&stop_gen);
 	/*
@@ -1551,7 +1577,6 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 	SGRunOptions opts;
 	SGRun	   *run = NULL;
 	char	   *stop = r->stop_request;
-	Jsonb	   *stop_error = NULL;	/* the error of a last step that found the run stopped */
 
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = r->graph;
@@ -1580,10 +1605,11 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		if (stop != NULL)
 		{
 			sg_worker_report_run(NULL, NULL);	/* (see below) */
-			stop_run(r, stop, stop_error);
+			stop_run(r, stop, current.stop_error);
 			if (run != NULL)
 				sg_unlock_thread(r->thread_id, true);	/* (see below) */
 			commit();
+			keep_stop_error(NULL);
 			return;
 		}
 		/*
@@ -1627,7 +1653,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
 		{
-			stop_error = error;
+			keep_stop_error(error);
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		}
 		if (final && run != NULL)
@@ -1841,15 +1867,18 @@ role_renamed(void)
  * is done (sg_cancel(run_id, 'interrupt') turns a rollback that cannot be
  * done into a stop that keeps the checkpoints); the error of a step that
  * failed so is kept on it for the stop (stop_run), as CALL sg_work, which
- * sees the error in the step, keeps it (TAP 088). False if no run was
+ * sees the error in the step, keeps it (TAP 088); so is that of a last
+ * step that found the run stopped when the stop then failed, which its
+ * transaction held (keep_stop_error, TAP 092). False if no run was
  * claimed (the error came before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
 {
 	static SPIPlanPtr plan;
-	Oid			types[6] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID};
-	Datum		values[6];
+	Oid			types[7] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID, JSONBOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', current.stop_error ? ' ' : 'n'};
 	bool		ended;
 	bool		renamed;
 
@@ -1862,6 +1891,7 @@ sg_run_failure(ErrorData *edata)
 	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
 	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
+	values[6] = current.stop_error ? JsonbPGetDatum(current.stop_error) : (Datum) 0;	/* (keep_stop_error) */
 	sg_spi_connect();
 	/*
 	 * (The exponent is capped too: 2^failures of a stop retried for 17
@@ -1874,7 +1904,8 @@ sg_run_failure(ErrorData *edata)
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
 				"status = CASE WHEN " FAILURE_ENDS " THEN 'error' ELSE 'pending' END, "
 				"error = CASE WHEN " FAILURE_ENDS " THEN $3 "
-				"  WHEN stop_request IS NOT NULL AND $2 THEN $3 WHEN stop_request IS NOT NULL THEN error END, "
+				"  WHEN stop_request IS NOT NULL AND $2 THEN $3 "
+				"  WHEN stop_request IS NOT NULL THEN COALESCE($7, error) END, "
 				"finished_at = CASE WHEN " FAILURE_ENDS " THEN pg_catalog.clock_timestamp() END, "
 				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
@@ -1882,7 +1913,7 @@ sg_run_failure(ErrorData *edata)
 				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) LEAST(failures, 6), 60)) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
-				6, types, values, NULL) == 1)
+				7, types, values, nulls) == 1)
 #undef FAILURE_ENDS
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
@@ -1904,6 +1935,7 @@ sg_run_failure(ErrorData *edata)
 	}
 	sg_spi_finish();
 	current.claimed = false;
+	keep_stop_error(NULL);
 	return true;
 }
 
