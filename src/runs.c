@@ -914,11 +914,11 @@ may_execute_for(const char *owner)
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread (*thread_held) or the run,
- * or the run is not first of its thread (*blocked: a pending run's thread
- * is held by a client session, or its row by another transaction).
+ * or the run is not first of its thread (*queued), or its row is held
+ * (*blocked, as when a client session holds a pending run's thread).
  */
 static RunRow *
-try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
+try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -930,6 +930,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 	uint64		stop_gen = 0;
 
 	*thread_held = false;
+	*queued = false;
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
@@ -944,6 +945,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
 							SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 	{
+		*queued = true;
 		sg_unlock_thread(thread_id, false);
 		return NULL;
 	}
@@ -1074,9 +1076,12 @@ executed_by_worker(SPITupleTable *tt, uint64 i)
  * Claim the oldest due run whose thread is free: the candidates of
  * open_candidates in order, fetched a few at a time (most claims take the
  * first or the second), trying at most SG_CLAIM_TRIES of them, one per
- * thread (thread_passed_over), and reading at most SG_CLAIM_READ.
- * *blocked: a due run was passed over because a client session holds its
- * thread.
+ * thread (thread_passed_over), and reading at most SG_CLAIM_READ. A run
+ * queued behind an earlier active run of its thread (one waiting for its
+ * external tasks, say) is not a try: 64 threads with a waiting run and a
+ * run queued behind it used every try of every claim, and a run due after
+ * them on a free thread was never taken (TAP 093). *blocked: a due run was
+ * passed over because a client session holds its thread.
  */
 #define SG_CLAIM_TRIES 64
 #define SG_CLAIM_READ 10000
@@ -1116,6 +1121,7 @@ claim_run(bool *blocked)
 		{
 			bool		isnull;
 			bool		thread_held;
+			bool		queued;
 			int64		seq;
 
 			if (!from_found)
@@ -1129,8 +1135,9 @@ claim_run(bool *blocked)
 			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq))
 				continue;
-			tries++;
-			run = try_claim(tt, i, blocked, &thread_held);
+			run = try_claim(tt, i, blocked, &thread_held, &queued);
+			if (!queued)
+				tries++;
 			if (run == NULL)
 				pass_thread_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
 								 thread_held ? PG_INT64_MIN : seq);
