@@ -1078,10 +1078,11 @@ executed_by_worker(SPITupleTable *tt, uint64 i)
  * first or the second), trying at most SG_CLAIM_TRIES of them, one per
  * thread (thread_passed_over), and reading at most SG_CLAIM_READ. A run
  * queued behind an earlier active run of its thread (one waiting for its
- * external tasks, say) is not a try: 64 threads with a waiting run and a
- * run queued behind it used every try of every claim, and a run due after
- * them on a free thread was never taken (TAP 093). *blocked: a due run was
- * passed over because a client session holds its thread.
+ * external tasks, say), or whose thread another session holds (a client's
+ * CALL sg_run), is not a try: 64 threads so held up used every try of
+ * every claim, and a run due after them on a free thread was never taken
+ * (TAP 093). *blocked: a due run was passed over because a client session
+ * holds its thread.
  */
 #define SG_CLAIM_TRIES 64
 #define SG_CLAIM_READ 10000
@@ -1136,7 +1137,7 @@ claim_run(bool *blocked)
 			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq))
 				continue;
 			run = try_claim(tt, i, blocked, &thread_held, &queued);
-			if (!queued)
+			if (!queued && !thread_held)
 				tries++;
 			if (run == NULL)
 				pass_thread_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
