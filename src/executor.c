@@ -1495,8 +1495,9 @@ sg_run_checkpointed(SGRun *run)
 
 /*
  * Check again that the current role may execute every function of the
- * run's graph: a background run takes each step in a transaction of its
- * own, and a REVOKE of EXECUTE that committed meanwhile stops it (TAP 086).
+ * run's graph: a background run, and CALL sg_run, take each step in a
+ * transaction of their own, and a REVOKE of EXECUTE that committed
+ * meanwhile stops them (TAP 086, isolation runs3_revoke_between_steps).
  */
 void
 sg_run_check_privileges(SGRun *run)

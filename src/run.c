@@ -205,6 +205,9 @@ sg_run(PG_FUNCTION_ARGS)
 			sg_run_checkpointed(run);
 			SPI_commit();
 			CHECK_FOR_INTERRUPTS();
+			/* a new transaction: a REVOKE of EXECUTE may have committed (as for background runs) */
+			if (!sg_run_finished(run))
+				sg_run_check_privileges(run);
 		}
 		sg_run_end(run);
 	}

@@ -774,7 +774,32 @@ static struct
 	bool		committed;		/* the claim has committed (attempt counted) */
 	Oid			role;			/* the role it executes as, once known */
 	NameData	role_name;		/* that role's name as this session saw it then */
+	Jsonb	   *stop_error;		/* the error of a last step that found the run stopped
+								 * (TopMemoryContext; see keep_stop_error) */
 }			current;
+
+/*
+ * Keep error, that of a run's last step that found the run to be stopped,
+ * for its stop (NULL: forget it). It is recorded in the stop's transaction;
+ * should the stop fail (its rollback's SQL), that transaction rolls back
+ * and sg_run_failure records it on the run instead, for the stop tried
+ * again later: the node's error was lost, the run ended cancelled with
+ * error NULL (TAP 092).
+ */
+static void
+keep_stop_error(Jsonb *error)
+{
+	if (current.stop_error != NULL)
+		pfree(current.stop_error);
+	current.stop_error = NULL;
+	if (error != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		current.stop_error = sg_jsonb_copy(error);
+		MemoryContextSwitchTo(old);
+	}
+}
 
 /* Runs whose failure this worker could not even record: its claims pass them over. */
 static List *unrecordable = NIL;
@@ -889,11 +914,11 @@ may_execute_for(const char *owner)
  * commits with the run's first step (or its end), so it also marks the
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread (*thread_held) or the run,
- * or the run is not first of its thread (*blocked: a pending run's thread
- * is held by a client session, or its row by another transaction).
+ * or the run is not first of its thread (*queued), or its row is held
+ * (*blocked, as when a client session holds a pending run's thread).
  */
 static RunRow *
-try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
+try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -905,6 +930,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 	uint64		stop_gen = 0;
 
 	*thread_held = false;
+	*queued = false;
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
@@ -919,6 +945,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
 							SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 	{
+		*queued = true;
 		sg_unlock_thread(thread_id, false);
 		return NULL;
 	}
@@ -928,6 +955,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held)
 	current.run_id = *DatumGetUUIDP(values[0]);
 	current.in_step = false;
 	current.committed = false;
+	keep_stop_error(NULL);
 	/* the stop generation before the statement that reads the stop request */
 	stop_gen_known = sg_stop_generation(&stop_gen);
 	/*
@@ -1048,9 +1076,13 @@ executed_by_worker(SPITupleTable *tt, uint64 i)
  * Claim the oldest due run whose thread is free: the candidates of
  * open_candidates in order, fetched a few at a time (most claims take the
  * first or the second), trying at most SG_CLAIM_TRIES of them, one per
- * thread (thread_passed_over), and reading at most SG_CLAIM_READ.
- * *blocked: a due run was passed over because a client session holds its
- * thread.
+ * thread (thread_passed_over), and reading at most SG_CLAIM_READ. A run
+ * queued behind an earlier active run of its thread (one waiting for its
+ * external tasks, say), or whose thread another session holds (a client's
+ * CALL sg_run), is not a try: 64 threads so held up used every try of
+ * every claim, and a run due after them on a free thread was never taken
+ * (TAP 093). *blocked: a due run was passed over because a client session
+ * holds its thread.
  */
 #define SG_CLAIM_TRIES 64
 #define SG_CLAIM_READ 10000
@@ -1090,6 +1122,7 @@ claim_run(bool *blocked)
 		{
 			bool		isnull;
 			bool		thread_held;
+			bool		queued;
 			int64		seq;
 
 			if (!from_found)
@@ -1103,8 +1136,9 @@ claim_run(bool *blocked)
 			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq))
 				continue;
-			tries++;
-			run = try_claim(tt, i, blocked, &thread_held);
+			run = try_claim(tt, i, blocked, &thread_held, &queued);
+			if (!queued && !thread_held)
+				tries++;
 			if (run == NULL)
 				pass_thread_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
 								 thread_held ? PG_INT64_MIN : seq);
@@ -1551,7 +1585,6 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 	SGRunOptions opts;
 	SGRun	   *run = NULL;
 	char	   *stop = r->stop_request;
-	Jsonb	   *stop_error = NULL;	/* the error of a last step that found the run stopped */
 
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = r->graph;
@@ -1580,10 +1613,11 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		if (stop != NULL)
 		{
 			sg_worker_report_run(NULL, NULL);	/* (see below) */
-			stop_run(r, stop, stop_error);
+			stop_run(r, stop, current.stop_error);
 			if (run != NULL)
 				sg_unlock_thread(r->thread_id, true);	/* (see below) */
 			commit();
+			keep_stop_error(NULL);
 			return;
 		}
 		/*
@@ -1627,7 +1661,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
 		{
-			stop_error = error;
+			keep_stop_error(error);
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		}
 		if (final && run != NULL)
@@ -1841,15 +1875,18 @@ role_renamed(void)
  * is done (sg_cancel(run_id, 'interrupt') turns a rollback that cannot be
  * done into a stop that keeps the checkpoints); the error of a step that
  * failed so is kept on it for the stop (stop_run), as CALL sg_work, which
- * sees the error in the step, keeps it (TAP 088). False if no run was
+ * sees the error in the step, keeps it (TAP 088); so is that of a last
+ * step that found the run stopped when the stop then failed, which its
+ * transaction held (keep_stop_error, TAP 092). False if no run was
  * claimed (the error came before a claim).
  */
 bool
 sg_run_failure(ErrorData *edata)
 {
 	static SPIPlanPtr plan;
-	Oid			types[6] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID};
-	Datum		values[6];
+	Oid			types[7] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID, JSONBOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', current.stop_error ? ' ' : 'n'};
 	bool		ended;
 	bool		renamed;
 
@@ -1862,6 +1899,7 @@ sg_run_failure(ErrorData *edata)
 	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
 	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
+	values[6] = current.stop_error ? JsonbPGetDatum(current.stop_error) : (Datum) 0;	/* (keep_stop_error) */
 	sg_spi_connect();
 	/*
 	 * (The exponent is capped too: 2^failures of a stop retried for 17
@@ -1874,7 +1912,8 @@ sg_run_failure(ErrorData *edata)
 				"attempt = attempt OPERATOR(pg_catalog.+) $5, "
 				"status = CASE WHEN " FAILURE_ENDS " THEN 'error' ELSE 'pending' END, "
 				"error = CASE WHEN " FAILURE_ENDS " THEN $3 "
-				"  WHEN stop_request IS NOT NULL AND $2 THEN $3 WHEN stop_request IS NOT NULL THEN error END, "
+				"  WHEN stop_request IS NOT NULL AND $2 THEN $3 "
+				"  WHEN stop_request IS NOT NULL THEN COALESCE($7, error) END, "
 				"finished_at = CASE WHEN " FAILURE_ENDS " THEN pg_catalog.clock_timestamp() END, "
 				"not_before = CASE WHEN " FAILURE_ENDS " "
 				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
@@ -1882,7 +1921,7 @@ sg_run_failure(ErrorData *edata)
 				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) LEAST(failures, 6), 60)) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
-				6, types, values, NULL) == 1)
+				7, types, values, nulls) == 1)
 #undef FAILURE_ENDS
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
@@ -1904,6 +1943,7 @@ sg_run_failure(ErrorData *edata)
 	}
 	sg_spi_finish();
 	current.claimed = false;
+	keep_stop_error(NULL);
 	return true;
 }
 
