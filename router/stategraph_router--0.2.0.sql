@@ -1225,7 +1225,12 @@ DECLARE
     copied text;
     listed text[] := '{}';
     resumed boolean := false;
+    defs text;
 BEGIN
+    IF part IS NULL OR connstr IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN part IS NULL THEN 'part' ELSE 'connstr' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
@@ -1259,7 +1264,14 @@ BEGIN
      * server would reach it twice). PL/Proxy tells servers apart by their
      * connection strings only.
      */
-    target := stategraph_router.identity_at(connstr);
+    BEGIN
+        target := stategraph_router.identity_at(connstr);
+    EXCEPTION WHEN internal_error THEN     -- PL/Proxy's error of a connection that failed
+        PERFORM stategraph_router.move_unlock();
+        RAISE EXCEPTION 'cannot connect to server %', connstr
+            USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection', DETAIL = SQLERRM,
+                  HINT = 'connstr is a libpq connection string of the server to move the partition to.';
+    END;
     FOR server IN SELECT DISTINCT stategraph_router.unfrozen(q.connstr)
                   FROM stategraph_router.partitions() q LOOP
         CONTINUE WHEN server OPERATOR(pg_catalog.=) connstr;
@@ -1282,7 +1294,12 @@ BEGIN
                   DETAIL = 'Both connection strings reach the same database; PL/Proxy tells servers apart by their connection strings.',
                   HINT = pg_catalog.format('Pass it as the cluster has it: %L.', same);
     END IF;
-    IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
+    BEGIN
+        defs := stategraph_router.definitions_at(connstr);
+    EXCEPTION WHEN undefined_table OR invalid_schema_name THEN
+        defs := NULL;       -- no stategraph there: its graphs differ
+    END;
+    IF defs IS NULL OR defs OPERATOR(pg_catalog.<>)
        stategraph_router.definitions_at(stategraph_router.unfrozen(old)) THEN
         PERFORM stategraph_router.move_unlock();
         RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part

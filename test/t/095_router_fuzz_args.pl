@@ -10,7 +10,14 @@
 #    empty or too long new_thread_id, or a NULL checkpoint_id, gave the
 #    export's or the import's error (the checkpoint or the thread "does not
 #    exist", 42704) where one server refuses the argument (22023, 22004);
-#    such arguments now go to the source's server as they are.
+#    such arguments now go to the source's server as they are;
+#  - stategraph_router.move_partition with a NULL partition said "partition
+#    <NULL> does not exist" (22023), with a NULL connection string or one
+#    that does not connect failed with PL/Proxy's internal error (XX000) and
+#    kept the session's turn of moves, with a database without stategraph
+#    failed with "relation stategraph.graphs does not exist" (42P01) and
+#    kept the turn too: now 22004, 08001 and 55000, refused before anything
+#    is frozen, keeping no turn.
 #
 # One server holds the router database and two shard databases.
 use strict;
@@ -84,5 +91,28 @@ is($node->safe_psql('router', "SELECT count(*) = count(DISTINCT thread_id) AND b
 	't', 'every thread listed once, the fork too');
 is($node->safe_psql('router', 'SELECT count(*) FROM stategraph_router.check_definitions()'), '0',
 	'definitions agree');
+
+# move_partition: refused for its arguments, keeping no turn of moves
+sub move_state
+{
+	my ($args) = @_;
+	my ($out, $err) = ('', '');
+	$node->psql('router', "CALL stategraph_router.move_partition($args);\n"
+		. "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();",
+		stdout => \$out, stderr => \$err, on_error_stop => 0, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	my ($code) = $err =~ /ERROR:  ([0-9A-Z]{5}):/;
+	return ($code // 'ok') . " turns $out";
+}
+my $host = $node->host;
+my $port = $node->port;
+is(move_state("NULL, '$conn{shard_b}'"), '22004 turns 0', 'move_partition of a NULL partition: 22004');
+is(move_state("0, NULL"), '22004 turns 0', 'move_partition to a NULL connection string: 22004');
+is(move_state("0, 'garbage'"), '08001 turns 0', 'move_partition to a bad connection string: 08001, no turn kept');
+is(move_state("0, 'host=$host port=$port dbname=nosuchdb'"), '08001 turns 0',
+	'move_partition to a database that does not exist: 08001, no turn kept');
+is(move_state("0, 'host=$host port=$port dbname=postgres'"), '55000 turns 0',
+	'move_partition to a database without stategraph: 55000, no turn kept');
+is($node->safe_psql('router', "SELECT string_agg(connstr, ',' ORDER BY partition) FROM stategraph_router.partitions()"),
+	"$conn{shard_a},$conn{shard_b},$conn{shard_a},$conn{shard_b}", 'no partition moved or frozen');
 
 done_testing();
