@@ -644,7 +644,8 @@ END $$;
  * sg_wait and sg_cancel of a run that no server holds: made on one server
  * anyway (where it is not either), for that server's own error. It checks
  * the other arguments first (a negative timeout, an unknown action: 22023,
- * as on one server), and then says the run does not exist (42704).
+ * as on one server); when it only says the run does not exist (42704), the
+ * router says so in its own words (stategraph_router.no_such_run).
  */
 CREATE FUNCTION stategraph_router.wait_on(part integer, id uuid, tmo interval) RETURNS SETOF @extschema@.sg_run
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
@@ -671,8 +672,15 @@ BEGIN
     -- on none of them, or a server did not answer: ask them one by one
     holder := stategraph_router.run_holder(run_id);
     IF holder IS NULL THEN
-        SELECT * INTO r FROM stategraph_router.wait_on((stategraph_router.server_partitions())[1], run_id, timeout) LIMIT 1;
-        PERFORM stategraph_router.no_such_run(run_id);   -- (that server raises it first)
+        BEGIN
+            SELECT * INTO r FROM stategraph_router.wait_on((stategraph_router.server_partitions())[1], run_id, timeout) LIMIT 1;
+            IF FOUND THEN
+                RETURN r;       -- submitted there since
+            END IF;
+        EXCEPTION WHEN undefined_object THEN
+            NULL;               -- the run is not there either: the router's own words below
+        END;
+        PERFORM stategraph_router.no_such_run(run_id);
     END IF;
     SELECT * INTO r FROM stategraph_router.wait_all(holder, run_id, timeout) LIMIT 1;
     RETURN r;
@@ -695,8 +703,15 @@ BEGIN
     -- on none of them, or a server did not answer: ask them one by one
     holder := stategraph_router.run_holder(run_id);
     IF holder IS NULL THEN
-        SELECT x.cancelled INTO c FROM stategraph_router.cancel_on((stategraph_router.server_partitions())[1], run_id, action) x LIMIT 1;
-        PERFORM stategraph_router.no_such_run(run_id);   -- (that server raises it first)
+        BEGIN
+            SELECT x.cancelled INTO c FROM stategraph_router.cancel_on((stategraph_router.server_partitions())[1], run_id, action) x LIMIT 1;
+            IF FOUND THEN
+                RETURN c;       -- submitted there since
+            END IF;
+        EXCEPTION WHEN undefined_object THEN
+            NULL;               -- the run is not there either: the router's own words below
+        END;
+        PERFORM stategraph_router.no_such_run(run_id);
     END IF;
     SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(holder, run_id, action) x LIMIT 1;
     RETURN c;
