@@ -1282,7 +1282,7 @@ BEGIN
     BEGIN
         target := stategraph_router.identity_at(connstr);
     EXCEPTION WHEN internal_error THEN     -- PL/Proxy's error of a connection that failed
-        PERFORM stategraph_router.move_unlock();
+        -- a server that does not answer: the move stops, its session keeps the turn (as after a freeze)
         RAISE EXCEPTION 'cannot connect to server %', connstr
             USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection', DETAIL = SQLERRM,
                   HINT = 'connstr is a libpq connection string of the server to move the partition to.';

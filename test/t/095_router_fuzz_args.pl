@@ -13,11 +13,12 @@
 #    such arguments now go to the source's server as they are;
 #  - stategraph_router.move_partition with a NULL partition said "partition
 #    <NULL> does not exist" (22023), with a NULL connection string or one
-#    that does not connect failed with PL/Proxy's internal error (XX000) and
-#    kept the session's turn of moves, with a database without stategraph
-#    failed with "relation stategraph.graphs does not exist" (42P01) and
-#    kept the turn too: now 22004, 08001 and 55000, refused before anything
-#    is frozen, keeping no turn.
+#    that does not connect failed with PL/Proxy's internal error (XX000),
+#    with a database without stategraph failed with "relation
+#    stategraph.graphs does not exist" (42P01) and kept the session's turn
+#    of moves: now 22004 and 55000, keeping no turn (as for other
+#    arguments refused), and 08001 (a server that does not answer: the
+#    move stopped, and its session keeps the turn, as before).
 #
 # One server holds the router database and two shard databases.
 use strict;
@@ -107,9 +108,9 @@ my $host = $node->host;
 my $port = $node->port;
 is(move_state("NULL, '$conn{shard_b}'"), '22004 turns 0', 'move_partition of a NULL partition: 22004');
 is(move_state("0, NULL"), '22004 turns 0', 'move_partition to a NULL connection string: 22004');
-is(move_state("0, 'garbage'"), '08001 turns 0', 'move_partition to a bad connection string: 08001, no turn kept');
-is(move_state("0, 'host=$host port=$port dbname=nosuchdb'"), '08001 turns 0',
-	'move_partition to a database that does not exist: 08001, no turn kept');
+is(move_state("0, 'garbage'"), '08001 turns 1', 'move_partition to a bad connection string: 08001');
+is(move_state("0, 'host=$host port=$port dbname=nosuchdb'"), '08001 turns 1',
+	'move_partition to a database that does not exist: 08001');
 is(move_state("0, 'host=$host port=$port dbname=postgres'"), '55000 turns 0',
 	'move_partition to a database without stategraph: 55000, no turn kept');
 is($node->safe_psql('router', "SELECT string_agg(connstr, ',' ORDER BY partition) FROM stategraph_router.partitions()"),
