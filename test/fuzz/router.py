@@ -106,7 +106,7 @@ def main():
     setup()
     r, s = conn(ROUTER), conn(SINGLE)
     # threads on both shards, the same on the single server
-    names = ["t%d" % i for i in range(8)]
+    names = ["t%d" % i for i in range(12)]
     by = collections.defaultdict(list)
     for t in names:
         by[shard_of(t)].append(t)
@@ -213,6 +213,9 @@ def main():
                 for label, rv, sv in T[ptype] + [("valid", "VALID", "VALID")]:
                     if label == "valid" and i > 0:
                         continue
+                    # the threads every call uses stay: deleting one of each shard is tried below
+                    if fn == "sg_delete_thread" and label in ("thread_a", "thread_b"):
+                        continue
                     ra, sa = [], []
                     for j, (qn, qt, qv) in enumerate(params):
                         if j == i and label != "valid":
@@ -240,10 +243,27 @@ def main():
                         r = conn(ROUTER)
         for c in (r, s):
             c.execute("RESET ROLE")
-    print("calls: %d" % n)
+    # a thread of each shard deleted, as its owner and as another role
+    for t in (by[shards[0]][1], by[shards[1]][1]):
+        for role in (ROLE, None):
+            for c in (r, s):
+                c.execute("RESET ROLE" if role is None else "SET ROLE " + role)
+            ro, rm = outcome(r, "SELECT sg_delete_thread(%s)", [t])
+            so, sm = outcome(s, "SELECT sg_delete_thread(%s)", [t])
+            n += 1
+            counts[("sg_delete_thread", ro, so)] += 1
+            if ro in ("XX000", "lost") or ro.endswith("/plproxy") or ro != so:
+                bad.append(("sg_delete_thread(%s)%s" % (t, " as plain" if role else ""), ro, rm, so, sm))
+    for c in (r, s):
+        c.execute("RESET ROLE")
+    gone = r.execute("SELECT count(*) FROM sg_threads() WHERE thread_id = ANY (%s)",
+                     ([by[shards[0]][1], by[shards[1]][1]],)).fetchone()[0]
+    if gone:
+        bad.append(("sg_delete_thread: still listed", str(gone), "", "0", ""))
     print("%-22s %-16s %-16s %s" % ("function", "router", "one server", "calls"))
     for (fn, ro, so), k in sorted(counts.items()):
         print("%-22s %-16s %-16s %d" % (fn, ro, so, k))
+    print("calls: %d (each through the router and on one server)" % n)
     for key, ro, rm, so, sm in bad:
         print("BAD %s: router %s (%s), one server %s (%s)" % (key, ro, rm, so, sm))
     # consistency
