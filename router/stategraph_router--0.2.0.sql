@@ -421,11 +421,25 @@ CREATE FUNCTION stategraph_router.import_then_fork(data jsonb, checkpoint_id uui
     RETURNS uuid LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(new_thread_id); TARGET stategraph.import_then_fork; $$;
 
-/* sg_fork; into a thread of another server, the source is brought over for the call. */
+/*
+ * Whether a server takes a text argument as a name or id at all (not NULL,
+ * not empty, at most 512 bytes), before it looks anything up.
+ */
+CREATE FUNCTION stategraph_router.takes_name(name text) RETURNS boolean LANGUAGE sql IMMUTABLE
+    RETURN name IS NOT NULL AND name OPERATOR(pg_catalog.<>) '' AND pg_catalog.octet_length(name) OPERATOR(pg_catalog.<=) 512;
+
+/*
+ * sg_fork; into a thread of another server, the source is brought over for
+ * the call. Arguments a server refuses before looking anything up (a NULL,
+ * empty or too long name, a NULL checkpoint_id) go to the source's server
+ * as they are, for its own error: exported first, the source would fail
+ * with another one (not found, another role's) than the call on one server.
+ */
 CREATE FUNCTION @extschema@.sg_fork(thread_id text, checkpoint_id uuid, new_thread_id text) RETURNS uuid
     LANGUAGE plpgsql AS $$
 BEGIN
-    IF thread_id IS NULL OR new_thread_id IS NULL
+    IF NOT stategraph_router.takes_name(thread_id) OR NOT stategraph_router.takes_name(new_thread_id)
+       OR checkpoint_id IS NULL
        OR stategraph_router.shard_of(thread_id) OPERATOR(pg_catalog.=) stategraph_router.shard_of(new_thread_id) THEN
         RETURN stategraph_router.fork(thread_id, checkpoint_id, new_thread_id);
     END IF;
@@ -604,7 +618,7 @@ CREATE FUNCTION stategraph_router.run_on(part integer, id uuid) RETURNS boolean
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
     SELECT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id) AS run_on; $$;
 
-/* The partition (as an array, for SPLIT) of the server that holds a run, asking the servers one by one. */
+/* The partition (as an array, for SPLIT) of the server that holds a run, asking the servers one by one; NULL: none holds it. */
 CREATE FUNCTION stategraph_router.run_holder(run_id uuid) RETURNS integer[] LANGUAGE plpgsql AS $$
 DECLARE
     p integer;
@@ -620,16 +634,32 @@ BEGIN
         END;
     END LOOP;
     IF down IS NULL THEN
-        PERFORM stategraph_router.no_such_run(run_id);
+        RETURN NULL;        -- on no server: the caller asks one for its own error
     END IF;
     RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
         HINT = 'The run is on none of the servers that answered.';
 END $$;
 
+/*
+ * sg_wait and sg_cancel of a run that no server holds: made on one server
+ * anyway (where it is not either), for that server's own error. It checks
+ * the other arguments first (a negative timeout, an unknown action: 22023,
+ * as on one server); when it only says the run does not exist (42704), the
+ * router says so in its own words (stategraph_router.no_such_run).
+ */
+CREATE FUNCTION stategraph_router.wait_on(part integer, id uuid, tmo interval) RETURNS SETOF @extschema@.sg_run
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT w.* FROM sg_wait(id, tmo) w; $$;
+
+CREATE FUNCTION stategraph_router.cancel_on(part integer, id uuid, act text, OUT cancelled boolean) RETURNS SETOF boolean
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT sg_cancel(id, act) AS cancelled; $$;
+
 CREATE FUNCTION @extschema@.sg_wait(run_id uuid, timeout interval DEFAULT NULL) RETURNS @extschema@.sg_run
     LANGUAGE plpgsql AS $$
 DECLARE
     r @extschema@.sg_run;
+    holder integer[];
 BEGIN
     BEGIN
         SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.server_partitions(), run_id, timeout) LIMIT 1;
@@ -640,7 +670,19 @@ BEGIN
         NULL;       -- a server did not answer
     END;
     -- on none of them, or a server did not answer: ask them one by one
-    SELECT * INTO r FROM stategraph_router.wait_all(stategraph_router.run_holder(run_id), run_id, timeout) LIMIT 1;
+    holder := stategraph_router.run_holder(run_id);
+    IF holder IS NULL THEN
+        BEGIN
+            SELECT * INTO r FROM stategraph_router.wait_on((stategraph_router.server_partitions())[1], run_id, timeout) LIMIT 1;
+            IF FOUND THEN
+                RETURN r;       -- submitted there since
+            END IF;
+        EXCEPTION WHEN undefined_object THEN
+            NULL;               -- the run is not there either: the router's own words below
+        END;
+        PERFORM stategraph_router.no_such_run(run_id);
+    END IF;
+    SELECT * INTO r FROM stategraph_router.wait_all(holder, run_id, timeout) LIMIT 1;
     RETURN r;
 END $$;
 
@@ -648,6 +690,7 @@ CREATE FUNCTION @extschema@.sg_cancel(run_id uuid, action text DEFAULT 'interrup
     LANGUAGE plpgsql AS $$
 DECLARE
     c boolean;
+    holder integer[];
 BEGIN
     BEGIN
         SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.server_partitions(), run_id, action) x LIMIT 1;
@@ -658,7 +701,19 @@ BEGIN
         NULL;       -- a server did not answer
     END;
     -- on none of them, or a server did not answer: ask them one by one
-    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(stategraph_router.run_holder(run_id), run_id, action) x LIMIT 1;
+    holder := stategraph_router.run_holder(run_id);
+    IF holder IS NULL THEN
+        BEGIN
+            SELECT x.cancelled INTO c FROM stategraph_router.cancel_on((stategraph_router.server_partitions())[1], run_id, action) x LIMIT 1;
+            IF FOUND THEN
+                RETURN c;       -- submitted there since
+            END IF;
+        EXCEPTION WHEN undefined_object THEN
+            NULL;               -- the run is not there either: the router's own words below
+        END;
+        PERFORM stategraph_router.no_such_run(run_id);
+    END IF;
+    SELECT x.cancelled INTO c FROM stategraph_router.cancel_all(holder, run_id, action) x LIMIT 1;
     RETURN c;
 END $$;
 
@@ -1185,7 +1240,12 @@ DECLARE
     copied text;
     listed text[] := '{}';
     resumed boolean := false;
+    defs text;
 BEGIN
+    IF part IS NULL OR connstr IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN part IS NULL THEN 'part' ELSE 'connstr' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM stategraph_router.move_lock();
     SELECT p.connstr INTO old FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part;
     IF old IS NULL THEN
@@ -1219,7 +1279,14 @@ BEGIN
      * server would reach it twice). PL/Proxy tells servers apart by their
      * connection strings only.
      */
-    target := stategraph_router.identity_at(connstr);
+    BEGIN
+        target := stategraph_router.identity_at(connstr);
+    EXCEPTION WHEN internal_error THEN     -- PL/Proxy's error of a connection that failed
+        -- a server that does not answer: the move stops, its session keeps the turn (as after a freeze)
+        RAISE EXCEPTION 'cannot connect to server %', connstr
+            USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection', DETAIL = SQLERRM,
+                  HINT = 'connstr is a libpq connection string of the server to move the partition to.';
+    END;
     FOR server IN SELECT DISTINCT stategraph_router.unfrozen(q.connstr)
                   FROM stategraph_router.partitions() q LOOP
         CONTINUE WHEN server OPERATOR(pg_catalog.=) connstr;
@@ -1242,7 +1309,12 @@ BEGIN
                   DETAIL = 'Both connection strings reach the same database; PL/Proxy tells servers apart by their connection strings.',
                   HINT = pg_catalog.format('Pass it as the cluster has it: %L.', same);
     END IF;
-    IF stategraph_router.definitions_at(connstr) OPERATOR(pg_catalog.<>)
+    BEGIN
+        defs := stategraph_router.definitions_at(connstr);
+    EXCEPTION WHEN undefined_table OR invalid_schema_name THEN
+        defs := NULL;       -- no stategraph there: its graphs differ
+    END;
+    IF defs IS NULL OR defs OPERATOR(pg_catalog.<>)
        stategraph_router.definitions_at(stategraph_router.unfrozen(old)) THEN
         PERFORM stategraph_router.move_unlock();
         RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part
