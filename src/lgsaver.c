@@ -3513,10 +3513,10 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
 	if (n > 0)
 		lg_collect(threads, (Datum) 0);
-	if (thread_id && taken)
+	if (thread_id == NULL)
+		(void) lg_drop_old_strays();	/* of every thread only: not with one thread's lock left untaken */
+	else if (taken)
 		lg_unlock_thread(thread_id);	/* as sg_lg_prune does: sg_prune of many ids in one statement (the sweep's lock is its own) */
-	else
-		(void) lg_drop_old_strays();
 	return n;
 }
 
