@@ -513,17 +513,22 @@ lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
 }
 
 /*
- * Called with the writers' lock of (thread, namespace) held in mode: while
- * a copy or import of the thread id in flight has stored it but not
- * committed (sg_lg_thread_storer, thread_ids.c), lets go of the lock,
- * waits for that transaction's end and takes the lock again. A copy or
- * import lets go of its new thread's lock once stored, not at commit (one
- * lock entry per thread ran 20,000 copies in one transaction out of the
- * shared lock table); its writers that come then wait here, as they waited
- * on the lock, and see the thread. Without the lock while it waits: the
- * copier's own next put of the thread would wait for it (a deadlock).
- * Returns whether it waited (the thread is then maybe another role's).
+ * Called with the writers' lock of (thread, namespace) held in mode (and,
+ * for a subgraph's namespace, the root's in LG_LOCK_WRITES mode: a
+ * subgraph's put): while a copy or import of the thread id in flight has
+ * stored it but not committed (sg_lg_thread_storer, thread_ids.c), lets go
+ * of the locks, waits for that transaction's end and takes them again. A
+ * copy or import lets go of its new thread's lock once stored, not at
+ * commit (one lock entry per thread ran 20,000 copies in one transaction
+ * out of the shared lock table); its writers that come then wait here, as
+ * they waited on the lock, and see the thread. Without the locks while it
+ * waits: the copier's own next put of the thread would wait for it, and
+ * its delete or prune for a subgraph's put that kept the root's lock (a
+ * deadlock, 40P01: isolation revlgmaint_copy_waiters). Returns whether it
+ * waited (the thread is then maybe another role's).
  */
+static void lg_lock_root_shared(const char *thread_id);
+
 static bool
 lg_wait_stored(const char *thread_id, const char *ns, LOCKMODE mode)
 {
@@ -536,7 +541,14 @@ lg_wait_stored(const char *thread_id, const char *ns, LOCKMODE mode)
 
 		lg_lock_tag(&tag, thread_id, ns);
 		LockRelease(&tag, mode, false);
+		if (ns[0] != '\0')
+		{
+			lg_lock_tag(&tag, thread_id, "");
+			LockRelease(&tag, LG_LOCK_WRITES, false);
+		}
 		XactLockTableWait(storer, NULL, NULL, XLTW_None);
+		if (ns[0] != '\0')
+			lg_lock_root_shared(thread_id);	/* in the order sg_lg_put takes them */
 		lg_lock(thread_id, ns, mode);
 		waited = true;
 	}
@@ -3501,10 +3513,10 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
 	if (n > 0)
 		lg_collect(threads, (Datum) 0);
-	if (thread_id && taken)
+	if (thread_id == NULL)
+		(void) lg_drop_old_strays();	/* of every thread only: not with one thread's lock left untaken */
+	else if (taken)
 		lg_unlock_thread(thread_id);	/* as sg_lg_prune does: sg_prune of many ids in one statement (the sweep's lock is its own) */
-	else
-		(void) lg_drop_old_strays();
 	return n;
 }
 

@@ -67,6 +67,7 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
@@ -74,6 +75,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -142,22 +144,14 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 }
 
 /*
- * A transaction in flight (not this one) that stored LangGraph.js
- * checkpoints of thread_id, while none of its checkpoints is committed (read
- * below row-level security), or InvalidTransactionId. A copy or import of
- * a thread (lgsaver.c) lets go of the thread's writers' lock once it has
- * stored the rows, not at commit, so that one transaction may store any
- * number of threads (one lock entry per thread, kept until commit, ran
- * 20,000 copies out of the shared lock table); its rows hold the thread
- * until it commits, as a new stategraph thread's row does: the writers of
- * the id that come after it see no checkpoint, ask here, and wait for that
- * transaction (lgsaver.c, lg_wait_stored). A dirty snapshot finds rows of
- * transactions in flight, as a unique index's check does; it is read only
- * for an id without committed checkpoints (one with one has no copy or
- * import in flight: they wait for its writers and then refuse it).
+ * A transaction in flight (not this one) that stored rows of thread_id in
+ * table (of schema stategraph), while none of its rows is committed (read
+ * below row-level security), or InvalidTransactionId. A dirty snapshot
+ * finds rows of transactions in flight, as a unique index's check does; it
+ * is read only for an id without committed rows.
  */
-TransactionId
-sg_lg_thread_storer(const char *thread_id)
+static TransactionId
+thread_storer(const char *table, const char *thread_id)
 {
 	Oid			relid;
 	Relation	rel;
@@ -166,9 +160,9 @@ sg_lg_thread_storer(const char *thread_id)
 	SnapshotData dirty;
 	TransactionId storer = InvalidTransactionId;
 
-	if (sg_thread_id_stored("lg_checkpoints", thread_id))
+	if (sg_thread_id_stored(table, thread_id))
 		return InvalidTransactionId;
-	relid = get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false));
+	relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
 	if (!OidIsValid(relid))
 		return InvalidTransactionId;
 	rel = table_open(relid, AccessShareLock);
@@ -186,6 +180,61 @@ sg_lg_thread_storer(const char *thread_id)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return storer;
+}
+
+/*
+ * A transaction in flight (not this one) that stored LangGraph.js
+ * checkpoints of thread_id, while none of its checkpoints is committed, or
+ * InvalidTransactionId (thread_storer). A copy or import of a thread
+ * (lgsaver.c) lets go of the thread's writers' lock once it has stored the
+ * rows, not at commit, so that one transaction may store any number of
+ * threads (one lock entry per thread, kept until commit, ran 20,000 copies
+ * out of the shared lock table); its rows hold the thread until it
+ * commits, as a new stategraph thread's row does: the writers of the id
+ * that come after it see no checkpoint, ask here, and wait for that
+ * transaction (lgsaver.c, lg_wait_stored). An id with a committed
+ * checkpoint has no copy or import in flight: they wait for its writers
+ * and then refuse it.
+ */
+TransactionId
+sg_lg_thread_storer(const char *thread_id)
+{
+	return thread_storer("lg_checkpoints", thread_id);
+}
+
+/*
+ * Waits for a transaction in flight that stores the first rows of thread_id
+ * in table (a thread of the other kind: thread_storer), so that the check
+ * that follows sees them once it commits: each kind's writers hold their
+ * own locks, which the other kind does not take, so a stategraph thread
+ * and a LangGraph.js copy, import or first put of one id in flight at once
+ * both committed, and the id was a thread of both kinds. With
+ * stategraph.lock_wait off (stategraph threads), the id is busy instead.
+ * In REPEATABLE READ, a storer that committed is a serialization failure,
+ * as another transaction's creation of the thread is (its rows are not
+ * in the snapshot).
+ */
+static void
+wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
+{
+	TransactionId storer;
+
+	while (TransactionIdIsValid(storer = thread_storer(table, thread_id)))
+	{
+		if (!may_fail_busy || sg_lock_wait)
+			XactLockTableWait(storer, NULL, NULL, XLTW_None);
+		else if (!ConditionalXactLockTableWait(storer))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("thread \"%s\" is busy", thread_id),
+					 errdetail("Another transaction is creating it."),
+					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		if (IsolationUsesXactSnapshot() && TransactionIdDidCommit(storer))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
+					 errhint("Retry the transaction.")));
+	}
 }
 
 /* The error for an id another role's thread has. */
@@ -207,6 +256,7 @@ taken_by_another_role(const char *thread_id)
 void
 sg_thread_id_check_not_lg(const char *thread_id)
 {
+	wait_other_kind("lg_checkpoints", thread_id, true);	/* a LangGraph.js writer of the id in flight */
 	if (!sg_thread_id_stored("lg_checkpoints", thread_id))
 		return;
 	if (!sg_lg_thread_visible(thread_id))
@@ -229,6 +279,7 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 {
 	if (lg)
 	{
+		wait_other_kind("threads", thread_id, false);	/* a stategraph thread of the id in flight */
 		if (sg_thread_id_stored("threads", thread_id))
 		{
 			SGThread   *th = sg_thread_fetch(thread_id, false);
