@@ -48,11 +48,22 @@
  * multitask strategies interrupt and rollback set it. 'rollback' then
  * removes the checkpoints the run wrote (those after the thread's head
  * when the run started: nobody else writes a thread while its run holds
- * the thread lock) and puts the thread row back as it was.
+ * the thread lock) and puts the thread row back as it was. A stop is
+ * never ended by a failure, of its own or of a step (it is retried with a
+ * growing backoff, and a node's error met on the way stays on the run,
+ * sg_run_failure); only deaths of its executor are bounded: past
+ * stategraph.max_run_recoveries it gets one more try, then ends with
+ * SG014.
  *
- * Status 'waiting' (external tasks out) is part of the status machine for
- * the external nodes of the next round: such a run is active for its
- * thread's FIFO but not due.
+ * Each step checks EXECUTE on the graph's functions again (a new
+ * transaction: a REVOKE may have committed since the claim), and a run
+ * acts only on a thread its role may act on (OWNER_ACTS), whatever its
+ * row says: run rows are the roles' own to write.
+ *
+ * Status 'waiting' (external tasks out, tasks.c) is active for its
+ * thread's FIFO but not due; the runs queued behind it, like runs whose
+ * thread a client session holds, are passed over by claims without using
+ * up one of their tries (claim_run).
  *
  *-------------------------------------------------------------------------
  */
