@@ -10,18 +10,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('lg_delete_planned_once');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track = all
-pg_stat_statements.track_planning = on
-});
-$node->start;
+my $node = planned_node('lg_delete_planned_once');
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE EXTENSION pg_stat_statements;
     CREATE FUNCTION lgput(thread text) RETURNS boolean LANGUAGE sql AS $$
         SELECT sg_lg_put(thread, '', NULL,
             jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-000000000001', 'ts', 'x',

@@ -13,27 +13,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('lg_prune_planned_once');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track = all
-pg_stat_statements.track_planning = on
-});
-$node->start;
+my $node = planned_node('lg_prune_planned_once');
+lg_chain_put($node);
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE EXTENSION pg_stat_statements;
-    -- checkpoint k of a thread: m holds k messages, each put appending one to its parent's
-    CREATE FUNCTION lgput(thread text, k int) RETURNS boolean LANGUAGE sql AS $$
-        SELECT sg_lg_put(thread, '', CASE WHEN k > 1 THEN ('1ef00000-0000-6000-8000-00000000000' || (k - 1))::uuid END,
-            jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-00000000000' || k, 'ts', 'x',
-                               'channel_values', jsonb_build_object('m',
-                                   (SELECT jsonb_agg('a message long enough to be a row of its own ' || j) FROM generate_series(1, k) j)),
-                               'channel_versions', jsonb_build_object('m', k), 'versions_seen', jsonb_build_object()),
-            jsonb_build_object('source', CASE WHEN k = 1 THEN 'input' ELSE 'loop' END, 'step', k),
-            jsonb_build_object('m', k)) IS NOT NULL $$;
     CREATE FUNCTION lgthreads(prefix text, n int) RETURNS bigint LANGUAGE sql AS $$
         SELECT count(*) FROM (SELECT lgput(prefix || '-' || i, k) FROM generate_series(1, n) i, generate_series(1, 3) k
                                ORDER BY i, k) x $$;

@@ -18,15 +18,8 @@ use SGNode;
 my $n = 20000;
 my $node = batch_node('lg_copy_many', "max_connections = 100\nmax_locks_per_transaction = 64\n", 1);
 is($node->safe_psql('postgres', 'SHOW max_locks_per_transaction'), '64', 'the default lock table');
+lg_chain_put($node);
 $node->safe_psql('postgres', q{
-    CREATE FUNCTION lgput(thread text, k int) RETURNS boolean LANGUAGE sql AS $$
-        SELECT sg_lg_put(thread, '', CASE WHEN k > 1 THEN ('1ef00000-0000-6000-8000-00000000000' || (k - 1))::uuid END,
-            jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-00000000000' || k, 'ts', 'x',
-                               'channel_values', jsonb_build_object('m',
-                                   (SELECT jsonb_agg('a message long enough to be a row of its own ' || j) FROM generate_series(1, k) j)),
-                               'channel_versions', jsonb_build_object('m', k), 'versions_seen', jsonb_build_object()),
-            jsonb_build_object('source', CASE WHEN k = 1 THEN 'input' ELSE 'loop' END, 'step', k),
-            jsonb_build_object('m', k)) IS NOT NULL $$;
     SELECT lgput('src', k) FROM generate_series(1, 3) k;
     SELECT sg_lg_put_writes('src', '', '1ef00000-0000-6000-8000-000000000003', 'task-1',
                             '[["m", "a pending write"]]');

@@ -8,7 +8,7 @@ use warnings;
 
 use Exporter 'import';
 our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
-  kill_executor_in_step wait_in_last_step);
+  kill_executor_in_step wait_in_last_step planned_node lg_chain_put);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -254,6 +254,48 @@ sub kill_executor_in_step
 	$work->finish;
 	ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'victim'}),
 		'its executor is gone');
+}
+
+# A new cluster named $name, started, that counts every statement's calls
+# and plans (pg_stat_statements, track = all, track_planning), with the
+# extensions stategraph and pg_stat_statements in its postgres database:
+# for the tests that a statement is planned once per session.
+sub planned_node
+{
+	my ($name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+pg_stat_statements.track_planning = on
+});
+	$node->start;
+	$node->safe_psql('postgres', q{
+    CREATE EXTENSION stategraph;
+    CREATE EXTENSION pg_stat_statements;
+});
+	return $node;
+}
+
+# In $node's postgres database, function lgput(thread text, k int): puts
+# LangGraph.js checkpoint k of the thread (ids ...01, ...02, each the child
+# of the one before), whose channel m holds k messages, each put appending
+# one to its parent's.
+sub lg_chain_put
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+    CREATE FUNCTION lgput(thread text, k int) RETURNS boolean LANGUAGE sql AS $$
+        SELECT sg_lg_put(thread, '', CASE WHEN k > 1 THEN ('1ef00000-0000-6000-8000-00000000000' || (k - 1))::uuid END,
+            jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-00000000000' || k, 'ts', 'x',
+                               'channel_values', jsonb_build_object('m',
+                                   (SELECT jsonb_agg('a message long enough to be a row of its own ' || j) FROM generate_series(1, k) j)),
+                               'channel_versions', jsonb_build_object('m', k), 'versions_seen', jsonb_build_object()),
+            jsonb_build_object('source', CASE WHEN k = 1 THEN 'input' ELSE 'loop' END, 'step', k),
+            jsonb_build_object('m', k)) IS NOT NULL $$;
+});
+	return;
 }
 
 1;
