@@ -148,10 +148,12 @@ sg_thread_id_stored(const char *table, const char *thread_id)
  * table (of schema stategraph), while none of its rows is committed (read
  * below row-level security), or InvalidTransactionId. A dirty snapshot
  * finds rows of transactions in flight, as a unique index's check does; it
- * is read only for an id without committed rows.
+ * is read only for an id without committed rows. *unseen (if not NULL)
+ * tells whether it found a committed row that the check's snapshot did not
+ * have (REPEATABLE READ: committed after the transaction's snapshot).
  */
 static TransactionId
-thread_storer(const char *table, const char *thread_id)
+thread_storer_unseen(const char *table, const char *thread_id, bool *unseen)
 {
 	Oid			relid;
 	Relation	rel;
@@ -160,6 +162,8 @@ thread_storer(const char *table, const char *thread_id)
 	SnapshotData dirty;
 	TransactionId storer = InvalidTransactionId;
 
+	if (unseen)
+		*unseen = false;
 	if (sg_thread_id_stored(table, thread_id))
 		return InvalidTransactionId;
 	relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
@@ -176,10 +180,18 @@ thread_storer(const char *table, const char *thread_id)
 			storer = dirty.xmin;
 			break;
 		}
+		if (unseen)
+			*unseen = true;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return storer;
+}
+
+static TransactionId
+thread_storer(const char *table, const char *thread_id)
+{
+	return thread_storer_unseen(table, thread_id, NULL);
 }
 
 /*
@@ -212,14 +224,17 @@ sg_lg_thread_storer(const char *thread_id)
  * stategraph.lock_wait off (stategraph threads), the id is busy instead.
  * In REPEATABLE READ, a storer that committed is a serialization failure,
  * as another transaction's creation of the thread is (its rows are not
- * in the snapshot).
+ * in the snapshot); so are rows that committed after the snapshot was
+ * taken, before this call: the check that follows reads the snapshot and
+ * did not see them, and the id became a thread of both kinds.
  */
 static void
 wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 {
 	TransactionId storer;
+	bool		unseen;
 
-	while (TransactionIdIsValid(storer = thread_storer(table, thread_id)))
+	while (TransactionIdIsValid(storer = thread_storer_unseen(table, thread_id, &unseen)))
 	{
 		if (!may_fail_busy || sg_lock_wait)
 			XactLockTableWait(storer, NULL, NULL, XLTW_None);
@@ -235,6 +250,11 @@ wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 					 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
 					 errhint("Retry the transaction.")));
 	}
+	if (unseen && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
+				 errhint("Retry the transaction.")));
 }
 
 /* The error for an id another role's thread has. */
