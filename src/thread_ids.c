@@ -195,6 +195,39 @@ thread_storer(const char *table, const char *thread_id)
 }
 
 /*
+ * Whether table (of schema stategraph) has no row of thread_id at all,
+ * committed or not, live or deleted by a transaction in flight (one probe
+ * with a dirty snapshot; none for a table that never had a row: an insert
+ * in flight has extended it). The checks of a new thread's id ask this
+ * first: for a new id of a kind, the other kind has no row either, and the
+ * committed read, the dirty one and the committed one again that follow
+ * made three probes of every sg_invoke of a new thread and every first put.
+ */
+static bool
+thread_rows_none(const char *table, const char *thread_id)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	SnapshotData dirty;
+	bool		none = true;
+
+	if (!OidIsValid(relid))
+		return true;
+	rel = table_open(relid, AccessShareLock);
+	if (RelationGetNumberOfBlocks(rel) > 0)
+	{
+		InitDirtySnapshot(dirty);
+		scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+		none = !HeapTupleIsValid(systable_getnext(scan));
+		systable_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
+	return none;
+}
+
+/*
  * A transaction in flight (not this one) that stored LangGraph.js
  * checkpoints of thread_id, while none of its checkpoints is committed, or
  * InvalidTransactionId (thread_storer). A copy or import of a thread
@@ -226,14 +259,18 @@ sg_lg_thread_storer(const char *thread_id)
  * as another transaction's creation of the thread is (its rows are not
  * in the snapshot); so are rows that committed after the snapshot was
  * taken, before this call: the check that follows reads the snapshot and
- * did not see them, and the id became a thread of both kinds.
+ * did not see them, and the id became a thread of both kinds. Returns
+ * false when table has no row of the id at all (thread_rows_none): the
+ * caller has nothing more to check there.
  */
-static void
+static bool
 wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 {
 	TransactionId storer;
 	bool		unseen;
 
+	if (thread_rows_none(table, thread_id))
+		return false;
 	while (TransactionIdIsValid(storer = thread_storer_unseen(table, thread_id, &unseen)))
 	{
 		if (!may_fail_busy || sg_lock_wait)
@@ -255,6 +292,7 @@ wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
 				 errhint("Retry the transaction.")));
+	return true;
 }
 
 /* The error for an id another role's thread has. */
@@ -276,8 +314,8 @@ taken_by_another_role(const char *thread_id)
 void
 sg_thread_id_check_not_lg(const char *thread_id)
 {
-	wait_other_kind("lg_checkpoints", thread_id, true);	/* a LangGraph.js writer of the id in flight */
-	if (!sg_thread_id_stored("lg_checkpoints", thread_id))
+	if (!wait_other_kind("lg_checkpoints", thread_id, true) ||	/* a LangGraph.js writer of the id in flight */
+		!sg_thread_id_stored("lg_checkpoints", thread_id))
 		return;
 	if (!sg_lg_thread_visible(thread_id))
 		taken_by_another_role(thread_id);
@@ -299,8 +337,8 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 {
 	if (lg)
 	{
-		wait_other_kind("threads", thread_id, false);	/* a stategraph thread of the id in flight */
-		if (sg_thread_id_stored("threads", thread_id))
+		/* (waits for a stategraph thread of the id in flight) */
+		if (wait_other_kind("threads", thread_id, false) && sg_thread_id_stored("threads", thread_id))
 		{
 			SGThread   *th = sg_thread_fetch(thread_id, false);
 
