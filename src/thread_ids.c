@@ -327,6 +327,45 @@ sg_thread_id_check_not_lg(const char *thread_id)
 }
 
 /*
+ * sg_thread_id_check_not_lg for a new stategraph thread that is inserted
+ * next: also holds the lock of the id's LangGraph.js writers
+ * (sg_lg_lock_id) until sg_thread_id_claimed, after the insert. A
+ * LangGraph.js put, copy or import holds it from its check of the id to
+ * its insert: without it, a put that checked the id while sg_invoke had
+ * checked it and not inserted yet, or the reverse, found nothing to wait
+ * for, and both committed (isolation revkinds_check_insert). The lock is
+ * not held while waiting for a LangGraph.js transaction in flight (that
+ * transaction's next put of the id would wait for it: a deadlock).
+ */
+void
+sg_thread_id_claim_not_lg(const char *thread_id)
+{
+	for (;;)
+	{
+		if (!sg_lg_lock_id(thread_id, !sg_lock_wait))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("thread \"%s\" is busy", thread_id),
+					 errdetail("Another transaction is creating it."),
+					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		if (thread_rows_none("lg_checkpoints", thread_id))
+			return;
+		if (!TransactionIdIsValid(thread_storer("lg_checkpoints", thread_id)))
+			break;
+		sg_lg_unlock_id(thread_id);
+		(void) wait_other_kind("lg_checkpoints", thread_id, true);
+	}
+	sg_thread_id_check_not_lg(thread_id);
+}
+
+/* The new stategraph thread's row is inserted: sg_thread_id_claim_not_lg's lock goes. */
+void
+sg_thread_id_claimed(const char *thread_id)
+{
+	sg_lg_unlock_id(thread_id);
+}
+
+/*
  * Refuse to start a thread of a stategraph graph (lg false) or of
  * LangGraph.js storage (lg true) under an id that is a thread of the other
  * kind, or of another role; with SPI connected. The caller has checked the
