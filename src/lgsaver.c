@@ -492,6 +492,32 @@ lg_lock_mode(const char *thread_id, const char *ns, LOCKMODE mode, bool dont_wai
 	return LockAcquire(&tag, mode, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+/*
+ * The lock every LangGraph.js writer of thread_id holds from its check that
+ * the id is no stategraph thread to its insert (the root namespace's
+ * writers' lock, exclusive: it conflicts with a put's, a subgraph's put's,
+ * a copy's and an import's); a new stategraph thread holds it from its
+ * check that the id is no LangGraph.js thread to its insert
+ * (thread_ids.c, sg_thread_id_claim_not_lg), so that the two checks do not
+ * both pass before either inserts. With dont_wait, false when another
+ * transaction holds it.
+ */
+bool
+sg_lg_lock_id(const char *thread_id, bool dont_wait)
+{
+	return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
+}
+
+/* Lets go of sg_lg_lock_id's lock. */
+void
+sg_lg_unlock_id(const char *thread_id)
+{
+	LOCKTAG		tag;
+
+	lg_lock_tag(&tag, thread_id, "");
+	LockRelease(&tag, LG_LOCK_REMOVE, false);
+}
+
 /* Waits for the writers' lock of (thread, namespace) in mode. */
 static void
 lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)

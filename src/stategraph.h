@@ -643,9 +643,13 @@ extern bool sg_lg_partition_held(const char *thread_id);
  */
 extern bool sg_thread_id_stored(const char *table, const char *thread_id);
 extern void sg_thread_id_check_not_lg(const char *thread_id);
+extern void sg_thread_id_claim_not_lg(const char *thread_id);
+extern void sg_thread_id_claimed(const char *thread_id);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern TransactionId sg_lg_thread_storer(const char *thread_id);
+extern bool sg_lg_lock_id(const char *thread_id, bool dont_wait);
+extern void sg_lg_unlock_id(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_thread_of_another_role(const char *thread_id);	/* below RLS */
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */

@@ -148,10 +148,12 @@ sg_thread_id_stored(const char *table, const char *thread_id)
  * table (of schema stategraph), while none of its rows is committed (read
  * below row-level security), or InvalidTransactionId. A dirty snapshot
  * finds rows of transactions in flight, as a unique index's check does; it
- * is read only for an id without committed rows.
+ * is read only for an id without committed rows. *unseen (if not NULL)
+ * tells whether it found a committed row that the check's snapshot did not
+ * have (REPEATABLE READ: committed after the transaction's snapshot).
  */
 static TransactionId
-thread_storer(const char *table, const char *thread_id)
+thread_storer_unseen(const char *table, const char *thread_id, bool *unseen)
 {
 	Oid			relid;
 	Relation	rel;
@@ -160,6 +162,8 @@ thread_storer(const char *table, const char *thread_id)
 	SnapshotData dirty;
 	TransactionId storer = InvalidTransactionId;
 
+	if (unseen)
+		*unseen = false;
 	if (sg_thread_id_stored(table, thread_id))
 		return InvalidTransactionId;
 	relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
@@ -176,10 +180,51 @@ thread_storer(const char *table, const char *thread_id)
 			storer = dirty.xmin;
 			break;
 		}
+		if (unseen)
+			*unseen = true;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return storer;
+}
+
+static TransactionId
+thread_storer(const char *table, const char *thread_id)
+{
+	return thread_storer_unseen(table, thread_id, NULL);
+}
+
+/*
+ * Whether table (of schema stategraph) has no row of thread_id at all,
+ * committed or not, live or deleted by a transaction in flight (one probe
+ * with a dirty snapshot; none for a table that never had a row: an insert
+ * in flight has extended it). The checks of a new thread's id ask this
+ * first: for a new id of a kind, the other kind has no row either, and the
+ * committed read, the dirty one and the committed one again that follow
+ * made three probes of every sg_invoke of a new thread and every first put.
+ */
+static bool
+thread_rows_none(const char *table, const char *thread_id)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	SnapshotData dirty;
+	bool		none = true;
+
+	if (!OidIsValid(relid))
+		return true;
+	rel = table_open(relid, AccessShareLock);
+	if (RelationGetNumberOfBlocks(rel) > 0)
+	{
+		InitDirtySnapshot(dirty);
+		scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+		none = !HeapTupleIsValid(systable_getnext(scan));
+		systable_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
+	return none;
 }
 
 /*
@@ -212,14 +257,21 @@ sg_lg_thread_storer(const char *thread_id)
  * stategraph.lock_wait off (stategraph threads), the id is busy instead.
  * In REPEATABLE READ, a storer that committed is a serialization failure,
  * as another transaction's creation of the thread is (its rows are not
- * in the snapshot).
+ * in the snapshot); so are rows that committed after the snapshot was
+ * taken, before this call: the check that follows reads the snapshot and
+ * did not see them, and the id became a thread of both kinds. Returns
+ * false when table has no row of the id at all (thread_rows_none): the
+ * caller has nothing more to check there.
  */
-static void
+static bool
 wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 {
 	TransactionId storer;
+	bool		unseen;
 
-	while (TransactionIdIsValid(storer = thread_storer(table, thread_id)))
+	if (thread_rows_none(table, thread_id))
+		return false;
+	while (TransactionIdIsValid(storer = thread_storer_unseen(table, thread_id, &unseen)))
 	{
 		if (!may_fail_busy || sg_lock_wait)
 			XactLockTableWait(storer, NULL, NULL, XLTW_None);
@@ -235,6 +287,12 @@ wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 					 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
 					 errhint("Retry the transaction.")));
 	}
+	if (unseen && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not create thread \"%s\": another transaction created it", thread_id),
+				 errhint("Retry the transaction.")));
+	return true;
 }
 
 /* The error for an id another role's thread has. */
@@ -256,8 +314,8 @@ taken_by_another_role(const char *thread_id)
 void
 sg_thread_id_check_not_lg(const char *thread_id)
 {
-	wait_other_kind("lg_checkpoints", thread_id, true);	/* a LangGraph.js writer of the id in flight */
-	if (!sg_thread_id_stored("lg_checkpoints", thread_id))
+	if (!wait_other_kind("lg_checkpoints", thread_id, true) ||	/* a LangGraph.js writer of the id in flight */
+		!sg_thread_id_stored("lg_checkpoints", thread_id))
 		return;
 	if (!sg_lg_thread_visible(thread_id))
 		taken_by_another_role(thread_id);
@@ -266,6 +324,45 @@ sg_thread_id_check_not_lg(const char *thread_id)
 			 errmsg("thread \"%s\" already exists as a LangGraph.js thread", thread_id),
 			 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
 			 errhint("Use another thread id.")));
+}
+
+/*
+ * sg_thread_id_check_not_lg for a new stategraph thread that is inserted
+ * next: also holds the lock of the id's LangGraph.js writers
+ * (sg_lg_lock_id) until sg_thread_id_claimed, after the insert. A
+ * LangGraph.js put, copy or import holds it from its check of the id to
+ * its insert: without it, a put that checked the id while sg_invoke had
+ * checked it and not inserted yet, or the reverse, found nothing to wait
+ * for, and both committed (isolation revkinds_check_insert). The lock is
+ * not held while waiting for a LangGraph.js transaction in flight (that
+ * transaction's next put of the id would wait for it: a deadlock).
+ */
+void
+sg_thread_id_claim_not_lg(const char *thread_id)
+{
+	for (;;)
+	{
+		if (!sg_lg_lock_id(thread_id, !sg_lock_wait))
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("thread \"%s\" is busy", thread_id),
+					 errdetail("Another transaction is creating it."),
+					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		if (thread_rows_none("lg_checkpoints", thread_id))
+			return;
+		if (!TransactionIdIsValid(thread_storer("lg_checkpoints", thread_id)))
+			break;
+		sg_lg_unlock_id(thread_id);
+		(void) wait_other_kind("lg_checkpoints", thread_id, true);
+	}
+	sg_thread_id_check_not_lg(thread_id);
+}
+
+/* The new stategraph thread's row is inserted: sg_thread_id_claim_not_lg's lock goes. */
+void
+sg_thread_id_claimed(const char *thread_id)
+{
+	sg_lg_unlock_id(thread_id);
 }
 
 /*
@@ -279,8 +376,8 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 {
 	if (lg)
 	{
-		wait_other_kind("threads", thread_id, false);	/* a stategraph thread of the id in flight */
-		if (sg_thread_id_stored("threads", thread_id))
+		/* (waits for a stategraph thread of the id in flight) */
+		if (wait_other_kind("threads", thread_id, false) && sg_thread_id_stored("threads", thread_id))
 		{
 			SGThread   *th = sg_thread_fetch(thread_id, false);
 
