@@ -1186,29 +1186,26 @@ again:
 			{
 				from = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 				from_found = undecided = !executed_by_worker(tt, i);
+				/* nothing pending or running before from but what cannot be taken yet: start there */
+				if (from_found && sees_every_run)
+					sg_claim_from_raise(gen, from);
 			}
 			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq, &waiting))
 			{
-				/* queued behind a waiting run too: not in the way (queued_behind_waiting) */
+				/* queued behind a waiting run too: not in the way (queued_behind_waiting), read on */
 				if (undecided && waiting)
 					from_found = false;
-				/* nothing pending or running before from but what cannot be taken yet: start there */
-				else if (undecided && sees_every_run)
-					sg_claim_from_raise(gen, from);
 				continue;
 			}
 			waiting = false;
 			run = try_claim(tt, i, blocked, &thread_held, &queued);
 			if (!queued && !thread_held)
 				tries++;
-			if (undecided)
+			if (undecided && queued && queued_behind_waiting(tt, i))
 			{
-				waiting = queued && queued_behind_waiting(tt, i);
-				if (waiting)
-					from_found = false;
-				else if (sees_every_run)
-					sg_claim_from_raise(gen, from);
+				waiting = true;
+				from_found = false;
 			}
 			if (run == NULL)
 				pass_thread_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
