@@ -863,11 +863,12 @@ is_unrecordable(pg_uuid_t *id)
  * run for each candidate.)
  */
 static Portal
-open_candidates(TimestampTz from)
+open_candidates(TimestampTz from, int64 from_seq)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(GetCurrentTimestamp())};
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[3] = {TimestampTzGetDatum(from), TimestampTzGetDatum(GetCurrentTimestamp()),
+	Int64GetDatum(from_seq)};
 
 	if (plan == NULL)
 	{
@@ -876,9 +877,10 @@ open_candidates(TimestampTz from)
 										   "FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 										   "AND r.not_before OPERATOR(pg_catalog.>=) $1 "
+										   "AND (r.not_before, r.seq) OPERATOR(pg_catalog.>=) ($1, $3) "
 										   "AND r.not_before OPERATOR(pg_catalog.<=) $2 "
 										   "ORDER BY r.not_before, r.seq",
-										   2, types, CURSOR_OPT_FAST_PLAN);
+										   3, types, CURSOR_OPT_FAST_PLAN);
 
 		MemoryContextSwitchTo(cxt);
 		if (p == NULL || SPI_keepplan(p) != 0)
@@ -1124,9 +1126,9 @@ executed_by_worker(SPITupleTable *tt, uint64 i)
  * every claim, and a run due after them on a free thread was never taken
  * (TAP 093). Runs queued behind waiting runs do not keep claim_from back
  * either (queued_behind_waiting): past SG_CLAIM_READ of them, the claim
- * reads on from where they end, and later claims start there; more than
- * SG_CLAIM_READ due at the same time (queued by one transaction) it cannot
- * read past (TAP 098). *blocked: a due run was passed over because a
+ * reads on from where they end (by due time and seq: one transaction may
+ * queue more than SG_CLAIM_READ due at the same time), and later claims
+ * start there (TAP 098). *blocked: a due run was passed over because a
  * client session holds its thread.
  */
 #define SG_CLAIM_TRIES 64
@@ -1137,6 +1139,7 @@ claim_run(bool *blocked)
 {
 	uint64		gen;
 	TimestampTz start;
+	int64		start_seq = PG_INT64_MIN;
 	Portal		candidates;
 	RunRow	   *run = NULL;
 	uint64		seen;
@@ -1144,6 +1147,7 @@ claim_run(bool *blocked)
 	uint64		batch;
 	HTAB	   *passed;
 	TimestampTz from;
+	int64		from_seq;
 	bool		from_found;
 
 	/*
@@ -1157,12 +1161,13 @@ claim_run(bool *blocked)
 
 	start = sg_claim_from(&gen);
 again:
-	candidates = open_candidates(start);
+	candidates = open_candidates(start, start_seq);
 	seen = 0;
 	tries = 0;
 	batch = 8;
 	passed = NULL;
 	from = 0;
+	from_seq = PG_INT64_MIN;
 	from_found = false;
 	while (run == NULL && tries < SG_CLAIM_TRIES && seen < SG_CLAIM_READ)
 	{
@@ -1182,15 +1187,16 @@ again:
 			bool		undecided = false;	/* the first run in the way of claim_from? */
 			int64		seq;
 
+			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 			if (!from_found)
 			{
 				from = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
+				from_seq = seq;
 				from_found = undecided = !executed_by_worker(tt, i);
 				/* nothing pending or running before from but what cannot be taken yet: start there */
 				if (from_found && sees_every_run)
 					sg_claim_from_raise(gen, from);
 			}
-			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq, &waiting))
 			{
 				/* queued behind a waiting run too: not in the way (queued_behind_waiting), read on */
@@ -1228,13 +1234,18 @@ again:
 		/*
 		 * Every run read is in the way of none (queued behind waiting
 		 * runs, say), and there may be more after them: read on from the
-		 * last one, if that is further on (also without the preload, or
-		 * for a role that sees only its runs, where claim_from stays at
-		 * the start).
+		 * last one (its due time and seq: more than SG_CLAIM_READ runs
+		 * queued by one transaction are due at the same time), also
+		 * without the preload, or for a role that sees only its runs,
+		 * where claim_from stays at the start.
 		 */
-		if (run == NULL && seen >= SG_CLAIM_READ && from > start)
+		if (run == NULL && seen >= SG_CLAIM_READ &&
+			(from > start || (from == start && from_seq > start_seq)))
 		{
-			start = Max(from, sg_claim_from(&gen));
+			TimestampTz shared_from = sg_claim_from(&gen);
+
+			start_seq = shared_from > from ? PG_INT64_MIN : from_seq;
+			start = Max(from, shared_from);
 			goto again;
 		}
 	}

@@ -6,7 +6,8 @@
 # lasted (a worker, and CALL sg_work). They no longer keep claim_from
 # back: a waiting run lowers it again when it leaves 'waiting', also when
 # its task fails and the run ends (tasks.c end_waiting_run), after which
-# the next run of its thread starts.
+# the next run of its thread starts. Past 10,000 of them due at the same
+# time (queued by one transaction), a claim reads on by seq.
 use strict;
 use warnings;
 
@@ -85,6 +86,14 @@ foreach my $path ('worker', 'sg_work')
 	$node->safe_psql('postgres', q{CALL sg_work()}) if $path eq 'sg_work';
 	ok(soon($node, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
 		"$path: so is the next");
+	# 10,500 more queued by one transaction: all due at the same time
+	$node->safe_psql('postgres', qq{
+		SELECT count(sg_submit('ext', '{}', 'w' || i, multitask => 'enqueue'))
+		FROM generate_series(1, $threads) i, generate_series(1, 1050) j});
+	$rid = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{}', 'free-3')});
+	$node->safe_psql('postgres', q{CALL sg_work()}) if $path eq 'sg_work';
+	ok(soon($node, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
+		"$path: and one due after 10,500 more, queued by one transaction");
 
 	# a waiting run's task fails: the run ends, and the next run of its thread starts (and waits)
 	$node->safe_psql('postgres', q{
