@@ -2247,36 +2247,89 @@ sg_graph_pin(SGGraph *g, MemoryContext cxt)
 	MemoryContextRegisterResetCallback(cxt, cb);
 }
 
-/* The first function of g the current user may not execute, or InvalidOid. */
-Oid
-sg_graph_unprivileged_fn(SGGraph *g)
+/*
+ * May the current user execute fn? With what (sg_graph_check_privileges),
+ * a function dropped since g was read (between two steps of a run, which
+ * keeps its graph) may not be executed either; without, pg_proc_aclcheck
+ * fails on it ("function with OID ... does not exist").
+ */
+static bool
+may_execute(Oid fn, const char **what)
+{
+	return (what == NULL || SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn))) &&
+		pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+}
+
+/*
+ * The first function of g the current user may not execute, or InvalidOid;
+ * *what and *name (if what is not NULL) tell what it is for.
+ */
+static Oid
+unprivileged_fn(SGGraph *g, const char **what, const char **name)
 {
 	int			i,
 				j;
 
 	for (i = 1; i < g->nnodes; i++)
-		if (g->nodes[i].queue == NULL &&
-			pg_proc_aclcheck(g->nodes[i].fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		if (g->nodes[i].queue == NULL && !may_execute(g->nodes[i].fn, what))
+		{
+			if (what)
+			{
+				*what = "node";
+				*name = g->nodes[i].name;
+			}
 			return g->nodes[i].fn;
+		}
 	for (i = 0; i < g->nnodes; i++)
 		for (j = 0; j < g->nodes[i].nbranches; j++)
-			if (pg_proc_aclcheck(g->nodes[i].branches[j].router, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+			if (!may_execute(g->nodes[i].branches[j].router, what))
+			{
+				if (what)
+				{
+					*what = "the router of node";
+					*name = g->nodes[i].name;
+				}
 				return g->nodes[i].branches[j].router;
+			}
 	for (i = 0; i < g->nchannels; i++)
-		if (g->channels[i].reducer == SG_REDUCER_CUSTOM &&
-			pg_proc_aclcheck(g->channels[i].reducer_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		if (g->channels[i].reducer == SG_REDUCER_CUSTOM && !may_execute(g->channels[i].reducer_fn, what))
+		{
+			if (what)
+			{
+				*what = "the reducer of channel";
+				*name = g->channels[i].name;
+			}
 			return g->channels[i].reducer_fn;
+		}
 	return InvalidOid;
 }
 
-/* Check that the current user may execute every function of g. */
+/* The first function of g the current user may not execute, or InvalidOid. */
+Oid
+sg_graph_unprivileged_fn(SGGraph *g)
+{
+	return unprivileged_fn(g, NULL, NULL);
+}
+
+/*
+ * Check that the current user may execute every function of g. A run
+ * checks again after each commit (sg_run_check_privileges), with the graph
+ * it began with: a function of it dropped meanwhile failed the check of a
+ * role other than a superuser with "function with OID ... does not
+ * exist"; it is the error of a run that calls a dropped function
+ * (sg_require_function).
+ */
 void
 sg_graph_check_privileges(SGGraph *g)
 {
-	Oid			fn = sg_graph_unprivileged_fn(g);
+	const char *what = NULL;
+	const char *name = NULL;
+	Oid			fn = unprivileged_fn(g, &what, &name);
 
-	if (OidIsValid(fn))
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
+	if (!OidIsValid(fn))
+		return;
+	sg_require_function(fn, what, name, g->name);
+	aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
 }
 
 /* The index of node name in g (SG_START for __start__), or -1. */

@@ -874,11 +874,12 @@ is_unrecordable(pg_uuid_t *id)
  * run for each candidate.)
  */
 static Portal
-open_candidates(TimestampTz from)
+open_candidates(TimestampTz from, int64 from_seq)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(GetCurrentTimestamp())};
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[3] = {TimestampTzGetDatum(from), TimestampTzGetDatum(GetCurrentTimestamp()),
+	Int64GetDatum(from_seq)};
 
 	if (plan == NULL)
 	{
@@ -887,9 +888,10 @@ open_candidates(TimestampTz from)
 										   "FROM stategraph.runs r "
 										   "WHERE r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 										   "AND r.not_before OPERATOR(pg_catalog.>=) $1 "
+										   "AND (r.not_before, r.seq) OPERATOR(pg_catalog.>=) ($1, $3) "
 										   "AND r.not_before OPERATOR(pg_catalog.<=) $2 "
 										   "ORDER BY r.not_before, r.seq",
-										   2, types, CURSOR_OPT_FAST_PLAN);
+										   3, types, CURSOR_OPT_FAST_PLAN);
 
 		MemoryContextSwitchTo(cxt);
 		if (p == NULL || SPI_keepplan(p) != 0)
@@ -1031,20 +1033,27 @@ typedef struct PassedThread
 {
 	uint64		hash;
 	int64		seq;
+	bool		waiting;		/* queued behind a waiting run (queued_behind_waiting) */
 } PassedThread;
 
+/* ... and *waiting: the runs of the thread from the one passed over on are queued behind a waiting run. */
 static bool
-thread_passed_over(HTAB *passed, const char *thread_id, int64 seq)
+thread_passed_over(HTAB *passed, const char *thread_id, int64 seq, bool *waiting)
 {
 	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
 	PassedThread *p = hash_search(passed, &key, HASH_FIND, NULL);
 
+	*waiting = p != NULL && p->waiting;
 	return p != NULL && seq > p->seq;
 }
 
-/* This claim could not take the candidate of thread_id with seq seq (PG_INT64_MIN: its thread is held). */
+/*
+ * This claim could not take the candidate of thread_id with seq seq
+ * (PG_INT64_MIN: its thread is held); waiting: it is queued behind a
+ * waiting run.
+ */
 static void
-pass_thread_over(HTAB **passed, const char *thread_id, int64 seq)
+pass_thread_over(HTAB **passed, const char *thread_id, int64 seq, bool waiting)
 {
 	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
 	PassedThread *p;
@@ -1062,7 +1071,41 @@ pass_thread_over(HTAB **passed, const char *thread_id, int64 seq)
 	}
 	p = hash_search(*passed, &key, HASH_ENTER, &found);
 	if (!found || seq < p->seq)
+	{
 		p->seq = seq;
+		p->waiting = waiting;
+	}
+}
+
+/*
+ * Is candidate row i of tt, a run queued behind an earlier active run of
+ * its thread (try_claim), queued behind a 'waiting' run of its owner, its
+ * thread's first active run? It cannot be taken before that run leaves
+ * 'waiting', and every way it leaves it lowers claim_from: pending again
+ * (runs_step_ready; sg_cancel and interrupting submits, to the start), or
+ * ended by its task's failure or interrupt (tasks.c, end_waiting_run, to
+ * the start); pending, it ends as any run (record_step lowers claim_from
+ * to its thread's next run; sg_run_failure to the start). So, as the runs
+ * queued behind a worker's run (executed_by_worker), it need not keep
+ * claim_from back (claim_run): 10,000 such runs due before a run of a free
+ * thread were the most a claim reads, and that run was never taken.
+ */
+static bool
+queued_behind_waiting(SPITupleTable *tt, uint64 i)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
+	values[1] = CStringGetTextDatum(SPI_getvalue(tt->vals[i], tt->tupdesc, 5));
+	return run_sql(&plan,
+				   "SELECT 1 FROM (SELECT r.status, r.owner FROM stategraph.runs r "
+				   "  WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
+				   "  AND r.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY r.seq LIMIT 1) f "
+				   "WHERE f.status OPERATOR(pg_catalog.=) 'waiting' "
+				   "AND f.owner OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+				   2, types, values, NULL) == 1;
 }
 
 /*
@@ -1092,8 +1135,12 @@ executed_by_worker(SPITupleTable *tt, uint64 i)
  * external tasks, say), or whose thread another session holds (a client's
  * CALL sg_run), is not a try: 64 threads so held up used every try of
  * every claim, and a run due after them on a free thread was never taken
- * (TAP 093). *blocked: a due run was passed over because a client session
- * holds its thread.
+ * (TAP 093). Runs queued behind waiting runs do not keep claim_from back
+ * either (queued_behind_waiting): past SG_CLAIM_READ of them, the claim
+ * reads on from where they end (by due time and seq: one transaction may
+ * queue more than SG_CLAIM_READ due at the same time), and later claims
+ * start there (TAP 098). *blocked: a due run was passed over because a
+ * client session holds its thread.
  */
 #define SG_CLAIM_TRIES 64
 #define SG_CLAIM_READ 10000
@@ -1102,14 +1149,17 @@ pg_noinline static RunRow *
 claim_run(bool *blocked)
 {
 	uint64		gen;
-	Portal		candidates = open_candidates(sg_claim_from(&gen));
+	TimestampTz start;
+	int64		start_seq = PG_INT64_MIN;
+	Portal		candidates;
 	RunRow	   *run = NULL;
-	uint64		seen = 0;
-	int			tries = 0;
-	uint64		batch = 8;
-	HTAB	   *passed = NULL;
-	TimestampTz from = 0;
-	bool		from_found = false;
+	uint64		seen;
+	int			tries;
+	uint64		batch;
+	HTAB	   *passed;
+	TimestampTz from;
+	int64		from_seq;
+	bool		from_found;
 
 	/*
 	 * Only a claim that row-level security lets see every role's runs (a
@@ -1120,6 +1170,16 @@ claim_run(bool *blocked)
 	 */
 	bool		sees_every_run = superuser() || has_bypassrls_privilege(GetUserId());
 
+	start = sg_claim_from(&gen);
+again:
+	candidates = open_candidates(start, start_seq);
+	seen = 0;
+	tries = 0;
+	batch = 8;
+	passed = NULL;
+	from = 0;
+	from_seq = PG_INT64_MIN;
+	from_found = false;
 	while (run == NULL && tries < SG_CLAIM_TRIES && seen < SG_CLAIM_READ)
 	{
 		SPITupleTable *tt;
@@ -1134,25 +1194,39 @@ claim_run(bool *blocked)
 			bool		isnull;
 			bool		thread_held;
 			bool		queued;
+			bool		waiting = false;
+			bool		undecided = false;	/* the first run in the way of claim_from? */
 			int64		seq;
 
+			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 			if (!from_found)
 			{
 				from = DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
-				from_found = !executed_by_worker(tt, i);
-				/* nothing pending or running before from but what workers execute: start there */
+				from_seq = seq;
+				from_found = undecided = !executed_by_worker(tt, i);
+				/* nothing pending or running before from but what cannot be taken yet: start there */
 				if (from_found && sees_every_run)
 					sg_claim_from_raise(gen, from);
 			}
-			seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
-			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq))
+			if (passed != NULL && thread_passed_over(passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2), seq, &waiting))
+			{
+				/* queued behind a waiting run too: not in the way (queued_behind_waiting), read on */
+				if (undecided && waiting)
+					from_found = false;
 				continue;
+			}
+			waiting = false;
 			run = try_claim(tt, i, blocked, &thread_held, &queued);
 			if (!queued && !thread_held)
 				tries++;
+			if (undecided && queued && queued_behind_waiting(tt, i))
+			{
+				waiting = true;
+				from_found = false;
+			}
 			if (run == NULL)
 				pass_thread_over(&passed, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-								 thread_held ? PG_INT64_MIN : seq);
+								 thread_held ? PG_INT64_MIN : seq, waiting);
 		}
 		sg_claim_left_more = run != NULL && (i < n || n == batch);	/* the worker asks for help */
 		if (n < batch)
@@ -1163,9 +1237,29 @@ claim_run(bool *blocked)
 	sg_spi_cursor_close(candidates);
 	if (passed != NULL)
 		hash_destroy(passed);
-	/* nothing but runs that workers execute: start at the last of them */
-	if (!from_found && seen > 0 && sees_every_run)
-		sg_claim_from_raise(gen, from);
+	/* nothing but runs that cannot be taken yet: start at the last of them */
+	if (!from_found && seen > 0)
+	{
+		if (sees_every_run)
+			sg_claim_from_raise(gen, from);
+		/*
+		 * Every run read is in the way of none (queued behind waiting
+		 * runs, say), and there may be more after them: read on from the
+		 * last one (its due time and seq: more than SG_CLAIM_READ runs
+		 * queued by one transaction are due at the same time), also
+		 * without the preload, or for a role that sees only its runs,
+		 * where claim_from stays at the start.
+		 */
+		if (run == NULL && seen >= SG_CLAIM_READ &&
+			(from > start || (from == start && from_seq > start_seq)))
+		{
+			TimestampTz shared_from = sg_claim_from(&gen);
+
+			start_seq = shared_from > from ? PG_INT64_MIN : from_seq;
+			start = Max(from, shared_from);
+			goto again;
+		}
+	}
 	return run;
 }
 

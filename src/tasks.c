@@ -534,7 +534,10 @@ end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
 				"finished_at = pg_catalog.clock_timestamp() "
 				"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'waiting'",
 				3, types, values, nulls, 0) > 0)
+	{
 		sg_run_done_at_commit();
+		sg_runs_requeued_at_commit();	/* the thread's next run: claims may have passed it (runs.c) */
+	}
 }
 
 /*
