@@ -19,24 +19,6 @@ my $graph = q{
     CREATE TABLE go (thread text);
     CREATE FUNCTION ok_step(state jsonb) RETURNS jsonb LANGUAGE sql
         AS $$ SELECT jsonb_build_object('n', (state->>'n')::int + 1) $$;
-    -- with state.wait, waits (at most a minute) until its thread is in go; with state.fail, fails
-    CREATE FUNCTION wait_then_fail(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        FOR i IN 1 .. 1200 LOOP
-            EXIT WHEN NOT (state->>'wait')::boolean OR EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
-            PERFORM pg_sleep(0.05);
-        END LOOP;
-        IF (state->>'fail')::boolean THEN
-            RAISE EXCEPTION 'the tool failed' USING ERRCODE = 'data_exception', DETAIL = 'It gave no answer.';
-        END IF;
-        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
-    END $$;
-    SELECT sg_create_graph('g', '{"n": "replace", "wait": "replace", "fail": "replace"}');
-    SELECT sg_add_node('g', 'first', 'ok_step(jsonb)');
-    SELECT sg_add_node('g', 'second', 'wait_then_fail(jsonb,jsonb)');
-    SELECT sg_add_edge('g', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
-                                            ('second', '__end__')) e(f, t);
-    SELECT sg_compile('g');
 };
 
 # The run's error: status, sqlstate, node and message.
@@ -56,15 +38,7 @@ sub error_keys
 		SELECT string_agg(k, ',' ORDER BY k) FROM stategraph.runs, jsonb_object_keys(error) k WHERE run_id = '$rid'});
 }
 
-my $worker = preloaded_node('stop_node_error_worker', q{
-stategraph.max_workers = 1
-});
-$worker->safe_psql('postgres', $graph);
-my $plain = PostgreSQL::Test::Cluster->new('stop_node_error_work');
-$plain->init;
-$plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$plain->start;
-$plain->safe_psql('postgres', $graph);
+my ($worker, $plain) = worker_and_plain('stop_node_error', $graph, wait_then_fail_graph('g'));
 
 foreach my $path ('worker', 'sg_work')
 {

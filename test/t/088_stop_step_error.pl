@@ -38,17 +38,7 @@ sub run_error
 		FROM stategraph.runs WHERE run_id = '$rid'});
 }
 
-my $worker = preloaded_node('stop_step_error_worker', q{
-stategraph.max_workers = 1
-});
-stop_graph($worker);
-$worker->safe_psql('postgres', $graph);
-my $plain = PostgreSQL::Test::Cluster->new('stop_step_error_work');
-$plain->init;
-$plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$plain->start;
-stop_graph($plain);
-$plain->safe_psql('postgres', $graph);
+my ($worker, $plain) = worker_and_plain('stop_step_error', \&stop_graph, $graph);
 
 foreach my $path ('worker', 'sg_work')
 {

@@ -14,26 +14,6 @@ use Test::More;
 use IPC::Run;
 use SGNode;
 
-# graph 'h': as stop_graph's 'g', but its node 'second' fails (with state.fail) once it may go on
-my $graph = q{
-    CREATE FUNCTION wait_then_fail(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-    BEGIN
-        FOR i IN 1 .. 1200 LOOP
-            EXIT WHEN NOT (state->>'wait')::boolean OR EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
-            PERFORM pg_sleep(0.05);
-        END LOOP;
-        IF (state->>'fail')::boolean THEN
-            RAISE EXCEPTION 'the tool failed' USING ERRCODE = 'data_exception', DETAIL = 'It gave no answer.';
-        END IF;
-        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
-    END $$;
-    SELECT sg_create_graph('h', '{"n": "replace", "wait": "replace", "fail": "replace"}');
-    SELECT sg_add_node('h', 'first', 'ok_step(jsonb)');
-    SELECT sg_add_node('h', 'second', 'wait_then_fail(jsonb,jsonb)');
-    SELECT sg_add_edge('h', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
-                                            ('second', '__end__')) e(f, t);
-    SELECT sg_compile('h');
-};
 
 # The run's error: status, sqlstate, node, message and detail.
 sub run_error
@@ -44,17 +24,8 @@ sub run_error
 		FROM stategraph.runs WHERE run_id = '$rid'});
 }
 
-my $worker = preloaded_node('stop_fails_node_error_worker', q{
-stategraph.max_workers = 1
-});
-stop_graph($worker);
-$worker->safe_psql('postgres', $graph);
-my $plain = PostgreSQL::Test::Cluster->new('stop_fails_node_error_work');
-$plain->init;
-$plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$plain->start;
-stop_graph($plain);
-$plain->safe_psql('postgres', $graph);
+# graph 'h': as stop_graph's 'g', but its node 'second' fails (with state.fail) once it may go on
+my ($worker, $plain) = worker_and_plain('stop_fails_node_error', \&stop_graph, wait_then_fail_graph('h'));
 
 foreach my $path ('worker', 'sg_work')
 {

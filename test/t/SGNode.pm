@@ -8,7 +8,8 @@ use warnings;
 
 use Exporter 'import';
 our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
-  kill_executor_in_step wait_in_last_step planned_node lg_chain_put);
+  kill_executor_in_step wait_in_last_step planned_node lg_chain_put
+  worker_and_plain wait_then_fail_graph);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -296,6 +297,54 @@ sub lg_chain_put
             jsonb_build_object('m', k)) IS NOT NULL $$;
 });
 	return;
+}
+
+# Two started clusters for a test of both executors of runs: ${name}_worker,
+# which preloads stategraph with one background worker, and ${name}_work,
+# without the preload (CALL sg_work). Each is set up by @setup in turn: a
+# string is SQL run in its postgres database, a code reference is called
+# with the cluster (\&stop_graph, say). Returns both.
+sub worker_and_plain
+{
+	my ($name, @setup) = @_;
+	my $worker = preloaded_node("${name}_worker", "stategraph.max_workers = 1\n");
+	my $plain = PostgreSQL::Test::Cluster->new("${name}_work");
+	$plain->init;
+	$plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
+	$plain->start;
+	foreach my $node ($worker, $plain)
+	{
+		ref($_) eq 'CODE' ? $_->($node) : $node->safe_psql('postgres', $_) foreach @setup;
+	}
+	return ($worker, $plain);
+}
+
+# The SQL of graph $name: START -> first -> second -> END, where 'first' is
+# ok_step (which must exist: stop_graph makes it) and 'second' waits, with
+# state.wait, (at most a minute) until its thread is in table go, then
+# fails with state.fail ('the tool failed', 22000).
+sub wait_then_fail_graph
+{
+	my ($name) = @_;
+	return qq{
+    CREATE OR REPLACE FUNCTION wait_then_fail(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS \$\$
+    BEGIN
+        FOR i IN 1 .. 1200 LOOP
+            EXIT WHEN NOT (state->>'wait')::boolean OR EXISTS (SELECT FROM go WHERE thread = config->>'thread_id');
+            PERFORM pg_sleep(0.05);
+        END LOOP;
+        IF (state->>'fail')::boolean THEN
+            RAISE EXCEPTION 'the tool failed' USING ERRCODE = 'data_exception', DETAIL = 'It gave no answer.';
+        END IF;
+        RETURN jsonb_build_object('n', (state->>'n')::int + 1);
+    END \$\$;
+    SELECT sg_create_graph('$name', '{"n": "replace", "wait": "replace", "fail": "replace"}');
+    SELECT sg_add_node('$name', 'first', 'ok_step(jsonb)');
+    SELECT sg_add_node('$name', 'second', 'wait_then_fail(jsonb,jsonb)');
+    SELECT sg_add_edge('$name', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
+                                            ('second', '__end__')) e(f, t);
+    SELECT sg_compile('$name');
+};
 }
 
 1;
