@@ -1253,7 +1253,16 @@ again:
 		if (run == NULL && seen >= SG_CLAIM_READ &&
 			(from > start || (from == start && from_seq > start_seq)))
 		{
-			TimestampTz shared_from = sg_claim_from(&gen);
+			uint64		now_gen;
+			TimestampTz shared_from = sg_claim_from(&now_gen);
+
+			/*
+			 * The raises that follow keep gen, read before the first
+			 * snapshot: a commit since then that lowered claim_from (a
+			 * waiting run pending again) may have made a run this claim
+			 * read past claimable, and raises under the new gen moved
+			 * claim_from past it until the next sweep (TAP 100).
+			 */
 
 			start_seq = shared_from > from ? PG_INT64_MIN : from_seq;
 			start = Max(from, shared_from);

@@ -1575,6 +1575,14 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		in_round = more;
 		if (more)
 			did = true;			/* the round goes on at the next iteration, after any due run */
+		/*
+		 * The sweep made runs claimable (a waiting run ended by its task's
+		 * expired lease, tasks.c end_waiting_run: its thread's next run is
+		 * due): look for them at once, since no commit wakes its own
+		 * worker; that run waited for the next sweep (TAP 099).
+		 */
+		if (queued_from != DT_NOEND)
+			did = true;
 	}
 	due = did ? 0 : next_due_ms(began);
 	sg_spi_finish();
