@@ -144,6 +144,51 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 }
 
 /*
+ * thread_storer_unseen where the check's snapshot is a new one (READ
+ * COMMITTED), in one probe with a dirty snapshot: a row that it finds
+ * committed (or this transaction's, or committed and being deleted) is one
+ * the new snapshot sees, so the id has committed rows and no storer; else
+ * the first row of a transaction in flight names it. The committed read
+ * before the dirty one made two probes of every first put (lg_wait_stored)
+ * where one tells the same.
+ */
+static TransactionId
+thread_storer_latest(const char *table, const char *thread_id)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	SnapshotData dirty;
+	TransactionId storer = InvalidTransactionId;
+
+	if (!OidIsValid(relid))
+		return InvalidTransactionId;
+	rel = table_open(relid, AccessShareLock);
+	if (RelationGetNumberOfBlocks(rel) == 0)
+	{
+		table_close(rel, AccessShareLock);
+		return InvalidTransactionId;	/* never had a row */
+	}
+	InitDirtySnapshot(dirty);
+	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+	while (HeapTupleIsValid(systable_getnext(scan)))
+	{
+		/* (a row of a transaction in flight sets xmin; a committed one, or this transaction's, does not) */
+		if (!TransactionIdIsValid(dirty.xmin))
+		{
+			storer = InvalidTransactionId;
+			break;
+		}
+		if (!TransactionIdIsValid(storer))
+			storer = dirty.xmin;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return storer;
+}
+
+/*
  * A transaction in flight (not this one) that stored rows of thread_id in
  * table (of schema stategraph), while none of its rows is committed (read
  * below row-level security), or InvalidTransactionId. A dirty snapshot
@@ -164,6 +209,8 @@ thread_storer_unseen(const char *table, const char *thread_id, bool *unseen)
 
 	if (unseen)
 		*unseen = false;
+	if (!IsolationUsesXactSnapshot())
+		return thread_storer_latest(table, thread_id);
 	if (sg_thread_id_stored(table, thread_id))
 		return InvalidTransactionId;
 	relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
