@@ -49,6 +49,9 @@ SELECT rp_mark();
 SELECT count(*) FILTER (WHERE rp_put('rp-lg-' || i)) FROM generate_series(1, 100) i;
 SELECT pg_stat_force_next_flush();
 SELECT rp_scans('threads') BETWEEN 100 AND 150 AS about_one_probe_each;
+-- and six reads of lg_checkpoints each, one of them lgsaver.c lg_wait_stored's (a copy or
+-- import in flight?): a committed read and a dirty one made seven
+SELECT rp_scans('lg_checkpoints') BETWEEN 600 AND 650 AS six_reads_each;
 -- the refusals stay
 SELECT sg_invoke('g', '{"n": 0}', 'rp-lg') IS NOT NULL AS invoked;
 SELECT rp_put('rp-sg') AS put;

@@ -532,8 +532,9 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	static SPIPlanPtr plan;
 	Oid			types[5] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, TEXTOID};
 	Datum		values[5];
+	bool		claimed;
 
-	sg_thread_id_claim_not_lg(thread_id);	/* (thread_ids.c; another role's row: the insert below) */
+	claimed = sg_thread_id_claim_not_lg(thread_id);	/* (thread_ids.c; another role's row: the insert below) */
 	sg_spi_prepare(&plan,
 				   "INSERT INTO stategraph.threads (thread_id, graph, channels, head, status, updated_at) "
 				   "VALUES ($1, $2, $3, $4, $5, pg_catalog.clock_timestamp()) "
@@ -552,7 +553,7 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 */
 	if (thread_insert(plan, values, thread_id) > 0)
 	{
-		sg_thread_id_claimed(thread_id);
+		sg_thread_id_claimed(thread_id, claimed);
 		sg_thread_lock_settled(thread_id);
 		return;
 	}

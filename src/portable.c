@@ -593,6 +593,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *data;
 	char	   *thread_id;
+	bool		claimed;
 
 	sg_require_arg(fcinfo, 0, "data");
 	data = PG_GETARG_JSONB_P(0);
@@ -625,11 +626,11 @@ sg_import_thread(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already exists", thread_id),
 				 errhint("Import under a new thread id, or delete the thread first.")));
-	sg_thread_id_claim_not_lg(thread_id);	/* held until stored (thread_ids.c) */
+	claimed = sg_thread_id_claim_not_lg(thread_id);	/* held until stored (thread_ids.c) */
 	sg_thread_id_check_new(thread_id, false);	/* nor another role's, nor a LangGraph.js thread's */
 	sg_state_cache_forget(thread_id);
 	store(data, thread_id);
-	sg_thread_id_claimed(thread_id);
+	sg_thread_id_claimed(thread_id, claimed);
 	sg_thread_lock_settled(thread_id);	/* the new row is locked now */
 	sg_spi_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(thread_id));

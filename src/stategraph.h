@@ -643,8 +643,8 @@ extern bool sg_lg_partition_held(const char *thread_id);
  */
 extern bool sg_thread_id_stored(const char *table, const char *thread_id);
 extern void sg_thread_id_check_not_lg(const char *thread_id);
-extern void sg_thread_id_claim_not_lg(const char *thread_id);
-extern void sg_thread_id_claimed(const char *thread_id);
+extern bool sg_thread_id_claim_not_lg(const char *thread_id);
+extern void sg_thread_id_claimed(const char *thread_id, bool taken);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern TransactionId sg_lg_thread_storer(const char *thread_id);

@@ -144,6 +144,51 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 }
 
 /*
+ * thread_storer_unseen where the check's snapshot is a new one (READ
+ * COMMITTED), in one probe with a dirty snapshot: a row that it finds
+ * committed (or this transaction's, or committed and being deleted) is one
+ * the new snapshot sees, so the id has committed rows and no storer; else
+ * the first row of a transaction in flight names it. The committed read
+ * before the dirty one made two probes of every first put (lg_wait_stored)
+ * where one tells the same.
+ */
+static TransactionId
+thread_storer_latest(const char *table, const char *thread_id)
+{
+	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	SnapshotData dirty;
+	TransactionId storer = InvalidTransactionId;
+
+	if (!OidIsValid(relid))
+		return InvalidTransactionId;
+	rel = table_open(relid, AccessShareLock);
+	if (RelationGetNumberOfBlocks(rel) == 0)
+	{
+		table_close(rel, AccessShareLock);
+		return InvalidTransactionId;	/* never had a row */
+	}
+	InitDirtySnapshot(dirty);
+	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+	while (HeapTupleIsValid(systable_getnext(scan)))
+	{
+		/* (a row of a transaction in flight sets xmin; a committed one, or this transaction's, does not) */
+		if (!TransactionIdIsValid(dirty.xmin))
+		{
+			storer = InvalidTransactionId;
+			break;
+		}
+		if (!TransactionIdIsValid(storer))
+			storer = dirty.xmin;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return storer;
+}
+
+/*
  * A transaction in flight (not this one) that stored rows of thread_id in
  * table (of schema stategraph), while none of its rows is committed (read
  * below row-level security), or InvalidTransactionId. A dirty snapshot
@@ -164,6 +209,8 @@ thread_storer_unseen(const char *table, const char *thread_id, bool *unseen)
 
 	if (unseen)
 		*unseen = false;
+	if (!IsolationUsesXactSnapshot())
+		return thread_storer_latest(table, thread_id);
 	if (sg_thread_id_stored(table, thread_id))
 		return InvalidTransactionId;
 	relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
@@ -327,6 +374,31 @@ sg_thread_id_check_not_lg(const char *thread_id)
 }
 
 /*
+ * Whether this transaction has stored rows of stategraph thread thread_id
+ * (a thread it created and then deleted, say), deleted or not: any version
+ * of the id's rows whose inserter is this transaction (a subtransaction of
+ * it that has not rolled back). A LangGraph.js writer of the id that comes
+ * now waits for this transaction (a dirty snapshot finds a row in insertion
+ * by another transaction, deleted or not).
+ */
+static bool
+threads_stored_here(const char *thread_id)
+{
+	Relation	rel = table_open(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
+								 AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan = thread_rows_scan_as(rel, thread_id, &key, SnapshotAny);
+	HeapTuple	tup;
+	bool		here = false;
+
+	while (!here && HeapTupleIsValid(tup = systable_getnext(scan)))
+		here = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tup->t_data));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return here;
+}
+
+/*
  * sg_thread_id_check_not_lg for a new stategraph thread that is inserted
  * next: also holds the lock of the id's LangGraph.js writers
  * (sg_lg_lock_id) until sg_thread_id_claimed, after the insert. A
@@ -335,34 +407,54 @@ sg_thread_id_check_not_lg(const char *thread_id)
  * checked it and not inserted yet, or the reverse, found nothing to wait
  * for, and both committed (isolation revkinds_check_insert). The lock is
  * not held while waiting for a LangGraph.js transaction in flight (that
- * transaction's next put of the id would wait for it: a deadlock).
+ * transaction's next put of the id would wait for it: a deadlock). Nor is
+ * it waited for when this transaction stored rows of the id before (it
+ * created the thread, deleted it and creates it again): a LangGraph.js
+ * writer that holds it waits for this transaction (its check of the id
+ * found those rows in flight), and waiting for it was a deadlock (40P01,
+ * isolation revkinds2_recreate); that writer, and any that comes, cannot
+ * store the id before this transaction ends. Returns whether it took the
+ * lock (sg_thread_id_claimed's taken).
  */
-void
+bool
 sg_thread_id_claim_not_lg(const char *thread_id)
 {
+	bool		taken = true;
+
 	for (;;)
 	{
-		if (!sg_lg_lock_id(thread_id, !sg_lock_wait))
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("thread \"%s\" is busy", thread_id),
-					 errdetail("Another transaction is creating it."),
-					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		if (!sg_lg_lock_id(thread_id, true))
+		{
+			if (threads_stored_here(thread_id))
+				taken = false;
+			else if (!sg_lock_wait)
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("thread \"%s\" is busy", thread_id),
+						 errdetail("Another transaction is creating it."),
+						 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+			else
+				(void) sg_lg_lock_id(thread_id, false);
+		}
 		if (thread_rows_none("lg_checkpoints", thread_id))
-			return;
+			return taken;
 		if (!TransactionIdIsValid(thread_storer("lg_checkpoints", thread_id)))
 			break;
-		sg_lg_unlock_id(thread_id);
+		if (taken)
+			sg_lg_unlock_id(thread_id);
+		taken = true;
 		(void) wait_other_kind("lg_checkpoints", thread_id, true);
 	}
 	sg_thread_id_check_not_lg(thread_id);
+	return taken;
 }
 
-/* The new stategraph thread's row is inserted: sg_thread_id_claim_not_lg's lock goes. */
+/* The new stategraph thread's row is inserted: sg_thread_id_claim_not_lg's lock goes (if it took it). */
 void
-sg_thread_id_claimed(const char *thread_id)
+sg_thread_id_claimed(const char *thread_id, bool taken)
 {
-	sg_lg_unlock_id(thread_id);
+	if (taken)
+		sg_lg_unlock_id(thread_id);
 }
 
 /*
