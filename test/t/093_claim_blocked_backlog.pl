@@ -21,17 +21,7 @@ my $held = 70;					# threads held by client sessions, more than a claim's tries 
 
 my $graphs = q{
     CREATE EXTENSION stategraph;
-    CREATE FUNCTION note(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": true}'::jsonb $$;
-    SELECT sg_create_graph('ext', '{"answer": "replace"}');
-    SELECT sg_add_external_node('ext', 'ask', 'q');
-    SELECT sg_add_edge('ext', '__start__', 'ask');
-    SELECT sg_add_edge('ext', 'ask', '__end__');
-    SELECT sg_compile('ext');
-    SELECT sg_create_graph('g', '{"done": "replace"}');
-    SELECT sg_add_node('g', 'a', 'note(jsonb)');
-    SELECT sg_add_edge('g', '__start__', 'a');
-    SELECT sg_add_edge('g', 'a', '__end__');
-    SELECT sg_compile('g');
+} . ext_graph_sql() . note_graph_sql() . q{
     CREATE FUNCTION nap(state jsonb) RETURNS jsonb LANGUAGE sql
         AS $$ SELECT pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
     SELECT sg_create_graph('nap', '{"done": "replace", "secs": "replace"}');

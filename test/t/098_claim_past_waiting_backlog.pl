@@ -22,18 +22,7 @@ my $blocked = $threads * $batches * 100;
 
 my $graphs = q{
     CREATE EXTENSION stategraph;
-    CREATE FUNCTION note(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": true}'::jsonb $$;
-    SELECT sg_create_graph('ext', '{"answer": "replace"}');
-    SELECT sg_add_external_node('ext', 'ask', 'q');
-    SELECT sg_add_edge('ext', '__start__', 'ask');
-    SELECT sg_add_edge('ext', 'ask', '__end__');
-    SELECT sg_compile('ext');
-    SELECT sg_create_graph('g', '{"done": "replace"}');
-    SELECT sg_add_node('g', 'a', 'note(jsonb)');
-    SELECT sg_add_edge('g', '__start__', 'a');
-    SELECT sg_add_edge('g', 'a', '__end__');
-    SELECT sg_compile('g');
-};
+} . ext_graph_sql() . note_graph_sql();
 
 my $worker = preloaded_node('claim_past_waiting_worker', q{
 stategraph.max_workers = 1
@@ -44,18 +33,6 @@ $plain->init;
 $plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
 $plain->start;
 $plain->safe_psql('postgres', $graphs);
-
-# Poll for up to 20 s (poll_query_until waits minutes: a run left for the next sweep must fail).
-sub soon
-{
-	my ($node, $query) = @_;
-	for (1 .. 200)
-	{
-		return 1 if $node->safe_psql('postgres', $query) eq 't';
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
 
 foreach my $path ('worker', 'sg_work')
 {
@@ -77,14 +54,14 @@ foreach my $path ('worker', 'sg_work')
 	# a run of a free thread, due after them
 	my $rid = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{}', 'free')});
 	$node->safe_psql('postgres', q{CALL sg_work()}) if $path eq 'sg_work';
-	ok(soon($node, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
+	ok(true_within($node, 20, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
 		"$path: the run of a free thread is taken past $blocked runs queued behind waiting ones");
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.runs WHERE status = 'pending'}), $blocked,
 		"$path: those are still pending");
 	# and the next one at once
 	$rid = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{}', 'free-2')});
 	$node->safe_psql('postgres', q{CALL sg_work()}) if $path eq 'sg_work';
-	ok(soon($node, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
+	ok(true_within($node, 20, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
 		"$path: so is the next");
 	# 10,500 more queued by one transaction: all due at the same time
 	$node->safe_psql('postgres', qq{
@@ -92,7 +69,7 @@ foreach my $path ('worker', 'sg_work')
 		FROM generate_series(1, $threads) i, generate_series(1, 1050) j});
 	$rid = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{}', 'free-3')});
 	$node->safe_psql('postgres', q{CALL sg_work()}) if $path eq 'sg_work';
-	ok(soon($node, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
+	ok(true_within($node, 20, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$rid'}),
 		"$path: and one due after 10,500 more, queued by one transaction");
 
 	# a waiting run's task fails: the run ends, and the next run of its thread starts (and waits)
@@ -102,15 +79,15 @@ foreach my $path ('worker', 'sg_work')
 			SELECT status FROM stategraph.runs WHERE thread_id = 'w1' AND finished_at IS NOT NULL}), 'error',
 		"$path: the waiting run whose task failed ends");
 	$node->safe_psql('postgres', q{CALL sg_work(max_runs => 1)}) if $path eq 'sg_work';
-	ok(soon($node, q{SELECT count(*) = 1 FROM stategraph.runs WHERE thread_id = 'w1' AND status = 'waiting'}),
+	ok(true_within($node, 20, q{SELECT count(*) = 1 FROM stategraph.runs WHERE thread_id = 'w1' AND status = 'waiting'}),
 		"$path: the run queued behind it starts");
 	# and so when a task completes
 	$node->safe_psql('postgres', q{
 		SELECT sg_complete(t.task_id, t.token, '{"answer": "yes"}') FROM toks t WHERE t.thread_id = 'w2'});
 	$node->safe_psql('postgres', q{CALL sg_work(max_runs => 2)}) if $path eq 'sg_work';
-	ok(soon($node, q{SELECT count(*) = 1 FROM stategraph.runs WHERE thread_id = 'w2' AND status = 'success'}),
+	ok(true_within($node, 20, q{SELECT count(*) = 1 FROM stategraph.runs WHERE thread_id = 'w2' AND status = 'success'}),
 		"$path: the waiting run whose task completed ends");
-	ok(soon($node, q{SELECT count(*) = 1 FROM stategraph.runs WHERE thread_id = 'w2' AND status = 'waiting'}),
+	ok(true_within($node, 20, q{SELECT count(*) = 1 FROM stategraph.runs WHERE thread_id = 'w2' AND status = 'waiting'}),
 		"$path: the run queued behind it starts");
 }
 

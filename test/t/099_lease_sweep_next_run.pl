@@ -16,37 +16,18 @@ my $node = preloaded_node('lease_sweep_next_run', <<'CONF');
 stategraph.max_workers = 1
 stategraph.sweep_interval = 20
 CONF
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    SELECT sg_create_graph('ext', '{"answer": "replace"}');
-    SELECT sg_add_external_node('ext', 'ask', 'q', '{"max_attempts": 1, "backoff_ms": 0}', '1 hour');
-    SELECT sg_add_edge('ext', '__start__', 'ask');
-    SELECT sg_add_edge('ext', 'ask', '__end__');
-    SELECT sg_compile('ext');
-});
-
-# Poll for up to $secs seconds.
-sub soon
-{
-	my ($secs, $query) = @_;
-	for (1 .. $secs * 10)
-	{
-		return 1 if $node->safe_psql('postgres', $query) eq 't';
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
+$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{'{"max_attempts": 1, "backoff_ms": 0}', '1 hour'}));
 
 my $first = $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{}', 'x')});
-ok(soon(30, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$first'}), 'the first run waits for its task');
+ok(true_within($node, 30, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$first'}), 'the first run waits for its task');
 my $next = $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{}', 'x', multitask => 'enqueue')});
 # its task's one attempt, with a lease of a second; no sg_claim after it (its sweep would end the run)
 is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_claim('q', 'gone', 1, lease => '1 second')}), '1',
 	'its task is claimed');
 # the worker's sweep (within 20 s) fails the task and ends the run
-ok(soon(45, qq{SELECT status = 'error' FROM stategraph.runs WHERE run_id = '$first'}),
+ok(true_within($node, 45, qq{SELECT status = 'error' FROM stategraph.runs WHERE run_id = '$first'}),
 	'the waiting run ends when its lease expires');
-ok(soon(5, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$next'}),
+ok(true_within($node, 5, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$next'}),
 	'the run queued behind it starts at once, not at the next sweep');
 
 $node->stop;

@@ -20,29 +20,10 @@ my $node = preloaded_node('claim_from_lowered_between_reads', <<'CONF');
 stategraph.max_workers = 1
 stategraph.sweep_interval = 3600
 CONF
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    SELECT sg_create_graph('ext', '{"answer": "replace"}');
-    SELECT sg_add_external_node('ext', 'ask', 'q');
-    SELECT sg_add_edge('ext', '__start__', 'ask');
-    SELECT sg_add_edge('ext', 'ask', '__end__');
-    SELECT sg_compile('ext');
-});
-
-# Poll for up to $secs seconds.
-sub soon
-{
-	my ($secs, $query) = @_;
-	for (1 .. $secs * 10)
-	{
-		return 1 if $node->safe_psql('postgres', $query) eq 't';
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
+$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql());
 
 my $wa = $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{}', 'a')});
-ok(soon(30, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$wa'}), 'run a waits for its task');
+ok(true_within($node, 30, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$wa'}), 'run a waits for its task');
 $node->safe_psql('postgres', q{CREATE TABLE toks AS SELECT task_id, token FROM sg_claim('q', 'test', 1)});
 # queued behind it, due first
 $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{}', 'a', multitask => 'enqueue')});
@@ -53,7 +34,7 @@ $node->safe_psql('postgres', q{
     FROM generate_series(1, 40000) i, unnest(ARRAY['waiting', 'pending']) s});
 # a run due after them, waiting for its task too
 my $zz = $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{}', 'zz')});
-ok(soon(60, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$zz'}), 'run zz waits for its task');
+ok(true_within($node, 60, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$zz'}), 'run zz waits for its task');
 
 # Its cancel sends claims back to the start: the worker's claim reads the
 # 40,000 (past 10,000, on from where they end) to take zz's stop; meanwhile
@@ -61,8 +42,8 @@ ok(soon(60, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$z
 $node->safe_psql('postgres', qq{SELECT sg_cancel('$zz')});
 select(undef, undef, undef, 0.3);
 $node->safe_psql('postgres', q{SELECT sg_complete(t.task_id, t.token, '{"answer": "yes"}') FROM toks t});
-ok(soon(60, qq{SELECT status = 'cancelled' FROM stategraph.runs WHERE run_id = '$zz'}), 'run zz is stopped');
-ok(soon(20, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$wa'}),
+ok(true_within($node, 60, qq{SELECT status = 'cancelled' FROM stategraph.runs WHERE run_id = '$zz'}), 'run zz is stopped');
+ok(true_within($node, 20, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$wa'}),
 	'run a, pending again while a claim read on, goes on');
 
 $node->stop;

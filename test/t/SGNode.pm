@@ -9,7 +9,7 @@ use warnings;
 use Exporter 'import';
 our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
-  worker_and_plain wait_then_fail_graph);
+  worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -344,6 +344,49 @@ sub wait_then_fail_graph
     SELECT sg_add_edge('$name', f, t) FROM (VALUES ('__start__', 'first'), ('first', 'second'),
                                             ('second', '__end__')) e(f, t);
     SELECT sg_compile('$name');
+};
+}
+
+# Whether $query (a boolean) reads true on $node within $secs seconds,
+# asked every 0.1 s. poll_query_until waits minutes; a test that a run is
+# not left for the next sweep must fail sooner.
+sub true_within
+{
+	my ($node, $secs, $query) = @_;
+	for (1 .. $secs * 10)
+	{
+		return 1 if $node->safe_psql('postgres', $query) eq 't';
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+
+# The SQL of graph 'ext': START -> external node 'ask' (queue 'q') -> END,
+# a run of which waits for its task. $args: more arguments of
+# sg_add_external_node after the queue (its retry policy, lease), if any.
+sub ext_graph_sql
+{
+	my ($args) = @_;
+	$args = defined $args ? ", $args" : '';
+	return qq{
+    SELECT sg_create_graph('ext', '{"answer": "replace"}');
+    SELECT sg_add_external_node('ext', 'ask', 'q'$args);
+    SELECT sg_add_edge('ext', '__start__', 'ask');
+    SELECT sg_add_edge('ext', 'ask', '__end__');
+    SELECT sg_compile('ext');
+};
+}
+
+# The SQL of graph 'g': START -> 'a' (function note, which sets done) -> END.
+sub note_graph_sql
+{
+	return q{
+    CREATE FUNCTION note(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": true}'::jsonb $$;
+    SELECT sg_create_graph('g', '{"done": "replace"}');
+    SELECT sg_add_node('g', 'a', 'note(jsonb)');
+    SELECT sg_add_edge('g', '__start__', 'a');
+    SELECT sg_add_edge('g', 'a', '__end__');
+    SELECT sg_compile('g');
 };
 }
 
