@@ -5,7 +5,8 @@
 # runs queued behind waiting runs whose tasks are out, a waiting run
 # ended by its task's expired lease, and while a restore holds the workers
 # off (a session that wrote stategraph.runs rows other than through
-# sg_submit and stays connected).
+# sg_submit and stays connected), and while a client session holds the
+# thread of a due run (CALL sg_run).
 use strict;
 use warnings;
 
@@ -18,7 +19,15 @@ my $node = preloaded_node('idle_after_sweep_requeue', <<'CONF');
 stategraph.max_workers = 1
 stategraph.sweep_interval = 1
 CONF
-$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{'{"max_attempts": 1, "backoff_ms": 0}', '1 hour'}));
+$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{'{"max_attempts": 1, "backoff_ms": 0}', '1 hour'}) . q{
+    CREATE FUNCTION nap(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
+    SELECT sg_create_graph('nap', '{"done": "replace", "secs": "replace"}');
+    SELECT sg_add_node('nap', 'nap', 'nap(jsonb)');
+    SELECT sg_add_edge('nap', '__start__', 'nap');
+    SELECT sg_add_edge('nap', 'nap', '__end__');
+    SELECT sg_compile('nap');
+});
 
 sub cpu_ticks
 {
@@ -80,6 +89,23 @@ $t0 = cpu_ticks($pid);
 sleep 5;
 $t1 = cpu_ticks($pid);
 ok($t0 >= 0 && $t1 - $t0 <= 25, "idle again: " . ($t1 - $t0) . " CPU ticks in 5 s");
+
+
+# a client session holds a thread (CALL sg_run, in a step) whose next run is due
+my $client = IPC::Run::start([ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres'), '-c',
+	q{CALL sg_run('nap', '{"secs": 20}', 'h')} ], '>', \my $co, '2>', \my $ce);
+ok($node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE 'CALL sg_run%'}),
+	'a client session holds thread h');
+my $rid = $node->safe_psql('postgres', q{SELECT sg_submit('nap', '{"secs": 0}', 'h')});
+$pid = worker_pid();
+$t0 = cpu_ticks($pid);
+sleep 10;
+$t1 = cpu_ticks($pid);
+ok($t0 >= 0 && $t1 - $t0 <= 50, "idle while a due run's thread is held: " . ($t1 - $t0) . " CPU ticks in 10 s");
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_wait('$rid', '30 s')}), 'success',
+	'the run is taken once the client lets its thread go');
+$client->finish;
 
 $node->stop;
 done_testing();
