@@ -120,14 +120,6 @@ for (1 .. 50)
 	last if $wpid =~ /^\d+$/;
 	usleep(50_000);
 }
-sub cpu_ticks
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return -1;
-	my @f = split / /, <$fh>;
-	close $fh;
-	return $f[13] + $f[14];
-}
 usleep(300_000);
 my $t0 = cpu_ticks($wpid);
 sleep 2;

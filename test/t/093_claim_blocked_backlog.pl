@@ -21,15 +21,7 @@ my $held = 70;					# threads held by client sessions, more than a claim's tries 
 
 my $graphs = q{
     CREATE EXTENSION stategraph;
-} . ext_graph_sql() . note_graph_sql() . q{
-    CREATE FUNCTION nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
-    SELECT sg_create_graph('nap', '{"done": "replace", "secs": "replace"}');
-    SELECT sg_add_node('nap', 'nap', 'nap(jsonb)');
-    SELECT sg_add_edge('nap', '__start__', 'nap');
-    SELECT sg_add_edge('nap', 'nap', '__end__');
-    SELECT sg_compile('nap');
-};
+} . ext_graph_sql() . note_graph_sql() . nap_done_graph_sql();
 
 my $worker = preloaded_node('claim_blocked_backlog_worker', q{
 stategraph.max_workers = 1

@@ -19,24 +19,7 @@ my $node = preloaded_node('idle_after_sweep_requeue', <<'CONF');
 stategraph.max_workers = 1
 stategraph.sweep_interval = 1
 CONF
-$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{'{"max_attempts": 1, "backoff_ms": 0}', '1 hour'}) . q{
-    CREATE FUNCTION nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
-    SELECT sg_create_graph('nap', '{"done": "replace", "secs": "replace"}');
-    SELECT sg_add_node('nap', 'nap', 'nap(jsonb)');
-    SELECT sg_add_edge('nap', '__start__', 'nap');
-    SELECT sg_add_edge('nap', 'nap', '__end__');
-    SELECT sg_compile('nap');
-});
-
-sub cpu_ticks
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return -1;
-	my @f = split / /, <$fh>;
-	close $fh;
-	return $f[13] + $f[14];
-}
+$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{'{"max_attempts": 1, "backoff_ms": 0}', '1 hour'}) . nap_done_graph_sql());
 
 sub worker_pid
 {

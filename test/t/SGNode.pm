@@ -9,7 +9,8 @@ use warnings;
 use Exporter 'import';
 our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
-  worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql);
+  worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
+  nap_done_graph_sql cpu_ticks);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -388,6 +389,33 @@ sub note_graph_sql
     SELECT sg_add_edge('g', 'a', '__end__');
     SELECT sg_compile('g');
 };
+}
+
+# The SQL of graph 'nap': START -> 'nap' (sleeps state.secs seconds, then
+# sets done) -> END.
+sub nap_done_graph_sql
+{
+	return q{
+    CREATE FUNCTION nap(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
+    SELECT sg_create_graph('nap', '{"done": "replace", "secs": "replace"}');
+    SELECT sg_add_node('nap', 'nap', 'nap(jsonb)');
+    SELECT sg_add_edge('nap', '__start__', 'nap');
+    SELECT sg_add_edge('nap', 'nap', '__end__');
+    SELECT sg_compile('nap');
+};
+}
+
+# The CPU time (user and system, in clock ticks) process $pid has used so
+# far, from /proc; -1 if it is gone. For the tests that a waiting process
+# does not spin.
+sub cpu_ticks
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return -1;
+	my @f = split / /, <$fh>;
+	close $fh;
+	return $f[13] + $f[14];
 }
 
 1;
