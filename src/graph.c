@@ -2248,57 +2248,48 @@ sg_graph_pin(SGGraph *g, MemoryContext cxt)
 }
 
 /*
- * May the current user execute fn? With what (sg_graph_check_privileges),
+ * May the current user execute fn? With dropped_too (sg_graph_check_privileges),
  * a function dropped since g was read (between two steps of a run, which
  * keeps its graph) may not be executed either; without, pg_proc_aclcheck
  * fails on it ("function with OID ... does not exist").
  */
 static bool
-may_execute(Oid fn, const char **what)
+may_execute(Oid fn, bool dropped_too)
 {
-	return (what == NULL || SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn))) &&
+	return (!dropped_too || SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn))) &&
 		pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
 }
 
 /*
- * The first function of g the current user may not execute, or InvalidOid;
- * *what and *name (if what is not NULL) tell what it is for.
+ * The first function of g the current user may not execute (may_execute),
+ * or InvalidOid; *what and *name tell what it is for.
  */
 static Oid
-unprivileged_fn(SGGraph *g, const char **what, const char **name)
+unprivileged_fn(SGGraph *g, bool dropped_too, const char **what, const char **name)
 {
 	int			i,
 				j;
 
 	for (i = 1; i < g->nnodes; i++)
-		if (g->nodes[i].queue == NULL && !may_execute(g->nodes[i].fn, what))
+		if (g->nodes[i].queue == NULL && !may_execute(g->nodes[i].fn, dropped_too))
 		{
-			if (what)
-			{
-				*what = "node";
-				*name = g->nodes[i].name;
-			}
+			*what = "node";
+			*name = g->nodes[i].name;
 			return g->nodes[i].fn;
 		}
 	for (i = 0; i < g->nnodes; i++)
 		for (j = 0; j < g->nodes[i].nbranches; j++)
-			if (!may_execute(g->nodes[i].branches[j].router, what))
+			if (!may_execute(g->nodes[i].branches[j].router, dropped_too))
 			{
-				if (what)
-				{
-					*what = "the router of node";
-					*name = g->nodes[i].name;
-				}
+				*what = "the router of node";
+				*name = g->nodes[i].name;
 				return g->nodes[i].branches[j].router;
 			}
 	for (i = 0; i < g->nchannels; i++)
-		if (g->channels[i].reducer == SG_REDUCER_CUSTOM && !may_execute(g->channels[i].reducer_fn, what))
+		if (g->channels[i].reducer == SG_REDUCER_CUSTOM && !may_execute(g->channels[i].reducer_fn, dropped_too))
 		{
-			if (what)
-			{
-				*what = "the reducer of channel";
-				*name = g->channels[i].name;
-			}
+			*what = "the reducer of channel";
+			*name = g->channels[i].name;
 			return g->channels[i].reducer_fn;
 		}
 	return InvalidOid;
@@ -2308,7 +2299,10 @@ unprivileged_fn(SGGraph *g, const char **what, const char **name)
 Oid
 sg_graph_unprivileged_fn(SGGraph *g)
 {
-	return unprivileged_fn(g, NULL, NULL);
+	const char *what;
+	const char *name;
+
+	return unprivileged_fn(g, false, &what, &name);
 }
 
 /*
@@ -2322,9 +2316,9 @@ sg_graph_unprivileged_fn(SGGraph *g)
 void
 sg_graph_check_privileges(SGGraph *g)
 {
-	const char *what = NULL;
-	const char *name = NULL;
-	Oid			fn = unprivileged_fn(g, &what, &name);
+	const char *what;
+	const char *name;
+	Oid			fn = unprivileged_fn(g, true, &what, &name);
 
 	if (!OidIsValid(fn))
 		return;
