@@ -118,24 +118,41 @@ thread_rows_scan(Relation rel, const char *thread_id, ScanKey key)
 	return thread_rows_scan_as(rel, thread_id, key, below_rls_snapshot());
 }
 
-/* Whether table (of schema stategraph) has a row of thread_id, whoever owns it. */
-bool
-sg_thread_id_stored(const char *table, const char *thread_id)
+/*
+ * Table (of schema stategraph) opened for a scan of its rows of a thread,
+ * or NULL when it has none to scan: it does not exist (lg_checkpoints
+ * before ALTER EXTENSION UPDATE) or never had a row (no LangGraph.js
+ * thread in this database, say; an insert, even one in flight, has
+ * extended it).
+ */
+static Relation
+thread_table_open(const char *table)
 {
 	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
 	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	bool		found;
 
 	if (!OidIsValid(relid))
-		return false;			/* lg_checkpoints before ALTER EXTENSION UPDATE */
+		return NULL;
 	rel = table_open(relid, AccessShareLock);
 	if (RelationGetNumberOfBlocks(rel) == 0)
 	{
 		table_close(rel, AccessShareLock);
-		return false;			/* never had a row (no LangGraph.js thread in this database, say) */
+		return NULL;
 	}
+	return rel;
+}
+
+/* Whether table (of schema stategraph) has a row of thread_id, whoever owns it. */
+bool
+sg_thread_id_stored(const char *table, const char *thread_id)
+{
+	Relation	rel = thread_table_open(table);
+	ScanKeyData key;
+	SysScanDesc scan;
+	bool		found;
+
+	if (rel == NULL)
+		return false;
 	scan = thread_rows_scan(rel, thread_id, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
@@ -155,21 +172,14 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 static TransactionId
 thread_storer_latest(const char *table, const char *thread_id)
 {
-	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
-	Relation	rel;
+	Relation	rel = thread_table_open(table);
 	ScanKeyData key;
 	SysScanDesc scan;
 	SnapshotData dirty;
 	TransactionId storer = InvalidTransactionId;
 
-	if (!OidIsValid(relid))
+	if (rel == NULL)
 		return InvalidTransactionId;
-	rel = table_open(relid, AccessShareLock);
-	if (RelationGetNumberOfBlocks(rel) == 0)
-	{
-		table_close(rel, AccessShareLock);
-		return InvalidTransactionId;	/* never had a row */
-	}
 	InitDirtySnapshot(dirty);
 	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
 	while (HeapTupleIsValid(systable_getnext(scan)))
@@ -200,7 +210,6 @@ thread_storer_latest(const char *table, const char *thread_id)
 static TransactionId
 thread_storer_unseen(const char *table, const char *thread_id, bool *unseen)
 {
-	Oid			relid;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
@@ -211,12 +220,8 @@ thread_storer_unseen(const char *table, const char *thread_id, bool *unseen)
 		*unseen = false;
 	if (!IsolationUsesXactSnapshot())
 		return thread_storer_latest(table, thread_id);
-	if (sg_thread_id_stored(table, thread_id))
+	if (sg_thread_id_stored(table, thread_id) || (rel = thread_table_open(table)) == NULL)
 		return InvalidTransactionId;
-	relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
-	if (!OidIsValid(relid))
-		return InvalidTransactionId;
-	rel = table_open(relid, AccessShareLock);
 	InitDirtySnapshot(dirty);
 	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
 	while (HeapTupleIsValid(systable_getnext(scan)))
@@ -253,23 +258,18 @@ thread_storer(const char *table, const char *thread_id)
 static bool
 thread_rows_none(const char *table, const char *thread_id)
 {
-	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
-	Relation	rel;
+	Relation	rel = thread_table_open(table);
 	ScanKeyData key;
 	SysScanDesc scan;
 	SnapshotData dirty;
-	bool		none = true;
+	bool		none;
 
-	if (!OidIsValid(relid))
+	if (rel == NULL)
 		return true;
-	rel = table_open(relid, AccessShareLock);
-	if (RelationGetNumberOfBlocks(rel) > 0)
-	{
-		InitDirtySnapshot(dirty);
-		scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
-		none = !HeapTupleIsValid(systable_getnext(scan));
-		systable_endscan(scan);
-	}
+	InitDirtySnapshot(dirty);
+	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+	none = !HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return none;
 }
@@ -384,13 +384,15 @@ sg_thread_id_check_not_lg(const char *thread_id)
 static bool
 threads_stored_here(const char *thread_id)
 {
-	Relation	rel = table_open(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
-								 AccessShareLock);
+	Relation	rel = thread_table_open("threads");
 	ScanKeyData key;
-	SysScanDesc scan = thread_rows_scan_as(rel, thread_id, &key, SnapshotAny);
+	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		here = false;
 
+	if (rel == NULL)
+		return false;
+	scan = thread_rows_scan_as(rel, thread_id, &key, SnapshotAny);
 	while (!here && HeapTupleIsValid(tup = systable_getnext(scan)))
 		here = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tup->t_data));
 	systable_endscan(scan);
