@@ -492,32 +492,6 @@ lg_lock_mode(const char *thread_id, const char *ns, LOCKMODE mode, bool dont_wai
 	return LockAcquire(&tag, mode, false, dont_wait) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-/*
- * The lock every LangGraph.js writer of thread_id holds from its check that
- * the id is no stategraph thread to its insert (the root namespace's
- * writers' lock, exclusive: it conflicts with a put's, a subgraph's put's,
- * a copy's and an import's); a new stategraph thread holds it from its
- * check that the id is no LangGraph.js thread to its insert
- * (thread_ids.c, sg_thread_id_claim_not_lg), so that the two checks do not
- * both pass before either inserts. With dont_wait, false when another
- * transaction holds it.
- */
-bool
-sg_lg_lock_id(const char *thread_id, bool dont_wait)
-{
-	return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
-}
-
-/* Lets go of sg_lg_lock_id's lock. */
-void
-sg_lg_unlock_id(const char *thread_id)
-{
-	LOCKTAG		tag;
-
-	lg_lock_tag(&tag, thread_id, "");
-	LockRelease(&tag, LG_LOCK_REMOVE, false);
-}
-
 /* Waits for the writers' lock of (thread, namespace) in mode. */
 static void
 lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
@@ -617,6 +591,29 @@ lg_unlock_thread(const char *thread_id)
 	lg_lock_tag(&tag, thread_id, "");
 	if (LockHeldByMe(&tag, LG_LOCK_REMOVE))
 		LockRelease(&tag, LG_LOCK_REMOVE, false);
+}
+
+/*
+ * The lock every LangGraph.js writer of thread_id holds from its check that
+ * the id is no stategraph thread to its insert (the root namespace's
+ * writers' lock, exclusive: it conflicts with a put's, a subgraph's put's,
+ * a copy's and an import's); a new stategraph thread holds it from its
+ * check that the id is no LangGraph.js thread to its insert
+ * (thread_ids.c, sg_thread_id_claim_not_lg), so that the two checks do not
+ * both pass before either inserts. With dont_wait, false when another
+ * transaction holds it.
+ */
+bool
+sg_lg_lock_id(const char *thread_id, bool dont_wait)
+{
+	return lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait);
+}
+
+/* Lets go of sg_lg_lock_id's lock: lg_lock_thread's. */
+void
+sg_lg_unlock_id(const char *thread_id)
+{
+	lg_unlock_thread(thread_id);
 }
 
 static void lg_hold_owner(const char *thread_id, bool may_wait);
@@ -2661,11 +2658,13 @@ lg_delete_thread(const char *thread_id)
 static bool
 lg_checkpoints_stored(const char *thread_id)
 {
+	static SPIPlanPtr plan;
 	Oid			t = TEXTOID;
 	Datum		k = CStringGetTextDatum(thread_id);
 
-	return sg_spi_run("SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-					  "LIMIT 1 FOR KEY SHARE", 1, &t, &k, NULL) > 0;
+	return sg_spi_execute(sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints "
+										 "WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1 FOR KEY SHARE", 1, &t),
+						  &k, NULL, 0) > 0;
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_delete_thread);
@@ -2849,27 +2848,35 @@ static const char *const lg_collect_sql[LGC_COUNT] = {
 #undef LG_LIVE
 
 /*
- * Runs step of lg_collect for the thread in $1: for one thread (one, $1
- * text) a kept plan, planned once per session; for an array of them
- * (text[]) one-off, planned for the array it is given (a generic plan
- * assumes ten elements, where a prune of every thread passes thousands).
- * One-off, the one-thread statements were planned at every sg_prune of a
- * thread and every thread the sweep pruned.
+ * Runs sql, whose %1$s is the test of a row's thread against $1 (and $2,
+ * if nargs is 2, is removed: uuid[]), for one thread (one: thread is its
+ * id, text) with a kept plan in *plan, planned once per session; or for an
+ * array of them (thread is text[]) one-off, planned for the array it is
+ * given (a generic plan assumes ten elements, where a prune of every
+ * thread passes thousands). One-off, the one-thread statements were
+ * planned at every sg_prune of a thread and every thread the sweep pruned.
  */
+static uint64
+lg_exec_threads(SPIPlanPtr *plan, const char *sql, bool one, Datum thread, int nargs, Datum removed)
+{
+	Oid			types[2] = {one ? TEXTOID : TEXTARRAYOID, UUIDARRAYOID};
+	Datum		args[2] = {thread, removed};
+	char		nulls[2] = {' ', removed ? ' ' : 'n'};
+
+	if (!one)
+		return sg_spi_run(psprintf(sql, "OPERATOR(pg_catalog.=) ANY ($1)"), nargs, types, args, nulls);
+	if (*plan == NULL)
+		(void) sg_spi_prepare(plan, psprintf(sql, "OPERATOR(pg_catalog.=) $1"), nargs, types);
+	return sg_spi_execute(*plan, args, nulls, 0);
+}
+
+/* Runs step of lg_collect (lg_exec_threads). */
 static uint64
 lg_collect_run(LGCollect step, bool one, Datum thread, Datum removed)
 {
 	static SPIPlanPtr plans[LGC_COUNT];
-	Oid			types[2] = {one ? TEXTOID : TEXTARRAYOID, UUIDARRAYOID};
-	Datum		args[2] = {thread, removed};
-	char		nulls[2] = {' ', removed ? ' ' : 'n'};
-	int			nargs = step == LGC_WRITES ? 2 : 1;
 
-	if (!one)
-		return sg_spi_run(psprintf(lg_collect_sql[step], "OPERATOR(pg_catalog.=) ANY ($1)"), nargs, types, args, nulls);
-	if (plans[step] == NULL)
-		(void) sg_spi_prepare(&plans[step], psprintf(lg_collect_sql[step], "OPERATOR(pg_catalog.=) $1"), nargs, types);
-	return sg_spi_execute(plans[step], args, nulls, 0);
+	return lg_exec_threads(&plans[step], lg_collect_sql[step], one, thread, step == LGC_WRITES ? 2 : 1, removed);
 }
 
 /*
@@ -2902,24 +2909,16 @@ lg_collect(Datum threads, Datum removed)
 static uint64
 lg_keep_latest(Datum threads, void *arg)
 {
-	static SPIPlanPtr plan;		/* of one thread: kept, planned once (an array's: one-off) */
-	static const char *const sql =
-		"DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id %s "
-		"AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
-		"FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-		"AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)";
+	static SPIPlanPtr plan;		/* of one thread (lg_exec_threads) */
 	Datum		thread;
-	Oid			t = TEXTOID;
+	bool		one = lg_one_thread(threads, &thread);
 	uint64		n;
 
-	if (lg_one_thread(threads, &thread))
-	{
-		if (plan == NULL)
-			(void) sg_spi_prepare(&plan, psprintf(sql, "OPERATOR(pg_catalog.=) $1"), 1, &t);
-		n = sg_spi_execute(plan, &thread, NULL, 0);
-	}
-	else
-		n = lg_exec_array(psprintf(sql, "OPERATOR(pg_catalog.=) ANY ($1)"), threads);
+	n = lg_exec_threads(&plan, "DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id %1$s "
+						"AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
+						"FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
+						"AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)",
+						one, one ? thread : threads, 1, (Datum) 0);
 	lg_collect(threads, (Datum) 0);
 	return n;
 }
