@@ -39,10 +39,6 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*), count(*) FILTER (WHERE ("values"->>'n')::int = o.id + 1 AND next = '{}')
 		  FROM orders o, sg_get_state(o.id::text) WHERE o.id % 1000 = 7}),
 	'1000|1000', 'a thousand threads across the batch each ran once on its own input');
-# A worker's claim or sweep transaction holds the restore check's share lock
-# (restore.c) while it lasts, so one may be seen for a moment; a lock left
-# behind would stay.
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'}, '0'),
-	'no advisory lock left');
+ok(no_advisory_lock_left($node), 'no advisory lock left');
 
 done_testing();

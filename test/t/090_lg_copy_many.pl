@@ -71,8 +71,7 @@ is(read_as_source('imp'), $each, 'each import reads as its source');
 	COMMIT;});
 is("$ret|$err", "0|", "$n copies and imports in one transaction") or diag($out);
 is(read_as_source('tx'), $each, 'each reads as its source');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'}), 0,
-	'no advisory lock left');
+ok(no_advisory_lock_left($node), 'no advisory lock left');
 
 $node->stop('fast');
 done_testing();

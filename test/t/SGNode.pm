@@ -10,7 +10,7 @@ use Exporter 'import';
 our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
-  nap_done_graph_sql cpu_ticks);
+  nap_done_graph_sql cpu_ticks no_advisory_lock_left);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -416,6 +416,16 @@ sub cpu_ticks
 	my @f = split / /, <$fh>;
 	close $fh;
 	return $f[13] + $f[14];
+}
+
+# Whether no advisory lock is held on $node once the test's statements are
+# over, waiting for one that is only passing: a worker's claim or sweep
+# transaction holds the restore check's share lock (restore.c) while it
+# lasts; a lock left behind stays, and fails it.
+sub no_advisory_lock_left
+{
+	my ($node) = @_;
+	return $node->poll_query_until('postgres', q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'}, '0');
 }
 
 1;
