@@ -1253,8 +1253,7 @@ again:
 		if (run == NULL && seen >= SG_CLAIM_READ &&
 			(from > start || (from == start && from_seq > start_seq)))
 		{
-			uint64		now_gen;
-			TimestampTz shared_from = sg_claim_from(&now_gen);
+			TimestampTz shared_from = sg_claim_from(NULL);
 
 			/*
 			 * The raises that follow keep gen, read before the first

@@ -707,18 +707,23 @@ lower_claim_from(Oid dboid, TimestampTz at)
 		e->at = at;
 }
 
-/* Where this database's claims start reading the queue (a due time); *gen, for sg_claim_from_raise. */
+/*
+ * Where this database's claims start reading the queue (a due time); *gen,
+ * for sg_claim_from_raise (gen NULL: the caller keeps the one it read first).
+ */
 TimestampTz
 sg_claim_from(uint64 *gen)
 {
 	SGDbTime   *e;
 	TimestampTz at = QUEUE_START;
 
-	*gen = 0;
+	if (gen != NULL)
+		*gen = 0;
 	if (shared == NULL || IsolationUsesXactSnapshot())
 		return QUEUE_START;		/* (its snapshot may be older than gen: see above) */
 	SpinLockAcquire(&shared->mutex);
-	*gen = shared->queue_gen;
+	if (gen != NULL)
+		*gen = shared->queue_gen;
 	e = &shared->claim_from[MyDatabaseId % SG_MAX_WANTS];
 	if (e->dboid == MyDatabaseId)
 		at = e->at;
