@@ -134,6 +134,13 @@ export class AppendCache {
 	}
 }
 
+// LangGraph's JsonPlusSerializer itself, whose reads of JSON revive "lc" objects only
+// (not a subclass, nor one whose methods were replaced: those may revive more)
+const defaultSerde = (serde) =>
+	Object.getPrototypeOf(serde) === JsonPlusSerializer.prototype &&
+	serde.loadsTyped === JsonPlusSerializer.prototype.loadsTyped &&
+	serde._loads === JsonPlusSerializer.prototype._loads;
+
 function required(value, name) {
 	if (value === undefined || value === null || value === "")
 		throw new Error(`Missing "${name}" field in "config.configurable"`);
@@ -260,12 +267,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 
 	// A tuple document from its JSON text. LangGraph's default serializer only
 	// rebuilds objects that carry an "lc" key (LangChain objects, undefined, Set,
-	// Map...): a document without one is used as parsed; otherwise each value
-	// goes through the serializer, as PostgresSaver's do.
+	// Map...): a document without one is used as parsed; otherwise, and with any
+	// other serializer (a subclass that revives more, such as Dates, included),
+	// each value goes through the serializer, as PostgresSaver's do.
 	async _parseTuple(text) {
 		const doc = JSON.parse(text);
-		if (this.serde instanceof JsonPlusSerializer && !text.includes('"lc"')) return this._toTuple(doc, true);
-		return this._toTuple(doc, false);
+		return this._toTuple(doc, defaultSerde(this.serde) && !text.includes('"lc"'));
 	}
 
 	async _loadBytes(type, b64) {

@@ -1,0 +1,75 @@
+// A LangGraph.js application moved from PostgresSaver to StategraphSaver: each
+// scenario runs against both savers (and MemorySaver where it can) and must give
+// the same results.
+//     node --test test/revjs.node.mjs      (libpq environment: PGHOST, PGPORT, ...)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import pg from "pg";
+import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
+import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
+import { MemorySaver, JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
+import { StategraphSaver } from "../src/index.js";
+
+let pool;
+before(async () => {
+	pool = new pg.Pool({ max: 6 });
+	await pool.query("CREATE EXTENSION IF NOT EXISTS stategraph");
+});
+after(async () => {
+	await pool.end();
+});
+
+const tag = process.pid;
+// the three savers with one serializer; PostgresSaver's tables in a schema of their own
+async function savers(serde) {
+	const postgres = new PostgresSaver(pool, serde, { schema: "lg_revjs_pg" });
+	await postgres.setup();
+	const stategraph = new StategraphSaver(pool, serde);
+	await stategraph.setup();
+	return { postgres, stategraph, memory: new MemorySaver(serde) };
+}
+
+// Serializers that revive more than LangGraph's (here ISO dates as Date), by
+// overriding loadsTyped or _loads: every value read goes through them.
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const revive = (v) =>
+	typeof v === "string" && ISO.test(v) ? new Date(v)
+	: Array.isArray(v) ? v.map(revive)
+	: v && typeof v === "object" && !(v instanceof Date) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))
+	: v;
+class LoadsTypedDates extends JsonPlusSerializer {
+	async loadsTyped(type, data) {
+		return revive(await super.loadsTyped(type, data));
+	}
+}
+class LoadsDates extends JsonPlusSerializer {
+	async _loads(data) {
+		return revive(await super._loads(data));
+	}
+}
+const patched = new JsonPlusSerializer();
+patched.loadsTyped = async (type, data) => revive(await JsonPlusSerializer.prototype.loadsTyped.call(patched, type, data));
+
+test("a serializer that revives more than JsonPlusSerializer (a subclass, a patched one) reads every value, as PostgresSaver's does", async () => {
+	for (const [name, serde] of [["loadsTyped", new LoadsTypedDates()], ["_loads", new LoadsDates()], ["patched", patched]]) {
+		const all = await savers(serde);
+		const results = {};
+		for (const [kind, saver] of Object.entries(all)) {
+			const seen = (s) => (s.when instanceof Date ? "Date" : typeof s.when);
+			const app = new StateGraph(Annotation.Root({ when: Annotation(), log: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) }))
+				.addNode("a", (s) => ({ log: [`a saw ${seen(s)}`] }))
+				.addNode("b", (s) => ({ log: [`b saw ${seen(s)}`] }))
+				.addEdge(START, "a").addEdge("a", "b").addEdge("b", END)
+				.compile({ checkpointer: saver, interruptBefore: ["b"] });
+			const c = { configurable: { thread_id: `revjs-serde-${name}-${kind}-${tag}` } };
+			await app.invoke({ when: new Date("2024-05-06T07:08:09.000Z"), log: [] }, c);
+			const state = await app.getState(c);
+			const done = await app.invoke(null, c);
+			const tuple = await saver.getTuple(c);
+			results[kind] = { state: seen(state.values), log: done.log, tuple: seen(tuple.checkpoint.channel_values) };
+		}
+		assert.deepStrictEqual(results.postgres, { state: "Date", log: ["a saw Date", "b saw Date"], tuple: "Date" }, name);
+		assert.deepStrictEqual(results.memory, results.postgres, name);
+		assert.deepStrictEqual(results.stategraph, results.postgres, name);
+	}
+});
