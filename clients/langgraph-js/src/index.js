@@ -142,8 +142,11 @@ const defaultSerde = (serde) =>
 	serde._loads === JsonPlusSerializer.prototype._loads;
 
 function required(value, name) {
-	if (value === undefined || value === null || value === "")
+	if (value === undefined || value === null)
 		throw new Error(`Missing "${name}" field in "config.configurable"`);
+	// stategraph's thread ids (which LangGraph.js threads share) are not empty
+	if (value === "")
+		throw new Error(`The "${name}" field in "config.configurable" is empty: stategraph refuses an empty ${name}`);
 	return value;
 }
 
@@ -325,7 +328,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			rawJson,
 		);
 		if (!rows[0].t && !checkpoint_id) this._sawEmpty(String(thread_id), checkpoint_ns, true);
-		return rows[0].t ? this._parseTuple(rows[0].t) : undefined;
+		if (!rows[0].t) return undefined;
+		// the configs carry the thread id as the caller gave it (a number stays one), as PostgresSaver's do
+		const tuple = await this._parseTuple(rows[0].t);
+		for (const c of [tuple.config, tuple.parentConfig]) if (c) c.configurable.thread_id = thread_id;
+		return tuple;
 	}
 
 	// Threads (and namespaces) this saver last read as empty: its next first

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
+import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { MemorySaver, JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
@@ -72,4 +72,38 @@ test("a serializer that revives more than JsonPlusSerializer (a subclass, a patc
 		assert.deepStrictEqual(results.memory, results.postgres, name);
 		assert.deepStrictEqual(results.stategraph, results.postgres, name);
 	}
+});
+
+test("a numeric thread_id comes back a number in getState's and getTuple's configs, as with PostgresSaver", async () => {
+	const { postgres, stategraph } = await savers();
+	const results = {};
+	for (const [kind, saver] of Object.entries({ postgres, stategraph })) {
+		const app = new StateGraph(Annotation.Root({ v: Annotation() }))
+			.addNode("a", () => ({ v: interrupt("q") }))
+			.addEdge(START, "a").addEdge("a", END)
+			.compile({ checkpointer: saver });
+		const c = { configurable: { thread_id: Number(`${tag}${kind === "postgres" ? 1 : 2}`) } };
+		await app.invoke({ v: 1 }, c);
+		const paused = await app.getState(c);
+		const done = await app.invoke(new Command({ resume: 2 }), c);
+		const tuple = await saver.getTuple(c);
+		const type = (config) => typeof config?.configurable.thread_id;
+		results[kind] = { done, state: [type(paused.config), type(paused.parentConfig)], tuple: [type(tuple.config), type(tuple.parentConfig)] };
+	}
+	assert.deepStrictEqual(results.postgres, { done: { v: 2 }, state: ["number", "number"], tuple: ["number", "number"] });
+	assert.deepStrictEqual(results.stategraph, results.postgres);
+});
+
+test("an empty thread_id: PostgresSaver stores it, StategraphSaver refuses it saying so (README, Differences)", async () => {
+	const { postgres, stategraph } = await savers();
+	const graph = (saver) => new StateGraph(Annotation.Root({ v: Annotation() }))
+		.addNode("a", (s) => ({ v: s.v + 1 }))
+		.addEdge(START, "a").addEdge("a", END)
+		.compile({ checkpointer: saver });
+	const c = { configurable: { thread_id: "" } };
+	await postgres.deleteThread("");
+	assert.deepStrictEqual(await graph(postgres).invoke({ v: 1 }, c), { v: 2 });
+	await postgres.deleteThread("");
+	await assert.rejects(graph(stategraph).invoke({ v: 1 }, c), /"thread_id" field in "config.configurable" is empty: stategraph refuses an empty thread_id/);
+	await assert.rejects(stategraph.put({ configurable: {} }, {}, {}, {}), /Missing "thread_id" field/);
 });
