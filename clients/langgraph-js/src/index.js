@@ -360,7 +360,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				c.checkpoint_ns ?? null,
 				filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
 				before?.configurable?.checkpoint_id ?? null,
-				limit === undefined || limit === null ? null : parseInt(limit, 10), // as PostgresSaver reads it
+				// as PostgresSaver reads it; sg_lg_list's limit is an integer, and more than
+				// 2^31-1 rows is all of them (PostgresSaver's LIMIT takes a bigint)
+				limit === undefined || limit === null ? null : Math.min(parseInt(limit, 10), 2147483647),
 				c.checkpoint_id ?? null,
 			],
 			rawJson,

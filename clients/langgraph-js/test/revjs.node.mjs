@@ -107,3 +107,25 @@ test("an empty thread_id: PostgresSaver stores it, StategraphSaver refuses it sa
 	await assert.rejects(graph(stategraph).invoke({ v: 1 }, c), /"thread_id" field in "config.configurable" is empty: stategraph refuses an empty thread_id/);
 	await assert.rejects(stategraph.put({ configurable: {} }, {}, {}, {}), /Missing "thread_id" field/);
 });
+
+test("getStateHistory with a limit past 2^31 (Number.MAX_SAFE_INTEGER as 'no limit') returns every checkpoint, as with PostgresSaver", async () => {
+	const { postgres, stategraph } = await savers();
+	const results = {};
+	for (const [kind, saver] of Object.entries({ postgres, stategraph })) {
+		const app = new StateGraph(Annotation.Root({ v: Annotation() }))
+			.addNode("a", () => ({ v: 1 }))
+			.addEdge(START, "a").addEdge("a", END)
+			.compile({ checkpointer: saver });
+		const c = { configurable: { thread_id: `revjs-limit-${kind}-${tag}` } };
+		await app.invoke({ v: 0 }, c);
+		results[kind] = {};
+		for (const limit of [2, 2 ** 31 - 1, 2 ** 31, 1e10, Number.MAX_SAFE_INTEGER, "3000000000"]) {
+			const steps = [];
+			for await (const s of app.getStateHistory(c, { limit })) steps.push(s.metadata.step);
+			results[kind][limit] = steps;
+		}
+	}
+	assert.deepStrictEqual(results.postgres[2], [1, 0]);
+	assert.deepStrictEqual(results.postgres[Number.MAX_SAFE_INTEGER], [1, 0, -1]);
+	assert.deepStrictEqual(results.stategraph, results.postgres);
+});
