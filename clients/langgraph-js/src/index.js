@@ -329,9 +329,11 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		);
 		if (!rows[0].t && !checkpoint_id) this._sawEmpty(String(thread_id), checkpoint_ns, true);
 		if (!rows[0].t) return undefined;
-		// the configs carry the thread id as the caller gave it (a number stays one), as PostgresSaver's do
+		// a thread id that is not a string (a number) comes back as the caller gave it, as
+		// PostgresSaver's does (a string comes back as stored: a lone surrogate as U+FFFD)
 		const tuple = await this._parseTuple(rows[0].t);
-		for (const c of [tuple.config, tuple.parentConfig]) if (c) c.configurable.thread_id = thread_id;
+		if (typeof thread_id !== "string")
+			for (const c of [tuple.config, tuple.parentConfig]) if (c) c.configurable.thread_id = thread_id;
 		return tuple;
 	}
 
