@@ -1003,10 +1003,11 @@ walk_channel(StateWalk *w, int c, WalkRow *row)
 	{
 		if (v->type == jbvString)
 		{
-			RefFetch   *rf = ref_fetch(c, v, NULL);
+			/* a row of the thread the walk is in: a fork's walk goes on into another */
+			RefFetch   *rf = ref_fetch(c, v, w->thread);
 
 			w->refs = lappend(w->refs, rf);
-			w->s->track[c].has_loc = true;
+			w->s->track[c].has_loc = w->same_thread;
 			w->s->track[c].loc = rf->row;
 		}
 		walk_resolved(w, c);
@@ -1164,13 +1165,13 @@ walk_refs(StateWalk *w, const char *thread_id, const pg_uuid_t *id)
 	foreach(lc, w->refs)
 	{
 		RefFetch   *rf = (RefFetch *) lfirst(lc);
-		SGCheckpoint *row = sg_checkpoint_fetch(thread_id, &rf->row);
+		SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &rf->row);
 
 		if (row == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("checkpoint %s of thread \"%s\" refers to missing checkpoint %s for channel \"%s\"",
-							sg_uuid_to_cstring(id), thread_id, sg_uuid_to_cstring(&rf->row),
+					 errmsg("checkpoint %s of thread \"%s\" refers to missing checkpoint %s of thread \"%s\" for channel \"%s\"",
+							sg_uuid_to_cstring(id), thread_id, sg_uuid_to_cstring(&rf->row), rf->thread,
 							w->cs->names[rf->channel])));
 		w->s->values[rf->channel] = value_in_row(row, w->cs->names[rf->channel]);
 	}
