@@ -162,11 +162,23 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	"     SELECT k.checkpoint_id FROM stategraph.checkpoints k " \
 	"     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 " \
 	"     ORDER BY k.checkpoint_id DESC LIMIT $3)) "
-/* ... nor the checkpoint an active background run started from (runs exist from 0.2.0 on) */
+/*
+ * ... nor the checkpoint an active background run started from (runs exist
+ * from 0.2.0 on), nor its first loop child, nor that one's, and so on: the
+ * results of a checkpoint's tasks are its first loop child's writes, and
+ * the other checkpoints kept are newer than their children's parents.
+ */
 #define RUN_START_KEPT \
-	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 " \
-	"     AND r.start_head OPERATOR(pg_catalog.=) c.checkpoint_id " \
-	"     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))"
+	"AND NOT c.checkpoint_id OPERATOR(pg_catalog.=) ANY (ARRAY(WITH RECURSIVE k(id) AS (" \
+	"     SELECT r.start_head FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 " \
+	"     AND r.start_head IS NOT NULL " \
+	"     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) " \
+	"     UNION SELECT (SELECT l.checkpoint_id FROM stategraph.checkpoints l " \
+	"          WHERE l.thread_id OPERATOR(pg_catalog.=) $1 AND l.checkpoint_id OPERATOR(pg_catalog.>) k.id " \
+	"          AND l.parent_id OPERATOR(pg_catalog.=) k.id AND l.parent_thread IS NULL " \
+	"          AND l.source OPERATOR(pg_catalog.=) 'loop' ORDER BY l.checkpoint_id LIMIT 1) " \
+	"     FROM k WHERE k.id IS NOT NULL) " \
+	"     SELECT k.id FROM k WHERE k.id IS NOT NULL))"
 
 /* Prune a thread whose lock and row this transaction holds; returns the checkpoints removed. */
 static uint64
