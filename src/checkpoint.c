@@ -1547,6 +1547,39 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 }
 
 /*
+ * Give a row the value of one channel in its image, in place of its
+ * reference (or, for an append channel, its segment and the pointer to the
+ * image before it), before the row the reference points at is pruned: the
+ * row then reads that channel without it, and nothing else changes. An
+ * empty channel becomes a null reference.
+ */
+void
+sg_checkpoint_image_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, const char *channel)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Jsonb	   *value = sg_jsonb_get(sg_state_to_jsonb(cs, sg_load_state(cs, thread_id, id, NULL)), channel);
+
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.checkpoints SET "
+				   "image = CASE WHEN $4 IS NULL THEN image OPERATOR(pg_catalog.-) $3 "
+				   "        ELSE COALESCE(image, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, $4) END, "
+				   "refs = CASE WHEN $4 IS NULL "
+				   "       THEN COALESCE(refs, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, 'null'::pg_catalog.jsonb) "
+				   "       ELSE NULLIF(refs OPERATOR(pg_catalog.-) $3, '{}') END "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+				   4, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	values[2] = CStringGetTextDatum(channel);
+	values[3] = value ? JsonbPGetDatum(value) : (Datum) 0;
+	nulls[3] = value ? ' ' : 'n';
+	sg_spi_execute(plan, values, nulls, 0);
+}
+
+/*
  * Load the state of checkpoint id of thread th to run it with graph g. The
  * thread's channels must still be g's (same names, same kinds); channels g
  * added since start at their defaults, and *new_kinds says so.

@@ -310,6 +310,8 @@ extern void sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *st
 extern void sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending);
 extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id);
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
+extern void sg_checkpoint_image_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id,
+										const char *channel);
 extern Jsonb *sg_checkpoint_last_writes(SGCheckpoint *cp);
 extern Jsonb *sg_checkpoint_standin_writes(SGCheckpoint *cp);
 extern SGCheckpoint *sg_checkpoint_from_tuple(HeapTuple tup, TupleDesc desc);
