@@ -4,7 +4,8 @@
 -- hers. She cannot see his thread (row-level security), so her
 -- sg_delete_thread or sg_prune of hers could not give his fork row the
 -- image it reads from her thread: his thread then read its fork and every
--- later checkpoint without her values. His row starts detached instead.
+-- later checkpoint without her values. His row starts detached instead, as
+-- does the fork row of an import of his linked to her thread.
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
@@ -44,6 +45,18 @@ CREATE TEMP TABLE bob_before AS SELECT h.checkpoint_id, to_jsonb(h) AS snap FROM
 SELECT sg_fork('rl-alice', :'at', 'rl-fork') IS NOT NULL AS forked;
 SELECT thread_id, owner FROM stategraph.threads ORDER BY thread_id;
 
+-- an export of her fork that names an owner bob may not own (as an older
+-- export could): bob's import is his, so it is not linked to her thread either
+RESET ROLE;
+SELECT jsonb_set(sg_export_thread('rl-fork'), '{thread,owner}', '"regress_rl_nobody"') AS e \gset
+SELECT jsonb_set(:'e', '{digest}', to_jsonb(md5(COALESCE((:'e'::jsonb)->'thread', 'null')::text
+       || COALESCE((:'e'::jsonb)->'checkpoints', 'null')::text || COALESCE((:'e'::jsonb)->'fork_writes', 'null')::text))) AS e \gset
+SET ROLE regress_rl_bob;
+SELECT sg_import_thread(:'e', 'rl-bob-copy');
+SELECT thread_id, owner FROM stategraph.threads WHERE thread_id = 'rl-bob-copy';
+SELECT parent_thread, writes FROM stategraph.checkpoints WHERE thread_id = 'rl-bob-copy' AND source = 'fork';
+INSERT INTO bob_before SELECT h.checkpoint_id, to_jsonb(h) FROM sg_get_state_history('rl-bob-copy') h;
+
 -- alice goes on, prunes and deletes her thread
 SET ROLE regress_rl_alice;
 SELECT sg_invoke('fo', NULL, 'rl-alice');
@@ -54,9 +67,13 @@ SELECT sg_delete_thread('rl-alice');
 SET ROLE regress_rl_bob;
 SELECT count(*) AS checkpoints, count(*) FILTER (WHERE to_jsonb(h) = b.snap) AS read_alike
 FROM bob_before b JOIN sg_get_state_history('rl-bob') h USING (checkpoint_id);
+SELECT count(*) AS checkpoints, count(*) FILTER (WHERE to_jsonb(h) = b.snap) AS read_alike
+FROM bob_before b JOIN sg_get_state_history('rl-bob-copy') h USING (checkpoint_id);
 SELECT "values", next FROM sg_get_state('rl-bob');
 SELECT sg_update_state('rl-bob', '{"q": "again"}') IS NOT NULL AS updated;   -- as n1, which ran last
 SELECT next FROM sg_get_state('rl-bob');
+SELECT sg_update_state('rl-bob-copy', '{"q": "copy"}') IS NOT NULL AS updated;   -- as n1 too
+SELECT next FROM sg_get_state('rl-bob-copy');
 SELECT "values", next FROM sg_get_state('rl-fork');
 RESET ROLE;
 
