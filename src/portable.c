@@ -517,7 +517,11 @@ check_reducers(Jsonb *data)
  * export, or another database's thread, would leave it linked to nothing,
  * without the writes that name the nodes that ran last), in a thread of
  * the import's owner (another owner may not see the import, and could not
- * detach it when it deletes or prunes its thread: branch.c). The thread
+ * detach it when it deletes or prunes its thread: branch.c). The source's
+ * row is share-locked until the import commits, as sg_fork locks it: a
+ * concurrent sg_delete_thread or sg_prune of it, which lists the forks to
+ * detach, waits for the import and sees its rows, or the import waits and
+ * finds the checkpoint gone. The thread
  * row comes first (row-level security lets a role write checkpoints only
  * into a thread it owns), and learns the threads its forks start from last.
  * The link is looked up for a fork row alone, one index probe each (OFFSET
@@ -546,11 +550,13 @@ store(Jsonb *data, const char *thread_id)
 			"  image_complete boolean, refs jsonb, barriers jsonb, sends jsonb, pending jsonb, meta jsonb, "
 			"  created_at timestamptz), "
 			"LATERAL (SELECT CASE WHEN x.parent_thread IS NULL OR x.parent_thread OPERATOR(pg_catalog.=) $2 THEN false "
-			"  ELSE EXISTS (SELECT 1 FROM stategraph.checkpoints s WHERE s.thread_id OPERATOR(pg_catalog.=) x.parent_thread "
+			"  ELSE EXISTS (SELECT 1 FROM stategraph.threads st JOIN stategraph.checkpoints s "
+			"  ON s.thread_id OPERATOR(pg_catalog.=) st.thread_id "
+			"  WHERE st.thread_id OPERATOR(pg_catalog.=) x.parent_thread "
 			"  AND s.checkpoint_id OPERATOR(pg_catalog.=) x.parent_id "
-			"  AND (SELECT st.owner FROM stategraph.threads st WHERE st.thread_id OPERATOR(pg_catalog.=) x.parent_thread) "
-			"      OPERATOR(pg_catalog.=) (SELECT d.owner FROM stategraph.threads d WHERE d.thread_id OPERATOR(pg_catalog.=) $2) "
-			"  OFFSET 0) END AS linked) l "
+			"  AND st.owner OPERATOR(pg_catalog.=) (SELECT d.owner FROM stategraph.threads d "
+			"                                       WHERE d.thread_id OPERATOR(pg_catalog.=) $2) "
+			"  OFFSET 0 FOR KEY SHARE OF st) END AS linked) l "
 			"ORDER BY x.checkpoint_id", 2, types);
 	sg_spi_prepare(&thread,
 			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) "
