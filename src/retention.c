@@ -120,6 +120,29 @@ sg_detach_forks(const char *thread_id, Datum ids)
 									  1, types), values, NULL, 0);
 }
 
+/*
+ * Lock the rows of the threads with forks of thread_id, skipping those
+ * another transaction holds; returns whether it got them all. Deleting or
+ * pruning the thread detaches its forks, which writes their rows: the
+ * retention sweep, which must not wait for a client's open transaction,
+ * passes the thread over when this is false (runs.c).
+ */
+bool
+sg_forks_lockable(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	const char *args[1] = {thread_id};
+	bool		isnull;
+
+	sg_spi_run_texts(&plan,
+					 "SELECT (SELECT pg_catalog.count(*) FROM stategraph.threads "
+					 "        WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]) "
+					 "  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM stategraph.threads "
+					 "        WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] FOR UPDATE SKIP LOCKED) l)",
+					 1, args);
+	return DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
+}
+
 /* sg_delete_thread(thread_id): remove a thread and its checkpoints (forks of it keep theirs). */
 Datum
 sg_delete_thread(PG_FUNCTION_ARGS)
