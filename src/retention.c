@@ -194,9 +194,10 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	"     ORDER BY k.checkpoint_id DESC OFFSET $3 OPERATOR(pg_catalog.-) 1 LIMIT 1)) "
 /*
  * ... nor the checkpoint an active background run started from (runs exist
- * from 0.2.0 on), nor its first loop child, nor that one's, and so on: the
- * results of a checkpoint's tasks are its first loop child's writes, and
- * the other checkpoints kept are newer than their children's parents.
+ * from 0.2.0 on), which a rollback of the run makes the head again, nor its
+ * first loop child, nor that one's, and so on: the results of a
+ * checkpoint's tasks are its first loop child's writes. (The newest
+ * checkpoints, which prune keeps otherwise, have their children among them.)
  */
 #define RUN_START_KEPT \
 	"AND NOT c.checkpoint_id OPERATOR(pg_catalog.=) ANY (ARRAY(WITH RECURSIVE k(id) AS (" \
@@ -223,12 +224,11 @@ typedef struct RefToFix
  * no remaining row of the thread refer to one of them. The rows whose
  * reference to a channel's value points at the same removed row all read
  * that one value: the oldest of them gets it in its image, and the others
- * then refer to that row (each one a copy of it, as a complete image per
- * row was, made pruning a long thread whose channel had not changed for a
- * long while write that value, and the whole state, once every 16 rows).
- * A segment of an append channel that follows a removed row is what was
- * appended since, its own to each row: such a row gets that channel's
- * whole value.
+ * then refer to that row. (A complete image of the whole state in each of
+ * them, one row in 16 for a channel unchanged for long, made pruning a
+ * long thread slow and its storage grow with the square of its length.)
+ * A segment of an append channel after a removed row (what was appended
+ * since) is each row's own: such a row gets the channel's whole value.
  */
 static void
 fix_references(const char *thread_id, Datum *values)
@@ -275,8 +275,7 @@ fix_references(const char *thread_id, Datum *values)
 		args[0] = values[0];
 		args[1] = UUIDPGetDatum(&r->id);
 		args[2] = CStringGetTextDatum(r->channel);
-		args[3] = DirectFunctionCall1(uuid_out, UUIDPGetDatum(&keeper->id));
-		args[3] = CStringGetTextDatum(DatumGetCString(args[3]));
+		args[3] = CStringGetTextDatum(sg_uuid_to_cstring(&keeper->id));
 		sg_spi_execute(sg_spi_prepare(&repoint_plan,
 									  "UPDATE stategraph.checkpoints "
 									  "SET refs = refs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, $4) "
