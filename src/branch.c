@@ -102,9 +102,31 @@ inherit_owner(const char *dst, const char *src)
 }
 
 /*
+ * Whether existing thread dst belongs to another owner than src: that
+ * owner may not see dst (row-level security), so its sg_delete_thread or
+ * sg_prune of src could not give a fork row in dst the image it needs.
+ */
+static bool
+other_owner(const char *dst, const char *src)
+{
+	static SPIPlanPtr plan;
+	const char *args[2] = {dst, src};
+
+	if (sg_schema_is_010())
+		return false;			/* no owners before ALTER EXTENSION UPDATE */
+	return sg_spi_run_texts(&plan,
+							"SELECT 1 FROM stategraph.threads d, stategraph.threads s "
+							"WHERE d.thread_id OPERATOR(pg_catalog.=) $1 AND s.thread_id OPERATOR(pg_catalog.=) $2 "
+							"AND d.owner OPERATOR(pg_catalog.<>) s.owner", 2, args) > 0;
+}
+
+/*
  * Fork checkpoint id of thread src into thread dst (dst_th: its row, or NULL
  * to create it). The caller holds both threads' locks. Returns the new
- * checkpoint.
+ * checkpoint. A new thread belongs to src's owner (inherit_owner); in an
+ * existing thread of another owner the row starts detached, as
+ * sg_delete_thread of src would leave it: a complete image, the nodes that
+ * ran last as its writes, no link to src.
  */
 static SGCheckpoint *
 fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_th)
@@ -143,6 +165,12 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 	if (cp->parent_thread != NULL)
 		for (c = 0; c < cs->n; c++)
 			state->track[c].has_loc = false;
+	if (cp->parent_thread != NULL && dst_th != NULL && other_owner(dst, src))
+	{
+		cp->writes = sg_checkpoint_standin_writes(cp);
+		cp->parent_thread = NULL;
+		cp->image_complete = true;
+	}
 	/* the thread row first: row-level security checks checkpoints against it */
 	if (dst_th == NULL)
 	{

@@ -1003,10 +1003,11 @@ walk_channel(StateWalk *w, int c, WalkRow *row)
 	{
 		if (v->type == jbvString)
 		{
-			RefFetch   *rf = ref_fetch(c, v, NULL);
+			/* a row of the thread the walk is in: a fork's walk goes on into another */
+			RefFetch   *rf = ref_fetch(c, v, w->thread);
 
 			w->refs = lappend(w->refs, rf);
-			w->s->track[c].has_loc = true;
+			w->s->track[c].has_loc = w->same_thread;
 			w->s->track[c].loc = rf->row;
 		}
 		walk_resolved(w, c);
@@ -1164,13 +1165,13 @@ walk_refs(StateWalk *w, const char *thread_id, const pg_uuid_t *id)
 	foreach(lc, w->refs)
 	{
 		RefFetch   *rf = (RefFetch *) lfirst(lc);
-		SGCheckpoint *row = sg_checkpoint_fetch(thread_id, &rf->row);
+		SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &rf->row);
 
 		if (row == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("checkpoint %s of thread \"%s\" refers to missing checkpoint %s for channel \"%s\"",
-							sg_uuid_to_cstring(id), thread_id, sg_uuid_to_cstring(&rf->row),
+					 errmsg("checkpoint %s of thread \"%s\" refers to missing checkpoint %s of thread \"%s\" for channel \"%s\"",
+							sg_uuid_to_cstring(id), thread_id, sg_uuid_to_cstring(&rf->row), rf->thread,
 							w->cs->names[rf->channel])));
 		w->s->values[rf->channel] = value_in_row(row, w->cs->names[rf->channel]);
 	}
@@ -1543,6 +1544,39 @@ sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid
 					  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 					  "AND checkpoint_id OPERATOR(pg_catalog.=) $2",
 					  thread_id, id, 2, args, 0);
+}
+
+/*
+ * Give a row the value of one channel in its image, in place of its
+ * reference (or, for an append channel, its segment and the pointer to the
+ * image before it), before the row the reference points at is pruned: the
+ * row then reads that channel without it, and nothing else changes. An
+ * empty channel becomes a null reference.
+ */
+void
+sg_checkpoint_image_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, const char *channel)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Jsonb	   *value = sg_jsonb_get(sg_state_to_jsonb(cs, sg_load_state(cs, thread_id, id, NULL)), channel);
+
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.checkpoints SET "
+				   "image = CASE WHEN $4 IS NULL THEN image OPERATOR(pg_catalog.-) $3 "
+				   "        ELSE COALESCE(image, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, $4) END, "
+				   "refs = CASE WHEN $4 IS NULL "
+				   "       THEN COALESCE(refs, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, 'null'::pg_catalog.jsonb) "
+				   "       ELSE NULLIF(refs OPERATOR(pg_catalog.-) $3, '{}') END "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+				   4, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(id);
+	values[2] = CStringGetTextDatum(channel);
+	values[3] = value ? JsonbPGetDatum(value) : (Datum) 0;
+	nulls[3] = value ? ' ' : 'n';
+	sg_spi_execute(plan, values, nulls, 0);
 }
 
 /*

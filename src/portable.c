@@ -23,9 +23,10 @@
  * instead (as sg_checkpoint_materialize would), so an export needs nothing
  * outside itself. Two lookups still follow the link: the node that wrote
  * last (the default as_node of sg_update_state) and the input of a forked
- * input checkpoint. On import, a fork row keeps its link when a thread of
- * that name exists in the target database (a copy in the same database, or
- * a thread moved after its source); otherwise it is detached as
+ * input checkpoint. On import, a fork row keeps its link when the checkpoint
+ * it starts from exists in the target database, in a thread of the same
+ * owner (a copy in the same database, or a thread moved after its source);
+ * otherwise it is detached as
  * sg_delete_thread detaches the forks of a deleted source: its writes name
  * the nodes that wrote last (carried in fork_writes), and parent_thread is
  * cleared. A detached fork of an input checkpoint then resumes without
@@ -511,7 +512,16 @@ check_reducers(Jsonb *data)
 
 /*
  * Store the thread row and the checkpoints under thread_id. A fork row keeps
- * its link to another thread only when that thread exists here. The thread
+ * its link to another thread only when the checkpoint it starts from exists
+ * here (not a thread of the same name alone: a source pruned since the
+ * export, or another database's thread, would leave it linked to nothing,
+ * without the writes that name the nodes that ran last), in a thread of
+ * the import's owner (another owner may not see the import, and could not
+ * detach it when it deletes or prunes its thread: branch.c). The source's
+ * row is share-locked until the import commits, as sg_fork locks it: a
+ * concurrent sg_delete_thread or sg_prune of it, which lists the forks to
+ * detach, waits for the import and sees its rows, or the import waits and
+ * finds the checkpoint gone. The thread
  * row comes first (row-level security lets a role write checkpoints only
  * into a thread it owns), and learns the threads its forks start from last.
  * The link is looked up for a fork row alone, one index probe each (OFFSET
@@ -540,8 +550,13 @@ store(Jsonb *data, const char *thread_id)
 			"  image_complete boolean, refs jsonb, barriers jsonb, sends jsonb, pending jsonb, meta jsonb, "
 			"  created_at timestamptz), "
 			"LATERAL (SELECT CASE WHEN x.parent_thread IS NULL OR x.parent_thread OPERATOR(pg_catalog.=) $2 THEN false "
-			"  ELSE EXISTS (SELECT 1 FROM stategraph.threads s WHERE s.thread_id OPERATOR(pg_catalog.=) x.parent_thread "
-			"  OFFSET 0) END AS linked) l "
+			"  ELSE EXISTS (SELECT 1 FROM stategraph.threads st JOIN stategraph.checkpoints s "
+			"  ON s.thread_id OPERATOR(pg_catalog.=) st.thread_id "
+			"  WHERE st.thread_id OPERATOR(pg_catalog.=) x.parent_thread "
+			"  AND s.checkpoint_id OPERATOR(pg_catalog.=) x.parent_id "
+			"  AND st.owner OPERATOR(pg_catalog.=) (SELECT d.owner FROM stategraph.threads d "
+			"                                       WHERE d.thread_id OPERATOR(pg_catalog.=) $2) "
+			"  OFFSET 0 FOR KEY SHARE OF st) END AS linked) l "
 			"ORDER BY x.checkpoint_id", 2, types);
 	sg_spi_prepare(&thread,
 			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) "

@@ -6,8 +6,10 @@
  *
  * A remaining row may need removed rows to be read: its parent (the walk
  * of checkpoint.c goes through it), a reference to an old value, or, for a
- * fork in another thread, the forked checkpoint. Such rows first get a
- * complete image of their state, so that nothing before them is needed.
+ * fork in another thread, the forked checkpoint. A row whose parent or
+ * forked checkpoint goes first gets a complete image of its state, so that
+ * nothing before it is needed; references to removed rows are fixed one
+ * channel at a time (fix_references).
  *
  *-------------------------------------------------------------------------
  */
@@ -118,6 +120,29 @@ sg_detach_forks(const char *thread_id, Datum ids)
 									  1, types), values, NULL, 0);
 }
 
+/*
+ * Lock the rows of the threads with forks of thread_id, skipping those
+ * another transaction holds; returns whether it got them all. Deleting or
+ * pruning the thread detaches its forks, which writes their rows: the
+ * retention sweep, which must not wait for a client's open transaction,
+ * passes the thread over when this is false (runs.c).
+ */
+bool
+sg_forks_lockable(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	const char *args[1] = {thread_id};
+	bool		isnull;
+
+	sg_spi_run_texts(&plan,
+					 "SELECT (SELECT pg_catalog.count(*) FROM stategraph.threads "
+					 "        WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]) "
+					 "  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM stategraph.threads "
+					 "        WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] FOR UPDATE SKIP LOCKED) l)",
+					 1, args);
+	return DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
+}
+
 /* sg_delete_thread(thread_id): remove a thread and its checkpoints (forks of it keep theirs). */
 Datum
 sg_delete_thread(PG_FUNCTION_ARGS)
@@ -150,7 +175,12 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* The checkpoints of thread $1 that sg_prune removes: never the head, nor the newest keep_last ($3). */
+/*
+ * The checkpoints of thread $1 that sg_prune removes: never the head, nor
+ * the newest keep_last ($3): those older than the keep_last-th newest (read
+ * once: compared with each of the newest keep_last, pruning took time
+ * growing with the thread's length times keep_last).
+ */
 #define PRUNE_SELECT \
 	"SELECT c.checkpoint_id FROM stategraph.checkpoints c " \
 	"JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id " \
@@ -158,15 +188,101 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	"AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head " \
 	"AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) " \
 	"     (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) " \
-	"AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) ALL (" \
+	"AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) (" \
 	"     SELECT k.checkpoint_id FROM stategraph.checkpoints k " \
 	"     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 " \
-	"     ORDER BY k.checkpoint_id DESC LIMIT $3)) "
-/* ... nor the checkpoint an active background run started from (runs exist from 0.2.0 on) */
+	"     ORDER BY k.checkpoint_id DESC OFFSET $3 OPERATOR(pg_catalog.-) 1 LIMIT 1)) "
+/*
+ * ... nor the checkpoint an active background run started from (runs exist
+ * from 0.2.0 on), which a rollback of the run makes the head again, nor its
+ * first loop child, nor that one's, and so on: the results of a
+ * checkpoint's tasks are its first loop child's writes. (The newest
+ * checkpoints, which prune keeps otherwise, have their children among them.)
+ */
 #define RUN_START_KEPT \
-	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 " \
-	"     AND r.start_head OPERATOR(pg_catalog.=) c.checkpoint_id " \
-	"     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))"
+	"AND NOT c.checkpoint_id OPERATOR(pg_catalog.=) ANY (ARRAY(WITH RECURSIVE k(id) AS (" \
+	"     SELECT r.start_head FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 " \
+	"     AND r.start_head IS NOT NULL " \
+	"     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) " \
+	"     UNION SELECT (SELECT l.checkpoint_id FROM stategraph.checkpoints l " \
+	"          WHERE l.thread_id OPERATOR(pg_catalog.=) $1 AND l.checkpoint_id OPERATOR(pg_catalog.>) k.id " \
+	"          AND l.parent_id OPERATOR(pg_catalog.=) k.id AND l.parent_thread IS NULL " \
+	"          AND l.source OPERATOR(pg_catalog.=) 'loop' ORDER BY l.checkpoint_id LIMIT 1) " \
+	"     FROM k WHERE k.id IS NOT NULL) " \
+	"     SELECT k.id FROM k WHERE k.id IS NOT NULL))"
+
+/* A reference of a row to a row that prune removes: the channel, and the row it points at. */
+typedef struct RefToFix
+{
+	pg_uuid_t	id;
+	char	   *channel;
+	char	   *target;
+} RefToFix;
+
+/*
+ * Before prune removes the rows in ids ($2 of values: thread, uuid[]), let
+ * no remaining row of the thread refer to one of them. The rows whose
+ * reference to a channel's value points at the same removed row all read
+ * that one value: the oldest of them gets it in its image, and the others
+ * then refer to that row. (A complete image of the whole state in each of
+ * them, one row in 16 for a channel unchanged for long, made pruning a
+ * long thread slow and its storage grow with the square of its length.)
+ * A segment of an append channel after a removed row (what was appended
+ * since) is each row's own: such a row gets the channel's whole value.
+ */
+static void
+fix_references(const char *thread_id, Datum *values)
+{
+	static SPIPlanPtr list_plan;
+	static SPIPlanPtr repoint_plan;
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	Oid			repoint_types[4] = {TEXTOID, UUIDOID, TEXTOID, TEXTOID};
+	SGChannelSet *cs = sg_channelset_from_jsonb(sg_thread_fetch_required(thread_id, false)->channels);
+	RefToFix   *refs;
+	RefToFix   *keeper = NULL;
+	uint64		n,
+				i;
+
+	n = sg_spi_execute(sg_spi_prepare(&list_plan,
+									  "SELECT c.checkpoint_id, r.key, r.value FROM stategraph.checkpoints c, "
+									  "pg_catalog.jsonb_each_text(c.refs) r "
+									  "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 AND c.refs IS NOT NULL "
+									  "AND NOT c.checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+									  "AND r.value::pg_catalog.uuid OPERATOR(pg_catalog.=) ANY ($2) "
+									  "ORDER BY r.key, r.value, c.checkpoint_id",
+									  2, types), values, NULL, 0);
+	refs = palloc(sizeof(RefToFix) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		sg_spi_uuid(i, 1, &refs[i].id);
+		refs[i].channel = sg_spi_text(i, 2);
+		refs[i].target = sg_spi_text(i, 3);
+	}
+	for (i = 0; i < n; i++)
+	{
+		RefToFix   *r = &refs[i];
+		int			c = sg_channelset_index(cs, r->channel);
+		Datum		args[4];
+
+		CHECK_FOR_INTERRUPTS();
+		if (c < 0 || cs->kinds[c] == SG_STORE_APPEND ||
+			keeper == NULL || strcmp(keeper->channel, r->channel) != 0 || strcmp(keeper->target, r->target) != 0)
+		{
+			sg_checkpoint_image_channel(cs, thread_id, &r->id, r->channel);
+			keeper = r;
+			continue;
+		}
+		args[0] = values[0];
+		args[1] = UUIDPGetDatum(&r->id);
+		args[2] = CStringGetTextDatum(r->channel);
+		args[3] = CStringGetTextDatum(sg_uuid_to_cstring(&keeper->id));
+		sg_spi_execute(sg_spi_prepare(&repoint_plan,
+									  "UPDATE stategraph.checkpoints "
+									  "SET refs = refs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, $4) "
+									  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+									  4, repoint_types), args, NULL, 0);
+	}
+}
 
 /* Prune a thread whose lock and row this transaction holds; returns the checkpoints removed. */
 static uint64
@@ -175,7 +291,6 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	static SPIPlanPtr select_plan;
 	static SPIPlanPtr select_plan_010;	/* the 0.1.0 schema (before ALTER EXTENSION UPDATE): no runs */
 	static SPIPlanPtr roots_plan;
-	static SPIPlanPtr refs_plan;
 	static SPIPlanPtr delete_plan;
 	Oid			types[3] = {TEXTOID, INTERVALOID, INT4OID};
 	Datum		values[3];
@@ -185,9 +300,6 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	Datum	   *ids;
 	uint64		n,
 				i;
-	List	   *rows;
-	List	   *roots;
-	ListCell   *lc;
 	ArrayType  *idarr;
 
 
@@ -217,24 +329,15 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 	values2[0] = values[0];
 	values2[1] = PointerGetDatum(idarr);
 
-	/* remaining rows whose parent goes, and rows whose references point at rows that go */
-	roots = collect_rows(sg_spi_execute(sg_spi_prepare(&roots_plan,
-													   "SELECT " ROW_COLUMNS " FROM stategraph.checkpoints "
-													   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-													   "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
-													   "AND parent_thread IS NULL AND parent_id OPERATOR(pg_catalog.=) ANY ($2) "
-													   "AND NOT image_complete",
-													   2, types2), values2, NULL, 0));
-	rows = collect_rows(sg_spi_execute(sg_spi_prepare(&refs_plan,
-													  "SELECT " ROW_COLUMNS " FROM stategraph.checkpoints c "
-													  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND refs IS NOT NULL "
-													  "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
-													  "AND EXISTS (SELECT 1 FROM pg_catalog.jsonb_each_text(c.refs) r "
-													  "            WHERE r.value::pg_catalog.uuid OPERATOR(pg_catalog.=) ANY ($2))",
-													  2, types2), values2, NULL, 0));
-	foreach(lc, rows)
-		roots = lappend(roots, lfirst(lc));
-	materialize_rows(roots);
+	/* remaining rows whose parent goes, then rows whose references point at rows that go */
+	materialize_rows(collect_rows(sg_spi_execute(sg_spi_prepare(&roots_plan,
+																 "SELECT " ROW_COLUMNS " FROM stategraph.checkpoints "
+																 "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+																 "AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+																 "AND parent_thread IS NULL AND parent_id OPERATOR(pg_catalog.=) ANY ($2) "
+																 "AND NOT image_complete",
+																 2, types2), values2, NULL, 0)));
+	fix_references(thread_id, values2);
 	sg_detach_forks(thread_id, PointerGetDatum(idarr));
 
 	n = sg_spi_execute(sg_spi_prepare(&delete_plan,

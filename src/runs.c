@@ -2252,7 +2252,9 @@ sweep_window(char **last)
  * sg_update_state...) holds it, and the sweep passes it over until the
  * next pass, where it used to wait for that transaction to end, a
  * worker's runs waiting behind it. A thread whose partition a router's
- * move holds (holds.c) is passed over too, until the move lets go.
+ * move holds (holds.c) is passed over too, until the move lets go, and so
+ * is one with a fork that an open transaction holds (the delete or prune
+ * detaches the forks, writing their rows: sg_forks_lockable).
  */
 static bool
 still_expired(const char *thread_id)
@@ -2303,7 +2305,7 @@ sweep_threads(const char *last, int limit)
 		CHECK_FOR_INTERRUPTS();
 		if (!sg_try_lock_thread(thread_id))
 			continue;			/* running in another session now: next pass */
-		if (still_expired(thread_id))
+		if (still_expired(thread_id) && sg_forks_lockable(thread_id))
 		{
 			(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
 			done++;

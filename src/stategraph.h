@@ -310,6 +310,8 @@ extern void sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *st
 extern void sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending);
 extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id);
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
+extern void sg_checkpoint_image_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id,
+										const char *channel);
 extern Jsonb *sg_checkpoint_last_writes(SGCheckpoint *cp);
 extern Jsonb *sg_checkpoint_standin_writes(SGCheckpoint *cp);
 extern SGCheckpoint *sg_checkpoint_from_tuple(HeapTuple tup, TupleDesc desc);
@@ -444,6 +446,7 @@ extern SGStepReadyHook sg_step_ready_hook;
 extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
 extern void sg_detach_forks(const char *thread_id, Datum ids);	/* retention.c */
+extern bool sg_forks_lockable(const char *thread_id);
 extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
 extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id);
 extern int	sg_tasks_sweep(int limit);
