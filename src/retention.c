@@ -23,6 +23,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -143,7 +144,105 @@ sg_forks_lockable(const char *thread_id)
 	return DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
 }
 
-/* sg_delete_thread(thread_id): remove a thread and its checkpoints (forks of it keep theirs). */
+/*
+ * Take the per-thread submit lock of thread_id (a stored thread this
+ * transaction holds), as sg_submit does (runs.c, lock_thread_submits: the
+ * row of key (owner, 't', '', thread_id) in stategraph.submit_locks, owner
+ * the thread's), until the end of the transaction: a submit to the thread
+ * still open waits for the delete, or the delete for its commit, and then
+ * sees its run (cancel_unstarted_runs). The owner's name needs no hold
+ * here: sg_reassign_owned changes it in the thread row, which this
+ * transaction holds.
+ */
+static void
+lock_thread_submits(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	sg_spi_execute(sg_spi_prepare(&plan,
+								  "INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
+								  "SELECT t.owner, 't', '', $1 FROM stategraph.threads t "
+								  "WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
+								  "ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
+								  1, types), values, NULL, 0);
+}
+
+/* lock_thread_submits as an SGSubxactFn. */
+static bool
+lock_thread_submits_call(void *arg)
+{
+	lock_thread_submits((const char *) arg);
+	return true;
+}
+
+/*
+ * Take the submit lock of thread_id (lock_thread_submits) without waiting
+ * for a submit to it still open: whether it was had. The retention sweep,
+ * which must not wait for a client's open transaction, passes the thread
+ * over when this is false (runs.c). A subtransaction whose lock_timeout
+ * is a millisecond, since the lock is a row's that the submit may be
+ * inserting.
+ */
+bool
+sg_thread_submits_lockable(const char *thread_id)
+{
+	int			nest = NewGUCNestLevel();
+	ErrorData  *edata;
+
+	(void) set_config_option("lock_timeout", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	edata = sg_spi_subxact(lock_thread_submits_call, (void *) thread_id);
+	AtEOXact_GUC(false, nest);
+	if (edata != NULL && edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(edata);
+	return edata == NULL;
+}
+
+/*
+ * End the runs of thread_id that have not started (pending, no step
+ * taken: delayed by after, or queued behind another run) when the thread
+ * is deleted: cancelled, with an error saying why, so that sg_wait returns
+ * them and no claim takes them, which would start the thread anew from
+ * their input. Their rows stay (sg_runs shows them until
+ * stategraph.run_retention). A run that has taken steps (waiting for
+ * external tasks, or pending again after them or after a failure) goes on
+ * and ends with an error, its thread gone. A run of a role whose rows the
+ * caller cannot see (a member's run on its parent role's thread) cannot be
+ * cancelled by this statement: the delete is refused instead, as an
+ * interrupting sg_submit is (refuse_hidden_run in runs.c).
+ */
+static void
+cancel_unstarted_runs(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	if (sg_thread_has_hidden_run(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_RUN_NOT_STOPPABLE),
+				 errmsg("thread \"%s\" has an active run this role cannot stop", thread_id),
+				 errdetail("The run was submitted by another role, whose runs this role cannot see or change."),
+				 errhint("Have the role that submitted it cancel it with sg_cancel(), or delete the thread "
+						 "as that role.")));
+	sg_spi_execute(sg_spi_prepare(&plan,
+								  "UPDATE stategraph.runs SET status = 'cancelled', "
+								  "finished_at = pg_catalog.clock_timestamp(), "
+								  "error = pg_catalog.jsonb_build_object('sqlstate', '42704', "
+								  "  'message', pg_catalog.format('thread \"%s\" was deleted', $1), "
+								  "  'detail', 'The run had not started: sg_delete_thread cancelled it.') "
+								  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+								  "AND status OPERATOR(pg_catalog.=) 'pending' AND NOT stepped",
+								  1, types), values, NULL, 0);
+	if (SPI_processed > 0)
+		sg_run_done_at_commit();	/* their sg_wait callers wake */
+}
+
+/*
+ * sg_delete_thread(thread_id): remove a thread and its checkpoints (forks
+ * of it keep theirs), and cancel its runs that have not started.
+ */
 Datum
 sg_delete_thread(PG_FUNCTION_ARGS)
 {
@@ -163,6 +262,8 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	sg_refuse_running_thread(thread_id, "sg_delete_thread");
 	sg_lock_thread(thread_id, false);
 	sg_tasks_cancel_thread(sg_thread_fetch_required(thread_id, true));
+	lock_thread_submits(thread_id);
+	cancel_unstarted_runs(thread_id);
 	sg_detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
 	sg_spi_execute(sg_spi_prepare(&del_checkpoints,

@@ -2254,7 +2254,10 @@ sweep_window(char **last)
  * worker's runs waiting behind it. A thread whose partition a router's
  * move holds (holds.c) is passed over too, until the move lets go, and so
  * is one with a fork that an open transaction holds (the delete or prune
- * detaches the forks, writing their rows: sg_forks_lockable).
+ * detaches the forks, writing their rows: sg_forks_lockable), and, to be
+ * deleted, one that a submit still open is queueing a run on (the delete
+ * cancels the thread's runs that have not started, and would wait for it:
+ * sg_thread_submits_lockable).
  */
 static bool
 still_expired(const char *thread_id)
@@ -2305,7 +2308,9 @@ sweep_threads(const char *last, int limit)
 		CHECK_FOR_INTERRUPTS();
 		if (!sg_try_lock_thread(thread_id))
 			continue;			/* running in another session now: next pass */
-		if (still_expired(thread_id) && sg_forks_lockable(thread_id))
+		/* (the submit lock first: a submit that committed before it is seen as active) */
+		if ((strcmp(strategy, "delete") != 0 || sg_thread_submits_lockable(thread_id)) &&
+			still_expired(thread_id) && sg_forks_lockable(thread_id))
 		{
 			(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
 			done++;

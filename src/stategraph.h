@@ -447,6 +447,7 @@ extern bool sg_task_sync(SGExternalTask *task, Jsonb **result);
 extern void sg_tasks_cancel_thread(SGThread *th);
 extern void sg_detach_forks(const char *thread_id, Datum ids);	/* retention.c */
 extern bool sg_forks_lockable(const char *thread_id);
+extern bool sg_thread_submits_lockable(const char *thread_id);
 extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
 extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id);
 extern int	sg_tasks_sweep(int limit);
