@@ -6,7 +6,8 @@
 -- later submit with the idempotency key of one returns it. A first run on
 -- a thread id not stored yet: sg_delete_thread does not know the id. A
 -- member role's run on its parent role's thread: the parent's delete is
--- refused, the member's cancels it.
+-- refused (and its retention sweep passes the thread over), the member's
+-- cancels it.
 -- Background workers may execute these runs too; the outcome is the same.
 --
 SET client_min_messages = warning;
@@ -84,6 +85,14 @@ SET ROLE regress_delruns_owner;
 -- the owner cannot see or cancel it: refused, the thread stays
 SELECT sg_delete_thread('o1');
 SELECT count(*) AS threads FROM sg_threads() WHERE thread_id = 'o1';
+-- nor does the owner's retention sweep (CALL sg_work) delete it, or fail: it passes it over
+SELECT sg_set_retention('ojobs', '1 day');
+RESET ROLE;
+UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE thread_id = 'o1';
+SET ROLE regress_delruns_owner;
+CALL sg_work();
+SELECT count(*) AS threads FROM sg_threads() WHERE thread_id = 'o1';
+SELECT sg_set_retention('ojobs', NULL);
 -- the member can: its run is cancelled with the thread
 SET ROLE regress_delruns_member;
 SELECT sg_delete_thread('o1');

@@ -14,7 +14,7 @@
  * with multitask 'interrupt' held run rows that the reassign waited for,
  * while it went on to wait for a thread the reassign held: a deadlock.
  * And the submits to one thread decide together through the row lock of a
- * key named by the thread's owner (runs.c, lock_thread_submits): a submit
+ * key named by the thread's owner (runs.c, sg_lock_thread_submits): a submit
  * keyed by the old name before the reassign's commit and one keyed by the
  * new name after it both passed the multitask rule.
  *

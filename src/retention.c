@@ -144,49 +144,28 @@ sg_forks_lockable(const char *thread_id)
 	return DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
 }
 
-/*
- * Take the per-thread submit lock of thread_id (a stored thread this
- * transaction holds), as sg_submit does (runs.c, lock_thread_submits: the
- * row of key (owner, 't', '', thread_id) in stategraph.submit_locks, owner
- * the thread's), until the end of the transaction: a submit to the thread
- * still open waits for the delete, or the delete for its commit, and then
- * sees its run (cancel_unstarted_runs). The owner's name needs no hold
- * here: sg_reassign_owned changes it in the thread row, which this
- * transaction holds.
- */
-static void
-lock_thread_submits(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(thread_id)};
-
-	sg_spi_execute(sg_spi_prepare(&plan,
-								  "INSERT INTO stategraph.submit_locks (owner, kind, graph, name) "
-								  "SELECT t.owner, 't', '', $1 FROM stategraph.threads t "
-								  "WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
-								  "ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false",
-								  1, types), values, NULL, 0);
-}
-
-/* lock_thread_submits as an SGSubxactFn. */
+/* sg_lock_thread_submits (runs.c) as an SGSubxactFn, not waiting for a reassign. */
 static bool
 lock_thread_submits_call(void *arg)
 {
-	lock_thread_submits((const char *) arg);
+	sg_lock_thread_submits((const char *) arg, false);
 	return true;
 }
 
 /*
- * Take the submit lock of thread_id (lock_thread_submits) without waiting
- * for a submit to it still open: whether it was had. The retention sweep,
- * which must not wait for a client's open transaction, passes the thread
- * over when this is false (runs.c). A subtransaction whose lock_timeout
- * is a millisecond, since the lock is a row's that the submit may be
- * inserting.
+ * May the retention sweep delete thread_id, which it holds, without
+ * waiting or failing? Not if a submit to it is still open (the delete
+ * would wait for it: the submit lock, sg_lock_thread_submits, is taken
+ * here without waiting and kept), nor if another role's run that the sweep's
+ * role cannot see is active on it (the delete would be refused:
+ * cancel_unstarted_runs; a worker sees every run, CALL sg_work of a role
+ * only its own). The sweep, which must not wait for a client's open
+ * transaction, passes the thread over then (runs.c). The lock is tried in
+ * a subtransaction whose lock_timeout is a millisecond, since it is a
+ * row's that the submit may be inserting.
  */
 bool
-sg_thread_submits_lockable(const char *thread_id)
+sg_sweep_may_delete(const char *thread_id)
 {
 	int			nest = NewGUCNestLevel();
 	ErrorData  *edata;
@@ -196,7 +175,26 @@ sg_thread_submits_lockable(const char *thread_id)
 	AtEOXact_GUC(false, nest);
 	if (edata != NULL && edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 		ReThrowError(edata);
-	return edata == NULL;
+	return edata == NULL && !sg_thread_has_hidden_run(thread_id);
+}
+
+/*
+ * Refuse to delete thread_id if another role's run that the caller cannot
+ * see is active on it (a member's run on its parent role's thread, which
+ * row-level security hides from the parent): cancel_unstarted_runs cannot
+ * cancel it, and it would start the thread anew. As an interrupting
+ * sg_submit refuses (refuse_hidden_run in runs.c).
+ */
+static void
+refuse_hidden_runs(const char *thread_id)
+{
+	if (sg_thread_has_hidden_run(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_RUN_NOT_STOPPABLE),
+				 errmsg("thread \"%s\" has an active run this role cannot stop", thread_id),
+				 errdetail("The run was submitted by another role, whose runs this role cannot see or change."),
+				 errhint("Have the role that submitted it cancel it with sg_cancel(), or delete the thread "
+						 "as that role.")));
 }
 
 /*
@@ -207,10 +205,7 @@ sg_thread_submits_lockable(const char *thread_id)
  * their input. Their rows stay (sg_runs shows them until
  * stategraph.run_retention). A run that has taken steps (waiting for
  * external tasks, or pending again after them or after a failure) goes on
- * and ends with an error, its thread gone. A run of a role whose rows the
- * caller cannot see (a member's run on its parent role's thread) cannot be
- * cancelled by this statement: the delete is refused instead, as an
- * interrupting sg_submit is (refuse_hidden_run in runs.c).
+ * and ends with an error, its thread gone.
  */
 static void
 cancel_unstarted_runs(const char *thread_id)
@@ -219,13 +214,6 @@ cancel_unstarted_runs(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	if (sg_thread_has_hidden_run(thread_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_RUN_NOT_STOPPABLE),
-				 errmsg("thread \"%s\" has an active run this role cannot stop", thread_id),
-				 errdetail("The run was submitted by another role, whose runs this role cannot see or change."),
-				 errhint("Have the role that submitted it cancel it with sg_cancel(), or delete the thread "
-						 "as that role.")));
 	sg_spi_execute(sg_spi_prepare(&plan,
 								  "UPDATE stategraph.runs SET status = 'cancelled', "
 								  "finished_at = pg_catalog.clock_timestamp(), "
@@ -242,6 +230,18 @@ cancel_unstarted_runs(const char *thread_id)
 /*
  * sg_delete_thread(thread_id): remove a thread and its checkpoints (forks
  * of it keep theirs), and cancel its runs that have not started.
+ *
+ * The runs are cancelled before the thread is locked, the thread's submit
+ * lock held first (runs.c, sg_lock_thread_submits: a submit still open
+ * makes the delete wait for its commit, and its run is cancelled too;
+ * one that comes later waits for the delete, and its run starts a new
+ * thread of that id): a worker that
+ * claims a due run of the thread while this transaction holds the
+ * thread's row waits for it in the run's first step, and cancelling that
+ * run would then wait for the claim's row lock: a deadlock. Cancelled
+ * first, a run claimed before has started, and holds the thread: the
+ * delete waits for it, as for any running run (the claims pass over the
+ * rows this transaction cancels).
  */
 Datum
 sg_delete_thread(PG_FUNCTION_ARGS)
@@ -251,6 +251,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
+	SGThread   *th;
 
 	sg_spi_connect();
 	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
@@ -260,10 +261,12 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	sg_refuse_running_thread(thread_id, "sg_delete_thread");
-	sg_lock_thread(thread_id, false);
-	sg_tasks_cancel_thread(sg_thread_fetch_required(thread_id, true));
-	lock_thread_submits(thread_id);
+	sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
 	cancel_unstarted_runs(thread_id);
+	sg_lock_thread(thread_id, false);
+	th = sg_thread_fetch_required(thread_id, true);
+	refuse_hidden_runs(thread_id);
+	sg_tasks_cancel_thread(th);
 	sg_detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
 	sg_spi_execute(sg_spi_prepare(&del_checkpoints,

@@ -182,10 +182,11 @@ ext_schema(void)
  * of the owner commits while the submit waits for its key's row (whose
  * old name row-level security would then refuse). The key's statement
  * reads the owner again: a reassign that committed between the two
- * statements changed it, and its name is held in turn.
+ * statements changed it, and its name is held in turn. sg_delete_thread
+ * takes it too (retention.c: it cancels the runs queued on the thread).
  */
-static void
-lock_thread_submits(const char *thread_id, bool may_wait)
+void
+sg_lock_thread_submits(const char *thread_id, bool may_wait)
 {
 	static SPIPlanPtr owner_plan;
 	static SPIPlanPtr plan;
@@ -266,7 +267,7 @@ check_submit_args(FunctionCallInfo fcinfo, const char **multitask, Interval **af
  * it having changed nothing. Without it, a twin naming another thread
  * applied its multitask rule there (cancelling or stopping that thread's
  * run) before its insert met the first one's key. A row lock, as the
- * thread's (lock_thread_submits).
+ * thread's (sg_lock_thread_submits).
  */
 static void
 lock_key_submits(const char *graph, const char *key)
@@ -508,7 +509,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	if (key)
 		lock_key_submits(graph, key);
 	if (thread_id)
-		lock_thread_submits(thread_id, may_wait);
+		sg_lock_thread_submits(thread_id, may_wait);
 	if (key && (id = find_idempotent(graph, key)) != NULL)
 	{
 		sg_spi_finish();
@@ -2145,7 +2146,7 @@ sg_next_due_ms(TimestampTz since)
 
 /*
  * Delete up to limit rows of stategraph.submit_locks that no transaction
- * holds (lock_thread_submits): a row matters only while its submit's
+ * holds (sg_lock_thread_submits): a row matters only while its submit's
  * transaction is open, and SKIP LOCKED passes over the rows of those (rows
  * an open transaction inserted are not even seen). A submit that meets a
  * row this deletes waits for the sweep's commit, then inserts the key anew
@@ -2256,8 +2257,9 @@ sweep_window(char **last)
  * is one with a fork that an open transaction holds (the delete or prune
  * detaches the forks, writing their rows: sg_forks_lockable), and, to be
  * deleted, one that a submit still open is queueing a run on (the delete
- * cancels the thread's runs that have not started, and would wait for it:
- * sg_thread_submits_lockable).
+ * cancels the thread's runs that have not started, and would wait for it)
+ * or with another role's active run the sweep's role cannot see (the
+ * delete would be refused): sg_sweep_may_delete.
  */
 static bool
 still_expired(const char *thread_id)
@@ -2309,7 +2311,7 @@ sweep_threads(const char *last, int limit)
 		if (!sg_try_lock_thread(thread_id))
 			continue;			/* running in another session now: next pass */
 		/* (the submit lock first: a submit that committed before it is seen as active) */
-		if ((strcmp(strategy, "delete") != 0 || sg_thread_submits_lockable(thread_id)) &&
+		if ((strcmp(strategy, "delete") != 0 || sg_sweep_may_delete(thread_id)) &&
 			still_expired(thread_id) && sg_forks_lockable(thread_id))
 		{
 			(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
