@@ -205,7 +205,9 @@ refuse_hidden_runs(const char *thread_id)
  * their input. Their rows stay (sg_runs shows them until
  * stategraph.run_retention). A run that has taken steps (waiting for
  * external tasks, or pending again after them or after a failure) goes on
- * and ends with an error, its thread gone.
+ * and ends with an error, its thread gone. Under REPEATABLE READ, a run
+ * queued by a transaction that committed after the snapshot (a submit
+ * the submit lock waited for) makes it fail with 40001.
  */
 static void
 cancel_unstarted_runs(const char *thread_id)
@@ -225,6 +227,13 @@ cancel_unstarted_runs(const char *thread_id)
 								  1, types), values, NULL, 0);
 	if (SPI_processed > 0)
 		sg_run_done_at_commit();	/* their sg_wait callers wake */
+	/* REPEATABLE READ: a run queued after the snapshot (the submit lock waited for it) is not seen */
+	if (sg_thread_has_unseen_run(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not delete thread \"%s\": another transaction queued a run on it", thread_id),
+				 errdetail("The run was queued after this transaction's snapshot, which cannot cancel it."),
+				 errhint("Retry the transaction.")));
 }
 
 /*

@@ -659,6 +659,7 @@ extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_thread_of_another_role(const char *thread_id);	/* below RLS */
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
 extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
+extern bool sg_thread_has_unseen_run(const char *thread_id);	/* sg_delete_thread, below RLS */
 
 /*
  * SQL: whether the owner of row k (a task or run, whose owner any role can

@@ -788,3 +788,53 @@ sg_fork_source_owned(PG_FUNCTION_ARGS)
 				 errhint("Fork a thread with sg_fork.")));
 	return PointerGetDatum(tup);
 }
+
+/*
+ * Has thread thread_id a run that has not started (pending, no step taken)
+ * that this transaction's snapshot does not show: queued (or changed) by
+ * a transaction that committed after the snapshot was taken? Only under
+ * REPEATABLE READ or SERIALIZABLE, where sg_delete_thread, which waited
+ * for such a submit (its submit lock), would not see the run it cancels
+ * (retention.c): the run would start the deleted thread anew. Read below
+ * row-level security with the newest snapshot, through the partial index
+ * of active runs; only a yes or no comes out.
+ */
+bool
+sg_thread_has_unseen_run(const char *thread_id)
+{
+	Oid			nsp = get_namespace_oid("stategraph", false);
+	Oid			relid = get_relname_relid("runs", nsp);
+	Relation	rel;
+	TupleDesc	desc;
+	AttrNumber	status_att = get_attnum(relid, "status");
+	AttrNumber	stepped_att = get_attnum(relid, "stepped");
+	Snapshot	xact_snapshot;
+	Snapshot	snapshot;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!IsolationUsesXactSnapshot())
+		return false;
+	xact_snapshot = GetTransactionSnapshot();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
+						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
+	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
+
+		found = strcmp(TextDatumGetCString(heap_getattr(tup, status_att, desc, &isnull)), "pending") == 0 &&
+			!DatumGetBool(heap_getattr(tup, stepped_att, desc, &isnull)) &&
+			!TransactionIdIsCurrentTransactionId(xmin) && XidInMVCCSnapshot(xmin, xact_snapshot);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return found;
+}
