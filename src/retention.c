@@ -156,8 +156,8 @@ lock_thread_submits_call(void *arg)
  * May the retention sweep delete thread_id, which it holds, without
  * waiting or failing? Not if a submit to it is still open (the delete
  * would wait for it: the submit lock, sg_lock_thread_submits, is taken
- * here without waiting and kept), nor if another role's run that the sweep's
- * role cannot see is active on it (the delete would be refused:
+ * here without waiting and kept), nor if another role's run that the
+ * sweep's role cannot see is active on it (the delete would be refused:
  * cancel_unstarted_runs; a worker sees every run, CALL sg_work of a role
  * only its own). The sweep, which must not wait for a client's open
  * transaction, passes the thread over then (runs.c). The lock is tried in
@@ -240,17 +240,16 @@ cancel_unstarted_runs(const char *thread_id)
  * sg_delete_thread(thread_id): remove a thread and its checkpoints (forks
  * of it keep theirs), and cancel its runs that have not started.
  *
- * The runs are cancelled before the thread is locked, the thread's submit
- * lock held first (runs.c, sg_lock_thread_submits: a submit still open
- * makes the delete wait for its commit, and its run is cancelled too;
- * one that comes later waits for the delete, and its run starts a new
- * thread of that id): a worker that
- * claims a due run of the thread while this transaction holds the
- * thread's row waits for it in the run's first step, and cancelling that
- * run would then wait for the claim's row lock: a deadlock. Cancelled
- * first, a run claimed before has started, and holds the thread: the
- * delete waits for it, as for any running run (the claims pass over the
- * rows this transaction cancels).
+ * The thread's submit lock comes first (runs.c, sg_lock_thread_submits):
+ * a submit still open makes the delete wait for its commit, and its run
+ * is cancelled too; one that comes later waits for the delete, and its
+ * run starts a new thread of that id. The runs are cancelled before the
+ * thread is locked: a worker that claims a due run of the thread while
+ * this transaction holds the thread's row waits for that row in the run's
+ * first step, and cancelling the run would then wait for the claim's row
+ * lock, a deadlock. Cancelled first, a run claimed before has started and
+ * holds the thread: the delete waits for it, as for any running run (the
+ * claims pass over the rows this transaction cancels).
  */
 Datum
 sg_delete_thread(PG_FUNCTION_ARGS)
