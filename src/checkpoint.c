@@ -217,7 +217,7 @@ thread_locks_xact_callback(XactEvent event, void *arg)
 static void
 thread_locktag(LOCKTAG *tag, const char *thread_id)
 {
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347);
+	uint64		h = sg_key(SG_LOCK_FIELD4, thread_id, strlen(thread_id), NULL, 0);
 
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_LOCK_FIELD4);
 }

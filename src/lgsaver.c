@@ -456,9 +456,8 @@ lg_required_array(FunctionCallInfo fcinfo, int arg, const char *name)
 static void
 lg_lock_tag(LOCKTAG *tag, const char *thread_id, const char *ns)
 {
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
+	uint64		h = sg_key(LG_LOCK_FIELD4, thread_id, strlen(thread_id), ns, strlen(ns));
 
-	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
 }
 
