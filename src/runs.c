@@ -1040,7 +1040,7 @@ typedef struct PassedThread
 static bool
 thread_passed_over(HTAB *passed, const char *thread_id, int64 seq, bool *waiting)
 {
-	uint64		key = sg_key(0, thread_id, strlen(thread_id), NULL, 0);
+	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
 	PassedThread *p = hash_search(passed, &key, HASH_FIND, NULL);
 
 	*waiting = p != NULL && p->waiting;
@@ -1055,7 +1055,7 @@ thread_passed_over(HTAB *passed, const char *thread_id, int64 seq, bool *waiting
 static void
 pass_thread_over(HTAB **passed, const char *thread_id, int64 seq, bool waiting)
 {
-	uint64		key = sg_key(0, thread_id, strlen(thread_id), NULL, 0);
+	uint64		key = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
 	PassedThread *p;
 	bool		found;
 

@@ -1865,7 +1865,7 @@ sg_worker_main(Datum arg)
 static uint64
 thread_hash(const char *thread_id)
 {
-	return sg_key(0, thread_id, strlen(thread_id), NULL, 0);
+	return hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0);
 }
 
 /*
