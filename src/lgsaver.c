@@ -500,13 +500,17 @@ lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
 
 /*
  * lg_lock, and whether it waited for another transaction (maybe one that
- * started the thread: its owner then is that transaction's role).
+ * started the thread: its owner then is that transaction's role). The
+ * busy thread of a role the caller may not own is refused at once (42501)
+ * instead, as an idle one is: waiting told that it was being written
+ * (thread_ids.c, sg_lg_refuse_another_roles).
  */
 static bool
 lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
 {
 	if (lg_lock_mode(thread_id, ns, mode, true))
 		return false;
+	sg_lg_refuse_another_roles(thread_id);
 	lg_lock(thread_id, ns, mode);
 	return true;
 }
@@ -567,7 +571,7 @@ lg_wait_stored(const char *thread_id, const char *ns, LOCKMODE mode)
 static void
 lg_lock_root_shared(const char *thread_id)
 {
-	lg_lock(thread_id, "", LG_LOCK_WRITES);
+	(void) lg_lock_waited(thread_id, "", LG_LOCK_WRITES);
 }
 
 /*
@@ -2723,7 +2727,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
-	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
+	(void) lg_lock_waited(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
 	(void) lg_wait_stored(dst, "", LG_LOCK_REMOVE);	/* and for a copy or import into it in flight */
 	if (lg_checkpoints_stored(dst))
 		ereport(ERROR,
@@ -3977,7 +3981,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
-	lg_lock(thread_id, "", LG_LOCK_REMOVE);
+	(void) lg_lock_waited(thread_id, "", LG_LOCK_REMOVE);
 	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import into it in flight */
 	/* the locked check first: a delete of it that let go of its lock is waited for */
 	if (lg_checkpoints_stored(thread_id) ||
