@@ -3605,6 +3605,27 @@ lg_still_expired(const char *thread_id)
  */
 static char *lg_sweep_cursor = NULL;
 
+/* The sweep's removal of one expired LangGraph.js thread. */
+typedef struct LGSweepRemoval
+{
+	const char *thread_id;
+	bool		delete;
+	int			keep;
+} LGSweepRemoval;
+
+/* Run an LGSweepRemoval, as sg_spi_subxact calls it. */
+static bool
+lg_sweep_removal(void *arg)
+{
+	LGSweepRemoval *r = (LGSweepRemoval *) arg;
+
+	if (r->delete)
+		(void) lg_delete_thread(r->thread_id);
+	else
+		(void) sg_lg_prune_threads(r->thread_id, NULL, r->keep);
+	return true;
+}
+
 /*
  * The retention sweep of LangGraph.js threads: they have no graph, so the
  * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
@@ -3701,13 +3722,15 @@ sg_lg_sweep(int limit, bool *pass_over)
 					lg_unlock_thread(thread_id);
 				continue;
 			}
-			if (strcmp(strategy, "delete") == 0)
-				(void) lg_delete_thread(thread_id);
-			else
-				(void) sg_lg_prune_threads(thread_id, NULL, keep);
+			{
+				LGSweepRemoval r = {thread_id, strcmp(strategy, "delete") == 0, keep};
+
+				/* in a subtransaction: a thread that fails is passed over (runs.c) */
+				if (sg_sweep_remove_one(thread_id, lg_sweep_removal, &r))
+					done++;
+			}
 			if (taken)
 				lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
-			done++;
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed */
 		sg_set_sweep_cursor(&lg_sweep_cursor, n == want ? lg_text_col(tt, n - 1, 1) : last);

@@ -614,6 +614,7 @@ extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
 extern void sg_spi_put_rows(ReturnSetInfo *rsinfo, const bool *skip);
 extern uint64 sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
+extern bool sg_sweep_remove_one(const char *thread_id, SGSubxactFn fn, void *arg);	/* runs.c */
 
 /* Raises the clearer error for a caught one (sg_spi_execute_or_raise); never returns. */
 typedef void (*SGRaiseFn) (ErrorData *edata, const void *arg) pg_attribute_noreturn();
