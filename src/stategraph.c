@@ -220,24 +220,31 @@ sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen)
 {
 	static ResourceOwner owner = NULL;
 	ResourceOwner save = CurrentResourceOwner;
-	pg_cryptohash_ctx *ctx;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	uint64		len = alen;
 	uint64		key;
-	bool		ok;
+	volatile bool ok = false;
 
 	if (owner == NULL)
 		owner = ResourceOwnerCreate(NULL, "stategraph keys");
 	CurrentResourceOwner = owner;
-	ctx = pg_cryptohash_create(PG_SHA256);
-	ok = ctx != NULL && pg_cryptohash_init(ctx) == 0 &&
-		pg_cryptohash_update(ctx, (const uint8 *) &kind, sizeof(kind)) == 0 &&
-		pg_cryptohash_update(ctx, (const uint8 *) &len, sizeof(len)) == 0 &&
-		pg_cryptohash_update(ctx, a, alen) == 0 &&
-		(blen == 0 || pg_cryptohash_update(ctx, b, blen) == 0) &&
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
-	pg_cryptohash_free(ctx);
-	CurrentResourceOwner = save;
+	PG_TRY();
+	{
+		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+		ok = ctx != NULL && pg_cryptohash_init(ctx) == 0 &&
+			pg_cryptohash_update(ctx, (const uint8 *) &kind, sizeof(kind)) == 0 &&
+			pg_cryptohash_update(ctx, (const uint8 *) &len, sizeof(len)) == 0 &&
+			pg_cryptohash_update(ctx, a, alen) == 0 &&
+			(blen == 0 || pg_cryptohash_update(ctx, b, blen) == 0) &&
+			pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
+		pg_cryptohash_free(ctx);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
 	if (!ok)
 		elog(ERROR, "could not compute a SHA-256 digest");
 	memcpy(&key, digest, sizeof(key));
