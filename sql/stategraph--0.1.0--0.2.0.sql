@@ -1013,6 +1013,21 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.partition_holds TO PUBLIC;
 COMMENT ON TABLE stategraph.partition_holds IS
     'partitions of a router that a move holds on this server: the retention sweeps leave their threads alone while the move''s session holds the lock';
 
+/*
+ * The lock of a hold: session-level, of stategraph's own kind (pg_locks
+ * shows it as advisory, classid 'SGHO', objid the partition, objsubid 'HO'),
+ * which no pg_advisory_* function can take: with one of their keys, any
+ * role could hold a partition (src/holds.c).
+ */
+CREATE FUNCTION stategraph.lock_partition(part integer) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'sg_lock_partition' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION stategraph.lock_partition(integer) IS
+    'a router''s move: take the session lock of the hold of partition part without waiting; whether this session holds it now';
+CREATE FUNCTION stategraph.unlock_partition(part integer) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'sg_unlock_partition' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION stategraph.unlock_partition(integer) IS
+    'a router''s move: let go of the session lock of the hold of partition part once; whether this session held it';
+
 /* Does this session hold the lock of the hold of partition part? */
 CREATE FUNCTION stategraph.partition_held_here(part integer) RETURNS boolean LANGUAGE sql VOLATILE
     RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
@@ -1020,7 +1035,7 @@ CREATE FUNCTION stategraph.partition_held_here(part integer) RETURNS boolean LAN
                      AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
                      AND l.classid OPERATOR(pg_catalog.=) 1397180495::pg_catalog.oid   -- 'SGHO'
                      AND l.objid OPERATOR(pg_catalog.=) part::pg_catalog.oid
-                     AND l.objsubid OPERATOR(pg_catalog.=) 2);
+                     AND l.objsubid OPERATOR(pg_catalog.=) 18511);   -- 'HO'
 COMMENT ON FUNCTION stategraph.partition_held_here(integer) IS
     'whether this session holds partition part of a router (stategraph.hold_partition)';
 
@@ -1042,11 +1057,11 @@ BEGIN
        OR part OPERATOR(pg_catalog.>=) n OR modular IS NULL THEN
         RAISE EXCEPTION 'partition % of % does not exist', part, n USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT stategraph.partition_held_here(part) AND NOT pg_catalog.pg_try_advisory_lock(1397180495, part) THEN
+    IF NOT stategraph.partition_held_here(part) AND NOT stategraph.lock_partition(part) THEN
         SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
         WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
           AND l.classid OPERATOR(pg_catalog.=) 1397180495::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) part::pg_catalog.oid
-          AND l.objsubid OPERATOR(pg_catalog.=) 2
+          AND l.objsubid OPERATOR(pg_catalog.=) 18511
           AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                  WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database());
         RAISE EXCEPTION 'partition % is held by another move (process %)', part, holder
@@ -1078,7 +1093,7 @@ DECLARE
     held boolean := stategraph.partition_held_here(part);
 BEGIN
     WHILE stategraph.partition_held_here(part) LOOP
-        PERFORM pg_catalog.pg_advisory_unlock(1397180495, part);
+        PERFORM stategraph.unlock_partition(part);
     END LOOP;
     IF held THEN
         DELETE FROM stategraph.partition_holds h WHERE h.partition OPERATOR(pg_catalog.=) part;
@@ -1091,6 +1106,8 @@ COMMENT ON FUNCTION stategraph.release_partition(integer) IS
 REVOKE ALL ON FUNCTION stategraph.hold_partition(integer, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.release_partition(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.partition_held_here(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.lock_partition(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION stategraph.unlock_partition(integer) FROM PUBLIC;
 
 
 -- ===========================================================================

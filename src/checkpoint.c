@@ -217,7 +217,7 @@ thread_locks_xact_callback(XactEvent event, void *arg)
 static void
 thread_locktag(LOCKTAG *tag, const char *thread_id)
 {
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), 0x5347);
+	uint64		h = sg_key(SG_LOCK_FIELD4, thread_id, strlen(thread_id), NULL, 0);
 
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, SG_LOCK_FIELD4);
 }
@@ -524,6 +524,19 @@ thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
 	return n;
 }
 
+/* Refuse a new thread under the id of another role's thread (42501). */
+static void thread_of_another_role(const char *thread_id) pg_attribute_noreturn();
+
+static void
+thread_of_another_role(const char *thread_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("thread \"%s\" belongs to another role", thread_id),
+			 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
+			 errhint("Use another thread id.")));
+}
+
 /* A new thread row, with its newest checkpoint and status. */
 void
 sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, const pg_uuid_t *head,
@@ -534,6 +547,15 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	Datum		values[5];
 	bool		claimed;
 
+	/*
+	 * Another role's thread, read below row-level security: refused at
+	 * once, as the insert below would refuse it, but without waiting for
+	 * its owner's transaction that holds its row (an sg_invoke or
+	 * sg_update_state not committed yet), which told that the thread was
+	 * in use (isolation revsec_busy_insert).
+	 */
+	if (sg_thread_of_another_role(thread_id))
+		thread_of_another_role(thread_id);
 	claimed = sg_thread_id_claim_not_lg(thread_id);	/* (thread_ids.c; another role's row: the insert below) */
 	sg_spi_prepare(&plan,
 				   "INSERT INTO stategraph.threads (thread_id, graph, channels, head, status, updated_at) "
@@ -559,11 +581,7 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	}
 	/* a row this role cannot see, even with a new snapshot, is another role's */
 	if (!IsolationUsesXactSnapshot() && sg_thread_fetch(thread_id, false) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("thread \"%s\" belongs to another role", thread_id),
-				 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
-				 errhint("Use another thread id.")));
+		thread_of_another_role(thread_id);
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("could not create thread \"%s\": another transaction created it", thread_id),

@@ -12,8 +12,13 @@
  * retention removed here. So, just before its final check, the move holds
  * the partition on this server (stategraph.hold_partition, called through
  * its own connection): a session-level advisory lock (classid 'SGHO', objid
- * the partition) plus a row of stategraph.partition_holds saying how the
- * router maps threads to partitions. It lets go after the switch
+ * the partition, objsubid 'HO') plus a row of stategraph.partition_holds
+ * saying how the router maps threads to partitions. The lock is of
+ * stategraph's own kind (objsubid 'HO'), which no pg_advisory_* function
+ * can name: with pg_advisory_lock(1397180495, part), the key it had
+ * before, any role took it, which kept every sweep off the threads of a
+ * partition whose row a stopped move had left, and refused the next move
+ * of that partition (55P03). It lets go after the switch
  * (stategraph.release_partition), and a move whose connection ends (the
  * router's session died or gave up) lets go with it: a row whose lock no
  * session holds is no hold at all.
@@ -40,8 +45,13 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+
+#define HOLD_LOCK_CLASSID	1397180495	/* 'SGHO' */
+#define HOLD_LOCK_FIELD4	0x484f	/* 'HO': pg_advisory_* functions use 1 and 2 only */
 
 /*
  * The holds of partitions that apply to a thread id: the partition it maps
@@ -58,7 +68,7 @@
 	"                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) " \
 	"  AND l.classid OPERATOR(pg_catalog.=) 1397180495::pg_catalog.oid " \
 	"  AND l.objid OPERATOR(pg_catalog.=) h.partition::pg_catalog.oid " \
-	"  AND l.objsubid OPERATOR(pg_catalog.=) 2) " \
+	"  AND l.objsubid OPERATOR(pg_catalog.=) 18511) " /* HOLD_LOCK_FIELD4 */ \
 	"LIMIT 1"
 
 /*
@@ -110,4 +120,41 @@ sg_lg_partition_held(const char *thread_id)
 				   1, types);
 	(void) sg_spi_execute(plan, values, NULL, 0);
 	return sg_partition_held(thread_id);
+}
+
+/* The lock tag of the hold of partition part in this database. */
+static void
+hold_lock_tag(LOCKTAG *tag, int32 part)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, HOLD_LOCK_CLASSID, (uint32) part, HOLD_LOCK_FIELD4);
+}
+
+PG_FUNCTION_INFO_V1(sg_lock_partition);
+
+/*
+ * stategraph.lock_partition(part): takes the session-level lock of the hold
+ * of partition part without waiting; whether it is held now (as
+ * pg_try_advisory_lock, which could not keep other roles from it).
+ */
+Datum
+sg_lock_partition(PG_FUNCTION_ARGS)
+{
+	LOCKTAG		tag;
+
+	sg_require_arg(fcinfo, 0, "part");
+	hold_lock_tag(&tag, PG_GETARG_INT32(0));
+	PG_RETURN_BOOL(LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL);
+}
+
+PG_FUNCTION_INFO_V1(sg_unlock_partition);
+
+/* stategraph.unlock_partition(part): lets go of it once; whether it was held. */
+Datum
+sg_unlock_partition(PG_FUNCTION_ARGS)
+{
+	LOCKTAG		tag;
+
+	sg_require_arg(fcinfo, 0, "part");
+	hold_lock_tag(&tag, PG_GETARG_INT32(0));
+	PG_RETURN_BOOL(LockRelease(&tag, ExclusiveLock, true));
 }

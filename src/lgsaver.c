@@ -456,9 +456,8 @@ lg_required_array(FunctionCallInfo fcinfo, int arg, const char *name)
 static void
 lg_lock_tag(LOCKTAG *tag, const char *thread_id, const char *ns)
 {
-	uint64		h = hash_bytes_extended((const unsigned char *) thread_id, strlen(thread_id), LG_LOCK_FIELD4);
+	uint64		h = sg_key(LG_LOCK_FIELD4, thread_id, strlen(thread_id), ns, strlen(ns));
 
-	h = hash_bytes_extended((const unsigned char *) ns, strlen(ns), h);
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, LG_LOCK_FIELD4);
 }
 
@@ -501,13 +500,17 @@ lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
 
 /*
  * lg_lock, and whether it waited for another transaction (maybe one that
- * started the thread: its owner then is that transaction's role).
+ * started the thread: its owner then is that transaction's role). The
+ * busy thread of a role the caller may not own is refused at once (42501)
+ * instead, as an idle one is: waiting told that it was being written
+ * (thread_ids.c, sg_lg_refuse_another_roles).
  */
 static bool
 lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
 {
 	if (lg_lock_mode(thread_id, ns, mode, true))
 		return false;
+	sg_lg_refuse_another_roles(thread_id);
 	lg_lock(thread_id, ns, mode);
 	return true;
 }
@@ -568,7 +571,7 @@ lg_wait_stored(const char *thread_id, const char *ns, LOCKMODE mode)
 static void
 lg_lock_root_shared(const char *thread_id)
 {
-	lg_lock(thread_id, "", LG_LOCK_WRITES);
+	(void) lg_lock_waited(thread_id, "", LG_LOCK_WRITES);
 }
 
 /*
@@ -2724,7 +2727,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
-	lg_lock(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
+	(void) lg_lock_waited(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
 	(void) lg_wait_stored(dst, "", LG_LOCK_REMOVE);	/* and for a copy or import into it in flight */
 	if (lg_checkpoints_stored(dst))
 		ereport(ERROR,
@@ -3602,6 +3605,27 @@ lg_still_expired(const char *thread_id)
  */
 static char *lg_sweep_cursor = NULL;
 
+/* The sweep's removal of one expired LangGraph.js thread. */
+typedef struct LGSweepRemoval
+{
+	const char *thread_id;
+	bool		delete;
+	int			keep;
+} LGSweepRemoval;
+
+/* Run an LGSweepRemoval, as sg_spi_subxact calls it. */
+static bool
+lg_sweep_removal(void *arg)
+{
+	LGSweepRemoval *r = (LGSweepRemoval *) arg;
+
+	if (r->delete)
+		(void) lg_delete_thread(r->thread_id);
+	else
+		(void) sg_lg_prune_threads(r->thread_id, NULL, r->keep);
+	return true;
+}
+
 /*
  * The retention sweep of LangGraph.js threads: they have no graph, so the
  * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
@@ -3698,13 +3722,15 @@ sg_lg_sweep(int limit, bool *pass_over)
 					lg_unlock_thread(thread_id);
 				continue;
 			}
-			if (strcmp(strategy, "delete") == 0)
-				(void) lg_delete_thread(thread_id);
-			else
-				(void) sg_lg_prune_threads(thread_id, NULL, keep);
+			{
+				LGSweepRemoval r = {thread_id, strcmp(strategy, "delete") == 0, keep};
+
+				/* in a subtransaction: a thread that fails is passed over (runs.c) */
+				if (sg_sweep_remove_one(thread_id, lg_sweep_removal, &r))
+					done++;
+			}
 			if (taken)
 				lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
-			done++;
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed */
 		sg_set_sweep_cursor(&lg_sweep_cursor, n == want ? lg_text_col(tt, n - 1, 1) : last);
@@ -3978,7 +4004,7 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("thread name must not be empty")));
 	lg_hold_import_owners(data);
-	lg_lock(thread_id, "", LG_LOCK_REMOVE);
+	(void) lg_lock_waited(thread_id, "", LG_LOCK_REMOVE);
 	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import into it in flight */
 	/* the locked check first: a delete of it that let go of its lock is waited for */
 	if (lg_checkpoints_stored(thread_id) ||

@@ -2271,6 +2271,56 @@ still_expired(const char *thread_id)
 		!sg_partition_held(thread_id);
 }
 
+/* The removal of one expired thread by the sweep: its statement and arguments. */
+typedef struct SweepRemoval
+{
+	const char *sql;
+	Oid		   *types;
+	Datum	   *args;
+} SweepRemoval;
+
+/* Run a SweepRemoval, as sg_spi_subxact calls it. */
+static bool
+sweep_removal(void *arg)
+{
+	SweepRemoval *r = (SweepRemoval *) arg;
+
+	(void) sg_spi_run(r->sql, 2, r->types, r->args, NULL);
+	return true;
+}
+
+/*
+ * Remove or prune one expired thread (of either kind: fn(arg) does it) in
+ * a subtransaction of its own; whether it was. A thread whose removal
+ * fails for what its rows hold (a role can write any row of its own
+ * threads: a fork of it whose rows refer to a checkpoint that is not
+ * there, say) is passed over with a WARNING until the next pass: its
+ * error failed the whole sweep, at every pass, so that no thread after it
+ * was ever removed, whoever owned it (isolation revsec_sweep_poison). An
+ * error that is not the thread's (a cancel, a lock or serialization
+ * failure, resources, the server) ends the sweep as before.
+ */
+bool
+sg_sweep_remove_one(const char *thread_id, SGSubxactFn fn, void *arg)
+{
+	ErrorData  *edata = sg_spi_subxact(fn, arg);
+	int			category;
+
+	if (edata == NULL)
+		return true;
+	category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+	if (category == ERRCODE_TRANSACTION_ROLLBACK || category == ERRCODE_INSUFFICIENT_RESOURCES ||
+		category == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE || category == ERRCODE_OPERATOR_INTERVENTION ||
+		category == ERRCODE_SYSTEM_ERROR)
+		ReThrowError(edata);
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("the retention sweep passed over thread \"%s\": %s", thread_id, edata->message),
+			 errhint("Delete or repair the thread; the next sweep tries it again.")));
+	FreeErrorData(edata);
+	return false;
+}
+
 /*
  * Remove or prune up to limit expired threads after the cursor and up to
  * last (never one with an active run or tasks out, a pending interrupt, or
@@ -2314,8 +2364,10 @@ sweep_threads(const char *last, int limit)
 		if ((strcmp(strategy, "delete") != 0 || sg_sweep_may_delete(thread_id)) &&
 			still_expired(thread_id) && sg_forks_lockable(thread_id))
 		{
-			(void) sg_spi_run(strcmp(strategy, "delete") == 0 ? del : prune, 2, argtypes, args, NULL);
-			done++;
+			SweepRemoval r = {strcmp(strategy, "delete") == 0 ? del : prune, argtypes, args};
+
+			if (sg_sweep_remove_one(thread_id, sweep_removal, &r))
+				done++;
 		}
 		sg_unlock_thread(thread_id, false);
 	}

@@ -39,8 +39,11 @@
 
 #include "stategraph.h"
 
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/resowner.h"
 
 PG_MODULE_MAGIC;
 
@@ -201,4 +204,49 @@ sg_sorted_index(const char *name, const void *items, int n, size_t size)
 			lo = mid + 1;
 	}
 	return -1;
+}
+
+/*
+ * A 64-bit key of (kind, a, b), for the advisory lock tags and the hash
+ * tables that stand for a thread id: the first 8 bytes of SHA-256 over
+ * kind, the length of a, a and b. Not hash_bytes_extended: Jenkins' hash
+ * is reversible, so a role could compute an id of its own thread whose key
+ * is that of another role's thread, and hold that thread's lock with its
+ * own (isolation revsec_lock_keys). The digest is made under a resource
+ * owner of its own, so that it may be computed between transactions too.
+ */
+uint64
+sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen)
+{
+	static ResourceOwner owner = NULL;
+	ResourceOwner save = CurrentResourceOwner;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	uint64		len = alen;
+	uint64		key;
+	volatile bool ok = false;
+
+	if (owner == NULL)
+		owner = ResourceOwnerCreate(NULL, "stategraph keys");
+	CurrentResourceOwner = owner;
+	PG_TRY();
+	{
+		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+		ok = ctx != NULL && pg_cryptohash_init(ctx) == 0 &&
+			pg_cryptohash_update(ctx, (const uint8 *) &kind, sizeof(kind)) == 0 &&
+			pg_cryptohash_update(ctx, (const uint8 *) &len, sizeof(len)) == 0 &&
+			pg_cryptohash_update(ctx, a, alen) == 0 &&
+			(blen == 0 || pg_cryptohash_update(ctx, b, blen) == 0) &&
+			pg_cryptohash_final(ctx, digest, sizeof(digest)) == 0;
+		pg_cryptohash_free(ctx);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
+	if (!ok)
+		elog(ERROR, "could not compute a SHA-256 digest");
+	memcpy(&key, digest, sizeof(key));
+	return key;
 }

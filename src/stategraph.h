@@ -589,6 +589,7 @@ extern void sg_require_arg_hint(FunctionCallInfo fcinfo, int argno, const char *
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
 extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
+extern uint64 sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen);
 
 /* ---------------------------------------------------------------------------
  * SPI: kept plans, execution, results by column number, subtransactions (spi.c)
@@ -618,6 +619,7 @@ extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
 extern void sg_spi_put_rows(ReturnSetInfo *rsinfo, const bool *skip);
 extern uint64 sg_spi_run_texts(SPIPlanPtr *plan, const char *sql, int nargs, const char *const *args);
 extern ErrorData *sg_spi_subxact(SGSubxactFn fn, void *arg);
+extern bool sg_sweep_remove_one(const char *thread_id, SGSubxactFn fn, void *arg);	/* runs.c */
 
 /* Raises the clearer error for a caught one (sg_spi_execute_or_raise); never returns. */
 typedef void (*SGRaiseFn) (ErrorData *edata, const void *arg) pg_attribute_noreturn();
@@ -657,6 +659,7 @@ extern bool sg_lg_lock_id(const char *thread_id, bool dont_wait);
 extern void sg_lg_unlock_id(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_thread_of_another_role(const char *thread_id);	/* below RLS */
+extern void sg_lg_refuse_another_roles(const char *thread_id);	/* below RLS */
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
 extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
 extern bool sg_thread_has_unseen_run(const char *thread_id);	/* sg_delete_thread, below RLS */

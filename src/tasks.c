@@ -1465,9 +1465,8 @@ step_state(TaskRow *row)
 	Datum		values[3] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id),
 	CStringGetTextDatum(row->task_id)};
 	LOCKTAG		tag;
-	uint64		h = hash_bytes_extended(row->checkpoint_id.data, UUID_LEN,
-										hash_bytes_extended((const unsigned char *) row->thread_id,
-															strlen(row->thread_id), STEP_LOCK_FIELD4));
+	uint64		h = sg_key(STEP_LOCK_FIELD4, row->thread_id, strlen(row->thread_id),
+						   row->checkpoint_id.data, UUID_LEN);
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, STEP_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);

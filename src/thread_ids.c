@@ -429,14 +429,17 @@ sg_thread_id_claim_not_lg(const char *thread_id)
 		{
 			if (threads_stored_here(thread_id))
 				taken = false;
-			else if (!sg_lock_wait)
-				ereport(ERROR,
-						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-						 errmsg("thread \"%s\" is busy", thread_id),
-						 errdetail("Another transaction is creating it."),
-						 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
 			else
+			{
+				sg_lg_refuse_another_roles(thread_id);	/* its busy lock would tell */
+				if (!sg_lock_wait)
+					ereport(ERROR,
+							(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+							 errmsg("thread \"%s\" is busy", thread_id),
+							 errdetail("Another transaction is creating it."),
+							 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
 				(void) sg_lg_lock_id(thread_id, false);
+			}
 		}
 		if (thread_rows_none("lg_checkpoints", thread_id))
 			return taken;
@@ -522,6 +525,60 @@ lg_first_owner_is(const char *thread_id, text *owner)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return same;
+}
+
+/*
+ * The owner of LangGraph.js thread thread_id (its first checkpoint's, as
+ * lg_first_owner_is reads it), below row-level security; NULL when no
+ * checkpoint of it is stored.
+ */
+static char *
+lg_first_owner(const char *thread_id)
+{
+	Relation	rel = thread_table_open("lg_checkpoints");
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *owner = NULL;
+
+	if (rel == NULL)
+		return NULL;
+	scan = thread_rows_scan(rel, thread_id, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, get_attnum(RelationGetRelid(rel), "owner"), RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			owner = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * Refuse at once (42501) a thread of either kind under thread_id, or a
+ * LangGraph.js write under it, when it is a LangGraph.js thread of a role
+ * the caller may not own: before this, the caller waited for the lock of
+ * its writers first (sg_lg_put, a copy or an import into it, sg_invoke of
+ * a new thread under its id), which told another role that the thread was
+ * being written ("is busy" with stategraph.lock_wait off, else a wait as
+ * long as its owner's transaction), where an idle one is refused at once
+ * (isolation revsec_lg_busy). A caller that row-level security lets see
+ * every thread waits as for its own, as sg_thread_of_another_role says.
+ */
+void
+sg_lg_refuse_another_roles(const char *thread_id)
+{
+	char	   *owner;
+
+	if (check_enable_rls(get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false)),
+						 InvalidOid, true) != RLS_ENABLED)
+		return;
+	owner = lg_first_owner(thread_id);
+	if (owner != NULL && !sg_caller_is_owner(owner))
+		taken_by_another_role(thread_id);
 }
 
 /*
