@@ -260,6 +260,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	SGThread   *th;
+	bool		runs;
 
 	sg_spi_connect();
 	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
@@ -269,11 +270,16 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	}
 	sg_refuse_running_thread(thread_id, "sg_delete_thread");
-	sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
-	cancel_unstarted_runs(thread_id);
+	runs = !sg_schema_is_010(); /* no runs, submit locks or owners before ALTER EXTENSION UPDATE */
+	if (runs)
+	{
+		sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
+		cancel_unstarted_runs(thread_id);
+	}
 	sg_lock_thread(thread_id, false);
 	th = sg_thread_fetch_required(thread_id, true);
-	refuse_hidden_runs(thread_id);
+	if (runs)
+		refuse_hidden_runs(thread_id);
 	sg_tasks_cancel_thread(th);
 	sg_detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
