@@ -552,10 +552,19 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 * once, as the insert below would refuse it, but without waiting for
 	 * its owner's transaction that holds its row (an sg_invoke or
 	 * sg_update_state not committed yet), which told that the thread was
-	 * in use (isolation revsec_busy_insert).
+	 * in use (isolation revsec_busy_insert). Unless an sg_reassign_owned
+	 * holds the owner's name (reassign.c): it may be moving the thread to
+	 * this role, which waits for it (if it may wait: else refused, without
+	 * 55P03's naming the owner) and reads the owner again (isolation
+	 * revmerge_reassign_create).
 	 */
-	if (sg_thread_of_another_role(thread_id))
-		thread_of_another_role(thread_id);
+	{
+		char	   *owner;
+
+		while ((owner = sg_thread_other_owner(thread_id)) != NULL)
+			if (!sg_role_hold_may_wait() || !sg_role_hold(owner, true))
+				thread_of_another_role(thread_id);
+	}
 	claimed = sg_thread_id_claim_not_lg(thread_id);	/* (thread_ids.c; another role's row: the insert below) */
 	sg_spi_prepare(&plan,
 				   "INSERT INTO stategraph.threads (thread_id, graph, channels, head, status, updated_at) "

@@ -673,15 +673,22 @@ thread_owner_stored(const char *thread_id)
 bool
 sg_thread_of_another_role(const char *thread_id)
 {
+	return sg_thread_other_owner(thread_id) != NULL;
+}
+
+/* The owner of thread_id when sg_thread_of_another_role says yes (palloc'd), else NULL. */
+char *
+sg_thread_other_owner(const char *thread_id)
+{
 	char	   *owner;
 
 	if (check_enable_rls(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
 						 InvalidOid, true) != RLS_ENABLED)
-		return false;
+		return NULL;
 	if (!sg_thread_id_stored("threads", thread_id))
-		return false;
+		return NULL;
 	owner = thread_owner_stored(thread_id);
-	return owner != NULL && !sg_caller_is_owner(owner);
+	return owner != NULL && !sg_caller_is_owner(owner) ? owner : NULL;
 }
 
 /*
