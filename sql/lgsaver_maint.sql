@@ -168,9 +168,10 @@ CALL sg_work();
 SELECT checkpoint_ns, count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-1' GROUP BY 1 ORDER BY 1;
 SELECT jsonb_array_length(sg_lg_get_tuple('lgm-1')::jsonb->'channel_values'->'messages') AS messages;
 -- the sweep reads LangGraph.js threads window by window (1,000 threads) in
--- thread_id order, from where its last batch stopped: with sweep_limit 500,
--- one batch removes the first 500 expired ids (lgm-1, which the block above
--- left expired, then lgw-0001 to lgw-0499 of 1,200), and a whole round
+-- thread_id order, from where its last batch stopped: with sweep_limit 20
+-- (a batch tries 30 threads at most), one batch removes the first 20 expired
+-- ids (lgm-1, which the block above left expired, then lgw-0001 to lgw-0019
+-- of 1,200), and a whole round
 -- (batches until none is left) removes the rest, across two windows
 SELECT sg_set_retention(NULL, '1 day');
 SELECT count(sg_lg_put('lgw-' || lpad(i::text, 4, '0'), '', NULL,
@@ -178,7 +179,7 @@ SELECT count(sg_lg_put('lgw-' || lpad(i::text, 4, '0'), '', NULL,
       'channel_values', '{}'::jsonb, 'channel_versions', '{}'::jsonb, 'versions_seen', '{}'::jsonb),
     '{"source": "input", "step": -1}', '{}')) AS put FROM generate_series(1, 1200) i;
 UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHERE thread_id LIKE 'lgw-%';
-SET stategraph.sweep_limit = 500;
+SET stategraph.sweep_limit = 20;
 CALL sg_work(0, interval '0 s');
 SELECT count(*) AS left_after_one_batch, min(thread_id) AS first_left,
        NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-1') AS lgm_1_gone

@@ -16,8 +16,9 @@ SELECT sg_set_retention('sweepg', '1 hour');
 UPDATE stategraph.threads SET updated_at = now() - interval '2 hours'
 WHERE graph = 'sweepg' AND substr(thread_id, 4)::int % 2 = 0;
 -- a sweep removes sweep_limit threads at most (max_time 0: one batch, then
--- the call returns; without it sg_work sweeps batch after batch)
-SET stategraph.sweep_limit = 100;
+-- the call returns; without it sg_work sweeps batch after batch), and
+-- never more than 30 (SG_SWEEP_BATCH_THREADS, TAP 105_sweep_batch_subxacts)
+SET stategraph.sweep_limit = 20;
 CALL sg_work(0, interval '0 s');
 SELECT count(*) AS left_after_one_sweep FROM stategraph.threads WHERE graph = 'sweepg';
 -- the next sweep goes on from there, through the next windows to the end

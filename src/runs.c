@@ -2325,9 +2325,10 @@ sg_sweep_remove_one(const char *thread_id, SGSubxactFn fn, void *arg)
  * Remove or prune up to limit expired threads after the cursor and up to
  * last (never one with an active run or tasks out, a pending interrupt, or
  * that another session holds); moves the cursor past what it looked at.
+ * *tried: the threads it held and tried (each with its subtransactions).
  */
 static uint64
-sweep_threads(const char *last, int limit)
+sweep_threads(const char *last, int limit, uint64 *tried)
 {
 	static SPIPlanPtr plan;
 	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
@@ -2360,6 +2361,7 @@ sweep_threads(const char *last, int limit)
 		CHECK_FOR_INTERRUPTS();
 		if (!sg_try_lock_thread(thread_id))
 			continue;			/* running in another session now: next pass */
+		(*tried)++;
 		/* (the submit lock first: a submit that committed before it is seen as active) */
 		if ((strcmp(strategy, "delete") != 0 || sg_sweep_may_delete(thread_id)) &&
 			still_expired(thread_id) && sg_forks_lockable(thread_id))
@@ -2392,8 +2394,9 @@ static bool round_lg_done = false;
  * One sweep (a batch): expired leases of external tasks, finished runs
  * and tasks older than stategraph.run_retention (limit of each), then,
  * until this round's pass is over, expired threads window by window from
- * where the last sweep stopped, until limit of them are removed or pruned
- * or SG_SWEEP_MAX_READ threads were read, and expired LangGraph.js threads.
+ * where the last sweep stopped, until SG_SWEEP_BATCH_THREADS of them (or
+ * limit, if fewer) were tried or SG_SWEEP_MAX_READ threads were read, and
+ * expired LangGraph.js threads (as many as the threads left room for).
  * *more says whether the round goes on: the pass is not over, or a batch
  * of runs, tasks or LangGraph.js threads was full (the caller sweeps
  * again at once, in a new transaction; otherwise the next round starts a
@@ -2414,7 +2417,10 @@ sg_sweep(int limit, bool new_round, bool *more)
 				locks,
 				done,
 				threads = 0,
+				tried = 0,
 				read = 0;
+	/* (fewer threads than runs and tasks: SG_SWEEP_BATCH_THREADS) */
+	int			thread_limit = Min(limit, SG_SWEEP_BATCH_THREADS);
 
 	if (new_round)
 	{
@@ -2431,14 +2437,14 @@ sg_sweep(int limit, bool new_round, bool *more)
 	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
 	locks = sweep_submit_locks(limit);
 	done = runs + tasks;
-	while (!round_threads_done && threads < (uint64) limit && read < SG_SWEEP_MAX_READ)
+	while (!round_threads_done && tried < (uint64) thread_limit && read < SG_SWEEP_MAX_READ)
 	{
 		char	   *last;
 		uint64		n = sweep_window(&last);
 
 		read += n;
 		if (n > 0)
-			threads += sweep_threads(last, limit - (int) threads);
+			threads += sweep_threads(last, thread_limit - (int) tried, &tried);
 		if (n < SG_SWEEP_WINDOW && (sweep_cursor == NULL || last == NULL || strcmp(sweep_cursor, last) == 0))
 		{
 			set_sweep_cursor(NULL);	/* read to the end: the pass is over */
@@ -2446,10 +2452,10 @@ sg_sweep(int limit, bool new_round, bool *more)
 		}
 	}
 	done += threads;
-	if (!round_lg_done && threads < (uint64) limit)
+	if (!round_lg_done && tried < (uint64) thread_limit)
 	{
 		bool		lg_pass_over;
-		uint64		lg = sg_lg_sweep(limit - (int) threads, &lg_pass_over);	/* LangGraph.js threads (lgsaver.c) */
+		uint64		lg = sg_lg_sweep(thread_limit - (int) tried, &lg_pass_over);	/* LangGraph.js threads (lgsaver.c) */
 
 		done += lg;
 		round_lg_done = lg_pass_over;

@@ -569,6 +569,13 @@ extern uint64 sg_sweep(int limit, bool new_round, bool *more);
 /* retention sweeps read threads window by window from a cursor (runs.c, lgsaver.c) */
 #define SG_SWEEP_WINDOW		1000	/* threads read per window */
 #define SG_SWEEP_MAX_READ	100000	/* threads one sweep reads at most (one transaction) */
+/*
+ * expired threads one sweep batch (one transaction) tries to remove at most:
+ * each takes up to two subtransactions that keep their ids to the commit,
+ * and a transaction with more than 64 (PGPROC_MAX_CACHED_SUBXIDS) makes the
+ * snapshots of every other session look in pg_subtrans while it lasts
+ */
+#define SG_SWEEP_BATCH_THREADS	30
 extern void sg_set_sweep_cursor(char **cursor, const char *thread_id);
 extern long sg_next_due_ms(TimestampTz since);
 
