@@ -88,7 +88,7 @@ $node->safe_psql('postgres', q{
     SELECT sg_set_retention(NULL, interval '1 day', 'keep_latest', 1);
     SELECT pg_stat_statements_reset();
 });
-$node->safe_psql('postgres', "CALL sg_work(0, interval '0 s')");
+$node->safe_psql('postgres', 'CALL sg_work(0)');	# a round of batches (30 threads a batch at most)
 check_planned_once('the sweep', $n, 'prune(keep_latest)');
 is(left('old'), "$n 1 3", 'the sweep: each keeps its newest checkpoint, which reads its three messages');
 
