@@ -496,40 +496,8 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 }
 
 /*
- * Whether LangGraph.js thread thread_id has no checkpoint yet, or its first
- * one (by namespace, then id, as sg_lg_put's owner lookup reads) is owner's,
- * read below row-level security.
- */
-static bool
-lg_first_owner_is(const char *thread_id, text *owner)
-{
-	Oid			relid = get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false));
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		same = true;
-
-	if (!OidIsValid(relid))
-		return true;
-	rel = table_open(relid, AccessShareLock);
-	scan = thread_rows_scan(rel, thread_id, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		first = heap_getattr(tup, get_attnum(relid, "owner"), RelationGetDescr(rel), &isnull);
-
-		same = !isnull && DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, first,
-															   PointerGetDatum(owner)));
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return same;
-}
-
-/*
- * The owner of LangGraph.js thread thread_id (its first checkpoint's, as
- * lg_first_owner_is reads it), below row-level security; NULL when no
+ * The owner of LangGraph.js thread thread_id (its first checkpoint's, by
+ * namespace, then id), read below row-level security; NULL when no
  * checkpoint of it is stored.
  */
 static char *
@@ -555,6 +523,19 @@ lg_first_owner(const char *thread_id)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return owner;
+}
+
+/*
+ * Whether LangGraph.js thread thread_id has no checkpoint yet, or its first
+ * one (by namespace, then id, as sg_lg_put's owner lookup reads) is owner's,
+ * read below row-level security.
+ */
+static bool
+lg_first_owner_is(const char *thread_id, text *owner)
+{
+	char	   *first = lg_first_owner(thread_id);
+
+	return first == NULL || strcmp(first, text_to_cstring(owner)) == 0;
 }
 
 /*
