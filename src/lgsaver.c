@@ -3597,13 +3597,13 @@ lg_still_expired(const char *thread_id)
 }
 
 /*
- * Where the retention sweep's pass over LangGraph.js threads has got to:
- * the last thread id it looked at (NULL: a new pass). A sweep reads the
- * threads window by window in thread_id order, as the stategraph sweep
- * does (runs.c), so that each batch reads only its window's rows and a
- * pass reads each thread once, however many expired threads there are.
+ * Where the retention sweep's pass over LangGraph.js threads has got to.
+ * A sweep reads the threads window by window in thread_id order, as the
+ * stategraph sweep does (runs.c), so that each batch reads only its
+ * window's rows and a pass reads each thread once, however many expired
+ * threads there are.
  */
-static char *lg_sweep_cursor = NULL;
+static SGSweepPass lg_pass;
 
 /* The sweep's removal of one expired LangGraph.js thread. */
 typedef struct LGSweepRemoval
@@ -3643,8 +3643,8 @@ lg_sweep_removal(void *arg)
 uint64
 sg_lg_sweep(int limit, bool *pass_over)
 {
-	static SPIPlanPtr window_plan;
-	static SPIPlanPtr plan;
+	static SPIPlanPtr window_plans[2];
+	static SPIPlanPtr plans[2];
 	static SPIPlanPtr ttl_plan;
 	uint64		done = 0,
 				read = 0;
@@ -3656,16 +3656,16 @@ sg_lg_sweep(int limit, bool *pass_over)
 	if (sg_spi_execute(sg_spi_prepare(&ttl_plan, "SELECT 1 FROM stategraph.retention "
 									  "WHERE graph IS NULL AND ttl IS NOT NULL", 0, NULL), NULL, NULL, 1) == 0)
 	{
-		sg_set_sweep_cursor(&lg_sweep_cursor, NULL);
+		sg_sweep_pass_move(&lg_pass, NULL, false);
 		return 0;
 	}
 	*pass_over = false;
 	while (done < (uint64) limit && read < SG_SWEEP_MAX_READ)
 	{
+		const char *cursor = lg_pass.cursor;
 		Oid			wtypes[2] = {TEXTOID, INT4OID};
-		Datum		wargs[2] = {lg_sweep_cursor ? CStringGetTextDatum(lg_sweep_cursor) : (Datum) 0,
-		Int32GetDatum(SG_SWEEP_WINDOW)};
-		char		wnulls[2] = {lg_sweep_cursor ? ' ' : 'n', ' '};
+		Datum		wargs[2] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, Int32GetDatum(SG_SWEEP_WINDOW)};
+		char		wnulls[2] = {cursor ? ' ' : 'n', ' '};
 		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
 		Datum		args[3];
 		char		nulls[3] = {wnulls[0], ' ', ' '};
@@ -3674,34 +3674,40 @@ sg_lg_sweep(int limit, bool *pass_over)
 		uint64		inwindow, want, n, i;
 		SPITupleTable *tt;
 
-		/* the next window: its last thread and how many threads it holds */
-		sg_spi_prepare(&window_plan,
-					   "SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT DISTINCT thread_id "
-					   "FROM stategraph.lg_checkpoints WHERE $1::pg_catalog.text IS NULL OR thread_id OPERATOR(pg_catalog.>) $1 "
-					   "ORDER BY thread_id LIMIT $2) w", 2, wtypes);
-		sg_spi_execute(window_plan, wargs, wnulls, 1);
-		inwindow = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 2, &isnull));
+		/* the window the cursor is in, or the next: its last thread and how many threads it holds */
+		if (lg_pass.window_last == NULL)
+		{
+			sg_spi_execute(sg_spi_prepare(&window_plans[cursor != NULL],
+										  psprintf("SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT DISTINCT thread_id "
+												   "FROM stategraph.lg_checkpoints WHERE %s ORDER BY thread_id LIMIT $2) w",
+												   SG_AFTER_CURSOR(cursor, "thread_id")), 2, wtypes),
+						   wargs, wnulls, 1);
+			inwindow = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 2, &isnull));
+			sg_sweep_pass_window_read(&lg_pass, inwindow > 0 ? lg_text_col(SPI_tuptable, 0, 1) : NULL, inwindow);
+			read += inwindow;
+		}
+		inwindow = lg_pass.window_size;
 		if (inwindow == 0)
 		{
-			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* read to the end: the pass is over */
+			sg_sweep_pass_move(&lg_pass, NULL, false);	/* read to the end: the pass is over */
 			*pass_over = true;
 			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;
 		}
-		last = lg_text_col(SPI_tuptable, 0, 1);
-		read += inwindow;
+		last = pstrdup(lg_pass.window_last);
 
-		/* its expired threads, in thread_id order, as many as are still wanted */
+		/* its expired threads after the cursor, in thread_id order, as many as are still wanted */
 		args[0] = wargs[0];
 		args[1] = CStringGetTextDatum(last);
 		want = (uint64) limit - done;
 		args[2] = Int32GetDatum((int) want);
-		sg_spi_prepare(&plan,
-					   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
-										"WHERE ($1::pg_catalog.text IS NULL OR thread_id OPERATOR(pg_catalog.>) $1) "
-										"AND thread_id OPERATOR(pg_catalog.<=) $2 GROUP BY thread_id")
-					   "ORDER BY l.thread_id LIMIT $3", 3, types);
-		n = sg_spi_execute(plan, args, nulls, 0);
+		n = sg_spi_execute(sg_spi_prepare(&plans[cursor != NULL],
+										  psprintf(LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated "
+																	"FROM stategraph.lg_checkpoints WHERE %s "
+																	"AND thread_id OPERATOR(pg_catalog.<=) $2 GROUP BY thread_id")
+												   "ORDER BY l.thread_id LIMIT $3",
+												   SG_AFTER_CURSOR(cursor, "thread_id")), 3, types),
+						   args, nulls, 0);
 		tt = SPI_tuptable;
 		for (i = 0; i < n; i++)
 		{
@@ -3732,11 +3738,14 @@ sg_lg_sweep(int limit, bool *pass_over)
 			if (taken)
 				lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
 		}
-		/* as many as were wanted: the window may hold more, so go on after the last one listed */
-		sg_set_sweep_cursor(&lg_sweep_cursor, n == want ? lg_text_col(tt, n - 1, 1) : last);
-		if (inwindow < SG_SWEEP_WINDOW && strcmp(lg_sweep_cursor, last) == 0)
+		/* as many as were wanted: the window may hold more, so go on after the last one listed, in it */
+		if (n == want && strcmp(lg_text_col(tt, n - 1, 1), last) != 0)
+			sg_sweep_pass_move(&lg_pass, lg_text_col(tt, n - 1, 1), true);
+		else
+			sg_sweep_pass_move(&lg_pass, last, false);
+		if (inwindow < SG_SWEEP_WINDOW && strcmp(lg_pass.cursor, last) == 0)
 		{
-			sg_set_sweep_cursor(&lg_sweep_cursor, NULL);	/* that was the last window: the pass is over */
+			sg_sweep_pass_move(&lg_pass, NULL, false);	/* that was the last window: the pass is over */
 			*pass_over = true;
 			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;

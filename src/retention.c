@@ -80,45 +80,58 @@ materialize_rows(List *rows)
  * of thread_id (a uuid[] datum; all of them when ids is 0) an image of its
  * own, before they are removed (here, and by a run's rollback in runs.c). Threads
  * with such forks list thread_id in forked_from, which the partial GIN index
- * threads_forked_from finds (@>) without reading every thread: pruning or
- * deleting every thread stays linear in their number.
+ * threads_forked_from finds (@>) without reading every thread; they are
+ * looked up first, and their checkpoints by the primary key. Most threads
+ * have no forks, and then nothing more is read: joined in one statement,
+ * the planner read every checkpoint for the fork rows (a parent_thread has
+ * no index), so each delete took time growing with the table, and
+ * deleting every thread (the retention sweep) time quadratic in it.
  */
 void
 sg_detach_forks(const char *thread_id, Datum ids)
 {
+	static SPIPlanPtr holders_plan;
 	static SPIPlanPtr plan;
 	static SPIPlanPtr unlink;
 	static SPIPlanPtr forget;
-	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ids ? ' ' : 'n'};
+	Oid			types[3] = {TEXTOID, UUIDARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ids ? ' ' : 'n', ' '};
+	bool		isnull;
 	List	   *forks;
 
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = ids;
+	sg_spi_execute(sg_spi_prepare(&holders_plan,
+								  "SELECT pg_catalog.array_agg(thread_id) FROM stategraph.threads "
+								  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
+								  1, types), values, NULL, 0);
+	values[2] = sg_spi_datum(0, 1, &isnull);
+	if (isnull)
+		return;					/* no forks */
+	values[2] = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[2]));	/* (outlives the tuple table) */
 	forks = collect_rows(sg_spi_execute(sg_spi_prepare(&plan,
-													   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.threads t "
-													   "JOIN stategraph.checkpoints c ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-													   "WHERE t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
+													   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.checkpoints c "
+													   "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($3) "
 													   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 													   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
-													   2, types), values, nulls, 0));
+													   3, types), values, nulls, 0));
 	if (forks != NIL)
 	{
 		materialize_rows(forks);
 		sg_spi_execute(sg_spi_prepare(&unlink,
-									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL FROM stategraph.threads t "
-									  "WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-									  "AND t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
+									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL "
+									  "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($3) "
 									  "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 									  "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
-									  2, types), values, nulls, 0);
+									  3, types), values, nulls, 0);
 	}
 	if (ids == (Datum) 0)
 		sg_spi_execute(sg_spi_prepare(&forget,
 									  "UPDATE stategraph.threads SET forked_from = pg_catalog.array_remove(forked_from, $1) "
-									  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
-									  1, types), values, NULL, 0);
+									  "WHERE thread_id OPERATOR(pg_catalog.=) ANY ($3) "
+									  "AND forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
+									  3, types), values, nulls, 0);
 }
 
 /*
@@ -237,8 +250,11 @@ cancel_unstarted_runs(const char *thread_id)
 }
 
 /*
- * sg_delete_thread(thread_id): remove a thread and its checkpoints (forks
- * of it keep theirs), and cancel its runs that have not started.
+ * Remove a stategraph thread and its checkpoints (forks of it keep
+ * theirs), and cancel its runs that have not started: sg_delete_thread,
+ * and the retention sweep's 'delete' (swept), which has taken the
+ * thread's submit lock and checked for hidden runs already
+ * (sg_sweep_may_delete, without waiting), and holds the thread.
  *
  * The thread's submit lock comes first (runs.c, sg_lock_thread_submits):
  * a submit still open makes the delete wait for its commit, and its run
@@ -251,34 +267,25 @@ cancel_unstarted_runs(const char *thread_id)
  * holds the thread: the delete waits for it, as for any running run (the
  * claims pass over the rows this transaction cancels).
  */
-Datum
-sg_delete_thread(PG_FUNCTION_ARGS)
+static void
+delete_thread(const char *thread_id, bool swept)
 {
 	static SPIPlanPtr del_checkpoints;
 	static SPIPlanPtr del_thread;
-	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	SGThread   *th;
-	bool		runs;
+	bool		runs = !sg_schema_is_010(); /* no runs, submit locks or owners before ALTER EXTENSION UPDATE */
 
-	sg_spi_connect();
-	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
-	{
-		sg_lg_delete_thread_rows(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
-		sg_spi_finish();
-		PG_RETURN_VOID();
-	}
-	sg_refuse_running_thread(thread_id, "sg_delete_thread");
-	runs = !sg_schema_is_010(); /* no runs, submit locks or owners before ALTER EXTENSION UPDATE */
 	if (runs)
 	{
-		sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
+		if (!swept)
+			sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
 		cancel_unstarted_runs(thread_id);
 	}
 	sg_lock_thread(thread_id, false);
 	th = sg_thread_fetch_required(thread_id, true);
-	if (runs)
+	if (runs && !swept)
 		refuse_hidden_runs(thread_id);
 	sg_tasks_cancel_thread(th);
 	sg_detach_forks(thread_id, (Datum) 0);
@@ -289,6 +296,37 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	sg_spi_execute(sg_spi_prepare(&del_thread,
 								  "DELETE FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
 								  1, types), values, NULL, 0);
+}
+
+/*
+ * The retention sweep's delete of an expired thread (runs.c), as an
+ * SGSubxactFn: see delete_thread. Called directly, not through
+ * sg_delete_thread, which took the submit lock and looked for hidden runs
+ * a second time.
+ */
+bool
+sg_sweep_delete_thread(void *thread_id)
+{
+	sg_spi_connect();
+	delete_thread((const char *) thread_id, true);
+	sg_spi_finish();
+	return true;
+}
+
+/* sg_delete_thread(thread_id): a thread of either kind (LangGraph.js ones: lgsaver.c). */
+Datum
+sg_delete_thread(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+
+	sg_spi_connect();
+	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
+		sg_lg_delete_thread_rows(thread_id);
+	else
+	{
+		sg_refuse_running_thread(thread_id, "sg_delete_thread");
+		delete_thread(thread_id, false);
+	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -532,7 +570,7 @@ prune_in_own_context(MemoryContext cxt, const char *thread_id, Interval *older_t
 static uint64
 prune_all(Interval *older_than, int keep_last)
 {
-	static SPIPlanPtr batch_plan;
+	static SPIPlanPtr batch_plans[2];
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "sg_prune batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext thread_cxt = AllocSetContextCreate(CurrentMemoryContext, "sg_prune thread", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
@@ -546,12 +584,12 @@ prune_all(Interval *older_than, int keep_last)
 		uint64		n,
 					i;
 		char	  **ids;
+		bool		after = nulls[0] != 'n';
 
 		sg_spi_connect();
-		n = sg_spi_execute(sg_spi_prepare(&batch_plan,
-										  "SELECT thread_id FROM stategraph.threads "
-										  "WHERE $1 IS NULL OR thread_id OPERATOR(pg_catalog.>) $1 "
-										  "ORDER BY thread_id LIMIT $2",
+		n = sg_spi_execute(sg_spi_prepare(&batch_plans[after],
+										  psprintf("SELECT thread_id FROM stategraph.threads WHERE %s "
+												   "ORDER BY thread_id LIMIT $2", SG_AFTER_CURSOR(after, "thread_id")),
 										  2, types), values, nulls, 0);
 		ids = palloc(sizeof(char *) * (n + 1));
 		for (i = 0; i < n; i++)

@@ -2168,54 +2168,65 @@ sweep_submit_locks(int limit)
 
 /*
  * Where this backend's retention sweep has got to in stategraph.threads,
- * in thread_id order (NULL: at the start of a pass). A sweep reads the
- * threads after it a window at a time, by the primary key, so a pass over
- * every thread reads each row once however many of them stay (not yet
- * expired, pruned to keep_last already, busy): reading every thread and
- * sorting them by age on each sweep made sweeping a million threads
- * quadratic.
+ * in thread_id order. A sweep reads the threads after the cursor a window
+ * at a time, by the primary key, so a pass over every thread reads each
+ * row once however many of them stay (not yet expired, pruned to
+ * keep_last already, busy): reading every thread and sorting them by age
+ * on each sweep made sweeping a million threads quadratic.
  */
-static char *sweep_cursor = NULL;
+static SGSweepPass threads_pass;
 
 /*
- * Move a sweep's cursor, kept for the session (NULL: the pass is over).
- * The LangGraph.js sweep (lgsaver.c) keeps one of its own the same way.
+ * Move a sweep's cursor (NULL: the pass is over); in_window: it stays in
+ * the window last read, which the next batch goes on in.
  */
 void
-sg_set_sweep_cursor(char **cursor, const char *thread_id)
+sg_sweep_pass_move(SGSweepPass *pass, const char *thread_id, bool in_window)
 {
-	if (*cursor)
-		pfree(*cursor);
-	*cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
+	if (pass->cursor)
+		pfree(pass->cursor);
+	pass->cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
+	if (!in_window && pass->window_last)
+	{
+		pfree(pass->window_last);
+		pass->window_last = NULL;
+	}
 }
 
-/* Move this sweep's cursor over stategraph threads. */
-static void
-set_sweep_cursor(const char *thread_id)
+/* A window was read after the cursor: its last thread (NULL: it is empty) and size. */
+void
+sg_sweep_pass_window_read(SGSweepPass *pass, const char *last, uint64 size)
 {
-	sg_set_sweep_cursor(&sweep_cursor, thread_id);
+	if (pass->window_last)
+		pfree(pass->window_last);
+	pass->window_last = last ? MemoryContextStrdup(TopMemoryContext, last) : NULL;
+	pass->window_size = size;
 }
 
 /*
- * The next window of threads after the cursor: sets *last to its last
- * thread (NULL when it is empty); returns how many it holds.
+ * The window of threads after the cursor (the one it is in, or the next):
+ * sets *last to its last thread (NULL when it is empty); returns how many
+ * it holds.
  */
 static uint64
 sweep_window(char **last)
 {
-	static SPIPlanPtr plan;
+	static SPIPlanPtr plans[2];
+	const char *cursor = threads_pass.cursor;
 	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2] = {sweep_cursor ? CStringGetTextDatum(sweep_cursor) : (Datum) 0,
-	Int32GetDatum(SG_SWEEP_WINDOW)};
-	char		nulls[2] = {sweep_cursor ? ' ' : 'n', ' '};
+	Datum		values[2] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, Int32GetDatum(SG_SWEEP_WINDOW)};
+	char		nulls[2] = {cursor ? ' ' : 'n', ' '};
 
-	run_sql(&plan,
-			"SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads "
-			"WHERE $1::pg_catalog.text IS NULL OR thread_id OPERATOR(pg_catalog.>) $1 "
-			"ORDER BY thread_id LIMIT $2) w",
-			2, types, values, nulls);
-	*last = sg_spi_text(0, 1);
-	return (uint64) pg_strtoint64(sg_spi_text(0, 2));
+	if (threads_pass.window_last == NULL)
+	{
+		run_sql(&plans[cursor != NULL],
+				psprintf("SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads "
+						 "WHERE %s ORDER BY thread_id LIMIT $2) w", SG_AFTER_CURSOR(cursor, "thread_id")),
+				2, types, values, nulls);
+		sg_sweep_pass_window_read(&threads_pass, sg_spi_text(0, 1), (uint64) pg_strtoint64(sg_spi_text(0, 2)));
+	}
+	*last = threads_pass.window_last ? pstrdup(threads_pass.window_last) : NULL;
+	return threads_pass.window_size;
 }
 
 /*
@@ -2330,24 +2341,21 @@ sg_sweep_remove_one(const char *thread_id, SGSubxactFn fn, void *arg)
 static uint64
 sweep_threads(const char *last, int limit, uint64 *tried)
 {
-	static SPIPlanPtr plan;
+	static SPIPlanPtr plans[2];
 	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
-	Datum		values[3] = {sweep_cursor ? CStringGetTextDatum(sweep_cursor) : (Datum) 0,
-	CStringGetTextDatum(last), Int32GetDatum(limit)};
-	char		nulls[3] = {sweep_cursor ? ' ' : 'n', ' ', ' '};
-	const char *schema = ext_schema();
-	char	   *del = psprintf("SELECT %s.sg_delete_thread($1)", schema);
-	char	   *prune = psprintf("SELECT %s.sg_prune(NULL, $2, $1)", schema);
+	const char *cursor = threads_pass.cursor;
+	Datum		values[3] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, CStringGetTextDatum(last), Int32GetDatum(limit)};
+	char		nulls[3] = {cursor ? ' ' : 'n', ' ', ' '};
+	char	   *prune = psprintf("SELECT %s.sg_prune(NULL, $2, $1)", ext_schema());
 	SPITupleTable *tt;
 	uint64		n,
 				i,
 				done = 0;
 
-	n = run_sql(&plan,
-				"SELECT t.thread_id, p.strategy, COALESCE(p.keep_last, 1) " SWEEP_EXPIRED
-				"AND ($1::pg_catalog.text IS NULL OR t.thread_id OPERATOR(pg_catalog.>) $1) "
-				"AND t.thread_id OPERATOR(pg_catalog.<=) $2 "
-				"ORDER BY t.thread_id LIMIT $3",
+	n = run_sql(&plans[cursor != NULL],
+				psprintf("SELECT t.thread_id, p.strategy, COALESCE(p.keep_last, 1) " SWEEP_EXPIRED
+						 "AND %s AND t.thread_id OPERATOR(pg_catalog.<=) $2 "
+						 "ORDER BY t.thread_id LIMIT $3", SG_AFTER_CURSOR(cursor, "t.thread_id")),
 				3, types, values, nulls);
 	tt = SPI_tuptable;
 	for (i = 0; i < n; i++)
@@ -2366,15 +2374,19 @@ sweep_threads(const char *last, int limit, uint64 *tried)
 		if ((strcmp(strategy, "delete") != 0 || sg_sweep_may_delete(thread_id)) &&
 			still_expired(thread_id) && sg_forks_lockable(thread_id))
 		{
-			SweepRemoval r = {strcmp(strategy, "delete") == 0 ? del : prune, argtypes, args};
+			SweepRemoval r = {prune, argtypes, args};
 
-			if (sg_sweep_remove_one(thread_id, sweep_removal, &r))
+			if (strcmp(strategy, "delete") == 0 ? sg_sweep_remove_one(thread_id, sg_sweep_delete_thread, thread_id) :
+				sg_sweep_remove_one(thread_id, sweep_removal, &r))
 				done++;
 		}
 		sg_unlock_thread(thread_id, false);
 	}
-	/* a full batch may leave expired threads in the window: go on after the last one */
-	set_sweep_cursor(n == (uint64) limit ? SPI_getvalue(tt->vals[n - 1], tt->tupdesc, 1) : last);
+	/* a full batch may leave expired threads in the window: go on after the last one, in it */
+	if (n == (uint64) limit && strcmp(SPI_getvalue(tt->vals[n - 1], tt->tupdesc, 1), last) != 0)
+		sg_sweep_pass_move(&threads_pass, SPI_getvalue(tt->vals[n - 1], tt->tupdesc, 1), true);
+	else
+		sg_sweep_pass_move(&threads_pass, last, false);
 	return done;
 }
 
@@ -2445,9 +2457,10 @@ sg_sweep(int limit, bool new_round, bool *more)
 		read += n;
 		if (n > 0)
 			threads += sweep_threads(last, thread_limit - (int) tried, &tried);
-		if (n < SG_SWEEP_WINDOW && (sweep_cursor == NULL || last == NULL || strcmp(sweep_cursor, last) == 0))
+		if (n < SG_SWEEP_WINDOW &&
+			(threads_pass.cursor == NULL || last == NULL || strcmp(threads_pass.cursor, last) == 0))
 		{
-			set_sweep_cursor(NULL);	/* read to the end: the pass is over */
+			sg_sweep_pass_move(&threads_pass, NULL, false);	/* read to the end: the pass is over */
 			round_threads_done = true;
 		}
 	}
@@ -2465,6 +2478,23 @@ sg_sweep(int limit, bool new_round, bool *more)
 	if (!*more)
 		round_threads_done = round_lg_done = false;	/* the round is over: the next one starts anew */
 	return done;
+}
+
+/*
+ * Let this transaction, which holds a sweep batch and nothing else, commit
+ * without waiting for its WAL to reach the disk (synchronous_commit off
+ * until it ends). What a batch removes is expired: a crash that lost the
+ * commit leaves it to the next sweep, and any later commit that depends
+ * on it (a new thread of a swept id) flushes the WAL up to it first.
+ * Waiting for the disk at each batch of SG_SWEEP_BATCH_THREADS threads
+ * took a fifth of the sweep's time. Never with a run's step in the same
+ * transaction: a finished run must not come back after a crash.
+ */
+void
+sg_sweep_commit_async(void)
+{
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
 }
 
 /* sg_set_retention: the TTL of a graph's threads (graph NULL: the default). */
@@ -2707,12 +2737,15 @@ sg_work(PG_FUNCTION_ARGS)
 	 * expired is left or max_time is used (at least one batch: a round
 	 * that goes on is taken up by the next call).
 	 */
+	if (done > 0)
+		SPI_commit();			/* the last run's end, before the sweep's batches commit asynchronously */
 	do
 	{
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		if (sg_restore_holds(true))
 			break;
+		sg_sweep_commit_async();
 		(void) sg_sweep(sg_sweep_limit, new_round, &more);
 		new_round = false;
 		if (more)

@@ -448,6 +448,7 @@ extern void sg_tasks_cancel_thread(SGThread *th);
 extern void sg_detach_forks(const char *thread_id, Datum ids);	/* retention.c */
 extern bool sg_forks_lockable(const char *thread_id);
 extern bool sg_sweep_may_delete(const char *thread_id);
+extern bool sg_sweep_delete_thread(void *thread_id);	/* an SGSubxactFn */
 extern void sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
 extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
 extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id);
@@ -566,6 +567,7 @@ extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
 extern bool sg_run_failure(ErrorData *edata);
 extern void sg_run_unrecordable(void);
 extern uint64 sg_sweep(int limit, bool new_round, bool *more);
+extern void sg_sweep_commit_async(void);
 /* retention sweeps read threads window by window from a cursor (runs.c, lgsaver.c) */
 #define SG_SWEEP_WINDOW		1000	/* threads read per window */
 #define SG_SWEEP_MAX_READ	100000	/* threads one sweep reads at most (one transaction) */
@@ -576,7 +578,38 @@ extern uint64 sg_sweep(int limit, bool new_round, bool *more);
  * snapshots of every other session look in pg_subtrans while it lasts
  */
 #define SG_SWEEP_BATCH_THREADS	30
-extern void sg_set_sweep_cursor(char **cursor, const char *thread_id);
+
+/*
+ * Where a retention sweep's pass over thread ids has got to, kept for the
+ * session (runs.c's over stategraph threads, lgsaver.c's over LangGraph.js
+ * ones): the last thread id it looked at (NULL: the pass starts), and the
+ * window of SG_SWEEP_WINDOW ids that the cursor is in, when a full batch
+ * stopped inside it (window_last NULL: the next batch reads a new one).
+ * A batch tries a few dozen threads: reading the window again for each
+ * took a tenth of the sweep's time. A window is a range of ids, so the
+ * threads created in it since it was read are swept as well.
+ */
+typedef struct SGSweepPass
+{
+	char	   *cursor;
+	char	   *window_last;
+	uint64		window_size;	/* threads the window held when read */
+} SGSweepPass;
+
+extern void sg_sweep_pass_move(SGSweepPass *pass, const char *thread_id, bool in_window);
+extern void sg_sweep_pass_window_read(SGSweepPass *pass, const char *last, uint64 size);
+
+/*
+ * A query's condition that its thread ids (column col) come after a
+ * cursor, $1: none when the cursor is NULL (the start). Such a query
+ * keeps two plans, one for each (plans[cursor != NULL]): "$1 IS NULL OR
+ * col > $1" in one generic plan read the index from its start to the
+ * cursor, so that each batch of a pass over the threads took time
+ * growing with how far the pass had got, and the pass time quadratic in
+ * the number of threads.
+ */
+#define SG_AFTER_CURSOR(cursor, col) \
+	((cursor) ? "(" col " OPERATOR(pg_catalog.>) $1::pg_catalog.text)" : "($1::pg_catalog.text IS NULL)")
 extern long sg_next_due_ms(TimestampTz since);
 
 /* a restore's rows of stategraph.runs hold the workers off until it ends (restore.c) */
