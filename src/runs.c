@@ -2481,17 +2481,17 @@ sg_sweep(int limit, bool new_round, bool *more)
 }
 
 /*
- * Let this transaction, which holds a sweep batch and nothing else, commit
- * without waiting for its WAL to reach the disk (synchronous_commit off
- * until it ends). What a batch removes is expired: a crash that lost the
- * commit leaves it to the next sweep, and any later commit that depends
- * on it (a new thread of a swept id) flushes the WAL up to it first.
- * Waiting for the disk at each batch of SG_SWEEP_BATCH_THREADS threads
- * took a fifth of the sweep's time. Never with a run's step in the same
- * transaction: a finished run must not come back after a crash.
+ * Let this transaction, which holds a sweep batch of CALL sg_work and
+ * nothing else, commit without waiting for its WAL to reach the disk
+ * (synchronous_commit off until it ends), as the workers' do (they commit
+ * everything so but a run's end, worker.c). What a batch removes is
+ * expired: a crash that lost the commit leaves it to the next sweep, and
+ * any later commit that depends on it (a new thread of a swept id)
+ * flushes the WAL up to it first. Waiting for the disk at each batch of
+ * SG_SWEEP_BATCH_THREADS threads took a fifth of the sweep's time.
  */
-void
-sg_sweep_commit_async(void)
+static void
+sweep_commit_async(void)
 {
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 							 true, 0, false);
@@ -2745,7 +2745,7 @@ sg_work(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(loop_cxt);
 		if (sg_restore_holds(true))
 			break;
-		sg_sweep_commit_async();
+		sweep_commit_async();
 		(void) sg_sweep(sg_sweep_limit, new_round, &more);
 		new_round = false;
 		if (more)

@@ -1518,7 +1518,6 @@ static bool
 worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 {
 	bool		did = false;
-	bool		ran = false;	/* a run's step is in this transaction */
 	bool		blocked = false;
 	bool		held;
 	long		due;
@@ -1532,7 +1531,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	sg_claim_left_more = sg_run_thread_next = false;
 	held = sg_restore_holds(true);	/* a restore is loading the database (restore.c) */
 	if (!held)
-		did = ran = sg_work_one(worker_commit, false, &blocked);
+		did = sg_work_one(worker_commit, false, &blocked);
 	if (did)
 	{
 		last_worked = GetCurrentTimestamp();
@@ -1577,8 +1576,6 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		}
 		in_round = false;		/* until the batch is done: an error ends the round */
 		pgstat_report_activity(STATE_RUNNING, "stategraph retention sweep");
-		if (!ran)
-			sg_sweep_commit_async();
 		(void) sg_sweep(sg_sweep_limit, new_round, &more);
 		in_round = more;
 		if (more)
