@@ -2301,6 +2301,16 @@ sweep_removal(void *arg)
 }
 
 /*
+ * Threads the sweep passed over for their removal's error in this round:
+ * the first SWEEP_MAX_WARNINGS of a round get a WARNING each, the rest a
+ * count at the round's end (and a DEBUG1 each). A role with thousands of
+ * broken threads of its own otherwise wrote as many WARNINGs, worded by
+ * its own rows, into the server's log at every pass.
+ */
+#define SWEEP_MAX_WARNINGS 10
+static int	round_passed_over = 0;
+
+/*
  * Remove or prune one expired thread (of either kind: fn(arg) does it) in
  * a subtransaction of its own; whether it was. A thread whose removal
  * fails for what its rows hold (a role can write any row of its own
@@ -2324,7 +2334,7 @@ sg_sweep_remove_one(const char *thread_id, SGSubxactFn fn, void *arg)
 		category == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE || category == ERRCODE_OPERATOR_INTERVENTION ||
 		category == ERRCODE_SYSTEM_ERROR)
 		ReThrowError(edata);
-	ereport(WARNING,
+	ereport(++round_passed_over <= SWEEP_MAX_WARNINGS ? WARNING : DEBUG1,
 			(errcode(edata->sqlerrcode),
 			 errmsg("the retention sweep passed over thread \"%s\": %s", thread_id, edata->message),
 			 errhint("Delete or repair the thread; the next sweep tries it again.")));
@@ -2437,6 +2447,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 	if (new_round)
 	{
 		round_threads_done = round_lg_done = false;
+		round_passed_over = 0;
 		sg_claim_from_reset();	/* claims read the whole queue again (worker.c) */
 	}
 	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
@@ -2476,7 +2487,16 @@ sg_sweep(int limit, bool new_round, bool *more)
 	*more = !round_threads_done || !round_lg_done || runs == (uint64) limit || tasks == (uint64) limit ||
 		locks == (uint64) limit;
 	if (!*more)
+	{
 		round_threads_done = round_lg_done = false;	/* the round is over: the next one starts anew */
+		if (round_passed_over > SWEEP_MAX_WARNINGS)
+			ereport(WARNING,
+					(errmsg("the retention sweep passed over %d more threads whose removal failed",
+							round_passed_over - SWEEP_MAX_WARNINGS),
+					 errdetail("The first %d were reported one by one.", SWEEP_MAX_WARNINGS),
+					 errhint("Set log_min_messages to debug1 to see each one.")));
+		round_passed_over = 0;
+	}
 	return done;
 }
 
