@@ -2755,10 +2755,14 @@ sg_work(PG_FUNCTION_ARGS)
 	/*
 	 * Then a sweep round, batch after batch, each committed, until nothing
 	 * expired is left or max_time is used (at least one batch: a round
-	 * that goes on is taken up by the next call).
+	 * that goes on is taken up by the next call). Each batch is committed
+	 * asynchronously in a transaction of its own: not with the last run's
+	 * end, nor with what the caller wrote before the CALL (one in a
+	 * procedure or DO block shares the caller's transactions), and the
+	 * last batch is committed too, so that the caller goes on in a
+	 * transaction whose commit waits for the disk again.
 	 */
-	if (done > 0)
-		SPI_commit();			/* the last run's end, before the sweep's batches commit asynchronously */
+	SPI_commit();
 	do
 	{
 		MemoryContextReset(loop_cxt);
@@ -2768,8 +2772,7 @@ sg_work(PG_FUNCTION_ARGS)
 		sweep_commit_async();
 		(void) sg_sweep(sg_sweep_limit, new_round, &more);
 		new_round = false;
-		if (more)
-			SPI_commit();
+		SPI_commit();
 		CHECK_FOR_INTERRUPTS();
 	} while (more && !(max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time)));
 	MemoryContextReset(loop_cxt);
