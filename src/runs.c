@@ -2311,6 +2311,23 @@ sweep_removal(void *arg)
 static int	round_passed_over = 0;
 
 /*
+ * The count of a round's passed-over threads beyond the first
+ * SWEEP_MAX_WARNINGS, at its end or when it is cut short (max_time, an
+ * error: the next call or sweep starts a new round), and a new count.
+ */
+static void
+report_passed_over(void)
+{
+	if (round_passed_over > SWEEP_MAX_WARNINGS)
+		ereport(WARNING,
+				(errmsg("the retention sweep passed over %d more threads whose removal failed",
+						round_passed_over - SWEEP_MAX_WARNINGS),
+				 errdetail("The first %d were reported one by one.", SWEEP_MAX_WARNINGS),
+				 errhint("Set log_min_messages to debug1 to see each one.")));
+	round_passed_over = 0;
+}
+
+/*
  * Remove or prune one expired thread (of either kind: fn(arg) does it) in
  * a subtransaction of its own; whether it was. A thread whose removal
  * fails for what its rows hold (a role can write any row of its own
@@ -2447,7 +2464,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 	if (new_round)
 	{
 		round_threads_done = round_lg_done = false;
-		round_passed_over = 0;
+		report_passed_over();	/* of a round cut short by an error */
 		sg_claim_from_reset();	/* claims read the whole queue again (worker.c) */
 	}
 	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
@@ -2489,13 +2506,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 	if (!*more)
 	{
 		round_threads_done = round_lg_done = false;	/* the round is over: the next one starts anew */
-		if (round_passed_over > SWEEP_MAX_WARNINGS)
-			ereport(WARNING,
-					(errmsg("the retention sweep passed over %d more threads whose removal failed",
-							round_passed_over - SWEEP_MAX_WARNINGS),
-					 errdetail("The first %d were reported one by one.", SWEEP_MAX_WARNINGS),
-					 errhint("Set log_min_messages to debug1 to see each one.")));
-		round_passed_over = 0;
+		report_passed_over();
 	}
 	return done;
 }
@@ -2775,6 +2786,7 @@ sg_work(PG_FUNCTION_ARGS)
 		SPI_commit();
 		CHECK_FOR_INTERRUPTS();
 	} while (more && !(max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time)));
+	report_passed_over();		/* of a round max_time cut short (the next call starts a new one) */
 	MemoryContextReset(loop_cxt);
 	sg_spi_finish();
 	PG_RETURN_VOID();
