@@ -1,0 +1,170 @@
+--
+-- Node, router and reducer functions are bound to the role that owned them
+-- when they were added: a function dropped and created again under the same
+-- signature by another role (in a schema both may create in), or given to
+-- another role, is refused (42501) when the graph is compiled or loaded,
+-- and never called, until it is added again.
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+DROP SCHEMA IF EXISTS nodeowner CASCADE;
+DROP ROLE IF EXISTS regress_no_alice;
+DROP ROLE IF EXISTS regress_no_bob;
+CREATE SCHEMA nodeowner;
+GRANT USAGE, CREATE ON SCHEMA nodeowner TO PUBLIC;
+SET search_path = nodeowner;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+CREATE ROLE regress_no_alice;
+CREATE ROLE regress_no_bob;
+CREATE TABLE calls (fn text, who text);
+GRANT INSERT, SELECT, DELETE ON calls TO PUBLIC;
+
+SET ROLE regress_no_alice;
+CREATE FUNCTION no_step(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO nodeowner.calls VALUES ('alice_step', current_user);
+    RETURN '{"n": 1}';
+END $$;
+CREATE FUNCTION no_route(state jsonb) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO nodeowner.calls VALUES ('alice_route', current_user);
+    RETURN '__end__';
+END $$;
+CREATE FUNCTION no_keep(current jsonb, update jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO nodeowner.calls VALUES ('alice_keep', current_user);
+    RETURN update;
+END $$;
+CREATE FUNCTION no_best(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"best": 1}'::jsonb $$;
+
+-- g: a node and a router; r: a custom reducer
+SELECT sg_create_graph('g', '{"n": "add"}');
+SELECT sg_add_node('g', 'step', 'no_step(jsonb)');
+SELECT sg_add_edge('g', '__start__', 'step');
+SELECT sg_add_conditional_edges('g', 'step', 'no_route(jsonb)');
+SELECT sg_compile('g');
+SELECT sg_create_graph('r', '{"best": {"reducer": "no_keep"}}');
+SELECT sg_add_node('r', 'pick', 'no_best(jsonb)');
+SELECT sg_add_edge('r', '__start__', 'pick');
+SELECT sg_add_edge('r', 'pick', '__end__');
+SELECT sg_compile('r');
+SELECT sg_invoke('g', '{"n": 1}', 'g-1');
+SELECT sg_invoke('r', '{"best": 0}', 'r-1');
+SELECT node, fn, fn_owner FROM stategraph.nodes ORDER BY graph, node;
+SELECT source, router, router_owner FROM stategraph.branches;
+SELECT * FROM calls ORDER BY fn;
+DELETE FROM calls;
+
+-- 1. the node's function: alice drops it, bob creates his own under its signature
+DROP FUNCTION no_step(jsonb);
+SET ROLE regress_no_bob;
+CREATE FUNCTION no_step(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO nodeowner.calls VALUES ('bob_step', current_user);
+    RETURN '{"n": 100}';
+END $$;
+SET ROLE regress_no_alice;
+SELECT sg_invoke('g', '{"n": 1}', 'g-1');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+SELECT sg_compile('g');
+\echo :LAST_ERROR_SQLSTATE
+-- nor can a background run be submitted with it
+SELECT sg_submit('g', '{"n": 1}', 'g-2');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS calls FROM calls;
+-- adding the node again binds it to bob's function: alice means it now
+SELECT sg_add_node('g', 'step', 'no_step(jsonb)');
+SELECT fn_owner FROM stategraph.nodes WHERE graph = 'g' AND node = 'step';
+SELECT sg_compile('g');
+SELECT sg_invoke('g', '{"n": 1}', 'g-1') ->> 'n' AS n;
+SELECT * FROM calls ORDER BY fn;
+DELETE FROM calls;
+-- a node whose function still serves is not replaced
+SELECT sg_add_node('g', 'step', 'no_step(jsonb)');
+
+-- 2. the router: the same
+DROP FUNCTION no_route(jsonb);
+SET ROLE regress_no_bob;
+CREATE FUNCTION no_route(state jsonb) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO nodeowner.calls VALUES ('bob_route', current_user);
+    RETURN '__end__';
+END $$;
+SET ROLE regress_no_alice;
+SELECT sg_invoke('g', '{"n": 1}', 'g-1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sg_compile('g');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM calls ORDER BY fn;
+SELECT sg_add_conditional_edges('g', 'step', 'no_route(jsonb)');
+SELECT source, router_owner FROM stategraph.branches WHERE graph = 'g';
+SELECT sg_compile('g');
+SELECT sg_invoke('g', '{"n": 1}', 'g-1') ->> 'n' AS n;
+SELECT * FROM calls ORDER BY fn;
+DELETE FROM calls;
+
+-- 3. a custom reducer: refused until the graph is created again
+DROP FUNCTION no_keep(jsonb, jsonb);
+SET ROLE regress_no_bob;
+CREATE FUNCTION no_keep(current jsonb, update jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO nodeowner.calls VALUES ('bob_keep', current_user);
+    RETURN update;
+END $$;
+SET ROLE regress_no_alice;
+SELECT sg_invoke('r', '{"best": 0}', 'r-1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sg_compile('r');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM calls ORDER BY fn;
+SELECT sg_drop_graph('r');
+SELECT sg_create_graph('r', '{"best": {"reducer": "no_keep"}}');
+SELECT channels FROM stategraph.graphs WHERE graph = 'r';
+SELECT sg_add_node('r', 'pick', 'no_best(jsonb)');
+SELECT sg_add_edge('r', '__start__', 'pick');
+SELECT sg_add_edge('r', 'pick', '__end__');
+SELECT sg_compile('r');
+SELECT sg_invoke('r', '{"best": 0}', 'r-2');
+SELECT * FROM calls ORDER BY fn;
+DELETE FROM calls;
+
+-- 4. ALTER FUNCTION ... OWNER TO another role: the same case
+SET ROLE regress_no_alice;
+CREATE FUNCTION no_step2(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO nodeowner.calls VALUES ('step2', current_user);
+    RETURN '{"n": 2}';
+END $$;
+SELECT sg_create_graph('o', '{"n": "add"}');
+SELECT sg_add_node('o', 'step', 'no_step2(jsonb)');
+SELECT sg_add_edge('o', '__start__', 'step');
+SELECT sg_add_edge('o', 'step', '__end__');
+SELECT sg_compile('o');
+SELECT sg_invoke('o', '{"n": 1}', 'o-1') ->> 'n' AS n;
+RESET ROLE;
+ALTER FUNCTION no_step2(jsonb) OWNER TO regress_no_bob;
+SET ROLE regress_no_alice;
+SELECT sg_invoke('o', '{"n": 1}', 'o-1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sg_compile('o');
+SELECT sg_add_node('o', 'step', 'no_step2(jsonb)');
+SELECT sg_compile('o');
+SELECT sg_invoke('o', '{"n": 1}', 'o-1') ->> 'n' AS n;
+-- given back to alice, the graph's owner: hers, so it serves
+RESET ROLE;
+ALTER FUNCTION no_step2(jsonb) OWNER TO regress_no_alice;
+SET ROLE regress_no_alice;
+SELECT sg_invoke('o', '{"n": 1}', 'o-1') ->> 'n' AS n;
+SELECT * FROM calls ORDER BY fn;
+RESET ROLE;
+
+SET client_min_messages = warning;
+DROP SCHEMA nodeowner CASCADE;
+DROP OWNED BY regress_no_alice, regress_no_bob;
+DROP ROLE regress_no_alice;
+DROP ROLE regress_no_bob;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
