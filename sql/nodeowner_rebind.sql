@@ -162,6 +162,58 @@ SELECT sg_invoke('o', '{"n": 1}', 'o-1') ->> 'n' AS n;
 SELECT * FROM calls ORDER BY fn;
 RESET ROLE;
 
+-- 5. a database of 0.1.0, updated: each function is bound to its owner at
+-- the update (the graph's owner, here the extension's, if it is gone), and
+-- the graphs go on working
+SET client_min_messages = warning;
+DROP SCHEMA nodeowner CASCADE;
+CREATE SCHEMA nodeowner;
+GRANT USAGE, CREATE ON SCHEMA nodeowner TO PUBLIC;
+CREATE EXTENSION stategraph VERSION '0.1.0';
+RESET client_min_messages;
+SET ROLE regress_no_alice;
+CREATE FUNCTION u_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+CREATE FUNCTION u_keep(current jsonb, update jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT update $$;
+CREATE FUNCTION u_gone(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+RESET ROLE;
+CREATE FUNCTION u_route(state jsonb) RETURNS text LANGUAGE sql AS $$ SELECT '__end__' $$;
+SELECT sg_create_graph('u', '{"n": "add", "k": {"reducer": "u_keep"}}');
+SELECT sg_add_node('u', 'step', 'u_step(jsonb)');
+SELECT sg_add_edge('u', '__start__', 'step');
+SELECT sg_add_conditional_edges('u', 'step', 'u_route(jsonb)');
+SELECT sg_compile('u');
+SELECT sg_create_graph('v', '{"n": "add"}');
+SELECT sg_add_node('v', 'gone', 'u_gone(jsonb)');
+SELECT sg_add_edge('v', '__start__', 'gone');
+SELECT sg_add_edge('v', 'gone', '__end__');
+SELECT sg_compile('v');
+SELECT sg_invoke('u', '{"n": 1, "k": 1}', 'u-1') AS invoked;
+SET ROLE regress_no_alice;
+DROP FUNCTION u_gone(jsonb);
+RESET ROLE;
+SET client_min_messages = warning;
+ALTER EXTENSION stategraph UPDATE;
+RESET client_min_messages;
+-- (NULLIF: the graph's owner, the extension's, is the role running the test)
+SELECT graph, node, NULLIF(fn_owner, current_user) AS fn_owner FROM stategraph.nodes ORDER BY graph;
+SELECT graph, NULLIF(router_owner, current_user) AS router_owner FROM stategraph.branches;
+SELECT graph, channels -> 'k' ->> 'fn_owner' AS k_owner FROM stategraph.graphs ORDER BY graph;
+-- the spec names the owners that are not the graph's
+SELECT graph, spec -> 'channels' -> 'k' ->> 'fn_owner' AS k_owner,
+       jsonb_path_query_array(spec, '$.nodes[*].fn_owner') AS node_owners,
+       jsonb_path_query_array(spec, '$.branches[*].router_owner') AS router_owners
+FROM stategraph.graphs ORDER BY graph;
+SELECT sg_invoke('u', '{"n": 1, "k": 2}', 'u-1') AS invoked;
+SELECT sg_invoke('v', '{"n": 1}', 'v-1');
+-- and refuses a function bob made under alice's signature
+SET ROLE regress_no_alice;
+DROP FUNCTION u_step(jsonb);
+SET ROLE regress_no_bob;
+CREATE FUNCTION u_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 100}'::jsonb $$;
+RESET ROLE;
+SELECT sg_invoke('u', '{"n": 1}', 'u-1');
+\echo :LAST_ERROR_SQLSTATE
+
 SET client_min_messages = warning;
 DROP SCHEMA nodeowner CASCADE;
 DROP OWNED BY regress_no_alice, regress_no_bob;

@@ -162,7 +162,8 @@ BEGIN
     END IF;
     RETURN entries;
 END $$;
-UPDATE stategraph.graphs SET channels = stategraph.bind_owners(channels, 'fn', 'fn_owner', owner);
+UPDATE stategraph.graphs SET channels = stategraph.bind_owners(channels, 'fn', 'fn_owner', owner)
+WHERE stategraph.bind_owners(channels, 'fn', 'fn_owner', owner) OPERATOR(pg_catalog.<>) channels;
 UPDATE stategraph.graphs
 SET spec = pg_catalog.jsonb_set(pg_catalog.jsonb_set(pg_catalog.jsonb_set(spec,
                '{channels}', stategraph.bind_owners(spec OPERATOR(pg_catalog.->) 'channels', 'fn', 'fn_owner', owner)),
