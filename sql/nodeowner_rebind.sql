@@ -85,6 +85,9 @@ SELECT * FROM calls ORDER BY fn;
 DELETE FROM calls;
 -- a node whose function still serves is not replaced
 SELECT sg_add_node('g', 'step', 'no_step(jsonb)');
+-- a function that does not exist has no owner to bind to: the error of a dropped function
+SELECT sg_add_node('g', 'nothing', '4000000000'::regprocedure);
+\echo :LAST_ERROR_SQLSTATE
 
 -- 2. the router: the same
 DROP FUNCTION no_route(jsonb);

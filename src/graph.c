@@ -692,9 +692,17 @@ draft_args(FunctionCallInfo fcinfo, DraftArgs *a, const char *node_arg, const ch
 	a->values[1] = CStringGetTextDatum(a->node);
 	a->values[2] = CStringGetTextDatum(format_procedure_qualified(a->fn));	/* kept by signature */
 	a->values[3] = a->extra ? JsonbPGetDatum(a->extra) : (Datum) 0;
-	a->values[4] = CStringGetTextDatum(function_owner(a->fn));
 	memset(a->nulls, ' ', sizeof(a->nulls));
 	a->nulls[3] = a->extra ? ' ' : 'n';
+	a->nulls[4] = 'n';			/* draft_args_owner, once the function is checked */
+}
+
+/* $5 of a DraftArgs: its function's owner (the function checked: it exists). */
+static void
+draft_args_owner(DraftArgs *a)
+{
+	a->values[4] = CStringGetTextDatum(function_owner(a->fn));
+	a->nulls[4] = ' ';
 }
 
 /* sg_add_node(graph, node, fn, retry): add a node to the draft. */
@@ -707,6 +715,7 @@ sg_add_node(PG_FUNCTION_ARGS)
 	draft_args(fcinfo, &a, "node", "fn");
 	sg_check_name("node", a.node);
 	check_signature(a.fn, SIG_NODE, psprintf("node \"%s\"", a.node));
+	draft_args_owner(&a);
 	if (a.extra)
 		check_retry(a.extra, a.node);
 
@@ -985,6 +994,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	draft_args(fcinfo, &a, "source", "router");
 	check_edge_ends(a.node, NULL);
 	check_signature(a.fn, SIG_ROUTER, psprintf("router of node \"%s\"", a.node));
+	draft_args_owner(&a);
 	if (a.extra)
 		check_path_map(a.extra);
 	if (get_func_rettype(a.fn) == BOOLOID && (a.extra == NULL || !sg_jsonb_is_object(a.extra)))
