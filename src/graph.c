@@ -502,7 +502,6 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 	{
 		Oid			fn = lookup_reducer(reducer, name);
 		char	   *what = psprintf("the reducer of channel \"%s\"", name);
-
 		char	   *owner = function_owner(fn);
 
 		check_signature(fn, SIG_REDUCER, what);
@@ -1472,7 +1471,11 @@ spec_edges(SGJsonBuilder *b, Draft *d)
 	sg_jb_end_array(b);
 }
 
-/* The custom reducers of a graph's channels (of a graph of owner) still resolve to functions bound to them. */
+/*
+ * The custom reducers of a graph's channels (checked by spec_problem; of a
+ * graph of owner) still resolve, to functions of the owners they were bound
+ * to (graph_function).
+ */
 static void
 check_reducers(Jsonb *channels, const char *owner, const char *graph)
 {
@@ -1483,11 +1486,10 @@ check_reducers(Jsonb *channels, const char *owner, const char *graph)
 	while (sg_jsonb_next_pair(&it, &name, &v))
 	{
 		Jsonb	   *def = sg_jsonb_from_value(&v);
-		char	   *fn = sg_jsonb_get_cstring(def, "fn");
 
-		if (fn != NULL)
-			graph_function(fn, sg_jsonb_get_cstring(def, "fn_owner"), owner, graph, SIG_REDUCER,
-						   psprintf("the reducer of channel \"%s\"", name), true);
+		if (!reducer_is_builtin(sg_jsonb_get_cstring(def, "reducer")))
+			graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
+						   owner, graph, SIG_REDUCER, psprintf("the reducer of channel \"%s\"", name), false);
 	}
 }
 
@@ -1511,7 +1513,6 @@ sg_compile(PG_FUNCTION_ARGS)
 	channels = graph_channels(graph);
 	load_draft(graph, &d);
 	validate_draft(&d, graph);
-	check_reducers(channels, d.owner, graph);
 
 	sg_jb_begin_object(&b);
 	sg_jb_field(&b, "channels", channels);
@@ -1547,6 +1548,7 @@ sg_compile(PG_FUNCTION_ARGS)
 				 errmsg("definition of graph \"%s\" is damaged", graph),
 				 errdetail("%s", problem),
 				 errhint("Drop the graph and create it again, or restore its rows in stategraph.graphs and stategraph.nodes.")));
+	check_reducers(channels, d.owner, graph);
 	sg_spi_run("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
 			   "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
 			   2, types, values, NULL);
