@@ -201,10 +201,10 @@ RESET client_min_messages;
 SELECT graph, node, NULLIF(fn_owner, current_user) AS fn_owner FROM stategraph.nodes ORDER BY graph;
 SELECT graph, NULLIF(router_owner, current_user) AS router_owner FROM stategraph.branches;
 SELECT graph, channels -> 'k' ->> 'fn_owner' AS k_owner FROM stategraph.graphs ORDER BY graph;
--- the spec names the owners that are not the graph's
+-- the spec names the owners too
 SELECT graph, spec -> 'channels' -> 'k' ->> 'fn_owner' AS k_owner,
        jsonb_path_query_array(spec, '$.nodes[*].fn_owner') AS node_owners,
-       jsonb_path_query_array(spec, '$.branches[*].router_owner') AS router_owners
+       jsonb_path_query_array(spec, '$.branches[*].router_owner') <@ to_jsonb(ARRAY[current_user]) AS routers_graph_owners
 FROM stategraph.graphs ORDER BY graph;
 SELECT sg_invoke('u', '{"n": 1, "k": 2}', 'u-1') AS invoked;
 SELECT sg_invoke('v', '{"n": 1}', 'v-1');

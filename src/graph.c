@@ -508,8 +508,8 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 		sg_jb_string(b, "custom");
 		sg_jb_key(b, "fn");
 		sg_jb_string(b, format_procedure_qualified(fn));
-		/* bound to its owner; left out when that is the graph's (its creator) */
-		if (strcmp(owner, GetUserNameFromId(GetUserId(), false)) != 0 && !sg_schema_is_010())
+		/* bound to its owner (0.1.0's schema records no owners) */
+		if (!sg_schema_is_010())
 			sg_jb_string_field(b, "fn_owner", owner);
 	}
 	if (has_default)
@@ -1415,22 +1415,21 @@ validate_draft(Draft *d, const char *graph)
 /*
  * One entry of a spec's nodes or conditional edges: {k1: s, k2: the
  * function's qualified signature, k3: extra, k2_owner: the function's
- * owner}, extra left out when NULL, the owner when it is the graph's
- * (owner_ok: the function was checked against its binding already).
+ * owner, the one it is bound to}, extra left out when NULL, the owner on
+ * 0.1.0's schema. The function was checked against its binding (owner_ok)
+ * already: its owner is that role, or the graph's owner.
  */
 static void
 spec_entry(SGJsonBuilder *b, Draft *d, const char *k1, const char *s, const char *k2, Oid fn,
 		   const char *k3, Jsonb *extra)
 {
-	char	   *owner = function_owner(fn);
-
 	sg_jb_begin_object(b);
 	sg_jb_string_field(b, k1, s);
 	sg_jb_string_field(b, k2, format_procedure_qualified(fn));
 	if (extra)
 		sg_jb_field(b, k3, extra);
-	if (d->owner != NULL && strcmp(owner, d->owner) != 0)
-		sg_jb_string_field(b, psprintf("%s_owner", k2), owner);
+	if (d->owner != NULL)
+		sg_jb_string_field(b, psprintf("%s_owner", k2), function_owner(fn));
 	sg_jb_end_object(b);
 }
 
