@@ -165,6 +165,22 @@ SELECT sg_invoke('o', '{"n": 1}', 'o-1') ->> 'n' AS n;
 SELECT * FROM calls ORDER BY fn;
 RESET ROLE;
 
+-- a graph given to another role runs the functions it was bound to
+CREATE ROLE regress_no_carol;
+SET ROLE regress_no_alice;
+CREATE FUNCTION p_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+SELECT sg_create_graph('p', '{"n": "add"}');
+SELECT sg_add_node('p', 'step', 'p_step(jsonb)');
+SELECT sg_add_edge('p', '__start__', 'step');
+SELECT sg_add_edge('p', 'step', '__end__');
+SELECT sg_compile('p');
+RESET ROLE;
+SELECT sg_reassign_owned('regress_no_alice', 'regress_no_carol') > 0 AS reassigned;
+SET ROLE regress_no_carol;
+SELECT sg_invoke('p', '{"n": 1}', 'p-1') ->> 'n' AS n;
+RESET ROLE;
+DROP ROLE regress_no_carol;
+
 -- 5. a database of 0.1.0, updated: each function is bound to its owner at
 -- the update (the graph's owner, here the extension's, if it is gone), and
 -- the graphs go on working
