@@ -105,6 +105,78 @@ ALTER TABLE stategraph.branches ALTER COLUMN router TYPE text USING stategraph.s
 DROP FUNCTION stategraph.signature_of(pg_catalog.oid);
 
 /*
+ * Node, router and reducer functions are bound to the role that owned them
+ * when they were added (sg_add_node, sg_add_conditional_edges,
+ * sg_create_graph): a graph runs a function only while it belongs to that
+ * role or to the graph's owner, not one dropped and created again under its
+ * signature by another role, or given to another role (a 42501 error when
+ * the graph is compiled or loaded). The draft keeps the role in
+ * nodes.fn_owner and branches.router_owner; a custom reducer's channel, and
+ * the compiled spec's nodes, conditional edges and channels, keep it as
+ * "fn_owner" / "router_owner" (NULL or absent: the graph's owner). Rows of
+ * 0.1.0 are bound to their function's owner now (the graph's owner if the
+ * function is gone), so that they keep working; the channels and spec name
+ * it only when it is not the graph's owner (a graph whose functions are all
+ * its owner's reads the same after the update, byte for byte).
+ */
+ALTER TABLE stategraph.nodes ADD COLUMN fn_owner name;
+ALTER TABLE stategraph.branches ADD COLUMN router_owner name;
+COMMENT ON COLUMN stategraph.nodes.fn_owner IS
+    'the role that owned the node''s function when it was added (NULL: the graph''s owner); the graph refuses a function of another role';
+COMMENT ON COLUMN stategraph.branches.router_owner IS
+    'the role that owned the router when it was added (NULL: the graph''s owner); the graph refuses a router of another role';
+CREATE FUNCTION stategraph.owner_of(signature text) RETURNS name
+    LANGUAGE sql STABLE
+    RETURN (SELECT r.rolname FROM pg_catalog.pg_proc p
+            JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner
+            WHERE p.oid OPERATOR(pg_catalog.=)
+                  CASE WHEN pg_catalog.strpos(signature, '(') OPERATOR(pg_catalog.>) 0
+                       THEN pg_catalog.to_regprocedure(signature)::pg_catalog.oid END);
+UPDATE stategraph.nodes n SET fn_owner = coalesce(stategraph.owner_of(n.fn), g.owner)
+FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) n.graph;
+UPDATE stategraph.branches b SET router_owner = coalesce(stategraph.owner_of(b.router), g.owner)
+FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) b.graph;
+-- entries (an array of objects, or an object of objects) with their function's owner under owner_key, when not owner
+CREATE FUNCTION stategraph.bind_owners(entries jsonb, fn_key text, owner_key text, owner name) RETURNS jsonb
+    LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    k text;
+    e jsonb;
+    fn_owner name;
+    i integer := 0;
+BEGIN
+    IF pg_catalog.jsonb_typeof(entries) OPERATOR(pg_catalog.=) 'array' THEN
+        FOR e IN SELECT x FROM pg_catalog.jsonb_array_elements(entries) x LOOP
+            fn_owner := stategraph.owner_of(e OPERATOR(pg_catalog.->>) fn_key);
+            IF fn_owner OPERATOR(pg_catalog.<>) owner THEN
+                entries := pg_catalog.jsonb_set(entries, ARRAY[i::pg_catalog.text, owner_key], pg_catalog.to_jsonb(fn_owner));
+            END IF;
+            i := i OPERATOR(pg_catalog.+) 1;
+        END LOOP;
+    ELSIF pg_catalog.jsonb_typeof(entries) OPERATOR(pg_catalog.=) 'object' THEN
+        FOR k, e IN SELECT x.key, x.value FROM pg_catalog.jsonb_each(entries) x LOOP
+            fn_owner := stategraph.owner_of(e OPERATOR(pg_catalog.->>) fn_key);
+            IF fn_owner OPERATOR(pg_catalog.<>) owner THEN
+                entries := pg_catalog.jsonb_set(entries, ARRAY[k, owner_key], pg_catalog.to_jsonb(fn_owner));
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN entries;
+END $$;
+UPDATE stategraph.graphs SET channels = stategraph.bind_owners(channels, 'fn', 'fn_owner', owner)
+WHERE stategraph.bind_owners(channels, 'fn', 'fn_owner', owner) OPERATOR(pg_catalog.<>) channels;
+UPDATE stategraph.graphs
+SET spec = pg_catalog.jsonb_set(pg_catalog.jsonb_set(pg_catalog.jsonb_set(spec,
+               '{channels}', stategraph.bind_owners(spec OPERATOR(pg_catalog.->) 'channels', 'fn', 'fn_owner', owner)),
+               '{nodes}', stategraph.bind_owners(spec OPERATOR(pg_catalog.->) 'nodes', 'fn', 'fn_owner', owner)),
+               '{branches}', stategraph.bind_owners(spec OPERATOR(pg_catalog.->) 'branches', 'router', 'router_owner', owner))
+WHERE pg_catalog.jsonb_typeof(spec OPERATOR(pg_catalog.->) 'channels') OPERATOR(pg_catalog.=) 'object'
+  AND pg_catalog.jsonb_typeof(spec OPERATOR(pg_catalog.->) 'nodes') OPERATOR(pg_catalog.=) 'array'
+  AND pg_catalog.jsonb_typeof(spec OPERATOR(pg_catalog.->) 'branches') OPERATOR(pg_catalog.=) 'array';
+DROP FUNCTION stategraph.bind_owners(jsonb, text, text, name);
+DROP FUNCTION stategraph.owner_of(text);
+
+/*
  * The definition tables restore in parallel. pg_dump cannot order the data
  * of extension tables after the foreign keys the extension script created,
  * so "pg_restore -j" loaded nodes before their graph and failed (23503).

@@ -273,13 +273,48 @@ resolve_stored(const char *signature)
 	return resolve_function(signature);
 }
 
+/* The name of the role that owns function fn now. */
+static char *
+function_owner(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return GetUserNameFromId(owner, false);
+}
+
 /*
- * A function of graph by its stored signature (42883 when it is gone); what
- * names what it was for, draft says whether the graph's draft or its
- * compiled form refers to it (their hints differ).
+ * Whether fn may still serve a graph owned by graph_owner: it belongs to
+ * the graph's owner, or to bound, the role that owned it when it was added
+ * (NULL: the graph's owner). A function dropped and created again under
+ * its signature by another role, or given to another role, does not: the
+ * graph would run that role's code as its caller. graph_owner NULL (the
+ * schema of 0.1.0, which recorded no owners): any.
+ */
+static bool
+owner_ok(Oid fn, const char *bound, const char *graph_owner)
+{
+	char	   *now;
+
+	if (graph_owner == NULL)
+		return true;
+	now = function_owner(fn);
+	return strcmp(now, graph_owner) == 0 || (bound != NULL && strcmp(now, bound) == 0);
+}
+
+/*
+ * A function of graph by its stored signature (42883 when it is gone), of
+ * the owner it was bound to (42501 otherwise: owner_ok); what names what it
+ * was for, sig how it is added again, draft says whether the graph's draft
+ * or its compiled form refers to it (their hints differ).
  */
 static Oid
-graph_function(const char *signature, const char *graph, const char *what, bool draft)
+graph_function(const char *signature, const char *bound, const char *graph_owner,
+			   const char *graph, SGSignature sig, const char *what, bool draft)
 {
 	Oid			fn = resolve_stored(signature);
 
@@ -289,7 +324,33 @@ graph_function(const char *signature, const char *graph, const char *what, bool 
 				 errmsg("function %s of %s in graph \"%s\" does not exist", signature, what, graph),
 				 draft ? errhint("Create the function again, or add %s again with its new function.", what) :
 				 errhint("Create the function again, or change the graph and call sg_compile('%s').", graph)));
+	if (!owner_ok(fn, bound, graph_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("function %s of %s in graph \"%s\" belongs to role \"%s\", not to role \"%s\"",
+						signature, what, graph, function_owner(fn), bound ? bound : graph_owner),
+				 errdetail("It was dropped and created again by another role, or given to another role, since %s was added: "
+						   "a graph runs only functions of its owner or of the role that owned them when they were added.", what),
+				 sig == SIG_NODE ?
+				 errhint("If the new function is meant, add the node again with sg_add_node() and call sg_compile('%s').", graph) :
+				 sig == SIG_ROUTER ?
+				 errhint("If the new function is meant, add the conditional edges again with sg_add_conditional_edges() and call sg_compile('%s').", graph) :
+				 errhint("If the new function is meant, drop the graph and create it again with sg_create_graph().")));
 	return fn;
+}
+
+/* The owner of graph (NULL on the schema of 0.1.0, or if there is no such graph). */
+static char *
+graph_owner(const char *graph)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(graph)};
+
+	if (sg_schema_is_010() ||
+		sg_spi_run("SELECT owner::pg_catalog.text FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
+		return NULL;
+	return sg_spi_text(0, 1);
 }
 
 /* ---------------------------------------------------------------------------
@@ -441,11 +502,15 @@ normalize_channel(SGJsonBuilder *b, const char *name, Jsonb *def)
 	{
 		Oid			fn = lookup_reducer(reducer, name);
 		char	   *what = psprintf("the reducer of channel \"%s\"", name);
+		char	   *owner = function_owner(fn);
 
 		check_signature(fn, SIG_REDUCER, what);
 		sg_jb_string(b, "custom");
 		sg_jb_key(b, "fn");
 		sg_jb_string(b, format_procedure_qualified(fn));
+		/* bound to its owner (0.1.0's schema records no owners) */
+		if (!sg_schema_is_010())
+			sg_jb_string_field(b, "fn_owner", owner);
 	}
 	if (has_default)
 	{
@@ -578,9 +643,23 @@ check_retry(Jsonb *retry, const char *node)
 }
 
 /*
+ * Whether a function stored in the draft of a graph of owner (its
+ * signature, and bound: the owner it was bound to) no longer serves: it was
+ * dropped, or belongs to another role now (owner_ok). sg_add_node and
+ * sg_add_conditional_edges replace such a function.
+ */
+static bool
+unbound(const char *stored, const char *bound, const char *owner)
+{
+	Oid			fn = resolve_stored(stored);
+
+	return !OidIsValid(fn) || !owner_ok(fn, bound, owner);
+}
+
+/*
  * The arguments of sg_add_node and sg_add_conditional_edges, (graph, a
  * node, a function, jsonb or NULL), and the same as the parameters $1..$4
- * of their statements.
+ * of their statements; $5 is the function's owner, whom it is bound to.
  */
 typedef struct DraftArgs
 {
@@ -588,16 +667,19 @@ typedef struct DraftArgs
 	char	   *node;
 	Oid			fn;
 	Jsonb	   *extra;			/* retry policy, path_map */
-	Oid			types[4];
-	Datum		values[4];
-	char		nulls[4];
+	Oid			types[5];
+	Datum		values[5];
+	char		nulls[5];
 } DraftArgs;
+
+/* How many of a DraftArgs' parameters a statement takes (0.1.0's schema has no owners). */
+#define DRAFT_NARGS (sg_schema_is_010() ? 4 : 5)
 
 /* Read the arguments of sg_add_node or sg_add_conditional_edges (fn_arg: the function's name). */
 static void
 draft_args(FunctionCallInfo fcinfo, DraftArgs *a, const char *node_arg, const char *fn_arg)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
 
 	a->graph = sg_arg_text(fcinfo, 0, "graph");
 	a->node = sg_arg_text(fcinfo, 1, node_arg);
@@ -611,6 +693,15 @@ draft_args(FunctionCallInfo fcinfo, DraftArgs *a, const char *node_arg, const ch
 	a->values[3] = a->extra ? JsonbPGetDatum(a->extra) : (Datum) 0;
 	memset(a->nulls, ' ', sizeof(a->nulls));
 	a->nulls[3] = a->extra ? ' ' : 'n';
+	a->nulls[4] = 'n';			/* draft_args_owner, once the function is checked */
+}
+
+/* $5 of a DraftArgs: its function's owner (the function checked: it exists). */
+static void
+draft_args_owner(DraftArgs *a)
+{
+	a->values[4] = CStringGetTextDatum(function_owner(a->fn));
+	a->nulls[4] = ' ';
 }
 
 /* sg_add_node(graph, node, fn, retry): add a node to the draft. */
@@ -623,6 +714,7 @@ sg_add_node(PG_FUNCTION_ARGS)
 	draft_args(fcinfo, &a, "node", "fn");
 	sg_check_name("node", a.node);
 	check_signature(a.fn, SIG_NODE, psprintf("node \"%s\"", a.node));
+	draft_args_owner(&a);
 	if (a.extra)
 		check_retry(a.extra, a.node);
 
@@ -634,23 +726,35 @@ sg_add_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node name \"%s\" is already used by a channel of graph \"%s\"", a.node, a.graph),
 				 errhint("Nodes and channels share one namespace, as in LangGraph; rename the node.")));
-	if (sg_spi_run("SELECT fn FROM stategraph.nodes "
+	if (sg_spi_run(sg_schema_is_010() ?
+				   "SELECT fn, NULL::pg_catalog.text FROM stategraph.nodes "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2" :
+				   "SELECT fn, fn_owner::pg_catalog.text FROM stategraph.nodes "
 				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
 				   2, a.types, a.values, NULL) == 0)
-		sg_spi_run(psprintf("INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3%s, $4)",
-							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
+		sg_spi_run(sg_schema_is_010() ?
+				   "INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)" :
+				   "INSERT INTO stategraph.nodes (graph, node, fn, retry, fn_owner) VALUES ($1, $2, $3, $4, $5)",
+				   DRAFT_NARGS, a.types, a.values, a.nulls);
 	else
 	{
 		char	   *stored = sg_spi_text(0, 1);	/* NULL: an external node */
+		char	   *bound = sg_spi_text(0, 2);
 
-		/* only a node whose function was dropped is given a new one */
-		if (stored == NULL || OidIsValid(resolve_stored(stored)))
+		/*
+		 * Only a node whose function was dropped, or is now another role's
+		 * (owner_ok), is given a new one.
+		 */
+		if (stored == NULL || !unbound(stored, bound, graph_owner(a.graph)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
-		sg_spi_run(psprintf("UPDATE stategraph.nodes SET fn = $3%s, retry = $4 "
-							"WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
-							SIGNATURE_CAST), 4, a.types, a.values, a.nulls);
+		sg_spi_run(sg_schema_is_010() ?
+				   "UPDATE stategraph.nodes SET fn = $3::pg_catalog.regprocedure, retry = $4 "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2" :
+				   "UPDATE stategraph.nodes SET fn = $3, retry = $4, fn_owner = $5 "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
+				   DRAFT_NARGS, a.types, a.values, a.nulls);
 	}
 	sg_spi_finish();
 	PG_RETURN_VOID();
@@ -850,23 +954,30 @@ check_path_map(Jsonb *path_map)
 
 /*
  * Conditional edges of a node (key: graph, source) whose router no longer
- * resolves are dropped, so that the node can take a new router.
+ * resolves, or belongs to another role now (unbound), are dropped, so that
+ * the node can take a new router.
  */
 static void
-forget_dropped_routers(Datum *key)
+forget_dropped_routers(Datum *key, const char *graph)
 {
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	uint64		n = sg_spi_run("SELECT router FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
-							   "AND source OPERATOR(pg_catalog.=) $2", 2, types, key, NULL);
+	char	   *owner = graph_owner(graph);
+	uint64		n = sg_spi_run(sg_schema_is_010() ?
+							   "SELECT router, NULL::pg_catalog.text FROM stategraph.branches "
+							   "WHERE graph OPERATOR(pg_catalog.=) $1 AND source OPERATOR(pg_catalog.=) $2" :
+							   "SELECT router, router_owner::pg_catalog.text FROM stategraph.branches "
+							   "WHERE graph OPERATOR(pg_catalog.=) $1 AND source OPERATOR(pg_catalog.=) $2",
+							   2, types, key, NULL);
 	SPITupleTable *routers = SPI_tuptable;
 	uint64		i;
 
 	for (i = 0; i < n; i++)
 	{
 		char	   *stored = SPI_getvalue(routers->vals[i], routers->tupdesc, 1);
+		char	   *bound = SPI_getvalue(routers->vals[i], routers->tupdesc, 2);
 		Datum		values[3] = {key[0], key[1], CStringGetTextDatum(stored)};
 
-		if (!OidIsValid(resolve_stored(stored)))
+		if (unbound(stored, bound, owner))
 			sg_spi_run(psprintf("DELETE FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 								"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
 								SIGNATURE_CAST), 3, types, values, NULL);
@@ -882,6 +993,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	draft_args(fcinfo, &a, "source", "router");
 	check_edge_ends(a.node, NULL);
 	check_signature(a.fn, SIG_ROUTER, psprintf("router of node \"%s\"", a.node));
+	draft_args_owner(&a);
 	if (a.extra)
 		check_path_map(a.extra);
 	if (get_func_rettype(a.fn) == BOOLOID && (a.extra == NULL || !sg_jsonb_is_object(a.extra)))
@@ -892,7 +1004,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 
 	sg_spi_connect();
 	sg_graph_require_owner(a.graph);
-	forget_dropped_routers(a.values);
+	forget_dropped_routers(a.values, a.graph);
 	if (sg_spi_run(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 							"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
 							SIGNATURE_CAST), 3, a.types, a.values, NULL) > 0)
@@ -905,10 +1017,10 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) "
 				   "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, a.types, a.values, a.nulls);
 	else
-		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal) "
-				   "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1 "
+		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal, router_owner) "
+				   "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1, $5 "
 				   "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
-				   4, a.types, a.values, a.nulls);
+				   5, a.types, a.values, a.nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -933,6 +1045,7 @@ typedef struct DraftBranch
 
 typedef struct Draft
 {
+	char	   *owner;			/* the graph's owner (NULL: 0.1.0's schema) */
 	int			nnodes;
 	char	  **nodes;			/* sorted by name */
 	Oid		   *fns;			/* InvalidOid: an external node */
@@ -974,18 +1087,20 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 
 /* The draft's nodes, by name: their columns, and the numbers they are read by. */
 #define DRAFT_NODE_COLUMNS		"node, fn, retry, queue, " \
-	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4"
+	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4, " \
+	"fn_owner::pg_catalog.text"
 #define Anum_draft_node_node	1
 #define Anum_draft_node_fn		2
 #define Anum_draft_node_retry	3
 #define Anum_draft_node_queue	4		/* external nodes */
 #define Anum_draft_node_lease_ms 5
+#define Anum_draft_node_fn_owner 6
 #define DRAFT_NODES_QUERY \
 	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
 /* (0.1.0's schema, until ALTER EXTENSION UPDATE: no external nodes) */
 #define DRAFT_NODES_QUERY_010 \
-	"SELECT node, fn, retry, NULL::pg_catalog.text, NULL::pg_catalog.int4 FROM stategraph.nodes " \
+	"SELECT node, fn, retry, NULL::pg_catalog.text, NULL::pg_catalog.int4, NULL::pg_catalog.text FROM stategraph.nodes " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
 
 /* The draft's edges. */
@@ -1001,12 +1116,13 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define Anum_draft_branch_source	1
 #define Anum_draft_branch_router	2
 #define Anum_draft_branch_path_map	3
+#define Anum_draft_branch_router_owner 4
 #define DRAFT_BRANCHES_QUERY \
-	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
+	"SELECT " DRAFT_BRANCH_COLUMNS ", router_owner::pg_catalog.text FROM stategraph.branches " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", ordinal"
-/* (0.1.0's schema, until ALTER EXTENSION UPDATE: no ordinal, routers by OID) */
+/* (0.1.0's schema, until ALTER EXTENSION UPDATE: no ordinal, routers by OID, no owners) */
 #define DRAFT_BRANCHES_QUERY_010 \
-	"SELECT " DRAFT_BRANCH_COLUMNS " FROM stategraph.branches " \
+	"SELECT " DRAFT_BRANCH_COLUMNS ", NULL::pg_catalog.text FROM stategraph.branches " \
 	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", router::pg_catalog.oid"
 
 /* Run a query of a graph's draft ($1: the graph); returns how many rows it found. */
@@ -1030,7 +1146,8 @@ draft_node_row(Draft *d, int i, const char *graph)
 	d->nodes[i] = sg_spi_text(i, Anum_draft_node_node);
 	/* external nodes have no function */
 	d->fns[i] = fn == NULL ? InvalidOid :
-		graph_function(fn, graph, psprintf("node \"%s\"", d->nodes[i]), true);
+		graph_function(fn, sg_spi_text(i, Anum_draft_node_fn_owner), d->owner, graph, SIG_NODE,
+					   psprintf("node \"%s\"", d->nodes[i]), true);
 	d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
 	d->queues[i] = sg_spi_text(i, Anum_draft_node_queue);
 	v = sg_spi_datum(i, Anum_draft_node_lease_ms, &isnull);
@@ -1055,10 +1172,11 @@ draft_edge_row(DraftEdge *e, int row)
 
 /* A conditional edge of the draft from a row of its query (DRAFT_BRANCH_COLUMNS). */
 static void
-draft_branch_row(DraftBranch *br, int row, const char *graph)
+draft_branch_row(Draft *d, DraftBranch *br, int row, const char *graph)
 {
 	br->source = sg_spi_text(row, Anum_draft_branch_source);
-	br->router = graph_function(sg_spi_text(row, Anum_draft_branch_router), graph,
+	br->router = graph_function(sg_spi_text(row, Anum_draft_branch_router),
+								sg_spi_text(row, Anum_draft_branch_router_owner), d->owner, graph, SIG_ROUTER,
 								psprintf("the router of node \"%s\"", br->source), true);
 	br->path_map = sg_spi_jsonb(row, Anum_draft_branch_path_map);
 }
@@ -1069,6 +1187,7 @@ load_draft(const char *graph, Draft *d)
 {
 	int			i;
 
+	d->owner = graph_owner(graph);
 	d->nnodes = draft_query(sg_schema_is_010() ? DRAFT_NODES_QUERY_010 : DRAFT_NODES_QUERY, graph);
 	d->nodes = palloc0(sizeof(char *) * (d->nnodes + 1));
 	d->fns = palloc0(sizeof(Oid) * (d->nnodes + 1));
@@ -1086,7 +1205,7 @@ load_draft(const char *graph, Draft *d)
 	d->nbranches = draft_query(sg_schema_is_010() ? DRAFT_BRANCHES_QUERY_010 : DRAFT_BRANCHES_QUERY, graph);
 	d->branches = palloc0(sizeof(DraftBranch) * (d->nbranches + 1));
 	for (i = 0; i < d->nbranches; i++)
-		draft_branch_row(&d->branches[i], i, graph);
+		draft_branch_row(d, &d->branches[i], i, graph);
 }
 
 /* Names listed in interrupt_before / interrupt_after: nodes, or "*" for all. */
@@ -1295,10 +1414,13 @@ validate_draft(Draft *d, const char *graph)
 
 /*
  * One entry of a spec's nodes or conditional edges: {k1: s, k2: the
- * function's qualified signature, k3: extra}, extra left out when NULL.
+ * function's qualified signature, k3: extra, k2_owner: the function's
+ * owner, the one it is bound to}, extra left out when NULL, the owner on
+ * 0.1.0's schema. The function was checked against its binding (owner_ok)
+ * already: its owner is that role, or the graph's owner.
  */
 static void
-spec_entry(SGJsonBuilder *b, const char *k1, const char *s, const char *k2, Oid fn,
+spec_entry(SGJsonBuilder *b, Draft *d, const char *k1, const char *s, const char *k2, Oid fn,
 		   const char *k3, Jsonb *extra)
 {
 	sg_jb_begin_object(b);
@@ -1306,6 +1428,8 @@ spec_entry(SGJsonBuilder *b, const char *k1, const char *s, const char *k2, Oid 
 	sg_jb_string_field(b, k2, format_procedure_qualified(fn));
 	if (extra)
 		sg_jb_field(b, k3, extra);
+	if (d->owner != NULL)
+		sg_jb_string_field(b, psprintf("%s_owner", k2), function_owner(fn));
 	sg_jb_end_object(b);
 }
 
@@ -1346,6 +1470,28 @@ spec_edges(SGJsonBuilder *b, Draft *d)
 	sg_jb_end_array(b);
 }
 
+/*
+ * The custom reducers of a graph's channels (checked by spec_problem; of a
+ * graph of owner) still resolve, to functions of the owners they were bound
+ * to (graph_function).
+ */
+static void
+check_reducers(Jsonb *channels, const char *owner, const char *graph)
+{
+	JsonbIterator *it = JsonbIteratorInit(&channels->root);
+	JsonbValue	v;
+	char	   *name;
+
+	while (sg_jsonb_next_pair(&it, &name, &v))
+	{
+		Jsonb	   *def = sg_jsonb_from_value(&v);
+
+		if (!reducer_is_builtin(sg_jsonb_get_cstring(def, "reducer")))
+			graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
+						   owner, graph, SIG_REDUCER, psprintf("the reducer of channel \"%s\"", name), false);
+	}
+}
+
 /* sg_compile(graph, interrupt_before, interrupt_after): validate the draft and freeze it as the spec runs use. */
 Datum
 sg_compile(PG_FUNCTION_ARGS)
@@ -1374,7 +1520,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	for (i = 0; i < d.nnodes; i++)
 	{
 		if (OidIsValid(d.fns[i]))
-			spec_entry(&b, "name", d.nodes[i], "fn", d.fns[i], "retry", d.retries[i]);
+			spec_entry(&b, &d, "name", d.nodes[i], "fn", d.fns[i], "retry", d.retries[i]);
 		else
 			spec_external_node(&b, &d, i);
 	}
@@ -1383,7 +1529,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	sg_jb_key(&b, "branches");
 	sg_jb_begin_array(&b);
 	for (i = 0; i < d.nbranches; i++)
-		spec_entry(&b, "source", d.branches[i].source, "router", d.branches[i].router,
+		spec_entry(&b, &d, "source", d.branches[i].source, "router", d.branches[i].router,
 				   "path_map", d.branches[i].path_map);
 	sg_jb_end_array(&b);
 	sg_jb_key(&b, "interrupt_before");
@@ -1401,6 +1547,7 @@ sg_compile(PG_FUNCTION_ARGS)
 				 errmsg("definition of graph \"%s\" is damaged", graph),
 				 errdetail("%s", problem),
 				 errhint("Drop the graph and create it again, or restore its rows in stategraph.graphs and stategraph.nodes.")));
+	check_reducers(channels, d.owner, graph);
 	sg_spi_run("UPDATE stategraph.graphs SET spec = $2, version = version OPERATOR(pg_catalog.+) 1, "
 			   "compiled_at = pg_catalog.now() WHERE graph OPERATOR(pg_catalog.=) $1",
 			   2, types, values, NULL);
@@ -1613,7 +1760,7 @@ cmp_channel(const void *a, const void *b)
 
 /* One channel of a compiled graph, from its normalized definition in the spec. */
 static void
-build_channel(SGChannel *c, const char *graph, Jsonb *def, MemoryContext cxt)
+build_channel(SGGraph *g, SGChannel *c, Jsonb *def)
 {
 	char	   *reducer = sg_jsonb_get_cstring(def, "reducer");
 
@@ -1630,9 +1777,10 @@ build_channel(SGChannel *c, const char *graph, Jsonb *def, MemoryContext cxt)
 	{
 		c->reducer = SG_REDUCER_CUSTOM;
 		c->kind = SG_STORE_IMAGE;
-		c->reducer_fn = graph_function(sg_jsonb_get_cstring(def, "fn"), graph,
-										psprintf("the reducer of channel \"%s\"", c->name), false);
-		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, cxt);
+		c->reducer_fn = graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
+									   g->owner, g->name, SIG_REDUCER,
+									   psprintf("the reducer of channel \"%s\"", c->name), false);
+		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, g->cxt);
 	}
 }
 
@@ -1653,7 +1801,7 @@ build_channels(SGGraph *g, Jsonb *channels)
 		SGChannel  *c = &g->channels[i++];
 
 		c->name = name;
-		build_channel(c, g->name, sg_jsonb_from_value(&v), g->cxt);
+		build_channel(g, c, sg_jsonb_from_value(&v));
 	}
 	qsort(g->channels, g->nchannels, sizeof(SGChannel), cmp_channel);
 	sg_jb_begin_object(&kb);
@@ -1702,8 +1850,8 @@ build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
 			}
 			continue;
 		}
-		node->fn = graph_function(sg_jsonb_get_cstring(n, "fn"), g->name,
-								   psprintf("node \"%s\"", node->name), false);
+		node->fn = graph_function(sg_jsonb_get_cstring(n, "fn"), sg_jsonb_get_cstring(n, "fn_owner"),
+								  g->owner, g->name, SIG_NODE, psprintf("node \"%s\"", node->name), false);
 		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
 		fmgr_info_cxt(node->fn, &node->flinfo, g->cxt);
 		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
@@ -1782,8 +1930,9 @@ build_branches(SGGraph *g, Jsonb *branches)
 		SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(b, "source"))];
 		SGBranch   *br = &src->branches[src->nbranches++];
 
-		br->router = graph_function(sg_jsonb_get_cstring(b, "router"), g->name,
-									 psprintf("the router of node \"%s\"", src->name), false);
+		br->router = graph_function(sg_jsonb_get_cstring(b, "router"), sg_jsonb_get_cstring(b, "router_owner"),
+									g->owner, g->name, SIG_ROUTER,
+									psprintf("the router of node \"%s\"", src->name), false);
 		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", src->name));
 		br->rettype = get_func_rettype(br->router);
 		fmgr_info_cxt(br->router, &br->flinfo, g->cxt);
@@ -1949,7 +2098,7 @@ spec_problem(Jsonb *spec)
 
 /* Build a compiled graph from its spec, in its own memory context. */
 static SGGraph *
-build_graph(const char *name, int32 version, Jsonb *spec)
+build_graph(const char *name, const char *owner, int32 version, Jsonb *spec)
 {
 	MemoryContext cxt = AllocSetContextCreate(CacheMemoryContext, "stategraph graph",
 											  ALLOCSET_SMALL_SIZES);
@@ -1960,6 +2109,7 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 
 	MemoryContextSetIdentifier(cxt, pstrdup(name));
 	g->name = pstrdup(name);
+	g->owner = owner ? pstrdup(owner) : NULL;
 	g->version = version;
 	g->cxt = cxt;
 	build_channels(g, sg_jsonb_get(spec, "channels"));
@@ -1971,10 +2121,11 @@ build_graph(const char *name, int32 version, Jsonb *spec)
 	return g;
 }
 
-/* The columns sg_graph_get reads of a graph ("spec, version, gen"), by number. */
+/* The columns sg_graph_get reads of a graph ("spec, version, gen, owner"), by number. */
 #define Anum_compiled_spec		1
 #define Anum_compiled_version	2
 #define Anum_compiled_gen		3
+#define Anum_compiled_owner		4
 
 /*
  * Before a lookup in the caches of graphs: its callbacks registered, and
@@ -2051,8 +2202,10 @@ graph_get(const char *name, const int64 *gen)
 
 	sg_spi_connect();
 	if (sg_spi_run(sg_schema_is_010() ?
-				   "SELECT spec, version, 0::pg_catalog.int8 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1" :
-				   "SELECT spec, version, gen FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",
+				   "SELECT spec, version, 0::pg_catalog.int8, NULL::pg_catalog.text FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1" :
+				   "SELECT spec, version, gen, owner::pg_catalog.text FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1",
 				   1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -2075,7 +2228,7 @@ graph_get(const char *name, const int64 *gen)
 				 errmsg("compiled graph \"%s\" is damaged", name),
 				 errdetail("%s", problem),
 				 errhint("Call sg_compile('%s') again.", name)));
-	g = build_graph(name, version, DatumGetJsonbP(spec));
+	g = build_graph(name, sg_spi_text(0, Anum_compiled_owner), version, DatumGetJsonbP(spec));
 	g->gen = row_gen;
 	sg_spi_finish();
 

@@ -146,6 +146,7 @@ typedef struct SGJoin
 typedef struct SGGraph
 {
 	char	   *name;
+	char	   *owner;			/* graphs.owner (NULL on a 0.1.0 schema): owner_ok in graph.c */
 	int32		version;
 	MemoryContext cxt;			/* everything of this graph lives here */
 	int			nchannels;
