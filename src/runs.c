@@ -2177,29 +2177,36 @@ sweep_submit_locks(int limit)
 static SGSweepPass threads_pass;
 
 /*
+ * Set a string of an SGSweepPass, kept for the session: the new one is
+ * copied before the old one is freed (an error in the copy leaves the old).
+ */
+static void
+set_pass_string(char **field, const char *value)
+{
+	char	   *copy = value ? MemoryContextStrdup(TopMemoryContext, value) : NULL;
+
+	if (*field)
+		pfree(*field);
+	*field = copy;
+}
+
+/*
  * Move a sweep's cursor (NULL: the pass is over); in_window: it stays in
  * the window last read, which the next batch goes on in.
  */
 void
 sg_sweep_pass_move(SGSweepPass *pass, const char *thread_id, bool in_window)
 {
-	if (pass->cursor)
-		pfree(pass->cursor);
-	pass->cursor = thread_id ? MemoryContextStrdup(TopMemoryContext, thread_id) : NULL;
-	if (!in_window && pass->window_last)
-	{
-		pfree(pass->window_last);
-		pass->window_last = NULL;
-	}
+	set_pass_string(&pass->cursor, thread_id);
+	if (!in_window)
+		set_pass_string(&pass->window_last, NULL);
 }
 
 /* A window was read after the cursor: its last thread (NULL: it is empty) and size. */
 void
 sg_sweep_pass_window_read(SGSweepPass *pass, const char *last, uint64 size)
 {
-	if (pass->window_last)
-		pfree(pass->window_last);
-	pass->window_last = last ? MemoryContextStrdup(TopMemoryContext, last) : NULL;
+	set_pass_string(&pass->window_last, last);
 	pass->window_size = size;
 }
 
