@@ -59,7 +59,8 @@ CREATE SCHEMA stategraph_router;
 COMMENT ON SCHEMA stategraph_router IS 'stategraph router: partitions, routing helpers, definition checks, partition moves';
 /*
  * Every role calls the sg_* functions, which call the routing helpers of
- * this schema as that role (all SECURITY INVOKER): the schema is usable by
+ * this schema as that role (all SECURITY INVOKER; only the lock of moves,
+ * not for PUBLIC, is SECURITY DEFINER): the schema is usable by
  * PUBLIC, as schema stategraph is on a server. The helpers that connect to
  * a connection string given as an argument (PL/Proxy CONNECT, used by
  * move_partition only) are revoked from PUBLIC at the end of this script:
