@@ -59,7 +59,8 @@ CREATE SCHEMA stategraph_router;
 COMMENT ON SCHEMA stategraph_router IS 'stategraph router: partitions, routing helpers, definition checks, partition moves';
 /*
  * Every role calls the sg_* functions, which call the routing helpers of
- * this schema as that role (all SECURITY INVOKER): the schema is usable by
+ * this schema as that role (all SECURITY INVOKER; only the lock of moves,
+ * not for PUBLIC, is SECURITY DEFINER): the schema is usable by
  * PUBLIC, as schema stategraph is on a server. The helpers that connect to
  * a connection string given as an argument (PL/Proxy CONNECT, used by
  * move_partition only) are revoked from PUBLIC at the end of this script:
@@ -1157,42 +1158,120 @@ END $$;
 /*
  * The lock of moves: one at a time per router database, held by the
  * session of a move from its start until it ends (a session-level advisory
- * lock, key 'SGMV' as an integer: the move commits every step). A move that
- * stopped keeps it for its session, which goes on with its next call (a
- * call refused for its arguments, before anything is frozen, lets it go);
- * another session is refused at
- * once (55P03) rather than racing it: two moves of one partition both
- * copied, both switched, and the last switch lost what was written after
- * the first one; two moves of different partitions waited for each other's
- * calls.
+ * lock: the move commits every step). A move that stopped keeps it for its
+ * session, which goes on with its next call (a call refused for its
+ * arguments, before anything is frozen, lets it go); another session is
+ * refused at once (55P03) rather than racing it: two moves of one partition
+ * both copied, both switched, and the last switch lost what was written
+ * after the first one; two moves of different partitions waited for each
+ * other's calls.
+ *
+ * Any role may take any advisory lock, and sees every lock held in
+ * pg_locks: a fixed key (it was (1397181782, 0)) let a role that may
+ * connect hold it and refuse every move until its session ended. The key
+ * of a session's move is made of a secret and of that session (its process
+ * and start, stategraph_router.move_key), and only the session whose own
+ * key it is holds the lock of moves (stategraph_router.move_holder): a
+ * role cannot make up the key without the secret (table
+ * stategraph_router.move_secret, its owner's only), and one that took a key
+ * seen in pg_locks (waiting for it, until the move let go or its session
+ * ended) holds nothing of another session's. Such a role holding this
+ * session's own key (seen during its earlier move) makes this session draw
+ * a new secret, while no move holds the lock. Deciding and taking are one
+ * session at a time: the table's lock (EXCLUSIVE, NOWAIT), held to the end
+ * of the transaction that took the key, which no other role may take.
+ * SECURITY DEFINER (its owner, the superuser that created the extension,
+ * reads the secret and every session's start in pg_stat_activity).
  */
-CREATE FUNCTION stategraph_router.move_lock() RETURNS void LANGUAGE plpgsql AS $$
+CREATE TABLE stategraph_router.move_secret (secret uuid NOT NULL);
+INSERT INTO stategraph_router.move_secret (secret) VALUES (pg_catalog.gen_random_uuid());
+REVOKE ALL ON TABLE stategraph_router.move_secret FROM PUBLIC;
+
+/* The key of the lock of moves of the session of process pid started at started, under secret. */
+CREATE FUNCTION stategraph_router.move_key(secret uuid, pid integer, started timestamptz, OUT key1 integer, OUT key2 integer)
+    LANGUAGE sql STABLE AS $$
+    SELECT ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(h.h, 1, 8))::bit(32)::integer,
+           ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(h.h, 9, 8))::bit(32)::integer
+    FROM pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+             pg_catalog.concat_ws('/', secret, pid, EXTRACT(epoch FROM started)), 'UTF8')), 'hex') h(h)
+$$;
+
+/* The process whose session holds the lock of moves of this database (its own key), this one first; NULL: none. */
+CREATE FUNCTION stategraph_router.move_holder() RETURNS integer LANGUAGE sql VOLATILE AS $$
+    SELECT l.pid FROM pg_catalog.pg_locks l
+    JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+    CROSS JOIN LATERAL stategraph_router.move_key((SELECT m.secret FROM stategraph_router.move_secret m),
+                                                  a.pid, a.backend_start) k
+    WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
+      AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                             WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+      AND l.classid OPERATOR(pg_catalog.=) k.key1::oid AND l.objid OPERATOR(pg_catalog.=) k.key2::oid
+    ORDER BY l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() DESC
+    LIMIT 1
+$$;
+
+/* This session's key of the lock of moves. */
+CREATE FUNCTION stategraph_router.my_move_key(OUT key1 integer, OUT key2 integer) LANGUAGE sql VOLATILE AS $$
+    SELECT k.key1, k.key2
+    FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a,
+         LATERAL stategraph_router.move_key((SELECT m.secret FROM stategraph_router.move_secret m), a.pid, a.backend_start) k
+$$;
+
+CREATE FUNCTION stategraph_router.move_lock() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     holder integer;
+    k record;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
-               WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-                 AND l.classid OPERATOR(pg_catalog.=) 1397181782::oid AND l.objid OPERATOR(pg_catalog.=) 0::oid
-                 AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted) THEN
-        RETURN;     -- this session's move that stopped: go on
+    LOOP
+        BEGIN
+            LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE NOWAIT;
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            -- another session is taking the lock of moves (in the transaction that does)
+            SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+            WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+              AND l.relation OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
+              AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted;
+            EXIT WHEN holder IS NOT NULL;   -- (else it just ended: try again)
+        END;
+    END LOOP;
+    IF holder IS NULL THEN
+        PERFORM pg_catalog.pg_stat_clear_snapshot();   -- the sessions as they are now
+        holder := stategraph_router.move_holder();
+        IF holder OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() THEN
+            RETURN;     -- this session's move that stopped: go on
+        END IF;
     END IF;
-    IF pg_catalog.pg_try_advisory_lock(1397181782, 0) THEN
+    IF holder IS NULL THEN
+        LOOP
+            SELECT * INTO k FROM stategraph_router.my_move_key();
+            EXIT WHEN pg_catalog.pg_try_advisory_lock(k.key1, k.key2);
+            -- another session holds this one's key, seen in pg_locks: no move's (none holds the lock)
+            UPDATE stategraph_router.move_secret SET secret = pg_catalog.gen_random_uuid();
+        END LOOP;
         RETURN;
     END IF;
-    SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
-    WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.classid OPERATOR(pg_catalog.=) 1397181782::oid
-      AND l.objid OPERATOR(pg_catalog.=) 0::oid AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
-      AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
-                                             WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database());
     RAISE EXCEPTION 'another stategraph_router.move_partition is running (process %)', holder
         USING ERRCODE = 'lock_not_available',
               DETAIL = 'Partitions are moved one at a time; the session of a move that stopped keeps the lock until it calls again or ends.',
               HINT = 'Wait for it, or call stategraph_router.move_partition again in that session.';
 END $$;
 
-/* The end of a move: release the lock of moves. */
-CREATE FUNCTION stategraph_router.move_unlock() RETURNS void LANGUAGE sql
-    RETURN (SELECT NULL::void FROM pg_catalog.pg_advisory_unlock(1397181782, 0));
+/* The end of a move: release the lock of moves (this session's key, if it holds it). */
+CREATE FUNCTION stategraph_router.move_unlock() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record;
+BEGIN
+    SELECT * INTO k FROM stategraph_router.my_move_key();
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+               WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                 AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
+                 AND l.classid OPERATOR(pg_catalog.=) k.key1::oid AND l.objid OPERATOR(pg_catalog.=) k.key2::oid) THEN
+        PERFORM pg_catalog.pg_advisory_unlock(k.key1, k.key2);
+    END IF;
+END $$;
 
 /*
  * Move the threads of one partition to the server at connstr, while every
@@ -1510,7 +1589,9 @@ REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, 
     stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean),
     stategraph_router.hold_at(text, integer, integer, boolean), stategraph_router.held_at(text, integer),
     stategraph_router.release_at(text, integer), stategraph_router.bound_at(text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock(),
+    stategraph_router.move_key(uuid, integer, timestamptz), stategraph_router.move_holder(),
+    stategraph_router.my_move_key() FROM PUBLIC;
 REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
 
 -- ===========================================================================
