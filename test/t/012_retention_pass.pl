@@ -15,14 +15,8 @@ my $node = preloaded_node('sweep', qq{
 stategraph.sweep_interval = 20
 stategraph.sweep_limit = 100
 });
+$node->safe_psql('postgres', sweep_graph_sql());
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION sweep_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
-    SELECT sg_create_graph('sg', '{"n": "replace"}');
-    SELECT sg_add_node('sg', 'a', 'sweep_node(jsonb)');
-    SELECT sg_add_edge('sg', '__start__', 'a');
-    SELECT sg_add_edge('sg', 'a', '__end__');
-    SELECT sg_compile('sg');
     SELECT count(sg_invoke('sg', jsonb_build_object('n', i), thread_id => 't' || i)) FROM generate_series(1, 5000) i;
     SELECT sg_set_retention('sg', '1 hour');
     UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE substr(thread_id, 2)::int % 2 = 0;

@@ -10,28 +10,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('sweep_warnings');
 $node->init;
 $node->append_conf('postgresql.conf', "autovacuum = off\n");
 $node->start;
+# 25 broken threads (SGNode::broken_threads_sql) and 40 sound ones, all expired
+$node->safe_psql('postgres', broken_threads_sql(map { "bad$_" } 1 .. 25));
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT jsonb_build_object('log', jsonb_build_array(1)) $$;
-    SELECT sg_create_graph('g', jsonb_build_object('log', 'append'));
-    SELECT sg_add_node('g', 'one', 'one(jsonb)');
-    SELECT sg_add_edge('g', '__start__', 'one');
-    SELECT sg_add_edge('g', 'one', '__end__');
-    SELECT sg_compile('g');
-    -- 25 threads, each with a fork whose row refers to a checkpoint that is not there
-    -- (removing a thread gives its forks an image of their own, which then fails), and 40 sound ones
-    SELECT count(sg_invoke('g', jsonb_build_object('log', jsonb_build_array()), 'bad' || i)) FROM generate_series(1, 25) i;
-    SELECT count(sg_fork('bad' || i, (SELECT head FROM stategraph.threads WHERE thread_id = 'bad' || i), 'fork' || i))
-      FROM generate_series(1, 25) i;
-    UPDATE stategraph.checkpoints SET image_complete = false,
-        refs = jsonb_build_object('log', '00000000-0000-0000-0000-000000000000')
-    WHERE thread_id LIKE 'fork%' AND parent_thread IS NOT NULL;
     SELECT count(sg_invoke('g', jsonb_build_object('log', jsonb_build_array()), 'good' || i)) FROM generate_series(1, 40) i;
     SELECT sg_set_retention('g', '1 hour');
     UPDATE stategraph.threads SET updated_at = now() - interval '1 day' WHERE thread_id NOT LIKE 'fork%';

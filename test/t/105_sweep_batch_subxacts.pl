@@ -13,19 +13,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('subxacts');
 $node->init;
 $node->append_conf('postgresql.conf', "autovacuum = off\n");
 $node->start;
+$node->safe_psql('postgres', sweep_graph_sql());
 $node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION sweep_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
-    SELECT sg_create_graph('sg', '{"n": "replace"}');
-    SELECT sg_add_node('sg', 'a', 'sweep_node(jsonb)');
-    SELECT sg_add_edge('sg', '__start__', 'a');
-    SELECT sg_add_edge('sg', 'a', '__end__');
-    SELECT sg_compile('sg');
     SELECT count(sg_invoke('sg', jsonb_build_object('n', i), thread_id => 't' || i)) FROM generate_series(1, 600) i;
     SELECT sg_set_retention('sg', '1 hour');
     UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE substr(thread_id, 2)::int % 2 = 0;

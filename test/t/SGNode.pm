@@ -10,7 +10,7 @@ use Exporter 'import';
 our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
-  nap_done_graph_sql cpu_ticks no_advisory_lock_left);
+  nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -426,6 +426,47 @@ sub no_advisory_lock_left
 {
 	my ($node) = @_;
 	return $node->poll_query_until('postgres', q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'}, '0');
+}
+
+# SQL: the extension and a one-node graph 'sg' (channel n) whose node
+# changes nothing, the retention sweep's tests' threads.
+sub sweep_graph_sql
+{
+	return q{
+    CREATE EXTENSION stategraph;
+    CREATE FUNCTION sweep_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+    SELECT sg_create_graph('sg', '{"n": "replace"}');
+    SELECT sg_add_node('sg', 'a', 'sweep_node(jsonb)');
+    SELECT sg_add_edge('sg', '__start__', 'a');
+    SELECT sg_add_edge('sg', 'a', '__end__');
+    SELECT sg_compile('sg');
+};
+}
+
+# SQL: the extension, a graph 'g' (channel log) and a thread of each id of
+# @ids, each with a fork ('fork' and its id) whose row refers to a
+# checkpoint that is not there. Removing the thread gives its forks an
+# image of their own, which fails (XX001): the retention sweep passes the
+# thread over with a WARNING. The forks are not expired; the threads are
+# once their updated_at is set back.
+sub broken_threads_sql
+{
+	my $ids = "ARRAY['" . join("', '", @_) . "']";
+	return qq{
+    CREATE EXTENSION stategraph;
+    CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS \$\$ SELECT jsonb_build_object('log', jsonb_build_array(1)) \$\$;
+    SELECT sg_create_graph('g', jsonb_build_object('log', 'append'));
+    SELECT sg_add_node('g', 'one', 'one(jsonb)');
+    SELECT sg_add_edge('g', '__start__', 'one');
+    SELECT sg_add_edge('g', 'one', '__end__');
+    SELECT sg_compile('g');
+    SELECT count(sg_invoke('g', jsonb_build_object('log', jsonb_build_array()), t)) FROM unnest($ids) t;
+    SELECT count(sg_fork(t, (SELECT head FROM stategraph.threads WHERE thread_id = t), 'fork' || t)) FROM unnest($ids) t;
+    UPDATE stategraph.checkpoints SET image_complete = false,
+        refs = jsonb_build_object('log', '00000000-0000-0000-0000-000000000000')
+    WHERE thread_id LIKE 'fork%' AND parent_thread IS NOT NULL;
+};
 }
 
 1;
