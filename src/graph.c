@@ -273,17 +273,28 @@ resolve_stored(const char *signature)
 	return resolve_function(signature);
 }
 
-/* The name of the role that owns function fn now. */
-static char *
-function_owner(Oid fn)
+/* The role that owns function fn now (InvalidOid if it is gone). */
+static Oid
+proc_owner(Oid fn)
 {
 	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	Oid			owner;
 
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fn);
+		return InvalidOid;
 	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
 	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* The name of the role that owns function fn now. */
+static char *
+function_owner(Oid fn)
+{
+	Oid			owner = proc_owner(fn);
+
+	if (!OidIsValid(owner))
+		elog(ERROR, "cache lookup failed for function %u", fn);
 	return GetUserNameFromId(owner, false);
 }
 
@@ -1780,6 +1791,7 @@ build_channel(SGGraph *g, SGChannel *c, Jsonb *def)
 		c->reducer_fn = graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
 									   g->owner, g->name, SIG_REDUCER,
 									   psprintf("the reducer of channel \"%s\"", c->name), false);
+		c->reducer_owner = proc_owner(c->reducer_fn);
 		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, g->cxt);
 	}
 }
@@ -1852,6 +1864,7 @@ build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
 		}
 		node->fn = graph_function(sg_jsonb_get_cstring(n, "fn"), sg_jsonb_get_cstring(n, "fn_owner"),
 								  g->owner, g->name, SIG_NODE, psprintf("node \"%s\"", node->name), false);
+		node->fn_owner = proc_owner(node->fn);
 		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
 		fmgr_info_cxt(node->fn, &node->flinfo, g->cxt);
 		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
@@ -1934,6 +1947,7 @@ build_branches(SGGraph *g, Jsonb *branches)
 									g->owner, g->name, SIG_ROUTER,
 									psprintf("the router of node \"%s\"", src->name), false);
 		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", src->name));
+		br->router_owner = proc_owner(br->router);
 		br->rettype = get_func_rettype(br->router);
 		fmgr_info_cxt(br->router, &br->flinfo, g->cxt);
 		br->path_map = sg_jsonb_get(b, "path_map");
@@ -2448,6 +2462,60 @@ unprivileged_fn(SGGraph *g, bool dropped_too, const char **what, const char **na
 	return InvalidOid;
 }
 
+/*
+ * Whether function fn, of owner loaded_owner when graph g was loaded
+ * (checked then: graph_function), now belongs to another role than that
+ * one and g's owner: it was given away since (ALTER FUNCTION ... OWNER TO,
+ * REASSIGN OWNED), and its new owner may have replaced it (CREATE OR
+ * REPLACE keeps its OID). A function dropped: no (may_execute's).
+ */
+static bool
+given_away(SGGraph *g, Oid fn, Oid loaded_owner)
+{
+	Oid			now = proc_owner(fn);
+
+	return OidIsValid(now) && now != loaded_owner &&
+		strcmp(GetUserNameFromId(now, false), g->owner) != 0;
+}
+
+/*
+ * The first function of g given to another role since g was loaded
+ * (given_away), or InvalidOid; *what and *name tell what it is for.
+ */
+static Oid
+given_away_fn(SGGraph *g, const char **what, const char **name)
+{
+	int			i,
+				j;
+
+	if (g->owner == NULL)		/* 0.1.0's schema: no owners */
+		return InvalidOid;
+	for (i = 1; i < g->nnodes; i++)
+		if (g->nodes[i].queue == NULL && given_away(g, g->nodes[i].fn, g->nodes[i].fn_owner))
+		{
+			*what = "node";
+			*name = g->nodes[i].name;
+			return g->nodes[i].fn;
+		}
+	for (i = 0; i < g->nnodes; i++)
+		for (j = 0; j < g->nodes[i].nbranches; j++)
+			if (given_away(g, g->nodes[i].branches[j].router, g->nodes[i].branches[j].router_owner))
+			{
+				*what = "the router of node";
+				*name = g->nodes[i].name;
+				return g->nodes[i].branches[j].router;
+			}
+	for (i = 0; i < g->nchannels; i++)
+		if (g->channels[i].reducer == SG_REDUCER_CUSTOM &&
+			given_away(g, g->channels[i].reducer_fn, g->channels[i].reducer_owner))
+		{
+			*what = "the reducer of channel";
+			*name = g->channels[i].name;
+			return g->channels[i].reducer_fn;
+		}
+	return InvalidOid;
+}
+
 /* The first function of g the current user may not execute, or InvalidOid. */
 Oid
 sg_graph_unprivileged_fn(SGGraph *g)
@@ -2464,7 +2532,8 @@ sg_graph_unprivileged_fn(SGGraph *g)
  * it began with: a function of it dropped meanwhile failed the check of a
  * role other than a superuser with "function with OID ... does not
  * exist"; it is the error of a run that calls a dropped function
- * (sg_require_function).
+ * (sg_require_function). Nor may a function of g have been given to
+ * another role since g was loaded (given_away_fn: 42501).
  */
 void
 sg_graph_check_privileges(SGGraph *g)
@@ -2473,10 +2542,21 @@ sg_graph_check_privileges(SGGraph *g)
 	const char *name;
 	Oid			fn = unprivileged_fn(g, true, &what, &name);
 
-	if (!OidIsValid(fn))
-		return;
-	sg_require_function(fn, what, name, g->name);
-	aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
+	if (OidIsValid(fn))
+	{
+		sg_require_function(fn, what, name, g->name);
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
+	}
+	/* nor a function given to another role meanwhile (the graph's load checked it) */
+	fn = given_away_fn(g, &what, &name);
+	if (OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("function %s of %s \"%s\" in graph \"%s\" was given to role \"%s\" during the run",
+						format_procedure_qualified(fn), what, name, g->name, function_owner(fn)),
+				 errdetail("A run calls only functions of the owners they had when it loaded its graph, or of the graph's owner."),
+				 errhint("If the new owner's function is meant, add it to graph \"%s\" again and call sg_compile('%s'), then resume the thread.",
+						 g->name, g->name)));
 }
 
 /* The index of node name in g (SG_START for __start__), or -1. */

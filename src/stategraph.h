@@ -96,6 +96,7 @@ typedef struct SGChannel
 	SGReducer	reducer;
 	SGStoreKind kind;
 	Oid			reducer_fn;		/* SG_REDUCER_CUSTOM */
+	Oid			reducer_owner;	/* its owner when the graph was loaded */
 	FmgrInfo	reducer_flinfo;
 	Jsonb	   *initial;		/* default value; NULL: the channel starts empty */
 } SGChannel;
@@ -103,6 +104,7 @@ typedef struct SGChannel
 typedef struct SGBranch
 {
 	Oid			router;
+	Oid			router_owner;	/* its owner when the graph was loaded */
 	FmgrInfo	flinfo;
 	Oid			rettype;		/* TEXTOID, TEXTARRAYOID, JSONBOID or BOOLOID */
 	Jsonb	   *path_map;		/* NULL, an array of names or an object */
@@ -122,6 +124,7 @@ typedef struct SGNode
 	char	   *queue;			/* an external node's queue; NULL: a SQL node */
 	int			lease_ms;		/* an external node's lease */
 	Oid			fn;
+	Oid			fn_owner;		/* its owner when the graph was loaded */
 	FmgrInfo	flinfo;
 	int			nargs;			/* 1: (state), 2: (state, config) */
 	SGRetry		retry;
