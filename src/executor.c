@@ -535,6 +535,7 @@ call_node(void *arg)
 	Datum		d;
 
 	sg_require_function(node->fn, "node", node->name, run->g->name);
+	sg_graph_check_fn_owner(run->g, node->fn, node->fn_owner, "node", node->name);
 	d = sg_call_jsonb(&run->node_fn[task->node], node->nargs, task->arg ? task->arg : call->state,
 					  node->nargs == 2 ? node_config(run, task, call->attempt) : NULL, &isnull);
 	MemoryContextSwitchTo(cxt);

@@ -2478,6 +2478,19 @@ given_away(SGGraph *g, Oid fn, Oid loaded_owner)
 		strcmp(GetUserNameFromId(now, false), g->owner) != 0;
 }
 
+/* The error of a run of g whose function fn (for what name) was given away (given_away). */
+static void
+given_away_error(SGGraph *g, Oid fn, const char *what, const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("function %s of %s \"%s\" in graph \"%s\" was given to role \"%s\" during the run",
+					format_procedure_qualified(fn), what, name, g->name, function_owner(fn)),
+			 errdetail("A run calls only functions of the owners they had when it loaded its graph, or of the graph's owner."),
+			 errhint("If the new owner's function is meant, add it to graph \"%s\" again and call sg_compile('%s'), then resume the thread.",
+					 g->name, g->name)));
+}
+
 /*
  * The first function of g given to another role since g was loaded
  * (given_away), or InvalidOid; *what and *name tell what it is for.
@@ -2550,13 +2563,20 @@ sg_graph_check_privileges(SGGraph *g)
 	/* nor a function given to another role meanwhile (the graph's load checked it) */
 	fn = given_away_fn(g, &what, &name);
 	if (OidIsValid(fn))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("function %s of %s \"%s\" in graph \"%s\" was given to role \"%s\" during the run",
-						format_procedure_qualified(fn), what, name, g->name, function_owner(fn)),
-				 errdetail("A run calls only functions of the owners they had when it loaded its graph, or of the graph's owner."),
-				 errhint("If the new owner's function is meant, add it to graph \"%s\" again and call sg_compile('%s'), then resume the thread.",
-						 g->name, g->name)));
+		given_away_error(g, fn, what, name);
+}
+
+/*
+ * Check, just before a call in a run of g, that function fn (of owner
+ * loaded_owner when g was loaded) has not been given to another role
+ * since (given_away): a run takes many steps in one transaction (sg_invoke),
+ * and a change another session commits meanwhile is seen by the call.
+ */
+void
+sg_graph_check_fn_owner(SGGraph *g, Oid fn, Oid loaded_owner, const char *what, const char *name)
+{
+	if (g->owner != NULL && given_away(g, fn, loaded_owner))
+		given_away_error(g, fn, what, name);
 }
 
 /* The index of node name in g (SG_START for __start__), or -1. */

@@ -169,6 +169,7 @@ extern SGGraph *sg_graph_get(const char *name);
 extern SGGraph *sg_graph_get_gen(const char *name, int64 gen);	/* runs of one generation of it */
 extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
 extern void sg_graph_check_privileges(SGGraph *g);
+extern void sg_graph_check_fn_owner(SGGraph *g, Oid fn, Oid loaded_owner, const char *what, const char *name);
 extern Oid	sg_graph_unprivileged_fn(SGGraph *g);
 extern int	sg_graph_node_index(SGGraph *g, const char *name);
 extern bool sg_graph_node_is_external(const char *graph, const char *node);	/* tasks of a recompiled graph */
