@@ -418,7 +418,15 @@ sg_apply_writes(SGGraph *g, SGState *s, SGWrite *writes, int nwrites, bool *chan
 				r->parts[c] = lappend(r->parts[c], value);
 			}
 			else
+			{
+				/* a custom reducer is called (reduce): checked as nodes and routers are */
+				if (ch->reducer == SG_REDUCER_CUSTOM && r->values[c] != NULL)
+				{
+					sg_require_function(ch->reducer_fn, "the reducer of channel", ch->name, g->name);
+					sg_graph_check_fn_owner(g, ch->reducer_fn, ch->reducer_owner, "the reducer of channel", ch->name);
+				}
 				r->values[c] = reduce(ch, r->values[c], sg_jsonb_from_value(&v), writes[w].task);
+			}
 			changed[c] = true;
 		}
 	}
