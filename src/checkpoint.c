@@ -1204,6 +1204,9 @@ walk_refs(StateWalk *w, const char *thread_id, const pg_uuid_t *id)
 	}
 }
 
+static SGState *load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id,
+						   SGCheckpoint **cp_out, int only);
+
 /*
  * Rebuild the state of checkpoint id of a thread (see the header comment).
  * *cp_out, if given, receives the checkpoint row itself. The state's track
@@ -1211,6 +1214,27 @@ walk_refs(StateWalk *w, const char *thread_id, const pg_uuid_t *id)
  */
 SGState *
 sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out)
+{
+	return load_state(cs, thread_id, id, cp_out, -1);
+}
+
+/*
+ * The value of one channel (its index in cs) at checkpoint id of a thread
+ * (NULL: empty), walking only as far as that channel needs.
+ */
+Jsonb *
+sg_load_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, int channel)
+{
+	return load_state(cs, thread_id, id, NULL, channel)->values[channel];
+}
+
+/*
+ * sg_load_state, or (only >= 0) the value of channel only alone: the
+ * others count as resolved from the start, so the walk ends when that one
+ * is, and reads no reference or segment of theirs.
+ */
+static SGState *
+load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out, int only)
 {
 	StateWalk	w = {0};
 	int			c;
@@ -1226,6 +1250,12 @@ sg_load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCh
 	w.expected = *id;
 	w.have_expected = true;
 	w.batch = 16;
+	for (c = 0; only >= 0 && c < cs->n; c++)
+		if (c != only)
+		{
+			w.resolved[c] = true;
+			w.nresolved++;
+		}
 
 	while (walk_goes_on(&w))
 		walk_thread(&w);
@@ -1587,7 +1617,9 @@ sg_checkpoint_image_channel(SGChannelSet *cs, const char *thread_id, const pg_uu
 	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Jsonb	   *value = sg_jsonb_get(sg_state_to_jsonb(cs, sg_load_state(cs, thread_id, id, NULL)), channel);
+	int			c = sg_channelset_index(cs, channel);
+	/* (that channel alone: loading the whole state read every other channel's value too) */
+	Jsonb	   *value = c >= 0 ? sg_load_channel(cs, thread_id, id, c) : NULL;
 
 	sg_spi_prepare(&plan,
 				   "UPDATE stategraph.checkpoints SET "
