@@ -2427,18 +2427,21 @@ may_execute(Oid fn, bool dropped_too)
 		pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
 }
 
+/* A test of a function of graph g (of owner loaded_owner when g was loaded): true when it fails. */
+typedef bool (*GraphFnTest) (SGGraph *g, Oid fn, Oid loaded_owner, bool dropped_too);
+
 /*
- * The first function of g the current user may not execute (may_execute),
- * or InvalidOid; *what and *name tell what it is for.
+ * The first function of g (its nodes', routers', custom reducers') that
+ * fails test, or InvalidOid; *what and *name tell what it is for.
  */
 static Oid
-unprivileged_fn(SGGraph *g, bool dropped_too, const char **what, const char **name)
+first_failing_fn(SGGraph *g, GraphFnTest fails, bool dropped_too, const char **what, const char **name)
 {
 	int			i,
 				j;
 
 	for (i = 1; i < g->nnodes; i++)
-		if (g->nodes[i].queue == NULL && !may_execute(g->nodes[i].fn, dropped_too))
+		if (g->nodes[i].queue == NULL && fails(g, g->nodes[i].fn, g->nodes[i].fn_owner, dropped_too))
 		{
 			*what = "node";
 			*name = g->nodes[i].name;
@@ -2446,20 +2449,38 @@ unprivileged_fn(SGGraph *g, bool dropped_too, const char **what, const char **na
 		}
 	for (i = 0; i < g->nnodes; i++)
 		for (j = 0; j < g->nodes[i].nbranches; j++)
-			if (!may_execute(g->nodes[i].branches[j].router, dropped_too))
+			if (fails(g, g->nodes[i].branches[j].router, g->nodes[i].branches[j].router_owner, dropped_too))
 			{
 				*what = "the router of node";
 				*name = g->nodes[i].name;
 				return g->nodes[i].branches[j].router;
 			}
 	for (i = 0; i < g->nchannels; i++)
-		if (g->channels[i].reducer == SG_REDUCER_CUSTOM && !may_execute(g->channels[i].reducer_fn, dropped_too))
+		if (g->channels[i].reducer == SG_REDUCER_CUSTOM &&
+			fails(g, g->channels[i].reducer_fn, g->channels[i].reducer_owner, dropped_too))
 		{
 			*what = "the reducer of channel";
 			*name = g->channels[i].name;
 			return g->channels[i].reducer_fn;
 		}
 	return InvalidOid;
+}
+
+/* may_execute as a GraphFnTest: the current user may not execute fn. */
+static bool
+not_executable(SGGraph *g, Oid fn, Oid loaded_owner, bool dropped_too)
+{
+	return !may_execute(fn, dropped_too);
+}
+
+/*
+ * The first function of g the current user may not execute (may_execute),
+ * or InvalidOid; *what and *name tell what it is for.
+ */
+static Oid
+unprivileged_fn(SGGraph *g, bool dropped_too, const char **what, const char **name)
+{
+	return first_failing_fn(g, not_executable, dropped_too, what, name);
 }
 
 /*
@@ -2491,6 +2512,13 @@ given_away_error(SGGraph *g, Oid fn, const char *what, const char *name)
 					 g->name, g->name)));
 }
 
+/* given_away as a GraphFnTest. */
+static bool
+given_away_test(SGGraph *g, Oid fn, Oid loaded_owner, bool dropped_too)
+{
+	return given_away(g, fn, loaded_owner);
+}
+
 /*
  * The first function of g given to another role since g was loaded
  * (given_away), or InvalidOid; *what and *name tell what it is for.
@@ -2498,35 +2526,9 @@ given_away_error(SGGraph *g, Oid fn, const char *what, const char *name)
 static Oid
 given_away_fn(SGGraph *g, const char **what, const char **name)
 {
-	int			i,
-				j;
-
 	if (g->owner == NULL)		/* 0.1.0's schema: no owners */
 		return InvalidOid;
-	for (i = 1; i < g->nnodes; i++)
-		if (g->nodes[i].queue == NULL && given_away(g, g->nodes[i].fn, g->nodes[i].fn_owner))
-		{
-			*what = "node";
-			*name = g->nodes[i].name;
-			return g->nodes[i].fn;
-		}
-	for (i = 0; i < g->nnodes; i++)
-		for (j = 0; j < g->nodes[i].nbranches; j++)
-			if (given_away(g, g->nodes[i].branches[j].router, g->nodes[i].branches[j].router_owner))
-			{
-				*what = "the router of node";
-				*name = g->nodes[i].name;
-				return g->nodes[i].branches[j].router;
-			}
-	for (i = 0; i < g->nchannels; i++)
-		if (g->channels[i].reducer == SG_REDUCER_CUSTOM &&
-			given_away(g, g->channels[i].reducer_fn, g->channels[i].reducer_owner))
-		{
-			*what = "the reducer of channel";
-			*name = g->channels[i].name;
-			return g->channels[i].reducer_fn;
-		}
-	return InvalidOid;
+	return first_failing_fn(g, given_away_test, false, what, name);
 }
 
 /* The first function of g the current user may not execute, or InvalidOid. */
