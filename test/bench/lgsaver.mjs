@@ -1,7 +1,7 @@
 // LangGraph.js 1.7.3 with StategraphSaver vs PostgresSaver, side by side
 // (driven by test/bench/lgsaver.sh, one database per saver on one cluster).
 //
-//   node lgsaver.mjs <postgres|stategraph> seed <callers> <seconds> <warmup_seconds>
+//   node lgsaver.mjs <postgres|stategraph|memory> seed <callers> <seconds> <warmup_seconds>
 //   node lgsaver.mjs <postgres|stategraph> chat <turns> <getstate_calls> <page_calls>
 //   node lgsaver.mjs reads <postgres_db> <stategraph_db> <getstate_calls> <page_calls>
 //
@@ -13,6 +13,9 @@
 // The graphs are langgraph/graphs.mjs's, as for langgraph/bench.mjs: the seed graph
 // (START -> step1 -> step2 -> step3 -> END) and a 200-turn chat whose reply to
 // "turn N" is 190 English words picked by md5("N-i") (about 1 KB).
+//
+// `memory` runs the seed graph with LangGraph's own MemorySaver (no database):
+// the floor both savers stand on, LangGraph's own work per invoke in Node.
 
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
@@ -25,6 +28,7 @@ const load = async (name) => import(pathToFileURL(require.resolve(name)).href);
 const pg = (await load("pg")).default;
 const { seedGraph, chatGraph, replyText } = graphs(await load("@langchain/langgraph"));
 const { PostgresSaver } = await load("@langchain/langgraph-checkpoint-postgres");
+const { MemorySaver } = await load("@langchain/langgraph-checkpoint");
 const { StategraphSaver } = await import(pathToFileURL(`${client}src/index.js`).href);
 
 const r3 = (x) => (x == null ? null : Math.round(x * 1000) / 1000);
@@ -41,9 +45,11 @@ function fail(msg) {
 const TABLES = {
 	postgres: ["public.checkpoints", "public.checkpoint_blobs", "public.checkpoint_writes", "public.checkpoint_migrations"],
 	stategraph: ["stategraph.lg_checkpoints", "stategraph.lg_blobs", "stategraph.lg_writes"],
+	memory: [],
 };
 
 async function makeSaver(kind, pool) {
+	if (kind === "memory") return new MemorySaver();
 	const saver = kind === "postgres" ? new PostgresSaver(pool) : new StategraphSaver(pool);
 	await saver.setup();
 	return saver;
@@ -179,6 +185,7 @@ let result;
 try {
 	if (kind === "reads") result = await reads(mode, args[0], +args[1], +args[2]);
 	else if (!TABLES[kind]) fail(`unknown saver ${kind}`);
+	else if (kind === "memory" && mode !== "seed") fail("MemorySaver runs the seed graph only");
 	else if (mode === "seed") result = await seed(kind, +args[0], +args[1], +args[2]);
 	else if (mode === "chat") result = await chat(kind, +args[0], +args[1], +args[2]);
 	else fail(`unknown mode ${mode}`);

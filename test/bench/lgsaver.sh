@@ -77,12 +77,13 @@ R=()
 for c in $CALLERS; do
 	for round in $(seq 1 "$ROUNDS"); do
 		order="postgres stategraph"; [ $((round % 2)) -eq 0 ] && order="stategraph postgres"
-		for kind in $order; do
+		# memory: LangGraph's MemorySaver, no database (the floor of both savers)
+		for kind in memory $order; do
 			say "seed graph, $kind, $c caller(s), round $round, ${BENCH_SECONDS}s"
 			echo "seed-$kind-$c-$round $(loadavg)" >>"$RUN/load.txt"
 			db=lg_pg; [ $kind = stategraph ] && db=lg_sg
 			PGDATABASE=$db node "$HERE/lgsaver.mjs" $kind seed "$c" "$BENCH_SECONDS" "$WARMUP_SECONDS" >"$RUN/seed-$kind-$c-$round.json"
-			psql -X -q -d $db -c CHECKPOINT
+			[ $kind = memory ] || psql -X -q -d $db -c CHECKPOINT
 		done
 	done
 done
@@ -116,6 +117,13 @@ for (const c of callers.split(/\s+/).filter(Boolean)) {
 	row(`seed graph invokes/s, ${c} caller(s), median of ${rounds} rounds (ratio of each round: ${each})`, f(p.tps), f(s.tps), `${f(s.tps / p.tps, 2)}x`);
 	row(`seed graph invoke p50 (ms), ${c} caller(s), median of rounds`, f(p.p50_ms, 2), f(s.p50_ms, 2), `${f(s.p50_ms / p.p50_ms, 2)}x`);
 	row(`seed graph: Node's CPU per invoke (ms), ${c} caller(s), median of rounds`, f(p.node_cpu_ms, 2), f(s.node_cpu_ms, 2), `${f(s.node_cpu_ms / p.node_cpu_ms, 2)}x`);
+	// the floor: LangGraph with its MemorySaver, no database; a saver that cost
+	// nothing would run at that rate, so PostgresSaver's time per invoke over
+	// the floor's is the most any saver could gain over it here
+	const M = rs.map((r) => j(`seed-memory-${c}-${r}.json`));
+	const m = { tps: med(M.map((x) => x.tps)), node_cpu_ms: med(M.map((x) => x.node_cpu_ms)) };
+	row(`seed graph, LangGraph alone (MemorySaver, no database): invokes/s, ${c} caller(s), median of rounds (Node's CPU per invoke ${f(m.node_cpu_ms, 2)} ms)`, "", f(m.tps), "");
+	row(`seed graph: the ceiling of any saver / PostgresSaver (MemorySaver's invokes/s / PostgresSaver's), ${c} caller(s)`, "", "", `${f(m.tps / p.tps, 2)}x`);
 }
 const reads = j("reads.json");
 const p = { ...j("chat-postgres.json"), ...reads.postgres }, s = { ...j("chat-stategraph.json"), ...reads.stategraph };
