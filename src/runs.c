@@ -949,8 +949,21 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
+	if (!sg_worker_take_role_share(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
+	{
+		/*
+		 * Its role has its share of the workers (max_workers_per_role):
+		 * pass its thread over, and look again within a second, as for a
+		 * held thread (the worker that ends one of the role's runs looks
+		 * at once).
+		 */
+		*thread_held = true;
+		*blocked = true;
+		return NULL;
+	}
 	if (!sg_try_lock_thread(thread_id))
 	{
+		sg_worker_drop_role_share();
 		*thread_held = true;
 		if (strcmp(status, "pending") == 0)
 			*blocked = true;	/* (a running run's thread is held by its executor) */
@@ -959,6 +972,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
 							SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 	{
+		sg_worker_drop_role_share();
 		*queued = true;
 		sg_unlock_thread(thread_id, false);
 		return NULL;
@@ -1007,6 +1021,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	 * sg_submit, sg_reassign_owned): look again within a second, as for a
 	 * held thread, rather than at the next wake-up.
 	 */
+	sg_worker_drop_role_share();
 	*blocked = true;
 	current.claimed = false;
 	sg_unlock_thread(thread_id, false);
@@ -1171,6 +1186,7 @@ claim_run(bool *blocked)
 	 */
 	bool		sees_every_run = superuser() || has_bypassrls_privilege(GetUserId());
 
+	sg_worker_drop_role_share();	/* of a run claimed before and not executed (stopped at once) */
 	start = sg_claim_from(&gen);
 again:
 	candidates = open_candidates(start, start_seq);

@@ -530,6 +530,7 @@ extern void sg_mermaid_text(StringInfo buf, const char *s);
  * ---------------------------------------------------------------------------
  */
 extern int	sg_max_workers;
+extern int	sg_max_workers_per_role;
 extern int	sg_sweep_interval_s;
 extern int	sg_sweep_limit;
 extern int	sg_run_retention_s;
@@ -562,6 +563,8 @@ extern bool sg_wait_for_runs(long timeout_ms);
 extern void sg_wait_prepare(const pg_uuid_t *run_id);
 extern void sg_wait_done(void);
 extern void sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id);
+extern bool sg_worker_take_role_share(const char *role);
+extern void sg_worker_drop_role_share(void);
 extern bool sg_in_background_worker(void);
 extern bool sg_worker_executes_run(const pg_uuid_t *run_id);
 extern bool sg_worker_executes_thread(const char *thread_id);

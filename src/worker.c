@@ -56,7 +56,11 @@
  * commit that queued tasks wakes those of its queues at the same point.
  *
  * Workers connect as the bootstrap superuser only to claim runs; each run
- * executes as the role that submitted it (runs.c). SIGTERM (die) ends a
+ * executes as the role that submitted it (runs.c). With
+ * stategraph.max_workers_per_role set, a worker claims a run only while
+ * fewer other workers hold a run of the same role (a slot records the role
+ * of the run it claims or executes, taken under the slots' lock), so that
+ * one role's many runs leave workers to the other roles' runs. SIGTERM (die) ends a
  * worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
  * back and the run, still 'running', is taken up again from its last
  * committed step by the next worker, which the launcher starts at once
@@ -108,6 +112,7 @@ PGDLLEXPORT void sg_worker_main(Datum arg);
 
 /* GUCs */
 int			sg_max_workers = 4;
+int			sg_max_workers_per_role = 0;	/* 0: no share per role */
 int			sg_sweep_interval_s = 300;
 int			sg_sweep_limit = 1000;
 int			sg_run_retention_s = 7 * 24 * 3600;
@@ -142,6 +147,8 @@ typedef struct SGWorkerSlot
 	bool		has_run;		/* executing run, holding its thread (sg_worker_report_run) */
 	pg_uuid_t	run;
 	uint64		thread_hash;	/* of the run's thread_id */
+	bool		role_held;		/* claiming or executing a run of role (sg_worker_take_role_share) */
+	NameData	role;
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -1630,6 +1637,7 @@ recover(MemoryContext cxt)
 	QueryCancelPending = false;
 	AbortOutOfAnyTransaction();
 	LockReleaseSession(USER_LOCKMETHOD);	/* a failed run's too (see worker_iteration) */
+	sg_worker_drop_role_share();
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
 	SetUserIdAndSecContext(worker_user, worker_sec);
 	MemoryContextSwitchTo(cxt);
@@ -1800,6 +1808,7 @@ sg_worker_main(Datum arg)
 	shared->slots[my_slot].latch = MyLatch;
 	shared->slots[my_slot].idle = false;
 	shared->slots[my_slot].has_run = false;
+	shared->slots[my_slot].role_held = false;
 	SpinLockRelease(&shared->mutex);
 	before_shmem_exit(worker_exit, Int32GetDatum(my_slot));
 
@@ -1854,6 +1863,7 @@ sg_worker_main(Datum arg)
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
 			!is_first_of_database())
 			leave_if_not_woken();
+		sg_worker_drop_role_share();	/* (a run it claimed and did not execute) */
 		set_idle(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(sleep_ms, SG_IDLE_EXIT_MS), PG_WAIT_EXTENSION);
@@ -1889,12 +1899,59 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 		shared->slots[my_slot].run = *run_id;
 		shared->slots[my_slot].thread_hash = thread_hash(thread_id);
 	}
+	else
+		shared->slots[my_slot].role_held = false;	/* the run ends: its role's share is free */
 	SpinLockRelease(&shared->mutex);
 	if (run_id)
 		snprintf(buf, sizeof(buf), "stategraph run %s", sg_uuid_to_cstring(run_id));
 	else
 		snprintf(buf, sizeof(buf), "stategraph worker");
 	pgstat_report_appname(buf);
+}
+
+/*
+ * A share of the workers for the role of a run this worker is about to
+ * claim (stategraph.max_workers_per_role): granted while fewer other
+ * workers hold a run of that role, and then held by this slot until the
+ * claim fails (sg_worker_drop_role_share) or the run ends
+ * (sg_worker_report_run). Counted and taken under the slots' lock, so two
+ * workers claiming at once cannot both take a role's last share. Always
+ * granted outside a background worker (CALL sg_work executes its runs in
+ * its caller's session) and with the setting 0.
+ */
+bool
+sg_worker_take_role_share(const char *role)
+{
+	int			i,
+				held = 0;
+	bool		granted;
+
+	if (my_slot < 0 || sg_max_workers_per_role <= 0)
+		return true;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < SG_MAX_WORKERS; i++)
+		if (i != my_slot && shared->slots[i].state == SLOT_RUNNING && shared->slots[i].role_held &&
+			strncmp(NameStr(shared->slots[i].role), role, NAMEDATALEN) == 0)
+			held++;
+	granted = held < sg_max_workers_per_role;
+	if (granted)
+	{
+		shared->slots[my_slot].role_held = true;
+		strlcpy(NameStr(shared->slots[my_slot].role), role, NAMEDATALEN);
+	}
+	SpinLockRelease(&shared->mutex);
+	return granted;
+}
+
+/* Give back the share of a run this worker claimed and does not execute. */
+void
+sg_worker_drop_role_share(void)
+{
+	if (my_slot < 0)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[my_slot].role_held = false;
+	SpinLockRelease(&shared->mutex);
 }
 
 /*
@@ -2001,6 +2058,11 @@ sg_worker_init(void)
 	/* without the preload there are no workers, nor their setting */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+	DefineCustomIntVariable("stategraph.max_workers_per_role",
+							"Background workers that execute runs of one role at once, server-wide (0: no limit).",
+							"A role's runs beyond it wait, in their order, while other roles' runs take the free workers; "
+							"CALL sg_work() in a session is not counted.",
+							&sg_max_workers_per_role, 0, 0, SG_MAX_WORKERS, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.max_workers",
 							"Background workers that execute runs, server-wide (runs at once).",
 							"A reload takes a new value up: raised, more workers start for the runs that wait; lowered, "

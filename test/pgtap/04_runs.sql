@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(76);
+SELECT plan(77);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -33,6 +33,7 @@ SELECT col_type_is('stategraph', 'runs', 'owner', 'name', 'runs are owned by a r
 SELECT col_default_is('stategraph', 'runs', 'owner', 'CURRENT_USER', 'the owner is the submitting role');
 SELECT is((SELECT relrowsecurity FROM pg_class WHERE oid = 'stategraph.runs'::regclass), true, 'runs have row-level security');
 SELECT is((SELECT setting FROM pg_settings WHERE name = 'stategraph.max_workers'), '4', 'stategraph.max_workers defaults to 4');
+SELECT is((SELECT setting FROM pg_settings WHERE name = 'stategraph.max_workers_per_role'), '0', 'stategraph.max_workers_per_role defaults to 0 (no share per role)');
 SELECT is(current_setting('stategraph.sweep_interval'), '5min', 'stategraph.sweep_interval defaults to 5 minutes');
 SELECT is(current_setting('stategraph.run_retention'), '7d', 'stategraph.run_retention defaults to 7 days');
 SELECT is(current_setting('stategraph.sweep_limit'), '1000', 'stategraph.sweep_limit defaults to 1000');
