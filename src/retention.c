@@ -143,6 +143,8 @@ refuse_unseen_forks(const char *thread_id, Datum *values, const char *nulls, Lis
  * the planner read every checkpoint for the fork rows (a parent_thread has
  * no index), so each delete took time growing with the table, and
  * deleting every thread (the retention sweep) time quadratic in it.
+ * Under REPEATABLE READ, a fork the snapshot does not show is refused
+ * (refuse_unseen_forks).
  */
 void
 sg_detach_forks(const char *thread_id, Datum ids)
@@ -150,6 +152,7 @@ sg_detach_forks(const char *thread_id, Datum ids)
 	static SPIPlanPtr holders_plan;
 	static SPIPlanPtr plan;
 	static SPIPlanPtr unlink;
+	static SPIPlanPtr touch;
 	static SPIPlanPtr forget;
 	Oid			types[3] = {TEXTOID, UUIDARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
@@ -179,6 +182,26 @@ sg_detach_forks(const char *thread_id, Datum ids)
 	refuse_unseen_forks(thread_id, values, nulls, forks);
 	if (forks != NIL)
 	{
+		uint64		n,
+					i;
+
+		/*
+		 * A fork whose newest row is one of these: its thread's row gets a
+		 * new version (as sg_thread_touch), or a backend's state cache
+		 * would go on using that row as it was, linked to what goes.
+		 */
+		n = sg_spi_execute(sg_spi_prepare(&touch,
+										  "UPDATE stategraph.threads t SET head = t.head "
+										  "WHERE t.thread_id OPERATOR(pg_catalog.=) ANY ($3) "
+										  "AND EXISTS (SELECT 1 FROM stategraph.checkpoints c "
+										  "  WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+										  "  AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head "
+										  "  AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+										  "  AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))) "
+										  "RETURNING t.thread_id",
+										  3, types), values, nulls, 0);
+		for (i = 0; i < n; i++)
+			sg_state_cache_forget(sg_spi_text(i, SG_SOLE_COLUMN));
 		materialize_rows(forks);
 		sg_spi_execute(sg_spi_prepare(&unlink,
 									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL "
