@@ -17,6 +17,7 @@
 
 #include "stategraph.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -25,6 +26,7 @@
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_delete_thread);
@@ -76,6 +78,61 @@ materialize_rows(List *rows)
 }
 
 /*
+ * Under REPEATABLE READ or SERIALIZABLE, refuse to remove checkpoints of
+ * thread_id (those in $2 of values, or all) if a fork of one of them was
+ * committed after this transaction's snapshot: sg_fork only locks the
+ * source thread's row, so the remover's lock of it does not fail with
+ * 40001, and its snapshot does not show the fork row, which it could
+ * neither give an image nor detach (the fork would read as if its source
+ * had never been written). seen: the fork rows the snapshot shows
+ * (RowRef). The forks are read again with the newest snapshot.
+ */
+static void
+refuse_unseen_forks(const char *thread_id, Datum *values, const char *nulls, List *seen)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	int			rc;
+	List	   *now;
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	sg_spi_prepare(&plan,
+				   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.checkpoints c "
+				   "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT t.thread_id FROM stategraph.threads t "
+				   "  WHERE t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1])) "
+				   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+				   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
+				   2, types);
+	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	now = collect_rows(SPI_processed);
+	foreach(lc, now)
+	{
+		RowRef	   *r = (RowRef *) lfirst(lc);
+		bool		found = false;
+
+		foreach(lc2, seen)
+		{
+			RowRef	   *s = (RowRef *) lfirst(lc2);
+
+			if (strcmp(s->thread_id, r->thread_id) == 0 && memcmp(s->id.data, r->id.data, UUID_LEN) == 0)
+				found = true;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not remove checkpoints of thread \"%s\": another transaction forked it into thread \"%s\"",
+							thread_id, r->thread_id),
+					 errdetail("The fork was committed after this transaction's snapshot, which cannot detach it."),
+					 errhint("Retry the transaction.")));
+	}
+}
+
+/*
  * Give every fork in another thread that starts at one of these checkpoints
  * of thread_id (a uuid[] datum; all of them when ids is 0) an image of its
  * own, before they are removed (here, and by a run's rollback in runs.c). Threads
@@ -86,6 +143,8 @@ materialize_rows(List *rows)
  * the planner read every checkpoint for the fork rows (a parent_thread has
  * no index), so each delete took time growing with the table, and
  * deleting every thread (the retention sweep) time quadratic in it.
+ * Under REPEATABLE READ, a fork the snapshot does not show is refused
+ * (refuse_unseen_forks).
  */
 void
 sg_detach_forks(const char *thread_id, Datum ids)
@@ -93,6 +152,7 @@ sg_detach_forks(const char *thread_id, Datum ids)
 	static SPIPlanPtr holders_plan;
 	static SPIPlanPtr plan;
 	static SPIPlanPtr unlink;
+	static SPIPlanPtr touch;
 	static SPIPlanPtr forget;
 	Oid			types[3] = {TEXTOID, UUIDARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
@@ -108,7 +168,10 @@ sg_detach_forks(const char *thread_id, Datum ids)
 								  1, types), values, NULL, 0);
 	values[2] = sg_spi_datum(0, 1, &isnull);
 	if (isnull)
+	{
+		refuse_unseen_forks(thread_id, values, nulls, NIL);
 		return;					/* no forks */
+	}
 	values[2] = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[2]));	/* (outlives the tuple table) */
 	forks = collect_rows(sg_spi_execute(sg_spi_prepare(&plan,
 													   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.checkpoints c "
@@ -116,8 +179,29 @@ sg_detach_forks(const char *thread_id, Datum ids)
 													   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 													   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 													   3, types), values, nulls, 0));
+	refuse_unseen_forks(thread_id, values, nulls, forks);
 	if (forks != NIL)
 	{
+		uint64		n,
+					i;
+
+		/*
+		 * A fork whose newest row is one of these: its thread's row gets a
+		 * new version (as sg_thread_touch), or a backend's state cache
+		 * would go on using that row as it was, linked to what goes.
+		 */
+		n = sg_spi_execute(sg_spi_prepare(&touch,
+										  "UPDATE stategraph.threads t SET head = t.head "
+										  "WHERE t.thread_id OPERATOR(pg_catalog.=) ANY ($3) "
+										  "AND EXISTS (SELECT 1 FROM stategraph.checkpoints c "
+										  "  WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
+										  "  AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head "
+										  "  AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+										  "  AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))) "
+										  "RETURNING t.thread_id",
+										  3, types), values, nulls, 0);
+		for (i = 0; i < n; i++)
+			sg_state_cache_forget(sg_spi_text(i, SG_SOLE_COLUMN));
 		materialize_rows(forks);
 		sg_spi_execute(sg_spi_prepare(&unlink,
 									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL "
