@@ -1179,7 +1179,8 @@ END $$;
  * session's own key (seen during its earlier move) makes this session draw
  * a new secret, while no move holds the lock. Deciding and taking are one
  * session at a time: the table's lock (EXCLUSIVE, NOWAIT), held to the end
- * of the transaction that took the key, which no other role may take.
+ * of the transaction that took the key, which no other role may take (a
+ * weaker one that conflicts, any role may: that is waited for, bounded).
  * SECURITY DEFINER (its owner, the superuser that created the extension,
  * reads the secret and every session's start in pg_stat_activity).
  */
@@ -1222,20 +1223,49 @@ CREATE FUNCTION stategraph_router.move_lock() RETURNS void
 DECLARE
     holder integer;
     k record;
+    bound text;
 BEGIN
-    LOOP
-        BEGIN
-            LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE NOWAIT;
-            EXIT;
-        EXCEPTION WHEN lock_not_available THEN
-            -- another session is taking the lock of moves (in the transaction that does)
-            SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
-            WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
-              AND l.relation OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
-              AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted;
-            EXIT WHEN holder IS NOT NULL;   -- (else it just ended: try again)
-        END;
-    END LOOP;
+    BEGIN
+        LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        -- another session is taking the lock of moves (in the transaction that does; of this
+        -- database: that of a copy, CREATE DATABASE ... TEMPLATE, has the table's oid too)
+        SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+          AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+          AND l.relation OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
+          AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted;
+        IF holder IS NULL THEN
+            /*
+             * Else no move: a weaker lock of the table (or one that just
+             * ended). Any role may hold one for as long as its transaction
+             * lasts (PREPARE of a statement naming the table locks it, the
+             * privileges are checked when it runs; autovacuum too): wait
+             * for it as the move's lock waits on the servers are bounded
+             * (stategraph_router.lock_timeout), not in a loop trying again.
+             */
+            bound := pg_catalog.current_setting('lock_timeout');
+            PERFORM pg_catalog.set_config('lock_timeout', stategraph_router.move_lock_timeout(), true);
+            BEGIN
+                LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE;
+            EXCEPTION WHEN lock_not_available THEN
+                RAISE EXCEPTION 'the lock of moves is held up by process %',
+                    (SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') FROM pg_catalog.pg_locks l
+                     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+                       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                       AND l.relation OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
+                       AND l.mode OPERATOR(pg_catalog.<>) 'AccessShareLock' AND l.granted
+                       AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())
+                    USING ERRCODE = 'lock_not_available',
+                          DETAIL = pg_catalog.format('Its transaction holds a lock on table stategraph_router.move_secret (a statement prepared on it, for one); waited %s (stategraph_router.lock_timeout).',
+                                                     stategraph_router.move_lock_timeout()),
+                          HINT = 'End that transaction (see pg_stat_activity), then call stategraph_router.move_partition again.';
+            END;
+            PERFORM pg_catalog.set_config('lock_timeout', bound, true);
+        END IF;
+    END;
     IF holder IS NULL THEN
         PERFORM pg_catalog.pg_stat_clear_snapshot();   -- the sessions as they are now
         holder := stategraph_router.move_holder();
