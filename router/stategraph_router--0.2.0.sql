@@ -1267,6 +1267,14 @@ BEGIN
         END IF;
     END;
     IF holder IS NULL THEN
+        /*
+         * The secret as it is now: the snapshot of a REPEATABLE READ or
+         * SERIALIZABLE transaction may be older than a new secret that
+         * another session's move drew and committed before this one took
+         * the table's lock, and under the old secret that move's key is not
+         * its own (both would move): 40001 then, as for any concurrent update.
+         */
+        PERFORM 1 FROM stategraph_router.move_secret m FOR UPDATE;
         PERFORM pg_catalog.pg_stat_clear_snapshot();   -- the sessions as they are now
         holder := stategraph_router.move_holder();
         IF holder OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() THEN
