@@ -1187,6 +1187,23 @@ END $$;
 CREATE TABLE stategraph_router.move_secret (secret uuid NOT NULL);
 INSERT INTO stategraph_router.move_secret (secret) VALUES (pg_catalog.gen_random_uuid());
 REVOKE ALL ON TABLE stategraph_router.move_secret FROM PUBLIC;
+/*
+ * And from every role that default privileges gave it to (ALTER DEFAULT
+ * PRIVILEGES ... GRANT SELECT ON TABLES TO a reporting role, say): a role
+ * that reads the secret makes up its own session's key and holds it, and
+ * every move is refused (55P03) until its session ends.
+ */
+DO $$
+DECLARE
+    r pg_catalog.regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole
+             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+             WHERE c.oid OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
+               AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0::pg_catalog.oid LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON TABLE stategraph_router.move_secret FROM %s', r);
+    END LOOP;
+END $$;
 
 /* The key of the lock of moves of the session of process pid started at started, under secret. */
 CREATE FUNCTION stategraph_router.move_key(secret uuid, pid integer, started timestamptz, OUT key1 integer, OUT key2 integer)

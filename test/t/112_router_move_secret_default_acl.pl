@@ -1,0 +1,44 @@
+# The secret of the lock of moves against default privileges.
+#
+# The table of the secret (stategraph_router.move_secret) was revoked from
+# PUBLIC only. A router database where the superuser that creates the
+# extension has default privileges for its tables (ALTER DEFAULT
+# PRIVILEGES GRANT SELECT ON TABLES TO a reporting role: a usual set-up)
+# gave that role the secret: it made up its own session's key and held it,
+# and every stategraph_router.move_partition was refused (55P03, naming
+# that session) until its session ended, as with the fixed key before TAP
+# 107. The script now revokes the table from every role but its owner.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGRouter;
+
+my ($node, %conn) = router_node('movesecretacl', shards => [ 'sa', 'sb', 'sc' ]);
+sub r { return $node->safe_psql('router', $_[0]); }
+r('CREATE ROLE mallory LOGIN');
+r(q{DROP EXTENSION stategraph_router;
+	ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO mallory;
+	CREATE EXTENSION stategraph_router;});
+is(r(q{SELECT has_table_privilege('mallory', 'stategraph_router.pending_deletes', 'SELECT')}), 't',
+	'the default privileges hold for the extension\'s tables');
+is(r(q{SELECT has_table_privilege('mallory', 'stategraph_router.move_secret', 'SELECT')}), 'f',
+	'but not for the table of the secret');
+
+# mallory makes up the key of its own session from the secret, and holds it
+my $m = $node->background_psql('router', extra_params => [ '-U', 'mallory' ], on_error_stop => 0);
+my $mpid = $m->query_safe('SELECT pg_backend_pid()');
+$m->query(q{SELECT pg_advisory_lock(('x' || substr(h, 1, 8))::bit(32)::integer, ('x' || substr(h, 9, 8))::bit(32)::integer)
+	FROM (SELECT encode(sha256(convert_to(concat_ws('/', (SELECT secret FROM stategraph_router.move_secret), a.pid,
+	                                                EXTRACT(epoch FROM a.backend_start)), 'UTF8')), 'hex') h
+	      FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) s});
+like($m->{stderr}, qr/permission denied for table move_secret/, 'mallory may not read the secret');
+my ($ret, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{sc}')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+is($err, '', 'a move goes through while mallory\'s session lasts');
+like(r(q{SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0}), qr/dbname=sc$/, 'partition 0 is on sc');
+$m->quit;
+$node->stop;
+done_testing();
