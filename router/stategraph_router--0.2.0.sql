@@ -1633,21 +1633,41 @@ END $$;
  * role the string names, with the router's network position and its
  * server's password file: as dblink_connect_u is, these are not for PUBLIC.
  * move_partition itself also needs ownership of server stategraph (ALTER
- * SERVER). A superuser (these functions' owner) may grant them on.
+ * SERVER). A superuser (these functions' owner) may grant them on. They
+ * are revoked from PUBLIC and from every role that default privileges gave
+ * them to (ALTER DEFAULT PRIVILEGES ... GRANT EXECUTE ON FUNCTIONS TO app,
+ * with EXECUTE revoked from PUBLIC by default, is a usual set-up): such a
+ * role connected anywhere with them, and held every move up with
+ * move_lock().
  */
-REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, boolean),
-    stategraph_router.export_at(text, text), stategraph_router.import_at(text, jsonb),
-    stategraph_router.head_at(text, text), stategraph_router.busy_at(text, integer, integer, boolean),
-    stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
-    stategraph_router.definitions_at(text), stategraph_router.shape_at(text, text),
-    stategraph_router.shapes_at(text, integer, integer, boolean), stategraph_router.delete_thread_at(text, text),
-    stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean),
-    stategraph_router.hold_at(text, integer, integer, boolean), stategraph_router.held_at(text, integer),
-    stategraph_router.release_at(text, integer), stategraph_router.bound_at(text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock(),
-    stategraph_router.move_key(uuid, integer, timestamptz), stategraph_router.move_holder(),
-    stategraph_router.my_move_key() FROM PUBLIC;
-REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
+DO $$
+DECLARE
+    f pg_catalog.regprocedure;
+    r text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'stategraph_router.threads_at(text, integer, integer, boolean)',
+        'stategraph_router.export_at(text, text)', 'stategraph_router.import_at(text, jsonb)',
+        'stategraph_router.head_at(text, text)', 'stategraph_router.busy_at(text, integer, integer, boolean)',
+        'stategraph_router.delete_at(text, integer, integer, boolean)', 'stategraph_router.identity_at(text)',
+        'stategraph_router.definitions_at(text)', 'stategraph_router.shape_at(text, text)',
+        'stategraph_router.shapes_at(text, integer, integer, boolean)', 'stategraph_router.delete_thread_at(text, text)',
+        'stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean)',
+        'stategraph_router.hold_at(text, integer, integer, boolean)', 'stategraph_router.held_at(text, integer)',
+        'stategraph_router.release_at(text, integer)', 'stategraph_router.bound_at(text, text)',
+        'stategraph_router.move_lock()', 'stategraph_router.move_unlock()',
+        'stategraph_router.move_key(uuid, integer, timestamptz)', 'stategraph_router.move_holder()',
+        'stategraph_router.my_move_key()',
+        'stategraph_router.move_partition(integer, text, bigint)']::pg_catalog.regprocedure[] LOOP
+        FOR r IN SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                      ELSE a.grantee::pg_catalog.regrole::text END
+                 FROM pg_catalog.pg_proc p,
+                      pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                 WHERE p.oid OPERATOR(pg_catalog.=) f AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+            EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM %s', f, r);
+        END LOOP;
+    END LOOP;
+END $$;
 
 -- ===========================================================================
 -- Comments

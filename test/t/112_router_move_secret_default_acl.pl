@@ -8,6 +8,13 @@
 # and every stategraph_router.move_partition was refused (55P03, naming
 # that session) until its session ended, as with the fixed key before TAP
 # 107. The script now revokes the table from every role but its owner.
+#
+# Likewise the functions not for PUBLIC (move_partition, the lock of moves,
+# the helpers that connect to a connection string) were revoked from PUBLIC
+# only: default privileges for functions (ALTER DEFAULT PRIVILEGES GRANT
+# EXECUTE ON FUNCTIONS TO a role) gave them to that role, which held the
+# lock of moves with move_lock() (every move 55P03) and connected wherever
+# it liked, as any role, with the router's password file.
 use strict;
 use warnings;
 
@@ -21,6 +28,7 @@ sub r { return $node->safe_psql('router', $_[0]); }
 r('CREATE ROLE mallory LOGIN');
 r(q{DROP EXTENSION stategraph_router;
 	ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO mallory;
+	ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO mallory;
 	CREATE EXTENSION stategraph_router;});
 is(r(q{SELECT has_table_privilege('mallory', 'stategraph_router.pending_deletes', 'SELECT')}), 't',
 	'the default privileges hold for the extension\'s tables');
@@ -35,6 +43,18 @@ $m->query(q{SELECT pg_advisory_lock(('x' || substr(h, 1, 8))::bit(32)::integer, 
 	                                                EXTRACT(epoch FROM a.backend_start)), 'UTF8')), 'hex') h
 	      FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) s});
 like($m->{stderr}, qr/permission denied for table move_secret/, 'mallory may not read the secret');
+is(r(q{SELECT has_function_privilege('mallory', 'stategraph_router.partitions()', 'EXECUTE')}), 't',
+	'and for its functions');
+is(r(q{SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text) FROM pg_proc p
+	WHERE p.pronamespace = 'stategraph_router'::regnamespace AND has_function_privilege('mallory', p.oid, 'EXECUTE')
+	  AND (p.proname IN ('move_partition', 'move_lock', 'move_unlock', 'move_key', 'move_holder', 'my_move_key', 'recheck_copies')
+	       OR p.proname LIKE '%\_at')}), '', 'but not for those not for PUBLIC');
+$m->{stderr} = '';
+$m->query('SELECT stategraph_router.move_lock()');
+like($m->{stderr}, qr/permission denied for function move_lock/, 'mallory may not take the lock of moves');
+$m->{stderr} = '';
+$m->query(q{SELECT stategraph_router.identity_at('host=/nowhere dbname=postgres user=postgres')});
+like($m->{stderr}, qr/permission denied for function identity_at/, 'nor connect with the router\'s helpers');
 my ($ret, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{sc}')",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 is($err, '', 'a move goes through while mallory\'s session lasts');
