@@ -1177,7 +1177,9 @@ END $$;
  * seen in pg_locks (waiting for it, until the move let go or its session
  * ended) holds nothing of another session's. Such a role holding this
  * session's own key (seen during its earlier move) makes this session draw
- * a new secret, while no move holds the lock. Deciding and taking are one
+ * a new secret, while no move holds the lock (if its transaction aborts,
+ * before the move froze anything, the new secret is rolled back and its
+ * session keeps no turn: TAP 111). Deciding and taking are one
  * session at a time: the table's lock (EXCLUSIVE, NOWAIT), held to the end
  * of the transaction that took the key, which no other role may take (a
  * weaker one that conflicts, any role may: that is waited for, bounded).
