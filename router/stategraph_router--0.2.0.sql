@@ -1189,23 +1189,6 @@ END $$;
 CREATE TABLE stategraph_router.move_secret (secret uuid NOT NULL);
 INSERT INTO stategraph_router.move_secret (secret) VALUES (pg_catalog.gen_random_uuid());
 REVOKE ALL ON TABLE stategraph_router.move_secret FROM PUBLIC;
-/*
- * And from every role that default privileges gave it to (ALTER DEFAULT
- * PRIVILEGES ... GRANT SELECT ON TABLES TO a reporting role, say): a role
- * that reads the secret makes up its own session's key and holds it, and
- * every move is refused (55P03) until its session ends.
- */
-DO $$
-DECLARE
-    r pg_catalog.regrole;
-BEGIN
-    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole
-             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
-             WHERE c.oid OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
-               AND a.grantee OPERATOR(pg_catalog.<>) c.relowner AND a.grantee OPERATOR(pg_catalog.<>) 0::pg_catalog.oid LOOP
-        EXECUTE pg_catalog.format('REVOKE ALL ON TABLE stategraph_router.move_secret FROM %s', r);
-    END LOOP;
-END $$;
 
 /* The key of the lock of moves of the session of process pid started at started, under secret. */
 CREATE FUNCTION stategraph_router.move_key(secret uuid, pid integer, started timestamptz, OUT key1 integer, OUT key2 integer)
@@ -1640,13 +1623,29 @@ END $$;
  * them to (ALTER DEFAULT PRIVILEGES ... GRANT EXECUTE ON FUNCTIONS TO app,
  * with EXECUTE revoked from PUBLIC by default, is a usual set-up): such a
  * role connected anywhere with them, and held every move up with
- * move_lock().
+ * move_lock(). So are the tables of this schema (their owner's only):
+ * default privileges gave a role (ALTER DEFAULT PRIVILEGES ... GRANT
+ * SELECT ON TABLES TO a reporting role, say) the secret of the lock of
+ * moves, with which it made up its own session's key and held every move
+ * up; or the rows that tell the next move where to delete a partition's
+ * threads (pending_copies, pending_deletes: any server, as any role).
  */
 DO $$
 DECLARE
     f pg_catalog.regprocedure;
+    t pg_catalog.regclass;
     r text;
 BEGIN
+    FOREACH t IN ARRAY ARRAY['stategraph_router.move_secret', 'stategraph_router.pending_deletes',
+                             'stategraph_router.pending_copies']::pg_catalog.regclass[] LOOP
+        FOR r IN SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                      ELSE a.grantee::pg_catalog.regrole::text END
+                 FROM pg_catalog.pg_class c,
+                      pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault('r', c.relowner))) a
+                 WHERE c.oid OPERATOR(pg_catalog.=) t AND a.grantee OPERATOR(pg_catalog.<>) c.relowner LOOP
+            EXECUTE pg_catalog.format('REVOKE ALL ON TABLE %s FROM %s', t, r);
+        END LOOP;
+    END LOOP;
     FOREACH f IN ARRAY ARRAY[
         'stategraph_router.threads_at(text, integer, integer, boolean)',
         'stategraph_router.export_at(text, text)', 'stategraph_router.import_at(text, jsonb)',

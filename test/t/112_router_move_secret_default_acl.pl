@@ -7,7 +7,10 @@
 # gave that role the secret: it made up its own session's key and held it,
 # and every stategraph_router.move_partition was refused (55P03, naming
 # that session) until its session ended, as with the fixed key before TAP
-# 107. The script now revokes the table from every role but its owner.
+# 107. Nor were the tables that tell the next move where to delete a
+# partition's threads (pending_copies, pending_deletes) kept from a role
+# given INSERT on tables so: any server, as any role the connection string
+# names. The script now revokes its tables from every role but their owner.
 #
 # Likewise the functions not for PUBLIC (move_partition, the lock of moves,
 # the helpers that connect to a connection string) were revoked from PUBLIC
@@ -27,13 +30,15 @@ my ($node, %conn) = router_node('movesecretacl', shards => [ 'sa', 'sb', 'sc' ])
 sub r { return $node->safe_psql('router', $_[0]); }
 r('CREATE ROLE mallory LOGIN');
 r(q{DROP EXTENSION stategraph_router;
-	ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO mallory;
+	ALTER DEFAULT PRIVILEGES GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO mallory;
 	ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO mallory;
 	CREATE EXTENSION stategraph_router;});
-is(r(q{SELECT has_table_privilege('mallory', 'stategraph_router.pending_deletes', 'SELECT')}), 't',
-	'the default privileges hold for the extension\'s tables');
-is(r(q{SELECT has_table_privilege('mallory', 'stategraph_router.move_secret', 'SELECT')}), 'f',
-	'but not for the table of the secret');
+r('CREATE TABLE public.report (x integer)');
+is(r(q{SELECT has_table_privilege('mallory', 'public.report', 'SELECT, INSERT')}), 't',
+	'the default privileges hold for a table of the superuser');
+is(r(q{SELECT string_agg(c.relname, ', ') FROM pg_class c WHERE c.relnamespace = 'stategraph_router'::regnamespace
+	AND c.relkind = 'r' AND has_table_privilege('mallory', c.oid, 'SELECT, INSERT, UPDATE, DELETE')}), '',
+	'but not for the tables of the extension');
 
 # mallory makes up the key of its own session from the secret, and holds it
 my $m = $node->background_psql('router', extra_params => [ '-U', 'mallory' ], on_error_stop => 0);
@@ -55,6 +60,9 @@ like($m->{stderr}, qr/permission denied for function move_lock/, 'mallory may no
 $m->{stderr} = '';
 $m->query(q{SELECT stategraph_router.identity_at('host=/nowhere dbname=postgres user=postgres')});
 like($m->{stderr}, qr/permission denied for function identity_at/, 'nor connect with the router\'s helpers');
+$m->{stderr} = '';
+$m->query(qq{INSERT INTO stategraph_router.pending_copies VALUES (0, '$conn{sa}')});
+like($m->{stderr}, qr/permission denied for table pending_copies/, 'nor tell the next move where to delete threads');
 my ($ret, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{sc}')",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 is($err, '', 'a move goes through while mallory\'s session lasts');
