@@ -1177,9 +1177,12 @@ END $$;
  * seen in pg_locks (waiting for it, until the move let go or its session
  * ended) holds nothing of another session's. Such a role holding this
  * session's own key (seen during its earlier move) makes this session draw
- * a new secret, while no move holds the lock. Deciding and taking are one
+ * a new secret, while no move holds the lock (if its transaction aborts,
+ * before the move froze anything, the new secret is rolled back and its
+ * session keeps no turn: TAP 111). Deciding and taking are one
  * session at a time: the table's lock (EXCLUSIVE, NOWAIT), held to the end
- * of the transaction that took the key, which no other role may take.
+ * of the transaction that took the key, which no other role may take (a
+ * weaker one that conflicts, any role may: that is waited for, bounded).
  * SECURITY DEFINER (its owner, the superuser that created the extension,
  * reads the secret and every session's start in pg_stat_activity).
  */
@@ -1222,21 +1225,58 @@ CREATE FUNCTION stategraph_router.move_lock() RETURNS void
 DECLARE
     holder integer;
     k record;
+    bound text;
 BEGIN
-    LOOP
-        BEGIN
-            LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE NOWAIT;
-            EXIT;
-        EXCEPTION WHEN lock_not_available THEN
-            -- another session is taking the lock of moves (in the transaction that does)
-            SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
-            WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
-              AND l.relation OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
-              AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted;
-            EXIT WHEN holder IS NOT NULL;   -- (else it just ended: try again)
-        END;
-    END LOOP;
+    BEGIN
+        LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        -- another session is taking the lock of moves (in the transaction that does; of this
+        -- database: that of a copy, CREATE DATABASE ... TEMPLATE, has the table's oid too)
+        SELECT l.pid INTO holder FROM pg_catalog.pg_locks l
+        WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+          AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                 WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+          AND l.relation OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
+          AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted;
+        IF holder IS NULL THEN
+            /*
+             * Else no move: a weaker lock of the table (or one that just
+             * ended). Any role may hold one for as long as its transaction
+             * lasts (PREPARE of a statement naming the table locks it, the
+             * privileges are checked when it runs; autovacuum too): wait
+             * for it as the move's lock waits on the servers are bounded
+             * (stategraph_router.lock_timeout), not in a loop trying again.
+             */
+            bound := pg_catalog.current_setting('lock_timeout');
+            PERFORM pg_catalog.set_config('lock_timeout', stategraph_router.move_lock_timeout(), true);
+            BEGIN
+                LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE;
+            EXCEPTION WHEN lock_not_available THEN
+                RAISE EXCEPTION 'the lock of moves is held up by process %',
+                    (SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') FROM pg_catalog.pg_locks l
+                     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+                       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                       AND l.relation OPERATOR(pg_catalog.=) 'stategraph_router.move_secret'::pg_catalog.regclass
+                       AND l.mode OPERATOR(pg_catalog.<>) 'AccessShareLock' AND l.granted
+                       AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())
+                    USING ERRCODE = 'lock_not_available',
+                          DETAIL = pg_catalog.format('Its transaction holds a lock on table stategraph_router.move_secret (a statement prepared on it, for one); waited %s (stategraph_router.lock_timeout).',
+                                                     stategraph_router.move_lock_timeout()),
+                          HINT = 'End that transaction (see pg_stat_activity), then call stategraph_router.move_partition again.';
+            END;
+            PERFORM pg_catalog.set_config('lock_timeout', bound, true);
+        END IF;
+    END;
     IF holder IS NULL THEN
+        /*
+         * The secret as it is now: the snapshot of a REPEATABLE READ or
+         * SERIALIZABLE transaction may be older than a new secret that
+         * another session's move drew and committed before this one took
+         * the table's lock, and under the old secret that move's key is not
+         * its own (both would move): 40001 then, as for any concurrent update.
+         */
+        PERFORM 1 FROM stategraph_router.move_secret m FOR UPDATE;
         PERFORM pg_catalog.pg_stat_clear_snapshot();   -- the sessions as they are now
         holder := stategraph_router.move_holder();
         IF holder OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() THEN
@@ -1578,21 +1618,57 @@ END $$;
  * role the string names, with the router's network position and its
  * server's password file: as dblink_connect_u is, these are not for PUBLIC.
  * move_partition itself also needs ownership of server stategraph (ALTER
- * SERVER). A superuser (these functions' owner) may grant them on.
+ * SERVER). A superuser (these functions' owner) may grant them on. They
+ * are revoked from PUBLIC and from every role that default privileges gave
+ * them to (ALTER DEFAULT PRIVILEGES ... GRANT EXECUTE ON FUNCTIONS TO app,
+ * with EXECUTE revoked from PUBLIC by default, is a usual set-up): such a
+ * role connected anywhere with them, and held every move up with
+ * move_lock(). So are the tables of this schema (their owner's only):
+ * default privileges gave a role (ALTER DEFAULT PRIVILEGES ... GRANT
+ * SELECT ON TABLES TO a reporting role, say) the secret of the lock of
+ * moves, with which it made up its own session's key and held every move
+ * up; or the rows that tell the next move where to delete a partition's
+ * threads (pending_copies, pending_deletes: any server, as any role).
  */
-REVOKE EXECUTE ON FUNCTION stategraph_router.threads_at(text, integer, integer, boolean),
-    stategraph_router.export_at(text, text), stategraph_router.import_at(text, jsonb),
-    stategraph_router.head_at(text, text), stategraph_router.busy_at(text, integer, integer, boolean),
-    stategraph_router.delete_at(text, integer, integer, boolean), stategraph_router.identity_at(text),
-    stategraph_router.definitions_at(text), stategraph_router.shape_at(text, text),
-    stategraph_router.shapes_at(text, integer, integer, boolean), stategraph_router.delete_thread_at(text, text),
-    stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean),
-    stategraph_router.hold_at(text, integer, integer, boolean), stategraph_router.held_at(text, integer),
-    stategraph_router.release_at(text, integer), stategraph_router.bound_at(text, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION stategraph_router.move_lock(), stategraph_router.move_unlock(),
-    stategraph_router.move_key(uuid, integer, timestamptz), stategraph_router.move_holder(),
-    stategraph_router.my_move_key() FROM PUBLIC;
-REVOKE EXECUTE ON PROCEDURE stategraph_router.move_partition(integer, text, bigint) FROM PUBLIC;
+DO $$
+DECLARE
+    f pg_catalog.regprocedure;
+    t pg_catalog.regclass;
+    r text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['stategraph_router.move_secret', 'stategraph_router.pending_deletes',
+                             'stategraph_router.pending_copies']::pg_catalog.regclass[] LOOP
+        FOR r IN SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                      ELSE a.grantee::pg_catalog.regrole::text END
+                 FROM pg_catalog.pg_class c,
+                      pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault('r', c.relowner))) a
+                 WHERE c.oid OPERATOR(pg_catalog.=) t AND a.grantee OPERATOR(pg_catalog.<>) c.relowner LOOP
+            EXECUTE pg_catalog.format('REVOKE ALL ON TABLE %s FROM %s', t, r);
+        END LOOP;
+    END LOOP;
+    FOREACH f IN ARRAY ARRAY[
+        'stategraph_router.threads_at(text, integer, integer, boolean)',
+        'stategraph_router.export_at(text, text)', 'stategraph_router.import_at(text, jsonb)',
+        'stategraph_router.head_at(text, text)', 'stategraph_router.busy_at(text, integer, integer, boolean)',
+        'stategraph_router.delete_at(text, integer, integer, boolean)', 'stategraph_router.identity_at(text)',
+        'stategraph_router.definitions_at(text)', 'stategraph_router.shape_at(text, text)',
+        'stategraph_router.shapes_at(text, integer, integer, boolean)', 'stategraph_router.delete_thread_at(text, text)',
+        'stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean)',
+        'stategraph_router.hold_at(text, integer, integer, boolean)', 'stategraph_router.held_at(text, integer)',
+        'stategraph_router.release_at(text, integer)', 'stategraph_router.bound_at(text, text)',
+        'stategraph_router.move_lock()', 'stategraph_router.move_unlock()',
+        'stategraph_router.move_key(uuid, integer, timestamptz)', 'stategraph_router.move_holder()',
+        'stategraph_router.my_move_key()',
+        'stategraph_router.move_partition(integer, text, bigint)']::pg_catalog.regprocedure[] LOOP
+        FOR r IN SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                      ELSE a.grantee::pg_catalog.regrole::text END
+                 FROM pg_catalog.pg_proc p,
+                      pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                 WHERE p.oid OPERATOR(pg_catalog.=) f AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+            EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM %s', f, r);
+        END LOOP;
+    END LOOP;
+END $$;
 
 -- ===========================================================================
 -- Comments
