@@ -3672,30 +3672,18 @@ sg_lg_sweep(int limit, bool *pass_over)
 	while (done < (uint64) limit && read < SG_SWEEP_MAX_READ)
 	{
 		const char *cursor = lg_pass.cursor;
-		Oid			wtypes[2] = {TEXTOID, INT4OID};
-		Datum		wargs[2] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, Int32GetDatum(LG_SWEEP_WINDOW)};
-		char		wnulls[2] = {cursor ? ' ' : 'n', ' '};
 		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
 		Datum		args[3];
-		char		nulls[3] = {wnulls[0], ' ', ' '};
+		char		nulls[3] = {cursor ? ' ' : 'n', ' ', ' '};
 		char	   *last;
 		bool		isnull;
 		uint64		inwindow, want, n, i;
 		SPITupleTable *tt;
 
-		/* the window the cursor is in, or the next: its last thread and how many threads it holds */
-		if (lg_pass.window_last == NULL)
-		{
-			sg_spi_execute(sg_spi_prepare(&window_plans[cursor != NULL],
-										  psprintf("SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT DISTINCT thread_id "
-												   "FROM stategraph.lg_checkpoints WHERE %s ORDER BY thread_id LIMIT $2) w",
-												   SG_AFTER_CURSOR(cursor, "thread_id")), 2, wtypes),
-						   wargs, wnulls, 1);
-			inwindow = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 2, &isnull));
-			sg_sweep_pass_window_read(&lg_pass, inwindow > 0 ? lg_text_col(SPI_tuptable, 0, 1) : NULL, inwindow);
-			read += inwindow;
-		}
-		inwindow = lg_pass.window_size;
+		/* the window the cursor is in, or the next (runs.c) */
+		inwindow = sg_sweep_pass_window(&lg_pass, window_plans, "SELECT DISTINCT thread_id FROM stategraph.lg_checkpoints",
+										LG_SWEEP_WINDOW, &last);
+		read += inwindow;
 		if (inwindow == 0)
 		{
 			sg_sweep_pass_move(&lg_pass, NULL, false);	/* read to the end: the pass is over */
@@ -3703,10 +3691,9 @@ sg_lg_sweep(int limit, bool *pass_over)
 			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;
 		}
-		last = pstrdup(lg_pass.window_last);
 
 		/* its expired threads after the cursor, in thread_id order, as many as are still wanted */
-		args[0] = wargs[0];
+		args[0] = cursor ? CStringGetTextDatum(cursor) : (Datum) 0;
 		args[1] = CStringGetTextDatum(last);
 		want = (uint64) limit - done;
 		args[2] = Int32GetDatum((int) want);

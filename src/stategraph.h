@@ -602,7 +602,7 @@ typedef struct SGSweepPass
 } SGSweepPass;
 
 extern void sg_sweep_pass_move(SGSweepPass *pass, const char *thread_id, bool in_window);
-extern void sg_sweep_pass_window_read(SGSweepPass *pass, const char *last, uint64 size);
+extern uint64 sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int size, char **last);
 
 /*
  * A query's condition that its thread ids (column col) come after a
