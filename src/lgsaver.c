@@ -3580,20 +3580,41 @@ sg_lg_delete_thread_rows(const char *thread_id)
 	"    ORDER BY h.checkpoint_id DESC LIMIT 1)) "
 
 /*
- * Is this LangGraph.js thread, whose lock this session now holds, still
- * expired? A put may have committed since the sweep listed its batch.
+ * Which of these LangGraph.js threads (n of them, in ids), whose locks
+ * this session now holds, are still expired? A put may have committed
+ * since the sweep listed its batch. Sets expired[i] for each. One
+ * statement for the batch: one for each thread was a fifth of the sweep's
+ * time (the statement's start and end, with its subqueries, cost more
+ * than reading the thread's few rows).
  */
-static bool
-lg_still_expired(const char *thread_id)
+static void
+lg_still_expired(char **ids, int n, bool *expired)
 {
 	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(thread_id)};
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	Datum		args[1];
+	uint64		found, i;
+	int			j;
 
+	for (j = 0; j < n; j++)
+	{
+		elems[j] = CStringGetTextDatum(ids[j]);
+		expired[j] = false;
+	}
+	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	sg_spi_prepare(&plan,
 				   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
-									"WHERE thread_id OPERATOR(pg_catalog.=) $1 GROUP BY thread_id"), 1, types);
-	return sg_spi_execute(plan, args, NULL, 0) == 1;
+									"WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY thread_id"), 1, types);
+	found = sg_spi_execute(plan, args, NULL, 0);
+	for (i = 0; i < found; i++)
+	{
+		char	   *id = lg_text_col(SPI_tuptable, i, 1);
+
+		for (j = 0; j < n; j++)
+			if (strcmp(ids[j], id) == 0)
+				expired[j] = true;
+	}
 }
 
 /*
@@ -3678,7 +3699,12 @@ sg_lg_sweep(int limit, bool *pass_over)
 		char	   *last;
 		bool		isnull;
 		uint64		inwindow, want, n, i;
+		int			locked, j;
 		SPITupleTable *tt;
+		char	  **ids;
+		bool	   *taken,
+				   *expired;
+		LGSweepRemoval *removal;
 
 		/* the window the cursor is in, or the next (runs.c) */
 		inwindow = sg_sweep_pass_window(&lg_pass, window_plans, "SELECT DISTINCT thread_id FROM stategraph.lg_checkpoints",
@@ -3704,35 +3730,48 @@ sg_lg_sweep(int limit, bool *pass_over)
 												   "ORDER BY l.thread_id LIMIT $3",
 												   SG_AFTER_CURSOR(cursor, "thread_id")), 3, types),
 						   args, nulls, 0);
+		ids = palloc(sizeof(char *) * (n + 1));
+		taken = palloc(sizeof(bool) * (n + 1));
+		expired = palloc(sizeof(bool) * (n + 1));
+		removal = palloc(sizeof(LGSweepRemoval) * (n + 1));
 		tt = SPI_tuptable;
+
+		/*
+		 * Lock the listed threads (a put running: next pass; passed over
+		 * too when sg_reassign_owned is moving its owner's rows), then look
+		 * at the locked ones again, all in one statement: a put may have
+		 * committed since they were listed.
+		 */
+		locked = 0;
 		for (i = 0; i < n; i++)
 		{
 			char	   *thread_id = lg_text_col(tt, i, 1);
-			char	   *strategy = lg_text_col(tt, i, 2);
-			int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
-			bool		taken;
 
 			CHECK_FOR_INTERRUPTS();
-			if (!lg_try_hold_owner(thread_id))
-				continue;		/* sg_reassign_owned is moving its owner's rows: next pass */
-			if (!lg_lock_thread(thread_id, true, &taken))
-				continue;		/* a put is running: next pass */
-			if (!lg_still_expired(thread_id) || sg_lg_partition_held(thread_id))
-			{
-				/* written meanwhile, or a router's move holds its partition (holds.c): next pass */
-				if (taken)
-					lg_unlock_thread(thread_id);
+			if (!lg_try_hold_owner(thread_id) || !lg_lock_thread(thread_id, true, &taken[locked]))
 				continue;
-			}
-			{
-				LGSweepRemoval r = {thread_id, strcmp(strategy, "delete") == 0, keep};
-
-				/* in a subtransaction: a thread that fails is passed over (runs.c) */
-				if (sg_sweep_remove_one(thread_id, lg_sweep_removal, &r))
-					done++;
-			}
-			if (taken)
-				lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
+			ids[locked] = thread_id;
+			removal[locked].thread_id = thread_id;
+			removal[locked].delete = strcmp(lg_text_col(tt, i, 2), "delete") == 0;
+			removal[locked].keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+			locked++;
+		}
+		if (locked > 0)
+			lg_still_expired(ids, locked, expired);
+		for (j = 0; j < locked; j++)
+			if (!expired[j] && taken[j])
+				lg_unlock_thread(ids[j]);	/* written meanwhile: next pass */
+		for (j = 0; j < locked; j++)
+		{
+			if (!expired[j])
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			/* in thread_id order, for the row locks (holds.c); a router's move holding its partition: next pass */
+			if (!sg_lg_partition_held(ids[j]) &&
+				sg_sweep_remove_one(ids[j], lg_sweep_removal, &removal[j]))	/* a thread that fails is passed over (runs.c) */
+				done++;
+			if (taken[j])
+				lg_unlock_thread(ids[j]);	/* kept, a batch of thousands ran the lock table out */
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed, in it */
 		if (n == want && strcmp(lg_text_col(tt, n - 1, 1), last) != 0)
