@@ -3699,11 +3699,12 @@ sg_lg_sweep(int limit, bool *pass_over)
 		char	   *last;
 		bool		isnull;
 		uint64		inwindow, want, n, i;
-		int			locked, j;
+		int			locked, removable, j;
 		SPITupleTable *tt;
 		char	  **ids;
 		bool	   *taken,
-				   *expired;
+				   *expired,
+				   *held;
 		LGSweepRemoval *removal;
 
 		/* the window the cursor is in, or the next (runs.c) */
@@ -3733,6 +3734,7 @@ sg_lg_sweep(int limit, bool *pass_over)
 		ids = palloc(sizeof(char *) * (n + 1));
 		taken = palloc(sizeof(bool) * (n + 1));
 		expired = palloc(sizeof(bool) * (n + 1));
+		held = palloc(sizeof(bool) * (n + 1));
 		removal = palloc(sizeof(LGSweepRemoval) * (n + 1));
 		tt = SPI_tuptable;
 
@@ -3758,17 +3760,27 @@ sg_lg_sweep(int limit, bool *pass_over)
 		}
 		if (locked > 0)
 			lg_still_expired(ids, locked, expired);
-		for (j = 0; j < locked; j++)
-			if (!expired[j] && taken[j])
-				lg_unlock_thread(ids[j]);	/* written meanwhile: next pass */
+		/* written meanwhile: next pass */
+		removable = 0;
 		for (j = 0; j < locked; j++)
 		{
-			if (!expired[j])
-				continue;
+			if (expired[j])
+			{
+				ids[removable] = ids[j];
+				taken[removable] = taken[j];
+				removal[removable++] = removal[j];
+			}
+			else if (taken[j])
+				lg_unlock_thread(ids[j]);
+		}
+		/* a router's move holds its partition (holds.c): next pass */
+		if (removable > 0)
+			sg_lg_partitions_held(ids, removable, held);
+		for (j = 0; j < removable; j++)
+		{
 			CHECK_FOR_INTERRUPTS();
-			/* in thread_id order, for the row locks (holds.c); a router's move holding its partition: next pass */
-			if (!sg_lg_partition_held(ids[j]) &&
-				sg_sweep_remove_one(ids[j], lg_sweep_removal, &removal[j]))	/* a thread that fails is passed over (runs.c) */
+			/* in a subtransaction: a thread that fails is passed over (runs.c) */
+			if (!held[j] && sg_sweep_remove_one(ids[j], lg_sweep_removal, &removal[j]))
 				done++;
 			if (taken[j])
 				lg_unlock_thread(ids[j]);	/* kept, a batch of thousands ran the lock table out */
