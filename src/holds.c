@@ -102,25 +102,17 @@ sg_partition_held(const char *thread_id)
 }
 
 /*
- * The same for a batch of LangGraph.js threads (n of them, in ids, in
- * thread_id order), which have no row in stategraph.threads: sets held[i]
- * for each. Their checkpoint rows are locked first (the sweep removes or
- * prunes them next; a hold that share-locked them waits for the sweep's
- * transaction, or the sweep for the hold's, which is short). Both lock
- * rows in one order, by primary key: the sweep its threads in thread_id
- * order, and each thread's rows in key order; the hold every row of its
- * partition so. A hold that read the rows in another order could lock a
- * thread's rows that the sweep then waited for, and wait itself for those
- * of a thread the sweep had locked earlier in its batch: a deadlock,
- * which failed the move (isolation fixstops_hold_lg_sweep). One statement
- * of each kind for the batch: two for each thread were a third of the
- * LangGraph.js sweep's time, most of it in starting and ending them.
+ * The same for LangGraph.js threads, which have no row in
+ * stategraph.threads: the caller locks each one's checkpoint rows first
+ * (sg_lg_lock_rows), then asks for its batch of threads at once (n of
+ * them, in ids): sets held[i] for each. One statement for the batch: one
+ * for each thread was a tenth of the LangGraph.js sweep's time, most of
+ * it in starting and ending it.
  */
 void
 sg_lg_partitions_held(char **ids, int n, bool *held)
 {
-	static SPIPlanPtr lock_plan;
-	static SPIPlanPtr held_plan;
+	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTARRAYOID};
 	Datum	   *elems = palloc(sizeof(Datum) * n);
 	Datum		values[1];
@@ -133,12 +125,7 @@ sg_lg_partitions_held(char **ids, int n, bool *held)
 		held[j] = false;
 	}
 	values[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	(void) sg_spi_execute(sg_spi_prepare(&lock_plan,
-										 "SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
-										 "ORDER BY c.thread_id, c.checkpoint_ns, c.checkpoint_id FOR UPDATE",
-										 1, types),
-						  values, NULL, 0);
-	held_execute(sg_spi_prepare(&held_plan,
+	held_execute(sg_spi_prepare(&plan,
 								"SELECT i FROM pg_catalog.unnest($1::pg_catalog.text[]) i WHERE EXISTS (" HOLDS_OF("i") ")",
 								1, types),
 				 values);
@@ -150,6 +137,48 @@ sg_lg_partitions_held(char **ids, int n, bool *held)
 			if (strcmp(ids[j], id) == 0)
 				held[j] = true;
 	}
+}
+
+/*
+ * Lock a LangGraph.js thread's checkpoint rows for the sweep, which
+ * removes or prunes them next, before it looks for a hold of its
+ * partition (sg_lg_partitions_held): a hold that share-locked them waits
+ * for the sweep's transaction, or the sweep for the hold's, which is
+ * short. Both lock rows in one order, by primary key: the sweep its
+ * threads in thread_id order within a batch, and each thread's rows in
+ * key order; the hold every row of its partition so. A hold that read the
+ * rows in another order could lock a thread's rows that the sweep then
+ * waited for, and wait itself for those of a thread the sweep had removed
+ * earlier in its batch: a deadlock, which failed the move (isolation
+ * fixstops_hold_lg_sweep). With dont_wait, the rows another transaction
+ * holds are left, and it returns whether it locked them all (the sweep
+ * then lets go of the threads after this one before it waits for them).
+ */
+bool
+sg_lg_lock_rows(const char *thread_id, bool dont_wait)
+{
+	static SPIPlanPtr plans[2];
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	bool		isnull;
+
+	if (!dont_wait)
+	{
+		(void) sg_spi_execute(sg_spi_prepare(&plans[0],
+											 "SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+											 "ORDER BY c.checkpoint_ns, c.checkpoint_id FOR UPDATE",
+											 1, types),
+							  values, NULL, 0);
+		return true;
+	}
+	(void) sg_spi_execute(sg_spi_prepare(&plans[1],
+										 "WITH l AS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+										 "  ORDER BY c.checkpoint_ns, c.checkpoint_id FOR UPDATE SKIP LOCKED) "
+										 "SELECT (SELECT pg_catalog.count(*) FROM l) OPERATOR(pg_catalog.=) "
+										 "(SELECT pg_catalog.count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1)",
+										 1, types),
+						  values, NULL, 1);
+	return DatumGetBool(sg_spi_datum(0, 1, &isnull));
 }
 
 /* The lock tag of the hold of partition part in this database. */

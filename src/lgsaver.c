@@ -3641,6 +3641,7 @@ typedef struct LGSweepRemoval
 	const char *thread_id;
 	bool		delete;
 	int			keep;
+	bool		taken;			/* its lock is this call's (lg_lock_thread) */
 } LGSweepRemoval;
 
 /* Run an LGSweepRemoval, as sg_spi_subxact calls it. */
@@ -3654,6 +3655,94 @@ lg_sweep_removal(void *arg)
 	else
 		(void) sg_lg_prune_threads(r->thread_id, NULL, r->keep);
 	return true;
+}
+
+/*
+ * Lock the threads that the sweep listed (n rows of tt: thread_id,
+ * strategy, keep_last, in thread_id order), each and its rows, for their
+ * removal: those that no put holds (a put running: next pass) and no
+ * sg_reassign_owned (moving its owner's rows: next pass), that are still
+ * expired once locked (a put may have committed since they were listed),
+ * their rows locked in thread_id order. Sets *removal to them, and *held
+ * to whether a router's move holds each one's partition (holds.c: next
+ * pass); returns how many. Whether still expired, and held, is one
+ * statement for the threads locked, not one for each thread (a fifth and
+ * a tenth of the sweep's time, most of it in starting and ending them).
+ * A thread found written is let go of at once, its rows not locked (its
+ * tasks' writes and puts do not wait for the rest of the batch: isolation
+ * lgr_sweep_active). And the sweep never waits holding the lock of a
+ * thread after the one it waits for: when another transaction holds a row
+ * of a thread, the threads after it are let go of first, and locked and
+ * looked at again after the wait (a put of one of them meanwhile goes on,
+ * and the thread stays: isolation retention_race_lg).
+ */
+static int
+lg_sweep_lock(SPITupleTable *tt, uint64 n, LGSweepRemoval **removal, bool *held_out[])
+{
+	LGSweepRemoval *r = palloc(sizeof(LGSweepRemoval) * (n + 1));
+	LGSweepRemoval *c = palloc(sizeof(LGSweepRemoval) * (n + 1));
+	char	  **ids = palloc(sizeof(char *) * (n + 1));
+	bool	   *expired = palloc(sizeof(bool) * (n + 1));
+	uint64	   *pos = palloc(sizeof(uint64) * (n + 1));
+	bool	   *held = palloc(sizeof(bool) * (n + 1));
+	uint64		next = 0,
+				i;
+	int			locked = 0,
+				m,
+				k,
+				k2;
+	bool		isnull;
+
+	while (next < n)
+	{
+		/* lock the threads from next on, and look at them again */
+		m = 0;
+		for (i = next; i < n; i++)
+		{
+			char	   *thread_id = lg_text_col(tt, i, 1);
+
+			CHECK_FOR_INTERRUPTS();
+			if (!lg_try_hold_owner(thread_id) || !lg_lock_thread(thread_id, true, &c[m].taken))
+				continue;
+			c[m].thread_id = ids[m] = thread_id;
+			c[m].delete = strcmp(lg_text_col(tt, i, 2), "delete") == 0;
+			c[m].keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+			pos[m++] = i;
+		}
+		next = n;
+		if (m == 0)
+			break;
+		lg_still_expired(ids, m, expired);
+		for (k = 0; k < m; k++)
+			if (!expired[k] && c[k].taken)
+				lg_unlock_thread(ids[k]);	/* written meanwhile: next pass */
+
+		/* their rows, in thread_id order */
+		for (k = 0; k < m; k++)
+		{
+			if (!expired[k])
+				continue;
+			if (!sg_lg_lock_rows(ids[k], true))
+			{
+				/* another transaction holds some: let go of the threads after it, then wait */
+				for (k2 = k + 1; k2 < m; k2++)
+					if (expired[k2] && c[k2].taken)
+						lg_unlock_thread(ids[k2]);
+				(void) sg_lg_lock_rows(ids[k], false);
+				next = pos[k] + 1;
+			}
+			r[locked++] = c[k];
+			if (next < n)
+				break;
+		}
+	}
+	for (k = 0; k < locked; k++)
+		ids[k] = (char *) r[k].thread_id;
+	if (locked > 0)
+		sg_lg_partitions_held(ids, locked, held);
+	*removal = r;
+	*held_out = held;
+	return locked;
 }
 
 /*
@@ -3697,14 +3786,10 @@ sg_lg_sweep(int limit, bool *pass_over)
 		Datum		args[3];
 		char		nulls[3] = {cursor ? ' ' : 'n', ' ', ' '};
 		char	   *last;
-		bool		isnull;
-		uint64		inwindow, want, n, i;
-		int			locked, removable, j;
+		uint64		inwindow, want, n;
+		int			locked, j;
 		SPITupleTable *tt;
-		char	  **ids;
-		bool	   *taken,
-				   *expired,
-				   *held;
+		bool	   *held;
 		LGSweepRemoval *removal;
 
 		/* the window the cursor is in, or the next (runs.c) */
@@ -3731,59 +3816,16 @@ sg_lg_sweep(int limit, bool *pass_over)
 												   "ORDER BY l.thread_id LIMIT $3",
 												   SG_AFTER_CURSOR(cursor, "thread_id")), 3, types),
 						   args, nulls, 0);
-		ids = palloc(sizeof(char *) * (n + 1));
-		taken = palloc(sizeof(bool) * (n + 1));
-		expired = palloc(sizeof(bool) * (n + 1));
-		held = palloc(sizeof(bool) * (n + 1));
-		removal = palloc(sizeof(LGSweepRemoval) * (n + 1));
 		tt = SPI_tuptable;
-
-		/*
-		 * Lock the listed threads (a put running: next pass; passed over
-		 * too when sg_reassign_owned is moving its owner's rows), then look
-		 * at the locked ones again, all in one statement: a put may have
-		 * committed since they were listed.
-		 */
-		locked = 0;
-		for (i = 0; i < n; i++)
-		{
-			char	   *thread_id = lg_text_col(tt, i, 1);
-
-			CHECK_FOR_INTERRUPTS();
-			if (!lg_try_hold_owner(thread_id) || !lg_lock_thread(thread_id, true, &taken[locked]))
-				continue;
-			ids[locked] = thread_id;
-			removal[locked].thread_id = thread_id;
-			removal[locked].delete = strcmp(lg_text_col(tt, i, 2), "delete") == 0;
-			removal[locked].keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
-			locked++;
-		}
-		if (locked > 0)
-			lg_still_expired(ids, locked, expired);
-		/* written meanwhile: next pass */
-		removable = 0;
+		locked = lg_sweep_lock(tt, n, &removal, &held);
 		for (j = 0; j < locked; j++)
-		{
-			if (expired[j])
-			{
-				ids[removable] = ids[j];
-				taken[removable] = taken[j];
-				removal[removable++] = removal[j];
-			}
-			else if (taken[j])
-				lg_unlock_thread(ids[j]);
-		}
-		/* a router's move holds its partition (holds.c): next pass */
-		if (removable > 0)
-			sg_lg_partitions_held(ids, removable, held);
-		for (j = 0; j < removable; j++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			/* in a subtransaction: a thread that fails is passed over (runs.c) */
-			if (!held[j] && sg_sweep_remove_one(ids[j], lg_sweep_removal, &removal[j]))
+			if (!held[j] && sg_sweep_remove_one(removal[j].thread_id, lg_sweep_removal, &removal[j]))
 				done++;
-			if (taken[j])
-				lg_unlock_thread(ids[j]);	/* kept, a batch of thousands ran the lock table out */
+			if (removal[j].taken)
+				lg_unlock_thread(removal[j].thread_id);	/* kept, a batch of thousands ran the lock table out */
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed, in it */
 		if (n == want && strcmp(lg_text_col(tt, n - 1, 1), last) != 0)

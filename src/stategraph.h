@@ -688,6 +688,7 @@ extern void sg_graph_require_owner(const char *graph);	/* graph.c: 42501 unless 
  */
 extern bool sg_partition_held(const char *thread_id);
 extern void sg_lg_partitions_held(char **ids, int n, bool *held);
+extern bool sg_lg_lock_rows(const char *thread_id, bool dont_wait);
 
 /* ---------------------------------------------------------------------------
  * One namespace of thread ids, across roles and both kinds of thread (thread_ids.c)
