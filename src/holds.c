@@ -54,13 +54,14 @@
 #define HOLD_LOCK_FIELD4	0x484f	/* 'HO': pg_advisory_* functions use 1 and 2 only */
 
 /*
- * The holds of partitions that apply to a thread id: the partition it maps
- * to (as PL/Proxy maps hashtext) is held, and a session holds its lock.
+ * The holds of partitions that apply to a thread id (the SQL expression
+ * id): the partition it maps to (as PL/Proxy maps hashtext) is held, and
+ * a session holds its lock.
  */
-#define HELD_QUERY \
+#define HOLDS_OF(id) \
 	"SELECT 1 FROM stategraph.partition_holds h " \
-	"WHERE (CASE WHEN h.modular THEN pg_catalog.abs(pg_catalog.hashtext($1) OPERATOR(pg_catalog.%) h.partitions) " \
-	"       ELSE pg_catalog.hashtext($1) OPERATOR(pg_catalog.&) (h.partitions OPERATOR(pg_catalog.-) 1) END) " \
+	"WHERE (CASE WHEN h.modular THEN pg_catalog.abs(pg_catalog.hashtext(" id ") OPERATOR(pg_catalog.%) h.partitions) " \
+	"       ELSE pg_catalog.hashtext(" id ") OPERATOR(pg_catalog.&) (h.partitions OPERATOR(pg_catalog.-) 1) END) " \
 	"      OPERATOR(pg_catalog.=) h.partition " \
 	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
 	"  WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted " \
@@ -68,8 +69,21 @@
 	"                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) " \
 	"  AND l.classid OPERATOR(pg_catalog.=) 1397180495::pg_catalog.oid " \
 	"  AND l.objid OPERATOR(pg_catalog.=) h.partition::pg_catalog.oid " \
-	"  AND l.objsubid OPERATOR(pg_catalog.=) 18511) " /* HOLD_LOCK_FIELD4 */ \
-	"LIMIT 1"
+	"  AND l.objsubid OPERATOR(pg_catalog.=) 18511) " /* HOLD_LOCK_FIELD4 */
+#define HELD_QUERY HOLDS_OF("$1") "LIMIT 1"
+
+/* Run a statement of holds.c under the latest snapshot (see above). */
+static void
+held_execute(SPIPlanPtr plan, Datum *values)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+
+	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+}
 
 /*
  * Is the thread in a partition that a move holds on this server? The
@@ -83,43 +97,88 @@ sg_partition_held(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc;
-
-	sg_spi_prepare(&plan, HELD_QUERY, 1, types);
-	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	held_execute(sg_spi_prepare(&plan, HELD_QUERY, 1, types), values);
 	return SPI_processed > 0;
 }
 
 /*
- * The same for a LangGraph.js thread, which has no row in
- * stategraph.threads: its checkpoint rows are locked first (the sweep
- * removes or prunes them next; a hold that share-locked them waits for the
- * sweep's transaction, or the sweep for the hold's, which is short). Both
- * lock rows in one order, by primary key: the sweep its threads in
- * thread_id order within a batch, and each thread's rows in key order; the
- * hold every row of its partition so. A hold that read the rows in
- * another order could lock a thread's rows that the sweep then waited for,
- * and wait itself for those of a thread the sweep had removed earlier in
- * its batch: a deadlock, which failed the move (isolation
- * fixstops_hold_lg_sweep).
+ * The same for LangGraph.js threads, which have no row in
+ * stategraph.threads: the caller locks each one's checkpoint rows first
+ * (sg_lg_lock_rows), then asks for its batch of threads at once (n of
+ * them, in ids): sets held[i] for each. One statement for the batch: one
+ * for each thread was a tenth of the LangGraph.js sweep's time, most of
+ * it in starting and ending it.
  */
-bool
-sg_lg_partition_held(const char *thread_id)
+void
+sg_lg_partitions_held(char **ids, int n, bool *held)
 {
 	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	Datum		values[1];
+	uint64		i;
+	int			j;
+
+	for (j = 0; j < n; j++)
+	{
+		elems[j] = CStringGetTextDatum(ids[j]);
+		held[j] = false;
+	}
+	values[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	held_execute(sg_spi_prepare(&plan,
+								"SELECT i FROM pg_catalog.unnest($1::pg_catalog.text[]) i WHERE EXISTS (" HOLDS_OF("i") ")",
+								1, types),
+				 values);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *id = sg_spi_text(i, 1);
+
+		for (j = 0; j < n; j++)
+			if (strcmp(ids[j], id) == 0)
+				held[j] = true;
+	}
+}
+
+/*
+ * Lock a LangGraph.js thread's checkpoint rows for the sweep, which
+ * removes or prunes them next, before it looks for a hold of its
+ * partition (sg_lg_partitions_held): a hold that share-locked them waits
+ * for the sweep's transaction, or the sweep for the hold's, which is
+ * short. Both lock rows in one order, by primary key: the sweep its
+ * threads in thread_id order within a batch, and each thread's rows in
+ * key order; the hold every row of its partition so. A hold that read the
+ * rows in another order could lock a thread's rows that the sweep then
+ * waited for, and wait itself for those of a thread the sweep had removed
+ * earlier in its batch: a deadlock, which failed the move (isolation
+ * fixstops_hold_lg_sweep). With dont_wait, the rows another transaction
+ * holds are left, and it returns whether it locked them all (the sweep
+ * then lets go of the threads after this one before it waits for them).
+ */
+bool
+sg_lg_lock_rows(const char *thread_id, bool dont_wait)
+{
+	static SPIPlanPtr plans[2];
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	bool		isnull;
 
-	sg_spi_prepare(&plan,
-				   "SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
-				   "ORDER BY c.checkpoint_ns, c.checkpoint_id FOR UPDATE",
-				   1, types);
-	(void) sg_spi_execute(plan, values, NULL, 0);
-	return sg_partition_held(thread_id);
+	if (!dont_wait)
+	{
+		(void) sg_spi_execute(sg_spi_prepare(&plans[0],
+											 "SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+											 "ORDER BY c.checkpoint_ns, c.checkpoint_id FOR UPDATE",
+											 1, types),
+							  values, NULL, 0);
+		return true;
+	}
+	(void) sg_spi_execute(sg_spi_prepare(&plans[1],
+										 "WITH l AS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+										 "  ORDER BY c.checkpoint_ns, c.checkpoint_id FOR UPDATE SKIP LOCKED) "
+										 "SELECT (SELECT pg_catalog.count(*) FROM l) OPERATOR(pg_catalog.=) "
+										 "(SELECT pg_catalog.count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1)",
+										 1, types),
+						  values, NULL, 1);
+	return DatumGetBool(sg_spi_datum(0, 1, &isnull));
 }
 
 /* The lock tag of the hold of partition part in this database. */

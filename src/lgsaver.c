@@ -3580,20 +3580,41 @@ sg_lg_delete_thread_rows(const char *thread_id)
 	"    ORDER BY h.checkpoint_id DESC LIMIT 1)) "
 
 /*
- * Is this LangGraph.js thread, whose lock this session now holds, still
- * expired? A put may have committed since the sweep listed its batch.
+ * Which of these LangGraph.js threads (n of them, in ids), whose locks
+ * this session now holds, are still expired? A put may have committed
+ * since the sweep listed its batch. Sets expired[i] for each. One
+ * statement for the batch: one for each thread was a fifth of the sweep's
+ * time (the statement's start and end, with its subqueries, cost more
+ * than reading the thread's few rows).
  */
-static bool
-lg_still_expired(const char *thread_id)
+static void
+lg_still_expired(char **ids, int n, bool *expired)
 {
 	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(thread_id)};
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	Datum		args[1];
+	uint64		found, i;
+	int			j;
 
+	for (j = 0; j < n; j++)
+	{
+		elems[j] = CStringGetTextDatum(ids[j]);
+		expired[j] = false;
+	}
+	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	sg_spi_prepare(&plan,
 				   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
-									"WHERE thread_id OPERATOR(pg_catalog.=) $1 GROUP BY thread_id"), 1, types);
-	return sg_spi_execute(plan, args, NULL, 0) == 1;
+									"WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY thread_id"), 1, types);
+	found = sg_spi_execute(plan, args, NULL, 0);
+	for (i = 0; i < found; i++)
+	{
+		char	   *id = lg_text_col(SPI_tuptable, i, 1);
+
+		for (j = 0; j < n; j++)
+			if (strcmp(ids[j], id) == 0)
+				expired[j] = true;
+	}
 }
 
 /*
@@ -3620,6 +3641,7 @@ typedef struct LGSweepRemoval
 	const char *thread_id;
 	bool		delete;
 	int			keep;
+	bool		taken;			/* its lock is this call's (lg_lock_thread) */
 } LGSweepRemoval;
 
 /* Run an LGSweepRemoval, as sg_spi_subxact calls it. */
@@ -3633,6 +3655,94 @@ lg_sweep_removal(void *arg)
 	else
 		(void) sg_lg_prune_threads(r->thread_id, NULL, r->keep);
 	return true;
+}
+
+/*
+ * Lock the threads that the sweep listed (n rows of tt: thread_id,
+ * strategy, keep_last, in thread_id order), each and its rows, for their
+ * removal: those that no put holds (a put running: next pass) and no
+ * sg_reassign_owned (moving its owner's rows: next pass), that are still
+ * expired once locked (a put may have committed since they were listed),
+ * their rows locked in thread_id order. Sets *removal to them, and *held
+ * to whether a router's move holds each one's partition (holds.c: next
+ * pass); returns how many. Whether still expired, and held, is one
+ * statement for the threads locked, not one for each thread (a fifth and
+ * a tenth of the sweep's time, most of it in starting and ending them).
+ * A thread found written is let go of at once, its rows not locked (its
+ * tasks' writes and puts do not wait for the rest of the batch: isolation
+ * lgr_sweep_active). And the sweep never waits holding the lock of a
+ * thread after the one it waits for: when another transaction holds a row
+ * of a thread, the threads after it are let go of first, and locked and
+ * looked at again after the wait (a put of one of them meanwhile goes on,
+ * and the thread stays: isolation retention_race_lg).
+ */
+static int
+lg_sweep_lock(SPITupleTable *tt, uint64 n, LGSweepRemoval **removal, bool *held_out[])
+{
+	LGSweepRemoval *r = palloc(sizeof(LGSweepRemoval) * (n + 1));
+	LGSweepRemoval *c = palloc(sizeof(LGSweepRemoval) * (n + 1));
+	char	  **ids = palloc(sizeof(char *) * (n + 1));
+	bool	   *expired = palloc(sizeof(bool) * (n + 1));
+	uint64	   *pos = palloc(sizeof(uint64) * (n + 1));
+	bool	   *held = palloc(sizeof(bool) * (n + 1));
+	uint64		next = 0,
+				i;
+	int			locked = 0,
+				m,
+				k,
+				k2;
+	bool		isnull;
+
+	while (next < n)
+	{
+		/* lock the threads from next on, and look at them again */
+		m = 0;
+		for (i = next; i < n; i++)
+		{
+			char	   *thread_id = lg_text_col(tt, i, 1);
+
+			CHECK_FOR_INTERRUPTS();
+			if (!lg_try_hold_owner(thread_id) || !lg_lock_thread(thread_id, true, &c[m].taken))
+				continue;
+			c[m].thread_id = ids[m] = thread_id;
+			c[m].delete = strcmp(lg_text_col(tt, i, 2), "delete") == 0;
+			c[m].keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
+			pos[m++] = i;
+		}
+		next = n;
+		if (m == 0)
+			break;
+		lg_still_expired(ids, m, expired);
+		for (k = 0; k < m; k++)
+			if (!expired[k] && c[k].taken)
+				lg_unlock_thread(ids[k]);	/* written meanwhile: next pass */
+
+		/* their rows, in thread_id order */
+		for (k = 0; k < m; k++)
+		{
+			if (!expired[k])
+				continue;
+			if (!sg_lg_lock_rows(ids[k], true))
+			{
+				/* another transaction holds some: let go of the threads after it, then wait */
+				for (k2 = k + 1; k2 < m; k2++)
+					if (expired[k2] && c[k2].taken)
+						lg_unlock_thread(ids[k2]);
+				(void) sg_lg_lock_rows(ids[k], false);
+				next = pos[k] + 1;
+			}
+			r[locked++] = c[k];
+			if (next < n)
+				break;
+		}
+	}
+	for (k = 0; k < locked; k++)
+		ids[k] = (char *) r[k].thread_id;
+	if (locked > 0)
+		sg_lg_partitions_held(ids, locked, held);
+	*removal = r;
+	*held_out = held;
+	return locked;
 }
 
 /*
@@ -3672,30 +3782,20 @@ sg_lg_sweep(int limit, bool *pass_over)
 	while (done < (uint64) limit && read < SG_SWEEP_MAX_READ)
 	{
 		const char *cursor = lg_pass.cursor;
-		Oid			wtypes[2] = {TEXTOID, INT4OID};
-		Datum		wargs[2] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, Int32GetDatum(LG_SWEEP_WINDOW)};
-		char		wnulls[2] = {cursor ? ' ' : 'n', ' '};
 		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
 		Datum		args[3];
-		char		nulls[3] = {wnulls[0], ' ', ' '};
+		char		nulls[3] = {cursor ? ' ' : 'n', ' ', ' '};
 		char	   *last;
-		bool		isnull;
-		uint64		inwindow, want, n, i;
+		uint64		inwindow, want, n;
+		int			locked, j;
 		SPITupleTable *tt;
+		bool	   *held;
+		LGSweepRemoval *removal;
 
-		/* the window the cursor is in, or the next: its last thread and how many threads it holds */
-		if (lg_pass.window_last == NULL)
-		{
-			sg_spi_execute(sg_spi_prepare(&window_plans[cursor != NULL],
-										  psprintf("SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT DISTINCT thread_id "
-												   "FROM stategraph.lg_checkpoints WHERE %s ORDER BY thread_id LIMIT $2) w",
-												   SG_AFTER_CURSOR(cursor, "thread_id")), 2, wtypes),
-						   wargs, wnulls, 1);
-			inwindow = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 2, &isnull));
-			sg_sweep_pass_window_read(&lg_pass, inwindow > 0 ? lg_text_col(SPI_tuptable, 0, 1) : NULL, inwindow);
-			read += inwindow;
-		}
-		inwindow = lg_pass.window_size;
+		/* the window the cursor is in, or the next (runs.c) */
+		inwindow = sg_sweep_pass_window(&lg_pass, window_plans, "SELECT DISTINCT thread_id FROM stategraph.lg_checkpoints",
+										LG_SWEEP_WINDOW, &last);
+		read += inwindow;
 		if (inwindow == 0)
 		{
 			sg_sweep_pass_move(&lg_pass, NULL, false);	/* read to the end: the pass is over */
@@ -3703,10 +3803,9 @@ sg_lg_sweep(int limit, bool *pass_over)
 			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
 			break;
 		}
-		last = pstrdup(lg_pass.window_last);
 
 		/* its expired threads after the cursor, in thread_id order, as many as are still wanted */
-		args[0] = wargs[0];
+		args[0] = cursor ? CStringGetTextDatum(cursor) : (Datum) 0;
 		args[1] = CStringGetTextDatum(last);
 		want = (uint64) limit - done;
 		args[2] = Int32GetDatum((int) want);
@@ -3718,34 +3817,15 @@ sg_lg_sweep(int limit, bool *pass_over)
 												   SG_AFTER_CURSOR(cursor, "thread_id")), 3, types),
 						   args, nulls, 0);
 		tt = SPI_tuptable;
-		for (i = 0; i < n; i++)
+		locked = lg_sweep_lock(tt, n, &removal, &held);
+		for (j = 0; j < locked; j++)
 		{
-			char	   *thread_id = lg_text_col(tt, i, 1);
-			char	   *strategy = lg_text_col(tt, i, 2);
-			int			keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
-			bool		taken;
-
 			CHECK_FOR_INTERRUPTS();
-			if (!lg_try_hold_owner(thread_id))
-				continue;		/* sg_reassign_owned is moving its owner's rows: next pass */
-			if (!lg_lock_thread(thread_id, true, &taken))
-				continue;		/* a put is running: next pass */
-			if (!lg_still_expired(thread_id) || sg_lg_partition_held(thread_id))
-			{
-				/* written meanwhile, or a router's move holds its partition (holds.c): next pass */
-				if (taken)
-					lg_unlock_thread(thread_id);
-				continue;
-			}
-			{
-				LGSweepRemoval r = {thread_id, strcmp(strategy, "delete") == 0, keep};
-
-				/* in a subtransaction: a thread that fails is passed over (runs.c) */
-				if (sg_sweep_remove_one(thread_id, lg_sweep_removal, &r))
-					done++;
-			}
-			if (taken)
-				lg_unlock_thread(thread_id);	/* kept, a batch of thousands ran the lock table out */
+			/* in a subtransaction: a thread that fails is passed over (runs.c) */
+			if (!held[j] && sg_sweep_remove_one(removal[j].thread_id, lg_sweep_removal, &removal[j]))
+				done++;
+			if (removal[j].taken)
+				lg_unlock_thread(removal[j].thread_id);	/* kept, a batch of thousands ran the lock table out */
 		}
 		/* as many as were wanted: the window may hold more, so go on after the last one listed, in it */
 		if (n == want && strcmp(lg_text_col(tt, n - 1, 1), last) != 0)

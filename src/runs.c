@@ -2218,38 +2218,39 @@ sg_sweep_pass_move(SGSweepPass *pass, const char *thread_id, bool in_window)
 		set_pass_string(&pass->window_last, NULL);
 }
 
-/* A window was read after the cursor: its last thread (NULL: it is empty) and size. */
-void
-sg_sweep_pass_window_read(SGSweepPass *pass, const char *last, uint64 size)
-{
-	set_pass_string(&pass->window_last, last);
-	pass->window_size = size;
-}
-
 /*
- * The window of threads after the cursor (the one it is in, or the next):
- * sets *last to its last thread (NULL when it is empty); returns how many
- * it holds.
+ * The window of a sweep's pass (pass: threads_pass here, lg_pass in
+ * lgsaver.c): the one its cursor is in, when a batch stopped inside it, or
+ * else the next, read by the ids query ids ("SELECT thread_id FROM
+ * table"; plans: its two kept plans, SG_AFTER_CURSOR) as the size thread
+ * ids after the cursor, and kept in the pass for the next batch. Sets
+ * *last to its last thread (NULL when it is empty); returns how many it
+ * holds. The callers count that as read at each call, a window kept as
+ * well as one read: a batch that goes on in a kept window reads its rows
+ * after the cursor again (listing its expired threads), and
+ * SG_SWEEP_MAX_READ bounds the rows a batch reads.
  */
-static uint64
-sweep_window(char **last)
+uint64
+sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int size, char **last)
 {
-	static SPIPlanPtr plans[2];
-	const char *cursor = threads_pass.cursor;
+	const char *cursor = pass->cursor;
 	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, Int32GetDatum(SG_SWEEP_WINDOW)};
+	Datum		values[2] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, Int32GetDatum(size)};
 	char		nulls[2] = {cursor ? ' ' : 'n', ' '};
 
-	if (threads_pass.window_last == NULL)
+	if (pass->window_last == NULL)
 	{
+		bool		isnull;
+
 		run_sql(&plans[cursor != NULL],
-				psprintf("SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads "
-						 "WHERE %s ORDER BY thread_id LIMIT $2) w", SG_AFTER_CURSOR(cursor, "thread_id")),
+				psprintf("SELECT pg_catalog.max(thread_id), pg_catalog.count(*) FROM (%s "
+						 "WHERE %s ORDER BY thread_id LIMIT $2) w", ids, SG_AFTER_CURSOR(cursor, "thread_id")),
 				2, types, values, nulls);
-		sg_sweep_pass_window_read(&threads_pass, sg_spi_text(0, 1), (uint64) pg_strtoint64(sg_spi_text(0, 2)));
+		set_pass_string(&pass->window_last, sg_spi_text(0, 1));	/* NULL: the window is empty */
+		pass->window_size = (uint64) DatumGetInt64(sg_spi_datum(0, 2, &isnull));
 	}
-	*last = threads_pass.window_last ? pstrdup(threads_pass.window_last) : NULL;
-	return threads_pass.window_size;
+	*last = pass->window_last ? pstrdup(pass->window_last) : NULL;
+	return pass->window_size;
 }
 
 /*
@@ -2502,8 +2503,10 @@ sg_sweep(int limit, bool new_round, bool *more)
 	done = runs + tasks;
 	while (!round_threads_done && tried < (uint64) thread_limit && read < SG_SWEEP_MAX_READ)
 	{
+		static SPIPlanPtr window_plans[2];
 		char	   *last;
-		uint64		n = sweep_window(&last);
+		uint64		n = sg_sweep_pass_window(&threads_pass, window_plans, "SELECT thread_id FROM stategraph.threads",
+											 SG_SWEEP_WINDOW, &last);
 
 		read += n;
 		if (n > 0)

@@ -605,7 +605,7 @@ typedef struct SGSweepPass
 } SGSweepPass;
 
 extern void sg_sweep_pass_move(SGSweepPass *pass, const char *thread_id, bool in_window);
-extern void sg_sweep_pass_window_read(SGSweepPass *pass, const char *last, uint64 size);
+extern uint64 sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int size, char **last);
 
 /*
  * A query's condition that its thread ids (column col) come after a
@@ -690,7 +690,8 @@ extern void sg_graph_require_owner(const char *graph);	/* graph.c: 42501 unless 
  * ---------------------------------------------------------------------------
  */
 extern bool sg_partition_held(const char *thread_id);
-extern bool sg_lg_partition_held(const char *thread_id);
+extern void sg_lg_partitions_held(char **ids, int n, bool *held);
+extern bool sg_lg_lock_rows(const char *thread_id, bool dont_wait);
 
 /* ---------------------------------------------------------------------------
  * One namespace of thread ids, across roles and both kinds of thread (thread_ids.c)
