@@ -1917,7 +1917,8 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * (sg_worker_report_run). Counted and taken under the slots' lock, so two
  * workers claiming at once cannot both take a role's last share. Always
  * granted outside a background worker (CALL sg_work executes its runs in
- * its caller's session) and with the setting 0.
+ * its caller's session) and with the setting 0, but taken all the same: a
+ * reload that sets it counts the runs claimed before (TAP 115).
  */
 bool
 sg_worker_take_role_share(const char *role)
@@ -1926,14 +1927,14 @@ sg_worker_take_role_share(const char *role)
 				held = 0;
 	bool		granted;
 
-	if (my_slot < 0 || sg_max_workers_per_role <= 0)
+	if (my_slot < 0)
 		return true;
 	SpinLockAcquire(&shared->mutex);
-	for (i = 0; i < SG_MAX_WORKERS; i++)
+	for (i = 0; sg_max_workers_per_role > 0 && i < SG_MAX_WORKERS; i++)
 		if (i != my_slot && shared->slots[i].state == SLOT_RUNNING && shared->slots[i].role_held &&
 			strncmp(NameStr(shared->slots[i].role), role, NAMEDATALEN) == 0)
 			held++;
-	granted = held < sg_max_workers_per_role;
+	granted = sg_max_workers_per_role <= 0 || held < sg_max_workers_per_role;
 	if (granted)
 	{
 		shared->slots[my_slot].role_held = true;
