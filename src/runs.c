@@ -949,7 +949,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
-	if (!sg_worker_take_role_share(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
+	if (!sg_worker_take_role_share(get_role_oid(SPI_getvalue(tt->vals[i], tt->tupdesc, 5), true)))
 	{
 		/*
 		 * Its role has its share of the workers (max_workers_per_role):

@@ -148,7 +148,7 @@ typedef struct SGWorkerSlot
 	pg_uuid_t	run;
 	uint64		thread_hash;	/* of the run's thread_id */
 	bool		role_held;		/* claiming or executing a run of role (sg_worker_take_role_share) */
-	NameData	role;
+	Oid			role;
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -1918,10 +1918,13 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * workers claiming at once cannot both take a role's last share. Always
  * granted outside a background worker (CALL sg_work executes its runs in
  * its caller's session) and with the setting 0, but taken all the same: a
- * reload that sets it counts the runs claimed before (TAP 115).
+ * reload that sets it counts the runs claimed before (TAP 115). Roles by
+ * OID, not by name: a role renamed while its run executes is the same
+ * role (TAP 116); a run whose owner names no role (InvalidOid) is ended
+ * unexecuted by its claim (runs.c, sg_work_one), and counts for none.
  */
 bool
-sg_worker_take_role_share(const char *role)
+sg_worker_take_role_share(Oid role)
 {
 	int			i,
 				held = 0;
@@ -1930,15 +1933,15 @@ sg_worker_take_role_share(const char *role)
 	if (my_slot < 0)
 		return true;
 	SpinLockAcquire(&shared->mutex);
-	for (i = 0; sg_max_workers_per_role > 0 && i < SG_MAX_WORKERS; i++)
+	for (i = 0; sg_max_workers_per_role > 0 && OidIsValid(role) && i < SG_MAX_WORKERS; i++)
 		if (i != my_slot && shared->slots[i].state == SLOT_RUNNING && shared->slots[i].role_held &&
-			strncmp(NameStr(shared->slots[i].role), role, NAMEDATALEN) == 0)
+			shared->slots[i].role == role)
 			held++;
 	granted = sg_max_workers_per_role <= 0 || held < sg_max_workers_per_role;
 	if (granted)
 	{
 		shared->slots[my_slot].role_held = true;
-		strlcpy(NameStr(shared->slots[my_slot].role), role, NAMEDATALEN);
+		shared->slots[my_slot].role = role;
 	}
 	SpinLockRelease(&shared->mutex);
 	return granted;
