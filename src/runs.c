@@ -949,6 +949,19 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
+	if (!sg_try_lock_thread(thread_id))
+	{
+		*thread_held = true;
+		if (strcmp(status, "pending") == 0)
+			*blocked = true;	/* (a running run's thread is held by its executor) */
+		return NULL;
+	}
+	/*
+	 * Asked once the thread is this claim's: a run that a worker executes
+	 * (its thread held) is passed over as before, not taken for a run that
+	 * waits for a share, which had the idle workers look again every
+	 * second while a role at its share executed its runs (TAP 117).
+	 */
 	if (!sg_worker_take_role_share(get_role_oid(SPI_getvalue(tt->vals[i], tt->tupdesc, 5), true)))
 	{
 		/*
@@ -957,16 +970,9 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 		 * held thread (the worker that ends one of the role's runs looks
 		 * at once).
 		 */
+		sg_unlock_thread(thread_id, false);
 		*thread_held = true;
 		*blocked = true;
-		return NULL;
-	}
-	if (!sg_try_lock_thread(thread_id))
-	{
-		sg_worker_drop_role_share();
-		*thread_held = true;
-		if (strcmp(status, "pending") == 0)
-			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
 	}
 	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
