@@ -962,7 +962,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	 * waits for a share, which had the idle workers look again every
 	 * second while a role at its share executed its runs (TAP 117).
 	 */
-	if (!sg_worker_take_role_share(get_role_oid(SPI_getvalue(tt->vals[i], tt->tupdesc, 5), true)))
+	if (!sg_worker_take_role_share(get_role_oid(SPI_getvalue(tt->vals[i], tt->tupdesc, 5), true),
+								   DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull))))
 	{
 		/*
 		 * Its role has its share of the workers (max_workers_per_role):
@@ -1192,7 +1193,7 @@ claim_run(bool *blocked)
 	 */
 	bool		sees_every_run = superuser() || has_bypassrls_privilege(GetUserId());
 
-	sg_worker_drop_role_share();	/* of a run claimed before and not executed (stopped at once) */
+	sg_worker_claim_begin();
 	start = sg_claim_from(&gen);
 again:
 	candidates = open_candidates(start, start_seq);
@@ -1291,6 +1292,7 @@ again:
 			goto again;
 		}
 	}
+	sg_worker_claim_end(run != NULL);
 	return run;
 }
 
