@@ -228,6 +228,7 @@ static int	worker_sec;
 
 static bool start_worker_transaction(void);
 static int	release_share(Latch **latches);
+static void forget_refusal(void);
 
 /* Bytes of shared memory: the header, one slot per worker and one waiter per backend. */
 static Size
@@ -1549,6 +1550,8 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	held = sg_restore_holds(true);	/* a restore is loading the database (restore.c) */
 	if (!held)
 		did = sg_work_one(worker_commit, false, &blocked);
+	else
+		forget_refusal();
 	if (did)
 	{
 		last_worked = GetCurrentTimestamp();
@@ -1648,6 +1651,7 @@ recover(MemoryContext cxt)
 	AbortOutOfAnyTransaction();
 	LockReleaseSession(USER_LOCKMETHOD);	/* a failed run's too (see worker_iteration) */
 	sg_worker_drop_role_share();
+	forget_refusal();
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
 	SetUserIdAndSecContext(worker_user, worker_sec);
 	MemoryContextSwitchTo(cxt);
@@ -2042,17 +2046,25 @@ sg_worker_claim_begin(void)
 }
 
 /*
- * A claim ends: unless it was refused a share and took no run, no run
- * waits for a share in this worker's name any more.
+ * No run waits for a share in this worker's name any more: its claim took
+ * a run, or was refused none, or it does not claim (a restore holds its
+ * database, an error): the runs of the role in other databases are not
+ * held back for a run it does not take.
  */
-void
-sg_worker_claim_end(bool took_run)
+static void
+forget_refusal(void)
 {
-	if (my_slot < 0 || (refused_in_claim && !took_run))
-		return;
 	SpinLockAcquire(&shared->mutex);
 	shared->slots[my_slot].refused_role = InvalidOid;
 	SpinLockRelease(&shared->mutex);
+}
+
+/* A claim ends (runs.c, claim_run): its refusal is kept if it took no run. */
+void
+sg_worker_claim_end(bool took_run)
+{
+	if (my_slot >= 0 && !(refused_in_claim && !took_run))
+		forget_refusal();
 }
 
 /*
