@@ -949,7 +949,21 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
-	if (!sg_worker_take_role_share(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
+	if (!sg_try_lock_thread(thread_id))
+	{
+		*thread_held = true;
+		if (strcmp(status, "pending") == 0)
+			*blocked = true;	/* (a running run's thread is held by its executor) */
+		return NULL;
+	}
+	/*
+	 * Asked once the thread is this claim's: a run that a worker executes
+	 * (its thread held) is passed over as before, not taken for a run that
+	 * waits for a share, which had the idle workers look again every
+	 * second while a role at its share executed its runs (TAP 117).
+	 */
+	if (!sg_worker_take_role_share(get_role_oid(SPI_getvalue(tt->vals[i], tt->tupdesc, 5), true),
+								   DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull))))
 	{
 		/*
 		 * Its role has its share of the workers (max_workers_per_role):
@@ -957,16 +971,9 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 		 * held thread (the worker that ends one of the role's runs looks
 		 * at once).
 		 */
+		sg_unlock_thread(thread_id, false);
 		*thread_held = true;
 		*blocked = true;
-		return NULL;
-	}
-	if (!sg_try_lock_thread(thread_id))
-	{
-		sg_worker_drop_role_share();
-		*thread_held = true;
-		if (strcmp(status, "pending") == 0)
-			*blocked = true;	/* (a running run's thread is held by its executor) */
 		return NULL;
 	}
 	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
@@ -1186,7 +1193,7 @@ claim_run(bool *blocked)
 	 */
 	bool		sees_every_run = superuser() || has_bypassrls_privilege(GetUserId());
 
-	sg_worker_drop_role_share();	/* of a run claimed before and not executed (stopped at once) */
+	sg_worker_claim_begin();
 	start = sg_claim_from(&gen);
 again:
 	candidates = open_candidates(start, start_seq);
@@ -1285,6 +1292,7 @@ again:
 			goto again;
 		}
 	}
+	sg_worker_claim_end(run != NULL);
 	return run;
 }
 

@@ -148,7 +148,9 @@ typedef struct SGWorkerSlot
 	pg_uuid_t	run;
 	uint64		thread_hash;	/* of the run's thread_id */
 	bool		role_held;		/* claiming or executing a run of role (sg_worker_take_role_share) */
-	NameData	role;
+	Oid			role;
+	Oid			refused_role;	/* of the first run its last claim was refused a share for, if it took none */
+	TimestampTz refused_due;	/* that run's due time */
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -219,11 +221,14 @@ static bool queues_all = false;	/* more: wake every sg_claim long poll */
 static bool committed = false;	/* the transaction committed: its wakes are due */
 
 static int	my_slot = -1;		/* in a worker */
+static bool refused_in_claim = false;	/* this claim was refused a share (refused_role) */
 static TimestampTz last_worked = 0;	/* when this worker last executed a run */
 static Oid	worker_user;		/* the worker's own role (a run executes as its submitter) */
 static int	worker_sec;
 
 static bool start_worker_transaction(void);
+static int	release_share(Latch **latches);
+static void forget_refusal(void);
 
 /* Bytes of shared memory: the header, one slot per worker and one waiter per backend. */
 static Size
@@ -1365,8 +1370,12 @@ worker_exit(int code, Datum arg)
 {
 	SGWorkerSlot *s = &shared->slots[DatumGetInt32(arg)];
 	Latch	   *launcher;
+	Latch	   *waiters[SG_MAX_WORKERS];
+	int			nwaiters;
+	int			i;
 
 	SpinLockAcquire(&shared->mutex);
+	nwaiters = release_share(waiters);	/* (its run, if any, is taken up by another) */
 	s->state = SLOT_EXITED;
 	s->latch = NULL;
 	s->pid = 0;
@@ -1381,6 +1390,8 @@ worker_exit(int code, Datum arg)
 	s->has_run = false;
 	launcher = shared->launcher_latch;
 	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < nwaiters; i++)
+		SetLatch(waiters[i]);
 	if (launcher)
 		SetLatch(launcher);
 }
@@ -1539,6 +1550,8 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	held = sg_restore_holds(true);	/* a restore is loading the database (restore.c) */
 	if (!held)
 		did = sg_work_one(worker_commit, false, &blocked);
+	else
+		forget_refusal();
 	if (did)
 	{
 		last_worked = GetCurrentTimestamp();
@@ -1638,6 +1651,7 @@ recover(MemoryContext cxt)
 	AbortOutOfAnyTransaction();
 	LockReleaseSession(USER_LOCKMETHOD);	/* a failed run's too (see worker_iteration) */
 	sg_worker_drop_role_share();
+	forget_refusal();
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
 	SetUserIdAndSecContext(worker_user, worker_sec);
 	MemoryContextSwitchTo(cxt);
@@ -1809,6 +1823,7 @@ sg_worker_main(Datum arg)
 	shared->slots[my_slot].idle = false;
 	shared->slots[my_slot].has_run = false;
 	shared->slots[my_slot].role_held = false;
+	shared->slots[my_slot].refused_role = InvalidOid;
 	SpinLockRelease(&shared->mutex);
 	before_shmem_exit(worker_exit, Int32GetDatum(my_slot));
 
@@ -1888,6 +1903,9 @@ thread_hash(const char *thread_id)
 void
 sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 {
+	Latch	   *waiters[SG_MAX_WORKERS];
+	int			nwaiters = 0;
+	int			i;
 	char		buf[NAMEDATALEN];
 
 	if (my_slot < 0)
@@ -1900,8 +1918,10 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 		shared->slots[my_slot].thread_hash = thread_hash(thread_id);
 	}
 	else
-		shared->slots[my_slot].role_held = false;	/* the run ends: its role's share is free */
+		nwaiters = release_share(waiters);	/* the run ends: its role's share is free */
 	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < nwaiters; i++)
+		SetLatch(waiters[i]);
 	if (run_id)
 		snprintf(buf, sizeof(buf), "stategraph run %s", sg_uuid_to_cstring(run_id));
 	else
@@ -1917,41 +1937,134 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * (sg_worker_report_run). Counted and taken under the slots' lock, so two
  * workers claiming at once cannot both take a role's last share. Always
  * granted outside a background worker (CALL sg_work executes its runs in
- * its caller's session) and with the setting 0.
+ * its caller's session) and with the setting 0, but taken all the same: a
+ * reload that sets it counts the runs claimed before (TAP 115). Roles by
+ * OID, not by name: a role renamed while its run executes is the same
+ * role (TAP 116); a run whose owner names no role (InvalidOid) is ended
+ * unexecuted by its claim (runs.c, sg_work_one), and counts for none.
+ *
+ * The share is server-wide, but each database has its own queue: a worker
+ * that ended a run of the role took the role's next run of its database at
+ * once, before the idle worker of another database that had been refused
+ * a share for an older run looked again (within a second), and the role's
+ * runs there waited for as long as it queued runs in the first (TAP 118).
+ * So a worker refused a share that takes no run records the role and due
+ * time of the first run its claim was refused for (refused_role, until
+ * its next claim); a share is not granted for a run due later than such a
+ * run of another database; and a worker that gives a share back wakes the
+ * workers of other databases so refused (release_share). Within a
+ * database, its queue keeps the order.
  */
 bool
-sg_worker_take_role_share(const char *role)
+sg_worker_take_role_share(Oid role, TimestampTz due)
 {
 	int			i,
 				held = 0;
+	bool		older = false;	/* a run of the role due before, refused in another database */
 	bool		granted;
 
-	if (my_slot < 0 || sg_max_workers_per_role <= 0)
+	if (my_slot < 0)
 		return true;
 	SpinLockAcquire(&shared->mutex);
-	for (i = 0; i < SG_MAX_WORKERS; i++)
-		if (i != my_slot && shared->slots[i].state == SLOT_RUNNING && shared->slots[i].role_held &&
-			strncmp(NameStr(shared->slots[i].role), role, NAMEDATALEN) == 0)
+	for (i = 0; sg_max_workers_per_role > 0 && OidIsValid(role) && i < SG_MAX_WORKERS; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		if (i == my_slot || s->state != SLOT_RUNNING)
+			continue;
+		if (s->role_held && s->role == role)
 			held++;
-	granted = held < sg_max_workers_per_role;
+		if (s->refused_role == role && s->dboid != MyDatabaseId && s->refused_due < due)
+			older = true;
+	}
+	granted = sg_max_workers_per_role <= 0 || (held < sg_max_workers_per_role && !older);
 	if (granted)
 	{
 		shared->slots[my_slot].role_held = true;
-		strlcpy(NameStr(shared->slots[my_slot].role), role, NAMEDATALEN);
+		shared->slots[my_slot].role = role;
+	}
+	else if (!refused_in_claim)
+	{
+		shared->slots[my_slot].refused_role = role;
+		shared->slots[my_slot].refused_due = due;
+		refused_in_claim = true;
 	}
 	SpinLockRelease(&shared->mutex);
 	return granted;
+}
+
+/*
+ * Give back this worker's share, if it holds one (mutex held), and put in
+ * latches those of the workers of other databases refused a share of its
+ * role, to set once the mutex is released; returns how many.
+ */
+static int
+release_share(Latch **latches)
+{
+	SGWorkerSlot *me = &shared->slots[my_slot];
+	int			n = 0;
+	int			i;
+
+	for (i = 0; me->role_held && OidIsValid(me->role) && i < SG_MAX_WORKERS; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		if (i != my_slot && s->state == SLOT_RUNNING && s->dboid != me->dboid &&
+			s->refused_role == me->role && s->latch != NULL)
+		{
+			s->woken = true;	/* it looks again before it may leave (leave_if_not_woken) */
+			latches[n++] = s->latch;
+		}
+	}
+	me->role_held = false;
+	return n;
 }
 
 /* Give back the share of a run this worker claimed and does not execute. */
 void
 sg_worker_drop_role_share(void)
 {
+	Latch	   *waiters[SG_MAX_WORKERS];
+	int			n;
+	int			i;
+
 	if (my_slot < 0)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	shared->slots[my_slot].role_held = false;
+	n = release_share(waiters);
 	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < n; i++)
+		SetLatch(waiters[i]);
+}
+
+/* A claim begins (runs.c, claim_run): no share held, none refused yet. */
+void
+sg_worker_claim_begin(void)
+{
+	sg_worker_drop_role_share();	/* of a run claimed before and not executed (stopped at once) */
+	refused_in_claim = false;
+}
+
+/*
+ * No run waits for a share in this worker's name any more: its claim took
+ * a run, or was refused none, or it does not claim (a restore holds its
+ * database, an error): the runs of the role in other databases are not
+ * held back for a run it does not take.
+ */
+static void
+forget_refusal(void)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[my_slot].refused_role = InvalidOid;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* A claim ends (runs.c, claim_run): its refusal is kept if it took no run. */
+void
+sg_worker_claim_end(bool took_run)
+{
+	if (my_slot >= 0 && !(refused_in_claim && !took_run))
+		forget_refusal();
 }
 
 /*

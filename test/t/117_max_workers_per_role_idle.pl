@@ -1,0 +1,62 @@
+# stategraph.max_workers_per_role does not make idle workers poll while a
+# role at its share only executes its runs. A share of one: bob's short
+# run, then alice's run of 8 s on another worker. Once bob's run ended, its
+# worker, idle, has nothing to take, and sleeps: no claim every second for
+# as long as alice's run goes on. (A claim that met alice's running run
+# asked for her share before seeing its thread held by its executor, and,
+# refused, took the run for a pending one that waits for a share: the idle
+# workers looked again every second, and the first worker of the database,
+# which never leaves, did so for as long as her run went on.)
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGNode;
+
+my $node = preloaded_node('per_role_idle', qq{
+stategraph.max_workers = 3
+stategraph.max_workers_per_role = 1
+});
+
+$node->safe_psql('postgres', q{
+CREATE EXTENSION stategraph;
+CREATE ROLE alice;
+CREATE ROLE bob;
+GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
+CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
+GRANT EXECUTE ON FUNCTION public.nap(jsonb) TO PUBLIC;
+SET ROLE alice;
+SELECT sg_create_graph('na', '{"done": "replace", "secs": "replace"}'), sg_add_node('na', 'nap', 'public.nap(jsonb)'),
+       sg_add_edge('na', '__start__', 'nap'), sg_add_edge('na', 'nap', '__end__'), sg_compile('na');
+SET ROLE bob;
+SELECT sg_create_graph('nb', '{"done": "replace", "secs": "replace"}'), sg_add_node('nb', 'nap', 'public.nap(jsonb)'),
+       sg_add_edge('nb', '__start__', 'nap'), sg_add_edge('nb', 'nap', '__end__'), sg_compile('nb');
+});
+
+my $bob_run = $node->safe_psql('postgres', q{SET ROLE bob; SELECT sg_submit('nb', '{"secs": 1}', thread_id => 'b')});
+ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
+	"bob's run executes");
+my $alice_run = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 8}', thread_id => 'a')});
+ok(true_within($node, 30, q{SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
+	"alice's run executes beside bob's");
+is($node->safe_psql('postgres', qq{SET ROLE bob; SELECT status FROM sg_wait('$bob_run', interval '30 s')}),
+	'success', "bob's run succeeds");
+# its worker looks once more (alice's run was submitted meanwhile), then sleeps
+sleep 1;
+my $idle = q{SELECT pid || ' ' || state_change FROM pg_stat_activity
+             WHERE backend_type = 'stategraph worker' AND application_name = 'stategraph worker'};
+my $before = $node->safe_psql('postgres', $idle);
+isnt($before, '', 'a worker is idle');
+sleep 4;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
+	'1', "alice's run still executes");
+is($node->safe_psql('postgres', $idle), $before,
+	"the idle worker did not look for work again while alice's run executed (no poll every second)");
+is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$alice_run', interval '30 s')}),
+	'success', "alice's run succeeds");
+
+$node->stop;
+done_testing();
