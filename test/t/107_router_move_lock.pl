@@ -20,7 +20,7 @@ use Test::More;
 use SGRouter;
 
 my ($node, %conn) = router_node('movelock', shards => [ 'sa', 'sb', 'sc' ],
-	shard_sql => q{CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
+	shard_sql => counter_shard_sql());
 my ($host, $port) = ($node->host, $node->port);
 sub r { return $node->safe_psql('router', $_[0]); }
 sub part_on
@@ -34,14 +34,6 @@ sub move
 	my ($ret, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition($part, '$conn{$db}')",
 		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 	return $err;
-}
-for my $db ('sa', 'sb', 'sc')
-{
-	$node->safe_psql($db, q{SELECT sg_create_graph('counter', '{"log": "append"}');
-		SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
-		SELECT sg_add_edge('counter', '__start__', 'noop');
-		SELECT sg_add_edge('counter', 'noop', '__end__');
-		SELECT sg_compile('counter');});
 }
 r(q{SELECT count(sg_invoke('counter', '{"log": [1]}', 'm-' || i)) FROM generate_series(1, 40) i});
 my %n = map { $_ => part_on($_ % 2 ? 'sb' : 'sa', $_) } 0 .. 3;

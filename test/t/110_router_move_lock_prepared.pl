@@ -24,16 +24,8 @@ use Test::More;
 use SGRouter;
 
 my ($node, %conn) = router_node('movelockprep', shards => [ 'sa', 'sb', 'sc' ],
-	shard_sql => q{CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
+	shard_sql => counter_shard_sql());
 sub r { return $node->safe_psql('router', $_[0]); }
-for my $db ('sa', 'sb', 'sc')
-{
-	$node->safe_psql($db, q{SELECT sg_create_graph('counter', '{"log": "append"}');
-		SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
-		SELECT sg_add_edge('counter', '__start__', 'noop');
-		SELECT sg_add_edge('counter', 'noop', '__end__');
-		SELECT sg_compile('counter');});
-}
 r(q{SELECT count(sg_invoke('counter', '{"log": [1]}', 'p-' || i)) FROM generate_series(1, 20) i});
 my $n0 = $node->safe_psql('sa', 'SELECT count(*) FROM stategraph.threads WHERE (hashtext(thread_id) & 3) = 0');
 ok($n0 > 0, "partition 0 holds threads ($n0)");

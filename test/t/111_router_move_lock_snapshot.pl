@@ -21,7 +21,7 @@ use Test::More;
 use SGRouter;
 
 my ($node, %conn) = router_node('movelocksnap', shards => [ 'sa', 'sb', 'sc' ],
-	shard_sql => q{CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;});
+	shard_sql => counter_shard_sql());
 my ($host, $port) = ($node->host, $node->port);
 sub r { return $node->safe_psql('router', $_[0]); }
 sub part_on
@@ -31,14 +31,6 @@ sub part_on
 sub keys_held_by
 {
 	return r("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $_[0]");
-}
-for my $db ('sa', 'sb', 'sc')
-{
-	$node->safe_psql($db, q{SELECT sg_create_graph('counter', '{"log": "append"}');
-		SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
-		SELECT sg_add_edge('counter', '__start__', 'noop');
-		SELECT sg_add_edge('counter', 'noop', '__end__');
-		SELECT sg_compile('counter');});
 }
 r(q{SELECT count(sg_invoke('counter', '{"log": [1]}', 's-' || i)) FROM generate_series(1, 40) i});
 my %n = map { $_ => part_on($_ % 2 ? 'sb' : 'sa', $_) } 0 .. 3;

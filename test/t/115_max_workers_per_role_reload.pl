@@ -24,21 +24,7 @@ $node->safe_psql('postgres', q{
 CREATE EXTENSION stategraph;
 CREATE ROLE alice;
 GRANT USAGE, CREATE ON SCHEMA public TO alice;
-CREATE TABLE public.ran (thread text, i int, started timestamptz, ended timestamptz);
-GRANT INSERT, SELECT, UPDATE ON public.ran TO PUBLIC;
-CREATE FUNCTION public.slow(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$
-    INSERT INTO public.ran SELECT config->>'thread_id', (state->>'i')::int, clock_timestamp(), NULL;
-    SELECT pg_catalog.pg_sleep((state->>'secs')::float8);
-    UPDATE public.ran SET ended = clock_timestamp() WHERE thread = config->>'thread_id' AND ended IS NULL;
-    SELECT pg_catalog.jsonb_build_object('i', (state->>'i')::int + 1)
-$$;
-CREATE FUNCTION public.more(state jsonb) RETURNS text LANGUAGE sql
-    AS $$ SELECT CASE WHEN (state->>'i')::int < (state->>'steps')::int THEN 'slow' ELSE '__end__' END $$;
-SET ROLE alice;
-SELECT sg_create_graph('loop', '{"i": "replace", "steps": "replace", "secs": "replace"}'),
-       sg_add_node('loop', 'slow', 'public.slow(jsonb,jsonb)'), sg_add_edge('loop', '__start__', 'slow'),
-       sg_add_conditional_edges('loop', 'slow', 'public.more(jsonb)', '["slow", "__end__"]'), sg_compile('loop');
-});
+} . role_loop_graph_sql('alice'));
 
 $node->safe_psql('postgres', q{
 SET ROLE alice;

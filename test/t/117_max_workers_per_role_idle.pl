@@ -25,16 +25,7 @@ CREATE EXTENSION stategraph;
 CREATE ROLE alice;
 CREATE ROLE bob;
 GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
-CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-    AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
-GRANT EXECUTE ON FUNCTION public.nap(jsonb) TO PUBLIC;
-SET ROLE alice;
-SELECT sg_create_graph('na', '{"done": "replace", "secs": "replace"}'), sg_add_node('na', 'nap', 'public.nap(jsonb)'),
-       sg_add_edge('na', '__start__', 'nap'), sg_add_edge('na', 'nap', '__end__'), sg_compile('na');
-SET ROLE bob;
-SELECT sg_create_graph('nb', '{"done": "replace", "secs": "replace"}'), sg_add_node('nb', 'nap', 'public.nap(jsonb)'),
-       sg_add_edge('nb', '__start__', 'nap'), sg_add_edge('nb', 'nap', '__end__'), sg_compile('nb');
-});
+} . role_nap_graphs_sql(alice => 'na', bob => 'nb'));
 
 my $bob_run = $node->safe_psql('postgres', q{SET ROLE bob; SELECT sg_submit('nb', '{"secs": 1}', thread_id => 'b')});
 ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),

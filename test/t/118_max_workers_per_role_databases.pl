@@ -29,13 +29,7 @@ for my $db ('postgres', 'other')
 	$node->safe_psql($db, q{
 CREATE EXTENSION stategraph;
 GRANT USAGE, CREATE ON SCHEMA public TO alice;
-CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-    AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
-GRANT EXECUTE ON FUNCTION public.nap(jsonb) TO PUBLIC;
-SET ROLE alice;
-SELECT sg_create_graph('nap', '{"done": "replace", "secs": "replace"}'), sg_add_node('nap', 'nap', 'public.nap(jsonb)'),
-       sg_add_edge('nap', '__start__', 'nap'), sg_add_edge('nap', 'nap', '__end__'), sg_compile('nap');
-});
+} . role_nap_graphs_sql(alice => 'nap'));
 }
 
 # alice's run of 1 s in postgres, then one in other, then five more in postgres

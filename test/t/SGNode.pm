@@ -10,7 +10,8 @@ use Exporter 'import';
 our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
-  nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql);
+  nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
+  role_nap_graphs_sql role_loop_graph_sql);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -466,6 +467,57 @@ sub broken_threads_sql
     UPDATE stategraph.checkpoints SET image_complete = false,
         refs = jsonb_build_object('log', '00000000-0000-0000-0000-000000000000')
     WHERE thread_id LIKE 'fork%' AND parent_thread IS NOT NULL;
+};
+}
+
+
+# The SQL, for a database with the extension, of function public.nap
+# (sleeps state.secs seconds) and, for each role => graph of %graphs, a
+# one-node graph of that role that runs it. For the tests of
+# stategraph.max_workers_per_role.
+sub role_nap_graphs_sql
+{
+	my (%graphs) = @_;
+	my $sql = q{
+CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"done": true}'::jsonb $$;
+GRANT EXECUTE ON FUNCTION public.nap(jsonb) TO PUBLIC;
+};
+	for my $role (sort keys %graphs)
+	{
+		my $g = $graphs{$role};
+		$sql .= qq{SET ROLE $role;
+SELECT sg_create_graph('$g', '{"done": "replace", "secs": "replace"}'), sg_add_node('$g', 'nap', 'public.nap(jsonb)'),
+       sg_add_edge('$g', '__start__', 'nap'), sg_add_edge('$g', 'nap', '__end__'), sg_compile('$g');
+RESET ROLE;
+};
+	}
+	return $sql;
+}
+
+# The SQL, for a database with the extension, of table public.ran (thread,
+# i, started, ended: each step's) and graph 'loop' of $role, whose node
+# 'slow' records its step there, sleeps state.secs seconds and counts i up
+# until it reaches state.steps. For the tests of max_workers_per_role.
+sub role_loop_graph_sql
+{
+	my ($role) = @_;
+	return q{
+CREATE TABLE public.ran (thread text, i int, started timestamptz, ended timestamptz);
+GRANT INSERT, SELECT, UPDATE ON public.ran TO PUBLIC;
+CREATE FUNCTION public.slow(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    INSERT INTO public.ran SELECT config->>'thread_id', (state->>'i')::int, clock_timestamp(), NULL;
+    SELECT pg_catalog.pg_sleep((state->>'secs')::float8);
+    UPDATE public.ran SET ended = clock_timestamp() WHERE thread = config->>'thread_id' AND ended IS NULL;
+    SELECT pg_catalog.jsonb_build_object('i', (state->>'i')::int + 1)
+$$;
+CREATE FUNCTION public.more(state jsonb) RETURNS text LANGUAGE sql
+    AS $$ SELECT CASE WHEN (state->>'i')::int < (state->>'steps')::int THEN 'slow' ELSE '__end__' END $$;
+} . qq{SET ROLE $role;
+SELECT sg_create_graph('loop', '{"i": "replace", "steps": "replace", "secs": "replace"}'),
+       sg_add_node('loop', 'slow', 'public.slow(jsonb,jsonb)'), sg_add_edge('loop', '__start__', 'slow'),
+       sg_add_conditional_edges('loop', 'slow', 'public.more(jsonb)', '["slow", "__end__"]'), sg_compile('loop');
+RESET ROLE;
 };
 }
 

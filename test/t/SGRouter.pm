@@ -10,7 +10,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(router_node);
+our @EXPORT = qw(router_node counter_shard_sql);
 
 use PostgreSQL::Test::Cluster;
 
@@ -40,6 +40,18 @@ sub router_node
 			partition_2 '$conn{$a}', partition_3 '$conn{$b}');
 		CREATE USER MAPPING FOR PUBLIC SERVER stategraph;});
 	return ($node, %conn);
+}
+
+# router_node's shard_sql for graph 'counter' on every shard (START -> noop
+# -> END, channel log appended), which the tests of moves fill with threads.
+sub counter_shard_sql
+{
+	return q{CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+		SELECT sg_create_graph('counter', '{"log": "append"}');
+		SELECT sg_add_node('counter', 'noop', 'noop(jsonb)');
+		SELECT sg_add_edge('counter', '__start__', 'noop');
+		SELECT sg_add_edge('counter', 'noop', '__end__');
+		SELECT sg_compile('counter');};
 }
 
 1;
