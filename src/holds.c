@@ -114,29 +114,13 @@ sg_lg_partitions_held(char **ids, int n, bool *held)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTARRAYOID};
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-	Datum		values[1];
-	uint64		i;
-	int			j;
+	Datum		values[1] = {sg_text_array(ids, n)};
 
-	for (j = 0; j < n; j++)
-	{
-		elems[j] = CStringGetTextDatum(ids[j]);
-		held[j] = false;
-	}
-	values[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	held_execute(sg_spi_prepare(&plan,
 								"SELECT i FROM pg_catalog.unnest($1::pg_catalog.text[]) i WHERE EXISTS (" HOLDS_OF("i") ")",
 								1, types),
 				 values);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		char	   *id = sg_spi_text(i, 1);
-
-		for (j = 0; j < n; j++)
-			if (strcmp(ids[j], id) == 0)
-				held[j] = true;
-	}
+	sg_spi_mark_found(ids, n, held);
 }
 
 /*

@@ -3592,29 +3592,13 @@ lg_still_expired(char **ids, int n, bool *expired)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTARRAYOID};
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-	Datum		args[1];
-	uint64		found, i;
-	int			j;
+	Datum		args[1] = {sg_text_array(ids, n)};
 
-	for (j = 0; j < n; j++)
-	{
-		elems[j] = CStringGetTextDatum(ids[j]);
-		expired[j] = false;
-	}
-	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 	sg_spi_prepare(&plan,
 				   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
 									"WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY thread_id"), 1, types);
-	found = sg_spi_execute(plan, args, NULL, 0);
-	for (i = 0; i < found; i++)
-	{
-		char	   *id = lg_text_col(SPI_tuptable, i, 1);
-
-		for (j = 0; j < n; j++)
-			if (strcmp(ids[j], id) == 0)
-				expired[j] = true;
-	}
+	(void) sg_spi_execute(plan, args, NULL, 0);
+	sg_spi_mark_found(ids, n, expired);
 }
 
 /*

@@ -41,7 +41,9 @@
 
 #include "access/xact.h"
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 #include "utils/resowner.h"
@@ -208,6 +210,40 @@ char *
 sg_spi_text(uint64 row, int col)
 {
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/* A text[] datum of the n strings of items, for a statement's parameter. */
+Datum
+sg_text_array(char **items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(items[i]);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Which of the n strings of ids the last statement returned in its first
+ * column (rows of SPI_tuptable): sets found[i] for each.
+ */
+void
+sg_spi_mark_found(char **ids, int n, bool *found)
+{
+	uint64		row;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		found[i] = false;
+	for (row = 0; row < SPI_processed; row++)
+	{
+		char	   *id = sg_spi_text(row, 1);
+
+		for (i = 0; i < n; i++)
+			if (strcmp(ids[i], id) == 0)
+				found[i] = true;
+	}
 }
 
 /* Column col (jsonb) of row of SPI_tuptable, copied into the current context (NULL when null). */

@@ -664,6 +664,8 @@ extern uint64 sg_spi_cursor_fetch(Portal portal, long count);
 extern void sg_spi_cursor_close(Portal portal);
 extern Datum sg_spi_datum(uint64 row, int col, bool *isnull);
 extern char *sg_spi_text(uint64 row, int col);
+extern Datum sg_text_array(char **items, int n);
+extern void sg_spi_mark_found(char **ids, int n, bool *found);
 extern Jsonb *sg_spi_jsonb(uint64 row, int col);
 extern bool sg_spi_uuid(uint64 row, int col, pg_uuid_t *out);
 extern void sg_spi_put_rows(ReturnSetInfo *rsinfo, const bool *skip);
