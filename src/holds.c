@@ -48,7 +48,6 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
-#include "utils/snapmgr.h"
 
 #define HOLD_LOCK_CLASSID	1397180495	/* 'SGHO' */
 #define HOLD_LOCK_FIELD4	0x484f	/* 'HO': pg_advisory_* functions use 1 and 2 only */
@@ -72,19 +71,6 @@
 	"  AND l.objsubid OPERATOR(pg_catalog.=) 18511) " /* HOLD_LOCK_FIELD4 */
 #define HELD_QUERY HOLDS_OF("$1") "LIMIT 1"
 
-/* Run a statement of holds.c under the latest snapshot (see above). */
-static void
-held_execute(SPIPlanPtr plan, Datum *values)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc;
-
-	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
-}
-
 /*
  * Is the thread in a partition that a move holds on this server? The
  * caller (a retention sweep, SPI connected) holds the thread's row or rows
@@ -97,8 +83,7 @@ sg_partition_held(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	held_execute(sg_spi_prepare(&plan, HELD_QUERY, 1, types), values);
-	return SPI_processed > 0;
+	return sg_spi_execute_latest(sg_spi_prepare(&plan, HELD_QUERY, 1, types), values, NULL) > 0;
 }
 
 /*
@@ -116,10 +101,10 @@ sg_lg_partitions_held(char **ids, int n, bool *held)
 	Oid			types[1] = {TEXTARRAYOID};
 	Datum		values[1] = {sg_text_array(ids, n)};
 
-	held_execute(sg_spi_prepare(&plan,
+	(void) sg_spi_execute_latest(sg_spi_prepare(&plan,
 								"SELECT i FROM pg_catalog.unnest($1::pg_catalog.text[]) i WHERE EXISTS (" HOLDS_OF("i") ")",
 								1, types),
-				 values);
+								 values, NULL);
 	sg_spi_mark_found(ids, n, held);
 }
 

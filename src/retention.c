@@ -26,7 +26,6 @@
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_delete_thread);
@@ -92,7 +91,6 @@ refuse_unseen_forks(const char *thread_id, Datum *values, const char *nulls, Lis
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
-	int			rc;
 	List	   *now;
 	ListCell   *lc;
 	ListCell   *lc2;
@@ -106,10 +104,7 @@ refuse_unseen_forks(const char *thread_id, Datum *values, const char *nulls, Lis
 				   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 				   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 				   2, types);
-	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
-	now = collect_rows(SPI_processed);
+	now = collect_rows(sg_spi_execute_latest(plan, values, nulls));
 	foreach(lc, now)
 	{
 		RowRef	   *r = (RowRef *) lfirst(lc);

@@ -47,6 +47,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 
 /*
  * Connect to SPI but stay in the caller's memory context, so that what we
@@ -118,6 +119,24 @@ sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 	MemoryContextSwitchTo(cxt);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Run a kept plan read-only under the latest snapshot, not the
+ * transaction's (rows that other transactions committed since it began:
+ * the holds of partitions, forks made after a REPEATABLE READ snapshot);
+ * returns SPI_processed, results in SPI_tuptable.
+ */
+uint64
+sg_spi_execute_latest(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
 }
 
