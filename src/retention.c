@@ -328,23 +328,100 @@ cancel_unstarted_runs(const char *thread_id)
 				 errhint("Retry the transaction.")));
 }
 
+/* What delete_thread's locking (lock_for_delete) found busy. */
+typedef enum DeleteBusy
+{
+	DELETE_NOT_BUSY,
+	DELETE_BUSY_LOCK,			/* the thread's lock: a run executing, a writer */
+	DELETE_BUSY_ROW				/* the thread's row: a transaction that wrote it */
+} DeleteBusy;
+
+typedef struct DeleteLocks
+{
+	const char *thread_id;
+	bool		may_wait;		/* (sg_lock_thread_submits) */
+	DeleteBusy	busy;
+	SGThread   *th;				/* the thread, its row locked */
+} DeleteLocks;
+
+/*
+ * The locks of sg_delete_thread, as an SGSubxactFn: the thread's submit
+ * lock, then (its runs that have not started cancelled) the thread's lock
+ * and row, not waiting for these two: a busy one is an error (55P03),
+ * with d->busy saying which, after which delete_thread waits for it
+ * holding nothing (wait_for_thread) and tries again.
+ */
+static bool
+lock_for_delete(void *arg)
+{
+	DeleteLocks *d = (DeleteLocks *) arg;
+	bool		lock_wait = sg_lock_wait;
+
+	d->busy = DELETE_NOT_BUSY;
+	sg_lock_thread_submits(d->thread_id, d->may_wait);
+	cancel_unstarted_runs(d->thread_id);
+	sg_lock_wait = false;		/* a busy thread or row is an error at once */
+	PG_TRY();
+	{
+		d->busy = DELETE_BUSY_LOCK;
+		sg_lock_thread(d->thread_id, false);
+		d->busy = DELETE_BUSY_ROW;
+		d->th = sg_thread_fetch_required(d->thread_id, true);
+		d->busy = DELETE_NOT_BUSY;
+	}
+	PG_FINALLY();
+	{
+		sg_lock_wait = lock_wait;
+	}
+	PG_END_TRY();
+	return true;
+}
+
+/*
+ * Wait for the holder of what lock_for_delete found busy, as an
+ * SGSubxactFn that lets it go at once (rolled back): as any writer of the
+ * thread waits (stategraph.lock_wait, lock_timeout), but holding none of
+ * the delete's locks.
+ */
+static bool
+wait_for_thread(void *arg)
+{
+	DeleteLocks *d = (DeleteLocks *) arg;
+
+	if (d->busy == DELETE_BUSY_LOCK)
+		sg_lock_thread(d->thread_id, false);
+	else
+		(void) sg_thread_fetch(d->thread_id, true);
+	return false;
+}
+
 /*
  * Remove a stategraph thread and its checkpoints (forks of it keep
  * theirs), and cancel its runs that have not started: sg_delete_thread,
  * and the retention sweep's 'delete' (swept), which has taken the
  * thread's submit lock and checked for hidden runs already
- * (sg_sweep_may_delete, without waiting), and holds the thread.
+ * (sg_sweep_may_delete, without waiting), and holds the thread (its lock
+ * and row).
  *
  * The thread's submit lock comes first (runs.c, sg_lock_thread_submits):
  * a submit still open makes the delete wait for its commit, and its run
  * is cancelled too; one that comes later waits for the delete, and its
- * run starts a new thread of that id. The runs are cancelled before the
- * thread is locked: a worker that claims a due run of the thread while
- * this transaction holds the thread's row waits for that row in the run's
- * first step, and cancelling the run would then wait for the claim's row
- * lock, a deadlock. Cancelled first, a run claimed before has started and
- * holds the thread: the delete waits for it, as for any running run (the
- * claims pass over the rows this transaction cancels).
+ * run starts a new thread of that id. The runs that have not started are
+ * cancelled before the thread is locked: a worker that claims a due run
+ * of the thread while this transaction holds the thread's row waits for
+ * that row in the run's first step, and cancelling the run would then
+ * wait for the claim's row lock, a deadlock. Cancelled first, a run
+ * claimed before has started and holds the thread: the delete waits for
+ * it, as for any running run (the claims pass over the rows this
+ * transaction cancels).
+ *
+ * The thread's lock and row are then taken without waiting: a
+ * transaction that writes the thread and then submits to it takes the
+ * row before the submit lock, and a delete that held the submit lock
+ * while it waited for the row deadlocked with it (40P01). A busy one is
+ * waited for holding none of these locks, all let go (a subtransaction
+ * rolled back), and then they are all taken again (isolation
+ * delruns_lock_order).
  */
 static void
 delete_thread(const char *thread_id, bool swept)
@@ -356,16 +433,31 @@ delete_thread(const char *thread_id, bool swept)
 	SGThread   *th;
 	bool		runs = !sg_schema_is_010(); /* no runs, submit locks or owners before ALTER EXTENSION UPDATE */
 
-	if (runs)
-	{
-		if (!swept)
-			sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
-		cancel_unstarted_runs(thread_id);
-	}
-	sg_lock_thread(thread_id, false);
-	th = sg_thread_fetch_required(thread_id, true);
 	if (runs && !swept)
+	{
+		DeleteLocks d = {thread_id, sg_role_hold_may_wait(), DELETE_NOT_BUSY, NULL};
+		ErrorData  *edata;
+
+		while ((edata = sg_spi_subxact(lock_for_delete, &d)) != NULL)
+		{
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || d.busy == DELETE_NOT_BUSY)
+				ReThrowError(edata);
+			FreeErrorData(edata);
+			if ((edata = sg_spi_subxact(wait_for_thread, &d)) != NULL)
+				ReThrowError(edata);
+		}
+		th = d.th;
 		refuse_hidden_runs(thread_id);
+	}
+	else
+	{
+		if (runs)
+		{
+			cancel_unstarted_runs(thread_id);
+		}
+		sg_lock_thread(thread_id, false);
+		th = sg_thread_fetch_required(thread_id, true);
+	}
 	sg_tasks_cancel_thread(th);
 	sg_detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
