@@ -295,9 +295,10 @@ refuse_hidden_runs(const char *thread_id)
  * is deleted: cancelled, with an error saying why, so that sg_wait returns
  * them and no claim takes them, which would start the thread anew from
  * their input. Their rows stay (sg_runs shows them until
- * stategraph.run_retention). A run that has taken steps (waiting for
- * external tasks, or pending again after them or after a failure) goes on
- * and ends with an error, its thread gone. Under REPEATABLE READ, a run
+ * stategraph.run_retention). Those that have taken steps and are not
+ * executing are cancelled with the thread's lock (cancel_stepped_runs); a
+ * run waiting for external tasks goes on and ends with an error, its
+ * thread gone. Under REPEATABLE READ, a run
  * queued by a transaction that committed after the snapshot (a submit
  * the submit lock waited for) makes it fail with 40001.
  */
@@ -326,6 +327,44 @@ cancel_unstarted_runs(const char *thread_id)
 				 errmsg("could not delete thread \"%s\": another transaction queued a run on it", thread_id),
 				 errdetail("The run was queued after this transaction's snapshot, which cannot cancel it."),
 				 errhint("Retry the transaction.")));
+}
+
+/*
+ * End the runs of thread_id that are pending again after taking steps (a
+ * failure's retry, or external tasks done) or left running by an executor
+ * that died (a recovery): none is executing, since this transaction holds
+ * the thread's lock, which an executor holds for the whole run (a worker
+ * that ends a run lets it go just before its commit, and the update then
+ * waits for that commit, after which the run is not running). Cancelled
+ * as the runs that have not started are (cancel_unstarted_runs): claimed
+ * again, the run found its thread gone and ended with an error. A run
+ * waiting for external tasks is not one: it ends with an error when they
+ * are cancelled with the thread. Only with the thread's lock: not if
+ * another session holds it (sg_lock_thread does not take another role's
+ * busy thread).
+ */
+static void
+cancel_stepped_runs(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	if (!sg_try_lock_thread(thread_id))
+		return;
+	sg_spi_execute(sg_spi_prepare(&plan,
+								  "UPDATE stategraph.runs SET status = 'cancelled', "
+								  "finished_at = pg_catalog.clock_timestamp(), "
+								  "error = pg_catalog.jsonb_build_object('sqlstate', '42704', "
+								  "  'message', pg_catalog.format('thread \"%s\" was deleted', $1), "
+								  "  'detail', 'The run was not executing: sg_delete_thread cancelled it before its next step.') "
+								  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+								  "AND (status OPERATOR(pg_catalog.=) 'running' "
+								  "  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped))",
+								  1, types), values, NULL, 0);
+	if (SPI_processed > 0)
+		sg_run_done_at_commit();	/* their sg_wait callers wake */
+	sg_unlock_thread(thread_id, false); /* (taken twice: once let go) */
 }
 
 /* What delete_thread's locking (lock_for_delete) found busy. */
@@ -365,6 +404,8 @@ lock_for_delete(void *arg)
 	{
 		d->busy = DELETE_BUSY_LOCK;
 		sg_lock_thread(d->thread_id, false);
+		d->busy = DELETE_NOT_BUSY;
+		cancel_stepped_runs(d->thread_id);
 		d->busy = DELETE_BUSY_ROW;
 		d->th = sg_thread_fetch_required(d->thread_id, true);
 		d->busy = DELETE_NOT_BUSY;
@@ -397,7 +438,7 @@ wait_for_thread(void *arg)
 
 /*
  * Remove a stategraph thread and its checkpoints (forks of it keep
- * theirs), and cancel its runs that have not started: sg_delete_thread,
+ * theirs), and cancel its runs that are not executing: sg_delete_thread,
  * and the retention sweep's 'delete' (swept), which has taken the
  * thread's submit lock and checked for hidden runs already
  * (sg_sweep_may_delete, without waiting), and holds the thread (its lock
@@ -413,7 +454,8 @@ wait_for_thread(void *arg)
  * wait for the claim's row lock, a deadlock. Cancelled first, a run
  * claimed before has started and holds the thread: the delete waits for
  * it, as for any running run (the claims pass over the rows this
- * transaction cancels).
+ * transaction cancels). Those that have taken steps are cancelled with
+ * the thread's lock (no claim takes one then), before its row.
  *
  * The thread's lock and row are then taken without waiting: a
  * transaction that writes the thread and then submits to it takes the
@@ -454,6 +496,7 @@ delete_thread(const char *thread_id, bool swept)
 		if (runs)
 		{
 			cancel_unstarted_runs(thread_id);
+			cancel_stepped_runs(thread_id);
 		}
 		sg_lock_thread(thread_id, false);
 		th = sg_thread_fetch_required(thread_id, true);
