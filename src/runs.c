@@ -796,7 +796,8 @@ static struct
  * should the stop fail (its rollback's SQL), that transaction rolls back
  * and sg_run_failure records it on the run instead, for the stop tried
  * again later: the node's error was lost, the run ended cancelled with
- * error NULL (TAP 092).
+ * error NULL (TAP 092). It is on the run already, committed before the
+ * stop (keep_stop_error_on_run), for an executor that dies in the stop.
  */
 static void
 keep_stop_error(Jsonb *error)
@@ -1716,6 +1717,42 @@ fail_transient(ErrorData *edata)
 	ReThrowError(edata);
 }
 
+static void commit_holding_thread(const char *thread_id, SGCommitFn commit);
+
+/*
+ * The run's last step found it stopped, its nodes having failed with
+ * error: record the error on the run and commit it, with the step (as
+ * between two steps), before the stop, which records it again. Kept only
+ * in memory (keep_stop_error), it was lost when the executor died during
+ * the stop: the stop, done again by the claim that recovered the run,
+ * ended it cancelled with error NULL (TAP 120). The stop's rollback
+ * removes the step's checkpoint as before. The thread stays held across
+ * the commit: for the session once the run has begun (held_for_session),
+ * else (the step failed before it began) as commit_holding_thread holds it.
+ * Returns the stop request as the run row has it after the commit (an
+ * sg_cancel may have changed it), locked until the stop commits, as
+ * sg_work_one reads it again after a commit.
+ */
+static char *
+keep_stop_error_on_run(RunRow *r, char *stop, Jsonb *error, bool held_for_session, SGCommitFn commit)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {UUIDOID, JSONBOID};
+	Datum		values[2] = {UUIDPGetDatum(&r->run_id), JsonbPGetDatum(error)};
+	char	   *now;
+
+	run_sql(&plan, "UPDATE stategraph.runs SET error = $2 WHERE run_id OPERATOR(pg_catalog.=) $1",
+			2, types, values, NULL);
+	ForceSyncCommit();			/* (a worker commits asynchronously) */
+	if (held_for_session)
+		commit();
+	else
+		commit_holding_thread(r->thread_id, commit);
+	current.committed = true;
+	now = lock_stop_request(r);
+	return now != NULL ? now : stop;
+}
+
 /* Execute a claimed run as its owner, committing (commit()) after every step. */
 static void
 execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt)
@@ -1800,6 +1837,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		if (final && stop != NULL)
 		{
 			keep_stop_error(error);
+			if (error != NULL)
+				stop = keep_stop_error_on_run(r, stop, error, run != NULL, commit);
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		}
 		if (final && run != NULL)
