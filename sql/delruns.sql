@@ -58,7 +58,7 @@ SELECT status FROM sg_wait(:'fresh', '30 s');
 SELECT "values" FROM sg_get_state('d1');
 
 -- a run waiting for external tasks is not cancelled (it ends with an error, runs_waiting); one
--- pending again after a failure, or left by an executor that died, is (TAP 119_delete_stepped_runs)
+-- pending again after a failure, or left by an executor that died, is (TAP 123_delete_stepped_runs)
 
 -- a first run with after, on a thread id not stored yet: sg_delete_thread does not know it
 SELECT sg_submit('jobs', '{"n": 6}', 'n1', after => '1 hour') AS first \gset

@@ -1725,7 +1725,7 @@ static void commit_holding_thread(const char *thread_id, SGCommitFn commit);
  * between two steps), before the stop, which records it again. Kept only
  * in memory (keep_stop_error), it was lost when the executor died during
  * the stop: the stop, done again by the claim that recovered the run,
- * ended it cancelled with error NULL (TAP 120). The stop's rollback
+ * ended it cancelled with error NULL (TAP 124). The stop's rollback
  * removes the step's checkpoint as before. The thread stays held across
  * the commit: for the session once the run has begun (held_for_session),
  * else (the step failed before it began) as commit_holding_thread holds it.
