@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The documentation's examples run as written and show real output. For each
 # page (README.md, docs/seed-chapter.md), every ```sql block runs, in order, in
-# one fresh database of its own, one psql session per block; a ```text block
+# one fresh database of its own, one psql session per block; a ```text (or plain ```) block
 # right after a ```sql block is the output the page shows, and must be what
 # psql printed (test/docblocks.py compare: lines in order, widths, times and
 # ids aside). One TAP result per block.
