@@ -74,6 +74,21 @@ for page in "$@"; do
 			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
 			echo "#   missing:${missing:- the section}"
 		fi
+		# ... and names every function of schema stategraph but the trigger
+		# functions: sweep_leases in its table, the others as internals
+		missing=""
+		for fn in $(psql -X -At -d "$db" -c "
+			SELECT p.proname FROM pg_catalog.pg_proc p
+			WHERE p.pronamespace OPERATOR(pg_catalog.=) 'stategraph'::pg_catalog.regnamespace
+			  AND p.prorettype OPERATOR(pg_catalog.<>) 'pg_catalog.trigger'::pg_catalog.regtype ORDER BY 1"); do
+			grep -q '`\(stategraph\.\)\?'"$fn"'[`(]' <<<"$reference" || missing="$missing $fn"
+		done
+		if [ -z "$missing" ]; then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - README's reference names every function of schema stategraph"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference names every function of schema stategraph"
+			echo "#   missing:$missing"
+		fi
 		# ... with each function's real signature, each setting's real default and
 		# context, and every SQLSTATE the code raises (test/reference.py)
 		for kind in functions settings errors; do
