@@ -12,6 +12,10 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 [ $# -gt 0 ] || set -- README.md docs/seed-chapter.md
 pass=0; fail=0
+# roles are the cluster's: those the pages create (README's Security section)
+# that did not exist before are dropped at the end, so that the pages run
+# again on the same server, and the server keeps no role of theirs
+roles_before=$(psql -X -At -d postgres -c "SELECT rolname FROM pg_catalog.pg_roles") || exit 2
 for page in "$@"; do
 	db=stategraph_doc_$(basename "$page" .md | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
 	psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 2
@@ -100,6 +104,16 @@ for page in "$@"; do
 			fi
 		done
 	fi
+done
+roles_after=$(psql -X -At -d postgres -c "SELECT rolname FROM pg_catalog.pg_roles")
+for role in $(sed -n 's/^CREATE \(ROLE\|USER\) \([a-z_][a-z0-9_]*\)[ ;].*/\2/p' "$@" | sort -u); do
+	grep -qx "$role" <<<"$roles_before" && continue
+	grep -qx "$role" <<<"$roles_after" || continue
+	for page in "$@"; do
+		db=stategraph_doc_$(basename "$page" .md | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
+		psql -X -q -d "$db" -c "DROP OWNED BY \"$role\"" >/dev/null
+	done
+	psql -X -q -d postgres -c "DROP ROLE \"$role\"" >/dev/null
 done
 echo "1..$((pass + fail))"
 [ "$fail" -eq 0 ]
