@@ -12,10 +12,19 @@ missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+# The JS client and its tests need Node.js 20 or later; Debian 12's is 18
+# (vitest does not start there). npm installs Node.js 20 (the registry's
+# "node" package) into its global prefix, /usr/local, ahead of /usr/bin.
+node20() {
+	[ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 20 ] && return
+	echo "Installing Node.js 20 with npm (node $(node --version) is older)"
+	$SUDO npm install -g --no-audit --no-fund node@20 >/dev/null && hash -r
+}
+[ ${#missing[@]} -eq 0 ] && { node20; exit; }
+
 echo "Installing: ${missing[*]}"
 $SUDO apt-get update -qq
 # keep Debian from creating and starting a default cluster we do not use
@@ -24,3 +33,4 @@ if [ ! -e /etc/postgresql-common/createcluster.d/stategraph.conf ]; then
 	echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/stategraph.conf >/dev/null
 fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+node20

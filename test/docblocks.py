@@ -3,7 +3,8 @@
 
   docblocks.py split FILE DIR
       writes DIR/NNN.sql for each ```sql block, DIR/NNN.out for the ```text
-      block that directly follows it (the output the page shows), and
+      (or plain ```) block that directly follows it (the output the page
+      shows), and
       DIR/NNN.title with the heading the block is under
   docblocks.py compare SHOWN STDOUT STDERR
       checks that what a page shows is what psql printed: every non-blank
@@ -41,7 +42,7 @@ def split(path, outdir):
             with open(base + ".title", "w", encoding="utf-8") as f:
                 f.write(title + "\n")
             i = j + 1
-            if i < len(lines) and lines[i].rstrip() == "```text":
+            if i < len(lines) and lines[i].rstrip() in ("```text", "```"):
                 k = i + 1
                 while not lines[k].startswith("```"):
                     k += 1

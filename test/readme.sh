@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The documentation's examples run as written and show real output. For each
 # page (README.md, docs/seed-chapter.md), every ```sql block runs, in order, in
-# one fresh database of its own, one psql session per block; a ```text block
+# one fresh database of its own, one psql session per block; a ```text (or plain ```) block
 # right after a ```sql block is the output the page shows, and must be what
 # psql printed (test/docblocks.py compare: lines in order, widths, times and
 # ids aside). One TAP result per block.
@@ -12,6 +12,10 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 [ $# -gt 0 ] || set -- README.md docs/seed-chapter.md
 pass=0; fail=0
+# roles are the cluster's: those the pages create (README's Security section)
+# that did not exist before are dropped at the end, so that the pages run
+# again on the same server, and the server keeps no role of theirs
+roles_before=$(psql -X -At -d postgres -c "SELECT rolname FROM pg_catalog.pg_roles") || exit 2
 for page in "$@"; do
 	db=stategraph_doc_$(basename "$page" .md | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
 	psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 2
@@ -74,6 +78,21 @@ for page in "$@"; do
 			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference (### Functions) lists every function of the extension"
 			echo "#   missing:${missing:- the section}"
 		fi
+		# ... and names every function of schema stategraph but the trigger
+		# functions: sweep_leases in its table, the others as internals
+		missing=""
+		for fn in $(psql -X -At -d "$db" -c "
+			SELECT p.proname FROM pg_catalog.pg_proc p
+			WHERE p.pronamespace OPERATOR(pg_catalog.=) 'stategraph'::pg_catalog.regnamespace
+			  AND p.prorettype OPERATOR(pg_catalog.<>) 'pg_catalog.trigger'::pg_catalog.regtype ORDER BY 1"); do
+			grep -q '`\(stategraph\.\)\?'"$fn"'[`(]' <<<"$reference" || missing="$missing $fn"
+		done
+		if [ -z "$missing" ]; then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - README's reference names every function of schema stategraph"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference names every function of schema stategraph"
+			echo "#   missing:$missing"
+		fi
 		# ... with each function's real signature, each setting's real default and
 		# context, and every SQLSTATE the code raises (test/reference.py)
 		for kind in functions settings errors; do
@@ -85,6 +104,16 @@ for page in "$@"; do
 			fi
 		done
 	fi
+done
+roles_after=$(psql -X -At -d postgres -c "SELECT rolname FROM pg_catalog.pg_roles")
+for role in $(sed -n 's/^CREATE \(ROLE\|USER\) \([a-z_][a-z0-9_]*\)[ ;].*/\2/p' "$@" | sort -u); do
+	grep -qx "$role" <<<"$roles_before" && continue
+	grep -qx "$role" <<<"$roles_after" || continue
+	for page in "$@"; do
+		db=stategraph_doc_$(basename "$page" .md | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
+		psql -X -q -d "$db" -c "DROP OWNED BY \"$role\"" >/dev/null
+	done
+	psql -X -q -d postgres -c "DROP ROLE \"$role\"" >/dev/null
 done
 echo "1..$((pass + fail))"
 [ "$fail" -eq 0 ]

@@ -11,7 +11,9 @@
       every stategraph.* setting of pg_settings has a row in "### Settings"
       whose default is its boot value, and every row names a real setting;
       a setting only the postmaster reads says "restart", one only
-      superusers change says "superuser"
+      superusers change says "superuser"; the prose below the table says
+      that a reload takes up each setting the postmaster reads at a reload
+      (sighup, superuser), and that a user's setting is set per session
   reference.py errors README.md [DB]
       every SQLSTATE that src/*.c and the install scripts raise is a row of
       "### Errors" (or is listed below as internal), and every row's
@@ -182,6 +184,17 @@ def settings(readme, db):
     for name in documented:
         if name not in real:
             problems.append("%s is in ### Settings but not a setting" % name)
+    # the prose below the table says how each setting is changed: a session's
+    # own (context user) "per session", the others "on a reload"
+    prose = " ".join(l for l in section(readme, "Settings").splitlines() if not l.startswith("|"))
+    sentences = re.split(r"(?<=\.)\s+(?=[`A-Z])", prose)
+    for name, (boot, unit, context) in sorted(real.items()):
+        short = "`%s`" % name[len("stategraph."):]
+        said = [t for t in sentences if short in t]
+        if context == "user" and not any("per session" in t for t in said):
+            problems.append("%s: context user, README's Settings do not say it is set per session" % name)
+        if context in ("sighup", "superuser") and not any("reload" in t for t in said):
+            problems.append("%s: context %s, README's Settings do not say a reload takes it up" % (name, context))
     return problems
 
 

@@ -6,13 +6,18 @@
 //  - README's "The same thread in psql": each statement prints the rows shown;
 //  - "one SQL call per saver method": each method of StategraphSaver makes one
 //    query (appends.node.mjs counts put's calls only);
+//  - README's install command, run as an application outside the repository
+//    would run it (the package copied from a clone without node_modules), gives
+//    that application a package that runs the example;
 //  - "end() closes the pool the saver made from a connection string; a Pool
 //    you pass stays yours".
 //     node --test test/readme.node.mjs      (libpq environment: PGHOST, PGPORT, ...)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
@@ -142,4 +147,48 @@ test("end() leaves a Pool it was given open, and ends the pool it made from a co
 	await own.setup();
 	await own.end();
 	await assert.rejects(own.pool.query("SELECT 1"), /after calling end/, "the pool made from a string is ended");
+});
+
+// README: "an application packs it from a clone of this repository and installs the
+// tarball ... npm pack /path/to/stategraph/clients/langgraph-js && npm install
+// ./stategraph-langgraph-js-0.2.0.tgz pg @langchain/langgraph (keep the tarball with the
+// application: npm ci installs from it)". The clone is the package's files without
+// node_modules, as git gives them; an installed folder is linked instead, and the example
+// then fails (Cannot find package 'pg'), and `npm install --install-links` of it leaves a
+// lock that `npm ci` refuses.
+test("README's install command gives an application outside the repository a package that runs the example", () => {
+	const start = readme.indexOf("\n### The seed's graph in LangGraph.js\n");
+	const section = readme.slice(start, readme.indexOf("\n### ", start + 5));
+	const m = section.match(/`(npm pack \/path\/to\/stategraph\/clients\/langgraph-js && npm install [^`]*)`/);
+	assert.ok(m, "README's section says how an application installs the package");
+	const dir = mkdtempSync(join(tmpdir(), "sg-outsider-"));
+	try {
+		const clone = join(dir, "stategraph", "clients", "langgraph-js");
+		cpSync(pkgDir, clone, { recursive: true, filter: (src) => !src.includes("node_modules") });
+		const app = join(dir, "app");
+		cpSync(join(pkgDir, "examples", "seed.mjs"), join(app, "seed.mjs"));
+		writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+		const npm = (command) => {
+			const r = spawnSync("sh", ["-c", `${command} --prefer-offline --no-audit --no-fund`],
+				{ cwd: app, encoding: "utf8", timeout: 300000 });
+			assert.equal(r.status, 0, `${command}: ${r.stderr}`);
+		};
+		const example = () => {
+			const sql = spawnSync("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+				"SELECT sg_delete_thread(thread_id) FROM sg_threads() WHERE thread_id IN ('js-workflow', 'js-workflow-copy')"], { encoding: "utf8" });
+			assert.equal(sql.status, 0, sql.stderr);
+			const r = spawnSync(process.execPath, ["seed.mjs"], { cwd: app, encoding: "utf8", timeout: 60000 });
+			assert.equal(r.stderr, "");
+			assert.equal(r.status, 0);
+			assert.equal(r.stdout.trim(), blocks("The seed's graph in LangGraph.js")[1].text.trim());
+		};
+		npm(m[1].replace("/path/to/stategraph", join(dir, "stategraph")));
+		example();
+		// the application's own install, from its package.json and lock
+		rmSync(join(app, "node_modules"), { recursive: true });
+		npm("npm ci");
+		example();
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
 });
