@@ -3024,6 +3024,17 @@ lg_delete_runs_of(Datum threads, void *arg)
 		}
 		lg_collect(PointerGetDatum(construct_array(ids, (int) n, TEXTOID, -1, false, TYPALIGN_INT)),
 				   PointerGetDatum(construct_array(cps, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)));
+
+		/*
+		 * a thread left without checkpoints keeps the writes sent ahead of
+		 * its next one, which none will read: noted as put_writes notes
+		 * them (lg_note_stray), for the removal of strays
+		 */
+		(void) lg_exec_array("INSERT INTO stategraph.lg_stray_threads (thread_id, owner) "
+							 "SELECT DISTINCT w.thread_id, w.owner FROM stategraph.lg_writes w "
+							 "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND NOT EXISTS (SELECT 1 "
+							 "FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)",
+							 threads);
 	}
 	return n;
 }
