@@ -578,6 +578,7 @@ extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
 extern bool sg_run_failure(ErrorData *edata);
 extern void sg_run_unrecordable(void);
 extern uint64 sg_sweep(int limit, bool new_round, bool *more);
+extern TimestampTz sg_expiry_cutoff(int retention_s);
 /* retention sweeps read threads window by window from a cursor (runs.c, lgsaver.c) */
 #define SG_SWEEP_WINDOW		1000	/* threads read per window */
 #define SG_SWEEP_MAX_READ	100000	/* threads one sweep reads at most (one transaction) */
