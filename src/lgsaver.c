@@ -79,7 +79,8 @@
  * checkpoint passes, never those ahead of a checkpoint still to come.
  * Those a run sends after its thread's delete, which no checkpoint will
  * read, go with sg_prune of every thread or the sweep once a minute old
- * (lg_drop_old_strays).
+ * (lg_drop_old_strays), found among the writes of the threads put_writes
+ * noted in stategraph.lg_stray_threads (written without a checkpoint).
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
