@@ -860,8 +860,9 @@ CREATE TABLE stategraph.lg_writes (
  * read, which a run sent after its thread's delete (lgsaver.c,
  * lg_drop_old_strays). sg_lg_put_writes notes (thread, owner of its writes)
  * here when the thread has no committed checkpoint that no transaction in
- * flight deletes (a row each time), and a thread's first put removes its
- * rows, so the table is empty in the ordinary flow; the retention sweep and sg_prune of every
+ * flight deletes (a row each time; deleteForRuns too, for the writes it
+ * leaves), and a thread's first put removes its rows, so the table is
+ * empty in the ordinary flow; the retention sweep and sg_prune of every
  * thread read it, not all of lg_writes, and remove a row once its thread
  * has checkpoints or no write of a time-based checkpoint id left. Nothing
  * is added to the rows of the three tables above.
