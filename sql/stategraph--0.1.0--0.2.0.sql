@@ -855,6 +855,30 @@ CREATE TABLE stategraph.lg_writes (
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 );
 
+/*
+ * The thread ids that may have stray writes: writes no checkpoint will
+ * read, which a run sent after its thread's delete (lgsaver.c,
+ * lg_drop_old_strays). sg_lg_put_writes notes (thread, owner of its writes)
+ * here when the thread has no committed checkpoint that no transaction in
+ * flight deletes (a row each time; deleteForRuns too, for the writes it
+ * leaves), and a thread's first put removes its rows, so the table is
+ * empty in the ordinary flow; the retention sweep and sg_prune of every
+ * thread read it, not all of lg_writes, and remove a row once its thread
+ * has checkpoints or no write of a time-based checkpoint id left. Nothing
+ * is added to the rows of the three tables above.
+ */
+CREATE TABLE stategraph.lg_stray_threads (
+    thread_id text NOT NULL,
+    owner     text NOT NULL DEFAULT CURRENT_USER   -- the owner of the writes (lg_writes.owner)
+);
+-- not unique: a unique key made the first writes of a new thread sent at once wait for each other
+CREATE INDEX lg_stray_threads_thread ON stategraph.lg_stray_threads (thread_id);
+ALTER TABLE stategraph.lg_stray_threads ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_rows ON stategraph.lg_stray_threads USING (stategraph.owned(owner::pg_catalog.name));
+COMMENT ON TABLE stategraph.lg_stray_threads IS
+'LangGraph.js thread ids written without a checkpoint (sg_lg_put_writes): where the sweep and sg_prune look for stray writes';
+SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_stray_threads', '');
+
 ALTER TABLE stategraph.lg_checkpoints ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stategraph.lg_blobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE stategraph.lg_writes ENABLE ROW LEVEL SECURITY;
@@ -1341,6 +1365,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_copy_thread(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_prune(text[], text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_delete_for_runs(text[]) TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.lg_checkpoints, stategraph.lg_blobs, stategraph.lg_writes TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.lg_stray_threads TO PUBLIC;
 -- portable threads: an import belongs to the importing role, an export reads
 -- only what its role may see; the router's import-then-change helpers run
 -- as the role the router connects as
@@ -1507,6 +1532,8 @@ BEGIN
     UPDATE stategraph.lg_blobs SET owner = new_role::pg_catalog.text
         WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;
     UPDATE stategraph.lg_writes SET owner = new_role::pg_catalog.text
+        WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;
+    UPDATE stategraph.lg_stray_threads SET owner = new_role::pg_catalog.text
         WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;
     RETURN n;
 END $$;

@@ -79,7 +79,8 @@
  * checkpoint passes, never those ahead of a checkpoint still to come.
  * Those a run sends after its thread's delete, which no checkpoint will
  * read, go with sg_prune of every thread or the sweep once a minute old
- * (lg_drop_old_strays).
+ * (lg_drop_old_strays), found among the writes of the threads put_writes
+ * noted in stategraph.lg_stray_threads (written without a checkpoint).
  *
  * Reassigns. Every call that writes or deletes rows of a thread first
  * holds its owner's name (reassign.c, lg_hold_owners), as sg_submit does:
@@ -103,6 +104,7 @@
 #include "stategraph.h"
 
 #include "access/toast_compression.h"
+#include "access/xact.h"
 #include "access/toast_internals.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -620,6 +622,7 @@ sg_lg_unlock_id(const char *thread_id)
 }
 
 static void lg_hold_owner(const char *thread_id, bool may_wait);
+static void lg_forget_strays(const char *thread_id);
 
 /* Whether the caller sees a pending write of this thread id (writes sent ahead of any checkpoint). */
 static bool
@@ -1887,6 +1890,8 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		row[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	row[6] = JsonbPGetDatum(JsonbValueToJsonb(blobs));
 	lg_run(LGP_CP_UPSERT, row, nulls, 0);
+	if (!again && parent == NULL)
+		lg_forget_strays(thread_id);	/* its writes sent ahead are no strays */
 	sg_spi_finish();
 	PG_RETURN_UUID_P(DatumGetUUIDP(lg_uuid_datum(&id)));
 }
@@ -1895,6 +1900,41 @@ sg_lg_put(PG_FUNCTION_ARGS)
  * put_writes
  * ---------------------------------------------------------------------------
  */
+
+/*
+ * Removes the notes of thread_id (lg_note_stray), once it has a checkpoint:
+ * its writes are no strays, and the table stays empty in the ordinary flow.
+ */
+static void
+lg_forget_strays(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	sg_spi_prepare(&plan, "DELETE FROM stategraph.lg_stray_threads WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
+	(void) sg_spi_execute(plan, &k, NULL, 0);
+}
+
+/*
+ * Notes thread_id, whose writes put_writes stores while it has no firm
+ * checkpoint (sg_lg_checkpoint_firm), in stategraph.lg_stray_threads: its
+ * writes may be strays, which the sweep and sg_prune of every thread look
+ * for there (lg_drop_old_strays) instead of reading all of lg_writes. Under
+ * the owner its writes get (LG_THREAD_OWNER).
+ */
+static void
+lg_note_stray(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	/* a row each time: with a unique key, the first writes of a new thread sent at once waited for each other */
+	sg_spi_prepare(&plan, "INSERT INTO stategraph.lg_stray_threads (thread_id, owner) VALUES ($1, " LG_THREAD_OWNER ")",
+				   1, &t);
+	(void) sg_spi_execute(plan, &k, NULL, 0);
+}
 
 /* LangGraph's index of a special write channel (WRITES_IDX_MAP), or 0. */
 static int
@@ -2033,6 +2073,8 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		lg_hold_owner(thread_id, may_wait);
 		sg_thread_id_check_writes(thread_id);
 	}
+	if (!sg_lg_checkpoint_firm(thread_id))
+		lg_note_stray(thread_id);	/* maybe a stray's: where the sweep looks (lg_drop_old_strays) */
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
@@ -2708,6 +2750,7 @@ lg_drop_strays(const char *thread_id)
 	/* a kept scalar statement, as in lg_hold_owner: = ANY of a one-element array was planned at every call */
 	sg_spi_prepare(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
 	(void) sg_spi_execute(plan, &k, NULL, 0);
+	lg_forget_strays(thread_id);
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_copy_thread);
@@ -2982,6 +3025,17 @@ lg_delete_runs_of(Datum threads, void *arg)
 		}
 		lg_collect(PointerGetDatum(construct_array(ids, (int) n, TEXTOID, -1, false, TYPALIGN_INT)),
 				   PointerGetDatum(construct_array(cps, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)));
+
+		/*
+		 * a thread left without checkpoints keeps the writes sent ahead of
+		 * its next one, which none will read: noted as put_writes notes
+		 * them (lg_note_stray), for the removal of strays
+		 */
+		(void) lg_exec_array("INSERT INTO stategraph.lg_stray_threads (thread_id, owner) "
+							 "SELECT DISTINCT w.thread_id, w.owner FROM stategraph.lg_writes w "
+							 "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND NOT EXISTS (SELECT 1 "
+							 "FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)",
+							 threads);
 	}
 	return n;
 }
@@ -3435,11 +3489,10 @@ lg_stray_threshold(void)
 	return lg_uuid_datum(&id);
 }
 
-/* the stray writes: of a thread id without checkpoints, of a v6 checkpoint id older than $1 */
-#define LG_STRAYS \
-	"FROM stategraph.lg_writes w WHERE w.checkpoint_id OPERATOR(pg_catalog.<) $1 " \
-	"AND pg_catalog.substr(w.checkpoint_id::pg_catalog.text, 15, 1) OPERATOR(pg_catalog.=) '6' " \
-	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)"
+#define LG_STRAY_BATCH	100		/* noted threads locked at a time by lg_drop_old_strays */
+
+/* a write of a time-based (version 6 uuid) checkpoint id */
+#define LG_V6_WRITE "pg_catalog.substr(w.checkpoint_id::pg_catalog.text, 15, 1) OPERATOR(pg_catalog.=) '6'"
 
 /*
  * Removes stray writes, for sg_prune of every thread and the retention
@@ -3451,40 +3504,114 @@ lg_stray_threshold(void)
  * (uuid version 6, as LangGraph makes them), is older than a minute: a
  * first put in flight is of a checkpoint made just before its writes. A
  * write of another kind of id stays (its age is not known), as does one of
- * a thread whose owner's name a reassign holds (next time). Returns the
- * writes removed.
+ * a thread whose owner's name a reassign holds, or that a writer holds
+ * (next time). Returns the writes removed.
+ *
+ * A stray can only be a write that put_writes stored while its thread had
+ * no firm checkpoint, and put_writes noted that thread then
+ * (stategraph.lg_stray_threads, lg_note_stray): the strays are looked for
+ * among the writes of the noted threads, not in all of lg_writes (a scan
+ * of 1.7 s per million writes, at every pass). A batch of noted threads at
+ * a time is locked as a delete locks a thread (no put or put_writes of
+ * them in flight, so the statements that follow see all of their writes;
+ * one a writer holds is passed over); a note goes once its thread has a
+ * firm checkpoint, or no write of a time-based id is left (a write sent
+ * later, once the lock is let go of, notes it again in a row of its own,
+ * which the removal's statement did not see).
  */
 static uint64
 lg_drop_old_strays(void)
 {
-	static SPIPlanPtr owners_plan;
-	static SPIPlanPtr plan;
-	Oid			types[2] = {UUIDOID, TEXTARRAYOID};
-	Datum		args[2] = {lg_stray_threshold(), (Datum) 0};
+	static SPIPlanPtr list_plan;
+	static SPIPlanPtr drop_plan;
+	static SPIPlanPtr forget_plan;
+	Oid			types[3] = {UUIDOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		threshold = lg_stray_threshold();
 	SPITupleTable *tt;
-	Datum	   *held;
-	int			nheld = 0;
-	uint64		n, i;
+	char	  **ids, **owners;
+	uint64		n, i, removed = 0;
 
-	sg_spi_prepare(&owners_plan, "SELECT DISTINCT w.owner COLLATE pg_catalog.\"C\" " LG_STRAYS " ORDER BY 1", 1, types);
-	n = sg_spi_execute(owners_plan, args, NULL, 0);
+	n = sg_spi_execute(sg_spi_prepare(&list_plan, "SELECT DISTINCT thread_id COLLATE pg_catalog.\"C\", owner "
+									  "FROM stategraph.lg_stray_threads ORDER BY 1, 2", 0, NULL), NULL, NULL, 0);
 	if (n == 0)
 		return 0;
 	tt = SPI_tuptable;
-	held = palloc(sizeof(Datum) * n);
+	ids = palloc(sizeof(char *) * n);
+	owners = palloc(sizeof(char *) * n);
 	for (i = 0; i < n; i++)
 	{
-		char	   *owner = lg_text_col(tt, i, 1);
-
-		if (sg_role_try_hold(owner))
-			held[nheld++] = CStringGetTextDatum(owner);
+		ids[i] = lg_text_col(tt, i, 1);
+		owners[i] = lg_text_col(tt, i, 2);
 	}
-	args[1] = PointerGetDatum(construct_array(held, nheld, TEXTOID, -1, false, TYPALIGN_INT));
-	sg_spi_prepare(&plan, "DELETE " LG_STRAYS " AND w.owner OPERATOR(pg_catalog.=) ANY ($2)", 2, types);
-	return sg_spi_execute(plan, args, NULL, 0);
+	for (i = 0; i < n; i += LG_STRAY_BATCH)
+	{
+		uint64		end = Min(n, i + LG_STRAY_BATCH), j;
+		char	   *open_ids[LG_STRAY_BATCH], *open_owners[LG_STRAY_BATCH];
+		char	   *done_ids[LG_STRAY_BATCH], *done_owners[LG_STRAY_BATCH];
+		bool		locked[LG_STRAY_BATCH];
+		int			nopen = 0, ndone = 0, k;
+		Datum		args[3];
+
+		CHECK_FOR_INTERRUPTS();
+		for (j = i; j < end; j++)
+		{
+			locked[j - i] = sg_role_try_hold(owners[j]) && lg_lock_mode(ids[j], "", LG_LOCK_REMOVE, true);
+			if (!locked[j - i])
+				continue;		/* a reassign or a writer holds it: next time */
+			if (sg_lg_checkpoint_firm(ids[j]))
+			{
+				done_ids[ndone] = ids[j];	/* a thread with checkpoints: no strays */
+				done_owners[ndone++] = owners[j];
+			}
+			else
+			{
+				open_ids[nopen] = ids[j];
+				open_owners[nopen++] = owners[j];
+			}
+		}
+		if (nopen > 0)
+		{
+			args[0] = threshold;
+			args[1] = sg_text_array(open_ids, nopen);
+			args[2] = sg_text_array(open_owners, nopen);
+			/* thread_id = ANY: estimated from the thread's own statistics (a join read all of lg_writes) */
+			removed += sg_spi_execute(sg_spi_prepare(&drop_plan,
+													 "DELETE FROM stategraph.lg_writes w "
+													 "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($2) "
+													 "AND w.checkpoint_id OPERATOR(pg_catalog.<) $1 AND " LG_V6_WRITE " "
+													 "AND EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) "
+													 "s (thread_id, owner) WHERE s.thread_id OPERATOR(pg_catalog.=) w.thread_id "
+													 "AND s.owner OPERATOR(pg_catalog.=) w.owner) "
+													 "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c "
+													 "WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)",
+													 3, types), args, NULL, 0);
+			/* the note of a thread with no write of a time-based id left goes too */
+			CommandCounterIncrement();	/* (the probes' snapshot without the writes removed) */
+			for (k = 0; k < nopen; k++)
+				if (!sg_lg_v6_writes_left(open_ids[k], open_owners[k]))
+				{
+					done_ids[ndone] = open_ids[k];
+					done_owners[ndone++] = open_owners[k];
+				}
+		}
+		if (ndone > 0)
+		{
+			args[0] = sg_text_array(done_ids, ndone);
+			args[1] = sg_text_array(done_owners, ndone);
+			(void) sg_spi_execute(sg_spi_prepare(&forget_plan,
+												 "DELETE FROM stategraph.lg_stray_threads t "
+												 "USING ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) s (thread_id, owner) "
+												 "WHERE t.thread_id OPERATOR(pg_catalog.=) s.thread_id "
+												 "AND t.owner OPERATOR(pg_catalog.=) s.owner", 2, &types[1]), args, NULL, 0);
+		}
+		for (j = i; j < end; j++)
+			if (locked[j - i])
+				lg_unlock_thread(ids[j]);
+	}
+	return removed;
 }
 
-#undef LG_STRAYS
+#undef LG_V6_WRITE
 
 /*
  * sg_prune for LangGraph.js threads (thread_id NULL: every one): removes the

@@ -578,6 +578,7 @@ extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
 extern bool sg_run_failure(ErrorData *edata);
 extern void sg_run_unrecordable(void);
 extern uint64 sg_sweep(int limit, bool new_round, bool *more);
+extern TimestampTz sg_expiry_cutoff(int retention_s);
 /* retention sweeps read threads window by window from a cursor (runs.c, lgsaver.c) */
 #define SG_SWEEP_WINDOW		1000	/* threads read per window */
 #define SG_SWEEP_MAX_READ	100000	/* threads one sweep reads at most (one transaction) */
@@ -709,6 +710,8 @@ extern void sg_thread_id_claimed(const char *thread_id, bool taken);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern TransactionId sg_lg_thread_storer(const char *thread_id);
+extern bool sg_lg_checkpoint_firm(const char *thread_id);
+extern bool sg_lg_v6_writes_left(const char *thread_id, const char *owner);
 extern bool sg_lg_lock_id(const char *thread_id, bool dont_wait);
 extern void sg_lg_unlock_id(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);

@@ -1092,17 +1092,17 @@ uint64
 sg_tasks_expire(int retention_s, int limit)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(retention_s), Int32GetDatum(limit)};
+	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2] = {TimestampTzGetDatum(sg_expiry_cutoff(retention_s)), Int32GetDatum(limit)};
 
+	/* the time a parameter, oldest first, as runs.c's expiry (clock_timestamp() read all of tasks) */
 	return run_sql(&plan,
 				   "DELETE FROM stategraph.tasks WHERE task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-				   "SELECT k.task_id FROM stategraph.tasks k WHERE k.finished_at OPERATOR(pg_catalog.<) "
-				   "(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) "
+				   "SELECT k.task_id FROM stategraph.tasks k WHERE k.finished_at OPERATOR(pg_catalog.<) $1 "
 				   "AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['completed', 'failed', 'cancelled']) "
 				   "AND NOT EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) k.thread_id "
 				   "  AND t.head OPERATOR(pg_catalog.=) k.checkpoint_id) "
-				   "LIMIT $2 FOR UPDATE OF k SKIP LOCKED))",
+				   "ORDER BY k.finished_at LIMIT $2 FOR UPDATE OF k SKIP LOCKED))",
 				   2, types, values, NULL, 0);
 }
 

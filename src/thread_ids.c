@@ -85,6 +85,7 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/uuid.h"
 
 /*
  * The snapshot of a read below row-level security: the one the SPI queries
@@ -292,6 +293,81 @@ TransactionId
 sg_lg_thread_storer(const char *thread_id)
 {
 	return thread_storer("lg_checkpoints", thread_id);
+}
+
+/*
+ * Whether LangGraph.js thread thread_id has a checkpoint that is committed
+ * (or this transaction's) and that no transaction in flight deletes, read
+ * below row-level security in one probe with a dirty snapshot. Not so, a
+ * write stored now may be a stray: of a thread without checkpoints, or of
+ * one whose delete let go of its lock before committing (lgsaver.c,
+ * sg_lg_put_writes notes it then).
+ */
+bool
+sg_lg_checkpoint_firm(const char *thread_id)
+{
+	Relation	rel = thread_table_open("lg_checkpoints");
+	ScanKeyData key;
+	SysScanDesc scan;
+	SnapshotData dirty;
+	bool		firm = false;
+
+	if (rel == NULL)
+		return false;
+	InitDirtySnapshot(dirty);
+	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+	while (HeapTupleIsValid(systable_getnext(scan)))
+	{
+		/* (the dirty snapshot names a transaction in flight that inserted the row in xmin, one deleting it in xmax) */
+		if (!TransactionIdIsValid(dirty.xmin) && !TransactionIdIsValid(dirty.xmax))
+		{
+			firm = true;
+			break;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return firm;
+}
+
+/*
+ * Whether thread_id has a pending write of owner's (lg_writes) of a
+ * time-based checkpoint id (uuid version 6, as LangGraph makes them),
+ * committed, read below row-level security with the latest snapshot (under
+ * REPEATABLE READ too): the writes that lgsaver.c's removal of strays may
+ * remove later. One index range scan of the thread's writes, whatever the
+ * statistics (a join the planner costed on them read all of lg_writes
+ * when one thread held most of its rows).
+ */
+bool
+sg_lg_v6_writes_left(const char *thread_id, const char *owner)
+{
+	Relation	rel = thread_table_open("lg_writes");
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	owner_att, id_att;
+	bool		left = false;
+
+	if (rel == NULL)
+		return false;
+	owner_att = get_attnum(RelationGetRelid(rel), "owner");
+	id_att = get_attnum(RelationGetRelid(rel), "checkpoint_id");
+	scan = thread_rows_scan_as(rel, thread_id, &key, GetLatestSnapshot());
+	while (!left && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		id = heap_getattr(tup, id_att, RelationGetDescr(rel), &isnull);
+		Datum		o;
+
+		if (isnull || (DatumGetUUIDP(id)->data[6] >> 4) != 6)
+			continue;
+		o = heap_getattr(tup, owner_att, RelationGetDescr(rel), &isnull);
+		left = !isnull && strcmp(TextDatumGetCString(o), owner) == 0;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return left;
 }
 
 /*

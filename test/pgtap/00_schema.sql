@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(75);
+SELECT plan(76);
 
 -- functions, with the argument types and result types of API.md
 SELECT has_function('sg_create_graph', ARRAY['text', 'jsonb']);
@@ -69,7 +69,7 @@ SELECT columns_are('public', 'sg_thread',
 -- storage
 SELECT has_schema('stategraph');
 SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks',
-                                      'lg_checkpoints', 'lg_blobs', 'lg_writes',
+                                      'lg_checkpoints', 'lg_blobs', 'lg_writes', 'lg_stray_threads',
                                       'runs', 'retention', 'partition_holds', 'submit_locks']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
@@ -83,8 +83,11 @@ SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHER
                     'stategraph.threads', 'stategraph.checkpoints', 'stategraph.tasks',
                     'stategraph.tasks_seq_seq',
                     'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes',
+                    'stategraph.lg_stray_threads',
                     'stategraph.runs', 'stategraph.runs_seq_seq', 'stategraph.retention'],
               'pg_dump keeps every table of data (pg_extension_config_dump)');
+SELECT has_index('stategraph', 'lg_stray_threads', 'lg_stray_threads_thread', ARRAY['thread_id'],
+                  'the notes of thread ids that may have stray writes are found by thread');
 SELECT is((SELECT relpersistence FROM pg_class WHERE oid = 'stategraph.submit_locks'::regclass), 'u'::"char",
           'submit locks are unlogged (their rows matter only while a submit holds them), and not dumped');
 SELECT col_is_pk('stategraph', 'submit_locks', ARRAY['owner', 'kind', 'name', 'graph'],
