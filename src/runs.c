@@ -929,10 +929,11 @@ may_execute_for(const char *owner)
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread (*thread_held) or the run,
  * or the run is not first of its thread (*queued), or its row is held
- * (*blocked, as when a client session holds a pending run's thread).
+ * (*blocked, as when a client session holds a pending run's thread), or
+ * its role has its share of the workers (*thread_held and *refused).
  */
 static RunRow *
-try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued)
+try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued, bool *refused)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -945,6 +946,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 
 	*thread_held = false;
 	*queued = false;
+	*refused = false;
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
@@ -967,13 +969,13 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	{
 		/*
 		 * Its role has its share of the workers (max_workers_per_role):
-		 * pass its thread over, and look again within a second, as for a
-		 * held thread (the worker that ends one of the role's runs looks
-		 * at once).
+		 * pass its thread over. No poll: the worker that gives one of the
+		 * role's shares back wakes a worker refused it, and this one if it
+		 * takes no run (worker.c, release_share).
 		 */
 		sg_unlock_thread(thread_id, false);
 		*thread_held = true;
-		*blocked = true;
+		*refused = true;
 		return NULL;
 	}
 	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
@@ -1218,6 +1220,7 @@ again:
 			bool		isnull;
 			bool		thread_held;
 			bool		queued;
+			bool		refused;
 			bool		waiting = false;
 			bool		undecided = false;	/* the first run in the way of claim_from? */
 			int64		seq;
@@ -1240,7 +1243,7 @@ again:
 				continue;
 			}
 			waiting = false;
-			run = try_claim(tt, i, blocked, &thread_held, &queued);
+			run = try_claim(tt, i, blocked, &thread_held, &queued, &refused);
 			if (!queued && !thread_held)
 				tries++;
 			if (undecided && queued && queued_behind_waiting(tt, i))
