@@ -1164,8 +1164,10 @@ executed_by_worker(SPITupleTable *tt, uint64 i)
  * either (queued_behind_waiting): past SG_CLAIM_READ of them, the claim
  * reads on from where they end (by due time and seq: one transaction may
  * queue more than SG_CLAIM_READ due at the same time), and later claims
- * start there (TAP 098). *blocked: a due run was passed over because a
- * client session holds its thread.
+ * start there (TAP 098), also when their role has its share of the
+ * workers (stategraph.max_workers_per_role), which refuses them before the
+ * claim knows they are queued (TAP 121). *blocked: a due run was passed
+ * over because a client session holds its thread.
  */
 #define SG_CLAIM_TRIES 64
 #define SG_CLAIM_READ 10000
@@ -1246,7 +1248,8 @@ again:
 			run = try_claim(tt, i, blocked, &thread_held, &queued, &refused);
 			if (!queued && !thread_held)
 				tries++;
-			if (undecided && queued && queued_behind_waiting(tt, i))
+			/* (refused a share, it may be queued behind a waiting run all the same) */
+			if (undecided && (queued || refused) && queued_behind_waiting(tt, i))
 			{
 				waiting = true;
 				from_found = false;
