@@ -60,7 +60,9 @@
  * stategraph.max_workers_per_role set, a worker claims a run only while
  * fewer other workers hold a run of the same role (a slot records the role
  * of the run it claims or executes, taken under the slots' lock), so that
- * one role's many runs leave workers to the other roles' runs. SIGTERM (die) ends a
+ * one role's many runs leave workers to the other roles' runs. A worker
+ * refused a share does not poll: the one that gives the share back claims
+ * again or wakes it (sg_worker_take_role_share). SIGTERM (die) ends a
  * worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
  * back and the run, still 'running', is taken up again from its last
  * committed step by the next worker, which the launcher starts at once
@@ -1969,14 +1971,16 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * the order.
  *
  * No worker polls for a share: a refusal marks the workers that hold the
- * role's shares (refusal_seen), and one that gives its share back (its
- * run ends, is stopped or abandoned, the claim fails, the worker exits
- * or dies: worker_exit) wakes a worker of its database refused the
- * role's share, or else, if marked, an idle one, and if it goes on,
- * claims again itself (look_again): the refused worker may have taken
- * another run, or left, since (TAP 119, 120). A worker killed outright
- * (SIGKILL) makes the postmaster restart every process, and the new
- * workers claim as they start.
+ * role's shares (refusal_seen), and one that gives its share back
+ * (release_share) wakes the workers of other databases refused it; then,
+ * if it was marked or a worker of its database is refused the share now,
+ * it claims again itself when it goes on (its run ended or was stopped:
+ * look_again), or else (the claim failed, an error, it exits or dies:
+ * worker_exit) wakes one worker of its database, one refused the
+ * share if there is one, else an idle one. The refused worker may have
+ * taken another run, or left, since (TAP 119, 120). A worker killed
+ * outright (SIGKILL) makes the postmaster restart every process, and the
+ * new workers claim as they start.
  */
 bool
 sg_worker_take_role_share(Oid role, TimestampTz due)
