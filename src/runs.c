@@ -1829,6 +1829,13 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 static void
 end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 {
+	/*
+	 * Its role's share is free now, before the statement that records the
+	 * end, as at a run's end (execute_run), not at this worker's next
+	 * claim: the worker it wakes, if one was refused the share, claims
+	 * while this commit may still wait (TAP 122).
+	 */
+	sg_worker_drop_role_share();
 	(void) record_step(r, "error", error, false);
 	commit();
 	current.claimed = false;

@@ -1975,12 +1975,12 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * (release_share) wakes the workers of other databases refused it; then,
  * if it was marked or a worker of its database is refused the share now,
  * it claims again itself when it goes on (its run ended or was stopped:
- * look_again), or else (the claim failed, an error, it exits or dies:
- * worker_exit) wakes one worker of its database, one refused the
- * share if there is one, else an idle one. The refused worker may have
- * taken another run, or left, since (TAP 119, 120). A worker killed
- * outright (SIGKILL) makes the postmaster restart every process, and the
- * new workers claim as they start.
+ * look_again), or else (the claim failed, the run was abandoned at its
+ * claim, an error, the worker exits or dies: worker_exit) wakes one
+ * worker of its database, one refused the share if there is one, else an
+ * idle one. The refused worker may have taken another run, or left, since
+ * (TAP 119, 120). A worker killed outright (SIGKILL) makes the postmaster
+ * restart every process, and the new workers claim as they start.
  */
 bool
 sg_worker_take_role_share(Oid role, TimestampTz due)
