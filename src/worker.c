@@ -1970,17 +1970,17 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * whose refusal goes (drop_refusal). Within a database, its queue keeps
  * the order.
  *
- * No worker polls for a share: a refusal marks the workers that hold the
- * role's shares (refusal_seen), and one that gives its share back
- * (release_share) wakes the workers of other databases refused it; then,
- * if it was marked or a worker of its database is refused the share now,
- * it claims again itself when it goes on (its run ended or was stopped:
- * look_again), or else (the claim failed, the run was abandoned at its
- * claim, an error, the worker exits or dies: worker_exit) wakes one
- * worker of its database, one refused the share if there is one, else an
- * idle one. The refused worker may have taken another run, or left, since
- * (TAP 119, 120). A worker killed outright (SIGKILL) makes the postmaster
- * restart every process, and the new workers claim as they start.
+ * No worker polls for a share: one that gives its share back (its run
+ * ends, is stopped or abandoned at its claim, the claim fails, an error,
+ * the worker exits or dies: worker_exit) wakes the workers of other
+ * databases refused it and one of its own database (release_share). A
+ * refusal also marks the workers that hold the role's shares
+ * (refusal_seen): the refused worker may take another run, or leave,
+ * before the share frees; then the marked one claims again itself after
+ * its run (look_again), or, if it does not go on, wakes an idle worker of
+ * its database (TAP 119, 120, 122). A worker killed outright (SIGKILL)
+ * makes the postmaster restart every process, and the new workers claim
+ * as they start.
  */
 bool
 sg_worker_take_role_share(Oid role, TimestampTz due)
@@ -2044,21 +2044,22 @@ wake_slot(SGWorkerSlot *s, Latch **latches, int *n)
  * Give back this worker's share, if it holds one (mutex held), and put in
  * latches those of the workers to wake once the mutex is released;
  * returns how many. Those are the workers of other databases refused a
- * share of its role; and, if a claim was refused the share while this
- * worker held it (refusal_seen: that claim may have taken another run, or
- * its worker left, since) or a worker of its database is refused it now,
- * either this worker claims again at once (goes_on: the run ended, and
- * the worker goes on, look_again), or one worker of its database is woken,
- * one refused the share if there is one, else an idle one (wake_mine). So
- * no run of the role waits for a free share while the workers sleep, also
- * when this worker leaves or dies first (worker_exit, hand_look_again_on).
+ * share of its role, and one worker of its database refused it, if there
+ * is one (wake_mine). If there is none but a claim was refused the share
+ * while this worker held it (refusal_seen: that claim took another run,
+ * or its worker left, since), this worker claims again at once if it goes
+ * on (goes_on: its run ended, look_again), or else wakes an idle worker
+ * of its database. So no run of the role waits for a free share while the
+ * workers sleep, also when this worker leaves or dies first (worker_exit,
+ * hand_look_again_on), or its last commit waits.
  */
 static int
 release_share(Latch **latches, bool goes_on)
 {
 	SGWorkerSlot *me = &shared->slots[my_slot];
 	bool		held = me->role_held && OidIsValid(me->role);
-	bool		wanted = held && me->refusal_seen;
+	bool		seen = held && me->refusal_seen;
+	bool		refused_here = false;	/* a worker of this database is refused the share */
 	int			n = 0;
 	int			i;
 
@@ -2071,13 +2072,13 @@ release_share(Latch **latches, bool goes_on)
 		if (s->dboid != me->dboid)
 			wake_slot(s, latches, &n);
 		else
-			wanted = true;
+			refused_here = true;
 	}
 	me->role_held = false;
 	me->refusal_seen = false;
-	if (wanted && goes_on)
+	if (seen && goes_on && !refused_here)
 		look_again = true;
-	else if (wanted)
+	else if (seen || refused_here)
 		n += wake_mine(latches + n);
 	return n;
 }

@@ -9,6 +9,9 @@
 #    share while it held it), and takes the short run. (Without it, that
 #    worker went to sleep, and the short run waited up to 10 s for its
 #    next look.)
+#  - the long run ends while commits wait (a synchronous standby that
+#    never comes): its worker gives the share back before its last
+#    commit, and wakes the refused one, which takes the short run.
 #  - the long run is stopped (sg_cancel, at its next step): its worker
 #    takes the short one.
 #  - the long run's worker is terminated (SIGTERM): the share is given
@@ -31,6 +34,9 @@ stategraph.max_workers = 3
 stategraph.max_workers_per_role = 1
 stategraph.max_run_recoveries = 0
 restart_after_crash = on
+stategraph.worker_sync_steps = on
+wal_level = replica
+max_wal_senders = 2
 });
 
 $node->safe_psql('postgres', q{
@@ -86,6 +92,23 @@ my $gap = $node->safe_psql('postgres', qq{
 SELECT extract(epoch FROM s.started_at - l.finished_at) FROM stategraph.runs s, stategraph.runs l
 WHERE s.run_id = '$short' AND l.run_id = '$long'});
 cmp_ok($gap, '<', 2, "left: it started at once after the long run ended ($gap s)");
+
+# the long run ends while commits wait (for a synchronous standby that never comes)
+($long, $short) = long_then_short('wait', 6);
+$node->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'});
+$node->reload;
+ok(true_within($node, 10, q{SELECT current_setting('synchronous_standby_names') = 'nobody'}), 'wait: commits wait');
+is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'running',
+	'wait: before the long run ends');
+ok(true_within($node, 20, q{SELECT count(*) >= 1 FROM pg_stat_activity
+		WHERE wait_event = 'SyncRep' AND application_name = 'stategraph worker'}),
+	"wait: the long run ended, its worker's commit waits");
+ok(true_within($node, 2, qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'stategraph run $short'}),
+	'wait: the short run starts meanwhile, at once');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names});
+$node->reload;
+ok(true_within($node, 30, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$short'}),
+	'wait: the short run succeeds');
 
 # the long run is stopped
 ($long, $short) = long_then_short('stop', 120, 1);
