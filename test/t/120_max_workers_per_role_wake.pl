@@ -5,15 +5,14 @@
 # the long run asks another to help, which is refused the share and
 # sleeps. Then:
 #  - that refused worker leaves (idle for 10 s) before the long run ends:
-#    the worker that ends it claims again at once (a claim was refused its
-#    share while it held it), and takes the short run. (Without it, that
-#    worker went to sleep, and the short run waited up to 10 s for its
-#    next look.)
+#    no worker is left to wake, and the worker that ends it claims again
+#    at once (its claim saw the short run queued after the long one, and
+#    a claim was refused the share it held), and takes the short run.
 #  - the long run ends while commits wait (a synchronous standby that
 #    never comes): its worker gives the share back before its last
 #    commit, and wakes the refused one, which takes the short run.
-#  - the long run is stopped (sg_cancel, at its next step): its worker
-#    takes the short one.
+#  - the long run is stopped (sg_cancel, at its next step): the short
+#    one starts at once.
 #  - the long run's worker is terminated (SIGTERM): the share is given
 #    back as it exits, and the refused worker (woken) or the one started
 #    in its place abandons the long run (stategraph.max_run_recoveries = 0)
