@@ -930,10 +930,11 @@ may_execute_for(const char *owner)
  * run stepped: after a crash, a running run goes on from its thread's
  * head. NULL if another session has the thread (*thread_held) or the run,
  * or the run is not first of its thread (*queued), or its row is held
- * (*blocked, as when a client session holds a pending run's thread).
+ * (*blocked, as when a client session holds a pending run's thread), or
+ * its role has its share of the workers (*thread_held and *refused).
  */
 static RunRow *
-try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued)
+try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued, bool *refused)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -946,6 +947,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 
 	*thread_held = false;
 	*queued = false;
+	*refused = false;
 	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
@@ -968,13 +970,13 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	{
 		/*
 		 * Its role has its share of the workers (max_workers_per_role):
-		 * pass its thread over, and look again within a second, as for a
-		 * held thread (the worker that ends one of the role's runs looks
-		 * at once).
+		 * pass its thread over. No poll: the worker that gives one of the
+		 * role's shares back wakes a worker refused it, and this one if it
+		 * takes no run (worker.c, release_share).
 		 */
 		sg_unlock_thread(thread_id, false);
 		*thread_held = true;
-		*blocked = true;
+		*refused = true;
 		return NULL;
 	}
 	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
@@ -1163,8 +1165,10 @@ executed_by_worker(SPITupleTable *tt, uint64 i)
  * either (queued_behind_waiting): past SG_CLAIM_READ of them, the claim
  * reads on from where they end (by due time and seq: one transaction may
  * queue more than SG_CLAIM_READ due at the same time), and later claims
- * start there (TAP 098). *blocked: a due run was passed over because a
- * client session holds its thread.
+ * start there (TAP 098), also when their role has its share of the
+ * workers (stategraph.max_workers_per_role), which refuses them before the
+ * claim knows they are queued (TAP 121). *blocked: a due run was passed
+ * over because a client session holds its thread.
  */
 #define SG_CLAIM_TRIES 64
 #define SG_CLAIM_READ 10000
@@ -1219,6 +1223,7 @@ again:
 			bool		isnull;
 			bool		thread_held;
 			bool		queued;
+			bool		refused;
 			bool		waiting = false;
 			bool		undecided = false;	/* the first run in the way of claim_from? */
 			int64		seq;
@@ -1241,10 +1246,11 @@ again:
 				continue;
 			}
 			waiting = false;
-			run = try_claim(tt, i, blocked, &thread_held, &queued);
+			run = try_claim(tt, i, blocked, &thread_held, &queued, &refused);
 			if (!queued && !thread_held)
 				tries++;
-			if (undecided && queued && queued_behind_waiting(tt, i))
+			/* (refused a share, it may be queued behind a waiting run all the same) */
+			if (undecided && (queued || refused) && queued_behind_waiting(tt, i))
 			{
 				waiting = true;
 				from_found = false;
@@ -1862,6 +1868,13 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 static void
 end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 {
+	/*
+	 * Its role's share is free now, before the statement that records the
+	 * end, as at a run's end (execute_run), not at this worker's next
+	 * claim: the worker it wakes, if one was refused the share, claims
+	 * while this commit may still wait (TAP 122).
+	 */
+	sg_worker_drop_role_share();
 	(void) record_step(r, "error", error, false);
 	commit();
 	current.claimed = false;

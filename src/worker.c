@@ -60,7 +60,9 @@
  * stategraph.max_workers_per_role set, a worker claims a run only while
  * fewer other workers hold a run of the same role (a slot records the role
  * of the run it claims or executes, taken under the slots' lock), so that
- * one role's many runs leave workers to the other roles' runs. SIGTERM (die) ends a
+ * one role's many runs leave workers to the other roles' runs. A worker
+ * refused a share does not poll: the one that gives the share back claims
+ * again or wakes it (sg_worker_take_role_share). SIGTERM (die) ends a
  * worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
  * back and the run, still 'running', is taken up again from its last
  * committed step by the next worker, which the launcher starts at once
@@ -151,6 +153,7 @@ typedef struct SGWorkerSlot
 	Oid			role;
 	Oid			refused_role;	/* of the first run its last claim was refused a share for, if it took none */
 	TimestampTz refused_due;	/* that run's due time */
+	bool		refusal_seen;	/* a claim was refused the share of role while this slot held it */
 } SGWorkerSlot;
 
 /* A database and a time: a timed want, or when the database was last swept. */
@@ -222,12 +225,17 @@ static bool committed = false;	/* the transaction committed: its wakes are due *
 
 static int	my_slot = -1;		/* in a worker */
 static bool refused_in_claim = false;	/* this claim was refused a share (refused_role) */
+static bool look_again = false;	/* it gave back a share a claim was refused: claim again at once */
 static TimestampTz last_worked = 0;	/* when this worker last executed a run */
 static Oid	worker_user;		/* the worker's own role (a run executes as its submitter) */
 static int	worker_sec;
 
 static bool start_worker_transaction(void);
-static int	release_share(Latch **latches);
+static int	release_share(Latch **latches, bool goes_on);
+static int	wake_mine(Latch **latches);
+static int	hand_look_again_on(Latch **latches);
+static void hand_look_again(void);
+static int	drop_refusal(Latch **latches);
 static void forget_refusal(void);
 
 /* Bytes of shared memory: the header, one slot per worker and one waiter per backend. */
@@ -1370,12 +1378,14 @@ worker_exit(int code, Datum arg)
 {
 	SGWorkerSlot *s = &shared->slots[DatumGetInt32(arg)];
 	Latch	   *launcher;
-	Latch	   *waiters[SG_MAX_WORKERS];
+	Latch	   *waiters[2 * SG_MAX_WORKERS];
 	int			nwaiters;
 	int			i;
 
 	SpinLockAcquire(&shared->mutex);
-	nwaiters = release_share(waiters);	/* (its run, if any, is taken up by another) */
+	nwaiters = release_share(waiters, false);	/* (its run, if any, is taken up by another) */
+	nwaiters += hand_look_again_on(waiters + nwaiters);
+	nwaiters += drop_refusal(waiters + nwaiters);
 	s->state = SLOT_EXITED;
 	s->latch = NULL;
 	s->pid = 0;
@@ -1527,10 +1537,12 @@ work_gen(void)
  *
  * After a run, the worker looks for the next one at once only if there
  * may be one: its claim passed over other due runs, the run's thread has
- * another run queued, a due run waits for a thread a client holds, or a
- * transaction that woke workers committed since the claim (a submit, a
- * cancel). Otherwise it goes to sleep without one more transaction that
- * would find nothing; a wake-up that comes meanwhile sets its latch.
+ * another run queued, a due run waits for a thread a client holds, or for
+ * a share of its role's (its claim was refused one, or a claim was refused
+ * the share this worker gave back: release_share), or a transaction that
+ * woke workers committed since the claim (a submit, a cancel). Otherwise
+ * it goes to sleep without one more transaction that would find nothing;
+ * a wake-up that comes meanwhile sets its latch.
  */
 static bool
 worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
@@ -1547,6 +1559,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		leave_without_extension();
 	sg_spi_connect();
 	sg_claim_left_more = sg_run_thread_next = false;
+	look_again = false;
 	held = sg_restore_holds(true);	/* a restore is loading the database (restore.c) */
 	if (!held)
 		did = sg_work_one(worker_commit, false, &blocked);
@@ -1565,7 +1578,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	}
 	if (did && sg_claim_left_more)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
-	else if (did && !blocked && !sg_run_thread_next && work_gen() == gen)
+	else if (did && !blocked && !refused_in_claim && !look_again && !sg_run_thread_next && work_gen() == gen)
 		did = false;			/* nothing new since the claim */
 	/* another worker of the database may have swept since: its round counts */
 	SpinLockAcquire(&shared->mutex);
@@ -1651,6 +1664,7 @@ recover(MemoryContext cxt)
 	AbortOutOfAnyTransaction();
 	LockReleaseSession(USER_LOCKMETHOD);	/* a failed run's too (see worker_iteration) */
 	sg_worker_drop_role_share();
+	hand_look_again();			/* (it may sleep a backoff first) */
 	forget_refusal();
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
 	SetUserIdAndSecContext(worker_user, worker_sec);
@@ -1918,7 +1932,7 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 		shared->slots[my_slot].thread_hash = thread_hash(thread_id);
 	}
 	else
-		nwaiters = release_share(waiters);	/* the run ends: its role's share is free */
+		nwaiters = release_share(waiters, true);	/* the run ends: its role's share is free */
 	SpinLockRelease(&shared->mutex);
 	for (i = 0; i < nwaiters; i++)
 		SetLatch(waiters[i]);
@@ -1952,8 +1966,21 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * time of the first run its claim was refused for (refused_role, until
  * its next claim); a share is not granted for a run due later than such a
  * run of another database; and a worker that gives a share back wakes the
- * workers of other databases so refused (release_share). Within a
- * database, its queue keeps the order.
+ * workers of other databases so refused (release_share), as does one
+ * whose refusal goes (drop_refusal). Within a database, its queue keeps
+ * the order.
+ *
+ * No worker polls for a share: one that gives its share back (its run
+ * ends, is stopped or abandoned at its claim, the claim fails, an error,
+ * the worker exits or dies: worker_exit) wakes the workers of other
+ * databases refused it and one of its own database (release_share). A
+ * refusal also marks the workers that hold the role's shares
+ * (refusal_seen): the refused worker may take another run, or leave,
+ * before the share frees; then the marked one claims again itself after
+ * its run (look_again), or, if it does not go on, wakes an idle worker of
+ * its database (TAP 119, 120, 122). A worker killed outright (SIGKILL)
+ * makes the postmaster restart every process, and the new workers claim
+ * as they start.
  */
 bool
 sg_worker_take_role_share(Oid role, TimestampTz due)
@@ -1982,47 +2009,155 @@ sg_worker_take_role_share(Oid role, TimestampTz due)
 	{
 		shared->slots[my_slot].role_held = true;
 		shared->slots[my_slot].role = role;
+		shared->slots[my_slot].refusal_seen = false;
 	}
-	else if (!refused_in_claim)
+	else
 	{
-		shared->slots[my_slot].refused_role = role;
-		shared->slots[my_slot].refused_due = due;
-		refused_in_claim = true;
+		/* the workers holding the role's shares now look again once they give one back */
+		for (i = 0; i < SG_MAX_WORKERS; i++)
+			if (shared->slots[i].state == SLOT_RUNNING && shared->slots[i].role_held &&
+				shared->slots[i].role == role)
+				shared->slots[i].refusal_seen = true;
+		if (!refused_in_claim)
+		{
+			shared->slots[my_slot].refused_role = role;
+			shared->slots[my_slot].refused_due = due;
+			refused_in_claim = true;
+		}
 	}
 	SpinLockRelease(&shared->mutex);
 	return granted;
 }
 
 /*
+ * Wake slot s (mutex held): put its latch in latches[*n], and mark it
+ * woken, so that it looks again before it may leave (leave_if_not_woken).
+ */
+static void
+wake_slot(SGWorkerSlot *s, Latch **latches, int *n)
+{
+	s->woken = true;
+	latches[(*n)++] = s->latch;
+}
+
+/*
  * Give back this worker's share, if it holds one (mutex held), and put in
- * latches those of the workers of other databases refused a share of its
- * role, to set once the mutex is released; returns how many.
+ * latches those of the workers to wake once the mutex is released;
+ * returns how many. Those are the workers of other databases refused a
+ * share of its role, and one worker of its database refused it, if there
+ * is one (wake_mine). If there is none but a claim was refused the share
+ * while this worker held it (refusal_seen: that claim took another run,
+ * or its worker left, since), this worker claims again at once if it goes
+ * on (goes_on: its run ended, look_again), or else wakes an idle worker
+ * of its database. So no run of the role waits for a free share while the
+ * workers sleep, also when this worker leaves or dies first (worker_exit,
+ * hand_look_again_on), or its last commit waits.
  */
 static int
-release_share(Latch **latches)
+release_share(Latch **latches, bool goes_on)
+{
+	SGWorkerSlot *me = &shared->slots[my_slot];
+	bool		held = me->role_held && OidIsValid(me->role);
+	bool		seen = held && me->refusal_seen;
+	bool		refused_here = false;	/* a worker of this database is refused the share */
+	int			n = 0;
+	int			i;
+
+	for (i = 0; held && i < SG_MAX_WORKERS; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		if (i == my_slot || s->state != SLOT_RUNNING || s->latch == NULL || s->refused_role != me->role)
+			continue;
+		if (s->dboid != me->dboid)
+			wake_slot(s, latches, &n);
+		else
+			refused_here = true;
+	}
+	me->role_held = false;
+	me->refusal_seen = false;
+	if (seen && goes_on && !refused_here)
+		look_again = true;
+	else if (seen || refused_here)
+		n += wake_mine(latches + n);
+	return n;
+}
+
+/*
+ * Wake one worker of this database (mutex held) for the role of the share
+ * this worker gave back: one refused that share if there is one, else an
+ * idle one. Put its latch in latches; returns 1, or 0 if there is none
+ * (the workers are busy: each claims again after its run).
+ */
+static int
+wake_mine(Latch **latches)
+{
+	SGWorkerSlot *me = &shared->slots[my_slot];
+	SGWorkerSlot *pick = NULL;
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < SG_MAX_WORKERS; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		if (i == my_slot || s->state != SLOT_RUNNING || s->latch == NULL || s->dboid != me->dboid)
+			continue;
+		if (s->refused_role == me->role && (pick == NULL || pick->refused_role != me->role))
+			pick = s;
+		else if (s->idle && pick == NULL)
+			pick = s;
+	}
+	if (pick != NULL)
+		wake_slot(pick, latches, &n);
+	return n;
+}
+
+/*
+ * This worker gave a share back at its run's end to claim again
+ * (look_again), but does not (it exits, or sleeps a backoff after an
+ * error): wake another of its database instead (mutex held; latches and
+ * the count as release_share's).
+ */
+static int
+hand_look_again_on(Latch **latches)
+{
+	int			n = 0;
+
+	if (look_again)
+		n = wake_mine(latches);
+	look_again = false;
+	return n;
+}
+
+/*
+ * Forget this worker's refusal (mutex held), and put in latches those of
+ * the workers of other databases refused a share of the same role, to set
+ * once the mutex is released (returns how many): a share may be theirs
+ * now that no run waits for it here (sg_worker_take_role_share).
+ */
+static int
+drop_refusal(Latch **latches)
 {
 	SGWorkerSlot *me = &shared->slots[my_slot];
 	int			n = 0;
 	int			i;
 
-	for (i = 0; me->role_held && OidIsValid(me->role) && i < SG_MAX_WORKERS; i++)
+	for (i = 0; OidIsValid(me->refused_role) && i < SG_MAX_WORKERS; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
 
-		if (i != my_slot && s->state == SLOT_RUNNING && s->dboid != me->dboid &&
-			s->refused_role == me->role && s->latch != NULL)
-		{
-			s->woken = true;	/* it looks again before it may leave (leave_if_not_woken) */
-			latches[n++] = s->latch;
-		}
+		if (i != my_slot && s->state == SLOT_RUNNING && s->latch != NULL &&
+			s->dboid != me->dboid && s->refused_role == me->refused_role)
+			wake_slot(s, latches, &n);
 	}
-	me->role_held = false;
+	me->refused_role = InvalidOid;
 	return n;
 }
 
-/* Give back the share of a run this worker claimed and does not execute. */
-void
-sg_worker_drop_role_share(void)
+/* Give back this worker's share, if any, and wake whom release_share says (goes_on: see there). */
+static void
+give_share_back(bool goes_on)
 {
 	Latch	   *waiters[SG_MAX_WORKERS];
 	int			n;
@@ -2031,10 +2166,31 @@ sg_worker_drop_role_share(void)
 	if (my_slot < 0)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	n = release_share(waiters);
+	n = release_share(waiters, goes_on);
 	SpinLockRelease(&shared->mutex);
 	for (i = 0; i < n; i++)
 		SetLatch(waiters[i]);
+}
+
+/* Give back the share of a run this worker claimed and does not execute. */
+void
+sg_worker_drop_role_share(void)
+{
+	give_share_back(false);
+}
+
+/* recover: hand_look_again_on, the mutex taken. */
+static void
+hand_look_again(void)
+{
+	Latch	   *waiters[1];
+	int			n;
+
+	SpinLockAcquire(&shared->mutex);
+	n = hand_look_again_on(waiters);
+	SpinLockRelease(&shared->mutex);
+	if (n > 0)
+		SetLatch(waiters[0]);
 }
 
 /* A claim begins (runs.c, claim_run): no share held, none refused yet. */
@@ -2054,9 +2210,15 @@ sg_worker_claim_begin(void)
 static void
 forget_refusal(void)
 {
+	Latch	   *waiters[SG_MAX_WORKERS];
+	int			n;
+	int			i;
+
 	SpinLockAcquire(&shared->mutex);
-	shared->slots[my_slot].refused_role = InvalidOid;
+	n = drop_refusal(waiters);
 	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < n; i++)
+		SetLatch(waiters[i]);
 }
 
 /* A claim ends (runs.c, claim_run): its refusal is kept if it took no run. */

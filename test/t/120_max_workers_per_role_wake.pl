@@ -1,0 +1,137 @@
+# stategraph.max_workers_per_role without a poll: a run waiting for its
+# role's share starts as soon as the share frees, whatever frees it and
+# whichever worker was refused it. A share of one, alice's long run and
+# then her short one, queued by one transaction: the worker that takes
+# the long run asks another to help, which is refused the share and
+# sleeps. Then:
+#  - that refused worker leaves (idle for 10 s) before the long run ends:
+#    no worker is left to wake, and the worker that ends it claims again
+#    at once (its claim saw the short run queued after the long one, and
+#    a claim was refused the share it held), and takes the short run.
+#  - the long run ends while commits wait (a synchronous standby that
+#    never comes): its worker gives the share back before its last
+#    commit, and wakes the refused one, which takes the short run.
+#  - the long run is stopped (sg_cancel, at its next step): the short
+#    one starts at once.
+#  - the long run's worker is terminated (SIGTERM): the share is given
+#    back as it exits, and the refused worker (woken) or the one started
+#    in its place abandons the long run (stategraph.max_run_recoveries = 0)
+#    and takes the short one.
+#  - the long run's worker is killed (SIGKILL): the server restarts, and
+#    the new workers abandon the long run and take the short one.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use SGNode;
+
+my $node = preloaded_node('per_role_wake', qq{
+stategraph.max_workers = 3
+stategraph.max_workers_per_role = 1
+stategraph.max_run_recoveries = 0
+restart_after_crash = on
+stategraph.worker_sync_steps = on
+wal_level = replica
+max_wal_senders = 2
+});
+
+$node->safe_psql('postgres', q{
+CREATE EXTENSION stategraph;
+CREATE ROLE alice;
+GRANT USAGE, CREATE ON SCHEMA public TO alice;
+} . role_nap_graphs_sql(alice => 'na') . role_loop_graph_sql('alice'));
+my $workers = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stategraph worker'};
+ok(true_within($node, 30, "SELECT ($workers) = 1"), 'the database has its first worker');
+
+# alice's long run (graph na for $secs s, or graph loop: $secs steps of
+# half a second) on thread $t-long, then her short one on $t-short;
+# returns their ids
+sub long_then_short
+{
+	my ($t, $secs, $loop) = @_;
+	my $long_run = $loop ? qq{'loop', '{"i": 0, "steps": $secs, "secs": 0.5}'} : qq{'na', '{"secs": $secs}'};
+	my ($long, $short) = split /\n/, $node->safe_psql('postgres', qq{
+SET ROLE alice;
+SELECT sg_submit($long_run, thread_id => '$t-long')
+UNION ALL SELECT sg_submit('na', '{"secs": 0}', thread_id => '$t-short');
+});
+	ok(true_within($node, 30, qq{SELECT count(*) = 1 FROM stategraph.runs WHERE run_id = '$long' AND status = 'running'}),
+		"$t: the long run executes");
+	ok(true_within($node, 30, "SELECT ($workers) >= 2"), "$t: another worker came to help");
+	sleep 1;
+	is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$short'}), 'pending',
+		"$t: the short run waits for the share");
+	return ($long, $short);
+}
+
+# The seconds from $since (a time()) until run $id succeeded, up to $max
+sub succeeded_within
+{
+	my ($id, $since, $max) = @_;
+	ok(true_within($node, $max, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$id'}),
+		'the short run succeeds');
+	return time - $since;
+}
+
+my $executor = q{SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'};
+
+# the refused worker leaves first
+my ($long, $short) = long_then_short('left', 13);
+ok(true_within($node, 15, "SELECT ($workers) = 1"), 'left: the refused worker leaves, idle');
+is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'running',
+	'left: before the long run ends');
+is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$long', interval '30 s')}),
+	'success', 'left: the long run succeeds');
+ok(true_within($node, 10, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$short'}),
+	'left: the short run succeeds');
+my $gap = $node->safe_psql('postgres', qq{
+SELECT extract(epoch FROM s.started_at - l.finished_at) FROM stategraph.runs s, stategraph.runs l
+WHERE s.run_id = '$short' AND l.run_id = '$long'});
+cmp_ok($gap, '<', 2, "left: it started at once after the long run ended ($gap s)");
+
+# the long run ends while commits wait (for a synchronous standby that never comes)
+($long, $short) = long_then_short('wait', 6);
+$node->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'});
+$node->reload;
+ok(true_within($node, 10, q{SELECT current_setting('synchronous_standby_names') = 'nobody'}), 'wait: commits wait');
+is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'running',
+	'wait: before the long run ends');
+ok(true_within($node, 20, q{SELECT count(*) >= 1 FROM pg_stat_activity
+		WHERE wait_event = 'SyncRep' AND application_name = 'stategraph worker'}),
+	"wait: the long run ended, its worker's commit waits");
+ok(true_within($node, 2, qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'stategraph run $short'}),
+	'wait: the short run starts meanwhile, at once');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names});
+$node->reload;
+ok(true_within($node, 30, qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$short'}),
+	'wait: the short run succeeds');
+
+# the long run is stopped
+($long, $short) = long_then_short('stop', 120, 1);
+my $t0 = time;
+$node->safe_psql('postgres', qq{SET ROLE alice; SELECT sg_cancel('$long')});
+cmp_ok(succeeded_within($short, $t0, 10), '<', 3, 'stop: the short run started at once');
+
+# the long run's worker is terminated
+($long, $short) = long_then_short('term', 60);
+$t0 = time;
+is($node->safe_psql('postgres', "SELECT pg_terminate_backend(($executor))"), 't', 'term: its worker is terminated');
+cmp_ok(succeeded_within($short, $t0, 10), '<', 4, 'term: the short run started at once');
+is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'error',
+	'term: the long run was abandoned');
+
+# the long run's worker is killed
+($long, $short) = long_then_short('kill', 60);
+my $pid = $node->safe_psql('postgres', $executor);
+$t0 = time;
+kill 'KILL', $pid;
+$node->poll_query_until('postgres', 'SELECT 1', '1');
+cmp_ok(succeeded_within($short, $t0, 30), '<', 15, 'kill: the short run started once the server restarted');
+is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'error',
+	'kill: the long run was abandoned');
+
+$node->stop;
+done_testing();
