@@ -5,7 +5,9 @@
 -- that deletes from it failed (55000, "cannot delete from table
 -- lg_stray_threads because it does not have a replica identity and
 -- publishes deletes"): a thread's first put, a copy into a thread, and
--- the removal of stray writes. Its replica identity is FULL.
+-- the removal of stray writes. Nor could stategraph.retention be updated
+-- (sg_set_retention) or deleted from (sg_drop_graph of any graph). Their
+-- replica identity is FULL.
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
@@ -31,6 +33,15 @@ SELECT sg_lg_put_writes('pub-2', '', '1ef00000-0000-6000-8000-000000000001', 'la
 SELECT sg_prune(keep_last => 1) AS pruned;
 SELECT thread_id, task_id FROM stategraph.lg_writes ORDER BY 1, 2;
 SELECT count(*) AS notes FROM stategraph.lg_stray_threads;
+
+-- the retention setting (stategraph.retention, a row per graph without a primary key)
+SELECT sg_set_retention(NULL, '30 days');
+SELECT sg_set_retention(NULL, '7 days', 'keep_latest', 2);
+SELECT graph, ttl, strategy, keep_last FROM stategraph.retention;
+-- and a graph's drop, which deletes its retention setting
+SELECT sg_create_graph('revstray_pub', '{"n": "replace"}');
+SELECT sg_drop_graph('revstray_pub');
+SELECT count(*) AS graphs FROM stategraph.graphs;
 
 DROP PUBLICATION revstray_all;
 SET client_min_messages = warning;

@@ -449,6 +449,9 @@ CREATE TABLE stategraph.retention (
               CHECK (strategy OPERATOR(pg_catalog.=) ANY (ARRAY['delete', 'keep_latest'])),
     keep_last integer CHECK (keep_last OPERATOR(pg_catalog.>=) 1)
 );
+-- no key to identify a row by (graph is nullable): with a publication of
+-- all tables, sg_set_retention, sg_create_graph and sg_drop_graph failed (55000)
+ALTER TABLE stategraph.retention REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('stategraph.retention', '');
 
 /*
