@@ -449,6 +449,9 @@ CREATE TABLE stategraph.retention (
               CHECK (strategy OPERATOR(pg_catalog.=) ANY (ARRAY['delete', 'keep_latest'])),
     keep_last integer CHECK (keep_last OPERATOR(pg_catalog.>=) 1)
 );
+-- no key to identify a row by (graph is nullable): with a publication of
+-- all tables, sg_set_retention, sg_create_graph and sg_drop_graph failed (55000)
+ALTER TABLE stategraph.retention REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('stategraph.retention', '');
 
 /*
@@ -873,6 +876,8 @@ CREATE TABLE stategraph.lg_stray_threads (
 );
 -- not unique: a unique key made the first writes of a new thread sent at once wait for each other
 CREATE INDEX lg_stray_threads_thread ON stategraph.lg_stray_threads (thread_id);
+-- no key to identify a row by: with a publication of all tables, every delete failed (55000)
+ALTER TABLE stategraph.lg_stray_threads REPLICA IDENTITY FULL;
 ALTER TABLE stategraph.lg_stray_threads ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_rows ON stategraph.lg_stray_threads USING (stategraph.owned(owner::pg_catalog.name));
 COMMENT ON TABLE stategraph.lg_stray_threads IS

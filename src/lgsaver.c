@@ -2664,6 +2664,27 @@ lg_exec_array(const char *sql, Datum arr)
  */
 static uint64 lg_delete_thread(const char *thread_id);
 
+/*
+ * Under REPEATABLE READ or SERIALIZABLE, notes the given threads (text[])
+ * and the owners of their checkpoints in stategraph.lg_stray_threads, before
+ * a removal of their checkpoints: the removal waited on the thread's lock
+ * for a put_writes in flight, whose write its transaction's snapshot does
+ * not show, and which did not note the thread (it had a checkpoint then).
+ * Unnoted, that write outlived its thread and no removal of strays found
+ * it (isolation revstray_rr_delete). A note of a thread without such a
+ * write goes at the next removal. With READ COMMITTED the removal's
+ * statements see the write.
+ */
+static void
+lg_note_unseen_writes(Datum threads)
+{
+	if (!IsolationUsesXactSnapshot())
+		return;
+	(void) lg_exec_array("INSERT INTO stategraph.lg_stray_threads (thread_id, owner) "
+						 "SELECT DISTINCT c.thread_id, c.owner FROM stategraph.lg_checkpoints c "
+						 "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
+}
+
 static uint64
 lg_delete_threads(Datum threads, void *arg)
 {
@@ -2671,6 +2692,7 @@ lg_delete_threads(Datum threads, void *arg)
 
 	if (lg_one_thread(threads, &thread))
 		return lg_delete_thread(TextDatumGetCString(thread));	/* kept, planned once */
+	lg_note_unseen_writes(threads);
 	return lg_exec_array("WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)), "
 						 "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)) "
 						 "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
@@ -2688,6 +2710,8 @@ lg_delete_thread(const char *thread_id)
 	Oid			t = TEXTOID;
 	Datum		k = CStringGetTextDatum(thread_id);
 
+	if (IsolationUsesXactSnapshot())
+		lg_note_unseen_writes(PointerGetDatum(construct_array(&k, 1, TEXTOID, -1, false, TYPALIGN_INT)));
 	sg_spi_prepare(&plan, "WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1), "
 				   "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1) "
 				   "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
@@ -3008,6 +3032,7 @@ lg_delete_runs_of(Datum threads, void *arg)
 	Datum		args[2] = {*(Datum *) arg, threads};
 	uint64		n, i;
 
+	lg_note_unseen_writes(threads);	/* (REPEATABLE READ: a write its snapshot does not show) */
 	n = sg_spi_run("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
 				   "OPERATOR(pg_catalog.=) ANY ($1) AND thread_id OPERATOR(pg_catalog.=) ANY ($2) "
 				   "RETURNING thread_id, checkpoint_id", 2, types, args, NULL);
