@@ -125,6 +125,7 @@ bool		sg_worker_sync_steps = false;
 #define SG_MAX_WANTS		1024	/* databases waiting for a worker (and swept times kept) */
 #define SG_IDLE_EXIT_MS		10000	/* an idle worker that is not its database's last leaves */
 #define SG_SLICE_MS			2000	/* a busy worker gives its slot to a waiting database after this */
+#define SG_MAX_WAKES		(3 * SG_MAX_WORKERS + 2)	/* latches a worker sets at once (release_share) */
 
 typedef enum SlotState
 {
@@ -155,6 +156,17 @@ typedef struct SGWorkerSlot
 	TimestampTz refused_due;	/* that run's due time */
 	bool		refusal_seen;	/* a claim was refused the share of role while this slot held it */
 } SGWorkerSlot;
+
+/*
+ * A database with a run waiting for a share of role that no worker's slot
+ * records (note_left_refused), for the worker that gives the role's share
+ * back to wake one of it, or have the launcher start one (release_share).
+ */
+typedef struct SGLeftRefused
+{
+	Oid			dboid;
+	Oid			role;
+} SGLeftRefused;
 
 /* A database and a time: a timed want, or when the database was last swept. */
 typedef struct SGDbTime
@@ -194,6 +206,8 @@ typedef struct SGShared
 	SGDbTime	timed[SG_MAX_WANTS];	/* databases that want a worker at a time */
 	SGDbTime	swept[SG_MAX_WANTS];	/* when each database was last swept */
 	SGDbTime	claim_from[SG_MAX_WANTS];	/* by dboid % SG_MAX_WANTS; another's entry: QUEUE_START */
+	int			nleft_refused;
+	SGLeftRefused left_refused[SG_MAX_WORKERS]; /* until a claim of its database, or the role's share frees */
 	slock_t		waiters_mutex;	/* guards the waiters after the slots */
 	SGWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 	/* then, MAXALIGNed, one SGWaiter per backend (waiters()) */
@@ -233,9 +247,11 @@ static int	worker_sec;
 static bool start_worker_transaction(void);
 static int	release_share(Latch **latches, bool goes_on);
 static int	wake_mine(Latch **latches);
+static int	wake_database_of(Oid dboid, Latch **latches);
 static int	hand_look_again_on(Latch **latches);
 static void hand_look_again(void);
 static int	drop_refusal(Latch **latches);
+static void note_left_refused(Oid dboid, Oid role);
 static void forget_refusal(void);
 
 /* Bytes of shared memory: the header, one slot per worker and one waiter per backend. */
@@ -492,6 +508,9 @@ forget_database(Oid dboid)
 			memset(&shared->swept[i], 0, sizeof(SGDbTime));
 	if (shared->claim_from[dboid % SG_MAX_WANTS].dboid == dboid)
 		memset(&shared->claim_from[dboid % SG_MAX_WANTS], 0, sizeof(SGDbTime));
+	for (i = 0; i < shared->nleft_refused; i++)
+		if (shared->left_refused[i].dboid == dboid)
+			shared->left_refused[i--] = shared->left_refused[--shared->nleft_refused];
 }
 
 typedef enum WakeKind
@@ -1378,13 +1397,15 @@ worker_exit(int code, Datum arg)
 {
 	SGWorkerSlot *s = &shared->slots[DatumGetInt32(arg)];
 	Latch	   *launcher;
-	Latch	   *waiters[2 * SG_MAX_WORKERS];
+	Latch	   *waiters[SG_MAX_WAKES];
 	int			nwaiters;
 	int			i;
 
 	SpinLockAcquire(&shared->mutex);
 	nwaiters = release_share(waiters, false);	/* (its run, if any, is taken up by another) */
 	nwaiters += hand_look_again_on(waiters + nwaiters);
+	if (OidIsValid(s->refused_role) && !s->no_extension && shared->dropping != s->dboid)
+		note_left_refused(s->dboid, s->refused_role);	/* its run waits: woken when the share frees */
 	nwaiters += drop_refusal(waiters + nwaiters);
 	s->state = SLOT_EXITED;
 	s->latch = NULL;
@@ -1917,7 +1938,7 @@ thread_hash(const char *thread_id)
 void
 sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 {
-	Latch	   *waiters[SG_MAX_WORKERS];
+	Latch	   *waiters[SG_MAX_WAKES];
 	int			nwaiters = 0;
 	int			i;
 	char		buf[NAMEDATALEN];
@@ -1978,7 +1999,12 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * (refusal_seen): the refused worker may take another run, or leave,
  * before the share frees; then the marked one claims again itself after
  * its run (look_again), or, if it does not go on, wakes an idle worker of
- * its database (TAP 119, 120, 122). A worker killed outright (SIGKILL)
+ * its database (TAP 119, 120, 122). A run of the role whose refused worker
+ * left (idle, or its slot given to another database), or whose claim was
+ * refused another role's share first, is noted with its database
+ * (note_left_refused): the share's worker of another database wakes a
+ * worker there, or has the launcher start one (TAP 135, 136). A worker
+ * killed outright (SIGKILL)
  * makes the postmaster restart every process, and the new workers claim
  * as they start.
  */
@@ -2024,6 +2050,8 @@ sg_worker_take_role_share(Oid role, TimestampTz due)
 			shared->slots[my_slot].refused_due = due;
 			refused_in_claim = true;
 		}
+		else if (role != shared->slots[my_slot].refused_role)
+			note_left_refused(MyDatabaseId, role);	/* a second role: not in the slot (TAP 136) */
 	}
 	SpinLockRelease(&shared->mutex);
 	return granted;
@@ -2074,12 +2102,60 @@ release_share(Latch **latches, bool goes_on)
 		else
 			refused_here = true;
 	}
+	/* databases whose runs of the role wait with no worker refused them in its slot (note_left_refused) */
+	for (i = 0; held && i < shared->nleft_refused; i++)
+	{
+		SGLeftRefused *l = &shared->left_refused[i];
+
+		if (l->role != me->role)
+			continue;
+		if (l->dboid == me->dboid)
+			seen = true;		/* as a refusal in this database: look again, or wake one */
+		else
+			n += wake_database_of(l->dboid, latches + n);
+		shared->left_refused[i--] = shared->left_refused[--shared->nleft_refused];
+	}
 	me->role_held = false;
 	me->refusal_seen = false;
 	if (seen && goes_on && !refused_here)
 		look_again = true;
 	else if (seen || refused_here)
 		n += wake_mine(latches + n);
+	return n;
+}
+
+/*
+ * Wake a worker of database dboid (mutex held) for a run of its that waits
+ * for the share this worker gave back: an idle one, else a busy one (it
+ * claims again after its run), else, if none is starting, have the
+ * launcher start one. Put the latch to set in latches; returns 1, or 0.
+ */
+static int
+wake_database_of(Oid dboid, Latch **latches)
+{
+	SGWorkerSlot *pick = NULL;
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < SG_MAX_WORKERS; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		if (s->dboid != dboid || s->state == SLOT_FREE || s->state == SLOT_EXITED)
+			continue;
+		if (s->state == SLOT_STARTING)
+			return 0;			/* it claims as it starts */
+		if (s->latch != NULL && !s->leaving && (pick == NULL || (s->idle && !pick->idle)))
+			pick = s;
+	}
+	if (pick != NULL)
+		wake_slot(pick, latches, &n);
+	else
+	{
+		add_want(dboid);
+		if (shared->launcher_latch != NULL)
+			latches[n++] = shared->launcher_latch;
+	}
 	return n;
 }
 
@@ -2155,11 +2231,35 @@ drop_refusal(Latch **latches)
 	return n;
 }
 
+/*
+ * A run of role waits in database dboid for a share, and no worker's slot
+ * records it (refused_role): its refused worker left (worker_exit), or its
+ * claim was refused a share of another role first. Noted (mutex held)
+ * until the role's share frees (release_share) or a claim in dboid begins
+ * (sg_worker_claim_begin); with no room, a worker of dboid is asked for.
+ */
+static void
+note_left_refused(Oid dboid, Oid role)
+{
+	int			i;
+
+	for (i = 0; i < shared->nleft_refused; i++)
+		if (shared->left_refused[i].dboid == dboid && shared->left_refused[i].role == role)
+			return;
+	if (shared->nleft_refused < SG_MAX_WORKERS)
+	{
+		shared->left_refused[shared->nleft_refused].dboid = dboid;
+		shared->left_refused[shared->nleft_refused++].role = role;
+	}
+	else
+		add_want(dboid);
+}
+
 /* Give back this worker's share, if any, and wake whom release_share says (goes_on: see there). */
 static void
 give_share_back(bool goes_on)
 {
-	Latch	   *waiters[SG_MAX_WORKERS];
+	Latch	   *waiters[SG_MAX_WAKES];
 	int			n;
 	int			i;
 
@@ -2193,12 +2293,25 @@ hand_look_again(void)
 		SetLatch(waiters[0]);
 }
 
-/* A claim begins (runs.c, claim_run): no share held, none refused yet. */
+/*
+ * A claim begins (runs.c, claim_run): no share held, none refused yet; the
+ * runs of this database noted waiting for a share are this claim's to take
+ * or to be refused (note_left_refused).
+ */
 void
 sg_worker_claim_begin(void)
 {
+	int			i;
+
 	sg_worker_drop_role_share();	/* of a run claimed before and not executed (stopped at once) */
 	refused_in_claim = false;
+	if (my_slot < 0)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < shared->nleft_refused; i++)
+		if (shared->left_refused[i].dboid == MyDatabaseId)
+			shared->left_refused[i--] = shared->left_refused[--shared->nleft_refused];
+	SpinLockRelease(&shared->mutex);
 }
 
 /*
