@@ -1744,6 +1744,20 @@ guarded_iteration(TimestampTz *last_sweep, long *sleep_ms, MemoryContext cxt)
 }
 
 /*
+ * This worker leaves (mutex held): no wake is for it any more. A run its
+ * last claim was refused a share for is noted at once (note_left_refused),
+ * not only in worker_exit: a share given back in between would otherwise
+ * wake this worker, which does not look again.
+ */
+static void
+mark_leaving(void)
+{
+	shared->slots[my_slot].leaving = true;
+	if (OidIsValid(shared->slots[my_slot].refused_role) && shared->dropping != MyDatabaseId)
+		note_left_refused(MyDatabaseId, shared->slots[my_slot].refused_role);
+}
+
+/*
  * Leave the slot to another database (share_slots): ask for a worker of
  * this database again at once (more: work is left) or when its next
  * delayed run or sweep is due (at).
@@ -1756,7 +1770,7 @@ give_slot_up(bool more, TimestampTz at)
 		add_want(MyDatabaseId);	/* (woken: work committed since it looked) */
 	else
 		add_timed_want(MyDatabaseId, at);
-	shared->slots[my_slot].leaving = true;	/* (its wants are made) */
+	mark_leaving();				/* (its wants are made) */
 	SpinLockRelease(&shared->mutex);
 	proc_exit(0);				/* worker_exit wakes the launcher */
 }
@@ -1775,7 +1789,7 @@ leave_if_not_woken(void)
 	SpinLockAcquire(&shared->mutex);
 	woken = shared->slots[my_slot].woken;
 	if (!woken)
-		shared->slots[my_slot].leaving = true;
+		mark_leaving();
 	SpinLockRelease(&shared->mutex);
 	if (!woken)
 		proc_exit(0);
@@ -2095,7 +2109,8 @@ release_share(Latch **latches, bool goes_on)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
 
-		if (i == my_slot || s->state != SLOT_RUNNING || s->latch == NULL || s->refused_role != me->role)
+		if (i == my_slot || s->state != SLOT_RUNNING || s->latch == NULL || s->leaving ||
+			s->refused_role != me->role)
 			continue;
 		if (s->dboid != me->dboid)
 			wake_slot(s, latches, &n);
@@ -2162,27 +2177,32 @@ wake_database_of(Oid dboid, Latch **latches)
 /*
  * Wake one worker of this database (mutex held) for the role of the share
  * this worker gave back: one refused that share if there is one, else an
- * idle one. Put its latch in latches; returns 1, or 0 if there is none
- * (the workers are busy: each claims again after its run).
+ * idle one, else a busy one (it claims again after its run), those not
+ * woken yet first, never one that is leaving (its latch would be lost).
+ * Put its latch in latches; returns 1, or 0 if there is none.
  */
 static int
 wake_mine(Latch **latches)
 {
 	SGWorkerSlot *me = &shared->slots[my_slot];
 	SGWorkerSlot *pick = NULL;
+	int			best = -1;
 	int			n = 0;
 	int			i;
 
 	for (i = 0; i < SG_MAX_WORKERS; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
+		int			rank;
 
-		if (i == my_slot || s->state != SLOT_RUNNING || s->latch == NULL || s->dboid != me->dboid)
+		if (i == my_slot || s->state != SLOT_RUNNING || s->latch == NULL || s->leaving ||
+			s->dboid != me->dboid)
 			continue;
-		if (s->refused_role == me->role && (pick == NULL || pick->refused_role != me->role))
-			pick = s;
-		else if (s->idle && pick == NULL)
-			pick = s;
+		rank = s->refused_role == me->role ? 4 : s->idle ? 2 : 0;
+		if (!s->woken)
+			rank++;
+		if (rank > best)
+			pick = s, best = rank;
 	}
 	if (pick != NULL)
 		wake_slot(pick, latches, &n);
