@@ -341,7 +341,11 @@ cancel_unstarted_runs(const char *thread_id)
  * waiting for external tasks is not one: it ends with an error when they
  * are cancelled with the thread. Only with the thread's lock: not if
  * another session holds it (sg_lock_thread does not take another role's
- * busy thread).
+ * busy thread). An error the run has already is kept: that of the node
+ * that failed in its last step while it was asked to stop, the stop not
+ * done yet (keep_stop_error_on_run, sg_run_failure in runs.c), which the
+ * stop would have kept (TAP 128); with its thread gone, the run's row was
+ * the only place left for it.
  */
 static void
 cancel_stepped_runs(const char *thread_id)
@@ -355,9 +359,9 @@ cancel_stepped_runs(const char *thread_id)
 	sg_spi_execute(sg_spi_prepare(&plan,
 								  "UPDATE stategraph.runs SET status = 'cancelled', "
 								  "finished_at = pg_catalog.clock_timestamp(), "
-								  "error = pg_catalog.jsonb_build_object('sqlstate', '42704', "
+								  "error = COALESCE(error, pg_catalog.jsonb_build_object('sqlstate', '42704', "
 								  "  'message', pg_catalog.format('thread \"%s\" was deleted', $1), "
-								  "  'detail', 'The run was not executing: sg_delete_thread cancelled it before its next step.') "
+								  "  'detail', 'The run was not executing: sg_delete_thread cancelled it before its next step.')) "
 								  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 								  "AND (status OPERATOR(pg_catalog.=) 'running' "
 								  "  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped))",
@@ -367,82 +371,12 @@ cancel_stepped_runs(const char *thread_id)
 	sg_unlock_thread(thread_id, false); /* (taken twice: once let go) */
 }
 
-/* What delete_thread's locking (lock_for_delete) found busy. */
-typedef enum DeleteBusy
-{
-	DELETE_NOT_BUSY,
-	DELETE_BUSY_LOCK,			/* the thread's lock: a run executing, a writer */
-	DELETE_BUSY_ROW				/* the thread's row: a transaction that wrote it */
-} DeleteBusy;
-
-typedef struct DeleteLocks
-{
-	const char *thread_id;
-	bool		may_wait;		/* (sg_lock_thread_submits) */
-	DeleteBusy	busy;
-	SGThread   *th;				/* the thread, its row locked */
-} DeleteLocks;
-
-/*
- * The locks of sg_delete_thread, as an SGSubxactFn: the thread's submit
- * lock, then (its runs that have not started cancelled) the thread's lock
- * and row, not waiting for these two: a busy one is an error (55P03),
- * with d->busy saying which, after which delete_thread waits for it
- * holding nothing (wait_for_thread) and tries again.
- */
-static bool
-lock_for_delete(void *arg)
-{
-	DeleteLocks *d = (DeleteLocks *) arg;
-	bool		lock_wait = sg_lock_wait;
-
-	d->busy = DELETE_NOT_BUSY;
-	sg_lock_thread_submits(d->thread_id, d->may_wait);
-	cancel_unstarted_runs(d->thread_id);
-	sg_lock_wait = false;		/* a busy thread or row is an error at once */
-	PG_TRY();
-	{
-		d->busy = DELETE_BUSY_LOCK;
-		sg_lock_thread(d->thread_id, false);
-		d->busy = DELETE_NOT_BUSY;
-		cancel_stepped_runs(d->thread_id);
-		d->busy = DELETE_BUSY_ROW;
-		d->th = sg_thread_fetch_required(d->thread_id, true);
-		d->busy = DELETE_NOT_BUSY;
-	}
-	PG_FINALLY();
-	{
-		sg_lock_wait = lock_wait;
-	}
-	PG_END_TRY();
-	return true;
-}
-
-/*
- * Wait for the holder of what lock_for_delete found busy, as an
- * SGSubxactFn that lets it go at once (rolled back): as any writer of the
- * thread waits (stategraph.lock_wait, lock_timeout), but holding none of
- * the delete's locks.
- */
-static bool
-wait_for_thread(void *arg)
-{
-	DeleteLocks *d = (DeleteLocks *) arg;
-
-	if (d->busy == DELETE_BUSY_LOCK)
-		sg_lock_thread(d->thread_id, false);
-	else
-		(void) sg_thread_fetch(d->thread_id, true);
-	return false;
-}
-
 /*
  * Remove a stategraph thread and its checkpoints (forks of it keep
  * theirs), and cancel its runs that are not executing: sg_delete_thread,
  * and the retention sweep's 'delete' (swept), which has taken the
  * thread's submit lock and checked for hidden runs already
- * (sg_sweep_may_delete, without waiting), and holds the thread (its lock
- * and row).
+ * (sg_sweep_may_delete, without waiting), and holds the thread.
  *
  * The thread's submit lock comes first (runs.c, sg_lock_thread_submits):
  * a submit still open makes the delete wait for its commit, and its run
@@ -454,16 +388,15 @@ wait_for_thread(void *arg)
  * wait for the claim's row lock, a deadlock. Cancelled first, a run
  * claimed before has started and holds the thread: the delete waits for
  * it, as for any running run (the claims pass over the rows this
- * transaction cancels). Those that have taken steps are cancelled with
- * the thread's lock (no claim takes one then), before its row.
+ * transaction cancels), and no run queued behind it can start meanwhile.
+ * Those that have taken steps are cancelled once the delete holds the
+ * thread's lock (no executor has them then), before its row.
  *
- * The thread's lock and row are then taken without waiting: a
- * transaction that writes the thread and then submits to it takes the
- * row before the submit lock, and a delete that held the submit lock
- * while it waited for the row deadlocked with it (40P01). A busy one is
- * waited for holding none of these locks, all let go (a subtransaction
- * rolled back), and then they are all taken again (isolation
- * delruns_lock_order).
+ * A transaction that writes the thread (its row) and then submits to it
+ * (the submit lock) takes the two in the other order: it and a delete can
+ * deadlock (40P01, detected; README says so). Taking the thread without
+ * waiting and waiting for it holding nothing was tried: it let the runs
+ * queued behind an executing run start while the delete waited.
  */
 static void
 delete_thread(const char *thread_id, bool swept)
@@ -475,32 +408,18 @@ delete_thread(const char *thread_id, bool swept)
 	SGThread   *th;
 	bool		runs = !sg_schema_is_010(); /* no runs, submit locks or owners before ALTER EXTENSION UPDATE */
 
+	if (runs)
+	{
+		if (!swept)
+			sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
+		cancel_unstarted_runs(thread_id);
+	}
+	sg_lock_thread(thread_id, false);
+	if (runs)
+		cancel_stepped_runs(thread_id);
+	th = sg_thread_fetch_required(thread_id, true);
 	if (runs && !swept)
-	{
-		DeleteLocks d = {thread_id, sg_role_hold_may_wait(), DELETE_NOT_BUSY, NULL};
-		ErrorData  *edata;
-
-		while ((edata = sg_spi_subxact(lock_for_delete, &d)) != NULL)
-		{
-			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || d.busy == DELETE_NOT_BUSY)
-				ReThrowError(edata);
-			FreeErrorData(edata);
-			if ((edata = sg_spi_subxact(wait_for_thread, &d)) != NULL)
-				ReThrowError(edata);
-		}
-		th = d.th;
 		refuse_hidden_runs(thread_id);
-	}
-	else
-	{
-		if (runs)
-		{
-			cancel_unstarted_runs(thread_id);
-			cancel_stepped_runs(thread_id);
-		}
-		sg_lock_thread(thread_id, false);
-		th = sg_thread_fetch_required(thread_id, true);
-	}
 	sg_tasks_cancel_thread(th);
 	sg_detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
