@@ -18,11 +18,7 @@ stategraph.max_workers = 3
 stategraph.max_workers_per_role = 1
 });
 
-$node->safe_psql('postgres', q{
-CREATE EXTENSION stategraph;
-CREATE ROLE alice;
-CREATE ROLE bob;
-GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
+$node->safe_psql('postgres', extension_and_roles_sql(qw(alice bob)) . q{
 CREATE TABLE public.ran (thread text, who text, started timestamptz, ended timestamptz);
 GRANT INSERT, SELECT ON public.ran TO PUBLIC;
 CREATE FUNCTION public.slow(state jsonb, config jsonb) RETURNS jsonb LANGUAGE sql AS $$

@@ -20,10 +20,7 @@ stategraph.max_workers = 4
 stategraph.max_workers_per_role = 0
 });
 
-$node->safe_psql('postgres', q{
-CREATE EXTENSION stategraph;
-CREATE ROLE alice;
-GRANT USAGE, CREATE ON SCHEMA public TO alice;
+$node->safe_psql('postgres', extension_and_roles_sql(qw(alice)) . q{
 } . role_loop_graph_sql('alice'));
 
 $node->safe_psql('postgres', q{

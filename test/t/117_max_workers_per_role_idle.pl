@@ -20,11 +20,7 @@ stategraph.max_workers = 3
 stategraph.max_workers_per_role = 1
 });
 
-$node->safe_psql('postgres', q{
-CREATE EXTENSION stategraph;
-CREATE ROLE alice;
-CREATE ROLE bob;
-GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
+$node->safe_psql('postgres', extension_and_roles_sql(qw(alice bob)) . q{
 } . role_nap_graphs_sql(alice => 'na', bob => 'nb'));
 
 my $bob_run = $node->safe_psql('postgres', q{SET ROLE bob; SELECT sg_submit('nb', '{"secs": 1}', thread_id => 'b')});

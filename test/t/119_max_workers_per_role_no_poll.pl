@@ -20,10 +20,7 @@ stategraph.max_workers = 4
 stategraph.max_workers_per_role = 1
 });
 
-$node->safe_psql('postgres', q{
-CREATE EXTENSION stategraph;
-CREATE ROLE alice;
-GRANT USAGE, CREATE ON SCHEMA public TO alice;
+$node->safe_psql('postgres', extension_and_roles_sql(qw(alice)) . q{
 } . role_nap_graphs_sql(alice => 'na'));
 
 my $long = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 12}', thread_id => 'long')});

@@ -38,10 +38,7 @@ wal_level = replica
 max_wal_senders = 2
 });
 
-$node->safe_psql('postgres', q{
-CREATE EXTENSION stategraph;
-CREATE ROLE alice;
-GRANT USAGE, CREATE ON SCHEMA public TO alice;
+$node->safe_psql('postgres', extension_and_roles_sql(qw(alice)) . q{
 } . role_nap_graphs_sql(alice => 'na') . role_loop_graph_sql('alice'));
 my $workers = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stategraph worker'};
 ok(true_within($node, 30, "SELECT ($workers) = 1"), 'the database has its first worker');

@@ -23,11 +23,7 @@ my $node = preloaded_node('per_role_waiting_backlog', q{
 stategraph.max_workers = 2
 stategraph.max_workers_per_role = 1
 });
-$node->safe_psql('postgres', q{
-CREATE EXTENSION stategraph;
-CREATE ROLE alice;
-CREATE ROLE bob;
-GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
+$node->safe_psql('postgres', extension_and_roles_sql(qw(alice bob)) . q{
 } . role_nap_graphs_sql(alice => 'na') . q{SET ROLE alice;} . ext_graph_sql() . q{RESET ROLE; SET ROLE bob;}
 	. note_graph_sql() . q{RESET ROLE;});
 

@@ -24,10 +24,7 @@ wal_level = replica
 max_wal_senders = 2
 });
 
-$node->safe_psql('postgres', q{
-CREATE EXTENSION stategraph;
-CREATE ROLE alice;
-GRANT USAGE, CREATE ON SCHEMA public TO alice;
+$node->safe_psql('postgres', extension_and_roles_sql(qw(alice)) . q{
 } . role_nap_graphs_sql(alice => 'na'));
 my $workers = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stategraph worker'};
 ok(true_within($node, 30, "SELECT ($workers) = 1"), 'the database has its first worker');

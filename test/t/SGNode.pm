@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
+our @EXPORT = qw(preloaded_node extension_and_roles_sql sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
@@ -470,6 +470,17 @@ sub broken_threads_sql
 };
 }
 
+
+# The SQL that creates the extension and roles @roles, each allowed to
+# create its functions in schema public: the start of the tests of
+# stategraph.max_workers_per_role.
+sub extension_and_roles_sql
+{
+	my (@roles) = @_;
+	return "\nCREATE EXTENSION stategraph;\n"
+	  . join('', map { "CREATE ROLE $_;\n" } @roles)
+	  . 'GRANT USAGE, CREATE ON SCHEMA public TO ' . join(', ', @roles) . ";\n";
+}
 
 # The SQL, for a database with the extension, of function public.nap
 # (sleeps state.secs seconds) and, for each role => graph of %graphs, a
