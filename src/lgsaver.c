@@ -624,17 +624,28 @@ sg_lg_unlock_id(const char *thread_id)
 static void lg_hold_owner(const char *thread_id, bool may_wait);
 static void lg_forget_strays(const char *thread_id);
 
+/*
+ * Runs kept statement sql (prepared once, in *plan) with thread_id as its
+ * one parameter, $1 text; returns the rows processed (count: at most, 0:
+ * all), as sg_spi_execute.
+ */
+static uint64
+lg_run_on_thread(SPIPlanPtr *plan, const char *sql, const char *thread_id, long count)
+{
+	Oid			t = TEXTOID;
+	Datum		k = CStringGetTextDatum(thread_id);
+
+	return sg_spi_execute(sg_spi_prepare(plan, sql, 1, &t), &k, NULL, count);
+}
+
 /* Whether the caller sees a pending write of this thread id (writes sent ahead of any checkpoint). */
 static bool
 lg_writes_visible(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
-	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
-				   1, &t);
-	return sg_spi_execute(plan, &k, NULL, 1) > 0;
+	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+							thread_id, 1) > 0;
 }
 
 /*
@@ -832,11 +843,8 @@ static bool
 lg_try_hold_owner(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
-	sg_spi_prepare(&plan, "SELECT " LG_THREAD_OWNER, 1, &t);
-	sg_spi_execute(plan, &k, NULL, 1);
+	(void) lg_run_on_thread(&plan, "SELECT " LG_THREAD_OWNER, thread_id, 1);
 	return sg_role_try_hold(lg_text_col(SPI_tuptable, 0, 1));
 }
 
@@ -1909,11 +1917,9 @@ static void
 lg_forget_strays(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
-	sg_spi_prepare(&plan, "DELETE FROM stategraph.lg_stray_threads WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
-	(void) sg_spi_execute(plan, &k, NULL, 0);
+	(void) lg_run_on_thread(&plan, "DELETE FROM stategraph.lg_stray_threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+							thread_id, 0);
 }
 
 /*
@@ -1927,13 +1933,10 @@ static void
 lg_note_stray(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
 	/* a row each time: with a unique key, the first writes of a new thread sent at once waited for each other */
-	sg_spi_prepare(&plan, "INSERT INTO stategraph.lg_stray_threads (thread_id, owner) VALUES ($1, " LG_THREAD_OWNER ")",
-				   1, &t);
-	(void) sg_spi_execute(plan, &k, NULL, 0);
+	(void) lg_run_on_thread(&plan, "INSERT INTO stategraph.lg_stray_threads (thread_id, owner) VALUES ($1, " LG_THREAD_OWNER ")",
+							thread_id, 0);
 }
 
 /* LangGraph's index of a special write channel (WRITES_IDX_MAP), or 0. */
@@ -2728,12 +2731,9 @@ static bool
 lg_checkpoints_stored(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
-	return sg_spi_execute(sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints "
-										 "WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1 FOR KEY SHARE", 1, &t),
-						  &k, NULL, 0) > 0;
+	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_checkpoints "
+							"WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1 FOR KEY SHARE", thread_id, 0) > 0;
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_delete_thread);
@@ -2768,12 +2768,10 @@ static void
 lg_drop_strays(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
 	/* a kept scalar statement, as in lg_hold_owner: = ANY of a one-element array was planned at every call */
-	sg_spi_prepare(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
-	(void) sg_spi_execute(plan, &k, NULL, 0);
+	(void) lg_run_on_thread(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1",
+							thread_id, 0);
 	lg_forget_strays(thread_id);
 }
 
@@ -3375,14 +3373,11 @@ bool
 sg_lg_thread_exists(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
 	if (sg_schema_is_010())
 		return false;			/* no LangGraph.js tables before ALTER EXTENSION UPDATE */
-	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' LIMIT 1", 1, &t);
-	return sg_spi_execute(plan, &k, NULL, 1) > 0;
+	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+							"AND checkpoint_ns OPERATOR(pg_catalog.=) '' LIMIT 1", thread_id, 1) > 0;
 }
 
 /*
@@ -3396,14 +3391,11 @@ bool
 sg_lg_thread_visible(const char *thread_id)
 {
 	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
 
 	if (sg_schema_is_010())
 		return false;
-	sg_spi_prepare(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
-				   1, &t);
-	return sg_spi_execute(plan, &k, NULL, 1) > 0;
+	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
+							thread_id, 1) > 0;
 }
 
 /* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
