@@ -106,7 +106,7 @@ fi
 if ls test/t/*.pl >/dev/null 2>&1; then
 	# two test files at a time (each prints whole when it ends): about half the time
 	# of one at a time; every test makes its own clusters, ports and directories
-	in_copy prove_installcheck PROVE_FLAGS="-v -j${SG_TAP_JOBS:-2}" >"$LOG/tap.log" 2>&1
+	in_copy prove_installcheck PROVE_FLAGS="-v --timer -j${SG_TAP_JOBS:-2}" >"$LOG/tap.log" 2>&1
 	read -r p f < <(count_tap "$LOG/tap.log")
 	[ "$p" -gt 0 ] || f=$((f + 1))
 	report "TAP" "$p" "$f"
