@@ -12,8 +12,11 @@ application workers through a queue. This worker:
     task was cancelled or went to another worker);
   * hands the update back with sg_complete, or reports sg_fail (retried by the
     server after the node's backoff), or asks a human with sg_interrupt_task;
-  * on SIGTERM stops claiming, finishes the task in hand and exits (SIGKILL
-    is fine too: the lease lapses and another worker retries the task);
+  * on SIGTERM or SIGINT stops claiming, finishes the task in hand and exits
+    0; a long poll under way is cancelled (its claim rolled back, the task
+    left queued) and a wait for NOTIFY ended, so an idle worker exits at
+    once, whatever --wait is (SIGKILL is fine too: the lease lapses and
+    another worker retries the task);
   * when its connection is lost (server restart, pg_terminate_backend), it
     connects again, backing off up to 10 s, and hands the task in hand back
     with the same token (a lease still running accepts it).
@@ -128,6 +131,9 @@ class Worker:
         self.sweep_every = sweep_every
         self.stopping = False
         self.stopped = threading.Event()
+        self.polling = False                # a claim's query is under way on self.conn
+        self.wake_r, self.wake_w = os.pipe()  # readable once stopping: ends a wait for NOTIFY
+        os.set_blocking(self.wake_w, False)
         self.handled = 0
         self.last_sweep = 0.0
         self.conn = self.listen = None
@@ -141,17 +147,55 @@ class Worker:
             conn.execute("SELECT stategraph.sweep_leases()")
 
     def stop(self, *_):
+        """SIGTERM, SIGINT (or --max-tasks): claim no more and finish the task in
+        hand, but end a wait under way at once rather than after --wait."""
         self.stopping = True
         self.stopped.set()
+        try:
+            os.write(self.wake_w, b"x")
+        except BlockingIOError:                      # written before: it is readable
+            pass
+        self.cancel_poll()
+
+    def on_signals(self):
+        """SIGTERM and SIGINT stop the worker; SIGALRM is cancel_poll's retry."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGALRM, self.cancel_poll)
+
+    def cancel_poll(self, *_):
+        """Cancels the claim under way, if any: its transaction rolls back, so a
+        task it took stays queued. A signal that came just before the claim's
+        query reached the server finds that backend idle, and the server ignores
+        the cancel: so SIGALRM tries again shortly, until the claim is over."""
+        if not self.polling:
+            return
+        try:
+            self.conn.cancel()
+        except psycopg.Error:                        # the connection is lost: so is the claim
+            pass
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
 
     def claim(self, conn, queue, wait):
-        cur = conn.execute(
-            "SELECT task_id, token, queue, graph, thread_id, node, step, attempt, input, config, resume, "
-            "extract(epoch FROM lease_expires_at - clock_timestamp()) AS lease_left "
-            "FROM sg_claim(%s, %s, 1, %s::interval, %s::interval)",
-            (queue, self.name, self.lease, f"{wait} seconds"))
-        cols = [d.name for d in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        self.polling = True                          # from here a signal cancels the claim
+        try:
+            if self.stopping:
+                return []
+            cur = conn.execute(
+                "SELECT task_id, token, queue, graph, thread_id, node, step, attempt, input, config, resume, "
+                "extract(epoch FROM lease_expires_at - clock_timestamp()) AS lease_left "
+                "FROM sg_claim(%s, %s, 1, %s::interval, %s::interval)",
+                (queue, self.name, self.lease, f"{wait} seconds"))
+            cols = [d.name for d in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+        except psycopg.errors.QueryCanceled:
+            if not self.stopping:
+                raise
+            return []                                # cancelled by stop(): nothing was claimed
+        finally:
+            self.polling = False
+            if self.stopping:
+                signal.setitimer(signal.ITIMER_REAL, 0)
 
     def connect(self):
         """Opens the worker's connection, and a LISTEN one when it works several queues."""
@@ -197,8 +241,8 @@ class Worker:
     def notified(self, timeout):
         """Reads the LISTEN connection, waiting up to timeout for a NOTIFY: a
         listener that is never read keeps the server's notification queue."""
-        ready, _, _ = select.select([self.listen.fileno()], [], [], timeout)
-        if ready:
+        ready, _, _ = select.select([self.listen.fileno(), self.wake_r], [], [], timeout)
+        if self.listen.fileno() in ready:
             self.listen.execute("SELECT 1")          # takes in (and drops) what came
 
     def poll(self):
@@ -350,8 +394,7 @@ def main():
     p.add_argument("--sweep-every", type=float, default=5.0, help="seconds between lease sweeps")
     args = p.parse_args()
     w = Worker(args.dsn, args.queue, args.name, args.wait, args.lease, args.sweep_every)
-    signal.signal(signal.SIGTERM, w.stop)
-    signal.signal(signal.SIGINT, w.stop)
+    w.on_signals()
     if args.max_tasks:
         orig = w.handle
 

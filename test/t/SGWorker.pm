@@ -24,7 +24,8 @@ sub worker_usable
 }
 
 # Starts the worker on $dsn for the queues in $opt{queues}, with the
-# variables of $opt{env} set; returns its pid and its log file's path.
+# variables of $opt{env} set and the options of $opt{args} after the
+# defaults (a later --wait wins); returns its pid and its log file's path.
 sub start_worker
 {
 	my ($dsn, %opt) = @_;
@@ -39,7 +40,7 @@ sub start_worker
 		delete $ENV{PGAPPNAME};    # the worker names its connections (fallback_application_name)
 		open(STDERR, '>>', $log) or die "cannot open $log: $!";
 		exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, (map { ('--queue', $_) } @queues),
-			'--wait', '0.5', '--sweep-every', '0.5')
+			'--wait', '0.5', '--sweep-every', '0.5', @{ $opt{args} // [] })
 		  or die "exec: $!";
 	}
 	return ($pid, $log);

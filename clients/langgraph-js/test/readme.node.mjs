@@ -10,14 +10,17 @@
 //    would run it (the package copied from a clone without node_modules), gives
 //    that application a package that runs the example;
 //  - "end() closes the pool the saver made from a connection string; a Pool
-//    you pass stays yours".
+//    you pass stays yours";
+//  - the package's own README, as npm pack ships it: each relative link
+//    names a file of the tarball (a link into the repository, ../../README.md,
+//    leads nowhere in an application's node_modules).
 //     node --test test/readme.node.mjs      (libpq environment: PGHOST, PGPORT, ...)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
@@ -188,6 +191,42 @@ test("README's install command gives an application outside the repository a pac
 		rmSync(join(app, "node_modules"), { recursive: true });
 		npm("npm ci");
 		example();
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+});
+
+// the link targets of a Markdown text: inline links and images, reference
+// definitions and HTML href/src, code blocks and code spans left out
+function linkTargets(markdown) {
+	const text = markdown.replace(/^```[\s\S]*?^```$/gm, "").replace(/`[^`\n]*`/g, "");
+	return [
+		...[...text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]),
+		...[...text.matchAll(/^ {0,3}\[[^\]\n]+\]:\s*<?([^\s>]+)>?/gm)].map((m) => m[1]),
+		...[...text.matchAll(/\b(?:href|src)\s*=\s*"([^"]+)"/gi)].map((m) => m[1]),
+	];
+}
+
+test("every relative link of the package's README, as npm pack ships it, names a file of the tarball", () => {
+	assert.deepStrictEqual(linkTargets("[a](x.md) `[b](code.md)` ![c](d/e.png \"t\")\n[r]: <f.md#s>\n<a href=\"g.md\">g</a>\n```\n[h](i.md)\n```\n"),
+		["x.md", "d/e.png", "f.md#s", "g.md"], "linkTargets reads links, not code");
+	const dir = mkdtempSync(join(tmpdir(), "sg-packed-"));
+	try {
+		const pack = spawnSync("npm", ["pack", pkgDir, "--json", "--pack-destination", dir], { cwd: dir, encoding: "utf8", timeout: 120000 });
+		assert.equal(pack.status, 0, pack.stderr);
+		const [{ filename }] = JSON.parse(pack.stdout);
+		const untar = spawnSync("tar", ["-xzf", join(dir, filename), "-C", dir], { encoding: "utf8" });
+		assert.equal(untar.status, 0, untar.stderr);
+		const root = join(dir, "package");
+		const links = linkTargets(readFileSync(join(root, "README.md"), "utf8"))
+			.filter((l) => !/^[a-z][a-z0-9+.-]*:/i.test(l) && !l.startsWith("#"));
+		assert.ok(links.length > 0, "the README links to a file it ships (the example)");
+		for (const link of links) {
+			const path = resolve(root, decodeURIComponent(link.replace(/[#?].*$/, "")));
+			const inside = relative(root, path);
+			assert.ok(inside !== "" && !inside.startsWith("..") && !inside.startsWith("/"), `${link} stays inside the package`);
+			assert.ok(existsSync(path) && statSync(path).isFile(), `${link} is a file of ${filename}`);
+		}
 	} finally {
 		rmSync(dir, { recursive: true, force: true });
 	}
