@@ -22,10 +22,11 @@ if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "15/stategraph"; then
 	$SUDO pg_createcluster 15 stategraph --port "$PORT" >/dev/null
 fi
 PORT=$(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $3}')
-# background runs need the library preloaded (a restart when it was not yet)
-if [ "$($SUDO pg_conftool -s 15 stategraph show shared_preload_libraries 2>/dev/null)" != "stategraph" ]; then
-	$SUDO pg_conftool 15 stategraph set shared_preload_libraries stategraph
-	$SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || true
+# background runs need the library preloaded: added to what the cluster
+# preloads already (pg_cron, say, as README's Schedules with pg_cron has it)
+preload=$($SUDO pg_conftool -s 15 stategraph show shared_preload_libraries 2>/dev/null || true)
+if ! tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -qx stategraph; then
+	$SUDO pg_conftool 15 stategraph set shared_preload_libraries "${preload:+$preload,}stategraph"
 fi
 # (re)start: a running server keeps the library it preloaded, not the one just installed
 $SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true

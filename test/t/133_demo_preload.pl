@@ -1,0 +1,84 @@
+# test/demo.sh (README's first command) keeps what the cluster preloads
+# already: README's "Schedules with pg_cron" has the demo cluster preload
+# pg_cron too, and a second run of the demo used to set
+# shared_preload_libraries back to 'stategraph' alone, dropping pg_cron.
+#
+# Debian's cluster tools (pg_lsclusters, pg_conftool, pg_ctlcluster), make,
+# sudo and the package check are stand-ins here (a conf file of their own,
+# a log of their calls); psql is real: the demo runs the seed walkthrough
+# on a test node that preloads stategraph.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+
+my $root = $ENV{SG_TESTROOT} // 'test';
+my $demo = "$root/demo.sh";
+
+my $node = PostgreSQL::Test::Cluster->new('demo');
+$node->init;
+$node->start;
+
+my $bin = PostgreSQL::Test::Utils::tempdir;
+my $conf = "$bin/conf";
+my $calls = "$bin/calls";
+my $port = $node->port;
+my %stubs = (
+	'pg_lsclusters' => "echo '15 stategraph $port online postgres /nonexistent /nonexistent'",
+	'pg_createcluster' => qq{echo "pg_createcluster \$*" >> '$calls'},
+	'pg_ctlcluster' => qq{echo "pg_ctlcluster \$*" >> '$calls'},
+	# pg_conftool [-s] 15 stategraph show NAME | pg_conftool 15 stategraph set NAME VALUE
+	'pg_conftool' => qq{echo "pg_conftool \$*" >> '$calls'
+[ "\$1" = -s ] && shift
+case \$3 in
+show) v=\$(sed -n "s/^\$4=//p" '$conf'); [ -n "\$v" ] || exit 1; echo "\$v" ;;
+set) { grep -v "^\$4=" '$conf'; echo "\$4=\$5"; } > '$conf.new'; mv '$conf.new' '$conf' ;;
+esac},
+	'make' => qq{echo "make \$*" >> '$calls'},
+	'sudo' => q{[ "$1" = -u ] && shift 2; exec "$@"},
+	'runuser' => q{[ "$1" = -u ] && shift 2; [ "$1" = -- ] && shift; exec "$@"},
+	'dpkg-query' => q{printf 'install ok installed'},
+	'node' => q{echo 20},
+);
+while (my ($name, $body) = each %stubs)
+{
+	PostgreSQL::Test::Utils::append_to_file("$bin/$name", "#!/bin/sh\n$body\n");
+	chmod 0755, "$bin/$name";
+}
+
+# runs the demo with the cluster preloading $preload (undef: not set);
+# returns what shared_preload_libraries is then, and the calls made
+sub demo_with
+{
+	my ($preload) = @_;
+	open my $fh, '>', $conf or die;
+	print $fh "shared_preload_libraries=$preload\n" if defined $preload;
+	close $fh;
+	unlink $calls;
+	local $ENV{PATH} = "$bin:$ENV{PATH}";
+	local $ENV{PGHOST} = $node->host;
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run([ 'bash', $demo ], '>', \$out, '2>', \$err);
+	ok($ok, 'the demo ran, preloading ' . ($preload // 'nothing')) or diag("$out\n$err");
+	like($out, qr/threads_left\s*\n-+\n\s*0\n/, '... and its walkthrough ended as the seed chapter shows');
+	my $now = PostgreSQL::Test::Utils::slurp_file($conf);
+	my ($value) = $now =~ /^shared_preload_libraries=(.*)$/m;
+	return ($value, PostgreSQL::Test::Utils::slurp_file($calls));
+}
+
+my ($value, $log) = demo_with(undef);
+is($value, 'stategraph', 'a new cluster: stategraph preloaded');
+like($log, qr/^pg_ctlcluster 15 stategraph restart$/m, '... and the cluster restarted');
+
+($value, $log) = demo_with('pg_cron');
+is($value, 'pg_cron,stategraph', 'a cluster preloading pg_cron: stategraph added, pg_cron kept');
+
+($value, $log) = demo_with('pg_cron,stategraph');
+is($value, 'pg_cron,stategraph', 'a second run: the preload as it was');
+unlike($log, qr/^pg_conftool 15 stategraph set/m, '... and not written again');
+
+$node->stop;
+done_testing();
