@@ -31,7 +31,10 @@ fi
 # (re)start: a running server keeps the library it preloaded, not the one just installed
 $SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
 
-as_postgres psql -X -q -p "$PORT" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+# the demo's own database, made anew: sessions still in it (a psql left open
+# to explore it, pg_cron's scheduler when cron.database_name names it) end
+as_postgres psql -X -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+	-c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 echo "== docs/seed-chapter.md on the local cluster 15/stategraph (port $PORT), database $DB =="
 blocks=$(mktemp -d)
 trap 'rm -rf "$blocks"' EXIT

@@ -1,7 +1,11 @@
-# test/demo.sh (README's first command) keeps what the cluster preloads
-# already: README's "Schedules with pg_cron" has the demo cluster preload
-# pg_cron too, and a second run of the demo used to set
-# shared_preload_libraries back to 'stategraph' alone, dropping pg_cron.
+# test/demo.sh (README's first command) run again on its cluster:
+#  - it keeps what the cluster preloads already: README's "Schedules with
+#    pg_cron" has the demo cluster preload pg_cron too, and a second run of
+#    the demo used to set shared_preload_libraries back to 'stategraph'
+#    alone, dropping pg_cron;
+#  - a session left in its database (a psql exploring it, as the demo's
+#    last lines suggest; pg_cron's scheduler) does not stop it: it failed,
+#    "database "stategraph_demo" is being accessed by other users".
 #
 # Debian's cluster tools (pg_lsclusters, pg_conftool, pg_ctlcluster), make,
 # sudo and the package check are stand-ins here (a conf file of their own,
@@ -76,9 +80,12 @@ like($log, qr/^pg_ctlcluster 15 stategraph restart$/m, '... and the cluster rest
 ($value, $log) = demo_with('pg_cron');
 is($value, 'pg_cron,stategraph', 'a cluster preloading pg_cron: stategraph added, pg_cron kept');
 
+my $explorer = $node->background_psql('stategraph_demo', on_error_stop => 0);
+is($explorer->query_safe('SELECT count(*) > 0 FROM sg_threads()'), 't', 'a session exploring the demo database');
 ($value, $log) = demo_with('pg_cron,stategraph');
 is($value, 'pg_cron,stategraph', 'a second run: the preload as it was');
 unlike($log, qr/^pg_conftool 15 stategraph set/m, '... and not written again');
+$explorer->quit;
 
 $node->stop;
 done_testing();
