@@ -1,11 +1,15 @@
-# test/demo.sh (README's first command) run again on its cluster:
-#  - it keeps what the cluster preloads already: README's "Schedules with
-#    pg_cron" has the demo cluster preload pg_cron too, and a second run of
-#    the demo used to set shared_preload_libraries back to 'stategraph'
-#    alone, dropping pg_cron;
-#  - a session left in its database (a psql exploring it, as the demo's
-#    last lines suggest; pg_cron's scheduler) does not stop it: it failed,
-#    "database "stategraph_demo" is being accessed by other users".
+# README's first command, test/demo.sh, and its documentation check,
+# test/readme.sh, run again on a cluster where a newcomer followed README:
+#  - the demo keeps what the cluster preloads already: README's "Schedules
+#    with pg_cron" has the demo cluster preload pg_cron too, and a second
+#    run of the demo used to set shared_preload_libraries back to
+#    'stategraph' alone, dropping pg_cron;
+#  - a session left in the demo's database (a psql exploring it, as the
+#    demo's last lines suggest; pg_cron's scheduler) does not stop it: it
+#    failed, "database "stategraph_demo" is being accessed by other users";
+#  - the documentation check on a server where README's Security section
+#    was followed by hand (its roles exist) says so at once: its Security
+#    blocks failed with "role "alice" already exists", and those after.
 #
 # Debian's cluster tools (pg_lsclusters, pg_conftool, pg_ctlcluster), make,
 # sudo and the package check are stand-ins here (a conf file of their own,
@@ -86,6 +90,20 @@ is($explorer->query_safe('SELECT count(*) > 0 FROM sg_threads()'), 't', 'a sessi
 is($value, 'pg_cron,stategraph', 'a second run: the preload as it was');
 unlike($log, qr/^pg_conftool 15 stategraph set/m, '... and not written again');
 $explorer->quit;
+
+# README's Testing: the documentation check, once Security was followed by hand
+$node->safe_psql('postgres', 'CREATE ROLE alice');
+my ($out, $err) = ('', '');
+{
+	local $ENV{PGHOST} = $node->host;
+	local $ENV{PGPORT} = $node->port;
+	IPC::Run::run([ 'bash', "$root/readme.sh" ], '>', \$out, '2>', \$err);
+}
+like($out, qr/^not ok 1 - the roles the pages create do not exist yet on this server\n#   they exist: alice /m,
+	'the documentation check with role alice already there: one failure naming it');
+unlike($out, qr/^ok /m, '... before any block runs');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname LIKE 'stategraph_doc%'}),
+	'0', '... or its databases are made');
 
 $node->stop;
 done_testing();
