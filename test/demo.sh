@@ -30,6 +30,11 @@ if ! tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -qx stategraph; then
 fi
 # (re)start: a running server keeps the library it preloaded, not the one just installed
 $SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
+read -r status log < <(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $4, $7}')
+if [ "${status%%,*}" != online ]; then
+	echo "test/demo.sh: cluster 15/stategraph (port $PORT) did not start (a port in use?); its log: $log" >&2
+	exit 1
+fi
 
 # the demo's own database, made anew: sessions still in it (a psql left open
 # to explore it, pg_cron's scheduler when cron.database_name names it) end

@@ -7,6 +7,8 @@
 #  - a session left in the demo's database (a psql exploring it, as the
 #    demo's last lines suggest; pg_cron's scheduler) does not stop it: it
 #    failed, "database "stategraph_demo" is being accessed by other users";
+#  - a cluster that does not start (its port in use) is said so, with its
+#    log: the demo went on, and psql failed to connect;
 #  - the documentation check on a server where README's Security section
 #    was followed by hand (its roles exist) says so at once: its Security
 #    blocks failed with "role "alice" already exists", and those after.
@@ -35,7 +37,9 @@ my $conf = "$bin/conf";
 my $calls = "$bin/calls";
 my $port = $node->port;
 my %stubs = (
-	'pg_lsclusters' => "echo '15 stategraph $port online postgres /nonexistent /nonexistent'",
+	# the cluster is down once the file "down" exists (it did not start)
+	'pg_lsclusters' => qq{s=online; [ -e '$bin/down' ] && s=down
+echo "15 stategraph $port \$s postgres /nonexistent /var/log/postgresql/postgresql-15-stategraph.log"},
 	'pg_createcluster' => qq{echo "pg_createcluster \$*" >> '$calls'},
 	'pg_ctlcluster' => qq{echo "pg_ctlcluster \$*" >> '$calls'},
 	# pg_conftool [-s] 15 stategraph show NAME | pg_conftool 15 stategraph set NAME VALUE
@@ -90,6 +94,19 @@ is($explorer->query_safe('SELECT count(*) > 0 FROM sg_threads()'), 't', 'a sessi
 is($value, 'pg_cron,stategraph', 'a second run: the preload as it was');
 unlike($log, qr/^pg_conftool 15 stategraph set/m, '... and not written again');
 $explorer->quit;
+
+# a cluster that does not start (its port taken by another server): said
+# at once, naming its log, where psql said only that it found no server
+PostgreSQL::Test::Utils::append_to_file("$bin/down", '');
+{
+	local $ENV{PATH} = "$bin:$ENV{PATH}";
+	local $ENV{PGHOST} = $node->host;
+	my ($out, $err) = ('', '');
+	ok(!IPC::Run::run([ 'bash', $demo ], '>', \$out, '2>', \$err), 'the demo on a cluster that did not start: it fails');
+	like($err, qr{^test/demo\.sh: cluster 15/stategraph \(port $port\) did not start \(a port in use\?\); its log: /var/log/postgresql/postgresql-15-stategraph\.log$}m,
+		'... saying so, with its log');
+	unlike($out, qr/== docs/, '... before its walkthrough');
+}
 
 # README's Testing: the documentation check, once Security was followed by hand
 $node->safe_psql('postgres', 'CREATE ROLE alice');
