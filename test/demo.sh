@@ -22,15 +22,24 @@ if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "15/stategraph"; then
 	$SUDO pg_createcluster 15 stategraph --port "$PORT" >/dev/null
 fi
 PORT=$(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $3}')
-# background runs need the library preloaded (a restart when it was not yet)
-if [ "$($SUDO pg_conftool -s 15 stategraph show shared_preload_libraries 2>/dev/null)" != "stategraph" ]; then
-	$SUDO pg_conftool 15 stategraph set shared_preload_libraries stategraph
-	$SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || true
+# background runs need the library preloaded: added to what the cluster
+# preloads already (pg_cron, say, as README's Schedules with pg_cron has it)
+preload=$($SUDO pg_conftool -s 15 stategraph show shared_preload_libraries 2>/dev/null || true)
+if ! tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -qx stategraph; then
+	$SUDO pg_conftool 15 stategraph set shared_preload_libraries "${preload:+$preload,}stategraph"
 fi
 # (re)start: a running server keeps the library it preloaded, not the one just installed
 $SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
+read -r status log < <(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $4, $7}')
+if [ "${status%%,*}" != online ]; then
+	echo "test/demo.sh: cluster 15/stategraph (port $PORT) did not start (a port in use?); its log: $log" >&2
+	exit 1
+fi
 
-as_postgres psql -X -q -p "$PORT" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+# the demo's own database, made anew: sessions still in it (a psql left open
+# to explore it, pg_cron's scheduler when cron.database_name names it) end
+as_postgres psql -X -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+	-c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 echo "== docs/seed-chapter.md on the local cluster 15/stategraph (port $PORT), database $DB =="
 blocks=$(mktemp -d)
 trap 'rm -rf "$blocks"' EXIT

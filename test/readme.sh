@@ -16,6 +16,19 @@ pass=0; fail=0
 # that did not exist before are dropped at the end, so that the pages run
 # again on the same server, and the server keeps no role of theirs
 roles_before=$(psql -X -At -d postgres -c "SELECT rolname FROM pg_catalog.pg_roles") || exit 2
+# ... and must not exist yet: one made by following Security by hand would
+# fail its blocks, and those after it, with "already exists"
+taken=""
+for role in $(sed -n 's/^CREATE \(ROLE\|USER\) \([a-z_][a-z0-9_]*\)[ ;].*/\2/p' "$@" | sort -u); do
+	grep -qx "$role" <<<"$roles_before" && taken="$taken $role"
+done
+if [ -n "$taken" ]; then
+	echo "not ok 1 - the roles the pages create do not exist yet on this server"
+	echo "#   they exist:$taken (made by following README's Security by hand?): drop them"
+	echo "#   (DROP OWNED BY in each database where they own things, then DROP ROLE), or use another server"
+	echo "1..1"
+	exit 1
+fi
 for page in "$@"; do
 	db=stategraph_doc_$(basename "$page" .md | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
 	psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 2
