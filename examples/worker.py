@@ -132,6 +132,7 @@ class Worker:
         self.stopping = False
         self.stopped = threading.Event()
         self.polling = False                # a claim's query is under way on self.conn
+        self.cancel_seen = False            # a claim was cancelled by someone else (logged once)
         self.wake_r, self.wake_w = os.pipe()  # readable once stopping: ends a wait for NOTIFY
         os.set_blocking(self.wake_w, False)
         self.handled = 0
@@ -188,10 +189,18 @@ class Worker:
                 (queue, self.name, self.lease, f"{wait} seconds"))
             cols = [d.name for d in cur.description]
             return [dict(zip(cols, row)) for row in cur.fetchall()]
-        except psycopg.errors.QueryCanceled:
-            if not self.stopping:
-                raise
-            return []                                # cancelled by stop(): nothing was claimed
+        except psycopg.errors.QueryCanceled as e:
+            if self.stopping:
+                return []                            # cancelled by stop(): nothing was claimed
+            # cancelled by someone else (pg_cancel_backend, a statement_timeout
+            # shorter than --wait): nothing was claimed either, so poll again,
+            # after a pause, lest a timeout shorter than any claim make it spin
+            if not self.cancel_seen:
+                log(f"claim cancelled ({first_line(e)}): polling again (a statement_timeout "
+                    f"shorter than --wait, {self.wait:g} s, cancels every idle long poll)")
+                self.cancel_seen = True
+            self.stopped.wait(0.1)
+            return []
         finally:
             self.polling = False
             if self.stopping:

@@ -9,7 +9,9 @@
 #    cancels again until the claim is over;
 #  - a task committed just as the signal comes is never left claimed by the
 #    worker that stopped: that worker completed it, or it is still queued
-#    and another worker completes it at its first attempt.
+#    and another worker completes it at its first attempt;
+#  - a claim cancelled by someone else (pg_cancel_backend, a statement_timeout
+#    shorter than --wait) does not stop the worker: it polls again.
 use strict;
 use warnings;
 
@@ -187,6 +189,40 @@ ok( $node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qa', 'co
 is(sql("SELECT max(attempt) FROM sg_tasks('qa') WHERE thread_id LIKE 'race-%'"), '1', '... each at its first attempt');
 ok($node->poll_query_until('postgres', $in_long_poll, '1'), 'that worker waits in its long poll');
 is((stop_timed($other, 'TERM'))[0], 0, 'that worker stops cleanly too');
+
+# --- a cancel it did not ask for ----------------------------------------------------------
+# pg_cancel_backend of its long poll, or a statement_timeout shorter than
+# --wait: the claim is rolled back (nothing taken) and the worker polls
+# again; it died of the QueryCanceled before
+{
+	my $w = start_worker('0.05', 'qb');
+	ok($node->poll_query_until('postgres', $in_long_poll, '1'), 'a worker of qb waits in its long poll');
+	sql(q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+        WHERE application_name = 'stategraph reference worker' AND query LIKE '%sg_claim%'});
+	usleep(500_000);
+	ok(kill(0, $w), 'pg_cancel_backend of its long poll: the worker goes on');
+	ok($node->poll_query_until('postgres', $in_long_poll, '1'), '... and waits in a long poll again');
+	sql(q{SELECT sg_invoke('gb', '{}', 'after-cancel')});
+	ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qb', 'completed') WHERE thread_id = 'after-cancel'", '1'),
+		'... and completes the next task');
+	is((stop_timed($w, 'TERM'))[0], 0, '... and stops cleanly');
+	like(slurp_file($logs[-1]), qr/claim cancelled \(.*\): polling again/, '... having said why its claim ended');
+}
+{
+	sql(q{ALTER DATABASE postgres SET statement_timeout = '1s'});
+	my $before = length(slurp_file($logs[-1]));    # (the workers of qb share a log)
+	my $w = start_worker('0.05', 'qb');
+	ok($node->poll_query_until('postgres', $in_long_poll, '1'), 'with statement_timeout 1 s, a worker waits in its 60 s long poll');
+	sleep 3;
+	ok(kill(0, $w), '... and is still there after 3 s (its polls cancelled by the timeout)');
+	sql(q{SELECT sg_invoke('gb', '{}', 'under-timeout')});
+	ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qb', 'completed') WHERE thread_id = 'under-timeout'", '1'),
+		'... and completes a task');
+	is((stop_timed($w, 'TERM'))[0], 0, '... and stops cleanly');
+	my $said = () = substr(slurp_file($logs[-1]), $before) =~ /claim cancelled/g;
+	is($said, 1, '... having said once why its claims end');
+	sql(q{ALTER DATABASE postgres RESET statement_timeout});
+}
 
 unlike(join('', map { slurp_file($_) } @logs), qr/Traceback/, 'no worker died of an exception');
 
