@@ -62,9 +62,9 @@
  * of the run it claims or executes, taken under the slots' lock), so that
  * one role's many runs leave workers to the other roles' runs. A worker
  * refused a share does not poll: the one that gives the share back claims
- * again or wakes it, and a reassign of the runs or a reload that raises
- * the share wakes workers too (sg_worker_take_role_share). SIGTERM (die) ends a
- * worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
+ * again or wakes it, as do a reassign of the runs to another role and a
+ * reload that raises the share (sg_worker_take_role_share). SIGTERM (die)
+ * ends a worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
  * back and the run, still 'running', is taken up again from its last
  * committed step by the next worker, which the launcher starts at once
  * for a worker that left without meaning to (so is a run whose worker was
@@ -2394,7 +2394,9 @@ forget_refusal(void)
  * A claim ends (runs.c, claim_run): its refusal is kept if it took no run.
  * If it took another run, the run refused waits with no worker's slot
  * recording it: noted (note_left_refused), so that a reload that raises
- * the share has a worker started for it while this one is busy.
+ * the share has a worker started for it while this one is busy (TAP 130),
+ * and a worker of another database that gives the share back wakes one
+ * here.
  */
 void
 sg_worker_claim_end(bool took_run)
