@@ -1419,6 +1419,17 @@ COMMENT ON FUNCTION stategraph.reassign_hold(name) IS
 GRANT EXECUTE ON FUNCTION stategraph.reassign_hold(name) TO PUBLIC;   -- sg_reassign_owned calls it as its caller
 
 /*
+ * sg_reassign_owned gave pending runs to new_role: a worker of this
+ * database is woken when it commits, for the runs that waited for
+ * old_role's share of the workers (reassign.c).
+ */
+CREATE FUNCTION stategraph.runs_reassigned() RETURNS void
+    AS 'MODULE_PATHNAME', 'runs_reassigned' LANGUAGE C;
+COMMENT ON FUNCTION stategraph.runs_reassigned() IS
+    'sg_reassign_owned gave pending runs to another role: wake a worker of this database at commit, as a submit does';
+GRANT EXECUTE ON FUNCTION stategraph.runs_reassigned() TO PUBLIC;   -- sg_reassign_owned calls it as its caller
+
+/*
  * Owners are recorded by role name (see stategraph.owned), so a role's rows
  * follow the name, not the role: after ALTER ROLE ... RENAME the role no
  * longer sees its graphs, threads, runs and tasks (and its pending runs fail
@@ -1468,6 +1479,7 @@ CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETU
 DECLARE
     n bigint := 0;
     k bigint;
+    pending bigint;
 BEGIN
     IF old_role IS NULL OR new_role IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
@@ -1526,8 +1538,16 @@ BEGIN
             MESSAGE = pg_catalog.format('the idempotency key of %s run(s) of role "%s" was dropped', k, old_role),
             DETAIL = pg_catalog.format('Role "%s" has runs of the same graphs with the same keys, which keep them.', new_role);
     END IF;
-    UPDATE stategraph.runs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
-    GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    -- pending runs that waited for old_role's share of the workers may go
+    -- under new_role's: a worker looks at once (stategraph.runs_reassigned)
+    WITH moved AS (UPDATE stategraph.runs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role
+                   RETURNING status)
+    SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) 'pending')
+        INTO k, pending FROM moved;
+    n := n OPERATOR(pg_catalog.+) k;
+    IF pending OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM stategraph.runs_reassigned();
+    END IF;
     -- LangGraph.js threads: counted once each, by their checkpoints' rows
     SELECT pg_catalog.count(DISTINCT thread_id) INTO k FROM stategraph.lg_checkpoints
         WHERE owner OPERATOR(pg_catalog.=) old_role::pg_catalog.text;

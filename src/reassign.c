@@ -47,6 +47,10 @@
  * A submit holds one lock of the shared lock table per name, however many
  * threads it submits to (their owners are few); the reassign one.
  *
+ * A reassign that gives pending runs to new_role wakes a worker at its
+ * commit (runs_reassigned): runs that waited for old_role's share of the
+ * workers (stategraph.max_workers_per_role) may go under new_role's.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -63,6 +67,7 @@
 #include "utils/inval.h"
 
 PG_FUNCTION_INFO_V1(reassign_hold);
+PG_FUNCTION_INFO_V1(runs_reassigned);
 
 #define ROLE_LOCK_FIELD4	0x524f	/* 'RO': a role name's hold (thread locks use 0x5347) */
 
@@ -179,5 +184,21 @@ reassign_hold(PG_FUNCTION_ARGS)
 				 errhint("Run it as a superuser or as a role with BYPASSRLS.")));
 	role_lock_tag(&tag, NameStr(*PG_GETARG_NAME(0)));
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * stategraph.runs_reassigned(): sg_reassign_owned gave pending runs to
+ * new_role. Runs that waited for old_role's share of the workers
+ * (stategraph.max_workers_per_role) may start now under new_role's: wake
+ * a worker of this database when the reassign commits, as a submit does
+ * (no worker looked again before its next idle look, 10 s later), and have
+ * claims read the queue from its start. No more than any role's submit
+ * does, so for every role.
+ */
+Datum
+runs_reassigned(PG_FUNCTION_ARGS)
+{
+	sg_wake_workers_at_commit();
 	PG_RETURN_VOID();
 }

@@ -62,8 +62,9 @@
  * of the run it claims or executes, taken under the slots' lock), so that
  * one role's many runs leave workers to the other roles' runs. A worker
  * refused a share does not poll: the one that gives the share back claims
- * again or wakes it (sg_worker_take_role_share). SIGTERM (die) ends a
- * worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
+ * again or wakes it, as do a reassign of the runs to another role and a
+ * reload that raises the share (sg_worker_take_role_share). SIGTERM (die)
+ * ends a worker at the next CHECK_FOR_INTERRUPTS: the run's transaction rolls
  * back and the run, still 'running', is taken up again from its last
  * committed step by the next worker, which the launcher starts at once
  * for a worker that left without meaning to (so is a run whose worker was
@@ -1278,6 +1279,28 @@ publish_max_workers(void)
 		SetLatch(latches[i]);
 }
 
+/*
+ * Has a reload raised stategraph.max_workers_per_role (or set it to 0)
+ * from was? Then the runs that wait for their role's share may start: the
+ * workers take the reload up themselves (SIGHUP sets their latches, and an
+ * idle one refused a share claims again at once), but a run whose refused
+ * worker left, or took another run (note_left_refused), may have no worker
+ * to take it: its database is wanted, and gets one if it has no idle one
+ * (launcher_pass). Nothing is done for any other reload.
+ */
+static void
+want_for_raised_share(int was)
+{
+	int			i;
+
+	if (was <= 0 || (sg_max_workers_per_role > 0 && sg_max_workers_per_role <= was))
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < shared->nleft_refused; i++)
+		add_want(shared->left_refused[i].dboid);	/* (kept until a claim there begins) */
+	SpinLockRelease(&shared->mutex);
+}
+
 /* Want a worker for every database that has none and is not known to lack the extension. */
 static void
 launcher_rescan(List *absent)
@@ -1359,9 +1382,12 @@ sg_launcher_main(Datum arg)
 		CHECK_FOR_INTERRUPTS();	/* ProcSignalBarriers (DROP DATABASE waits for them) */
 		if (ConfigReloadPending)
 		{
+			int			share_was = sg_max_workers_per_role;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			publish_max_workers();
+			want_for_raised_share(share_was);
 		}
 		/* at start, and once a minute: databases whose workers are gone */
 		if (TimestampDifferenceExceeds(last_scan, GetCurrentTimestamp(), 60000))
@@ -2021,6 +2047,14 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
  * killed outright (SIGKILL)
  * makes the postmaster restart every process, and the new workers claim
  * as they start.
+ *
+ * A share also frees for waiting runs without a run's end: sg_reassign_owned
+ * gives them to a role whose share is free, and its commit wakes a worker
+ * of its database, as a submit's does (reassign.c, TAP 129); a reload
+ * raises the setting (or sets it to 0), and every worker takes it up
+ * (SIGHUP sets its latch: an idle one refused a share claims again), while
+ * the launcher wants a worker for each database noted with a waiting run
+ * no worker is left to take (want_for_raised_share, TAP 130).
  */
 bool
 sg_worker_take_role_share(Oid role, TimestampTz due)
@@ -2253,10 +2287,12 @@ drop_refusal(Latch **latches)
 
 /*
  * A run of role waits in database dboid for a share, and no worker's slot
- * records it (refused_role): its refused worker left (worker_exit), or its
- * claim was refused a share of another role first. Noted (mutex held)
+ * records it (refused_role): its refused worker left (worker_exit), or took
+ * another run (sg_worker_claim_end), or its claim was refused a share of
+ * another role first. Noted (mutex held)
  * until the role's share frees (release_share) or a claim in dboid begins
- * (sg_worker_claim_begin); with no room, a worker of dboid is asked for.
+ * (sg_worker_claim_begin), and wanted by a reload that raises the share
+ * (want_for_raised_share); with no room, a worker of dboid is asked for.
  */
 static void
 note_left_refused(Oid dboid, Oid role)
@@ -2354,12 +2390,26 @@ forget_refusal(void)
 		SetLatch(waiters[i]);
 }
 
-/* A claim ends (runs.c, claim_run): its refusal is kept if it took no run. */
+/*
+ * A claim ends (runs.c, claim_run): its refusal is kept if it took no run.
+ * If it took another run, the run refused waits with no worker's slot
+ * recording it: noted (note_left_refused), so that a reload that raises
+ * the share has a worker started for it while this one is busy (TAP 130),
+ * and a worker of another database that gives the share back wakes one
+ * here.
+ */
 void
 sg_worker_claim_end(bool took_run)
 {
-	if (my_slot >= 0 && !(refused_in_claim && !took_run))
-		forget_refusal();
+	if (my_slot < 0 || (refused_in_claim && !took_run))
+		return;
+	if (refused_in_claim)
+	{
+		SpinLockAcquire(&shared->mutex);
+		note_left_refused(MyDatabaseId, shared->slots[my_slot].refused_role);
+		SpinLockRelease(&shared->mutex);
+	}
+	forget_refusal();
 }
 
 /*
