@@ -20,6 +20,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
+use POSIX qw(WNOHANG);
 use SGWorker ();
 
 plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
@@ -200,7 +201,7 @@ is((stop_timed($other, 'TERM'))[0], 0, 'that worker stops cleanly too');
 	sql(q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity
         WHERE application_name = 'stategraph reference worker' AND query LIKE '%sg_claim%'});
 	usleep(500_000);
-	ok(kill(0, $w), 'pg_cancel_backend of its long poll: the worker goes on');
+	ok(waitpid($w, WNOHANG) == 0, 'pg_cancel_backend of its long poll: the worker goes on');
 	ok($node->poll_query_until('postgres', $in_long_poll, '1'), '... and waits in a long poll again');
 	sql(q{SELECT sg_invoke('gb', '{}', 'after-cancel')});
 	ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qb', 'completed') WHERE thread_id = 'after-cancel'", '1'),
@@ -214,7 +215,7 @@ is((stop_timed($other, 'TERM'))[0], 0, 'that worker stops cleanly too');
 	my $w = start_worker('0.05', 'qb');
 	ok($node->poll_query_until('postgres', $in_long_poll, '1'), 'with statement_timeout 1 s, a worker waits in its 60 s long poll');
 	sleep 3;
-	ok(kill(0, $w), '... and is still there after 3 s (its polls cancelled by the timeout)');
+	ok(waitpid($w, WNOHANG) == 0, '... and is still there after 3 s (its polls cancelled by the timeout)');
 	sql(q{SELECT sg_invoke('gb', '{}', 'under-timeout')});
 	ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qb', 'completed') WHERE thread_id = 'under-timeout'", '1'),
 		'... and completes a task');
