@@ -1705,11 +1705,13 @@ retry_new_owner(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 	if (!in_subxact)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("the role of background run %s was renamed, or the run given to another role, during its step", r->id_text)));
+				 errmsg("the role of background run %s was renamed, or the run given to another role, "
+						"during its step", r->id_text)));
 	if (edata == NULL)
 	{
 		e.sqlerrcode = ERRCODE_T_R_SERIALIZATION_FAILURE;
-		e.message = psprintf("the role of background run %s was renamed, or the run given to another role, during its step", r->id_text);
+		e.message = psprintf("the role of background run %s was renamed, or the run given to another role, "
+							 "during its step", r->id_text);
 		edata = &e;
 	}
 	work_rollback();

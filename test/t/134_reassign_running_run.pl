@@ -86,6 +86,9 @@ SET ROLE alice; SELECT sg_submit('loop', '{"i": 0, "steps": $steps, "secs": $sec
 	is($node->safe_psql('postgres', qq{SELECT status || ' ' || owner || ' failures ' || failures
 		FROM stategraph.runs WHERE run_id = '$run'}),
 		'success bob failures 0', "$label: the run succeeded as bob's, no failure counted");
+	note("$label: the run ended " . $node->safe_psql('postgres', qq{
+		SELECT round(extract(epoch FROM finished_at - '$reassigned')::numeric, 2) FROM stategraph.runs
+		WHERE run_id = '$run'}) . ' s after the reassign');
 	is($node->safe_psql('postgres', qq{SELECT attempt FROM stategraph.runs WHERE run_id = '$run'}), '2',
 		"$label: one more attempt, as bob (the step that ran across the reassign, taken again)");
 	is($node->safe_psql('postgres', q{SELECT string_agg(i::text, ',' ORDER BY i) FROM public.ran}),
