@@ -597,8 +597,11 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 			 errhint("Retry the transaction.")));
 }
 
-/* Record a thread's newest checkpoint and status (and its channel kinds, if given). */
-void
+/*
+ * Record a thread's newest checkpoint and status (and its channel kinds, if
+ * given). False if the caller's role no longer sees the thread's row.
+ */
+bool
 sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status, Jsonb *channels)
 {
 	static SPIPlanPtr plan;
@@ -615,7 +618,7 @@ sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status, 
 	values[2] = CStringGetTextDatum(status);
 	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
 	sg_state_cache_forget(thread_id);
-	sg_spi_execute(plan, values, nulls, 0);
+	return sg_spi_execute(plan, values, nulls, 0) > 0;
 }
 
 /*

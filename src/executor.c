@@ -1467,8 +1467,20 @@ save_thread(SGRun *run)
 		sg_thread_create(run->opts.thread_id, run->g->name, run->g->kinds, &run->cp->id, status);
 		run->thread_exists = true;
 	}
-	else
-		sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
+	else if (!sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL))
+	{
+		/*
+		 * Row-level security hides the row now: sg_reassign_owned gave the
+		 * thread to a role this one does not act as after the step's
+		 * checkpoint was written. Committed, the step would leave the head
+		 * behind it, and its nodes would run again from there (TAP 134).
+		 */
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("thread \"%s\" was given to another role during the step", run->opts.thread_id),
+				 errdetail("Role \"%s\" no longer sees its row; the step is not recorded.",
+						   GetUserNameFromId(GetUserId(), false))));
+	}
 	if (!run->pending_set)
 		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);
 }

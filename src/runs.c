@@ -32,8 +32,9 @@
  * 'return'). In CALL sg_work each step runs in a subtransaction, so that
  * any other error of the step ends the run with status error instead of
  * losing the commit of its steps (but for a transient error, a cancel or a
- * timeout, and an error of a step whose role was renamed meanwhile, which
- * are recorded and taken again as a worker does); the work of each of its
+ * timeout, and an error of a step whose role was renamed, or whose run
+ * was given to another role, meanwhile, which are recorded and taken
+ * again as a worker does); the work of each of its
  * transactions runs in a subtransaction too, so that an error around the
  * step (its record, a stop, a cancel between steps) is recorded on the
  * run as well before it reaches the caller (work_one). A
@@ -786,6 +787,7 @@ static struct
 	bool		committed;		/* the claim has committed (attempt counted) */
 	Oid			role;			/* the role it executes as, once known */
 	NameData	role_name;		/* that role's name as this session saw it then */
+	NameData	owner;			/* the owner its claim read (empty: not yet) */
 	Jsonb	   *stop_error;		/* the error of a last step that found the run stopped
 								 * (TopMemoryContext; see keep_stop_error) */
 }			current;
@@ -990,6 +992,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	/* a failure of the claim is the run's (sg_run_failure) */
 	current.claimed = true;
 	current.role = InvalidOid;
+	NameStr(current.owner)[0] = '\0';
 	current.run_id = *DatumGetUUIDP(values[0]);
 	current.in_step = false;
 	current.committed = false;
@@ -1674,39 +1677,45 @@ final_status(SGRun *run, Jsonb **error)
 	}
 }
 
-static bool role_renamed(void);
+static bool owner_changed(void);
 static void work_rollback(void);
+static bool run_failure_as_caller(ErrorData *edata);
 
 /*
  * The step failed (an error that escaped it, in *edata, or one of its
  * nodes recorded on the run) while the run's role was renamed (a
  * checkpoint row under the old name refused by row-level security, a node
- * that read the role under its old name): it failed for the rename, not
- * for its graph. Its transaction is rolled back (the claim too, when this
- * was the run's first step, so that it starts again from its input), and
+ * that read the role under its old name), or while sg_reassign_owned gave
+ * the run to another role, whose thread the role it executes as may no
+ * longer write (owner_changed): it failed for the change of owner, not for
+ * its graph. Its transaction is rolled back (the claim too, when this was
+ * the run's first step, so that it starts again from its input), and
  * sg_run_failure, in a new transaction, makes the run due again at once,
  * its attempt counted but not among its failures; a later claim takes it
- * again as the new name. A worker does both once the error raised here
- * has reached it; CALL sg_work, whose caller must not see the error, does
- * them here.
+ * again as the new name or the new owner. A worker does both once the
+ * error raised here has reached it; CALL sg_work, whose caller must not
+ * see the error, does them here, as the caller (the run's old role may
+ * not see its row any more).
  */
 static void
-retry_renamed(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
+retry_new_owner(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 {
 	ErrorData	e = {0};
 
 	if (!in_subxact)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("the role of background run %s was renamed during its step", r->id_text)));
+				 errmsg("the role of background run %s was renamed, or the run given to another role, "
+						"during its step", r->id_text)));
 	if (edata == NULL)
 	{
 		e.sqlerrcode = ERRCODE_T_R_SERIALIZATION_FAILURE;
-		e.message = psprintf("the role of background run %s was renamed during its step", r->id_text);
+		e.message = psprintf("the role of background run %s was renamed, or the run given to another role, "
+							 "during its step", r->id_text);
 		edata = &e;
 	}
 	work_rollback();
-	(void) sg_run_failure(edata);
+	(void) run_failure_as_caller(edata);
 	commit();
 }
 
@@ -1822,9 +1831,9 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		}
 		else if (!more)
 			final = final_status(run, &error);
-		if (final && strcmp(final, "error") == 0 && role_renamed())
+		if (final && strcmp(final, "error") == 0 && owner_changed())
 		{
-			retry_renamed(r, edata, in_subxact, commit);
+			retry_new_owner(r, edata, in_subxact, commit);
 			return;
 		}
 		/*
@@ -1998,8 +2007,9 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		current.claimed = false;
 		return true;
 	}
-	current.role = role;		/* (see role_renamed) */
+	current.role = role;		/* (see owner_changed) */
 	namestrcpy(&current.role_name, GetUserNameFromId(role, false));
+	namestrcpy(&current.owner, r->owner);
 	sg_worker_report_run(&r->run_id, r->thread_id);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&save_user, &save_sec);
@@ -2026,16 +2036,31 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	return true;
 }
 
-/* Was the role the claimed run executes as renamed since the claim? (In a new transaction.) */
+/*
+ * Has the claimed run changed owner since the claim (SPI connected)? The
+ * role it executes as was renamed (in a new transaction), or its row
+ * names another owner: sg_reassign_owned gave it away. A row that the
+ * session's role does not see (the old role's, executing the step) was
+ * given to a role it is not a member of. Asked after an error only: a
+ * statement per step saved.
+ */
 static bool
-role_renamed(void)
+owner_changed(void)
 {
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&current.run_id)};
 	char	   *now;
 
 	if (!OidIsValid(current.role))
 		return false;
 	now = GetUserNameFromId(current.role, true);
-	return now != NULL && strcmp(now, NameStr(current.role_name)) != 0;
+	if (now != NULL && strcmp(now, NameStr(current.role_name)) != 0)
+		return true;
+	if (run_sql(&plan, "SELECT owner::pg_catalog.text FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL) == 0)
+		return true;
+	return strcmp(sg_spi_text(0, 1), NameStr(current.owner)) != 0;
 }
 
 /*
@@ -2053,7 +2078,12 @@ role_renamed(void)
  * committed, can read the role under its old name from a catalog cache
  * not yet told ('role "..." does not exist'); taken again, it reads it
  * anew (a role renamed again and again while its run executes must not
- * use up the run's failures). A run to be tried again is pending until
+ * use up the run's failures). So is one of a run that sg_reassign_owned
+ * gave to another role meanwhile (its row names another owner than its
+ * claim read): the step, executed as the old role, found the thread the
+ * new role's (row-level security refused its checkpoint, or its thread's
+ * row was gone: save_thread); taken again, it goes on as the new owner
+ * from that step (TAP 134). A run to be tried again is pending until
  * then, not running: the claim that takes it again must not count a
  * recovery, which is for a run whose executor died (one that has taken
  * steps is stopped as a running one, by sg_cancel and interrupting
@@ -2078,19 +2108,19 @@ sg_run_failure(ErrorData *edata)
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', current.stop_error ? ' ' : 'n'};
 	bool		ended;
-	bool		renamed;
+	bool		new_owner;
 
 	if (!current.claimed)
 		return false;
-	renamed = role_renamed();
+	sg_spi_connect();
+	new_owner = owner_changed();
 	values[0] = UUIDPGetDatum(&current.run_id);
-	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode) && !renamed);
+	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode) && !new_owner);
 	values[2] = JsonbPGetDatum(error_jsonb(edata));
 	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
-	values[5] = Int32GetDatum(renamed ? 0 : 1); /* a rename's is not counted, nor waited for */
+	values[5] = Int32GetDatum(new_owner ? 0 : 1);	/* a rename's or reassign's is not counted, nor waited for */
 	values[6] = current.stop_error ? JsonbPGetDatum(current.stop_error) : (Datum) 0;	/* (keep_stop_error) */
-	sg_spi_connect();
 	/*
 	 * (The exponent is capped too: 2^failures of a stop retried for 17
 	 * hours overflowed, and its failures were no longer recorded; TAP 080.)
@@ -2807,6 +2837,21 @@ work_rollback(void)
 {
 	work_end(false);
 	as_caller(SPI_rollback);
+}
+
+/* sg_run_failure as sg_work's caller, from the run's role. */
+static bool
+run_failure_as_caller(ErrorData *edata)
+{
+	Oid			user;
+	int			sec;
+	bool		recorded;
+
+	GetUserIdAndSecContext(&user, &sec);
+	SetUserIdAndSecContext(work_user, work_sec);
+	recorded = sg_run_failure(edata);
+	SetUserIdAndSecContext(user, sec);
+	return recorded;
 }
 
 /*
