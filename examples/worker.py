@@ -168,8 +168,10 @@ class Worker:
         """Cancels the claim under way, if any: its transaction rolls back, so a
         task it took stays queued. A signal that came just before the claim's
         query reached the server finds that backend idle, and the server ignores
-        the cancel: so SIGALRM tries again shortly, until the claim is over."""
-        if not self.polling:
+        the cancel: so SIGALRM tries again shortly, until the claim is over.
+        Only while stopping: a stray SIGALRM (kill -ALRM) is no stop, and its
+        retries would cancel every poll after it."""
+        if not (self.polling and self.stopping):
             return
         try:
             self.conn.cancel()

@@ -1427,7 +1427,7 @@ CREATE FUNCTION stategraph.runs_reassigned() RETURNS void
     AS 'MODULE_PATHNAME', 'runs_reassigned' LANGUAGE C;
 COMMENT ON FUNCTION stategraph.runs_reassigned() IS
     'sg_reassign_owned gave pending runs to another role: wake a worker of this database at commit, as a submit does';
-GRANT EXECUTE ON FUNCTION stategraph.runs_reassigned() TO PUBLIC;   -- sg_reassign_owned calls it as its caller
+GRANT EXECUTE ON FUNCTION stategraph.runs_reassigned() TO PUBLIC;   -- sg_reassign_owned calls it as its caller (it refuses roles that may not reassign)
 
 /*
  * Owners are recorded by role name (see stategraph.owned), so a role's rows

@@ -193,12 +193,18 @@ reassign_hold(PG_FUNCTION_ARGS)
  * (stategraph.max_workers_per_role) may start now under new_role's: wake
  * a worker of this database when the reassign commits, as a submit does
  * (no worker looked again before its next idle look, 10 s later), and have
- * claims read the queue from its start. No more than any role's submit
- * does, so for every role.
+ * claims read the queue from its start. For the roles that may reassign
+ * only, as reassign_hold: any other role could make every claim of the
+ * database read the whole queue again, each time it commits a call.
  */
 Datum
 runs_reassigned(PG_FUNCTION_ARGS)
 {
+	if (!superuser() && !has_bypassrls_privilege(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to wake the workers for reassigned runs"),
+				 errhint("Run sg_reassign_owned as a superuser or as a role with BYPASSRLS.")));
 	sg_wake_workers_at_commit();
 	PG_RETURN_VOID();
 }
