@@ -45,7 +45,7 @@ is($node->safe_psql('postgres', qq{SET ROLE bob; SELECT status FROM sg_wait('$sh
 	'success', "the short run, now bob's, succeeds");
 my $waited = $node->safe_psql('postgres', qq{
 SELECT extract(epoch FROM started_at - '$reassigned') FROM stategraph.runs WHERE run_id = '$short'});
-cmp_ok($waited, '<', 2, "it started at once after the reassign ($waited s)");
+cmp_ok($waited, '<', 5, "it started at once after the reassign ($waited s; without the wake, at a worker's idle look 10 s later)");
 is($node->safe_psql('other', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'running',
 	"while alice's long run still executes");
 

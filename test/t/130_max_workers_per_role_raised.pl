@@ -64,7 +64,7 @@ SELECT now() FROM pg_reload_conf();
 		'success', "share $share: alice's run in $other succeeds");
 	my $waited = $node->safe_psql($other, qq{
 SELECT coalesce(extract(epoch FROM started_at - '$reloaded'), 999) FROM stategraph.runs WHERE run_id = '$short'});
-	cmp_ok($waited, '<', 2, "share $share: it started at once after the reload ($waited s)");
+	cmp_ok($waited, '<', 5, "share $share: it started at once after the reload ($waited s; without the wake, at a worker's idle look 10 s later)");
 }
 
 round('other1', 'third1', 2);
@@ -114,7 +114,7 @@ is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$
 	'success', "busy: alice's short run succeeds");
 my $waited = $node->safe_psql('postgres', qq{
 SELECT coalesce(extract(epoch FROM started_at - '$reloaded'), 999) FROM stategraph.runs WHERE run_id = '$short'});
-cmp_ok($waited, '<', 2, "busy: it started at once after the reload ($waited s)");
+cmp_ok($waited, '<', 5, "busy: it started at once after the reload ($waited s; without the note, when the busy worker's run ended)");
 is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.runs WHERE status = 'running'}), '2',
 	'busy: while both long runs execute');
 
