@@ -11,8 +11,10 @@
 # not the steps' own NO KEY UPDATE of their run row), then the threads,
 # the tasks, and the runs again to update them.
 #
-# Here: 120 runs on 40 threads of a role, three nodes of 40 ms each, six
-# workers; meanwhile the role's rows are reassigned again and again, along
+# Here: 120 runs on 40 threads of a role, three nodes of 120 ms each, six
+# workers (nodes long enough that the reassigns, a psql call each, meet the
+# runs ten times and more while another test loads the machine: with 40 ms
+# only five did); meanwhile the role's rows are reassigned again and again, along
 # a chain of roles r0, r1, ... where each is a member of the next (GRANT
 # r1 TO r0...), so that a run claimed under one of them, which executes as
 # that role, may still act on its rows once they belong to a later one.
@@ -47,7 +49,7 @@ $node->safe_psql('postgres', q{
 CREATE TABLE ran (thread text, tag int, step text, who text);
 GRANT INSERT ON ran TO PUBLIC;
 CREATE FUNCTION public.step(state jsonb, config jsonb, name text) RETURNS jsonb LANGUAGE sql AS $$
-    SELECT pg_catalog.pg_sleep(0.04);
+    SELECT pg_catalog.pg_sleep(0.12);
     INSERT INTO public.ran VALUES (config->>'thread_id', (state->>'tag')::int, name, current_user);
     SELECT '{}'::jsonb
 $$;
