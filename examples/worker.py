@@ -87,32 +87,39 @@ class Context:
 
 
 class Heartbeat(threading.Thread):
-    """Extends a task's lease every third of it while its handler runs."""
+    """Extends a task's lease every third of it while its handler runs.
 
-    def __init__(self, dsn, task, ctx, every):
+    The first beat is due a third of the lease after the claim, so a task
+    done sooner (most are) costs no heartbeat at all; the beats go through
+    the worker's one heartbeat connection (Worker.beat), opened at the first
+    beat and kept for the next tasks. A connection per task would make the
+    server start a backend for every task: at tens of tasks a second per
+    worker, enough to overflow the postmaster's queue of new connections
+    on a busy machine, so that every client, this worker's main connection
+    too, is refused ("Resource temporarily unavailable")."""
+
+    def __init__(self, worker, task, ctx, every):
         super().__init__(daemon=True)
-        self.dsn, self.task, self.ctx, self.every = dsn, task, ctx, every
+        self.worker, self.task, self.ctx, self.every = worker, task, ctx, every
         self.done = threading.Event()
 
     def run(self):
-        # a lost connection (server restart) is opened again: without beats the
-        # lease would lapse and the task go to another worker
-        while not self.done.is_set():
+        # a lost connection (server restart) is opened again at the next beat,
+        # soon: without beats the lease would lapse and the task go to another worker
+        pause = self.every
+        while not self.done.wait(pause):
+            pause = self.every
             try:
-                with psycopg.connect(self.dsn, autocommit=True,
-                                     fallback_application_name="stategraph reference worker heartbeat") as conn:
-                    while not self.done.wait(self.every):
-                        alive = conn.execute("SELECT sg_heartbeat(%s, %s)",
-                                             (self.task["task_id"], self.task["token"])).fetchone()[0]
-                        if not alive:
-                            self.ctx.lost.set()
-                            return
-                    return
+                alive = self.worker.beat(self.task)
             except psycopg.OperationalError as e:
                 log(f"heartbeat of {self.task['task_id']}: {first_line(e)}; again")
-                self.done.wait(min(self.every, 1.0))
+                pause = min(self.every, 1.0)
+                continue
             except psycopg.Error as e:
                 log(f"heartbeat of {self.task['task_id']} failed: {e}")
+                return
+            if not alive:
+                self.ctx.lost.set()
                 return
 
 
@@ -138,6 +145,22 @@ class Worker:
         self.handled = 0
         self.last_sweep = 0.0
         self.conn = self.listen = None
+        self.beat_conn = None               # the heartbeats' connection, opened at the first beat
+        self.beat_lock = threading.Lock()   # a finished task's beat may still be under way
+
+    def beat(self, task):
+        """Extends task's lease through the heartbeat connection: whether the
+        worker may go on with it (false: cancelled, or claimed by another)."""
+        with self.beat_lock:
+            if self.beat_conn is None or self.beat_conn.closed:
+                self.beat_conn = psycopg.connect(
+                    self.dsn, autocommit=True, fallback_application_name="stategraph reference worker heartbeat")
+            try:
+                return self.beat_conn.execute("SELECT sg_heartbeat(%s, %s)",
+                                              (task["task_id"], task["token"])).fetchone()[0]
+            except psycopg.OperationalError:
+                self.beat_conn.close()                   # the next beat connects again
+                raise
 
     def sweep(self, conn):
         """Find expired leases now and then: a long poll only requeues them, and
@@ -280,13 +303,16 @@ class Worker:
                 if not self.reconnect(e):
                     break
         self.close()
+        with self.beat_lock:
+            if self.beat_conn is not None:
+                self.beat_conn.close()
         log(f"stopped after {self.handled} tasks")
 
     def handle(self, conn, task):
         fn = HANDLERS.get(task["node"])
         ctx = Context()
         lease_left = max(float(task.pop("lease_left") or 1), 0.3)
-        beat = Heartbeat(self.dsn, task, ctx, lease_left / 3)
+        beat = Heartbeat(self, task, ctx, lease_left / 3)
         beat.start()
         try:
             if fn is None:

@@ -16,6 +16,20 @@ use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Utils;
 
 my $worker_py = ($ENV{SG_TESTROOT} // 'test') . '/../examples/worker.py';
+my $test_pid = $$;
+my %running;    # pid of each worker started and not yet reaped
+
+# A test that dies leaves its workers behind otherwise: they would go on
+# trying to reach the stopped server, for as long as the rest of the suite
+# runs, on its machine's two cores.
+END
+{
+	if ($$ == $test_pid)
+	{
+		kill 'KILL', keys %running;
+		waitpid($_, 0) for keys %running;
+	}
+}
 
 # Whether the worker can run here (it needs the system Python's psycopg).
 sub worker_usable
@@ -38,11 +52,16 @@ sub start_worker
 		my %env = %{ $opt{env} // {} };
 		$ENV{$_} = $env{$_} for keys %env;
 		delete $ENV{PGAPPNAME};    # the worker names its connections (fallback_application_name)
-		open(STDERR, '>>', $log) or die "cannot open $log: $!";
-		exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, (map { ('--queue', $_) } @queues),
-			'--wait', '0.5', '--sweep-every', '0.5', @{ $opt{args} // [] })
-		  or die "exec: $!";
+		open(STDERR, ">>", $log) or POSIX::_exit(126);
+		{
+			no warnings 'exec';
+			exec('/usr/bin/python3', $worker_py, '--dsn', $dsn, (map { ('--queue', $_) } @queues),
+				'--wait', '0.5', '--sweep-every', '0.5', @{ $opt{args} // [] });
+		}
+		print STDERR "exec: $!\n";
+		POSIX::_exit(127);    # not die: the test's END blocks (its clusters' teardown) are the parent's
 	}
+	$running{$pid} = 1;
 	return ($pid, $log);
 }
 
@@ -58,6 +77,7 @@ sub stop_worker
 		return -1 if time() - $t0 > 15;
 		usleep(20_000);
 	}
+	delete $running{$pid};
 	return $?;
 }
 
