@@ -1701,17 +1701,17 @@ static void
 retry_new_owner(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 {
 	ErrorData	e = {0};
+	char	   *why = psprintf("the role of background run %s was renamed, or the run given to another role, "
+							   "during its step", r->id_text);
 
 	if (!in_subxact)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("the role of background run %s was renamed, or the run given to another role, "
-						"during its step", r->id_text)));
+				 errmsg_internal("%s", why)));
 	if (edata == NULL)
 	{
 		e.sqlerrcode = ERRCODE_T_R_SERIALIZATION_FAILURE;
-		e.message = psprintf("the role of background run %s was renamed, or the run given to another role, "
-							 "during its step", r->id_text);
+		e.message = why;
 		edata = &e;
 	}
 	work_rollback();
