@@ -26,6 +26,7 @@ END
 {
 	if ($$ == $test_pid)
 	{
+		local $?;    # the test's exit status, which waitpid would overwrite
 		kill 'KILL', keys %running;
 		waitpid($_, 0) for keys %running;
 	}
