@@ -193,14 +193,17 @@ class Worker:
         query reached the server finds that backend idle, and the server ignores
         the cancel: so SIGALRM tries again shortly, until the claim is over.
         Only while stopping: a stray SIGALRM (kill -ALRM) is no stop, and its
-        retries would cancel every poll after it."""
+        retries would cancel every poll after it. And only with on_signals()'s
+        handler: an application that uses Worker without it keeps SIGALRM's
+        default action, which would end the process."""
         if not (self.polling and self.stopping):
             return
         try:
             self.conn.cancel()
         except psycopg.Error:                        # the connection is lost: so is the claim
             pass
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        if signal.getsignal(signal.SIGALRM) == self.cancel_poll:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
 
     def claim(self, conn, queue, wait):
         self.polling = True                          # from here a signal cancels the claim

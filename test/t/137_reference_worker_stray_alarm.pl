@@ -4,6 +4,10 @@
 # its long poll goes on. It cancelled that poll, and then, its 0.2 s timer
 # re-armed by each cancel, every poll after it, for good: an idle worker
 # claimed about three times a second instead of once per --wait.
+#
+# Used as a library (Worker without on_signals()), it never arms SIGALRM:
+# stop() did, and when the cancelled claim took over 0.2 s to end, the
+# default action of SIGALRM ended the application's process.
 use strict;
 use warnings;
 
@@ -11,6 +15,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use POSIX qw(WNOHANG);
+use IPC::Run ();
 use SGWorker ();
 
 plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
@@ -50,6 +55,32 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'com
 	'it completes the next task');
 is(SGWorker::stop_worker($w, 'TERM'), 0, 'SIGTERM still stops it cleanly');
 unlike(slurp_file($log), qr/Traceback/, 'without an exception');
+
+# --- the worker as a library: an application's thread runs it, and stops it
+my $library = <<'PY';
+import importlib.util, signal, sys, threading, time
+spec = importlib.util.spec_from_file_location("worker", sys.argv[1])
+worker = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(worker)
+w = worker.Worker(sys.argv[2], ["q"], "library", 60.0)
+t = threading.Thread(target=w.run)
+t.start()
+deadline = time.monotonic() + 20
+while not w.polling and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.5)                     # its long poll is at the server
+polling = w.polling
+w.stop()
+armed = signal.getitimer(signal.ITIMER_REAL)[0] > 0
+t.join(10)
+print(f"polling={polling} armed={armed} alive={t.is_alive()}")
+PY
+my $worker_py = ($ENV{SG_TESTROOT} // 'test') . '/../examples/worker.py';
+my ($out, $err) = ('', '');
+IPC::Run::run([ '/usr/bin/python3', '-c', $library, $worker_py, $dsn ], '>', \$out, '2>', \$err);
+is($out, "polling=True armed=False alive=False\n",
+	'as a library: stop() ends its long poll without arming SIGALRM, whose default action would end the process')
+  or diag($err);
 
 $node->stop;
 done_testing();
