@@ -105,8 +105,17 @@ fi
 # TAP: make prove_installcheck (PostgreSQL::Test::Cluster, with test/stategraph.conf)
 if ls test/t/*.pl >/dev/null 2>&1; then
 	# two test files at a time (each prints whole when it ends): about half the time
-	# of one at a time; every test makes its own clusters, ports and directories
-	in_copy prove_installcheck PROVE_FLAGS="-v --timer -j${SG_TAP_JOBS:-2}" >"$LOG/tap.log" 2>&1
+	# of one at a time; every test makes its own clusters, ports and directories.
+	# The stress tests (hundreds of thousands of runs, both cores busy for
+	# minutes) run beside one another first, then the others: a test that
+	# times how soon something happens, beside one of them, failed now and
+	# then (TAP 067 beside 068, 043 and 010 beside 042), and the order costs
+	# no time, each phase keeping both cores busy.
+	heavy="test/t/042_submit_batch.pl test/t/065_million_batch.pl test/t/068_claim_from_long_run.pl test/t/045_claim_from.pl"
+	rest=$(ls test/t/*.pl | grep -vxF "$(tr ' ' '\n' <<<"$heavy")" | tr '\n' ' ')
+	in_copy prove_installcheck PROVE_TESTS="$heavy" PROVE_FLAGS="-v --timer -j${SG_TAP_JOBS:-2}" >"$LOG/tap.log" 2>&1
+	cp -r "$COPY/tmp_check/log" "$LOG/tap-stress-logs" 2>/dev/null	# the next phase empties tmp_check
+	in_copy prove_installcheck PROVE_TESTS="$rest" PROVE_FLAGS="-v --timer -j${SG_TAP_JOBS:-2}" >>"$LOG/tap.log" 2>&1
 	read -r p f < <(count_tap "$LOG/tap.log")
 	[ "$p" -gt 0 ] || f=$((f + 1))
 	report "TAP" "$p" "$f"
