@@ -29,11 +29,31 @@ if ! tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -qx stategraph; then
 	$SUDO pg_conftool 15 stategraph set shared_preload_libraries "${preload:+$preload,}stategraph"
 fi
 # (re)start: a running server keeps the library it preloaded, not the one just installed
-$SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
-read -r status log < <(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $4, $7}')
-if [ "${status%%,*}" != online ]; then
-	echo "test/demo.sh: cluster 15/stategraph (port $PORT) did not start (a port in use?); its log: $log" >&2
-	exit 1
+restart() {
+	$SUDO pg_ctlcluster 15 stategraph restart 2>/dev/null || $SUDO pg_ctlcluster 15 stategraph start 2>/dev/null || true
+	read -r status log < <(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $4, $7}')
+	if [ "${status%%,*}" != online ]; then
+		echo "test/demo.sh: cluster 15/stategraph (port $PORT) did not start (a port in use?); its log: $log" >&2
+		exit 1
+	fi
+}
+preloaded() {	# what the running server preloads
+	as_postgres psql -X -A -t -q -p "$PORT" -d postgres -c "SHOW shared_preload_libraries"
+}
+restart
+# a preload list set with ALTER SYSTEM (postgresql.auto.conf) wins over
+# postgresql.conf's: stategraph is added to that one, what it names kept
+preload=$(preloaded)
+if ! tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -qx stategraph; then
+	items=$(tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -v '^$' | sed "s/.*/'&'/" | paste -sd, - || true)
+	as_postgres psql -X -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+		-c "ALTER SYSTEM SET shared_preload_libraries = ${items:+$items, }'stategraph'"
+	echo "test/demo.sh: shared_preload_libraries is set with ALTER SYSTEM (to '$preload'), over postgresql.conf: stategraph added there"
+	restart
+	if ! tr ',' '\n' <<<"$(preloaded)" | tr -d " \t'\"" | grep -qx stategraph; then
+		echo "test/demo.sh: cluster 15/stategraph does not preload stategraph (shared_preload_libraries is '$(preloaded)'); see SELECT * FROM pg_file_settings WHERE name = 'shared_preload_libraries'" >&2
+		exit 1
+	fi
 fi
 
 # the demo's own database, made anew: sessions still in it (a psql left open

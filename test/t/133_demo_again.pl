@@ -41,7 +41,11 @@ my %stubs = (
 	'pg_lsclusters' => qq{s=online; [ -e '$bin/down' ] && s=down
 echo "15 stategraph $port \$s postgres /nonexistent /var/log/postgresql/postgresql-15-stategraph.log"},
 	'pg_createcluster' => qq{echo "pg_createcluster \$*" >> '$calls'},
-	'pg_ctlcluster' => qq{echo "pg_ctlcluster \$*" >> '$calls'},
+	# a restart is for real once the file "restart" exists (the server must
+	# preload what ALTER SYSTEM set)
+	'pg_ctlcluster' => qq{echo "pg_ctlcluster \$*" >> '$calls'
+[ -e '$bin/restart' ] && [ "\$3" = restart ] && pg_ctl -D '${\ $node->data_dir}' -l '${\ $node->logfile}' -w restart >/dev/null
+exit 0},
 	# pg_conftool [-s] 15 stategraph show NAME | pg_conftool 15 stategraph set NAME VALUE
 	'pg_conftool' => qq{echo "pg_conftool \$*" >> '$calls'
 [ "\$1" = -s ] && shift
@@ -78,7 +82,7 @@ sub demo_with
 	like($out, qr/threads_left\s*\n-+\n\s*0\n/, '... and its walkthrough ended as the seed chapter shows');
 	my $now = PostgreSQL::Test::Utils::slurp_file($conf);
 	my ($value) = $now =~ /^shared_preload_libraries=(.*)$/m;
-	return ($value, PostgreSQL::Test::Utils::slurp_file($calls));
+	return ($value, PostgreSQL::Test::Utils::slurp_file($calls), $out);
 }
 
 my ($value, $log) = demo_with(undef);
@@ -95,6 +99,22 @@ is($value, 'pg_cron,stategraph', 'a second run: the preload as it was');
 unlike($log, qr/^pg_conftool 15 stategraph set/m, '... and not written again');
 $explorer->quit;
 
+# a preload list set with ALTER SYSTEM, which wins over postgresql.conf's:
+# pg_conftool shows stategraph there, and the server did not preload it
+$node->safe_psql('postgres', q{ALTER SYSTEM SET shared_preload_libraries = 'plpgsql'});
+$node->restart;
+PostgreSQL::Test::Utils::append_to_file("$bin/restart", '');
+my $out;
+($value, $log, $out) = demo_with('stategraph');
+like($out, qr/^test\/demo\.sh: shared_preload_libraries is set with ALTER SYSTEM \(to 'plpgsql'\), over postgresql\.conf: stategraph added there$/m,
+	'ALTER SYSTEM had set the preload: the demo says so');
+is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'), 'plpgsql, stategraph',
+	'... added stategraph there, keeping what it named');
+is(scalar(() = $log =~ /^pg_ctlcluster 15 stategraph restart$/mg), 2, '... and restarted the cluster again');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET shared_preload_libraries');
+unlink "$bin/restart";
+$node->restart;
+
 # a cluster that does not start (its port taken by another server): said
 # at once, naming its log, where psql said only that it found no server
 PostgreSQL::Test::Utils::append_to_file("$bin/down", '');
@@ -110,7 +130,8 @@ PostgreSQL::Test::Utils::append_to_file("$bin/down", '');
 
 # README's Testing: the documentation check, once Security was followed by hand
 $node->safe_psql('postgres', 'CREATE ROLE alice');
-my ($out, $err) = ('', '');
+my $err;
+($out, $err) = ('', '');
 {
 	local $ENV{PGHOST} = $node->host;
 	local $ENV{PGPORT} = $node->port;
