@@ -1679,7 +1679,7 @@ final_status(SGRun *run, Jsonb **error)
 
 static bool owner_changed(void);
 static void work_rollback(void);
-static bool run_failure_as_caller(ErrorData *edata);
+static void run_failure_as_caller(ErrorData *edata);
 
 /*
  * The step failed (an error that escaped it, in *edata, or one of its
@@ -1715,7 +1715,7 @@ retry_new_owner(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
 		edata = &e;
 	}
 	work_rollback();
-	(void) run_failure_as_caller(edata);
+	run_failure_as_caller(edata);
 	commit();
 }
 
@@ -2840,18 +2840,16 @@ work_rollback(void)
 }
 
 /* sg_run_failure as sg_work's caller, from the run's role. */
-static bool
+static void
 run_failure_as_caller(ErrorData *edata)
 {
 	Oid			user;
 	int			sec;
-	bool		recorded;
 
 	GetUserIdAndSecContext(&user, &sec);
 	SetUserIdAndSecContext(work_user, work_sec);
-	recorded = sg_run_failure(edata);
+	(void) sg_run_failure(edata);
 	SetUserIdAndSecContext(user, sec);
-	return recorded;
 }
 
 /*
