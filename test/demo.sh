@@ -22,10 +22,12 @@ if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "15/stategraph"; then
 	$SUDO pg_createcluster 15 stategraph --port "$PORT" >/dev/null
 fi
 PORT=$(pg_lsclusters -h | awk '$1 == 15 && $2 == "stategraph" {print $3}')
+# the names of a shared_preload_libraries value, one a line
+preload_names() { tr ',' '\n' <<<"$1" | tr -d " \t'\"" | grep -v '^$' || true; }
 # background runs need the library preloaded: added to what the cluster
 # preloads already (pg_cron, say, as README's Schedules with pg_cron has it)
 preload=$($SUDO pg_conftool -s 15 stategraph show shared_preload_libraries 2>/dev/null || true)
-if ! tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -qx stategraph; then
+if ! preload_names "$preload" | grep -qx stategraph; then
 	$SUDO pg_conftool 15 stategraph set shared_preload_libraries "${preload:+$preload,}stategraph"
 fi
 # (re)start: a running server keeps the library it preloaded, not the one just installed
@@ -44,13 +46,13 @@ restart
 # a preload list set with ALTER SYSTEM (postgresql.auto.conf) wins over
 # postgresql.conf's: stategraph is added to that one, what it names kept
 preload=$(preloaded)
-if ! tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -qx stategraph; then
-	items=$(tr ',' '\n' <<<"$preload" | tr -d " \t'\"" | grep -v '^$' | sed "s/.*/'&'/" | paste -sd, - || true)
+if ! preload_names "$preload" | grep -qx stategraph; then
+	items=$(preload_names "$preload" | sed "s/.*/'&'/" | paste -sd, -)
 	as_postgres psql -X -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
 		-c "ALTER SYSTEM SET shared_preload_libraries = ${items:+$items, }'stategraph'"
 	echo "test/demo.sh: shared_preload_libraries is set with ALTER SYSTEM (to '$preload'), over postgresql.conf: stategraph added there"
 	restart
-	if ! tr ',' '\n' <<<"$(preloaded)" | tr -d " \t'\"" | grep -qx stategraph; then
+	if ! preload_names "$(preloaded)" | grep -qx stategraph; then
 		echo "test/demo.sh: cluster 15/stategraph does not preload stategraph (shared_preload_libraries is '$(preloaded)'); see SELECT * FROM pg_file_settings WHERE name = 'shared_preload_libraries'" >&2
 		exit 1
 	fi
