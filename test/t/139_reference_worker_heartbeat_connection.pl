@@ -39,11 +39,14 @@ sql(q{
     SELECT make_graph('long', 'qlong', '0.9 seconds');
 });
 
+# the server log after $offset
+sub log_since { return substr(slurp_file($node->logfile), $_[0]); }
+
 # the backends that ran sg_heartbeat, from the server log after $offset: pid => count
 sub heartbeat_backends
 {
 	my ($offset) = @_;
-	my $log = substr(slurp_file($node->logfile), $offset);
+	my $log = log_since($offset);
 	my %pids;
 	$pids{$1}++ while $log =~ /\[(\d+)\][^\n]*: SELECT sg_heartbeat\(/g;
 	return \%pids;
@@ -53,7 +56,7 @@ sub heartbeat_backends
 sub heartbeat_connections
 {
 	my ($offset) = @_;
-	my $log = substr(slurp_file($node->logfile), $offset);
+	my $log = log_since($offset);
 	my @opened = $log =~ /connection authorized: [^\n]*application_name=stategraph reference worker heartbeat/g;
 	return scalar(@opened);
 }
