@@ -212,7 +212,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const { rows } = await this.pool.query(
 			`SELECT e.extversion, n.nspname,
 			        pg_catalog.to_regprocedure(pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||)
-			          '.sg_lg_put(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb)') IS NOT NULL AS has_fn
+			          '.sg_lg_put(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb,boolean)') IS NOT NULL AS has_fn
 			   FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
 			  WHERE e.extname = 'stategraph'`,
 		);
@@ -228,7 +228,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		this._useSchema(nspname);
 		if (!has_fn)
 			throw new Error(
-				`StategraphSaver: stategraph ${extversion} has no sg_lg_put with appends; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
+				`StategraphSaver: stategraph ${extversion} has no sg_lg_put with parent_by_id; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
 			);
 	}
 
@@ -332,6 +332,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// a thread id that is not a string (a number) comes back as the caller gave it, as
 		// PostgresSaver's does (a string comes back as stored: a lone surrogate as U+FFFD)
 		const tuple = await this._parseTuple(rows[0].t);
+		this._sawById(String(thread_id), checkpoint_ns, tuple.config.configurable.checkpoint_id, Boolean(checkpoint_id));
 		if (typeof thread_id !== "string")
 			for (const c of [tuple.config, tuple.parentConfig]) if (c) c.configurable.thread_id = thread_id;
 		return tuple;
@@ -350,6 +351,37 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			this._empty.add(key);
 		} else this._empty.delete(key);
 		return had;
+	}
+
+	// Checkpoints this saver read by their id (a run from an older checkpoint, time
+	// travel, reads its checkpoint so), until a read of the newest returns them: a
+	// put extending one is such a run, which LangGraph forks there, and the server
+	// lets it extend a checkpoint that is not the newest (parent_by_id). A run from
+	// the newest checkpoint reads it as the newest, so a stale writer is still refused.
+	_sawById(threadId, ns, checkpointId, byId) {
+		this._byId ??= new Map();
+		const key = `${threadId}\u0000${ns}`;
+		let ids = this._byId.get(key);
+		if (byId) {
+			if (!ids) {
+				if (this._byId.size > 10000) this._byId.clear();
+				this._byId.set(key, (ids = new Set()));
+			}
+			if (ids.size > 1000) ids.clear();
+			ids.add(checkpointId);
+		} else if (ids) {
+			ids.delete(checkpointId);
+			if (ids.size === 0) this._byId.delete(key);
+		}
+	}
+
+	// Whether the parent of a put is a checkpoint read by its id (see _sawById); once only.
+	_parentById(threadId, ns, parentId) {
+		const key = `${threadId}\u0000${ns}`;
+		const ids = this._byId?.get(key);
+		if (!parentId || !ids?.delete(parentId)) return false;
+		if (ids.size === 0) this._byId.delete(key);
+		return true;
 	}
 
 	async *list(config, options = {}) {
@@ -407,6 +439,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			.replace(NUL_ESCAPE, "$1")
 			.replace(LONE_SURROGATE, "$1\\ufffd");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
+		const parentById = this._parentById(String(thread_id), checkpoint_ns, checkpoint_id);
 		const putArgs = (parts, appends) => [
 			String(thread_id),
 			checkpoint_ns,
@@ -419,9 +452,10 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			bytesChannels.length ? bytesValues : null,
 			expectNew,
 			appends,
+			parentById,
 		];
 		const call = (parts, appends) =>
-			this._query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, putArgs(parts, appends));
+			this._query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id`, putArgs(parts, appends));
 		const whole = json.map(([k, text]) => `${JSON.stringify(k)}:${text}`);
 		// an array whose text begins with the text last stored, minus "]", then ",": its new elements only
 		const appends = {};
@@ -575,7 +609,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			const params = w.args.map((_, k) => `$${at + k + 1}`).join(", ");
 			return `w${i} AS MATERIALIZED (SELECT ${this.fn("sg_lg_put_writes")}(${params})${i ? ` FROM w${i - 1}` : ""})`;
 		});
-		const text = `WITH ${ctes.join(", ")} SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id FROM w${queued.length - 1}`;
+		const text = `WITH ${ctes.join(", ")} SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id FROM w${queued.length - 1}`;
 		let result;
 		try {
 			result = await this._query(text, values);
