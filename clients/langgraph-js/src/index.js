@@ -15,7 +15,8 @@
 // that stored it (AppendCache); when the new text begins with that text
 // minus its closing "]" followed by ",", the first n elements serialise
 // byte for byte as the stored ones, so put sends only the elements after
-// them and {base, n}. The server extends the base's digest chain by those
+// them and {base, n} (as also when the first n elements are the stored ones as
+// read back: see sameAsRead). The server extends the base's digest chain by those
 // elements alone; if the base is not stored as said (pruned, deleted,
 // another role's...), it stores nothing and returns NULL, and put sends the
 // whole values in a second call.
@@ -84,6 +85,38 @@ const LONE_SURROGATE =
 // LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
 // their values in the checkpoint row, where nothing can extend them
 const INTERNAL = /^(__|branch:to:|join:)/;
+
+// A message list read back from the saver serializes otherwise than the text put stored:
+// with jsonb's key order, and without the kwargs LangGraph's serializer wrote as undefined
+// ({"lc":2,"type":"undefined"}: createReactAgent's AIMessage name, ToolNode's ToolMessage
+// artifact), which LangChain's reviver drops. Each element revives the same, so the list
+// still extends the stored one when its first n elements are the stored ones once both
+// are in this form (keys sorted, such kwargs left out).
+const isUndefinedMark = (v) => v !== null && typeof v === "object" && v.lc === 2 && v.type === "undefined" && Object.keys(v).length === 2;
+function asRead(x) {
+	if (Array.isArray(x)) return x.map(asRead);
+	if (x === null || typeof x !== "object") return x;
+	const lcObject = x.lc === 1 && x.type === "constructor";
+	const o = {};
+	for (const k of Object.keys(x).sort())
+		if (lcObject && k === "kwargs" && x.kwargs !== null && typeof x.kwargs === "object" && !Array.isArray(x.kwargs)) {
+			const kwargs = {};
+			for (const kk of Object.keys(x.kwargs).sort()) if (!isUndefinedMark(x.kwargs[kk])) kwargs[kk] = asRead(x.kwargs[kk]);
+			o.kwargs = kwargs;
+		} else o[k] = asRead(x[k]);
+	return o;
+}
+// whether the array text begins with the n elements of stored (an array text without its "]")
+function sameAsRead(stored, text, n) {
+	let before, now;
+	try {
+		before = JSON.parse(`${stored}]`);
+		now = JSON.parse(text);
+	} catch {
+		return false;
+	}
+	return before.length === n && now.length > n && JSON.stringify(asRead(before)) === JSON.stringify(asRead(now.slice(0, n)));
+}
 
 /**
  * The JSON array text last stored per (thread, namespace, channel): LRU,
@@ -457,18 +490,27 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const call = (parts, appends) =>
 			this._query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id`, putArgs(parts, appends));
 		const whole = json.map(([k, text]) => `${JSON.stringify(k)}:${text}`);
-		// an array whose text begins with the text last stored, minus "]", then ",": its new elements only
+		// an array whose text begins with the text last stored, minus "]", then ",", or whose
+		// first elements are the stored ones as read back (see sameAsRead): its new elements only
 		const appends = {};
 		let appended = false;
-		const parts = json.map(([k, text, key, n], i) => {
+		const parts = [];
+		for (const [i, [k, text, key, n]] of json.entries()) {
 			const c = n > 0 ? this.appendCache.get(key) : undefined;
-			if (!c || c.id === checkpoint.id || text.length <= c.head.length + 1 ||
-				text.charCodeAt(c.head.length) !== 44 /* , */ || !text.startsWith(c.head))
-				return whole[i];
-			appends[k] = { base: c.id, n: c.n };
-			appended = true;
-			return `${JSON.stringify(k)}:[${text.slice(c.head.length + 1)}`;
-		});
+			let added; // the text of the elements after the stored ones, without "["
+			if (!c || c.id === checkpoint.id || n <= c.n) added = undefined;
+			else if (text.charCodeAt(c.head.length) === 44 /* , */ && text.startsWith(c.head)) added = text.slice(c.head.length + 1);
+			else if (sameAsRead(c.head, text, c.n)) {
+				const d = await this._dump(checkpoint.channel_values[k].slice(c.n));
+				if (d[0] === "json") added = d[1].slice(1);
+			}
+			if (added === undefined) parts.push(whole[i]);
+			else {
+				appends[k] = { base: c.id, n: c.n };
+				appended = true;
+				parts.push(`${JSON.stringify(k)}:[${added}`);
+			}
+		}
 		const appendsText = appended ? JSON.stringify(appends) : null;
 		// built before the queued writes are taken: a put that fails here leaves them queued
 		const args = putArgs(parts, appendsText);

@@ -87,8 +87,10 @@ const add = tool(async ({ a, b }) => String(a + b), {
 });
 
 const human = (content, id) => new HumanMessage({ content, id });
-// the savers keep their threads apart (MemorySaver in memory, PostgresSaver in its schema)
-const thread = (kind, name) => ({ configurable: { thread_id: `agents-${name}-${process.pid}` } });
+// the savers keep their threads apart (MemorySaver in memory, PostgresSaver in its schema);
+// a scenario run with a durability mode (see exitDurability) has threads of its own
+const thread = (durability, name) => ({ configurable: { thread_id: `agents-${name}${durability ? `-${durability}` : ""}-${process.pid}` } });
+const withDurability = (app, durability) => (durability ? app.withConfig({ durability }) : app);
 
 // Comparable form: random ids (uuids, hex digests) become labels in order of first
 // appearance, timestamps go, class instances keep their class name; JSON text
@@ -190,6 +192,12 @@ const known = {
 		assert.deepStrictEqual(contents(r.exit.state.values.messages), contents(r.sync.state.values.messages));
 		assert.equal(r.exit.state.values.messages.length, 8);
 	},
+	exitDurability(r) {
+		// the same results, from fewer checkpoints
+		known.humanInTheLoop(r.humanInTheLoop);
+		known.failedSibling(r.failedSibling);
+		assert.deepStrictEqual(r.failedSibling.history.map((s) => [s.metadata.step, s.metadata.source]), [[2, "loop"], [0, "loop"]]);
+	},
 	failedSibling(r) {
 		assert.equal(r.error, "b failed");
 		assert.deepStrictEqual(r.failedState.tasks.map((t) => [t.name, t.error ?? null, Boolean(t.result)]), [["a", null, true], ["b", "b failed", false]]);
@@ -203,9 +211,9 @@ const known = {
 
 const scenarios = {
 	// several turns of a ReAct agent; one turn calls two tools at once
-	async reactTurns(saver, kind) {
+	async reactTurns(saver, durability) {
 		const app = agent(saver);
-		const c = thread(kind, "react");
+		const c = thread(durability, "react");
 		const turns = [];
 		for (const [i, text] of ["weather in Paris", "weather in Oslo and 2+3 please", "thanks"].entries()) {
 			const r = await app.invoke({ messages: [human(text, `h-${i}`)] }, c);
@@ -213,7 +221,7 @@ const scenarios = {
 		}
 		// the v2 tool node: one Send task per tool call
 		const app2 = agent(saver, { version: "v2" });
-		const c2 = thread(kind, "react-v2");
+		const c2 = thread(durability, "react-v2");
 		const r2 = await app2.invoke({ messages: [human("weather in Lima and weather in Quito and 4+4", "h-v2")] }, c2);
 		const r3 = await app2.invoke({ messages: [human("done")] }, c2);
 		return {
@@ -226,9 +234,9 @@ const scenarios = {
 		};
 	},
 	// interruptBefore tools; resume; a human replaces a tool call, then removes messages
-	async humanInTheLoop(saver, kind) {
-		const app = agent(saver, { interruptBefore: ["tools"] });
-		const c = thread(kind, "hitl");
+	async humanInTheLoop(saver, durability) {
+		const app = withDurability(agent(saver, { interruptBefore: ["tools"] }), durability);
+		const c = thread(durability, "hitl");
 		const out = {};
 		out.paused = messagesView((await app.invoke({ messages: [human("weather in Paris", "h-0")] }, c)).messages);
 		out.pausedState = snapshot(await app.getState(c));
@@ -254,7 +262,7 @@ const scenarios = {
 		return out;
 	},
 	// streaming (updates and values, and events), history, and a new message from an older checkpoint
-	async streamAndTimeTravel(saver, kind) {
+	async streamAndTimeTravel(saver, durability) {
 		const app = new StateGraph(MessagesAnnotation)
 			.addNode("bot", (s) => ({
 				messages: [new AIMessage({ id: `bot-${s.messages.length}`, content: `echo ${s.messages.at(-1).content}` })],
@@ -262,7 +270,7 @@ const scenarios = {
 			.addEdge(START, "bot")
 			.addEdge("bot", END)
 			.compile({ checkpointer: saver });
-		const c = thread(kind, "stream");
+		const c = thread(durability, "stream");
 		const chunks = [];
 		for (const text of ["one", "two", "three"])
 			for await (const [mode, chunk] of await app.stream({ messages: [human(text)] }, { ...c, streamMode: ["updates", "values"] }))
@@ -277,7 +285,7 @@ const scenarios = {
 		const forked = await app.invoke({ messages: [human("other two", "h-fork")] }, first.config);
 		// and the agent's own stream, from the same thread's end
 		const react = agent(saver);
-		const rc = thread(kind, "stream-react");
+		const rc = thread(durability, "stream-react");
 		const reactChunks = [];
 		for await (const [mode, chunk] of await react.stream({ messages: [human("weather in Paris", "h-r")] }, { ...rc, streamMode: ["updates", "values"] }))
 			reactChunks.push([mode, mode === "values" ? messagesView(chunk.messages) : Object.keys(chunk)]);
@@ -293,11 +301,11 @@ const scenarios = {
 		};
 	},
 	// LangGraph.js 1.7's durability: "sync", "async" (the default), "exit"
-	async durability(saver, kind) {
+	async durability(saver) {
 		const out = {};
 		for (const durability of ["sync", "async", "exit"]) {
 			const app = agent(saver);
-			const c = thread(kind, `durability-${durability}`);
+			const c = thread(undefined, `durability-${durability}`);
 			const r1 = await app.invoke({ messages: [human("weather in Paris", "h-0")] }, { ...c, durability });
 			const r2 = await app.invoke({ messages: [human("2+2", "h-1")] }, { ...c, durability });
 			out[durability] = {
@@ -310,10 +318,10 @@ const scenarios = {
 		return out;
 	},
 	// a task fails after its sibling succeeded; the resumed run does not redo the sibling
-	async failedSibling(saver, kind) {
+	async failedSibling(saver, durability) {
 		const calls = { a: 0, b: 0, c: 0, w: 0 };
 		let fail = true;
-		const app = new StateGraph(MessagesAnnotation)
+		const edges = new StateGraph(MessagesAnnotation)
 			.addNode("a", () => {
 				calls.a++;
 				return { messages: [new AIMessage({ id: "a", content: "a done" })] };
@@ -333,7 +341,8 @@ const scenarios = {
 			.addEdge(["a", "b"], "c")
 			.addEdge("c", END)
 			.compile({ checkpointer: saver });
-		const c = thread(kind, "edges");
+		const app = withDurability(edges, durability);
+		const c = thread(durability, "edges");
 		const out = {};
 		out.error = await app.invoke({ messages: [human("go", "h-0")] }, c).then(() => "none", (e) => e.message);
 		out.failedState = snapshot(await app.getState(c));
@@ -343,7 +352,7 @@ const scenarios = {
 		out.history = await history(app, c);
 		// the same with Send: three workers, the second fails once
 		const failing = new Set([2]);
-		const sends = new StateGraph(MessagesAnnotation)
+		const sendGraph = new StateGraph(MessagesAnnotation)
 			.addNode("w", async (s) => {
 				calls.w++;
 				if (failing.has(s.n)) {
@@ -356,13 +365,18 @@ const scenarios = {
 			.addConditionalEdges(START, () => [1, 2, 3].map((n) => new Send("w", { messages: [], n })))
 			.addEdge("w", END)
 			.compile({ checkpointer: saver });
-		const cs = thread(kind, "sends");
+		const sends = withDurability(sendGraph, durability);
+		const cs = thread(durability, "sends");
 		out.sendError = await sends.invoke({ messages: [human("fan out", "h-s")] }, cs).then(() => "none", (e) => e.message);
 		out.sendFailed = snapshot(await sends.getState(cs));
 		out.sendResumed = messagesView((await sends.invoke(null, cs)).messages);
 		out.calls = { ...calls };
 		out.sendHistory = await history(sends, cs);
 		return out;
+	},
+	// the human edits and the failed sibling again, checkpointing only when the graph exits
+	async exitDurability(saver) {
+		return { humanInTheLoop: await scenarios.humanInTheLoop(saver, "exit"), failedSibling: await scenarios.failedSibling(saver, "exit") };
 	},
 };
 
@@ -391,7 +405,7 @@ for (const [name, scenario] of Object.entries(scenarios)) {
 	test(`${name}: StategraphSaver gives MemorySaver's and PostgresSaver's results`, async () => {
 		const r = (results[name] = {});
 		for (const [kind, saver] of [["memory", new MemorySaver()], ["postgres", savers.postgres], ["stategraph", savers.stategraph]])
-			r[kind] = splitJson(normalizer()(await scenario(saver, kind)));
+			r[kind] = splitJson(normalizer()(await scenario(saver)));
 		assert.deepStrictEqual(r.stategraph[0], r.memory[0]);
 		if (postgresSaverDiffers.has(name)) assert.notDeepStrictEqual(r.postgres[0], r.memory[0]);
 		else assert.deepStrictEqual(r.stategraph[0], r.postgres[0]);
@@ -412,4 +426,22 @@ test("messages read back with their keys in jsonb's order, and nothing else diff
 	const argKeys = (texts) => [...new Set(texts.flatMap((t) => JSON.parse(t).data.tool_calls?.filter((c) => c.name === "add").map((c) => Object.keys(c.args).join()) ?? []))];
 	assert.deepStrictEqual(argKeys(results.reactTurns.memory[1]), ["b,a"]);
 	assert.deepStrictEqual(argKeys(results.reactTurns.stategraph[1]), ["b,a", "a,b"]);
+});
+
+// The saver stores a message list that extends the one stored before as its new
+// messages only, also when the list was read back in between (each turn): the
+// messages then serialize with jsonb's key order and without the kwargs LangGraph's
+// serializer wrote as undefined (the agent's AIMessage name, a ToolMessage's
+// artifact), which LangChain's reviver drops; each message revives the same.
+test("an agent's message list is stored as what each step appends, turn after turn", async () => {
+	assert.ok(results.reactTurns, "reactTurns ran");
+	const { rows } = await pool.query(
+		`SELECT thread_id, count(*)::int AS n, count(base)::int AS extending FROM stategraph.lg_blobs
+		  WHERE thread_id = ANY($1) AND channel = 'messages' GROUP BY 1 ORDER BY 1`,
+		[["react", "react-v2", "hitl"].map((name) => thread(undefined, name).configurable.thread_id)],
+	);
+	const byName = Object.fromEntries(rows.map((r) => [r.thread_id.replace(/^agents-|-\d+$/g, ""), [r.n, r.extending]]));
+	// every value but the first extends the one before; the human edits (a tool call
+	// replaced, messages removed) store whole values
+	assert.deepStrictEqual(byName, { react: [10, 9], "react-v2": [6, 5], hitl: [14, 11] });
 });
