@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
 import { z } from "zod";
-import { MessagesAnnotation, StateGraph, START, END, Send } from "@langchain/langgraph";
+import { MessagesAnnotation, StateGraph, START, END, Send, interrupt, Command } from "@langchain/langgraph";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, HumanMessage, RemoveMessage, ToolMessage } from "@langchain/core/messages";
@@ -198,6 +198,13 @@ const known = {
 		known.failedSibling(r.failedSibling);
 		assert.deepStrictEqual(r.failedSibling.history.map((s) => [s.metadata.step, s.metadata.source]), [[2, "loop"], [0, "loop"]]);
 	},
+	subgraphToolInterrupt(r) {
+		assert.deepStrictEqual(r.sub.tasks.map((t) => [t.name, t.interrupts.map((i) => i.value)]), [["tools", [{ question: "book Paris?" }]]]);
+		assert.deepStrictEqual(contents(r.resumed), ["human:weather in Paris and 1+2", "ai:", "tool:booked Paris: yes", "tool:3", "ai:Answer: booked Paris: yes; 3"]);
+		assert.deepStrictEqual(r.asToolsState.next, ["agent"]);
+		assert.deepStrictEqual(contents(r.asToolsDone).slice(-2), ["tool:rainy (from a human)", "ai:Answer: rainy (from a human)"]);
+		assert.deepStrictEqual(r.page.map((s) => s.metadata.source), ["loop", "loop", "loop"]);
+	},
 	failedSibling(r) {
 		assert.equal(r.error, "b failed");
 		assert.deepStrictEqual(r.failedState.tasks.map((t) => [t.name, t.error ?? null, Boolean(t.result)]), [["a", null, true], ["b", "b failed", false]]);
@@ -377,6 +384,41 @@ const scenarios = {
 	// the human edits and the failed sibling again, checkpointing only when the graph exits
 	async exitDurability(saver) {
 		return { humanInTheLoop: await scenarios.humanInTheLoop(saver, "exit"), failedSibling: await scenarios.failedSibling(saver, "exit") };
+	},
+	// the agent as a subgraph, whose tool asks a human (interrupt), resumed with Command;
+	// a human's tool result given as the tools node; a filtered page of history
+	async subgraphToolInterrupt(saver, durability) {
+		const book = tool(async ({ city }) => `booked ${city}: ${interrupt({ question: `book ${city}?` })}`, {
+			name: "get_weather",
+			description: "Books a trip (asks first)",
+			schema: z.object({ city: z.string(), units: z.string() }),
+		});
+		const parent = new StateGraph(MessagesAnnotation)
+			.addNode("prep", () => ({ messages: [] }))
+			.addNode("agent", createReactAgent({ llm: new ScriptedChatModel(), tools: [book, add] }))
+			.addEdge(START, "prep")
+			.addEdge("prep", "agent")
+			.addEdge("agent", END)
+			.compile({ checkpointer: saver });
+		const c = thread(durability, "subgraph");
+		const out = {};
+		out.paused = messagesView((await parent.invoke({ messages: [human("weather in Paris and 1+2", "h-0")] }, c)).messages);
+		const state = await parent.getState(c, { subgraphs: true });
+		out.state = snapshot(state);
+		out.sub = snapshot(state.tasks[0].state);
+		out.resumed = messagesView((await parent.invoke(new Command({ resume: "yes" }), c)).messages);
+		out.parentHistory = await history(parent, c);
+		const app = agent(saver, { interruptBefore: ["tools"] });
+		const c2 = thread(durability, "as-tools");
+		await app.invoke({ messages: [human("weather in Lyon", "h-1")] }, c2);
+		const ask = (await app.getState(c2)).values.messages.at(-1);
+		await app.updateState(c2, { messages: [new ToolMessage({ id: "t-human", tool_call_id: ask.tool_calls[0].id, content: "rainy (from a human)" })] }, "tools");
+		out.asToolsState = snapshot(await app.getState(c2));
+		out.asToolsDone = messagesView((await app.invoke(null, c2)).messages);
+		out.page = [];
+		for await (const s of app.getStateHistory(c2, { limit: 3, filter: { source: "loop" } })) out.page.push(snapshot(s));
+		out.history = await history(app, c2);
+		return out;
 	},
 };
 
