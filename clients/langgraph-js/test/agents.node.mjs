@@ -111,7 +111,7 @@ function normalizer() {
 			const proto = Object.getPrototypeOf(x);
 			if (proto !== Object.prototype && proto !== null) o.__class = x.constructor.name;
 			for (const k of Object.keys(x)) {
-				if (k === "createdAt" || k === "ts" || k === "created_at" || x[k] === undefined) continue;
+				if (k === "createdAt" || k === "ts" || k === "created_at") continue;
 				o[label(k)] = walk(x[k]);
 			}
 			return o;
