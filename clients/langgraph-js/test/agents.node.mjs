@@ -41,7 +41,6 @@ after(async () => {
 class ScriptedChatModel extends BaseChatModel {
 	constructor() {
 		super({});
-		this.calls = 0;
 	}
 	_llmType() {
 		return "scripted";
@@ -50,7 +49,6 @@ class ScriptedChatModel extends BaseChatModel {
 		return this;
 	}
 	async _generate(messages) {
-		this.calls++;
 		const last = messages.at(-1);
 		const id = `ai-${messages.length}`;
 		let reply;
