@@ -67,6 +67,10 @@ SELECT sg_lg_put('lgs-1', '', NULL,
 SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000003',
     '{"v": 4, "id": "1ef00000-0000-6000-7000-000000000009", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
     '{"source": "loop", "step": 1}', '{}');
+-- a run from an older checkpoint read by its id (parent_by_id: time travel) may extend it, but must become the newest
+SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000002',
+    '{"v": 4, "id": "1ef00000-0000-6000-7000-00000000000b", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "input", "step": 1}', '{}', parent_by_id => true);
 SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000003',
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000004", "ts": "x",
       "channel_values": {"messages": ["Step 1 complete", "forked"]},

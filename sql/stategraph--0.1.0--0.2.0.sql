@@ -940,10 +940,11 @@ CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent
                                       bytes_channels text[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
                                       bytes_values bytea[] DEFAULT NULL,
                                       expect_new boolean DEFAULT false,
-                                      appends jsonb DEFAULT NULL) RETURNS uuid
+                                      appends jsonb DEFAULT NULL,
+                                      parent_by_id boolean DEFAULT false) RETURNS uuid
     AS 'MODULE_PATHNAME', 'sg_lg_put' LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb) IS
-'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; expect_new: the writer saw no checkpoint, so a first checkpoint is refused (40001) if the namespace has one by now; appends {"channel": {"base": checkpoint id, "n": elements}}: that channel''s value holds only the elements appended to the n-element value checkpoint base wrote; returns the checkpoint id, or NULL, storing nothing, when such a base is not stored as said (the caller then sends the whole value)';
+COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean) IS
+'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; expect_new: the writer saw no checkpoint, so a first checkpoint is refused (40001) if the namespace has one by now; appends {"channel": {"base": checkpoint id, "n": elements}}: that channel''s value holds only the elements appended to the n-element value checkpoint base wrote; returns the checkpoint id, or NULL, storing nothing, when such a base is not stored as said (the caller then sends the whole value); parent_by_id: the writer read the parent by its id (a run from an older checkpoint, time travel), so a loop or input checkpoint may extend a checkpoint that is not the newest';
 
 CREATE FUNCTION @extschema@.sg_lg_put_writes(thread_id text, checkpoint_ns text, checkpoint_id uuid,
                                              task_id text, writes jsonb, task_path text DEFAULT '',
@@ -1361,7 +1362,7 @@ GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
 GRANT EXECUTE ON FUNCTION stategraph.lg_next(json, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.lg_thread_owner_is(text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) TO PUBLIC;

@@ -55,7 +55,9 @@
  * (thread, namespace) and refuses a "loop" or "input" checkpoint whose
  * parent is not the namespace's newest checkpoint: two processes running
  * the same thread get a serialization failure instead of a silent fork.
- * Forks ("fork", "update") may start from any checkpoint. A copy or import
+ * Forks ("fork", "update") may start from any checkpoint, and so may a
+ * checkpoint whose writer read its parent by id (parent_by_id: a run from
+ * an older checkpoint, time travel with a new input, stored as "input"). A copy or import
  * takes its new thread's lock as a delete does, and lets go of it once it
  * has stored the thread: its uncommitted rows hold the thread, as a new
  * stategraph thread's row does, and a writer of the id that comes then
@@ -1424,10 +1426,14 @@ lg_parent(const char *thread_id, const char *ns, const pg_uuid_t *parent)
  * the greatest id, and ids are made by the clients, so an id made by another
  * process in the same instant can sort before the head it extends (the other
  * writer would then go on from the head and leave it on a dead branch).
+ * parent_by_id: the writer read the parent by its id, a run from an older
+ * checkpoint (time travel with a new input), which LangGraph forks there: it
+ * need not be the newest, but the new checkpoint must still become it.
  */
 static void
 lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
-			  const pg_uuid_t *parent, Jsonb *metadata, bool expect_new)
+			  const pg_uuid_t *parent, Jsonb *metadata, bool expect_new,
+			  bool parent_by_id)
 {
 	char	   *source = lg_find_string(metadata, "source");
 	bool		first = (parent == NULL && expect_new); /* from a writer that saw the thread empty */
@@ -1468,12 +1474,15 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 	if (first)
 		detail = psprintf("The new checkpoint %s starts namespace \"%s\", which another writer has started since.",
 						  sg_uuid_to_cstring(id), ns);
-	else if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0)
+	else if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0 && !parent_by_id)
 		detail = psprintf("The new checkpoint's parent is %s, but the newest checkpoint of namespace \"%s\" is %s.",
 						  sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head));
 	else if (memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
-		detail = psprintf("The new checkpoint %s extends the newest checkpoint %s of namespace \"%s\" but sorts before it.",
-						  sg_uuid_to_cstring(id), sg_uuid_to_cstring(head), ns);
+		detail = memcmp(head, parent, sizeof(pg_uuid_t)) == 0 ?
+			psprintf("The new checkpoint %s extends the newest checkpoint %s of namespace \"%s\" but sorts before it.",
+					 sg_uuid_to_cstring(id), sg_uuid_to_cstring(head), ns) :
+			psprintf("The new checkpoint %s extends checkpoint %s of namespace \"%s\" but sorts before its newest checkpoint %s.",
+					 sg_uuid_to_cstring(id), sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head));
 	else
 		return;
 	ereport(ERROR,
@@ -1719,8 +1728,8 @@ lg_object_or_absent(Jsonb *obj, const char *key)
 /*
  * sg_lg_put(thread_id, checkpoint_ns, parent_checkpoint_id, checkpoint,
  * metadata, new_versions, bytes_channels, bytes_types, bytes_values,
- * expect_new, appends) -> uuid, or NULL (nothing stored) when a base of
- * appends does not check out
+ * expect_new, appends, parent_by_id) -> uuid, or NULL (nothing stored) when
+ * a base of appends does not check out
  */
 Datum
 sg_lg_put(PG_FUNCTION_ARGS)
@@ -1752,6 +1761,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	sg_require_arg_hint(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
 	sg_require_arg_hint(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
 	sg_require_arg(fcinfo, 9, "expect_new");
+	sg_require_arg(fcinfo, 11, "parent_by_id");
 	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1820,7 +1830,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 			 */
 			if (parent == NULL)
 				sg_thread_id_check_new(thread_id, true);
-			lg_check_head(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9));
+			lg_check_head(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9), PG_GETARG_BOOL(11));
 		}
 	}
 	if (!lg_check_appends(appends, thread_id, ns, &id))
@@ -1836,10 +1846,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		/*
 		 * removed by a prune or delete that let go of the thread's lock
 		 * before it committed (lg_unlock_thread), which lg_parent waited
-		 * for: the head lg_check_head read may be gone with it
+		 * for: the head lg_check_head read may be gone with it (and a
+		 * parent read by its id cannot be run from once gone)
 		 */
 		if (!again)
-			lg_check_head(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9));
+			lg_check_head(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9), false);
 		sg_thread_id_check_new(thread_id, true);	/* a parent it cannot see: maybe another role's thread */
 	}
 

@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(36);
+SELECT plan(37);
 
 CREATE TEMP VIEW le_rows AS
     SELECT (SELECT count(*) FROM stategraph.lg_checkpoints) AS checkpoints,
@@ -42,6 +42,11 @@ SELECT throws_ok($$ SELECT sg_lg_put('le-lg', '', '1ef00000-0000-6000-8000-00000
       "channel_versions": {"a": 3}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{"a": 3}',
     expect_new => NULL) $$,
     '22004', 'expect_new must not be null', 'lg_put: NULL expect_new is 22004');
+SELECT throws_ok($$ SELECT sg_lg_put('le-lg', '', '1ef00000-0000-6000-8000-00000000e002',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-00000000e003", "ts": "x", "channel_values": {"a": 3},
+      "channel_versions": {"a": 3}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{"a": 3}',
+    parent_by_id => NULL) $$,
+    '22004', 'parent_by_id must not be null', 'lg_put: NULL parent_by_id is 22004');
 -- a thread '' was stored, and no sg_ function could read or delete it
 SELECT throws_ok($$ SELECT sg_lg_put('', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-00000000e009", "ts": "x", "channel_values": {"a": 1},

@@ -15,7 +15,8 @@
 // that stored it (AppendCache); when the new text begins with that text
 // minus its closing "]" followed by ",", the first n elements serialise
 // byte for byte as the stored ones, so put sends only the elements after
-// them and {base, n}. The server extends the base's digest chain by those
+// them and {base, n} (as also when the first n elements are the stored ones as
+// read back: see sameAsRead). The server extends the base's digest chain by those
 // elements alone; if the base is not stored as said (pruned, deleted,
 // another role's...), it stores nothing and returns NULL, and put sends the
 // whole values in a second call.
@@ -87,6 +88,38 @@ const LONE_SURROGATE =
 // LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
 // their values in the checkpoint row, where nothing can extend them
 const INTERNAL = /^(__|branch:to:|join:)/;
+
+// A message list read back from the saver serializes otherwise than the text put stored:
+// with jsonb's key order, and without the kwargs LangGraph's serializer wrote as undefined
+// ({"lc":2,"type":"undefined"}: createReactAgent's AIMessage name, ToolNode's ToolMessage
+// artifact), which LangChain's reviver drops. Each element revives the same, so the list
+// still extends the stored one when its first n elements are the stored ones once both
+// are in this form (keys sorted, such kwargs left out).
+const isUndefinedMark = (v) => v !== null && typeof v === "object" && v.lc === 2 && v.type === "undefined" && Object.keys(v).length === 2;
+function asRead(x) {
+	if (Array.isArray(x)) return x.map(asRead);
+	if (x === null || typeof x !== "object") return x;
+	const lcObject = x.lc === 1 && x.type === "constructor";
+	const o = {};
+	for (const k of Object.keys(x).sort())
+		if (lcObject && k === "kwargs" && x.kwargs !== null && typeof x.kwargs === "object" && !Array.isArray(x.kwargs)) {
+			const kwargs = {};
+			for (const kk of Object.keys(x.kwargs).sort()) if (!isUndefinedMark(x.kwargs[kk])) kwargs[kk] = asRead(x.kwargs[kk]);
+			o.kwargs = kwargs;
+		} else o[k] = asRead(x[k]);
+	return o;
+}
+// whether the array text begins with the n elements of stored (an array text without its "]")
+function sameAsRead(stored, text, n) {
+	let before, now;
+	try {
+		before = JSON.parse(`${stored}]`);
+		now = JSON.parse(text);
+	} catch {
+		return false;
+	}
+	return before.length === n && now.length > n && JSON.stringify(asRead(before)) === JSON.stringify(asRead(now.slice(0, n)));
+}
 
 /**
  * The JSON array text last stored per (thread, namespace, channel): LRU,
@@ -266,7 +299,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const { rows } = await this.pool.query(
 			`SELECT e.extversion, n.nspname,
 			        pg_catalog.to_regprocedure(pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||)
-			          '.sg_lg_put(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb)') IS NOT NULL AS has_fn
+			          '.sg_lg_put(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb,boolean)') IS NOT NULL AS has_fn
 			   FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
 			  WHERE e.extname = 'stategraph'`,
 		);
@@ -282,7 +315,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		this._useSchema(nspname);
 		if (!has_fn)
 			throw new Error(
-				`StategraphSaver: stategraph ${extversion} has no sg_lg_put with appends; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
+				`StategraphSaver: stategraph ${extversion} has no sg_lg_put with parent_by_id; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
 			);
 	}
 
@@ -388,6 +421,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// a thread id that is not a string (a number) comes back as the caller gave it, as
 		// PostgresSaver's does (a string comes back as stored: a lone surrogate as U+FFFD)
 		const tuple = await this._parseTuple(rows[0].t);
+		this._sawById(String(thread_id), checkpoint_ns, tuple.config.configurable.checkpoint_id, Boolean(checkpoint_id));
 		if (typeof thread_id !== "string")
 			for (const c of [tuple.config, tuple.parentConfig]) if (c) c.configurable.thread_id = thread_id;
 		return tuple;
@@ -406,6 +440,37 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			this._empty.add(key);
 		} else this._empty.delete(key);
 		return had;
+	}
+
+	// Checkpoints this saver read by their id (a run from an older checkpoint, time
+	// travel, reads its checkpoint so), until a read of the newest returns them: a
+	// put extending one is such a run, which LangGraph forks there, and the server
+	// lets it extend a checkpoint that is not the newest (parent_by_id). A run from
+	// the newest checkpoint reads it as the newest, so a stale writer is still refused.
+	_sawById(threadId, ns, checkpointId, byId) {
+		this._byId ??= new Map();
+		const key = `${threadId}\u0000${ns}`;
+		let ids = this._byId.get(key);
+		if (byId) {
+			if (!ids) {
+				if (this._byId.size > 10000) this._byId.clear();
+				this._byId.set(key, (ids = new Set()));
+			}
+			if (ids.size > 1000) ids.clear();
+			ids.add(checkpointId);
+		} else if (ids) {
+			ids.delete(checkpointId);
+			if (ids.size === 0) this._byId.delete(key);
+		}
+	}
+
+	// Whether the parent of a put is a checkpoint read by its id (see _sawById); once only.
+	_parentById(threadId, ns, parentId) {
+		const key = `${threadId}\u0000${ns}`;
+		const ids = this._byId?.get(key);
+		if (!parentId || !ids?.delete(parentId)) return false;
+		if (ids.size === 0) this._byId.delete(key);
+		return true;
 	}
 
 	async *list(config, options = {}) {
@@ -463,6 +528,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			.replace(NUL_ESCAPE, "$1")
 			.replace(LONE_SURROGATE, "$1\\ufffd");
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
+		const parentById = this._parentById(String(thread_id), checkpoint_ns, checkpoint_id);
 		const putArgs = (parts, appends) => [
 			String(thread_id),
 			checkpoint_ns,
@@ -475,22 +541,32 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			bytesChannels.length ? bytesValues : null,
 			expectNew,
 			appends,
+			parentById,
 		];
 		const call = (parts, appends) =>
-			this._query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id`, putArgs(parts, appends));
+			this._query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id`, putArgs(parts, appends));
 		const whole = json.map(([k, text]) => `${JSON.stringify(k)}:${text}`);
-		// an array whose text begins with the text last stored, minus "]", then ",": its new elements only
+		// an array whose text begins with the text last stored, minus "]", then ",", or whose
+		// first elements are the stored ones as read back (see sameAsRead): its new elements only
 		const appends = {};
 		let appended = false;
-		const parts = json.map(([k, text, key, n], i) => {
+		const parts = [];
+		for (const [i, [k, text, key, n]] of json.entries()) {
 			const c = n > 0 ? this.appendCache.get(key) : undefined;
-			if (!c || c.id === checkpoint.id || text.length <= c.head.length + 1 ||
-				text.charCodeAt(c.head.length) !== 44 /* , */ || !text.startsWith(c.head))
-				return whole[i];
-			appends[k] = { base: c.id, n: c.n };
-			appended = true;
-			return `${JSON.stringify(k)}:[${text.slice(c.head.length + 1)}`;
-		});
+			let added; // the text of the elements after the stored ones, without "["
+			if (!c || c.id === checkpoint.id || n <= c.n) added = undefined;
+			else if (text.charCodeAt(c.head.length) === 44 /* , */ && text.startsWith(c.head)) added = text.slice(c.head.length + 1);
+			else if (sameAsRead(c.head, text, c.n)) {
+				const d = await this._dump(checkpoint.channel_values[k].slice(c.n));
+				if (d[0] === "json") added = d[1].slice(1);
+			}
+			if (added === undefined) parts.push(whole[i]);
+			else {
+				appends[k] = { base: c.id, n: c.n };
+				appended = true;
+				parts.push(`${JSON.stringify(k)}:[${added}`);
+			}
+		}
 		const appendsText = appended ? JSON.stringify(appends) : null;
 		// built before the queued writes are taken: a put that fails here leaves them queued
 		const args = putArgs(parts, appendsText);
@@ -631,7 +707,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			const params = w.args.map((_, k) => `$${at + k + 1}`).join(", ");
 			return `w${i} AS MATERIALIZED (SELECT ${this.fn("sg_lg_put_writes")}(${params})${i ? ` FROM w${i - 1}` : ""})`;
 		});
-		const text = `WITH ${ctes.join(", ")} SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS id FROM w${queued.length - 1}`;
+		const text = `WITH ${ctes.join(", ")} SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id FROM w${queued.length - 1}`;
 		let result;
 		try {
 			result = await this._query(text, values);

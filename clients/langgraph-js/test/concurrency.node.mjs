@@ -51,6 +51,33 @@ test("a second writer extending a stale checkpoint gets 40001, and nothing is st
 	assert.deepStrictEqual(await forks(thread_id), []);
 });
 
+test("a run from an older checkpoint read by its id forks there; one that read it as the newest gets 40001", async () => {
+	const saver = new StategraphSaver(pool);
+	const thread_id = `conc-byid-${process.pid}`;
+	const cp = () => ({ ...emptyCheckpoint(), id: uuid6(-1) });
+	const c0 = await saver.put({ configurable: { thread_id } }, cp(), { source: "input", step: -1, parents: {} }, {});
+	const c1 = await saver.put(c0, cp(), { source: "loop", step: 0, parents: {} }, {});
+	// c0 read as the newest, then another writer stores c1: refused, as above
+	await assert.rejects(saver.put(c0, cp(), { source: "input", step: 0, parents: {} }, {}), (e) => e.code === "40001");
+	// time travel: LangGraph reads c0 by its id, then the newest (c1), and puts an input checkpoint on c0
+	assert.ok(await saver.getTuple(c0));
+	assert.ok(await saver.getTuple({ configurable: { thread_id } }));
+	const fork = cp();
+	await saver.put(c0, fork, { source: "input", step: 0, parents: {} }, {});
+	assert.equal((await saver.getTuple({ configurable: { thread_id } })).checkpoint.id, fork.id);
+	// once only: a second input checkpoint on c0 is a stale writer's
+	await assert.rejects(saver.put(c0, cp(), { source: "input", step: 0, parents: {} }, {}), (e) => e.code === "40001");
+	// a checkpoint read by its id (getState of a config), then as the newest by a run,
+	// which another process (another saver) advances meanwhile: that run is refused
+	const t2 = { configurable: { thread_id: `${thread_id}-2` } };
+	const d0 = await saver.put(t2, cp(), { source: "input", step: -1, parents: {} }, {});
+	assert.ok(await saver.getTuple(d0));
+	assert.equal((await saver.getTuple(t2)).checkpoint.id, d0.configurable.checkpoint_id);
+	await new StategraphSaver(pool).put(d0, cp(), { source: "input", step: 0, parents: {} }, {});
+	await assert.rejects(saver.put(d0, cp(), { source: "input", step: 0, parents: {} }, {}), (e) => e.code === "40001");
+	assert.deepStrictEqual(await forks(t2.configurable.thread_id), []);
+});
+
 test("two LangGraph.js processes on one thread: no silent fork", async () => {
 	const thread_id = `conc-procs-${process.pid}`;
 	const n = 15;
