@@ -930,10 +930,10 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
 
 /* Used by sg_threads for LangGraph.js threads. */
-CREATE FUNCTION stategraph.lg_next(checkpoint json, blobs jsonb) RETURNS text[]
-    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION stategraph.lg_next(json, jsonb) IS
-'the nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
+CREATE FUNCTION stategraph.lg_next(thread_id text, checkpoint json, blobs jsonb) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.lg_next(text, json, jsonb) IS
+'the nodes a LangGraph.js root checkpoint row (thread_id, checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen, and the nodes of its Send tasks (__pregel_tasks, read from lg_blobs)';
 
 CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
                                       checkpoint jsonb, metadata jsonb, new_versions jsonb,
@@ -1360,7 +1360,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
-GRANT EXECUTE ON FUNCTION stategraph.lg_next(json, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.lg_next(text, json, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.lg_thread_owner_is(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
