@@ -3555,6 +3555,23 @@ sg_lg_thread_visible(const char *thread_id)
 							thread_id, 1) > 0;
 }
 
+/*
+ * For stategraph's writers (sg_update_state, sg_fork, ...) given an id that
+ * names no stategraph thread: a LangGraph.js thread of that id is an error
+ * of its own (its graph lives in JS), not "does not exist" while sg_threads
+ * lists it. SPI must be connected.
+ */
+void
+sg_refuse_lg_thread(const char *thread_id)
+{
+	if (sg_lg_thread_visible(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("thread \"%s\" is a LangGraph.js thread", thread_id),
+				 errdetail("Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it."),
+				 errhint("Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.")));
+}
+
 /* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
 HeapTuple
 sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
