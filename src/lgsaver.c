@@ -3118,6 +3118,9 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 
 /* LangGraph's channel of Send tasks (PUSH tasks) */
 #define LG_TASKS_CHANNEL	"__pregel_tasks"
+/* LangGraph's task ids of writes that no task made */
+#define LG_NULL_TASK_ID		"00000000-0000-0000-0000-000000000000"
+#define LG_EXIT_DELTA_NULL_TASK_ID	"00000000-0000-0000-0000-000000000001"
 
 /* A channel LangGraph keeps for itself (triggers, inputs, Send tasks), not state. */
 static bool
@@ -3301,7 +3304,7 @@ lg_is_undefined(JsonbValue *v)
  * an undefined element null. A JS value read back has its undefined; SQL
  * shows the JSON of that value (a message's name that was not set is absent).
  */
-static void
+static JsonbValue *
 lg_push_defined(JsonbParseState **ps, JsonbIteratorToken as, JsonbValue *v)
 {
 	JsonbIterator *it;
@@ -3309,18 +3312,14 @@ lg_push_defined(JsonbParseState **ps, JsonbIteratorToken as, JsonbValue *v)
 	JsonbValue	null = {.type = jbvNull};
 
 	if (v->type != jbvBinary)
-	{
-		pushJsonbValue(ps, as, v);
-		return;
-	}
+		return pushJsonbValue(ps, as, v);
 	it = JsonbIteratorInit(v->val.binary.data);
 	if (JsonbIteratorNext(&it, &e, true) == WJB_BEGIN_ARRAY)
 	{
 		pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
 		while (JsonbIteratorNext(&it, &e, true) == WJB_ELEM)
 			lg_push_defined(ps, WJB_ELEM, lg_is_undefined(&e) ? &null : &e);
-		pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-		return;
+		return pushJsonbValue(ps, WJB_END_ARRAY, NULL);
 	}
 	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
 	while (JsonbIteratorNext(&it, &k, true) == WJB_KEY)
@@ -3331,7 +3330,22 @@ lg_push_defined(JsonbParseState **ps, JsonbIteratorToken as, JsonbValue *v)
 		pushJsonbValue(ps, WJB_KEY, &k);
 		lg_push_defined(ps, WJB_VALUE, &e);
 	}
-	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/* A stored JSON value as lg_push_defined shows it (a scalar as it is). */
+static Jsonb *
+lg_defined(Jsonb *j)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue	v;
+
+	if (JB_ROOT_IS_SCALAR(j))
+		return j;
+	v.type = jbvBinary;
+	v.val.binary.data = &j->root;
+	v.val.binary.len = VARSIZE(j) - VARHDRSZ;
+	return JsonbValueToJsonb(lg_push_defined(&ps, WJB_VALUE, &v));
 }
 
 /*
@@ -3408,6 +3422,13 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 		SGJsonBuilder rb = {0};
 		ListCell   *lc;
 
+		/* LangGraph's writes of no task (a Command's resume and update): input, not a task */
+		if (strcmp(task, LG_NULL_TASK_ID) == 0 || strcmp(task, LG_EXIT_DELTA_NULL_TASK_ID) == 0)
+		{
+			while (i < n && strcmp(lg_text_col(tt, i, 1), task) == 0)
+				i++;
+			continue;
+		}
 		sg_jb_begin_object(&rb);
 		for (; i < n && strcmp(lg_text_col(tt, i, 1), task) == 0; i++)
 		{
@@ -3416,6 +3437,7 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 
 			if (v == NULL)
 				continue;		/* typed bytes: not shown */
+			v = lg_defined(v);
 			if (strcmp(channel, "__error__") == 0)
 				error = v;
 			else if (strcmp(channel, "__interrupt__") == 0)
