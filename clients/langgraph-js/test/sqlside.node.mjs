@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
 import { z } from "zod";
-import { MessagesAnnotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
+import { MessagesAnnotation, StateGraph, START, END, Send, interrupt, Command } from "@langchain/langgraph";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, HumanMessage, RemoveMessage, ToolMessage } from "@langchain/core/messages";
@@ -170,7 +170,9 @@ async function assertSqlReadsThread(app, c, db = pool, cp = saver) {
 	const state = await app.getState(c);
 	const history = await lgHistory(app, c);
 	const updated = new Set(history.filter((h) => h.metadata.source === "update").map((h) => h.parentConfig?.configurable.checkpoint_id));
-	await assertSqlReads(await sqlState(id, null, db), state, `${id} state`, cp, updated);
+	// SQL's values are the checkpoint's: getState of the newest also applies the
+	// writes of tasks that finished beside a failure or interrupt, getState by id does not
+	await assertSqlReads(await sqlState(id, null, db), await app.getState(state.config), `${id} state`, cp, updated);
 	const rows = await sqlHistory(id, db);
 	assert.equal(rows.length, history.length, `${id}: history length`);
 	for (const [i, s] of history.entries()) {
@@ -321,6 +323,33 @@ test("an agent whose tool calls are Send tasks, interrupted before them: next an
 	await app.invoke(null, c);
 	await assertSqlReadsThread(app, c);
 	assert.deepStrictEqual(((await sqlThread(idOf(c))).status), "done");
+});
+
+test("a Send fan-out whose second worker fails: next, tasks and status from SQL", async () => {
+	let failing = true;
+	const app = new StateGraph(MessagesAnnotation)
+		.addNode("w", async (st) => {
+			if (st.n === 2 && failing) {
+				await new Promise((r) => setTimeout(r, 20)); // after its siblings
+				throw new Error("w2 failed");
+			}
+			return { messages: [new AIMessage({ id: `w-${st.n}`, content: `w${st.n} done` })] };
+		})
+		.addConditionalEdges(START, () => [1, 2, 3].map((n) => new Send("w", { messages: [], n })))
+		.addEdge("w", END)
+		.compile({ checkpointer: saver });
+	const c = cfg("fanout");
+	assert.equal(await app.invoke({ messages: [human("fan out", "h-0")] }, c).then(() => "none", (e) => e.message), "w2 failed");
+	const { state } = await assertSqlReadsThread(app, c);
+	assert.deepStrictEqual(state.next, ["w"]);
+	const row = await sqlThread(idOf(c));
+	assert.deepStrictEqual([row.status, row.next], ["error", ["w", "w", "w"]]);
+	const sql = await sqlState(idOf(c));
+	assert.deepStrictEqual(sql.tasks.map((t) => t.error?.message ?? null).sort(), ["w2 failed", null, null].sort());
+	failing = false;
+	assert.deepStrictEqual(contents((await app.invoke(null, c)).messages), ["human:fan out", "ai:w1 done", "ai:w2 done", "ai:w3 done"]);
+	await assertSqlReadsThread(app, c);
+	assert.equal((await sqlThread(idOf(c))).status, "done");
 });
 
 test("updateState with RemoveMessage reads the same from SQL", async () => {
