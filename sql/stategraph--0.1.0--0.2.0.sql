@@ -1053,10 +1053,12 @@ DECLARE
     result uuid;
 BEGIN
     -- sg_fork's own errors would name the visitor: a LangGraph.js thread is
-    -- not one sg_fork knows (on one server: the thread does not exist)
+    -- refused as sg_fork refuses it on one server
     IF (data OPERATOR(pg_catalog.->>) 'format') OPERATOR(pg_catalog.=) 'stategraph.lg_thread' THEN
-        RAISE EXCEPTION 'thread "%" does not exist', data OPERATOR(pg_catalog.->>) 'thread_id'
-            USING ERRCODE = 'undefined_object';
+        RAISE EXCEPTION 'thread "%" is a LangGraph.js thread', data OPERATOR(pg_catalog.->>) 'thread_id'
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it.',
+                  HINT = 'Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.';
     END IF;
     visitor := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     IF checkpoint_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c
