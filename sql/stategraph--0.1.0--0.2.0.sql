@@ -930,10 +930,10 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
 
 /* Used by sg_threads for LangGraph.js threads. */
-CREATE FUNCTION stategraph.lg_next(checkpoint json, blobs jsonb) RETURNS text[]
-    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION stategraph.lg_next(json, jsonb) IS
-'the nodes a LangGraph checkpoint row (checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen';
+CREATE FUNCTION stategraph.lg_next(thread_id text, checkpoint json, blobs jsonb) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION stategraph.lg_next(text, json, jsonb) IS
+'the nodes a LangGraph.js root checkpoint row (thread_id, checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen, and the nodes of its Send tasks (__pregel_tasks, read from lg_blobs)';
 
 CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent_checkpoint_id uuid,
                                       checkpoint jsonb, metadata jsonb, new_versions jsonb,
@@ -1053,10 +1053,12 @@ DECLARE
     result uuid;
 BEGIN
     -- sg_fork's own errors would name the visitor: a LangGraph.js thread is
-    -- not one sg_fork knows (on one server: the thread does not exist)
+    -- refused as sg_fork refuses it on one server
     IF (data OPERATOR(pg_catalog.->>) 'format') OPERATOR(pg_catalog.=) 'stategraph.lg_thread' THEN
-        RAISE EXCEPTION 'thread "%" does not exist', data OPERATOR(pg_catalog.->>) 'thread_id'
-            USING ERRCODE = 'undefined_object';
+        RAISE EXCEPTION 'thread "%" is a LangGraph.js thread', data OPERATOR(pg_catalog.->>) 'thread_id'
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it.',
+                  HINT = 'Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.';
     END IF;
     visitor := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     IF checkpoint_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c
@@ -1360,7 +1362,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
-GRANT EXECUTE ON FUNCTION stategraph.lg_next(json, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.lg_next(text, json, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.lg_thread_owner_is(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;

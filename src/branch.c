@@ -343,6 +343,8 @@ sg_update_state(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	th = sg_thread_fetch(thread_id, true);
+	if (th == NULL)
+		sg_refuse_lg_thread(thread_id);
 	if (!PG_ARGISNULL(3))
 	{
 		base_id = *PG_GETARG_UUID_P(3);

@@ -484,9 +484,12 @@ sg_thread_fetch_required(const char *thread_id, bool for_update)
 	SGThread   *th = sg_thread_fetch(thread_id, for_update);
 
 	if (th == NULL)
+	{
+		sg_refuse_lg_thread(thread_id);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("thread \"%s\" does not exist", thread_id)));
+	}
 	return th;
 }
 

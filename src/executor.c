@@ -1189,10 +1189,13 @@ run_lock_thread(SGRun *run)
 				 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"",
 						thread_id, th->graph, run->opts.graph)));
 	if (th == NULL && (run->opts.input == NULL || run->opts.has_checkpoint_id))
+	{
+		sg_refuse_lg_thread(thread_id);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("thread \"%s\" does not exist", thread_id),
 				 errhint("Start it with an input.")));
+	}
 	return th;
 }
 

@@ -426,7 +426,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	"UNION ALL SELECT l.thread_id, NULL, CASE WHEN l.e THEN 'error' WHEN l.i THEN 'interrupted' " \
 	"WHEN pg_catalog.cardinality(l.next) OPERATOR(pg_catalog.=) 0 THEN 'done' ELSE 'idle' END, " \
 	"l.next, l.n, l.created, l.updated FROM (SELECT DISTINCT ON (c.thread_id) c.thread_id, " \
-	"stategraph.lg_next(c.checkpoint, c.blobs) AS next, pg_catalog.count(*) OVER w AS n, " \
+	"stategraph.lg_next(c.thread_id, c.checkpoint, c.blobs) AS next, pg_catalog.count(*) OVER w AS n, " \
 	"pg_catalog.min(c.created_at) OVER w AS created, pg_catalog.max(c.created_at) OVER w AS updated, " \
 	"EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id " \
 	"AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id " \

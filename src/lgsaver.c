@@ -3116,6 +3116,12 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
+/* LangGraph's channel of Send tasks (PUSH tasks) */
+#define LG_TASKS_CHANNEL	"__pregel_tasks"
+/* LangGraph's task ids of writes that no task made */
+#define LG_NULL_TASK_ID		"00000000-0000-0000-0000-000000000000"
+#define LG_EXIT_DELTA_NULL_TASK_ID	"00000000-0000-0000-0000-000000000001"
+
 /* A channel LangGraph keeps for itself (triggers, inputs, Send tasks), not state. */
 static bool
 lg_internal_channel(const char *name, int len)
@@ -3189,6 +3195,33 @@ lg_next_nodes(Jsonb *cp, Jsonb *blobs)
 	return next;
 }
 
+/*
+ * The nodes of a checkpoint's Send tasks (LangGraph's PUSH tasks, which run
+ * next as the trigger channels' nodes do): the "node" of each Send in the
+ * value of its __pregel_tasks channel (tasks: that value, or NULL).
+ */
+static List *
+lg_send_nodes(JsonbValue *tasks)
+{
+	List	   *nodes = NIL;
+	uint32		i;
+
+	if (tasks == NULL || tasks->type != jbvBinary || !JsonContainerIsArray(tasks->val.binary.data))
+		return NIL;
+	for (i = 0; i < JsonContainerSize(tasks->val.binary.data); i++)
+	{
+		JsonbValue *send = getIthJsonbValueFromContainer(tasks->val.binary.data, i);
+		JsonbValue *node;
+
+		if (send->type != jbvBinary || !JsonContainerIsObject(send->val.binary.data))
+			continue;
+		node = getKeyJsonValueFromContainer(send->val.binary.data, "node", 4, NULL);
+		if (node != NULL && node->type == jbvString)
+			nodes = lappend(nodes, pnstrdup(node->val.string.val, node->val.string.len));
+	}
+	return nodes;
+}
+
 /* text[] of a list of names, sorted as LangGraph lists next nodes. */
 static Datum
 lg_names_array(List *names)
@@ -3205,18 +3238,123 @@ lg_names_array(List *names)
 
 PG_FUNCTION_INFO_V1(lg_next);
 
-/* stategraph.lg_next(checkpoint jsonb, blobs jsonb) -> text[]: the next nodes of a LangGraph checkpoint row. */
+/*
+ * stategraph.lg_next(thread_id text, checkpoint json, blobs jsonb) -> text[]:
+ * the next nodes of a LangGraph.js root checkpoint row, its Send tasks'
+ * included (their value is read from lg_blobs, as the caller).
+ */
 Datum
 lg_next(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *cp = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+	Jsonb	   *cp = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+	Jsonb	   *blobs = PG_GETARG_JSONB_P(2);
+	List	   *next = lg_next_nodes(cp, blobs);
+	JsonbValue *tasks = lg_find(blobs, LG_TASKS_CHANNEL);
 
-	PG_RETURN_DATUM(lg_names_array(lg_next_nodes(cp, PG_GETARG_JSONB_P(1))));
+	if (tasks != NULL)
+	{
+		JsonbParseState *ps = NULL;
+		JsonbValue	key = {.type = jbvString};
+		Jsonb	   *only;
+		StringInfoData s;
+		JsonbValue *values;
+
+		/* the tasks channel's value, read as the snapshot reads every value */
+		key.val.string.val = LG_TASKS_CHANNEL;
+		key.val.string.len = strlen(LG_TASKS_CHANNEL);
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		pushJsonbValue(&ps, WJB_KEY, &key);
+		pushJsonbValue(&ps, WJB_VALUE, tasks);
+		only = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+		initStringInfo(&s);
+		appendStringInfoChar(&s, '{');
+		sg_spi_connect();
+		lg_append_values(&s, PG_GETARG_DATUM(0), CStringGetTextDatum(""), only, NULL);
+		sg_spi_finish();
+		appendStringInfoChar(&s, '}');
+		values = lg_find(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data))), "channel_values");
+		next = list_concat(next, lg_send_nodes(getKeyJsonValueFromContainer(values->val.binary.data, LG_TASKS_CHANNEL,
+																			strlen(LG_TASKS_CHANNEL), NULL)));
+	}
+	PG_RETURN_DATUM(lg_names_array(next));
 }
 
-/* The state values of a checkpoint row: its JSON channel values, internal channels left out. */
+/* Whether v is LangGraph's serializer's record of undefined ({"lc": 2, "type": "undefined"}). */
+static bool
+lg_is_undefined(JsonbValue *v)
+{
+	JsonbValue *lc;
+	JsonbValue *type;
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+		JsonContainerSize(v->val.binary.data) != 2)
+		return false;
+	lc = getKeyJsonValueFromContainer(v->val.binary.data, "lc", 2, NULL);
+	type = getKeyJsonValueFromContainer(v->val.binary.data, "type", 4, NULL);
+	return lc != NULL && lc->type == jbvNumeric &&
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(lc->val.numeric),
+										  DirectFunctionCall1(int4_numeric, Int32GetDatum(2)))) == 0 &&
+		type != NULL && type->type == jbvString && type->val.string.len == 9 &&
+		memcmp(type->val.string.val, "undefined", 9) == 0;
+}
+
+/*
+ * Pushes v (as token as: WJB_VALUE or WJB_ELEM) as JSON.stringify writes the
+ * value the serializer's record stands for: an undefined member left out,
+ * an undefined element null. A JS value read back has its undefined; SQL
+ * shows the JSON of that value (a message's name that was not set is absent).
+ */
+static JsonbValue *
+lg_push_defined(JsonbParseState **ps, JsonbIteratorToken as, JsonbValue *v)
+{
+	JsonbIterator *it;
+	JsonbValue	k, e;
+	JsonbValue	null = {.type = jbvNull};
+
+	if (v->type != jbvBinary)
+		return pushJsonbValue(ps, as, v);
+	it = JsonbIteratorInit(v->val.binary.data);
+	if (JsonbIteratorNext(&it, &e, true) == WJB_BEGIN_ARRAY)
+	{
+		pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+		while (JsonbIteratorNext(&it, &e, true) == WJB_ELEM)
+			lg_push_defined(ps, WJB_ELEM, lg_is_undefined(&e) ? &null : &e);
+		return pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+	}
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	while (JsonbIteratorNext(&it, &k, true) == WJB_KEY)
+	{
+		(void) JsonbIteratorNext(&it, &e, true);
+		if (lg_is_undefined(&e))
+			continue;
+		pushJsonbValue(ps, WJB_KEY, &k);
+		lg_push_defined(ps, WJB_VALUE, &e);
+	}
+	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/* A stored JSON value as lg_push_defined shows it (a scalar as it is). */
 static Jsonb *
-lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache)
+lg_defined(Jsonb *j)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue	v;
+
+	if (JB_ROOT_IS_SCALAR(j))
+		return j;
+	v.type = jbvBinary;
+	v.val.binary.data = &j->root;
+	v.val.binary.len = VARSIZE(j) - VARHDRSZ;
+	return JsonbValueToJsonb(lg_push_defined(&ps, WJB_VALUE, &v));
+}
+
+/*
+ * The state values of a checkpoint row: its JSON channel values, internal
+ * channels left out, as JSON.stringify writes the values LangGraph.js reads
+ * back (lg_push_defined).
+ */
+static Jsonb *
+lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List **sends)
 {
 	StringInfoData s;
 	Jsonb	   *doc;
@@ -3226,11 +3364,14 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache)
 	JsonbValue	k, v;
 	JsonbIteratorToken r;
 	JsonbValue *res;
+	bool		any_undefined;
 
 	initStringInfo(&s);
 	appendStringInfoChar(&s, '{');
 	lg_append_values(&s, thread, ns, blobs, cache);
 	appendStringInfoChar(&s, '}');
+	/* only a text that has a record of undefined needs a walk through its values */
+	any_undefined = strstr(s.data, "\"undefined\"") != NULL;
 	doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 	vals = lg_find(doc, "channel_values");
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
@@ -3240,10 +3381,17 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache)
 		if (r != WJB_KEY)
 			continue;
 		(void) JsonbIteratorNext(&it, &v, true);
-		if (lg_internal_channel(k.val.string.val, k.val.string.len))
+		if (k.val.string.len == strlen(LG_TASKS_CHANNEL) &&
+			memcmp(k.val.string.val, LG_TASKS_CHANNEL, k.val.string.len) == 0)
+			*sends = lg_send_nodes(&v);
+		if (lg_internal_channel(k.val.string.val, k.val.string.len) ||
+			(any_undefined && lg_is_undefined(&v)))
 			continue;
 		pushJsonbValue(&ps, WJB_KEY, &k);
-		pushJsonbValue(&ps, WJB_VALUE, &v);
+		if (any_undefined)
+			lg_push_defined(&ps, WJB_VALUE, &v);
+		else
+			pushJsonbValue(&ps, WJB_VALUE, &v);
 	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
@@ -3274,6 +3422,13 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 		SGJsonBuilder rb = {0};
 		ListCell   *lc;
 
+		/* LangGraph's writes of no task (a Command's resume and update): input, not a task */
+		if (strcmp(task, LG_NULL_TASK_ID) == 0 || strcmp(task, LG_EXIT_DELTA_NULL_TASK_ID) == 0)
+		{
+			while (i < n && strcmp(lg_text_col(tt, i, 1), task) == 0)
+				i++;
+			continue;
+		}
 		sg_jb_begin_object(&rb);
 		for (; i < n && strcmp(lg_text_col(tt, i, 1), task) == 0; i++)
 		{
@@ -3282,10 +3437,22 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 
 			if (v == NULL)
 				continue;		/* typed bytes: not shown */
+			v = lg_defined(v);
 			if (strcmp(channel, "__error__") == 0)
 				error = v;
 			else if (strcmp(channel, "__interrupt__") == 0)
-				intr = lappend(intr, v);
+			{
+				/* LangGraph.js writes a task's interrupts as one list */
+				if (JB_ROOT_IS_ARRAY(v) && !JB_ROOT_IS_SCALAR(v))
+				{
+					int			e;
+
+					for (e = 0; e < sg_jsonb_array_length(v); e++)
+						intr = lappend(intr, sg_jsonb_array_get(v, e));
+				}
+				else
+					intr = lappend(intr, v);
+			}
 			else if (!lg_internal_channel(channel, strlen(channel)))
 			{
 				sg_jb_key(&rb, channel);
@@ -3336,6 +3503,7 @@ lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGV
 	JsonbValue *step = lg_find(meta, "step");
 	char	   *source = lg_find_string(meta, "source");
 	Jsonb	   *interrupts;
+	List	   *sends = NIL;
 
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = thread;
@@ -3348,8 +3516,8 @@ lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGV
 		nulls[4] = true;
 	values[5] = source ? CStringGetTextDatum(source) : (Datum) 0;
 	nulls[5] = source == NULL;
-	values[6] = JsonbPGetDatum(lg_state_values(thread, ns, lg_jsonb_col(tt, i, CP_BLOBS), cache));
-	values[7] = lg_names_array(lg_next_nodes(cp, lg_jsonb_col(tt, i, CP_BLOBS)));
+	values[6] = JsonbPGetDatum(lg_state_values(thread, ns, lg_jsonb_col(tt, i, CP_BLOBS), cache, &sends));
+	values[7] = lg_names_array(list_concat(lg_next_nodes(cp, lg_jsonb_col(tt, i, CP_BLOBS)), sends));
 	values[8] = JsonbPGetDatum(lg_state_tasks(thread, ns, values[2], &interrupts));
 	values[9] = JsonbPGetDatum(interrupts);
 	values[10] = JsonbPGetDatum(meta);
@@ -3407,6 +3575,23 @@ sg_lg_thread_visible(const char *thread_id)
 		return false;
 	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
 							thread_id, 1) > 0;
+}
+
+/*
+ * For stategraph's writers (sg_update_state, sg_fork, ...) given an id that
+ * names no stategraph thread: a LangGraph.js thread of that id is an error
+ * of its own (its graph lives in JS), not "does not exist" while sg_threads
+ * lists it. SPI must be connected.
+ */
+void
+sg_refuse_lg_thread(const char *thread_id)
+{
+	if (sg_lg_thread_visible(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("thread \"%s\" is a LangGraph.js thread", thread_id),
+				 errdetail("Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it."),
+				 errhint("Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.")));
 }
 
 /* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */

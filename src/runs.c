@@ -524,7 +524,13 @@ sg_submit(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("thread \"%s\" belongs to graph \"%s\", not \"%s\"", thread_id, th->graph, graph)));
-		/* another role's id, or a LangGraph.js thread's: refused now, not by the run (thread_ids.c) */
+		/*
+		 * refused now, not by the run (thread_ids.c): resuming a LangGraph.js
+		 * thread, or starting one under another role's id or a LangGraph.js
+		 * thread's
+		 */
+		if (th == NULL && (PG_ARGISNULL(1) || !PG_ARGISNULL(3)))
+			sg_refuse_lg_thread(thread_id);
 		if (th == NULL)
 			sg_thread_id_check_new(thread_id, false);
 		if (th == NULL && (PG_ARGISNULL(1) || !PG_ARGISNULL(3)))

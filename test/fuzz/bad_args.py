@@ -140,7 +140,7 @@ F = {
  "sg_lg_prune": dict(thread_ids=P("text[]", "{lg1}", TARR), strategy=P("text", "keep_latest", ENUM("keep_latest", "delete"))),
  "sg_lg_delete_for_runs": dict(run_ids=P("text[]", "{r1}", TARR)),
  "stategraph.sweep_leases": dict(limit=P("int", None, INT)),
- "stategraph.lg_next": dict(checkpoint=P("json", '{}', JS), blobs=P("jsonb", '{}', JS)),
+ "stategraph.lg_next": dict(thread_id=P("text", "lg1", TXT), checkpoint=P("json", '{}', JS), blobs=P("jsonb", '{}', JS)),
  "stategraph.import_then_fork": dict(data=P("jsonb", None, JS), checkpoint_id=P("uuid", None, UU), new_thread_id=P("text", "x", TXT)),
  "stategraph.import_then_update_state": dict(data=P("jsonb", None, JS), thread_id=P("text", "x", TXT), values=P("jsonb", None, JS),
                                             as_node=P("text", None, TXT), checkpoint_id=P("uuid", None, UU)),

@@ -81,7 +81,7 @@ my $lg_cp = r(q{SELECT checkpoint_id FROM sg_get_state('lg-1')});
 my $lg_to = r(q{SELECT t FROM generate_series(1, 50) i, LATERAL (SELECT 'lg-fork-' || i AS t) x
 	WHERE stategraph_router.shard_of(t) <> stategraph_router.shard_of('lg-1') LIMIT 1});
 my ($lrc, $lout, $lerr) = $node->psql('router', "SELECT sg_fork('lg-1', '$lg_cp', '$lg_to')");
-like($lerr, qr/REMOTE ERROR: thread "lg-1" does not exist/, 'sg_fork of a LangGraph.js thread across servers: the error of one server');
+like($lerr, qr/REMOTE ERROR: thread "lg-1" is a LangGraph.js thread/, 'sg_fork of a LangGraph.js thread across servers: the error of one server (42809)');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'and stores nothing');
 
 # ---------------------------------------------------------------------------
