@@ -339,13 +339,21 @@ sg_unlock_thread(const char *thread_id, bool session)
 		LockRelease(&tag, ExclusiveLock, session);
 }
 
-/* Is another session holding the thread's lock right now? */
+/*
+ * Is another session holding the thread's lock right now? The probe takes
+ * the lock for a moment in share mode, which a writer's exclusive lock
+ * conflicts with and another probe's does not: taken exclusively, two
+ * sg_threads listing at once called each other's idle threads running.
+ */
 bool
 sg_thread_is_busy(const char *thread_id)
 {
-	if (!sg_try_lock_thread(thread_id))
+	LOCKTAG		tag;
+
+	thread_locktag(&tag, thread_id);
+	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 		return true;
-	sg_unlock_thread(thread_id, false);
+	LockRelease(&tag, ShareLock, false);
 	return false;
 }
 
