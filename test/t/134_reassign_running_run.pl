@@ -109,7 +109,10 @@ SET ROLE alice; SELECT sg_submit('loop', '{"i": 0, "steps": $steps, "secs": $sec
 sub check_both
 {
 	my ($node, $label, $in_step, $start, $finish) = @_;
-	$finish->(check_reassigned_run($node, "$label, between steps", "$label-1", 0.2,
+	# steps of 0.5 s: the reassign, made once 3 of 6 steps ran, must come
+	# before the last 3 end (with 0.2 s steps a loaded machine once let the
+	# run end first, all of it alice's)
+	$finish->(check_reassigned_run($node, "$label, between steps", "$label-1", 0.5,
 		q{SELECT count(*) >= 3 FROM public.ran}, $start));
 	$node->safe_psql('postgres', 'INSERT INTO public.hold DEFAULT VALUES');
 	$finish->(check_reassigned_run($node, "$label, inside a step", "$label-2", 0, $in_step, $start));

@@ -12,12 +12,12 @@ import pg from "pg";
 import { z } from "zod";
 import { MessagesAnnotation, StateGraph, START, END, Send, interrupt, Command } from "@langchain/langgraph";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
-import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, HumanMessage, RemoveMessage, ToolMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { MemorySaver } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
+import { ScriptedChatModel, getWeather, add } from "./scripted_agent.mjs";
 
 let pool;
 const savers = {};
@@ -33,55 +33,6 @@ before(async () => {
 after(async () => {
 	await pool.query("DROP SCHEMA IF EXISTS lg_agents_pg CASCADE");
 	await pool.end();
-});
-
-// A chat model that answers from the conversation alone (so every saver's run gets
-// the same replies): "weather in X" asks get_weather for each city, "a+b" asks add,
-// tool results are summed up, anything else is acknowledged. Ids are fixed.
-class ScriptedChatModel extends BaseChatModel {
-	constructor() {
-		super({});
-	}
-	_llmType() {
-		return "scripted";
-	}
-	bindTools() {
-		return this;
-	}
-	async _generate(messages) {
-		const last = messages.at(-1);
-		const id = `ai-${messages.length}`;
-		let reply;
-		if (ToolMessage.isInstance(last)) {
-			const results = [];
-			for (let i = messages.length - 1; i >= 0 && ToolMessage.isInstance(messages[i]); i--) results.unshift(messages[i].content);
-			reply = new AIMessage({ id, content: `Answer: ${results.join("; ")}` });
-		} else {
-			const text = String(last.content);
-			const toolCalls = [];
-			for (const [, city] of text.matchAll(/weather in (\w+)/g))
-				toolCalls.push({ name: "get_weather", args: { city, units: "metric" }, type: "tool_call" });
-			for (const [, a, b] of text.matchAll(/(\d+)\+(\d+)/g))
-				toolCalls.push({ name: "add", args: { b: Number(b), a: Number(a) }, type: "tool_call" });
-			reply = new AIMessage({
-				id,
-				content: toolCalls.length ? "" : `You said: ${text}`,
-				tool_calls: toolCalls.map((c, i) => ({ ...c, id: `call-${messages.length}-${i}` })),
-			});
-		}
-		return { generations: [{ message: reply, text: String(reply.content) }] };
-	}
-}
-
-const getWeather = tool(async ({ city, units }) => `Sunny in ${city}, 21 degrees (${units})`, {
-	name: "get_weather",
-	description: "The weather in a city",
-	schema: z.object({ city: z.string(), units: z.string() }),
-});
-const add = tool(async ({ a, b }) => String(a + b), {
-	name: "add",
-	description: "Adds two numbers",
-	schema: z.object({ a: z.number(), b: z.number() }),
 });
 
 const human = (content, id) => new HumanMessage({ content, id });

@@ -11,10 +11,10 @@ import pg from "pg";
 import { z } from "zod";
 import { MessagesAnnotation, StateGraph, START, END, Send, interrupt, Command } from "@langchain/langgraph";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
-import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, HumanMessage, RemoveMessage, ToolMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { StategraphSaver } from "../src/index.js";
+import { ScriptedChatModel, getWeather, add } from "./scripted_agent.mjs";
 
 let pool;
 let saver;
@@ -39,54 +39,6 @@ after(async () => {
 	await pool.end();
 });
 
-// the scripted model of agents.node.mjs: tool calls for "weather in X" and "a+b",
-// an answer from tool results, an echo otherwise; its message ids are fixed
-class ScriptedChatModel extends BaseChatModel {
-	constructor() {
-		super({});
-	}
-	_llmType() {
-		return "scripted";
-	}
-	bindTools() {
-		return this;
-	}
-	async _generate(messages) {
-		const last = messages.at(-1);
-		if (String(last.content).includes("crash")) throw new Error("model unavailable");
-		const id = `ai-${messages.length}`;
-		let reply;
-		if (ToolMessage.isInstance(last)) {
-			const results = [];
-			for (let i = messages.length - 1; i >= 0 && ToolMessage.isInstance(messages[i]); i--) results.unshift(messages[i].content);
-			reply = new AIMessage({ id, content: `Answer: ${results.join("; ")}` });
-		} else {
-			const text = String(last.content);
-			const toolCalls = [];
-			for (const [, city] of text.matchAll(/weather in (\w+)/g))
-				toolCalls.push({ name: "get_weather", args: { city, units: "metric" }, type: "tool_call" });
-			for (const [, a, b] of text.matchAll(/(\d+)\+(\d+)/g))
-				toolCalls.push({ name: "add", args: { b: Number(b), a: Number(a) }, type: "tool_call" });
-			reply = new AIMessage({
-				id,
-				content: toolCalls.length ? "" : `You said: ${text}`,
-				tool_calls: toolCalls.map((c, i) => ({ ...c, id: `call-${messages.length}-${i}` })),
-			});
-		}
-		return { generations: [{ message: reply, text: String(reply.content) }] };
-	}
-}
-
-const getWeather = tool(async ({ city, units }) => `Sunny in ${city}, 21 degrees (${units})`, {
-	name: "get_weather",
-	description: "The weather in a city",
-	schema: z.object({ city: z.string(), units: z.string() }),
-});
-const add = tool(async ({ a, b }) => String(a + b), {
-	name: "add",
-	description: "Adds two numbers",
-	schema: z.object({ a: z.number(), b: z.number() }),
-});
 const agent = (cp, extra = {}) => createReactAgent({ llm: new ScriptedChatModel(), tools: [getWeather, add], checkpointer: cp, ...extra });
 // the agent as a subgraph whose tool asks a human (interrupt)
 const parentGraph = (cp) => {
