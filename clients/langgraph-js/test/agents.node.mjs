@@ -9,7 +9,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { z } from "zod";
 import { MessagesAnnotation, StateGraph, START, END, Send, interrupt, Command } from "@langchain/langgraph";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { AIMessage, HumanMessage, RemoveMessage, ToolMessage } from "@langchain/core/messages";
@@ -17,7 +16,7 @@ import { tool } from "@langchain/core/tools";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { MemorySaver } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
-import { ScriptedChatModel, getWeather, add } from "./scripted_agent.mjs";
+import { ScriptedChatModel, getWeather, add, bookingParentGraph } from "./scripted_agent.mjs";
 
 let pool;
 const savers = {};
@@ -337,18 +336,7 @@ const scenarios = {
 	// the agent as a subgraph, whose tool asks a human (interrupt), resumed with Command;
 	// a human's tool result given as the tools node; a filtered page of history
 	async subgraphToolInterrupt(saver, durability) {
-		const book = tool(async ({ city }) => `booked ${city}: ${interrupt({ question: `book ${city}?` })}`, {
-			name: "get_weather",
-			description: "Books a trip (asks first)",
-			schema: z.object({ city: z.string(), units: z.string() }),
-		});
-		const parent = new StateGraph(MessagesAnnotation)
-			.addNode("prep", () => ({ messages: [] }))
-			.addNode("agent", createReactAgent({ llm: new ScriptedChatModel(), tools: [book, add] }))
-			.addEdge(START, "prep")
-			.addEdge("prep", "agent")
-			.addEdge("agent", END)
-			.compile({ checkpointer: saver });
+		const parent = bookingParentGraph(saver);
 		const c = thread(durability, "subgraph");
 		const out = {};
 		out.paused = messagesView((await parent.invoke({ messages: [human("weather in Paris and 1+2", "h-0")] }, c)).messages);

@@ -8,6 +8,8 @@ import { z } from "zod";
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
+import { MessagesAnnotation, StateGraph, START, END, interrupt } from "@langchain/langgraph";
+import { createReactAgent } from "@langchain/langgraph/prebuilt";
 
 export class ScriptedChatModel extends BaseChatModel {
 	constructor() {
@@ -56,3 +58,20 @@ export const add = tool(async ({ a, b }) => String(a + b), {
 	description: "Adds two numbers",
 	schema: z.object({ a: z.number(), b: z.number() }),
 });
+
+// The agent as a subgraph (after a "prep" node) whose get_weather asks a human
+// first (interrupt), compiled with checkpointer cp.
+export function bookingParentGraph(cp) {
+	const book = tool(async ({ city }) => `booked ${city}: ${interrupt({ question: `book ${city}?` })}`, {
+		name: "get_weather",
+		description: "Books a trip (asks first)",
+		schema: z.object({ city: z.string(), units: z.string() }),
+	});
+	return new StateGraph(MessagesAnnotation)
+		.addNode("prep", () => ({ messages: [] }))
+		.addNode("agent", createReactAgent({ llm: new ScriptedChatModel(), tools: [book, add] }))
+		.addEdge(START, "prep")
+		.addEdge("prep", "agent")
+		.addEdge("agent", END)
+		.compile({ checkpointer: cp });
+}

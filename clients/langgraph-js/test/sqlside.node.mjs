@@ -14,7 +14,7 @@ import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { AIMessage, HumanMessage, RemoveMessage, ToolMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { StategraphSaver } from "../src/index.js";
-import { ScriptedChatModel, getWeather, add } from "./scripted_agent.mjs";
+import { ScriptedChatModel, getWeather, add, bookingParentGraph } from "./scripted_agent.mjs";
 
 let pool;
 let saver;
@@ -40,21 +40,6 @@ after(async () => {
 });
 
 const agent = (cp, extra = {}) => createReactAgent({ llm: new ScriptedChatModel(), tools: [getWeather, add], checkpointer: cp, ...extra });
-// the agent as a subgraph whose tool asks a human (interrupt)
-const parentGraph = (cp) => {
-	const book = tool(async ({ city }) => `booked ${city}: ${interrupt({ question: `book ${city}?` })}`, {
-		name: "get_weather",
-		description: "Books a trip (asks first)",
-		schema: z.object({ city: z.string(), units: z.string() }),
-	});
-	return new StateGraph(MessagesAnnotation)
-		.addNode("prep", () => ({ messages: [] }))
-		.addNode("agent", createReactAgent({ llm: new ScriptedChatModel(), tools: [book, add] }))
-		.addEdge(START, "prep")
-		.addEdge("prep", "agent")
-		.addEdge("agent", END)
-		.compile({ checkpointer: cp });
-};
 
 const human = (content, id) => new HumanMessage({ content, id });
 const cfg = (name) => ({ configurable: { thread_id: `sqlside-${name}-${process.pid}` } });
@@ -179,7 +164,7 @@ test("an agent interrupted before its tools reads the same from SQL", async () =
 });
 
 test("an agent subgraph waiting on its tool's interrupt reads the same from SQL", async () => {
-	const app = parentGraph(saver);
+	const app = bookingParentGraph(saver);
 	await app.invoke({ messages: [human("weather in Paris and 1+2", "h-0")] }, subgraph);
 	const { state } = await assertSqlReadsThread(app, subgraph);
 	assert.deepStrictEqual(state.next, ["agent"]);
@@ -342,7 +327,7 @@ test("export and import: LangGraph.js reads the copy as the original and resumes
 });
 
 test("export and import of an interrupted subgraph: the copy resumes with Command", async () => {
-	const app = parentGraph(saver);
+	const app = bookingParentGraph(saver);
 	const copy = cfg("subgraph-copy");
 	await pool.query("SELECT sg_import_thread(sg_export_thread($1), $2)", [idOf(subgraph), idOf(copy)]);
 	await assertSameThread(app, subgraph, app, copy);
@@ -384,7 +369,7 @@ test("sg_prune, sg_lg_prune and copyThread: the newest checkpoint stays whole an
 });
 
 test("a pruned interrupted subgraph thread still resumes", async () => {
-	const app = parentGraph(saver);
+	const app = bookingParentGraph(saver);
 	const c = cfg("subgraph-pruned");
 	await app.invoke({ messages: [human("weather in Rome", "h-0")] }, c);
 	const state = sameThread(await app.getState(c));
