@@ -339,7 +339,8 @@ CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT 
  * sg_update_state does, owners_near looks among the threads written around
  * the time the id (UUID version 7) was made, each probed by its primary
  * key; owners reads every checkpoint, for when that finds nothing on any
- * server (a clock set back).
+ * server (a clock set back), LangGraph.js checkpoints too (brought over,
+ * the server refuses one as it does on its own: 42809).
  */
 CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
@@ -350,7 +351,8 @@ CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text) RETURNS S
 
 CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id = cp; $$;
+    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id = cp
+    UNION ALL SELECT l.thread_id FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id = cp; $$;
 
 /* Whether a thread holds a checkpoint, on the thread's server (a primary key lookup). */
 CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETURNS boolean

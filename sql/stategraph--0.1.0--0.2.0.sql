@@ -1031,9 +1031,18 @@ CREATE FUNCTION stategraph.import_then_update_state(data jsonb, thread_id text, 
                                                     as_node text, checkpoint_id uuid) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
-    result uuid := @extschema@.sg_update_state(thread_id, "values", as_node, checkpoint_id);
+    visitor text;
+    result uuid;
 BEGIN
+    -- as import_then_fork: refused as on one server, not naming the visitor
+    IF (data OPERATOR(pg_catalog.->>) 'format') OPERATOR(pg_catalog.=) 'stategraph.lg_thread' THEN
+        RAISE EXCEPTION 'checkpoint % belongs to LangGraph.js thread "%"', checkpoint_id, data OPERATOR(pg_catalog.->>) 'thread_id'
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it.',
+                  HINT = 'Fork it with LangGraph.js (updateState with that checkpoint''s config) on StategraphSaver.';
+    END IF;
+    visitor := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
+    result := @extschema@.sg_update_state(thread_id, "values", as_node, checkpoint_id);
     PERFORM @extschema@.sg_delete_thread(visitor);
     RETURN result;
 END $$;

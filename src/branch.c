@@ -354,9 +354,12 @@ sg_update_state(PG_FUNCTION_ARGS)
 			char	   *owner = checkpoint_owner(&base_id);
 
 			if (owner == NULL)
+			{
+				sg_refuse_lg_checkpoint(&base_id);
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("checkpoint %s does not exist", sg_uuid_to_cstring(&base_id))));
+			}
 			sg_lock_thread(owner, false);
 			base_id = fork_into(owner, &base_id, thread_id, th)->id;
 			th = sg_thread_fetch_required(thread_id, true);

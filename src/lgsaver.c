@@ -3594,6 +3594,35 @@ sg_refuse_lg_thread(const char *thread_id)
 				 errhint("Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.")));
 }
 
+/*
+ * For sg_update_state given a checkpoint id that no stategraph thread
+ * holds: a checkpoint of a LangGraph.js thread the caller sees is refused
+ * as that thread is, not called missing while its history lists it. Its
+ * id alone has no index (the key begins with the thread), but this is
+ * asked only on the way to an error. SPI must be connected.
+ */
+void
+sg_refuse_lg_checkpoint(const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			type = UUIDOID;
+	Datum		k = lg_uuid_datum(id);
+	bool		isnull;
+
+	if (sg_schema_is_010())
+		return;
+	if (sg_spi_execute(sg_spi_prepare(&plan, "SELECT thread_id FROM stategraph.lg_checkpoints "
+									  "WHERE checkpoint_id OPERATOR(pg_catalog.=) $1 LIMIT 1", 1, &type),
+					   &k, NULL, 1) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 errmsg("checkpoint %s belongs to LangGraph.js thread \"%s\"", sg_uuid_to_cstring(id),
+					TextDatumGetCString(lg_col(SPI_tuptable, 0, 1, &isnull))),
+			 errdetail("Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it."),
+			 errhint("Fork it with LangGraph.js (updateState with that checkpoint's config) on StategraphSaver.")));
+}
+
 /* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
 HeapTuple
 sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)

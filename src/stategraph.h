@@ -752,6 +752,7 @@ extern void sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait);
 extern bool sg_lg_thread_exists(const char *thread_id);
 extern bool sg_lg_thread_visible(const char *thread_id);
 extern void sg_refuse_lg_thread(const char *thread_id);
+extern void sg_refuse_lg_checkpoint(const pg_uuid_t *id);
 extern HeapTuple sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id);
 extern void sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 									const pg_uuid_t *before, Jsonb *filter);

@@ -83,6 +83,17 @@ my $lg_to = r(q{SELECT t FROM generate_series(1, 50) i, LATERAL (SELECT 'lg-fork
 my ($lrc, $lout, $lerr) = $node->psql('router', "SELECT sg_fork('lg-1', '$lg_cp', '$lg_to')");
 like($lerr, qr/REMOTE ERROR: thread "lg-1" is a LangGraph.js thread/, 'sg_fork of a LangGraph.js thread across servers: the error of one server (42809)');
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'and stores nothing');
+# nor does sg_update_state start a thread from a LangGraph.js checkpoint, on
+# the checkpoint's server or brought over from it (before: 42704 "does not exist")
+my $lg_near = r(q{SELECT t FROM generate_series(1, 50) i, LATERAL (SELECT 'lg-near-' || i AS t) x
+	WHERE stategraph_router.shard_of(t) = stategraph_router.shard_of('lg-1') LIMIT 1});
+for my $into ($lg_near, $lg_to)
+{
+	($lrc, $lout, $lerr) = $node->psql('router', "SELECT sg_update_state('$into', '{}', checkpoint_id => '$lg_cp')");
+	like($lerr, qr/REMOTE ERROR: checkpoint \Q$lg_cp\E belongs to LangGraph.js thread "lg-1"/,
+		"sg_update_state into $into from a LangGraph.js checkpoint: 42809");
+}
+is(r('SELECT count(*) FROM sg_threads()'), '48', 'and stores nothing');
 
 # ---------------------------------------------------------------------------
 # A server that is down: time travel on a thread of another server goes on

@@ -382,7 +382,8 @@ test("a pruned interrupted subgraph thread still resumes", async () => {
 });
 
 // README: a LangGraph.js thread's graph lives in JS: stategraph's functions that run or
-// change a thread refuse it (42809), those that start one under its id too (42710)
+// change a thread refuse it (42809), and a thread started from one of its checkpoints;
+// those that start one under its id too (42710)
 test("sg_update_state, sg_fork, sg_invoke and sg_submit refuse a LangGraph.js thread and store nothing", async () => {
 	const id = idOf(paused);
 	const graph = `sqlside_${process.pid}`;
@@ -404,6 +405,7 @@ test("sg_update_state, sg_fork, sg_invoke and sg_submit refuse a LangGraph.js th
 	const results = {
 		update: await fail(`SELECT sg_update_state($1, '{"messages": ["x"]}')`, [id]),
 		updateFrom: await fail(`SELECT sg_update_state($1, '{"messages": ["x"]}', checkpoint_id => $2)`, [id, head]),
+		updateInto: await fail(`SELECT sg_update_state($1, '{"messages": ["x"]}', checkpoint_id => $2)`, [`${id}-forked`, head]),
 		fork: await fail("SELECT sg_fork($1, $2, $3)", [id, head, `${id}-forked`]),
 		invoke: await fail(`SELECT sg_invoke('${graph}', '{"messages": ["x"]}', thread_id => $1)`, [id]),
 		resume: await fail(`SELECT sg_invoke('${graph}', NULL, thread_id => $1)`, [id]),
@@ -415,6 +417,7 @@ test("sg_update_state, sg_fork, sg_invoke and sg_submit refuse a LangGraph.js th
 	assert.deepStrictEqual(Object.fromEntries(Object.entries(results).map(([k, r]) => [k, r.code])), {
 		update: "42809",
 		updateFrom: "42809",
+		updateInto: "42809",
 		fork: "42809",
 		invoke: "42710",
 		resume: "42809",
