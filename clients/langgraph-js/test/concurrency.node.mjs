@@ -9,7 +9,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { emptyCheckpoint, uuid6, MemorySaver } from "@langchain/langgraph-checkpoint";
+import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
 import { StategraphSaver } from "../src/index.js";
 
 const run = promisify(execFile);
@@ -113,4 +114,36 @@ test("two LangGraph.js processes on one thread: no silent fork", async () => {
 	assert.ok(rows[0].lost_roots <= results[0].conflicts + results[1].conflicts);
 	assert.ok(rows[0].stored >= 5 * ok);
 	console.log(`# runs completed ${ok}, refused ${results[0].conflicts + results[1].conflicts}`);
+});
+
+// A config that names a checkpoint addresses that checkpoint: LangGraph.js (1.7)
+// runs from it even when the thread has moved on since (checkpointSuperseded), on
+// a branch of its own, with every saver. A second user resuming an interrupt with
+// the snapshot config it loaded before the first user answered gets what it gets
+// on MemorySaver (README, "Differences": the guard covers runs that read the
+// checkpoint they extend as the thread's newest).
+test("a resume from a stale snapshot's config runs from that checkpoint, as on MemorySaver", async () => {
+	async function twoUsers(saver, thread_id) {
+		let afterRuns = 0;
+		const S = Annotation.Root({ answers: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+		const graph = () => new StateGraph(S)
+			.addNode("ask", async () => ({ answers: [interrupt("q?")] }))
+			.addNode("after", async () => { afterRuns++; return { answers: ["after"] }; })
+			.addEdge(START, "ask").addEdge("ask", "after").addEdge("after", END)
+			.compile({ checkpointer: saver() });
+		const [a, b] = [graph(), graph()]; // two processes' graphs (StategraphSaver: two savers)
+		const config = { configurable: { thread_id } };
+		await a.invoke({ answers: ["start"] }, config);
+		const [sa, sb] = [await a.getState(config), await b.getState(config)];
+		const ra = await a.invoke(new Command({ resume: "A" }), sa.config);
+		const rb = await b.invoke(new Command({ resume: "B" }), sb.config);
+		const history = [];
+		for await (const s of a.getStateHistory(config)) history.push([s.metadata.source, s.metadata.step, s.next]);
+		return { ra: ra.answers, rb: rb.answers, newest: (await a.getState(config)).values.answers, afterRuns, history };
+	}
+	const memory = new MemorySaver();
+	const ours = await twoUsers(() => new StategraphSaver(pool), `conc-stale-${process.pid}`);
+	assert.deepStrictEqual(ours, await twoUsers(() => memory, "stale"));
+	assert.equal(ours.afterRuns, 2);
+	assert.equal(ours.history.length, 6); // two branches from the interrupted checkpoint
 });
