@@ -421,21 +421,29 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	"ON c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
 	"AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
 	"WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
-/* ... and LangGraph.js threads (lgsaver.c): no graph in SQL; their newest root checkpoint */
+/*
+ * ... and LangGraph.js threads (lgsaver.c): no graph in SQL; their newest
+ * root checkpoint, picked first (DISTINCT ON), then read (lg_next, its
+ * writes): a target list beside DISTINCT ON is computed for every row, so
+ * each thread's every checkpoint was read. OFFSET 0: next, used twice, is
+ * computed once.
+ */
 #define THREADS_LG_SQL \
 	"UNION ALL SELECT l.thread_id, NULL, CASE WHEN l.e THEN 'error' WHEN l.i THEN 'interrupted' " \
 	"WHEN pg_catalog.cardinality(l.next) OPERATOR(pg_catalog.=) 0 THEN 'done' ELSE 'idle' END, " \
-	"l.next, l.n, l.created, l.updated FROM (SELECT DISTINCT ON (c.thread_id) c.thread_id, " \
-	"stategraph.lg_next(c.thread_id, c.checkpoint, c.blobs) AS next, pg_catalog.count(*) OVER w AS n, " \
-	"pg_catalog.min(c.created_at) OVER w AS created, pg_catalog.max(c.created_at) OVER w AS updated, " \
+	"l.next, l.n, l.created, l.updated FROM (SELECT c.thread_id, " \
+	"stategraph.lg_next(c.thread_id, c.checkpoint, c.blobs) AS next, c.n, c.created, c.updated, " \
 	"EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id " \
 	"AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id " \
 	"AND x.channel OPERATOR(pg_catalog.=) '__error__') AS e, " \
 	"EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id " \
 	"AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id " \
 	"AND x.channel OPERATOR(pg_catalog.=) '__interrupt__') AS i " \
+	"FROM (SELECT DISTINCT ON (c.thread_id) c.thread_id, c.checkpoint_id, c.checkpoint, c.blobs, " \
+	"pg_catalog.count(*) OVER w AS n, pg_catalog.min(c.created_at) OVER w AS created, " \
+	"pg_catalog.max(c.created_at) OVER w AS updated " \
 	"FROM stategraph.lg_checkpoints c WHERE c.checkpoint_ns OPERATOR(pg_catalog.=) '' " \
-	"WINDOW w AS (PARTITION BY c.thread_id) ORDER BY c.thread_id, c.checkpoint_id DESC) l WHERE $1 IS NULL " \
+	"WINDOW w AS (PARTITION BY c.thread_id) ORDER BY c.thread_id, c.checkpoint_id DESC) c OFFSET 0) l WHERE $1 IS NULL " \
 	THREADS_LG_SUB_SQL
 /*
  * ... and LangGraph.js threads with checkpoints in subgraph namespaces only:
