@@ -95,7 +95,7 @@ SELECT sg_import_thread(jsonb_set(:'export', '{checkpoints,0,metadata,step}', '9
 SELECT sg_import_thread(e || jsonb_build_object('digest', md5(coalesce(e->'thread_id', 'null')::text || coalesce(e->'checkpoints', 'null')::text
          || coalesce(e->'blobs', 'null')::text || coalesce(e->'writes', 'null')::text)), 'lgm-x')
   FROM (SELECT jsonb_set(:'export', '{blobs}', (:'export'::jsonb->'blobs') - 0) AS e) x;
-SELECT sg_import_thread(jsonb_set(:'export', '{version}', '2'), 'lgm-x');
+SELECT sg_import_thread(jsonb_set(:'export', '{version}', '3'), 'lgm-x');
 SELECT sg_import_thread(:'export', '');
 -- ... and so is the id of a stategraph thread, which would hide the import
 CREATE FUNCTION lgm_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT state $$;

@@ -36,7 +36,7 @@ function recording(p) {
 			if (textOf(a[0]).includes("sg_lg_put("))
 				calls.push({
 					appends: a[1][10] === null ? null : JSON.parse(a[1][10]),
-					sent: JSON.parse(a[1][3]).channel_values,
+					sent: JSON.parse(a[1][12]),
 					returned: r.rows[0].id,
 				});
 			return r;
