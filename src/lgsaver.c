@@ -1549,14 +1549,13 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 
 		if (cut > 0)
 		{
-			/* "[" and the text after the comma that ends the elements stored before */
+			/* "[" and the text after the comma that ends the elements stored before ("[]": none) */
 			LGSpan	   *last = list_nth(lg_spans(json, vlen, 1), cut - 1);
 			int			from = last->start + last->len;
 
 			while (from < vlen && json[from] != ',')
 				from++;
-			from++;
-			json = psprintf("[%.*s", vlen - from, json + from);
+			json = from < vlen ? psprintf("[%.*s", vlen - from - 1, json + from + 1) : pstrdup("[]");
 			vlen = strlen(json);
 		}
 		else if (app && !text_given)
