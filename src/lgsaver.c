@@ -48,8 +48,24 @@
  * less than as jsonb) without its id and, when created_at can hold it
  * exactly, its ts; JSON values of 256 bytes or more are compressed.
  *
+ * Text as written. JSON values are stored as json, the text the client
+ * sent (put's channel_values, put_writes' values: json arguments, never
+ * parsed into jsonb on the way in), so they read back with object keys in
+ * the order written, as LangGraph's own savers keep them (jsonb puts shorter
+ * keys first: an agent's next turn sent the model provider another history
+ * than the turn before, ending its prompt cache). put still parses each value
+ * into jsonb, to refuse what jsonb cannot hold (so SQL can read every value
+ * as jsonb) and to hash and compare elements; one lexer pass (lg_spans)
+ * finds where each value, and each element of an array, is in the text.
+ * An appended part is "[" and the text after the comma before its first
+ * element, and parts join with "," (the white space after a part's "[" is
+ * kept: jsonb-printed values from SQL callers, which write ", ", join so). A
+ * small value kept in the map whose text is not jsonb's compact print is
+ * [value, "its text"]. Callers passing jsonb (checkpoint.channel_values,
+ * writes) store what jsonb prints.
+ *
  * Documents. get_tuple and list return json text built here: the stored
- * jsonb values are printed once, and the client parses once.
+ * texts are copied, not printed, and the client parses once.
  *
  * One writer per thread. put takes a transaction advisory lock on the
  * (thread, namespace) and refuses a "loop" or "input" checkpoint whose
@@ -4470,9 +4486,11 @@ sg_lg_sweep(int limit, bool *pass_over)
  * namespace; the owner left out, as import stores them as the importing
  * role), read in one statement so that they are one snapshot:
  *
- *	 {"format": "stategraph.lg_thread", "version": 1, "thread_id": ...,
+ *	 {"format": "stategraph.lg_thread", "version": 2, "thread_id": ...,
  *	  "checkpoints": [...], "blobs": [...], "writes": [...], "digest": md5}
  *
+ * A value is ["its text"]: the export is jsonb, which would reorder the
+ * keys of a value (version 1, which import still reads, had [value]).
  * Values stored as appended parts, references of writes to values and the
  * map of where each value is are ids within the thread, so the rows read the
  * same under any thread id.

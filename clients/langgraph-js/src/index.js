@@ -90,22 +90,22 @@ const LONE_SURROGATE =
 // their values in the checkpoint row, where nothing can extend them
 const INTERNAL = /^(__|branch:to:|join:)/;
 
-// A message list read back from the saver serializes otherwise than the text put stored:
-// with jsonb's key order, and without the kwargs LangGraph's serializer wrote as undefined
-// ({"lc":2,"type":"undefined"}: createReactAgent's AIMessage name, ToolNode's ToolMessage
-// artifact), which LangChain's reviver drops. Each element revives the same, so the list
-// still extends the stored one when its first n elements are the stored ones once both
-// are in this form (keys sorted, such kwargs left out).
+// A message list read back from the saver serializes otherwise than the text put stored
+// (which reads back as written, keys in their order): without the kwargs LangGraph's
+// serializer wrote as undefined ({"lc":2,"type":"undefined"}: createReactAgent's AIMessage
+// name, ToolNode's ToolMessage artifact), which LangChain's reviver drops. Each element
+// revives the same, so the list still extends the stored one when its first n elements
+// are the stored ones once both are in this form (such kwargs left out).
 const isUndefinedMark = (v) => v !== null && typeof v === "object" && v.lc === 2 && v.type === "undefined" && Object.keys(v).length === 2;
 function asRead(x) {
 	if (Array.isArray(x)) return x.map(asRead);
 	if (x === null || typeof x !== "object") return x;
 	const lcObject = x.lc === 1 && x.type === "constructor";
 	const o = {};
-	for (const k of Object.keys(x).sort())
+	for (const k of Object.keys(x))
 		if (lcObject && k === "kwargs" && x.kwargs !== null && typeof x.kwargs === "object" && !Array.isArray(x.kwargs)) {
 			const kwargs = {};
-			for (const kk of Object.keys(x.kwargs).sort()) if (!isUndefinedMark(x.kwargs[kk])) kwargs[kk] = asRead(x.kwargs[kk]);
+			for (const kk of Object.keys(x.kwargs)) if (!isUndefinedMark(x.kwargs[kk])) kwargs[kk] = asRead(x.kwargs[kk]);
 			o.kwargs = kwargs;
 		} else o[k] = asRead(x[k]);
 	return o;

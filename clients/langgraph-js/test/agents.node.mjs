@@ -409,9 +409,9 @@ test("messages read back as MemorySaver's, as text, their keys in the order writ
 
 // The saver stores a message list that extends the one stored before as its new
 // messages only, also when the list was read back in between (each turn): the
-// messages then serialize with jsonb's key order and without the kwargs LangGraph's
-// serializer wrote as undefined (the agent's AIMessage name, a ToolMessage's
-// artifact), which LangChain's reviver drops; each message revives the same.
+// messages then serialize without the kwargs LangGraph's serializer wrote as
+// undefined (the agent's AIMessage name, a ToolMessage's artifact), which
+// LangChain's reviver drops; each message revives the same.
 test("an agent's message list is stored as what each step appends, turn after turn", async () => {
 	assert.ok(results.reactTurns, "reactTurns ran");
 	const { rows } = await pool.query(
