@@ -453,13 +453,11 @@ lg_json_col_jsonb(SPITupleTable *tt, uint64 i, int col)
  * ---------------------------------------------------------------------------
  */
 
-/* One member (object field or array element) of a JSON text, at offset start. */
+/* One member (object field or array element) of a JSON text: its value at offset start. */
 typedef struct LGSpan
 {
 	char	   *name;			/* field name (NULL: an array element) */
 	int			index;			/* its position in its object or array */
-	int			parent;			/* position of its ancestor at level 1 (-1 at level 1) */
-	char	   *parent_name;	/* name of that ancestor, if a field */
 	int			start;
 	int			len;
 } LGSpan;
@@ -467,10 +465,6 @@ typedef struct LGSpan
 typedef struct LGSpanState
 {
 	JsonLexContext *lex;
-	int			level;			/* the lex_level whose members are collected (1 or 2) */
-	int			parent;
-	char	   *parent_name;
-	int			index;
 	int			start;
 	char	   *name;
 	List	   *spans;
@@ -479,34 +473,25 @@ typedef struct LGSpanState
 static void
 lg_span_start(LGSpanState *st, char *fname)
 {
-	if (st->lex->lex_level == 1)
-	{
-		st->parent++;
-		st->parent_name = fname;
-		st->index = 0;
-	}
-	if (st->lex->lex_level == st->level)
-	{
-		st->start = st->lex->token_start - st->lex->input;
-		st->name = fname;
-	}
+	if (st->lex->lex_level != 1)
+		return;
+	st->start = st->lex->token_start - st->lex->input;
+	st->name = fname;
 }
 
 static void
 lg_span_end(LGSpanState *st)
 {
-	if (st->lex->lex_level == st->level)
-	{
-		LGSpan	   *sp = palloc(sizeof(LGSpan));
+	LGSpan	   *sp;
 
-		sp->name = st->name;
-		sp->index = (st->level == 1 ? st->parent : st->index++);
-		sp->parent = (st->level == 1 ? -1 : st->parent);
-		sp->parent_name = (st->level == 1 ? NULL : st->parent_name);
-		sp->start = st->start;
-		sp->len = (st->lex->prev_token_terminator - st->lex->input) - st->start;
-		st->spans = lappend(st->spans, sp);
-	}
+	if (st->lex->lex_level != 1)
+		return;
+	sp = palloc(sizeof(LGSpan));
+	sp->name = st->name;
+	sp->index = list_length(st->spans);
+	sp->start = st->start;
+	sp->len = (st->lex->prev_token_terminator - st->lex->input) - st->start;
+	st->spans = lappend(st->spans, sp);
 }
 
 static void
@@ -533,16 +518,14 @@ lg_span_elem_end(void *state, bool isnull)
 	lg_span_end(state);
 }
 
-/* The members at level (1: of the document, 2: of its members) of JSON text json (len bytes). */
+/* The members of the object or array that JSON text json (len bytes) is, in order. */
 static List *
-lg_spans(char *json, int len, int level)
+lg_spans(char *json, int len)
 {
 	LGSpanState st = {0};
 	JsonSemAction sem = {0};
 
 	st.lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), true);
-	st.level = level;
-	st.parent = -1;
 	sem.semstate = &st;
 	sem.object_field_start = lg_span_field_start;
 	sem.object_field_end = lg_span_field_end;
@@ -1538,11 +1521,12 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 
 /*
  * Stores channel's new value written by checkpoint id (parent: its parent):
- * a JSON value as its text (json, of vlen bytes; value is its jsonb form,
- * which recognises extensions; text_given: the writer's, else jsonb's print); a JSON array that extends the parent's value
- * (writer base) keeps only the text of its new elements, as does one sent as
- * an append (app), and JSON that the parent's pending write holds is not
- * copied (lg_refer_to_write).
+ * a JSON value as its text (json, of vlen bytes: the writer's when
+ * text_given, else jsonb's print; value is its jsonb form, which recognises
+ * extensions); a JSON array that extends the parent's value (writer base)
+ * keeps only the text of its new elements, as does one sent as an append
+ * (app), and JSON that the parent's pending write holds is not copied
+ * (lg_refer_to_write).
  */
 static void
 lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const pg_uuid_t *parent,
@@ -1566,7 +1550,7 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 		if (cut > 0)
 		{
 			/* "[" and the text after the comma that ends the elements stored before ("[]": none) */
-			LGSpan	   *last = list_nth(lg_spans(json, vlen, 1), cut - 1);
+			LGSpan	   *last = list_nth(lg_spans(json, vlen), cut - 1);
 			int			from = last->start + last->len;
 
 			while (from < vlen && json[from] != ',')
@@ -2068,7 +2052,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		versions = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
 	}
 	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), newv, values, idstr);
-	texts = vtext ? lg_spans(vtext, strlen(vtext), 1) : NIL;
+	texts = vtext ? lg_spans(vtext, strlen(vtext)) : NIL;
 
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
@@ -2348,7 +2332,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("values must be a JSON array of one value for each write"),
 					 errdetail("Task \"%s\" has %d writes.", task_id, nwrites)));
-		foreach(lc, lg_spans(vtext, strlen(vtext), 1))
+		foreach(lc, lg_spans(vtext, strlen(vtext)))
 			vspan[((LGSpan *) lfirst(lc))->index] = lfirst(lc);
 	}
 

@@ -83,6 +83,19 @@ test("values, appended lists, pending writes and small values read back with the
 	await turns(graph(memory), thread);
 	await turns(graph(saver), thread);
 
+	const expected = await tuples(memory, thread);
+	assert.strictEqual(expected.length, TURNS * 3);
+	assert.ok(expected.some((t) => t.writes.length > 0), "pending writes compared");
+	assert.deepStrictEqual(await tuples(saver, thread), expected, "list");
+	const tuple = await saver.getTuple(config(thread));
+	const memTuple = await memory.getTuple(config(thread));
+	for (const k of Object.keys(memTuple.checkpoint.channel_values).filter((k) => k !== "__pregel_tasks"))
+		same(tuple.checkpoint.channel_values[k], memTuple.checkpoint.channel_values[k], `getTuple ${k}`);
+	assert.strictEqual(await state(saver, thread), await state(memory, thread), "getState");
+	// the literal text: "zz" before "a", "y" before "b"
+	assert.match(await state(saver, thread), /\{"zz":1,"a":\{"y":2,"b":3\},"note":"turn 1/);
+	assert.match(await state(saver, thread), /"small":\{"b":true,"a":null\}/);
+
 	// the forms this test is meant to cover are those stored
 	const { rows } = await pool.query(
 		`SELECT count(*) FILTER (WHERE channel = 'items' AND base IS NOT NULL)::int AS appended,
@@ -99,19 +112,6 @@ test("values, appended lists, pending writes and small values read back with the
 		[thread],
 	);
 	assert.deepStrictEqual(inline.rows[0], { small: true, input_with_text: true }, "small values kept in the checkpoint row");
-
-	const expected = await tuples(memory, thread);
-	assert.strictEqual(expected.length, TURNS * 3);
-	assert.ok(expected.some((t) => t.writes.length > 0), "pending writes compared");
-	assert.deepStrictEqual(await tuples(saver, thread), expected, "list");
-	const tuple = await saver.getTuple(config(thread));
-	const memTuple = await memory.getTuple(config(thread));
-	for (const k of Object.keys(memTuple.checkpoint.channel_values).filter((k) => k !== "__pregel_tasks"))
-		same(tuple.checkpoint.channel_values[k], memTuple.checkpoint.channel_values[k], `getTuple ${k}`);
-	assert.strictEqual(await state(saver, thread), await state(memory, thread), "getState");
-	// the literal text: "zz" before "a", "y" before "b"
-	assert.match(await state(saver, thread), /\{"zz":1,"a":\{"y":2,"b":3\},"note":"turn 1/);
-	assert.match(await state(saver, thread), /"small":\{"b":true,"a":null\}/);
 });
 
 test("a pending write and a small value put directly read back as written", async () => {
