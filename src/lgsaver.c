@@ -152,7 +152,7 @@
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_TASKS		"__pregel_tasks"
-#define LG_REF_MIN		64		/* smallest value a value row refers to a pending write for, instead of a copy */
+#define LG_REF_MIN		64		/* smallest JSON text (bytes) a value row refers to a pending write for, instead of a copy */
 #define LG_INLINE_MAX	40		/* largest JSON value kept in the checkpoint row's map (not arrays) */
 #define LG_INLINE_INTERNAL 256	/* ... a value of LangGraph's own channels (inputs, triggers) */
 #define LG_COMPRESS_MIN	256		/* smallest JSON value stored compressed (rows under 2 kB are not, by TOAST) */

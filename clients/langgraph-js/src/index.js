@@ -572,8 +572,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// built before the queued writes are taken: a put that fails here leaves them queued
 		const args = putArgs(parts, appendsText);
 		// a value the server may store as a reference to a pending write (LG_REF_MIN in
-		// lgsaver.c: 64 bytes of jsonb; its text can be a little shorter) needs that
-		// write stored first: wait for this thread's writes still in flight
+		// lgsaver.c: 64 bytes of its text; a part here also holds its channel's name, so
+		// this waits a little more often than needed) needs that write stored first: wait
+		// for this thread's writes still in flight
 		const threadKey = `${thread_id}\u0000${checkpoint_ns}`;
 		let queued = this._takeQueuedWrites(threadKey);
 		if (queued && (queued.length > MAX_TAKEN_WRITES ||
