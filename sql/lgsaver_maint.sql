@@ -95,7 +95,7 @@ SELECT sg_import_thread(jsonb_set(:'export', '{checkpoints,0,metadata,step}', '9
 SELECT sg_import_thread(e || jsonb_build_object('digest', md5(coalesce(e->'thread_id', 'null')::text || coalesce(e->'checkpoints', 'null')::text
          || coalesce(e->'blobs', 'null')::text || coalesce(e->'writes', 'null')::text)), 'lgm-x')
   FROM (SELECT jsonb_set(:'export', '{blobs}', (:'export'::jsonb->'blobs') - 0) AS e) x;
-SELECT sg_import_thread(jsonb_set(:'export', '{version}', '2'), 'lgm-x');
+SELECT sg_import_thread(jsonb_set(:'export', '{version}', '3'), 'lgm-x');
 SELECT sg_import_thread(:'export', '');
 -- ... and so is the id of a stategraph thread, which would hide the import
 CREATE FUNCTION lgm_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT state $$;
@@ -129,6 +129,25 @@ SELECT t AS tampered, lg_tampered(:'export', path, v) AS result FROM (VALUES
     ('fraction index', '{writes,0,idx}', '1.5'),
     ('version 1.4', '{version}', '1.4')) x(t, path, v);
 SELECT count(*) AS stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-x';
+-- a value is its JSON text in a string (version 2): text that is no JSON, or JSON
+-- that jsonb cannot hold (SQL reads every value as jsonb), is SGX01 too
+SELECT lg_tampered(:'export', ARRAY['blobs', i, 'value'], '["{"]') AS value_not_json,
+       lg_tampered(:'export', ARRAY['blobs', i, 'value'], '["\"\\u0000\""]') AS value_not_jsonb
+  FROM (SELECT (o - 1)::text AS i FROM jsonb_array_elements(:'export'::jsonb->'blobs') WITH ORDINALITY x(b, o)
+         WHERE jsonb_typeof(b->'value') = 'array' LIMIT 1) x;
+-- an export of this round's first format (version 1: each value as [value]) still imports, and reads as the same
+SELECT sg_import_thread(d || jsonb_build_object('digest', md5(coalesce(d->'thread_id', 'null')::text || coalesce(d->'checkpoints', 'null')::text
+         || coalesce(d->'blobs', 'null')::text || coalesce(d->'writes', 'null')::text)), 'lgm-v1') AS v1_imported
+  FROM (SELECT e || jsonb_build_object('version', 1,
+          'blobs', (SELECT jsonb_agg(CASE WHEN jsonb_typeof(b->'value') = 'array' THEN jsonb_set(b, '{value}', jsonb_build_array((b->'value'->>0)::jsonb)) ELSE b END ORDER BY o)
+                      FROM jsonb_array_elements(e->'blobs') WITH ORDINALITY x(b, o)),
+          'writes', (SELECT jsonb_agg(CASE WHEN jsonb_typeof(w->'value') = 'array' THEN jsonb_set(w, '{value}', jsonb_build_array((w->'value'->>0)::jsonb)) ELSE w END ORDER BY o)
+                      FROM jsonb_array_elements(e->'writes') WITH ORDINALITY x(w, o))) AS d
+          FROM (SELECT :'export'::jsonb AS e) e) x;
+SELECT sg_import_thread(:'export', 'lgm-v2') AS v2_imported;
+SELECT count(*) AS checkpoints, bool_and(a.t::jsonb - 'thread_id' = b.t::jsonb - 'thread_id') AS v1_reads_same
+  FROM sg_lg_list('lgm-v1') WITH ORDINALITY a(t, o) FULL JOIN sg_lg_list('lgm-v2') WITH ORDINALITY b(t, o) USING (o);
+SELECT sg_lg_delete_thread('lgm-v1') AS v1_deleted, sg_lg_delete_thread('lgm-v2') AS v2_deleted;
 
 -- sg_prune: keep_last per namespace (never a namespace's newest); what stays reads the same
 SELECT sg_lg_get_tuple('lgm-copy2')::jsonb - 'parent_checkpoint_id' AS before_prune \gset

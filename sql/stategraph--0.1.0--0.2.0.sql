@@ -786,15 +786,19 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  * values by their writer (not by LangGraph's channel version) keeps a replay
  * that reuses version numbers from overwriting or reusing an older value.
  *
- * lg_blobs holds one row per value written: JSON values as jsonb, other
- * values as bytes with LangGraph's serializer type. A JSON array that extends
+ * lg_blobs holds one row per value written: JSON values as json, the text
+ * the client sent (so object keys read back in the order they were written,
+ * as LangGraph's own savers keep them), other values as bytes with
+ * LangGraph's serializer type. A JSON array that extends
  * the value it replaces keeps only the appended elements and points to that
  * value (`base`): a conversation's storage grows with what it appends.
- * `n` (elements) and `digest` (a SHA-256 chain over the elements) let the
- * next write recognise an extension without reading the old elements.
+ * `n` (elements) and `digest` (a SHA-256 chain over the elements' jsonb
+ * form) let the next write recognise an extension without reading the old
+ * elements. A small value kept in the checkpoint row's map is [value], or
+ * [value, "its text"] when jsonb does not print it as it was written.
  *
  * lg_writes holds pending writes (put_writes), in LangGraph's order
- * (task_path, task_id, idx); special channels use LangGraph's negative
+ * (task_path, task_id, idx), their values as json text too; special channels use LangGraph's negative
  * indexes (__error__ -1, __scheduled__ -2, __interrupt__ -3, __resume__ -4).
  * A value (or appended part) of 64 bytes or more that is exactly the value
  * of the parent checkpoint's one pending write to the channel (a node's new
@@ -833,7 +837,7 @@ CREATE TABLE stategraph.lg_blobs (
     base          uuid,                    -- value extended by the appended elements in "value"
     n             integer,                 -- elements of the whole array value
     digest        bytea,                   -- SHA-256 chain over the whole array's elements
-    value         jsonb,                   -- the JSON value, or the appended elements
+    value         json,                    -- the JSON value as written, or the appended elements
     type          text,                    -- serializer type of a non-JSON value
     bytes         bytea,                   -- a non-JSON value
     wcheckpoint   uuid,                    -- value (or appended elements) is this pending write's:
@@ -851,7 +855,7 @@ CREATE TABLE stategraph.lg_writes (
     idx           integer NOT NULL,
     task_path     text NOT NULL DEFAULT '',
     channel       text NOT NULL,
-    value         jsonb,
+    value         json,                    -- the JSON value as written
     type          text,
     bytes         bytea,
     owner         text NOT NULL DEFAULT CURRENT_USER,
@@ -921,7 +925,7 @@ CREATE POLICY one_owner_update ON stategraph.lg_writes AS RESTRICTIVE FOR UPDATE
 COMMENT ON TABLE stategraph.lg_checkpoints IS
 'LangGraph.js checkpoints (sg_lg_put): a v4 checkpoint without its values, its metadata, and where each channel value is stored';
 COMMENT ON TABLE stategraph.lg_blobs IS
-'channel values of LangGraph.js checkpoints, keyed by the checkpoint that wrote them: jsonb (an extended array as its new elements) or typed bytes';
+'channel values of LangGraph.js checkpoints, keyed by the checkpoint that wrote them: json as written (an extended array as its new elements) or typed bytes';
 COMMENT ON TABLE stategraph.lg_writes IS
 'pending writes of LangGraph.js tasks (sg_lg_put_writes), in LangGraph''s order (task_path, task_id, idx)';
 
@@ -941,18 +945,20 @@ CREATE FUNCTION @extschema@.sg_lg_put(thread_id text, checkpoint_ns text, parent
                                       bytes_values bytea[] DEFAULT NULL,
                                       expect_new boolean DEFAULT false,
                                       appends jsonb DEFAULT NULL,
-                                      parent_by_id boolean DEFAULT false) RETURNS uuid
+                                      parent_by_id boolean DEFAULT false,
+                                      channel_values json DEFAULT NULL) RETURNS uuid
     AS 'MODULE_PATHNAME', 'sg_lg_put' LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean) IS
-'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; expect_new: the writer saw no checkpoint, so a first checkpoint is refused (40001) if the namespace has one by now; appends {"channel": {"base": checkpoint id, "n": elements}}: that channel''s value holds only the elements appended to the n-element value checkpoint base wrote; returns the checkpoint id, or NULL, storing nothing, when such a base is not stored as said (the caller then sends the whole value); parent_by_id: the writer read the parent by its id (a run from an older checkpoint, time travel), so a loop or input checkpoint may extend a checkpoint that is not the newest';
+COMMENT ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean, json) IS
+'LangGraph checkpointer put: stores a v4 checkpoint (JSON values in checkpoint.channel_values, or as text in channel_values, which then replaces it and keeps each value''s text as written; others as typed bytes) whose parent is parent_checkpoint_id, keeping the values of the channels in new_versions; expect_new: the writer saw no checkpoint, so a first checkpoint is refused (40001) if the namespace has one by now; appends {"channel": {"base": checkpoint id, "n": elements}}: that channel''s value holds only the elements appended to the n-element value checkpoint base wrote; returns the checkpoint id, or NULL, storing nothing, when such a base is not stored as said (the caller then sends the whole value); parent_by_id: the writer read the parent by its id (a run from an older checkpoint, time travel), so a loop or input checkpoint may extend a checkpoint that is not the newest';
 
 CREATE FUNCTION @extschema@.sg_lg_put_writes(thread_id text, checkpoint_ns text, checkpoint_id uuid,
                                              task_id text, writes jsonb, task_path text DEFAULT '',
                                              bytes_index integer[] DEFAULT NULL, bytes_types text[] DEFAULT NULL,
-                                             bytes_values bytea[] DEFAULT NULL) RETURNS integer
+                                             bytes_values bytea[] DEFAULT NULL,
+                                             "values" json DEFAULT NULL) RETURNS integer
     AS 'MODULE_PATHNAME', 'sg_lg_put_writes' LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) IS
-'LangGraph checkpointer putWrites: stores a task''s pending writes ([[channel, value], ...]; entries named in bytes_index hold typed bytes instead) on a checkpoint; a retry stores nothing twice; returns the writes stored';
+COMMENT ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[], json) IS
+'LangGraph checkpointer putWrites: stores a task''s pending writes ([[channel, value], ...]; values, [value, ...] as text, replaces their values and keeps each one''s text as written; entries named in bytes_index hold typed bytes instead) on a checkpoint; a retry stores nothing twice; returns the writes stored';
 
 CREATE FUNCTION @extschema@.sg_lg_get_tuple(thread_id text, checkpoint_ns text DEFAULT '',
                                             checkpoint_id uuid DEFAULT NULL) RETURNS json
@@ -1373,8 +1379,8 @@ GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
 GRANT EXECUTE ON FUNCTION stategraph.lg_next(text, json, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.lg_thread_owner_is(text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put(text, text, uuid, jsonb, jsonb, jsonb, text[], text[], bytea[], boolean, jsonb, boolean, json) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[], json) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_lg_delete_thread(text) TO PUBLIC;

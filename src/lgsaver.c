@@ -48,8 +48,24 @@
  * less than as jsonb) without its id and, when created_at can hold it
  * exactly, its ts; JSON values of 256 bytes or more are compressed.
  *
+ * Text as written. JSON values are stored as json, the text the client
+ * sent (put's channel_values, put_writes' values: json arguments, never
+ * parsed into jsonb on the way in), so they read back with object keys in
+ * the order written, as LangGraph's own savers keep them (jsonb puts shorter
+ * keys first: an agent's next turn sent the model provider another history
+ * than the turn before, ending its prompt cache). put still parses each value
+ * into jsonb, to refuse what jsonb cannot hold (so SQL can read every value
+ * as jsonb) and to hash and compare elements; one lexer pass (lg_spans)
+ * finds where each value, and each element of an array, is in the text.
+ * An appended part is "[" and the text after the comma before its first
+ * element, and parts join with "," (the white space after a part's "[" is
+ * kept: jsonb-printed values from SQL callers, which write ", ", join so). A
+ * small value kept in the map whose text is not jsonb's compact print is
+ * [value, "its text"]. Callers passing jsonb (checkpoint.channel_values,
+ * writes) store what jsonb prints.
+ *
  * Documents. get_tuple and list return json text built here: the stored
- * jsonb values are printed once, and the client parses once.
+ * texts are copied, not printed, and the client parses once.
  *
  * One writer per thread. put takes a transaction advisory lock on the
  * (thread, namespace) and refuses a "loop" or "input" checkpoint whose
@@ -111,12 +127,14 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
+#include "common/jsonapi.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -124,6 +142,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/jsonfuncs.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/datetime.h"
@@ -133,7 +152,7 @@
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_TASKS		"__pregel_tasks"
-#define LG_REF_MIN		64		/* smallest value a value row refers to a pending write for, instead of a copy */
+#define LG_REF_MIN		64		/* smallest JSON text (bytes) a value row refers to a pending write for, instead of a copy */
 #define LG_INLINE_MAX	40		/* largest JSON value kept in the checkpoint row's map (not arrays) */
 #define LG_INLINE_INTERNAL 256	/* ... a value of LangGraph's own channels (inputs, triggers) */
 #define LG_COMPRESS_MIN	256		/* smallest JSON value stored compressed (rows under 2 kB are not, by TOAST) */
@@ -170,11 +189,11 @@ static const Oid blob_key[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID};
 static const Oid blob_ver[] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 static const Oid cp_row[] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID, JSONOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
 static const Oid blob_row[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID, UUIDOID, INT4OID,
-BYTEAOID, JSONBOID, TEXTOID, BYTEAOID, UUIDOID, TEXTOID, INT4OID};
+BYTEAOID, JSONOID, TEXTOID, BYTEAOID, UUIDOID, TEXTOID, INT4OID};
 static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TEXTOID,
-JSONBOID, TEXTOID, BYTEAOID};
+JSONOID, TEXTOID, BYTEAOID};
 static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
-static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONBOID};
+static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID};
 
 /* the JSON value of value row b: its own, or that of the pending write it refers to */
 #define LG_BLOB_VALUE \
@@ -314,7 +333,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
 	w_row, 10},
 	[LGP_W_SAME] = {
-		"SELECT task_id, idx, value OPERATOR(pg_catalog.=) $5 FROM stategraph.lg_writes "
+		"SELECT task_id, idx, value::pg_catalog.text OPERATOR(pg_catalog.=) $5 COLLATE \"C\" FROM stategraph.lg_writes "
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 AND channel OPERATOR(pg_catalog.=) $4 "
 		"AND idx OPERATOR(pg_catalog.>=) 0 LIMIT 2",	/* not a special write: those are replaced */
@@ -406,6 +425,147 @@ lg_text_col(SPITupleTable *tt, uint64 i, int col)
 
 	return isnull ? NULL : TextDatumGetCString(d);
 }
+
+/* A json column (a value as its writer sent it), detoasted; NULL when null. */
+static text *
+lg_json_col(SPITupleTable *tt, uint64 i, int col)
+{
+	bool		isnull;
+	Datum		d = lg_col(tt, i, col, &isnull);
+
+	return isnull ? NULL : DatumGetTextPP(d);
+}
+
+/* A json column as jsonb (for what reads values as SQL does); NULL when null. */
+static Jsonb *
+lg_json_col_jsonb(SPITupleTable *tt, uint64 i, int col)
+{
+	text	   *t = lg_json_col(tt, i, col);
+
+	return t == NULL ? NULL :
+		DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(t))));
+}
+
+/* ---------------------------------------------------------------------------
+ * Spans: where the members of a JSON text are, so that values are stored and
+ * read back as the text their writer sent (jsonb would order object keys
+ * its own way). One lexer pass, as json_array_elements finds its elements.
+ * ---------------------------------------------------------------------------
+ */
+
+/* One member (object field or array element) of a JSON text: its value at offset start. */
+typedef struct LGSpan
+{
+	char	   *name;			/* field name (NULL: an array element) */
+	int			index;			/* its position in its object or array */
+	int			start;
+	int			len;
+} LGSpan;
+
+typedef struct LGSpanState
+{
+	JsonLexContext *lex;
+	int			start;
+	char	   *name;
+	List	   *spans;
+} LGSpanState;
+
+static void
+lg_span_start(LGSpanState *st, char *fname)
+{
+	if (st->lex->lex_level != 1)
+		return;
+	st->start = st->lex->token_start - st->lex->input;
+	st->name = fname;
+}
+
+static void
+lg_span_end(LGSpanState *st)
+{
+	LGSpan	   *sp;
+
+	if (st->lex->lex_level != 1)
+		return;
+	sp = palloc(sizeof(LGSpan));
+	sp->name = st->name;
+	sp->index = list_length(st->spans);
+	sp->start = st->start;
+	sp->len = (st->lex->prev_token_terminator - st->lex->input) - st->start;
+	st->spans = lappend(st->spans, sp);
+}
+
+static void
+lg_span_field_start(void *state, char *fname, bool isnull)
+{
+	lg_span_start(state, fname);
+}
+
+static void
+lg_span_field_end(void *state, char *fname, bool isnull)
+{
+	lg_span_end(state);
+}
+
+static void
+lg_span_elem_start(void *state, bool isnull)
+{
+	lg_span_start(state, NULL);
+}
+
+static void
+lg_span_elem_end(void *state, bool isnull)
+{
+	lg_span_end(state);
+}
+
+/* The members of the object or array that JSON text json (len bytes) is, in order. */
+static List *
+lg_spans(char *json, int len)
+{
+	LGSpanState st = {0};
+	JsonSemAction sem = {0};
+
+	st.lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), true);
+	sem.semstate = &st;
+	sem.object_field_start = lg_span_field_start;
+	sem.object_field_end = lg_span_field_end;
+	sem.array_element_start = lg_span_elem_start;
+	sem.array_element_end = lg_span_elem_end;
+	pg_parse_json_or_ereport(st.lex, &sem);
+	return st.spans;
+}
+
+/* JSON white space */
+#define LG_JSON_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+/*
+ * The elements of a JSON array's text, without its brackets and the white
+ * space before "]" (*inner_len 0: none). The white space after "[" is
+ * kept: in an appended part it is what followed the comma before its first
+ * element (lg_store_value), so that the parts join as the whole was written.
+ */
+static const char *
+lg_array_inner(const char *s, int len, int *inner_len)
+{
+	int			a = 0, b = len;
+
+	while (a < b && LG_JSON_SPACE(s[a]))
+		a++;
+	while (b > a && LG_JSON_SPACE(s[b - 1]))
+		b--;
+	if (b - a < 2 || s[a] != '[' || s[b - 1] != ']')
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a stored part of an appended JSON array is not an array"),
+				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
+	a++, b--;
+	while (b > a && LG_JSON_SPACE(s[b - 1]))
+		b--;
+	*inner_len = b - a;
+	return s + a;
+}
+
+static Datum lg_stored_text(const char *json, int len);
 
 /* A required text argument: NULL is an error naming it. */
 static char *
@@ -1230,25 +1390,25 @@ lg_bytes_for(ArrayType *chans, ArrayType *types, ArrayType *vals, const char *ch
 }
 
 /*
- * A JSON value as it is stored: compressed (as TOAST would compress it in a
- * row over 2 kB) when it is LG_COMPRESS_MIN bytes or more and compresses.
- * The stored datum reads back as the same jsonb everywhere.
+ * A JSON value's text as it is stored (json): compressed (as TOAST would
+ * compress it in a row over 2 kB) when it is LG_COMPRESS_MIN bytes or more
+ * and compresses. The stored datum reads back as the same text everywhere.
  */
 static Datum
-lg_stored_json(Jsonb *j)
+lg_stored_text(const char *json, int len)
 {
-	Datum		d = JsonbPGetDatum(j);
+	Datum		d = PointerGetDatum(cstring_to_text_with_len(json, len));
 	Datum		c;
 
-	if (VARSIZE(j) < LG_COMPRESS_MIN)
+	if (len < LG_COMPRESS_MIN)
 		return d;
 	c = toast_compress_datum(d, default_toast_compression);
 	return c != (Datum) 0 ? c : d;
 }
 
 /*
- * Whether the JSON the new checkpoint stores for channel (the appended
- * elements, or a whole value) is exactly the value of the parent's one
+ * Whether the JSON text the new checkpoint stores for channel (the appended
+ * elements, or a whole value) is exactly the text of the parent's one
  * pending write to that channel (a node's new messages, most often); if so,
  * the value row refers to that write (vals[11..13]: checkpoint, task, index)
  * instead of keeping a second copy. Writes never change once stored (a retry
@@ -1258,12 +1418,13 @@ lg_stored_json(Jsonb *j)
  * later put_writes replaces them, so no value refers to one.
  */
 static bool
-lg_refer_to_write(Datum *vals, char *nulls, const pg_uuid_t *parent, Jsonb *stored)
+lg_refer_to_write(Datum *vals, char *nulls, const pg_uuid_t *parent, const char *stored, int len)
 {
-	Datum		k[5] = {vals[0], vals[1], lg_uuid_datum(parent), vals[2], JsonbPGetDatum(stored)};
+	Datum		k[5] = {vals[0], vals[1], lg_uuid_datum(parent), vals[2],
+	PointerGetDatum(cstring_to_text_with_len(stored, len))};
 	bool		isnull;
 
-	if (VARSIZE(stored) < LG_REF_MIN || lg_run(LGP_W_SAME, k, NULL, 2) != 1 ||
+	if (len < LG_REF_MIN || lg_run(LGP_W_SAME, k, NULL, 2) != 1 ||
 		!DatumGetBool(lg_col(SPI_tuptable, 0, 3, &isnull)) || isnull)
 		return false;
 	vals[11] = k[2], nulls[11] = ' ';
@@ -1298,12 +1459,12 @@ lg_digest_datum(const uint8 *digest)
 
 /*
  * The array value jv of a value row: fills its base (vals[5]), n (vals[6])
- * and digest (vals[7]) and returns what the row stores. With app, jv holds
- * only the appended elements; else, when jv begins with the whole value of
- * writer base (the parent's value of the channel), only the elements after
- * it are kept.
+ * and digest (vals[7]) and returns how many of its first elements the row
+ * does not store. With app, jv holds only the appended elements (all
+ * stored); else, when jv begins with the whole value of writer base (the
+ * parent's value of the channel), only the elements after it are kept.
  */
-static Jsonb *
+static int
 lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const char *base,
 			 const LGAppend *app)
 {
@@ -1321,7 +1482,7 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 		vals[5] = lg_uuid_datum(&app->base), nulls[5] = ' ';
 		vals[6] = Int32GetDatum(app->n + n), nulls[6] = ' ';
 		vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
-		return jv;
+		return 0;
 	}
 	if (base)
 	{
@@ -1352,25 +1513,25 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 	}
 	lg_digest_array(jv, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends, digest);
 	if (extends && prev_n > 0)
-	{
 		vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
-		jv = sg_jsonb_array_tail(jv, n - prev_n);	/* what was appended */
-	}
 	vals[6] = Int32GetDatum(n), nulls[6] = ' ';
 	vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
-	return jv;
+	return (extends && prev_n > 0) ? prev_n : 0;
 }
 
 /*
- * Stores channel's new value written by checkpoint id (parent: its parent);
- * a JSON array that extends the parent's value (writer base) keeps only its
- * new elements, as does one sent as an append (app), and JSON that the
- * parent's pending write holds is not copied (lg_refer_to_write).
+ * Stores channel's new value written by checkpoint id (parent: its parent):
+ * a JSON value as its text (json, of vlen bytes: the writer's when
+ * text_given, else jsonb's print; value is its jsonb form, which recognises
+ * extensions); a JSON array that extends the parent's value (writer base)
+ * keeps only the text of its new elements, as does one sent as an append
+ * (app), and JSON that the parent's pending write holds is not copied
+ * (lg_refer_to_write).
  */
 static void
 lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const pg_uuid_t *parent,
-			   const char *channel, JsonbValue *version, JsonbValue *value, text *type, bytea *bytes,
-			   const char *base, const LGAppend *app)
+			   const char *channel, JsonbValue *version, JsonbValue *value, char *json, int vlen,
+			   bool text_given, text *type, bytea *bytes, const char *base, const LGAppend *app)
 {
 	Datum		vals[14];
 	char		nulls[14];
@@ -1383,10 +1544,40 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 	vals[3] = lg_uuid_datum(id), nulls[3] = ' ';
 	vals[4] = JsonbPGetDatum(JsonbValueToJsonb(version)), nulls[4] = ' ';
 	if (jv && JB_ROOT_IS_ARRAY(jv) && !JB_ROOT_IS_SCALAR(jv))
-		jv = lg_array_row(vals, nulls, id, jv, base, app);
-	if (jv && !(parent && lg_refer_to_write(vals, nulls, parent, jv)))
-		vals[8] = lg_stored_json(jv), nulls[8] = ' ';
-	else if (jv == NULL)
+	{
+		int			cut = lg_array_row(vals, nulls, id, jv, base, app);
+
+		if (cut > 0)
+		{
+			/* "[" and the text after the comma that ends the elements stored before ("[]": none) */
+			LGSpan	   *last = list_nth(lg_spans(json, vlen), cut - 1);
+			int			from = last->start + last->len;
+
+			while (from < vlen && json[from] != ',')
+				from++;
+			json = from < vlen ? psprintf("[%.*s", vlen - from - 1, json + from + 1) : pstrdup("[]");
+			vlen = strlen(json);
+		}
+		else if (app && !text_given)
+		{
+			/* appended elements as jsonb prints them: joined after ", " as jsonb prints a list */
+			json = psprintf("[ %.*s", vlen - 1, json + 1);
+			vlen++;
+		}
+	}
+	if (jv)
+	{
+		/* a write's text begins "[" and its first element: the separator white space is not its */
+		int			lead = 0;
+
+		if (vlen > 1 && json[0] == '[')
+			while (1 + lead < vlen && LG_JSON_SPACE(json[1 + lead]))
+				lead++;
+		if (!(parent && lg_refer_to_write(vals, nulls, parent, lead ? psprintf("[%.*s", vlen - 1 - lead, json + 1 + lead) : json,
+										  vlen - lead)))
+			vals[8] = lg_stored_text(json, vlen), nulls[8] = ' ';
+	}
+	else
 	{
 		vals[9] = PointerGetDatum(type), nulls[9] = ' ';
 		vals[10] = PointerGetDatum(bytes), nulls[10] = ' ';
@@ -1559,14 +1750,19 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
  * it replaces, so inheriting it costs nothing more) that is not an array
  * (an array may grow, and only a value row can be extended), and the values
  * of LangGraph's own channels (the input, branch triggers) up to
- * LG_INLINE_INTERNAL, which the next step consumes.
+ * LG_INLINE_INTERNAL, which the next step consumes. The entry is
+ * [value, "its text"] when jsonb would not print the value as its writer
+ * wrote it (json: vlen bytes; NULL: no text but jsonb's), as an object whose
+ * keys are not in jsonb's order: reads return that text, SQL reads element
+ * 0 as it reads [value].
  */
 static JsonbValue *
-lg_inline_entry(const char *channel, JsonbValue *value)
+lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vlen)
 {
 	Jsonb	   *j;
 	JsonbParseState *ps = NULL;
 	JsonbValue *e;
+	text	   *printed;
 
 	if (value->type == jbvBinary && value->val.binary.len > LG_INLINE_INTERNAL)
 		return NULL;			/* too big either way: no copy to learn it */
@@ -1574,8 +1770,16 @@ lg_inline_entry(const char *channel, JsonbValue *value)
 	if (lg_internal_channel(channel, strlen(channel)) ? VARSIZE(j) > LG_INLINE_INTERNAL
 		: (VARSIZE(j) > LG_INLINE_MAX || (JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j))))
 		return NULL;
+	printed = json ? DatumGetTextPP(lg_compact_json(j)) : NULL;
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 	pushJsonbValue(&ps, WJB_ELEM, value);
+	if (json && ((int) VARSIZE_ANY_EXHDR(printed) != vlen || memcmp(VARDATA_ANY(printed), json, vlen) != 0))
+	{
+		JsonbValue	t;
+
+		t.type = jbvString, t.val.string.val = (char *) json, t.val.string.len = vlen;
+		pushJsonbValue(&ps, WJB_ELEM, &t);
+	}
 	j = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
 	e = palloc(sizeof(JsonbValue));
 	e->type = jbvBinary, e->val.binary.data = &j->root, e->val.binary.len = VARSIZE(j) - VARHDRSZ;
@@ -1715,6 +1919,25 @@ lg_keep_dependants(const char *thread_id, const char *ns, const pg_uuid_t *id)
 
 PG_FUNCTION_INFO_V1(sg_lg_put);
 
+/* Where channel's value is in the text of channel_values (the last, as in jsonb). */
+static LGSpan *
+lg_value_span(List *spans, const char *channel)
+{
+	ListCell   *lc;
+	LGSpan	   *found = NULL;
+
+	foreach(lc, spans)
+	{
+		LGSpan	   *sp = lfirst(lc);
+
+		if (sp->name && strcmp(sp->name, channel) == 0)
+			found = sp;
+	}
+	if (found == NULL)
+		elog(ERROR, "value of channel \"%s\" not found in the checkpoint's text", channel);
+	return found;
+}
+
 /* Whether key of obj is missing, null, or a JSON object. */
 static bool
 lg_object_or_absent(Jsonb *obj, const char *key)
@@ -1738,6 +1961,9 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	char	   *ns = lg_ns_arg(fcinfo, 1);
 	pg_uuid_t  *parent = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
 	Jsonb	   *cp;
+	bool		text_given = !PG_ARGISNULL(12);
+	char	   *vtext = NULL;	/* the values' text: channel_values as given, or as jsonb prints them */
+	List	   *texts;			/* where each value is in vtext */
 	Jsonb	   *metadata = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
 	Jsonb	   *newv = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
 	ArrayType  *bc = PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6);
@@ -1804,10 +2030,29 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		JsonbValue *v = lg_find(cp, "channel_values");
 
 		values = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
+		if (text_given)
+		{
+			/* the values as their writer wrote them: jsonb for what put reads (and refuses), the text to store */
+			if (v != NULL && v->type != jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("checkpoint has channel_values, and channel_values is given too"),
+						 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
+			vtext = text_to_cstring(PG_GETARG_TEXT_PP(12));
+			values = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(vtext)));
+			if (!JB_ROOT_IS_OBJECT(values))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("channel_values must be a JSON object"),
+						 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
+		}
+		else if (values)
+			vtext = JsonbToCString(NULL, &values->root, VARSIZE(values));
 		v = lg_find(cp, "channel_versions");
 		versions = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
 	}
 	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), newv, values, idstr);
+	texts = vtext ? lg_spans(vtext, strlen(vtext)) : NIL;
 
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
@@ -1873,12 +2118,15 @@ sg_lg_put(PG_FUNCTION_ARGS)
 				text	   *type = NULL;
 				bytea	   *bytes = NULL;
 				const LGAppend *app = lg_append_for(appends, channel);
+				LGSpan	   *span = jv ? lg_value_span(texts, channel) : NULL;
+				char	   *json = span ? vtext + span->start : NULL;
+				int			vlen = span ? span->len : 0;
 
 				if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
 					continue;	/* no value: the channel is empty */
-				if (jv == NULL || app || (entry = lg_inline_entry(channel, jv)) == NULL)
+				if (jv == NULL || app || (entry = lg_inline_entry(channel, jv, text_given ? json : NULL, vlen)) == NULL)
 				{
-					lg_store_value(thread_id, ns, &id, parent, channel, nv, jv, type, bytes,
+					lg_store_value(thread_id, ns, &id, parent, channel, nv, jv, json, vlen, text_given, type, bytes,
 								   p.found ? lg_find_string(p.blobs, channel) : NULL, app);
 					entry = lg_writer_entry(sg_uuid_to_cstring(&id));
 				}
@@ -1991,6 +2239,9 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	char	   *task_id = lg_required_text(fcinfo, 3, "task_id");
 	char	   *task_path;
 	Jsonb	   *writes;
+	char	   *vtext = NULL;	/* the values' text, when given */
+	LGSpan	  **vspan;			/* where each write's value is in vtext */
+	ListCell   *lc;
 	int32	   *bidx = NULL;
 	Datum	   *td = NULL, *vd = NULL;
 	int			nb = 0, nwrites, i, stored = 0;
@@ -2068,6 +2319,22 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		if (lg_special_idx(pnstrdup(ch->val.string.val, ch->val.string.len)) == 0)
 			all_special = false;
 	}
+	vspan = palloc0(sizeof(LGSpan *) * (nwrites + 1));
+	if (!PG_ARGISNULL(9))
+	{
+		Jsonb	   *vals;
+
+		/* the values as their writer wrote them: jsonb to check them (and refuse what it cannot hold), the text to store */
+		vtext = text_to_cstring(PG_GETARG_TEXT_PP(9));
+		vals = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(vtext)));
+		if (!JB_ROOT_IS_ARRAY(vals) || JB_ROOT_IS_SCALAR(vals) || (int) JB_ROOT_COUNT(vals) != nwrites)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("values must be a JSON array of one value for each write"),
+					 errdetail("Task \"%s\" has %d writes.", task_id, nwrites)));
+		foreach(lc, lg_spans(vtext, strlen(vtext)))
+			vspan[((LGSpan *) lfirst(lc))->index] = lfirst(lc);
+	}
 
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
@@ -2092,7 +2359,6 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	for (i = 0; i < nwrites; i++)
 	{
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
-		JsonbValue *val = getIthJsonbValueFromContainer(items[i]->val.binary.data, 1);
 		char	   *channel = pnstrdup(ch->val.string.val, ch->val.string.len);
 		int			special = lg_special_idx(channel);
 		int			slot = lg_bytes_slot(bidx, nb, i);
@@ -2114,7 +2380,17 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			row[7] = lg_stored_json(JsonbValueToJsonb(val));
+			if (vtext)
+				row[7] = lg_stored_text(vtext + vspan[i]->start, vspan[i]->len);
+			else
+			{
+				/* as jsonb prints the value (SQL callers) */
+				JsonbValue *val = getIthJsonbValueFromContainer(items[i]->val.binary.data, 1);
+				Jsonb	   *j = JsonbValueToJsonb(val);
+				char	   *printed = JsonbToCString(NULL, &j->root, VARSIZE(j));
+
+				row[7] = lg_stored_text(printed, strlen(printed));
+			}
 			nulls[8] = nulls[9] = 'n';
 		}
 		lg_run(all_special ? LGP_W_UPSERT : LGP_W_INSERT, row, nulls, 0);
@@ -2278,7 +2554,7 @@ lg_value_parts(Datum *k, const char *channel, const pg_uuid_t *writer, LGValueCa
 				done = true;
 				break;
 			}
-			parts = lcons(lg_jsonb_col(tt, i, 3), parts);
+			parts = lcons(lg_json_col(tt, i, 3), parts);
 			b = lg_col(tt, i, 2, &isnull);
 			if (isnull)
 				done = true;
@@ -2329,7 +2605,7 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 	(void) lg_col(tt, 0, 2, &isnull);
 	if (isnull)
 	{
-		Jsonb	   *v = lg_jsonb_col(tt, 0, 3);
+		text	   *v = lg_json_col(tt, 0, 3);
 
 		if (v == NULL)
 		{
@@ -2344,30 +2620,43 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 			return false;
 		}
-		lg_append_jsonb(out, v);
-		if (JB_ROOT_IS_ARRAY(v) && !JB_ROOT_IS_SCALAR(v))
+		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+		if (out->len > start && out->data[start] == '[')
 			lg_cache_put(cache, channel, writer, out->data + start, out->len - start);
 		return true;
 	}
 
 	/* a chain of appended parts: walk back to the whole value it started from */
 	parts = lg_value_parts(k, channel, writer, cache, &base);
-	if (base && base->len > 2)
+	appendStringInfoChar(out, '[');
+	if (base)
 	{
-		appendBinaryStringInfo(out, base->text, base->len - 1);	/* without ] */
-		first = false;
+		int			len;
+		const char *inner = lg_array_inner(base->text, base->len, &len);
+
+		while (len > 0 && LG_JSON_SPACE(*inner))
+			inner++, len--;
+		appendBinaryStringInfo(out, inner, len);
+		first = (len == 0);
 	}
-	else
-		appendStringInfoChar(out, '[');
+	/* the parts' elements joined as JSON.stringify joins them, so that the text is the one written */
 	foreach(lc, parts)
 	{
-		Jsonb	   *part = lfirst(lc);
+		text	   *part = lfirst(lc);
+		int			len;
+		const char *inner;
 
-		if (part == NULL || JB_ROOT_COUNT(part) == 0)
+		if (part == NULL)
+			continue;
+		inner = lg_array_inner(VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part), &len);
+		if (first)
+			while (len > 0 && LG_JSON_SPACE(*inner))
+				inner++, len--;
+		if (len == 0)
 			continue;
 		if (!first)
-			appendStringInfoString(out, ", ");
-		sg_jsonb_append_text(out, part, true);	/* its elements, without [ ] */
+			appendStringInfoChar(out, ',');
+		appendBinaryStringInfo(out, inner, len);
 		first = false;
 	}
 	appendStringInfoChar(out, ']');
@@ -2401,6 +2690,15 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 			if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data) &&
 				JsonContainerSize(v.val.binary.data) == 1)	/* [value], kept in the map (lg_inline_entry) */
 				lg_append_jsonb(&one, JsonbValueToJsonb(getIthJsonbValueFromContainer(v.val.binary.data, 0)));
+			else if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data) &&
+					 JsonContainerSize(v.val.binary.data) == 2 &&
+					 getIthJsonbValueFromContainer(v.val.binary.data, 1)->type == jbvString)
+			{
+				/* [value, "its text"]: the text as written */
+				JsonbValue *t = getIthJsonbValueFromContainer(v.val.binary.data, 1);
+
+				appendBinaryStringInfo(&one, t->val.string.val, t->val.string.len);
+			}
 			else if (v.type == jbvString)
 				w = lg_uuid_parse(pnstrdup(v.val.string.val, v.val.string.len));
 			else
@@ -2457,7 +2755,7 @@ lg_append_rows(StringInfo out, const char *open, LGPlan which, Datum thread, Dat
 static void
 lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 {
-	Jsonb	   *v = lg_jsonb_col(tt, i, 3);
+	text	   *v = lg_json_col(tt, i, 3);
 
 	appendStringInfoChar(out, '[');
 	escape_json(out, lg_text_col(tt, i, 1));
@@ -2465,7 +2763,7 @@ lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 	escape_json(out, lg_text_col(tt, i, 2));
 	appendStringInfoString(out, ", ");
 	if (v)
-		lg_append_jsonb(out, v);
+		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 	else
 	{
 		bool		isnull;
@@ -2487,10 +2785,10 @@ lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
 static void
 lg_append_send(StringInfo out, SPITupleTable *tt, uint64 i)
 {
-	Jsonb	   *v = lg_jsonb_col(tt, i, 1);
+	text	   *v = lg_json_col(tt, i, 1);
 
 	if (v)
-		lg_append_jsonb(out, v);
+		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 	else
 		appendStringInfoString(out, "null");
 }
@@ -2850,7 +3148,7 @@ lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 {
 	static SPIPlanPtr plan;
 	char	  **whole = palloc(sizeof(char *) * (n + 1));
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONBOID};
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONOID};
 	uint64		i;
 
 	for (i = 0; i < n; i++)
@@ -2869,7 +3167,7 @@ lg_rewrite_whole(SPITupleTable *tt, uint64 n)
 	{
 		bool		isnull;
 		Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
-		lg_col(tt, i, 4, &isnull), DirectFunctionCall1(jsonb_in, CStringGetDatum(whole[i]))};
+		lg_col(tt, i, 4, &isnull), lg_stored_text(whole[i], strlen(whole[i]))};
 
 		sg_spi_execute(sg_spi_prepare(&plan, "UPDATE stategraph.lg_blobs SET base = NULL, value = $5, "
 									  "wcheckpoint = NULL, wtask = NULL, widx = NULL "
@@ -3433,7 +3731,7 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 		for (; i < n && strcmp(lg_text_col(tt, i, 1), task) == 0; i++)
 		{
 			char	   *channel = lg_text_col(tt, i, 2);
-			Jsonb	   *v = lg_jsonb_col(tt, i, 3);
+			Jsonb	   *v = lg_json_col_jsonb(tt, i, 3);
 
 			if (v == NULL)
 				continue;		/* typed bytes: not shown */
@@ -3689,7 +3987,7 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
  */
 
 #define LG_EXPORT_FORMAT	"stategraph.lg_thread"
-#define LG_EXPORT_VERSION	1
+#define LG_EXPORT_VERSION	2	/* 2: a value as ["its text"]; 1 (still read): as [value] */
 
 /* The digest of an LangGraph.js export's members, as SQL computes it on both ends. */
 /*
@@ -4201,9 +4499,11 @@ sg_lg_sweep(int limit, bool *pass_over)
  * namespace; the owner left out, as import stores them as the importing
  * role), read in one statement so that they are one snapshot:
  *
- *	 {"format": "stategraph.lg_thread", "version": 1, "thread_id": ...,
+ *	 {"format": "stategraph.lg_thread", "version": 2, "thread_id": ...,
  *	  "checkpoints": [...], "blobs": [...], "writes": [...], "digest": md5}
  *
+ * A value is ["its text"]: the export is jsonb, which would reorder the
+ * keys of a value (version 1, which import still reads, had [value]).
  * Values stored as appended parts, references of writes to values and the
  * map of where each value is are ids within the thread, so the rows read the
  * same under any thread id.
@@ -4215,13 +4515,16 @@ sg_lg_export_thread(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(thread_id)};
 
-	/* a jsonb value goes as [value], so that a JSON null stays apart from SQL NULL */
+	/*
+	 * a value goes as ["its text"]: jsonb, which the export is, would order
+	 * its object keys its own way; and a JSON null stays apart from SQL NULL
+	 */
 #define LG_EXPORT_ROWS(table, value, order) \
 	"(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " \
 	value " ORDER BY " order ") FROM stategraph." table " r " \
 	"WHERE r.thread_id OPERATOR(pg_catalog.=) $1)"
 #define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
-	"THEN pg_catalog.jsonb_build_array(r.value) END)"
+	"THEN pg_catalog.jsonb_build_array(r.value::pg_catalog.text) END)"
 	sg_spi_prepare(&plan,
 				   "WITH e AS (SELECT pg_catalog.jsonb_build_object('thread_id', $1::text, "
 				   "'checkpoints', " LG_EXPORT_ROWS("lg_checkpoints", "", "r.checkpoint_ns, r.checkpoint_id") ", "
@@ -4247,6 +4550,19 @@ sg_lg_is_export(Jsonb *data)
 	return format != NULL && strcmp(format, LG_EXPORT_FORMAT) == 0;
 }
 
+/* The version of an export: 1 or LG_EXPORT_VERSION, else 0. */
+static int
+lg_export_version(Jsonb *data)
+{
+	JsonbValue *v = lg_find(data, "version");
+	char	   *s;
+
+	if (v == NULL || v->type != jbvNumeric)
+		return 0;
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return strcmp(s, "1") == 0 ? 1 : strcmp(s, CppAsString2(LG_EXPORT_VERSION)) == 0 ? LG_EXPORT_VERSION : 0;
+}
+
 /*
  * Checks a LangGraph.js export before anything is stored: version, digest
  * (SGX02 when the data changed since the export), members, and that every
@@ -4265,14 +4581,12 @@ lg_check_export(Jsonb *data)
 	int			i;
 	static const char *const members[] = {"checkpoints", "blobs", "writes"};
 
-	/* exactly 1: numeric_int4 rounded 1.4 to it, and failed with 22003 on 1e20 */
-	if (v == NULL || v->type != jbvNumeric ||
-		strcmp(DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric))),
-			   CppAsString2(LG_EXPORT_VERSION)) != 0)
+	/* exactly 1 or 2: numeric_int4 rounded 1.4 to 1, and failed with 22003 on 1e20 */
+	if (lg_export_version(data) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("stategraph LangGraph.js thread export version is not supported"),
-				 errdetail("This version of stategraph reads export version %d.", LG_EXPORT_VERSION),
+				 errdetail("This version of stategraph reads export versions 1 to %d.", LG_EXPORT_VERSION),
 				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
 	if (lg_find_string(data, "thread_id") == NULL)
 		sg_invalid_export("It has no string \"thread_id\" member.");
@@ -4360,6 +4674,10 @@ lg_hold_import_owners(Jsonb *data)
 					   JsonbPGetDatum(data), sg_role_hold_may_wait());
 }
 
+/* A value of an imported row: ["its text"] (version 2) or [value] (version 1, $3). */
+#define LG_IMPORT_VALUE "CASE WHEN $3 OPERATOR(pg_catalog.=) 1 THEN x.value OPERATOR(pg_catalog.->) 0 " \
+	"ELSE (x.value OPERATOR(pg_catalog.->>) 0)::pg_catalog.json END"
+
 /* An import's rows, for lg_store_rows: the export and the thread id they go under. */
 typedef struct LGImport
 {
@@ -4386,23 +4704,24 @@ lg_store_rows(void *arg)
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1 OPERATOR(pg_catalog.->) 'checkpoints') x",
 		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
 		"value, type, bytes, wcheckpoint, wtask, widx, owner) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
-		"x.base, x.n, x.digest, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx, "
+		"x.base, x.n, x.digest, " LG_IMPORT_VALUE ", x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx, "
 		LG_IMPORT_OWNER " "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, " LG_MEMBER("blobs") ") x",
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
 		"channel, value, type, bytes, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
-		"x.task_path, x.channel, x.value OPERATOR(pg_catalog.->) 0, x.type, x.bytes, " LG_IMPORT_OWNER " "
+		"x.task_path, x.channel, " LG_IMPORT_VALUE ", x.type, x.bytes, " LG_IMPORT_OWNER " "
 		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, " LG_MEMBER("writes") ") x",
 	};
-	Oid			types[2] = {JSONBOID, TEXTOID};
-	Datum		args[2];
+	Oid			types[3] = {JSONBOID, TEXTOID, INT4OID};
+	Datum		args[3];
 	int			i;
 	char	   *problem;
 
 	args[0] = JsonbPGetDatum(im->data);
 	args[1] = CStringGetTextDatum(im->thread_id);
+	args[2] = Int32GetDatum(lg_export_version(im->data));
 	for (i = 0; i < 3; i++)
-		sg_spi_execute(sg_spi_prepare(&plans[i], sql[i], 2, types), args, NULL, 0);
+		sg_spi_execute(sg_spi_prepare(&plans[i], sql[i], i == 0 ? 2 : 3, types), args, NULL, 0);
 	sg_spi_prepare(&check_plan,
 				   "SELECT COALESCE("
 				   " (SELECT pg_catalog.format('Checkpoint %s has a checkpoint, metadata or blobs member of another type.', c.checkpoint_id) "
@@ -4421,7 +4740,12 @@ lg_store_rows(void *arg)
 				   "    OR pg_catalog.date_part('microseconds', c.created_at)::pg_catalog.int8 OPERATOR(pg_catalog.%) 1000 OPERATOR(pg_catalog.<>) 0) LIMIT 1), "
 				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not older.', b.channel, b.writer, b.base) "
 				   "  FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND b.base OPERATOR(pg_catalog.>=) b.writer LIMIT 1))", 2, types);
+				   "  AND b.base OPERATOR(pg_catalog.>=) b.writer LIMIT 1), "
+				   /* JSON text that jsonb cannot hold (SQL readers cast values to jsonb): the cast fails */
+				   " (SELECT 'unreachable' FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "  AND (b.value::pg_catalog.jsonb) IS NULL AND b.value IS NOT NULL LIMIT 1), "
+				   " (SELECT 'unreachable' FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "  AND (w.value::pg_catalog.jsonb) IS NULL AND w.value IS NOT NULL LIMIT 1))", 2, types);
 	problem = sg_spi_execute(check_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
 		sg_invalid_export(problem);

@@ -5,9 +5,10 @@
 // a task's writes that LangGraph has not waited for when it puts the next
 // checkpoint go in that put's call instead (see putWrites).
 // Values that LangGraph's serializer writes as JSON are sent and stored as
-// jsonb (so SQL can read them, and arrays that grow are stored as their new
-// elements); anything else (bytes, or JSON text that jsonb cannot hold) is
-// sent as typed bytes.
+// that text (json: read back with their keys in the order written, as
+// LangGraph's own savers keep them; SQL reads them as jsonb, and arrays that
+// grow are stored as their new elements); anything else (bytes, or JSON text
+// that jsonb cannot hold) is sent as typed bytes.
 //
 // Appends. LangGraph hands put the whole value of a channel that changed (a
 // chat's whole message list, every turn). The saver remembers the JSON text
@@ -34,7 +35,7 @@ const REF_MIN_TEXT = 48;
 // writes that no put takes would then never be sent (nor a run awaiting them end).
 const nextTurn = globalThis.setImmediate;
 
-// the most task writes a put takes along (9 parameters each; a statement has at most 65,535)
+// the most task writes a put takes along (10 parameters each; a statement has at most 65,535)
 const MAX_TAKEN_WRITES = 64;
 // and the most characters and bytes of parameters in a put with the writes it takes: a
 // message to the server holds at most 1 GB (a character is at most 3 bytes of UTF-8), and
@@ -89,22 +90,22 @@ const LONE_SURROGATE =
 // their values in the checkpoint row, where nothing can extend them
 const INTERNAL = /^(__|branch:to:|join:)/;
 
-// A message list read back from the saver serializes otherwise than the text put stored:
-// with jsonb's key order, and without the kwargs LangGraph's serializer wrote as undefined
-// ({"lc":2,"type":"undefined"}: createReactAgent's AIMessage name, ToolNode's ToolMessage
-// artifact), which LangChain's reviver drops. Each element revives the same, so the list
-// still extends the stored one when its first n elements are the stored ones once both
-// are in this form (keys sorted, such kwargs left out).
+// A message list read back from the saver serializes otherwise than the text put stored
+// (which reads back as written, keys in their order): without the kwargs LangGraph's
+// serializer wrote as undefined ({"lc":2,"type":"undefined"}: createReactAgent's AIMessage
+// name, ToolNode's ToolMessage artifact), which LangChain's reviver drops. Each element
+// revives the same, so the list still extends the stored one when its first n elements
+// are the stored ones once both are in this form (such kwargs left out).
 const isUndefinedMark = (v) => v !== null && typeof v === "object" && v.lc === 2 && v.type === "undefined" && Object.keys(v).length === 2;
 function asRead(x) {
 	if (Array.isArray(x)) return x.map(asRead);
 	if (x === null || typeof x !== "object") return x;
 	const lcObject = x.lc === 1 && x.type === "constructor";
 	const o = {};
-	for (const k of Object.keys(x).sort())
+	for (const k of Object.keys(x))
 		if (lcObject && k === "kwargs" && x.kwargs !== null && typeof x.kwargs === "object" && !Array.isArray(x.kwargs)) {
 			const kwargs = {};
-			for (const kk of Object.keys(x.kwargs).sort()) if (!isUndefinedMark(x.kwargs[kk])) kwargs[kk] = asRead(x.kwargs[kk]);
+			for (const kk of Object.keys(x.kwargs)) if (!isUndefinedMark(x.kwargs[kk])) kwargs[kk] = asRead(x.kwargs[kk]);
 			o.kwargs = kwargs;
 		} else o[k] = asRead(x[k]);
 	return o;
@@ -299,7 +300,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const { rows } = await this.pool.query(
 			`SELECT e.extversion, n.nspname,
 			        pg_catalog.to_regprocedure(pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||)
-			          '.sg_lg_put(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb,boolean)') IS NOT NULL AS has_fn
+			          '.sg_lg_put(text,text,uuid,jsonb,jsonb,jsonb,text[],text[],bytea[],boolean,jsonb,boolean,json)') IS NOT NULL AS has_fn
 			   FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
 			  WHERE e.extname = 'stategraph'`,
 		);
@@ -315,7 +316,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		this._useSchema(nspname);
 		if (!has_fn)
 			throw new Error(
-				`StategraphSaver: stategraph ${extversion} has no sg_lg_put with parent_by_id; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
+				`StategraphSaver: stategraph ${extversion} has no sg_lg_put with channel_values; update it with ALTER EXTENSION stategraph UPDATE (0.2.0 or later is needed)`,
 			);
 	}
 
@@ -517,10 +518,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				bytesValues.push(d[2]);
 			}
 		}
+		// the checkpoint without its values (jsonb), the values as their text (json: kept as written)
 		const { channel_values: _omit, ...rest } = checkpoint;
 		const restText = JSON.stringify(rest);
-		const cpText = (parts) =>
-			restText.replace(/^\{/, () => `{"channel_values":{${parts.join(",")}}${Object.keys(rest).length ? "," : ""}`);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
 		// jsonb holds neither NUL (removed, as PostgresSaver does) nor lone surrogates
 		// (U+FFFD, as UTF-8 text parameters get; PostgresSaver's put fails)
@@ -533,7 +533,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			String(thread_id),
 			checkpoint_ns,
 			checkpoint_id || null,
-			cpText(parts),
+			restText,
 			metaText,
 			JSON.stringify(newVersions),
 			bytesChannels.length ? bytesChannels : null,
@@ -542,9 +542,10 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			expectNew,
 			appends,
 			parentById,
+			`{${parts.join(",")}}`,
 		];
 		const call = (parts, appends) =>
-			this._query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id`, putArgs(parts, appends));
+			this._query(`SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS id`, putArgs(parts, appends));
 		const whole = json.map(([k, text]) => `${JSON.stringify(k)}:${text}`);
 		// an array whose text begins with the text last stored, minus "]", then ",", or whose
 		// first elements are the stored ones as read back (see sameAsRead): its new elements only
@@ -571,8 +572,9 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		// built before the queued writes are taken: a put that fails here leaves them queued
 		const args = putArgs(parts, appendsText);
 		// a value the server may store as a reference to a pending write (LG_REF_MIN in
-		// lgsaver.c: 64 bytes of jsonb; its text can be a little shorter) needs that
-		// write stored first: wait for this thread's writes still in flight
+		// lgsaver.c: 64 bytes of its text; a part here also holds its channel's name, so
+		// this waits a little more often than needed) needs that write stored first: wait
+		// for this thread's writes still in flight
 		const threadKey = `${thread_id}\u0000${checkpoint_ns}`;
 		let queued = this._takeQueuedWrites(threadKey);
 		if (queued && (queued.length > MAX_TAKEN_WRITES ||
@@ -606,16 +608,19 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
 		required(thread_id, "thread_id");
 		required(checkpoint_id, "checkpoint_id");
+		// [[channel, null], ...] (jsonb) and the values as their text (json: kept as written)
 		const parts = [];
+		const texts = [];
 		const bIndex = [];
 		const bTypes = [];
 		const bValues = [];
 		for (let i = 0; i < writes.length; i++) {
 			const [channel, value] = writes[i];
 			const d = await this._dump(value);
-			if (d[0] === "json") parts.push(`[${JSON.stringify(channel)},${d[1]}]`);
+			parts.push(`[${JSON.stringify(channel)},null]`);
+			if (d[0] === "json") texts.push(d[1]);
 			else {
-				parts.push(`[${JSON.stringify(channel)},null]`);
+				texts.push("null");
 				bIndex.push(i);
 				bTypes.push(d[1]);
 				bValues.push(d[2]);
@@ -631,6 +636,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			bIndex.length ? bIndex : null,
 			bIndex.length ? bTypes : null,
 			bIndex.length ? bValues : null,
+			`[${texts.join(",")}]`,
 		];
 		// Queued, not sent: LangGraph puts the step's next checkpoint right
 		// after its tasks' writes, without waiting for them, and put then
@@ -672,7 +678,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	// One task's writes in a call of their own, tracked while in flight (see put).
 	_sendWrites(key, { args, resolve, reject }) {
 		// (_query is async: from a timer, its errors reject done, never throw)
-		const done = this._query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args);
+		const done = this._query(`SELECT ${this.fn("sg_lg_put_writes")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, args);
 		this._writing ??= new Map();
 		const pending = this._writing.get(key) ?? new Set();
 		this._writing.set(key, pending);
@@ -707,7 +713,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			const params = w.args.map((_, k) => `$${at + k + 1}`).join(", ");
 			return `w${i} AS MATERIALIZED (SELECT ${this.fn("sg_lg_put_writes")}(${params})${i ? ` FROM w${i - 1}` : ""})`;
 		});
-		const text = `WITH ${ctes.join(", ")} SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS id FROM w${queued.length - 1}`;
+		const text = `WITH ${ctes.join(", ")} SELECT ${this.fn("sg_lg_put")}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS id FROM w${queued.length - 1}`;
 		let result;
 		try {
 			result = await this._query(text, values);

@@ -36,7 +36,7 @@ function recording(p) {
 			if (textOf(a[0]).includes("sg_lg_put("))
 				calls.push({
 					appends: a[1][10] === null ? null : JSON.parse(a[1][10]),
-					sent: JSON.parse(a[1][3]).channel_values,
+					sent: JSON.parse(a[1][12]),
 					returned: r.rows[0].id,
 				});
 			return r;
@@ -71,7 +71,7 @@ async function read(saver, thread_id, checkpoint_id) {
 
 async function rows(thread_id) {
 	const { rows } = await pool.query(
-		`SELECT writer::text, base::text, n, jsonb_array_length(COALESCE(value, '[]')) AS kept, owner,
+		`SELECT writer::text, base::text, n, json_array_length(COALESCE(value, '[]')) AS kept, owner,
 		        encode(digest, 'hex') AS digest
 		   FROM stategraph.lg_blobs WHERE thread_id = $1 AND channel = 'messages' ORDER BY writer`,
 		[thread_id],
@@ -177,7 +177,7 @@ test("another role cannot write under the thread's id; a member of the thread's 
 				[{ messages: { base: c1, n: 2 } }, id],
 			], role);
 			const { rows: r } = await pool.query(
-				"SELECT base::text, n, jsonb_array_length(value) AS kept, owner FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2",
+				"SELECT base::text, n, json_array_length(value) AS kept, owner FROM stategraph.lg_blobs WHERE thread_id = $1 AND writer = $2",
 				[t, id],
 			);
 			// the member's rows are the thread owner's, as its checkpoints in a stategraph thread
