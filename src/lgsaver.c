@@ -3732,9 +3732,15 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 		{
 			char	   *channel = lg_text_col(tt, i, 2);
 			Jsonb	   *v = lg_json_col_jsonb(tt, i, 3);
+			JsonbValue	whole;
 
 			if (v == NULL)
 				continue;		/* typed bytes: not shown */
+			whole.type = jbvBinary;
+			whole.val.binary.data = &v->root;
+			whole.val.binary.len = VARSIZE(v) - VARHDRSZ;
+			if (lg_is_undefined(&whole))
+				continue;		/* a write of undefined: JS reads back no such key */
 			v = lg_defined(v);
 			if (strcmp(channel, "__error__") == 0)
 				error = v;

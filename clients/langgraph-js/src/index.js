@@ -101,10 +101,10 @@ function asRead(x) {
 	if (Array.isArray(x)) return x.map(asRead);
 	if (x === null || typeof x !== "object") return x;
 	const lcObject = x.lc === 1 && x.type === "constructor";
-	const o = {};
+	const o = Object.create(null); // a "__proto__" key of parsed JSON stays a key
 	for (const k of Object.keys(x))
 		if (lcObject && k === "kwargs" && x.kwargs !== null && typeof x.kwargs === "object" && !Array.isArray(x.kwargs)) {
-			const kwargs = {};
+			const kwargs = Object.create(null);
 			for (const kk of Object.keys(x.kwargs)) if (!isUndefinedMark(x.kwargs[kk])) kwargs[kk] = asRead(x.kwargs[kk]);
 			o.kwargs = kwargs;
 		} else o[k] = asRead(x[k]);
@@ -202,6 +202,8 @@ function plainJson(value, ancestors) {
 	ancestors.add(value);
 	let plain = true;
 	if (Array.isArray(value)) {
+		// an array's own toJSON (or a subclass's) is the serializer's to call
+		plain = Object.getPrototypeOf(value) === Array.prototype && typeof value.toJSON !== "function";
 		for (let i = 0; plain && i < value.length; i++) plain = value[i] !== undefined && plainJson(value[i], ancestors);
 	} else {
 		const proto = Object.getPrototypeOf(value);

@@ -79,6 +79,9 @@ const special = {
 	"a bigint": 10n,
 	"a symbol": Symbol("s"),
 	"an object with toJSON": { toJSON: () => "mine" },
+	"an array with toJSON": Object.assign([1, 2], { toJSON: () => new Set([1, 2]) }),
+	"an array whose toJSON gives undefined": Object.assign([1], { toJSON: () => undefined }),
+	"an Array subclass": Object.assign(new (class List extends Array {})(), { 0: 1, 1: 2 }),
 	"a class instance": new (class Point { constructor() { this.x = 1; } })(),
 	"nested too deep for a recursive walk": deep,
 };

@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
 import { z } from "zod";
-import { MessagesAnnotation, StateGraph, START, END, Send, interrupt, Command } from "@langchain/langgraph";
+import { Annotation, MessagesAnnotation, StateGraph, START, END, Send, interrupt, Command } from "@langchain/langgraph";
 import { createReactAgent } from "@langchain/langgraph/prebuilt";
 import { AIMessage, HumanMessage, RemoveMessage, ToolMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
@@ -287,6 +287,24 @@ test("a Send fan-out whose second worker fails: next, tasks and status from SQL"
 	assert.deepStrictEqual(contents((await app.invoke(null, c)).messages), ["human:fan out", "ai:w1 done", "ai:w2 done", "ai:w3 done"]);
 	await assertSqlReadsThread(app, c);
 	assert.equal((await sqlThread(idOf(c))).status, "done");
+});
+
+// a node that returns a key set to undefined writes LangGraph's undefined record for
+// it: LangGraph.js reads no such key back, so neither its task's result from SQL
+test("a node's update with a key set to undefined: its task's result from SQL has no such key", async () => {
+	const app = new StateGraph(Annotation.Root({ foo: Annotation(), bar: Annotation() }))
+		.addNode("a", async () => ({ foo: undefined, bar: 1 }))
+		.addNode("b", async () => {
+			throw new Error("b failed");
+		})
+		.addEdge(START, "a").addEdge("a", "b").addEdge("b", END)
+		.compile({ checkpointer: saver });
+	const c = cfg("undefined-write");
+	assert.equal(await app.invoke({ foo: 1 }, c).then(() => "none", (e) => e.message), "b failed");
+	const { history } = await assertSqlReadsThread(app, c);
+	const before = history.find((h) => h.next.includes("a"));
+	const sql = await sqlState(idOf(c), before.config.configurable.checkpoint_id);
+	assert.deepStrictEqual(sql.tasks.map((t) => t.result), [{ bar: 1 }]);
 });
 
 test("updateState with RemoveMessage reads the same from SQL", async () => {
