@@ -2696,7 +2696,15 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 			{
 				/* [value, "its text"]: the text as written */
 				JsonbValue *t = getIthJsonbValueFromContainer(v.val.binary.data, 1);
+				JsonLexContext *lex = makeJsonLexContextCstringLen(t->val.string.val, t->val.string.len,
+																   GetDatabaseEncoding(), false);
 
+				/* one JSON value: else the document would be no JSON, or hold more keys */
+				if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("blobs of a checkpoint keep a text of channel \"%s\" that is not one JSON value", channel),
+							 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 				appendBinaryStringInfo(&one, t->val.string.val, t->val.string.len);
 			}
 			else if (v.type == jbvString)

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(35);
+SELECT plan(38);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -115,6 +115,15 @@ UPDATE stategraph.lg_checkpoints SET blobs = '{"a": 5}' WHERE thread_id = 'rv-ts
 SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: an entry that is a number');
 UPDATE stategraph.lg_checkpoints SET blobs = '{"a": {"x": 1}}' WHERE thread_id = 'rv-ts';
 SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: an entry that is an object');
+-- a small value's text (kept in the map as [value, "its text"]) that is no
+-- JSON, or more than one value: get_tuple returned a document that was no
+-- JSON, or that gave another channel a value
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": [{"x": 1}, "{\"x\": 1,"]}' WHERE thread_id = 'rv-ts';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: a kept text that is no JSON');
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": [1, "1, \"b\": 2"]}' WHERE thread_id = 'rv-ts';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: a kept text of two values');
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": [{"x": 1}, "{\"x\" : 1}"]}' WHERE thread_id = 'rv-ts';
+SELECT is(sg_lg_get_tuple('rv-ts', '', NULL)->'channel_values'->>'a', '{"x" : 1}', 'lg blobs: a kept text read as written');
 UPDATE stategraph.lg_checkpoints SET blobs = '{}', created_at = 'infinity' WHERE thread_id = 'rv-ts';
 SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg checkpoint: no ts, created_at infinity');
 -- a stategraph checkpoint's writes with an object among them: read past
