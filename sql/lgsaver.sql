@@ -371,4 +371,14 @@ REVOKE ALL ON SCHEMA lgsaver, stategraph FROM regress_lg_alice, regress_lg_bob;
 DROP ROLE regress_lg_alice;
 DROP ROLE regress_lg_bob;
 
+-- values as text (channel_values): LangGraph's undefined records read from
+-- SQL as before, also when their text escapes a letter (jsonb printed none)
+SELECT sg_lg_put('lgs-undef', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "2026-01-01T00:00:00.000Z",
+      "channel_versions": {"u": 1, "w": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"u": 1, "w": 1}',
+    channel_values => '{"u": {"lc": 2, "type": "\u0075ndefined"}, "w": [1, {"lc": 2, "typ\u0065": "\u0075ndefined"}]}');
+SELECT "values" FROM sg_get_state('lgs-undef');
+SELECT sg_lg_delete_thread('lgs-undef') AS deleted;
+
 DROP SCHEMA lgsaver CASCADE;

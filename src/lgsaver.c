@@ -3676,8 +3676,11 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List 
 	appendStringInfoChar(&s, '{');
 	lg_append_values(&s, thread, ns, blobs, cache);
 	appendStringInfoChar(&s, '}');
-	/* only a text that has a record of undefined needs a walk through its values */
-	any_undefined = strstr(s.data, "\"undefined\"") != NULL;
+	/*
+	 * only a text that has a record of undefined needs a walk through its
+	 * values; the text is as written, where a letter may be a \u escape
+	 */
+	any_undefined = strstr(s.data, "\"undefined\"") != NULL || strstr(s.data, "\\u") != NULL;
 	doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 	vals = lg_find(doc, "channel_values");
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
