@@ -1753,8 +1753,8 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
  * LG_INLINE_INTERNAL, which the next step consumes. The entry is
  * [value, "its text"] when jsonb would not print the value as its writer
  * wrote it (json: vlen bytes; NULL: no text but jsonb's), as an object whose
- * keys are not in jsonb's order: reads return that text, SQL reads element
- * 0 as it reads [value].
+ * keys are not in jsonb's order: reads return that text. A text longer than
+ * the limit (white space, escapes) makes a value row.
  */
 static JsonbValue *
 lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vlen)
@@ -1769,6 +1769,9 @@ lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vl
 	j = JsonbValueToJsonb(value);
 	if (lg_internal_channel(channel, strlen(channel)) ? VARSIZE(j) > LG_INLINE_INTERNAL
 		: (VARSIZE(j) > LG_INLINE_MAX || (JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j))))
+		return NULL;
+	/* nor a longer text (white space, escapes): every checkpoint inheriting the entry copies it */
+	if (json && vlen > (lg_internal_channel(channel, strlen(channel)) ? LG_INLINE_INTERNAL : LG_INLINE_MAX))
 		return NULL;
 	printed = json ? DatumGetTextPP(lg_compact_json(j)) : NULL;
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
