@@ -2337,6 +2337,13 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 					 errdetail("Task \"%s\" has %d writes.", task_id, nwrites)));
 		foreach(lc, lg_spans(vtext, strlen(vtext)))
 			vspan[((LGSpan *) lfirst(lc))->index] = lfirst(lc);
+		/* as put refuses channel_values given twice: one of the two would be dropped silently */
+		for (i = 0; i < nwrites; i++)
+			if (getIthJsonbValueFromContainer(items[i]->val.binary.data, 1)->type != jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("write %d of task \"%s\" has a value, and values is given too", i, task_id),
+						 errhint("With values, each write is [channel, null].")));
 	}
 
 	may_wait = sg_role_hold_may_wait();

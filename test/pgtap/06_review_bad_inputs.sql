@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(38);
+SELECT plan(39);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -17,6 +17,10 @@ SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000
 SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-b',
                         '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY[NULL]::bytea[]) $$,
                  '22004', NULL, 'lg_put_writes: a null bytes value');
+-- a value in writes and in values too: writes' value was dropped silently
+SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-c',
+                        '[["a", null], ["b", 5]]', "values" => '[1, 7]') $$,
+                 '22023', NULL, 'lg_put_writes: a value given in writes and in values');
 SELECT is((SELECT count(*) FROM stategraph.lg_writes), (SELECT n FROM before_writes), 'no write stored');
 SELECT lives_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-c',
                        '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
