@@ -371,4 +371,32 @@ REVOKE ALL ON SCHEMA lgsaver, stategraph FROM regress_lg_alice, regress_lg_bob;
 DROP ROLE regress_lg_alice;
 DROP ROLE regress_lg_bob;
 
+-- values as text (channel_values): LangGraph's undefined records read from
+-- SQL as before, also when their text escapes a letter (jsonb printed none)
+SELECT sg_lg_put('lgs-undef', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "2026-01-01T00:00:00.000Z",
+      "channel_versions": {"u": 1, "w": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"u": 1, "w": 1}',
+    channel_values => '{"u": {"lc": 2, "type": "\u0075ndefined"}, "w": [1, {"lc": 2, "typ\u0065": "\u0075ndefined"}]}');
+SELECT "values" FROM sg_get_state('lgs-undef');
+SELECT sg_lg_delete_thread('lgs-undef') AS deleted;
+
+-- a small value written with much white space is a value row: kept in the
+-- map with its text, every checkpoint inheriting it copied that text
+SELECT sg_lg_put('lgs-pad', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "2026-01-01T00:00:00.000Z",
+      "channel_versions": {"s": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"s": 1}',
+    channel_values => ('{"s": {"b"' || pg_catalog.repeat(' ', 10000) || ': 1}}')::json);
+SELECT sg_lg_put('lgs-pad', '', '1ef00000-0000-6000-8000-000000000001',
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000002", "ts": "2026-01-01T00:00:01.000Z",
+      "channel_versions": {"s": 1, "o": 2}, "versions_seen": {}}',
+    '{"source": "loop", "step": 0}', '{"o": 2}', channel_values => '{"o": 1}');
+SELECT checkpoint_id, pg_catalog.length(blobs::text) < 200 AS small_blobs
+  FROM stategraph.lg_checkpoints WHERE thread_id = 'lgs-pad' ORDER BY checkpoint_id;
+SELECT channel, pg_catalog.length(value::text) FROM stategraph.lg_blobs WHERE thread_id = 'lgs-pad';
+SELECT pg_catalog.length(t->'channel_values'->>'s') AS text_read, t->'channel_values'->'o' AS o
+  FROM sg_lg_get_tuple('lgs-pad') t;
+SELECT sg_lg_delete_thread('lgs-pad') AS deleted;
+
 DROP SCHEMA lgsaver CASCADE;

@@ -958,7 +958,7 @@ CREATE FUNCTION @extschema@.sg_lg_put_writes(thread_id text, checkpoint_ns text,
                                              "values" json DEFAULT NULL) RETURNS integer
     AS 'MODULE_PATHNAME', 'sg_lg_put_writes' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, text, integer[], text[], bytea[], json) IS
-'LangGraph checkpointer putWrites: stores a task''s pending writes ([[channel, value], ...]; values, [value, ...] as text, replaces their values and keeps each one''s text as written; entries named in bytes_index hold typed bytes instead) on a checkpoint; a retry stores nothing twice; returns the writes stored';
+'LangGraph checkpointer putWrites: stores a task''s pending writes ([[channel, value], ...]; values, [value, ...] as text, gives their values (each write then [channel, null], else 22023) and keeps each one''s text as written; entries named in bytes_index hold typed bytes instead) on a checkpoint; a retry stores nothing twice; returns the writes stored';
 
 CREATE FUNCTION @extschema@.sg_lg_get_tuple(thread_id text, checkpoint_ns text DEFAULT '',
                                             checkpoint_id uuid DEFAULT NULL) RETURNS json

@@ -1753,8 +1753,8 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
  * LG_INLINE_INTERNAL, which the next step consumes. The entry is
  * [value, "its text"] when jsonb would not print the value as its writer
  * wrote it (json: vlen bytes; NULL: no text but jsonb's), as an object whose
- * keys are not in jsonb's order: reads return that text, SQL reads element
- * 0 as it reads [value].
+ * keys are not in jsonb's order: reads return that text. A text longer than
+ * the limit (white space, escapes) makes a value row.
  */
 static JsonbValue *
 lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vlen)
@@ -1769,6 +1769,9 @@ lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vl
 	j = JsonbValueToJsonb(value);
 	if (lg_internal_channel(channel, strlen(channel)) ? VARSIZE(j) > LG_INLINE_INTERNAL
 		: (VARSIZE(j) > LG_INLINE_MAX || (JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j))))
+		return NULL;
+	/* nor a longer text (white space, escapes): every checkpoint inheriting the entry copies it */
+	if (json && vlen > (lg_internal_channel(channel, strlen(channel)) ? LG_INLINE_INTERNAL : LG_INLINE_MAX))
 		return NULL;
 	printed = json ? DatumGetTextPP(lg_compact_json(j)) : NULL;
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
@@ -2334,6 +2337,13 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 					 errdetail("Task \"%s\" has %d writes.", task_id, nwrites)));
 		foreach(lc, lg_spans(vtext, strlen(vtext)))
 			vspan[((LGSpan *) lfirst(lc))->index] = lfirst(lc);
+		/* as put refuses channel_values given twice: one of the two would be dropped silently */
+		for (i = 0; i < nwrites; i++)
+			if (getIthJsonbValueFromContainer(items[i]->val.binary.data, 1)->type != jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("write %d of task \"%s\" has a value, and values is given too", i, task_id),
+						 errhint("With values, each write is [channel, null].")));
 	}
 
 	may_wait = sg_role_hold_may_wait();
@@ -2696,7 +2706,15 @@ lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCa
 			{
 				/* [value, "its text"]: the text as written */
 				JsonbValue *t = getIthJsonbValueFromContainer(v.val.binary.data, 1);
+				JsonLexContext *lex = makeJsonLexContextCstringLen(t->val.string.val, t->val.string.len,
+																   GetDatabaseEncoding(), false);
 
+				/* one JSON value: else the document would be no JSON, or hold more keys */
+				if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("blobs of a checkpoint keep a text of channel \"%s\" that is not one JSON value", channel),
+							 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
 				appendBinaryStringInfo(&one, t->val.string.val, t->val.string.len);
 			}
 			else if (v.type == jbvString)
@@ -3668,8 +3686,11 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List 
 	appendStringInfoChar(&s, '{');
 	lg_append_values(&s, thread, ns, blobs, cache);
 	appendStringInfoChar(&s, '}');
-	/* only a text that has a record of undefined needs a walk through its values */
-	any_undefined = strstr(s.data, "\"undefined\"") != NULL;
+	/*
+	 * only a text that has a record of undefined needs a walk through its
+	 * values; the text is as written, where a letter may be a \u escape
+	 */
+	any_undefined = strstr(s.data, "\"undefined\"") != NULL || strstr(s.data, "\\u") != NULL;
 	doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 	vals = lg_find(doc, "channel_values");
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);

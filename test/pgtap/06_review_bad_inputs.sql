@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(35);
+SELECT plan(39);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -17,6 +17,10 @@ SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000
 SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-b',
                         '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY[NULL]::bytea[]) $$,
                  '22004', NULL, 'lg_put_writes: a null bytes value');
+-- a value in writes and in values too: writes' value was dropped silently
+SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-c',
+                        '[["a", null], ["b", 5]]', "values" => '[1, 7]') $$,
+                 '22023', NULL, 'lg_put_writes: a value given in writes and in values');
 SELECT is((SELECT count(*) FROM stategraph.lg_writes), (SELECT n FROM before_writes), 'no write stored');
 SELECT lives_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-c',
                        '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
@@ -115,6 +119,15 @@ UPDATE stategraph.lg_checkpoints SET blobs = '{"a": 5}' WHERE thread_id = 'rv-ts
 SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: an entry that is a number');
 UPDATE stategraph.lg_checkpoints SET blobs = '{"a": {"x": 1}}' WHERE thread_id = 'rv-ts';
 SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: an entry that is an object');
+-- a small value's text (kept in the map as [value, "its text"]) that is no
+-- JSON, or more than one value: get_tuple returned a document that was no
+-- JSON, or that gave another channel a value
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": [{"x": 1}, "{\"x\": 1,"]}' WHERE thread_id = 'rv-ts';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: a kept text that is no JSON');
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": [1, "1, \"b\": 2"]}' WHERE thread_id = 'rv-ts';
+SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg blobs: a kept text of two values');
+UPDATE stategraph.lg_checkpoints SET blobs = '{"a": [{"x": 1}, "{\"x\" : 1}"]}' WHERE thread_id = 'rv-ts';
+SELECT is(sg_lg_get_tuple('rv-ts', '', NULL)->'channel_values'->>'a', '{"x" : 1}', 'lg blobs: a kept text read as written');
 UPDATE stategraph.lg_checkpoints SET blobs = '{}', created_at = 'infinity' WHERE thread_id = 'rv-ts';
 SELECT throws_ok($$ SELECT sg_lg_get_tuple('rv-ts', '', NULL) $$, 'XX001', NULL, 'lg checkpoint: no ts, created_at infinity');
 -- a stategraph checkpoint's writes with an object among them: read past
