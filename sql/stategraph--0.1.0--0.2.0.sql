@@ -792,9 +792,10 @@ COMMENT ON FUNCTION stategraph.sweep_leases(integer) IS
  * LangGraph's serializer type. A JSON array that extends
  * the value it replaces keeps only the appended elements and points to that
  * value (`base`): a conversation's storage grows with what it appends.
- * `n` (elements) and `digest` (a SHA-256 chain over the elements' jsonb
- * form) let the next write recognise an extension without reading the old
- * elements. A small value kept in the checkpoint row's map is [value], or
+ * `n` (elements) and `digest` (a SHA-256 chain over the elements' text as
+ * written: elements equal as jsonb but written otherwise are not the
+ * stored ones) let the next write recognise an extension without reading
+ * the old elements. A small value kept in the checkpoint row's map is [value], or
  * [value, "its text"] when jsonb does not print it as it was written.
  *
  * lg_writes holds pending writes (put_writes), in LangGraph's order

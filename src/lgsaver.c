@@ -22,7 +22,7 @@
  * Appends. A JSON array that begins with the whole value it replaces (the
  * parent's value of that channel) is stored as the appended elements and a
  * pointer (`base`) to that value. Each array row also keeps its length and
- * a SHA-256 chain over its elements' binary jsonb form, so recognising an
+ * a SHA-256 chain over its elements' text as written, so recognising an
  * extension costs hashing the new value (when put receives it whole)
  * and no read of older elements. A 200-turn chat thus stores each message
  * once. LangGraph hands put the whole list every time, so the client sends
@@ -55,7 +55,7 @@
  * keys first: an agent's next turn sent the model provider another history
  * than the turn before, ending its prompt cache). put still parses each value
  * into jsonb, to refuse what jsonb cannot hold (so SQL can read every value
- * as jsonb) and to hash and compare elements; one lexer pass (lg_spans)
+ * as jsonb); one lexer pass (lg_spans)
  * finds where each value, and each element of an array, is in the text.
  * An appended part is "[" and the text after the comma before its first
  * element, and parts join with "," (the white space after a part's "[" is
@@ -1035,84 +1035,50 @@ lg_find_string(Jsonb *obj, const char *key)
  * ---------------------------------------------------------------------------
  */
 
-/* digest := SHA-256(digest || kind || bytes of one element), with ctx (reused, one per array). */
+/*
+ * digest := SHA-256(digest || the text of one element, as written), with
+ * ctx (reused, one per array). The text, not the jsonb form: two lists
+ * whose elements are equal as jsonb but written otherwise (keys in another
+ * order, an escape, 1e2 for 100) are not one extending the other, since a
+ * read returns the stored elements' text.
+ */
 static void
-lg_digest_element(pg_cryptohash_ctx *ctx, uint8 *digest, JsonbValue *v)
+lg_digest_element(pg_cryptohash_ctx *ctx, uint8 *digest, const char *text, int len)
 {
-	uint8		kind = (uint8) v->type;
-	const uint8 *data = NULL;
-	size_t		len = 0;
-
-	switch (v->type)
-	{
-		case jbvBinary:
-			data = (const uint8 *) v->val.binary.data, len = v->val.binary.len;
-			break;
-		case jbvString:
-			data = (const uint8 *) v->val.string.val, len = v->val.string.len;
-			break;
-		case jbvNumeric:
-			data = (const uint8 *) v->val.numeric, len = VARSIZE_ANY(v->val.numeric);
-			break;
-		case jbvBool:
-			data = (const uint8 *) &v->val.boolean, len = sizeof(bool);
-			break;
-		default:
-			break;
-	}
 	if (pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, digest, LG_DIGEST_LEN) < 0 ||
-		pg_cryptohash_update(ctx, &kind, 1) < 0 ||
-		(len > 0 && pg_cryptohash_update(ctx, data, len) < 0) ||
+		(len > 0 && pg_cryptohash_update(ctx, (const uint8 *) text, len) < 0) ||
 		pg_cryptohash_final(ctx, digest, LG_DIGEST_LEN) < 0)
 		elog(ERROR, "could not compute a SHA-256 digest");
 }
 
 /*
- * Digests the elements of array value; when prefix_n >= 0, also reports in
- * *prefix_match whether its first prefix_n elements chain to prefix_digest.
- * Leaves the whole array's digest in digest.
+ * Extends digest (a chain over the elements before) by the elements of the
+ * array whose JSON text is json (len bytes); when prefix_n >= 0, also
+ * reports in *prefix_match whether the chain after its first prefix_n
+ * elements is prefix_digest.
  */
 static void
-lg_digest_array(Jsonb *value, int prefix_n, const uint8 *prefix_digest,
-				bool *prefix_match, uint8 *digest)
+lg_digest_text(const char *json, int len, uint8 *digest, int prefix_n, const uint8 *prefix_digest,
+			   bool *prefix_match)
 {
-	JsonbIterator *it = JsonbIteratorInit(&value->root);
-	JsonbValue	v;
-	JsonbIteratorToken r;
-	int			i = 0;
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	ListCell   *lc;
+	int			i = 0;
 
 	if (ctx == NULL)
 		elog(ERROR, "could not compute a SHA-256 digest");
-	memset(digest, 0, LG_DIGEST_LEN);
-	*prefix_match = (prefix_n == 0 && prefix_digest &&
-					 memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0);
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	if (prefix_match)
+		*prefix_match = (prefix_n == 0 && prefix_digest &&
+						 memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0);
+	foreach(lc, lg_spans((char *) json, len))
 	{
-		if (r != WJB_ELEM)
-			continue;
-		lg_digest_element(ctx, digest, &v);
-		if (++i == prefix_n && prefix_digest)
+		LGSpan	   *sp = lfirst(lc);
+
+		lg_digest_element(ctx, digest, json + sp->start, sp->len);
+		if (++i == prefix_n && prefix_digest && prefix_match)
 			*prefix_match = memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0;
 	}
-	pg_cryptohash_free(ctx);
-}
-
-/* Extends digest (a chain over n elements) by the elements of array tail. */
-static void
-lg_digest_extend(Jsonb *tail, uint8 *digest)
-{
-	JsonbIterator *it = JsonbIteratorInit(&tail->root);
-	JsonbValue	v;
-	JsonbIteratorToken r;
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL)
-		elog(ERROR, "could not compute a SHA-256 digest");
-	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		if (r == WJB_ELEM)
-			lg_digest_element(ctx, digest, &v);
 	pg_cryptohash_free(ctx);
 }
 
@@ -1458,15 +1424,16 @@ lg_digest_datum(const uint8 *digest)
 }
 
 /*
- * The array value jv of a value row: fills its base (vals[5]), n (vals[6])
- * and digest (vals[7]) and returns how many of its first elements the row
- * does not store. With app, jv holds only the appended elements (all
- * stored); else, when jv begins with the whole value of writer base (the
- * parent's value of the channel), only the elements after it are kept.
+ * The array value jv (its text json, vlen bytes) of a value row: fills its
+ * base (vals[5]), n (vals[6]) and digest (vals[7]) and returns how many of
+ * its first elements the row does not store. With app, jv holds only the
+ * appended elements (all stored); else, when jv begins with the whole value
+ * of writer base (the parent's value of the channel, its elements written
+ * alike), only the elements after it are kept.
  */
 static int
-lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const char *base,
-			 const LGAppend *app)
+lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const char *json, int vlen,
+			 const char *base, const LGAppend *app)
 {
 	int			n = JB_ROOT_COUNT(jv);
 	int			prev_n = -1;
@@ -1478,7 +1445,7 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 	if (app)
 	{
 		memcpy(digest, app->digest, LG_DIGEST_LEN);
-		lg_digest_extend(jv, digest);
+		lg_digest_text(json, vlen, digest, -1, NULL, NULL);
 		vals[5] = lg_uuid_datum(&app->base), nulls[5] = ' ';
 		vals[6] = Int32GetDatum(app->n + n), nulls[6] = ' ';
 		vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
@@ -1511,7 +1478,8 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 			}
 		}
 	}
-	lg_digest_array(jv, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends, digest);
+	memset(digest, 0, LG_DIGEST_LEN);
+	lg_digest_text(json, vlen, digest, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends);
 	if (extends && prev_n > 0)
 		vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
 	vals[6] = Int32GetDatum(n), nulls[6] = ' ';
@@ -1522,8 +1490,7 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 /*
  * Stores channel's new value written by checkpoint id (parent: its parent):
  * a JSON value as its text (json, of vlen bytes: the writer's when
- * text_given, else jsonb's print; value is its jsonb form, which recognises
- * extensions); a JSON array that extends the parent's value (writer base)
+ * text_given, else jsonb's print; value is its jsonb form); a JSON array that extends the parent's value (writer base)
  * keeps only the text of its new elements, as does one sent as an append
  * (app), and JSON that the parent's pending write holds is not copied
  * (lg_refer_to_write).
@@ -1545,7 +1512,7 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 	vals[4] = JsonbPGetDatum(JsonbValueToJsonb(version)), nulls[4] = ' ';
 	if (jv && JB_ROOT_IS_ARRAY(jv) && !JB_ROOT_IS_SCALAR(jv))
 	{
-		int			cut = lg_array_row(vals, nulls, id, jv, base, app);
+		int			cut = lg_array_row(vals, nulls, id, jv, json, vlen, base, app);
 
 		if (cut > 0)
 		{

@@ -134,6 +134,30 @@ test("a pending write and a small value put directly read back as written", asyn
 		"pending writes");
 });
 
+// A list sent whole whose first elements are the stored ones but written otherwise
+// (keys in another order: the node rebuilt them) is not stored as an extension of
+// the stored list, whose elements would read back in their old text: the server
+// recognises an extension by the elements' text, not by their jsonb form.
+test("a list whose elements are rewritten with their keys in another order reads back as the new text", async () => {
+	const Last = Annotation.Root({ items: Annotation() }); // a last-value channel: put gets the whole list
+	const app = (checkpointer) =>
+		new StateGraph(Last)
+			.addNode("step", (s) => ({ items: [...(s.items ?? []).map(({ a, zz }) => ({ a, zz })), { zz: (s.items ?? []).length, a: 1 }] }))
+			.addEdge(START, "step")
+			.addEdge("step", END)
+			.compile({ checkpointer });
+	const read = async (checkpointer, thread_id) => {
+		const g = app(checkpointer);
+		for (let t = 0; t < 3; t++) await g.invoke({}, config(thread_id));
+		return (await g.getState(config(thread_id))).values.items;
+	};
+	const expected = await read(new MemorySaver(), "reorder");
+	same(expected, [{ a: 1, zz: 0 }, { a: 1, zz: 1 }, { zz: 2, a: 1 }], "MemorySaver's");
+	same(await read(saver, `${run}-reorder`), expected, "StategraphSaver's");
+	// a new process (no remembered text) sends each list whole: the same
+	same(await read(new StategraphSaver(pool, undefined, { appendCacheChars: 0 }), `${run}-reorder-whole`), expected, "sent whole");
+});
+
 test("after copyThread, prune and export/import the values still read back as written", async () => {
 	const expected = await tuples(memory, thread);
 	const expectedState = await state(memory, thread);
