@@ -49,8 +49,8 @@
  * exactly, its ts; JSON values of 256 bytes or more are compressed.
  *
  * Text as written. JSON values are stored as json, the text the client
- * sent (put's channel_values, put_writes' values: json arguments, never
- * parsed into jsonb on the way in), so they read back with object keys in
+ * sent (put's channel_values, put_writes' values: json arguments, whose
+ * text is stored, not jsonb's print of it), so they read back with object keys in
  * the order written, as LangGraph's own savers keep them (jsonb puts shorter
  * keys first: an agent's next turn sent the model provider another history
  * than the turn before, ending its prompt cache). put still parses each value
@@ -565,6 +565,29 @@ lg_array_inner(const char *s, int len, int *inner_len)
 	return s + a;
 }
 
+/*
+ * Appends the elements of the array text s (len bytes) to out, after a ","
+ * unless *first (then without the white space before its first element);
+ * an array of none appends nothing. Parts of a stored value join so as
+ * JSON.stringify joins elements, so that the text read is the one written.
+ */
+static void
+lg_append_elements(StringInfo out, const char *s, int len, bool *first)
+{
+	int			inner_len;
+	const char *inner = lg_array_inner(s, len, &inner_len);
+
+	if (*first)
+		while (inner_len > 0 && LG_JSON_SPACE(*inner))
+			inner++, inner_len--;
+	if (inner_len == 0)
+		return;
+	if (!*first)
+		appendStringInfoChar(out, ',');
+	appendBinaryStringInfo(out, inner, inner_len);
+	*first = false;
+}
+
 static Datum lg_stored_text(const char *json, int len);
 
 /* A required text argument: NULL is an error naming it. */
@@ -1053,13 +1076,13 @@ lg_digest_element(pg_cryptohash_ctx *ctx, uint8 *digest, const char *text, int l
 }
 
 /*
- * Extends digest (a chain over the elements before) by the elements of the
- * array whose JSON text is json (len bytes); when prefix_n >= 0, also
- * reports in *prefix_match whether the chain after its first prefix_n
- * elements is prefix_digest.
+ * Extends digest (a chain over the elements before) by the elements (spans
+ * elems of the array text json); when prefix_n >= 0, also reports in
+ * *prefix_match whether the chain after its first prefix_n elements is
+ * prefix_digest.
  */
 static void
-lg_digest_text(const char *json, int len, uint8 *digest, int prefix_n, const uint8 *prefix_digest,
+lg_digest_text(const char *json, List *elems, uint8 *digest, int prefix_n, const uint8 *prefix_digest,
 			   bool *prefix_match)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
@@ -1071,7 +1094,7 @@ lg_digest_text(const char *json, int len, uint8 *digest, int prefix_n, const uin
 	if (prefix_match)
 		*prefix_match = (prefix_n == 0 && prefix_digest &&
 						 memcmp(digest, prefix_digest, LG_DIGEST_LEN) == 0);
-	foreach(lc, lg_spans((char *) json, len))
+	foreach(lc, elems)
 	{
 		LGSpan	   *sp = lfirst(lc);
 
@@ -1424,15 +1447,15 @@ lg_digest_datum(const uint8 *digest)
 }
 
 /*
- * The array value jv (its text json, vlen bytes) of a value row: fills its
- * base (vals[5]), n (vals[6]) and digest (vals[7]) and returns how many of
+ * The array value jv (its text json, its elements' spans elems) of a value
+ * row: fills its base (vals[5]), n (vals[6]) and digest (vals[7]) and returns how many of
  * its first elements the row does not store. With app, jv holds only the
  * appended elements (all stored); else, when jv begins with the whole value
  * of writer base (the parent's value of the channel, its elements written
  * alike), only the elements after it are kept.
  */
 static int
-lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const char *json, int vlen,
+lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const char *json, List *elems,
 			 const char *base, const LGAppend *app)
 {
 	int			n = JB_ROOT_COUNT(jv);
@@ -1445,7 +1468,7 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 	if (app)
 	{
 		memcpy(digest, app->digest, LG_DIGEST_LEN);
-		lg_digest_text(json, vlen, digest, -1, NULL, NULL);
+		lg_digest_text(json, elems, digest, -1, NULL, NULL);
 		vals[5] = lg_uuid_datum(&app->base), nulls[5] = ' ';
 		vals[6] = Int32GetDatum(app->n + n), nulls[6] = ' ';
 		vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
@@ -1479,7 +1502,7 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 		}
 	}
 	memset(digest, 0, LG_DIGEST_LEN);
-	lg_digest_text(json, vlen, digest, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends);
+	lg_digest_text(json, elems, digest, prev_n, prev_n >= 0 ? prev_digest : NULL, &extends);
 	if (extends && prev_n > 0)
 		vals[5] = lg_uuid_datum(&base_id), nulls[5] = ' ';
 	vals[6] = Int32GetDatum(n), nulls[6] = ' ';
@@ -1512,12 +1535,13 @@ lg_store_value(const char *thread_id, const char *ns, const pg_uuid_t *id, const
 	vals[4] = JsonbPGetDatum(JsonbValueToJsonb(version)), nulls[4] = ' ';
 	if (jv && JB_ROOT_IS_ARRAY(jv) && !JB_ROOT_IS_SCALAR(jv))
 	{
-		int			cut = lg_array_row(vals, nulls, id, jv, json, vlen, base, app);
+		List	   *elems = lg_spans(json, vlen);
+		int			cut = lg_array_row(vals, nulls, id, jv, json, elems, base, app);
 
 		if (cut > 0)
 		{
 			/* "[" and the text after the comma that ends the elements stored before ("[]": none) */
-			LGSpan	   *last = list_nth(lg_spans(json, vlen), cut - 1);
+			LGSpan	   *last = list_nth(elems, cut - 1);
 			int			from = last->start + last->len;
 
 			while (from < vlen && json[from] != ',')
@@ -1726,6 +1750,8 @@ lg_inherit(const char *thread_id, const char *ns, LGParent *p, const char *chann
 static JsonbValue *
 lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vlen)
 {
+	bool		internal = lg_internal_channel(channel, strlen(channel));
+	int			limit = internal ? LG_INLINE_INTERNAL : LG_INLINE_MAX;
 	Jsonb	   *j;
 	JsonbParseState *ps = NULL;
 	JsonbValue *e;
@@ -1734,11 +1760,10 @@ lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vl
 	if (value->type == jbvBinary && value->val.binary.len > LG_INLINE_INTERNAL)
 		return NULL;			/* too big either way: no copy to learn it */
 	j = JsonbValueToJsonb(value);
-	if (lg_internal_channel(channel, strlen(channel)) ? VARSIZE(j) > LG_INLINE_INTERNAL
-		: (VARSIZE(j) > LG_INLINE_MAX || (JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j))))
+	if ((int) VARSIZE(j) > limit || (!internal && JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j)))
 		return NULL;
 	/* nor a longer text (white space, escapes): every checkpoint inheriting the entry copies it */
-	if (json && vlen > (lg_internal_channel(channel, strlen(channel)) ? LG_INLINE_INTERNAL : LG_INLINE_MAX))
+	if (json && vlen > limit)
 		return NULL;
 	printed = json ? DatumGetTextPP(lg_compact_json(j)) : NULL;
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
@@ -2607,34 +2632,13 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 	parts = lg_value_parts(k, channel, writer, cache, &base);
 	appendStringInfoChar(out, '[');
 	if (base)
-	{
-		int			len;
-		const char *inner = lg_array_inner(base->text, base->len, &len);
-
-		while (len > 0 && LG_JSON_SPACE(*inner))
-			inner++, len--;
-		appendBinaryStringInfo(out, inner, len);
-		first = (len == 0);
-	}
-	/* the parts' elements joined as JSON.stringify joins them, so that the text is the one written */
+		lg_append_elements(out, base->text, base->len, &first);
 	foreach(lc, parts)
 	{
 		text	   *part = lfirst(lc);
-		int			len;
-		const char *inner;
 
-		if (part == NULL)
-			continue;
-		inner = lg_array_inner(VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part), &len);
-		if (first)
-			while (len > 0 && LG_JSON_SPACE(*inner))
-				inner++, len--;
-		if (len == 0)
-			continue;
-		if (!first)
-			appendStringInfoChar(out, ',');
-		appendBinaryStringInfo(out, inner, len);
-		first = false;
+		if (part != NULL)
+			lg_append_elements(out, VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part), &first);
 	}
 	appendStringInfoChar(out, ']');
 	lg_cache_put(cache, channel, writer, out->data + start, out->len - start);
@@ -3869,6 +3873,9 @@ sg_lg_thread_visible(const char *thread_id)
 							thread_id, 1) > 0;
 }
 
+/* What SQL does and does not do with a LangGraph.js thread (the 42809 refusals below). */
+#define LG_LIVES_IN_JS "Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it."
+
 /*
  * For stategraph's writers (sg_update_state, sg_fork, ...) given an id that
  * names no stategraph thread: a LangGraph.js thread of that id is an error
@@ -3882,7 +3889,7 @@ sg_refuse_lg_thread(const char *thread_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("thread \"%s\" is a LangGraph.js thread", thread_id),
-				 errdetail("Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it."),
+				 errdetail(LG_LIVES_IN_JS),
 				 errhint("Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.")));
 }
 
@@ -3911,7 +3918,7 @@ sg_refuse_lg_checkpoint(const pg_uuid_t *id)
 			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 			 errmsg("checkpoint %s belongs to LangGraph.js thread \"%s\"", sg_uuid_to_cstring(id),
 					TextDatumGetCString(lg_col(SPI_tuptable, 0, 1, &isnull))),
-			 errdetail("Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it."),
+			 errdetail(LG_LIVES_IN_JS),
 			 errhint("Fork it with LangGraph.js (updateState with that checkpoint's config) on StategraphSaver.")));
 }
 
