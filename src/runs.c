@@ -1810,8 +1810,19 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		{
 			sg_worker_report_run(NULL, NULL);	/* (see below) */
 			stop_run(r, stop, current.stop_error);
+			/*
+			 * Let the thread go before the commit, as below: the session
+			 * lock of a run that began, or the claim's transaction lock of
+			 * one stopped before it began in this executor (a waiting run
+			 * cancelled). The commit released that one only after the stop
+			 * was seen, and sg_threads called the thread running for a
+			 * moment after sg_runs said cancelled (regress
+			 * revlife_prune_waiting). stop_run holds the thread's row.
+			 */
 			if (run != NULL)
-				sg_unlock_thread(r->thread_id, true);	/* (see below) */
+				sg_unlock_thread(r->thread_id, true);
+			else
+				sg_unlock_thread(r->thread_id, false);
 			commit();
 			keep_stop_error(NULL);
 			return;
