@@ -1902,6 +1902,7 @@ end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 	 */
 	sg_worker_drop_role_share();
 	(void) record_step(r, "error", error, false);
+	sg_unlock_thread(r->thread_id, false);	/* the claim's, before the end is seen (execute_run) */
 	commit();
 	current.claimed = false;
 }
