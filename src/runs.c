@@ -1741,6 +1741,23 @@ fail_transient(ErrorData *edata)
 static void commit_holding_thread(const char *thread_id, SGCommitFn commit);
 
 /*
+ * A run's end is about to commit: let its thread go first, so that whoever
+ * sees the end (sg_wait, sg_runs) finds the thread free, not running in
+ * sg_threads nor busy (55P03) with stategraph.lock_wait off. Both locks:
+ * the session lock sg_run_begin took, and the claim's transaction lock
+ * when the end commits with the claim (a run resumed after its external
+ * tasks ending in that step, a stop of a run that had not begun here, a
+ * run ended unexecuted). A commit releases a transaction lock only after
+ * it has made the end visible (regress revlife_prune_waiting saw it).
+ */
+static void
+let_thread_go(RunRow *r)
+{
+	sg_unlock_thread(r->thread_id, true);
+	sg_unlock_thread(r->thread_id, false);
+}
+
+/*
  * The run's last step found it stopped, its nodes having failed with
  * error: record the error on the run and commit it, with the step (as
  * between two steps), before the stop, which records it again. Kept only
@@ -1810,19 +1827,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		{
 			sg_worker_report_run(NULL, NULL);	/* (see below) */
 			stop_run(r, stop, current.stop_error);
-			/*
-			 * Let the thread go before the commit, as below: the session
-			 * lock of a run that began, or the claim's transaction lock of
-			 * one stopped before it began in this executor (a waiting run
-			 * cancelled). The commit released that one only after the stop
-			 * was seen, and sg_threads called the thread running for a
-			 * moment after sg_runs said cancelled (regress
-			 * revlife_prune_waiting). stop_run holds the thread's row.
-			 */
-			if (run != NULL)
-				sg_unlock_thread(r->thread_id, true);
-			else
-				sg_unlock_thread(r->thread_id, false);
+			let_thread_go(r);	/* (stop_run holds the thread's row) */
 			commit();
 			keep_stop_error(NULL);
 			return;
@@ -1873,15 +1878,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 				stop = keep_stop_error_on_run(r, stop, error, run != NULL, commit);
 			continue;			/* stopped in its last step: cancelled (and rolled back) all the same */
 		}
-		if (final && run != NULL)
-		{
-			/*
-			 * Let the thread go (the session lock sg_run_begin took) before
-			 * the commit wakes the run's sg_wait callers, so that they see
-			 * it idle; its row stays locked by this transaction until then.
-			 */
-			sg_unlock_thread(r->thread_id, true);
-		}
+		if (final)
+			let_thread_go(r);	/* (its row stays locked by this transaction until the commit) */
 		commit();
 		current.committed = true;
 		if (final)
@@ -1902,7 +1900,7 @@ end_unexecuted(RunRow *r, Jsonb *error, SGCommitFn commit)
 	 */
 	sg_worker_drop_role_share();
 	(void) record_step(r, "error", error, false);
-	sg_unlock_thread(r->thread_id, false);	/* the claim's, before the end is seen (execute_run) */
+	let_thread_go(r);
 	commit();
 	current.claimed = false;
 }

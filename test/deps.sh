@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl libipc-run-perl graphviz gnuplot-nox
-          postgresql-15-cron postgresql-15-plproxy python3-psycopg sqlsmith "$@")
+          postgresql-15-cron postgresql-15-plproxy python3-psycopg sqlsmith gdb "$@")
 # Node.js and npm (the JS client and benchmarks): Debian's, unless a node is already there
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
