@@ -101,9 +101,17 @@ sql("SELECT sg_invoke('long', '{}', 'again-' || g) FROM generate_series(1, 4) g"
 $node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('qlong', 'claimed')", '1')
   or die 'no task claimed';
 is(sql("SELECT pg_terminate_backend($old)"), 't', 'the heartbeat backend was terminated');
+# the beats from here on: the first task may have been beaten through the
+# old backend before it was terminated (a beat every 0.3 s from its claim),
+# which CI's loaded machine once had, and which is no defect
+$node->poll_query_until('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $old", '0')
+  or die 'the heartbeat backend did not end';
+my $after_kill = -s $node->logfile;
 is(completed('qlong', 8), '1,1,1,1,1,1,1,1', 'the tasks still finished, each on its first attempt');
-$beats = heartbeat_backends($offset);
-ok(!exists $beats->{$old}, 'later beats did not go through the terminated backend');
+$beats = heartbeat_backends($after_kill);
+$count = 0;
+$count += $_ for values %$beats;
+cmp_ok($count, '>=', 2, "the leases were beaten on after it ended ($count beats)");
 is(scalar(keys %$beats), 1, 'they went through one new backend');
 is(heartbeat_connections($offset), 1, 'one heartbeat connection was opened again');
 like(slurp_file($wlog), qr/heartbeat of [0-9a-f-]+: .*; again/,
