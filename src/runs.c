@@ -1560,6 +1560,8 @@ stop_run(RunRow *r, const char *request, Jsonb *error)
 		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
 	if (on_thread && strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
+	else if (th != NULL && strcmp(th->status, "waiting") == 0)
+		sg_thread_set(r->thread_id, th->has_head ? &th->head : NULL, "idle", NULL);	/* no task out now */
 	(void) record_step(r, "cancelled", error, false);
 }
 

@@ -117,7 +117,7 @@ $node->safe_psql('postgres', q{CALL sg_work()});
 is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs() WHERE run_id = '$run'}), 'waiting', 'the run waits for its task');
 $node->safe_psql('postgres', qq{SELECT sg_cancel('$run', 'interrupt')});
 my ($status, $busy) = seen_while_held($exec, $gdb, $run, 'w1', 'cancelled');
-isnt($status, 'running', "sg_threads does not call the stopped run's thread running ($status)");
+is($status, 'idle', "sg_threads shows the stopped run's thread idle (its step next, its task cancelled)");
 is($busy, 'free', 'the thread is free: sg_update_state with lock_wait off does not find it busy');
 
 # a run resumed after its external task, ending in that step: the end commits with the claim
