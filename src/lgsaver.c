@@ -1759,11 +1759,11 @@ lg_inline_entry(const char *channel, JsonbValue *value, const char *json, int vl
 
 	if (value->type == jbvBinary && value->val.binary.len > LG_INLINE_INTERNAL)
 		return NULL;			/* too big either way: no copy to learn it */
-	j = JsonbValueToJsonb(value);
-	if ((int) VARSIZE(j) > limit || (!internal && JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j)))
-		return NULL;
 	/* nor a longer text (white space, escapes): every checkpoint inheriting the entry copies it */
 	if (json && vlen > limit)
+		return NULL;
+	j = JsonbValueToJsonb(value);
+	if ((int) VARSIZE(j) > limit || (!internal && JB_ROOT_IS_ARRAY(j) && !JB_ROOT_IS_SCALAR(j)))
 		return NULL;
 	printed = json ? DatumGetTextPP(lg_compact_json(j)) : NULL;
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
