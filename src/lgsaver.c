@@ -1912,8 +1912,6 @@ lg_keep_dependants(const char *thread_id, const char *ns, const pg_uuid_t *id)
 		lg_rewrite_whole(SPI_tuptable, SPI_processed);
 }
 
-PG_FUNCTION_INFO_V1(sg_lg_put);
-
 /* Where channel's value is in the text of channel_values (the last, as in jsonb). */
 static LGSpan *
 lg_value_span(List *spans, const char *channel)
@@ -1944,6 +1942,205 @@ lg_object_or_absent(Jsonb *obj, const char *key)
 }
 
 /*
+ * Checks put's arguments before anything is read or stored (a bad one
+ * stores nothing): the checkpoint (returned) and its id (*idstr, *id), metadata
+ * and new_versions, and the bytes triple.
+ */
+static Jsonb *
+lg_put_check_args(FunctionCallInfo fcinfo, const char *thread_id, char **idstr, pg_uuid_t *id)
+{
+	Jsonb	   *cp;
+	Jsonb	   *metadata = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+	Jsonb	   *newv = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
+	ArrayType  *bc = PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6);
+	ArrayType  *bt = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
+	ArrayType  *bv = PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8);
+
+	sg_require_arg_hint(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
+	sg_require_arg_hint(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
+	sg_require_arg(fcinfo, 9, "expect_new");
+	sg_require_arg(fcinfo, 11, "parent_by_id");
+	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("checkpoint must be a JSON object"),
+				 errdetail("LangGraph checkpoints (v4) are objects with v, id, ts, channel_values, channel_versions and versions_seen.")));
+	cp = PG_GETARG_JSONB_P(3);
+	*idstr = lg_find_string(cp, "id");
+	if (*idstr == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("checkpoint of thread \"%s\" has no string \"id\"", thread_id)));
+	*id = lg_uuid_parse(*idstr);
+	/* another type would silently store no value and no metadata */
+	if ((metadata && !JB_ROOT_IS_OBJECT(metadata)) || (newv && !JB_ROOT_IS_OBJECT(newv)) ||
+		!lg_object_or_absent(cp, "channel_values") || !lg_object_or_absent(cp, "channel_versions"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metadata, new_versions, and the checkpoint's channel_values and channel_versions must be JSON objects"),
+				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", *idstr, thread_id)));
+	if (bc && (bt == NULL || bv == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bytes_channels needs bytes_types and bytes_values")));
+	if (bc == NULL && (bt != NULL || bv != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bytes_types and bytes_values need bytes_channels"),
+				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", *idstr, thread_id)));
+	/* checked here, not only when a channel's bytes are looked up: a bad triple stores nothing */
+	if (bc && (ArrayGetNItems(ARR_NDIM(bt), ARR_DIMS(bt)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc)) ||
+			   ArrayGetNItems(ARR_NDIM(bv), ARR_DIMS(bv)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc))))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("bytes_channels, bytes_types and bytes_values must have the same length")));
+	if (bc && (array_contains_nulls(bc) || array_contains_nulls(bt) || array_contains_nulls(bv)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bytes_channels, bytes_types and bytes_values must not hold nulls")));
+	return cp;
+}
+
+/* The values a put stores, read from its arguments (lg_put_values). */
+typedef struct LGPutValues
+{
+	Jsonb	   *values;			/* channel_values */
+	Jsonb	   *versions;		/* channel_versions */
+	Jsonb	   *newv;			/* new_versions */
+	bool		text_given;		/* the values' text came as argument channel_values */
+	char	   *vtext;			/* the values' text: channel_values as given, or as jsonb prints them */
+	List	   *texts;			/* where each value is in vtext (LGSpan) */
+} LGPutValues;
+
+/*
+ * The channel values and versions of a put: inside the checkpoint, or the
+ * values as their writer wrote them in argument channel_values (jsonb for
+ * what put reads and refuses, the text to store).
+ */
+static LGPutValues
+lg_put_values(FunctionCallInfo fcinfo, Jsonb *cp, const char *thread_id, const char *idstr)
+{
+	LGPutValues v = {0};
+	JsonbValue *jv = lg_find(cp, "channel_values");
+
+	v.newv = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
+	v.text_given = !PG_ARGISNULL(12);
+	v.values = (jv && jv->type == jbvBinary) ? JsonbValueToJsonb(jv) : NULL;
+	if (v.text_given)
+	{
+		if (jv != NULL && jv->type != jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("checkpoint has channel_values, and channel_values is given too"),
+					 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
+		v.vtext = text_to_cstring(PG_GETARG_TEXT_PP(12));
+		v.values = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(v.vtext)));
+		if (!JB_ROOT_IS_OBJECT(v.values))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("channel_values must be a JSON object"),
+					 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
+	}
+	else if (v.values)
+		v.vtext = JsonbToCString(NULL, &v.values->root, VARSIZE(v.values));
+	jv = lg_find(cp, "channel_versions");
+	v.versions = (jv && jv->type == jbvBinary) ? JsonbValueToJsonb(jv) : NULL;
+	v.texts = v.vtext ? lg_spans(v.vtext, strlen(v.vtext)) : NIL;
+	return v;
+}
+
+/*
+ * Takes the thread for a put (its role, its lock, a first put, copy or
+ * import in flight waited for) and checks where the checkpoint goes
+ * (lg_check_head); returns whether it is stored already (a put again).
+ */
+static bool
+lg_put_begin(const char *thread_id, const char *ns, const pg_uuid_t *id, const pg_uuid_t *parent,
+			 Jsonb *metadata, bool expect_new, bool parent_by_id)
+{
+	bool		may_wait = sg_role_hold_may_wait();
+	bool		waited;			/* for the lock of a first put in flight */
+	Datum		k[3];
+
+	lg_hold_owner(thread_id, may_wait);
+	if (ns[0] != '\0')
+		lg_lock_root_shared(thread_id);
+	waited = lg_lock_waited(thread_id, ns, LG_LOCK_PUT);
+	if (lg_wait_stored(thread_id, ns, LG_LOCK_PUT) || waited)
+		lg_hold_owner(thread_id, may_wait);	/* a first put, copy or import waited for: the thread is its role's (lg_lock_thread) */
+	k[0] = CStringGetTextDatum(thread_id);
+	k[1] = CStringGetTextDatum(ns);
+	k[2] = lg_uuid_datum(id);
+	lg_run(LGP_CP_GET, k, NULL, 1);
+	if (SPI_processed == 1)
+		return true;
+
+	/*
+	 * a namespace's first checkpoint: the thread id must be free or the
+	 * caller's (thread_ids.c), for a subgraph's namespace too
+	 */
+	if (parent == NULL)
+		sg_thread_id_check_new(thread_id, true);
+	lg_check_head(thread_id, ns, id, parent, metadata, expect_new, parent_by_id);
+	return false;
+}
+
+/*
+ * The checkpoint row's map of values (blobs): for each channel of
+ * channel_versions, the value stored now (new_versions: a row of
+ * lg_blobs, or inline when small), or the parent's entry inherited.
+ */
+static JsonbValue *
+lg_put_blobs(FunctionCallInfo fcinfo, const char *thread_id, const char *ns, const pg_uuid_t *id,
+			 const pg_uuid_t *parent, LGParent *p, LGPutValues *v, List *appends)
+{
+	ArrayType  *bc = PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6);
+	ArrayType  *bt = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
+	ArrayType  *bv = PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8);
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbValue	ver;
+	char	   *channel;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	if (v->versions == NULL || !JB_ROOT_IS_OBJECT(v->versions))
+		return pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	it = JsonbIteratorInit(&v->versions->root);
+	while (sg_jsonb_next_pair(&it, &channel, &ver))
+	{
+		JsonbValue *nv = lg_find(v->newv, channel);
+		JsonbValue *entry;
+
+		if (nv)
+		{
+			JsonbValue *jv = lg_find(v->values, channel);
+			text	   *type = NULL;
+			bytea	   *bytes = NULL;
+			const LGAppend *app = lg_append_for(appends, channel);
+			LGSpan	   *span = jv ? lg_value_span(v->texts, channel) : NULL;
+			char	   *json = span ? v->vtext + span->start : NULL;
+			int			vlen = span ? span->len : 0;
+
+			if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
+				continue;		/* no value: the channel is empty */
+			if (jv == NULL || app || (entry = lg_inline_entry(channel, jv, v->text_given ? json : NULL, vlen)) == NULL)
+			{
+				lg_store_value(thread_id, ns, id, parent, channel, nv, jv, json, vlen, v->text_given, type, bytes,
+							   p->found ? lg_find_string(p->blobs, channel) : NULL, app);
+				entry = lg_writer_entry(sg_uuid_to_cstring(id));
+			}
+		}
+		else
+			entry = lg_inherit(thread_id, ns, p, channel, &ver);
+		if (entry)
+			lg_push_ref(&ps, channel, entry);
+	}
+	return pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+}
+
+PG_FUNCTION_INFO_V1(sg_lg_put);
+
+/*
  * sg_lg_put(thread_id, checkpoint_ns, parent_checkpoint_id, checkpoint,
  * metadata, new_versions, bytes_channels, bytes_types, bytes_values,
  * expect_new, appends, parent_by_id) -> uuid, or NULL (nothing stored) when
@@ -1956,123 +2153,24 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	char	   *ns = lg_ns_arg(fcinfo, 1);
 	pg_uuid_t  *parent = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
 	Jsonb	   *cp;
-	bool		text_given = !PG_ARGISNULL(12);
-	char	   *vtext = NULL;	/* the values' text: channel_values as given, or as jsonb prints them */
-	List	   *texts;			/* where each value is in vtext */
+	LGPutValues v;
 	Jsonb	   *metadata = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
-	Jsonb	   *newv = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
-	ArrayType  *bc = PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6);
-	ArrayType  *bt = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
-	ArrayType  *bv = PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8);
 	char	   *idstr;
 	pg_uuid_t	id;
-	Jsonb	   *values, *versions;
 	LGParent	p;
-	JsonbParseState *ps = NULL;
-	JsonbValue *blobs;
 	Datum		row[8];
 	char		nulls[8] = "        ";
 	TimestampTz created;
 	bool		has_created;
 	List	   *appends;
-	bool		again = false;	/* the checkpoint is stored already: put again */
-	bool		may_wait;
-	bool		waited;		/* for the lock of a first put in flight */
+	bool		again;			/* the checkpoint is stored already: put again */
 
-	sg_require_arg_hint(fcinfo, 4, "metadata", "Pass '{}' for a checkpoint without metadata.");
-	sg_require_arg_hint(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
-	sg_require_arg(fcinfo, 9, "expect_new");
-	sg_require_arg(fcinfo, 11, "parent_by_id");
-	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("checkpoint must be a JSON object"),
-				 errdetail("LangGraph checkpoints (v4) are objects with v, id, ts, channel_values, channel_versions and versions_seen.")));
-	cp = PG_GETARG_JSONB_P(3);
-	idstr = lg_find_string(cp, "id");
-	if (idstr == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("checkpoint of thread \"%s\" has no string \"id\"", thread_id)));
-	id = lg_uuid_parse(idstr);
-	/* another type would silently store no value and no metadata */
-	if ((metadata && !JB_ROOT_IS_OBJECT(metadata)) || (newv && !JB_ROOT_IS_OBJECT(newv)) ||
-		!lg_object_or_absent(cp, "channel_values") || !lg_object_or_absent(cp, "channel_versions"))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("metadata, new_versions, and the checkpoint's channel_values and channel_versions must be JSON objects"),
-				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
-	if (bc && (bt == NULL || bv == NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("bytes_channels needs bytes_types and bytes_values")));
-	if (bc == NULL && (bt != NULL || bv != NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bytes_types and bytes_values need bytes_channels"),
-				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
-	/* checked here, not only when a channel's bytes are looked up: a bad triple stores nothing */
-	if (bc && (ArrayGetNItems(ARR_NDIM(bt), ARR_DIMS(bt)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc)) ||
-			   ArrayGetNItems(ARR_NDIM(bv), ARR_DIMS(bv)) != ArrayGetNItems(ARR_NDIM(bc), ARR_DIMS(bc))))
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("bytes_channels, bytes_types and bytes_values must have the same length")));
-	if (bc && (array_contains_nulls(bc) || array_contains_nulls(bt) || array_contains_nulls(bv)))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("bytes_channels, bytes_types and bytes_values must not hold nulls")));
-	{
-		JsonbValue *v = lg_find(cp, "channel_values");
+	cp = lg_put_check_args(fcinfo, thread_id, &idstr, &id);
+	v = lg_put_values(fcinfo, cp, thread_id, idstr);
+	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), v.newv, v.values, idstr);
 
-		values = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
-		if (text_given)
-		{
-			/* the values as their writer wrote them: jsonb for what put reads (and refuses), the text to store */
-			if (v != NULL && v->type != jbvNull)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("checkpoint has channel_values, and channel_values is given too"),
-						 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
-			vtext = text_to_cstring(PG_GETARG_TEXT_PP(12));
-			values = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(vtext)));
-			if (!JB_ROOT_IS_OBJECT(values))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("channel_values must be a JSON object"),
-						 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
-		}
-		else if (values)
-			vtext = JsonbToCString(NULL, &values->root, VARSIZE(values));
-		v = lg_find(cp, "channel_versions");
-		versions = (v && v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
-	}
-	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), newv, values, idstr);
-	texts = vtext ? lg_spans(vtext, strlen(vtext)) : NIL;
-
-	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
-	lg_hold_owner(thread_id, may_wait);
-	if (ns[0] != '\0')
-		lg_lock_root_shared(thread_id);
-	waited = lg_lock_waited(thread_id, ns, LG_LOCK_PUT);
-	if (lg_wait_stored(thread_id, ns, LG_LOCK_PUT) || waited)
-		lg_hold_owner(thread_id, may_wait);	/* a first put, copy or import waited for: the thread is its role's (lg_lock_thread) */
-	{
-		Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(&id)};
-
-		lg_run(LGP_CP_GET, k, NULL, 1);
-		again = SPI_processed == 1;
-		if (!again)
-		{
-			/*
-			 * a namespace's first checkpoint: the thread id must be free or
-			 * the caller's (thread_ids.c), for a subgraph's namespace too
-			 */
-			if (parent == NULL)
-				sg_thread_id_check_new(thread_id, true);
-			lg_check_head(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9), PG_GETARG_BOOL(11));
-		}
-	}
+	again = lg_put_begin(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9), PG_GETARG_BOOL(11));
 	if (!lg_check_appends(appends, thread_id, ns, &id))
 	{
 		sg_spi_finish();
@@ -2094,46 +2192,6 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		sg_thread_id_check_new(thread_id, true);	/* a parent it cannot see: maybe another role's thread */
 	}
 
-	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	if (versions && JB_ROOT_IS_OBJECT(versions))
-	{
-		JsonbIterator *it = JsonbIteratorInit(&versions->root);
-		JsonbValue	ver;
-		char	   *channel;
-
-		while (sg_jsonb_next_pair(&it, &channel, &ver))
-		{
-			JsonbValue *nv;
-			JsonbValue *entry;
-
-			nv = lg_find(newv, channel);
-			if (nv)
-			{
-				JsonbValue *jv = lg_find(values, channel);
-				text	   *type = NULL;
-				bytea	   *bytes = NULL;
-				const LGAppend *app = lg_append_for(appends, channel);
-				LGSpan	   *span = jv ? lg_value_span(texts, channel) : NULL;
-				char	   *json = span ? vtext + span->start : NULL;
-				int			vlen = span ? span->len : 0;
-
-				if (jv == NULL && !lg_bytes_for(bc, bt, bv, channel, &type, &bytes))
-					continue;	/* no value: the channel is empty */
-				if (jv == NULL || app || (entry = lg_inline_entry(channel, jv, text_given ? json : NULL, vlen)) == NULL)
-				{
-					lg_store_value(thread_id, ns, &id, parent, channel, nv, jv, json, vlen, text_given, type, bytes,
-								   p.found ? lg_find_string(p.blobs, channel) : NULL, app);
-					entry = lg_writer_entry(sg_uuid_to_cstring(&id));
-				}
-			}
-			else
-				entry = lg_inherit(thread_id, ns, &p, channel, &ver);
-			if (entry)
-				lg_push_ref(&ps, channel, entry);
-		}
-	}
-	blobs = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-
 	row[0] = CStringGetTextDatum(thread_id);
 	row[1] = CStringGetTextDatum(ns);
 	row[2] = lg_uuid_datum(&id);
@@ -2150,7 +2208,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		row[5] = JsonbPGetDatum(metadata);
 	else
 		row[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	row[6] = JsonbPGetDatum(JsonbValueToJsonb(blobs));
+	row[6] = JsonbPGetDatum(JsonbValueToJsonb(lg_put_blobs(fcinfo, thread_id, ns, &id, parent, &p, &v, appends)));
 	lg_run(LGP_CP_UPSERT, row, nulls, 0);
 	if (!again && parent == NULL)
 		lg_forget_strays(thread_id);	/* its writes sent ahead are no strays */
@@ -2208,23 +2266,164 @@ lg_special_idx(const char *channel)
 	return 0;
 }
 
-/* Position of write i among bytes_index (-1: a JSON write). */
+/* The non-JSON writes of a put_writes call: bytes_index names writes, bytes_types and bytes_values their type and bytes. */
+typedef struct LGWriteBytes
+{
+	int			n;
+	int32	   *index;
+	Datum	   *types;
+	Datum	   *values;
+} LGWriteBytes;
+
+/* Reads and checks bytes_index, bytes_types and bytes_values (arguments 6-8) of nwrites writes. */
+static LGWriteBytes
+lg_write_bytes_args(FunctionCallInfo fcinfo, int nwrites, const char *task_id)
+{
+	LGWriteBytes b = {0};
+	ArrayType  *ai;
+	int			nt, nv, i;
+	bool	   *nulls;
+
+	if (PG_ARGISNULL(6))
+		return b;				/* bytes_types and bytes_values without it: refused by the caller */
+	ai = PG_GETARG_ARRAYTYPE_P(6);
+	if (PG_ARGISNULL(7) || PG_ARGISNULL(8))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bytes_index needs bytes_types and bytes_values")));
+	if (ARR_NDIM(ai) > 1 || array_contains_nulls(ai))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bytes_index must be a one-dimensional array without nulls")));
+	/* a null type or value would be stored from a null pointer */
+	if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(7)) || array_contains_nulls(PG_GETARG_ARRAYTYPE_P(8)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bytes_types and bytes_values must not hold nulls")));
+	b.n = ArrayGetNItems(ARR_NDIM(ai), ARR_DIMS(ai));
+	b.index = (int32 *) ARR_DATA_PTR(ai);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(7), TEXTOID, -1, false, TYPALIGN_INT, &b.types, &nulls, &nt);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(8), BYTEAOID, -1, false, TYPALIGN_INT, &b.values, &nulls, &nv);
+	if (nt != b.n || nv != b.n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("bytes_index, bytes_types and bytes_values must have the same length")));
+	/* an index that names no write would drop its bytes silently */
+	for (i = 0; i < b.n; i++)
+		if (b.index[i] < 0 || b.index[i] >= nwrites)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("bytes_index %d of task \"%s\" names no write", b.index[i], task_id),
+					 errdetail("The task has %d writes, numbered from 0.", nwrites)));
+	return b;
+}
+
+/* Position of write i among the bytes' index (-1: a JSON write). */
 static int
-lg_bytes_slot(int32 *bidx, int nb, int i)
+lg_bytes_slot(const LGWriteBytes *b, int i)
 {
 	int			j;
 
-	for (j = 0; j < nb; j++)
-		if (bidx[j] == i)
+	for (j = 0; j < b->n; j++)
+		if (b->index[j] == i)
 			return j;
 	return -1;
+}
+
+/*
+ * The [channel, value] pairs of writes, checked; *all_special says whether
+ * every channel is one of LangGraph's special ones (a later put_writes
+ * replaces those).
+ */
+static JsonbValue **
+lg_write_items(Jsonb *writes, const char *task_id, bool *all_special)
+{
+	int			n = JB_ROOT_COUNT(writes), i;
+	JsonbValue **items = palloc(sizeof(JsonbValue *) * (n + 1));
+
+	*all_special = true;
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *w = getIthJsonbValueFromContainer(&writes->root, i);
+		JsonbValue *ch = NULL;
+
+		if (w && w->type == jbvBinary && JsonContainerIsArray(w->val.binary.data) &&
+			JsonContainerSize(w->val.binary.data) == 2)
+			ch = getIthJsonbValueFromContainer(w->val.binary.data, 0);
+		if (ch == NULL || ch->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("write %d of task \"%s\" is not a [channel, value] pair", i, task_id)));
+		items[i] = w;
+		if (lg_special_idx(pnstrdup(ch->val.string.val, ch->val.string.len)) == 0)
+			*all_special = false;
+	}
+	return items;
+}
+
+/*
+ * Where each write's value is in vtext, the values' text as their writer
+ * wrote them (argument "values"): jsonb checks them (and refuses what it
+ * cannot hold), the text is what is stored.
+ */
+static LGSpan **
+lg_write_spans(char *vtext, JsonbValue **items, int nwrites, const char *task_id)
+{
+	LGSpan	  **vspan = palloc0(sizeof(LGSpan *) * (nwrites + 1));
+	Jsonb	   *vals = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(vtext)));
+	ListCell   *lc;
+	int			i;
+
+	if (!JB_ROOT_IS_ARRAY(vals) || JB_ROOT_IS_SCALAR(vals) || (int) JB_ROOT_COUNT(vals) != nwrites)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("values must be a JSON array of one value for each write"),
+				 errdetail("Task \"%s\" has %d writes.", task_id, nwrites)));
+	foreach(lc, lg_spans(vtext, strlen(vtext)))
+		vspan[((LGSpan *) lfirst(lc))->index] = lfirst(lc);
+	/* as put refuses channel_values given twice: one of the two would be dropped silently */
+	for (i = 0; i < nwrites; i++)
+		if (getIthJsonbValueFromContainer(items[i]->val.binary.data, 1)->type != jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("write %d of task \"%s\" has a value, and values is given too", i, task_id),
+					 errhint("With values, each write is [channel, null].")));
+	return vspan;
+}
+
+/*
+ * The stored form of write i's value (row[7..9] of an lg_writes row): its
+ * type and bytes, or its JSON text as given (span), or as jsonb prints it
+ * (SQL callers that pass no values text).
+ */
+static void
+lg_write_value(Datum *row, char *nulls, JsonbValue *item, const LGWriteBytes *b, int slot,
+			   const char *vtext, const LGSpan *span)
+{
+	if (slot >= 0)
+	{
+		nulls[7] = 'n';
+		row[8] = b->types[slot];
+		row[9] = b->values[slot];
+		return;
+	}
+	if (vtext)
+		row[7] = lg_stored_text(vtext + span->start, span->len);
+	else
+	{
+		Jsonb	   *j = JsonbValueToJsonb(getIthJsonbValueFromContainer(item->val.binary.data, 1));
+		char	   *printed = JsonbToCString(NULL, &j->root, VARSIZE(j));
+
+		row[7] = lg_stored_text(printed, strlen(printed));
+	}
+	nulls[8] = nulls[9] = 'n';
 }
 
 PG_FUNCTION_INFO_V1(sg_lg_put_writes);
 
 /*
  * sg_lg_put_writes(thread_id, checkpoint_ns, checkpoint_id, task_id, writes,
- * task_path, bytes_index, bytes_types, bytes_values) -> integer
+ * task_path, bytes_index, bytes_types, bytes_values, "values") -> integer
  */
 Datum
 sg_lg_put_writes(PG_FUNCTION_ARGS)
@@ -2235,12 +2434,10 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	char	   *task_path;
 	Jsonb	   *writes;
 	char	   *vtext = NULL;	/* the values' text, when given */
-	LGSpan	  **vspan;			/* where each write's value is in vtext */
-	ListCell   *lc;
-	int32	   *bidx = NULL;
-	Datum	   *td = NULL, *vd = NULL;
-	int			nb = 0, nwrites, i, stored = 0;
-	bool		all_special = true;
+	LGSpan	  **vspan = NULL;	/* where each write's value is in vtext */
+	LGWriteBytes bytes;
+	int			nwrites, i, stored = 0;
+	bool		all_special;
 	JsonbValue **items;
 	bool		may_wait;
 
@@ -2260,82 +2457,13 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("writes must be a JSON array of [channel, value] pairs")));
 	writes = PG_GETARG_JSONB_P(4);
-	if (!PG_ARGISNULL(6))
-	{
-		ArrayType  *ai = PG_GETARG_ARRAYTYPE_P(6);
-		int			nt, nv;
-		bool	   *nulls;
-
-		if (PG_ARGISNULL(7) || PG_ARGISNULL(8))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("bytes_index needs bytes_types and bytes_values")));
-		if (ARR_NDIM(ai) > 1 || array_contains_nulls(ai))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("bytes_index must be a one-dimensional array without nulls")));
-		/* a null type or value would be stored from a null pointer */
-		if (array_contains_nulls(PG_GETARG_ARRAYTYPE_P(7)) || array_contains_nulls(PG_GETARG_ARRAYTYPE_P(8)))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("bytes_types and bytes_values must not hold nulls")));
-		nb = ArrayGetNItems(ARR_NDIM(ai), ARR_DIMS(ai));
-		bidx = (int32 *) ARR_DATA_PTR(ai);
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(7), TEXTOID, -1, false, TYPALIGN_INT, &td, &nulls, &nt);
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(8), BYTEAOID, -1, false, TYPALIGN_INT, &vd, &nulls, &nv);
-		if (nt != nb || nv != nb)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("bytes_index, bytes_types and bytes_values must have the same length")));
-	}
-
 	nwrites = JB_ROOT_COUNT(writes);
-	/* an index that names no write would drop its bytes silently */
-	for (i = 0; i < nb; i++)
-		if (bidx[i] < 0 || bidx[i] >= nwrites)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("bytes_index %d of task \"%s\" names no write", bidx[i], task_id),
-					 errdetail("The task has %d writes, numbered from 0.", nwrites)));
-	items = palloc(sizeof(JsonbValue *) * (nwrites + 1));
-	for (i = 0; i < nwrites; i++)
-	{
-		JsonbValue *w = getIthJsonbValueFromContainer(&writes->root, i);
-		JsonbValue *ch = NULL;
-
-		if (w && w->type == jbvBinary && JsonContainerIsArray(w->val.binary.data) &&
-			JsonContainerSize(w->val.binary.data) == 2)
-			ch = getIthJsonbValueFromContainer(w->val.binary.data, 0);
-		if (ch == NULL || ch->type != jbvString)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("write %d of task \"%s\" is not a [channel, value] pair", i, task_id)));
-		items[i] = w;
-		if (lg_special_idx(pnstrdup(ch->val.string.val, ch->val.string.len)) == 0)
-			all_special = false;
-	}
-	vspan = palloc0(sizeof(LGSpan *) * (nwrites + 1));
+	bytes = lg_write_bytes_args(fcinfo, nwrites, task_id);
+	items = lg_write_items(writes, task_id, &all_special);
 	if (!PG_ARGISNULL(9))
 	{
-		Jsonb	   *vals;
-
-		/* the values as their writer wrote them: jsonb to check them (and refuse what it cannot hold), the text to store */
 		vtext = text_to_cstring(PG_GETARG_TEXT_PP(9));
-		vals = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(vtext)));
-		if (!JB_ROOT_IS_ARRAY(vals) || JB_ROOT_IS_SCALAR(vals) || (int) JB_ROOT_COUNT(vals) != nwrites)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("values must be a JSON array of one value for each write"),
-					 errdetail("Task \"%s\" has %d writes.", task_id, nwrites)));
-		foreach(lc, lg_spans(vtext, strlen(vtext)))
-			vspan[((LGSpan *) lfirst(lc))->index] = lfirst(lc);
-		/* as put refuses channel_values given twice: one of the two would be dropped silently */
-		for (i = 0; i < nwrites; i++)
-			if (getIthJsonbValueFromContainer(items[i]->val.binary.data, 1)->type != jbvNull)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("write %d of task \"%s\" has a value, and values is given too", i, task_id),
-						 errhint("With values, each write is [channel, null].")));
+		vspan = lg_write_spans(vtext, items, nwrites, task_id);
 	}
 
 	may_wait = sg_role_hold_may_wait();
@@ -2363,7 +2491,6 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		JsonbValue *ch = getIthJsonbValueFromContainer(items[i]->val.binary.data, 0);
 		char	   *channel = pnstrdup(ch->val.string.val, ch->val.string.len);
 		int			special = lg_special_idx(channel);
-		int			slot = lg_bytes_slot(bidx, nb, i);
 		Datum		row[10];
 		char		nulls[10] = "          ";
 
@@ -2374,27 +2501,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		row[4] = Int32GetDatum(special ? special : i);
 		row[5] = CStringGetTextDatum(task_path);
 		row[6] = CStringGetTextDatum(channel);
-		if (slot >= 0)
-		{
-			nulls[7] = 'n';
-			row[8] = td[slot];
-			row[9] = vd[slot];
-		}
-		else
-		{
-			if (vtext)
-				row[7] = lg_stored_text(vtext + vspan[i]->start, vspan[i]->len);
-			else
-			{
-				/* as jsonb prints the value (SQL callers) */
-				JsonbValue *val = getIthJsonbValueFromContainer(items[i]->val.binary.data, 1);
-				Jsonb	   *j = JsonbValueToJsonb(val);
-				char	   *printed = JsonbToCString(NULL, &j->root, VARSIZE(j));
-
-				row[7] = lg_stored_text(printed, strlen(printed));
-			}
-			nulls[8] = nulls[9] = 'n';
-		}
+		lg_write_value(row, nulls, items[i], &bytes, lg_bytes_slot(&bytes, i), vtext, vspan ? vspan[i] : NULL);
 		lg_run(all_special ? LGP_W_UPSERT : LGP_W_INSERT, row, nulls, 0);
 		stored += SPI_processed;
 	}
