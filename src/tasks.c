@@ -807,12 +807,36 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
 	"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
 
 /*
+ * A waiting thread whose step has no task out any more (they were
+ * cancelled as stale) is idle: stopped with its step next, as after
+ * sg_cancel of its waiting run; `waiting` said that workers were on it.
+ * This transaction holds the rows of the tasks it cancelled, so no
+ * completion of them continues the step meanwhile; a task of the step
+ * still out (a node that stays external) keeps the thread waiting.
+ */
+static void
+thread_idle_if_nothing_out(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+
+	if (run_sql(&plan,
+				"UPDATE stategraph.threads h SET status = 'idle', updated_at = pg_catalog.clock_timestamp() "
+				"WHERE h.thread_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'waiting' "
+				"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks t WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
+				"  AND t.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']))",
+				1, types, values, NULL, 0) > 0)
+		sg_state_cache_forget(thread_id);
+}
+
+/*
  * The n tasks just cancelled left their step (SPI's result: rows of graph,
  * thread_id): a background run that waited for them goes on instead of
  * waiting for ever. It takes the step again with the graph as it is now
  * (a node that became SQL runs its function), or ends with status error
- * if the graph or the node is gone; a thread without one goes on so at its
- * next sg_invoke(graph, NULL, thread).
+ * if the graph or the node is gone; a thread without one is idle until
+ * its next sg_invoke(graph, NULL, thread) takes the step.
  */
 static void
 cancelled_steps_go_on(uint64 n)
@@ -820,9 +844,14 @@ cancelled_steps_go_on(uint64 n)
 	SPITupleTable *tt = SPI_tuptable;
 	uint64		i;
 
-	for (i = 0; i < n && sg_step_ready_hook != NULL; i++)
-		sg_step_ready_hook(SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
-						   SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
+	for (i = 0; i < n; i++)
+	{
+		char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+
+		if (sg_step_ready_hook != NULL)
+			sg_step_ready_hook(SPI_getvalue(tt->vals[i], tt->tupdesc, 1), thread_id);
+		thread_idle_if_nothing_out(thread_id);
+	}
 }
 
 /*

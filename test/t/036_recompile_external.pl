@@ -5,7 +5,8 @@
 # lets the background runs that waited for them go on: the step runs again
 # with the new definition (the node's SQL function runs). A node that stays
 # external keeps its tasks, and a waiting thread without a background run
-# goes on with the new node at its next sg_invoke(graph, NULL, thread).
+# is idle once none of its step's tasks is out, and goes on with the new
+# node at its next sg_invoke(graph, NULL, thread).
 #
 # Without the preload there are no background workers: CALL sg_work is the
 # one executor, so which session runs what is known.
@@ -56,6 +57,8 @@ is($node->safe_psql('postgres', q{SELECT string_agg(thread_id || ':' || node || 
 	'bg-claimed:keep:queued bg-claimed:llm:cancelled bg-queued:keep:queued bg-queued:llm:cancelled '
 	  . 'fg:keep:queued fg:llm:cancelled',
 	"the llm tasks are cancelled, the still-external keep tasks stay queued");
+is($node->safe_psql('postgres', q{SELECT status FROM sg_threads() WHERE thread_id = 'fg'}),
+	'waiting', 'the foreground thread still waits for its keep task');
 is($node->safe_psql('postgres', qq{SELECT sg_heartbeat('$task_id', '$token')}),
 	'f', "the heartbeat of the worker holding an llm task says stop");
 my ($rc, $out, $err) = $node->psql('postgres', qq{SELECT sg_complete('$task_id', '$token', '{"answer": "worker"}')},
@@ -99,6 +102,28 @@ is($node->safe_psql('postgres', q{SELECT status FROM sg_tasks('gq')}), 'cancelle
 $node->safe_psql('postgres', q{CALL sg_work();});
 is($node->safe_psql('postgres', q{SELECT status FROM sg_runs('gone-1')}), 'error',
 	'the run that waited for it goes on, and ends with status error');
+
+# A waiting thread without a background run: once none of its step's tasks
+# is out, it is idle (its step next), not waiting for workers (fg, whose
+# keep task is still out, stayed waiting above).
+$node->safe_psql('postgres', q{
+SELECT sg_create_graph('solo', '{"answer": "replace"}'), sg_add_external_node('solo', 'ext', 'sq'),
+       sg_add_edge('solo', '__start__', 'ext'), sg_add_edge('solo', 'ext', '__end__'), sg_compile('solo');
+SELECT sg_invoke('solo', '{}', 'fg-solo') ? '__waiting__';
+});
+is($node->safe_psql('postgres', q{SELECT status FROM sg_threads() WHERE thread_id = 'fg-solo'}),
+	'waiting', 'a foreground thread waits for its one external task');
+$node->safe_psql('postgres', q{
+DELETE FROM stategraph.nodes WHERE graph = 'solo' AND node = 'ext';
+SELECT sg_add_node('solo', 'ext', 'public.llm_sql(jsonb)');
+SELECT sg_compile('solo');
+});
+is($node->safe_psql('postgres', q{SELECT status || ':' || next::text FROM sg_threads() WHERE thread_id = 'fg-solo'}),
+	'idle:{ext}', 'once its task is cancelled, the thread is idle with its step next');
+is($node->safe_psql('postgres', q{SELECT sg_invoke('solo', NULL, 'fg-solo')::text}), '{"answer": "sql"}',
+	'its next sg_invoke takes the step with the SQL node');
+is($node->safe_psql('postgres', q{SELECT status FROM sg_threads() WHERE thread_id = 'fg-solo'}), 'done',
+	'and the thread is done');
 
 $node->stop;
 done_testing();
