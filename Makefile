@@ -43,6 +43,7 @@ src/sqlstates.h: $(shell $(PG_CONFIG) --sharedir 2>/dev/null)/errcodes.txt
 	awk '/^[0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][ \t]/ && NF >= 4 { printf "\t{\"%s\", \"%s\"},\n", $$1, $$4 }' $< > $@
 src/executor.o src/executor.bc: src/sqlstates.h
 $(OBJS): src/stategraph.h
+src/lgsaver.o src/lgread.o src/lgmaint.o: src/lgsaver.h
 EXTRA_CLEAN = src/sqlstates.h test/results test/output_iso test/tmp_check test/tmp_check_iso tmp_check
 
 # make prove_installcheck: the TAP tests of test/t (PostgreSQL::Test::Cluster,

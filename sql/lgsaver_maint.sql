@@ -1,5 +1,5 @@
 --
--- LangGraph.js threads in stategraph's maintenance (src/lgsaver.c):
+-- LangGraph.js threads in stategraph's maintenance (src/lgmaint.c):
 -- sg_export_thread / sg_import_thread, sg_prune, sg_delete_thread and the
 -- retention sweep (sg_set_retention, CALL sg_work) cover them too.
 --

@@ -865,7 +865,7 @@ CREATE TABLE stategraph.lg_writes (
 
 /*
  * The thread ids that may have stray writes: writes no checkpoint will
- * read, which a run sent after its thread's delete (lgsaver.c,
+ * read, which a run sent after its thread's delete (lgmaint.c,
  * lg_drop_old_strays). sg_lg_put_writes notes (thread, owner of its writes)
  * here when the thread has no committed checkpoint that no transaction in
  * flight deletes (a row each time; deleteForRuns too, for the writes it

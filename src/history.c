@@ -225,7 +225,7 @@ sg_get_state(PG_FUNCTION_ARGS)
 	th = sg_thread_fetch(thread_id, false);
 	if (th == NULL && sg_lg_thread_visible(thread_id))
 	{
-		/* a LangGraph.js thread (lgsaver.c) */
+		/* a LangGraph.js thread (lgread.c) */
 		tup = sg_lg_get_state(desc, thread_id, PG_ARGISNULL(1) ? NULL : PG_GETARG_UUID_P(1));
 		sg_spi_finish();
 		PG_RETURN_DATUM(HeapTupleGetDatum(tup));
@@ -337,7 +337,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	th = sg_thread_fetch(thread_id, false);
 	if (th == NULL && sg_lg_thread_visible(thread_id))
 	{
-		/* a LangGraph.js thread (lgsaver.c) */
+		/* a LangGraph.js thread (lgread.c) */
 		sg_lg_get_state_history(rsinfo, thread_id, limit, &before, filter);
 		sg_spi_finish();
 		return (Datum) 0;
@@ -422,7 +422,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	"AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
 	"WHERE $1 IS NULL OR t.graph OPERATOR(pg_catalog.=) $1 "
 /*
- * ... and LangGraph.js threads (lgsaver.c): no graph in SQL; their newest
+ * ... and LangGraph.js threads (lgread.c): no graph in SQL; their newest
  * root checkpoint, picked first (DISTINCT ON), then read (lg_next, its
  * writes): a target list beside DISTINCT ON is computed for every row, so
  * each thread's every checkpoint was read. OFFSET 0: next, used twice, is

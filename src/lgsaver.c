@@ -3,7 +3,10 @@
  * lgsaver.c
  *		LangGraph checkpoint storage: the SQL side of a BaseCheckpointSaver
  *		(clients/langgraph-js), so that LangGraph.js applications keep their
- *		graphs in JS and their threads in stategraph's database.
+ *		graphs in JS and their threads in stategraph's database. This file
+ *		holds the design, the kept plans, the locks, put and put_writes;
+ *		lgread.c reads, lgmaint.c deletes, copies, prunes, exports and
+ *		imports (lgsaver.h: what the three share).
  *
  * LangGraph's savers speak in tuples: a checkpoint (v4: v, id, ts,
  * channel_values, channel_versions, versions_seen, ...), its metadata, its
@@ -64,8 +67,8 @@
  * [value, "its text"]. Callers passing jsonb (checkpoint.channel_values,
  * writes) store what jsonb prints.
  *
- * Documents. get_tuple and list return json text built here: the stored
- * texts are copied, not printed, and the client parses once.
+ * Documents. get_tuple and list (lgread.c) return json text built there:
+ * the stored texts are copied, not printed, and the client parses once.
  *
  * One writer per thread. put takes a transaction advisory lock on the
  * (thread, namespace) and refuses a "loop" or "input" checkpoint whose
@@ -109,7 +112,7 @@
  * over the threads whose owner's name a reassign holds.
  *
  * stategraph's own maintenance covers these threads through the sg_lg_
- * functions at the end of this file, which retention.c (sg_prune,
+ * functions of lgmaint.c, which retention.c (sg_prune,
  * sg_delete_thread), runs.c (the retention sweep) and portable.c
  * (sg_export_thread, sg_import_thread) call for an id that names no
  * stategraph thread: pruning per namespace, the default retention, and an
@@ -120,68 +123,24 @@
 #include "postgres.h"
 
 #include "stategraph.h"
+#include "lgsaver.h"
 
-#include "access/toast_compression.h"
-#include "access/xact.h"
 #include "access/toast_internals.h"
-#include "catalog/pg_collation.h"
-#include "catalog/pg_type.h"
 #include "common/base64.h"
-#include "common/jsonapi.h"
 #include "common/cryptohash.h"
-#include "common/hashfn.h"
 #include "common/sha2.h"
-#include "executor/spi.h"
-#include "funcapi.h"
-#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
-#include "storage/lock.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/jsonfuncs.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/datetime.h"
-#include "utils/timestamp.h"
-#include "utils/uuid.h"
-#include "utils/varlena.h"
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
-#define LG_TASKS		"__pregel_tasks"
 #define LG_REF_MIN		64		/* smallest JSON text (bytes) a value row refers to a pending write for, instead of a copy */
 #define LG_INLINE_MAX	40		/* largest JSON value kept in the checkpoint row's map (not arrays) */
 #define LG_INLINE_INTERNAL 256	/* ... a value of LangGraph's own channels (inputs, triggers) */
 #define LG_COMPRESS_MIN	256		/* smallest JSON value stored compressed (rows under 2 kB are not, by TOAST) */
 #define LG_LOCK_FIELD4	0x4c47	/* 'LG': our advisory locks in pg_locks.objsubid */
-
-/* the kept plans of this file */
-typedef enum LGPlan
-{
-	LGP_CP_GET,
-	LGP_CP_PARENT,
-	LGP_HEAD,
-	LGP_CP_UPSERT,
-	LGP_BLOB_META,
-	LGP_BLOB_BASE,
-	LGP_BLOB_BYVER,
-	LGP_CP_BYVER,
-	LGP_BLOB_UPSERT,
-	LGP_BLOB_GET,
-	LGP_BLOB_CHAIN,
-	LGP_WRITES,
-	LGP_SENDS,
-	LGP_W_INSERT,
-	LGP_W_UPSERT,
-	LGP_W_SAME,
-	LGP_LIST_NS,
-	LGP_LIST_THREAD,
-	LGP_LIST_ALL,
-	LGP_COUNT
-} LGPlan;
 
 /* parameter types of the statements below (each uses the first nargs of its list) */
 static const Oid cp_key[] = {TEXTOID, TEXTOID, UUIDOID};
@@ -194,12 +153,6 @@ static const Oid w_row[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID, TEXTOID
 JSONOID, TEXTOID, BYTEAOID};
 static const Oid list_args[] = {TEXTOID, TEXTOID, JSONBOID, UUIDOID, INT8OID, UUIDOID};
 static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID};
-
-/* the JSON value of value row b: its own, or that of the pending write it refers to */
-#define LG_BLOB_VALUE \
-	"COALESCE(b.value, (SELECT w.value FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) b.thread_id " \
-	"AND w.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND w.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint " \
-	"AND w.task_id OPERATOR(pg_catalog.=) b.wtask AND w.idx OPERATOR(pg_catalog.=) b.widx))"
 
 /*
  * The owner of the rows a put or put_writes adds to thread $1: the owner of
@@ -318,7 +271,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	[LGP_SENDS] = {
 		"SELECT value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
-		"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS "' ORDER BY task_path, task_id, idx",
+		"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS_CHANNEL "' ORDER BY task_path, task_id, idx",
 	cp_key, 3},
 	[LGP_W_INSERT] = {
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
@@ -352,22 +305,11 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	list_args, 6},
 };
 
-/* columns of the checkpoint queries (LGP_CP_GET, LGP_HEAD, LGP_LIST_*) */
-#define CP_ID		1
-#define CP_PARENT	2
-#define CP_CHECKPOINT 3
-#define CP_METADATA 4
-#define CP_BLOBS	5
-#define CP_THREAD	6
-#define CP_NS		7
-#define CP_CREATED	8
-
 static SPIPlanPtr lg_plans[LGP_COUNT];
 
-static bool lg_internal_channel(const char *name, int len);
 
 /* The kept plan of a statement, prepared on first use. */
-static SPIPlanPtr
+SPIPlanPtr
 lg_plan(LGPlan which)
 {
 	const LGStatement *st = &lg_statements[which];
@@ -376,14 +318,14 @@ lg_plan(LGPlan which)
 }
 
 /* Runs a kept plan; nulls as SPI wants them ('n' null, ' ' not). */
-static uint64
+uint64
 lg_run(LGPlan which, Datum *values, const char *nulls, long count)
 {
 	return sg_spi_execute(lg_plan(which), values, nulls, count);
 }
 
 /* A uuid Datum of its own. */
-static Datum
+Datum
 lg_uuid_datum(const pg_uuid_t *id)
 {
 	pg_uuid_t  *copy = palloc(sizeof(pg_uuid_t));
@@ -393,21 +335,21 @@ lg_uuid_datum(const pg_uuid_t *id)
 }
 
 /* A uuid from its text form (errors as uuid_in does). */
-static pg_uuid_t
+pg_uuid_t
 lg_uuid_parse(const char *s)
 {
 	return *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s)));
 }
 
 /* Column col of row i of SPI_tuptable, NULL when null. */
-static Datum
+Datum
 lg_col(SPITupleTable *tt, uint64 i, int col, bool *isnull)
 {
 	return SPI_getbinval(tt->vals[i], tt->tupdesc, col, isnull);
 }
 
 /* A jsonb column, detoasted; NULL when null. */
-static Jsonb *
+Jsonb *
 lg_jsonb_col(SPITupleTable *tt, uint64 i, int col)
 {
 	bool		isnull;
@@ -417,7 +359,7 @@ lg_jsonb_col(SPITupleTable *tt, uint64 i, int col)
 }
 
 /* A text column as a C string; NULL when null. */
-static char *
+char *
 lg_text_col(SPITupleTable *tt, uint64 i, int col)
 {
 	bool		isnull;
@@ -427,7 +369,7 @@ lg_text_col(SPITupleTable *tt, uint64 i, int col)
 }
 
 /* A json column (a value as its writer sent it), detoasted; NULL when null. */
-static text *
+text *
 lg_json_col(SPITupleTable *tt, uint64 i, int col)
 {
 	bool		isnull;
@@ -437,7 +379,7 @@ lg_json_col(SPITupleTable *tt, uint64 i, int col)
 }
 
 /* A json column as jsonb (for what reads values as SQL does); NULL when null. */
-static Jsonb *
+Jsonb *
 lg_json_col_jsonb(SPITupleTable *tt, uint64 i, int col)
 {
 	text	   *t = lg_json_col(tt, i, col);
@@ -571,7 +513,7 @@ lg_array_inner(const char *s, int len, int *inner_len)
  * an array of none appends nothing. Parts of a stored value join so as
  * JSON.stringify joins elements, so that the text read is the one written.
  */
-static void
+void
 lg_append_elements(StringInfo out, const char *s, int len, bool *first)
 {
 	int			inner_len;
@@ -588,10 +530,9 @@ lg_append_elements(StringInfo out, const char *s, int len, bool *first)
 	*first = false;
 }
 
-static Datum lg_stored_text(const char *json, int len);
 
 /* A required text argument: NULL is an error naming it. */
-static char *
+char *
 lg_required_text(FunctionCallInfo fcinfo, int arg, const char *name)
 {
 	if (PG_ARGISNULL(arg))
@@ -607,7 +548,7 @@ lg_required_text(FunctionCallInfo fcinfo, int arg, const char *name)
  * namespace of thread ids with stategraph's own threads, where '' is
  * refused: a thread '' could be read by no sg_ function).
  */
-static char *
+char *
 lg_thread_arg(FunctionCallInfo fcinfo, int arg, const char *name)
 {
 	char	   *thread_id = lg_required_text(fcinfo, arg, name);
@@ -621,7 +562,7 @@ lg_thread_arg(FunctionCallInfo fcinfo, int arg, const char *name)
 }
 
 /* The namespace argument: required ('' is the root namespace). */
-static char *
+char *
 lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 {
 	sg_require_arg_hint(fcinfo, arg, "checkpoint_ns", "The root graph's namespace is ''.");
@@ -629,7 +570,7 @@ lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 }
 
 /* A required array of ids (arg, named name): NULL, or a NULL element, is an error. */
-static void
+void
 lg_required_array(FunctionCallInfo fcinfo, int arg, const char *name)
 {
 	sg_require_arg(fcinfo, arg, name);
@@ -649,27 +590,13 @@ lg_lock_tag(LOCKTAG *tag, const char *thread_id, const char *ns)
 }
 
 /*
- * The modes of the writers' lock of a (thread, namespace). A put takes its
- * namespace's in a mode that conflicts with itself (one put at a time); a
- * delete, prune, copy or import takes it exclusive, which conflicts with
- * every other; put_writes and a subgraph's put take the root's in a mode
- * that conflicts with the exclusive one alone. So a task's write or a
- * subgraph's put never waits for a root put in flight, nor it for them:
- * with share mode, each waited for the other, and two transactions each
- * writing then putting deadlocked (each put waited for the other's write).
- */
-#define LG_LOCK_PUT		ShareUpdateExclusiveLock
-#define LG_LOCK_REMOVE	ExclusiveLock
-#define LG_LOCK_WRITES	RowShareLock
-
-/*
  * Serialises concurrent writers of one (thread, namespace) until commit: an
  * advisory lock of our own (field4 'LG', beside the 'SG' locks of
  * stategraph's threads), so that it never meets an application's
  * pg_advisory_lock keys. With dont_wait, returns false when another
  * transaction holds it in a conflicting mode.
  */
-static bool
+bool
 lg_lock_mode(const char *thread_id, const char *ns, LOCKMODE mode, bool dont_wait)
 {
 	LOCKTAG		tag;
@@ -692,7 +619,7 @@ lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
  * instead, as an idle one is: waiting told that it was being written
  * (thread_ids.c, sg_lg_refuse_another_roles).
  */
-static bool
+bool
 lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
 {
 	if (lg_lock_mode(thread_id, ns, mode, true))
@@ -719,7 +646,7 @@ lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
  */
 static void lg_lock_root_shared(const char *thread_id);
 
-static bool
+bool
 lg_wait_stored(const char *thread_id, const char *ns, LOCKMODE mode)
 {
 	TransactionId storer;
@@ -773,7 +700,7 @@ lg_lock_root_shared(const char *thread_id)
  * commit, one per thread, a prune of 20,000 threads ran the shared lock
  * table out (53200).
  */
-static void
+void
 lg_unlock_thread(const char *thread_id)
 {
 	LOCKTAG		tag;
@@ -806,15 +733,13 @@ sg_lg_unlock_id(const char *thread_id)
 	lg_unlock_thread(thread_id);
 }
 
-static void lg_hold_owner(const char *thread_id, bool may_wait);
-static void lg_forget_strays(const char *thread_id);
 
 /*
  * Runs kept statement sql (prepared once, in *plan) with thread_id as its
  * one parameter, $1 text; returns the rows processed (count: at most, 0:
  * all), as sg_spi_execute.
  */
-static uint64
+uint64
 lg_run_on_thread(SPIPlanPtr *plan, const char *sql, const char *thread_id, long count)
 {
 	Oid			t = TEXTOID;
@@ -859,7 +784,7 @@ lg_writes_visible(const char *thread_id)
  * (a copy or import into the thread) is not the caller's to let go of, and
  * releasing it warned "you don't own a lock of type ExclusiveLock".
  */
-static bool
+bool
 lg_lock_thread(const char *thread_id, bool dont_wait, bool *taken)
 {
 	*taken = false;
@@ -909,7 +834,7 @@ lg_strcmp(const void *a, const void *b)
  * deleteForRuns, which locked its threads in collation order). Returns
  * the sum of what remove returns.
  */
-static uint64
+uint64
 lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), void *arg)
 {
 	Datum	   *ids;
@@ -958,7 +883,7 @@ lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), v
  * name. Names in "C" order, so that holders of several never wait on each
  * other's reassigns in a cycle.
  */
-static void
+void
 lg_hold_owners(Datum threads, bool may_wait)
 {
 	static SPIPlanPtr plan;
@@ -979,7 +904,7 @@ lg_hold_owners(Datum threads, bool may_wait)
  * (as the sweep passes over them), and returns them (text[]): the threads
  * of the others are left to the next prune.
  */
-static Datum
+Datum
 lg_try_hold_all_owners(void)
 {
 	static SPIPlanPtr plan;
@@ -1004,7 +929,7 @@ lg_try_hold_all_owners(void)
 }
 
 /* lg_hold_owners of one thread. */
-static void
+void
 lg_hold_owner(const char *thread_id, bool may_wait)
 {
 	static SPIPlanPtr plan;
@@ -1024,7 +949,7 @@ lg_hold_owner(const char *thread_id, bool may_wait)
  * waiting: false when a reassign holds it (the sweep leaves the thread to
  * its next pass).
  */
-static bool
+bool
 lg_try_hold_owner(const char *thread_id)
 {
 	static SPIPlanPtr plan;
@@ -1034,7 +959,7 @@ lg_try_hold_owner(const char *thread_id)
 }
 
 /* The value of key in a jsonb object, or NULL. */
-static JsonbValue *
+JsonbValue *
 lg_find(Jsonb *obj, const char *key)
 {
 	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
@@ -1043,7 +968,7 @@ lg_find(Jsonb *obj, const char *key)
 }
 
 /* A jsonb object's string member as a C string, or NULL. */
-static char *
+char *
 lg_find_string(Jsonb *obj, const char *key)
 {
 	JsonbValue *v = lg_find(obj, key);
@@ -1139,7 +1064,7 @@ lg_compact_json(Jsonb *j)
 }
 
 /* The checkpoint column (json) of row i as jsonb. */
-static Jsonb *
+Jsonb *
 lg_checkpoint_col(SPITupleTable *tt, uint64 i)
 {
 	char	   *text = lg_text_col(tt, i, CP_CHECKPOINT);
@@ -1273,7 +1198,7 @@ lg_strip_values(Jsonb *cp, bool strip_id, TimestampTz *created, bool *has_create
 }
 
 /* The stored checkpoint with its "ts" as put gave it (created: the row's created_at). */
-static Jsonb *
+Jsonb *
 lg_restore_ts(Jsonb *cp, Datum created)
 {
 	JsonbValue *ts = lg_find(cp, "ts");
@@ -1383,7 +1308,7 @@ lg_bytes_for(ArrayType *chans, ArrayType *types, ArrayType *vals, const char *ch
  * compress it in a row over 2 kB) when it is LG_COMPRESS_MIN bytes or more
  * and compresses. The stored datum reads back as the same text everywhere.
  */
-static Datum
+Datum
 lg_stored_text(const char *json, int len)
 {
 	Datum		d = PointerGetDatum(cstring_to_text_with_len(json, len));
@@ -1890,7 +1815,6 @@ lg_append_for(List *appends, const char *channel)
 	return NULL;
 }
 
-static void lg_rewrite_whole(SPITupleTable *tt, uint64 n);
 
 /*
  * Before a checkpoint put again overwrites its values: the values other
@@ -2225,7 +2149,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
  * Removes the notes of thread_id (lg_note_stray), once it has a checkpoint:
  * its writes are no strays, and the table stays empty in the ordinary flow.
  */
-static void
+void
 lg_forget_strays(const char *thread_id)
 {
 	static SPIPlanPtr plan;
@@ -2507,2409 +2431,4 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	}
 	sg_spi_finish();
 	PG_RETURN_INT32(stored);
-}
-
-/* ---------------------------------------------------------------------------
- * Reading: values, writes, tuple documents
- * ---------------------------------------------------------------------------
- */
-
-/* The base64 text of bytes. */
-static char *
-lg_b64(bytea *b)
-{
-	int			len = VARSIZE_ANY_EXHDR(b);
-	int			enclen = pg_b64_enc_len(len);
-	char	   *enc = palloc(enclen + 1);
-	int			n = pg_b64_encode(VARDATA_ANY(b), len, enc, enclen);
-
-	if (n < 0)
-		elog(ERROR, "could not encode bytes in base64");
-	enc[n] = '\0';
-	return enc;
-}
-
-/* Appends bytes as ["type", "base64"]. */
-static void
-lg_append_bytes(StringInfo out, const char *type, bytea *b)
-{
-	appendStringInfoChar(out, '[');
-	escape_json(out, type);
-	appendStringInfoString(out, ", ");
-	escape_json(out, lg_b64(b));
-	appendStringInfoChar(out, ']');
-}
-
-/* Appends a jsonb value as JSON text (as jsonb's output function writes it, faster). */
-static void
-lg_append_jsonb(StringInfo out, Jsonb *j)
-{
-	sg_jsonb_append_text(out, j, false);
-}
-
-/* Appends a stored checkpoint as JSON text, with the "id" and "ts" lg_strip_values left out. */
-static void
-lg_append_checkpoint(StringInfo out, Jsonb *cp, Datum id, Datum created)
-{
-	StringInfoData s;
-
-	cp = lg_restore_ts(cp, created);
-	if (lg_find(cp, "id") != NULL)
-	{
-		lg_append_jsonb(out, cp);
-		return;
-	}
-	initStringInfo(&s);
-	lg_append_jsonb(&s, cp);
-	appendStringInfo(out, "{\"id\": \"%s\"", sg_uuid_to_cstring(DatumGetUUIDP(id)));
-	if (s.len > 2)				/* "{...}" with keys: continue after its "{" */
-		appendStringInfo(out, ", %s", s.data + 1);
-	else
-		appendStringInfoChar(out, '}');
-	pfree(s.data);
-}
-
-/*
- * The last whole value read of each channel, while one call reads several
- * checkpoints (a history page, oldest first): a newer value that extends it
- * is read as that text plus the parts appended since.
- */
-typedef struct LGValueCache
-{
-	List	   *entries;		/* of LGCachedValue, one per channel */
-} LGValueCache;
-
-typedef struct LGCachedValue
-{
-	char	   *channel;
-	pg_uuid_t	writer;
-	char	   *text;			/* the JSON array */
-	int			len;
-} LGCachedValue;
-
-/* The cached value of channel if it is the one writer wrote, else NULL. */
-static LGCachedValue *
-lg_cache_find(LGValueCache *cache, const char *channel, const pg_uuid_t *writer)
-{
-	ListCell   *lc;
-
-	if (cache == NULL)
-		return NULL;
-	foreach(lc, cache->entries)
-	{
-		LGCachedValue *e = lfirst(lc);
-
-		if (strcmp(e->channel, channel) == 0)
-			return memcmp(&e->writer, writer, sizeof(pg_uuid_t)) == 0 ? e : NULL;
-	}
-	return NULL;
-}
-
-/* Remembers the whole value of channel written by writer (replacing the channel's last). */
-static void
-lg_cache_put(LGValueCache *cache, const char *channel, const pg_uuid_t *writer, const char *text, int len)
-{
-	ListCell   *lc;
-	LGCachedValue *e = NULL;
-
-	if (cache == NULL)
-		return;
-	foreach(lc, cache->entries)
-		if (strcmp(((LGCachedValue *) lfirst(lc))->channel, channel) == 0)
-			e = lfirst(lc);
-	if (e == NULL)
-	{
-		e = palloc0(sizeof(LGCachedValue));
-		e->channel = pstrdup(channel);
-		cache->entries = lappend(cache->entries, e);
-	}
-	else
-		pfree(e->text);
-	e->writer = *writer;
-	e->text = pnstrdup(text, len);
-	e->len = len;
-}
-
-/*
- * Walks back the chain of appended parts ending with writer's (newest
- * first, one cursor over the channel's rows), to a whole value or to a value
- * in the cache (*base). Returns the parts, oldest first.
- */
-static List *
-lg_value_parts(Datum *k, const char *channel, const pg_uuid_t *writer, LGValueCache *cache,
-			   LGCachedValue **base)
-{
-	Portal		portal = sg_spi_cursor_open(lg_plan(LGP_BLOB_CHAIN), k, NULL);
-	List	   *parts = NIL;
-	pg_uuid_t	want = *writer;
-	bool		done = false;
-	uint64		n, i;
-
-	*base = NULL;
-	while (!done && (n = sg_spi_cursor_fetch(portal, 32)) > 0)
-	{
-		SPITupleTable *tt = SPI_tuptable;
-
-		for (i = 0; i < n && !done; i++)
-		{
-			bool		isnull;
-			pg_uuid_t  *w = DatumGetUUIDP(lg_col(tt, i, 1, &isnull));
-			Datum		b;
-
-			if (memcmp(w, &want, sizeof(pg_uuid_t)) != 0)
-				continue;		/* a value of another branch */
-			if ((*base = lg_cache_find(cache, channel, &want)) != NULL)
-			{
-				done = true;
-				break;
-			}
-			parts = lcons(lg_json_col(tt, i, 3), parts);
-			b = lg_col(tt, i, 2, &isnull);
-			if (isnull)
-				done = true;
-			else
-				want = *DatumGetUUIDP(b);
-		}
-	}
-	sg_spi_cursor_close(portal);
-	if (!done)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer)),
-				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
-	return parts;
-}
-
-/*
- * Appends the whole JSON value of channel written by writer: a value stored
- * as appended elements is joined with the values it extends, oldest first.
- * Returns false (nothing appended) when the value is typed bytes, which are
- * then left in *type and *bytes.
- */
-static bool
-lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, const pg_uuid_t *writer,
-				char **type, bytea **bytes, LGValueCache *cache)
-{
-	Datum		k[4] = {thread, ns, CStringGetTextDatum(channel), lg_uuid_datum(writer)};
-	SPITupleTable *tt;
-	bool		isnull;
-	List	   *parts;
-	ListCell   *lc;
-	bool		first = true;
-	LGCachedValue *base = lg_cache_find(cache, channel, writer);
-	int			start = out->len;
-
-	if (base)
-	{
-		appendBinaryStringInfo(out, base->text, base->len);
-		return true;
-	}
-	lg_run(LGP_BLOB_GET, k, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("value of channel \"%s\" written by %s is missing", channel, sg_uuid_to_cstring(writer)),
-				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
-	tt = SPI_tuptable;
-	(void) lg_col(tt, 0, 2, &isnull);
-	if (isnull)
-	{
-		text	   *v = lg_json_col(tt, 0, 3);
-
-		if (v == NULL)
-		{
-			Datum		b = lg_col(tt, 0, 5, &isnull);
-
-			*type = lg_text_col(tt, 0, 4);
-			*bytes = isnull ? NULL : DatumGetByteaPP(b);
-			if (isnull || *type == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("value of channel \"%s\" written by %s has neither JSON nor bytes", channel, sg_uuid_to_cstring(writer)),
-						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
-			return false;
-		}
-		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-		if (out->len > start && out->data[start] == '[')
-			lg_cache_put(cache, channel, writer, out->data + start, out->len - start);
-		return true;
-	}
-
-	/* a chain of appended parts: walk back to the whole value it started from */
-	parts = lg_value_parts(k, channel, writer, cache, &base);
-	appendStringInfoChar(out, '[');
-	if (base)
-		lg_append_elements(out, base->text, base->len, &first);
-	foreach(lc, parts)
-	{
-		text	   *part = lfirst(lc);
-
-		if (part != NULL)
-			lg_append_elements(out, VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part), &first);
-	}
-	appendStringInfoChar(out, ']');
-	lg_cache_put(cache, channel, writer, out->data + start, out->len - start);
-	return true;
-}
-
-/* Appends "channel_values" and "channel_bytes" of a blobs map. */
-static void
-lg_append_values(StringInfo out, Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache)
-{
-	StringInfoData bytes_out;
-	JsonbIterator *it;
-	JsonbValue	v;
-	char	   *channel;
-	bool		first = true;
-
-	initStringInfo(&bytes_out);
-	appendStringInfoString(out, "\"channel_values\": {");
-	if (blobs && JB_ROOT_IS_OBJECT(blobs))
-	{
-		it = JsonbIteratorInit(&blobs->root);
-		while (sg_jsonb_next_pair(&it, &channel, &v))
-		{
-			pg_uuid_t	w;
-			StringInfoData one;
-			char	   *type;
-			bytea	   *b;
-
-			initStringInfo(&one);
-			if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data) &&
-				JsonContainerSize(v.val.binary.data) == 1)	/* [value], kept in the map (lg_inline_entry) */
-				lg_append_jsonb(&one, JsonbValueToJsonb(getIthJsonbValueFromContainer(v.val.binary.data, 0)));
-			else if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data) &&
-					 JsonContainerSize(v.val.binary.data) == 2 &&
-					 getIthJsonbValueFromContainer(v.val.binary.data, 1)->type == jbvString)
-			{
-				/* [value, "its text"]: the text as written */
-				JsonbValue *t = getIthJsonbValueFromContainer(v.val.binary.data, 1);
-				JsonLexContext *lex = makeJsonLexContextCstringLen(t->val.string.val, t->val.string.len,
-																   GetDatabaseEncoding(), false);
-
-				/* one JSON value: else the document would be no JSON, or hold more keys */
-				if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("blobs of a checkpoint keep a text of channel \"%s\" that is not one JSON value", channel),
-							 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
-				appendBinaryStringInfo(&one, t->val.string.val, t->val.string.len);
-			}
-			else if (v.type == jbvString)
-				w = lg_uuid_parse(pnstrdup(v.val.string.val, v.val.string.len));
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("blobs of a checkpoint give channel \"%s\" neither [value] nor the id of its writer", channel),
-						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
-			if (v.type == jbvBinary || lg_append_value(&one, thread, ns, channel, &w, &type, &b, cache))
-			{
-				if (!first)
-					appendStringInfoString(out, ", ");
-				escape_json(out, channel);
-				appendStringInfoString(out, ": ");
-				appendBinaryStringInfo(out, one.data, one.len);
-				first = false;
-			}
-			else
-			{
-				if (bytes_out.len > 0)
-					appendStringInfoString(&bytes_out, ", ");
-				escape_json(&bytes_out, channel);
-				appendStringInfoString(&bytes_out, ": ");
-				lg_append_bytes(&bytes_out, type, b);
-			}
-			pfree(one.data);
-		}
-	}
-	appendStringInfo(out, "}, \"channel_bytes\": {%s}", bytes_out.data);
-}
-
-/*
- * Appends open, then the rows of a kept query on a checkpoint's key
- * (thread, ns, id), each through item and separated by commas, then ']'.
- */
-static void
-lg_append_rows(StringInfo out, const char *open, LGPlan which, Datum thread, Datum ns, Datum id,
-			   void (*item) (StringInfo out, SPITupleTable *tt, uint64 i))
-{
-	Datum		k[3] = {thread, ns, id};
-	uint64		i;
-
-	lg_run(which, k, NULL, 0);
-	appendStringInfoString(out, open);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(out, ", ");
-		item(out, SPI_tuptable, i);
-	}
-	appendStringInfoChar(out, ']');
-}
-
-/* One pending write: [task_id, channel, value] (typed bytes: [task_id, channel, "base64", "type"]). */
-static void
-lg_append_write(StringInfo out, SPITupleTable *tt, uint64 i)
-{
-	text	   *v = lg_json_col(tt, i, 3);
-
-	appendStringInfoChar(out, '[');
-	escape_json(out, lg_text_col(tt, i, 1));
-	appendStringInfoString(out, ", ");
-	escape_json(out, lg_text_col(tt, i, 2));
-	appendStringInfoString(out, ", ");
-	if (v)
-		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	else
-	{
-		bool		isnull;
-		Datum		b = lg_col(tt, i, 5, &isnull);
-
-		if (isnull || lg_text_col(tt, i, 4) == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("a write of channel \"%s\" has neither JSON nor bytes", lg_text_col(tt, i, 2)),
-					 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
-		escape_json(out, lg_b64(DatumGetByteaPP(b)));
-		appendStringInfoString(out, ", ");
-		escape_json(out, lg_text_col(tt, i, 4));
-	}
-	appendStringInfoChar(out, ']');
-}
-
-/* One pending send: its JSON value, or null. */
-static void
-lg_append_send(StringInfo out, SPITupleTable *tt, uint64 i)
-{
-	text	   *v = lg_json_col(tt, i, 1);
-
-	if (v)
-		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	else
-		appendStringInfoString(out, "null");
-}
-
-/*
- * The tuple document of row i of a checkpoint query:
- * {thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
- *  checkpoint, metadata, channel_values, channel_bytes, pending_writes
- *  [, pending_sends]}
- */
-static text *
-lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache *cache)
-{
-	StringInfoData out;
-	bool		isnull;
-	Datum		id = lg_col(tt, i, CP_ID, &isnull);
-	Datum		parent = lg_col(tt, i, CP_PARENT, &isnull);
-	bool		has_parent = !isnull;
-	Jsonb	   *cp = lg_checkpoint_col(tt, i);
-	Jsonb	   *meta = lg_jsonb_col(tt, i, CP_METADATA);
-	Jsonb	   *blobs = lg_jsonb_col(tt, i, CP_BLOBS);
-	JsonbValue *v = lg_find(cp, "v");
-	bool		old = false;
-	text	   *res;
-
-	if (v && v->type == jbvNumeric)
-		old = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric))) < 4;
-	initStringInfo(&out);
-	appendStringInfoString(&out, "{\"thread_id\": ");
-	escape_json(&out, TextDatumGetCString(thread));
-	appendStringInfoString(&out, ", \"checkpoint_ns\": ");
-	escape_json(&out, TextDatumGetCString(ns));
-	appendStringInfo(&out, ", \"checkpoint_id\": \"%s\", \"parent_checkpoint_id\": ",
-					 sg_uuid_to_cstring(DatumGetUUIDP(id)));
-	if (has_parent)
-		appendStringInfo(&out, "\"%s\"", sg_uuid_to_cstring(DatumGetUUIDP(parent)));
-	else
-		appendStringInfoString(&out, "null");
-	appendStringInfoString(&out, ", \"checkpoint\": ");
-	lg_append_checkpoint(&out, cp, id, lg_col(tt, i, CP_CREATED, &isnull));
-	appendStringInfoString(&out, ", \"metadata\": ");
-	lg_append_jsonb(&out, meta);
-	appendStringInfoString(&out, ", ");
-	lg_append_values(&out, thread, ns, blobs, cache);
-	appendStringInfoString(&out, ", ");
-	lg_append_rows(&out, "\"pending_writes\": [", LGP_WRITES, thread, ns, id, lg_append_write);
-	if (old && has_parent)
-		lg_append_rows(&out, ", \"pending_sends\": [", LGP_SENDS, thread, ns, parent, lg_append_send);
-	appendStringInfoChar(&out, '}');
-	res = cstring_to_text_with_len(out.data, out.len);
-	pfree(out.data);
-	return res;
-}
-
-PG_FUNCTION_INFO_V1(sg_lg_get_tuple);
-
-/* sg_lg_get_tuple(thread_id, checkpoint_ns, checkpoint_id) -> json */
-Datum
-sg_lg_get_tuple(PG_FUNCTION_ARGS)
-{
-	Datum		k[3];
-	text	   *res = NULL;
-
-	(void) lg_required_text(fcinfo, 0, "thread_id");
-	(void) lg_ns_arg(fcinfo, 1);
-	k[0] = PG_GETARG_DATUM(0);
-	k[1] = PG_GETARG_DATUM(1);
-	sg_spi_connect();
-	if (PG_ARGISNULL(2))
-		lg_run(LGP_HEAD, k, NULL, 1);
-	else
-	{
-		k[2] = PG_GETARG_DATUM(2);
-		lg_run(LGP_CP_GET, k, NULL, 1);
-	}
-	if (SPI_processed == 1)
-		res = lg_tuple_json(SPI_tuptable, 0, k[0], k[1], NULL);
-	sg_spi_finish();
-	if (res == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(res);
-}
-
-PG_FUNCTION_INFO_V1(sg_lg_list);
-
-/* sg_lg_list(thread_id, checkpoint_ns, filter, before, limit, checkpoint_id) -> SETOF json */
-Datum
-sg_lg_list(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		args[6];
-	char		nulls[6];
-	int			i;
-	LGPlan		plan;
-	SPITupleTable *tt;
-	uint64		n, r;
-	Datum	   *docs;
-	LGValueCache cache = {NIL};
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	for (i = 0; i < 6; i++)
-	{
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-	}
-	if (!PG_ARGISNULL(4))
-	{
-		if (PG_GETARG_INT32(4) < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("limit must not be negative")));
-		args[4] = Int64GetDatum((int64) PG_GETARG_INT32(4));
-	}
-	if (!PG_ARGISNULL(2) && !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(2)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("filter must be a JSON object of metadata keys and values, not a JSON %s",
-						sg_jsonb_type_name(PG_GETARG_JSONB_P(2)))));
-	if (!PG_ARGISNULL(2) && JB_ROOT_COUNT(PG_GETARG_JSONB_P(2)) == 0)
-		nulls[2] = 'n';			/* an empty filter matches everything */
-	plan = PG_ARGISNULL(0) ? LGP_LIST_ALL : PG_ARGISNULL(1) ? LGP_LIST_THREAD : LGP_LIST_NS;
-
-	sg_spi_connect();
-	lg_run(plan, args, nulls, 0);
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	docs = palloc(sizeof(Datum) * (n + 1));
-	/* oldest first, so that a value extending the one before is read as an increment */
-	for (r = n; r-- > 0;)
-	{
-		bool		isnull;
-		Datum		thread = lg_col(tt, r, CP_THREAD, &isnull);
-		Datum		ns = lg_col(tt, r, CP_NS, &isnull);
-
-		if (r + 1 < n && (!DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, thread, lg_col(tt, r + 1, CP_THREAD, &isnull))) ||
-						  !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, ns, lg_col(tt, r + 1, CP_NS, &isnull)))))
-			cache.entries = NIL;	/* values are cached per thread and namespace */
-		docs[r] = PointerGetDatum(lg_tuple_json(tt, r, thread, ns, &cache));
-	}
-	for (r = 0; r < n; r++)
-	{
-		bool		dnull = false;
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &docs[r], &dnull);
-	}
-	sg_spi_finish();
-	return (Datum) 0;
-}
-
-/* ---------------------------------------------------------------------------
- * Deleting, copying, pruning
- * ---------------------------------------------------------------------------
- */
-
-/* Whether every element of threads (text[], not empty) is one id: then *one is it (text). */
-static bool
-lg_one_thread(Datum threads, Datum *one)
-{
-	Datum	   *ids;
-	bool	   *inull;
-	int			n, i;
-
-	deconstruct_array(DatumGetArrayTypeP(threads), TEXTOID, -1, false, TYPALIGN_INT, &ids, &inull, &n);
-	for (i = 0; i < n; i++)
-		if (inull[i] || !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, ids[i], ids[0])))
-			return false;
-	*one = n > 0 ? ids[0] : (Datum) 0;
-	return n > 0;
-}
-
-/* Runs a one-off statement with text[] argument $1; returns rows affected. */
-static uint64
-lg_exec_array(const char *sql, Datum arr)
-{
-	Oid			t = TEXTARRAYOID;
-
-	return sg_spi_run(sql, 1, &t, &arr, NULL);
-}
-
-/*
- * Deletes the given threads entirely; returns checkpoints removed. One
- * statement, so one snapshot: a first put of an id that lg_lock_thread
- * left unlocked (nothing of it stored yet) and that commits meanwhile is
- * removed whole or kept whole, never kept without its values.
- */
-static uint64 lg_delete_thread(const char *thread_id);
-
-/*
- * Under REPEATABLE READ or SERIALIZABLE, notes the given threads (text[])
- * and the owners of their checkpoints in stategraph.lg_stray_threads, before
- * a removal of their checkpoints: the removal waited on the thread's lock
- * for a put_writes in flight, whose write its transaction's snapshot does
- * not show, and which did not note the thread (it had a checkpoint then).
- * Unnoted, that write outlived its thread and no removal of strays found
- * it (isolation revstray_rr_delete). A note of a thread without such a
- * write goes at the next removal. With READ COMMITTED the removal's
- * statements see the write.
- */
-static void
-lg_note_unseen_writes(Datum threads)
-{
-	if (!IsolationUsesXactSnapshot())
-		return;
-	(void) lg_exec_array("INSERT INTO stategraph.lg_stray_threads (thread_id, owner) "
-						 "SELECT DISTINCT c.thread_id, c.owner FROM stategraph.lg_checkpoints c "
-						 "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
-}
-
-static uint64
-lg_delete_threads(Datum threads, void *arg)
-{
-	Datum		thread;
-
-	if (lg_one_thread(threads, &thread))
-		return lg_delete_thread(TextDatumGetCString(thread));	/* kept, planned once */
-	lg_note_unseen_writes(threads);
-	return lg_exec_array("WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)), "
-						 "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)) "
-						 "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1)", threads);
-}
-
-/*
- * lg_delete_threads of one thread, a kept scalar statement, as in
- * lg_hold_owner: the one-element array form, one-off, was planned again
- * at every deleteThread and every thread the sweep deleted.
- */
-static uint64
-lg_delete_thread(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-	Oid			t = TEXTOID;
-	Datum		k = CStringGetTextDatum(thread_id);
-
-	if (IsolationUsesXactSnapshot())
-		lg_note_unseen_writes(PointerGetDatum(construct_array(&k, 1, TEXTOID, -1, false, TYPALIGN_INT)));
-	sg_spi_prepare(&plan, "WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id OPERATOR(pg_catalog.=) $1), "
-				   "w AS (DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1) "
-				   "DELETE FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, &t);
-	return sg_spi_execute(plan, &k, NULL, 0);
-}
-
-/*
- * Whether thread_id has a checkpoint, key-share-locked: a delete or prune of
- * it that let go of its lock before committing (lg_unlock_thread) is waited
- * for, as it was on the lock, and its rows are then passed over (without, a
- * copy or import into a thread being deleted failed, 42710).
- */
-static bool
-lg_checkpoints_stored(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-
-	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_checkpoints "
-							"WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1 FOR KEY SHARE", thread_id, 0) > 0;
-}
-
-PG_FUNCTION_INFO_V1(sg_lg_delete_thread);
-
-/* sg_lg_delete_thread(thread_id) -> bigint */
-Datum
-sg_lg_delete_thread(PG_FUNCTION_ARGS)
-{
-	char	   *thread_id = lg_required_text(fcinfo, 0, "thread_id");
-	uint64		n;
-	bool		taken;
-	bool		may_wait = sg_role_hold_may_wait();
-
-	sg_spi_connect();
-	lg_hold_owner(thread_id, may_wait);
-	(void) lg_lock_thread(thread_id, false, &taken);
-	n = lg_delete_thread(thread_id);
-	if (taken)
-		lg_unlock_thread(thread_id);
-	sg_spi_finish();
-	PG_RETURN_INT64((int64) n);
-}
-
-/*
- * Removes the writes of a thread id without checkpoints, before an import
- * or a copy stores a thread under it: writes a run sent after its thread
- * was deleted (put_writes cannot refuse them: LangGraph sends writes ahead
- * of their checkpoint's put). Kept, they became pending writes of a
- * restored checkpoint of the same id, or failed the import on their key.
- */
-static void
-lg_drop_strays(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-
-	/* a kept scalar statement, as in lg_hold_owner: = ANY of a one-element array was planned at every call */
-	(void) lg_run_on_thread(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1",
-							thread_id, 0);
-	lg_forget_strays(thread_id);
-}
-
-PG_FUNCTION_INFO_V1(sg_lg_copy_thread);
-
-/* sg_lg_copy_thread(source_thread_id, target_thread_id) -> bigint */
-Datum
-sg_lg_copy_thread(PG_FUNCTION_ARGS)
-{
-	char	   *src = lg_required_text(fcinfo, 0, "source_thread_id");
-	char	   *dst = lg_thread_arg(fcinfo, 1, "target_thread_id");
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		args[2] = {CStringGetTextDatum(src), CStringGetTextDatum(dst)};
-	uint64		n;
-	bool		isnull;
-
-	bool		may_wait = sg_role_hold_may_wait();
-
-	sg_spi_connect();
-	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
-	(void) lg_lock_waited(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
-	(void) lg_wait_stored(dst, "", LG_LOCK_REMOVE);	/* and for a copy or import into it in flight */
-	if (lg_checkpoints_stored(dst))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("thread \"%s\" already has checkpoints", dst),
-				 errhint("Copy into a new thread id, or delete the thread first with sg_lg_delete_thread.")));
-	sg_thread_id_check_new(dst, true);	/* nor a stategraph thread's, nor another role's (thread_ids.c) */
-	lg_drop_strays(dst);
-
-	/*
-	 * One statement, so one snapshot of the source: a prune or delete of it
-	 * committed between three left the copy's checkpoints without their
-	 * values. Writes sent ahead of a checkpoint of the source's are its own.
-	 */
-	sg_spi_run("WITH c AS (INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
-			   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at) SELECT $2, checkpoint_ns, checkpoint_id, "
-			   "parent_checkpoint_id, checkpoint, metadata, blobs, created_at FROM stategraph.lg_checkpoints "
-			   "WHERE thread_id OPERATOR(pg_catalog.=) $1 RETURNING 1), "
-			   "b AS (INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, "
-			   "base, n, digest, value, type, bytes, wcheckpoint, wtask, widx) SELECT $2, checkpoint_ns, channel, "
-			   "writer, version, base, n, digest, value, type, bytes, wcheckpoint, wtask, widx FROM stategraph.lg_blobs "
-			   "WHERE thread_id OPERATOR(pg_catalog.=) $1), "
-			   "w AS (INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
-			   "idx, task_path, channel, value, type, bytes) SELECT $2, w.checkpoint_ns, w.checkpoint_id, "
-			   "w.task_id, w.idx, w.task_path, w.channel, w.value, w.type, w.bytes FROM stategraph.lg_writes w "
-			   "WHERE w.thread_id OPERATOR(pg_catalog.=) $1 AND EXISTS (SELECT 1 FROM stategraph.lg_checkpoints k "
-			   "WHERE k.thread_id OPERATOR(pg_catalog.=) $1 AND k.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-			   "AND k.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id)) "
-			   "SELECT pg_catalog.count(*) FROM c", 2, types, args, NULL);
-	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	lg_unlock_thread(dst);		/* stored: its rows hold it until commit (lg_wait_stored) */
-	sg_spi_finish();
-	PG_RETURN_INT64((int64) n);
-}
-
-/*
- * Rewrites whole the value rows of tt (thread_id, checkpoint_ns, channel,
- * writer): a value stored as what it appends to another, or as a pending
- * write, keeps its own JSON and no longer depends on either. Every whole
- * value is read before any is rewritten.
- */
-static void
-lg_rewrite_whole(SPITupleTable *tt, uint64 n)
-{
-	static SPIPlanPtr plan;
-	char	  **whole = palloc(sizeof(char *) * (n + 1));
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, JSONOID};
-	uint64		i;
-
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-		StringInfoData s;
-		char	   *type;
-		bytea	   *b;
-
-		initStringInfo(&s);
-		(void) lg_append_value(&s, lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull),
-							   lg_text_col(tt, i, 3), DatumGetUUIDP(lg_col(tt, i, 4, &isnull)), &type, &b, NULL);
-		whole[i] = s.data;
-	}
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-		Datum		a[5] = {lg_col(tt, i, 1, &isnull), lg_col(tt, i, 2, &isnull), lg_col(tt, i, 3, &isnull),
-		lg_col(tt, i, 4, &isnull), lg_stored_text(whole[i], strlen(whole[i]))};
-
-		sg_spi_execute(sg_spi_prepare(&plan, "UPDATE stategraph.lg_blobs SET base = NULL, value = $5, "
-									  "wcheckpoint = NULL, wtask = NULL, widx = NULL "
-									  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-									  "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4",
-									  5, types), a, NULL, 0);
-	}
-}
-
-/*
- * lg_collect's statements (see there), each with %1$s for the test of a
- * row's thread against $1: one thread (text) or an array of them (text[]).
- */
-typedef enum LGCollect
-{
-	LGC_COPY_WRITES,			/* values that refer to writes deleted below: copied in first */
-	LGC_REBASED,				/* values still referred to whose base is not: to rewrite whole */
-	LGC_UNREFERENCED,			/* values no checkpoint refers to: deleted */
-	LGC_WRITES,					/* writes of removed checkpoints ($2, or passed): deleted */
-	LGC_COUNT
-} LGCollect;
-
-#define LG_LIVE \
-	"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, " \
-	"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer " \
-	"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e " \
-	"WHERE c.thread_id %1$s AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') "
-
-static const char *const lg_collect_sql[LGC_COUNT] = {
-	[LGC_COPY_WRITES] =
-	"UPDATE stategraph.lg_blobs b SET value = " LG_BLOB_VALUE ", wcheckpoint = NULL, wtask = NULL, widx = NULL "
-	"WHERE b.thread_id %1$s AND b.wcheckpoint IS NOT NULL "
-	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-	"AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
-	[LGC_REBASED] =
-	LG_LIVE "SELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
-	"JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
-	"AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-	"AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
-	"AND l2.writer OPERATOR(pg_catalog.=) b.base)",
-	[LGC_UNREFERENCED] =
-	LG_LIVE "DELETE FROM stategraph.lg_blobs b WHERE b.thread_id %1$s "
-	"AND NOT EXISTS (SELECT 1 FROM live l WHERE l.thread_id OPERATOR(pg_catalog.=) b.thread_id "
-	"AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l.channel OPERATOR(pg_catalog.=) b.channel "
-	"AND l.writer OPERATOR(pg_catalog.=) b.writer)",
-	[LGC_WRITES] =
-	"DELETE FROM stategraph.lg_writes w WHERE w.thread_id %1$s "
-	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-	"AND c.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) w.checkpoint_id) "
-	"AND (w.checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints h "
-	"WHERE h.thread_id OPERATOR(pg_catalog.=) w.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) w.checkpoint_ns "
-	"AND h.checkpoint_id OPERATOR(pg_catalog.>) w.checkpoint_id))",
-};
-
-#undef LG_LIVE
-
-/*
- * Runs sql, whose %1$s is the test of a row's thread against $1 (and $2,
- * if nargs is 2, is removed: uuid[]), for one thread (one: thread is its
- * id, text) with a kept plan in *plan, planned once per session; or for an
- * array of them (thread is text[]) one-off, planned for the array it is
- * given (a generic plan assumes ten elements, where a prune of every
- * thread passes thousands). One-off, the one-thread statements were
- * planned at every sg_prune of a thread and every thread the sweep pruned.
- */
-static uint64
-lg_exec_threads(SPIPlanPtr *plan, const char *sql, bool one, Datum thread, int nargs, Datum removed)
-{
-	Oid			types[2] = {one ? TEXTOID : TEXTARRAYOID, UUIDARRAYOID};
-	Datum		args[2] = {thread, removed};
-	char		nulls[2] = {' ', removed ? ' ' : 'n'};
-
-	if (!one)
-		return sg_spi_run(psprintf(sql, "OPERATOR(pg_catalog.=) ANY ($1)"), nargs, types, args, nulls);
-	if (*plan == NULL)
-		(void) sg_spi_prepare(plan, psprintf(sql, "OPERATOR(pg_catalog.=) $1"), nargs, types);
-	return sg_spi_execute(*plan, args, nulls, 0);
-}
-
-/* Runs step of lg_collect (lg_exec_threads). */
-static uint64
-lg_collect_run(LGCollect step, bool one, Datum thread, Datum removed)
-{
-	static SPIPlanPtr plans[LGC_COUNT];
-
-	return lg_exec_threads(&plans[step], lg_collect_sql[step], one, thread, step == LGC_WRITES ? 2 : 1, removed);
-}
-
-/*
- * After checkpoints of the given threads were deleted (removed: their ids,
- * uuid[], or 0 when each namespace keeps its newest): copies into the value
- * rows the pending writes they refer to whose checkpoint is gone, rewrites
- * whole every value still referred to whose base is no longer referred to,
- * then deletes values no checkpoint refers to, and the writes of removed
- * checkpoints. A write whose checkpoint is not stored and that no stored
- * checkpoint of its namespace passes was sent ahead of its checkpoint's put
- * (LangGraph does not order them) and stays: removed, the interrupt or
- * error of a step in flight was lost once its checkpoint came.
- */
-static void
-lg_collect(Datum threads, Datum removed)
-{
-	Datum		thread;
-	bool		one = lg_one_thread(threads, &thread);
-
-	if (!one)
-		thread = threads;
-	(void) lg_collect_run(LGC_COPY_WRITES, one, thread, removed);
-	(void) lg_collect_run(LGC_REBASED, one, thread, removed);
-	lg_rewrite_whole(SPI_tuptable, SPI_processed);
-	(void) lg_collect_run(LGC_UNREFERENCED, one, thread, removed);
-	(void) lg_collect_run(LGC_WRITES, one, thread, removed);
-}
-
-/* prune(keep_latest) of the given threads (text[]), locked: returns checkpoints removed. */
-static uint64
-lg_keep_latest(Datum threads, void *arg)
-{
-	static SPIPlanPtr plan;		/* of one thread (lg_exec_threads) */
-	Datum		thread;
-	bool		one = lg_one_thread(threads, &thread);
-	uint64		n;
-
-	n = lg_exec_threads(&plan, "DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id %1$s "
-						"AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
-						"FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-						"AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)",
-						one, one ? thread : threads, 1, (Datum) 0);
-	lg_collect(threads, (Datum) 0);
-	return n;
-}
-
-PG_FUNCTION_INFO_V1(sg_lg_prune);
-
-/* sg_lg_prune(thread_ids, strategy) -> bigint */
-Datum
-sg_lg_prune(PG_FUNCTION_ARGS)
-{
-	char	   *strategy;
-	Datum		threads;
-	uint64		n;
-	bool		may_wait;
-
-	lg_required_array(fcinfo, 0, "thread_ids");
-	sg_require_arg_hint(fcinfo, 1, "strategy", "Use \"keep_latest\" or \"delete\".");
-	strategy = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strcmp(strategy, "keep_latest") != 0 && strcmp(strategy, "delete") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown prune strategy \"%s\"", strategy),
-				 errhint("Use \"keep_latest\" or \"delete\".")));
-	threads = PG_GETARG_DATUM(0);
-	may_wait = sg_role_hold_may_wait();
-	sg_spi_connect();
-	lg_hold_owners(threads, may_wait);
-	n = lg_remove_in_batches(threads, strcmp(strategy, "delete") == 0 ? lg_delete_threads : lg_keep_latest, NULL);
-	sg_spi_finish();
-	PG_RETURN_INT64((int64) n);
-}
-
-/*
- * delete_for_runs of the given threads (text[]), locked: removes their
- * checkpoints of the runs *(Datum *) arg (text[]); returns how many.
- */
-static uint64
-lg_delete_runs_of(Datum threads, void *arg)
-{
-	Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
-	Datum		args[2] = {*(Datum *) arg, threads};
-	uint64		n, i;
-
-	lg_note_unseen_writes(threads);	/* (REPEATABLE READ: a write its snapshot does not show) */
-	n = sg_spi_run("DELETE FROM stategraph.lg_checkpoints WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' "
-				   "OPERATOR(pg_catalog.=) ANY ($1) AND thread_id OPERATOR(pg_catalog.=) ANY ($2) "
-				   "RETURNING thread_id, checkpoint_id", 2, types, args, NULL);
-	if (n > 0)
-	{
-		SPITupleTable *tt = SPI_tuptable;
-		bool		isnull;
-		Datum	   *ids = palloc(sizeof(Datum) * n);
-		Datum	   *cps = palloc(sizeof(Datum) * n);
-
-		for (i = 0; i < n; i++)
-		{
-			ids[i] = lg_col(tt, i, 1, &isnull);
-			cps[i] = lg_col(tt, i, 2, &isnull);
-		}
-		lg_collect(PointerGetDatum(construct_array(ids, (int) n, TEXTOID, -1, false, TYPALIGN_INT)),
-				   PointerGetDatum(construct_array(cps, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)));
-
-		/*
-		 * a thread left without checkpoints keeps the writes sent ahead of
-		 * its next one, which none will read: noted as put_writes notes
-		 * them (lg_note_stray), for the removal of strays
-		 */
-		(void) lg_exec_array("INSERT INTO stategraph.lg_stray_threads (thread_id, owner) "
-							 "SELECT DISTINCT w.thread_id, w.owner FROM stategraph.lg_writes w "
-							 "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($1) AND NOT EXISTS (SELECT 1 "
-							 "FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)",
-							 threads);
-	}
-	return n;
-}
-
-PG_FUNCTION_INFO_V1(sg_lg_delete_for_runs);
-
-/*
- * sg_lg_delete_for_runs(run_ids) -> bigint: the threads with checkpoints
- * of these runs, their owners' names held first, then in batches as a
- * prune (lg_remove_in_batches).
- */
-Datum
-sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
-{
-	uint64		n = 0;
-	bool		may_wait;
-	Datum		runs;
-
-	lg_required_array(fcinfo, 0, "run_ids");
-	runs = PG_GETARG_DATUM(0);
-	may_wait = sg_role_hold_may_wait();
-	sg_spi_connect();
-	lg_exec_array("SELECT pg_catalog.array_agg(DISTINCT thread_id) FROM stategraph.lg_checkpoints "
-				  "WHERE metadata OPERATOR(pg_catalog.->>) 'run_id' OPERATOR(pg_catalog.=) ANY ($1)", runs);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = lg_col(SPI_tuptable, 0, 1, &isnull);
-
-		if (!isnull)
-		{
-			Datum		threads = PointerGetDatum(DatumGetArrayTypePCopy(d));
-
-			lg_hold_owners(threads, may_wait);
-			n = lg_remove_in_batches(threads, lg_delete_runs_of, &runs);
-		}
-	}
-	sg_spi_finish();
-	PG_RETURN_INT64((int64) n);
-}
-
-/* ---------------------------------------------------------------------------
- * LangGraph.js threads in SQL: sg_threads, sg_get_state, sg_get_state_history
- * ---------------------------------------------------------------------------
- */
-
-/* LangGraph's channel of Send tasks (PUSH tasks) */
-#define LG_TASKS_CHANNEL	"__pregel_tasks"
-/* LangGraph's task ids of writes that no task made */
-#define LG_NULL_TASK_ID		"00000000-0000-0000-0000-000000000000"
-#define LG_EXIT_DELTA_NULL_TASK_ID	"00000000-0000-0000-0000-000000000001"
-
-/* A channel LangGraph keeps for itself (triggers, inputs, Send tasks), not state. */
-static bool
-lg_internal_channel(const char *name, int len)
-{
-	return (len >= 2 && name[0] == '_' && name[1] == '_') ||
-		(len >= 10 && strncmp(name, "branch:to:", 10) == 0) ||
-		(len >= 5 && strncmp(name, "join:", 5) == 0);
-}
-
-/* -1, 0, 1: LangGraph channel versions (numbers, or strings) compared; 2: not comparable. */
-static int
-lg_version_cmp(JsonbValue *a, JsonbValue *b)
-{
-	if (a->type == jbvNumeric && b->type == jbvNumeric)
-		return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a->val.numeric),
-												 NumericGetDatum(b->val.numeric)));
-	if (a->type == jbvString && b->type == jbvString)
-	{
-		int			c = varstr_cmp(a->val.string.val, a->val.string.len,
-								   b->val.string.val, b->val.string.len, C_COLLATION_OID);
-
-		return c < 0 ? -1 : c > 0;
-	}
-	return 2;
-}
-
-/*
- * The nodes a LangGraph checkpoint will run next: those whose trigger
- * channel ("__start__" for the input, "branch:to:<node>" for edges) holds a
- * value (blobs: a consumed trigger is emptied) with a version the node has
- * not seen (versions_seen). Joins and Send tasks are not resolved (their
- * nodes are named by LangGraph.js only).
- */
-static List *
-lg_next_nodes(Jsonb *cp, Jsonb *blobs)
-{
-	JsonbValue *versions = lg_find(cp, "channel_versions");
-	JsonbValue *seen = lg_find(cp, "versions_seen");
-	JsonbIterator *it;
-	JsonbValue	k, v;
-	JsonbIteratorToken r;
-	List	   *next = NIL;
-
-	if (versions == NULL || versions->type != jbvBinary)
-		return NIL;
-	it = JsonbIteratorInit(versions->val.binary.data);
-	while ((r = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		char	   *channel, *node;
-		JsonbValue *node_seen = NULL, *ver = NULL;
-
-		if (r != WJB_KEY)
-			continue;
-		channel = pnstrdup(k.val.string.val, k.val.string.len);
-		(void) JsonbIteratorNext(&it, &v, true);
-		if (strcmp(channel, SG_START_NAME) == 0)
-			node = channel;
-		else if (strncmp(channel, "branch:to:", 10) == 0)
-			node = channel + 10;
-		else
-			continue;
-		if (lg_find(blobs, channel) == NULL)
-			continue;			/* no value: consumed */
-		if (seen && seen->type == jbvBinary)
-			node_seen = getKeyJsonValueFromContainer(seen->val.binary.data, node, strlen(node), NULL);
-		if (node_seen && node_seen->type == jbvBinary)
-			ver = getKeyJsonValueFromContainer(node_seen->val.binary.data, channel, strlen(channel), NULL);
-		if (ver == NULL || lg_version_cmp(&v, ver) == 1)
-			next = lappend(next, node);
-	}
-	return next;
-}
-
-/*
- * The nodes of a checkpoint's Send tasks (LangGraph's PUSH tasks, which run
- * next as the trigger channels' nodes do): the "node" of each Send in the
- * value of its __pregel_tasks channel (tasks: that value, or NULL).
- */
-static List *
-lg_send_nodes(JsonbValue *tasks)
-{
-	List	   *nodes = NIL;
-	uint32		i;
-
-	if (tasks == NULL || tasks->type != jbvBinary || !JsonContainerIsArray(tasks->val.binary.data))
-		return NIL;
-	for (i = 0; i < JsonContainerSize(tasks->val.binary.data); i++)
-	{
-		JsonbValue *send = getIthJsonbValueFromContainer(tasks->val.binary.data, i);
-		JsonbValue *node;
-
-		if (send->type != jbvBinary || !JsonContainerIsObject(send->val.binary.data))
-			continue;
-		node = getKeyJsonValueFromContainer(send->val.binary.data, "node", 4, NULL);
-		if (node != NULL && node->type == jbvString)
-			nodes = lappend(nodes, pnstrdup(node->val.string.val, node->val.string.len));
-	}
-	return nodes;
-}
-
-/* text[] of a list of names, sorted as LangGraph lists next nodes. */
-static Datum
-lg_names_array(List *names)
-{
-	Datum	   *d = palloc(sizeof(Datum) * (list_length(names) + 1));
-	ListCell   *lc;
-	int			n = 0;
-
-	list_sort(names, (list_sort_comparator) pg_qsort_strcmp);
-	foreach(lc, names)
-		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-PG_FUNCTION_INFO_V1(lg_next);
-
-/*
- * stategraph.lg_next(thread_id text, checkpoint json, blobs jsonb) -> text[]:
- * the next nodes of a LangGraph.js root checkpoint row, its Send tasks'
- * included (their value is read from lg_blobs, as the caller).
- */
-Datum
-lg_next(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *cp = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
-	Jsonb	   *blobs = PG_GETARG_JSONB_P(2);
-	List	   *next = lg_next_nodes(cp, blobs);
-	JsonbValue *tasks = lg_find(blobs, LG_TASKS_CHANNEL);
-
-	if (tasks != NULL)
-	{
-		JsonbParseState *ps = NULL;
-		JsonbValue	key = {.type = jbvString};
-		Jsonb	   *only;
-		StringInfoData s;
-		JsonbValue *values;
-
-		/* the tasks channel's value, read as the snapshot reads every value */
-		key.val.string.val = LG_TASKS_CHANNEL;
-		key.val.string.len = strlen(LG_TASKS_CHANNEL);
-		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-		pushJsonbValue(&ps, WJB_KEY, &key);
-		pushJsonbValue(&ps, WJB_VALUE, tasks);
-		only = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
-		initStringInfo(&s);
-		appendStringInfoChar(&s, '{');
-		sg_spi_connect();
-		lg_append_values(&s, PG_GETARG_DATUM(0), CStringGetTextDatum(""), only, NULL);
-		sg_spi_finish();
-		appendStringInfoChar(&s, '}');
-		values = lg_find(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data))), "channel_values");
-		next = list_concat(next, lg_send_nodes(getKeyJsonValueFromContainer(values->val.binary.data, LG_TASKS_CHANNEL,
-																			strlen(LG_TASKS_CHANNEL), NULL)));
-	}
-	PG_RETURN_DATUM(lg_names_array(next));
-}
-
-/* Whether v is LangGraph's serializer's record of undefined ({"lc": 2, "type": "undefined"}). */
-static bool
-lg_is_undefined(JsonbValue *v)
-{
-	JsonbValue *lc;
-	JsonbValue *type;
-
-	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
-		JsonContainerSize(v->val.binary.data) != 2)
-		return false;
-	lc = getKeyJsonValueFromContainer(v->val.binary.data, "lc", 2, NULL);
-	type = getKeyJsonValueFromContainer(v->val.binary.data, "type", 4, NULL);
-	return lc != NULL && lc->type == jbvNumeric &&
-		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(lc->val.numeric),
-										  DirectFunctionCall1(int4_numeric, Int32GetDatum(2)))) == 0 &&
-		type != NULL && type->type == jbvString && type->val.string.len == 9 &&
-		memcmp(type->val.string.val, "undefined", 9) == 0;
-}
-
-/*
- * Pushes v (as token as: WJB_VALUE or WJB_ELEM) as JSON.stringify writes the
- * value the serializer's record stands for: an undefined member left out,
- * an undefined element null. A JS value read back has its undefined; SQL
- * shows the JSON of that value (a message's name that was not set is absent).
- */
-static JsonbValue *
-lg_push_defined(JsonbParseState **ps, JsonbIteratorToken as, JsonbValue *v)
-{
-	JsonbIterator *it;
-	JsonbValue	k, e;
-	JsonbValue	null = {.type = jbvNull};
-
-	if (v->type != jbvBinary)
-		return pushJsonbValue(ps, as, v);
-	it = JsonbIteratorInit(v->val.binary.data);
-	if (JsonbIteratorNext(&it, &e, true) == WJB_BEGIN_ARRAY)
-	{
-		pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-		while (JsonbIteratorNext(&it, &e, true) == WJB_ELEM)
-			lg_push_defined(ps, WJB_ELEM, lg_is_undefined(&e) ? &null : &e);
-		return pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-	}
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	while (JsonbIteratorNext(&it, &k, true) == WJB_KEY)
-	{
-		(void) JsonbIteratorNext(&it, &e, true);
-		if (lg_is_undefined(&e))
-			continue;
-		pushJsonbValue(ps, WJB_KEY, &k);
-		lg_push_defined(ps, WJB_VALUE, &e);
-	}
-	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
-}
-
-/* A stored JSON value as lg_push_defined shows it (a scalar as it is). */
-static Jsonb *
-lg_defined(Jsonb *j)
-{
-	JsonbParseState *ps = NULL;
-	JsonbValue	v;
-
-	if (JB_ROOT_IS_SCALAR(j))
-		return j;
-	v.type = jbvBinary;
-	v.val.binary.data = &j->root;
-	v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-	return JsonbValueToJsonb(lg_push_defined(&ps, WJB_VALUE, &v));
-}
-
-/*
- * The state values of a checkpoint row: its JSON channel values, internal
- * channels left out, as JSON.stringify writes the values LangGraph.js reads
- * back (lg_push_defined).
- */
-static Jsonb *
-lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List **sends)
-{
-	StringInfoData s;
-	Jsonb	   *doc;
-	JsonbValue *vals;
-	JsonbParseState *ps = NULL;
-	JsonbIterator *it;
-	JsonbValue	k, v;
-	JsonbIteratorToken r;
-	JsonbValue *res;
-	bool		any_undefined;
-
-	initStringInfo(&s);
-	appendStringInfoChar(&s, '{');
-	lg_append_values(&s, thread, ns, blobs, cache);
-	appendStringInfoChar(&s, '}');
-	/*
-	 * only a text that has a record of undefined needs a walk through its
-	 * values; the text is as written, where a letter may be a \u escape
-	 */
-	any_undefined = strstr(s.data, "\"undefined\"") != NULL || strstr(s.data, "\\u") != NULL;
-	doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
-	vals = lg_find(doc, "channel_values");
-	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	it = JsonbIteratorInit(vals->val.binary.data);
-	while ((r = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		if (r != WJB_KEY)
-			continue;
-		(void) JsonbIteratorNext(&it, &v, true);
-		if (k.val.string.len == strlen(LG_TASKS_CHANNEL) &&
-			memcmp(k.val.string.val, LG_TASKS_CHANNEL, k.val.string.len) == 0)
-			*sends = lg_send_nodes(&v);
-		if (lg_internal_channel(k.val.string.val, k.val.string.len) ||
-			(any_undefined && lg_is_undefined(&v)))
-			continue;
-		pushJsonbValue(&ps, WJB_KEY, &k);
-		if (any_undefined)
-			lg_push_defined(&ps, WJB_VALUE, &v);
-		else
-			pushJsonbValue(&ps, WJB_VALUE, &v);
-	}
-	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
-}
-
-/*
- * The tasks and interrupts of a checkpoint row from its pending writes:
- * one task per task id, {id, name: null, error, interrupts, result}.
- */
-static Jsonb *
-lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
-{
-	Datum		k[3] = {thread, ns, id};
-	SPITupleTable *tt;
-	uint64		n, i = 0;
-	SGJsonBuilder b = {0};
-	SGJsonBuilder ib = {0};
-
-	n = lg_run(LGP_WRITES, k, NULL, 0);
-	tt = SPI_tuptable;
-	sg_jb_begin_array(&b);
-	sg_jb_begin_array(&ib);
-	while (i < n)
-	{
-		char	   *task = lg_text_col(tt, i, 1);
-		Jsonb	   *error = NULL;
-		List	   *intr = NIL;
-		SGJsonBuilder rb = {0};
-		ListCell   *lc;
-
-		/* LangGraph's writes of no task (a Command's resume and update): input, not a task */
-		if (strcmp(task, LG_NULL_TASK_ID) == 0 || strcmp(task, LG_EXIT_DELTA_NULL_TASK_ID) == 0)
-		{
-			while (i < n && strcmp(lg_text_col(tt, i, 1), task) == 0)
-				i++;
-			continue;
-		}
-		sg_jb_begin_object(&rb);
-		for (; i < n && strcmp(lg_text_col(tt, i, 1), task) == 0; i++)
-		{
-			char	   *channel = lg_text_col(tt, i, 2);
-			Jsonb	   *v = lg_json_col_jsonb(tt, i, 3);
-			JsonbValue	whole;
-
-			if (v == NULL)
-				continue;		/* typed bytes: not shown */
-			whole.type = jbvBinary;
-			whole.val.binary.data = &v->root;
-			whole.val.binary.len = VARSIZE(v) - VARHDRSZ;
-			if (lg_is_undefined(&whole))
-				continue;		/* a write of undefined: JS reads back no such key */
-			v = lg_defined(v);
-			if (strcmp(channel, "__error__") == 0)
-				error = v;
-			else if (strcmp(channel, "__interrupt__") == 0)
-			{
-				/* LangGraph.js writes a task's interrupts as one list */
-				if (JB_ROOT_IS_ARRAY(v) && !JB_ROOT_IS_SCALAR(v))
-				{
-					int			e;
-
-					for (e = 0; e < sg_jsonb_array_length(v); e++)
-						intr = lappend(intr, sg_jsonb_array_get(v, e));
-				}
-				else
-					intr = lappend(intr, v);
-			}
-			else if (!lg_internal_channel(channel, strlen(channel)))
-			{
-				sg_jb_key(&rb, channel);
-				sg_jb_jsonb(&rb, v);
-			}
-		}
-		sg_jb_end_object(&rb);
-		sg_jb_begin_object(&b);
-		sg_jb_key(&b, "id");
-		sg_jb_string(&b, task);
-		sg_jb_key(&b, "name");
-		sg_jb_null(&b);
-		sg_jb_key(&b, "error");
-		if (error)
-			sg_jb_jsonb(&b, error);
-		else
-			sg_jb_null(&b);
-		sg_jb_key(&b, "interrupts");
-		sg_jb_begin_array(&b);
-		foreach(lc, intr)
-		{
-			sg_jb_jsonb(&b, lfirst(lc));
-			sg_jb_jsonb(&ib, lfirst(lc));
-		}
-		sg_jb_end_array(&b);
-		sg_jb_key(&b, "result");
-		sg_jb_jsonb(&b, sg_jb_finish(&rb));
-		sg_jb_end_object(&b);
-	}
-	sg_jb_end_array(&ib);
-	*interrupts = sg_jb_finish(&ib);
-	sg_jb_end_array(&b);
-	return sg_jb_finish(&b);
-}
-
-/* Columns of the snapshot queries (LGP_CP_GET / LGP_HEAD shape plus created_at). */
-#define SNAP_CREATED	6
-
-/* An sg_snapshot row of row i of a snapshot query. */
-static HeapTuple
-lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGValueCache *cache)
-{
-	Datum		values[12];
-	bool		nulls[12];
-	Datum		ns = CStringGetTextDatum("");
-	Jsonb	   *cp = lg_checkpoint_col(tt, i);
-	Jsonb	   *meta = lg_jsonb_col(tt, i, CP_METADATA);
-	JsonbValue *step = lg_find(meta, "step");
-	char	   *source = lg_find_string(meta, "source");
-	Jsonb	   *interrupts;
-	List	   *sends = NIL;
-
-	memset(nulls, 0, sizeof(nulls));
-	values[0] = thread;
-	values[1] = ns;
-	values[2] = lg_col(tt, i, CP_ID, &nulls[2]);
-	values[3] = lg_col(tt, i, CP_PARENT, &nulls[3]);
-	if (step && step->type == jbvNumeric)
-		values[4] = DirectFunctionCall1(numeric_int4, NumericGetDatum(step->val.numeric));
-	else
-		nulls[4] = true;
-	values[5] = source ? CStringGetTextDatum(source) : (Datum) 0;
-	nulls[5] = source == NULL;
-	values[6] = JsonbPGetDatum(lg_state_values(thread, ns, lg_jsonb_col(tt, i, CP_BLOBS), cache, &sends));
-	values[7] = lg_names_array(list_concat(lg_next_nodes(cp, lg_jsonb_col(tt, i, CP_BLOBS)), sends));
-	values[8] = JsonbPGetDatum(lg_state_tasks(thread, ns, values[2], &interrupts));
-	values[9] = JsonbPGetDatum(interrupts);
-	values[10] = JsonbPGetDatum(meta);
-	values[11] = lg_col(tt, i, SNAP_CREATED, &nulls[11]);
-	return heap_form_tuple(desc, values, nulls);
-}
-
-/*
- * The sg_snapshot of a thread with checkpoints in subgraph namespaces only:
- * its root state is empty, as LangGraph's getState reads a thread without a
- * checkpoint (no values, nothing next, no checkpoint).
- */
-static HeapTuple
-lg_empty_snapshot(TupleDesc desc, Datum thread)
-{
-	Datum		values[12];
-	bool		nulls[12];
-
-	memset(nulls, true, sizeof(nulls));
-	values[0] = thread;
-	values[1] = CStringGetTextDatum("");
-	values[6] = JsonbPGetDatum(sg_jsonb_empty_object());
-	values[7] = lg_names_array(NIL);
-	values[8] = JsonbPGetDatum(sg_jsonb_empty_array());
-	values[9] = values[8];
-	nulls[0] = nulls[1] = nulls[6] = nulls[7] = nulls[8] = nulls[9] = false;
-	return heap_form_tuple(desc, values, nulls);
-}
-
-/* Whether a LangGraph.js thread of this id is stored (root namespace). */
-bool
-sg_lg_thread_exists(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-
-	if (sg_schema_is_010())
-		return false;			/* no LangGraph.js tables before ALTER EXTENSION UPDATE */
-	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-							"AND checkpoint_ns OPERATOR(pg_catalog.=) '' LIMIT 1", thread_id, 1) > 0;
-}
-
-/*
- * Whether the caller sees a checkpoint of this thread id in any namespace:
- * a thread of its own, though its root namespace may hold none (its
- * subgraph's written first, or its root checkpoints removed by
- * delete_for_runs). thread_ids.c asks this before telling an id is another
- * role's.
- */
-bool
-sg_lg_thread_visible(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-
-	if (sg_schema_is_010())
-		return false;
-	return lg_run_on_thread(&plan, "SELECT 1 FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1",
-							thread_id, 1) > 0;
-}
-
-/* What SQL does and does not do with a LangGraph.js thread (the 42809 refusals below). */
-#define LG_LIVES_IN_JS "Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it."
-
-/*
- * For stategraph's writers (sg_update_state, sg_fork, ...) given an id that
- * names no stategraph thread: a LangGraph.js thread of that id is an error
- * of its own (its graph lives in JS), not "does not exist" while sg_threads
- * lists it. SPI must be connected.
- */
-void
-sg_refuse_lg_thread(const char *thread_id)
-{
-	if (sg_lg_thread_visible(thread_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("thread \"%s\" is a LangGraph.js thread", thread_id),
-				 errdetail(LG_LIVES_IN_JS),
-				 errhint("Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.")));
-}
-
-/*
- * For sg_update_state given a checkpoint id that no stategraph thread
- * holds: a checkpoint of a LangGraph.js thread the caller sees is refused
- * as that thread is, not called missing while its history lists it. Its
- * id alone has no index (the key begins with the thread), but this is
- * asked only on the way to an error. SPI must be connected.
- */
-void
-sg_refuse_lg_checkpoint(const pg_uuid_t *id)
-{
-	static SPIPlanPtr plan;
-	Oid			type = UUIDOID;
-	Datum		k = lg_uuid_datum(id);
-	bool		isnull;
-
-	if (sg_schema_is_010())
-		return;
-	if (sg_spi_execute(sg_spi_prepare(&plan, "SELECT thread_id FROM stategraph.lg_checkpoints "
-									  "WHERE checkpoint_id OPERATOR(pg_catalog.=) $1 LIMIT 1", 1, &type),
-					   &k, NULL, 1) == 0)
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-			 errmsg("checkpoint %s belongs to LangGraph.js thread \"%s\"", sg_uuid_to_cstring(id),
-					TextDatumGetCString(lg_col(SPI_tuptable, 0, 1, &isnull))),
-			 errdetail(LG_LIVES_IN_JS),
-			 errhint("Fork it with LangGraph.js (updateState with that checkpoint's config) on StategraphSaver.")));
-}
-
-/* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
-HeapTuple
-sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
-{
-	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		k[2] = {CStringGetTextDatum(thread_id), id ? lg_uuid_datum(id) : (Datum) 0};
-	char		nulls[2] = {' ', id ? ' ' : 'n'};
-
-	sg_spi_prepare(&plan, "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
-				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
-				   "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $2) "
-				   "ORDER BY checkpoint_id DESC LIMIT 1", 2, types);
-	if (sg_spi_execute(plan, k, nulls, 1) == 0)
-	{
-		if (id == NULL)
-			return lg_empty_snapshot(desc, k[0]);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("checkpoint %s of thread \"%s\" does not exist", sg_uuid_to_cstring(id), thread_id)));
-	}
-	return lg_snapshot_tuple(desc, SPI_tuptable, 0, k[0], NULL);
-}
-
-/* sg_get_state_history of a LangGraph.js thread, newest first, into rsinfo's tuplestore. */
-void
-sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
-						const pg_uuid_t *before, Jsonb *filter)
-{
-	static SPIPlanPtr plan;
-	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, INT8OID};
-	Datum		k[4] = {CStringGetTextDatum(thread_id), before ? lg_uuid_datum(before) : (Datum) 0,
-	filter ? JsonbPGetDatum(filter) : (Datum) 0, Int64GetDatum(limit)};
-	char		nulls[4] = {' ', before ? ' ' : 'n', filter ? ' ' : 'n', limit < 0 ? 'n' : ' '};
-	SPITupleTable *tt;
-	uint64		n, i;
-	HeapTuple  *rows;
-	LGValueCache cache = {NIL};
-
-	n = sg_spi_execute(sg_spi_prepare(&plan,
-									  "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
-									  "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-									  "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
-									  "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
-									  "AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
-									  "ORDER BY checkpoint_id DESC LIMIT $4", 4, types),
-					   k, nulls, 0);
-	tt = SPI_tuptable;
-	rows = palloc(sizeof(HeapTuple) * (n + 1));
-	for (i = n; i-- > 0;)		/* oldest first: see sg_lg_list */
-		rows[i] = lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0], &cache);
-	for (i = 0; i < n; i++)
-		tuplestore_puttuple(rsinfo->setResult, rows[i]);
-}
-
-/* ---------------------------------------------------------------------------
- * LangGraph.js threads in stategraph's maintenance: sg_prune, sg_delete_thread,
- * the retention sweep, sg_export_thread / sg_import_thread. retention.c,
- * runs.c and portable.c call these for a thread id that names no stategraph
- * thread (a stategraph thread of the same id wins, as in sg_get_state), with
- * SPI connected.
- * ---------------------------------------------------------------------------
- */
-
-#define LG_EXPORT_FORMAT	"stategraph.lg_thread"
-#define LG_EXPORT_VERSION	2	/* 2: a value as ["its text"]; 1 (still read): as [value] */
-
-/* The digest of an LangGraph.js export's members, as SQL computes it on both ends. */
-/*
- * Member m of an export ($1) as an array: an export of a thread without
- * values or pending writes has JSON null there (jsonb_agg of no rows).
- */
-#define LG_MEMBER(m) "(CASE WHEN pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) '" m "') " \
-	"OPERATOR(pg_catalog.=) 'array' THEN $1 OPERATOR(pg_catalog.->) '" m "' ELSE '[]' END)"
-
-#define LG_DIGEST_SQL(d) \
-	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread_id', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::text)"
-
-#define LG_STRAY_AGE_SECS	60	/* age of a write without its thread's checkpoints that is a stray (below) */
-
-/*
- * The smallest version 6 uuid (LangGraph's checkpoint ids: time first, so
- * that their order is their time's) of time now - LG_STRAY_AGE_SECS.
- */
-static Datum
-lg_stray_threshold(void)
-{
-	/* 100 ns units since 1582-10-15, the uuid epoch (the Unix epoch is 122192928000000000 of them) */
-	int64		unix_us = GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-	uint64		ts = (uint64) (unix_us - LG_STRAY_AGE_SECS * USECS_PER_SEC) * 10 + UINT64CONST(122192928000000000);
-	pg_uuid_t	id;
-
-	memset(&id, 0, sizeof(id));
-	id.data[0] = (uint8) (ts >> 52);
-	id.data[1] = (uint8) (ts >> 44);
-	id.data[2] = (uint8) (ts >> 36);
-	id.data[3] = (uint8) (ts >> 28);
-	id.data[4] = (uint8) (ts >> 20);
-	id.data[5] = (uint8) (ts >> 12);
-	id.data[6] = (uint8) (0x60 | ((ts >> 8) & 0x0f));
-	id.data[7] = (uint8) ts;
-	return lg_uuid_datum(&id);
-}
-
-#define LG_STRAY_BATCH	100		/* noted threads locked at a time by lg_drop_old_strays */
-
-/* a write of a time-based (version 6 uuid) checkpoint id */
-#define LG_V6_WRITE "pg_catalog.substr(w.checkpoint_id::pg_catalog.text, 15, 1) OPERATOR(pg_catalog.=) '6'"
-
-/*
- * Removes stray writes, for sg_prune of every thread and the retention
- * sweep: writes that a run sent after its thread was deleted (put_writes
- * cannot refuse them: LangGraph sends writes ahead of their checkpoint's
- * put, and a new thread's first writes may come before its first
- * checkpoint), which no checkpoint would ever read. A write is a stray
- * when its thread id has no checkpoint and its checkpoint's id, time-based
- * (uuid version 6, as LangGraph makes them), is older than a minute: a
- * first put in flight is of a checkpoint made just before its writes. A
- * write of another kind of id stays (its age is not known), as does one of
- * a thread whose owner's name a reassign holds, or that a writer holds
- * (next time). Returns the writes removed.
- *
- * A stray can only be a write that put_writes stored while its thread had
- * no firm checkpoint, and put_writes noted that thread then
- * (stategraph.lg_stray_threads, lg_note_stray): the strays are looked for
- * among the writes of the noted threads, not in all of lg_writes (a scan
- * of 1.7 s per million writes, at every pass). A batch of noted threads at
- * a time is locked as a delete locks a thread (no put or put_writes of
- * them in flight, so the statements that follow see all of their writes;
- * one a writer holds is passed over); a note goes once its thread has a
- * firm checkpoint, or no write of a time-based id is left (a write sent
- * later, once the lock is let go of, notes it again in a row of its own,
- * which the removal's statement did not see).
- */
-static uint64
-lg_drop_old_strays(void)
-{
-	static SPIPlanPtr list_plan;
-	static SPIPlanPtr drop_plan;
-	static SPIPlanPtr forget_plan;
-	Oid			types[3] = {UUIDOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		threshold = lg_stray_threshold();
-	SPITupleTable *tt;
-	char	  **ids, **owners;
-	uint64		n, i, removed = 0;
-
-	n = sg_spi_execute(sg_spi_prepare(&list_plan, "SELECT DISTINCT thread_id COLLATE pg_catalog.\"C\", owner "
-									  "FROM stategraph.lg_stray_threads ORDER BY 1, 2", 0, NULL), NULL, NULL, 0);
-	if (n == 0)
-		return 0;
-	tt = SPI_tuptable;
-	ids = palloc(sizeof(char *) * n);
-	owners = palloc(sizeof(char *) * n);
-	for (i = 0; i < n; i++)
-	{
-		ids[i] = lg_text_col(tt, i, 1);
-		owners[i] = lg_text_col(tt, i, 2);
-	}
-	for (i = 0; i < n; i += LG_STRAY_BATCH)
-	{
-		uint64		end = Min(n, i + LG_STRAY_BATCH), j;
-		char	   *open_ids[LG_STRAY_BATCH], *open_owners[LG_STRAY_BATCH];
-		char	   *done_ids[LG_STRAY_BATCH], *done_owners[LG_STRAY_BATCH];
-		bool		locked[LG_STRAY_BATCH];
-		int			nopen = 0, ndone = 0, k;
-		Datum		args[3];
-
-		CHECK_FOR_INTERRUPTS();
-		for (j = i; j < end; j++)
-		{
-			locked[j - i] = sg_role_try_hold(owners[j]) && lg_lock_mode(ids[j], "", LG_LOCK_REMOVE, true);
-			if (!locked[j - i])
-				continue;		/* a reassign or a writer holds it: next time */
-			if (sg_lg_checkpoint_firm(ids[j]))
-			{
-				done_ids[ndone] = ids[j];	/* a thread with checkpoints: no strays */
-				done_owners[ndone++] = owners[j];
-			}
-			else
-			{
-				open_ids[nopen] = ids[j];
-				open_owners[nopen++] = owners[j];
-			}
-		}
-		if (nopen > 0)
-		{
-			args[0] = threshold;
-			args[1] = sg_text_array(open_ids, nopen);
-			args[2] = sg_text_array(open_owners, nopen);
-			/* thread_id = ANY: estimated from the thread's own statistics (a join read all of lg_writes) */
-			removed += sg_spi_execute(sg_spi_prepare(&drop_plan,
-													 "DELETE FROM stategraph.lg_writes w "
-													 "WHERE w.thread_id OPERATOR(pg_catalog.=) ANY ($2) "
-													 "AND w.checkpoint_id OPERATOR(pg_catalog.<) $1 AND " LG_V6_WRITE " "
-													 "AND EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) "
-													 "s (thread_id, owner) WHERE s.thread_id OPERATOR(pg_catalog.=) w.thread_id "
-													 "AND s.owner OPERATOR(pg_catalog.=) w.owner) "
-													 "AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c "
-													 "WHERE c.thread_id OPERATOR(pg_catalog.=) w.thread_id)",
-													 3, types), args, NULL, 0);
-			/* the note of a thread with no write of a time-based id left goes too */
-			CommandCounterIncrement();	/* (the probes' snapshot without the writes removed) */
-			for (k = 0; k < nopen; k++)
-				if (!sg_lg_v6_writes_left(open_ids[k], open_owners[k]))
-				{
-					done_ids[ndone] = open_ids[k];
-					done_owners[ndone++] = open_owners[k];
-				}
-		}
-		if (ndone > 0)
-		{
-			args[0] = sg_text_array(done_ids, ndone);
-			args[1] = sg_text_array(done_owners, ndone);
-			(void) sg_spi_execute(sg_spi_prepare(&forget_plan,
-												 "DELETE FROM stategraph.lg_stray_threads t "
-												 "USING ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) s (thread_id, owner) "
-												 "WHERE t.thread_id OPERATOR(pg_catalog.=) s.thread_id "
-												 "AND t.owner OPERATOR(pg_catalog.=) s.owner", 2, &types[1]), args, NULL, 0);
-		}
-		for (j = i; j < end; j++)
-			if (locked[j - i])
-				lg_unlock_thread(ids[j]);
-	}
-	return removed;
-}
-
-#undef LG_V6_WRITE
-
-/*
- * sg_prune for LangGraph.js threads (thread_id NULL: every one): removes the
- * checkpoints older than older_than (NULL: any age) that are not among the
- * newest keep_last (0: 1) of their namespace, so the newest checkpoint of
- * each namespace always stays, as in LangGraph's prune(keep_latest); kept
- * checkpoints read the same values. Returns the checkpoints removed.
- */
-uint64
-sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
-{
-	/* one thread's ($1), or those of the owners held ($4): two kept statements, each planned once */
-	static SPIPlanPtr plans[2];
-	static const char *const which[2] = {
-		"thread_id OPERATOR(pg_catalog.=) $1",
-		"owner OPERATOR(pg_catalog.=) ANY ($4)",
-	};
-	Oid			types[4] = {TEXTOID, INTERVALOID, INT4OID, TEXTARRAYOID};
-	Datum		args[4] = {thread_id ? CStringGetTextDatum(thread_id) : (Datum) 0,
-	older_than ? IntervalPGetDatum(older_than) : (Datum) 0, Int32GetDatum(Max(keep_last, 1)), (Datum) 0};
-	char		nulls[4] = {thread_id ? ' ' : 'n', older_than ? ' ' : 'n', ' ', 'n'};
-	int			all = thread_id == NULL;
-	bool		isnull;
-	bool		taken = false;
-	uint64		n;
-	Datum		threads;
-
-	if (sg_schema_is_010())
-		return 0;
-	if (thread_id)
-	{
-		lg_hold_owner(thread_id, sg_role_hold_may_wait());
-		(void) lg_lock_thread(thread_id, false, &taken);	/* after a put of the thread in flight, before the next */
-	}
-	else
-	{
-		args[3] = lg_try_hold_all_owners();	/* the threads of the owners a reassign holds: next time */
-		nulls[3] = ' ';
-	}
-	if (plans[all] == NULL)
-		(void) sg_spi_prepare(&plans[all],
-							  psprintf("WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
-									   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
-									   "  FROM stategraph.lg_checkpoints WHERE %s), "
-									   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
-									   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
-									   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
-									   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
-									   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
-									   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", which[all]),
-							  4, types);
-	sg_spi_execute(plans[all], args, nulls, 1);
-	n = (uint64) DatumGetInt64(lg_col(SPI_tuptable, 0, 1, &isnull));
-	threads = lg_col(SPI_tuptable, 0, 2, &isnull);
-	if (n > 0)
-		lg_collect(threads, (Datum) 0);
-	if (thread_id == NULL)
-		(void) lg_drop_old_strays();	/* of every thread only: not with one thread's lock left untaken */
-	else if (taken)
-		lg_unlock_thread(thread_id);	/* as sg_lg_prune does: sg_prune of many ids in one statement (the sweep's lock is its own) */
-	return n;
-}
-
-/* sg_delete_thread for a LangGraph.js thread: all its namespaces, values and writes. */
-void
-sg_lg_delete_thread_rows(const char *thread_id)
-{
-	bool		taken;
-
-	lg_hold_owner(thread_id, sg_role_hold_may_wait());
-	(void) lg_lock_thread(thread_id, false, &taken);
-	(void) lg_delete_thread(thread_id);
-	if (taken)
-		lg_unlock_thread(thread_id);
-}
-
-/*
- * The expired LangGraph.js threads l of the sweep, with the default
- * retention p, their last checkpoint time read by the subquery lsub
- * (thread_id, updated): see sg_lg_sweep.
- */
-#define LG_SWEEP_EXPIRED(lsub) \
-	"SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM (" lsub ") l, " \
-	"(SELECT * FROM stategraph.retention r WHERE r.graph IS NULL) p " \
-	"WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
-	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c " \
-	"  WHERE c.thread_id OPERATOR(pg_catalog.=) l.thread_id GROUP BY c.checkpoint_ns " \
-	"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1))) " \
-	"AND NOT EXISTS (SELECT 1 FROM stategraph.lg_writes x WHERE x.thread_id OPERATOR(pg_catalog.=) l.thread_id " \
-	"  AND x.checkpoint_ns OPERATOR(pg_catalog.=) '' AND x.channel OPERATOR(pg_catalog.=) '__interrupt__' " \
-	"  AND x.checkpoint_id OPERATOR(pg_catalog.=) (SELECT h.checkpoint_id FROM stategraph.lg_checkpoints h " \
-	"    WHERE h.thread_id OPERATOR(pg_catalog.=) l.thread_id AND h.checkpoint_ns OPERATOR(pg_catalog.=) '' " \
-	"    ORDER BY h.checkpoint_id DESC LIMIT 1)) "
-
-/*
- * Which of these LangGraph.js threads (n of them, in ids), whose locks
- * this session now holds, are still expired? A put may have committed
- * since the sweep listed its batch. Sets expired[i] for each. One
- * statement for the batch: one for each thread was a fifth of the sweep's
- * time (the statement's start and end, with its subqueries, cost more
- * than reading the thread's few rows).
- */
-static void
-lg_still_expired(char **ids, int n, bool *expired)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		args[1] = {sg_text_array(ids, n)};
-
-	sg_spi_prepare(&plan,
-				   LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated FROM stategraph.lg_checkpoints "
-									"WHERE thread_id OPERATOR(pg_catalog.=) ANY ($1) GROUP BY thread_id"), 1, types);
-	(void) sg_spi_execute(plan, args, NULL, 0);
-	sg_spi_mark_found(ids, n, expired);
-}
-
-/*
- * Where the retention sweep's pass over LangGraph.js threads has got to.
- * A sweep reads the threads window by window in thread_id order, as the
- * stategraph sweep does (runs.c), so that each batch reads only its
- * window's rows and a pass reads each thread once, however many expired
- * threads there are.
- */
-static SGSweepPass lg_pass;
-
-/*
- * Threads per window of the LangGraph.js sweep: fewer than the stategraph
- * sweep's SG_SWEEP_WINDOW. Listing a window's expired threads groups all of
- * its rows after the cursor (a thread's last checkpoint time) before the
- * batch's few dozen are taken, so each batch of a window of 1,000 sorted
- * up to 2,000 rows again; a pass reads every row once either way.
- */
-#define LG_SWEEP_WINDOW 100
-
-/* The sweep's removal of one expired LangGraph.js thread. */
-typedef struct LGSweepRemoval
-{
-	const char *thread_id;
-	bool		delete;
-	int			keep;
-	bool		taken;			/* its lock is this call's (lg_lock_thread) */
-} LGSweepRemoval;
-
-/* Run an LGSweepRemoval, as sg_spi_subxact calls it. */
-static bool
-lg_sweep_removal(void *arg)
-{
-	LGSweepRemoval *r = (LGSweepRemoval *) arg;
-
-	if (r->delete)
-		(void) lg_delete_thread(r->thread_id);
-	else
-		(void) sg_lg_prune_threads(r->thread_id, NULL, r->keep);
-	return true;
-}
-
-/*
- * Lock the threads that the sweep listed (n rows of tt: thread_id,
- * strategy, keep_last, in thread_id order), each and its rows, for their
- * removal: those that no put holds (a put running: next pass) and no
- * sg_reassign_owned (moving its owner's rows: next pass), that are still
- * expired once locked (a put may have committed since they were listed),
- * their rows locked in thread_id order. Sets *removal to them, and *held
- * to whether a router's move holds each one's partition (holds.c: next
- * pass); returns how many. Whether still expired, and held, is one
- * statement for the threads locked, not one for each thread (a fifth and
- * a tenth of the sweep's time, most of it in starting and ending them).
- * A thread found written is let go of at once, its rows not locked (its
- * tasks' writes and puts do not wait for the rest of the batch: isolation
- * lgr_sweep_active). And the sweep never waits holding the lock of a
- * thread after the one it waits for: when another transaction holds a row
- * of a thread, the threads after it are let go of first, and locked and
- * looked at again after the wait (a put of one of them meanwhile goes on,
- * and the thread stays: isolation retention_race_lg).
- */
-static int
-lg_sweep_lock(SPITupleTable *tt, uint64 n, LGSweepRemoval **removal, bool *held_out[])
-{
-	LGSweepRemoval *r = palloc(sizeof(LGSweepRemoval) * (n + 1));
-	LGSweepRemoval *c = palloc(sizeof(LGSweepRemoval) * (n + 1));
-	char	  **ids = palloc(sizeof(char *) * (n + 1));
-	bool	   *expired = palloc(sizeof(bool) * (n + 1));
-	uint64	   *pos = palloc(sizeof(uint64) * (n + 1));
-	bool	   *held = palloc(sizeof(bool) * (n + 1));
-	uint64		next = 0,
-				i;
-	int			locked = 0,
-				m,
-				k,
-				k2;
-	bool		isnull;
-
-	while (next < n)
-	{
-		/* lock the threads from next on, and look at them again */
-		m = 0;
-		for (i = next; i < n; i++)
-		{
-			char	   *thread_id = lg_text_col(tt, i, 1);
-
-			CHECK_FOR_INTERRUPTS();
-			if (!lg_try_hold_owner(thread_id) || !lg_lock_thread(thread_id, true, &c[m].taken))
-				continue;
-			c[m].thread_id = ids[m] = thread_id;
-			c[m].delete = strcmp(lg_text_col(tt, i, 2), "delete") == 0;
-			c[m].keep = DatumGetInt32(lg_col(tt, i, 3, &isnull));
-			pos[m++] = i;
-		}
-		next = n;
-		if (m == 0)
-			break;
-		lg_still_expired(ids, m, expired);
-		for (k = 0; k < m; k++)
-			if (!expired[k] && c[k].taken)
-				lg_unlock_thread(ids[k]);	/* written meanwhile: next pass */
-
-		/* their rows, in thread_id order */
-		for (k = 0; k < m; k++)
-		{
-			if (!expired[k])
-				continue;
-			if (!sg_lg_lock_rows(ids[k], true))
-			{
-				/* another transaction holds some: let go of the threads after it, then wait */
-				for (k2 = k + 1; k2 < m; k2++)
-					if (expired[k2] && c[k2].taken)
-						lg_unlock_thread(ids[k2]);
-				(void) sg_lg_lock_rows(ids[k], false);
-				next = pos[k] + 1;
-			}
-			r[locked++] = c[k];
-			if (next < n)
-				break;
-		}
-	}
-	for (k = 0; k < locked; k++)
-		ids[k] = (char *) r[k].thread_id;
-	if (locked > 0)
-		sg_lg_partitions_held(ids, locked, held);
-	*removal = r;
-	*held_out = held;
-	return locked;
-}
-
-/*
- * The retention sweep of LangGraph.js threads: they have no graph, so the
- * default retention (sg_set_retention(NULL, ...)) applies. A thread none of
- * whose checkpoints is newer than the ttl is deleted whole ('delete'), or
- * keeps the newest keep_last checkpoints of each namespace ('keep_latest',
- * LangGraph's prune). As for stategraph's threads, a thread waiting on an
- * interrupt (its newest root checkpoint has an __interrupt__ write), one
- * being written (a put holds its lock) and one whose partition a router's
- * move holds (holds.c) are left for later, and one written
- * since the batch was listed is looked at again under its lock. At most
- * limit threads, read window by window from where the last sweep stopped;
- * returns how many were deleted or pruned, and *pass_over whether the pass
- * read to the last thread (the cursor then starts again).
- */
-uint64
-sg_lg_sweep(int limit, bool *pass_over)
-{
-	static SPIPlanPtr window_plans[2];
-	static SPIPlanPtr plans[2];
-	static SPIPlanPtr ttl_plan;
-	uint64		done = 0,
-				read = 0;
-
-	*pass_over = true;
-	if (sg_schema_is_010() || limit <= 0)
-		return 0;
-	/* no default ttl (the usual case): no read of the checkpoints at each sweep */
-	if (sg_spi_execute(sg_spi_prepare(&ttl_plan, "SELECT 1 FROM stategraph.retention "
-									  "WHERE graph IS NULL AND ttl IS NOT NULL", 0, NULL), NULL, NULL, 1) == 0)
-	{
-		sg_sweep_pass_move(&lg_pass, NULL, false);
-		return 0;
-	}
-	*pass_over = false;
-	while (done < (uint64) limit && read < SG_SWEEP_MAX_READ)
-	{
-		const char *cursor = lg_pass.cursor;
-		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
-		Datum		args[3];
-		char		nulls[3] = {cursor ? ' ' : 'n', ' ', ' '};
-		char	   *last;
-		uint64		inwindow, want, n;
-		int			locked, j;
-		SPITupleTable *tt;
-		bool	   *held;
-		LGSweepRemoval *removal;
-
-		/* the window the cursor is in, or the next (runs.c) */
-		inwindow = sg_sweep_pass_window(&lg_pass, window_plans, "SELECT DISTINCT thread_id FROM stategraph.lg_checkpoints",
-										LG_SWEEP_WINDOW, &last);
-		read += inwindow;
-		if (inwindow == 0)
-		{
-			sg_sweep_pass_move(&lg_pass, NULL, false);	/* read to the end: the pass is over */
-			*pass_over = true;
-			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
-			break;
-		}
-
-		/* its expired threads after the cursor, in thread_id order, as many as are still wanted */
-		args[0] = cursor ? CStringGetTextDatum(cursor) : (Datum) 0;
-		args[1] = CStringGetTextDatum(last);
-		want = (uint64) limit - done;
-		args[2] = Int32GetDatum((int) want);
-		n = sg_spi_execute(sg_spi_prepare(&plans[cursor != NULL],
-										  psprintf(LG_SWEEP_EXPIRED("SELECT thread_id, pg_catalog.max(created_at) AS updated "
-																	"FROM stategraph.lg_checkpoints WHERE %s "
-																	"AND thread_id OPERATOR(pg_catalog.<=) $2 GROUP BY thread_id")
-												   "ORDER BY l.thread_id LIMIT $3",
-												   SG_AFTER_CURSOR(cursor, "thread_id")), 3, types),
-						   args, nulls, 0);
-		tt = SPI_tuptable;
-		locked = lg_sweep_lock(tt, n, &removal, &held);
-		for (j = 0; j < locked; j++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			/* in a subtransaction: a thread that fails is passed over (runs.c) */
-			if (!held[j] && sg_sweep_remove_one(removal[j].thread_id, lg_sweep_removal, &removal[j]))
-				done++;
-			if (removal[j].taken)
-				lg_unlock_thread(removal[j].thread_id);	/* kept, a batch of thousands ran the lock table out */
-		}
-		/* as many as were wanted: the window may hold more, so go on after the last one listed, in it */
-		if (n == want && strcmp(lg_text_col(tt, n - 1, 1), last) != 0)
-			sg_sweep_pass_move(&lg_pass, lg_text_col(tt, n - 1, 1), true);
-		else
-			sg_sweep_pass_move(&lg_pass, last, false);
-		if (inwindow < LG_SWEEP_WINDOW && strcmp(lg_pass.cursor, last) == 0)
-		{
-			sg_sweep_pass_move(&lg_pass, NULL, false);	/* that was the last window: the pass is over */
-			*pass_over = true;
-			(void) lg_drop_old_strays();	/* and the writes of deleted threads, once a pass */
-			break;
-		}
-	}
-	return done;
-}
-
-/*
- * sg_export_thread of a LangGraph.js thread: its rows as stored (every
- * namespace; the owner left out, as import stores them as the importing
- * role), read in one statement so that they are one snapshot:
- *
- *	 {"format": "stategraph.lg_thread", "version": 2, "thread_id": ...,
- *	  "checkpoints": [...], "blobs": [...], "writes": [...], "digest": md5}
- *
- * A value is ["its text"]: the export is jsonb, which would reorder the
- * keys of a value (version 1, which import still reads, had [value]).
- * Values stored as appended parts, references of writes to values and the
- * map of where each value is are ids within the thread, so the rows read the
- * same under any thread id.
- */
-Jsonb *
-sg_lg_export_thread(const char *thread_id)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(thread_id)};
-
-	/*
-	 * a value goes as ["its text"]: jsonb, which the export is, would order
-	 * its object keys its own way; and a JSON null stays apart from SQL NULL
-	 */
-#define LG_EXPORT_ROWS(table, value, order) \
-	"(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " \
-	value " ORDER BY " order ") FROM stategraph." table " r " \
-	"WHERE r.thread_id OPERATOR(pg_catalog.=) $1)"
-#define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
-	"THEN pg_catalog.jsonb_build_array(r.value::pg_catalog.text) END)"
-	sg_spi_prepare(&plan,
-				   "WITH e AS (SELECT pg_catalog.jsonb_build_object('thread_id', $1::text, "
-				   "'checkpoints', " LG_EXPORT_ROWS("lg_checkpoints", "", "r.checkpoint_ns, r.checkpoint_id") ", "
-				   "'blobs', " LG_EXPORT_ROWS("lg_blobs", LG_EXPORT_VALUE, "r.checkpoint_ns, r.channel, r.writer") ", "
-				   "'writes', " LG_EXPORT_ROWS("lg_writes", LG_EXPORT_VALUE, "r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx") ") AS d) "
-				   "SELECT pg_catalog.jsonb_build_object('format', '" LG_EXPORT_FORMAT "', "
-				   "'version', " CppAsString2(LG_EXPORT_VERSION) ") OPERATOR(pg_catalog.||) e.d "
-				   "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " LG_DIGEST_SQL("e.d") ") FROM e",
-				   1, types);
-#undef LG_EXPORT_ROWS
-#undef LG_EXPORT_VALUE
-	if (sg_spi_execute(plan, args, NULL, 1) != 1)
-		elog(ERROR, "could not export thread \"%s\"", thread_id);
-	return sg_spi_jsonb(0, 1);
-}
-
-/* Whether data is a LangGraph.js thread export (by its "format"), for sg_import_thread. */
-bool
-sg_lg_is_export(Jsonb *data)
-{
-	char	   *format = JB_ROOT_IS_OBJECT(data) ? lg_find_string(data, "format") : NULL;
-
-	return format != NULL && strcmp(format, LG_EXPORT_FORMAT) == 0;
-}
-
-/* The version of an export: 1 or LG_EXPORT_VERSION, else 0. */
-static int
-lg_export_version(Jsonb *data)
-{
-	JsonbValue *v = lg_find(data, "version");
-	char	   *s;
-
-	if (v == NULL || v->type != jbvNumeric)
-		return 0;
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	return strcmp(s, "1") == 0 ? 1 : strcmp(s, CppAsString2(LG_EXPORT_VERSION)) == 0 ? LG_EXPORT_VERSION : 0;
-}
-
-/*
- * Checks a LangGraph.js export before anything is stored: version, digest
- * (SGX02 when the data changed since the export), members, and that every
- * value a row refers to is in it (SGX01).
- */
-static void
-lg_check_export(Jsonb *data)
-{
-	static SPIPlanPtr digest_plan;
-	static SPIPlanPtr rows_plan;
-	Oid			types[1] = {JSONBOID};
-	Datum		args[1] = {JsonbPGetDatum(data)};
-	JsonbValue *v = lg_find(data, "version");
-	char	   *digest = lg_find_string(data, "digest");
-	char	   *problem;
-	int			i;
-	static const char *const members[] = {"checkpoints", "blobs", "writes"};
-
-	/* exactly 1 or 2: numeric_int4 rounded 1.4 to 1, and failed with 22003 on 1e20 */
-	if (lg_export_version(data) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("stategraph LangGraph.js thread export version is not supported"),
-				 errdetail("This version of stategraph reads export versions 1 to %d.", LG_EXPORT_VERSION),
-				 errhint("Import it with the stategraph version that exported it, or a newer one.")));
-	if (lg_find_string(data, "thread_id") == NULL)
-		sg_invalid_export("It has no string \"thread_id\" member.");
-	for (i = 0; i < (int) lengthof(members); i++)
-	{
-		v = lg_find(data, members[i]);
-		if (v == NULL || (v->type != jbvNull && (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))))
-			sg_invalid_export(psprintf("Its \"%s\" member is not an array.", members[i]));
-	}
-	v = lg_find(data, "checkpoints");
-	if (v->type != jbvBinary || JsonContainerSize(v->val.binary.data) == 0)
-		sg_invalid_export("Its \"checkpoints\" member is empty.");
-	if (digest == NULL)
-		sg_invalid_export("It has no \"digest\" member.");
-	sg_spi_prepare(&digest_plan, "SELECT " LG_DIGEST_SQL("$1"), 1, types);
-	if (sg_spi_execute(digest_plan, args, NULL, 1) != 1 || strcmp(sg_spi_text(0, 1), digest) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SG_EXPORT_TAMPERED),
-				 errmsg("stategraph thread export does not match its digest"),
-				 errdetail("The data was changed after sg_export_thread made it."),
-				 errhint("Export the thread again; pass the value on unchanged (as jsonb or text).")));
-
-	/* every value is JSON or typed bytes; every one a row refers to is in the export */
-	sg_spi_prepare(&rows_plan,
-				   "WITH b AS (SELECT e OPERATOR(pg_catalog.->>) 'checkpoint_ns' AS ns, e OPERATOR(pg_catalog.->>) 'channel' AS channel, e OPERATOR(pg_catalog.->>) 'writer' AS writer, "
-				   "  e OPERATOR(pg_catalog.->>) 'base' AS base FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") e) "
-				   "SELECT COALESCE("
-				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e OPERATOR(pg_catalog.->>) 'channel') "
-				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") " OPERATOR(pg_catalog.||) "
-				   "    " LG_MEMBER("writes") ") e WHERE (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'array') IS NOT TRUE "
-				   "    AND ((pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'bytes') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
-				   "      OR (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'type') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE) "
-				   "    AND (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'wcheckpoint') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE LIMIT 1), "
-				   " (SELECT pg_catalog.format('Checkpoint %s reads a value of channel %s that is not in the export.', "
-				   "    c OPERATOR(pg_catalog.->>) 'checkpoint_id', m.key) "
-				   "  FROM pg_catalog.jsonb_array_elements($1 OPERATOR(pg_catalog.->) 'checkpoints') c, "
-				   "  pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(c OPERATOR(pg_catalog.->) 'blobs') OPERATOR(pg_catalog.=) 'object' "
-				   "    THEN c OPERATOR(pg_catalog.->) 'blobs' ELSE '{}' END) m "
-				   "  WHERE pg_catalog.jsonb_typeof(m.value) OPERATOR(pg_catalog.<>) 'array' "
-				   "    AND NOT EXISTS (SELECT 1 FROM b WHERE b.ns OPERATOR(pg_catalog.=) (c OPERATOR(pg_catalog.->>) 'checkpoint_ns') "
-				   "    AND b.channel OPERATOR(pg_catalog.=) m.key AND b.writer OPERATOR(pg_catalog.=) (m.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
-				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not in the export.', "
-				   "    x.channel, x.writer, x.base) FROM b x WHERE x.base IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b "
-				   "    WHERE b.ns OPERATOR(pg_catalog.=) x.ns AND b.channel OPERATOR(pg_catalog.=) x.channel "
-				   "    AND b.writer OPERATOR(pg_catalog.=) x.base) LIMIT 1), "
-				   " (SELECT pg_catalog.format('The value of channel %s written by %s is a write of checkpoint %s that is not in the export.', "
-				   "    x OPERATOR(pg_catalog.->>) 'channel', x OPERATOR(pg_catalog.->>) 'writer', x OPERATOR(pg_catalog.->>) 'wcheckpoint') "
-				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") x "
-				   "  WHERE x OPERATOR(pg_catalog.->>) 'wcheckpoint' IS NOT NULL AND NOT EXISTS (SELECT 1 "
-				   "    FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("writes") ") w "
-				   "    WHERE (w OPERATOR(pg_catalog.->>) 'checkpoint_ns') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'checkpoint_ns') "
-				   "    AND (w OPERATOR(pg_catalog.->>) 'checkpoint_id') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'wcheckpoint') "
-				   "    AND (w OPERATOR(pg_catalog.->>) 'task_id') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'wtask') AND (w OPERATOR(pg_catalog.->) 'idx') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->) 'widx') "
-				   "    AND (w OPERATOR(pg_catalog.->>) 'channel') OPERATOR(pg_catalog.=) (x OPERATOR(pg_catalog.->>) 'channel')) LIMIT 1))",
-				   1, types);
-	problem = sg_spi_execute(rows_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
-	if (problem != NULL)
-		sg_invalid_export(problem);
-}
-
-/*
- * The owner of an imported row: the export's (each row carries its owner)
- * when the importing role may own that role's rows (it is that role, a
- * member of it, or a superuser: an administrator's restore, the router's
- * move_partition), else the importing role.
- */
-#define LG_IMPORT_OWNER "CASE WHEN stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
-
-/* Hold the names an import's rows go under (LG_IMPORT_OWNER), as a writer of a thread does. */
-static void
-lg_hold_import_owners(Jsonb *data)
-{
-	static SPIPlanPtr plan;
-	Oid			t = JSONBOID;
-
-	sg_role_hold_names(sg_spi_prepare(&plan,
-									  "SELECT DISTINCT (" LG_IMPORT_OWNER ") COLLATE pg_catalog.\"C\" FROM ("
-									  "  SELECT r OPERATOR(pg_catalog.->>) 'owner' AS owner FROM pg_catalog.jsonb_array_elements("
-									  LG_MEMBER("checkpoints") ") r "
-									  "  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements("
-									  LG_MEMBER("blobs") ") r "
-									  "  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements("
-									  LG_MEMBER("writes") ") r) x ORDER BY 1",
-									  1, &t),
-					   JsonbPGetDatum(data), sg_role_hold_may_wait());
-}
-
-/* A value of an imported row: ["its text"] (version 2) or [value] (version 1, $3). */
-#define LG_IMPORT_VALUE "CASE WHEN $3 OPERATOR(pg_catalog.=) 1 THEN x.value OPERATOR(pg_catalog.->) 0 " \
-	"ELSE (x.value OPERATOR(pg_catalog.->>) 0)::pg_catalog.json END"
-
-/* An import's rows, for lg_store_rows: the export and the thread id they go under. */
-typedef struct LGImport
-{
-	Jsonb	   *data;
-	const char *thread_id;
-} LGImport;
-
-/*
- * Store an import's rows (as sg_spi_subxact runs it), then check what only
- * typed rows show: a checkpoint or metadata that is no object, blobs that
- * are no map, a value that extends itself or a newer one (reads follow bases
- * to older writers). A problem is SGX01.
- */
-static bool
-lg_store_rows(void *arg)
-{
-	LGImport   *im = (LGImport *) arg;
-	static SPIPlanPtr plans[3];
-	static SPIPlanPtr check_plan;
-	static const char *const sql[3] = {
-		"INSERT INTO stategraph.lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-		"checkpoint, metadata, blobs, created_at, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.parent_checkpoint_id, "
-		"x.checkpoint, x.metadata, x.blobs, x.created_at, " LG_IMPORT_OWNER " "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_checkpoints, $1 OPERATOR(pg_catalog.->) 'checkpoints') x",
-		"INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, digest, "
-		"value, type, bytes, wcheckpoint, wtask, widx, owner) SELECT $2, x.checkpoint_ns, x.channel, x.writer, x.version, "
-		"x.base, x.n, x.digest, " LG_IMPORT_VALUE ", x.type, x.bytes, x.wcheckpoint, x.wtask, x.widx, "
-		LG_IMPORT_OWNER " "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_blobs, " LG_MEMBER("blobs") ") x",
-		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "
-		"channel, value, type, bytes, owner) SELECT $2, x.checkpoint_ns, x.checkpoint_id, x.task_id, x.idx, "
-		"x.task_path, x.channel, " LG_IMPORT_VALUE ", x.type, x.bytes, " LG_IMPORT_OWNER " "
-		"FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.lg_writes, " LG_MEMBER("writes") ") x",
-	};
-	Oid			types[3] = {JSONBOID, TEXTOID, INT4OID};
-	Datum		args[3];
-	int			i;
-	char	   *problem;
-
-	args[0] = JsonbPGetDatum(im->data);
-	args[1] = CStringGetTextDatum(im->thread_id);
-	args[2] = Int32GetDatum(lg_export_version(im->data));
-	for (i = 0; i < 3; i++)
-		sg_spi_execute(sg_spi_prepare(&plans[i], sql[i], i == 0 ? 2 : 3, types), args, NULL, 0);
-	sg_spi_prepare(&check_plan,
-				   "SELECT COALESCE("
-				   " (SELECT pg_catalog.format('Checkpoint %s has a checkpoint, metadata or blobs member of another type.', c.checkpoint_id) "
-				   "  FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND (pg_catalog.json_typeof(c.checkpoint) OPERATOR(pg_catalog.<>) 'object' "
-				   "    OR pg_catalog.jsonb_typeof(c.metadata) OPERATOR(pg_catalog.<>) 'object' "
-				   "    OR pg_catalog.jsonb_typeof(c.blobs) OPERATOR(pg_catalog.<>) 'object') LIMIT 1), "
-				   /* a checkpoint stored without "ts" reads it from created_at (lg_restore_ts) */
-				   " (SELECT pg_catalog.format('Checkpoint %s has no ts, and its created_at %s is not one (years 1 to 9999, whole milliseconds).', "
-				   "    c.checkpoint_id, c.created_at) "
-				   "  FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND (c.checkpoint OPERATOR(pg_catalog.->) 'ts') IS NULL "
-				   "  AND (NOT pg_catalog.isfinite(c.created_at) "
-				   "    OR c.created_at OPERATOR(pg_catalog.<) '0001-01-01 00:00:00+00'::pg_catalog.timestamptz "
-				   "    OR c.created_at OPERATOR(pg_catalog.>=) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz "
-				   "    OR pg_catalog.date_part('microseconds', c.created_at)::pg_catalog.int8 OPERATOR(pg_catalog.%) 1000 OPERATOR(pg_catalog.<>) 0) LIMIT 1), "
-				   " (SELECT pg_catalog.format('The value of channel %s written by %s extends %s, which is not older.', b.channel, b.writer, b.base) "
-				   "  FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND b.base OPERATOR(pg_catalog.>=) b.writer LIMIT 1), "
-				   /* JSON text that jsonb cannot hold (SQL readers cast values to jsonb): the cast fails */
-				   " (SELECT 'unreachable' FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND (b.value::pg_catalog.jsonb) IS NULL AND b.value IS NOT NULL LIMIT 1), "
-				   " (SELECT 'unreachable' FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND (w.value::pg_catalog.jsonb) IS NULL AND w.value IS NOT NULL LIMIT 1))", 2, types);
-	problem = sg_spi_execute(check_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
-	if (problem != NULL)
-		sg_invalid_export(problem);
-	return true;
-}
-
-/*
- * sg_import_thread of a LangGraph.js export: stores its rows under thread_id
- * (NULL: the exported id), owned as LG_IMPORT_OWNER says; returns the thread
- * id. A thread id that already has LangGraph.js checkpoints, or names a
- * stategraph thread (which would hide it), is refused (42710). A row that
- * does not fit its table (a value of another type, a key twice, a member
- * missing) is SGX01, as the checks before.
- */
-char *
-sg_lg_import_thread(Jsonb *data, const char *thread_id)
-{
-	LGImport	im;
-	ErrorData  *edata;
-
-	if (sg_schema_is_010())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this database's stategraph schema has no LangGraph.js tables"),
-				 errhint("Run ALTER EXTENSION stategraph UPDATE first.")));
-	lg_check_export(data);
-	if (thread_id == NULL)
-		thread_id = lg_find_string(data, "thread_id");
-	if (thread_id[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("thread name must not be empty")));
-	lg_hold_import_owners(data);
-	(void) lg_lock_waited(thread_id, "", LG_LOCK_REMOVE);
-	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import into it in flight */
-	/* the locked check first: a delete of it that let go of its lock is waited for */
-	if (lg_checkpoints_stored(thread_id) ||
-		sg_thread_fetch(thread_id, false) != NULL || sg_lg_thread_exists(thread_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("thread \"%s\" already exists", thread_id),
-				 errhint("Import under a new thread id, or delete the thread first.")));
-	sg_thread_id_check_new(thread_id, true);	/* nor another role's (thread_ids.c) */
-	lg_drop_strays(thread_id);
-	im.data = data;
-	im.thread_id = thread_id;
-	edata = sg_spi_subxact(lg_store_rows, &im);
-	if (edata != NULL)
-	{
-		int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-
-		/* the thread is locked and new: a duplicate key is the export's own */
-		if (category != ERRCODE_DATA_EXCEPTION && category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
-			ReThrowError(edata);
-		sg_invalid_export(psprintf("A row does not fit its table: %s.", edata->message));
-	}
-	lg_unlock_thread(thread_id);	/* stored: its rows hold it until commit (lg_wait_stored) */
-	return pstrdup(thread_id);
 }

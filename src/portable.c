@@ -196,7 +196,7 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
 	{
-		result = sg_lg_export_thread(thread_id);	/* a LangGraph.js thread (lgsaver.c) */
+		result = sg_lg_export_thread(thread_id);	/* a LangGraph.js thread (lgmaint.c) */
 		sg_spi_finish();
 		PG_RETURN_JSONB_P(result);
 	}
@@ -212,7 +212,7 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(result);
 }
 
-/* Refuse an export: SQLSTATE SGX01 with what is wrong with it (also lgsaver.c's imports). */
+/* Refuse an export: SQLSTATE SGX01 with what is wrong with it (also lgmaint.c's imports). */
 void
 sg_invalid_export(const char *detail)
 {
@@ -615,7 +615,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	if (sg_lg_is_export(data))
 	{
-		thread_id = sg_lg_import_thread(data, sg_arg_text_or_null(fcinfo, 1));	/* lgsaver.c */
+		thread_id = sg_lg_import_thread(data, sg_arg_text_or_null(fcinfo, 1));	/* lgmaint.c */
 		sg_spi_finish();
 		PG_RETURN_TEXT_P(cstring_to_text(thread_id));
 	}

@@ -446,7 +446,7 @@ sg_sweep_delete_thread(void *thread_id)
 	return true;
 }
 
-/* sg_delete_thread(thread_id): a thread of either kind (LangGraph.js ones: lgsaver.c). */
+/* sg_delete_thread(thread_id): a thread of either kind (LangGraph.js ones: lgmaint.c). */
 Datum
 sg_delete_thread(PG_FUNCTION_ARGS)
 {
@@ -783,7 +783,7 @@ sg_prune(PG_FUNCTION_ARGS)
 			sg_thread_fetch_required(thread_id, false);
 			removed = prune_thread(thread_id, older_than, keep_last, false);
 		}
-		else					/* a LangGraph.js thread (lgsaver.c) */
+		else					/* a LangGraph.js thread (lgmaint.c) */
 			removed = sg_lg_prune_threads(thread_id, older_than, keep_last);
 		sg_spi_finish();
 	}
@@ -791,7 +791,7 @@ sg_prune(PG_FUNCTION_ARGS)
 	{
 		removed = prune_all(older_than, keep_last);
 		sg_spi_connect();
-		removed += sg_lg_prune_threads(NULL, older_than, keep_last);	/* LangGraph.js threads (lgsaver.c) */
+		removed += sg_lg_prune_threads(NULL, older_than, keep_last);	/* LangGraph.js threads (lgmaint.c) */
 		sg_spi_finish();
 	}
 	PG_RETURN_INT64((int64) removed);

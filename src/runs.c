@@ -2328,7 +2328,7 @@ sg_sweep_pass_move(SGSweepPass *pass, const char *thread_id, bool in_window)
 
 /*
  * The window of a sweep's pass (pass: threads_pass here, lg_pass in
- * lgsaver.c): the one its cursor is in, when a batch stopped inside it, or
+ * lgmaint.c): the one its cursor is in, when a batch stopped inside it, or
  * else the next, read by the ids query ids ("SELECT thread_id FROM
  * table"; plans: its two kept plans, SG_AFTER_CURSOR) as the size thread
  * ids after the cursor, and kept in the pass for the next batch. Sets
@@ -2563,7 +2563,7 @@ sweep_threads(const char *last, int limit, uint64 *tried)
  * sg_set_retention, the usual case) no thread expires, and the sweep does
  * not read them; the pass over them read every thread at every sweep (1.3 s
  * for 200,000 threads), as the LangGraph.js sweep already did not
- * (lgsaver.c, sg_lg_sweep).
+ * (lgmaint.c, sg_lg_sweep).
  */
 static bool
 sweep_ttl_set(void)
@@ -2667,7 +2667,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 	if (!round_lg_done && tried < (uint64) thread_limit)
 	{
 		bool		lg_pass_over;
-		uint64		lg = sg_lg_sweep(thread_limit - (int) tried, &lg_pass_over);	/* LangGraph.js threads (lgsaver.c) */
+		uint64		lg = sg_lg_sweep(thread_limit - (int) tried, &lg_pass_over);	/* LangGraph.js threads (lgmaint.c) */
 
 		done += lg;
 		round_lg_done = lg_pass_over;

@@ -579,7 +579,7 @@ extern bool sg_run_failure(ErrorData *edata);
 extern void sg_run_unrecordable(void);
 extern uint64 sg_sweep(int limit, bool new_round, bool *more);
 extern TimestampTz sg_expiry_cutoff(int retention_s);
-/* retention sweeps read threads window by window from a cursor (runs.c, lgsaver.c) */
+/* retention sweeps read threads window by window from a cursor (runs.c, lgmaint.c) */
 #define SG_SWEEP_WINDOW		1000	/* threads read per window */
 #define SG_SWEEP_MAX_READ	100000	/* threads one sweep reads at most (one transaction) */
 /*
@@ -592,7 +592,7 @@ extern TimestampTz sg_expiry_cutoff(int retention_s);
 
 /*
  * Where a retention sweep's pass over thread ids has got to, kept for the
- * session (runs.c's over stategraph threads, lgsaver.c's over LangGraph.js
+ * session (runs.c's over stategraph threads, lgmaint.c's over LangGraph.js
  * ones): the last thread id it looked at (NULL: the pass starts), and the
  * window of SG_SWEEP_WINDOW ids that the cursor is in, when a full batch
  * stopped inside it (window_last NULL: the next batch reads a new one).
@@ -746,7 +746,7 @@ extern void sg_role_hold_current(bool may_wait);
 extern void sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait);
 
 /* ---------------------------------------------------------------------------
- * LangGraph.js threads (lgsaver.c): read by sg_get_state and sg_get_state_history
+ * LangGraph.js threads (lgread.c): read by sg_get_state and sg_get_state_history
  * ---------------------------------------------------------------------------
  */
 extern bool sg_lg_thread_exists(const char *thread_id);
@@ -756,7 +756,7 @@ extern void sg_refuse_lg_checkpoint(const pg_uuid_t *id);
 extern HeapTuple sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id);
 extern void sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 									const pg_uuid_t *before, Jsonb *filter);
-/* ... and by sg_prune, sg_delete_thread (retention.c), the retention sweep (runs.c),
+/* ... and (lgmaint.c) by sg_prune, sg_delete_thread (retention.c), the retention sweep (runs.c),
  * sg_export_thread and sg_import_thread (portable.c), with SPI connected */
 extern uint64 sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last);
 extern void sg_lg_delete_thread_rows(const char *thread_id);

@@ -279,7 +279,7 @@ thread_rows_none(const char *table, const char *thread_id)
  * A transaction in flight (not this one) that stored LangGraph.js
  * checkpoints of thread_id, while none of its checkpoints is committed, or
  * InvalidTransactionId (thread_storer). A copy or import of a thread
- * (lgsaver.c) lets go of the thread's writers' lock once it has stored the
+ * (lgmaint.c) lets go of the thread's writers' lock once it has stored the
  * rows, not at commit, so that one transaction may store any number of
  * threads (one lock entry per thread, kept until commit, ran 20,000 copies
  * out of the shared lock table); its rows hold the thread until it
@@ -334,7 +334,7 @@ sg_lg_checkpoint_firm(const char *thread_id)
  * Whether thread_id has a pending write of owner's (lg_writes) of a
  * time-based checkpoint id (uuid version 6, as LangGraph makes them),
  * committed, read below row-level security with the latest snapshot (under
- * REPEATABLE READ too): the writes that lgsaver.c's removal of strays may
+ * REPEATABLE READ too): the writes that lgmaint.c's removal of strays may
  * remove later. One index range scan of the thread's writes, whatever the
  * statistics (a join the planner costed on them read all of lg_writes
  * when one thread held most of its rows).
