@@ -478,6 +478,19 @@ lock_task_thread(const char *task_id)
 	sg_thread_fetch(row->thread_id, true);
 }
 
+/*
+ * Let go of the thread's lock taken without waiting (sg_try_lock_thread),
+ * once its row is this transaction's: held to the commit, it was released
+ * only after the commit made the thread's new state visible, and a caller
+ * that saw it found the thread running in sg_threads, busy (55P03) with
+ * stategraph.lock_wait off (TAP 142). The row stays locked until the commit.
+ */
+static void
+let_thread_go(const char *thread_id)
+{
+	sg_unlock_thread(thread_id, false);
+}
+
 /* ---------------------------------------------------------------------------
  * Recording on the thread: pending writes and status
  * ---------------------------------------------------------------------------
@@ -1060,6 +1073,7 @@ sweep_leases(int limit, bool record_failures)
 						row, err);
 			if (owner_may_act(row))
 				record_on_thread(row, "error", err);
+			let_thread_go(row->thread_id);
 			done++;
 		}
 	}
@@ -1517,6 +1531,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 		done_task.task_id = NULL;
 	}
 	PG_END_TRY();
+	let_thread_go(row->thread_id);
 }
 
 /*
