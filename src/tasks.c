@@ -20,7 +20,8 @@
  * claiming the task again leaves the token in place, so a slow worker's
  * correct result is still accepted (a paid model call is not thrown away),
  * even after the attempts ran out and the failure was recorded: the
- * failure is then taken back. The same completion twice is a no-op.
+ * failure is then taken back (and the heartbeat of that claim says go
+ * on). The same completion twice is a no-op.
  *
  * Leases. The sweep (sweep_leases: run by sg_claim, by the server's sweep,
  * that is background workers every stategraph.sweep_interval and CALL
@@ -1363,6 +1364,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 	Interval   *extend = PG_ARGISNULL(2) ? NULL : PG_GETARG_INTERVAL_P(2);
 	TaskRow    *row;
 	bool		alive;
+	bool		lost;
 
 	sg_require_arg(fcinfo, 1, "token");
 	token = PG_GETARG_UUID_P(1);
@@ -1375,9 +1377,16 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 		sg_check_interval_range(extend, false, "extend");
 	sg_spi_connect();
 	row = require_row(task_id, true);
-	/* an expired lease nobody claimed again is taken back by its worker */
+	/*
+	 * An expired lease nobody claimed again is taken back by its worker. So
+	 * is, in effect, one whose attempts ran out (a lost failure): its result
+	 * is still taken (sg_complete takes the failure back), so its worker goes
+	 * on, with no lease to extend (nobody can claim the task until a resume
+	 * queues it again, with no token). False, it dropped that result (TAP 144).
+	 */
+	lost = has_status(row, "failed") && row->lost;
 	alive = row->has_token && memcmp(&row->token, token, sizeof(pg_uuid_t)) == 0 &&
-		(has_status(row, "claimed") || (has_status(row, "queued") && !row->handed_back));
+		(has_status(row, "claimed") || (has_status(row, "queued") && !row->handed_back) || lost);
 	if (alive && stale_row(row))
 	{
 		Datum		id = CStringGetTextDatum(task_id);
@@ -1385,7 +1394,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 		cancel_stale(&id, 1, false);	/* the worker stops; the run goes on */
 		alive = false;
 	}
-	if (alive)
+	if (alive && !lost)
 	{
 		Oid			types[2] = {TEXTOID, INTERVALOID};
 		Datum		values[2] = {CStringGetTextDatum(task_id),
