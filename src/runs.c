@@ -1748,9 +1748,10 @@ static void commit_holding_thread(const char *thread_id, SGCommitFn commit);
  * sg_threads nor busy (55P03) with stategraph.lock_wait off. Both locks:
  * the session lock sg_run_begin took, and the claim's transaction lock
  * when the end commits with the claim (a run resumed after its external
- * tasks ending in that step, a stop of a run that had not begun here, a
- * run ended unexecuted). A commit releases a transaction lock only after
- * it has made the end visible (regress revlife_prune_waiting saw it).
+ * tasks ending in that step, a stop of a run that had not begun here or
+ * whose role was dropped, a run ended unexecuted). A commit releases a
+ * transaction lock only after it has made the end visible (regress
+ * revlife_prune_waiting saw it).
  */
 static void
 let_thread_go(RunRow *r)
@@ -2021,6 +2022,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		 * a 'rollback' was not done (TAP 081).
 		 */
 		stop_run(r, r->stop_request, NULL);
+		let_thread_go(r);		/* the claim's lock, held across its commit (TAP 143) */
 		commit();
 		current.claimed = false;
 		return true;

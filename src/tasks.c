@@ -20,7 +20,8 @@
  * claiming the task again leaves the token in place, so a slow worker's
  * correct result is still accepted (a paid model call is not thrown away),
  * even after the attempts ran out and the failure was recorded: the
- * failure is then taken back. The same completion twice is a no-op.
+ * failure is then taken back (and the heartbeat of that claim says go
+ * on). The same completion twice is a no-op.
  *
  * Leases. The sweep (sweep_leases: run by sg_claim, by the server's sweep,
  * that is background workers every stategraph.sweep_interval and CALL
@@ -476,6 +477,19 @@ lock_task_thread(const char *task_id)
 
 	sg_lock_thread(row->thread_id, false);
 	sg_thread_fetch(row->thread_id, true);
+}
+
+/*
+ * Let go of the thread's lock taken without waiting (sg_try_lock_thread),
+ * once its row is this transaction's: held to the commit, it was released
+ * only after the commit made the thread's new state visible, and a caller
+ * that saw it found the thread running in sg_threads, busy (55P03) with
+ * stategraph.lock_wait off (TAP 142). The row stays locked until the commit.
+ */
+static void
+let_thread_go(const char *thread_id)
+{
+	sg_unlock_thread(thread_id, false);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1089,6 +1103,7 @@ sweep_leases(int limit, bool record_failures)
 						row, err);
 			if (owner_may_act(row))
 				record_on_thread(row, "error", err);
+			let_thread_go(row->thread_id);
 			done++;
 		}
 	}
@@ -1378,6 +1393,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 	Interval   *extend = PG_ARGISNULL(2) ? NULL : PG_GETARG_INTERVAL_P(2);
 	TaskRow    *row;
 	bool		alive;
+	bool		lost;
 
 	sg_require_arg(fcinfo, 1, "token");
 	token = PG_GETARG_UUID_P(1);
@@ -1390,9 +1406,16 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 		sg_check_interval_range(extend, false, "extend");
 	sg_spi_connect();
 	row = require_row(task_id, true);
-	/* an expired lease nobody claimed again is taken back by its worker */
+	/*
+	 * An expired lease nobody claimed again is taken back by its worker. So
+	 * is, in effect, one whose attempts ran out (a lost failure): its result
+	 * is still taken (sg_complete takes the failure back), so its worker goes
+	 * on, with no lease to extend (nobody can claim the task until a resume
+	 * queues it again, with no token). False, it dropped that result (TAP 144).
+	 */
+	lost = has_status(row, "failed") && row->lost;
 	alive = row->has_token && memcmp(&row->token, token, sizeof(pg_uuid_t)) == 0 &&
-		(has_status(row, "claimed") || (has_status(row, "queued") && !row->handed_back));
+		(has_status(row, "claimed") || (has_status(row, "queued") && !row->handed_back) || lost);
 	if (alive && stale_row(row))
 	{
 		Datum		id = CStringGetTextDatum(task_id);
@@ -1400,7 +1423,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 		cancel_stale(&id, 1, false);	/* the worker stops; the run goes on */
 		alive = false;
 	}
-	if (alive)
+	if (alive && !lost)
 	{
 		Oid			types[2] = {TEXTOID, INTERVALOID};
 		Datum		values[2] = {CStringGetTextDatum(task_id),
@@ -1546,6 +1569,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 		done_task.task_id = NULL;
 	}
 	PG_END_TRY();
+	let_thread_go(row->thread_id);
 }
 
 /*

@@ -1,0 +1,147 @@
+# Whoever sees what a worker's call or the lease sweep did to a thread finds
+# the thread free.
+#
+# Two calls of tasks.c move a thread on in their own transaction, having
+# taken its lock without waiting (sg_try_lock_thread, which no row lock
+# lets go): sg_complete of a step's last task, when no background run waits
+# for it, continues the step itself; the lease sweep records the failure of
+# a task whose attempts ran out, ending the run that waited. A commit
+# releases a transaction-level lock only after it has made the transaction
+# visible, so a lock still held at that commit left a moment in which the
+# thread was seen moved on (done, or error with its run ended) while a
+# caller with stategraph.lock_wait off got 55P03 on it. Both let the lock
+# go once the thread's row is theirs, as every other holder does.
+#
+# As in TAP 141, gdb holds the moment open: it stops the session making the
+# call in LockReleaseAll, where its commit releases its locks, after the
+# commit is visible, while another session reads the thread and writes it.
+# Needs gdb and the right to attach to a backend (the test skips otherwise).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use File::Temp qw(tempdir);
+use SGNode;
+
+plan skip_all => 'gdb is not installed' unless grep { -x "$_/gdb" } split /:/, $ENV{PATH};
+
+my $node = PostgreSQL::Test::Cluster->new('task_end_lets_go');
+$node->init;
+$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
+$node->start;
+# one attempt: a lease that expires is the task's failure
+$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{retry => '{"max_attempts": 1}'}));
+my $dir = tempdir(CLEANUP => 1);
+
+# A session with the library loaded (gdb's breakpoints are in it): its pid.
+sub session
+{
+	my ($in, $out, $err) = ('', '', '');
+	my $h = IPC::Run::start(['psql', '-X', '-At', '-d', $node->connstr('postgres')],
+		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(180));
+	$in .= "LOAD 'stategraph'; SELECT pg_backend_pid();\n";
+	$h->pump until $out =~ /^(\d+)$/m;
+	return { h => $h, in => \$in, out => \$out, pid => $1 };
+}
+
+# gdb on the session: once it enters $function, the next LockReleaseAll
+# (its commit's) stops it until file $dir/go exists. Returns once gdb is
+# attached and the session goes on; undef if gdb could not attach.
+sub hold_commit_after
+{
+	my ($s, $function) = @_;
+	unlink "$dir/go", "$dir/attached";
+	open my $f, '>', "$dir/gdb.cmd" or die;
+	print $f <<"EOF";
+set pagination off
+set breakpoint pending off
+break $function
+shell touch $dir/attached
+continue
+break LockReleaseAll
+continue
+shell touch $dir/held
+shell while [ ! -e $dir/go ]; do sleep 0.05; done
+detach
+quit
+EOF
+	close $f;
+	my $log = '';
+	my $gdb = IPC::Run::start(['gdb', '-p', $s->{pid}, '-batch', '-x', "$dir/gdb.cmd"],
+		'<', \undef, '>&', \$log, IPC::Run::timeout(180));
+	for (1 .. 300)
+	{
+		last if -e "$dir/attached" || !$gdb->pumpable;
+		select(undef, undef, undef, 0.1);
+	}
+	return { h => $gdb, log => \$log } if -e "$dir/attached";
+	$gdb->finish;
+	return undef;
+}
+
+# The session runs $sql, held in its commit: what another session reads
+# ($read) meanwhile, and whether it can write the thread with lock_wait off.
+sub seen_while_held
+{
+	my ($s, $gdb, $sql, $read, $thread) = @_;
+	unlink "$dir/held";
+	${ $s->{in} } .= "$sql;\n";
+	$s->{h}->pump_nb;
+	my $held = 0;
+	for (1 .. 600)
+	{
+		if (-e "$dir/held") { $held = 1; last }
+		select(undef, undef, undef, 0.1);
+	}
+	ok($held, "the session is held in its commit's LockReleaseAll") or diag ${ $gdb->{log} };
+	# (the session is let go whatever happens here: a test that dies holding it cannot stop its server)
+	my ($seen, $rc, $stdout, $stderr);
+	eval {
+		$seen = $node->safe_psql('postgres', $read);
+		($rc, $stdout, $stderr) = $node->psql('postgres',
+			qq{SET lock_timeout = '10s'; SET stategraph.lock_wait = off; SELECT sg_update_state('$thread', '{}')});
+	};
+	my $failed = $@;
+	open my $go, '>', "$dir/go" or die;
+	close $go;
+	$gdb->{h}->finish;
+	die $failed if $failed;
+	return ($seen, $rc == 0 ? 'free' : $stderr);
+}
+
+my $s = session();
+my $gdb = hold_commit_after($s, 'sg_complete');
+plan skip_all => 'gdb cannot attach to a backend here' unless $gdb;
+
+# a thread a client runs (no background run): the last task's completion continues the step
+$node->safe_psql('postgres', q{SELECT sg_invoke('ext', '{}', 'c1')});
+my ($task, $token) = split /\|/, $node->safe_psql('postgres', q{SELECT task_id, token FROM sg_claim('q', 'me')});
+my ($seen, $busy) = seen_while_held($s, $gdb, qq{SELECT sg_complete('$task', '$token', '{"answer": 42}')},
+	q{SELECT t.status || ' ' || (s.values->>'answer') FROM sg_threads() t, sg_get_state('c1') s
+	  WHERE t.thread_id = 'c1'}, 'c1');
+is($seen, 'done 42', 'the completion is visible, the step gone on to the end with the answer: sg_threads shows the thread done');
+is($busy, 'free', 'the thread is free: sg_update_state with lock_wait off does not find it busy');
+
+# a background run waits for a task whose lease expires on its only attempt: the sweep fails it
+my $run = $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{}', 's1')});
+$node->safe_psql('postgres', q{CALL sg_work()});
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs() WHERE run_id = '$run'}), 'waiting', 'the run waits for its task');
+$node->safe_psql('postgres', q{SELECT count(*) FROM sg_claim('q', 'me', 1, '1 millisecond')});
+$node->poll_query_until('postgres', q{SELECT lease_expires_at < clock_timestamp() FROM sg_tasks('q', 'claimed')})
+  or die 'the lease did not expire';
+$gdb = hold_commit_after($s, 'sg_sweep_leases');
+ok($gdb, 'gdb attaches again');
+($seen, $busy) = seen_while_held($s, $gdb, q{SELECT stategraph.sweep_leases(100)},
+	qq{SELECT r.status || ' ' || t.status FROM sg_runs() r JOIN sg_threads() t USING (thread_id)
+	   WHERE r.run_id = '$run'}, 's1');
+is($seen, 'error error', "the sweep's failure is visible: the run ended, the thread in error");
+is($busy, 'free', 'the thread is free: sg_update_state with lock_wait off does not find it busy');
+
+${ $s->{in} } .= "\\q\n";
+$s->{h}->finish;
+ok(no_advisory_lock_left($node), 'no advisory lock is left');
+$node->stop;
+done_testing();
