@@ -847,7 +847,7 @@ finish_step(SGRun *run)
 	next_state = sg_apply_writes(g, run->state, writes, nran, changed);
 	cp = new_checkpoint(run, "loop", run->cp->step + 1);
 	cp->writes = sg_jb_finish(&wb);
-	sg_route(g, run->state, nran, nodes, updates, cp);
+	sg_route(g, run->state, nran, 0, nodes, updates, cp);
 	next_state->barriers = cp->barriers;
 	tasks_from_checkpoint(run, cp);
 	cp->meta = static_interrupt(run, ran, nran, run->tasks, run->ntasks);
