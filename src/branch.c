@@ -434,7 +434,8 @@ sg_update_state(PG_FUNCTION_ARGS)
 	}
 	sg_jb_end_array(&wb);
 	cp->writes = sg_jb_finish(&wb);
-	sg_route(g, state, nwrites, nwrites - 1, nodes, updates, cp);	/* the update alone leads on */
+	/* the update alone leads on, its routers seeing the finished tasks' writes */
+	sg_route(g, state_with_pending, nwrites, nwrites - 1, nodes, updates, cp);
 	next_state->barriers = cp->barriers;
 	cp->created_at = GetCurrentTimestamp();
 	sg_checkpoint_insert(g->cs, cp, next_state, changed);
