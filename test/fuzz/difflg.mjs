@@ -20,7 +20,7 @@ const client = fileURLToPath(new URL("../../clients/langgraph-js/", import.meta.
 const require = createRequire(`${client}package.json`);
 const load = async (name) => import(pathToFileURL(require.resolve(name)).href);
 const pg = (await load("pg")).default;
-const { StateGraph, Annotation, START, END, MemorySaver } = await load("@langchain/langgraph");
+const { StateGraph, Annotation, START, END, MemorySaver, Send, Command, interrupt } = await load("@langchain/langgraph");
 
 const args = process.argv.slice(2);
 const flags = new Set(args.filter((a) => a.startsWith("--") && !a.includes("=")));
@@ -71,6 +71,8 @@ export function generate(seed) {
 		inc: R.int(1, 3),
 		setLast: R.chance(0.35),
 		setBag: R.chance(0.3),
+		ask: R.chance(0.12), // asks a human: bag {ask_<name>: answer}
+		failAt: R.chance(0.1) ? R.int(0, 12) : null, // fails when count is failAt
 	}));
 	const edges = []; // [source, target]
 	const joins = []; // [[sources], target]
@@ -99,10 +101,11 @@ export function generate(seed) {
 			const nopt = R.int(1, 3);
 			const options = [];
 			for (let j = 0; j < nopt; j++) {
-				if (R.chance(0.3)) options.push(R.sample(targets, R.int(2, 3)));
+				if (R.chance(0.15)) options.push({ send: R.pick(names), args: [R.int(0, 5), R.int(0, 5)].slice(0, R.int(1, 2)) });
+				else if (R.chance(0.3)) options.push(R.sample(targets, R.int(2, 3)));
 				else options.push(R.pick(later.length && R.chance(0.6) ? later : targets));
 			}
-			const pathMap = R.pick([null, null, "object", "array"]);
+			const pathMap = options.some((o) => o.send) ? null : R.pick([null, null, "object", "array"]);
 			routers.push({ source: src, options, bound: R.int(2, 12), exit: R.chance(0.8) ? END : R.pick(names), pathMap });
 		}
 	}
@@ -155,7 +158,7 @@ function reachable(names, edges, joins, routers) {
 // the node names a router can reach (keys of its path_map translated)
 function routerTargets(r) {
 	const out = new Set([r.exit]);
-	for (const o of r.options) for (const t of [o].flat()) out.add(t);
+	for (const o of r.options) for (const t of o.send ? [o.send] : [o].flat()) out.add(t);
 	return [...out];
 }
 // path_map keys: "k_<target>" (so a key differs from every node name)
@@ -170,14 +173,19 @@ function pathMapOf(r) {
 // the update of a node and the answer of a router: the JS side
 function nodeUpdate(node, state) {
 	const count = state.count ?? 0;
+	if (node.failAt === count) throw new Error("division by zero");
 	const u = { trace: [node.name], count: node.inc };
 	if (node.setLast) u.last = `${node.name}:${count}`;
-	if (node.setBag) u.bag = { [node.name]: count };
+	const bag = {};
+	if (node.setBag) bag[node.name] = count;
+	if (node.ask) bag[`ask_${node.name}`] = interrupt(`${node.name}?`);
+	if (Object.keys(bag).length) u.bag = bag;
 	return u;
 }
 function routerAnswer(r, state) {
 	const count = state.count ?? 0;
 	const o = count >= r.bound ? r.exit : r.options[count % r.options.length];
+	if (o.send) return o.args.map((k) => new Send(o.send, { count: k }));
 	return Array.isArray(o) ? o.map((t) => keyOf(r, t)) : keyOf(r, o);
 }
 
@@ -210,6 +218,9 @@ function lgError(e) {
 	if (name === "GraphRecursionError" || /Recursion limit/.test(e?.message)) return "recursion";
 	if (/can receive only one value per step|Invalid update for channel/.test(e?.message)) return "invalid_update";
 	if (/Ambiguous update|as_node|asNode/i.test(e?.message)) return "ambiguous_update";
+	if (e?.message === "division by zero") return "node_error";
+	// several nodes of one step failed (stategraph reports the first)
+	if (name === "AggregateError" && e.errors?.every((x) => x?.message === "division by zero")) return "node_error";
 	return `${name}: ${e?.message}`;
 }
 
@@ -220,11 +231,12 @@ class LGEngine {
 		if (checkpointId) configurable.checkpoint_id = checkpointId;
 		return { configurable, recursionLimit: recursionLimit ?? 25 };
 	}
-	async invoke(thread, input, { checkpointId, recursionLimit = 25 } = {}) {
+	async invoke(thread, input, { checkpointId, recursionLimit = 25, resume } = {}) {
+		if (resume !== undefined) input = new Command({ resume });
 		// a resume in LangGraph may take one step more than a run with input or
 		// from an older checkpoint (README, "Differences from LangGraph":
 		// stategraph allows limit + 1 in every case)
-		if (input == null && !checkpointId) recursionLimit -= 1;
+		if ((input == null || resume !== undefined) && !checkpointId) recursionLimit -= 1;
 		try {
 			return { values: await this.app.invoke(input, this.cfg(thread, checkpointId, recursionLimit)) };
 		} catch (e) {
@@ -267,11 +279,17 @@ function sqlOf(g, schema, graph) {
 		let body = `jsonb_build_object('trace', jsonb_build_array(${q(node.name)}), 'count', ${node.inc})`;
 		const count = "coalesce((state OPERATOR(pg_catalog.->>) 'count')::int, 0)";
 		if (node.setLast) body += ` || jsonb_build_object('last', ${q(node.name + ":")} || ${count})`;
-		if (node.setBag) body += ` || jsonb_build_object('bag', jsonb_build_object(${q(node.name)}, ${count}))`;
-		s.push(`CREATE FUNCTION ${fn("node", node.name)}(state jsonb) RETURNS jsonb LANGUAGE sql AS $f$ SELECT ${body} $f$`);
+		const bag = [];
+		if (node.setBag) bag.push(`jsonb_build_object(${q(node.name)}, ${count})`);
+		if (node.ask) bag.push(`jsonb_build_object(${q(`ask_${node.name}`)}, sg_interrupt(${lit(`${node.name}?`)}))`);
+		if (bag.length) body += ` || jsonb_build_object('bag', ${bag.join(" || ")})`;
+		// 1 / 0 only when count is failAt (a constant 1 / 0 would fail when planned)
+		const fail = node.failAt == null ? "" : ` WHERE (1 / (${count} - ${node.failAt})) IS NOT NULL`;
+		s.push(`CREATE FUNCTION ${fn("node", node.name)}(state jsonb) RETURNS jsonb LANGUAGE sql AS $f$ SELECT ${body}${fail} $f$`);
 	}
 	g.routers.forEach((r, i) => {
-		const opts = r.options.map((o) => (Array.isArray(o) ? o.map((t) => keyOf(r, t)) : keyOf(r, o)));
+		const opts = r.options.map((o) => (o.send ? o.args.map((k) => ({ node: o.send, arg: { count: k } }))
+			: Array.isArray(o) ? o.map((t) => keyOf(r, t)) : keyOf(r, o)));
 		const count = "coalesce((state->>'count')::int, 0)";
 		s.push(`CREATE FUNCTION ${fn("route", `${r.source}${i}`)}(state jsonb) RETURNS jsonb LANGUAGE sql AS $f$ SELECT CASE WHEN ${count} >= ${r.bound} THEN ${lit(keyOf(r, r.exit))} ELSE ${lit(opts)} -> (${count} % ${opts.length}) END $f$`);
 	});
@@ -294,17 +312,19 @@ function sgError(err) {
 	if (err.name === "graph_recursion_error" || err.sqlstate === "SG004") return "recursion";
 	if (err.name === "invalid_update" && /one value per step/.test(err.message)) return "invalid_update";
 	if (/ambiguous/i.test(err.message)) return "ambiguous_update";
+	if (err.sqlstate === "22012") return "node_error";
 	return `${err.sqlstate}: ${err.message}`;
 }
 
 class SGEngine {
 	constructor(db, g, schema, graph) { Object.assign(this, { db, g, schema, graph }); }
 	async setup() { for (const stmt of sqlOf(this.g, this.schema, this.graph)) await this.db.query(stmt); }
-	async invoke(thread, input, { checkpointId, recursionLimit } = {}) {
+	async invoke(thread, input, { checkpointId, recursionLimit, resume } = {}) {
 		try {
 			const r = await this.db.query(
-				"SELECT sg_invoke($1, $2::jsonb, thread_id => $3, checkpoint_id => $4::uuid, recursion_limit => $5, on_error => 'return') AS v",
-				[this.graph, input == null ? null : JSON.stringify(input), thread, checkpointId ?? null, recursionLimit ?? 25]);
+				"SELECT sg_invoke($1, $2::jsonb, thread_id => $3, checkpoint_id => $4::uuid, recursion_limit => $5, on_error => 'return', resume => $6::jsonb) AS v",
+				[this.graph, input == null ? null : JSON.stringify(input), thread, checkpointId ?? null, recursionLimit ?? 25,
+					resume === undefined ? null : JSON.stringify(resume)]);
 			const v = r.rows[0].v;
 			if (v && v.__error__) return { error: sgError(v.__error__) };
 			return { values: v };
@@ -349,7 +369,12 @@ function shape(h) {
 		parent: c.parent == null ? null : pos.has(c.parent) ? pos.get(c.parent) - i : "?", // how many rows older
 	}));
 }
-function outcome(r) { return r.error ? { error: r.error } : { values: canon(r.values) }; }
+// the values, and the payloads of the interrupts a run stopped at (sg_interrupt / interrupt())
+function outcome(r) {
+	if (r.error) return { error: r.error };
+	const asked = (r.values?.__interrupt__ ?? []).map((x) => x.value).filter((v) => v != null).sort();
+	return asked.length ? { values: canon(r.values), asked } : { values: canon(r.values) };
+}
 
 // the scenario: invoke with input, resume up to `resumes` times while something
 // is next, an update_state (and a resume), a time travel to an older checkpoint
@@ -358,23 +383,50 @@ function outcome(r) { return r.error ? { error: r.error } : { values: canon(r.va
 // yet decided: recognised exactly, counted apart, and the scenario stops there.
 //  - exact-limit: LangGraph raises GraphRecursionError when a run ends (nothing
 //    next) on the last step its recursion_limit allows; stategraph returns.
+//  - interrupt-conflict: a node interrupts while two finished tasks of its
+//    step wrote one replace channel: LangGraph raises InvalidUpdateError (it
+//    applies their writes for invoke's return value); stategraph pauses, and
+//    the conflict is the step's error once it is resumed.
+//  - implicit-as-node: update_state without as_node: LangGraph takes the node
+//    that saw the newest channel version, stategraph the last node that ran
+//    (SEMANTICS.md); the next nodes differ when those are not the same.
 //  - join-next: a join whose sources have all run stays pending in LangGraph
 //    until its target runs (a checkpoint's next lists it again after the
 //    target ran in the same step as a plain edge to it, and after an
-//    update_state as another node); in stategraph a fired join is in next
-//    once, and update_state's routing replaces it.
-function knownDifference(a, b, hl, hs, joinTargets) {
+//    update_state as another node), and then its loop does not run the
+//    target again when the join's sources have all run again (even when the
+//    checkpoint's next lists it); in stategraph a fired join is in next once,
+//    fires again each time its sources have all run again, and update_state's
+//    routing replaces it.
+function knownDifference(a, b, hl, hs, joinTargets, implicitAsNode) {
 	if (a.error === "recursion" && !b.error && J(hl) === J(hs) && hl[0]?.next.length === 0)
 		return { kind: "exact-limit" };
+	if (a.error === "invalid_update" && outcome(b).asked && J(hl) === J(hs))
+		return { kind: "interrupt-conflict" };
+	if (implicitAsNode && hl.length === hs.length && J(hl[0]) !== J(hs[0]) && J(hl.slice(1)) === J(hs.slice(1))
+		&& J({ ...hl[0], next: [] }) === J({ ...hs[0], next: [] }))
+		return { kind: "implicit-as-node" };
 	// the oldest checkpoint that differs: LangGraph's next lists join targets more
 	for (let k = 1; k <= Math.min(hl.length, hs.length); k++) {
 		const [x, y] = [hl[hl.length - k], hs[hs.length - k]];
 		if (J(x) === J(y)) continue;
+		const prev = hl[hl.length - k + 1];
+		if (prev && x.source === "loop" && y.source === "loop") {
+			// or LangGraph's loop skipped a join target that its (and our) next listed
+			const ran = (c) => (c.values.trace ?? []).slice((prev.values.trace ?? []).length);
+			const [rl, rs] = [ran(x), ran(y)];
+			const skipped = rs.filter((n) => !rl.includes(n));
+			if (skipped.length && rl.every((n) => rs.includes(n)) && skipped.every((n) => joinTargets.has(n) && prev.next.includes(n)))
+				return { kind: "join-next" };
+		}
 		if (J({ ...x, next: [] }) !== J({ ...y, next: [] })) return null;
 		const extra = x.next.filter((n) => !y.next.includes(n));
 		if (y.next.some((n) => !x.next.includes(n)) || extra.some((n) => !joinTargets.has(n))) return null;
 		return { kind: "join-next" };
 	}
+	// or LangGraph's loop stopped where its next lists only join targets
+	if (hs.length > hl.length && !a.error && hl[0].next.length && hl[0].next.every((n) => joinTargets.has(n)))
+		return { kind: "join-next" };
 	return null;
 }
 
@@ -395,7 +447,7 @@ async function scenario(g, engines, thread) {
 				console.log(`#  ${i}\n#    lg ${hl[i] ? row(hl[i]) : "-"}\n#    sg ${hs[i] ? row(hs[i]) : "-"}`);
 		}
 		const joinTargets = new Set(g.joins.map(([, t]) => t));
-		const known = knownDifference(a, b, hl, hs, joinTargets);
+		const known = knownDifference(a, b, hl, hs, joinTargets, /^update_state\(.*, null\)$/.test(what));
 		if (known) {
 			log.push(`known: ${known.kind}`);
 			knowns.add(known.kind);
@@ -412,21 +464,23 @@ async function scenario(g, engines, thread) {
 	const r = g.run;
 	let res = await both("invoke(input)", (e) => e.invoke(thread, r.input, { recursionLimit: r.recursionLimit }));
 	if (res.field) return res;
-	if (res.known?.kind === "join-next") return { knowns, log };
+	if (res.known && res.known.kind !== "exact-limit") return { knowns, log };
 	for (let i = 0; i < r.resumes && res.hl[0].next.length && !res.a.error; i++) {
-		res = await both("resume", (e) => e.invoke(thread, null, { recursionLimit: r.recursionLimit }));
+		const asked = outcome(res.a).asked;
+		const resume = asked ? `answer${i}` : undefined;
+		res = await both(asked ? `resume => "${resume}"` : "resume", (e) => e.invoke(thread, null, { recursionLimit: r.recursionLimit, resume }));
 		if (res.field) return res;
-		if (res.known?.kind === "join-next") return { knowns, log };
+		if (res.known && res.known.kind !== "exact-limit") return { knowns, log };
 	}
-	if (r.update && !res.a.error) {
+	if (r.update && (!res.a.error || res.a.error === "node_error")) {
 		res = await both(`update_state(${JSON.stringify(r.update.values)}, ${r.update.asNode})`,
 			(e) => e.update(thread, r.update.values, r.update.asNode));
 		if (res.field) return res;
-		if (res.known?.kind === "join-next") return { knowns, log };
+		if (res.known && res.known.kind !== "exact-limit") return { knowns, log };
 		if (!res.a.error) {
 			res = await both("resume after update", (e) => e.invoke(thread, null, { recursionLimit: r.recursionLimit }));
 			if (res.field) return res;
-			if (res.known?.kind === "join-next") return { knowns, log };
+			if (res.known && res.known.kind !== "exact-limit") return { knowns, log };
 		}
 	}
 	if (r.travel != null && res.hl.length > 2) {
@@ -438,17 +492,17 @@ async function scenario(g, engines, thread) {
 			res = await both(`update_state at history[${idx}] (${JSON.stringify(r.travelUpdate.values)}, ${r.travelUpdate.asNode})`,
 				(e) => e.update(thread, r.travelUpdate.values, r.travelUpdate.asNode, pickId(e)));
 			if (res.field) return res;
-			if (res.known?.kind === "join-next") return { knowns, log };
+			if (res.known && res.known.kind !== "exact-limit") return { knowns, log };
 			if (!res.a.error) {
 				res = await both("resume after update at an older checkpoint", (e) => e.invoke(thread, null, { recursionLimit: r.recursionLimit }));
 				if (res.field) return res;
-				if (res.known?.kind === "join-next") return { knowns, log };
+				if (res.known && res.known.kind !== "exact-limit") return { knowns, log };
 			}
 		} else {
 			res = await both(`invoke(null) from history[${idx}]`,
 				(e) => e.invoke(thread, null, { checkpointId: pickId(e), recursionLimit: r.recursionLimit }));
 			if (res.field) return res;
-			if (res.known?.kind === "join-next") return { knowns, log };
+			if (res.known && res.known.kind !== "exact-limit") return { knowns, log };
 		}
 	}
 	return knowns.size ? { knowns, log } : null;
