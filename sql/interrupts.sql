@@ -146,6 +146,23 @@ SELECT sg_invoke('pair', NULL, thread_id => 'pair-1', resume => jsonb_build_obje
 SELECT sg_invoke('pair', '{}', thread_id => 'pair-2') ? '__interrupt__' AS paused;
 SELECT sg_invoke('pair', NULL, thread_id => 'pair-2', resume => '{"ok": true}');
 
+-- an interrupted run returns, as LangGraph's invoke does, the values with the
+-- writes of the step's tasks that finished applied; the checkpoint keeps them
+-- as pending writes (found by test/fuzz/difflg.mjs)
+CREATE FUNCTION note_done(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT '{"answers": ["done"]}'::jsonb $$;
+SELECT sg_create_graph('half', '{"answers": "append"}');
+SELECT sg_add_node('half', 'ask', 'ask_left(jsonb)');
+SELECT sg_add_node('half', 'note', 'note_done(jsonb)');
+SELECT sg_add_edge('half', '__start__', 'ask');
+SELECT sg_add_edge('half', '__start__', 'note');
+SELECT sg_add_edge('half', 'ask', '__end__');
+SELECT sg_add_edge('half', 'note', '__end__');
+SELECT sg_compile('half');
+SELECT sg_invoke('half', '{}', thread_id => 'half-1') - '__interrupt__' AS returned;
+SELECT "values" AS stored, next FROM sg_get_state('half-1');
+SELECT sg_invoke('half', NULL, thread_id => 'half-1', resume => '"L"');
+
 -- sg_interrupt() needs a running node, and a thread to pause
 SELECT sg_interrupt('"hello"');
 SELECT sg_invoke('approval', '{"order": 9}');

@@ -124,6 +124,44 @@ SELECT sg_invoke('hitl', '{}', thread_id => 'hitl-2') ? '__interrupt__' AS pause
 SELECT sg_update_state('hitl-2', '{"messages": ["by hand"]}') IS NOT NULL AS updated;
 SELECT step, source, next, "values" FROM sg_get_state('hitl-2');
 SELECT sg_invoke('hitl', NULL, thread_id => 'hitl-2') -> 'messages' AS messages;
+-- the tasks that already ran count as done for the joins waiting for them,
+-- but their own edges and routers do not lead anywhere: next comes from the
+-- update's node, as in LangGraph (found by test/fuzz/difflg.mjs)
+SELECT sg_create_graph('hitl4', '{"messages": "append"}');
+SELECT sg_add_node('hitl4', 'ask', 'ask(jsonb)');
+SELECT sg_add_node('hitl4', 'side', 'note(jsonb,jsonb)');
+SELECT sg_add_node('hitl4', 'later', 'note(jsonb,jsonb)');
+SELECT sg_add_node('hitl4', 'fin', 'note(jsonb,jsonb)');
+SELECT sg_add_edge('hitl4', '__start__', 'ask');
+SELECT sg_add_edge('hitl4', '__start__', 'side');
+SELECT sg_add_edge('hitl4', 'side', 'later');
+SELECT sg_add_edge('hitl4', 'later', '__end__');
+SELECT sg_add_edge('hitl4', ARRAY['ask', 'side'], 'fin');
+SELECT sg_add_edge('hitl4', 'fin', '__end__');
+SELECT sg_compile('hitl4');
+SELECT sg_invoke('hitl4', '{}', thread_id => 'hitl-4') ? '__interrupt__' AS paused;
+SELECT sg_update_state('hitl-4', '{"messages": ["by hand"]}', as_node => 'ask') IS NOT NULL AS updated;
+SELECT step, source, next FROM sg_get_state('hitl-4');
+SELECT sg_invoke('hitl4', NULL, thread_id => 'hitl-4') -> 'messages' AS messages;
+
+-- the update's routers see the state with those writes applied, as LangGraph's do
+CREATE FUNCTION bump(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+CREATE FUNCTION route_n(state jsonb) RETURNS text LANGUAGE sql
+    AS $$ SELECT CASE WHEN (state->>'n')::int >= 1 THEN 'fin' ELSE '__end__' END $$;
+SELECT sg_create_graph('hitl5', '{"n": "add", "messages": "append"}');
+SELECT sg_add_node('hitl5', 'ask', 'ask(jsonb)');
+SELECT sg_add_node('hitl5', 'bump', 'bump(jsonb)');
+SELECT sg_add_node('hitl5', 'fin', 'note(jsonb,jsonb)');
+SELECT sg_add_edge('hitl5', '__start__', 'ask');
+SELECT sg_add_edge('hitl5', '__start__', 'bump');
+SELECT sg_add_edge('hitl5', 'bump', '__end__');
+SELECT sg_add_conditional_edges('hitl5', 'ask', 'route_n(jsonb)');
+SELECT sg_add_edge('hitl5', 'fin', '__end__');
+SELECT sg_compile('hitl5');
+SELECT sg_invoke('hitl5', '{}', thread_id => 'hitl-5') ? '__interrupt__' AS paused;
+SELECT sg_update_state('hitl-5', '{}', as_node => 'ask') IS NOT NULL AS updated;
+SELECT step, source, next, "values" FROM sg_get_state('hitl-5');
+
 -- tasks of two nodes wrote: which one the update comes from is ambiguous
 SELECT sg_create_graph('hitl3', '{"messages": "append"}');
 SELECT sg_add_node('hitl3', 'ask', 'ask(jsonb)');

@@ -383,8 +383,9 @@ sg_update_state(PG_FUNCTION_ARGS)
 	/*
 	 * As LangGraph does, an update of the newest checkpoint first applies
 	 * what its tasks that succeeded already wrote (pending writes of an
-	 * interrupted or failed step): those tasks count as done, the update
-	 * follows them, and by default comes from them.
+	 * interrupted or failed step): those tasks count as done (for the joins
+	 * that wait for them; where else they lead is dropped with the step), the
+	 * update follows them, and by default comes from them.
 	 */
 	writes = palloc0(sizeof(SGWrite) * (base->nnext + 1));
 	nodes = palloc0(sizeof(int) * (base->nnext + 1));
@@ -433,7 +434,8 @@ sg_update_state(PG_FUNCTION_ARGS)
 	}
 	sg_jb_end_array(&wb);
 	cp->writes = sg_jb_finish(&wb);
-	sg_route(g, state, nwrites, nodes, updates, cp);
+	/* the update alone leads on, its routers seeing the finished tasks' writes */
+	sg_route(g, state_with_pending, nwrites, nwrites - 1, nodes, updates, cp);
 	next_state->barriers = cp->barriers;
 	cp->created_at = GetCurrentTimestamp();
 	sg_checkpoint_insert(g->cs, cp, next_state, changed);

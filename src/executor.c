@@ -847,7 +847,7 @@ finish_step(SGRun *run)
 	next_state = sg_apply_writes(g, run->state, writes, nran, changed);
 	cp = new_checkpoint(run, "loop", run->cp->step + 1);
 	cp->writes = sg_jb_finish(&wb);
-	sg_route(g, run->state, nran, nodes, updates, cp);
+	sg_route(g, run->state, nran, 0, nodes, updates, cp);
 	next_state->barriers = cp->barriers;
 	tasks_from_checkpoint(run, cp);
 	cp->meta = static_interrupt(run, ran, nran, run->tasks, run->ntasks);
@@ -1382,6 +1382,61 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 	return run;
 }
 
+/* The state of an interrupted step with its finished tasks' writes applied */
+typedef struct DoneWrites
+{
+	SGRun	   *run;
+	SGState    *state;
+} DoneWrites;
+
+static bool
+apply_done_writes(void *arg)
+{
+	DoneWrites *dw = (DoneWrites *) arg;
+	SGRun	   *run = dw->run;
+	SGWrite    *writes = palloc0(sizeof(SGWrite) * (run->ntasks + 1));
+	bool	   *changed = palloc0(sizeof(bool) * (run->g->nchannels + 1));
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < run->ntasks; i++)
+		if (run->tasks[i].done)
+		{
+			writes[n].task = node_name(run, run->tasks[i].node);
+			writes[n++].update = run->tasks[i].update;
+		}
+	dw->state = sg_apply_writes(run->g, run->state, writes, n, changed);
+	return true;
+}
+
+/*
+ * The values an interrupted run returns: as LangGraph's invoke, those of its
+ * checkpoint with the writes of the step's tasks that finished applied (they
+ * stay pending writes on the thread). Writes that cannot be applied together
+ * (two values for a replace channel, a reducer's error) are an error of the
+ * step when it is resumed: until then the checkpoint's values are returned.
+ */
+static Jsonb *
+interrupted_values(SGRun *run)
+{
+	DoneWrites	dw = {run, NULL};
+	ErrorData  *edata;
+	int			i;
+
+	for (i = 0; i < run->ntasks; i++)
+		if (run->tasks[i].done)
+			break;
+	if (i == run->ntasks)
+		return sg_state_to_jsonb(run->g->cs, run->state);
+	edata = sg_spi_subxact(apply_done_writes, &dw);
+	if (edata == NULL)
+		return sg_state_to_jsonb(run->g->cs, dw.state);
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	return sg_state_to_jsonb(run->g->cs, run->state);
+}
+
 /* What sg_invoke returns: the values, with __interrupt__ or __error__ as LangGraph does. */
 Jsonb *
 sg_run_result(SGRun *run)
@@ -1398,16 +1453,17 @@ sg_run_result(SGRun *run)
 		sg_jb_end_object(&b);
 		return sg_jb_finish(&b);
 	}
-	values = sg_state_to_jsonb(run->g->cs, run->state);
 	if (run->status == SG_RUN_WAITING)
 	{
+		values = sg_state_to_jsonb(run->g->cs, run->state);
 		sg_jb_begin_array(&b);
 		waiting_list(run, &b);
 		sg_jb_end_array(&b);
 		return sg_jsonb_set_key(values, "__waiting__", sg_jb_finish(&b));
 	}
 	if (run->status != SG_RUN_INTERRUPTED)
-		return values;
+		return sg_state_to_jsonb(run->g->cs, run->state);
+	values = interrupted_values(run);
 	sg_jb_begin_array(&b);
 	for (i = 0; i < run->ntasks; i++)
 		if (run->tasks[i].interrupted)

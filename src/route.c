@@ -166,15 +166,18 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 	sg_routing_node = NULL;
 }
 
-/* Where one task's node leads. Routers see base with only that task's update applied. */
+/*
+ * Where one task's node leads. Routers see base with only that task's update
+ * applied. A task only marked done (joins_only) counts for its joins alone.
+ */
 static void
-route_task(Routing *r, SGState *base, int node_index, Jsonb *update)
+route_task(Routing *r, SGState *base, int node_index, Jsonb *update, bool joins_only)
 {
 	SGNode	   *node = &r->g->nodes[node_index];
 	int			i,
 				j;
 
-	for (i = 0; i < node->nedges; i++)
+	for (i = 0; i < node->nedges && !joins_only; i++)
 		if (node->edges[i] != SG_END)
 			r->pull[node->edges[i]] = true;
 	for (i = 0; i < node->njoins; i++)
@@ -185,7 +188,7 @@ route_task(Routing *r, SGState *base, int node_index, Jsonb *update)
 			if (jn->sources[j] == node_index)
 				r->seen[node->joins[i]][j] = true;
 	}
-	if (node->nbranches > 0)
+	if (node->nbranches > 0 && !joins_only)
 	{
 		SGWrite		w = {node->name, update};
 		bool	   *changed = palloc0(sizeof(bool) * (r->g->nchannels + 1));
@@ -267,10 +270,15 @@ barriers_store(Routing *r)
 /*
  * Route the tasks that just ran from state base (nodes[i] wrote updates[i]):
  * set cp's next (triggered nodes in name order, then Sends in order), sends
- * and barriers.
+ * and barriers. The first ndone tasks only count as done for the joins that
+ * wait for them: sg_update_state applies the writes of an interrupted step's
+ * finished tasks before the update, and, as in LangGraph, where those tasks
+ * lead is dropped with the step (their joins keep them, as LangGraph's
+ * barrier channels do), so next comes from the update's node.
  */
 void
-sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates, SGCheckpoint *cp)
+sg_route(SGGraph *g, SGState *base, int ntasks, int ndone, const int *nodes, Jsonb **updates,
+		 SGCheckpoint *cp)
 {
 	Routing		r = {0};
 	int			i,
@@ -281,7 +289,7 @@ sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **update
 	r.pull = palloc0(sizeof(bool) * (g->nnodes + 1));
 	barriers_load(&r, base->barriers);
 	for (i = 0; i < ntasks; i++)
-		route_task(&r, base, nodes[i], updates[i]);
+		route_task(&r, base, nodes[i], updates[i], i < ndone);
 	cp->barriers = barriers_store(&r);
 
 	cp->next = palloc0(sizeof(char *) * (g->nnodes + list_length(r.sends) + 1));

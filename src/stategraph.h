@@ -359,8 +359,8 @@ extern SGState *sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id,
  * Routing: edges, joins, conditional edges and Sends (route.c)
  * ---------------------------------------------------------------------------
  */
-extern void sg_route(SGGraph *g, SGState *base, int ntasks, const int *nodes, Jsonb **updates,
-					 SGCheckpoint *cp);
+extern void sg_route(SGGraph *g, SGState *base, int ntasks, int ndone, const int *nodes,
+					 Jsonb **updates, SGCheckpoint *cp);
 extern const char *sg_routing_node;
 
 /* ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #   isolation    test/specs/*.spec against test/expected/*.out   }
 #   pgTAP        test/pgtap/*.sql (pg_prove)
 #   TAP          test/t/*.pl (PostgreSQL::Test::Cluster: crashes, restarts): make prove_installcheck
+#   JS           clients/langgraph-js's suites; difflg: test/fuzz/difflg.mjs against LangGraph.js
 #   docs         README.md and docs/seed-chapter.md examples; project files (test/meta.py)
 # Each suite gets a throwaway cluster; the machine gets what it needs (test/deps.sh).
 set -uo pipefail
@@ -142,6 +143,18 @@ if command -v npm >/dev/null && [ -f "$JSDIR/package-lock.json" ]; then
 	[ "$((f + nf))" -eq 0 ] || { grep -E '^\s*not ok|Error' "$LOG/js.log" | head -30; tail -5 "$LOG/npm.log" 2>/dev/null; }
 else
 	report "JS" 0 1; echo "npm or $JSDIR/package-lock.json missing"
+fi
+
+# Differential test: stategraph's engine against LangGraph.js (MemorySaver) on
+# 200 random graphs, seed 1 (test/fuzz/difflg.mjs; one TAP line per graph)
+if [ -d "$JSDIR/node_modules/@langchain/langgraph" ]; then
+	with_cluster node test/fuzz/difflg.mjs 1 200 >"$LOG/difflg.log" 2>&1
+	read -r p f < <(count_tap "$LOG/difflg.log")
+	grep -qE '^# pass [0-9]+' "$LOG/difflg.log" || f=$((f + 1))	# it died before its summary
+	report "difflg" "$p" "$f"
+	[ "$f" -eq 0 ] || grep -E -A8 '^not ok|Error' "$LOG/difflg.log" | head -40
+else
+	report "difflg" 0 1; echo "$JSDIR/node_modules missing"
 fi
 
 echo "logs: $LOG"
