@@ -379,8 +379,11 @@ function outcome(r) {
 // the scenario: invoke with input, resume up to `resumes` times while something
 // is next, an update_state (and a resume), a time travel to an older checkpoint
 // (and perhaps an update_state there), comparing after each action
-// Differences found by this tool and reported (test/fuzz/RESULTS.md), not
-// yet decided: recognised exactly, counted apart, and the scenario stops there.
+// Differences found by this tool and left (test/fuzz/RESULTS.md): LangGraph.js's
+// own defects (interrupt-conflict, join-next, failed-step-join) and choices
+// README's "Differences from LangGraph" documents (exact-limit,
+// implicit-as-node, a fired join dropped by an update as another node):
+// recognised exactly, counted apart, and the scenario stops there.
 //  - exact-limit: LangGraph raises GraphRecursionError when a run ends (nothing
 //    next) on the last step its recursion_limit allows; stategraph returns.
 //  - interrupt-conflict: a node interrupts while two finished tasks of its
