@@ -118,6 +118,14 @@ PG_FUNCTION_INFO_V1(sg_sweep_leases);
 #define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues */
 #define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347) */
 
+/* The statuses of a task still out: its step waits for it (... OPERATOR(pg_catalog.=) TASK_OUT). */
+#define TASK_OUT "ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])"
+
+/* What an UPDATE of stategraph.tasks t that cancels tasks sets. */
+#define CANCEL_TASKS \
+	"UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, " \
+	"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
+
 /* The columns of a task row as fetch_row reads them. */
 enum
 {
@@ -779,10 +787,8 @@ sg_tasks_cancel_thread(SGThread *th)
 		return;
 	values[0] = CStringGetTextDatum(th->thread_id);
 	run_sql(&plan,
-			"UPDATE stategraph.tasks SET status = 'cancelled', lease_expires_at = NULL, "
-			"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
-			"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-			"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])",
+			CANCEL_TASKS "WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
+			"AND t.status OPERATOR(pg_catalog.=) " TASK_OUT,
 			1, types, values, NULL, 0);
 	/* a background run waiting for the step no longer waits: it goes on from the thread's head (runs.c) */
 	if (strcmp(th->status, "waiting") == 0 && sg_step_ready_hook != NULL)
@@ -815,11 +821,6 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
 		note_new_work(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 }
 
-/* What an UPDATE of stategraph.tasks t that cancels tasks sets. */
-#define CANCEL_TASKS \
-	"UPDATE stategraph.tasks t SET status = 'cancelled', lease_expires_at = NULL, " \
-	"finished_at = pg_catalog.now(), updated_at = pg_catalog.now() "
-
 /*
  * A waiting thread whose step has no task out any more (they were
  * cancelled as stale) is idle: stopped with its step next, as after
@@ -839,7 +840,7 @@ thread_idle_if_nothing_out(const char *thread_id)
 				"UPDATE stategraph.threads h SET status = 'idle', updated_at = pg_catalog.clock_timestamp() "
 				"WHERE h.thread_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'waiting' "
 				"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks t WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
-				"  AND t.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']))",
+				"  AND t.status OPERATOR(pg_catalog.=) " TASK_OUT ")",
 				1, types, values, NULL, 0) > 0)
 		sg_state_cache_forget(thread_id);
 }
@@ -893,7 +894,7 @@ sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
 	cancelled_steps_go_on(run_sql(&plan,
 								  "WITH c AS (" CANCEL_TASKS
 								  "WHERE t.graph OPERATOR(pg_catalog.=) $1 "
-								  "AND t.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']) "
+								  "AND t.status OPERATOR(pg_catalog.=) " TASK_OUT " "
 								  "AND ($2 IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2 OPERATOR(pg_catalog.->) 'nodes') e "
 								  "  WHERE e OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) t.node "
 								  "  AND e OPERATOR(pg_catalog.?) 'queue')) "
@@ -1482,7 +1483,7 @@ typedef enum StepState
 #define STEP_STATE(thread, checkpoint, task) \
 	"CASE WHEN EXISTS (SELECT FROM stategraph.tasks s WHERE s.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  AND s.checkpoint_id OPERATOR(pg_catalog.=) " checkpoint " AND s.task_id OPERATOR(pg_catalog.<>) " task \
-	"  AND s.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])) THEN 'out' " \
+	"  AND s.status OPERATOR(pg_catalog.=) " TASK_OUT ") THEN 'out' " \
 	" WHEN EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting'])) THEN 'run' " \
 	" WHEN EXISTS (SELECT FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) " thread \
