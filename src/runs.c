@@ -926,20 +926,94 @@ may_execute_for(const char *owner)
 	return superuser() || sg_caller_is_owner(owner);
 }
 
+/* What a claim found of a candidate (claim_checks). */
+typedef enum ClaimCheck
+{
+	CLAIM_TAKEN,				/* its row and thread are this claim's: claim it */
+	CLAIM_RUN_GONE,				/* ended meanwhile, or its row is held */
+	CLAIM_THREAD_HELD,			/* another session has its thread */
+	CLAIM_REFUSED,				/* its role has its share of the workers */
+	CLAIM_QUEUED				/* an earlier run of its thread goes first */
+} ClaimCheck;
+
+typedef struct ClaimCandidate
+{
+	SPITupleTable *tt;
+	uint64		i;
+	ClaimCheck	check;
+} ClaimCandidate;
+
 /*
- * Try to claim candidate row i of tt: take the thread lock for this
- * transaction (so one executor per thread), check FIFO, then one UPDATE
- * locks the run row if it is still due and unlocked and marks it running (the
- * row is found by run_id alone, OFFSET 0 keeping the status test out of
- * that scan: with it the planner chose the partial index of active runs
- * and filtered on run_id, visiting every run that ended since the last
- * vacuum, at every claim). The claim
- * commits with the run's first step (or its end), so it also marks the
- * run stepped: after a crash, a running run goes on from its thread's
- * head. NULL if another session has the thread (*thread_held) or the run,
- * or the run is not first of its thread (*queued), or its row is held
- * (*blocked, as when a client session holds a pending run's thread), or
- * its role has its share of the workers (*thread_held and *refused).
+ * The checks of a claim, as an SGSubxactFn: the subtransaction rolled back
+ * when one fails lets go of the run's row and thread at once, so a
+ * candidate passed over holds neither while the claim goes on to another
+ * and executes its step. The row first: a run ends by letting its thread
+ * go, then committing with its row locked, and a claim that took the
+ * thread in between, for a run its snapshot still saw due, held the thread
+ * after that commit, for as long as the claim took to find the run ended:
+ * sg_threads called the thread of a run just ended running, and a caller
+ * with stategraph.lock_wait off got "thread is busy" (regress
+ * revlife_prune_waiting saw it). A row being ended is locked: passed over
+ * without touching the thread.
+ */
+static bool
+claim_checks(void *arg)
+{
+	static SPIPlanPtr plan;
+	ClaimCandidate *c = (ClaimCandidate *) arg;
+	HeapTuple	row = c->tt->vals[c->i];
+	TupleDesc	desc = c->tt->tupdesc;
+	Oid			types[1] = {UUIDOID};
+	Datum		run_id;
+	bool		isnull;
+	char	   *thread_id = SPI_getvalue(row, desc, 2);
+	char	   *owner = SPI_getvalue(row, desc, 5);
+
+	run_id = SPI_getbinval(row, desc, 1, &isnull);
+	if (run_sql(&plan,
+				"SELECT 1 FROM (SELECT o.status FROM stategraph.runs o "
+				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
+				"WHERE o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])",
+				1, types, &run_id, NULL) != 1)
+		c->check = CLAIM_RUN_GONE;
+	else if (!sg_try_lock_thread(thread_id))
+		c->check = CLAIM_THREAD_HELD;
+	/*
+	 * The share asked once the thread is this claim's: a run that a worker
+	 * executes (its thread held) is passed over as before, not taken for a
+	 * run that waits for a share, which had the idle workers look again
+	 * every second while a role at its share executed its runs (TAP 117).
+	 * No poll when refused: the worker that gives one of the role's shares
+	 * back wakes a worker refused it, and this one if it takes no run
+	 * (worker.c, release_share).
+	 */
+	else if (!sg_worker_take_role_share(get_role_oid(owner, true),
+										DatumGetTimestampTz(SPI_getbinval(row, desc, 6, &isnull))))
+		c->check = CLAIM_REFUSED;
+	else if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull)), owner))
+	{
+		sg_worker_drop_role_share();
+		c->check = CLAIM_QUEUED;
+	}
+	else
+		c->check = CLAIM_TAKEN;
+	return c->check == CLAIM_TAKEN;
+}
+
+/*
+ * Try to claim candidate row i of tt: lock the run's row if it is still due
+ * and unlocked, take the thread lock for this transaction (so one executor
+ * per thread), take a share of the workers for its role, check FIFO
+ * (claim_checks), then one UPDATE marks the run running (the row is found
+ * by run_id alone, OFFSET 0 keeping the status test out of that scan: with
+ * it the planner chose the partial index of active runs and filtered on
+ * run_id, visiting every run that ended since the last vacuum, at every
+ * claim). The claim commits with the run's first step (or its end), so it
+ * also marks the run stepped: after a crash, a running run goes on from its
+ * thread's head. NULL if another session has the thread (*thread_held), or
+ * the run is not first of its thread (*queued), or its row is held or
+ * ended (*blocked, as when a client session holds a pending run's thread),
+ * or its role has its share of the workers (*thread_held and *refused).
  */
 static RunRow *
 try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued, bool *refused)
@@ -952,6 +1026,8 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	char	   *status = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 	bool		stop_gen_known;
 	uint64		stop_gen = 0;
+	ClaimCandidate candidate;
+	ErrorData  *edata;
 
 	*thread_held = false;
 	*queued = false;
@@ -960,40 +1036,29 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
-	if (!sg_try_lock_thread(thread_id))
+	candidate.tt = tt;
+	candidate.i = i;
+	if ((edata = sg_spi_subxact(claim_checks, &candidate)) != NULL)
+		ReThrowError(edata);
+	switch (candidate.check)
 	{
-		*thread_held = true;
-		if (strcmp(status, "pending") == 0)
-			*blocked = true;	/* (a running run's thread is held by its executor) */
-		return NULL;
-	}
-	/*
-	 * Asked once the thread is this claim's: a run that a worker executes
-	 * (its thread held) is passed over as before, not taken for a run that
-	 * waits for a share, which had the idle workers look again every
-	 * second while a role at its share executed its runs (TAP 117).
-	 */
-	if (!sg_worker_take_role_share(get_role_oid(SPI_getvalue(tt->vals[i], tt->tupdesc, 5), true),
-								   DatumGetTimestampTz(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull))))
-	{
-		/*
-		 * Its role has its share of the workers (max_workers_per_role):
-		 * pass its thread over. No poll: the worker that gives one of the
-		 * role's shares back wakes a worker refused it, and this one if it
-		 * takes no run (worker.c, release_share).
-		 */
-		sg_unlock_thread(thread_id, false);
-		*thread_held = true;
-		*refused = true;
-		return NULL;
-	}
-	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)),
-							SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
-	{
-		sg_worker_drop_role_share();
-		*queued = true;
-		sg_unlock_thread(thread_id, false);
-		return NULL;
+		case CLAIM_TAKEN:
+			break;
+		case CLAIM_RUN_GONE:
+			*blocked = true;	/* look again within a second, as for a held thread */
+			return NULL;
+		case CLAIM_THREAD_HELD:
+			*thread_held = true;
+			if (strcmp(status, "pending") == 0)
+				*blocked = true;	/* (a running run's thread is held by its executor) */
+			return NULL;
+		case CLAIM_REFUSED:
+			*thread_held = true;	/* pass its thread over */
+			*refused = true;
+			return NULL;
+		case CLAIM_QUEUED:
+			*queued = true;
+			return NULL;
 	}
 	/* a failure of the claim is the run's (sg_run_failure) */
 	current.claimed = true;
@@ -1035,11 +1100,7 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 		run->stop_gen = stop_gen;
 		return run;
 	}
-	/*
-	 * Ended meanwhile, or its row is held (an sg_cancel, an interrupting
-	 * sg_submit, sg_reassign_owned): look again within a second, as for a
-	 * held thread, rather than at the next wake-up.
-	 */
+	/* (not expected: the row is this claim's since claim_checks saw it due) */
 	sg_worker_drop_role_share();
 	*blocked = true;
 	current.claimed = false;
