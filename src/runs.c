@@ -929,7 +929,7 @@ may_execute_for(const char *owner)
 /* What a claim found of a candidate (claim_checks). */
 typedef enum ClaimCheck
 {
-	CLAIM_TAKEN,				/* its row and thread are this claim's: claim it */
+	CLAIM_TAKEN,				/* its row and thread are this claim's, the run marked running */
 	CLAIM_RUN_GONE,				/* ended meanwhile, or its row is held */
 	CLAIM_THREAD_HELD,			/* another session has its thread */
 	CLAIM_REFUSED,				/* its role has its share of the workers */
@@ -941,16 +941,35 @@ typedef struct ClaimCandidate
 	SPITupleTable *tt;
 	uint64		i;
 	ClaimCheck	check;
+	RunRow	   *run;			/* CLAIM_TAKEN: the run, marked running */
 } ClaimCandidate;
+
+static RunRow *mark_claimed(Datum run_id);
 
 /*
  * The checks of a claim, as an SGSubxactFn: the subtransaction rolled back
  * when one fails lets go of the run's row and thread at once, so a
  * candidate passed over holds neither while the claim goes on to another
- * and executes its step. The row first: a run ends by letting its thread
- * go, then committing with its row locked, and a claim that took the
- * thread in between, for a run its snapshot still saw due, held the thread
- * after that commit, for as long as the claim took to find the run ended:
+ * and executes its step.
+ *
+ * The checks that take nothing first: a thread another session holds (a
+ * worker executes its run, a client invokes it: probed, not taken), the
+ * role's share of the workers, an earlier run of the thread. A claim
+ * passed over for one of them writes nothing: locking the row writes WAL
+ * and gives the claim a transaction ID, whose commit then waited for a
+ * synchronous standby, with the worker refused a share unable to take the
+ * run when it freed (TAP 120). The share is asked once the thread is seen
+ * free: a run that a worker executes (its thread held) is passed over as
+ * before, not taken for a run that waits for a share, which had the idle
+ * workers look again every second while a role at its share executed its
+ * runs (TAP 117). No poll when refused: the worker that gives one of the
+ * role's shares back wakes a worker refused it, and this one if it takes
+ * no run (worker.c, release_share).
+ *
+ * Then the row before the thread: a run ends by letting its thread go,
+ * then committing with its row locked, and a claim that took the thread
+ * in between, for a run its snapshot still saw due, held the thread after
+ * that commit, for as long as the claim took to find the run ended:
  * sg_threads called the thread of a run just ended running, and a caller
  * with stategraph.lock_wait off got "thread is busy" (regress
  * revlife_prune_waiting saw it). A row being ended is locked: passed over
@@ -970,59 +989,97 @@ claim_checks(void *arg)
 	char	   *owner = SPI_getvalue(row, desc, 5);
 
 	run_id = SPI_getbinval(row, desc, 1, &isnull);
-	if (run_sql(&plan,
-				"SELECT 1 FROM (SELECT o.status FROM stategraph.runs o "
-				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
-				"WHERE o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])",
-				1, types, &run_id, NULL) != 1)
+	if (sg_thread_is_busy(thread_id))
+	{
+		c->check = CLAIM_THREAD_HELD;
+		return false;
+	}
+	if (!sg_worker_take_role_share(get_role_oid(owner, true),
+								   DatumGetTimestampTz(SPI_getbinval(row, desc, 6, &isnull))))
+	{
+		c->check = CLAIM_REFUSED;
+		return false;
+	}
+	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull)), owner))
+		c->check = CLAIM_QUEUED;
+	else if (run_sql(&plan,
+					 "SELECT 1 FROM (SELECT o.status FROM stategraph.runs o "
+					 "  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
+					 "WHERE o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])",
+					 1, types, &run_id, NULL) != 1)
 		c->check = CLAIM_RUN_GONE;
 	else if (!sg_try_lock_thread(thread_id))
-		c->check = CLAIM_THREAD_HELD;
-	/*
-	 * The share asked once the thread is this claim's: a run that a worker
-	 * executes (its thread held) is passed over as before, not taken for a
-	 * run that waits for a share, which had the idle workers look again
-	 * every second while a role at its share executed its runs (TAP 117).
-	 * No poll when refused: the worker that gives one of the role's shares
-	 * back wakes a worker refused it, and this one if it takes no run
-	 * (worker.c, release_share).
-	 */
-	else if (!sg_worker_take_role_share(get_role_oid(owner, true),
-										DatumGetTimestampTz(SPI_getbinval(row, desc, 6, &isnull))))
-		c->check = CLAIM_REFUSED;
-	else if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull)), owner))
-	{
-		sg_worker_drop_role_share();
-		c->check = CLAIM_QUEUED;
-	}
+		c->check = CLAIM_THREAD_HELD;	/* taken since the probe */
 	else
+	{
+		/* an error from here on is the run's (sg_run_failure) */
 		c->check = CLAIM_TAKEN;
+		if ((c->run = mark_claimed(run_id)) == NULL)
+			c->check = CLAIM_RUN_GONE;	/* (not expected: the row is this claim's) */
+	}
+	if (c->check != CLAIM_TAKEN)
+		sg_worker_drop_role_share();
 	return c->check == CLAIM_TAKEN;
+}
+
+/*
+ * Mark the run claim_checks has locked running: one UPDATE (the row is
+ * found by run_id alone, OFFSET 0 keeping the status test out of that
+ * scan: with it the planner chose the partial index of active runs and
+ * filtered on run_id, visiting every run that ended since the last vacuum,
+ * at every claim), in the subtransaction that locked the row: updated by
+ * the transaction that locked it, the row gets no MultiXact (a lock by a
+ * subtransaction and an update by its parent made one, two for each run,
+ * TAP 003's pg_upgrade found them). The claim commits with the run's first
+ * step (or its end), so it also marks the run stepped: after a crash, a
+ * running run goes on from its thread's head. The thread as it was before
+ * the run, for a rollback (first attempt only); only a thread the run's
+ * role may act on: a worker claims as a superuser, and a role can INSERT a
+ * run row naming any thread, whose head and status it then read from its
+ * row (TAP 086). NULL if the row is no longer due.
+ */
+static RunRow *
+mark_claimed(Datum run_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+
+	if (run_sql(&plan,
+				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
+				"recoveries = r.recoveries OPERATOR(pg_catalog.+) CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
+				"  THEN 1 ELSE 0 END, "
+				"stepped = true, started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
+				"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END, "
+				"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
+				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END "
+				"FROM (SELECT o.run_id, o.stepped, o.status FROM stategraph.runs o "
+				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
+				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
+				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
+				"r.recursion_limit, r.owner, o.stepped, r.stop_request, r.recoveries, "
+				"o.status OPERATOR(pg_catalog.=) 'running', r.graph_gen",
+				1, types, &run_id, NULL) != 1)
+		return NULL;
+	return run_from_row(0);
 }
 
 /*
  * Try to claim candidate row i of tt: lock the run's row if it is still due
  * and unlocked, take the thread lock for this transaction (so one executor
  * per thread), take a share of the workers for its role, check FIFO
- * (claim_checks), then one UPDATE marks the run running (the row is found
- * by run_id alone, OFFSET 0 keeping the status test out of that scan: with
- * it the planner chose the partial index of active runs and filtered on
- * run_id, visiting every run that ended since the last vacuum, at every
- * claim). The claim commits with the run's first step (or its end), so it
- * also marks the run stepped: after a crash, a running run goes on from its
- * thread's head. NULL if another session has the thread (*thread_held), or
- * the run is not first of its thread (*queued), or its row is held or
- * ended (*blocked, as when a client session holds a pending run's thread),
- * or its role has its share of the workers (*thread_held and *refused).
+ * (claim_checks), and mark the run running (mark_claimed). NULL if another
+ * session has the thread (*thread_held), or the run is not first of its
+ * thread (*queued), or its row is held or ended (*blocked, as when a
+ * client session holds a pending run's thread), or its role has its share
+ * of the workers (*thread_held and *refused).
  */
 static RunRow *
 try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *queued, bool *refused)
 {
-	static SPIPlanPtr plan;
-	Oid			types[1] = {UUIDOID};
-	Datum		values[1];
+	Datum		run_id;
 	bool		isnull;
-	char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 	char	   *status = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 	bool		stop_gen_known;
 	uint64		stop_gen = 0;
@@ -1032,14 +1089,29 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 	*thread_held = false;
 	*queued = false;
 	*refused = false;
-	values[0] = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
-	if (is_unrecordable(DatumGetUUIDP(values[0])) ||
+	run_id = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+	if (is_unrecordable(DatumGetUUIDP(run_id)) ||
 		!may_execute_for(SPI_getvalue(tt->vals[i], tt->tupdesc, 5)))
 		return NULL;
+	/* the stop generation before the statement that reads the stop request */
+	stop_gen_known = sg_stop_generation(&stop_gen);
 	candidate.tt = tt;
 	candidate.i = i;
-	if ((edata = sg_spi_subxact(claim_checks, &candidate)) != NULL)
-		ReThrowError(edata);
+	candidate.run = NULL;
+	candidate.check = CLAIM_RUN_GONE;	/* (an error in the checks) */
+	edata = sg_spi_subxact(claim_checks, &candidate);
+	if (candidate.check == CLAIM_TAKEN)
+	{
+		current.claimed = true;
+		current.role = InvalidOid;
+		NameStr(current.owner)[0] = '\0';
+		current.run_id = *DatumGetUUIDP(run_id);
+		current.in_step = false;
+		current.committed = false;
+		keep_stop_error(NULL);
+	}
+	if (edata != NULL)
+		ReThrowError(edata);	/* (the claim's UPDATE failed: the run's failure) */
 	switch (candidate.check)
 	{
 		case CLAIM_TAKEN:
@@ -1060,52 +1132,9 @@ try_claim(SPITupleTable *tt, uint64 i, bool *blocked, bool *thread_held, bool *q
 			*queued = true;
 			return NULL;
 	}
-	/* a failure of the claim is the run's (sg_run_failure) */
-	current.claimed = true;
-	current.role = InvalidOid;
-	NameStr(current.owner)[0] = '\0';
-	current.run_id = *DatumGetUUIDP(values[0]);
-	current.in_step = false;
-	current.committed = false;
-	keep_stop_error(NULL);
-	/* the stop generation before the statement that reads the stop request */
-	stop_gen_known = sg_stop_generation(&stop_gen);
-	/*
-	 * The thread as it was before the run, for a rollback (first attempt
-	 * only); only a thread the run's role may act on: a worker claims as a
-	 * superuser, and a role can INSERT a run row naming any thread, whose
-	 * head and status it then read from its row (TAP 086).
-	 */
-	if (run_sql(&plan,
-				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
-				"recoveries = r.recoveries OPERATOR(pg_catalog.+) CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
-				"  THEN 1 ELSE 0 END, "
-				"stepped = true, started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
-				"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
-				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END, "
-				"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
-				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END "
-				"FROM (SELECT o.run_id, o.stepped, o.status FROM stategraph.runs o "
-				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
-				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
-				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
-				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
-				"r.recursion_limit, r.owner, o.stepped, r.stop_request, r.recoveries, "
-				"o.status OPERATOR(pg_catalog.=) 'running', r.graph_gen",
-				1, types, values, NULL) == 1)
-	{
-		RunRow	   *run = run_from_row(0);
-
-		run->stop_gen_known = stop_gen_known;
-		run->stop_gen = stop_gen;
-		return run;
-	}
-	/* (not expected: the row is this claim's since claim_checks saw it due) */
-	sg_worker_drop_role_share();
-	*blocked = true;
-	current.claimed = false;
-	sg_unlock_thread(thread_id, false);
-	return NULL;
+	candidate.run->stop_gen_known = stop_gen_known;
+	candidate.run->stop_gen = stop_gen;
+	return candidate.run;
 }
 
 /*

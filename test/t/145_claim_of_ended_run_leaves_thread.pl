@@ -14,9 +14,8 @@
 # gdb holds the moment open: session A's CALL sg_work is stopped in
 # try_claim, its candidates read; session B's CALL sg_work executes the run
 # to its end; A goes on and is stopped again either holding the thread
-# (sg_first_of_thread, which a claim asks once the thread is its own) or at
-# its next statement, having passed the run over; another session reads the
-# thread meanwhile. Needs gdb and the right to attach to a backend (the test
+# (just back from sg_try_lock_thread) or at its next statement, having
+# passed the run over; another session reads the thread meanwhile. Needs gdb and the right to attach to a backend (the test
 # skips otherwise). No preload: no worker claims but A and B.
 use strict;
 use warnings;
@@ -55,9 +54,10 @@ continue
 shell touch $dir/at_claim
 shell while [ ! -e $dir/go_on ]; do sleep 0.05; done
 delete
-break sg_first_of_thread
+break sg_try_lock_thread
 break pg_parse_query
 continue
+finish
 shell touch $dir/held
 shell while [ ! -e $dir/go ]; do sleep 0.05; done
 detach
