@@ -2534,6 +2534,16 @@ sg_worker_init(void)
 	prev_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = utility_hook;
 
+	/*
+	 * No launcher while pg_upgrade runs a server (binary upgrade mode), as
+	 * pg_cron: pg_upgrade reads the old cluster's next transaction and
+	 * multixact IDs before it starts that cluster to dump it, and a worker
+	 * that claimed a run meanwhile left the run's row with IDs the new
+	 * cluster then counted as not made yet ("MultiXactId 1 has not been
+	 * created yet", TAP 003); the new cluster's runs wait for its data.
+	 */
+	if (IsBinaryUpgrade)
+		return;
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
