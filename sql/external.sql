@@ -259,7 +259,8 @@ SET ROLE regress_ext_app;
 SELECT sg_invoke('ext', NULL, 'a1');
 RESET ROLE;
 -- a worker that may work the task but not run the graph's functions: its completion
--- is taken, and the step waits for a session that may run it
+-- is taken, and the step goes on with a background run of the thread's owner
+-- (stategraph.steps_left: a background worker queues it once the completion commits)
 CREATE ROLE regress_ext_noexec NOINHERIT IN ROLE regress_ext_app;
 GRANT USAGE ON SCHEMA external, stategraph TO regress_ext_noexec;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_ext_noexec;
@@ -270,6 +271,13 @@ SELECT sg_invoke('ext', '{"log": ["app"]}', 'a2') ? '__waiting__' AS waiting;
 SET ROLE regress_ext_noexec;
 SELECT sg_complete(task_id, token, '{"answer": "without prep"}') FROM sg_claim('llm', 'noexec');
 RESET ROLE;
+DO $$ BEGIN
+    FOR i IN 1..300 LOOP
+        EXIT WHEN EXISTS (SELECT FROM stategraph.runs WHERE thread_id = 'a2');
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT w.status, r.owner, r.multitask FROM stategraph.runs r, sg_wait(r.run_id, '30 s') w WHERE r.thread_id = 'a2';
 SELECT status, next FROM sg_threads() WHERE thread_id = 'a2';
 SET ROLE regress_ext_app;
 SELECT sg_invoke('ext', NULL, 'a2');

@@ -683,6 +683,31 @@ ALTER TABLE stategraph.tasks ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tasks_owner ON stategraph.tasks
     USING (stategraph.may_work(owner, queue));
 
+/*
+ * Steps whose last task completed when nobody could go on with them at
+ * once: no background run of the thread, and another transaction held the
+ * thread's row (sg_fork, sg_prune, a sweep, sg_reassign_owned), or the
+ * completing role may not execute the graph's functions. The server's
+ * sweep (background workers, CALL sg_work) continues each step that still
+ * waits with a background run of the thread's owner, and removes the row;
+ * only a note whose owner is the thread's counts (any role may write one,
+ * for itself: row-level security). Empty in the ordinary flow.
+ */
+CREATE TABLE stategraph.steps_left (
+    thread_id     text NOT NULL,
+    checkpoint_id uuid NOT NULL,            -- the thread's head when its step was left
+    owner         name NOT NULL DEFAULT CURRENT_USER,
+    left_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- (the owner in the key: a note another role wrote first cannot keep
+    -- out the owner's, as row-level security hides it from the owner)
+    PRIMARY KEY (thread_id, checkpoint_id, owner)
+);
+ALTER TABLE stategraph.steps_left ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_rows ON stategraph.steps_left USING (stategraph.owned(owner));
+COMMENT ON TABLE stategraph.steps_left IS
+'steps whose last external task completed while nobody could go on with them; the server''s sweep continues them with a background run';
+SELECT pg_catalog.pg_extension_config_dump('stategraph.steps_left', '');
+
 /* What sg_claim returns to a worker. */
 CREATE TYPE @extschema@.sg_task AS (
     task_id          text,
@@ -1375,6 +1400,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) TO PU
 GRANT EXECUTE ON FUNCTION @extschema@.sg_tasks(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.sweep_leases(integer) TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.steps_left TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
@@ -1542,6 +1568,7 @@ BEGIN
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     UPDATE stategraph.tasks SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    UPDATE stategraph.steps_left SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     PERFORM FROM stategraph.runs WHERE owner OPERATOR(pg_catalog.=) old_role ORDER BY seq FOR NO KEY UPDATE;
     -- idempotency keys are per role (runs_idempotency): a key both roles
     -- used for a graph stays with new_role's run, the one new_role's

@@ -482,6 +482,65 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 	return inserted;
 }
 
+/* The call of sg_submit_for_owner, in its subtransaction. */
+typedef struct OwnerSubmit
+{
+	const char *graph;
+	const char *thread_id;
+} OwnerSubmit;
+
+static bool
+submit_call(void *arg)
+{
+	OwnerSubmit *o = (OwnerSubmit *) arg;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(o->graph), CStringGetTextDatum(o->thread_id)};
+
+	/* (rare: planned each time, in the extension's schema as it is now) */
+	(void) sg_spi_run(psprintf("SELECT %s.sg_submit($1, NULL, $2, multitask => 'enqueue')", ext_schema()),
+					  2, types, values, NULL);
+	return true;
+}
+
+/*
+ * Queue a background run of thread_id that goes on from its head, as its
+ * owner would with sg_submit(graph, NULL, thread_id, multitask =>
+ * 'enqueue'): the same checks (a role that may no longer execute the
+ * graph's functions gets no run), as that role, in a security-restricted
+ * operation (the caller is a worker, a superuser, or CALL sg_work's
+ * caller, a member of the owner: row-level security shows it no other
+ * thread). For the steps a task's completion could not go on with (tasks.c,
+ * sg_tasks_continue_left). False, and a LOG line, if the run could not be
+ * queued; the thread then waits for sg_invoke(graph, NULL, thread) as
+ * before.
+ */
+bool
+sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner)
+{
+	Oid			role = get_role_oid(owner, true);
+	Oid			save_user;
+	int			save_sec;
+	OwnerSubmit o = {graph, thread_id};
+	ErrorData  *edata;
+
+	if (!OidIsValid(role))
+		return false;			/* a dropped role's thread: nobody to run it as */
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	edata = sg_spi_subxact(submit_call, &o);
+	SetUserIdAndSecContext(save_user, save_sec);
+	if (edata == NULL)
+		return true;
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
+	ereport(LOG,
+			(errmsg("could not continue the step of thread \"%s\" that its last task left: %s",
+					thread_id, edata->message),
+			 errdetail("The thread waits for sg_invoke(graph, NULL, thread) as role \"%s\".", owner)));
+	FreeErrorData(edata);
+	return false;
+}
+
 /* sg_submit: queue a background run; returns its run_id. */
 Datum
 sg_submit(PG_FUNCTION_ARGS)
@@ -2710,6 +2769,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 				read = 0;
 	/* (fewer threads than runs and tasks: SG_SWEEP_BATCH_THREADS) */
 	int			thread_limit = Min(limit, SG_SWEEP_BATCH_THREADS);
+	bool		held;
 
 	if (new_round)
 	{
@@ -2718,6 +2778,7 @@ sg_sweep(int limit, bool new_round, bool *more)
 		sg_claim_from_reset();	/* claims read the whole queue again (worker.c) */
 	}
 	(void) sg_tasks_sweep(limit);	/* expired leases of external tasks (tasks.c) */
+	(void) sg_tasks_continue_left(limit, &held);	/* steps their last task left (a worker retries the held) */
 	/*
 	 * the oldest first, along runs_finished from its start: the time is a
 	 * parameter (sg_expiry_cutoff), which bounds the index scan, where
@@ -3028,6 +3089,14 @@ sg_work(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&work_user, &work_sec);
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect_ext failed");
+	/* first the steps their last task left, so that their runs are among those executed here */
+	if (!sg_restore_holds(true))
+	{
+		bool		held;
+
+		(void) sg_tasks_continue_left(sg_sweep_limit, &held);
+		SPI_commit();
+	}
 	while (max_runs < 0 || done < max_runs)
 	{
 		MemoryContextReset(loop_cxt);

@@ -460,6 +460,8 @@ extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
 extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id);
 extern int	sg_tasks_sweep(int limit);
 extern uint64 sg_tasks_expire(int retention_s, int limit);
+extern int	sg_tasks_continue_left(int limit, bool *held);
+extern bool sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner);	/* runs.c */
 extern int64 sg_interval_ms(Interval *iv);
 extern bool sg_interval_negative(Interval *iv);
 extern void sg_check_interval_range(Interval *iv, bool subtract, const char *name);
@@ -549,6 +551,7 @@ extern void sg_queue_wait_set(uint32 hash, bool waiting);
 extern void sg_queue_wake_at_commit(uint32 hash);
 extern void sg_runs_init(void);
 extern void sg_wake_workers_at_commit(void);
+extern void sg_steps_left_at_commit(void);
 extern void sg_run_done_at_commit(void);
 extern void sg_run_ended_at_commit(const pg_uuid_t *run_id);
 extern void sg_run_stop_asked_at_commit(void);

@@ -1123,6 +1123,84 @@ sg_tasks_sweep(int limit)
 }
 
 /*
+ * Continue up to limit left steps (stategraph.steps_left, leave_step): each
+ * whose thread still waits at that checkpoint with none of its tasks out
+ * and no background run gets one, queued as the thread's owner (runs.c,
+ * sg_submit_for_owner), which goes on from the head as sg_invoke(graph,
+ * NULL, thread) would; the note goes either way. A thread held by another
+ * session, or whose row an open transaction holds, keeps its note for the
+ * next pass (*held). Run by the server's sweep and, soon after a
+ * completion left a step, by a background worker (worker.c); SPI is
+ * connected. Returns the number of runs queued.
+ */
+int
+sg_tasks_continue_left(int limit, bool *held)
+{
+	static SPIPlanPtr list_plan;
+	static SPIPlanPtr still_plan;
+	static SPIPlanPtr drop_plan;
+	Oid			types[3] = {TEXTOID, UUIDOID, NAMEOID};
+	Oid			limit_type = INT4OID;
+	Datum		limit_arg = Int32GetDatum(limit);
+	SPITupleTable *tt;
+	uint64		n,
+				i;
+	int			queued = 0;
+
+	*held = false;
+	n = run_sql(&list_plan,
+				"SELECT thread_id, checkpoint_id, owner FROM stategraph.steps_left ORDER BY left_at LIMIT $1 "
+				"FOR UPDATE SKIP LOCKED", 1, &limit_type, &limit_arg, NULL, 0);
+	tt = SPI_tuptable;
+	for (i = 0; i < n; i++)
+	{
+		char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		bool		isnull;
+		Datum		values[3] = {CStringGetTextDatum(thread_id), SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull),
+		SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)};
+		SGRowLock	lock;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!sg_try_lock_thread(thread_id))
+		{
+			*held = true;		/* a session runs it (and may go on with the step itself) */
+			continue;
+		}
+		lock = sg_thread_row_try_lock(thread_id, NULL, NULL, true);
+		if (lock == SG_ROW_HELD)
+		{
+			sg_unlock_thread(thread_id, false);
+			*held = true;
+			continue;
+		}
+		/*
+		 * under the row's lock, in a new snapshot: nobody moves the thread
+		 * on meanwhile. Only a note of the thread's owner counts: a role
+		 * may write notes (a completion writes them as the completing
+		 * role), but only for threads it could go on with itself.
+		 */
+		if (lock == SG_ROW_LOCKED &&
+			run_sql(&still_plan,
+					"SELECT t.graph, t.owner FROM stategraph.threads t "
+					"WHERE t.thread_id OPERATOR(pg_catalog.=) $1 AND t.head OPERATOR(pg_catalog.=) $2 "
+					"AND t.owner OPERATOR(pg_catalog.=) $3 "
+					"AND t.status OPERATOR(pg_catalog.=) 'waiting' "
+					"AND NOT EXISTS (SELECT FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
+					"  AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 AND k.status OPERATOR(pg_catalog.=) " TASK_OUT ") "
+					"AND NOT EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
+					"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
+					3, types, values, NULL, 1) == 1 &&
+			sg_submit_for_owner(sg_spi_text(0, 1), thread_id, sg_spi_text(0, 2)))
+			queued++;
+		run_sql(&drop_plan,
+				"DELETE FROM stategraph.steps_left WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				"AND checkpoint_id OPERATOR(pg_catalog.=) $2", 2, types, values, NULL, 0);
+		sg_unlock_thread(thread_id, false);
+	}
+	return queued;
+}
+
+/*
  * Remove up to limit tasks that finished (completed, failed, cancelled)
  * more than retention_s seconds ago, as runs expire (runs.c's sg_sweep),
  * except those of a thread's head checkpoint: a step that waits keeps the
@@ -1528,6 +1606,32 @@ step_state(TaskRow *row)
 }
 
 /*
+ * The step of row is complete but cannot go on here: another transaction
+ * holds the thread's row (STEP_BUSY), or this role may not execute the
+ * graph's functions. Noted in stategraph.steps_left, in the completion's
+ * transaction: once it commits, a worker continues the step with a run
+ * of the thread's owner if it still waits then
+ * (sg_tasks_continue_left), or CALL sg_work or the sweep does; a session that held the thread to go on with
+ * the step itself (a continuing sg_invoke) has moved the thread on by
+ * then, and the note is dropped.
+ */
+static void
+leave_step(TaskRow *row)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
+
+	run_sql(&plan,
+			"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) "
+			"SELECT k.thread_id, k.checkpoint_id, k.owner FROM stategraph.tasks k "
+			"WHERE k.thread_id OPERATOR(pg_catalog.=) $1 AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 LIMIT 1 "
+			"ON CONFLICT DO NOTHING",
+			2, types, values, NULL, 0);
+	sg_steps_left_at_commit();
+}
+
+/*
  * The last task of a step without a background run completed: go on with
  * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
  * thread) would (a node's failure is recorded on the thread, not raised),
@@ -1545,9 +1649,12 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	SGRunOptions opts;
 	SGRun	   *run;
 
-	/* a worker that may not run the graph's functions leaves the step to a session that may */
+	/* a worker that may not run the graph's functions leaves the step to a run of the thread's owner */
 	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
+	{
+		leave_step(row);
 		return;
+	}
 	memset(&opts, 0, sizeof(opts));
 	opts.graph = row->graph;
 	opts.has_graph_gen = true;	/* the graph sg_complete checked the task against */
@@ -1734,7 +1841,9 @@ sg_complete(PG_FUNCTION_ARGS)
 	switch (state)
 	{
 		case STEP_TASKS_OUT:
+			break;
 		case STEP_BUSY:
+			leave_step(row);
 			break;
 		case STEP_RUN:
 			if (sg_step_ready_hook != NULL)

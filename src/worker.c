@@ -197,6 +197,7 @@ typedef struct SGShared
 	uint64		work_gen;		/* bumped by every commit that woke workers */
 	uint64		stop_gen;		/* bumped by every commit that asked a run to stop (runs.c) */
 	uint64		queue_gen;		/* bumped by every commit that lowered a claim_from */
+	uint64		left_gen;		/* bumped by every commit that left a step (tasks.c, leave_step) */
 	Oid			dropping;		/* a database being dropped: start no worker there */
 	int			max_workers;	/* stategraph.max_workers as the launcher last read it */
 	int			nwants;
@@ -225,6 +226,7 @@ static bool done_at_commit = false;
 static bool want_at_commit = false;
 static bool delayed_at_commit = false;
 static bool stop_at_commit = false;
+static bool left_at_commit = false;
 #define QUEUE_START DT_NOBEGIN	/* claims read the queue from its start */
 static TimestampTz queued_from = DT_NOEND;	/* the earliest due time of a run it queued */
 #define SG_DONE_IDS 8
@@ -591,9 +593,11 @@ static void lower_claim_from(Oid dboid, TimestampTz at);
 static void
 wake_committed(void)
 {
-	if (delayed_at_commit || stop_at_commit || queued_from != DT_NOEND)
+	if (delayed_at_commit || stop_at_commit || queued_from != DT_NOEND || left_at_commit)
 	{
 		SpinLockAcquire(&shared->mutex);
+		if (left_at_commit)
+			shared->left_gen++;
 		if (delayed_at_commit)
 			shared->delayed_gen++;
 		if (stop_at_commit)
@@ -604,7 +608,7 @@ wake_committed(void)
 	}
 	if (want_at_commit)
 		wake_database(MyDatabaseId, WAKE_WANT);
-	else if (wake_at_commit)
+	else if (wake_at_commit || left_at_commit)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);
 	else if (done_at_commit && my_slot < 0)
 		wake_database(MyDatabaseId, WAKE_NUDGE);	/* a worker looks for the thread's next run itself */
@@ -619,6 +623,7 @@ static void
 forget_wakes(void)
 {
 	wake_at_commit = done_at_commit = want_at_commit = delayed_at_commit = stop_at_commit = done_all = false;
+	left_at_commit = false;
 	queued_from = DT_NOEND;
 	ndone = 0;
 	nqueues = 0;
@@ -675,6 +680,17 @@ sg_wake_workers_at_commit(void)
 {
 	wake_at_commit = true;
 	queued_from = QUEUE_START;
+}
+
+/*
+ * This transaction left a step that nobody could go on with (tasks.c,
+ * leave_step): once it commits, a worker of this database continues it
+ * (worker_iteration), as the next sweep would.
+ */
+void
+sg_steps_left_at_commit(void)
+{
+	left_at_commit = true;
 }
 
 /*
@@ -1577,6 +1593,43 @@ work_gen(void)
 	return gen;
 }
 
+/* The count of commits that left a step so far. */
+static uint64
+left_gen(void)
+{
+	uint64		gen;
+
+	SpinLockAcquire(&shared->mutex);
+	gen = shared->left_gen;
+	SpinLockRelease(&shared->mutex);
+	return gen;
+}
+
+static uint64 left_seen = 0;	/* the left_gen this worker last continued left steps at */
+static TimestampTz left_retry_at = 0;	/* when to look again at left steps whose thread was held */
+
+/*
+ * Continue the steps that completions left since this worker last looked
+ * (tasks.c, sg_tasks_continue_left), every worker of the server once per
+ * such commit (a statement that finds nothing elsewhere), rather than at
+ * the next sweep, an interval later. A step whose thread was held (the
+ * transaction that made the completion leave it may not have ended) is
+ * looked at again within a second. *did: a run was queued.
+ */
+static void
+continue_left_steps(bool *did)
+{
+	uint64		gen = left_gen();
+	bool		still_held;
+
+	if (gen == left_seen && (left_retry_at == 0 || GetCurrentTimestamp() < left_retry_at))
+		return;
+	left_seen = gen;
+	if (sg_tasks_continue_left(sg_sweep_limit, &still_held) > 0)
+		*did = true;
+	left_retry_at = still_held ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000) : 0;
+}
+
 /*
  * One iteration: run one due run, and sweep when a sweep is due. Returns
  * true if there may be more to do at once; *sleep_ms is how long to sleep
@@ -1627,6 +1680,8 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
 	else if (did && !blocked && !refused_in_claim && !look_again && !sg_run_thread_next && work_gen() == gen)
 		did = false;			/* nothing new since the claim */
+	if (!held)
+		continue_left_steps(&did);
 	/* another worker of the database may have swept since: its round counts */
 	SpinLockAcquire(&shared->mutex);
 	if (!in_round && swept_entry(MyDatabaseId)->at > *last_sweep)
@@ -1683,6 +1738,8 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		*sleep_ms = 1000;		/* a due run waits for a thread held by another session */
 	if (held)
 		*sleep_ms = 1000;		/* a restore goes on: its due runs wait for its end */
+	if (left_retry_at != 0 && *sleep_ms > 1000)
+		*sleep_ms = 1000;		/* a left step's thread was held: look again */
 	if (*sleep_ms < 1)
 		*sleep_ms = 1;
 	return did;

@@ -70,7 +70,7 @@ SELECT columns_are('public', 'sg_thread',
 SELECT has_schema('stategraph');
 SELECT tables_are('stategraph', ARRAY['graphs', 'nodes', 'edges', 'branches', 'threads', 'checkpoints', 'tasks',
                                       'lg_checkpoints', 'lg_blobs', 'lg_writes', 'lg_stray_threads',
-                                      'runs', 'retention', 'partition_holds', 'submit_locks']);
+                                      'runs', 'retention', 'partition_holds', 'submit_locks', 'steps_left']);
 SELECT has_pk('stategraph', 'checkpoints', 'checkpoints have a primary key');
 SELECT col_is_pk('stategraph', 'checkpoints', ARRAY['thread_id', 'checkpoint_id'],
                  'checkpoints are keyed by thread first');
@@ -84,7 +84,8 @@ SELECT set_eq($$ SELECT unnest(extconfig)::regclass::text FROM pg_extension WHER
                     'stategraph.tasks_seq_seq',
                     'stategraph.lg_checkpoints', 'stategraph.lg_blobs', 'stategraph.lg_writes',
                     'stategraph.lg_stray_threads',
-                    'stategraph.runs', 'stategraph.runs_seq_seq', 'stategraph.retention'],
+                    'stategraph.runs', 'stategraph.runs_seq_seq', 'stategraph.retention',
+                    'stategraph.steps_left'],
               'pg_dump keeps every table of data (pg_extension_config_dump)');
 SELECT has_index('stategraph', 'lg_stray_threads', 'lg_stray_threads_thread', ARRAY['thread_id'],
                   'the notes of thread ids that may have stray writes are found by thread');
