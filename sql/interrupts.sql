@@ -162,6 +162,13 @@ SELECT sg_compile('half');
 SELECT sg_invoke('half', '{}', thread_id => 'half-1') - '__interrupt__' AS returned;
 SELECT "values" AS stored, next FROM sg_get_state('half-1');
 SELECT sg_invoke('half', NULL, thread_id => 'half-1', resume => '"L"');
+-- and sg_stream in mode values ends with those values, as LangGraph's stream
+-- does (one last values event with the pending writes applied, after the
+-- interrupt); in mode updates the finished task's update comes first
+SELECT step, node, CASE node WHEN '__interrupt__' THEN payload->0->'value' ELSE payload END AS payload
+FROM sg_stream('half', '{}', thread_id => 'half-2', mode => 'values');
+SELECT step, node, CASE node WHEN '__interrupt__' THEN payload->0->'value' ELSE payload END AS payload
+FROM sg_stream('half', '{}', thread_id => 'half-3');
 
 -- sg_interrupt() needs a running node, and a thread to pause
 SELECT sg_interrupt('"hello"');

@@ -703,6 +703,25 @@ waiting_list(SGRun *run, SGJsonBuilder *b)
 			sg_jb_end_object(b);
 		}
 }
+
+static Jsonb *interrupted_values(SGRun *run);
+
+/*
+ * Did a task of the step finish with a write (an update naming a channel)?
+ * LangGraph's stream ends an interrupted step with one last values event
+ * only then.
+ */
+static bool
+any_done_update(SGRun *run)
+{
+	int			i;
+
+	for (i = 0; i < run->ntasks; i++)
+		if (run->tasks[i].done && run->tasks[i].update != NULL && JB_ROOT_COUNT(run->tasks[i].update) > 0)
+			return true;
+	return false;
+}
+
 static void
 emit(SGRun *run, int step, const char *node, Jsonb *payload)
 {
@@ -1045,6 +1064,8 @@ sg_run_step(SGRun *run)
 				emit(run, run->cp->step + 1, "__interrupt__", run->tasks[i].interrupts);
 		if (first_error)
 			emit(run, run->cp->step + 1, "__error__", first_error);
+		else if (run->opts.emit && run->opts.emit_values && any_done_update(run))
+			emit(run, run->cp->step + 1, NULL, interrupted_values(run));	/* as sg_invoke returns them */
 		MemoryContextSwitchTo(old);
 		return false;
 	}
