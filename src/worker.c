@@ -1581,26 +1581,14 @@ leave_without_extension(void)
 	proc_exit(0);
 }
 
-/* The count of commits that woke workers so far. */
+/* A count of shared (work_gen, left_gen: commits that woke workers, that left a step) as it is now. */
 static uint64
-work_gen(void)
+read_gen(const uint64 *counter)
 {
 	uint64		gen;
 
 	SpinLockAcquire(&shared->mutex);
-	gen = shared->work_gen;
-	SpinLockRelease(&shared->mutex);
-	return gen;
-}
-
-/* The count of commits that left a step so far. */
-static uint64
-left_gen(void)
-{
-	uint64		gen;
-
-	SpinLockAcquire(&shared->mutex);
-	gen = shared->left_gen;
+	gen = *counter;
 	SpinLockRelease(&shared->mutex);
 	return gen;
 }
@@ -1619,7 +1607,7 @@ static TimestampTz left_retry_at = 0;	/* when to look again at left steps whose 
 static void
 continue_left_steps(bool *did)
 {
-	uint64		gen = left_gen();
+	uint64		gen = read_gen(&shared->left_gen);
 	bool		still_held;
 
 	if (gen == left_seen && (left_retry_at == 0 || GetCurrentTimestamp() < left_retry_at))
@@ -1651,7 +1639,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	bool		blocked = false;
 	bool		held;
 	long		due;
-	uint64		gen = work_gen();
+	uint64		gen = read_gen(&shared->work_gen);
 	TimestampTz began = GetCurrentTimestamp();	/* before the claim looks for due runs */
 	MemoryContext cxt = CurrentMemoryContext;	/* the loop's: outlives transactions */
 
@@ -1678,7 +1666,7 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	}
 	if (did && sg_claim_left_more)
 		wake_database(MyDatabaseId, WAKE_SUBMIT);	/* a backlog: another worker helps */
-	else if (did && !blocked && !refused_in_claim && !look_again && !sg_run_thread_next && work_gen() == gen)
+	else if (did && !blocked && !refused_in_claim && !look_again && !sg_run_thread_next && read_gen(&shared->work_gen) == gen)
 		did = false;			/* nothing new since the claim */
 	if (!held)
 		continue_left_steps(&did);

@@ -44,12 +44,7 @@ my $run = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{}', 't1')});
 
 my $a = gdb_session($node);
 my $dir = $a->{dir};
-open my $f, '>', "$dir/gdb.cmd" or die;
-print $f <<"CMD";
-set pagination off
-set breakpoint pending off
-break try_claim
-shell touch $dir/attached
+my $g = gdb_attach($a, 'break try_claim', <<"CMD");
 continue
 shell touch $dir/at_claim
 shell while [ ! -e $dir/go_on ]; do sleep 0.05; done
@@ -63,10 +58,8 @@ shell while [ ! -e $dir/go ]; do sleep 0.05; done
 detach
 quit
 CMD
-close $f;
-my $log = '';
-my $gdb = IPC::Run::start(['gdb', '-p', $a->{pid}, '-batch', '-x', "$dir/gdb.cmd"],
-	'<', \undef, '>&', \$log, IPC::Run::timeout(180));
+plan skip_all => 'gdb cannot attach to a backend here' unless $g;
+my ($gdb, $log) = ($g->{h}, $g->{log});
 sub appears
 {
 	my ($file) = @_;
@@ -77,16 +70,11 @@ sub appears
 	}
 	return 0;
 }
-unless (appears('attached'))
-{
-	$gdb->finish;
-	plan skip_all => 'gdb cannot attach to a backend here';
-}
 
 # A reads the run as a candidate and stops before trying it
 ${ $a->{in} } .= "CALL sg_work(); SELECT 'after';\n";
 $a->{h}->pump_nb;
-ok(appears('at_claim'), 'session A is stopped in try_claim, the run its candidate') or diag $log;
+ok(appears('at_claim'), 'session A is stopped in try_claim, the run its candidate') or diag $$log;
 
 # B runs it to its end meanwhile; then A goes on
 $node->safe_psql('postgres', 'CALL sg_work()');
@@ -94,7 +82,7 @@ is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs() WHERE run_id = '
 	"session B executed the run to its end");
 open my $go_on, '>', "$dir/go_on" or die;
 close $go_on;
-ok(appears('held'), 'session A is stopped again, in its claim or at its next statement') or diag $log;
+ok(appears('held'), 'session A is stopped again, in its claim or at its next statement') or diag $$log;
 
 my ($status, $rc, $stdout, $stderr);
 eval {
@@ -109,8 +97,8 @@ $gdb->finish;
 die $failed if $failed;
 is($status, 'done', 'the thread of the ended run reads done, not running, while the claim goes on');
 is($rc, 0, 'a caller with stategraph.lock_wait off may write the thread meanwhile') or diag $stderr;
-like($log, qr/Breakpoint \d+, (0x[0-9a-f]+ in )?pg_parse_query/,
-	'session A passed the run over without taking its thread: it stopped at its next statement') or diag $log;
+like($$log, qr/Breakpoint \d+, (0x[0-9a-f]+ in )?pg_parse_query/,
+	'session A passed the run over without taking its thread: it stopped at its next statement') or diag $$log;
 
 end_session($a);
 like(${ $a->{out} }, qr/^after$/m, "session A's CALL sg_work ended, and its next statement ran");

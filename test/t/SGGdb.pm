@@ -13,7 +13,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(gdb_missing gdb_session hold_commit_after seen_while_held end_session);
+our @EXPORT = qw(gdb_missing gdb_session gdb_attach hold_commit_after seen_while_held end_session);
 
 use Test::More;
 use IPC::Run;
@@ -38,28 +38,16 @@ sub gdb_session
 	return { node => $node, h => $h, in => \$in, out => \$out, pid => $1, dir => tempdir(CLEANUP => 1) };
 }
 
-# gdb on the session: once it enters $function, the next LockReleaseAll
-# (its commit's) stops it until the test lets it go. Returns once gdb is
-# attached and the session goes on; undef if gdb could not attach.
-sub hold_commit_after
+# gdb on the session with the commands $commands, after $first (which sets
+# the first breakpoint): returns once gdb is attached and the session goes
+# on, with gdb's handle and its output; undef if gdb could not attach.
+sub gdb_attach
 {
-	my ($s, $function) = @_;
+	my ($s, $first, $commands) = @_;
 	my $dir = $s->{dir};
-	unlink "$dir/go", "$dir/attached";
+	unlink "$dir/attached";
 	open my $f, '>', "$dir/gdb.cmd" or die;
-	print $f <<"CMD";
-set pagination off
-set breakpoint pending off
-break $function
-shell touch $dir/attached
-continue
-break LockReleaseAll
-continue
-shell touch $dir/held
-shell while [ ! -e $dir/go ]; do sleep 0.05; done
-detach
-quit
-CMD
+	print $f "set pagination off\nset breakpoint pending off\n$first\nshell touch $dir/attached\n$commands";
 	close $f;
 	my $log = '';
 	my $gdb = IPC::Run::start(['gdb', '-p', $s->{pid}, '-batch', '-x', "$dir/gdb.cmd"],
@@ -72,6 +60,24 @@ CMD
 	return { h => $gdb, log => \$log } if -e "$dir/attached";
 	$gdb->finish;
 	return undef;
+}
+
+# gdb on the session: once it enters $function, the next LockReleaseAll
+# (its commit's) stops it until the test lets it go. As gdb_attach.
+sub hold_commit_after
+{
+	my ($s, $function) = @_;
+	my $dir = $s->{dir};
+	unlink "$dir/go";
+	return gdb_attach($s, "break $function", <<"CMD");
+continue
+break LockReleaseAll
+continue
+shell touch $dir/held
+shell while [ ! -e $dir/go ]; do sleep 0.05; done
+detach
+quit
+CMD
 }
 
 # The session runs $sql, held in its commit: what another session reads
