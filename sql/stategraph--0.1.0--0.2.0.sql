@@ -1400,7 +1400,8 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) TO PU
 GRANT EXECUTE ON FUNCTION @extschema@.sg_tasks(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.sweep_leases(integer) TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.steps_left TO PUBLIC;
+-- (not left_at: the order the notes are looked at in is the server's)
+GRANT SELECT, DELETE, INSERT (thread_id, checkpoint_id, owner), UPDATE (owner) ON stategraph.steps_left TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller
@@ -1568,6 +1569,10 @@ BEGIN
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     UPDATE stategraph.tasks SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    DELETE FROM stategraph.steps_left o WHERE o.owner OPERATOR(pg_catalog.=) old_role
+        AND EXISTS (SELECT FROM stategraph.steps_left n WHERE n.owner OPERATOR(pg_catalog.=) new_role
+                    AND n.thread_id OPERATOR(pg_catalog.=) o.thread_id
+                    AND n.checkpoint_id OPERATOR(pg_catalog.=) o.checkpoint_id);
     UPDATE stategraph.steps_left SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     PERFORM FROM stategraph.runs WHERE owner OPERATOR(pg_catalog.=) old_role ORDER BY seq FOR NO KEY UPDATE;
     -- idempotency keys are per role (runs_idempotency): a key both roles

@@ -496,25 +496,35 @@ submit_call(void *arg)
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2] = {CStringGetTextDatum(o->graph), CStringGetTextDatum(o->thread_id)};
 
-	/* (rare: planned each time, in the extension's schema as it is now) */
-	(void) sg_spi_run(psprintf("SELECT %s.sg_submit($1, NULL, $2, multitask => 'enqueue')", ext_schema()),
+	/*
+	 * (rare: planned each time, in the extension's schema as it is now).
+	 * Every argument typed, so that only sg_submit itself matches: with an
+	 * untyped NULL, a role that may create functions in that schema could
+	 * have its own sg_submit(text, text, ...) chosen, and run as the owner.
+	 */
+	(void) sg_spi_run(psprintf("SELECT %s.sg_submit($1, NULL::pg_catalog.jsonb, $2, NULL::pg_catalog.uuid, "
+							   "NULL::pg_catalog.jsonb, 25, 'enqueue'::pg_catalog.text, NULL::pg_catalog.interval, "
+							   "NULL::pg_catalog.text)", ext_schema()),
 					  2, types, values, NULL);
 	return true;
 }
 
 /*
- * Queue a background run of thread_id that goes on from its head, as its
- * owner would with sg_submit(graph, NULL, thread_id, multitask =>
- * 'enqueue'): the same checks (a role that may no longer execute the
+ * Queue a background run of thread_id that goes on from its head, as role
+ * owner (the thread's owner, or a member of it that ran the step) would
+ * with sg_submit(graph, NULL, thread_id, multitask => 'enqueue'): the same
+ * checks (a role that may no longer execute the
  * graph's functions gets no run), as that role, in a security-restricted
  * operation (the caller is a worker, a superuser, or CALL sg_work's
  * caller, a member of the owner: row-level security shows it no other
  * thread). For the steps a task's completion could not go on with (tasks.c,
- * sg_tasks_continue_left). False, and a LOG line, if the run could not be
- * queued; the thread then waits for sg_invoke(graph, NULL, thread) as
- * before.
+ * sg_tasks_continue_left). OWNER_RETRY if it could not for now (a lock
+ * another transaction holds, sg_reassign_owned's on the role say, a
+ * deadlock or a serialization failure); OWNER_REFUSED, and a LOG line, if
+ * it could not at all: the thread then waits for sg_invoke(graph, NULL,
+ * thread).
  */
-bool
+SGOwnerSubmit
 sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner)
 {
 	Oid			role = get_role_oid(owner, true);
@@ -524,21 +534,27 @@ sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner)
 	ErrorData  *edata;
 
 	if (!OidIsValid(role))
-		return false;			/* a dropped role's thread: nobody to run it as */
+		return OWNER_REFUSED;	/* a dropped role's thread: nobody to run it as */
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	edata = sg_spi_subxact(submit_call, &o);
 	SetUserIdAndSecContext(save_user, save_sec);
 	if (edata == NULL)
-		return true;
+		return OWNER_SUBMITTED;
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 		ReThrowError(edata);
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK)
+	{
+		FreeErrorData(edata);
+		return OWNER_RETRY;
+	}
 	ereport(LOG,
 			(errmsg("could not continue the step of thread \"%s\" that its last task left: %s",
 					thread_id, edata->message),
 			 errdetail("The thread waits for sg_invoke(graph, NULL, thread) as role \"%s\".", owner)));
 	FreeErrorData(edata);
-	return false;
+	return OWNER_REFUSED;
 }
 
 /* sg_submit: queue a background run; returns its run_id. */
@@ -2656,7 +2672,8 @@ sweep_threads(const char *last, int limit, uint64 *tried)
 	const char *cursor = threads_pass.cursor;
 	Datum		values[3] = {cursor ? CStringGetTextDatum(cursor) : (Datum) 0, CStringGetTextDatum(last), Int32GetDatum(limit)};
 	char		nulls[3] = {cursor ? ' ' : 'n', ' ', ' '};
-	char	   *prune = psprintf("SELECT %s.sg_prune(NULL, $2, $1)", ext_schema());
+	/* (every argument typed: see submit_call) */
+	char	   *prune = psprintf("SELECT %s.sg_prune(NULL::pg_catalog.interval, $2, $1)", ext_schema());
 	SPITupleTable *tt;
 	uint64		n,
 				i,

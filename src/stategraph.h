@@ -461,7 +461,13 @@ extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkp
 extern int	sg_tasks_sweep(int limit);
 extern uint64 sg_tasks_expire(int retention_s, int limit);
 extern int	sg_tasks_continue_left(int limit, bool *held);
-extern bool sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner);	/* runs.c */
+typedef enum SGOwnerSubmit
+{
+	OWNER_SUBMITTED,
+	OWNER_RETRY,				/* not for now: a lock held, a deadlock, a serialization failure */
+	OWNER_REFUSED
+} SGOwnerSubmit;
+extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner);	/* runs.c */
 extern int64 sg_interval_ms(Interval *iv);
 extern bool sg_interval_negative(Interval *iv);
 extern void sg_check_interval_range(Interval *iv, bool subtract, const char *name);

@@ -1123,22 +1123,51 @@ sg_tasks_sweep(int limit)
 }
 
 /*
+ * Whether role name a (a note's owner) may act on the threads of role name
+ * b (the thread's owner): b itself or a member of it, as stategraph.owned
+ * decides for the current role (NULL for a dropped role: no).
+ */
+#define ROLE_ACTS_FOR(a, b) \
+	"(" a " OPERATOR(pg_catalog.=) " b " OR pg_catalog.pg_has_role(" \
+	"pg_catalog.to_regrole(pg_catalog.quote_ident(" a "::pg_catalog.text))::pg_catalog.oid, " \
+	"pg_catalog.to_regrole(pg_catalog.quote_ident(" b "::pg_catalog.text))::pg_catalog.oid, 'MEMBER') IS TRUE)"
+
+/*
+ * The notes that name a step to go on with: at the thread's head, the
+ * thread waiting, of a role that may act on the thread (its owner, or a
+ * member that ran the step: the step's tasks are that role's, and only it
+ * sees them). Any role may write notes, for itself (row-level security),
+ * so a note of another role, or of a step the thread has left, is nobody's
+ * to act on: it is dropped without the thread being touched.
+ */
+#define STEP_NOTE_VALID(n) \
+	"EXISTS (SELECT FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) " n ".thread_id " \
+	"AND t.head OPERATOR(pg_catalog.=) " n ".checkpoint_id AND t.status OPERATOR(pg_catalog.=) 'waiting' " \
+	"AND " ROLE_ACTS_FOR(n ".owner", "t.owner") ")"
+
+/*
  * Continue up to limit left steps (stategraph.steps_left, leave_step): each
  * whose thread still waits at that checkpoint with none of its tasks out
- * and no background run gets one, queued as the thread's owner (runs.c,
+ * and no background run gets one, queued as the note's owner (runs.c,
  * sg_submit_for_owner), which goes on from the head as sg_invoke(graph,
- * NULL, thread) would; the note goes either way. A thread held by another
- * session, or whose row an open transaction holds, keeps its note for the
- * next pass (*held). Run by the server's sweep and, soon after a
- * completion left a step, by a background worker (worker.c); SPI is
- * connected. Returns the number of runs queued.
+ * NULL, thread) would; the note goes. A thread held by another session,
+ * or whose row an open transaction holds, or whose run could not be
+ * queued for now (a lock, a deadlock), keeps its note for the next pass
+ * (*held), written again so that it goes to the back of the line: a role
+ * holding threads of its own does not keep the others' notes waiting. Run
+ * by the server's sweep, soon after a completion left a step by a
+ * background worker (worker.c), and by CALL sg_work (the notes its
+ * caller's row-level security shows it); SPI is connected. Returns the
+ * number of runs queued.
  */
 int
 sg_tasks_continue_left(int limit, bool *held)
 {
+	static SPIPlanPtr stale_plan;
 	static SPIPlanPtr list_plan;
 	static SPIPlanPtr still_plan;
 	static SPIPlanPtr drop_plan;
+	static SPIPlanPtr back_plan;
 	Oid			types[3] = {TEXTOID, UUIDOID, NAMEOID};
 	Oid			limit_type = INT4OID;
 	Datum		limit_arg = Int32GetDatum(limit);
@@ -1148,9 +1177,14 @@ sg_tasks_continue_left(int limit, bool *held)
 	int			queued = 0;
 
 	*held = false;
+	run_sql(&stale_plan,
+			"DELETE FROM stategraph.steps_left WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+			"SELECT n.ctid FROM stategraph.steps_left n WHERE NOT " STEP_NOTE_VALID("n") " LIMIT $1 "
+			"FOR UPDATE SKIP LOCKED))", 1, &limit_type, &limit_arg, NULL, 0);
 	n = run_sql(&list_plan,
-				"SELECT thread_id, checkpoint_id, owner FROM stategraph.steps_left ORDER BY left_at LIMIT $1 "
-				"FOR UPDATE SKIP LOCKED", 1, &limit_type, &limit_arg, NULL, 0);
+				"SELECT n.thread_id, n.checkpoint_id, n.owner FROM stategraph.steps_left n "
+				"WHERE " STEP_NOTE_VALID("n") " ORDER BY n.left_at LIMIT $1 FOR UPDATE OF n SKIP LOCKED",
+				1, &limit_type, &limit_arg, NULL, 0);
 	tt = SPI_tuptable;
 	for (i = 0; i < n; i++)
 	{
@@ -1159,43 +1193,53 @@ sg_tasks_continue_left(int limit, bool *held)
 		Datum		values[3] = {CStringGetTextDatum(thread_id), SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull),
 		SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)};
 		SGRowLock	lock;
+		bool		keep = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!sg_try_lock_thread(thread_id))
+			keep = true;		/* a session runs it (and may go on with the step itself) */
+		else
 		{
-			*held = true;		/* a session runs it (and may go on with the step itself) */
-			continue;
-		}
-		lock = sg_thread_row_try_lock(thread_id, NULL, NULL, true);
-		if (lock == SG_ROW_HELD)
-		{
+			lock = sg_thread_row_try_lock(thread_id, NULL, NULL, true);
+			if (lock == SG_ROW_HELD)
+				keep = true;
+			/* under the row's lock, in a new snapshot: nobody moves the thread on meanwhile */
+			else if (lock == SG_ROW_LOCKED &&
+					 run_sql(&still_plan,
+							 "SELECT t.graph FROM stategraph.threads t "
+							 "WHERE t.thread_id OPERATOR(pg_catalog.=) $1 AND t.head OPERATOR(pg_catalog.=) $2 "
+							 "AND " ROLE_ACTS_FOR("$3", "t.owner") " "
+							 "AND t.status OPERATOR(pg_catalog.=) 'waiting' "
+							 "AND NOT EXISTS (SELECT FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
+							 "  AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 AND k.status OPERATOR(pg_catalog.=) " TASK_OUT ") "
+							 "AND NOT EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
+							 "  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
+							 3, types, values, NULL, 1) == 1)
+			{
+				switch (sg_submit_for_owner(sg_spi_text(0, 1), thread_id, SPI_getvalue(tt->vals[i], tt->tupdesc, 3)))
+				{
+					case OWNER_SUBMITTED:
+						queued++;
+						break;
+					case OWNER_RETRY:
+						keep = true;
+						break;
+					case OWNER_REFUSED:
+						break;
+				}
+			}
 			sg_unlock_thread(thread_id, false);
-			*held = true;
-			continue;
 		}
-		/*
-		 * under the row's lock, in a new snapshot: nobody moves the thread
-		 * on meanwhile. Only a note of the thread's owner counts: a role
-		 * may write notes (a completion writes them as the completing
-		 * role), but only for threads it could go on with itself.
-		 */
-		if (lock == SG_ROW_LOCKED &&
-			run_sql(&still_plan,
-					"SELECT t.graph, t.owner FROM stategraph.threads t "
-					"WHERE t.thread_id OPERATOR(pg_catalog.=) $1 AND t.head OPERATOR(pg_catalog.=) $2 "
-					"AND t.owner OPERATOR(pg_catalog.=) $3 "
-					"AND t.status OPERATOR(pg_catalog.=) 'waiting' "
-					"AND NOT EXISTS (SELECT FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
-					"  AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 AND k.status OPERATOR(pg_catalog.=) " TASK_OUT ") "
-					"AND NOT EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
-					"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
-					3, types, values, NULL, 1) == 1 &&
-			sg_submit_for_owner(sg_spi_text(0, 1), thread_id, sg_spi_text(0, 2)))
-			queued++;
 		run_sql(&drop_plan,
 				"DELETE FROM stategraph.steps_left WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 				"AND checkpoint_id OPERATOR(pg_catalog.=) $2", 2, types, values, NULL, 0);
-		sg_unlock_thread(thread_id, false);
+		if (keep)
+		{
+			*held = true;
+			run_sql(&back_plan,
+					"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) VALUES ($1, $2, $3)",
+					3, types, values, NULL, 0);
+		}
 	}
 	return queued;
 }
@@ -1610,10 +1654,10 @@ step_state(TaskRow *row)
  * holds the thread's row (STEP_BUSY), or this role may not execute the
  * graph's functions. Noted in stategraph.steps_left, in the completion's
  * transaction: once it commits, a worker continues the step with a run
- * of the thread's owner if it still waits then
- * (sg_tasks_continue_left), or CALL sg_work or the sweep does; a session that held the thread to go on with
- * the step itself (a continuing sg_invoke) has moved the thread on by
- * then, and the note is dropped.
+ * of the thread's owner if it still waits then (sg_tasks_continue_left),
+ * or CALL sg_work or the sweep does; a session that held the thread to go
+ * on with the step itself (a continuing sg_invoke) has moved the thread on
+ * by then, and the note is dropped.
  */
 static void
 leave_step(TaskRow *row)
@@ -1622,6 +1666,11 @@ leave_step(TaskRow *row)
 	Oid			types[2] = {TEXTOID, UUIDOID};
 	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
 
+	/*
+	 * the note of the role the step's tasks are (the thread's owner, or a
+	 * member that ran the step), whose run sees them; the completer is one
+	 * of its members (the tasks' policy)
+	 */
 	run_sql(&plan,
 			"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) "
 			"SELECT k.thread_id, k.checkpoint_id, k.owner FROM stategraph.tasks k "

@@ -1001,7 +1001,7 @@ prepared_committed(void)
 {
 	if (!OidIsValid(get_extension_oid("stategraph", true)))
 		return;
-	wake_at_commit = delayed_at_commit = stop_at_commit = true;
+	wake_at_commit = delayed_at_commit = stop_at_commit = left_at_commit = true;
 	done_at_commit = done_all = true;
 	queues_all = true;
 	queued_from = QUEUE_START;

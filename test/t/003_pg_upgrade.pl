@@ -40,7 +40,9 @@ my $before2 = snapshot($old, 'second');
 $old->safe_psql('postgres', 'CREATE DATABASE runs');
 $old->safe_psql('runs', q{
     CREATE EXTENSION stategraph;
-    CREATE FUNCTION step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+    CREATE TABLE ran_on (port text);
+    CREATE FUNCTION step(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ INSERT INTO ran_on VALUES (current_setting('port')); SELECT '{"n": 1}'::jsonb $$;
     SELECT sg_create_graph('g', '{"n": "add"}');
     SELECT sg_add_node('g', 'a', 'step(jsonb)');
     SELECT sg_add_edge('g', '__start__', 'a');
@@ -85,6 +87,8 @@ is($new->safe_psql('postgres', q{SELECT string_agg(node || '=' || fn, ',' ORDER 
 	'node functions are kept by signature');
 is($new->safe_psql('runs', "SELECT status FROM sg_wait('$run', '60 s')"), 'success',
 	'a run queued before pg_upgrade runs after it');
+is($new->safe_psql('runs', 'SELECT string_agg(port, \',\') FROM ran_on'), $new->port,
+	'it ran once, on the new cluster: no worker took it while pg_upgrade ran the old one');
 my $run2 = $new->safe_psql('runs', q{SELECT sg_submit('g', '{"n": 1}', 'upg-run-2')});
 cmp_ok($new->safe_psql('runs', "SELECT seq FROM stategraph.runs WHERE run_id = '$run2'"),
 	'>', $seq, 'and new runs are numbered after it');

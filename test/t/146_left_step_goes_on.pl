@@ -110,6 +110,24 @@ is($node->safe_psql('postgres', "$state 'l3'") . ' ' . $node->safe_psql('postgre
 is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.steps_left}), '0', 'and is dropped');
 $node->safe_psql('postgres', q{SELECT sg_invoke('ext', NULL, 'l3')}, extra_params => ['-U', 'alice']);
 
+# a member of the thread owner goes on with the owner's thread: its task,
+# the note and the run are the member's (the run of the thread owner would
+# not see the task's result: the task is the member's)
+$node->safe_psql('postgres', 'CREATE ROLE app LOGIN IN ROLE alice');
+$node->safe_psql('postgres', q{SELECT sg_invoke('ext', '{}', 'm1')}, extra_params => ['-U', 'alice']);
+$node->safe_psql('postgres', q{SELECT sg_complete(task_id, token, '{"answer": 1}') FROM sg_claim('q', 'me')},
+	extra_params => ['-U', 'alice']);
+$holder = complete_while_held($node, 'm1', 'app');
+is($node->safe_psql('postgres', q{SELECT owner FROM stategraph.tasks WHERE thread_id = 'm1' ORDER BY seq DESC LIMIT 1})
+	  . ' ' . $node->safe_psql('postgres', q{SELECT owner FROM stategraph.steps_left WHERE thread_id = 'm1'}),
+	'app app', "the member's task left the step, noted as the member's");
+run_in($holder, 'COMMIT', 'committed');
+end_session($holder);
+$node->safe_psql('postgres', 'CALL sg_work()');
+is($node->safe_psql('postgres', "$state 'm1'") . ' ' . $node->safe_psql('postgres',
+		q{SELECT string_agg(owner, ',') FROM stategraph.runs WHERE thread_id = 'm1'}),
+	'done 42 app', 'CALL sg_work went on with it, with a run of the member');
+
 # the holder was a session going on with the step itself: no run
 $node->safe_psql('postgres', q{SELECT sg_invoke('ext', '{}', 'l2')}, extra_params => ['-U', 'alice']);
 my ($task, $token) = split /\|/,
