@@ -37,15 +37,8 @@ $node->safe_psql('postgres', q{
 }, extra_params => ['-U', 'mallory']);
 
 # the sweep prunes a thread of a graph kept to its newest checkpoint
-$node->safe_psql('postgres', q{
-    SET ROLE alice;
-    CREATE FUNCTION step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('g', '{"n": "add"}');
-    SELECT sg_add_node('g', 'a', 'step(jsonb)');
-    SELECT sg_add_edge('g', '__start__', 'a');
-    SELECT sg_add_edge('g', 'a', '__end__');
-    SELECT sg_compile('g');
-    SELECT sg_invoke('g', '{"n": 1}', 'old');
+$node->safe_psql('postgres', 'SET ROLE alice;' . note_graph_sql() . q{
+    SELECT sg_invoke('g', '{}', 'old');
     RESET ROLE;
     UPDATE stategraph.threads SET updated_at = now() - interval '2 days' WHERE thread_id = 'old';
     SELECT sg_set_retention('g', interval '1 day', 'keep_latest');
