@@ -11,13 +11,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('wake');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n");
-$node->start;
+my $node = preloaded_node('wake');
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     SELECT sg_create_graph('wg', '{"n": "replace"}');

@@ -11,11 +11,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('sigterm');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n");
-$node->start;
+my $node = preloaded_node('sigterm');
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION stategraph;

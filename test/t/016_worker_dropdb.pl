@@ -15,11 +15,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('dropdb');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n");
-$node->start;
+my $node = preloaded_node('dropdb');
 
 $node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN');
 

@@ -20,14 +20,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use IPC::Run;
 use SGLifecycle;
 
 # the source: no background workers, so that its runs stay pending
-my $src = PostgreSQL::Test::Cluster->new('restore_src');
-$src->init;
-$src->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
-$src->start;
+my $src = plain_node('restore_src');
 $src->safe_psql('postgres', q{CREATE ROLE "Rst Alice" LOGIN; CREATE ROLE rst_bob LOGIN});
 make_data($src, 'postgres');
 $src->safe_psql('postgres', q{

@@ -11,12 +11,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use Time::HiRes qw(usleep time);
 
-my $node = PostgreSQL::Test::Cluster->new('busy_run');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n");
-$node->start;
+my $node = preloaded_node('busy_run');
 
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;

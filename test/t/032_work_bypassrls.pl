@@ -12,11 +12,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('work_bypassrls');
-$node->init;
-$node->append_conf('postgresql.conf', q{shared_preload_libraries = ''});
-$node->start;
+my $node = plain_node('work_bypassrls');
 
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;

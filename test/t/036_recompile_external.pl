@@ -16,11 +16,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('recompile_ext');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
-$node->start;
+my $node = plain_node('recompile_ext');
 
 # START -> llm (external, queue q) and keep (external, queue k) -> END
 $node->safe_psql('postgres', q{

@@ -15,12 +15,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('wake_at_once');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\ntrack_commit_timestamp = on\n");
-$node->start;
+my $node = preloaded_node('wake_at_once', qq{track_commit_timestamp = on\n});
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     SELECT sg_create_graph('og', '{"n": "replace"}');

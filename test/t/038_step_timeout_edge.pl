@@ -27,10 +27,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('step_timeout_edge');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n");
-$node->start;
+my $node = preloaded_node('step_timeout_edge');
 nap_graph($node, 'edge');
 $node->safe_psql('postgres', q{
     ALTER SYSTEM SET statement_timeout = '2s';

@@ -17,11 +17,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('multitask_roles');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
-$node->start;
+my $node = plain_node('multitask_roles');
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION stategraph;

@@ -16,11 +16,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('recompile_roles');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
-$node->start;
+my $node = plain_node('recompile_roles');
 
 # designer's graph: START -> llm (external, queue q) -> END; alice uses it
 $node->safe_psql('postgres', q{

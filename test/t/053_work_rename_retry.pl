@@ -19,10 +19,7 @@ use PostgreSQL::Test::Utils;
 use SGNode;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('work_rename');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('work_rename');
 
 # graph 'loop' (SGNode), of the superuser; carol runs it on a thread of hers
 sleepy_loop_graph($node);

@@ -29,12 +29,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('audit_runs');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
-$node->start;
+my $node = plain_node('audit_runs');
 
 $node->safe_psql('postgres', q{
 CREATE EXTENSION stategraph;

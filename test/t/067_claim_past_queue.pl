@@ -14,11 +14,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('claim_past_queue');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = 'stategraph'\nstategraph.max_workers = 4\n});
-$node->start;
+my $node = preloaded_node('claim_past_queue', qq{stategraph.max_workers = 4\n});
 
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;

@@ -13,11 +13,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('work_transient');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\nstategraph.max_run_recoveries = 0\n});
-$node->start;
+my $node = plain_node('work_transient', qq{stategraph.max_run_recoveries = 0\n});
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE TABLE effects (step int);

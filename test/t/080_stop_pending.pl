@@ -29,10 +29,7 @@ use Test::More;
 use IPC::Run;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('stop_pending');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\nstategraph.max_run_recoveries = 0\n});
-$node->start;
+my $node = plain_node('stop_pending', qq{stategraph.max_run_recoveries = 0\n});
 stop_graph($node);
 
 # a thread with a finished run

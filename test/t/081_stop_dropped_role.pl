@@ -15,10 +15,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('stop_dropped_role');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('stop_dropped_role');
 stop_graph($node);
 $node->safe_psql('postgres', 'CREATE ROLE alice');
 

@@ -37,10 +37,7 @@ my $doom = q{
     CREATE TRIGGER doom_delete BEFORE DELETE ON stategraph.checkpoints
         FOR EACH STATEMENT EXECUTE FUNCTION doom_delete();
 };
-my $node = PostgreSQL::Test::Cluster->new('stop_executor_dies');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\nstategraph.max_run_recoveries = 1\n});
-$node->start;
+my $node = plain_node('stop_executor_dies', qq{stategraph.max_run_recoveries = 1\n});
 stop_graph($node);
 $node->safe_psql('postgres', $doom);
 

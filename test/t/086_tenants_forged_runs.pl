@@ -25,10 +25,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('tenants_forged_runs');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('tenants_forged_runs');
 $node->safe_psql('postgres', q{
 CREATE EXTENSION stategraph;
 CREATE ROLE alice; CREATE ROLE bob; CREATE ROLE mallory;

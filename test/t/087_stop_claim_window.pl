@@ -20,10 +20,7 @@ use Test::More;
 use SGNode;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('stop_claim_window');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('stop_claim_window');
 flaky_graph($node);
 
 # a finished run, then one whose second step fails: pending, stepped, to be tried again

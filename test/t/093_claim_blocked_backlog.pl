@@ -28,10 +28,7 @@ stategraph.max_workers = 1
 max_connections = 100
 });
 $worker->safe_psql('postgres', $graphs);
-my $plain = PostgreSQL::Test::Cluster->new('claim_blocked_backlog_work');
-$plain->init;
-$plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\nmax_connections = 100\n});
-$plain->start;
+my $plain = plain_node('claim_blocked_backlog_work', qq{max_connections = 100\n});
 $plain->safe_psql('postgres', $graphs);
 
 foreach my $path ('worker', 'sg_work')

@@ -28,10 +28,7 @@ my $worker = preloaded_node('claim_past_waiting_worker', q{
 stategraph.max_workers = 1
 });
 $worker->safe_psql('postgres', $graphs);
-my $plain = PostgreSQL::Test::Cluster->new('claim_past_waiting_work');
-$plain->init;
-$plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$plain->start;
+my $plain = plain_node('claim_past_waiting_work');
 $plain->safe_psql('postgres', $graphs);
 
 foreach my $path ('worker', 'sg_work')

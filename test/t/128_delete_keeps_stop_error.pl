@@ -17,10 +17,7 @@ use Test::More;
 use IPC::Run;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('delete_keeps_stop_error');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('delete_keeps_stop_error');
 stop_graph($node);
 $node->safe_psql('postgres', wait_then_fail_graph('h'));
 

@@ -130,10 +130,7 @@ $node->stop;
 # CALL sg_work in a session of its own, as a superuser (no workers): it
 # ends without error (the executor's WARNING of the failed step, as for
 # any node's error, reaches it)
-my $plain = PostgreSQL::Test::Cluster->new('reassign_running_work');
-$plain->init;
-$plain->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
-$plain->start;
+my $plain = plain_node('reassign_running_work');
 setup($plain);
 my ($out, $err);
 check_both($plain, 'sg_work', q{

@@ -28,10 +28,7 @@ use SGGdb;
 
 plan skip_all => gdb_missing() if gdb_missing();
 
-my $node = PostgreSQL::Test::Cluster->new('end_lets_go');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('end_lets_go');
 $node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql());
 
 # what another session sees of run $run and its thread

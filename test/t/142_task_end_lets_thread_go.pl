@@ -27,10 +27,7 @@ use SGGdb;
 
 plan skip_all => gdb_missing() if gdb_missing();
 
-my $node = PostgreSQL::Test::Cluster->new('task_end_lets_go');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('task_end_lets_go');
 # one attempt: a lease that expires is the task's failure
 $node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{retry => '{"max_attempts": 1}'}));
 

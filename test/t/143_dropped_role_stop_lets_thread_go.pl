@@ -25,10 +25,7 @@ use SGGdb;
 
 plan skip_all => gdb_missing() if gdb_missing();
 
-my $node = PostgreSQL::Test::Cluster->new('dropped_role_stop');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('dropped_role_stop');
 $node->safe_psql('postgres', 'CREATE EXTENSION stategraph; CREATE ROLE alice;' . ext_graph_sql());
 
 my $s = gdb_session($node);

@@ -20,10 +20,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('heartbeat_lost');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('heartbeat_lost');
 # one attempt: a lease that expires is the task's failure
 $node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . ext_graph_sql(q{retry => '{"max_attempts": 1}'}));
 

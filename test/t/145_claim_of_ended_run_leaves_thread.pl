@@ -23,14 +23,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SGNode;
 use SGGdb;
 
 plan skip_all => gdb_missing() if gdb_missing();
 
-my $node = PostgreSQL::Test::Cluster->new('claim_of_ended_run');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('claim_of_ended_run');
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;

@@ -62,10 +62,7 @@ sub complete_while_held
 my $state = q{SELECT t.status || ' ' || COALESCE(s.values->>'answer', '-') FROM sg_threads() t, sg_get_state(t.thread_id) s WHERE t.thread_id = };
 
 # without the preload: CALL sg_work goes on with it
-my $node = PostgreSQL::Test::Cluster->new('left_step');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('left_step');
 $node->safe_psql('postgres', 'CREATE EXTENSION stategraph; CREATE ROLE alice LOGIN;'
 	  . 'GRANT CREATE ON SCHEMA public TO alice;');
 $node->safe_psql('postgres', 'SET ROLE alice;' . ext_graph_sql());

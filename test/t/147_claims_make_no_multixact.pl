@@ -37,10 +37,7 @@ is($node->safe_psql('postgres', $next_multi), $before, 'and made no MultiXact');
 $node->stop;
 
 # the same claims in a session: CALL sg_work without the preload
-$node = PostgreSQL::Test::Cluster->new('no_multixact_work');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+$node = plain_node('no_multixact_work');
 sleepy_loop_graph($node);
 $before = $node->safe_psql('postgres', $next_multi);
 $node->safe_psql('postgres', q{

@@ -17,10 +17,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use SGNode;
 
-my $node = PostgreSQL::Test::Cluster->new('overloads');
-$node->init;
-$node->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-$node->start;
+my $node = plain_node('overloads');
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE ROLE alice LOGIN;

@@ -1,13 +1,12 @@
-# A started test cluster that preloads stategraph, with the settings a TAP
-# test adds, for the tests of background workers (which need the preload
-# from the server's start).
+# Started test clusters with or without stategraph preloaded, with the
+# settings a TAP test adds, and the graphs and checks the tests share.
 package SGNode;
 
 use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node extension_and_roles_sql sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
+our @EXPORT = qw(preloaded_node plain_node extension_and_roles_sql sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
@@ -25,6 +24,20 @@ sub preloaded_node
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'stategraph'\n" . ($conf // ''));
+	$node->start;
+	return $node;
+}
+
+# A new cluster named $name without the preload (test/stategraph.conf, which
+# every test cluster appends, preloads stategraph): no background workers,
+# so runs stay pending until CALL sg_work takes them, as on a managed
+# server. The lines of $conf are added to postgresql.conf; started.
+sub plain_node
+{
+	my ($name, $conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n" . ($conf // ''));
 	$node->start;
 	return $node;
 }
@@ -310,10 +323,7 @@ sub worker_and_plain
 {
 	my ($name, @setup) = @_;
 	my $worker = preloaded_node("${name}_worker", "stategraph.max_workers = 1\n");
-	my $plain = PostgreSQL::Test::Cluster->new("${name}_work");
-	$plain->init;
-	$plain->append_conf('postgresql.conf', qq{shared_preload_libraries = ''\n});
-	$plain->start;
+	my $plain = plain_node("${name}_work");
 	foreach my $node ($worker, $plain)
 	{
 		ref($_) eq 'CODE' ? $_->($node) : $node->safe_psql('postgres', $_) foreach @setup;
