@@ -340,21 +340,29 @@ sg_unlock_thread(const char *thread_id, bool session)
 }
 
 /*
- * Is another session holding the thread's lock right now? The probe takes
- * the lock for a moment in share mode, which a writer's exclusive lock
- * conflicts with and another probe's does not: taken exclusively, two
- * sg_threads listing at once called each other's idle threads running.
+ * Is another session holding the thread's lock right now? Asked of the lock
+ * table (GetLockConflicts: the holders of a lock that conflicts with share
+ * mode, which a writer's exclusive lock does and another probe's would
+ * not), without taking the lock: a probe that took it, even in share mode
+ * and for a moment, made a writer with stategraph.lock_wait off that came
+ * in that moment fail with "thread is busy" while a worker's claim or an
+ * sg_threads listing looked at its thread (TAP 149). A holder is seen while
+ * it is in a transaction; a session lock's holder between two of its
+ * transactions (CALL sg_run, a worker, from one step's commit to the next
+ * step's start) is not, for that moment: the claim then finds the thread
+ * held when it tries to take it.
  */
 bool
 sg_thread_is_busy(const char *thread_id)
 {
 	LOCKTAG		tag;
+	VirtualTransactionId *holders;
+	int			n;
 
 	thread_locktag(&tag, thread_id);
-	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
-		return true;
-	LockRelease(&tag, ShareLock, false);
-	return false;
+	holders = GetLockConflicts(&tag, ShareLock, &n);
+	pfree(holders);				/* (palloc'd in a backend; a static array only in the startup process) */
+	return n > 0;
 }
 
 /* ---------------------------------------------------------------------------
