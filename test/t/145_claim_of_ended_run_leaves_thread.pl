@@ -29,15 +29,7 @@ use SGGdb;
 plan skip_all => gdb_missing() if gdb_missing();
 
 my $node = plain_node('claim_of_ended_run');
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('g', '{"n": "replace"}');
-    SELECT sg_add_node('g', 'one', 'one(jsonb)');
-    SELECT sg_add_edge('g', '__start__', 'one');
-    SELECT sg_add_edge('g', 'one', '__end__');
-    SELECT sg_compile('g');
-});
+$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . one_node_graph_sql('g'));
 my $run = $node->safe_psql('postgres', q{SELECT sg_submit('g', '{}', 't1')});
 
 my $a = gdb_session($node);
@@ -58,21 +50,10 @@ quit
 CMD
 plan skip_all => 'gdb cannot attach to a backend here' unless $g;
 my ($gdb, $log) = ($g->{h}, $g->{log});
-sub appears
-{
-	my ($file) = @_;
-	for (1 .. 600)
-	{
-		return 1 if -e "$dir/$file";
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
-
 # A reads the run as a candidate and stops before trying it
 ${ $a->{in} } .= "CALL sg_work(); SELECT 'after';\n";
 $a->{h}->pump_nb;
-ok(appears('at_claim'), 'session A is stopped in try_claim, the run its candidate') or diag $$log;
+ok(appears($dir, 'at_claim'), 'session A is stopped in try_claim, the run its candidate') or diag $$log;
 
 # B runs it to its end meanwhile; then A goes on
 $node->safe_psql('postgres', 'CALL sg_work()');
@@ -80,7 +61,7 @@ is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs() WHERE run_id = '
 	"session B executed the run to its end");
 open my $go_on, '>', "$dir/go_on" or die;
 close $go_on;
-ok(appears('held'), 'session A is stopped again, in its claim or at its next statement') or diag $$log;
+ok(appears($dir, 'held'), 'session A is stopped again, in its claim or at its next statement') or diag $$log;
 
 my ($status, $rc, $stdout, $stderr);
 eval {

@@ -27,16 +27,8 @@ use SGGdb;
 plan skip_all => gdb_missing() if gdb_missing();
 
 my $node = plain_node('busy_probe');
-$node->safe_psql('postgres', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('g', '{"n": "replace"}');
-    SELECT sg_add_node('g', 'one', 'one(jsonb)');
-    SELECT sg_add_edge('g', '__start__', 'one');
-    SELECT sg_add_edge('g', 'one', '__end__');
-    SELECT sg_compile('g');
-    SELECT sg_invoke('g', '{}', 't1');
-});
+$node->safe_psql('postgres', 'CREATE EXTENSION stategraph;' . one_node_graph_sql('g')
+	  . q{SELECT sg_invoke('g', '{}', 't1');});
 
 my $a = gdb_session($node);
 my $dir = $a->{dir};
@@ -56,13 +48,7 @@ my ($gdb, $log) = ($g->{h}, $g->{log});
 
 ${ $a->{in} } .= "SELECT thread_id || ' ' || status FROM sg_threads();\n";
 $a->{h}->pump_nb;
-my $held = 0;
-for (1 .. 600)
-{
-	if (-e "$dir/held") { $held = 1; last }
-	select(undef, undef, undef, 0.1);
-}
-ok($held, "session A's sg_threads is stopped inside the probe of thread t1") or diag $$log;
+ok(appears($dir, 'held'), "session A's sg_threads is stopped inside the probe of thread t1") or diag $$log;
 
 my ($rc, $stdout, $stderr);
 eval {

@@ -13,7 +13,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(gdb_missing gdb_session gdb_attach hold_commit_after seen_while_held end_session);
+our @EXPORT = qw(gdb_missing gdb_session gdb_attach appears hold_commit_after seen_while_held end_session);
 
 use Test::More;
 use IPC::Run;
@@ -62,6 +62,19 @@ sub gdb_attach
 	return undef;
 }
 
+# Whether file $file appears in directory $dir within a minute (gdb's
+# commands touch one where they stop the session).
+sub appears
+{
+	my ($dir, $file) = @_;
+	for (1 .. 600)
+	{
+		return 1 if -e "$dir/$file";
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+
 # gdb on the session: once it enters $function, the next LockReleaseAll
 # (its commit's) stops it until the test lets it go. As gdb_attach.
 sub hold_commit_after
@@ -90,13 +103,7 @@ sub seen_while_held
 	unlink "$dir/held";
 	${ $s->{in} } .= "$sql;\n";
 	$s->{h}->pump_nb;
-	my $held = 0;
-	for (1 .. 600)
-	{
-		if (-e "$dir/held") { $held = 1; last }
-		select(undef, undef, undef, 0.1);
-	}
-	ok($held, "the session is held in its commit's LockReleaseAll") or diag ${ $gdb->{log} };
+	ok(appears($dir, 'held'), "the session is held in its commit's LockReleaseAll") or diag ${ $gdb->{log} };
 	# (the session is let go whatever happens here: a test that dies holding it cannot stop its server)
 	my ($seen, $rc, $stdout, $stderr);
 	eval {

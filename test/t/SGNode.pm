@@ -6,7 +6,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node plain_node extension_and_roles_sql sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
+our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_roles_sql sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
@@ -40,6 +40,20 @@ sub plain_node
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n" . ($conf // ''));
 	$node->start;
 	return $node;
+}
+
+# SQL that makes graph $graph: one SQL node, 'one', that sets n to 1.
+sub one_node_graph_sql
+{
+	my ($graph) = @_;
+	return qq{
+    CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS \$\$ SELECT '{"n": 1}'::jsonb \$\$;
+    SELECT sg_create_graph('$graph', '{"n": "replace"}');
+    SELECT sg_add_node('$graph', 'one', 'one(jsonb)');
+    SELECT sg_add_edge('$graph', '__start__', 'one');
+    SELECT sg_add_edge('$graph', 'one', '__end__');
+    SELECT sg_compile('$graph');
+};
 }
 
 # In $node's postgres database: the extension and graph 'loop', whose node
