@@ -345,8 +345,8 @@ CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT 
 CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
     SELECT t.thread_id AS owner FROM stategraph.threads t
-    WHERE t.created_at <= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0) + interval '1 second'
-      AND t.updated_at >= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint / 1000.0) - interval '1 second'
+    WHERE t.created_at <= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) + interval '1 second'
+      AND t.updated_at >= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) - interval '1 second'
       AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id AND c.checkpoint_id = cp); $$;
 
 CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text) RETURNS SETOF text
@@ -794,7 +794,7 @@ $$;
 
 CREATE FUNCTION stategraph_router.claim_on(part integer, queue text, worker text, n integer, lease interval)
     RETURNS SETOF @extschema@.sg_task LANGUAGE plproxy AS $$
-    CLUSTER 'stategraph'; RUN ON part; SELECT * FROM sg_claim(queue, worker, n, lease, '0'); $$;
+    CLUSTER 'stategraph'; RUN ON part; SELECT * FROM sg_claim(queue, worker, n, lease, '0'::pg_catalog.interval); $$;
 
 /*
  * sg_claim: up to n tasks of a queue, taken from the servers in turn
@@ -954,22 +954,22 @@ CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS 
  */
 CREATE FUNCTION stategraph_router.shape_at(connstr text, thread_id text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT COALESCE((SELECT COALESCE(t.head::text, '') || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)
+    SELECT COALESCE((SELECT COALESCE(t.head::text, '') || '/' || (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)::pg_catalog.text
                      FROM stategraph.threads t WHERE t.thread_id = thread_id),
                     (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
                      ORDER BY c.checkpoint_id DESC LIMIT 1)::text
-                    || '/' || (SELECT count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id)) AS shape; $$;
+                    || '/' || (SELECT pg_catalog.count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id)::pg_catalog.text) AS shape; $$;
 
 /* shape_at of every thread of partition part (of n) on the server at connstr, in one call. */
 CREATE FUNCTION stategraph_router.shapes_at(connstr text, part integer, n integer, modular boolean,
                                             OUT thread_id text, OUT shape text)
     RETURNS SETOF record LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT t.thread_id, COALESCE(t.head::text, '') || '/' || (SELECT count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id) AS shape
+    SELECT t.thread_id, COALESCE(t.head::text, '') || '/' || (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)::pg_catalog.text AS shape
     FROM stategraph.threads t
     WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part
     UNION ALL
-    SELECT c.thread_id, (array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::text || '/' || count(*)
+    SELECT c.thread_id, (pg_catalog.array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::text || '/' || pg_catalog.count(*)::pg_catalog.text
     FROM stategraph.lg_checkpoints c
     WHERE (CASE WHEN modular THEN abs(hashtext(c.thread_id) % n) ELSE hashtext(c.thread_id) & (n - 1) END) = part
       AND NOT EXISTS (SELECT 1 FROM stategraph.threads x WHERE x.thread_id = c.thread_id)
@@ -991,10 +991,10 @@ CREATE FUNCTION stategraph_router.busy_at(connstr text, part integer, n integer,
     RETURNS record LANGUAGE plproxy AS $$
     CONNECT connstr;
     SELECT (SELECT pg_catalog.count(*) FROM stategraph.runs r
-            WHERE r.status = ANY (ARRAY['pending', 'running', 'waiting'])
-              AND (CASE WHEN modular THEN abs(hashtext(r.thread_id) % n) ELSE hashtext(r.thread_id) & (n - 1) END) = part) AS runs,
+            WHERE r.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']::pg_catalog.text[])
+              AND (CASE WHEN modular THEN abs(hashtext(r.thread_id::pg_catalog.text) % n) ELSE hashtext(r.thread_id::pg_catalog.text) & (n - 1) END) = part) AS runs,
            (SELECT pg_catalog.count(*) FROM stategraph.tasks t
-            WHERE t.status = ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed'])
+            WHERE t.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']::pg_catalog.text[])
               AND (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part) AS tasks; $$;
 
 /* Delete the threads of partition part (of n) on the server at connstr; returns how many. */
@@ -1450,7 +1450,7 @@ BEGIN
     IF stategraph_router.unfrozen(old) OPERATOR(pg_catalog.<>) old THEN
         old := stategraph_router.unfrozen(old);
     ELSE
-        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part,
+        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' OPERATOR(pg_catalog.||) part::pg_catalog.text,
                                   stategraph_router.frozen(old));
         COMMIT;
     END IF;
@@ -1458,7 +1458,7 @@ BEGIN
     PERFORM stategraph_router.wait_for_calls(since);
     SELECT * INTO busy FROM stategraph_router.busy_at(stategraph_router.frozen(old), part, n, modular);
     IF busy.runs OPERATOR(pg_catalog.>) 0 OR busy.tasks OPERATOR(pg_catalog.>) 0 THEN
-        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, old);
+        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' OPERATOR(pg_catalog.||) part::pg_catalog.text, old);
         COMMIT;
         PERFORM stategraph_router.move_unlock();   -- nothing to go on with
         RAISE EXCEPTION 'partition % has % background runs not finished and % external tasks still out', part, busy.runs, busy.tasks
@@ -1503,7 +1503,7 @@ BEGIN
     moved := stategraph_router.recheck_copies(old, connstr, part, n, modular, listed, resumed);
     -- 4. switch, noting that the old server still holds copies; the hold must
     -- have lasted from before the check until now
-    EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' || part, connstr);
+    EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' OPERATOR(pg_catalog.||) part::pg_catalog.text, connstr);
     INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     DELETE FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;

@@ -1649,7 +1649,8 @@ sg_checkpoint_image_channel(SGChannelSet *cs, const char *thread_id, const pg_uu
 				   "        ELSE COALESCE(image, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, $4) END, "
 				   "refs = CASE WHEN $4 IS NULL "
 				   "       THEN COALESCE(refs, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($3, 'null'::pg_catalog.jsonb) "
-				   "       ELSE NULLIF(refs OPERATOR(pg_catalog.-) $3, '{}') END "
+				   "       WHEN refs OPERATOR(pg_catalog.-) $3 OPERATOR(pg_catalog.=) '{}'::pg_catalog.jsonb THEN NULL "
+				   "       ELSE refs OPERATOR(pg_catalog.-) $3 END "
 				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_id OPERATOR(pg_catalog.=) $2",
 				   4, types);
 	values[0] = CStringGetTextDatum(thread_id);

@@ -284,7 +284,7 @@ typedef enum LGCollect
 
 #define LG_LIVE \
 	"WITH live AS (SELECT DISTINCT c.thread_id, c.checkpoint_ns, e.key AS channel, " \
-	"(e.value OPERATOR(pg_catalog.#>>) '{}')::uuid AS writer " \
+	"(e.value OPERATOR(pg_catalog.#>>) '{}')::pg_catalog.uuid AS writer " \
 	"FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(c.blobs) e " \
 	"WHERE c.thread_id %1$s AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'string') "
 
@@ -296,7 +296,8 @@ static const char *const lg_collect_sql[LGC_COUNT] = {
 	"AND c.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND c.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint)",
 	[LGC_REBASED] =
 	LG_LIVE "SELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM stategraph.lg_blobs b "
-	"JOIN live l USING (thread_id, checkpoint_ns, channel, writer) WHERE b.base IS NOT NULL "
+	"JOIN live l ON l.thread_id OPERATOR(pg_catalog.=) b.thread_id AND l.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns "
+	"AND l.channel OPERATOR(pg_catalog.=) b.channel AND l.writer OPERATOR(pg_catalog.=) b.writer WHERE b.base IS NOT NULL "
 	"AND NOT EXISTS (SELECT 1 FROM live l2 WHERE l2.thread_id OPERATOR(pg_catalog.=) b.thread_id "
 	"AND l2.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND l2.channel OPERATOR(pg_catalog.=) b.channel "
 	"AND l2.writer OPERATOR(pg_catalog.=) b.base)",
@@ -522,10 +523,10 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 	"OPERATOR(pg_catalog.=) 'array' THEN $1 OPERATOR(pg_catalog.->) '" m "' ELSE '[]' END)"
 
 #define LG_DIGEST_SQL(d) \
-	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread_id', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::text)"
+	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread_id', 'null')::pg_catalog.text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::pg_catalog.text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::pg_catalog.text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::pg_catalog.text)"
 
 #define LG_STRAY_AGE_SECS	60	/* age of a write without its thread's checkpoints that is a stray (below) */
 
@@ -723,7 +724,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 									   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
 									   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
 									   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
-									   "  AND ($2::interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
+									   "  AND ($2::pg_catalog.interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
 									   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
 									   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", which[all]),
 							  4, types);
@@ -1050,7 +1051,7 @@ sg_lg_export_thread(const char *thread_id)
 #define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
 	"THEN pg_catalog.jsonb_build_array(r.value::pg_catalog.text) END)"
 	sg_spi_prepare(&plan,
-				   "WITH e AS (SELECT pg_catalog.jsonb_build_object('thread_id', $1::text, "
+				   "WITH e AS (SELECT pg_catalog.jsonb_build_object('thread_id', $1::pg_catalog.text, "
 				   "'checkpoints', " LG_EXPORT_ROWS("lg_checkpoints", "", "r.checkpoint_ns, r.checkpoint_id") ", "
 				   "'blobs', " LG_EXPORT_ROWS("lg_blobs", LG_EXPORT_VALUE, "r.checkpoint_ns, r.channel, r.writer") ", "
 				   "'writes', " LG_EXPORT_ROWS("lg_writes", LG_EXPORT_VALUE, "r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx") ") AS d) "

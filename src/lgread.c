@@ -1096,7 +1096,7 @@ sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
 	sg_spi_prepare(&plan, "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
 				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
-				   "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $2) "
+				   "AND ($2::pg_catalog.uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $2) "
 				   "ORDER BY checkpoint_id DESC LIMIT 1", 2, types);
 	if (sg_spi_execute(plan, k, nulls, 1) == 0)
 	{
@@ -1128,8 +1128,8 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 									  "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
 									  "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 									  "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
-									  "AND ($2::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
-									  "AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
+									  "AND ($2::pg_catalog.uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
+									  "AND ($3::pg_catalog.jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
 									  "ORDER BY checkpoint_id DESC LIMIT $4", 4, types),
 					   k, nulls, 0);
 	tt = SPI_tuptable;

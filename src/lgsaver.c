@@ -179,9 +179,9 @@ typedef struct LGStatement
 	"SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, thread_id, checkpoint_ns, created_at " \
 	"FROM stategraph.lg_checkpoints WHERE "
 #define LG_LIST_FILTERS \
-	"AND ($3::jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) " \
-	"AND ($4::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $4) " \
-	"AND ($6::uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $6) " \
+	"AND ($3::pg_catalog.jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) " \
+	"AND ($4::pg_catalog.uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $4) " \
+	"AND ($6::pg_catalog.uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.=) $6) " \
 	"ORDER BY checkpoint_id DESC LIMIT $5"
 
 static const LGStatement lg_statements[LGP_COUNT] = {
@@ -297,11 +297,11 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	list_args, 6},
 	[LGP_LIST_THREAD] = {
 		LG_LIST_SELECT "thread_id OPERATOR(pg_catalog.=) $1 "
-		"AND ($2::text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) " LG_LIST_FILTERS,
+		"AND ($2::pg_catalog.text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) " LG_LIST_FILTERS,
 	list_args, 6},
 	[LGP_LIST_ALL] = {
-		LG_LIST_SELECT "($1::text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1) "
-		"AND ($2::text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) " LG_LIST_FILTERS,
+		LG_LIST_SELECT "($1::pg_catalog.text IS NULL OR thread_id OPERATOR(pg_catalog.=) $1) "
+		"AND ($2::pg_catalog.text IS NULL OR checkpoint_ns OPERATOR(pg_catalog.=) $2) " LG_LIST_FILTERS,
 	list_args, 6},
 };
 

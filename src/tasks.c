@@ -1750,7 +1750,7 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState
 				"finished_at = pg_catalog.clock_timestamp(), updated_at = pg_catalog.clock_timestamp() "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND token OPERATOR(pg_catalog.=) $2 "
 				"AND (status OPERATOR(pg_catalog.=) 'claimed' OR (status OPERATOR(pg_catalog.=) 'queued' "
-				"AND (error OPERATOR(pg_catalog.->>) 'name') IS DISTINCT FROM 'external_task_error')) "
+				"AND ((error OPERATOR(pg_catalog.->>) 'name') OPERATOR(pg_catalog.=) 'external_task_error') IS NOT TRUE)) "
 				"RETURNING " TASK_COLUMNS ", " STEP_STATE("t.thread_id", "t.checkpoint_id", "t.task_id"),
 				3, types, values, nulls, 1) == 0)
 		return NULL;
