@@ -92,7 +92,7 @@ SELECT (sg_lg_get_tuple('nowrites-lg-copy')::jsonb - 'thread_id') = (sg_lg_get_t
 -- refused imports store nothing
 SELECT sg_import_thread(:'export', 'lgm-copy');
 SELECT sg_import_thread(jsonb_set(:'export', '{checkpoints,0,metadata,step}', '99'), 'lgm-x');
-SELECT sg_import_thread(e || jsonb_build_object('digest', md5(coalesce(e->'thread_id', 'null')::text || coalesce(e->'checkpoints', 'null')::text
+SELECT sg_import_thread(e || jsonb_build_object('digest', md5((e->>'version') || coalesce(e->'thread_id', 'null')::text || coalesce(e->'checkpoints', 'null')::text
          || coalesce(e->'blobs', 'null')::text || coalesce(e->'writes', 'null')::text)), 'lgm-x')
   FROM (SELECT jsonb_set(:'export', '{blobs}', (:'export'::jsonb->'blobs') - 0) AS e) x;
 SELECT sg_import_thread(jsonb_set(:'export', '{version}', '3'), 'lgm-x');
@@ -110,13 +110,16 @@ SELECT sg_import_thread(:'export', 'lgm-sg');
 CREATE FUNCTION lg_tampered(e jsonb, path text[], v jsonb) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     d jsonb := CASE WHEN v IS NULL THEN e #- path ELSE jsonb_set(e, path, v) END;
+    detail text;
 BEGIN
-    d := d || jsonb_build_object('digest', md5(coalesce(d->'thread_id', 'null')::text || coalesce(d->'checkpoints', 'null')::text
+    d := d || jsonb_build_object('digest', md5(CASE WHEN d->>'version' = '1' THEN '' ELSE d->>'version' END
+                                 || coalesce(d->'thread_id', 'null')::text || coalesce(d->'checkpoints', 'null')::text
                                  || coalesce(d->'blobs', 'null')::text || coalesce(d->'writes', 'null')::text));
     PERFORM sg_import_thread(d, 'lgm-x');
     RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || COALESCE(' (' || NULLIF(detail, '') || ')', '');
 END $$;
 SELECT t AS tampered, lg_tampered(:'export', path, v) AS result FROM (VALUES
     ('checkpoint string', '{checkpoints,1,checkpoint}'::text[], '"x"'::jsonb),
@@ -135,6 +138,48 @@ SELECT lg_tampered(:'export', ARRAY['blobs', i, 'value'], '["{"]') AS value_not_
        lg_tampered(:'export', ARRAY['blobs', i, 'value'], '["\"\\u0000\""]') AS value_not_jsonb
   FROM (SELECT (o - 1)::text AS i FROM jsonb_array_elements(:'export'::jsonb->'blobs') WITH ORDINALITY x(b, o)
          WHERE jsonb_typeof(b->'value') = 'array' LIMIT 1) x;
+-- version 2's digest covers the version (version 1's did not): marked 1, an
+-- export of version 2 imported, each value's text stored as a JSON string
+SELECT sg_import_thread(jsonb_set(:'export', '{version}', '1'), 'lgm-x');
+-- a thread's rows are one role's: a checkpoint of another owner imported
+-- as such (a superuser's import keeps each row's owner), a value of another
+-- failed with the policy's 42501
+SELECT lg_tampered(:'export', ARRAY[m, '1', 'owner'], '"pg_monitor"') AS two_owners
+  FROM unnest(ARRAY['checkpoints', 'blobs']) m;
+-- a checkpoint keeps a channel as [value], [value, "its text"] or its
+-- writer's id; anything else imported and then failed every read (XX001)
+SELECT v AS kept_as, lg_tampered(:'export', ARRAY['checkpoints', i, 'blobs', k], v) AS result
+  FROM (SELECT (o - 1)::text AS i, k FROM jsonb_array_elements(:'export'::jsonb->'checkpoints') WITH ORDINALITY x(c, o),
+               jsonb_object_keys(c->'blobs') k ORDER BY o, k LIMIT 1) x,
+       (VALUES ('[1, 2, 3]'::jsonb), ('[1, 5]'), ('[1, "{not json"]'), ('5')) v(v);
+-- a chain of appended values is read element by element: a value of it (a
+-- pending write's, here), or the whole value it starts from, that is no
+-- JSON array lost elements silently on every read
+SELECT v AS starts_with, lg_tampered(:'export', ARRAY['blobs', i, 'value'], v) AS result
+  FROM (SELECT (o - 1)::text AS i FROM jsonb_array_elements(:'export'::jsonb->'blobs') WITH ORDINALITY x(b, o)
+         WHERE b->>'base' IS NULL AND EXISTS (SELECT 1 FROM jsonb_array_elements(:'export'::jsonb->'blobs') y
+                                              WHERE y->>'base' = b->>'writer' AND y->>'channel' = b->>'channel')
+         ORDER BY o LIMIT 1) x,
+       (VALUES ('[]'::jsonb), ('[null]'), ('["5"]'), ('["{\"a\": 1}"]')) v(v);
+SELECT v AS extended_by, lg_tampered(:'export', ARRAY['writes', i, 'value'], v) AS result
+  FROM (SELECT (o - 1)::text AS i FROM jsonb_array_elements(:'export'::jsonb->'writes') WITH ORDINALITY w(x, o)
+         WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(:'export'::jsonb->'blobs') b
+                       WHERE b->>'base' IS NOT NULL AND b->>'wcheckpoint' = x->>'checkpoint_id'
+                         AND b->>'wtask' = x->>'task_id' AND b->'widx' = x->'idx')
+         ORDER BY o LIMIT 1) x,
+       (VALUES ('[null]'::jsonb), ('["5"]')) v(v);
+SELECT count(*) AS stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-x';
+-- a value's element count and digest chain are made from its elements on
+-- import (an append put goes by them): a count or digest changed in the
+-- export imported as such, and an append to that value then stored one
+-- that read wrong
+SELECT lg_tampered(jsonb_set(:'export', ARRAY['blobs', i, 'n'], '7'), ARRAY['blobs', i, 'digest'], '"\\x00"') AS count_and_digest_changed
+  FROM (SELECT (o - 1)::text AS i FROM jsonb_array_elements(:'export'::jsonb->'blobs') WITH ORDINALITY x(b, o)
+         WHERE b->>'n' IS NOT NULL ORDER BY o LIMIT 1) x;
+SELECT count(*) AS values, count(*) FILTER (WHERE a.n = b.n AND a.digest = b.digest) AS made_again_alike
+  FROM stategraph.lg_blobs a JOIN stategraph.lg_blobs b USING (checkpoint_ns, channel, writer)
+ WHERE a.thread_id = 'lgm-1' AND b.thread_id = 'lgm-x' AND a.n IS NOT NULL;
+SELECT sg_lg_delete_thread('lgm-x') AS deleted;
 -- an export of this round's first format (version 1: each value as [value]) still imports, and reads as the same
 SELECT sg_import_thread(d || jsonb_build_object('digest', md5(coalesce(d->'thread_id', 'null')::text || coalesce(d->'checkpoints', 'null')::text
          || coalesce(d->'blobs', 'null')::text || coalesce(d->'writes', 'null')::text)), 'lgm-v1') AS v1_imported

@@ -276,6 +276,11 @@ SELECT tampered(:'good', '{checkpoints,1,meta}', '"x"') AS meta_string;
 SELECT tampered(:'good', '{checkpoints,1,parent_id}', (:'good'::jsonb)->'checkpoints'->2->'checkpoint_id') AS parent_newer;
 SELECT tampered(:'good', '{checkpoints,1,parent_id}', (:'good'::jsonb)->'checkpoints'->1->'checkpoint_id') AS own_parent;
 SELECT tampered(:'good', '{checkpoints,1,parent_thread}', '"long"') AS fork_row_without_image;
+-- a fork row of a thread that is not here is detached on import, and its
+-- parent then looked up in its own thread: its own id made reads loop
+SELECT tampered(jsonb_set(jsonb_set(jsonb_set(:'good', '{checkpoints,1,parent_thread}', '"ghost"'),
+                                    '{checkpoints,1,image_complete}', 'true'), '{checkpoints,1,image}', '{}'),
+                '{checkpoints,1,parent_id}', (:'good'::jsonb)->'checkpoints'->1->'checkpoint_id') AS own_parent_of_absent_source;
 SELECT tampered(e, ARRAY['checkpoints', (o - 1)::text, 'refs', 'messages'], x->'checkpoint_id') AS ref_to_itself
 FROM sg_export_thread('long') e, jsonb_array_elements(e->'checkpoints') WITH ORDINALITY a(x, o)
 WHERE x->'refs' ? 'messages' LIMIT 1;

@@ -514,7 +514,6 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 #define LG_EXPORT_FORMAT	"stategraph.lg_thread"
 #define LG_EXPORT_VERSION	2	/* 2: a value as ["its text"]; 1 (still read): as [value] */
 
-/* The digest of an LangGraph.js export's members, as SQL computes it on both ends. */
 /*
  * Member m of an export ($1) as an array: an export of a thread without
  * values or pending writes has JSON null there (jsonb_agg of no rows).
@@ -522,8 +521,15 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 #define LG_MEMBER(m) "(CASE WHEN pg_catalog.jsonb_typeof($1 OPERATOR(pg_catalog.->) '" m "') " \
 	"OPERATOR(pg_catalog.=) 'array' THEN $1 OPERATOR(pg_catalog.->) '" m "' ELSE '[]' END)"
 
-#define LG_DIGEST_SQL(d) \
-	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread_id', 'null')::pg_catalog.text " \
+/*
+ * The digest of a LangGraph.js export's members, as SQL computes it on both
+ * ends. It covers the version too (from version 2: version 1's did not),
+ * which says how a value is read: a version 2 export marked 1 imported
+ * each value's text as a JSON string.
+ */
+#define LG_DIGEST_SQL(d, version) \
+	"pg_catalog.md5(CASE WHEN (" version ") OPERATOR(pg_catalog.=) '1' THEN '' ELSE (" version ") END " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread_id', 'null')::pg_catalog.text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::pg_catalog.text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::pg_catalog.text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::pg_catalog.text)"
@@ -1021,8 +1027,9 @@ sg_lg_sweep(int limit, bool *pass_over)
 
 /*
  * sg_export_thread of a LangGraph.js thread: its rows as stored (every
- * namespace; the owner left out, as import stores them as the importing
- * role), read in one statement so that they are one snapshot:
+ * namespace, each with its owner, which an import keeps when the importing
+ * role may own that role's rows: LG_IMPORT_OWNER), read in one statement so
+ * that they are one snapshot:
  *
  *	 {"format": "stategraph.lg_thread", "version": 2, "thread_id": ...,
  *	  "checkpoints": [...], "blobs": [...], "writes": [...], "digest": md5}
@@ -1057,7 +1064,7 @@ sg_lg_export_thread(const char *thread_id)
 				   "'writes', " LG_EXPORT_ROWS("lg_writes", LG_EXPORT_VALUE, "r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx") ") AS d) "
 				   "SELECT pg_catalog.jsonb_build_object('format', '" LG_EXPORT_FORMAT "', "
 				   "'version', " CppAsString2(LG_EXPORT_VERSION) ") OPERATOR(pg_catalog.||) e.d "
-				   "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " LG_DIGEST_SQL("e.d") ") FROM e",
+				   "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " LG_DIGEST_SQL("e.d", "'" CppAsString2(LG_EXPORT_VERSION) "'") ") FROM e",
 				   1, types);
 #undef LG_EXPORT_ROWS
 #undef LG_EXPORT_VALUE
@@ -1126,7 +1133,7 @@ lg_check_export(Jsonb *data)
 		sg_invalid_export("Its \"checkpoints\" member is empty.");
 	if (digest == NULL)
 		sg_invalid_export("It has no \"digest\" member.");
-	sg_spi_prepare(&digest_plan, "SELECT " LG_DIGEST_SQL("$1"), 1, types);
+	sg_spi_prepare(&digest_plan, "SELECT " LG_DIGEST_SQL("$1", "($1 OPERATOR(pg_catalog.->) 'version')::pg_catalog.text"), 1, types);
 	if (sg_spi_execute(digest_plan, args, NULL, 1) != 1 || strcmp(sg_spi_text(0, 1), digest) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_EXPORT_TAMPERED),
@@ -1139,6 +1146,12 @@ lg_check_export(Jsonb *data)
 				   "WITH b AS (SELECT e OPERATOR(pg_catalog.->>) 'checkpoint_ns' AS ns, e OPERATOR(pg_catalog.->>) 'channel' AS channel, e OPERATOR(pg_catalog.->>) 'writer' AS writer, "
 				   "  e OPERATOR(pg_catalog.->>) 'base' AS base FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") e) "
 				   "SELECT COALESCE("
+				   /* a thread's rows are one role's (the policies see no other row of the same statement) */
+				   " (SELECT 'Its rows do not all have the same owner.' FROM ("
+				   "  SELECT r OPERATOR(pg_catalog.->) 'owner' AS o FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("checkpoints") ") r "
+				   "  UNION SELECT r OPERATOR(pg_catalog.->) 'owner' FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") r "
+				   "  UNION SELECT r OPERATOR(pg_catalog.->) 'owner' FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("writes") ") r) x "
+				   "  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1), "
 				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e OPERATOR(pg_catalog.->>) 'channel') "
 				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") " OPERATOR(pg_catalog.||) "
 				   "    " LG_MEMBER("writes") ") e WHERE (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'array') IS NOT TRUE "
@@ -1213,8 +1226,10 @@ typedef struct LGImport
 /*
  * Store an import's rows (as sg_spi_subxact runs it), then check what only
  * typed rows show: a checkpoint or metadata that is no object, blobs that
- * are no map, a value that extends itself or a newer one (reads follow bases
- * to older writers). A problem is SGX01.
+ * are no map or keep a channel in no form a read knows, a value that
+ * extends itself or a newer one (reads follow bases to older writers), a
+ * value of a chain of appended ones that is no JSON array. A problem is
+ * SGX01. Element counts and digests are then made from the values stored.
  */
 static bool
 lg_store_rows(void *arg)
@@ -1270,10 +1285,40 @@ lg_store_rows(void *arg)
 				   " (SELECT 'unreachable' FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
 				   "  AND (b.value::pg_catalog.jsonb) IS NULL AND b.value IS NOT NULL LIMIT 1), "
 				   " (SELECT 'unreachable' FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND (w.value::pg_catalog.jsonb) IS NULL AND w.value IS NOT NULL LIMIT 1))", 2, types);
+				   "  AND (w.value::pg_catalog.jsonb) IS NULL AND w.value IS NOT NULL LIMIT 1), "
+				   /*
+				    * A checkpoint's map keeps a channel's value as [value],
+				    * [value, "its text"] or the id of the value's writer
+				    * (lgread.c, lg_append_values): the text must be one
+				    * JSON value (the cast fails otherwise: SGX01).
+				    */
+				   " (SELECT pg_catalog.format('Checkpoint %s keeps channel %s as neither [value], [value, \"its text\"] nor the id of a writer.', "
+				   "    c.checkpoint_id, m.key) "
+				   "  FROM stategraph.lg_checkpoints c, pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(c.blobs) "
+				   "    OPERATOR(pg_catalog.=) 'object' THEN c.blobs ELSE '{}' END) m "
+				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) $2 AND NOT CASE "
+				   "    WHEN pg_catalog.jsonb_typeof(m.value) OPERATOR(pg_catalog.=) 'string' THEN true "
+				   "    WHEN pg_catalog.jsonb_typeof(m.value) OPERATOR(pg_catalog.<>) 'array' THEN false "
+				   "    WHEN pg_catalog.jsonb_array_length(m.value) OPERATOR(pg_catalog.=) 1 THEN true "
+				   "    WHEN pg_catalog.jsonb_array_length(m.value) OPERATOR(pg_catalog.<>) 2 THEN false "
+				   "    WHEN pg_catalog.jsonb_typeof(m.value OPERATOR(pg_catalog.->) 1) OPERATOR(pg_catalog.<>) 'string' THEN false "
+				   "    ELSE ((m.value OPERATOR(pg_catalog.->>) 1)::pg_catalog.json) IS NOT NULL END LIMIT 1), "
+				   /*
+				    * A read joins a chain of appended values element by
+				    * element (lgread.c): each value of one, the whole value
+				    * it starts from too, is a JSON array.
+				    */
+				   " (SELECT pg_catalog.format('The value of channel %s written by %s is in a chain of appended values but is no JSON array.', "
+				   "    b.channel, b.writer) "
+				   "  FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $2 "
+				   "  AND (b.base IS NOT NULL OR EXISTS (SELECT 1 FROM stategraph.lg_blobs x "
+				   "    WHERE x.thread_id OPERATOR(pg_catalog.=) $2 AND x.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns "
+				   "    AND x.channel OPERATOR(pg_catalog.=) b.channel AND x.base OPERATOR(pg_catalog.=) b.writer)) "
+				   "  AND (pg_catalog.json_typeof(" LG_BLOB_VALUE ") OPERATOR(pg_catalog.=) 'array') IS NOT TRUE LIMIT 1))", 2, types);
 	problem = sg_spi_execute(check_plan, args, NULL, 1) == 1 ? sg_spi_text(0, 1) : NULL;
 	if (problem != NULL)
 		sg_invalid_export(problem);
+	sg_lg_redigest_thread(im->thread_id);	/* element counts and digests: the values' own */
 	return true;
 }
 

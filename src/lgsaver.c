@@ -133,6 +133,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonfuncs.h"
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
@@ -1433,6 +1434,112 @@ lg_array_row(Datum *vals, char *nulls, const pg_uuid_t *id, Jsonb *jv, const cha
 	vals[6] = Int32GetDatum(n), nulls[6] = ' ';
 	vals[7] = lg_digest_datum(digest), nulls[7] = ' ';
 	return (extends && prev_n > 0) ? prev_n : 0;
+}
+
+/* A value's element count and digest chain, by writer (sg_lg_redigest_thread). */
+typedef struct LGChain
+{
+	pg_uuid_t	writer;			/* the key */
+	int32		n;
+	uint8		digest[LG_DIGEST_LEN];
+} LGChain;
+
+/*
+ * After an import (lgmaint.c, into a new thread): the element count and
+ * digest chain of each array value of thread_id, made again from the
+ * elements stored, as a put makes them (lg_array_row), where the export's
+ * differ. An append put goes by them (its base must hold n elements of that
+ * chain, lg_check_appends): a count or chain that does not fit the elements
+ * would have it store a value that reads wrong. A value that extends
+ * another (base) extends its chain; the rows come in writer order, so a
+ * base (older) comes first. The import checked that every value of a chain
+ * is an array.
+ */
+void
+sg_lg_redigest_thread(const char *thread_id)
+{
+	static SPIPlanPtr rows_plan;
+	static SPIPlanPtr set_plan;
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, INT4OID, BYTEAOID};
+	Datum		k[1] = {CStringGetTextDatum(thread_id)};
+	HASHCTL		ctl = {0};
+	HTAB	   *chains = NULL;
+	char	   *ns = NULL;
+	char	   *channel = NULL;
+	Portal		portal;
+	uint64		n,
+				i;
+
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(LGChain);
+	ctl.hcxt = CurrentMemoryContext;
+	portal = sg_spi_cursor_open(sg_spi_prepare(&rows_plan,
+											   "SELECT b.checkpoint_ns, b.channel, b.writer, b.base, b.n, b.digest, " LG_BLOB_VALUE " "
+											   "FROM stategraph.lg_blobs b WHERE b.thread_id OPERATOR(pg_catalog.=) $1 "
+											   "AND pg_catalog.json_typeof(" LG_BLOB_VALUE ") OPERATOR(pg_catalog.=) 'array' "
+											   "ORDER BY b.checkpoint_ns, b.channel, b.writer", 1, types),
+								k, NULL);
+	while ((n = sg_spi_cursor_fetch(portal, 64)) > 0)
+	{
+		SPITupleTable *tt = SPI_tuptable;
+
+		for (i = 0; i < n; i++)
+		{
+			char	   *row_ns = lg_text_col(tt, i, 1);
+			char	   *row_channel = lg_text_col(tt, i, 2);
+			bool		isnull;
+			pg_uuid_t  *writer = DatumGetUUIDP(lg_col(tt, i, 3, &isnull));
+			Datum		base = lg_col(tt, i, 4, &isnull);
+			bool		has_base = !isnull;
+			Datum		stored_n = lg_col(tt, i, 5, &isnull);
+			bool		n_null = isnull;
+			Datum		stored_d = lg_col(tt, i, 6, &isnull);
+			bytea	   *d = isnull ? NULL : DatumGetByteaPP(stored_d);
+			char	   *json = text_to_cstring(lg_json_col(tt, i, 7));
+			List	   *elems = lg_spans(json, strlen(json));
+			LGChain    *c;
+			LGChain    *from = NULL;
+			bool		found;
+
+			if (chains == NULL || strcmp(row_ns, ns) != 0 || strcmp(row_channel, channel) != 0)
+			{
+				if (chains != NULL)
+					hash_destroy(chains);	/* a base is of the same namespace and channel */
+				chains = hash_create("stategraph value chains", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+				ns = row_ns;
+				channel = row_channel;
+			}
+			if (has_base)
+				from = hash_search(chains, DatumGetUUIDP(base), HASH_FIND, NULL);
+			if (has_base && from == NULL)
+				sg_invalid_export(psprintf("The value of channel %s written by %s extends a value that is no JSON array.",
+										   row_channel, sg_uuid_to_cstring(writer)));
+			c = hash_search(chains, writer, HASH_ENTER, &found);
+			if (from != NULL)
+				memcpy(c->digest, from->digest, LG_DIGEST_LEN);
+			else
+				memset(c->digest, 0, LG_DIGEST_LEN);
+			lg_digest_text(json, elems, c->digest, -1, NULL, NULL);
+			c->n = (from ? from->n : 0) + list_length(elems);
+			if (n_null || DatumGetInt32(stored_n) != c->n || d == NULL ||
+				VARSIZE_ANY_EXHDR(d) != LG_DIGEST_LEN || memcmp(VARDATA_ANY(d), c->digest, LG_DIGEST_LEN) != 0)
+			{
+				Datum		v[6] = {k[0], CStringGetTextDatum(row_ns), CStringGetTextDatum(row_channel),
+				UUIDPGetDatum(writer), Int32GetDatum(c->n), lg_digest_datum(c->digest)};
+
+				sg_spi_execute(sg_spi_prepare(&set_plan,
+											  "UPDATE stategraph.lg_blobs SET n = $5, digest = $6 "
+											  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+											  "AND channel OPERATOR(pg_catalog.=) $3 AND writer OPERATOR(pg_catalog.=) $4", 6, types),
+							   v, NULL, 0);
+			}
+			list_free_deep(elems);
+			pfree(json);
+		}
+	}
+	sg_spi_cursor_close(portal);
+	if (chains != NULL)
+		hash_destroy(chains);
 }
 
 /*

@@ -112,6 +112,7 @@ extern Jsonb *lg_checkpoint_col(SPITupleTable *tt, uint64 i);
 extern Jsonb *lg_restore_ts(Jsonb *cp, Datum created);
 extern Datum lg_stored_text(const char *json, int len);
 extern void lg_forget_strays(const char *thread_id);
+extern void sg_lg_redigest_thread(const char *thread_id);
 
 /* lgread.c */
 extern bool lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, const pg_uuid_t *writer, char **type, bytea **bytes, LGValueCache *cache);

@@ -67,9 +67,9 @@ PG_FUNCTION_INFO_V1(sg_import_thread);
 
 /* The digest of an export's members, as SQL computes it on both ends. */
 #define DIGEST_SQL(d) \
-	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'fork_writes', 'null')::text)"
+	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread', 'null')::pg_catalog.text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::pg_catalog.text " \
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'fork_writes', 'null')::pg_catalog.text)"
 
 /*
  * What the rows of thread_id that start a fork of another thread become in
@@ -160,7 +160,7 @@ export_locked(SGThread *th)
 						  "     'parent_thread', c.parent_thread, 'step', c.step, 'source', c.source, "
 						  "     'next', c.next, 'writes', c.writes, "
 						  "     'image', CASE WHEN c.parent_thread IS NULL THEN c.image "
-						  "                   ELSE $2 OPERATOR(pg_catalog.->) (c.checkpoint_id::text) END, "
+						  "                   ELSE $2 OPERATOR(pg_catalog.->) (c.checkpoint_id::pg_catalog.text) END, "
 						  "     'image_complete', c.image_complete OR c.parent_thread IS NOT NULL, "
 						  "     'refs', CASE WHEN c.parent_thread IS NULL THEN c.refs END, "
 						  "     'barriers', c.barriers, 'sends', c.sends, 'pending', c.pending, 'meta', c.meta, "
@@ -370,16 +370,19 @@ check_rows(Jsonb *data)
 			"     (SELECT 1 FROM ids WHERE ids.id OPERATOR(pg_catalog.=) (x.value OPERATOR(pg_catalog.#>>) '{}')) LIMIT 1), "
 			/*
 			 * Reading walks from a row to older ones (ids are time-ordered):
-			 * a parent in the thread, or a reference, that is not older than
-			 * its row would make it read wrong, or loop for ever.
+			 * a parent, or a reference, that is not older than its row would
+			 * make it read wrong, or loop for ever. A fork row's parent too
+			 * (a fork's id is made above the checkpoint it starts from): an
+			 * import detaches a row whose source thread is not here, and its
+			 * parent is then looked up in its own thread.
 			 */
 			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id', x.value) "
 			"   FROM r, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("e" GET "'refs'") ") x "
 			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND (x.value OPERATOR(pg_catalog.#>>) '{}') COLLATE \"C\" "
 			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s has a parent that is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id') "
-			"   FROM r WHERE e OPERATOR(pg_catalog.->) 'parent_thread' OPERATOR(pg_catalog.=) 'null' "
-			"   AND (e OPERATOR(pg_catalog.->>) 'parent_id') COLLATE \"C\" OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
+			"   FROM r WHERE (e OPERATOR(pg_catalog.->>) 'parent_id') COLLATE \"C\" "
+			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
 			/* a row that starts a fork of another thread is exported with a full image */
 			" (SELECT pg_catalog.format('Checkpoint %s starts a fork of thread %s without a full image.', "
 			"       e OPERATOR(pg_catalog.->>) 'checkpoint_id', e OPERATOR(pg_catalog.->) 'parent_thread') "
@@ -471,7 +474,7 @@ check_reducers(Jsonb *data)
 			"FROM u, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("u.u") ") v, want w "
 			"WHERE w.channel" EQ "v.key AND w.reducer IS NOT NULL "
 			"  AND " TYPEOF("v.value") " OPERATOR(pg_catalog.<>) "
-			"      CASE w.reducer WHEN 'append' THEN 'array' WHEN 'add' THEN 'number' ELSE 'object' END "
+			"      CASE WHEN w.reducer" EQ "'append' THEN 'array' WHEN w.reducer" EQ "'add' THEN 'number' ELSE 'object' END "
 			/*
 			 * The first value found, in no order: sorting them all costs the
 			 * (estimated) whole join, past jit_above_cost, and each import
@@ -543,7 +546,7 @@ store(Jsonb *data, const char *thread_id)
 			"  source, next, writes, image, image_complete, refs, barriers, sends, pending, meta, created_at) "
 			"SELECT $2, x.checkpoint_id, x.parent_id, CASE WHEN linked THEN x.parent_thread END, x.step, "
 			"  x.source, x.next, CASE WHEN linked OR x.parent_thread IS NULL THEN x.writes "
-			"  ELSE COALESCE($1 OPERATOR(pg_catalog.->) 'fork_writes' OPERATOR(pg_catalog.->) (x.checkpoint_id::text), x.writes) END, "
+			"  ELSE COALESCE($1 OPERATOR(pg_catalog.->) 'fork_writes' OPERATOR(pg_catalog.->) (x.checkpoint_id::pg_catalog.text), x.writes) END, "
 			"  x.image, x.image_complete, x.refs, x.barriers, x.sends, x.pending, x.meta, x.created_at "
 			"FROM pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) 'checkpoints') AS x(checkpoint_id uuid, parent_id uuid, "
 			"  parent_thread text, step integer, source text, next text[], writes jsonb, image jsonb, "

@@ -381,7 +381,7 @@ for _ in range(N):
 
 # ---------------------------------------------------------------------------
 # 4. imports of LangGraph.js exports with tampered blobs (digest recomputed)
-LG_DIG = ("SELECT md5(COALESCE(%(d)s::jsonb->'thread_id','null')::text || COALESCE(%(d)s::jsonb->'checkpoints','null')::text"
+LG_DIG = ("SELECT md5((%(d)s::jsonb->>'version') || COALESCE(%(d)s::jsonb->'thread_id','null')::text || COALESCE(%(d)s::jsonb->'checkpoints','null')::text"
           " || COALESCE(%(d)s::jsonb->'blobs','null')::text || COALESCE(%(d)s::jsonb->'writes','null')::text)")
 exports = {}
 for t in ("zlg", "zlg2", "zlgp", "lg2"):

@@ -18,7 +18,7 @@ conn.rollback()
 
 SG_DIG = ("SELECT md5(COALESCE(%(d)s->'thread','null')::text || COALESCE(%(d)s->'checkpoints','null')::text"
           " || COALESCE(%(d)s->'fork_writes','null')::text)")
-LG_DIG = ("SELECT md5(COALESCE(%(d)s->'thread_id','null')::text || COALESCE(%(d)s->'checkpoints','null')::text"
+LG_DIG = ("SELECT md5((%(d)s->>'version') || COALESCE(%(d)s->'thread_id','null')::text || COALESCE(%(d)s->'checkpoints','null')::text"
           " || COALESCE(%(d)s->'blobs','null')::text || COALESCE(%(d)s->'writes','null')::text)")
 
 def paths(doc, pre=()):

@@ -72,7 +72,7 @@ SELECT sg_lg_put('rv-ts', '', NULL,
 CREATE TEMP TABLE rv_exports AS
     SELECT v, jsonb_set(sg_export_thread('rv-ts'), '{checkpoints,0,created_at}', to_jsonb(v)) AS d
     FROM unnest(ARRAY['infinity', '2026-01-01T00:00:00.0001+00:00', '0044-03-15 BC']) v;
-UPDATE rv_exports SET d = d || jsonb_build_object('digest', md5(COALESCE(d->'thread_id', 'null')::text
+UPDATE rv_exports SET d = d || jsonb_build_object('digest', md5((d->>'version') || COALESCE(d->'thread_id', 'null')::text
     || COALESCE(d->'checkpoints', 'null')::text || COALESCE(d->'blobs', 'null')::text || COALESCE(d->'writes', 'null')::text));
 SELECT throws_ok(format('SELECT sg_import_thread(%L, %L)', d, 'rv-ts-' || v), 'SGX01', NULL,
                  'import: no ts and created_at ' || v)
