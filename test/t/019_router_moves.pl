@@ -59,14 +59,7 @@ is(r('SELECT count(*) FROM sg_threads()'), '40', '40 threads through the router'
 # 8 LangGraph.js threads, each put on the server its id hashes to (as an
 # application that routes its saver by thread does), then exported through
 # the router, deleted, and imported back without naming the thread
-for my $i (1 .. 8)
-{
-	my $db = (split /dbname=/, r("SELECT stategraph_router.shard_of('lg-$i')"))[1];
-	$node->safe_psql($db, qq{SELECT sg_lg_put('lg-$i', '', NULL,
-		'{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b87$i", "ts": "2024-01-01T00:00:00Z",
-		  "channel_values": {"x": [$i]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
-		'{"step": 0}', '{"x": 1}')});
-}
+put_lg_threads($node, 1 .. 8);
 is(r('SELECT count(*) FROM sg_threads()'), '48', 'the router lists the LangGraph.js threads too');
 r(q{CREATE TABLE lg_exports AS SELECT sg_export_thread('lg-' || i) AS e FROM generate_series(1, 8) i;
 	SELECT sg_delete_thread('lg-' || i) FROM generate_series(1, 8) i;});

@@ -22,14 +22,7 @@ sub r { return $node->safe_psql('router', $_[0]); }
 # each server holds threads of the graph, a LangGraph.js thread (shapes_at's
 # array_agg), finished background runs and a finished task (busy_at's rows)
 r(q{SELECT count(sg_invoke('counter', '{"log": [1]}', 'm-' || i)) FROM generate_series(1, 12) i});
-for my $i (1 .. 4)
-{
-	my $db = (split /dbname=/, r("SELECT stategraph_router.shard_of('lg-$i')"))[1];
-	$node->safe_psql($db, qq{SELECT sg_lg_put('lg-$i', '', NULL,
-		'{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b87$i", "ts": "2024-01-01T00:00:00Z",
-		  "channel_values": {"x": [$i]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
-		'{"step": 0}', '{"x": 1}')});
-}
+put_lg_threads($node, 1 .. 4);
 is(r(q{SELECT string_agg(DISTINCT (sg_wait(sg_submit('counter', '{"log": [2]}', 'm-' || i), '60 seconds')).status, ',')
 	   FROM generate_series(1, 12) i}), 'success', 'a background run on each thread, finished');
 for my $db ('sa', 'sb')

@@ -41,7 +41,10 @@ $node->safe_psql('shop', sweep_graph_sql() . q{
 	SELECT sg_set_retention(NULL, '1 hour', 'keep_latest');
 	SELECT sg_set_retention('sg', '1 hour');
 });
-lg_chain_put_in($node, 'shop');
+lg_chain_put($node, 'shop');
+# a LangGraph.js thread of five checkpoints: its values are rows of lg_blobs,
+# which the sweep's cast to uuid names
+$node->safe_psql('shop', q{SELECT count(lgput('lg-1', k)) FROM generate_series(1, 5) k});
 
 # the owner's path and objects
 $node->safe_psql('shop', q{
@@ -105,22 +108,3 @@ is($super, '', 'no object of the database owner\'s ran as a superuser in a worke
 
 $node->stop;
 done_testing();
-
-# SGNode's lg_chain_put in database $db, then one thread of five checkpoints
-# (their values are rows of lg_blobs, which the sweep's cast to uuid names)
-sub lg_chain_put_in
-{
-	my ($node, $db) = @_;
-	$node->safe_psql($db, q{
-    CREATE FUNCTION lgput(thread text, k int) RETURNS boolean LANGUAGE sql AS $$
-        SELECT sg_lg_put(thread, '', CASE WHEN k > 1 THEN ('1ef00000-0000-6000-8000-00000000000' || (k - 1))::uuid END,
-            jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-00000000000' || k, 'ts', 'x',
-                               'channel_values', jsonb_build_object('m',
-                                   (SELECT jsonb_agg('a message long enough to be a row of its own ' || j) FROM generate_series(1, k) j)),
-                               'channel_versions', jsonb_build_object('m', k), 'versions_seen', jsonb_build_object()),
-            jsonb_build_object('source', CASE WHEN k = 1 THEN 'input' ELSE 'loop' END, 'step', k),
-            jsonb_build_object('m', k)) IS NOT NULL $$;
-    SELECT count(lgput('lg-1', k)) FROM generate_series(1, 5) k;
-});
-	return;
-}

@@ -308,14 +308,14 @@ pg_stat_statements.track_planning = on
 	return $node;
 }
 
-# In $node's postgres database, function lgput(thread text, k int): puts
-# LangGraph.js checkpoint k of the thread (ids ...01, ...02, each the child
-# of the one before), whose channel m holds k messages, each put appending
-# one to its parent's.
+# In $node's database $db (default postgres), function lgput(thread text,
+# k int): puts LangGraph.js checkpoint k of the thread (ids ...01, ...02,
+# each the child of the one before), whose channel m holds k messages, each
+# put appending one to its parent's.
 sub lg_chain_put
 {
-	my ($node) = @_;
-	$node->safe_psql('postgres', q{
+	my ($node, $db) = @_;
+	$node->safe_psql($db // 'postgres', q{
     CREATE FUNCTION lgput(thread text, k int) RETURNS boolean LANGUAGE sql AS $$
         SELECT sg_lg_put(thread, '', CASE WHEN k > 1 THEN ('1ef00000-0000-6000-8000-00000000000' || (k - 1))::uuid END,
             jsonb_build_object('v', 4, 'id', '1ef00000-0000-6000-8000-00000000000' || k, 'ts', 'x',

@@ -10,7 +10,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(router_node counter_shard_sql);
+our @EXPORT = qw(router_node counter_shard_sql put_lg_threads);
 
 use PostgreSQL::Test::Cluster;
 
@@ -52,6 +52,23 @@ sub counter_shard_sql
 		SELECT sg_add_edge('counter', '__start__', 'noop');
 		SELECT sg_add_edge('counter', 'noop', '__end__');
 		SELECT sg_compile('counter');};
+}
+
+# LangGraph.js threads 'lg-$i' for each $i of @ids, each of one checkpoint
+# (channel x = [$i]) put on the server its id hashes to (as an application
+# that routes its saver by thread does), found through the router database.
+sub put_lg_threads
+{
+	my ($node, @ids) = @_;
+	for my $i (@ids)
+	{
+		my $db = (split /dbname=/, $node->safe_psql('router', "SELECT stategraph_router.shard_of('lg-$i')"))[1];
+		$node->safe_psql($db, qq{SELECT sg_lg_put('lg-$i', '', NULL,
+			'{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b87$i", "ts": "2024-01-01T00:00:00Z",
+			  "channel_values": {"x": [$i]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
+			'{"step": 0}', '{"x": 1}')});
+	}
+	return;
 }
 
 1;
