@@ -2205,6 +2205,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	 * WITH HOLD); execute_run undoes the settings a step changes.
 	 */
 	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	sg_worker_search_path(true);	/* for all done as the submitter (worker.c) */
 	PG_TRY();
 	{
 		execute_run(r, commit, in_subxact, run_cxt);
@@ -2212,6 +2213,7 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_user, save_sec);
+		sg_worker_search_path(false);
 		sg_worker_report_run(NULL, NULL);	/* before the thread goes (see execute_run) */
 		sg_unlock_thread(r->thread_id, true);
 		MemoryContextDelete(run_cxt);

@@ -572,6 +572,7 @@ extern bool sg_wait_for_runs(long timeout_ms);
 extern void sg_wait_prepare(const pg_uuid_t *run_id);
 extern void sg_wait_done(void);
 extern void sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id);
+extern void sg_worker_search_path(bool for_run);
 extern bool sg_worker_take_role_share(Oid role, TimestampTz due);
 extern void sg_worker_drop_role_share(void);
 extern void sg_worker_claim_begin(void);

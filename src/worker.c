@@ -62,7 +62,7 @@
  * database's search path, which its owner sets, may name a schema where a
  * role made an operator or a type that would otherwise be found before
  * pg_catalog's and run as the superuser. A run goes by the database's
- * search path, as a session of its submitter would (worker_search_path). With
+ * search path, as a session of its submitter would (sg_worker_search_path). With
  * stategraph.max_workers_per_role set, a worker claims a run only while
  * fewer other workers hold a run of the same role (a slot records the role
  * of the run it claims or executes, taken under the slots' lock), so that
@@ -255,7 +255,6 @@ static Oid	worker_user;		/* the worker's own role (a run executes as its submitt
 static int	worker_sec;
 
 static bool start_worker_transaction(void);
-static void worker_search_path(bool for_run);
 static int	release_share(Latch **latches, bool goes_on);
 static int	wake_mine(Latch **latches);
 static int	wake_database_of(Oid dboid, Latch **latches);
@@ -1768,7 +1767,7 @@ recover(MemoryContext cxt)
 	forget_refusal();
 	/* the abort went back to the role its transaction started with: a run's submitter, maybe */
 	SetUserIdAndSecContext(worker_user, worker_sec);
-	worker_search_path(false);	/* and to the path it started with: a run's, maybe */
+	sg_worker_search_path(false);	/* and to the path it started with: a run's, maybe */
 	MemoryContextSwitchTo(cxt);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	PG_TRY();
@@ -1932,12 +1931,18 @@ over_max_workers(void)
  * The search path of the worker's own statements, or (for_run) the
  * database's, that of a run (see the top). Set outside a transaction, or
  * within one whose abort goes back to the earlier path: the loop sets the
- * worker's again at every iteration, and after an error.
+ * worker's again at every iteration, and after an error. It follows the
+ * role (runs.c sets it where it takes the submitter's): what a worker
+ * does as a run's submitter, its steps and also its stop, its rollback
+ * and the record of its end, fires the database's triggers as a session
+ * of the submitter would, with the database's search path (TAP 079).
  */
 #define WORKER_SEARCH_PATH "pg_catalog, pg_temp"
-static void
-worker_search_path(bool for_run)
+void
+sg_worker_search_path(bool for_run)
 {
+	if (my_slot < 0)
+		return;					/* sg_work in a client session keeps its own */
 	if (for_run)
 		SetConfigOption("search_path", NULL, PGC_SUSET, PGC_S_SESSION);	/* RESET */
 	else if (strcmp(namespace_search_path, WORKER_SEARCH_PATH) != 0)
@@ -2005,7 +2010,7 @@ sg_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		worker_search_path(false);
+		sg_worker_search_path(false);
 		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
 		/*
 		 * The tables' statistics of what it wrote, at most once a second
@@ -2042,8 +2047,7 @@ thread_hash(const char *thread_id)
 /*
  * The run this worker executes, holding its thread (NULL: none), for
  * pg_stat_activity and for claims (sg_worker_executes_run,
- * sg_worker_executes_thread), and for the search path (the database's
- * while a run executes). Cleared before the statement that records the
+ * sg_worker_executes_thread). Cleared before the statement that records the
  * run's end, and so before the worker lets the thread go (runs.c,
  * execute_run): while it is set the thread is this worker's.
  */
@@ -2057,7 +2061,6 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 
 	if (my_slot < 0)
 		return;					/* sg_work in a client session keeps its own name */
-	worker_search_path(run_id != NULL);
 	SpinLockAcquire(&shared->mutex);
 	shared->slots[my_slot].has_run = run_id != NULL;
 	if (run_id)
