@@ -198,7 +198,7 @@ CREATE FUNCTION @extschema@.sg_create_graph(graph text, channels jsonb) RETURNS 
 
 CREATE FUNCTION stategraph_router.all_add_node(graph text, node text, fn text, retry jsonb) RETURNS SETOF integer
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT 1 FROM sg_add_node(graph, node, fn::regprocedure, retry); $$;
+    SELECT 1 FROM sg_add_node(graph, node, fn::pg_catalog.regprocedure, retry); $$;
 CREATE FUNCTION @extschema@.sg_add_node(graph text, node text, fn text, retry jsonb DEFAULT NULL) RETURNS void LANGUAGE sql
     BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(graph, node, fn, retry); END;
 
@@ -217,7 +217,7 @@ CREATE FUNCTION @extschema@.sg_add_edge(graph text, sources text[], target text)
 CREATE FUNCTION stategraph_router.all_add_conditional_edges(graph text, source text, router text, path_map jsonb)
     RETURNS SETOF integer
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT 1 FROM sg_add_conditional_edges(graph, source, router::regprocedure, path_map); $$;
+    SELECT 1 FROM sg_add_conditional_edges(graph, source, router::pg_catalog.regprocedure, path_map); $$;
 CREATE FUNCTION @extschema@.sg_add_conditional_edges(graph text, source text, router text, path_map jsonb DEFAULT NULL)
     RETURNS void LANGUAGE sql
     BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(graph, source, router, path_map); END;
@@ -253,19 +253,19 @@ CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server intege
     RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT parts AS server, g.graph AS graph,
-           pg_catalog.md5(g.channels::text || COALESCE(g.spec::text, '')
-             || (SELECT COALESCE(pg_catalog.string_agg(n.node || '=' || n.fn::text || COALESCE(n.retry::text, '')
-                                                       || COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
+           pg_catalog.md5(g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, '')
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(n.node OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) n.fn::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(n.retry::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
                                                        ',' ORDER BY n.node), '')
-                 FROM stategraph.nodes n WHERE n.graph = g.graph)
-             || (SELECT COALESCE(pg_catalog.string_agg(e.sources::text || '>' || e.target, ',' ORDER BY e.sources::text, e.target), '')
-                 FROM stategraph.edges e WHERE e.graph = g.graph)
-             || (SELECT COALESCE(pg_catalog.string_agg(b.source || '>' || b.router::text || COALESCE(b.path_map::text, '')
-                                                       || COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::text))), ''),
-                                                       ',' ORDER BY b.source, b.router::text), '')
-                 FROM stategraph.branches b WHERE b.graph = g.graph)
-             || COALESCE((SELECT 'ttl=' || COALESCE(r.ttl::text, '') || ',' || r.strategy || ',' || COALESCE(r.keep_last::text, '')
-                          FROM stategraph.retention r WHERE r.graph = g.graph OR r.graph IS NULL
+                 FROM stategraph.nodes n WHERE n.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(e.sources::pg_catalog.text OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) e.target, ',' ORDER BY e.sources::pg_catalog.text, e.target), '')
+                 FROM stategraph.edges e WHERE e.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(b.source OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) b.router::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(b.path_map::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::pg_catalog.text))), ''),
+                                                       ',' ORDER BY b.source, b.router::pg_catalog.text), '')
+                 FROM stategraph.branches b WHERE b.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) COALESCE((SELECT 'ttl=' OPERATOR(pg_catalog.||) COALESCE(r.ttl::pg_catalog.text, '') OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) r.strategy OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) COALESCE(r.keep_last::pg_catalog.text, '')
+                          FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
                           ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
     FROM stategraph.graphs g
     UNION ALL SELECT parts, NULL, NULL; $$;
@@ -345,19 +345,19 @@ CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT 
 CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
     SELECT t.thread_id AS owner FROM stategraph.threads t
-    WHERE t.created_at <= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) + interval '1 second'
-      AND t.updated_at >= pg_catalog.to_timestamp(('x' || pg_catalog.substr(pg_catalog.replace(cp::text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) - interval '1 second'
-      AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id AND c.checkpoint_id = cp); $$;
+    WHERE t.created_at OPERATOR(pg_catalog.<=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.+) interval '1 second')
+      AND t.updated_at OPERATOR(pg_catalog.>=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.-) interval '1 second')
+      AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) cp); $$;
 
 CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id = cp
-    UNION ALL SELECT l.thread_id FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id = cp; $$;
+    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id OPERATOR(pg_catalog.=) cp
+    UNION ALL SELECT l.thread_id FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id OPERATOR(pg_catalog.=) cp; $$;
 
 /* Whether a thread holds a checkpoint, on the thread's server (a primary key lookup). */
 CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETURNS boolean
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id);
-    SELECT EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id = thread_id AND c.checkpoint_id = checkpoint_id) AS holds; $$;
+    SELECT EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) checkpoint_id) AS holds; $$;
 
 /*
  * The thread a checkpoint belongs to, when it is another thread than
@@ -459,7 +459,7 @@ CREATE FUNCTION stategraph_router.threads_of(parts integer[], n integer, modular
     CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT t.thread_id, t.graph, t.status, t.next, t.checkpoints, t.created_at, t.updated_at
     FROM sg_threads(graph) t
-    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = ANY (parts); $$;
+    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) ANY (parts); $$;
 
 CREATE FUNCTION @extschema@.sg_threads(graph text DEFAULT NULL) RETURNS SETOF @extschema@.sg_thread
     LANGUAGE sql AS $$
@@ -592,14 +592,14 @@ $$;
 CREATE FUNCTION stategraph_router.wait_all(parts integer[], id uuid, tmo interval) RETURNS SETOF @extschema@.sg_run
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT w.* FROM (SELECT id AS run_id WHERE id IS NULL
-                     OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id)) x,
+                     OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) id)) x,
                     LATERAL sg_wait(x.run_id, tmo) w; $$;
 
 CREATE FUNCTION stategraph_router.cancel_all(parts integer[], id uuid, act text, OUT cancelled boolean) RETURNS SETOF boolean
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT sg_cancel(x.run_id, act) AS cancelled
     FROM (SELECT id AS run_id WHERE id IS NULL
-          OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id)) x; $$;
+          OR EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) id)) x; $$;
 
 /* The error of a run that no server holds (as a shard words it). */
 CREATE FUNCTION stategraph_router.no_such_run(run_id uuid) RETURNS void LANGUAGE plpgsql AS $$
@@ -619,7 +619,7 @@ END $$;
  */
 CREATE FUNCTION stategraph_router.run_on(part integer, id uuid) RETURNS boolean
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
-    SELECT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id = id) AS run_on; $$;
+    SELECT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) id) AS run_on; $$;
 
 /* The partition (as an array, for SPLIT) of the server that holds a run, asking the servers one by one; NULL: none holds it. */
 CREATE FUNCTION stategraph_router.run_holder(run_id uuid) RETURNS integer[] LANGUAGE plpgsql AS $$
@@ -782,7 +782,7 @@ CREATE FUNCTION stategraph_router.tasks_of(parts integer[], n integer, modular b
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT t.* FROM sg_tasks(queue, status) t
-    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = ANY (parts); $$;
+    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) ANY (parts); $$;
 
 CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE sql AS $$
@@ -856,7 +856,7 @@ END $$;
 /* The thread of a task, asked of every server (a task id does not say where it lives; a primary key lookup there). */
 CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id = id; $$;
+    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id OPERATOR(pg_catalog.=) id; $$;
 
 /*
  * The hash a task-scoped call is routed by: that of its thread (a random
@@ -865,7 +865,7 @@ CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETU
  */
 CREATE FUNCTION stategraph_router.task_thread_on(part integer, id text, OUT thread_id text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
-    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id = id; $$;
+    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id OPERATOR(pg_catalog.=) id; $$;
 
 /* (A server that does not answer: each is asked alone, as sg_wait does.) */
 CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
@@ -929,7 +929,7 @@ CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integ
     CONNECT connstr;
     SELECT t.thread_id FROM (SELECT thread_id FROM stategraph.threads
                              UNION SELECT thread_id FROM stategraph.lg_checkpoints) t
-    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part
+    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
     ORDER BY t.thread_id; $$;
 
 CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
@@ -941,8 +941,8 @@ CREATE FUNCTION stategraph_router.import_at(connstr text, data jsonb) RETURNS te
 /* The newest checkpoint of a thread on the server at connstr (of a LangGraph.js thread: of all its namespaces); NULL: none. */
 CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS uuid LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT COALESCE((SELECT t.head FROM stategraph.threads t WHERE t.thread_id = thread_id),
-                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
+    SELECT COALESCE((SELECT t.head FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) thread_id),
+                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id
                      ORDER BY c.checkpoint_id DESC LIMIT 1)) AS head; $$;
 
 /*
@@ -954,25 +954,25 @@ CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS 
  */
 CREATE FUNCTION stategraph_router.shape_at(connstr text, thread_id text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT COALESCE((SELECT COALESCE(t.head::text, '') || '/' || (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)::pg_catalog.text
-                     FROM stategraph.threads t WHERE t.thread_id = thread_id),
-                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id
-                     ORDER BY c.checkpoint_id DESC LIMIT 1)::text
-                    || '/' || (SELECT pg_catalog.count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id = thread_id)::pg_catalog.text) AS shape; $$;
+    SELECT COALESCE((SELECT COALESCE(t.head::pg_catalog.text, '') OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id)::pg_catalog.text
+                     FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) thread_id),
+                    (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id
+                     ORDER BY c.checkpoint_id DESC LIMIT 1)::pg_catalog.text
+                    OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id)::pg_catalog.text) AS shape; $$;
 
 /* shape_at of every thread of partition part (of n) on the server at connstr, in one call. */
 CREATE FUNCTION stategraph_router.shapes_at(connstr text, part integer, n integer, modular boolean,
                                             OUT thread_id text, OUT shape text)
     RETURNS SETOF record LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT t.thread_id, COALESCE(t.head::text, '') || '/' || (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id = t.thread_id)::pg_catalog.text AS shape
+    SELECT t.thread_id, COALESCE(t.head::pg_catalog.text, '') OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id)::pg_catalog.text AS shape
     FROM stategraph.threads t
-    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part
+    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
     UNION ALL
-    SELECT c.thread_id, (pg_catalog.array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::text || '/' || pg_catalog.count(*)::pg_catalog.text
+    SELECT c.thread_id, (pg_catalog.array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) pg_catalog.count(*)::pg_catalog.text
     FROM stategraph.lg_checkpoints c
-    WHERE (CASE WHEN modular THEN abs(hashtext(c.thread_id) % n) ELSE hashtext(c.thread_id) & (n - 1) END) = part
-      AND NOT EXISTS (SELECT 1 FROM stategraph.threads x WHERE x.thread_id = c.thread_id)
+    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+      AND NOT EXISTS (SELECT 1 FROM stategraph.threads x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id)
     GROUP BY c.thread_id; $$;
 
 /* Delete one thread on the server at connstr (sg_delete_thread: a LangGraph.js thread too); returns 1. */
@@ -992,10 +992,10 @@ CREATE FUNCTION stategraph_router.busy_at(connstr text, part integer, n integer,
     CONNECT connstr;
     SELECT (SELECT pg_catalog.count(*) FROM stategraph.runs r
             WHERE r.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']::pg_catalog.text[])
-              AND (CASE WHEN modular THEN abs(hashtext(r.thread_id::pg_catalog.text) % n) ELSE hashtext(r.thread_id::pg_catalog.text) & (n - 1) END) = part) AS runs,
+              AND (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(r.thread_id::pg_catalog.text) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(r.thread_id::pg_catalog.text) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part) AS runs,
            (SELECT pg_catalog.count(*) FROM stategraph.tasks t
             WHERE t.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']::pg_catalog.text[])
-              AND (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part) AS tasks; $$;
+              AND (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part) AS tasks; $$;
 
 /* Delete the threads of partition part (of n) on the server at connstr; returns how many. */
 CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n integer, modular boolean)
@@ -1003,7 +1003,7 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     CONNECT connstr;
     SELECT pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads
                                      UNION SELECT thread_id FROM stategraph.lg_checkpoints) t, LATERAL sg_delete_thread(t.thread_id) d
-    WHERE (CASE WHEN modular THEN abs(hashtext(t.thread_id) % n) ELSE hashtext(t.thread_id) & (n - 1) END) = part; $$;
+    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part; $$;
 
 /*
  * Bound the lock waits of this session's own connection to the server at
@@ -1047,8 +1047,8 @@ CREATE FUNCTION stategraph_router.release_at(connstr text, part integer) RETURNS
  */
 CREATE FUNCTION stategraph_router.identity_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s)::text || '/'
-           || (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())::text AS identity; $$;
+    SELECT (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s)::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+           OPERATOR(pg_catalog.||) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())::pg_catalog.text AS identity; $$;
 
 /*
  * The partitions switched to a new server whose old server still holds
@@ -1075,7 +1075,7 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_copies', '
 /* The digest of every graph definition on the server at connstr (as stategraph_router.definitions). */
 CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(g.graph || ':' || g.channels::text || COALESCE(g.spec::text, ''), ','
+    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(g.graph OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, ''), ','
                                                          ORDER BY g.graph), '')) AS digest
     FROM stategraph.graphs g; $$;
 

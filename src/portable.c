@@ -412,7 +412,8 @@ convert_rows(void *arg)
 			"  ($1 OPERATOR(pg_catalog.#>>) '{thread,created_at}')::pg_catalog.timestamptz, "
 			"  ($1 OPERATOR(pg_catalog.#>>) '{thread,updated_at}')::pg_catalog.timestamptz "
 			"FROM pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) 'checkpoints') "
-			"  AS x(checkpoint_id uuid, parent_id uuid, step integer, next text[], created_at timestamptz)", 1, types);
+			"  AS x(checkpoint_id pg_catalog.uuid, parent_id pg_catalog.uuid, step integer, next pg_catalog.text[], "
+			"  created_at pg_catalog.timestamptz)", 1, types);
 	values[0] = JsonbPGetDatum((Jsonb *) arg);
 	sg_spi_execute(plan, values, NULL, 0);
 	return false;				/* nothing to keep */
@@ -548,10 +549,12 @@ store(Jsonb *data, const char *thread_id)
 			"  x.source, x.next, CASE WHEN linked OR x.parent_thread IS NULL THEN x.writes "
 			"  ELSE COALESCE($1 OPERATOR(pg_catalog.->) 'fork_writes' OPERATOR(pg_catalog.->) (x.checkpoint_id::pg_catalog.text), x.writes) END, "
 			"  x.image, x.image_complete, x.refs, x.barriers, x.sends, x.pending, x.meta, x.created_at "
-			"FROM pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) 'checkpoints') AS x(checkpoint_id uuid, parent_id uuid, "
-			"  parent_thread text, step integer, source text, next text[], writes jsonb, image jsonb, "
-			"  image_complete boolean, refs jsonb, barriers jsonb, sends jsonb, pending jsonb, meta jsonb, "
-			"  created_at timestamptz), "
+			"FROM pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) 'checkpoints') AS x(checkpoint_id pg_catalog.uuid, parent_id pg_catalog.uuid, "
+			"  parent_thread pg_catalog.text, step integer, source pg_catalog.text, next pg_catalog.text[], "
+			"  writes pg_catalog.jsonb, image pg_catalog.jsonb, "
+			"  image_complete boolean, refs pg_catalog.jsonb, barriers pg_catalog.jsonb, sends pg_catalog.jsonb, "
+			"  pending pg_catalog.jsonb, meta pg_catalog.jsonb, "
+			"  created_at pg_catalog.timestamptz), "
 			"LATERAL (SELECT CASE WHEN x.parent_thread IS NULL OR x.parent_thread OPERATOR(pg_catalog.=) $2 THEN false "
 			"  ELSE EXISTS (SELECT 1 FROM stategraph.threads st JOIN stategraph.checkpoints s "
 			"  ON s.thread_id OPERATOR(pg_catalog.=) st.thread_id "

@@ -537,8 +537,10 @@ sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner)
 		return OWNER_REFUSED;	/* a dropped role's thread: nobody to run it as */
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	sg_worker_search_path(true);	/* the owner's submit fires the database's triggers, as a run does */
 	edata = sg_spi_subxact(submit_call, &o);
 	SetUserIdAndSecContext(save_user, save_sec);
+	sg_worker_search_path(false);
 	if (edata == NULL)
 		return OWNER_SUBMITTED;
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
