@@ -87,7 +87,9 @@ for c in $CALLERS; do
 		done
 	done
 done
-for kind in postgres stategraph; do
+# the chat with MemorySaver too: LangGraph's own turn time as the chat grows
+# (it copies the whole state at every checkpoint), the floor under both savers'
+for kind in memory postgres stategraph; do
 	say "chat, $kind, $CHAT_TURNS turns"
 	echo "chat-$kind $(loadavg)" >>"$RUN/load.txt"
 	db=lg_pg_chat; [ $kind = stategraph ] && db=lg_sg_chat
@@ -133,6 +135,8 @@ row("chat: storage / final state", `${f(p.storage_bytes / p.state_bytes, 2)}x`, 
 row("chat: turn time, first 10 turns, mean (ms)", f(p.first_ms, 2), f(s.first_ms, 2), `${f(s.first_ms / p.first_ms, 2)}x`);
 row("chat: turn time, last 10 turns, mean (ms)", f(p.last_ms, 2), f(s.last_ms, 2), `${f(s.last_ms / p.last_ms, 2)}x`);
 row("chat: last turns / first turns", `${f(p.last_ms / p.first_ms, 2)}x`, `${f(s.last_ms / s.first_ms, 2)}x`, "");
+const mc = j("chat-memory.json");
+row(`chat, LangGraph alone (MemorySaver, no database): last turns / first turns ${f(mc.last_ms / mc.first_ms, 2)}x (means of 10 turns: ${f(mc.first_ms, 2)} ms, ${f(mc.last_ms, 2)} ms)`, "", "", "");
 row("chat: getState at the last turn, median (ms; the savers' calls alternating)", f(p.get_state_ms, 2), f(s.get_state_ms, 2), `${f(s.get_state_ms / p.get_state_ms, 3)}x`);
 row("chat: history page of 10 (getStateHistory limit 10), median (ms; alternating)", f(p.page_ms, 2), f(s.page_ms, 2), `${f(s.page_ms / p.page_ms, 3)}x`);
 console.log("| measure | PostgresSaver | StategraphSaver | StategraphSaver / PostgresSaver |\n| --- | ---: | ---: | ---: |\n" + rows.join("\n"));
