@@ -159,7 +159,13 @@ SELECT sg_export_thread('forked') AS forked_export \gset
 SELECT sg_delete_thread('forked');
 SELECT sg_import_thread(sg_export_thread('source'), 'source-moved');
 SELECT same('source', 'source-moved');
+-- deleting the source also detaches the copy, which still links to it, without changing how it reads
+CREATE TABLE saved_copy AS SELECT * FROM hist('forked-copy');
+SELECT count(*) AS copy_rows_linked FROM stategraph.checkpoints WHERE thread_id = 'forked-copy' AND parent_thread = 'source';
 SELECT sg_delete_thread('source');
+SELECT count(*) AS copy_rows_linked FROM stategraph.checkpoints WHERE thread_id = 'forked-copy' AND parent_thread IS NOT NULL;
+SELECT (SELECT count(*) FROM saved_copy) AS checkpoints,
+       (SELECT count(*) FROM saved_copy s FULL JOIN hist('forked-copy') h USING (n) WHERE s.snap IS DISTINCT FROM h.snap) AS differ;
 SELECT sg_import_thread(:'forked_export');
 SELECT (SELECT count(*) FROM saved) AS checkpoints,
        (SELECT count(*) FROM saved s FULL JOIN hist('forked') h USING (n) WHERE s.snap IS DISTINCT FROM h.snap) AS differ;
@@ -167,11 +173,6 @@ SELECT parent_thread, writes FROM stategraph.checkpoints WHERE thread_id = 'fork
 SELECT sg_invoke('pt', '{"limit": 16}', thread_id => 'forked', recursion_limit => 100) = sg_invoke('pt', '{"limit": 16}', thread_id => 'forked-copy', recursion_limit => 100)
        AS same_result;
 SELECT same('forked', 'forked-copy', exact => false);
--- deleting the copy's source detaches the copy without changing how it reads
-CREATE TABLE saved_copy AS SELECT * FROM hist('forked-copy');
-SELECT sg_import_thread(sg_export_thread('source-moved'), 'source');
-SELECT sg_delete_thread('source');
-SELECT count(*) AS differ FROM saved_copy s FULL JOIN hist('forked-copy') h USING (n) WHERE s.snap IS DISTINCT FROM h.snap;
 
 -- moved under its own id (as into another database): threads and history as before
 CREATE TABLE saved_long AS SELECT * FROM hist('long');
@@ -225,6 +226,7 @@ SELECT "values", next FROM sg_get_state('waits');
 SELECT count(*) AS threads_before FROM stategraph.threads \gset
 SELECT count(*) AS rows_before FROM stategraph.checkpoints \gset
 SELECT sg_export_thread('asked') AS good \gset
+CREATE TABLE saved_asked AS SELECT * FROM hist('asked');
 SELECT error_of($$SELECT sg_export_thread('nobody')$$);
 SELECT error_of($$SELECT sg_export_thread(NULL)$$);
 SELECT error_of($$SELECT sg_import_thread(NULL)$$);
@@ -312,6 +314,8 @@ SELECT error_of(format('SELECT sg_import_thread(%L, %L)', :'good', 'long'));
 SELECT error_of(format('SELECT sg_import_thread(%L, %L)', :'good', ''));
 SELECT (SELECT count(*) FROM stategraph.threads) = :threads_before AS no_thread_added,
        (SELECT count(*) FROM stategraph.checkpoints) = :rows_before AS no_row_added;
-SELECT same('asked', 'asked');
+-- and the thread exported reads as before
+SELECT (SELECT count(*) FROM saved_asked) AS checkpoints,
+       (SELECT count(*) FROM saved_asked s FULL JOIN hist('asked') h USING (n) WHERE s.snap IS DISTINCT FROM h.snap) AS differ;
 
 DROP SCHEMA portable CASCADE;

@@ -64,6 +64,7 @@ SELECT now() FROM pg_reload_conf();
 		'success', "share $share: alice's run in $other succeeds");
 	my $waited = $node->safe_psql($other, qq{
 SELECT coalesce(extract(epoch FROM started_at - '$reloaded'), 999) FROM stategraph.runs WHERE run_id = '$short'});
+	cmp_ok($waited, '>=', 0, "share $share: it started after the reload, not before");
 	cmp_ok($waited, '<', 5, "share $share: it started at once after the reload ($waited s; without the wake, at a worker's idle look 10 s later)");
 }
 

@@ -70,6 +70,7 @@ is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$
 my $gap = $node->safe_psql('postgres', qq{
 SELECT extract(epoch FROM s.started_at - l.finished_at) FROM stategraph.runs s, stategraph.runs l
 WHERE s.run_id = '$short' AND l.run_id = '$long'});
+cmp_ok($gap, '>=', 0, 'it started after the long run ended, not before');
 cmp_ok($gap, '<', 2, "it started at once after the long run ended ($gap s)");
 is($node->safe_psql('postgres', q{SELECT status FROM stategraph.runs WHERE thread_id = 'c'}), 'running',
 	"while carol's run still executes");

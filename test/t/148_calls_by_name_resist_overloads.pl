@@ -31,6 +31,11 @@ $node->safe_psql('postgres', q{
         LANGUAGE sql AS $$ INSERT INTO hijacked VALUES ('sg_prune', current_user); SELECT 0::bigint $$;
     CREATE FUNCTION public.sg_submit(graph text, input text, thread_id text, multitask text) RETURNS uuid
         LANGUAGE sql AS $$ INSERT INTO hijacked VALUES ('sg_submit', current_user); SELECT NULL::uuid $$;
+    -- as many arguments as the server's call passes (runs.c, submit_call),
+    -- every one text where that call could leave one untyped
+    CREATE FUNCTION public.sg_submit(graph text, input text, thread_id text, checkpoint_id text, resume text,
+            recursion_limit integer, multitask text, after text, idempotency_key text) RETURNS uuid
+        LANGUAGE sql AS $$ INSERT INTO hijacked VALUES ('sg_submit/9', current_user); SELECT NULL::uuid $$;
 }, extra_params => ['-U', 'mallory']);
 
 # the sweep prunes a thread of a graph kept to its newest checkpoint

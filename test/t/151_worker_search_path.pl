@@ -32,7 +32,7 @@ $node->safe_psql('shop', sweep_graph_sql() . q{
 	CREATE TABLE public.seen_path (path text);
 	GRANT INSERT ON public.seen_path TO alice;
 	CREATE FUNCTION public.path_node(state jsonb) RETURNS jsonb LANGUAGE sql
-		AS $$ INSERT INTO public.seen_path SELECT current_setting('search_path'); SELECT '{}'::jsonb $$;
+		AS $$ INSERT INTO public.seen_path SELECT current_setting('search_path') WHERE '{}'::jsonb = '{}'::jsonb; SELECT '{}'::jsonb $$;
 	SELECT sg_create_graph('p', '{"n": "replace"}');
 	SELECT sg_add_node('p', 'a', 'public.path_node(jsonb)');
 	SELECT sg_add_edge('p', '__start__', 'a');
@@ -65,12 +65,28 @@ $node->safe_psql('shop', q{
 	CREATE FUNCTION public.eq_uuid(a pg_catalog.uuid, b pg_catalog.uuid) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog
 		AS $$ BEGIN PERFORM public.note('uuid = uuid'); RETURN a OPERATOR(pg_catalog.=) b; END $$;
 	CREATE OPERATOR public.= (LEFTARG = pg_catalog.uuid, RIGHTARG = pg_catalog.uuid, FUNCTION = public.eq_uuid);
+	CREATE FUNCTION public.eq_jsonb(a jsonb, b jsonb) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog
+		AS $$ BEGIN PERFORM public.note('jsonb = jsonb'); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+	CREATE OPERATOR public.= (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = public.eq_jsonb);
 	CREATE FUNCTION public.eq_name(a name, b name) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog
 		AS $$ BEGIN PERFORM public.note('name = name'); RETURN a OPERATOR(pg_catalog.=) b; END $$;
 	CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = name, FUNCTION = public.eq_name);
 	CREATE FUNCTION public.lt_ts(a timestamptz, b timestamptz) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog
 		AS $$ BEGIN PERFORM public.note('timestamptz < timestamptz'); RETURN a OPERATOR(pg_catalog.<) b; END $$;
 	CREATE OPERATOR public.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.lt_ts);
+});
+
+# the path of the worker's own statements, as a trigger of the
+# superuser's on stategraph.runs sees it when the worker expires runs
+$node->safe_psql('shop', q{
+	CREATE TABLE public.expiry_path (path text, backend text);
+	CREATE FUNCTION public.note_expiry() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO public.expiry_path SELECT pg_catalog.current_setting('search_path'), a.backend_type
+		FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid();
+		RETURN OLD;
+	END $$;
+	CREATE TRIGGER note_expiry AFTER DELETE ON stategraph.runs FOR EACH ROW EXECUTE FUNCTION public.note_expiry();
 });
 
 # the workers, like every new session, connect with the owner's path
@@ -105,6 +121,13 @@ my $super = $node->safe_psql('shop', q{
 	FROM public.ran r JOIN pg_catalog.pg_roles o ON o.rolname OPERATOR(pg_catalog.=) r.who::name
 	WHERE o.rolsuper AND r.backend OPERATOR(pg_catalog.~~) 'stategraph%'});
 is($super, '', 'no object of the database owner\'s ran as a superuser in a worker');
+# the traps work: each run's node, as alice, compared jsonb with the owner's =
+# (alice does not see the worker's backend_type; nothing else compares jsonb)
+is($node->safe_psql('shop', q{SELECT who OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.count(*) FROM public.ran
+	WHERE what OPERATOR(pg_catalog.=) 'jsonb = jsonb' GROUP BY who}),
+	'alice 3', "each run's own statements, as its submitter, went by the database's path (the owner's = of jsonb)");
+is($node->safe_psql('shop', q{SELECT pg_catalog.string_agg(DISTINCT path OPERATOR(pg_catalog.||) ' in ' OPERATOR(pg_catalog.||) backend, ', ') FROM public.expiry_path}),
+	'pg_catalog, pg_temp in stategraph worker', "the worker's expiry of runs went by its own path");
 
 $node->stop;
 done_testing();
