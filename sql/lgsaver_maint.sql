@@ -151,7 +151,7 @@ SELECT lg_tampered(:'export', ARRAY[m, '1', 'owner'], '"pg_monitor"') AS two_own
 SELECT v AS kept_as, lg_tampered(:'export', ARRAY['checkpoints', i, 'blobs', k], v) AS result
   FROM (SELECT (o - 1)::text AS i, k FROM jsonb_array_elements(:'export'::jsonb->'checkpoints') WITH ORDINALITY x(c, o),
                jsonb_object_keys(c->'blobs') k ORDER BY o, k LIMIT 1) x,
-       (VALUES ('[1, 2, 3]'::jsonb), ('[1, 5]'), ('[1, "{not json"]'), ('5')) v(v);
+       (VALUES ('[1, 2, 3]'::jsonb), ('[1, 5]'), ('[1, "{not json"]'), ('[1, "\"\\u0000\""]'), ('5')) v(v);
 -- a chain of appended values is read element by element: a value of it (a
 -- pending write's, here), or the whole value it starts from, that is no
 -- JSON array lost elements silently on every read
@@ -179,6 +179,15 @@ SELECT lg_tampered(jsonb_set(:'export', ARRAY['blobs', i, 'n'], '7'), ARRAY['blo
 SELECT count(*) AS values, count(*) FILTER (WHERE a.n = b.n AND a.digest = b.digest) AS made_again_alike
   FROM stategraph.lg_blobs a JOIN stategraph.lg_blobs b USING (checkpoint_ns, channel, writer)
  WHERE a.thread_id = 'lgm-1' AND b.thread_id = 'lgm-x' AND a.n IS NOT NULL;
+SELECT sg_lg_delete_thread('lgm-x') AS deleted;
+-- a value that is no JSON array has no count nor digest chain (a put gives it
+-- none): those an export claimed for one were kept, and a put from it then
+-- stored only what seemed appended, which read wrong
+SELECT lg_tampered(:'export', '{blobs}', (:'export'::jsonb->'blobs') || jsonb_build_array(
+           (:'export'::jsonb->'blobs'->0) || '{"channel": "extra", "base": null, "value": ["{\"a\": 1}"], "n": 1, "digest": "\\x00",
+                                              "wcheckpoint": null, "wtask": null, "widx": null}')) AS counted_object;
+SELECT count(*) AS non_arrays, count(*) FILTER (WHERE n IS NOT NULL OR digest IS NOT NULL) AS counted
+  FROM stategraph.lg_blobs WHERE thread_id = 'lgm-x' AND json_typeof(value) <> 'array';
 SELECT sg_lg_delete_thread('lgm-x') AS deleted;
 -- an export of this round's first format (version 1: each value as [value]) still imports, and reads as the same
 SELECT sg_import_thread(d || jsonb_build_object('digest', md5(coalesce(d->'thread_id', 'null')::text || coalesce(d->'checkpoints', 'null')::text

@@ -1290,7 +1290,8 @@ lg_store_rows(void *arg)
 				    * A checkpoint's map keeps a channel's value as [value],
 				    * [value, "its text"] or the id of the value's writer
 				    * (lgread.c, lg_append_values): the text must be one
-				    * JSON value (the cast fails otherwise: SGX01).
+				    * JSON value that jsonb holds, as SQL reads cast it (the
+				    * cast fails otherwise: SGX01).
 				    */
 				   " (SELECT pg_catalog.format('Checkpoint %s keeps channel %s as neither [value], [value, \"its text\"] nor the id of a writer.', "
 				   "    c.checkpoint_id, m.key) "
@@ -1302,7 +1303,7 @@ lg_store_rows(void *arg)
 				   "    WHEN pg_catalog.jsonb_array_length(m.value) OPERATOR(pg_catalog.=) 1 THEN true "
 				   "    WHEN pg_catalog.jsonb_array_length(m.value) OPERATOR(pg_catalog.<>) 2 THEN false "
 				   "    WHEN pg_catalog.jsonb_typeof(m.value OPERATOR(pg_catalog.->) 1) OPERATOR(pg_catalog.<>) 'string' THEN false "
-				   "    ELSE ((m.value OPERATOR(pg_catalog.->>) 1)::pg_catalog.json) IS NOT NULL END LIMIT 1), "
+				   "    ELSE ((m.value OPERATOR(pg_catalog.->>) 1)::pg_catalog.jsonb) IS NOT NULL END LIMIT 1), "
 				   /*
 				    * A read joins a chain of appended values element by
 				    * element (lgread.c): each value of one, the whole value

@@ -1460,6 +1460,7 @@ sg_lg_redigest_thread(const char *thread_id)
 {
 	static SPIPlanPtr rows_plan;
 	static SPIPlanPtr set_plan;
+	static SPIPlanPtr clear_plan;
 	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, INT4OID, BYTEAOID};
 	Datum		k[1] = {CStringGetTextDatum(thread_id)};
 	HASHCTL		ctl = {0};
@@ -1540,6 +1541,17 @@ sg_lg_redigest_thread(const char *thread_id)
 	sg_spi_cursor_close(portal);
 	if (chains != NULL)
 		hash_destroy(chains);
+	/*
+	 * A value that is no JSON array has no count nor chain (a put gives it
+	 * none): one the export claims would make a later put from it store
+	 * only what seems appended, and its reads then lose elements or fail.
+	 */
+	sg_spi_execute(sg_spi_prepare(&clear_plan,
+								  "UPDATE stategraph.lg_blobs b SET n = NULL, digest = NULL "
+								  "WHERE b.thread_id OPERATOR(pg_catalog.=) $1 AND (b.n IS NOT NULL OR b.digest IS NOT NULL) "
+								  "AND (pg_catalog.json_typeof(" LG_BLOB_VALUE ") OPERATOR(pg_catalog.=) 'array') IS NOT TRUE",
+								  1, types),
+				   k, NULL, 0);
 }
 
 /*
