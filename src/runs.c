@@ -510,6 +510,28 @@ submit_call(void *arg)
 }
 
 /*
+ * Act as role, a run's submitter or a thread's owner, who cannot SET ROLE
+ * back, nor leave session state behind for the work of other roles this
+ * session does next (security-restricted: no temporary objects, LISTEN,
+ * PREPARE, cursors WITH HOLD), with the search path of all done as the
+ * submitter (worker.c, sg_worker_search_path). act_as_before goes back.
+ */
+static void
+act_as_submitter(Oid role, Oid *save_user, int *save_sec)
+{
+	GetUserIdAndSecContext(save_user, save_sec);
+	SetUserIdAndSecContext(role, *save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	sg_worker_search_path(true);
+}
+
+static void
+act_as_before(Oid save_user, int save_sec)
+{
+	SetUserIdAndSecContext(save_user, save_sec);
+	sg_worker_search_path(false);
+}
+
+/*
  * Queue a background run of thread_id that goes on from its head, as role
  * owner (the thread's owner, or a member of it that ran the step) would
  * with sg_submit(graph, NULL, thread_id, multitask => 'enqueue'): the same
@@ -535,12 +557,9 @@ sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner)
 
 	if (!OidIsValid(role))
 		return OWNER_REFUSED;	/* a dropped role's thread: nobody to run it as */
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	sg_worker_search_path(true);	/* the owner's submit fires the database's triggers, as a run does */
+	act_as_submitter(role, &save_user, &save_sec);	/* its submit fires the database's triggers, as a run does */
 	edata = sg_spi_subxact(submit_call, &o);
-	SetUserIdAndSecContext(save_user, save_sec);
-	sg_worker_search_path(false);
+	act_as_before(save_user, save_sec);
 	if (edata == NULL)
 		return OWNER_SUBMITTED;
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
@@ -2199,23 +2218,15 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	namestrcpy(&current.owner, r->owner);
 	sg_worker_report_run(&r->run_id, r->thread_id);
 	run_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph background run", ALLOCSET_DEFAULT_SIZES);
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	/*
-	 * As the submitter, who cannot SET ROLE back, nor leave session state
-	 * behind for the runs of other roles this session executes next
-	 * (security-restricted: no temporary objects, LISTEN, PREPARE, cursors
-	 * WITH HOLD); execute_run undoes the settings a step changes.
-	 */
-	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	sg_worker_search_path(true);	/* for all done as the submitter (worker.c) */
+	/* execute_run undoes the settings a step changes */
+	act_as_submitter(role, &save_user, &save_sec);
 	PG_TRY();
 	{
 		execute_run(r, commit, in_subxact, run_cxt);
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_user, save_sec);
-		sg_worker_search_path(false);
+		act_as_before(save_user, save_sec);
 		sg_worker_report_run(NULL, NULL);	/* before the thread goes (see execute_run) */
 		sg_unlock_thread(r->thread_id, true);
 		MemoryContextDelete(run_cxt);
