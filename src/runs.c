@@ -3121,18 +3121,13 @@ sg_work(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&work_user, &work_sec);
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect_ext failed");
-	/*
-	 * First the steps their last task left, so that their runs are among
-	 * those executed here; committed only when some were queued: a run the
-	 * caller submitted in this transaction (in a procedure or DO block) is
-	 * then claimed here before a background worker can see it.
-	 */
+	/* first the steps their last task left, so that their runs are among those executed here */
 	if (!sg_restore_holds(true))
 	{
 		bool		held;
 
-		if (sg_tasks_continue_left(sg_sweep_limit, &held) > 0)
-			SPI_commit();
+		(void) sg_tasks_continue_left(sg_sweep_limit, &held);
+		SPI_commit();
 	}
 	while (max_runs < 0 || done < max_runs)
 	{
