@@ -459,7 +459,7 @@ CREATE FUNCTION stategraph_router.threads_of(parts integer[], n integer, modular
     CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT t.thread_id, t.graph, t.status, t.next, t.checkpoints, t.created_at, t.updated_at
     FROM sg_threads(graph) t
-    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) ANY (parts); $$;
+    WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) ANY (parts); $$;
 
 CREATE FUNCTION @extschema@.sg_threads(graph text DEFAULT NULL) RETURNS SETOF @extschema@.sg_thread
     LANGUAGE sql AS $$
@@ -782,7 +782,7 @@ CREATE FUNCTION stategraph_router.tasks_of(parts integer[], n integer, modular b
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT t.* FROM sg_tasks(queue, status) t
-    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) ANY (parts); $$;
+    WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) ANY (parts); $$;
 
 CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE sql AS $$
@@ -929,7 +929,7 @@ CREATE FUNCTION stategraph_router.threads_at(connstr text, part integer, n integ
     CONNECT connstr;
     SELECT t.thread_id FROM (SELECT thread_id FROM stategraph.threads
                              UNION SELECT thread_id FROM stategraph.lg_checkpoints) t
-    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+    WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) part
     ORDER BY t.thread_id; $$;
 
 CREATE FUNCTION stategraph_router.export_at(connstr text, thread_id text) RETURNS jsonb LANGUAGE plproxy AS $$
@@ -967,11 +967,11 @@ CREATE FUNCTION stategraph_router.shapes_at(connstr text, part integer, n intege
     CONNECT connstr;
     SELECT t.thread_id, COALESCE(t.head::pg_catalog.text, '') OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id)::pg_catalog.text AS shape
     FROM stategraph.threads t
-    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+    WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) part
     UNION ALL
     SELECT c.thread_id, (pg_catalog.array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) pg_catalog.count(*)::pg_catalog.text
     FROM stategraph.lg_checkpoints c
-    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+    WHERE stategraph.thread_partition(c.thread_id, n, modular) OPERATOR(pg_catalog.=) part
       AND NOT EXISTS (SELECT 1 FROM stategraph.threads x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id)
     GROUP BY c.thread_id; $$;
 
@@ -992,10 +992,10 @@ CREATE FUNCTION stategraph_router.busy_at(connstr text, part integer, n integer,
     CONNECT connstr;
     SELECT (SELECT pg_catalog.count(*) FROM stategraph.runs r
             WHERE r.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']::pg_catalog.text[])
-              AND (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(r.thread_id::pg_catalog.text) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(r.thread_id::pg_catalog.text) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part) AS runs,
+              AND stategraph.thread_partition(r.thread_id, n, modular) OPERATOR(pg_catalog.=) part) AS runs,
            (SELECT pg_catalog.count(*) FROM stategraph.tasks t
             WHERE t.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed', 'interrupted', 'failed']::pg_catalog.text[])
-              AND (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part) AS tasks; $$;
+              AND stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) part) AS tasks; $$;
 
 /* Delete the threads of partition part (of n) on the server at connstr; returns how many. */
 CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n integer, modular boolean)
@@ -1003,7 +1003,7 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     CONNECT connstr;
     SELECT pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads
                                      UNION SELECT thread_id FROM stategraph.lg_checkpoints) t, LATERAL sg_delete_thread(t.thread_id) d
-    WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n) ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part; $$;
+    WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) part; $$;
 
 /*
  * Bound the lock waits of this session's own connection to the server at

@@ -1132,6 +1132,20 @@ COMMENT ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) IS
 -- ===========================================================================
 
 /*
+ * The partition (of n) of a router that a thread id maps to, as the
+ * router's PL/Proxy maps it: hashtext(thread_id) & (n - 1), or with
+ * modular_mapping abs(hashtext(thread_id) % n). The one place the shard
+ * side writes the mapping (the holds here, src/holds.c, and the router's
+ * moves and listings call it on their servers).
+ */
+CREATE FUNCTION stategraph.thread_partition(thread_id text, n integer, modular boolean) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(thread_id) OPERATOR(pg_catalog.%) n)
+                ELSE pg_catalog.hashtext(thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END;
+COMMENT ON FUNCTION stategraph.thread_partition(text, integer, boolean) IS
+    'the partition (of n) of a stategraph_router that a thread id maps to (modular: modular_mapping)';
+
+/*
  * stategraph_router.move_partition copies the threads of a router
  * partition from this server to another, checks each copy against its
  * original once more, and switches the partition on the router. From that
@@ -1218,14 +1232,12 @@ BEGIN
         ON CONFLICT (partition) DO UPDATE SET partitions = EXCLUDED.partitions, modular = EXCLUDED.modular;
     -- wait for a sweep that holds one of the threads: once this commits, a sweep that locks one finds the hold
     SELECT pg_catalog.count(*) INTO threads FROM (SELECT 1 FROM stategraph.threads t
-        WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.%) n)
-               ELSE pg_catalog.hashtext(t.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+        WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) part
         FOR KEY SHARE) s;
     -- in the order in which the sweep locks them (holds.c): a sweep waiting for rows this holds,
     -- while this waits for rows of a thread the sweep removed before, was a deadlock
     PERFORM pg_catalog.count(*) FROM (SELECT 1 FROM stategraph.lg_checkpoints c
-        WHERE (CASE WHEN modular THEN pg_catalog.abs(pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.%) n)
-               ELSE pg_catalog.hashtext(c.thread_id) OPERATOR(pg_catalog.&) (n OPERATOR(pg_catalog.-) 1) END) OPERATOR(pg_catalog.=) part
+        WHERE stategraph.thread_partition(c.thread_id, n, modular) OPERATOR(pg_catalog.=) part
         ORDER BY c.thread_id, c.checkpoint_ns, c.checkpoint_id FOR KEY SHARE) s;
     RETURN threads;
 END $$;
@@ -1253,6 +1265,8 @@ REVOKE ALL ON FUNCTION stategraph.release_partition(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.partition_held_here(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.lock_partition(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.unlock_partition(integer) FROM PUBLIC;
+-- the router's listings (sg_threads, sg_tasks) call it on their servers as any role
+GRANT EXECUTE ON FUNCTION stategraph.thread_partition(text, integer, boolean) TO PUBLIC;
 
 
 -- ===========================================================================

@@ -59,9 +59,7 @@
  */
 #define HOLDS_OF(id) \
 	"SELECT 1 FROM stategraph.partition_holds h " \
-	"WHERE (CASE WHEN h.modular THEN pg_catalog.abs(pg_catalog.hashtext(" id ") OPERATOR(pg_catalog.%) h.partitions) " \
-	"       ELSE pg_catalog.hashtext(" id ") OPERATOR(pg_catalog.&) (h.partitions OPERATOR(pg_catalog.-) 1) END) " \
-	"      OPERATOR(pg_catalog.=) h.partition " \
+	"WHERE stategraph.thread_partition(" id ", h.partitions, h.modular) OPERATOR(pg_catalog.=) h.partition " \
 	"AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l " \
 	"  WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted " \
 	"  AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d " \
