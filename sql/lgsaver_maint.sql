@@ -168,6 +168,18 @@ SELECT v AS extended_by, lg_tampered(:'export', ARRAY['writes', i, 'value'], v) 
                          AND b->>'wtask' = x->>'task_id' AND b->'widx' = x->'idx')
          ORDER BY o LIMIT 1) x,
        (VALUES ('[null]'::jsonb), ('["5"]')) v(v);
+-- a pending write's value of [] or [null] is no value (an export writes a JSON
+-- null as ["null"]): it imported, and every read of the thread then failed
+-- with XX001; ["null"] imports (and is deleted again)
+SELECT v AS write_value, lg_tampered(:'export', ARRAY['writes', i, 'value'], v) AS result
+  FROM (SELECT (o - 1)::text AS i FROM jsonb_array_elements(:'export'::jsonb->'writes') WITH ORDINALITY w(x, o)
+         WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(:'export'::jsonb->'blobs') b
+                           WHERE b->>'wcheckpoint' = x->>'checkpoint_id' AND b->>'wtask' = x->>'task_id' AND b->'widx' = x->'idx')
+         ORDER BY o LIMIT 1) x,
+       (VALUES ('[]'::jsonb), ('[null]'), ('["null"]')) v(v);
+SELECT count(*) = jsonb_array_length(:'export'::jsonb->'checkpoints') AS every_checkpoint_read
+  FROM sg_lg_list('lgm-x', NULL, NULL, NULL, NULL, NULL);
+SELECT 1 AS deleted FROM sg_delete_thread('lgm-x');
 SELECT count(*) AS stored FROM stategraph.lg_checkpoints WHERE thread_id = 'lgm-x';
 -- a value's element count and digest chain are made from its elements on
 -- import (an append put goes by them): a count or digest changed in the

@@ -1154,7 +1154,11 @@ lg_check_export(Jsonb *data)
 				   "  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1), "
 				   " (SELECT pg_catalog.format('A value of channel %s has neither JSON nor typed bytes.', e OPERATOR(pg_catalog.->>) 'channel') "
 				   "  FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") " OPERATOR(pg_catalog.||) "
-				   "    " LG_MEMBER("writes") ") e WHERE (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'value') OPERATOR(pg_catalog.=) 'array') IS NOT TRUE "
+				   "    " LG_MEMBER("writes") ") e "
+				   /* JSON: ["its text"], or [value] in version 1 ([] or [null] is none: it was stored as no value) */
+				   "  WHERE (CASE WHEN ($1 OPERATOR(pg_catalog.->>) 'version') OPERATOR(pg_catalog.=) '1' "
+				   "    THEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'value' OPERATOR(pg_catalog.->) 0) IS NOT NULL "
+				   "    ELSE pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'value' OPERATOR(pg_catalog.->) 0) OPERATOR(pg_catalog.=) 'string' END) IS NOT TRUE "
 				   "    AND ((pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'bytes') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE "
 				   "      OR (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'type') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE) "
 				   "    AND (pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'wcheckpoint') OPERATOR(pg_catalog.=) 'string') IS NOT TRUE LIMIT 1), "
