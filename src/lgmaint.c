@@ -164,6 +164,10 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
  * was deleted (put_writes cannot refuse them: LangGraph sends writes ahead
  * of their checkpoint's put). Kept, they became pending writes of a
  * restored checkpoint of the same id, or failed the import on their key.
+ * Writes that row-level security keeps the caller from removing are
+ * another role's: refused as an id another role's thread has (42501), not
+ * stored beside (they stayed in the new thread for good) nor failing the
+ * import on their key as if the export had it twice (SGX01).
  */
 static void
 lg_drop_strays(const char *thread_id)
@@ -173,6 +177,12 @@ lg_drop_strays(const char *thread_id)
 	/* a kept scalar statement, as in lg_hold_owner: = ANY of a one-element array was planned at every call */
 	(void) lg_run_on_thread(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1",
 							thread_id, 0);
+	if (sg_thread_id_stored("lg_writes", thread_id))	/* below row-level security */
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("thread \"%s\" belongs to another role", thread_id),
+				 errdetail("Another role stored LangGraph.js writes under the id without a checkpoint."),
+				 errhint("Use another thread id, or ask that role to delete its thread id; sg_prune of every thread and the retention sweep remove such writes once they are a minute old.")));
 	lg_forget_strays(thread_id);
 }
 

@@ -6,7 +6,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(10);
+SELECT plan(14);
 
 CREATE ROLE lr_alice; CREATE ROLE lr_bob; CREATE ROLE lr_carol IN ROLE lr_alice;
 SET ROLE lr_alice;
@@ -51,6 +51,23 @@ SELECT throws_ok($$ SELECT sg_update_state('lr-carol', '{"a": 3}', checkpoint_id
 SELECT throws_ok($$ SELECT sg_fork('lr-lg', '1ef00000-0000-6000-8000-000000000002', 'lr-carol') $$,
     '42809', 'thread "lr-lg" is a LangGraph.js thread', 'a member of the owner: sg_fork is 42809');
 SELECT results_eq('SELECT * FROM lr_rows', 'SELECT * FROM lr_before', 'the refusals stored nothing');
+RESET ROLE;
+
+-- Writes of another role under an id without a checkpoint (strays) are not
+-- the caller's to remove: an import or a copy into the id is refused as for
+-- another role's thread, not failed on their key as if the export had it
+-- twice (SGX01), nor stored beside them (they stayed in the thread for good)
+SET ROLE lr_bob;
+SELECT sg_lg_put_writes('lr-taken', '', '1ef00000-0000-6000-8000-000000000001', 'task-1', '[["a", 5]]');
+SET ROLE lr_alice;
+SELECT throws_ok($$ SELECT sg_import_thread(sg_export_thread('lr-lg'), 'lr-taken') $$,
+    '42501', 'thread "lr-taken" belongs to another role', 'an import into an id with another role''s writes is 42501');
+SELECT throws_ok($$ SELECT sg_lg_copy_thread('lr-lg', 'lr-taken') $$,
+    '42501', 'thread "lr-taken" belongs to another role', 'a copy into an id with another role''s writes is 42501');
+SELECT results_eq('SELECT * FROM lr_rows', 'SELECT * FROM lr_before', 'the refused import and copy stored nothing');
+-- the caller's own strays go as before
+SELECT sg_lg_put_writes('lr-mine', '', '1ef00000-0000-6000-8000-000000000001', 'task-1', '[["a", 5]]');
+SELECT is(sg_import_thread(sg_export_thread('lr-lg'), 'lr-mine'), 'lr-mine', 'an import into an id with the caller''s own strays takes it');
 RESET ROLE;
 
 SELECT * FROM finish();
