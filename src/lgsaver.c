@@ -1985,6 +1985,30 @@ lg_object_or_absent(Jsonb *obj, const char *key)
 }
 
 /*
+ * A channel of the object in c (channel_versions, new_versions) whose
+ * version is an object or an array, or NULL. LangGraph's versions are
+ * numbers or strings; a child checkpoint inherits a value by comparing
+ * versions as scalars, so such a version stored a value that no child read.
+ */
+static char *
+lg_container_version(JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type == jbvBinary)
+			return key;
+	}
+	return NULL;
+}
+
+/*
  * Checks put's arguments before anything is read or stored (a bad one
  * stores nothing): the checkpoint (returned) and its id (*idstr, *id), metadata
  * and new_versions, and the bytes triple.
@@ -2022,6 +2046,20 @@ lg_put_check_args(FunctionCallInfo fcinfo, const char *thread_id, char **idstr, 
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metadata, new_versions, and the checkpoint's channel_values and channel_versions must be JSON objects"),
 				 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", *idstr, thread_id)));
+	{
+		JsonbValue *cv = lg_find(cp, "channel_versions");
+		char	   *bad = NULL;
+
+		if (cv && cv->type == jbvBinary)
+			bad = lg_container_version(cv->val.binary.data);
+		if (bad == NULL && newv)
+			bad = lg_container_version(&newv->root);
+		if (bad != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("version of channel \"%s\" must be a number or a string", bad),
+					 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", *idstr, thread_id)));
+	}
 	if (bc && (bt == NULL || bv == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

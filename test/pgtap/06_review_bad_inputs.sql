@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(39);
+SELECT plan(42);
 
 SELECT sg_lg_put('rv-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-0000000000a1", "ts": "x", "channel_values": {"a": 1},
@@ -36,6 +36,18 @@ SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-60
 SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
                         "channel_values": 5, "channel_versions": {"a": 1}}', '{}', '{"a": 1}') $$,
                  '22023', NULL, 'lg_put: channel_values a number');
+-- a channel version that is an object or an array stored a value no child
+-- checkpoint read (a child inherits a value by comparing scalar versions)
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": {"x": 1}}}', '{}', '{"a": 1}') $$,
+                 '22023', 'version of channel "a" must be a number or a string', 'lg_put: a channel version an object');
+SELECT throws_ok($$ SELECT sg_lg_put('rv-2', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                        "channel_values": {"a": 1}, "channel_versions": {"a": 1}}', '{}', '{"a": [1]}') $$,
+                 '22023', 'version of channel "a" must be a number or a string', 'lg_put: a new version an array');
+SELECT lives_ok($$ SELECT sg_lg_put('rv-3', '', NULL, '{"id": "1ef00000-0000-6000-8000-0000000000b1",
+                       "channel_values": {"a": 1, "b": 2}, "channel_versions": {"a": 1, "b": "00000000000000000000000000000001.0.5"}}',
+                       '{}', '{"a": 1, "b": "00000000000000000000000000000001.0.5"}') $$,
+                'lg_put: versions that are numbers and strings');
 SELECT is((SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'rv-2'), 0::bigint, 'no checkpoint stored');
 
 -- writes under the id of another role's thread or of a stategraph thread:
