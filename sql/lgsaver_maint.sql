@@ -305,5 +305,38 @@ SELECT count(*) AS lg_locks_held FROM pg_catalog.pg_locks
 COMMIT;
 SELECT count(*) AS stray_left FROM stategraph.lg_writes WHERE thread_id = 'lgm-gone-stray';
 
+
+-- a checkpoint put again with a new value (a new version, or the same) left
+-- its children, which inherited the old one (the same version in their
+-- channel_versions), reading the new one: they keep reading what was put
+-- (each gets a copy, kept by the oldest of them), as PostgresSaver's
+-- values per version do. (Values of 60 bytes and more are rows of their
+-- own; smaller ones are kept in each checkpoint's map.)
+SELECT '"old ' || repeat('x', 70) || '"' AS old_value \gset
+SELECT sg_lg_put('lgm-again', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "t",
+    "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"a": 1}',
+    channel_values => ('{"a": ' || :'old_value' || '}')::json) IS NOT NULL AS put;
+SELECT sg_lg_put('lgm-again', '', '1ef00000-0000-6000-8000-000000000001', '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000002",
+    "ts": "t", "channel_versions": {"a": 1, "b": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"b": 2}',
+    channel_values => '{"b": 5}') IS NOT NULL AS child;
+SELECT sg_lg_put('lgm-again', '', '1ef00000-0000-6000-8000-000000000002', '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000003",
+    "ts": "t", "channel_versions": {"a": 1, "b": 3}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{"b": 3}',
+    channel_values => '{"b": 6}') IS NOT NULL AS grandchild;
+SELECT count(*) AS value_rows FROM stategraph.lg_blobs WHERE thread_id = 'lgm-again' AND channel = 'a';
+SELECT v AS put_again_with, sg_lg_put('lgm-again', '', NULL, ('{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "t",
+    "channel_versions": {"a": ' || v || '}, "versions_seen": {}}')::jsonb, '{"source": "input", "step": -1}', ('{"a": ' || v || '}')::jsonb,
+    channel_values => ('{"a": "new ' || v || ' ' || repeat('y', 70) || '"}')::json) IS NOT NULL AS put
+  FROM (VALUES (7), (1)) x(v);
+SELECT t->>'checkpoint_id' AS id, left(t->'channel_values'->>'a', 6) AS a, length(t->'channel_values'->>'a') AS a_length,
+       t->'channel_values'->'b' AS b FROM sg_lg_list('lgm-again') t ORDER BY 1;
+SELECT s.checkpoint_id, left(s."values"->>'a', 6) AS a FROM sg_get_state_history('lgm-again') s ORDER BY 1;
+-- the copy travels with the thread and reads the same after an import
+SELECT sg_import_thread(sg_export_thread('lgm-again'), 'lgm-again-2') AS imported;
+SELECT count(*) AS read_alike FROM sg_lg_list('lgm-again') a JOIN sg_lg_list('lgm-again-2') b
+    ON a->>'checkpoint_id' = b->>'checkpoint_id' AND (a->'channel_values')::jsonb = (b->'channel_values')::jsonb;
+-- pruned to the newest, it keeps the copy it reads
+SELECT sg_lg_prune(ARRAY['lgm-again'], 'keep_latest') AS pruned;
+SELECT t->>'checkpoint_id' AS id, left(t->'channel_values'->>'a', 6) AS a FROM sg_lg_list('lgm-again') t;
+
 SET client_min_messages = warning;
 DROP SCHEMA lgmaint CASCADE;

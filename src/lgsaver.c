@@ -1955,6 +1955,46 @@ lg_keep_dependants(const char *thread_id, const char *ns, const pg_uuid_t *id)
 		lg_rewrite_whole(SPI_tuptable, SPI_processed);
 }
 
+/*
+ * Before a checkpoint put again overwrites its values: the other
+ * checkpoints whose maps read one of them (they inherited it: the same
+ * version) get a copy of it to read, stored as the value of the oldest of
+ * them, so that they keep reading what was put (else they read the new
+ * value, which their channel_versions do not name; PostgresSaver keeps a
+ * value per version). A copy is the row as it is: an appended value keeps
+ * its base, a pending write's value its write.
+ */
+static void
+lg_keep_inheritors(const char *thread_id, const char *ns, const pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, TEXTOID, UUIDOID};
+	Datum		k[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(ns), lg_uuid_datum(id)};
+
+	sg_spi_prepare(&plan,
+				   "WITH r AS (SELECT c.checkpoint_id, m.key AS channel FROM stategraph.lg_checkpoints c, "
+				   "  pg_catalog.jsonb_each(c.blobs) m WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+				   "  AND c.checkpoint_ns OPERATOR(pg_catalog.=) $2 AND c.checkpoint_id OPERATOR(pg_catalog.<>) $3 "
+				   "  AND pg_catalog.jsonb_typeof(m.value) OPERATOR(pg_catalog.=) 'string' "
+				   "  AND (m.value OPERATOR(pg_catalog.#>>) '{}') OPERATOR(pg_catalog.=) $3::pg_catalog.text), "
+				   "k AS (SELECT r.channel, (pg_catalog.array_agg(r.checkpoint_id ORDER BY r.checkpoint_id))[1] AS keeper "
+				   "  FROM r GROUP BY r.channel), "
+				   "copied AS (INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, "
+				   "  digest, value, type, bytes, wcheckpoint, wtask, widx, owner) "
+				   "  SELECT b.thread_id, b.checkpoint_ns, b.channel, k.keeper, b.version, b.base, b.n, b.digest, b.value, "
+				   "  b.type, b.bytes, b.wcheckpoint, b.wtask, b.widx, b.owner FROM stategraph.lg_blobs b, k "
+				   "  WHERE b.thread_id OPERATOR(pg_catalog.=) $1 AND b.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+				   "  AND b.channel OPERATOR(pg_catalog.=) k.channel AND b.writer OPERATOR(pg_catalog.=) $3 "
+				   "  ON CONFLICT DO NOTHING) "
+				   "UPDATE stategraph.lg_checkpoints c SET blobs = c.blobs OPERATOR(pg_catalog.||) "
+				   "  (SELECT pg_catalog.jsonb_object_agg(r.channel, k.keeper::pg_catalog.text) FROM r, k "
+				   "   WHERE r.channel OPERATOR(pg_catalog.=) k.channel AND r.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id) "
+				   "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 AND c.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+				   "AND c.checkpoint_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.checkpoint_id FROM r))",
+				   3, types);
+	(void) sg_spi_execute(plan, k, NULL, 0);
+}
+
 /* Where channel's value is in the text of channel_values (the last, as in jsonb). */
 static LGSpan *
 lg_value_span(List *spans, const char *channel)
@@ -2258,7 +2298,10 @@ sg_lg_put(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();		/* nothing stored: the client sends the whole values */
 	}
 	if (again)
+	{
 		lg_keep_dependants(thread_id, ns, &id);
+		lg_keep_inheritors(thread_id, ns, &id);
+	}
 	p = lg_parent(thread_id, ns, parent);
 	if (parent != NULL && !p.found)
 	{
