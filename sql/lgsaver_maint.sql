@@ -310,8 +310,8 @@ SELECT count(*) AS stray_left FROM stategraph.lg_writes WHERE thread_id = 'lgm-g
 -- its children, which inherited the old one (the same version in their
 -- channel_versions), reading the new one: they keep reading what was put
 -- (each gets a copy, kept by the oldest of them), as PostgresSaver's
--- values per version do. (Values of 60 bytes and more are rows of their
--- own; smaller ones are kept in each checkpoint's map.)
+-- values per version do. (Arrays and values over 40 bytes are rows of
+-- their own; smaller ones are kept in each checkpoint's map.)
 SELECT '"old ' || repeat('x', 70) || '"' AS old_value \gset
 SELECT sg_lg_put('lgm-again', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "t",
     "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{"a": 1}',
@@ -337,6 +337,24 @@ SELECT count(*) AS read_alike FROM sg_lg_list('lgm-again') a JOIN sg_lg_list('lg
 -- pruned to the newest, it keeps the copy it reads
 SELECT sg_lg_prune(ARRAY['lgm-again'], 'keep_latest') AS pruned;
 SELECT t->>'checkpoint_id' AS id, left(t->'channel_values'->>'a', 6) AS a FROM sg_lg_list('lgm-again') t;
+-- a value stored as its parent's pending write is copied whole: the copy
+-- depends on no write (a prune in flight may be removing it)
+SELECT sg_lg_put('lgm-again-w', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "t",
+    "channel_versions": {}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{}') IS NOT NULL AS root;
+SELECT sg_lg_put_writes('lgm-again-w', '', '1ef00000-0000-6000-8000-000000000001', 'task-1',
+    ('[["a", ' || :'old_value' || ']]')::jsonb) AS written;
+SELECT sg_lg_put('lgm-again-w', '', '1ef00000-0000-6000-8000-000000000001', '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000002",
+    "ts": "t", "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"a": 1}',
+    channel_values => ('{"a": ' || :'old_value' || '}')::json) IS NOT NULL AS put;
+SELECT sg_lg_put('lgm-again-w', '', '1ef00000-0000-6000-8000-000000000002', '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000003",
+    "ts": "t", "channel_versions": {"a": 1}, "versions_seen": {}}', '{"source": "loop", "step": 1}', '{}') IS NOT NULL AS child;
+SELECT writer, wcheckpoint IS NOT NULL AS a_write FROM stategraph.lg_blobs WHERE thread_id = 'lgm-again-w' ORDER BY 1;
+SELECT sg_lg_put('lgm-again-w', '', '1ef00000-0000-6000-8000-000000000001', '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000002",
+    "ts": "t", "channel_versions": {"a": 2}, "versions_seen": {}}', '{"source": "loop", "step": 0}', '{"a": 2}',
+    channel_values => ('{"a": "new ' || repeat('z', 70) || '"}')::json) IS NOT NULL AS put_again;
+SELECT writer, wcheckpoint IS NOT NULL AS a_write, base IS NOT NULL AS appended FROM stategraph.lg_blobs
+  WHERE thread_id = 'lgm-again-w' ORDER BY 1;
+SELECT t->>'checkpoint_id' AS id, left(t->'channel_values'->>'a', 6) AS a FROM sg_lg_list('lgm-again-w') t ORDER BY 1;
 
 SET client_min_messages = warning;
 DROP SCHEMA lgmaint CASCADE;

@@ -182,7 +182,7 @@ lg_drop_strays(const char *thread_id)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("thread \"%s\" belongs to another role", thread_id),
 				 errdetail("Another role stored LangGraph.js writes under the id without a checkpoint."),
-				 errhint("Use another thread id, or ask that role to delete its thread id; sg_prune of every thread and the retention sweep remove such writes once they are a minute old.")));
+				 errhint("Use another thread id, or ask that role to delete its thread id (sg_lg_delete_thread).")));
 	lg_forget_strays(thread_id);
 }
 

@@ -1961,8 +1961,12 @@ lg_keep_dependants(const char *thread_id, const char *ns, const pg_uuid_t *id)
  * version) get a copy of it to read, stored as the value of the oldest of
  * them, so that they keep reading what was put (else they read the new
  * value, which their channel_versions do not name; PostgresSaver keeps a
- * value per version). A copy is the row as it is: an appended value keeps
- * its base, a pending write's value its write.
+ * value per version). The copy is made whole (lg_rewrite_whole): it
+ * depends on no base nor pending write, which a prune that let go of the
+ * thread's lock may be removing (the copy is read before the put waits for
+ * it), and the oldest of them may be older than such a base. A row the
+ * keeper has already is one it no longer reads (its map names the put
+ * checkpoint): replaced.
  */
 static void
 lg_keep_inheritors(const char *thread_id, const char *ns, const pg_uuid_t *id)
@@ -1979,20 +1983,27 @@ lg_keep_inheritors(const char *thread_id, const char *ns, const pg_uuid_t *id)
 				   "  AND (m.value OPERATOR(pg_catalog.#>>) '{}') OPERATOR(pg_catalog.=) $3::pg_catalog.text), "
 				   "k AS (SELECT r.channel, (pg_catalog.array_agg(r.checkpoint_id ORDER BY r.checkpoint_id))[1] AS keeper "
 				   "  FROM r GROUP BY r.channel), "
-				   "copied AS (INSERT INTO stategraph.lg_blobs (thread_id, checkpoint_ns, channel, writer, version, base, n, "
+				   "copied AS (INSERT INTO stategraph.lg_blobs AS x (thread_id, checkpoint_ns, channel, writer, version, base, n, "
 				   "  digest, value, type, bytes, wcheckpoint, wtask, widx, owner) "
 				   "  SELECT b.thread_id, b.checkpoint_ns, b.channel, k.keeper, b.version, b.base, b.n, b.digest, b.value, "
 				   "  b.type, b.bytes, b.wcheckpoint, b.wtask, b.widx, b.owner FROM stategraph.lg_blobs b, k "
 				   "  WHERE b.thread_id OPERATOR(pg_catalog.=) $1 AND b.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 				   "  AND b.channel OPERATOR(pg_catalog.=) k.channel AND b.writer OPERATOR(pg_catalog.=) $3 "
-				   "  ON CONFLICT DO NOTHING) "
-				   "UPDATE stategraph.lg_checkpoints c SET blobs = c.blobs OPERATOR(pg_catalog.||) "
+				   "  ON CONFLICT (thread_id, checkpoint_ns, channel, writer) DO UPDATE SET version = EXCLUDED.version, "
+				   "  base = EXCLUDED.base, n = EXCLUDED.n, digest = EXCLUDED.digest, value = EXCLUDED.value, "
+				   "  type = EXCLUDED.type, bytes = EXCLUDED.bytes, wcheckpoint = EXCLUDED.wcheckpoint, "
+				   "  wtask = EXCLUDED.wtask, widx = EXCLUDED.widx "
+				   "  RETURNING x.thread_id, x.checkpoint_ns, x.channel, x.writer, "
+				   "  x.base IS NOT NULL OR x.wcheckpoint IS NOT NULL AS dependent), "
+				   "repointed AS (UPDATE stategraph.lg_checkpoints c SET blobs = c.blobs OPERATOR(pg_catalog.||) "
 				   "  (SELECT pg_catalog.jsonb_object_agg(r.channel, k.keeper::pg_catalog.text) FROM r, k "
 				   "   WHERE r.channel OPERATOR(pg_catalog.=) k.channel AND r.checkpoint_id OPERATOR(pg_catalog.=) c.checkpoint_id) "
-				   "WHERE c.thread_id OPERATOR(pg_catalog.=) $1 AND c.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
-				   "AND c.checkpoint_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.checkpoint_id FROM r))",
+				   "  WHERE c.thread_id OPERATOR(pg_catalog.=) $1 AND c.checkpoint_ns OPERATOR(pg_catalog.=) $2 "
+				   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.checkpoint_id FROM r))) "
+				   "SELECT thread_id, checkpoint_ns, channel, writer FROM copied WHERE dependent",
 				   3, types);
-	(void) sg_spi_execute(plan, k, NULL, 0);
+	if (sg_spi_execute(plan, k, NULL, 0) > 0)
+		lg_rewrite_whole(SPI_tuptable, SPI_processed);
 }
 
 /* Where channel's value is in the text of channel_values (the last, as in jsonb). */
