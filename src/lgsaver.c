@@ -2046,16 +2046,11 @@ lg_container_version(JsonbContainer *c)
 {
 	JsonbIterator *it = JsonbIteratorInit(c);
 	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
+	char	   *key;
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE && v.type == jbvBinary)
+	while (sg_jsonb_next_pair(&it, &key, &v))
+		if (v.type == jbvBinary)
 			return key;
-	}
 	return NULL;
 }
 
