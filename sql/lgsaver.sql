@@ -399,4 +399,19 @@ SELECT pg_catalog.length(t->'channel_values'->>'s') AS text_read, t->'channel_va
   FROM sg_lg_get_tuple('lgs-pad') t;
 SELECT sg_lg_delete_thread('lgs-pad') AS deleted;
 
+-- two writes of one special channel in one call are one row (LangGraph's
+-- index of the channel), the last as PostgresSaver keeps it when every write
+-- is special, the first when the call mixes in others: counted once either way
+SELECT sg_lg_put('lgs-dup', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "ts": "2026-01-01T00:00:00.000Z",
+      "channel_versions": {}, "versions_seen": {}}', '{"source": "input", "step": -1}', '{}');
+SELECT sg_lg_put_writes('lgs-dup', '', '1ef00000-0000-6000-8000-000000000001', 'task-a',
+    '[["__interrupt__", {"value": "first"}], ["__interrupt__", {"value": "second"}]]') AS stored;
+SELECT sg_lg_put_writes('lgs-dup', '', '1ef00000-0000-6000-8000-000000000001', 'task-a',
+    '[["__interrupt__", {"value": "first"}], ["__interrupt__", {"value": "second"}]]') AS stored_again;
+SELECT sg_lg_put_writes('lgs-dup', '', '1ef00000-0000-6000-8000-000000000001', 'task-b',
+    '[["__interrupt__", {"value": "first"}], ["x", 1], ["__interrupt__", {"value": "second"}]]') AS stored_mixed;
+SELECT task_id, idx, channel, value FROM stategraph.lg_writes WHERE thread_id = 'lgs-dup' ORDER BY task_id, idx;
+SELECT sg_lg_delete_thread('lgs-dup') AS deleted;
+
 DROP SCHEMA lgsaver CASCADE;

@@ -543,19 +543,6 @@ thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
 	return n;
 }
 
-/* Refuse a new thread under the id of another role's thread (42501). */
-static void thread_of_another_role(const char *thread_id) pg_attribute_noreturn();
-
-static void
-thread_of_another_role(const char *thread_id)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("thread \"%s\" belongs to another role", thread_id),
-			 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
-			 errhint("Use another thread id.")));
-}
-
 /* A new thread row, with its newest checkpoint and status. */
 void
 sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, const pg_uuid_t *head,
@@ -582,7 +569,7 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 
 		while ((owner = sg_thread_other_owner(thread_id)) != NULL)
 			if (!sg_role_hold_may_wait() || !sg_role_hold(owner, true))
-				thread_of_another_role(thread_id);
+				sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 	}
 	claimed = sg_thread_id_claim_not_lg(thread_id);	/* (thread_ids.c; another role's row: the insert below) */
 	sg_spi_prepare(&plan,
@@ -609,7 +596,7 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	}
 	/* a row this role cannot see, even with a new snapshot, is another role's */
 	if (!IsolationUsesXactSnapshot() && sg_thread_fetch(thread_id, false) == NULL)
-		thread_of_another_role(thread_id);
+		sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("could not create thread \"%s\": another transaction created it", thread_id),

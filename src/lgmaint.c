@@ -178,11 +178,9 @@ lg_drop_strays(const char *thread_id)
 	(void) lg_run_on_thread(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1",
 							thread_id, 0);
 	if (sg_thread_id_stored("lg_writes", thread_id))	/* below row-level security */
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("thread \"%s\" belongs to another role", thread_id),
-				 errdetail("Another role stored LangGraph.js writes under the id without a checkpoint."),
-				 errhint("Use another thread id, or ask that role to delete its thread id (sg_lg_delete_thread).")));
+		sg_refuse_thread_of_another_role(thread_id,
+										 "Another role stored LangGraph.js writes under the id without a checkpoint.",
+										 "Use another thread id, or ask that role to delete its thread id (sg_lg_delete_thread).");
 	lg_forget_strays(thread_id);
 }
 

@@ -2567,6 +2567,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	LGSpan	  **vspan = NULL;	/* where each write's value is in vtext */
 	LGWriteBytes bytes;
 	int			nwrites, i, stored = 0;
+	int			specials_counted = 0;	/* bit -idx: a special channel's write counted */
 	bool		all_special;
 	JsonbValue **items;
 	bool		may_wait;
@@ -2633,6 +2634,11 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		row[6] = CStringGetTextDatum(channel);
 		lg_write_value(row, nulls, items[i], &bytes, lg_bytes_slot(&bytes, i), vtext, vspan ? vspan[i] : NULL);
 		lg_run(all_special ? LGP_W_UPSERT : LGP_W_INSERT, row, nulls, 0);
+		/* a special channel written twice in one call is one row (the last write): counted once */
+		if (special && (specials_counted & (1 << -special)))
+			continue;
+		if (special)
+			specials_counted |= 1 << -special;
 		stored += SPI_processed;
 	}
 	sg_spi_finish();

@@ -580,11 +580,7 @@ store(Jsonb *data, const char *thread_id)
 	values[1] = CStringGetTextDatum(thread_id);
 	/* the caller saw no row under its lock: a row there now is another role's (as sg_thread_create says) */
 	if (sg_spi_execute(thread, values, NULL, 0) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("thread \"%s\" belongs to another role", thread_id),
-				 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
-				 errhint("Import under another thread id.")));
+		sg_refuse_thread_of_another_role(thread_id, NULL, "Import under another thread id.");
 	sg_spi_execute(rows, values, NULL, 0);
 	sg_spi_execute(forks, values, NULL, 0);
 }

@@ -726,6 +726,8 @@ extern bool sg_lg_lock_id(const char *thread_id, bool dont_wait);
 extern void sg_lg_unlock_id(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_thread_of_another_role(const char *thread_id);	/* below RLS */
+extern void sg_refuse_thread_of_another_role(const char *thread_id, const char *detail,
+											 const char *hint) pg_attribute_noreturn();	/* 42501 */
 extern char *sg_thread_other_owner(const char *thread_id);	/* below RLS */
 extern void sg_lg_refuse_another_roles(const char *thread_id);	/* below RLS */
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */

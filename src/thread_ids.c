@@ -418,15 +418,21 @@ wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 	return true;
 }
 
-/* The error for an id another role's thread has. */
-static void
-taken_by_another_role(const char *thread_id)
+/*
+ * The error for an id another role's thread has (42501), the one place its
+ * message is written: detail and hint default to the namespace's rule when
+ * NULL; callers that know more (another role's stray writes, an import)
+ * say it there.
+ */
+void
+sg_refuse_thread_of_another_role(const char *thread_id, const char *detail, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("thread \"%s\" belongs to another role", thread_id),
+			 detail ? errdetail("%s", detail) :
 			 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
-			 errhint("Use another thread id.")));
+			 hint ? errhint("%s", hint) : errhint("Use another thread id.")));
 }
 
 /*
@@ -441,7 +447,7 @@ sg_thread_id_check_not_lg(const char *thread_id)
 		!sg_thread_id_stored("lg_checkpoints", thread_id))
 		return;
 	if (!sg_lg_thread_visible(thread_id))
-		taken_by_another_role(thread_id);
+		sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_DUPLICATE_OBJECT),
 			 errmsg("thread \"%s\" already exists as a LangGraph.js thread", thread_id),
@@ -555,7 +561,7 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 			SGThread   *th = sg_thread_fetch(thread_id, false);
 
 			if (th == NULL)
-				taken_by_another_role(thread_id);
+				sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("thread \"%s\" already exists as a thread of graph \"%s\"", thread_id, th->graph),
@@ -563,12 +569,12 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 					 errhint("Use another thread id.")));
 		}
 		if (sg_thread_id_stored("lg_checkpoints", thread_id) && !sg_lg_thread_visible(thread_id))
-			taken_by_another_role(thread_id);
+			sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 		return;
 	}
 	sg_thread_id_check_not_lg(thread_id);
 	if (sg_thread_id_stored("threads", thread_id) && sg_thread_fetch(thread_id, false) == NULL)
-		taken_by_another_role(thread_id);
+		sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 }
 
 /*
@@ -635,7 +641,7 @@ sg_lg_refuse_another_roles(const char *thread_id)
 		return;
 	owner = lg_first_owner(thread_id);
 	if (owner != NULL && !sg_caller_is_owner(owner))
-		taken_by_another_role(thread_id);
+		sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 }
 
 /*
@@ -902,11 +908,9 @@ sg_fork_source_owned(PG_FUNCTION_ARGS)
 	parent_thread = TextDatumGetCString(d);
 	owner = thread_owner_stored(parent_thread);
 	if (owner != NULL && !sg_caller_is_owner(owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("thread \"%s\" belongs to another role", parent_thread),
-				 errdetail("A checkpoint can start a fork only of a thread of its writer's own."),
-				 errhint("Fork a thread with sg_fork.")));
+		sg_refuse_thread_of_another_role(parent_thread,
+										 "A checkpoint can start a fork only of a thread of its writer's own.",
+										 "Fork a thread with sg_fork.");
 	return PointerGetDatum(tup);
 }
 
