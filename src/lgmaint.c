@@ -174,6 +174,8 @@ lg_drop_strays(const char *thread_id)
 {
 	static SPIPlanPtr plan;
 
+	/* REPEATABLE READ: writes committed since the snapshot would be neither removed nor refused */
+	sg_thread_refuse_changed_unseen("lg_writes", thread_id, NULL);
 	/* a kept scalar statement, as in lg_hold_owner: = ANY of a one-element array was planned at every call */
 	(void) lg_run_on_thread(&plan, "DELETE FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1",
 							thread_id, 0);

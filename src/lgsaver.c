@@ -790,7 +790,13 @@ lg_lock_thread(const char *thread_id, bool dont_wait, bool *taken)
 {
 	*taken = false;
 	if (sg_lg_thread_visible(thread_id))
-		return (*taken = lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait));
+	{
+		if (!(*taken = lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait)))
+			return false;
+		/* REPEATABLE READ: a checkpoint committed since the snapshot would lose its values unseen */
+		sg_thread_refuse_changed_unseen("lg_checkpoints", thread_id, NULL);
+		return true;
+	}
 	if (sg_thread_id_stored("lg_checkpoints", thread_id))
 		return true;
 	if (!lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait))
@@ -2195,6 +2201,8 @@ lg_put_begin(const char *thread_id, const char *ns, const pg_uuid_t *id, const p
 	waited = lg_lock_waited(thread_id, ns, LG_LOCK_PUT);
 	if (lg_wait_stored(thread_id, ns, LG_LOCK_PUT) || waited)
 		lg_hold_owner(thread_id, may_wait);	/* a first put, copy or import waited for: the thread is its role's (lg_lock_thread) */
+	/* REPEATABLE READ: a head committed since the snapshot would be forked from unseen */
+	sg_thread_refuse_changed_unseen("lg_checkpoints", thread_id, ns);
 	k[0] = CStringGetTextDatum(thread_id);
 	k[1] = CStringGetTextDatum(ns);
 	k[2] = lg_uuid_datum(id);

@@ -714,6 +714,7 @@ extern bool sg_lg_lock_rows(const char *thread_id, bool dont_wait);
  * ---------------------------------------------------------------------------
  */
 extern bool sg_thread_id_stored(const char *table, const char *thread_id);
+extern void sg_thread_refuse_changed_unseen(const char *table, const char *thread_id, const char *ns);	/* 40001 */
 extern void sg_thread_id_check_not_lg(const char *thread_id);
 extern bool sg_thread_id_claim_not_lg(const char *thread_id);
 extern void sg_thread_id_claimed(const char *thread_id, bool taken);

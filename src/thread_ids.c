@@ -162,6 +162,74 @@ sg_thread_id_stored(const char *table, const char *thread_id)
 }
 
 /*
+ * Whether, under REPEATABLE READ or SERIALIZABLE, the rows of thread_id in
+ * table (of schema stategraph; of namespace ns, or of every namespace when
+ * ns is NULL) are not those the transaction's snapshot shows: a writer
+ * committed rows, or removed some, after the snapshot was taken. The
+ * LangGraph.js thread locks (lgsaver.c) order writers, but a snapshot
+ * taken before the lock does not show what the writer before committed:
+ * a put then extended the head it saw and forked the chain, a delete left
+ * a newer checkpoint without its values. Such a caller must fail as
+ * PostgreSQL fails an update of a row changed since the snapshot (40001).
+ * Read below row-level security. A row the latest snapshot shows whose
+ * inserter the transaction's snapshot does not is new; with none new,
+ * fewer rows shown now than then means some were removed.
+ */
+static bool
+thread_rows_changed_unseen(const char *table, const char *thread_id, const char *ns)
+{
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	xact;
+	int64		now = 0, then = 0;
+	bool		changed = false;
+	int			nkeys = ns ? 2 : 1;
+
+	if (!IsolationUsesXactSnapshot() || (rel = thread_table_open(table)) == NULL)
+		return false;
+	xact = GetTransactionSnapshot();
+	ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(thread_id));
+	if (ns)
+		ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+							   F_TEXTEQ, CStringGetTextDatum(ns));
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, GetLatestSnapshot(), nkeys, key);
+	while (!changed && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
+
+		now++;
+		changed = !TransactionIdIsCurrentTransactionId(xmin) && XidInMVCCSnapshot(xmin, xact);
+	}
+	systable_endscan(scan);
+	if (!changed)
+	{
+		scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, xact, nkeys, key);
+		while (HeapTupleIsValid(systable_getnext(scan)))
+			then++;
+		systable_endscan(scan);
+		changed = then != now;
+	}
+	table_close(rel, AccessShareLock);
+	return changed;
+}
+
+/* 40001 for a caller whose snapshot misses what another writer of thread_id committed (see above). */
+void
+sg_thread_refuse_changed_unseen(const char *table, const char *thread_id, const char *ns)
+{
+	if (thread_rows_changed_unseen(table, thread_id, ns))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access to thread \"%s\" due to concurrent update", thread_id),
+				 errdetail("Another transaction changed the thread's LangGraph.js %s after this transaction's snapshot was taken.",
+						   strcmp(table, "lg_writes") == 0 ? "writes" : "checkpoints"),
+				 errhint("Retry the transaction.")));
+}
+
+/*
  * thread_storer_unseen where the check's snapshot is a new one (READ
  * COMMITTED), in one probe with a dirty snapshot: a row that it finds
  * committed (or this transaction's, or committed and being deleted) is one
