@@ -1556,6 +1556,16 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
             MESSAGE = pg_catalog.format('role "%s" does not exist', new_role);
     END IF;
+    -- as REASSIGN OWNED: a role that is not a superuser must be a member of
+    -- both roles (runs, graphs and threads decide what executes as their
+    -- owner: stategraph.owner_writes() holds a BYPASSRLS role's writes to it)
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER AND r.rolsuper)
+       AND NOT (stategraph.owned(old_role) AND stategraph.owned(new_role)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = pg_catalog.format('permission denied to reassign the stategraph rows of role "%s" to role "%s"', old_role, new_role),
+            DETAIL = 'A role that is not a superuser must be a member of both roles, as for REASSIGN OWNED.',
+            HINT = 'Run it as a superuser, or as a role with BYPASSRLS that is a member of both roles.';
+    END IF;
     IF old_role OPERATOR(pg_catalog.=) new_role THEN
         RETURN 0;
     END IF;
@@ -1628,5 +1638,35 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION @extschema@.sg_reassign_owned(name, name) IS
-'gives every graph, thread (of both kinds), run and task of old_role in this database to new_role, as REASSIGN OWNED does for objects (after ALTER ROLE RENAME, before DROP ROLE); superusers and BYPASSRLS roles only; returns how many it reassigned';
+'gives every graph, thread (of both kinds), run and task of old_role in this database to new_role, as REASSIGN OWNED does for objects (after ALTER ROLE RENAME, before DROP ROLE); superusers, and BYPASSRLS roles that are members of both roles; returns how many it reassigned';
 GRANT EXECUTE ON FUNCTION @extschema@.sg_reassign_owned(name, name) TO PUBLIC;
+
+/*
+ * Writes of a role that row-level security does not bind (BYPASSRLS, the
+ * tables' owner) are held to the policies' rule where a row decides what
+ * executes as whom: a run's owner and what it runs, a graph's definition,
+ * a thread's graph, a note of a step left (src/thread_ids.c,
+ * sg_owner_writes). Without, such a role queued a run of its own graph
+ * naming a superuser as its owner, which a background worker executed as
+ * that superuser. Superusers write any row, as before.
+ */
+CREATE FUNCTION stategraph.owner_writes() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'sg_owner_writes' LANGUAGE C;
+COMMENT ON FUNCTION stategraph.owner_writes() IS
+    'trigger: a role that row-level security does not bind (BYPASSRLS) may write only rows of roles it is a member of where a row decides what executes as whom';
+REVOKE ALL ON FUNCTION stategraph.owner_writes() FROM PUBLIC;
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, thread_id, graph, graph_gen, input, checkpoint_id, resume, status
+    ON stategraph.runs FOR EACH ROW
+    EXECUTE FUNCTION stategraph.owner_writes('run', 'owner', 'thread_id', 'graph', 'graph_gen', 'input', 'checkpoint_id', 'resume');
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.graphs
+    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('owner');
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.nodes
+    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('graph');
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.edges
+    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('graph');
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.branches
+    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('graph');
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, graph ON stategraph.threads
+    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('owner', 'owner', 'graph');
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.steps_left
+    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('owner');

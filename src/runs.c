@@ -2549,8 +2549,10 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * only to threads its graph's owner may act on (a graph of another role's
  * name, created after that role's was dropped, or shared with other roles,
  * sets no TTL for their threads: the default does), none with an active
- * run or tasks out, a pending interrupt, or (for keep_latest) no more
- * checkpoints than it keeps. FROM and WHERE of a query that adds its own
+ * run or tasks out (of a role that may act on the thread: any role may
+ * write a run or task row naming any thread, and one of another role kept
+ * a thread from its owner's retention), a pending interrupt, or (for
+ * keep_latest) no more checkpoints than it keeps. FROM and WHERE of a query that adds its own
  * conditions on t.
  */
 #define SWEEP_EXPIRED \
@@ -2561,9 +2563,9 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
 	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
-	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ")) " \
+	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND " OWNER_ACTS("x", "t") ") " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
-	"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed'])) " \
+	"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed']) AND " OWNER_ACTS("k", "t") ") " \
 	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR (SELECT pg_catalog.count(*) FROM " \
 	"  (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
 	"   LIMIT COALESCE(p.keep_last, 1) OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "

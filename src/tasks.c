@@ -1211,9 +1211,12 @@ sg_tasks_continue_left(int limit, bool *held)
 							 "AND " ROLE_ACTS_FOR("$3", "t.owner") " "
 							 "AND t.status OPERATOR(pg_catalog.=) 'waiting' "
 							 "AND NOT EXISTS (SELECT FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
-							 "  AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 AND k.status OPERATOR(pg_catalog.=) " TASK_OUT ") "
+							 "  AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 AND k.status OPERATOR(pg_catalog.=) " TASK_OUT " "
+							 "  AND " OWNER_ACTS("k", "t") ") "
+							 /* a run or task of a role that may not act on the thread (any role may write one) holds nothing up */
 							 "AND NOT EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
-							 "  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']))",
+							 "  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) "
+							 "  AND " OWNER_ACTS("r", "t") ")",
 							 3, types, values, NULL, 1) == 1)
 			{
 				switch (sg_submit_for_owner(sg_spi_text(0, 1), thread_id, SPI_getvalue(tt->vals[i], tt->tupdesc, 3)))

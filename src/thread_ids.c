@@ -78,6 +78,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -1030,4 +1031,157 @@ sg_thread_has_unseen_run(const char *thread_id)
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
 	return found;
+}
+
+/*
+ * Writes of a role that row-level security does not bind.
+ *
+ * BYPASSRLS (and the tables' owner) lets a role past every policy, the
+ * writing ones too: it could queue a run of its own graph naming a
+ * superuser as the run's owner, which a background worker then executed as
+ * that superuser, or give a superuser's graph a node of its own, which the
+ * superuser's next invoke (a pg_cron job) executed. What a row says is
+ * executed as whom is kept to the policy's rule for such a role too: the
+ * trigger stategraph.owner_writes() refuses (42501) an insert, or an update
+ * of a column that decides what executes, of a row whose owner (before and
+ * after) the writer is not a member of, unless the writer is a superuser.
+ * Reads stay open to it (a backup needs them), and so do writes that decide
+ * nothing executed: a cancel, a step of a thread it may run, a delete.
+ *
+ * Its arguments: where the row's owner is ("owner": its owner column;
+ * "graph": the owner of the graph its graph column names; "run": the
+ * owner column of a run, checked only when the run is pending, running or
+ * waiting after the write), then the columns whose update is checked (none:
+ * every update). A run made active by the update counts as a change.
+ */
+/* Whether row-level security binds the writer (the policies' WITH CHECK then holds the row to its rule). */
+static bool
+owner_writes_bound(Relation rel)
+{
+	Oid			user = GetUserId();
+
+	return !has_bypassrls_privilege(user) && !pg_class_ownercheck(RelationGetRelid(rel), user);
+}
+
+/* The owner of a row (see above), or NULL when it has none to check (no such graph). */
+static char *
+owner_writes_owner(Relation rel, HeapTuple tup, const char *where)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	char	   *value;
+
+	if (strcmp(where, "graph") != 0)
+		return SPI_getvalue(tup, desc, SPI_fnumber(desc, "owner"));
+	value = SPI_getvalue(tup, desc, SPI_fnumber(desc, "graph"));
+	if (value == NULL)
+		return NULL;
+	{
+		Oid			t = TEXTOID;
+		Datum		g = CStringGetTextDatum(value);
+		char	   *owner = NULL;
+		MemoryContext cxt = CurrentMemoryContext;
+
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT g.owner::pg_catalog.text FROM stategraph.graphs g "
+								  "WHERE g.graph OPERATOR(pg_catalog.=) $1", 1, &t, &g, NULL, true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			char	   *o = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			owner = o ? MemoryContextStrdup(cxt, o) : NULL;
+		}
+		SPI_finish();
+		return owner;
+	}
+}
+
+static bool
+run_row_active(Relation rel, HeapTuple tup)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	char	   *status = SPI_getvalue(tup, desc, SPI_fnumber(desc, "status"));
+
+	return status != NULL && (strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 ||
+							  strcmp(status, "waiting") == 0);
+}
+
+/* Whether an update changed one of the trigger's columns (its arguments after the first). */
+static bool
+owner_writes_changed(TriggerData *td)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			i;
+
+	if (td->tg_trigger->tgnargs < 2)
+		return true;
+	for (i = 1; i < td->tg_trigger->tgnargs; i++)
+	{
+		int			attnum = SPI_fnumber(desc, td->tg_trigger->tgargs[i]);
+		Form_pg_attribute att;
+		bool		onull, nnull;
+		Datum		o, n;
+
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("stategraph.owner_writes(): table \"%s\" has no column \"%s\"",
+							RelationGetRelationName(td->tg_relation), td->tg_trigger->tgargs[i])));
+		att = TupleDescAttr(desc, attnum - 1);
+		o = heap_getattr(td->tg_trigtuple, attnum, desc, &onull);
+		n = heap_getattr(td->tg_newtuple, attnum, desc, &nnull);
+		if (onull != nnull || (!onull && !datumIsEqual(o, n, att->attbyval, att->attlen)))
+			return true;
+	}
+	return false;
+}
+
+static void
+owner_writes_refuse(Relation rel, const char *owner)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to write a row of role \"%s\" in table %s", owner, RelationGetRelationName(rel)),
+			 errdetail("The row decides what executes as a role; row-level security does not bind the writer, but its writes are held to the same rule."),
+			 errhint("Write it as a member of role \"%s\", or as a superuser.", owner)));
+}
+
+PG_FUNCTION_INFO_V1(sg_owner_writes);
+
+Datum
+sg_owner_writes(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	HeapTuple	tup;
+	const char *where;
+	bool		update;
+	char	   *owner;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event) ||
+		td->tg_trigger->tgnargs < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("stategraph.owner_writes() must be called as a row trigger before insert or update, with arguments")));
+	rel = td->tg_relation;
+	update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+	tup = update ? td->tg_newtuple : td->tg_trigtuple;
+	if (superuser() || owner_writes_bound(rel))
+		return PointerGetDatum(tup);
+	where = td->tg_trigger->tgargs[0];
+	if (strcmp(where, "run") == 0 && !run_row_active(rel, tup))
+		return PointerGetDatum(tup);	/* nothing executes */
+	if (update && !owner_writes_changed(td) &&
+		(strcmp(where, "run") != 0 || run_row_active(rel, td->tg_trigtuple)))
+		return PointerGetDatum(tup);
+	owner = owner_writes_owner(rel, tup, where);
+	if (owner != NULL && !sg_caller_is_owner(owner))
+		owner_writes_refuse(rel, owner);
+	if (update)
+	{
+		owner = owner_writes_owner(rel, td->tg_trigtuple, where);
+		if (owner != NULL && !sg_caller_is_owner(owner))
+			owner_writes_refuse(rel, owner);
+	}
+	return PointerGetDatum(tup);
 }

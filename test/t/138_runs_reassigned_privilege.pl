@@ -31,8 +31,17 @@ like($err, qr/ERROR:  permission denied to wake the workers for reassigned runs/
 SET ROLE mallory; SELECT stategraph.runs_reassigned()});
 like($err, qr/ERROR:  42501:/, '... SQLSTATE 42501');
 
-# the roles that may reassign still do, waking the workers for the pending runs they give away
+# the roles that may reassign still do, waking the workers for the pending runs they give away;
+# a role that is not a superuser must be a member of both roles, as for REASSIGN OWNED (the runs
+# would execute as bob: stategraph.owner_writes(), TAP 155)
 my $run = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 0}')});
+($ret, $out, $err) = $node->psql('postgres', q{\set VERBOSITY verbose
+SET ROLE admin; SELECT sg_reassign_owned('alice', 'bob')});
+like($err, qr/ERROR:  42501: permission denied to reassign the stategraph rows of role "alice" to role "bob"/,
+	'a BYPASSRLS role that is not a member of both roles may not');
+is($node->safe_psql('postgres', qq{SELECT owner FROM stategraph.runs WHERE run_id = '$run'}), 'alice',
+	'... the run is still alice\'s');
+$node->safe_psql('postgres', q{GRANT alice, bob TO admin});
 is($node->safe_psql('postgres', q{SET ROLE admin; SELECT sg_reassign_owned('alice', 'bob') > 0}), 't',
 	'a BYPASSRLS role gives alice\'s pending run to bob');
 is($node->safe_psql('postgres', qq{SELECT owner FROM stategraph.runs WHERE run_id = '$run'}), 'bob',
