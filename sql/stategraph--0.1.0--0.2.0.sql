@@ -1559,11 +1559,15 @@ BEGIN
     -- as REASSIGN OWNED: a role that is not a superuser must be a member of
     -- both roles (runs, graphs and threads decide what executes as their
     -- owner: stategraph.owner_writes() holds a BYPASSRLS role's writes to it)
+    -- (rows of a name that is no role now, after a rename or a drop: no
+    -- member of it can be asked for, so a superuser's)
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER AND r.rolsuper)
        AND NOT (stategraph.owned(old_role) AND stategraph.owned(new_role)) THEN
         RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
             MESSAGE = pg_catalog.format('permission denied to reassign the stategraph rows of role "%s" to role "%s"', old_role, new_role),
-            DETAIL = 'A role that is not a superuser must be a member of both roles, as for REASSIGN OWNED.',
+            DETAIL = CASE WHEN pg_catalog.to_regrole(pg_catalog.quote_ident(old_role)) IS NULL
+                          THEN pg_catalog.format('Role "%s" does not exist (renamed or dropped): only a superuser may give its rows away.', old_role)
+                          ELSE 'A role that is not a superuser must be a member of both roles, as for REASSIGN OWNED.' END,
             HINT = 'Run it as a superuser, or as a role with BYPASSRLS that is a member of both roles.';
     END IF;
     IF old_role OPERATOR(pg_catalog.=) new_role THEN
@@ -1642,31 +1646,28 @@ COMMENT ON FUNCTION @extschema@.sg_reassign_owned(name, name) IS
 GRANT EXECUTE ON FUNCTION @extschema@.sg_reassign_owned(name, name) TO PUBLIC;
 
 /*
- * Writes of a role that row-level security does not bind (BYPASSRLS, the
- * tables' owner) are held to the policies' rule where a row decides what
- * executes as whom: a run's owner and what it runs, a graph's definition,
- * a thread's graph, a note of a step left (src/thread_ids.c,
- * sg_owner_writes). Without, such a role queued a run of its own graph
- * naming a superuser as its owner, which a background worker executed as
- * that superuser. Superusers write any row, as before.
+ * Writes that decide what executes as whom (a run's owner and what it
+ * runs, a graph's definition, a thread's owner and graph) are kept to the
+ * policies' rule for every writer but a superuser, row-level security or
+ * not (src/thread_ids.c, sg_owner_writes): without, a BYPASSRLS role queued
+ * a run of its own graph naming a superuser as its owner, which a
+ * background worker executed as that superuser.
  */
 CREATE FUNCTION stategraph.owner_writes() RETURNS trigger
     AS 'MODULE_PATHNAME', 'sg_owner_writes' LANGUAGE C;
 COMMENT ON FUNCTION stategraph.owner_writes() IS
-    'trigger: a role that row-level security does not bind (BYPASSRLS) may write only rows of roles it is a member of where a row decides what executes as whom';
+    'trigger: only a member of a row''s owner (or a superuser) may write a row that decides what executes as that role, row-level security or not';
 REVOKE ALL ON FUNCTION stategraph.owner_writes() FROM PUBLIC;
 CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, thread_id, graph, graph_gen, input, checkpoint_id, resume, status
     ON stategraph.runs FOR EACH ROW
     EXECUTE FUNCTION stategraph.owner_writes('run', 'owner', 'thread_id', 'graph', 'graph_gen', 'input', 'checkpoint_id', 'resume');
-CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.graphs
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OR DELETE ON stategraph.graphs
     FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('owner');
-CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.nodes
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OR DELETE ON stategraph.nodes
     FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('graph');
-CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.edges
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OR DELETE ON stategraph.edges
     FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('graph');
-CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.branches
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OR DELETE ON stategraph.branches
     FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('graph');
 CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, graph ON stategraph.threads
     FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('owner', 'owner', 'graph');
-CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.steps_left
-    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('owner');

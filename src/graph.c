@@ -1672,9 +1672,12 @@ sg_graphs_changed(PG_FUNCTION_ARGS)
  * choosing, a role that made a graph again under a name could give it the
  * generation of the graph it took the name from, whose queued runs would
  * then run its nodes as their submitters. Nor may such a role change a
- * graph's number. Superusers and roles that bypass row-level security (a
- * restore, which loads the numbers its dump had) write what they write:
- * they may change any graph's definition anyway.
+ * graph's number. Superusers (a restore, which loads the numbers its dump
+ * had) write what they write; a role that bypasses row-level security is an
+ * ordinary role here: a BYPASSRLS role that deleted a graph and made it
+ * again under its name with its number had the graph's queued runs execute
+ * its nodes as their submitters (stategraph.owner_writes() refuses that
+ * delete now too).
  */
 Datum
 sg_graph_gen(PG_FUNCTION_ARGS)
@@ -1700,7 +1703,7 @@ sg_graph_gen(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("stategraph.graph_gen() must be a trigger of a table with a bigint identity column gen"),
 				 errdetail("Table \"%s\" has none.", RelationGetRelationName(rel))));
-	if (superuser() || has_bypassrls_privilege(GetUserId()))
+	if (superuser())
 		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{

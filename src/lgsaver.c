@@ -793,7 +793,11 @@ lg_lock_thread(const char *thread_id, bool dont_wait, bool *taken)
 	{
 		if (!(*taken = lg_lock_mode(thread_id, "", LG_LOCK_REMOVE, dont_wait)))
 			return false;
-		/* REPEATABLE READ: a checkpoint committed since the snapshot would lose its values unseen */
+		/*
+		 * REPEATABLE READ: a checkpoint committed since the snapshot would
+		 * lose its values unseen (writes stored since are noted as strays
+		 * instead: lgmaint.c, lg_note_unseen_writes)
+		 */
 		sg_thread_refuse_changed_unseen("lg_checkpoints", thread_id, NULL);
 		return true;
 	}

@@ -2400,8 +2400,8 @@ runs_step_ready(const char *graph, const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 	uint64		n = run_sql(&plan,
-							"UPDATE stategraph.runs SET status = 'pending' WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-							"AND status OPERATOR(pg_catalog.=) 'waiting' RETURNING not_before",
+							"UPDATE stategraph.runs r SET status = 'pending' WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
+							"AND r.status OPERATOR(pg_catalog.=) 'waiting' AND " RUN_MAY_ACT("r") " RETURNING r.not_before",
 							1, types, values, NULL);
 	uint64		i;
 	bool		isnull;

@@ -748,6 +748,16 @@ extern bool sg_thread_has_unseen_run(const char *thread_id);	/* sg_delete_thread
 	"  pg_catalog.to_regrole(pg_catalog.quote_ident(" t ".owner::pg_catalog.text))::pg_catalog.oid, " \
 	"  'MEMBER') IS TRUE)"
 
+/*
+ * SQL: run r (an alias of stategraph.runs) is of a role that may act on its
+ * thread, or the thread is gone (or hidden from the caller). Any role may
+ * write a run row naming any thread, under its own name: such a run must not
+ * be taken for the thread's waiting run, which a completed step wakes.
+ */
+#define RUN_MAY_ACT(r) \
+	"NOT EXISTS (SELECT FROM stategraph.threads o WHERE o.thread_id OPERATOR(pg_catalog.=) " r ".thread_id " \
+	"  AND NOT " OWNER_ACTS(r, "o") ")"
+
 /* ---------------------------------------------------------------------------
  * Holds on a role's name: sg_submit's against sg_reassign_owned (reassign.c)
  * ---------------------------------------------------------------------------

@@ -1602,15 +1602,16 @@ typedef enum StepState
  * STEP_STATE(thread, checkpoint, task): the SQL of a StepState ('out',
  * 'run', 'free', 'busy') of a step after task completed: its other tasks
  * still out (its cancelled ones belong to a step the thread left), the
- * thread's active background run, else the thread's row, locked without
- * waiting. Evaluated in order, so only a step to go on with locks a row.
+ * thread's active background run (of a role that may act on the thread:
+ * RUN_MAY_ACT), else the thread's row, locked without waiting. Evaluated in
+ * order, so only a step to go on with locks a row.
  */
 #define STEP_STATE(thread, checkpoint, task) \
 	"CASE WHEN EXISTS (SELECT FROM stategraph.tasks s WHERE s.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  AND s.checkpoint_id OPERATOR(pg_catalog.=) " checkpoint " AND s.task_id OPERATOR(pg_catalog.<>) " task \
 	"  AND s.status OPERATOR(pg_catalog.=) " TASK_OUT ") THEN 'out' " \
 	" WHEN EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) " thread \
-	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting'])) THEN 'run' " \
+	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) AND " RUN_MAY_ACT("r") ") THEN 'run' " \
 	" WHEN EXISTS (SELECT FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  FOR UPDATE SKIP LOCKED) THEN 'free' ELSE 'busy' END"
 

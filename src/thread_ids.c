@@ -1034,65 +1034,63 @@ sg_thread_has_unseen_run(const char *thread_id)
 }
 
 /*
- * Writes of a role that row-level security does not bind.
+ * Writes that decide what executes as whom.
  *
- * BYPASSRLS (and the tables' owner) lets a role past every policy, the
- * writing ones too: it could queue a run of its own graph naming a
+ * BYPASSRLS (and owning the tables) lets a role past every policy, the
+ * writing ones too: such a role queued a run of its own graph naming a
  * superuser as the run's owner, which a background worker then executed as
- * that superuser, or give a superuser's graph a node of its own, which the
- * superuser's next invoke (a pg_cron job) executed. What a row says is
- * executed as whom is kept to the policy's rule for such a role too: the
- * trigger stategraph.owner_writes() refuses (42501) an insert, or an update
- * of a column that decides what executes, of a row whose owner (before and
- * after) the writer is not a member of, unless the writer is a superuser.
- * Reads stay open to it (a backup needs them), and so do writes that decide
- * nothing executed: a cancel, a step of a thread it may run, a delete.
+ * that superuser, or gave a superuser's graph a node of its own, which the
+ * superuser's next invoke (a pg_cron job) executed. The trigger
+ * stategraph.owner_writes() keeps every writer but a superuser to the
+ * policies' rule where a row decides what executes as whom: an insert, or
+ * an update of a column that decides it, of a row whose owner (before and
+ * after) the writer is not a member of is refused (42501), and so is a
+ * delete of a graph's definition (a graph deleted and made again under its
+ * name and generation was another's). It checks the writer itself, row-level
+ * security or not: a write through a view goes by the view owner's
+ * policies, and a BYPASSRLS role's view let any role write what it could.
+ * Reads stay open to such a role (a backup needs them), and so do writes
+ * that decide nothing executed: a cancel, a delete of a thread or run, a
+ * step of a thread it may run (as itself), a note of a step left (it
+ * continues the thread's own graph as the thread's owner).
  *
  * Its arguments: where the row's owner is ("owner": its owner column;
- * "graph": the owner of the graph its graph column names; "run": the
- * owner column of a run, checked only when the run is pending, running or
- * waiting after the write), then the columns whose update is checked (none:
- * every update). A run made active by the update counts as a change.
+ * "graph": the owner of the graph its graph column names, which must exist
+ * for an insert or update, as the policies ask; "run": the owner column of
+ * a run, checked only when the run is pending, running or waiting after
+ * the write), then the columns whose update is checked (none: every
+ * update). A run made active by an update counts as a change.
  */
-/* Whether row-level security binds the writer (the policies' WITH CHECK then holds the row to its rule). */
-static bool
-owner_writes_bound(Relation rel)
-{
-	Oid			user = GetUserId();
 
-	return !has_bypassrls_privilege(user) && !pg_class_ownercheck(RelationGetRelid(rel), user);
-}
-
-/* The owner of a row (see above), or NULL when it has none to check (no such graph). */
+/* The owner of a row (see above); "" for the graph kind when its graph does not exist. */
 static char *
 owner_writes_owner(Relation rel, HeapTuple tup, const char *where)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	char	   *value;
+	char	   *graph;
+	Oid			t = TEXTOID;
+	Datum		g;
+	char	   *owner = "";
+	MemoryContext cxt = CurrentMemoryContext;
 
 	if (strcmp(where, "graph") != 0)
 		return SPI_getvalue(tup, desc, SPI_fnumber(desc, "owner"));
-	value = SPI_getvalue(tup, desc, SPI_fnumber(desc, "graph"));
-	if (value == NULL)
-		return NULL;
-	{
-		Oid			t = TEXTOID;
-		Datum		g = CStringGetTextDatum(value);
-		char	   *owner = NULL;
-		MemoryContext cxt = CurrentMemoryContext;
-
-		SPI_connect();
-		if (SPI_execute_with_args("SELECT g.owner::pg_catalog.text FROM stategraph.graphs g "
-								  "WHERE g.graph OPERATOR(pg_catalog.=) $1", 1, &t, &g, NULL, true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-		{
-			char	   *o = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-			owner = o ? MemoryContextStrdup(cxt, o) : NULL;
-		}
-		SPI_finish();
+	graph = SPI_getvalue(tup, desc, SPI_fnumber(desc, "graph"));
+	if (graph == NULL)
 		return owner;
+	g = CStringGetTextDatum(graph);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT g.owner::pg_catalog.text FROM stategraph.graphs g "
+							  "WHERE g.graph OPERATOR(pg_catalog.=) $1", 1, &t, &g, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		char	   *o = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (o != NULL)
+			owner = MemoryContextStrdup(cxt, o);
 	}
+	SPI_finish();
+	return owner;
 }
 
 static bool
@@ -1129,20 +1127,33 @@ owner_writes_changed(TriggerData *td)
 		att = TupleDescAttr(desc, attnum - 1);
 		o = heap_getattr(td->tg_trigtuple, attnum, desc, &onull);
 		n = heap_getattr(td->tg_newtuple, attnum, desc, &nnull);
+		/* (the bytes: a value stored otherwise but equal counts as a change, never the reverse) */
 		if (onull != nnull || (!onull && !datumIsEqual(o, n, att->attbyval, att->attlen)))
 			return true;
 	}
 	return false;
 }
 
+/* Refuse the write unless the writer may own the row's owner; a delete may remove rows of a graph that is gone. */
 static void
-owner_writes_refuse(Relation rel, const char *owner)
+owner_writes_check(Relation rel, HeapTuple tup, const char *where, bool delete)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to write a row of role \"%s\" in table %s", owner, RelationGetRelationName(rel)),
-			 errdetail("The row decides what executes as a role; row-level security does not bind the writer, but its writes are held to the same rule."),
-			 errhint("Write it as a member of role \"%s\", or as a superuser.", owner)));
+	char	   *owner = owner_writes_owner(rel, tup, where);
+
+	if (owner == NULL || sg_caller_is_owner(owner))
+		return;
+	if (owner[0] == '\0' && !delete)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to write a row of a graph that does not exist in table %s",
+						RelationGetRelationName(rel)),
+				 errhint("Create the graph first (sg_create_graph).")));
+	if (owner[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to write a row of role \"%s\" in table %s", owner, RelationGetRelationName(rel)),
+				 errdetail("The row decides what executes as a role: only a member of that role or a superuser may write it, row-level security or not."),
+				 errhint("Write it as a member of role \"%s\", or as a superuser.", owner)));
 }
 
 PG_FUNCTION_INFO_V1(sg_owner_writes);
@@ -1154,34 +1165,30 @@ sg_owner_writes(PG_FUNCTION_ARGS)
 	Relation	rel;
 	HeapTuple	tup;
 	const char *where;
-	bool		update;
-	char	   *owner;
+	bool		update, delete;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_DELETE(td->tg_event) ||
-		td->tg_trigger->tgnargs < 1)
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || td->tg_trigger->tgnargs < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("stategraph.owner_writes() must be called as a row trigger before insert or update, with arguments")));
+				 errmsg("stategraph.owner_writes() must be called as a row trigger before insert, update or delete, with arguments")));
 	rel = td->tg_relation;
 	update = TRIGGER_FIRED_BY_UPDATE(td->tg_event);
+	delete = TRIGGER_FIRED_BY_DELETE(td->tg_event);
 	tup = update ? td->tg_newtuple : td->tg_trigtuple;
-	if (superuser() || owner_writes_bound(rel))
+	if (superuser())
 		return PointerGetDatum(tup);
 	where = td->tg_trigger->tgargs[0];
-	if (strcmp(where, "run") == 0 && !run_row_active(rel, tup))
-		return PointerGetDatum(tup);	/* nothing executes */
-	if (update && !owner_writes_changed(td) &&
-		(strcmp(where, "run") != 0 || run_row_active(rel, td->tg_trigtuple)))
-		return PointerGetDatum(tup);
-	owner = owner_writes_owner(rel, tup, where);
-	if (owner != NULL && !sg_caller_is_owner(owner))
-		owner_writes_refuse(rel, owner);
-	if (update)
+	if (!delete)
 	{
-		owner = owner_writes_owner(rel, td->tg_trigtuple, where);
-		if (owner != NULL && !sg_caller_is_owner(owner))
-			owner_writes_refuse(rel, owner);
+		if (strcmp(where, "run") == 0 && !run_row_active(rel, tup))
+			return PointerGetDatum(tup);	/* nothing executes */
+		if (update && !owner_writes_changed(td) &&
+			(strcmp(where, "run") != 0 || run_row_active(rel, td->tg_trigtuple)))
+			return PointerGetDatum(tup);
 	}
+	owner_writes_check(rel, tup, where, delete);
+	if (update)
+		owner_writes_check(rel, td->tg_trigtuple, where, false);
 	return PointerGetDatum(tup);
 }

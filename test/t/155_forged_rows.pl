@@ -79,9 +79,24 @@ refused(q{INSERT INTO stategraph.edges (graph, sources, target) VALUES ('su_grap
 	'nor an edge');
 refused(q{UPDATE stategraph.threads SET graph = 'cg' WHERE thread_id = 'su-thread'},
 	'nor point a superuser\'s thread at her graph');
-refused(q{INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner)
-          SELECT thread_id, head, 'postgres' FROM stategraph.threads WHERE thread_id = 'su-thread'},
-	'nor note a superuser\'s step as left');
+refused(q{DELETE FROM stategraph.graphs WHERE graph = 'su_graph'},
+	'nor delete a superuser\'s graph (to make it again under its name and generation)');
+refused(q{DELETE FROM stategraph.nodes WHERE graph = 'su_graph'},
+	'nor its nodes');
+my ($rc, $out, $err) = $node->psql('postgres', q{\set VERBOSITY verbose
+    SET ROLE carol;
+    INSERT INTO stategraph.nodes (graph, node, fn, fn_owner) VALUES ('future', 'evil', 'esc(jsonb)', 'carol')});
+like($err, qr/ERROR:  42501: permission denied to write a row of a graph that does not exist in table nodes/,
+	'nor plant a node for a graph not made yet');
+# through a view of hers, another role writes as the view's owner's policies say: the trigger sees the writer
+$node->safe_psql('postgres', q{SET ROLE carol; CREATE VIEW carol_runs AS SELECT * FROM stategraph.runs;
+    GRANT INSERT, SELECT ON carol_runs TO alice});
+($rc, $out, $err) = $node->psql('postgres', q{\set VERBOSITY verbose
+    SET ROLE alice;
+    INSERT INTO carol_runs (run_id, thread_id, graph, recursion_limit, multitask, owner, input)
+    VALUES (gen_random_uuid(), 'c-esc', 'cg', 25, 'reject', 'postgres', '{}')});
+like($err, qr/ERROR:  42501: permission denied to write a row of role "postgres" in table runs/,
+	'nor can another role through her view');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.runs WHERE graph = 'cg'}), '0',
 	'no run of her graph is stored');
 
@@ -91,7 +106,7 @@ is($node->safe_psql('postgres', qq{SET ROLE carol; SELECT sg_cancel('$su_run')})
 my $own = $node->safe_psql('postgres', q{SET ROLE carol; SELECT sg_submit('cg', '{}', 'c-own')});
 like($own, qr/^[0-9a-f-]{36}$/, 'and submit her own');
 $node->safe_psql('postgres', q{GRANT postgres TO carol});
-my ($rc, $out, $err) = $node->psql('postgres', q{SET ROLE carol;
+($rc, $out, $err) = $node->psql('postgres', q{SET ROLE carol;
     UPDATE stategraph.graphs SET compiled_at = compiled_at WHERE graph = 'su_graph'});
 is($rc, 0, 'a member of the owner writes its rows as before') or diag($err);
 $node->safe_psql('postgres', q{REVOKE postgres FROM carol});
@@ -121,10 +136,12 @@ $node->safe_psql('postgres', q{
     SELECT 'bob-planted', 'q2', 'ext', 'x2', head, 'tool', 1, 1, 0, '1 hour', '{}'
       FROM stategraph.threads WHERE thread_id = 'x2';
     SET ROLE aw;
-    SELECT count(sg_complete(t.task_id, t.token, '{"log": ["tool done"]}')) FROM sg_claim('q', 'w1', 10) t;
+    SELECT count(sg_complete(t.task_id, t.token, '{"log": ["tool done"]}')) FROM sg_claim('q', 'w1', 1) t;
+    SET ROLE carol;   -- above row-level security, no member of alice: a worker for every role's queues
+    SELECT count(sg_complete(t.task_id, t.token, '{"log": ["tool done"]}')) FROM sg_claim('q', 'w2', 1) t;
 });
 ok(true_within($node, 30, q{SELECT count(*) = 2 FROM stategraph.threads WHERE thread_id IN ('x1', 'x2') AND status = 'done'}),
-	'both of alice\'s left steps go on, the one with bob\'s run and task rows too');
+	'both of alice\'s left steps go on (one completed by a BYPASSRLS worker), the one with bob\'s run and task rows too');
 
 # rows of bob's on alice's expired threads do not keep them from her retention
 $node->safe_psql('postgres', q{
@@ -148,6 +165,14 @@ sleep(2);
 $node->safe_psql('postgres', q{CALL sg_work()});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.threads WHERE thread_id IN ('a1', 'a2', 'a3')}), '0',
 	'the retention sweep removes all three of alice\'s expired threads');
+
+# rows of a renamed role: no member of the old name can be asked for, so only a superuser gives them away
+$node->safe_psql('postgres', q{ALTER ROLE bob RENAME TO bob2; GRANT bob2 TO carol});
+($rc, $out, $err) = $node->psql('postgres', q{\set VERBOSITY verbose
+    SET ROLE carol; SELECT sg_reassign_owned('bob', 'bob2')});
+like($err, qr/ERROR:  42501: permission denied to reassign the stategraph rows of role "bob" to role "bob2"\nDETAIL:  Role "bob" does not exist \(renamed or dropped\): only a superuser may give its rows away/,
+	'a BYPASSRLS member of the new name may not reassign the old name\'s rows, and is told why');
+is($node->safe_psql('postgres', q{SELECT sg_reassign_owned('bob', 'bob2') > 0}), 't', 'a superuser may');
 
 $node->stop;
 done_testing();
