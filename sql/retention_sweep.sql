@@ -47,3 +47,36 @@ SELECT (SELECT count(*) FROM stategraph.runs WHERE thread_id LIKE 'gone-%') AS r
 RESET stategraph.sweep_limit;
 SELECT sg_set_retention('sweepg', NULL);
 SELECT sg_drop_graph('sweepg');
+
+-- a step whose node interrupted while a sibling node failed leaves the
+-- thread 'error' with the interrupt still pending (a resume answers it):
+-- the sweep spares it, as it spares an 'interrupted' thread; an expired
+-- thread that failed without one goes
+CREATE FUNCTION sweep_ask(s jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT jsonb_build_object('log', jsonb_build_array(sg_interrupt('"ok?"'))) $$;
+CREATE FUNCTION sweep_boom(s jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$;
+SELECT sg_create_graph('sweep_pi', '{"log": "append"}');
+SELECT sg_add_node('sweep_pi', 'ask', 'sweep_ask(jsonb)');
+SELECT sg_add_node('sweep_pi', 'boom', 'sweep_boom(jsonb)');
+SELECT sg_add_edge('sweep_pi', '__start__', 'ask');
+SELECT sg_add_edge('sweep_pi', '__start__', 'boom');
+SELECT sg_add_edge('sweep_pi', 'ask', '__end__');
+SELECT sg_add_edge('sweep_pi', 'boom', '__end__');
+SELECT sg_compile('sweep_pi');
+SELECT sg_create_graph('sweep_err', '{"log": "append"}');
+SELECT sg_add_node('sweep_err', 'boom', 'sweep_boom(jsonb)');
+SELECT sg_add_edge('sweep_err', '__start__', 'boom');
+SELECT sg_add_edge('sweep_err', 'boom', '__end__');
+SELECT sg_compile('sweep_err');
+SELECT sg_invoke('sweep_pi', '{}', 'pi-1', on_error => 'return') IS NOT NULL AS asked;
+SELECT sg_invoke('sweep_err', '{}', 'err-1', on_error => 'return') IS NOT NULL AS failed;
+SELECT thread_id, status FROM stategraph.threads WHERE thread_id IN ('pi-1', 'err-1') ORDER BY 1;
+SELECT sg_set_retention('sweep_pi', '1 hour'), sg_set_retention('sweep_err', '1 hour');
+UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id IN ('pi-1', 'err-1');
+CALL sg_work(0);
+SELECT thread_id, status FROM stategraph.threads WHERE thread_id IN ('pi-1', 'err-1') ORDER BY 1;
+SELECT jsonb_path_query_array(interrupts, '$[*].value') AS pending_interrupts FROM sg_get_state('pi-1');
+SELECT sg_set_retention('sweep_pi', NULL), sg_set_retention('sweep_err', NULL);
+SELECT sg_delete_thread('pi-1');
+SELECT sg_drop_graph('sweep_pi'), sg_drop_graph('sweep_err');
+DROP FUNCTION sweep_ask(jsonb), sweep_boom(jsonb);

@@ -378,10 +378,13 @@ apply_multitask(const char *thread_id, const char *multitask)
 	/*
 	 * One pending after a failure is stopped now, as sg_cancel does, not
 	 * after its backoff (up to a minute), and so is one already asked to
-	 * stop (its request stays): the new run waited for it (TAP 082).
+	 * stop: the new run waited for it (TAP 082). Its request stays, unless
+	 * this one is a rollback (a run asked to interrupt is rolled back too,
+	 * as sg_cancel(run, 'rollback') after an interrupt does).
 	 */
 	run_sql(&stop_plan,
-			"UPDATE stategraph.runs SET stop_request = COALESCE(stop_request, $2), "
+			"UPDATE stategraph.runs SET stop_request = CASE WHEN $2 OPERATOR(pg_catalog.=) 'rollback' "
+			"  THEN $2 ELSE COALESCE(stop_request, $2) END, "
 			"status = CASE WHEN status OPERATOR(pg_catalog.=) 'waiting' THEN 'pending' ELSE status END, "
 			"not_before = CASE WHEN status OPERATOR(pg_catalog.=) 'pending' "
 			"  THEN LEAST(not_before, pg_catalog.clock_timestamp()) ELSE not_before END "
@@ -2551,8 +2554,10 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * sets no TTL for their threads: the default does), none with an active
  * run or tasks out (of a role that may act on the thread: any role may
  * write a run or task row naming any thread, and one of another role kept
- * a thread from its owner's retention), a pending interrupt, or (for
- * keep_latest) no more checkpoints than it keeps. FROM and WHERE of a query that adds its own
+ * a thread from its owner's retention), a pending interrupt (status
+ * 'interrupted', or a task's interrupt left pending at the head when a
+ * sibling task of its step failed: status 'error'), or (for keep_latest)
+ * no more checkpoints than it keeps. FROM and WHERE of a query that adds its own
  * conditions on t.
  */
 #define SWEEP_EXPIRED \
@@ -2562,6 +2567,11 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
 	"  AND " OWNER_ACTS("g", "t") ")) OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
 	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
+	"AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c, pg_catalog.jsonb_each(c.pending) e " \
+	"  WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
+	"  AND pg_catalog.jsonb_typeof(e.value OPERATOR(pg_catalog.->) 'interrupts') OPERATOR(pg_catalog.=) 'array' " \
+	"  AND e.value OPERATOR(pg_catalog.->) 'interrupts' OPERATOR(pg_catalog.<>) '[]'::pg_catalog.jsonb " \
+	"  AND NOT e.value OPERATOR(pg_catalog.?) 'writes') " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
 	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND " OWNER_ACTS("x", "t") ") " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
