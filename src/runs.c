@@ -692,6 +692,8 @@ run_status_check(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
+static bool changed_run_ahead(pg_uuid_t *id);
+
 /*
  * The sg_run row of a run (as tupdesc), whether it is still active, and
  * whether this transaction wrote the row (submitted or changed the run, so
@@ -729,7 +731,38 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
 		!isnull;
 	for (i = 0; i < 10; i++)
 		row[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
-	return heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
+	row[0] = heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
+	if (*active && !*ours && !*ours_thread)
+		*ours_thread = changed_run_ahead(id);
+	return row[0];
+}
+
+/*
+ * Did this transaction change a run ahead of run id on its thread (one
+ * active, or ended since the transaction began: sg_cancel of it, say)? Its
+ * row stays locked until the transaction ends, and the worker that executes
+ * it waits there to record its end: run id cannot start before, and
+ * sg_wait slept until its timeout (or for good) beside that worker.
+ */
+static bool
+changed_run_ahead(pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(id)};
+	uint64		n, i;
+	bool		isnull;
+
+	n = run_sql(&plan,
+				"SELECT e.xmin FROM stategraph.runs r JOIN stategraph.runs e "
+				"  ON e.thread_id OPERATOR(pg_catalog.=) r.thread_id AND e.seq OPERATOR(pg_catalog.<) r.seq "
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND (e.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") "
+				"  OR e.finished_at OPERATOR(pg_catalog.>=) pg_catalog.now())",
+				1, types, values, NULL);
+	for (i = 0; i < n; i++)
+		if (TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(i, 1, &isnull))))
+			return true;
+	return false;
 }
 
 /*
@@ -746,8 +779,8 @@ refuse_own_transaction_wait(pg_uuid_t *id, bool ours)
 			 : errmsg("sg_wait cannot wait for a run whose thread this transaction changed"),
 			 ours ? errdetail("Run %s cannot go on before this transaction commits: background workers see it "
 							  "only after the commit.", sg_uuid_to_cstring(id))
-			 : errdetail("The thread of run %s stays locked until this transaction ends: the run cannot go "
-						 "on before.", sg_uuid_to_cstring(id)),
+			 : errdetail("The thread of run %s (or a run ahead of it there) stays locked until this transaction "
+						 "ends: the run cannot go on before.", sg_uuid_to_cstring(id)),
 			 ours ? errhint("Commit first and call sg_wait in a later transaction, or run the graph in this "
 							"transaction with sg_invoke().")
 			 : errhint("Commit first and call sg_wait in a later transaction.")));

@@ -166,6 +166,25 @@ is($node->safe_psql('postgres', qq{
     SELECT status FROM sg_wait('$queued', '60 s');
     COMMIT;}), "t\nsuccess", 'a transaction that only read the thread waits for the run as before');
 
+# a transaction that cancelled the run ahead of it on its thread (helper-121): the
+# cancelled run's row stays locked until the commit, and the run behind it cannot
+# start before; sg_wait slept until its timeout (for good without one)
+my $ahead = $node->safe_psql('postgres', "SELECT sg_submit('quick', NULL, 'held', after => '30 s')");
+my $behind = $node->safe_psql('postgres', "SELECT sg_submit('quick', NULL, 'held', multitask => 'enqueue')");
+$t0 = time;
+($rc, $out, $err) = $node->psql('postgres', qq{
+    BEGIN;
+    SELECT sg_cancel('$ahead');
+    SELECT status FROM sg_wait('$behind', '20 s');
+    COMMIT;
+});
+like($err, qr/sg_wait cannot wait for a run whose thread this transaction changed/,
+	'sg_wait on a run behind one the transaction cancelled is an error');
+ok(time - $t0 < 10, '... at once, not after the timeout');
+is($node->safe_psql('postgres', "SELECT sg_cancel('$ahead')"), 't', 'the cancel went with the failed transaction');
+is($node->safe_psql('postgres', "SELECT status FROM sg_wait('$behind', '60 s')"), 'success',
+	'and the run behind goes on once the one ahead is cancelled');
+
 # ---- the retention sweep and a thread an open transaction holds -----------
 # The sweep waited for the row of an expired thread that an open
 # transaction had locked (an uncommitted sg_update_state, say): the worker
