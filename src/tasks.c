@@ -1272,6 +1272,10 @@ sg_tasks_expire(int retention_s, int limit)
 				   "AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['completed', 'failed', 'cancelled']) "
 				   "AND NOT EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) k.thread_id "
 				   "  AND t.head OPERATOR(pg_catalog.=) k.checkpoint_id) "
+				   /* nor of the head an active run's rollback goes back to (its step's results and requeue) */
+				   "AND NOT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) k.thread_id "
+				   "  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) "
+				   "  AND r.start_head OPERATOR(pg_catalog.=) k.checkpoint_id) "
 				   "ORDER BY k.finished_at LIMIT $2 FOR UPDATE OF k SKIP LOCKED))",
 				   2, types, values, NULL, 0);
 }
