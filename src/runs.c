@@ -2600,11 +2600,11 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
 	"  AND " OWNER_ACTS("g", "t") ")) OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
 	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
-	"AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c, pg_catalog.jsonb_each(c.pending) e " \
-	"  WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
+	"AND NOT (t.status OPERATOR(pg_catalog.=) 'error' AND EXISTS (SELECT 1 FROM stategraph.checkpoints c, " \
+	"  pg_catalog.jsonb_each(c.pending) e WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
 	"  AND pg_catalog.jsonb_typeof(e.value OPERATOR(pg_catalog.->) 'interrupts') OPERATOR(pg_catalog.=) 'array' " \
 	"  AND e.value OPERATOR(pg_catalog.->) 'interrupts' OPERATOR(pg_catalog.<>) '[]'::pg_catalog.jsonb " \
-	"  AND NOT e.value OPERATOR(pg_catalog.?) 'writes') " \
+	"  AND NOT e.value OPERATOR(pg_catalog.?) 'writes')) " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
 	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND " OWNER_ACTS("x", "t") ") " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
