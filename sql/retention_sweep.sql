@@ -73,6 +73,9 @@ SELECT sg_invoke('sweep_err', '{}', 'err-1', on_error => 'return') IS NOT NULL A
 SELECT thread_id, status FROM stategraph.threads WHERE thread_id IN ('pi-1', 'err-1') ORDER BY 1;
 SELECT sg_set_retention('sweep_pi', '1 hour'), sg_set_retention('sweep_err', '1 hour');
 UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id IN ('pi-1', 'err-1');
+-- (pending writes that are no object, as its owner may write them, do not stop the sweep)
+UPDATE stategraph.checkpoints c SET pending = '[]' FROM stategraph.threads t
+ WHERE t.thread_id = 'err-1' AND c.thread_id = t.thread_id AND c.checkpoint_id = t.head;
 CALL sg_work(0);
 SELECT thread_id, status FROM stategraph.threads WHERE thread_id IN ('pi-1', 'err-1') ORDER BY 1;
 SELECT jsonb_path_query_array(interrupts, '$[*].value') AS pending_interrupts FROM sg_get_state('pi-1');

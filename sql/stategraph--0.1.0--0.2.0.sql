@@ -1647,7 +1647,8 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_reassign_owned(name, name) TO PUBLIC;
 
 /*
  * Writes that decide what executes as whom (a run's owner and what it
- * runs, a graph's definition, a thread's owner and graph) are kept to the
+ * runs, a graph's definition, a thread's owner and graph, a note of a step
+ * left, a task's step and owner) are kept to the
  * policies' rule for every writer but a superuser, row-level security or
  * not (src/thread_ids.c, sg_owner_writes): without, a BYPASSRLS role queued
  * a run of its own graph naming a superuser as its owner, which a
@@ -1671,3 +1672,10 @@ CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OR DELETE ON stategraph.bran
     FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('graph');
 CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, graph ON stategraph.threads
     FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('owner', 'owner', 'graph');
+-- a note of a step left: the sweep continues the step as its owner (but leave_step's, for the tasks' owner)
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.steps_left
+    FOR EACH ROW EXECUTE FUNCTION stategraph.owner_writes('note');
+-- a task's step and owner (completing it, any worker that may: its status and result)
+CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, thread_id, checkpoint_id, graph, graph_gen, node
+    ON stategraph.tasks FOR EACH ROW
+    EXECUTE FUNCTION stategraph.owner_writes('owner', 'owner', 'thread_id', 'checkpoint_id', 'graph', 'graph_gen', 'node');

@@ -731,10 +731,7 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
 		!isnull;
 	for (i = 0; i < 10; i++)
 		row[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
-	row[0] = heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
-	if (*active && !*ours && !*ours_thread)
-		*ours_thread = changed_run_ahead(id);
-	return row[0];
+	return heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
 }
 
 /*
@@ -798,6 +795,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	bool		active;
 	bool		ours;
 	bool		ours_thread;
+	bool		ahead_checked = false;
 	TupleDesc	tupdesc;
 
 	sg_require_arg(fcinfo, 0, "run_id");
@@ -821,6 +819,12 @@ sg_wait(PG_FUNCTION_ARGS)
 		row = fetch_run(id, tupdesc, &active, &ours, &ours_thread);
 		if (!active || limit_ms == 0)
 			break;
+		/* (once: the transaction writes nothing while it waits) */
+		if (!ours && !ours_thread && !ahead_checked)
+		{
+			ours_thread = changed_run_ahead(id);
+			ahead_checked = true;
+		}
 		if (ours || ours_thread)
 			refuse_own_transaction_wait(id, ours);
 		if (IsolationUsesXactSnapshot())
@@ -2600,15 +2604,17 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
 	"  AND " OWNER_ACTS("g", "t") ")) OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
 	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
+	/* (a pending that is no object, written by its owner, must not stop the sweep: no entries) */ \
 	"AND NOT (t.status OPERATOR(pg_catalog.=) 'error' AND EXISTS (SELECT 1 FROM stategraph.checkpoints c, " \
-	"  pg_catalog.jsonb_each(c.pending) e WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
+	"  pg_catalog.jsonb_each(CASE WHEN pg_catalog.jsonb_typeof(c.pending) OPERATOR(pg_catalog.=) 'object' " \
+	"  THEN c.pending END) e WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) t.head " \
 	"  AND pg_catalog.jsonb_typeof(e.value OPERATOR(pg_catalog.->) 'interrupts') OPERATOR(pg_catalog.=) 'array' " \
 	"  AND e.value OPERATOR(pg_catalog.->) 'interrupts' OPERATOR(pg_catalog.<>) '[]'::pg_catalog.jsonb " \
 	"  AND NOT e.value OPERATOR(pg_catalog.?) 'writes')) " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.runs x WHERE x.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
-	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND " OWNER_ACTS("x", "t") ") " \
+	"  AND x.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND " OWNER_COUNTS("x", "t") ") " \
 	"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
-	"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed']) AND " OWNER_ACTS("k", "t") ") " \
+	"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed']) AND " OWNER_COUNTS("k", "t") ") " \
 	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR (SELECT pg_catalog.count(*) FROM " \
 	"  (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
 	"   LIMIT COALESCE(p.keep_last, 1) OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "

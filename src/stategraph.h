@@ -635,6 +635,7 @@ extern long sg_next_due_ms(TimestampTz since);
 
 /* a restore's rows of stategraph.runs hold the workers off until it ends (restore.c) */
 extern bool sg_submitting_run;
+extern bool sg_leaving_step;	/* thread_ids.c: leave_step writes its note (owner_writes) */
 extern bool sg_restore_holds(bool keep);
 
 /* ---------------------------------------------------------------------------
@@ -749,14 +750,22 @@ extern bool sg_thread_has_unseen_run(const char *thread_id);	/* sg_delete_thread
 	"  'MEMBER') IS TRUE)"
 
 /*
- * SQL: run r (an alias of stategraph.runs) is of a role that may act on its
- * thread, or the thread is gone (or hidden from the caller). Any role may
- * write a run row naming any thread, under its own name: such a run must not
- * be taken for the thread's waiting run, which a completed step wakes.
+ * SQL: whether run or task row k counts on thread row t: any role may write
+ * such a row naming any thread, under its own name, and one of a role that
+ * may not act on the thread must not hold the owner's work up (a left step,
+ * retention, expiry) nor be woken as the thread's waiting run. A row of a
+ * role above row-level security (a superuser, BYPASSRLS: it runs any
+ * thread, as itself) counts, and so does one of a role that no longer
+ * exists (its run is woken to fail cleanly).
  */
+#define OWNER_COUNTS(k, t) \
+	"(" OWNER_ACTS(k, t) " OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles w " \
+	"  WHERE w.rolname OPERATOR(pg_catalog.=) " k ".owner AND NOT w.rolsuper AND NOT w.rolbypassrls))"
+
+/* SQL: run r (an alias of stategraph.runs) counts on its thread (OWNER_COUNTS), or the thread is gone or hidden. */
 #define RUN_MAY_ACT(r) \
 	"NOT EXISTS (SELECT FROM stategraph.threads o WHERE o.thread_id OPERATOR(pg_catalog.=) " r ".thread_id " \
-	"  AND NOT " OWNER_ACTS(r, "o") ")"
+	"  AND NOT " OWNER_COUNTS(r, "o") ")"
 
 /* ---------------------------------------------------------------------------
  * Holds on a role's name: sg_submit's against sg_reassign_owned (reassign.c)

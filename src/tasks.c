@@ -314,6 +314,29 @@ run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * run_sql of a statement that writes notes of steps left on behalf of the
+ * steps' owners (leave_step's, the sweep's putting back a note it keeps):
+ * the trigger owner_writes lets them through (sg_leaving_step).
+ */
+static uint64
+run_note_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values)
+{
+	uint64		n;
+
+	sg_leaving_step = true;
+	PG_TRY();
+	{
+		n = run_sql(plan, sql, nargs, types, values, NULL, 0);
+	}
+	PG_FINALLY();
+	{
+		sg_leaving_step = false;
+	}
+	PG_END_TRY();
+	return n;
+}
+
+/*
  * Prepare (and keep) a statement whose generic plan is right for every
  * parameter value: it is run as is, never planned again per call (the
  * plan cache would otherwise keep planning custom plans for a statement
@@ -1212,11 +1235,11 @@ sg_tasks_continue_left(int limit, bool *held)
 							 "AND t.status OPERATOR(pg_catalog.=) 'waiting' "
 							 "AND NOT EXISTS (SELECT FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
 							 "  AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 AND k.status OPERATOR(pg_catalog.=) " TASK_OUT " "
-							 "  AND " OWNER_ACTS("k", "t") ") "
+							 "  AND " OWNER_COUNTS("k", "t") ") "
 							 /* a run or task of a role that may not act on the thread (any role may write one) holds nothing up */
 							 "AND NOT EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
 							 "  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) "
-							 "  AND " OWNER_ACTS("r", "t") ")",
+							 "  AND " OWNER_COUNTS("r", "t") ")",
 							 3, types, values, NULL, 1) == 1)
 			{
 				switch (sg_submit_for_owner(sg_spi_text(0, 1), thread_id, SPI_getvalue(tt->vals[i], tt->tupdesc, 3)))
@@ -1239,9 +1262,9 @@ sg_tasks_continue_left(int limit, bool *held)
 		if (keep)
 		{
 			*held = true;
-			run_sql(&back_plan,
-					"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) VALUES ($1, $2, $3)",
-					3, types, values, NULL, 0);
+			(void) run_note_sql(&back_plan,
+								"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) VALUES ($1, $2, $3)",
+								3, types, values);
 		}
 	}
 	return queued;
@@ -1275,7 +1298,7 @@ sg_tasks_expire(int retention_s, int limit)
 				   /* nor of the head an active run's rollback goes back to (its step's results and requeue) */
 				   "AND NOT EXISTS (SELECT 1 FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) k.thread_id "
 				   "  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) "
-				   "  AND r.start_head OPERATOR(pg_catalog.=) k.checkpoint_id) "
+				   "  AND r.start_head OPERATOR(pg_catalog.=) k.checkpoint_id AND " RUN_MAY_ACT("r") ") "
 				   "ORDER BY k.finished_at LIMIT $2 FOR UPDATE OF k SKIP LOCKED))",
 				   2, types, values, NULL, 0);
 }
@@ -1679,12 +1702,12 @@ leave_step(TaskRow *row)
 	 * member that ran the step), whose run sees them; the completer is one
 	 * of its members (the tasks' policy)
 	 */
-	run_sql(&plan,
-			"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) "
-			"SELECT k.thread_id, k.checkpoint_id, k.owner FROM stategraph.tasks k "
-			"WHERE k.thread_id OPERATOR(pg_catalog.=) $1 AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 LIMIT 1 "
-			"ON CONFLICT DO NOTHING",
-			2, types, values, NULL, 0);
+	(void) run_note_sql(&plan,
+						"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) "
+						"SELECT k.thread_id, k.checkpoint_id, k.owner FROM stategraph.tasks k "
+						"WHERE k.thread_id OPERATOR(pg_catalog.=) $1 AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 LIMIT 1 "
+						"ON CONFLICT DO NOTHING",
+						2, types, values);
 	sg_steps_left_at_commit();
 }
 

@@ -1055,6 +1055,8 @@ sg_thread_has_unseen_run(const char *thread_id)
  * continues the thread's own graph as the thread's owner).
  *
  * Its arguments: where the row's owner is ("owner": its owner column;
+ * "note": the owner column of a note of a step left (steps_left), which
+ * the sweep continues as that owner, but for leave_step's own;
  * "graph": the owner of the graph its graph column names, which must exist
  * for an insert or update, as the policies ask; "run": the owner column of
  * a run, checked only when the run is pending, running or waiting after
@@ -1074,7 +1076,7 @@ owner_writes_owner(Relation rel, HeapTuple tup, const char *where)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	if (strcmp(where, "graph") != 0)
-		return SPI_getvalue(tup, desc, SPI_fnumber(desc, "owner"));
+		return SPI_getvalue(tup, desc, SPI_fnumber(desc, "owner"));	/* owner, note, run */
 	graph = SPI_getvalue(tup, desc, SPI_fnumber(desc, "graph"));
 	if (graph == NULL)
 		return owner;
@@ -1156,6 +1158,15 @@ owner_writes_check(Relation rel, HeapTuple tup, const char *where, bool delete)
 				 errhint("Write it as a member of role \"%s\", or as a superuser.", owner)));
 }
 
+/*
+ * Set while leave_step (tasks.c) writes the note of a step left by a task's
+ * completion: the note names the owner of the step's tasks, whose writes
+ * the trigger on stategraph.tasks keeps to that owner's roles, and the
+ * completer may be any role that may finish them (a BYPASSRLS worker of
+ * every role's queues). Any other note (kind "note") is its writer's own.
+ */
+bool		sg_leaving_step = false;
+
 PG_FUNCTION_INFO_V1(sg_owner_writes);
 
 Datum
@@ -1179,6 +1190,8 @@ sg_owner_writes(PG_FUNCTION_ARGS)
 	if (superuser())
 		return PointerGetDatum(tup);
 	where = td->tg_trigger->tgargs[0];
+	if (strcmp(where, "note") == 0 && sg_leaving_step)
+		return PointerGetDatum(tup);
 	if (!delete)
 	{
 		if (strcmp(where, "run") == 0 && !run_row_active(rel, tup))

@@ -79,6 +79,14 @@ refused(q{INSERT INTO stategraph.edges (graph, sources, target) VALUES ('su_grap
 	'nor an edge');
 refused(q{UPDATE stategraph.threads SET graph = 'cg' WHERE thread_id = 'su-thread'},
 	'nor point a superuser\'s thread at her graph');
+refused(q{INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner)
+          SELECT thread_id, head, 'postgres' FROM stategraph.threads WHERE thread_id = 'su-thread'},
+	'nor note a superuser\'s step as left (the sweep continues it as the superuser)');
+refused(q{INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, max_attempts,
+          backoff_ms, lease, config, owner)
+          SELECT 'forged', 'q', 'su_graph', thread_id, head, 'a', 1, 1, 0, '1 hour', '{}', 'postgres'
+            FROM stategraph.threads WHERE thread_id = 'su-thread'},
+	'nor queue a task of the superuser\'s (its completion leaves a note of the superuser\'s)');
 refused(q{DELETE FROM stategraph.graphs WHERE graph = 'su_graph'},
 	'nor delete a superuser\'s graph (to make it again under its name and generation)');
 refused(q{DELETE FROM stategraph.nodes WHERE graph = 'su_graph'},
@@ -142,6 +150,25 @@ $node->safe_psql('postgres', q{
 });
 ok(true_within($node, 30, q{SELECT count(*) = 2 FROM stategraph.threads WHERE thread_id IN ('x1', 'x2') AND status = 'done'}),
 	'both of alice\'s left steps go on (one completed by a BYPASSRLS worker), the one with bob\'s run and task rows too');
+
+# a BYPASSRLS role's own run on alice's thread (it may run any thread, as itself) counts:
+# its step's completion wakes it (it stayed waiting for good when only members' runs counted)
+$node->safe_psql('postgres', q{
+    SET ROLE alice;
+    SELECT sg_create_graph('ext2', '{"log": "append"}');
+    SELECT sg_add_external_node('ext2', 'tool', 'q3');
+    SELECT sg_add_edge('ext2', '__start__', 'tool');
+    SELECT sg_add_edge('ext2', 'tool', '__end__');
+    SELECT sg_compile('ext2');
+    SELECT sg_invoke('ext2', '{}', thread_id => 'x3') IS NOT NULL;
+});
+my $carols = $node->safe_psql('postgres', q{SET ROLE carol; SELECT sg_submit('ext2', '{}', 'x3')});
+ok(true_within($node, 30, qq{SELECT status = 'waiting' FROM stategraph.runs WHERE run_id = '$carols'}),
+	'her run on alice\'s thread waits on its task');
+$node->safe_psql('postgres', q{SET ROLE carol;
+    SELECT count(sg_complete(t.task_id, t.token, '{"log": ["done"]}')) FROM sg_claim('q3', 'w3', 10) t});
+is($node->safe_psql('postgres', qq{SET ROLE carol; SELECT status FROM sg_wait('$carols', '30 s')}), 'success',
+	'its completion wakes her run, which ends');
 
 # rows of bob's on alice's expired threads do not keep them from her retention
 $node->safe_psql('postgres', q{
