@@ -1051,8 +1051,9 @@ sg_thread_has_unseen_run(const char *thread_id)
  * policies, and a BYPASSRLS role's view let any role write what it could.
  * Reads stay open to such a role (a backup needs them), and so do writes
  * that decide nothing executed: a cancel, a delete of a thread or run, a
- * step of a thread it may run (as itself), a note of a step left (it
- * continues the thread's own graph as the thread's owner).
+ * step of a thread it may run (as itself), the completion of any role's
+ * task it may finish (the note of the step it leaves is the tasks'
+ * owner's: sg_leaving_step).
  *
  * Its arguments: where the row's owner is ("owner": its owner column;
  * "note": the owner column of a note of a step left (steps_left), which
