@@ -103,7 +103,14 @@ bool		sg_claim_left_more = false;
 /* the last run ended by this session has another run of its thread behind it */
 bool		sg_run_thread_next = false;
 
+/* The statuses of a run that may still execute: as SQL, and sg_run_status_active's test. */
 #define ACTIVE "ARRAY['pending', 'running', 'waiting']"
+
+bool
+sg_run_status_active(const char *status)
+{
+	return strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 || strcmp(status, "waiting") == 0;
+}
 
 /* A claimed run. */
 typedef struct RunRow
@@ -724,8 +731,7 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
 				 errmsg("run %s does not exist", sg_uuid_to_cstring(id)),
 				 errhint("sg_runs() lists the runs you can see; finished runs expire after stategraph.run_retention.")));
 	status = sg_spi_text(0, 4);
-	*active = strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 ||
-		strcmp(status, "waiting") == 0;
+	*active = sg_run_status_active(status);
 	*ours = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(0, 11, &isnull)));
 	*ours_thread = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(0, 12, &isnull))) &&
 		!isnull;

@@ -547,6 +547,7 @@ extern bool sg_worker_sync_steps;
 extern bool sg_claim_left_more;
 extern void sg_worker_ask_help(void);
 extern bool sg_run_thread_next;
+extern bool sg_run_status_active(const char *status);	/* pending, running or waiting */
 
 /* How the executor of runs ends a transaction: SPI_commit (sg_work) or the worker's own. */
 typedef void (*SGCommitFn) (void);

@@ -98,13 +98,30 @@ below_rls_snapshot(void)
 	return IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot();
 }
 
+/*
+ * The keys of a scan of rel's primary key for the rows of thread_id (its
+ * first column), and of namespace ns (its second) unless ns is NULL: key
+ * has room for two; returns how many it set.
+ */
+static int
+thread_rows_keys(ScanKey key, const char *thread_id, const char *ns)
+{
+	ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(thread_id));
+	if (ns == NULL)
+		return 1;
+	ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(ns));
+	return 2;
+}
+
 /* A scan of the rows of thread_id in rel (see thread_rows_scan) with the given snapshot. */
 static SysScanDesc
 thread_rows_scan_as(Relation rel, const char *thread_id, ScanKey key, Snapshot snapshot)
 {
-	ScanKeyEntryInitialize(key, 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
-						   F_TEXTEQ, CStringGetTextDatum(thread_id));
-	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snapshot, 1, key);
+	int			nkeys = thread_rows_keys(key, thread_id, NULL);
+
+	return systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snapshot, nkeys, key);
 }
 
 /*
@@ -186,16 +203,12 @@ thread_rows_changed_unseen(const char *table, const char *thread_id, const char 
 	Snapshot	xact;
 	int64		now = 0, then = 0;
 	bool		changed = false;
-	int			nkeys = ns ? 2 : 1;
+	int			nkeys;
 
 	if (!IsolationUsesXactSnapshot() || (rel = thread_table_open(table)) == NULL)
 		return false;
 	xact = GetTransactionSnapshot();
-	ScanKeyEntryInitialize(&key[0], 0, 1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
-						   F_TEXTEQ, CStringGetTextDatum(thread_id));
-	if (ns)
-		ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
-							   F_TEXTEQ, CStringGetTextDatum(ns));
+	nkeys = thread_rows_keys(key, thread_id, ns);
 	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, GetLatestSnapshot(), nkeys, key);
 	while (!changed && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
@@ -839,15 +852,6 @@ acts_for(const char *run_owner, const char *owner)
 	return OidIsValid(member) && member_may_own(member, owner);
 }
 
-/* Whether a run's status (a stategraph.run_status datum) is an active one. */
-static bool
-run_status_active(Datum status)
-{
-	char	   *s = TextDatumGetCString(status);
-
-	return strcmp(s, "pending") == 0 || strcmp(s, "running") == 0 || strcmp(s, "waiting") == 0;
-}
-
 /*
  * Whether thread thread_id has an active run numbered below seq that
  * counts for a run of role owner, read below row-level security through
@@ -887,7 +891,7 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, bool hidd
 		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
 
 		/* (the index entry may be of a row version that is no longer active) */
-		if (!run_status_active(status))
+		if (!sg_run_status_active(TextDatumGetCString(status)))
 			continue;
 		if (!owner_read)
 		{
@@ -1075,6 +1079,7 @@ owner_writes_owner(Relation rel, HeapTuple tup, const char *where)
 	Datum		g;
 	char	   *owner = "";
 	MemoryContext cxt = CurrentMemoryContext;
+	static SPIPlanPtr plan;
 
 	if (strcmp(where, "graph") != 0)
 		return SPI_getvalue(tup, desc, SPI_fnumber(desc, "owner"));	/* owner, note, run */
@@ -1083,9 +1088,9 @@ owner_writes_owner(Relation rel, HeapTuple tup, const char *where)
 		return owner;
 	g = CStringGetTextDatum(graph);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT g.owner::pg_catalog.text FROM stategraph.graphs g "
-							  "WHERE g.graph OPERATOR(pg_catalog.=) $1", 1, &t, &g, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
+	sg_spi_prepare(&plan, "SELECT g.owner::pg_catalog.text FROM stategraph.graphs g "
+				   "WHERE g.graph OPERATOR(pg_catalog.=) $1", 1, &t);
+	if (SPI_execute_plan(plan, &g, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		char	   *o = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
@@ -1102,8 +1107,7 @@ run_row_active(Relation rel, HeapTuple tup)
 	TupleDesc	desc = RelationGetDescr(rel);
 	char	   *status = SPI_getvalue(tup, desc, SPI_fnumber(desc, "status"));
 
-	return status != NULL && (strcmp(status, "pending") == 0 || strcmp(status, "running") == 0 ||
-							  strcmp(status, "waiting") == 0);
+	return status != NULL && sg_run_status_active(status);
 }
 
 /* Whether an update changed one of the trigger's columns (its arguments after the first). */
