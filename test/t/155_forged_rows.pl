@@ -171,14 +171,7 @@ is($node->safe_psql('postgres', qq{SET ROLE carol; SELECT status FROM sg_wait('$
 	'its completion wakes her run, which ends');
 
 # rows of bob's on alice's expired threads do not keep them from her retention
-$node->safe_psql('postgres', q{
-    SET ROLE alice;
-    CREATE FUNCTION greet(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"log": ["hi"]}'::jsonb $$;
-    SELECT sg_create_graph('g', '{"log": "append"}');
-    SELECT sg_add_node('g', 'greet', 'greet(jsonb)');
-    SELECT sg_add_edge('g', '__start__', 'greet');
-    SELECT sg_add_edge('g', 'greet', '__end__');
-    SELECT sg_compile('g');
+$node->safe_psql('postgres', 'SET ROLE alice;' . one_node_graph_sql('g') . q{
     SELECT sg_invoke('g', '{}', thread_id => t) IS NOT NULL FROM unnest(ARRAY['a1', 'a2', 'a3']) t;
     SET ROLE bob;
     INSERT INTO stategraph.runs (run_id, thread_id, graph, recursion_limit, multitask, status)
