@@ -641,6 +641,7 @@ CREATE TABLE stategraph.tasks (
     max_attempts     integer NOT NULL,
     backoff_ms       integer NOT NULL,
     lease            interval NOT NULL,
+    claim_lease      interval,             -- sg_claim's lease of the newest claim (NULL: the node's); heartbeats extend by it
     token            uuid,                 -- of the newest claim
     worker           text,
     visible_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -653,7 +654,7 @@ CREATE TABLE stategraph.tasks (
     error            jsonb,                -- the last failure
     interrupt        jsonb,                -- the value of its worker's sg_interrupt_task
     lost             boolean NOT NULL DEFAULT false,  -- failed because its last lease expired
-    owner            name NOT NULL DEFAULT CURRENT_USER,
+    owner            name NOT NULL DEFAULT CURRENT_USER,  -- the thread's owner (queue_task, src/tasks.c)
     created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     finished_at      timestamptz

@@ -136,7 +136,7 @@ enum
 
 #define TASK_COLUMNS "task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt, " \
 	"max_attempts, backoff_ms, token, result, resume_values, lost, " \
-	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker, " \
+	"(pg_catalog.date_part('epoch', COALESCE(claim_lease, lease)) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker, " \
 	"COALESCE(status OPERATOR(pg_catalog.=) 'queued' AND (error OPERATOR(pg_catalog.->>) 'name') " \
 	"OPERATOR(pg_catalog.=) 'external_task_error', false), graph_gen"
 
@@ -158,7 +158,7 @@ typedef struct TaskRow
 	Jsonb	   *result;
 	Jsonb	   *resume_values;
 	bool		lost;
-	int64		lease_ms;
+	int64		lease_ms;		/* what a heartbeat extends by: the claim's lease, else the node's */
 	char	   *worker;
 	bool		handed_back;	/* queued again by its token's own sg_fail: that claim is over */
 	bool		has_graph_gen;	/* false: a row the executor did not queue (not checked) */
@@ -678,7 +678,15 @@ last_value(Jsonb *arr)
  */
 #define CONFIG_COLUMN_KEYS "'{graph,thread_id,checkpoint_id,node,step,task_id,attempt}'::pg_catalog.text[]"
 
-/* Insert the task, or queue its row again (after a failure, interrupt or cancel). */
+/*
+ * Insert the task, or queue its row again (after a failure, interrupt or
+ * cancel). A task belongs to its thread's owner, whoever ran the step (a
+ * member, or a worker of the owner's that carried the step on): the owner
+ * sees it, cancels it with new input or a delete, and queues it again on a
+ * resume, and every member of the owner may work it. A role above
+ * row-level security that is not a member (it runs any thread, as itself)
+ * keeps its tasks, as its run's.
+ */
 static void
 queue_task(SGExternalTask *et, bool again)
 {
@@ -712,9 +720,10 @@ queue_task(SGExternalTask *et, bool again)
 	if (!again)
 		run_sql(&insert_plan,
 				"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
-				"max_attempts, backoff_ms, lease, input, config, resume, resume_values, graph_gen) "
+				"max_attempts, backoff_ms, lease, input, config, resume, resume_values, graph_gen, owner) "
 				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
-				"$13, $14, $15)",
+				"$13, $14, $15, COALESCE((SELECT h.owner FROM stategraph.threads h "
+				"  WHERE h.thread_id OPERATOR(pg_catalog.=) $4 AND stategraph.owned(h.owner)), CURRENT_USER))",
 				15, types, values, nulls, 0);
 	else
 		run_sql(&requeue_plan,
@@ -1157,9 +1166,9 @@ sg_tasks_sweep(int limit)
 
 /*
  * The notes that name a step to go on with: at the thread's head, the
- * thread waiting, of a role that may act on the thread (its owner, or a
- * member that ran the step: the step's tasks are that role's, and only it
- * sees them). Any role may write notes, for itself (row-level security),
+ * thread waiting, of a role that may act on the thread (its owner, whose
+ * the step's tasks are, or a member: a note written before the tasks
+ * belonged to the owner, or by a role above row-level security). Any role may write notes, for itself (row-level security),
  * so a note of another role, or of a step the thread has left, is nobody's
  * to act on: it is dropped without the thread being touched.
  */
@@ -1338,7 +1347,7 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
 #define CLAIM_UPDATE \
 	"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, " \
 	" token = pg_catalog.gen_random_uuid(), worker = $2, " \
-	" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), " \
+	" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), claim_lease = $4, " \
 	" updated_at = pg_catalog.clock_timestamp() WHERE "
 #define CLAIM_PICK \
 	"SELECT task_id FROM stategraph.tasks WHERE status OPERATOR(pg_catalog.=) 'queued' " \
@@ -1554,7 +1563,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("extend must be positive"),
-				 errhint("Pass NULL to extend by the node's lease.")));
+				 errhint("Pass NULL to extend by the lease the task was claimed with.")));
 	if (extend != NULL)
 		sg_check_interval_range(extend, false, "extend");
 	sg_spi_connect();
@@ -1698,9 +1707,9 @@ leave_step(TaskRow *row)
 	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
 
 	/*
-	 * the note of the role the step's tasks are (the thread's owner, or a
-	 * member that ran the step), whose run sees them; the completer is one
-	 * of its members (the tasks' policy)
+	 * the note of the role the step's tasks are (the thread's owner, see
+	 * queue_task), whose run sees them; the completer is one of its members
+	 * (the tasks' policy)
 	 */
 	(void) run_note_sql(&plan,
 						"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) "

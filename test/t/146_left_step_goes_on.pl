@@ -108,8 +108,8 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.steps_left}), 
 $node->safe_psql('postgres', q{SELECT sg_invoke('ext', NULL, 'l3')}, extra_params => ['-U', 'alice']);
 
 # a member of the thread owner goes on with the owner's thread: its task,
-# the note and the run are the member's (the run of the thread owner would
-# not see the task's result: the task is the member's)
+# the note and the run are the thread owner's (a task belongs to its
+# thread's owner, whoever ran the step: TAP 162)
 $node->safe_psql('postgres', 'CREATE ROLE app LOGIN IN ROLE alice');
 $node->safe_psql('postgres', q{SELECT sg_invoke('ext', '{}', 'm1')}, extra_params => ['-U', 'alice']);
 $node->safe_psql('postgres', q{SELECT sg_complete(task_id, token, '{"answer": 1}') FROM sg_claim('q', 'me')},
@@ -117,13 +117,13 @@ $node->safe_psql('postgres', q{SELECT sg_complete(task_id, token, '{"answer": 1}
 $holder = complete_while_held($node, 'm1', 'app');
 is($node->safe_psql('postgres', q{SELECT owner FROM stategraph.tasks WHERE thread_id = 'm1' ORDER BY seq DESC LIMIT 1})
 	  . ' ' . $node->safe_psql('postgres', q{SELECT owner FROM stategraph.steps_left WHERE thread_id = 'm1'}),
-	'app app', "the member's task left the step, noted as the member's");
+	'alice alice', "the member's task is the owner's, and left the step noted as the owner's");
 run_in($holder, 'COMMIT', 'committed');
 end_session($holder);
 $node->safe_psql('postgres', 'CALL sg_work()');
 is($node->safe_psql('postgres', "$state 'm1'") . ' ' . $node->safe_psql('postgres',
 		q{SELECT string_agg(owner, ',') FROM stategraph.runs WHERE thread_id = 'm1'}),
-	'done 42 app', 'CALL sg_work went on with it, with a run of the member');
+	'done 42 alice', 'CALL sg_work went on with it, with a run of the owner');
 
 # the holder was a session going on with the step itself: no run
 $node->safe_psql('postgres', q{SELECT sg_invoke('ext', '{}', 'l2')}, extra_params => ['-U', 'alice']);
