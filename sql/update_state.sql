@@ -178,5 +178,37 @@ SELECT sg_invoke('hitl3', '{}', thread_id => 'hitl-3') ? '__interrupt__' AS paus
 SELECT sg_update_state('hitl-3', '{"messages": ["by hand"]}');
 SELECT count(*) AS checkpoints FROM sg_get_state_history('hitl-3');
 
+-- a graph of one node is no exception: an update of a thread whose node has
+-- not run (it waits for a human, or failed) is __start__'s, as in LangGraph,
+-- and leaves the node next; once it ran, the update is the node's
+SELECT sg_create_graph('solo', '{"messages": "append"}');
+SELECT sg_add_node('solo', 'ask', 'ask(jsonb)');
+SELECT sg_add_edge('solo', '__start__', 'ask');
+SELECT sg_add_edge('solo', 'ask', '__end__');
+SELECT sg_compile('solo');
+SELECT sg_invoke('solo', '{"messages": ["hi"]}', thread_id => 'solo-1') -> '__interrupt__' AS asked;
+SELECT sg_update_state('solo-1', '{"messages": ["edited"]}') IS NOT NULL AS updated;
+SELECT step, source, next, "values", (metadata -> 'writes') AS writes FROM sg_get_state('solo-1');
+SELECT sg_invoke('solo', NULL, thread_id => 'solo-1') -> '__interrupt__' -> 0 -> 'value' AS asked_again;
+SELECT sg_invoke('solo', NULL, thread_id => 'solo-1', resume => '"yes"') AS resumed;
+SELECT sg_update_state('solo-1', '{"messages": ["after"]}') IS NOT NULL AS updated;
+SELECT step, source, next FROM sg_get_state('solo-1');
+CREATE FUNCTION fails_once(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT (state ? 'fixed') THEN
+        RAISE EXCEPTION 'not yet';
+    END IF;
+    RETURN '{"messages": ["worked"]}';
+END $$;
+SELECT sg_create_graph('solo2', '{"messages": "append", "fixed": "replace"}');
+SELECT sg_add_node('solo2', 'work', 'fails_once(jsonb)');
+SELECT sg_add_edge('solo2', '__start__', 'work');
+SELECT sg_add_edge('solo2', 'work', '__end__');
+SELECT sg_compile('solo2');
+SELECT sg_invoke('solo2', '{"messages": ["in"]}', thread_id => 'solo-2', on_error => 'return') -> '__error__' ->> 'message' AS failed;
+SELECT sg_update_state('solo-2', '{"fixed": true}') IS NOT NULL AS updated;
+SELECT step, source, next FROM sg_get_state('solo-2');
+SELECT sg_invoke('solo2', NULL, thread_id => 'solo-2') AS resumed;
+
 SET client_min_messages = warning;
 DROP SCHEMA update_state CASCADE;

@@ -217,6 +217,9 @@ sg_fork(PG_FUNCTION_ARGS)
 /*
  * The node that last wrote before checkpoint cp, as update_state's as_node
  * defaults to: the writer of the nearest ancestor with writes, or __start__.
+ * A graph of one node is no exception: LangGraph's "the only node" counts
+ * __start__ too, and an update of a thread whose node has not run yet (it
+ * waits for a human, or failed) is __start__'s, leaving the node next.
  */
 static int
 last_writer(SGGraph *g, SGCheckpoint *cp)
@@ -225,8 +228,6 @@ last_writer(SGGraph *g, SGCheckpoint *cp)
 	char	   *first;
 	int			i;
 
-	if (g->nnodes == 2)
-		return 1;				/* the only node */
 	writes = sg_checkpoint_last_writes(cp);
 	if (writes == NULL)
 		return SG_START;
