@@ -186,10 +186,11 @@ SELECT sg_add_node('solo', 'ask', 'ask(jsonb)');
 SELECT sg_add_edge('solo', '__start__', 'ask');
 SELECT sg_add_edge('solo', 'ask', '__end__');
 SELECT sg_compile('solo');
-SELECT sg_invoke('solo', '{"messages": ["hi"]}', thread_id => 'solo-1') -> '__interrupt__' AS asked;
+SELECT sg_invoke('solo', '{"messages": ["hi"]}', thread_id => 'solo-1') -> '__interrupt__' -> 0 -> 'value' AS asked;
 SELECT sg_update_state('solo-1', '{"messages": ["edited"]}') IS NOT NULL AS updated;
 SELECT step, source, next, "values", (metadata -> 'writes') AS writes FROM sg_get_state('solo-1');
-SELECT sg_invoke('solo', NULL, thread_id => 'solo-1') -> '__interrupt__' -> 0 -> 'value' AS asked_again;
+-- a resume after the update is kept for the node's question, as LangGraph
+-- keeps it for the next interrupt(): one call answers it
 SELECT sg_invoke('solo', NULL, thread_id => 'solo-1', resume => '"yes"') AS resumed;
 SELECT sg_update_state('solo-1', '{"messages": ["after"]}') IS NOT NULL AS updated;
 SELECT step, source, next FROM sg_get_state('solo-1');
@@ -209,6 +210,13 @@ SELECT sg_invoke('solo2', '{"messages": ["in"]}', thread_id => 'solo-2', on_erro
 SELECT sg_update_state('solo-2', '{"fixed": true}') IS NOT NULL AS updated;
 SELECT step, source, next FROM sg_get_state('solo-2');
 SELECT sg_invoke('solo2', NULL, thread_id => 'solo-2') AS resumed;
+-- time travel to the checkpoint before the answered question, with a new
+-- answer: the copy's task takes it
+SELECT sg_invoke('solo', NULL, thread_id => 'solo-1', resume => '"no"',
+                 checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('solo-1') WHERE step = 0)) AS travelled;
+SELECT step, source, next FROM sg_get_state('solo-1');
+-- a finished thread has nothing to answer
+SELECT sg_invoke('solo', NULL, thread_id => 'solo-1', resume => '"again"');
 
 SET client_min_messages = warning;
 DROP SCHEMA update_state CASCADE;

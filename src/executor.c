@@ -1291,34 +1291,39 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 }
 
 /*
- * Has checkpoint cp something a resume value answers, as run_begin_resume
- * judges it: a static interrupt (interrupt_before / _after) with nodes to
- * run next or, at the thread's head (at_head), one of its tasks paused by
- * sg_interrupt() (an interrupt in its pending writes, and no writes).
- * sg_submit asks it, so that a resume with nothing to answer is refused
- * before a run is queued.
+ * Does checkpoint cp take a resume value, as run_begin_resume judges it: a
+ * static interrupt (interrupt_before / _after) with nodes to run next; at
+ * the thread's head (at_head), one of its tasks paused by sg_interrupt()
+ * (an interrupt in its pending writes, and no writes); or, as LangGraph
+ * keeps a resume for the next interrupt() call, a task still to run (after
+ * sg_update_state, a failure, or at a checkpoint travelled back to, whose
+ * copy starts without pending writes), unless the thread waits for its
+ * external tasks (waiting: their workers answer, not a resume). A finished
+ * thread has nothing to answer. sg_submit asks it too, so that a resume
+ * with nothing to answer is refused before a run is queued.
  */
 bool
-sg_checkpoint_resumable(SGCheckpoint *cp, bool at_head)
+sg_checkpoint_resumable(SGCheckpoint *cp, bool at_head, bool waiting)
 {
+	bool		to_run = !at_head || sg_jsonb_array_length(cp->sends) > 0;
 	int			i;
 
 	if (sg_jsonb_get(cp->meta, "interrupt") != NULL && cp->nnext > 0)
 		return true;
-	if (!at_head)
-		return false;			/* time travel: a copy of cp starts without its pending writes */
-	for (i = 0; i < cp->nnext; i++)
+	for (i = 0; i < cp->nnext && at_head; i++)
 	{
 		char		id[37];
 		Jsonb	   *p;
 
 		sg_task_id(&cp->id, cp->next[i], i, id);
 		p = sg_jsonb_get(cp->pending, id);
+		if (p == NULL || sg_jsonb_get(p, "writes") == NULL)
+			to_run = true;
 		if (p != NULL && sg_jsonb_get(p, "writes") == NULL &&
 			sg_jsonb_array_length(sg_jsonb_get(p, "interrupts")) > 0)
 			return true;
 	}
-	return false;
+	return cp->nnext + sg_jsonb_array_length(cp->sends) > 0 && to_run && !waiting;
 }
 
 /*
@@ -1331,12 +1336,14 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 {
 	SGRunOptions *opts = &run->opts;
 	bool		interrupted;
+	bool		at_head = !opts->has_checkpoint_id ||
+		(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0);
 
 	run->cp = start;
 	run->state = state;
 	run->stop = last_step(start->step, opts->recursion_limit, 1);
 	run->first_step = true;
-	if (opts->has_checkpoint_id && !(th->has_head && memcmp(&th->head, &start->id, sizeof(pg_uuid_t)) == 0))
+	if (!at_head)
 	{
 		/*
 		 * time travel: continue from a copy of the old checkpoint, numbered
@@ -1362,10 +1369,8 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 	replay_input(run, run->cp);
 	if (opts->resume != NULL)
 	{
-		/* a static interrupt (interrupt_before / _after) can be resumed too */
-		bool		paused_static = sg_jsonb_get(start->meta, "interrupt") != NULL && start->nnext > 0;
-
-		if (!interrupted && !paused_static)
+		/* tasks paused by sg_interrupt get it; else (see sg_checkpoint_resumable) every task to run */
+		if (!sg_checkpoint_resumable(start, at_head, strcmp(th->status, "waiting") == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),

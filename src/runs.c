@@ -433,7 +433,7 @@ check_resume(SGThread *th, FunctionCallInfo fcinfo)
 		return;
 	at_head = PG_ARGISNULL(3) || memcmp(PG_GETARG_UUID_P(3), &th->head, sizeof(pg_uuid_t)) == 0;
 	cp = sg_checkpoint_fetch_required(th->thread_id, at_head ? &th->head : PG_GETARG_UUID_P(3));
-	if (!sg_checkpoint_resumable(cp, at_head))
+	if (!sg_checkpoint_resumable(cp, at_head, strcmp(th->status, "waiting") == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("thread \"%s\" has no pending interrupt to resume", th->thread_id),
