@@ -9,9 +9,10 @@
  * shared memory, of which it fills at most stategraph.max_workers (a reload
  * may change that number), and starts a dynamic background worker in a slot
  * for each database that needs one: every connectable database at start
- * (a worker that finds no extension there leaves, and the launcher stops
- * asking for that database), and any database whose transaction committed
- * a submit or a CREATE EXTENSION. A slot is one worker and a worker runs
+ * (a worker that finds no extension there, or one of a version without
+ * background runs, 0.1.0, leaves, and the launcher stops asking for that
+ * database), and any database whose transaction committed a submit, a
+ * CREATE EXTENSION or the ALTER EXTENSION UPDATE to 0.2.0. A slot is one worker and a worker runs
  * one run at a time, so the slots cap concurrent runs server-wide.
  *
  * Slots are shared between databases: when a database wants a worker and
@@ -84,6 +85,7 @@
 
 #include "stategraph.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -108,7 +110,10 @@
 #include "storage/spin.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -1523,6 +1528,47 @@ worker_commit(void)
 	sg_spi_connect();
 }
 
+static bool told_no_runs = false;	/* the LOG of has_background_runs' false was written */
+
+/*
+ * Does the database's stategraph have background runs (stategraph.runs:
+ * 0.2.0 on)? A database still at 0.1.0 under the newer library does not.
+ */
+static bool
+has_background_runs(void)
+{
+	Oid			nsp = get_namespace_oid("stategraph", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("runs", nsp));
+}
+
+/* The extversion of extension ext, for a message. */
+static char *
+extension_version(Oid ext)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	char	   *version = "?";
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
 /*
  * Start a worker transaction holding the extension's object lock (as
  * DROP EXTENSION takes it, before any of the extension's tables): a
@@ -1543,6 +1589,22 @@ start_worker_transaction(void)
 		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
 		if (get_extension_name(ext) == NULL)
 			ext = InvalidOid;	/* dropped while we waited */
+	}
+	if (OidIsValid(ext) && !has_background_runs())
+	{
+		/*
+		 * An extension of a version without background runs (0.1.0, before
+		 * ALTER EXTENSION UPDATE; the library is newer): nothing to do here.
+		 * The worker leaves as if the database had no extension, once
+		 * (LOG), and the update's wake_launcher() asks for a worker again.
+		 */
+		if (!told_no_runs)
+			ereport(LOG,
+					(errmsg("stategraph worker leaves database %u: its extension (version %s) has no background runs",
+							MyDatabaseId, extension_version(ext)),
+					 errhint("ALTER EXTENSION stategraph UPDATE starts them.")));
+		told_no_runs = true;
+		ext = InvalidOid;
 	}
 	if (!OidIsValid(ext))
 	{
