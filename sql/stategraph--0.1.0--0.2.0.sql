@@ -1680,3 +1680,40 @@ CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE ON stategraph.steps_left
 CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, thread_id, checkpoint_id, graph, graph_gen, node
     ON stategraph.tasks FOR EACH ROW
     EXECUTE FUNCTION stategraph.owner_writes('owner', 'owner', 'thread_id', 'checkpoint_id', 'graph', 'graph_gen', 'node');
+
+/*
+ * The extension's initial privileges (pg_init_privs, which pg_dump compares
+ * an object's ACL with) hold only what the extension grants. A GRANT in
+ * this script on a table of 0.1.0 recorded the object's whole ACL as the
+ * extension's, with what its users had granted on it before the update
+ * (GRANT SELECT ON stategraph.threads TO maint): pg_dump then left those
+ * grants out. The extension grants to PUBLIC only (its owner holds the
+ * rest), so every entry of another grantee is a user's, and goes. (A
+ * user's grant to PUBLIC on such a table cannot be told from the
+ * extension's, and stays in.) Superusers only run this script (the
+ * extension is not trusted), and superusers may update pg_init_privs.
+ */
+UPDATE pg_catalog.pg_init_privs ip
+SET initprivs = ARRAY(SELECT a FROM pg_catalog.unnest(ip.initprivs) a
+                      WHERE (SELECT x.grantee FROM pg_catalog.aclexplode(ARRAY[a]) x LIMIT 1)
+                            OPERATOR(pg_catalog.=) ANY (ARRAY[0::pg_catalog.oid, o.owner]))
+FROM (SELECT d.classid, d.objid,
+             CASE d.classid
+                 WHEN 'pg_catalog.pg_class'::pg_catalog.regclass
+                     THEN (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) d.objid)
+                 WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass
+                     THEN (SELECT p.proowner FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) d.objid)
+                 WHEN 'pg_catalog.pg_type'::pg_catalog.regclass
+                     THEN (SELECT t.typowner FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) d.objid)
+                 WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                     THEN (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) d.objid)
+             END AS owner
+      FROM pg_catalog.pg_depend d
+      WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+        AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+                                               WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph')
+        AND d.deptype OPERATOR(pg_catalog.=) 'e') o
+WHERE ip.classoid OPERATOR(pg_catalog.=) o.classid AND ip.objoid OPERATOR(pg_catalog.=) o.objid
+  AND ip.privtype OPERATOR(pg_catalog.=) 'e' AND o.owner IS NOT NULL
+  AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(ip.initprivs) x
+              WHERE x.grantee OPERATOR(pg_catalog.<>) ALL (ARRAY[0::pg_catalog.oid, o.owner]));
