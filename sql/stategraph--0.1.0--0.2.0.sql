@@ -1717,3 +1717,88 @@ WHERE ip.classoid OPERATOR(pg_catalog.=) o.classid AND ip.objoid OPERATOR(pg_cat
   AND ip.privtype OPERATOR(pg_catalog.=) 'e' AND o.owner IS NOT NULL
   AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(ip.initprivs) x
               WHERE x.grantee OPERATOR(pg_catalog.<>) ALL (ARRAY[0::pg_catalog.oid, o.owner]));
+
+/*
+ * The extension's objects belong to the extension's owner, as the 0.1.0
+ * ones do (README: the tables' owner is the extension's owner, who sees
+ * every row, row-level security or not). PostgreSQL runs this script as
+ * the role that runs ALTER EXTENSION UPDATE, so a superuser other than the
+ * extension's owner was left owning what it created here (runs, tasks,
+ * their policies' bypass as the tables' owner, security definer
+ * functions): they go to the extension's owner. Tables first (their
+ * sequences and indexes follow them); PostgreSQL 15 does not carry an
+ * owner change into pg_init_privs, so the initial privileges of what
+ * changed owner are its ACL after the change (the extension's grants, to
+ * PUBLIC and the owner; nobody else could grant on it yet).
+ */
+DO $$
+DECLARE
+    ext_oid pg_catalog.oid;
+    ext_owner pg_catalog.oid;
+    me pg_catalog.oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+    o record;
+BEGIN
+    SELECT e.oid, e.extowner INTO ext_oid, ext_owner FROM pg_catalog.pg_extension e
+    WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph';
+    IF ext_owner OPERATOR(pg_catalog.=) me THEN
+        RETURN;
+    END IF;
+    FOR o IN SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+             WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+               AND d.refobjid OPERATOR(pg_catalog.=) ext_oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
+             ORDER BY d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_class'::pg_catalog.regclass,
+                      (SELECT c.relkind OPERATOR(pg_catalog.<>) 'r' FROM pg_catalog.pg_class c
+                       WHERE c.oid OPERATOR(pg_catalog.=) d.objid), d.objid
+    LOOP
+        IF o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+            -- (owner read now: a sequence of a column went with its table)
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) o.objid
+                       AND c.relowner OPERATOR(pg_catalog.=) me AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f', 'S']::pg_catalog."char"[])) THEN
+                EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', o.objid::pg_catalog.regclass, ext_owner::pg_catalog.regrole);
+            END IF;
+        ELSIF o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) o.objid
+                       AND p.proowner OPERATOR(pg_catalog.=) me) THEN
+                EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO %I', o.objid::pg_catalog.regprocedure, ext_owner::pg_catalog.regrole);
+            END IF;
+        ELSIF o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass THEN
+            -- (not a table's row type: it goes with its table)
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) o.objid
+                       AND t.typowner OPERATOR(pg_catalog.=) me
+                       AND (t.typrelid OPERATOR(pg_catalog.=) 0
+                            OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid)
+                               OPERATOR(pg_catalog.=) 'c')) THEN
+                EXECUTE pg_catalog.format('ALTER TYPE %s OWNER TO %I', o.objid::pg_catalog.regtype, ext_owner::pg_catalog.regrole);
+            END IF;
+        ELSIF o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) o.objid
+                       AND n.nspowner OPERATOR(pg_catalog.=) me) THEN
+                EXECUTE pg_catalog.format('ALTER SCHEMA %I OWNER TO %I',
+                                          (SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) o.objid),
+                                          ext_owner::pg_catalog.regrole);
+            END IF;
+        END IF;
+    END LOOP;
+    -- initial privileges that still name the updating role: those of the objects that changed owner
+    UPDATE pg_catalog.pg_init_privs ip
+    SET initprivs = CASE
+            WHEN ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND ip.objsubid OPERATOR(pg_catalog.=) 0
+                THEN (SELECT c.relacl FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) ip.objoid)
+            WHEN ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                THEN (SELECT a.attacl FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) ip.objoid
+                      AND a.attnum OPERATOR(pg_catalog.=) ip.objsubid)
+            WHEN ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                THEN (SELECT p.proacl FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) ip.objoid)
+            WHEN ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+                THEN (SELECT t.typacl FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) ip.objoid)
+            WHEN ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                THEN (SELECT n.nspacl FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) ip.objoid)
+        END
+    WHERE ip.privtype OPERATOR(pg_catalog.=) 'e'
+      AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                    AND d.refobjid OPERATOR(pg_catalog.=) ext_oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
+                    AND d.classid OPERATOR(pg_catalog.=) ip.classoid AND d.objid OPERATOR(pg_catalog.=) ip.objoid)
+      AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(ip.initprivs) x
+                  WHERE me OPERATOR(pg_catalog.=) ANY (ARRAY[x.grantee, x.grantor]));
+END $$;
