@@ -150,14 +150,22 @@ class Worker:
 
     def beat(self, task):
         """Extends task's lease through the heartbeat connection: whether the
-        worker may go on with it (false: cancelled, or claimed by another)."""
+        worker may go on with it (false: cancelled, or claimed by another).
+        With --lease, by that lease (extend => ...): a server that extends a
+        beat without extend by the node's lease would otherwise cut a claim
+        longer than the node's short at its first beat, and another worker
+        would take the task over while its handler still runs."""
         with self.beat_lock:
             if self.beat_conn is None or self.beat_conn.closed:
                 self.beat_conn = psycopg.connect(
                     self.dsn, autocommit=True, fallback_application_name="stategraph reference worker heartbeat")
             try:
-                return self.beat_conn.execute("SELECT sg_heartbeat(%s, %s)",
-                                              (task["task_id"], task["token"])).fetchone()[0]
+                if self.lease is None:                   # claimed with the node's lease: the server's default
+                    sql, args = "SELECT sg_heartbeat(%s, %s)", (task["task_id"], task["token"])
+                else:                                    # --lease: each beat extends by it, never by less
+                    sql, args = ("SELECT sg_heartbeat(%s, %s, %s::interval)",
+                                 (task["task_id"], task["token"], self.lease))
+                return self.beat_conn.execute(sql, args).fetchone()[0]
             except psycopg.OperationalError:
                 self.beat_conn.close()                   # the next beat connects again
                 raise
