@@ -311,6 +311,12 @@ class Worker:
                 for task in self.poll():
                     self.handle(self.conn, task)
             except psycopg.OperationalError as e:
+                if not self.lost() and transient(e.sqlstate or ""):
+                    # a claim or sweep refused for now (lock_timeout, deadlock,
+                    # statement_timeout of the sweep): nothing was taken, so poll again
+                    log(f"poll refused ({e.sqlstate} {first_line(e)}): polling again in 1 s")
+                    self.stopped.wait(1.0)
+                    continue
                 if not self.reconnect(e):
                     break
         self.close()
@@ -336,14 +342,16 @@ class Worker:
                 raise Fatal(f"the update is not JSON: {e}")
             done = ("SELECT sg_complete(%s, %s, %s)", (task["task_id"], task["token"], update))
         except Interrupt as i:
-            done = ("SELECT sg_interrupt_task(%s, %s, %s)", (task["task_id"], task["token"], json.dumps(i.value)))
+            try:
+                done = ("SELECT sg_interrupt_task(%s, %s, %s)",
+                        (task["task_id"], task["token"], json.dumps(i.value)))
+            except (TypeError, ValueError) as e:                        # retrying cannot fix it
+                done = failed(task, Fatal(f"the interrupt's value is not JSON: {e}"))
         except Lost:
             log(f"task {task['task_id']} was cancelled or taken over: dropped")
             done = None
         except Exception as e:                                          # the handler failed
-            error = {"message": str(e), "type": type(e).__name__}
-            done = ("SELECT sg_fail(%s, %s, %s, %s)",
-                    (task["task_id"], task["token"], json.dumps(error), not isinstance(e, Fatal)))
+            done = failed(task, e)
         try:
             if done:                                                    # (not the handler's failure if this fails)
                 self.finish(conn, *done)
@@ -351,23 +359,133 @@ class Worker:
             beat.done.set()
             self.handled += 1
 
-    def finish(self, conn, sql, args):
+    def execute(self, sql, args):
+        """Runs sql on the worker's connection; a lost connection is opened
+        again (backing off) and sql run once more, on the new one."""
         try:
-            try:
-                self.conn.execute(sql, args)
-            except psycopg.OperationalError as e:     # the connection was lost: again on a new one
-                if not self.reconnect(e):
-                    raise
-                self.conn.execute(sql, args)
-        except psycopg.Error as e:
-            state = getattr(e, "sqlstate", None)
-            if state in ("SG010", "SG011", "SG012"):                 # fenced: another worker or a cancel
-                log(f"task {args[0]}: {e.diag.message_primary} ({state})")
-            elif state == "SG003" or state == "42703":               # a bad update is the handler's bug
-                self.conn.execute("SELECT sg_fail(%s, %s, %s, false)",
-                             (args[0], args[1], json.dumps({"message": e.diag.message_primary})))
-            else:
+            self.conn.execute(sql, args)
+        except psycopg.OperationalError as e:
+            if self.conn is not None and not self.conn.closed:
+                raise                                # the statement's own error (55P03, 40P01...)
+            if not self.reconnect(e):
                 raise
+            self.conn.execute(sql, args)
+
+    def finish(self, conn, sql, args):
+        """Hands a task back (sg_complete, sg_interrupt_task or sg_fail): what
+        the server refuses never ends the worker, and each refusal is one line
+        of its log.
+          * fenced (SG010, SG011, SG012): the task went elsewhere; dropped;
+          * a transient error (transient()): rolled back (autocommit: the
+            statement was its transaction) and run again, backing off, up to
+            FINISH_TRIES times in all; then the task is handed back with an
+            sg_fail that the server retries;
+          * the result itself is bad (bad_result(): class 22, such as 22P05 for
+            a NUL in a text, an invalid update SG003 / 42703 / 42804, or a
+            state over jsonb's size 54000): it can never be stored, so the
+            task fails without a retry (sg_fail(..., false)) with an error
+            naming the SQLSTATE and the message; resuming the thread queues it
+            again;
+          * any other error: the task fails, retried as the node's retry says;
+          * an sg_fail refused so (its error object not storable: sent again
+            in ASCII; else still refused): the task is left to its lease,
+            which lapses, and the server retries it.
+        A lost connection is opened again (execute()); if that fails too, the
+        error goes up to run(), which connects again."""
+        task_id, token = args[0], args[1]
+        call = sql.split()[1].split("(")[0]          # sg_complete, sg_interrupt_task or sg_fail
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                self.execute(sql, args)
+                return
+            except psycopg.Error as e:
+                if self.conn is None or self.conn.closed:
+                    raise                            # the connection is lost: run() connects again
+                state = e.sqlstate or ""
+                message = e.diag.message_primary or first_line(e)
+                error = {"message": message, "sqlstate": state, "type": type(e).__name__}
+                if e.diag.message_detail:
+                    error["detail"] = e.diag.message_detail
+                where = f"task {task_id}: {call} refused ({state} {message})"
+            if state in ("SG010", "SG011", "SG012"):                 # fenced: another worker or a cancel
+                log(f"{where}: dropped")
+                return
+            if transient(state) and tries < FINISH_TRIES:
+                pause = min(0.25 * 2 ** (tries - 1), 2.0)
+                log(f"{where}: again in {pause:g} s")
+                time.sleep(pause)
+                continue
+            if call == "sg_fail":
+                if state.startswith("22") and json_ascii(args[2]) != args[2]:
+                    log(f"{where}: again with its error in ASCII")
+                    args, tries = args[:2] + (json_ascii(args[2]),) + args[3:], 0
+                    continue
+                log(f"{where}: the task is left to its lease")
+                return
+            if bad_result(state):
+                log(f"{where}: the result cannot be stored; the task fails without a retry")
+                retry = False
+            elif transient(state):
+                log(f"{where} {tries} times: the task is handed back to be retried")
+                retry = True
+            else:
+                log(f"{where}: the task fails (retried as its node says)")
+                retry = True
+            sql, args, call, tries = ("SELECT sg_fail(%s, %s, %s, %s)",
+                                      (task_id, token, json.dumps(storable(error)), retry), "sg_fail", 0)
+
+
+def failed(task, e):
+    """The sg_fail of a handler's exception e: retried unless e is Fatal."""
+    error = storable({"message": str(e), "type": type(e).__name__})
+    return ("SELECT sg_fail(%s, %s, %s, %s)",
+            (task["task_id"], task["token"], json.dumps(error), not isinstance(e, Fatal)))
+
+
+FINISH_TRIES = 5            # runs of a transient refusal of a task's hand-back, the first included
+
+
+def transient(state):
+    """Whether a refusal of the server is one that running the call again may
+    not meet: serialization failure, deadlock, lock_timeout, statement_timeout
+    or a cancel, a server short of resources (class 53)."""
+    return state in ("40001", "40P01", "55P03", "55006", "57014") or state.startswith("53")
+
+
+def bad_result(state):
+    """Whether a refusal says the result itself cannot be stored: a data
+    exception (class 22: a NUL in a text, 22P05; a character the database's
+    encoding lacks), an invalid update (SG003, an unknown channel 42703, a
+    value a reducer refuses 42804), a state over jsonb's size (class 54)."""
+    return state in ("SG003", "42703", "42804") or state[:2] in ("22", "54")
+
+
+def storable(value):
+    """value with every NUL of its strings replaced (U+FFFD): jsonb holds no NUL."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
+def json_ascii(text):
+    """A JSON text with every string's characters outside ASCII as '?': for a
+    database whose encoding refuses them (jsonb refuses \\u escapes of code
+    points over 007F when the server encoding is not UTF8)."""
+    def ascii_only(value):
+        if isinstance(value, str):
+            return value.encode("ascii", "replace").decode("ascii").replace("\x00", "?")
+        if isinstance(value, dict):
+            return {ascii_only(k): ascii_only(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [ascii_only(v) for v in value]
+        return value
+    return json.dumps(ascii_only(json.loads(text)))
 
 
 # ---------------------------------------------------------------------------
@@ -421,6 +539,24 @@ def nap(task, ctx):
 def notjson(task, ctx):
     """Returns an update JSON cannot hold (a handler's bug: no retry)."""
     return {"answer": {1, 2}}
+
+
+@handler("nul")
+def nul(task, ctx):
+    """Answers with a NUL in a text, which jsonb cannot hold (22P05): a model's output unchecked."""
+    return {"answer": "model said a\x00b"}
+
+
+@handler("nul_error")
+def nul_error(task, ctx):
+    """Fails with a NUL in its exception's message."""
+    raise RuntimeError("model said a\x00b")
+
+
+@handler("nul_question")
+def nul_question(task, ctx):
+    """Asks a human a question with a NUL in it (sg_interrupt_task refuses it: 22P05)."""
+    raise Interrupt({"question": "a\x00b?"})
 
 
 @handler("flaky")
