@@ -38,16 +38,9 @@ like($out, qr/GRANT SELECT,TRUNCATE ON TABLE stategraph\.threads TO maint;/, 'pg
 like($out, qr/GRANT SELECT ON TABLE stategraph\.checkpoints TO maint;/, 'and on checkpoints');
 like($out, qr/GRANT UPDATE\(status\) ON TABLE stategraph\.threads TO maint;/, 'and the column grant');
 
-my $init_privs = q{
-SELECT string_agg(x, E'\n' ORDER BY x) FROM (
-    SELECT pg_describe_object(ip.classoid, ip.objoid, ip.objsubid) || ' ' || ip.privtype::text || ' ' || ip.initprivs::text AS x
-    FROM pg_init_privs ip
-    WHERE (ip.classoid, ip.objoid) IN (SELECT classid, objid FROM pg_depend
-                                       WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-                                         AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'stategraph'))) p};
-my $fresh = $node->safe_psql('fresh', $init_privs);
+my $fresh = init_privs_image($node, 'fresh');
 ok(scalar(() = $fresh =~ /\n/g) > 50, 'a fresh install records initial privileges');
-is($node->safe_psql('upd', $init_privs), $fresh,
+is(init_privs_image($node, 'upd'), $fresh,
 	'the updated database\'s initial privileges are a fresh install\'s');
 
 # restored, the grant is there

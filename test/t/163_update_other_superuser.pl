@@ -47,14 +47,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relnamespa
     AND relowner <> 'postgres'::regrole}), '0', 'indexes and sequences too');
 is($own, $node->safe_psql('fresh', $owners), 'the owners are a fresh install\'s');
 
-my $init_privs = q{
-SELECT string_agg(x, E'\n' ORDER BY x) FROM (
-    SELECT pg_describe_object(ip.classoid, ip.objoid, ip.objsubid) || ' ' || ip.privtype::text || ' ' || ip.initprivs::text AS x
-    FROM pg_init_privs ip
-    WHERE (ip.classoid, ip.objoid) IN (SELECT classid, objid FROM pg_depend
-                                       WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-                                         AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'stategraph'))) p};
-is($node->safe_psql('postgres', $init_privs), $node->safe_psql('fresh', $init_privs),
+is(init_privs_image($node, 'postgres'), init_privs_image($node, 'fresh'),
 	'and so are the initial privileges (pg_init_privs names no dba2)');
 
 # alice's run; dba2, no longer a superuser, does not see it

@@ -9,7 +9,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(sg_cluster make_data snapshot schema_image);
+our @EXPORT = qw(sg_cluster make_data snapshot schema_image init_privs_image);
 
 use PostgreSQL::Test::Cluster;
 
@@ -115,6 +115,20 @@ WHERE EXISTS (SELECT 1 FROM stategraph.threads t WHERE t.thread_id = c.thread_id
 SELECT string_agg(format('%s %s %s', graph, spec, version), E'\n' ORDER BY graph) FROM stategraph.graphs;
 SELECT string_agg(sg_draw(graph), E'\n' ORDER BY graph) FROM stategraph.graphs WHERE spec IS NOT NULL;
 });
+}
+
+# The extension's initial privileges as text (pg_init_privs, what pg_dump
+# compares its objects' ACLs with): one line per object, sorted.
+sub init_privs_image
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db, q{
+SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+    SELECT pg_describe_object(ip.classoid, ip.objoid, ip.objsubid) || ' ' || ip.privtype::text || ' ' || ip.initprivs::text AS x
+    FROM pg_init_privs ip
+    WHERE (ip.classoid, ip.objoid) IN (SELECT classid, objid FROM pg_depend
+                                       WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+                                         AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'stategraph'))) p});
 }
 
 # The extension's guards as text: row-level security, policies, triggers,
