@@ -121,6 +121,47 @@ other_owner(const char *dst, const char *src)
 }
 
 /*
+ * The meta of a fork of checkpoint from: for an input checkpoint (its next
+ * step is __start__'s), the input it was given ({"input_writes": [the
+ * __start__ writes]}), which a run resumed at the fork replays. It is read
+ * in the source while the fork is linked to it; kept in the fork's own row,
+ * it survives the source's deletion or pruning, a detached fork (another
+ * role's thread), and an export imported where the source is not. NULL
+ * otherwise.
+ */
+static Jsonb *
+fork_start_input(SGCheckpoint *from)
+{
+	Jsonb	   *writes = NULL;
+	SGJsonBuilder b = {0};
+	bool		any = false;
+	int			i;
+
+	for (i = 0; i < from->nnext && writes == NULL; i++)
+		if (strcmp(from->next[i], SG_START_NAME) == 0)
+			writes = sg_checkpoint_input_writes(from);
+	if (writes == NULL)
+		return NULL;
+	sg_jb_begin_object(&b);
+	sg_jb_key(&b, "input_writes");
+	sg_jb_begin_array(&b);
+	for (i = 0; i < sg_jsonb_array_length(writes); i++)
+	{
+		Jsonb	   *w = sg_jsonb_array_get(writes, i);
+		char	   *task = sg_jsonb_as_cstring(sg_jsonb_array_get(w, 0));
+
+		if (task != NULL && strcmp(task, SG_START_NAME) == 0)
+		{
+			sg_jb_jsonb(&b, w);
+			any = true;
+		}
+	}
+	sg_jb_end_array(&b);
+	sg_jb_end_object(&b);
+	return any ? sg_jb_finish(&b) : NULL;
+}
+
+/*
  * Fork checkpoint id of thread src into thread dst (dst_th: its row, or NULL
  * to create it). The caller holds both threads' locks. Returns the new
  * checkpoint. A new thread belongs to src's owner (inherit_owner); in an
@@ -160,6 +201,7 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 	cp->next = from->next;
 	cp->sends = from->sends;
 	cp->barriers = from->barriers;
+	cp->meta = fork_start_input(from);
 	cp->created_at = GetCurrentTimestamp();
 	/* references never point into another thread */
 	if (cp->parent_thread != NULL)

@@ -772,6 +772,36 @@ sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id)
 	return sg_spi_jsonb(0, SG_SOLE_COLUMN);
 }
 
+/*
+ * The writes that hold the input of a run resumed at checkpoint cp (its
+ * __start__ task's write): those of the loop checkpoint that followed cp
+ * or, for a fork not resumed yet, followed the checkpoint it was forked
+ * from (forks of forks walked to their source); else the input a fork row
+ * keeps in its meta ("input_writes", fork_start_input), for a fork whose
+ * source is gone (deleted, pruned) or elsewhere (an import, a router's
+ * move). NULL if none.
+ */
+Jsonb *
+sg_checkpoint_input_writes(SGCheckpoint *cp)
+{
+	SGCheckpoint *from = cp;
+	SGCheckpoint *last = cp;
+	Jsonb	   *writes;
+
+	while ((writes = sg_checkpoint_child_writes(from->thread_id, &from->id)) == NULL &&
+		   strcmp(from->source, "fork") == 0 && from->has_parent)
+	{
+		last = from;
+		from = sg_checkpoint_fetch(from->parent_thread ? from->parent_thread : from->thread_id,
+								   &from->parent_id);
+		if (from == NULL)
+			break;
+	}
+	if (writes == NULL)
+		writes = sg_jsonb_get(last->meta, "input_writes");
+	return writes;
+}
+
 /* Store the pending writes of checkpoint id (NULL: none). */
 void
 sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending)

@@ -196,23 +196,7 @@ replay_input(SGRun *run, SGCheckpoint *cp)
 		if (run->tasks[i].node != SG_START || run->tasks[i].arg != NULL || run->tasks[i].done)
 			continue;
 		if (writes == NULL)
-		{
-			SGCheckpoint *from = cp;
-			SGCheckpoint *last = cp;
-
-			while ((writes = sg_checkpoint_child_writes(from->thread_id, &from->id)) == NULL &&
-				   strcmp(from->source, "fork") == 0 && from->has_parent)
-			{
-				last = from;
-				from = sg_checkpoint_fetch(from->parent_thread ? from->parent_thread : from->thread_id,
-										   &from->parent_id);
-				if (from == NULL)
-					break;
-			}
-			/* a fork whose source the router brought over for the call keeps the input itself */
-			if (writes == NULL && last != NULL)
-				writes = sg_jsonb_get(last->meta, "input_writes");
-		}
+			writes = sg_checkpoint_input_writes(cp);
 		for (j = 0; j < sg_jsonb_array_length(writes); j++)
 		{
 			Jsonb	   *w = sg_jsonb_array_get(writes, j);

@@ -29,8 +29,9 @@
  * otherwise it is detached as
  * sg_delete_thread detaches the forks of a deleted source: its writes name
  * the nodes that wrote last (carried in fork_writes), and parent_thread is
- * cleared. A detached fork of an input checkpoint then resumes without
- * running its source's input again, as after the source is deleted.
+ * cleared. A fork of an input checkpoint keeps its source's input in its
+ * own row (meta "input_writes", branch.c's fork_start_input), so a
+ * detached one resumes as the linked one does.
  *
  * Import checks everything before it writes: the format and version, the
  * digest (any change to the data after export is refused with SQLSTATE
