@@ -671,8 +671,8 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.tasks_seq_seq', '');  -- queue order survives a restore
 
 /*
- * Who may see, claim and finish a task: today its owner (the role that ran
- * the step) and the owner's members, as for every other table. A worker
+ * Who may see, claim and finish a task: today its owner (the thread's
+ * owner, src/tasks.c queue_task) and the owner's members, as for every other table. A worker
  * runs as that role or as a role granted it (GRANT app TO worker). This is
  * the one place that decides; the security work of this round may widen it.
  */
@@ -1698,14 +1698,14 @@ SET initprivs = ARRAY(SELECT a FROM pg_catalog.unnest(ip.initprivs) a
                       WHERE (SELECT x.grantee FROM pg_catalog.aclexplode(ARRAY[a]) x LIMIT 1)
                             OPERATOR(pg_catalog.=) ANY (ARRAY[0::pg_catalog.oid, o.owner]))
 FROM (SELECT d.classid, d.objid,
-             CASE d.classid
-                 WHEN 'pg_catalog.pg_class'::pg_catalog.regclass
+             CASE
+                 WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
                      THEN (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) d.objid)
-                 WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass
+                 WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
                      THEN (SELECT p.proowner FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) d.objid)
-                 WHEN 'pg_catalog.pg_type'::pg_catalog.regclass
+                 WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
                      THEN (SELECT t.typowner FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) d.objid)
-                 WHEN 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                 WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
                      THEN (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) d.objid)
              END AS owner
       FROM pg_catalog.pg_depend d
@@ -1754,12 +1754,12 @@ BEGIN
             -- (owner read now: a sequence of a column went with its table)
             IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) o.objid
                        AND c.relowner OPERATOR(pg_catalog.=) me AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm', 'f', 'S']::pg_catalog."char"[])) THEN
-                EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %I', o.objid::pg_catalog.regclass, ext_owner::pg_catalog.regrole);
+                EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %s', o.objid::pg_catalog.regclass, ext_owner::pg_catalog.regrole);
             END IF;
         ELSIF o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
             IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) o.objid
                        AND p.proowner OPERATOR(pg_catalog.=) me) THEN
-                EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO %I', o.objid::pg_catalog.regprocedure, ext_owner::pg_catalog.regrole);
+                EXECUTE pg_catalog.format('ALTER ROUTINE %s OWNER TO %s', o.objid::pg_catalog.regprocedure, ext_owner::pg_catalog.regrole);
             END IF;
         ELSIF o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass THEN
             -- (not a table's row type: it goes with its table)
@@ -1768,12 +1768,12 @@ BEGIN
                        AND (t.typrelid OPERATOR(pg_catalog.=) 0
                             OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid)
                                OPERATOR(pg_catalog.=) 'c')) THEN
-                EXECUTE pg_catalog.format('ALTER TYPE %s OWNER TO %I', o.objid::pg_catalog.regtype, ext_owner::pg_catalog.regrole);
+                EXECUTE pg_catalog.format('ALTER TYPE %s OWNER TO %s', o.objid::pg_catalog.regtype, ext_owner::pg_catalog.regrole);
             END IF;
         ELSIF o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
             IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) o.objid
                        AND n.nspowner OPERATOR(pg_catalog.=) me) THEN
-                EXECUTE pg_catalog.format('ALTER SCHEMA %I OWNER TO %I',
+                EXECUTE pg_catalog.format('ALTER SCHEMA %I OWNER TO %s',
                                           (SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) o.objid),
                                           ext_owner::pg_catalog.regrole);
             END IF;

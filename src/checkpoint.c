@@ -785,21 +785,21 @@ Jsonb *
 sg_checkpoint_input_writes(SGCheckpoint *cp)
 {
 	SGCheckpoint *from = cp;
-	SGCheckpoint *last = cp;
+	Jsonb	   *kept = NULL;	/* the nearest fork row's own copy */
 	Jsonb	   *writes;
 
 	while ((writes = sg_checkpoint_child_writes(from->thread_id, &from->id)) == NULL &&
 		   strcmp(from->source, "fork") == 0 && from->has_parent)
 	{
-		last = from;
+		if (kept == NULL)
+			kept = sg_jsonb_get(from->meta, "input_writes");
 		from = sg_checkpoint_fetch(from->parent_thread ? from->parent_thread : from->thread_id,
 								   &from->parent_id);
 		if (from == NULL)
 			break;
+		CHECK_FOR_INTERRUPTS();	/* (a chain of rows written by hand could loop) */
 	}
-	if (writes == NULL)
-		writes = sg_jsonb_get(last->meta, "input_writes");
-	return writes;
+	return writes != NULL ? writes : kept;
 }
 
 /* Store the pending writes of checkpoint id (NULL: none). */

@@ -1289,7 +1289,7 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 bool
 sg_checkpoint_resumable(SGCheckpoint *cp, bool at_head, bool waiting)
 {
-	bool		to_run = !at_head || sg_jsonb_array_length(cp->sends) > 0;
+	bool		to_run = !at_head;	/* (Send tasks are in next too) */
 	int			i;
 
 	if (sg_jsonb_get(cp->meta, "interrupt") != NULL && cp->nnext > 0)
@@ -1307,7 +1307,8 @@ sg_checkpoint_resumable(SGCheckpoint *cp, bool at_head, bool waiting)
 			sg_jsonb_array_length(sg_jsonb_get(p, "interrupts")) > 0)
 			return true;
 	}
-	return cp->nnext + sg_jsonb_array_length(cp->sends) > 0 && to_run && !waiting;
+	/* (time travel cancels the head's external tasks: only the head waits for them) */
+	return cp->nnext > 0 && to_run && (!at_head || !waiting);
 }
 
 /*
@@ -1358,8 +1359,7 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
-					 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
-							 "interrupt_before or interrupt_after.")));
+					 errhint("Pass resume only to a thread with a node left to run that is not waiting for its external tasks.")));
 		tasks_resume(run, opts->resume, !interrupted);
 	}
 	if (opts->emit && opts->emit_values && run->ntasks > 0)

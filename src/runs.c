@@ -438,8 +438,7 @@ check_resume(SGThread *th, FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("thread \"%s\" has no pending interrupt to resume", th->thread_id),
 				 errdetail("No run was queued."),
-				 errhint("Pass resume only when the thread was paused by sg_interrupt(), "
-						 "interrupt_before or interrupt_after.")));
+				 errhint("Pass resume only to a thread with a node left to run that is not waiting for its external tasks.")));
 }
 
 /* Insert the run row (when it is due into *due); returns false if an idempotent twin committed meanwhile. */
@@ -543,7 +542,7 @@ act_as_before(Oid save_user, int save_sec)
 
 /*
  * Queue a background run of thread_id that goes on from its head, as role
- * owner (the thread's owner, or a member of it that ran the step) would
+ * owner (the thread's owner, whose the step's tasks are) would
  * with sg_submit(graph, NULL, thread_id, multitask => 'enqueue'): the same
  * checks (a role that may no longer execute the
  * graph's functions gets no run), as that role, in a security-restricted

@@ -1694,7 +1694,7 @@ step_state(TaskRow *row)
  * holds the thread's row (STEP_BUSY), or this role may not execute the
  * graph's functions. Noted in stategraph.steps_left, in the completion's
  * transaction: once it commits, a worker continues the step with a run
- * of the role that ran it if it still waits then (sg_tasks_continue_left),
+ * of the tasks' owner (the thread's owner) if it still waits then (sg_tasks_continue_left),
  * or CALL sg_work or the sweep does; a session that held the thread to go
  * on with the step itself (a continuing sg_invoke) has moved the thread on
  * by then, and the note is dropped.
@@ -1738,7 +1738,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	SGRunOptions opts;
 	SGRun	   *run;
 
-	/* a worker that may not run the graph's functions leaves the step to a run of the role that ran it */
+	/* a worker that may not run the graph's functions leaves the step to a run of the tasks' owner */
 	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
 	{
 		leave_step(row);

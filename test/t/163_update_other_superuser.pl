@@ -69,5 +69,12 @@ is($node->safe_psql('postgres', q{SET ROLE dba2; SELECT count(*) FROM stategraph
 	. $node->safe_psql('postgres', q{SET ROLE dba2; SELECT count(*) FROM sg_runs()}), '0 0',
 	'nor through sg_runs');
 
+# an owner whose name needs quotes (the script quoted it twice: the update failed)
+$node->safe_psql('postgres', q{CREATE ROLE "Dba One" SUPERUSER; CREATE DATABASE quoted});
+$node->safe_psql('quoted', q{SET ROLE "Dba One"; CREATE EXTENSION stategraph VERSION '0.1.0'});
+$node->safe_psql('quoted', 'ALTER EXTENSION stategraph UPDATE');
+is(join("\n", grep { !/ "Dba One"$/ } split /\n/, $node->safe_psql('quoted', $owners)), '',
+	'updated by postgres, every object belongs to the owner "Dba One"');
+
 $node->stop;
 done_testing();
