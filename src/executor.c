@@ -1275,25 +1275,26 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 }
 
 /*
- * Does checkpoint cp take a resume value, as run_begin_resume judges it: a
- * static interrupt (interrupt_before / _after) with nodes to run next; at
- * the thread's head (at_head), one of its tasks paused by sg_interrupt()
- * (an interrupt in its pending writes, and no writes); or, as LangGraph
- * keeps a resume for the next interrupt() call, a task still to run (after
- * sg_update_state, a failure, or at a checkpoint travelled back to, whose
- * copy starts without pending writes), unless the thread waits for its
- * external tasks (waiting: their workers answer, not a resume). A finished
- * thread has nothing to answer. sg_submit asks it too, so that a resume
- * with nothing to answer is refused before a run is queued.
+ * Refuse a resume value at checkpoint cp of thread th (55000) unless cp
+ * takes one: a static interrupt (interrupt_before / _after) with nodes to
+ * run next; at the thread's head (at_head), one of its tasks paused by
+ * sg_interrupt() (an interrupt in its pending writes, and no writes); or,
+ * as LangGraph keeps a resume for the next interrupt() call, a task still
+ * to run (after sg_update_state, a failure, or at a checkpoint travelled
+ * back to, whose copy starts without pending writes), unless the thread
+ * waits for its external tasks (their workers answer, not a resume). A
+ * finished thread has nothing to answer. sg_invoke asks it as the run
+ * starts, sg_submit before a run is queued (detail says so).
  */
-bool
-sg_checkpoint_resumable(SGCheckpoint *cp, bool at_head, bool waiting)
+void
+sg_check_resumable(SGCheckpoint *cp, bool at_head, SGThread *th, const char *detail)
 {
 	bool		to_run = !at_head;	/* (Send tasks are in next too) */
+	bool		waiting = strcmp(th->status, "waiting") == 0;
 	int			i;
 
 	if (sg_jsonb_get(cp->meta, "interrupt") != NULL && cp->nnext > 0)
-		return true;
+		return;
 	for (i = 0; i < cp->nnext && at_head; i++)
 	{
 		char		id[37];
@@ -1305,10 +1306,16 @@ sg_checkpoint_resumable(SGCheckpoint *cp, bool at_head, bool waiting)
 			to_run = true;
 		if (p != NULL && sg_jsonb_get(p, "writes") == NULL &&
 			sg_jsonb_array_length(sg_jsonb_get(p, "interrupts")) > 0)
-			return true;
+			return;
 	}
 	/* (time travel cancels the head's external tasks: only the head waits for them) */
-	return cp->nnext > 0 && to_run && (!at_head || !waiting);
+	if (cp->nnext > 0 && to_run && (!at_head || !waiting))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("thread \"%s\" has no pending interrupt to resume", th->thread_id),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("Pass resume only to a thread with a node left to run that is not waiting for its external tasks.")));
 }
 
 /*
@@ -1354,12 +1361,8 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 	replay_input(run, run->cp);
 	if (opts->resume != NULL)
 	{
-		/* tasks paused by sg_interrupt get it; else (see sg_checkpoint_resumable) every task to run */
-		if (!sg_checkpoint_resumable(start, at_head, strcmp(th->status, "waiting") == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("thread \"%s\" has no pending interrupt to resume", opts->thread_id),
-					 errhint("Pass resume only to a thread with a node left to run that is not waiting for its external tasks.")));
+		/* tasks paused by sg_interrupt get it; else (see sg_check_resumable) every task to run */
+		sg_check_resumable(start, at_head, th, NULL);
 		tasks_resume(run, opts->resume, !interrupted);
 	}
 	if (opts->emit && opts->emit_values && run->ntasks > 0)

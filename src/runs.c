@@ -433,12 +433,7 @@ check_resume(SGThread *th, FunctionCallInfo fcinfo)
 		return;
 	at_head = PG_ARGISNULL(3) || memcmp(PG_GETARG_UUID_P(3), &th->head, sizeof(pg_uuid_t)) == 0;
 	cp = sg_checkpoint_fetch_required(th->thread_id, at_head ? &th->head : PG_GETARG_UUID_P(3));
-	if (!sg_checkpoint_resumable(cp, at_head, strcmp(th->status, "waiting") == 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("thread \"%s\" has no pending interrupt to resume", th->thread_id),
-				 errdetail("No run was queued."),
-				 errhint("Pass resume only to a thread with a node left to run that is not waiting for its external tasks.")));
+	sg_check_resumable(cp, at_head, th, _("No run was queued."));
 }
 
 /* Insert the run row (when it is due into *due); returns false if an idempotent twin committed meanwhile. */
