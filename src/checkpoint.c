@@ -802,6 +802,51 @@ sg_checkpoint_input_writes(SGCheckpoint *cp)
 	return writes != NULL ? writes : kept;
 }
 
+/*
+ * The input a fork row cp is to keep in its own meta ("input_writes") before
+ * it is cut off from its source (sg_detach_forks) or carried out of its
+ * database (an export): the __start__ writes the walk to its source finds
+ * (sg_checkpoint_input_writes), for a row that starts a fork of another
+ * thread's input checkpoint (next __start__), keeps no such copy yet (forks
+ * made before branch.c's fork_start_input, or imported from their exports)
+ * and has not been resumed (no loop child of its own, which holds the input
+ * in its thread). NULL otherwise, and when the walk finds no __start__ write.
+ */
+Jsonb *
+sg_checkpoint_fork_input(SGCheckpoint *cp)
+{
+	Jsonb	   *writes;
+	SGJsonBuilder b = {0};
+	bool		start = false;
+	bool		any = false;
+	int			i;
+
+	if (cp->parent_thread == NULL || sg_jsonb_get(cp->meta, "input_writes") != NULL)
+		return NULL;
+	for (i = 0; i < cp->nnext; i++)
+		if (strcmp(cp->next[i], SG_START_NAME) == 0)
+			start = true;
+	if (!start || sg_checkpoint_child_writes(cp->thread_id, &cp->id) != NULL)
+		return NULL;
+	writes = sg_checkpoint_input_writes(cp);
+	if (writes == NULL)
+		return NULL;
+	sg_jb_begin_array(&b);
+	for (i = 0; i < sg_jsonb_array_length(writes); i++)
+	{
+		Jsonb	   *w = sg_jsonb_array_get(writes, i);
+		char	   *task = sg_jsonb_as_cstring(sg_jsonb_array_get(w, 0));
+
+		if (task != NULL && strcmp(task, SG_START_NAME) == 0)
+		{
+			sg_jb_jsonb(&b, w);
+			any = true;
+		}
+	}
+	sg_jb_end_array(&b);
+	return any ? sg_jb_finish(&b) : NULL;
+}
+
 /* Store the pending writes of checkpoint id (NULL: none). */
 void
 sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending)

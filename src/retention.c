@@ -77,6 +77,40 @@ materialize_rows(List *rows)
 }
 
 /*
+ * Before these fork rows lose their source: each that starts a fork of an
+ * input checkpoint keeps its source's input in its meta ("input_writes",
+ * sg_checkpoint_fork_input), so that resumed detached it runs that input as
+ * a linked fork does (forks made since branch.c's fork_start_input keep it
+ * already).
+ */
+static void
+keep_fork_inputs(List *rows)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
+	ListCell   *lc;
+
+	foreach(lc, rows)
+	{
+		RowRef	   *r = (RowRef *) lfirst(lc);
+		SGCheckpoint *cp = sg_checkpoint_fetch(r->thread_id, &r->id);
+		Jsonb	   *input = cp != NULL ? sg_checkpoint_fork_input(cp) : NULL;
+		Datum		values[3];
+
+		if (input == NULL)
+			continue;
+		values[0] = CStringGetTextDatum(r->thread_id);
+		values[1] = UUIDPGetDatum(&r->id);
+		values[2] = JsonbPGetDatum(input);
+		sg_spi_execute(sg_spi_prepare(&plan,
+									  "UPDATE stategraph.checkpoints SET meta = COALESCE(meta, '{}') "
+									  "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('input_writes', $3) "
+									  "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_id OPERATOR(pg_catalog.=) $2",
+									  3, types), values, NULL, 0);
+	}
+}
+
+/*
  * Under REPEATABLE READ or SERIALIZABLE, refuse to remove checkpoints of
  * thread_id (those in $2 of values, or all) if a fork of one of them was
  * committed after this transaction's snapshot: sg_fork only locks the
@@ -197,6 +231,7 @@ sg_detach_forks(const char *thread_id, Datum ids)
 										  3, types), values, nulls, 0);
 		for (i = 0; i < n; i++)
 			sg_state_cache_forget(sg_spi_text(i, SG_SOLE_COLUMN));
+		keep_fork_inputs(forks);
 		materialize_rows(forks);
 		sg_spi_execute(sg_spi_prepare(&unlink,
 									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL "
