@@ -31,7 +31,8 @@
  * the nodes that wrote last (carried in fork_writes), and parent_thread is
  * cleared. A fork of an input checkpoint keeps its source's input in its
  * own row (meta "input_writes", branch.c's fork_start_input), so a
- * detached one resumes as the linked one does.
+ * detached one resumes as the linked one does; the export adds that copy
+ * to a fork row made without it (sg_checkpoint_fork_input).
  *
  * Import checks everything before it writes: the format and version, the
  * digest (any change to the data after export is refused with SQLSTATE
@@ -78,11 +79,14 @@ PG_FUNCTION_INFO_V1(sg_import_thread);
  * sg_checkpoint_materialize leaves them, so that reading them needs nothing
  * outside the export), *writes, for those with no writes of their own, the
  * nodes that wrote last before them with empty updates (what
- * sg_delete_thread stores in such a row when it detaches it). Both NULL
- * when the thread starts no fork.
+ * sg_delete_thread stores in such a row when it detaches it), *inputs,
+ * for those that start a fork of an input checkpoint and keep no copy of
+ * its input yet, that input (sg_checkpoint_fork_input: what sg_delete_thread
+ * keeps in such a row's meta when it detaches it), which the export adds to
+ * the row's meta as "input_writes". All NULL when the thread starts no fork.
  */
 static void
-fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
+fork_rows(SGThread *th, Jsonb **images, Jsonb **writes, Jsonb **inputs)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
@@ -90,6 +94,7 @@ fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
 	SGChannelSet *cs = sg_channelset_from_jsonb(th->channels);
 	SGJsonBuilder ib = {0};
 	SGJsonBuilder wb = {0};
+	SGJsonBuilder nb = {0};
 	uint64		i,
 				n;
 	SPITupleTable *tuptable;
@@ -100,19 +105,26 @@ fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
 	values[0] = CStringGetTextDatum(th->thread_id);
 	n = sg_spi_execute(plan, values, NULL, 0);
 	tuptable = SPI_tuptable;
-	*images = *writes = NULL;
+	*images = *writes = *inputs = NULL;
 	if (n == 0)
 		return;
 	sg_jb_begin_object(&ib);
 	sg_jb_begin_object(&wb);
+	sg_jb_begin_object(&nb);
 	for (i = 0; i < n; i++)
 	{
 		SGCheckpoint *cp = sg_checkpoint_from_tuple(tuptable->vals[i], tuptable->tupdesc);
 		char	   *id = sg_uuid_to_cstring(&cp->id);
 		Jsonb	   *standin = sg_checkpoint_standin_writes(cp);
+		Jsonb	   *input = sg_checkpoint_fork_input(cp);
 
 		sg_jb_key(&ib, id);
 		sg_jb_jsonb(&ib, sg_state_to_jsonb(cs, sg_load_state(cs, th->thread_id, &cp->id, NULL)));
+		if (input != NULL)
+		{
+			sg_jb_key(&nb, id);
+			sg_jb_jsonb(&nb, input);
+		}
 		if (standin == NULL)
 			continue;
 		sg_jb_key(&wb, id);
@@ -120,8 +132,10 @@ fork_rows(SGThread *th, Jsonb **images, Jsonb **writes)
 	}
 	sg_jb_end_object(&ib);
 	sg_jb_end_object(&wb);
+	sg_jb_end_object(&nb);
 	*images = sg_jb_finish(&ib);
 	*writes = sg_jb_finish(&wb);
+	*inputs = sg_jb_finish(&nb);
 }
 
 /*
@@ -143,14 +157,15 @@ static Jsonb *
 export_locked(SGThread *th)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, JSONBOID, JSONBOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			types[4] = {TEXTOID, JSONBOID, JSONBOID, JSONBOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Jsonb	   *images;
 	Jsonb	   *writes;
+	Jsonb	   *inputs;
 	Jsonb	   *result = NULL;
 
-	fork_rows(th, &images, &writes);
+	fork_rows(th, &images, &writes, &inputs);
 	sg_spi_prepare(&plan, "WITH e AS (SELECT pg_catalog.jsonb_build_object("
 						  "  'thread', pg_catalog.jsonb_build_object("
 						  "     'thread_id', t.thread_id, 'graph', t.graph, 'channels', t.channels, "
@@ -164,7 +179,11 @@ export_locked(SGThread *th)
 						  "                   ELSE $2 OPERATOR(pg_catalog.->) (c.checkpoint_id::pg_catalog.text) END, "
 						  "     'image_complete', c.image_complete OR c.parent_thread IS NOT NULL, "
 						  "     'refs', CASE WHEN c.parent_thread IS NULL THEN c.refs END, "
-						  "     'barriers', c.barriers, 'sends', c.sends, 'pending', c.pending, 'meta', c.meta, "
+						  "     'barriers', c.barriers, 'sends', c.sends, 'pending', c.pending, "
+						  "     'meta', CASE WHEN $4 OPERATOR(pg_catalog.?) (c.checkpoint_id::pg_catalog.text) "
+						  "                  THEN COALESCE(c.meta, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+						  "                    'input_writes', $4 OPERATOR(pg_catalog.->) (c.checkpoint_id::pg_catalog.text)) "
+						  "                  ELSE c.meta END, "
 						  "     'created_at', c.created_at) ORDER BY c.checkpoint_id) "
 						  "     FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1), "
 						  "  'fork_writes', $3) AS d "
@@ -173,12 +192,14 @@ export_locked(SGThread *th)
 						  "  'version', " CppAsString2(SG_EXPORT_VERSION) ") "
 						  "  OPERATOR(pg_catalog.||) e.d "
 						  "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " DIGEST_SQL("e.d") ") "
-						  "FROM e", 3, types);
+						  "FROM e", 4, types);
 	values[0] = CStringGetTextDatum(th->thread_id);
 	values[1] = images ? JsonbPGetDatum(images) : (Datum) 0;
 	nulls[1] = images ? ' ' : 'n';
 	values[2] = writes ? JsonbPGetDatum(writes) : (Datum) 0;
 	nulls[2] = writes ? ' ' : 'n';
+	values[3] = inputs ? JsonbPGetDatum(inputs) : (Datum) 0;
+	nulls[3] = inputs ? ' ' : 'n';
 	if (sg_spi_execute_or_raise(plan, values, nulls, 0, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
 								raise_too_large, th->thread_id) > 0)
 		result = sg_spi_jsonb(0, 1);
