@@ -132,33 +132,16 @@ other_owner(const char *dst, const char *src)
 static Jsonb *
 fork_start_input(SGCheckpoint *from)
 {
-	Jsonb	   *writes = NULL;
+	Jsonb	   *writes = sg_checkpoint_is_input(from) ? sg_checkpoint_start_writes(from) : NULL;
 	SGJsonBuilder b = {0};
-	bool		any = false;
-	int			i;
 
-	for (i = 0; i < from->nnext && writes == NULL; i++)
-		if (strcmp(from->next[i], SG_START_NAME) == 0)
-			writes = sg_checkpoint_input_writes(from);
 	if (writes == NULL)
 		return NULL;
 	sg_jb_begin_object(&b);
 	sg_jb_key(&b, "input_writes");
-	sg_jb_begin_array(&b);
-	for (i = 0; i < sg_jsonb_array_length(writes); i++)
-	{
-		Jsonb	   *w = sg_jsonb_array_get(writes, i);
-		char	   *task = sg_jsonb_as_cstring(sg_jsonb_array_get(w, 0));
-
-		if (task != NULL && strcmp(task, SG_START_NAME) == 0)
-		{
-			sg_jb_jsonb(&b, w);
-			any = true;
-		}
-	}
-	sg_jb_end_array(&b);
+	sg_jb_jsonb(&b, writes);
 	sg_jb_end_object(&b);
-	return any ? sg_jb_finish(&b) : NULL;
+	return sg_jb_finish(&b);
 }
 
 /*

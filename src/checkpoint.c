@@ -803,32 +803,21 @@ sg_checkpoint_input_writes(SGCheckpoint *cp)
 }
 
 /*
- * The input a fork row cp is to keep in its own meta ("input_writes") before
- * it is cut off from its source (sg_detach_forks) or carried out of its
- * database (an export): the __start__ writes the walk to its source finds
- * (sg_checkpoint_input_writes), for a row that starts a fork of another
- * thread's input checkpoint (next __start__), keeps no such copy yet (forks
- * made before branch.c's fork_start_input, or imported from their exports)
- * and has not been resumed (no loop child of its own, which holds the input
- * in its thread). NULL otherwise, and when the walk finds no __start__ write.
+ * The input of a run resumed at checkpoint cp: the __start__ task's writes
+ * among those sg_checkpoint_input_writes finds (an array of [task, value]
+ * pairs), or NULL if none. What a run replays (executor's replay_input),
+ * what a fork of an input checkpoint keeps in its row (branch.c's
+ * fork_start_input), and what an older fork row gets before it is cut off
+ * from its source (sg_checkpoint_fork_input).
  */
 Jsonb *
-sg_checkpoint_fork_input(SGCheckpoint *cp)
+sg_checkpoint_start_writes(SGCheckpoint *cp)
 {
-	Jsonb	   *writes;
+	Jsonb	   *writes = sg_checkpoint_input_writes(cp);
 	SGJsonBuilder b = {0};
-	bool		start = false;
 	bool		any = false;
 	int			i;
 
-	if (cp->parent_thread == NULL || sg_jsonb_get(cp->meta, "input_writes") != NULL)
-		return NULL;
-	for (i = 0; i < cp->nnext; i++)
-		if (strcmp(cp->next[i], SG_START_NAME) == 0)
-			start = true;
-	if (!start || sg_checkpoint_child_writes(cp->thread_id, &cp->id) != NULL)
-		return NULL;
-	writes = sg_checkpoint_input_writes(cp);
 	if (writes == NULL)
 		return NULL;
 	sg_jb_begin_array(&b);
@@ -845,6 +834,36 @@ sg_checkpoint_fork_input(SGCheckpoint *cp)
 	}
 	sg_jb_end_array(&b);
 	return any ? sg_jb_finish(&b) : NULL;
+}
+
+/* Is one of cp's next tasks __start__'s (cp is an input checkpoint)? */
+bool
+sg_checkpoint_is_input(SGCheckpoint *cp)
+{
+	int			i;
+
+	for (i = 0; i < cp->nnext; i++)
+		if (strcmp(cp->next[i], SG_START_NAME) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The input a fork row cp is to keep in its own meta ("input_writes") before
+ * it is cut off from its source (sg_detach_forks) or carried out of its
+ * database (an export): sg_checkpoint_start_writes, for a row that starts a
+ * fork of another thread's input checkpoint, keeps no such copy yet (forks
+ * made before branch.c's fork_start_input, or imported from their exports)
+ * and has not been resumed (no loop child of its own, which holds the input
+ * in its thread). NULL otherwise.
+ */
+Jsonb *
+sg_checkpoint_fork_input(SGCheckpoint *cp)
+{
+	if (cp->parent_thread == NULL || sg_jsonb_get(cp->meta, "input_writes") != NULL ||
+		!sg_checkpoint_is_input(cp) || sg_checkpoint_child_writes(cp->thread_id, &cp->id) != NULL)
+		return NULL;
+	return sg_checkpoint_start_writes(cp);
 }
 
 /* Store the pending writes of checkpoint id (NULL: none). */

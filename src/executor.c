@@ -189,22 +189,16 @@ replay_input(SGRun *run, SGCheckpoint *cp)
 {
 	Jsonb	   *writes = NULL;
 	int			i,
-				j;
+				n;
 
 	for (i = 0; i < run->ntasks; i++)
 	{
 		if (run->tasks[i].node != SG_START || run->tasks[i].arg != NULL || run->tasks[i].done)
 			continue;
-		if (writes == NULL)
-			writes = sg_checkpoint_input_writes(cp);
-		for (j = 0; j < sg_jsonb_array_length(writes); j++)
-		{
-			Jsonb	   *w = sg_jsonb_array_get(writes, j);
-			char	   *task = sg_jsonb_as_cstring(sg_jsonb_array_get(w, 0));
-
-			if (task != NULL && strcmp(task, SG_START_NAME) == 0)
-				run->tasks[i].arg = sg_jsonb_array_get(w, 1);
-		}
+		if (writes == NULL && (writes = sg_checkpoint_start_writes(cp)) == NULL)
+			return;
+		n = sg_jsonb_array_length(writes);
+		run->tasks[i].arg = sg_jsonb_array_get(sg_jsonb_array_get(writes, n - 1), 1);
 	}
 }
 

@@ -315,6 +315,8 @@ extern void sg_checkpoint_insert(SGChannelSet *cs, SGCheckpoint *cp, SGState *st
 extern void sg_checkpoint_set_pending(const char *thread_id, const pg_uuid_t *id, Jsonb *pending);
 extern Jsonb *sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id);
 extern Jsonb *sg_checkpoint_input_writes(SGCheckpoint *cp);
+extern Jsonb *sg_checkpoint_start_writes(SGCheckpoint *cp);
+extern bool sg_checkpoint_is_input(SGCheckpoint *cp);
 extern Jsonb *sg_checkpoint_fork_input(SGCheckpoint *cp);
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
 extern Jsonb *sg_load_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, int channel);
