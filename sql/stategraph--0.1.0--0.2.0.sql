@@ -1083,10 +1083,10 @@ COMMENT ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text
     'sg_update_state from a checkpoint of an exported thread (the router''s cross-shard update)';
 
 /*
- * The fork of an input checkpoint, resumed, runs its source's input again
- * (executor.c, replay_input, reads it in the source). The visitor is
- * deleted, which detaches the fork: its first row keeps that input in its
- * meta ("input_writes"), so that it resumes as a fork on one server does.
+ * The fork of an input checkpoint, resumed, runs its source's input again:
+ * sg_fork keeps that input in the fork's first row (meta "input_writes",
+ * branch.c's fork_start_input), so that it resumes as a fork on one server
+ * does once the visitor is deleted.
  */
 CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text) RETURNS uuid
     LANGUAGE plpgsql AS $$
@@ -1110,16 +1110,6 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
     result := @extschema@.sg_fork(visitor, checkpoint_id, new_thread_id);
-    UPDATE stategraph.checkpoints f
-    SET meta = COALESCE(f.meta, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('input_writes', i.writes)
-    FROM (SELECT c.writes FROM stategraph.checkpoints c, stategraph.checkpoints s
-          WHERE s.thread_id OPERATOR(pg_catalog.=) visitor AND s.checkpoint_id OPERATOR(pg_catalog.=) import_then_fork.checkpoint_id
-            AND s.source OPERATOR(pg_catalog.=) 'input'
-            AND c.thread_id OPERATOR(pg_catalog.=) visitor AND c.parent_id OPERATOR(pg_catalog.=) s.checkpoint_id
-            AND c.parent_thread IS NULL AND c.source OPERATOR(pg_catalog.=) 'loop'
-            AND c.checkpoint_id OPERATOR(pg_catalog.>) s.checkpoint_id
-          ORDER BY c.checkpoint_id LIMIT 1) i
-    WHERE f.thread_id OPERATOR(pg_catalog.=) new_thread_id AND f.checkpoint_id OPERATOR(pg_catalog.=) result;
     PERFORM @extschema@.sg_delete_thread(visitor);
     RETURN result;
 END $$;
