@@ -30,7 +30,8 @@
  * after the node's backoff (backoff_ms doubled per attempt); when attempts
  * are spent, it records a node failure on the thread exactly as a failing
  * SQL node does (pending error, thread status 'error'), and a resume queues
- * the task again.
+ * the task again. A long poll sweeps only its own queue's retries: its
+ * transaction stays open while it waits.
  *
  * Results. A completion stores the (reducer-checked) update in the task
  * row, in one UPDATE in the common case (claimed under this token). When
@@ -1072,18 +1073,26 @@ owner_may_act(TaskRow *row)
 
 /*
  * Find up to limit expired leases: queue each task again after its backoff,
- * or, when its attempts are spent and record_failures, fail it and record
- * the failure on its thread (a thread busy right now, or whose row an open
- * transaction holds, waits for the next sweep). Returns the number of
- * tasks handled.
+ * or, when its attempts are spent, fail it and record the failure on its
+ * thread (a thread busy right now, or whose row an open transaction holds,
+ * waits for the next sweep). Returns the number of tasks handled.
+ *
+ * A long poll's sweep (poll_queue: the queue it waits on) runs in a
+ * transaction that stays open while it waits, and what it locks is out of
+ * every other session's reach until then: it takes only expired tasks of
+ * its own queue that are to be retried (which it may claim itself), none
+ * of another queue (their workers would not see them requeued) and none
+ * whose attempts are spent (a late completion would wait on it); the
+ * failures are left to the other sweeps.
  */
 static int
-sweep_leases(int limit, bool record_failures)
+sweep_leases(int limit, const char *poll_queue)
 {
 	static SPIPlanPtr select_plan;
+	static SPIPlanPtr poll_plan;
 	static SPIPlanPtr fail_plan;
-	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
-	Datum		values[2];
+	Oid			types[3] = {INT4OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[3];
 	SPITupleTable *tab;
 	uint64		n,
 				i;
@@ -1092,12 +1101,24 @@ sweep_leases(int limit, bool record_failures)
 	/* the time as a parameter, not clock_timestamp(): an index condition stops at the first live lease */
 	values[0] = Int32GetDatum(limit);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	run_sql(&select_plan,
-			"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
-			"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
-			"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
-			"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-			2, types, values, NULL, 0);
+	if (poll_queue != NULL)
+	{
+		values[2] = CStringGetTextDatum(poll_queue);
+		run_sql(&poll_plan,
+				"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
+				"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
+				"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
+				"AND queue OPERATOR(pg_catalog.=) $3 AND attempt OPERATOR(pg_catalog.<) max_attempts "
+				"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+				3, types, values, NULL, 0);
+	}
+	else
+		run_sql(&select_plan,
+				"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
+				"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
+				"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
+				"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+				2, types, values, NULL, 0);
 	tab = SPI_tuptable;
 	n = SPI_processed;
 	for (i = 0; i < n; i++)
@@ -1117,7 +1138,7 @@ sweep_leases(int limit, bool record_failures)
 			requeue_task(row, err);
 			done++;
 		}
-		else if (record_failures && sg_try_lock_thread(row->thread_id))
+		else if (poll_queue == NULL && sg_try_lock_thread(row->thread_id))
 		{
 			/*
 			 * Its row locked without waiting: waiting, the sweep held up
@@ -1151,7 +1172,7 @@ sweep_leases(int limit, bool record_failures)
 int
 sg_tasks_sweep(int limit)
 {
-	return sweep_leases(limit, true);
+	return sweep_leases(limit, NULL);
 }
 
 /*
@@ -1327,7 +1348,7 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("limit must be positive, not %d", limit)));
 	sg_spi_connect();
-	done = sweep_leases(limit, true);
+	done = sweep_leases(limit, NULL);
 	sg_spi_finish();
 	PG_RETURN_INT32(done);
 }
@@ -1513,10 +1534,9 @@ sg_claim(PG_FUNCTION_ARGS)
 
 			MemoryContextSwitchTo(loop_cxt);
 			ResetLatch(MyLatch);
-			/* a long poll keeps what it sweeps locked: it leaves failures to others */
 			held = sg_restore_holds(false); /* a restore is loading the database (restore.c) */
 			if (!held && sweep_due(now_ms))
-				sweep_leases(100, sg_interval_ms(wait) == 0);
+				sweep_leases(100, sg_interval_ms(wait) == 0 ? NULL : queue);
 			if (!held && claim_into(rsinfo, queue, worker, n, lease) > 0)
 				break;
 			MemoryContextSwitchTo(caller);
