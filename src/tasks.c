@@ -1659,15 +1659,19 @@ typedef enum StepState
  * 'run', 'free', 'busy') of a step after task completed: its other tasks
  * still out (its cancelled ones belong to a step the thread left), the
  * thread's active background run (of a role that may act on the thread:
- * RUN_MAY_ACT), else the thread's row, locked without waiting. Evaluated in
- * order, so only a step to go on with locks a row.
+ * RUN_MAY_ACT; not one submitted with a delay that has not started: the
+ * step would wait for it with nothing out, though sg_invoke may take the
+ * thread meanwhile), else the thread's row, locked without waiting.
+ * Evaluated in order, so only a step to go on with locks a row.
  */
 #define STEP_STATE(thread, checkpoint, task) \
 	"CASE WHEN EXISTS (SELECT FROM stategraph.tasks s WHERE s.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  AND s.checkpoint_id OPERATOR(pg_catalog.=) " checkpoint " AND s.task_id OPERATOR(pg_catalog.<>) " task \
 	"  AND s.status OPERATOR(pg_catalog.=) " TASK_OUT ") THEN 'out' " \
 	" WHEN EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) " thread \
-	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) AND " RUN_MAY_ACT("r") ") THEN 'run' " \
+	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) AND " RUN_MAY_ACT("r") \
+	"  AND (r.stepped OR r.status OPERATOR(pg_catalog.<>) 'pending' " \
+	"       OR r.not_before OPERATOR(pg_catalog.<=) pg_catalog.now())) THEN 'run' " \
 	" WHEN EXISTS (SELECT FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  FOR UPDATE SKIP LOCKED) THEN 'free' ELSE 'busy' END"
 
