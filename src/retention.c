@@ -306,20 +306,27 @@ sg_sweep_may_delete(const char *thread_id)
 }
 
 /*
- * Refuse to delete thread_id if another role's run that the caller cannot
- * see is active on it (a member's run on its parent role's thread, which
- * row-level security hides from the parent): cancel_unstarted_runs cannot
- * cancel it, and it would start the thread anew. As an interrupting
+ * Refuse to delete (or prune: fn) thread_id if another role's run that the
+ * caller cannot see is active on it (a member's run on its parent role's
+ * thread, which row-level security hides from the parent): a delete's
+ * cancel_unstarted_runs cannot cancel it, and it would start the thread
+ * anew; a prune cannot see the checkpoint the run started from, which
+ * prune keeps for a visible run (RUN_START_KEPT), and removed it: the
+ * run's rollback then made a checkpoint that is not there the thread's
+ * head, and the thread could no longer be read. As an interrupting
  * sg_submit refuses (refuse_hidden_run in runs.c).
  */
 static void
-refuse_hidden_runs(const char *thread_id)
+refuse_hidden_runs(const char *thread_id, const char *fn)
 {
 	if (sg_thread_has_hidden_run(thread_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_RUN_NOT_STOPPABLE),
 				 errmsg("thread \"%s\" has an active run this role cannot stop", thread_id),
 				 errdetail("The run was submitted by another role, whose runs this role cannot see or change."),
+				 strcmp(fn, "sg_prune") == 0 ?
+				 errhint("Have the role that submitted it cancel it with sg_cancel(), wait for it to end, "
+						 "or prune the thread as that role.") :
 				 errhint("Have the role that submitted it cancel it with sg_cancel(), or delete the thread "
 						 "as that role.")));
 }
@@ -454,7 +461,7 @@ delete_thread(const char *thread_id, bool swept)
 		cancel_stepped_runs(thread_id);
 	th = sg_thread_fetch_required(thread_id, true);
 	if (runs && !swept)
-		refuse_hidden_runs(thread_id);
+		refuse_hidden_runs(thread_id, "sg_delete_thread");
 	sg_tasks_cancel_thread(th);
 	sg_detach_forks(thread_id, (Datum) 0);
 	values[0] = CStringGetTextDatum(thread_id);
@@ -694,6 +701,8 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 		sg_refuse_running_thread(thread_id, "sg_prune");
 		sg_lock_thread(thread_id, false);
 		th = sg_thread_fetch(thread_id, true);
+		if (th != NULL && !sg_schema_is_010())
+			refuse_hidden_runs(thread_id, "sg_prune");
 	}
 	else
 	{
@@ -703,6 +712,8 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 		sg_unlock_thread(thread_id, false);
 		if (busy)
 			return 0;			/* a writer has not committed yet: next time */
+		if (th != NULL && !sg_schema_is_010() && sg_thread_has_hidden_run(thread_id))
+			return 0;			/* another role's run this role cannot see: refuse_hidden_runs */
 	}
 	if (th != NULL)				/* else deleted meanwhile */
 		n = prune_locked(thread_id, older_than, keep_last);
