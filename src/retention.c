@@ -534,15 +534,19 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	"     ORDER BY k.checkpoint_id DESC OFFSET $3 OPERATOR(pg_catalog.-) 1 LIMIT 1)) "
 /*
  * ... nor the checkpoint an active background run started from (runs exist
- * from 0.2.0 on), which a rollback of the run makes the head again, nor its
- * first loop child, nor that one's, and so on: the results of a
- * checkpoint's tasks are its first loop child's writes. (The newest
- * checkpoints, which prune keeps otherwise, have their children among them.)
+ * from 0.2.0 on), which a rollback of the run makes the head again, nor the
+ * one a run that has not taken a step yet was submitted to start from
+ * (sg_submit's checkpoint_id: removed, the run failed with 42704 when it
+ * started; pg_regress atk_ret_submit_from), nor their first loop child, nor
+ * that one's, and so on: the results of a checkpoint's tasks are its first
+ * loop child's writes. (The newest checkpoints, which prune keeps
+ * otherwise, have their children among them.)
  */
 #define RUN_START_KEPT \
 	"AND NOT c.checkpoint_id OPERATOR(pg_catalog.=) ANY (ARRAY(WITH RECURSIVE k(id) AS (" \
-	"     SELECT r.start_head FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 " \
-	"     AND r.start_head IS NOT NULL " \
+	"     SELECT s.id FROM stategraph.runs r, LATERAL (VALUES (r.start_head), " \
+	"       (CASE WHEN NOT r.stepped THEN r.checkpoint_id END)) s(id) " \
+	"     WHERE r.thread_id OPERATOR(pg_catalog.=) $1 AND s.id IS NOT NULL " \
 	"     AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) " \
 	"     UNION SELECT (SELECT l.checkpoint_id FROM stategraph.checkpoints l " \
 	"          WHERE l.thread_id OPERATOR(pg_catalog.=) $1 AND l.checkpoint_id OPERATOR(pg_catalog.>) k.id " \
