@@ -289,7 +289,7 @@ lock_thread_submits_call(void *arg)
 }
 
 /*
- * May the retention sweep delete thread_id, which it holds, without
+ * May the retention sweep delete (or prune) thread_id, which it holds, without
  * waiting or failing? Not if a submit to it is still open (the delete
  * would wait for it: the submit lock, sg_lock_thread_submits, is taken
  * here without waiting and kept), nor if another role's run that the
@@ -712,10 +712,33 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 	if (!one_of_all)
 	{
 		sg_refuse_running_thread(thread_id, "sg_prune");
+
+		/*
+		 * The thread's submit lock before its lock, as sg_delete_thread
+		 * takes them: a submit still open may have queued a run from a
+		 * checkpoint this prune would remove (RUN_START_KEPT keeps it once
+		 * the run is seen): the prune waits for its commit and then sees
+		 * the run; a submit that comes later waits for the prune, and then
+		 * finds its checkpoint, or refuses it (42704). Without it the
+		 * submit's run failed when it started (isolation
+		 * atk_ret_submit_race).
+		 */
+		if (!sg_schema_is_010())
+			sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
 		sg_lock_thread(thread_id, false);
 		th = sg_thread_fetch(thread_id, true);
 		if (th != NULL && !sg_schema_is_010())
+		{
 			refuse_hidden_runs(thread_id, "sg_prune");
+			/* REPEATABLE READ: a run queued after the snapshot (the submit lock waited for it) is not seen */
+			if (sg_thread_has_unseen_run(thread_id))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not prune thread \"%s\": another transaction queued a run on it", thread_id),
+						 errdetail("The run was queued after this transaction's snapshot, which cannot keep "
+								   "the checkpoint it starts from."),
+						 errhint("Retry the transaction.")));
+		}
 	}
 	else
 	{

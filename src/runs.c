@@ -2635,8 +2635,10 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * deleted, one that a submit still open is queueing a run on (the delete
  * cancels the thread's runs that have not started, and would wait for it)
  * or with another role's active run the sweep's role cannot see (the
- * delete would be refused: sg_sweep_may_delete; so would the prune of
- * 'keep_latest', which cannot see the checkpoint that run started from).
+ * delete would be refused): sg_sweep_may_delete. So is one to be pruned
+ * ('keep_latest'): the open submit may queue a run from a checkpoint the
+ * prune removes, and the prune cannot see the checkpoint the hidden run
+ * started from (both kept for runs it sees: RUN_START_KEPT in retention.c).
  */
 static bool
 still_expired(const char *thread_id)
@@ -2765,7 +2767,7 @@ sweep_threads(const char *last, int limit, uint64 *tried)
 			continue;			/* running in another session now: next pass */
 		(*tried)++;
 		/* (the submit lock first: a submit that committed before it is seen as active) */
-		if ((strcmp(strategy, "delete") != 0 ? !sg_thread_has_hidden_run(thread_id) : sg_sweep_may_delete(thread_id)) &&
+		if (sg_sweep_may_delete(thread_id) &&
 			still_expired(thread_id) && sg_forks_lockable(thread_id))
 		{
 			SweepRemoval r = {prune, argtypes, args};
