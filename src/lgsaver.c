@@ -2187,6 +2187,42 @@ lg_put_values(FunctionCallInfo fcinfo, Jsonb *cp, const char *thread_id, const c
 }
 
 /*
+ * Refuses a channel given typed bytes twice, or typed bytes and a JSON value
+ * in channel_values: put stored one of the two and dropped the other
+ * silently (the bytes after the first, the bytes beside a JSON value), as
+ * it refuses channel_values given twice. The client sends each channel's
+ * value once, as JSON or as bytes.
+ */
+static void
+lg_check_bytes_channels(FunctionCallInfo fcinfo, Jsonb *values, const char *thread_id, const char *idstr)
+{
+	Datum	   *cd;
+	bool	   *cn;
+	int			nc, i, j;
+
+	if (PG_ARGISNULL(6))
+		return;
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), TEXTOID, -1, false, TYPALIGN_INT, &cd, &cn, &nc);
+	for (i = 0; i < nc; i++)
+	{
+		char	   *c = TextDatumGetCString(cd[i]);
+
+		for (j = 0; j < i; j++)
+			if (strcmp(c, TextDatumGetCString(cd[j])) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("channel \"%s\" is in bytes_channels twice", c),
+						 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id)));
+		if (values && lg_find(values, c))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("channel \"%s\" has a value in channel_values and typed bytes in bytes_channels", c),
+					 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", idstr, thread_id),
+					 errhint("Give each channel's value once, as JSON or as typed bytes.")));
+	}
+}
+
+/*
  * Takes the thread for a put (its role, its lock, a first put, copy or
  * import in flight waited for) and checks where the checkpoint goes
  * (lg_check_head); returns whether it is stored already (a put again).
@@ -2306,6 +2342,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 
 	cp = lg_put_check_args(fcinfo, thread_id, &idstr, &id);
 	v = lg_put_values(fcinfo, cp, thread_id, idstr);
+	lg_check_bytes_channels(fcinfo, v.values, thread_id, idstr);
 	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), v.newv, v.values, idstr);
 
 	sg_spi_connect();
@@ -2534,6 +2571,37 @@ lg_write_spans(char *vtext, JsonbValue **items, int nwrites, const char *task_id
 }
 
 /*
+ * Refuses a write named twice in bytes_index, or named there and given a
+ * JSON value too (in writes, or in values): put_writes stored the first
+ * bytes and dropped the rest, or the JSON value, silently. A write with
+ * typed bytes is [channel, null], and null in values (as the client sends it).
+ */
+static void
+lg_check_write_bytes(const LGWriteBytes *b, JsonbValue **items, const char *vtext, LGSpan **vspan,
+					 const char *task_id)
+{
+	int			j, k;
+
+	for (j = 0; j < b->n; j++)
+	{
+		int			i = b->index[j];
+		LGSpan	   *sp = vspan ? vspan[i] : NULL;
+
+		for (k = 0; k < j; k++)
+			if (b->index[k] == i)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("bytes_index names write %d of task \"%s\" twice", i, task_id)));
+		if (getIthJsonbValueFromContainer(items[i]->val.binary.data, 1)->type != jbvNull ||
+			(sp && (sp->len != 4 || strncmp(vtext + sp->start, "null", 4) != 0)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("write %d of task \"%s\" has a JSON value and typed bytes", i, task_id),
+					 errhint("A write whose value is typed bytes is [channel, null], and null in values.")));
+	}
+}
+
+/*
  * The stored form of write i's value (row[7..9] of an lg_writes row): its
  * type and bytes, or its JSON text as given (span), or as jsonb prints it
  * (SQL callers that pass no values text).
@@ -2608,6 +2676,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		vtext = text_to_cstring(PG_GETARG_TEXT_PP(9));
 		vspan = lg_write_spans(vtext, items, nwrites, task_id);
 	}
+	lg_check_write_bytes(&bytes, items, vtext, vspan, task_id);
 
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();

@@ -23,7 +23,7 @@ SELECT throws_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000
                  '22023', NULL, 'lg_put_writes: a value given in writes and in values');
 SELECT is((SELECT count(*) FROM stategraph.lg_writes), (SELECT n FROM before_writes), 'no write stored');
 SELECT lives_ok($$ SELECT sg_lg_put_writes('rv-1', '', '1ef00000-0000-6000-8000-0000000000a1', 'task-c',
-                       '[["a", 1]]', '', ARRAY[0], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
+                       '[["a", null]]', '', ARRAY[0], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
                 'lg_put_writes: typed bytes without nulls');
 
 -- put with metadata or versions of another type stored nothing of them, silently

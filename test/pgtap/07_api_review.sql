@@ -35,7 +35,7 @@ SELECT throws_ok($$ SELECT sg_lg_put_writes('ar-1', '', '1ef00000-0000-6000-8000
                  '2202E', NULL, 'lg_put_writes: a negative bytes_index');
 SELECT ok(pg_temp.lg_unchanged(), 'rejected puts and writes store nothing');
 SELECT lives_ok($$ SELECT sg_lg_put_writes('ar-1', '', '1ef00000-0000-6000-8000-0000000000c1', 'task-b',
-                       '[["a", 1], ["b", 2]]', '', ARRAY[1], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
+                       '[["a", 1], ["b", null]]', '', ARRAY[1], ARRAY['x'], ARRAY['\x00'::bytea]) $$,
                 'lg_put_writes: a bytes_index that names a write');
 
 -- sg_lg_list: a filter that is not an object matched nothing, silently
