@@ -135,6 +135,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonfuncs.h"
+#include "utils/numeric.h"
 
 #define LG_DIGEST_LEN	PG_SHA256_DIGEST_LENGTH
 #define LG_REF_MIN		64		/* smallest JSON text (bytes) a value row refers to a pending write for, instead of a copy */
@@ -1876,8 +1877,21 @@ lg_parse_appends(Jsonb *appends, Jsonb *newv, Jsonb *values, const char *idstr)
 		JsonbValue *n = a ? lg_find(a, "n") : NULL;
 		JsonbValue *jv = lg_find(values, channel);
 		LGAppend   *app;
+		bool		not_int = true;
+		int32		count = 0;
 
-		if (base == NULL || n == NULL || n->type != jbvNumeric ||
+		/*
+		 * a count of elements: an integer (numeric_int4 rounded 2.5 to 3, so
+		 * that a base of 3 elements was extended, and failed with 22003 on 1e20)
+		 */
+		if (n != NULL && n->type == jbvNumeric)
+		{
+			count = numeric_int4_opt_error(n->val.numeric, &not_int);
+			not_int = not_int ||
+				DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n->val.numeric),
+												  NumericGetDatum(int64_to_numeric(count)))) != 0;
+		}
+		if (base == NULL || not_int ||
 			!lg_find(newv, channel) || jv == NULL || jv->type != jbvBinary ||
 			!JsonContainerIsArray(jv->val.binary.data))
 			ereport(ERROR,
@@ -1887,7 +1901,7 @@ lg_parse_appends(Jsonb *appends, Jsonb *newv, Jsonb *values, const char *idstr)
 		app = palloc0(sizeof(LGAppend));
 		app->channel = channel;
 		app->base = lg_uuid_parse(base);
-		app->n = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(n->val.numeric)));
+		app->n = count;
 		out = lappend(out, app);
 	}
 	return out;
