@@ -627,6 +627,46 @@ sg_thread_id_claimed(const char *thread_id, bool taken)
 }
 
 /*
+ * Whether thread_id, which has no LangGraph.js checkpoint, has pending
+ * writes of a role the caller may not own (read below row-level security,
+ * latest snapshot): writes another role sent under the id before any
+ * checkpoint (strays, or a run's writes ahead of its first put). A first
+ * checkpoint of the caller's there made them rows of its thread for good,
+ * which its owner can neither see nor remove (the sweep removes strays only
+ * while the id has no checkpoint), and a superuser's export of the thread
+ * then failed to import (SGX01: rows of more than one owner) and read them
+ * as pending writes of a checkpoint of the same id. A caller that
+ * row-level security lets see every row takes them as its own.
+ */
+static bool
+lg_writes_of_another_role(const char *thread_id)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	owner_att;
+	bool		other = false;
+
+	if (check_enable_rls(get_relname_relid("lg_writes", get_namespace_oid("stategraph", false)),
+						 InvalidOid, true) != RLS_ENABLED ||
+		(rel = thread_table_open("lg_writes")) == NULL)
+		return false;
+	owner_att = get_attnum(RelationGetRelid(rel), "owner");
+	scan = thread_rows_scan_as(rel, thread_id, &key, GetLatestSnapshot());
+	while (!other && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		o = heap_getattr(tup, owner_att, RelationGetDescr(rel), &isnull);
+
+		other = !isnull && !sg_caller_is_owner(TextDatumGetCString(o));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return other;
+}
+
+/*
  * Refuse to start a thread of a stategraph graph (lg false) or of
  * LangGraph.js storage (lg true) under an id that is a thread of the other
  * kind, or of another role; with SPI connected. The caller has checked the
@@ -650,8 +690,17 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 					 errdetail("A LangGraph.js thread and a stategraph thread cannot share an id: sg_threads and sg_get_state name threads by id."),
 					 errhint("Use another thread id.")));
 		}
-		if (sg_thread_id_stored("lg_checkpoints", thread_id) && !sg_lg_thread_visible(thread_id))
-			sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
+		if (sg_thread_id_stored("lg_checkpoints", thread_id))
+		{
+			if (!sg_lg_thread_visible(thread_id))
+				sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
+		}
+		else if (lg_writes_of_another_role(thread_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("thread \"%s\" belongs to another role", thread_id),
+					 errdetail("Another role stored LangGraph.js writes under the id without a checkpoint."),
+					 errhint("Use another thread id, or ask that role to delete its thread id; sg_prune of every thread and the retention sweep remove such writes once they are a minute old.")));
 		return;
 	}
 	sg_thread_id_check_not_lg(thread_id);
