@@ -1072,12 +1072,37 @@ CREATE TABLE stategraph_router.pending_copies (
 );
 SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_copies', '');
 
-/* The digest of every graph definition on the server at connstr (as stategraph_router.definitions). */
+/*
+ * The digest of every graph definition on the server at connstr: the
+ * digest of each graph exactly as stategraph_router.definitions makes it
+ * (channels, nodes, edges, branches, compiled spec, the code of its node
+ * and router functions, its retention), so that a move refuses a server
+ * that check_definitions would list once it serves the partition. It
+ * compared channels and compiled specs only: a server whose node function
+ * did something else, or whose retention expired threads after a second,
+ * took the partition, whose threads then ran that code and were swept
+ * (TAP 170). Keep the expression the same as definitions'.
+ */
 CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(g.graph OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, ''), ','
-                                                         ORDER BY g.graph), '')) AS digest
-    FROM stategraph.graphs g; $$;
+    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(d.graph OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) d.digest, ','
+                                                         ORDER BY d.graph), '')) AS digest
+    FROM (SELECT g.graph AS graph,
+           pg_catalog.md5(g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, '')
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(n.node OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) n.fn::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(n.retry::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
+                                                       ',' ORDER BY n.node), '')
+                 FROM stategraph.nodes n WHERE n.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(e.sources::pg_catalog.text OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) e.target, ',' ORDER BY e.sources::pg_catalog.text, e.target), '')
+                 FROM stategraph.edges e WHERE e.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(b.source OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) b.router::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(b.path_map::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::pg_catalog.text))), ''),
+                                                       ',' ORDER BY b.source, b.router::pg_catalog.text), '')
+                 FROM stategraph.branches b WHERE b.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) COALESCE((SELECT 'ttl=' OPERATOR(pg_catalog.||) COALESCE(r.ttl::pg_catalog.text, '') OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) r.strategy OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) COALESCE(r.keep_last::pg_catalog.text, '')
+                          FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
+                          ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
+          FROM stategraph.graphs g) d; $$;
 
 /*
  * The other client transactions of this router database that began before
@@ -1440,6 +1465,7 @@ BEGIN
         PERFORM stategraph_router.move_unlock();
         RAISE EXCEPTION 'the graphs of server % are not those of partition %', connstr, part
             USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Every graph''s channels, nodes, edges, branches, compiled spec, retention and the code of its node and router functions are compared, as stategraph_router.check_definitions() does.',
                   HINT = 'Create the extension, the node functions and the same graphs there first.';
     END IF;
     -- the lock waits of this move's connections to both servers are bounded
