@@ -99,21 +99,46 @@ CREATE TYPE @extschema@.sg_thread AS (
 -- Partitions
 -- ===========================================================================
 
-/* The partitions of cluster "stategraph" and their connection strings, in order. */
-CREATE FUNCTION stategraph_router.partitions(OUT partition integer, OUT connstr text)
+/*
+ * The partitions of cluster "stategraph" and their connection strings, in
+ * order. The options are read as PL/Proxy reads them (cluster.c): a
+ * partition is named partition_N or pN, and modular_mapping is on for any
+ * value but 0 (an integer, its validator's rule), its name in any case.
+ * Reading only partition_N and the values '1' and 'on' made the router
+ * list nothing of a cluster of p0, p1, ... (sg_threads, sg_runs and
+ * check_definitions returned no rows, sg_prune of every thread pruned
+ * nothing, all silently, while calls of one thread worked), and take a
+ * modular_mapping of '2' for a bit mask, so that listings kept a third of
+ * the threads and a move copied and deleted other threads than those
+ * PL/Proxy routes to the partition (TAP 171).
+ */
+CREATE FUNCTION stategraph_router.partition_options(OUT partition integer, OUT connstr text, OUT option text)
     RETURNS SETOF record LANGUAGE sql STABLE AS $$
-    SELECT pg_catalog.substr(o.opt, 11, pg_catalog.strpos(o.opt, '=') OPERATOR(pg_catalog.-) 11)::integer,
-           pg_catalog.substr(o.opt, pg_catalog.strpos(o.opt, '=') OPERATOR(pg_catalog.+) 1)
+    SELECT pg_catalog.substring(o.opt, '^(?:p|partition_)([0-9]+)=')::integer,
+           pg_catalog.substr(o.opt, pg_catalog.strpos(o.opt, '=') OPERATOR(pg_catalog.+) 1),
+           pg_catalog.split_part(o.opt, '=', 1)
     FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) AS o(opt)
-    WHERE s.srvname OPERATOR(pg_catalog.=) 'stategraph' AND o.opt OPERATOR(pg_catalog.~) '^partition_[0-9]+='
+    WHERE s.srvname OPERATOR(pg_catalog.=) 'stategraph' AND o.opt OPERATOR(pg_catalog.~) '^(p|partition_)[0-9]+='
     ORDER BY 1
 $$;
 
-/* Does cluster "stategraph" map hashes with modulus (modular_mapping 1) rather than a bit mask? */
+CREATE FUNCTION stategraph_router.partitions(OUT partition integer, OUT connstr text)
+    RETURNS SETOF record LANGUAGE sql STABLE AS $$
+    SELECT p.partition, p.connstr FROM stategraph_router.partition_options() p ORDER BY 1
+$$;
+
+/* The option of server stategraph that names a partition's connection string (partition_N or pN), for ALTER SERVER. */
+CREATE FUNCTION stategraph_router.partition_option(part integer) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT p.option FROM stategraph_router.partition_options() p WHERE p.partition OPERATOR(pg_catalog.=) part
+$$;
+
+/* Does cluster "stategraph" map hashes with modulus (modular_mapping not 0) rather than a bit mask? */
 CREATE FUNCTION stategraph_router.modular() RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT COALESCE(bool_or(o.opt OPERATOR(pg_catalog.=) ANY (ARRAY['modular_mapping=1', 'modular_mapping=on'])), false)
+    SELECT COALESCE(pg_catalog.bool_or(pg_catalog.ltrim(pg_catalog.substr(o.opt, pg_catalog.strpos(o.opt, '=') OPERATOR(pg_catalog.+) 1), '0')
+                                       OPERATOR(pg_catalog.<>) ''), false)
     FROM pg_catalog.pg_foreign_server s, pg_catalog.unnest(s.srvoptions) AS o(opt)
     WHERE s.srvname OPERATOR(pg_catalog.=) 'stategraph'
+      AND pg_catalog.lower(pg_catalog.split_part(o.opt, '=', 1)) OPERATOR(pg_catalog.=) 'modular_mapping'
 $$;
 
 /* The partition a hash goes to, as PL/Proxy maps it. */
@@ -1476,7 +1501,7 @@ BEGIN
     IF stategraph_router.unfrozen(old) OPERATOR(pg_catalog.<>) old THEN
         old := stategraph_router.unfrozen(old);
     ELSE
-        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' OPERATOR(pg_catalog.||) part::pg_catalog.text,
+        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', stategraph_router.partition_option(part),
                                   stategraph_router.frozen(old));
         COMMIT;
     END IF;
@@ -1484,7 +1509,7 @@ BEGIN
     PERFORM stategraph_router.wait_for_calls(since);
     SELECT * INTO busy FROM stategraph_router.busy_at(stategraph_router.frozen(old), part, n, modular);
     IF busy.runs OPERATOR(pg_catalog.>) 0 OR busy.tasks OPERATOR(pg_catalog.>) 0 THEN
-        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' OPERATOR(pg_catalog.||) part::pg_catalog.text, old);
+        EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', stategraph_router.partition_option(part), old);
         COMMIT;
         PERFORM stategraph_router.move_unlock();   -- nothing to go on with
         RAISE EXCEPTION 'partition % has % background runs not finished and % external tasks still out', part, busy.runs, busy.tasks
@@ -1529,7 +1554,7 @@ BEGIN
     moved := stategraph_router.recheck_copies(old, connstr, part, n, modular, listed, resumed);
     -- 4. switch, noting that the old server still holds copies; the hold must
     -- have lasted from before the check until now
-    EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', 'partition_' OPERATOR(pg_catalog.||) part::pg_catalog.text, connstr);
+    EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', stategraph_router.partition_option(part), connstr);
     INSERT INTO stategraph_router.pending_deletes (partition, connstr) VALUES (part, old)
         ON CONFLICT (partition) DO UPDATE SET connstr = EXCLUDED.connstr;
     DELETE FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;

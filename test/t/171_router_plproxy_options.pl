@@ -1,0 +1,61 @@
+# Cluster "stategraph" written with options PL/Proxy takes but the router
+# did not read as PL/Proxy does (its cluster.c): partitions named p0, p1,
+# ... (PL/Proxy's short form of partition_0, ...), and modular_mapping set
+# to any integer but 0 (here '2'; the router took only '1' or 'on', which
+# PL/Proxy refuses). Before:
+#  - with p0, p1: calls of one thread worked, but sg_threads, sg_runs and
+#    check_definitions returned no rows at all, silently;
+#  - with modular_mapping '2' and three partitions: PL/Proxy routed by
+#    modulus, the router listed by bit mask, and sg_threads kept 9 threads
+#    of 30; a move copied and deleted other threads than those of the
+#    partition.
+# Here, both at once: every thread is listed, a move of one partition
+# moves exactly the threads PL/Proxy routes to it (option p2 switched),
+# and every thread reads as before, on exactly one server.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGRouter;
+
+my ($node, %conn) = router_node('plproxy_options', shards => [ 'sa', 'sb', 'sc' ], shard_sql => counter_shard_sql());
+sub r { return $node->safe_psql('router', $_[0]); }
+
+# the router database of SGRouter, made again with PL/Proxy's other spellings
+r(qq{DROP SERVER stategraph CASCADE;
+	CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy OPTIONS (modular_mapping '2',
+		p0 '$conn{sa}', p1 '$conn{sb}', p2 '$conn{sa}');
+	CREATE USER MAPPING FOR PUBLIC SERVER stategraph;});
+is(r('SELECT string_agg(partition::text, \',\') FROM stategraph_router.partitions()'), '0,1,2',
+	'the router reads the partitions p0, p1, p2');
+is(r('SELECT stategraph_router.modular()'), 't', "and modular_mapping '2' as modulus, as PL/Proxy does");
+
+r(q{SELECT count(sg_invoke('counter', '{}', thread_id => 't-' || i)) FROM generate_series(1, 30) i});
+is(r('SELECT count(*) FROM sg_threads()'), '30', 'sg_threads lists the 30 threads');
+is(r(q{SELECT count(*) FROM sg_threads() WHERE stategraph_router.shard_of(thread_id) IS NOT NULL}), '30',
+	'each has a server');
+my $on = sub {
+	my ($db, $part) = @_;
+	return $node->safe_psql($db, "SELECT count(*) FROM stategraph.threads WHERE abs(hashtext(thread_id) % 3) = $part");
+};
+my $in_2 = $on->('sa', 2);
+ok($in_2 > 0, "partition 2 holds $in_2 threads on sa (abs(hashtext % 3), PL/Proxy's modulus)");
+is($on->('sa', 0) + $on->('sb', 1) + $in_2, 30, 'each thread is where PL/Proxy routed it');
+my $states = q{SELECT string_agg(thread_id || ' ' || (sg_get_state(thread_id))."values"::text, ',' ORDER BY thread_id)
+	FROM sg_threads()};
+my $before = r($states);
+
+is(r("CALL stategraph_router.move_partition(2, '$conn{sc}')"), $in_2, "moving partition 2 moves its $in_2 threads");
+is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 2'), $conn{sc}, 'and switches option p2');
+is($node->safe_psql('sc', 'SELECT count(*) FROM stategraph.threads'), $in_2, 'sc holds them');
+is($node->safe_psql('sa', 'SELECT count(*) FROM stategraph.threads') + $node->safe_psql('sb', 'SELECT count(*) FROM stategraph.threads')
+	+ $in_2, 30, 'and every thread is on exactly one server');
+is(r('SELECT count(*) FROM sg_threads()'), '30', 'every thread is listed once');
+is(r($states), $before, 'and reads as before');
+is(r(q{SELECT count(*) FROM sg_threads() t WHERE (sg_invoke('counter', '{}', thread_id => t.thread_id))->'log' IS NOT NULL}),
+	'30', 'and runs');
+
+$node->stop;
+done_testing();
