@@ -1438,7 +1438,28 @@ BEGIN
         DELETE FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
         COMMIT;
     END IF;
-    IF old OPERATOR(pg_catalog.=) connstr THEN
+    /*
+     * To the partition's own server: nothing to move. A move of it that
+     * stopped (frozen) is called off: the partial copies it left on the
+     * server it copied to are deleted, and the partition is unfrozen and let
+     * go of on its server. Such a call went on as a move onto itself (the
+     * frozen string is not the plain one): it "copied" every thread onto
+     * itself, switched, and its step 5 deleted them all (TAP 172).
+     */
+    IF stategraph_router.unfrozen(old) OPERATOR(pg_catalog.=) connstr THEN
+        IF old OPERATOR(pg_catalog.<>) connstr THEN
+            PERFORM stategraph_router.bound_at(connstr, stategraph_router.move_lock_timeout());
+            SELECT c.connstr INTO copied FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
+            IF copied IS NOT NULL
+               AND stategraph_router.identity_at(copied) OPERATOR(pg_catalog.<>) stategraph_router.identity_at(connstr) THEN
+                PERFORM stategraph_router.bound_at(copied, stategraph_router.move_lock_timeout());
+                PERFORM stategraph_router.delete_at(copied, part, n, modular);
+            END IF;
+            DELETE FROM stategraph_router.pending_copies c WHERE c.partition OPERATOR(pg_catalog.=) part;
+            EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', stategraph_router.partition_option(part), connstr);
+            COMMIT;
+            PERFORM stategraph_router.release_at(connstr, part);   -- if it stopped holding the partition
+        END IF;
         moved := 0;
         PERFORM stategraph_router.move_unlock();
         RETURN;
