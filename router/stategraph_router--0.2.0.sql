@@ -282,10 +282,11 @@ CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') R
  * Each server's digest of each graph's definition (channels, nodes, edges,
  * branches, compiled spec, and the retention that applies to it: its own
  * or the default), with the partitions it serves; a server with
- * no graph gives one row with a NULL graph. A node's or router's function
- * counts with its whole definition (pg_get_functiondef), not its name only:
- * the same graph calling a function whose code differs on one server runs
- * differently there.
+ * no graph gives one row with a NULL graph. A node's, router's or custom
+ * reducer's function counts with its whole definition (pg_get_functiondef),
+ * not its name only: the same graph calling a function whose code differs
+ * on one server runs differently there (a reducer's code was left out: TAP
+ * 170).
  */
 CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server integer[], OUT graph text, OUT digest text)
     RETURNS SETOF record
@@ -302,6 +303,9 @@ CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server intege
                                                        OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::pg_catalog.text))), ''),
                                                        ',' ORDER BY b.source, b.router::pg_catalog.text), '')
                  FROM stategraph.branches b WHERE b.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(c.key OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(c.value OPERATOR(pg_catalog.->>) 'fn'))), ''),
+                                                       ',' ORDER BY c.key), '')
+                 FROM pg_catalog.jsonb_each(g.channels) c WHERE c.value OPERATOR(pg_catalog.?) 'fn')
              OPERATOR(pg_catalog.||) COALESCE((SELECT 'ttl=' OPERATOR(pg_catalog.||) COALESCE(r.ttl::pg_catalog.text, '') OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) r.strategy OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) COALESCE(r.keep_last::pg_catalog.text, '')
                           FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
                           ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
@@ -1124,8 +1128,8 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_copies', '
 /*
  * The digest of every graph definition on the server at connstr: the
  * digest of each graph exactly as stategraph_router.definitions makes it
- * (channels, nodes, edges, branches, compiled spec, the code of its node
- * and router functions, its retention), so that a move refuses a server
+ * (channels, nodes, edges, branches, compiled spec, the code of its node,
+ * router and reducer functions, its retention), so that a move refuses a server
  * that check_definitions would list once it serves the partition. It
  * compared channels and compiled specs only: a server whose node function
  * did something else, or whose retention expired threads after a second,
@@ -1148,6 +1152,9 @@ CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANG
                                                        OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::pg_catalog.text))), ''),
                                                        ',' ORDER BY b.source, b.router::pg_catalog.text), '')
                  FROM stategraph.branches b WHERE b.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(c.key OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(c.value OPERATOR(pg_catalog.->>) 'fn'))), ''),
+                                                       ',' ORDER BY c.key), '')
+                 FROM pg_catalog.jsonb_each(g.channels) c WHERE c.value OPERATOR(pg_catalog.?) 'fn')
              OPERATOR(pg_catalog.||) COALESCE((SELECT 'ttl=' OPERATOR(pg_catalog.||) COALESCE(r.ttl::pg_catalog.text, '') OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) r.strategy OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) COALESCE(r.keep_last::pg_catalog.text, '')
                           FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
                           ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest

@@ -9,6 +9,9 @@
 # Here:
 #  - a move to a server whose node function has other code is refused
 #    (55000) before anything is frozen or copied;
+#  - so is one to a server whose custom reducer function has other code
+#    (which check_definitions did not compare either: it listed no server
+#    whose reducer differed);
 #  - so is one to a server whose retention of the graph differs;
 #  - once both are the same there, the move goes through and the threads of
 #    the partition read and run as before.
@@ -22,14 +25,20 @@ use SGRouter;
 
 my $fn = q{CREATE FUNCTION add_one(state jsonb) RETURNS jsonb LANGUAGE sql
 	AS $$ SELECT jsonb_build_object('log', jsonb_build_array(jsonb_array_length(state->'log'))) $$;};
+my $reducer = q{CREATE FUNCTION pick(cur jsonb, upd jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT upd $$;};
 my $graph = q{
 	SELECT sg_create_graph('counter', '{"log": "append"}');
 	SELECT sg_add_node('counter', 'a', 'add_one(jsonb)');
 	SELECT sg_add_edge('counter', '__start__', 'a');
 	SELECT sg_add_edge('counter', 'a', '__end__');
 	SELECT sg_compile('counter');
+	SELECT sg_create_graph('picks', '{"v": "pick(jsonb,jsonb)"}');
+	SELECT sg_add_node('picks', 'a', 'add_one(jsonb)');
+	SELECT sg_add_edge('picks', '__start__', 'a');
+	SELECT sg_add_edge('picks', 'a', '__end__');
+	SELECT sg_compile('picks');
 };
-my ($node, %conn) = router_node('move_defs', shards => [ 'sa', 'sb', 'sc' ], shard_sql => $fn);
+my ($node, %conn) = router_node('move_defs', shards => [ 'sa', 'sb', 'sc' ], shard_sql => $fn . $reducer);
 sub r { return $node->safe_psql('router', $_[0]); }
 
 r($graph);
@@ -51,8 +60,24 @@ is(r('SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0'), 
 	'the partition still points at its server, not frozen');
 is($node->safe_psql('sc', 'SELECT count(*) FROM stategraph.threads'), '0', 'nothing was copied');
 
+# the same node function, but a reducer of other code there
+my $other_reducer = q{CREATE OR REPLACE FUNCTION pick(cur jsonb, upd jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT cur $$;};
+$node->safe_psql('sc', ($fn =~ s/CREATE FUNCTION/CREATE OR REPLACE FUNCTION/r) . $other_reducer);
+($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{sc}')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  55000: the graphs of server \Q$conn{sc}\E are not those of partition 0/,
+	'a move to a server whose reducer function has other code is refused (55000)');
+is($node->safe_psql('sc', 'SELECT count(*) FROM stategraph.threads'), '0', 'nothing was copied');
+# and check_definitions lists a server of the cluster whose reducer differs
+$node->safe_psql('sb', $other_reducer);
+# (of two servers that differ, either may be the one listed)
+is(r('SELECT string_agg(graph || \' \' || problem, \',\') FROM stategraph_router.check_definitions()'),
+	'picks different definition', 'check_definitions lists the graph whose reducer differs');
+$node->safe_psql('sb', $reducer =~ s/CREATE FUNCTION/CREATE OR REPLACE FUNCTION/r);
+is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'and none once it is the same again');
+
 # the same code, but a retention of one second there
-$node->safe_psql('sc', $fn =~ s/CREATE FUNCTION/CREATE OR REPLACE FUNCTION/r
+$node->safe_psql('sc', ($reducer =~ s/CREATE FUNCTION/CREATE OR REPLACE FUNCTION/r)
 	. q{SELECT sg_set_retention('counter', '1 second');});
 ($rc, $out, $err) = $node->psql('router', "CALL stategraph_router.move_partition(0, '$conn{sc}')",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
