@@ -286,7 +286,8 @@ CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') R
  * reducer's function counts with its whole definition (pg_get_functiondef),
  * not its name only: the same graph calling a function whose code differs
  * on one server runs differently there (a reducer's code was left out: TAP
- * 170).
+ * 170). The row of no graph has the server's encoding as its digest
+ * (stategraph_router.check_definitions).
  */
 CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server integer[], OUT graph text, OUT digest text)
     RETURNS SETOF record
@@ -310,12 +311,28 @@ CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server intege
                           FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
                           ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
     FROM stategraph.graphs g
-    UNION ALL SELECT parts, NULL, NULL; $$;
+    UNION ALL SELECT parts, NULL, pg_catalog.getdatabaseencoding(); $$;
+
+/*
+ * Does a server of this encoding store a thread id in the bytes the router
+ * hashes? PL/Proxy sets its connections' client_encoding to the router's:
+ * the same encoding, or SQL_ASCII on either side (no conversion), keeps
+ * the bytes.
+ */
+CREATE FUNCTION stategraph_router.same_bytes(encoding text) RETURNS boolean LANGUAGE sql STABLE
+    RETURN encoding OPERATOR(pg_catalog.=) ANY (ARRAY[pg_catalog.getdatabaseencoding(), 'SQL_ASCII'])
+           OR pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.=) 'SQL_ASCII';
 
 /*
  * Every graph whose definition is not the same on all servers: one row per
  * server (its connection string and partitions) that differs from the most
  * common definition, or lacks the graph. No rows: all servers agree.
+ * And every server whose database encoding is not the router's (a row of
+ * no graph): PL/Proxy routes by hashtext of the thread id in the router's
+ * encoding, a server keeps the threads of its partitions (listings, moves)
+ * by hashtext in its own, and the bytes of a thread id that is not ASCII
+ * differ: a LATIN1 router over UTF8 servers listed 3 of 10 threads named
+ * 'é1' ... 'é10', and a move would delete threads it never copied.
  */
 CREATE FUNCTION stategraph_router.check_definitions(OUT graph text, OUT server text, OUT partitions integer[],
                                                     OUT problem text)
@@ -332,6 +349,11 @@ CREATE FUNCTION stategraph_router.check_definitions(OUT graph text, OUT server t
     LEFT JOIN d ON d.graph OPERATOR(pg_catalog.=) g.graph AND d.server OPERATOR(pg_catalog.=) s.server
     JOIN common c ON c.graph OPERATOR(pg_catalog.=) g.graph
     WHERE d.digest IS DISTINCT FROM c.digest
+    UNION ALL
+    SELECT NULL, p.connstr, d.server,
+           pg_catalog.format('encoding %s, not the router''s %s', d.digest, pg_catalog.getdatabaseencoding())
+    FROM d JOIN stategraph_router.partitions() p ON p.partition OPERATOR(pg_catalog.=) d.server[1]
+    WHERE d.graph IS NULL AND NOT stategraph_router.same_bytes(d.digest)
     ORDER BY 1, 2
 $$;
 
@@ -1160,6 +1182,10 @@ CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANG
                           ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
           FROM stategraph.graphs g) d; $$;
 
+/* The database encoding of the server at connstr. */
+CREATE FUNCTION stategraph_router.encoding_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT pg_catalog.getdatabaseencoding() AS encoding; $$;
+
 /*
  * The other client transactions of this router database that began before
  * since (autovacuum makes no calls), as "process (state, since when): query".
@@ -1545,6 +1571,21 @@ BEGIN
                   DETAIL = 'Every graph''s channels, nodes, edges, branches, compiled spec, retention and the code of its node and router functions are compared, as stategraph_router.check_definitions() does.',
                   HINT = 'Create the extension, the node functions and the same graphs there first.';
     END IF;
+    /*
+     * A server whose encoding is not the router's keeps other threads in a
+     * partition than PL/Proxy routes there (stategraph_router.check_definitions):
+     * the move would copy some, and delete others it never copied.
+     */
+    FOREACH server IN ARRAY ARRAY[connstr, stategraph_router.unfrozen(old)] LOOP
+        IF NOT stategraph_router.same_bytes(stategraph_router.encoding_at(server)) THEN
+            PERFORM stategraph_router.move_unlock();
+            RAISE EXCEPTION 'server % has encoding %, not the router''s %', server, stategraph_router.encoding_at(server),
+                                                                            pg_catalog.getdatabaseencoding()
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'PL/Proxy routes a thread by the hash of its id in the router''s encoding, a server finds the threads of a partition by the hash in its own: a thread id that is not ASCII hashes differently.',
+                      HINT = 'Give the router database the encoding of the servers.';
+        END IF;
+    END LOOP;
     -- the lock waits of this move's connections to both servers are bounded
     PERFORM stategraph_router.bound_at(c, stategraph_router.move_lock_timeout())
     FROM pg_catalog.unnest(ARRAY[stategraph_router.unfrozen(old), stategraph_router.frozen(stategraph_router.unfrozen(old)),
@@ -1756,7 +1797,7 @@ BEGIN
         'stategraph_router.export_at(text, text)', 'stategraph_router.import_at(text, jsonb)',
         'stategraph_router.head_at(text, text)', 'stategraph_router.busy_at(text, integer, integer, boolean)',
         'stategraph_router.delete_at(text, integer, integer, boolean)', 'stategraph_router.identity_at(text)',
-        'stategraph_router.definitions_at(text)', 'stategraph_router.shape_at(text, text)',
+        'stategraph_router.definitions_at(text)', 'stategraph_router.encoding_at(text)', 'stategraph_router.shape_at(text, text)',
         'stategraph_router.shapes_at(text, integer, integer, boolean)', 'stategraph_router.delete_thread_at(text, text)',
         'stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean)',
         'stategraph_router.hold_at(text, integer, integer, boolean)', 'stategraph_router.held_at(text, integer)',

@@ -9,7 +9,14 @@
 #    modulus, the router listed by bit mask, and sg_threads kept 9 threads
 #    of 30; a move copied and deleted other threads than those of the
 #    partition.
-# Here, both at once: every thread is listed, a move of one partition
+#  - a router database whose encoding is not its servers' (LATIN1 over
+#    UTF8): PL/Proxy routes by hashtext of the thread id in the router's
+#    encoding, the servers keep the threads of their partitions by
+#    hashtext in theirs, and sg_threads listed 3 of 10 threads named
+#    'é1' ... 'é10', with nothing to say why; check_definitions now lists
+#    such a server, and a move to or from one is refused (55000): it would
+#    delete threads it never copied.
+# Here, the first two at once: every thread is listed, a move of one partition
 # moves exactly the threads PL/Proxy routes to it (option p2 switched),
 # and every thread reads as before, on exactly one server.
 use strict;
@@ -56,6 +63,31 @@ is(r('SELECT count(*) FROM sg_threads()'), '30', 'every thread is listed once');
 is(r($states), $before, 'and reads as before');
 is(r(q{SELECT count(*) FROM sg_threads() t WHERE (sg_invoke('counter', '{}', thread_id => t.thread_id))->'log' IS NOT NULL}),
 	'30', 'and runs');
+
+# a LATIN1 router over UTF8 servers
+for my $db ('u1', 'u2', 'u3')
+{
+	$node->safe_psql('postgres', "CREATE DATABASE $db ENCODING 'UTF8' LOCALE 'C' TEMPLATE template0");
+	$node->safe_psql($db, 'CREATE EXTENSION stategraph;' . counter_shard_sql());
+}
+my ($host, $port) = ($node->host, $node->port);
+$node->safe_psql('postgres', "CREATE DATABASE rl ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0");
+$node->safe_psql('rl', qq{CREATE EXTENSION plproxy; CREATE EXTENSION stategraph_router;
+	CREATE SERVER stategraph FOREIGN DATA WRAPPER plproxy OPTIONS (
+		partition_0 'host=$host port=$port dbname=u1', partition_1 'host=$host port=$port dbname=u2');
+	CREATE USER MAPPING FOR PUBLIC SERVER stategraph;});
+is($node->safe_psql('rl', q{SELECT string_agg(coalesce(graph, '-') || ' ' || partitions::text || ' ' || problem, ', ' ORDER BY partitions)
+	FROM stategraph_router.check_definitions()}),
+	q{- {0} encoding UTF8, not the router's LATIN1, - {1} encoding UTF8, not the router's LATIN1},
+	'check_definitions lists the servers whose encoding is not the router\'s');
+my ($rc, $out, $err) = $node->psql('rl', "CALL stategraph_router.move_partition(0, 'host=$host port=$port dbname=u3')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  55000: server .*dbname=u3 has encoding UTF8, not the router's LATIN1/,
+	'a move to such a server is refused (55000)');
+is($node->safe_psql('rl', 'SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0'),
+	"host=$host port=$port dbname=u1", 'nothing moved');
+is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0',
+	'a router of the servers\' encoding lists nothing');
 
 $node->stop;
 done_testing();
