@@ -521,13 +521,16 @@ raise_insert_busy(ErrorData *edata, const void *thread_id)
 }
 
 /*
- * Run the insert of a new thread's row. With stategraph.lock_wait off, a
- * transaction that is inserting the same thread is not waited for: the wait
- * for it gets lock_timeout's shortest, and its timeout is the busy thread's
- * error (55P03), as sg_lock_thread raises it.
+ * Run the insert of a new thread's row (plan: an INSERT ... ON CONFLICT
+ * (thread_id) DO NOTHING of values; sg_thread_create, and sg_import_thread
+ * in portable.c). With stategraph.lock_wait off, a transaction that is
+ * inserting the same thread is not waited for: the wait for it gets
+ * lock_timeout's shortest, and its timeout is the busy thread's error
+ * (55P03), as sg_lock_thread raises it. Returns how many rows it inserted;
+ * none: see sg_refuse_thread_inserted.
  */
-static uint64
-thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
+uint64
+sg_thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
 {
 	int			nest;
 	uint64		n;
@@ -588,13 +591,26 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 * the serialization failure itself). With stategraph.lock_wait off that
 	 * transaction makes the thread busy, as its lock would: not waited for.
 	 */
-	if (thread_insert(plan, values, thread_id) > 0)
+	if (sg_thread_insert(plan, values, thread_id) > 0)
 	{
 		sg_thread_id_claimed(thread_id, claimed);
 		sg_thread_lock_settled(thread_id);
 		return;
 	}
-	/* a row this role cannot see, even with a new snapshot, is another role's */
+	sg_refuse_thread_inserted(thread_id);
+}
+
+/*
+ * The error of a new thread's insert (sg_thread_insert) that found a row
+ * its caller, holding the thread's lock, had not seen: another transaction
+ * inserted it since and committed. A row this role cannot see, even with a
+ * new snapshot, is another role's (42501); one it sees is a thread created
+ * at the same time (40001: retry, and find it). Under REPEATABLE READ
+ * PostgreSQL reports the serialization failure itself.
+ */
+void
+sg_refuse_thread_inserted(const char *thread_id)
+{
 	if (!IsolationUsesXactSnapshot() && sg_thread_fetch(thread_id, false) == NULL)
 		sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 	ereport(ERROR,

@@ -600,9 +600,15 @@ store(Jsonb *data, const char *thread_id)
 			"WHERE thread_id OPERATOR(pg_catalog.=) $2 AND $1 IS NOT NULL", 2, types);
 	values[0] = JsonbPGetDatum(data);
 	values[1] = CStringGetTextDatum(thread_id);
-	/* the caller saw no row under its lock: a row there now is another role's (as sg_thread_create says) */
-	if (sg_spi_execute(thread, values, NULL, 0) == 0)
-		sg_refuse_thread_of_another_role(thread_id, NULL, "Import under another thread id.");
+	/*
+	 * The caller saw no row under its lock: a row there now is another
+	 * role's, or one a transaction that created the thread meanwhile
+	 * committed (an import, fork or run of the same id, which the insert
+	 * waited for): a serialization failure, as for sg_thread_create, not
+	 * "another role" (isolation atk_cc_import_race).
+	 */
+	if (sg_thread_insert(thread, values, thread_id) == 0)
+		sg_refuse_thread_inserted(thread_id);
 	sg_spi_execute(rows, values, NULL, 0);
 	sg_spi_execute(forks, values, NULL, 0);
 }

@@ -302,6 +302,8 @@ extern SGRowLock sg_thread_row_try_lock(const char *thread_id, const char *cond,
 extern void sg_thread_lock_settled(const char *thread_id);
 extern void sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels,
 							 const pg_uuid_t *head, const char *status);
+extern uint64 sg_thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id);
+extern void sg_refuse_thread_inserted(const char *thread_id) pg_attribute_noreturn();
 extern bool sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status,
 						  Jsonb *channels);
 extern void sg_thread_touch(const char *thread_id);
