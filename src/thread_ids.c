@@ -628,14 +628,18 @@ sg_thread_id_claimed(const char *thread_id, bool taken)
 
 /*
  * Whether thread_id, which has no LangGraph.js checkpoint, has pending
- * writes of a role the caller may not own (read below row-level security,
- * latest snapshot): writes another role sent under the id before any
- * checkpoint (strays, or a run's writes ahead of its first put). A first
- * checkpoint of the caller's there made them rows of its thread for good,
- * which its owner can neither see nor remove (the sweep removes strays only
- * while the id has no checkpoint), and a superuser's export of the thread
- * then failed to import (SGX01: rows of more than one owner) and read them
- * as pending writes of a checkpoint of the same id. A caller that
+ * writes of a role the caller may not own, read below row-level security:
+ * writes another role sent under the id before any checkpoint (strays, or
+ * a run's writes ahead of its first put). A first checkpoint of the
+ * caller's there made them rows of its thread for good, which its owner
+ * can neither see nor remove (the sweep removes strays only while the id
+ * has no checkpoint), and a superuser's export of the thread then failed
+ * to import (SGX01: rows of more than one owner) and read them as pending
+ * writes of a checkpoint of the same id. Committed or not (a dirty
+ * snapshot): writes of a transaction still open, whose role checked the
+ * id before the caller's checkpoint was there, would commit into the
+ * caller's thread after it (a writer that comes after the caller's first
+ * put waits for it, lg_wait_stored, and is then refused). A caller that
  * row-level security lets see every row takes them as its own.
  */
 static bool
@@ -646,6 +650,7 @@ lg_writes_of_another_role(const char *thread_id)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	AttrNumber	owner_att;
+	SnapshotData dirty;
 	bool		other = false;
 
 	if (check_enable_rls(get_relname_relid("lg_writes", get_namespace_oid("stategraph", false)),
@@ -653,7 +658,8 @@ lg_writes_of_another_role(const char *thread_id)
 		(rel = thread_table_open("lg_writes")) == NULL)
 		return false;
 	owner_att = get_attnum(RelationGetRelid(rel), "owner");
-	scan = thread_rows_scan_as(rel, thread_id, &key, GetLatestSnapshot());
+	InitDirtySnapshot(dirty);
+	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
 	while (!other && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
