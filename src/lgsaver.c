@@ -158,15 +158,22 @@ static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID};
 
 /*
  * The owner of the rows a put or put_writes adds to thread $1: the owner of
- * the thread (of its first checkpoint), else (a new thread) the current
- * role. A member of a group role that owns a thread thus writes rows of the
- * group, as it does in a stategraph thread, where the thread's owner decides
- * who sees every checkpoint: rows of the member's own were invisible to the
- * group and its other members, who then read and extended an older head.
+ * the thread (of its first checkpoint), else (a new thread) the owner of
+ * the writes sent under the id before its first checkpoint (those the
+ * caller sees: its own, or a role's it may own, thread_ids.c refusing
+ * another role's), else the current role. A member of a group role that
+ * owns a thread thus writes rows of the group, as it does in a stategraph
+ * thread, where the thread's owner decides who sees every checkpoint: rows
+ * of the member's own were invisible to the group and its other members,
+ * who then read and extended an older head. And a member's first put
+ * after the group's writes made a thread of two owners' rows, whose export
+ * no import took (SGX01).
  */
 #define LG_THREAD_OWNER \
 	"COALESCE((SELECT o.owner FROM stategraph.lg_checkpoints o WHERE o.thread_id OPERATOR(pg_catalog.=) $1 " \
-	"ORDER BY o.checkpoint_ns, o.checkpoint_id LIMIT 1), CURRENT_USER::pg_catalog.text)"
+	"ORDER BY o.checkpoint_ns, o.checkpoint_id LIMIT 1), " \
+	"(SELECT w.owner FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1), " \
+	"CURRENT_USER::pg_catalog.text)"
 
 /* a kept statement: its text and its parameter types */
 typedef struct LGStatement
