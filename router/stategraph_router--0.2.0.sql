@@ -228,51 +228,61 @@ $$;
 -- Definitions: on every server
 -- ===========================================================================
 
-CREATE FUNCTION stategraph_router.all_create_graph(graph text, channels jsonb) RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+/*
+ * Each definition call runs once on each server, through one of its
+ * partitions (stategraph_router.server_partitions: one not being moved if
+ * the server has one). RUN ON ALL ran it on every connection string, and a
+ * partition being moved has a read-only one of its own to its server: the
+ * call failed there with 25006 after the server's other connection had
+ * made it, so that a definition made on every server was reported as an
+ * error, and calling it again failed with 42710 everywhere (TAP 171).
+ */
+
+CREATE FUNCTION stategraph_router.all_create_graph(parts integer[], graph text, channels jsonb) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_create_graph(graph, channels); $$;
 CREATE FUNCTION @extschema@.sg_create_graph(graph text, channels jsonb) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_create_graph(graph, channels); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_create_graph(stategraph_router.server_partitions(), graph, channels); END;
 
-CREATE FUNCTION stategraph_router.all_add_node(graph text, node text, fn text, retry jsonb) RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+CREATE FUNCTION stategraph_router.all_add_node(parts integer[], graph text, node text, fn text, retry jsonb) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_add_node(graph, node, fn::pg_catalog.regprocedure, retry); $$;
 CREATE FUNCTION @extschema@.sg_add_node(graph text, node text, fn text, retry jsonb DEFAULT NULL) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(graph, node, fn, retry); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(stategraph_router.server_partitions(), graph, node, fn, retry); END;
 
-CREATE FUNCTION stategraph_router.all_add_edge(graph text, source text, target text) RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+CREATE FUNCTION stategraph_router.all_add_edge(parts integer[], graph text, source text, target text) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_add_edge(graph, source, target); $$;
 CREATE FUNCTION @extschema@.sg_add_edge(graph text, source text, target text) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_edge(graph, source, target); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_edge(stategraph_router.server_partitions(), graph, source, target); END;
 
-CREATE FUNCTION stategraph_router.all_add_join_edge(graph text, sources text[], target text) RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+CREATE FUNCTION stategraph_router.all_add_join_edge(parts integer[], graph text, sources text[], target text) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_add_edge(graph, sources, target); $$;
 CREATE FUNCTION @extschema@.sg_add_edge(graph text, sources text[], target text) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_join_edge(graph, sources, target); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_join_edge(stategraph_router.server_partitions(), graph, sources, target); END;
 
-CREATE FUNCTION stategraph_router.all_add_conditional_edges(graph text, source text, router text, path_map jsonb)
+CREATE FUNCTION stategraph_router.all_add_conditional_edges(parts integer[], graph text, source text, router text, path_map jsonb)
     RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_add_conditional_edges(graph, source, router::pg_catalog.regprocedure, path_map); $$;
 CREATE FUNCTION @extschema@.sg_add_conditional_edges(graph text, source text, router text, path_map jsonb DEFAULT NULL)
     RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(graph, source, router, path_map); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(stategraph_router.server_partitions(), graph, source, router, path_map); END;
 
-CREATE FUNCTION stategraph_router.all_compile(graph text, interrupt_before text[], interrupt_after text[])
+CREATE FUNCTION stategraph_router.all_compile(parts integer[], graph text, interrupt_before text[], interrupt_after text[])
     RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_compile(graph, interrupt_before, interrupt_after); $$;
 CREATE FUNCTION @extschema@.sg_compile(graph text, interrupt_before text[] DEFAULT NULL, interrupt_after text[] DEFAULT NULL)
     RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_compile(graph, interrupt_before, interrupt_after); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_compile(stategraph_router.server_partitions(), graph, interrupt_before, interrupt_after); END;
 
-CREATE FUNCTION stategraph_router.all_drop_graph(graph text) RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+CREATE FUNCTION stategraph_router.all_drop_graph(parts integer[], graph text) RETURNS SETOF integer
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_drop_graph(graph); $$;
 CREATE FUNCTION @extschema@.sg_drop_graph(graph text) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_drop_graph(graph); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_drop_graph(stategraph_router.server_partitions(), graph); END;
 
 /* Definitions are the same everywhere: any server draws them. */
 CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') RETURNS text
@@ -785,13 +795,13 @@ BEGIN
 END $$;
 
 /* Retention is part of a graph's definition: on every server (stategraph_router.check_definitions compares it). */
-CREATE FUNCTION stategraph_router.all_set_retention(graph text, ttl interval, strategy text, keep_last integer)
+CREATE FUNCTION stategraph_router.all_set_retention(parts integer[], graph text, ttl interval, strategy text, keep_last integer)
     RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_set_retention(graph, ttl, strategy, keep_last); $$;
 CREATE FUNCTION @extschema@.sg_set_retention(graph text, ttl interval, strategy text DEFAULT 'delete',
                                              keep_last integer DEFAULT NULL) RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_set_retention(graph, ttl, strategy, keep_last); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_set_retention(stategraph_router.server_partitions(), graph, ttl, strategy, keep_last); END;
 
 -- ===========================================================================
 -- External tasks (RUNTIME.md): a queue spans every server
@@ -832,14 +842,14 @@ CREATE TYPE @extschema@.sg_task_status AS (
     finished_at      timestamptz
 );
 
-CREATE FUNCTION stategraph_router.all_add_external_node(graph text, node text, queue text, retry jsonb, lease interval)
+CREATE FUNCTION stategraph_router.all_add_external_node(parts integer[], graph text, node text, queue text, retry jsonb, lease interval)
     RETURNS SETOF integer
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT 1 FROM sg_add_external_node(graph, node, queue, retry, lease); $$;
 CREATE FUNCTION @extschema@.sg_add_external_node(graph text, node text, queue text DEFAULT 'default',
                                                  retry jsonb DEFAULT NULL, lease interval DEFAULT '60 seconds')
     RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_external_node(graph, node, queue, retry, lease); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_external_node(stategraph_router.server_partitions(), graph, node, queue, retry, lease); END;
 
 /* The tasks of the threads of the given partitions (of n), on the server that serves them. */
 CREATE FUNCTION stategraph_router.tasks_of(parts integer[], n integer, modular boolean, queue text, status text)
@@ -1682,10 +1692,10 @@ END $$;
  */
 CREATE FUNCTION @extschema@.sg_add_node(graph text, node text, fn regprocedure, retry jsonb DEFAULT NULL) RETURNS void
     LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(graph, node, fn::text, retry); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(stategraph_router.server_partitions(), graph, node, fn::text, retry); END;
 CREATE FUNCTION @extschema@.sg_add_conditional_edges(graph text, source text, router regprocedure, path_map jsonb DEFAULT NULL)
     RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(graph, source, router::text, path_map); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(stategraph_router.server_partitions(), graph, source, router::text, path_map); END;
 
 /*
  * sg_interrupt is called by node functions, which run on the servers; on

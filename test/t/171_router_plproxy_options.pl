@@ -9,6 +9,10 @@
 #    modulus, the router listed by bit mask, and sg_threads kept 9 threads
 #    of 30; a move copied and deleted other threads than those of the
 #    partition.
+#  - a definition (sg_create_graph, ...) while a partition is frozen by a
+#    move: RUN ON ALL made it on the server through its other partitions,
+#    then failed with 25006 through the frozen one's read-only string, and
+#    called again failed with 42710 on every server;
 #  - a router database whose encoding is not its servers' (LATIN1 over
 #    UTF8): PL/Proxy routes by hashtext of the thread id in the router's
 #    encoding, the servers keep the threads of their partitions by
@@ -50,6 +54,22 @@ my $on = sub {
 my $in_2 = $on->('sa', 2);
 ok($in_2 > 0, "partition 2 holds $in_2 threads on sa (abs(hashtext % 3), PL/Proxy's modulus)");
 is($on->('sa', 0) + $on->('sb', 1) + $in_2, 30, 'each thread is where PL/Proxy routed it');
+# a definition while partition 0 is frozen (as a move freezes it): made
+# once on each server (before: on sa through p2, then 25006 through p0's
+# read-only string, reported as an error; again: 42710 everywhere)
+r(qq{ALTER SERVER stategraph OPTIONS (SET p0 '$conn{sa} options=''-c default_transaction_read_only=on''')});
+my ($rc, $out, $err) = $node->psql('router', q{SELECT sg_create_graph('during', '{"x": "replace"}');
+	SELECT sg_add_node('during', 'n', 'noop(jsonb)'); SELECT sg_add_edge('during', '__start__', 'n');
+	SELECT sg_add_edge('during', 'n', '__end__');
+	SELECT sg_compile('during'); SELECT sg_set_retention('during', '1 day')});
+is($rc, 0, 'a graph is defined while a partition is frozen') or diag($err);
+is($node->safe_psql('sa', q{SELECT count(*) FROM stategraph.graphs WHERE graph = 'during' AND spec IS NOT NULL})
+	. $node->safe_psql('sb', q{SELECT count(*) FROM stategraph.graphs WHERE graph = 'during' AND spec IS NOT NULL}),
+	'11', 'on both servers');
+r(qq{ALTER SERVER stategraph OPTIONS (SET p0 '$conn{sa}')});
+is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'alike');
+r(q{SELECT sg_drop_graph('during')});
+
 my $states = q{SELECT string_agg(thread_id || ' ' || (sg_get_state(thread_id))."values"::text, ',' ORDER BY thread_id)
 	FROM sg_threads()};
 my $before = r($states);
@@ -80,7 +100,7 @@ is($node->safe_psql('rl', q{SELECT string_agg(coalesce(graph, '-') || ' ' || par
 	FROM stategraph_router.check_definitions()}),
 	q{- {0} encoding UTF8, not the router's LATIN1, - {1} encoding UTF8, not the router's LATIN1},
 	'check_definitions lists the servers whose encoding is not the router\'s');
-my ($rc, $out, $err) = $node->psql('rl', "CALL stategraph_router.move_partition(0, 'host=$host port=$port dbname=u3')",
+($rc, $out, $err) = $node->psql('rl', "CALL stategraph_router.move_partition(0, 'host=$host port=$port dbname=u3')",
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  55000: server .*dbname=u3 has encoding UTF8, not the router's LATIN1/,
 	'a move to such a server is refused (55000)');
