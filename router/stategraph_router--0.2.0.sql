@@ -557,9 +557,15 @@ CREATE FUNCTION stategraph_router.prune_thread(older_than interval, keep_last in
  * would prune its threads on their old server, through another partition
  * of that server, after the move checked its copies against them: refused
  * as a write to the partition is (25006, retry it), for the time of the
- * move. Returns the partitions of each server otherwise.
+ * move. So is an sg_reassign_owned: it changed the owner of the
+ * partition's threads on the old server (or failed with 25006 there, if
+ * that partition was its only one, after the other servers had made it),
+ * while the copies made before, on a server not yet in the cluster, kept
+ * the old owner, which the switch then gave them (the move compares
+ * checkpoints, not owners; TAP 172). Returns the partitions of each server
+ * otherwise. what names the call.
  */
-CREATE FUNCTION stategraph_router.refuse_while_moving() RETURNS integer[] LANGUAGE plpgsql AS $$
+CREATE FUNCTION stategraph_router.refuse_while_moving(what text) RETURNS integer[] LANGUAGE plpgsql AS $$
 DECLARE
     part integer;
 BEGIN
@@ -568,8 +574,10 @@ BEGIN
     IF part IS NOT NULL THEN
         RAISE EXCEPTION 'partition % is being moved', part
             USING ERRCODE = 'read_only_sql_transaction',
-                  DETAIL = 'An sg_prune of every thread would prune its threads on the server the move is copying them from.',
-                  HINT = 'Retry when the move ends (stategraph_router.move_partition), or prune one thread at a time.';
+                  DETAIL = pg_catalog.format('%s would change its threads on the server the move is copying them from.', what),
+                  HINT = CASE WHEN what OPERATOR(pg_catalog.~) '^An sg_prune'
+                              THEN 'Retry when the move ends (stategraph_router.move_partition), or prune one thread at a time.'
+                              ELSE 'Retry when the move ends (stategraph_router.move_partition).' END;
     END IF;
     RETURN stategraph_router.server_partitions();
 END $$;
@@ -579,7 +587,7 @@ CREATE FUNCTION @extschema@.sg_prune(older_than interval DEFAULT NULL, keep_last
                                      thread_id text DEFAULT NULL) RETURNS bigint LANGUAGE sql AS $$
     SELECT CASE WHEN thread_id IS NOT NULL THEN stategraph_router.prune_thread(older_than, keep_last, thread_id)
            ELSE (SELECT COALESCE(pg_catalog.sum(n), 0)::bigint
-                 FROM stategraph_router.prune_all(stategraph_router.refuse_while_moving(), older_than, keep_last) n) END
+                 FROM stategraph_router.prune_all(stategraph_router.refuse_while_moving('An sg_prune of every thread'), older_than, keep_last) n) END
 $$;
 
 CREATE FUNCTION stategraph_router.reassign_owned_all(parts integer[], old_role name, new_role name)
@@ -587,10 +595,10 @@ CREATE FUNCTION stategraph_router.reassign_owned_all(parts integer[], old_role n
     CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
     SELECT sg_reassign_owned(old_role, new_role); $$;
 
-/* sg_reassign_owned: on every server (the counts added up), as the role the user mapping names. */
+/* sg_reassign_owned: on every server (the counts added up), as the role the user mapping names; refused (25006) while a partition is moved. */
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint LANGUAGE sql AS $$
     SELECT COALESCE(pg_catalog.sum(n), 0)::bigint
-    FROM stategraph_router.reassign_owned_all(stategraph_router.server_partitions(), old_role, new_role) n
+    FROM stategraph_router.reassign_owned_all(stategraph_router.refuse_while_moving('sg_reassign_owned'), old_role, new_role) n
 $$;
 
 -- ===========================================================================

@@ -72,6 +72,19 @@ unlike($err, qr/ERROR/, 'without an error');
 like($err, qr/ERROR:  42704: run 00000000-0000-7000-8000-000000000000 does not exist/,
 	'sg_cancel of a run on no server is 42704');
 
+# sg_reassign_owned is refused while the partition is moved, as sg_prune of
+# every thread is (before: made on sb, then 25006 through sa's read-only
+# string; and on a server outside the cluster, the copies made before kept
+# the old owner, which the switch gave them)
+$node->safe_psql('postgres', 'CREATE ROLE alice; CREATE ROLE bob');
+my $al = r(q{SELECT min('al-' || i) FROM generate_series(1, 20) i WHERE hashtext('al-' || i) & 3 <> 0});
+$node->safe_psql('sb', qq{SET ROLE alice; SELECT sg_invoke('counter', '{}', thread_id => '$al')});
+($rc, $out, $err) = $node->psql('router', q{SELECT sg_reassign_owned('alice', 'bob')},
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  25006: partition 0 is being moved/, 'sg_reassign_owned is refused while partition 0 is moved (25006)');
+is($node->safe_psql('sb', qq{SELECT owner FROM stategraph.threads WHERE thread_id = '$al'}), 'alice',
+	'and changes nothing on the other servers');
+
 # called off, in the session of the move (which keeps the turn)
 $mover->{stderr} = '';
 is(scalar $mover->query("CALL stategraph_router.move_partition(0, '$conn{sa}')"), '0',
@@ -93,7 +106,8 @@ is(r(qq{SELECT sg_invoke('counter', '{"log": ["b"]}', thread_id => '$last')->'lo
 $node->safe_psql('sb', 'DROP TRIGGER refuse ON stategraph.threads');
 is(r("CALL stategraph_router.move_partition(0, '$conn{sb}')"), $in_0, "then the move to sb moves the $in_0 threads");
 is(in_0('sa') . '/' . in_0('sb'), "0/$in_0", 'they are on sb only');
-is(r('SELECT count(*) FROM sg_threads()'), '31', 'every thread is listed once');
+is(r('SELECT count(*) FROM sg_threads()'), '32', 'every thread is listed once');
+is(r(q{SELECT sg_reassign_owned('alice', 'bob')}), '1', 'sg_reassign_owned works once no partition is moved');
 
 $node->stop;
 done_testing();
