@@ -888,8 +888,12 @@ CREATE FUNCTION @extschema@.sg_claim(queue text, worker text, n integer DEFAULT 
                                      lease interval DEFAULT NULL, wait interval DEFAULT '0')
     RETURNS SETOF @extschema@.sg_task LANGUAGE plpgsql AS $$
 DECLARE
-    parts integer[] := stategraph_router.server_partitions();
-    k integer := pg_catalog.array_length(parts, 1);
+    -- (not a server reached only through a partition being moved: below)
+    parts integer[] := ARRAY(SELECT p.partition FROM stategraph_router.partitions() p
+                             WHERE p.partition OPERATOR(pg_catalog.=) ANY (stategraph_router.server_partitions())
+                               AND stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.=) p.connstr
+                             ORDER BY 1);
+    k integer := COALESCE(pg_catalog.array_length(parts, 1), 0);   -- 0: every server is being moved
     first integer := pg_catalog.floor(pg_catalog.random() OPERATOR(pg_catalog.*) k)::integer;
     deadline timestamptz;
     got integer := 0;
@@ -927,12 +931,15 @@ BEGIN
             WHEN read_only_sql_transaction THEN
                 /*
                  * A server reached through the frozen string of a partition
-                 * being moved: its only one (server_partitions). A move
-                 * refuses a partition with tasks out, so it has none to
-                 * claim; the 25006 failed every claim of every worker for
-                 * the time of the move, the tasks already claimed from the
-                 * servers before it left claimed and handed to no one
-                 * until their lease ran out (TAP 172).
+                 * being moved, its only one (server_partitions), which is
+                 * left out of parts above, or frozen since. A move refuses a
+                 * partition with tasks out, so it has none to claim; the
+                 * 25006 failed every claim of every worker for the time of
+                 * the move, the tasks already claimed from the servers
+                 * before it left claimed and handed to no one until their
+                 * lease ran out (TAP 172). Left out, it is not connected to
+                 * again at every poll of a claim that waits (PL/Proxy drops
+                 * a connection after an error).
                  */
                 NULL;
             END;
