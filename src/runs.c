@@ -1770,6 +1770,40 @@ run_may_act_on_thread(RunRow *r)
 }
 
 /*
+ * Cancel the external tasks of the thread of a run being stopped (th: its
+ * row, locked), waiting for a task row that another transaction holds no
+ * longer than half of deadlock_timeout. This transaction holds the run's
+ * row since its claim, and a completion of the waiting step's last task
+ * holds its task's row and then takes the run's, to wake the run
+ * (sg_step_ready_hook); when the stop request was in flight at that
+ * moment, the completion waited for it and then for this claim, which
+ * followed it. Each waited for the other, and the deadlock detector rolled
+ * one back after deadlock_timeout: as often the worker's sg_complete
+ * (40P01) as the stop. The stop gives way first instead: its lock timeout
+ * (55P03) is a failure of the run, whose stop is tried again (a run asked
+ * to stop never ends for its failures), and the completion goes on.
+ */
+static void
+cancel_stopped_tasks(SGThread *th)
+{
+	int			bound = Max(DeadlockTimeout / 2, 1);
+	int			nest;
+	char		ms[32];
+
+	if (LockTimeout > 0 && LockTimeout <= bound)
+	{
+		sg_tasks_cancel_thread(th);
+		return;
+	}
+	nest = NewGUCNestLevel();
+	snprintf(ms, sizeof(ms), "%d", bound);
+	(void) set_config_option("lock_timeout", ms, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	sg_tasks_cancel_thread(th);
+	AtEOXact_GUC(true, nest);
+}
+
+/*
  * A run stopped by a request before it ended: cancelled (and rolled back),
  * its external tasks too. error: that of its last step, whose nodes failed
  * (NULL: none, or the one sg_run_failure kept on the run), kept on the
@@ -1783,7 +1817,7 @@ stop_run(RunRow *r, const char *request, Jsonb *error)
 	SGThread   *th = on_thread ? sg_thread_fetch(r->thread_id, true) : NULL;
 
 	if (th != NULL)
-		sg_tasks_cancel_thread(th);	/* its external tasks out, if it was waiting */
+		cancel_stopped_tasks(th);	/* its external tasks out, if it was waiting */
 	if (on_thread && strcmp(request, "rollback") == 0)
 		roll_back_thread(r);
 	else if (th != NULL && strcmp(th->status, "waiting") == 0)
