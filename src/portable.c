@@ -605,7 +605,7 @@ store(Jsonb *data, const char *thread_id)
 	 * role's, or one a transaction that created the thread meanwhile
 	 * committed (an import, fork or run of the same id, which the insert
 	 * waited for): a serialization failure, as for sg_thread_create, not
-	 * "another role" (isolation atk_cc_import_race).
+	 * "another role" (isolation import_race).
 	 */
 	if (sg_thread_insert(thread, values, thread_id) == 0)
 		sg_refuse_thread_inserted(thread_id);

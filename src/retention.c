@@ -67,7 +67,7 @@ collect_rows(uint64 n)
  * for that delete's commit, writing the fork's rows) has nothing left to
  * give an image to: its rows are passed over (read with its thread's
  * lock, this failed with 42704, "thread ... does not exist", and so did
- * the delete or prune of the fork's source: isolation atk_ret_fork_deleted).
+ * the delete or prune of the fork's source: isolation prune_fork_deleted).
  */
 static void
 materialize_rows(List *rows)
@@ -537,7 +537,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
  * from 0.2.0 on), which a rollback of the run makes the head again, nor the
  * one a run that has not taken a step yet was submitted to start from
  * (sg_submit's checkpoint_id: removed, the run failed with 42704 when it
- * started; pg_regress atk_ret_submit_from), nor their first loop child, nor
+ * started; pg_regress prune_submit_from), nor their first loop child, nor
  * that one's, and so on: the results of a checkpoint's tasks are its first
  * loop child's writes. (The newest checkpoints, which prune keeps
  * otherwise, have their children among them.)
@@ -721,7 +721,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 		 * the run; a submit that comes later waits for the prune, and then
 		 * finds its checkpoint, or refuses it (42704). Without it the
 		 * submit's run failed when it started (isolation
-		 * atk_ret_submit_race).
+		 * prune_submit_race).
 		 */
 		if (!sg_schema_is_010())
 			sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());

@@ -4,7 +4,7 @@
 # flight (isolation new_thread_race). The import waited for the other
 # transaction's commit instead (its insert was not bounded as theirs is),
 # and then said the thread "belongs to another role". Isolation
-# atk_cc_import_race has the waiting cases; here, where isolationtester may
+# import_race has the waiting cases; here, where isolationtester may
 # or may not see the import's 1 ms wait, the wait is timed.
 use strict;
 use warnings;

@@ -10,93 +10,48 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-DROP ROLE IF EXISTS regress_atk_lg_a;
-DROP ROLE IF EXISTS regress_atk_lg_b;
-CREATE SCHEMA atk_lg_writes_first;
-SET search_path = atk_lg_writes_first;
+DROP ROLE IF EXISTS regress_lgw_a;
+DROP ROLE IF EXISTS regress_lgw_b;
+CREATE SCHEMA lg_writes_first;
+SET search_path = lg_writes_first;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
-CREATE ROLE regress_atk_lg_a;
-CREATE ROLE regress_atk_lg_b;
-GRANT USAGE ON SCHEMA atk_lg_writes_first TO regress_atk_lg_a, regress_atk_lg_b;
+CREATE ROLE regress_lgw_a;
+CREATE ROLE regress_lgw_b;
+GRANT USAGE ON SCHEMA lg_writes_first TO regress_lgw_a, regress_lgw_b;
 CREATE FUNCTION first_put(thread_id text) RETURNS uuid LANGUAGE sql AS $$
     SELECT sg_lg_put(thread_id, '', NULL,
         '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "channel_versions": {"m": 1}, "versions_seen": {}}',
         '{"source": "input", "step": -1}', '{"m": 1}', channel_values => '{"m": [1, 2, 3]}') $$;
--- b writes under 'wf-1' before any checkpoint of it (a write of a checkpoint to come)
-SET ROLE regress_atk_lg_b;
-SELECT sg_lg_put_writes('wf-1', '', '1ef00000-0000-6000-8000-0000000000ff', 'task-b', '[["m", [4]]]');
- sg_lg_put_writes 
-------------------
-                1
-(1 row)
 
+-- b writes under 'wf-1' before any checkpoint of it (a write of a checkpoint to come)
+SET ROLE regress_lgw_b;
+SELECT sg_lg_put_writes('wf-1', '', '1ef00000-0000-6000-8000-0000000000ff', 'task-b', '[["m", [4]]]');
 RESET ROLE;
 -- a's first checkpoint there: refused, nothing stored
-SET ROLE regress_atk_lg_a;
+SET ROLE regress_lgw_a;
 SELECT first_put('wf-1');
-ERROR:  thread "wf-1" belongs to another role
-DETAIL:  Another role stored LangGraph.js writes under the id without a checkpoint.
-HINT:  Use another thread id, or ask that role to delete its thread id; sg_prune of every thread and the retention sweep remove such writes once they are a minute old.
 RESET ROLE;
 SELECT count(*) AS checkpoints FROM stategraph.lg_checkpoints WHERE thread_id = 'wf-1';
- checkpoints 
--------------
-           0
-(1 row)
-
 -- as a's import and copy into the id are
-SET ROLE regress_atk_lg_a;
+SET ROLE regress_lgw_a;
 SELECT first_put('wf-src');
-              first_put               
---------------------------------------
- 1ef00000-0000-6000-8000-000000000001
-(1 row)
-
 SELECT sg_lg_copy_thread('wf-src', 'wf-1');
-ERROR:  thread "wf-1" belongs to another role
-DETAIL:  Another role stored LangGraph.js writes under the id without a checkpoint.
-HINT:  Use another thread id, or ask that role to delete its thread id; sg_prune of every thread and the retention sweep remove such writes once they are a minute old.
 RESET ROLE;
+
 -- writes of a's own under an id are a's to build on: the first put is stored
 -- and reads them
-SET ROLE regress_atk_lg_a;
+SET ROLE regress_lgw_a;
 SELECT sg_lg_put_writes('wf-2', '', '1ef00000-0000-6000-8000-000000000001', 'task-a', '[["m", [4]]]');
- sg_lg_put_writes 
-------------------
-                1
-(1 row)
-
 SELECT first_put('wf-2');
-              first_put               
---------------------------------------
- 1ef00000-0000-6000-8000-000000000001
-(1 row)
-
 SELECT t -> 'pending_writes' AS writes FROM sg_lg_get_tuple('wf-2', '') t;
-         writes         
-------------------------
- [["task-a", "m", [4]]]
-(1 row)
-
 RESET ROLE;
 SELECT thread_id, owner FROM stategraph.lg_writes WHERE thread_id LIKE 'wf-%' ORDER BY 1, 2;
- thread_id |      owner       
------------+------------------
- wf-1      | regress_atk_lg_b
- wf-2      | regress_atk_lg_a
-(2 rows)
-
 SELECT thread_id, owner FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'wf-%' ORDER BY 1, 2;
- thread_id |      owner       
------------+------------------
- wf-2      | regress_atk_lg_a
- wf-src    | regress_atk_lg_a
-(2 rows)
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
-DROP SCHEMA atk_lg_writes_first CASCADE;
-DROP ROLE regress_atk_lg_a;
-DROP ROLE regress_atk_lg_b;
+DROP SCHEMA lg_writes_first CASCADE;
+DROP ROLE regress_lgw_a;
+DROP ROLE regress_lgw_b;

@@ -11,18 +11,20 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-DROP ROLE IF EXISTS regress_atk_ret_alice;
-DROP ROLE IF EXISTS regress_atk_ret_bob;
-CREATE SCHEMA atk_ret_hidden_run;
-GRANT USAGE ON SCHEMA atk_ret_hidden_run TO PUBLIC;
-SET search_path = atk_ret_hidden_run;
+DROP ROLE IF EXISTS regress_prune_alice;
+DROP ROLE IF EXISTS regress_prune_bob;
+CREATE SCHEMA prune_hidden_run;
+GRANT USAGE ON SCHEMA prune_hidden_run TO PUBLIC;
+SET search_path = prune_hidden_run;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
-CREATE ROLE regress_atk_ret_alice;
-CREATE ROLE regress_atk_ret_bob;
-GRANT regress_atk_ret_alice TO regress_atk_ret_bob;
+
+CREATE ROLE regress_prune_alice;
+CREATE ROLE regress_prune_bob;
+GRANT regress_prune_alice TO regress_prune_bob;
+
 -- the status of a run once it is want (CALL sg_work or a worker moves it), or after 30 s
 CREATE FUNCTION status_once(run uuid, want text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE s text;
@@ -36,180 +38,58 @@ BEGIN
 END $$;
 CREATE FUNCTION a(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"log": ["a"]}'::jsonb $$;
 SELECT sg_create_graph('hr', '{"log": "append", "q": "replace"}');
- sg_create_graph 
------------------
- 
-(1 row)
-
 SELECT sg_add_node('hr', 'a', 'a(jsonb)');
- sg_add_node 
--------------
- 
-(1 row)
-
 SELECT sg_add_external_node('hr', 'ext', queue => 'hrq');
- sg_add_external_node 
-----------------------
- 
-(1 row)
-
 SELECT sg_add_edge('hr', '__start__', 'a');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('hr', 'a', 'ext');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('hr', 'ext', '__end__');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_compile('hr');
- sg_compile 
-------------
- 
-(1 row)
 
 -- alice's thread stops before ext, then cancels its tasks with new input that ends it
-SET ROLE regress_atk_ret_alice;
+SET ROLE regress_prune_alice;
 SELECT sg_invoke('hr', '{"q": "alice"}', 'hr1') ->> 'q' AS q;
-   q   
--------
- alice
-(1 row)
-
 SELECT sg_update_state('hr1', '{"q": "done"}', as_node => 'ext') IS NOT NULL AS updated;
- updated 
----------
- t
-(1 row)
-
 SELECT step, source, next FROM sg_get_state('hr1');
- step | source | next 
-------+--------+------
-    2 | update | {}
-(1 row)
-
 -- bob's run on her thread: a, then it waits for ext
-SET ROLE regress_atk_ret_bob;
+SET ROLE regress_prune_bob;
 SELECT sg_submit('hr', '{"q": "bob"}', 'hr1') AS run \gset
 CALL sg_work();
 SELECT status_once(:'run', 'waiting');
- status_once 
--------------
- waiting
-(1 row)
-
 CREATE TEMP TABLE before AS SELECT h.checkpoint_id, to_jsonb(h) AS snap FROM sg_get_state_history('hr1') h;
 GRANT SELECT ON before TO PUBLIC;
 SELECT count(*) AS checkpoints FROM before;
- checkpoints 
--------------
-           7
-(1 row)
 
 -- alice cannot see bob's run: her CALL sg_work()'s 'keep_latest' retention sweep passes the thread over
 RESET ROLE;
 SELECT sg_set_retention(NULL, '1 microsecond', 'keep_latest');
- sg_set_retention 
-------------------
- 
-(1 row)
-
-SET ROLE regress_atk_ret_alice;
+SET ROLE regress_prune_alice;
 SELECT count(*) AS runs_seen FROM sg_runs();
- runs_seen 
------------
-         0
-(1 row)
-
 SELECT pg_sleep(0.01);
- pg_sleep 
-----------
- 
-(1 row)
-
 CALL sg_work();
 SELECT count(*) AS checkpoints FROM sg_get_state_history('hr1');
- checkpoints 
--------------
-           7
-(1 row)
-
 RESET ROLE;
 SELECT sg_set_retention(NULL, NULL);
- sg_set_retention 
-------------------
- 
-(1 row)
-
 -- prune of every thread passes it over, her prune of the thread is refused
-SET ROLE regress_atk_ret_alice;
+SET ROLE regress_prune_alice;
 SELECT sg_prune(keep_last => 1) AS pruned;
- pruned 
---------
-      0
-(1 row)
-
 SELECT sg_prune(keep_last => 1, thread_id => 'hr1') AS pruned;
-ERROR:  thread "hr1" has an active run this role cannot stop
 SELECT count(*) AS checkpoints FROM sg_get_state_history('hr1');
- checkpoints 
--------------
-           7
-(1 row)
 
 -- bob rolls his run back: the thread is at its checkpoint before the run, which reads as before
-SET ROLE regress_atk_ret_bob;
+SET ROLE regress_prune_bob;
 SELECT sg_cancel(:'run', 'rollback');
- sg_cancel 
------------
- t
-(1 row)
-
 SELECT status_once(:'run', 'cancelled');
- status_once 
--------------
- cancelled
-(1 row)
-
 SELECT step, source, next, "values" FROM sg_get_state('hr1');
- step | source | next |           values            
-------+--------+------+-----------------------------
-    2 | update | {}   | {"q": "done", "log": ["a"]}
-(1 row)
-
 SELECT count(*) AS differ FROM sg_get_state_history('hr1') h JOIN before b USING (checkpoint_id)
 WHERE to_jsonb(h) <> b.snap;
- differ 
---------
-      0
-(1 row)
-
 DROP TABLE before;
 -- with no run left, alice prunes it
-SET ROLE regress_atk_ret_alice;
+SET ROLE regress_prune_alice;
 SELECT sg_prune(keep_last => 1, thread_id => 'hr1') AS pruned;
- pruned 
---------
-      3
-(1 row)
-
 SELECT step, source, next, "values" FROM sg_get_state('hr1');
- step | source | next |           values            
-------+--------+------+-----------------------------
-    2 | update | {}   | {"q": "done", "log": ["a"]}
-(1 row)
 
 RESET ROLE;
 SET client_min_messages = warning;
-DROP SCHEMA atk_ret_hidden_run CASCADE;
-DROP ROLE regress_atk_ret_alice;
-DROP ROLE regress_atk_ret_bob;
+DROP SCHEMA prune_hidden_run CASCADE;
+DROP ROLE regress_prune_alice;
+DROP ROLE regress_prune_bob;

@@ -7,8 +7,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA atk_lg_append_count;
-SET search_path = atk_lg_append_count;
+CREATE SCHEMA lg_append_count;
+SET search_path = lg_append_count;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -37,4 +37,4 @@ SELECT t -> 'channel_values' AS channel_values FROM sg_lg_get_tuple('ac-1', '') 
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
-DROP SCHEMA atk_lg_append_count CASCADE;
+DROP SCHEMA lg_append_count CASCADE;

@@ -7,67 +7,34 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-DROP ROLE IF EXISTS regress_atk_lg_member;
-DROP ROLE IF EXISTS regress_atk_lg_team;
-CREATE SCHEMA atk_lg_writes_group;
-SET search_path = atk_lg_writes_group;
+DROP ROLE IF EXISTS regress_lgw_member;
+DROP ROLE IF EXISTS regress_lgw_team;
+CREATE SCHEMA lg_writes_group;
+SET search_path = lg_writes_group;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
-CREATE ROLE regress_atk_lg_team;
-CREATE ROLE regress_atk_lg_member IN ROLE regress_atk_lg_team;
-GRANT USAGE ON SCHEMA atk_lg_writes_group TO regress_atk_lg_team, regress_atk_lg_member;
-SET ROLE regress_atk_lg_team;
-SELECT sg_lg_put_writes('wg-1', '', '1ef00000-0000-6000-8000-000000000001', 'task-t', '[["m", [4]]]');
- sg_lg_put_writes 
-------------------
-                1
-(1 row)
+CREATE ROLE regress_lgw_team;
+CREATE ROLE regress_lgw_member IN ROLE regress_lgw_team;
+GRANT USAGE ON SCHEMA lg_writes_group TO regress_lgw_team, regress_lgw_member;
 
+SET ROLE regress_lgw_team;
+SELECT sg_lg_put_writes('wg-1', '', '1ef00000-0000-6000-8000-000000000001', 'task-t', '[["m", [4]]]');
 RESET ROLE;
-SET ROLE regress_atk_lg_member;
+SET ROLE regress_lgw_member;
 SELECT sg_lg_put('wg-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "channel_versions": {"m": 1}, "versions_seen": {}}',
     '{"source": "input", "step": -1}', '{"m": 1}', channel_values => '{"m": [1, 2, 3]}');
-              sg_lg_put               
---------------------------------------
- 1ef00000-0000-6000-8000-000000000001
-(1 row)
-
 SELECT sg_lg_put_writes('wg-1', '', '1ef00000-0000-6000-8000-000000000001', 'task-m', '[["m", [5]]]');
- sg_lg_put_writes 
-------------------
-                1
-(1 row)
-
 SELECT t -> 'pending_writes' AS writes FROM sg_lg_get_tuple('wg-1', '') t;
-                    writes                    
-----------------------------------------------
- [["task-m", "m", [5]], ["task-t", "m", [4]]]
-(1 row)
-
 -- the member's export imports (it was SGX01: rows of more than one owner)
 SELECT sg_import_thread(sg_export_thread('wg-1'), 'wg-1-copy');
- sg_import_thread 
-------------------
- wg-1-copy
-(1 row)
-
 RESET ROLE;
 SELECT 'checkpoint' AS kind, thread_id, owner FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'wg-%'
 UNION ALL SELECT 'write', thread_id, owner FROM stategraph.lg_writes WHERE thread_id LIKE 'wg-%' ORDER BY 2, 1, 3;
-    kind    | thread_id |        owner        
-------------+-----------+---------------------
- checkpoint | wg-1      | regress_atk_lg_team
- write      | wg-1      | regress_atk_lg_team
- write      | wg-1      | regress_atk_lg_team
- checkpoint | wg-1-copy | regress_atk_lg_team
- write      | wg-1-copy | regress_atk_lg_team
- write      | wg-1-copy | regress_atk_lg_team
-(6 rows)
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
-DROP SCHEMA atk_lg_writes_group CASCADE;
-DROP ROLE regress_atk_lg_member;
-DROP ROLE regress_atk_lg_team;
+DROP SCHEMA lg_writes_group CASCADE;
+DROP ROLE regress_lgw_member;
+DROP ROLE regress_lgw_team;

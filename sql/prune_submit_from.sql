@@ -9,8 +9,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA atk_ret_submit_from;
-SET search_path = atk_ret_submit_from;
+CREATE SCHEMA prune_submit_from;
+SET search_path = prune_submit_from;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -63,4 +63,4 @@ SELECT sg_prune(keep_last => 1, thread_id => 'sf1') AS pruned;
 SELECT count(*) AS checkpoints FROM sg_get_state_history('sf1');
 
 SET client_min_messages = warning;
-DROP SCHEMA atk_ret_submit_from CASCADE;
+DROP SCHEMA prune_submit_from CASCADE;
