@@ -30,7 +30,20 @@ SELECT t -> 'pending_writes' AS writes FROM sg_lg_get_tuple('wg-1', '') t;
 -- the member's export imports (it was SGX01: rows of more than one owner)
 SELECT sg_import_thread(sg_export_thread('wg-1'), 'wg-1-copy');
 RESET ROLE;
-SELECT 'checkpoint' AS kind, thread_id, owner FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'wg-%'
+-- a caller above row-level security (a superuser here) sees every role's
+-- writes: another role's stray write under the id does not make the
+-- caller's new thread that role's (which could then read it)
+SET ROLE regress_lgw_team;
+SELECT sg_lg_put_writes('wg-2', '', '1ef00000-0000-6000-8000-000000000001', 'task-t', '[["m", [6]]]');
+RESET ROLE;
+SELECT sg_lg_put('wg-2', '', NULL,
+    '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "channel_versions": {"m": 1}, "versions_seen": {}}',
+    '{"source": "input", "step": -1}', '{"m": 1}', channel_values => '{"m": [7]}');
+SET ROLE regress_lgw_team;
+SELECT sg_lg_get_tuple('wg-2', '') IS NULL AS superusers_thread_hidden;
+RESET ROLE;
+SELECT 'checkpoint' AS kind, thread_id, CASE WHEN owner = CURRENT_USER THEN '(superuser)' ELSE owner END AS owner
+FROM stategraph.lg_checkpoints WHERE thread_id LIKE 'wg-%'
 UNION ALL SELECT 'write', thread_id, owner FROM stategraph.lg_writes WHERE thread_id LIKE 'wg-%' ORDER BY 2, 1, 3;
 
 SET client_min_messages = warning;

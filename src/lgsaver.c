@@ -161,7 +161,11 @@ static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID};
  * the thread (of its first checkpoint), else (a new thread) the owner of
  * the writes sent under the id before its first checkpoint (those the
  * caller sees: its own, or a role's it may own, thread_ids.c refusing
- * another role's), else the current role. A member of a group role that
+ * another role's; when they are of one role), else the current role. A
+ * caller above row-level security (a superuser, BYPASSRLS, the tables'
+ * owner) sees every role's writes and is refused none: its new thread is
+ * its own, not that of a role whose stray write was there (which could
+ * then read it). A member of a group role that
  * owns a thread thus writes rows of the group, as it does in a stategraph
  * thread, where the thread's owner decides who sees every checkpoint: rows
  * of the member's own were invisible to the group and its other members,
@@ -172,7 +176,9 @@ static const Oid w_same[] = {TEXTOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID};
 #define LG_THREAD_OWNER \
 	"COALESCE((SELECT o.owner FROM stategraph.lg_checkpoints o WHERE o.thread_id OPERATOR(pg_catalog.=) $1 " \
 	"ORDER BY o.checkpoint_ns, o.checkpoint_id LIMIT 1), " \
-	"(SELECT w.owner FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) $1 LIMIT 1), " \
+	"(SELECT pg_catalog.min(w.owner) FROM stategraph.lg_writes w WHERE w.thread_id OPERATOR(pg_catalog.=) $1 " \
+	" AND pg_catalog.row_security_active('stategraph.lg_writes'::pg_catalog.regclass) " \
+	" HAVING pg_catalog.count(DISTINCT w.owner) OPERATOR(pg_catalog.=) 1), " \
 	"CURRENT_USER::pg_catalog.text)"
 
 /* a kept statement: its text and its parameter types */
@@ -554,9 +560,10 @@ lg_required_text(FunctionCallInfo fcinfo, int arg, const char *name)
 
 /*
  * An id that rows are stored under (named name) at most SG_MAX_NAME bytes,
- * as stategraph's own names and ids: the keys of lg_checkpoints, lg_writes
- * and lg_blobs then always fit a btree index entry (a longer one failed
- * with 54000, naming an index and suggesting an MD5 index to the caller).
+ * as stategraph's own names and ids: the keys of lg_checkpoints and
+ * lg_writes then always fit a btree index entry (a longer one failed with
+ * 54000, naming an index and suggesting an MD5 index to the caller);
+ * lg_blobs' key has the channel's name too, which LangGraph makes short.
  */
 static void
 lg_check_id_length(const char *s, const char *name)

@@ -639,8 +639,9 @@ sg_thread_id_claimed(const char *thread_id, bool taken)
  * snapshot): writes of a transaction still open, whose role checked the
  * id before the caller's checkpoint was there, would commit into the
  * caller's thread after it (a writer that comes after the caller's first
- * put waits for it, lg_wait_stored, and is then refused). A caller that
- * row-level security lets see every row takes them as its own.
+ * put waits for it, lg_wait_stored, and is then refused). A caller above
+ * row-level security is not refused: its thread is its own (lgsaver.c's
+ * LG_THREAD_OWNER), with those writes in it.
  */
 static bool
 lg_writes_of_another_role(const char *thread_id)
