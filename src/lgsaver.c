@@ -559,23 +559,6 @@ lg_required_text(FunctionCallInfo fcinfo, int arg, const char *name)
 }
 
 /*
- * An id that rows are stored under (named name) at most SG_MAX_NAME bytes,
- * as stategraph's own names and ids: the keys of lg_checkpoints and
- * lg_writes then always fit a btree index entry (a longer one failed with
- * 54000, naming an index and suggesting an MD5 index to the caller);
- * lg_blobs' key has the channel's name too, which LangGraph makes short.
- */
-static void
-lg_check_id_length(const char *s, const char *name)
-{
-	if (strlen(s) > SG_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", name),
-				 errdetail("Names and ids are at most %d bytes.", SG_MAX_NAME)));
-}
-
-/*
  * A thread id that a call stores rows under: required, and not empty (one
  * namespace of thread ids with stategraph's own threads, where '' is
  * refused: a thread '' could be read by no sg_ function), nor longer than
@@ -591,7 +574,7 @@ lg_thread_arg(FunctionCallInfo fcinfo, int arg, const char *name)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", name),
 				 errhint("LangGraph.js threads share their ids with stategraph's threads, whose ids are not empty.")));
-	lg_check_id_length(thread_id, name);
+	sg_check_max_length(thread_id, name, "Names and ids");	/* (the keys of the lg_ tables then fit a btree entry) */
 	return thread_id;
 }
 
@@ -603,7 +586,7 @@ lg_ns_arg(FunctionCallInfo fcinfo, int arg)
 
 	sg_require_arg_hint(fcinfo, arg, "checkpoint_ns", "The root graph's namespace is ''.");
 	ns = text_to_cstring(PG_GETARG_TEXT_PP(arg));
-	lg_check_id_length(ns, "checkpoint_ns");
+	sg_check_max_length(ns, "checkpoint_ns", "Names and ids");
 	return ns;
 }
 
@@ -2707,7 +2690,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("checkpoint_id must not be null"),
 				 errhint("Writes belong to a checkpoint: pass the config returned by put.")));
-	lg_check_id_length(task_id, "task_id");
+	sg_check_max_length(task_id, "task_id", "Names and ids");
 	sg_require_arg_hint(fcinfo, 5, "task_path", "A task without a path has ''.");
 	task_path = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	if (PG_ARGISNULL(6) && (!PG_ARGISNULL(7) || !PG_ARGISNULL(8)))

@@ -132,6 +132,13 @@ sg_check_length(const char *s, const char *subject, const char *limit_of)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", subject)));
+	sg_check_max_length(s, subject, limit_of);
+}
+
+/* Fail if a name or id (what subject says it is; '' allowed) is longer than SG_MAX_NAME. */
+void
+sg_check_max_length(const char *s, const char *subject, const char *limit_of)
+{
 	if (strlen(s) > SG_MAX_NAME)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
