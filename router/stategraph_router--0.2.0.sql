@@ -289,37 +289,16 @@ CREATE FUNCTION @extschema@.sg_draw(graph text, format text DEFAULT 'mermaid') R
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ANY; $$;
 
 /*
- * Each server's digest of each graph's definition (channels, nodes, edges,
- * branches, compiled spec, and the retention that applies to it: its own
- * or the default), with the partitions it serves; a server with
- * no graph gives one row with a NULL graph. A node's, router's or custom
- * reducer's function counts with its whole definition (pg_get_functiondef),
- * not its name only: the same graph calling a function whose code differs
- * on one server runs differently there (a reducer's code was left out: TAP
- * 170). The row of no graph has the server's encoding as its digest
- * (stategraph_router.check_definitions).
+ * Each server's digest of each graph's definition (stategraph.graph_digest
+ * on the server: channels, nodes, edges, branches, compiled spec, the code
+ * of their functions, the retention that applies), with the partitions it
+ * serves; a server with no graph gives one row with a NULL graph, whose
+ * digest is the server's encoding (stategraph_router.check_definitions).
  */
 CREATE FUNCTION stategraph_router.definitions(parts integer[], OUT server integer[], OUT graph text, OUT digest text)
     RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
-    SELECT parts AS server, g.graph AS graph,
-           pg_catalog.md5(g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, '')
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(n.node OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) n.fn::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(n.retry::pg_catalog.text, '')
-                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
-                                                       ',' ORDER BY n.node), '')
-                 FROM stategraph.nodes n WHERE n.graph OPERATOR(pg_catalog.=) g.graph)
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(e.sources::pg_catalog.text OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) e.target, ',' ORDER BY e.sources::pg_catalog.text, e.target), '')
-                 FROM stategraph.edges e WHERE e.graph OPERATOR(pg_catalog.=) g.graph)
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(b.source OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) b.router::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(b.path_map::pg_catalog.text, '')
-                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::pg_catalog.text))), ''),
-                                                       ',' ORDER BY b.source, b.router::pg_catalog.text), '')
-                 FROM stategraph.branches b WHERE b.graph OPERATOR(pg_catalog.=) g.graph)
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(c.key OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(c.value OPERATOR(pg_catalog.->>) 'fn'))), ''),
-                                                       ',' ORDER BY c.key), '')
-                 FROM pg_catalog.jsonb_each(g.channels) c WHERE c.value OPERATOR(pg_catalog.?) 'fn')
-             OPERATOR(pg_catalog.||) COALESCE((SELECT 'ttl=' OPERATOR(pg_catalog.||) COALESCE(r.ttl::pg_catalog.text, '') OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) r.strategy OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) COALESCE(r.keep_last::pg_catalog.text, '')
-                          FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
-                          ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
+    SELECT parts AS server, g.graph AS graph, stategraph.graph_digest(g.graph) AS digest
     FROM stategraph.graphs g
     UNION ALL SELECT parts, NULL, pg_catalog.getdatabaseencoding(); $$;
 
@@ -1173,39 +1152,19 @@ CREATE TABLE stategraph_router.pending_copies (
 SELECT pg_catalog.pg_extension_config_dump('stategraph_router.pending_copies', '');
 
 /*
- * The digest of every graph definition on the server at connstr: the
- * digest of each graph exactly as stategraph_router.definitions makes it
- * (channels, nodes, edges, branches, compiled spec, the code of its node,
- * router and reducer functions, its retention), so that a move refuses a server
- * that check_definitions would list once it serves the partition. It
- * compared channels and compiled specs only: a server whose node function
- * did something else, or whose retention expired threads after a second,
- * took the partition, whose threads then ran that code and were swept
- * (TAP 170). Keep the expression the same as definitions'.
+ * The digest of every graph definition on the server at connstr, each
+ * graph's made by stategraph.graph_digest as stategraph_router.definitions
+ * makes it, so that a move refuses a server that check_definitions would
+ * list once it serves the partition (a move compared channels and compiled
+ * specs only, and a server whose node function did something else, or
+ * whose retention expired threads after a second, took the partition:
+ * TAP 170).
  */
 CREATE FUNCTION stategraph_router.definitions_at(connstr text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(d.graph OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) d.digest, ','
-                                                         ORDER BY d.graph), '')) AS digest
-    FROM (SELECT g.graph AS graph,
-           pg_catalog.md5(g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, '')
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(n.node OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) n.fn::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(n.retry::pg_catalog.text, '')
-                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
-                                                       ',' ORDER BY n.node), '')
-                 FROM stategraph.nodes n WHERE n.graph OPERATOR(pg_catalog.=) g.graph)
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(e.sources::pg_catalog.text OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) e.target, ',' ORDER BY e.sources::pg_catalog.text, e.target), '')
-                 FROM stategraph.edges e WHERE e.graph OPERATOR(pg_catalog.=) g.graph)
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(b.source OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) b.router::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(b.path_map::pg_catalog.text, '')
-                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::pg_catalog.text))), ''),
-                                                       ',' ORDER BY b.source, b.router::pg_catalog.text), '')
-                 FROM stategraph.branches b WHERE b.graph OPERATOR(pg_catalog.=) g.graph)
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(c.key OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(c.value OPERATOR(pg_catalog.->>) 'fn'))), ''),
-                                                       ',' ORDER BY c.key), '')
-                 FROM pg_catalog.jsonb_each(g.channels) c WHERE c.value OPERATOR(pg_catalog.?) 'fn')
-             OPERATOR(pg_catalog.||) COALESCE((SELECT 'ttl=' OPERATOR(pg_catalog.||) COALESCE(r.ttl::pg_catalog.text, '') OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) r.strategy OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) COALESCE(r.keep_last::pg_catalog.text, '')
-                          FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
-                          ORDER BY r.graph NULLS LAST LIMIT 1), '')) AS digest
-          FROM stategraph.graphs g) d; $$;
+    SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(g.graph OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) stategraph.graph_digest(g.graph), ','
+                                                         ORDER BY g.graph), '')) AS digest
+    FROM stategraph.graphs g; $$;
 
 /* The database encoding of the server at connstr. */
 CREATE FUNCTION stategraph_router.encoding_at(connstr text) RETURNS text LANGUAGE plproxy AS $$

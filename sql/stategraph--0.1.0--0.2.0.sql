@@ -1137,6 +1137,40 @@ COMMENT ON FUNCTION stategraph.thread_partition(text, integer, boolean) IS
     'the partition (of n) of a stategraph_router that a thread id maps to (modular: modular_mapping)';
 
 /*
+ * The digest of one graph's definition on this server, as a router
+ * compares its servers' (stategraph_router.definitions and, for a move's
+ * new server, definitions_at): channels, compiled spec, nodes, edges,
+ * branches, and the retention that applies to the graph (its own or the
+ * default). A node's, router's or custom reducer's function counts with
+ * its whole definition (pg_get_functiondef), not its name only: the same
+ * graph calling a function whose code differs on one server runs
+ * differently there. One expression here, so that the router's two
+ * callers cannot drift apart (they were two copies). NULL for no such graph.
+ */
+CREATE FUNCTION stategraph.graph_digest(graph text) RETURNS text
+    LANGUAGE sql STABLE
+    RETURN (SELECT pg_catalog.md5(g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, '')
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(n.node OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) n.fn::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(n.retry::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
+                                                       ',' ORDER BY n.node), '')
+                 FROM stategraph.nodes n WHERE n.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(e.sources::pg_catalog.text OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) e.target, ',' ORDER BY e.sources::pg_catalog.text, e.target), '')
+                 FROM stategraph.edges e WHERE e.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(b.source OPERATOR(pg_catalog.||) '>' OPERATOR(pg_catalog.||) b.router::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(b.path_map::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(b.router::pg_catalog.text))), ''),
+                                                       ',' ORDER BY b.source, b.router::pg_catalog.text), '')
+                 FROM stategraph.branches b WHERE b.graph OPERATOR(pg_catalog.=) g.graph)
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(c.key OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(c.value OPERATOR(pg_catalog.->>) 'fn'))), ''),
+                                                       ',' ORDER BY c.key), '')
+                 FROM pg_catalog.jsonb_each(g.channels) c WHERE c.value OPERATOR(pg_catalog.?) 'fn')
+             OPERATOR(pg_catalog.||) COALESCE((SELECT 'ttl=' OPERATOR(pg_catalog.||) COALESCE(r.ttl::pg_catalog.text, '') OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) r.strategy OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) COALESCE(r.keep_last::pg_catalog.text, '')
+                          FROM stategraph.retention r WHERE r.graph OPERATOR(pg_catalog.=) g.graph OR r.graph IS NULL
+                          ORDER BY r.graph NULLS LAST LIMIT 1), ''))
+            FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) graph_digest.graph);
+COMMENT ON FUNCTION stategraph.graph_digest(text) IS
+    'the digest of a graph''s definition on this server (channels, spec, nodes, edges, branches, their functions'' code, retention) that a stategraph_router compares across servers';
+
+/*
  * stategraph_router.move_partition copies the threads of a router
  * partition from this server to another, checks each copy against its
  * original once more, and switches the partition on the router. From that
@@ -1258,6 +1292,7 @@ REVOKE ALL ON FUNCTION stategraph.lock_partition(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.unlock_partition(integer) FROM PUBLIC;
 -- the router's listings (sg_threads, sg_tasks) call it on their servers as any role
 GRANT EXECUTE ON FUNCTION stategraph.thread_partition(text, integer, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.graph_digest(text) TO PUBLIC;
 
 
 -- ===========================================================================

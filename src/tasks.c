@@ -1089,7 +1089,6 @@ static int
 sweep_leases(int limit, const char *poll_queue)
 {
 	static SPIPlanPtr select_plan;
-	static SPIPlanPtr poll_plan;
 	static SPIPlanPtr fail_plan;
 	Oid			types[3] = {INT4OID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[3];
@@ -1101,24 +1100,15 @@ sweep_leases(int limit, const char *poll_queue)
 	/* the time as a parameter, not clock_timestamp(): an index condition stops at the first live lease */
 	values[0] = Int32GetDatum(limit);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	if (poll_queue != NULL)
-	{
-		values[2] = CStringGetTextDatum(poll_queue);
-		run_sql(&poll_plan,
-				"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
-				"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
-				"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
-				"AND queue OPERATOR(pg_catalog.=) $3 AND attempt OPERATOR(pg_catalog.<) max_attempts "
-				"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-				3, types, values, NULL, 0);
-	}
-	else
-		run_sql(&select_plan,
-				"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
-				"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
-				"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
-				"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-				2, types, values, NULL, 0);
+	values[2] = poll_queue != NULL ? CStringGetTextDatum(poll_queue) : (Datum) 0;
+	run_sql(&select_plan,
+			"SELECT " TASK_COLUMNS " FROM stategraph.tasks "
+			"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
+			"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
+			"AND ($3::pg_catalog.text IS NULL "
+			"     OR (queue OPERATOR(pg_catalog.=) $3 AND attempt OPERATOR(pg_catalog.<) max_attempts)) "
+			"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+			3, types, values, poll_queue != NULL ? NULL : "  n", 0);
 	tab = SPI_tuptable;
 	n = SPI_processed;
 	for (i = 0; i < n; i++)
