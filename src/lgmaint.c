@@ -1156,6 +1156,13 @@ lg_check_export(Jsonb *data)
 				   "WITH b AS (SELECT e OPERATOR(pg_catalog.->>) 'checkpoint_ns' AS ns, e OPERATOR(pg_catalog.->>) 'channel' AS channel, e OPERATOR(pg_catalog.->>) 'writer' AS writer, "
 				   "  e OPERATOR(pg_catalog.->>) 'base' AS base FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("blobs") ") e) "
 				   "SELECT COALESCE("
+				   /* the ids in the tables' keys are as long as put allows at most (over a btree entry: 54000) */
+				   " (SELECT pg_catalog.format('A row has a %s over %s bytes.', x.k, " CppAsString2(SG_MAX_NAME) ") FROM ("
+				   "  SELECT r.key AS k FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("checkpoints") " OPERATOR(pg_catalog.||) "
+				   "    " LG_MEMBER("blobs") " OPERATOR(pg_catalog.||) " LG_MEMBER("writes") ") e, "
+				   "    pg_catalog.jsonb_each_text(CASE WHEN pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'object' THEN e ELSE '{}' END) r "
+				   "  WHERE r.key OPERATOR(pg_catalog.=) ANY (ARRAY['checkpoint_ns', 'channel', 'task_id']) "
+				   "    AND pg_catalog.octet_length(r.value) OPERATOR(pg_catalog.>) " CppAsString2(SG_MAX_NAME) ") x LIMIT 1), "
 				   /* a thread's rows are one role's (the policies see no other row of the same statement) */
 				   " (SELECT 'Its rows do not all have the same owner.' FROM ("
 				   "  SELECT r OPERATOR(pg_catalog.->) 'owner' AS o FROM pg_catalog.jsonb_array_elements(" LG_MEMBER("checkpoints") ") r "
@@ -1359,10 +1366,8 @@ sg_lg_import_thread(Jsonb *data, const char *thread_id)
 	lg_check_export(data);
 	if (thread_id == NULL)
 		thread_id = lg_find_string(data, "thread_id");
-	if (thread_id[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("thread name must not be empty")));
+	/* as an import of stategraph's own threads (portable.c): an id over 512 bytes was stored, read by no sg_ function */
+	sg_check_length(thread_id, "thread name", "Names");
 	lg_hold_import_owners(data);
 	(void) lg_lock_waited(thread_id, "", LG_LOCK_REMOVE);
 	(void) lg_wait_stored(thread_id, "", LG_LOCK_REMOVE);	/* a copy or import into it in flight */

@@ -2149,6 +2149,16 @@ lg_put_check_args(FunctionCallInfo fcinfo, const char *thread_id, char **idstr, 
 					 errmsg("version of channel \"%s\" must be a number or a string", bad),
 					 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", *idstr, thread_id)));
 	}
+	/* a stored value's channel is part of the key of stategraph.lg_blobs: as long as an id at most */
+	if (newv)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&newv->root);
+		JsonbValue	v;
+		char	   *channel;
+
+		while (sg_jsonb_next_pair(&it, &channel, &v))
+			sg_check_max_length(channel, "channel name in new_versions", "Names and ids");
+	}
 	if (bc && (bt == NULL || bv == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

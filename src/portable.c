@@ -655,15 +655,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	check_reducers(data);
 	thread_id = PG_ARGISNULL(1) ? sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "thread_id")
 		: sg_arg_text(fcinfo, 1, "thread_id");
-	if (thread_id == NULL || thread_id[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("thread name must not be empty")));
-	if (strlen(thread_id) > SG_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("thread name is too long"),
-				 errdetail("Names are at most %d bytes.", SG_MAX_NAME)));
+	sg_check_length(thread_id ? thread_id : "", "thread name", "Names");
 	hold_owner(data);
 	sg_lock_thread(thread_id, false);
 	if (sg_thread_fetch(thread_id, true) != NULL)
