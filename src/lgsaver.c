@@ -1726,7 +1726,25 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 						   sg_uuid_to_cstring(parent), ns),
 				 errhint("The thread was deleted while a run was writing it; start the run again.")));
 	}
-	head = DatumGetUUIDP(lg_col(SPI_tuptable, 0, CP_ID, &isnull));
+	head = palloc(sizeof(pg_uuid_t));
+	memcpy(head, DatumGetUUIDP(lg_col(SPI_tuptable, 0, CP_ID, &isnull)), sizeof(pg_uuid_t));
+	if (!first && memcmp(head, parent, sizeof(pg_uuid_t)) != 0)
+	{
+		Datum		c[3] = {k[0], k[1], lg_uuid_datum(parent)};
+
+		/*
+		 * not the newest because it is gone (sg_lg_delete_for_runs, a prune,
+		 * retention), not because another writer went on from it: said so
+		 */
+		lg_run(LGP_CP_GET, c, NULL, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("parent checkpoint %s of thread \"%s\" was removed", sg_uuid_to_cstring(parent), thread_id),
+					 errdetail("A delete of runs, a prune or the retention sweep removed it; the newest checkpoint of namespace \"%s\" is %s.",
+							   ns, sg_uuid_to_cstring(head)),
+					 errhint("Read the thread again and go on from what it holds now.")));
+	}
 	if (first)
 		detail = psprintf("The new checkpoint %s starts namespace \"%s\", which another writer has started since.",
 						  sg_uuid_to_cstring(id), ns);
