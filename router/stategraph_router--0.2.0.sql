@@ -315,7 +315,10 @@ CREATE FUNCTION stategraph_router.same_bytes(encoding text) RETURNS boolean LANG
 /*
  * Every graph whose definition is not the same on all servers: one row per
  * server (its connection string and partitions) that differs from the most
- * common definition, or lacks the graph. No rows: all servers agree.
+ * common definition, or lacks the graph; when no definition is on more
+ * servers than every other (two servers that differ), every server that
+ * has the graph is listed, as none can be told to be the odd one (one
+ * of them was picked by its digest's sort order). No rows: all servers agree.
  * And every server whose database encoding is not the router's (a row of
  * no graph): PL/Proxy routes by hashtext of the thread id in the router's
  * encoding, a server keeps the threads of its partitions (listings, moves)
@@ -329,15 +332,22 @@ CREATE FUNCTION stategraph_router.check_definitions(OUT graph text, OUT server t
     WITH d AS (SELECT * FROM stategraph_router.definitions(stategraph_router.all_partitions())),
          servers AS (SELECT DISTINCT d.server FROM d),
          graphs AS (SELECT DISTINCT d.graph FROM d WHERE d.graph IS NOT NULL),
-         common AS (SELECT DISTINCT ON (d.graph) d.graph, d.digest FROM d WHERE d.graph IS NOT NULL
-                    GROUP BY d.graph, d.digest ORDER BY d.graph, pg_catalog.count(*) DESC, d.digest)
+         counts AS (SELECT d.graph, d.digest, pg_catalog.count(*) AS n FROM d WHERE d.graph IS NOT NULL
+                    GROUP BY d.graph, d.digest),
+         -- the definition on the most servers, NULL when another is on as many
+         common AS (SELECT c.graph, CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1 THEN pg_catalog.min(c.digest) END AS digest
+                    FROM counts c
+                    WHERE c.n OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(x.n) FROM counts x WHERE x.graph OPERATOR(pg_catalog.=) c.graph)
+                    GROUP BY c.graph)
     SELECT g.graph, p.connstr, s.server,
-           CASE WHEN d.digest IS NULL THEN 'missing' ELSE 'different definition' END
+           CASE WHEN d.digest IS NULL THEN 'missing'
+                WHEN c.digest IS NULL THEN 'different definition (no definition is on most servers)'
+                ELSE 'different definition' END
     FROM graphs g CROSS JOIN servers s
     JOIN stategraph_router.partitions() p ON p.partition OPERATOR(pg_catalog.=) s.server[1]
     LEFT JOIN d ON d.graph OPERATOR(pg_catalog.=) g.graph AND d.server OPERATOR(pg_catalog.=) s.server
     JOIN common c ON c.graph OPERATOR(pg_catalog.=) g.graph
-    WHERE d.digest IS DISTINCT FROM c.digest
+    WHERE c.digest IS NULL OR d.digest IS DISTINCT FROM c.digest
     UNION ALL
     SELECT NULL, p.connstr, d.server,
            pg_catalog.format('encoding %s, not the router''s %s', d.digest, pg_catalog.getdatabaseencoding())

@@ -228,7 +228,13 @@ on_shard($C, q{SELECT sg_create_graph('only_a', '{"x": "replace"}')});
 is(r('SELECT graph, server, problem FROM stategraph_router.check_definitions()'),
 	"only_a|$C->{connstr}|different definition",
 	'and the server whose definition differs from the others');
-r(q{SELECT sg_drop_graph('only_a')});
+# one definition on A, another on C, none on B: no definition is on most
+# servers, and every server is listed (one of A and C was picked before)
+on_shard($B, q{SELECT sg_drop_graph('only_a')});
+is(r(q{SELECT string_agg(server || ' ' || problem, ', ' ORDER BY server) FROM stategraph_router.check_definitions() WHERE graph = 'only_a'}),
+	join(', ', sort map { "$_->{connstr} " . ($_ == $B ? 'missing' : 'different definition (no definition is on most servers)') } ($A, $B, $C)),
+	'a definition on as many servers as another: every server is listed');
+on_shard($_, q{SELECT sg_drop_graph('only_a')}) for ($A, $C);
 is(r('SELECT count(*) FROM stategraph_router.check_definitions()'), '0', 'sg_drop_graph through the router drops it everywhere');
 
 # ---------------------------------------------------------------------------
