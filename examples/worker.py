@@ -132,8 +132,25 @@ def log(msg):
     print(f"[worker {os.getpid()}] {msg}", file=sys.stderr, flush=True)
 
 
+MAX_WAIT = 24 * 86400       # the longest long poll sg_claim takes (its wait => ...), in seconds
+
+
+def check_wait(wait):
+    """wait (--wait) as seconds, if a long poll can take it: at least 1 ms
+    (the server's unit) and at most 24 days (sg_claim's bound). Less is no
+    wait at all: an idle worker would claim again at once, without end,
+    thousands of transactions a second on a core of the server and one of
+    its own; more, NaN or infinity would be refused by every claim."""
+    wait = float(wait)
+    if not (0.001 <= wait <= MAX_WAIT):
+        raise ValueError(f"--wait must be between 0.001 and {MAX_WAIT} seconds (24 days), not {wait:g}: "
+                         "it is how long an idle worker waits for work before it claims again")
+    return wait
+
+
 class Worker:
     def __init__(self, dsn, queues, name, wait, lease=None, sweep_every=5.0):
+        wait = check_wait(wait)
         self.dsn, self.queues, self.name, self.wait, self.lease = dsn, queues, name, wait, lease
         self.sweep_every = sweep_every
         self.stopping = False
@@ -222,7 +239,7 @@ class Worker:
                 "SELECT task_id, token, queue, graph, thread_id, node, step, attempt, input, config, resume, "
                 "extract(epoch FROM lease_expires_at - clock_timestamp()) AS lease_left "
                 "FROM sg_claim(%s, %s, 1, %s::interval, %s::interval)",
-                (queue, self.name, self.lease, f"{wait} seconds"))
+                (queue, self.name, self.lease, f"{wait:.3f} seconds"))
             cols = [d.name for d in cur.description]
             return [dict(zip(cols, row)) for row in cur.fetchall()]
         except psycopg.errors.QueryCanceled as e:
@@ -567,12 +584,21 @@ def flaky(task, ctx):
     return {"answer": f"attempt {task['attempt']}"}
 
 
+def wait_arg(text):
+    """--wait as argparse takes it: a usage error, not a worker that spins."""
+    try:
+        return check_wait(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--wait "))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dsn", default=os.environ.get("SG_DSN", ""))
     p.add_argument("--queue", action="append", required=True, help="queue to work (repeatable)")
     p.add_argument("--name", default=f"worker-{os.getpid()}")
-    p.add_argument("--wait", type=float, default=2.0, help="seconds a claim long-polls")
+    p.add_argument("--wait", type=wait_arg, default=2.0,
+                   help="seconds a claim long-polls (0.001 to 24 days)")
     p.add_argument("--lease", default=None, help="lease per claim (default: the node's)")
     p.add_argument("--max-tasks", type=int, default=0, help="exit after this many tasks (0: never)")
     p.add_argument("--sweep-every", type=float, default=5.0, help="seconds between lease sweeps")

@@ -1,0 +1,94 @@
+# The reference worker's --wait is how long an idle worker's claim waits
+# for work. It took any number: with --wait 0 (or under a millisecond, the
+# server's unit) an idle worker claimed again at once, without end, some
+# 5,000 transactions a second on a core of the server and one of its own;
+# a negative, NaN or too long --wait was refused by the first claim, and
+# the worker died of the exception. Now --wait out of 0.001 s .. 24 days is
+# a usage error (exit 2) before the worker connects, and Worker (as a
+# library) refuses such a wait with ValueError; a fractional --wait still
+# works.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run ();
+use SGWorker qw(start_worker stop_worker);
+
+plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
+
+my $node = PostgreSQL::Test::Cluster->new('workerwait');
+$node->init;
+$node->start;
+my $dsn = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
+my $worker_py = ($ENV{SG_TESTROOT} // 'test') . '/../examples/worker.py';
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sql(q{
+    CREATE EXTENSION stategraph;
+    SELECT sg_create_graph('g', '{"answer": "replace"}');
+    SELECT sg_add_external_node('g', 'nap', 'q', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
+    SELECT sg_add_edge('g', '__start__', 'nap');
+    SELECT sg_add_edge('g', 'nap', '__end__');
+    SELECT sg_compile('g');
+});
+
+# the claims the server saw since the last call
+sub claims
+{
+	sql('SELECT pg_stat_clear_snapshot()');
+	my $n = sql(q{SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE funcname = 'sg_claim'});
+	return $n;
+}
+sql(q{ALTER SYSTEM SET track_functions = 'all'});
+$node->reload;
+
+# --- a wait the long poll cannot take: a usage error, no claim --------------
+for my $wait ('0', '0.0001', '-1', 'nan', 'inf', '3000000')
+{
+	my $before = claims();
+	my ($w, $log) = start_worker($dsn, queues => ['q'], args => [ '--wait', $wait ]);
+	# a worker that runs is stopped (15 s at most) and reaped: -1 if still running then
+	sleep 2;
+	my $status = stop_worker($w, 'KILL');
+	is($status >> 8, 2, "--wait $wait: a usage error (exit 2), not a worker that runs");
+	like(slurp_file($log), qr/argument --wait: must be between 0\.001 and 2073600 seconds/,
+		"--wait $wait: says what --wait takes");
+	sleep 1;    # (the statistics of a backend are reported at its end)
+	is(claims() - $before, 0, "--wait $wait: no claim reached the server");
+	unlink $log;
+}
+
+# --- Worker as a library: the same wait is refused -------------------------
+my $library = <<'PY';
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("worker", sys.argv[1])
+worker = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(worker)
+try:
+    worker.Worker(sys.argv[2], ["q"], "library", 0)
+    print("accepted")
+except ValueError as e:
+    print("ValueError")
+PY
+my ($out, $err) = ('', '');
+IPC::Run::run([ '/usr/bin/python3', '-c', $library, $worker_py, $dsn ], '>', \$out, '2>', \$err);
+is($out, "ValueError\n", 'Worker(..., wait 0) as a library: ValueError') or diag($err);
+
+# --- a fractional wait still long-polls and works ---------------------------
+my $before = claims();
+my ($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '0.05' }, args => [ '--wait', '0.25' ]);
+sql(q{SELECT sg_invoke('g', '{}', 't-1')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = 't-1'}, '1'),
+	'--wait 0.25: the worker completes a task');
+sleep 2;
+is(stop_worker($w, 'TERM'), 0, '... and stops cleanly');
+sleep 1;
+my $n = claims() - $before;
+ok($n >= 3 && $n <= 20, "... claiming about four times a second when idle ($n claims in about 3 s)");
+unlike(slurp_file($log), qr/Traceback/, 'without an exception');
+
+$node->stop;
+done_testing();
