@@ -19,7 +19,8 @@ application workers through a queue. This worker:
     another worker retries the task);
   * when its connection is lost (server restart, pg_terminate_backend), it
     connects again, backing off up to 10 s, and hands the task in hand back
-    with the same token (a lease still running accepts it).
+    with the same token (a lease still running accepts it); started while
+    the server is down or starting up, it waits for it the same way.
 
 The LISTEN connection (only for several queues) is read every round: a
 listener that is never read keeps the server's notification queue from being
@@ -287,15 +288,28 @@ class Worker:
         """After a lost connection: connects again, backing off, until it works or SIGTERM."""
         if not self.lost():
             raise error
-        delay = 0.2
         log(f"connection lost ({first_line(error)}): connecting again")
+        if not self.connect_backing_off():
+            return False
+        log("connected again")
+        return True
+
+    def connect_backing_off(self):
+        """Connects, and while the server cannot be reached (down, starting
+        up, in recovery: a worker started with it, or restarted while it
+        restarts) tries again, backing off up to 10 s, until it works
+        (True) or the worker stops (False). The first failure is logged."""
+        delay = 0.2
+        said = False
         while not self.stopping:
             try:
                 self.connect()
-                log("connected again")
                 return True
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as e:
                 self.close()
+                if not said:
+                    log(f"cannot connect ({first_line(e)}): trying again, backing off up to 10 s")
+                    said = True
                 self.stopped.wait(delay)
                 delay = min(delay * 2, 10.0)
         return False
@@ -321,7 +335,12 @@ class Worker:
         return []
 
     def run(self):
-        self.connect()
+        # a server not up yet is waited for, as after a lost connection:
+        # died here, the worker was restarted at once by systemd or
+        # Kubernetes, and soon given up (StartLimitBurst, CrashLoopBackOff)
+        if not self.connect_backing_off():
+            log("stopped before it could connect")
+            return
         log(f"ready: queues {', '.join(self.queues)}")
         while not self.stopping:
             try:

@@ -1,0 +1,68 @@
+# The reference worker started while its server is down (a host's boot, a
+# worker restarted during the server's restart, a Kubernetes pod up before
+# its database): it died at once with a traceback (exit 1) from its first
+# connect, where a lost connection later is opened again, backing off.
+# systemd and Kubernetes restart such a worker at once, and soon give it up
+# (StartLimitBurst, CrashLoopBackOff). Now it waits for the server as after
+# a lost connection:
+#  - started with the server stopped: it keeps running, says once that it
+#    cannot connect, and works the queue once the server is up;
+#  - SIGTERM while it waits for the server: a clean exit (0), at once.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use POSIX qw(WNOHANG);
+use SGWorker qw(start_worker stop_worker);
+
+plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
+
+my $node = PostgreSQL::Test::Cluster->new('workerstart');
+$node->init;
+$node->start;
+my $dsn = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sql(q{
+    CREATE EXTENSION stategraph;
+    SELECT sg_create_graph('g', '{"answer": "replace"}');
+    SELECT sg_add_external_node('g', 'nap', 'q', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
+    SELECT sg_add_edge('g', '__start__', 'nap');
+    SELECT sg_add_edge('g', 'nap', '__end__');
+    SELECT sg_compile('g');
+    SELECT sg_invoke('g', '{}', 't-1');
+});
+$node->stop('immediate');
+
+# --- started with the server down: waits for it, then works ------------------
+my ($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '0.05' });
+sleep 3;
+ok(waitpid($w, WNOHANG) == 0, 'started with the server down, the worker keeps running');
+my $text = slurp_file($log);
+unlike($text, qr/Traceback/, '... without an exception');
+my @said = $text =~ /cannot connect \([^\n]*\): trying again, backing off up to 10 s\n/g;
+is(scalar(@said), 1, '... and says once that it cannot connect');
+
+$node->start;
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = 't-1'}, '1'),
+	'once the server is up, it completes the task waiting for it');
+is(sql(q{SELECT attempt FROM sg_tasks('q') WHERE thread_id = 't-1'}), '1', '... at its first attempt');
+like(slurp_file($log), qr/ready: queues q\n/, 'it said it was ready');
+is(stop_worker($w, 'TERM'), 0, 'SIGTERM stops it cleanly');
+unlink $log;
+
+# --- SIGTERM while it waits for the server: exits 0 at once ------------------
+$node->stop('fast');
+($w, $log) = start_worker($dsn, queues => ['q']);
+sleep 3;    # backing off by now
+my $t0 = time();
+is(stop_worker($w, 'TERM'), 0, 'SIGTERM while it waits for the server: exit 0');
+ok(time() - $t0 < 3, '... at once, not after its back-off');
+like(slurp_file($log), qr/stopped before it could connect\n/, '... saying so');
+unlike(slurp_file($log), qr/Traceback/, '... without an exception');
+
+done_testing();
