@@ -342,19 +342,32 @@ class Worker:
             log("stopped before it could connect")
             return
         log(f"ready: queues {', '.join(self.queues)}")
+        refused = 0                                  # polls refused in a row (not transiently)
         while not self.stopping:
             try:
                 for task in self.poll():
                     self.handle(self.conn, task)
-            except psycopg.OperationalError as e:
-                if not self.lost() and transient(e.sqlstate or ""):
+                refused = 0
+            except psycopg.Error as e:
+                if self.lost():
+                    if not self.reconnect(e):
+                        break
+                    continue
+                if transient(e.sqlstate or ""):
                     # a claim or sweep refused for now (lock_timeout, deadlock,
                     # statement_timeout of the sweep): nothing was taken, so poll again
                     log(f"poll refused ({e.sqlstate} {first_line(e)}): polling again in 1 s")
                     self.stopped.wait(1.0)
                     continue
-                if not self.reconnect(e):
-                    break
+                # refused otherwise (EXECUTE on sg_claim or sweep_leases revoked,
+                # 42501; an extension being updated, 42883; a bad --lease, 22023):
+                # nothing was taken either. The worker died of it, though a
+                # grant given back would let it work again: it polls again,
+                # backing off up to 10 s, one line of its log each time
+                pause = min(2.0 ** refused, 10.0)
+                refused += 1
+                log(f"poll refused ({e.sqlstate} {first_line(e)}): polling again in {pause:g} s")
+                self.stopped.wait(pause)
         self.close()
         with self.beat_lock:
             if self.beat_conn is not None:
