@@ -12,8 +12,8 @@ application workers through a queue. This worker:
     task was cancelled or went to another worker);
   * hands the update back with sg_complete, or reports sg_fail (retried by the
     server after the node's backoff), or asks a human with sg_interrupt_task;
-  * on SIGTERM or SIGINT stops claiming, finishes the task in hand and exits
-    0; a long poll under way is cancelled (its claim rolled back, the task
+  * on SIGTERM or SIGINT stops claiming, finishes the task in hand (waiting
+    for a server that is down to hand it back) and exits 0; a long poll under way is cancelled (its claim rolled back, the task
     left queued) and a wait for NOTIFY ended, so an idle worker exits at
     once, whatever --wait is (SIGKILL is fine too: the lease lapses and
     another worker retries the task);
@@ -284,24 +284,26 @@ class Worker:
         conns = [self.conn] + ([self.listen] if len(self.queues) > 1 else [])
         return any(c is None or c.closed for c in conns)
 
-    def reconnect(self, error):
-        """After a lost connection: connects again, backing off, until it works or SIGTERM."""
+    def reconnect(self, error, finishing=False):
+        """After a lost connection: connects again, backing off, until it
+        works or SIGTERM (finishing: a task's hand-back waits, SIGTERM or not)."""
         if not self.lost():
             raise error
         log(f"connection lost ({first_line(error)}): connecting again")
-        if not self.connect_backing_off():
+        if not self.connect_backing_off(finishing):
             return False
         log("connected again")
         return True
 
-    def connect_backing_off(self):
+    def connect_backing_off(self, finishing=False):
         """Connects, and while the server cannot be reached (down, starting
         up, in recovery: a worker started with it, or restarted while it
         restarts) tries again, backing off up to 10 s, until it works
-        (True) or the worker stops (False). The first failure is logged."""
+        (True) or the worker stops (False; finishing: a task's hand-back,
+        which waits for the server even then). The first failure is logged."""
         delay = 0.2
         said = False
-        while not self.stopping:
+        while finishing or not self.stopping:
             try:
                 self.connect()
                 return True
@@ -310,7 +312,10 @@ class Worker:
                 if not said:
                     log(f"cannot connect ({first_line(e)}): trying again, backing off up to 10 s")
                     said = True
-                self.stopped.wait(delay)
+                if self.stopping:
+                    time.sleep(delay)                # (stopped is set: its wait would not)
+                else:
+                    self.stopped.wait(delay)
                 delay = min(delay * 2, 10.0)
         return False
 
@@ -403,22 +408,35 @@ class Worker:
             done = failed(task, e)
         try:
             if done:                                                    # (not the handler's failure if this fails)
-                self.finish(conn, *done)
+                try:
+                    self.finish(conn, *done)
+                except psycopg.OperationalError as e:                   # its connection lost, FINISH_TRIES times
+                    if self.conn is not None and not self.conn.closed:
+                        raise
+                    log(f"task {task['task_id']}: connection lost before it was handed back "
+                        f"({first_line(e)}): the task is left to its lease")
+                    raise
         finally:
             beat.done.set()
             self.handled += 1
 
     def execute(self, sql, args):
-        """Runs sql on the worker's connection; a lost connection is opened
-        again (backing off) and sql run once more, on the new one."""
-        try:
-            self.conn.execute(sql, args)
-        except psycopg.OperationalError as e:
-            if self.conn is not None and not self.conn.closed:
-                raise                                # the statement's own error (55P03, 40P01...)
-            if not self.reconnect(e):
-                raise
-            self.conn.execute(sql, args)
+        """Runs sql (a task's hand-back) on the worker's connection; a lost
+        connection is opened again (backing off) and sql run again on the
+        new one, up to FINISH_TRIES runs in all. A stop (SIGTERM) does not
+        end that wait: the worker finishes the task in hand first, so it
+        waits for a server that is down (SIGKILL ends it, the lease lapses).
+        Stopping ended it, and the result, paid for, was dropped without a
+        word, the log counting the task as handled."""
+        for run in range(1, FINISH_TRIES + 1):
+            try:
+                self.conn.execute(sql, args)
+                return
+            except psycopg.OperationalError as e:
+                if self.conn is not None and not self.conn.closed:
+                    raise                            # the statement's own error (55P03, 40P01...)
+                if run == FINISH_TRIES or not self.reconnect(e, finishing=True):
+                    raise
 
     def finish(self, conn, sql, args):
         """Hands a task back (sg_complete, sg_interrupt_task or sg_fail): what
@@ -439,8 +457,9 @@ class Worker:
           * an sg_fail refused so (its error object not storable: sent again
             in ASCII; else still refused): the task is left to its lease,
             which lapses, and the server retries it.
-        A lost connection is opened again (execute()); if that fails too, the
-        error goes up to run(), which connects again."""
+        A lost connection is opened again and the call run again (execute():
+        up to FINISH_TRIES runs, waiting for the server even once stopping);
+        if that fails too, the error goes up to run(), which connects again."""
         task_id, token = args[0], args[1]
         call = sql.split()[1].split("(")[0]          # sg_complete, sg_interrupt_task or sg_fail
         tries = 0

@@ -8,6 +8,13 @@
 #  - started with the server stopped: it keeps running, says once that it
 #    cannot connect, and works the queue once the server is up;
 #  - SIGTERM while it waits for the server: a clean exit (0), at once.
+# And SIGTERM with a task in hand while the server is down: the worker
+# finishes the task first, as it does with the server up, so it waits for
+# the server to hand it back. Stopping ended its reconnect, and the result
+# was dropped without a word (the log counted the task as handled), the
+# task left claimed until its lease lapsed and then done again:
+#  - the worker keeps running while the server is down, hands the result
+#    back once it is up (the first attempt's), then exits 0.
 use strict;
 use warnings;
 
@@ -65,4 +72,23 @@ ok(time() - $t0 < 3, '... at once, not after its back-off');
 like(slurp_file($log), qr/stopped before it could connect\n/, '... saying so');
 unlike(slurp_file($log), qr/Traceback/, '... without an exception');
 
+unlink $log;
+
+# --- SIGTERM with a task in hand, the server down: handed back, then exit 0 --
+$node->start;
+($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '3' });
+sql(q{SELECT sg_invoke('g', '{}', 't-2')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'claimed') WHERE thread_id = 't-2'}, '1'),
+	'a task in hand (its handler works 3 s)');
+$node->stop('fast');
+kill 'TERM', $w;
+sleep 5;    # the handler is done, the server still down
+ok(waitpid($w, WNOHANG) == 0, 'SIGTERM, the server down: the worker waits to hand the task back');
+$node->start;
+is(stop_worker($w, 'TERM'), 0, 'once the server is up, it exits 0');    # (within 15 s: its back-off is 10 s at most)
+is(sql(q{SELECT status || ' ' || attempt || ' ' || (result->>'answer') FROM sg_tasks('q') WHERE thread_id = 't-2'}),
+	'completed 1 nap 1', 'the task was completed with the first attempt\'s result');
+unlike(slurp_file($log), qr/Traceback|left to its lease/, '... nothing dropped, no exception');
+
+$node->stop;
 done_testing();
