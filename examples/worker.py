@@ -107,7 +107,13 @@ class Heartbeat(threading.Thread):
     def run(self):
         # a lost connection (server restart) is opened again at the next beat,
         # soon: without beats the lease would lapse and the task go to another worker
+        # A beat refused otherwise (EXECUTE on sg_heartbeat revoked, or the
+        # role's membership in the thread's owner, for a while: 42501, 42704)
+        # is tried again as soon too: the thread ended there, the lease
+        # lapsed even once the grant was back, and another worker did the
+        # task again. Said once per error, not at every try.
         pause = self.every
+        said = None
         while not self.done.wait(pause):
             pause = self.every
             try:
@@ -117,8 +123,15 @@ class Heartbeat(threading.Thread):
                 pause = min(self.every, 1.0)
                 continue
             except psycopg.Error as e:
-                log(f"heartbeat of {self.task['task_id']} failed: {e}")
-                return
+                if said != (e.sqlstate, first_line(e)):
+                    said = (e.sqlstate, first_line(e))
+                    log(f"heartbeat of {self.task['task_id']} refused ({e.sqlstate} {first_line(e)}): "
+                        "trying again while the handler runs")
+                pause = min(self.every, 1.0)
+                continue
+            if said is not None:
+                log(f"heartbeat of {self.task['task_id']} taken again")
+                said = None
             if not alive:
                 self.ctx.lost.set()
                 return

@@ -10,6 +10,15 @@
 #  - a task queued meanwhile: completed at its first attempt once EXECUTE
 #    is given back;
 #  - the same for EXECUTE on stategraph.sweep_leases (the worker's sweep).
+# And a heartbeat refused so (EXECUTE on sg_heartbeat revoked for a while,
+# or the role's membership in the thread's owner): the heartbeat thread
+# ended at the first refusal, so the lease lapsed even once the grant was
+# back, another worker took the task over and the model call was paid
+# twice (the first result refused, SG010). Now the beats are tried again
+# while the handler runs:
+#  - EXECUTE on sg_heartbeat revoked for 2 s during a task of 8 s whose
+#    node's lease is 3 s, a second worker on the queue: the task completes
+#    at its first attempt, by the worker that claimed it.
 use strict;
 use warnings;
 
@@ -77,6 +86,38 @@ revoked($sweep, 't-2');
 
 is(stop_worker($w, 'TERM'), 0, 'SIGTERM stops it cleanly');
 unlike(slurp_file($log), qr/Traceback/, 'no exception ended it');
+
+# --- a heartbeat refused for a while: beaten again, never taken over ---------
+my $beat = 'sg_heartbeat(text, uuid, interval)';
+sql(qq{
+    REVOKE EXECUTE ON FUNCTION $beat FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION $beat TO alice_w;
+    SET ROLE alice;
+    SELECT sg_create_graph('gb', '{"answer": "replace"}');
+    SELECT sg_add_external_node('gb', 'nap', 'qb', '{"max_attempts": 3, "backoff_ms": 0}', '3 seconds');
+    SELECT sg_add_edge('gb', '__start__', 'nap');
+    SELECT sg_add_edge('gb', 'nap', '__end__');
+    SELECT sg_compile('gb');
+});
+my ($w1, $log1) = start_worker($dsn, queues => ['qb'], env => { SG_NAP => '8' }, args => [ '--name', 'w1' ]);
+sql(q{SET ROLE alice; SELECT sg_invoke('gb', '{}', 'b-1')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb', 'claimed') WHERE thread_id = 'b-1'}, '1'),
+	'w1 claims a task of 8 s, its lease 3 s');
+my ($w2, $log2) = start_worker($dsn, queues => ['qb'], env => { SG_NAP => '8' }, args => [ '--name', 'w2' ]);
+sql("REVOKE EXECUTE ON FUNCTION $beat FROM alice_w");
+sleep 2;
+sql("GRANT EXECUTE ON FUNCTION $beat TO alice_w");
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb', 'completed') WHERE thread_id = 'b-1'}, '1'),
+	'EXECUTE on sg_heartbeat revoked for 2 s: the task completes');
+is(sql(q{SELECT attempt || ' ' || worker || ' ' || (result->>'answer') FROM sg_tasks('qb') WHERE thread_id = 'b-1'}),
+	'1 w1 nap 1', '... at its first attempt, by the worker that claimed it (never taken over)');
+my $text = slurp_file($log1);
+like($text, qr/heartbeat of \S+ refused \(42501 permission denied for function sg_heartbeat\): trying again while the handler runs\n/,
+	'the worker says its beat was refused, in one line');
+like($text, qr/heartbeat of \S+ taken again\n/, '... and when it was taken again');
+is(stop_worker($w1, 'TERM'), 0, 'w1 stops cleanly');
+is(stop_worker($w2, 'TERM'), 0, 'w2 stops cleanly');
+unlike(slurp_file($log1), qr/Traceback/, 'no exception');
 
 $node->stop;
 done_testing();
