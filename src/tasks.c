@@ -98,6 +98,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/spin.h"
+#include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -110,6 +111,12 @@ PG_FUNCTION_INFO_V1(sg_fail);
 PG_FUNCTION_INFO_V1(sg_interrupt_task);
 PG_FUNCTION_INFO_V1(sg_tasks);
 PG_FUNCTION_INFO_V1(sg_sweep_leases);
+
+/*
+ * libpq/libpq.h's, which cannot be included here: its libpq-be.h needs the
+ * GSSAPI headers of a server built with GSSAPI, which may not be installed
+ */
+extern bool pq_check_connection(void);
 
 #define NOTIFY_CHANNEL		"stategraph_tasks"
 #define POLL_MS_NO_SHMEM	10		/* long poll without the preload */
@@ -1456,6 +1463,27 @@ sweep_due(int64 now_ms)
 	return true;
 }
 
+/*
+ * End a long poll whose client is gone. A worker killed (SIGKILL, the OOM
+ * killer) while its claim waits leaves its backend waiting: the poll went
+ * on and claimed the next task committed, for nobody (its rows, small,
+ * stay in the send buffer until the commit, whose flush alone finds the
+ * client gone), and the task sat claimed until its lease lapsed, an
+ * attempt spent (with max_attempts 1, failed unworked). The check is
+ * postgres.c's for client_connection_check_interval (off by default),
+ * made at every wake of the poll, before it claims.
+ */
+static void
+check_client_alive(void)
+{
+	if (whereToSendOutput == DestRemote && !pq_check_connection())
+	{
+		ClientConnectionLost = true;
+		InterruptPending = true;
+		CHECK_FOR_INTERRUPTS(); /* FATAL "connection to client lost" */
+	}
+}
+
 /* Check sg_claim's arguments: n > 0, lease > 0, 0 <= wait <= 24 days. */
 static void
 check_claim_args(int n, Interval *lease, Interval *wait)
@@ -1538,6 +1566,7 @@ sg_claim(PG_FUNCTION_ARGS)
 							 Min(left, sg_queue_waiters_ready() ? POLL_MS_SHMEM : POLL_MS_NO_SHMEM),
 							 PG_WAIT_EXTENSION);
 			CHECK_FOR_INTERRUPTS();
+			check_client_alive();
 		}
 	}
 	PG_FINALLY();

@@ -7,6 +7,14 @@
 # a usage error (exit 2) before the worker connects, and Worker (as a
 # library) refuses such a wait with ValueError; a fractional --wait still
 # works.
+#
+# And a worker killed (SIGKILL, the OOM killer) in its long poll: its
+# backend went on waiting, and claimed the next task committed, for nobody
+# (the rows wait in the send buffer until the commit, whose flush alone
+# found the client gone); the task sat claimed until its lease lapsed, an
+# attempt spent. sg_claim now checks its client at every wake of the poll:
+#  - a task queued after the kill stays queued, and the next worker
+#    claims it at its first attempt.
 use strict;
 use warnings;
 
@@ -14,6 +22,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run ();
+use Time::HiRes qw(usleep);
 use SGWorker qw(start_worker stop_worker);
 
 plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
@@ -89,6 +98,24 @@ sleep 1;
 my $n = claims() - $before;
 ok($n >= 3 && $n <= 20, "... claiming about four times a second when idle ($n claims in about 3 s)");
 unlike(slurp_file($log), qr/Traceback/, 'without an exception');
+
+# --- a worker killed in its long poll claims nothing after its death ---------
+my $polls = q{SELECT count(*) FROM pg_stat_activity
+    WHERE application_name = 'stategraph reference worker' AND state = 'active' AND query LIKE '%sg_claim%'};
+($w, $log) = start_worker($dsn, queues => ['q'], args => [ '--wait', '60' ]);
+ok($node->poll_query_until('postgres', $polls, '1'), 'a worker waits in its 60 s long poll');
+stop_worker($w, 'KILL');
+usleep(500_000);
+sql(q{SELECT sg_invoke('g', '{}', 't-ghost')});
+sleep 2;
+is(sql(q{SELECT status || ' ' || attempt FROM sg_tasks('q') WHERE thread_id = 't-ghost'}), 'queued 0',
+	'a task queued half a second after the kill is not claimed for the dead worker');
+is(sql($polls), '0', '... whose long poll has ended (its backend saw the client gone)');
+($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '0.05' });
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = 't-ghost'}, '1'),
+	'the next worker completes it');
+is(sql(q{SELECT attempt FROM sg_tasks('q') WHERE thread_id = 't-ghost'}), '1', '... at its first attempt');
+is(stop_worker($w, 'TERM'), 0, '... and stops cleanly');
 
 $node->stop;
 done_testing();
