@@ -38,7 +38,7 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 sql(q{
     CREATE EXTENSION stategraph;
     SELECT sg_create_graph('g', '{"answer": "replace"}');
-    SELECT sg_add_external_node('g', 'nap', 'q', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
+    SELECT sg_add_external_node('g', 'nap', 'q178', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
     SELECT sg_add_edge('g', '__start__', 'nap');
     SELECT sg_add_edge('g', 'nap', '__end__');
     SELECT sg_compile('g');
@@ -58,7 +58,7 @@ $node->reload;
 for my $wait ('0', '0.0001', '-1', 'nan', 'inf', '3000000')
 {
 	my $before = claims();
-	my ($w, $log) = start_worker($dsn, queues => ['q'], args => [ '--wait', $wait ]);
+	my ($w, $log) = start_worker($dsn, queues => ['q178'], args => [ '--wait', $wait ]);
 	# a worker that runs is stopped (15 s at most) and reaped: -1 if still running then
 	sleep 2;
 	my $status = stop_worker($w, 'KILL');
@@ -88,9 +88,9 @@ is($out, "ValueError\n", 'Worker(..., wait 0) as a library: ValueError') or diag
 
 # --- a fractional wait still long-polls and works ---------------------------
 my $before = claims();
-my ($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '0.05' }, args => [ '--wait', '0.25' ]);
+my ($w, $log) = start_worker($dsn, queues => ['q178'], env => { SG_NAP => '0.05' }, args => [ '--wait', '0.25' ]);
 sql(q{SELECT sg_invoke('g', '{}', 't-1')});
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = 't-1'}, '1'),
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q178', 'completed') WHERE thread_id = 't-1'}, '1'),
 	'--wait 0.25: the worker completes a task');
 sleep 2;
 is(stop_worker($w, 'TERM'), 0, '... and stops cleanly');
@@ -102,19 +102,19 @@ unlike(slurp_file($log), qr/Traceback/, 'without an exception');
 # --- a worker killed in its long poll claims nothing after its death ---------
 my $polls = q{SELECT count(*) FROM pg_stat_activity
     WHERE application_name = 'stategraph reference worker' AND state = 'active' AND query LIKE '%sg_claim%'};
-($w, $log) = start_worker($dsn, queues => ['q'], args => [ '--wait', '60' ]);
+($w, $log) = start_worker($dsn, queues => ['q178'], args => [ '--wait', '60' ]);
 ok($node->poll_query_until('postgres', $polls, '1'), 'a worker waits in its 60 s long poll');
 stop_worker($w, 'KILL');
 usleep(500_000);
 sql(q{SELECT sg_invoke('g', '{}', 't-ghost')});
 sleep 2;
-is(sql(q{SELECT status || ' ' || attempt FROM sg_tasks('q') WHERE thread_id = 't-ghost'}), 'queued 0',
+is(sql(q{SELECT status || ' ' || attempt FROM sg_tasks('q178') WHERE thread_id = 't-ghost'}), 'queued 0',
 	'a task queued half a second after the kill is not claimed for the dead worker');
 is(sql($polls), '0', '... whose long poll has ended (its backend saw the client gone)');
-($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '0.05' });
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = 't-ghost'}, '1'),
+($w, $log) = start_worker($dsn, queues => ['q178'], env => { SG_NAP => '0.05' });
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q178', 'completed') WHERE thread_id = 't-ghost'}, '1'),
 	'the next worker completes it');
-is(sql(q{SELECT attempt FROM sg_tasks('q') WHERE thread_id = 't-ghost'}), '1', '... at its first attempt');
+is(sql(q{SELECT attempt FROM sg_tasks('q178') WHERE thread_id = 't-ghost'}), '1', '... at its first attempt');
 is(stop_worker($w, 'TERM'), 0, '... and stops cleanly');
 
 $node->stop;

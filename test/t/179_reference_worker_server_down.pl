@@ -37,7 +37,7 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 sql(q{
     CREATE EXTENSION stategraph;
     SELECT sg_create_graph('g', '{"answer": "replace"}');
-    SELECT sg_add_external_node('g', 'nap', 'q', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
+    SELECT sg_add_external_node('g', 'nap', 'q179', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
     SELECT sg_add_edge('g', '__start__', 'nap');
     SELECT sg_add_edge('g', 'nap', '__end__');
     SELECT sg_compile('g');
@@ -46,7 +46,7 @@ sql(q{
 $node->stop('immediate');
 
 # --- started with the server down: waits for it, then works ------------------
-my ($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '0.05' });
+my ($w, $log) = start_worker($dsn, queues => ['q179'], env => { SG_NAP => '0.05' });
 sleep 3;
 ok(waitpid($w, WNOHANG) == 0, 'started with the server down, the worker keeps running');
 my $text = slurp_file($log);
@@ -55,16 +55,16 @@ my @said = $text =~ /cannot connect \([^\n]*\): trying again, backing off up to 
 is(scalar(@said), 1, '... and says once that it cannot connect');
 
 $node->start;
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = 't-1'}, '1'),
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q179', 'completed') WHERE thread_id = 't-1'}, '1'),
 	'once the server is up, it completes the task waiting for it');
-is(sql(q{SELECT attempt FROM sg_tasks('q') WHERE thread_id = 't-1'}), '1', '... at its first attempt');
-like(slurp_file($log), qr/ready: queues q\n/, 'it said it was ready');
+is(sql(q{SELECT attempt FROM sg_tasks('q179') WHERE thread_id = 't-1'}), '1', '... at its first attempt');
+like(slurp_file($log), qr/ready: queues q179\n/, 'it said it was ready');
 is(stop_worker($w, 'TERM'), 0, 'SIGTERM stops it cleanly');
 unlink $log;
 
 # --- SIGTERM while it waits for the server: exits 0 at once ------------------
 $node->stop('fast');
-($w, $log) = start_worker($dsn, queues => ['q']);
+($w, $log) = start_worker($dsn, queues => ['q179']);
 sleep 3;    # backing off by now
 my $t0 = time();
 is(stop_worker($w, 'TERM'), 0, 'SIGTERM while it waits for the server: exit 0');
@@ -76,9 +76,9 @@ unlink $log;
 
 # --- SIGTERM with a task in hand, the server down: handed back, then exit 0 --
 $node->start;
-($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '3' });
+($w, $log) = start_worker($dsn, queues => ['q179'], env => { SG_NAP => '3' });
 sql(q{SELECT sg_invoke('g', '{}', 't-2')});
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'claimed') WHERE thread_id = 't-2'}, '1'),
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q179', 'claimed') WHERE thread_id = 't-2'}, '1'),
 	'a task in hand (its handler works 3 s)');
 $node->stop('fast');
 kill 'TERM', $w;
@@ -86,7 +86,7 @@ sleep 5;    # the handler is done, the server still down
 ok(waitpid($w, WNOHANG) == 0, 'SIGTERM, the server down: the worker waits to hand the task back');
 $node->start;
 is(stop_worker($w, 'TERM'), 0, 'once the server is up, it exits 0');    # (within 15 s: its back-off is 10 s at most)
-is(sql(q{SELECT status || ' ' || attempt || ' ' || (result->>'answer') FROM sg_tasks('q') WHERE thread_id = 't-2'}),
+is(sql(q{SELECT status || ' ' || attempt || ' ' || (result->>'answer') FROM sg_tasks('q179') WHERE thread_id = 't-2'}),
 	'completed 1 nap 1', 'the task was completed with the first attempt\'s result');
 unlike(slurp_file($log), qr/Traceback|left to its lease/, '... nothing dropped, no exception');
 

@@ -50,13 +50,13 @@ sql(qq{
     GRANT EXECUTE ON FUNCTION $sweep TO alice_w;
     SET ROLE alice;
     SELECT sg_create_graph('g', '{"answer": "replace"}');
-    SELECT sg_add_external_node('g', 'nap', 'q', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
+    SELECT sg_add_external_node('g', 'nap', 'q180', '{"max_attempts": 3, "backoff_ms": 0}', '30 seconds');
     SELECT sg_add_edge('g', '__start__', 'nap');
     SELECT sg_add_edge('g', 'nap', '__end__');
     SELECT sg_compile('g');
 });
 
-my ($w, $log) = start_worker($dsn, queues => ['q'], env => { SG_NAP => '0.05' }, args => [ '--sweep-every', '0' ]);
+my ($w, $log) = start_worker($dsn, queues => ['q180'], env => { SG_NAP => '0.05' }, args => [ '--sweep-every', '0' ]);
 sub alive { return waitpid($w, WNOHANG) == 0; }
 
 # EXECUTE on $fn revoked from the worker's role for about 6 s, a task
@@ -73,13 +73,13 @@ sub revoked
 	ok(@lines >= 2 && @lines <= 5, "... says each refusal in one line, backing off (" . scalar(@lines) . ' in 6 s)');
 	sql(qq{SET ROLE alice; SELECT sg_invoke('g', '{}', '$t')});
 	sql("GRANT EXECUTE ON FUNCTION $fn TO alice_w");
-	ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = '$t'", '1'),
+	ok($node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('q180', 'completed') WHERE thread_id = '$t'", '1'),
 		"EXECUTE given back: the task queued meanwhile is completed");
-	is(sql("SELECT attempt FROM sg_tasks('q') WHERE thread_id = '$t'"), '1', '... at its first attempt');
+	is(sql("SELECT attempt FROM sg_tasks('q180') WHERE thread_id = '$t'"), '1', '... at its first attempt');
 }
 
 sql(q{SET ROLE alice; SELECT sg_invoke('g', '{}', 't-0')});
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q', 'completed') WHERE thread_id = 't-0'}, '1'),
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q180', 'completed') WHERE thread_id = 't-0'}, '1'),
 	'the worker works its queue');
 revoked($claim, 't-1');
 revoked($sweep, 't-2');
@@ -94,22 +94,22 @@ sql(qq{
     GRANT EXECUTE ON FUNCTION $beat TO alice_w;
     SET ROLE alice;
     SELECT sg_create_graph('gb', '{"answer": "replace"}');
-    SELECT sg_add_external_node('gb', 'nap', 'qb', '{"max_attempts": 3, "backoff_ms": 0}', '3 seconds');
+    SELECT sg_add_external_node('gb', 'nap', 'qb180', '{"max_attempts": 3, "backoff_ms": 0}', '3 seconds');
     SELECT sg_add_edge('gb', '__start__', 'nap');
     SELECT sg_add_edge('gb', 'nap', '__end__');
     SELECT sg_compile('gb');
 });
-my ($w1, $log1) = start_worker($dsn, queues => ['qb'], env => { SG_NAP => '8' }, args => [ '--name', 'w1' ]);
+my ($w1, $log1) = start_worker($dsn, queues => ['qb180'], env => { SG_NAP => '8' }, args => [ '--name', 'w1' ]);
 sql(q{SET ROLE alice; SELECT sg_invoke('gb', '{}', 'b-1')});
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb', 'claimed') WHERE thread_id = 'b-1'}, '1'),
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb180', 'claimed') WHERE thread_id = 'b-1'}, '1'),
 	'w1 claims a task of 8 s, its lease 3 s');
-my ($w2, $log2) = start_worker($dsn, queues => ['qb'], env => { SG_NAP => '8' }, args => [ '--name', 'w2' ]);
+my ($w2, $log2) = start_worker($dsn, queues => ['qb180'], env => { SG_NAP => '8' }, args => [ '--name', 'w2' ]);
 sql("REVOKE EXECUTE ON FUNCTION $beat FROM alice_w");
 sleep 2;
 sql("GRANT EXECUTE ON FUNCTION $beat TO alice_w");
-ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb', 'completed') WHERE thread_id = 'b-1'}, '1'),
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb180', 'completed') WHERE thread_id = 'b-1'}, '1'),
 	'EXECUTE on sg_heartbeat revoked for 2 s: the task completes');
-is(sql(q{SELECT attempt || ' ' || worker || ' ' || (result->>'answer') FROM sg_tasks('qb') WHERE thread_id = 'b-1'}),
+is(sql(q{SELECT attempt || ' ' || worker || ' ' || (result->>'answer') FROM sg_tasks('qb180') WHERE thread_id = 'b-1'}),
 	'1 w1 nap 1', '... at its first attempt, by the worker that claimed it (never taken over)');
 my $text = slurp_file($log1);
 like($text, qr/heartbeat of \S+ refused \(42501 permission denied for function sg_heartbeat\): trying again while the handler runs\n/,
