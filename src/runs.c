@@ -80,6 +80,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -3142,6 +3143,88 @@ work_rollback(void)
 	as_caller(SPI_rollback);
 }
 
+/*
+ * The advisory locks this backend holds, outside a transaction (which the
+ * commits before let go: they are held for the session), as a list of
+ * LOCKTAG copies with the mode in locktag_lockmethodid's stead (a lock
+ * held in both modes is listed twice): the pg_advisory_* ones (field4 1:
+ * one bigint key, 2: two int keys), or (all_kinds) stategraph's kinds too.
+ */
+static List *
+session_advisory_locks(bool all_kinds)
+{
+	LockData   *data = GetLockStatusData();
+	List	   *held = NIL;
+	int			i;
+
+	for (i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *l = &data->locks[i];
+		LOCKMODE	mode;
+
+		if (l->pid != MyProcPid || l->locktag.locktag_type != LOCKTAG_ADVISORY ||
+			l->locktag.locktag_lockmethodid != USER_LOCKMETHOD ||
+			(!all_kinds && l->locktag.locktag_field4 != 1 && l->locktag.locktag_field4 != 2))
+			continue;
+		for (mode = 1; mode <= MaxLockMode; mode++)
+			if (l->holdMask & LOCKBIT_ON(mode))
+			{
+				LOCKTAG    *t = palloc(sizeof(LOCKTAG));
+
+				*t = l->locktag;
+				t->locktag_lockmethodid = (uint8) mode;
+				held = lappend(held, t);
+			}
+	}
+	return held;
+}
+
+/* The caller's own, of every kind (as sg_work began), kept in the call's portal context. */
+static List *caller_advisory_locks = NIL;
+
+/*
+ * Let go of the session-level advisory locks (pg_advisory_lock) the nodes
+ * of the run just executed took, as a worker does after every run
+ * (worker.c, LockReleaseSession): kept by the caller's session, another
+ * role's lock stayed held after sg_work returned, blocking that role's
+ * applications for as long as the session lived, and the next runs in this
+ * call, of any role, took the same key again without waiting (the lock is
+ * the session's). The caller's own, held as the call began, stay; a node
+ * that took one of those again leaves its count to the caller (PostgreSQL
+ * shows no count). Between runs, outside their transactions.
+ */
+static void
+release_run_advisory_locks(void)
+{
+	List	   *now;
+	ListCell   *lc;
+
+	if (caller_advisory_locks == NIL)
+	{
+		/* the cheap way, with none of the caller's to keep (the thread's own lock is let go already) */
+		LockReleaseSession(USER_LOCKMETHOD);
+		return;
+	}
+	now = session_advisory_locks(false);
+	foreach(lc, now)
+	{
+		LOCKTAG    *t = (LOCKTAG *) lfirst(lc);
+		LOCKTAG		tag = *t;
+		LOCKMODE	mode = t->locktag_lockmethodid;
+		ListCell   *c;
+		bool		callers = false;
+
+		foreach(c, caller_advisory_locks)
+			if (memcmp(lfirst(c), t, sizeof(LOCKTAG)) == 0)
+				callers = true;
+		if (callers)
+			continue;
+		tag.locktag_lockmethodid = USER_LOCKMETHOD;
+		while (LockHeldByMe(&tag, mode))
+			(void) LockRelease(&tag, mode, true);
+	}
+}
+
 /* sg_run_failure as sg_work's caller, from the run's role. */
 static void
 run_failure_as_caller(ErrorData *edata)
@@ -3171,6 +3254,8 @@ work_one(bool *blocked, MemoryContext cxt)
 	{
 		did = sg_work_one(work_commit, true, blocked);
 		work_end(true);
+		if (did)
+			release_run_advisory_locks();
 	}
 	PG_CATCH();
 	{
@@ -3183,6 +3268,7 @@ work_one(bool *blocked, MemoryContext cxt)
 		SetUserIdAndSecContext(work_user, work_sec);
 		(void) sg_run_failure(edata);
 		SPI_commit();
+		release_run_advisory_locks();	/* (a failed run's too) */
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
@@ -3219,6 +3305,7 @@ sg_work(PG_FUNCTION_ARGS)
 				 errhint("CALL sg_work() outside BEGIN ... COMMIT.")));
 	loop_cxt = AllocSetContextCreate(PortalContext, "stategraph sg_work loop", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&work_user, &work_sec);
+	caller_advisory_locks = NIL;	/* (an earlier call's list went with its portal) */
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect_ext failed");
 	/* first the steps their last task left, so that their runs are among those executed here */
@@ -3228,6 +3315,13 @@ sg_work(PG_FUNCTION_ARGS)
 
 		(void) sg_tasks_continue_left(sg_sweep_limit, &held);
 		SPI_commit();
+	}
+	/* after a commit: what is held now is held for the session */
+	{
+		MemoryContext old = MemoryContextSwitchTo(loop_cxt->parent);
+
+		caller_advisory_locks = session_advisory_locks(true);
+		MemoryContextSwitchTo(old);
 	}
 	while (max_runs < 0 || done < max_runs)
 	{
