@@ -1090,7 +1090,8 @@ static RunRow *mark_claimed(Datum run_id);
  * and executes its step.
  *
  * The checks that take nothing first: a thread another session holds (a
- * worker executes its run, a client invokes it: probed, not taken), the
+ * worker executes its run, a client invokes it: probed, not taken) or
+ * creates in a transaction still open (sg_thread_creator), the
  * role's share of the workers, an earlier run of the thread. A claim
  * passed over for one of them writes nothing: locking the row writes WAL
  * and gives the claim a transaction ID, whose commit then waited for a
@@ -1126,9 +1127,9 @@ claim_checks(void *arg)
 	char	   *owner = SPI_getvalue(row, desc, 5);
 
 	run_id = SPI_getbinval(row, desc, 1, &isnull);
-	if (sg_thread_is_busy(thread_id))
+	if (sg_thread_is_busy(thread_id) || TransactionIdIsValid(sg_thread_creator(thread_id)))
 	{
-		c->check = CLAIM_THREAD_HELD;
+		c->check = CLAIM_THREAD_HELD;	/* (or being created by a transaction still open) */
 		return false;
 	}
 	if (!sg_worker_take_role_share(get_role_oid(owner, true),

@@ -378,6 +378,22 @@ sg_lg_thread_storer(const char *thread_id)
 }
 
 /*
+ * A transaction in flight (not this one) creating thread_id (its row in
+ * stategraph.threads is not committed yet), or InvalidTransactionId. A
+ * claim passes over a run of such a thread as over one another session
+ * holds (runs.c, claim_checks): a new thread's lock is let go once its row
+ * is stored (sg_thread_lock_settled), and the run, seeing no thread, went
+ * on to create it and waited on that row's insert for as long as the other
+ * transaction stayed open, not bounded by sg_work's max_time, then failed
+ * with 40001 (helper-143).
+ */
+TransactionId
+sg_thread_creator(const char *thread_id)
+{
+	return thread_storer("threads", thread_id);
+}
+
+/*
  * Whether LangGraph.js thread thread_id has a checkpoint that is committed
  * (or this transaction's) and that no transaction in flight deletes, read
  * below row-level security in one probe with a dirty snapshot. Not so, a
