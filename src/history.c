@@ -501,7 +501,13 @@ sg_threads(PG_FUNCTION_ARGS)
 
 		for (k = 0; k < Natts_threads_row; k++)
 			values[k] = SPI_getbinval(t, tt->tupdesc, k + 1, &isnull[k]);
-		if (sg_thread_is_busy(TextDatumGetCString(values[Anum_threads_row_thread_id - 1])))
+		/*
+		 * running: another session holds the thread's lock (CALL sg_run, a
+		 * worker) or, having let that go, its row (a run in a transaction)
+		 */
+		if (sg_thread_is_busy(TextDatumGetCString(values[Anum_threads_row_thread_id - 1])) ||
+			(!isnull[1] &&
+			 sg_thread_row_held(TextDatumGetCString(values[Anum_threads_row_thread_id - 1]))))
 			values[Anum_threads_row_status - 1] = CStringGetTextDatum("running");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
 	}

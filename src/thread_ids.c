@@ -65,6 +65,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/multixact.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/transam.h"
@@ -72,6 +73,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation_d.h"
 #include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "storage/procarray.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -391,6 +394,63 @@ TransactionId
 sg_thread_creator(const char *thread_id)
 {
 	return thread_storer("threads", thread_id);
+}
+
+/*
+ * Whether a transaction in flight other than this one holds the row of
+ * thread_id in stategraph.threads: locked it for update or changed it, as
+ * every writer of the thread does (sg_invoke, sg_stream, sg_update_state in
+ * a transaction). Such a writer lets the thread's advisory lock go once it
+ * holds the row (sg_thread_lock_settled), so the advisory lock alone showed
+ * a thread that another session was running in its transaction as idle or
+ * done in sg_threads. A key-share lock (a foreign key check of a checkpoint
+ * row) is no hold. Reads the row's header (its xmax), takes no lock on it:
+ * a probe that did would make a writer with lock_wait off fail as busy.
+ */
+bool
+sg_thread_row_held(const char *thread_id)
+{
+	Relation	rel = thread_table_open("threads");
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		held = false;
+
+	if (rel == NULL)
+		return false;
+	scan = thread_rows_scan(rel, thread_id, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Buffer		buf = ((BufferHeapTupleTableSlot *) scan->slot)->buffer;
+		uint16		infomask;
+		TransactionId xmax;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		infomask = tup->t_data->t_infomask;
+		xmax = HeapTupleHeaderGetRawXmax(tup->t_data);
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		if (infomask & HEAP_XMAX_INVALID)
+			held = false;
+		else if (infomask & HEAP_XMAX_IS_MULTI)
+		{
+			MultiXactMember *members;
+			int			n = GetMultiXactIdMembers(xmax, &members, false,
+												  HEAP_XMAX_IS_LOCKED_ONLY(infomask));
+			int			i;
+
+			for (i = 0; i < n && !held; i++)
+				held = members[i].status != MultiXactStatusForKeyShare &&
+					!TransactionIdIsCurrentTransactionId(members[i].xid) &&
+					TransactionIdIsInProgress(members[i].xid);
+			if (n > 0)
+				pfree(members);
+		}
+		else if (!(HEAP_XMAX_IS_LOCKED_ONLY(infomask) && HEAP_XMAX_IS_KEYSHR_LOCKED(infomask)))
+			held = !TransactionIdIsCurrentTransactionId(xmax) && TransactionIdIsInProgress(xmax);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return held;
 }
 
 /*
