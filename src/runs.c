@@ -1127,7 +1127,14 @@ claim_checks(void *arg)
 	char	   *owner = SPI_getvalue(row, desc, 5);
 
 	run_id = SPI_getbinval(row, desc, 1, &isnull);
-	if (sg_thread_is_busy(thread_id) || TransactionIdIsValid(sg_thread_creator(thread_id)))
+	/*
+	 * A writer in another session's open transaction (sg_invoke, an
+	 * uncommitted sg_update_state) holds the thread's row, having let its
+	 * advisory lock go: a claim that took the run then waited on that
+	 * transaction for as long as it stayed open, the worker stuck with it.
+	 */
+	if (sg_thread_is_busy(thread_id) || TransactionIdIsValid(sg_thread_creator(thread_id)) ||
+		sg_thread_row_held(thread_id))
 	{
 		c->check = CLAIM_THREAD_HELD;	/* (or being created by a transaction still open) */
 		return false;
