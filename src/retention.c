@@ -628,22 +628,45 @@ fix_references(const char *thread_id, Datum *values)
 	}
 }
 
-/* Prune a thread whose lock and row this transaction holds; returns the checkpoints removed. */
+/* The checkpoint ids of the last query's result (its sole column), as a uuid[]. */
+static ArrayType *
+result_ids(uint64 n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+		sg_spi_uuid(i, SG_SOLE_COLUMN, u);
+		ids[i] = UUIDPGetDatum(u);
+	}
+	return construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+}
+
+/*
+ * Prune a thread whose lock and row this transaction holds; returns the
+ * checkpoints removed. one_of_all: sg_prune of every thread, which holds
+ * no submit lock of the thread (prune_thread): 0 if a checkpoint it would
+ * remove is locked (lock_start_checkpoint in runs.c), or a run was queued
+ * after this REPEATABLE READ transaction's snapshot.
+ */
 static uint64
-prune_locked(const char *thread_id, Interval *older_than, int keep_last)
+prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool one_of_all)
 {
 	static SPIPlanPtr select_plan;
 	static SPIPlanPtr select_plan_010;	/* the 0.1.0 schema (before ALTER EXTENSION UPDATE): no runs */
+	static SPIPlanPtr lock_plan;
+	static SPIPlanPtr reselect_plan;
 	static SPIPlanPtr roots_plan;
 	static SPIPlanPtr delete_plan;
-	Oid			types[3] = {TEXTOID, INTERVALOID, INT4OID};
-	Datum		values[3];
-	char		nulls[3] = {' ', older_than ? ' ' : 'n', keep_last > 0 ? ' ' : 'n'};
+	Oid			types[4] = {TEXTOID, INTERVALOID, INT4OID, UUIDARRAYOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', older_than ? ' ' : 'n', keep_last > 0 ? ' ' : 'n', ' '};
 	Oid			types2[2] = {TEXTOID, UUIDARRAYOID};
 	Datum		values2[2];
-	Datum	   *ids;
-	uint64		n,
-				i;
+	uint64		n;
 	ArrayType  *idarr;
 
 
@@ -661,17 +684,41 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
 									  3, types), values, nulls, 0);
 	if (n == 0)
 		return 0;
-	ids = palloc(sizeof(Datum) * n);
-	for (i = 0; i < n; i++)
-	{
-		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-		sg_spi_uuid(i, SG_SOLE_COLUMN, u);
-		ids[i] = UUIDPGetDatum(u);
-	}
-	idarr = construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR);
+	idarr = result_ids(n);
 	values2[0] = values[0];
 	values2[1] = PointerGetDatum(idarr);
+
+	/*
+	 * Pruning every thread: a submit to the thread still open may be
+	 * queueing a run from one of these rows, which this transaction cannot
+	 * see, and one that comes before its commit must wait for it. The rows
+	 * are locked without waiting (a submit holds the one its run starts
+	 * from), the thread passed over if one is held (the next prune takes
+	 * it), and the runs read again: a submit that committed before the
+	 * lock is seen now, and what its run needs is kept; at REPEATABLE READ
+	 * it is not, and the thread is passed over. Without this the run
+	 * failed with 42704 when it started (isolation pruneall_submit_race).
+	 */
+	if (one_of_all && !sg_schema_is_010())
+	{
+		if (sg_spi_execute(sg_spi_prepare(&lock_plan,
+										  "SELECT 1 FROM stategraph.checkpoints "
+										  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+										  "AND checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+										  "FOR UPDATE SKIP LOCKED",
+										  2, types2), values2, NULL, 0) < n ||
+			sg_thread_has_unseen_run(thread_id))
+			return 0;
+		values[3] = PointerGetDatum(idarr);
+		n = sg_spi_execute(sg_spi_prepare(&reselect_plan,
+										  PRUNE_SELECT RUN_START_KEPT
+										  " AND c.checkpoint_id OPERATOR(pg_catalog.=) ANY ($4)",
+										  4, types), values, nulls, 0);
+		if (n == 0)
+			return 0;
+		idarr = result_ids(n);
+		values2[1] = PointerGetDatum(idarr);
+	}
 
 	/* remaining rows whose parent goes, then rows whose references point at rows that go */
 	materialize_rows(collect_rows(sg_spi_execute(sg_spi_prepare(&roots_plan,
@@ -700,7 +747,10 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last)
  * threads), so with one_of_all a busy thread (a CALL sg_run holding the
  * lock, or a writer holding the row) is skipped. The thread's row stays
  * locked until this transaction ends, and whoever changes a thread locks
- * its row, so nobody builds on the removed rows before then.
+ * its row, so nobody builds on the removed rows before then. Nor does it
+ * take the thread's submit lock (a row that it may have to insert, which
+ * waits for a submit inserting it): it locks the rows it removes without
+ * waiting instead, which a submit from one of them holds (prune_locked).
  */
 static uint64
 prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool one_of_all)
@@ -752,7 +802,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 			return 0;			/* another role's run this role cannot see: refuse_hidden_runs */
 	}
 	if (th != NULL)				/* else deleted meanwhile */
-		n = prune_locked(thread_id, older_than, keep_last);
+		n = prune_locked(thread_id, older_than, keep_last, one_of_all);
 	return n;
 }
 

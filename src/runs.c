@@ -583,6 +583,35 @@ sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner)
 	return OWNER_REFUSED;
 }
 
+/*
+ * Key-share-lock the checkpoint a run is submitted to start from (time
+ * travel) until commit. sg_prune keeps it once it sees the run
+ * (RUN_START_KEPT in retention.c); a prune of this thread alone takes the
+ * thread's submit lock for that, but sg_prune of every thread takes no
+ * submit lock (a row it would have to insert, waiting for a submit that
+ * is inserting it, or in a subtransaction per thread, each holding an
+ * entry of the shared lock table until commit). It locks the checkpoints
+ * it removes without waiting instead, and passes over a thread one of
+ * whose checkpoints this lock holds; a submit that comes while it holds
+ * them waits for its commit here, and then finds the checkpoint gone
+ * (42704, sg_checkpoint_fetch_required). Without it the run was queued
+ * from a checkpoint the prune removed, and failed with 42704 when it
+ * started (isolation pruneall_submit_race). FOR KEY SHARE: a prune's or
+ * a fork's update of the row (an image, references) does not wait for it.
+ */
+static void
+lock_start_checkpoint(const char *thread_id, pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2] = {CStringGetTextDatum(thread_id), UUIDPGetDatum(id)};
+
+	run_sql(&plan,
+			"SELECT 1 FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+			"AND checkpoint_id OPERATOR(pg_catalog.=) $2 FOR KEY SHARE",
+			2, types, values, NULL);
+}
+
 /* sg_submit: queue a background run; returns its run_id. */
 Datum
 sg_submit(PG_FUNCTION_ARGS)
@@ -641,7 +670,10 @@ sg_submit(PG_FUNCTION_ARGS)
 					 errhint("Start it with an input.")));
 		/* time travel: the checkpoint must be the thread's, as sg_invoke checks (nothing queued otherwise) */
 		if (th != NULL && !PG_ARGISNULL(3))
+		{
+			lock_start_checkpoint(thread_id, PG_GETARG_UUID_P(3));
 			(void) sg_checkpoint_fetch_required(thread_id, PG_GETARG_UUID_P(3));
+		}
 		if (th != NULL)
 			check_resume(th, fcinfo);
 		apply_multitask(thread_id, multitask);
