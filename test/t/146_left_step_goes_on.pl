@@ -59,7 +59,9 @@ sub complete_while_held
 	return $holder;
 }
 
-my $state = q{SELECT t.status || ' ' || COALESCE(s.values->>'answer', '-') FROM sg_threads() t, sg_get_state(t.thread_id) s WHERE t.thread_id = };
+# the thread's stored status: sg_threads lists a thread whose row another
+# session holds as running (TAP 187), as the holder here does
+my $state = q{SELECT t.status || ' ' || COALESCE(s.values->>'answer', '-') FROM stategraph.threads t, sg_get_state(t.thread_id) s WHERE t.thread_id = };
 
 # without the preload: CALL sg_work goes on with it
 my $node = plain_node('left_step');
