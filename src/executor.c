@@ -118,23 +118,24 @@ sg_thread_running_here(const char *thread_id)
 void
 sg_refuse_running_thread(const char *thread_id, const char *what)
 {
+	if (!sg_thread_running_here(thread_id))
+		return;
 	/*
 	 * Outside any node the run holding the thread is an sg_stream left open
 	 * in a cursor: telling the caller to return the change as a node's
 	 * update would point it the wrong way.
 	 */
-	if (sg_thread_running_here(thread_id) && current_task == NULL)
+	if (current_task == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s cannot change thread \"%s\" while this session is running it", what, thread_id),
 				 errdetail("An sg_stream of the thread left open in this session (a cursor) holds it until it is closed."),
 				 errhint("Close the cursor first.")));
-	if (sg_thread_running_here(thread_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s cannot change thread \"%s\" while this session is running it", what, thread_id),
-				 errdetail("A node cannot change the thread it belongs to."),
-				 errhint("Return the change as the node's update instead.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s cannot change thread \"%s\" while this session is running it", what, thread_id),
+			 errdetail("A node cannot change the thread it belongs to."),
+			 errhint("Return the change as the node's update instead.")));
 }
 
 /*

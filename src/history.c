@@ -407,6 +407,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 
 /* The columns of a row of sg_threads (and of its query) that are read by number. */
 #define Anum_threads_row_thread_id	1
+#define Anum_threads_row_graph		2
 #define Anum_threads_row_status		3
 #define Natts_threads_row			7
 
@@ -506,7 +507,7 @@ sg_threads(PG_FUNCTION_ARGS)
 		 * worker) or, having let that go, its row (a run in a transaction)
 		 */
 		if (sg_thread_is_busy(TextDatumGetCString(values[Anum_threads_row_thread_id - 1])) ||
-			(!isnull[1] &&
+			(!isnull[Anum_threads_row_graph - 1] &&	/* (a LangGraph.js thread has no row) */
 			 sg_thread_row_held(TextDatumGetCString(values[Anum_threads_row_thread_id - 1]))))
 			values[Anum_threads_row_status - 1] = CStringGetTextDatum("running");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);

@@ -1123,7 +1123,7 @@ static RunRow *mark_claimed(Datum run_id);
  *
  * The checks that take nothing first: a thread another session holds (a
  * worker executes its run, a client invokes it: probed, not taken) or
- * creates in a transaction still open (sg_thread_creator), the
+ * creates in a transaction still open (sg_thread_row_held), the
  * role's share of the workers, an earlier run of the thread. A claim
  * passed over for one of them writes nothing: locking the row writes WAL
  * and gives the claim a transaction ID, whose commit then waited for a
@@ -1161,14 +1161,13 @@ claim_checks(void *arg)
 	run_id = SPI_getbinval(row, desc, 1, &isnull);
 	/*
 	 * A writer in another session's open transaction (sg_invoke, an
-	 * uncommitted sg_update_state) holds the thread's row, having let its
-	 * advisory lock go: a claim that took the run then waited on that
-	 * transaction for as long as it stayed open, the worker stuck with it.
+	 * uncommitted sg_update_state, one creating the thread) holds the
+	 * thread's row, having let its advisory lock go: a claim that took the
+	 * run then waited on that transaction for as long as it stayed open.
 	 */
-	if (sg_thread_is_busy(thread_id) || TransactionIdIsValid(sg_thread_creator(thread_id)) ||
-		sg_thread_row_held(thread_id))
+	if (sg_thread_is_busy(thread_id) || sg_thread_row_held(thread_id))
 	{
-		c->check = CLAIM_THREAD_HELD;	/* (or being created by a transaction still open) */
+		c->check = CLAIM_THREAD_HELD;
 		return false;
 	}
 	if (!sg_worker_take_role_share(get_role_oid(owner, true),

@@ -730,7 +730,6 @@ extern void sg_thread_id_claimed(const char *thread_id, bool taken);
 extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern TransactionId sg_lg_thread_storer(const char *thread_id);
-extern TransactionId sg_thread_creator(const char *thread_id);
 extern bool sg_thread_row_held(const char *thread_id);
 extern bool sg_lg_checkpoint_firm(const char *thread_id);
 extern bool sg_lg_v6_writes_left(const char *thread_id, const char *owner);

@@ -381,31 +381,23 @@ sg_lg_thread_storer(const char *thread_id)
 }
 
 /*
- * A transaction in flight (not this one) creating thread_id (its row in
- * stategraph.threads is not committed yet), or InvalidTransactionId. A
- * claim passes over a run of such a thread as over one another session
- * holds (runs.c, claim_checks): a new thread's lock is let go once its row
- * is stored (sg_thread_lock_settled), and the run, seeing no thread, went
- * on to create it and waited on that row's insert for as long as the other
- * transaction stayed open, not bounded by sg_work's max_time, then failed
- * with 40001 (helper-143).
- */
-TransactionId
-sg_thread_creator(const char *thread_id)
-{
-	return thread_storer("threads", thread_id);
-}
-
-/*
  * Whether a transaction in flight other than this one holds the row of
- * thread_id in stategraph.threads: locked it for update or changed it, as
- * every writer of the thread does (sg_invoke, sg_stream, sg_update_state in
- * a transaction). Such a writer lets the thread's advisory lock go once it
+ * thread_id in stategraph.threads: is creating it (its insert is not
+ * committed yet), or locked it for update or changed it, as every writer
+ * of the thread does (sg_invoke, sg_stream, sg_update_state in a
+ * transaction). Such a writer lets the thread's advisory lock go once it
  * holds the row (sg_thread_lock_settled), so the advisory lock alone showed
  * a thread that another session was running in its transaction as idle or
- * done in sg_threads. A key-share lock (a foreign key check of a checkpoint
- * row) is no hold. Reads the row's header (its xmax), takes no lock on it:
- * a probe that did would make a writer with lock_wait off fail as busy.
+ * done in sg_threads, and a claim that took a run of such a thread waited
+ * on that transaction for as long as it stayed open, not bounded by
+ * sg_work's max_time, the worker stuck with it (and for a thread being
+ * created, then failed with 40001: helper-143). A key-share lock (a
+ * foreign key check of a checkpoint row) is no hold.
+ *
+ * One probe with a dirty snapshot: it finds a row being inserted (and sets
+ * xmin) as well as the committed one, whose header (its xmax) tells who
+ * holds it. Takes no lock on the row: a probe that did would make a writer
+ * with lock_wait off fail as busy.
  */
 bool
 sg_thread_row_held(const char *thread_id)
@@ -413,18 +405,26 @@ sg_thread_row_held(const char *thread_id)
 	Relation	rel = thread_table_open("threads");
 	ScanKeyData key;
 	SysScanDesc scan;
+	SnapshotData dirty;
 	HeapTuple	tup;
 	bool		held = false;
 
 	if (rel == NULL)
 		return false;
-	scan = thread_rows_scan(rel, thread_id, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	InitDirtySnapshot(dirty);
+	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
+	while (!held && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		Buffer		buf = ((BufferHeapTupleTableSlot *) scan->slot)->buffer;
 		uint16		infomask;
 		TransactionId xmax;
 
+		/* (an insert in flight sets xmin: a new thread, or an update's new version) */
+		if (TransactionIdIsValid(dirty.xmin))
+		{
+			held = true;
+			break;
+		}
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		infomask = tup->t_data->t_infomask;
 		xmax = HeapTupleHeaderGetRawXmax(tup->t_data);
