@@ -12,6 +12,7 @@
 #include "stategraph.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -87,7 +88,43 @@ typedef struct StreamState
 	SGRun	   *run;
 	List	   *rows;			/* StreamRow *, not yet returned */
 	bool		finished;
+	char	   *thread_id;		/* of a run that stores its steps, or NULL */
+	TransactionId wrote_in;		/* the (sub)transaction of its last stored step */
 } StreamState;
+
+/*
+ * A stream read through a cursor runs its steps at each FETCH, each in the
+ * (sub)transaction of that FETCH. A ROLLBACK TO SAVEPOINT after one undoes
+ * the checkpoints stored there, but not the run in memory: its next step
+ * was written as the child of a checkpoint that no longer exists, and the
+ * thread read wrong for good (an append channel lost its earlier values).
+ * So each FETCH first checks that the (sub)transaction of the last stored
+ * step is still part of this one (committed into it, not rolled back);
+ * checking the last one is enough, as any rollback that undid an earlier
+ * step undid every later one too.
+ */
+static void
+stream_check_stored(StreamState *st)
+{
+	if (!TransactionIdIsValid(st->wrote_in) || TransactionIdIsCurrentTransactionId(st->wrote_in))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("sg_stream of thread \"%s\" cannot go on: a rollback to a savepoint undid its stored steps", st->thread_id),
+			 errdetail("The checkpoints it wrote since the savepoint are gone; its next step would be stored on one of them."),
+			 errhint("Close the cursor and resume the thread with a new call.")));
+}
+
+/* Note the (sub)transaction that holds the steps a stream stored so far. */
+static void
+stream_note_stored(StreamState *st)
+{
+	TransactionId xid = GetCurrentTransactionIdIfAny();
+
+	/* (a call that stored nothing leaves the last one that did) */
+	if (st->thread_id != NULL && TransactionIdIsValid(xid))
+		st->wrote_in = xid;
+}
 
 /* Keep what a run tells as it goes, as rows for sg_stream to return. */
 static void
@@ -128,6 +165,8 @@ sg_stream(PG_FUNCTION_ARGS)
 		opts = sg_run_options(fcinfo, true);
 		opts.emit = stream_emit;
 		opts.emit_arg = st;
+		if (opts.thread_id != NULL)
+			st->thread_id = pstrdup(opts.thread_id);
 		MemoryContextSwitchTo(old);
 
 		sg_spi_connect();
@@ -135,9 +174,11 @@ sg_stream(PG_FUNCTION_ARGS)
 		if (st->rows != NIL)
 			sg_run_checkpointed(st->run);	/* a time-travel fork, already shown in mode values */
 		sg_spi_finish();
+		stream_note_stored(st);
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	st = (StreamState *) funcctx->user_fctx;
+	stream_check_stored(st);
 
 	while (st->rows == NIL && !st->finished)
 	{
@@ -150,6 +191,7 @@ sg_stream(PG_FUNCTION_ARGS)
 			st->finished = true;
 		}
 		sg_spi_finish();
+		stream_note_stored(st);
 	}
 	if (st->rows != NIL)
 	{
