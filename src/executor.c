@@ -465,15 +465,34 @@ retryable(SGRetry *r, int sqlerrcode)
 	return false;
 }
 
-/* Wait ms milliseconds before a retry, waking for interrupts. */
+/*
+ * Wait ms milliseconds before a retry, waking for interrupts. The latch is
+ * set for many reasons besides a cancel (a worker's wake at another
+ * session's submit, a NOTIFY to a listening session, a signal such as
+ * pg_log_backend_memory_contexts): one such wake ended the whole backoff,
+ * and the node was tried again at once. So the wait goes on until ms have
+ * passed, a cancel still stopping it; a wake it took is given back to the
+ * latch for whoever waits next (a worker's loop, once the run is done).
+ */
 static void
 backoff_sleep(int ms)
 {
-	if (ms <= 0)
-		return;
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	bool		woken = false;
+
+	for (;;)
+	{
+		long		left = (long) ((until - GetCurrentTimestamp()) / 1000);
+
+		if (left <= 0)
+			break;
+		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION) & WL_LATCH_SET)
+			woken = true;
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (woken)
+		SetLatch(MyLatch);
 }
 
 /*
