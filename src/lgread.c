@@ -1100,8 +1100,29 @@ sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
 				   "ORDER BY checkpoint_id DESC LIMIT 1", 2, types);
 	if (sg_spi_execute(plan, k, nulls, 1) == 0)
 	{
+		static SPIPlanPtr ns_plan;
+		bool		isnull;
+
 		if (id == NULL)
 			return lg_empty_snapshot(desc, k[0]);
+
+		/*
+		 * A checkpoint of one of the thread's subgraph namespaces (a config
+		 * of getState with subgraphs: true, an id sg_lg_list shows) is there,
+		 * but SQL reads the root namespace only: said so, not "does not
+		 * exist" for a checkpoint the thread's list shows.
+		 */
+		if (sg_spi_execute(sg_spi_prepare(&ns_plan, "SELECT checkpoint_ns FROM stategraph.lg_checkpoints "
+										  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+										  "AND checkpoint_id OPERATOR(pg_catalog.=) $2 LIMIT 1", 2, types),
+						   k, NULL, 1) == 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("checkpoint %s of thread \"%s\" is in subgraph namespace \"%s\"",
+							sg_uuid_to_cstring(id), thread_id,
+							TextDatumGetCString(lg_col(SPI_tuptable, 0, 1, &isnull))),
+					 errdetail("sg_get_state reads the root namespace of a LangGraph.js thread only."),
+					 errhint("Read it with sg_lg_get_tuple(thread_id, checkpoint_ns, checkpoint_id), or with LangGraph.js (getState with that config).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint %s of thread \"%s\" does not exist", sg_uuid_to_cstring(id), thread_id)));
