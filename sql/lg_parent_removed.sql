@@ -28,6 +28,11 @@ SELECT pg_temp.put('dfr', '1ef00000-0000-6000-8000-000000000004', '1ef00000-0000
 SELECT pg_temp.put('dfr', '1ef00000-0000-6000-8000-000000000005', '1ef00000-0000-6000-8000-000000000001', 'r3');
 -- nothing else was stored
 SELECT checkpoint_id, parent_checkpoint_id FROM stategraph.lg_checkpoints WHERE thread_id = 'dfr' ORDER BY 1;
+-- the first put of a new thread naming a parent that never was: the error
+-- names the parent missing (it said the thread was deleted by another writer), and
+-- nothing is stored
+SELECT pg_temp.put('never', '1ef00000-0000-6000-8000-000000000002', '1ef00000-0000-6000-8000-000000000001', 'r1');
+SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'never';
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

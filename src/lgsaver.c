@@ -1721,10 +1721,10 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 		 */
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("thread \"%s\" was deleted by another writer", thread_id),
-				 errdetail("The new checkpoint's parent %s is no longer stored, nor any checkpoint of namespace \"%s\".",
-						   sg_uuid_to_cstring(parent), ns),
-				 errhint("The thread was deleted while a run was writing it; start the run again.")));
+				 errmsg("parent checkpoint %s of thread \"%s\" is not stored", sg_uuid_to_cstring(parent), thread_id),
+				 errdetail("Namespace \"%s\" has no checkpoint: the thread was deleted while a run was writing it, or the parent never was one of its checkpoints.",
+						   ns),
+				 errhint("Read the thread again and start the run from what it holds.")));
 	}
 	head = palloc(sizeof(pg_uuid_t));
 	memcpy(head, DatumGetUUIDP(lg_col(SPI_tuptable, 0, CP_ID, &isnull)), sizeof(pg_uuid_t));

@@ -137,7 +137,7 @@ test("a thread deleted by another process while a run writes it: the run fails, 
 	const config = { configurable: { thread_id } };
 	// before: the run went on and stored checkpoints without "user" (its deleted parent's value)
 	await assert.rejects(app.invoke({ messages: ["hi"], user: "alice" }, config),
-		(e) => e.code === "40001" && /was deleted by another writer/.test(e.message));
+		(e) => e.code === "40001" && /is not stored/.test(e.message));
 	const { rows } = await pool.query("SELECT count(*)::int AS n FROM stategraph.lg_checkpoints WHERE thread_id = $1", [thread_id]);
 	assert.equal(rows[0].n, 0);
 	// the thread starts again whole
