@@ -108,7 +108,7 @@ class Heartbeat(threading.Thread):
         # a lost connection (server restart) is opened again at the next beat,
         # soon: without beats the lease would lapse and the task go to another worker
         # A beat refused otherwise (EXECUTE on sg_heartbeat revoked, or the
-        # role's membership in the thread's owner, for a while: 42501, 42704)
+        # role's membership in the thread's owner, for a while: 42501)
         # is tried again as soon too: the thread ended there, the lease
         # lapsed even once the grant was back, and another worker did the
         # task again. Said once per error, not at every try.

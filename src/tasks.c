@@ -99,6 +99,7 @@
 #include "storage/proc.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -448,12 +449,32 @@ fetch_row(const char *task_id, bool for_update)
 	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 }
 
-/* A task row for a call naming it; unknown tasks are an error. */
+/*
+ * A task row for a call naming it; unknown tasks are an error. A task that
+ * row-level security hides from a caller holding its newest claim (token
+ * not NULL) is one whose owner the caller's role was a member of when it
+ * claimed it and is not any more (a REVOKE, a DROP ROLE or a rename while
+ * it worked), or whose task sg_reassign_owned gave to a role it is not a
+ * member of: 42501 saying so, where "does not exist" sent its worker
+ * looking for a wrong task id.
+ */
 static TaskRow *
-require_row(const char *task_id, bool for_update)
+require_row(const char *task_id, const pg_uuid_t *token, bool for_update)
 {
 	TaskRow    *row = fetch_row(task_id, for_update);
+	char	   *owner;
 
+	if (row == NULL && token != NULL && (owner = sg_task_owner_of_claim(task_id, token)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for task \"%s\"", task_id),
+				 errdetail("The task belongs to role \"%s\", of which role \"%s\" is not a member now (its membership was revoked, or the task was given to that role, after the claim); nothing was changed.",
+						   owner, GetUserNameFromId(GetUserId(), false)),
+				 OidIsValid(get_role_oid(owner, true)) ?
+				 errhint("Grant role \"%s\" to the worker's role, or stop working on the task: once its lease expires, a worker that may see it claims it again.",
+						 owner) :
+				 errhint("Role \"%s\" does not exist (renamed or dropped): sg_reassign_owned gives its rows to another role. Stop working on the task.",
+						 owner)));
 	if (row == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -476,7 +497,7 @@ has_status(TaskRow *row, const char *status)
 static TaskRow *
 fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
 {
-	TaskRow    *row = require_row(task_id, true);
+	TaskRow    *row = require_row(task_id, token, true);
 
 	if (has_status(row, "cancelled"))
 		ereport(ERROR,
@@ -510,9 +531,9 @@ fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
  * (writers hold the row, not the lock, until then: checkpoint.c).
  */
 static void
-lock_task_thread(const char *task_id)
+lock_task_thread(const char *task_id, const pg_uuid_t *token)
 {
-	TaskRow    *row = require_row(task_id, false);
+	TaskRow    *row = require_row(task_id, token, false);
 
 	sg_lock_thread(row->thread_id, false);
 	sg_thread_fetch(row->thread_id, true);
@@ -1606,7 +1627,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 	if (extend != NULL)
 		sg_check_interval_range(extend, false, "extend");
 	sg_spi_connect();
-	row = require_row(task_id, true);
+	row = require_row(task_id, token, true);
 	/*
 	 * An expired lease nobody claimed again is taken back by its worker. So
 	 * is, in effect, one whose attempts ran out (a lost failure): its result
@@ -1868,7 +1889,7 @@ begin_fenced_call(FunctionCallInfo fcinfo, const char *what, bool lock_thread)
 
 	fenced_call_args(fcinfo, &task_id, &token);
 	if (lock_thread)
-		lock_task_thread(task_id);
+		lock_task_thread(task_id, token);
 	row = fenced_row(task_id, token, what);
 	refuse_stale(row, what);
 	return row;
@@ -1892,7 +1913,7 @@ lock_thread_of_lost(const char *task_id)
 	TaskRow    *row = fetch_row(task_id, false);
 
 	if (row != NULL && has_status(row, "failed") && row->lost)
-		lock_task_thread(task_id);
+		lock_task_thread(task_id, NULL);
 }
 
 /*

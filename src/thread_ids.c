@@ -940,6 +940,45 @@ thread_owner_stored(const char *thread_id)
 }
 
 /*
+ * The owner of task task_id read below row-level security (palloc'd) when
+ * the task's newest claim is the one of token, else NULL. A worker whose
+ * role lost its membership in the task's owner while it worked on the task
+ * no longer sees the row, and its heartbeat or completion would be told
+ * that the task does not exist (tasks.c refuses it as a permission error
+ * instead). The token, drawn at random for each claim, shows that the
+ * caller held the claim, so this tells nothing of another role's tasks to
+ * a role that merely guesses task ids.
+ */
+char *
+sg_task_owner_of_claim(const char *task_id, const pg_uuid_t *token)
+{
+	Relation	rel = table_open(get_relname_relid("tasks", get_namespace_oid("stategraph", false)),
+								 AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan = thread_rows_scan(rel, task_id, &key);	/* task_id leads the primary key */
+	HeapTuple	tup = systable_getnext(scan);
+	char	   *owner = NULL;
+
+	if (HeapTupleIsValid(tup))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		Datum		t = heap_getattr(tup, get_attnum(RelationGetRelid(rel), "token"), desc, &isnull);
+
+		if (!isnull && memcmp(DatumGetUUIDP(t), token, sizeof(pg_uuid_t)) == 0)
+		{
+			Datum		o = heap_getattr(tup, get_attnum(RelationGetRelid(rel), "owner"), desc, &isnull);
+
+			if (!isnull)
+				owner = pstrdup(NameStr(*DatumGetName(o)));
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
  * Whether thread_id is a stategraph thread of a role the caller may not own
  * (read below row-level security): sg_lock_thread does not wait for such a
  * thread, whose busy lock would tell that it is in use (the caller then
