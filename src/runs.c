@@ -2352,11 +2352,16 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 
 /*
  * Has the claimed run changed owner since the claim (SPI connected)? The
- * role it executes as was renamed (in a new transaction), or its row
- * names another owner: sg_reassign_owned gave it away. A row that the
- * session's role does not see (the old role's, executing the step) was
- * given to a role it is not a member of. Asked after an error only: a
- * statement per step saved.
+ * role it executes as was renamed (in a new transaction) or dropped, or
+ * its row names another owner: sg_reassign_owned gave it away. A row that
+ * the session's role does not see (the old role's, executing the step) was
+ * given to a role it is not a member of. A role dropped while its step
+ * ran failed the step wherever it looked the role up ("invalid role OID"
+ * in a policy's CURRENT_USER, or in a node), and the run ended with that
+ * error: taken again, it ends as any run whose role is gone ("role ...
+ * that submitted the run does not exist", sg_work_one; TAP 203), its
+ * stop, if one was asked, done. Asked after an error only: a statement per
+ * step saved.
  */
 static bool
 owner_changed(void)
@@ -2369,7 +2374,7 @@ owner_changed(void)
 	if (!OidIsValid(current.role))
 		return false;
 	now = GetUserNameFromId(current.role, true);
-	if (now != NULL && strcmp(now, NameStr(current.role_name)) != 0)
+	if (now == NULL || strcmp(now, NameStr(current.role_name)) != 0)
 		return true;
 	if (run_sql(&plan, "SELECT owner::pg_catalog.text FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL) == 0)
