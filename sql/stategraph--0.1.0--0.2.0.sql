@@ -935,7 +935,7 @@ CREATE POLICY owner_rows ON stategraph.lg_writes USING (stategraph.owned(owner::
 CREATE FUNCTION stategraph.lg_thread_owner_is(thread_id text, owner text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'lg_thread_owner_is' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION stategraph.lg_thread_owner_is(text, text) IS
-'whether owner (a role the caller may own) owns LangGraph.js thread thread_id, or no checkpoint of it is stored: the restrictive policy one_owner of the lg_ tables';
+'whether owner (a role the caller may own) owns LangGraph.js thread thread_id, or no checkpoint of it is stored (false for an owner too long for a role name): the restrictive policy one_owner of the lg_ tables';
 CREATE POLICY one_owner ON stategraph.lg_checkpoints AS RESTRICTIVE FOR INSERT
     WITH CHECK (stategraph.lg_thread_owner_is(thread_id, owner));
 CREATE POLICY one_owner_update ON stategraph.lg_checkpoints AS RESTRICTIVE FOR UPDATE

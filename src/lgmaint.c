@@ -1211,8 +1211,12 @@ lg_check_export(Jsonb *data)
  * when the importing role may own that role's rows (it is that role, a
  * member of it, or a superuser: an administrator's restore, the router's
  * move_partition), else the importing role.
+ * An owner too long for a role name is not kept: cast to name, it is cut
+ * to a role's name, which stategraph.owned passed, while the rows stored
+ * it whole, naming no role (lg_thread_owner_is).
  */
-#define LG_IMPORT_OWNER "CASE WHEN stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
+#define LG_IMPORT_OWNER "CASE WHEN pg_catalog.octet_length(x.owner) OPERATOR(pg_catalog.<) " CppAsString2(NAMEDATALEN) \
+	" AND stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
 
 /* Hold the names an import's rows go under (LG_IMPORT_OWNER), as a writer of a thread does. */
 static void

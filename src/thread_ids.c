@@ -898,7 +898,11 @@ PG_FUNCTION_INFO_V1(lg_thread_owner_is);
  * stategraph.lg_thread_owner_is(thread_id text, owner text) -> boolean: the
  * restrictive policy of the lg_ tables. Whether owner (a role the caller may
  * own) owns thread thread_id (lg_first_owner_is). For an owner the caller
- * may not own, true without looking.
+ * may not own, true without looking. An owner too long for a role name is
+ * no role's: false. The permissive policy reads the owner cast to name,
+ * which cuts it to NAMEDATALEN - 1 bytes, so a role whose name is that long
+ * passed it with its name and a suffix, which names no role here, and
+ * planted rows under another role's thread id (pg_regress rl_lg_owner_cut).
  */
 Datum
 lg_thread_owner_is(PG_FUNCTION_ARGS)
@@ -906,6 +910,8 @@ lg_thread_owner_is(PG_FUNCTION_ARGS)
 	char	   *thread_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	text	   *owner = PG_GETARG_TEXT_PP(1);
 
+	if (VARSIZE_ANY_EXHDR(owner) >= NAMEDATALEN)
+		PG_RETURN_BOOL(false);
 	if (!sg_caller_is_owner(text_to_cstring(owner)))
 		PG_RETURN_BOOL(true);
 	PG_RETURN_BOOL(lg_first_owner_is(thread_id, owner));
