@@ -1569,14 +1569,22 @@ save_thread(SGRun *run)
 		/*
 		 * Row-level security hides the row now: sg_reassign_owned gave the
 		 * thread to a role this one does not act as after the step's
-		 * checkpoint was written. Committed, the step would leave the head
+		 * checkpoint was written, or this role's membership in the
+		 * thread's owner was revoked meanwhile (a member's run on its
+		 * owner's thread; TAP 204: the message said the thread was given
+		 * away, which it was not). Committed, the step would leave the head
 		 * behind it, and its nodes would run again from there (TAP 134).
 		 */
+		char	   *owner = sg_thread_other_owner(run->opts.thread_id);
+		const char *me = GetUserNameFromId(GetUserId(), false);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("thread \"%s\" was given to another role during the step", run->opts.thread_id),
-				 errdetail("Role \"%s\" no longer sees its row; the step is not recorded.",
-						   GetUserNameFromId(GetUserId(), false))));
+				 errmsg("role \"%s\" may no longer write thread \"%s\"", me, run->opts.thread_id),
+				 owner != NULL ?
+				 errdetail("The thread belongs to role \"%s\", of which role \"%s\" is not a member now: the membership was revoked, or sg_reassign_owned gave the thread to that role, during the step. The step is not recorded.",
+						   owner, me) :
+				 errdetail("Role \"%s\" no longer sees the thread's row; the step is not recorded.", me)));
 	}
 	if (!run->pending_set)
 		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);
