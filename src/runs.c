@@ -612,6 +612,39 @@ lock_start_checkpoint(const char *thread_id, pg_uuid_t *id)
 			2, types, values, NULL);
 }
 
+/*
+ * Refuse a submit from checkpoint id of a thread whose active run wrote it
+ * and is to be rolled back (asked to by sg_cancel or an earlier submit, or
+ * by this one: apply_multitask ran first). The rollback removes the
+ * checkpoints the run wrote, those after its start_head (roll_back_thread):
+ * the run was queued from a checkpoint about to go, and failed with 42704
+ * when it started (isolation mt_rollback_start). Read after the thread's
+ * submit lock, which every request of a rollback takes (apply_multitask,
+ * sg_cancel): none commits before this submit does. Read under the latest
+ * snapshot: a REPEATABLE READ one from before the lock missed a request
+ * committed since. The run is not locked: its executor holds its row for
+ * a whole step.
+ */
+static void
+refuse_rolled_back_start(const char *thread_id, pg_uuid_t *id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2] = {CStringGetTextDatum(thread_id), UUIDPGetDatum(id)};
+
+	if (sg_spi_execute_latest(sg_spi_prepare(&plan,
+											 "SELECT run_id FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+											 "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND stepped "
+											 "AND stop_request OPERATOR(pg_catalog.=) 'rollback' "
+											 "AND (start_head IS NULL OR $2 OPERATOR(pg_catalog.>) start_head) LIMIT 1",
+											 2, types), values, NULL) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("checkpoint %s of thread \"%s\" is being rolled back", sg_uuid_to_cstring(id), thread_id),
+				 errdetail("Run %s wrote it and is to be rolled back, which removes it.", sg_spi_text(0, 1)),
+				 errhint("Submit from a checkpoint of the thread from before that run.")));
+}
+
 /* sg_submit: queue a background run; returns its run_id. */
 Datum
 sg_submit(PG_FUNCTION_ARGS)
@@ -677,6 +710,8 @@ sg_submit(PG_FUNCTION_ARGS)
 		if (th != NULL)
 			check_resume(th, fcinfo);
 		apply_multitask(thread_id, multitask);
+		if (th != NULL && !PG_ARGISNULL(3))
+			refuse_rolled_back_start(thread_id, PG_GETARG_UUID_P(3));
 	}
 	id = palloc(sizeof(pg_uuid_t));
 	sg_new_checkpoint_id(id, NULL, NULL);
@@ -883,10 +918,45 @@ sg_wait(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(row);
 }
 
+/*
+ * Refuse the rollback of run_id while a run queued behind it on its thread
+ * (not started yet) was submitted to start from a checkpoint run_id wrote:
+ * the rollback removes it (roll_back_thread), and that run failed with
+ * 42704 when it started (isolation mt_rollback_start). The caller cancels
+ * the queued run first, or interrupts instead. (A submit with multitask
+ * 'rollback' cancels the runs queued on the thread, apply_multitask.)
+ * Under the latest snapshot, as refuse_rolled_back_start reads.
+ */
+static void
+refuse_rollback_under_run(pg_uuid_t *run_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(run_id)};
+
+	if (sg_spi_execute_latest(sg_spi_prepare(&plan,
+											 "SELECT q.run_id, q.checkpoint_id, q.thread_id FROM stategraph.runs r "
+											 "JOIN stategraph.runs q ON q.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+											 "WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.stepped "
+											 "AND q.run_id OPERATOR(pg_catalog.<>) r.run_id AND NOT q.stepped "
+											 "AND q.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") "
+											 "AND q.checkpoint_id IS NOT NULL AND (r.start_head IS NULL "
+											 "  OR q.checkpoint_id OPERATOR(pg_catalog.>) r.start_head) "
+											 "ORDER BY q.seq LIMIT 1",
+											 1, types), values, NULL) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
+				 errdetail("Run %s, queued on thread \"%s\", starts from checkpoint %s, which the rollback would remove.",
+						   sg_spi_text(0, 1), sg_spi_text(0, 3), sg_spi_text(0, 2)),
+				 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+}
+
 /* sg_cancel: stop a run (pending: at once; running: at its next step boundary). */
 Datum
 sg_cancel(PG_FUNCTION_ARGS)
 {
+	static SPIPlanPtr thread_plan;
 	static SPIPlanPtr lock_plan;
 	static SPIPlanPtr cancel_plan;
 	static SPIPlanPtr stop_plan;
@@ -905,6 +975,17 @@ sg_cancel(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = CStringGetTextDatum(action);
 	sg_spi_connect();
+	/*
+	 * A rollback takes the thread's submit lock first, as a submit with
+	 * multitask 'rollback' does: a submit from a checkpoint this rollback
+	 * removes then either sees the request and is refused
+	 * (refuse_rolled_back_start), or committed first and its run is seen
+	 * below (refuse_rollback_under_run).
+	 */
+	if (strcmp(action, "rollback") == 0 &&
+		run_sql(&thread_plan, "SELECT thread_id FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL) == 1)
+		sg_lock_thread_submits(sg_spi_text(0, 1), sg_role_hold_may_wait());
 	if (run_sql(&lock_plan, "SELECT status, stepped FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 				1, types, values, NULL) == 0)
 		ereport(ERROR,
@@ -932,6 +1013,8 @@ sg_cancel(PG_FUNCTION_ARGS)
 				"  THEN LEAST(not_before, pg_catalog.clock_timestamp()) ELSE not_before END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL);
+		if (strcmp(action, "rollback") == 0)
+			refuse_rollback_under_run(PG_GETARG_UUID_P(0));
 		sg_run_stop_asked_at_commit();
 		if (strcmp(status, "waiting") == 0 || backoff)
 			sg_runs_requeued_at_commit();	/* pending again (or now), to be stopped */
