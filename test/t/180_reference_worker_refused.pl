@@ -16,8 +16,8 @@
 # back, another worker took the task over and the model call was paid
 # twice (the first result refused, SG010). Now the beats are tried again
 # while the handler runs:
-#  - EXECUTE on sg_heartbeat revoked for 2 s during a task of 8 s whose
-#    node's lease is 3 s, a second worker on the queue: the task completes
+#  - EXECUTE on sg_heartbeat revoked for 3 s during a task of 10 s whose
+#    node's lease is 6 s, a second worker on the queue: the task completes
 #    at its first attempt, by the worker that claimed it.
 use strict;
 use warnings;
@@ -94,21 +94,25 @@ sql(qq{
     GRANT EXECUTE ON FUNCTION $beat TO alice_w;
     SET ROLE alice;
     SELECT sg_create_graph('gb', '{"answer": "replace"}');
-    SELECT sg_add_external_node('gb', 'nap', 'qb180', '{"max_attempts": 3, "backoff_ms": 0}', '3 seconds');
+    SELECT sg_add_external_node('gb', 'nap', 'qb180', '{"max_attempts": 3, "backoff_ms": 0}', '6 seconds');
     SELECT sg_add_edge('gb', '__start__', 'nap');
     SELECT sg_add_edge('gb', 'nap', '__end__');
     SELECT sg_compile('gb');
 });
-my ($w1, $log1) = start_worker($dsn, queues => ['qb180'], env => { SG_NAP => '8' }, args => [ '--name', 'w1' ]);
+# (beats every 2 s, a refused one tried again within 1 s: the revoke of 3 s
+# meets at least one beat, and the lease of 6 s outlasts it under load; with
+# a lease of 3 s and 2 s revoked the margin was under a second, and the lease
+# lapsed once on a busy machine)
+my ($w1, $log1) = start_worker($dsn, queues => ['qb180'], env => { SG_NAP => '10' }, args => [ '--name', 'w1' ]);
 sql(q{SET ROLE alice; SELECT sg_invoke('gb', '{}', 'b-1')});
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb180', 'claimed') WHERE thread_id = 'b-1'}, '1'),
-	'w1 claims a task of 8 s, its lease 3 s');
-my ($w2, $log2) = start_worker($dsn, queues => ['qb180'], env => { SG_NAP => '8' }, args => [ '--name', 'w2' ]);
+	'w1 claims a task of 10 s, its lease 6 s');
+my ($w2, $log2) = start_worker($dsn, queues => ['qb180'], env => { SG_NAP => '10' }, args => [ '--name', 'w2' ]);
 sql("REVOKE EXECUTE ON FUNCTION $beat FROM alice_w");
-sleep 2;
+sleep 3;
 sql("GRANT EXECUTE ON FUNCTION $beat TO alice_w");
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('qb180', 'completed') WHERE thread_id = 'b-1'}, '1'),
-	'EXECUTE on sg_heartbeat revoked for 2 s: the task completes');
+	'EXECUTE on sg_heartbeat revoked for 3 s: the task completes');
 is(sql(q{SELECT attempt || ' ' || worker || ' ' || (result->>'answer') FROM sg_tasks('qb180') WHERE thread_id = 'b-1'}),
 	'1 w1 nap 1', '... at its first attempt, by the worker that claimed it (never taken over)');
 my $text = slurp_file($log1);
