@@ -1218,23 +1218,41 @@ lg_check_export(Jsonb *data)
 #define LG_IMPORT_OWNER "CASE WHEN pg_catalog.octet_length(x.owner) OPERATOR(pg_catalog.<) " CppAsString2(NAMEDATALEN) \
 	" AND stategraph.owned(x.owner::pg_catalog.name) THEN x.owner ELSE CURRENT_USER::pg_catalog.text END"
 
-/* Hold the names an import's rows go under (LG_IMPORT_OWNER), as a writer of a thread does. */
+/* The owners an import's rows name, as rows x(owner) */
+#define LG_IMPORT_OWNERS \
+	"(SELECT r OPERATOR(pg_catalog.->>) 'owner' AS owner FROM pg_catalog.jsonb_array_elements(" \
+	LG_MEMBER("checkpoints") ") r " \
+	"  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements(" \
+	LG_MEMBER("blobs") ") r " \
+	"  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements(" \
+	LG_MEMBER("writes") ") r) x"
+
+/*
+ * Hold the names an import's rows go under (LG_IMPORT_OWNER), as a writer
+ * of a thread does; a superuser's import naming an owner that is no role
+ * here is refused first, as stategraph's own (portable.c).
+ */
 static void
 lg_hold_import_owners(Jsonb *data)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr missing;
 	Oid			t = JSONBOID;
+	Datum		arg = JsonbPGetDatum(data);
 
+	if (superuser() &&
+		sg_spi_execute(sg_spi_prepare(&missing,
+									  "SELECT x.owner FROM " LG_IMPORT_OWNERS " WHERE pg_catalog.octet_length(x.owner) "
+									  "OPERATOR(pg_catalog.<) " CppAsString2(NAMEDATALEN) " AND "
+									  "pg_catalog.to_regrole(pg_catalog.quote_ident(x.owner)) IS NULL "
+									  "ORDER BY x.owner COLLATE pg_catalog.\"C\" LIMIT 1", 1, &t),
+					   &arg, NULL, 1) == 1)
+		sg_import_refuse_missing_owner(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	sg_role_hold_names(sg_spi_prepare(&plan,
-									  "SELECT DISTINCT (" LG_IMPORT_OWNER ") COLLATE pg_catalog.\"C\" FROM ("
-									  "  SELECT r OPERATOR(pg_catalog.->>) 'owner' AS owner FROM pg_catalog.jsonb_array_elements("
-									  LG_MEMBER("checkpoints") ") r "
-									  "  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements("
-									  LG_MEMBER("blobs") ") r "
-									  "  UNION SELECT r OPERATOR(pg_catalog.->>) 'owner' FROM pg_catalog.jsonb_array_elements("
-									  LG_MEMBER("writes") ") r) x ORDER BY 1",
+									  "SELECT DISTINCT (" LG_IMPORT_OWNER ") COLLATE pg_catalog.\"C\" FROM "
+									  LG_IMPORT_OWNERS " ORDER BY 1",
 									  1, &t),
-					   JsonbPGetDatum(data), sg_role_hold_may_wait());
+					   arg, sg_role_hold_may_wait());
 }
 
 /* A value of an imported row: ["its text"] (version 2) or [value] (version 1, $3). */

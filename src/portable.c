@@ -46,7 +46,12 @@
  * owner when the importing role may own that role's rows (it is that role,
  * a member of it, or a superuser: a backup restored by an administrator, a
  * partition moved by the router's move_partition), else to the importing
- * role. Row-level security makes the same check on the insert. The import
+ * role. Row-level security makes the same check on the insert. A
+ * superuser's import of an export whose owner is no role here is refused
+ * (42704, sg_import_refuse_missing_owner): it went to the superuser, whom a
+ * later CREATE ROLE did not make give it back, and whose every row an
+ * sg_reassign_owned of it moved along (a backup restored before its roles,
+ * a partition moved to a server without them). The import
  * holds that name as sg_submit holds its own (reassign.c), so that an
  * sg_reassign_owned of it moves the thread with the rest.
  *
@@ -59,6 +64,8 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 
 #define SG_EXPORT_FORMAT	"stategraph.thread"
@@ -614,6 +621,29 @@ store(Jsonb *data, const char *thread_id)
 }
 
 /*
+ * Refuse a superuser's import of rows whose owner (in the export) is no
+ * role here: the export's owner is kept for a role that may own its rows,
+ * which a superuser may whatever the role, so the import would have gone
+ * to the superuser instead, silently, and stayed there (see the top).
+ * Another role's import of such rows is a copy of its own, as of any
+ * owner's. An owner too long for a role name is left to the caller's
+ * checks (it names no role anywhere).
+ */
+void
+sg_import_refuse_missing_owner(const char *owner)
+{
+	if (owner == NULL || !superuser() || strlen(owner) >= NAMEDATALEN ||
+		OidIsValid(get_role_oid(owner, true)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("role \"%s\" that owns the exported thread does not exist", owner),
+			 errdetail("A superuser's import keeps the owner of the export; the thread would have belonged to role \"%s\" instead.",
+					   GetUserNameFromId(GetUserId(), false)),
+			 errhint("Create role \"%s\" first, or import as the role that is to own the thread (SET ROLE).", owner)));
+}
+
+/*
  * Hold the name the thread goes under (reassign.c), before its lock: an
  * sg_reassign_owned of that name waits for the import's commit, and moves
  * its rows with the rest.
@@ -624,6 +654,7 @@ hold_owner(Jsonb *data)
 	static SPIPlanPtr plan;
 	Oid			t = JSONBOID;
 
+	sg_import_refuse_missing_owner(sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "owner"));
 	sg_role_hold_names(sg_spi_prepare(&plan, "SELECT (" IMPORT_OWNER ")::pg_catalog.text "
 									  "FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s", 1, &t),
 					   JsonbPGetDatum(data), sg_role_hold_may_wait());

@@ -807,5 +807,6 @@ extern Jsonb *sg_lg_export_thread(const char *thread_id);
 extern bool sg_lg_is_export(Jsonb *data);
 extern char *sg_lg_import_thread(Jsonb *data, const char *thread_id);
 extern void sg_invalid_export(const char *detail) pg_attribute_noreturn();	/* portable.c */
+extern void sg_import_refuse_missing_owner(const char *owner);	/* portable.c */
 
 #endif							/* STATEGRAPH_H */
