@@ -931,6 +931,7 @@ static void
 refuse_rollback_under_run(pg_uuid_t *run_id)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr run_plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(run_id)};
 
@@ -950,6 +951,28 @@ refuse_rollback_under_run(pg_uuid_t *run_id)
 				 errdetail("Run %s, queued on thread \"%s\", starts from checkpoint %s, which the rollback would remove.",
 						   sg_spi_text(0, 1), sg_spi_text(0, 3), sg_spi_text(0, 2)),
 				 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+	/*
+	 * ... and such a run of another role that the caller cannot see (a
+	 * member's run on its owner's thread): read below row-level security,
+	 * told without its id
+	 */
+	if (sg_spi_execute_latest(sg_spi_prepare(&run_plan,
+											 "SELECT r.thread_id, r.start_head FROM stategraph.runs r "
+											 "WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.stepped",
+											 1, types), values, NULL) > 0)
+	{
+		bool		isnull;
+		char	   *thread_id = sg_spi_text(0, 1);
+		Datum		start_head = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (sg_thread_has_hidden_run_from(thread_id, isnull ? NULL : DatumGetUUIDP(start_head)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
+					 errdetail("A run of another role, queued on thread \"%s\", starts from a checkpoint the rollback would remove.",
+							   thread_id),
+					 errhint("Stop this run with action => 'interrupt', or have that run cancelled first.")));
+	}
 }
 
 /* sg_cancel: stop a run (pending: at once; running: at its next step boundary). */

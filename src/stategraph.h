@@ -731,6 +731,7 @@ extern void sg_thread_id_check_new(const char *thread_id, bool lg);
 extern void sg_thread_id_check_writes(const char *thread_id);
 extern TransactionId sg_lg_thread_storer(const char *thread_id);
 extern bool sg_thread_row_held(const char *thread_id);
+extern bool sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after);
 extern bool sg_lg_checkpoint_firm(const char *thread_id);
 extern bool sg_lg_v6_writes_left(const char *thread_id, const char *owner);
 extern bool sg_lg_lock_id(const char *thread_id, bool dont_wait);

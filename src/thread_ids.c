@@ -1113,6 +1113,65 @@ sg_thread_has_hidden_run(const char *thread_id)
 	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), true);
 }
 
+/*
+ * Has thread thread_id a run the caller cannot see, queued and not started
+ * (no step taken), that is to start from a checkpoint newer than after
+ * (NULL: from any checkpoint)? Those are the checkpoints a rollback of the
+ * caller's running run removes (runs.c, refuse_rollback_under_run, which
+ * finds the runs the caller sees with SQL): such a run failed with 42704
+ * when it started. Read below row-level security under the latest
+ * snapshot, as that check reads; only a yes or no comes out.
+ */
+bool
+sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
+{
+	Oid			nsp = get_namespace_oid("stategraph", false);
+	Oid			relid = get_relname_relid("runs", nsp);
+	Relation	rel;
+	TupleDesc	desc;
+	AttrNumber	status_att;
+	AttrNumber	owner_att;
+	AttrNumber	stepped_att;
+	AttrNumber	checkpoint_att;
+	Snapshot	snapshot;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	status_att = get_attnum(relid, "status");
+	owner_att = get_attnum(relid, "owner");
+	stepped_att = get_attnum(relid, "stepped");
+	checkpoint_att = get_attnum(relid, "checkpoint_id");
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
+						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
+	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		bool		checkpoint_null;
+		Datum		status = heap_getattr(tup, status_att, desc, &isnull);
+		Datum		stepped = heap_getattr(tup, stepped_att, desc, &isnull);
+		Datum		checkpoint = heap_getattr(tup, checkpoint_att, desc, &checkpoint_null);
+
+		/* (the index entry may be of a row version that is no longer active) */
+		if (!sg_run_status_active(TextDatumGetCString(status)) || DatumGetBool(stepped) || checkpoint_null)
+			continue;
+		if (after != NULL && memcmp(DatumGetUUIDP(checkpoint)->data, after->data, UUID_LEN) <= 0)
+			continue;
+		found = !sg_caller_is_owner(NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull))));
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 PG_FUNCTION_INFO_V1(sg_fork_source_owned);
 
 /*
