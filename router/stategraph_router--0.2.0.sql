@@ -627,14 +627,24 @@ CREATE FUNCTION stategraph_router.submit(graph text, input jsonb, thread_id text
     RETURNS uuid LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_submit; $$;
 
-/* sg_submit: on the thread's server; without a thread, on the server of the thread the router names. */
+/*
+ * sg_submit: on the thread's server; without a thread, on the server of
+ * the thread the router names. Only a run that would start a new thread
+ * on one server gets a name: a run without input, from a checkpoint_id or
+ * with resume needs an existing thread, and one server refuses it without
+ * a thread_id (22023); a name made up here sent it to a shard that said
+ * the made-up thread did not exist (42704). Such a call goes to a shard
+ * with thread_id NULL, for the shard's own error.
+ */
 CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DEFAULT NULL,
                                       checkpoint_id uuid DEFAULT NULL, resume jsonb DEFAULT NULL,
                                       recursion_limit integer DEFAULT 25, multitask text DEFAULT 'reject',
                                       after interval DEFAULT NULL, idempotency_key text DEFAULT NULL)
     RETURNS uuid LANGUAGE sql
     RETURN stategraph_router.submit(graph, input,
-                                    COALESCE(thread_id, stategraph_router.new_thread_id(graph, idempotency_key)),
+                                    COALESCE(thread_id,
+                                             CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
+                                                  THEN stategraph_router.new_thread_id(graph, idempotency_key) END),
                                     checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
 
 /*
