@@ -531,6 +531,9 @@ sg_lg_list(PG_FUNCTION_ARGS)
 						sg_jsonb_type_name(PG_GETARG_JSONB_P(2)))));
 	if (!PG_ARGISNULL(2) && JB_ROOT_COUNT(PG_GETARG_JSONB_P(2)) == 0)
 		nulls[2] = 'n';			/* an empty filter matches everything */
+	/* a namespace no put can store is refused, as sg_lg_get_tuple does, not listed as empty */
+	if (!PG_ARGISNULL(1))
+		(void) lg_ns_arg(fcinfo, 1);
 	plan = PG_ARGISNULL(0) ? LGP_LIST_ALL : PG_ARGISNULL(1) ? LGP_LIST_THREAD : LGP_LIST_NS;
 
 	sg_spi_connect();
