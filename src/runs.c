@@ -645,6 +645,71 @@ refuse_rolled_back_start(const char *thread_id, pg_uuid_t *id)
 				 errhint("Submit from a checkpoint of the thread from before that run.")));
 }
 
+/*
+ * Refuse a submit without input and from no checkpoint (a resume, or a run
+ * going on from the thread's head) whose thread's active runs are all to be
+ * rolled back (asked by sg_cancel, an earlier submit, or this one's
+ * multitask 'rollback'): the thread is then to stand where the run being
+ * rolled back started, known now. check_resume lets any submit behind an
+ * active run through, as the run may pause the thread; this one was queued
+ * and failed when it started, with 42704 for a thread that run created
+ * (the rollback deletes it) and with 55000 for a resume of a thread that
+ * had nothing to resume before that run. A run to start from a checkpoint
+ * is refuse_rolled_back_start's. Read after apply_multitask and under the
+ * thread's submit lock, under the latest snapshot as that one reads. A run
+ * queued that may still pause the thread, or one the caller cannot see,
+ * leaves it to the run.
+ */
+static void
+refuse_resume_rolled_back(SGThread *th, FunctionCallInfo fcinfo)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(th->thread_id)};
+	uint64		n;
+	uint64		i;
+	bool		isnull;
+	pg_uuid_t	start_head;
+	bool		has_start_head;
+	char	   *run_id;
+	char	   *start_status;
+	SGThread	then;
+
+	if (!PG_ARGISNULL(1) || !PG_ARGISNULL(3))
+		return;
+	n = sg_spi_execute_latest(sg_spi_prepare(&plan,
+											 "SELECT run_id, start_status, start_head, stepped "
+											 "AND stop_request IS NOT DISTINCT FROM 'rollback' "
+											 "FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+											 "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY seq",
+											 1, types), values, NULL);
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull)))
+			return;
+	/* (one run of a thread has stepped: the first; the others are queued) */
+	run_id = sg_spi_text(0, 1);
+	start_status = sg_spi_text(0, 2);
+	has_start_head = sg_spi_uuid(0, 3, &start_head);
+	if (sg_thread_has_hidden_run(th->thread_id))
+		return;
+	if (start_status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("thread \"%s\" is being rolled back", th->thread_id),
+				 errdetail("Run %s created it and is to be rolled back, which deletes it; no run was queued.", run_id),
+				 errhint("Submit with an input to start the thread anew.")));
+	if (PG_ARGISNULL(4) || !has_start_head)
+		return;
+	then = *th;
+	then.status = start_status;
+	then.head = start_head;
+	sg_check_resumable(sg_checkpoint_fetch_required(th->thread_id, &start_head), true, &then,
+					   psprintf(_("Run %s is to be rolled back, which puts the thread back where it started. No run was queued."),
+								run_id));
+}
+
 /* sg_submit: queue a background run; returns its run_id. */
 Datum
 sg_submit(PG_FUNCTION_ARGS)
@@ -712,6 +777,8 @@ sg_submit(PG_FUNCTION_ARGS)
 		apply_multitask(thread_id, multitask);
 		if (th != NULL && !PG_ARGISNULL(3))
 			refuse_rolled_back_start(thread_id, PG_GETARG_UUID_P(3));
+		if (th != NULL)
+			refuse_resume_rolled_back(th, fcinfo);
 	}
 	id = palloc(sizeof(pg_uuid_t));
 	sg_new_checkpoint_id(id, NULL, NULL);
