@@ -1054,6 +1054,17 @@ CREATE INDEX threads_forked_from ON stategraph.threads USING gin (forked_from)
     WHERE forked_from IS NOT NULL;
 
 /*
+ * sg_import_thread for the copy import_then_update_state and
+ * import_then_fork make for the length of a call (src/portable.c,
+ * sg_import_visitor): a superuser's is not refused for an owner that is no
+ * role here, as sg_fork of a dropped role's thread works on one server.
+ */
+CREATE FUNCTION stategraph.import_visitor(data jsonb, thread_id text) RETURNS text
+    AS 'MODULE_PATHNAME', 'sg_import_visitor' LANGUAGE C;
+COMMENT ON FUNCTION stategraph.import_visitor(jsonb, text) IS
+    'sg_import_thread for the router''s copy of a thread of another server, deleted before its call returns';
+
+/*
  * For the router (stategraph_router): sg_update_state and sg_fork from a
  * checkpoint of a thread that lives on another server. The thread's export
  * is imported under a name of its own for the length of the call, used,
@@ -1074,7 +1085,7 @@ BEGIN
                   DETAIL = 'Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it.',
                   HINT = 'Fork it with LangGraph.js (updateState with that checkpoint''s config) on StategraphSaver.';
     END IF;
-    visitor := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
+    visitor := stategraph.import_visitor(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     result := @extschema@.sg_update_state(thread_id, "values", as_node, checkpoint_id);
     PERFORM @extschema@.sg_delete_thread(visitor);
     RETURN result;
@@ -1102,7 +1113,7 @@ BEGIN
                   DETAIL = 'Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it.',
                   HINT = 'Run or update it with LangGraph.js (invoke, updateState) on StategraphSaver.';
     END IF;
-    visitor := @extschema@.sg_import_thread(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
+    visitor := stategraph.import_visitor(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
     IF checkpoint_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stategraph.checkpoints c
             WHERE c.thread_id OPERATOR(pg_catalog.=) visitor AND c.checkpoint_id OPERATOR(pg_catalog.=) import_then_fork.checkpoint_id) THEN
         RAISE EXCEPTION 'checkpoint % does not exist in thread "%"', checkpoint_id,
@@ -1464,6 +1475,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_export_thread(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.sg_import_thread(jsonb, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.import_then_fork(jsonb, uuid, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION stategraph.import_visitor(jsonb, text) TO PUBLIC;
 -- background runs: each role submits, sees, waits for and cancels its own runs
 -- (runs_owner); CALL sg_work by an ordinary role works its own runs only.
 -- Retention: everyone reads the settings (sweeps read them); a graph's owner

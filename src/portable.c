@@ -73,6 +73,10 @@
 
 PG_FUNCTION_INFO_V1(sg_export_thread);
 PG_FUNCTION_INFO_V1(sg_import_thread);
+PG_FUNCTION_INFO_V1(sg_import_visitor);
+
+/* In stategraph.import_visitor: a copy for the length of a router call, not refused for a missing owner */
+static bool importing_visitor = false;
 
 /* The digest of an export's members, as SQL computes it on both ends. */
 #define DIGEST_SQL(d) \
@@ -627,12 +631,15 @@ store(Jsonb *data, const char *thread_id)
  * to the superuser instead, silently, and stayed there (see the top).
  * Another role's import of such rows is a copy of its own, as of any
  * owner's. An owner too long for a role name is left to the caller's
- * checks (it names no role anywhere).
+ * checks (it names no role anywhere). Nor is the router's copy refused
+ * (stategraph.import_visitor): it is deleted before its call returns, and
+ * sg_fork or sg_update_state from a checkpoint of a dropped role's thread
+ * works on one server, so it does across servers.
  */
 void
 sg_import_refuse_missing_owner(const char *owner)
 {
-	if (owner == NULL || !superuser() || strlen(owner) >= NAMEDATALEN ||
+	if (owner == NULL || importing_visitor || !superuser() || strlen(owner) >= NAMEDATALEN ||
 		OidIsValid(get_role_oid(owner, true)))
 		return;
 	ereport(ERROR,
@@ -702,4 +709,30 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	sg_thread_lock_settled(thread_id);	/* the new row is locked now */
 	sg_spi_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(thread_id));
+}
+
+/*
+ * stategraph.import_visitor: sg_import_thread for the router's
+ * import_then_fork and import_then_update_state, whose copy of a thread
+ * of another server lives for the length of the call: a superuser's copy
+ * of a thread whose owner is no role here (a dropped role's: sg_fork of it
+ * works on one server) is not refused (sg_import_refuse_missing_owner).
+ * It goes to the importing role, as every import of such rows did before.
+ */
+Datum
+sg_import_visitor(PG_FUNCTION_ARGS)
+{
+	volatile Datum result = (Datum) 0;
+
+	importing_visitor = true;
+	PG_TRY();
+	{
+		result = sg_import_thread(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		importing_visitor = false;
+	}
+	PG_END_TRY();
+	return result;
 }
