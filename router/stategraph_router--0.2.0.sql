@@ -621,11 +621,55 @@ CREATE FUNCTION stategraph_router.new_thread_id(graph text, idempotency_key text
     RETURN CASE WHEN idempotency_key IS NULL THEN pg_catalog.gen_random_uuid()::text
            ELSE pg_catalog.md5(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text)::uuid::text END;
 
-CREATE FUNCTION stategraph_router.submit(graph text, input jsonb, thread_id text, checkpoint_id uuid, resume jsonb,
+/*
+ * The partition (server_partitions' one) of each server that holds a run
+ * of this role (the shard's CURRENT_USER, as its sg_submit looks keys up)
+ * with an idempotency key for graph.
+ */
+CREATE FUNCTION stategraph_router.key_holders(parts integer[], graph text, key text, OUT part integer)
+    RETURNS SETOF integer LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT (parts)[1] AS part WHERE EXISTS (SELECT 1 FROM stategraph.runs r
+        WHERE r.owner OPERATOR(pg_catalog.=) CURRENT_USER AND r.graph OPERATOR(pg_catalog.=) graph
+          AND r.idempotency_key OPERATOR(pg_catalog.=) key); $$;
+
+/*
+ * Where a submit goes: the thread's server, unless the idempotency key
+ * already has a run on another server, which then gets the submit (and
+ * returns that run, as one server does: its sg_submit looks the key up
+ * before the thread). A key is per role and graph, not per thread, and a
+ * run stays on the server it was submitted to: after its thread's
+ * partition moved (move_partition), or for a retry naming another thread,
+ * the thread's server did not know the key and queued the run again, so
+ * a retried submit ran twice (TAP 215). Every server is asked, in one
+ * round; one that is down fails the submit (PL/Proxy's XX000, naming it):
+ * the key may be there. A partition number is a hash PL/Proxy maps to
+ * that very partition (bit mask or modulus). Computed before the call of
+ * submit, not in its RUN ON: PL/Proxy refuses a call to the cluster
+ * nested in the routing of another.
+ */
+CREATE FUNCTION stategraph_router.submit_hash(thread_id text, graph text, idempotency_key text) RETURNS integer
+    LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    p integer;
+BEGIN
+    IF idempotency_key IS NOT NULL AND graph IS NOT NULL THEN
+        SELECT k.part INTO p
+        FROM stategraph_router.key_holders(stategraph_router.server_partitions(), graph, idempotency_key) k
+        ORDER BY k.part LIMIT 1;
+        IF p IS NOT NULL THEN
+            RETURN p;
+        END IF;
+    END IF;
+    RETURN stategraph_router.thread_hash(thread_id);
+END $$;
+
+CREATE FUNCTION stategraph_router.submit(h integer, graph text, input jsonb, thread_id text, checkpoint_id uuid, resume jsonb,
                                          recursion_limit integer, multitask text, after interval,
                                          idempotency_key text)
     RETURNS uuid LANGUAGE plproxy AS $$
-    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_submit; $$;
+    CLUSTER 'stategraph'; RUN ON h;
+    SELECT sg_submit(graph, input, thread_id, checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key); $$;
 
 /*
  * sg_submit: on the thread's server; without a thread, on the server of
@@ -640,12 +684,14 @@ CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DE
                                       checkpoint_id uuid DEFAULT NULL, resume jsonb DEFAULT NULL,
                                       recursion_limit integer DEFAULT 25, multitask text DEFAULT 'reject',
                                       after interval DEFAULT NULL, idempotency_key text DEFAULT NULL)
-    RETURNS uuid LANGUAGE sql
-    RETURN stategraph_router.submit(graph, input,
-                                    COALESCE(thread_id,
-                                             CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
-                                                  THEN stategraph_router.new_thread_id(graph, idempotency_key) END),
+    RETURNS uuid LANGUAGE plpgsql AS $$
+DECLARE
+    th text := COALESCE(thread_id, CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
+                                        THEN stategraph_router.new_thread_id(graph, idempotency_key) END);
+BEGIN
+    RETURN stategraph_router.submit(stategraph_router.submit_hash(th, graph, idempotency_key), graph, input, th,
                                     checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
+END $$;
 
 /*
  * The runs of every server, once each: a run stays on the server it was
