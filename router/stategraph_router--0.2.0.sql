@@ -904,18 +904,22 @@ CREATE FUNCTION @extschema@.sg_add_external_node(graph text, node text, queue te
     RETURNS void LANGUAGE sql
     BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_external_node(stategraph_router.server_partitions(), graph, node, queue, retry, lease); END;
 
-/* The tasks of the threads of the given partitions (of n), on the server that serves them. */
-CREATE FUNCTION stategraph_router.tasks_of(parts integer[], n integer, modular boolean, queue text, status text)
+/*
+ * The tasks of every server, once each, as runs_of: a task stays on the
+ * server its thread was on when it was made (moving a partition moves
+ * threads, not their tasks, and refuses a partition with a task still
+ * out). Kept only where its thread's partition is served, a finished task
+ * of a moved thread vanished from sg_tasks with the move, though it stays
+ * until stategraph.run_retention, as its run does in sg_runs (TAP 216).
+ */
+CREATE FUNCTION stategraph_router.tasks_of(parts integer[], queue text, status text)
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
-    SELECT t.* FROM sg_tasks(queue, status) t
-    WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) ANY (parts); $$;
+    SELECT t.* FROM sg_tasks(queue, status) t; $$;
 
 CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE sql AS $$
-    SELECT t.* FROM stategraph_router.tasks_of(stategraph_router.all_partitions(),
-                                               pg_catalog.array_length(stategraph_router.all_partitions(), 1),
-                                               stategraph_router.modular(), queue, status) t
+    SELECT t.* FROM stategraph_router.tasks_of(stategraph_router.server_partitions(), queue, status) t
     ORDER BY t.created_at, t.task_id
 $$;
 
