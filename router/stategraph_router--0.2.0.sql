@@ -1002,29 +1002,59 @@ BEGIN
     END IF;
 END $$;
 
-/* The thread of a task, asked of every server (a task id does not say where it lives; a primary key lookup there). */
-CREATE FUNCTION stategraph_router.task_threads(id text, OUT thread_id text) RETURNS SETOF text
-    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id OPERATOR(pg_catalog.=) id; $$;
+/*
+ * The thread of a task and the server that holds the task (its partition
+ * of server_partitions), asked of every server at once (a task id does not
+ * say where it lives; a primary key lookup there).
+ */
+CREATE FUNCTION stategraph_router.task_threads(parts integer[], id text, OUT part integer, OUT thread_id text)
+    RETURNS SETOF record LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; SPLIT parts; RUN ON parts;
+    SELECT (parts)[1] AS part, t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id OPERATOR(pg_catalog.=) id; $$;
 
 /*
- * The hash a task-scoped call is routed by: that of its thread (a random
- * one for an unknown task, which the shard then reports). Looked up before
- * the call: PL/Proxy does not nest calls to one cluster.
+ * The same of one server, for when a server is down.
  */
 CREATE FUNCTION stategraph_router.task_thread_on(part integer, id text, OUT thread_id text) RETURNS SETOF text
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
     SELECT t.thread_id AS thread_id FROM stategraph.tasks t WHERE t.task_id OPERATOR(pg_catalog.=) id; $$;
 
-/* (A server that does not answer: each is asked alone, as sg_wait does.) */
+/*
+ * The hash a task-scoped call goes by, for a task of thread th found on the
+ * server of partition part: its thread's, so that a partition being moved
+ * refuses the call as any write to it (25006). A task stays on the server
+ * it was made on when its thread's partition moves (a move refuses a
+ * partition with a task still out, so such a task is finished): its
+ * thread's hash then reaches the new server, which said the task did not
+ * exist (42704) to a worker's retry of sg_complete, where the task's own
+ * server returns as for a completed task (TAP 216). Such a call goes to
+ * the task's server.
+ */
+CREATE FUNCTION stategraph_router.task_route(part integer, th text) RETURNS integer LANGUAGE sql VOLATILE
+    RETURN CASE WHEN th IS NOT NULL AND part IS NOT NULL
+                 AND (SELECT stategraph_router.unfrozen(p.connstr) FROM stategraph_router.partitions() p
+                      WHERE p.partition OPERATOR(pg_catalog.=) stategraph_router.partition_of(th))
+                     OPERATOR(pg_catalog.<>)
+                     (SELECT stategraph_router.unfrozen(p.connstr) FROM stategraph_router.partitions() p
+                      WHERE p.partition OPERATOR(pg_catalog.=) part)
+                THEN part ELSE stategraph_router.thread_hash(th) END;
+
+/*
+ * The hash a task-scoped call is routed by (task_route; a random one for
+ * an unknown task, which the shard then reports). Looked up before the
+ * call: PL/Proxy does not nest calls to one cluster. (A server that does
+ * not answer: each is asked alone, as sg_wait does.)
+ */
 CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     th text;
     p integer;
     down text;
+    hit record;
 BEGIN
     BEGIN
-        RETURN stategraph_router.thread_hash((SELECT t.thread_id FROM stategraph_router.task_threads(task_id) t LIMIT 1));
+        SELECT t.part, t.thread_id INTO hit
+        FROM stategraph_router.task_threads(stategraph_router.server_partitions(), task_id) t LIMIT 1;
+        RETURN stategraph_router.task_route(hit.part, hit.thread_id);
     EXCEPTION WHEN internal_error THEN
         down := SQLERRM;
     END;
@@ -1032,7 +1062,7 @@ BEGIN
         BEGIN
             SELECT t.thread_id INTO th FROM stategraph_router.task_thread_on(p, task_id) t LIMIT 1;
             IF th IS NOT NULL THEN
-                RETURN stategraph_router.thread_hash(th);
+                RETURN stategraph_router.task_route(p, th);
             END IF;
         EXCEPTION WHEN internal_error THEN
             down := SQLERRM;

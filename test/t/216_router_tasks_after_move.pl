@@ -5,7 +5,9 @@
 # those of the partitions that server serves: after the move, the
 # completed task of a moved thread vanished from sg_tasks while sg_runs
 # still listed the runs left behind. Each server is now asked once, for
-# all its tasks, as for runs.
+# all its tasks, as for runs. And a task-scoped call (sg_complete,
+# sg_heartbeat) of such a task went by its thread to the new server, which
+# said it did not exist: it now goes to the task's server.
 #
 # One server holds the router database and three shard databases (the
 # third one a move's target).
@@ -36,10 +38,12 @@ my @threads = map {
 } (0, 1);
 r(qq{SELECT sg_invoke('ext', '{"x": 0}', thread_id => '$_')}) for @threads;
 is(r(q{SELECT count(*) FROM sg_tasks('q', 'queued')}), '2', 'two tasks queued, one on each server');
+my %claim;    # thread => [task, token]
 for (1 .. 2)
 {
-	my ($task, $token) = split / /, r(q{SELECT task_id || ' ' || token FROM sg_claim('q', 'w1')});
+	my ($task, $token, $thread) = split / /, r(q{SELECT task_id || ' ' || token || ' ' || thread_id FROM sg_claim('q', 'w1')});
 	r(qq{SELECT sg_complete('$task', '$token', '{"x": 1}')});
+	$claim{$thread} = [ $task, $token ];
 }
 is(r(q{SELECT string_agg(thread_id || ' ' || status, ',' ORDER BY thread_id) FROM sg_tasks()}),
 	"$threads[0] completed,$threads[1] completed", 'both completed');
@@ -52,5 +56,29 @@ is($node->safe_psql('shard_a', 'SELECT count(*) FROM stategraph.tasks'), '1', 'i
 is(r(q{SELECT string_agg(task_id || ' ' || thread_id || ' ' || status, ',' ORDER BY task_id) FROM sg_tasks()}),
 	$listed, 'sg_tasks lists both tasks after the move, once each');
 is(r(q{SELECT count(*) FROM sg_tasks('q', 'completed')}), '2', 'by queue and status too');
+
+# a worker's retry of its sg_complete (same update) after the move: the
+# task's own server takes it as one server does (a no-op); the router sent
+# it by the task's thread to the new server, which said the task did not
+# exist (42704)
+my ($task, $token) = @{ $claim{ $threads[0] } };
+my ($rc, $out, $err) = $node->psql('router', qq{SELECT sg_complete('$task', '$token', '{"x": 1}')});
+is($rc, 0, 'a retry of sg_complete after the move is taken as on one server') or diag($err);
+($rc, $out, $err) = $node->psql('router', qq{SELECT sg_heartbeat('$task', '$token')});
+is($out, 'f', 'sg_heartbeat of that task: false, as on one server') or diag($err);
+($rc, $out, $err) = $node->psql('router', qq{SELECT sg_complete('$task', '$token', '{"x": 2}')});
+like($err, qr/was completed already with another update/, 'another update: refused as on one server');
+is(r(qq{SELECT (sg_get_state('$threads[0]'))."values"}), '{"x": 1}', 'the thread is unchanged');
+($rc, $out, $err) = $node->psql('router', qq{SELECT sg_complete('no-such-task', '$token', '{"x": 1}')});
+like($err, qr/task "no-such-task" does not exist/, 'an unknown task: 42704 still');
+
+# a task of a thread that did not move still goes by its thread's partition:
+# frozen, it refuses the call (25006) as any write to the partition
+my ($task1, $token1) = @{ $claim{ $threads[1] } };
+my $p1 = r("SELECT connstr FROM stategraph_router.partitions() WHERE partition = 1");
+r(qq{ALTER SERVER stategraph OPTIONS (SET partition_1 '} . "$p1 options=''-c default_transaction_read_only=on''" . q{')});
+($rc, $out, $err) = $node->psql('router', qq{SELECT sg_complete('$task1', '$token1', '{"x": 1}')});
+like($err, qr/read-only transaction/, 'a task of a frozen partition: refused as a write to it');
+r(qq{ALTER SERVER stategraph OPTIONS (SET partition_1 '$p1')});
 
 done_testing();
