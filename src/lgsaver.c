@@ -2134,7 +2134,9 @@ lg_put_check_args(FunctionCallInfo fcinfo, const char *thread_id, char **idstr, 
 	sg_require_arg_hint(fcinfo, 5, "new_versions", "Pass '{}' when no channel has a new value.");
 	sg_require_arg(fcinfo, 9, "expect_new");
 	sg_require_arg(fcinfo, 11, "parent_by_id");
-	if (PG_ARGISNULL(3) || !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
+	/* NULL is a missing argument (22004), as for every required one; a non-object a malformed one */
+	sg_require_arg(fcinfo, 3, "checkpoint");
+	if (!JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(3)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("checkpoint must be a JSON object"),
@@ -2725,7 +2727,9 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bytes_types and bytes_values need bytes_index")));
-	if (PG_ARGISNULL(4) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(4)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(4)))
+	/* NULL is a missing argument (22004), as for every required one ('[]': no writes) */
+	sg_require_arg_hint(fcinfo, 4, "writes", "Pass '[]' for a task without writes.");
+	if (!JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(4)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(4)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("writes must be a JSON array of [channel, value] pairs")));
