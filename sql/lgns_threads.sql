@@ -1,11 +1,11 @@
 --
--- sg_threads of a LangGraph.js thread with subgraph namespaces: its
--- checkpoints are counted, and its dates taken, over every namespace, as
--- sg_prune, sg_export_thread and the retention sweep see the thread. They
--- were the root namespace's alone: a thread whose subgraph went on writing
--- looked older, and smaller, than it is (and a thread with subgraph
--- checkpoints only had 0). sg_lg_list refuses a namespace no put can store
--- (22023, as sg_lg_get_tuple), not an empty list.
+-- sg_threads of a LangGraph.js thread with subgraph namespaces: its dates
+-- are taken over every namespace, as the retention sweep ages the thread.
+-- They were the root namespace's alone: a thread whose subgraph went on
+-- writing looked older than it is. Its checkpoints count the root
+-- namespace's (those sg_get_state_history lists; 0 for a thread with
+-- subgraph checkpoints only). sg_lg_list refuses a namespace no put can
+-- store (22023, as sg_lg_get_tuple), not an empty list.
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
@@ -35,7 +35,8 @@ SELECT t.thread_id, t.status, t.checkpoints,
        t.updated_at = (SELECT max(created_at) FROM stategraph.lg_checkpoints c WHERE c.thread_id = t.thread_id) AS updated_is_newest,
        t.updated_at > t.created_at AS updated_later
   FROM sg_threads() t WHERE t.thread_id LIKE 'lgnt%' ORDER BY 1;
--- the same count as the thread-wide functions see
+-- the count is the root history's; the export has every namespace
+SELECT count(*) AS root_history FROM sg_get_state_history('lgnt');
 SELECT pg_catalog.jsonb_array_length(sg_export_thread('lgnt')->'checkpoints') AS exported;
 
 -- a namespace over 512 bytes: refused by list as by get_tuple

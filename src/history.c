@@ -427,10 +427,11 @@ sg_get_state_history(PG_FUNCTION_ARGS)
  * root checkpoint, picked first (DISTINCT ON), then read (lg_next, its
  * writes): a target list beside DISTINCT ON is computed for every row, so
  * each thread's every checkpoint was read. OFFSET 0: next, used twice, is
- * computed once. The count and the dates are over every namespace, as
- * sg_prune, sg_export_thread and the retention sweep see the thread (from
- * the root namespace alone, a thread whose subgraphs went on writing
- * looked older than the sweep took it to be).
+ * computed once. The count is the root namespace's (the checkpoints
+ * sg_get_state_history lists); the dates are over every namespace, as the
+ * retention sweep ages the thread (from the root namespace alone, a thread
+ * whose subgraphs went on writing looked older than the sweep took it to
+ * be).
  */
 #define THREADS_LG_SQL \
 	"UNION ALL SELECT l.thread_id, NULL, CASE WHEN l.e THEN 'error' WHEN l.i THEN 'interrupted' " \
@@ -445,7 +446,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	"AND x.channel OPERATOR(pg_catalog.=) '__interrupt__') AS i " \
 	"FROM (SELECT DISTINCT ON (c.thread_id) c.thread_id, c.checkpoint_id, c.checkpoint, c.blobs " \
 	"FROM stategraph.lg_checkpoints c WHERE c.checkpoint_ns OPERATOR(pg_catalog.=) '' " \
-	"ORDER BY c.thread_id, c.checkpoint_id DESC) c, LATERAL (SELECT pg_catalog.count(*) AS n, " \
+	"ORDER BY c.thread_id, c.checkpoint_id DESC) c, LATERAL (SELECT pg_catalog.count(*) FILTER (WHERE a.checkpoint_ns OPERATOR(pg_catalog.=) '') AS n, " \
 	"pg_catalog.min(a.created_at) AS created, pg_catalog.max(a.created_at) AS updated " \
 	"FROM stategraph.lg_checkpoints a WHERE a.thread_id OPERATOR(pg_catalog.=) c.thread_id) a " \
 	"OFFSET 0) l WHERE $1 IS NULL " \
@@ -453,10 +454,10 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 /*
  * ... and LangGraph.js threads with checkpoints in subgraph namespaces only:
  * their root state is empty (as sg_get_state reads it), so they are idle,
- * with no next node; their checkpoints are counted all the same
+ * with no next node and no root checkpoint
  */
 #define THREADS_LG_SUB_SQL \
-	"UNION ALL SELECT s.thread_id, NULL, 'idle', '{}'::pg_catalog.text[], pg_catalog.count(*), " \
+	"UNION ALL SELECT s.thread_id, NULL, 'idle', '{}'::pg_catalog.text[], 0::pg_catalog.int8, " \
 	"pg_catalog.min(s.created_at), pg_catalog.max(s.created_at) FROM stategraph.lg_checkpoints s " \
 	"WHERE $1 IS NULL AND s.checkpoint_ns OPERATOR(pg_catalog.<>) '' AND NOT EXISTS (SELECT 1 FROM stategraph.lg_checkpoints r " \
 	"WHERE r.thread_id OPERATOR(pg_catalog.=) s.thread_id AND r.checkpoint_ns OPERATOR(pg_catalog.=) '') " \
