@@ -647,6 +647,17 @@ CREATE FUNCTION stategraph_router.key_holders(parts integer[], graph text, key t
  * that very partition (bit mask or modulus). Computed before the call of
  * submit, not in its RUN ON: PL/Proxy refuses a call to the cluster
  * nested in the routing of another.
+ *
+ * The key's look-up holds a transaction advisory lock of (role, graph,
+ * key) on this router database to the end of sg_submit's transaction. Two
+ * submits of one key at once that named threads of two servers both found
+ * the key nowhere and both queued a run (one server serializes them: its
+ * sg_submit looks the key up under a lock). The servers commit each call
+ * at once (PL/Proxy), so the second submit, let in when the first one's
+ * transaction ends, finds its run (TAP 217). Routers in other databases do
+ * not share the lock. Any role may take any advisory lock: a role that
+ * knows another's name, graph and key can delay (not take over) that
+ * role's submits of the key while it holds the lock in an open transaction.
  */
 CREATE FUNCTION stategraph_router.submit_hash(thread_id text, graph text, idempotency_key text) RETURNS integer
     LANGUAGE plpgsql VOLATILE AS $$
@@ -654,6 +665,8 @@ DECLARE
     p integer;
 BEGIN
     IF idempotency_key IS NOT NULL AND graph IS NOT NULL THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(1397181783,
+            pg_catalog.hashtext(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text));
         SELECT k.part INTO p
         FROM stategraph_router.key_holders(stategraph_router.server_partitions(), graph, idempotency_key) k
         ORDER BY k.part LIMIT 1;
@@ -663,25 +676,6 @@ BEGIN
     END IF;
     RETURN stategraph_router.thread_hash(thread_id);
 END $$;
-
-/*
- * The lock of an idempotency key through this router database: a
- * transaction advisory lock of (role, graph, key), taken by sg_submit
- * before it asks the servers for the key. Two submits of one key at once
- * that named threads of two servers both found the key nowhere and both
- * queued a run (one server serializes them: its sg_submit looks the key up
- * under a lock). The servers commit each call at once (PL/Proxy), so the
- * second submit, let in when the first one's transaction ends, finds its
- * run (TAP 217). Routers in other databases do not share the lock. Any role
- * may take any advisory lock: a role that knows another's name, graph and
- * key can delay (not take over) that role's submits of the key while it
- * holds the lock in an open transaction.
- */
-CREATE FUNCTION stategraph_router.key_lock(graph text, idempotency_key text) RETURNS void
-    LANGUAGE sql VOLATILE AS $$
-    SELECT pg_catalog.pg_advisory_xact_lock(1397181783,
-        pg_catalog.hashtext(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text))
-$$;
 
 CREATE FUNCTION stategraph_router.submit(h integer, graph text, input jsonb, thread_id text, checkpoint_id uuid, resume jsonb,
                                          recursion_limit integer, multitask text, after interval,
@@ -708,9 +702,6 @@ DECLARE
     th text := COALESCE(thread_id, CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
                                         THEN stategraph_router.new_thread_id(graph, idempotency_key) END);
 BEGIN
-    IF idempotency_key IS NOT NULL THEN
-        PERFORM stategraph_router.key_lock(graph, idempotency_key);
-    END IF;
     RETURN stategraph_router.submit(stategraph_router.submit_hash(th, graph, idempotency_key), graph, input, th,
                                     checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
 END $$;

@@ -22,10 +22,8 @@ my ($node, %conn) = router_node('ridem', shards => [ 'shard_a', 'shard_b', 'shar
 sub r { return $node->safe_psql('router', $_[0]); }
 
 # a thread of partition 0 (shard_a) and one of partition 1 (shard_b)
-my ($t0) = r(q{SELECT 'i-' || i FROM generate_series(1, 100) i
-	WHERE stategraph_router.partition_of('i-' || i) = 0 ORDER BY i LIMIT 1});
-my ($t1) = r(q{SELECT 'i-' || i FROM generate_series(1, 100) i
-	WHERE stategraph_router.partition_of('i-' || i) = 1 ORDER BY i LIMIT 1});
+my $t0 = thread_of_partition($node, 'i', 0);
+my $t1 = thread_of_partition($node, 'i', 1);
 
 my $r1 = r(qq{SELECT sg_submit('counter', '{"log": ["once"]}', '$t0', idempotency_key => 'order-1')});
 is(r("SELECT status FROM sg_wait('$r1', '60 s')"), 'success', 'the run with the key is done');

@@ -32,10 +32,7 @@ my $ext = q{SELECT sg_create_graph('ext', '{"x": "replace"}');
 r($ext);
 $node->safe_psql('shard_c', $ext);
 # a thread of partition 0 (shard_a) and one of partition 1 (shard_b), each with a task
-my @threads = map {
-	r(qq{SELECT 'e-' || i FROM generate_series(1, 100) i
-		WHERE stategraph_router.partition_of('e-' || i) = $_ ORDER BY i LIMIT 1})
-} (0, 1);
+my @threads = map { thread_of_partition($node, 'e', $_) } (0, 1);
 r(qq{SELECT sg_invoke('ext', '{"x": 0}', thread_id => '$_')}) for @threads;
 is(r(q{SELECT count(*) FROM sg_tasks('q', 'queued')}), '2', 'two tasks queued, one on each server');
 my %claim;    # thread => [task, token]

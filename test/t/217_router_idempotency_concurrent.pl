@@ -19,10 +19,8 @@ my ($node, %conn) = router_node('ridemc', shards => [ 'shard_a', 'shard_b' ],
 sub r { return $node->safe_psql('router', $_[0]); }
 
 # a thread of partition 0 (shard_a) and one of partition 1 (shard_b)
-my ($t0) = r(q{SELECT 'c-' || i FROM generate_series(1, 100) i
-	WHERE stategraph_router.partition_of('c-' || i) = 0 ORDER BY i LIMIT 1});
-my ($t1) = r(q{SELECT 'c-' || i FROM generate_series(1, 100) i
-	WHERE stategraph_router.partition_of('c-' || i) = 1 ORDER BY i LIMIT 1});
+my $t0 = thread_of_partition($node, 'c', 0);
+my $t1 = thread_of_partition($node, 'c', 1);
 
 # the first call, its router transaction left open after the submit
 my $first = $node->background_psql('router');

@@ -10,7 +10,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(router_node counter_shard_sql put_lg_threads);
+our @EXPORT = qw(router_node counter_shard_sql put_lg_threads thread_of_partition);
 
 use PostgreSQL::Test::Cluster;
 
@@ -69,6 +69,15 @@ sub put_lg_threads
 			'{"step": 0}', '{"x": 1}')});
 	}
 	return;
+}
+
+# The first of the thread ids "$prefix-1" .. "$prefix-100" that the
+# router's hash sends to partition $part.
+sub thread_of_partition
+{
+	my ($node, $prefix, $part) = @_;
+	return $node->safe_psql('router', qq{SELECT '$prefix-' || i FROM generate_series(1, 100) i
+		WHERE stategraph_router.partition_of('$prefix-' || i) = $part ORDER BY i LIMIT 1});
 }
 
 1;
