@@ -1300,26 +1300,25 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 }
 
 /*
- * Refuse a resume value at checkpoint cp of thread th (55000) unless cp
- * takes one: a static interrupt (interrupt_before / _after) with nodes to
- * run next; at the thread's head (at_head), one of its tasks paused by
- * sg_interrupt() (an interrupt in its pending writes, and no writes); or,
- * as LangGraph keeps a resume for the next interrupt() call, a task still
- * to run (after sg_update_state, a failure, or at a checkpoint travelled
- * back to, whose copy starts without pending writes), unless the thread
- * waits for its external tasks (their workers answer, not a resume). A
- * finished thread has nothing to answer. sg_invoke asks it as the run
- * starts, sg_submit before a run is queued (detail says so).
+ * Does checkpoint cp of thread th take a resume value? A static interrupt
+ * (interrupt_before / _after) with nodes to run next does; at the thread's
+ * head (at_head), one of its tasks paused by sg_interrupt() (an interrupt
+ * in its pending writes, and no writes) does; and, as LangGraph keeps a
+ * resume for the next interrupt() call, a task still to run (after
+ * sg_update_state, a failure, or at a checkpoint travelled back to, whose
+ * copy starts without pending writes) does, unless the thread waits for its
+ * external tasks (their workers answer, not a resume). A finished thread
+ * has nothing to answer.
  */
-void
-sg_check_resumable(SGCheckpoint *cp, bool at_head, SGThread *th, const char *detail)
+bool
+sg_resumable(SGCheckpoint *cp, bool at_head, SGThread *th)
 {
 	bool		to_run = !at_head;	/* (Send tasks are in next too) */
 	bool		waiting = strcmp(th->status, "waiting") == 0;
 	int			i;
 
 	if (sg_jsonb_get(cp->meta, "interrupt") != NULL && cp->nnext > 0)
-		return;
+		return true;
 	for (i = 0; i < cp->nnext && at_head; i++)
 	{
 		char		id[37];
@@ -1331,10 +1330,21 @@ sg_check_resumable(SGCheckpoint *cp, bool at_head, SGThread *th, const char *det
 			to_run = true;
 		if (p != NULL && sg_jsonb_get(p, "writes") == NULL &&
 			sg_jsonb_array_length(sg_jsonb_get(p, "interrupts")) > 0)
-			return;
+			return true;
 	}
 	/* (time travel cancels the head's external tasks: only the head waits for them) */
-	if (cp->nnext > 0 && to_run && (!at_head || !waiting))
+	return cp->nnext > 0 && to_run && (!at_head || !waiting);
+}
+
+/*
+ * Refuse a resume value at checkpoint cp of thread th (55000) unless cp
+ * takes one (sg_resumable). sg_invoke asks it as the run starts, sg_submit
+ * before a run is queued (detail says so).
+ */
+void
+sg_check_resumable(SGCheckpoint *cp, bool at_head, SGThread *th, const char *detail)
+{
+	if (sg_resumable(cp, at_head, th))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

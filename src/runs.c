@@ -986,6 +986,66 @@ sg_wait(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Refuse the rollback of run_id while the run queued next on its thread
+ * goes on from the thread's head without input (a resume, or a run after a
+ * pause) and could not where the rollback puts the head back (where run_id
+ * started): that run failed as it started, with 42704 when run_id had
+ * created the thread (the rollback deletes it) and with 55000 for a resume
+ * of a thread with nothing to resume there. refuse_resume_rolled_back
+ * refuses such a submit once the rollback is asked; this is the other
+ * order. Only the next run counts: one after it goes on from what that one
+ * leaves. A run the caller cannot see is left to fail as it starts.
+ */
+static void
+refuse_rollback_under_continue(pg_uuid_t *run_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(run_id)};
+	char	   *queued;
+	bool		resumes;
+	char	   *thread_id;
+	char	   *start_status;
+	pg_uuid_t	start_head;
+	SGThread   *th;
+	SGThread	then;
+
+	if (sg_spi_execute_latest(sg_spi_prepare(&plan,
+											 "SELECT q.run_id, q.resume IS NOT NULL, r.thread_id, r.start_status, r.start_head "
+											 "FROM stategraph.runs r, LATERAL (SELECT n.run_id, n.input, n.checkpoint_id, n.resume "
+											 "  FROM stategraph.runs n WHERE n.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+											 "  AND n.run_id OPERATOR(pg_catalog.<>) r.run_id AND NOT n.stepped "
+											 "  AND n.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY n.seq LIMIT 1) q "
+											 "WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.stepped "
+											 "AND q.input IS NULL AND q.checkpoint_id IS NULL",
+											 1, types), values, NULL) == 0)
+		return;
+	queued = sg_spi_text(0, 1);
+	resumes = strcmp(sg_spi_text(0, 2), "t") == 0;
+	thread_id = sg_spi_text(0, 3);
+	start_status = sg_spi_text(0, 4);
+	if (start_status == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
+				 errdetail("Run %s, queued on thread \"%s\", goes on from the thread's head without input; "
+						   "this run created the thread, and the rollback would delete it.", queued, thread_id),
+				 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+	if (!resumes || !sg_spi_uuid(0, 5, &start_head) || (th = sg_thread_fetch(thread_id, false)) == NULL)
+		return;
+	then = *th;
+	then.status = start_status;
+	then.head = start_head;
+	if (!sg_resumable(sg_checkpoint_fetch_required(thread_id, &start_head), true, &then))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
+				 errdetail("Run %s, queued on thread \"%s\", resumes the thread, which has nothing to resume "
+						   "where the rollback puts it back.", queued, thread_id),
+				 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+}
+
+/*
  * Refuse the rollback of run_id while a run queued behind it on its thread
  * (not started yet) was submitted to start from a checkpoint run_id wrote:
  * the rollback removes it (roll_back_thread), and that run failed with
@@ -1040,6 +1100,7 @@ refuse_rollback_under_run(pg_uuid_t *run_id)
 							   thread_id),
 					 errhint("Stop this run with action => 'interrupt', or have that run cancelled first.")));
 	}
+	refuse_rollback_under_continue(run_id);
 }
 
 /* sg_cancel: stop a run (pending: at once; running: at its next step boundary). */

@@ -415,6 +415,7 @@ typedef struct SGRun SGRun;
 
 extern SGRunOptions sg_run_options(FunctionCallInfo fcinfo, bool has_mode);
 extern SGRun *sg_run_begin(SGRunOptions *opts, MemoryContext cxt);
+extern bool sg_resumable(SGCheckpoint *cp, bool at_head, SGThread *th);	/* cp takes a resume value */
 extern void sg_check_resumable(SGCheckpoint *cp, bool at_head, SGThread *th, const char *detail);	/* 55000 unless cp takes a resume */
 extern bool sg_run_step(SGRun *run);
 extern Jsonb *sg_run_result(SGRun *run);
