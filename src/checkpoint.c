@@ -1610,6 +1610,7 @@ insert_row(SGCheckpoint *cp)
 #undef JSONB_ARG
 #undef NULL_ARG
 #undef ARG
+	sg_thread_check_still_writable(cp->thread_id);
 	sg_spi_execute(plan, values, nulls, 0);
 }
 

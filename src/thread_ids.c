@@ -83,6 +83,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -1011,6 +1012,54 @@ sg_thread_other_owner(const char *thread_id)
 		return NULL;
 	owner = thread_owner_stored(thread_id);
 	return owner != NULL && !sg_caller_is_owner(owner) ? owner : NULL;
+}
+
+/*
+ * Refuse (42501) a checkpoint of thread_id that the current role may no
+ * longer write: a node of the running call revoked the role's membership in
+ * the thread's owner (or another session's revoke committed meanwhile, or a
+ * node changed the current role). Row-level security then refused the row
+ * with its generic "new row violates row-level security policy". Asked
+ * before every checkpoint row is inserted, so it must cost nothing in the
+ * common case: the thread's owner is read (below row-level security) only
+ * after a change to roles or memberships has been seen (a syscache
+ * callback) or under another current role than at the last check.
+ */
+static bool roles_changed = true;
+static Oid	roles_checked_as = InvalidOid;
+
+static void
+roles_changed_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	roles_changed = true;
+}
+
+void
+sg_thread_check_still_writable(const char *thread_id)
+{
+	static bool registered = false;
+	char	   *owner;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, roles_changed_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, roles_changed_callback, (Datum) 0);
+		registered = true;
+	}
+	if (!roles_changed && roles_checked_as == GetUserId())
+		return;
+	owner = sg_thread_other_owner(thread_id);
+	if (owner != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may no longer write thread \"%s\"",
+						GetUserNameFromId(GetUserId(), false), thread_id),
+				 errdetail("The thread belongs to role \"%s\", of which role \"%s\" is not a member now: "
+						   "the membership was revoked, or the current role changed, during the step. "
+						   "The step is not recorded.", owner, GetUserNameFromId(GetUserId(), false)),
+				 errhint("Change memberships outside the nodes of a graph that uses them.")));
+	roles_changed = false;
+	roles_checked_as = GetUserId();
 }
 
 /*
