@@ -1016,7 +1016,8 @@ refuse_rollback_under_continue(pg_uuid_t *run_id)
 											 "  FROM stategraph.runs n WHERE n.thread_id OPERATOR(pg_catalog.=) r.thread_id "
 											 "  AND n.run_id OPERATOR(pg_catalog.<>) r.run_id AND NOT n.stepped "
 											 "  AND n.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY n.seq LIMIT 1) q "
-											 "WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.stepped "
+											 "WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
+											 "AND (r.stepped OR r.status OPERATOR(pg_catalog.=) 'running') "
 											 "AND q.input IS NULL AND q.checkpoint_id IS NULL",
 											 1, types), values, NULL) == 0)
 		return;
@@ -1440,9 +1441,14 @@ claim_checks(void *arg)
  * at every claim), in the subtransaction that locked the row: updated by
  * the transaction that locked it, the row gets no MultiXact (a lock by a
  * subtransaction and an update by its parent made one, two for each run,
- * TAP 003's pg_upgrade found them). The claim commits with the run's first
- * step (or its end), so it also marks the run stepped: after a crash, a
- * running run goes on from its thread's head. The thread as it was before
+ * TAP 003's pg_upgrade found them). The claim of a run with input commits
+ * with the run's first step (its input and __start__, or its end), so it
+ * also marks the run stepped: after a crash, a running run goes on from
+ * its thread's head. A run without input (a resume, going on from the head,
+ * time travel) takes a node step first, which may last minutes: its claim
+ * commits alone (sg_work_one), so the run reads running and an sg_cancel
+ * or a multitask submit does not wait for the row until that step ends;
+ * the step marks it stepped (mark_stepped). The thread as it was before
  * the run, for a rollback (first attempt only); only a thread the run's
  * role may act on: a worker claims as a superuser, and a role can INSERT a
  * run row naming any thread, whose head and status it then read from its
@@ -1458,7 +1464,8 @@ mark_claimed(Datum run_id)
 				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
 				"recoveries = r.recoveries OPERATOR(pg_catalog.+) CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
 				"  THEN 1 ELSE 0 END, "
-				"stepped = true, started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
+				"stepped = o.stepped OR r.input IS NOT NULL, "
+				"started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
 				"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
 				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END, "
 				"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
@@ -2328,6 +2335,25 @@ keep_stop_error_on_run(RunRow *r, char *stop, Jsonb *error, bool held_for_sessio
 	return now != NULL ? now : stop;
 }
 
+/*
+ * The first step of a run without input is about to commit, the run's
+ * claim committed before it (mark_claimed): mark the run stepped with it,
+ * so that after a crash it goes on from the thread's head, its resume or
+ * time travel done. At the step's end, not its start: the row is not held
+ * while the nodes run.
+ */
+static void
+mark_stepped(RunRow *r)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+
+	run_sql(&plan, "UPDATE stategraph.runs SET stepped = true WHERE run_id OPERATOR(pg_catalog.=) $1",
+			1, types, values, NULL);
+	r->stepped = true;
+}
+
 /* Execute a claimed run as its owner, committing (commit()) after every step. */
 static void
 execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt)
@@ -2407,6 +2433,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		 */
 		if (final)
 			sg_worker_report_run(NULL, NULL);
+		else if (!r->stepped && r->input == NULL)
+			mark_stepped(r);	/* (a run with input: its claim did) */
 		stop = record_step(r, final, error, true);
 		if (final && stop != NULL)
 		{
@@ -2519,12 +2547,13 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 				 r->stop_request != NULL ? errdetail("Its stop ('%s') was not done.", r->stop_request) : 0));
 		return true;
 	}
-	if (r->recovered || r->stop_request != NULL)
+	if (r->recovered || r->stop_request != NULL || (!r->stepped && r->input == NULL))
 	{
 		/*
-		 * Count the recovery where a death of this worker cannot roll it
-		 * back (a claim commits with the run's first step otherwise), and a
-		 * stop's claim, so that a death in the stop counts one (rolled back
+		 * The claim of a run whose first step runs nodes commits first
+		 * (mark_claimed). Count the recovery where a death of this worker
+		 * cannot roll it back (a claim commits with the run's first step
+		 * otherwise), and a stop's claim, so that a death in the stop counts one (rolled back
 		 * with the claim, a stop's death counted nothing, and the run was
 		 * stopped again for ever). The thread is held across the commit
 		 * (for the session, then for the transaction again): a session

@@ -1,0 +1,75 @@
+# A background run without input (a resume, here) takes a node step first,
+# which may last minutes. Its claim committed with that step, so the run
+# read 'pending' while its node ran, and sg_cancel (or a multitask submit)
+# waited on its row until the step ended. Its claim now commits first: the
+# run reads 'running', sg_cancel returns at once, and a worker killed in
+# that first step leaves the run to be recovered with its resume value,
+# applied once.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGNode;
+
+my $node = preloaded_node('resume_first', qq{
+stategraph.max_workers = 1
+restart_after_crash = on
+});
+$node->safe_psql('postgres', q{
+    CREATE EXTENSION stategraph;
+    CREATE TABLE hold ();
+    CREATE TABLE effects (answer jsonb);
+    CREATE FUNCTION ask(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    DECLARE
+        v jsonb := sg_interrupt('"proceed?"');
+    BEGIN
+        INSERT INTO effects VALUES (v);
+        WHILE EXISTS (SELECT FROM hold) LOOP
+            PERFORM pg_sleep(0.05);
+        END LOOP;
+        RETURN jsonb_build_object('answer', v);
+    END $$;
+    SELECT sg_create_graph('ask', '{"answer": "replace"}');
+    SELECT sg_add_node('ask', 'ask', 'ask(jsonb)');
+    SELECT sg_add_edge('ask', '__start__', 'ask');
+    SELECT sg_add_edge('ask', 'ask', '__end__');
+    SELECT sg_compile('ask');
+    SELECT sg_invoke('ask', '{"answer": null}', thread_id => 't');
+});
+is($node->safe_psql('postgres', q{SELECT next FROM sg_get_state('t')}), '{ask}', 'the thread waits for an answer');
+
+sub node_holds
+{
+	return $node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'stategraph worker' AND wait_event = 'PgSleep'});
+}
+
+$node->safe_psql('postgres', q{INSERT INTO hold DEFAULT VALUES});
+my $rid = $node->safe_psql('postgres', q{SELECT sg_submit('ask', NULL, 't', resume => '"yes"')});
+ok(node_holds(), 'the resumed node runs');
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs('t') WHERE run_id = '$rid'}), 'running',
+	'the run reads running during its first step');
+
+# its worker dies in that step: the run is recovered, its node runs again with the answer
+my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'stategraph worker'});
+kill 'KILL', $pid;
+ok($node->poll_query_until('postgres', 'SELECT true'), 'the server is back after the worker died');
+ok(node_holds(), 'the recovered run runs its node again');
+is($node->safe_psql('postgres', qq{SELECT concat_ws(' ', status, recoveries) FROM stategraph.runs WHERE run_id = '$rid'}),
+	'running 1', 'running again, one recovery counted');
+
+# sg_cancel does not wait for the step (it waited on the run's row)
+is($node->safe_psql('postgres', qq{SET lock_timeout = '2s'; SELECT sg_cancel('$rid')}), 't',
+	'sg_cancel returns at once during the first step');
+$node->safe_psql('postgres', q{DELETE FROM hold});
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_wait('$rid', '60 s')}), 'cancelled',
+	'the run stops at the end of the step');
+is($node->safe_psql('postgres', q{SELECT concat_ws(' ', "values"->>'answer', array_length(next, 1)) FROM sg_get_state('t')}),
+	'yes', 'the step is kept, with the resume value (an interrupt keeps what was checkpointed)');
+is($node->safe_psql('postgres', q{SELECT string_agg(answer::text, ',') FROM effects}), '"yes"',
+	"the node's effect is stored once (the killed step's was rolled back)");
+
+$node->stop;
+done_testing();
