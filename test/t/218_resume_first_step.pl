@@ -4,7 +4,9 @@
 # waited on its row until the step ended. Its claim now commits first: the
 # run reads 'running', sg_cancel returns at once, and a worker killed in
 # that first step leaves the run to be recovered with its resume value,
-# applied once.
+# applied once. A run claimed again after its external tasks were done
+# commits its claim with the end of their step, before its next node step
+# runs: it read running there already, and still does.
 use strict;
 use warnings;
 
@@ -70,6 +72,37 @@ is($node->safe_psql('postgres', q{SELECT concat_ws(' ', "values"->>'answer', arr
 	'yes', 'the step is kept, with the resume value (an interrupt keeps what was checkpointed)');
 is($node->safe_psql('postgres', q{SELECT string_agg(answer::text, ',') FROM effects}), '"yes"',
 	"the node's effect is stored once (the killed step's was rolled back)");
+
+# a run that goes on after its external task: the same during that step
+$node->safe_psql('postgres', q{
+    CREATE FUNCTION held(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    BEGIN
+        WHILE EXISTS (SELECT FROM hold) LOOP
+            PERFORM pg_sleep(0.05);
+        END LOOP;
+        RETURN '{"done": true}';
+    END $$;
+    SELECT sg_create_graph('ext', '{"x": "replace", "done": "replace"}');
+    SELECT sg_add_external_node('ext', 'call', 'q');
+    SELECT sg_add_node('ext', 'held', 'held(jsonb)');
+    SELECT sg_add_edge('ext', '__start__', 'call');
+    SELECT sg_add_edge('ext', 'call', 'held');
+    SELECT sg_add_edge('ext', 'held', '__end__');
+    SELECT sg_compile('ext');
+});
+my $ext = $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{"x": 1}', 'e')});
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_wait('$ext', '60 s')}), 'waiting', 'the run waits for its task');
+$node->safe_psql('postgres', q{INSERT INTO hold DEFAULT VALUES});
+$node->safe_psql('postgres', q{SELECT sg_complete(task_id, token, '{"x": 2}') FROM sg_claim('q', 'w1')});
+ok(node_holds(), 'the node after the task runs');
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs('e') WHERE run_id = '$ext'}), 'running',
+	'the run reads running during that step');
+is($node->safe_psql('postgres', qq{SET lock_timeout = '2s'; SELECT sg_cancel('$ext')}), 't',
+	'sg_cancel returns at once during that step');
+$node->safe_psql('postgres', q{DELETE FROM hold});
+is($node->safe_psql('postgres', qq{SELECT status FROM sg_wait('$ext', '60 s')}), 'cancelled',
+	'the run stops at the end of the step');
+is($node->safe_psql('postgres', q{SELECT "values"->>'done' FROM sg_get_state('e')}), 'true', 'the step is kept');
 
 $node->stop;
 done_testing();
