@@ -537,6 +537,7 @@ sg_thread_insert(SPIPlanPtr plan, Datum *values, const char *thread_id)
 
 	if (sg_lock_wait)
 		return sg_spi_execute(plan, values, NULL, 0);
+	sg_thread_refuse_in_creation(thread_id);	/* no wait at all, in the common case */
 	nest = NewGUCNestLevel();
 	(void) set_config_option("lock_timeout", "1", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);

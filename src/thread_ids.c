@@ -286,6 +286,27 @@ thread_storer_latest(const char *table, const char *thread_id)
 }
 
 /*
+ * With stategraph.lock_wait off, a thread that another transaction in
+ * flight is creating is busy (55P03) before this one inserts the thread's
+ * row: that insert waits for the other transaction (cut to lock_timeout's
+ * shortest, sg_thread_insert), and a wait it still was; on a loaded
+ * machine isolation new_thread_race saw the call wait. A dirty snapshot
+ * finds the row in flight without waiting.
+ */
+void
+sg_thread_refuse_in_creation(const char *thread_id)
+{
+	TransactionId storer = thread_storer_latest("threads", thread_id);
+
+	if (TransactionIdIsValid(storer) && !ConditionalXactLockTableWait(storer))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("thread \"%s\" is busy", thread_id),
+				 errdetail("Another transaction is creating it."),
+				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+}
+
+/*
  * A transaction in flight (not this one) that stored rows of thread_id in
  * table (of schema stategraph), while none of its rows is committed (read
  * below row-level security), or InvalidTransactionId. A dirty snapshot
