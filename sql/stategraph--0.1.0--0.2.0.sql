@@ -1719,6 +1719,70 @@ CREATE TRIGGER owner_writes BEFORE INSERT OR UPDATE OF owner, thread_id, checkpo
     EXECUTE FUNCTION stategraph.owner_writes('owner', 'owner', 'thread_id', 'checkpoint_id', 'graph', 'graph_gen', 'node');
 
 /*
+ * A thread given to another role (UPDATE ... SET owner: README's way to
+ * give the threads of 0.1.0 to their roles) detaches the forks that would
+ * cross owners: those of its checkpoints in threads of other owners, and
+ * its own of threads of other owners. Row-level security hides each
+ * owner's rows from the other, so such a fork read its source's values as
+ * missing (src/retention.c, sg_owner_detaches).
+ */
+CREATE FUNCTION stategraph.owner_detaches() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'sg_owner_detaches' LANGUAGE C;
+COMMENT ON FUNCTION stategraph.owner_detaches() IS
+    'trigger: a thread given to another role stops sharing checkpoints with threads of other owners (its forks, and the forks of it, get images of their own)';
+REVOKE ALL ON FUNCTION stategraph.owner_detaches() FROM PUBLIC;
+CREATE TRIGGER owner_detaches AFTER UPDATE OF owner ON stategraph.threads
+    FOR EACH ROW WHEN (OLD.owner IS DISTINCT FROM NEW.owner) EXECUTE FUNCTION stategraph.owner_detaches();
+
+/*
+ * Grants users made on the tables of 0.1.0 stay theirs, but row-level
+ * security (new in 0.2.0) restrains only SELECT, INSERT, UPDATE and DELETE.
+ * TRIGGER is revoked from every role but the tables' owner: a trigger runs
+ * its code as whoever writes the table (a superuser's calls, and the
+ * background workers). TRUNCATE (every role's rows) and REFERENCES stay,
+ * with a WARNING naming the role: a maintenance role may have been given
+ * them on purpose (TAP 161_update_init_privs).
+ */
+DO $update_grants$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END AS who,
+               pg_catalog.array_agg(DISTINCT a.privilege_type::text ORDER BY a.privilege_type::text) AS privs,
+               pg_catalog.string_agg(DISTINCT c.oid::pg_catalog.regclass::text, ', ') AS tabs,
+               pg_catalog.array_agg(DISTINCT c.oid::pg_catalog.regclass::text)
+                   FILTER (WHERE a.privilege_type OPERATOR(pg_catalog.=) 'TRIGGER') AS trigger_tabs
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid,
+             pg_catalog.aclexplode(c.relacl) a
+        WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+          AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+          AND d.refobjid OPERATOR(pg_catalog.=) (SELECT e.oid FROM pg_catalog.pg_extension e
+                                                 WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph')
+          AND d.deptype OPERATOR(pg_catalog.=) 'e'
+          AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+          AND a.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['TRIGGER', 'TRUNCATE', 'REFERENCES'])
+        GROUP BY 1 ORDER BY 1
+    LOOP
+        IF r.trigger_tabs IS NOT NULL THEN
+            EXECUTE pg_catalog.format('REVOKE TRIGGER ON TABLE %s FROM %s CASCADE',
+                                      pg_catalog.array_to_string(r.trigger_tabs, ', '), r.who);
+            RAISE WARNING 'revoked TRIGGER on the tables of stategraph from %', r.who
+                USING DETAIL = 'A trigger runs its code as whoever writes the table: superusers'' calls and the background workers too.';
+        END IF;
+        IF r.privs OPERATOR(pg_catalog.&&) ARRAY['TRUNCATE', 'REFERENCES'] THEN
+            RAISE WARNING 'role % has % on tables of stategraph, which row-level security does not restrain', r.who,
+                pg_catalog.array_to_string(ARRAY(SELECT x FROM pg_catalog.unnest(r.privs) x
+                                                 WHERE x OPERATOR(pg_catalog.<>) 'TRIGGER'), ' and ')
+                USING DETAIL = pg_catalog.format('Tables: %s. TRUNCATE empties a table of every role''s rows.', r.tabs),
+                      HINT = pg_catalog.format('Unless %s is trusted with every role''s threads: REVOKE TRUNCATE, REFERENCES ON ALL TABLES IN SCHEMA stategraph FROM %s;', r.who, r.who);
+        END IF;
+    END LOOP;
+END $update_grants$;
+
+/*
  * The extension's initial privileges (pg_init_privs, which pg_dump compares
  * an object's ACL with) hold only what the extension grants. A GRANT in
  * this script on a table of 0.1.0 recorded the object's whole ACL as the

@@ -19,6 +19,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -30,6 +31,7 @@
 
 PG_FUNCTION_INFO_V1(sg_delete_thread);
 PG_FUNCTION_INFO_V1(sg_prune);
+PG_FUNCTION_INFO_V1(sg_owner_detaches);
 
 /* A row of a checkpoint: what the queries that list rows to fix select, and its column numbers. */
 #define ROW_COLUMNS "thread_id, checkpoint_id"
@@ -182,12 +184,13 @@ refuse_unseen_forks(const char *thread_id, Datum *values, const char *nulls, Lis
  * no index), so each delete took time growing with the table, and
  * deleting every thread (the retention sweep) time quadratic in it.
  * Under REPEATABLE READ, a fork the snapshot does not show is refused
- * (refuse_unseen_forks).
+ * (refuse_unseen_forks). detach_forks_in does it for the forks that
+ * threads holders hold (a text[] datum; 0: none); all says they are every
+ * thread that holds one (sg_detach_forks), for that refusal.
  */
-void
-sg_detach_forks(const char *thread_id, Datum ids)
+static void
+detach_forks_in(const char *thread_id, Datum ids, Datum holders, bool all)
 {
-	static SPIPlanPtr holders_plan;
 	static SPIPlanPtr plan;
 	static SPIPlanPtr unlink;
 	static SPIPlanPtr touch;
@@ -195,29 +198,25 @@ sg_detach_forks(const char *thread_id, Datum ids)
 	Oid			types[3] = {TEXTOID, UUIDARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ids ? ' ' : 'n', ' '};
-	bool		isnull;
 	List	   *forks;
 
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = ids;
-	sg_spi_execute(sg_spi_prepare(&holders_plan,
-								  "SELECT pg_catalog.array_agg(thread_id) FROM stategraph.threads "
-								  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
-								  1, types), values, NULL, 0);
-	values[2] = sg_spi_datum(0, 1, &isnull);
-	if (isnull)
+	values[2] = holders;
+	if (holders == (Datum) 0)
 	{
-		refuse_unseen_forks(thread_id, values, nulls, NIL);
+		if (all)
+			refuse_unseen_forks(thread_id, values, nulls, NIL);
 		return;					/* no forks */
 	}
-	values[2] = PointerGetDatum(PG_DETOAST_DATUM_COPY(values[2]));	/* (outlives the tuple table) */
 	forks = collect_rows(sg_spi_execute(sg_spi_prepare(&plan,
 													   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.checkpoints c "
 													   "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY ($3) "
 													   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 													   "AND ($2 IS NULL OR c.parent_id OPERATOR(pg_catalog.=) ANY ($2))",
 													   3, types), values, nulls, 0));
-	refuse_unseen_forks(thread_id, values, nulls, forks);
+	if (all)
+		refuse_unseen_forks(thread_id, values, nulls, forks);
 	if (forks != NIL)
 	{
 		uint64		n,
@@ -255,6 +254,102 @@ sg_detach_forks(const char *thread_id, Datum ids)
 									  "WHERE thread_id OPERATOR(pg_catalog.=) ANY ($3) "
 									  "AND forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
 									  3, types), values, nulls, 0);
+}
+
+/* sg_detach_forks, once the threads that hold the forks are known. */
+void
+sg_detach_forks(const char *thread_id, Datum ids)
+{
+	static SPIPlanPtr holders_plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	bool		isnull;
+	Datum		holders;
+
+	sg_spi_execute(sg_spi_prepare(&holders_plan,
+								  "SELECT pg_catalog.array_agg(thread_id) FROM stategraph.threads "
+								  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]",
+								  1, types), values, NULL, 0);
+	holders = sg_spi_datum(0, 1, &isnull);
+	/* (copied: it outlives the tuple table) */
+	detach_forks_in(thread_id, ids, isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(holders)), true);
+}
+
+/*
+ * Trigger AFTER UPDATE OF owner ON stategraph.threads (owner_detaches): a
+ * thread given to another role (UPDATE ... SET owner, as README says to
+ * do with the threads of 0.1.0, whose rows all became the extension
+ * owner's) must not read into a thread of another owner, nor be read into
+ * by one: row-level security hides each one's rows from the other, and a
+ * fork read the values of its source as missing, silently. So the forks
+ * that cross owners after the change are detached (detach_forks_in: each
+ * fork row gets an image of its own state, and every thread reads as
+ * before): the forks of this thread that threads of other owners hold, and
+ * this thread's forks of threads of other owners, as sg_fork and
+ * sg_update_state start a fork of another owner's thread detached
+ * (branch.c). AFTER ROW triggers fire when the statement has updated all
+ * its rows, so a statement that gives many threads away (sg_reassign_owned)
+ * detaches only the forks that still cross owners at its end. The caller's
+ * privileges: the rows of 0.1.0 are the extension owner's, whose threads a
+ * superuser gives away; once forks never cross owners, a role may give
+ * away only threads it may own, whose forks are its own too.
+ */
+Datum
+sg_owner_detaches(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr holders_plan;
+	static SPIPlanPtr sources_plan;
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char	   *thread_id;
+	char	   *owner;
+	bool		isnull;
+	Datum		holders;
+	List	   *sources = NIL;
+	ListCell   *lc;
+	Datum		self;
+	uint64		i,
+				n;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("owner_detaches must be fired after update, for each row")));
+	desc = RelationGetDescr(td->tg_relation);
+	thread_id = SPI_getvalue(td->tg_newtuple, desc, SPI_fnumber(desc, "thread_id"));
+	owner = SPI_getvalue(td->tg_newtuple, desc, SPI_fnumber(desc, "owner"));
+	if (thread_id == NULL || owner == NULL)
+		return PointerGetDatum(NULL);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = CStringGetTextDatum(owner);
+	sg_spi_connect();
+	/* its forks that threads of other owners hold */
+	sg_spi_execute(sg_spi_prepare(&holders_plan,
+								  "SELECT pg_catalog.array_agg(thread_id) FROM stategraph.threads "
+								  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
+								  "AND owner OPERATOR(pg_catalog.<>) $2",
+								  2, types), values, NULL, 0);
+	holders = sg_spi_datum(0, 1, &isnull);
+	if (!isnull)
+		detach_forks_in(thread_id, (Datum) 0, PointerGetDatum(PG_DETOAST_DATUM_COPY(holders)), false);
+	/* its forks of threads of other owners */
+	n = sg_spi_execute(sg_spi_prepare(&sources_plan,
+									  "SELECT s.thread_id FROM stategraph.threads t, "
+									  "pg_catalog.unnest(t.forked_from) f(id), stategraph.threads s "
+									  "WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
+									  "AND s.thread_id OPERATOR(pg_catalog.=) f.id "
+									  "AND s.owner OPERATOR(pg_catalog.<>) $2",
+									  2, types), values, NULL, 0);
+	for (i = 0; i < n; i++)
+		sources = lappend(sources, sg_spi_text(i, 1));
+	self = PointerGetDatum(construct_array(&values[0], 1, TEXTOID, -1, false, TYPALIGN_INT));
+	foreach(lc, sources)
+		detach_forks_in((const char *) lfirst(lc), (Datum) 0, self, false);
+	sg_spi_finish();
+	return PointerGetDatum(NULL);
 }
 
 /*
