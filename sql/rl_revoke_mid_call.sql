@@ -53,6 +53,40 @@ SELECT pg_has_role('regress_rlrv_member', 'regress_rlrv_owner', 'MEMBER') AS sti
 SELECT sg_invoke('rlrv', '{"n": 30}', thread_id => 'owned');
 RESET ROLE;
 
+-- the node writes a thread of the member's own too, after the revoke (a nested
+-- call): that write passes the check, and the step's own row is still refused
+-- with the clear error (a check of one thread cleared the change for all)
+RESET ROLE;
+CREATE FUNCTION rl_revoke_mid_call.leave_nested(state jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET search_path = pg_catalog AS $$
+BEGIN
+    IF state ? 'leave' THEN
+        PERFORM rl_revoke_mid_call.revoke_member();
+        PERFORM rl_revoke_mid_call.sg_update_state('mine', '{"n": 100}');
+    END IF;
+    RETURN jsonb_build_object('n', (state->>'n')::int + 1);
+END $$;
+CREATE FUNCTION rl_revoke_mid_call.revoke_member() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog AS $$
+BEGIN
+    REVOKE regress_rlrv_owner FROM regress_rlrv_member;
+END $$;
+GRANT EXECUTE ON FUNCTION rl_revoke_mid_call.leave_nested(jsonb), rl_revoke_mid_call.revoke_member() TO PUBLIC;
+SET ROLE regress_rlrv_owner;
+SELECT sg_create_graph('rlrv2', '{"n": "replace", "leave": "replace"}');
+SELECT sg_add_node('rlrv2', 'step', 'rl_revoke_mid_call.leave_nested(jsonb)');
+SELECT sg_add_edge('rlrv2', '__start__', 'step');
+SELECT sg_add_edge('rlrv2', 'step', '__end__');
+SELECT sg_compile('rlrv2');
+SELECT sg_invoke('rlrv2', '{"n": 1}', thread_id => 'owned2');
+RESET ROLE;
+SET ROLE regress_rlrv_member;
+SELECT sg_invoke('rlrv', '{"n": 0}', thread_id => 'mine');
+SELECT sg_invoke('rlrv2', '{"n": 20, "leave": true}', thread_id => 'owned2');
+SELECT "values" FROM sg_get_state('owned2');
+SELECT "values" FROM sg_get_state('mine');
+RESET ROLE;
+
 -- the owner's own thread: the same node does not stop the owner
 SET ROLE regress_rlrv_owner;
 SELECT sg_invoke('rlrv', '{"n": 40, "leave": true}', thread_id => 'owned');

@@ -678,7 +678,8 @@ refuse_resume_rolled_back(SGThread *th, FunctionCallInfo fcinfo)
 	if (!PG_ARGISNULL(1) || !PG_ARGISNULL(3))
 		return;
 	n = sg_spi_execute_latest(sg_spi_prepare(&plan,
-											 "SELECT run_id, start_status, start_head, stepped "
+											 "SELECT run_id, start_status, start_head, "
+											 "(stepped OR status OPERATOR(pg_catalog.=) 'running') "
 											 "AND stop_request IS NOT DISTINCT FROM 'rollback' "
 											 "FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 											 "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY seq",
@@ -688,7 +689,11 @@ refuse_resume_rolled_back(SGThread *th, FunctionCallInfo fcinfo)
 	for (i = 0; i < n; i++)
 		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull)))
 			return;
-	/* (one run of a thread has stepped: the first; the others are queued) */
+	/*
+	 * (one run of a thread has begun: the first, stepped, or running its
+	 * first node step, a run without input, mark_claimed; the others are
+	 * queued)
+	 */
 	run_id = sg_spi_text(0, 1);
 	start_status = sg_spi_text(0, 2);
 	has_start_head = sg_spi_uuid(0, 3, &start_head);
@@ -994,7 +999,8 @@ sg_wait(PG_FUNCTION_ARGS)
  * of a thread with nothing to resume there. refuse_resume_rolled_back
  * refuses such a submit once the rollback is asked; this is the other
  * order. Only the next run counts: one after it goes on from what that one
- * leaves. A run the caller cannot see is left to fail as it starts.
+ * leaves. A run the caller cannot see is left to fail as it starts, and
+ * with one queued the rollback is not refused: it may be the next.
  */
 static void
 refuse_rollback_under_continue(pg_uuid_t *run_id)
@@ -1025,6 +1031,9 @@ refuse_rollback_under_continue(pg_uuid_t *run_id)
 	resumes = strcmp(sg_spi_text(0, 2), "t") == 0;
 	thread_id = sg_spi_text(0, 3);
 	start_status = sg_spi_text(0, 4);
+	/* a run the caller cannot see may be the next one (an input run of a member) */
+	if (sg_thread_has_hidden_run(thread_id))
+		return;
 	if (start_status == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -74,6 +74,7 @@
 #include "catalog/pg_collation_d.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
+#include "storage/proc.h"
 #include "storage/procarray.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -1043,16 +1044,16 @@ sg_thread_other_owner(const char *thread_id)
  * with its generic "new row violates row-level security policy". Asked
  * before every checkpoint row is inserted, so it must cost nothing in the
  * common case: the thread's owner is read (below row-level security) only
- * after a change to roles or memberships has been seen (a syscache
- * callback) or under another current role than at the last check.
+ * in a transaction that has seen a change to roles or memberships (a
+ * syscache callback) or under another current role than at the last check.
  */
-static bool roles_changed = true;
+static LocalTransactionId roles_changed_in = InvalidLocalTransactionId;
 static Oid	roles_checked_as = InvalidOid;
 
 static void
 roles_changed_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
-	roles_changed = true;
+	roles_changed_in = MyProc->lxid;
 }
 
 void
@@ -1067,7 +1068,15 @@ sg_thread_check_still_writable(const char *thread_id)
 		CacheRegisterSyscacheCallback(AUTHOID, roles_changed_callback, (Datum) 0);
 		registered = true;
 	}
-	if (!roles_changed && roles_checked_as == GetUserId())
+	/*
+	 * A revoke another session committed during the step is seen now, not
+	 * when the insert locks its table (then row-level security saw it and
+	 * this did not). Once a change is seen, every row of the transaction is
+	 * checked, whichever thread it is of: a check of one thread (a node's
+	 * nested call on another) clears nothing.
+	 */
+	AcceptInvalidationMessages();
+	if (roles_changed_in != MyProc->lxid && roles_checked_as == GetUserId())
 		return;
 	owner = sg_thread_other_owner(thread_id);
 	if (owner != NULL)
@@ -1079,7 +1088,6 @@ sg_thread_check_still_writable(const char *thread_id)
 						   "the membership was revoked, or the current role changed, during the step. "
 						   "The step is not recorded.", owner, GetUserNameFromId(GetUserId(), false)),
 				 errhint("Change memberships outside the nodes of a graph that uses them.")));
-	roles_changed = false;
 	roles_checked_as = GetUserId();
 }
 
