@@ -1585,16 +1585,7 @@ save_thread(SGRun *run)
 		 * away, which it was not). Committed, the step would leave the head
 		 * behind it, and its nodes would run again from there (TAP 134).
 		 */
-		char	   *owner = sg_thread_other_owner(run->opts.thread_id);
-		const char *me = GetUserNameFromId(GetUserId(), false);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may no longer write thread \"%s\"", me, run->opts.thread_id),
-				 owner != NULL ?
-				 errdetail("The thread belongs to role \"%s\", of which role \"%s\" is not a member now: the membership was revoked, or sg_reassign_owned gave the thread to that role, during the step. The step is not recorded.",
-						   owner, me) :
-				 errdetail("Role \"%s\" no longer sees the thread's row; the step is not recorded.", me)));
+		sg_refuse_lost_write(run->opts.thread_id, sg_thread_other_owner(run->opts.thread_id));
 	}
 	if (!run->pending_set)
 		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);

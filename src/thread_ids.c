@@ -1080,15 +1080,30 @@ sg_thread_check_still_writable(const char *thread_id)
 		return;
 	owner = sg_thread_other_owner(thread_id);
 	if (owner != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" may no longer write thread \"%s\"",
-						GetUserNameFromId(GetUserId(), false), thread_id),
-				 errdetail("The thread belongs to role \"%s\", of which role \"%s\" is not a member now: "
-						   "the membership was revoked, or the current role changed, during the step. "
-						   "The step is not recorded.", owner, GetUserNameFromId(GetUserId(), false)),
-				 errhint("Change memberships outside the nodes of a graph that uses them.")));
+		sg_refuse_lost_write(thread_id, owner);
 	roles_checked_as = GetUserId();
+}
+
+/*
+ * 42501: the current role may no longer write thread_id, whose row it
+ * wrote or read at the start of the call; owner is the thread's owner (NULL:
+ * the row is hidden, owner unknown). A step's checkpoint
+ * (sg_thread_check_still_writable) and its end (executor.c, save_thread)
+ * raise it.
+ */
+void
+sg_refuse_lost_write(const char *thread_id, const char *owner)
+{
+	const char *me = GetUserNameFromId(GetUserId(), false);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may no longer write thread \"%s\"", me, thread_id),
+			 owner != NULL ?
+			 errdetail("The thread belongs to role \"%s\", of which role \"%s\" is not a member now: "
+					   "the membership was revoked, the current role changed, or sg_reassign_owned gave "
+					   "the thread to that role, during the step. The step is not recorded.", owner, me) :
+			 errdetail("Role \"%s\" no longer sees the thread's row; the step is not recorded.", me)));
 }
 
 /*
