@@ -990,6 +990,17 @@ sg_wait(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(row);
 }
 
+/* 55000: run_id cannot be rolled back, for the queued run that detail names. */
+static void pg_attribute_noreturn()
+refuse_rollback_for(pg_uuid_t *run_id, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
+			 errdetail_internal("%s", detail),
+			 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+}
+
 /*
  * Refuse the rollback of run_id while the run queued next on its thread
  * goes on from the thread's head without input (a resume, or a run after a
@@ -1035,24 +1046,17 @@ refuse_rollback_under_continue(pg_uuid_t *run_id)
 	if (sg_thread_has_hidden_run(thread_id))
 		return;
 	if (start_status == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
-				 errdetail("Run %s, queued on thread \"%s\", goes on from the thread's head without input; "
-						   "this run created the thread, and the rollback would delete it.", queued, thread_id),
-				 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+		refuse_rollback_for(run_id, psprintf("Run %s, queued on thread \"%s\", goes on from the thread's head without "
+											 "input; this run created the thread, and the rollback would delete it.",
+											 queued, thread_id));
 	if (!resumes || !sg_spi_uuid(0, 5, &start_head) || (th = sg_thread_fetch(thread_id, false)) == NULL)
 		return;
 	then = *th;
 	then.status = start_status;
 	then.head = start_head;
 	if (!sg_resumable(sg_checkpoint_fetch_required(thread_id, &start_head), true, &then))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
-				 errdetail("Run %s, queued on thread \"%s\", resumes the thread, which has nothing to resume "
-						   "where the rollback puts it back.", queued, thread_id),
-				 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+		refuse_rollback_for(run_id, psprintf("Run %s, queued on thread \"%s\", resumes the thread, which has nothing "
+											 "to resume where the rollback puts it back.", queued, thread_id));
 }
 
 /*
@@ -1082,12 +1086,9 @@ refuse_rollback_under_run(pg_uuid_t *run_id)
 											 "  OR q.checkpoint_id OPERATOR(pg_catalog.>) r.start_head) "
 											 "ORDER BY q.seq LIMIT 1",
 											 1, types), values, NULL) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("run %s cannot be rolled back", sg_uuid_to_cstring(run_id)),
-				 errdetail("Run %s, queued on thread \"%s\", starts from checkpoint %s, which the rollback would remove.",
-						   sg_spi_text(0, 1), sg_spi_text(0, 3), sg_spi_text(0, 2)),
-				 errhint("Cancel that run first, or stop this one with action => 'interrupt'.")));
+		refuse_rollback_for(run_id, psprintf("Run %s, queued on thread \"%s\", starts from checkpoint %s, which the "
+											 "rollback would remove.", sg_spi_text(0, 1), sg_spi_text(0, 3),
+											 sg_spi_text(0, 2)));
 	/*
 	 * ... and such a run of another role that the caller cannot see (a
 	 * member's run on its owner's thread): read below row-level security,
