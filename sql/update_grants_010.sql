@@ -30,6 +30,10 @@ SELECT sg_add_edge('ug', '__start__', 'one');
 SELECT sg_add_edge('ug', 'one', '__end__');
 SELECT sg_compile('ug');
 SELECT sg_invoke('ug', '{"n": 0}', thread_id => 'old');
+-- a fork made under 0.1.0, whose rows read the values of the thread it forks
+SELECT sg_fork('old', (SELECT checkpoint_id FROM sg_get_state_history('old') ORDER BY checkpoint_id LIMIT 1 OFFSET 1),
+               'old-fork') IS NOT NULL AS forked;
+SELECT "values" AS fork_values FROM sg_get_state('old-fork') \gset
 
 ALTER EXTENSION stategraph UPDATE;
 SELECT count(*) AS tables_with_trigger FROM pg_class c
@@ -42,6 +46,11 @@ SET ROLE regress_ug_app;
 SELECT count(*) AS threads_seen FROM sg_threads();
 CREATE FUNCTION pg_temp.t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER sneak BEFORE INSERT ON stategraph.threads FOR EACH ROW EXECUTE FUNCTION pg_temp.t();
+RESET ROLE;
+-- the fork given to role app (README's way for 0.1.0's threads) reads as before for it
+UPDATE stategraph.threads SET owner = 'regress_ug_app' WHERE thread_id = 'old-fork';
+SET ROLE regress_ug_app;
+SELECT "values" = :'fork_values'::jsonb AS fork_reads_as_before FROM sg_get_state('old-fork');
 RESET ROLE;
 
 SET client_min_messages = warning;

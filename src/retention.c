@@ -326,7 +326,10 @@ sg_owner_detaches(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = CStringGetTextDatum(owner);
 	sg_spi_connect();
-	/* its forks that threads of other owners hold */
+	/*
+	 * its forks that threads of other owners hold (sg_detach_forks's query
+	 * but for owner, which a 0.1.0 schema, where that one must run, lacks)
+	 */
 	sg_spi_execute(sg_spi_prepare(&holders_plan,
 								  "SELECT pg_catalog.array_agg(thread_id) FROM stategraph.threads "
 								  "WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] "
