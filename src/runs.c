@@ -1926,24 +1926,27 @@ record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 	{
 		Datum		next_due = sg_spi_datum(0, 1, &isnull);
 
-		if (!isnull)
-		{
-			/* the thread's next run is due now; claims may have passed it (claim_run) */
-			sg_run_thread_next = true;
-			sg_run_next_due_at_commit(DatumGetTimestampTz(next_due));
-		}
-		else if (sg_in_background_worker() && sg_thread_has_hidden_run(r->thread_id))
+		if (sg_in_background_worker() && sg_thread_has_hidden_run(r->thread_id))
 		{
 			/*
 			 * The statement ran as the run's role, whose row-level security
 			 * hides a member role's run queued on its thread: that run's
-			 * due time is not read here (only a yes or no comes out), so
-			 * claims read the queue from its start (TAP 072). Only after a
-			 * worker's run: claims pass no run queued behind another
-			 * executor's (CALL sg_work's, a client session's).
+			 * due time is not read here (only a yes or no comes out), and
+			 * the next run the statement saw may be queued behind it, so
+			 * claims read the queue from its start (TAP 072: sent to the
+			 * run seen, they stayed past the hidden one, which is first,
+			 * and both waited for the sweep). Only after a worker's run:
+			 * claims pass no run queued behind another executor's (CALL
+			 * sg_work's, a client session's).
 			 */
 			sg_run_thread_next = true;
 			sg_runs_requeued_at_commit();
+		}
+		else if (!isnull)
+		{
+			/* the thread's next run is due now; claims may have passed it (claim_run) */
+			sg_run_thread_next = true;
+			sg_run_next_due_at_commit(DatumGetTimestampTz(next_due));
 		}
 	}
 	return NULL;
