@@ -115,7 +115,7 @@ if ls test/t/*.pl >/dev/null 2>&1; then
 	heavy="test/t/042_submit_batch.pl test/t/065_million_batch.pl test/t/068_claim_from_long_run.pl test/t/045_claim_from.pl"
 	# the slowest of the others first (a minute or more each in CI): one of them
 	# started last kept one job alone for its whole length
-	slow="test/t/002_router.pl test/t/090_lg_copy_many.pl test/t/218_resume_first_step.pl test/t/101_idle_after_sweep_requeue.pl test/t/001_crash.pl"
+	slow="test/t/002_router.pl test/t/090_lg_copy_many.pl test/t/101_idle_after_sweep_requeue.pl test/t/001_crash.pl"
 	rest="$slow $(ls test/t/*.pl | grep -vxF "$(tr ' ' '\n' <<<"$heavy $slow")" | tr '\n' ' ')"
 	in_copy prove_installcheck PROVE_TESTS="$heavy" PROVE_FLAGS="-v --timer -j${SG_TAP_JOBS:-2}" >"$LOG/tap.log" 2>&1
 	cp -r "$COPY/tmp_check/log" "$LOG/tap-stress-logs" 2>/dev/null	# the next phase empties tmp_check

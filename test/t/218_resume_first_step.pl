@@ -91,7 +91,9 @@ $node->safe_psql('postgres', q{
     SELECT sg_compile('ext');
 });
 my $ext = $node->safe_psql('postgres', q{SELECT sg_submit('ext', '{"x": 1}', 'e')});
-is($node->safe_psql('postgres', qq{SELECT status FROM sg_wait('$ext', '60 s')}), 'waiting', 'the run waits for its task');
+# (not sg_wait: it returns when a run leaves waiting, a minute later here)
+ok($node->poll_query_until('postgres', qq{SELECT status FROM sg_runs('e') WHERE run_id = '$ext'}, 'waiting'),
+	'the run waits for its task');
 $node->safe_psql('postgres', q{INSERT INTO hold DEFAULT VALUES});
 $node->safe_psql('postgres', q{SELECT sg_complete(task_id, token, '{"x": 2}') FROM sg_claim('q', 'w1')});
 ok(node_holds(), 'the node after the task runs');
