@@ -1926,11 +1926,13 @@ record_step(RunRow *r, const char *final, Jsonb *error, bool unless_stopped)
 	{
 		Datum		next_due = sg_spi_datum(0, 1, &isnull);
 
-		if (sg_in_background_worker() && sg_thread_has_hidden_run(r->thread_id))
+		if (sg_in_background_worker() && sg_thread_hides_a_run(r->thread_id))
 		{
 			/*
 			 * The statement ran as the run's role, whose row-level security
-			 * hides a member role's run queued on its thread: that run's
+			 * hides a member role's run queued on its thread (or a run of a
+			 * role that may not act on it, queued on its id before the
+			 * thread was created, TAP 233): that run's
 			 * due time is not read here (only a yes or no comes out), and
 			 * the next run the statement saw may be queued behind it, so
 			 * claims read the queue from its start (TAP 072: sent to the

@@ -1123,17 +1123,31 @@ acts_for(const char *run_owner, const char *owner)
 }
 
 /*
+ * Which active runs of a thread active_run_before counts: those that count
+ * for a run of role owner (FIFO per thread), those of them the caller
+ * cannot see, or every run the caller cannot see, whatever its role.
+ */
+typedef enum RunsCounted
+{
+	RUNS_COUNTING,
+	RUNS_COUNTING_HIDDEN,
+	RUNS_HIDDEN
+} RunsCounted;
+
+/*
  * Whether thread thread_id has an active run numbered below seq that
  * counts for a run of role owner, read below row-level security through
- * the partial index of active runs (thread_id, seq); with hidden_only,
- * only a run whose row the caller cannot see counts. A run counts if its
- * role may act on the thread: a member of the thread's owner or, before
- * the thread exists, of owner (another role's run can only fail on the
- * thread; counting it would let that role hold up the owner's runs
- * unseen).
+ * the partial index of active runs (thread_id, seq); which count: see
+ * RunsCounted. A run counts if its role may act on the thread: a member
+ * of the thread's owner or, before the thread exists, of owner, or a role
+ * owner is a member of (whose run owner sees, and whose thread it may act
+ * on once that run creates it: bob's run queued behind his parent alice's
+ * on a new thread id went first, created the thread as bob, and alice's
+ * then failed on it). Another role's run can only fail on the thread;
+ * counting it would let that role hold up the owner's runs unseen.
  */
 static bool
-active_run_before(const char *thread_id, int64 seq, const char *owner, bool hidden_only)
+active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCounted counted)
 {
 	Oid			nsp = get_namespace_oid("stategraph", false);
 	Oid			relid = get_relname_relid("runs", nsp);
@@ -1163,14 +1177,20 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, bool hidd
 		/* (the index entry may be of a row version that is no longer active) */
 		if (!sg_run_status_active(TextDatumGetCString(status)))
 			continue;
+		if (counted == RUNS_HIDDEN)
+		{
+			found = !sg_caller_is_owner(run_owner);
+			continue;
+		}
 		if (!owner_read)
 		{
 			/* the thread's owner, read once there is an earlier run to weigh */
 			thread_owner = thread_owner_stored(thread_id);
 			owner_read = true;
 		}
-		found = acts_for(run_owner, thread_owner ? thread_owner : owner) &&
-			!(hidden_only && sg_caller_is_owner(run_owner));
+		found = (thread_owner ? acts_for(run_owner, thread_owner) :
+				 acts_for(run_owner, owner) || acts_for(owner, run_owner)) &&
+			!(counted == RUNS_COUNTING_HIDDEN && sg_caller_is_owner(run_owner));
 	}
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
@@ -1186,7 +1206,7 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, bool hidd
 bool
 sg_first_of_thread(const char *thread_id, int64 seq, const char *owner)
 {
-	return !active_run_before(thread_id, seq, owner, false);
+	return !active_run_before(thread_id, seq, owner, RUNS_COUNTING);
 }
 
 /*
@@ -1203,7 +1223,25 @@ sg_thread_has_hidden_run(const char *thread_id)
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return false;
-	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), true);
+	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), RUNS_COUNTING_HIDDEN);
+}
+
+/*
+ * Has thread thread_id an active run the caller cannot see, of any role
+ * (runs.c, record_step: claims may have passed it)? Also a run of a role
+ * that may not act on the thread, which sg_thread_has_hidden_run leaves
+ * out: queued on the id before another role's run created the thread, it
+ * is to be taken (and fail) at once, not at the next sweep. Only a yes or
+ * no comes out.
+ */
+bool
+sg_thread_hides_a_run(const char *thread_id)
+{
+	Oid			relid = get_relname_relid("runs", get_namespace_oid("stategraph", false));
+
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), RUNS_HIDDEN);
 }
 
 /*
