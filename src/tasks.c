@@ -594,6 +594,10 @@ pending_status(Jsonb *pending)
  * back leaves that run ended: a resume (sg_submit or sg_invoke with input
  * NULL) continues the thread.
  */
+#define END_WAITING_RUN \
+	"UPDATE stategraph.runs SET status = $2, error = $3, finished_at = pg_catalog.clock_timestamp() " \
+	"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'waiting'"
+
 static void
 end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
 {
@@ -603,11 +607,24 @@ end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
 	JsonbPGetDatum(error)};
 	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
 
-	if (run_sql(&plan,
-				"UPDATE stategraph.runs SET status = $2, error = $3, "
-				"finished_at = pg_catalog.clock_timestamp() "
-				"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'waiting'",
-				3, types, values, nulls, 0) > 0)
+	uint64		n = run_sql(&plan, END_WAITING_RUN, 3, types, values, nulls, 0);
+
+	if (n == 0)
+	{
+		/* a member role's run on its parent's thread, hidden from the parent: as its role (TAP 231) */
+		Oid			role = sg_thread_hidden_step_run_role(thread_id, true);
+
+		if (OidIsValid(role))
+		{
+			static SPIPlanPtr as_role_plan;
+			SGActingAs	saved;
+
+			sg_act_as(role, &saved);
+			n = run_sql(&as_role_plan, END_WAITING_RUN, 3, types, values, nulls, 0);
+			sg_act_back(&saved);
+		}
+	}
+	if (n > 0)
 	{
 		sg_run_done_at_commit();
 		sg_runs_requeued_at_commit();	/* the thread's next run: claims may have passed it (runs.c) */
@@ -1715,14 +1732,24 @@ typedef enum StepState
 	" WHEN EXISTS (SELECT FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  FOR UPDATE SKIP LOCKED) THEN 'free' ELSE 'busy' END"
 
-/* The StepState in column col of SPI's first result row. */
+/*
+ * The StepState in column col of SPI's first result row, for thread
+ * thread_id. STEP_STATE's look for a run is made under the caller's
+ * row-level security: a member role's run on its parent's thread, which
+ * the parent cannot see, is looked for below it (the parent went on with
+ * the step itself, or left it, and the member's run waited for good).
+ */
 static StepState
-step_state_of(int col)
+step_state_of(int col, const char *thread_id)
 {
 	char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
-
-	return strcmp(s, "out") == 0 ? STEP_TASKS_OUT : strcmp(s, "run") == 0 ? STEP_RUN :
+	StepState	state = strcmp(s, "out") == 0 ? STEP_TASKS_OUT : strcmp(s, "run") == 0 ? STEP_RUN :
 		strcmp(s, "free") == 0 ? STEP_FREE : STEP_BUSY;
+
+	if ((state == STEP_FREE || state == STEP_BUSY) &&
+		OidIsValid(sg_thread_hidden_step_run_role(thread_id, false)))
+		state = STEP_RUN;
+	return state;
 }
 
 /*
@@ -1750,7 +1777,7 @@ step_state(TaskRow *row)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, STEP_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	run_sql(&plan, "SELECT " STEP_STATE("$1", "$2", "$3"), 3, types, values, NULL, 1);
-	return step_state_of(1);
+	return step_state_of(1, row->thread_id);
 }
 
 /*
@@ -1848,6 +1875,7 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState
 	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
 	Datum		values[3] = {CStringGetTextDatum(task_id), UUIDPGetDatum(token), JsonbPGetDatum(update)};
 	char		nulls[3] = {' ', ' ', update ? ' ' : 'n'};
+	TaskRow    *row;
 
 	if (run_sql(&plan,
 				"UPDATE stategraph.tasks t SET status = 'completed', result = $3, lease_expires_at = NULL, "
@@ -1858,8 +1886,9 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState
 				"RETURNING " TASK_COLUMNS ", " STEP_STATE("t.thread_id", "t.checkpoint_id", "t.task_id"),
 				3, types, values, nulls, 1) == 0)
 		return NULL;
-	*state = step_state_of(TC_GRAPH_GEN + 1);
-	return row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	row = row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	*state = step_state_of(TC_GRAPH_GEN + 1, row->thread_id);
+	return row;
 }
 
 /*

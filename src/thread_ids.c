@@ -1245,6 +1245,86 @@ sg_thread_hides_a_run(const char *thread_id)
 }
 
 /*
+ * The role of the run of thread thread_id that the thread's step goes on
+ * with, when the caller cannot see it: the first active run of a role that
+ * may act on the thread (a member's run on its parent role's thread) that
+ * is waiting for the step's external tasks or (unless waiting_only) taken
+ * or due, read below row-level security. InvalidOid: none, or the caller
+ * sees it. tasks.c's completions (their step's state) and the statements
+ * that move that run on (runs.c, runs_step_ready; tasks.c,
+ * end_waiting_run) act as this role for it: the thread's owner completing
+ * a task of its member's run left that run waiting for good.
+ */
+Oid
+sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
+{
+	Oid			nsp = get_namespace_oid("stategraph", false);
+	Oid			relid = get_relname_relid("runs", nsp);
+	Relation	rel;
+	TupleDesc	desc;
+	Snapshot	snapshot;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *thread_owner;
+	Oid			role = InvalidOid;
+
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return InvalidOid;
+	thread_owner = thread_owner_stored(thread_id);
+	if (thread_owner == NULL)
+		return InvalidOid;
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	snapshot = RegisterSnapshot(below_rls_snapshot());
+	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
+						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
+	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		char	   *status = TextDatumGetCString(heap_getattr(tup, get_attnum(relid, "status"), desc, &isnull));
+		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, get_attnum(relid, "owner"), desc, &isnull)));
+		bool		taken;
+
+		/* (the index entry may be of a row version that is no longer active) */
+		if (!sg_run_status_active(status) || !acts_for(run_owner, thread_owner))
+			continue;
+		/* the thread's first run that counts: the step's, whoever sees it */
+		taken = strcmp(status, "pending") != 0 ||
+			DatumGetBool(heap_getattr(tup, get_attnum(relid, "stepped"), desc, &isnull)) ||
+			DatumGetTimestampTz(heap_getattr(tup, get_attnum(relid, "not_before"), desc, &isnull)) <=
+			GetCurrentTransactionStartTimestamp();
+		if ((waiting_only ? strcmp(status, "waiting") == 0 : taken) && !sg_caller_is_owner(run_owner))
+			role = get_role_oid(run_owner, true);
+		break;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return role;
+}
+
+/*
+ * Act as role for one fixed statement on its own run's row (see
+ * sg_thread_hidden_step_run_role), security-restricted as a run's
+ * submitter is (runs.c, act_as_submitter); sg_act_back goes back (an error
+ * goes back with the (sub)transaction's abort).
+ */
+void
+sg_act_as(Oid role, SGActingAs *saved)
+{
+	GetUserIdAndSecContext(&saved->user, &saved->sec);
+	SetUserIdAndSecContext(role, saved->sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+sg_act_back(const SGActingAs *saved)
+{
+	SetUserIdAndSecContext(saved->user, saved->sec);
+}
+
+/*
  * Has thread thread_id a run the caller cannot see, queued and not started
  * (no step taken), that is to start from a checkpoint newer than after
  * (NULL: from any checkpoint)? Those are the checkpoints a rollback of the
