@@ -9,7 +9,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(worker_usable start_worker stop_worker);
+our @EXPORT = qw(worker_usable start_worker wait_worker stop_worker);
 
 use POSIX ':sys_wait_h';
 use Time::HiRes qw(usleep time);
@@ -64,6 +64,21 @@ sub start_worker
 	}
 	$running{$pid} = 1;
 	return ($pid, $log);
+}
+
+# Waits up to $seconds for the worker to exit by itself and reaps it: its
+# wait status, or undef if it still runs.
+sub wait_worker
+{
+	my ($pid, $seconds) = @_;
+	my $t0 = time();
+	while (waitpid($pid, WNOHANG) == 0)
+	{
+		return undef if time() - $t0 > $seconds;
+		usleep(20_000);
+	}
+	delete $running{$pid};
+	return $?;
 }
 
 # Sends $signal to the worker and reaps it: its wait status, or -1 if it
