@@ -2804,21 +2804,8 @@ runs_step_ready(const char *graph, const char *thread_id)
 	uint64		i;
 	bool		isnull;
 
-	if (n == 0)
-	{
-		/* a member role's run on its parent's thread, hidden from the parent: as its role (TAP 231) */
-		Oid			role = sg_thread_hidden_step_run_role(thread_id, true);
-
-		if (OidIsValid(role))
-		{
-			static SPIPlanPtr as_role_plan;
-			SGActingAs	saved;
-
-			sg_act_as(role, &saved);
-			n = run_sql(&as_role_plan, STEP_READY, 1, types, values, NULL);
-			sg_act_back(&saved);
-		}
-	}
+	if (n == 0)					/* a member role's run on its parent's thread, hidden from the parent (TAP 231) */
+		n = sg_spi_execute_as_hidden_waiting_run(thread_id, plan, values, NULL);
 
 	for (i = 0; i < n; i++)
 		sg_run_queued_at_commit(DatumGetTimestampTz(sg_spi_datum(i, 1, &isnull)));

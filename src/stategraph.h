@@ -751,13 +751,8 @@ extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *own
 extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
 extern bool sg_thread_hides_a_run(const char *thread_id);	/* any role's, below RLS */
 extern Oid	sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only);
-typedef struct SGActingAs
-{
-	Oid			user;
-	int			sec;
-} SGActingAs;
-extern void sg_act_as(Oid role, SGActingAs *saved);
-extern void sg_act_back(const SGActingAs *saved);
+extern uint64 sg_spi_execute_as_hidden_waiting_run(const char *thread_id, SPIPlanPtr plan, Datum *values,
+												   const char *nulls);
 extern bool sg_thread_has_unseen_run(const char *thread_id);	/* sg_delete_thread, below RLS */
 
 /*

@@ -606,24 +606,10 @@ end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
 	Datum		values[3] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(status),
 	JsonbPGetDatum(error)};
 	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
-
 	uint64		n = run_sql(&plan, END_WAITING_RUN, 3, types, values, nulls, 0);
 
-	if (n == 0)
-	{
-		/* a member role's run on its parent's thread, hidden from the parent: as its role (TAP 231) */
-		Oid			role = sg_thread_hidden_step_run_role(thread_id, true);
-
-		if (OidIsValid(role))
-		{
-			static SPIPlanPtr as_role_plan;
-			SGActingAs	saved;
-
-			sg_act_as(role, &saved);
-			n = run_sql(&as_role_plan, END_WAITING_RUN, 3, types, values, nulls, 0);
-			sg_act_back(&saved);
-		}
-	}
+	if (n == 0)					/* a member role's run on its parent's thread, hidden from the parent (TAP 231) */
+		n = sg_spi_execute_as_hidden_waiting_run(thread_id, plan, values, nulls);
 	if (n > 0)
 	{
 		sg_run_done_at_commit();

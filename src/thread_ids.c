@@ -52,6 +52,13 @@
  * submitted it, so 'reject' refuses, and 'interrupt' and 'rollback', which
  * cannot change a run row the caller cannot see, refuse too.
  *
+ * The owner ending a step of its thread (completing the last external
+ * task, failing it, moving the thread on) moves on the run that waits for
+ * that step, which may be its member's, hidden from it: the step's state
+ * learns here that such a run exists (its role, nothing of the row), and
+ * the one fixed statement that makes it pending or ends it runs as that
+ * role, which may change its own run's row.
+ *
  * A checkpoint row that starts a fork names the thread it forks
  * (parent_thread), and reading it walks on into that thread: the trigger
  * fork_source_owned lets a role name only a thread it may own, which it
@@ -1306,22 +1313,28 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 }
 
 /*
- * Act as role for one fixed statement on its own run's row (see
- * sg_thread_hidden_step_run_role), security-restricted as a run's
- * submitter is (runs.c, act_as_submitter); sg_act_back goes back (an error
- * goes back with the (sub)transaction's abort).
+ * Execute plan, a statement on thread thread_id's waiting run that found
+ * none as the caller, again as the role of that run when the caller cannot
+ * see it (sg_thread_hidden_step_run_role), security-restricted as a run's
+ * submitter is (runs.c, act_as_submitter); an error goes back to the
+ * caller's role with the (sub)transaction's abort. Returns the rows
+ * processed: 0 when there is no such run.
  */
-void
-sg_act_as(Oid role, SGActingAs *saved)
+uint64
+sg_spi_execute_as_hidden_waiting_run(const char *thread_id, SPIPlanPtr plan, Datum *values, const char *nulls)
 {
-	GetUserIdAndSecContext(&saved->user, &saved->sec);
-	SetUserIdAndSecContext(role, saved->sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-}
+	Oid			role = sg_thread_hidden_step_run_role(thread_id, true);
+	Oid			user;
+	int			sec;
+	uint64		n;
 
-void
-sg_act_back(const SGActingAs *saved)
-{
-	SetUserIdAndSecContext(saved->user, saved->sec);
+	if (!OidIsValid(role))
+		return 0;
+	GetUserIdAndSecContext(&user, &sec);
+	SetUserIdAndSecContext(role, sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	n = sg_spi_execute(plan, values, nulls, 0);
+	SetUserIdAndSecContext(user, sec);
+	return n;
 }
 
 /*
