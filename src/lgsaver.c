@@ -281,12 +281,12 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 	[LGP_WRITES] = {
 		"SELECT task_id, channel, value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
-		"ORDER BY task_path, task_id, idx",
+		"ORDER BY " LG_WRITES_ORDER,
 	cp_key, 3},
 	[LGP_SENDS] = {
 		"SELECT value, type, bytes FROM stategraph.lg_writes WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 		"AND checkpoint_ns OPERATOR(pg_catalog.=) $2 AND checkpoint_id OPERATOR(pg_catalog.=) $3 "
-		"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS_CHANNEL "' ORDER BY task_path, task_id, idx",
+		"AND channel OPERATOR(pg_catalog.=) '" LG_TASKS_CHANNEL "' ORDER BY " LG_WRITES_ORDER,
 	cp_key, 3},
 	[LGP_W_INSERT] = {
 		"INSERT INTO stategraph.lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, task_path, "

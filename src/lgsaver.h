@@ -60,6 +60,15 @@ typedef enum LGPlan
 	"AND w.checkpoint_ns OPERATOR(pg_catalog.=) b.checkpoint_ns AND w.checkpoint_id OPERATOR(pg_catalog.=) b.wcheckpoint " \
 	"AND w.task_id OPERATOR(pg_catalog.=) b.wtask AND w.idx OPERATOR(pg_catalog.=) b.widx))"
 
+/*
+ * The order of a checkpoint's pending writes, LangGraph's writesSortKey:
+ * task path and task id compared by code point (the bytes of UTF-8), not
+ * in the database's collation (an ICU en-US database read "_c" before "B",
+ * and a DeltaChannel was rebuilt in another order than the run applied)
+ */
+#define LG_WRITES_ORDER \
+	"task_path COLLATE pg_catalog.\"C\", task_id COLLATE pg_catalog.\"C\", idx"
+
 /* LangGraph's channel of Send tasks (PUSH tasks) */
 #define LG_TASKS_CHANNEL	"__pregel_tasks"
 
