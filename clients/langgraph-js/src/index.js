@@ -412,6 +412,22 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	}
 
 	async getTuple(config) {
+		return this._getTuple(config, true);
+	}
+
+	// LangGraph's walk over a checkpoint's ancestors for a DeltaChannel's value reads
+	// each of them with getTuple by its id: reads within a run, not the read of a run
+	// from an older checkpoint (_sawById), which let the run's next put extend a
+	// checkpoint that was no longer the newest (two writers forked the thread)
+	async getDeltaChannelHistory(options) {
+		const quiet = Object.create(this);
+		quiet.getTuple = (config) => this._getTuple(config, false);
+		return super.getDeltaChannelHistory.call(quiet, options);
+	}
+
+	// getTuple; noteReads: what was read (an empty thread, a checkpoint by its id)
+	// counts for the next put (_sawEmpty, _sawById)
+	async _getTuple(config, noteReads) {
 		const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
 		if (thread_id === undefined || thread_id === null) return undefined;
 		const { rows } = await this._query(
@@ -419,12 +435,13 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			[String(thread_id), checkpoint_ns, checkpoint_id || null],
 			rawJson,
 		);
-		if (!rows[0].t && !checkpoint_id) this._sawEmpty(String(thread_id), checkpoint_ns, true);
+		if (noteReads && !rows[0].t && !checkpoint_id) this._sawEmpty(String(thread_id), checkpoint_ns, true);
 		if (!rows[0].t) return undefined;
 		// a thread id that is not a string (a number) comes back as the caller gave it, as
 		// PostgresSaver's does (a string comes back as stored: a lone surrogate as U+FFFD)
 		const tuple = await this._parseTuple(rows[0].t);
-		this._sawById(String(thread_id), checkpoint_ns, tuple.config.configurable.checkpoint_id, Boolean(checkpoint_id));
+		if (noteReads)
+			this._sawById(String(thread_id), checkpoint_ns, tuple.config.configurable.checkpoint_id, Boolean(checkpoint_id));
 		if (typeof thread_id !== "string")
 			for (const c of [tuple.config, tuple.parentConfig]) if (c) c.configurable.thread_id = thread_id;
 		return tuple;

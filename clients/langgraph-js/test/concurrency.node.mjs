@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { emptyCheckpoint, uuid6, MemorySaver } from "@langchain/langgraph-checkpoint";
-import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
+import { Annotation, StateGraph, START, END, interrupt, Command, DeltaChannel } from "@langchain/langgraph";
 import { StategraphSaver } from "../src/index.js";
 
 const run = promisify(execFile);
@@ -114,6 +114,47 @@ test("two LangGraph.js processes on one thread: no silent fork", async () => {
 	assert.ok(rows[0].lost_roots <= results[0].conflicts + results[1].conflicts);
 	assert.ok(rows[0].stored >= 5 * ok);
 	console.log(`# runs completed ${ok}, refused ${results[0].conflicts + results[1].conflicts}`);
+});
+
+// A DeltaChannel's value is rebuilt from the checkpoint's ancestors, which LangGraph
+// reads with getTuple by their ids: the saver took that for a run from an older
+// checkpoint and let the put extend a checkpoint no longer the newest (both of two
+// resumes committed, the thread forked). With a plain reducer the second got 40001.
+test("two resumes of one interrupted thread with a DeltaChannel: one gets 40001, no fork", async () => {
+	const thread_id = `conc-delta-${process.pid}`;
+	const pools = [new pg.Pool({ max: 3 }), new pg.Pool({ max: 3 })];
+	try {
+		const savers = pools.map((p) => new StategraphSaver(p));
+		let arrived = 0;
+		let release;
+		const gate = new Promise((r) => (release = r));
+		const log = new DeltaChannel((s, ws) => [...(s ?? []), ...ws.flat()], { initialValueFactory: () => [] });
+		const graph = (saver) =>
+			new StateGraph(Annotation.Root({ log }))
+				.addNode("ask", async () => {
+					const who = interrupt("who?");
+					if (++arrived === 2) release();
+					await gate;
+					return { log: [`answer ${who}`] };
+				})
+				.addEdge(START, "ask")
+				.addEdge("ask", END)
+				.compile({ checkpointer: saver });
+		const config = { configurable: { thread_id } };
+		await graph(savers[0]).invoke({ log: ["start"] }, config);
+		const timer = setTimeout(() => release(), 5000); // (if only one reaches the node)
+		const results = await Promise.allSettled(
+			["alice", "bob"].map((who, i) => graph(savers[i]).invoke(new Command({ resume: who }), config)),
+		);
+		clearTimeout(timer);
+		assert.deepStrictEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+		assert.equal(results.find((r) => r.status === "rejected").reason.code, "40001");
+		assert.deepStrictEqual(await forks(thread_id), []);
+		const state = await graph(savers[0]).getState(config);
+		assert.deepStrictEqual(state.values.log, ["start", results.find((r) => r.status === "fulfilled").value.log[1]]);
+	} finally {
+		for (const p of pools) await p.end();
+	}
 });
 
 // A config that names a checkpoint addresses that checkpoint: LangGraph.js (1.7)
