@@ -385,6 +385,33 @@ lg_collect(Datum threads, Datum removed)
 	(void) lg_collect_run(LGC_WRITES, one, thread, removed);
 }
 
+/*
+ * LangGraph.js's DeltaChannel (beta in 1.7) stores its value only now and
+ * then (a DeltaSnapshot in channel_values); in between, a checkpoint's
+ * metadata counts the steps since (counters_since_delta_snapshot, left out
+ * once every such channel has its snapshot there), and LangGraph rebuilds
+ * the value from the pending writes of the checkpoint's ancestors back to
+ * the snapshot (getDeltaChannelHistory). So such a checkpoint needs its
+ * parent, and that one its own, and so on. A prune keeps those ancestors
+ * of the checkpoints it keeps (their writes and values stay with them):
+ * it removed them, and the newest checkpoint read the channel as empty.
+ * LG_DELTA_ANCESTORS(kept) is the CTE delta_needs (thread_id,
+ * checkpoint_ns, checkpoint_id) of the ancestors that the checkpoints of
+ * the query kept (with thread_id, checkpoint_ns, parent_checkpoint_id,
+ * metadata) need; LG_NOT_DELTA_NEEDED(c), checkpoint c is none of them.
+ */
+#define LG_DELTA_NEEDS(c) \
+	"(" c ".metadata OPERATOR(pg_catalog.?) 'counters_since_delta_snapshot' AND " c ".parent_checkpoint_id IS NOT NULL)"
+#define LG_DELTA_ANCESTORS(kept) \
+	"delta_needs (thread_id, checkpoint_ns, checkpoint_id) AS (" \
+	"SELECT c.thread_id, c.checkpoint_ns, c.parent_checkpoint_id FROM (" kept ") c WHERE " LG_DELTA_NEEDS("c") " " \
+	"UNION SELECT p.thread_id, p.checkpoint_ns, p.parent_checkpoint_id FROM delta_needs n, stategraph.lg_checkpoints p " \
+	"WHERE p.thread_id OPERATOR(pg_catalog.=) n.thread_id AND p.checkpoint_ns OPERATOR(pg_catalog.=) n.checkpoint_ns " \
+	"AND p.checkpoint_id OPERATOR(pg_catalog.=) n.checkpoint_id AND " LG_DELTA_NEEDS("p") ")"
+#define LG_NOT_DELTA_NEEDED(c) \
+	"NOT EXISTS (SELECT FROM delta_needs n WHERE n.thread_id OPERATOR(pg_catalog.=) " c ".thread_id " \
+	"AND n.checkpoint_ns OPERATOR(pg_catalog.=) " c ".checkpoint_ns AND n.checkpoint_id OPERATOR(pg_catalog.=) " c ".checkpoint_id)"
+
 /* prune(keep_latest) of the given threads (text[]), locked: returns checkpoints removed. */
 static uint64
 lg_keep_latest(Datum threads, void *arg)
@@ -394,10 +421,15 @@ lg_keep_latest(Datum threads, void *arg)
 	bool		one = lg_one_thread(threads, &thread);
 	uint64		n;
 
-	n = lg_exec_threads(&plan, "DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id %1$s "
+	n = lg_exec_threads(&plan, "WITH RECURSIVE "
+						LG_DELTA_ANCESTORS("SELECT DISTINCT ON (k.thread_id, k.checkpoint_ns) k.thread_id, k.checkpoint_ns, "
+										   "k.parent_checkpoint_id, k.metadata FROM stategraph.lg_checkpoints k "
+										   "WHERE k.thread_id %1$s ORDER BY k.thread_id, k.checkpoint_ns, k.checkpoint_id DESC")
+						" DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id %1$s "
 						"AND c.checkpoint_id OPERATOR(pg_catalog.<>) (SELECT c2.checkpoint_id "
 						"FROM stategraph.lg_checkpoints c2 WHERE c2.thread_id OPERATOR(pg_catalog.=) c.thread_id "
-						"AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1)",
+						"AND c2.checkpoint_ns OPERATOR(pg_catalog.=) c.checkpoint_ns ORDER BY c2.checkpoint_id DESC LIMIT 1) "
+						"AND " LG_NOT_DELTA_NEEDED("c"),
 						one, one ? thread : threads, 1, (Datum) 0);
 	lg_collect(threads, (Datum) 0);
 	return n;
@@ -734,14 +766,16 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 	}
 	if (plans[all] == NULL)
 		(void) sg_spi_prepare(&plans[all],
-							  psprintf("WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at, "
+							  psprintf("WITH RECURSIVE k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata, "
+									   "  ($2::pg_catalog.interval IS NULL OR created_at OPERATOR(pg_catalog.<) "
+									   "   (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) AS old, "
 									   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
 									   "  FROM stategraph.lg_checkpoints WHERE %s), "
+									   LG_DELTA_ANCESTORS("SELECT * FROM k WHERE NOT (k.rn OPERATOR(pg_catalog.>) $3 AND k.old)") ", "
 									   "d AS (DELETE FROM stategraph.lg_checkpoints c USING k "
 									   "  WHERE c.thread_id OPERATOR(pg_catalog.=) k.thread_id AND c.checkpoint_ns OPERATOR(pg_catalog.=) k.checkpoint_ns "
 									   "  AND c.checkpoint_id OPERATOR(pg_catalog.=) k.checkpoint_id AND k.rn OPERATOR(pg_catalog.>) $3 "
-									   "  AND ($2::pg_catalog.interval IS NULL OR k.created_at OPERATOR(pg_catalog.<) "
-									   "       (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) RETURNING c.thread_id) "
+									   "  AND k.old AND " LG_NOT_DELTA_NEEDED("c") " RETURNING c.thread_id) "
 									   "SELECT pg_catalog.count(*), pg_catalog.array_agg(DISTINCT thread_id) FROM d", which[all]),
 							  4, types);
 	sg_spi_execute(plans[all], args, nulls, 1);

@@ -25,8 +25,8 @@ $node->safe_psql('postgres', q{
 
 # the statements of a prune of one thread: [name, what its text begins with]
 my @statements = (
-	[ 'the prune',                 'WITH k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, created_at,%' ],
-	[ 'prune(keep_latest)',        'DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id%' ],
+	[ 'the prune',                 'WITH RECURSIVE k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,%' ],
+	[ 'prune(keep_latest)',        'WITH RECURSIVE delta_needs %DELETE FROM stategraph.lg_checkpoints c WHERE c.thread_id%' ],
 	[ 'values taking their write', 'UPDATE stategraph.lg_blobs b SET value = COALESCE%' ],
 	[ 'values to rewrite whole',   'WITH live AS (%SELECT b.thread_id, b.checkpoint_ns, b.channel, b.writer FROM%' ],
 	[ 'the rewrite',               'UPDATE stategraph.lg_blobs SET base = %' ],
