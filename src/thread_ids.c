@@ -1256,8 +1256,10 @@ sg_thread_hides_a_run(const char *thread_id)
  * with, when the caller cannot see it: the first active run of a role that
  * may act on the thread (a member's run on its parent role's thread) that
  * is waiting for the step's external tasks or (unless waiting_only) taken
- * or due, read below row-level security. InvalidOid: none, or the caller
- * sees it. tasks.c's completions (their step's state) and the statements
+ * or due, read below row-level security. InvalidOid: none, the caller
+ * sees it, or the caller may not act on the thread (a stranger's task row
+ * of its own under the thread's id, completed, made the owner's waiting run
+ * pending again, and taken again). tasks.c's completions (their step's state) and the statements
  * that move that run on (runs.c, runs_step_ready; tasks.c,
  * end_waiting_run) act as this role for it: the thread's owner completing
  * a task of its member's run left that run waiting for good.
@@ -1279,7 +1281,8 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return InvalidOid;
 	thread_owner = thread_owner_stored(thread_id);
-	if (thread_owner == NULL)
+	/* only for a caller that may act on the thread: anyone may write a task row of its own under its id */
+	if (thread_owner == NULL || !sg_caller_is_owner(thread_owner))
 		return InvalidOid;
 	rel = table_open(relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
