@@ -1271,18 +1271,19 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 	Oid			relid = get_relname_relid("runs", nsp);
 	Relation	rel;
 	TupleDesc	desc;
+	AttrNumber	status_att = get_attnum(relid, "status");
+	AttrNumber	owner_att = get_attnum(relid, "owner");
+	AttrNumber	stepped_att = get_attnum(relid, "stepped");
+	AttrNumber	not_before_att = get_attnum(relid, "not_before");
 	Snapshot	snapshot;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	char	   *thread_owner;
+	char	   *thread_owner = NULL;
+	bool		owner_read = false;
 	Oid			role = InvalidOid;
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
-		return InvalidOid;
-	thread_owner = thread_owner_stored(thread_id);
-	/* only for a caller that may act on the thread: anyone may write a task row of its own under its id */
-	if (thread_owner == NULL || !sg_caller_is_owner(thread_owner))
 		return InvalidOid;
 	rel = table_open(relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
@@ -1293,17 +1294,28 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
-		char	   *status = TextDatumGetCString(heap_getattr(tup, get_attnum(relid, "status"), desc, &isnull));
-		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, get_attnum(relid, "owner"), desc, &isnull)));
+		char	   *status = TextDatumGetCString(heap_getattr(tup, status_att, desc, &isnull));
+		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
 		bool		taken;
 
 		/* (the index entry may be of a row version that is no longer active) */
-		if (!sg_run_status_active(status) || !acts_for(run_owner, thread_owner))
+		if (!sg_run_status_active(status))
+			continue;
+		if (!owner_read)
+		{
+			/* the thread's owner, read once there is an active run to weigh */
+			thread_owner = thread_owner_stored(thread_id);
+			owner_read = true;
+			/* only for a caller that may act on the thread: anyone may write a task row of its own under its id */
+			if (thread_owner == NULL || !sg_caller_is_owner(thread_owner))
+				break;
+		}
+		if (!acts_for(run_owner, thread_owner))
 			continue;
 		/* the thread's first run that counts: the step's, whoever sees it */
 		taken = strcmp(status, "pending") != 0 ||
-			DatumGetBool(heap_getattr(tup, get_attnum(relid, "stepped"), desc, &isnull)) ||
-			DatumGetTimestampTz(heap_getattr(tup, get_attnum(relid, "not_before"), desc, &isnull)) <=
+			DatumGetBool(heap_getattr(tup, stepped_att, desc, &isnull)) ||
+			DatumGetTimestampTz(heap_getattr(tup, not_before_att, desc, &isnull)) <=
 			GetCurrentTransactionStartTimestamp();
 		if ((waiting_only ? strcmp(status, "waiting") == 0 : taken) && !sg_caller_is_owner(run_owner))
 			role = get_role_oid(run_owner, true);
