@@ -48,9 +48,11 @@ EXTRA_CLEAN = src/sqlstates.h test/results test/output_iso test/tmp_check test/t
 
 # make prove_installcheck: the TAP tests of test/t (PostgreSQL::Test::Cluster,
 # from PG_CONFIG's installation); every cluster they create gets
-# test/stategraph.conf (PostgreSQL::Test::Cluster appends TEMP_CONFIG).
+# test/stategraph.conf (PostgreSQL::Test::Cluster appends TEMP_CONFIG);
+# their initdb is a copy of one made once (test/t/SGTemplate.pm).
 .PHONY: prove_installcheck
 prove_installcheck: export TEMP_CONFIG = $(CURDIR)/test/stategraph.conf
+prove_installcheck: export PERL5OPT = -I$(CURDIR)/test/t -MSGTemplate
 prove_installcheck: PROVE_TESTS = test/t/*.pl
 prove_installcheck: PG_PROVE_FLAGS += -I test/t
 prove_installcheck:
