@@ -51,7 +51,8 @@
  * (42704, sg_import_refuse_missing_owner): it went to the superuser, whom a
  * later CREATE ROLE did not make give it back, and whose every row an
  * sg_reassign_owned of it moved along (a backup restored before its roles,
- * a partition moved to a server without them). The import
+ * a partition moved to a server without them); the router's copy for one
+ * call (stategraph.import_visitor) keeps that owner instead. The import
  * holds that name as sg_submit holds its own (reassign.c), so that an
  * sg_reassign_owned of it moves the thread with the rest.
  *
@@ -548,6 +549,27 @@ check_reducers(Jsonb *data)
 	"THEN (t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name ELSE CURRENT_USER END"
 
 /*
+ * The owner of the router's copy (stategraph.import_visitor) that a
+ * superuser makes of a thread whose owner is no role here (a dropped
+ * role's): the export's owner all the same. A fork inherits its source's
+ * owner (branch.c), so sg_fork of such a thread on one server makes a
+ * thread of the dropped role's name; the copy went to the superuser
+ * (owned() is false for no role), and so did the fork made from it across
+ * servers, silently (TAP 235).
+ */
+#define VISITOR_OWNER "(t OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.name"
+
+/* Whether the import keeps the export's owner as it is: VISITOR_OWNER. */
+static bool
+keeps_missing_owner(Jsonb *data)
+{
+	const char *owner = sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "owner");
+
+	return importing_visitor && superuser() && owner != NULL && owner[0] != '\0' &&
+		strlen(owner) < NAMEDATALEN;
+}
+
+/*
  * Store the thread row and the checkpoints under thread_id. A fork row keeps
  * its link to another thread only when the checkpoint it starts from exists
  * here (not a thread of the same name alone: a source pruned since the
@@ -571,9 +593,11 @@ store(Jsonb *data, const char *thread_id)
 {
 	static SPIPlanPtr rows;
 	static SPIPlanPtr thread;
+	static SPIPlanPtr thread_visitor;
 	static SPIPlanPtr forks;
 	Oid			types[2] = {JSONBOID, TEXTOID};
 	Datum		values[2];
+	bool		keep = keeps_missing_owner(data);
 
 	sg_spi_prepare(&rows,
 			"INSERT INTO stategraph.checkpoints (" "thread_id, checkpoint_id, parent_id, parent_thread, step, "
@@ -597,12 +621,16 @@ store(Jsonb *data, const char *thread_id)
 			"                                       WHERE d.thread_id OPERATOR(pg_catalog.=) $2) "
 			"  OFFSET 0 FOR KEY SHARE OF st) END AS linked) l "
 			"ORDER BY x.checkpoint_id", 2, types);
-	sg_spi_prepare(&thread,
-			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) "
-			"SELECT $2, t OPERATOR(pg_catalog.->>) 'graph', t OPERATOR(pg_catalog.->) 'channels', (t OPERATOR(pg_catalog.->>) 'head')::pg_catalog.uuid, NULL, "
-			"  t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'created_at')::pg_catalog.timestamptz, (t OPERATOR(pg_catalog.->>) 'updated_at')::pg_catalog.timestamptz, "
-			"  " IMPORT_OWNER " "
-			"FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s ON CONFLICT (thread_id) DO NOTHING", 2, types);
+#define INSERT_THREAD(owner) \
+			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) " \
+			"SELECT $2, t OPERATOR(pg_catalog.->>) 'graph', t OPERATOR(pg_catalog.->) 'channels', (t OPERATOR(pg_catalog.->>) 'head')::pg_catalog.uuid, NULL, " \
+			"  t OPERATOR(pg_catalog.->>) 'status', (t OPERATOR(pg_catalog.->>) 'created_at')::pg_catalog.timestamptz, (t OPERATOR(pg_catalog.->>) 'updated_at')::pg_catalog.timestamptz, " \
+			"  " owner " " \
+			"FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s ON CONFLICT (thread_id) DO NOTHING"
+	if (keep)
+		sg_spi_prepare(&thread_visitor, INSERT_THREAD(VISITOR_OWNER), 2, types);
+	else
+		sg_spi_prepare(&thread, INSERT_THREAD(IMPORT_OWNER), 2, types);
 	sg_spi_prepare(&forks,
 			"UPDATE stategraph.threads SET forked_from = "
 			"  (SELECT pg_catalog.array_agg(DISTINCT c.parent_thread ORDER BY c.parent_thread) "
@@ -618,7 +646,7 @@ store(Jsonb *data, const char *thread_id)
 	 * waited for): a serialization failure, as for sg_thread_create, not
 	 * "another role" (isolation import_race).
 	 */
-	if (sg_thread_insert(thread, values, thread_id) == 0)
+	if (sg_thread_insert(keep ? thread_visitor : thread, values, thread_id) == 0)
 		sg_refuse_thread_inserted(thread_id);
 	sg_spi_execute(rows, values, NULL, 0);
 	sg_spi_execute(forks, values, NULL, 0);
@@ -659,11 +687,13 @@ static void
 hold_owner(Jsonb *data)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr visitor_plan;
 	Oid			t = JSONBOID;
 
 	sg_import_refuse_missing_owner(sg_jsonb_get_cstring(sg_jsonb_get(data, "thread"), "owner"));
-	sg_role_hold_names(sg_spi_prepare(&plan, "SELECT (" IMPORT_OWNER ")::pg_catalog.text "
-									  "FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s", 1, &t),
+#define OWNER_NAME(owner) "SELECT (" owner ")::pg_catalog.text FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s"
+	sg_role_hold_names(keeps_missing_owner(data) ? sg_spi_prepare(&visitor_plan, OWNER_NAME(VISITOR_OWNER), 1, &t)
+					   : sg_spi_prepare(&plan, OWNER_NAME(IMPORT_OWNER), 1, &t),
 					   JsonbPGetDatum(data), sg_role_hold_may_wait());
 }
 
@@ -717,7 +747,8 @@ sg_import_thread(PG_FUNCTION_ARGS)
  * of another server lives for the length of the call: a superuser's copy
  * of a thread whose owner is no role here (a dropped role's: sg_fork of it
  * works on one server) is not refused (sg_import_refuse_missing_owner).
- * It goes to the importing role, as every import of such rows did before.
+ * It keeps the export's owner (VISITOR_OWNER), so that the fork made from
+ * it is the dropped role's, as on one server, not the superuser's.
  */
 Datum
 sg_import_visitor(PG_FUNCTION_ARGS)
