@@ -646,7 +646,10 @@ CREATE FUNCTION stategraph_router.key_holders(parts integer[], graph text, key t
  * the key may be there. A partition number is a hash PL/Proxy maps to
  * that very partition (bit mask or modulus). Computed before the call of
  * submit, not in its RUN ON: PL/Proxy refuses a call to the cluster
- * nested in the routing of another.
+ * nested in the routing of another. key_server returns that partition, or
+ * NULL (no key, or no server has it); the submit then goes there through
+ * submit_keyed (the key's run, if it has not expired meanwhile), else to
+ * the thread's server.
  *
  * The key's look-up holds a transaction advisory lock of (role, graph,
  * key) on this router database to the end of sg_submit's transaction. Two
@@ -659,22 +662,17 @@ CREATE FUNCTION stategraph_router.key_holders(parts integer[], graph text, key t
  * knows another's name, graph and key can delay (not take over) that
  * role's submits of the key while it holds the lock in an open transaction.
  */
-CREATE FUNCTION stategraph_router.submit_hash(thread_id text, graph text, idempotency_key text) RETURNS integer
+CREATE FUNCTION stategraph_router.key_server(graph text, idempotency_key text) RETURNS integer
     LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    p integer;
 BEGIN
-    IF idempotency_key IS NOT NULL AND graph IS NOT NULL THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock(1397181783,
-            pg_catalog.hashtext(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text));
-        SELECT k.part INTO p
-        FROM stategraph_router.key_holders(stategraph_router.server_partitions(), graph, idempotency_key) k
-        ORDER BY k.part LIMIT 1;
-        IF p IS NOT NULL THEN
-            RETURN p;
-        END IF;
+    IF idempotency_key IS NULL OR graph IS NULL THEN
+        RETURN NULL;
     END IF;
-    RETURN stategraph_router.thread_hash(thread_id);
+    PERFORM pg_catalog.pg_advisory_xact_lock(1397181783,
+        pg_catalog.hashtext(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text));
+    RETURN (SELECT k.part
+            FROM stategraph_router.key_holders(stategraph_router.server_partitions(), graph, idempotency_key) k
+            ORDER BY k.part LIMIT 1);
 END $$;
 
 CREATE FUNCTION stategraph_router.submit(h integer, graph text, input jsonb, thread_id text, checkpoint_id uuid, resume jsonb,
@@ -683,6 +681,27 @@ CREATE FUNCTION stategraph_router.submit(h integer, graph text, input jsonb, thr
     RETURNS uuid LANGUAGE plproxy AS $$
     CLUSTER 'stategraph'; RUN ON h;
     SELECT sg_submit(graph, input, thread_id, checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key); $$;
+
+/*
+ * sg_submit on the server key_server found the key on, only if the key's
+ * run is still there: its row is share-locked first (FOR KEY SHARE, which
+ * the retention sweep's FOR UPDATE SKIP LOCKED passes over), so that
+ * sg_submit there finds it and returns it; no row if the run expired
+ * (stategraph.run_retention) since the look-up. sg_submit alone, finding
+ * the key gone, queued a new run there, for a thread whose partition that
+ * server may not serve: a thread was started where the router never
+ * routes it, and its run wrote there (TAP 236).
+ */
+CREATE FUNCTION stategraph_router.submit_keyed(h integer, graph text, input jsonb, thread_id text, checkpoint_id uuid,
+                                               resume jsonb, recursion_limit integer, multitask text, after interval,
+                                               ikey text)
+    RETURNS SETOF uuid LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON h;
+    SELECT sg_submit(graph, input, thread_id, checkpoint_id, resume, recursion_limit, multitask, after, ikey)
+    FROM (SELECT FROM stategraph.runs r
+          WHERE r.owner OPERATOR(pg_catalog.=) CURRENT_USER AND r.graph OPERATOR(pg_catalog.=) graph
+            AND r.idempotency_key OPERATOR(pg_catalog.=) ikey
+          FOR KEY SHARE) k; $$;
 
 /*
  * sg_submit: on the thread's server; without a thread, on the server of
@@ -701,8 +720,17 @@ CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DE
 DECLARE
     th text := COALESCE(thread_id, CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
                                         THEN stategraph_router.new_thread_id(graph, idempotency_key) END);
+    p integer := stategraph_router.key_server(graph, idempotency_key);
+    r uuid;
 BEGIN
-    RETURN stategraph_router.submit(stategraph_router.submit_hash(th, graph, idempotency_key), graph, input, th,
+    -- the key's run, on its server; if it expired meanwhile, a new run on the thread's server
+    IF p IS NOT NULL THEN
+        FOR r IN SELECT s FROM stategraph_router.submit_keyed(p, graph, input, th, checkpoint_id, resume,
+                                                              recursion_limit, multitask, after, idempotency_key) s LOOP
+            RETURN r;
+        END LOOP;
+    END IF;
+    RETURN stategraph_router.submit(stategraph_router.thread_hash(th), graph, input, th,
                                     checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
 END $$;
 
