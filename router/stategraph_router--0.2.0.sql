@@ -690,7 +690,10 @@ CREATE FUNCTION stategraph_router.submit(h integer, graph text, input jsonb, thr
  * (stategraph.run_retention) since the look-up. sg_submit alone, finding
  * the key gone, queued a new run there, for a thread whose partition that
  * server may not serve: a thread was started where the router never
- * routes it, and its run wrote there (TAP 236).
+ * routes it, and its run wrote there (TAP 236). Only for a key on another
+ * server than the thread's: the row lock gives the call a transaction id,
+ * with which sg_submit does not wait for an sg_reassign_owned of the role
+ * in flight (reassign.c) but fails at once (55P03, try again).
  */
 CREATE FUNCTION stategraph_router.submit_keyed(h integer, graph text, input jsonb, thread_id text, checkpoint_id uuid,
                                                resume jsonb, recursion_limit integer, multitask text, after interval,
@@ -724,7 +727,12 @@ DECLARE
     r uuid;
 BEGIN
     -- the key's run, on its server; if it expired meanwhile, a new run on the thread's server
-    IF p IS NOT NULL THEN
+    IF p IS NOT NULL AND th IS NOT NULL
+       AND stategraph_router.unfrozen((SELECT x.connstr FROM stategraph_router.partitions() x WHERE x.partition OPERATOR(pg_catalog.=) p))
+           OPERATOR(pg_catalog.=) stategraph_router.unfrozen(stategraph_router.shard_of(th)) THEN
+        RETURN stategraph_router.submit(p, graph, input, th, checkpoint_id, resume, recursion_limit, multitask, after,
+                                        idempotency_key);   -- the thread's own server: as on one server
+    ELSIF p IS NOT NULL THEN
         FOR r IN SELECT s FROM stategraph_router.submit_keyed(p, graph, input, th, checkpoint_id, resume,
                                                               recursion_limit, multitask, after, idempotency_key) s LOOP
             RETURN r;
