@@ -7,9 +7,10 @@
 # queues the run again on the thread's new server; sg_wait and sg_runs no
 # longer know the old run. This is a known limit (README, Adding a server:
 # keep a server in the cluster, serving a partition, until its runs have
-# expired, stategraph.run_retention). The checks marked TODO state what a
-# fix (the move carrying the server's keys, or the router asking servers
-# that left) is to give; the others state what happens now.
+# expired, stategraph.run_retention). The checks state what happens now,
+# so that a change of it is seen; a fix (the move carrying the server's
+# keys, or the router asking servers that left) would give the first run
+# back to the retry, and the thread would run once.
 #
 # While the server still serves one partition, the key is found (TAP 215).
 use strict;
@@ -44,12 +45,6 @@ my ($ret, $out, $err) = $node->psql('router', "SELECT status FROM sg_wait('$r1',
 like($err, qr/run \Q$r1\E does not exist/, 'sg_wait through the router no longer finds it');
 my $again = r(qq{SELECT sg_submit('counter', '{"log": ["once"]}', '$t1', idempotency_key => 'bill-1')});
 r("SELECT status FROM sg_wait('$again', '60 s')") if $again ne $r1;
-TODO:
-{
-	local $TODO = 'a server that left the cluster is not asked for keys (README: keep it until its runs expire)';
-	is($again, $r1, 'a retry after the server left gets the first run');
-	is(r("SELECT values FROM sg_get_state('$t1')"), '{"log": ["once"]}', 'and the thread ran once');
-}
 # what happens now, stated so that a change of it is seen
 isnt($again, $r1, 'now: the retry queued a second run on shard_c');
 is(r("SELECT values FROM sg_get_state('$t1')"), '{"log": ["once", "once"]}', 'now: the thread ran twice');
