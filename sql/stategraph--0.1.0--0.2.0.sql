@@ -11,6 +11,34 @@
  * Each part of this round has its own section below; keep them in this order.
  */
 
+/*
+ * An administrator who kept 0.1.0 to some roles revoked EXECUTE on its
+ * functions from PUBLIC (and granted it, with USAGE on schema stategraph,
+ * to those roles). This script grants its functions and schema to PUBLIC,
+ * which would let every role in: noted here, before any grant, and kept at
+ * the end of the script (pg_regress r2_update_revoked_010). A fresh install
+ * has nothing to note (0.1.0's functions have their default privileges).
+ */
+SELECT pg_catalog.set_config('stategraph_update.revoked',
+    COALESCE((SELECT pg_catalog.string_agg(p.oid::pg_catalog.text, ',' ORDER BY p.oid)
+              FROM pg_catalog.pg_proc p
+              JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                   AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
+              JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+                   AND e.extname OPERATOR(pg_catalog.=) 'stategraph'
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) e.extnamespace AND p.proacl IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a
+                                WHERE a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE')), ''),
+    true),
+    pg_catalog.set_config('stategraph_update.schema_public',
+    CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'stategraph'
+                        AND a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                        AND a.privilege_type OPERATOR(pg_catalog.=) 'USAGE')
+         THEN 'on' ELSE 'off' END,
+    true);
+
 -- ===========================================================================
 -- Ownership and security
 -- ===========================================================================
@@ -1903,3 +1931,67 @@ BEGIN
       AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(ip.initprivs) x
                   WHERE me OPERATOR(pg_catalog.=) ANY (ARRAY[x.grantee, x.grantor]));
 END $$;
+
+/*
+ * The administrator's choice noted at the top: where PUBLIC had no EXECUTE
+ * on functions of 0.1.0, it gets none now either, nor USAGE on schema
+ * stategraph (unless it had that before), so that roles kept out of
+ * stategraph stay out; the roles let in keep what they were given, and the
+ * functions new in 0.2.0 are theirs too. The extension's initial privileges
+ * stay those of a fresh install (every REVOKE here records its ACL there),
+ * so pg_dump dumps these REVOKEs.
+ */
+DO $kept_revoked$
+DECLARE
+    revoked pg_catalog.oid[] := pg_catalog.string_to_array(
+        pg_catalog.current_setting('stategraph_update.revoked', true), ',')::pg_catalog.oid[];
+    schema_public boolean := pg_catalog.current_setting('stategraph_update.schema_public', true) OPERATOR(pg_catalog.=) 'on';
+    schema_oid pg_catalog.oid := (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'stategraph');
+    names text;
+    f pg_catalog.oid;
+    saved pg_catalog.aclitem[];
+BEGIN
+    IF revoked IS NULL OR pg_catalog.cardinality(revoked) OPERATOR(pg_catalog.=) 0 THEN
+        RETURN;
+    END IF;
+    FOREACH f IN ARRAY revoked LOOP
+        saved := (SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                  WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                    AND ip.objoid OPERATOR(pg_catalog.=) f AND ip.objsubid OPERATOR(pg_catalog.=) 0);
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', f::pg_catalog.regprocedure);
+        IF saved IS NULL THEN
+            DELETE FROM pg_catalog.pg_init_privs ip
+            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+              AND ip.objoid OPERATOR(pg_catalog.=) f AND ip.objsubid OPERATOR(pg_catalog.=) 0;
+        ELSE
+            UPDATE pg_catalog.pg_init_privs ip SET initprivs = saved
+            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+              AND ip.objoid OPERATOR(pg_catalog.=) f AND ip.objsubid OPERATOR(pg_catalog.=) 0;
+        END IF;
+    END LOOP;
+    IF NOT schema_public THEN
+        saved := (SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
+                  WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                    AND ip.objoid OPERATOR(pg_catalog.=) schema_oid AND ip.objsubid OPERATOR(pg_catalog.=) 0);
+        REVOKE USAGE ON SCHEMA stategraph FROM PUBLIC;
+        IF saved IS NULL THEN
+            DELETE FROM pg_catalog.pg_init_privs ip
+            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+              AND ip.objoid OPERATOR(pg_catalog.=) schema_oid AND ip.objsubid OPERATOR(pg_catalog.=) 0;
+        ELSE
+            UPDATE pg_catalog.pg_init_privs ip SET initprivs = saved
+            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+              AND ip.objoid OPERATOR(pg_catalog.=) schema_oid AND ip.objsubid OPERATOR(pg_catalog.=) 0;
+        END IF;
+    END IF;
+    names := (SELECT pg_catalog.string_agg(DISTINCT p.proname::text, ', ')
+              FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) ANY (revoked));
+    RAISE WARNING 'stategraph stays closed to PUBLIC, as it was before the update'
+        USING DETAIL = pg_catalog.format('PUBLIC had no EXECUTE on %s before the update, and has none now%s. '
+                                         'The roles that use stategraph need USAGE on schema stategraph and EXECUTE on its functions '
+                                         '(the functions new in 0.2.0 are granted to PUBLIC).',
+                                         names, CASE WHEN schema_public THEN ''
+                                                     ELSE ', nor USAGE on schema stategraph' END),
+              HINT = 'To let every role use stategraph for threads of its own, as a fresh install does (row-level security '
+                     'keeps roles apart): GRANT USAGE ON SCHEMA stategraph TO PUBLIC, and GRANT EXECUTE on those functions TO PUBLIC.';
+END $kept_revoked$;
