@@ -97,6 +97,16 @@ RESET client_min_messages;
 SELECT has_function_privilege('regress_r2_stranger', 'sg_invoke(text,jsonb,text,uuid,jsonb,integer,text)', 'EXECUTE') AS fresh_stranger_invoke,
        has_schema_privilege('regress_r2_stranger', 'stategraph', 'USAGE') AS fresh_stranger_usage;
 SELECT pg_temp.init_privs() = :'updated_init_privs' AS init_privs_as_fresh;
+-- so is one under default privileges that keep PUBLIC from EXECUTE (those
+-- are not a revoke by hand of 0.1.0's functions): no WARNING
+SET client_min_messages = warning;
+DROP EXTENSION stategraph CASCADE;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+CREATE EXTENSION stategraph;
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC;
+RESET client_min_messages;
+SELECT has_function_privilege('regress_r2_stranger', 'sg_invoke(text,jsonb,text,uuid,jsonb,integer,text)', 'EXECUTE') AS defacl_stranger_invoke,
+       has_schema_privilege('regress_r2_stranger', 'stategraph', 'USAGE') AS defacl_stranger_usage;
 
 SET client_min_messages = warning;
 DROP SCHEMA r2_update_revoked_010 CASCADE;

@@ -29,7 +29,23 @@ SELECT pg_catalog.set_config('stategraph_update.revoked',
               WHERE p.pronamespace OPERATOR(pg_catalog.=) e.extnamespace AND p.proacl IS NOT NULL
                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a
                                 WHERE a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
-                                  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE')), ''),
+                                  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE')
+                -- revoked by hand, not by default privileges (ALTER DEFAULT
+                -- PRIVILEGES ... REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC):
+                -- a fresh install under those is open to PUBLIC as any is
+                AND (COALESCE((SELECT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(g.defaclacl) a
+                                              WHERE a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE')
+                               FROM pg_catalog.pg_default_acl g
+                               WHERE g.defaclrole OPERATOR(pg_catalog.=) p.proowner
+                                 AND g.defaclnamespace OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                 AND g.defaclobjtype OPERATOR(pg_catalog.=) 'f'), true)
+                     OR EXISTS (SELECT 1 FROM pg_catalog.pg_default_acl g, pg_catalog.aclexplode(g.defaclacl) a
+                                WHERE g.defaclrole OPERATOR(pg_catalog.=) p.proowner
+                                  AND g.defaclnamespace OPERATOR(pg_catalog.=) p.pronamespace
+                                  AND g.defaclobjtype OPERATOR(pg_catalog.=) 'f'
+                                  AND a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'))), ''),
     true),
     pg_catalog.set_config('stategraph_update.schema_public',
     CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
