@@ -16,7 +16,7 @@
  * functions from PUBLIC (and granted it, with USAGE on schema stategraph,
  * to those roles). This script grants its functions and schema to PUBLIC,
  * which would let every role in: noted here, before any grant, and kept at
- * the end of the script (pg_regress r2_update_revoked_010). A fresh install
+ * the end of the script (pg_regress update_revoked_010). A fresh install
  * has nothing to note (0.1.0's functions have their default privileges).
  */
 SELECT pg_catalog.set_config('stategraph_update.revoked',
