@@ -923,6 +923,38 @@ refuse_own_transaction_wait(pg_uuid_t *id, bool ours)
 			 : errhint("Commit first and call sg_wait in a later transaction.")));
 }
 
+/*
+ * sg_wait's error (55000) for an active run of a thread this session is
+ * running: a node of the run itself, or of a run ahead of it on its thread
+ * (a background run, CALL sg_work, sg_invoke), or an sg_stream cursor left
+ * open. The run cannot end before that does: the wait would last until its
+ * timeout, or for good, holding a worker and the thread.
+ */
+static void
+refuse_wait_on_running_thread(pg_uuid_t *id, HeapTupleHeader row, TupleDesc tupdesc)
+{
+	HeapTupleData tuple;
+	bool		isnull;
+	Datum		thread;
+	char	   *thread_id;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(row);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = row;
+	thread = heap_getattr(&tuple, 2, tupdesc, &isnull);
+	if (isnull)
+		return;
+	thread_id = TextDatumGetCString(thread);
+	if (sg_thread_running_here(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sg_wait cannot wait for a run of thread \"%s\", which this session is running", thread_id),
+				 errdetail("Run %s cannot go on before the run of its thread in this session ends (a node "
+						   "cannot wait for its own run, nor for a run queued behind it).", sg_uuid_to_cstring(id)),
+				 errhint("Wait for the run after this one ends, or call sg_wait with timeout => '0 s' to read its row.")));
+}
+
 /* sg_wait: sleep until the run is no longer pending/running/waiting, or the timeout passes. */
 Datum
 sg_wait(PG_FUNCTION_ARGS)
@@ -936,6 +968,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	bool		ours;
 	bool		ours_thread;
 	bool		ahead_checked = false;
+	bool		thread_checked = false;
 	TupleDesc	tupdesc;
 
 	sg_require_arg(fcinfo, 0, "run_id");
@@ -967,6 +1000,11 @@ sg_wait(PG_FUNCTION_ARGS)
 		}
 		if (ours || ours_thread)
 			refuse_own_transaction_wait(id, ours);
+		if (!thread_checked)
+		{
+			refuse_wait_on_running_thread(id, DatumGetHeapTupleHeader(row), tupdesc);
+			thread_checked = true;
+		}
 		if (IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
