@@ -1178,6 +1178,7 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 	Oid			no_extension[SG_MAX_WORKERS];
 	int			nabsent = 0;
 	bool		stopped[SG_MAX_WORKERS];
+	bool		freed = false;
 
 	/* workers registered that never started (the postmaster's lock: not under our spinlock) */
 	for (i = 0; i < SG_MAX_WORKERS; i++)
@@ -1210,10 +1211,25 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 				last_replaced = now;
 			}
 			memset(s, 0, sizeof(SGWorkerSlot));
+			freed = true;
 			if (shared->yielder == i + 1)
 				shared->yielder = 0;	/* its slot is free: another busy worker may yield next */
 		}
 	}
+	/*
+	 * A slot is free now: a busy worker that a submit woke while no slot
+	 * was free (wake_database asked for no worker then) has not looked yet,
+	 * and may execute a long run: its database's new runs would wait for
+	 * that run's end, the freed slot unused. Its database gets a worker
+	 * (once: the busy worker looks again after its run all the same).
+	 */
+	for (i = 0; freed && i < SG_MAX_WORKERS; i++)
+		if (shared->slots[i].state == SLOT_RUNNING && !shared->slots[i].idle &&
+			shared->slots[i].woken && !shared->slots[i].leaving)
+		{
+			shared->slots[i].woken = false;
+			add_want(shared->slots[i].dboid);
+		}
 	next_timed = take_due_wants(now);	/* (after the loop: it may add one) */
 	nwants = shared->nwants;
 	memcpy(wants, shared->wants, sizeof(Oid) * nwants);
