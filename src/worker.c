@@ -92,12 +92,14 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -108,6 +110,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "rewrite/rewriteHandler.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -115,6 +118,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -1024,6 +1028,97 @@ prepared_committed(void)
  * database's workers; COMMIT PREPARED does the wakes of the prepared
  * transaction.
  */
+static bool locks_shared_table_walker(Node *node, int *depth);
+
+/*
+ * Would a lock of relid (a table, or a view and what it reads: LOCK of a
+ * view locks its tables as the view's owner) take one of stategraph's
+ * tables, which the caller does not own? Names that table in *name.
+ */
+static bool
+locks_shared_table(Oid relid, int depth, char **name)
+{
+	Oid			nsp = get_rel_namespace(relid);
+	char		kind = get_rel_relkind(relid);
+	bool		found = false;
+
+	if (!OidIsValid(nsp) || depth > 64)
+		return false;
+	if (strcmp(get_namespace_name(nsp), "stategraph") == 0 &&
+		(kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE) &&
+		!pg_class_ownercheck(relid, GetUserId()))
+	{
+		*name = psprintf("stategraph.%s", get_rel_name(relid));
+		return true;
+	}
+	if (kind == RELKIND_VIEW)
+	{
+		Relation	view = relation_open(relid, AccessShareLock);
+		Query	   *q = get_view_query(view);
+		int			d = depth + 1;
+
+		found = locks_shared_table_walker((Node *) q, &d);
+		relation_close(view, AccessShareLock);
+		if (found)
+			*name = psprintf("stategraph's tables (through view %s)", get_rel_name(relid));
+	}
+	return found;
+}
+
+static bool
+locks_shared_table_walker(Node *node, int *depth)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *q = (Query *) node;
+		ListCell   *lc;
+		char	   *name;
+
+		foreach(lc, q->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION && locks_shared_table(rte->relid, *depth, &name))
+				return true;
+		}
+		return query_tree_walker(q, locks_shared_table_walker, (void *) depth, 0);
+	}
+	return expression_tree_walker(node, locks_shared_table_walker, (void *) depth);
+}
+
+/*
+ * LOCK TABLE of one of stategraph's tables, by a role that does not own
+ * it, in a mode that conflicts with the row locks every role's calls and
+ * the workers take (SHARE and above): refused (42501) before it waits.
+ * PUBLIC may write the tables (row-level security keeps the roles'
+ * rows apart), which lets PostgreSQL's LOCK take them whole: one role's
+ * open transaction held every other role's submits, runs and workers.
+ */
+static void
+refuse_shared_table_lock(LockStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->mode < ShareLock || superuser())
+		return;
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		char	   *name;
+
+		if (OidIsValid(relid) && locks_shared_table(relid, 0, &name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to lock %s in a mode that blocks its writers", name),
+					 errdetail("stategraph's tables are shared by every role: such a lock would hold up "
+							   "every role's calls and the background workers."),
+					 errhint("Lock them IN ROW EXCLUSIVE MODE or weaker, or as their owner.")));
+	}
+}
+
 static void
 utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			 ProcessUtilityContext context, ParamListInfo params,
@@ -1037,6 +1132,8 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	 * the hook runs before dropdb's own checks, and any role may type the
 	 * statement.
 	 */
+	if (IsA(parsetree, LockStmt))
+		refuse_shared_table_lock((LockStmt *) parsetree);
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
 		dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
