@@ -96,6 +96,7 @@
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -1023,11 +1024,6 @@ prepared_committed(void)
 	queued_from = QUEUE_START;
 }
 
-/*
- * ProcessUtility_hook: the owner's DROP DATABASE first stops that
- * database's workers; COMMIT PREPARED does the wakes of the prepared
- * transaction.
- */
 static bool locks_shared_table_walker(Node *node, int *depth);
 
 /*
@@ -1119,6 +1115,55 @@ refuse_shared_table_lock(LockStmt *stmt)
 	}
 }
 
+/*
+ * The database a statement needs alone, with no other session connected:
+ * ALTER DATABASE ... RENAME TO or SET TABLESPACE, and CREATE DATABASE
+ * from it as a template. Its workers are always connected (the first one
+ * never leaves), so that these failed with 55006 for good (a terminated
+ * worker is replaced within a second). InvalidOid for any other
+ * statement, and for a role that does not own the database (PostgreSQL
+ * refuses it: its workers are left alone).
+ */
+static Oid
+database_needed_alone(Node *parsetree)
+{
+	const char *name = NULL;
+	ListCell   *lc;
+	Oid			dboid;
+
+	if (IsA(parsetree, RenameStmt) && castNode(RenameStmt, parsetree)->renameType == OBJECT_DATABASE)
+		name = castNode(RenameStmt, parsetree)->subname;
+	else if (IsA(parsetree, AlterDatabaseStmt))
+	{
+		foreach(lc, castNode(AlterDatabaseStmt, parsetree)->options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+				name = castNode(AlterDatabaseStmt, parsetree)->dbname;
+	}
+	else if (IsA(parsetree, CreatedbStmt))
+	{
+		foreach(lc, castNode(CreatedbStmt, parsetree)->options)
+		{
+			DefElem    *d = lfirst_node(DefElem, lc);
+
+			if (strcmp(d->defname, "template") == 0 && d->arg != NULL)
+				name = defGetString(d);
+		}
+	}
+	if (name == NULL)
+		return InvalidOid;
+	dboid = get_database_oid(name, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId || !pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	return dboid;
+}
+
+/*
+ * ProcessUtility_hook: LOCK of stategraph's tables (refuse_shared_table_lock);
+ * the owner's DROP DATABASE first stops that database's workers, and so do
+ * the statements that need a database alone (database_needed_alone), which
+ * then give it its workers back; COMMIT PREPARED does the wakes of the
+ * prepared transaction.
+ */
 static void
 utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			 ProcessUtilityContext context, ParamListInfo params,
@@ -1126,14 +1171,16 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	volatile Oid dboid = InvalidOid;
+	volatile bool back = false;	/* the database gets its workers back, whatever the outcome */
+
+	if (IsA(parsetree, LockStmt))
+		refuse_shared_table_lock((LockStmt *) parsetree);
 
 	/*
 	 * Only the owner's (or a superuser's) DROP DATABASE stops the workers:
 	 * the hook runs before dropdb's own checks, and any role may type the
 	 * statement.
 	 */
-	if (IsA(parsetree, LockStmt))
-		refuse_shared_table_lock((LockStmt *) parsetree);
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
 		dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
@@ -1141,6 +1188,11 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			stop_database_workers(dboid);
 		else
 			dboid = InvalidOid;
+	}
+	else if (shared != NULL && OidIsValid(dboid = database_needed_alone(parsetree)))
+	{
+		back = true;
+		stop_database_workers(dboid);
 	}
 	PG_TRY();
 	{
@@ -1156,6 +1208,8 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (back)
+		drop_database_failed(dboid);
 	if (shared != NULL && IsA(parsetree, TransactionStmt) &&
 		castNode(TransactionStmt, parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		prepared_committed();
