@@ -1604,7 +1604,16 @@ sg_launcher_main(Datum arg)
 	SpinLockAcquire(&shared->mutex);
 	shared->launcher_latch = NULL;
 	SpinLockRelease(&shared->mutex);
-	proc_exit(0);
+
+	/*
+	 * Exit code 1, as PostgreSQL's logical replication launcher: the
+	 * postmaster starts the launcher again after bgw_restart_time. A
+	 * superuser's pg_terminate_backend (an administrator ending every other
+	 * session, say) ended it for good with 0: no database got a worker any
+	 * more, and every background run stopped with the workers that left,
+	 * until the server restarted. At shutdown nothing is started again.
+	 */
+	proc_exit(1);
 }
 
 /* ---------------------------------------------------------------------------
