@@ -1036,11 +1036,12 @@ locks_shared_table(Oid relid, int depth, char **name)
 {
 	Oid			nsp = get_rel_namespace(relid);
 	char		kind = get_rel_relkind(relid);
+	char	   *nspname = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
 	bool		found = false;
 
-	if (!OidIsValid(nsp) || depth > 64)
+	if (nspname == NULL || depth > 64)
 		return false;
-	if (strcmp(get_namespace_name(nsp), "stategraph") == 0 &&
+	if (strcmp(nspname, "stategraph") == 0 &&
 		(kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE) &&
 		!pg_class_ownercheck(relid, GetUserId()))
 	{
