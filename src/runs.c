@@ -942,7 +942,7 @@ refuse_wait_on_running_thread(pg_uuid_t *id, HeapTupleHeader row, TupleDesc tupd
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = row;
-	thread = heap_getattr(&tuple, 2, tupdesc, &isnull);
+	thread = heap_getattr(&tuple, 2, tupdesc, &isnull);	/* sg_run's thread_id */
 	if (isnull)
 		return;
 	thread_id = TextDatumGetCString(thread);
