@@ -1358,8 +1358,11 @@ sg_spi_execute_as_hidden_waiting_run(const char *thread_id, SPIPlanPtr plan, Dat
  * (NULL: from any checkpoint)? Those are the checkpoints a rollback of the
  * caller's running run removes (runs.c, refuse_rollback_under_run, which
  * finds the runs the caller sees with SQL): such a run failed with 42704
- * when it started. Read below row-level security under the latest
- * snapshot, as that check reads; only a yes or no comes out.
+ * when it started. Only a run of a role that may act on the thread counts
+ * (a member's on its owner's thread): any role may write a run row of its
+ * own naming the thread, and a stranger's blocked the owner's rollback for
+ * good (pg_regress r4_rollback_forged_run). Read below row-level security
+ * under the latest snapshot, as that check reads; only a yes or no comes out.
  */
 bool
 sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
@@ -1376,6 +1379,8 @@ sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	char	   *thread_owner = NULL;
+	bool		owner_read = false;
 	bool		found = false;
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
@@ -1394,6 +1399,7 @@ sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 	{
 		bool		isnull;
 		bool		checkpoint_null;
+		const char *run_owner;
 		Datum		status = heap_getattr(tup, status_att, desc, &isnull);
 		Datum		stepped = heap_getattr(tup, stepped_att, desc, &isnull);
 		Datum		checkpoint = heap_getattr(tup, checkpoint_att, desc, &checkpoint_null);
@@ -1403,7 +1409,17 @@ sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 			continue;
 		if (after != NULL && memcmp(DatumGetUUIDP(checkpoint)->data, after->data, UUID_LEN) <= 0)
 			continue;
-		found = !sg_caller_is_owner(NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull))));
+		run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
+		if (sg_caller_is_owner(run_owner))
+			continue;
+		if (!owner_read)
+		{
+			/* the thread's owner, read once there is a hidden run to weigh */
+			thread_owner = thread_owner_stored(thread_id);
+			owner_read = true;
+		}
+		/* a run of a role that may not act on the thread counts nowhere (any role may write one) */
+		found = thread_owner == NULL || acts_for(run_owner, thread_owner);
 	}
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
