@@ -492,6 +492,7 @@ typedef struct OwnerSubmit
 {
 	const char *graph;
 	const char *thread_id;
+	const int64 *gen;			/* the generation of the step's graph; NULL: not known */
 } OwnerSubmit;
 
 static bool
@@ -507,10 +508,35 @@ submit_call(void *arg)
 	 * untyped NULL, a role that may create functions in that schema could
 	 * have its own sg_submit(text, text, ...) chosen, and run as the owner.
 	 */
+	bool		isnull;
+	Datum		run_id;
+	Datum		gen;
+
 	(void) sg_spi_run(psprintf("SELECT %s.sg_submit($1, NULL::pg_catalog.jsonb, $2, NULL::pg_catalog.uuid, "
 							   "NULL::pg_catalog.jsonb, 25, 'enqueue'::pg_catalog.text, NULL::pg_catalog.interval, "
 							   "NULL::pg_catalog.text)", ext_schema()),
 					  2, types, values, NULL);
+	if (o->gen == NULL)
+		return true;
+
+	/*
+	 * The run goes on with the graph its submit found under the name: it
+	 * must be the one whose step queued the tasks. A graph dropped and
+	 * created again since (by any role) would have run its functions on the
+	 * owner's thread as the owner (TAP 250), where a queued run or a task
+	 * of the old graph is refused (newcomer_runs, SG011).
+	 */
+	run_id = sg_spi_datum(0, 1, &isnull);
+	types[0] = UUIDOID;
+	if (isnull || sg_spi_run("SELECT r.graph_gen FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) $1",
+							 1, types, &run_id, NULL) != 1 ||
+		(gen = sg_spi_datum(0, 1, &isnull), isnull) || DatumGetInt64(gen) != *o->gen)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("graph \"%s\" was dropped and created again since the step of thread \"%s\" was left",
+						o->graph, o->thread_id),
+				 errdetail("The step's tasks were queued by another graph of that name; "
+						   "the step does not go on with this one's nodes.")));
 	return true;
 }
 
@@ -549,15 +575,16 @@ act_as_before(Oid save_user, int save_sec)
  * another transaction holds, sg_reassign_owned's on the role say, a
  * deadlock or a serialization failure); OWNER_REFUSED, and a LOG line, if
  * it could not at all: the thread then waits for sg_invoke(graph, NULL,
- * thread).
+ * thread). gen (NULL: not known) is the generation of the graph whose step
+ * queued the tasks: a run of another graph of that name is not queued.
  */
 SGOwnerSubmit
-sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner)
+sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner, const int64 *gen)
 {
 	Oid			role = get_role_oid(owner, true);
 	Oid			save_user;
 	int			save_sec;
-	OwnerSubmit o = {graph, thread_id};
+	OwnerSubmit o = {graph, thread_id, gen};
 	ErrorData  *edata;
 
 	if (!OidIsValid(role))

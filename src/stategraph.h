@@ -474,7 +474,8 @@ typedef enum SGOwnerSubmit
 	OWNER_RETRY,				/* not for now: a lock held, a deadlock, a serialization failure */
 	OWNER_REFUSED
 } SGOwnerSubmit;
-extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner);	/* runs.c */
+extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner,
+										 const int64 *gen);	/* runs.c */
 extern int64 sg_interval_ms(Interval *iv);
 extern bool sg_interval_negative(Interval *iv);
 extern void sg_check_interval_range(Interval *iv, bool subtract, const char *name);

@@ -1280,7 +1280,13 @@ sg_tasks_continue_left(int limit, bool *held)
 			/* under the row's lock, in a new snapshot: nobody moves the thread on meanwhile */
 			else if (lock == SG_ROW_LOCKED &&
 					 run_sql(&still_plan,
-							 "SELECT t.graph FROM stategraph.threads t "
+							 /* and the generation of the graph that queued the step's tasks (-1: they disagree) */
+							 "SELECT t.graph, (SELECT CASE WHEN pg_catalog.min(k.graph_gen) OPERATOR(pg_catalog.=) "
+							 "  pg_catalog.max(k.graph_gen) THEN pg_catalog.min(k.graph_gen) "
+							 "  WHEN pg_catalog.min(k.graph_gen) IS NOT NULL THEN -1 END "
+							 "  FROM stategraph.tasks k WHERE k.thread_id OPERATOR(pg_catalog.=) $1 "
+							 "  AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 AND " OWNER_COUNTS("k", "t") ") "
+							 "FROM stategraph.threads t "
 							 "WHERE t.thread_id OPERATOR(pg_catalog.=) $1 AND t.head OPERATOR(pg_catalog.=) $2 "
 							 "AND " ROLE_ACTS_FOR("$3", "t.owner") " "
 							 "AND t.status OPERATOR(pg_catalog.=) 'waiting' "
@@ -1293,7 +1299,11 @@ sg_tasks_continue_left(int limit, bool *held)
 							 "  AND " OWNER_COUNTS("r", "t") ")",
 							 3, types, values, NULL, 1) == 1)
 			{
-				switch (sg_submit_for_owner(sg_spi_text(0, 1), thread_id, SPI_getvalue(tt->vals[i], tt->tupdesc, 3)))
+				bool		gen_null;
+				int64		gen = DatumGetInt64(sg_spi_datum(0, 2, &gen_null));
+
+				switch (sg_submit_for_owner(sg_spi_text(0, 1), thread_id, SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+											gen_null ? NULL : &gen))
 				{
 					case OWNER_SUBMITTED:
 						queued++;
