@@ -1484,7 +1484,10 @@ sg_fork_source_owned(PG_FUNCTION_ARGS)
  * a transaction that committed after the snapshot was taken? Only under
  * REPEATABLE READ or SERIALIZABLE, where sg_delete_thread, which waited
  * for such a submit (its submit lock), would not see the run it cancels
- * (retention.c): the run would start the deleted thread anew. Read below
+ * (retention.c): the run would start the deleted thread anew. Only a run
+ * of a role that may act on the thread counts: a stranger's run row naming
+ * it, committed meanwhile, failed the owner's delete or prune with 40001
+ * (isolation r4_rr_delete_stranger_run). Read below
  * row-level security with the newest snapshot, through the partial index
  * of active runs; only a yes or no comes out.
  */
@@ -1497,11 +1500,14 @@ sg_thread_has_unseen_run(const char *thread_id)
 	TupleDesc	desc;
 	AttrNumber	status_att = get_attnum(relid, "status");
 	AttrNumber	stepped_att = get_attnum(relid, "stepped");
+	AttrNumber	owner_att = get_attnum(relid, "owner");
 	Snapshot	xact_snapshot;
 	Snapshot	snapshot;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	char	   *thread_owner = NULL;
+	bool		owner_read = false;
 	bool		found = false;
 
 	if (!IsolationUsesXactSnapshot())
@@ -1518,9 +1524,18 @@ sg_thread_has_unseen_run(const char *thread_id)
 		bool		isnull;
 		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
 
-		found = strcmp(TextDatumGetCString(heap_getattr(tup, status_att, desc, &isnull)), "pending") == 0 &&
-			!DatumGetBool(heap_getattr(tup, stepped_att, desc, &isnull)) &&
-			!TransactionIdIsCurrentTransactionId(xmin) && XidInMVCCSnapshot(xmin, xact_snapshot);
+		if (strcmp(TextDatumGetCString(heap_getattr(tup, status_att, desc, &isnull)), "pending") != 0 ||
+			DatumGetBool(heap_getattr(tup, stepped_att, desc, &isnull)) ||
+			TransactionIdIsCurrentTransactionId(xmin) || !XidInMVCCSnapshot(xmin, xact_snapshot))
+			continue;
+		if (!owner_read)
+		{
+			thread_owner = thread_owner_stored(thread_id);
+			owner_read = true;
+		}
+		/* a run of a role that may not act on the thread counts nowhere (any role may write one) */
+		found = thread_owner == NULL ||
+			acts_for(NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull))), thread_owner);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
