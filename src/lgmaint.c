@@ -668,6 +668,21 @@ lg_drop_old_strays(void)
 		CHECK_FOR_INTERRUPTS();
 		for (j = i; j < end; j++)
 		{
+			/*
+			 * A note of the caller's naming another role's thread (any role
+			 * may write one, for itself): that thread has checkpoints, so the
+			 * note goes, without a try of its lock, whose outcome (the note
+			 * kept while the thread's owner writes it) told the caller that
+			 * the other role's thread was being written (isolation
+			 * r4_lg_stray_busy).
+			 */
+			if (sg_lg_thread_of_another_role(ids[j]))
+			{
+				locked[j - i] = false;
+				done_ids[ndone] = ids[j];
+				done_owners[ndone++] = owners[j];
+				continue;
+			}
 			locked[j - i] = sg_role_try_hold(owners[j]) && lg_lock_mode(ids[j], "", LG_LOCK_REMOVE, true);
 			if (!locked[j - i])
 				continue;		/* a reassign or a writer holds it: next time */

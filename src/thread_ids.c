@@ -878,14 +878,25 @@ lg_first_owner_is(const char *thread_id, text *owner)
 void
 sg_lg_refuse_another_roles(const char *thread_id)
 {
+	if (sg_lg_thread_of_another_role(thread_id))
+		sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
+}
+
+/*
+ * Whether thread_id is a LangGraph.js thread (a committed checkpoint) of a
+ * role the caller may not own, read below row-level security: false for a
+ * caller that row-level security lets see every thread.
+ */
+bool
+sg_lg_thread_of_another_role(const char *thread_id)
+{
 	char	   *owner;
 
 	if (check_enable_rls(get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false)),
 						 InvalidOid, true) != RLS_ENABLED)
-		return;
+		return false;
 	owner = lg_first_owner(thread_id);
-	if (owner != NULL && !sg_caller_is_owner(owner))
-		sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
+	return owner != NULL && !sg_caller_is_owner(owner);
 }
 
 /*
