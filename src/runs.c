@@ -134,6 +134,7 @@ typedef struct RunRow
 	bool		recovered;		/* this claim found it running */
 	bool		has_graph_gen;	/* false: a row sg_submit did not write (any graph of the name) */
 	int64		graph_gen;		/* graphs.gen of the graph it was submitted for */
+	bool		foreign;		/* its role may not act on its thread (sg_run_may_not_act) */
 } RunRow;
 
 /* Run a statement with a plan kept per backend in *plan (spi.c); returns rows processed. */
@@ -1467,6 +1468,15 @@ claim_checks(void *arg)
 	bool		isnull;
 	char	   *thread_id = SPI_getvalue(row, desc, 2);
 	char	   *owner = SPI_getvalue(row, desc, 5);
+	/*
+	 * A run row a role wrote naming a thread of another role (any role may)
+	 * is taken at once, whatever that thread and its runs are doing, and
+	 * ended unexecuted (sg_work_one): passed over while the thread was held
+	 * or had an earlier run, and failed on it once free, it told its writer
+	 * whether the other role's thread was in use (isolation
+	 * r4_forged_run_busy).
+	 */
+	bool		foreign = sg_run_may_not_act(thread_id, owner);
 
 	run_id = SPI_getbinval(row, desc, 1, &isnull);
 	/*
@@ -1475,7 +1485,7 @@ claim_checks(void *arg)
 	 * thread's row, having let its advisory lock go: a claim that took the
 	 * run then waited on that transaction for as long as it stayed open.
 	 */
-	if (sg_thread_is_busy(thread_id) || sg_thread_row_held(thread_id))
+	if (!foreign && (sg_thread_is_busy(thread_id) || sg_thread_row_held(thread_id)))
 	{
 		c->check = CLAIM_THREAD_HELD;
 		return false;
@@ -1486,7 +1496,7 @@ claim_checks(void *arg)
 		c->check = CLAIM_REFUSED;
 		return false;
 	}
-	if (!sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull)), owner))
+	if (!foreign && !sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull)), owner))
 		c->check = CLAIM_QUEUED;
 	else if (run_sql(&plan,
 					 "SELECT 1 FROM (SELECT o.status FROM stategraph.runs o "
@@ -1494,7 +1504,7 @@ claim_checks(void *arg)
 					 "WHERE o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])",
 					 1, types, &run_id, NULL) != 1)
 		c->check = CLAIM_RUN_GONE;
-	else if (!sg_try_lock_thread(thread_id))
+	else if (!foreign && !sg_try_lock_thread(thread_id))
 		c->check = CLAIM_THREAD_HELD;	/* taken since the probe */
 	else
 	{
@@ -1502,6 +1512,8 @@ claim_checks(void *arg)
 		c->check = CLAIM_TAKEN;
 		if ((c->run = mark_claimed(run_id)) == NULL)
 			c->check = CLAIM_RUN_GONE;	/* (not expected: the row is this claim's) */
+		else
+			c->run->foreign = foreign;
 	}
 	if (c->check != CLAIM_TAKEN)
 		sg_worker_drop_role_share();
@@ -2601,6 +2613,36 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		sg_jb_string(&b, psprintf("role \"%s\" that submitted the run does not exist", r->owner));
 		sg_jb_end_object(&b);
 		end_unexecuted(r, sg_jb_finish(&b), commit);
+		return true;
+	}
+	if (r->foreign)
+	{
+		/* what its role is told of another role's thread (README: Security), without touching it */
+		ErrorData	e = {0};
+
+		if (r->stop_request != NULL)
+		{
+			/* asked to stop: cancelled, nothing rolled back on a thread its role may not act on (TAP 086) */
+			sg_worker_drop_role_share();
+			(void) record_step(r, "cancelled", NULL, false);
+			let_thread_go(r);
+			commit();
+			current.claimed = false;
+			return true;
+		}
+		if (r->input != NULL && !r->has_checkpoint)
+		{
+			e.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+			e.message = psprintf("thread \"%s\" belongs to another role", r->thread_id);
+			e.detail = "Thread ids are one namespace shared by every role; only the owner of a thread can see or change it.";
+			e.hint = "Use another thread id.";
+		}
+		else
+		{
+			e.sqlerrcode = ERRCODE_UNDEFINED_OBJECT;
+			e.message = psprintf("thread \"%s\" does not exist", r->thread_id);
+		}
+		end_unexecuted(r, error_jsonb(&e), commit);
 		return true;
 	}
 	/*

@@ -749,6 +749,7 @@ extern void sg_refuse_lost_write(const char *thread_id, const char *owner) pg_at
 extern char *sg_task_owner_of_claim(const char *task_id, const pg_uuid_t *token);	/* below RLS */
 extern void sg_lg_refuse_another_roles(const char *thread_id);	/* below RLS */
 extern bool sg_lg_thread_of_another_role(const char *thread_id);	/* below RLS */
+extern bool sg_run_may_not_act(const char *thread_id, const char *run_owner);	/* below RLS */
 extern bool sg_first_of_thread(const char *thread_id, int64 seq, const char *owner);	/* FIFO, below RLS */
 extern bool sg_thread_has_hidden_run(const char *thread_id);	/* multitask, below RLS */
 extern bool sg_thread_hides_a_run(const char *thread_id);	/* any role's, below RLS */

@@ -1141,6 +1141,27 @@ acts_for(const char *run_owner, const char *owner)
 }
 
 /*
+ * Whether a run of role run_owner on thread thread_id may not act on it:
+ * the thread exists (read below row-level security) and belongs to a role
+ * run_owner is not a member of, nor is run_owner above row-level security.
+ * Any role may write such a run row, naming any thread: a claim ends it
+ * without waiting for the thread, nor for the thread's runs (runs.c,
+ * claim_checks), whose wait told its writer whether that role's thread
+ * was in use, or had an active run (isolation r4_forged_run_busy).
+ */
+bool
+sg_run_may_not_act(const char *thread_id, const char *run_owner)
+{
+	char	   *thread_owner = thread_owner_stored(thread_id);
+	Oid			role;
+
+	if (thread_owner == NULL || acts_for(run_owner, thread_owner))
+		return false;
+	role = get_role_oid(run_owner, true);
+	return OidIsValid(role) && !has_bypassrls_privilege(role);
+}
+
+/*
  * Which active runs of a thread active_run_before counts: those that count
  * for a run of role owner (FIFO per thread), those of them the caller
  * cannot see, or every run the caller cannot see, whatever its role.
