@@ -674,7 +674,7 @@ lg_drop_old_strays(void)
 			 * note goes, without a try of its lock, whose outcome (the note
 			 * kept while the thread's owner writes it) told the caller that
 			 * the other role's thread was being written (isolation
-			 * r4_lg_stray_busy).
+			 * lg_stray_busy).
 			 */
 			if (sg_lg_thread_of_another_role(ids[j]))
 			{

@@ -1474,7 +1474,7 @@ claim_checks(void *arg)
 	 * ended unexecuted (sg_work_one): passed over while the thread was held
 	 * or had an earlier run, and failed on it once free, it told its writer
 	 * whether the other role's thread was in use (isolation
-	 * r4_forged_run_busy).
+	 * forged_run_busy).
 	 */
 	bool		foreign = sg_run_may_not_act(thread_id, owner);
 

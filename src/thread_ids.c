@@ -1147,7 +1147,7 @@ acts_for(const char *run_owner, const char *owner)
  * Any role may write such a run row, naming any thread: a claim ends it
  * without waiting for the thread, nor for the thread's runs (runs.c,
  * claim_checks), whose wait told its writer whether that role's thread
- * was in use, or had an active run (isolation r4_forged_run_busy).
+ * was in use, or had an active run (isolation forged_run_busy).
  */
 bool
 sg_run_may_not_act(const char *thread_id, const char *run_owner)
@@ -1393,7 +1393,7 @@ sg_spi_execute_as_hidden_waiting_run(const char *thread_id, SPIPlanPtr plan, Dat
  * when it started. Only a run of a role that may act on the thread counts
  * (a member's on its owner's thread): any role may write a run row of its
  * own naming the thread, and a stranger's blocked the owner's rollback for
- * good (pg_regress r4_rollback_forged_run). Read below row-level security
+ * good (pg_regress rollback_forged_run). Read below row-level security
  * under the latest snapshot, as that check reads; only a yes or no comes out.
  */
 bool
@@ -1519,7 +1519,7 @@ sg_fork_source_owned(PG_FUNCTION_ARGS)
  * (retention.c): the run would start the deleted thread anew. Only a run
  * of a role that may act on the thread counts: a stranger's run row naming
  * it, committed meanwhile, failed the owner's delete or prune with 40001
- * (isolation r4_rr_delete_stranger_run). Read below
+ * (isolation rr_delete_stranger_run). Read below
  * row-level security with the newest snapshot, through the partial index
  * of active runs; only a yes or no comes out.
  */

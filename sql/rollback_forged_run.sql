@@ -11,21 +11,21 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-DROP ROLE IF EXISTS regress_r4_alice;
-DROP ROLE IF EXISTS regress_r4_bob;
-DROP ROLE IF EXISTS regress_r4_carol;
-CREATE SCHEMA r4_rollback_forged_run;
-GRANT USAGE ON SCHEMA r4_rollback_forged_run TO PUBLIC;
-SET search_path = r4_rollback_forged_run;
+DROP ROLE IF EXISTS regress_rf_alice;
+DROP ROLE IF EXISTS regress_rf_bob;
+DROP ROLE IF EXISTS regress_rf_carol;
+CREATE SCHEMA rollback_forged_run;
+GRANT USAGE ON SCHEMA rollback_forged_run TO PUBLIC;
+SET search_path = rollback_forged_run;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 
-CREATE ROLE regress_r4_alice;
-CREATE ROLE regress_r4_bob;       -- a member of alice
-CREATE ROLE regress_r4_carol;     -- a stranger
-GRANT regress_r4_alice TO regress_r4_bob;
+CREATE ROLE regress_rf_alice;
+CREATE ROLE regress_rf_bob;       -- a member of alice
+CREATE ROLE regress_rf_carol;     -- a stranger
+GRANT regress_rf_alice TO regress_rf_bob;
 
 -- the status of a run once it is want (CALL sg_work or a worker moves it), or after 30 s
 CREATE FUNCTION status_once(run uuid, want text) RETURNS text LANGUAGE plpgsql AS $$
@@ -48,30 +48,30 @@ SELECT sg_add_edge('rf', 'ext', '__end__');
 SELECT sg_compile('rf');
 
 -- alice's run takes a step, then waits for ext
-SET ROLE regress_r4_alice;
+SET ROLE regress_rf_alice;
 SELECT sg_submit('rf', '{"log": ["in"]}', 'rf1') AS run \gset
 CALL sg_work();
 SELECT status_once(:'run', 'waiting');
 
 -- a run row of her member bob, queued from a checkpoint newer than the run's start: refused
-SET ROLE regress_r4_bob;
+SET ROLE regress_rf_bob;
 INSERT INTO stategraph.runs (run_id, thread_id, graph, recursion_limit, multitask, status, checkpoint_id, not_before)
 VALUES ('00000000-0000-0000-0000-0000000000b0', 'rf1', 'rf', 25, 'enqueue', 'waiting',
         'ffffffff-ffff-ffff-ffff-ffffffffffff', 'infinity');
-SET ROLE regress_r4_alice;
+SET ROLE regress_rf_alice;
 SELECT count(*) AS runs_alice_sees FROM sg_runs('rf1');
 \set VERBOSITY sqlstate
 SELECT sg_cancel(:'run', 'rollback');
 \set VERBOSITY terse
-SET ROLE regress_r4_bob;
+SET ROLE regress_rf_bob;
 DELETE FROM stategraph.runs WHERE run_id = '00000000-0000-0000-0000-0000000000b0';
 
 -- the same row written by carol, who may not act on the thread, counts nowhere (was: refused, 55000)
-SET ROLE regress_r4_carol;
+SET ROLE regress_rf_carol;
 INSERT INTO stategraph.runs (run_id, thread_id, graph, recursion_limit, multitask, status, checkpoint_id, not_before)
 VALUES ('00000000-0000-0000-0000-0000000000c0', 'rf1', 'rf', 25, 'enqueue', 'waiting',
         'ffffffff-ffff-ffff-ffff-ffffffffffff', 'infinity');
-SET ROLE regress_r4_alice;
+SET ROLE regress_rf_alice;
 \set VERBOSITY sqlstate
 SELECT sg_cancel(:'run', 'rollback');
 \set VERBOSITY terse
@@ -82,7 +82,7 @@ SELECT count(*) AS threads_left FROM sg_threads() WHERE thread_id = 'rf1';
 
 RESET ROLE;
 DROP EXTENSION stategraph CASCADE;
-DROP SCHEMA r4_rollback_forged_run CASCADE;
-DROP ROLE regress_r4_alice;
-DROP ROLE regress_r4_bob;
-DROP ROLE regress_r4_carol;
+DROP SCHEMA rollback_forged_run CASCADE;
+DROP ROLE regress_rf_alice;
+DROP ROLE regress_rf_bob;
+DROP ROLE regress_rf_carol;
