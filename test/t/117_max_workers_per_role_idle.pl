@@ -1,6 +1,7 @@
 # stategraph.max_workers_per_role does not make idle workers poll while a
 # role at its share only executes its runs. A share of one: bob's short
-# run, then alice's run of 8 s on another worker. Once bob's run ended, its
+# run (3 s: on a loaded machine, a run of 1 s once ended before the second
+# worker started), then alice's run of 15 s on another worker. Once bob's run ended, its
 # worker, idle, has nothing to take, and sleeps: no claim every second for
 # as long as alice's run goes on. (A claim that met alice's running run
 # asked for her share before seeing its thread held by its executor, and,
@@ -23,10 +24,10 @@ stategraph.max_workers_per_role = 1
 $node->safe_psql('postgres', extension_and_roles_sql(qw(alice bob)) . q{
 } . role_nap_graphs_sql(alice => 'na', bob => 'nb'));
 
-my $bob_run = $node->safe_psql('postgres', q{SET ROLE bob; SELECT sg_submit('nb', '{"secs": 1}', thread_id => 'b')});
+my $bob_run = $node->safe_psql('postgres', q{SET ROLE bob; SELECT sg_submit('nb', '{"secs": 3}', thread_id => 'b')});
 ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	"bob's run executes");
-my $alice_run = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 8}', thread_id => 'a')});
+my $alice_run = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 15}', thread_id => 'a')});
 ok(true_within($node, 30, q{SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	"alice's run executes beside bob's");
 is($node->safe_psql('postgres', qq{SET ROLE bob; SELECT status FROM sg_wait('$bob_run', interval '30 s')}),

@@ -3,8 +3,13 @@
 # the suite on 2 cores. PostgreSQL 17's test modules copy one initdb made
 # once per run instead (INITDB_TEMPLATE); this does the same for PostgreSQL
 # 15. Only the plain initdb that init runs (`initdb -D dir -A trust -N`, no
-# extra arguments) is replaced; the configuration init then appends
+# extra arguments) of a test's first cluster is replaced; the configuration init then appends
 # (TEMP_CONFIG, the test's own) is written to each copy as before.
+#
+# A copy has the template's system identifier, and its databases get the
+# same OIDs: the router tells servers apart by the two (identity_at), and
+# took a test's second cluster for its first. So only the first cluster a
+# test makes is a copy; its others run initdb, each its own system.
 #
 # Loaded into every test file's perl through PERL5OPT (the Makefile's
 # prove_installcheck), and active only in a test file of test/t, so that
@@ -15,6 +20,8 @@ use strict;
 use warnings;
 use Fcntl qw(:flock);
 
+my $copied = 0;
+
 if ($0 =~ m{(^|/)t/[^/]+\.pl$})
 {
 	require PostgreSQL::Test::Utils;
@@ -22,9 +29,10 @@ if ($0 =~ m{(^|/)t/[^/]+\.pl$})
 	my $system_or_bail = \&PostgreSQL::Test::Utils::system_or_bail;
 	*PostgreSQL::Test::Utils::system_or_bail = sub {
 		my @cmd = @_;
-		if (@cmd == 6 && $cmd[0] eq 'initdb' && $cmd[1] eq '-D' && "@cmd[3..5]" eq '-A trust -N'
+		if (!$copied && @cmd == 6 && $cmd[0] eq 'initdb' && $cmd[1] eq '-D' && "@cmd[3..5]" eq '-A trust -N'
 			&& !-e $cmd[2])
 		{
+			$copied = 1;
 			my $template = template($system_or_bail);
 			return $system_or_bail->('cp', '-RPp', $template, $cmd[2]);
 		}
