@@ -91,6 +91,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
@@ -1026,6 +1027,15 @@ prepared_committed(void)
 
 static bool locks_shared_table_walker(Node *node, int *depth);
 
+/* Is relid a member of extension stategraph (in this database)? */
+static bool
+extension_table(Oid relid)
+{
+	Oid			ext = getExtensionOfObject(RelationRelationId, relid);
+
+	return OidIsValid(ext) && ext == get_extension_oid("stategraph", true);
+}
+
 /*
  * Would a lock of relid (a table, or a view and what it reads: LOCK of a
  * view locks its tables as the view's owner) take one of stategraph's
@@ -1041,9 +1051,16 @@ locks_shared_table(Oid relid, int depth, char **name)
 
 	if (nspname == NULL || depth > 64)
 		return false;
+
+	/*
+	 * One of the extension's own tables: a schema named stategraph in a
+	 * database without the extension (or a table stategraph did not make)
+	 * is any other schema, whose tables its owners may share as they like.
+	 */
 	if (strcmp(nspname, "stategraph") == 0 &&
 		(kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE) &&
-		!pg_class_ownercheck(relid, GetUserId()))
+		!pg_class_ownercheck(relid, GetUserId()) &&
+		extension_table(relid))
 	{
 		*name = psprintf("stategraph.%s", get_rel_name(relid));
 		return true;
