@@ -123,6 +123,7 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -1136,16 +1137,18 @@ refuse_shared_table_lock(LockStmt *stmt)
 /*
  * The database a statement needs alone, with no other session connected:
  * ALTER DATABASE ... RENAME TO or SET TABLESPACE, and CREATE DATABASE
- * from it as a template. Its workers are always connected (the first one
- * never leaves), so that these failed with 55006 for good (a terminated
- * worker is replaced within a second). InvalidOid for any other
- * statement, and for a role that does not own the database (PostgreSQL
- * refuses it: its workers are left alone).
+ * from it as a template (template1 when none is named). Its workers are
+ * always connected (the first one never leaves), so that these failed with
+ * 55006 for good (a terminated worker is replaced within a second).
+ * InvalidOid for any other statement, and for a role that does not own
+ * the database, unless it copies a database marked as a template with
+ * CREATEDB (else PostgreSQL refuses it: its workers are left alone).
  */
 static Oid
 database_needed_alone(Node *parsetree)
 {
 	const char *name = NULL;
+	bool		template = false;
 	ListCell   *lc;
 	Oid			dboid;
 
@@ -1159,6 +1162,7 @@ database_needed_alone(Node *parsetree)
 	}
 	else if (IsA(parsetree, CreatedbStmt))
 	{
+		name = "template1";		/* CREATE DATABASE's template when none is named */
 		foreach(lc, castNode(CreatedbStmt, parsetree)->options)
 		{
 			DefElem    *d = lfirst_node(DefElem, lc);
@@ -1166,13 +1170,35 @@ database_needed_alone(Node *parsetree)
 			if (strcmp(d->defname, "template") == 0 && d->arg != NULL)
 				name = defGetString(d);
 		}
+		template = true;
 	}
 	if (name == NULL)
 		return InvalidOid;
 	dboid = get_database_oid(name, true);
-	if (!OidIsValid(dboid) || dboid == MyDatabaseId || !pg_database_ownercheck(dboid, GetUserId()))
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId)
 		return InvalidOid;
-	return dboid;
+	if (pg_database_ownercheck(dboid, GetUserId()))
+		return dboid;
+
+	/*
+	 * PostgreSQL lets any role with CREATEDB copy a database marked as a
+	 * template (datistemplate), such as template1 with stategraph in it,
+	 * which every plain CREATE DATABASE copies.
+	 */
+	if (template && have_createdb_privilege())
+	{
+		HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+		bool		istemplate = false;
+
+		if (HeapTupleIsValid(tup))
+		{
+			istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+			ReleaseSysCache(tup);
+		}
+		if (istemplate)
+			return dboid;
+	}
+	return InvalidOid;
 }
 
 /*
