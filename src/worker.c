@@ -93,6 +93,7 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
@@ -1104,34 +1105,65 @@ locks_shared_table_walker(Node *node, int *depth)
 }
 
 /*
+ * RangeVarGetRelidExtended's callback for refuse_shared_table_lock: what
+ * LOCK TABLE's own callback checks (lockcmds.c: a table or view, UPDATE,
+ * DELETE or TRUNCATE on it), and then that the lock takes none of
+ * stategraph's tables. Called again for the relation the name names once
+ * locked, if the name or the view changed while the lock was waited for.
+ */
+static void
+shared_table_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
+{
+	char		kind = get_rel_relkind(relid);
+	char	   *name;
+	AclResult	aclresult;
+
+	if (kind == '\0')
+		return;					/* not there (maybe dropped meanwhile): LOCK says so */
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE && kind != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot lock relation \"%s\"", rv->relname),
+				 errdetail_relkind_not_supported(kind)));
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(kind), rv->relname);
+	if (locks_shared_table(relid, 0, &name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to lock %s in a mode that blocks its writers", name),
+				 errdetail("stategraph's tables are shared by every role: such a lock would hold up "
+						   "every role's calls and the background workers."),
+				 errhint("Lock them IN ROW EXCLUSIVE MODE or weaker, or as their owner.")));
+}
+
+/*
  * LOCK TABLE of one of stategraph's tables, by a role that does not own
  * it, in a mode that conflicts with the row locks every role's calls and
  * the workers take (SHARE and above): refused (42501) before it waits.
  * PUBLIC may write the tables (row-level security keeps the roles'
  * rows apart), which lets PostgreSQL's LOCK take them whole: one role's
  * open transaction held every other role's submits, runs and workers.
+ *
+ * Each name is looked up and locked here, checked before the lock and
+ * again if it changed meanwhile (as LOCK does its own checks), so that
+ * LOCK finds it locked: checked without the lock, a name whose relation an
+ * open transaction was dropping (a table of the role's own, before
+ * stategraph's in search_path), or a view being redefined, was LOCK's to
+ * look up again once that committed, and it took stategraph's table.
  */
 static void
-refuse_shared_table_lock(LockStmt *stmt)
+refuse_shared_table_lock(LockStmt *stmt, bool toplevel)
 {
 	ListCell   *lc;
 
 	if (stmt->mode < ShareLock || superuser())
 		return;
+	RequireTransactionBlock(toplevel, "LOCK TABLE");	/* as LOCK, before any lock */
 	foreach(lc, stmt->relations)
-	{
-		RangeVar   *rv = lfirst_node(RangeVar, lc);
-		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-		char	   *name;
-
-		if (OidIsValid(relid) && locks_shared_table(relid, 0, &name))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to lock %s in a mode that blocks its writers", name),
-					 errdetail("stategraph's tables are shared by every role: such a lock would hold up "
-							   "every role's calls and the background workers."),
-					 errhint("Lock them IN ROW EXCLUSIVE MODE or weaker, or as their owner.")));
-	}
+		(void) RangeVarGetRelidExtended(lfirst_node(RangeVar, lc), stmt->mode,
+										RVR_MISSING_OK | (stmt->nowait ? RVR_NOWAIT : 0),
+										shared_table_lock_check, NULL);
 }
 
 /*
@@ -1218,7 +1250,7 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	volatile bool back = false;	/* the database gets its workers back, whatever the outcome */
 
 	if (IsA(parsetree, LockStmt))
-		refuse_shared_table_lock((LockStmt *) parsetree);
+		refuse_shared_table_lock((LockStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL);
 
 	/*
 	 * Only the owner's (or a superuser's) DROP DATABASE stops the workers:
