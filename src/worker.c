@@ -1027,7 +1027,7 @@ prepared_committed(void)
 	queued_from = QUEUE_START;
 }
 
-static bool locks_shared_table_walker(Node *node, int *depth);
+static bool locks_shared_table_walker(Node *node, List **seen);
 
 /* Is relid a member of extension stategraph (in this database)? */
 static bool
@@ -1042,16 +1042,21 @@ extension_table(Oid relid)
  * Would a lock of relid (a table, or a view and what it reads: LOCK of a
  * view locks its tables as the view's owner) take one of stategraph's
  * tables, which the caller does not own? Names that table in *name.
+ * *seen: the views looked at so far, each once (a view's query lists the
+ * view itself twice, as OLD and NEW: walked again, each level doubled the
+ * calls, and LOCK of a view of no stategraph table never ended).
  */
 static bool
-locks_shared_table(Oid relid, int depth, char **name)
+locks_shared_table(Oid relid, List **seen, char **name)
 {
 	Oid			nsp = get_rel_namespace(relid);
 	char		kind = get_rel_relkind(relid);
 	char	   *nspname = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
 	bool		found = false;
 
-	if (nspname == NULL || depth > 64)
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	if (nspname == NULL)
 		return false;
 
 	/*
@@ -1067,14 +1072,19 @@ locks_shared_table(Oid relid, int depth, char **name)
 		*name = psprintf("stategraph.%s", get_rel_name(relid));
 		return true;
 	}
-	if (kind == RELKIND_VIEW)
+	if (kind == RELKIND_VIEW && !list_member_oid(*seen, relid))
 	{
 		Relation	view = relation_open(relid, AccessShareLock);
-		Query	   *q = get_view_query(view);
-		int			d = depth + 1;
 
-		found = locks_shared_table_walker((Node *) q, &d);
-		relation_close(view, AccessShareLock);
+		*seen = lappend_oid(*seen, relid);
+		found = locks_shared_table_walker((Node *) get_view_query(view), seen);
+
+		/*
+		 * The lock is kept to the end of the transaction: the definition
+		 * checked is the one LOCK then reads (a view inside it, redefined
+		 * by another session meanwhile, was LOCK's to read anew).
+		 */
+		relation_close(view, NoLock);
 		if (found)
 			*name = psprintf("stategraph's tables (through view %s)", get_rel_name(relid));
 	}
@@ -1082,7 +1092,7 @@ locks_shared_table(Oid relid, int depth, char **name)
 }
 
 static bool
-locks_shared_table_walker(Node *node, int *depth)
+locks_shared_table_walker(Node *node, List **seen)
 {
 	if (node == NULL)
 		return false;
@@ -1096,12 +1106,12 @@ locks_shared_table_walker(Node *node, int *depth)
 		{
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-			if (rte->rtekind == RTE_RELATION && locks_shared_table(rte->relid, *depth, &name))
+			if (rte->rtekind == RTE_RELATION && locks_shared_table(rte->relid, seen, &name))
 				return true;
 		}
-		return query_tree_walker(q, locks_shared_table_walker, (void *) depth, 0);
+		return query_tree_walker(q, locks_shared_table_walker, (void *) seen, 0);
 	}
-	return expression_tree_walker(node, locks_shared_table_walker, (void *) depth);
+	return expression_tree_walker(node, locks_shared_table_walker, (void *) seen);
 }
 
 /*
@@ -1116,6 +1126,7 @@ shared_table_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
 {
 	char		kind = get_rel_relkind(relid);
 	char	   *name;
+	List	   *seen = NIL;
 	AclResult	aclresult;
 
 	if (kind == '\0')
@@ -1128,7 +1139,7 @@ shared_table_lock_check(const RangeVar *rv, Oid relid, Oid oldrelid, void *arg)
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, get_relkind_objtype(kind), rv->relname);
-	if (locks_shared_table(relid, 0, &name))
+	if (locks_shared_table(relid, &seen, &name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to lock %s in a mode that blocks its writers", name),

@@ -24,18 +24,21 @@ $node->safe_psql('postgres', q{
     SET ROLE alice;
     CREATE TABLE a.runs (x int);
     CREATE VIEW a.v AS SELECT 1 AS x;
+    CREATE VIEW a.inner_v AS SELECT 1 AS x;
+    CREATE VIEW a.outer_v AS SELECT x FROM a.inner_v;
     CREATE TABLE a.t (x int);
 });
 
 my $dropper = $node->background_psql('postgres', extra_params => [ '-U', 'alice' ]);
 my $locker = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'alice' ]);
 
-# the lock of stategraph.runs in alice's session, if any
+# alice's locks of stategraph.runs in SHARE mode or above, if any
 sub runs_lock_of_alice
 {
 	return $node->safe_psql('postgres', q{SELECT coalesce(string_agg(l.mode, ','), 'none')
         FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-        WHERE l.relation = 'stategraph.runs'::regclass AND a.usename = 'alice'});
+        WHERE l.relation = 'stategraph.runs'::regclass AND a.usename = 'alice'
+          AND l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')});
 }
 
 $dropper->query_safe('BEGIN; DROP TABLE a.runs');
@@ -68,6 +71,32 @@ $locker->query('SELECT 1');
 is(runs_lock_of_alice(), 'none', 'once it commits, her LOCK did not take stategraph.runs through the view');
 like($locker->{stderr}, qr/permission denied to lock stategraph's tables \(through view v\)/, 'it was refused');
 $locker->query('ROLLBACK');
+
+# a view inside the view locked, redefined by her other session once the
+# check was made: a third session of hers holds the outer view so that
+# the LOCK waits between the check and LOCK's own reading of the views
+my $holder = $node->background_psql('postgres', extra_params => [ '-U', 'alice' ]);
+$holder->query_safe('BEGIN; LOCK TABLE a.outer_v IN ROW EXCLUSIVE MODE');
+$locker->{stderr} = '';
+$locker->query_safe('BEGIN');
+$locker->query_until(qr/start/, q{\echo start
+LOCK TABLE a.outer_v IN EXCLUSIVE MODE;
+\echo locked
+});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+    WHERE usename = 'alice' AND wait_event_type = 'Lock'}), "alice's LOCK of her outer view waits");
+# (waits for the LOCK, which holds the inner view as it was checked, or redefines it at once)
+$dropper->query_until(qr/redefining/, q{\echo redefining
+BEGIN; CREATE OR REPLACE VIEW a.inner_v AS SELECT 1 AS x FROM stategraph.runs LIMIT 0;
+\echo redefined
+});
+$holder->query_safe('COMMIT');
+$locker->query_until(qr/locked/, '');
+is(runs_lock_of_alice(), 'none', 'her LOCK did not take stategraph.runs through the inner view');
+$locker->query('ROLLBACK');
+$dropper->query_until(qr/redefined/, '');
+$dropper->query_safe('ROLLBACK');
+$holder->quit;
 
 # what LOCK refuses on its own is refused as before, and takes no lock
 $locker->{stderr} = '';
