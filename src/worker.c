@@ -1187,6 +1187,27 @@ refuse_shared_table_lock(LockStmt *stmt, bool toplevel)
  * the database, unless it copies a database marked as a template with
  * CREATEDB (else PostgreSQL refuses it: its workers are left alone).
  */
+/*
+ * Has dboid a worker (starting or running)? A database without stategraph
+ * (template1, mostly) has none to stop: its workers were not stopped and
+ * given back (a worker started there only to find no extension, at every
+ * CREATE DATABASE, and the database being dropped meanwhile, which
+ * shared->dropping names, lost its mark).
+ */
+static bool
+database_has_workers(Oid dboid)
+{
+	bool		any = false;
+	int			i;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < SG_MAX_WORKERS && !any; i++)
+		any = shared->slots[i].dboid == dboid &&
+			shared->slots[i].state != SLOT_FREE && shared->slots[i].state != SLOT_EXITED;
+	SpinLockRelease(&shared->mutex);
+	return any;
+}
+
 static Oid
 database_needed_alone(Node *parsetree)
 {
@@ -1218,7 +1239,7 @@ database_needed_alone(Node *parsetree)
 	if (name == NULL)
 		return InvalidOid;
 	dboid = get_database_oid(name, true);
-	if (!OidIsValid(dboid) || dboid == MyDatabaseId)
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId || !database_has_workers(dboid))
 		return InvalidOid;
 	if (pg_database_ownercheck(dboid, GetUserId()))
 		return dboid;

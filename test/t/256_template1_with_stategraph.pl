@@ -51,5 +51,22 @@ $node->safe_psql('template1', q{SELECT sg_submit('g', '{}', 't1')});
 ok($node->poll_query_until('template1', q{SELECT status = 'success' FROM sg_runs('t1')}),
 	'a run executes in template1 after the copies');
 
+# a server where no database has stategraph: a CREATE DATABASE stops and
+# gives back no worker (one started in template1 only to find no extension)
+my $bare = preloaded_node('template1_bare');
+$bare->append_conf('postgresql.conf', 'log_min_messages = debug1');
+$bare->restart;
+# (the launcher's first look at every database, at start, ends first)
+ok($bare->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity
+    WHERE backend_type = 'stategraph worker'}), 'no worker stays where no database has stategraph');
+sleep 1;
+my $from = -s $bare->logfile;
+$bare->safe_psql('postgres', 'CREATE DATABASE one; CREATE DATABASE two');
+sleep 2;
+my $log = substr(slurp_file($bare->logfile), $from);
+my $started = () = $log =~ /registering background worker "stategraph worker/g;
+is($started, 0, 'no worker started for databases without stategraph');
+$bare->stop;
+
 $node->stop;
 done_testing();
