@@ -1178,16 +1178,6 @@ refuse_shared_table_lock(LockStmt *stmt, bool toplevel)
 }
 
 /*
- * The database a statement needs alone, with no other session connected:
- * ALTER DATABASE ... RENAME TO or SET TABLESPACE, and CREATE DATABASE
- * from it as a template (template1 when none is named). Its workers are
- * always connected (the first one never leaves), so that these failed with
- * 55006 for good (a terminated worker is replaced within a second).
- * InvalidOid for any other statement, and for a role that does not own
- * the database, unless it copies a database marked as a template with
- * CREATEDB (else PostgreSQL refuses it: its workers are left alone).
- */
-/*
  * Has dboid a worker (starting or running)? A database without stategraph
  * (template1, mostly) has none to stop: its workers were not stopped and
  * given back (a worker started there only to find no extension, at every
@@ -1208,6 +1198,16 @@ database_has_workers(Oid dboid)
 	return any;
 }
 
+/*
+ * The database a statement needs alone, with no other session connected:
+ * ALTER DATABASE ... RENAME TO or SET TABLESPACE, and CREATE DATABASE
+ * from it as a template (template1 when none is named). Its workers are
+ * always connected (the first one never leaves), so that these failed with
+ * 55006 for good (a terminated worker is replaced within a second).
+ * InvalidOid for any other statement, and for a role that does not own
+ * the database, unless it copies a database marked as a template with
+ * CREATEDB (else PostgreSQL refuses it: its workers are left alone).
+ */
 static Oid
 database_needed_alone(Node *parsetree)
 {
