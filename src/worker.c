@@ -168,6 +168,7 @@ typedef struct SGWorkerSlot
 	bool		connected;		/* connected to its database (it may have claimed a run) */
 	bool		leaving;		/* left by itself (idle, or its slot given up): no replacement now */
 	bool		woken;			/* a commit set its latch since it last looked for work */
+	bool		woken_alone;	/* and that submit found no idle worker, nor a slot to start one */
 	bool		has_run;		/* executing run, holding its thread (sg_worker_report_run) */
 	pg_uuid_t	run;
 	uint64		thread_hash;	/* of the run's thread_id */
@@ -553,6 +554,7 @@ wake_database(Oid dboid, WakeKind kind)
 {
 	Latch	   *idle = NULL;
 	Latch	   *busy = NULL;
+	SGWorkerSlot *busy_slot = NULL;
 	Latch	   *launcher = NULL;
 	bool		free_slot = false;
 	bool		starting = false;
@@ -573,10 +575,13 @@ wake_database(Oid dboid, WakeKind kind)
 			if (s->idle && idle == NULL)
 				idle = s->latch, s->woken = true;
 			else if (!s->idle && busy == NULL && s->pid != MyProcPid)
-				busy = s->latch, s->woken = (kind == WAKE_SUBMIT);
+				busy = s->latch, busy_slot = s, s->woken = (kind == WAKE_SUBMIT);
 		}
 	}
 	free_slot = startable_slot() >= 0;
+	/* the submit's only look is that busy worker's, after its run (launcher_pass) */
+	if (kind == WAKE_SUBMIT && idle == NULL && !free_slot && busy_slot != NULL)
+		busy_slot->woken_alone = true;
 	/*
 	 * A nudge (a cancel, a run ended by a client) in a database that has no
 	 * worker (it gave its slot up until its next delayed run or sweep) may
@@ -1476,17 +1481,20 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 		}
 	}
 	/*
-	 * A slot is free now: a busy worker that a submit woke while no slot
-	 * was free (wake_database asked for no worker then) has not looked yet,
-	 * and may execute a long run: its database's new runs would wait for
-	 * that run's end, the freed slot unused. Its database gets a worker
-	 * (once: the busy worker looks again after its run all the same).
+	 * A slot is free now: a busy worker that a submit woke while no worker
+	 * was idle and no slot was free (wake_database asked for no worker
+	 * then) has not looked yet, and may execute a long run: its database's
+	 * new runs would wait for that run's end, the freed slot unused. Its
+	 * database gets a worker (once: the busy worker looks again after its
+	 * run all the same). Not for a busy worker woken beside an idle one,
+	 * which looked for that submit: a worker started for it found only
+	 * runs refused their role's share, and idled (TAP 131).
 	 */
 	for (i = 0; freed && i < SG_MAX_WORKERS; i++)
 		if (shared->slots[i].state == SLOT_RUNNING && !shared->slots[i].idle &&
-			shared->slots[i].woken && !shared->slots[i].leaving)
+			shared->slots[i].woken && shared->slots[i].woken_alone && !shared->slots[i].leaving)
 		{
-			shared->slots[i].woken = false;
+			shared->slots[i].woken_alone = false;
 			add_want(shared->slots[i].dboid);
 		}
 	next_timed = take_due_wants(now);	/* (after the loop: it may add one) */
@@ -2349,6 +2357,7 @@ sg_worker_main(Datum arg)
 		ResetLatch(MyLatch);
 		SpinLockAcquire(&shared->mutex);
 		shared->slots[my_slot].woken = false;	/* it looks now */
+		shared->slots[my_slot].woken_alone = false;
 		SpinLockRelease(&shared->mutex);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
