@@ -1162,6 +1162,29 @@ sg_run_may_not_act(const char *thread_id, const char *run_owner)
 }
 
 /*
+ * A thread's owner as the scans of its active runs below read it, below
+ * row-level security: only once a row needs it (most threads have no
+ * other run to weigh), and once. NULL: no thread of that id.
+ */
+typedef struct LazyOwner
+{
+	const char *thread_id;
+	bool		read;
+	char	   *owner;
+} LazyOwner;
+
+static char *
+owner_of(LazyOwner *lazy)
+{
+	if (!lazy->read)
+	{
+		lazy->owner = thread_owner_stored(lazy->thread_id);
+		lazy->read = true;
+	}
+	return lazy->owner;
+}
+
+/*
  * Which active runs of a thread active_run_before counts: those that count
  * for a run of role owner (FIFO per thread), those of them the caller
  * cannot see, or every run the caller cannot see, whatever its role.
@@ -1194,8 +1217,7 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCount
 	TupleDesc	desc = RelationGetDescr(rel);
 	AttrNumber	status_att = get_attnum(relid, "status");
 	AttrNumber	owner_att = get_attnum(relid, "owner");
-	char	   *thread_owner = NULL;
-	bool		owner_read = false;
+	LazyOwner	thread = {thread_id, false, NULL};
 	Snapshot	snapshot = RegisterSnapshot(below_rls_snapshot());
 	ScanKeyData keys[2];
 	SysScanDesc scan;
@@ -1221,13 +1243,7 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCount
 			found = !sg_caller_is_owner(run_owner);
 			continue;
 		}
-		if (!owner_read)
-		{
-			/* the thread's owner, read once there is an earlier run to weigh */
-			thread_owner = thread_owner_stored(thread_id);
-			owner_read = true;
-		}
-		found = (thread_owner ? acts_for(run_owner, thread_owner) :
+		found = (owner_of(&thread) ? acts_for(run_owner, owner_of(&thread)) :
 				 acts_for(run_owner, owner) || acts_for(owner, run_owner)) &&
 			!(counted == RUNS_COUNTING_HIDDEN && sg_caller_is_owner(run_owner));
 	}
@@ -1311,8 +1327,7 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	char	   *thread_owner = NULL;
-	bool		owner_read = false;
+	LazyOwner	thread = {thread_id, false, NULL};
 	Oid			role = InvalidOid;
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
@@ -1333,16 +1348,10 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 		/* (the index entry may be of a row version that is no longer active) */
 		if (!sg_run_status_active(status))
 			continue;
-		if (!owner_read)
-		{
-			/* the thread's owner, read once there is an active run to weigh */
-			thread_owner = thread_owner_stored(thread_id);
-			owner_read = true;
-			/* only for a caller that may act on the thread: anyone may write a task row of its own under its id */
-			if (thread_owner == NULL || !sg_caller_is_owner(thread_owner))
-				break;
-		}
-		if (!acts_for(run_owner, thread_owner))
+		/* only for a caller that may act on the thread: anyone may write a task row of its own under its id */
+		if (owner_of(&thread) == NULL || !sg_caller_is_owner(owner_of(&thread)))
+			break;
+		if (!acts_for(run_owner, owner_of(&thread)))
 			continue;
 		/* the thread's first run that counts: the step's, whoever sees it */
 		taken = strcmp(status, "pending") != 0 ||
@@ -1411,8 +1420,7 @@ sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	char	   *thread_owner = NULL;
-	bool		owner_read = false;
+	LazyOwner	thread = {thread_id, false, NULL};
 	bool		found = false;
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
@@ -1444,14 +1452,8 @@ sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 		run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
 		if (sg_caller_is_owner(run_owner))
 			continue;
-		if (!owner_read)
-		{
-			/* the thread's owner, read once there is a hidden run to weigh */
-			thread_owner = thread_owner_stored(thread_id);
-			owner_read = true;
-		}
 		/* a run of a role that may not act on the thread counts nowhere (any role may write one) */
-		found = thread_owner == NULL || acts_for(run_owner, thread_owner);
+		found = owner_of(&thread) == NULL || acts_for(run_owner, owner_of(&thread));
 	}
 	systable_endscan(scan);
 	UnregisterSnapshot(snapshot);
@@ -1538,8 +1540,7 @@ sg_thread_has_unseen_run(const char *thread_id)
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	char	   *thread_owner = NULL;
-	bool		owner_read = false;
+	LazyOwner	thread = {thread_id, false, NULL};
 	bool		found = false;
 
 	if (!IsolationUsesXactSnapshot())
@@ -1560,14 +1561,9 @@ sg_thread_has_unseen_run(const char *thread_id)
 			DatumGetBool(heap_getattr(tup, stepped_att, desc, &isnull)) ||
 			TransactionIdIsCurrentTransactionId(xmin) || !XidInMVCCSnapshot(xmin, xact_snapshot))
 			continue;
-		if (!owner_read)
-		{
-			thread_owner = thread_owner_stored(thread_id);
-			owner_read = true;
-		}
 		/* a run of a role that may not act on the thread counts nowhere (any role may write one) */
-		found = thread_owner == NULL ||
-			acts_for(NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull))), thread_owner);
+		found = owner_of(&thread) == NULL ||
+			acts_for(NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull))), owner_of(&thread));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
