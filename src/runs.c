@@ -868,10 +868,11 @@ static bool changed_run_ahead(pg_uuid_t *id);
  * whether this transaction wrote the row (submitted or changed the run, so
  * that no worker can go on with it before the commit) or the row of its
  * thread (sg_invoke, sg_update_state...: the row stays locked until the
- * commit, and the run's next step waits for it); errors if unknown.
+ * commit, and the run's next step waits for it); errors if unknown. Its
+ * thread id too when thread_id is not NULL (NULL if the run has none).
  */
 static Datum
-fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours_thread)
+fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours_thread, char **thread_id)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -897,6 +898,8 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
 	*ours = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(0, 11, &isnull)));
 	*ours_thread = TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(0, 12, &isnull))) &&
 		!isnull;
+	if (thread_id != NULL)
+		*thread_id = sg_spi_text(0, 2);
 	for (i = 0; i < 10; i++)
 		row[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 	return heap_copy_tuple_as_datum(heap_form_tuple(tupdesc, row, nulls), tupdesc);
@@ -959,22 +962,9 @@ refuse_own_transaction_wait(pg_uuid_t *id, bool ours)
  * timeout, or for good, holding a worker and the thread.
  */
 static void
-refuse_wait_on_running_thread(pg_uuid_t *id, HeapTupleHeader row, TupleDesc tupdesc)
+refuse_wait_on_running_thread(pg_uuid_t *id, const char *thread_id)
 {
-	HeapTupleData tuple;
-	bool		isnull;
-	Datum		thread;
-	char	   *thread_id;
-
-	tuple.t_len = HeapTupleHeaderGetDatumLength(row);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = row;
-	thread = heap_getattr(&tuple, 2, tupdesc, &isnull);	/* sg_run's thread_id */
-	if (isnull)
-		return;
-	thread_id = TextDatumGetCString(thread);
-	if (sg_thread_running_here(thread_id))
+	if (thread_id != NULL && sg_thread_running_here(thread_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sg_wait cannot wait for a run of thread \"%s\", which this session is running", thread_id),
@@ -997,6 +987,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	bool		ours_thread;
 	bool		ahead_checked = false;
 	bool		thread_checked = false;
+	char	   *thread_id = NULL;
 	TupleDesc	tupdesc;
 
 	sg_require_arg(fcinfo, 0, "run_id");
@@ -1017,7 +1008,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	{
 		long		left = 1000;
 
-		row = fetch_run(id, tupdesc, &active, &ours, &ours_thread);
+		row = fetch_run(id, tupdesc, &active, &ours, &ours_thread, thread_checked ? NULL : &thread_id);
 		if (!active || limit_ms == 0)
 			break;
 		/* (once: the transaction writes nothing while it waits) */
@@ -1030,7 +1021,7 @@ sg_wait(PG_FUNCTION_ARGS)
 			refuse_own_transaction_wait(id, ours);
 		if (!thread_checked)
 		{
-			refuse_wait_on_running_thread(id, DatumGetHeapTupleHeader(row), tupdesc);
+			refuse_wait_on_running_thread(id, thread_id);
 			thread_checked = true;
 		}
 		if (IsolationUsesXactSnapshot())
@@ -2633,9 +2624,9 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		if (r->input != NULL && !r->has_checkpoint)
 		{
 			e.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
-			e.message = psprintf("thread \"%s\" belongs to another role", r->thread_id);
-			e.detail = "Thread ids are one namespace shared by every role; only the owner of a thread can see or change it.";
-			e.hint = "Use another thread id.";
+			e.message = psprintf(SG_ANOTHER_ROLES_THREAD_MSG, r->thread_id);
+			e.detail = SG_ANOTHER_ROLES_THREAD_DETAIL;
+			e.hint = SG_ANOTHER_ROLES_THREAD_HINT;
 		}
 		else
 		{

@@ -740,6 +740,11 @@ extern bool sg_lg_lock_id(const char *thread_id, bool dont_wait);
 extern void sg_lg_unlock_id(const char *thread_id);
 extern bool sg_caller_is_owner(const char *owner);
 extern bool sg_thread_of_another_role(const char *thread_id);	/* below RLS */
+/* what a role is told of another role's thread id: raised, or recorded as a background run's error */
+#define SG_ANOTHER_ROLES_THREAD_MSG "thread \"%s\" belongs to another role"
+#define SG_ANOTHER_ROLES_THREAD_DETAIL \
+	"Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."
+#define SG_ANOTHER_ROLES_THREAD_HINT "Use another thread id."
 extern void sg_refuse_thread_of_another_role(const char *thread_id, const char *detail,
 											 const char *hint) pg_attribute_noreturn();	/* 42501 */
 extern char *sg_thread_other_owner(const char *thread_id);	/* below RLS */

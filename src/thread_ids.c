@@ -617,10 +617,9 @@ sg_refuse_thread_of_another_role(const char *thread_id, const char *detail, cons
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("thread \"%s\" belongs to another role", thread_id),
-			 detail ? errdetail("%s", detail) :
-			 errdetail("Thread ids are one namespace shared by every role; only the owner of a thread can see or change it."),
-			 hint ? errhint("%s", hint) : errhint("Use another thread id.")));
+			 errmsg(SG_ANOTHER_ROLES_THREAD_MSG, thread_id),
+			 errdetail("%s", detail ? detail : SG_ANOTHER_ROLES_THREAD_DETAIL),
+			 errhint("%s", hint ? hint : SG_ANOTHER_ROLES_THREAD_HINT)));
 }
 
 /*
@@ -809,11 +808,9 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 				sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
 		}
 		else if (lg_writes_of_another_role(thread_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("thread \"%s\" belongs to another role", thread_id),
-					 errdetail("Another role stored LangGraph.js writes under the id without a checkpoint."),
-					 errhint("Use another thread id, or ask that role to delete its thread id; sg_prune of every thread and the retention sweep remove such writes once they are a minute old.")));
+			sg_refuse_thread_of_another_role(thread_id,
+											 "Another role stored LangGraph.js writes under the id without a checkpoint.",
+											 "Use another thread id, or ask that role to delete its thread id; sg_prune of every thread and the retention sweep remove such writes once they are a minute old.");
 		return;
 	}
 	sg_thread_id_check_not_lg(thread_id);
