@@ -830,7 +830,7 @@ pending_start_writes(SGCheckpoint *cp)
  * from (forks of forks walked to their source); or, where the step after
  * such a checkpoint failed, the write its __start__ task kept pending
  * there; else the input a fork row keeps in its meta ("input_writes",
- * fork_start_input), for a fork whose source is gone (deleted, pruned) or
+ * sg_fork_start_input), for a fork whose source is gone (deleted, pruned) or
  * elsewhere (an import, a router's move). NULL if none.
  */
 Jsonb *
@@ -860,7 +860,7 @@ sg_checkpoint_input_writes(SGCheckpoint *cp)
  * among those sg_checkpoint_input_writes finds (an array of [task, value]
  * pairs), or NULL if none. What a run replays (executor's replay_input),
  * what a fork of an input checkpoint keeps in its row (branch.c's
- * fork_start_input), and what an older fork row gets before it is cut off
+ * sg_fork_start_input), and what an older fork row gets before it is cut off
  * from its source (sg_checkpoint_fork_input).
  */
 Jsonb *
@@ -906,7 +906,7 @@ sg_checkpoint_is_input(SGCheckpoint *cp)
  * it is cut off from its source (sg_detach_forks) or carried out of its
  * database (an export): sg_checkpoint_start_writes, for a row that starts a
  * fork of another thread's input checkpoint, keeps no such copy yet (forks
- * made before branch.c's fork_start_input, or imported from their exports)
+ * made before branch.c's sg_fork_start_input, or imported from their exports)
  * and has not been resumed (no loop child of its own, which holds the input
  * in its thread). NULL otherwise.
  */

@@ -1383,6 +1383,8 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 		cp->next = start->next;
 		cp->sends = start->sends;
 		cp->barriers = start->barriers;
+		/* an input checkpoint's copy keeps its input: pruned, the original is gone */
+		cp->meta = sg_fork_start_input(start);
 		put_checkpoint(run, cp, state, NULL);
 		tasks_from_checkpoint(run, cp);
 		run->stop = last_step(cp->step, opts->recursion_limit, 1);

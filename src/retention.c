@@ -91,7 +91,7 @@ materialize_rows(List *rows)
  * Before these fork rows lose their source: each that starts a fork of an
  * input checkpoint keeps its source's input in its meta ("input_writes",
  * sg_checkpoint_fork_input), so that resumed detached it runs that input as
- * a linked fork does (forks made since branch.c's fork_start_input keep it
+ * a linked fork does (forks made since branch.c's sg_fork_start_input keep it
  * already).
  */
 static void
