@@ -32,5 +32,14 @@ SELECT sg_invoke('tp', NULL, thread_id => 'tp-1');
 SELECT sg_invoke('tp', NULL, thread_id => 'tp-1',
                  checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('tp-1') WHERE source = 'fork'));
 
+-- a copy made before it kept its input (its meta as those rows have it):
+-- prune gives it the input before its source goes
+SELECT sg_invoke('tp', '{"n": 20, "log": ["again"]}', thread_id => 'tp-2');
+SELECT checkpoint_id AS input FROM sg_get_state_history('tp-2') WHERE source = 'input' \gset
+SELECT (sg_stream('tp', NULL, thread_id => 'tp-2', checkpoint_id => :'input', mode => 'values')).* LIMIT 1;
+UPDATE stategraph.checkpoints SET meta = NULL WHERE thread_id = 'tp-2' AND source = 'fork';
+SELECT sg_prune(keep_last => 1, thread_id => 'tp-2');
+SELECT sg_invoke('tp', NULL, thread_id => 'tp-2');
+
 SET client_min_messages = warning;
 DROP SCHEMA sem_travel_input_pruned CASCADE;

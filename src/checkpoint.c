@@ -913,7 +913,20 @@ sg_checkpoint_is_input(SGCheckpoint *cp)
 Jsonb *
 sg_checkpoint_fork_input(SGCheckpoint *cp)
 {
-	if (cp->parent_thread == NULL || sg_jsonb_get(cp->meta, "input_writes") != NULL ||
+	if (cp->parent_thread == NULL)
+		return NULL;
+	return sg_checkpoint_copy_input(cp);
+}
+
+/*
+ * The same for any copy of an input checkpoint, in its own thread too (the
+ * copy a run from an older input checkpoint starts with, made before it kept
+ * its input itself): what it must keep before prune removes its source.
+ */
+Jsonb *
+sg_checkpoint_copy_input(SGCheckpoint *cp)
+{
+	if (strcmp(cp->source, "fork") != 0 || !cp->has_parent || sg_jsonb_get(cp->meta, "input_writes") != NULL ||
 		!sg_checkpoint_is_input(cp) || sg_checkpoint_child_writes(cp->thread_id, &cp->id) != NULL)
 		return NULL;
 	return sg_checkpoint_start_writes(cp);
