@@ -121,7 +121,8 @@ other_owner(const char *dst, const char *src)
 }
 
 /*
- * The meta of a fork of checkpoint from: for an input checkpoint (its next
+ * The meta of a fork of checkpoint from (sg_fork, and the copy a run from an
+ * older checkpoint starts with): for an input checkpoint (its next
  * step is __start__'s), the input it was given ({"input_writes": [the
  * __start__ writes]}), which a run resumed at the fork replays. It is read
  * in the source while the fork is linked to it; kept in the fork's own row,
@@ -129,8 +130,8 @@ other_owner(const char *dst, const char *src)
  * role's thread), and an export imported where the source is not. NULL
  * otherwise.
  */
-static Jsonb *
-fork_start_input(SGCheckpoint *from)
+Jsonb *
+sg_fork_start_input(SGCheckpoint *from)
 {
 	Jsonb	   *writes = sg_checkpoint_is_input(from) ? sg_checkpoint_start_writes(from) : NULL;
 	SGJsonBuilder b = {0};
@@ -184,7 +185,7 @@ fork_into(const char *src, const pg_uuid_t *id, const char *dst, SGThread *dst_t
 	cp->next = from->next;
 	cp->sends = from->sends;
 	cp->barriers = from->barriers;
-	cp->meta = fork_start_input(from);
+	cp->meta = sg_fork_start_input(from);
 	cp->created_at = GetCurrentTimestamp();
 	/* references never point into another thread */
 	if (cp->parent_thread != NULL)

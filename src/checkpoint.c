@@ -790,13 +790,48 @@ sg_checkpoint_child_writes(const char *thread_id, const pg_uuid_t *id)
 }
 
 /*
+ * The write of checkpoint cp's __start__ task that its step kept pending
+ * when it stopped (a router of __start__ or a reducer failed on the input,
+ * with on_error 'return'), as [["__start__", input]]; NULL if none. No loop
+ * checkpoint follows cp then: the input is only there.
+ */
+static Jsonb *
+pending_start_writes(SGCheckpoint *cp)
+{
+	int			i;
+
+	for (i = 0; i < cp->nnext && cp->pending != NULL; i++)
+	{
+		char		task_id[37];
+		Jsonb	   *w;
+		SGJsonBuilder b = {0};
+
+		if (strcmp(cp->next[i], SG_START_NAME) != 0)
+			continue;
+		sg_task_id(&cp->id, cp->next[i], i, task_id);
+		w = sg_jsonb_get(sg_jsonb_get(cp->pending, task_id), "writes");
+		if (w == NULL)
+			continue;
+		sg_jb_begin_array(&b);
+		sg_jb_begin_array(&b);
+		sg_jb_string(&b, SG_START_NAME);
+		sg_jb_jsonb(&b, w);
+		sg_jb_end_array(&b);
+		sg_jb_end_array(&b);
+		return sg_jb_finish(&b);
+	}
+	return NULL;
+}
+
+/*
  * The writes that hold the input of a run resumed at checkpoint cp (its
  * __start__ task's write): those of the loop checkpoint that followed cp
  * or, for a fork not resumed yet, followed the checkpoint it was forked
- * from (forks of forks walked to their source); else the input a fork row
- * keeps in its meta ("input_writes", fork_start_input), for a fork whose
- * source is gone (deleted, pruned) or elsewhere (an import, a router's
- * move). NULL if none.
+ * from (forks of forks walked to their source); or, where the step after
+ * such a checkpoint failed, the write its __start__ task kept pending
+ * there; else the input a fork row keeps in its meta ("input_writes",
+ * sg_fork_start_input), for a fork whose source is gone (deleted, pruned) or
+ * elsewhere (an import, a router's move). NULL if none.
  */
 Jsonb *
 sg_checkpoint_input_writes(SGCheckpoint *cp)
@@ -806,6 +841,7 @@ sg_checkpoint_input_writes(SGCheckpoint *cp)
 	Jsonb	   *writes;
 
 	while ((writes = sg_checkpoint_child_writes(from->thread_id, &from->id)) == NULL &&
+		   (writes = pending_start_writes(from)) == NULL &&
 		   strcmp(from->source, "fork") == 0 && from->has_parent)
 	{
 		if (kept == NULL)
@@ -824,7 +860,7 @@ sg_checkpoint_input_writes(SGCheckpoint *cp)
  * among those sg_checkpoint_input_writes finds (an array of [task, value]
  * pairs), or NULL if none. What a run replays (executor's replay_input),
  * what a fork of an input checkpoint keeps in its row (branch.c's
- * fork_start_input), and what an older fork row gets before it is cut off
+ * sg_fork_start_input), and what an older fork row gets before it is cut off
  * from its source (sg_checkpoint_fork_input).
  */
 Jsonb *
@@ -870,14 +906,27 @@ sg_checkpoint_is_input(SGCheckpoint *cp)
  * it is cut off from its source (sg_detach_forks) or carried out of its
  * database (an export): sg_checkpoint_start_writes, for a row that starts a
  * fork of another thread's input checkpoint, keeps no such copy yet (forks
- * made before branch.c's fork_start_input, or imported from their exports)
+ * made before branch.c's sg_fork_start_input, or imported from their exports)
  * and has not been resumed (no loop child of its own, which holds the input
  * in its thread). NULL otherwise.
  */
 Jsonb *
 sg_checkpoint_fork_input(SGCheckpoint *cp)
 {
-	if (cp->parent_thread == NULL || sg_jsonb_get(cp->meta, "input_writes") != NULL ||
+	if (cp->parent_thread == NULL)
+		return NULL;
+	return sg_checkpoint_copy_input(cp);
+}
+
+/*
+ * The same for any copy of an input checkpoint, in its own thread too (the
+ * copy a run from an older input checkpoint starts with, made before it kept
+ * its input itself): what it must keep before prune removes its source.
+ */
+Jsonb *
+sg_checkpoint_copy_input(SGCheckpoint *cp)
+{
+	if (strcmp(cp->source, "fork") != 0 || !cp->has_parent || sg_jsonb_get(cp->meta, "input_writes") != NULL ||
 		!sg_checkpoint_is_input(cp) || sg_checkpoint_child_writes(cp->thread_id, &cp->id) != NULL)
 		return NULL;
 	return sg_checkpoint_start_writes(cp);

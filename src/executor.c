@@ -1383,6 +1383,8 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 		cp->next = start->next;
 		cp->sends = start->sends;
 		cp->barriers = start->barriers;
+		/* an input checkpoint's copy keeps its input: pruned, the original is gone */
+		cp->meta = sg_fork_start_input(start);
 		put_checkpoint(run, cp, state, NULL);
 		tasks_from_checkpoint(run, cp);
 		run->stop = last_step(cp->step, opts->recursion_limit, 1);
@@ -1400,7 +1402,12 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 		sg_check_resumable(start, at_head, th, NULL);
 		tasks_resume(run, opts->resume, !interrupted);
 	}
-	if (opts->emit && opts->emit_values && run->ntasks > 0)
+	/*
+	 * as LangGraph's stream of a resume starts with the values it resumes
+	 * from, even when nothing is left to run (a finished thread, or a
+	 * checkpoint travelled back to that ran last)
+	 */
+	if (opts->emit && opts->emit_values)
 		emit(run, run->cp->step, NULL, sg_state_to_jsonb(run->g->cs, run->state));
 }
 

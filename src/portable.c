@@ -30,7 +30,7 @@
  * sg_delete_thread detaches the forks of a deleted source: its writes name
  * the nodes that wrote last (carried in fork_writes), and parent_thread is
  * cleared. A fork of an input checkpoint keeps its source's input in its
- * own row (meta "input_writes", branch.c's fork_start_input), so a
+ * own row (meta "input_writes", branch.c's sg_fork_start_input), so a
  * detached one resumes as the linked one does; the export adds that copy
  * to a fork row made without it (sg_checkpoint_fork_input).
  *

@@ -91,11 +91,13 @@ materialize_rows(List *rows)
  * Before these fork rows lose their source: each that starts a fork of an
  * input checkpoint keeps its source's input in its meta ("input_writes",
  * sg_checkpoint_fork_input), so that resumed detached it runs that input as
- * a linked fork does (forks made since branch.c's fork_start_input keep it
- * already).
+ * a linked fork does (forks made since branch.c's sg_fork_start_input keep it
+ * already). own_thread: copies in the source's own thread, whose source
+ * prune removes (sg_checkpoint_copy_input: those made before a run from an
+ * older input checkpoint kept its input in its copy).
  */
 static void
-keep_fork_inputs(List *rows)
+keep_fork_inputs(List *rows, bool own_thread)
 {
 	static SPIPlanPtr plan;
 	Oid			types[3] = {TEXTOID, UUIDOID, JSONBOID};
@@ -105,7 +107,8 @@ keep_fork_inputs(List *rows)
 	{
 		RowRef	   *r = (RowRef *) lfirst(lc);
 		SGCheckpoint *cp = sg_checkpoint_fetch(r->thread_id, &r->id);
-		Jsonb	   *input = cp != NULL ? sg_checkpoint_fork_input(cp) : NULL;
+		Jsonb	   *input = cp == NULL ? NULL :
+			own_thread ? sg_checkpoint_copy_input(cp) : sg_checkpoint_fork_input(cp);
 		Datum		values[3];
 
 		if (input == NULL)
@@ -239,7 +242,7 @@ detach_forks_in(const char *thread_id, Datum ids, Datum holders, bool all)
 										  3, types), values, nulls, 0);
 		for (i = 0; i < n; i++)
 			sg_state_cache_forget(sg_spi_text(i, SG_SOLE_COLUMN));
-		keep_fork_inputs(forks);
+		keep_fork_inputs(forks, false);
 		materialize_rows(forks);
 		sg_spi_execute(sg_spi_prepare(&unlink,
 									  "UPDATE stategraph.checkpoints c SET parent_thread = NULL "
@@ -758,6 +761,7 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
 	static SPIPlanPtr lock_plan;
 	static SPIPlanPtr reselect_plan;
 	static SPIPlanPtr roots_plan;
+	static SPIPlanPtr copies_plan;
 	static SPIPlanPtr delete_plan;
 	Oid			types[4] = {TEXTOID, INTERVALOID, INT4OID, UUIDARRAYOID};
 	Datum		values[4];
@@ -828,6 +832,15 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
 																 2, types2), values2, NULL, 0)));
 	fix_references(thread_id, values2);
 	sg_detach_forks(thread_id, PointerGetDatum(idarr));
+	/* copies of input checkpoints that go, not resumed yet: their input (sg_checkpoint_copy_input) */
+	keep_fork_inputs(collect_rows(sg_spi_execute(sg_spi_prepare(&copies_plan,
+																"SELECT " ROW_COLUMNS " FROM stategraph.checkpoints "
+																"WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+																"AND NOT checkpoint_id OPERATOR(pg_catalog.=) ANY ($2) "
+																"AND parent_thread IS NULL AND parent_id OPERATOR(pg_catalog.=) ANY ($2) "
+																"AND source OPERATOR(pg_catalog.=) 'fork' "
+																"AND next OPERATOR(pg_catalog.@>) ARRAY['__start__']",
+																2, types2), values2, NULL, 0)), true);
 
 	n = sg_spi_execute(sg_spi_prepare(&delete_plan,
 									  "DELETE FROM stategraph.checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "

@@ -320,6 +320,8 @@ extern Jsonb *sg_checkpoint_input_writes(SGCheckpoint *cp);
 extern Jsonb *sg_checkpoint_start_writes(SGCheckpoint *cp);
 extern bool sg_checkpoint_is_input(SGCheckpoint *cp);
 extern Jsonb *sg_checkpoint_fork_input(SGCheckpoint *cp);
+extern Jsonb *sg_checkpoint_copy_input(SGCheckpoint *cp);
+extern Jsonb *sg_fork_start_input(SGCheckpoint *from);
 extern void sg_checkpoint_materialize(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id);
 extern Jsonb *sg_load_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, int channel);
 extern void sg_checkpoint_image_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id,
