@@ -688,6 +688,34 @@ sg_interrupt(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
+/*
+ * Call a router or a reducer (flinfo, as sg_call_jsonb) with no task
+ * current: it is not a node, and sg_interrupt() inside it is refused as
+ * outside any node. Without this, a run nested in another run's node (the
+ * node's sg_invoke of another thread) called its routers and reducers with
+ * the outer node's task current: a router's sg_interrupt() paused the
+ * outer thread, and at its resume the inner router got the value meant
+ * for the outer node.
+ */
+Datum
+sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull)
+{
+	SGTaskContext *save = current_task;
+	volatile Datum d = (Datum) 0;
+
+	current_task = NULL;
+	PG_TRY();
+	{
+		d = sg_call_jsonb(flinfo, nargs, arg1, arg2, isnull);
+	}
+	PG_FINALLY();
+	{
+		current_task = save;
+	}
+	PG_END_TRY();
+	return d;
+}
+
 /* ---------------------------------------------------------------------------
  * Steps
  * ---------------------------------------------------------------------------
