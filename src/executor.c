@@ -696,11 +696,18 @@ sg_interrupt(PG_FUNCTION_ARGS)
  * the outer node's task current: a router's sg_interrupt() paused the
  * outer thread, and at its resume the inner router got the value meant
  * for the outer node.
+ *
+ * The router running (sg_routing_node) is put back too: a router or a
+ * reducer that runs another graph (sg_invoke) left it naming a node of
+ * that graph, whose router had failed or just run, and a failure of the
+ * outer step was recorded on the outer thread as that node's (a name
+ * from another graph's memory, which may be gone by then).
  */
 Datum
 sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull)
 {
 	SGTaskContext *save = current_task;
+	const char *routing = sg_routing_node;
 	volatile Datum d = (Datum) 0;
 
 	current_task = NULL;
@@ -711,6 +718,7 @@ sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2
 	PG_FINALLY();
 	{
 		current_task = save;
+		sg_routing_node = routing;
 	}
 	PG_END_TRY();
 	return d;
