@@ -708,6 +708,7 @@ extern uint64 sg_spi_execute_or_raise(SPIPlanPtr plan, Datum *values, const char
  */
 extern bool sg_thread_running_here(const char *thread_id);
 extern void sg_refuse_running_thread(const char *thread_id, const char *what);
+extern void sg_hold_updating_thread(const char *thread_id, MemoryContext cxt);
 extern void sg_require_function(Oid fn, const char *what, const char *name, const char *graph);
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 extern bool sg_schema_is_010(void);
