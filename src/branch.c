@@ -19,6 +19,7 @@
 #include "executor/spi.h"
 #include "datatype/timestamp.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_update_state);
@@ -357,6 +358,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 	bool		new_kinds;
 	int			node;
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
+	MemoryContext hold;
 
 	sg_require_arg(fcinfo, 1, "values");
 	values = PG_GETARG_JSONB_P(1);
@@ -367,6 +369,8 @@ sg_update_state(PG_FUNCTION_ARGS)
 						sg_jsonb_type_name(values))));
 
 	sg_refuse_running_thread(thread_id, "sg_update_state");
+	hold = AllocSetContextCreate(CurrentMemoryContext, "stategraph update", ALLOCSET_SMALL_SIZES);
+	sg_hold_updating_thread(thread_id, hold);	/* (its reducers and routers run below) */
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	th = sg_thread_fetch(thread_id, true);
@@ -469,5 +473,6 @@ sg_update_state(PG_FUNCTION_ARGS)
 	sg_thread_set(thread_id, &cp->id, cp->nnext > 0 ? "idle" : "done", new_kinds ? g->kinds : NULL);
 	*result = cp->id;
 	sg_spi_finish();
+	MemoryContextDelete(hold);
 	PG_RETURN_UUID_P(result);
 }

@@ -358,7 +358,7 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 
 				if (current == NULL)
 					return value;
-				result = sg_call_jsonb(&c->reducer_flinfo, 2, current, value, &isnull);
+				result = sg_call_jsonb_outside_task(&c->reducer_flinfo, 2, current, value, &isnull);
 				if (isnull)
 					ereport(ERROR,
 							(errcode(ERRCODE_SG_INVALID_UPDATE),

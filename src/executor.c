@@ -98,16 +98,58 @@ static SGTaskContext *current_task = NULL;
 /* Threads this backend is running now, to refuse running one inside itself. */
 static List *running_threads = NIL;
 
-/* Is thread_id being run by this backend (a node calling back into its own thread)? */
-bool
-sg_thread_running_here(const char *thread_id)
+/*
+ * Threads this backend's sg_update_state is updating now: it calls the
+ * graph's reducers and routers, which must not change the thread either.
+ */
+static List *updating_threads = NIL;
+
+static bool
+listed(List *threads, const char *thread_id)
 {
 	ListCell   *lc;
 
-	foreach(lc, running_threads)
+	foreach(lc, threads)
 		if (strcmp((char *) lfirst(lc), thread_id) == 0)
 			return true;
 	return false;
+}
+
+/* Is thread_id being run (or updated) by this backend (a node calling back into its own thread)? */
+bool
+sg_thread_running_here(const char *thread_id)
+{
+	return listed(running_threads, thread_id) || listed(updating_threads, thread_id);
+}
+
+/* Forget a thread this backend was updating (the update's memory is going). */
+static void
+forget_updating(void *arg)
+{
+	updating_threads = list_delete_ptr(updating_threads, arg);
+}
+
+/*
+ * sg_update_state of thread_id calls the graph's reducers and routers
+ * until cxt is reset or deleted: refuse them the thread as a run's nodes
+ * are refused theirs. A reducer's sg_update_state of the same thread wrote
+ * a checkpoint that the outer update then wrote a sibling of, from the
+ * same parent, and moved the head past it: the inner update was lost on a
+ * dead branch (so were an sg_invoke's steps; a delete was written over).
+ */
+void
+sg_hold_updating_thread(const char *thread_id, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	char	   *id = pstrdup(thread_id);
+	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	updating_threads = lappend(updating_threads, id);
+	MemoryContextSwitchTo(old);
+	cb->func = forget_updating;
+	cb->arg = id;
+	MemoryContextRegisterResetCallback(cxt, cb);
 }
 
 /*
@@ -120,6 +162,11 @@ sg_refuse_running_thread(const char *thread_id, const char *what)
 {
 	if (!sg_thread_running_here(thread_id))
 		return;
+	if (!listed(running_threads, thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s cannot change thread \"%s\" while this session is updating it", what, thread_id),
+				 errdetail("A reducer or router called by sg_update_state cannot change the thread it updates.")));
 	/*
 	 * Outside any node the run holding the thread is an sg_stream left open
 	 * in a cursor: telling the caller to return the change as a node's
@@ -688,6 +735,42 @@ sg_interrupt(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
+/*
+ * Call a router or a reducer (flinfo, as sg_call_jsonb) with no task
+ * current: it is not a node, and sg_interrupt() inside it is refused as
+ * outside any node. Without this, a run nested in another run's node (the
+ * node's sg_invoke of another thread) called its routers and reducers with
+ * the outer node's task current: a router's sg_interrupt() paused the
+ * outer thread, and at its resume the inner router got the value meant
+ * for the outer node.
+ *
+ * The router running (sg_routing_node) is put back too: a router or a
+ * reducer that runs another graph (sg_invoke) left it naming a node of
+ * that graph, whose router had failed or just run, and a failure of the
+ * outer step was recorded on the outer thread as that node's (a name
+ * from another graph's memory, which may be gone by then).
+ */
+Datum
+sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull)
+{
+	SGTaskContext *save = current_task;
+	const char *routing = sg_routing_node;
+	volatile Datum d = (Datum) 0;
+
+	current_task = NULL;
+	PG_TRY();
+	{
+		d = sg_call_jsonb(flinfo, nargs, arg1, arg2, isnull);
+	}
+	PG_FINALLY();
+	{
+		current_task = save;
+		sg_routing_node = routing;
+	}
+	PG_END_TRY();
+	return d;
+}
+
 /* ---------------------------------------------------------------------------
  * Steps
  * ---------------------------------------------------------------------------
@@ -1197,6 +1280,11 @@ run_lock_thread(SGRun *run)
 	MemoryContextCallback *cb;
 	SGThread   *th;
 
+	if (listed(updating_threads, thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("thread \"%s\" is being updated in this session", thread_id),
+				 errdetail("A reducer or router called by sg_update_state cannot run the thread it updates.")));
 	foreach(lc, running_threads)
 		if (strcmp((char *) lfirst(lc), thread_id) == 0)
 			ereport(ERROR,

@@ -134,7 +134,7 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 	sg_routing_node = node->name;
 	sg_require_function(br->router, "the router of node", node->name, r->g->name);
 	sg_graph_check_fn_owner(r->g, br->router, br->router_owner, "the router of node", node->name);
-	d = sg_call_jsonb(&br->flinfo, 1, local_state, NULL, &isnull);
+	d = sg_call_jsonb_outside_task(&br->flinfo, 1, local_state, NULL, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_INVALID_ROUTE),

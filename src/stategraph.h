@@ -662,6 +662,7 @@ extern void sg_require_arg_hint(FunctionCallInfo fcinfo, int argno, const char *
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
 extern void sg_check_max_length(const char *s, const char *subject, const char *limit_of);
 extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
+extern Datum sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
 extern uint64 sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen);
 
@@ -709,6 +710,7 @@ extern uint64 sg_spi_execute_or_raise(SPIPlanPtr plan, Datum *values, const char
  */
 extern bool sg_thread_running_here(const char *thread_id);
 extern void sg_refuse_running_thread(const char *thread_id, const char *what);
+extern void sg_hold_updating_thread(const char *thread_id, MemoryContext cxt);
 extern void sg_require_function(Oid fn, const char *what, const char *name, const char *graph);
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 extern bool sg_schema_is_010(void);

@@ -719,6 +719,73 @@ last_value(Jsonb *arr)
  * row-level security that is not a member (it runs any thread, as itself)
  * keeps its tasks, as its run's.
  */
+static bool stale_gen_task(const char *graph, const char *node, bool has_gen, int64 gen);
+
+/*
+ * Graphs this transaction compiled again or dropped (sg_tasks_cancel_graph),
+ * in TopTransactionContext: the list belongs to transaction changed_lxid.
+ */
+static List *graphs_changed = NIL;
+static LocalTransactionId graphs_changed_lxid = InvalidLocalTransactionId;
+
+static bool
+graph_changed_here(const char *graph)
+{
+	ListCell   *lc;
+
+	if (graphs_changed_lxid != MyProc->lxid)
+		return false;
+	foreach(lc, graphs_changed)
+		if (strcmp((char *) lfirst(lc), graph) == 0)
+			return true;
+	return false;
+}
+
+static void
+note_graph_changed(const char *graph)
+{
+	MemoryContext old;
+
+	if (graphs_changed_lxid != MyProc->lxid)
+	{
+		graphs_changed = NIL;	/* (its memory went with its transaction) */
+		graphs_changed_lxid = MyProc->lxid;
+	}
+	if (graph_changed_here(graph))
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	graphs_changed = lappend(graphs_changed, pstrdup(graph));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Refuse to queue a task that is stale already (stale_gen_task) because
+ * this transaction compiled its graph again or dropped it after the step
+ * began with it: a node of the step did (sg_compile or sg_drop_graph of
+ * its own graph), since the step's tasks are queued after its SQL nodes
+ * ran. sg_compile cancelled the tasks out before, not this one, which
+ * nobody would ever complete or cancel unless a worker claimed it from
+ * its queue: the thread (and its background run) waited for it for ever.
+ * A graph that another transaction changed meanwhile is left as before:
+ * its task is cancelled where it is next handled (claim, heartbeat,
+ * completion, lease sweep), and the run goes on.
+ */
+static void
+refuse_stale_task(SGExternalTask *et)
+{
+	if (!graph_changed_here(et->graph) ||
+		!stale_gen_task(et->graph, et->node->name, true, et->graph_gen))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("graph \"%s\" was compiled again or dropped during the step of thread \"%s\"",
+					et->graph, et->thread_id),
+			 errdetail("The step's external node \"%s\" is not an external node of the graph as it is now: "
+					   "its task could never be completed, and the thread would wait for it.",
+					   et->node->name),
+			 errhint("Change a graph outside its own runs.")));
+}
+
 static void
 queue_task(SGExternalTask *et, bool again)
 {
@@ -730,6 +797,7 @@ queue_task(SGExternalTask *et, bool again)
 	char		nulls[15];
 	Jsonb	   *resume = last_value(et->resume_values);
 
+	refuse_stale_task(et);
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = CStringGetTextDatum(et->task_id);
 	values[1] = CStringGetTextDatum(et->node->queue);
@@ -953,6 +1021,7 @@ sg_tasks_cancel_graph(const char *graph, Jsonb *spec)
 	Datum		values[2] = {CStringGetTextDatum(graph), spec ? JsonbPGetDatum(spec) : (Datum) 0};
 	char		nulls[2] = {' ', spec ? ' ' : 'n'};
 
+	note_graph_changed(graph);	/* (refuse_stale_task) */
 	if (sg_schema_is_010())
 		return;					/* before ALTER EXTENSION UPDATE: no external nodes, no tasks */
 	cancelled_steps_go_on(run_sql(&plan,
