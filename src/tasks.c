@@ -710,20 +710,11 @@ last_value(Jsonb *arr)
  */
 #define CONFIG_COLUMN_KEYS "'{graph,thread_id,checkpoint_id,node,step,task_id,attempt}'::pg_catalog.text[]"
 
-/*
- * Insert the task, or queue its row again (after a failure, interrupt or
- * cancel). A task belongs to its thread's owner, whoever ran the step (a
- * member, or a worker of the owner's that carried the step on): the owner
- * sees it, cancels it with new input or a delete, and queues it again on a
- * resume, and every member of the owner may work it. A role above
- * row-level security that is not a member (it runs any thread, as itself)
- * keeps its tasks, as its run's.
- */
 static bool stale_gen_task(const char *graph, const char *node, bool has_gen, int64 gen);
 
 /*
  * Graphs this transaction compiled again or dropped (sg_tasks_cancel_graph),
- * in TopTransactionContext: the list belongs to transaction changed_lxid.
+ * in TopTransactionContext: the list belongs to transaction graphs_changed_lxid.
  */
 static List *graphs_changed = NIL;
 static LocalTransactionId graphs_changed_lxid = InvalidLocalTransactionId;
@@ -786,6 +777,15 @@ refuse_stale_task(SGExternalTask *et)
 			 errhint("Change a graph outside its own runs.")));
 }
 
+/*
+ * Insert the task, or queue its row again (after a failure, interrupt or
+ * cancel). A task belongs to its thread's owner, whoever ran the step (a
+ * member, or a worker of the owner's that carried the step on): the owner
+ * sees it, cancels it with new input or a delete, and queues it again on a
+ * resume, and every member of the owner may work it. A role above
+ * row-level security that is not a member (it runs any thread, as itself)
+ * keeps its tasks, as its run's.
+ */
 static void
 queue_task(SGExternalTask *et, bool again)
 {
