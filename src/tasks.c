@@ -1825,8 +1825,13 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	SGRunOptions opts;
 	SGRun	   *run;
 
-	/* a worker that may not run the graph's functions leaves the step to a run of the tasks' owner */
-	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
+	/*
+	 * a worker that may not run the graph's functions leaves the step to a
+	 * run of the tasks' owner; so does one of a graph that cannot run now (a
+	 * function of it dropped or given away: completion_graph), whose run
+	 * says so, and which goes on once the graph is repaired
+	 */
+	if (g->nodes == NULL || OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
 	{
 		leave_step(row);
 		return;
@@ -1979,6 +1984,66 @@ complete_fenced(TaskRow *row, Jsonb *update)
 	return false;
 }
 
+/*
+ * The graph a completion checks its update against and goes on with: the
+ * graph as sg_graph_get loads it, or, when that fails because a function of
+ * it was dropped, replaced or given to another role since it was compiled
+ * (42883, 42P13, 42501), its channels alone (sg_graph_channels, no nodes):
+ * the update is checked as ever and the worker's result kept, and the step
+ * waits for the graph to be repaired, as a background run's step does (the
+ * run says why). Refusing the completion sent a paid result back as the
+ * task's failure, retried with another model call for each attempt, until
+ * the failure was recorded as the external node's.
+ */
+static SGGraph *
+completion_graph(TaskRow *row)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	SGGraph    *volatile g = NULL;
+
+	/* the common case: a graph loaded before, and not changed since, loads (no subtransaction) */
+	if (sg_graph_is_cached(row->graph))
+	{
+		g = sg_graph_get(row->graph);
+		sg_graph_pin(g, CurrentMemoryContext);
+		return g;
+	}
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		g = sg_graph_get(row->graph);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (e->sqlerrcode != ERRCODE_UNDEFINED_FUNCTION &&
+			e->sqlerrcode != ERRCODE_INVALID_FUNCTION_DEFINITION &&
+			e->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+			ReThrowError(e);
+		ereport(LOG,
+				(errmsg("external task \"%s\" of thread \"%s\" completed while graph \"%s\" cannot run: %s",
+						row->task_id, row->thread_id, row->graph, e->message),
+				 errdetail("The result is kept; the step goes on once the graph is repaired.")));
+		g = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (g == NULL)
+		return sg_graph_channels(row->graph);
+	sg_graph_pin(g, CurrentMemoryContext);
+	return g;
+}
+
 /* sg_complete(task_id, token, update): hand back the task's update. */
 Datum
 sg_complete(PG_FUNCTION_ARGS)
@@ -2004,11 +2069,10 @@ sg_complete(PG_FUNCTION_ARGS)
 
 	/* the update must be one the node could return (else the error takes the completion back) */
 	refuse_stale(row, "update");
-	g = sg_graph_get(row->graph);
+	g = completion_graph(row);
 	/* replaced since the check above (its invalidation read by sg_graph_get): stale as well */
 	if (row->has_graph_gen && g->gen != row->graph_gen)
 		stale_error(row, "update");
-	sg_graph_pin(g, CurrentMemoryContext);
 	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
 
 	/* a late result takes back the failure its expired lease recorded (thread locked first) */
