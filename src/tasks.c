@@ -2149,15 +2149,19 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan;
 	Jsonb	   *value = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	TaskRow    *row = begin_fenced_call(fcinfo, "interrupt", true);
+	/* a lost failure's worker was told to go on (sg_heartbeat): its question is taken, as its result would be */
+	bool		lost = has_status(row, "failed") && row->lost;
 
-	if (!has_status(row, "claimed") && !has_status(row, "queued"))
+	if (!has_status(row, "claimed") && !has_status(row, "queued") && !lost)
 		refuse_finished(row, "interrupt");
 	if (row->handed_back)
 		refuse_handed_back(row, "interrupt");
 	update_task(&plan,
 				"UPDATE stategraph.tasks SET status = 'interrupted', interrupt = $2, lease_expires_at = NULL, "
-				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+				"finished_at = NULL, updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
 				row, value);
+	if (lost)
+		record_on_thread(row, "error", NULL);	/* the failure its expired lease recorded is taken back */
 	record_on_thread(row, "interrupts", sg_interrupt_entry(row->task_id, row->node, sg_jsonb_array_length(row->resume_values), value));
 	sg_spi_finish();
 	PG_RETURN_VOID();
