@@ -119,7 +119,15 @@ class Heartbeat(threading.Thread):
             try:
                 alive = self.worker.beat(self.task)
             except psycopg.OperationalError as e:
-                log(f"heartbeat of {self.task['task_id']}: {first_line(e)}; again")
+                if self.worker.beat_lost():
+                    log(f"heartbeat of {self.task['task_id']}: {first_line(e)}; again")
+                    pause = min(self.every, 1.0)
+                    continue
+                # a statement's own error (55P03 under lock_timeout, 57014, 40P01): a refusal, below
+                if said != (e.sqlstate, first_line(e)):
+                    said = (e.sqlstate, first_line(e))
+                    log(f"heartbeat of {self.task['task_id']} refused ({e.sqlstate} {first_line(e)}): "
+                        "trying again while the handler runs")
                 pause = min(self.every, 1.0)
                 continue
             except psycopg.Error as e:
@@ -198,8 +206,16 @@ class Worker:
                                  (task["task_id"], task["token"], self.lease))
                 return self.beat_conn.execute(sql, args).fetchone()[0]
             except psycopg.OperationalError:
-                self.beat_conn.close()                   # the next beat connects again
+                # lost, the next beat connects again; a statement's own error
+                # (lock_timeout, statement_timeout, a deadlock) keeps it: closed
+                # so, every refused beat cost a new connection (a backend)
+                if self.beat_lost():
+                    self.beat_conn.close()
                 raise
+
+    def beat_lost(self):
+        """Whether the heartbeat connection is gone (or was never opened)."""
+        return self.beat_conn is None or self.beat_conn.closed
 
     def sweep(self, conn):
         """Find expired leases now and then: a long poll only requeues them, and
