@@ -119,7 +119,15 @@ class Heartbeat(threading.Thread):
             try:
                 alive = self.worker.beat(self.task)
             except psycopg.OperationalError as e:
-                log(f"heartbeat of {self.task['task_id']}: {first_line(e)}; again")
+                if self.worker.beat_lost():
+                    log(f"heartbeat of {self.task['task_id']}: {first_line(e)}; again")
+                    pause = min(self.every, 1.0)
+                    continue
+                # a statement's own error (55P03 under lock_timeout, 57014, 40P01): a refusal, below
+                if said != (e.sqlstate, first_line(e)):
+                    said = (e.sqlstate, first_line(e))
+                    log(f"heartbeat of {self.task['task_id']} refused ({e.sqlstate} {first_line(e)}): "
+                        "trying again while the handler runs")
                 pause = min(self.every, 1.0)
                 continue
             except psycopg.Error as e:
@@ -198,8 +206,16 @@ class Worker:
                                  (task["task_id"], task["token"], self.lease))
                 return self.beat_conn.execute(sql, args).fetchone()[0]
             except psycopg.OperationalError:
-                self.beat_conn.close()                   # the next beat connects again
+                # lost, the next beat connects again; a statement's own error
+                # (lock_timeout, statement_timeout, a deadlock) keeps it: closed
+                # so, every refused beat cost a new connection (a backend)
+                if self.beat_lost():
+                    self.beat_conn.close()
                 raise
+
+    def beat_lost(self):
+        """Whether the heartbeat connection is gone (or was never opened)."""
+        return self.beat_conn is None or self.beat_conn.closed
 
     def sweep(self, conn):
         """Find expired leases now and then: a long poll only requeues them, and
@@ -405,15 +421,15 @@ class Worker:
             ctx.check()
             try:
                 update = json.dumps(update)
-            except (TypeError, ValueError) as e:                        # retrying cannot fix it
-                raise Fatal(f"the update is not JSON: {e}")
+            except Exception as e:          # retrying cannot fix it (TypeError, ValueError, RecursionError)
+                raise Fatal(f"the update is not JSON: {message_of(e)}")
             done = ("SELECT sg_complete(%s, %s, %s)", (task["task_id"], task["token"], update))
         except Interrupt as i:
             try:
                 done = ("SELECT sg_interrupt_task(%s, %s, %s)",
                         (task["task_id"], task["token"], json.dumps(i.value)))
-            except (TypeError, ValueError) as e:                        # retrying cannot fix it
-                done = failed(task, Fatal(f"the interrupt's value is not JSON: {e}"))
+            except Exception as e:          # retrying cannot fix it (TypeError, ValueError, RecursionError)
+                done = failed(task, Fatal(f"the interrupt's value is not JSON: {message_of(e)}"))
         except Lost:
             log(f"task {task['task_id']} was cancelled or taken over: dropped")
             done = None
@@ -518,9 +534,24 @@ class Worker:
                                       (task_id, token, json.dumps(storable(error)), retry), "sg_fail", 0)
 
 
+def message_of(e):
+    """str(e), or, when that raises (an exception class whose __str__ has a
+    bug), its type and why its message could not be read: raised while a
+    task's failure was reported, it ended the worker with a traceback, the
+    task left to its lease, and each retry ended the next worker."""
+    try:
+        return str(e)
+    except Exception as why:
+        try:
+            why = f"{type(why).__name__}: {why}"
+        except Exception:
+            why = type(why).__name__
+        return f"{type(e).__name__} (its message could not be read: {why})"
+
+
 def failed(task, e):
     """The sg_fail of a handler's exception e: retried unless e is Fatal."""
-    error = storable({"message": str(e), "type": type(e).__name__})
+    error = storable({"message": message_of(e), "type": type(e).__name__})
     return ("SELECT sg_fail(%s, %s, %s, %s)",
             (task["task_id"], task["token"], json.dumps(error), not isinstance(e, Fatal)))
 
@@ -638,6 +669,28 @@ def nul_error(task, ctx):
 def nul_question(task, ctx):
     """Asks a human a question with a NUL in it (sg_interrupt_task refuses it: 22P05)."""
     raise Interrupt({"question": "a\x00b?"})
+
+
+class Unprintable(Exception):
+    """An exception whose message cannot be read: its str() raises."""
+
+    def __str__(self):
+        raise RuntimeError("no message set")
+
+
+@handler("unprintable")
+def unprintable(task, ctx):
+    """Fails with an exception whose str() raises (a library's exception class with a bug)."""
+    raise Unprintable()
+
+
+@handler("deep_question")
+def deep_question(task, ctx):
+    """Asks a human a question nested deeper than json.dumps can write (RecursionError)."""
+    value = []
+    for _ in range(100000):
+        value = [value]
+    raise Interrupt(value)
 
 
 @handler("flaky")

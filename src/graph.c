@@ -1772,6 +1772,9 @@ cmp_channel(const void *a, const void *b)
 	return strcmp(((const SGChannel *) a)->name, ((const SGChannel *) b)->name);
 }
 
+/* Set while sg_graph_channels builds channels whose reducer functions it leaves unresolved. */
+static bool channels_only = false;
+
 /* One channel of a compiled graph, from its normalized definition in the spec. */
 static void
 build_channel(SGGraph *g, SGChannel *c, Jsonb *def)
@@ -1791,6 +1794,8 @@ build_channel(SGGraph *g, SGChannel *c, Jsonb *def)
 	{
 		c->reducer = SG_REDUCER_CUSTOM;
 		c->kind = SG_STORE_IMAGE;
+		if (channels_only)
+			return;				/* sg_graph_channels: its function is not needed (nor maybe there) */
 		c->reducer_fn = graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
 									   g->owner, g->name, SIG_REDUCER,
 									   psprintf("the reducer of channel \"%s\"", c->name), false);
@@ -2129,11 +2134,27 @@ build_graph(const char *name, const char *owner, int32 version, Jsonb *spec)
 	g->owner = owner ? pstrdup(owner) : NULL;
 	g->version = version;
 	g->cxt = cxt;
-	build_channels(g, sg_jsonb_get(spec, "channels"));
-	build_nodes(g, sg_jsonb_get(spec, "nodes"), sg_jsonb_array_length(edges), sg_jsonb_array_length(branches));
-	build_edges(g, edges);
-	build_branches(g, branches);
-	build_interrupts(g, spec);
+	/*
+	 * A graph that fails to build (a function of it dropped or given away)
+	 * frees its context: kept, each failed load left about 40 kB in the
+	 * backend's cache memory for its life (a pooled connection, or a worker
+	 * completing tasks of a broken graph, grew without end).
+	 */
+	PG_TRY();
+	{
+		build_channels(g, sg_jsonb_get(spec, "channels"));
+		build_nodes(g, sg_jsonb_get(spec, "nodes"), sg_jsonb_array_length(edges), sg_jsonb_array_length(branches));
+		build_edges(g, edges);
+		build_branches(g, branches);
+		build_interrupts(g, spec);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(old);
 	return g;
 }
@@ -2255,6 +2276,25 @@ graph_get(const char *name, const int64 *gen)
 	return g;
 }
 
+/*
+ * Whether the compiled graph called name is in this backend's cache: it
+ * was loaded (its functions found) and nothing changed it since, as far as
+ * the invalidations read now tell.
+ */
+bool
+sg_graph_is_cached(const char *name)
+{
+	ListCell   *lc;
+
+	cache_prepare();
+	foreach(lc, graph_cache)
+	{
+		if (strcmp(((SGGraph *) lfirst(lc))->name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The compiled graph called name (graph_get). */
 SGGraph *
 sg_graph_get(const char *name)
@@ -2270,6 +2310,61 @@ SGGraph *
 sg_graph_get_gen(const char *name, int64 gen)
 {
 	return graph_get(name, &gen);
+}
+
+/*
+ * The channels of the compiled graph called name, and its generation and
+ * owner, without its functions (reducer functions left unresolved, no
+ * nodes): what checking an update against the channels needs
+ * (sg_check_update), for a graph that cannot be loaded to run because a
+ * function of it was dropped or given to another role since it was
+ * compiled (sg_complete keeps a worker's result then, and the step waits
+ * for the graph to be repaired, as a background run's would). Not cached:
+ * built in the caller's memory context.
+ */
+SGGraph *
+sg_graph_channels(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	Datum		spec;
+	SGGraph    *g = palloc0(sizeof(SGGraph));
+
+	sg_spi_connect();
+	if (sg_spi_run(sg_schema_is_010() ?
+				   "SELECT spec, version, 0::pg_catalog.int8, NULL::pg_catalog.text FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1" :
+				   "SELECT spec, version, gen, owner::pg_catalog.text FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("graph \"%s\" does not exist", name),
+				 errhint("Create it with sg_create_graph().")));
+	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("graph \"%s\" is not compiled", name),
+				 errhint("Call sg_compile('%s') first.", name)));
+	g->name = pstrdup(name);
+	g->owner = sg_spi_text(0, Anum_compiled_owner);
+	g->version = DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull));
+	g->gen = DatumGetInt64(sg_spi_datum(0, Anum_compiled_gen, &isnull));
+	g->cxt = CurrentMemoryContext;
+	channels_only = true;
+	PG_TRY();
+	{
+		build_channels(g, sg_jsonb_get(DatumGetJsonbPCopy(spec), "channels"));
+	}
+	PG_FINALLY();
+	{
+		channels_only = false;
+	}
+	PG_END_TRY();
+	sg_spi_finish();
+	return g;
 }
 
 /* The external nodes of graph as compiled now, read from its spec (kept in external_cxt). */

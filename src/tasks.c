@@ -1894,8 +1894,13 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	SGRunOptions opts;
 	SGRun	   *run;
 
-	/* a worker that may not run the graph's functions leaves the step to a run of the tasks' owner */
-	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
+	/*
+	 * a worker that may not run the graph's functions leaves the step to a
+	 * run of the tasks' owner; so does one of a graph that cannot run now (a
+	 * function of it dropped or given away: completion_graph), whose run
+	 * says so, and which goes on once the graph is repaired
+	 */
+	if (g->nodes == NULL || OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
 	{
 		leave_step(row);
 		return;
@@ -2048,6 +2053,66 @@ complete_fenced(TaskRow *row, Jsonb *update)
 	return false;
 }
 
+/*
+ * The graph a completion checks its update against and goes on with: the
+ * graph as sg_graph_get loads it, or, when that fails because a function of
+ * it was dropped, replaced or given to another role since it was compiled
+ * (42883, 42P13, 42501), its channels alone (sg_graph_channels, no nodes):
+ * the update is checked as ever and the worker's result kept, and the step
+ * waits for the graph to be repaired, as a background run's step does (the
+ * run says why). Refusing the completion sent a paid result back as the
+ * task's failure, retried with another model call for each attempt, until
+ * the failure was recorded as the external node's.
+ */
+static SGGraph *
+completion_graph(TaskRow *row)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	SGGraph    *volatile g = NULL;
+
+	/* the common case: a graph loaded before, and not changed since, loads (no subtransaction) */
+	if (sg_graph_is_cached(row->graph))
+	{
+		g = sg_graph_get(row->graph);
+		sg_graph_pin(g, CurrentMemoryContext);
+		return g;
+	}
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		g = sg_graph_get(row->graph);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (e->sqlerrcode != ERRCODE_UNDEFINED_FUNCTION &&
+			e->sqlerrcode != ERRCODE_INVALID_FUNCTION_DEFINITION &&
+			e->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+			ReThrowError(e);
+		ereport(LOG,
+				(errmsg("external task \"%s\" of thread \"%s\" completed while graph \"%s\" cannot run: %s",
+						row->task_id, row->thread_id, row->graph, e->message),
+				 errdetail("The result is kept; the step goes on once the graph is repaired.")));
+		g = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (g == NULL)
+		return sg_graph_channels(row->graph);
+	sg_graph_pin(g, CurrentMemoryContext);
+	return g;
+}
+
 /* sg_complete(task_id, token, update): hand back the task's update. */
 Datum
 sg_complete(PG_FUNCTION_ARGS)
@@ -2073,11 +2138,10 @@ sg_complete(PG_FUNCTION_ARGS)
 
 	/* the update must be one the node could return (else the error takes the completion back) */
 	refuse_stale(row, "update");
-	g = sg_graph_get(row->graph);
+	g = completion_graph(row);
 	/* replaced since the check above (its invalidation read by sg_graph_get): stale as well */
 	if (row->has_graph_gen && g->gen != row->graph_gen)
 		stale_error(row, "update");
-	sg_graph_pin(g, CurrentMemoryContext);
 	sg_check_update(g, psprintf("external node \"%s\"", row->node), update);
 
 	/* a late result takes back the failure its expired lease recorded (thread locked first) */
@@ -2154,15 +2218,19 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan;
 	Jsonb	   *value = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	TaskRow    *row = begin_fenced_call(fcinfo, "interrupt", true);
+	/* a lost failure's worker was told to go on (sg_heartbeat): its question is taken, as its result would be */
+	bool		lost = has_status(row, "failed") && row->lost;
 
-	if (!has_status(row, "claimed") && !has_status(row, "queued"))
+	if (!has_status(row, "claimed") && !has_status(row, "queued") && !lost)
 		refuse_finished(row, "interrupt");
 	if (row->handed_back)
 		refuse_handed_back(row, "interrupt");
 	update_task(&plan,
 				"UPDATE stategraph.tasks SET status = 'interrupted', interrupt = $2, lease_expires_at = NULL, "
-				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
+				"finished_at = NULL, updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
 				row, value);
+	if (lost)
+		record_on_thread(row, "error", NULL);	/* the failure its expired lease recorded is taken back */
 	record_on_thread(row, "interrupts", sg_interrupt_entry(row->task_id, row->node, sg_jsonb_array_length(row->resume_values), value));
 	sg_spi_finish();
 	PG_RETURN_VOID();
