@@ -2205,6 +2205,50 @@ graph_replaced_error(const char *name)
 }
 
 /*
+ * The spec of graph name as compiled, read through SPI (connected by the
+ * caller; the row stays SPI_tuptable's row 0: version, gen, owner), with
+ * the errors of a graph that cannot be built from it: none of that name,
+ * not generation gen when given (graph_replaced_error, before any other
+ * complaint about the graph of that name now), not compiled, damaged.
+ */
+static Jsonb *
+compiled_spec(const char *name, const int64 *gen)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	Datum		spec;
+	char	   *problem;
+
+	if (sg_spi_run(sg_schema_is_010() ?
+				   "SELECT spec, version, 0::pg_catalog.int8, NULL::pg_catalog.text FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1" :
+				   "SELECT spec, version, gen, owner::pg_catalog.text FROM stategraph.graphs "
+				   "WHERE graph OPERATOR(pg_catalog.=) $1",
+				   1, types, values, NULL) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("graph \"%s\" does not exist", name),
+				 errhint("Create it with sg_create_graph().")));
+	if (gen != NULL && DatumGetInt64(sg_spi_datum(0, Anum_compiled_gen, &isnull)) != *gen)
+		graph_replaced_error(name);
+	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("graph \"%s\" is not compiled", name),
+				 errhint("Call sg_compile('%s') first.", name)));
+	problem = spec_problem(DatumGetJsonbP(spec));
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("compiled graph \"%s\" is damaged", name),
+				 errdetail("%s", problem),
+				 errhint("Call sg_compile('%s') again.", name)));
+	return DatumGetJsonbP(spec);
+}
+
+/*
  * The compiled graph called name, from the cache or built from its spec;
  * when gen is given, it must be that generation of the graph
  * (graph_replaced_error otherwise, before any other complaint about the
@@ -2216,13 +2260,8 @@ graph_get(const char *name, const int64 *gen)
 {
 	ListCell   *lc;
 	SGGraph    *g;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
-	Datum		spec;
-	int32		version;
-	int64		row_gen;
-	char	   *problem;
+	Jsonb	   *spec;
 	MemoryContext old;
 
 	cache_prepare();
@@ -2239,35 +2278,10 @@ graph_get(const char *name, const int64 *gen)
 	}
 
 	sg_spi_connect();
-	if (sg_spi_run(sg_schema_is_010() ?
-				   "SELECT spec, version, 0::pg_catalog.int8, NULL::pg_catalog.text FROM stategraph.graphs "
-				   "WHERE graph OPERATOR(pg_catalog.=) $1" :
-				   "SELECT spec, version, gen, owner::pg_catalog.text FROM stategraph.graphs "
-				   "WHERE graph OPERATOR(pg_catalog.=) $1",
-				   1, types, values, NULL) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("graph \"%s\" does not exist", name),
-				 errhint("Create it with sg_create_graph().")));
-	row_gen = DatumGetInt64(sg_spi_datum(0, Anum_compiled_gen, &isnull));
-	if (gen != NULL && row_gen != *gen)
-		graph_replaced_error(name);
-	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("graph \"%s\" is not compiled", name),
-				 errhint("Call sg_compile('%s') first.", name)));
-	version = DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull));
-	problem = spec_problem(DatumGetJsonbP(spec));
-	if (problem != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("compiled graph \"%s\" is damaged", name),
-				 errdetail("%s", problem),
-				 errhint("Call sg_compile('%s') again.", name)));
-	g = build_graph(name, sg_spi_text(0, Anum_compiled_owner), version, DatumGetJsonbP(spec));
-	g->gen = row_gen;
+	spec = compiled_spec(name, gen);
+	g = build_graph(name, sg_spi_text(0, Anum_compiled_owner),
+					DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull)), spec);
+	g->gen = DatumGetInt64(sg_spi_datum(0, Anum_compiled_gen, &isnull));
 	sg_spi_finish();
 
 	old = MemoryContextSwitchTo(CacheMemoryContext);
@@ -2325,29 +2339,12 @@ sg_graph_get_gen(const char *name, int64 gen)
 SGGraph *
 sg_graph_channels(const char *name)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
-	Datum		spec;
+	Jsonb	   *spec;
 	SGGraph    *g = palloc0(sizeof(SGGraph));
 
 	sg_spi_connect();
-	if (sg_spi_run(sg_schema_is_010() ?
-				   "SELECT spec, version, 0::pg_catalog.int8, NULL::pg_catalog.text FROM stategraph.graphs "
-				   "WHERE graph OPERATOR(pg_catalog.=) $1" :
-				   "SELECT spec, version, gen, owner::pg_catalog.text FROM stategraph.graphs "
-				   "WHERE graph OPERATOR(pg_catalog.=) $1",
-				   1, types, values, NULL) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("graph \"%s\" does not exist", name),
-				 errhint("Create it with sg_create_graph().")));
-	spec = sg_spi_datum(0, Anum_compiled_spec, &isnull);
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("graph \"%s\" is not compiled", name),
-				 errhint("Call sg_compile('%s') first.", name)));
+	spec = compiled_spec(name, NULL);
 	g->name = pstrdup(name);
 	g->owner = sg_spi_text(0, Anum_compiled_owner);
 	g->version = DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull));
@@ -2356,7 +2353,7 @@ sg_graph_channels(const char *name)
 	channels_only = true;
 	PG_TRY();
 	{
-		build_channels(g, sg_jsonb_get(DatumGetJsonbPCopy(spec), "channels"));
+		build_channels(g, sg_jsonb_get(spec, "channels"));
 	}
 	PG_FINALLY();
 	{
