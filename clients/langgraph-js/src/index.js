@@ -502,11 +502,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				c.thread_id ?? null,
 				c.checkpoint_ns ?? null,
 				filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
-				before?.configurable?.checkpoint_id ?? null,
+				// an empty checkpoint id is none, as getTuple reads it (and MemorySaver, in both places)
+				before?.configurable?.checkpoint_id || null,
 				// as PostgresSaver reads it; sg_lg_list's limit is an integer, and more than
 				// 2^31-1 rows is all of them (PostgresSaver's LIMIT takes a bigint)
 				limit === undefined || limit === null ? null : Math.min(parseInt(limit, 10), 2147483647),
-				c.checkpoint_id ?? null,
+				c.checkpoint_id || null,
 			],
 			rawJson,
 		);

@@ -114,6 +114,28 @@ test("list reads limit as PostgresSaver does (parseInt)", async () => {
 	assert.deepStrictEqual(await steps(undefined), [2, 1, 0, -1]);
 });
 
+test("list reads an empty checkpoint_id (the config's or before's) as none, as getTuple, MemorySaver and PostgresSaver's config do", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	const thread_id = `${run}-emptyid`;
+	let parent;
+	for (let step = -1; step < 2; step++) {
+		const checkpoint = { ...emptyCheckpoint(), channel_values: { step }, channel_versions: { step: step + 2 } };
+		const cfg = await saver.put({ configurable: { thread_id, checkpoint_ns: "", checkpoint_id: parent } }, checkpoint,
+			{ source: step < 0 ? "input" : "loop", step, parents: {} }, { step: step + 2 });
+		parent = cfg.configurable.checkpoint_id;
+	}
+	const steps = async (config, options) => {
+		const out = [];
+		for await (const t of saver.list(config, options)) out.push(t.metadata.step);
+		return out;
+	};
+	assert.deepStrictEqual(await steps({ configurable: { thread_id, checkpoint_id: "" } }), [1, 0, -1]);
+	assert.deepStrictEqual(await steps({ configurable: { thread_id } }, { before: { configurable: { checkpoint_id: "" } } }), [1, 0, -1]);
+	assert.equal((await saver.getTuple({ configurable: { thread_id, checkpoint_id: "" } })).metadata.step, 1);
+	await saver.deleteThread(thread_id);
+});
+
 test("a thread deleted by another process while a run writes it: the run fails, nothing half stored", async () => {
 	const saver = new StategraphSaver(pool);
 	const other = new StategraphSaver(pool);
