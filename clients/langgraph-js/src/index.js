@@ -542,7 +542,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const { channel_values: _omit, ...rest } = checkpoint;
 		const restText = JSON.stringify(rest);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
-		// jsonb holds neither NUL (removed, as PostgresSaver does) nor lone surrogates
+		// jsonb holds neither NUL (removed; PostgresSaver removes raw NULs, but its text has them escaped: 22P05) nor lone surrogates
 		// (U+FFFD, as UTF-8 text parameters get; PostgresSaver's put fails)
 		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta))
 			.replace(NUL_ESCAPE, "$1")
