@@ -377,9 +377,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	async _toTuple(doc, plain) {
 		const { thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id } = doc;
 		const load = plain ? async (v) => v : (v) => this._loadJson(v);
-		const values = {};
-		for (const [k, v] of Object.entries(doc.channel_values)) values[k] = await load(v);
-		for (const [k, [type, b64]] of Object.entries(doc.channel_bytes)) values[k] = await this._loadBytes(type, b64);
+		// entries, not assignments: a channel named "__proto__" stays a channel (an
+		// assignment would make its value the prototype of channel_values)
+		const entries = [];
+		for (const [k, v] of Object.entries(doc.channel_values)) entries.push([k, await load(v)]);
+		for (const [k, [type, b64]] of Object.entries(doc.channel_bytes)) entries.push([k, await this._loadBytes(type, b64)]);
+		const values = Object.fromEntries(entries);
 		const checkpoint = {
 			...doc.checkpoint,
 			channel_versions: doc.checkpoint.channel_versions ?? {},

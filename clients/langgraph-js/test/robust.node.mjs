@@ -136,6 +136,26 @@ test("list reads an empty checkpoint_id (the config's or before's) as none, as g
 	await saver.deleteThread(thread_id);
 });
 
+test("a channel named __proto__ reads back as a channel, not as the prototype of channel_values", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	const thread_id = `${run}-proto`;
+	const id = emptyCheckpoint().id;
+	const values = JSON.parse('{"__proto__": ["x", 1], "a": 2, "b": {"__proto__": 3}}');
+	const versions = JSON.parse('{"__proto__": 1, "a": 1, "b": 1}');
+	const bytesValues = JSON.parse('{"__proto__": "nul \\u0000"}'); // stored as bytes (jsonb holds no NUL)
+	for (const [ns, vals] of [["", values], ["bytes", bytesValues]]) {
+		const vers = ns ? JSON.parse('{"__proto__": 1}') : versions;
+		await saver.put({ configurable: { thread_id, checkpoint_ns: ns } },
+			{ ...emptyCheckpoint(), id, channel_values: vals, channel_versions: vers }, { source: "input", step: -1, parents: {} }, vers);
+		const t = await saver.getTuple({ configurable: { thread_id, checkpoint_ns: ns } });
+		assert.equal(Object.getPrototypeOf(t.checkpoint.channel_values), Object.prototype);
+		assert.deepStrictEqual(Object.keys(t.checkpoint.channel_values).sort(), Object.keys(vals).sort());
+		assert.deepStrictEqual(Object.getOwnPropertyDescriptor(t.checkpoint.channel_values, "__proto__").value, vals["__proto__"]);
+	}
+	await saver.deleteThread(thread_id);
+});
+
 test("a thread deleted by another process while a run writes it: the run fails, nothing half stored", async () => {
 	const saver = new StategraphSaver(pool);
 	const other = new StategraphSaver(pool);
