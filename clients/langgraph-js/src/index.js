@@ -391,7 +391,10 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		};
 		if (doc.pending_sends && doc.pending_sends.length > 0) {
 			// a checkpoint of version < 4: its parent's Send writes become the tasks channel
-			checkpoint.channel_values[TASKS] = await Promise.all(doc.pending_sends.map(load));
+			const sends = await Promise.all(doc.pending_sends.map(load));
+			// those stored as typed bytes are null in pending_sends: [index, base64, type]
+			for (const [i, b64, type] of doc.pending_sends_bytes ?? []) sends[i] = await this._loadBytes(type, b64);
+			checkpoint.channel_values[TASKS] = sends;
 			const versions = Object.values(checkpoint.channel_versions);
 			checkpoint.channel_versions[TASKS] =
 				versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import pg from "pg";
 import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
-import { emptyCheckpoint } from "@langchain/langgraph-checkpoint";
+import { emptyCheckpoint, TASKS } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
 
 let pool;
@@ -153,6 +153,26 @@ test("a channel named __proto__ reads back as a channel, not as the prototype of
 		assert.deepStrictEqual(Object.keys(t.checkpoint.channel_values).sort(), Object.keys(vals).sort());
 		assert.deepStrictEqual(Object.getOwnPropertyDescriptor(t.checkpoint.channel_values, "__proto__").value, vals["__proto__"]);
 	}
+	await saver.deleteThread(thread_id);
+});
+
+test("a checkpoint of version < 4: its parent's Send writes stored as bytes come back in the tasks channel, not as null", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	const thread_id = `${run}-v1sends`;
+	const cfg = (checkpoint_id) => ({ configurable: { thread_id, checkpoint_ns: "", checkpoint_id } });
+	const parent = { ...emptyCheckpoint(), v: 1, channel_values: { a: 1 }, channel_versions: { a: 1 }, pending_sends: [] };
+	await saver.put(cfg(), parent, { source: "input", step: -1, parents: {} }, { a: 1 });
+	// JSON, typed bytes (a Uint8Array) and JSON text jsonb cannot hold (stored as bytes too)
+	await saver.putWrites(cfg(parent.id), [[TASKS, { node: "n", args: 1 }], [TASKS, new Uint8Array([1, 2])], [TASKS, "nul \u0000"]], "task1");
+	const child = { ...emptyCheckpoint(), v: 1, channel_values: { a: 1 }, channel_versions: { a: 1 } };
+	await saver.put(cfg(parent.id), child, { source: "loop", step: 0, parents: {} }, {});
+	const sends = [{ node: "n", args: 1 }, new Uint8Array([1, 2]), "nul \u0000"];
+	const t = await saver.getTuple(cfg(child.id));
+	assert.deepStrictEqual(t.checkpoint.channel_values[TASKS], sends);
+	const listed = [];
+	for await (const x of saver.list(cfg(), { limit: 1 })) listed.push(x.checkpoint.channel_values[TASKS]);
+	assert.deepStrictEqual(listed, [sends]);
 	await saver.deleteThread(thread_id);
 });
 
