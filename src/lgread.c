@@ -458,7 +458,37 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	appendStringInfoString(&out, ", ");
 	lg_append_rows(&out, "\"pending_writes\": [", LGP_WRITES, thread, ns, id, lg_append_write);
 	if (old && has_parent)
+	{
+		uint64		j;
+		bool		first = true;
+
 		lg_append_rows(&out, ", \"pending_sends\": [", LGP_SENDS, thread, ns, parent, lg_append_send);
+		/*
+		 * the sends stored as typed bytes, null in pending_sends (a reader that
+		 * knows no more keeps its null): [[index, "base64", "type"], ...]
+		 */
+		appendStringInfoString(&out, ", \"pending_sends_bytes\": [");
+		for (j = 0; j < SPI_processed; j++)
+		{
+			Datum		b;
+
+			if (lg_json_col(SPI_tuptable, j, 1) != NULL)
+				continue;
+			b = lg_col(SPI_tuptable, j, 3, &isnull);
+			if (isnull || lg_text_col(SPI_tuptable, j, 2) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("a write of channel \"%s\" has neither JSON nor bytes", LG_TASKS_CHANNEL),
+						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
+			appendStringInfo(&out, "%s[" UINT64_FORMAT ", ", first ? "" : ", ", j);
+			escape_json(&out, lg_b64(DatumGetByteaPP(b)));
+			appendStringInfoString(&out, ", ");
+			escape_json(&out, lg_text_col(SPI_tuptable, j, 2));
+			appendStringInfoChar(&out, ']');
+			first = false;
+		}
+		appendStringInfoChar(&out, ']');
+	}
 	appendStringInfoChar(&out, '}');
 	res = cstring_to_text_with_len(out.data, out.len);
 	pfree(out.data);

@@ -377,9 +377,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	async _toTuple(doc, plain) {
 		const { thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id } = doc;
 		const load = plain ? async (v) => v : (v) => this._loadJson(v);
-		const values = {};
-		for (const [k, v] of Object.entries(doc.channel_values)) values[k] = await load(v);
-		for (const [k, [type, b64]] of Object.entries(doc.channel_bytes)) values[k] = await this._loadBytes(type, b64);
+		// entries, not assignments: a channel named "__proto__" stays a channel (an
+		// assignment would make its value the prototype of channel_values)
+		const entries = [];
+		for (const [k, v] of Object.entries(doc.channel_values)) entries.push([k, await load(v)]);
+		for (const [k, [type, b64]] of Object.entries(doc.channel_bytes)) entries.push([k, await this._loadBytes(type, b64)]);
+		const values = Object.fromEntries(entries);
 		const checkpoint = {
 			...doc.checkpoint,
 			channel_versions: doc.checkpoint.channel_versions ?? {},
@@ -388,7 +391,10 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		};
 		if (doc.pending_sends && doc.pending_sends.length > 0) {
 			// a checkpoint of version < 4: its parent's Send writes become the tasks channel
-			checkpoint.channel_values[TASKS] = await Promise.all(doc.pending_sends.map(load));
+			const sends = await Promise.all(doc.pending_sends.map(load));
+			// those stored as typed bytes are null in pending_sends: [index, base64, type]
+			for (const [i, b64, type] of doc.pending_sends_bytes ?? []) sends[i] = await this._loadBytes(type, b64);
+			checkpoint.channel_values[TASKS] = sends;
 			const versions = Object.values(checkpoint.channel_versions);
 			checkpoint.channel_versions[TASKS] =
 				versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
@@ -502,11 +508,12 @@ export class StategraphSaver extends BaseCheckpointSaver {
 				c.thread_id ?? null,
 				c.checkpoint_ns ?? null,
 				filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
-				before?.configurable?.checkpoint_id ?? null,
+				// an empty checkpoint id is none, as getTuple reads it (and MemorySaver, in both places)
+				before?.configurable?.checkpoint_id || null,
 				// as PostgresSaver reads it; sg_lg_list's limit is an integer, and more than
 				// 2^31-1 rows is all of them (PostgresSaver's LIMIT takes a bigint)
 				limit === undefined || limit === null ? null : Math.min(parseInt(limit, 10), 2147483647),
-				c.checkpoint_id ?? null,
+				c.checkpoint_id || null,
 			],
 			rawJson,
 		);
@@ -541,7 +548,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const { channel_values: _omit, ...rest } = checkpoint;
 		const restText = JSON.stringify(rest);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
-		// jsonb holds neither NUL (removed, as PostgresSaver does) nor lone surrogates
+		// jsonb holds neither NUL (removed; PostgresSaver removes raw NULs, but its text has them escaped: 22P05) nor lone surrogates
 		// (U+FFFD, as UTF-8 text parameters get; PostgresSaver's put fails)
 		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta))
 			.replace(NUL_ESCAPE, "$1")

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import pg from "pg";
 import { Annotation, StateGraph, START, END } from "@langchain/langgraph";
-import { emptyCheckpoint } from "@langchain/langgraph-checkpoint";
+import { emptyCheckpoint, TASKS } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
 
 let pool;
@@ -112,6 +112,68 @@ test("list reads limit as PostgresSaver does (parseInt)", async () => {
 	assert.deepStrictEqual(await steps(2.5), [2, 1]);
 	assert.deepStrictEqual(await steps("3"), [2, 1, 0]);
 	assert.deepStrictEqual(await steps(undefined), [2, 1, 0, -1]);
+});
+
+test("list reads an empty checkpoint_id (the config's or before's) as none, as getTuple, MemorySaver and PostgresSaver's config do", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	const thread_id = `${run}-emptyid`;
+	let parent;
+	for (let step = -1; step < 2; step++) {
+		const checkpoint = { ...emptyCheckpoint(), channel_values: { step }, channel_versions: { step: step + 2 } };
+		const cfg = await saver.put({ configurable: { thread_id, checkpoint_ns: "", checkpoint_id: parent } }, checkpoint,
+			{ source: step < 0 ? "input" : "loop", step, parents: {} }, { step: step + 2 });
+		parent = cfg.configurable.checkpoint_id;
+	}
+	const steps = async (config, options) => {
+		const out = [];
+		for await (const t of saver.list(config, options)) out.push(t.metadata.step);
+		return out;
+	};
+	assert.deepStrictEqual(await steps({ configurable: { thread_id, checkpoint_id: "" } }), [1, 0, -1]);
+	assert.deepStrictEqual(await steps({ configurable: { thread_id } }, { before: { configurable: { checkpoint_id: "" } } }), [1, 0, -1]);
+	assert.equal((await saver.getTuple({ configurable: { thread_id, checkpoint_id: "" } })).metadata.step, 1);
+	await saver.deleteThread(thread_id);
+});
+
+test("a channel named __proto__ reads back as a channel, not as the prototype of channel_values", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	const thread_id = `${run}-proto`;
+	const id = emptyCheckpoint().id;
+	const values = JSON.parse('{"__proto__": ["x", 1], "a": 2, "b": {"__proto__": 3}}');
+	const versions = JSON.parse('{"__proto__": 1, "a": 1, "b": 1}');
+	const bytesValues = JSON.parse('{"__proto__": "nul \\u0000"}'); // stored as bytes (jsonb holds no NUL)
+	for (const [ns, vals] of [["", values], ["bytes", bytesValues]]) {
+		const vers = ns ? JSON.parse('{"__proto__": 1}') : versions;
+		await saver.put({ configurable: { thread_id, checkpoint_ns: ns } },
+			{ ...emptyCheckpoint(), id, channel_values: vals, channel_versions: vers }, { source: "input", step: -1, parents: {} }, vers);
+		const t = await saver.getTuple({ configurable: { thread_id, checkpoint_ns: ns } });
+		assert.equal(Object.getPrototypeOf(t.checkpoint.channel_values), Object.prototype);
+		assert.deepStrictEqual(Object.keys(t.checkpoint.channel_values).sort(), Object.keys(vals).sort());
+		assert.deepStrictEqual(Object.getOwnPropertyDescriptor(t.checkpoint.channel_values, "__proto__").value, vals["__proto__"]);
+	}
+	await saver.deleteThread(thread_id);
+});
+
+test("a checkpoint of version < 4: its parent's Send writes stored as bytes come back in the tasks channel, not as null", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	const thread_id = `${run}-v1sends`;
+	const cfg = (checkpoint_id) => ({ configurable: { thread_id, checkpoint_ns: "", checkpoint_id } });
+	const parent = { ...emptyCheckpoint(), v: 1, channel_values: { a: 1 }, channel_versions: { a: 1 }, pending_sends: [] };
+	await saver.put(cfg(), parent, { source: "input", step: -1, parents: {} }, { a: 1 });
+	// JSON, typed bytes (a Uint8Array) and JSON text jsonb cannot hold (stored as bytes too)
+	await saver.putWrites(cfg(parent.id), [[TASKS, { node: "n", args: 1 }], [TASKS, new Uint8Array([1, 2])], [TASKS, "nul \u0000"]], "task1");
+	const child = { ...emptyCheckpoint(), v: 1, channel_values: { a: 1 }, channel_versions: { a: 1 } };
+	await saver.put(cfg(parent.id), child, { source: "loop", step: 0, parents: {} }, {});
+	const sends = [{ node: "n", args: 1 }, new Uint8Array([1, 2]), "nul \u0000"];
+	const t = await saver.getTuple(cfg(child.id));
+	assert.deepStrictEqual(t.checkpoint.channel_values[TASKS], sends);
+	const listed = [];
+	for await (const x of saver.list(cfg(), { limit: 1 })) listed.push(x.checkpoint.channel_values[TASKS]);
+	assert.deepStrictEqual(listed, [sends]);
+	await saver.deleteThread(thread_id);
 });
 
 test("a thread deleted by another process while a run writes it: the run fails, nothing half stored", async () => {
