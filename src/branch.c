@@ -331,13 +331,10 @@ pending_writer(SGWrite *writes, int *nodes, int nwrites)
 	return nodes[0];
 }
 
-/* sg_update_state(thread_id, values, as_node, checkpoint_id): a new checkpoint with values applied as if a node wrote them. */
-Datum
-sg_update_state(PG_FUNCTION_ARGS)
+/* sg_update_state's work, with thread_id held (sg_hold_updating_thread). */
+static pg_uuid_t *
+update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_node)
 {
-	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
-	Jsonb	   *values;
-	char	   *as_node = PG_ARGISNULL(2) ? NULL : sg_arg_text(fcinfo, 2, "as_node");
 	SGThread   *th;
 	SGGraph    *g;
 	SGCheckpoint *base = NULL;
@@ -358,19 +355,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 	bool		new_kinds;
 	int			node;
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
-	MemoryContext hold;
 
-	sg_require_arg(fcinfo, 1, "values");
-	values = PG_GETARG_JSONB_P(1);
-	if (!sg_jsonb_is_object(values))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("values must be a JSON object of channel values, not a JSON %s",
-						sg_jsonb_type_name(values))));
-
-	sg_refuse_running_thread(thread_id, "sg_update_state");
-	hold = AllocSetContextCreate(CurrentMemoryContext, "stategraph update", ALLOCSET_SMALL_SIZES);
-	sg_hold_updating_thread(thread_id, hold);	/* (its reducers and routers run below) */
 	sg_spi_connect();
 	sg_lock_thread(thread_id, false);
 	th = sg_thread_fetch(thread_id, true);
@@ -473,6 +458,49 @@ sg_update_state(PG_FUNCTION_ARGS)
 	sg_thread_set(thread_id, &cp->id, cp->nnext > 0 ? "idle" : "done", new_kinds ? g->kinds : NULL);
 	*result = cp->id;
 	sg_spi_finish();
+	return result;
+}
+
+/* sg_update_state(thread_id, values, as_node, checkpoint_id): a new checkpoint with values applied as if a node wrote them. */
+Datum
+sg_update_state(PG_FUNCTION_ARGS)
+{
+	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
+	Jsonb	   *values;
+	char	   *as_node = PG_ARGISNULL(2) ? NULL : sg_arg_text(fcinfo, 2, "as_node");
+	pg_uuid_t  *result;
+	MemoryContext hold;
+
+	sg_require_arg(fcinfo, 1, "values");
+	values = PG_GETARG_JSONB_P(1);
+	if (!sg_jsonb_is_object(values))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("values must be a JSON object of channel values, not a JSON %s",
+						sg_jsonb_type_name(values))));
+
+	sg_refuse_running_thread(thread_id, "sg_update_state");
+	hold = AllocSetContextCreate(CurrentMemoryContext, "stategraph update", ALLOCSET_SMALL_SIZES);
+	sg_hold_updating_thread(thread_id, hold);	/* (its reducers and routers run below) */
+
+	/*
+	 * An error lets go of the thread at once: the context the update runs
+	 * in is not always reset by it. A reducer or router written in SQL runs
+	 * its statements in a context under the graph's cached function (its
+	 * FmgrInfo), which outlives the transaction: its sg_update_state that
+	 * failed held the thread for the backend's life, and every later
+	 * sg_update_state or run of it was refused (55000).
+	 */
+	PG_TRY();
+	{
+		result = update_state(fcinfo, thread_id, values, as_node);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(hold);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	MemoryContextDelete(hold);
 	PG_RETURN_UUID_P(result);
 }
