@@ -43,5 +43,34 @@ END $$;
 SELECT sg_invoke('g', '{"v": [7]}', 'z') -> 'v' AS v;
 SELECT sg_update_state('z', '{"v": [5]}') IS NOT NULL AS updated;
 
+-- the same with sg_stream: graph k's reducer streams thread z with graph k
+CREATE FUNCTION red_s(cur jsonb, upd jsonb) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT upd FROM (SELECT count(*) FROM sg_stream('k', '{}', 'z')) s $$;
+SELECT sg_create_graph('k', '{"w": {"reducer": "red_s(jsonb,jsonb)"}}');
+SELECT sg_add_node('k', 'b', 'one(jsonb)');
+SELECT sg_add_edge('k', '__start__', 'b');
+SELECT sg_add_edge('k', 'b', '__end__');
+SELECT sg_compile('k');
+SELECT sg_invoke('k', '{"w": 1}', 'y');
+SELECT sg_invoke('g', '{"v": [8]}', 'z') -> 'v' AS v;
+-- a stream that fails at a later step lets go too
+CREATE FUNCTION boom(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT ('{"v": [' || (1/0) || ']}')::jsonb $$;
+SELECT sg_create_graph('bad', '{"v": {"reducer": "append"}}');
+SELECT sg_add_node('bad', 'a', 'zero(jsonb)');
+SELECT sg_add_node('bad', 'b', 'boom(jsonb)');
+SELECT sg_add_edge('bad', '__start__', 'a');
+SELECT sg_add_edge('bad', 'a', 'b');
+SELECT sg_add_edge('bad', 'b', '__end__');
+SELECT sg_compile('bad');
+CREATE FUNCTION red_bad(cur jsonb, upd jsonb) RETURNS jsonb LANGUAGE sql AS
+$$ SELECT upd FROM (SELECT count(*) FROM sg_stream('bad', '{"v": [1]}', 'b1')) s $$;
+SELECT sg_create_graph('m', '{"w": {"reducer": "red_bad(jsonb,jsonb)"}}');
+SELECT sg_add_node('m', 'b', 'one(jsonb)');
+SELECT sg_add_edge('m', '__start__', 'b');
+SELECT sg_add_edge('m', 'b', '__end__');
+SELECT sg_compile('m');
+SELECT sg_invoke('m', '{"w": 1}', 'y');
+SELECT sg_invoke('g', '{"v": [9]}', 'b1') -> 'v' AS v;
+
 SET client_min_messages = warning;
 DROP SCHEMA rev40_invoke_held_error CASCADE;

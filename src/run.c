@@ -108,6 +108,7 @@ typedef struct StreamState
 	SGRun	   *run;
 	List	   *rows;			/* StreamRow *, not yet returned */
 	bool		finished;
+	MemoryContext run_cxt;		/* the run's parent, deleted if a call fails (stream_failed) */
 	char	   *thread_id;		/* of a run that stores its steps, or NULL */
 	TransactionId wrote_in;		/* the (sub)transaction of its last stored step */
 } StreamState;
@@ -161,6 +162,26 @@ stream_emit(void *arg, int step, const char *node, Jsonb *payload)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * A call of the stream failed: the run (and its hold on its thread) goes at
+ * once. The stream cannot be read again, but its memory lives as long as
+ * the context it was called in, which an error does not always reset: a
+ * reducer or router written in SQL runs its statements under the graph's
+ * cached function, which outlives the transaction, and its stream that
+ * failed held the thread for the backend's life ("is already running in
+ * this session" at every later run of it).
+ */
+static void
+stream_failed(StreamState *st)
+{
+	if (st->run_cxt != NULL)
+		MemoryContextDelete(st->run_cxt);
+	st->run_cxt = NULL;
+	st->run = NULL;
+	st->rows = NIL;
+	st->finished = true;
+}
+
 /* sg_stream(...): the run's updates or values as rows, one super-step at a time. */
 Datum
 sg_stream(PG_FUNCTION_ARGS)
@@ -187,13 +208,24 @@ sg_stream(PG_FUNCTION_ARGS)
 		opts.emit_arg = st;
 		if (opts.thread_id != NULL)
 			st->thread_id = pstrdup(opts.thread_id);
+		st->run_cxt = AllocSetContextCreate(funcctx->multi_call_memory_ctx, "stategraph stream",
+											ALLOCSET_SMALL_SIZES);
 		MemoryContextSwitchTo(old);
 
-		sg_spi_connect();
-		st->run = sg_run_begin(&opts, funcctx->multi_call_memory_ctx);
-		if (st->rows != NIL)
-			sg_run_checkpointed(st->run);	/* a time-travel fork, already shown in mode values */
-		sg_spi_finish();
+		PG_TRY();
+		{
+			sg_spi_connect();
+			st->run = sg_run_begin(&opts, st->run_cxt);
+			if (st->rows != NIL)
+				sg_run_checkpointed(st->run);	/* a time-travel fork, already shown in mode values */
+			sg_spi_finish();
+		}
+		PG_CATCH();
+		{
+			stream_failed(st);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		stream_note_stored(st);
 	}
 	funcctx = SRF_PERCALL_SETUP();
@@ -202,15 +234,24 @@ sg_stream(PG_FUNCTION_ARGS)
 
 	while (st->rows == NIL && !st->finished)
 	{
-		sg_spi_connect();
-		if (sg_run_step(st->run))
-			sg_run_checkpointed(st->run);	/* the caller may stop reading rows at any time */
-		else
+		PG_TRY();
 		{
-			sg_run_end(st->run);
-			st->finished = true;
+			sg_spi_connect();
+			if (sg_run_step(st->run))
+				sg_run_checkpointed(st->run);	/* the caller may stop reading rows at any time */
+			else
+			{
+				sg_run_end(st->run);
+				st->finished = true;
+			}
+			sg_spi_finish();
 		}
-		sg_spi_finish();
+		PG_CATCH();
+		{
+			stream_failed(st);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		stream_note_stored(st);
 	}
 	if (st->rows != NIL)
@@ -225,7 +266,8 @@ sg_stream(PG_FUNCTION_ARGS)
 		values[2] = row->payload ? JsonbPGetDatum(row->payload) : (Datum) 0;
 		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(funcctx->tuple_desc, values, nulls)));
 	}
-	sg_run_free(st->run);
+	if (st->run != NULL)
+		sg_run_free(st->run);
 	SRF_RETURN_DONE(funcctx);
 }
 
