@@ -7,8 +7,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev40_invoke_held_error;
-SET search_path = rev40_invoke_held_error;
+CREATE SCHEMA held_thread_invoke_fails;
+SET search_path = held_thread_invoke_fails;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -73,4 +73,4 @@ SELECT sg_invoke('m', '{"w": 1}', 'y');
 SELECT sg_invoke('g', '{"v": [9]}', 'b1') -> 'v' AS v;
 
 SET client_min_messages = warning;
-DROP SCHEMA rev40_invoke_held_error CASCADE;
+DROP SCHEMA held_thread_invoke_fails CASCADE;
