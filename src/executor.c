@@ -1276,7 +1276,6 @@ static SGThread *
 run_lock_thread(SGRun *run)
 {
 	const char *thread_id = run->opts.thread_id;
-	ListCell   *lc;
 	MemoryContextCallback *cb;
 	SGThread   *th;
 
@@ -1285,12 +1284,11 @@ run_lock_thread(SGRun *run)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("thread \"%s\" is being updated in this session", thread_id),
 				 errdetail("A reducer or router called by sg_update_state cannot run the thread it updates.")));
-	foreach(lc, running_threads)
-		if (strcmp((char *) lfirst(lc), thread_id) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("thread \"%s\" is already running in this session", thread_id),
-					 errdetail("A node cannot run the thread it belongs to, and an sg_stream of the thread left open in this session (a cursor) holds it until it is closed.")));
+	if (listed(running_threads, thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("thread \"%s\" is already running in this session", thread_id),
+				 errdetail("A node cannot run the thread it belongs to, and an sg_stream of the thread left open in this session (a cursor) holds it until it is closed.")));
 	sg_lock_thread(thread_id, run->opts.durable);
 	MemoryContextSwitchTo(TopMemoryContext);
 	running_threads = lappend(running_threads, (char *) thread_id);
