@@ -480,27 +480,10 @@ sg_update_state(PG_FUNCTION_ARGS)
 						sg_jsonb_type_name(values))));
 
 	sg_refuse_running_thread(thread_id, "sg_update_state");
+	/* its reducers and routers run below (an error lets go too: session_threads.c) */
 	hold = AllocSetContextCreate(CurrentMemoryContext, "stategraph update", ALLOCSET_SMALL_SIZES);
-	sg_hold_updating_thread(thread_id, hold);	/* (its reducers and routers run below) */
-
-	/*
-	 * An error lets go of the thread at once: the context the update runs
-	 * in is not always reset by it. A reducer or router written in SQL runs
-	 * its statements in a context under the graph's cached function (its
-	 * FmgrInfo), which outlives the transaction: its sg_update_state that
-	 * failed held the thread for the backend's life, and every later
-	 * sg_update_state or run of it was refused (55000).
-	 */
-	PG_TRY();
-	{
-		result = update_state(fcinfo, thread_id, values, as_node);
-	}
-	PG_CATCH();
-	{
-		MemoryContextDelete(hold);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	sg_session_hold_thread(thread_id, true, false, hold);
+	result = update_state(fcinfo, thread_id, values, as_node);
 	MemoryContextDelete(hold);
 	PG_RETURN_UUID_P(result);
 }

@@ -76,6 +76,7 @@ struct SGRun
 	bool		wrote;			/* a checkpoint was stored */
 	bool		thread_exists;	/* the thread has its row in stategraph.threads */
 	bool		pending_set;	/* pending writes were stored on the current checkpoint */
+	uint64		hold;			/* its hold on the thread (session_threads.c) */
 	bool		has_head;		/* head: the thread's newest checkpoint when the run began */
 	pg_uuid_t	head;
 	SGRunStatus status;
@@ -95,63 +96,6 @@ typedef struct SGTaskContext
 
 static SGTaskContext *current_task = NULL;
 
-/* Threads this backend is running now, to refuse running one inside itself. */
-static List *running_threads = NIL;
-
-/*
- * Threads this backend's sg_update_state is updating now: it calls the
- * graph's reducers and routers, which must not change the thread either.
- */
-static List *updating_threads = NIL;
-
-static bool
-listed(List *threads, const char *thread_id)
-{
-	ListCell   *lc;
-
-	foreach(lc, threads)
-		if (strcmp((char *) lfirst(lc), thread_id) == 0)
-			return true;
-	return false;
-}
-
-/* Is thread_id being run (or updated) by this backend (a node calling back into its own thread)? */
-bool
-sg_thread_running_here(const char *thread_id)
-{
-	return listed(running_threads, thread_id) || listed(updating_threads, thread_id);
-}
-
-/* Forget a thread this backend was updating (the update's memory is going). */
-static void
-forget_updating(void *arg)
-{
-	updating_threads = list_delete_ptr(updating_threads, arg);
-}
-
-/*
- * sg_update_state of thread_id calls the graph's reducers and routers
- * until cxt is reset or deleted: refuse them the thread as a run's nodes
- * are refused theirs. A reducer's sg_update_state of the same thread wrote
- * a checkpoint that the outer update then wrote a sibling of, from the
- * same parent, and moved the head past it: the inner update was lost on a
- * dead branch (so were an sg_invoke's steps; a delete was written over).
- */
-void
-sg_hold_updating_thread(const char *thread_id, MemoryContext cxt)
-{
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	char	   *id = pstrdup(thread_id);
-	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
-
-	MemoryContextSwitchTo(TopMemoryContext);
-	updating_threads = lappend(updating_threads, id);
-	MemoryContextSwitchTo(old);
-	cb->func = forget_updating;
-	cb->arg = id;
-	MemoryContextRegisterResetCallback(cxt, cb);
-}
-
 /*
  * Refuse to change a thread from inside one of its own nodes: the run's next
  * checkpoint would be written over the change (an update lost on a dead
@@ -162,7 +106,7 @@ sg_refuse_running_thread(const char *thread_id, const char *what)
 {
 	if (!sg_thread_running_here(thread_id))
 		return;
-	if (!listed(running_threads, thread_id))
+	if (!sg_session_holds_thread(thread_id, false))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s cannot change thread \"%s\" while this session is updating it", what, thread_id),
@@ -1195,13 +1139,6 @@ sg_run_step(SGRun *run)
  * ---------------------------------------------------------------------------
  */
 
-/* Forget a thread this backend was running (its run's memory is going). */
-static void
-forget_running(void *arg)
-{
-	running_threads = list_delete_ptr(running_threads, arg);
-}
-
 /* Check the options of a run that do not depend on its graph or thread. */
 static void
 check_run_options(SGRunOptions *opts)
@@ -1276,27 +1213,20 @@ static SGThread *
 run_lock_thread(SGRun *run)
 {
 	const char *thread_id = run->opts.thread_id;
-	MemoryContextCallback *cb;
 	SGThread   *th;
 
-	if (listed(updating_threads, thread_id))
+	if (sg_session_holds_thread(thread_id, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("thread \"%s\" is being updated in this session", thread_id),
 				 errdetail("A reducer or router called by sg_update_state cannot run the thread it updates.")));
-	if (listed(running_threads, thread_id))
+	if (sg_session_holds_thread(thread_id, false))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("thread \"%s\" is already running in this session", thread_id),
 				 errdetail("A node cannot run the thread it belongs to, and an sg_stream of the thread left open in this session (a cursor) holds it until it is closed.")));
 	sg_lock_thread(thread_id, run->opts.durable);
-	MemoryContextSwitchTo(TopMemoryContext);
-	running_threads = lappend(running_threads, (char *) thread_id);
-	MemoryContextSwitchTo(run->step_cxt[0]);
-	cb = MemoryContextAlloc(run->cxt, sizeof(MemoryContextCallback));
-	cb->func = forget_running;
-	cb->arg = (void *) thread_id;
-	MemoryContextRegisterResetCallback(run->cxt, cb);
+	run->hold = sg_session_hold_thread(thread_id, false, run->opts.durable, run->cxt);
 
 	th = sg_thread_fetch(thread_id, true);
 	if (th != NULL && strcmp(th->graph, run->opts.graph) != 0)
@@ -1729,6 +1659,17 @@ bool
 sg_run_finished(SGRun *run)
 {
 	return run->status != SG_RUN_RUNNING || run->ntasks == 0;
+}
+
+/*
+ * Does the run still hold its thread? A rollback to a savepoint lets go of
+ * a hold taken after it (with the thread's lock): an sg_stream begun there
+ * and read on through a cursor made before it.
+ */
+bool
+sg_run_holds_thread(SGRun *run)
+{
+	return !run->persist || sg_session_hold_kept(run->hold);
 }
 
 /* Free a run's memory (and unpin its graph). */

@@ -59,35 +59,15 @@ sg_invoke(PG_FUNCTION_ARGS)
 	SGRunOptions opts = sg_run_options(fcinfo, false);
 	SGRun	   *run;
 	Jsonb	   *result;
-	MemoryContext cxt;
 
-	/*
-	 * The run (and its hold on its thread) lives in cxt, deleted if the run
-	 * fails: the context sg_invoke is called in is not always reset by the
-	 * error. A reducer or router written in SQL runs its statements under
-	 * the graph's cached function, which outlives the transaction: its
-	 * sg_invoke that failed held the thread for the backend's life ("is
-	 * already running in this session" at every later run of it).
-	 */
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph invoke", ALLOCSET_SMALL_SIZES);
-	PG_TRY();
-	{
-		sg_spi_connect();
-		run = sg_run_begin(&opts, cxt);
-		while (sg_run_step(run))
-			CHECK_FOR_INTERRUPTS();
-		result = sg_run_result(run);
-		sg_run_end(run);
-		sg_spi_finish();
-		sg_run_free(run);
-	}
-	PG_CATCH();
-	{
-		MemoryContextDelete(cxt);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	MemoryContextDelete(cxt);
+	sg_spi_connect();
+	run = sg_run_begin(&opts, CurrentMemoryContext);
+	while (sg_run_step(run))
+		CHECK_FOR_INTERRUPTS();
+	result = sg_run_result(run);
+	sg_run_end(run);
+	sg_spi_finish();
+	sg_run_free(run);
 	PG_RETURN_JSONB_P(result);
 }
 
@@ -122,18 +102,26 @@ typedef struct StreamState
  * So each FETCH first checks that the (sub)transaction of the last stored
  * step is still part of this one (committed into it, not rolled back);
  * checking the last one is enough, as any rollback that undid an earlier
- * step undid every later one too.
+ * step undid every later one too. Before that, a stream begun after the
+ * savepoint lost its hold on the thread, and the thread's lock, to the
+ * rollback, even if it stored nothing (a resume in mode values): it cannot
+ * go on either.
  */
 static void
 stream_check_stored(StreamState *st)
 {
-	if (!TransactionIdIsValid(st->wrote_in) || TransactionIdIsCurrentTransactionId(st->wrote_in))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("sg_stream of thread \"%s\" cannot go on: a rollback to a savepoint undid its stored steps", st->thread_id),
-			 errdetail("The checkpoints it wrote since the savepoint are gone; its next step would be stored on one of them."),
-			 errhint("Close the cursor and resume the thread with a new call.")));
+	if (st->run != NULL && !sg_run_holds_thread(st->run))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sg_stream of thread \"%s\" cannot go on: a rollback to a savepoint let go of the thread", st->thread_id),
+				 errdetail("The stream began after the savepoint; the rollback released its hold on the thread."),
+				 errhint("Close the cursor and resume the thread with a new call.")));
+	if (TransactionIdIsValid(st->wrote_in) && !TransactionIdIsCurrentTransactionId(st->wrote_in))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sg_stream of thread \"%s\" cannot go on: a rollback to a savepoint undid its stored steps", st->thread_id),
+				 errdetail("The checkpoints it wrote since the savepoint are gone; its next step would be stored on one of them."),
+				 errhint("Close the cursor and resume the thread with a new call.")));
 }
 
 /* Note the (sub)transaction that holds the steps a stream stored so far. */
@@ -165,11 +153,11 @@ stream_emit(void *arg, int step, const char *node, Jsonb *payload)
 /*
  * A call of the stream failed: the run (and its hold on its thread) goes at
  * once. The stream cannot be read again, but its memory lives as long as
- * the context it was called in, which an error does not always reset: a
- * reducer or router written in SQL runs its statements under the graph's
- * cached function, which outlives the transaction, and its stream that
- * failed held the thread for the backend's life ("is already running in
- * this session" at every later run of it).
+ * its cursor, or the context it was called in, which an error does not
+ * always reset; and its hold was taken by the call that began it, maybe in
+ * a (sub)transaction that the failure did not roll back (a FETCH in a
+ * savepoint): the thread stayed held, and every later run of it in this
+ * session was refused ("is already running in this session").
  */
 static void
 stream_failed(StreamState *st)

@@ -428,6 +428,7 @@ extern void sg_run_checkpointed(SGRun *run);
 extern void sg_run_check_privileges(SGRun *run);
 extern SGRunStatus sg_run_status(SGRun *run);
 extern bool sg_run_finished(SGRun *run);
+extern bool sg_run_holds_thread(SGRun *run);
 extern void sg_run_free(SGRun *run);
 extern Jsonb *sg_interrupt_entry(const char *task_id, const char *node, int index, Jsonb *value);
 
@@ -710,9 +711,12 @@ extern uint64 sg_spi_execute_or_raise(SPIPlanPtr plan, Datum *values, const char
  * Security and lifecycle (executor.c, graph.c)
  * ---------------------------------------------------------------------------
  */
-extern bool sg_thread_running_here(const char *thread_id);
 extern void sg_refuse_running_thread(const char *thread_id, const char *what);
-extern void sg_hold_updating_thread(const char *thread_id, MemoryContext cxt);
+/* session_threads.c: the threads this session is running or updating now */
+extern uint64 sg_session_hold_thread(const char *thread_id, bool updating, bool durable, MemoryContext holder);
+extern bool sg_session_hold_kept(uint64 number);
+extern bool sg_session_holds_thread(const char *thread_id, bool updating);
+extern bool sg_thread_running_here(const char *thread_id);
 extern void sg_require_function(Oid fn, const char *what, const char *name, const char *graph);
 extern void sg_check_state_size(SGChannelSet *cs, SGState *s, const char *thread_id);
 extern bool sg_schema_is_010(void);
