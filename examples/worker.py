@@ -267,6 +267,7 @@ class Worker:
                 return []
             cur = conn.execute(
                 "SELECT task_id, token, queue, graph, thread_id, node, step, attempt, input, config, resume, "
+                "resume IS NOT NULL AS resumed, "
                 "extract(epoch FROM lease_expires_at - clock_timestamp()) AS lease_left "
                 "FROM sg_claim(%s, %s, 1, %s::interval, %s::interval)",
                 (queue, self.name, self.lease, f"{wait:.3f} seconds"))
@@ -626,7 +627,7 @@ def work(task, ctx):
 @handler("ask")
 def ask(task, ctx):
     """Asks a human once, then answers with what the human said."""
-    if task["resume"] is None:
+    if not task["resumed"]:                          # (an answer may be JSON null: resume None)
         raise Interrupt({"question": "go ahead?"})
     return {"answer": task["resume"]}
 

@@ -131,6 +131,14 @@ is(sql(q{SELECT interrupts->0->'value'->>'question' FROM sg_get_state('h-1')}), 
 sql(q{SELECT sg_invoke('human', NULL, 'h-1', resume => '"yes"')});
 ok(run_to_end('human', 'h-1'), 'resumed, the task was queued again and done');
 is(sql(q{SELECT (sg_get_state('h-1'))."values"->>'answer'}), 'yes', 'the worker got the answer in resume');
+# an answer of JSON null is an answer too (task["resumed"]): the worker asked again, for ever
+sql(q{SELECT sg_invoke('human', '{}', 'h-2')});
+ok($node->poll_query_until('postgres', "SELECT status FROM sg_threads() WHERE thread_id = 'h-2'", 'interrupted'),
+	'the worker paused the second thread');
+sql(q{SELECT sg_invoke('human', NULL, 'h-2', resume => 'null')});
+ok(run_to_end('human', 'h-2'), 'resumed with null, the task was done');
+is(sql(q{SELECT (sg_get_state('h-2'))."values"->'answer'}), 'null', 'the worker got null as the answer');
+is(sql(q{SELECT status FROM sg_threads() WHERE thread_id = 'h-2'}), 'done', 'and did not ask again');
 
 # --- a failed attempt is retried after the backoff ----------------------------
 sql(q{SELECT sg_invoke('flaky', '{}', 'f-1')});
