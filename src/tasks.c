@@ -452,11 +452,13 @@ fetch_row(const char *task_id, bool for_update)
 /*
  * A task row for a call naming it; unknown tasks are an error. A task that
  * row-level security hides from a caller holding its newest claim (token
- * not NULL) is one whose owner the caller's role was a member of when it
- * claimed it and is not any more (a REVOKE, a DROP ROLE or a rename while
- * it worked), or whose task sg_reassign_owned gave to a role it is not a
- * member of: 42501 saying so, where "does not exist" sent its worker
- * looking for a wrong task id.
+ * not NULL) is one the claim's role could see and the caller cannot now:
+ * 42501 saying so, where "does not exist" sent its worker looking for a
+ * wrong task id. The claim is not recorded by role, so the detail names
+ * only what is known: the task's owner, and that the caller is not a
+ * member of it (a membership revoked, a role renamed, the task given to
+ * that role by sg_reassign_owned, BYPASSRLS taken away, or the claim made
+ * as another role), or that the owner is no role now (renamed or dropped).
  */
 static TaskRow *
 require_row(const char *task_id, const pg_uuid_t *token, bool for_update)
@@ -465,16 +467,25 @@ require_row(const char *task_id, const pg_uuid_t *token, bool for_update)
 	char	   *owner;
 
 	if (row == NULL && token != NULL && (owner = sg_task_owner_of_claim(task_id, token)) != NULL)
+	{
+		const char *me = GetUserNameFromId(GetUserId(), false);
+
+		if (OidIsValid(get_role_oid(owner, true)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for task \"%s\"", task_id),
+					 errdetail("The task belongs to role \"%s\", of which role \"%s\" is not a member; the claim was made as a role that could see it (since then a membership, a role's name or BYPASSRLS changed, or the task was given to role \"%s\"; or the claim was another role's); nothing was changed.",
+							   owner, me, owner),
+					 errhint("Grant role \"%s\" to the worker's role, or stop working on the task: once its lease expires, a worker that may see it claims it again.",
+							 owner)));
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for task \"%s\"", task_id),
-				 errdetail("The task belongs to role \"%s\", of which role \"%s\" is not a member now (its membership was revoked, or the task was given to that role, after the claim); nothing was changed.",
-						   owner, GetUserNameFromId(GetUserId(), false)),
-				 OidIsValid(get_role_oid(owner, true)) ?
-				 errhint("Grant role \"%s\" to the worker's role, or stop working on the task: once its lease expires, a worker that may see it claims it again.",
-						 owner) :
+				 errdetail("The task belongs to role \"%s\", which is no role now (renamed or dropped), so role \"%s\" may not see it; nothing was changed.",
+						   owner, me),
 				 errhint("Role \"%s\" does not exist (renamed or dropped): sg_reassign_owned gives its rows to another role. Stop working on the task.",
 						 owner)));
+	}
 	if (row == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
