@@ -1964,42 +1964,36 @@ DECLARE
     schema_public boolean := pg_catalog.current_setting('stategraph_update.schema_public', true) OPERATOR(pg_catalog.=) 'on';
     schema_oid pg_catalog.oid := (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'stategraph');
     names text;
-    f pg_catalog.oid;
+    t record;
     saved pg_catalog.aclitem[];
 BEGIN
     IF revoked IS NULL OR pg_catalog.cardinality(revoked) OPERATOR(pg_catalog.=) 0 THEN
         RETURN;
     END IF;
-    FOREACH f IN ARRAY revoked LOOP
+    -- each REVOKE records the object's whole ACL as its initial privileges:
+    -- those of before it (a fresh install's, or none) are put back
+    FOR t IN SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass AS cls, r.f AS obj,
+                    pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', r.f::pg_catalog.regprocedure) AS stmt
+             FROM pg_catalog.unnest(revoked) r(f)
+             UNION ALL
+             SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, schema_oid,
+                    'REVOKE USAGE ON SCHEMA stategraph FROM PUBLIC'
+             WHERE NOT schema_public
+    LOOP
         saved := (SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
-                  WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-                    AND ip.objoid OPERATOR(pg_catalog.=) f AND ip.objsubid OPERATOR(pg_catalog.=) 0);
-        EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', f::pg_catalog.regprocedure);
+                  WHERE ip.classoid OPERATOR(pg_catalog.=) t.cls
+                    AND ip.objoid OPERATOR(pg_catalog.=) t.obj AND ip.objsubid OPERATOR(pg_catalog.=) 0);
+        EXECUTE t.stmt;
         IF saved IS NULL THEN
             DELETE FROM pg_catalog.pg_init_privs ip
-            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-              AND ip.objoid OPERATOR(pg_catalog.=) f AND ip.objsubid OPERATOR(pg_catalog.=) 0;
+            WHERE ip.classoid OPERATOR(pg_catalog.=) t.cls
+              AND ip.objoid OPERATOR(pg_catalog.=) t.obj AND ip.objsubid OPERATOR(pg_catalog.=) 0;
         ELSE
             UPDATE pg_catalog.pg_init_privs ip SET initprivs = saved
-            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-              AND ip.objoid OPERATOR(pg_catalog.=) f AND ip.objsubid OPERATOR(pg_catalog.=) 0;
+            WHERE ip.classoid OPERATOR(pg_catalog.=) t.cls
+              AND ip.objoid OPERATOR(pg_catalog.=) t.obj AND ip.objsubid OPERATOR(pg_catalog.=) 0;
         END IF;
     END LOOP;
-    IF NOT schema_public THEN
-        saved := (SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
-                  WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
-                    AND ip.objoid OPERATOR(pg_catalog.=) schema_oid AND ip.objsubid OPERATOR(pg_catalog.=) 0);
-        REVOKE USAGE ON SCHEMA stategraph FROM PUBLIC;
-        IF saved IS NULL THEN
-            DELETE FROM pg_catalog.pg_init_privs ip
-            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
-              AND ip.objoid OPERATOR(pg_catalog.=) schema_oid AND ip.objsubid OPERATOR(pg_catalog.=) 0;
-        ELSE
-            UPDATE pg_catalog.pg_init_privs ip SET initprivs = saved
-            WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
-              AND ip.objoid OPERATOR(pg_catalog.=) schema_oid AND ip.objsubid OPERATOR(pg_catalog.=) 0;
-        END IF;
-    END IF;
     names := (SELECT pg_catalog.string_agg(DISTINCT p.proname::text, ', ')
               FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) ANY (revoked));
     RAISE WARNING 'stategraph stays closed to PUBLIC, as it was before the update'
