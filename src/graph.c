@@ -1108,11 +1108,11 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define Anum_draft_node_fn_owner 6
 #define DRAFT_NODES_QUERY \
 	"SELECT " DRAFT_NODE_COLUMNS " FROM stategraph.nodes " \
-	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE pg_catalog.\"C\""
 /* (0.1.0's schema, until ALTER EXTENSION UPDATE: no external nodes) */
 #define DRAFT_NODES_QUERY_010 \
 	"SELECT node, fn, retry, NULL::pg_catalog.text, NULL::pg_catalog.int4, NULL::pg_catalog.text FROM stategraph.nodes " \
-	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE \"C\""
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY node COLLATE pg_catalog.\"C\""
 
 /* The draft's edges. */
 #define DRAFT_EDGE_COLUMNS		"sources, target"
@@ -1120,7 +1120,7 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define Anum_draft_edge_target	2
 #define DRAFT_EDGES_QUERY \
 	"SELECT " DRAFT_EDGE_COLUMNS " FROM stategraph.edges " \
-	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY sources COLLATE \"C\", target COLLATE \"C\""
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY sources COLLATE pg_catalog.\"C\", target COLLATE pg_catalog.\"C\""
 
 /* The draft's conditional edges. */
 #define DRAFT_BRANCH_COLUMNS		"source, router, path_map"
@@ -1130,11 +1130,11 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define Anum_draft_branch_router_owner 4
 #define DRAFT_BRANCHES_QUERY \
 	"SELECT " DRAFT_BRANCH_COLUMNS ", router_owner::pg_catalog.text FROM stategraph.branches " \
-	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", ordinal"
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE pg_catalog.\"C\", ordinal"
 /* (0.1.0's schema, until ALTER EXTENSION UPDATE: no ordinal, routers by OID, no owners) */
 #define DRAFT_BRANCHES_QUERY_010 \
 	"SELECT " DRAFT_BRANCH_COLUMNS ", NULL::pg_catalog.text FROM stategraph.branches " \
-	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE \"C\", router::pg_catalog.oid"
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE pg_catalog.\"C\", router::pg_catalog.oid"
 
 /* Run a query of a graph's draft ($1: the graph); returns how many rows it found. */
 static int

@@ -485,9 +485,9 @@ sg_threads(PG_FUNCTION_ARGS)
 	 * made the database) has no LangGraph.js tables: its threads only.
 	 */
 	if (sg_schema_is_010())
-		sg_spi_prepare(&plan_010, THREADS_SQL ") u ORDER BY u.thread_id COLLATE \"C\"", 1, types);
+		sg_spi_prepare(&plan_010, THREADS_SQL ") u ORDER BY u.thread_id COLLATE pg_catalog.\"C\"", 1, types);
 	else
-		sg_spi_prepare(&plan, THREADS_SQL THREADS_LG_SQL ") u ORDER BY u.thread_id COLLATE \"C\"",
+		sg_spi_prepare(&plan, THREADS_SQL THREADS_LG_SQL ") u ORDER BY u.thread_id COLLATE pg_catalog.\"C\"",
 					   1, types);
 	args[0] = graph ? CStringGetTextDatum(graph) : (Datum) 0;
 	nrows = sg_spi_execute(sg_schema_is_010() ? plan_010 : plan, args, nulls, 0);

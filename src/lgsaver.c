@@ -301,7 +301,7 @@ static const LGStatement lg_statements[LGP_COUNT] = {
 		"type = EXCLUDED.type, bytes = EXCLUDED.bytes",
 	w_row, 10},
 	[LGP_W_SAME] = {
-		"SELECT task_id, idx, value::pg_catalog.text OPERATOR(pg_catalog.=) $5 COLLATE \"C\" FROM stategraph.lg_writes "
+		"SELECT task_id, idx, value::pg_catalog.text OPERATOR(pg_catalog.=) $5 COLLATE pg_catalog.\"C\" FROM stategraph.lg_writes "
 		"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND checkpoint_ns OPERATOR(pg_catalog.=) $2 "
 		"AND checkpoint_id OPERATOR(pg_catalog.=) $3 AND channel OPERATOR(pg_catalog.=) $4 "
 		"AND idx OPERATOR(pg_catalog.>=) 0 LIMIT 2",	/* not a special write: those are replaced */

@@ -412,11 +412,11 @@ check_rows(Jsonb *data)
 			 */
 			" (SELECT pg_catalog.format('Checkpoint %s refers to %s, which is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id', x.value) "
 			"   FROM r, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("e" GET "'refs'") ") x "
-			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND (x.value OPERATOR(pg_catalog.#>>) '{}') COLLATE \"C\" "
-			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
+			"   WHERE x.value OPERATOR(pg_catalog.<>) 'null' AND (x.value OPERATOR(pg_catalog.#>>) '{}') COLLATE pg_catalog.\"C\" "
+			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE pg_catalog.\"C\" LIMIT 1), "
 			" (SELECT pg_catalog.format('Checkpoint %s has a parent that is not older than it.', e OPERATOR(pg_catalog.->>) 'checkpoint_id') "
-			"   FROM r WHERE (e OPERATOR(pg_catalog.->>) 'parent_id') COLLATE \"C\" "
-			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE \"C\" LIMIT 1), "
+			"   FROM r WHERE (e OPERATOR(pg_catalog.->>) 'parent_id') COLLATE pg_catalog.\"C\" "
+			"     OPERATOR(pg_catalog.>=) (e OPERATOR(pg_catalog.->>) 'checkpoint_id') COLLATE pg_catalog.\"C\" LIMIT 1), "
 			/* a row that starts a fork of another thread is exported with a full image */
 			" (SELECT pg_catalog.format('Checkpoint %s starts a fork of thread %s without a full image.', "
 			"       e OPERATOR(pg_catalog.->>) 'checkpoint_id', e OPERATOR(pg_catalog.->) 'parent_thread') "
