@@ -529,7 +529,7 @@ CREATE FUNCTION @extschema@.sg_threads(graph text DEFAULT NULL) RETURNS SETOF @e
     SELECT t.* FROM stategraph_router.threads_of(stategraph_router.all_partitions(),
                                                  pg_catalog.array_length(stategraph_router.all_partitions(), 1),
                                                  stategraph_router.modular(), graph) t
-    ORDER BY t.thread_id COLLATE "C"
+    ORDER BY t.thread_id COLLATE pg_catalog."C"
 $$;
 
 CREATE FUNCTION stategraph_router.prune_all(parts integer[], older_than interval, keep_last integer)
