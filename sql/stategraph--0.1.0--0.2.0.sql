@@ -55,6 +55,58 @@ SELECT pg_catalog.set_config('stategraph_update.revoked',
          THEN 'on' ELSE 'off' END,
     true);
 
+/*
+ * Triggers users made on the tables of 0.1.0 (a role given TRIGGER or ALL
+ * on them; the update revokes TRIGGER below): a trigger runs its code as
+ * whoever writes the table, and sees every row written (NEW, OLD), which
+ * row-level security does not restrain. Left on, such a trigger ran as
+ * the superuser that runs this script (its first write is below), and
+ * after the update as every role that calls stategraph and as the
+ * background workers, reading every role's checkpoints. Each is disabled
+ * before the script writes anything, with a WARNING naming it, unless its
+ * function belongs to a superuser and it has no WHEN condition (a
+ * superuser's own trigger, an audit one say, whose code a superuser
+ * wrote): the tables' owner may ENABLE it again (pg_regress
+ * rev41c_update_user_triggers).
+ */
+DO $user_triggers$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT t.tgname, t.tgrelid::pg_catalog.regclass AS tab, t.tgfoid::pg_catalog.regprocedure AS fn,
+               pg_catalog.pg_get_userbyid(p.proowner) AS fn_owner, t.tgqual IS NOT NULL AS has_when
+        FROM pg_catalog.pg_trigger t
+        JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
+        JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+             AND d.objid OPERATOR(pg_catalog.=) t.tgrelid AND d.objsubid OPERATOR(pg_catalog.=) 0
+             AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+             AND d.deptype OPERATOR(pg_catalog.=) 'e'
+        JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+             AND e.extname OPERATOR(pg_catalog.=) 'stategraph'
+        WHERE NOT t.tgisinternal
+          AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+          -- not one of the extension's (its function is the extension's)
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x
+                          WHERE x.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                            AND x.objid OPERATOR(pg_catalog.=) t.tgfoid AND x.deptype OPERATOR(pg_catalog.=) 'e'
+                            AND x.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                            AND x.refobjid OPERATOR(pg_catalog.=) e.oid)
+          AND (t.tgqual IS NOT NULL
+               OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles o
+                              WHERE o.oid OPERATOR(pg_catalog.=) p.proowner AND o.rolsuper))
+        ORDER BY t.tgrelid::pg_catalog.regclass::pg_catalog.text, t.tgname
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', r.tab, r.tgname);
+        RAISE WARNING 'disabled trigger % on table %, which a role other than its owner may have made', r.tgname, r.tab
+            USING DETAIL = pg_catalog.format('It runs %s%s, of role %s, as whoever writes the table: every role that uses stategraph, '
+                                             'the background workers and superusers, and it sees every role''s rows.',
+                                             CASE WHEN r.has_when THEN 'its WHEN condition and ' ELSE '' END, r.fn, r.fn_owner),
+                  HINT = pg_catalog.format('Drop it, or, if it may run as every role and read every role''s rows: ALTER TABLE %s ENABLE TRIGGER %I;',
+                                           r.tab, r.tgname);
+    END LOOP;
+END $user_triggers$;
+
 -- ===========================================================================
 -- Ownership and security
 -- ===========================================================================
