@@ -429,7 +429,7 @@ CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETU
 CREATE FUNCTION stategraph_router.remote_owner(thread_id text, checkpoint_id uuid) RETURNS text
     LANGUAGE plpgsql AS $$
 DECLARE
-    o text;
+    o pg_catalog.text;
     found boolean := false;
 BEGIN
     FOR o IN SELECT n.owner FROM stategraph_router.owners_near(checkpoint_id) n LOOP
@@ -465,7 +465,7 @@ CREATE FUNCTION @extschema@.sg_update_state(thread_id text, "values" jsonb, as_n
                                             checkpoint_id uuid DEFAULT NULL) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    owner text;
+    owner pg_catalog.text;
 BEGIN
     -- a checkpoint of the thread itself (time travel) needs no search
     IF checkpoint_id IS NOT NULL AND thread_id IS NOT NULL
@@ -618,8 +618,8 @@ CREATE TYPE @extschema@.sg_run AS (
  */
 CREATE FUNCTION stategraph_router.new_thread_id(graph text, idempotency_key text) RETURNS text
     LANGUAGE sql VOLATILE
-    RETURN CASE WHEN idempotency_key IS NULL THEN pg_catalog.gen_random_uuid()::text
-           ELSE pg_catalog.md5(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text)::uuid::text END;
+    RETURN CASE WHEN idempotency_key IS NULL THEN pg_catalog.gen_random_uuid()::pg_catalog.text
+           ELSE pg_catalog.md5(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::pg_catalog.text)::pg_catalog.uuid::pg_catalog.text END;
 
 /*
  * The partition (server_partitions' one) of each server that holds a run
@@ -669,7 +669,7 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(1397181783,
-        pg_catalog.hashtext(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::text));
+        pg_catalog.hashtext(pg_catalog.jsonb_build_array(CURRENT_USER, graph, idempotency_key)::pg_catalog.text));
     RETURN (SELECT k.part
             FROM stategraph_router.key_holders(stategraph_router.server_partitions(), graph, idempotency_key) k
             ORDER BY k.part LIMIT 1);
@@ -721,10 +721,10 @@ CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DE
                                       after interval DEFAULT NULL, idempotency_key text DEFAULT NULL)
     RETURNS uuid LANGUAGE plpgsql AS $$
 DECLARE
-    th text := COALESCE(thread_id, CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
+    th pg_catalog.text := COALESCE(thread_id, CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
                                         THEN stategraph_router.new_thread_id(graph, idempotency_key) END);
     p integer := stategraph_router.key_server(graph, idempotency_key);
-    r uuid;
+    r pg_catalog.uuid;
 BEGIN
     -- the key's run, on its server; if it expired meanwhile, a new run on the thread's server
     IF p IS NOT NULL AND th IS NOT NULL
@@ -801,7 +801,7 @@ CREATE FUNCTION stategraph_router.run_on(part integer, id uuid) RETURNS boolean
 CREATE FUNCTION stategraph_router.run_holder(run_id uuid) RETURNS integer[] LANGUAGE plpgsql AS $$
 DECLARE
     p integer;
-    down text;
+    down pg_catalog.text;
 BEGIN
     FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
         BEGIN
@@ -993,11 +993,11 @@ DECLARE
                              ORDER BY 1);
     k integer := COALESCE(pg_catalog.array_length(parts, 1), 0);   -- 0: every server is being moved
     first integer := pg_catalog.floor(pg_catalog.random() OPERATOR(pg_catalog.*) k)::integer;
-    deadline timestamptz;
+    deadline pg_catalog.timestamptz;
     got integer := 0;
     i integer;
     t @extschema@.sg_task;
-    down text;
+    down pg_catalog.text;
 BEGIN
     -- what the servers check of n and wait, which the loop below reads first (lease and NULLs: the servers)
     IF n OPERATOR(pg_catalog.<=) 0 THEN
@@ -1095,9 +1095,9 @@ CREATE FUNCTION stategraph_router.task_route(part integer, th text) RETURNS inte
  */
 CREATE FUNCTION stategraph_router.task_hash(task_id text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    th text;
+    th pg_catalog.text;
     p integer;
-    down text;
+    down pg_catalog.text;
     hit record;
 BEGIN
     BEGIN
@@ -1450,7 +1450,7 @@ CREATE FUNCTION stategraph_router.move_holder() RETURNS integer LANGUAGE sql VOL
     WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
       AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                              WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-      AND l.classid OPERATOR(pg_catalog.=) k.key1::oid AND l.objid OPERATOR(pg_catalog.=) k.key2::oid
+      AND l.classid OPERATOR(pg_catalog.=) k.key1::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) k.key2::pg_catalog.oid
     ORDER BY l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() DESC
     LIMIT 1
 $$;
@@ -1467,7 +1467,7 @@ CREATE FUNCTION stategraph_router.move_lock() RETURNS void
 DECLARE
     holder integer;
     k record;
-    bound text;
+    bound pg_catalog.text;
 BEGIN
     BEGIN
         LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE NOWAIT;
@@ -1495,7 +1495,7 @@ BEGIN
                 LOCK TABLE stategraph_router.move_secret IN EXCLUSIVE MODE;
             EXCEPTION WHEN lock_not_available THEN
                 RAISE EXCEPTION 'the lock of moves is held up by process %',
-                    (SELECT pg_catalog.string_agg(DISTINCT l.pid::text, ', ') FROM pg_catalog.pg_locks l
+                    (SELECT pg_catalog.string_agg(DISTINCT l.pid::pg_catalog.text, ', ') FROM pg_catalog.pg_locks l
                      WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
                        AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
                                                               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
@@ -1550,7 +1550,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
                WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
                  AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.granted
-                 AND l.classid OPERATOR(pg_catalog.=) k.key1::oid AND l.objid OPERATOR(pg_catalog.=) k.key2::oid) THEN
+                 AND l.classid OPERATOR(pg_catalog.=) k.key1::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) k.key2::pg_catalog.oid) THEN
         PERFORM pg_catalog.pg_advisory_unlock(k.key1, k.key2);
     END IF;
 END $$;
@@ -1587,21 +1587,21 @@ END $$;
 CREATE PROCEDURE stategraph_router.move_partition(part integer, connstr text, INOUT moved bigint DEFAULT NULL)
     LANGUAGE plpgsql AS $$
 DECLARE
-    old text;
+    old pg_catalog.text;
     n integer := (SELECT pg_catalog.count(*)::integer FROM stategraph_router.partitions());
     modular boolean := stategraph_router.modular();
-    t text;
-    head uuid;
-    since timestamptz;
+    t pg_catalog.text;
+    head pg_catalog.uuid;
+    since pg_catalog.timestamptz;
     busy record;
-    pending text;
-    same text;
-    server text;
-    target text;
-    copied text;
-    listed text[] := '{}';
+    pending pg_catalog.text;
+    same pg_catalog.text;
+    server pg_catalog.text;
+    target pg_catalog.text;
+    copied pg_catalog.text;
+    listed pg_catalog.text[] := '{}';
     resumed boolean := false;
-    defs text;
+    defs pg_catalog.text;
 BEGIN
     IF part IS NULL OR connstr IS NULL THEN
         RAISE EXCEPTION '% must not be null', CASE WHEN part IS NULL THEN 'part' ELSE 'connstr' END
@@ -1815,10 +1815,10 @@ END $$;
  */
 CREATE FUNCTION @extschema@.sg_add_node(graph text, node text, fn regprocedure, retry jsonb DEFAULT NULL) RETURNS void
     LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(stategraph_router.server_partitions(), graph, node, fn::text, retry); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_node(stategraph_router.server_partitions(), graph, node, fn::pg_catalog.text, retry); END;
 CREATE FUNCTION @extschema@.sg_add_conditional_edges(graph text, source text, router regprocedure, path_map jsonb DEFAULT NULL)
     RETURNS void LANGUAGE sql
-    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(stategraph_router.server_partitions(), graph, source, router::text, path_map); END;
+    BEGIN ATOMIC SELECT pg_catalog.count(*) FROM stategraph_router.all_add_conditional_edges(stategraph_router.server_partitions(), graph, source, router::pg_catalog.text, path_map); END;
 
 /*
  * sg_interrupt is called by node functions, which run on the servers; on
@@ -1849,14 +1849,14 @@ CREATE PROCEDURE @extschema@.sg_run(graph text, input jsonb, thread_id text,
     LANGUAGE plpgsql AS $$
 DECLARE
     r @extschema@.sg_run;
-    code text;
+    code pg_catalog.text;
 BEGIN
     IF thread_id IS NULL THEN
         RAISE EXCEPTION 'thread_id must not be null'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'sg_run stores every step; use sg_invoke() to run without a thread.';
     END IF;
     IF on_error IS NULL OR on_error OPERATOR(pg_catalog.<>) ALL (ARRAY['raise', 'return']) THEN
-        RAISE EXCEPTION 'on_error must be ''raise'' or ''return'', not %', COALESCE('''' || on_error || '''', 'NULL')
+        RAISE EXCEPTION 'on_error must be ''raise'' or ''return'', not %', COALESCE('''' OPERATOR(pg_catalog.||) on_error OPERATOR(pg_catalog.||) '''', 'NULL')
             USING ERRCODE = CASE WHEN on_error IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END;
     END IF;
     r := @extschema@.sg_wait(@extschema@.sg_submit(graph, input, thread_id, checkpoint_id, resume, recursion_limit, 'enqueue'));
@@ -1866,11 +1866,11 @@ BEGIN
             code := '38000';    -- external_routine_exception: a node failed
         END IF;
         IF on_error OPERATOR(pg_catalog.=) 'raise' THEN
-            RAISE EXCEPTION '%', COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::text)
+            RAISE EXCEPTION '%', COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::pg_catalog.text)
                 USING ERRCODE = code,
                       DETAIL = pg_catalog.format('Run %s on thread "%s" failed: %s', r.run_id, r.thread_id, r.error);
         END IF;
-        RAISE WARNING '%', COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::text)
+        RAISE WARNING '%', COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::pg_catalog.text)
             USING DETAIL = pg_catalog.format('Run %s on thread "%s" failed: %s', r.run_id, r.thread_id, r.error);
     END IF;
 END $$;
@@ -1913,12 +1913,12 @@ DO $$
 DECLARE
     f pg_catalog.regprocedure;
     t pg_catalog.regclass;
-    r text;
+    r pg_catalog.text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['stategraph_router.move_secret', 'stategraph_router.pending_deletes',
                              'stategraph_router.pending_copies']::pg_catalog.regclass[] LOOP
         FOR r IN SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
-                                      ELSE a.grantee::pg_catalog.regrole::text END
+                                      ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END
                  FROM pg_catalog.pg_class c,
                       pg_catalog.aclexplode(COALESCE(c.relacl, pg_catalog.acldefault('r', c.relowner))) a
                  WHERE c.oid OPERATOR(pg_catalog.=) t AND a.grantee OPERATOR(pg_catalog.<>) c.relowner LOOP
@@ -1940,7 +1940,7 @@ BEGIN
         'stategraph_router.my_move_key()',
         'stategraph_router.move_partition(integer, text, bigint)']::pg_catalog.regprocedure[] LOOP
         FOR r IN SELECT DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
-                                      ELSE a.grantee::pg_catalog.regrole::text END
+                                      ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END
                  FROM pg_catalog.pg_proc p,
                       pg_catalog.aclexplode(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
                  WHERE p.oid OPERATOR(pg_catalog.=) f AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP

@@ -145,7 +145,7 @@ CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
  */
 DO $$
 DECLARE
-    ext_owner name := (SELECT r.rolname FROM pg_catalog.pg_extension e
+    ext_owner pg_catalog.name := (SELECT r.rolname FROM pg_catalog.pg_extension e
                        JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) e.extowner
                        WHERE e.extname OPERATOR(pg_catalog.=) 'stategraph');
 BEGIN
@@ -236,9 +236,9 @@ FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) b.graph;
 CREATE FUNCTION stategraph.bind_owners(entries jsonb, fn_key text, owner_key text, owner name) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    k text;
-    e jsonb;
-    fn_owner name;
+    k pg_catalog.text;
+    e pg_catalog.jsonb;
+    fn_owner pg_catalog.name;
     i integer := 0;
 BEGIN
     IF pg_catalog.jsonb_typeof(entries) OPERATOR(pg_catalog.=) 'array' THEN
@@ -698,7 +698,7 @@ ALTER TABLE stategraph.nodes ADD CONSTRAINT nodes_fn_or_queue
  */
 DO $$
 DECLARE
-    why text;
+    why pg_catalog.text;
 BEGIN
     ALTER TABLE stategraph.threads DROP CONSTRAINT threads_status_check,
         ALTER COLUMN status TYPE stategraph.thread_status;
@@ -1171,8 +1171,8 @@ CREATE FUNCTION stategraph.import_then_update_state(data jsonb, thread_id text, 
                                                     as_node text, checkpoint_id uuid) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text;
-    result uuid;
+    visitor pg_catalog.text;
+    result pg_catalog.uuid;
 BEGIN
     -- as import_then_fork: refused as on one server, not naming the visitor
     IF (data OPERATOR(pg_catalog.->>) 'format') OPERATOR(pg_catalog.=) 'stategraph.lg_thread' THEN
@@ -1198,8 +1198,8 @@ COMMENT ON FUNCTION stategraph.import_then_update_state(jsonb, text, jsonb, text
 CREATE FUNCTION stategraph.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text) RETURNS uuid
     LANGUAGE plpgsql AS $$
 DECLARE
-    visitor text;
-    result uuid;
+    visitor pg_catalog.text;
+    result pg_catalog.uuid;
 BEGIN
     -- sg_fork's own errors would name the visitor: a LangGraph.js thread is
     -- refused as sg_fork refuses it on one server
@@ -2015,7 +2015,7 @@ DECLARE
         pg_catalog.current_setting('stategraph_update.revoked', true), ',')::pg_catalog.oid[];
     schema_public boolean := pg_catalog.current_setting('stategraph_update.schema_public', true) OPERATOR(pg_catalog.=) 'on';
     schema_oid pg_catalog.oid := (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'stategraph');
-    names text;
+    names pg_catalog.text;
     t record;
     saved pg_catalog.aclitem[];
 BEGIN
