@@ -67,7 +67,7 @@ SELECT pg_catalog.set_config('stategraph_update.revoked',
  * function belongs to a superuser and it has no WHEN condition (a
  * superuser's own trigger, an audit one say, whose code a superuser
  * wrote): the tables' owner may ENABLE it again (pg_regress
- * rev41c_update_user_triggers).
+ * update_user_triggers).
  */
 DO $user_triggers$
 DECLARE

@@ -12,81 +12,36 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev41c_path_types;
-CREATE SCHEMA rev41c_path_hostile;
-SET search_path = rev41c_path_types;
+CREATE SCHEMA sec_path_types;
+CREATE SCHEMA sec_path_hostile;
+SET search_path = sec_path_types;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
-CREATE TABLE rev41c_path_hostile.hijacked (what text, who text);
-CREATE FUNCTION rev41c_path_hostile.note(what pg_catalog.text) RETURNS boolean LANGUAGE plpgsql
-    AS $$ BEGIN INSERT INTO rev41c_path_hostile.hijacked VALUES (what, current_user); RETURN true; END $$;
-CREATE DOMAIN rev41c_path_hostile.text AS pg_catalog.text CHECK (rev41c_path_hostile.note('domain text'));
-CREATE DOMAIN rev41c_path_hostile.uuid AS pg_catalog.uuid CHECK (rev41c_path_hostile.note('domain uuid'));
+
+CREATE TABLE sec_path_hostile.hijacked (what text, who text);
+CREATE FUNCTION sec_path_hostile.note(what pg_catalog.text) RETURNS boolean LANGUAGE plpgsql
+    AS $$ BEGIN INSERT INTO sec_path_hostile.hijacked VALUES (what, current_user); RETURN true; END $$;
+CREATE DOMAIN sec_path_hostile.text AS pg_catalog.text CHECK (sec_path_hostile.note('domain text'));
+CREATE DOMAIN sec_path_hostile.uuid AS pg_catalog.uuid CHECK (sec_path_hostile.note('domain uuid'));
+
 CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
 SELECT sg_create_graph('pt', '{"n": "replace"}');
- sg_create_graph 
------------------
- 
-(1 row)
-
 SELECT sg_add_node('pt', 'one', 'one(jsonb)');
- sg_add_node 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('pt', '__start__', 'one');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('pt', 'one', '__end__');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_compile('pt');
- sg_compile 
-------------
- 
-(1 row)
-
 SELECT sg_invoke('pt', '{"n": 0}', thread_id => 'pt-1');
- sg_invoke 
------------
- {"n": 1}
-(1 row)
-
 SELECT checkpoint_id AS cp FROM sg_get_state_history('pt-1') ORDER BY step DESC LIMIT 1 \gset
 SELECT sg_export_thread('pt-1') AS export \gset
-SET search_path = rev41c_path_hostile, pg_catalog, rev41c_path_types;
+
+SET search_path = sec_path_hostile, pg_catalog, sec_path_types;
 SELECT stategraph.import_then_fork(:'export', :'cp', 'pt-fork') IS NOT NULL AS forked;
- forked 
---------
- t
-(1 row)
-
 SELECT stategraph.import_then_update_state(:'export', 'pt-fork', '{"n": 5}', NULL, :'cp') IS NOT NULL AS updated;
- updated 
----------
- t
-(1 row)
-
 RESET search_path;
-SELECT what, who FROM rev41c_path_hostile.hijacked ORDER BY 1;
- what | who 
-------+-----
-(0 rows)
-
-SELECT "values" FROM rev41c_path_types.sg_get_state('pt-fork');
-  values  
-----------
- {"n": 5}
-(1 row)
+SELECT what, who FROM sec_path_hostile.hijacked ORDER BY 1;
+SELECT "values" FROM sec_path_types.sg_get_state('pt-fork');
 
 SET client_min_messages = warning;
-DROP SCHEMA rev41c_path_types CASCADE;
-DROP SCHEMA rev41c_path_hostile CASCADE;
+DROP SCHEMA sec_path_types CASCADE;
+DROP SCHEMA sec_path_hostile CASCADE;

@@ -12,9 +12,9 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
 DROP ROLE IF EXISTS regress_r41t_app;
 DROP ROLE IF EXISTS regress_r41t_alice;
-CREATE SCHEMA rev41c_update_user_triggers;
-GRANT USAGE ON SCHEMA rev41c_update_user_triggers TO PUBLIC;
-SET search_path = rev41c_update_user_triggers;
+CREATE SCHEMA update_user_triggers;
+GRANT USAGE ON SCHEMA update_user_triggers TO PUBLIC;
+SET search_path = update_user_triggers;
 CREATE EXTENSION stategraph VERSION '0.1.0';
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -23,32 +23,32 @@ CREATE ROLE regress_r41t_app;
 CREATE ROLE regress_r41t_alice;
 GRANT USAGE ON SCHEMA stategraph TO regress_r41t_app;
 GRANT ALL ON ALL TABLES IN SCHEMA stategraph TO regress_r41t_app;
-CREATE SCHEMA rev41c_r41t_app AUTHORIZATION regress_r41t_app;
+CREATE SCHEMA sec_r41t_app AUTHORIZATION regress_r41t_app;
 -- where the triggers note who ran them and what they saw
 CREATE TABLE loot (trg text, who text, super boolean, thread_id text);
 GRANT INSERT ON loot TO PUBLIC;
 -- a superuser's own audit trigger function
 CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO rev41c_update_user_triggers.loot VALUES (TG_NAME, current_user, NULL, NULL);
+    INSERT INTO update_user_triggers.loot VALUES (TG_NAME, current_user, NULL, NULL);
     RETURN NULL;
 END $$;
 GRANT EXECUTE ON FUNCTION audit() TO PUBLIC;
 
 SET ROLE regress_r41t_app;
-CREATE FUNCTION rev41c_r41t_app.app_note() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION sec_r41t_app.app_note() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO rev41c_update_user_triggers.loot
+    INSERT INTO update_user_triggers.loot
     VALUES (TG_NAME, current_user, (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user),
             CASE WHEN TG_LEVEL = 'ROW' THEN NEW.thread_id END);
     RETURN NULL;
 END $$;
-CREATE TRIGGER app_stmt AFTER DELETE ON stategraph.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION rev41c_r41t_app.app_note();
-CREATE TRIGGER app_row AFTER INSERT ON stategraph.checkpoints FOR EACH ROW EXECUTE FUNCTION rev41c_r41t_app.app_note();
+CREATE TRIGGER app_stmt AFTER DELETE ON stategraph.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION sec_r41t_app.app_note();
+CREATE TRIGGER app_row AFTER INSERT ON stategraph.checkpoints FOR EACH ROW EXECUTE FUNCTION sec_r41t_app.app_note();
 -- the superuser's function, but a WHEN condition of the role's
-CREATE FUNCTION rev41c_r41t_app.app_when(text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE FUNCTION sec_r41t_app.app_when(text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
 CREATE TRIGGER app_when AFTER INSERT ON stategraph.checkpoints FOR EACH ROW
-    WHEN (rev41c_r41t_app.app_when(NEW.thread_id)) EXECUTE FUNCTION audit();
+    WHEN (sec_r41t_app.app_when(NEW.thread_id)) EXECUTE FUNCTION audit();
 -- the superuser's function without a condition: stays on
 CREATE TRIGGER app_audit AFTER INSERT ON stategraph.threads FOR EACH STATEMENT EXECUTE FUNCTION audit();
 RESET ROLE;
@@ -74,8 +74,8 @@ RESET ROLE;
 SELECT trg, who, super, thread_id FROM loot ORDER BY 1;
 
 SET client_min_messages = warning;
-DROP SCHEMA rev41c_update_user_triggers CASCADE;
-DROP SCHEMA rev41c_r41t_app CASCADE;
+DROP SCHEMA update_user_triggers CASCADE;
+DROP SCHEMA sec_r41t_app CASCADE;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
 DROP OWNED BY regress_r41t_app, regress_r41t_alice;
 DROP ROLE regress_r41t_app;

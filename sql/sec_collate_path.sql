@@ -10,65 +10,28 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev41c_collate_path;
-CREATE SCHEMA rev41c_collate_hostile;
-SET search_path = rev41c_collate_path;
+CREATE SCHEMA sec_collate_path;
+CREATE SCHEMA sec_collate_hostile;
+SET search_path = sec_collate_path;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
-CREATE COLLATION rev41c_collate_hostile."C" (provider = icu, locale = 'und');
+
+CREATE COLLATION sec_collate_hostile."C" (provider = icu, locale = 'und');
 CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
 SELECT sg_create_graph('cp', '{"n": "replace"}');
- sg_create_graph 
------------------
- 
-(1 row)
-
 SELECT sg_add_node('cp', 'one', 'one(jsonb)');
- sg_add_node 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('cp', '__start__', 'one');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('cp', 'one', '__end__');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_compile('cp');
- sg_compile 
-------------
- 
-(1 row)
-
 SELECT count(sg_invoke('cp', '{}', thread_id => t)) FROM unnest(ARRAY['a-1', 'B-1', 'b-2', 'A-2']) t;
- count 
--------
-     4
-(1 row)
 
 -- the byte order, whatever the search path
 SELECT string_agg(thread_id, ' ') AS plain_path FROM sg_threads();
-   plain_path    
------------------
- A-2 B-1 a-1 b-2
-(1 row)
-
-SET search_path = rev41c_collate_hostile, pg_catalog, rev41c_collate_path;
+SET search_path = sec_collate_hostile, pg_catalog, sec_collate_path;
 SELECT string_agg(thread_id, ' ') AS hostile_path FROM sg_threads();
-  hostile_path   
------------------
- A-2 B-1 a-1 b-2
-(1 row)
-
 RESET search_path;
+
 SET client_min_messages = warning;
-DROP SCHEMA rev41c_collate_path CASCADE;
-DROP SCHEMA rev41c_collate_hostile CASCADE;
+DROP SCHEMA sec_collate_path CASCADE;
+DROP SCHEMA sec_collate_hostile CASCADE;

@@ -14,9 +14,9 @@ DROP EXTENSION IF EXISTS stategraph CASCADE;
 DROP ROLE IF EXISTS regress_r41c_owner;
 DROP ROLE IF EXISTS regress_r41c_stranger;
 DROP ROLE IF EXISTS regress_r41c_bypass;
-CREATE SCHEMA rev41c_task_claim_detail;
-GRANT USAGE ON SCHEMA rev41c_task_claim_detail TO PUBLIC;
-SET search_path = rev41c_task_claim_detail;
+CREATE SCHEMA rl_task_claim_detail;
+GRANT USAGE ON SCHEMA rl_task_claim_detail TO PUBLIC;
+SET search_path = rl_task_claim_detail;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -72,7 +72,7 @@ RESET ROLE;
 SELECT status, attempt FROM stategraph.tasks WHERE thread_id = 'r41c-2';
 
 SET client_min_messages = warning;
-DROP SCHEMA rev41c_task_claim_detail CASCADE;
+DROP SCHEMA rl_task_claim_detail CASCADE;
 DROP OWNED BY regress_r41c_owner, regress_r41c_stranger, regress_r41c_bypass;
 DROP ROLE regress_r41c_owner;
 DROP ROLE regress_r41c_stranger;
