@@ -3056,12 +3056,27 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * no more checkpoints than it keeps. FROM and WHERE of a query that adds its own
  * conditions on t.
  */
+/*
+ * A retention row's ttl as the sweep subtracts it from the time, NULL (the
+ * thread does not expire) past 5,000 years either way: the owner of a
+ * graph may write its row straight into stategraph.retention (policy
+ * retention_owner), past sg_set_retention's range check, and a ttl no
+ * timestamp can be subtracted from failed the listing of expired threads,
+ * every sweep of the database, so that no one's threads expired again
+ * (pg_regress rev41b_retention_poison). So does keep_last, counted in
+ * int8: keep_last + 1 overflowed int4 at 2147483647.
+ */
+#define SWEEP_TTL(ttl) \
+	"CASE WHEN " ttl " OPERATOR(pg_catalog.<=) '5000 years'::pg_catalog.interval " \
+	"AND " ttl " OPERATOR(pg_catalog.>=) '-5000 years'::pg_catalog.interval THEN " ttl " END"
+
 #define SWEEP_EXPIRED \
 	"FROM stategraph.threads t " \
 	"CROSS JOIN LATERAL (SELECT r.* FROM stategraph.retention r WHERE (r.graph OPERATOR(pg_catalog.=) t.graph " \
 	"  AND EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) r.graph " \
 	"  AND " OWNER_ACTS("g", "t") ")) OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
-	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
+	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) " \
+	SWEEP_TTL("p.ttl") ") " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
 	/* (a pending that is no object, written by its owner, must not stop the sweep: no entries) */ \
 	"AND NOT (t.status OPERATOR(pg_catalog.=) 'error' AND EXISTS (SELECT 1 FROM stategraph.checkpoints c, " \
@@ -3076,7 +3091,7 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
 	"  AND k.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'claimed']) AND " OWNER_COUNTS("k", "t") ") " \
 	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR (SELECT pg_catalog.count(*) FROM " \
 	"  (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
-	"   LIMIT COALESCE(p.keep_last, 1) OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "
+	"   LIMIT COALESCE(p.keep_last, 1)::pg_catalog.int8 OPERATOR(pg_catalog.+) 1) k) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1)) "
 
 /*
  * Is this thread, whose lock this session now holds, still expired? The
