@@ -5,9 +5,11 @@
 -- stategraph.retention (the owner may: policy retention_owner) too long to
 -- subtract from now() with "timestamp out of range". Either failed every
 -- sweep of the database, so no expired thread of anyone was removed again.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS stategraph;
 DROP ROLE IF EXISTS regress_rev41b_alice;
 DROP ROLE IF EXISTS regress_rev41b_bob;
+RESET client_min_messages;
 CREATE ROLE regress_rev41b_alice;
 CREATE ROLE regress_rev41b_bob;
 CREATE FUNCTION rev41b_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
