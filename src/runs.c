@@ -84,6 +84,7 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -989,6 +990,8 @@ sg_wait(PG_FUNCTION_ARGS)
 	bool		thread_checked = false;
 	char	   *thread_id = NULL;
 	TupleDesc	tupdesc;
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext look_cxt;
 
 	sg_require_arg(fcinfo, 0, "run_id");
 	id = PG_GETARG_UUID_P(0);
@@ -1002,13 +1005,23 @@ sg_wait(PG_FUNCTION_ARGS)
 		elog(ERROR, "sg_wait must return a composite type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
+	/*
+	 * Each look at the run has a context of its own, emptied at the next,
+	 * and frees its SPI result: a wait looks at least once a second, and
+	 * kept both (some 8 kB a look) until it returned, 700 MB for a wait of a
+	 * day (TAP 277_wait_memory_flat).
+	 */
+	look_cxt = AllocSetContextCreate(caller, "sg_wait look", ALLOCSET_SMALL_SIZES);
 	sg_spi_connect();
 	sg_wait_prepare(id);
 	for (;;)
 	{
 		long		left = 1000;
 
+		MemoryContextReset(look_cxt);
+		MemoryContextSwitchTo(look_cxt);
 		row = fetch_run(id, tupdesc, &active, &ours, &ours_thread, thread_checked ? NULL : &thread_id);
+		SPI_freetuptable(SPI_tuptable);
 		if (!active || limit_ms == 0)
 			break;
 		/* (once: the transaction writes nothing while it waits) */
@@ -1042,6 +1055,9 @@ sg_wait(PG_FUNCTION_ARGS)
 		(void) sg_wait_for_runs(left);
 		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextSwitchTo(caller);
+	row = datumCopy(row, false, -1);	/* (out of the look's context) */
+	MemoryContextDelete(look_cxt);
 	sg_wait_done();
 	sg_spi_finish();
 	PG_RETURN_DATUM(row);
