@@ -1664,12 +1664,23 @@ sg_claim(PG_FUNCTION_ARGS)
 			long		left;
 			bool		held;
 
+			bool		claimed;
+
 			MemoryContextSwitchTo(loop_cxt);
 			ResetLatch(MyLatch);
+			/*
+			 * Each look in an SPI connection of its own: its results (SPI
+			 * tuple tables, 8 kB each, kept until the connection ends) went
+			 * with the call, and a long poll grew by some 60 kB a second
+			 * (TAP 278_claim_wait_memory_flat).
+			 */
+			sg_spi_connect();
 			held = sg_restore_holds(false); /* a restore is loading the database (restore.c) */
 			if (!held && sweep_due(now_ms))
 				sweep_leases(100, sg_interval_ms(wait) == 0 ? NULL : queue);
-			if (!held && claim_into(rsinfo, queue, worker, n, lease) > 0)
+			claimed = !held && claim_into(rsinfo, queue, worker, n, lease) > 0;
+			sg_spi_finish();
+			if (claimed)
 				break;
 			MemoryContextSwitchTo(caller);
 			MemoryContextReset(loop_cxt);
