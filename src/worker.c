@@ -2303,6 +2303,20 @@ sg_worker_search_path(bool for_run)
 		SetConfigOption("search_path", WORKER_SEARCH_PATH, PGC_SUSET, PGC_S_SESSION);
 }
 
+/*
+ * The worker's synchronous_commit as stategraph.worker_sync_steps says:
+ * off for the session, or (on) the server's and database's own again. Set
+ * as the worker starts and at every reload: set only at the start, a
+ * reload that turned the setting on left the workers running (the first
+ * of each database never leaves) committing their steps asynchronously
+ * (TAP 279_worker_sync_steps_reload).
+ */
+static void
+apply_sync_steps(void)
+{
+	SetConfigOption("synchronous_commit", sg_worker_sync_steps ? NULL : "off", PGC_SUSET, PGC_S_SESSION);
+}
+
 /* Entry point of a worker of one database. */
 void
 sg_worker_main(Datum arg)
@@ -2342,8 +2356,7 @@ sg_worker_main(Datum arg)
 	SpinLockRelease(&shared->mutex);
 	GetUserIdAndSecContext(&worker_user, &worker_sec);
 	pgstat_report_appname("stategraph worker");
-	if (!sg_worker_sync_steps)
-		SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION);
+	apply_sync_steps();
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph worker loop", ALLOCSET_DEFAULT_SIZES);
 	last_worked = GetCurrentTimestamp();
 
@@ -2364,6 +2377,7 @@ sg_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			apply_sync_steps();
 		}
 		sg_worker_search_path(false);
 		did = guarded_iteration(&last_sweep, &sleep_ms, loop_cxt);
