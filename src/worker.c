@@ -2447,6 +2447,13 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 	else
 		snprintf(buf, sizeof(buf), "stategraph worker");
 	pgstat_report_appname(buf);
+	/*
+	 * pg_stat_activity's state and query too: reported for sweeps only, a
+	 * worker that had swept showed 'idle' and its sweep while it executed
+	 * runs (TAP 280_worker_activity). The loop reports it idle again.
+	 */
+	if (run_id)
+		pgstat_report_activity(STATE_RUNNING, buf);
 }
 
 /*
