@@ -1292,12 +1292,15 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	/*
 	 * Only the owner's (or a superuser's) DROP DATABASE stops the workers:
 	 * the hook runs before dropdb's own checks, and any role may type the
-	 * statement.
+	 * statement. Not of the current database, which dropdb always refuses:
+	 * that stopped the workers all the same, a run's step in progress
+	 * killed and counted as a death of its worker (TAP
+	 * 281_drop_current_database).
 	 */
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
 		dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
-		if (OidIsValid(dboid) && pg_database_ownercheck(dboid, GetUserId()))
+		if (OidIsValid(dboid) && dboid != MyDatabaseId && pg_database_ownercheck(dboid, GetUserId()))
 			stop_database_workers(dboid);
 		else
 			dboid = InvalidOid;
