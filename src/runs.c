@@ -2658,9 +2658,12 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 	 * (abandoned, a 'rollback' stop was never done: TAP 080), once more:
 	 * the deaths may all have been its steps'. If its executor dies in that
 	 * stop too (a rollback that crashes the server), the stop is not done:
-	 * it was tried for ever (TAP 084).
+	 * it was tried for ever (TAP 084). (In int64: at the setting's largest,
+	 * 2147483647, one more wrapped around, and a run to be stopped was
+	 * abandoned at its first death, TAP 281_worker_deaths_counted.)
 	 */
-	if (r->recovered && r->recoveries > sg_max_run_recoveries + (r->stop_request != NULL ? 1 : 0))
+	if (r->recovered &&
+		(int64) r->recoveries > (int64) sg_max_run_recoveries + (r->stop_request != NULL ? 1 : 0))
 	{
 		ErrorData	e = {0};
 
