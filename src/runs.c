@@ -3082,7 +3082,7 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * retention_owner), past sg_set_retention's range check, and a ttl no
  * timestamp can be subtracted from failed the listing of expired threads,
  * every sweep of the database, so that no one's threads expired again
- * (pg_regress rev41b_retention_poison). So does keep_last, counted in
+ * (pg_regress retention_poison_row). So does keep_last, counted in
  * int8: keep_last + 1 overflowed int4 at 2147483647.
  */
 #define SWEEP_TTL(ttl) \

@@ -1663,7 +1663,6 @@ sg_claim(PG_FUNCTION_ARGS)
 			int64		now_ms = GetCurrentTimestamp() / 1000;
 			long		left;
 			bool		held;
-
 			bool		claimed;
 
 			MemoryContextSwitchTo(loop_cxt);

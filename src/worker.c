@@ -1295,7 +1295,7 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	 * statement. Not of the current database, which dropdb always refuses:
 	 * that stopped the workers all the same, a run's step in progress
 	 * killed and counted as a death of its worker (TAP
-	 * 281_drop_current_database).
+	 * 281_worker_deaths_counted).
 	 */
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
