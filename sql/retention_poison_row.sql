@@ -76,3 +76,5 @@ DELETE FROM stategraph.threads WHERE thread_id LIKE 'poison-%';
 DROP FUNCTION poison_node(jsonb);
 DROP ROLE regress_poison_alice;
 DROP ROLE regress_poison_bob;
+SET client_min_messages = warning;
+DROP EXTENSION stategraph CASCADE;

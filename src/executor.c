@@ -96,6 +96,15 @@ typedef struct SGTaskContext
 
 static SGTaskContext *current_task = NULL;
 
+/* The cached reducers and routers being called now (sg_call_jsonb_outside_task), innermost first. */
+typedef struct ActiveCall
+{
+	FmgrInfo   *flinfo;
+	struct ActiveCall *outer;
+} ActiveCall;
+
+static ActiveCall *active_calls = NULL;
+
 /*
  * Refuse to change a thread from inside one of its own nodes: the run's next
  * checkpoint would be written over the change (an update lost on a dead
@@ -680,6 +689,28 @@ sg_interrupt(PG_FUNCTION_ARGS)
 }
 
 /*
+ * flinfo, or, if it is being called already, a fresh copy of it in *copy.
+ * A reducer or router is called through the graph's cached FmgrInfo; one
+ * that runs its own graph is called again by that run, and fmgr_sql keeps
+ * the running call's state in fn_extra: the inner call took the outer
+ * one's query as its own, ran it to its end and freed it, and the outer
+ * call went on in freed memory, crashing the backend (TAP 262).
+ */
+static FmgrInfo *
+not_active(FmgrInfo *flinfo, FmgrInfo *copy)
+{
+	ActiveCall *a;
+
+	for (a = active_calls; a != NULL; a = a->outer)
+		if (a->flinfo == flinfo)
+		{
+			fmgr_info_copy(copy, flinfo, CurrentMemoryContext);
+			return copy;
+		}
+	return flinfo;
+}
+
+/*
  * Call a router or a reducer (flinfo, as sg_call_jsonb) with no task
  * current: it is not a node, and sg_interrupt() inside it is refused as
  * outside any node. Without this, a run nested in another run's node (the
@@ -700,14 +731,19 @@ sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2
 	SGTaskContext *save = current_task;
 	const char *routing = sg_routing_node;
 	volatile Datum d = (Datum) 0;
+	FmgrInfo	copy;
+	FmgrInfo   *const callee = not_active(flinfo, &copy);
+	ActiveCall	call = {flinfo, active_calls};
 
 	current_task = NULL;
+	active_calls = &call;
 	PG_TRY();
 	{
-		d = sg_call_jsonb(flinfo, nargs, arg1, arg2, isnull);
+		d = sg_call_jsonb(callee, nargs, arg1, arg2, isnull);
 	}
 	PG_FINALLY();
 	{
+		active_calls = call.outer;
 		current_task = save;
 		sg_routing_node = routing;
 	}

@@ -59,15 +59,34 @@ sg_invoke(PG_FUNCTION_ARGS)
 	SGRunOptions opts = sg_run_options(fcinfo, false);
 	SGRun	   *run;
 	Jsonb	   *result;
+	MemoryContext cxt;
 
-	sg_spi_connect();
-	run = sg_run_begin(&opts, CurrentMemoryContext);
-	while (sg_run_step(run))
-		CHECK_FOR_INTERRUPTS();
-	result = sg_run_result(run);
-	sg_run_end(run);
-	sg_spi_finish();
-	sg_run_free(run);
+	/*
+	 * The run lives in cxt, deleted if the run fails: the context sg_invoke
+	 * is called in is not always reset by the error. A reducer or router
+	 * written in SQL runs its statements under the graph's cached function,
+	 * in the graph's own memory: a failed run left there kept its pin on
+	 * the graph, which was then never freed. (Its hold on its thread goes
+	 * with the (sub)transaction the error rolls back: session_threads.c.)
+	 */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph invoke", ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		sg_spi_connect();
+		run = sg_run_begin(&opts, cxt);
+		while (sg_run_step(run))
+			CHECK_FOR_INTERRUPTS();
+		result = sg_run_result(run);
+		sg_run_end(run);
+		sg_spi_finish();
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextDelete(cxt);
 	PG_RETURN_JSONB_P(result);
 }
 

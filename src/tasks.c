@@ -1239,12 +1239,15 @@ sweep_leases(int limit, const char *poll_queue)
 			requeue_task(row, err);
 			done++;
 		}
-		else if (poll_queue == NULL && sg_try_lock_thread(row->thread_id))
+		else if (poll_queue == NULL && !sg_thread_running_here(row->thread_id) &&
+				 sg_try_lock_thread(row->thread_id))
 		{
 			/*
 			 * Its row locked without waiting: waiting, the sweep held up
 			 * sg_claim or a worker until that transaction ended. A thread
-			 * this role cannot see (or that is gone) is not held.
+			 * this role cannot see (or that is gone) is not held. Nor one
+			 * this session runs (a node's sg_claim sweeps, and the lock is
+			 * its own): its step would write over the failure.
 			 */
 			if (sg_thread_row_try_lock(row->thread_id, NULL, NULL, true) == SG_ROW_HELD)
 			{
@@ -1914,6 +1917,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 {
 	SGRunOptions opts;
 	SGRun	   *run;
+	MemoryContext cxt;
 
 	/*
 	 * a worker that may not run the graph's functions leaves the step to a
@@ -1935,17 +1939,23 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	opts.on_error = SG_ON_ERROR_RETURN;
 	done_task.task_id = row->task_id;
 	done_task.result = result;
+	/*
+	 * (the run in a context of its own, deleted whatever happens: called
+	 * from a reducer written in SQL, the context of the call lives in the
+	 * graph's memory, and a failed run kept its pin on its graph there)
+	 */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph continued step", ALLOCSET_SMALL_SIZES);
 	PG_TRY();
 	{
-		run = sg_run_begin(&opts, CurrentMemoryContext);
+		run = sg_run_begin(&opts, cxt);
 		while (sg_run_step(run))
 			CHECK_FOR_INTERRUPTS();
 		sg_run_end(run);
-		sg_run_free(run);
 	}
 	PG_FINALLY();
 	{
 		done_task.task_id = NULL;
+		MemoryContextDelete(cxt);
 	}
 	PG_END_TRY();
 	let_thread_go(row->thread_id);
@@ -2205,6 +2215,7 @@ sg_fail(PG_FUNCTION_ARGS)
 	error = PG_GETARG_JSONB_P(2);
 	retry = PG_GETARG_BOOL(3);
 	row = begin_fenced_call(fcinfo, "failure", true);
+	sg_refuse_running_thread(row->thread_id, "sg_fail");	/* (its step would write over the failure) */
 	if (has_status(row, "failed") || row->handed_back)
 	{
 		sg_spi_finish();
@@ -2241,6 +2252,8 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
 	TaskRow    *row = begin_fenced_call(fcinfo, "interrupt", true);
 	/* a lost failure's worker was told to go on (sg_heartbeat): its question is taken, as its result would be */
 	bool		lost = has_status(row, "failed") && row->lost;
+
+	sg_refuse_running_thread(row->thread_id, "sg_interrupt_task");	/* (its step would write over the interrupt) */
 
 	if (!has_status(row, "claimed") && !has_status(row, "queued") && !lost)
 		refuse_finished(row, "interrupt");

@@ -10,8 +10,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev41d_fail_own_task;
-SET search_path = rev41d_fail_own_task;
+CREATE SCHEMA reent_fail_own_task;
+SET search_path = reent_fail_own_task;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -22,13 +22,13 @@ CREATE TABLE claimed (task_id text, token uuid);
 CREATE FUNCTION nn(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE t record;
 BEGIN
-    FOR t IN SELECT * FROM rev41d_fail_own_task.sg_claim('q', 'me') LOOP
-        INSERT INTO rev41d_fail_own_task.claimed VALUES (t.task_id, t.token);
+    FOR t IN SELECT * FROM reent_fail_own_task.sg_claim('q', 'me') LOOP
+        INSERT INTO reent_fail_own_task.claimed VALUES (t.task_id, t.token);
         BEGIN
-            PERFORM rev41d_fail_own_task.sg_fail(t.task_id, t.token, '{"m": "no"}', false);
-            INSERT INTO rev41d_fail_own_task.notes(msg) VALUES ('sg_fail done');
+            PERFORM reent_fail_own_task.sg_fail(t.task_id, t.token, '{"m": "no"}', false);
+            INSERT INTO reent_fail_own_task.notes(msg) VALUES ('sg_fail done');
         EXCEPTION WHEN others THEN
-            INSERT INTO rev41d_fail_own_task.notes(msg) VALUES ('sg_fail refused: ' || SQLSTATE);
+            INSERT INTO reent_fail_own_task.notes(msg) VALUES ('sg_fail refused: ' || SQLSTATE);
         END;
     END LOOP;
     RETURN '{"out": ["n"]}';
@@ -54,4 +54,4 @@ SELECT t.status AS task, th.status AS thread
 FROM sg_tasks('q') t JOIN sg_threads() th USING (thread_id);
 
 SET client_min_messages = warning;
-DROP SCHEMA rev41d_fail_own_task CASCADE;
+DROP SCHEMA reent_fail_own_task CASCADE;
