@@ -745,7 +745,10 @@ END $$;
 /*
  * The runs of every server, once each: a run stays on the server it was
  * submitted to (moving a partition moves threads, not their runs), so no
- * server's runs are filtered out, not even for one thread_id.
+ * server's runs are filtered out, not even for one thread_id. A server
+ * that leaves the cluster gives its finished runs to another
+ * (stategraph_router.adopt_runs), which has them as well until the switch:
+ * a run listed by two servers is listed once.
  */
 CREATE FUNCTION stategraph_router.runs_of(parts integer[], thread text, st text)
     RETURNS SETOF @extschema@.sg_run LANGUAGE plproxy AS $$
@@ -754,7 +757,8 @@ CREATE FUNCTION stategraph_router.runs_of(parts integer[], thread text, st text)
 
 CREATE FUNCTION @extschema@.sg_runs(thread_id text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_run LANGUAGE sql AS $$
-    SELECT r.* FROM stategraph_router.runs_of(stategraph_router.server_partitions(), thread_id, status) r
+    SELECT DISTINCT ON (r.created_at, r.run_id) r.*
+    FROM stategraph_router.runs_of(stategraph_router.server_partitions(), thread_id, status) r
     ORDER BY r.created_at, r.run_id
 $$;
 
@@ -1232,6 +1236,52 @@ CREATE FUNCTION stategraph_router.delete_at(connstr text, part integer, n intege
     SELECT pg_catalog.count(*) FROM (SELECT thread_id FROM stategraph.threads
                                      UNION SELECT thread_id FROM stategraph.lg_checkpoints) t, LATERAL sg_delete_thread(t.thread_id) d
     WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) part; $$;
+
+/*
+ * The finished runs of the server at connstr, page_size of them after run
+ * id after_id (NULL: from the first), as a jsonb array of their rows
+ * (NULL: no more), and their adoption by another server
+ * (stategraph.adopt_runs): the move of the last partition of a server
+ * gives them to the server that takes it (stategraph_router.adopt_runs).
+ */
+CREATE FUNCTION stategraph_router.finished_runs_at(connstr text, after_id uuid, page_size integer) RETURNS jsonb
+    LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) ORDER BY r.run_id) AS runs
+    FROM (SELECT * FROM stategraph.runs x
+          WHERE x.status::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (ARRAY['pending', 'running', 'waiting']::pg_catalog.text[])
+            AND x.run_id OPERATOR(pg_catalog.>) COALESCE(after_id, '00000000-0000-0000-0000-000000000000'::pg_catalog.uuid)
+          ORDER BY x.run_id LIMIT page_size) r; $$;
+
+CREATE FUNCTION stategraph_router.adopt_runs_at(connstr text, data jsonb) RETURNS bigint LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.adopt_runs(data) AS adopted; $$;
+
+/*
+ * A server that leaves the cluster (the last partition it served moves to
+ * another) is asked no more: its finished runs, and the idempotency keys
+ * they hold, were lost to the router, so that a client's retry of a
+ * submit with such a key queued its run again on the thread's new server
+ * (the thread ran twice), and sg_wait said the run did not exist (TAP 237,
+ * 272). They go to the server the partition goes to, a page at a time;
+ * runs it has already are passed over (a move called again). Runs not
+ * finished of the partition stop the move before (busy_at); those of
+ * other threads, which only a write to the server other than through the
+ * router makes, stay there. Returns how many were adopted.
+ */
+CREATE FUNCTION stategraph_router.adopt_runs(old text, connstr text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    page jsonb;
+    last uuid;
+    adopted bigint := 0;
+BEGIN
+    LOOP
+        page := stategraph_router.finished_runs_at(old, last, 1000);
+        EXIT WHEN page IS NULL;
+        adopted := adopted OPERATOR(pg_catalog.+) stategraph_router.adopt_runs_at(connstr, page);
+        last := (page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'run_id')::pg_catalog.uuid;
+    END LOOP;
+    RETURN adopted;
+END $$;
 
 /*
  * Bound the lock waits of this session's own connection to the server at
@@ -1778,6 +1828,12 @@ BEGIN
     -- original again (what that sweep did before)
     PERFORM stategraph_router.hold_at(old, part, n, modular);
     moved := stategraph_router.recheck_copies(old, connstr, part, n, modular, listed, resumed);
+    -- the old server leaves the cluster with this partition: its finished runs go along
+    IF NOT EXISTS (SELECT 1 FROM stategraph_router.partitions() p
+                   WHERE p.partition OPERATOR(pg_catalog.<>) part
+                     AND stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.=) old) THEN
+        PERFORM stategraph_router.adopt_runs(old, connstr);
+    END IF;
     -- 4. switch, noting that the old server still holds copies; the hold must
     -- have lasted from before the check until now
     EXECUTE pg_catalog.format('ALTER SERVER stategraph OPTIONS (SET %I %L)', stategraph_router.partition_option(part), connstr);
@@ -1935,6 +1991,8 @@ BEGIN
         'stategraph_router.recheck_copies(text, text, integer, integer, boolean, text[], boolean)',
         'stategraph_router.hold_at(text, integer, integer, boolean)', 'stategraph_router.held_at(text, integer)',
         'stategraph_router.release_at(text, integer)', 'stategraph_router.bound_at(text, text)',
+        'stategraph_router.finished_runs_at(text, uuid, integer)', 'stategraph_router.adopt_runs_at(text, jsonb)',
+        'stategraph_router.adopt_runs(text, text)',
         'stategraph_router.move_lock()', 'stategraph_router.move_unlock()',
         'stategraph_router.move_key(uuid, integer, timestamptz)', 'stategraph_router.move_holder()',
         'stategraph_router.my_move_key()',

@@ -1397,6 +1397,18 @@ REVOKE ALL ON FUNCTION stategraph.release_partition(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.partition_held_here(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.lock_partition(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION stategraph.unlock_partition(integer) FROM PUBLIC;
+
+/*
+ * A router's move of the last partition of a server that then leaves the
+ * cluster: that server's finished runs (their ids, owners, idempotency
+ * keys) are given to the server the partition goes to, which the router
+ * goes on asking (src/portable.c, sg_adopt_runs).
+ */
+CREATE FUNCTION stategraph.adopt_runs(data jsonb) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'sg_adopt_runs' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION stategraph.adopt_runs(jsonb) IS
+    'a router''s move: store the finished runs of a server leaving the cluster (rows of stategraph.runs as a jsonb array), so that their ids and idempotency keys are still found; returns how many were new';
+REVOKE ALL ON FUNCTION stategraph.adopt_runs(jsonb) FROM PUBLIC;
 -- the router's listings (sg_threads, sg_tasks) call it on their servers as any role
 GRANT EXECUTE ON FUNCTION stategraph.thread_partition(text, integer, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.graph_digest(text) TO PUBLIC;

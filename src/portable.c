@@ -75,6 +75,7 @@
 PG_FUNCTION_INFO_V1(sg_export_thread);
 PG_FUNCTION_INFO_V1(sg_import_thread);
 PG_FUNCTION_INFO_V1(sg_import_visitor);
+PG_FUNCTION_INFO_V1(sg_adopt_runs);
 
 /* In stategraph.import_visitor: a copy for the length of a router call, not refused for a missing owner */
 static bool importing_visitor = false;
@@ -766,4 +767,57 @@ sg_import_visitor(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	return result;
+}
+
+/*
+ * stategraph.adopt_runs(data jsonb) -> bigint: store the finished runs of
+ * another server (a jsonb array of stategraph.runs rows, as
+ * stategraph_router.finished_runs_at reads them), each as it is (run id,
+ * owner, idempotency key, status, times), and return how many were new
+ * here. A row this server has (its run id, or its owner, graph and key) is
+ * passed over; a run not finished is not taken (this server would run it
+ * again). The router's move_partition gives them to the server that takes
+ * the last partition of a server leaving the cluster, which the router no
+ * longer asks: a retried sg_submit with a key of such a run got a second
+ * run, and sg_wait said the run did not exist (TAP 237, 272). The rows are
+ * not a restore's: they hold no background worker off (restore.c).
+ */
+Datum
+sg_adopt_runs(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+	uint64		n = 0;
+
+	sg_require_arg(fcinfo, 0, "data");
+	values[0] = PointerGetDatum(PG_GETARG_JSONB_P(0));
+	sg_spi_connect();
+	sg_spi_prepare(&plan,
+				   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
+				   "  recursion_limit, multitask, status, attempt, error, idempotency_key, owner, not_before, "
+				   "  created_at, started_at, finished_at, stepped, stop_request, start_head, start_status, "
+				   "  failures, recoveries) "
+				   "SELECT x.run_id, x.thread_id, x.graph, x.input, x.checkpoint_id, x.resume, "
+				   "  x.recursion_limit, x.multitask, x.status, x.attempt, x.error, x.idempotency_key, x.owner, "
+				   "  x.not_before, x.created_at, x.started_at, x.finished_at, x.stepped, x.stop_request, "
+				   "  x.start_head, x.start_status, x.failures, x.recoveries "
+				   "FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.runs, "
+				   "  CASE WHEN pg_catalog.jsonb_typeof($1) OPERATOR(pg_catalog.=) 'array' THEN $1 ELSE '[]' END) x "
+				   "WHERE x.status::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (ARRAY['pending', 'running', 'waiting']) "
+				   "ORDER BY x.seq, x.run_id "
+				   "ON CONFLICT DO NOTHING",
+				   1, types);
+	sg_submitting_run = true;	/* not a restore's rows (restore.c) */
+	PG_TRY();
+	{
+		n = sg_spi_execute(plan, values, NULL, 0);
+	}
+	PG_FINALLY();
+	{
+		sg_submitting_run = false;
+	}
+	PG_END_TRY();
+	sg_spi_finish();
+	PG_RETURN_INT64((int64) n);
 }
