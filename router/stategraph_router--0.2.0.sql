@@ -423,8 +423,64 @@ CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETU
     SELECT EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) checkpoint_id) AS holds; $$;
 
 /*
+ * owners_near and owners on one server (a partition of it), for when a
+ * server does not answer (stategraph_router.owners_by_server).
+ */
+CREATE FUNCTION stategraph_router.owners_near_on(part integer, cp uuid, OUT owner text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT t.thread_id AS owner FROM stategraph.threads t
+    WHERE t.created_at OPERATOR(pg_catalog.<=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.+) interval '1 second')
+      AND t.updated_at OPERATOR(pg_catalog.>=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.-) interval '1 second')
+      AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) cp); $$;
+
+CREATE FUNCTION stategraph_router.owners_on(part integer, cp uuid, OUT owner text) RETURNS SETOF text
+    LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
+    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id OPERATOR(pg_catalog.=) cp
+    UNION ALL SELECT l.thread_id FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id OPERATOR(pg_catalog.=) cp; $$;
+
+/*
+ * The threads that hold a checkpoint id, asked of the servers one by one
+ * (owners_near on each, then owners on each if that found nothing), past
+ * any that does not answer: owners_near and owners ask every server in
+ * one call, which a server down fails. When none of those that answered
+ * holds it, the error of one that did not is raised (it may be there).
+ */
+CREATE FUNCTION stategraph_router.owners_by_server(cp uuid, OUT owner text) RETURNS SETOF text
+    LANGUAGE plpgsql AS $$
+DECLARE
+    p integer;
+    full_scan boolean;
+    found_one boolean := false;
+    down text;
+BEGIN
+    FOREACH full_scan IN ARRAY ARRAY[false, true] LOOP
+        FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
+            BEGIN
+                FOR owner IN SELECT o.owner FROM stategraph_router.owners_near_on(p, cp) o WHERE NOT full_scan
+                             UNION ALL SELECT o.owner FROM stategraph_router.owners_on(p, cp) o WHERE full_scan LOOP
+                    found_one := true;
+                    RETURN NEXT;
+                END LOOP;
+            EXCEPTION WHEN internal_error THEN
+                down := SQLERRM;
+            END;
+        END LOOP;
+        IF found_one THEN
+            RETURN;
+        END IF;
+    END LOOP;
+    IF down IS NOT NULL THEN
+        RAISE EXCEPTION '%', down USING ERRCODE = 'internal_error',
+            HINT = 'The checkpoint is on none of the servers that answered.';
+    END IF;
+END $$;
+
+/*
  * The thread a checkpoint belongs to, when it is another thread than
  * thread_id, on another server; else NULL (the call is then a plain one).
+ * A server that does not answer fails only a look-up that the others
+ * cannot answer (owners_by_server): an update between threads of servers
+ * that are up failed while any server was down (TAP 273).
  */
 CREATE FUNCTION stategraph_router.remote_owner(thread_id text, checkpoint_id uuid) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -432,17 +488,28 @@ DECLARE
     o pg_catalog.text;
     found boolean := false;
 BEGIN
-    FOR o IN SELECT n.owner FROM stategraph_router.owners_near(checkpoint_id) n LOOP
-        found := true;
-        IF o OPERATOR(pg_catalog.<>) thread_id
-           AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
-            RETURN o;
+    BEGIN
+        FOR o IN SELECT n.owner FROM stategraph_router.owners_near(checkpoint_id) n LOOP
+            found := true;
+            IF o OPERATOR(pg_catalog.<>) thread_id
+               AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
+                RETURN o;
+            END IF;
+        END LOOP;
+        IF found THEN
+            RETURN NULL;
         END IF;
-    END LOOP;
-    IF found THEN
+        FOR o IN SELECT a.owner FROM stategraph_router.owners(checkpoint_id) a LOOP
+            IF o OPERATOR(pg_catalog.<>) thread_id
+               AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
+                RETURN o;
+            END IF;
+        END LOOP;
         RETURN NULL;
-    END IF;
-    FOR o IN SELECT a.owner FROM stategraph_router.owners(checkpoint_id) a LOOP
+    EXCEPTION WHEN internal_error THEN
+        NULL;       -- a server did not answer: ask them one by one
+    END;
+    FOR o IN SELECT b.owner FROM stategraph_router.owners_by_server(checkpoint_id) b LOOP
         IF o OPERATOR(pg_catalog.<>) thread_id
            AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
             RETURN o;
