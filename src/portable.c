@@ -776,8 +776,10 @@ sg_import_visitor(PG_FUNCTION_ARGS)
  * owner, idempotency key, status, times), and return how many were new
  * here. A row this server has (its run id, or its owner, graph and key) is
  * passed over; a run not finished is not taken (this server would run it
- * again). The router's move_partition gives them to the server that takes
- * the last partition of a server leaving the cluster, which the router no
+ * again), nor one of a role the caller may not write runs of (a role it
+ * is not a member of, unless it is a superuser: the rows' owner_writes
+ * trigger refuses them). The router's move_partition gives them to the
+ * server that takes the last partition of a server leaving the cluster, which the router no
  * longer asks: a retried sg_submit with a key of such a run got a second
  * run, and sg_wait said the run did not exist (TAP 237, 272). The rows are
  * not a restore's: they hold no background worker off (restore.c).
@@ -786,12 +788,13 @@ Datum
 sg_adopt_runs(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan;
-	Oid			types[1] = {JSONBOID};
-	Datum		values[1];
+	Oid			types[2] = {JSONBOID, BOOLOID};
+	Datum		values[2];
 	uint64		n = 0;
 
 	sg_require_arg(fcinfo, 0, "data");
 	values[0] = PointerGetDatum(PG_GETARG_JSONB_P(0));
+	values[1] = BoolGetDatum(superuser());
 	sg_spi_connect();
 	sg_spi_prepare(&plan,
 				   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
@@ -805,9 +808,10 @@ sg_adopt_runs(PG_FUNCTION_ARGS)
 				   "FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.runs, "
 				   "  CASE WHEN pg_catalog.jsonb_typeof($1) OPERATOR(pg_catalog.=) 'array' THEN $1 ELSE '[]' END) x "
 				   "WHERE x.status::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (ARRAY['pending', 'running', 'waiting']) "
+				   "  AND ($2 OR stategraph.owned(x.owner)) "
 				   "ORDER BY x.seq, x.run_id "
 				   "ON CONFLICT DO NOTHING",
-				   1, types);
+				   2, types);
 	sg_submitting_run = true;	/* not a restore's rows (restore.c) */
 	PG_TRY();
 	{
