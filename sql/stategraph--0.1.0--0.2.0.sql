@@ -1251,13 +1251,18 @@ COMMENT ON FUNCTION stategraph.thread_partition(text, integer, boolean) IS
  * default). A node's, router's or custom reducer's function counts with
  * its whole definition (pg_get_functiondef), not its name only: the same
  * graph calling a function whose code differs on one server runs
- * differently there. One expression here, so that the router's two
+ * differently there. An external node counts with its queue, lease and
+ * retry (it has no function: its entry was NULL, which string_agg passes
+ * over, so that graphs not compiled yet that differed only in external
+ * nodes had one digest; pg_regress rev41a_graph_digest). One expression here, so that the router's two
  * callers cannot drift apart (they were two copies). NULL for no such graph.
  */
 CREATE FUNCTION stategraph.graph_digest(graph text) RETURNS text
     LANGUAGE sql STABLE
     RETURN (SELECT pg_catalog.md5(g.channels::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(g.spec::pg_catalog.text, '')
-             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(n.node OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) n.fn::pg_catalog.text OPERATOR(pg_catalog.||) COALESCE(n.retry::pg_catalog.text, '')
+             OPERATOR(pg_catalog.||) (SELECT COALESCE(pg_catalog.string_agg(n.node OPERATOR(pg_catalog.||) '=' OPERATOR(pg_catalog.||) COALESCE(n.fn::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE('@' OPERATOR(pg_catalog.||) n.queue OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) n.lease::pg_catalog.text, '')
+                                                       OPERATOR(pg_catalog.||) COALESCE(n.retry::pg_catalog.text, '')
                                                        OPERATOR(pg_catalog.||) COALESCE(pg_catalog.md5(pg_catalog.pg_get_functiondef(pg_catalog.to_regprocedure(n.fn))), ''),
                                                        ',' ORDER BY n.node), '')
                  FROM stategraph.nodes n WHERE n.graph OPERATOR(pg_catalog.=) g.graph)
