@@ -2090,7 +2090,7 @@ COMMENT ON FUNCTION @extschema@.sg_threads(text) IS 'sg_threads of every server,
 COMMENT ON FUNCTION @extschema@.sg_prune(interval, integer, text) IS 'sg_prune on the thread''s server, or on every server (the counts added up; refused, 25006, while a partition is being moved)';
 COMMENT ON FUNCTION @extschema@.sg_reassign_owned(name, name) IS 'sg_reassign_owned on every server (the counts added up)';
 COMMENT ON FUNCTION @extschema@.sg_submit(text, jsonb, text, uuid, jsonb, integer, text, interval, text) IS 'sg_submit on the thread''s server; without a thread_id the router names the new thread (from role, graph and idempotency_key when one is given)';
-COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS 'sg_runs of every server, merged, oldest first';
+COMMENT ON FUNCTION @extschema@.sg_runs(text, text) IS 'sg_runs of every server, merged (a run two servers hold listed once), oldest first';
 COMMENT ON FUNCTION @extschema@.sg_wait(uuid, interval) IS 'sg_wait on the server that holds the run (every server is asked at once)';
 COMMENT ON FUNCTION @extschema@.sg_cancel(uuid, text) IS 'sg_cancel on the server that holds the run (every server is asked at once)';
 COMMENT ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) IS 'sg_set_retention on every server (check_definitions compares it)';
@@ -2121,7 +2121,7 @@ COMMENT ON FUNCTION @extschema@.sg_heartbeat(text, uuid, interval) IS 'sg_heartb
 COMMENT ON FUNCTION @extschema@.sg_complete(text, uuid, jsonb) IS 'sg_complete on the server of the task''s thread';
 COMMENT ON FUNCTION @extschema@.sg_fail(text, uuid, jsonb, boolean) IS 'sg_fail on the server of the task''s thread';
 COMMENT ON FUNCTION @extschema@.sg_interrupt_task(text, uuid, jsonb) IS 'sg_interrupt_task on the server of the task''s thread';
-COMMENT ON FUNCTION @extschema@.sg_tasks(text, text) IS 'sg_tasks of every server, each keeping the tasks of the partitions it serves, oldest first';
+COMMENT ON FUNCTION @extschema@.sg_tasks(text, text) IS 'sg_tasks of every server, merged (a task stays on the server its thread was on when it was made), oldest first';
 COMMENT ON TYPE @extschema@.sg_snapshot IS 'a checkpoint as the state functions return it (LangGraph''s StateSnapshot), as on the servers';
 COMMENT ON TYPE @extschema@.sg_thread IS 'a thread as sg_threads returns it: its graph, status, next nodes and number of checkpoints, as on the servers';
 COMMENT ON TYPE @extschema@.sg_run IS 'a background run as sg_runs and sg_wait return it, as on the servers';
