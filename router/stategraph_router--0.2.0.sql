@@ -169,12 +169,17 @@ CREATE FUNCTION stategraph_router.thread_hash(thread_id text) RETURNS integer LA
 
 /*
  * The hash of the thread an import creates: thread_id, or the one in the
- * export (a stategraph thread's under "thread", a LangGraph.js thread's at
- * the top).
+ * export, read as the server reads it, by the export's format: a
+ * LangGraph.js thread's at the top, a stategraph thread's under "thread".
+ * Read from "thread" first whatever the format, a LangGraph.js export that
+ * also had a "thread" member (its digest does not cover one) went to the
+ * server of that other id, where the router never finds it (TAP 274).
  */
 CREATE FUNCTION stategraph_router.import_hash(data jsonb, thread_id text) RETURNS integer LANGUAGE sql VOLATILE
-    RETURN stategraph_router.thread_hash(COALESCE(thread_id, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id',
-                                                  data OPERATOR(pg_catalog.->>) 'thread_id'));
+    RETURN stategraph_router.thread_hash(COALESCE(thread_id,
+        CASE WHEN (data OPERATOR(pg_catalog.->>) 'format') OPERATOR(pg_catalog.=) 'stategraph.lg_thread'
+             THEN data OPERATOR(pg_catalog.->>) 'thread_id'
+             ELSE data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id' END));
 
 /* A connection string that reaches the same server with writes refused: a partition being moved. */
 CREATE FUNCTION stategraph_router.frozen(connstr text) RETURNS text LANGUAGE sql IMMUTABLE
