@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * portable.c
- *		Portable threads: sg_export_thread and sg_import_thread.
+ *		Portable threads: sg_export_thread and sg_import_thread (and the
+ *		finished runs of a server leaving a router's cluster).
  *
  * An export is the thread's storage as it is, not a replay of its states:
  * the thread row and every checkpoint row, columns unchanged (writes,
@@ -55,6 +56,12 @@
  * call (stategraph.import_visitor) keeps that owner instead. The import
  * holds that name as sg_submit holds its own (reassign.c), so that an
  * sg_reassign_owned of it moves the thread with the rest.
+ *
+ * Runs do not travel with threads: a run stays on the server it was
+ * submitted to. One exception, for the router: a server that leaves its
+ * cluster (the last partition it served moved away) gives its finished
+ * runs to the server that takes that partition (stategraph.adopt_runs),
+ * where the router still finds their ids and idempotency keys.
  *
  *-------------------------------------------------------------------------
  */
