@@ -1254,7 +1254,7 @@ COMMENT ON FUNCTION stategraph.thread_partition(text, integer, boolean) IS
  * differently there. An external node counts with its queue, lease and
  * retry (it has no function: its entry was NULL, which string_agg passes
  * over, so that graphs not compiled yet that differed only in external
- * nodes had one digest; pg_regress rev41a_graph_digest). One expression here, so that the router's two
+ * nodes had one digest; pg_regress router_graph_digest). One expression here, so that the router's two
  * callers cannot drift apart (they were two copies). NULL for no such graph.
  */
 CREATE FUNCTION stategraph.graph_digest(graph text) RETURNS text

@@ -8,8 +8,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev41a_graph_digest;
-SET search_path = rev41a_graph_digest;
+CREATE SCHEMA router_graph_digest;
+SET search_path = router_graph_digest;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 
@@ -40,4 +40,4 @@ SELECT a.label, b.label AS same_as FROM digests a JOIN digests b ON a.digest = b
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
-DROP SCHEMA rev41a_graph_digest CASCADE;
+DROP SCHEMA router_graph_digest CASCADE;

@@ -11,48 +11,24 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
 DROP ROLE IF EXISTS regress_adopt_mover;
 DROP ROLE IF EXISTS regress_adopt_other;
-CREATE SCHEMA rev41a_adopt_runs;
-SET search_path = rev41a_adopt_runs;
+CREATE SCHEMA router_adopt_runs;
+SET search_path = router_adopt_runs;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
 CREATE ROLE regress_adopt_mover;
 CREATE ROLE regress_adopt_other;
-GRANT USAGE ON SCHEMA rev41a_adopt_runs TO PUBLIC;
-GRANT CREATE ON SCHEMA rev41a_adopt_runs TO regress_adopt_mover;
+GRANT USAGE ON SCHEMA router_adopt_runs TO PUBLIC;
+GRANT CREATE ON SCHEMA router_adopt_runs TO regress_adopt_mover;
 SET ROLE regress_adopt_mover;
 CREATE FUNCTION step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
 SELECT sg_create_graph('g', '{"x": "replace"}');
- sg_create_graph 
------------------
- 
-(1 row)
-
 SELECT sg_add_node('g', 'step', 'step(jsonb)');
- sg_add_node 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('g', '__start__', 'step');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('g', 'step', '__end__');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_compile('g');
- sg_compile 
-------------
- 
-(1 row)
-
 RESET ROLE;
+
 CREATE FUNCTION run_row(id uuid, owner name, status text, key text) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_build_object('run_id', id, 'seq', 7, 'thread_id', 'ad-1', 'graph', 'g', 'graph_gen', 3,
         'input', '{"x": 1}'::jsonb, 'checkpoint_id', NULL, 'resume', NULL, 'recursion_limit', 25,
@@ -63,6 +39,7 @@ CREATE FUNCTION run_row(id uuid, owner name, status text, key text) RETURNS json
         'stepped', true, 'stop_request', NULL, 'start_head', NULL, 'start_status', NULL,
         'failures', 0, 'recoveries', 0)
 $$;
+
 -- finished runs are stored as they are; runs not finished are not
 SELECT stategraph.adopt_runs(jsonb_build_array(
     run_row('01a24949-0000-7000-8000-000000000001', 'regress_adopt_mover', 'success', 'bill-1'),
@@ -71,63 +48,24 @@ SELECT stategraph.adopt_runs(jsonb_build_array(
     run_row('01a24949-0000-7000-8000-000000000004', 'regress_adopt_mover', 'pending', 'bill-4'),
     run_row('01a24949-0000-7000-8000-000000000005', 'regress_adopt_mover', 'running', NULL),
     run_row('01a24949-0000-7000-8000-000000000006', 'regress_adopt_mover', 'waiting', NULL))) AS adopted;
- adopted 
----------
-       3
-(1 row)
-
 SELECT run_id, owner, status, idempotency_key, created_at, finished_at, graph_gen, input
 FROM stategraph.runs ORDER BY run_id;
-                run_id                |        owner        |  status   | idempotency_key |          created_at          |         finished_at          | graph_gen |  input   
---------------------------------------+---------------------+-----------+-----------------+------------------------------+------------------------------+-----------+----------
- 01a24949-0000-7000-8000-000000000001 | regress_adopt_mover | success   | bill-1          | Tue Dec 01 02:00:00 2026 PST | Tue Dec 01 02:00:02 2026 PST |           | {"x": 1}
- 01a24949-0000-7000-8000-000000000002 | regress_adopt_other | error     | bill-1          | Tue Dec 01 02:00:00 2026 PST | Tue Dec 01 02:00:02 2026 PST |           | {"x": 1}
- 01a24949-0000-7000-8000-000000000003 | regress_adopt_mover | cancelled |                 | Tue Dec 01 02:00:00 2026 PST | Tue Dec 01 02:00:02 2026 PST |           | {"x": 1}
-(3 rows)
-
 -- again, and a row with the key of a run here under another id: passed over
 SELECT stategraph.adopt_runs(jsonb_build_array(
     run_row('01a24949-0000-7000-8000-000000000001', 'regress_adopt_mover', 'success', 'bill-1'),
     run_row('01a24949-0000-7000-8000-000000000007', 'regress_adopt_mover', 'success', 'bill-1'))) AS adopted;
- adopted 
----------
-       0
-(1 row)
-
 SELECT count(*) AS runs FROM stategraph.runs;
- runs 
-------
-    3
-(1 row)
-
 -- a submit with an adopted key returns its run, and queues nothing
 SET ROLE regress_adopt_mover;
 SELECT sg_submit('g', '{"x": 1}', 'ad-1', idempotency_key => 'bill-1') AS same_run;
-               same_run               
---------------------------------------
- 01a24949-0000-7000-8000-000000000001
-(1 row)
-
 RESET ROLE;
 SELECT count(*) AS runs FROM stategraph.runs;
- runs 
-------
-    3
-(1 row)
-
 -- not an array, an empty one: nothing; NULL: refused
 SELECT stategraph.adopt_runs('{"run_id": 1}') AS adopted, stategraph.adopt_runs('[]') AS none;
- adopted | none 
----------+------
-       0 |    0
-(1 row)
-
 SELECT stategraph.adopt_runs(NULL);
-ERROR:  data must not be null
 -- not for PUBLIC
 SET ROLE regress_adopt_other;
 SELECT stategraph.adopt_runs('[]');
-ERROR:  permission denied for function adopt_runs
 RESET ROLE;
 -- a role given it takes only the runs of the roles it is a member of
 GRANT EXECUTE ON FUNCTION stategraph.adopt_runs(jsonb) TO regress_adopt_mover;
@@ -135,20 +73,11 @@ SET ROLE regress_adopt_mover;
 SELECT stategraph.adopt_runs(jsonb_build_array(
     run_row('01a24949-0000-7000-8000-000000000008', 'regress_adopt_mover', 'success', 'bill-8'),
     run_row('01a24949-0000-7000-8000-000000000009', 'regress_adopt_other', 'success', 'bill-9'))) AS adopted;
- adopted 
----------
-       1
-(1 row)
-
 RESET ROLE;
 SELECT run_id, owner, idempotency_key FROM stategraph.runs WHERE run_id > '01a24949-0000-7000-8000-000000000007' ORDER BY run_id;
-                run_id                |        owner        | idempotency_key 
---------------------------------------+---------------------+-----------------
- 01a24949-0000-7000-8000-000000000008 | regress_adopt_mover | bill-8
-(1 row)
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
-DROP SCHEMA rev41a_adopt_runs CASCADE;
+DROP SCHEMA router_adopt_runs CASCADE;
 DROP ROLE regress_adopt_mover;
 DROP ROLE regress_adopt_other;
