@@ -106,6 +106,18 @@ for page in "$@"; do
 			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's reference names every function of schema stategraph"
 			echo "#   missing:$missing"
 		fi
+		# ... and its Project section's source layout names every file of src/
+		missing=""
+		project=$(awk '/^## Project/ { on = 1; next } /^## / { on = 0 } on' README.md)
+		for f in src/*.c; do
+			grep -q "\`\(src/\)\?$(basename "$f")\`" <<<"$project" || missing="$missing $(basename "$f")"
+		done
+		if [ -z "$missing" ] && [ -n "$project" ]; then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - README's source layout (## Project) names every file of src/"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's source layout (## Project) names every file of src/"
+			echo "#   missing:${missing:- the section}"
+		fi
 		# ... with each function's real signature, each setting's real default and
 		# context, and every SQLSTATE the code raises (test/reference.py)
 		for kind in functions settings errors; do
