@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
+import { Annotation, StateGraph, START, END, MemorySaver, interrupt, Command } from "@langchain/langgraph";
 import { uuid6 } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
 
@@ -230,4 +230,33 @@ test("every relative link of the package's README, as npm pack ships it, names a
 	} finally {
 		rmSync(dir, { recursive: true, force: true });
 	}
+});
+
+// docs/seed-chapter.md, time_travel_to_checkpoint(): a replay runs the nodes
+// again and returns what they compute now, in stategraph (sql/time_travel.sql)
+// and in LangGraph.js alike; the page said LangGraph.js reused the old values
+test("docs/seed-chapter.md: a replay from an older checkpoint runs the nodes again in LangGraph.js too", async () => {
+	const page = readFileSync(new URL("../../../docs/seed-chapter.md", import.meta.url), "utf8");
+	assert.ok(!/reuses old values/.test(page), "the seed page does not say LangGraph.js reuses old values on a replay");
+	const thread = "rev41e-replay";
+	await pool.query("SELECT sg_delete_thread(thread_id) FROM sg_threads() WHERE thread_id = $1", [thread]);
+	for (const checkpointer of [new MemorySaver(), new StategraphSaver(pool)]) {
+		let price = 3;
+		const State = Annotation.Root({ item: Annotation(), price: Annotation(), total: Annotation() });
+		const app = new StateGraph(State)
+			.addNode("pick", () => ({ item: "tea" }))
+			.addNode("quote", () => ({ price }))
+			.addNode("bill", (s) => ({ total: s.price * 2 }))
+			.addEdge(START, "pick").addEdge("pick", "quote").addEdge("quote", "bill").addEdge("bill", END)
+			.compile({ checkpointer });
+		const config = { configurable: { thread_id: thread } };
+		assert.deepEqual(await app.invoke({}, config), { item: "tea", price: 3, total: 6 });
+		price = 5;
+		let afterPick;
+		for await (const s of app.getStateHistory(config)) if (s.next.length === 1 && s.next[0] === "quote") afterPick = s;
+		assert.ok(afterPick, "the history has the checkpoint after pick");
+		assert.deepEqual(await app.invoke(null, afterPick.config), { item: "tea", price: 5, total: 10 },
+			`${checkpointer.constructor.name}: the replay runs quote and bill again`);
+	}
+	await pool.query("SELECT sg_delete_thread($1)", [thread]);
 });
