@@ -8,104 +8,41 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-DROP SCHEMA IF EXISTS rev41e_reassign_dropped_role CASCADE;
+DROP SCHEMA IF EXISTS reassign_dropped_role CASCADE;
 DROP ROLE IF EXISTS regress_rdr_gone;
 DROP ROLE IF EXISTS regress_rdr_heir;
-CREATE SCHEMA rev41e_reassign_dropped_role;
-GRANT USAGE ON SCHEMA rev41e_reassign_dropped_role TO PUBLIC;
-SET search_path = rev41e_reassign_dropped_role;
+CREATE SCHEMA reassign_dropped_role;
+GRANT USAGE ON SCHEMA reassign_dropped_role TO PUBLIC;
+SET search_path = reassign_dropped_role;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
+
 CREATE FUNCTION rdr_step(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
 CREATE ROLE regress_rdr_gone;
 CREATE ROLE regress_rdr_heir;
 SET ROLE regress_rdr_gone;
 SELECT sg_create_graph('rdr_graph', '{"n": "add"}');
- sg_create_graph 
------------------
- 
-(1 row)
-
 SELECT sg_add_node('rdr_graph', 'step', 'rdr_step(jsonb)');
- sg_add_node 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('rdr_graph', '__start__', 'step');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('rdr_graph', 'step', '__end__');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_compile('rdr_graph');
- sg_compile 
-------------
- 
-(1 row)
-
 SELECT sg_create_graph('rdr_ext', '{"n": "add"}');
- sg_create_graph 
------------------
- 
-(1 row)
-
 SELECT sg_add_external_node('rdr_ext', 'ask', queue => 'rdr_q');
- sg_add_external_node 
-----------------------
- 
-(1 row)
-
 SELECT sg_add_edge('rdr_ext', '__start__', 'ask');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_add_edge('rdr_ext', 'ask', '__end__');
- sg_add_edge 
--------------
- 
-(1 row)
-
 SELECT sg_compile('rdr_ext');
- sg_compile 
-------------
- 
-(1 row)
-
 SELECT sg_invoke('rdr_graph', '{"n": 1}', 'rdr-1');
- sg_invoke 
------------
- {"n": 2}
-(1 row)
-
 SELECT sg_invoke('rdr_ext', '{"n": 1}', 'rdr-ext') ? '__waiting__' AS waiting;
- waiting 
----------
- t
-(1 row)
-
 -- a run that waits an hour: still pending when its role is dropped
 SELECT sg_submit('rdr_graph', '{"n": 5}', 'rdr-1', after => '1 hour') AS run_id \gset
 SELECT sg_lg_put('rdr-lg', '', NULL,
                  '{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b8e1", "ts": "2024-01-01T00:00:00Z",
                    "channel_values": {"x": [1, 2]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
                  '{"source": "input", "step": -1}', '{"x": 1}') IS NOT NULL AS lg_put;
- lg_put 
---------
- t
-(1 row)
-
 RESET ROLE;
+
 DROP ROLE regress_rdr_gone;
 -- the rows stay under the name of a role that is gone
 SELECT 'graphs' AS rows, count(*) FROM stategraph.graphs WHERE owner = 'regress_rdr_gone'
@@ -113,111 +50,34 @@ UNION ALL SELECT 'threads', count(*) FROM stategraph.threads WHERE owner = 'regr
 UNION ALL SELECT 'runs', count(*) FROM stategraph.runs WHERE owner = 'regress_rdr_gone'
 UNION ALL SELECT 'tasks', count(*) FROM stategraph.tasks WHERE owner = 'regress_rdr_gone'
 UNION ALL SELECT 'lg threads', count(DISTINCT thread_id) FROM stategraph.lg_checkpoints WHERE owner = 'regress_rdr_gone';
-    rows    | count 
-------------+-------
- graphs     |     2
- threads    |     2
- runs       |     1
- tasks      |     1
- lg threads |     1
-(5 rows)
-
 SET ROLE regress_rdr_heir;
 SELECT count(*) AS heir_sees_before FROM sg_threads();
- heir_sees_before 
-------------------
-                0
-(1 row)
-
 RESET ROLE;
+
 -- one call gives them all to a role of the cluster
 SELECT sg_reassign_owned('regress_rdr_gone', 'regress_rdr_heir') > 0 AS moved;
- moved 
--------
- t
-(1 row)
-
 SELECT 'graphs' AS rows, count(*) FROM stategraph.graphs WHERE owner = 'regress_rdr_gone'
 UNION ALL SELECT 'threads', count(*) FROM stategraph.threads WHERE owner = 'regress_rdr_gone'
 UNION ALL SELECT 'runs', count(*) FROM stategraph.runs WHERE owner = 'regress_rdr_gone'
 UNION ALL SELECT 'tasks', count(*) FROM stategraph.tasks WHERE owner = 'regress_rdr_gone'
 UNION ALL SELECT 'lg threads', count(DISTINCT thread_id) FROM stategraph.lg_checkpoints WHERE owner = 'regress_rdr_gone';
-    rows    | count 
-------------+-------
- graphs     |     0
- threads    |     0
- runs       |     0
- tasks      |     0
- lg threads |     0
-(5 rows)
 
 -- the heir reads, runs and changes them as its own
 SET ROLE regress_rdr_heir;
 SELECT thread_id, graph, status FROM sg_threads() ORDER BY thread_id;
- thread_id |   graph   | status  
------------+-----------+---------
- rdr-1     | rdr_graph | done
- rdr-ext   | rdr_ext   | waiting
- rdr-lg    |           | done
-(3 rows)
-
 SELECT "values" FROM sg_get_state('rdr-1');
-  values  
-----------
- {"n": 2}
-(1 row)
-
 SELECT sg_invoke('rdr_graph', '{"n": 1}', 'rdr-1') AS rerun;
-  rerun   
-----------
- {"n": 4}
-(1 row)
-
 SELECT status FROM sg_runs('rdr-1');
- status  
----------
- pending
-(1 row)
-
 SELECT sg_cancel(:'run_id') AS cancelled;
- cancelled 
------------
- t
-(1 row)
-
 SELECT sg_lg_get_tuple('rdr-lg')::jsonb -> 'channel_values' AS lg_values;
-   lg_values   
----------------
- {"x": [1, 2]}
-(1 row)
-
 SELECT node, status FROM sg_tasks('rdr_q');
- node | status 
-------+--------
- ask  | queued
-(1 row)
-
 SELECT task_id, token FROM sg_claim('rdr_q', 'heir-worker') \gset
 SELECT sg_complete(:'task_id', :'token', '{"n": 2}');
- sg_complete 
--------------
- 
-(1 row)
-
 SELECT "values" FROM sg_get_state('rdr-ext');
-  values  
-----------
- {"n": 3}
-(1 row)
-
 SELECT sg_add_node('rdr_graph', 'step2', 'rdr_step(jsonb)');
- sg_add_node 
--------------
- 
-(1 row)
-
 RESET ROLE;
+
 SET client_min_messages = warning;
-DROP SCHEMA rev41e_reassign_dropped_role CASCADE;
+DROP SCHEMA reassign_dropped_role CASCADE;
 DROP OWNED BY regress_rdr_heir;
 DROP ROLE regress_rdr_heir;
