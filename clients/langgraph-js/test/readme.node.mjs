@@ -238,7 +238,7 @@ test("every relative link of the package's README, as npm pack ships it, names a
 test("docs/seed-chapter.md: a replay from an older checkpoint runs the nodes again in LangGraph.js too", async () => {
 	const page = readFileSync(new URL("../../../docs/seed-chapter.md", import.meta.url), "utf8");
 	assert.ok(!/reuses old values/.test(page), "the seed page does not say LangGraph.js reuses old values on a replay");
-	const thread = "rev41e-replay";
+	const thread = "seed-replay";
 	await pool.query("SELECT sg_delete_thread(thread_id) FROM sg_threads() WHERE thread_id = $1", [thread]);
 	for (const checkpointer of [new MemorySaver(), new StategraphSaver(pool)]) {
 		let price = 3;
