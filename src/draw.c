@@ -55,7 +55,8 @@ sg_dot_quote(StringInfo buf, const char *s)
  */
 static const char *const mermaid_keywords[] = {
 	"end", "graph", "flowchart", "subgraph", "style", "linkStyle", "classDef",
-	"class", "call", "href", "interpolate", "_self", "_blank", "_parent", "_top"
+	"class", "call", "href", "interpolate", "_self", "_blank", "_parent", "_top",
+	"click"						/* "click a --> b" is a click directive on node "-->" */
 };
 
 /* Letters, digits and '_' only, and no Mermaid keyword: such a name is its own Mermaid id and label. */
@@ -91,7 +92,13 @@ sg_mermaid_id(StringInfo buf, const char *s)
 		appendStringInfo(buf, "%02x", (unsigned char) *s);
 }
 
-/* Text for a Mermaid label: ASCII punctuation as entity codes (#34; for '"'), so none ends the label. */
+/*
+ * Text for a Mermaid label: ASCII punctuation as entity codes (#34; for '"'),
+ * so none ends the label. Mermaid's lexer takes any line holding "direction",
+ * white space and TB, TD, BT, RL or LR for a direction statement, whatever
+ * comes before it on the line (the node or edge of that line is lost): the
+ * "n" of "direction" is written as #110; so that the word never appears.
+ */
 void
 sg_mermaid_text(StringInfo buf, const char *s)
 {
@@ -99,6 +106,12 @@ sg_mermaid_text(StringInfo buf, const char *s)
 	{
 		unsigned char c = (unsigned char) *s;
 
+		if (strncmp(s, "direction", 9) == 0)
+		{
+			appendStringInfoString(buf, "directio#110;");
+			s += 8;
+			continue;
+		}
 		if (c >= 0x80 || isalnum(c) || c == '_' || c == ' ' || c == '-')
 			appendStringInfoChar(buf, c);
 		else
