@@ -926,7 +926,8 @@ sg_add_join_edge(PG_FUNCTION_ARGS)
 						 errmsg("source \"%s\" appears twice in a join edge", s)));
 	}
 	check_edge_ends(NULL, target);
-	insert_edge(graph, PointerGetDatum(arr), target);
+	/* stored as a plain array: '[0:1]={b,c}' is the join {b,c}, not another one */
+	insert_edge(graph, PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT)), target);
 	PG_RETURN_VOID();
 }
 
