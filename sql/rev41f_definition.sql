@@ -28,3 +28,45 @@ SELECT sg_add_edge('j', 'd', '__end__');
 SELECT sg_compile('j');
 SELECT sg_invoke('j', '{}');
 SELECT count(*) AS joins_drawn FROM regexp_split_to_table(sg_draw('j'), E'\n') l WHERE l ~ '--> d;';
+
+-- A join naming one source twice, written into the draft by its owner's SQL
+-- (stategraph.edges is the owner's to write) or forged into the compiled
+-- spec: build_join gave the node one slot per edge for its joins, and the
+-- repeats wrote past them (a segmentation fault at the graph's first run).
+-- sg_compile and every load refuse such a definition as damaged (55000).
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_rev41f_owner;
+RESET client_min_messages;
+CREATE ROLE regress_rev41f_owner;
+GRANT USAGE ON SCHEMA rev41f_definition TO regress_rev41f_owner;
+SET ROLE regress_rev41f_owner;
+\set VERBOSITY default
+SELECT sg_create_graph('dup', '{"log": "append"}');
+SELECT sg_add_node('dup', n, 'note(jsonb,jsonb)') FROM unnest(ARRAY['a', 'b', 'd']) n;
+SELECT sg_add_edge('dup', '__start__', 'a');
+SELECT sg_add_edge('dup', 'a', 'b');
+SELECT sg_add_edge('dup', 'b', 'd');
+SELECT sg_add_edge('dup', 'd', '__end__');
+SELECT sg_compile('dup');
+-- the draft: refused by sg_compile, the compiled definition kept
+INSERT INTO stategraph.edges VALUES ('dup', array_fill('b'::text, ARRAY[40]), 'd');
+SELECT sg_compile('dup');
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, jsonb_array_length(spec->'edges') AS edges FROM stategraph.graphs WHERE graph = 'dup';
+SELECT sg_invoke('dup', '{}');
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM stategraph.edges WHERE graph = 'dup' AND cardinality(sources) > 1;
+-- the compiled spec: refused when the graph is loaded
+UPDATE stategraph.graphs
+   SET spec = jsonb_set(spec, '{edges}', spec->'edges' || jsonb_build_array(
+             jsonb_build_object('sources', to_jsonb(array_fill('b'::text, ARRAY[40])), 'target', 'd')))
+ WHERE graph = 'dup';
+SELECT sg_invoke('dup', '{}');
+SELECT sg_draw('dup') IS NOT NULL AS drawn;
+\echo :LAST_ERROR_SQLSTATE
+SELECT sg_compile('dup');
+SELECT sg_invoke('dup', '{}');
+SELECT sg_drop_graph('dup');
+RESET ROLE;
+REVOKE USAGE ON SCHEMA rev41f_definition FROM regress_rev41f_owner;
+DROP ROLE regress_rev41f_owner;

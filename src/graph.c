@@ -2102,8 +2102,17 @@ spec_problem(Jsonb *spec)
 			!spec_node(names, n, sg_jsonb_get_cstring(e, "target"), false, true))
 			return psprintf("Edge #%d has no sources or no target node.", i + 1);
 		for (j = 0; j < sg_jsonb_array_length(sources); j++)
-			if (!spec_node(names, n, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j)), true, false))
+		{
+			char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
+			int			k;
+
+			if (!spec_node(names, n, s, true, false))
 				return psprintf("Edge #%d has a source that is no node.", i + 1);
+			/* build_join gives each node one slot per edge for the joins it is a source of */
+			for (k = 0; k < j; k++)
+				if (strcmp(s, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, k))) == 0)
+					return psprintf("Edge #%d names source \"%s\" twice.", i + 1, s);
+		}
 	}
 	for (i = 0; i < sg_jsonb_array_length(branches); i++)
 	{
