@@ -28,6 +28,16 @@ SELECT sg_add_edge('j', 'd', '__end__');
 SELECT sg_compile('j');
 SELECT sg_invoke('j', '{}');
 SELECT count(*) AS joins_drawn FROM regexp_split_to_table(sg_draw('j'), E'\n') l WHERE l ~ '--> d;';
+-- names of a join and of a path_map are names: at most 512 bytes, as
+-- sg_add_edge's source and target (a join's long name failed on the index
+-- of stategraph.edges with 54000, a path_map's was stored)
+SELECT sg_add_edge('j', ARRAY['b', repeat('x', 513)], 'd');
+SELECT sg_add_edge('j', ARRAY[(SELECT string_agg(md5(i::text), '') FROM generate_series(1, 100) i), 'b'], 'd');
+CREATE FUNCTION to_b(state jsonb) RETURNS text LANGUAGE sql AS $$ SELECT 'b' $$;
+SELECT sg_add_conditional_edges('j', 'a', 'to_b(jsonb)', jsonb_build_object('k', repeat('x', 513)));
+SELECT sg_add_conditional_edges('j', 'a', 'to_b(jsonb)', jsonb_build_array(repeat('x', 513)));
+SELECT count(*) AS stored FROM stategraph.branches WHERE graph = 'j';
+SELECT count(*) AS stored FROM stategraph.edges WHERE graph = 'j';
 
 -- A join naming one source twice, written into the draft by its owner's SQL
 -- (stategraph.edges is the owner's to write) or forged into the compiled

@@ -918,6 +918,7 @@ sg_add_join_edge(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sources must not contain empty names")));
+		sg_check_length(s, "source", "Names and ids");	/* as sg_add_edge's source */
 		check_edge_ends(s, target);
 		for (j = 0; j < i; j++)
 			if (strcmp(s, TextDatumGetCString(elems[j])) == 0)
@@ -958,6 +959,7 @@ check_path_map(Jsonb *path_map)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("path_map must be a JSON array of node names or an object mapping router results to node names"),
 					 errdetail("Every destination must be a non-empty string.")));
+		sg_check_length(pnstrdup(v.val.string.val, v.val.string.len), "path_map destination", "Names");
 		if (v.val.string.len == strlen(SG_START_NAME) &&
 			memcmp(v.val.string.val, SG_START_NAME, v.val.string.len) == 0)
 			check_edge_ends(NULL, SG_START_NAME);
