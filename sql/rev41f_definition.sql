@@ -80,3 +80,23 @@ SELECT sg_drop_graph('dup');
 RESET ROLE;
 REVOKE USAGE ON SCHEMA rev41f_definition FROM regress_rev41f_owner;
 DROP ROLE regress_rev41f_owner;
+
+-- Two joins into d whose sources read the same joined with "+" (["a+b", "c"]
+-- and ["a", "b+c"]: LangGraph's channel name "join:a+b+c:d" for both) each
+-- keep what they have seen: they shared one entry of a checkpoint's
+-- barriers, the second overwriting the first.
+SELECT sg_create_graph('plus', '{"log": "append"}');
+SELECT sg_add_node('plus', n, 'note(jsonb,jsonb)') FROM unnest(ARRAY['s', 'a', 'a+b', 'y', 'b+c', 'c', 'd']) n;
+SELECT sg_add_edge('plus', '__start__', 's');
+SELECT sg_add_edge('plus', 's', 'a');
+SELECT sg_add_edge('plus', 's', 'a+b');
+SELECT sg_add_edge('plus', 'a', 'y');
+SELECT sg_add_edge('plus', 'y', 'c');
+SELECT sg_add_edge('plus', 'y', 'b+c');
+SELECT sg_add_edge('plus', ARRAY['a+b', 'c'], 'd');
+SELECT sg_add_edge('plus', ARRAY['a', 'b+c'], 'd');
+SELECT sg_add_edge('plus', n, '__end__') FROM unnest(ARRAY['a+b', 'b+c', 'c', 'd']) n;
+SELECT sg_compile('plus');
+SELECT sg_invoke('plus', '{}', 'rev41f-plus');
+SELECT step, next, barriers FROM stategraph.checkpoints WHERE thread_id = 'rev41f-plus' ORDER BY step;
+SELECT sg_delete_thread('rev41f-plus');

@@ -1940,6 +1940,24 @@ build_edges(SGGraph *g, Jsonb *edges)
 		else
 			build_join(g, sources, target, t);
 	}
+	/*
+	 * Two joins into one target whose names read the same joined with "+"
+	 * (["a+b", "c"] and ["a", "b+c"]: "join:a+b+c:d") would share one entry
+	 * of a checkpoint's barriers, each overwriting what the other had seen.
+	 * A later one takes "+" at the end of its key until it is a key of its
+	 * own; keys that do not collide stay as threads have stored them.
+	 */
+	for (i = 1; i < g->njoins; i++)
+	{
+		int			j;
+
+		for (j = 0; j < i; j++)
+			if (strcmp(g->joins[i].key, g->joins[j].key) == 0)
+			{
+				g->joins[i].key = psprintf("%s+", g->joins[i].key);
+				j = -1;			/* compare the new key with every earlier one */
+			}
+	}
 }
 
 /* The conditional edges of a compiled graph. */
