@@ -1335,6 +1335,17 @@ walk_segments(StateWalk *w)
 			SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &at);
 			JsonbValue *v = row ? find_key(row->image, name) : NULL;
 
+			/*
+			 * A complete image leaves empty channels out: versions before
+			 * 0.2.0's release wrote the first segment of an append channel
+			 * a recompiled graph added (its default) against the thread's
+			 * first row, where the channel has no value.
+			 */
+			if (v == NULL && row != NULL && row->image_complete)
+			{
+				w->base[rf->channel] = NULL;
+				break;
+			}
 			if (v == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
@@ -1842,8 +1853,19 @@ sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **
 		for (i = 0; i < g->nchannels; i++)
 			if (sg_channelset_index(tk, g->channels[i].name) < 0)
 			{
+				/*
+				 * Stored whole at the next checkpoint: the walk found the
+				 * channel empty in the thread's first row, and took that row
+				 * for where its value is. A segment or reference to it (an
+				 * append default stored as a segment of nothing after it, a
+				 * default of more than SG_SMALL_VALUE bytes as a reference)
+				 * read back as no image at all, or as empty.
+				 */
 				state->values[i] = g->channels[i].initial;
-				state->track[i].rows = 1000;	/* store it at the next checkpoint */
+				state->track[i].rows = 1000;
+				state->track[i].bytes = 0;
+				state->track[i].count = 0;
+				state->track[i].has_loc = false;
 			}
 	return state;
 }
