@@ -1336,10 +1336,10 @@ walk_segments(StateWalk *w)
 			JsonbValue *v = row ? find_key(row->image, name) : NULL;
 
 			/*
-			 * A complete image leaves empty channels out: versions before
-			 * 0.2.0's release wrote the first segment of an append channel
-			 * a recompiled graph added (its default) against the thread's
-			 * first row, where the channel has no value.
+			 * A complete image leaves empty channels out: earlier builds
+			 * wrote the first segment of an append channel a recompiled
+			 * graph added (its default) against the thread's first row,
+			 * where the channel has no value.
 			 */
 			if (v == NULL && row != NULL && row->image_complete)
 			{
