@@ -100,3 +100,27 @@ SELECT sg_compile('plus');
 SELECT sg_invoke('plus', '{}', 'rev41f-plus');
 SELECT step, next, barriers FROM stategraph.checkpoints WHERE thread_id = 'rev41f-plus' ORDER BY step;
 SELECT sg_delete_thread('rev41f-plus');
+
+-- A custom reducer dropped and created again under its signature with
+-- another return type was called all the same, its result read as jsonb
+-- (an integer: a segmentation fault). Loading the graph checks the
+-- reducer's signature, as it checks nodes' and routers', and sg_compile too.
+\set VERBOSITY default
+CREATE FUNCTION keep_new(cur jsonb, upd jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT upd $$;
+CREATE FUNCTION set_m(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"m": {"a": [1, 2, 3]}}'::jsonb $$;
+SELECT sg_create_graph('redef', '{"m": {"reducer": "keep_new", "default": {"z": 1}}}');
+SELECT sg_add_node('redef', 'a', 'set_m(jsonb)');
+SELECT sg_add_edge('redef', '__start__', 'a');
+SELECT sg_add_edge('redef', 'a', '__end__');
+SELECT sg_compile('redef');
+SELECT sg_invoke('redef', '{}');
+DROP FUNCTION keep_new(jsonb, jsonb);
+CREATE FUNCTION keep_new(cur jsonb, upd jsonb) RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;
+SELECT sg_invoke('redef', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT sg_compile('redef');
+\echo :LAST_ERROR_SQLSTATE
+DROP FUNCTION keep_new(jsonb, jsonb);
+CREATE FUNCTION keep_new(cur jsonb, upd jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT cur || upd $$;
+SELECT sg_invoke('redef', '{}');
+SELECT sg_drop_graph('redef');

@@ -1501,8 +1501,9 @@ check_reducers(Jsonb *channels, const char *owner, const char *graph)
 		Jsonb	   *def = sg_jsonb_from_value(&v);
 
 		if (!reducer_is_builtin(sg_jsonb_get_cstring(def, "reducer")))
-			graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
-						   owner, graph, SIG_REDUCER, psprintf("the reducer of channel \"%s\"", name), false);
+			check_signature(graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
+										   owner, graph, SIG_REDUCER, psprintf("the reducer of channel \"%s\"", name), false),
+							SIG_REDUCER, psprintf("the reducer of channel \"%s\"", name));
 	}
 }
 
@@ -1802,6 +1803,8 @@ build_channel(SGGraph *g, SGChannel *c, Jsonb *def)
 		c->reducer_fn = graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
 									   g->owner, g->name, SIG_REDUCER,
 									   psprintf("the reducer of channel \"%s\"", c->name), false);
+		/* dropped and created again with another return type, it would be read as jsonb all the same */
+		check_signature(c->reducer_fn, SIG_REDUCER, psprintf("the reducer of channel \"%s\"", c->name));
 		c->reducer_owner = proc_owner(c->reducer_fn);
 		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, g->cxt);
 	}
