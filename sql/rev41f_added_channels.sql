@@ -50,6 +50,19 @@ SELECT sg_update_state('rev41f-grow', '{"log": ["u"], "seven": [8], "top": 10}')
 SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note FROM sg_get_state('rev41f-grow');
 SELECT sg_invoke('grow', '{"x": 2}', 'rev41f-grow') - 'note' - 'bag' AS values;
 
+-- once the thread's layout has the added channels (its runs since stored
+-- them), a run from a checkpoint older than the change starts them at their
+-- defaults too: they were empty (left out of the values)
+SELECT sg_invoke('grow', NULL, 'rev41f-grow',
+                 checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('rev41f-grow') WHERE step = 0))
+       - 'note' - 'bag' AS values;
+SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note,
+       length("values"->'bag'->>'k') AS bag FROM sg_get_state('rev41f-grow');
+SELECT sg_update_state('rev41f-grow', '{"log": ["w"]}',
+                       checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('rev41f-grow')
+                                          WHERE step = 1 AND source = 'loop')) IS NOT NULL AS updated;
+SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note FROM sg_get_state('rev41f-grow');
+
 -- a checkpoint as the versions before wrote it (a segment of nothing against
 -- the thread's first row) reads as the channel's default
 SELECT sg_invoke('grow', NULL, 'rev41f-grow-old') - 'note' - 'bag' AS values;

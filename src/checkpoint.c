@@ -1849,24 +1849,26 @@ sg_load_for_graph(SGGraph *g, SGThread *th, const pg_uuid_t *id, SGCheckpoint **
 	if (memcmp(id, &th->head, sizeof(pg_uuid_t)) != 0 || *new_kinds ||
 		!sg_state_cache_get(th, cp, &state, CurrentMemoryContext))
 		state = sg_load_state(g->cs, th->thread_id, id, cp);
-	if (*new_kinds)
-		for (i = 0; i < g->nchannels; i++)
-			if (sg_channelset_index(tk, g->channels[i].name) < 0)
-			{
-				/*
-				 * Stored whole at the next checkpoint: the walk found the
-				 * channel empty in the thread's first row, and took that row
-				 * for where its value is. A segment or reference to it (an
-				 * append default stored as a segment of nothing after it, a
-				 * default of more than SG_SMALL_VALUE bytes as a reference)
-				 * read back as no image at all, or as empty.
-				 */
-				state->values[i] = g->channels[i].initial;
-				state->track[i].rows = 1000;
-				state->track[i].bytes = 0;
-				state->track[i].count = 0;
-				state->track[i].has_loc = false;
-			}
+	/*
+	 * A channel with a default is empty only at a checkpoint written before
+	 * the graph had it (a complete image leaves empty channels out, and the
+	 * thread's first row has every default): a channel the graph added since
+	 * starts at its default there, also once the thread's layout has it (a
+	 * run gone back to a checkpoint older than the change). It is stored
+	 * whole at the next checkpoint: the walk took the row where it found the
+	 * channel missing for where its value is, and a segment or reference to
+	 * that row would read back as no image at all, or as empty.
+	 */
+	for (i = 0; i < g->nchannels; i++)
+		if ((*new_kinds && sg_channelset_index(tk, g->channels[i].name) < 0) ||
+			(g->channels[i].initial != NULL && state->values[i] == NULL && state->parts[i] == NIL))
+		{
+			state->values[i] = g->channels[i].initial;
+			state->track[i].rows = 1000;
+			state->track[i].bytes = 0;
+			state->track[i].count = 0;
+			state->track[i].has_loc = false;
+		}
 	return state;
 }
 
