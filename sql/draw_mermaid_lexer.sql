@@ -8,8 +8,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev41f_draw_mermaid_lexer;
-SET search_path = rev41f_draw_mermaid_lexer;
+CREATE SCHEMA draw_mermaid_lexer;
+SET search_path = draw_mermaid_lexer;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never

@@ -4,8 +4,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev41f_definition;
-SET search_path = rev41f_definition;
+CREATE SCHEMA definition_damaged;
+SET search_path = definition_damaged;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -45,11 +45,11 @@ SELECT count(*) AS stored FROM stategraph.edges WHERE graph = 'j';
 -- repeats wrote past them (a segmentation fault at the graph's first run).
 -- sg_compile and every load refuse such a definition as damaged (55000).
 SET client_min_messages = warning;
-DROP ROLE IF EXISTS regress_rev41f_owner;
+DROP ROLE IF EXISTS regress_defdmg_owner;
 RESET client_min_messages;
-CREATE ROLE regress_rev41f_owner;
-GRANT USAGE ON SCHEMA rev41f_definition TO regress_rev41f_owner;
-SET ROLE regress_rev41f_owner;
+CREATE ROLE regress_defdmg_owner;
+GRANT USAGE ON SCHEMA definition_damaged TO regress_defdmg_owner;
+SET ROLE regress_defdmg_owner;
 \set VERBOSITY default
 SELECT sg_create_graph('dup', '{"log": "append"}');
 SELECT sg_add_node('dup', n, 'note(jsonb,jsonb)') FROM unnest(ARRAY['a', 'b', 'd']) n;
@@ -78,8 +78,8 @@ SELECT sg_compile('dup');
 SELECT sg_invoke('dup', '{}');
 SELECT sg_drop_graph('dup');
 RESET ROLE;
-REVOKE USAGE ON SCHEMA rev41f_definition FROM regress_rev41f_owner;
-DROP ROLE regress_rev41f_owner;
+REVOKE USAGE ON SCHEMA definition_damaged FROM regress_defdmg_owner;
+DROP ROLE regress_defdmg_owner;
 
 -- Two joins into d whose sources read the same joined with "+" (["a+b", "c"]
 -- and ["a", "b+c"]: LangGraph's channel name "join:a+b+c:d" for both) each
@@ -97,9 +97,9 @@ SELECT sg_add_edge('plus', ARRAY['a+b', 'c'], 'd');
 SELECT sg_add_edge('plus', ARRAY['a', 'b+c'], 'd');
 SELECT sg_add_edge('plus', n, '__end__') FROM unnest(ARRAY['a+b', 'b+c', 'c', 'd']) n;
 SELECT sg_compile('plus');
-SELECT sg_invoke('plus', '{}', 'rev41f-plus');
-SELECT step, next, barriers FROM stategraph.checkpoints WHERE thread_id = 'rev41f-plus' ORDER BY step;
-SELECT sg_delete_thread('rev41f-plus');
+SELECT sg_invoke('plus', '{}', 't-plus');
+SELECT step, next, barriers FROM stategraph.checkpoints WHERE thread_id = 't-plus' ORDER BY step;
+SELECT sg_delete_thread('t-plus');
 
 -- A custom reducer dropped and created again under its signature with
 -- another return type was called all the same, its result read as jsonb

@@ -10,8 +10,8 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
-CREATE SCHEMA rev41f_added_channels;
-SET search_path = rev41f_added_channels;
+CREATE SCHEMA channels_added;
+SET search_path = channels_added;
 CREATE EXTENSION stategraph;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
@@ -27,8 +27,8 @@ CREATE FUNCTION define(channels jsonb) RETURNS void LANGUAGE sql AS $$
     SELECT sg_compile('grow', interrupt_before => ARRAY['b']);
 $$;
 SELECT define('{"x": "replace"}');
-SELECT sg_invoke('grow', '{"x": 1}', 'rev41f-grow');
-SELECT sg_invoke('grow', '{"x": 1}', 'rev41f-grow-old');
+SELECT sg_invoke('grow', '{"x": 1}', 't-grow');
+SELECT sg_invoke('grow', '{"x": 1}', 't-grow-old');
 SELECT sg_drop_graph('grow');
 SELECT define(jsonb_build_object(
     'x', 'replace',
@@ -39,42 +39,42 @@ SELECT define(jsonb_build_object(
     'bag', jsonb_build_object('reducer', 'merge', 'default', jsonb_build_object('k', repeat('m', 100))),
     'unset', 'replace'));
 -- the resume runs b with the defaults, and every later read sees them
-SELECT sg_invoke('grow', NULL, 'rev41f-grow') - 'note' - 'bag' AS values;
+SELECT sg_invoke('grow', NULL, 't-grow') - 'note' - 'bag' AS values;
 SELECT step, "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note,
        length("values"->'bag'->>'k') AS bag
-  FROM sg_get_state_history('rev41f-grow');
+  FROM sg_get_state_history('t-grow');
 SELECT "values"->'log' AS log, "values"->'seven' AS seven, "values"->'top' AS top,
        length("values"->>'note') AS note, length("values"->'bag'->>'k') AS bag
-  FROM sg_get_state('rev41f-grow');
-SELECT sg_update_state('rev41f-grow', '{"log": ["u"], "seven": [8], "top": 10}') IS NOT NULL AS updated;
-SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note FROM sg_get_state('rev41f-grow');
-SELECT sg_invoke('grow', '{"x": 2}', 'rev41f-grow') - 'note' - 'bag' AS values;
+  FROM sg_get_state('t-grow');
+SELECT sg_update_state('t-grow', '{"log": ["u"], "seven": [8], "top": 10}') IS NOT NULL AS updated;
+SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note FROM sg_get_state('t-grow');
+SELECT sg_invoke('grow', '{"x": 2}', 't-grow') - 'note' - 'bag' AS values;
 
 -- once the thread's layout has the added channels (its runs since stored
 -- them), a run from a checkpoint older than the change starts them at their
 -- defaults too: they were empty (left out of the values)
-SELECT sg_invoke('grow', NULL, 'rev41f-grow',
-                 checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('rev41f-grow') WHERE step = 0))
+SELECT sg_invoke('grow', NULL, 't-grow',
+                 checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('t-grow') WHERE step = 0))
        - 'note' - 'bag' AS values;
 SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note,
-       length("values"->'bag'->>'k') AS bag FROM sg_get_state('rev41f-grow');
-SELECT sg_update_state('rev41f-grow', '{"log": ["w"]}',
-                       checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('rev41f-grow')
+       length("values"->'bag'->>'k') AS bag FROM sg_get_state('t-grow');
+SELECT sg_update_state('t-grow', '{"log": ["w"]}',
+                       checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('t-grow')
                                           WHERE step = 1 AND source = 'loop')) IS NOT NULL AS updated;
-SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note FROM sg_get_state('rev41f-grow');
+SELECT "values" - 'note' - 'bag' AS values, length("values"->>'note') AS note FROM sg_get_state('t-grow');
 
 -- a checkpoint as the versions before wrote it (a segment of nothing against
 -- the thread's first row) reads as the channel's default
-SELECT sg_invoke('grow', NULL, 'rev41f-grow-old') - 'note' - 'bag' AS values;
+SELECT sg_invoke('grow', NULL, 't-grow-old') - 'note' - 'bag' AS values;
 UPDATE stategraph.checkpoints c
    SET image = '{"log": []}', refs = jsonb_build_object('log', f.checkpoint_id::text)
-  FROM (SELECT checkpoint_id FROM stategraph.checkpoints WHERE thread_id = 'rev41f-grow-old'
+  FROM (SELECT checkpoint_id FROM stategraph.checkpoints WHERE thread_id = 't-grow-old'
          ORDER BY checkpoint_id LIMIT 1) f
- WHERE c.thread_id = 'rev41f-grow-old' AND c.step = 2;
+ WHERE c.thread_id = 't-grow-old' AND c.step = 2;
 -- (a new session: its state cache does not know the thread)
 \c
-SET search_path = rev41f_added_channels;
-SELECT "values"->'log' AS log, "values"->'x' AS x FROM sg_get_state('rev41f-grow-old');
+SET search_path = channels_added;
+SELECT "values"->'log' AS log, "values"->'x' AS x FROM sg_get_state('t-grow-old');
 
-SELECT sg_delete_thread(t) FROM unnest(ARRAY['rev41f-grow', 'rev41f-grow-old']) t;
+SELECT sg_delete_thread(t) FROM unnest(ARRAY['t-grow', 't-grow-old']) t;
 SELECT sg_drop_graph('grow');
