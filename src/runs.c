@@ -3083,11 +3083,17 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * timestamp can be subtracted from failed the listing of expired threads,
  * every sweep of the database, so that no one's threads expired again
  * (pg_regress retention_poison_row). So does keep_last, counted in
- * int8: keep_last + 1 overflowed int4 at 2147483647.
+ * int8: keep_last + 1 overflowed int4 at 2147483647. PostgreSQL subtracts
+ * the months first, then the days, then the time, so each part is bounded
+ * too (2,000 years of months, 730,000 days): '7000 years -1095000 days' is
+ * some 3,900 years in all, but now() minus its months is before 4713 BC
+ * (pg_regress rev41g_retention_ttl_parts).
  */
 #define SWEEP_TTL(ttl) \
 	"CASE WHEN " ttl " OPERATOR(pg_catalog.<=) '5000 years'::pg_catalog.interval " \
-	"AND " ttl " OPERATOR(pg_catalog.>=) '-5000 years'::pg_catalog.interval THEN " ttl " END"
+	"AND " ttl " OPERATOR(pg_catalog.>=) '-5000 years'::pg_catalog.interval " \
+	"AND pg_catalog.abs(pg_catalog.date_part('year', " ttl ")) OPERATOR(pg_catalog.<=) 2000 " \
+	"AND pg_catalog.abs(pg_catalog.date_part('day', " ttl ")) OPERATOR(pg_catalog.<=) 730000 THEN " ttl " END"
 
 #define SWEEP_EXPIRED \
 	"FROM stategraph.threads t " \

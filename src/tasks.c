@@ -250,10 +250,19 @@ interval_in_range(Interval *iv, bool subtract)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	int64		ms = sg_interval_ms(iv);
 	volatile bool ok = true;
 
-	if (ms > -SG_SAFE_INTERVAL_MS && ms < SG_SAFE_INTERVAL_MS)
+	/*
+	 * PostgreSQL adds the months first, then the days, then the time: each
+	 * part must be small, not only their total ('7000 years -1095000 days'
+	 * is some 3,900 years, and now() minus its months is before 4713 BC).
+	 * A month counts 31 days here.
+	 */
+	if (Abs((int64) iv->month) < SG_SAFE_INTERVAL_MS / (31 * INT64CONST(86400000)) &&
+		Abs((int64) iv->day) < SG_SAFE_INTERVAL_MS / INT64CONST(86400000) &&
+		iv->time > -SG_SAFE_INTERVAL_MS * 1000 && iv->time < SG_SAFE_INTERVAL_MS * 1000 &&
+		Abs((int64) iv->month) * 31 * INT64CONST(86400000) + Abs((int64) iv->day) * INT64CONST(86400000) +
+		Abs(iv->time / 1000) < SG_SAFE_INTERVAL_MS)
 		return true;
 	BeginInternalSubTransaction(NULL);
 	PG_TRY();
