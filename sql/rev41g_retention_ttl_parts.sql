@@ -44,6 +44,26 @@ UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thre
 CALL sg_work(0);
 -- bob's expired threads are gone (before: all five stayed); alice's do not expire
 SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'ttlparts-%' GROUP BY graph ORDER BY graph;
+-- the default retention, which also expires LangGraph.js threads, written
+-- straight into the table by whoever may: nothing expires by it, and the
+-- graphs' own ttls still apply (before: the LangGraph.js threads' sweep
+-- failed with "timestamp out of range", every sweep, bob's threads stayed)
+SET ROLE regress_ttlparts_bob;
+SELECT count(sg_invoke('ttlparts_bg', jsonb_build_object('n', i), thread_id => 'ttlparts-b' || i)) FROM generate_series(1, 3) i;
+RESET ROLE;
+SELECT sg_lg_put('ttlparts-lg', '', NULL,
+                 '{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b875", "ts": "2024-01-01T00:00:00Z",
+                   "channel_values": {"x": [1, 2]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
+                 '{"step": 0}', '{"x": 1}') IS NOT NULL AS put;
+SELECT sg_set_retention(NULL, '1 day');
+UPDATE stategraph.retention SET ttl = '100000000 years' WHERE graph IS NULL;
+UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id LIKE 'ttlparts-%';
+UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHERE thread_id = 'ttlparts-lg';
+CALL sg_work(0);
+SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'ttlparts-%' GROUP BY graph ORDER BY graph;
+SELECT count(*) AS lg_checkpoints FROM stategraph.lg_checkpoints WHERE thread_id = 'ttlparts-lg';
+SELECT sg_set_retention(NULL, NULL);
+SELECT sg_delete_thread('ttlparts-lg');
 -- clean up
 SET ROLE regress_ttlparts_alice;
 SELECT sg_drop_graph('ttlparts_ag');

@@ -826,7 +826,8 @@ sg_lg_delete_thread_rows(const char *thread_id)
 #define LG_SWEEP_EXPIRED(lsub) \
 	"SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM (" lsub ") l, " \
 	"(SELECT * FROM stategraph.retention r WHERE r.graph IS NULL) p " \
-	"WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) p.ttl) " \
+	"WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) " \
+	SG_SWEEP_TTL("p.ttl") ") " \
 	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c " \
 	"  WHERE c.thread_id OPERATOR(pg_catalog.=) l.thread_id GROUP BY c.checkpoint_ns " \
 	"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1))) " \

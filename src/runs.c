@@ -3076,7 +3076,8 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * conditions on t.
  */
 /*
- * A retention row's ttl as the sweep subtracts it from the time, NULL (the
+ * SG_SWEEP_TTL (stategraph.h): a retention row's ttl as the sweep subtracts
+ * it from the time, NULL (the
  * thread does not expire) past 5,000 years either way: the owner of a
  * graph may write its row straight into stategraph.retention (policy
  * retention_owner), past sg_set_retention's range check, and a ttl no
@@ -3089,11 +3090,6 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * some 3,900 years in all, but now() minus its months is before 4713 BC
  * (pg_regress rev41g_retention_ttl_parts).
  */
-#define SWEEP_TTL(ttl) \
-	"CASE WHEN " ttl " OPERATOR(pg_catalog.<=) '5000 years'::pg_catalog.interval " \
-	"AND " ttl " OPERATOR(pg_catalog.>=) '-5000 years'::pg_catalog.interval " \
-	"AND pg_catalog.abs(pg_catalog.date_part('year', " ttl ")) OPERATOR(pg_catalog.<=) 2000 " \
-	"AND pg_catalog.abs(pg_catalog.date_part('day', " ttl ")) OPERATOR(pg_catalog.<=) 730000 THEN " ttl " END"
 
 #define SWEEP_EXPIRED \
 	"FROM stategraph.threads t " \
@@ -3101,7 +3097,7 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
 	"  AND EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) r.graph " \
 	"  AND " OWNER_ACTS("g", "t") ")) OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
 	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) " \
-	SWEEP_TTL("p.ttl") ") " \
+	SG_SWEEP_TTL("p.ttl") ") " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
 	/* (a pending that is no object, written by its owner, must not stop the sweep: no entries) */ \
 	"AND NOT (t.status OPERATOR(pg_catalog.=) 'error' AND EXISTS (SELECT 1 FROM stategraph.checkpoints c, " \

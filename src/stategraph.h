@@ -664,6 +664,16 @@ extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argna
 extern void sg_require_arg_hint(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint);
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
 extern void sg_check_max_length(const char *s, const char *subject, const char *limit_of);
+/*
+ * A retention row's ttl as a sweep subtracts it from the time: NULL (does
+ * not expire) where that could be out of range (runs.c, lgmaint.c).
+ */
+#define SG_SWEEP_TTL(ttl) \
+	"CASE WHEN " ttl " OPERATOR(pg_catalog.<=) '5000 years'::pg_catalog.interval " \
+	"AND " ttl " OPERATOR(pg_catalog.>=) '-5000 years'::pg_catalog.interval " \
+	"AND pg_catalog.abs(pg_catalog.date_part('year', " ttl ")) OPERATOR(pg_catalog.<=) 2000 " \
+	"AND pg_catalog.abs(pg_catalog.date_part('day', " ttl ")) OPERATOR(pg_catalog.<=) 730000 THEN " ttl " END"
+
 extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern Datum sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
