@@ -3076,9 +3076,9 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * conditions on t.
  */
 /*
- * SG_SWEEP_TTL (stategraph.h): a retention row's ttl as the sweep subtracts
- * it from the time, NULL (the
- * thread does not expire) past 5,000 years either way: the owner of a
+ * SG_SWEEP_TTL (stategraph.h): a retention row's ttl as the sweep
+ * subtracts it from the time, NULL (the thread does not expire) past 5,000
+ * years either way: the owner of a
  * graph may write its row straight into stategraph.retention (policy
  * retention_owner), past sg_set_retention's range check, and a ttl no
  * timestamp can be subtracted from failed the listing of expired threads,
@@ -3088,7 +3088,7 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * the months first, then the days, then the time, so each part is bounded
  * too (2,000 years of months, 730,000 days): '7000 years -1095000 days' is
  * some 3,900 years in all, but now() minus its months is before 4713 BC
- * (pg_regress rev41g_retention_ttl_parts).
+ * (pg_regress retention_ttl_parts).
  */
 
 #define SWEEP_EXPIRED \
