@@ -47,7 +47,8 @@ sub calls
 my $deletes = calls(q{query LIKE 'WITH b AS (DELETE FROM stategraph.lg_blobs WHERE thread_id%'});
 is($deletes, $n, "$n deletes, one for each thread");
 # the batch's listing has "thread_id <= $2" (its window's last thread); the look again has not
-my $again = calls(q{query LIKE 'SELECT l.thread_id, p.strategy%' AND query NOT LIKE '%OPERATOR(pg_catalog.<=)%'});
+# (both compare the ttl with "<=" since the sweeps cap it: SG_SWEEP_TTL)
+my $again = calls(q{query LIKE 'SELECT l.thread_id, p.strategy%' AND query NOT LIKE '%thread_id OPERATOR(pg_catalog.<=) $2%'});
 cmp_ok($again, '>', 0, 'the locked threads are looked at again');
 cmp_ok($again, '<=', 6, "looked at again in one statement for each batch ($again), not one for each thread");
 my $holds = calls(q{query LIKE '%FROM stategraph.partition_holds h%'});
