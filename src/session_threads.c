@@ -67,24 +67,30 @@ free_hold(SessionThread *t)
 	pfree(t);
 }
 
+/* The cell of the hold of that number, or NULL if it has gone. */
+static ListCell *
+find_hold(uint64 number)
+{
+	ListCell   *lc;
+
+	foreach(lc, session_threads)
+		if (((SessionThread *) lfirst(lc))->number == number)
+			return lc;
+	return NULL;
+}
+
 /* The holder's context is going: the hold goes with it (if still there). */
 static void
 holder_gone(void *arg)
 {
-	uint64		number = ((HoldCallback *) arg)->number;
-	ListCell   *lc;
+	ListCell   *lc = find_hold(((HoldCallback *) arg)->number);
+	SessionThread *t;
 
-	foreach(lc, session_threads)
-	{
-		SessionThread *t = (SessionThread *) lfirst(lc);
-
-		if (t->number == number)
-		{
-			session_threads = foreach_delete_current(session_threads, lc);
-			free_hold(t);
-			return;
-		}
-	}
+	if (lc == NULL)
+		return;
+	t = (SessionThread *) lfirst(lc);
+	session_threads = list_delete_cell(session_threads, lc);
+	free_hold(t);
 }
 
 /* A transaction ended: every hold but a durable run's goes. */
@@ -174,12 +180,7 @@ sg_session_hold_thread(const char *thread_id, bool updating, bool durable, Memor
 bool
 sg_session_hold_kept(uint64 number)
 {
-	ListCell   *lc;
-
-	foreach(lc, session_threads)
-		if (((SessionThread *) lfirst(lc))->number == number)
-			return true;
-	return false;
+	return find_hold(number) != NULL;
 }
 
 /* Does this session hold thread_id, for a run (updating false) or an sg_update_state (true)? */
@@ -202,10 +203,6 @@ sg_session_holds_thread(const char *thread_id, bool updating)
 bool
 sg_thread_running_here(const char *thread_id)
 {
-	ListCell   *lc;
-
-	foreach(lc, session_threads)
-		if (strcmp(((SessionThread *) lfirst(lc))->thread_id, thread_id) == 0)
-			return true;
-	return false;
+	return sg_session_holds_thread(thread_id, false) ||
+		sg_session_holds_thread(thread_id, true);
 }
