@@ -10,11 +10,13 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
-  role_nap_graphs_sql role_loop_graph_sql);
+  role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
 use IPC::Run;
+use PostgreSQL::Test::Utils qw(slurp_file);
+use Time::HiRes qw(usleep);
 
 # A new cluster named $name with shared_preload_libraries = 'stategraph'
 # and the lines of $conf in postgresql.conf, started.
@@ -554,6 +556,54 @@ SELECT sg_create_graph('loop', '{"i": "replace", "steps": "replace", "secs": "re
        sg_add_conditional_edges('loop', 'slow', 'public.more(jsonb)', '["slow", "__end__"]'), sg_compile('loop');
 RESET ROLE;
 };
+}
+
+
+# The memory of a backend that waits inside stategraph (an sg_wait, a long
+# poll) stays flat while it waits (TAP 277, 278): $sql runs on $node in a
+# psql of its own (application_name waiter); the checks are that it sleeps
+# ($sleeps names that check), then that its looks keep no SPI results and
+# its memory does not grow ($looks names them), read from the memory
+# contexts the backend logs (pg_log_backend_memory_contexts) six and
+# twelve seconds in. Returns the psql's stdout and stderr once it ended.
+sub waiter_memory_flat
+{
+	my ($node, $sql, $sleeps, $looks) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres') . ' application_name=waiter', '-c', $sql ],
+		'>', \$out, '2>', \$err);
+	ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE application_name = 'waiter' AND wait_event_type = 'Extension'}), $sleeps);
+	my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE application_name = 'waiter'});
+
+	# the waiter's memory contexts, as it logs them: (SPI results kept, bytes used)
+	my $dump_contexts = sub {
+		my $offset = -s $node->logfile;
+		$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
+		my $log = '';
+		for (1 .. 100)
+		{
+			$log = slurp_file($node->logfile, $offset);
+			last if $log =~ /\[$pid\].*Grand total/;
+			usleep(100_000);
+		}
+		my @lines = grep { /\[$pid\]/ } split /\n/, $log;
+		my $tuptables = grep { /SPI TupTable/ } @lines;
+		my ($used) = map { /Grand total:.*; (\d+) used/ ? $1 : () } @lines;
+		return ($tuptables, $used);
+	};
+
+	# (after its first looks: the fifth makes the statement's generic plan, once)
+	usleep(6_000_000);
+	my ($t1, $u1) = $dump_contexts->();
+	usleep(6_000_000);
+	my ($t2, $u2) = $dump_contexts->();
+	note "SPI results kept: $t1, then $t2; bytes used: $u1, then $u2";
+	cmp_ok($t2, '<=', 1, "the looks of $looks keep no SPI results");
+	cmp_ok($u2 - $u1, '<', 16384, "the waiter's memory does not grow while it waits");
+	$h->finish;
+	return ($out, $err);
 }
 
 1;
