@@ -3088,7 +3088,7 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
  * the months first, then the days, then the time, so each part is bounded
  * too (2,000 years of months, 730,000 days): '7000 years -1095000 days' is
  * some 3,900 years in all, but now() minus its months is before 4713 BC
- * (pg_regress retention_ttl_parts).
+ * (pg_regress retention_poison_row).
  */
 
 #define SWEEP_EXPIRED \
