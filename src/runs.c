@@ -1546,7 +1546,10 @@ claim_checks(void *arg)
  * the run, for a rollback (first attempt only); only a thread the run's
  * role may act on: a worker claims as a superuser, and a role can INSERT a
  * run row naming any thread, whose head and status it then read from its
- * row (TAP 086). NULL if the row is no longer due.
+ * row (TAP 086). Head and status come from one probe of the thread's row
+ * (a subquery each probed it twice), none once the run has stepped (each
+ * branch of the UNION ALL a one-time filter; no row: both NULL, no thread
+ * its role may act on). NULL if the row is no longer due.
  */
 static RunRow *
 mark_claimed(Datum run_id)
@@ -1560,10 +1563,9 @@ mark_claimed(Datum run_id)
 				"  THEN 1 ELSE 0 END, "
 				"stepped = o.stepped OR r.input IS NOT NULL, "
 				"started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
-				"start_head = CASE WHEN r.stepped THEN r.start_head ELSE (SELECT t.head FROM stategraph.threads t "
-				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END, "
-				"start_status = CASE WHEN r.stepped THEN r.start_status ELSE (SELECT t.status FROM stategraph.threads t "
-				"  WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") END "
+				"(start_head, start_status) = (SELECT r.start_head, r.start_status WHERE r.stepped "
+				"  UNION ALL SELECT t.head, t.status FROM stategraph.threads t WHERE NOT r.stepped "
+				"  AND t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") "
 				"FROM (SELECT o.run_id, o.stepped, o.status FROM stategraph.runs o "
 				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
