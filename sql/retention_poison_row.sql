@@ -17,6 +17,11 @@ CREATE EXTENSION IF NOT EXISTS stategraph;
 DROP ROLE IF EXISTS regress_poison_alice;
 DROP ROLE IF EXISTS regress_poison_bob;
 RESET client_min_messages;
+-- the steps repeated below: bob's three threads (again), every thread aged
+-- past bob's ttl and a sweep, the threads left of each graph
+\set bob_threads 'SET ROLE regress_poison_bob; SELECT count(sg_invoke(''poison_bg'', jsonb_build_object(''n'', i), thread_id => ''poison-b'' || i)) FROM generate_series(1, 3) i; RESET ROLE;'
+\set sweep 'UPDATE stategraph.threads SET updated_at = now() - interval ''2 hours'' WHERE thread_id LIKE ''poison-%''; CALL sg_work(0);'
+\set threads 'SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE ''poison-%'' GROUP BY graph ORDER BY graph;'
 CREATE ROLE regress_poison_alice;
 CREATE ROLE regress_poison_bob;
 CREATE FUNCTION poison_node(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
@@ -41,34 +46,25 @@ SELECT count(sg_invoke('poison_ag', jsonb_build_object('n', 10 + i), thread_id =
 -- through the function: keep_last 2147483647
 SELECT sg_set_retention('poison_ag', '1 hour', 'keep_latest', 2147483647);
 RESET ROLE;
-UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id LIKE 'poison-%';
-CALL sg_work(0);
+:sweep
 -- bob's expired threads are gone; alice's keep their checkpoints (fewer than keep_last)
-SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'poison-%' GROUP BY graph ORDER BY graph;
+:threads
 SELECT count(*) AS a1_checkpoints FROM stategraph.checkpoints WHERE thread_id = 'poison-a1';
 -- straight into the table: a ttl no timestamp can be subtracted from, either way
-SET ROLE regress_poison_bob;
-SELECT count(sg_invoke('poison_bg', jsonb_build_object('n', i), thread_id => 'poison-b' || i)) FROM generate_series(1, 3) i;
-RESET ROLE;
+:bob_threads
 SET ROLE regress_poison_alice;
 UPDATE stategraph.retention SET ttl = '100000000 years', strategy = 'delete', keep_last = NULL WHERE graph = 'poison_ag';
 RESET ROLE;
-UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id LIKE 'poison-%';
-CALL sg_work(0);
-SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'poison-%' GROUP BY graph ORDER BY graph;
-SET ROLE regress_poison_bob;
-SELECT count(sg_invoke('poison_bg', jsonb_build_object('n', i), thread_id => 'poison-b' || i)) FROM generate_series(1, 3) i;
-RESET ROLE;
+:sweep
+:threads
+:bob_threads
 SET ROLE regress_poison_alice;
 UPDATE stategraph.retention SET ttl = '-100000000 years' WHERE graph = 'poison_ag';
 RESET ROLE;
-UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id LIKE 'poison-%';
-CALL sg_work(0);
-SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'poison-%' GROUP BY graph ORDER BY graph;
+:sweep
+:threads
 -- in range in total, not a part at a time: refused (before: accepted)
-SET ROLE regress_poison_bob;
-SELECT count(sg_invoke('poison_bg', jsonb_build_object('n', i), thread_id => 'poison-b' || i)) FROM generate_series(1, 3) i;
-RESET ROLE;
+:bob_threads
 SET ROLE regress_poison_alice;
 SELECT '7000 years -1095000 days'::interval BETWEEN '-5000 years' AND '5000 years' AS total_in_range;
 \set VERBOSITY terse
@@ -79,27 +75,23 @@ SELECT sg_set_retention('poison_ag', '1 day');
 -- straight into the table
 UPDATE stategraph.retention SET ttl = '7000 years -1095000 days' WHERE graph = 'poison_ag';
 RESET ROLE;
-UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id LIKE 'poison-%';
-CALL sg_work(0);
+:sweep
 -- bob's expired threads are gone (before: none went); alice's do not expire
-SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'poison-%' GROUP BY graph ORDER BY graph;
+:threads
 -- the default retention, which also expires LangGraph.js threads, written
 -- straight into the table by whoever may: nothing expires by it, and the
 -- graphs' own ttls still apply (before: the LangGraph.js threads' sweep
 -- failed with "timestamp out of range", every sweep, bob's threads stayed)
-SET ROLE regress_poison_bob;
-SELECT count(sg_invoke('poison_bg', jsonb_build_object('n', i), thread_id => 'poison-b' || i)) FROM generate_series(1, 3) i;
-RESET ROLE;
+:bob_threads
 SELECT sg_lg_put('poison-lg', '', NULL,
                  '{"v": 4, "id": "1ef4f797-8335-6428-8001-8a1503f9b875", "ts": "2024-01-01T00:00:00Z",
                    "channel_values": {"x": [1, 2]}, "channel_versions": {"x": 1}, "versions_seen": {}}',
                  '{"step": 0}', '{"x": 1}') IS NOT NULL AS put;
 SELECT sg_set_retention(NULL, '1 day');
 UPDATE stategraph.retention SET ttl = '100000000 years' WHERE graph IS NULL;
-UPDATE stategraph.threads SET updated_at = now() - interval '2 hours' WHERE thread_id LIKE 'poison-%';
 UPDATE stategraph.lg_checkpoints SET created_at = now() - interval '2 days' WHERE thread_id = 'poison-lg';
-CALL sg_work(0);
-SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'poison-%' GROUP BY graph ORDER BY graph;
+:sweep
+:threads
 SELECT count(*) AS lg_checkpoints FROM stategraph.lg_checkpoints WHERE thread_id = 'poison-lg';
 SELECT sg_set_retention(NULL, NULL);
 SELECT sg_delete_thread('poison-lg');
@@ -109,7 +101,7 @@ SELECT sg_set_retention('poison_ag', '1 hour', 'keep_latest', 2147483647);
 SELECT sg_set_retention('poison_ag', '1 hour');
 RESET ROLE;
 CALL sg_work(0);
-SELECT graph, count(*) AS threads FROM stategraph.threads WHERE thread_id LIKE 'poison-%' GROUP BY graph ORDER BY graph;
+:threads
 -- clean up
 SET ROLE regress_poison_alice;
 SELECT sg_drop_graph('poison_ag');
