@@ -779,6 +779,53 @@ CREATE FUNCTION stategraph_router.submit_keyed(h integer, graph text, input json
           FOR KEY SHARE) k; $$;
 
 /*
+ * Whether partition part is being moved (frozen: its connection string
+ * refuses writes, stategraph_router.frozen).
+ */
+CREATE FUNCTION stategraph_router.is_frozen(part integer) RETURNS boolean LANGUAGE sql STABLE
+    RETURN (SELECT stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.<>) p.connstr
+            FROM stategraph_router.partitions() p WHERE p.partition OPERATOR(pg_catalog.=) part);
+
+/* The run of this role's idempotency key for graph on the server of partition part (a read only). */
+CREATE FUNCTION stategraph_router.key_run_on(part integer, graph text, ikey text, OUT run_id uuid)
+    RETURNS SETOF uuid LANGUAGE plproxy AS $$
+    CLUSTER 'stategraph'; RUN ON part;
+    SELECT r.run_id FROM stategraph.runs r
+    WHERE r.owner OPERATOR(pg_catalog.=) CURRENT_USER AND r.graph OPERATOR(pg_catalog.=) graph
+      AND r.idempotency_key OPERATOR(pg_catalog.=) ikey; $$;
+
+/*
+ * A keyed submit on partition part: submit_keyed (keyed: only if the key's
+ * run is still there; run NULL if not) or submit. While the partition is
+ * being moved its server refuses writes, and sg_submit there, which takes
+ * the key's lock (a row) before it looks the key up, failed with 25006
+ * even when the key had its run: that run is then read there (run NULL if
+ * the key has none), frozen true. The shard checks the arguments before
+ * its first write, so a bad one is still its own error. Nothing is written
+ * to a frozen partition: the key's run is returned or nothing is done.
+ */
+CREATE FUNCTION stategraph_router.submit_at(part integer, keyed boolean, graph text, input jsonb, thread_id text,
+                                            checkpoint_id uuid, resume jsonb, recursion_limit integer, multitask text,
+                                            after interval, ikey text, OUT run uuid, OUT frozen boolean)
+    LANGUAGE plpgsql AS $$
+BEGIN
+    frozen := false;
+    IF keyed THEN
+        SELECT s INTO run FROM stategraph_router.submit_keyed(part, graph, input, thread_id, checkpoint_id, resume,
+                                                              recursion_limit, multitask, after, ikey) s;
+    ELSE
+        run := stategraph_router.submit(part, graph, input, thread_id, checkpoint_id, resume, recursion_limit,
+                                        multitask, after, ikey);
+    END IF;
+EXCEPTION WHEN read_only_sql_transaction THEN
+    IF NOT COALESCE(stategraph_router.is_frozen(part), false) THEN
+        RAISE;      -- a server that refuses writes of its own (a standby): its error
+    END IF;
+    frozen := true;
+    SELECT k.run_id INTO run FROM stategraph_router.key_run_on(part, graph, ikey) k;
+END $$;
+
+/*
  * sg_submit: on the thread's server; without a thread, on the server of
  * the thread the router names. Only a run that would start a new thread
  * on one server gets a name: a run without input, from a checkpoint_id or
@@ -786,6 +833,20 @@ CREATE FUNCTION stategraph_router.submit_keyed(h integer, graph text, input json
  * a thread_id (22023); a name made up here sent it to a shard that said
  * the made-up thread did not exist (42704). Such a call goes to a shard
  * with thread_id NULL, for the shard's own error.
+ *
+ * With an idempotency key, while the thread's partition (or the only
+ * partition of the key's server) is being moved (stategraph_router.
+ * move_partition), the submit failed with 25006, "cannot execute INSERT in
+ * a read-only transaction", even a client's retry whose key had its run
+ * (TAP 288). A key that has its run gets it (submit_at); one that has
+ * none is refused with SG016 and a hint to retry after the move, with the
+ * same key. Not a wait for the move inside the call: a move lasts the copy
+ * of a whole partition, and a call waiting for it would hold the caller's
+ * transaction and the key's lock that long (and, in a REPEATABLE READ
+ * transaction, never see the switch). The key's server is reached through
+ * the thread's partition when it is the thread's: through another of its
+ * partitions, not frozen, a key whose run expired meanwhile queued a run
+ * on the old server of a thread being moved, bypassing the freeze.
  */
 CREATE FUNCTION @extschema@.sg_submit(graph text, input jsonb, thread_id text DEFAULT NULL,
                                       checkpoint_id uuid DEFAULT NULL, resume jsonb DEFAULT NULL,
@@ -796,22 +857,32 @@ DECLARE
     th pg_catalog.text := COALESCE(thread_id, CASE WHEN input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL
                                         THEN stategraph_router.new_thread_id(graph, idempotency_key) END);
     p integer := stategraph_router.key_server(graph, idempotency_key);
-    r pg_catalog.uuid;
+    s record;
 BEGIN
-    -- the key's run, on its server; if it expired meanwhile, a new run on the thread's server
-    IF p IS NOT NULL AND th IS NOT NULL
-       AND stategraph_router.unfrozen((SELECT x.connstr FROM stategraph_router.partitions() x WHERE x.partition OPERATOR(pg_catalog.=) p))
-           OPERATOR(pg_catalog.=) stategraph_router.unfrozen(stategraph_router.shard_of(th)) THEN
-        RETURN stategraph_router.submit(p, graph, input, th, checkpoint_id, resume, recursion_limit, multitask, after,
-                                        idempotency_key);   -- the thread's own server: as on one server
-    ELSIF p IS NOT NULL THEN
-        FOR r IN SELECT s FROM stategraph_router.submit_keyed(p, graph, input, th, checkpoint_id, resume,
-                                                              recursion_limit, multitask, after, idempotency_key) s LOOP
-            RETURN r;
-        END LOOP;
+    -- the key's run, on its server if that is not the thread's; if it expired meanwhile, a new run on the thread's server
+    IF p IS NOT NULL AND (th IS NULL OR
+       stategraph_router.unfrozen((SELECT x.connstr FROM stategraph_router.partitions() x WHERE x.partition OPERATOR(pg_catalog.=) p))
+           OPERATOR(pg_catalog.<>) stategraph_router.unfrozen(stategraph_router.shard_of(th))) THEN
+        s := stategraph_router.submit_at(p, true, graph, input, th, checkpoint_id, resume, recursion_limit, multitask,
+                                         after, idempotency_key);
+        IF s.run IS NOT NULL THEN
+            RETURN s.run;
+        END IF;
     END IF;
-    RETURN stategraph_router.submit(stategraph_router.thread_hash(th), graph, input, th,
-                                    checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
+    IF idempotency_key IS NULL OR th IS NULL THEN
+        RETURN stategraph_router.submit(stategraph_router.thread_hash(th), graph, input, th,
+                                        checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
+    END IF;
+    -- the thread's server (as on one server, where the key is looked up first), through the thread's partition
+    s := stategraph_router.submit_at(stategraph_router.partition_of(th), false, graph, input, th, checkpoint_id, resume,
+                                     recursion_limit, multitask, after, idempotency_key);
+    IF s.frozen AND s.run IS NULL THEN
+        RAISE EXCEPTION 'thread "%" cannot take a run now: its partition % is being moved', th, stategraph_router.partition_of(th)
+            USING ERRCODE = 'SG016',
+                  DETAIL = 'The partition''s server refuses writes until stategraph_router.move_partition has moved its threads; nothing was queued.',
+                  HINT = 'Retry the submit once the move is done, with the same idempotency_key: its run is queued once.';
+    END IF;
+    RETURN s.run;
 END $$;
 
 /*
