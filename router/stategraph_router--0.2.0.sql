@@ -1107,6 +1107,9 @@ CREATE FUNCTION @extschema@.sg_add_external_node(graph text, node text, queue te
  * out). Kept only where its thread's partition is served, a finished task
  * of a moved thread vanished from sg_tasks with the move, though it stays
  * until stategraph.run_retention, as its run does in sg_runs (TAP 216).
+ * A server leaving the cluster gives its finished tasks to another
+ * (stategraph_router.adopt_tasks), which has them as well until the
+ * switch: a task listed by two servers is listed once (TAP 289).
  */
 CREATE FUNCTION stategraph_router.tasks_of(parts integer[], queue text, status text)
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE plproxy AS $$
@@ -1115,7 +1118,8 @@ CREATE FUNCTION stategraph_router.tasks_of(parts integer[], queue text, status t
 
 CREATE FUNCTION @extschema@.sg_tasks(queue text DEFAULT NULL, status text DEFAULT NULL)
     RETURNS SETOF @extschema@.sg_task_status LANGUAGE sql AS $$
-    SELECT t.* FROM stategraph_router.tasks_of(stategraph_router.server_partitions(), queue, status) t
+    SELECT DISTINCT ON (t.created_at, t.task_id) t.*
+    FROM stategraph_router.tasks_of(stategraph_router.server_partitions(), queue, status) t
     ORDER BY t.created_at, t.task_id
 $$;
 
@@ -1400,6 +1404,23 @@ CREATE FUNCTION stategraph_router.adopt_runs_at(connstr text, data jsonb) RETURN
     CONNECT connstr; SELECT stategraph.adopt_runs(data) AS adopted; $$;
 
 /*
+ * The finished external tasks (completed, cancelled) of the server at
+ * connstr, page_size of them after task id after_id, as finished_runs_at,
+ * and their adoption by another server (stategraph.adopt_tasks).
+ */
+CREATE FUNCTION stategraph_router.finished_tasks_at(connstr text, after_id text, page_size integer) RETURNS jsonb
+    LANGUAGE plproxy AS $$
+    CONNECT connstr;
+    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) ORDER BY t.task_id) AS tasks
+    FROM (SELECT * FROM stategraph.tasks x
+          WHERE x.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['completed', 'cancelled']::pg_catalog.text[])
+            AND (after_id IS NULL OR x.task_id OPERATOR(pg_catalog.>) after_id)
+          ORDER BY x.task_id LIMIT page_size) t; $$;
+
+CREATE FUNCTION stategraph_router.adopt_tasks_at(connstr text, data jsonb) RETURNS bigint LANGUAGE plproxy AS $$
+    CONNECT connstr; SELECT stategraph.adopt_tasks(data) AS adopted; $$;
+
+/*
  * A server that leaves the cluster (the last partition it served moves to
  * another) is asked no more: its finished runs, and the idempotency keys
  * they hold, were lost to the router, so that a client's retry of a
@@ -1422,6 +1443,28 @@ BEGIN
         EXIT WHEN page IS NULL;
         adopted := adopted OPERATOR(pg_catalog.+) stategraph_router.adopt_runs_at(connstr, page);
         last := (page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'run_id')::pg_catalog.uuid;
+    END LOOP;
+    RETURN adopted;
+END $$;
+
+/*
+ * The same for the finished external tasks of the server leaving the
+ * cluster: they stayed there, and a worker's retry of sg_complete of a
+ * task it had completed (its reply lost) found no task anywhere (42704),
+ * where the router answered it as the same completion again before the
+ * server left (TAP 216, 289). Returns how many were adopted.
+ */
+CREATE FUNCTION stategraph_router.adopt_tasks(old text, connstr text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    page jsonb;
+    last text;
+    adopted bigint := 0;
+BEGIN
+    LOOP
+        page := stategraph_router.finished_tasks_at(old, last, 1000);
+        EXIT WHEN page IS NULL;
+        adopted := adopted OPERATOR(pg_catalog.+) stategraph_router.adopt_tasks_at(connstr, page);
+        last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'task_id';
     END LOOP;
     RETURN adopted;
 END $$;
@@ -1976,6 +2019,7 @@ BEGIN
                    WHERE p.partition OPERATOR(pg_catalog.<>) part
                      AND stategraph_router.unfrozen(p.connstr) OPERATOR(pg_catalog.=) old) THEN
         PERFORM stategraph_router.adopt_runs(old, connstr);
+        PERFORM stategraph_router.adopt_tasks(old, connstr);
     END IF;
     -- 4. switch, noting that the old server still holds copies; the hold must
     -- have lasted from before the check until now

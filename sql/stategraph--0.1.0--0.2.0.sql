@@ -1414,6 +1414,45 @@ CREATE FUNCTION stategraph.adopt_runs(data jsonb) RETURNS bigint
 COMMENT ON FUNCTION stategraph.adopt_runs(jsonb) IS
     'a router''s move: store the finished runs of a server leaving the cluster (rows of stategraph.runs as a jsonb array), so that their ids and idempotency keys are still found; returns how many were new';
 REVOKE ALL ON FUNCTION stategraph.adopt_runs(jsonb) FROM PUBLIC;
+
+/*
+ * The same move: that server's finished external tasks (completed,
+ * cancelled), so that a worker's retry of a call naming one of them
+ * (sg_complete of a task it completed, its reply lost) is answered as
+ * there (the same completion again: a no-op; SG010, SG011, SG012), not
+ * with 42704 (TAP 289). Each row as it is (token, result, owner), but for
+ * graph_gen, a graph generation of that server that means nothing here
+ * (NULL: not checked). A task this server has (its id) is passed over, as
+ * is one not finished (a move refuses a partition with one: this server
+ * would hand it out again) and one of a role the caller may not write
+ * tasks of (as adopt_runs). Returns how many were new here.
+ */
+CREATE FUNCTION stategraph.adopt_tasks(data jsonb) RETURNS bigint
+    LANGUAGE sql VOLATILE SECURITY INVOKER
+BEGIN ATOMIC
+    WITH adopted AS (
+        INSERT INTO stategraph.tasks (task_id, queue, graph, graph_gen, thread_id, checkpoint_id, node, step, status,
+                                      attempt, max_attempts, backoff_ms, lease, claim_lease, token, worker, visible_at,
+                                      lease_expires_at, input, config, resume, resume_values, result, error, interrupt,
+                                      lost, owner, created_at, updated_at, finished_at)
+        SELECT x.task_id, x.queue, x.graph, NULL, x.thread_id, x.checkpoint_id, x.node, x.step, x.status,
+               x.attempt, x.max_attempts, x.backoff_ms, x.lease, x.claim_lease, x.token, x.worker, x.visible_at,
+               x.lease_expires_at, x.input, x.config, x.resume, x.resume_values, x.result, x.error, x.interrupt,
+               x.lost, x.owner, x.created_at, x.updated_at, x.finished_at
+        FROM pg_catalog.jsonb_populate_recordset(NULL::stategraph.tasks,
+                 CASE WHEN pg_catalog.jsonb_typeof(data) OPERATOR(pg_catalog.=) 'array' THEN data ELSE '[]' END) x
+        WHERE x.status::pg_catalog.text OPERATOR(pg_catalog.=) ANY (ARRAY['completed', 'cancelled'])
+          AND (stategraph.owned(x.owner)
+               OR EXISTS (SELECT FROM pg_catalog.pg_roles s
+                          WHERE s.rolname OPERATOR(pg_catalog.=) CURRENT_USER AND s.rolsuper))
+        ORDER BY x.seq, x.task_id
+        ON CONFLICT DO NOTHING
+        RETURNING 1)
+    SELECT pg_catalog.count(*) FROM adopted;
+END;
+COMMENT ON FUNCTION stategraph.adopt_tasks(jsonb) IS
+    'a router''s move: store the finished external tasks of a server leaving the cluster (rows of stategraph.tasks as a jsonb array), so that a worker''s retried call naming one is answered as there; returns how many were new';
+REVOKE ALL ON FUNCTION stategraph.adopt_tasks(jsonb) FROM PUBLIC;
 -- the router's listings (sg_threads, sg_tasks) call it on their servers as any role
 GRANT EXECUTE ON FUNCTION stategraph.thread_partition(text, integer, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.graph_digest(text) TO PUBLIC;
