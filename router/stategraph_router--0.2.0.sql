@@ -481,47 +481,41 @@ BEGIN
 END $$;
 
 /*
+ * The threads that hold a checkpoint id: owners_near's, else (none found
+ * near its time on any server) owners'; asked of the servers one by one
+ * (owners_by_server) when one did not answer. Each call is read whole
+ * before anything is returned, so that a server failing a call returns
+ * nothing of it.
+ */
+CREATE FUNCTION stategraph_router.checkpoint_owners(cp uuid, OUT owner text) RETURNS SETOF text
+    LANGUAGE plpgsql AS $$
+DECLARE
+    found pg_catalog.text[];
+BEGIN
+    BEGIN
+        found := ARRAY(SELECT n.owner FROM stategraph_router.owners_near(cp) n);
+        IF pg_catalog.cardinality(found) OPERATOR(pg_catalog.=) 0 THEN
+            found := ARRAY(SELECT a.owner FROM stategraph_router.owners(cp) a);
+        END IF;
+    EXCEPTION WHEN internal_error THEN
+        found := ARRAY(SELECT b.owner FROM stategraph_router.owners_by_server(cp) b);   -- a server did not answer
+    END;
+    RETURN QUERY SELECT o FROM pg_catalog.unnest(found) o;
+END $$;
+
+/*
  * The thread a checkpoint belongs to, when it is another thread than
  * thread_id, on another server; else NULL (the call is then a plain one).
  * A server that does not answer fails only a look-up that the others
- * cannot answer (owners_by_server): an update between threads of servers
- * that are up failed while any server was down (TAP 273).
+ * cannot answer (checkpoint_owners, owners_by_server): an update between
+ * threads of servers that are up failed while any server was down (TAP 273).
  */
 CREATE FUNCTION stategraph_router.remote_owner(thread_id text, checkpoint_id uuid) RETURNS text
-    LANGUAGE plpgsql AS $$
-DECLARE
-    o pg_catalog.text;
-    found boolean := false;
-BEGIN
-    BEGIN
-        FOR o IN SELECT n.owner FROM stategraph_router.owners_near(checkpoint_id) n LOOP
-            found := true;
-            IF o OPERATOR(pg_catalog.<>) thread_id
-               AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
-                RETURN o;
-            END IF;
-        END LOOP;
-        IF found THEN
-            RETURN NULL;
-        END IF;
-        FOR o IN SELECT a.owner FROM stategraph_router.owners(checkpoint_id) a LOOP
-            IF o OPERATOR(pg_catalog.<>) thread_id
-               AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
-                RETURN o;
-            END IF;
-        END LOOP;
-        RETURN NULL;
-    EXCEPTION WHEN internal_error THEN
-        NULL;       -- a server did not answer: ask them one by one
-    END;
-    FOR o IN SELECT b.owner FROM stategraph_router.owners_by_server(checkpoint_id) b LOOP
-        IF o OPERATOR(pg_catalog.<>) thread_id
-           AND stategraph_router.shard_of(o) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id) THEN
-            RETURN o;
-        END IF;
-    END LOOP;
-    RETURN NULL;
-END $$;
+    LANGUAGE sql
+    RETURN (SELECT c.owner FROM stategraph_router.checkpoint_owners(checkpoint_id) c
+            WHERE c.owner OPERATOR(pg_catalog.<>) thread_id
+              AND stategraph_router.shard_of(c.owner) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id)
+            LIMIT 1);
 
 CREATE FUNCTION stategraph_router.update_state(thread_id text, "values" jsonb, as_node text, checkpoint_id uuid)
     RETURNS uuid LANGUAGE plproxy AS $$
