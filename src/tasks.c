@@ -21,7 +21,8 @@
  * correct result is still accepted (a paid model call is not thrown away),
  * even after the attempts ran out and the failure was recorded: the
  * failure is then taken back (and the heartbeat of that claim says go
- * on). The same completion twice is a no-op.
+ * on). The same completion twice is a no-op, as is the same interrupt
+ * twice (while the task waits for its answer).
  *
  * Leases. The sweep (sweep_leases: run by sg_claim, by the server's sweep,
  * that is background workers every stategraph.sweep_interval and CALL
@@ -2272,6 +2273,24 @@ sg_fail(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Whether the interrupt the task's worker asked (its row's) is value (NULL: SQL NULL). */
+static bool
+same_interrupt(TaskRow *row, Jsonb *value)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(row->task_id)};
+	Jsonb	   *asked;
+
+	if (run_sql(&plan, "SELECT interrupt FROM stategraph.tasks WHERE task_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL, 1) == 0)
+		return false;
+	asked = jsonb_col(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (asked == NULL || value == NULL)
+		return asked == NULL && value == NULL;
+	return DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(asked), JsonbPGetDatum(value)));
+}
+
 /* sg_interrupt_task(task_id, token, value): pause the thread to ask a human. */
 Datum
 sg_interrupt_task(PG_FUNCTION_ARGS)
@@ -2284,6 +2303,16 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
 
 	thread_running_here(row, "sg_interrupt_task");
 
+	/*
+	 * The same question again under the same token (a worker that lost the
+	 * reply and asks again on a new connection) is a no-op, as the same
+	 * completion is: it was refused (SG012) though it had been taken.
+	 */
+	if (has_status(row, "interrupted") && same_interrupt(row, value))
+	{
+		sg_spi_finish();
+		PG_RETURN_VOID();
+	}
 	if (!has_status(row, "claimed") && !has_status(row, "queued") && !lost)
 		refuse_finished(row, "interrupt");
 	if (row->handed_back)
