@@ -1942,6 +1942,37 @@ leave_step(TaskRow *row)
  * thread on) takes the result itself, so waiting could only deadlock. The
  * step takes the task's result from here (done_task), not from its row.
  */
+/*
+ * Whether the completing role may go on with the step of row's thread in its
+ * own transaction, running the graph's functions with its own rights. A
+ * role under row-level security completes only tasks of its own threads or
+ * of roles it is a member of (the tasks' policy): it may. A superuser or a
+ * BYPASSRLS role completes any role's task, and so ran that role's nodes
+ * with its own rights: any role that could create a function and a graph
+ * with an external node on a queue a superuser's worker serves (the node
+ * named as the worker's handler) had its next node run as a superuser at
+ * the completion (ALTER ROLE ... SUPERUSER). Such a role goes on only with
+ * its own threads; another role's step is left to a run of the thread's
+ * owner (leave_step), as for a worker that may not execute the graph's
+ * functions (TAP 297_complete_above_rls_leaves_step).
+ */
+static bool
+completer_may_go_on(TaskRow *row)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(row->thread_id)};
+	char	   *owner;
+
+	if (!superuser() && !has_bypassrls_privilege(GetUserId()))
+		return true;
+	if (run_sql(&plan, "SELECT owner FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL, 1) == 0)
+		return false;
+	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return owner != NULL && get_role_oid(owner, true) == GetUserId();
+}
+
 static void
 continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 {
@@ -1953,9 +1984,12 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	 * a worker that may not run the graph's functions leaves the step to a
 	 * run of the tasks' owner; so does one of a graph that cannot run now (a
 	 * function of it dropped or given away: completion_graph), whose run
-	 * says so, and which goes on once the graph is repaired
+	 * says so, and which goes on once the graph is repaired, and a role
+	 * above row-level security completing another role's task
+	 * (completer_may_go_on)
 	 */
-	if (g->nodes == NULL || OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
+	if (g->nodes == NULL || OidIsValid(sg_graph_unprivileged_fn(g)) || !completer_may_go_on(row) ||
+		!sg_try_lock_thread(row->thread_id))
 	{
 		leave_step(row);
 		return;
