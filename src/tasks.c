@@ -2025,6 +2025,51 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	let_thread_go(row->thread_id);
 }
 
+/* continue_step's arguments, for sg_spi_subxact. */
+typedef struct ContinueArgs
+{
+	TaskRow    *row;
+	SGGraph    *g;
+	Jsonb	   *result;
+} ContinueArgs;
+
+static bool
+continue_step_fn(void *arg)
+{
+	ContinueArgs *a = (ContinueArgs *) arg;
+
+	continue_step(a->row, a->g, a->result);
+	return true;
+}
+
+/*
+ * continue_step in a subtransaction: a step cancelled under way (the
+ * worker's statement_timeout shorter than the step's SQL nodes, or
+ * pg_cancel_backend) leaves the step to a run of the tasks' owner instead
+ * of refusing the completion. The worker's result is valid: refused so,
+ * every completion of the task failed alike, the reference worker handed
+ * the task back as a failure after 5 tries, a model was called again for
+ * each attempt, and the thread ended in error (TAP
+ * 298_complete_step_cancelled_leaves_step). Any other error is the
+ * completion's, as before.
+ */
+static void
+continue_step_or_leave(TaskRow *row, SGGraph *g, Jsonb *result)
+{
+	ContinueArgs a = {row, g, result};
+	ErrorData  *e = sg_spi_subxact(continue_step_fn, &a);
+
+	if (e == NULL)
+		return;
+	if (e->sqlerrcode != ERRCODE_QUERY_CANCELED)
+		ReThrowError(e);
+	ereport(LOG,
+			(errmsg("the step of thread \"%s\" that external task \"%s\" completed was cancelled under way: %s",
+					row->thread_id, row->task_id, e->message),
+			 errdetail("The result is kept; a run of the thread's owner goes on with the step.")));
+	leave_step(row);
+}
+
 /*
  * The common completion in one statement: the task is claimed (or queued
  * again after its lease expired, nobody claimed it since) under this
@@ -2256,7 +2301,7 @@ sg_complete(PG_FUNCTION_ARGS)
 				sg_step_ready_hook(row->graph, row->thread_id);
 			break;
 		case STEP_FREE:
-			continue_step(row, g, update);
+			continue_step_or_leave(row, g, update);
 			break;
 	}
 	sg_spi_finish();
