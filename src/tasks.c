@@ -104,6 +104,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(sg_claim);
@@ -1931,66 +1932,87 @@ leave_step(TaskRow *row)
 }
 
 /*
- * The last task of a step without a background run completed: go on with
- * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
- * thread) would (a node's failure is recorded on the thread, not raised),
- * if the worker's role may execute the graph's functions (else the step
- * waits for a session that may). The thread's row is locked already
- * (STEP_FREE), and its lock is taken without waiting: the task row is
- * locked too, and a session holding the thread (a continuing sg_invoke
- * waits for this row; sg_update_state, time travel or a deletion moves the
- * thread on) takes the result itself, so waiting could only deadlock. The
- * step takes the task's result from here (done_task), not from its row.
+ * The role the step goes on as: the thread's owner, whose the step's tasks
+ * are, or InvalidOid when there is none (a dropped role's thread: the step
+ * is left, and sg_submit_for_owner says why). The completer is the owner,
+ * a member of it (the tasks' policy), a superuser or a BYPASSRLS role; run
+ * with the completer's rights, the owner's next nodes acted as a superuser
+ * worker (a role's node made it a superuser: ALTER ROLE ... SUPERUSER) or
+ * read the threads of every role a worker role shared by tenants is a
+ * member of (TAP 297_complete_runs_as_owner).
  */
-/*
- * Whether the completing role may go on with the step of row's thread in its
- * own transaction, running the graph's functions with its own rights. A
- * role under row-level security completes only tasks of its own threads or
- * of roles it is a member of (the tasks' policy): it may. A superuser or a
- * BYPASSRLS role completes any role's task, and so ran that role's nodes
- * with its own rights: any role that could create a function and a graph
- * with an external node on a queue a superuser's worker serves (the node
- * named as the worker's handler) had its next node run as a superuser at
- * the completion (ALTER ROLE ... SUPERUSER). Such a role goes on only with
- * its own threads; another role's step is left to a run of the thread's
- * owner (leave_step), as for a worker that may not execute the graph's
- * functions (TAP 297_complete_above_rls_leaves_step).
- */
-static bool
-completer_may_go_on(TaskRow *row)
+static Oid
+step_owner_role(TaskRow *row)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(row->thread_id)};
 	char	   *owner;
 
-	if (!superuser() && !has_bypassrls_privilege(GetUserId()))
-		return true;
 	if (run_sql(&plan, "SELECT owner FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL, 1) == 0)
-		return false;
+		return InvalidOid;
 	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	return owner != NULL && get_role_oid(owner, true) == GetUserId();
+	return owner == NULL ? InvalidOid : get_role_oid(owner, true);
 }
 
+/*
+ * The last task of a step without a background run completed: go on with
+ * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
+ * thread) would as the thread's owner (a node's failure is recorded on the
+ * thread, not raised), if the owner may execute the graph's functions
+ * (else the step waits for a session that may). The completer acts as the
+ * owner as a background run does (runs.c, act_as_submitter): it cannot SET
+ * ROLE back, makes no temporary object, and every setting its nodes make
+ * is undone at the end (AtEOXact_GUC as at an abort: a plain SET would
+ * otherwise stay in the worker's session). The thread's row is locked already
+ * (STEP_FREE), and its lock is taken without waiting: the task row is
+ * locked too, and a session holding the thread (a continuing sg_invoke
+ * waits for this row; sg_update_state, time travel or a deletion moves the
+ * thread on) takes the result itself, so waiting could only deadlock. The
+ * step takes the task's result from here (done_task), not from its row.
+ * An error leaves the role and the settings to the (sub)transaction's abort
+ * (continue_step_or_leave), as fmgr_security_definer does.
+ */
 static void
 continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 {
 	SGRunOptions opts;
 	SGRun	   *run;
 	MemoryContext cxt;
+	Oid			owner = g->nodes == NULL ? InvalidOid : step_owner_role(row);
+	Oid			save_user;
+	int			save_sec;
+	int			nest = 0;
+	bool		as_owner;
+
+	if (!OidIsValid(owner))
+	{
+		leave_step(row);
+		return;
+	}
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	as_owner = owner != save_user;
+	if (as_owner)
+	{
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		nest = NewGUCNestLevel();
+	}
 
 	/*
-	 * a worker that may not run the graph's functions leaves the step to a
-	 * run of the tasks' owner; so does one of a graph that cannot run now (a
-	 * function of it dropped or given away: completion_graph), whose run
-	 * says so, and which goes on once the graph is repaired, and a role
-	 * above row-level security completing another role's task
-	 * (completer_may_go_on)
+	 * an owner that may not run the graph's functions leaves the step to a
+	 * run of its own (whose submit says why); so does one of a graph that
+	 * cannot run now (a function of it dropped or given away:
+	 * completion_graph), whose run says so, and which goes on once the
+	 * graph is repaired
 	 */
-	if (g->nodes == NULL || OidIsValid(sg_graph_unprivileged_fn(g)) || !completer_may_go_on(row) ||
-		!sg_try_lock_thread(row->thread_id))
+	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
 	{
+		if (as_owner)
+		{
+			AtEOXact_GUC(false, nest);
+			SetUserIdAndSecContext(save_user, save_sec);
+		}
 		leave_step(row);
 		return;
 	}
@@ -2023,6 +2045,11 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	}
 	PG_END_TRY();
 	let_thread_go(row->thread_id);
+	if (as_owner)
+	{
+		AtEOXact_GUC(false, nest);
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
 }
 
 /* continue_step's arguments, for sg_spi_subxact. */

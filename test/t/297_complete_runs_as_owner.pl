@@ -1,20 +1,19 @@
-# A completion by a role above row-level security (a superuser, or a
-# BYPASSRLS role) of another role's task went on with the step in the
-# completion's transaction, with the completer's rights: any role that could
-# create a function and a graph with an external node on a queue a
-# superuser's worker serves (naming the node as the worker's handler, such
-# as the reference worker's "agent") had its next node run as the
-# superuser at the completion, and made itself a superuser there (ALTER
-# ROLE ... SUPERUSER). Such a completion now leaves the step to a run of
-# the thread's owner (stategraph.steps_left), as a worker that may not
-# execute the graph's functions does:
-#  - a superuser's completion of an ordinary role's task runs none of its
-#    nodes: the thread waits, with a note; CALL sg_work runs the step as
-#    the owner, whose ALTER ROLE ... SUPERUSER fails;
-#  - a BYPASSRLS role (not a member of the owner) likewise;
-#  - unchanged: a member of the owner goes on with the step at once, in
-#    its transaction, and so does a superuser with its own thread.
-# No preload: only CALL sg_work runs a left step here.
+# The completion of a step's last external task goes on with the step in
+# the completion's transaction, and ran the owner's next nodes with the
+# completer's rights: a superuser's or BYPASSRLS worker ran any role's node
+# as itself (a role whose graph has an external node on a queue a
+# superuser's worker serves made itself a superuser: ALTER ROLE ...
+# SUPERUSER), and a worker role granted to two tenants ran one's nodes able
+# to read the other's threads. The step now goes on as the thread's owner,
+# as a background run does (security-restricted: no SET ROLE back, no
+# setting left in the worker's session):
+#  - a superuser's completion of evil's task runs evil's node as evil,
+#    whose ALTER ROLE ... SUPERUSER fails;
+#  - a BYPASSRLS role (not a member of evil) likewise;
+#  - a member of the owner goes on as the owner, and sees only the owner's
+#    threads, not those of another role it is also a member of;
+#  - a setting the node makes does not stay in the worker's session;
+#  - a superuser with its own thread goes on as itself.
 use strict;
 use warnings;
 
@@ -27,15 +26,16 @@ my $node = plain_node('complete_above_rls');
 
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
-    CREATE TABLE ran (who name, thread text, became_superuser boolean);
+    CREATE TABLE ran (who name, thread text, became_superuser boolean, others_seen bigint);
     GRANT INSERT, SELECT ON ran TO PUBLIC;
     CREATE ROLE evil LOGIN;
     CREATE SCHEMA evil AUTHORIZATION evil;
     CREATE ROLE mallory LOGIN BYPASSRLS;
     CREATE ROLE app LOGIN;
     CREATE SCHEMA app AUTHORIZATION app;
+    CREATE ROLE other LOGIN;
     CREATE ROLE w LOGIN;
-    GRANT app TO w;
+    GRANT app, other TO w;
     CREATE ROLE su;   -- what the superuser's own graph makes a superuser
 });
 
@@ -49,7 +49,9 @@ my $graph = q{
         EXCEPTION WHEN insufficient_privilege THEN
             up := false;
         END;
-        INSERT INTO public.ran VALUES (current_user, config->>'thread_id', up);
+        PERFORM pg_catalog.set_config('application_name', 'set by %1$s', false);
+        INSERT INTO public.ran VALUES (current_user, config->>'thread_id', up,
+            (SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE 'other-%%'));
         RETURN '{"messages": ["next"]}';
     END $$;
     SELECT sg_create_graph('%1$s_g', '{"messages": "append"}');
@@ -63,6 +65,17 @@ my $graph = q{
 $node->safe_psql('postgres', sprintf("SET ROLE evil; GRANT USAGE ON SCHEMA evil TO PUBLIC; $graph", 'evil'));
 $node->safe_psql('postgres', sprintf("SET ROLE app; $graph", 'app'));
 $node->safe_psql('postgres', sprintf("CREATE SCHEMA su; $graph", 'su'));
+# a thread of the other role the worker also works for
+$node->safe_psql('postgres', q{
+    CREATE FUNCTION public.noop(state jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT ''{}''::jsonb';
+    SET ROLE other;
+    SELECT sg_create_graph('other_g', '{"n": "replace"}');
+    SELECT sg_add_node('other_g', 'a', 'public.noop(jsonb)');
+    SELECT sg_add_edge('other_g', '__start__', 'a');
+    SELECT sg_add_edge('other_g', 'a', '__end__');
+    SELECT sg_compile('other_g');
+    SELECT sg_invoke('other_g', '{"n": 1}', 'other-1');
+});
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
@@ -72,40 +85,45 @@ sub complete_as
 	my ($owner, $graph, $thread, $worker) = @_;
 	sql(($owner ? "SET ROLE $owner; " : '') . "SELECT sg_invoke('$graph', '{\"messages\": [\"hi\"]}', '$thread')");
 	my $set = $worker ? "SET ROLE $worker;" : '';
-	sql(qq{
+	my $after = sql(qq{
         $set
+        SET application_name = 'worker';
         SELECT sg_complete(task_id, token, '{"messages": ["model"]}')
         FROM sg_claim('llm', 'w1') WHERE thread_id = '$thread';
+        SHOW application_name;
     });
+	# (the owner's own completion goes on in its session as its sg_invoke would)
+	is((split /\n/, $after)[-1], 'worker', "$thread: the node's setting is not left in the worker's session")
+	  if ($owner // '') ne ($worker // '');
 	return sql("SELECT count(*) FROM stategraph.tasks WHERE thread_id = '$thread' AND status = 'completed'");
 }
 
 sub thread_status { return sql("SELECT status FROM stategraph.threads WHERE thread_id = '$_[0]'"); }
 sub ran_by { return sql("SELECT string_agg(who || ':' || became_superuser, ',') FROM ran WHERE thread = '$_[0]'"); }
+sub others_seen { return sql("SELECT others_seen FROM ran WHERE thread = '$_[0]'"); }
 
 # --- a superuser completes evil's task --------------------------------------
 is(complete_as('evil', 'evil_g', 'e-1', undef), '1', "the superuser's completion of evil's task is taken");
-is(ran_by('e-1'), '', '... and runs none of its nodes in its transaction');
+is(ran_by('e-1'), 'evil:false', '... and goes on with the step as evil, who cannot become a superuser');
 is(sql(q{SELECT rolsuper FROM pg_roles WHERE rolname = 'evil'}), 'f', '... so evil is no superuser');
-is(thread_status('e-1'), 'waiting', '... the thread waits');
-is(sql(q{SELECT owner FROM stategraph.steps_left WHERE thread_id = 'e-1'}), 'evil',
-	"... with a note of the step for its owner");
-sql('CALL sg_work()');
-is(ran_by('e-1'), 'evil:false', 'CALL sg_work goes on with the step as evil, who cannot become a superuser');
-is(thread_status('e-1'), 'done', '... and the thread is done');
-is(sql(q{SELECT rolsuper FROM pg_roles WHERE rolname = 'evil'}), 'f', '... evil is still no superuser');
+is(thread_status('e-1'), 'done', '... the thread is done');
+is(sql(q{SELECT count(*) FROM stategraph.steps_left}), '0', '... nothing left for later');
 
 # --- a BYPASSRLS role, not a member of evil ----------------------------------
 is(complete_as('evil', 'evil_g', 'e-2', 'mallory'), '1', "a BYPASSRLS role's completion of evil's task is taken");
-is(ran_by('e-2'), '', '... and runs none of its nodes as that role');
-is(thread_status('e-2'), 'waiting', '... the thread waits');
-sql('SET ROLE evil; CALL sg_work()');
-is(ran_by('e-2'), 'evil:false', "evil's CALL sg_work goes on with it as evil");
+is(ran_by('e-2'), 'evil:false', '... and goes on with the step as evil');
+is(others_seen('e-2'), '0', "... which sees no other role's thread");
+is(thread_status('e-2'), 'done', '... the thread done');
 
-# --- unchanged: a member of the owner, and a superuser with its own thread ---
+# --- a member of the owner, that works for another role too -----------------
 is(complete_as('app', 'app_g', 'a-1', 'w'), '1', "a member's completion of its owner's task is taken");
-is(ran_by('a-1'), 'w:false', '... and goes on with the step at once, in its transaction');
+is(ran_by('a-1'), 'app:false', '... and goes on with the step at once, as the owner');
+is(others_seen('a-1'), '0', "... which does not see the threads of the worker's other role");
+is(sql(q{SET ROLE w; SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE 'other-%'}), '1',
+	'(the worker itself sees them)');
 is(thread_status('a-1'), 'done', '... the thread done');
+
+# --- a superuser with its own thread ----------------------------------------
 is(complete_as(undef, 'su_g', 's-1', undef), '1', "a superuser's completion of its own thread's task");
 like(ran_by('s-1'), qr/^\w+:true$/, '... goes on with the step at once, as itself');
 is(thread_status('s-1'), 'done', '... the thread done');
