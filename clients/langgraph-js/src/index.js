@@ -86,6 +86,10 @@ const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/gi;
 const LONE_SURROGATE =
 	/(?<!\\)((?:\\\\)*)(?:\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2})/gi;
 
+// Metadata's JSON text as jsonb holds it: NUL escapes removed, lone surrogates
+// as U+FFFD (put stores metadata so, and list's filter must match what it stored)
+const asJsonb = (text) => text.replace(NUL_ESCAPE, "$1").replace(LONE_SURROGATE, "$1\\ufffd");
+
 // LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
 // their values in the checkpoint row, where nothing can extend them
 const INTERNAL = /^(__|branch:to:|join:)/;
@@ -507,7 +511,8 @@ export class StategraphSaver extends BaseCheckpointSaver {
 			[
 				c.thread_id ?? null,
 				c.checkpoint_ns ?? null,
-				filter && Object.keys(filter).length > 0 ? JSON.stringify(filter) : null,
+				// as put stores metadata: a filter of the metadata put was given finds it
+				filter && Object.keys(filter).length > 0 ? asJsonb(JSON.stringify(filter)) : null,
 				// an empty checkpoint id is none, as getTuple reads it (and MemorySaver, in both places)
 				before?.configurable?.checkpoint_id || null,
 				// as PostgresSaver reads it; sg_lg_list's limit is an integer, and more than
@@ -550,9 +555,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		const [, meta] = await this.serde.dumpsTyped(metadata);
 		// jsonb holds neither NUL (removed; PostgresSaver removes raw NULs, but its text has them escaped: 22P05) nor lone surrogates
 		// (U+FFFD, as UTF-8 text parameters get; PostgresSaver's put fails)
-		const metaText = (typeof meta === "string" ? meta : decoder.decode(meta))
-			.replace(NUL_ESCAPE, "$1")
-			.replace(LONE_SURROGATE, "$1\\ufffd");
+		const metaText = asJsonb(typeof meta === "string" ? meta : decoder.decode(meta));
 		const expectNew = this._sawEmpty(String(thread_id), checkpoint_ns, false) && !checkpoint_id;
 		const parentById = this._parentById(String(thread_id), checkpoint_ns, checkpoint_id);
 		const putArgs = (parts, appends) => [

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { Annotation, StateGraph, START, END, interrupt, Command } from "@langchain/langgraph";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
-import { MemorySaver, JsonPlusSerializer } from "@langchain/langgraph-checkpoint";
+import { MemorySaver, JsonPlusSerializer, emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { StategraphSaver } from "../src/index.js";
 
 let pool;
@@ -128,4 +128,28 @@ test("getStateHistory with a limit past 2^31 (Number.MAX_SAFE_INTEGER as 'no lim
 	assert.deepStrictEqual(results.postgres[2], [1, 0]);
 	assert.deepStrictEqual(results.postgres[Number.MAX_SAFE_INTEGER], [1, 0, -1]);
 	assert.deepStrictEqual(results.stategraph, results.postgres);
+});
+
+test("list's filter of metadata holding a NUL or a lone surrogate finds the checkpoints put with it, as MemorySaver's does (PostgresSaver's put fails)", async () => {
+	const { stategraph, memory } = await savers();
+	const results = {};
+	// a title cut inside an emoji, a NUL pasted in: metadata an application puts
+	const odd = { title: "caf\u00e9 \ud83d", note: "a\u0000b" };
+	for (const [kind, saver] of Object.entries({ memory, stategraph })) {
+		const thread_id = `revjs-filter-${kind}-${tag}`;
+		let config = { configurable: { thread_id, checkpoint_ns: "" } };
+		for (let step = -1; step < 3; step++) {
+			const checkpoint = { ...emptyCheckpoint(), id: uuid6(-1), channel_values: { v: step }, channel_versions: { v: step + 2 } };
+			const metadata = { source: step < 0 ? "input" : "loop", step, parents: {}, ...(step % 2 ? odd : {}) };
+			config = await saver.put(config, checkpoint, metadata, { v: step + 2 });
+		}
+		results[kind] = {};
+		for (const [name, filter] of Object.entries({ title: { title: odd.title }, note: { note: odd.note }, both: { ...odd, source: "loop" } })) {
+			const steps = [];
+			for await (const t of saver.list({ configurable: { thread_id } }, { filter })) steps.push(t.metadata.step);
+			results[kind][name] = steps;
+		}
+	}
+	assert.deepStrictEqual(results.memory, { title: [1, -1], note: [1, -1], both: [1] });
+	assert.deepStrictEqual(results.stategraph, results.memory);
 });
