@@ -97,6 +97,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_subscription.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
@@ -1271,6 +1272,42 @@ database_needed_alone(Node *parsetree)
 }
 
 /*
+ * The database the owner's DROP DATABASE drops (its workers stopped
+ * first), or InvalidOid where PostgreSQL refuses the statement anyway,
+ * which stops nothing: a template database, a subscription in it, the
+ * current database, a database missing (IF EXISTS) or not the caller's
+ * own (any role may type the statement), a read-only transaction, a
+ * transaction block or a function. Stopped all the same (the hook runs
+ * before dropdb's own checks), the workers of a database that was not
+ * dropped had a step in progress killed, taken again by a new worker and
+ * counted as a death of its worker (TAP 285, 281). The read-only and
+ * transaction block refusals are PostgreSQL's own calls, made here as
+ * standard_ProcessUtility makes them next; the others are left to dropdb
+ * (in its order: owner, template, current database, subscriptions).
+ */
+static Oid
+database_to_drop(DropdbStmt *stmt, bool toplevel)
+{
+	Oid			dboid;
+	HeapTuple	tup;
+	bool		istemplate;
+
+	PreventCommandIfReadOnly("DROP DATABASE");
+	PreventInTransactionBlock(toplevel, "DROP DATABASE");
+	dboid = get_database_oid(stmt->dbname, true);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId || !pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	ReleaseSysCache(tup);
+	if (istemplate || CountDBSubscriptions(dboid) > 0)
+		return InvalidOid;
+	return dboid;
+}
+
+/*
  * ProcessUtility_hook: LOCK of stategraph's tables (refuse_shared_table_lock);
  * the owner's DROP DATABASE first stops that database's workers, and so do
  * the statements that need a database alone (database_needed_alone), which
@@ -1289,21 +1326,12 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (IsA(parsetree, LockStmt))
 		refuse_shared_table_lock((LockStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL);
 
-	/*
-	 * Only the owner's (or a superuser's) DROP DATABASE stops the workers:
-	 * the hook runs before dropdb's own checks, and any role may type the
-	 * statement. Not of the current database, which dropdb always refuses:
-	 * that stopped the workers all the same, a run's step in progress
-	 * killed and counted as a death of its worker (TAP
-	 * 281_worker_deaths_counted).
-	 */
+	/* only a DROP DATABASE that PostgreSQL does not refuse first stops the workers */
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
-		dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
-		if (OidIsValid(dboid) && dboid != MyDatabaseId && pg_database_ownercheck(dboid, GetUserId()))
+		dboid = database_to_drop((DropdbStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL);
+		if (OidIsValid(dboid))
 			stop_database_workers(dboid);
-		else
-			dboid = InvalidOid;
 	}
 	else if (shared != NULL && OidIsValid(dboid = database_needed_alone(parsetree)))
 	{
