@@ -74,6 +74,24 @@ typedef enum SGSignature
  * ---------------------------------------------------------------------------
  */
 
+/*
+ * DEFINE_INSERT: the definition functions look for the row they would
+ * add, and refuse a duplicate (42710, duplicate_object), before they
+ * insert it. A row that another session inserted and had not committed
+ * yet is not seen there: their inserts take ON CONFLICT DO NOTHING on the
+ * table's key, which waits for that session as the key's check did, and
+ * a row not inserted (the other session committed it) is the same
+ * duplicate, with the same error. The plain insert failed with 23505
+ * (unique_violation) on the table's key instead (isolation
+ * define_concurrent_duplicate). Chosen over a lock taken before the look
+ * (an advisory lock, or the graph's row: there is none for
+ * sg_create_graph) and over a subtransaction that catches the unique
+ * violation: nothing more is taken or begun, and the rival's rollback
+ * still lets the insert go on. Under REPEATABLE READ a row committed
+ * after the snapshot fails the insert with 40001, to be retried as any
+ * serialization failure (the retry gets the 42710).
+ */
+
 /* Does graph exist? */
 static bool
 graph_exists(const char *graph)
@@ -559,14 +577,16 @@ sg_create_graph(PG_FUNCTION_ARGS)
 	sg_jb_end_object(&b);
 
 	sg_spi_connect();
-	if (graph_exists(graph))
+	values[0] = CStringGetTextDatum(graph);
+	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
+	/* (DEFINE_INSERT: a graph of that name created by another session meanwhile too) */
+	if (graph_exists(graph) ||
+		sg_spi_run("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2) "
+				   "ON CONFLICT (graph) DO NOTHING", 2, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("graph \"%s\" already exists", graph),
 				 errhint("Drop it first with sg_drop_graph().")));
-	values[0] = CStringGetTextDatum(graph);
-	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
-	sg_spi_run("INSERT INTO stategraph.graphs (graph, channels) VALUES ($1, $2)", 2, types, values, NULL);
 	/* a new graph starts empty, whatever a past one of its name left behind */
 	if (!sg_schema_is_010())
 	{
@@ -743,10 +763,18 @@ sg_add_node(PG_FUNCTION_ARGS)
 				   "SELECT fn, fn_owner::pg_catalog.text FROM stategraph.nodes "
 				   "WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
 				   2, a.types, a.values, NULL) == 0)
-		sg_spi_run(sg_schema_is_010() ?
-				   "INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)" :
-				   "INSERT INTO stategraph.nodes (graph, node, fn, retry, fn_owner) VALUES ($1, $2, $3, $4, $5)",
-				   DRAFT_NARGS, a.types, a.values, a.nulls);
+	{
+		/* (DEFINE_INSERT: another session's node, just added, is bound to its function) */
+		if (sg_spi_run(sg_schema_is_010() ?
+					   "INSERT INTO stategraph.nodes (graph, node, fn, retry) VALUES ($1, $2, $3::pg_catalog.regprocedure, $4) "
+					   "ON CONFLICT (graph, node) DO NOTHING" :
+					   "INSERT INTO stategraph.nodes (graph, node, fn, retry, fn_owner) VALUES ($1, $2, $3, $4, $5) "
+					   "ON CONFLICT (graph, node) DO NOTHING",
+					   DRAFT_NARGS, a.types, a.values, a.nulls) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("node \"%s\" already exists in graph \"%s\"", a.node, a.graph)));
+	}
 	else
 	{
 		char	   *stored = sg_spi_text(0, 1);	/* NULL: an external node */
@@ -820,13 +848,14 @@ sg_add_external_node(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(queue);
 	values[3] = retry ? JsonbPGetDatum(retry) : (Datum) 0;
 	values[4] = IntervalPGetDatum(lease);
+	/* (DEFINE_INSERT) */
 	if (sg_spi_run("SELECT 1 FROM stategraph.nodes WHERE graph OPERATOR(pg_catalog.=) $1 AND node OPERATOR(pg_catalog.=) $2",
-			 2, types, values, NULL) != 0)
+				   2, types, values, NULL) != 0 ||
+		sg_spi_run("INSERT INTO stategraph.nodes (graph, node, queue, retry, lease) VALUES ($1, $2, $3, $4, $5) "
+				   "ON CONFLICT (graph, node) DO NOTHING", 5, all_types, values, nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" already exists in graph \"%s\"", node, graph)));
-	sg_spi_run("INSERT INTO stategraph.nodes (graph, node, queue, retry, lease) VALUES ($1, $2, $3, $4, $5)",
-		 5, all_types, values, nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
@@ -1019,22 +1048,22 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 	sg_spi_connect();
 	sg_graph_require_owner(a.graph);
 	forget_dropped_routers(a.values, a.graph);
+	/* routers of one source run in the order they were added (DEFINE_INSERT) */
 	if (sg_spi_run(psprintf("SELECT 1 FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
 							"AND source OPERATOR(pg_catalog.=) $2 AND router OPERATOR(pg_catalog.=) $3%s",
-							SIGNATURE_CAST), 3, a.types, a.values, NULL) > 0)
+							SIGNATURE_CAST), 3, a.types, a.values, NULL) > 0 ||
+		sg_spi_run(sg_schema_is_010() ?
+				   "INSERT INTO stategraph.branches (graph, source, router, path_map) "
+				   "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4) ON CONFLICT (graph, source, router) DO NOTHING" :
+				   "INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal, router_owner) "
+				   "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1, $5 "
+				   "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1 "
+				   "ON CONFLICT (graph, source, router) DO NOTHING",
+				   DRAFT_NARGS, a.types, a.values, a.nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node \"%s\" of graph \"%s\" already has conditional edges with router %s",
 						a.node, a.graph, format_procedure(a.fn))));
-	/* routers of one source run in the order they were added */
-	if (sg_schema_is_010())
-		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map) "
-				   "VALUES ($1, $2, $3::pg_catalog.regprocedure, $4)", 4, a.types, a.values, a.nulls);
-	else
-		sg_spi_run("INSERT INTO stategraph.branches (graph, source, router, path_map, ordinal, router_owner) "
-				   "SELECT $1, $2, $3, $4, COALESCE(pg_catalog.max(ordinal), 0) OPERATOR(pg_catalog.+) 1, $5 "
-				   "FROM stategraph.branches WHERE graph OPERATOR(pg_catalog.=) $1",
-				   5, a.types, a.values, a.nulls);
 	sg_spi_finish();
 	PG_RETURN_VOID();
 }
