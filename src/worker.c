@@ -101,6 +101,7 @@
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
+#include "commands/tablespace.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
@@ -1213,22 +1214,44 @@ database_has_workers(Oid dboid)
  * InvalidOid for any other statement, and for a role that does not own
  * the database, unless it copies a database marked as a template with
  * CREATEDB (else PostgreSQL refuses it: its workers are left alone).
+ *
+ * InvalidOid too where PostgreSQL refuses the statement anyway, or does
+ * it without needing the database alone, as can be told now cheaply: a
+ * new name in use (CREATE DATABASE, RENAME), a rename without CREATEDB, a
+ * move to the tablespace the database is in already (a no-op), a
+ * read-only transaction, a transaction block or a function (CREATE
+ * DATABASE, SET TABLESPACE; these two are PostgreSQL's own calls, made as
+ * standard_ProcessUtility and AlterDatabase make them next). Its workers
+ * were stopped and given back all the same, a step in progress killed,
+ * taken again by a new worker and counted as a death of its worker (TAP
+ * 286).
  */
 static Oid
-database_needed_alone(Node *parsetree)
+database_needed_alone(Node *parsetree, bool toplevel)
 {
 	const char *name = NULL;
+	const char *newname = NULL; /* the database CREATE DATABASE or RENAME makes */
+	const char *tablespace = NULL;
 	bool		template = false;
 	ListCell   *lc;
 	Oid			dboid;
+	Oid			dbtablespace = InvalidOid;
+	bool		istemplate = false;
+	HeapTuple	tup;
 
 	if (IsA(parsetree, RenameStmt) && castNode(RenameStmt, parsetree)->renameType == OBJECT_DATABASE)
+	{
 		name = castNode(RenameStmt, parsetree)->subname;
+		newname = castNode(RenameStmt, parsetree)->newname;
+	}
 	else if (IsA(parsetree, AlterDatabaseStmt))
 	{
 		foreach(lc, castNode(AlterDatabaseStmt, parsetree)->options)
 			if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+			{
 				name = castNode(AlterDatabaseStmt, parsetree)->dbname;
+				tablespace = defGetString(lfirst_node(DefElem, lc));
+			}
 	}
 	else if (IsA(parsetree, CreatedbStmt))
 	{
@@ -1240,6 +1263,7 @@ database_needed_alone(Node *parsetree)
 			if (strcmp(d->defname, "template") == 0 && d->arg != NULL)
 				name = defGetString(d);
 		}
+		newname = castNode(CreatedbStmt, parsetree)->dbname;
 		template = true;
 	}
 	if (name == NULL)
@@ -1247,6 +1271,26 @@ database_needed_alone(Node *parsetree)
 	dboid = get_database_oid(name, true);
 	if (!OidIsValid(dboid) || dboid == MyDatabaseId || !database_has_workers(dboid))
 		return InvalidOid;
+
+	/* PostgreSQL's refusals that come first, whoever owns the database */
+	PreventCommandIfReadOnly(CreateCommandName(parsetree));
+	if (IsA(parsetree, CreatedbStmt))
+		PreventInTransactionBlock(toplevel, "CREATE DATABASE");
+	else if (tablespace != NULL)
+		PreventInTransactionBlock(toplevel, "ALTER DATABASE SET TABLESPACE");
+	if (newname != NULL && OidIsValid(get_database_oid(newname, true)))
+		return InvalidOid;		/* "already exists" */
+	if (IsA(parsetree, RenameStmt) && !have_createdb_privilege())
+		return InvalidOid;		/* "permission denied to rename database" */
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	dbtablespace = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
+	ReleaseSysCache(tup);
+	if (tablespace != NULL && get_tablespace_oid(tablespace, true) == dbtablespace)
+		return InvalidOid;		/* already there: nothing to move */
+
 	if (pg_database_ownercheck(dboid, GetUserId()))
 		return dboid;
 
@@ -1255,19 +1299,8 @@ database_needed_alone(Node *parsetree)
 	 * template (datistemplate), such as template1 with stategraph in it,
 	 * which every plain CREATE DATABASE copies.
 	 */
-	if (template && have_createdb_privilege())
-	{
-		HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
-		bool		istemplate = false;
-
-		if (HeapTupleIsValid(tup))
-		{
-			istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
-			ReleaseSysCache(tup);
-		}
-		if (istemplate)
-			return dboid;
-	}
+	if (template && have_createdb_privilege() && istemplate)
+		return dboid;
 	return InvalidOid;
 }
 
@@ -1333,7 +1366,7 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		if (OidIsValid(dboid))
 			stop_database_workers(dboid);
 	}
-	else if (shared != NULL && OidIsValid(dboid = database_needed_alone(parsetree)))
+	else if (shared != NULL && OidIsValid(dboid = database_needed_alone(parsetree, context == PROCESS_UTILITY_TOPLEVEL)))
 	{
 		back = true;
 		stop_database_workers(dboid);
