@@ -134,6 +134,18 @@ sg_schema_is_010(void)
  * Only the graph's owner (or a member of the owner's role) may change its
  * definition; row-level security would silently skip the rows, so the
  * refusal is explicit. Superusers own everything.
+ *
+ * The graph's row is then locked (FOR KEY SHARE) until the transaction
+ * ends: sg_drop_graph (a DELETE) waits for a transaction that is changing,
+ * compiling or dropping the graph, and one of these that comes after an
+ * uncommitted drop waits for it and finds the graph gone (42704). They
+ * read the graph without a lock: sg_compile of a graph dropped meanwhile,
+ * and a second sg_drop_graph, succeeded doing nothing, and the node, edge
+ * or conditional edge of a transaction open across a drop was left behind
+ * (the drop's trigger did not see it), where a graph of that name created
+ * next, by any role, took it as its own (isolation define_vs_drop_graph).
+ * The definitions and compiles of one graph by several transactions still
+ * go side by side (KEY SHARE does not conflict with sg_compile's UPDATE).
  */
 void
 sg_graph_require_owner(const char *graph)
@@ -150,14 +162,20 @@ sg_graph_require_owner(const char *graph)
 	if (sg_spi_run("SELECT stategraph.owned(owner), owner FROM stategraph.graphs "
 				   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 0)
 		require_graph(graph);
-	if (superuser())
-		return;
-	if (!DatumGetBool(sg_spi_datum(0, 1, &isnull)))
+	if (!superuser() && !DatumGetBool(sg_spi_datum(0, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of graph \"%s\"", graph),
 				 errdetail("Graph \"%s\" belongs to role \"%s\".", graph, sg_spi_text(0, 2)),
 				 errhint("Only the owner of a graph, or a member of its role, may change, compile or drop it.")));
+	/* (an owner's lock: FOR KEY SHARE reads under the policy graphs_owner) */
+	if (sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
+				   1, types, values, NULL) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("graph \"%s\" does not exist", graph),
+				 errdetail("Another transaction dropped it meanwhile."),
+				 errhint("Create it with sg_create_graph().")));
 }
 
 /* The graph's normalized channels. */
