@@ -1180,7 +1180,12 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 #define Anum_draft_branch_router_owner 4
 #define DRAFT_BRANCHES_QUERY \
 	"SELECT " DRAFT_BRANCH_COLUMNS ", router_owner::pg_catalog.text FROM stategraph.branches " \
-	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE pg_catalog.\"C\", ordinal"
+	"WHERE graph OPERATOR(pg_catalog.=) $1 ORDER BY source COLLATE pg_catalog.\"C\", ordinal, router COLLATE pg_catalog.\"C\""
+/*
+ * (router: two routers of one source added at once by two transactions
+ * get one ordinal, each computed without the other's row; their order was
+ * then the table's, which a plan, an update of a row or a restore changes)
+ */
 /* (0.1.0's schema, until ALTER EXTENSION UPDATE: no ordinal, routers by OID, no owners) */
 #define DRAFT_BRANCHES_QUERY_010 \
 	"SELECT " DRAFT_BRANCH_COLUMNS ", NULL::pg_catalog.text FROM stategraph.branches " \
