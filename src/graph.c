@@ -89,7 +89,10 @@ typedef enum SGSignature
  * violation: nothing more is taken or begun, and the rival's rollback
  * still lets the insert go on. Under REPEATABLE READ a row committed
  * after the snapshot fails the insert with 40001, to be retried as any
- * serialization failure (the retry gets the 42710).
+ * serialization failure (the retry gets the 42710). Since the owner's
+ * check locks the graph's row (sg_graph_require_owner), two transactions
+ * adding to one graph go one after the other and the look sees the other's
+ * row; sg_create_graph, which has no row to lock, needs the insert's check.
  */
 
 /* Does graph exist? */
@@ -135,17 +138,20 @@ sg_schema_is_010(void)
  * definition; row-level security would silently skip the rows, so the
  * refusal is explicit. Superusers own everything.
  *
- * The graph's row is then locked (FOR KEY SHARE) until the transaction
- * ends: sg_drop_graph (a DELETE) waits for a transaction that is changing,
- * compiling or dropping the graph, and one of these that comes after an
- * uncommitted drop waits for it and finds the graph gone (42704). They
- * read the graph without a lock: sg_compile of a graph dropped meanwhile,
- * and a second sg_drop_graph, succeeded doing nothing, and the node, edge
- * or conditional edge of a transaction open across a drop was left behind
- * (the drop's trigger did not see it), where a graph of that name created
- * next, by any role, took it as its own (isolation define_vs_drop_graph).
- * The definitions and compiles of one graph by several transactions still
- * go side by side (KEY SHARE does not conflict with sg_compile's UPDATE).
+ * The graph's row is then locked (FOR NO KEY UPDATE, as sg_compile's
+ * UPDATE of it) until the transaction ends: the transactions that change,
+ * compile or drop one graph go one after the other, and one that comes
+ * after an uncommitted drop waits for it and finds the graph gone (42704).
+ * They read the graph without a lock: sg_compile of a graph dropped
+ * meanwhile, and a second sg_drop_graph, succeeded doing nothing; the
+ * node, edge or conditional edge of a transaction open across a drop was
+ * left behind (the drop's trigger did not see it), where a graph of that
+ * name created next, by any role, took it as its own; two routers of one
+ * source added at once got one ordinal (isolation define_vs_drop_graph,
+ * define_concurrent_duplicate). Not FOR KEY SHARE, which let definitions
+ * go side by side: two transactions that each held it and then dropped
+ * the graph (a DELETE, FOR UPDATE) waited for each other (a deadlock).
+ * Runs, submits and reads take no lock of the row, and wait for none.
  */
 void
 sg_graph_require_owner(const char *graph)
@@ -168,8 +174,8 @@ sg_graph_require_owner(const char *graph)
 				 errmsg("must be owner of graph \"%s\"", graph),
 				 errdetail("Graph \"%s\" belongs to role \"%s\".", graph, sg_spi_text(0, 2)),
 				 errhint("Only the owner of a graph, or a member of its role, may change, compile or drop it.")));
-	/* (an owner's lock: FOR KEY SHARE reads under the policy graphs_owner) */
-	if (sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
+	/* (an owner's lock: a locking read is under the policy graphs_owner) */
+	if (sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 				   1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
