@@ -51,6 +51,7 @@ struct SGTask
 	Jsonb	   *update;
 	bool		interrupted;
 	Jsonb	   *interrupts;		/* [{"value", "id", "node"}] */
+	Jsonb	   *answered;		/* the interrupts its resume values answered last */
 	Jsonb	   *resume;			/* array: values of its sg_interrupt() calls */
 	Jsonb	   *error;			/* {"message", "sqlstate", ...} */
 	bool		waiting;		/* an external task not complete yet */
@@ -232,6 +233,7 @@ tasks_apply_pending(SGRun *run, Jsonb *pending)
 		t->done = t->update != NULL;
 		t->resume = sg_jsonb_get(p, "resume");
 		t->interrupts = sg_jsonb_get(p, "interrupts");
+		t->answered = sg_jsonb_get(p, "answered");
 		if (!t->done && sg_jsonb_array_length(t->interrupts) > 0)
 		{
 			t->interrupted = true;
@@ -323,6 +325,9 @@ tasks_resume(SGRun *run, Jsonb *resume, bool every_task)
 			t->resume = sg_jsonb_concat_arrays(t->resume, sg_jb_finish(&b));
 		}
 		t->interrupted = false;
+		/* answered, it stays part of the task's record (sg_task_list) */
+		if (t->interrupts != NULL)
+			t->answered = t->interrupts;
 		t->interrupts = NULL;
 	}
 	if (by_id && !answered)
@@ -354,6 +359,8 @@ tasks_pending(SGRun *run)
 			sg_jb_field(&b, "writes", t->update);
 		if (t->interrupted)
 			sg_jb_field(&b, "interrupts", t->interrupts);
+		else if (t->answered)
+			sg_jb_field(&b, "answered", t->answered);
 		if (t->resume)
 			sg_jb_field(&b, "resume", t->resume);
 		if (t->error)

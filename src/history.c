@@ -59,6 +59,7 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 		Jsonb	   *result = NULL;
 		Jsonb	   *error;
 		Jsonb	   *its_interrupts;
+		Jsonb	   *answered;
 
 		/*
 		 * Once the step has completed, its results are its child's writes and
@@ -68,8 +69,13 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 		sg_task_id(&cp->id, cp->next[i], i, id);
 		p = child_writes ? NULL : sg_jsonb_get(cp->pending, id);
 		error = sg_jsonb_get(p, "error");
-		/* interrupts stay part of the record, as in LangGraph's history */
+		/*
+		 * interrupts stay part of the record, as in LangGraph's history: the
+		 * pending ones, or those a resume answered while other tasks of the
+		 * step still waited (only pending ones go in the snapshot's list)
+		 */
 		its_interrupts = sg_jsonb_get(sg_jsonb_get(cp->pending, id), "interrupts");
+		answered = sg_jsonb_get(sg_jsonb_get(cp->pending, id), "answered");
 		if (p != NULL)
 			result = sg_jsonb_get(p, "writes");
 		else if (child_writes != NULL && i < sg_jsonb_array_length(child_writes))
@@ -90,7 +96,7 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 		sg_jb_key(&b, "error");
 		sg_jb_jsonb(&b, error);
 		sg_jb_key(&b, "interrupts");
-		sg_jb_jsonb(&b, its_interrupts ? its_interrupts : sg_jsonb_empty_array());
+		sg_jb_jsonb(&b, its_interrupts ? its_interrupts : answered ? answered : sg_jsonb_empty_array());
 		sg_jb_key(&b, "result");
 		sg_jb_jsonb(&b, result);
 		sg_jb_end_object(&b);
