@@ -106,6 +106,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 
 PG_FUNCTION_INFO_V1(sg_claim);
 PG_FUNCTION_INFO_V1(sg_heartbeat);
@@ -1992,7 +1993,26 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 		return;
 	}
 	GetUserIdAndSecContext(&save_user, &save_sec);
-	as_owner = owner != save_user;
+
+	/*
+	 * Unrestricted only in the owner's own session (its session user too):
+	 * a worker that SET ROLE to the owner first ran the owner's nodes able
+	 * to RESET ROLE back to the worker's session user, a superuser say
+	 */
+	as_owner = owner != save_user || owner != GetSessionUserId();
+
+	/*
+	 * The owner's nodes could FETCH from any cursor open in the completer's
+	 * session (a cursor WITH HOLD, a driver's portal, a PL/pgSQL FOR loop
+	 * around the call: plpgsql's FETCH finds a portal by name), reading
+	 * what the completer's rights chose, another role's threads say: such a
+	 * step is left to a run of the owner (TAP 302_complete_as_owner_session)
+	 */
+	if (as_owner && !ThereAreNoReadyPortals())
+	{
+		leave_step(row);
+		return;
+	}
 	if (as_owner)
 	{
 		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);

@@ -1,0 +1,134 @@
+# sg_complete goes on with the step as the thread's owner, security-restricted
+# (TAP 297). Two ways the owner's nodes still reached the completer's session:
+#  - a worker that SET ROLE to the owner before completing (its current
+#    user the owner, its session user not) ran the step unrestricted: the
+#    owner's node could RESET ROLE to the worker's session user (a superuser,
+#    or a worker role shared by tenants) and act with its rights;
+#  - a cursor open in the completer's session (WITH HOLD, or any portal)
+#    could be read by the owner's node with FETCH, a cursor over the rows of
+#    another role the worker also works for say. Such a step is now left to
+#    a run of the owner (CALL sg_work here, without the preload).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGNode;
+
+my $node = plain_node('complete_as_owner_session');
+
+$node->safe_psql('postgres', q{
+    CREATE EXTENSION stategraph;
+    CREATE TABLE ran (thread text, who name, reset_to name, became_superuser boolean, others_seen bigint, fetched text);
+    GRANT INSERT, SELECT ON ran TO PUBLIC;
+    CREATE ROLE app LOGIN;
+    CREATE SCHEMA app AUTHORIZATION app;
+    CREATE ROLE other LOGIN;
+    CREATE ROLE w LOGIN;
+    GRANT app, other TO w;
+    SET ROLE app;
+    CREATE FUNCTION app.next(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    DECLARE
+        reset_to name;
+        up boolean := true;
+        c refcursor := 'wcur';
+        got text;
+    BEGIN
+        BEGIN
+            EXECUTE 'RESET ROLE';
+            reset_to := current_user;
+        EXCEPTION WHEN insufficient_privilege THEN
+            NULL;
+        END;
+        BEGIN
+            EXECUTE 'ALTER ROLE app SUPERUSER';
+        EXCEPTION WHEN insufficient_privilege THEN
+            up := false;
+        END;
+        BEGIN
+            FETCH c INTO got;
+        EXCEPTION WHEN invalid_cursor_name THEN
+            got := NULL;
+        END;
+        INSERT INTO public.ran VALUES (config->>'thread_id', current_user, reset_to, up,
+            (SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE 'other-%'), got);
+        RETURN '{"messages": ["next"]}';
+    END $$;
+    SELECT sg_create_graph('app_g', '{"messages": "append"}');
+    SELECT sg_add_external_node('app_g', 'agent', queue => 'llm');
+    SELECT sg_add_node('app_g', 'next', 'app.next(jsonb, jsonb)');
+    SELECT sg_add_edge('app_g', '__start__', 'agent');
+    SELECT sg_add_edge('app_g', 'agent', 'next');
+    SELECT sg_add_edge('app_g', 'next', '__end__');
+    SELECT sg_compile('app_g');
+    RESET ROLE;
+    CREATE FUNCTION public.noop(state jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT ''{}''::jsonb';
+    SET ROLE other;
+    SELECT sg_create_graph('other_g', '{"n": "replace"}');
+    SELECT sg_add_node('other_g', 'a', 'public.noop(jsonb)');
+    SELECT sg_add_edge('other_g', '__start__', 'a');
+    SELECT sg_add_edge('other_g', 'a', '__end__');
+    SELECT sg_compile('other_g');
+    SELECT sg_invoke('other_g', '{"n": 1}', 'other-1');
+});
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+# the last line of what sql() returns (sg_complete's row before it is empty)
+sub last_line { return (split /\n/, sql($_[0]))[-1]; }
+sub start { sql(qq{SET ROLE app; SELECT sg_invoke('app_g', '{"messages": ["hi"]}', '$_[0]')}); }
+sub ran { return sql(qq{SELECT concat_ws('|', who, coalesce(reset_to, '-'), became_superuser, others_seen, coalesce(fetched, '-')) FROM ran WHERE thread = '$_[0]'}); }
+sub thread_status { return sql("SELECT status FROM stategraph.threads WHERE thread_id = '$_[0]'"); }
+my $complete = q{SELECT sg_complete(task_id, token, '{"messages": ["model"]}') FROM sg_claim('llm', 'w1') WHERE thread_id = };
+
+# --- a superuser worker that SET ROLE to the owner first --------------------
+start('s-1');
+is(last_line("SET ROLE app; $complete 's-1'; SELECT current_user"), 'app',
+	"a superuser's completion after SET ROLE app is taken, its role still app after");
+is(ran('s-1'), 'app|-|f|0|-', "... the node ran as app, could not RESET ROLE to the superuser nor become one");
+is(sql(q{SELECT rolsuper FROM pg_roles WHERE rolname = 'app'}), 'f', '... so app is no superuser');
+is(thread_status('s-1'), 'done', '... the thread is done');
+
+# --- a worker role shared by app and other, SET ROLE to app -----------------
+start('w-1');
+is(last_line("SET SESSION AUTHORIZATION w; SET ROLE app; $complete 'w-1'; SELECT current_user"), 'app',
+	"w's completion after SET ROLE app is taken");
+is(ran('w-1'), 'app|-|f|0|-', "... the node could not RESET ROLE to w, and saw none of other's threads");
+
+# --- a cursor open in the worker's session ----------------------------------
+start('c-1');
+is(last_line(qq{
+    SET SESSION AUTHORIZATION w;
+    BEGIN;
+    DECLARE wcur CURSOR WITH HOLD FOR SELECT thread_id FROM stategraph.threads WHERE thread_id LIKE 'other-%';
+    COMMIT;
+    $complete 'c-1';
+    FETCH wcur;
+}), 'other-1', "w's completion with a cursor WITH HOLD open over other's threads is taken, its cursor unread");
+is(ran('c-1'), '', "... and the step is not gone on with in w's session");
+is(sql(q{SELECT count(*) FROM stategraph.steps_left WHERE thread_id = 'c-1'}), '1', '... but left to a run of app');
+sql(q{SET ROLE app; CALL sg_work()});
+is(ran('c-1'), 'app|-|f|0|-', "... which goes on with it as app, reading no cursor");
+is(thread_status('c-1'), 'done', '... the thread done');
+
+# the same in a transaction: a cursor declared before the completion
+start('c-2');
+is(last_line(qq{
+    SET SESSION AUTHORIZATION w;
+    BEGIN;
+    DECLARE wcur CURSOR FOR SELECT thread_id FROM stategraph.threads WHERE thread_id LIKE 'other-%';
+    $complete 'c-2';
+    FETCH wcur;
+    COMMIT;
+}), 'other-1', "a completion in a transaction with a cursor open is taken, its cursor unread");
+sql(q{SET ROLE app; CALL sg_work()});
+is(ran('c-2'), 'app|-|f|0|-', "... the step gone on with later as app, reading no cursor");
+
+# --- the owner's own session goes on as before ------------------------------
+start('o-1');
+sql("SET SESSION AUTHORIZATION app; $complete 'o-1'");
+is(ran('o-1'), 'app|app|f|0|-', "the owner's own completion goes on in its session (its RESET ROLE is its own)");
+is(thread_status('o-1'), 'done', '... the thread done');
+
+$node->stop;
+done_testing();
