@@ -105,8 +105,10 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
+#include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(sg_claim);
 PG_FUNCTION_INFO_V1(sg_heartbeat);
@@ -1958,6 +1960,85 @@ step_owner_role(TaskRow *row)
 }
 
 /*
+ * A search path the database sets (ALTER DATABASE ... SET, or for every
+ * database with ALTER ROLE ALL ... SET when db is InvalidOid), or NULL.
+ */
+static char *
+database_search_path(Oid db)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(db)};
+
+	if (run_sql(&plan,
+				"SELECT pg_catalog.substr(c, 13) FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c "
+				"WHERE s.setdatabase OPERATOR(pg_catalog.=) $1 AND s.setrole OPERATOR(pg_catalog.=) 0 "
+				"AND pg_catalog.starts_with(c, 'search_path=')",
+				1, types, values, NULL, 1) == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * The search path of a step that goes on as the thread's owner in the
+ * completer's session: the database's, as a background run of the owner
+ * has it (worker.c, sg_worker_search_path), never one the completer chose
+ * (SET, its connection's options, its own ALTER ROLE ... SET), with the
+ * completer's temporary schema searched last. With the completer's path,
+ * a BYPASSRLS worker that is no member of the owner had a table, view or
+ * function of its own (or a temporary table, searched first) take the
+ * place of one the owner's node names unqualified: its trigger or function
+ * ran as the owner, a superuser's thread's as a superuser (TAP
+ * 303_complete_owner_search_path). The session's reset value is the
+ * database's when no source above the database's set it; else the
+ * database's setting is read, else the built-in default (a path set in
+ * postgresql.conf is then not known here).
+ */
+static char *
+owner_step_search_path(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	const char *base = NULL;
+	const char *boot = "\"$user\", public";
+	char	   *raw;
+	List	   *names;
+	ListCell   *lc;
+	StringInfoData buf;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(vars[i]->name, "search_path") == 0)
+		{
+			struct config_string *sp = (struct config_string *) vars[i];
+
+			boot = sp->boot_val;
+			if (sp->gen.reset_source <= PGC_S_DATABASE)
+				base = sp->reset_val;
+			break;
+		}
+	if (base == NULL)
+		base = database_search_path(MyDatabaseId);
+	if (base == NULL)
+		base = database_search_path(InvalidOid);
+	if (base == NULL)
+		base = boot;
+	raw = pstrdup(base);
+	initStringInfo(&buf);
+	if (SplitIdentifierString(raw, ',', &names))
+		foreach(lc, names)
+		{
+			const char *name = (const char *) lfirst(lc);
+
+			if (strcmp(name, "pg_temp") == 0 || strncmp(name, "pg_temp_", 8) == 0)
+				continue;
+			appendStringInfo(&buf, "%s, ", quote_identifier(name));
+		}
+	appendStringInfoString(&buf, "pg_temp");
+	return buf.data;
+}
+
+/*
  * The last task of a step without a background run completed: go on with
  * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
  * thread) would as the thread's owner (a node's failure is recorded on the
@@ -2015,8 +2096,12 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	}
 	if (as_owner)
 	{
+		char	   *path = owner_step_search_path();
+
 		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	}
 
 	/*
