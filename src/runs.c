@@ -3606,14 +3606,14 @@ work_rollback(void)
 }
 
 /*
- * The advisory locks this backend holds, outside a transaction (which the
- * commits before let go: they are held for the session), as a list of
+ * The advisory locks this backend holds (outside a transaction, where the
+ * commits before let go of the others, those held for the session), as a list of
  * LOCKTAG copies with the mode in locktag_lockmethodid's stead (a lock
  * held in both modes is listed twice): the pg_advisory_* ones (field4 1:
  * one bigint key, 2: two int keys), or (all_kinds) stategraph's kinds too.
  */
-static List *
-session_advisory_locks(bool all_kinds)
+List *
+sg_advisory_locks_held(bool all_kinds)
 {
 	LockData   *data = GetLockStatusData();
 	List	   *held = NIL;
@@ -3667,7 +3667,7 @@ release_run_advisory_locks(void)
 		LockReleaseSession(USER_LOCKMETHOD);
 		return;
 	}
-	now = session_advisory_locks(false);
+	now = sg_advisory_locks_held(false);
 	foreach(lc, now)
 	{
 		LOCKTAG    *t = (LOCKTAG *) lfirst(lc);
@@ -3782,7 +3782,7 @@ sg_work(PG_FUNCTION_ARGS)
 	{
 		MemoryContext old = MemoryContextSwitchTo(loop_cxt->parent);
 
-		caller_advisory_locks = session_advisory_locks(true);
+		caller_advisory_locks = sg_advisory_locks_held(true);
 		MemoryContextSwitchTo(old);
 	}
 	while (max_runs < 0 || done < max_runs)

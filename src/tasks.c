@@ -2057,7 +2057,7 @@ owner_step_search_path(void)
  * (continue_step_or_leave), as fmgr_security_definer does.
  */
 static void
-continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
+continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 {
 	SGRunOptions opts;
 	SGRun	   *run;
@@ -2094,9 +2094,26 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result)
 		leave_step(row);
 		return;
 	}
+
+	/*
+	 * Advisory locks are the session's, whoever takes them: the owner's
+	 * nodes could let go of the completer's own (pg_advisory_unlock_all),
+	 * which another role's work in this session relies on. A completer that
+	 * holds some (of its session or its transaction: PostgreSQL does not
+	 * tell them apart here) leaves the step to a run of the owner; those
+	 * the nodes leave are let go after the step (release_step_advisory_locks).
+	 * (TAP 304_complete_owner_advisory_locks)
+	 */
+	if (as_owner && sg_advisory_locks_held(false) != NIL)
+	{
+		leave_step(row);
+		return;
+	}
 	if (as_owner)
 	{
 		char	   *path = owner_step_search_path();
+
+		*went_as_owner = true;
 
 		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 		nest = NewGUCNestLevel();
@@ -2163,6 +2180,7 @@ typedef struct ContinueArgs
 	TaskRow    *row;
 	SGGraph    *g;
 	Jsonb	   *result;
+	bool		as_owner;		/* set when the step went on as the owner */
 } ContinueArgs;
 
 static bool
@@ -2170,8 +2188,46 @@ continue_step_fn(void *arg)
 {
 	ContinueArgs *a = (ContinueArgs *) arg;
 
-	continue_step(a->row, a->g, a->result);
+	continue_step(a->row, a->g, a->result, &a->as_owner);
 	return true;
+}
+
+/*
+ * Let go of the session-level advisory locks (pg_advisory_lock) the
+ * owner's nodes took in the completer's session, which held none before
+ * the step (continue_step), as a background run's are after the run
+ * (worker.c, CALL sg_work's release_run_advisory_locks): kept, the
+ * completer's session held them for as long as it lived, blocking the
+ * owner's other sessions, and the next step it went on with in this
+ * session, of any role, took the same key again without waiting. Those of
+ * its transaction (pg_advisory_xact_lock) last until the completer's
+ * commit, as if it had taken them. LockRelease says so (a WARNING) when the
+ * lock is not held for the session, once for each: not told.
+ */
+static void
+release_step_advisory_locks(void)
+{
+	List	   *held = sg_advisory_locks_held(false);
+	ListCell   *lc;
+	int			nest;
+
+	if (held == NIL)
+		return;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("client_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	foreach(lc, held)
+	{
+		LOCKTAG		tag = *(LOCKTAG *) lfirst(lc);
+		LOCKMODE	mode = tag.locktag_lockmethodid;
+
+		tag.locktag_lockmethodid = USER_LOCKMETHOD;
+		while (LockRelease(&tag, mode, true))
+			;
+	}
+	AtEOXact_GUC(false, nest);
 }
 
 /*
@@ -2188,9 +2244,11 @@ continue_step_fn(void *arg)
 static void
 continue_step_or_leave(TaskRow *row, SGGraph *g, Jsonb *result)
 {
-	ContinueArgs a = {row, g, result};
+	ContinueArgs a = {row, g, result, false};
 	ErrorData  *e = sg_spi_subxact(continue_step_fn, &a);
 
+	if (a.as_owner)
+		release_step_advisory_locks();	/* (a failed step's too) */
 	if (e == NULL)
 		return;
 	if (e->sqlerrcode != ERRCODE_QUERY_CANCELED)
