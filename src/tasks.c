@@ -1960,21 +1960,23 @@ step_owner_role(TaskRow *row)
 }
 
 /*
- * A search path the database sets (ALTER DATABASE ... SET, or for every
- * database with ALTER ROLE ALL ... SET when db is InvalidOid), or NULL.
+ * The value of setting name=... that the database sets (ALTER DATABASE ...
+ * SET, or for every database with ALTER ROLE ALL ... SET when db is
+ * InvalidOid), or NULL.
  */
 static char *
-database_search_path(Oid db)
+database_setting(Oid db, const char *name)
 {
 	static SPIPlanPtr plan;
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(db)};
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(db), CStringGetTextDatum(psprintf("%s=", name))};
 
 	if (run_sql(&plan,
-				"SELECT pg_catalog.substr(c, 13) FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c "
+				"SELECT pg_catalog.substr(c, pg_catalog.length($2) OPERATOR(pg_catalog.+) 1) "
+				"FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c "
 				"WHERE s.setdatabase OPERATOR(pg_catalog.=) $1 AND s.setrole OPERATOR(pg_catalog.=) 0 "
-				"AND pg_catalog.starts_with(c, 'search_path=')",
-				1, types, values, NULL, 1) == 0)
+				"AND pg_catalog.starts_with(c, $2)",
+				2, types, values, NULL, 1) == 0)
 		return NULL;
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
@@ -2018,9 +2020,9 @@ owner_step_search_path(void)
 			break;
 		}
 	if (base == NULL)
-		base = database_search_path(MyDatabaseId);
+		base = database_setting(MyDatabaseId, "search_path");
 	if (base == NULL)
-		base = database_search_path(InvalidOid);
+		base = database_setting(InvalidOid, "search_path");
 	if (base == NULL)
 		base = boot;
 	raw = pstrdup(base);
@@ -2036,6 +2038,54 @@ owner_step_search_path(void)
 		}
 	appendStringInfoString(&buf, "pg_temp");
 	return buf.data;
+}
+
+/*
+ * Custom settings no module defines (placeholders: SET app.tenant = ...,
+ * request.jwt.claims) that the completer's session set above the
+ * database's, as the owner's step sees them: the database's value (the
+ * session's reset value when no source above the database's set it, else
+ * its ALTER DATABASE or ALTER ROLE ALL setting), else empty, as a
+ * background run would have them. Such settings are often what a
+ * row-level security policy or a function goes by: a worker serving two
+ * tenants that had set the other's ran the owner's nodes reading the other
+ * tenant's rows, and they read whatever the completer kept there (TAP
+ * 302_complete_as_owner_session). At the step's GUC nest level.
+ */
+static void
+hide_session_placeholders(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	List	   *names = NIL;
+	List	   *values = NIL;
+	ListCell   *ln,
+			   *lv;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		struct config_string *v = (struct config_string *) vars[i];
+
+		if (!(v->gen.flags & GUC_CUSTOM_PLACEHOLDER) || v->gen.vartype != PGC_STRING ||
+			v->gen.source <= PGC_S_DATABASE)
+			continue;
+		names = lappend(names, pstrdup(v->gen.name));
+		values = lappend(values, v->gen.reset_source <= PGC_S_DATABASE && v->reset_val != NULL ?
+						 pstrdup(v->reset_val) : NULL);
+	}
+	forboth(ln, names, lv, values)
+	{
+		const char *name = (const char *) lfirst(ln);
+		const char *value = (const char *) lfirst(lv);
+
+		if (value == NULL)
+			value = database_setting(MyDatabaseId, name);
+		if (value == NULL)
+			value = database_setting(InvalidOid, name);
+		(void) set_config_option(name, value == NULL ? "" : value, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 /*
@@ -2119,6 +2169,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 		nest = NewGUCNestLevel();
 		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+		hide_session_placeholders();
 	}
 
 	/*

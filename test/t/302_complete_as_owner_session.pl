@@ -7,7 +7,10 @@
 #  - a cursor open in the completer's session (WITH HOLD, or any portal)
 #    could be read by the owner's node with FETCH, a cursor over the rows of
 #    another role the worker also works for say. Such a step is now left to
-#    a run of the owner (CALL sg_work here, without the preload).
+#    a run of the owner (CALL sg_work here, without the preload);
+#  - a custom setting the worker's session made (SET app.tenant = 'other',
+#    what a row-level security policy goes by) was the owner's node's too:
+#    it read the other tenant's rows. The step has the database's value.
 use strict;
 use warnings;
 
@@ -20,8 +23,15 @@ my $node = plain_node('complete_as_owner_session');
 
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
-    CREATE TABLE ran (thread text, who name, reset_to name, became_superuser boolean, others_seen bigint, fetched text);
+    CREATE TABLE ran (thread text, who name, reset_to name, became_superuser boolean, others_seen bigint, fetched text,
+        docs text);
     GRANT INSERT, SELECT ON ran TO PUBLIC;
+    -- a table shared by tenants, kept apart by a setting each tenant's session makes
+    CREATE TABLE docs (tenant text, doc text);
+    INSERT INTO docs VALUES ('app', 'app-doc'), ('other', 'other-doc');
+    ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY tenant ON docs USING (tenant = current_setting('app.tenant', true));
+    GRANT SELECT ON docs TO PUBLIC;
     CREATE ROLE app LOGIN;
     CREATE SCHEMA app AUTHORIZATION app;
     CREATE ROLE other LOGIN;
@@ -52,7 +62,8 @@ $node->safe_psql('postgres', q{
             got := NULL;
         END;
         INSERT INTO public.ran VALUES (config->>'thread_id', current_user, reset_to, up,
-            (SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE 'other-%'), got);
+            (SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE 'other-%'), got,
+            coalesce((SELECT string_agg(doc, ',') FROM public.docs), '-'));
         RETURN '{"messages": ["next"]}';
     END $$;
     SELECT sg_create_graph('app_g', '{"messages": "append"}');
@@ -129,6 +140,23 @@ start('o-1');
 sql("SET SESSION AUTHORIZATION app; $complete 'o-1'");
 is(ran('o-1'), 'app|app|f|0|-', "the owner's own completion goes on in its session (its RESET ROLE is its own)");
 is(thread_status('o-1'), 'done', '... the thread done');
+
+# --- a custom setting of the worker's session -------------------------------
+sub docs { return sql(qq{SELECT docs FROM ran WHERE thread = '$_[0]'}); }
+start('g-1');
+is(last_line(qq{
+    SET SESSION AUTHORIZATION w;
+    SET app.tenant = 'other';
+    $complete 'g-1';
+    SELECT string_agg(doc, ',') FROM docs;
+}), 'other-doc', "w's completion with app.tenant set to other is taken, its setting kept");
+is(docs('g-1'), '-', "... app's node did not read other's rows with w's setting");
+is(thread_status('g-1'), 'done', '... the thread done');
+
+sql(q{ALTER DATABASE postgres SET app.tenant = 'app'});
+start('g-2');
+sql(qq{SET SESSION AUTHORIZATION w; SET app.tenant = 'other'; $complete 'g-2'});
+is(docs('g-2'), 'app-doc', "... and has the database's value of the setting, when it sets one");
 
 $node->stop;
 done_testing();
