@@ -89,6 +89,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
@@ -3765,6 +3766,18 @@ sg_work(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
 				 errmsg("sg_work cannot commit its steps inside a transaction block"),
 				 errhint("CALL sg_work() outside BEGIN ... COMMIT.")));
+	/*
+	 * The nodes of the runs of other roles executed here could FETCH from a
+	 * cursor open in this session (WITH HOLD, or a PL/pgSQL FOR loop around
+	 * the call), reading what the caller's rights chose: another role's
+	 * rows (TAP 302_complete_as_owner_session)
+	 */
+	if (!ThereAreNoReadyPortals())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_CURSOR_STATE),
+				 errmsg("sg_work cannot execute runs while a cursor is open in this session"),
+				 errdetail("The nodes of the runs of other roles it executes could read from it."),
+				 errhint("Close the session's cursors (CLOSE ALL) first.")));
 	loop_cxt = AllocSetContextCreate(PortalContext, "stategraph sg_work loop", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&work_user, &work_sec);
 	caller_advisory_locks = NIL;	/* (an earlier call's list went with its portal) */

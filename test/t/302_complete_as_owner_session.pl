@@ -11,6 +11,8 @@
 #  - a custom setting the worker's session made (SET app.tenant = 'other',
 #    what a row-level security policy goes by) was the owner's node's too:
 #    it read the other tenant's rows. The step has the database's value.
+# CALL sg_work in such a worker's session executes the runs of the roles it
+# is a member of (as them, restricted): a cursor open refuses the call.
 use strict;
 use warnings;
 
@@ -73,6 +75,12 @@ $node->safe_psql('postgres', q{
     SELECT sg_add_edge('app_g', 'agent', 'next');
     SELECT sg_add_edge('app_g', 'next', '__end__');
     SELECT sg_compile('app_g');
+    -- the same node in a graph without an external one, for background runs
+    SELECT sg_create_graph('app_r', '{"messages": "append"}');
+    SELECT sg_add_node('app_r', 'next', 'app.next(jsonb, jsonb)');
+    SELECT sg_add_edge('app_r', '__start__', 'next');
+    SELECT sg_add_edge('app_r', 'next', '__end__');
+    SELECT sg_compile('app_r');
     RESET ROLE;
     CREATE FUNCTION public.noop(state jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT ''{}''::jsonb';
     SET ROLE other;
@@ -157,6 +165,22 @@ sql(q{ALTER DATABASE postgres SET app.tenant = 'app'});
 start('g-2');
 sql(qq{SET SESSION AUTHORIZATION w; SET app.tenant = 'other'; $complete 'g-2'});
 is(docs('g-2'), 'app-doc', "... and has the database's value of the setting, when it sets one");
+
+# --- CALL sg_work in the worker's session -----------------------------------
+sql(q{SET ROLE app; SELECT sg_submit('app_r', '{"messages": ["hi"]}', 'r-1')});
+my ($out, $err) = ('', '');
+$node->psql('postgres', q{
+    SET SESSION AUTHORIZATION w;
+    BEGIN;
+    DECLARE wcur CURSOR WITH HOLD FOR SELECT thread_id FROM stategraph.threads WHERE thread_id LIKE 'other-%';
+    COMMIT;
+    CALL sg_work();
+}, stdout => \$out, stderr => \$err);
+like($err, qr/sg_work cannot execute runs while a cursor is open in this session/,
+	'CALL sg_work with a cursor open in the session is refused');
+is(ran('r-1'), '', '... and executes nothing');
+sql(q{SET SESSION AUTHORIZATION w; CALL sg_work()});
+is(ran('r-1'), 'app|-|f|0|-', "CALL sg_work by w then executes app's run as app");
 
 $node->stop;
 done_testing();
