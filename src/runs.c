@@ -2507,6 +2507,15 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		 * which undoes them too.
 		 */
 		nest = NewGUCNestLevel();
+		/*
+		 * (in CALL sg_work's session, a run of another role than the
+		 * caller's does not see the custom settings the caller made, what
+		 * row-level security policies often go by: a caller working for
+		 * two roles had one's nodes read the other's rows; TAP
+		 * 302_complete_as_owner_session)
+		 */
+		if (!IsBackgroundWorker && GetUserId() != GetSessionUserId())
+			sg_hide_session_placeholders();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
 		if (edata && transient_error(edata->sqlerrcode))

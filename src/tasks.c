@@ -2050,10 +2050,11 @@ owner_step_search_path(void)
  * row-level security policy or a function goes by: a worker serving two
  * tenants that had set the other's ran the owner's nodes reading the other
  * tenant's rows, and they read whatever the completer kept there (TAP
- * 302_complete_as_owner_session). At the step's GUC nest level.
+ * 302_complete_as_owner_session). At the step's GUC nest level; also for
+ * the steps CALL sg_work executes as another role (runs.c, execute_run).
  */
-static void
-hide_session_placeholders(void)
+void
+sg_hide_session_placeholders(void)
 {
 	struct config_generic **vars = get_guc_variables();
 	int			n = GetNumConfigOptions();
@@ -2169,7 +2170,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 		nest = NewGUCNestLevel();
 		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-		hide_session_placeholders();
+		sg_hide_session_placeholders();
 	}
 
 	/*

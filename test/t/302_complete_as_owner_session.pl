@@ -12,7 +12,9 @@
 #    what a row-level security policy goes by) was the owner's node's too:
 #    it read the other tenant's rows. The step has the database's value.
 # CALL sg_work in such a worker's session executes the runs of the roles it
-# is a member of (as them, restricted): a cursor open refuses the call.
+# is a member of (as them, restricted): the same held there (a cursor open
+# refuses the call; the runs of other roles do not see the caller's custom
+# settings).
 use strict;
 use warnings;
 
@@ -179,8 +181,10 @@ $node->psql('postgres', q{
 like($err, qr/sg_work cannot execute runs while a cursor is open in this session/,
 	'CALL sg_work with a cursor open in the session is refused');
 is(ran('r-1'), '', '... and executes nothing');
-sql(q{SET SESSION AUTHORIZATION w; CALL sg_work()});
-is(ran('r-1'), 'app|-|f|0|-', "CALL sg_work by w then executes app's run as app");
+sql(q{SET ROLE app; SELECT sg_submit('app_r', '{"messages": ["hi"]}', 'r-2')});
+sql(q{SET SESSION AUTHORIZATION w; SET app.tenant = 'other'; CALL sg_work()});
+is(ran('r-1') . ' ' . ran('r-2'), 'app|-|f|0|- app|-|f|0|-', "CALL sg_work by w then executes app's runs as app");
+is(docs('r-2'), 'app-doc', "... which do not see w's custom setting, but the database's");
 
 $node->stop;
 done_testing();
