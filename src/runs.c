@@ -2511,11 +2511,12 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		 * (in CALL sg_work's session, a run of another role than the
 		 * caller's does not see the custom settings the caller made, what
 		 * row-level security policies often go by: a caller working for
-		 * two roles had one's nodes read the other's rows; TAP
+		 * two roles had one's nodes read the other's rows; nor a
+		 * superuser caller's session_replication_role and the like; TAP
 		 * 302_complete_as_owner_session)
 		 */
 		if (!IsBackgroundWorker && GetUserId() != GetSessionUserId())
-			sg_hide_session_placeholders();
+			sg_hide_session_settings();
 		more = take_step(&run, &opts, run_cxt, in_subxact, &edata);
 		AtEOXact_GUC(false, nest);
 		if (edata && transient_error(edata->sqlerrcode))

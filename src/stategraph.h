@@ -480,7 +480,7 @@ typedef enum SGOwnerSubmit
 	OWNER_REFUSED
 } SGOwnerSubmit;
 extern List *sg_advisory_locks_held(bool all_kinds);
-extern void sg_hide_session_placeholders(void);
+extern void sg_hide_session_settings(void);
 extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner,
 										 const int64 *gen);	/* runs.c */
 extern int64 sg_interval_ms(Interval *iv);

@@ -2041,50 +2041,102 @@ owner_step_search_path(void)
 }
 
 /*
- * Custom settings no module defines (placeholders: SET app.tenant = ...,
- * request.jwt.claims) that the completer's session set above the
- * database's, as the owner's step sees them: the database's value (the
- * session's reset value when no source above the database's set it, else
- * its ALTER DATABASE or ALTER ROLE ALL setting), else empty, as a
- * background run would have them. Such settings are often what a
- * row-level security policy or a function goes by: a worker serving two
- * tenants that had set the other's ran the owner's nodes reading the other
- * tenant's rows, and they read whatever the completer kept there (TAP
- * 302_complete_as_owner_session). At the step's GUC nest level; also for
- * the steps CALL sg_work executes as another role (runs.c, execute_run).
+ * The boot value of setting v as text, or NULL (a string without one).
+ */
+static const char *
+boot_value(struct config_generic *v)
+{
+	switch (v->vartype)
+	{
+		case PGC_BOOL:
+			return ((struct config_bool *) v)->boot_val ? "on" : "off";
+		case PGC_INT:
+			return psprintf("%d", ((struct config_int *) v)->boot_val);
+		case PGC_REAL:
+			return psprintf("%.17g", ((struct config_real *) v)->boot_val);
+		case PGC_STRING:
+			return ((struct config_string *) v)->boot_val;
+		case PGC_ENUM:
+			return config_enum_lookup_by_value((struct config_enum *) v, ((struct config_enum *) v)->boot_val);
+	}
+	return NULL;
+}
+
+/*
+ * The settings of the completer's session as the owner's step sees them
+ * (at the step's GUC nest level), as a background run of the owner would
+ * have them:
+ *  - custom settings no module defines (placeholders: SET app.tenant = ...,
+ *    request.jwt.claims) that the session set above the database's have
+ *    the database's value (the session's reset value when no source above
+ *    the database's set it, else its ALTER DATABASE or ALTER ROLE ALL
+ *    setting), else an empty one. Such settings are often what a
+ *    row-level security policy or a function goes by: a worker serving
+ *    two tenants that had set the other's ran the owner's nodes reading
+ *    the other tenant's rows, and they read whatever the completer kept
+ *    there;
+ *  - settings only a superuser may change (session_replication_role =
+ *    replica skips the owner's triggers and foreign keys, and
+ *    stategraph's checks on its tables; lo_compat_privileges = on opens
+ *    every large object) that the session changed above the database's are
+ *    reset (to the session's reset value when no source above the
+ *    database's set it, else to the built-in default): a superuser worker's
+ *    privileges, not the owner's.
+ * (TAP 302_complete_as_owner_session.) Also for the steps CALL sg_work
+ * executes as another role (runs.c, execute_run).
  */
 void
-sg_hide_session_placeholders(void)
+sg_hide_session_settings(void)
 {
 	struct config_generic **vars = get_guc_variables();
 	int			n = GetNumConfigOptions();
 	List	   *names = NIL;
 	List	   *values = NIL;
+	List	   *placeholders = NIL;
 	ListCell   *ln,
-			   *lv;
+			   *lv,
+			   *lp;
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
-		struct config_string *v = (struct config_string *) vars[i];
+		struct config_generic *v = vars[i];
+		bool		placeholder = (v->flags & GUC_CUSTOM_PLACEHOLDER) != 0 && v->vartype == PGC_STRING;
+		const char *value;
 
-		if (!(v->gen.flags & GUC_CUSTOM_PLACEHOLDER) || v->gen.vartype != PGC_STRING ||
-			v->gen.source <= PGC_S_DATABASE)
+		if (v->source <= PGC_S_DATABASE || (v->flags & GUC_NOT_WHILE_SEC_REST) ||
+			(!placeholder && v->context != PGC_SUSET))
 			continue;
-		names = lappend(names, pstrdup(v->gen.name));
-		values = lappend(values, v->gen.reset_source <= PGC_S_DATABASE && v->reset_val != NULL ?
-						 pstrdup(v->reset_val) : NULL);
+		if (v->reset_source <= PGC_S_DATABASE)
+		{
+			/* (a string's reset value may be NULL, a placeholder's say) */
+			if (v->vartype == PGC_STRING)
+				value = ((struct config_string *) v)->reset_val;
+			else
+				value = GetConfigOptionResetString(v->name);
+		}
+		else
+			value = placeholder ? NULL : boot_value(v);
+		if (value == NULL && !placeholder)
+			continue;
+		names = lappend(names, pstrdup(v->name));
+		values = lappend(values, value ? pstrdup(value) : NULL);
+		placeholders = lappend_int(placeholders, placeholder);
 	}
-	forboth(ln, names, lv, values)
+	forthree(ln, names, lv, values, lp, placeholders)
 	{
 		const char *name = (const char *) lfirst(ln);
 		const char *value = (const char *) lfirst(lv);
 
-		if (value == NULL)
+		if (value == NULL && lfirst_int(lp))
+		{
 			value = database_setting(MyDatabaseId, name);
-		if (value == NULL)
-			value = database_setting(InvalidOid, name);
-		(void) set_config_option(name, value == NULL ? "" : value, PGC_USERSET, PGC_S_SESSION,
+			if (value == NULL)
+				value = database_setting(InvalidOid, name);
+			if (value == NULL)
+				value = "";
+		}
+		(void) set_config_option(name, value, lfirst_int(lp) ? PGC_USERSET : PGC_SUSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 }
@@ -2170,7 +2222,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 		nest = NewGUCNestLevel();
 		(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-		sg_hide_session_placeholders();
+		sg_hide_session_settings();
 	}
 
 	/*

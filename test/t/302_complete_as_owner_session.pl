@@ -10,7 +10,10 @@
 #    a run of the owner (CALL sg_work here, without the preload);
 #  - a custom setting the worker's session made (SET app.tenant = 'other',
 #    what a row-level security policy goes by) was the owner's node's too:
-#    it read the other tenant's rows. The step has the database's value.
+#    it read the other tenant's rows. The step has the database's value;
+#  - settings only a superuser may make (session_replication_role =
+#    replica: no triggers nor foreign keys; lo_compat_privileges) that a
+#    superuser worker's session made were the owner's step's too.
 # CALL sg_work in such a worker's session executes the runs of the roles it
 # is a member of (as them, restricted): the same held there (a cursor open
 # refuses the call; the runs of other roles do not see the caller's custom
@@ -28,7 +31,7 @@ my $node = plain_node('complete_as_owner_session');
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE TABLE ran (thread text, who name, reset_to name, became_superuser boolean, others_seen bigint, fetched text,
-        docs text);
+        docs text, su_settings text);
     GRANT INSERT, SELECT ON ran TO PUBLIC;
     -- a table shared by tenants, kept apart by a setting each tenant's session makes
     CREATE TABLE docs (tenant text, doc text);
@@ -67,7 +70,8 @@ $node->safe_psql('postgres', q{
         END;
         INSERT INTO public.ran VALUES (config->>'thread_id', current_user, reset_to, up,
             (SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE 'other-%'), got,
-            coalesce((SELECT string_agg(doc, ',') FROM public.docs), '-'));
+            coalesce((SELECT string_agg(doc, ',') FROM public.docs), '-'),
+            current_setting('session_replication_role') || ',' || current_setting('lo_compat_privileges'));
         RETURN '{"messages": ["next"]}';
     END $$;
     SELECT sg_create_graph('app_g', '{"messages": "append"}');
@@ -168,6 +172,17 @@ start('g-2');
 sql(qq{SET SESSION AUTHORIZATION w; SET app.tenant = 'other'; $complete 'g-2'});
 is(docs('g-2'), 'app-doc', "... and has the database's value of the setting, when it sets one");
 
+# --- superuser-only settings of a superuser worker's session ----------------
+start('u-1');
+is(last_line(qq{
+    SET session_replication_role = replica;
+    SET lo_compat_privileges = on;
+    $complete 'u-1';
+    SELECT current_setting('session_replication_role') || ',' || current_setting('lo_compat_privileges');
+}), 'replica,on', "a superuser's completion with session_replication_role and lo_compat_privileges set keeps them");
+is(sql(q{SELECT su_settings FROM ran WHERE thread = 'u-1'}), 'origin,off', "... the owner's node does not have them");
+is(thread_status('u-1'), 'done', '... the thread done');
+
 # --- CALL sg_work in the worker's session -----------------------------------
 sql(q{SET ROLE app; SELECT sg_submit('app_r', '{"messages": ["hi"]}', 'r-1')});
 my ($out, $err) = ('', '');
@@ -185,6 +200,10 @@ sql(q{SET ROLE app; SELECT sg_submit('app_r', '{"messages": ["hi"]}', 'r-2')});
 sql(q{SET SESSION AUTHORIZATION w; SET app.tenant = 'other'; CALL sg_work()});
 is(ran('r-1') . ' ' . ran('r-2'), 'app|-|f|0|- app|-|f|0|-', "CALL sg_work by w then executes app's runs as app");
 is(docs('r-2'), 'app-doc', "... which do not see w's custom setting, but the database's");
+sql(q{SET ROLE app; SELECT sg_submit('app_r', '{"messages": ["hi"]}', 'r-3')});
+sql(q{SET session_replication_role = replica; CALL sg_work()});
+is(sql(q{SELECT su_settings FROM ran WHERE thread = 'r-3'}), 'origin,off',
+	"a superuser's CALL sg_work does not run app's run with its session_replication_role");
 
 $node->stop;
 done_testing();
