@@ -1492,6 +1492,9 @@ sg_run_begin(SGRunOptions *opts, MemoryContext parent)
 		run_begin_input(run, start, state);
 	else
 		run_begin_resume(run, th, start, state);
+	/* a background run going on (after its external tasks, a recovery): the limit counts from its start */
+	if (opts->has_last_step && opts->last_step < run->stop)
+		run->stop = opts->last_step;
 	MemoryContextSwitchTo(old);
 	return run;
 }

@@ -2456,6 +2456,45 @@ mark_stepped(RunRow *r)
 	r->stepped = true;
 }
 
+/*
+ * The last step a run that has stepped may take: recursion_limit counts
+ * the super-steps of the whole run, from where it began, as
+ * sg_run_begin counts them for its first execution (the input checkpoint's
+ * step, or the checkpoint resumed or travelled back to). A run going on
+ * after its external tasks (pending again after waiting) or after its
+ * executor died goes on from the thread's head, and counted its limit from
+ * there again: an agent loop whose model is an external node never
+ * reached its limit (TAP 299_run_recursion_limit_across_waits). False
+ * (no cap but the executor's own) when the checkpoint it began from is
+ * gone (pruned).
+ */
+static bool
+run_last_step(RunRow *r, int *last)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
+	bool		isnull;
+	int64		from;
+
+	if (run_sql(&plan,
+				"SELECT COALESCE(c.step, CASE WHEN r.input IS NOT NULL AND r.checkpoint_id IS NULL "
+				"  AND r.start_head IS NULL THEN -2 END) OPERATOR(pg_catalog.+) "
+				"CASE WHEN r.input IS NOT NULL THEN 2 WHEN r.checkpoint_id IS NOT NULL "
+				"  AND r.checkpoint_id IS DISTINCT FROM r.start_head THEN 2 ELSE 1 END "
+				"FROM stategraph.runs r LEFT JOIN stategraph.checkpoints c "
+				"  ON c.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+				"  AND c.checkpoint_id OPERATOR(pg_catalog.=) COALESCE(r.checkpoint_id, r.start_head) "
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL) != 1)
+		return false;
+	from = DatumGetInt32(sg_spi_datum(0, 1, &isnull));
+	if (isnull)
+		return false;
+	*last = (int) Min(from + r->recursion_limit, (int64) PG_INT32_MAX);
+	return true;
+}
+
 /* Execute a claimed run as its owner, committing (commit()) after every step. */
 static void
 execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt)
@@ -2480,6 +2519,8 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 		opts.has_checkpoint_id = r->has_checkpoint;
 		opts.checkpoint_id = r->checkpoint_id;
 	}
+	else
+		opts.has_last_step = run_last_step(r, &opts.last_step);
 	for (;;)
 	{
 		ErrorData  *edata;

@@ -413,6 +413,8 @@ typedef struct SGRunOptions
 	bool		emit_values;	/* mode 'values' rather than 'updates' */
 	bool		has_graph_gen;	/* a background run: only generation graph_gen of graph */
 	int64		graph_gen;
+	bool		has_last_step;	/* a background run going on: the last step its limit allows */
+	int			last_step;		/* (from where it began, not from where it goes on) */
 } SGRunOptions;
 
 typedef struct SGRun SGRun;
