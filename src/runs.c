@@ -807,9 +807,16 @@ sg_submit(PG_FUNCTION_ARGS)
 			lock_start_checkpoint(thread_id, PG_GETARG_UUID_P(3));
 			(void) sg_checkpoint_fetch_required(thread_id, PG_GETARG_UUID_P(3));
 		}
+		/*
+		 * the resume checked once the multitask rule is applied: a run not
+		 * started yet that it cancels ('interrupt', 'rollback') cannot pause
+		 * the thread, and let a resume with nothing to answer be queued
+		 * behind nothing, having cancelled that run (pg_regress
+		 * submit_resume_multitask)
+		 */
+		apply_multitask(thread_id, multitask);
 		if (th != NULL)
 			check_resume(th, fcinfo);
-		apply_multitask(thread_id, multitask);
 		if (th != NULL && !PG_ARGISNULL(3))
 			refuse_rolled_back_start(thread_id, PG_GETARG_UUID_P(3));
 		if (th != NULL)
