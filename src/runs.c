@@ -1045,6 +1045,16 @@ sg_wait(PG_FUNCTION_ARGS)
 			refuse_wait_on_running_thread(id, thread_id);
 			thread_checked = true;
 		}
+		{
+			char	   *cycle;
+
+			if (sg_wait_cycle(id, &cycle))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+						 errmsg("sg_wait of run %s would wait for ever", sg_uuid_to_cstring(id)),
+						 errdetail("The runs wait for each other in sg_wait: %s.", cycle),
+						 errhint("A node should not wait for a run: submit what must follow, or wait with a timeout.")));
+		}
 		if (IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),

@@ -173,6 +173,8 @@ typedef struct SGWorkerSlot
 	bool		woken_alone;	/* and that submit found no idle worker, nor a slot to start one */
 	bool		has_run;		/* executing run, holding its thread (sg_worker_report_run) */
 	pg_uuid_t	run;
+	bool		waits;			/* a node of run is in sg_wait for run waits_for (sg_wait_cycle) */
+	pg_uuid_t	waits_for;
 	uint64		thread_hash;	/* of the run's thread_id */
 	bool		role_held;		/* claiming or executing a run of role (sg_worker_take_role_share) */
 	Oid			role;
@@ -377,6 +379,15 @@ set_waiter(Latch *latch, const pg_uuid_t *run_id, uint32 queue_hash)
 		w->run_id = *run_id;
 	w->queue_hash = queue_hash;
 	SpinLockRelease(&shared->waiters_mutex);
+	/* a worker's sg_wait: what its run waits for (sg_wait_cycle) */
+	if (my_slot >= 0)
+	{
+		SpinLockAcquire(&shared->mutex);
+		shared->slots[my_slot].waits = run_id != NULL;
+		if (run_id)
+			shared->slots[my_slot].waits_for = *run_id;
+		SpinLockRelease(&shared->mutex);
+	}
 }
 
 /*
@@ -947,6 +958,68 @@ void
 sg_wait_done(void)
 {
 	set_waiter(NULL, NULL, 0);
+}
+
+/*
+ * Would a node of the run this worker executes wait for ever in sg_wait
+ * for run awaited? So it would when awaited is executed by a worker whose
+ * node waits (sg_wait) for a run executed by a worker whose node waits ...
+ * for this worker's run: none of them can end before the others do, and
+ * without a timeout they held their workers (and threads) for good. One
+ * of them is told, the one whose run has the greatest id, so that the
+ * others go on once its node's error ends its wait; its cycle (the run
+ * ids, from its own) in *cycle. Only background workers' runs are seen:
+ * a cycle through CALL sg_work or a client session is not.
+ */
+bool
+sg_wait_cycle(const pg_uuid_t *awaited, char **cycle)
+{
+	bool		has_run[SG_MAX_WORKERS];
+	bool		waits[SG_MAX_WORKERS];
+	pg_uuid_t	run[SG_MAX_WORKERS];
+	pg_uuid_t	waits_for[SG_MAX_WORKERS];
+	pg_uuid_t	me;
+	pg_uuid_t	cur = *awaited;
+	StringInfoData buf;
+	int			hops;
+	int			i;
+
+	if (shared == NULL || my_slot < 0)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < SG_MAX_WORKERS; i++)
+	{
+		SGWorkerSlot *s = &shared->slots[i];
+
+		has_run[i] = s->state == SLOT_RUNNING && s->has_run && s->dboid == MyDatabaseId;
+		waits[i] = s->waits;
+		run[i] = s->run;
+		waits_for[i] = s->waits_for;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (!has_run[my_slot])
+		return false;
+	me = run[my_slot];
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, sg_uuid_to_cstring(&me));
+	for (hops = 0; hops <= SG_MAX_WORKERS; hops++)
+	{
+		appendStringInfo(&buf, " -> %s", sg_uuid_to_cstring(&cur));
+		if (memcmp(&cur, &me, sizeof(pg_uuid_t)) == 0)
+		{
+			*cycle = buf.data;
+			return true;
+		}
+		if (memcmp(&cur, &me, sizeof(pg_uuid_t)) > 0)
+			return false;		/* (a run of the cycle with a greater id is told) */
+		for (i = 0; i < SG_MAX_WORKERS; i++)
+			if (has_run[i] && memcmp(&run[i], &cur, sizeof(pg_uuid_t)) == 0)
+				break;
+		if (i == SG_MAX_WORKERS || !waits[i])
+			return false;		/* not executed by a worker, or not waiting */
+		cur = waits_for[i];
+	}
+	return false;
 }
 
 /* ---------------------------------------------------------------------------
@@ -2404,6 +2477,7 @@ sg_worker_main(Datum arg)
 	shared->slots[my_slot].latch = MyLatch;
 	shared->slots[my_slot].idle = false;
 	shared->slots[my_slot].has_run = false;
+	shared->slots[my_slot].waits = false;
 	shared->slots[my_slot].role_held = false;
 	shared->slots[my_slot].refused_role = InvalidOid;
 	SpinLockRelease(&shared->mutex);
