@@ -2481,9 +2481,11 @@ mark_stepped(RunRow *r)
  * after its external tasks (pending again after waiting) or after its
  * executor died goes on from the thread's head, and counted its limit from
  * there again: an agent loop whose model is an external node never
- * reached its limit (TAP 299_run_recursion_limit_across_waits). False
- * (no cap but the executor's own) when the checkpoint it began from is
- * gone (pruned).
+ * reached its limit (TAP 299_run_recursion_limit_across_waits). A
+ * checkpoint travelled back to may have been pruned since (prune keeps
+ * the run's start_head, RUN_START_KEPT): the limit then counts from the
+ * thread's head when the run began. False (no cap but the executor's own)
+ * when neither is there.
  */
 static bool
 run_last_step(RunRow *r, int *last)
@@ -2495,13 +2497,16 @@ run_last_step(RunRow *r, int *last)
 	int64		from;
 
 	if (run_sql(&plan,
-				"SELECT COALESCE(c.step, CASE WHEN r.input IS NOT NULL AND r.checkpoint_id IS NULL "
-				"  AND r.start_head IS NULL THEN -2 END) OPERATOR(pg_catalog.+) "
-				"CASE WHEN r.input IS NOT NULL THEN 2 WHEN r.checkpoint_id IS NOT NULL "
-				"  AND r.checkpoint_id IS DISTINCT FROM r.start_head THEN 2 ELSE 1 END "
+				"SELECT CASE WHEN r.input IS NOT NULL THEN COALESCE(c.step, h.step, "
+				"  CASE WHEN r.checkpoint_id IS NULL AND r.start_head IS NULL THEN -2 END) OPERATOR(pg_catalog.+) 2 "
+				"ELSE COALESCE(c.step OPERATOR(pg_catalog.+) CASE WHEN r.checkpoint_id IS NOT NULL "
+				"  AND r.checkpoint_id IS DISTINCT FROM r.start_head THEN 2 ELSE 1 END, "
+				"  h.step OPERATOR(pg_catalog.+) 1) END "
 				"FROM stategraph.runs r LEFT JOIN stategraph.checkpoints c "
 				"  ON c.thread_id OPERATOR(pg_catalog.=) r.thread_id "
 				"  AND c.checkpoint_id OPERATOR(pg_catalog.=) COALESCE(r.checkpoint_id, r.start_head) "
+				"LEFT JOIN stategraph.checkpoints h ON h.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+				"  AND h.checkpoint_id OPERATOR(pg_catalog.=) r.start_head "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL) != 1)
 		return false;

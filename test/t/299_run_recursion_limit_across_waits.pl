@@ -91,6 +91,16 @@ is(drive($node, 'x', 0), 2, 'the next run: two model calls');
 is(outcome($node, 'x'), 'error SG004,error SG004', 'it ends with SG004 too');
 is(last_step($node, 'x'), '8', 'after step 8');
 
+# time travel: a run from checkpoint 1 of the first run (next: tools) goes on from its copy, step 2:
+# limit 3 allows steps 3 (tools), 4 (agent), 5 (tools) and 6 (agent), not 7
+$node->safe_psql('postgres', q{
+    SELECT sg_submit('loop', NULL, 'x', recursion_limit => 3,
+                     checkpoint_id => (SELECT checkpoint_id FROM sg_get_state_history('x') WHERE step = 1
+                                       ORDER BY checkpoint_id LIMIT 1))});
+is(drive($node, 'x', 0), 2, 'time travel: two model calls');
+is(outcome($node, 'x'), 'error SG004,error SG004,error SG004', 'it ends with SG004');
+is($node->safe_psql('postgres', q{SELECT step FROM sg_get_state('x')}), '6', 'after step 6');
+
 # a larger limit is not cut short: limit 6, three calls, then the limit
 $node->safe_psql('postgres', q{SELECT sg_submit('loop', '{"messages": []}', 'y', recursion_limit => 6)});
 is(drive($node, 'y', 0), 3, 'limit 6: the model was called in steps 1, 3 and 5');
