@@ -1044,11 +1044,13 @@ sg_wait(PG_FUNCTION_ARGS)
 		{
 			refuse_wait_on_running_thread(id, thread_id);
 			thread_checked = true;
+			if (thread_id != NULL)
+				thread_id = MemoryContextStrdup(caller, thread_id); /* (past the look's context, for sg_wait_cycle) */
 		}
 		{
 			char	   *cycle;
 
-			if (sg_wait_cycle(id, &cycle))
+			if (sg_wait_cycle(id, thread_id, &cycle))
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
 						 errmsg("sg_wait of run %s would wait for ever", sg_uuid_to_cstring(id)),

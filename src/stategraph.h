@@ -589,7 +589,7 @@ extern void sg_run_delayed_at_commit(void);
 extern bool sg_wait_for_runs(long timeout_ms);
 extern void sg_wait_prepare(const pg_uuid_t *run_id);
 extern void sg_wait_done(void);
-extern bool sg_wait_cycle(const pg_uuid_t *awaited, char **cycle);
+extern bool sg_wait_cycle(const pg_uuid_t *awaited, const char *thread_id, char **cycle);
 extern void sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id);
 extern void sg_worker_search_path(bool for_run);
 extern bool sg_worker_take_role_share(Oid role, TimestampTz due);

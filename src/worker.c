@@ -175,6 +175,8 @@ typedef struct SGWorkerSlot
 	pg_uuid_t	run;
 	bool		waits;			/* a node of run is in sg_wait for run waits_for (sg_wait_cycle) */
 	pg_uuid_t	waits_for;
+	bool		waits_thread_known;	/* and waits_thread is the hash of that run's thread id */
+	uint64		waits_thread;
 	uint64		thread_hash;	/* of the run's thread_id */
 	bool		role_held;		/* claiming or executing a run of role (sg_worker_take_role_share) */
 	Oid			role;
@@ -384,6 +386,7 @@ set_waiter(Latch *latch, const pg_uuid_t *run_id, uint32 queue_hash)
 	{
 		SpinLockAcquire(&shared->mutex);
 		shared->slots[my_slot].waits = run_id != NULL;
+		shared->slots[my_slot].waits_thread_known = false;
 		if (run_id)
 			shared->slots[my_slot].waits_for = *run_id;
 		SpinLockRelease(&shared->mutex);
@@ -617,6 +620,7 @@ wake_database(Oid dboid, WakeKind kind)
 }
 
 static void lower_claim_from(Oid dboid, TimestampTz at);
+static uint64 thread_hash(const char *thread_id);
 
 /*
  * What a committed transaction asked for (wake workers, wake sg_wait, wake
@@ -962,24 +966,31 @@ sg_wait_done(void)
 
 /*
  * Would a node of the run this worker executes wait for ever in sg_wait
- * for run awaited? So it would when awaited is executed by a worker whose
- * node waits (sg_wait) for a run executed by a worker whose node waits ...
- * for this worker's run: none of them can end before the others do, and
- * without a timeout they held their workers (and threads) for good. One
- * of them is told, the one whose run has the greatest id, so that the
- * others go on once its node's error ends its wait; its cycle (the run
- * ids, from its own) in *cycle. Only background workers' runs are seen:
- * a cycle through CALL sg_work or a client session is not.
+ * for run awaited, of thread thread_id? So it would when awaited is
+ * executed by a worker (or is queued behind a run a worker executes on its
+ * thread) whose node waits (sg_wait) for a run executed by a worker (or
+ * queued behind one) whose node waits ... for this worker's run: none of
+ * them can end before the others do, and without a timeout they held
+ * their workers (and threads) for good. One of them is told, the one
+ * whose run has the greatest id among those executed, so that the others
+ * go on once its node's error ends its wait; its cycle (the run ids, from
+ * its own) in *cycle. Only background workers' runs are seen: a cycle
+ * through CALL sg_work or a client session is not.
  */
 bool
-sg_wait_cycle(const pg_uuid_t *awaited, char **cycle)
+sg_wait_cycle(const pg_uuid_t *awaited, const char *thread_id, char **cycle)
 {
 	bool		has_run[SG_MAX_WORKERS];
 	bool		waits[SG_MAX_WORKERS];
+	bool		thread_known[SG_MAX_WORKERS];
 	pg_uuid_t	run[SG_MAX_WORKERS];
 	pg_uuid_t	waits_for[SG_MAX_WORKERS];
+	uint64		thread[SG_MAX_WORKERS];
+	uint64		waits_thread[SG_MAX_WORKERS];
 	pg_uuid_t	me;
 	pg_uuid_t	cur = *awaited;
+	bool		cur_thread_known = thread_id != NULL;
+	uint64		cur_thread = thread_id ? thread_hash(thread_id) : 0;
 	StringInfoData buf;
 	int			hops;
 	int			i;
@@ -987,14 +998,23 @@ sg_wait_cycle(const pg_uuid_t *awaited, char **cycle)
 	if (shared == NULL || my_slot < 0)
 		return false;
 	SpinLockAcquire(&shared->mutex);
+	/* what this one waits for, for the others' walks */
+	if (shared->slots[my_slot].waits && memcmp(&shared->slots[my_slot].waits_for, awaited, sizeof(pg_uuid_t)) == 0)
+	{
+		shared->slots[my_slot].waits_thread_known = cur_thread_known;
+		shared->slots[my_slot].waits_thread = cur_thread;
+	}
 	for (i = 0; i < SG_MAX_WORKERS; i++)
 	{
 		SGWorkerSlot *s = &shared->slots[i];
 
 		has_run[i] = s->state == SLOT_RUNNING && s->has_run && s->dboid == MyDatabaseId;
 		waits[i] = s->waits;
+		thread_known[i] = s->waits_thread_known;
 		run[i] = s->run;
+		thread[i] = s->thread_hash;
 		waits_for[i] = s->waits_for;
+		waits_thread[i] = s->waits_thread;
 	}
 	SpinLockRelease(&shared->mutex);
 	if (!has_run[my_slot])
@@ -1005,19 +1025,32 @@ sg_wait_cycle(const pg_uuid_t *awaited, char **cycle)
 	for (hops = 0; hops <= SG_MAX_WORKERS; hops++)
 	{
 		appendStringInfo(&buf, " -> %s", sg_uuid_to_cstring(&cur));
-		if (memcmp(&cur, &me, sizeof(pg_uuid_t)) == 0)
+		for (i = 0; i < SG_MAX_WORKERS; i++)
+			if (has_run[i] && memcmp(&run[i], &cur, sizeof(pg_uuid_t)) == 0)
+				break;
+		/* not executed: queued behind the run a worker executes on its thread? */
+		if (i == SG_MAX_WORKERS && cur_thread_known)
+			for (i = 0; i < SG_MAX_WORKERS; i++)
+				if (has_run[i] && thread[i] == cur_thread)
+				{
+					cur = run[i];
+					appendStringInfo(&buf, " (behind %s)", sg_uuid_to_cstring(&cur));
+					break;
+				}
+		if (i == SG_MAX_WORKERS)
+			return false;		/* not executed by a worker, nor held up by one */
+		if (i == my_slot)
 		{
 			*cycle = buf.data;
 			return true;
 		}
 		if (memcmp(&cur, &me, sizeof(pg_uuid_t)) > 0)
 			return false;		/* (a run of the cycle with a greater id is told) */
-		for (i = 0; i < SG_MAX_WORKERS; i++)
-			if (has_run[i] && memcmp(&run[i], &cur, sizeof(pg_uuid_t)) == 0)
-				break;
-		if (i == SG_MAX_WORKERS || !waits[i])
-			return false;		/* not executed by a worker, or not waiting */
+		if (!waits[i])
+			return false;		/* its node does not wait */
 		cur = waits_for[i];
+		cur_thread_known = thread_known[i];
+		cur_thread = waits_thread[i];
 	}
 	return false;
 }

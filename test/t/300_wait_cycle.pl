@@ -4,8 +4,10 @@
 # threads for good (only a superuser's pg_cancel_backend ended it). The
 # worker whose run has the greatest id in the cycle now gets 40P01 in its
 # sg_wait (the run ends with that error unless the node catches it), and
-# the others go on. A wait that is no cycle (A waits for B, which waits
-# for nothing) waits as before.
+# the others go on; also when a run of the cycle is queued behind one
+# (waiting for a run that cannot start before the waiter's own ends). A
+# wait that is no cycle (A waits for B, which waits for nothing) waits as
+# before.
 use strict;
 use warnings;
 
@@ -19,7 +21,7 @@ stategraph.max_workers = 4
 });
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
-    -- waits for the running run of thread state.other (once it runs), up to 30 s;
+    -- waits for the running (or state.whose) run of thread state.other (once there is one), up to 30 s;
     -- without state.other, sleeps a second
     CREATE FUNCTION xwait(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
     DECLARE r uuid;
@@ -29,14 +31,14 @@ $node->safe_psql('postgres', q{
             RETURN '{}';
         END IF;
         FOR i IN 1..100 LOOP
-            SELECT run_id INTO r FROM sg_runs(state->>'other') WHERE status = 'running';
+            SELECT run_id INTO r FROM sg_runs(state->>'other') WHERE status = coalesce(state->>'whose', 'running');
             EXIT WHEN r IS NOT NULL;
             PERFORM pg_sleep(0.05);
         END LOOP;
         PERFORM sg_wait(r, '30 s');
         RETURN '{}';
     END $$;
-    SELECT sg_create_graph('xw', '{"other": "replace"}');
+    SELECT sg_create_graph('xw', '{"other": "replace", "whose": "replace"}');
     SELECT sg_add_node('xw', 'a', 'xwait(jsonb)');
     SELECT sg_add_edge('xw', '__start__', 'a');
     SELECT sg_add_edge('xw', 'a', '__end__');
@@ -70,6 +72,16 @@ sql(q{SELECT sg_submit('xw', '{"other": "b2"}', 'b1'), sg_submit('xw', '{"other"
 ok(true_within($node, 10, q{SELECT bool_and(status IN ('success', 'error')) FROM sg_runs() WHERE thread_id LIKE 'b_'}),
 	'a cycle of three: all end within seconds');
 is(outcomes('b_'), 'error 40P01,success -,success -', 'one with 40P01, two go on');
+
+# through a thread's queue: p (on d1) waits for q2, queued on d2 behind q1, which waits for p
+sql(q{SELECT sg_submit('xw', '{"other": "d1"}', 'd2')});
+sql(q{SELECT sg_submit('xw', '{"other": null}', 'd2', multitask => 'enqueue')});
+sql(q{SELECT sg_submit('xw', '{"other": "d2", "whose": "pending"}', 'd1')});
+ok(true_within($node, 10, q{SELECT bool_and(status IN ('success', 'error')) FROM sg_runs() WHERE thread_id LIKE 'd_'}),
+	'a cycle through a queued run: all end within seconds');
+is(outcomes('d1'), 'error 40P01', 'the run waiting for the queued one is told (the greatest id of those executed)');
+is(outcomes('d2'), 'success -,success -', 'the runs of the other thread go on');
+like(sql(q{SELECT error->>'detail' FROM sg_runs('d1')}), qr/ \(behind \S+\) -> /, 'the cycle names the run the queued one is behind');
 
 # no cycle: c1 waits for c2, which sleeps
 sql(q{SELECT sg_submit('xw', '{"other": "c2"}', 'c1'), sg_submit('xw', '{}', 'c2')});
