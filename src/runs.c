@@ -996,6 +996,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	bool		ours_thread;
 	bool		ahead_checked = false;
 	bool		thread_checked = false;
+	TimestampTz cycle_since = 0;	/* a cycle seen at every look since (sg_wait_cycle) */
 	char	   *thread_id = NULL;
 	TupleDesc	tupdesc;
 	MemoryContext caller = CurrentMemoryContext;
@@ -1050,7 +1051,16 @@ sg_wait(PG_FUNCTION_ARGS)
 		{
 			char	   *cycle;
 
-			if (sg_wait_cycle(id, thread_id, &cycle))
+			/*
+			 * seen at every look for half a second: a run of the cycle that
+			 * just ended leaves its waiter's entry until that one wakes,
+			 * and the next run of its thread may be held up meanwhile
+			 */
+			if (!sg_wait_cycle(id, thread_id, &cycle))
+				cycle_since = 0;
+			else if (cycle_since == 0)
+				cycle_since = GetCurrentTimestamp();
+			else if (TimestampDifferenceExceeds(cycle_since, GetCurrentTimestamp(), 500))
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
 						 errmsg("sg_wait of run %s would wait for ever", sg_uuid_to_cstring(id)),
