@@ -745,6 +745,34 @@ refuse_resume_rolled_back(SGThread *th, FunctionCallInfo fcinfo)
 								run_id));
 }
 
+/*
+ * Refuse a submit to a thread id that has no thread yet but an active run
+ * of another graph queued before this one (not started, say delayed with
+ * after): that run creates the thread as its graph's, and this one failed
+ * as it started (22023, "thread ... belongs to graph ..."), as a submit to
+ * an existing thread of another graph is refused now. Read once the
+ * multitask rule is applied: a run it cancelled creates nothing. Runs the
+ * caller cannot see are left to fail so.
+ */
+static void
+refuse_other_graph_queued(const char *thread_id, const char *graph)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(thread_id), CStringGetTextDatum(graph)};
+
+	if (run_sql(&plan,
+				"SELECT run_id, graph FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				"AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") AND graph OPERATOR(pg_catalog.<>) $2 "
+				"ORDER BY seq LIMIT 1",
+				2, types, values, NULL) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("thread \"%s\" is to belong to graph \"%s\", not \"%s\"", thread_id, sg_spi_text(0, 2), graph),
+				 errdetail("Run %s, queued on the thread before this one, creates it.", sg_spi_text(0, 1)),
+				 errhint("Submit to another thread, or cancel that run first.")));
+}
+
 /* sg_submit: queue a background run; returns its run_id. */
 Datum
 sg_submit(PG_FUNCTION_ARGS)
@@ -817,6 +845,8 @@ sg_submit(PG_FUNCTION_ARGS)
 		apply_multitask(thread_id, multitask);
 		if (th != NULL)
 			check_resume(th, fcinfo);
+		else
+			refuse_other_graph_queued(thread_id, graph);
 		if (th != NULL && !PG_ARGISNULL(3))
 			refuse_rolled_back_start(thread_id, PG_GETARG_UUID_P(3));
 		if (th != NULL)
