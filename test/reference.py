@@ -199,7 +199,7 @@ def settings(readme, db):
 
 
 def raised():
-    """SQLSTATE -> where, of every error the C code and the install scripts raise."""
+    """SQLSTATE -> where, of every error the C code, the install scripts and the router raise."""
     names = {}      # ERRCODE_X and its condition name -> SQLSTATE, from PostgreSQL's errcodes.txt
     pg_config = os.environ.get("PG_CONFIG", "pg_config")
     sharedir = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True, check=True).stdout.strip()
@@ -217,9 +217,12 @@ def raised():
         for m in re.finditer(r"(?:errcode\(|sqlerrcode = )(ERRCODE_\w+)", open(path, encoding="utf-8").read()):
             code = names.get(m.group(1), "?" + m.group(1))
             found.setdefault(code, path)
-    for path in sorted(glob.glob("sql/stategraph--*.sql")):
+    for path in sorted(glob.glob("sql/stategraph--*.sql")) + sorted(glob.glob("router/stategraph_router--*.sql")):
         for m in re.finditer(r"ERRCODE = '(\w+)'", open(path, encoding="utf-8").read()):
-            code = names.get("ERRCODE_" + m.group(1).upper(), "?" + m.group(1))
+            if re.fullmatch(r"[0-9A-Z]{5}", m.group(1)):
+                code = m.group(1)       # a SQLSTATE itself (the router's SG016)
+            else:
+                code = names.get("ERRCODE_" + m.group(1).upper(), "?" + m.group(1))
             found.setdefault(code, path)
     return found
 
