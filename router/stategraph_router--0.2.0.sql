@@ -798,7 +798,7 @@ CREATE FUNCTION stategraph_router.key_run_on(part integer, graph text, ikey text
  * its first write, so a bad one is still its own error. Nothing is written
  * to a frozen partition: the key's run is returned or nothing is done.
  */
-CREATE FUNCTION stategraph_router.submit_at(part integer, keyed boolean, graph text, input jsonb, thread_id text,
+CREATE FUNCTION stategraph_router.submit_to_partition(part integer, keyed boolean, graph text, input jsonb, thread_id text,
                                             checkpoint_id uuid, resume jsonb, recursion_limit integer, multitask text,
                                             after interval, ikey text, OUT run uuid, OUT frozen boolean)
     LANGUAGE plpgsql AS $$
@@ -832,7 +832,7 @@ END $$;
  * partition of the key's server) is being moved (stategraph_router.
  * move_partition), the submit failed with 25006, "cannot execute INSERT in
  * a read-only transaction", even a client's retry whose key had its run
- * (TAP 288). A key that has its run gets it (submit_at); one that has
+ * (TAP 288). A key that has its run gets it (submit_to_partition); one that has
  * none is refused with SG016 and a hint to retry after the move, with the
  * same key. Not a wait for the move inside the call: a move lasts the copy
  * of a whole partition, and a call waiting for it would hold the caller's
@@ -857,7 +857,7 @@ BEGIN
     IF p IS NOT NULL AND (th IS NULL OR
        stategraph_router.unfrozen((SELECT x.connstr FROM stategraph_router.partitions() x WHERE x.partition OPERATOR(pg_catalog.=) p))
            OPERATOR(pg_catalog.<>) stategraph_router.unfrozen(stategraph_router.shard_of(th))) THEN
-        s := stategraph_router.submit_at(p, true, graph, input, th, checkpoint_id, resume, recursion_limit, multitask,
+        s := stategraph_router.submit_to_partition(p, true, graph, input, th, checkpoint_id, resume, recursion_limit, multitask,
                                          after, idempotency_key);
         IF s.run IS NOT NULL THEN
             RETURN s.run;
@@ -868,7 +868,7 @@ BEGIN
                                         checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key);
     END IF;
     -- the thread's server (as on one server, where the key is looked up first), through the thread's partition
-    s := stategraph_router.submit_at(stategraph_router.partition_of(th), false, graph, input, th, checkpoint_id, resume,
+    s := stategraph_router.submit_to_partition(stategraph_router.partition_of(th), false, graph, input, th, checkpoint_id, resume,
                                      recursion_limit, multitask, after, idempotency_key);
     IF s.frozen AND s.run IS NULL THEN
         RAISE EXCEPTION 'thread "%" cannot take a run now: its partition % is being moved', th, stategraph_router.partition_of(th)
@@ -2174,6 +2174,8 @@ BEGIN
         'stategraph_router.release_at(text, integer)', 'stategraph_router.bound_at(text, text)',
         'stategraph_router.finished_runs_at(text, uuid, integer)', 'stategraph_router.adopt_runs_at(text, jsonb)',
         'stategraph_router.adopt_runs(text, text)',
+        'stategraph_router.finished_tasks_at(text, text, integer)', 'stategraph_router.adopt_tasks_at(text, jsonb)',
+        'stategraph_router.adopt_tasks(text, text)',
         'stategraph_router.move_lock()', 'stategraph_router.move_unlock()',
         'stategraph_router.move_key(uuid, integer, timestamptz)', 'stategraph_router.move_holder()',
         'stategraph_router.my_move_key()',
