@@ -152,7 +152,7 @@ for my $i (1 .. 8)
 		next unless $pid =~ /^\d+$/;
 		kill 'KILL', $pid;
 		$kills++;
-		$node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $pid)") or die 'server did not come back';
+		back_after_kill($node, $pid) or die 'server did not come back';
 	}
 	else
 	{

@@ -60,7 +60,7 @@ for my $i (1 .. 14)
 			"SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %' ORDER BY random() LIMIT 1");
 		next unless $pid =~ /^\d+$/;
 		kill 'KILL', $pid;
-		$node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $pid)") or die 'server did not come back';
+		back_after_kill($node, $pid) or die 'server did not come back';
 	}
 	else
 	{

@@ -48,7 +48,7 @@ $node->safe_psql('postgres', qq{INSERT INTO go VALUES ('$t')});
 ok($node->poll_query_until('postgres', q{SELECT is_called FROM in_stop}), 'the stop waits in its rollback');
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'stategraph worker'});
 kill 'KILL', $pid;
-ok($node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $pid)"), 'the server is back after the worker died');
+ok(back_after_kill($node, $pid), 'the server is back after the worker died');
 $node->safe_psql('postgres', q{DELETE FROM fault});
 
 is($node->safe_psql('postgres', qq{SELECT status FROM sg_wait('$rid', '60 s')}), 'cancelled',

@@ -63,7 +63,7 @@ is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs('t') WHERE run_id 
 # its worker dies in that step: the run is recovered, its node runs again with the answer
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'stategraph worker'});
 kill 'KILL', $pid;
-ok($node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $pid)"), 'the server is back after the worker died');
+ok(back_after_kill($node, $pid), 'the server is back after the worker died');
 ok(node_holds($pid), 'the recovered run runs its node again (in another worker)');
 is($node->safe_psql('postgres', qq{SELECT concat_ws(' ', status, recoveries) FROM stategraph.runs WHERE run_id = '$rid'}),
 	'running 1', 'running again, one recovery counted');

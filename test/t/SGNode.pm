@@ -10,7 +10,7 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
-  role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat);
+  role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -604,6 +604,29 @@ sub waiter_memory_flat
 	cmp_ok($u2 - $u1, '<', 16384, "the waiter's memory does not grow while it waits");
 	$h->finish;
 	return ($out, $err);
+}
+
+
+# After kill -9 of the server process $pid: true once the server has been
+# through its crash restart and takes queries (the dead process's
+# pg_stat_activity entry is gone). Any query can succeed before the
+# postmaster notices the death (the next statement then meets the restart),
+# and poll_query_until itself dies of a broken pipe when a psql that the
+# server, still in recovery, turns away exits before reading its query:
+# that only means "not back yet".
+sub back_after_kill
+{
+	my ($node, $pid) = @_;
+	for (1 .. 100)
+	{
+		my $back = eval {
+			$node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $pid)")
+		};
+		return 1 if $back;
+		return 0 if defined $back;
+		usleep(100_000);
+	}
+	return 0;
 }
 
 1;
