@@ -1251,6 +1251,21 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCount
 }
 
 /*
+ * Has thread thread_id an active run the caller cannot see, of the runs
+ * which (one of the RUNS_ modes above) counts? A caller that row-level
+ * security does not stop (a superuser, BYPASSRLS) sees every run.
+ */
+static bool
+active_run_hidden(const char *thread_id, RunsCounted which)
+{
+	Oid			relid = get_relname_relid("runs", get_namespace_oid("stategraph", false));
+
+	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+		return false;
+	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), which);
+}
+
+/*
  * Is the run numbered seq of role owner the first active run of thread
  * thread_id (FIFO per thread), whatever the caller may see? The caller
  * holds the thread's lock, so no earlier run can appear meanwhile.
@@ -1265,17 +1280,12 @@ sg_first_of_thread(const char *thread_id, int64 seq, const char *owner)
  * Has thread thread_id an active run the caller cannot see (row-level
  * security hides another role's runs: a member's on its parent's thread,
  * say) that a new run of the caller would follow (sg_submit's multitask
- * rule)? Only a yes or no comes out. A caller that row-level security does
- * not stop (a superuser, BYPASSRLS) sees every run.
+ * rule)? Only a yes or no comes out.
  */
 bool
 sg_thread_has_hidden_run(const char *thread_id)
 {
-	Oid			relid = get_relname_relid("runs", get_namespace_oid("stategraph", false));
-
-	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
-		return false;
-	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), RUNS_COUNTING_HIDDEN);
+	return active_run_hidden(thread_id, RUNS_COUNTING_HIDDEN);
 }
 
 /*
@@ -1289,11 +1299,7 @@ sg_thread_has_hidden_run(const char *thread_id)
 bool
 sg_thread_hides_a_run(const char *thread_id)
 {
-	Oid			relid = get_relname_relid("runs", get_namespace_oid("stategraph", false));
-
-	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
-		return false;
-	return active_run_before(thread_id, PG_INT64_MAX, GetUserNameFromId(GetUserId(), false), RUNS_HIDDEN);
+	return active_run_hidden(thread_id, RUNS_HIDDEN);
 }
 
 /*
