@@ -3761,46 +3761,69 @@ sg_advisory_locks_held(bool all_kinds)
 static List *caller_advisory_locks = NIL;
 
 /*
- * Let go of the session-level advisory locks (pg_advisory_lock) the nodes
- * of the run just executed took, as a worker does after every run
- * (worker.c, LockReleaseSession): kept by the caller's session, another
- * role's lock stayed held after sg_work returned, blocking that role's
- * applications for as long as the session lived, and the next runs in this
- * call, of any role, took the same key again without waiting (the lock is
- * the session's). The caller's own, held as the call began, stay; a node
- * that took one of those again leaves its count to the caller (PostgreSQL
- * shows no count). Between runs, outside their transactions.
+ * Let go of the session-level advisory locks (pg_advisory_lock: the
+ * pg_advisory_* kinds) this session holds but those in keep (LOCKTAG
+ * copies as sg_advisory_locks_held lists them), after work done here as
+ * another role: the locks are the session's, whoever took them. Kept, a
+ * role's lock stayed held for as long as the session lived, blocking that
+ * role's other sessions, and the next work of any role in this session
+ * took the same key again without waiting. For CALL sg_work between runs
+ * (release_run_advisory_locks) and for a step sg_complete went on with as
+ * the thread's owner (tasks.c, continue_step_or_leave). Those of the
+ * transaction (pg_advisory_xact_lock) stay until its end. A lock in keep
+ * that the work took again keeps its count (PostgreSQL shows none).
+ * LockRelease says so (a WARNING) when the lock is not held for the
+ * session, once for each lock, inside a transaction: not told.
+ */
+void
+sg_release_advisory_locks(List *keep)
+{
+	List	   *held = sg_advisory_locks_held(false);
+	ListCell   *lc;
+	int			nest = -1;
+
+	foreach(lc, held)
+	{
+		LOCKTAG		tag = *(LOCKTAG *) lfirst(lc);
+		LOCKMODE	mode = tag.locktag_lockmethodid;
+		ListCell   *k;
+		bool		kept = false;
+
+		foreach(k, keep)
+			if (memcmp(lfirst(k), lfirst(lc), sizeof(LOCKTAG)) == 0)
+				kept = true;
+		if (kept)
+			continue;
+		if (nest < 0)
+		{
+			nest = NewGUCNestLevel();
+			(void) set_config_option("client_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+		}
+		tag.locktag_lockmethodid = USER_LOCKMETHOD;
+		while (LockRelease(&tag, mode, true))
+			;
+	}
+	if (nest >= 0)
+		AtEOXact_GUC(false, nest);
+}
+
+/*
+ * After every run CALL sg_work executes, as a worker does after every run
+ * (worker.c, LockReleaseSession): let go of the session-level advisory
+ * locks the run's nodes took, but the caller's own, held as the call began
+ * (sg_release_advisory_locks). Between runs, outside their transactions.
  */
 static void
 release_run_advisory_locks(void)
 {
-	List	   *now;
-	ListCell   *lc;
-
+	/* the cheap way, with none of the caller's to keep (the thread's own lock is let go already) */
 	if (caller_advisory_locks == NIL)
-	{
-		/* the cheap way, with none of the caller's to keep (the thread's own lock is let go already) */
 		LockReleaseSession(USER_LOCKMETHOD);
-		return;
-	}
-	now = sg_advisory_locks_held(false);
-	foreach(lc, now)
-	{
-		LOCKTAG    *t = (LOCKTAG *) lfirst(lc);
-		LOCKTAG		tag = *t;
-		LOCKMODE	mode = t->locktag_lockmethodid;
-		ListCell   *c;
-		bool		callers = false;
-
-		foreach(c, caller_advisory_locks)
-			if (memcmp(lfirst(c), t, sizeof(LOCKTAG)) == 0)
-				callers = true;
-		if (callers)
-			continue;
-		tag.locktag_lockmethodid = USER_LOCKMETHOD;
-		while (LockHeldByMe(&tag, mode))
-			(void) LockRelease(&tag, mode, true);
-	}
+	else
+		sg_release_advisory_locks(caller_advisory_locks);
 }
 
 /* sg_run_failure as sg_work's caller, from the run's role. */

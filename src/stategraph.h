@@ -482,6 +482,7 @@ typedef enum SGOwnerSubmit
 	OWNER_REFUSED
 } SGOwnerSubmit;
 extern List *sg_advisory_locks_held(bool all_kinds);
+extern void sg_release_advisory_locks(List *keep);
 extern void sg_hide_session_settings(void);
 extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner,
 										 const int64 *gen);	/* runs.c */

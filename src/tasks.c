@@ -2204,7 +2204,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 	 * which another role's work in this session relies on. A completer that
 	 * holds some (of its session or its transaction: PostgreSQL does not
 	 * tell them apart here) leaves the step to a run of the owner; those
-	 * the nodes leave are let go after the step (release_step_advisory_locks).
+	 * the nodes leave are let go after the step (sg_release_advisory_locks).
 	 * (TAP 304_complete_owner_advisory_locks)
 	 */
 	if (as_owner && sg_advisory_locks_held(false) != NIL)
@@ -2297,44 +2297,6 @@ continue_step_fn(void *arg)
 }
 
 /*
- * Let go of the session-level advisory locks (pg_advisory_lock) the
- * owner's nodes took in the completer's session, which held none before
- * the step (continue_step), as a background run's are after the run
- * (worker.c, CALL sg_work's release_run_advisory_locks): kept, the
- * completer's session held them for as long as it lived, blocking the
- * owner's other sessions, and the next step it went on with in this
- * session, of any role, took the same key again without waiting. Those of
- * its transaction (pg_advisory_xact_lock) last until the completer's
- * commit, as if it had taken them. LockRelease says so (a WARNING) when the
- * lock is not held for the session, once for each: not told.
- */
-static void
-release_step_advisory_locks(void)
-{
-	List	   *held = sg_advisory_locks_held(false);
-	ListCell   *lc;
-	int			nest;
-
-	if (held == NIL)
-		return;
-	nest = NewGUCNestLevel();
-	(void) set_config_option("client_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	foreach(lc, held)
-	{
-		LOCKTAG		tag = *(LOCKTAG *) lfirst(lc);
-		LOCKMODE	mode = tag.locktag_lockmethodid;
-
-		tag.locktag_lockmethodid = USER_LOCKMETHOD;
-		while (LockRelease(&tag, mode, true))
-			;
-	}
-	AtEOXact_GUC(false, nest);
-}
-
-/*
  * continue_step in a subtransaction: a step cancelled under way (the
  * worker's statement_timeout shorter than the step's SQL nodes, or
  * pg_cancel_backend) leaves the step to a run of the tasks' owner instead
@@ -2351,8 +2313,13 @@ continue_step_or_leave(TaskRow *row, SGGraph *g, Jsonb *result)
 	ContinueArgs a = {row, g, result, false};
 	ErrorData  *e = sg_spi_subxact(continue_step_fn, &a);
 
+	/*
+	 * those the owner's nodes took, in a session that held none before
+	 * (continue_step), a failed step's too; those of the transaction last
+	 * until the completer's commit, as if it had taken them
+	 */
 	if (a.as_owner)
-		release_step_advisory_locks();	/* (a failed step's too) */
+		sg_release_advisory_locks(NIL);
 	if (e == NULL)
 		return;
 	if (e->sqlerrcode != ERRCODE_QUERY_CANCELED)
