@@ -481,9 +481,6 @@ typedef enum SGOwnerSubmit
 	OWNER_RETRY,				/* not for now: a lock held, a deadlock, a serialization failure */
 	OWNER_REFUSED
 } SGOwnerSubmit;
-extern List *sg_advisory_locks_held(bool all_kinds);
-extern void sg_release_advisory_locks(List *keep);
-extern void sg_hide_session_settings(void);
 extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner,
 										 const int64 *gen);	/* runs.c */
 extern int64 sg_interval_ms(Interval *iv);
@@ -602,6 +599,11 @@ extern bool sg_worker_executes_run(const pg_uuid_t *run_id);
 extern bool sg_worker_executes_thread(const char *thread_id);
 extern void sg_run_next_due_at_commit(TimestampTz due);
 extern bool sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked);
+/* work done in this session as another role: a run's, or the step sg_complete goes on with as the thread's owner */
+extern List *sg_advisory_locks_held(bool all_kinds);
+extern void sg_release_advisory_locks(List *keep);
+extern char *sg_owner_step_search_path(void);
+extern void sg_hide_session_settings(void);
 
 /* a run whose execution fails outside its graph's steps this often ends with status error */
 #define SG_RUN_MAX_FAILURES 3

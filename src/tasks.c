@@ -105,10 +105,8 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
-#include "utils/guc_tables.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
-#include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(sg_claim);
 PG_FUNCTION_INFO_V1(sg_heartbeat);
@@ -1960,188 +1958,6 @@ step_owner_role(TaskRow *row)
 }
 
 /*
- * The value of setting name=... that the database sets (ALTER DATABASE ...
- * SET, or for every database with ALTER ROLE ALL ... SET when db is
- * InvalidOid), or NULL.
- */
-static char *
-database_setting(Oid db, const char *name)
-{
-	static SPIPlanPtr plan;
-	Oid			types[2] = {OIDOID, TEXTOID};
-	Datum		values[2] = {ObjectIdGetDatum(db), CStringGetTextDatum(psprintf("%s=", name))};
-
-	if (run_sql(&plan,
-				"SELECT pg_catalog.substr(c, pg_catalog.length($2) OPERATOR(pg_catalog.+) 1) "
-				"FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c "
-				"WHERE s.setdatabase OPERATOR(pg_catalog.=) $1 AND s.setrole OPERATOR(pg_catalog.=) 0 "
-				"AND pg_catalog.starts_with(c, $2)",
-				2, types, values, NULL, 1) == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-/*
- * The search path of a step that goes on as the thread's owner in the
- * completer's session: the database's, as a background run of the owner
- * has it (worker.c, sg_worker_search_path), never one the completer chose
- * (SET, its connection's options, its own ALTER ROLE ... SET), with the
- * completer's temporary schema searched last. With the completer's path,
- * a BYPASSRLS worker that is no member of the owner had a table, view or
- * function of its own (or a temporary table, searched first) take the
- * place of one the owner's node names unqualified: its trigger or function
- * ran as the owner, a superuser's thread's as a superuser (TAP
- * 303_complete_owner_search_path). The session's reset value is the
- * database's when no source above the database's set it; else the
- * database's setting is read, else the built-in default (a path set in
- * postgresql.conf is then not known here).
- */
-static char *
-owner_step_search_path(void)
-{
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
-	const char *base = NULL;
-	const char *boot = "\"$user\", public";
-	char	   *raw;
-	List	   *names;
-	ListCell   *lc;
-	StringInfoData buf;
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(vars[i]->name, "search_path") == 0)
-		{
-			struct config_string *sp = (struct config_string *) vars[i];
-
-			boot = sp->boot_val;
-			if (sp->gen.reset_source <= PGC_S_DATABASE)
-				base = sp->reset_val;
-			break;
-		}
-	if (base == NULL)
-		base = database_setting(MyDatabaseId, "search_path");
-	if (base == NULL)
-		base = database_setting(InvalidOid, "search_path");
-	if (base == NULL)
-		base = boot;
-	raw = pstrdup(base);
-	initStringInfo(&buf);
-	if (SplitIdentifierString(raw, ',', &names))
-		foreach(lc, names)
-		{
-			const char *name = (const char *) lfirst(lc);
-
-			if (strcmp(name, "pg_temp") == 0 || strncmp(name, "pg_temp_", 8) == 0)
-				continue;
-			appendStringInfo(&buf, "%s, ", quote_identifier(name));
-		}
-	appendStringInfoString(&buf, "pg_temp");
-	return buf.data;
-}
-
-/*
- * The boot value of setting v as text, or NULL (a string without one).
- */
-static const char *
-boot_value(struct config_generic *v)
-{
-	switch (v->vartype)
-	{
-		case PGC_BOOL:
-			return ((struct config_bool *) v)->boot_val ? "on" : "off";
-		case PGC_INT:
-			return psprintf("%d", ((struct config_int *) v)->boot_val);
-		case PGC_REAL:
-			return psprintf("%.17g", ((struct config_real *) v)->boot_val);
-		case PGC_STRING:
-			return ((struct config_string *) v)->boot_val;
-		case PGC_ENUM:
-			return config_enum_lookup_by_value((struct config_enum *) v, ((struct config_enum *) v)->boot_val);
-	}
-	return NULL;
-}
-
-/*
- * The settings of the completer's session as the owner's step sees them
- * (at the step's GUC nest level), as a background run of the owner would
- * have them:
- *  - custom settings no module defines (placeholders: SET app.tenant = ...,
- *    request.jwt.claims) that the session set above the database's have
- *    the database's value (the session's reset value when no source above
- *    the database's set it, else its ALTER DATABASE or ALTER ROLE ALL
- *    setting), else an empty one. Such settings are often what a
- *    row-level security policy or a function goes by: a worker serving
- *    two tenants that had set the other's ran the owner's nodes reading
- *    the other tenant's rows, and they read whatever the completer kept
- *    there;
- *  - settings only a superuser may change (session_replication_role =
- *    replica skips the owner's triggers and foreign keys, and
- *    stategraph's checks on its tables; lo_compat_privileges = on opens
- *    every large object) that the session changed above the database's are
- *    reset (to the session's reset value when no source above the
- *    database's set it, else to the built-in default): a superuser worker's
- *    privileges, not the owner's.
- * (TAP 302_complete_as_owner_session.) Also for the steps CALL sg_work
- * executes as another role (runs.c, execute_run).
- */
-void
-sg_hide_session_settings(void)
-{
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
-	List	   *names = NIL;
-	List	   *values = NIL;
-	List	   *placeholders = NIL;
-	ListCell   *ln,
-			   *lv,
-			   *lp;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		struct config_generic *v = vars[i];
-		bool		placeholder = (v->flags & GUC_CUSTOM_PLACEHOLDER) != 0 && v->vartype == PGC_STRING;
-		const char *value;
-
-		if (v->source <= PGC_S_DATABASE || (v->flags & GUC_NOT_WHILE_SEC_REST) ||
-			(!placeholder && v->context != PGC_SUSET))
-			continue;
-		if (v->reset_source <= PGC_S_DATABASE)
-		{
-			/* (a string's reset value may be NULL, a placeholder's say) */
-			if (v->vartype == PGC_STRING)
-				value = ((struct config_string *) v)->reset_val;
-			else
-				value = GetConfigOptionResetString(v->name);
-		}
-		else
-			value = placeholder ? NULL : boot_value(v);
-		if (value == NULL && !placeholder)
-			continue;
-		names = lappend(names, pstrdup(v->name));
-		values = lappend(values, value ? pstrdup(value) : NULL);
-		placeholders = lappend_int(placeholders, placeholder);
-	}
-	forthree(ln, names, lv, values, lp, placeholders)
-	{
-		const char *name = (const char *) lfirst(ln);
-		const char *value = (const char *) lfirst(lv);
-
-		if (value == NULL && lfirst_int(lp))
-		{
-			value = database_setting(MyDatabaseId, name);
-			if (value == NULL)
-				value = database_setting(InvalidOid, name);
-			if (value == NULL)
-				value = "";
-		}
-		(void) set_config_option(name, value, lfirst_int(lp) ? PGC_USERSET : PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
-}
-
-/*
  * The last task of a step without a background run completed: go on with
  * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
  * thread) would as the thread's owner (a node's failure is recorded on the
@@ -2214,7 +2030,7 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 	}
 	if (as_owner)
 	{
-		char	   *path = owner_step_search_path();
+		char	   *path = sg_owner_step_search_path();
 
 		*went_as_owner = true;
 
