@@ -1958,6 +1958,46 @@ step_owner_role(TaskRow *row)
 }
 
 /*
+ * continue_step's run of the step, the thread's lock taken, as
+ * sg_invoke(graph, NULL, thread) would: the step takes the task's result
+ * from here (done_task), not from its row. The run has a context of its own, deleted whatever
+ * happens: called from a reducer written in SQL, the context of the call
+ * lives in the graph's memory, and a failed run kept its pin on its graph
+ * there.
+ */
+static void
+run_continued_step(TaskRow *row, SGGraph *g, Jsonb *result)
+{
+	SGRunOptions opts;
+	SGRun	   *run;
+	MemoryContext cxt;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.graph = row->graph;
+	opts.has_graph_gen = true;	/* the graph sg_complete checked the task against */
+	opts.graph_gen = g->gen;
+	opts.thread_id = row->thread_id;
+	opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
+	opts.on_error = SG_ON_ERROR_RETURN;
+	done_task.task_id = row->task_id;
+	done_task.result = result;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph continued step", ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		run = sg_run_begin(&opts, cxt);
+		while (sg_run_step(run))
+			CHECK_FOR_INTERRUPTS();
+		sg_run_end(run);
+	}
+	PG_FINALLY();
+	{
+		done_task.task_id = NULL;
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
+}
+
+/*
  * The last task of a step without a background run completed: go on with
  * the step here, in the completion's transaction, as sg_invoke(graph, NULL,
  * thread) would as the thread's owner (a node's failure is recorded on the
@@ -1970,22 +2010,19 @@ step_owner_role(TaskRow *row)
  * (STEP_FREE), and its lock is taken without waiting: the task row is
  * locked too, and a session holding the thread (a continuing sg_invoke
  * waits for this row; sg_update_state, time travel or a deletion moves the
- * thread on) takes the result itself, so waiting could only deadlock. The
- * step takes the task's result from here (done_task), not from its row.
+ * thread on) takes the result itself, so waiting could only deadlock.
  * An error leaves the role and the settings to the (sub)transaction's abort
  * (continue_step_or_leave), as fmgr_security_definer does.
  */
 static void
 continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 {
-	SGRunOptions opts;
-	SGRun	   *run;
-	MemoryContext cxt;
 	Oid			owner = g->nodes == NULL ? InvalidOid : step_owner_role(row);
 	Oid			save_user;
 	int			save_sec;
 	int			nest = 0;
 	bool		as_owner;
+	bool		go_on;
 
 	if (!OidIsValid(owner))
 	{
@@ -2048,50 +2085,19 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 	 * completion_graph), whose run says so, and which goes on once the
 	 * graph is repaired
 	 */
-	if (OidIsValid(sg_graph_unprivileged_fn(g)) || !sg_try_lock_thread(row->thread_id))
+	go_on = !OidIsValid(sg_graph_unprivileged_fn(g)) && sg_try_lock_thread(row->thread_id);
+	if (go_on)
 	{
-		if (as_owner)
-		{
-			AtEOXact_GUC(false, nest);
-			SetUserIdAndSecContext(save_user, save_sec);
-		}
-		leave_step(row);
-		return;
+		run_continued_step(row, g, result);
+		let_thread_go(row->thread_id);
 	}
-	memset(&opts, 0, sizeof(opts));
-	opts.graph = row->graph;
-	opts.has_graph_gen = true;	/* the graph sg_complete checked the task against */
-	opts.graph_gen = g->gen;
-	opts.thread_id = row->thread_id;
-	opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
-	opts.on_error = SG_ON_ERROR_RETURN;
-	done_task.task_id = row->task_id;
-	done_task.result = result;
-	/*
-	 * (the run in a context of its own, deleted whatever happens: called
-	 * from a reducer written in SQL, the context of the call lives in the
-	 * graph's memory, and a failed run kept its pin on its graph there)
-	 */
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph continued step", ALLOCSET_SMALL_SIZES);
-	PG_TRY();
-	{
-		run = sg_run_begin(&opts, cxt);
-		while (sg_run_step(run))
-			CHECK_FOR_INTERRUPTS();
-		sg_run_end(run);
-	}
-	PG_FINALLY();
-	{
-		done_task.task_id = NULL;
-		MemoryContextDelete(cxt);
-	}
-	PG_END_TRY();
-	let_thread_go(row->thread_id);
 	if (as_owner)
 	{
 		AtEOXact_GUC(false, nest);
 		SetUserIdAndSecContext(save_user, save_sec);
 	}
+	if (!go_on)
+		leave_step(row);	/* (as the completer) */
 }
 
 /* continue_step's arguments, for sg_spi_subxact. */
