@@ -640,30 +640,17 @@ end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
 }
 
 /*
- * Whether this session is running the task's thread: a node of the thread's
- * step calling sg_fail or sg_interrupt_task, or calling sg_claim, whose lease
- * sweep finds an expired task of that thread. What record_on_thread wrote
- * there the running step would write its own checkpoint status over (the
- * task 'failed', the thread 'waiting' for it for ever: reent_fail_own_task).
- * what names a call to refuse (55000, as sg_refuse_running_thread says);
- * NULL only asks (the sweep leaves the task to the next sweep).
- */
-static bool
-thread_running_here(TaskRow *row, const char *what)
-{
-	if (!sg_thread_running_here(row->thread_id))
-		return false;
-	if (what != NULL)
-		sg_refuse_running_thread(row->thread_id, what);	/* raises */
-	return true;
-}
-
-/*
  * Set (value) or remove (NULL) key of the task's entry in the pending
  * writes of its checkpoint, and the thread's status to match. Nothing is
  * recorded when the thread moved on (its tasks were cancelled then).
- * A caller that may run inside the thread's own run asks
- * thread_running_here first.
+ * A caller that may run inside the thread's own run makes sure first that
+ * this session is not running the thread (sg_thread_running_here): what
+ * this wrote the running step would write its own checkpoint status over
+ * (the task 'failed', the thread 'waiting' for it for ever:
+ * reent_fail_own_task). A node of the thread's step calling sg_fail or
+ * sg_interrupt_task is refused (55000, sg_refuse_running_thread); the lease
+ * sweep of a node's sg_claim leaves an expired task of that thread to the
+ * next sweep.
  */
 static void
 record_on_thread(TaskRow *row, const char *key, Jsonb *value)
@@ -1271,7 +1258,7 @@ sweep_leases(int limit, const char *poll_queue)
 			requeue_task(row, err);
 			done++;
 		}
-		else if (poll_queue == NULL && !thread_running_here(row, NULL) &&
+		else if (poll_queue == NULL && !sg_thread_running_here(row->thread_id) &&
 				 sg_try_lock_thread(row->thread_id))
 		{
 			/*
@@ -2407,7 +2394,7 @@ sg_fail(PG_FUNCTION_ARGS)
 	error = PG_GETARG_JSONB_P(2);
 	retry = PG_GETARG_BOOL(3);
 	row = begin_fenced_call(fcinfo, "failure", true);
-	thread_running_here(row, "sg_fail");
+	sg_refuse_running_thread(row->thread_id, "sg_fail");	/* (see record_on_thread) */
 	if (has_status(row, "failed") || row->handed_back)
 	{
 		sg_spi_finish();
@@ -2463,7 +2450,7 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
 	/* a lost failure's worker was told to go on (sg_heartbeat): its question is taken, as its result would be */
 	bool		lost = has_status(row, "failed") && row->lost;
 
-	thread_running_here(row, "sg_interrupt_task");
+	sg_refuse_running_thread(row->thread_id, "sg_interrupt_task");	/* (see record_on_thread) */
 
 	/*
 	 * The same question again under the same token (a worker that lost the
