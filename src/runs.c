@@ -3908,11 +3908,13 @@ work_rollback(void)
 }
 
 /*
- * The advisory locks this backend holds (outside a transaction, where the
- * commits before let go of the others, those held for the session), as a list of
- * LOCKTAG copies with the mode in locktag_lockmethodid's stead (a lock
- * held in both modes is listed twice): the pg_advisory_* ones (field4 1:
- * one bigint key, 2: two int keys), or (all_kinds) stategraph's kinds too.
+ * The advisory locks this backend holds, as a list of LOCKTAG copies with
+ * the mode in locktag_lockmethodid's stead (a lock held in both modes is
+ * listed twice): the pg_advisory_* ones (field4 1: one bigint key, 2: two
+ * int keys), or (all_kinds) stategraph's kinds too. Held for the session or
+ * for the transaction: PostgreSQL's lock status does not tell them apart
+ * (between CALL sg_work's transactions, the commits before let go of the
+ * transaction's, so what is listed is held for the session).
  */
 List *
 sg_advisory_locks_held(bool all_kinds)

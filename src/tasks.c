@@ -2011,6 +2011,12 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 	bool		as_owner;
 	bool		go_on;
 
+	/*
+	 * a graph that cannot run now (a function of it dropped or given away:
+	 * completion_graph, its channels alone) leaves the step to a run of
+	 * the owner, which says so, and which goes on once the graph is
+	 * repaired; so does a thread whose owner is gone (step_owner_role)
+	 */
 	if (!OidIsValid(owner))
 	{
 		leave_step(row);
@@ -2067,10 +2073,8 @@ continue_step(TaskRow *row, SGGraph *g, Jsonb *result, bool *went_as_owner)
 
 	/*
 	 * an owner that may not run the graph's functions leaves the step to a
-	 * run of its own (whose submit says why); so does one of a graph that
-	 * cannot run now (a function of it dropped or given away:
-	 * completion_graph), whose run says so, and which goes on once the
-	 * graph is repaired
+	 * run of its own (whose submit says why); so does a thread another
+	 * session holds
 	 */
 	go_on = !OidIsValid(sg_graph_unprivileged_fn(g)) && sg_try_lock_thread(row->thread_id);
 	if (go_on)
