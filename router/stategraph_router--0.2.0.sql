@@ -1415,6 +1415,41 @@ CREATE FUNCTION stategraph_router.adopt_tasks_at(connstr text, data jsonb) RETUR
     CONNECT connstr; SELECT stategraph.adopt_tasks(data) AS adopted; $$;
 
 /*
+ * The paging of adopt_runs and adopt_tasks (below), one loop for both: the
+ * finished runs (what = 'runs') or external tasks ('tasks') of the server
+ * at old, a page of 1000 after the last one given (finished_runs_at,
+ * finished_tasks_at), each page adopted by the server at connstr
+ * (adopt_runs_at, adopt_tasks_at), until old has none left. Returns how
+ * many were adopted.
+ */
+CREATE FUNCTION stategraph_router.adopt_finished(what text, old text, connstr text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    page jsonb;
+    last text;  -- the id of the last row given (NULL: none yet)
+    n bigint;
+    adopted bigint := 0;
+BEGIN
+    LOOP
+        -- CASE statements: any other kind is an error (20000), not 0 adopted
+        CASE what
+            WHEN 'runs' THEN page := stategraph_router.finished_runs_at(old, last::pg_catalog.uuid, 1000);
+            WHEN 'tasks' THEN page := stategraph_router.finished_tasks_at(old, last, 1000);
+        END CASE;
+        EXIT WHEN page IS NULL;
+        CASE what
+            WHEN 'runs' THEN
+                n := stategraph_router.adopt_runs_at(connstr, page);
+                last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'run_id';
+            WHEN 'tasks' THEN
+                n := stategraph_router.adopt_tasks_at(connstr, page);
+                last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'task_id';
+        END CASE;
+        adopted := adopted OPERATOR(pg_catalog.+) n;
+    END LOOP;
+    RETURN adopted;
+END $$;
+
+/*
  * A server that leaves the cluster (the last partition it served moves to
  * another) is asked no more: its finished runs, and the idempotency keys
  * they hold, were lost to the router, so that a client's retry of a
@@ -1426,20 +1461,8 @@ CREATE FUNCTION stategraph_router.adopt_tasks_at(connstr text, data jsonb) RETUR
  * other threads, which only a write to the server other than through the
  * router makes, stay there. Returns how many were adopted.
  */
-CREATE FUNCTION stategraph_router.adopt_runs(old text, connstr text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    page jsonb;
-    last uuid;
-    adopted bigint := 0;
-BEGIN
-    LOOP
-        page := stategraph_router.finished_runs_at(old, last, 1000);
-        EXIT WHEN page IS NULL;
-        adopted := adopted OPERATOR(pg_catalog.+) stategraph_router.adopt_runs_at(connstr, page);
-        last := (page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'run_id')::pg_catalog.uuid;
-    END LOOP;
-    RETURN adopted;
-END $$;
+CREATE FUNCTION stategraph_router.adopt_runs(old text, connstr text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT stategraph_router.adopt_finished('runs', old, connstr) $$;
 
 /*
  * The same for the finished external tasks of the server leaving the
@@ -1448,20 +1471,8 @@ END $$;
  * where the router answered it as the same completion again before the
  * server left (TAP 216, 289). Returns how many were adopted.
  */
-CREATE FUNCTION stategraph_router.adopt_tasks(old text, connstr text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    page jsonb;
-    last text;
-    adopted bigint := 0;
-BEGIN
-    LOOP
-        page := stategraph_router.finished_tasks_at(old, last, 1000);
-        EXIT WHEN page IS NULL;
-        adopted := adopted OPERATOR(pg_catalog.+) stategraph_router.adopt_tasks_at(connstr, page);
-        last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'task_id';
-    END LOOP;
-    RETURN adopted;
-END $$;
+CREATE FUNCTION stategraph_router.adopt_tasks(old text, connstr text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT stategraph_router.adopt_finished('tasks', old, connstr) $$;
 
 /*
  * Bound the lock waits of this session's own connection to the server at
@@ -2175,7 +2186,7 @@ BEGIN
         'stategraph_router.finished_runs_at(text, uuid, integer)', 'stategraph_router.adopt_runs_at(text, jsonb)',
         'stategraph_router.adopt_runs(text, text)',
         'stategraph_router.finished_tasks_at(text, text, integer)', 'stategraph_router.adopt_tasks_at(text, jsonb)',
-        'stategraph_router.adopt_tasks(text, text)',
+        'stategraph_router.adopt_tasks(text, text)', 'stategraph_router.adopt_finished(text, text, text)',
         'stategraph_router.move_lock()', 'stategraph_router.move_unlock()',
         'stategraph_router.move_key(uuid, integer, timestamptz)', 'stategraph_router.move_holder()',
         'stategraph_router.my_move_key()',

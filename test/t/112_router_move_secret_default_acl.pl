@@ -52,7 +52,8 @@ is(r(q{SELECT has_function_privilege('mallory', 'stategraph_router.partitions()'
 	'and for its functions');
 is(r(q{SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text) FROM pg_proc p
 	WHERE p.pronamespace = 'stategraph_router'::regnamespace AND has_function_privilege('mallory', p.oid, 'EXECUTE')
-	  AND (p.proname IN ('move_partition', 'move_lock', 'move_unlock', 'move_key', 'move_holder', 'my_move_key', 'recheck_copies')
+	  AND (p.proname IN ('move_partition', 'move_lock', 'move_unlock', 'move_key', 'move_holder', 'my_move_key', 'recheck_copies',
+	                     'adopt_runs', 'adopt_tasks', 'adopt_finished')
 	       OR p.proname LIKE '%\_at')}), '', 'but not for those not for PUBLIC');
 $m->{stderr} = '';
 $m->query('SELECT stategraph_router.move_lock()');
