@@ -24,34 +24,20 @@ my ($node, %conn) = router_node('rtasks', shards => [ 'shard_a', 'shard_b', 'sha
 sub r { return $node->safe_psql('router', $_[0]); }
 
 # graph ext on the two servers of the cluster (through the router) and on the move's target
-my $ext = q{SELECT sg_create_graph('ext', '{"x": "replace"}');
-	SELECT sg_add_external_node('ext', 'call', 'q');
-	SELECT sg_add_edge('ext', '__start__', 'call');
-	SELECT sg_add_edge('ext', 'call', '__end__');
-	SELECT sg_compile('ext');};
-r($ext);
-$node->safe_psql('shard_c', $ext);
+routed_ext_graph($node, 'shard_c');
 # a thread of partition 0 (shard_a) and one of partition 1 (shard_b), each with a task
-my @threads = map { thread_of_partition($node, 'e', $_) } (0, 1);
-r(qq{SELECT sg_invoke('ext', '{"x": 0}', thread_id => '$_')}) for @threads;
+my @threads = ext_threads($node, 'e', 0, 1);
 is(r(q{SELECT count(*) FROM sg_tasks('q', 'queued')}), '2', 'two tasks queued, one on each server');
-my %claim;    # thread => [task, token]
-for (1 .. 2)
-{
-	my ($task, $token, $thread) = split / /, r(q{SELECT task_id || ' ' || token || ' ' || thread_id FROM sg_claim('q', 'w1')});
-	r(qq{SELECT sg_complete('$task', '$token', '{"x": 1}')});
-	$claim{$thread} = [ $task, $token ];
-}
+my %claim = map { $_->[2] => $_ } complete_ext_tasks($node, 2);    # thread => [task, token, thread]
 is(r(q{SELECT string_agg(thread_id || ' ' || status, ',' ORDER BY thread_id) FROM sg_tasks()}),
 	"$threads[0] completed,$threads[1] completed", 'both completed');
-my $listed = r(q{SELECT string_agg(task_id || ' ' || thread_id || ' ' || status, ',' ORDER BY task_id) FROM sg_tasks()});
+my $listed = tasks_listed($node);
 
 # partition 0 moves to shard_c; its thread's task stays on shard_a
 is(r("CALL stategraph_router.move_partition(0, '$conn{shard_c}')"), '1', 'partition 0 moved');
 is(r(qq{SELECT (sg_get_state('$threads[0]'))."values"}), '{"x": 1}', 'its thread reads on the new server');
 is($node->safe_psql('shard_a', 'SELECT count(*) FROM stategraph.tasks'), '1', 'its task stays on shard_a');
-is(r(q{SELECT string_agg(task_id || ' ' || thread_id || ' ' || status, ',' ORDER BY task_id) FROM sg_tasks()}),
-	$listed, 'sg_tasks lists both tasks after the move, once each');
+is(tasks_listed($node), $listed, 'sg_tasks lists both tasks after the move, once each');
 is(r(q{SELECT count(*) FROM sg_tasks('q', 'completed')}), '2', 'by queue and status too');
 
 # a worker's retry of its sg_complete (same update) after the move: the

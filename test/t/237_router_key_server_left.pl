@@ -35,8 +35,7 @@ is(r(qq{SELECT sg_submit('counter', '{"log": ["once"]}', '$t1', idempotency_key 
 
 # partition 1 moves too: shard_b serves none, and has left the cluster
 is(r("CALL stategraph_router.move_partition(1, '$conn{shard_c}')"), '1', 'partition 1 moved to shard_c');
-is(r("SELECT count(*) FROM stategraph_router.partitions() WHERE connstr LIKE '%dbname=shard_b%'"), '0',
-	'shard_b is no partition of the cluster');
+is(partitions_served($node, 'shard_b'), '0', 'shard_b is no partition of the cluster');
 is($node->safe_psql('shard_c', "SELECT idempotency_key FROM stategraph.runs WHERE run_id = '$r1'"), 'bill-1',
 	'the finished run and its key went to shard_c');
 is(r("SELECT status FROM sg_wait('$r1', '1 s')"), 'success', 'sg_wait through the router finds it on shard_c');

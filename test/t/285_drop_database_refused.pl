@@ -20,19 +20,7 @@ use SGNode;
 
 my $node = preloaded_node('drop_database_refused');
 $node->safe_psql('postgres', 'CREATE DATABASE tpl IS_TEMPLATE true; CREATE DATABASE app');
-for my $db ('tpl', 'app')
-{
-	$node->safe_psql($db, q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('nap', '{"n": "add", "secs": "replace"}');
-    SELECT sg_add_node('nap', 'nap', 'public.nap(jsonb)');
-    SELECT sg_add_edge('nap', '__start__', 'nap');
-    SELECT sg_add_edge('nap', 'nap', '__end__');
-    SELECT sg_compile('nap');
-});
-}
+nap_graph($node, 'nap', $_) for ('tpl', 'app');
 
 # the pids of the stategraph workers connected to $db, in order
 sub workers
@@ -46,25 +34,7 @@ sub workers
 sub busy_run
 {
 	my ($db, $thread) = @_;
-	my $rid = $node->safe_psql($db, qq{SELECT sg_submit('nap', '{"secs": 3}', '$thread')});
-	ok($node->poll_query_until('postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
-        WHERE backend_type = 'stategraph worker' AND datname = '$db' AND wait_event = 'PgSleep'}),
-		"$db: the step of run $thread executes");
-	my $pid = $node->safe_psql('postgres', qq{SELECT pid FROM pg_stat_activity
-        WHERE backend_type = 'stategraph worker' AND datname = '$db' AND wait_event = 'PgSleep'});
-	return ($rid, $pid);
-}
-
-# the refused DROP left the busy worker alone, and its run ends in its first attempt
-sub untouched
-{
-	my ($db, $rid, $pid, $what) = @_;
-	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid"), '1',
-		"$what: the worker executing a step was left alone");
-	is($node->safe_psql($db, "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
-		"$what: the run ends in its first attempt");
-	is($node->safe_psql($db, "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
-		"$what: no death of its worker counted");
+	return nap_step_executes($node, $db, $thread, 3, "$db: the step of run $thread executes");
 }
 
 # 1. a template database, its worker idle
@@ -79,23 +49,23 @@ is(workers('tpl'), $idle, "the template's idle worker was left alone");
 my ($rid, $pid) = busy_run('tpl', 't1');
 ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE tpl');
 like($err, qr/cannot drop a template database/, 'refused again');
-untouched('tpl', $rid, $pid, 'template');
+nap_run_untouched($node, 'tpl', $rid, $pid, 'template');
 
 # 3. in a transaction block, and from a function
 ($rid, $pid) = busy_run('app', 'a1');
 ($rc, $out, $err) = $node->psql('postgres', "BEGIN;\nDROP DATABASE app;\nCOMMIT;");
 like($err, qr/DROP DATABASE cannot run inside a transaction block/, 'refused in a transaction block');
-untouched('app', $rid, $pid, 'transaction block');
+nap_run_untouched($node, 'app', $rid, $pid, 'transaction block');
 ($rid, $pid) = busy_run('app', 'a2');
 ($rc, $out, $err) = $node->psql('postgres', q{DO $$ BEGIN EXECUTE 'DROP DATABASE app'; END $$});
 like($err, qr/DROP DATABASE cannot be executed from a function/, 'refused from a function');
-untouched('app', $rid, $pid, 'function');
+nap_run_untouched($node, 'app', $rid, $pid, 'function');
 
 # 4. in a read-only transaction
 ($rid, $pid) = busy_run('app', 'a3');
 ($rc, $out, $err) = $node->psql('postgres', "SET default_transaction_read_only = on;\nDROP DATABASE app;");
 like($err, qr/cannot execute DROP DATABASE in a read-only transaction/, 'refused in a read-only transaction');
-untouched('app', $rid, $pid, 'read-only');
+nap_run_untouched($node, 'app', $rid, $pid, 'read-only');
 
 # 5. a database with a subscription (made without connecting)
 $node->safe_psql('app', q{CREATE SUBSCRIPTION sub CONNECTION 'dbname=nowhere' PUBLICATION pub
@@ -103,7 +73,7 @@ $node->safe_psql('app', q{CREATE SUBSCRIPTION sub CONNECTION 'dbname=nowhere' PU
 ($rid, $pid) = busy_run('app', 'a4');
 ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app');
 like($err, qr/is being used by logical replication subscription/, 'refused while a subscription uses it');
-untouched('app', $rid, $pid, 'subscription');
+nap_run_untouched($node, 'app', $rid, $pid, 'subscription');
 $node->safe_psql('app', 'DROP SUBSCRIPTION sub');
 
 # the drops PostgreSQL does: still done

@@ -18,16 +18,7 @@ use SGNode;
 
 my $node = preloaded_node('database_needed_alone_refused');
 $node->safe_psql('postgres', q{CREATE ROLE plainowner LOGIN; CREATE DATABASE app OWNER plainowner});
-$node->safe_psql('app', q{
-    CREATE EXTENSION stategraph;
-    CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('nap', '{"n": "add", "secs": "replace"}');
-    SELECT sg_add_node('nap', 'nap', 'public.nap(jsonb)');
-    SELECT sg_add_edge('nap', '__start__', 'nap');
-    SELECT sg_add_edge('nap', 'nap', '__end__');
-    SELECT sg_compile('nap');
-});
+nap_graph($node, 'nap', 'app');
 
 my $n = 0;
 # runs $sql in database postgres (as $user if given) while a step of a run
@@ -37,20 +28,10 @@ sub refused_untouched
 {
 	my ($sql, $error, $what, $user) = @_;
 	$n++;
-	my $rid = $node->safe_psql('app', qq{SELECT sg_submit('nap', '{"secs": 3}', 't$n')});
-	ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
-        WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'PgSleep'}),
-		"$what: a step executes in app");
-	my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
-        WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'PgSleep'});
+	my ($rid, $pid) = nap_step_executes($node, 'app', "t$n", 3, "$what: a step executes in app");
 	my ($rc, $out, $err) = $node->psql('postgres', $sql, extra_params => [ $user ? ('-U', $user) : () ]);
 	like($err, $error, "$what: refused or done by PostgreSQL");
-	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid"), '1',
-		"$what: the worker executing a step was left alone");
-	is($node->safe_psql('app', "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
-		"$what: the run ends in its first attempt");
-	is($node->safe_psql('app', "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
-		"$what: no death of its worker counted");
+	nap_run_untouched($node, 'app', $rid, $pid, $what);
 }
 
 refused_untouched('ALTER DATABASE app RENAME TO postgres', qr/database "postgres" already exists/, 'rename to a name in use');

@@ -29,25 +29,12 @@ r(q{CREATE FUNCTION outcome(q text) RETURNS text LANGUAGE plpgsql AS $$
 		RETURN st || ': ' || regexp_replace(msg, '^.*REMOTE ERROR: ', '');
 	END $$});
 
-my $ext = q{SELECT sg_create_graph('ext', '{"x": "replace"}');
-	SELECT sg_add_external_node('ext', 'call', 'q');
-	SELECT sg_add_edge('ext', '__start__', 'call');
-	SELECT sg_add_edge('ext', 'call', '__end__');
-	SELECT sg_compile('ext');};
-r($ext);
-$node->safe_psql('shard_c', $ext);
+routed_ext_graph($node, 'shard_c');
 
 # threads of partitions 1 and 3 (both on shard_b), each with a task, completed
-my @threads = map { thread_of_partition($node, 'x', $_) } (1, 3);
-r(qq{SELECT sg_invoke('ext', '{"x": 0}', thread_id => '$_')}) for @threads;
-my @tasks;    # [task, token]
-for (1 .. 2)
-{
-	my ($task, $token) = split / /, r(q{SELECT task_id || ' ' || token FROM sg_claim('q', 'w1')});
-	r(qq{SELECT sg_complete('$task', '$token', '{"x": 1}')});
-	push @tasks, [ $task, $token ];
-}
-my $listed = r(q{SELECT string_agg(task_id || ' ' || thread_id || ' ' || status, ',' ORDER BY task_id) FROM sg_tasks()});
+my @threads = ext_threads($node, 'x', 1, 3);
+my @tasks = complete_ext_tasks($node, 2);    # [task, token, thread]
+my $listed = tasks_listed($node);
 
 # what a worker's calls of these tasks get with no move
 my @calls = map {
@@ -66,12 +53,10 @@ is(r("CALL stategraph_router.move_partition(3, '$conn{shard_c}')"), '1', 'partit
 # between the adoption and the switch both servers hold the tasks: listed once
 # (an adoption run by hand, as a move stopped there leaves it; the move passes over them)
 is(r("SELECT stategraph_router.adopt_tasks('$conn{shard_b}', '$conn{shard_c}')"), '2', 'two tasks adopted by hand');
-is(r(q{SELECT string_agg(task_id || ' ' || thread_id || ' ' || status, ',' ORDER BY task_id) FROM sg_tasks()}),
-	$listed, 'a task held by two servers is listed once');
+is(tasks_listed($node), $listed, 'a task held by two servers is listed once');
 is(r("SELECT outcome(\$q\$$calls[0]\$q\$)"), $before{ $calls[0] }, 'a retry meanwhile: as before');
 is(r("CALL stategraph_router.move_partition(1, '$conn{shard_c}')"), '1', 'partition 1 moved: shard_b left');
-is(r("SELECT count(*) FROM stategraph_router.partitions() WHERE connstr LIKE '%dbname=shard_b%'"), '0',
-	'shard_b is no partition of the cluster');
+is(partitions_served($node, 'shard_b'), '0', 'shard_b is no partition of the cluster');
 is($node->safe_psql('shard_c', q{SELECT string_agg(status || ' ' || (result->>'x'), ',') FROM stategraph.tasks}),
 	'completed 1,completed 1', 'shard_c has the finished tasks, results kept');
 
@@ -79,8 +64,7 @@ for my $q (@calls)
 {
 	is(r("SELECT outcome(\$q\$$q\$q\$)"), $before{$q}, "after shard_b left, as before: $q");
 }
-is(r(q{SELECT string_agg(task_id || ' ' || thread_id || ' ' || status, ',' ORDER BY task_id) FROM sg_tasks()}),
-	$listed, 'sg_tasks lists the tasks as before, once each');
+is(tasks_listed($node), $listed, 'sg_tasks lists the tasks as before, once each');
 is(r(qq{SELECT (sg_get_state('$threads[0]'))."values"}), '{"x": 1}', 'the thread is unchanged');
 
 # the adopted tasks' thread goes on: a new task there is queued and claimed as ever

@@ -39,7 +39,7 @@ $node->safe_psql('postgres', q{
     CREATE ROLE su;   -- what the superuser's own graph makes a superuser
 });
 
-# evil's graph: the model's node, then a node that tries to make its owner a superuser
+# each role's node 'next', after the model's (llm_next_graph_sql): it tries to make its owner a superuser
 my $graph = q{
     CREATE FUNCTION %1$s.next(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
     DECLARE up boolean := true;
@@ -54,28 +54,13 @@ my $graph = q{
             (SELECT count(*) FROM stategraph.threads WHERE thread_id LIKE 'other-%%'));
         RETURN '{"messages": ["next"]}';
     END $$;
-    SELECT sg_create_graph('%1$s_g', '{"messages": "append"}');
-    SELECT sg_add_external_node('%1$s_g', 'agent', queue => 'llm');
-    SELECT sg_add_node('%1$s_g', 'next', '%1$s.next(jsonb, jsonb)');
-    SELECT sg_add_edge('%1$s_g', '__start__', 'agent');
-    SELECT sg_add_edge('%1$s_g', 'agent', 'next');
-    SELECT sg_add_edge('%1$s_g', 'next', '__end__');
-    SELECT sg_compile('%1$s_g');
 };
-$node->safe_psql('postgres', sprintf("SET ROLE evil; GRANT USAGE ON SCHEMA evil TO PUBLIC; $graph", 'evil'));
-$node->safe_psql('postgres', sprintf("SET ROLE app; $graph", 'app'));
-$node->safe_psql('postgres', sprintf("CREATE SCHEMA su; $graph", 'su'));
+$node->safe_psql('postgres', sprintf("SET ROLE evil; GRANT USAGE ON SCHEMA evil TO PUBLIC; $graph", 'evil')
+	. llm_next_graph_sql('evil'));
+$node->safe_psql('postgres', sprintf("SET ROLE app; $graph", 'app') . llm_next_graph_sql('app'));
+$node->safe_psql('postgres', sprintf("CREATE SCHEMA su; $graph", 'su') . llm_next_graph_sql('su'));
 # a thread of the other role the worker also works for
-$node->safe_psql('postgres', q{
-    CREATE FUNCTION public.noop(state jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT ''{}''::jsonb';
-    SET ROLE other;
-    SELECT sg_create_graph('other_g', '{"n": "replace"}');
-    SELECT sg_add_node('other_g', 'a', 'public.noop(jsonb)');
-    SELECT sg_add_edge('other_g', '__start__', 'a');
-    SELECT sg_add_edge('other_g', 'a', '__end__');
-    SELECT sg_compile('other_g');
-    SELECT sg_invoke('other_g', '{"n": 1}', 'other-1');
-});
+$node->safe_psql('postgres', other_role_thread_sql());
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
@@ -85,11 +70,11 @@ sub complete_as
 	my ($owner, $graph, $thread, $worker) = @_;
 	sql(($owner ? "SET ROLE $owner; " : '') . "SELECT sg_invoke('$graph', '{\"messages\": [\"hi\"]}', '$thread')");
 	my $set = $worker ? "SET ROLE $worker;" : '';
+	my $complete = llm_complete_sql();
 	my $after = sql(qq{
         $set
         SET application_name = 'worker';
-        SELECT sg_complete(task_id, token, '{"messages": ["model"]}')
-        FROM sg_claim('llm', 'w1') WHERE thread_id = '$thread';
+        $complete '$thread';
         SHOW application_name;
     });
 	# (the owner's own completion goes on in its session as its sg_invoke would)

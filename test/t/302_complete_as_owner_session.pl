@@ -74,13 +74,7 @@ $node->safe_psql('postgres', q{
             current_setting('session_replication_role') || ',' || current_setting('lo_compat_privileges'));
         RETURN '{"messages": ["next"]}';
     END $$;
-    SELECT sg_create_graph('app_g', '{"messages": "append"}');
-    SELECT sg_add_external_node('app_g', 'agent', queue => 'llm');
-    SELECT sg_add_node('app_g', 'next', 'app.next(jsonb, jsonb)');
-    SELECT sg_add_edge('app_g', '__start__', 'agent');
-    SELECT sg_add_edge('app_g', 'agent', 'next');
-    SELECT sg_add_edge('app_g', 'next', '__end__');
-    SELECT sg_compile('app_g');
+} . llm_next_graph_sql('app') . q{
     -- the same node in a graph without an external one, for background runs
     SELECT sg_create_graph('app_r', '{"messages": "append"}');
     SELECT sg_add_node('app_r', 'next', 'app.next(jsonb, jsonb)');
@@ -88,15 +82,7 @@ $node->safe_psql('postgres', q{
     SELECT sg_add_edge('app_r', 'next', '__end__');
     SELECT sg_compile('app_r');
     RESET ROLE;
-    CREATE FUNCTION public.noop(state jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT ''{}''::jsonb';
-    SET ROLE other;
-    SELECT sg_create_graph('other_g', '{"n": "replace"}');
-    SELECT sg_add_node('other_g', 'a', 'public.noop(jsonb)');
-    SELECT sg_add_edge('other_g', '__start__', 'a');
-    SELECT sg_add_edge('other_g', 'a', '__end__');
-    SELECT sg_compile('other_g');
-    SELECT sg_invoke('other_g', '{"n": 1}', 'other-1');
-});
+} . other_role_thread_sql());
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 # the last line of what sql() returns (sg_complete's row before it is empty)
@@ -104,7 +90,7 @@ sub last_line { return (split /\n/, sql($_[0]))[-1]; }
 sub start { sql(qq{SET ROLE app; SELECT sg_invoke('app_g', '{"messages": ["hi"]}', '$_[0]')}); }
 sub ran { return sql(qq{SELECT concat_ws('|', who, coalesce(reset_to, '-'), became_superuser, others_seen, coalesce(fetched, '-')) FROM ran WHERE thread = '$_[0]'}); }
 sub thread_status { return sql("SELECT status FROM stategraph.threads WHERE thread_id = '$_[0]'"); }
-my $complete = q{SELECT sg_complete(task_id, token, '{"messages": ["model"]}') FROM sg_claim('llm', 'w1') WHERE thread_id = };
+my $complete = llm_complete_sql();
 
 # --- a superuser worker that SET ROLE to the owner first --------------------
 start('s-1');

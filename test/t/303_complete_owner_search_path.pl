@@ -30,13 +30,7 @@ $node->safe_psql('postgres', q{
         INSERT INTO note VALUES (config->>'thread_id', current_user, current_setting('search_path'));
         RETURN '{"messages": ["next"]}';
     END $$;
-    SELECT sg_create_graph('su_g', '{"messages": "append"}');
-    SELECT sg_add_external_node('su_g', 'agent', queue => 'llm');
-    SELECT sg_add_node('su_g', 'next', 'su.next(jsonb, jsonb)');
-    SELECT sg_add_edge('su_g', '__start__', 'agent');
-    SELECT sg_add_edge('su_g', 'agent', 'next');
-    SELECT sg_add_edge('su_g', 'next', '__end__');
-    SELECT sg_compile('su_g');
+} . llm_next_graph_sql('su') . q{
     SET ROLE mallory;
     -- what mallory would have the superuser's node run
     CREATE FUNCTION mallory.up() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -51,7 +45,7 @@ $node->safe_psql('postgres', q{
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub start { sql(qq{SELECT sg_invoke('su_g', '{"messages": ["hi"]}', '$_[0]')}); }
-my $complete = q{SELECT sg_complete(task_id, token, '{"messages": ["model"]}') FROM sg_claim('llm', 'w1') WHERE thread_id = };
+my $complete = llm_complete_sql();
 sub noted { return sql(qq{SELECT who || '|' || path FROM public.note WHERE thread = '$_[0]'}); }
 sub mallory_super { return sql(q{SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'}); }
 my $su = sql('SELECT current_user');

@@ -37,19 +37,12 @@ $node->safe_psql('postgres', q{
         INSERT INTO public.ran VALUES (config->>'thread_id', current_user);
         RETURN '{"messages": ["next"]}';
     END $$;
-    SELECT sg_create_graph('app_g', '{"messages": "append"}');
-    SELECT sg_add_external_node('app_g', 'agent', queue => 'llm');
-    SELECT sg_add_node('app_g', 'next', 'app.next(jsonb, jsonb)');
-    SELECT sg_add_edge('app_g', '__start__', 'agent');
-    SELECT sg_add_edge('app_g', 'agent', 'next');
-    SELECT sg_add_edge('app_g', 'next', '__end__');
-    SELECT sg_compile('app_g');
-});
+} . llm_next_graph_sql('app'));
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub start { sql(qq{SET ROLE app; SELECT sg_invoke('app_g', '{"messages": ["hi"]}', '$_[0]')}); }
 sub ran { return sql(qq{SELECT string_agg(who, ',') FROM ran WHERE thread = '$_[0]'}); }
-my $complete = q{SELECT sg_complete(task_id, token, '{"messages": ["model"]}') FROM sg_claim('llm', 'w1') WHERE thread_id = };
+my $complete = llm_complete_sql();
 my $mine = q{SELECT coalesce(string_agg(objid || '/' || mode, ',' ORDER BY objid, mode), 'none') FROM pg_locks
     WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid IN (1, 2)};
 

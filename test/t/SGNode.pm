@@ -6,9 +6,11 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_roles_sql sleepy_loop_graph nap_graph flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
+our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_roles_sql sleepy_loop_graph nap_graph
+  nap_step_executes nap_run_untouched flaky_graph go_graphs batch_node claim_scan_buffers stop_graph
   kill_executor_in_step wait_in_last_step planned_node lg_chain_put
-  worker_and_plain wait_then_fail_graph true_within ext_graph_sql note_graph_sql
+  worker_and_plain wait_then_fail_graph true_within ext_graph_sql llm_next_graph_sql llm_complete_sql
+  other_role_thread_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
   role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill);
 
@@ -83,13 +85,14 @@ sub sleepy_loop_graph
 });
 }
 
-# In $node's postgres database: the extension and graph $graph, whose one
-# node 'nap' sleeps state.secs seconds and adds 1 to n. For the tests of
-# timeouts and settings a worker's step runs under.
+# In $node's database $db (default postgres): the extension and graph
+# $graph, whose one node 'nap' sleeps state.secs seconds and adds 1 to n.
+# For the tests of timeouts and settings a worker's step runs under, and of
+# statements that must leave a worker's step alone (nap_step_executes).
 sub nap_graph
 {
-	my ($node, $graph) = @_;
-	$node->safe_psql('postgres', qq{
+	my ($node, $graph, $db) = @_;
+	$node->safe_psql($db // 'postgres', qq{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
         AS \$\$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb \$\$;
@@ -99,6 +102,36 @@ sub nap_graph
     SELECT sg_add_edge('$graph', 'nap', '__end__');
     SELECT sg_compile('$graph');
 });
+}
+
+# A run of nap_graph's graph 'nap' submitted in $db on thread $thread,
+# its step sleeping $secs seconds: checks ($label names it) that a
+# background worker of $db executes the step; returns the run's id and
+# that worker's pid.
+sub nap_step_executes
+{
+	my ($node, $db, $thread, $secs, $label) = @_;
+	my $rid = $node->safe_psql($db, qq{SELECT sg_submit('nap', '{"secs": $secs}', '$thread')});
+	my $busy = qq{FROM pg_stat_activity
+        WHERE backend_type = 'stategraph worker' AND datname = '$db' AND wait_event = 'PgSleep'};
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 $busy"), $label);
+	return ($rid, $node->safe_psql('postgres', "SELECT pid $busy"));
+}
+
+# After a statement that must leave the worker $pid executing run $rid's
+# step (nap_step_executes) alone: checks ($what names them) that the
+# worker is still there, that the run ends in its first attempt, and that
+# no death of its worker was counted (stategraph.max_run_recoveries).
+sub nap_run_untouched
+{
+	my ($node, $db, $rid, $pid, $what) = @_;
+	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid"), '1',
+		"$what: the worker executing a step was left alone");
+	is($node->safe_psql($db, "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
+		"$what: the run ends in its first attempt");
+	is($node->safe_psql($db, "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
+		"$what: no death of its worker counted");
+	return;
 }
 
 # In $node's postgres database: the extension, table fault and graph 'g'
@@ -402,6 +435,53 @@ sub ext_graph_sql
     SELECT sg_add_edge('ext', '__start__', 'ask');
     SELECT sg_add_edge('ext', 'ask', '__end__');
     SELECT sg_compile('ext');
+};
+}
+
+# For the tests of a completion's step, which goes on as the thread's
+# owner (TAP 297, 302, 303, 304): the SQL of graph "${schema}_g", START ->
+# external node 'agent' (queue 'llm') -> 'next' (function
+# $schema.next(jsonb, jsonb), which the test makes) -> END, channel
+# messages appended.
+sub llm_next_graph_sql
+{
+	my ($schema) = @_;
+	my $g = "${schema}_g";
+	return qq{
+    SELECT sg_create_graph('$g', '{"messages": "append"}');
+    SELECT sg_add_external_node('$g', 'agent', queue => 'llm');
+    SELECT sg_add_node('$g', 'next', '$schema.next(jsonb, jsonb)');
+    SELECT sg_add_edge('$g', '__start__', 'agent');
+    SELECT sg_add_edge('$g', 'agent', 'next');
+    SELECT sg_add_edge('$g', 'next', '__end__');
+    SELECT sg_compile('$g');
+};
+}
+
+# The start of the SQL with which a worker claims (as w1) and completes,
+# with the model's answer {"messages": ["model"]}, the task of a thread of
+# llm_next_graph_sql's graphs: its thread id follows, as a quoted literal.
+sub llm_complete_sql
+{
+	return q{SELECT sg_complete(task_id, token, '{"messages": ["model"]}') FROM sg_claim('llm', 'w1') WHERE thread_id = };
+}
+
+# The SQL of thread 'other-1' of role other (which must exist; graph
+# other_g, one node, public.noop), done: what a worker role that is a
+# member of other and of a thread's owner must not see from the owner's
+# step (TAP 297, 302).
+sub other_role_thread_sql
+{
+	return q{
+    CREATE FUNCTION public.noop(state jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT ''{}''::jsonb';
+    SET ROLE other;
+    SELECT sg_create_graph('other_g', '{"n": "replace"}');
+    SELECT sg_add_node('other_g', 'a', 'public.noop(jsonb)');
+    SELECT sg_add_edge('other_g', '__start__', 'a');
+    SELECT sg_add_edge('other_g', 'a', '__end__');
+    SELECT sg_compile('other_g');
+    SELECT sg_invoke('other_g', '{"n": 1}', 'other-1');
+    RESET ROLE;
 };
 }
 

@@ -10,7 +10,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT = qw(router_node counter_shard_sql put_lg_threads thread_of_partition);
+our @EXPORT = qw(router_node counter_shard_sql put_lg_threads thread_of_partition routed_ext_graph ext_threads
+  complete_ext_tasks tasks_listed partitions_served);
 
 use PostgreSQL::Test::Cluster;
 
@@ -78,6 +79,68 @@ sub thread_of_partition
 	my ($node, $prefix, $part) = @_;
 	return $node->safe_psql('router', qq{SELECT '$prefix-' || i FROM generate_series(1, 100) i
 		WHERE stategraph_router.partition_of('$prefix-' || i) = $part ORDER BY i LIMIT 1});
+}
+
+# Graph 'ext' (START -> external node 'call' on queue 'q' -> END, channel
+# x replaced), made through the router and in each database of @dbs (a
+# move's targets, which the router does not reach): the tests of external
+# tasks across moves.
+sub routed_ext_graph
+{
+	my ($node, @dbs) = @_;
+	my $ext = q{SELECT sg_create_graph('ext', '{"x": "replace"}');
+	SELECT sg_add_external_node('ext', 'call', 'q');
+	SELECT sg_add_edge('ext', '__start__', 'call');
+	SELECT sg_add_edge('ext', 'call', '__end__');
+	SELECT sg_compile('ext');};
+	$node->safe_psql($_, $ext) for ('router', @dbs);
+	return;
+}
+
+# A thread of each partition of @parts (thread_of_partition with $prefix)
+# that routed_ext_graph's graph is invoked on through the router, x = 0:
+# each waits with a task queued. Returns the thread ids.
+sub ext_threads
+{
+	my ($node, $prefix, @parts) = @_;
+	my @threads = map { thread_of_partition($node, $prefix, $_) } @parts;
+	$node->safe_psql('router', qq{SELECT sg_invoke('ext', '{"x": 0}', thread_id => '$_')}) for @threads;
+	return @threads;
+}
+
+# $n tasks of queue 'q' claimed through the router (worker w1) and each
+# completed with {"x": 1}: [task id, token, thread id] of each, in the
+# order claimed.
+sub complete_ext_tasks
+{
+	my ($node, $n) = @_;
+	my @tasks;
+	for (1 .. $n)
+	{
+		my ($task, $token, $thread) = split / /,
+		  $node->safe_psql('router', q{SELECT task_id || ' ' || token || ' ' || thread_id FROM sg_claim('q', 'w1')});
+		$node->safe_psql('router', qq{SELECT sg_complete('$task', '$token', '{"x": 1}')});
+		push @tasks, [ $task, $token, $thread ];
+	}
+	return @tasks;
+}
+
+# sg_tasks() through the router as one line: each task's id, thread and
+# status, by task id (to compare before and after moves).
+sub tasks_listed
+{
+	my ($node) = @_;
+	return $node->safe_psql('router',
+		q{SELECT string_agg(task_id || ' ' || thread_id || ' ' || status, ',' ORDER BY task_id) FROM sg_tasks()});
+}
+
+# How many partitions of the cluster the shard database $db serves: '0'
+# once it has left the cluster (its last partition moved).
+sub partitions_served
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql('router',
+		"SELECT count(*) FROM stategraph_router.partitions() WHERE connstr LIKE '%dbname=$db%'");
 }
 
 1;
