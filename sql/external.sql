@@ -331,3 +331,23 @@ SELECT sg_complete('no-such-task', gen_random_uuid(), '{}');
 SELECT sg_heartbeat(:'t', token_of(:'t'), '-1 s');
 SELECT * FROM sg_tasks(status => 'lost');
 SELECT * FROM tasks WHERE status NOT IN ('completed', 'cancelled');
+
+-- 16. a duration counts whole milliseconds, a fraction rounded away from
+-- zero: a lease of 0.5 ms is positive (1 ms), a wait of -0.5 ms negative
+SELECT sg_create_graph('ext4', '{"answer": "replace"}');
+SELECT sg_add_external_node('ext4', 'model', 'q4', lease => '0.5 ms');
+SELECT sg_add_external_node('ext4', 'z', 'q4', lease => '-0.5 ms');
+SELECT sg_add_edge('ext4', '__start__', 'model');
+SELECT sg_add_edge('ext4', 'model', '__end__');
+SELECT sg_compile('ext4');
+SELECT spec->'nodes'->0->'lease_ms' AS lease_ms FROM stategraph.graphs WHERE graph = 'ext4';
+SELECT sg_invoke('ext4', '{}', 'ms1') ? '__waiting__' AS waiting;
+SELECT * FROM sg_claim('q4', 'w', wait => '-0.5 ms');
+SELECT task_id AS t FROM sg_claim('q4', 'w', lease => '0.5 ms') \gset
+SELECT claim_lease FROM stategraph.tasks WHERE task_id = :'t';
+SELECT sg_heartbeat(:'t', token_of(:'t'), '0.5 ms');
+-- extended by the claim's lease: 1 ms, not 0 (the lease was not extended)
+SELECT sg_heartbeat(:'t', token_of(:'t'));
+SELECT lease_expires_at > updated_at AS extended FROM stategraph.tasks WHERE task_id = :'t';
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 1}') IS NOT NULL AS completed;
+SELECT "values" FROM sg_get_state('ms1');

@@ -1154,7 +1154,7 @@ require_draft_node(Draft *d, const char *graph, const char *name, const char *ro
 
 /* The draft's nodes, by name: their columns, and the numbers they are read by. */
 #define DRAFT_NODE_COLUMNS		"node, fn, retry, queue, " \
-	"(pg_catalog.date_part('epoch', lease) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4, " \
+	"lease, " \
 	"fn_owner::pg_catalog.text"
 #define Anum_draft_node_node	1
 #define Anum_draft_node_fn		2
@@ -1223,7 +1223,8 @@ draft_node_row(Draft *d, int i, const char *graph)
 	d->retries[i] = sg_spi_jsonb(i, Anum_draft_node_retry);
 	d->queues[i] = sg_spi_text(i, Anum_draft_node_queue);
 	v = sg_spi_datum(i, Anum_draft_node_lease_ms, &isnull);
-	d->leases[i] = isnull ? 0 : DatumGetInt32(v);
+	/* sg_add_external_node's check counted it so: '0.5 ms' is 1 ms, not 0 */
+	d->leases[i] = isnull ? 0 : (int) sg_interval_ms(DatumGetIntervalP(v));
 }
 
 /* An edge of the draft from a row of its query (DRAFT_EDGE_COLUMNS). */

@@ -148,13 +148,6 @@ run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
 	return sg_spi_execute(sg_spi_prepare(plan, sql, nargs, types), values, nulls, 0);
 }
 
-/* An interval in milliseconds (a month counts 30 days). */
-static long
-interval_ms(Interval *i)
-{
-	return (long) (i->time / 1000 + (int64) i->day * 86400000L + (int64) i->month * 30L * 86400000L);
-}
-
 /* The quoted schema of the extension's functions. */
 static const char *
 ext_schema(void)
@@ -1225,7 +1218,7 @@ sg_wait(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must not be negative")));
 	if (timeout)
-		limit_ms = interval_ms(timeout);
+		limit_ms = sg_interval_ms(timeout);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "sg_wait must return a composite type");
 	tupdesc = BlessTupleDesc(tupdesc);
@@ -4130,7 +4123,7 @@ sg_work(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
-		if (max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time))
+		if (max_time && (GetCurrentTimestamp() - start) / 1000 >= sg_interval_ms(max_time))
 			break;
 
 		/*
@@ -4176,7 +4169,7 @@ sg_work(PG_FUNCTION_ARGS)
 		SPI_commit();
 		sg_spi_finish();
 		CHECK_FOR_INTERRUPTS();
-	} while (more && !(max_time && (GetCurrentTimestamp() - start) / 1000 >= interval_ms(max_time)));
+	} while (more && !(max_time && (GetCurrentTimestamp() - start) / 1000 >= sg_interval_ms(max_time)));
 	report_passed_over();		/* of a round max_time cut short (the next call starts a new one) */
 	MemoryContextReset(loop_cxt);
 	sg_spi_finish();

@@ -148,7 +148,7 @@ enum
 
 #define TASK_COLUMNS "task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt, " \
 	"max_attempts, backoff_ms, token, result, resume_values, lost, " \
-	"(pg_catalog.date_part('epoch', COALESCE(claim_lease, lease)) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8, worker, " \
+	"COALESCE(claim_lease, lease), worker, " \
 	"COALESCE(status OPERATOR(pg_catalog.=) 'queued' AND (error OPERATOR(pg_catalog.->>) 'name') " \
 	"OPERATOR(pg_catalog.=) 'external_task_error', false), graph_gen"
 
@@ -221,11 +221,28 @@ set_waiting(const char *queue)
  * ---------------------------------------------------------------------------
  */
 
-/* An interval in milliseconds (months as 30 days, as PostgreSQL's epoch does). */
+/*
+ * An interval in whole milliseconds (a month as 30 days and a day as 24
+ * hours, as PostgreSQL compares intervals), a fraction of a millisecond
+ * rounded away from zero. Every duration argument (a lease, sg_claim's
+ * wait, sg_wait's timeout, CALL sg_work's max_time, a heartbeat's extend)
+ * is counted by this one rule: a positive interval is at least 1 ms and a
+ * negative one at most -1 ms, never taken as 0 (a lease of '0.5 ms' was
+ * refused as not positive, a wait of '-0.5 ms' taken as 0), as pg_sleep
+ * rounds a fraction of a millisecond up rather than not sleeping.
+ */
 int64
 sg_interval_ms(Interval *iv)
 {
-	return iv->time / 1000 + ((int64) iv->day + (int64) iv->month * 30) * 86400000;
+	int64		ms = iv->time / 1000 + ((int64) iv->day + (int64) iv->month * 30) * 86400000;
+	int64		us = iv->time % 1000;	/* the fraction, of time's sign */
+
+	if (us > 0 && ms >= 0)
+		ms++;					/* 0.5 ms: 1; 1 day 0.5 ms: 1 day 1 ms */
+	else if (us < 0 && ms <= 0)
+		ms--;					/* -0.5 ms: -1 */
+	/* otherwise the fraction is inside a whole millisecond of the other sign */
+	return ms;
 }
 
 /*
@@ -236,9 +253,7 @@ sg_interval_ms(Interval *iv)
 bool
 sg_interval_negative(Interval *iv)
 {
-	int64		ms = sg_interval_ms(iv);
-
-	return ms < 0 || (ms == 0 && iv->time % 1000 < 0);
+	return sg_interval_ms(iv) < 0;
 }
 
 #define SG_SAFE_INTERVAL_MS	(INT64CONST(5000) * 365 * 86400000)	/* 5,000 years: in range either way */
@@ -433,7 +448,9 @@ row_from_tuple(HeapTuple t, TupleDesc d)
 	r->result = jsonb_col(t, d, TC_RESULT);
 	r->resume_values = jsonb_col(t, d, TC_RESUME_VALUES);
 	r->lost = DatumGetBool(SPI_getbinval(t, d, TC_LOST, &isnull));
-	r->lease_ms = int_col(t, d, TC_LEASE_MS);
+	/* in C, by the one rule: date_part's float rounded a lease of '0.5 ms' to 0 */
+	v = SPI_getbinval(t, d, TC_LEASE_MS, &isnull);
+	r->lease_ms = isnull ? 0 : sg_interval_ms(DatumGetIntervalP(v));
 	r->worker = SPI_getvalue(t, d, TC_WORKER);
 	r->handed_back = DatumGetBool(SPI_getbinval(t, d, TC_HANDED_BACK, &isnull));
 	v = SPI_getbinval(t, d, TC_GRAPH_GEN, &isnull);
