@@ -506,7 +506,9 @@ CREATE TABLE stategraph.runs (
     start_head      uuid,                             -- the thread's head before the run
     start_status    text,                             -- and its status; NULL: no thread yet
     failures        integer NOT NULL DEFAULT 0,       -- errors outside its graph's steps (worker.c)
-    recoveries      integer NOT NULL DEFAULT 0        -- claims that found it running: its executor had died
+    recoveries      integer NOT NULL DEFAULT 0,       -- claims that found it running (its executor had died)
+                                                      -- since the thread's head last moved: deaths without progress
+    recovery_head   uuid                              -- the thread's head at the last of those claims
 );
 CREATE INDEX runs_active ON stategraph.runs (thread_id, seq)
     WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']);

@@ -53,8 +53,11 @@
  * never ended by a failure, of its own or of a step (it is retried with a
  * growing backoff, and a node's error met on the way stays on the run,
  * sg_run_failure); only deaths of its executor are bounded: past
- * stategraph.max_run_recoveries it gets one more try, then ends with
- * SG014.
+ * stategraph.max_run_recoveries deaths with no step committed in between
+ * (a node that crashes the server, again and again) it gets one more try,
+ * then ends with SG014. A death after progress starts the count again: a
+ * long run whose server restarts now and then is not given up
+ * (mark_claimed).
  *
  * Each step checks EXECUTE on the graph's functions again (a new
  * transaction: a REVOKE may have committed since the claim), and a run
@@ -1789,6 +1792,16 @@ claim_checks(void *arg)
  * (a subquery each probed it twice), none once the run has stepped (each
  * branch of the UNION ALL a one-time filter; no row: both NULL, no thread
  * its role may act on). NULL if the row is no longer due.
+ *
+ * A claim that finds the run running (its executor died) counts a
+ * recovery; recoveries are the deaths since the run's last committed
+ * step: the thread's head at each is kept on the run (recovery_head), and
+ * a head that has moved since the last (a step committed in between)
+ * starts the count again at 1. Counted over the run's life, a long run
+ * that went on after each death (server restarts over days) was abandoned
+ * (SG014) at its death max_run_recoveries + 1 (TAP 306). The thread's row is probed for it only
+ * at a recovery, and only a thread the run's role may act on (NULL
+ * otherwise: deaths then count as without progress).
  */
 static RunRow *
 mark_claimed(Datum run_id)
@@ -1798,14 +1811,19 @@ mark_claimed(Datum run_id)
 
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
-				"recoveries = r.recoveries OPERATOR(pg_catalog.+) CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
-				"  THEN 1 ELSE 0 END, "
+				"recoveries = CASE WHEN o.status OPERATOR(pg_catalog.<>) 'running' THEN r.recoveries "
+				"  WHEN o.head IS NOT DISTINCT FROM r.recovery_head THEN r.recoveries OPERATOR(pg_catalog.+) 1 "
+				"  ELSE 1 END, "
+				"recovery_head = CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' THEN o.head "
+				"  ELSE r.recovery_head END, "
 				"stepped = o.stepped OR r.input IS NOT NULL, "
 				"started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
 				"(start_head, start_status) = (SELECT r.start_head, r.start_status WHERE r.stepped "
 				"  UNION ALL SELECT t.head, t.status FROM stategraph.threads t WHERE NOT r.stepped "
 				"  AND t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") "
-				"FROM (SELECT o.run_id, o.stepped, o.status FROM stategraph.runs o "
+				"FROM (SELECT o.run_id, o.stepped, o.status, CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
+				"  THEN (SELECT t.head FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) o.thread_id "
+				"  AND " OWNER_ACTS("o", "t") ") END AS head FROM stategraph.runs o "
 				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
 				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
@@ -2950,8 +2968,9 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		return true;
 	}
 	/*
-	 * Its executor died every time (a node that crashes the server...): not
-	 * again. A run to be stopped is stopped instead, which takes no step
+	 * Its executor died every time since its last step committed (a node
+	 * that crashes the server...): not again. A run to be stopped is
+	 * stopped instead, which takes no step
 	 * (abandoned, a 'rollback' stop was never done: TAP 080), once more:
 	 * the deaths may all have been its steps'. If its executor dies in that
 	 * stop too (a rollback that crashes the server), the stop is not done:
@@ -2968,6 +2987,8 @@ sg_work_one(SGCommitFn commit, bool in_subxact, bool *blocked)
 		e.message = psprintf("run abandoned: its worker ended %d times while executing it", r->recoveries);
 		if (r->stop_request != NULL)
 			e.detail = psprintf("The run was asked to stop with '%s'; its stop was not done.", r->stop_request);
+		else
+			e.detail = pstrdup("No step of the run committed between those ends.");
 		e.hint = "See stategraph.max_run_recoveries; the thread keeps the checkpoints of the steps that committed.";
 		end_unexecuted(r, error_jsonb(&e), commit);
 		ereport(LOG,

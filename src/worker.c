@@ -3121,7 +3121,7 @@ sg_worker_init(void)
 							NULL, &sg_run_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("stategraph.max_run_recoveries",
-							"Times a background run is taken up again after its worker ended during it.",
+							"Times in a row a background run is taken up again after its worker ended during it, with no step committed in between.",
 							"Then the run ends with status error (SQLSTATE SG014): a node that crashes the server "
 							"or ends its own backend does not make the run restart for ever.",
 							&sg_max_run_recoveries, 20, 0, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
