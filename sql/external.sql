@@ -351,3 +351,49 @@ SELECT sg_heartbeat(:'t', token_of(:'t'));
 SELECT lease_expires_at > updated_at AS extended FROM stategraph.tasks WHERE task_id = :'t';
 SELECT sg_complete(:'t', token_of(:'t'), '{"answer": 1}') IS NOT NULL AS completed;
 SELECT "values" FROM sg_get_state('ms1');
+
+-- 17. a step that a completion continues counts its run's recursion_limit
+-- on from where the run began, as a background run does across its waits
+-- (TAP 299): an agent loop whose model is an external node
+CREATE FUNCTION tool_msg(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"messages": [{"role": "tool"}]}'::jsonb $$;
+SELECT sg_create_graph('agentloop', '{"messages": "append"}');
+SELECT sg_add_external_node('agentloop', 'agent', 'q5');
+SELECT sg_add_node('agentloop', 'tools', 'tool_msg(jsonb)');
+SELECT sg_add_edge('agentloop', '__start__', 'agent');
+SELECT sg_add_edge('agentloop', 'agent', 'tools');
+SELECT sg_add_edge('agentloop', 'tools', 'agent');
+SELECT sg_compile('agentloop');
+-- a worker: claims and completes (each completion goes on with the loop) up to max times
+CREATE FUNCTION answer_all(q text, max int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int := 0;
+    t record;
+BEGIN
+    FOR i IN 1 .. max LOOP
+        SELECT task_id, token INTO t FROM sg_claim(q, 'w');
+        EXIT WHEN NOT FOUND;
+        PERFORM sg_complete(t.task_id, t.token, '{"messages": [{"role": "assistant"}]}');
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+CREATE FUNCTION loop_end(thread text) RETURNS TABLE (step int, status text, error text) LANGUAGE sql AS $$
+    SELECT s.step, (SELECT h.status FROM sg_threads() h WHERE h.thread_id = thread),
+           s.tasks->0->'error'->>'message'
+    FROM sg_get_state(thread) s
+$$;
+-- limit 3: steps 0 to 3, the model called in steps 1 and 3, then SG004 (each
+-- continuation counted 25 from the thread's head: the loop went on)
+SELECT sg_invoke('agentloop', '{"messages": []}', 'al1', recursion_limit => 3) ? '__waiting__' AS waiting;
+SELECT answer_all('q5', 10) AS answered;
+SELECT * FROM loop_end('al1');
+-- limit 30, more than the 25 a continuation had: 15 calls, steps 0 to 30
+SELECT sg_invoke('agentloop', '{"messages": []}', 'al2', recursion_limit => 30) ? '__waiting__' AS waiting;
+SELECT answer_all('q5', 40) AS answered;
+SELECT * FROM loop_end('al2');
+-- a session that goes on with the waiting step waits with its own limit:
+-- from the head (step 0) with limit 5, steps 1 to 6, the model called in 1, 3 and 5
+SELECT sg_invoke('agentloop', '{"messages": []}', 'al3', recursion_limit => 2) ? '__waiting__' AS waiting;
+SELECT sg_invoke('agentloop', NULL, 'al3', recursion_limit => 5) ? '__waiting__' AS waiting;
+SELECT answer_all('q5', 10) AS answered;
+SELECT * FROM loop_end('al3');

@@ -752,6 +752,9 @@ CREATE TABLE stategraph.tasks (
     error            jsonb,                -- the last failure
     interrupt        jsonb,                -- the value of its worker's sg_interrupt_task
     lost             boolean NOT NULL DEFAULT false,  -- failed because its last lease expired
+    recursion_limit  integer,              -- of the run that last ran its step (NULL: not the executor's row)
+    last_step        integer,              -- the last step that run's limit allows: a step its completion
+                                           -- continues counts on from the run's start (continue_step)
     owner            name NOT NULL DEFAULT CURRENT_USER,  -- the thread's owner (queue_task, src/tasks.c)
     created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),

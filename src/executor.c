@@ -660,6 +660,9 @@ external_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 	et.input = task->arg ? task->arg : state_jsonb;
 	et.config = node_config(run, task, 0);
 	et.resume_values = task->resume;
+	/* kept with the task: a step its completion continues counts the limit on (tasks.c) */
+	et.recursion_limit = run->opts.recursion_limit;
+	et.last_step = run->stop;
 	task->done = sg_task_sync(&et, &task->update);
 	task->waiting = !task->done;
 }

@@ -452,6 +452,8 @@ typedef struct SGExternalTask
 	Jsonb	   *input;			/* the state, or the Send arg */
 	Jsonb	   *config;
 	Jsonb	   *resume_values;	/* answers to its sg_interrupt_task calls, oldest first */
+	int			recursion_limit;	/* of the run whose step this is */
+	int			last_step;		/* the last step that run's limit allows */
 } SGExternalTask;
 
 /*

@@ -40,7 +40,10 @@
  * the thread is made pending (its worker continues it); without one,
  * sg_complete continues the step itself, in the completion's transaction,
  * as sg_invoke(graph, NULL, thread) would: one round trip and one commit
- * per finished external step. The completing UPDATE also says where the
+ * per finished external step. It counts the recursion limit of the call
+ * that left the thread waiting (kept on the task rows: recursion_limit,
+ * last_step) on from where that call began, as a background run counts
+ * its own across its waits. The completing UPDATE also says where the
  * step stands; a completion that saw other tasks of its step out looks
  * again under a lock of the step, so that the last one always knows it is
  * last; the thread is taken without waiting (a session holding it takes
@@ -127,7 +130,7 @@ extern bool pq_check_connection(void);
 #define POLL_MS_SHMEM		250		/* with it: only for tasks whose backoff ends */
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
-#define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues */
+#define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues of a task without its run's */
 #define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347) */
 
 /* The statuses of a task still out: its step waits for it (... OPERATOR(pg_catalog.=) TASK_OUT). */
@@ -143,14 +146,15 @@ enum
 {
 	TC_TASK_ID = 1, TC_QUEUE, TC_GRAPH, TC_THREAD_ID, TC_CHECKPOINT_ID, TC_NODE, TC_STEP,
 	TC_STATUS, TC_ATTEMPT, TC_MAX_ATTEMPTS, TC_BACKOFF_MS, TC_TOKEN, TC_RESULT,
-	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER, TC_HANDED_BACK, TC_GRAPH_GEN
+	TC_RESUME_VALUES, TC_LOST, TC_LEASE_MS, TC_WORKER, TC_HANDED_BACK, TC_GRAPH_GEN,
+	TC_RECURSION_LIMIT, TC_LAST_STEP
 };
 
 #define TASK_COLUMNS "task_id, queue, graph, thread_id, checkpoint_id, node, step, status, attempt, " \
 	"max_attempts, backoff_ms, token, result, resume_values, lost, " \
 	"COALESCE(claim_lease, lease), worker, " \
 	"COALESCE(status OPERATOR(pg_catalog.=) 'queued' AND (error OPERATOR(pg_catalog.->>) 'name') " \
-	"OPERATOR(pg_catalog.=) 'external_task_error', false), graph_gen"
+	"OPERATOR(pg_catalog.=) 'external_task_error', false), graph_gen, recursion_limit, last_step"
 
 typedef struct TaskRow
 {
@@ -175,6 +179,9 @@ typedef struct TaskRow
 	bool		handed_back;	/* queued again by its token's own sg_fail: that claim is over */
 	bool		has_graph_gen;	/* false: a row the executor did not queue (not checked) */
 	int64		graph_gen;		/* graphs.gen of the graph whose step queued it */
+	bool		has_last_step;	/* false: queued before 0.2.0's count (continue_step) */
+	int			recursion_limit;	/* of the run that last ran its step */
+	int			last_step;		/* the last step that run's limit allows */
 } TaskRow;
 
 
@@ -456,6 +463,10 @@ row_from_tuple(HeapTuple t, TupleDesc d)
 	v = SPI_getbinval(t, d, TC_GRAPH_GEN, &isnull);
 	r->has_graph_gen = !isnull;
 	r->graph_gen = isnull ? 0 : DatumGetInt64(v);
+	v = SPI_getbinval(t, d, TC_LAST_STEP, &isnull);
+	r->has_last_step = !isnull;
+	r->last_step = isnull ? 0 : DatumGetInt32(v);
+	r->recursion_limit = (int) int_col(t, d, TC_RECURSION_LIMIT);
 	return r;
 }
 
@@ -838,10 +849,10 @@ queue_task(SGExternalTask *et, bool again)
 {
 	static SPIPlanPtr insert_plan;
 	static SPIPlanPtr requeue_plan;
-	Oid			types[15] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID,
-	INT4OID, INT4OID, INTERVALOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, INT8OID};
-	Datum		values[15];
-	char		nulls[15];
+	Oid			types[17] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, INT4OID,
+	INT4OID, INT4OID, INTERVALOID, JSONBOID, JSONBOID, JSONBOID, JSONBOID, INT8OID, INT4OID, INT4OID};
+	Datum		values[17];
+	char		nulls[17];
 	Jsonb	   *resume = last_value(et->resume_values);
 
 	refuse_stale_task(et);
@@ -864,14 +875,17 @@ queue_task(SGExternalTask *et, bool again)
 	values[13] = JsonbPGetDatum(et->resume_values);
 	nulls[13] = et->resume_values ? ' ' : 'n';
 	values[14] = Int64GetDatum(et->graph_gen);
+	values[15] = Int32GetDatum(et->recursion_limit);
+	values[16] = Int32GetDatum(et->last_step);
 	if (!again)
 		run_sql(&insert_plan,
 				"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
-				"max_attempts, backoff_ms, lease, input, config, resume, resume_values, graph_gen, owner) "
+				"max_attempts, backoff_ms, lease, input, config, resume, resume_values, graph_gen, "
+				"recursion_limit, last_step, owner) "
 				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
-				"$13, $14, $15, COALESCE((SELECT h.owner FROM stategraph.threads h "
+				"$13, $14, $15, $16, $17, COALESCE((SELECT h.owner FROM stategraph.threads h "
 				"  WHERE h.thread_id OPERATOR(pg_catalog.=) $4 AND stategraph.owned(h.owner)), CURRENT_USER))",
-				15, types, values, nulls, 0);
+				17, types, values, nulls, 0);
 	else
 		run_sql(&requeue_plan,
 				"UPDATE stategraph.tasks SET queue = $2, status = 'queued', attempt = 0, token = NULL, "
@@ -879,11 +893,12 @@ queue_task(SGExternalTask *et, bool again)
 				"max_attempts = $8, backoff_ms = $9, lease = $10, input = $11, "
 				"config = $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
 				"resume = $13, resume_values = $14, result = NULL, interrupt = NULL, lost = false, "
-				"finished_at = NULL, updated_at = pg_catalog.now(), graph_gen = $15 "
+				"finished_at = NULL, updated_at = pg_catalog.now(), graph_gen = $15, "
+				"recursion_limit = $16, last_step = $17 "
 				"WHERE task_id OPERATOR(pg_catalog.=) $1 AND graph OPERATOR(pg_catalog.=) $3 "
 				"AND thread_id OPERATOR(pg_catalog.=) $4 AND checkpoint_id OPERATOR(pg_catalog.=) $5 "
 				"AND node OPERATOR(pg_catalog.=) $6 AND step OPERATOR(pg_catalog.=) $7",
-				15, types, values, nulls, 0);
+				17, types, values, nulls, 0);
 	note_new_work(et->node->queue);
 }
 
@@ -906,6 +921,26 @@ refuse_other_threads_task(TaskRow *row, SGExternalTask *et)
 			 errdetail("A task's id is that of its checkpoint: a copy of a waiting thread in the same database names its source's tasks."),
 			 errhint("Give the copy a checkpoint of its own first (sg_update_state with as_node naming the node that ran before \"%s\"), or import it into another database.",
 					 row->node)));
+}
+
+/*
+ * The run that went on with a step whose task is still out (an sg_invoke
+ * continuing the thread) waits for it now: the completion that continues
+ * the step counts the recursion limit of that run (continue_step), not of
+ * the one that queued the task.
+ */
+static void
+note_task_limit(SGExternalTask *et)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, INT4OID, INT4OID};
+	Datum		values[3] = {CStringGetTextDatum(et->task_id), Int32GetDatum(et->recursion_limit),
+	Int32GetDatum(et->last_step)};
+
+	run_sql(&plan,
+			"UPDATE stategraph.tasks SET recursion_limit = $2, last_step = $3 "
+			"WHERE task_id OPERATOR(pg_catalog.=) $1",
+			3, types, values, NULL, 0);
 }
 
 /*
@@ -940,7 +975,13 @@ sg_task_sync(SGExternalTask *et, Jsonb **result)
 		return true;
 	}
 	if (has_status(row, "queued") || has_status(row, "claimed"))
+	{
+		/* a session that goes on with the step waits now: its completion counts that run's limit */
+		if (!row->has_last_step || row->last_step != et->last_step ||
+			row->recursion_limit != et->recursion_limit)
+			note_task_limit(et);
 		return false;
+	}
 	refuse_other_threads_task(row, et);
 	queue_task(et, true);
 	return false;
@@ -1981,7 +2022,21 @@ run_continued_step(TaskRow *row, SGGraph *g, Jsonb *result)
 	opts.has_graph_gen = true;	/* the graph sg_complete checked the task against */
 	opts.graph_gen = g->gen;
 	opts.thread_id = row->thread_id;
-	opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
+	/*
+	 * The run whose step this is goes on: its limit counts on from where it
+	 * began, as a background run's does across its waits (runs.c,
+	 * run_last_step). A fresh limit for each continuation let an agent loop
+	 * whose model is an external node go on for as long as its worker
+	 * answered (pg_regress external, section 17).
+	 */
+	if (row->has_last_step && row->recursion_limit > 0)
+	{
+		opts.recursion_limit = row->recursion_limit;
+		opts.has_last_step = true;
+		opts.last_step = row->last_step;
+	}
+	else
+		opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
 	opts.on_error = SG_ON_ERROR_RETURN;
 	done_task.task_id = row->task_id;
 	done_task.result = result;
@@ -2188,7 +2243,7 @@ complete_claimed(const char *task_id, pg_uuid_t *token, Jsonb *update, StepState
 				3, types, values, nulls, 1) == 0)
 		return NULL;
 	row = row_from_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
-	*state = step_state_of(TC_GRAPH_GEN + 1, row->thread_id);
+	*state = step_state_of(TC_LAST_STEP + 1, row->thread_id);
 	return row;
 }
 
