@@ -1424,26 +1424,33 @@ CREATE FUNCTION stategraph_router.adopt_tasks_at(connstr text, data jsonb) RETUR
  */
 CREATE FUNCTION stategraph_router.adopt_finished(what text, old text, connstr text) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-    page jsonb;
-    last text;  -- the id of the last row given (NULL: none yet)
+    -- (every type and operator pg_catalog's: the body is parsed with the
+    -- caller's search path, which the database's owner may set to
+    -- public, pg_catalog: TAP 315)
+    page pg_catalog.jsonb;
+    last pg_catalog.text;  -- the id of the last row given (NULL: none yet)
+    runs boolean := what OPERATOR(pg_catalog.=) 'runs';
     n bigint;
     adopted bigint := 0;
 BEGIN
+    IF NOT runs AND what OPERATOR(pg_catalog.<>) 'tasks' OR what IS NULL THEN
+        RAISE EXCEPTION 'what must be ''runs'' or ''tasks'', not %', pg_catalog.quote_nullable(what)
+            USING ERRCODE = 'case_not_found';   -- (20000, as the CASE it replaces)
+    END IF;
     LOOP
-        -- CASE statements: any other kind is an error (20000), not 0 adopted
-        CASE what
-            WHEN 'runs' THEN page := stategraph_router.finished_runs_at(old, last::pg_catalog.uuid, 1000);
-            WHEN 'tasks' THEN page := stategraph_router.finished_tasks_at(old, last, 1000);
-        END CASE;
+        IF runs THEN
+            page := stategraph_router.finished_runs_at(old, last::pg_catalog.uuid, 1000);
+        ELSE
+            page := stategraph_router.finished_tasks_at(old, last, 1000);
+        END IF;
         EXIT WHEN page IS NULL;
-        CASE what
-            WHEN 'runs' THEN
-                n := stategraph_router.adopt_runs_at(connstr, page);
-                last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'run_id';
-            WHEN 'tasks' THEN
-                n := stategraph_router.adopt_tasks_at(connstr, page);
-                last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'task_id';
-        END CASE;
+        IF runs THEN
+            n := stategraph_router.adopt_runs_at(connstr, page);
+            last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'run_id';
+        ELSE
+            n := stategraph_router.adopt_tasks_at(connstr, page);
+            last := page OPERATOR(pg_catalog.->) -1 OPERATOR(pg_catalog.->>) 'task_id';
+        END IF;
         adopted := adopted OPERATOR(pg_catalog.+) n;
     END LOOP;
     RETURN adopted;
