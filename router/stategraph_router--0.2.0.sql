@@ -456,7 +456,7 @@ DECLARE
     p integer;
     full_scan boolean;
     found_one boolean := false;
-    down text;
+    down pg_catalog.text;   -- (pg_catalog's: the caller's search path parses the body, TAP 316)
 BEGIN
     FOREACH full_scan IN ARRAY ARRAY[false, true] LOOP
         FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
