@@ -1435,7 +1435,7 @@ DECLARE
 BEGIN
     IF NOT runs AND what OPERATOR(pg_catalog.<>) 'tasks' OR what IS NULL THEN
         RAISE EXCEPTION 'what must be ''runs'' or ''tasks'', not %', pg_catalog.quote_nullable(what)
-            USING ERRCODE = 'case_not_found';   -- (20000, as the CASE it replaces)
+            USING ERRCODE = 'invalid_parameter_value';  -- (an internal caller's mistake)
     END IF;
     LOOP
         IF runs THEN

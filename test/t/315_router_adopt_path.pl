@@ -61,8 +61,8 @@ is($node->safe_psql('shard_c', q{SELECT (SELECT count(*) FROM stategraph.runs WH
 my $hijacked = r(q{SELECT string_agg(DISTINCT what || ' as ' || who, ', ') FROM public.hijacked});
 is($hijacked, '', "no function of the router database's owner ran as the role moving partitions");
 diag(r(q{SELECT string_agg(DISTINCT ctx, E'\n----\n') FROM public.hijacked})) if $hijacked ne '';
-# what is neither 'runs' nor 'tasks': an error (20000), not 0 adopted
+# what is neither 'runs' nor 'tasks': an error (22023), not 0 adopted
 my ($rc, $out, $err) = $node->psql('router', qq{\\set VERBOSITY verbose\nSELECT stategraph_router.adopt_finished('bogus', '$conn{shard_b}', '$conn{shard_c}')});
-like($err, qr/ERROR:  20000: what must be 'runs' or 'tasks', not 'bogus'/, 'adopt_finished refuses another kind (20000)');
+like($err, qr/ERROR:  22023: what must be 'runs' or 'tasks', not 'bogus'/, 'adopt_finished refuses another kind (22023)');
 $node->stop;
 done_testing();
