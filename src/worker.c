@@ -76,8 +76,12 @@
  * committed step by the next worker, which the launcher starts at once
  * for a worker that left without meaning to (so is a run whose worker was
  * killed, after the postmaster's crash restart). DROP DATABASE first stops the
- * workers of that database (a utility hook); DROP EXTENSION is seen by
- * the workers, which then leave.
+ * workers of that database (a utility hook), once no other session is
+ * connected to it: PostgreSQL refuses to drop a database in use, so the
+ * hook first waits as dropdb does (up to 5 s) for the other sessions to
+ * leave, and stops nothing if some stay (WITH (FORCE) terminates them:
+ * the workers are stopped at once). DROP EXTENSION is seen by the
+ * workers, which then leave.
  *
  *-------------------------------------------------------------------------
  */
@@ -90,6 +94,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -98,11 +103,13 @@
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_subscription.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
 #include "commands/tablespace.h"
 #include "common/hashfn.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "pgstat.h"
@@ -114,6 +121,7 @@
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "storage/sinvaladt.h"
 #include "storage/spin.h"
 #include "rewrite/rewriteHandler.h"
 #include "tcop/utility.h"
@@ -1117,6 +1125,109 @@ drop_database_failed(Oid dboid)
 		SetLatch(launcher);
 }
 
+/* Is pid one of the workers of dboid? pids: theirs, npids of them. */
+static bool
+is_worker_pid(pid_t pid, const pid_t *pids, int npids)
+{
+	int			i;
+
+	for (i = 0; i < npids; i++)
+		if (pids[i] == pid)
+			return true;
+	return false;
+}
+
+/*
+ * How many prepared transactions dboid has, by pg_prepared_xact(): twophase.c
+ * keeps its list to itself, and a prepared transaction's stand-in PGPROC
+ * says nothing of whether it is still prepared.
+ */
+static int64
+prepared_transactions(Oid dboid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(dboid)};
+	bool		isnull;
+	int64		n = 0;
+
+	if (max_prepared_xacts == 0)
+		return 0;				/* none can be */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_xact() p "
+							  "WHERE p.dbid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the prepared transactions of database %u", dboid);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return n;
+}
+
+/*
+ * dropdb's check of the sessions connected to the database (procarray.c,
+ * CountOtherDBBackends), minus dboid's workers, which the caller stops
+ * next: wait, up to 5 s in sleeps of 100 ms (as CountOtherDBBackends does),
+ * until no other backend is connected to dboid and no prepared
+ * transaction of it is left. true if some still are: dropdb waits for
+ * them 5 s more (the workers still connected) and refuses with 55006, and
+ * the workers must be left alone (stopped first, a step in progress was
+ * killed, taken again by a new worker and counted as a death of its
+ * worker, for a drop that did not happen). So such a refusal comes after
+ * about 10 s instead of 5.
+ *
+ * Not counted: this backend; dboid's workers, and the parallel workers of
+ * their steps (a lock group whose leader is one of them), which end with
+ * their leader; autovacuum, which CountOtherDBBackends terminates itself.
+ * Backends are found by their backend id (sinvaladt.c's array of them):
+ * the procarray, which CountOtherDBBackends walks, is not exported. A
+ * session that connects after the wait (dropdb holds the database's lock
+ * only from its own checks on) still makes dropdb refuse once the workers
+ * are stopped: they are given back then (drop_database_failed).
+ */
+static bool
+others_stay_connected(Oid dboid)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+
+	for (;;)
+	{
+		pid_t		pids[SG_MAX_WORKERS];
+		int			npids = 0;
+		int			others = 0;
+		int			id;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		SpinLockAcquire(&shared->mutex);
+		for (i = 0; i < SG_MAX_WORKERS; i++)
+			if (shared->slots[i].dboid == dboid && shared->slots[i].pid != 0 &&
+				shared->slots[i].state != SLOT_FREE)
+				pids[npids++] = shared->slots[i].pid;
+		SpinLockRelease(&shared->mutex);
+
+		for (id = 1; id <= MaxBackends && others == 0; id++)
+		{
+			PGPROC	   *proc = BackendIdGetProc(id);
+			PGPROC	   *leader;
+
+			if (proc == NULL || proc == MyProc || proc->databaseId != dboid || proc->pid == 0)
+				continue;
+			if ((proc->statusFlags & PROC_IS_AUTOVACUUM) || is_worker_pid(proc->pid, pids, npids))
+				continue;
+			leader = proc->lockGroupLeader;	/* read without its lock: at worst stale for one look */
+			if (leader != NULL && leader != proc && is_worker_pid(leader->pid, pids, npids))
+				continue;
+			others++;
+		}
+		if (others == 0 && prepared_transactions(dboid) == 0)
+			return false;
+		if (GetCurrentTimestamp() >= until)
+			return true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
 /*
  * COMMIT PREPARED of a transaction of this database that may have used
  * stategraph: what that transaction asked for at its commit (runs queued,
@@ -1422,17 +1533,25 @@ database_needed_alone(Node *parsetree, bool toplevel)
  * counted as a death of its worker (TAP 285, 281). The read-only and
  * transaction block refusals are PostgreSQL's own calls, made here as
  * standard_ProcessUtility makes them next; the others are left to dropdb
- * (in its order: owner, template, current database, subscriptions).
+ * (in its order: owner, template, current database, subscriptions). The
+ * last of dropdb's refusals, other sessions connected, is the caller's to
+ * wait for (others_stay_connected), unless *force (WITH (FORCE): dropdb
+ * terminates them).
  */
 static Oid
-database_to_drop(DropdbStmt *stmt, bool toplevel)
+database_to_drop(DropdbStmt *stmt, bool toplevel, bool *force)
 {
 	Oid			dboid;
 	HeapTuple	tup;
 	bool		istemplate;
+	ListCell   *lc;
 
 	PreventCommandIfReadOnly("DROP DATABASE");
 	PreventInTransactionBlock(toplevel, "DROP DATABASE");
+	*force = false;
+	foreach(lc, stmt->options)	/* DropDatabase reads them next, and refuses any other */
+		if (strcmp(lfirst_node(DefElem, lc)->defname, "force") == 0)
+			*force = defGetBoolean(lfirst_node(DefElem, lc));
 	dboid = get_database_oid(stmt->dbname, true);
 	if (!OidIsValid(dboid) || dboid == MyDatabaseId || !pg_database_ownercheck(dboid, GetUserId()))
 		return InvalidOid;
@@ -1448,7 +1567,8 @@ database_to_drop(DropdbStmt *stmt, bool toplevel)
 
 /*
  * ProcessUtility_hook: LOCK of stategraph's tables (refuse_shared_table_lock);
- * the owner's DROP DATABASE first stops that database's workers, and so do
+ * the owner's DROP DATABASE first stops that database's workers (without
+ * FORCE, once no other session is connected to it: TAP 313, 314), and so do
  * the statements that need a database alone (database_needed_alone), which
  * then give it its workers back; COMMIT PREPARED does the wakes of the
  * prepared transaction.
@@ -1465,10 +1585,18 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (IsA(parsetree, LockStmt))
 		refuse_shared_table_lock((LockStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL);
 
-	/* only a DROP DATABASE that PostgreSQL does not refuse first stops the workers */
+	/*
+	 * Only a DROP DATABASE that PostgreSQL does not refuse first stops the
+	 * workers; without FORCE, only once no other session is connected.
+	 */
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
-		dboid = database_to_drop((DropdbStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL);
+		bool		force;
+
+		dboid = database_to_drop((DropdbStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL, &force);
+		/* no worker: nothing to stop, nor to wait for (dropdb waits alone) */
+		if (OidIsValid(dboid) && !force && database_has_workers(dboid) && others_stay_connected(dboid))
+			dboid = InvalidOid;	/* dropdb refuses: 55006 */
 		if (OidIsValid(dboid))
 			stop_database_workers(dboid);
 	}

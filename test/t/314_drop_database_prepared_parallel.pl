@@ -1,0 +1,75 @@
+# What the owner's DROP DATABASE waits for before it stops the database's
+# workers is what PostgreSQL's dropdb waits for (CountOtherDBBackends),
+# minus the workers themselves:
+#   1. a prepared transaction of the database makes dropdb refuse (55006)
+#      as a connected session does: the workers are left alone (stopped
+#      first, a run's step in progress was killed, taken again by a new
+#      worker and counted as a death of its worker, for a drop that did
+#      not happen);
+#   2. the parallel workers of a worker's step are the worker's: they are
+#      not sessions to wait for (waited for, the drop was refused), and the
+#      database is dropped.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGNode;
+
+my $node = preloaded_node('drop_database_prepared_parallel', "max_prepared_transactions = 2\n");
+$node->safe_psql('postgres', 'CREATE DATABASE app');
+$node->safe_psql('app', q{
+    CREATE EXTENSION stategraph;
+    CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb $$;
+    -- its sleep in a parallel worker (force_parallel_mode: a Gather over it)
+    CREATE FUNCTION public.par(state jsonb) RETURNS jsonb LANGUAGE plpgsql
+        SET force_parallel_mode = on
+        AS $$ BEGIN PERFORM pg_catalog.pg_sleep((state->>'secs')::float8); RETURN '{"n": 1}'; END $$;
+    SELECT sg_create_graph('nap', '{"n": "add", "secs": "replace"}');
+    SELECT sg_add_node('nap', 'step', 'public.nap(jsonb)');
+    SELECT sg_add_edge('nap', '__start__', 'step');
+    SELECT sg_add_edge('nap', 'step', '__end__');
+    SELECT sg_compile('nap');
+    SELECT sg_create_graph('par', '{"n": "add", "secs": "replace"}');
+    SELECT sg_add_node('par', 'step', 'public.par(jsonb)');
+    SELECT sg_add_edge('par', '__start__', 'step');
+    SELECT sg_add_edge('par', 'step', '__end__');
+    SELECT sg_compile('par');
+});
+
+# 1. a prepared transaction of app, a worker executing a step
+$node->safe_psql('app', "BEGIN; CREATE TABLE public.pending (); PREPARE TRANSACTION 'p1';");
+my $rid = $node->safe_psql('app', q{SELECT sg_submit('nap', '{"secs": 20}', 't1')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+    WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'PgSleep'}),
+	'the step of run t1 executes');
+my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
+    WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'PgSleep'});
+my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app', extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55006: database "app" is being accessed by other users/,
+	'DROP DATABASE is refused (55006) while a prepared transaction of the database is left');
+like($err, qr/1 prepared transaction/, 'for the prepared transaction');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
+    WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}), '1',
+	'the worker executing a step was left alone, and its step still executes');
+is($node->safe_psql('app', "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
+	'the run ends in its first attempt');
+is($node->safe_psql('app', "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
+	'no death of its worker counted');
+$node->safe_psql('app', "ROLLBACK PREPARED 'p1'");
+
+# 2. a worker's step executes in a parallel worker
+$node->safe_psql('app', q{SELECT sg_submit('par', '{"secs": 60}', 't2')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity p
+    JOIN pg_stat_activity l ON l.pid = p.leader_pid
+    WHERE p.backend_type = 'parallel worker' AND p.datname = 'app' AND p.wait_event = 'PgSleep'
+      AND l.backend_type = 'stategraph worker'}),
+	"the step of run t2 executes in a parallel worker of the run's worker");
+($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app');
+is($rc, 0, "DROP DATABASE succeeds, the parallel worker of a worker's step not waited for") or diag($err);
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+    WHERE backend_type IN ('stategraph worker', 'parallel worker')}), '0', 'no worker left');
+$node->stop;
+done_testing();
