@@ -76,12 +76,14 @@
  * committed step by the next worker, which the launcher starts at once
  * for a worker that left without meaning to (so is a run whose worker was
  * killed, after the postmaster's crash restart). DROP DATABASE first stops the
- * workers of that database (a utility hook), once no other session is
- * connected to it: PostgreSQL refuses to drop a database in use, so the
- * hook first waits as dropdb does (up to 5 s) for the other sessions to
- * leave, and stops nothing if some stay (WITH (FORCE) terminates them:
- * the workers are stopped at once). DROP EXTENSION is seen by the
- * workers, which then leave.
+ * workers of that database (a utility hook), as do the statements that
+ * need it alone (ALTER DATABASE RENAME or SET TABLESPACE, CREATE DATABASE
+ * of it as a template), which give them back after; once no other session
+ * is connected to it: PostgreSQL refuses these statements for a database
+ * in use, so the hook first waits as they do (up to 5 s) for the other
+ * sessions to leave, and stops nothing if some stay (DROP DATABASE WITH
+ * (FORCE) terminates them: the workers are stopped at once). DROP
+ * EXTENSION is seen by the workers, which then leave.
  *
  *-------------------------------------------------------------------------
  */
@@ -1165,24 +1167,26 @@ prepared_transactions(Oid dboid)
 
 /*
  * dropdb's check of the sessions connected to the database (procarray.c,
- * CountOtherDBBackends), minus dboid's workers, which the caller stops
- * next: wait, up to 5 s in sleeps of 100 ms (as CountOtherDBBackends does),
- * until no other backend is connected to dboid and no prepared
- * transaction of it is left. true if some still are: dropdb waits for
- * them 5 s more (the workers still connected) and refuses with 55006, and
- * the workers must be left alone (stopped first, a step in progress was
- * killed, taken again by a new worker and counted as a death of its
- * worker, for a drop that did not happen). So such a refusal comes after
- * about 10 s instead of 5.
+ * CountOtherDBBackends, which ALTER DATABASE RENAME and SET TABLESPACE,
+ * and CREATE DATABASE of its template, make too), minus dboid's workers,
+ * which the caller stops next: wait, up to 5 s in sleeps of 100 ms (as
+ * CountOtherDBBackends does), until no other backend is connected to
+ * dboid and no prepared transaction of it is left. true if some still
+ * are: PostgreSQL waits for them 5 s more (the workers still connected)
+ * and refuses with 55006, and the workers must be left alone (stopped
+ * first, a step in progress was killed, taken again by a new worker and
+ * counted as a death of its worker, for a statement that did nothing).
+ * So such a refusal comes after about 10 s instead of 5.
  *
  * Not counted: this backend; dboid's workers, and the parallel workers of
  * their steps (a lock group whose leader is one of them), which end with
  * their leader; autovacuum, which CountOtherDBBackends terminates itself.
  * Backends are found by their backend id (sinvaladt.c's array of them):
  * the procarray, which CountOtherDBBackends walks, is not exported. A
- * session that connects after the wait (dropdb holds the database's lock
- * only from its own checks on) still makes dropdb refuse once the workers
- * are stopped: they are given back then (drop_database_failed).
+ * session that connects after the wait (PostgreSQL locks the database
+ * only in its own checks, after this hook) still makes the statement
+ * refused once the workers are stopped: they are given back then
+ * (drop_database_failed).
  */
 static bool
 others_stay_connected(Oid dboid)
@@ -1441,7 +1445,9 @@ database_has_workers(Oid dboid)
  * standard_ProcessUtility and AlterDatabase make them next). Its workers
  * were stopped and given back all the same, a step in progress killed,
  * taken again by a new worker and counted as a death of its worker (TAP
- * 286).
+ * 286). So were they when other sessions stay connected to the database,
+ * PostgreSQL's last refusal (55006, after 5 s): the caller waits for them
+ * first (others_stay_connected).
  */
 static Oid
 database_needed_alone(Node *parsetree, bool toplevel)
@@ -1569,9 +1575,9 @@ database_to_drop(DropdbStmt *stmt, bool toplevel, bool *force)
  * ProcessUtility_hook: LOCK of stategraph's tables (refuse_shared_table_lock);
  * the owner's DROP DATABASE first stops that database's workers (without
  * FORCE, once no other session is connected to it: TAP 313, 314), and so do
- * the statements that need a database alone (database_needed_alone), which
- * then give it its workers back; COMMIT PREPARED does the wakes of the
- * prepared transaction.
+ * the statements that need a database alone (database_needed_alone, once
+ * no other session is connected to it either), which then give it its
+ * workers back; COMMIT PREPARED does the wakes of the prepared transaction.
  */
 static void
 utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -1602,8 +1608,14 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	}
 	else if (shared != NULL && OidIsValid(dboid = database_needed_alone(parsetree, context == PROCESS_UTILITY_TOPLEVEL)))
 	{
-		back = true;
-		stop_database_workers(dboid);
+		/* PostgreSQL makes the same check of the other sessions (CountOtherDBBackends) */
+		if (others_stay_connected(dboid))
+			dboid = InvalidOid;	/* refused: 55006 */
+		else
+		{
+			back = true;
+			stop_database_workers(dboid);
+		}
 	}
 	PG_TRY();
 	{

@@ -10,7 +10,11 @@
 # that wait lets the drop go on (the workers stopped after it left), and
 # WITH (FORCE), which terminates the other sessions, stops the workers
 # first as before: a role that is not a superuser may not terminate them
-# (they connect as the bootstrap superuser).
+# (they connect as the bootstrap superuser). The statements that need
+# the database alone too (ALTER DATABASE ... RENAME TO, CREATE DATABASE ...
+# TEMPLATE of it: TAP 248) likewise wait for the other sessions before
+# they stop its workers, and stop nothing if some stay (PostgreSQL refuses
+# them with 55006 as well).
 use strict;
 use warnings;
 
@@ -59,22 +63,44 @@ sub app_exists
 
 make_app();
 
+# the refused statement left the busy worker alone, and its run ends in its first attempt
+sub untouched
+{
+	my ($rid, $pid, $what) = @_;
+	is(app_exists(), '1', "$what: app is still there");
+	is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
+        WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}), '1',
+		"$what: the worker executing a step was left alone, and its step still executes");
+	is($node->safe_psql('app', "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
+		"$what: the run ends in its first attempt");
+	is($node->safe_psql('app', "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
+		"$what: no death of its worker counted");
+}
+
 # 1. a client session stays connected while a worker executes a step
 my $session = $node->background_psql('app');
+$session->set_query_timer_restart;	# its timeout for each query, not for the whole session
 $session->query_safe('SELECT 1');
 my ($rid, $pid) = busy_run('t1', 20);
 my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app',
 	extra_params => [ '-U', 'dbo', '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/55006: database "app" is being accessed by other users/,
 	'DROP DATABASE is refused (55006) while a client session stays connected');
-is(app_exists(), '1', 'app is still there');
-is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
-    WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}), '1',
-	'the worker executing a step was left alone, and its step still executes');
-is($node->safe_psql('app', "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
-	'the run ends in its first attempt');
-is($node->safe_psql('app', "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
-	'no death of its worker counted');
+untouched($rid, $pid, 'DROP DATABASE');
+
+# the statements that need the database alone (TAP 248) wait for the session too
+($rid, $pid) = busy_run('t1r', 20);
+($rc, $out, $err) = $node->psql('postgres', 'ALTER DATABASE app RENAME TO app2',
+	extra_params => [ '-U', 'dbo', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55006: database "app" is being accessed by other users/,
+	'ALTER DATABASE RENAME TO is refused (55006) while a client session stays connected');
+untouched($rid, $pid, 'RENAME');
+($rid, $pid) = busy_run('t1c', 20);
+($rc, $out, $err) = $node->psql('postgres', 'CREATE DATABASE copy TEMPLATE app',
+	extra_params => [ '-U', 'dbo', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55006: source database "app" is being accessed by other users/,
+	'CREATE DATABASE ... TEMPLATE is refused (55006) while a client session stays connected');
+untouched($rid, $pid, 'TEMPLATE');
 $rid = $node->safe_psql('app', q{SELECT sg_submit('nap', '{"secs": 0}', 't1b')});
 is($node->safe_psql('app', "SELECT status FROM sg_wait('$rid', '30 s')"), 'success',
 	'a new run is done after the refused drop');
@@ -88,6 +114,7 @@ my $dropper = IPC::Run::start(
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
     WHERE query = 'DROP DATABASE app' AND state = 'active'}), 'DROP DATABASE is under way');
 sleep 1;
+$session->query_safe('SELECT 1');	# still connected
 $session->quit;
 ok($dropper->finish && $derr eq '', 'DROP DATABASE succeeds once the session has left') or diag($derr);
 is(app_exists(), '0', 'app is dropped');
