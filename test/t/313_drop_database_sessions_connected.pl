@@ -22,6 +22,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes qw(usleep);
 use SGNode;
 
 my $node = preloaded_node('drop_database_sessions_connected');
@@ -113,7 +114,7 @@ my $dropper = IPC::Run::start(
 	'>', \$dout, '2>', \$derr);
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
     WHERE query = 'DROP DATABASE app' AND state = 'active'}), 'DROP DATABASE is under way');
-sleep 1;
+usleep(500_000);	# within the 5 s the drop waits
 $session->query_safe('SELECT 1');	# still connected
 $session->quit;
 ok($dropper->finish && $derr eq '', 'DROP DATABASE succeeds once the session has left') or diag($derr);
