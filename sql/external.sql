@@ -397,3 +397,38 @@ SELECT sg_invoke('agentloop', '{"messages": []}', 'al3', recursion_limit => 2) ?
 SELECT sg_invoke('agentloop', NULL, 'al3', recursion_limit => 5) ? '__waiting__' AS waiting;
 SELECT answer_all('q5', 10) AS answered;
 SELECT * FROM loop_end('al3');
+
+-- 18. so does a step its completion leaves to a run of the thread's owner
+-- (the completer holds an advisory lock: TAP 304): the run counts the limit
+-- of the call that left the thread waiting, and stops where section 17's
+-- al1 stopped (it counted a fresh 25 from the thread's head: 13 model calls)
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_ext_loop;
+RESET client_min_messages;
+CREATE ROLE regress_ext_loop;
+GRANT USAGE ON SCHEMA external, stategraph TO regress_ext_loop;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA stategraph TO regress_ext_loop;
+SET ROLE regress_ext_loop;
+SELECT sg_invoke('agentloop', '{"messages": []}', 'al4', recursion_limit => 3) ? '__waiting__' AS waiting;
+RESET ROLE;
+SELECT pg_advisory_lock(18) IS NOT NULL AS locked;
+SELECT count(sg_complete(task_id, token, '{"messages": [{"role": "assistant"}]}')) AS answered
+FROM sg_claim('q5', 'w');
+SELECT pg_advisory_unlock(18) AS unlocked;
+SELECT h.status, s.step FROM sg_threads() h, sg_get_state('al4') s WHERE h.thread_id = 'al4';
+-- the run (a background worker's or CALL sg_work's, whose WARNING is not shown) goes on
+-- and waits for the next call
+SET client_min_messages = error;
+CALL sg_work();
+SELECT count(sg_complete(task_id, token, '{"messages": [{"role": "assistant"}]}')) AS answered
+FROM sg_claim('q5', 'w', wait => '30 s');
+CALL sg_work();
+RESET client_min_messages;
+SELECT status, error->>'message' AS error
+FROM sg_wait((SELECT run_id FROM stategraph.runs WHERE thread_id = 'al4'), '30 s');
+SELECT recursion_limit, last_step FROM stategraph.runs WHERE thread_id = 'al4';
+SELECT count(*) AS more_calls FROM sg_claim('q5', 'w');
+SELECT * FROM loop_end('al4');
+SELECT sg_delete_thread('al4');
+DROP OWNED BY regress_ext_loop;
+DROP ROLE regress_ext_loop;

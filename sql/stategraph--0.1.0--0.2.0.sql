@@ -508,7 +508,10 @@ CREATE TABLE stategraph.runs (
     failures        integer NOT NULL DEFAULT 0,       -- errors outside its graph's steps (worker.c)
     recoveries      integer NOT NULL DEFAULT 0,       -- claims that found it running (its executor had died)
                                                       -- since the thread's head last moved: deaths without progress
-    recovery_head   uuid                              -- the thread's head at the last of those claims
+    recovery_head   uuid,                             -- the thread's head at the last of those claims
+    left_head       uuid,                             -- a run going on with a step its task's completion left
+    last_step       integer                           -- (src/tasks.c), that head: the last step the limit of the
+                                                      -- call that left it allows (NULL: counted from the run's start)
 );
 CREATE INDEX runs_active ON stategraph.runs (thread_id, seq)
     WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']);
@@ -800,6 +803,9 @@ CREATE TABLE stategraph.steps_left (
     checkpoint_id uuid NOT NULL,            -- the thread's head when its step was left
     owner         name NOT NULL DEFAULT CURRENT_USER,
     left_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    recursion_limit integer,                -- of the call that left the thread waiting, and the last
+    last_step     integer,                  -- step it allows (the tasks'): the run counts them on;
+                                            -- NULL: a fresh limit of 25 from the head
     -- (the owner in the key: a note another role wrote first cannot keep
     -- out the owner's, as row-level security hides it from the owner)
     PRIMARY KEY (thread_id, checkpoint_id, owner)
@@ -1609,7 +1615,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.sg_tasks(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION stategraph.sweep_leases(integer) TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON stategraph.tasks TO PUBLIC;
 -- (not left_at: the order the notes are looked at in is the server's)
-GRANT SELECT, DELETE, INSERT (thread_id, checkpoint_id, owner), UPDATE (owner) ON stategraph.steps_left TO PUBLIC;
+GRANT SELECT, DELETE, INSERT (thread_id, checkpoint_id, owner, recursion_limit, last_step), UPDATE (owner) ON stategraph.steps_left TO PUBLIC;
 GRANT USAGE ON SEQUENCE stategraph.tasks_seq_seq TO PUBLIC;
 -- LangGraph.js checkpoint storage: each role reads and writes its own rows
 -- (the owner_rows policies); lg_next is called by sg_threads as the caller

@@ -69,6 +69,16 @@
  * thread a client session holds, are passed over by claims without using
  * up one of their tries (claim_run).
  *
+ * recursion_limit counts a run's steps from where it began, also when it
+ * goes on after its waits or a crash (run_last_step). A run queued for a
+ * step a task's completion left (sg_submit_for_owner) goes on as the
+ * completion would have: with the limit of the call that left the thread
+ * waiting, counted from where that call began (runs.last_step, which its
+ * start, the thread's head, cannot say). Its claim drops last_step if the
+ * thread has moved on from that step meanwhile (left_head): the run then
+ * counts its limit from where it starts, as any run. Read with the claim,
+ * no statement of its own.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -132,6 +142,8 @@ typedef struct RunRow
 	pg_uuid_t	checkpoint_id;
 	Jsonb	   *resume;
 	int			recursion_limit;
+	bool		has_last_step;	/* a left step's run still at that step (sg_submit_for_owner) */
+	int			last_step;		/* the last step the limit of the call that left it allows */
 	char	   *owner;
 	bool		stepped;
 	char	   *stop_request;
@@ -494,14 +506,16 @@ typedef struct OwnerSubmit
 	const char *graph;
 	const char *thread_id;
 	const int64 *gen;			/* the generation of the step's graph; NULL: not known */
+	const SGLeftLimit *limit;	/* the limit the step counts on; NULL: a fresh 25 */
 } OwnerSubmit;
 
 static bool
 submit_call(void *arg)
 {
 	OwnerSubmit *o = (OwnerSubmit *) arg;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {CStringGetTextDatum(o->graph), CStringGetTextDatum(o->thread_id)};
+	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		values[3] = {CStringGetTextDatum(o->graph), CStringGetTextDatum(o->thread_id),
+	Int32GetDatum(o->limit ? o->limit->recursion_limit : 25)};
 
 	/*
 	 * (rare: planned each time, in the extension's schema as it is now).
@@ -514,9 +528,27 @@ submit_call(void *arg)
 	Datum		gen;
 
 	(void) sg_spi_run(psprintf("SELECT %s.sg_submit($1, NULL::pg_catalog.jsonb, $2, NULL::pg_catalog.uuid, "
-							   "NULL::pg_catalog.jsonb, 25, 'enqueue'::pg_catalog.text, NULL::pg_catalog.interval, "
+							   "NULL::pg_catalog.jsonb, $3, 'enqueue'::pg_catalog.text, NULL::pg_catalog.interval, "
 							   "NULL::pg_catalog.text)", ext_schema()),
-					  2, types, values, NULL);
+					  3, types, values, NULL);
+	run_id = sg_spi_datum(0, 1, &isnull);
+
+	/*
+	 * The step goes on as sg_complete would have gone on with it
+	 * (tasks.c, run_continued_step): counting the limit of the call that
+	 * left the thread waiting on from where that call began, which the run's
+	 * own start (the thread's head) cannot say (execute_run)
+	 */
+	if (o->limit != NULL && !isnull)
+	{
+		Oid			ltypes[3] = {UUIDOID, INT4OID, UUIDOID};
+		Datum		lvalues[3] = {run_id, Int32GetDatum(o->limit->last_step),
+		UUIDPGetDatum(&o->limit->head)};
+
+		(void) sg_spi_run("UPDATE stategraph.runs SET last_step = $2, left_head = $3 "
+						  "WHERE run_id OPERATOR(pg_catalog.=) $1",
+						  3, ltypes, lvalues, NULL);
+	}
 	if (o->gen == NULL)
 		return true;
 
@@ -527,7 +559,6 @@ submit_call(void *arg)
 	 * owner's thread as the owner (TAP 250), where a queued run or a task
 	 * of the old graph is refused (newcomer_runs, SG011).
 	 */
-	run_id = sg_spi_datum(0, 1, &isnull);
 	types[0] = UUIDOID;
 	if (isnull || sg_spi_run("SELECT r.graph_gen FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) $1",
 							 1, types, &run_id, NULL) != 1 ||
@@ -762,14 +793,18 @@ sg_hide_session_settings(void)
  * it could not at all: the thread then waits for sg_invoke(graph, NULL,
  * thread). gen (NULL: not known) is the generation of the graph whose step
  * queued the tasks: a run of another graph of that name is not queued.
+ * limit (NULL: a fresh limit of 25 from the head) is the recursion limit
+ * the step would have counted had the completion gone on with it: the run
+ * counts it on, the outcome the same either way.
  */
 SGOwnerSubmit
-sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner, const int64 *gen)
+sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner, const int64 *gen,
+					const SGLeftLimit *limit)
 {
 	Oid			role = get_role_oid(owner, true);
 	Oid			save_user;
 	int			save_sec;
-	OwnerSubmit o = {graph, thread_id, gen};
+	OwnerSubmit o = {graph, thread_id, gen, limit};
 	ErrorData  *edata;
 
 	if (!OidIsValid(role))
@@ -1582,6 +1617,9 @@ run_from_row(uint64 r)
 	d = sg_spi_datum(r, 13, &isnull);
 	if ((run->has_graph_gen = !isnull))
 		run->graph_gen = DatumGetInt64(d);
+	d = sg_spi_datum(r, 14, &isnull);
+	if ((run->has_last_step = !isnull))
+		run->last_step = DatumGetInt32(d);
 	return run;
 }
 
@@ -1818,6 +1856,10 @@ mark_claimed(Datum run_id)
 				"  ELSE r.recovery_head END, "
 				"stepped = o.stepped OR r.input IS NOT NULL, "
 				"started_at = COALESCE(r.started_at, pg_catalog.clock_timestamp()), "
+				/* a left step's limit, while the run goes on with that step (sg_submit_for_owner) */
+				"last_step = CASE WHEN r.last_step IS NULL OR r.stepped THEN r.last_step "
+				"  WHEN EXISTS (SELECT FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+				"  AND t.head OPERATOR(pg_catalog.=) r.left_head) THEN r.last_step END, "
 				"(start_head, start_status) = (SELECT r.start_head, r.start_status WHERE r.stepped "
 				"  UNION ALL SELECT t.head, t.status FROM stategraph.threads t WHERE NOT r.stepped "
 				"  AND t.thread_id OPERATOR(pg_catalog.=) r.thread_id AND " OWNER_ACTS("r", "t") ") "
@@ -1829,7 +1871,7 @@ mark_claimed(Datum run_id)
 				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "
 				"r.recursion_limit, r.owner, o.stepped, r.stop_request, r.recoveries, "
-				"o.status OPERATOR(pg_catalog.=) 'running', r.graph_gen",
+				"o.status OPERATOR(pg_catalog.=) 'running', r.graph_gen, r.last_step",
 				1, types, &run_id, NULL) != 1)
 		return NULL;
 	return run_from_row(0);
@@ -2782,6 +2824,12 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 	}
 	else
 		opts.has_last_step = run_last_step(r, &opts.last_step);
+	/* a left step's run: the limit of the call that left it counts, from before the run */
+	if (r->has_last_step && (!opts.has_last_step || r->last_step < opts.last_step))
+	{
+		opts.has_last_step = true;
+		opts.last_step = r->last_step;
+	}
 	for (;;)
 	{
 		ErrorData  *edata;

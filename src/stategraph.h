@@ -483,8 +483,15 @@ typedef enum SGOwnerSubmit
 	OWNER_RETRY,				/* not for now: a lock held, a deadlock, a serialization failure */
 	OWNER_REFUSED
 } SGOwnerSubmit;
+/* The recursion limit a step left by its task's completion counts on (tasks.c, leave_step). */
+typedef struct SGLeftLimit
+{
+	int			recursion_limit;	/* of the call that left the thread waiting */
+	int			last_step;		/* the last step it allows */
+	pg_uuid_t	head;			/* the checkpoint the step was left at */
+} SGLeftLimit;
 extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner,
-										 const int64 *gen);	/* runs.c */
+										 const int64 *gen, const SGLeftLimit *limit);	/* runs.c */
 extern int64 sg_interval_ms(Interval *iv);
 extern bool sg_interval_negative(Interval *iv);
 extern void sg_check_interval_range(Interval *iv, bool subtract, const char *name);

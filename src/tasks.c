@@ -43,8 +43,11 @@
  * per finished external step. It counts the recursion limit of the call
  * that left the thread waiting (kept on the task rows: recursion_limit,
  * last_step) on from where that call began, as a background run counts
- * its own across its waits. The completing UPDATE also says where the
- * step stands; a completion that saw other tasks of its step out looks
+ * its own across its waits; a step it leaves (leave_step) is noted with
+ * that limit, which the owner's run that goes on with it counts (runs.c,
+ * sg_submit_for_owner): where an agent loop stops does not depend on
+ * whether its completions could go on in-line. The completing UPDATE
+ * also says where the step stands; a completion that saw other tasks of its step out looks
  * again under a lock of the step, so that the last one always knows it is
  * last; the thread is taken without waiting (a session holding it takes
  * the result itself). A failure or an interrupt edits the pending writes of
@@ -361,14 +364,15 @@ run_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
  * the trigger owner_writes lets them through (sg_leaving_step).
  */
 static uint64
-run_note_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values)
+run_note_sql(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values,
+			 const char *nulls)
 {
 	uint64		n;
 
 	sg_leaving_step = true;
 	PG_TRY();
 	{
-		n = run_sql(plan, sql, nargs, types, values, NULL, 0);
+		n = run_sql(plan, sql, nargs, types, values, nulls, 0);
 	}
 	PG_FINALLY();
 	{
@@ -1384,8 +1388,9 @@ sg_tasks_sweep(int limit)
  * whose thread still waits at that checkpoint with none of its tasks out
  * and no background run gets one, queued as the note's owner (runs.c,
  * sg_submit_for_owner), which goes on from the head as sg_invoke(graph,
- * NULL, thread) would; the note goes. A thread held by another session,
- * or whose row an open transaction holds, or whose run could not be
+ * NULL, thread) would, with the recursion limit the note keeps (that of
+ * the call that left the thread waiting, leave_step); the note goes. A
+ * thread held by another session, or whose row an open transaction holds, or whose run could not be
  * queued for now (a lock, a deadlock), keeps its note for the next pass
  * (*held), written again so that it goes to the back of the line: a role
  * holding threads of its own does not keep the others' notes waiting. Run
@@ -1402,7 +1407,7 @@ sg_tasks_continue_left(int limit, bool *held)
 	static SPIPlanPtr still_plan;
 	static SPIPlanPtr drop_plan;
 	static SPIPlanPtr back_plan;
-	Oid			types[3] = {TEXTOID, UUIDOID, NAMEOID};
+	Oid			types[5] = {TEXTOID, UUIDOID, NAMEOID, INT4OID, INT4OID};
 	Oid			limit_type = INT4OID;
 	Datum		limit_arg = Int32GetDatum(limit);
 	SPITupleTable *tt;
@@ -1416,16 +1421,25 @@ sg_tasks_continue_left(int limit, bool *held)
 			"SELECT n.ctid FROM stategraph.steps_left n WHERE NOT " STEP_NOTE_VALID("n") " LIMIT $1 "
 			"FOR UPDATE SKIP LOCKED))", 1, &limit_type, &limit_arg, NULL, 0);
 	n = run_sql(&list_plan,
-				"SELECT n.thread_id, n.checkpoint_id, n.owner FROM stategraph.steps_left n "
+				"SELECT n.thread_id, n.checkpoint_id, n.owner, n.recursion_limit, n.last_step "
+				"FROM stategraph.steps_left n "
 				"WHERE " STEP_NOTE_VALID("n") " ORDER BY n.left_at LIMIT $1 FOR UPDATE OF n SKIP LOCKED",
 				1, &limit_type, &limit_arg, NULL, 0);
 	tt = SPI_tuptable;
 	for (i = 0; i < n; i++)
 	{
 		char	   *thread_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		bool		isnull;
-		Datum		values[3] = {CStringGetTextDatum(thread_id), SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull),
-		SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)};
+		bool		isnull,
+					limit_null,
+					last_null;
+		Datum		values[5] = {CStringGetTextDatum(thread_id), SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull),
+		SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull), SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &limit_null),
+		SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &last_null)};
+		/* the limit of the call that left the thread waiting (leave_step); none: a fresh 25 */
+		bool		counted = !limit_null && !last_null && DatumGetInt32(values[3]) > 0;
+		char		nulls[5] = {' ', ' ', ' ', counted ? ' ' : 'n', counted ? ' ' : 'n'};
+		SGLeftLimit left = {counted ? DatumGetInt32(values[3]) : 0, counted ? DatumGetInt32(values[4]) : 0,
+		*DatumGetUUIDP(values[1])};
 		SGRowLock	lock;
 		bool		keep = false;
 
@@ -1463,7 +1477,7 @@ sg_tasks_continue_left(int limit, bool *held)
 				int64		gen = DatumGetInt64(sg_spi_datum(0, 2, &gen_null));
 
 				switch (sg_submit_for_owner(sg_spi_text(0, 1), thread_id, SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
-											gen_null ? NULL : &gen))
+											gen_null ? NULL : &gen, counted ? &left : NULL))
 				{
 					case OWNER_SUBMITTED:
 						queued++;
@@ -1484,8 +1498,9 @@ sg_tasks_continue_left(int limit, bool *held)
 		{
 			*held = true;
 			(void) run_note_sql(&back_plan,
-								"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) VALUES ($1, $2, $3)",
-								3, types, values);
+								"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner, recursion_limit, last_step) "
+								"VALUES ($1, $2, $3, $4, $5)",
+								5, types, values, nulls);
 		}
 	}
 	return queued;
@@ -1954,26 +1969,32 @@ step_state(TaskRow *row)
  * of the tasks' owner (the thread's owner) if it still waits then (sg_tasks_continue_left),
  * or CALL sg_work or the sweep does; a session that held the thread to go
  * on with the step itself (a continuing sg_invoke) has moved the thread on
- * by then, and the note is dropped.
+ * by then, and the note is dropped. The note keeps the recursion limit
+ * the step would have counted here (run_continued_step): the run counts
+ * it on (TAP 317_left_step_recursion_limit).
  */
 static void
 leave_step(TaskRow *row)
 {
 	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
-	Datum		values[2] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id)};
+	Oid			types[4] = {TEXTOID, UUIDOID, INT4OID, INT4OID};
+	Datum		values[4] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id),
+	Int32GetDatum(row->recursion_limit), Int32GetDatum(row->last_step)};
+	bool		counted = row->has_last_step && row->recursion_limit > 0;
+	char		nulls[4] = {' ', ' ', counted ? ' ' : 'n', counted ? ' ' : 'n'};
 
 	/*
 	 * the note of the role the step's tasks are (the thread's owner, see
 	 * queue_task), whose run sees them; the completer is one of its members
-	 * (the tasks' policy)
+	 * (the tasks' policy). With the limit the step would have counted gone
+	 * on with here (run_continued_step): the run counts it on.
 	 */
 	(void) run_note_sql(&plan,
-						"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner) "
-						"SELECT k.thread_id, k.checkpoint_id, k.owner FROM stategraph.tasks k "
+						"INSERT INTO stategraph.steps_left (thread_id, checkpoint_id, owner, recursion_limit, last_step) "
+						"SELECT k.thread_id, k.checkpoint_id, k.owner, $3, $4 FROM stategraph.tasks k "
 						"WHERE k.thread_id OPERATOR(pg_catalog.=) $1 AND k.checkpoint_id OPERATOR(pg_catalog.=) $2 LIMIT 1 "
 						"ON CONFLICT DO NOTHING",
-						2, types, values);
+						4, types, values, nulls);
 	sg_steps_left_at_commit();
 }
 
