@@ -931,20 +931,24 @@ refuse_other_threads_task(TaskRow *row, SGExternalTask *et)
  * The run that went on with a step whose task is still out (an sg_invoke
  * continuing the thread) waits for it now: the completion that continues
  * the step counts the recursion limit of that run (continue_step), not of
- * the one that queued the task.
+ * the one that queued the task. Only a task of the run's own thread: a
+ * copy of a waiting thread in the same database names its source's tasks
+ * (refuse_other_threads_task), and its run set the limit that the source's
+ * completion counted (a copy's sg_invoke with 1000 let the source's loop,
+ * invoked with 3, go on to step 1001).
  */
 static void
 note_task_limit(SGExternalTask *et)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, INT4OID, INT4OID};
-	Datum		values[3] = {CStringGetTextDatum(et->task_id), Int32GetDatum(et->recursion_limit),
-	Int32GetDatum(et->last_step)};
+	Oid			types[4] = {TEXTOID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[4] = {CStringGetTextDatum(et->task_id), Int32GetDatum(et->recursion_limit),
+	Int32GetDatum(et->last_step), CStringGetTextDatum(et->thread_id)};
 
 	run_sql(&plan,
 			"UPDATE stategraph.tasks SET recursion_limit = $2, last_step = $3 "
-			"WHERE task_id OPERATOR(pg_catalog.=) $1",
-			3, types, values, NULL, 0);
+			"WHERE task_id OPERATOR(pg_catalog.=) $1 AND thread_id OPERATOR(pg_catalog.=) $4",
+			4, types, values, NULL, 0);
 }
 
 /*
@@ -980,9 +984,14 @@ sg_task_sync(SGExternalTask *et, Jsonb **result)
 	}
 	if (has_status(row, "queued") || has_status(row, "claimed"))
 	{
-		/* a session that goes on with the step waits now: its completion counts that run's limit */
-		if (!row->has_last_step || row->last_step != et->last_step ||
-			row->recursion_limit != et->recursion_limit)
+		/*
+		 * a session that goes on with the step waits now: its completion
+		 * counts that run's limit (not a copy's run waiting on its source's
+		 * task: the source's completion continues the source)
+		 */
+		if (strcmp(row->thread_id, et->thread_id) == 0 &&
+			(!row->has_last_step || row->last_step != et->last_step ||
+			 row->recursion_limit != et->recursion_limit))
 			note_task_limit(et);
 		return false;
 	}
