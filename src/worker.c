@@ -131,6 +131,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -2172,19 +2173,58 @@ extension_version(Oid ext)
 }
 
 /*
+ * The extension and its runs table as this worker's last transaction found
+ * them (InvalidOid: look them up). pg_extension has no syscache, and its
+ * two scans by name and by OID took a tenth of a worker transaction's
+ * start, five of which a run of three steps has; the runs table is dropped
+ * with the extension, whose relcache invalidation (or a reset of every
+ * cache) forgets them (ext_cache_callback).
+ */
+static Oid	known_ext = InvalidOid;
+static Oid	known_runs = InvalidOid;
+
+static void
+ext_cache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == known_runs)
+		known_ext = known_runs = InvalidOid;
+}
+
+/*
  * Start a worker transaction holding the extension's object lock (as
  * DROP EXTENSION takes it, before any of the extension's tables): a
  * worker and DROP EXTENSION then never lock tables in opposite orders.
  * False (and no transaction) if the database no longer has the extension.
+ * The extension known from the last transaction is locked at once: the
+ * start of the transaction and the lock (once granted, after a DROP
+ * EXTENSION it waited for) take in the invalidations committed before, so
+ * it is still known after the lock only if its runs table was not dropped.
  */
 static bool
 start_worker_transaction(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			ext;
+	static bool callback_set = false;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (!callback_set)
+	{
+		CacheRegisterRelcacheCallback(ext_cache_callback, (Datum) 0);
+		callback_set = true;
+	}
+	if (OidIsValid(known_ext))
+	{
+		LockDatabaseObject(ExtensionRelationId, known_ext, 0, AccessShareLock);
+		if (OidIsValid(known_ext))
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			MemoryContextSwitchTo(cxt);
+			return true;
+		}
+		/* (the lock on an extension maybe dropped is held to the transaction's end, as below) */
+	}
 	ext = get_extension_oid("stategraph", true);
 	if (OidIsValid(ext))
 	{
@@ -2192,7 +2232,12 @@ start_worker_transaction(void)
 		if (get_extension_name(ext) == NULL)
 			ext = InvalidOid;	/* dropped while we waited */
 	}
-	if (OidIsValid(ext) && !has_background_runs())
+	if (OidIsValid(ext) && has_background_runs())
+	{
+		known_runs = get_relname_relid("runs", get_namespace_oid("stategraph", false));
+		known_ext = ext;
+	}
+	else if (OidIsValid(ext))
 	{
 		/*
 		 * An extension of a version without background runs (0.1.0, before
