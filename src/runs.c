@@ -1166,7 +1166,9 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
  * active, or ended since the transaction began: sg_cancel of it, say)? Its
  * row stays locked until the transaction ends, and the worker that executes
  * it waits there to record its end: run id cannot start before, and
- * sg_wait slept until its timeout (or for good) beside that worker.
+ * sg_wait slept until its timeout (or for good) beside that worker. A
+ * transaction without a transaction ID has written no row: no statement
+ * then (most waits, in a transaction of their own).
  */
 static bool
 changed_run_ahead(pg_uuid_t *id)
@@ -1177,6 +1179,8 @@ changed_run_ahead(pg_uuid_t *id)
 	uint64		n, i;
 	bool		isnull;
 
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return false;
 	n = run_sql(&plan,
 				"SELECT e.xmin FROM stategraph.runs r JOIN stategraph.runs e "
 				"  ON e.thread_id OPERATOR(pg_catalog.=) r.thread_id AND e.seq OPERATOR(pg_catalog.<) r.seq "
