@@ -29,20 +29,7 @@ is(r("SELECT status FROM sg_wait('$r1', '60 s')"), 'success', 'a keyed run is do
 ext_threads($node, 'x', 3);
 complete_ext_tasks($node, 1);
 
-$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN; ALTER DATABASE router OWNER TO mallory');
-$node->safe_psql('router', q{
-	ALTER SCHEMA public OWNER TO mallory;
-	SET ROLE mallory;
-	ALTER DATABASE router SET search_path = public, pg_catalog;
-	CREATE TABLE public.hijacked (what text, who text, ctx text);
-	GRANT INSERT ON public.hijacked TO PUBLIC;
-	CREATE FUNCTION public.note(what pg_catalog.text) RETURNS boolean LANGUAGE plpgsql AS $$
-	DECLARE c pg_catalog.text;
-	BEGIN
-		GET DIAGNOSTICS c = PG_CONTEXT;
-		INSERT INTO public.hijacked VALUES (what, current_user, c);
-		RETURN true;
-	END $$;
+hostile_router_owner($node, 'router', q{
 	CREATE FUNCTION public.eq_text(a pg_catalog.text, b pg_catalog.text) RETURNS boolean LANGUAGE plpgsql
 		AS $$ BEGIN PERFORM public.note('text = text'); RETURN a OPERATOR(pg_catalog.=) b; END $$;
 	CREATE OPERATOR public.= (LEFTARG = pg_catalog.text, RIGHTARG = pg_catalog.text, FUNCTION = public.eq_text);
@@ -58,9 +45,7 @@ is(partitions_served($node, 'shard_b'), '0', 'shard_b is no partition of the clu
 is($node->safe_psql('shard_c', q{SELECT (SELECT count(*) FROM stategraph.runs WHERE idempotency_key = 'bill-1')
 	|| ' ' || (SELECT count(*) FROM stategraph.tasks WHERE status = 'completed')}), '1 1',
 	'shard_c adopted the finished run and the finished task');
-my $hijacked = r(q{SELECT string_agg(DISTINCT what || ' as ' || who, ', ') FROM public.hijacked});
-is($hijacked, '', "no function of the router database's owner ran as the role moving partitions");
-diag(r(q{SELECT string_agg(DISTINCT ctx, E'\n----\n') FROM public.hijacked})) if $hijacked ne '';
+is(hijacked_calls($node, 'router'), '', "no function of the router database's owner ran as the role moving partitions");
 # what is neither 'runs' nor 'tasks': an error (22023), not 0 adopted
 my ($rc, $out, $err) = $node->psql('router', qq{\\set VERBOSITY verbose\nSELECT stategraph_router.adopt_finished('bogus', '$conn{shard_b}', '$conn{shard_c}')});
 like($err, qr/ERROR:  22023: what must be 'runs' or 'tasks', not 'bogus'/, 'adopt_finished refuses another kind (22023)');

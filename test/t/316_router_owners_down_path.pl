@@ -28,28 +28,13 @@ my $cp = r("SELECT checkpoint_id FROM sg_get_state('$ta')");
 my ($host, $port) = ($node->host, $node->port);
 r("ALTER SERVER stategraph OPTIONS (SET partition_3 'host=$host port=$port dbname=shard_down')");
 
-$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN; ALTER DATABASE router OWNER TO mallory');
-$node->safe_psql('router', q{
-	ALTER SCHEMA public OWNER TO mallory;
-	SET ROLE mallory;
-	ALTER DATABASE router SET search_path = public, pg_catalog;
-	CREATE TABLE public.hijacked (what text, who text, ctx text);
-	GRANT INSERT ON public.hijacked TO PUBLIC;
-	CREATE FUNCTION public.note(what pg_catalog.text) RETURNS boolean LANGUAGE plpgsql AS $$
-	DECLARE c pg_catalog.text;
-	BEGIN
-		GET DIAGNOSTICS c = PG_CONTEXT;
-		INSERT INTO public.hijacked VALUES (what, current_user, c);
-		RETURN true;
-	END $$;
+hostile_router_owner($node, 'router', q{
 	CREATE DOMAIN public.text AS pg_catalog.text CHECK (public.note('domain text'));
 });
 
 is(r(qq{SELECT sg_update_state('$tb', '{"log": ["b"]}', as_node => 'noop', checkpoint_id => '$cp') IS NOT NULL}), 't',
 	'an update from a checkpoint of another server, with a third server down');
 is(r("SELECT values FROM sg_get_state('$tb')"), '{"log": ["a", "b"]}', 'the thread starts from that checkpoint');
-my $hijacked = r(q{SELECT string_agg(DISTINCT what || ' as ' || who, ', ') FROM public.hijacked});
-is($hijacked, '', "no function of the router database's owner ran as the caller");
-diag(r(q{SELECT string_agg(DISTINCT ctx, E'\n----\n') FROM public.hijacked})) if $hijacked ne '';
+is(hijacked_calls($node, 'router'), '', "no function of the router database's owner ran as the caller");
 $node->stop;
 done_testing();

@@ -11,8 +11,9 @@ use warnings;
 
 use Exporter 'import';
 our @EXPORT = qw(router_node counter_shard_sql put_lg_threads thread_of_partition routed_ext_graph ext_threads
-  complete_ext_tasks tasks_listed partitions_served);
+  complete_ext_tasks tasks_listed partitions_served hostile_router_owner hijacked_calls);
 
+use Test::More;
 use PostgreSQL::Test::Cluster;
 
 # Starts a server named $name with the shard databases @{$opt{shards}}
@@ -141,6 +142,41 @@ sub partitions_served
 	my ($node, $db) = @_;
 	return $node->safe_psql('router',
 		"SELECT count(*) FROM stategraph_router.partitions() WHERE connstr LIKE '%dbname=$db%'");
+}
+
+
+# The router database $db given to a role of its own, mallory, who sets its
+# search path to public, pg_catalog and lays the traps of $traps (SQL run as
+# mallory: operators, domains, functions in public that call public.note(what)).
+# public.note records what ran, as whom and where (hijacked_calls).
+sub hostile_router_owner
+{
+	my ($node, $db, $traps) = @_;
+	$node->safe_psql('postgres', "CREATE ROLE mallory LOGIN; ALTER DATABASE $db OWNER TO mallory");
+	$node->safe_psql($db, q{
+	ALTER SCHEMA public OWNER TO mallory;
+	SET ROLE mallory;
+	ALTER DATABASE } . $db . q{ SET search_path = public, pg_catalog;
+	CREATE TABLE public.hijacked (what text, who text, ctx text);
+	GRANT INSERT ON public.hijacked TO PUBLIC;
+	CREATE FUNCTION public.note(what pg_catalog.text) RETURNS boolean LANGUAGE plpgsql AS $$
+	DECLARE c pg_catalog.text;
+	BEGIN
+		GET DIAGNOSTICS c = PG_CONTEXT;
+		INSERT INTO public.hijacked VALUES (what, current_user, c);
+		RETURN true;
+	END $$;
+} . $traps);
+}
+
+# What of hostile_router_owner's traps ran in $db, as whom ('' for nothing);
+# the call stacks go to the test's diagnostics.
+sub hijacked_calls
+{
+	my ($node, $db) = @_;
+	my $calls = $node->safe_psql($db, q{SELECT string_agg(DISTINCT what || ' as ' || who, ', ') FROM public.hijacked});
+	diag($node->safe_psql($db, q{SELECT string_agg(DISTINCT ctx, E'\n----\n') FROM public.hijacked})) if $calls ne '';
+	return $calls;
 }
 
 1;
