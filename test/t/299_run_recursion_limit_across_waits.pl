@@ -19,16 +19,7 @@ my $node = preloaded_node('run_recursion_limit_across_waits');
 my $plain = plain_node('run_recursion_limit_across_waits_work');
 my $setup = q{
     CREATE EXTENSION stategraph;
-    CREATE FUNCTION tools(state jsonb) RETURNS jsonb LANGUAGE sql AS $$
-        SELECT '{"messages": [{"role": "tool"}]}'::jsonb $$;
-    -- agent (external, queue llm) -> tools -> agent -> ...: no way out
-    SELECT sg_create_graph('loop', '{"messages": "append"}');
-    SELECT sg_add_external_node('loop', 'agent', queue => 'llm');
-    SELECT sg_add_node('loop', 'tools', 'tools(jsonb)');
-    SELECT sg_add_edge('loop', '__start__', 'agent');
-    SELECT sg_add_edge('loop', 'agent', 'tools');
-    SELECT sg_add_edge('loop', 'tools', 'agent');
-    SELECT sg_compile('loop');
+} . agent_loop_graph_sql() . q{
     -- the same loop in SQL only, for comparison
     SELECT sg_create_graph('sqlloop', '{"messages": "append"}');
     SELECT sg_add_node('sqlloop', 'agent', 'tools(jsonb)');

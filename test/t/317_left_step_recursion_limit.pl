@@ -23,17 +23,7 @@ my $node = plain_node('left_step_recursion_limit');
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE ROLE app LOGIN;
-    CREATE FUNCTION tools(state jsonb) RETURNS jsonb LANGUAGE sql AS $$
-        SELECT '{"messages": [{"role": "tool"}]}'::jsonb $$;
-    -- agent (external, queue llm) -> tools -> agent -> ...: no way out
-    SELECT sg_create_graph('loop', '{"messages": "append"}');
-    SELECT sg_add_external_node('loop', 'agent', queue => 'llm');
-    SELECT sg_add_node('loop', 'tools', 'tools(jsonb)');
-    SELECT sg_add_edge('loop', '__start__', 'agent');
-    SELECT sg_add_edge('loop', 'agent', 'tools');
-    SELECT sg_add_edge('loop', 'tools', 'agent');
-    SELECT sg_compile('loop');
-});
+} . agent_loop_graph_sql());
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 my $answer = q{'{"messages": [{"role": "assistant"}]}'};

@@ -12,7 +12,7 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql llm_next_graph_sql llm_complete_sql
   other_role_thread_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
-  role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill);
+  role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -686,6 +686,26 @@ sub waiter_memory_flat
 	return ($out, $err);
 }
 
+
+
+# The SQL of graph 'loop' (TAP 299, 317): an agent loop with no way out,
+# external node 'agent' (queue 'llm') -> SQL node 'tools' (function
+# tools(jsonb), made here, appending a tool message) -> 'agent' -> ...,
+# channel messages appended: only the recursion limit stops it.
+sub agent_loop_graph_sql
+{
+	return q{
+    CREATE FUNCTION tools(state jsonb) RETURNS jsonb LANGUAGE sql AS $$
+        SELECT '{"messages": [{"role": "tool"}]}'::jsonb $$;
+    SELECT sg_create_graph('loop', '{"messages": "append"}');
+    SELECT sg_add_external_node('loop', 'agent', queue => 'llm');
+    SELECT sg_add_node('loop', 'tools', 'tools(jsonb)');
+    SELECT sg_add_edge('loop', '__start__', 'agent');
+    SELECT sg_add_edge('loop', 'agent', 'tools');
+    SELECT sg_add_edge('loop', 'tools', 'agent');
+    SELECT sg_compile('loop');
+};
+}
 
 # After kill -9 of the server process $pid: true once the server has been
 # through its crash restart and takes queries (the dead process's
