@@ -515,7 +515,7 @@ submit_call(void *arg)
 	OwnerSubmit *o = (OwnerSubmit *) arg;
 	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum		values[3] = {CStringGetTextDatum(o->graph), CStringGetTextDatum(o->thread_id),
-	Int32GetDatum(o->limit ? o->limit->recursion_limit : 25)};
+	Int32GetDatum(o->limit ? o->limit->recursion_limit : SG_DEFAULT_RECURSION_LIMIT)};
 
 	/*
 	 * (rare: planned each time, in the extension's schema as it is now).

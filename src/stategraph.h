@@ -59,6 +59,7 @@
 #define SG_END_NAME		"__end__"
 #define SG_START		0			/* node index of __start__ */
 #define SG_MAX_NAME		512			/* bytes in a graph, node, channel or thread name */
+#define SG_DEFAULT_RECURSION_LIMIT 25	/* sg_invoke's default: a step continued without the limit of its call */
 #define SG_END			(-1)		/* edge target index of __end__ */
 
 /* GUCs (stategraph.c) */

@@ -133,7 +133,6 @@ extern bool pq_check_connection(void);
 #define POLL_MS_SHMEM		250		/* with it: only for tasks whose backoff ends */
 #define SWEEP_EVERY_MS		100		/* sg_claim sweeps at most this often per backend */
 #define MAX_BACKOFF_MS		3600000
-#define CONTINUE_RECURSION_LIMIT 25	/* sg_invoke's default, for a step sg_complete continues of a task without its run's */
 #define STEP_LOCK_FIELD4	0x5354	/* a step's completions ('ST'; thread locks use 0x5347) */
 
 /* The statuses of a task still out: its step waits for it (... OPERATOR(pg_catalog.=) TASK_OUT). */
@@ -2066,7 +2065,7 @@ run_continued_step(TaskRow *row, SGGraph *g, Jsonb *result)
 		opts.last_step = row->last_step;
 	}
 	else
-		opts.recursion_limit = CONTINUE_RECURSION_LIMIT;
+		opts.recursion_limit = SG_DEFAULT_RECURSION_LIMIT;
 	opts.on_error = SG_ON_ERROR_RETURN;
 	done_task.task_id = row->task_id;
 	done_task.result = result;
