@@ -415,7 +415,11 @@ SELECT pg_advisory_lock(18) IS NOT NULL AS locked;
 SELECT count(sg_complete(task_id, token, '{"messages": [{"role": "assistant"}]}')) AS answered
 FROM sg_claim('q5', 'w');
 SELECT pg_advisory_unlock(18) AS unlocked;
-SELECT h.status, s.step FROM sg_threads() h, sg_get_state('al4') s WHERE h.thread_id = 'al4';
+-- the completion left the step, noted for a run of the thread's owner with
+-- the call's limit: the note, or the run a sweep queued for it in the same
+-- transaction (its status is not shown: a worker may have claimed it)
+SELECT owner, recursion_limit FROM stategraph.steps_left WHERE thread_id = 'al4'
+UNION ALL SELECT owner, recursion_limit FROM stategraph.runs WHERE thread_id = 'al4';
 -- the run (a background worker's or CALL sg_work's, whose WARNING is not shown) goes on
 -- and waits for the next call
 SET client_min_messages = error;
