@@ -64,6 +64,14 @@
  * acts only on a thread its role may act on (OWNER_ACTS), whatever its
  * row says: run rows are the roles' own to write.
  *
+ * sg_wait sleeps until its run ends, and refuses at once (25001) a wait
+ * that its own transaction keeps from ending: for a run it submitted or
+ * changed, one whose thread (or an active run ahead of it there) it
+ * changed, or one whose row, thread row or run ahead it holds a row lock
+ * on, of any strength (claims pass a locked run over; own_hold). Only a
+ * transaction with an ID can have written or locked a row: the wait of
+ * any other costs no statement for this.
+ *
  * Status 'waiting' (external tasks out, tasks.c) is active for its
  * thread's FIFO but not due; the runs queued behind it, like runs whose
  * thread a client session holds, are passed over by claims without using
@@ -85,14 +93,19 @@
 
 #include "stategraph.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/multixact.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/bufmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -1117,7 +1130,6 @@ run_status_check(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
-static bool changed_run_ahead(pg_uuid_t *id);
 
 /*
  * The sg_run row of a run (as tupdesc), whether it is still active, and
@@ -1162,56 +1174,177 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
 }
 
 /*
- * Did this transaction change a run ahead of run id on its thread (one
- * active, or ended since the transaction began: sg_cancel of it, say)? Its
- * row stays locked until the transaction ends, and the worker that executes
- * it waits there to record its end: run id cannot start before, and
- * sg_wait slept until its timeout (or for good) beside that worker. A
- * transaction without a transaction ID has written no row: no statement
- * then (most waits, in a transaction of their own).
+ * Does this transaction (or a subtransaction of it still open) hold a row
+ * lock on the row version at tid of rel, whose xmin SQL read as xmin? Read
+ * from the tuple's header as heap_lock_tuple leaves it: xmax a locker's
+ * transaction ID, or a MultiXact whose members are the lockers (and an
+ * updater). A version pruned since and its slot taken by another row shows
+ * another xmin: no lock of ours then. Takes no lock on the row.
  */
 static bool
-changed_run_ahead(pg_uuid_t *id)
+locked_here(Relation rel, ItemPointer tid, TransactionId xmin)
+{
+	HeapTupleData tuple;
+	Buffer		buf;
+	uint16		infomask;
+	TransactionId xmax;
+	bool		same;
+	bool		here = false;
+
+	tuple.t_self = *tid;
+	if (!heap_fetch(rel, SnapshotAny, &tuple, &buf, false))
+		return false;
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	infomask = tuple.t_data->t_infomask;
+	xmax = HeapTupleHeaderGetRawXmax(tuple.t_data);
+	same = TransactionIdEquals(HeapTupleHeaderGetRawXmin(tuple.t_data), xmin);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	ReleaseBuffer(buf);
+	if (!same || (infomask & HEAP_XMAX_INVALID))
+		return false;
+	if (infomask & HEAP_XMAX_IS_MULTI)
+	{
+		MultiXactMember *members;
+		int			n = GetMultiXactIdMembers(xmax, &members, false, HEAP_XMAX_IS_LOCKED_ONLY(infomask));
+		int			i;
+
+		for (i = 0; i < n && !here; i++)
+			here = TransactionIdIsCurrentTransactionId(members[i].xid);
+		if (n > 0)
+			pfree(members);
+		return here;
+	}
+	return TransactionIdIsCurrentTransactionId(xmax);
+}
+
+/*
+ * Why run id cannot go on before this transaction ends, though the
+ * transaction wrote neither the run's row nor its thread's (fetch_run):
+ * the transaction changed a run ahead of it on its thread (one active, or
+ * ended since the transaction began: sg_cancel of it, say), whose row
+ * stays locked until the transaction ends, the worker that executes it
+ * waiting there to record its end; or it holds a row lock of its own
+ * (SELECT ... FOR KEY SHARE, FOR SHARE, FOR NO KEY UPDATE or FOR UPDATE, a
+ * foreign key check of a row that references it) on the run's row, on an
+ * active run's ahead of it, or on its thread's row: a claim passes a
+ * locked run over (FOR UPDATE SKIP LOCKED), an executor waits for the
+ * lock to record a step or an end, and a step locks its thread's row FOR
+ * UPDATE. Any strength counts, also FOR KEY SHARE, which a running run's
+ * end would pass: the same lock stops the run for good while it is
+ * queued, or to be claimed again after a failure, so that whether the
+ * wait could end would hang on the instant of the call. Without this,
+ * sg_wait slept until its timeout (or for good) beside the worker waiting
+ * for its own caller (TAP 307_wait_own_row_lock).
+ *
+ * A transaction without a transaction ID has written no row and locked
+ * none: no statement then (most waits, in a transaction of their own).
+ * Called once per wait: the waiting transaction writes and locks nothing
+ * more while it waits.
+ */
+typedef enum OwnHold
+{
+	OWN_NONE,
+	OWN_AHEAD_CHANGED,			/* a run ahead changed: as the thread changed */
+	OWN_RUN_LOCKED,
+	OWN_THREAD_LOCKED			/* the thread's row, or a run's ahead */
+} OwnHold;
+
+static OwnHold
+own_hold(pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(id)};
-	uint64		n, i;
+	Oid			schema;
+	Relation	runs = NULL;
+	Relation	threads = NULL;
+	OwnHold		hold = OWN_NONE;
+	uint64		n,
+				i;
 	bool		isnull;
 
 	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
-		return false;
+		return OWN_NONE;
+	/* kind: 0 a run ahead, 1 the run, 2 its thread; then xmin, ctid, active */
 	n = run_sql(&plan,
-				"SELECT e.xmin FROM stategraph.runs r JOIN stategraph.runs e "
+				"SELECT 0, e.xmin, e.ctid, e.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") "
+				"FROM stategraph.runs r JOIN stategraph.runs e "
 				"  ON e.thread_id OPERATOR(pg_catalog.=) r.thread_id AND e.seq OPERATOR(pg_catalog.<) r.seq "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND (e.status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") "
-				"  OR e.finished_at OPERATOR(pg_catalog.>=) pg_catalog.now())",
+				"  OR e.finished_at OPERATOR(pg_catalog.>=) pg_catalog.now()) "
+				"UNION ALL SELECT 1, r.xmin, r.ctid, true FROM stategraph.runs r "
+				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
+				"UNION ALL SELECT 2, t.xmin, t.ctid, true FROM stategraph.runs r JOIN stategraph.threads t "
+				"  ON t.thread_id OPERATOR(pg_catalog.=) r.thread_id WHERE r.run_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL);
 	for (i = 0; i < n; i++)
-		if (TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(i, 1, &isnull))))
-			return true;
-	return false;
+		if (DatumGetInt32(sg_spi_datum(i, 1, &isnull)) == 0 &&
+			TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(i, 2, &isnull))))
+			return OWN_AHEAD_CHANGED;
+	schema = get_namespace_oid("stategraph", false);
+	for (i = 0; i < n && hold == OWN_NONE; i++)
+	{
+		int			kind = DatumGetInt32(sg_spi_datum(i, 1, &isnull));
+		Relation   *rel = kind == 2 ? &threads : &runs;
+
+		if (!DatumGetBool(sg_spi_datum(i, 4, &isnull)))
+			continue;			/* (a run ahead that has ended needs nothing of its row) */
+		if (*rel == NULL)
+			*rel = table_open(get_relname_relid(kind == 2 ? "threads" : "runs", schema), AccessShareLock);
+		if (locked_here(*rel, (ItemPointer) DatumGetPointer(sg_spi_datum(i, 3, &isnull)),
+						DatumGetTransactionId(sg_spi_datum(i, 2, &isnull))))
+			hold = kind == 1 ? OWN_RUN_LOCKED : OWN_THREAD_LOCKED;
+	}
+	if (runs != NULL)
+		table_close(runs, AccessShareLock);
+	if (threads != NULL)
+		table_close(threads, AccessShareLock);
+	return hold;
 }
 
 /*
  * sg_wait's error (25001) for a run that cannot go on before the calling
  * transaction ends: one it submitted or changed (ours: workers see it only
- * after the commit), or one whose thread it changed (locked until then).
+ * after the commit), one whose thread it changed (locked until then), or
+ * one whose row, thread row or row of a run ahead it holds a row lock on
+ * (own_hold).
  */
 static void
-refuse_own_transaction_wait(pg_uuid_t *id, bool ours)
+refuse_own_transaction_wait(pg_uuid_t *id, bool ours, OwnHold hold)
 {
+	const char *run = sg_uuid_to_cstring(id);
+
+	if (ours)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("sg_wait cannot wait for a run this transaction submitted or changed"),
+				 errdetail("Run %s cannot go on before this transaction commits: background workers see it "
+						   "only after the commit.", run),
+				 errhint("Commit first and call sg_wait in a later transaction, or run the graph in this "
+						 "transaction with sg_invoke().")));
+	if (hold == OWN_RUN_LOCKED)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("sg_wait cannot wait for a run this transaction locked"),
+				 errdetail("This transaction holds a lock on the row of run %s (FOR UPDATE, FOR SHARE, a foreign "
+						   "key check) until it ends: background workers do not take a locked run, and its "
+						   "executor waits for the lock.", run),
+				 errhint("Read the run without a locking clause, or commit first and call sg_wait in a later "
+						 "transaction.")));
+	if (hold == OWN_THREAD_LOCKED)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("sg_wait cannot wait for a run whose thread this transaction locked"),
+				 errdetail("This transaction holds a lock on the row of the thread of run %s (or of a run ahead "
+						   "of it there) until it ends: the run cannot go on before.", run),
+				 errhint("Read the rows without a locking clause, or commit first and call sg_wait in a later "
+						 "transaction.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-			 ours ? errmsg("sg_wait cannot wait for a run this transaction submitted or changed")
-			 : errmsg("sg_wait cannot wait for a run whose thread this transaction changed"),
-			 ours ? errdetail("Run %s cannot go on before this transaction commits: background workers see it "
-							  "only after the commit.", sg_uuid_to_cstring(id))
-			 : errdetail("The thread of run %s (or a run ahead of it there) stays locked until this transaction "
-						 "ends: the run cannot go on before.", sg_uuid_to_cstring(id)),
-			 ours ? errhint("Commit first and call sg_wait in a later transaction, or run the graph in this "
-							"transaction with sg_invoke().")
-			 : errhint("Commit first and call sg_wait in a later transaction.")));
+			 errmsg("sg_wait cannot wait for a run whose thread this transaction changed"),
+			 errdetail("The thread of run %s (or a run ahead of it there) stays locked until this transaction "
+					   "ends: the run cannot go on before.", run),
+			 errhint("Commit first and call sg_wait in a later transaction.")));
 }
 
 /*
@@ -1245,7 +1378,8 @@ sg_wait(PG_FUNCTION_ARGS)
 	bool		active;
 	bool		ours;
 	bool		ours_thread;
-	bool		ahead_checked = false;
+	bool		hold_checked = false;
+	OwnHold		hold = OWN_NONE;
 	bool		thread_checked = false;
 	TimestampTz cycle_since = 0;	/* a cycle seen at every look since (sg_wait_cycle) */
 	char	   *thread_id = NULL;
@@ -1284,14 +1418,14 @@ sg_wait(PG_FUNCTION_ARGS)
 		SPI_freetuptable(SPI_tuptable);
 		if (!active || limit_ms == 0)
 			break;
-		/* (once: the transaction writes nothing while it waits) */
-		if (!ours && !ours_thread && !ahead_checked)
+		/* (once: the transaction writes and locks nothing while it waits) */
+		if (!ours && !ours_thread && !hold_checked)
 		{
-			ours_thread = changed_run_ahead(id);
-			ahead_checked = true;
+			hold = own_hold(id);
+			hold_checked = true;
 		}
-		if (ours || ours_thread)
-			refuse_own_transaction_wait(id, ours);
+		if (ours || ours_thread || hold != OWN_NONE)
+			refuse_own_transaction_wait(id, ours, ours_thread ? OWN_AHEAD_CHANGED : hold);
 		if (!thread_checked)
 		{
 			refuse_wait_on_running_thread(id, thread_id);

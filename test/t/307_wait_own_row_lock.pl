@@ -1,0 +1,159 @@
+# sg_wait in a transaction that holds a row lock of its own on the run it
+# waits for (SELECT ... FROM stategraph.runs ... FOR KEY SHARE / FOR SHARE /
+# FOR NO KEY UPDATE / FOR UPDATE; PUBLIC may lock run rows, and a foreign
+# key check of a row that references the run takes FOR KEY SHARE), on its
+# thread's row, or on an active run ahead of it on its thread. A claim
+# passes over a locked run (FOR UPDATE SKIP LOCKED), a run's executor
+# waits for the lock to record its step or its end, and a thread row held
+# keeps the run's next step waiting: the run cannot go on before the
+# waiter's transaction ends. sg_wait only compared the rows' xmin (rows
+# this transaction wrote), so it slept until its timeout beside the worker
+# that waited for its own lock. Now it is 25001 at once, as for a run or
+# thread the transaction changed, also when the lock is one member of a
+# MultiXact (another session locks the row too). A lock that another
+# session holds, or one taken in a subtransaction rolled back since, is no
+# reason to refuse: sg_wait waits, and returns when the run ends after
+# that lock goes.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+use SGNode;
+
+my $node = preloaded_node('wait_own_row_lock', "stategraph.max_workers = 2\n");
+nap_graph($node, 'nap');
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+# A run on thread $thread whose step naps $secs seconds, running; and a run
+# queued behind it (enqueue), whose step does not nap. Both committed.
+sub running_and_queued
+{
+	my ($thread, $secs) = @_;
+	my $first = sql(qq{SELECT sg_submit('nap', '{"secs": $secs}', '$thread')});
+	ok($node->poll_query_until('postgres',
+			qq{SELECT status = 'running' FROM stategraph.runs WHERE run_id = '$first'}),
+		"$thread: the first run executes");
+	my $queued = sql(qq{SELECT sg_submit('nap', '{"secs": 0}', '$thread', multitask => 'enqueue')});
+	return ($first, $queued);
+}
+
+# In one transaction: $before, then sg_wait($rid, $timeout). Returns the
+# status it returned (or the error's SQLSTATE and message) and the seconds it took.
+sub wait_in_transaction
+{
+	my ($before, $rid, $timeout) = @_;
+	my $start = time;
+	my ($ret, $out, $err) = $node->psql('postgres', qq{
+        \\set VERBOSITY verbose
+        BEGIN;
+        $before;
+        SELECT status FROM sg_wait('$rid', '$timeout');
+        ROLLBACK;}, on_error_stop => 1, timeout => 60);
+	my $took = time - $start;
+	# (the last line: the locking statements print theirs first)
+	my ($what) = $out =~ /([^\n]*)\z/;
+	$what = "$1 $2" if $err =~ /ERROR:\s+(\w{5}): ([^\n]*)/;
+	return ($what, $took);
+}
+
+my $runs_locked = 'sg_wait cannot wait for a run this transaction locked';
+my $thread_locked = 'sg_wait cannot wait for a run whose thread this transaction locked';
+
+# the caller's own lock of the run's row, each strength: of a run queued
+# behind a running one (no claim takes it), and of the running run (its
+# executor waits to record its end, or a claim after a failure passes it
+# over). The queued one first: once the running run ends, the worker goes
+# on with it at once.
+for my $mode ('FOR KEY SHARE', 'FOR SHARE', 'FOR NO KEY UPDATE', 'FOR UPDATE')
+{
+	(my $thread = lc $mode) =~ s/ /-/g;
+	my ($first, $queued) = running_and_queued($thread, 4);
+	for my $case ([ 'queued', $queued ], [ 'running', $first ])
+	{
+		my ($label, $rid) = @$case;
+		my ($what, $took) = wait_in_transaction(
+			"SELECT 1 FROM stategraph.runs WHERE run_id = '$rid' $mode", $rid, '8 s');
+		is($what, "25001 $runs_locked", "$mode of the $label run's row: 25001 at once");
+		cmp_ok($took, '<', 6, "$mode of the $label run's row: not a wait until the timeout");
+	}
+	is(sql(qq{SELECT status FROM sg_wait('$queued', '30 s')}), 'success',
+		"$mode: once the lock is gone, the queued run ends");
+}
+
+# a MultiXact: another session's FOR SHARE and the caller's
+{
+	my ($first, $queued) = running_and_queued('multi', 4);
+	my $other = $node->background_psql('postgres');
+	$other->query_safe("BEGIN; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE");
+	my ($what, $took) = wait_in_transaction(
+		"SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE", $queued, '8 s');
+	is($what, "25001 $runs_locked", 'FOR SHARE of the caller and of another session (a MultiXact): 25001');
+	cmp_ok($took, '<', 6, 'MultiXact: at once');
+	# again with the caller's lock taken in a subtransaction, still open
+	($what, $took) = wait_in_transaction(
+		"SAVEPOINT s; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR KEY SHARE", $queued, '8 s');
+	is($what, "25001 $runs_locked", 'MultiXact, the caller\'s lock in a subtransaction: 25001');
+	$other->query_safe('COMMIT');
+	$other->quit;
+	is(sql(qq{SELECT status FROM sg_wait('$queued', '30 s')}), 'success', 'MultiXact: the queued run then ends');
+}
+
+# the thread's row, and an active run ahead of the awaited one
+{
+	my ($first, $queued) = running_and_queued('thread-row', 4);
+	my ($what, $took) = wait_in_transaction(
+		q{SELECT 1 FROM stategraph.threads WHERE thread_id = 'thread-row' FOR KEY SHARE}, $queued, '8 s');
+	is($what, "25001 $thread_locked", "FOR KEY SHARE of the thread's row: 25001");
+	cmp_ok($took, '<', 6, "the thread's row: at once");
+	($what, $took) = wait_in_transaction(
+		"SELECT 1 FROM stategraph.runs WHERE run_id = '$first' FOR SHARE", $queued, '8 s');
+	is($what, "25001 $thread_locked", 'FOR SHARE of the running run ahead: 25001 for the queued one');
+	cmp_ok($took, '<', 6, 'the run ahead: at once');
+	is(sql(qq{SELECT status FROM sg_wait('$queued', '30 s')}), 'success', 'the queued run then ends');
+}
+
+# controls: a lock of another session (and one of two other sessions, a
+# MultiXact without the caller) is waited out; a lock the caller took in
+# a subtransaction it rolled back holds nothing
+for my $others (1, 2)
+{
+	my ($first, $queued) = running_and_queued("others-$others", 2);
+	my @other = map { $node->background_psql('postgres') } 1 .. $others;
+	$_->query_safe("BEGIN; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE") for @other;
+	my ($out, $err) = ('', '');
+	my $start = time;
+	# the caller's transaction has an ID (txid_current), as one holding a lock would
+	my $waiter = IPC::Run::start(
+		[ 'psql', '-X', '-Atq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-c',
+		  "BEGIN; SELECT txid_current() > 0; SELECT status FROM sg_wait('$queued', '40 s'); COMMIT;" ],
+		'>', \$out, '2>', \$err);
+	my $waiting = q{SELECT count(*) FROM pg_stat_activity
+	    WHERE state = 'active' AND query LIKE '%sg_wait(%' AND pid <> pg_backend_pid()};
+	ok($node->poll_query_until('postgres', "SELECT ($waiting) = 1"),
+		"$others other session(s) hold the queued run's row: sg_wait waits");
+	ok($node->poll_query_until('postgres', qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$first'}),
+		"$others other session(s): the run ahead ends");
+	usleep(1_500_000);
+	is(sql(qq{SELECT status FROM stategraph.runs WHERE run_id = '$queued'}), 'pending',
+		"$others other session(s): the queued run stays pending while they hold its row");
+	is(sql($waiting), '1', "$others other session(s): sg_wait still waits");
+	$_->query_safe('COMMIT') for @other;
+	$_->quit for @other;
+	$waiter->finish;
+	is("$out|$err", "t\nsuccess\n|", "$others other session(s): the wait ends with the run once the locks go");
+	cmp_ok(time - $start, '<', 30, "$others other session(s): not at its timeout");
+}
+{
+	my ($first, $queued) = running_and_queued('rolled-back-lock', 2);
+	my ($what, $took) = wait_in_transaction(
+		"SAVEPOINT s; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR UPDATE; ROLLBACK TO s",
+		$queued, '30 s');
+	is($what, 'success', 'a lock of a subtransaction rolled back: sg_wait waits for the run, which ends');
+}
+
+$node->stop;
+done_testing();
