@@ -1424,8 +1424,8 @@ sg_wait(PG_FUNCTION_ARGS)
 			hold = own_hold(id);
 			hold_checked = true;
 		}
-		if (ours || ours_thread || hold != OWN_NONE)
-			refuse_own_transaction_wait(id, ours, ours_thread ? OWN_AHEAD_CHANGED : hold);
+		if (ours || ours_thread || hold == OWN_AHEAD_CHANGED)
+			refuse_own_transaction_wait(id, ours, OWN_AHEAD_CHANGED);
 		if (!thread_checked)
 		{
 			refuse_wait_on_running_thread(id, thread_id);
@@ -1433,6 +1433,12 @@ sg_wait(PG_FUNCTION_ARGS)
 			if (thread_id != NULL)
 				thread_id = MemoryContextStrdup(caller, thread_id); /* (past the look's context, for sg_wait_cycle) */
 		}
+		/*
+		 * (after 55000, which came before any lock check: a session
+		 * running the thread may hold its row)
+		 */
+		if (hold != OWN_NONE)
+			refuse_own_transaction_wait(id, false, hold);
 		{
 			char	   *cycle;
 

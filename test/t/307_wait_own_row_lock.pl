@@ -155,5 +155,34 @@ for my $others (1, 2)
 	is($what, 'success', 'a lock of a subtransaction rolled back: sg_wait waits for the run, which ends');
 }
 
+# the lock check comes after the running-thread one: a node of a later
+# step waiting for its own run is still 55000 (a run of a thread this
+# session is running, TAP 246), whatever rows its step holds
+sql(q{
+    CREATE TABLE seen (sqlstate text);
+    CREATE FUNCTION own_wait(state jsonb, config jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    DECLARE r uuid;
+    BEGIN
+        SELECT run_id INTO r FROM sg_runs(config->>'thread_id') WHERE status = 'running';
+        BEGIN
+            PERFORM sg_wait(r, '10 s');
+            INSERT INTO seen VALUES ('none');
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO seen VALUES (SQLSTATE);
+        END;
+        RETURN '{}';
+    END $$;
+    SELECT sg_create_graph('second', '{"n": "add", "secs": "replace"}');
+    SELECT sg_add_node('second', 'nap', 'public.nap(jsonb)');
+    SELECT sg_add_node('second', 'w', 'own_wait(jsonb,jsonb)');
+    SELECT sg_add_edge('second', '__start__', 'nap');
+    SELECT sg_add_edge('second', 'nap', 'w');
+    SELECT sg_add_edge('second', 'w', '__end__');
+    SELECT sg_compile('second');
+});
+my $rid = sql(q{SELECT sg_submit('second', '{"secs": 0}', 'second-step')});
+is(sql(qq{SELECT status FROM sg_wait('$rid', '30 s')}), 'success', 'a node waiting for its own run in its second step: the run ends');
+is(sql(q{SELECT string_agg(sqlstate, ',') FROM seen}), '55000', 'its sg_wait: 55000, the running thread');
+
 $node->stop;
 done_testing();
