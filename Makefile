@@ -17,14 +17,15 @@ ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso
 
 # make installcheck runs pg_regress and isolation on a temporary instance of
 # PG_CONFIG's PostgreSQL (test/tmp_check*), configured with test/stategraph.conf
-# (the preload background workers need), as pg_cron does: it needs no running
+# (the preload background workers need) and test/regress.conf (no background
+# sweep), as pg_cron does: it needs no running
 # server, only `make install` first, and a user other than root (initdb).
 # `make installcheck TEMP_INSTANCE=` runs them on the running server that
 # PGHOST/PGPORT/PGUSER name instead (its postgresql.conf must preload stategraph).
 TEMP_INSTANCE ?= test/tmp_check
 ifneq ($(TEMP_INSTANCE),)
-REGRESS_OPTS += --temp-instance=$(TEMP_INSTANCE) --temp-config=test/stategraph.conf
-ISOLATION_OPTS += --temp-instance=$(TEMP_INSTANCE)_iso --temp-config=test/stategraph.conf
+REGRESS_OPTS += --temp-instance=$(TEMP_INSTANCE) --temp-config=test/stategraph.conf --temp-config=test/regress.conf
+ISOLATION_OPTS += --temp-instance=$(TEMP_INSTANCE)_iso --temp-config=test/stategraph.conf --temp-config=test/regress.conf
 endif
 
 PG_CONFIG ?= pg_config

@@ -73,7 +73,7 @@ in_copy() {	# make target... in the copy, as postgres
 	as_postgres env PATH="$PATH" SG_TESTROOT="$COPY/test" make -C "$COPY" -s PG_CONFIG="$PG_CONFIG" "$@"
 }
 
-# pg_regress and isolation: make installcheck (temporary instances with test/stategraph.conf)
+# pg_regress and isolation: make installcheck (temporary instances with test/stategraph.conf and test/regress.conf)
 in_copy installcheck >"$LOG/regress.log" 2>&1
 regress_ok=$(grep -cE '^(test |     )?[a-z0-9_]+ +\.\.\. ok' "$LOG/regress.log")
 regress_failed=$(grep -cE '\.\.\. FAILED' "$LOG/regress.log")
