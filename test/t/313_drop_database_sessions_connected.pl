@@ -41,6 +41,13 @@ sub make_app
     SELECT sg_add_edge('nap', '__start__', 'nap');
     SELECT sg_add_edge('nap', 'nap', '__end__');
     SELECT sg_compile('nap');
+    CREATE FUNCTION public.held(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT pg_catalog.pg_advisory_xact_lock(1); SELECT '{"n": 1}'::jsonb $$;
+    SELECT sg_create_graph('held', '{"n": "add"}');
+    SELECT sg_add_node('held', 'held', 'public.held(jsonb)');
+    SELECT sg_add_edge('held', '__start__', 'held');
+    SELECT sg_add_edge('held', 'held', '__end__');
+    SELECT sg_compile('held');
 });
 }
 
@@ -57,6 +64,26 @@ sub busy_run
 	return ($rid, $pid);
 }
 
+# the client session connected to app
+my $session;
+
+# a run submitted in app whose step waits for advisory lock 1, which the
+# client session takes first and lets go in untouched: the step executes
+# for as long as the checks need however slow the machine, and no longer
+# (a 20 s nap was waited out three times): its id and its worker's pid
+sub held_run
+{
+	my ($thread) = @_;
+	$session->query_safe('SELECT pg_advisory_lock(1)');
+	my $rid = $node->safe_psql('app', qq{SELECT sg_submit('held', '{}', '$thread')});
+	ok($node->poll_query_until('postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
+        WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'advisory'}),
+		"the step of run $thread executes");
+	my $pid = $node->safe_psql('postgres', qq{SELECT pid FROM pg_stat_activity
+        WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'advisory'});
+	return ($rid, $pid);
+}
+
 sub app_exists
 {
 	return $node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'app'});
@@ -64,14 +91,16 @@ sub app_exists
 
 make_app();
 
-# the refused statement left the busy worker alone, and its run ends in its first attempt
+# the refused statement left the busy worker of held_run alone, and its run
+# ends in its first attempt once the session lets the lock go
 sub untouched
 {
 	my ($rid, $pid, $what) = @_;
 	is(app_exists(), '1', "$what: app is still there");
 	is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
-        WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}), '1',
+        WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'advisory'}), '1',
 		"$what: the worker executing a step was left alone, and its step still executes");
+	$session->query_safe('SELECT pg_advisory_unlock(1)');
 	is($node->safe_psql('app', "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
 		"$what: the run ends in its first attempt");
 	is($node->safe_psql('app', "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
@@ -79,10 +108,10 @@ sub untouched
 }
 
 # 1. a client session stays connected while a worker executes a step
-my $session = $node->background_psql('app');
+$session = $node->background_psql('app');
 $session->set_query_timer_restart;	# its timeout for each query, not for the whole session
 $session->query_safe('SELECT 1');
-my ($rid, $pid) = busy_run('t1', 20);
+my ($rid, $pid) = held_run('t1');
 my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app',
 	extra_params => [ '-U', 'dbo', '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/55006: database "app" is being accessed by other users/,
@@ -90,13 +119,13 @@ like($err, qr/55006: database "app" is being accessed by other users/,
 untouched($rid, $pid, 'DROP DATABASE');
 
 # the statements that need the database alone (TAP 248) wait for the session too
-($rid, $pid) = busy_run('t1r', 20);
+($rid, $pid) = held_run('t1r');
 ($rc, $out, $err) = $node->psql('postgres', 'ALTER DATABASE app RENAME TO app2',
 	extra_params => [ '-U', 'dbo', '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/55006: database "app" is being accessed by other users/,
 	'ALTER DATABASE RENAME TO is refused (55006) while a client session stays connected');
 untouched($rid, $pid, 'RENAME');
-($rid, $pid) = busy_run('t1c', 20);
+($rid, $pid) = held_run('t1c');
 ($rc, $out, $err) = $node->psql('postgres', 'CREATE DATABASE copy TEMPLATE app',
 	extra_params => [ '-U', 'dbo', '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/55006: source database "app" is being accessed by other users/,
