@@ -21,44 +21,49 @@ my $node = preloaded_node('drop_database_prepared_parallel', "max_prepared_trans
 $node->safe_psql('postgres', 'CREATE DATABASE app');
 $node->safe_psql('app', q{
     CREATE EXTENSION stategraph;
-    CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb $$;
     -- its sleep in a parallel worker (force_parallel_mode: a Gather over it)
     CREATE FUNCTION public.par(state jsonb) RETURNS jsonb LANGUAGE plpgsql
         SET force_parallel_mode = on
         AS $$ BEGIN PERFORM pg_catalog.pg_sleep((state->>'secs')::float8); RETURN '{"n": 1}'; END $$;
-    SELECT sg_create_graph('nap', '{"n": "add", "secs": "replace"}');
-    SELECT sg_add_node('nap', 'step', 'public.nap(jsonb)');
-    SELECT sg_add_edge('nap', '__start__', 'step');
-    SELECT sg_add_edge('nap', 'step', '__end__');
-    SELECT sg_compile('nap');
     SELECT sg_create_graph('par', '{"n": "add", "secs": "replace"}');
     SELECT sg_add_node('par', 'step', 'public.par(jsonb)');
     SELECT sg_add_edge('par', '__start__', 'step');
     SELECT sg_add_edge('par', 'step', '__end__');
     SELECT sg_compile('par');
+    -- a step that waits for table gate, which the prepared transaction of 1. locks
+    CREATE TABLE public.gate ();
+    CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT count(*) FROM public.gate; SELECT '{"n": 1}'::jsonb $$;
+    SELECT sg_create_graph('gated', '{"n": "add"}');
+    SELECT sg_add_node('gated', 'step', 'public.gated(jsonb)');
+    SELECT sg_add_edge('gated', '__start__', 'step');
+    SELECT sg_add_edge('gated', 'step', '__end__');
+    SELECT sg_compile('gated');
 });
 
-# 1. a prepared transaction of app, a worker executing a step
-$node->safe_psql('app', "BEGIN; CREATE TABLE public.pending (); PREPARE TRANSACTION 'p1';");
-my $rid = $node->safe_psql('app', q{SELECT sg_submit('nap', '{"secs": 20}', 't1')});
+# 1. a prepared transaction of app, a worker executing a step: the step
+# waits for table gate, which the prepared transaction holds locked until
+# its ROLLBACK PREPARED after the checks (for as long as they need however
+# slow the machine, and no longer: a 20 s nap was waited out)
+$node->safe_psql('app', "BEGIN; CREATE TABLE public.pending (); LOCK TABLE public.gate; PREPARE TRANSACTION 'p1';");
+my $rid = $node->safe_psql('app', q{SELECT sg_submit('gated', '{}', 't1')});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
-    WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'PgSleep'}),
+    WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'relation'}),
 	'the step of run t1 executes');
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
-    WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'PgSleep'});
+    WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'relation'});
 my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app', extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/55006: database "app" is being accessed by other users/,
 	'DROP DATABASE is refused (55006) while a prepared transaction of the database is left');
 like($err, qr/1 prepared transaction/, 'for the prepared transaction');
 is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
-    WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'PgSleep'}), '1',
+    WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'relation'}), '1',
 	'the worker executing a step was left alone, and its step still executes');
+$node->safe_psql('app', "ROLLBACK PREPARED 'p1'");
 is($node->safe_psql('app', "SELECT status || ' ' || attempt FROM sg_wait('$rid', '30 s')"), 'success 1',
 	'the run ends in its first attempt');
 is($node->safe_psql('app', "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
 	'no death of its worker counted');
-$node->safe_psql('app', "ROLLBACK PREPARED 'p1'");
 
 # 2. a worker's step executes in a parallel worker
 $node->safe_psql('app', q{SELECT sg_submit('par', '{"secs": 60}', 't2')});
