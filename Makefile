@@ -50,7 +50,7 @@ EXTRA_CLEAN = src/sqlstates.h test/results test/output_iso test/tmp_check test/t
 # make prove_installcheck: the TAP tests of test/t (PostgreSQL::Test::Cluster,
 # from PG_CONFIG's installation); every cluster they create gets
 # test/stategraph.conf (PostgreSQL::Test::Cluster appends TEMP_CONFIG);
-# their initdb is a copy of one made once (test/t/SGTemplate.pm).
+# their initdb is a copy of one made once per run (test/t/SGTemplate.pm).
 .PHONY: prove_installcheck
 prove_installcheck: export TEMP_CONFIG = $(CURDIR)/test/stategraph.conf
 prove_installcheck: export PERL5OPT = -I$(CURDIR)/test/t -MSGTemplate

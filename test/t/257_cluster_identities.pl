@@ -1,11 +1,11 @@
-# A TAP test's first cluster is a copy of one initdb made once per run
+# A TAP test's clusters are copies of initdbs made once per run
 # (SGTemplate.pm). Copies share their template's database system
 # identifier, which a real initdb makes anew for each cluster, so that
 # what tells servers apart by it took them all for one server: the
 # router's move_partition to another test server was refused as "in
-# cluster stategraph already" (TAP 002_router). A test's other clusters
-# run initdb: each has an identifier of its own, and the copy starts, runs
-# and restarts as a cluster of its own.
+# cluster stategraph already" (TAP 002_router). A test's n-th cluster is a
+# copy of the n-th template: each has an identifier of its own, and a copy
+# starts, runs and restarts as a cluster of its own.
 use strict;
 use warnings;
 
