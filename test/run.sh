@@ -20,7 +20,7 @@ export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PGBIN=$($PG_CONFIG --bindir)
 
 make -s clean >/dev/null 2>&1
-if ! make -s >/dev/null; then echo "build failed"; echo "0 passed, 1 failed"; exit 1; fi
+if ! make -s -j"$(nproc)" >/dev/null; then echo "build failed"; echo "0 passed, 1 failed"; exit 1; fi
 $SUDO make -s install >/dev/null || { echo "install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 LOG=$(mktemp -d /tmp/stategraph-test.XXXXXX)
