@@ -48,7 +48,9 @@ ok($t0 >= 0 && $t1 - $t0 <= 50, "idle over 200 runs queued behind waiting ones, 
 is(worker_pid(), $pid, 'the same worker');
 
 # a restore holds the workers off; a task's lease expires meanwhile
-is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_claim('q', 'gone', 1, lease => '1 second') WHERE thread_id = 'w2'}),
+# (a lease of 5 s: the restore session must hold before the lease ends and a
+# sweep a second ends the run; the 10 s below outlast the lease)
+is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_claim('q', 'gone', 1, lease => '5 seconds') WHERE thread_id = 'w2'}),
 	'1', 'another task is claimed');
 my $restore = IPC::Run::start([ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres'), '-c',
 	q{INSERT INTO stategraph.runs OVERRIDING SYSTEM VALUE SELECT * FROM stategraph.runs WHERE false}, '-c', q{SELECT pg_sleep(15)} ],
@@ -62,6 +64,8 @@ $t1 = cpu_ticks($pid);
 ok($t0 >= 0 && $t1 - $t0 <= 50, "idle while a restore holds the workers off: " . ($t1 - $t0) . " CPU ticks in 10 s");
 is($node->safe_psql('postgres', q{SELECT status FROM stategraph.runs WHERE thread_id = 'w2' ORDER BY seq LIMIT 1}),
 	'waiting', 'nothing swept meanwhile');
+is($node->safe_psql('postgres', q{SELECT lease_expires_at < clock_timestamp() FROM stategraph.tasks WHERE thread_id = 'w2' AND status = 'claimed'}),
+	't', 'though its task\'s lease has expired');
 $restore->finish;
 ok(true_within($node, 30, q{SELECT count(*) = 1 FROM stategraph.runs WHERE thread_id = 'w2' AND status = 'error'}),
 	'the sweep ends the waiting run once the restore session is gone');
