@@ -32,10 +32,14 @@ ok(true_within($node, 30, q{SELECT count(*) = 2 FROM pg_stat_activity WHERE appl
 	"alice's run executes beside bob's");
 is($node->safe_psql('postgres', qq{SET ROLE bob; SELECT status FROM sg_wait('$bob_run', interval '30 s')}),
 	'success', "bob's run succeeds");
-# its worker looks once more (alice's run was submitted meanwhile), then sleeps
-sleep 1;
-my $idle = q{SELECT pid || ' ' || state_change FROM pg_stat_activity
+# its worker looks once more (alice's run was submitted meanwhile), then sleeps:
+# wait (not a fixed second, which a loaded machine can outlast) until the idle
+# workers have not looked for a second
+my $idle_where = q{FROM pg_stat_activity
              WHERE backend_type = 'stategraph worker' AND application_name = 'stategraph worker'};
+ok(true_within($node, 10, qq{SELECT count(*) >= 1 AND bool_and(state = 'idle' AND state_change < clock_timestamp() - interval '1 s') $idle_where}),
+	'its worker is idle');
+my $idle = qq{SELECT pid || ' ' || state_change $idle_where};
 my $before = $node->safe_psql('postgres', $idle);
 isnt($before, '', 'a worker is idle');
 sleep 4;
