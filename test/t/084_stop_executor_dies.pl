@@ -129,7 +129,8 @@ is($wnode->safe_psql('postgres', qq{SELECT concat_ws(' ', status, error->>'sqlst
 	"worker: it ends 'error' (SG014), and says its stop was not done");
 is($wnode->safe_psql('postgres', q{SELECT last_value FROM stop_tries}), '3',
 	'worker: its stop was tried max_run_recoveries (1) + 2 times');
-like(slurp_file($wnode->logfile), qr/background run $rid abandoned: its worker ended 3 times while executing it\n.*DETAIL:  Its stop \('rollback'\) was not done/,
+# (the worker logs it after its commit, which the poll above may see first: waited for)
+ok(eval { $wnode->wait_for_log(qr/background run $rid abandoned: its worker ended 3 times while executing it\n.*DETAIL:  Its stop \('rollback'\) was not done/); 1 },
 	'worker: the log says so');
 is($wnode->safe_psql('postgres', qq{SELECT status FROM sg_wait('$next', '30 s')}), 'success',
 	'worker: the run submitted with rollback goes on');
