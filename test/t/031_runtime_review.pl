@@ -142,7 +142,10 @@ is($stale, 0, 'every run submitted with a new definition of its graph ran that d
 
 # ---- sg_wait in a transaction that holds the run's thread -----------------
 is($node->safe_psql('postgres', "SELECT sg_invoke('quick', '{\"x\": 1}', 'held')"), '{"x": 2}', 'a thread');
-my $queued = $node->safe_psql('postgres', "SELECT sg_submit('quick', '{\"x\": 10}', 'held', after => '1 s')");
+# (due in an hour, made due by hand after the transaction: due 1 s after the
+# submit, a machine that slow had a worker run it first, and sg_wait returned
+# the ended run instead of refusing)
+my $queued = $node->safe_psql('postgres', "SELECT sg_submit('quick', '{\"x\": 10}', 'held', after => '1 hour')");
 $t0 = time;
 my ($rc, $out, $err) = $node->psql('postgres', qq{
     BEGIN;
@@ -153,6 +156,7 @@ my ($rc, $out, $err) = $node->psql('postgres', qq{
 like($err, qr/sg_wait cannot wait for a run whose thread this transaction changed/,
 	'sg_wait on a run whose thread the transaction changed is an error');
 ok(time - $t0 < 10, 'at once, not after the timeout');
+$node->safe_psql('postgres', "UPDATE stategraph.runs SET not_before = clock_timestamp() WHERE run_id = '$queued'");
 is($node->safe_psql('postgres', "SELECT status FROM sg_wait('$queued', '60 s')"), 'success',
 	'the run goes on once that transaction ended');
 is($node->safe_psql('postgres', "SELECT \"values\"->>'x' FROM sg_get_state('held')"), '11',
