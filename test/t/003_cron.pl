@@ -8,7 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('cron');
 $node->init;
@@ -35,12 +35,7 @@ my $job = $node->safe_psql('postgres', q{
     SELECT cron.schedule('stategraph-ticker', '* * * * *',
                          $$SELECT sg_submit('ticker', '{}', 'cron-ticks', multitask => 'enqueue')$$)});
 like($job, qr/^\d+$/, 'cron.schedule accepts a job that calls sg_submit');
-# pg_cron 1.4 fires the job as a minute starts: until the next one starts,
-# polling (a psql process and a connection ten times a second: some 30 s of
-# CPU in the suite's CI, taken from the test that runs beside this one)
-# cannot find what it waits for
-usleep(int(1_000_000 * $node->safe_psql('postgres',
-	q{SELECT 60 - extract(epoch FROM clock_timestamp())::numeric % 60})));
+sleep_to_next_minute($node);
 
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) >= 1 FROM sg_runs('cron-ticks') WHERE status = 'success'}, 't'),

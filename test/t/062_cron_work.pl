@@ -14,7 +14,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use SGNode;
 
 my $node = PostgreSQL::Test::Cluster->new('cron_work');
 $node->init;
@@ -53,12 +53,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT status, ',') FROM s
 my $job = $node->safe_psql('postgres', q{
     SELECT cron.schedule('stategraph-work', '* * * * *', 'CALL sg_work(max_time => ''50 seconds'')')});
 like($job, qr/^\d+$/, 'cron.schedule accepts CALL sg_work');
-# pg_cron 1.4 fires the job as a minute starts: until the next one starts,
-# polling (a psql process and a connection ten times a second: some 30 s of
-# CPU in the suite's CI, taken from the test that runs beside this one)
-# cannot find what it waits for
-usleep(int(1_000_000 * $node->safe_psql('postgres',
-	q{SELECT 60 - extract(epoch FROM clock_timestamp())::numeric % 60})));
+sleep_to_next_minute($node);
 
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) = 3 FROM sg_runs() WHERE status = 'success'}, 't'),

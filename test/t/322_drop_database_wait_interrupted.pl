@@ -29,14 +29,8 @@ sub make_app
     SELECT sg_add_edge('nap', '__start__', 'nap');
     SELECT sg_add_edge('nap', 'nap', '__end__');
     SELECT sg_compile('nap');
-    CREATE FUNCTION public.held(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_catalog.pg_advisory_xact_lock(1); SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('held', '{"n": "add"}');
-    SELECT sg_add_node('held', 'held', 'public.held(jsonb)');
-    SELECT sg_add_edge('held', '__start__', 'held');
-    SELECT sg_add_edge('held', 'held', '__end__');
-    SELECT sg_compile('held');
 });
+	$node->safe_psql('app', held_graph_sql());
 }
 
 # the client session connected to app
@@ -55,21 +49,12 @@ sub busy_run
 	return ($rid, $pid);
 }
 
-# a run submitted in app whose step waits for advisory lock 1, which the
-# client session takes first and lets go in untouched: the step executes
-# for as long as the checks need however slow the machine, and no longer
-# (an 8 s nap was waited out twice): its id and its worker's pid
+# a run of graph held in app, its step holding on until untouched lets go
+# of the session's lock: its id and its worker's pid
 sub held_run
 {
 	my ($thread) = @_;
-	$session->query_safe('SELECT pg_advisory_lock(1)');
-	my $rid = $node->safe_psql('app', qq{SELECT sg_submit('held', '{}', '$thread')});
-	ok($node->poll_query_until('postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
-        WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'advisory'}),
-		"the step of run $thread executes");
-	my $pid = $node->safe_psql('postgres', qq{SELECT pid FROM pg_stat_activity
-        WHERE backend_type = 'stategraph worker' AND datname = 'app' AND wait_event = 'advisory'});
-	return ($rid, $pid);
+	return held_step_executes($node, $session, 'app', $thread);
 }
 
 # the interrupted statement left the busy worker of held_run alone, and its
@@ -79,14 +64,8 @@ sub untouched
 	my ($rid, $pid, $what) = @_;
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'app'}), '1',
 		"$what: app is still there");
-	is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
-        WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'advisory'}), '1',
-		"$what: the worker executing a step was left alone");
-	$session->query_safe('SELECT pg_advisory_unlock(1)');
-	is($node->safe_psql('app', "SELECT status || ' ' || attempt FROM sg_wait('$rid', '60 s')"), 'success 1',
-		"$what: the run ends in its first attempt");
-	is($node->safe_psql('app', "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
-		"$what: no death of its worker counted");
+	held_run_untouched($node, $session, 'app', $rid, $pid, $what);
+	return;
 }
 
 make_app();

@@ -12,7 +12,8 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   worker_and_plain wait_then_fail_graph true_within ext_graph_sql llm_next_graph_sql llm_complete_sql
   other_role_thread_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
-  role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql);
+  role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql
+  held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -131,6 +132,67 @@ sub nap_run_untouched
 		"$what: the run ends in its first attempt");
 	is($node->safe_psql($db, "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
 		"$what: no death of its worker counted");
+	return;
+}
+
+# SQL for graph 'held' (the extension already created), whose one step
+# waits for advisory lock 1 (held_step_executes): a step that executes for
+# as long as a test's checks need however slow the machine, and no longer.
+sub held_graph_sql
+{
+	return q{
+    CREATE FUNCTION public.held(state jsonb) RETURNS jsonb LANGUAGE sql
+        AS $$ SELECT pg_catalog.pg_advisory_xact_lock(1); SELECT '{"n": 1}'::jsonb $$;
+    SELECT sg_create_graph('held', '{"n": "add"}');
+    SELECT sg_add_node('held', 'held', 'public.held(jsonb)');
+    SELECT sg_add_edge('held', '__start__', 'held');
+    SELECT sg_add_edge('held', 'held', '__end__');
+    SELECT sg_compile('held');
+};
+}
+
+# A run of graph 'held' (held_graph_sql) submitted in $db on thread
+# $thread, once the client session $session (a background_psql) has taken
+# advisory lock 1: checks that a background worker of $db executes the
+# step (waits for the lock); returns the run's id and that worker's pid.
+sub held_step_executes
+{
+	my ($node, $session, $db, $thread) = @_;
+	$session->query_safe('SELECT pg_advisory_lock(1)');
+	my $rid = $node->safe_psql($db, qq{SELECT sg_submit('held', '{}', '$thread')});
+	my $busy = qq{FROM pg_stat_activity
+        WHERE backend_type = 'stategraph worker' AND datname = '$db' AND wait_event = 'advisory'};
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 $busy"), "the step of run $thread executes");
+	return ($rid, $node->safe_psql('postgres', "SELECT pid $busy"));
+}
+
+# After a statement that must leave the worker $pid executing run $rid's
+# step (held_step_executes) alone: checks ($what names them) that the
+# worker is still in that step, then lets $session's lock go and checks
+# that the run ends in its first attempt with no death of its worker counted.
+sub held_run_untouched
+{
+	my ($node, $session, $db, $rid, $pid, $what) = @_;
+	is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
+        WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'advisory'}), '1',
+		"$what: the worker executing a step was left alone, and its step still executes");
+	$session->query_safe('SELECT pg_advisory_unlock(1)');
+	is($node->safe_psql($db, "SELECT status || ' ' || attempt FROM sg_wait('$rid', '60 s')"), 'success 1',
+		"$what: the run ends in its first attempt");
+	is($node->safe_psql($db, "SELECT recoveries FROM stategraph.runs WHERE run_id = '$rid'"), '0',
+		"$what: no death of its worker counted");
+	return;
+}
+
+# pg_cron 1.4 fires a '* * * * *' job as a minute starts: sleep until the
+# next one starts, as polling before then (a psql process and a connection
+# ten times a second) cannot find what it waits for and takes CPU from the
+# test running beside.
+sub sleep_to_next_minute
+{
+	my ($node) = @_;
+	usleep(int(1_000_000 * $node->safe_psql('postgres',
+		q{SELECT 60 - extract(epoch FROM clock_timestamp())::numeric % 60})));
 	return;
 }
 
