@@ -125,7 +125,7 @@ require_graph(const char *graph)
 bool
 sg_schema_is_010(void)
 {
-	Oid			rel = get_relname_relid("branches", get_namespace_oid("stategraph", false));
+	Oid			rel = sg_table_oid("branches");
 
 	return get_attnum(rel, "ordinal") == InvalidAttrNumber;
 }
@@ -2273,7 +2273,7 @@ cache_prepare(void)
 	if (!OidIsValid(graphs_relid))
 	{
 		graph_cache_reset();
-		graphs_relid = get_relname_relid("graphs", get_namespace_oid("stategraph", false));
+		graphs_relid = sg_table_oid("graphs");
 	}
 	/*
 	 * A graph recompiled by a transaction that committed since this one's

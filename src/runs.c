@@ -1130,7 +1130,6 @@ run_status_check(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
-
 /*
  * The sg_run row of a run (as tupdesc), whether it is still active, and
  * whether this transaction wrote the row (submitted or changed the run, so
@@ -1244,7 +1243,8 @@ locked_here(Relation rel, ItemPointer tid, TransactionId xmin)
 typedef enum OwnHold
 {
 	OWN_NONE,
-	OWN_AHEAD_CHANGED,			/* a run ahead changed: as the thread changed */
+	OWN_RUN_CHANGED,			/* submitted or changed the run (fetch_run's ours) */
+	OWN_THREAD_CHANGED,			/* its thread's row, or a run's ahead */
 	OWN_RUN_LOCKED,
 	OWN_THREAD_LOCKED			/* the thread's row, or a run's ahead */
 } OwnHold;
@@ -1255,7 +1255,6 @@ own_hold(pg_uuid_t *id)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(id)};
-	Oid			schema;
 	Relation	runs = NULL;
 	Relation	threads = NULL;
 	OwnHold		hold = OWN_NONE;
@@ -1280,8 +1279,7 @@ own_hold(pg_uuid_t *id)
 	for (i = 0; i < n; i++)
 		if (DatumGetInt32(sg_spi_datum(i, 1, &isnull)) == 0 &&
 			TransactionIdIsCurrentTransactionId(DatumGetTransactionId(sg_spi_datum(i, 2, &isnull))))
-			return OWN_AHEAD_CHANGED;
-	schema = get_namespace_oid("stategraph", false);
+			return OWN_THREAD_CHANGED;
 	for (i = 0; i < n && hold == OWN_NONE; i++)
 	{
 		int			kind = DatumGetInt32(sg_spi_datum(i, 1, &isnull));
@@ -1290,7 +1288,7 @@ own_hold(pg_uuid_t *id)
 		if (!DatumGetBool(sg_spi_datum(i, 4, &isnull)))
 			continue;			/* (a run ahead that has ended needs nothing of its row) */
 		if (*rel == NULL)
-			*rel = table_open(get_relname_relid(kind == 2 ? "threads" : "runs", schema), AccessShareLock);
+			*rel = table_open(sg_table_oid(kind == 2 ? "threads" : "runs"), AccessShareLock);
 		if (locked_here(*rel, (ItemPointer) DatumGetPointer(sg_spi_datum(i, 3, &isnull)),
 						DatumGetTransactionId(sg_spi_datum(i, 2, &isnull))))
 			hold = kind == 1 ? OWN_RUN_LOCKED : OWN_THREAD_LOCKED;
@@ -1310,11 +1308,11 @@ own_hold(pg_uuid_t *id)
  * (own_hold).
  */
 static void
-refuse_own_transaction_wait(pg_uuid_t *id, bool ours, OwnHold hold)
+refuse_own_transaction_wait(pg_uuid_t *id, OwnHold hold)
 {
 	const char *run = sg_uuid_to_cstring(id);
 
-	if (ours)
+	if (hold == OWN_RUN_CHANGED)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("sg_wait cannot wait for a run this transaction submitted or changed"),
@@ -1339,6 +1337,7 @@ refuse_own_transaction_wait(pg_uuid_t *id, bool ours, OwnHold hold)
 						   "of it there) until it ends: the run cannot go on before.", run),
 				 errhint("Read the rows without a locking clause, or commit first and call sg_wait in a later "
 						 "transaction.")));
+	Assert(hold == OWN_THREAD_CHANGED);
 	ereport(ERROR,
 			(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 			 errmsg("sg_wait cannot wait for a run whose thread this transaction changed"),
@@ -1419,13 +1418,13 @@ sg_wait(PG_FUNCTION_ARGS)
 		if (!active || limit_ms == 0)
 			break;
 		/* (once: the transaction writes and locks nothing while it waits) */
-		if (!ours && !ours_thread && !hold_checked)
+		if (!hold_checked)
 		{
-			hold = own_hold(id);
+			hold = ours ? OWN_RUN_CHANGED : ours_thread ? OWN_THREAD_CHANGED : own_hold(id);
 			hold_checked = true;
 		}
-		if (ours || ours_thread || hold == OWN_AHEAD_CHANGED)
-			refuse_own_transaction_wait(id, ours, OWN_AHEAD_CHANGED);
+		if (hold == OWN_RUN_CHANGED || hold == OWN_THREAD_CHANGED)
+			refuse_own_transaction_wait(id, hold);
 		if (!thread_checked)
 		{
 			refuse_wait_on_running_thread(id, thread_id);
@@ -1438,7 +1437,7 @@ sg_wait(PG_FUNCTION_ARGS)
 		 * running the thread may hold its row)
 		 */
 		if (hold != OWN_NONE)
-			refuse_own_transaction_wait(id, false, hold);
+			refuse_own_transaction_wait(id, hold);
 		{
 			char	   *cycle;
 

@@ -41,8 +41,10 @@
 
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "catalog/namespace.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/resowner.h"
 
 PG_MODULE_MAGIC;
@@ -211,6 +213,18 @@ sg_sorted_index(const char *name, const void *items, int n, size_t size)
 			lo = mid + 1;
 	}
 	return -1;
+}
+
+/*
+ * The oid of the extension's table or index name (the schema is fixed,
+ * stategraph.control's schema), for the code that reads or locks a table
+ * below SQL; an error if the schema is gone, InvalidOid if the name is not
+ * in it.
+ */
+Oid
+sg_table_oid(const char *name)
+{
+	return get_relname_relid(name, get_namespace_oid("stategraph", false));
 }
 
 /*

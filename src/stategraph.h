@@ -695,6 +695,7 @@ extern void sg_check_max_length(const char *s, const char *subject, const char *
 extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern Datum sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
+extern Oid	sg_table_oid(const char *name);	/* stategraph.<name>, a table or index */
 extern uint64 sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen);
 
 /* ---------------------------------------------------------------------------

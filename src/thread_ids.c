@@ -159,7 +159,7 @@ thread_rows_scan(Relation rel, const char *thread_id, ScanKey key)
 static Relation
 thread_table_open(const char *table)
 {
-	Oid			relid = get_relname_relid(table, get_namespace_oid("stategraph", false));
+	Oid			relid = sg_table_oid(table);
 	Relation	rel;
 
 	if (!OidIsValid(relid))
@@ -759,7 +759,7 @@ lg_writes_of_another_role(const char *thread_id)
 	SnapshotData dirty;
 	bool		other = false;
 
-	if (check_enable_rls(get_relname_relid("lg_writes", get_namespace_oid("stategraph", false)),
+	if (check_enable_rls(sg_table_oid("lg_writes"),
 						 InvalidOid, true) != RLS_ENABLED ||
 		(rel = thread_table_open("lg_writes")) == NULL)
 		return false;
@@ -889,7 +889,7 @@ sg_lg_thread_of_another_role(const char *thread_id)
 {
 	char	   *owner;
 
-	if (check_enable_rls(get_relname_relid("lg_checkpoints", get_namespace_oid("stategraph", false)),
+	if (check_enable_rls(sg_table_oid("lg_checkpoints"),
 						 InvalidOid, true) != RLS_ENABLED)
 		return false;
 	owner = lg_first_owner(thread_id);
@@ -962,7 +962,7 @@ lg_thread_owner_is(PG_FUNCTION_ARGS)
 static char *
 thread_owner_stored(const char *thread_id)
 {
-	Relation	rel = table_open(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
+	Relation	rel = table_open(sg_table_oid("threads"),
 								 AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan = thread_rows_scan(rel, thread_id, &key);
@@ -996,7 +996,7 @@ thread_owner_stored(const char *thread_id)
 char *
 sg_task_owner_of_claim(const char *task_id, const pg_uuid_t *token)
 {
-	Relation	rel = table_open(get_relname_relid("tasks", get_namespace_oid("stategraph", false)),
+	Relation	rel = table_open(sg_table_oid("tasks"),
 								 AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan = thread_rows_scan(rel, task_id, &key);	/* task_id leads the primary key */
@@ -1042,7 +1042,7 @@ sg_thread_other_owner(const char *thread_id)
 {
 	char	   *owner;
 
-	if (check_enable_rls(get_relname_relid("threads", get_namespace_oid("stategraph", false)),
+	if (check_enable_rls(sg_table_oid("threads"),
 						 InvalidOid, true) != RLS_ENABLED)
 		return NULL;
 	if (!sg_thread_id_stored("threads", thread_id))
@@ -1208,8 +1208,7 @@ typedef enum RunsCounted
 static bool
 active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCounted counted)
 {
-	Oid			nsp = get_namespace_oid("stategraph", false);
-	Oid			relid = get_relname_relid("runs", nsp);
+	Oid			relid = sg_table_oid("runs");
 	Relation	rel = table_open(relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	AttrNumber	status_att = get_attnum(relid, "status");
@@ -1225,7 +1224,7 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCount
 						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
 	ScanKeyEntryInitialize(&keys[1], 0, get_attnum(relid, "seq"), BTLessStrategyNumber, InvalidOid,
 						   InvalidOid, F_INT8LT, Int64GetDatum(seq));
-	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 2, keys);
+	scan = systable_beginscan(rel, sg_table_oid("runs_active"), true, snapshot, 2, keys);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -1258,7 +1257,7 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCount
 static bool
 active_run_hidden(const char *thread_id, RunsCounted which)
 {
-	Oid			relid = get_relname_relid("runs", get_namespace_oid("stategraph", false));
+	Oid			relid = sg_table_oid("runs");
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return false;
@@ -1318,8 +1317,7 @@ sg_thread_hides_a_run(const char *thread_id)
 Oid
 sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 {
-	Oid			nsp = get_namespace_oid("stategraph", false);
-	Oid			relid = get_relname_relid("runs", nsp);
+	Oid			relid = sg_table_oid("runs");
 	Relation	rel;
 	TupleDesc	desc;
 	AttrNumber	status_att = get_attnum(relid, "status");
@@ -1340,7 +1338,7 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 	snapshot = RegisterSnapshot(below_rls_snapshot());
 	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
 						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
-	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 1, &key);
+	scan = systable_beginscan(rel, sg_table_oid("runs_active"), true, snapshot, 1, &key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -1411,8 +1409,7 @@ sg_spi_execute_as_hidden_waiting_run(const char *thread_id, SPIPlanPtr plan, Dat
 bool
 sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 {
-	Oid			nsp = get_namespace_oid("stategraph", false);
-	Oid			relid = get_relname_relid("runs", nsp);
+	Oid			relid = sg_table_oid("runs");
 	Relation	rel;
 	TupleDesc	desc;
 	AttrNumber	status_att;
@@ -1437,7 +1434,7 @@ sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
 						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
-	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 1, &key);
+	scan = systable_beginscan(rel, sg_table_oid("runs_active"), true, snapshot, 1, &key);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -1531,8 +1528,7 @@ sg_fork_source_owned(PG_FUNCTION_ARGS)
 bool
 sg_thread_has_unseen_run(const char *thread_id)
 {
-	Oid			nsp = get_namespace_oid("stategraph", false);
-	Oid			relid = get_relname_relid("runs", nsp);
+	Oid			relid = sg_table_oid("runs");
 	Relation	rel;
 	TupleDesc	desc;
 	AttrNumber	status_att = get_attnum(relid, "status");
@@ -1554,7 +1550,7 @@ sg_thread_has_unseen_run(const char *thread_id)
 	desc = RelationGetDescr(rel);
 	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
 						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
-	scan = systable_beginscan(rel, get_relname_relid("runs_active", nsp), true, snapshot, 1, &key);
+	scan = systable_beginscan(rel, sg_table_oid("runs_active"), true, snapshot, 1, &key);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;

@@ -2234,7 +2234,7 @@ start_worker_transaction(void)
 	}
 	if (OidIsValid(ext) && has_background_runs())
 	{
-		known_runs = get_relname_relid("runs", get_namespace_oid("stategraph", false));
+		known_runs = sg_table_oid("runs");
 		known_ext = ext;
 	}
 	else if (OidIsValid(ext))
