@@ -81,8 +81,10 @@
  * of it as a template), which give them back after; once no other session
  * is connected to it: PostgreSQL refuses these statements for a database
  * in use, so the hook first waits as they do (up to 5 s) for the other
- * sessions to leave, and stops nothing if some stay (DROP DATABASE WITH
- * (FORCE) terminates them: the workers are stopped at once). DROP
+ * sessions to leave, and stops nothing if some stay (a DROP DATABASE is
+ * then refused at once with PostgreSQL's error, not after a second wait of
+ * 5 s; DROP DATABASE WITH (FORCE) terminates them: the workers are stopped
+ * at once). DROP
  * EXTENSION is seen by the workers, which then leave.
  *
  *-------------------------------------------------------------------------
@@ -117,6 +119,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/slot.h"
 #include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -1173,11 +1176,12 @@ prepared_transactions(Oid dboid)
  * which the caller stops next: wait, up to 5 s in sleeps of 100 ms (as
  * CountOtherDBBackends does), until no other backend is connected to
  * dboid and no prepared transaction of it is left. true if some still
- * are: PostgreSQL waits for them 5 s more (the workers still connected)
- * and refuses with 55006, and the workers must be left alone (stopped
- * first, a step in progress was killed, taken again by a new worker and
- * counted as a death of its worker, for a statement that did nothing).
- * So such a refusal comes after about 10 s instead of 5.
+ * are (*others sessions and *prepared transactions then): the workers
+ * must be left alone (stopped first, a step in progress was killed, taken
+ * again by a new worker and counted as a death of its worker, for a
+ * statement that did nothing), and the statement is refused: DROP
+ * DATABASE here (refuse_drop_database_in_use), the others by PostgreSQL
+ * after 5 s more of its own wait (the workers still connected).
  *
  * Not counted: this backend; dboid's workers, and the parallel workers of
  * their steps (a lock group whose leader is one of them), which end with
@@ -1190,7 +1194,7 @@ prepared_transactions(Oid dboid)
  * (drop_database_failed).
  */
 static bool
-others_stay_connected(Oid dboid)
+others_stay_connected(Oid dboid, int *others_out, int *prepared_out)
 {
 	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
 
@@ -1210,7 +1214,7 @@ others_stay_connected(Oid dboid)
 				pids[npids++] = shared->slots[i].pid;
 		SpinLockRelease(&shared->mutex);
 
-		for (id = 1; id <= MaxBackends && others == 0; id++)
+		for (id = 1; id <= MaxBackends; id++)
 		{
 			PGPROC	   *proc = BackendIdGetProc(id);
 			PGPROC	   *leader;
@@ -1224,13 +1228,58 @@ others_stay_connected(Oid dboid)
 				continue;
 			others++;
 		}
-		if (others == 0 && prepared_transactions(dboid) == 0)
+		*others_out = others;
+		*prepared_out = 0;
+		if (others == 0 && (*prepared_out = prepared_transactions(dboid)) == 0)
 			return false;
 		if (GetCurrentTimestamp() >= until)
+		{
+			if (others > 0)
+				*prepared_out = prepared_transactions(dboid);	/* (for the error's detail) */
 			return true;
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * DROP DATABASE of a database that other sessions or prepared transactions
+ * still use after others_stay_connected's 5 s: refused here with dropdb's
+ * own error (55006, its message and detail), the workers left running.
+ * Left to dropdb, the refusal came after 5 s more of its own wait, about
+ * 10 s in all (TAP 313, 314). database_to_drop has made dropdb's earlier
+ * checks but one: an active logical replication slot of the database,
+ * whose error dropdb gives first; then dropdb refuses (at once) instead.
+ */
+static void
+refuse_drop_database_in_use(const char *dbname, Oid dboid, int others, int prepared)
+{
+	int			nslots;
+	int			nslots_active;
+
+	(void) ReplicationSlotsCountDBSlots(dboid, &nslots, &nslots_active);
+	if (nslots_active > 0)
+		return;
+	if (others > 0 && prepared > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("database \"%s\" is being accessed by other users", dbname),
+				 errdetail("There are %d other session(s) and %d prepared transaction(s) using the database.",
+						   others, prepared)));
+	if (others > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("database \"%s\" is being accessed by other users", dbname),
+				 errdetail_plural("There is %d other session using the database.",
+								  "There are %d other sessions using the database.",
+								  others, others)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("database \"%s\" is being accessed by other users", dbname),
+			 errdetail_plural("There is %d prepared transaction using the database.",
+							  "There are %d prepared transactions using the database.",
+							  prepared, prepared)));
 }
 
 /*
@@ -1542,8 +1591,8 @@ database_needed_alone(Node *parsetree, bool toplevel)
  * standard_ProcessUtility makes them next; the others are left to dropdb
  * (in its order: owner, template, current database, subscriptions). The
  * last of dropdb's refusals, other sessions connected, is the caller's to
- * wait for (others_stay_connected), unless *force (WITH (FORCE): dropdb
- * terminates them).
+ * wait for (others_stay_connected) and to make (refuse_drop_database_in_use),
+ * unless *force (WITH (FORCE): dropdb terminates them).
  */
 static Oid
 database_to_drop(DropdbStmt *stmt, bool toplevel, bool *force)
@@ -1599,18 +1648,27 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (shared != NULL && IsA(parsetree, DropdbStmt))
 	{
 		bool		force;
+		int			others;
+		int			prepared;
 
 		dboid = database_to_drop((DropdbStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL, &force);
 		/* no worker: nothing to stop, nor to wait for (dropdb waits alone) */
-		if (OidIsValid(dboid) && !force && database_has_workers(dboid) && others_stay_connected(dboid))
-			dboid = InvalidOid;	/* dropdb refuses: 55006 */
+		if (OidIsValid(dboid) && !force && database_has_workers(dboid) &&
+			others_stay_connected(dboid, &others, &prepared))
+		{
+			refuse_drop_database_in_use(((DropdbStmt *) parsetree)->dbname, dboid, others, prepared);
+			dboid = InvalidOid;	/* (an active slot's error: dropdb's, at once) */
+		}
 		if (OidIsValid(dboid))
 			stop_database_workers(dboid);
 	}
 	else if (shared != NULL && OidIsValid(dboid = database_needed_alone(parsetree, context == PROCESS_UTILITY_TOPLEVEL)))
 	{
+		int			others;
+		int			prepared;
+
 		/* PostgreSQL makes the same check of the other sessions (CountOtherDBBackends) */
-		if (others_stay_connected(dboid))
+		if (others_stay_connected(dboid, &others, &prepared))
 			dboid = InvalidOid;	/* refused: 55006 */
 		else
 		{

@@ -8,6 +8,8 @@
 # hook now waits as dropdb would until no session but the workers is
 # connected, and stops nothing if some stay. A session that leaves during
 # that wait lets the drop go on (the workers stopped after it left), and
+# The refusal of DROP DATABASE is made at the end of that wait, with
+# dropdb's error: left to dropdb, it came after 5 s more of its own wait.
 # WITH (FORCE), which terminates the other sessions, stops the workers
 # first as before: a role that is not a superuser may not terminate them
 # (they connect as the bootstrap superuser). The statements that need
@@ -95,6 +97,9 @@ my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app',
 	extra_params => [ '-U', 'dbo', '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/55006: database "app" is being accessed by other users/,
 	'DROP DATABASE is refused (55006) while a client session stays connected');
+like($err, qr/DETAIL:  There is 1 other session using the database\./, 'for the one other session');
+# refused by stategraph's hook after its 5 s wait, not by dropdb after 5 s more of its own
+like($err, qr/LOCATION:  refuse_drop_database_in_use/, 'refused at the end of the first wait, not after a second');
 untouched($rid, $pid, 'DROP DATABASE');
 
 # the statements that need the database alone (TAP 248) wait for the session too

@@ -55,7 +55,8 @@ my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity
 my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE app', extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/55006: database "app" is being accessed by other users/,
 	'DROP DATABASE is refused (55006) while a prepared transaction of the database is left');
-like($err, qr/1 prepared transaction/, 'for the prepared transaction');
+like($err, qr/DETAIL:  There is 1 prepared transaction using the database\./, 'for the prepared transaction');
+like($err, qr/LOCATION:  refuse_drop_database_in_use/, "refused at the end of the hook's wait, not after dropdb's too");
 is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity
     WHERE pid = $pid AND backend_type = 'stategraph worker' AND wait_event = 'relation'}), '1',
 	'the worker executing a step was left alone, and its step still executes');
