@@ -1365,14 +1365,15 @@ refuse_wait_on_running_thread(pg_uuid_t *id, const char *thread_id)
 				 errhint("Wait for the run after this one ends, or call sg_wait with timeout => '0 s' to read its row.")));
 }
 
-/* sg_wait: sleep until the run is no longer pending/running/waiting, or the timeout passes. */
-Datum
-sg_wait(PG_FUNCTION_ARGS)
+/*
+ * sg_wait's looks at run id until it is no longer active or limit_ms
+ * (from start; -1: none) has passed; the run's row as of the last look, in
+ * look_cxt. Its backend is among the run's waiters meanwhile (sg_wait).
+ */
+static Datum
+wait_looks(pg_uuid_t *id, TupleDesc tupdesc, long limit_ms, TimestampTz start, MemoryContext caller,
+		   MemoryContext look_cxt)
 {
-	pg_uuid_t  *id;
-	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
-	TimestampTz start = GetCurrentTimestamp();
-	long		limit_ms = -1;
 	Datum		row;
 	bool		active;
 	bool		ours;
@@ -1382,31 +1383,7 @@ sg_wait(PG_FUNCTION_ARGS)
 	bool		thread_checked = false;
 	TimestampTz cycle_since = 0;	/* a cycle seen at every look since (sg_wait_cycle) */
 	char	   *thread_id = NULL;
-	TupleDesc	tupdesc;
-	MemoryContext caller = CurrentMemoryContext;
-	MemoryContext look_cxt;
 
-	sg_require_arg(fcinfo, 0, "run_id");
-	id = PG_GETARG_UUID_P(0);
-	if (timeout && sg_interval_negative(timeout))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout must not be negative")));
-	if (timeout)
-		limit_ms = sg_interval_ms(timeout);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "sg_wait must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
-
-	/*
-	 * Each look at the run has a context of its own, emptied at the next,
-	 * and frees its SPI result: a wait looks at least once a second, and
-	 * kept both (some 8 kB a look) until it returned, 700 MB for a wait of a
-	 * day (TAP 277_wait_memory_flat).
-	 */
-	look_cxt = AllocSetContextCreate(caller, "sg_wait look", ALLOCSET_SMALL_SIZES);
-	sg_spi_connect();
-	sg_wait_prepare(id);
 	for (;;)
 	{
 		long		left = 1000;
@@ -1475,10 +1452,65 @@ sg_wait(PG_FUNCTION_ARGS)
 		(void) sg_wait_for_runs(left);
 		CHECK_FOR_INTERRUPTS();
 	}
+	return row;
+}
+
+/* sg_wait: sleep until the run is no longer pending/running/waiting, or the timeout passes. */
+Datum
+sg_wait(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *id;
+	Interval   *timeout = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
+	TimestampTz start = GetCurrentTimestamp();
+	long		limit_ms = -1;
+	volatile Datum row = (Datum) 0;
+	TupleDesc	tupdesc;
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext look_cxt;
+
+	sg_require_arg(fcinfo, 0, "run_id");
+	id = PG_GETARG_UUID_P(0);
+	if (timeout && sg_interval_negative(timeout))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative")));
+	if (timeout)
+		limit_ms = sg_interval_ms(timeout);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "sg_wait must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	/*
+	 * Each look at the run has a context of its own, emptied at the next,
+	 * and frees its SPI result: a wait looks at least once a second, and
+	 * kept both (some 8 kB a look) until it returned, 700 MB for a wait of a
+	 * day (TAP 277_wait_memory_flat).
+	 */
+	look_cxt = AllocSetContextCreate(caller, "sg_wait look", ALLOCSET_SMALL_SIZES);
+	sg_spi_connect();
+	sg_wait_prepare(id);
+
+	/*
+	 * Out of the waiters again also when a look fails (25001, 55000, 40P01,
+	 * a run that does not exist, a cancel): an error caught in a
+	 * subtransaction (a node's EXCEPTION block, the executor's) does not
+	 * abort the transaction, whose end only would have taken it out; a
+	 * worker's slot then kept the wait for the rest of its run and after,
+	 * and sg_wait_cycle of another worker found a cycle through it that was
+	 * none (TAP 310_wait_error_clears_waiter).
+	 */
+	PG_TRY();
+	{
+		row = wait_looks(id, tupdesc, limit_ms, start, caller, look_cxt);
+	}
+	PG_FINALLY();
+	{
+		sg_wait_done();
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(caller);
 	row = datumCopy(row, false, -1);	/* (out of the look's context) */
 	MemoryContextDelete(look_cxt);
-	sg_wait_done();
 	sg_spi_finish();
 	PG_RETURN_DATUM(row);
 }
