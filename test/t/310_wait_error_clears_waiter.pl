@@ -22,11 +22,11 @@ $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
     CREATE TABLE caught (sqlstate text);
     CREATE SEQUENCE caught_seq;
-    -- waits (up to 30 s) for the running run of thread state.other, once there is one (up to 10 s)
+    -- waits (up to 30 s) for the running run of thread state.other, once there is one (up to 30 s)
     CREATE FUNCTION xwait(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
     DECLARE r uuid;
     BEGIN
-        FOR i IN 1..200 LOOP
+        FOR i IN 1..600 LOOP
             SELECT run_id INTO r FROM sg_runs(state->>'other') WHERE status = 'running';
             EXIT WHEN r IS NOT NULL;
             PERFORM pg_sleep(0.05);
@@ -35,7 +35,8 @@ $node->safe_psql('postgres', q{
         RETURN '{}';
     END $$;
     -- locks the row of the running run of thread state.other, calls sg_wait
-    -- for it and catches its 25001, then naps 4 s without waiting for any run
+    -- for it and catches its 25001; then, without waiting for any run, naps
+    -- until a run of thread state.then runs (up to 30 s), and 3 s more
     CREATE FUNCTION xcatch(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
     DECLARE r uuid;
     BEGIN
@@ -47,7 +48,11 @@ $node->safe_psql('postgres', q{
             INSERT INTO caught VALUES (SQLSTATE);
         END;
         PERFORM nextval('caught_seq');
-        PERFORM pg_sleep(4);
+        FOR i IN 1..600 LOOP
+            EXIT WHEN EXISTS (SELECT FROM sg_runs(state->>'then') WHERE status = 'running');
+            PERFORM pg_sleep(0.05);
+        END LOOP;
+        PERFORM pg_sleep(3);
         RETURN '{}';
     END $$;
     SELECT sg_create_graph('xw', '{"other": "replace"}');
@@ -55,7 +60,7 @@ $node->safe_psql('postgres', q{
     SELECT sg_add_edge('xw', '__start__', 'a');
     SELECT sg_add_edge('xw', 'a', '__end__');
     SELECT sg_compile('xw');
-    SELECT sg_create_graph('xc', '{"other": "replace"}');
+    SELECT sg_create_graph('xc', '{"other": "replace", "then": "replace"}');
     SELECT sg_add_node('xc', 'a', 'xcatch(jsonb)');
     SELECT sg_add_edge('xc', '__start__', 'a');
     SELECT sg_add_edge('xc', 'a', '__end__');
@@ -68,10 +73,10 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 # m, submitted last (the greatest id), waits for p
 sql(q{SELECT sg_submit('xw', '{"other": "m"}', 'x')});
 ok(true_within($node, 10, q{SELECT count(*) = 1 FROM sg_runs('x') WHERE status = 'running'}), 'x runs');
-sql(q{SELECT sg_submit('xc', '{"other": "x"}', 'p')});
+sql(q{SELECT sg_submit('xc', '{"other": "x", "then": "m"}', 'p')});
 ok(true_within($node, 10, q{SELECT is_called FROM caught_seq}), "p's node caught sg_wait's error and naps");
 sql(q{SELECT sg_submit('xw', '{"other": "p"}', 'm')});
-ok(true_within($node, 30, q{SELECT bool_and(status IN ('success', 'error')) AND count(*) = 3 FROM sg_runs() WHERE thread_id IN ('x', 'p', 'm')}),
+ok(true_within($node, 60, q{SELECT bool_and(status IN ('success', 'error')) AND count(*) = 3 FROM sg_runs() WHERE thread_id IN ('x', 'p', 'm')}),
 	'the three runs end');
 is(sql(q{SELECT sqlstate FROM caught}), '25001', "p's sg_wait was refused (its transaction locked x's row)");
 is(sql(q{SELECT string_agg(thread_id || ' ' || status || ' ' || coalesce(error->>'sqlstate', '-'), ',' ORDER BY thread_id)
