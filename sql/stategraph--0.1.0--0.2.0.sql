@@ -1708,22 +1708,25 @@ GRANT EXECUTE ON FUNCTION stategraph.runs_reassigned() TO PUBLIC;   -- sg_reassi
  * statements below see their rows, and makes those that come meanwhile
  * wait for its commit: a run submitted during the reassign no longer stays
  * with the old name, nor does a transaction that submitted and holds run
- * rows (multitask 'interrupt') deadlock with it.
+ * rows (multitask 'interrupt') deadlock with it. A claim of one of its
+ * runs holds the name too, without waiting, until it commits: the reassign
+ * waits for the claims in flight (their first step may create a thread,
+ * updated next), and new claims pass its runs over until its commit.
  *
  * Its row locks come in an order that waits for the role's background
  * steps, never deadlocks with them (runs.c). A step locks its thread's row
  * and, at the end of a run, its run's row (an UPDATE: NO KEY UPDATE); the claim
- * that starts a run locks the run's row (FOR UPDATE) before the thread's;
+ * that starts a run locks the run's row (FOR NO KEY UPDATE) before the thread's;
  * sg_complete and the thread writers (sg_invoke, CALL sg_run, ...) lock
  * the task or the thread, then a waiting run's row (an UPDATE); sg_fail,
  * sg_interrupt_task and a late sg_complete that takes back a recorded
  * failure lock the thread, then the task (tasks.c). So: the
  * graphs first (steps only read them; a compile locks its graph before the
  * tasks and runs it changes); then the role's runs FOR KEY
- * SHARE, in seq order, which waits for the claims in flight (their first
- * step may create a thread, updated next) and keeps new claims of these
- * runs off until commit, yet lets a step or a completion update its run
- * (NO KEY UPDATE does not conflict with KEY SHARE); then the threads, in
+ * SHARE, in seq order, which waits for a delete of one (the retention
+ * sweep's), yet lets a claim, a step or a completion update its run
+ * (NO KEY UPDATE does not conflict with KEY SHARE; the name's hold above
+ * keeps the claims off); then the threads, in
  * thread_id order, each waiting for the step that holds it; then the
  * tasks; then the runs again, FOR NO KEY UPDATE in seq order (sg_submit's
  * interrupt takes a thread's runs in that order too), and their updates.

@@ -191,7 +191,8 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
  * Thread locks
  *
  * One writer per thread. A writer takes the thread's advisory lock, then
- * its row FOR UPDATE, and lets the advisory lock go as soon as it holds the
+ * its row FOR NO KEY UPDATE (a foreign key to the row does not hold it
+ * up: thread_fetch_locked), and lets the advisory lock go as soon as it holds the
  * row (or has inserted it, for a new thread): the row lock lasts until
  * commit and costs nothing in the shared lock table, so one transaction
  * may change any number of threads (a million sg_invoke in one SELECT).
@@ -394,37 +395,46 @@ thread_from_result(void)
 }
 
 /*
- * The row of a thread, or NULL. With lock, the row is locked FOR UPDATE
- * (which waits for a writer of the thread, or an sg_prune, to commit, and
- * in REPEATABLE READ and SERIALIZABLE makes a concurrent change an error),
- * and the thread's advisory lock is let go (see Thread locks). Without
- * wait, a row that another transaction has locked sets *busy and gives
- * NULL instead.
+ * The row of a thread, or NULL. With lock, the row is locked FOR NO KEY
+ * UPDATE (which waits for a writer of the thread, or an sg_prune, to
+ * commit, and in REPEATABLE READ and SERIALIZABLE makes a concurrent
+ * change an error), or FOR UPDATE with to_delete, and the thread's
+ * advisory lock is let go (see Thread locks). Without wait, a row that
+ * another transaction has locked sets *busy and gives NULL instead.
+ *
+ * Writers lock FOR NO KEY UPDATE, as their UPDATE of the row does: they
+ * never change its key, and a FOR KEY SHARE of the row, the foreign key
+ * check of a user's row that references the thread (conversations.thread_id
+ * REFERENCES stategraph.threads) in a transaction still open, held a run's
+ * step (FOR UPDATE) until that transaction ended, its worker stuck with it
+ * (TAP 308_fk_key_share_runs). NO KEY UPDATE still conflicts with every
+ * other writer's lock, with a delete and with FOR SHARE. sg_delete_thread
+ * locks FOR UPDATE (to_delete): locking for no key first, its DELETE
+ * would wait for such a reference while holding the row, and a write of
+ * the thread by the referencing transaction would then deadlock with it.
  */
-SGThread *
-sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
+static SGThread *
+thread_fetch_locked(const char *thread_id, bool lock, bool to_delete, bool wait, bool *busy)
 {
-	static SPIPlanPtr plan[3];
+	static SPIPlanPtr plan[5];
 	static SPIPlanPtr exists_plan;
+	static const char *const clause[5] = {
+		"", "FOR NO KEY UPDATE", "FOR NO KEY UPDATE SKIP LOCKED", "FOR UPDATE", "FOR UPDATE SKIP LOCKED"
+	};
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
-	int			i = !lock ? 0 : wait ? 1 : 2;
+	int			i = !lock ? 0 : (to_delete ? 3 : 1) + (wait ? 0 : 1);
 	SGThread   *th;
 
-	sg_spi_prepare(&plan[i], i == 0 ?
-				   "SELECT " THREAD_COLUMNS " FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1" :
-				   i == 1 ?
-				   "SELECT " THREAD_COLUMNS " FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "FOR UPDATE" :
-				   "SELECT " THREAD_COLUMNS " FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "FOR UPDATE SKIP LOCKED",
+	sg_spi_prepare(&plan[i], psprintf("SELECT " THREAD_COLUMNS " FROM stategraph.threads "
+									  "WHERE thread_id OPERATOR(pg_catalog.=) $1 %s", clause[i]),
 				   1, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	if (busy)
 		*busy = false;
 	if (sg_spi_execute(plan[i], values, NULL, 1) == 0)
 	{
-		if (i == 2 && busy &&
+		if (lock && !wait && busy &&
 			sg_spi_execute(sg_spi_prepare(&exists_plan,
 										  "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
 										  1, types), values, NULL, 1) > 0)
@@ -437,10 +447,16 @@ sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
 	return th;
 }
 
+SGThread *
+sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
+{
+	return thread_fetch_locked(thread_id, lock, false, wait, busy);
+}
+
 /*
- * Lock a thread's row FOR UPDATE without waiting, for the sweeps that must
- * not queue behind an open transaction (the lease sweep of tasks.c, the
- * retention sweep of runs.c): SG_ROW_LOCKED, this transaction now holds it;
+ * Lock a thread's row without waiting, for the sweeps that must not queue
+ * behind an open transaction (the lease sweep of tasks.c, the retention
+ * sweep of runs.c): SG_ROW_LOCKED, this transaction now holds it;
  * SG_ROW_HELD, another transaction does (the caller leaves the thread to
  * its next pass); SG_ROW_ABSENT, there is no row this role can see. With
  * cond, the FROM and WHERE of a query over stategraph.threads t (runs.c's
@@ -451,6 +467,13 @@ sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy)
  * touched: the sweeps take and release it themselves. One statement when
  * the lock is had; a second, to tell a held row from a missing one, only
  * when it is not and the caller asks (tell); else SG_ROW_NOT_LOCKED.
+ *
+ * The lease sweep writes the row (FOR NO KEY UPDATE, as a step: a foreign
+ * key's FOR KEY SHARE is no hold, thread_fetch_locked); the retention
+ * sweep (cond) deletes or prunes it, FOR UPDATE: passed over while a
+ * reference is open, rather than waiting for it at its DELETE, and the
+ * router's stategraph.hold_partition, which locks the partition's
+ * threads FOR KEY SHARE, waits for it (holds.c).
  */
 SGRowLock
 sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plans, bool tell)
@@ -463,7 +486,8 @@ sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plan
 
 	if (p[0] == NULL)
 		sg_spi_prepare(&p[0], psprintf("SELECT 1 %sAND t.thread_id OPERATOR(pg_catalog.=) $1 "
-									   "FOR UPDATE OF t SKIP LOCKED", from), 1, types);
+									   "FOR %s OF t SKIP LOCKED", from, cond ? "UPDATE" : "NO KEY UPDATE"),
+					   1, types);
 	if (sg_spi_execute(p[0], values, NULL, 1) > 0)
 		return SG_ROW_LOCKED;
 	if (!tell)
@@ -481,8 +505,15 @@ sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plan
 SGThread *
 sg_thread_fetch(const char *thread_id, bool for_update)
 {
+	return sg_thread_fetch_mode(thread_id, for_update, false);
+}
+
+/* sg_thread_fetch; with to_delete, the row is locked FOR UPDATE (thread_fetch_locked). */
+SGThread *
+sg_thread_fetch_mode(const char *thread_id, bool for_update, bool to_delete)
+{
 	bool		busy;
-	SGThread   *th = sg_thread_fetch_locked(thread_id, for_update, sg_lock_wait, &busy);
+	SGThread   *th = thread_fetch_locked(thread_id, for_update, to_delete, sg_lock_wait, &busy);
 
 	if (busy)
 		ereport(ERROR,
@@ -497,7 +528,14 @@ sg_thread_fetch(const char *thread_id, bool for_update)
 SGThread *
 sg_thread_fetch_required(const char *thread_id, bool for_update)
 {
-	SGThread   *th = sg_thread_fetch(thread_id, for_update);
+	return sg_thread_fetch_required_mode(thread_id, for_update, false);
+}
+
+/* sg_thread_fetch_required, locking FOR UPDATE with to_delete (thread_fetch_locked). */
+SGThread *
+sg_thread_fetch_required_mode(const char *thread_id, bool for_update, bool to_delete)
+{
+	SGThread   *th = sg_thread_fetch_mode(thread_id, for_update, to_delete);
 
 	if (th == NULL)
 	{

@@ -588,7 +588,9 @@ keeps_missing_owner(Jsonb *data)
  * row is share-locked until the import commits, as sg_fork locks it: a
  * concurrent sg_delete_thread or sg_prune of it, which lists the forks to
  * detach, waits for the import and sees its rows, or the import waits and
- * finds the checkpoint gone. The thread
+ * finds the checkpoint gone. FOR SHARE, not FOR KEY SHARE: a prune locks
+ * the row FOR NO KEY UPDATE (checkpoint.c), which passes a key share
+ * over. The thread
  * row comes first (row-level security lets a role write checkpoints only
  * into a thread it owns), and learns the threads its forks start from last.
  * The link is looked up for a fork row alone, one index probe each (OFFSET
@@ -627,7 +629,7 @@ store(Jsonb *data, const char *thread_id)
 			"  AND s.checkpoint_id OPERATOR(pg_catalog.=) x.parent_id "
 			"  AND st.owner OPERATOR(pg_catalog.=) (SELECT d.owner FROM stategraph.threads d "
 			"                                       WHERE d.thread_id OPERATOR(pg_catalog.=) $2) "
-			"  OFFSET 0 FOR KEY SHARE OF st) END AS linked) l "
+			"  OFFSET 0 FOR SHARE OF st) END AS linked) l "
 			"ORDER BY x.checkpoint_id", 2, types);
 #define INSERT_THREAD(owner) \
 			"INSERT INTO stategraph.threads (thread_id, graph, channels, head, forked_from, status, created_at, updated_at, owner) " \

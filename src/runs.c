@@ -15,8 +15,10 @@
  *
  * sg_work_one is the one executor of runs, used by the background workers
  * and by CALL sg_work: it claims the oldest due run whose thread lock it
- * can take and that is first of its thread (one UPDATE ... FOR UPDATE
- * SKIP LOCKED marks it running, so claimers never wait on each other),
+ * can take and that is first of its thread (one UPDATE ... FOR NO KEY
+ * UPDATE SKIP LOCKED marks it running, so claimers never wait on each
+ * other; a foreign key to the run's row, FOR KEY SHARE, does not hold it
+ * up: claim_checks),
  * switches to the submitting role (SECURITY_LOCAL_USERID_CHANGE: the run
  * cannot SET ROLE back; SECURITY_RESTRICTED_OPERATION and a GUC nest level
  * per step: it leaves no temporary object or setting behind in a session
@@ -68,7 +70,8 @@
  * that its own transaction keeps from ending: for a run it submitted or
  * changed, one whose thread (or an active run ahead of it there) it
  * changed, or one whose row, thread row or run ahead it holds a row lock
- * on, of any strength (claims pass a locked run over; own_hold). Only a
+ * on that holds the run up (claims pass a locked run over; own_hold: any
+ * strength but FOR KEY SHARE, a foreign key's). Only a
  * transaction with an ID can have written or locked a row: the wait of
  * any other costs no statement for this.
  *
@@ -1178,7 +1181,8 @@ fetch_run(pg_uuid_t *id, TupleDesc tupdesc, bool *active, bool *ours, bool *ours
  * from the tuple's header as heap_lock_tuple leaves it: xmax a locker's
  * transaction ID, or a MultiXact whose members are the lockers (and an
  * updater). A version pruned since and its slot taken by another row shows
- * another xmin: no lock of ours then. Takes no lock on the row.
+ * another xmin: no lock of ours then. A lock of ours that is FOR KEY
+ * SHARE only does not count (own_hold). Takes no lock on the row.
  */
 static bool
 locked_here(Relation rel, ItemPointer tid, TransactionId xmin)
@@ -1208,11 +1212,14 @@ locked_here(Relation rel, ItemPointer tid, TransactionId xmin)
 		int			i;
 
 		for (i = 0; i < n && !here; i++)
-			here = TransactionIdIsCurrentTransactionId(members[i].xid);
+			here = TransactionIdIsCurrentTransactionId(members[i].xid) &&
+				members[i].status != MultiXactStatusForKeyShare;
 		if (n > 0)
 			pfree(members);
 		return here;
 	}
+	if (HEAP_XMAX_IS_LOCKED_ONLY(infomask) && HEAP_XMAX_IS_KEYSHR_LOCKED(infomask))
+		return false;
 	return TransactionIdIsCurrentTransactionId(xmax);
 }
 
@@ -1223,15 +1230,14 @@ locked_here(Relation rel, ItemPointer tid, TransactionId xmin)
  * ended since the transaction began: sg_cancel of it, say), whose row
  * stays locked until the transaction ends, the worker that executes it
  * waiting there to record its end; or it holds a row lock of its own
- * (SELECT ... FOR KEY SHARE, FOR SHARE, FOR NO KEY UPDATE or FOR UPDATE, a
- * foreign key check of a row that references it) on the run's row, on an
- * active run's ahead of it, or on its thread's row: a claim passes a
- * locked run over (FOR UPDATE SKIP LOCKED), an executor waits for the
- * lock to record a step or an end, and a step locks its thread's row FOR
- * UPDATE. Any strength counts, also FOR KEY SHARE, which a running run's
- * end would pass: the same lock stops the run for good while it is
- * queued, or to be claimed again after a failure, so that whether the
- * wait could end would hang on the instant of the call. Without this,
+ * (SELECT ... FOR SHARE, FOR NO KEY UPDATE or FOR UPDATE) on the run's
+ * row, on an active run's ahead of it, or on its thread's row: a claim
+ * passes a locked run over (FOR NO KEY UPDATE SKIP LOCKED), an executor
+ * waits for the lock to record a step or an end, and a step locks its
+ * thread's row FOR NO KEY UPDATE. A FOR KEY SHARE of these rows (SELECT
+ * ... FOR KEY SHARE, the foreign key check of a user's row that
+ * references the run or the thread) conflicts with none of these and
+ * holds nothing up: sg_wait waits (TAP 308_fk_key_share_runs). Without this,
  * sg_wait slept until its timeout (or for good) beside the worker waiting
  * for its own caller (TAP 307_wait_own_row_lock).
  *
@@ -1324,8 +1330,8 @@ refuse_own_transaction_wait(pg_uuid_t *id, OwnHold hold)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("sg_wait cannot wait for a run this transaction locked"),
-				 errdetail("This transaction holds a lock on the row of run %s (FOR UPDATE, FOR SHARE, a foreign "
-						   "key check) until it ends: background workers do not take a locked run, and its "
+				 errdetail("This transaction holds a lock on the row of run %s (FOR UPDATE, FOR NO KEY UPDATE "
+						   "or FOR SHARE) until it ends: background workers do not take a locked run, and its "
 						   "executor waits for the lock.", run),
 				 errhint("Read the run without a locking clause, or commit first and call sg_wait in a later "
 						 "transaction.")));
@@ -1673,7 +1679,8 @@ sg_cancel(PG_FUNCTION_ARGS)
 		run_sql(&thread_plan, "SELECT thread_id FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1",
 				1, types, values, NULL) == 1)
 		sg_lock_thread_submits(sg_spi_text(0, 1), sg_role_hold_may_wait());
-	if (run_sql(&lock_plan, "SELECT status, stepped FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	if (run_sql(&lock_plan, "SELECT status, stepped FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 "
+				"FOR NO KEY UPDATE",
 				1, types, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1917,6 +1924,19 @@ static RunRow *mark_claimed(Datum run_id);
  * with stategraph.lock_wait off got "thread is busy" (regress
  * revlife_prune_waiting saw it). A row being ended is locked: passed over
  * without touching the thread.
+ *
+ * The row is locked FOR NO KEY UPDATE, which conflicts with every lock
+ * that stategraph's writers of the row take (an end's or a cancel's
+ * UPDATE, sg_cancel, a submit's interrupt, the retention sweep's delete)
+ * and with FOR SHARE and FOR UPDATE, but not with the FOR KEY SHARE of a
+ * foreign key check: a user's row that references the run (jobs.run_id
+ * REFERENCES stategraph.runs), inserted in a transaction still open, held
+ * the run up until that transaction ended (FOR UPDATE; TAP
+ * 308_fk_key_share_runs). sg_reassign_owned kept claims off its runs with
+ * FOR KEY SHARE, which this no longer meets: so the claim holds its
+ * owner's name in share mode (reassign.c), without waiting, until it
+ * commits: a reassign waits for the claims in flight, and a claim passes
+ * the run over while a reassign of its owner is open.
  */
 static bool
 claim_checks(void *arg)
@@ -1960,9 +1980,11 @@ claim_checks(void *arg)
 	}
 	if (!foreign && !sg_first_of_thread(thread_id, DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull)), owner))
 		c->check = CLAIM_QUEUED;
+	else if (!sg_role_try_hold(owner))
+		c->check = CLAIM_RUN_GONE;	/* sg_reassign_owned holds its owner's rows */
 	else if (run_sql(&plan,
 					 "SELECT 1 FROM (SELECT o.status FROM stategraph.runs o "
-					 "  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
+					 "  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR NO KEY UPDATE SKIP LOCKED) o "
 					 "WHERE o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])",
 					 1, types, &run_id, NULL) != 1)
 		c->check = CLAIM_RUN_GONE;
@@ -2041,7 +2063,7 @@ mark_claimed(Datum run_id)
 				"FROM (SELECT o.run_id, o.stepped, o.status, CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' "
 				"  THEN (SELECT t.head FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) o.thread_id "
 				"  AND " OWNER_ACTS("o", "t") ") END AS head FROM stategraph.runs o "
-				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR UPDATE SKIP LOCKED) o "
+				"  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR NO KEY UPDATE SKIP LOCKED) o "
 				"WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.run_id OPERATOR(pg_catalog.=) o.run_id "
 				"AND o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
 				"RETURNING r.run_id, r.thread_id, r.graph, r.input, r.checkpoint_id, r.resume, "

@@ -1919,7 +1919,7 @@ typedef enum StepState
 	"  AND (r.stepped OR r.status OPERATOR(pg_catalog.<>) 'pending' " \
 	"       OR r.not_before OPERATOR(pg_catalog.<=) pg_catalog.now())) THEN 'run' " \
 	" WHEN EXISTS (SELECT FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) " thread \
-	"  FOR UPDATE SKIP LOCKED) THEN 'free' ELSE 'busy' END"
+	"  FOR NO KEY UPDATE SKIP LOCKED) THEN 'free' ELSE 'busy' END"
 
 /*
  * The StepState in column col of SPI's first result row, for thread
