@@ -28,7 +28,9 @@
  * even in a REPEATABLE READ transaction, as foreign key checks read). The hold
  * takes its lock, writes its row and then share-locks every row of the
  * partition's threads in one transaction, which waits for a sweep that
- * holds one of them already; so a sweep either got to the thread before
+ * holds one of them already (the retention sweep locks a thread FOR
+ * UPDATE, which conflicts with that share lock: writers' FOR NO KEY
+ * UPDATE would not); so a sweep either got to the thread before
  * the hold (and the move's final check, which comes after the hold, sees
  * what it did), or it finds the hold. Share row locks cost nothing in the
  * shared lock table, whatever the number of threads; the hold itself is

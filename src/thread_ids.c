@@ -421,8 +421,10 @@ sg_lg_thread_storer(const char *thread_id)
  * done in sg_threads, and a claim that took a run of such a thread waited
  * on that transaction for as long as it stayed open, not bounded by
  * sg_work's max_time, the worker stuck with it (and for a thread being
- * created, then failed with 40001: helper-143). A key-share lock (a
- * foreign key check of a checkpoint row) is no hold.
+ * created, then failed with 40001: helper-143). A key-share lock (the
+ * foreign key check of a row that references the thread) is no hold: a
+ * step locks the row FOR NO KEY UPDATE, which it does not stop
+ * (checkpoint.c, thread_fetch_locked).
  *
  * One probe with a dirty snapshot: it finds a row being inserted (and sets
  * xmin) as well as the committed one, whose header (its xmax) tells who
