@@ -80,8 +80,9 @@
  * need it alone (ALTER DATABASE RENAME or SET TABLESPACE, CREATE DATABASE
  * of it as a template), which give them back after; once no other session
  * is connected to it: PostgreSQL refuses these statements for a database
- * in use, so the hook first waits as they do (up to 5 s) for the other
- * sessions to leave, and stops nothing if some stay (a DROP DATABASE is
+ * in use, so the hook first takes the lock on the database they take
+ * (new sessions wait for it) and waits as they do (up to 5 s) for the
+ * other sessions to leave, and stops nothing if some stay (a DROP DATABASE is
  * then refused at once with PostgreSQL's error, not after a second wait of
  * 5 s; DROP DATABASE WITH (FORCE) terminates them: the workers are stopped
  * at once). DROP
@@ -1187,11 +1188,11 @@ prepared_transactions(Oid dboid)
  * their steps (a lock group whose leader is one of them), which end with
  * their leader; autovacuum, which CountOtherDBBackends terminates itself.
  * Backends are found by their backend id (sinvaladt.c's array of them):
- * the procarray, which CountOtherDBBackends walks, is not exported. A
- * session that connects after the wait (PostgreSQL locks the database
- * only in its own checks, after this hook) still makes the statement
- * refused once the workers are stopped: they are given back then
- * (drop_database_failed).
+ * the procarray, which CountOtherDBBackends walks, is not exported. The
+ * caller holds the lock PostgreSQL's statement takes on the database
+ * (lock_database_as_postgres): a session that connects meanwhile waits
+ * for it before it counts as connected, as it would for PostgreSQL's own
+ * wait.
  */
 static bool
 others_stay_connected(Oid dboid, int *others_out, int *prepared_out)
@@ -1622,6 +1623,26 @@ database_to_drop(DropdbStmt *stmt, bool toplevel, bool *force)
 }
 
 /*
+ * Lock dboid as PostgreSQL locks it before its own check of the sessions
+ * connected to it (dbcommands.c: DROP DATABASE, ALTER DATABASE RENAME TO
+ * and SET TABLESPACE an AccessExclusiveLock, CREATE DATABASE its template
+ * a ShareLock), before others_stay_connected waits: a new session waits
+ * for that lock before it counts as connected (InitPostgres), so the wait
+ * sees only the sessions already there. Without it, clients that keep
+ * connecting for a short while each (a health check, a pool opening
+ * connections on demand) kept one session connected through the whole
+ * wait, and the statement was refused (55006) where PostgreSQL, the
+ * newcomers held off, does it (TAP 311). PostgreSQL takes the same lock
+ * again next, which this transaction then holds already.
+ */
+static void
+lock_database_as_postgres(Node *parsetree, Oid dboid)
+{
+	LockSharedObject(DatabaseRelationId, dboid, 0,
+					 IsA(parsetree, CreatedbStmt) ? ShareLock : AccessExclusiveLock);
+}
+
+/*
  * ProcessUtility_hook: LOCK of stategraph's tables (refuse_shared_table_lock);
  * the owner's DROP DATABASE first stops that database's workers (without
  * FORCE, once no other session is connected to it: TAP 313, 314), and so do
@@ -1653,11 +1674,14 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 
 		dboid = database_to_drop((DropdbStmt *) parsetree, context == PROCESS_UTILITY_TOPLEVEL, &force);
 		/* no worker: nothing to stop, nor to wait for (dropdb waits alone) */
-		if (OidIsValid(dboid) && !force && database_has_workers(dboid) &&
-			others_stay_connected(dboid, &others, &prepared))
+		if (OidIsValid(dboid) && !force && database_has_workers(dboid))
 		{
-			refuse_drop_database_in_use(((DropdbStmt *) parsetree)->dbname, dboid, others, prepared);
-			dboid = InvalidOid;	/* (an active slot's error: dropdb's, at once) */
+			lock_database_as_postgres(parsetree, dboid);
+			if (others_stay_connected(dboid, &others, &prepared))
+			{
+				refuse_drop_database_in_use(((DropdbStmt *) parsetree)->dbname, dboid, others, prepared);
+				dboid = InvalidOid;	/* (an active slot's error: dropdb's, at once) */
+			}
 		}
 		if (OidIsValid(dboid))
 			stop_database_workers(dboid);
@@ -1668,6 +1692,7 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		int			prepared;
 
 		/* PostgreSQL makes the same check of the other sessions (CountOtherDBBackends) */
+		lock_database_as_postgres(parsetree, dboid);
 		if (others_stay_connected(dboid, &others, &prepared))
 			dboid = InvalidOid;	/* refused: 55006 */
 		else
