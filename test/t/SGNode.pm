@@ -13,7 +13,7 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   other_role_thread_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
   role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql
-  held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute);
+  held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute workers_took_reload);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -482,6 +482,28 @@ sub true_within
 		select(undef, undef, undef, 0.1);
 	}
 	return 0;
+}
+
+# After a reload that set $setting to $value: whether every background
+# worker of $node has taken it up, within a minute (a check named $label).
+# A new session shows the value once the postmaster has read the files and
+# signalled every process (it forks no session before), and its
+# pg_conf_load_time() is when it read them. A worker takes the reload at
+# the top of its loop, before its claim, and reports itself idle at the end
+# of every loop: one idle since then has claimed under the new value or
+# will next time. One executing a run takes it before its next claim, once
+# the run ends (its application_name names the run). A sleep instead
+# (TAP 108, 115) let a worker that was slow to loop claim under the old
+# value.
+sub workers_took_reload
+{
+	my ($node, $setting, $value, $label) = @_;
+	return ok($node->poll_query_until('postgres', qq{
+SELECT pg_catalog.current_setting('$setting') = '$value'
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity
+                   WHERE backend_type = 'stategraph worker' AND application_name NOT LIKE 'stategraph run %'
+                     AND (state IS DISTINCT FROM 'idle' OR state_change < pg_catalog.pg_conf_load_time()))}),
+		$label);
 }
 
 # The SQL of graph 'ext': START -> external node 'ask' (queue 'q') -> END,
