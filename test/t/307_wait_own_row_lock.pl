@@ -28,38 +28,6 @@ nap_graph($node, 'nap');
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-# A run on thread $thread whose step naps $secs seconds, running; and a run
-# queued behind it (enqueue), whose step does not nap. Both committed.
-sub running_and_queued
-{
-	my ($thread, $secs) = @_;
-	my $first = sql(qq{SELECT sg_submit('nap', '{"secs": $secs}', '$thread')});
-	ok($node->poll_query_until('postgres',
-			qq{SELECT status = 'running' FROM stategraph.runs WHERE run_id = '$first'}),
-		"$thread: the first run executes");
-	my $queued = sql(qq{SELECT sg_submit('nap', '{"secs": 0}', '$thread', multitask => 'enqueue')});
-	return ($first, $queued);
-}
-
-# In one transaction: $before, then sg_wait($rid, $timeout). Returns the
-# status it returned (or the error's SQLSTATE and message) and the seconds it took.
-sub wait_in_transaction
-{
-	my ($before, $rid, $timeout) = @_;
-	my $start = time;
-	my ($ret, $out, $err) = $node->psql('postgres', qq{
-        \\set VERBOSITY verbose
-        BEGIN;
-        $before;
-        SELECT status FROM sg_wait('$rid', '$timeout');
-        ROLLBACK;}, on_error_stop => 1, timeout => 60);
-	my $took = time - $start;
-	# (the last line: the locking statements print theirs first)
-	my ($what) = $out =~ /([^\n]*)\z/;
-	$what = "$1 $2" if $err =~ /ERROR:\s+(\w{5}): ([^\n]*)/;
-	return ($what, $took);
-}
-
 my $runs_locked = 'sg_wait cannot wait for a run this transaction locked';
 my $thread_locked = 'sg_wait cannot wait for a run whose thread this transaction locked';
 
@@ -71,11 +39,11 @@ my $thread_locked = 'sg_wait cannot wait for a run whose thread this transaction
 for my $mode ('FOR KEY SHARE', 'FOR SHARE', 'FOR NO KEY UPDATE', 'FOR UPDATE')
 {
 	(my $thread = lc $mode) =~ s/ /-/g;
-	my ($first, $queued) = running_and_queued($thread, 4);
+	my ($first, $queued) = running_and_queued($node, $thread, 4);
 	for my $case ([ 'queued', $queued ], [ 'running', $first ])
 	{
 		my ($label, $rid) = @$case;
-		my ($what, $took) = wait_in_transaction(
+		my ($what, $took) = wait_in_transaction($node,
 			"SELECT 1 FROM stategraph.runs WHERE run_id = '$rid' $mode", $rid, '8 s');
 		if ($mode eq 'FOR KEY SHARE')
 		{
@@ -92,15 +60,15 @@ for my $mode ('FOR KEY SHARE', 'FOR SHARE', 'FOR NO KEY UPDATE', 'FOR UPDATE')
 
 # a MultiXact: another session's FOR SHARE and the caller's
 {
-	my ($first, $queued) = running_and_queued('multi', 4);
+	my ($first, $queued) = running_and_queued($node, 'multi', 4);
 	my $other = $node->background_psql('postgres');
 	$other->query_safe("BEGIN; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE");
-	my ($what, $took) = wait_in_transaction(
+	my ($what, $took) = wait_in_transaction($node,
 		"SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE", $queued, '8 s');
 	is($what, "25001 $runs_locked", 'FOR SHARE of the caller and of another session (a MultiXact): 25001');
 	cmp_ok($took, '<', 6, 'MultiXact: at once');
 	# again with the caller's lock taken in a subtransaction, still open
-	($what, $took) = wait_in_transaction(
+	($what, $took) = wait_in_transaction($node,
 		"SAVEPOINT s; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE", $queued, '8 s');
 	is($what, "25001 $runs_locked", 'MultiXact, the caller\'s lock in a subtransaction: 25001');
 	$other->query_safe('COMMIT');
@@ -110,18 +78,18 @@ for my $mode ('FOR KEY SHARE', 'FOR SHARE', 'FOR NO KEY UPDATE', 'FOR UPDATE')
 
 # the thread's row, and an active run ahead of the awaited one
 {
-	my ($first, $queued) = running_and_queued('thread-row', 4);
-	my ($what, $took) = wait_in_transaction(
+	my ($first, $queued) = running_and_queued($node, 'thread-row', 4);
+	my ($what, $took) = wait_in_transaction($node,
 		q{SELECT 1 FROM stategraph.threads WHERE thread_id = 'thread-row' FOR SHARE}, $queued, '8 s');
 	is($what, "25001 $thread_locked", "FOR SHARE of the thread's row: 25001");
 	cmp_ok($took, '<', 6, "the thread's row: at once");
-	($what, $took) = wait_in_transaction(
+	($what, $took) = wait_in_transaction($node,
 		"SELECT 1 FROM stategraph.runs WHERE run_id = '$first' FOR SHARE", $queued, '8 s');
 	is($what, "25001 $thread_locked", 'FOR SHARE of the running run ahead: 25001 for the queued one');
 	cmp_ok($took, '<', 6, 'the run ahead: at once');
 	# FOR KEY SHARE of the thread's row and of the run ahead (foreign keys'):
 	# the step locks the thread FOR NO KEY UPDATE (TAP 308); the wait ends with the run
-	($what, $took) = wait_in_transaction(
+	($what, $took) = wait_in_transaction($node,
 		q{SELECT 1 FROM stategraph.threads WHERE thread_id = 'thread-row' FOR KEY SHARE; }
 		. "SELECT 1 FROM stategraph.runs WHERE run_id = '$first' FOR KEY SHARE", $queued, '30 s');
 	is($what, 'success', "FOR KEY SHARE of the thread's row and the run ahead: sg_wait waits, the run ends");
@@ -132,7 +100,7 @@ for my $mode ('FOR KEY SHARE', 'FOR SHARE', 'FOR NO KEY UPDATE', 'FOR UPDATE')
 # a subtransaction it rolled back holds nothing
 for my $others (1, 2)
 {
-	my ($first, $queued) = running_and_queued("others-$others", 2);
+	my ($first, $queued) = running_and_queued($node, "others-$others", 2);
 	my @other = map { $node->background_psql('postgres') } 1 .. $others;
 	$_->query_safe("BEGIN; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE") for @other;
 	my ($out, $err) = ('', '');
@@ -159,8 +127,8 @@ for my $others (1, 2)
 	cmp_ok(time - $start, '<', 30, "$others other session(s): not at its timeout");
 }
 {
-	my ($first, $queued) = running_and_queued('rolled-back-lock', 2);
-	my ($what, $took) = wait_in_transaction(
+	my ($first, $queued) = running_and_queued($node, 'rolled-back-lock', 2);
+	my ($what, $took) = wait_in_transaction($node,
 		"SAVEPOINT s; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR UPDATE; ROLLBACK TO s",
 		$queued, '30 s');
 	is($what, 'success', 'a lock of a subtransaction rolled back: sg_wait waits for the run, which ends');

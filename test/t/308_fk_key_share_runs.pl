@@ -32,42 +32,10 @@ sql(q{
     CREATE TABLE conversations (id serial PRIMARY KEY, thread_id text NOT NULL REFERENCES stategraph.threads);
 });
 
-# A run on $thread whose step naps $secs seconds, running; and one queued
-# behind it. Both committed; the thread's row exists.
-sub running_and_queued
-{
-	my ($thread, $secs) = @_;
-	my $first = sql(qq{SELECT sg_submit('nap', '{"secs": $secs}', '$thread')});
-	ok($node->poll_query_until('postgres',
-			qq{SELECT status = 'running' FROM stategraph.runs WHERE run_id = '$first'}),
-		"$thread: the first run executes");
-	my $queued = sql(qq{SELECT sg_submit('nap', '{"secs": 0}', '$thread', multitask => 'enqueue')});
-	return ($first, $queued);
-}
-
-# In one transaction: $before, then sg_wait($rid, $timeout). Returns what
-# it returned (or the error's SQLSTATE and message) and the seconds it took.
-sub wait_in_transaction
-{
-	my ($before, $rid, $timeout) = @_;
-	my $start = time;
-	my ($ret, $out, $err) = $node->psql('postgres', qq{
-        \\set VERBOSITY verbose
-        BEGIN;
-        $before;
-        SELECT status FROM sg_wait('$rid', '$timeout');
-        SELECT count(*) FROM jobs WHERE run_id = '$rid';
-        ROLLBACK;}, on_error_stop => 1, timeout => 60);
-	my $took = time - $start;
-	my ($what) = $out =~ /([^\n]*\n[^\n]*)\z/;
-	$what = "$1 $2" if $err =~ /ERROR:\s+(\w{5}): ([^\n]*)/;
-	return ($what, $took);
-}
-
 # 1. Another session's open transaction references the queued run and its
 # thread: the run is claimed and ends while that transaction is open.
 {
-	my ($first, $queued) = running_and_queued('fk-other', 2);
+	my ($first, $queued) = running_and_queued($node, 'fk-other', 2);
 	my $other = $node->background_psql('postgres');
 	$other->query_safe(qq{BEGIN; INSERT INTO jobs (run_id) VALUES ('$queued');
 	    INSERT INTO conversations (thread_id) VALUES ('fk-other')});
@@ -84,10 +52,11 @@ sub wait_in_transaction
 # 2. sg_wait in the transaction that references the run (and its thread,
 # and the run ahead of it): it waits and returns success.
 {
-	my ($first, $queued) = running_and_queued('fk-own', 2);
-	my ($what, $took) = wait_in_transaction(qq{
+	my ($first, $queued) = running_and_queued($node, 'fk-own', 2);
+	my ($what, $took) = wait_in_transaction($node, qq{
 	    INSERT INTO jobs (run_id) VALUES ('$queued'), ('$first');
-	    INSERT INTO conversations (thread_id) VALUES ('fk-own')}, $queued, '30 s');
+	    INSERT INTO conversations (thread_id) VALUES ('fk-own')}, $queued, '30 s',
+		"SELECT count(*) FROM jobs WHERE run_id = '$queued'");
 	is($what, "success\n1", 'sg_wait in the transaction that references the run and its thread: success');
 	cmp_ok($took, '<', 25, 'not at its timeout');
 	is(sql(qq{SELECT status FROM stategraph.runs WHERE run_id = '$queued'}), 'success',
@@ -99,17 +68,17 @@ sub wait_in_transaction
 for my $mode ('FOR SHARE', 'FOR UPDATE')
 {
 	(my $thread = 'fk-' . lc $mode) =~ s/ /-/g;
-	my ($first, $queued) = running_and_queued($thread, 3);
-	my ($what, $took) = wait_in_transaction(
+	my ($first, $queued) = running_and_queued($node, $thread, 3);
+	my ($what, $took) = wait_in_transaction($node,
 		"INSERT INTO jobs (run_id) VALUES ('$queued'); SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' $mode",
-		$queued, '8 s');
+		$queued, '8 s', "SELECT count(*) FROM jobs WHERE run_id = '$queued'");
 	is($what, '25001 sg_wait cannot wait for a run this transaction locked',
 		"a reference and $mode of the run's row: 25001");
 	cmp_ok($took, '<', 6, "$mode of the run's row: at once");
-	($what, $took) = wait_in_transaction(
+	($what, $took) = wait_in_transaction($node,
 		"INSERT INTO conversations (thread_id) VALUES ('$thread'); "
 		. "SELECT 1 FROM stategraph.threads WHERE thread_id = '$thread' $mode",
-		$queued, '8 s');
+		$queued, '8 s', "SELECT count(*) FROM jobs WHERE run_id = '$queued'");
 	is($what, '25001 sg_wait cannot wait for a run whose thread this transaction locked',
 		"a reference and $mode of the thread's row: 25001");
 	cmp_ok($took, '<', 6, "$mode of the thread's row: at once");
@@ -120,7 +89,7 @@ for my $mode ('FOR SHARE', 'FOR UPDATE')
 # taken soon after that lock goes (a worker looks again while a due run
 # is blocked), with no submit or notify in between.
 {
-	my ($first, $queued) = running_and_queued('fk-share-release', 1);
+	my ($first, $queued) = running_and_queued($node, 'fk-share-release', 1);
 	my $other = $node->background_psql('postgres');
 	$other->query_safe(qq{BEGIN; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE});
 	ok($node->poll_query_until('postgres',

@@ -41,7 +41,7 @@ $node->safe_psql('postgres', q{
     DECLARE r uuid;
     BEGIN
         SELECT run_id INTO r FROM sg_runs(state->>'other') WHERE status = 'running';
-        PERFORM 1 FROM stategraph.runs WHERE run_id = r FOR KEY SHARE;
+        PERFORM 1 FROM stategraph.runs WHERE run_id = r FOR SHARE;
         BEGIN
             PERFORM sg_wait(r);
         EXCEPTION WHEN OTHERS THEN

@@ -13,7 +13,8 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   other_role_thread_sql note_graph_sql
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
   role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql
-  held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute workers_took_reload);
+  held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute workers_took_reload
+  running_and_queued wait_in_transaction);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -811,6 +812,44 @@ sub back_after_kill
 		usleep(100_000);
 	}
 	return 0;
+}
+
+# A run on thread $thread of graph nap (nap_graph) whose step naps $secs
+# seconds, running; and a run queued behind it (enqueue), whose step does
+# not nap. Both committed. Returns their run ids.
+sub running_and_queued
+{
+	my ($node, $thread, $secs) = @_;
+	my $first = $node->safe_psql('postgres', qq{SELECT sg_submit('nap', '{"secs": $secs}', '$thread')});
+	ok($node->poll_query_until('postgres',
+			qq{SELECT status = 'running' FROM stategraph.runs WHERE run_id = '$first'}),
+		"$thread: the first run executes");
+	my $queued = $node->safe_psql('postgres',
+		qq{SELECT sg_submit('nap', '{"secs": 0}', '$thread', multitask => 'enqueue')});
+	return ($first, $queued);
+}
+
+# In one transaction of database postgres: $before, then sg_wait($rid,
+# $timeout), then $after if given; rolled back. Returns what sg_wait
+# returned (its status, followed by $after's output on a line of its own)
+# or the error's SQLSTATE and message, and the seconds it took.
+sub wait_in_transaction
+{
+	my ($node, $before, $rid, $timeout, $after) = @_;
+	my $start = Time::HiRes::time();
+	my $then = defined $after ? "$after;" : '';
+	my ($ret, $out, $err) = $node->psql('postgres', qq{
+        \\set VERBOSITY verbose
+        BEGIN;
+        $before;
+        SELECT status FROM sg_wait('$rid', '$timeout');
+        $then
+        ROLLBACK;}, on_error_stop => 1, timeout => 60);
+	my $took = Time::HiRes::time() - $start;
+	# (the last lines: the locking statements print theirs first)
+	my ($what) = defined $after ? $out =~ /([^\n]*\n[^\n]*)\z/ : $out =~ /([^\n]*)\z/;
+	$what = "$1 $2" if $err =~ /ERROR:\s+(\w{5}): ([^\n]*)/;
+	return ($what, $took);
 }
 
 1;
