@@ -37,13 +37,8 @@ $node->safe_psql('postgres', q{
         END LOOP;
         PERFORM sg_wait(r, '30 s');
         RETURN '{}';
-    END $$;
-    SELECT sg_create_graph('xw', '{"other": "replace", "whose": "replace"}');
-    SELECT sg_add_node('xw', 'a', 'xwait(jsonb)');
-    SELECT sg_add_edge('xw', '__start__', 'a');
-    SELECT sg_add_edge('xw', 'a', '__end__');
-    SELECT sg_compile('xw');
-});
+    END $$;}
+	. one_step_graph_sql('xw', '{"other": "replace", "whose": "replace"}', 'a', 'xwait(jsonb)'));
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 

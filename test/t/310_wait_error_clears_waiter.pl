@@ -54,18 +54,9 @@ $node->safe_psql('postgres', q{
         END LOOP;
         PERFORM pg_sleep(3);
         RETURN '{}';
-    END $$;
-    SELECT sg_create_graph('xw', '{"other": "replace"}');
-    SELECT sg_add_node('xw', 'a', 'xwait(jsonb)');
-    SELECT sg_add_edge('xw', '__start__', 'a');
-    SELECT sg_add_edge('xw', 'a', '__end__');
-    SELECT sg_compile('xw');
-    SELECT sg_create_graph('xc', '{"other": "replace", "then": "replace"}');
-    SELECT sg_add_node('xc', 'a', 'xcatch(jsonb)');
-    SELECT sg_add_edge('xc', '__start__', 'a');
-    SELECT sg_add_edge('xc', 'a', '__end__');
-    SELECT sg_compile('xc');
-});
+    END $$;}
+	. one_step_graph_sql('xw', '{"other": "replace"}', 'a', 'xwait(jsonb)')
+	. one_step_graph_sql('xc', '{"other": "replace", "then": "replace"}', 'a', 'xcatch(jsonb)'));
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 

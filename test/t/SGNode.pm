@@ -14,7 +14,7 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
   role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql
   held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute workers_took_reload
-  running_and_queued wait_in_transaction);
+  running_and_queued wait_in_transaction one_step_graph_sql);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -48,18 +48,28 @@ sub plain_node
 	return $node;
 }
 
+# The SQL of graph $graph: START -> node $node (SQL function $function,
+# e.g. 'public.f(jsonb)') -> END, channels $channels (a JSON object of
+# reducers), compiled.
+sub one_step_graph_sql
+{
+	my ($graph, $channels, $node, $function) = @_;
+	return qq{
+    SELECT sg_create_graph('$graph', '$channels');
+    SELECT sg_add_node('$graph', '$node', '$function');
+    SELECT sg_add_edge('$graph', '__start__', '$node');
+    SELECT sg_add_edge('$graph', '$node', '__end__');
+    SELECT sg_compile('$graph');
+};
+}
+
 # SQL that makes graph $graph: one SQL node, 'one', that sets n to 1.
 sub one_node_graph_sql
 {
 	my ($graph) = @_;
-	return qq{
-    CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS \$\$ SELECT '{"n": 1}'::jsonb \$\$;
-    SELECT sg_create_graph('$graph', '{"n": "replace"}');
-    SELECT sg_add_node('$graph', 'one', 'one(jsonb)');
-    SELECT sg_add_edge('$graph', '__start__', 'one');
-    SELECT sg_add_edge('$graph', 'one', '__end__');
-    SELECT sg_compile('$graph');
-};
+	return q{
+    CREATE FUNCTION one(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;}
+	  . one_step_graph_sql($graph, '{"n": "replace"}', 'one', 'one(jsonb)');
 }
 
 # In $node's postgres database: the extension and graph 'loop', whose node
@@ -97,13 +107,8 @@ sub nap_graph
 	$node->safe_psql($db // 'postgres', qq{
     CREATE EXTENSION stategraph;
     CREATE FUNCTION public.nap(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS \$\$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb \$\$;
-    SELECT sg_create_graph('$graph', '{"n": "add", "secs": "replace"}');
-    SELECT sg_add_node('$graph', 'nap', 'public.nap(jsonb)');
-    SELECT sg_add_edge('$graph', '__start__', 'nap');
-    SELECT sg_add_edge('$graph', 'nap', '__end__');
-    SELECT sg_compile('$graph');
-});
+        AS \$\$ SELECT pg_catalog.pg_sleep((state->>'secs')::float8); SELECT '{"n": 1}'::jsonb \$\$;}
+		. one_step_graph_sql($graph, '{"n": "add", "secs": "replace"}', 'nap', 'public.nap(jsonb)'));
 }
 
 # A run of nap_graph's graph 'nap' submitted in $db on thread $thread,
@@ -143,13 +148,8 @@ sub held_graph_sql
 {
 	return q{
     CREATE FUNCTION public.held(state jsonb) RETURNS jsonb LANGUAGE sql
-        AS $$ SELECT pg_catalog.pg_advisory_xact_lock(1); SELECT '{"n": 1}'::jsonb $$;
-    SELECT sg_create_graph('held', '{"n": "add"}');
-    SELECT sg_add_node('held', 'held', 'public.held(jsonb)');
-    SELECT sg_add_edge('held', '__start__', 'held');
-    SELECT sg_add_edge('held', 'held', '__end__');
-    SELECT sg_compile('held');
-};
+        AS $$ SELECT pg_catalog.pg_advisory_xact_lock(1); SELECT '{"n": 1}'::jsonb $$;}
+	  . one_step_graph_sql('held', '{"n": "add"}', 'held', 'public.held(jsonb)');
 }
 
 # A run of graph 'held' (held_graph_sql) submitted in $db on thread
