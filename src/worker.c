@@ -1245,22 +1245,34 @@ others_stay_connected(Oid dboid, int *others_out, int *prepared_out)
 }
 
 /*
+ * Whether a logical replication slot of dboid is in use, which dropdb
+ * refuses (55006) before it looks for other sessions: its walsender is
+ * connected to dboid, so without this the hook waited its 5 s for that
+ * session first (TAP 309).
+ */
+static bool
+has_active_logical_slot(Oid dboid)
+{
+	int			nslots;
+	int			nslots_active;
+
+	return ReplicationSlotsCountDBSlots(dboid, &nslots, &nslots_active) && nslots_active > 0;
+}
+
+/*
  * DROP DATABASE of a database that other sessions or prepared transactions
  * still use after others_stay_connected's 5 s: refused here with dropdb's
  * own error (55006, its message and detail), the workers left running.
  * Left to dropdb, the refusal came after 5 s more of its own wait, about
  * 10 s in all (TAP 313, 314). database_to_drop has made dropdb's earlier
- * checks but one: an active logical replication slot of the database,
- * whose error dropdb gives first; then dropdb refuses (at once) instead.
+ * checks, an active logical replication slot among them; one that became
+ * active during the wait is left to dropdb, whose error for it comes first
+ * (at once).
  */
 static void
 refuse_drop_database_in_use(const char *dbname, Oid dboid, int others, int prepared)
 {
-	int			nslots;
-	int			nslots_active;
-
-	(void) ReplicationSlotsCountDBSlots(dboid, &nslots, &nslots_active);
-	if (nslots_active > 0)
+	if (has_active_logical_slot(dboid))
 		return;
 	if (others > 0 && prepared > 0)
 		ereport(ERROR,
@@ -1590,8 +1602,9 @@ database_needed_alone(Node *parsetree, bool toplevel)
  * counted as a death of its worker (TAP 285, 281). The read-only and
  * transaction block refusals are PostgreSQL's own calls, made here as
  * standard_ProcessUtility makes them next; the others are left to dropdb
- * (in its order: owner, template, current database, subscriptions). The
- * last of dropdb's refusals, other sessions connected, is the caller's to
+ * (in its order: owner, template, current database, an active logical
+ * replication slot, subscriptions). The last of dropdb's refusals, other
+ * sessions connected, is the caller's to
  * wait for (others_stay_connected) and to make (refuse_drop_database_in_use),
  * unless *force (WITH (FORCE): dropdb terminates them).
  */
@@ -1617,7 +1630,7 @@ database_to_drop(DropdbStmt *stmt, bool toplevel, bool *force)
 		return InvalidOid;
 	istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
 	ReleaseSysCache(tup);
-	if (istemplate || CountDBSubscriptions(dboid) > 0)
+	if (istemplate || CountDBSubscriptions(dboid) > 0 || has_active_logical_slot(dboid))
 		return InvalidOid;
 	return dboid;
 }
