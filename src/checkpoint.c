@@ -499,18 +499,12 @@ sg_thread_row_try_lock(const char *thread_id, const char *cond, SPIPlanPtr *plan
 }
 
 /*
- * The row of a thread, or NULL; for_update locks it, waiting for a writer
+ * The row of a thread, or NULL; for_update locks it (FOR NO KEY UPDATE, or
+ * FOR UPDATE with to_delete: thread_fetch_locked), waiting for a writer
  * unless stategraph.lock_wait is off (then a busy thread is an error).
  */
-SGThread *
-sg_thread_fetch(const char *thread_id, bool for_update)
-{
-	return sg_thread_fetch_mode(thread_id, for_update, false);
-}
-
-/* sg_thread_fetch; with to_delete, the row is locked FOR UPDATE (thread_fetch_locked). */
-SGThread *
-sg_thread_fetch_mode(const char *thread_id, bool for_update, bool to_delete)
+static SGThread *
+thread_fetch_mode(const char *thread_id, bool for_update, bool to_delete)
 {
 	bool		busy;
 	SGThread   *th = thread_fetch_locked(thread_id, for_update, to_delete, sg_lock_wait, &busy);
@@ -524,18 +518,11 @@ sg_thread_fetch_mode(const char *thread_id, bool for_update, bool to_delete)
 	return th;
 }
 
-/* The row of a thread, which must exist. */
-SGThread *
-sg_thread_fetch_required(const char *thread_id, bool for_update)
+/* thread_fetch_mode, the row required: a missing thread is an error. */
+static SGThread *
+thread_fetch_required_mode(const char *thread_id, bool for_update, bool to_delete)
 {
-	return sg_thread_fetch_required_mode(thread_id, for_update, false);
-}
-
-/* sg_thread_fetch_required, locking FOR UPDATE with to_delete (thread_fetch_locked). */
-SGThread *
-sg_thread_fetch_required_mode(const char *thread_id, bool for_update, bool to_delete)
-{
-	SGThread   *th = sg_thread_fetch_mode(thread_id, for_update, to_delete);
+	SGThread   *th = thread_fetch_mode(thread_id, for_update, to_delete);
 
 	if (th == NULL)
 	{
@@ -545,6 +532,27 @@ sg_thread_fetch_required_mode(const char *thread_id, bool for_update, bool to_de
 				 errmsg("thread \"%s\" does not exist", thread_id)));
 	}
 	return th;
+}
+
+/* The row of a thread, or NULL; for_update locks it for a write (thread_fetch_mode). */
+SGThread *
+sg_thread_fetch(const char *thread_id, bool for_update)
+{
+	return thread_fetch_mode(thread_id, for_update, false);
+}
+
+/* The row of a thread, which must exist. */
+SGThread *
+sg_thread_fetch_required(const char *thread_id, bool for_update)
+{
+	return thread_fetch_required_mode(thread_id, for_update, false);
+}
+
+/* The row of a thread that must exist, locked FOR UPDATE: the caller deletes it. */
+SGThread *
+sg_thread_fetch_for_delete(const char *thread_id)
+{
+	return thread_fetch_required_mode(thread_id, true, true);
 }
 
 /* The busy thread's error for an insert that timed out on another transaction's (thread_insert). */

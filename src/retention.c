@@ -569,7 +569,7 @@ delete_thread(const char *thread_id, bool swept)
 	sg_lock_thread(thread_id, false);
 	if (runs)
 		cancel_stepped_runs(thread_id);
-	th = sg_thread_fetch_required_mode(thread_id, true, true);	/* FOR UPDATE: it deletes the row */
+	th = sg_thread_fetch_for_delete(thread_id);
 	if (runs && !swept)
 		refuse_hidden_runs(thread_id, "sg_delete_thread");
 	sg_tasks_cancel_thread(th);

@@ -289,8 +289,7 @@ extern void sg_unlock_thread(const char *thread_id, bool session);
 extern bool sg_thread_is_busy(const char *thread_id);
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
-extern SGThread *sg_thread_fetch_mode(const char *thread_id, bool for_update, bool to_delete);
-extern SGThread *sg_thread_fetch_required_mode(const char *thread_id, bool for_update, bool to_delete);
+extern SGThread *sg_thread_fetch_for_delete(const char *thread_id);
 extern SGThread *sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy);
 
 /* A thread's row locked without waiting (checkpoint.c): by us, by another transaction, no row, or not asked which. */
