@@ -47,6 +47,13 @@
  * A submit holds one lock of the shared lock table per name, however many
  * threads it submits to (their owners are few); the reassign one.
  *
+ * A claim of a background run holds its owner's name in share mode too,
+ * without waiting (sg_role_try_hold), until it commits with the run's
+ * first step, which may create the run's thread: a reassign waits for it,
+ * and a claim passes over the runs of a name being reassigned, and a run
+ * whose row names another owner than the one its claim read and holds
+ * (runs.c, claim_checks; TAP 312).
+ *
  * A reassign that gives pending runs to new_role wakes a worker at its
  * commit (runs_reassigned): runs that waited for old_role's share of the
  * workers (stategraph.max_workers_per_role) may go under new_role's.

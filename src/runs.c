@@ -1936,7 +1936,15 @@ static RunRow *mark_claimed(Datum run_id);
  * FOR KEY SHARE, which this no longer meets: so the claim holds its
  * owner's name in share mode (reassign.c), without waiting, until it
  * commits: a reassign waits for the claims in flight, and a claim passes
- * the run over while a reassign of its owner is open.
+ * the run over while a reassign of its owner is open. The name held is
+ * the one the candidate row had in the claim's snapshot: the row locked,
+ * its owner is checked to be that one still (a reassign may have
+ * committed since), else the run is passed over as held and read again
+ * at the next look. Claimed under the old name and begun as the new
+ * owner, a run was unseen by a second reassign, of the new owner, in
+ * flight: it gave the run away but not the thread the run's first step
+ * created, and the run ended with "thread ... belongs to another role"
+ * (TAP 312).
  */
 static bool
 claim_checks(void *arg)
@@ -1945,7 +1953,8 @@ claim_checks(void *arg)
 	ClaimCandidate *c = (ClaimCandidate *) arg;
 	HeapTuple	row = c->tt->vals[c->i];
 	TupleDesc	desc = c->tt->tupdesc;
-	Oid			types[1] = {UUIDOID};
+	Oid			types[2] = {UUIDOID, NAMEOID};
+	Datum		values[2];
 	Datum		run_id;
 	bool		isnull;
 	char	   *thread_id = SPI_getvalue(row, desc, 2);
@@ -1961,6 +1970,8 @@ claim_checks(void *arg)
 	bool		foreign = sg_run_may_not_act(thread_id, owner);
 
 	run_id = SPI_getbinval(row, desc, 1, &isnull);
+	values[0] = run_id;
+	values[1] = SPI_getbinval(row, desc, 5, &isnull);	/* the owner whose name it holds */
 	/*
 	 * A writer in another session's open transaction (sg_invoke, an
 	 * uncommitted sg_update_state, one creating the thread) holds the
@@ -1983,11 +1994,12 @@ claim_checks(void *arg)
 	else if (!sg_role_try_hold(owner))
 		c->check = CLAIM_RUN_GONE;	/* sg_reassign_owned holds its owner's rows */
 	else if (run_sql(&plan,
-					 "SELECT 1 FROM (SELECT o.status FROM stategraph.runs o "
+					 "SELECT 1 FROM (SELECT o.status, o.owner FROM stategraph.runs o "
 					 "  WHERE o.run_id OPERATOR(pg_catalog.=) $1 OFFSET 0 FOR NO KEY UPDATE SKIP LOCKED) o "
-					 "WHERE o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running'])",
-					 1, types, &run_id, NULL) != 1)
-		c->check = CLAIM_RUN_GONE;
+					 "WHERE o.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) "
+					 "AND o.owner OPERATOR(pg_catalog.=) $2",
+					 2, types, values, NULL) != 1)
+		c->check = CLAIM_RUN_GONE;	/* (or given to another role since the candidates were read) */
 	else if (!foreign && !sg_try_lock_thread(thread_id))
 		c->check = CLAIM_THREAD_HELD;	/* taken since the probe */
 	else

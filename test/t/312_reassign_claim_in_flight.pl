@@ -30,6 +30,14 @@
 #    it over cost it nothing: first attempt, no death counted.
 #    (Without the hold in claim_checks, the worker took the run as alice
 #    while the reassign waited for the thread row: checked by hand.)
+#
+# 3. A reassign that commits between a claim's candidate scan and its
+#    hold: the claim held alice's name, read in its snapshot, and began
+#    the run as bob, whose reassign to carol, in flight, did not wait for
+#    it: the run went to carol, the thread its first step created stayed
+#    bob's, and the run ended with 42501 ("thread ... belongs to another
+#    role"). Now a claim passes over a run whose locked row names another
+#    owner than the name it holds (see below).
 use strict;
 use warnings;
 
@@ -39,15 +47,14 @@ use PostgreSQL::Test::Utils;
 use SGNode;
 use Test::More;
 
-# one worker: runs queue behind the one it executes; a short
-# deadlock_timeout: a deadlock would be found while the checks watch
-my $node = preloaded_node('reassign_claim', "stategraph.max_workers = 1\ndeadlock_timeout = '100ms'\n");
-# public.ran: each node's execution (thread, node, role); node a first
-# waits for advisory lock state.hold, if given. Graph g of alice and cg of
-# carol: START -> a -> b -> END. Trigger hold_claim: the insert of the
-# input checkpoint of a thread listed in public.hold_claim waits for
-# advisory lock 2 (in the claim's transaction).
-$node->safe_psql('postgres', extension_and_roles_sql(qw(alice bob carol)) . q{
+# The SQL of both clusters: roles alice, bob and carol; public.ran, each
+# node's execution (thread, node, role); nodes a (which first waits for
+# advisory lock state.hold, if given) and b; trigger hold_claim, by which
+# the insert of the input checkpoint of a thread listed in
+# public.hold_claim waits for advisory lock 2 (in the claim's
+# transaction); alice's graph g, START -> a -> b -> END, and her thread
+# 'parked', whose row cases 2 and 3 hold.
+my $setup_sql = extension_and_roles_sql(qw(alice bob carol)) . q{
 CREATE TABLE public.ran (thread text, node text, who text);
 CREATE TABLE public.hold_claim (thread text);
 GRANT INSERT, SELECT ON public.ran TO PUBLIC;
@@ -71,18 +78,30 @@ BEGIN
 END $$;
 CREATE TRIGGER hold_claim AFTER INSERT ON stategraph.checkpoints
     FOR EACH ROW WHEN (NEW.step = -1) EXECUTE FUNCTION public.hold_claim();
-});
-for my $role ('alice', 'carol')
+} . graph_sql('alice', 'g') . q{
+SET ROLE alice;
+SELECT sg_invoke('g', '{}', 'parked');
+RESET ROLE;
+};
+
+# The SQL of $role's graph $graph: START -> a -> b -> END.
+sub graph_sql
 {
-	my $g = $role eq 'alice' ? 'g' : 'cg';
-	$node->safe_psql('postgres', qq{SET ROLE $role;
-SELECT sg_create_graph('$g', '{"hold": "replace"}'), sg_add_node('$g', 'a', 'public.a(jsonb,jsonb)'),
-       sg_add_node('$g', 'b', 'public.b(jsonb,jsonb)'), sg_add_edge('$g', '__start__', 'a'),
-       sg_add_edge('$g', 'a', 'b'), sg_add_edge('$g', 'b', '__end__'), sg_compile('$g');
-});
+	my ($role, $graph) = @_;
+	return qq{
+SET ROLE $role;
+SELECT sg_create_graph('$graph', '{"hold": "replace"}'), sg_add_node('$graph', 'a', 'public.a(jsonb,jsonb)'),
+       sg_add_node('$graph', 'b', 'public.b(jsonb,jsonb)'), sg_add_edge('$graph', '__start__', 'a'),
+       sg_add_edge('$graph', 'a', 'b'), sg_add_edge('$graph', 'b', '__end__'), sg_compile('$graph');
+RESET ROLE;
+};
 }
-# alice's other thread, whose row case 2 holds
-$node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_invoke('g', '{}', 'parked')});
+
+# one worker: runs queue behind the one it executes; a short
+# deadlock_timeout: a deadlock would be found while the checks watch.
+# Carol's graph cg is g's twin.
+my $node = preloaded_node('reassign_claim', "stategraph.max_workers = 1\ndeadlock_timeout = '100ms'\n");
+$node->safe_psql('postgres', $setup_sql . graph_sql('carol', 'cg'));
 
 # the nodes of thread $thread that ran, in order, with their role
 sub ran
@@ -213,4 +232,106 @@ $row->quit;
 $holder->quit;
 ok(no_advisory_lock_left($node), 'no advisory lock is left');
 $node->stop;
+
+# --- 3. a reassign that commits while a claim reads its candidates --------
+# A claim holds the owner its candidate row names, read from the snapshot
+# of its candidate scan. Here that scan is held up (a restrictive policy
+# on stategraph.runs for the role that calls sg_work, waiting for
+# advisory lock 9) on alice's run; meanwhile sg_reassign_owned('alice',
+# 'bob') commits, and sg_reassign_owned('bob', 'carol') holds bob's name
+# and the run FOR KEY SHARE, waiting for the row of bob's thread
+# 'parked'. The claim went on to hold alice's name (free now), lock the
+# run (bob's) and begin it as bob, unseen by the second reassign, whose
+# threads update missed the thread the run's first step creates (held
+# uncommitted by the trigger on its input checkpoint, lock 2), and which
+# then gave the run to carol: the thread stayed bob's, the run carol's.
+# Now the claim passes over a run whose locked row names another owner
+# than the one whose name it holds, and the run is taken once the second
+# reassign commits, as carol's: run and thread carol's, its nodes run as
+# carol. CALL sg_work (no workers): a worker, a superuser, is above the
+# policy.
+my $plain = plain_node('reassign_claim_scan');
+# Role w, a member of the three, calls sg_work; the policy holds its
+# reads of a run listed in public.hold_scan up until advisory lock 9 is free.
+$plain->safe_psql('postgres', $setup_sql . q{
+CREATE ROLE w;
+GRANT alice, bob, carol TO w;
+CREATE TABLE public.hold_scan (run_id uuid);
+GRANT SELECT ON public.hold_scan TO PUBLIC;
+CREATE FUNCTION public.hold_scan(id uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM public.hold_scan h WHERE h.run_id = id) THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(9);
+    END IF;
+    RETURN true;
+END $$;
+CREATE POLICY hold_scan ON stategraph.runs AS RESTRICTIVE FOR SELECT TO w USING (public.hold_scan(run_id));
+});
+$node = $plain;
+$holder = $plain->background_psql('postgres');
+$holder->query_safe('SELECT pg_advisory_lock(9), pg_advisory_lock(2)');
+my $run3 = $plain->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('g', '{}', 'c3')});
+$plain->safe_psql('postgres', qq{INSERT INTO public.hold_claim VALUES ('c3'); INSERT INTO public.hold_scan VALUES ('$run3')});
+
+# w's CALL sg_work, its candidate scan held on alice's run
+my ($wout, $werr) = ('', '');
+my $work = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $plain->connstr('postgres') . ' application_name=work',
+	  '-c', 'SET ROLE w', '-c', 'CALL sg_work()' ],
+	'>', \$wout, '2>', \$werr);
+my $wpid = q{(SELECT pid FROM pg_stat_activity WHERE application_name = 'work')};
+ok($plain->poll_query_until('postgres', qq{
+	SELECT wait_event = 'advisory' AND NOT EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid AND $role_hold)
+	FROM pg_stat_activity a WHERE a.pid = $wpid}),
+	'scan: the claim\'s candidate scan waits, no name held yet');
+is($plain->safe_psql('postgres', q{SELECT sg_reassign_owned('alice', 'bob') > 0}), 't',
+	'scan: sg_reassign_owned(alice, bob) commits meanwhile');
+$row = $plain->background_psql('postgres');
+$row->query_safe(q{BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'parked' FOR SHARE});
+($out, $err) = ('', '');
+$reassign = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $plain->connstr('postgres') . ' application_name=reassign',
+	  '-c', q{SELECT sg_reassign_owned('bob', 'carol')} ],
+	'>', \$out, '2>', \$err);
+ok($plain->poll_query_until('postgres', qq{
+	SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+	WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
+	  AND $role_hold AND l.mode = 'ExclusiveLock' AND l.granted}),
+	'scan: sg_reassign_owned(bob, carol) holds bob\'s name and waits for the row of thread parked');
+
+# the scan goes on; the claim either begins the run (its first step then
+# waits in the trigger) or passes it over (sg_work ends)
+$holder->query_safe('SELECT pg_advisory_unlock(9)');
+ok($plain->poll_query_until('postgres', qq{
+	SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'work')
+	    OR EXISTS (SELECT FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+	               WHERE a.application_name = 'work' AND a.wait_event = 'advisory' AND $role_hold AND l.granted)}),
+	'scan: the claim went on');
+$row->query_safe('COMMIT');
+# the second reassign ends, or waits for the run's row that the claim holds
+ok($plain->poll_query_until('postgres', q{
+	SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'reassign'
+	                   AND wait_event IS DISTINCT FROM 'transactionid')}),
+	'scan: sg_reassign_owned(bob, carol) went on');
+$holder->query_safe('SELECT pg_advisory_unlock(2)');
+$reassign->finish;
+is($err, '', 'scan: sg_reassign_owned(bob, carol) ends without error');
+$work->finish;
+is($werr, '', 'scan: CALL sg_work ends without error');
+is($plain->safe_psql('postgres', qq{SELECT status || ' ' || owner || ' attempt ' || attempt FROM stategraph.runs
+	WHERE run_id = '$run3'}), 'pending carol attempt 0',
+	'scan: its claim passed the run over (read as alice\'s, bob\'s when locked): carol\'s now, pending');
+# what is left to do, as carol's
+$plain->safe_psql('postgres', 'SET ROLE w; CALL sg_work()');
+note('scan: the run ended ' . $plain->safe_psql('postgres',
+	qq{SELECT status || ' ' || coalesce(error::text, '') FROM stategraph.runs WHERE run_id = '$run3'}));
+is($plain->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$run3'}), 'success',
+	'scan: the run succeeds');
+is(ran('c3'), 'a:carol b:carol', 'scan: nodes a and b ran once each, as carol');
+is(run_and_thread($run3), 'success carol attempt 1 failures 0 recoveries 0, thread carol',
+	'scan: the run and the thread its first step created are carol\'s');
+
+$row->quit;
+$holder->quit;
+$plain->stop;
 done_testing();
