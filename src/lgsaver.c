@@ -108,8 +108,12 @@
  * sg_reassign_owned, which holds the old name before it updates every row
  * of the role's threads, then never meets such a call half done (a prune
  * deleting the rows in another order deadlocked with it; a put's rows of
- * the old name stayed behind). The sweep and sg_prune of every thread pass
- * over the threads whose owner's name a reassign holds.
+ * the old name stayed behind). The name is read again once held: a
+ * reassign that committed between the read and the hold moved the rows to
+ * a name the call did not hold (TAP 318). The sweep and sg_prune of every
+ * thread pass over the threads whose owner's name a reassign holds (the
+ * stray removal and sg_prune of every thread delete only rows of the names
+ * they hold, checked in their deleting statements).
  *
  * stategraph's own maintenance covers these threads through the sg_lg_
  * functions of lgmaint.c, which retention.c (sg_prune,
@@ -908,7 +912,8 @@ lg_remove_in_batches(Datum threads, uint64 (*remove) (Datum batch, void *arg), v
  * the caller for a new thread. The reassign, which
  * holds the old name first, then updates every row of the role's threads,
  * waits for the writers in flight and makes the next ones wait for its
- * commit (they then read the owners again: a rename committed with it).
+ * commit (they read the owners again once held: a rename committed with
+ * it, or a reassign committed between their read and their hold).
  * Without, a prune deleting rows in another order than the reassign
  * updated them deadlocked with it, and a put in flight left rows of the old
  * name. Names in "C" order, so that holders of several never wait on each

@@ -37,6 +37,21 @@
  * or the importing role): an import in flight left its rows with the old
  * name.
  *
+ * A name read, then held, is the rows' name only if no reassign of it
+ * committed in between: that one was not waited for, and the call's rows
+ * go under the new owner (each writing statement reads it anew), whose
+ * name the call does not hold, so that a second reassign, of the new name,
+ * in flight misses them (a put left rows of the new name in the thread the
+ * second reassign gave away; a delete met it half done). So every holder
+ * reads the name again once it holds it, until a read finds a name held
+ * before that read began (sg_role_held), which no reassign can change
+ * until commit: sg_role_hold_names, sg_lock_thread_submits (in the key's
+ * statement), the claim (in its row lock's statement),
+ * and sg_role_hold_current (the role cache, once invalidations are read:
+ * a rename committed with the reassign). sg_role_hold_names first tries
+ * the caller's own name, so that when the rows are the caller's, as most
+ * are, one read does (a put costs what it did). TAP 318.
+ *
  * A submit waits only in a transaction that had written nothing before it
  * (no transaction id): one that has may hold rows the reassign waits for
  * (a thread it ran, runs it interrupted), so it fails at once with 55P03
@@ -134,41 +149,76 @@ sg_role_try_hold(const char *role)
 	return LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-/* Hold the current role's name (and its new one, after waiting for a rename). */
+/*
+ * Whether this transaction holds role name role (sg_role_hold,
+ * sg_role_try_hold). A name read in a snapshot taken once it was held is
+ * the name until commit: a reassign of it waits for the transaction.
+ */
+bool
+sg_role_held(const char *role)
+{
+	LOCKTAG		tag;
+
+	role_lock_tag(&tag, role);
+	return LockHeldByMe(&tag, ShareLock);
+}
+
+/*
+ * Hold the current role's name (and its new one, after a rename). The name
+ * is the one the role has once the hold is had: a rename that committed
+ * before it (with a reassign of the old name, which then did not wait) was
+ * not seen yet by the cache the name was read from, and the rows this
+ * transaction writes next go under the new name, which its holder then
+ * held not.
+ */
 void
 sg_role_hold_current(bool may_wait)
 {
-	while (sg_role_hold(GetUserNameFromId(GetUserId(), false), may_wait))
-		;
+	char	   *name;
+
+	do
+	{
+		name = GetUserNameFromId(GetUserId(), false);
+		(void) sg_role_hold(name, may_wait);
+		AcceptInvalidationMessages();	/* (no message: a look at a flag) */
+	} while (strcmp(name, GetUserNameFromId(GetUserId(), false)) != 0);
 }
 
 /*
  * Hold each name that plan (a statement of one parameter, arg) returns in
  * its first column: the names the rows a call is about to write go under.
- * After a wait they are read again (a rename may have committed with the
- * reassign).
+ * A name read, then held, may be stale: a reassign of it that committed
+ * between the read and the hold was not waited for, and the call's rows go
+ * under the new owner, whose name it did not hold (a reassign of that one
+ * in flight then missed them). So the names are read until a read finds
+ * only names held before it began. The caller's own name is tried first,
+ * without waiting (the names are most often its own): then one read does.
  */
 void
 sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait)
 {
-	bool		waited;
+	bool		unheld;
 
+	(void) sg_role_try_hold(GetUserNameFromId(GetUserId(), false));
 	do
 	{
 		uint64		n = sg_spi_execute(plan, &arg, NULL, 0);
 		SPITupleTable *tt = SPI_tuptable;
 		uint64		i;
 
-		waited = false;
+		unheld = false;
 		for (i = 0; i < n; i++)
 		{
 			bool		isnull;
 			Datum		name = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+			char	   *role;
 
-			if (!isnull)
-				waited |= sg_role_hold(TextDatumGetCString(name), may_wait);
+			if (isnull || sg_role_held(role = TextDatumGetCString(name)))
+				continue;
+			(void) sg_role_hold(role, may_wait);
+			unheld = true;
 		}
-	} while (waited);
+	} while (unheld);
 }
 
 /*

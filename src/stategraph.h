@@ -841,6 +841,7 @@ extern bool sg_thread_has_unseen_run(const char *thread_id);	/* sg_delete_thread
 extern bool sg_role_hold_may_wait(void);
 extern bool sg_role_hold(const char *role, bool may_wait);
 extern bool sg_role_try_hold(const char *role);
+extern bool sg_role_held(const char *role);
 extern void sg_role_hold_current(bool may_wait);
 extern void sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait);
 
