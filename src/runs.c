@@ -219,8 +219,10 @@ ext_schema(void)
  * both passed the multitask rule. Held before the key, so that no rename
  * of the owner commits while the submit waits for its key's row (whose
  * old name row-level security would then refuse). The key's statement
- * reads the owner again: a reassign that committed between the two
- * statements changed it, and its name is held in turn. sg_delete_thread
+ * reads the owner again, and is run again until it reads a name held
+ * before it began: the first read may be stale (a reassign that committed
+ * between it and the hold was not waited for), and so may the key's read
+ * of a new name before its hold (a second reassign). sg_delete_thread
  * takes it too (retention.c: it cancels the runs queued on the thread).
  */
 void
@@ -230,13 +232,12 @@ sg_lock_thread_submits(const char *thread_id, bool may_wait)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
-	char	   *owner;
 
 #define THREAD_SUBMIT_OWNER \
 	"COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), CURRENT_USER)"
 	do
 		run_sql(&owner_plan, "SELECT " THREAD_SUBMIT_OWNER "::pg_catalog.text", 1, types, values, NULL);
-	while (sg_role_hold(owner = sg_spi_text(0, 1), may_wait));
+	while (sg_role_hold(sg_spi_text(0, 1), may_wait));
 	for (;;)
 	{
 		run_sql(&plan,
@@ -246,9 +247,10 @@ sg_lock_thread_submits(const char *thread_id, bool may_wait)
 				"  ON CONFLICT (owner, kind, name, graph) DO UPDATE SET kind = EXCLUDED.kind WHERE false) "
 				"SELECT o.owner::pg_catalog.text FROM o",
 				1, types, values, NULL);
-		if (strcmp(sg_spi_text(0, 1), owner) == 0 || !sg_role_hold(sg_spi_text(0, 1), may_wait))
+		/* a name held before the statement began is the thread's until commit */
+		if (sg_role_held(sg_spi_text(0, 1)))
 			break;
-		owner = sg_spi_text(0, 1);
+		(void) sg_role_hold(sg_spi_text(0, 1), may_wait);
 	}
 #undef THREAD_SUBMIT_OWNER
 }

@@ -22,7 +22,7 @@
 # sg_reassign_owned('bob', 'carol') holds bob's name and waits for the row
 # of bob's stategraph thread 'parked' that a session holds. Then the call
 # goes on. Case 4: sg_submit's hold of its role's own name, across a
-# rename.
+# rename. Case 5: sg_submit's key of a thread, across two reassigns.
 use strict;
 use warnings;
 
@@ -46,11 +46,11 @@ BEGIN
     END IF;
     RETURN true;
 END $$;
--- the names among alice, bob, carol, dave and dave2 whose hold (reassign.c: an advisory
+-- the names among alice, bob, carol, dave, dave2 and erin whose hold (reassign.c: an advisory
 -- lock keyed by hash_bytes_extended(name, 'RO')) session pid has (granted)
 -- or waits for
 CREATE FUNCTION public.names_held(pid int, granted boolean) RETURNS text LANGUAGE sql AS $$
-    SELECT coalesce(string_agg(r, ',' ORDER BY r), '') FROM unnest(ARRAY['alice', 'bob', 'carol', 'dave', 'dave2']) r
+    SELECT coalesce(string_agg(r, ',' ORDER BY r), '') FROM unnest(ARRAY['alice', 'bob', 'carol', 'dave', 'dave2', 'erin']) r
     WHERE EXISTS (SELECT FROM pg_locks l WHERE l.pid = names_held.pid AND l.granted = names_held.granted
                   AND l.locktype = 'advisory' AND l.objsubid = 21071
                   AND l.classid::bigint = (hashtextextended(r, 21071) >> 32) & 4294967295
@@ -234,6 +234,86 @@ RESET ROLE;
 	$caller->query('COMMIT');
 	$reassign->finish;
 	is($err, '', 'submit: sg_reassign_owned(dave2, carol) ends without error');
+	$caller->quit;
+	$row->quit;
+	$holder->quit;
+}
+
+# --- 5. sg_submit to a thread, two reassigns -----------------------------------
+# The submit lock of a thread (runs.c, sg_lock_thread_submits) is keyed by
+# its owner's name: read, held, then read again in the key's statement,
+# whose name, when another, is held in turn. Read before a second reassign
+# committed, that one was stale too: the submit keyed by bob's name the
+# thread that carol's reassign to erin, in flight, was moving, without
+# waiting for it. Now the key's statement is run again until it reads a
+# name held before it began. w submits to alice's thread 's'; a policy on
+# stategraph.threads holds its first read up on advisory lock 9, its
+# second (the key's statement) on lock 10.
+$node->safe_psql('postgres', q{
+CREATE ROLE erin;
+GRANT erin TO w;
+CREATE FUNCTION public.hold_twice(id text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM public.hold_scan h WHERE h.thread = id) THEN
+        IF pg_catalog.pg_try_advisory_xact_lock(9) THEN
+            PERFORM pg_catalog.pg_advisory_xact_lock(10);   -- a read after the first
+        ELSE
+            PERFORM pg_catalog.pg_advisory_xact_lock(9);
+        END IF;
+    END IF;
+    RETURN true;
+END $$;
+CREATE POLICY hold_twice ON stategraph.threads AS RESTRICTIVE FOR SELECT TO w USING (public.hold_twice(thread_id));
+SET ROLE alice;
+SELECT sg_invoke('g', '{}', 's');
+RESET ROLE;
+INSERT INTO public.hold_scan VALUES ('s');
+});
+{
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe('SELECT pg_advisory_lock(9), pg_advisory_lock(10)');
+	my $caller = $node->background_psql('postgres');
+	my $cpid = $caller->query_safe('SELECT pg_backend_pid()');
+	$caller->query_until(qr/started/, qq{\\echo started\nBEGIN;\nSET ROLE w;\nSELECT sg_submit('g', '{}', 's');\n});
+	ok($node->poll_query_until('postgres', qq{
+		SELECT wait_event = 'advisory' AND public.names_held(a.pid, true) = ''
+		FROM pg_stat_activity a WHERE a.pid = $cpid}),
+		'thread submit: the first read of the thread\'s owner waits');
+	$node->safe_psql('postgres', q{SELECT sg_reassign_owned('alice', 'bob')});
+	$holder->query_safe('SELECT pg_advisory_unlock(9)');
+	ok($node->poll_query_until('postgres', qq{
+		SELECT wait_event = 'advisory' AND public.names_held(a.pid, true) = 'alice'
+		FROM pg_stat_activity a WHERE a.pid = $cpid}),
+		'thread submit: it held alice\'s name (read before the reassign to bob), its key\'s statement waits');
+	$node->safe_psql('postgres', q{SELECT sg_reassign_owned('bob', 'carol')});
+	my $row = $node->background_psql('postgres');
+	$row->query_safe(q{BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'parked' FOR SHARE});
+	my ($out, $err) = ('', '');
+	my $reassign = IPC::Run::start(
+		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') . ' application_name=reassign',
+		  '-c', q{SELECT sg_reassign_owned('carol', 'erin')} ],
+		'>', \$out, '2>', \$err);
+	ok($node->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+		WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
+		  AND $role_hold AND l.mode = 'ExclusiveLock' AND l.granted}),
+		'thread submit: sg_reassign_owned(carol, erin) holds carol\'s name and waits for the row of thread parked');
+	$holder->query_safe('SELECT pg_advisory_unlock(10)');
+	ok($node->poll_query_until('postgres', qq{
+		SELECT a.state = 'idle in transaction'
+		    OR EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid AND $role_hold AND NOT l.granted)
+		FROM pg_stat_activity a WHERE a.pid = $cpid}), 'thread submit: the submit went on');
+	is($node->safe_psql('postgres', qq{SELECT public.names_held($cpid, false)}), 'carol',
+		'thread submit: it waits for the reassign of carol');
+	$row->query_safe('COMMIT');
+	ok($node->poll_query_until('postgres', qq{
+		SELECT state = 'idle in transaction' FROM pg_stat_activity WHERE pid = $cpid}),
+		'thread submit: the submit is done, uncommitted');
+	$reassign->finish;
+	is($err, '', 'thread submit: sg_reassign_owned(carol, erin) ends without error');
+	is($node->safe_psql('postgres', qq{SELECT public.names_held($cpid, true)}), 'alice,bob,carol,erin',
+		'thread submit: it holds the names it read, the thread\'s owner\'s, erin, last');
+	$caller->query_safe('COMMIT');
 	$caller->quit;
 	$row->quit;
 	$holder->quit;
