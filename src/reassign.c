@@ -46,7 +46,7 @@
  * reads the name again once it holds it, until a read finds a name held
  * before that read began (sg_role_held), which no reassign can change
  * until commit: sg_role_hold_names, sg_lock_thread_submits (in the key's
- * statement), the claim (in its row lock's statement),
+ * statement), lg_try_hold_owner, the claim (in its row lock's statement),
  * and sg_role_hold_current (the role cache, once invalidations are read:
  * a rename committed with the reassign). sg_role_hold_names first tries
  * the caller's own name, so that when the rows are the caller's, as most
