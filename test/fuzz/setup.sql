@@ -93,8 +93,10 @@ RESET ROLE;
 -- review round (bad_args.py, tampered_exports.py, own_rows.py): a LangGraph.js
 -- thread with typed bytes, a chain of checkpoints, pending writes and a
 -- subgraph namespace; claimed tasks; runs for sg_wait and sg_cancel
+-- (channel "b" is typed bytes only: a JSON value beside them is 22023, as the
+-- client sends each channel's value once)
 SELECT sg_lg_put('lg2', '', NULL,
-  '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000101", "ts": "2026-01-01T00:00:00.000Z", "channel_values": {"messages": [1], "step": 0, "b": null}, "channel_versions": {"messages": 1, "step": 1, "b": 1}, "versions_seen": {"__input__": {}}}',
+  '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000101", "ts": "2026-01-01T00:00:00.000Z", "channel_values": {"messages": [1], "step": 0}, "channel_versions": {"messages": 1, "step": 1, "b": 1}, "versions_seen": {"__input__": {}}}',
   '{"source": "input", "step": -1, "parents": {}}', '{"messages": 1, "step": 1, "b": 1}', ARRAY['b'], ARRAY['bytes'], ARRAY['\x0102'::bytea]);
 SELECT sg_lg_put('lg2', '', '1ef00000-0000-6000-8000-000000000101',
   '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000102", "ts": "2026-01-01T00:00:01.000Z", "channel_values": {"messages": [1, 2], "step": 1, "b": null}, "channel_versions": {"messages": 2, "step": 2, "b": 1}, "versions_seen": {"a": {"messages": 1}}}',

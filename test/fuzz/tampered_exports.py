@@ -116,7 +116,7 @@ for n in range(N):
         st = e.diag.sqlstate
         msg = e.diag.message_primary
         out[("import", st)] += 1
-        if st.startswith("XX") or st not in ("SGX01", "SGX02", "42710", "42501", "22023", "42704", "22004"):
+        if st.startswith("XX") or st not in ("SGX01", "SGX02", "42710", "42501", "22023", "42704", "22004", "42804"):
             sus.append((src, what, "import", st, msg, e.diag.context))
         conn.rollback()
         continue
