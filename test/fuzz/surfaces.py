@@ -14,7 +14,7 @@
 # and every thread's export imports again (rolled back).
 # Outcomes by SQLSTATE; a bad one is XX000, an internal message, a lost
 # connection (a crash), or a put whose stored value reads other than sent.
-import sys, os, json, random, uuid, copy, collections, psycopg
+import sys, os, json, random, uuid, copy, collections, decimal, psycopg
 
 random.seed(int(os.environ.get("SEED", "3")))
 N = int(os.environ.get("N", "400"))
@@ -35,6 +35,13 @@ def connect_client():
 conn, cur = connect_client()
 out = collections.defaultdict(collections.Counter)
 bad = []
+
+
+def same_json(a, b):
+    """Equal as JSON: numbers compared as decimals (jsonb prints 1e308 as 1 and
+    308 zeros, which Python reads as an int unequal to the float 1e308)."""
+    exact = lambda v: json.loads(json.dumps(v), parse_float=decimal.Decimal, parse_int=decimal.Decimal)
+    return exact(a) == exact(b)
 
 
 def q1(sql, *a):
@@ -257,7 +264,7 @@ def put_case():
             if not isinstance(basev, list) or len(basev) != a.get("n"):
                 return "append of %s stored on base %s of %r elements, n=%r: reads %r" % (
                     ch, a["base"], None if basev is None else len(basev), a.get("n"), str(readv)[:200])
-            if readv != basev + (vals.get(ch) if isinstance(vals.get(ch), list) else [vals.get(ch)]):
+            if not same_json(readv, basev + (vals.get(ch) if isinstance(vals.get(ch), list) else [vals.get(ch)])):
                 return "append of %s reads %r, expected base %r + %r" % (ch, str(readv)[:200], str(basev)[:200], vals.get(ch))
         return None
     attempt("lg_put_appends:" + bname, sql, args, check)
