@@ -442,6 +442,47 @@ refuse_hidden_runs(const char *thread_id, const char *fn)
 }
 
 /*
+ * One try of cancel_unstarted_runs' UPDATE, as an SGSubxactFn: kept if it
+ * cancelled every run its snapshot saw pending (the count in the same
+ * statement, under the same snapshot), rolled back otherwise.
+ */
+typedef struct CancelUnstarted
+{
+	const char *thread_id;
+	uint64		cancelled;
+	bool		passed_over;	/* a run the snapshot saw was passed over: try again */
+} CancelUnstarted;
+
+static bool
+cancel_unstarted_try(void *arg)
+{
+	static SPIPlanPtr plan;
+	CancelUnstarted *c = (CancelUnstarted *) arg;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(c->thread_id)};
+	bool		isnull;
+	int64		seen;
+
+	sg_spi_execute(sg_spi_prepare(&plan,
+								  "WITH seen AS (SELECT r.run_id FROM stategraph.runs r "
+								  "  WHERE r.thread_id OPERATOR(pg_catalog.=) $1 "
+								  "  AND r.status OPERATOR(pg_catalog.=) 'pending' AND NOT r.stepped), "
+								  "done AS (UPDATE stategraph.runs SET status = 'cancelled', "
+								  "finished_at = pg_catalog.clock_timestamp(), "
+								  "error = pg_catalog.jsonb_build_object('sqlstate', '42704', "
+								  "  'message', pg_catalog.format('thread \"%s\" was deleted', $1), "
+								  "  'detail', 'The run had not started: sg_delete_thread cancelled it.') "
+								  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+								  "AND status OPERATOR(pg_catalog.=) 'pending' AND NOT stepped RETURNING 1) "
+								  "SELECT (SELECT pg_catalog.count(*) FROM seen), (SELECT pg_catalog.count(*) FROM done)",
+								  1, types), values, NULL, 0);
+	seen = DatumGetInt64(sg_spi_datum(0, 1, &isnull));
+	c->cancelled = (uint64) DatumGetInt64(sg_spi_datum(0, 2, &isnull));
+	c->passed_over = c->cancelled != (uint64) seen;
+	return !c->passed_over;
+}
+
+/*
  * End the runs of thread_id that have not started (pending, no step
  * taken: delayed by after, or queued behind another run) when the thread
  * is deleted: cancelled, with an error saying why, so that sg_wait returns
@@ -457,20 +498,30 @@ refuse_hidden_runs(const char *thread_id, const char *fn)
 static void
 cancel_unstarted_runs(const char *thread_id)
 {
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	CancelUnstarted c = {thread_id, 0, false};
+	ErrorData  *edata;
 
-	sg_spi_execute(sg_spi_prepare(&plan,
-								  "UPDATE stategraph.runs SET status = 'cancelled', "
-								  "finished_at = pg_catalog.clock_timestamp(), "
-								  "error = pg_catalog.jsonb_build_object('sqlstate', '42704', "
-								  "  'message', pg_catalog.format('thread \"%s\" was deleted', $1), "
-								  "  'detail', 'The run had not started: sg_delete_thread cancelled it.') "
-								  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-								  "AND status OPERATOR(pg_catalog.=) 'pending' AND NOT stepped",
-								  1, types), values, NULL, 0);
-	if (SPI_processed > 0)
+	/*
+	 * Under READ COMMITTED, a run its snapshot saw pending that a claim
+	 * took meanwhile (the UPDATE waited for the claim, which CALL sg_work
+	 * commits with the run's first step) is rechecked with its row locked
+	 * and passed over, and that lock stayed until this transaction ended:
+	 * the run's executor, holding the thread this delete then waits for,
+	 * waited for it to record the run's next step or end, a deadlock
+	 * (40P01; isolation delete_run_claimed). Such a try is rolled back,
+	 * letting its locks go, and made again with a new snapshot, which sees
+	 * the run running: the delete waits for it, as for any running run.
+	 */
+	for (;;)
+	{
+		edata = sg_spi_subxact(cancel_unstarted_try, &c);
+		if (edata != NULL)
+			ReThrowError(edata);
+		if (!c.passed_over)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (c.cancelled > 0)
 		sg_run_done_at_commit();	/* their sg_wait callers wake */
 	/* REPEATABLE READ: a run queued after the snapshot (the submit lock waited for it) is not seen */
 	if (sg_thread_has_unseen_run(thread_id))
