@@ -497,9 +497,9 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 
 PG_FUNCTION_INFO_V1(sg_lg_get_tuple);
 
-/* sg_lg_get_tuple(thread_id, checkpoint_ns, checkpoint_id) -> json */
-Datum
-sg_lg_get_tuple(PG_FUNCTION_ARGS)
+/* sg_lg_get_tuple's read (at the end of the file, under one snapshot). */
+static Datum
+lg_get_tuple_read(FunctionCallInfo fcinfo)
 {
 	Datum		k[3];
 	text	   *res = NULL;
@@ -526,9 +526,9 @@ sg_lg_get_tuple(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(sg_lg_list);
 
-/* sg_lg_list(thread_id, checkpoint_ns, filter, before, limit, checkpoint_id) -> SETOF json */
-Datum
-sg_lg_list(PG_FUNCTION_ARGS)
+/* sg_lg_list's read (at the end of the file, under one snapshot). */
+static Datum
+lg_list_read(FunctionCallInfo fcinfo)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		args[6];
@@ -725,8 +725,8 @@ PG_FUNCTION_INFO_V1(lg_next);
  * the next nodes of a LangGraph.js root checkpoint row, its Send tasks'
  * included (their value is read from lg_blobs, as the caller).
  */
-Datum
-lg_next(PG_FUNCTION_ARGS)
+static Datum
+lg_next_read(FunctionCallInfo fcinfo)
 {
 	Jsonb	   *cp = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
 	Jsonb	   *blobs = PG_GETARG_JSONB_P(2);
@@ -1117,9 +1117,9 @@ sg_refuse_lg_checkpoint(const pg_uuid_t *id)
 			 errhint("Fork it with LangGraph.js (updateState with that checkpoint's config) on StategraphSaver.")));
 }
 
-/* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
-HeapTuple
-sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
+/* sg_lg_get_state's read (at the end of the file, under one snapshot). */
+static HeapTuple
+lg_get_state_read(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, UUIDOID};
@@ -1163,10 +1163,10 @@ sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
 	return lg_snapshot_tuple(desc, SPI_tuptable, 0, k[0], NULL);
 }
 
-/* sg_get_state_history of a LangGraph.js thread, newest first, into rsinfo's tuplestore. */
-void
-sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
-						const pg_uuid_t *before, Jsonb *filter)
+/* sg_lg_get_state_history's read (at the end of the file, under one snapshot). */
+static void
+lg_get_state_history_read(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
+						  const pg_uuid_t *before, Jsonb *filter)
 {
 	static SPIPlanPtr plan;
 	Oid			types[4] = {TEXTOID, UUIDOID, JSONBOID, INT8OID};
@@ -1192,4 +1192,72 @@ sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
 		rows[i] = lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0], &cache);
 	for (i = 0; i < n; i++)
 		tuplestore_puttuple(rsinfo->setResult, rows[i]);
+}
+
+/*
+ * The reads above take a checkpoint, then the values and writes it names,
+ * in several statements: each ran under a snapshot of its own, and a prune
+ * or delete of the thread that committed in between made a named value
+ * missing (XX001, isolation lg_read_one_snapshot). So each runs under the
+ * calling statement's snapshot (sg_spi_reads_begin, spi.c), as a function
+ * marked STABLE reads.
+ */
+#define LG_READ_ONE_SNAPSHOT(call) \
+	do { \
+		bool		was_ = sg_spi_reads_begin(); \
+		PG_TRY(); \
+		{ \
+			call; \
+		} \
+		PG_FINALLY(); \
+		{ \
+			sg_spi_reads_end(was_); \
+		} \
+		PG_END_TRY(); \
+	} while (0)
+
+/* sg_lg_get_tuple(thread_id, checkpoint_ns, checkpoint_id) -> json */
+Datum
+sg_lg_get_tuple(PG_FUNCTION_ARGS)
+{
+	volatile Datum res = (Datum) 0;
+
+	LG_READ_ONE_SNAPSHOT(res = lg_get_tuple_read(fcinfo));
+	return res;
+}
+
+/* sg_lg_list(thread_id, checkpoint_ns, filter, before, limit, checkpoint_id) -> SETOF json */
+Datum
+sg_lg_list(PG_FUNCTION_ARGS)
+{
+	LG_READ_ONE_SNAPSHOT((void) lg_list_read(fcinfo));
+	return (Datum) 0;
+}
+
+/* stategraph.lg_next(thread_id, checkpoint, blobs) -> text[] */
+Datum
+lg_next(PG_FUNCTION_ARGS)
+{
+	volatile Datum res = (Datum) 0;
+
+	LG_READ_ONE_SNAPSHOT(res = lg_next_read(fcinfo));
+	return res;
+}
+
+/* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
+HeapTuple
+sg_lg_get_state(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
+{
+	HeapTuple volatile res = NULL;
+
+	LG_READ_ONE_SNAPSHOT(res = lg_get_state_read(desc, thread_id, id));
+	return res;
+}
+
+/* sg_get_state_history of a LangGraph.js thread, newest first, into rsinfo's tuplestore. */
+void
+sg_lg_get_state_history(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
+						const pg_uuid_t *before, Jsonb *filter)
+{
+	LG_READ_ONE_SNAPSHOT(lg_get_state_history_read(rsinfo, thread_id, limit, before, filter));
 }

@@ -27,6 +27,15 @@
  * into the caller's context, when it fails; the caller decides what the
  * error means (retry it, record it, or throw it again).
  *
+ * Reads of one snapshot. A reader that takes a row, then the rows it names,
+ * in several statements (the LangGraph.js reads of lgread.c: a checkpoint,
+ * then its values and writes) saw each under a new snapshot, and a delete
+ * or prune committed in between made a named row missing (XX001, "changed
+ * outside stategraph"). Between sg_spi_reads_begin and sg_spi_reads_end,
+ * sg_spi_execute and sg_spi_cursor_open run read-only, which makes SPI
+ * run them under the calling statement's snapshot, as any function marked
+ * STABLE reads (isolation lg_read_one_snapshot).
+ *
  * Clearer errors. sg_spi_execute_or_raise runs a kept plan and turns an
  * error of one SQLSTATE into the caller's clearer one (a lock timeout into
  * "thread is busy", jsonb's size limit into "too large to export"), without
@@ -48,6 +57,26 @@
 #include "utils/tuplestore.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+
+/* Whether sg_spi_execute and sg_spi_cursor_open read under one snapshot (see above). */
+static bool reads_one_snapshot = false;
+
+/* Read under the calling statement's snapshot until sg_spi_reads_end(the value returned). */
+bool
+sg_spi_reads_begin(void)
+{
+	bool		was = reads_one_snapshot;
+
+	reads_one_snapshot = true;
+	return was;
+}
+
+/* Back to a new snapshot per statement, unless an outer reader still reads under one. */
+void
+sg_spi_reads_end(bool was)
+{
+	reads_one_snapshot = was;
+}
 
 /*
  * Connect to SPI but stay in the caller's memory context, so that what we
@@ -114,7 +143,7 @@ uint64
 sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute_plan(plan, values, nulls, false, count);
+	int			rc = SPI_execute_plan(plan, values, nulls, reads_one_snapshot, count);
 
 	MemoryContextSwitchTo(cxt);
 	if (rc < 0)
@@ -190,7 +219,7 @@ Portal
 sg_spi_cursor_open(SPIPlanPtr plan, Datum *values, const char *nulls)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Portal		portal = SPI_cursor_open(NULL, plan, values, nulls, false);
+	Portal		portal = SPI_cursor_open(NULL, plan, values, nulls, reads_one_snapshot);
 
 	MemoryContextSwitchTo(cxt);
 	return portal;
