@@ -286,18 +286,8 @@ ok($plain->poll_query_until('postgres', qq{
 	'scan: the claim\'s candidate scan waits, no name held yet');
 is($plain->safe_psql('postgres', q{SELECT sg_reassign_owned('alice', 'bob') > 0}), 't',
 	'scan: sg_reassign_owned(alice, bob) commits meanwhile');
-$row = $plain->background_psql('postgres');
-$row->query_safe(q{BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'parked' FOR SHARE});
-($out, $err) = ('', '');
-$reassign = IPC::Run::start(
-	[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $plain->connstr('postgres') . ' application_name=reassign',
-	  '-c', q{SELECT sg_reassign_owned('bob', 'carol')} ],
-	'>', \$out, '2>', \$err);
-ok($plain->poll_query_until('postgres', qq{
-	SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-	WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
-	  AND $role_hold AND l.mode = 'ExclusiveLock' AND l.granted}),
-	'scan: sg_reassign_owned(bob, carol) holds bob\'s name and waits for the row of thread parked');
+my $reassign_err;
+($row, $reassign, $reassign_err) = reassign_waits_on_row($plain, 'bob', 'carol', 'parked', 'scan');
 
 # the scan goes on; the claim either begins the run (its first step then
 # waits in the trigger) or passes it over (sg_work ends)
@@ -315,7 +305,7 @@ ok($plain->poll_query_until('postgres', q{
 	'scan: sg_reassign_owned(bob, carol) went on');
 $holder->query_safe('SELECT pg_advisory_unlock(2)');
 $reassign->finish;
-is($err, '', 'scan: sg_reassign_owned(bob, carol) ends without error');
+is($$reassign_err, '', 'scan: sg_reassign_owned(bob, carol) ends without error');
 $work->finish;
 is($werr, '', 'scan: CALL sg_work ends without error');
 is($plain->safe_psql('postgres', qq{SELECT status || ' ' || owner || ' attempt ' || attempt FROM stategraph.runs

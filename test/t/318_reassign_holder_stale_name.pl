@@ -88,18 +88,7 @@ sub race
 	is($node->safe_psql('postgres', q{SELECT sg_reassign_owned('alice', 'bob') > 0}), 't',
 		"$label: sg_reassign_owned(alice, bob) commits meanwhile");
 
-	my $row = $node->background_psql('postgres');
-	$row->query_safe(q{BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'parked' FOR SHARE});
-	my ($out, $err) = ('', '');
-	my $reassign = IPC::Run::start(
-		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') . ' application_name=reassign',
-		  '-c', q{SELECT sg_reassign_owned('bob', 'carol')} ],
-		'>', \$out, '2>', \$err);
-	ok($node->poll_query_until('postgres', qq{
-		SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-		WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
-		  AND $role_hold AND l.mode = 'ExclusiveLock' AND l.granted}),
-		"$label: sg_reassign_owned(bob, carol) holds bob's name and waits for the row of thread parked");
+	my ($row, $reassign, $reassign_err) = reassign_waits_on_row($node, 'bob', 'carol', 'parked', $label);
 
 	# the call goes on: it ends (uncommitted) or waits for bob's name
 	$holder->query_safe('SELECT pg_advisory_unlock(9)');
@@ -120,7 +109,7 @@ sub race
 		"$label: sg_reassign_owned(bob, carol) went on");
 	$caller->query_safe('COMMIT');
 	$reassign->finish;
-	is($err, '', "$label: sg_reassign_owned(bob, carol) ends without error");
+	is($$reassign_err, '', "$label: sg_reassign_owned(bob, carol) ends without error");
 	$caller->quit;
 	$row->quit;
 	$holder->quit;
@@ -208,18 +197,7 @@ RESET ROLE;
 	$node->safe_psql('postgres', q{ALTER ROLE dave RENAME TO dave2});
 	ok($node->safe_psql('postgres', q{SELECT sg_reassign_owned('dave', 'dave2')}) > 0,
 		'submit: dave renamed dave2, sg_reassign_owned(dave, dave2) commits meanwhile');
-	my $row = $node->background_psql('postgres');
-	$row->query_safe(q{BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'dparked' FOR SHARE});
-	my ($out, $err) = ('', '');
-	my $reassign = IPC::Run::start(
-		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') . ' application_name=reassign',
-		  '-c', q{SELECT sg_reassign_owned('dave2', 'carol')} ],
-		'>', \$out, '2>', \$err);
-	ok($node->poll_query_until('postgres', qq{
-		SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-		WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
-		  AND $role_hold AND l.mode = 'ExclusiveLock' AND l.granted}),
-		'submit: sg_reassign_owned(dave2, carol) holds dave2\'s name and waits for the row of thread dparked');
+	my ($row, $reassign, $reassign_err) = reassign_waits_on_row($node, 'dave2', 'carol', 'dparked', 'submit');
 	$holder->query_safe('SELECT pg_advisory_unlock(9)');
 	ok($node->poll_query_until('postgres', qq{
 		SELECT a.state LIKE 'idle in transaction%'
@@ -233,7 +211,7 @@ RESET ROLE;
 		'submit: the submit is done');
 	$caller->query('COMMIT');
 	$reassign->finish;
-	is($err, '', 'submit: sg_reassign_owned(dave2, carol) ends without error');
+	is($$reassign_err, '', 'submit: sg_reassign_owned(dave2, carol) ends without error');
 	$caller->quit;
 	$row->quit;
 	$holder->quit;
@@ -286,18 +264,7 @@ INSERT INTO public.hold_scan VALUES ('s');
 		FROM pg_stat_activity a WHERE a.pid = $cpid}),
 		'thread submit: it held alice\'s name (read before the reassign to bob), its key\'s statement waits');
 	$node->safe_psql('postgres', q{SELECT sg_reassign_owned('bob', 'carol')});
-	my $row = $node->background_psql('postgres');
-	$row->query_safe(q{BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = 'parked' FOR SHARE});
-	my ($out, $err) = ('', '');
-	my $reassign = IPC::Run::start(
-		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') . ' application_name=reassign',
-		  '-c', q{SELECT sg_reassign_owned('carol', 'erin')} ],
-		'>', \$out, '2>', \$err);
-	ok($node->poll_query_until('postgres', qq{
-		SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-		WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
-		  AND $role_hold AND l.mode = 'ExclusiveLock' AND l.granted}),
-		'thread submit: sg_reassign_owned(carol, erin) holds carol\'s name and waits for the row of thread parked');
+	my ($row, $reassign, $reassign_err) = reassign_waits_on_row($node, 'carol', 'erin', 'parked', 'thread submit');
 	$holder->query_safe('SELECT pg_advisory_unlock(10)');
 	ok($node->poll_query_until('postgres', qq{
 		SELECT a.state = 'idle in transaction'
@@ -310,7 +277,7 @@ INSERT INTO public.hold_scan VALUES ('s');
 		SELECT state = 'idle in transaction' FROM pg_stat_activity WHERE pid = $cpid}),
 		'thread submit: the submit is done, uncommitted');
 	$reassign->finish;
-	is($err, '', 'thread submit: sg_reassign_owned(carol, erin) ends without error');
+	is($$reassign_err, '', 'thread submit: sg_reassign_owned(carol, erin) ends without error');
 	is($node->safe_psql('postgres', qq{SELECT public.names_held($cpid, true)}), 'alice,bob,carol,erin',
 		'thread submit: it holds the names it read, the thread\'s owner\'s, erin, last');
 	$caller->query_safe('COMMIT');

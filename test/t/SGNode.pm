@@ -14,7 +14,7 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
   role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql
   held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute workers_took_reload
-  running_and_queued wait_in_transaction one_step_graph_sql);
+  running_and_queued wait_in_transaction one_step_graph_sql reassign_waits_on_row);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -850,6 +850,31 @@ sub wait_in_transaction
 	my ($what) = defined $after ? $out =~ /([^\n]*\n[^\n]*)\z/ : $out =~ /([^\n]*)\z/;
 	$what = "$1 $2" if $err =~ /ERROR:\s+(\w{5}): ([^\n]*)/;
 	return ($what, $took);
+}
+
+
+# A second sg_reassign_owned($from, $to) (application_name reassign)
+# stopped where only its hold on $from's name keeps others off: it holds
+# that name (reassign.c) and waits for the row of thread $parked, which the
+# session returned keeps locked FOR SHARE until it commits. Returns that
+# session, the reassign's IPC::Run handle and a reference to its stderr;
+# $label names the check.
+sub reassign_waits_on_row
+{
+	my ($node, $from, $to, $parked, $label) = @_;
+	my $row = $node->background_psql('postgres');
+	$row->query_safe(qq{BEGIN; SELECT 1 FROM stategraph.threads WHERE thread_id = '$parked' FOR SHARE});
+	my ($out, $err) = ('', '');
+	my $reassign = IPC::Run::start(
+		[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') . ' application_name=reassign',
+		  '-c', qq{SELECT sg_reassign_owned('$from', '$to')} ],
+		'>', \$out, '2>', \$err);
+	ok($node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+		WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
+		  AND l.locktype = 'advisory' AND l.objsubid = 21071 AND l.mode = 'ExclusiveLock' AND l.granted}),
+		"$label: sg_reassign_owned($from, $to) holds $from's name and waits for the row of thread $parked");
+	return ($row, $reassign, \$err);
 }
 
 1;
