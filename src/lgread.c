@@ -1198,9 +1198,8 @@ lg_get_state_history_read(ReturnSetInfo *rsinfo, const char *thread_id, int limi
  * The reads above take a checkpoint, then the values and writes it names,
  * in several statements: each ran under a snapshot of its own, and a prune
  * or delete of the thread that committed in between made a named value
- * missing (XX001, isolation lg_read_one_snapshot). So each runs under the
- * calling statement's snapshot (sg_spi_reads_begin, spi.c), as a function
- * marked STABLE reads.
+ * missing (XX001, isolation lg_read_one_snapshot). So each read runs under
+ * one snapshot (sg_spi_reads_begin, spi.c).
  */
 #define LG_READ_ONE_SNAPSHOT(call) \
 	do { \
@@ -1209,11 +1208,13 @@ lg_get_state_history_read(ReturnSetInfo *rsinfo, const char *thread_id, int limi
 		{ \
 			call; \
 		} \
-		PG_FINALLY(); \
+		PG_CATCH(); \
 		{ \
-			sg_spi_reads_end(was_); \
+			sg_spi_reads_end(was_, true); \
+			PG_RE_THROW(); \
 		} \
 		PG_END_TRY(); \
+		sg_spi_reads_end(was_, false); \
 	} while (0)
 
 /* sg_lg_get_tuple(thread_id, checkpoint_ns, checkpoint_id) -> json */

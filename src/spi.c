@@ -31,10 +31,12 @@
  * in several statements (the LangGraph.js reads of lgread.c: a checkpoint,
  * then its values and writes) saw each under a new snapshot, and a delete
  * or prune committed in between made a named row missing (XX001, "changed
- * outside stategraph"). Between sg_spi_reads_begin and sg_spi_reads_end,
- * sg_spi_execute and sg_spi_cursor_open run read-only, which makes SPI
- * run them under the calling statement's snapshot, as any function marked
- * STABLE reads (isolation lg_read_one_snapshot).
+ * outside stategraph"). sg_spi_reads_begin takes one snapshot, as SPI took
+ * one for each statement (the command counter advanced first: a write made
+ * earlier in the statement, sg_lg_get_tuple(sg_import_thread(...)), is
+ * seen), and until sg_spi_reads_end sg_spi_execute and sg_spi_cursor_open
+ * run read-only, which makes SPI run them all under it (isolation
+ * lg_read_one_snapshot).
  *
  * Clearer errors. sg_spi_execute_or_raise runs a kept plan and turns an
  * error of one SQLSTATE into the caller's clearer one (a lock timeout into
@@ -61,20 +63,36 @@
 /* Whether sg_spi_execute and sg_spi_cursor_open read under one snapshot (see above). */
 static bool reads_one_snapshot = false;
 
-/* Read under the calling statement's snapshot until sg_spi_reads_end(the value returned). */
+/*
+ * Read under one snapshot, taken now, until sg_spi_reads_end(the value
+ * returned, ...). In a parallel worker (a PARALLEL SAFE reader) nothing can
+ * have been written: the statement's own snapshot is the one.
+ */
 bool
 sg_spi_reads_begin(void)
 {
 	bool		was = reads_one_snapshot;
 
+	if (!was && !IsInParallelMode())
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		UpdateActiveSnapshotCommandId();
+	}
 	reads_one_snapshot = true;
 	return was;
 }
 
-/* Back to a new snapshot per statement, unless an outer reader still reads under one. */
+/*
+ * Back to a snapshot per statement, unless an outer reader still reads
+ * under one. failed: the read ended in an error, whose (sub)transaction
+ * abort pops the snapshot, above others that SPI may have left there.
+ */
 void
-sg_spi_reads_end(bool was)
+sg_spi_reads_end(bool was, bool failed)
 {
+	if (!was && !failed && !IsInParallelMode())
+		PopActiveSnapshot();
 	reads_one_snapshot = was;
 }
 
