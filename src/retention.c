@@ -707,6 +707,17 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	"     FROM k WHERE k.id IS NOT NULL) " \
 	"     SELECT k.id FROM k WHERE k.id IS NOT NULL))"
 
+/*
+ * The threads with forks that start from checkpoints $2 of thread $1 (as
+ * detach_forks_in finds them: forked_from first, by the GIN index).
+ */
+#define PRUNE_FORKS \
+	"FROM stategraph.threads t WHERE t.forked_from OPERATOR(pg_catalog.@>) ARRAY[$1] " \
+	"AND EXISTS (SELECT 1 FROM stategraph.checkpoints c " \
+	"  WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
+	"  AND c.parent_thread OPERATOR(pg_catalog.=) $1 " \
+	"  AND c.parent_id OPERATOR(pg_catalog.=) ANY ($2))"
+
 /* A reference of a row to a row that prune removes: the channel, and the row it points at. */
 typedef struct RefToFix
 {
@@ -801,8 +812,9 @@ result_ids(uint64 n)
  * Prune a thread whose lock and row this transaction holds; returns the
  * checkpoints removed. one_of_all: sg_prune of every thread, which holds
  * no submit lock of the thread (prune_thread): 0 if a checkpoint it would
- * remove is locked (lock_start_checkpoint in runs.c), or a run was queued
- * after this REPEATABLE READ transaction's snapshot.
+ * remove is locked (lock_start_checkpoint in runs.c), or the row of a
+ * fork it would detach, or a run was queued after this REPEATABLE READ
+ * transaction's snapshot.
  */
 static uint64
 prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool one_of_all)
@@ -810,6 +822,7 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
 	static SPIPlanPtr select_plan;
 	static SPIPlanPtr select_plan_010;	/* the 0.1.0 schema (before ALTER EXTENSION UPDATE): no runs */
 	static SPIPlanPtr lock_plan;
+	static SPIPlanPtr forks_plan;
 	static SPIPlanPtr reselect_plan;
 	static SPIPlanPtr roots_plan;
 	static SPIPlanPtr copies_plan;
@@ -821,6 +834,7 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
 	Datum		values2[2];
 	uint64		n;
 	ArrayType  *idarr;
+	bool		isnull;
 
 
 	/*
@@ -871,6 +885,25 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
 			return 0;
 		idarr = result_ids(n);
 		values2[1] = PointerGetDatum(idarr);
+
+		/*
+		 * The rows of the threads with forks from these checkpoints, which
+		 * detaching them writes (detach_forks_in), locked without waiting
+		 * too, the thread passed over if one is held: whoever holds a
+		 * fork's row may be waiting for this thread's, which this
+		 * transaction holds (sg_import_thread(sg_export_thread(fork))
+		 * locks the fork's row, then share-locks its source's to keep the
+		 * link), and each waited for the other, a deadlock (40P01;
+		 * isolation pruneall_import_fork). A fork made later waits for
+		 * this thread's row, so these are all of them.
+		 */
+		sg_spi_execute(sg_spi_prepare(&forks_plan,
+									  "SELECT (SELECT pg_catalog.count(*) " PRUNE_FORKS ") "
+									  "  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM (SELECT 1 " PRUNE_FORKS
+									  "  FOR NO KEY UPDATE OF t SKIP LOCKED) l)",
+									  2, types2), values2, NULL, 0);
+		if (!DatumGetBool(sg_spi_datum(0, 1, &isnull)) || isnull)
+			return 0;
 	}
 
 	/* remaining rows whose parent goes, then rows whose references point at rows that go */
@@ -907,9 +940,11 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
  * Pruning every thread must not hold every thread's advisory lock until
  * the end of the transaction (the lock table would run out with many
  * threads), so with one_of_all a busy thread (a CALL sg_run holding the
- * lock, or a writer holding the row) is skipped. The thread's row stays
- * locked until this transaction ends, and whoever changes a thread locks
- * its row, so nobody builds on the removed rows before then. Nor does it
+ * lock, or a writer holding the row) is skipped, as is one with a fork
+ * that prune_locked would detach and another transaction holds. The
+ * thread's row stays locked until this transaction ends, and whoever
+ * changes a thread locks its row, so nobody builds on the removed rows
+ * before then. Nor does it
  * take the thread's submit lock (a row that it may have to insert, which
  * waits for a submit inserting it): it locks the rows it removes without
  * waiting instead, which a submit from one of them holds (prune_locked).
