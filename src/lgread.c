@@ -35,6 +35,30 @@
 #include "utils/jsonfuncs.h"
 #include "utils/varlena.h"
 
+/*
+ * The reads of this file take a checkpoint, then the values and writes it
+ * names, in several statements: each ran under a snapshot of its own, and
+ * a prune or delete of the thread that committed in between made a named
+ * value missing (XX001, isolation lg_read_one_snapshot). So each read runs
+ * under one snapshot (sg_spi_reads_begin, spi.c): the SQL functions at the
+ * end of the file, and lg_next's read of its tasks' values.
+ */
+#define LG_READ_ONE_SNAPSHOT(call) \
+	do { \
+		bool		was_ = sg_spi_reads_begin(); \
+		PG_TRY(); \
+		{ \
+			call; \
+		} \
+		PG_CATCH(); \
+		{ \
+			sg_spi_reads_end(was_, true); \
+			PG_RE_THROW(); \
+		} \
+		PG_END_TRY(); \
+		sg_spi_reads_end(was_, false); \
+	} while (0)
+
 /* ---------------------------------------------------------------------------
  * Reading: values, writes, tuple documents
  * ---------------------------------------------------------------------------
@@ -725,8 +749,8 @@ PG_FUNCTION_INFO_V1(lg_next);
  * the next nodes of a LangGraph.js root checkpoint row, its Send tasks'
  * included (their value is read from lg_blobs, as the caller).
  */
-static Datum
-lg_next_read(FunctionCallInfo fcinfo)
+Datum
+lg_next(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *cp = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
 	Jsonb	   *blobs = PG_GETARG_JSONB_P(2);
@@ -751,7 +775,7 @@ lg_next_read(FunctionCallInfo fcinfo)
 		initStringInfo(&s);
 		appendStringInfoChar(&s, '{');
 		sg_spi_connect();
-		lg_append_values(&s, PG_GETARG_DATUM(0), CStringGetTextDatum(""), only, NULL);
+		LG_READ_ONE_SNAPSHOT(lg_append_values(&s, PG_GETARG_DATUM(0), CStringGetTextDatum(""), only, NULL));
 		sg_spi_finish();
 		appendStringInfoChar(&s, '}');
 		values = lg_find(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data))), "channel_values");
@@ -1194,29 +1218,6 @@ lg_get_state_history_read(ReturnSetInfo *rsinfo, const char *thread_id, int limi
 		tuplestore_puttuple(rsinfo->setResult, rows[i]);
 }
 
-/*
- * The reads above take a checkpoint, then the values and writes it names,
- * in several statements: each ran under a snapshot of its own, and a prune
- * or delete of the thread that committed in between made a named value
- * missing (XX001, isolation lg_read_one_snapshot). So each read runs under
- * one snapshot (sg_spi_reads_begin, spi.c).
- */
-#define LG_READ_ONE_SNAPSHOT(call) \
-	do { \
-		bool		was_ = sg_spi_reads_begin(); \
-		PG_TRY(); \
-		{ \
-			call; \
-		} \
-		PG_CATCH(); \
-		{ \
-			sg_spi_reads_end(was_, true); \
-			PG_RE_THROW(); \
-		} \
-		PG_END_TRY(); \
-		sg_spi_reads_end(was_, false); \
-	} while (0)
-
 /* sg_lg_get_tuple(thread_id, checkpoint_ns, checkpoint_id) -> json */
 Datum
 sg_lg_get_tuple(PG_FUNCTION_ARGS)
@@ -1233,16 +1234,6 @@ sg_lg_list(PG_FUNCTION_ARGS)
 {
 	LG_READ_ONE_SNAPSHOT((void) lg_list_read(fcinfo));
 	return (Datum) 0;
-}
-
-/* stategraph.lg_next(thread_id, checkpoint, blobs) -> text[] */
-Datum
-lg_next(PG_FUNCTION_ARGS)
-{
-	volatile Datum res = (Datum) 0;
-
-	LG_READ_ONE_SNAPSHOT(res = lg_next_read(fcinfo));
-	return res;
 }
 
 /* sg_get_state of a LangGraph.js thread (checkpoint id NULL: its newest). */
