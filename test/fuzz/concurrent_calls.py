@@ -63,7 +63,7 @@ def op(cur, me):
         ("heartbeat", "SELECT sg_heartbeat(%s, %s, '5 s')", "task"),
         ("interrupt_task", "SELECT sg_interrupt_task(%s, %s, '\"q\"')", "task"),
         ("sweep", "SELECT stategraph.sweep_leases(10)", ()),
-        ("update_state", "SELECT sg_update_state(%s, '{\"n\": 1}')", (t,)),
+        ("update_state", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s)", (t, random.choice(["a", "b", "c", None]))),
         ("fork", "SELECT sg_fork(%s, (SELECT head FROM stategraph.threads WHERE thread_id = %s), %s)", (t, t, random.choice(TH))),
         ("prune", "SELECT sg_prune(NULL, 2, %s)", (t,)),
         ("prune_all", "SELECT sg_prune('1 ms', NULL, NULL)", ()),
