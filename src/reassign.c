@@ -27,7 +27,11 @@
  * flight to commit, so that its statements see their runs, before it holds
  * any row; and a submit that comes meanwhile waits for its commit, then
  * reads the names anew (a rename committed with it has changed the
- * submitter's CURRENT_USER and its thread's owner).
+ * submitter's CURRENT_USER and its thread's owner). A submit reads its
+ * graph once it holds its own name, but before its thread's owner's: when
+ * it waited for that one, it reads and checks the graph again (runs.c,
+ * sg_submit), which the reassign may have given away with the thread
+ * (TAP 323).
  *
  * The LangGraph.js saver's calls that write or delete a thread's rows hold
  * the thread owner's name the same way (lgsaver.c): a prune deleting the

@@ -224,20 +224,27 @@ ext_schema(void)
  * between it and the hold was not waited for), and so may the key's read
  * of a new name before its hold (a second reassign). sg_delete_thread
  * takes it too (retention.c: it cancels the runs queued on the thread).
+ * Returns whether it waited for a reassign: what the caller read before
+ * may have changed with it (sg_submit reads its graph again).
  */
-void
+bool
 sg_lock_thread_submits(const char *thread_id, bool may_wait)
 {
 	static SPIPlanPtr owner_plan;
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
+	bool		waited = false;
 
 #define THREAD_SUBMIT_OWNER \
 	"COALESCE((SELECT t.owner FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1), CURRENT_USER)"
-	do
+	for (;;)
+	{
 		run_sql(&owner_plan, "SELECT " THREAD_SUBMIT_OWNER "::pg_catalog.text", 1, types, values, NULL);
-	while (sg_role_hold(sg_spi_text(0, 1), may_wait));
+		if (!sg_role_hold(sg_spi_text(0, 1), may_wait))
+			break;
+		waited = true;
+	}
 	for (;;)
 	{
 		run_sql(&plan,
@@ -250,9 +257,11 @@ sg_lock_thread_submits(const char *thread_id, bool may_wait)
 		/* a name held before the statement began is the thread's until commit */
 		if (sg_role_held(sg_spi_text(0, 1)))
 			break;
-		(void) sg_role_hold(sg_spi_text(0, 1), may_wait);
+		if (sg_role_hold(sg_spi_text(0, 1), may_wait))
+			waited = true;
 	}
 #undef THREAD_SUBMIT_OWNER
+	return waited;
 }
 
 /* Check the options of sg_submit; reports errors before anything is looked up. */
@@ -1035,8 +1044,20 @@ sg_submit(PG_FUNCTION_ARGS)
 		sg_check_update(g, "input", PG_GETARG_JSONB_P(1));
 	if (key)
 		lock_key_submits(graph, key);
-	if (thread_id)
-		sg_lock_thread_submits(thread_id, may_wait);
+	/*
+	 * The graph was read and checked before the thread's owner was held: a
+	 * reassign that this submit waited for gave it (and the graph, if the
+	 * same role's) to another role, whose functions' bindings it may break
+	 * (a node bound to a renamed owner). Read and checked again, so that
+	 * such a submit is refused as one made after the reassign is, instead
+	 * of queueing a run that fails as it starts (TAP 323).
+	 */
+	if (thread_id && sg_lock_thread_submits(thread_id, may_wait))
+	{
+		g = sg_graph_get(graph);
+		graph_gen = g->gen;
+		sg_graph_check_privileges(g);
+	}
 	if (key && (id = find_idempotent(graph, key)) != NULL)
 	{
 		sg_spi_finish();

@@ -473,7 +473,7 @@ extern void sg_detach_forks(const char *thread_id, Datum ids);	/* retention.c */
 extern bool sg_forks_lockable(const char *thread_id);
 extern bool sg_sweep_may_delete(const char *thread_id);
 extern bool sg_sweep_delete_thread(void *thread_id);	/* an SGSubxactFn */
-extern void sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
+extern bool sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
 extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
 extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id);
 extern int	sg_tasks_sweep(int limit);
