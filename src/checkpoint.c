@@ -612,14 +612,21 @@ sg_thread_create(const char *thread_id, const char *graph, Jsonb *channels, cons
 	 * holds the owner's name (reassign.c): it may be moving the thread to
 	 * this role, which waits for it (if it may wait: else refused, without
 	 * 55P03's naming the owner) and reads the owner again (isolation
-	 * revmerge_reassign_create).
+	 * revmerge_reassign_create). Refused only for a name held before it
+	 * was read, which no reassign can change until commit: a reassign that
+	 * committed between the read and the hold was not waited for, and may
+	 * have given the thread to this role (then 40001 below: retry, and
+	 * find it) or to another, whose name is held in turn.
 	 */
 	{
 		char	   *owner;
 
 		while ((owner = sg_thread_other_owner(thread_id)) != NULL)
-			if (!sg_role_hold_may_wait() || !sg_role_hold(owner, true))
+		{
+			if (sg_role_held(owner) || !sg_role_hold_may_wait())
 				sg_refuse_thread_of_another_role(thread_id, NULL, NULL);
+			(void) sg_role_hold(owner, true);
+		}
 	}
 	claimed = sg_thread_id_claim_not_lg(thread_id);	/* (thread_ids.c; another role's row: the insert below) */
 	sg_spi_prepare(&plan,

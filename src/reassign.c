@@ -51,8 +51,10 @@
  * before that read began (sg_role_held), which no reassign can change
  * until commit: sg_role_hold_names, sg_lock_thread_submits (in the key's
  * statement), lg_try_hold_owner, the claim (in its row lock's statement),
- * and sg_role_hold_current (the role cache, once invalidations are read:
- * a rename committed with the reassign). sg_role_hold_names first tries
+ * sg_role_hold_current (the role cache, once invalidations are read: a
+ * rename committed with the reassign), and the probe of a new thread's id
+ * (checkpoint.c, sg_thread_create: it refuses another role's thread only
+ * for a name held before its read). sg_role_hold_names first tries
  * the caller's own name, so that when the rows are the caller's, as most
  * are, one read does (a put costs what it did). TAP 318.
  *
