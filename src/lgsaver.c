@@ -983,8 +983,8 @@ lg_hold_owner(const char *thread_id, bool may_wait)
 /*
  * The sweep's hold of a thread's owner (see lg_hold_owners), without
  * waiting: false when a reassign holds it (the sweep leaves the thread to
- * its next pass). The owner is read again once held, as
- * sg_role_hold_names does: a reassign that committed between the read and
+ * its next pass). The owner is read again once held
+ * (sg_role_try_hold_names): a reassign that committed between the read and
  * the hold left the sweep holding the old name, and a reassign of the new
  * one in flight met the sweep's deletes.
  */
@@ -992,18 +992,10 @@ bool
 lg_try_hold_owner(const char *thread_id)
 {
 	static SPIPlanPtr plan;
+	Oid			t = TEXTOID;
 
-	for (;;)
-	{
-		char	   *owner;
-
-		(void) lg_run_on_thread(&plan, "SELECT " LG_THREAD_OWNER, thread_id, 1);
-		owner = lg_text_col(SPI_tuptable, 0, 1);
-		if (sg_role_held(owner))
-			return true;
-		if (!sg_role_try_hold(owner))
-			return false;
-	}
+	return sg_role_try_hold_names(sg_spi_prepare(&plan, "SELECT " LG_THREAD_OWNER, 1, &t),
+								  CStringGetTextDatum(thread_id));
 }
 
 /* The value of key in a jsonb object, or NULL. */

@@ -49,14 +49,15 @@
  * second reassign gave away; a delete met it half done). So every holder
  * reads the name again once it holds it, until a read finds a name held
  * before that read began (sg_role_held), which no reassign can change
- * until commit: sg_role_hold_names, sg_lock_thread_submits (in the key's
- * statement), lg_try_hold_owner, the claim (in its row lock's statement),
+ * until commit: sg_role_hold_names (and sg_role_try_hold_names, the
+ * sweep's: lgsaver.c, lg_try_hold_owner), sg_lock_thread_submits (in the
+ * key's statement), the claim (in its row lock's statement),
  * sg_role_hold_current (the role cache, once invalidations are read: a
  * rename committed with the reassign), and the probe of a new thread's id
  * (checkpoint.c, sg_thread_create: it refuses another role's thread only
- * for a name held before its read). sg_role_hold_names first tries
- * the caller's own name, so that when the rows are the caller's, as most
- * are, one read does (a put costs what it did). TAP 318.
+ * for a name held before its read). sg_role_hold_names first tries the
+ * caller's own name, so that when the rows are the caller's, as most are,
+ * one read does (a put costs what it did). TAP 318.
  *
  * A submit waits only in a transaction that had written nothing before it
  * (no transaction id): one that has may hold rows the reassign waits for
@@ -199,13 +200,18 @@ sg_role_hold_current(bool may_wait)
  * in flight then missed them). So the names are read until a read finds
  * only names held before it began. The caller's own name is tried first,
  * without waiting (the names are most often its own): then one read does.
+ * Trying only (try_only, the sweeps): no wait, and false at the first name
+ * a reassign holds (the caller leaves those rows to its next pass); the
+ * caller's own name is not tried then, a sweep holding only the names of
+ * the rows it removes. True when every name is held.
  */
-void
-sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait)
+static bool
+hold_names(SPIPlanPtr plan, Datum arg, bool may_wait, bool try_only)
 {
 	bool		unheld;
 
-	(void) sg_role_try_hold(GetUserNameFromId(GetUserId(), false));
+	if (!try_only)
+		(void) sg_role_try_hold(GetUserNameFromId(GetUserId(), false));
 	do
 	{
 		uint64		n = sg_spi_execute(plan, &arg, NULL, 0);
@@ -221,10 +227,28 @@ sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait)
 
 			if (isnull || sg_role_held(role = TextDatumGetCString(name)))
 				continue;
-			(void) sg_role_hold(role, may_wait);
+			if (!try_only)
+				(void) sg_role_hold(role, may_wait);
+			else if (!sg_role_try_hold(role))
+				return false;
 			unheld = true;
 		}
 	} while (unheld);
+	return true;
+}
+
+/* hold_names, waiting for a reassign of a name if may_wait (else 55P03). */
+void
+sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait)
+{
+	(void) hold_names(plan, arg, may_wait, false);
+}
+
+/* hold_names without waiting: whether every name is held (lgmaint.c's sweep). */
+bool
+sg_role_try_hold_names(SPIPlanPtr plan, Datum arg)
+{
+	return hold_names(plan, arg, false, true);
 }
 
 /*

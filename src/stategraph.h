@@ -846,6 +846,7 @@ extern bool sg_role_try_hold(const char *role);
 extern bool sg_role_held(const char *role);
 extern void sg_role_hold_current(bool may_wait);
 extern void sg_role_hold_names(SPIPlanPtr plan, Datum arg, bool may_wait);
+extern bool sg_role_try_hold_names(SPIPlanPtr plan, Datum arg);
 
 /* ---------------------------------------------------------------------------
  * LangGraph.js threads (lgread.c): read by sg_get_state and sg_get_state_history
