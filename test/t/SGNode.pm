@@ -873,7 +873,7 @@ sub reassign_waits_on_row
 		SELECT count(*) = 1 FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
 		WHERE a.application_name = 'reassign' AND a.wait_event_type = 'Lock' AND a.wait_event <> 'advisory'
 		  AND l.locktype = 'advisory' AND l.objsubid = 21071 AND l.mode = 'ExclusiveLock' AND l.granted}),
-		"$label: sg_reassign_owned($from, $to) holds $from's name and waits for the row of thread $parked");
+		"$label: sg_reassign_owned($from, $to) holds ${from}'s name and waits for the row of thread $parked");
 	return ($row, $reassign, \$err);
 }
 
