@@ -8,6 +8,24 @@
  * reading the fork walks on into the other thread (checkpoint.c). When that
  * thread is deleted or pruned, retention.c gives the fork a full image.
  *
+ * Lock order. sg_fork takes the two threads' locks (checkpoint.c, Thread
+ * locks) in thread id order, so that sg_fork(a, ..., b) and sg_fork(b, ...,
+ * a) do not each hold one and wait for the other (a deadlock, 40P01,
+ * where each should fail with 42710 as alone; isolation fork_lock_order).
+ * It then locks the new thread's row, if there is one (and fails), before
+ * the source's: a fork never holds an existing thread's row while it waits
+ * for another's. Holding its source's row and waiting for the row of
+ * new_thread_id, it deadlocked with sg_delete_thread(new_thread_id) when
+ * the source held a fork of that thread: the delete, holding the row of
+ * the thread it deletes, locks the rows of the threads with its forks to
+ * detach them (retention.c: a thread's row comes before those of the
+ * threads that hold its forks). A new thread that another transaction
+ * is creating is not seen: the fork's insert waits for that transaction
+ * and fails with 40001 (a delete of a source of both, which changed the
+ * committed row meanwhile, locks all the rows it changes first, so does
+ * not wait for this fork's source). sg_update_state from a checkpoint of
+ * another thread still locks its own thread before the source it forks.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -226,14 +244,27 @@ sg_fork(PG_FUNCTION_ARGS)
 	id = *PG_GETARG_UUID_P(1);
 	sg_refuse_running_thread(new_thread_id, "sg_fork");
 	sg_spi_connect();
-	sg_lock_thread(thread_id, false);
-	sg_lock_thread(new_thread_id, false);
-	sg_thread_fetch_required(thread_id, true);
+	/* the two threads' locks in thread id order (see the lock order above) */
+	if (strcmp(thread_id, new_thread_id) <= 0)
+	{
+		sg_lock_thread(thread_id, false);
+		sg_lock_thread(new_thread_id, false);
+	}
+	else
+	{
+		sg_lock_thread(new_thread_id, false);
+		sg_lock_thread(thread_id, false);
+	}
+	/* the new thread's row before the source's: an existing one ends the fork holding no other row */
 	if (sg_thread_fetch(new_thread_id, true) != NULL)
+	{
+		sg_thread_fetch_required(thread_id, false); /* a missing source is still the error */
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("thread \"%s\" already exists", new_thread_id),
 				 errhint("Fork into a new thread id.")));
+	}
+	sg_thread_fetch_required(thread_id, true);
 	sg_checkpoint_fetch_required(thread_id, &id);
 	cp = fork_into(thread_id, &id, new_thread_id, NULL);
 	*result = cp->id;

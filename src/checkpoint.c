@@ -202,6 +202,12 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
  * that create the same new thread at once: the second one's insert waits
  * for the first, and fails with a serialization failure (40001) if the
  * first commits, as under REPEATABLE READ.
+ *
+ * A call that writes two threads locks them in an order others keep:
+ * sg_fork takes the two advisory locks in thread id order and the new
+ * thread's row before its source's (branch.c); sg_delete_thread locks a
+ * thread's row before those of the threads with its forks, and these in
+ * thread id order (retention.c, detach_forks_in).
  * ---------------------------------------------------------------------------
  */
 static List *xact_thread_locks = NIL;	/* transaction-level advisory locks held, in TopTransactionContext */

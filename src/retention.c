@@ -195,6 +195,7 @@ static void
 detach_forks_in(const char *thread_id, Datum ids, Datum holders, bool all)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr lock;
 	static SPIPlanPtr unlink;
 	static SPIPlanPtr touch;
 	static SPIPlanPtr forget;
@@ -220,6 +221,37 @@ detach_forks_in(const char *thread_id, Datum ids, Datum holders, bool all)
 													   3, types), values, nulls, 0));
 	if (all)
 		refuse_unseen_forks(thread_id, values, nulls, forks);
+	/*
+	 * A delete (ids 0: every checkpoint goes) locks the rows of the threads
+	 * that hold the forks, all of which it changes (forget), in thread id
+	 * order, before it writes any of them (touch, forget) or any of their
+	 * checkpoints (the images, unlink): the caller holds thread_id's row,
+	 * and a thread's row comes before the rows of the threads with its
+	 * forks (branch.c's sg_fork keeps the order). Written first and locked
+	 * one by one, a holder's checkpoints (or its new row version) were
+	 * held while this waited for another holder's row: a deadlock (40P01)
+	 * with sg_delete_thread of that holder, waiting to delete those
+	 * checkpoints, and with sg_fork of that holder into the written one,
+	 * waiting to insert its row (isolation fork_lock_order). Under READ
+	 * COMMITTED the forks are listed again after the wait (a holder
+	 * deleted or pruned meanwhile has fewer); a transaction snapshot lists
+	 * the same, and a fork it does not show was refused above with its
+	 * own message. A prune (ids) changes no holder's forked_from, and
+	 * locks only the rows touch changes, as before: waiting for every
+	 * holder's row, it would meet sg_import_thread(sg_export_thread(fork))
+	 * (which holds the fork's row and share-locks its source's) in more
+	 * cases (the open finding of test/fuzz/RESULTS.md for a delete).
+	 */
+	if (ids == (Datum) 0)
+	{
+		sg_spi_execute(sg_spi_prepare(&lock,
+									  "SELECT t.thread_id FROM stategraph.threads t "
+									  "WHERE t.thread_id OPERATOR(pg_catalog.=) ANY ($3) "
+									  "ORDER BY t.thread_id FOR NO KEY UPDATE OF t",
+									  3, types), values, nulls, 0);
+		if (!IsolationUsesXactSnapshot())
+			forks = collect_rows(sg_spi_execute(plan, values, nulls, 0));
+	}
 	if (forks != NIL)
 	{
 		uint64		n,
@@ -593,7 +625,8 @@ cancel_stepped_runs(const char *thread_id)
  * it, as for any running run (the claims pass over the rows this
  * transaction cancels), and no run queued behind it can start meanwhile.
  * Those that have taken steps are cancelled once the delete holds the
- * thread's lock (no executor has them then), before its row.
+ * thread's lock (no executor has them then), before its row. The rows of
+ * the threads that hold its forks come after its own (detach_forks_in).
  *
  * A transaction that writes the thread (its row) and then submits to it
  * (the submit lock) takes the two in the other order: it and a delete can
