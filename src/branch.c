@@ -13,18 +13,17 @@
  * a) do not each hold one and wait for the other (a deadlock, 40P01,
  * where each should fail with 42710 as alone; isolation fork_lock_order).
  * It then locks the new thread's row, if there is one (and fails), before
- * the source's: a fork never holds an existing thread's row while it waits
- * for another's. Holding its source's row and waiting for the row of
- * new_thread_id, it deadlocked with sg_delete_thread(new_thread_id) when
- * the source held a fork of that thread: the delete, holding the row of
- * the thread it deletes, locks the rows of the threads with its forks to
- * detach them (retention.c: a thread's row comes before those of the
- * threads that hold its forks). A new thread that another transaction
- * is creating is not seen: the fork's insert waits for that transaction
- * and fails with 40001 (a delete of a source of both, which changed the
- * committed row meanwhile, locks all the rows it changes first, so does
- * not wait for this fork's source). sg_update_state from a checkpoint of
- * another thread still locks its own thread before the source it forks.
+ * the source's: a fork's row before its source's, the order of
+ * sg_import_thread storing a fork's export and of sg_delete_thread
+ * detaching the forks of the thread it deletes (retention.c). Holding its
+ * source's row and waiting for the row of new_thread_id, it deadlocked
+ * with sg_delete_thread(new_thread_id) when the source held a fork of that
+ * thread, and with sg_import_thread(sg_export_thread(new_thread_id)) when
+ * new_thread_id was a fork of the source (isolations fork_lock_order,
+ * fork_existing_import). A new thread that another transaction is
+ * creating is not seen: the fork's insert waits for that transaction and
+ * fails with 40001. sg_update_state from a checkpoint of another thread
+ * still locks its own thread before the source it forks.
  *
  *-------------------------------------------------------------------------
  */

@@ -205,9 +205,11 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
  *
  * A call that writes two threads locks them in an order others keep:
  * sg_fork takes the two advisory locks in thread id order and the new
- * thread's row before its source's (branch.c); sg_delete_thread locks a
- * thread's row before those of the threads with its forks, and these in
- * thread id order (retention.c, detach_forks_in).
+ * thread's row before its source's (branch.c); sg_delete_thread locks the
+ * rows of the threads with forks of a thread, in thread id order, before
+ * the thread's own (retention.c, lock_forks_then_thread), as
+ * sg_import_thread of a fork's export holds the fork's row and then
+ * share-locks its source's.
  * ---------------------------------------------------------------------------
  */
 static List *xact_thread_locks = NIL;	/* transaction-level advisory locks held, in TopTransactionContext */

@@ -11,6 +11,18 @@
  * nothing before it is needed; references to removed rows are fixed one
  * channel at a time (fix_references).
  *
+ * Detaching a fork writes its thread's row, so a delete or prune locks
+ * the rows of the source's forks too. Whoever stores a fork linked to its
+ * source locks the fork's row before the source's (sg_import_thread of a
+ * fork's export, inside the export's transaction, share-locks the source's
+ * row while the export holds the fork's), so sg_delete_thread takes them
+ * in that order as well: the forks' rows, waiting, then the thread's, and
+ * a fork imported in between (lock_forks_then_thread). The removers that
+ * must not wait (sg_prune of every thread, the retention sweep) take the
+ * thread's row, then its forks' without waiting, and pass the thread over
+ * when one is held; sg_prune of one thread takes the thread's row, then
+ * waits for its forks' in detach_forks_in.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -195,7 +207,6 @@ static void
 detach_forks_in(const char *thread_id, Datum ids, Datum holders, bool all)
 {
 	static SPIPlanPtr plan;
-	static SPIPlanPtr lock;
 	static SPIPlanPtr unlink;
 	static SPIPlanPtr touch;
 	static SPIPlanPtr forget;
@@ -221,37 +232,6 @@ detach_forks_in(const char *thread_id, Datum ids, Datum holders, bool all)
 													   3, types), values, nulls, 0));
 	if (all)
 		refuse_unseen_forks(thread_id, values, nulls, forks);
-	/*
-	 * A delete (ids 0: every checkpoint goes) locks the rows of the threads
-	 * that hold the forks, all of which it changes (forget), in thread id
-	 * order, before it writes any of them (touch, forget) or any of their
-	 * checkpoints (the images, unlink): the caller holds thread_id's row,
-	 * and a thread's row comes before the rows of the threads with its
-	 * forks (branch.c's sg_fork keeps the order). Written first and locked
-	 * one by one, a holder's checkpoints (or its new row version) were
-	 * held while this waited for another holder's row: a deadlock (40P01)
-	 * with sg_delete_thread of that holder, waiting to delete those
-	 * checkpoints, and with sg_fork of that holder into the written one,
-	 * waiting to insert its row (isolation fork_lock_order). Under READ
-	 * COMMITTED the forks are listed again after the wait (a holder
-	 * deleted or pruned meanwhile has fewer); a transaction snapshot lists
-	 * the same, and a fork it does not show was refused above with its
-	 * own message. A prune (ids) changes no holder's forked_from, and
-	 * locks only the rows touch changes, as before: waiting for every
-	 * holder's row, it would meet sg_import_thread(sg_export_thread(fork))
-	 * (which holds the fork's row and share-locks its source's) in more
-	 * cases (the open finding of test/fuzz/RESULTS.md for a delete).
-	 */
-	if (ids == (Datum) 0)
-	{
-		sg_spi_execute(sg_spi_prepare(&lock,
-									  "SELECT t.thread_id FROM stategraph.threads t "
-									  "WHERE t.thread_id OPERATOR(pg_catalog.=) ANY ($3) "
-									  "ORDER BY t.thread_id FOR NO KEY UPDATE OF t",
-									  3, types), values, nulls, 0);
-		if (!IsolationUsesXactSnapshot())
-			forks = collect_rows(sg_spi_execute(plan, values, nulls, 0));
-	}
 	if (forks != NIL)
 	{
 		uint64		n,
@@ -607,6 +587,115 @@ cancel_stepped_runs(const char *thread_id)
 }
 
 /*
+ * The rows of the threads with forks of thread $1, which detaching them
+ * writes (sg_detach_forks), as its holders query finds them.
+ */
+#define FORK_HOLDERS \
+	"FROM stategraph.threads WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]"
+
+/* One try of lock_forks_then_thread, as an SGSubxactFn: kept if every fork's row is had. */
+typedef struct ForksThenThread
+{
+	const char *thread_id;
+	bool		got_all;		/* a fork made meanwhile is held by another transaction: false */
+} ForksThenThread;
+
+static bool
+lock_thread_after_forks(void *arg)
+{
+	static SPIPlanPtr thread_plan[2];
+	static SPIPlanPtr forks_plan;
+	ForksThenThread *f = (ForksThenThread *) arg;
+	const char *args[1] = {f->thread_id};
+	bool		isnull;
+
+	/*
+	 * The thread's row as sg_thread_fetch_for_delete locks it (FOR UPDATE),
+	 * not waiting with stategraph.lock_wait off: that call then finds it
+	 * busy and says so. A missing row is its business too.
+	 */
+	if (sg_lock_wait)
+		sg_spi_run_texts(&thread_plan[0],
+						 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+						 1, args);
+	else
+		sg_spi_run_texts(&thread_plan[1],
+						 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+						 "FOR UPDATE SKIP LOCKED",
+						 1, args);
+	/* a fork imported before that lock (its rows committed now): its row too, without waiting */
+	sg_spi_run_texts(&forks_plan,
+					 "SELECT (SELECT pg_catalog.count(*) " FORK_HOLDERS ") "
+					 "  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM (SELECT 1 " FORK_HOLDERS
+					 "  FOR NO KEY UPDATE SKIP LOCKED) l)",
+					 1, args);
+	f->got_all = DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
+	return f->got_all;
+}
+
+/*
+ * Lock the rows of the threads with forks of thread_id, then its own row,
+ * for sg_delete_thread, which detaches those forks (writing their rows)
+ * and deletes the thread: in that order, as sg_import_thread takes them
+ * when it stores an export of a fork linked to its source (the export
+ * holds the fork's row, the import then share-locks the source's). The
+ * other order (the source's row, then each fork's in detach_forks_in)
+ * waited for such an import holding the fork while the import waited for
+ * the delete holding the source: a deadlock (40P01; isolation
+ * delete_import_fork). A fork's row held by another transaction is waited
+ * for: the delete finishes. The forks are listed and locked first,
+ * waiting, then the thread's row is locked and the list read again: an
+ * import of a fork that committed in between (it does not wait for the
+ * thread's lock, which sg_fork and sg_update_state take, only for its
+ * row) made a fork this transaction has not locked, whose row is taken
+ * then without waiting. If another transaction holds it, it may be
+ * waiting for the thread's row: that try is rolled back, letting the
+ * thread's row go (and the thread's lock stays held), and made again,
+ * waiting for the new fork's row first. Once the thread's row is held no
+ * fork of it can be made. The caller holds the thread's lock, and
+ * sg_thread_fetch_for_delete then finds the row locked already.
+ */
+static void
+lock_forks_then_thread(const char *thread_id)
+{
+	static SPIPlanPtr plan;
+	static SPIPlanPtr seen_plan;
+	const char *args[1] = {thread_id};
+	ForksThenThread f = {thread_id, false};
+	ErrorData  *edata;
+
+	/*
+	 * REPEATABLE READ: a fork made after the snapshot is refused first, in
+	 * detach_forks_in's words, before the lock of its thread's row (written
+	 * since, by an sg_update_state from this thread) fails with
+	 * PostgreSQL's own 40001, which does not say why (isolation
+	 * revprune_rr_fork_delete).
+	 */
+	if (IsolationUsesXactSnapshot())
+	{
+		Datum		values[2] = {CStringGetTextDatum(thread_id), (Datum) 0};
+		char		nulls[2] = {' ', 'n'};
+
+		refuse_unseen_forks(thread_id, values, nulls,
+							collect_rows(sg_spi_run_texts(&seen_plan,
+														  "SELECT c.thread_id, c.checkpoint_id FROM stategraph.checkpoints c "
+														  "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT thread_id " FORK_HOLDERS ")) "
+														  "AND c.parent_thread OPERATOR(pg_catalog.=) $1",
+														  1, args)));
+	}
+	for (;;)
+	{
+		sg_spi_run_texts(&plan, "SELECT 1 " FORK_HOLDERS " ORDER BY thread_id FOR NO KEY UPDATE", 1, args);
+		edata = sg_spi_subxact(lock_thread_after_forks, &f);
+		if (edata != NULL)
+			ReThrowError(edata);
+		if (f.got_all)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Remove a stategraph thread and its checkpoints (forks of it keep
  * theirs), and cancel its runs that are not executing: sg_delete_thread,
  * and the retention sweep's 'delete' (swept), which has taken the
@@ -626,7 +715,8 @@ cancel_stepped_runs(const char *thread_id)
  * transaction cancels), and no run queued behind it can start meanwhile.
  * Those that have taken steps are cancelled once the delete holds the
  * thread's lock (no executor has them then), before its row. The rows of
- * the threads that hold its forks come after its own (detach_forks_in).
+ * its forks, which detaching them writes, come before its row
+ * (lock_forks_then_thread).
  *
  * A transaction that writes the thread (its row) and then submits to it
  * (the submit lock) takes the two in the other order: it and a delete can
@@ -653,6 +743,8 @@ delete_thread(const char *thread_id, bool swept)
 	sg_lock_thread(thread_id, false);
 	if (runs)
 		cancel_stepped_runs(thread_id);
+	if (!swept)
+		lock_forks_then_thread(thread_id);	/* the sweep holds both, taken without waiting */
 	th = sg_thread_fetch_for_delete(thread_id);
 	if (runs && !swept)
 		refuse_hidden_runs(thread_id, "sg_delete_thread");
