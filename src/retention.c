@@ -21,7 +21,8 @@
  * must not wait (sg_prune of every thread, the retention sweep) take the
  * thread's row, then its forks' without waiting, and pass the thread over
  * when one is held; sg_prune of one thread takes the thread's row, then
- * waits for its forks' in detach_forks_in.
+ * waits for its forks' in detach_forks_in (it can still deadlock with
+ * such an import: open in test/fuzz/RESULTS.md).
  *
  *-------------------------------------------------------------------------
  */
