@@ -1738,6 +1738,28 @@ GRANT EXECUTE ON FUNCTION stategraph.runs_reassigned() TO PUBLIC;   -- sg_reassi
  * updates their rows, so none deletes them in another order, which
  * deadlocked, or leaves rows of the old name.)
  */
+/*
+ * entries (the compiled spec's nodes or branches, an array; a graph's or a
+ * spec's channels, an object) with owner_key old_role made new_role: the
+ * role a function was bound to when it was added (graph.c, owner_ok), by
+ * name, follows a rename (sg_reassign_owned).
+ */
+CREATE FUNCTION stategraph.rebind_owner(entries jsonb, owner_key text, old_role name, new_role name) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    RETURN CASE pg_catalog.jsonb_typeof(entries)
+        WHEN 'array' THEN coalesce((SELECT pg_catalog.jsonb_agg(
+                CASE WHEN e.v OPERATOR(pg_catalog.->>) owner_key OPERATOR(pg_catalog.=) old_role::pg_catalog.text
+                     THEN pg_catalog.jsonb_set(e.v, ARRAY[owner_key], pg_catalog.to_jsonb(new_role::pg_catalog.text))
+                     ELSE e.v END ORDER BY e.i)
+            FROM pg_catalog.jsonb_array_elements(entries) WITH ORDINALITY e(v, i)), entries)
+        WHEN 'object' THEN coalesce((SELECT pg_catalog.jsonb_object_agg(e.key,
+                CASE WHEN pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'object'
+                      AND e.value OPERATOR(pg_catalog.->>) owner_key OPERATOR(pg_catalog.=) old_role::pg_catalog.text
+                     THEN pg_catalog.jsonb_set(e.value, ARRAY[owner_key], pg_catalog.to_jsonb(new_role::pg_catalog.text))
+                     ELSE e.value END)
+            FROM pg_catalog.jsonb_each(entries) e), entries)
+        ELSE entries END;
+
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -1793,6 +1815,29 @@ BEGIN
     END IF;
     UPDATE stategraph.graphs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
+    -- old_role's functions that any role's graph was bound to when it added
+    -- them (by name: nodes.fn_owner, branches.router_owner, "fn_owner" and
+    -- "router_owner" of channels and spec): once old_role is no role (ALTER
+    -- ROLE ... RENAME, or DROP ROLE after REASSIGN OWNED gave its functions
+    -- to new_role), they are new_role's; still bound to the old name, every
+    -- graph of another role that calls one failed with 42501 ("belongs to
+    -- role new, not to role old"). While old_role exists its functions are
+    -- still its own: the bindings stay. (A name that is no role: superusers
+    -- only, checked above; graphs before the rest, the lock order above.)
+    IF pg_catalog.to_regrole(pg_catalog.quote_ident(old_role)) IS NULL THEN
+        UPDATE stategraph.nodes SET fn_owner = new_role WHERE fn_owner OPERATOR(pg_catalog.=) old_role;
+        UPDATE stategraph.branches SET router_owner = new_role WHERE router_owner OPERATOR(pg_catalog.=) old_role;
+        UPDATE stategraph.graphs
+        SET channels = stategraph.rebind_owner(channels, 'fn_owner', old_role, new_role),
+            spec = coalesce((SELECT pg_catalog.jsonb_object_agg(e.key, CASE e.key
+                        WHEN 'channels' THEN stategraph.rebind_owner(e.value, 'fn_owner', old_role, new_role)
+                        WHEN 'nodes' THEN stategraph.rebind_owner(e.value, 'fn_owner', old_role, new_role)
+                        WHEN 'branches' THEN stategraph.rebind_owner(e.value, 'router_owner', old_role, new_role)
+                        ELSE e.value END)
+                    FROM pg_catalog.jsonb_each(spec) e), spec)
+        WHERE pg_catalog.strpos(channels::pg_catalog.text, pg_catalog.to_jsonb(old_role::pg_catalog.text)::pg_catalog.text) OPERATOR(pg_catalog.>) 0
+           OR pg_catalog.strpos(spec::pg_catalog.text, pg_catalog.to_jsonb(old_role::pg_catalog.text)::pg_catalog.text) OPERATOR(pg_catalog.>) 0;
+    END IF;
     -- the lock order above: runs (KEY SHARE), threads, tasks, runs
     PERFORM FROM stategraph.runs WHERE owner OPERATOR(pg_catalog.=) old_role ORDER BY seq FOR KEY SHARE;
     PERFORM FROM stategraph.threads WHERE owner OPERATOR(pg_catalog.=) old_role ORDER BY thread_id

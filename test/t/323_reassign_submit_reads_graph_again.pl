@@ -6,10 +6,13 @@
 # runs.c's sg_lock_thread_submits). When that hold waits for a reassign
 # of the thread's owner, which gives the owner's graph away too, the graph
 # it checked is no longer the graph: here its node function is bound to
-# dave, who was renamed dave2 (the function dave2's since, which the graph
-# runs while dave2 owns the graph); once the graph is carol's, the
+# eve, who made it, and was given to dave (dave2 since a rename), which
+# the graph runs while dave2 owns the graph; once the graph is carol's, the
 # function is neither the graph owner's nor the role's it was bound to,
-# and a submit made after the reassign is refused with 42501. The submit
+# and a submit made after the reassign is refused with 42501. (The test
+# first bound the function to dave by name, which the rename left stale;
+# sg_reassign_owned of a renamed role now binds its functions to the new
+# name, pg_regress reassign_bound_names.) The submit
 # that waited queued its run all the same, which failed with that error
 # only when it started. Now it reads and checks the graph again once it
 # waited: it is refused as a submit made after the reassign is.
@@ -29,19 +32,21 @@ use Test::More;
 
 # no workers: runs stay pending, nothing but the test's sessions takes locks
 my $node = plain_node('reassign_submit_graph');
-$node->safe_psql('postgres', extension_and_roles_sql(qw(dave carol)) . q{
+$node->safe_psql('postgres', extension_and_roles_sql(qw(dave carol eve)) . q{
 CREATE ROLE w;
 GRANT dave, carol TO w;
-SET ROLE dave;
+SET ROLE eve;
 CREATE FUNCTION public.dfn(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"n": 1}'::jsonb $$;
+SET ROLE dave;
 } . one_step_graph_sql('dg', '{"n": "replace"}', 'one', 'public.dfn(jsonb)') . q{
 SELECT sg_invoke('dg', '{}', 't');
 RESET ROLE;
+ALTER FUNCTION public.dfn(jsonb) OWNER TO dave;
 ALTER ROLE dave RENAME TO dave2;
 SELECT sg_reassign_owned('dave', 'dave2');
 });
 
-# dave2's graph runs the function bound to dave: a submit of w is queued
+# dave2's graph runs its own function, bound to eve: a submit of w is queued
 is($node->safe_psql('postgres', q{
 	BEGIN;
 	SET ROLE w;
@@ -70,7 +75,7 @@ ok($node->poll_query_until('postgres', q{
 
 $reassign->query_safe('COMMIT');
 $submit->finish;
-my $refused = q{ERROR:  function public.dfn(pg_catalog.jsonb) of node "one" in graph "dg" belongs to role "dave2", not to role "dave"};
+my $refused = q{ERROR:  function public.dfn(pg_catalog.jsonb) of node "one" in graph "dg" belongs to role "dave2", not to role "eve"};
 like($err, qr/\Q$refused\E/, 'the submit that waited is refused: the graph is carol\'s now');
 unlike($out, qr/[0-9a-f]{8}-[0-9a-f]{4}-/, 'it returned no run id');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.runs WHERE thread_id = 't'}), '0',
