@@ -1759,6 +1759,8 @@ CREATE FUNCTION stategraph.rebind_owner(entries jsonb, owner_key text, old_role 
                      ELSE e.value END)
             FROM pg_catalog.jsonb_each(entries) e), entries)
         ELSE entries END;
+COMMENT ON FUNCTION stategraph.rebind_owner(jsonb, text, name, name) IS
+    'entries (a spec''s nodes or branches, or channels) with the role owner_key names changed from old_role to new_role (sg_reassign_owned of a renamed role)';
 
 CREATE FUNCTION @extschema@.sg_reassign_owned(old_role name, new_role name) RETURNS bigint
     LANGUAGE plpgsql AS $$
