@@ -20,9 +20,12 @@
  * a fork imported in between (lock_forks_then_thread). The removers that
  * must not wait (sg_prune of every thread, the retention sweep) take the
  * thread's row, then its forks' without waiting, and pass the thread over
- * when one is held; sg_prune of one thread takes the thread's row, then
- * waits for its forks' in detach_forks_in (it can still deadlock with
- * such an import: open in test/fuzz/RESULTS.md).
+ * when one is held. sg_prune of one thread takes the thread's row, then
+ * the rows of the forks of the checkpoints it removes without waiting;
+ * when another transaction holds one, it lets the thread's row go
+ * (keeping the thread's lock), waits for those forks' rows, and tries
+ * again (lock_thread_then_forks): it waits only for the forks it
+ * detaches, and never while holding the thread's row.
  *
  *-------------------------------------------------------------------------
  */
@@ -935,18 +938,176 @@ result_ids(uint64 n)
 }
 
 /*
- * Prune a thread whose lock and row this transaction holds; returns the
- * checkpoints removed. one_of_all: sg_prune of every thread, which holds
- * no submit lock of the thread (prune_thread): 0 if a checkpoint it would
- * remove is locked (lock_start_checkpoint in runs.c), or the row of a
- * fork it would detach, or a run was queued after this REPEATABLE READ
- * transaction's snapshot.
+ * The checkpoints of thread_id that sg_prune removes, as a uuid[], or NULL
+ * when there are none: never the head, nor the newest keep_last, nor the
+ * checkpoint a background run still active on the thread (waiting for
+ * external tasks: the thread is free) started from, which a rollback of
+ * that run makes the head again.
  */
-static uint64
-prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool one_of_all)
+static ArrayType *
+prunable_ids(const char *thread_id, Interval *older_than, int keep_last)
 {
 	static SPIPlanPtr select_plan;
 	static SPIPlanPtr select_plan_010;	/* the 0.1.0 schema (before ALTER EXTENSION UPDATE): no runs */
+	Oid			types[3] = {TEXTOID, INTERVALOID, INT4OID};
+	Datum		values[3];
+	char		nulls[3] = {' ', older_than ? ' ' : 'n', keep_last > 0 ? ' ' : 'n'};
+	uint64		n;
+
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = older_than ? IntervalPGetDatum(older_than) : (Datum) 0;
+	values[2] = Int32GetDatum(keep_last);
+	n = sg_spi_execute(sg_spi_prepare(sg_schema_is_010() ? &select_plan_010 : &select_plan,
+									  sg_schema_is_010() ? PRUNE_SELECT : PRUNE_SELECT RUN_START_KEPT,
+									  3, types), values, nulls, 0);
+	return n == 0 ? NULL : result_ids(n);
+}
+
+/* One try of lock_thread_then_forks, as an SGSubxactFn: kept if every fork's row is had. */
+typedef struct PruneRows
+{
+	const char *thread_id;
+	Interval   *older_than;
+	int			keep_last;
+	ArrayType  *ids;			/* the checkpoints to remove (NULL: none, or no row) */
+	bool		got_all;		/* a fork's row is held by another transaction: false */
+} PruneRows;
+
+static bool
+lock_thread_then_forks_try(void *arg)
+{
+	static SPIPlanPtr thread_plan;
+	static SPIPlanPtr seen_plan;
+	static SPIPlanPtr forks_plan;
+	PruneRows  *p = (PruneRows *) arg;
+	const char *args[1] = {p->thread_id};
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	Datum		values[2];
+	const char	nulls[2] = {' ', ' '};
+	bool		isnull;
+
+	p->ids = NULL;
+	p->got_all = true;
+
+	/*
+	 * The thread's row as sg_thread_fetch locks it (FOR NO KEY UPDATE), but
+	 * by a query of its own: sg_thread_fetch lets the thread's lock go once
+	 * it holds the row (sg_thread_lock_settled), and a rolled back try must
+	 * keep it. With stategraph.lock_wait off a held row is not waited for,
+	 * and is that call's error.
+	 */
+	if (sg_lock_wait)
+	{
+		if (sg_spi_run_texts(&thread_plan,
+							 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+							 "FOR NO KEY UPDATE",
+							 1, args) == 0)
+			return true;		/* deleted meanwhile: the caller sees no row */
+	}
+	else
+	{
+		SGRowLock	r = sg_thread_row_try_lock(p->thread_id, NULL, NULL, true);
+
+		if (r == SG_ROW_HELD)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("thread \"%s\" is busy", p->thread_id),
+					 errdetail("Another session is running or changing it."),
+					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		if (r != SG_ROW_LOCKED)
+			return true;
+	}
+	p->ids = prunable_ids(p->thread_id, p->older_than, p->keep_last);
+	if (p->ids == NULL)
+		return true;
+	values[0] = CStringGetTextDatum(p->thread_id);
+	values[1] = PointerGetDatum(p->ids);
+
+	/*
+	 * REPEATABLE READ: a fork made after the snapshot is refused first, in
+	 * detach_forks_in's words, before the lock of its thread's row (written
+	 * since) fails with PostgreSQL's own 40001, which does not say why (as
+	 * lock_forks_then_thread does; isolation revprune_rr_fork_delete).
+	 */
+	if (IsolationUsesXactSnapshot())
+		refuse_unseen_forks(p->thread_id, values, nulls,
+							collect_rows(sg_spi_execute(sg_spi_prepare(&seen_plan,
+																	   "SELECT c.thread_id, c.checkpoint_id FROM stategraph.checkpoints c "
+																	   "WHERE c.thread_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT t.thread_id " PRUNE_FORKS ")) "
+																	   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
+																	   "AND c.parent_id OPERATOR(pg_catalog.=) ANY ($2)",
+																	   2, types), values, NULL, 0)));
+	/* the rows of the forks it detaches, without waiting: a fork made later waits for this row */
+	sg_spi_execute(sg_spi_prepare(&forks_plan,
+								  "SELECT (SELECT pg_catalog.count(*) " PRUNE_FORKS ") "
+								  "  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM (SELECT 1 " PRUNE_FORKS
+								  "  FOR NO KEY UPDATE OF t SKIP LOCKED) l)",
+								  2, types), values, NULL, 0);
+	p->got_all = DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
+	return p->got_all;
+}
+
+/*
+ * Lock the row of thread_id, then the rows of the threads with forks from
+ * the checkpoints sg_prune of that one thread removes, which detaching
+ * them writes (detach_forks_in); returns those checkpoints (NULL: none).
+ * The caller holds the thread's lock. sg_import_thread of a fork's export
+ * holds the fork's row (the export locks it) and then share-locks its
+ * source's: holding the source's row and waiting for the fork's, the
+ * prune and the import each waited for the other, a deadlock (40P01;
+ * isolation prune_import_fork). So the forks' rows are taken without
+ * waiting once the thread's row is held; if another transaction holds
+ * one, the try (a subtransaction) is rolled back, letting the thread's
+ * row go (its lock stays held, so no writer of the thread comes in
+ * between), the forks' rows are locked waiting, and the try made again:
+ * the prune still waits for a busy fork, and still detaches them all.
+ * Each round waits for a lock, and keeps the rows it got, so it does not
+ * spin. Only the forks of the checkpoints it removes are waited for (those
+ * of the checkpoints it keeps are not written), as lock_forks_then_thread
+ * waits for every fork of a thread it deletes. A fork made once the
+ * thread's row is held waits for it. The checkpoints are chosen once the
+ * thread's row is held, in the try that is kept, and are the ones pruned
+ * (chosen again later, one more could have grown old enough meanwhile,
+ * with a fork whose row this transaction has not taken).
+ */
+static ArrayType *
+lock_thread_then_forks(const char *thread_id, Interval *older_than, int keep_last)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	Datum		values[2];
+	PruneRows	p = {thread_id, older_than, keep_last, NULL, false};
+	ErrorData  *edata;
+
+	for (;;)
+	{
+		edata = sg_spi_subxact(lock_thread_then_forks_try, &p);
+		if (edata != NULL)
+			ReThrowError(edata);
+		if (p.got_all)
+			return p.ids;
+		values[0] = CStringGetTextDatum(thread_id);
+		values[1] = PointerGetDatum(p.ids);
+		sg_spi_execute(sg_spi_prepare(&plan,
+									  "SELECT 1 " PRUNE_FORKS " ORDER BY t.thread_id FOR NO KEY UPDATE OF t",
+									  2, types), values, NULL, 0);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Prune a thread whose lock and row this transaction holds; returns the
+ * checkpoints removed: chosen, those whose forks lock_thread_then_forks
+ * locked (sg_prune of one thread), else prunable_ids'. one_of_all: sg_prune
+ * of every thread, which holds no submit lock of the thread
+ * (prune_thread): 0 if a checkpoint it would remove is locked
+ * (lock_start_checkpoint in runs.c), or the row of a fork it would
+ * detach, or a run was queued after this REPEATABLE READ transaction's
+ * snapshot.
+ */
+static uint64
+prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool one_of_all, ArrayType *chosen)
+{
 	static SPIPlanPtr lock_plan;
 	static SPIPlanPtr forks_plan;
 	static SPIPlanPtr reselect_plan;
@@ -962,22 +1123,14 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
 	ArrayType  *idarr;
 	bool		isnull;
 
-
-	/*
-	 * The rows to remove: never the head, nor the newest keep_last, nor the
-	 * checkpoint a background run still active on the thread (waiting for
-	 * external tasks: the thread is free) started from, which a rollback of
-	 * that run makes the head again.
-	 */
+	/* the rows to remove (prunable_ids), chosen already for one thread (lock_thread_then_forks) */
+	idarr = one_of_all ? prunable_ids(thread_id, older_than, keep_last) : chosen;
+	if (idarr == NULL)
+		return 0;
+	n = ArrayGetNItems(ARR_NDIM(idarr), ARR_DIMS(idarr));
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = older_than ? IntervalPGetDatum(older_than) : (Datum) 0;
 	values[2] = Int32GetDatum(keep_last);
-	n = sg_spi_execute(sg_spi_prepare(sg_schema_is_010() ? &select_plan_010 : &select_plan,
-									  sg_schema_is_010() ? PRUNE_SELECT : PRUNE_SELECT RUN_START_KEPT,
-									  3, types), values, nulls, 0);
-	if (n == 0)
-		return 0;
-	idarr = result_ids(n);
 	values2[0] = values[0];
 	values2[1] = PointerGetDatum(idarr);
 
@@ -1081,6 +1234,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 	uint64		n = 0;
 	bool		busy;
 	SGThread   *th;
+	ArrayType  *ids = NULL;
 
 	if (!one_of_all)
 	{
@@ -1099,7 +1253,8 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 		if (!sg_schema_is_010())
 			sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
 		sg_lock_thread(thread_id, false);
-		th = sg_thread_fetch(thread_id, true);
+		ids = lock_thread_then_forks(thread_id, older_than, keep_last);
+		th = sg_thread_fetch(thread_id, true);	/* (locked already) */
 		if (th != NULL && !sg_schema_is_010())
 		{
 			refuse_hidden_runs(thread_id, "sg_prune");
@@ -1125,7 +1280,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 			return 0;			/* another role's run this role cannot see: refuse_hidden_runs */
 	}
 	if (th != NULL)				/* else deleted meanwhile */
-		n = prune_locked(thread_id, older_than, keep_last, one_of_all);
+		n = prune_locked(thread_id, older_than, keep_last, one_of_all, ids);
 	return n;
 }
 
