@@ -36,7 +36,9 @@
  * earlier in the statement, sg_lg_get_tuple(sg_import_thread(...)), is
  * seen), and until sg_spi_reads_end sg_spi_execute and sg_spi_cursor_open
  * run read-only, which makes SPI run them all under it (isolation
- * lg_read_one_snapshot).
+ * lg_read_one_snapshot). checkpoint.c's walk of a fork's state, which goes
+ * on into the threads it was forked from, does the same (load_state,
+ * isolation fork_walk_one_snapshot).
  *
  * Clearer errors. sg_spi_execute_or_raise runs a kept plan and turns an
  * error of one SQLSTATE into the caller's clearer one (a lock timeout into
@@ -81,6 +83,13 @@ sg_spi_reads_begin(void)
 	}
 	reads_one_snapshot = true;
 	return was;
+}
+
+/* Are reads under one snapshot now (between sg_spi_reads_begin and sg_spi_reads_end)? */
+bool
+sg_spi_reading_one_snapshot(void)
+{
+	return reads_one_snapshot;
 }
 
 /*

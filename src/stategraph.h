@@ -718,6 +718,7 @@ extern SPIPlanPtr sg_spi_prepare(SPIPlanPtr *plan, const char *query, int nargs,
 extern uint64 sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
 extern bool sg_spi_reads_begin(void);
 extern void sg_spi_reads_end(bool was, bool failed);
+extern bool sg_spi_reading_one_snapshot(void);
 extern uint64 sg_spi_execute_latest(SPIPlanPtr plan, Datum *values, const char *nulls);
 extern uint64 sg_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls);
 extern Portal sg_spi_cursor_open(SPIPlanPtr plan, Datum *values, const char *nulls);
