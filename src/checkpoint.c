@@ -26,9 +26,9 @@
  * and the walk with them, one statement per thread. Other threads' writers
  * (a delete or prune of the source) do not wait for this thread's row, so a
  * walk that leaves its thread is made again under one snapshot, taken as it
- * begins; a walk that stays in its thread (any thread not a fork) reads
- * with a snapshot per statement as before, its rows held by their writers
- * (load_state).
+ * begins; so is one that misses a row a prune of its own thread removed
+ * between its statements. A walk that stays in its thread and finds its
+ * rows reads with a snapshot per statement as before (load_state).
  *
  * Writing decides, per channel, when an image or reference is worth it, so
  * that the walk stays short without copying unchanged channels into every
@@ -1197,7 +1197,8 @@ typedef struct StateWalk
 	pg_uuid_t	expected;		/* the next ancestor to meet */
 	bool		have_expected;	/* false: the walk reached the first checkpoint */
 	int			batch;			/* rows to fetch next */
-	bool		stop_at_switch; /* stop where the walk would leave the thread */
+	bool		first_try;		/* not under one snapshot: stop where the walk would
+								 * leave the thread or misses a row */
 	bool		stopped;		/* ... and it did: to be walked again under one snapshot */
 } StateWalk;
 
@@ -1342,7 +1343,7 @@ walk_row(StateWalk *w, HeapTuple t, TupleDesc d)
 	parent_thread = SPI_getbinval(t, d, Anum_checkpoint_parent_thread, &isnull);
 	if (isnull)
 		return false;
-	if (w->stop_at_switch)
+	if (w->first_try)
 	{
 		w->stopped = true;
 		return true;
@@ -1410,6 +1411,13 @@ walk_segments(StateWalk *w)
 			SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &at);
 			JsonbValue *v = row ? find_key(row->image, name) : NULL;
 
+			/* gone since the walk's statement: a prune committed in between */
+			if (row == NULL && w->first_try)
+			{
+				w->stopped = true;
+				return;
+			}
+
 			/*
 			 * A complete image leaves empty channels out: earlier builds
 			 * wrote the first segment of an append channel a recompiled
@@ -1449,6 +1457,11 @@ walk_refs(StateWalk *w, const char *thread_id, const pg_uuid_t *id)
 		RefFetch   *rf = (RefFetch *) lfirst(lc);
 		SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &rf->row);
 
+		if (row == NULL && w->first_try)
+		{
+			w->stopped = true;	/* as in walk_segments */
+			return;
+		}
 		if (row == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -1484,12 +1497,12 @@ sg_load_channel(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, in
 }
 
 /*
- * One walk of load_state (see there); stop_at_switch: give up, returning
- * NULL, where the walk would go on into another thread.
+ * One walk of load_state (see there); first_try: give up, returning NULL,
+ * where the walk would go on into another thread or misses a row.
  */
 static SGState *
 load_state_walk(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out, int only,
-				bool stop_at_switch)
+				bool first_try)
 {
 	StateWalk	w = {0};
 	int			c;
@@ -1505,7 +1518,7 @@ load_state_walk(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SG
 	w.expected = *id;
 	w.have_expected = true;
 	w.batch = 16;
-	w.stop_at_switch = stop_at_switch;
+	w.first_try = first_try;
 	for (c = 0; only >= 0 && c < cs->n; c++)
 		if (c != only)
 		{
@@ -1525,9 +1538,15 @@ load_state_walk(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SG
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
+	walk_segments(&w);
+	if (w.stopped)
+	{
+		foreach(lc, w.tuptables)
+			SPI_freetuptable((SPITupleTable *) lfirst(lc));
+		return NULL;
+	}
 	if (cp_out)
 		*cp_out = w.row;
-	walk_segments(&w);
 
 	/* copy out what the state keeps, then let the fetched rows go */
 	for (c = 0; c < cs->n; c++)
@@ -1543,7 +1562,7 @@ load_state_walk(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SG
 		SPI_freetuptable((SPITupleTable *) lfirst(lc));
 
 	walk_refs(&w, thread_id, id);
-	return w.s;
+	return w.stopped ? NULL : w.s;
 }
 
 /*
@@ -1553,26 +1572,31 @@ load_state_walk(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SG
  *
  * One snapshot. The walk reads in several statements (a cursor per thread,
  * then the rows of segments and references), and in READ COMMITTED each
- * took a snapshot of its own. Within one thread a writer (sg_invoke) holds
- * the thread's row, which its pruners wait for. But a fork's walk goes on into
- * its source, and into the source's source, whose rows another thread's
- * sg_delete_thread or sg_prune changes: the delete of c0 locks the rows of
- * the threads holding c0's forks (c3), not of the forks of those (c1), gives
- * c3's fork row an image, unlinks it and deletes c0's rows. A walk of c1
- * that read c3's fork row before that commit (linked, no image) and c0's
- * rows after it found neither (values silently missing), and one that read
- * c0's rows before and the image a segment of them refers to after failed
- * with XX001 "lacks the image" (test/fuzz/RESULTS.md). So a walk that
- * leaves its thread is made again, whole, under one snapshot taken as it
- * begins again (sg_spi_reads_begin, spi.c), seeing every thread as one
- * commit left them (isolation fork_walk_one_snapshot). A walk that stays in
- * its thread, as every walk of a thread that is not a fork does, stops
- * nowhere and takes no snapshot more than before: sg_invoke's hot path is
- * unchanged; a fork reads again only the rows of its own thread that its
- * first try walked. A walk under one snapshot already (a caller's) is not
- * made again. (A reader that does not hold the thread's row, sg_get_state,
- * can still meet a prune of the thread itself between its statements: open
- * in test/fuzz/RESULTS.md.)
+ * took a snapshot of its own. A fork's walk goes on into its source, and
+ * into the source's source, whose rows another thread's sg_delete_thread
+ * or sg_prune changes: the delete of c0 locks the rows of the threads
+ * holding c0's forks (c3), not of the forks of those (c1), gives c3's fork
+ * row an image, unlinks it and deletes c0's rows. A walk of c1 that read
+ * c3's fork row before that commit (linked, no image) and c0's rows after
+ * it found neither (values silently missing, and sg_invoke stored the state
+ * without them), and one that read c0's rows before and the image a
+ * segment of them refers to after failed with XX001 "lacks the image"
+ * (test/fuzz/RESULTS.md). Within one thread, a prune of it that commits
+ * between the walk's cursor and its reads of segments and references
+ * (sg_get_state does not hold the thread's row; sg_invoke does, and the
+ * prune waits for it) removes a row they name, and fails the read the
+ * same way. So the first try of a walk stops where it would leave its
+ * thread or misses a row, and the walk is then made again, whole, under
+ * one snapshot taken as it begins again (sg_spi_reads_begin, spi.c),
+ * seeing every thread as one commit left them (isolation
+ * fork_walk_one_snapshot). A walk that stays in its thread and finds its
+ * rows, as every walk of sg_invoke of a thread that is not a fork does,
+ * takes no snapshot more than before: sg_invoke's hot path is unchanged;
+ * a fork reads again only the rows of its own thread that its first try
+ * walked. (Within one thread a missing row is the only trace a prune can
+ * leave: a row it keeps gets the value it names in full, the same value.)
+ * A walk under one snapshot already (a caller's) is not made again, and a
+ * row missing there is damage (XX001).
  */
 static SGState *
 load_state(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SGCheckpoint **cp_out, int only)
