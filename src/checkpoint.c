@@ -1411,7 +1411,7 @@ walk_segments(StateWalk *w)
 			SGCheckpoint *row = sg_checkpoint_fetch(rf->thread, &at);
 			JsonbValue *v = row ? find_key(row->image, name) : NULL;
 
-			/* gone since the walk's statement: a prune committed in between */
+			/* gone since the walk's cursor: a prune or delete committed in between (load_state) */
 			if (row == NULL && w->first_try)
 			{
 				w->stopped = true;
