@@ -22,8 +22,16 @@
  * new_thread_id was a fork of the source (isolations fork_lock_order,
  * fork_existing_import). A new thread that another transaction is
  * creating is not seen: the fork's insert waits for that transaction and
- * fails with 40001. sg_update_state from a checkpoint of another thread
- * still locks its own thread before the source it forks.
+ * fails with 40001. sg_update_state from a checkpoint of another thread,
+ * which forks it into its own thread first, takes the same order: the
+ * two threads' locks in thread id order, before any row (it finds the
+ * checkpoint's thread first, without locks, and looks again once it holds
+ * them: lock_for_update), then its own thread's row (the fork's) before
+ * the source's. It took its own lock and row, then the source's lock:
+ * holding its row, it deadlocked with sg_delete_thread of the source,
+ * which holds the source's lock while it waits for its forks' rows, and
+ * with an sg_update_state the other way round, holding the source's row
+ * and waiting for its own (isolation update_lock_order).
  *
  *-------------------------------------------------------------------------
  */
@@ -164,6 +172,24 @@ sg_fork_start_input(SGCheckpoint *from)
 }
 
 /*
+ * Take the locks of threads a and b (NULL: a's alone) in thread id order,
+ * before any thread row: see the lock order above.
+ */
+static void
+lock_threads_in_order(const char *a, const char *b)
+{
+	if (b != NULL && strcmp(b, a) < 0)
+	{
+		sg_lock_thread(b, false);
+		sg_lock_thread(a, false);
+		return;
+	}
+	sg_lock_thread(a, false);
+	if (b != NULL && strcmp(b, a) != 0)
+		sg_lock_thread(b, false);
+}
+
+/*
  * Fork checkpoint id of thread src into thread dst (dst_th: its row, or NULL
  * to create it). The caller holds both threads' locks. Returns the new
  * checkpoint. A new thread belongs to src's owner (inherit_owner); in an
@@ -243,17 +269,7 @@ sg_fork(PG_FUNCTION_ARGS)
 	id = *PG_GETARG_UUID_P(1);
 	sg_refuse_running_thread(new_thread_id, "sg_fork");
 	sg_spi_connect();
-	/* the two threads' locks in thread id order (see the lock order above) */
-	if (strcmp(thread_id, new_thread_id) <= 0)
-	{
-		sg_lock_thread(thread_id, false);
-		sg_lock_thread(new_thread_id, false);
-	}
-	else
-	{
-		sg_lock_thread(new_thread_id, false);
-		sg_lock_thread(thread_id, false);
-	}
+	lock_threads_in_order(thread_id, new_thread_id);
 	/* the new thread's row before the source's: an existing one ends the fork holding no other row */
 	if (sg_thread_fetch(new_thread_id, true) != NULL)
 	{
@@ -361,11 +377,67 @@ pending_writer(SGWrite *writes, int *nodes, int nwrites)
 	return nodes[0];
 }
 
+/*
+ * The thread other than thread_id that holds checkpoint id, or NULL: the
+ * checkpoint is thread_id's, or no thread has it.
+ */
+static char *
+other_holder(const char *thread_id, const pg_uuid_t *id)
+{
+	char	   *holder;
+
+	if (sg_checkpoint_fetch(thread_id, id) != NULL)
+		return NULL;
+	holder = checkpoint_owner(id);
+	return holder != NULL && strcmp(holder, thread_id) != 0 ? holder : NULL;
+}
+
+/*
+ * Lock thread_id for sg_update_state, and with a checkpoint_id of another
+ * thread (base) that thread too, which it forks: both locks in thread id
+ * order, before any row, as sg_fork (see the lock order above). Returns
+ * that thread, or NULL (base is thread_id's, or no thread's: refused by
+ * the caller). The holder is found before the locks, without them, and
+ * again once they are held: a holder deleted meanwhile gives NULL, and a
+ * checkpoint that another thread has now (imported meanwhile, or a copy
+ * of a holder deleted meanwhile) lets go of both locks and starts over,
+ * rather than take a third lock out of order. (A delete or prune of the
+ * holder that holds its row has let its lock go, and may still remove
+ * the checkpoint: the caller looks once more when it holds that row.)
+ * Under REPEATABLE READ both looks see the same.
+ */
+static char *
+lock_for_update(const char *thread_id, const pg_uuid_t *base)
+{
+	for (;;)
+	{
+		char	   *holder = base != NULL ? other_holder(thread_id, base) : NULL;
+		char	   *now;
+
+		lock_threads_in_order(thread_id, holder);
+		if (base == NULL)
+			return NULL;
+		now = other_holder(thread_id, base);
+		if (now == NULL)
+		{
+			if (holder != NULL)
+				sg_unlock_thread(holder, false);	/* not forked after all */
+			return NULL;
+		}
+		if (holder != NULL && strcmp(now, holder) == 0)
+			return holder;
+		if (holder != NULL)
+			sg_unlock_thread(holder, false);
+		sg_unlock_thread(thread_id, false);
+	}
+}
+
 /* sg_update_state's work, with thread_id held (sg_hold_updating_thread). */
 static pg_uuid_t *
 update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_node)
 {
 	SGThread   *th;
+	char	   *source;
 	SGGraph    *g;
 	SGCheckpoint *base = NULL;
 	SGCheckpoint *cp;
@@ -387,27 +459,31 @@ update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_n
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
 
 	sg_spi_connect();
-	sg_lock_thread(thread_id, false);
+	if (!PG_ARGISNULL(3))
+		base_id = *PG_GETARG_UUID_P(3);
+	source = lock_for_update(thread_id, PG_ARGISNULL(3) ? NULL : &base_id);
 	th = sg_thread_fetch(thread_id, true);
 	if (th == NULL)
 		sg_refuse_lg_thread(thread_id);
 	if (!PG_ARGISNULL(3))
 	{
-		base_id = *PG_GETARG_UUID_P(3);
 		if (th == NULL || sg_checkpoint_fetch(thread_id, &base_id) == NULL)
 		{
-			/* a checkpoint of another thread: fork it into this one first */
-			char	   *owner = checkpoint_owner(&base_id);
-
-			if (owner == NULL)
+			/*
+			 * A checkpoint of another thread: fork it into this one first.
+			 * Its thread's row comes after this one's; a delete or prune
+			 * of that thread that held the row (its lock let go) may have
+			 * removed the checkpoint meanwhile.
+			 */
+			if (source == NULL || sg_thread_fetch(source, true) == NULL ||
+				sg_checkpoint_fetch(source, &base_id) == NULL)
 			{
 				sg_refuse_lg_checkpoint(&base_id);
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("checkpoint %s does not exist", sg_uuid_to_cstring(&base_id))));
 			}
-			sg_lock_thread(owner, false);
-			base_id = fork_into(owner, &base_id, thread_id, th)->id;
+			base_id = fork_into(source, &base_id, thread_id, th)->id;
 			th = sg_thread_fetch_required(thread_id, true);
 		}
 	}
