@@ -3,7 +3,8 @@
 # seconds (default 60), each call its own committed transaction, on a few
 # shared threads of the graphs setup.sql makes (stategraph and LangGraph.js):
 # invoke and resume, submit with every multitask, CALL sg_work, sg_wait,
-# sg_cancel, claims and completions, update_state, fork, prune, delete,
+# sg_cancel, claims and completions, update_state (of a thread, and from
+# another thread's head: update_from), fork, prune, delete,
 # export/import, retention, LangGraph.js puts, writes, prunes, copies,
 # deletes. Prints the outcomes by SQLSTATE and the suspicious ones: XX*,
 # 40P01 (a deadlock between stategraph's own functions), 57014, 55P03,
@@ -207,6 +208,8 @@ def op(cur, me):
         ("interrupt_task", "SELECT sg_interrupt_task(%s, %s, '\"q\"')", "task"),
         ("sweep", "SELECT stategraph.sweep_leases(10)", ()),
         ("update_state", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s)", (t, random.choice(["a", "b", "c", None]))),
+        ("update_from", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s, checkpoint_id => (SELECT head FROM stategraph.threads WHERE thread_id = %s))",
+         (t, random.choice(["a", "b", "c", None]), random.choice(TH))),
         ("fork", "SELECT sg_fork(%s, (SELECT head FROM stategraph.threads WHERE thread_id = %s), %s)", (t, t, random.choice(TH))),
         ("prune", "SELECT sg_prune(NULL, 2, %s)", (t,)),
         ("prune_all", "SELECT sg_prune('1 ms', NULL, NULL)", ()),
