@@ -211,8 +211,9 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
  * first commits, as under REPEATABLE READ.
  *
  * A call that writes two threads locks them in an order others keep:
- * sg_fork takes the two advisory locks in thread id order and the new
- * thread's row before its source's (branch.c); sg_delete_thread locks the
+ * sg_fork, and sg_update_state from a checkpoint of another thread, take
+ * the two advisory locks in thread id order and the new fork's thread row
+ * before its source's (branch.c); sg_delete_thread locks the
  * rows of the threads with forks of a thread, in thread id order, before
  * the thread's own (retention.c, lock_forks_then_thread), as
  * sg_import_thread of a fork's export holds the fork's row and then
