@@ -184,6 +184,7 @@ typedef struct TaskRow
 	bool		has_last_step;	/* false: queued before 0.2.0's count (continue_step) */
 	int			recursion_limit;	/* of the run that last ran its step */
 	int			last_step;		/* the last step that run's limit allows */
+	bool		thread_held;	/* this call holds its thread's row (lock_task_thread): record_on_thread */
 } TaskRow;
 
 
@@ -581,15 +582,16 @@ fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
 /*
  * The thread of a task, locked before its row is (the order runs use): its
  * lock, then its row, which waits for a writer of the thread to commit
- * (writers hold the row, not the lock, until then: checkpoint.c).
+ * (writers hold the row, not the lock, until then: checkpoint.c). True
+ * when the thread's row is held (it exists).
  */
-static void
+static bool
 lock_task_thread(const char *task_id, const pg_uuid_t *token)
 {
 	TaskRow    *row = require_row(task_id, token, false);
 
 	sg_lock_thread(row->thread_id, false);
-	sg_thread_fetch(row->thread_id, true);
+	return sg_thread_fetch(row->thread_id, true) != NULL;
 }
 
 /*
@@ -692,7 +694,15 @@ record_on_thread(TaskRow *row, const char *key, Jsonb *value)
 	Jsonb	   *entry;
 	const char *status;
 
-	sg_lock_thread(row->thread_id, false);
+	/*
+	 * A call that holds the thread's row already (lock_task_thread, the
+	 * sweep's try) takes no lock its fetch of the row let go: a writer
+	 * that took it meanwhile waits for this row, and this call waited for
+	 * that lock (40P01 of sg_interrupt_task or sg_fail against sg_invoke;
+	 * isolation task_call_relock).
+	 */
+	if (!row->thread_held)
+		sg_lock_thread(row->thread_id, false);
 	th = sg_thread_fetch(row->thread_id, true);
 	if (th == NULL || !th->has_head ||
 		memcmp(&th->head, &row->checkpoint_id, sizeof(pg_uuid_t)) != 0)
@@ -1348,6 +1358,7 @@ sweep_leases(int limit, const char *poll_queue)
 						"lease_expires_at = NULL, finished_at = pg_catalog.clock_timestamp(), "
 						"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
 						row, err);
+			row->thread_held = true;
 			if (owner_may_act(row))
 				record_on_thread(row, "error", err);
 			let_thread_go(row->thread_id);
@@ -2301,10 +2312,13 @@ begin_fenced_call(FunctionCallInfo fcinfo, const char *what, bool lock_thread)
 	pg_uuid_t  *token;
 	TaskRow    *row;
 
+	bool		held = false;
+
 	fenced_call_args(fcinfo, &task_id, &token);
 	if (lock_thread)
-		lock_task_thread(task_id, token);
+		held = lock_task_thread(task_id, token);
 	row = fenced_row(task_id, token, what);
+	row->thread_held = held;
 	refuse_stale(row, what);
 	return row;
 }
@@ -2321,13 +2335,12 @@ begin_fenced_call(FunctionCallInfo fcinfo, const char *what, bool lock_thread)
  * nor queued under this token, and a failure recorded meanwhile would
  * have made its UPDATE wait and then skip it, so this read sees that too.
  */
-static void
+static bool
 lock_thread_of_lost(const char *task_id)
 {
 	TaskRow    *row = fetch_row(task_id, false);
 
-	if (row != NULL && has_status(row, "failed") && row->lost)
-		lock_task_thread(task_id, NULL);
+	return row != NULL && has_status(row, "failed") && row->lost && lock_task_thread(task_id, NULL);
 }
 
 /*
@@ -2443,8 +2456,11 @@ sg_complete(PG_FUNCTION_ARGS)
 	row = complete_claimed(task_id, token, update, &state);
 	if (row == NULL)
 	{
-		lock_thread_of_lost(task_id);
-		if (complete_fenced(row = fenced_row(task_id, token, "update"), update))
+		bool		held = lock_thread_of_lost(task_id);
+
+		row = fenced_row(task_id, token, "update");
+		row->thread_held = held;
+		if (complete_fenced(row, update))
 		{
 			sg_spi_finish();
 			PG_RETURN_VOID();	/* the same completion again */
