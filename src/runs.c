@@ -51,7 +51,11 @@
  * multitask strategies interrupt and rollback set it. 'rollback' then
  * removes the checkpoints the run wrote (those after the thread's head
  * when the run started: nobody else writes a thread while its run holds
- * the thread lock) and puts the thread row back as it was. A stop is
+ * the thread lock) and puts the thread row back as it was, unless the
+ * checkpoint it started from is gone (another run's rollback removed it):
+ * the stop then keeps the thread as an 'interrupt' does, and says so in
+ * the run's error (roll_back_thread), rather than leave a head that names
+ * no checkpoint. A stop is
  * never ended by a failure, of its own or of a step (it is retried with a
  * growing backoff, and a node's error met on the way stays on the run,
  * sg_run_failure); only deaths of its executor are bounded: past
@@ -2596,20 +2600,38 @@ error_jsonb(ErrorData *edata)
 	return sg_jb_finish(&b);
 }
 
-/* Put a thread back as it was before a run (multitask or cancel 'rollback'). */
-static void
+/*
+ * Put a thread back as it was before a run (multitask or cancel
+ * 'rollback'). False, and nothing done, when the checkpoint the run started
+ * from (its start_head) is no longer in the thread: the head put back there
+ * named a checkpoint that does not exist, and every read of the thread and
+ * every later run failed with 42704 (fuzzing, test/fuzz/RESULTS.md, Roles,
+ * item 4: a run claimed from a checkpoint that an earlier run's rollback
+ * then removed, with the checkpoints after it). The stop then keeps the
+ * thread as it is, as an 'interrupt' does (stop_run).
+ */
+static bool
 roll_back_thread(RunRow *r)
 {
 	static SPIPlanPtr start_plan;
 	static SPIPlanPtr del_plan;
 	static SPIPlanPtr thread_plan;
 	static SPIPlanPtr drop_plan;
+	static SPIPlanPtr gone_plan;
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
 	bool		isnull;
 	bool		created;
 	Datum		ids;
 
+	/* (the stop holds the thread: no other rollback or step removes it meanwhile) */
+	if (run_sql(&gone_plan,
+				"SELECT 1 FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) $1 "
+				"AND r.start_head IS NOT NULL AND NOT EXISTS (SELECT FROM stategraph.checkpoints c "
+				"  WHERE c.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+				"  AND c.checkpoint_id OPERATOR(pg_catalog.=) r.start_head)",
+				1, types, values, NULL) > 0)
+		return false;
 	/*
 	 * The run's checkpoints, and whether it created the thread. A fork made
 	 * from one of them (sg_fork while the run waited for external tasks:
@@ -2660,6 +2682,7 @@ roll_back_thread(RunRow *r)
 		}
 	}
 	sg_state_cache_forget(r->thread_id);
+	return true;
 }
 
 /*
@@ -2731,9 +2754,32 @@ stop_run(RunRow *r, const char *request, Jsonb *error)
 
 	if (th != NULL)
 		cancel_stopped_tasks(th);	/* its external tasks out, if it was waiting */
-	if (on_thread && strcmp(request, "rollback") == 0)
-		roll_back_thread(r);
-	else if (th != NULL && strcmp(th->status, "waiting") == 0)
+	if (on_thread && strcmp(request, "rollback") == 0 && !roll_back_thread(r) && th != NULL)
+	{
+		/* its start is gone: stopped as by 'interrupt', the error says why (roll_back_thread) */
+		SGJsonBuilder b = {0};
+
+		ereport(LOG,
+				(errmsg("background run %s was not rolled back: the checkpoint it started from no longer exists in thread \"%s\"",
+						r->id_text, r->thread_id),
+				 errdetail("The thread keeps its checkpoints, as after a stop with action 'interrupt'.")));
+		if (error == NULL)
+		{
+			sg_jb_begin_object(&b);
+			sg_jb_key(&b, "sqlstate");
+			sg_jb_string(&b, "55000");
+			sg_jb_key(&b, "message");
+			sg_jb_string(&b, psprintf("the run was not rolled back: the checkpoint it started from no longer exists in thread \"%s\"",
+									  r->thread_id));
+			sg_jb_key(&b, "detail");
+			sg_jb_string(&b, "The thread keeps its checkpoints, as after a stop with action 'interrupt'.");
+			sg_jb_end_object(&b);
+			error = sg_jb_finish(&b);
+		}
+		if (strcmp(th->status, "waiting") == 0)
+			sg_thread_set(r->thread_id, th->has_head ? &th->head : NULL, "idle", NULL);
+	}
+	else if (th != NULL && strcmp(request, "rollback") != 0 && strcmp(th->status, "waiting") == 0)
 		sg_thread_set(r->thread_id, th->has_head ? &th->head : NULL, "idle", NULL);	/* no task out now */
 	(void) record_step(r, "cancelled", error, false);
 }
