@@ -144,17 +144,8 @@ def op_roles(cur, su, me, k):
         ("reassign", None, "su"),
         ("rename", None, "su"),
     ]
-    only = os.environ.get("OPS")
-    if only:
-        ops = [o for o in ops if o[0] in only.split(",")]
-    name, sql, args = random.choice(ops)
-    if args is None:
-        rid = runs(cur)
-        args = (rid,) if name == "wait" else (rid, random.choice(["interrupt", "rollback"]))
-    elif args in ("task", "task2"):
-        tid, tok = task(cur)
-        args = (tid, tok, random.random() < 0.5) if args == "task2" else (tid, tok)
-    elif args == "su":
+    name, sql, args = pick(ops, cur)
+    if args == "su":
         names = role_names(su)
         su.connection.commit()
         if name == "reassign":
@@ -230,6 +221,11 @@ def op(cur, me):
         ("lg_get", "SELECT sg_lg_get_tuple(%s)", (g,)),
         ("lg_list", "SELECT count(*) FROM sg_lg_list(%s)", (g,)),
     ]
+    return pick(ops, cur)
+
+
+def pick(ops, cur):
+    """One of ops (those OPS names, if set), its run or task arguments read now."""
     only = os.environ.get("OPS")
     if only:
         ops = [o for o in ops if o[0] in only.split(",")]
