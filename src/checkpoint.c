@@ -240,6 +240,21 @@ thread_locktag(LOCKTAG *tag, const char *thread_id)
 }
 
 /*
+ * The error of a thread another writer holds, with stategraph.lock_wait off
+ * (55P03): one text for every place that refuses to wait, only the detail
+ * says who holds it (NULL: a session running or changing the thread).
+ */
+void
+sg_refuse_busy_thread(const char *thread_id, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("thread \"%s\" is busy", thread_id),
+			 errdetail("%s", detail ? detail : "Another session is running or changing it."),
+			 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+}
+
+/*
  * Take the lock of a thread for this transaction (or, for sg_run, the
  * session). Waits unless stategraph.lock_wait is off; lock_timeout applies.
  * A transaction-level lock lasts until the thread's row is locked or
@@ -261,11 +276,7 @@ sg_lock_thread(const char *thread_id, bool session)
 		if (sg_thread_of_another_role(thread_id))
 			return;
 		if (!sg_lock_wait)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("thread \"%s\" is busy", thread_id),
-					 errdetail("Another session is running or changing it."),
-					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+			sg_refuse_busy_thread(thread_id, NULL);
 		(void) LockAcquire(&tag, ExclusiveLock, session, false);
 	}
 	if (session)
@@ -526,11 +537,7 @@ thread_fetch_mode(const char *thread_id, bool for_update, bool to_delete)
 	SGThread   *th = thread_fetch_locked(thread_id, for_update, to_delete, sg_lock_wait, &busy);
 
 	if (busy)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("thread \"%s\" is busy", thread_id),
-				 errdetail("Another session is running or changing it."),
-				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		sg_refuse_busy_thread(thread_id, NULL);
 	return th;
 }
 
@@ -575,11 +582,8 @@ sg_thread_fetch_for_delete(const char *thread_id)
 static void pg_attribute_noreturn()
 raise_insert_busy(ErrorData *edata, const void *thread_id)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-			 errmsg("thread \"%s\" is busy", (const char *) thread_id),
-			 errdetail("Another transaction is creating it, or holds a lock its creation needs."),
-			 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+	sg_refuse_busy_thread((const char *) thread_id,
+						  "Another transaction is creating it, or holds a lock its creation needs.");
 }
 
 /*

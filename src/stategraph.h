@@ -287,6 +287,9 @@ extern void sg_lock_thread(const char *thread_id, bool session);
 extern bool sg_try_lock_thread(const char *thread_id);
 extern void sg_unlock_thread(const char *thread_id, bool session);
 extern bool sg_thread_is_busy(const char *thread_id);
+/* 55P03 with stategraph.lock_wait off; detail NULL: "Another session is running or changing it." */
+extern void sg_refuse_busy_thread(const char *thread_id, const char *detail) pg_attribute_noreturn();
+#define SG_BUSY_THREAD_CREATING "Another transaction is creating it."
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_for_delete(const char *thread_id);

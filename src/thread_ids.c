@@ -307,11 +307,7 @@ sg_thread_refuse_in_creation(const char *thread_id)
 	TransactionId storer = thread_storer_latest("threads", thread_id);
 
 	if (TransactionIdIsValid(storer) && !ConditionalXactLockTableWait(storer))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("thread \"%s\" is busy", thread_id),
-				 errdetail("Another transaction is creating it."),
-				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		sg_refuse_busy_thread(thread_id, SG_BUSY_THREAD_CREATING);
 }
 
 /*
@@ -589,11 +585,7 @@ wait_other_kind(const char *table, const char *thread_id, bool may_fail_busy)
 		if (!may_fail_busy || sg_lock_wait)
 			XactLockTableWait(storer, NULL, NULL, XLTW_None);
 		else if (!ConditionalXactLockTableWait(storer))
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("thread \"%s\" is busy", thread_id),
-					 errdetail("Another transaction is creating it."),
-					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+			sg_refuse_busy_thread(thread_id, SG_BUSY_THREAD_CREATING);
 		if (IsolationUsesXactSnapshot() && TransactionIdDidCommit(storer))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -704,11 +696,7 @@ sg_thread_id_claim_not_lg(const char *thread_id)
 			{
 				sg_lg_refuse_another_roles(thread_id);	/* its busy lock would tell */
 				if (!sg_lock_wait)
-					ereport(ERROR,
-							(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-							 errmsg("thread \"%s\" is busy", thread_id),
-							 errdetail("Another transaction is creating it."),
-							 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+					sg_refuse_busy_thread(thread_id, SG_BUSY_THREAD_CREATING);
 				(void) sg_lg_lock_id(thread_id, false);
 			}
 		}
