@@ -1531,19 +1531,17 @@ load_state_walk(SGChannelSet *cs, const char *thread_id, const pg_uuid_t *id, SG
 			w.nresolved++;
 		}
 
+	/* a first try may stop in the cursor's walk or in the segments' */
 	while (walk_goes_on(&w))
 		walk_thread(&w);
-	if (w.stopped)
+	if (!w.stopped)
 	{
-		foreach(lc, w.tuptables)
-			SPI_freetuptable((SPITupleTable *) lfirst(lc));
-		return NULL;
+		if (w.row == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
+		walk_segments(&w);
 	}
-	if (w.row == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("checkpoint %s does not exist in thread \"%s\"", sg_uuid_to_cstring(id), thread_id)));
-	walk_segments(&w);
 	if (w.stopped)
 	{
 		foreach(lc, w.tuptables)
