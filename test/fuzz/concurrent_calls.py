@@ -40,6 +40,7 @@ SECS = float(os.environ.get("SECS", "60"))
 TH = ["c%d" % i for i in range(6)]
 EX = ["x%d" % i for i in range(4)]
 LG = ["g%d" % i for i in range(3)]
+MULTITASK = ["reject", "enqueue", "interrupt", "rollback"]
 
 
 ROLES = os.environ.get("ROLES") == "1"
@@ -94,45 +95,14 @@ def op_roles(cur, su, me, k):
     x = "x" + t
     g = random.choice(["r%dg%d" % (kk, i) for i in range(2)] + ["s2"])
     gr = random.choice(["fzg_%d" % k, "loop"])
-    m = random.choice(["reject", "enqueue", "interrupt", "rollback"])
     n = random.randrange(100)
-    lgck = {"v": 4, "id": str(uuid.uuid1()), "channel_values": {"m": [n]}, "channel_versions": {"m": n}, "versions_seen": {}}
-    ops = [
-        ("invoke", "SELECT sg_invoke(%s, '{\"n\": 0}', thread_id => %s, recursion_limit => 50, on_error => 'return')", (gr, t)),
-        ("resume", "SELECT sg_invoke(%s, NULL, thread_id => %s, recursion_limit => 50)", (gr, t)),
-        ("invoke_hitl", "SELECT sg_invoke('hitl', '{}', thread_id => %s, on_error => 'return')", ("h" + t,)),
-        ("resume_hitl", "SELECT sg_invoke('hitl', NULL, thread_id => %s, resume => '\"y\"', on_error => 'return')", ("h" + t,)),
-        ("submit", "SELECT sg_submit(%s, %s::jsonb, thread_id => %s, recursion_limit => 50, multitask => %s)",
-         (gr, random.choice(['{"n": 0}', None]), t, m)),
-        ("submit_ext", "SELECT sg_submit('ext', '{\"n\": 0}', thread_id => %s, multitask => %s)", (x, m)),
-        ("invoke_ext", "SELECT sg_invoke('ext', %s::jsonb, thread_id => %s)", (random.choice(['{"n": 0}', None]), x)),
-        ("work", "CALL sg_work(2, '200 ms')", ()),
-        ("wait", "SELECT sg_wait(%s, '50 ms')", None),
-        ("cancel", "SELECT sg_cancel(%s, %s)", None),
-        ("claim", "SELECT count(*) FROM sg_claim('fzq', %s, 2, '2 s', '0')", ("w%d" % me,)),
-        ("complete", "SELECT sg_complete(%s, %s, '{\"n\": 1}')", "task"),
-        ("fail", "SELECT sg_fail(%s, %s, '{\"message\": \"no\"}', %s)", "task2"),
-        ("sweep", "SELECT stategraph.sweep_leases(10)", ()),
-        ("update_state", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s)", (t, random.choice(["a", "b", None]))),
-        ("fork", "SELECT sg_fork(%s, (SELECT head FROM stategraph.threads WHERE thread_id = %s), %s)", (t, t, "r%dt%d" % (k, random.randrange(4)))),
-        ("prune", "SELECT sg_prune(NULL, 2, %s)", (t,)),
-        ("prune_all", "SELECT sg_prune('1 ms', NULL, NULL)", ()),
-        ("delete", "SELECT sg_delete_thread(%s)", (random.choice([t, x]),)),
-        ("get_state", "SELECT sg_get_state(%s)", (random.choice([t, x]),)),
-        ("history", "SELECT count(*) FROM sg_get_state_history(%s)", (t,)),
-        ("export_import", "SELECT sg_import_thread(sg_export_thread(%s), %s)", (t, "r%di%d" % (k, n % 8))),
-        ("threads", "SELECT count(*) FROM sg_threads()", ()),
-        ("runs", "SELECT count(*) FROM sg_runs(%s)", (t,)),
-        ("tasks", "SELECT count(*) FROM sg_tasks(%s)", (x,)),
-        ("retention", "SELECT sg_set_retention(%s, %s, %s)", ("fzg_%d" % k, random.choice(["1 ms", "1 hour", None]), random.choice(["delete", "keep_latest"]))),
-        ("lg_put", "SELECT sg_lg_put(%s, '', (SELECT checkpoint_id FROM stategraph.lg_checkpoints WHERE thread_id = %s ORDER BY checkpoint_id DESC LIMIT 1), %s::jsonb, '{\"source\":\"loop\",\"step\":1}', '{\"m\": 1}')",
-         (g, g, json.dumps(lgck))),
-        ("lg_writes", "SELECT sg_lg_put_writes(%s, '', (SELECT checkpoint_id FROM stategraph.lg_checkpoints WHERE thread_id = %s ORDER BY checkpoint_id DESC LIMIT 1), %s, '[[\"m\", [1]]]')", (g, g, "t%d" % n)),
-        ("lg_prune", "SELECT sg_lg_prune(ARRAY[%s], %s)", (g, random.choice(["keep_latest", "delete"]))),
-        ("lg_delete", "SELECT sg_lg_delete_thread(%s)", (g,)),
-        ("lg_copy", "SELECT sg_lg_copy_thread(%s, %s)", (g, "r%dg%d" % (k, n % 2))),
-        ("lg_get", "SELECT sg_lg_get_tuple(%s)", (g,)),
-        ("lg_list", "SELECT count(*) FROM sg_lg_list(%s)", (g,)),
+    # the plain mode's calls on the role's ids and graphs (its fzg graph has
+    # no node c), less three it has not made so far; then its own
+    ops = [o for o in call_ops(me, t, x, g, n, graph=gr, own_graph="fzg_%d" % k, nodes=("a", "b", None),
+                               ids=[t, x], history_ids=[t], fork_to=["r%dt%d" % (k, i) for i in range(4)],
+                               import_to="r%di%d" % (k, n % 8), copy_to=["r%dg%d" % (k, i) for i in range(2)])
+           if o[0] not in ("heartbeat", "interrupt_task", "update_from")]
+    ops += [
         ("peek", "SELECT ARRAY[(SELECT count(*) FROM stategraph.threads WHERE owner <> current_user),"
          " (SELECT count(*) FROM stategraph.runs WHERE owner <> current_user),"
          " (SELECT count(*) FROM stategraph.tasks WHERE owner <> current_user),"
@@ -174,20 +144,23 @@ def task(cur):
     return r if r else ("nope", uuid.uuid4())
 
 
-def op(cur, me):
-    t = random.choice(TH)
-    x = random.choice(EX)
-    g = random.choice(LG)
-    k = random.randrange(100)
-    ops = [
-        ("invoke", "SELECT sg_invoke('loop', '{\"n\": 0}', thread_id => %s, recursion_limit => 50, on_error => 'return')", (t,)),
-        ("resume", "SELECT sg_invoke('loop', NULL, thread_id => %s, recursion_limit => 50)", (t,)),
+def call_ops(me, t, x, g, n, graph="loop", own_graph="loop", nodes=("a", "b", "c", None), ids=TH + EX,
+             history_ids=TH + EX, fork_to=TH, import_to=None, copy_to=LG):
+    """The calls of both modes (name, sql, args: pick), on thread t, external
+    thread x and LangGraph.js thread g, n a number below 100: graph is run,
+    own_graph given a retention; update_state names a node of nodes; delete
+    and get_state take one of ids, history one of history_ids; fork makes one
+    of fork_to, export_import import_to (default i<t><n>), lg_copy one of
+    copy_to. Their defaults are the plain mode's (op); op_roles passes its
+    own."""
+    return [
+        ("invoke", "SELECT sg_invoke(%s, '{\"n\": 0}', thread_id => %s, recursion_limit => 50, on_error => 'return')", (graph, t)),
+        ("resume", "SELECT sg_invoke(%s, NULL, thread_id => %s, recursion_limit => 50)", (graph, t)),
         ("invoke_hitl", "SELECT sg_invoke('hitl', '{}', thread_id => %s, on_error => 'return')", ("h" + t,)),
         ("resume_hitl", "SELECT sg_invoke('hitl', NULL, thread_id => %s, resume => '\"y\"', on_error => 'return')", ("h" + t,)),
-        ("submit", "SELECT sg_submit('loop', %s::jsonb, thread_id => %s, recursion_limit => 50, multitask => %s)",
-         (random.choice(['{"n": 0}', None]), t, random.choice(["reject", "enqueue", "interrupt", "rollback"]))),
-        ("submit_ext", "SELECT sg_submit('ext', '{\"n\": 0}', thread_id => %s, multitask => %s)",
-         (x, random.choice(["reject", "enqueue", "interrupt", "rollback"]))),
+        ("submit", "SELECT sg_submit(%s, %s::jsonb, thread_id => %s, recursion_limit => 50, multitask => %s)",
+         (graph, random.choice(['{"n": 0}', None]), t, random.choice(MULTITASK))),
+        ("submit_ext", "SELECT sg_submit('ext', '{\"n\": 0}', thread_id => %s, multitask => %s)", (x, random.choice(MULTITASK))),
         ("invoke_ext", "SELECT sg_invoke('ext', %s::jsonb, thread_id => %s)", (random.choice(['{"n": 0}', None]), x)),
         ("work", "CALL sg_work(2, '200 ms')", ()),
         ("wait", "SELECT sg_wait(%s, '50 ms')", None),
@@ -198,30 +171,37 @@ def op(cur, me):
         ("heartbeat", "SELECT sg_heartbeat(%s, %s, '5 s')", "task"),
         ("interrupt_task", "SELECT sg_interrupt_task(%s, %s, '\"q\"')", "task"),
         ("sweep", "SELECT stategraph.sweep_leases(10)", ()),
-        ("update_state", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s)", (t, random.choice(["a", "b", "c", None]))),
+        ("update_state", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s)", (t, random.choice(nodes))),
         ("update_from", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s, checkpoint_id => (SELECT head FROM stategraph.threads WHERE thread_id = %s))",
-         (t, random.choice(["a", "b", "c", None]), random.choice(TH))),
-        ("fork", "SELECT sg_fork(%s, (SELECT head FROM stategraph.threads WHERE thread_id = %s), %s)", (t, t, random.choice(TH))),
+         (t, random.choice(nodes), random.choice(TH))),
+        ("fork", "SELECT sg_fork(%s, (SELECT head FROM stategraph.threads WHERE thread_id = %s), %s)", (t, t, random.choice(fork_to))),
         ("prune", "SELECT sg_prune(NULL, 2, %s)", (t,)),
         ("prune_all", "SELECT sg_prune('1 ms', NULL, NULL)", ()),
-        ("delete", "SELECT sg_delete_thread(%s)", (random.choice(TH + EX),)),
-        ("get_state", "SELECT sg_get_state(%s)", (random.choice(TH + EX),)),
-        ("history", "SELECT count(*) FROM sg_get_state_history(%s)", (random.choice(TH + EX),)),
-        ("export_import", "SELECT sg_import_thread(sg_export_thread(%s), %s)", (t, "i" + t + str(k))),
+        ("delete", "SELECT sg_delete_thread(%s)", (random.choice(ids),)),
+        ("get_state", "SELECT sg_get_state(%s)", (random.choice(ids),)),
+        ("history", "SELECT count(*) FROM sg_get_state_history(%s)", (random.choice(history_ids),)),
+        ("export_import", "SELECT sg_import_thread(sg_export_thread(%s), %s)", (t, import_to or "i" + t + str(n))),
         ("threads", "SELECT count(*) FROM sg_threads()", ()),
         ("runs", "SELECT count(*) FROM sg_runs(%s)", (t,)),
         ("tasks", "SELECT count(*) FROM sg_tasks(%s)", (x,)),
-        ("retention", "SELECT sg_set_retention('loop', %s, %s)", (random.choice(["1 ms", "1 hour", None]), random.choice(["delete", "keep_latest"]))),
+        ("retention", "SELECT sg_set_retention(%s, %s, %s)", (own_graph, random.choice(["1 ms", "1 hour", None]), random.choice(["delete", "keep_latest"]))),
         ("lg_put", "SELECT sg_lg_put(%s, '', (SELECT checkpoint_id FROM stategraph.lg_checkpoints WHERE thread_id = %s ORDER BY checkpoint_id DESC LIMIT 1), %s::jsonb, '{\"source\":\"loop\",\"step\":1}', '{\"m\": 1}')",
-         (g, g, json.dumps({"v": 4, "id": str(uuid.uuid1()), "channel_values": {"m": [k]}, "channel_versions": {"m": k}, "versions_seen": {}}))),
-        ("lg_writes", "SELECT sg_lg_put_writes(%s, '', (SELECT checkpoint_id FROM stategraph.lg_checkpoints WHERE thread_id = %s ORDER BY checkpoint_id DESC LIMIT 1), %s, '[[\"m\", [1]]]')", (g, g, "t%d" % k)),
+         (g, g, json.dumps({"v": 4, "id": str(uuid.uuid1()), "channel_values": {"m": [n]}, "channel_versions": {"m": n}, "versions_seen": {}}))),
+        ("lg_writes", "SELECT sg_lg_put_writes(%s, '', (SELECT checkpoint_id FROM stategraph.lg_checkpoints WHERE thread_id = %s ORDER BY checkpoint_id DESC LIMIT 1), %s, '[[\"m\", [1]]]')", (g, g, "t%d" % n)),
         ("lg_prune", "SELECT sg_lg_prune(ARRAY[%s], %s)", (g, random.choice(["keep_latest", "delete"]))),
         ("lg_delete", "SELECT sg_lg_delete_thread(%s)", (g,)),
-        ("lg_copy", "SELECT sg_lg_copy_thread(%s, %s)", (g, random.choice(LG))),
+        ("lg_copy", "SELECT sg_lg_copy_thread(%s, %s)", (g, random.choice(copy_to))),
         ("lg_get", "SELECT sg_lg_get_tuple(%s)", (g,)),
         ("lg_list", "SELECT count(*) FROM sg_lg_list(%s)", (g,)),
     ]
-    return pick(ops, cur)
+
+
+def op(cur, me):
+    t = random.choice(TH)
+    x = random.choice(EX)
+    g = random.choice(LG)
+    n = random.randrange(100)
+    return pick(call_ops(me, t, x, g, n), cur)
 
 
 def pick(ops, cur):
