@@ -1667,17 +1667,19 @@ CREATE POLICY retention_owner ON stategraph.retention
                                               AND stategraph.owned(g.owner)));
 
 /*
- * sg_reassign_owned's hold on old_role's name, exclusive until its
- * transaction ends, taken before any row: it waits for the submits in
- * flight under that name (which hold it in share mode) and keeps new ones
- * waiting until it commits (reassign.c). Superusers and BYPASSRLS roles
- * only (checked in C too: it stops the role's submits).
+ * sg_reassign_owned's holds on the role names, until its transaction ends,
+ * taken before any row: old_role's exclusive, which waits for the submits
+ * in flight under that name (which hold it in share mode) and keeps new
+ * ones waiting until it commits; new_role's in share mode, which keeps a
+ * reassign of new_role's rows from running at the same time (reassign.c).
+ * Superusers and BYPASSRLS roles only (checked in C too: it stops the
+ * role's submits).
  */
-CREATE FUNCTION stategraph.reassign_hold(old_role name) RETURNS void
+CREATE FUNCTION stategraph.reassign_hold(old_role name, new_role name) RETURNS void
     AS 'MODULE_PATHNAME', 'reassign_hold' LANGUAGE C;
-COMMENT ON FUNCTION stategraph.reassign_hold(name) IS
-    'sg_reassign_owned''s hold on a role name until commit: waits for the submits under it in flight, and makes new ones wait';
-GRANT EXECUTE ON FUNCTION stategraph.reassign_hold(name) TO PUBLIC;   -- sg_reassign_owned calls it as its caller
+COMMENT ON FUNCTION stategraph.reassign_hold(name, name) IS
+    'sg_reassign_owned''s holds on role names until commit: waits for the submits under old_role in flight, and makes new ones wait; and for a reassign of either name';
+GRANT EXECUTE ON FUNCTION stategraph.reassign_hold(name, name) TO PUBLIC;   -- sg_reassign_owned calls it as its caller
 
 /*
  * sg_reassign_owned gave pending runs to new_role: a worker of this
@@ -1711,7 +1713,10 @@ GRANT EXECUTE ON FUNCTION stategraph.runs_reassigned() TO PUBLIC;   -- sg_reassi
  * rows (multitask 'interrupt') deadlock with it. A claim of one of its
  * runs holds the name too, without waiting, until it commits: the reassign
  * waits for the claims in flight (their first step may create a thread,
- * updated next), and new claims pass its runs over until its commit.
+ * updated next), and new claims pass its runs over until its commit. It
+ * holds new_role's name too, in share mode, which new_role's submits share:
+ * a reassign of new_role's rows (or to old_role) in flight commits before
+ * its statements, or after them, never between two of them.
  *
  * Its row locks come in an order that waits for the role's background
  * steps, never deadlocks with them (runs.c). A step locks its thread's row
@@ -1801,8 +1806,20 @@ BEGIN
     IF old_role OPERATOR(pg_catalog.=) new_role THEN
         RETURN 0;
     END IF;
-    -- the lock order above: old_role's name first (its submits in flight commit)
-    PERFORM stategraph.reassign_hold(old_role);
+    -- the lock order above: old_role's name first (its submits in flight
+    -- commit), with new_role's (a reassign of new_role's rows in flight
+    -- commits first, or waits for this one: one that committed between two
+    -- statements below split a role's rows, a thread under one name and its
+    -- runs under another; isolation reassign_chain)
+    PERFORM stategraph.reassign_hold(old_role, new_role);
+    -- a rename of new_role may have committed meanwhile (with its reassign,
+    -- which this waited for): rows given to its old name would belong to no
+    -- role (a statement of its own: it reads what has committed now)
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) new_role) THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = pg_catalog.format('role "%s" does not exist', new_role),
+            DETAIL = 'It was renamed or dropped after sg_reassign_owned began (while it waited for another reassign of its rows).';
+    END IF;
     -- runs execute as their owner: given to a role above row-level security,
     -- the nodes of runs old_role queued (and run rows it wrote itself, naming
     -- any thread) would execute with every privilege

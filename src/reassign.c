@@ -23,13 +23,14 @@
  * and its thread's owner's (the thread's submit key). The hold is an
  * advisory lock of its own kind (field4 'RO'), keyed by a hash of the
  * name and the database. sg_reassign_owned first takes old_role's in
- * exclusive mode (stategraph.reassign_hold): it waits for the submits in
- * flight to commit, so that its statements see their runs, before it holds
- * any row; and a submit that comes meanwhile waits for its commit, then
- * reads the names anew (a rename committed with it has changed the
- * submitter's CURRENT_USER and its thread's owner). A submit reads its
- * graph once it holds its own name, but before its thread's owner's: when
- * it waited for that one, it reads and checks the graph again (runs.c,
+ * exclusive mode (stategraph.reassign_hold; new_role's too, below): it
+ * waits for the submits in flight to commit, so that its statements see
+ * their runs, before it holds any row; and a submit that comes meanwhile
+ * waits for its commit, then reads the names anew (a rename committed
+ * with it has changed the submitter's CURRENT_USER and its thread's
+ * owner). A submit reads its graph once it holds its own name, but
+ * before its thread's owner's: when it waited for that one, it reads and
+ * checks the graph again (runs.c,
  * sg_submit), which the reassign may have given away with the thread
  * (TAP 323).
  *
@@ -63,8 +64,23 @@
  * (no transaction id): one that has may hold rows the reassign waits for
  * (a thread it ran, runs it interrupted), so it fails at once with 55P03
  * instead of deadlocking, and its caller tries again. A submit by a node
- * of a background run is such a one. new_role is not held: a reassign to
- * a role that submits at the same time does not stop its submits.
+ * of a background run is such a one.
+ *
+ * The reassign also holds new_role's name, in share mode: new_role's own
+ * submits and claims share it (a reassign to a role that submits at the
+ * same time does not stop its submits), but another reassign of new_role's
+ * rows, which holds it exclusively, waits for this one's commit, or this
+ * one for it. Without it two reassigns chained through one name, (a, b)
+ * and (b, c), or (c, a) and (a, b), ran together: each statement of one
+ * reads what had committed when it started, so the other's commit between
+ * two of them split a role's rows. A thread moved by one and its runs by
+ * both (a run of one owner on a thread of another, which the checks of a
+ * thread's active run then passed over: test/fuzz/RESULTS.md, "Roles", item
+ * 4), or rows given, after a rename back, to a name that was no role any
+ * more. Both names are taken in name order: reassigns (a, b) and (b, a)
+ * at once wait for one another, no deadlock. And sg_reassign_owned checks
+ * that new_role exists once it holds the names (a rename of it committed
+ * meanwhile). Isolation reassign_chain.
  *
  * A submit holds one lock of the shared lock table per name, however many
  * threads it submits to (their owners are few); the reassign one.
@@ -252,25 +268,60 @@ sg_role_try_hold_names(SPIPlanPtr plan, Datum arg)
 }
 
 /*
- * stategraph.reassign_hold(old_role): sg_reassign_owned's hold on old_role,
- * exclusive until its transaction ends (see above). For the roles that may
- * reassign only (superusers and BYPASSRLS roles): another role holding it
- * would stop old_role's submits.
+ * stategraph.reassign_hold(old_role, new_role): sg_reassign_owned's holds,
+ * until its transaction ends (see above): old_role's name exclusive, and
+ * new_role's in share mode, which new_role's own submits and claims share
+ * but a reassign of new_role waits for. The two names are taken in name
+ * order, so that two reassigns that take each other's names, (a, b) and
+ * (b, a), wait for one another instead of deadlocking. For the roles that
+ * may reassign only (superusers and BYPASSRLS roles): another role holding
+ * old_role's name would stop its submits.
  */
 Datum
 reassign_hold(PG_FUNCTION_ARGS)
 {
-	LOCKTAG		tag;
+	const char *names[2];
+	LOCKMODE	modes[2];
+	bool		waited = false;
+	int			i;
 
 	sg_require_arg(fcinfo, 0, "old_role");
+	sg_require_arg(fcinfo, 1, "new_role");
 	if (!superuser() && !has_bypassrls_privilege(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to hold the stategraph rows of role \"%s\"",
 						NameStr(*PG_GETARG_NAME(0))),
 				 errhint("Run it as a superuser or as a role with BYPASSRLS.")));
-	role_lock_tag(&tag, NameStr(*PG_GETARG_NAME(0)));
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	names[0] = NameStr(*PG_GETARG_NAME(0));
+	modes[0] = ExclusiveLock;
+	names[1] = NameStr(*PG_GETARG_NAME(1));
+	modes[1] = ShareLock;
+	if (strcmp(names[0], names[1]) > 0)
+	{
+		const char *n = names[0];
+		LOCKMODE	m = modes[0];
+
+		names[0] = names[1];
+		modes[0] = modes[1];
+		names[1] = n;
+		modes[1] = m;
+	}
+	for (i = 0; i < 2; i++)
+	{
+		LOCKTAG		tag;
+
+		if (i == 1 && strcmp(names[0], names[1]) == 0)
+			break;				/* (sg_reassign_owned returns before, old = new) */
+		role_lock_tag(&tag, names[i]);
+		if (LockAcquire(&tag, modes[i], false, true) == LOCKACQUIRE_NOT_AVAIL)
+		{
+			(void) LockAcquire(&tag, modes[i], false, false);
+			waited = true;
+		}
+	}
+	if (waited)
+		AcceptInvalidationMessages();	/* a rename committed meanwhile: the caller checks new_role again */
 	PG_RETURN_VOID();
 }
 
