@@ -31,10 +31,13 @@
  * holding its row, it deadlocked with sg_delete_thread of the source,
  * which holds the source's lock while it waits for its forks' rows, and
  * with an sg_update_state the other way round, holding the source's row
- * and waiting for its own (isolation update_lock_order). An update of a
- * fork from a checkpoint of another fork of the same thread can still
- * deadlock with sg_delete_thread of that thread, which locks its forks'
- * rows in thread id order (open in test/fuzz/RESULTS.md).
+ * and waiting for its own (isolation update_lock_order). The two rows it
+ * then takes apart (retention.c, "Rows taken apart"): both without
+ * waiting, and if one is busy, neither, waiting for that one alone before
+ * the next try. Holding its own row and waiting for the source's, an
+ * update of a fork from a checkpoint of another fork of the same thread
+ * deadlocked with sg_delete_thread of that thread, which held the
+ * source's row and waited for the updated one's (isolation rows_apart).
  *
  *-------------------------------------------------------------------------
  */
@@ -437,6 +440,22 @@ lock_for_update(const char *thread_id, const pg_uuid_t *base)
 	}
 }
 
+/*
+ * One try of sg_update_state's rows when it forks (an SGRowsTryFn, see
+ * retention.c, "Rows taken apart"): its own thread's row and the
+ * source's (arg: a text[] of the two), without waiting. With
+ * stategraph.lock_wait off a held one is not waited for: sg_thread_fetch
+ * then says it is busy.
+ */
+static char *
+update_rows_try(void *arg, SGRowMode *mode)
+{
+	char	   *busy = sg_try_lock_rows(PointerGetDatum(arg), SG_ROW_FOR_NO_KEY_UPDATE);
+
+	*mode = SG_ROW_FOR_NO_KEY_UPDATE;
+	return sg_lock_wait ? busy : NULL;
+}
+
 /* sg_update_state's work, with thread_id held (sg_hold_updating_thread). */
 static pg_uuid_t *
 update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_node)
@@ -467,6 +486,12 @@ update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_n
 	if (!PG_ARGISNULL(3))
 		base_id = *PG_GETARG_UUID_P(3);
 	source = lock_for_update(thread_id, PG_ARGISNULL(3) ? NULL : &base_id);
+	if (source != NULL)
+	{
+		char	   *both[2] = {thread_id, source};
+
+		sg_lock_rows_apart(update_rows_try, DatumGetPointer(sg_text_array(both, 2)));
+	}
 	th = sg_thread_fetch(thread_id, true);
 	if (th == NULL)
 		sg_refuse_lg_thread(thread_id);

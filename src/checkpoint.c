@@ -210,14 +210,15 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
  * for the first, and fails with a serialization failure (40001) if the
  * first commits, as under REPEATABLE READ.
  *
- * A call that writes two threads locks them in an order others keep:
- * sg_fork, and sg_update_state from a checkpoint of another thread, take
- * the two advisory locks in thread id order and the new fork's thread row
- * before its source's (branch.c); sg_delete_thread locks the
- * rows of the threads with forks of a thread, in thread id order, before
- * the thread's own (retention.c, lock_forks_then_thread), as
- * sg_import_thread of a fork's export holds the fork's row and then
- * share-locks its source's.
+ * A call that writes two threads locks them in an order others keep, or
+ * never waits for one while holding another: sg_fork, and sg_update_state
+ * from a checkpoint of another thread, take the two advisory locks in
+ * thread id order; sg_fork then locks the new fork's thread row before
+ * its source's (branch.c), as sg_import_thread of a fork's export holds
+ * the fork's row and then share-locks its source's; sg_update_state from
+ * another thread, sg_delete_thread (the rows of the thread and of the
+ * threads with forks of it) and sg_prune of one thread take their rows
+ * apart (retention.c, "Rows taken apart").
  * ---------------------------------------------------------------------------
  */
 static List *xact_thread_locks = NIL;	/* transaction-level advisory locks held, in TopTransactionContext */

@@ -12,20 +12,24 @@
  * channel at a time (fix_references).
  *
  * Detaching a fork writes its thread's row, so a delete or prune locks
- * the rows of the source's forks too. Whoever stores a fork linked to its
- * source locks the fork's row before the source's (sg_import_thread of a
- * fork's export, inside the export's transaction, share-locks the source's
- * row while the export holds the fork's), so sg_delete_thread takes them
- * in that order as well: the forks' rows, waiting, then the thread's, and
- * a fork imported in between (lock_forks_then_thread). The removers that
- * must not wait (sg_prune of every thread, the retention sweep) take the
- * thread's row, then its forks' without waiting, and pass the thread over
- * when one is held. sg_prune of one thread takes the thread's row, then
- * the rows of the forks of the checkpoints it removes without waiting;
- * when another transaction holds one, it lets the thread's row go
- * (keeping the thread's lock), waits for those forks' rows, and tries
- * again (lock_thread_then_forks): it waits only for the forks it
- * detaches, and never while holding the thread's row.
+ * the rows of the source's forks too. No one order of those rows fits
+ * every transaction that writes two of them: sg_fork and an import of a
+ * fork's export take a fork's row before its source's, sg_update_state
+ * from another thread's checkpoint its own row before the source's, and
+ * the forks of one thread come in no order that suits both a delete of
+ * that thread and a delete of one of its forks. So sg_delete_thread,
+ * sg_prune of one thread and that sg_update_state take their rows apart
+ * (sg_lock_rows_apart, "Rows taken apart" below): all of them without
+ * waiting, and if one is busy, none: the try is rolled back, and the next
+ * one first waits for that row alone. They never wait for a row while
+ * holding another of theirs, whatever order others take them in. A
+ * delete takes the thread's row and every fork's (lock_delete_rows); a
+ * prune of one thread the thread's row and then the rows of the forks of
+ * the checkpoints it removes, chosen once the thread's row is held
+ * (lock_prune_rows): it waits only for the forks it detaches. The
+ * removers that must not wait (sg_prune of every thread, the retention
+ * sweep) take the thread's row, then its forks' without waiting, and pass
+ * the thread over when one is held.
  *
  *-------------------------------------------------------------------------
  */
@@ -590,6 +594,113 @@ cancel_stepped_runs(const char *thread_id)
 	sg_unlock_thread(thread_id, false); /* (taken twice: once let go) */
 }
 
+/* ---------------------------------------------------------------------------
+ * Rows taken apart
+ *
+ * A delete or prune writes the rows of the threads holding forks of the
+ * thread it removes from, and an update from a checkpoint of another
+ * thread writes its own row and its source's. No one order of thread rows
+ * fits every such writer: forks before their source is the order of
+ * sg_fork and of an import of a fork's export; thread id order among
+ * forks was the delete's; the updated thread before its source is the
+ * update's. sg_update_state(t, ..., <checkpoint of s>) held t's row and
+ * waited for s's while sg_delete_thread(x), s and t forks of x, held s's
+ * and waited for t's; two deletes, of x and of a fork y of x, both with a
+ * fork w that has x and y in its forked_from, each held one of w and y
+ * and waited for the other (deadlocks, 40P01; isolation rows_apart). So
+ * these writers take their rows apart: a try, in a subtransaction, locks
+ * them all without waiting; if another transaction holds one, the try is
+ * rolled back, letting go of every row it took, and the next try first
+ * waits for that one row, holding none of the others, and then takes the
+ * rest without waiting again. Such a writer waits for a row only while it
+ * holds no other row of the set, so it is in no cycle through these rows,
+ * whatever order others take them in; the thread locks (checkpoint.c) it
+ * holds meanwhile are those it held while waiting before. Each try after
+ * the first begins with a wait that ends only when the transaction that
+ * held the row has ended (or let it go), so every retry follows another
+ * transaction's progress, and statement_timeout and lock_timeout bound
+ * the waits as any other.
+ * ---------------------------------------------------------------------------
+ */
+
+/* The lock clauses of SGRowMode. */
+static const char *const row_clause[] = {"FOR NO KEY UPDATE", "FOR UPDATE"};
+
+/*
+ * Lock the visible rows of the threads in ids (a text[] datum; 0: none)
+ * without waiting; returns the id of one that another transaction holds,
+ * or NULL when this transaction holds them all now.
+ */
+char *
+sg_try_lock_rows(Datum ids, SGRowMode mode)
+{
+	static SPIPlanPtr plan[lengthof(row_clause)];
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1] = {ids};
+
+	if (ids == (Datum) 0)
+		return NULL;
+	if (plan[mode] == NULL)
+		sg_spi_prepare(&plan[mode],
+					   psprintf("SELECT t.thread_id FROM stategraph.threads t "
+								"WHERE t.thread_id OPERATOR(pg_catalog.=) ANY ($1) "
+								"AND NOT t.thread_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+								"  SELECT l.thread_id FROM stategraph.threads l "
+								"  WHERE l.thread_id OPERATOR(pg_catalog.=) ANY ($1) %s SKIP LOCKED)) "
+								"ORDER BY t.thread_id LIMIT 1", row_clause[mode]),
+					   1, types);
+	return sg_spi_execute(plan[mode], values, NULL, 1) > 0 ? sg_spi_text(0, SG_SOLE_COLUMN) : NULL;
+}
+
+/* One try of sg_lock_rows_apart, as an SGSubxactFn: kept when it has every row. */
+typedef struct RowsTry
+{
+	SGRowsTryFn fn;
+	void	   *arg;
+	char	   *busy;			/* the row the last try found held (NULL: none yet) */
+	SGRowMode	mode;			/* its lock */
+} RowsTry;
+
+static bool
+rows_try(void *arg)
+{
+	static SPIPlanPtr plan[lengthof(row_clause)];
+	RowsTry    *t = (RowsTry *) arg;
+
+	if (t->busy != NULL)
+	{
+		const char *args[1] = {t->busy};
+
+		/* the one wait, holding no other row of the set (a row gone meanwhile is not waited for) */
+		if (plan[t->mode] == NULL)
+			sg_spi_prepare(&plan[t->mode],
+						   psprintf("SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 %s",
+									row_clause[t->mode]),
+						   1, (Oid[]) {TEXTOID});
+		sg_spi_run_texts(&plan[t->mode], NULL, 1, args);
+	}
+	t->busy = t->fn(t->arg, &t->mode);
+	return t->busy == NULL;
+}
+
+/* Take the rows fn's tries lock, none of them waited for while holding another (see above). */
+void
+sg_lock_rows_apart(SGRowsTryFn fn, void *arg)
+{
+	RowsTry		t = {fn, arg, NULL, SG_ROW_FOR_NO_KEY_UPDATE};
+	ErrorData  *edata;
+
+	for (;;)
+	{
+		edata = sg_spi_subxact(rows_try, &t);
+		if (edata != NULL)
+			ReThrowError(edata);
+		if (t.busy == NULL)
+			return;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /*
  * The rows of the threads with forks of thread $1, which detaching them
  * writes (sg_detach_forks), as its holders query finds them.
@@ -597,76 +708,62 @@ cancel_stepped_runs(const char *thread_id)
 #define FORK_HOLDERS \
 	"FROM stategraph.threads WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]"
 
-/* One try of lock_forks_then_thread, as an SGSubxactFn: kept if every fork's row is had. */
-typedef struct ForksThenThread
+/*
+ * One try of lock_delete_rows (an SGRowsTryFn): the row of the thread
+ * (arg) FOR UPDATE, as sg_thread_fetch_for_delete locks it, then the rows
+ * of the threads with forks of it, listed once that row is held: an
+ * import of a fork's export share-locks the source's row, and sg_fork and
+ * sg_update_state take the source's lock, which the delete holds, so no
+ * fork of it is made after that. A missing row, and with
+ * stategraph.lock_wait off a held one, end the tries: that call then says
+ * so.
+ */
+static char *
+delete_rows_try(void *arg, SGRowMode *mode)
 {
-	const char *thread_id;
-	bool		got_all;		/* a fork made meanwhile is held by another transaction: false */
-} ForksThenThread;
-
-static bool
-lock_thread_after_forks(void *arg)
-{
-	static SPIPlanPtr thread_plan[2];
-	static SPIPlanPtr forks_plan;
-	ForksThenThread *f = (ForksThenThread *) arg;
-	const char *args[1] = {f->thread_id};
+	static SPIPlanPtr thread_plan;
+	static SPIPlanPtr exists_plan;
+	static SPIPlanPtr holders_plan;
+	const char *thread_id = (const char *) arg;
+	const char *args[1] = {thread_id};
 	bool		isnull;
+	Datum		holders;
 
-	/*
-	 * The thread's row as sg_thread_fetch_for_delete locks it (FOR UPDATE),
-	 * not waiting with stategraph.lock_wait off: that call then finds it
-	 * busy and says so. A missing row is its business too.
-	 */
-	if (sg_lock_wait)
-		sg_spi_run_texts(&thread_plan[0],
-						 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-						 1, args);
-	else
-		sg_spi_run_texts(&thread_plan[1],
+	if (sg_spi_run_texts(&thread_plan,
 						 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 						 "FOR UPDATE SKIP LOCKED",
-						 1, args);
-	/* a fork imported before that lock (its rows committed now): its row too, without waiting */
-	sg_spi_run_texts(&forks_plan,
-					 "SELECT (SELECT pg_catalog.count(*) " FORK_HOLDERS ") "
-					 "  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM (SELECT 1 " FORK_HOLDERS
-					 "  FOR NO KEY UPDATE SKIP LOCKED) l)",
-					 1, args);
-	f->got_all = DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
-	return f->got_all;
+						 1, args) == 0)
+	{
+		if (!sg_lock_wait ||
+			sg_spi_run_texts(&exists_plan,
+							 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1",
+							 1, args) == 0)
+			return NULL;
+		*mode = SG_ROW_FOR_UPDATE;
+		return pstrdup(thread_id);
+	}
+	sg_spi_run_texts(&holders_plan, "SELECT pg_catalog.array_agg(thread_id) " FORK_HOLDERS, 1, args);
+	holders = sg_spi_datum(0, SG_SOLE_COLUMN, &isnull);
+	*mode = SG_ROW_FOR_NO_KEY_UPDATE;
+	return sg_try_lock_rows(isnull ? (Datum) 0 : holders, SG_ROW_FOR_NO_KEY_UPDATE);
 }
 
 /*
- * Lock the rows of the threads with forks of thread_id, then its own row,
+ * Lock the row of thread_id and the rows of the threads with forks of it,
  * for sg_delete_thread, which detaches those forks (writing their rows)
- * and deletes the thread: in that order, as sg_import_thread takes them
- * when it stores an export of a fork linked to its source (the export
- * holds the fork's row, the import then share-locks the source's). The
- * other order (the source's row, then each fork's in detach_forks_in)
- * waited for such an import holding the fork while the import waited for
- * the delete holding the source: a deadlock (40P01; isolation
- * delete_import_fork). A fork's row held by another transaction is waited
- * for: the delete finishes. The forks are listed and locked first,
- * waiting, then the thread's row is locked and the list read again: an
- * import of a fork that committed in between (it does not wait for the
- * thread's lock, which sg_fork and sg_update_state take, only for its
- * row) made a fork this transaction has not locked, whose row is taken
- * then without waiting. If another transaction holds it, it may be
- * waiting for the thread's row: that try is rolled back, letting the
- * thread's row go (and the thread's lock stays held), and made again,
- * waiting for the new fork's row first. Once the thread's row is held no
- * fork of it can be made. The caller holds the thread's lock, and
- * sg_thread_fetch_for_delete then finds the row locked already.
+ * and deletes the thread: taken apart (see above), waiting for a busy
+ * one, so the delete finishes. Whoever holds a fork's row may be waiting
+ * for the thread's (sg_import_thread of a fork's export, which holds the
+ * fork's row, share-locks its source's: isolation delete_import_fork), or
+ * for another fork's (isolation rows_apart). The caller holds the
+ * thread's lock, and sg_thread_fetch_for_delete then finds the row locked
+ * already.
  */
 static void
-lock_forks_then_thread(const char *thread_id)
+lock_delete_rows(const char *thread_id)
 {
-	static SPIPlanPtr plan;
 	static SPIPlanPtr seen_plan;
 	const char *args[1] = {thread_id};
-	ForksThenThread f = {thread_id, false};
-	ErrorData  *edata;
 
 	/*
 	 * REPEATABLE READ: a fork made after the snapshot is refused first, in
@@ -687,16 +784,7 @@ lock_forks_then_thread(const char *thread_id)
 														  "AND c.parent_thread OPERATOR(pg_catalog.=) $1",
 														  1, args)));
 	}
-	for (;;)
-	{
-		sg_spi_run_texts(&plan, "SELECT 1 " FORK_HOLDERS " ORDER BY thread_id FOR NO KEY UPDATE", 1, args);
-		edata = sg_spi_subxact(lock_thread_after_forks, &f);
-		if (edata != NULL)
-			ReThrowError(edata);
-		if (f.got_all)
-			break;
-		CHECK_FOR_INTERRUPTS();
-	}
+	sg_lock_rows_apart(delete_rows_try, (void *) thread_id);
 }
 
 /*
@@ -718,9 +806,9 @@ lock_forks_then_thread(const char *thread_id)
  * it, as for any running run (the claims pass over the rows this
  * transaction cancels), and no run queued behind it can start meanwhile.
  * Those that have taken steps are cancelled once the delete holds the
- * thread's lock (no executor has them then), before its row. The rows of
- * its forks, which detaching them writes, come before its row
- * (lock_forks_then_thread).
+ * thread's lock (no executor has them then), before its row. Its row and
+ * the rows of its forks, which detaching them writes, are taken apart
+ * (lock_delete_rows).
  *
  * A transaction that writes the thread (its row) and then submits to it
  * (the submit lock) takes the two in the other order: it and a delete can
@@ -748,7 +836,7 @@ delete_thread(const char *thread_id, bool swept)
 	if (runs)
 		cancel_stepped_runs(thread_id);
 	if (!swept)
-		lock_forks_then_thread(thread_id);	/* the sweep holds both, taken without waiting */
+		lock_delete_rows(thread_id);	/* the sweep holds them, taken without waiting */
 	th = sg_thread_fetch_for_delete(thread_id);
 	if (runs && !swept)
 		refuse_hidden_runs(thread_id, "sg_delete_thread");
@@ -963,63 +1051,53 @@ prunable_ids(const char *thread_id, Interval *older_than, int keep_last)
 	return n == 0 ? NULL : result_ids(n);
 }
 
-/* One try of lock_thread_then_forks, as an SGSubxactFn: kept if every fork's row is had. */
+/* What lock_prune_rows locks, and the checkpoints its kept try chose. */
 typedef struct PruneRows
 {
 	const char *thread_id;
 	Interval   *older_than;
 	int			keep_last;
 	ArrayType  *ids;			/* the checkpoints to remove (NULL: none, or no row) */
-	bool		got_all;		/* a fork's row is held by another transaction: false */
 } PruneRows;
 
-static bool
-lock_thread_then_forks_try(void *arg)
+/*
+ * One try of lock_prune_rows (an SGRowsTryFn): the thread's row as
+ * sg_thread_fetch locks it (FOR NO KEY UPDATE), but by a query of its
+ * own: sg_thread_fetch lets the thread's lock go once it holds the row
+ * (sg_thread_lock_settled), and a rolled back try must keep it. With
+ * stategraph.lock_wait off a held row is not waited for, and is an error.
+ * Then the checkpoints to remove are chosen, and the rows of the threads
+ * with forks of them locked.
+ */
+static char *
+prune_rows_try(void *arg, SGRowMode *mode)
 {
-	static SPIPlanPtr thread_plan;
 	static SPIPlanPtr seen_plan;
 	static SPIPlanPtr forks_plan;
 	PruneRows  *p = (PruneRows *) arg;
-	const char *args[1] = {p->thread_id};
 	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
 	Datum		values[2];
 	const char	nulls[2] = {' ', ' '};
+	SGRowLock	r;
 	bool		isnull;
+	Datum		holders;
 
 	p->ids = NULL;
-	p->got_all = true;
-
-	/*
-	 * The thread's row as sg_thread_fetch locks it (FOR NO KEY UPDATE), but
-	 * by a query of its own: sg_thread_fetch lets the thread's lock go once
-	 * it holds the row (sg_thread_lock_settled), and a rolled back try must
-	 * keep it. With stategraph.lock_wait off a held row is not waited for,
-	 * and is that call's error.
-	 */
-	if (sg_lock_wait)
-	{
-		if (sg_spi_run_texts(&thread_plan,
-							 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-							 "FOR NO KEY UPDATE",
-							 1, args) == 0)
-			return true;		/* deleted meanwhile: the caller sees no row */
-	}
-	else
-	{
-		SGRowLock	r = sg_thread_row_try_lock(p->thread_id, NULL, NULL, true);
-
-		if (r == SG_ROW_HELD)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("thread \"%s\" is busy", p->thread_id),
-					 errdetail("Another session is running or changing it."),
-					 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
-		if (r != SG_ROW_LOCKED)
-			return true;
-	}
+	*mode = SG_ROW_FOR_NO_KEY_UPDATE;
+	r = sg_thread_row_try_lock(p->thread_id, NULL, NULL, true);
+	if (r == SG_ROW_HELD && sg_lock_wait)
+		return pstrdup(p->thread_id);
+	if (r == SG_ROW_HELD)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("thread \"%s\" is busy", p->thread_id),
+				 errdetail("Another session is running or changing it."),
+				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+	if (r != SG_ROW_LOCKED)
+		return NULL;			/* deleted meanwhile: the caller sees no row */
 	p->ids = prunable_ids(p->thread_id, p->older_than, p->keep_last);
 	if (p->ids == NULL)
-		return true;
+		return NULL;
 	values[0] = CStringGetTextDatum(p->thread_id);
 	values[1] = PointerGetDatum(p->ids);
 
@@ -1027,7 +1105,7 @@ lock_thread_then_forks_try(void *arg)
 	 * REPEATABLE READ: a fork made after the snapshot is refused first, in
 	 * detach_forks_in's words, before the lock of its thread's row (written
 	 * since) fails with PostgreSQL's own 40001, which does not say why (as
-	 * lock_forks_then_thread does; isolation revprune_rr_fork_delete).
+	 * lock_delete_rows does; isolation revprune_rr_fork_delete).
 	 */
 	if (IsolationUsesXactSnapshot())
 		refuse_unseen_forks(p->thread_id, values, nulls,
@@ -1037,67 +1115,45 @@ lock_thread_then_forks_try(void *arg)
 																	   "AND c.parent_thread OPERATOR(pg_catalog.=) $1 "
 																	   "AND c.parent_id OPERATOR(pg_catalog.=) ANY ($2)",
 																	   2, types), values, NULL, 0)));
-	/* the rows of the forks it detaches, without waiting: a fork made later waits for this row */
-	sg_spi_execute(sg_spi_prepare(&forks_plan,
-								  "SELECT (SELECT pg_catalog.count(*) " PRUNE_FORKS ") "
-								  "  OPERATOR(pg_catalog.=) (SELECT pg_catalog.count(*) FROM (SELECT 1 " PRUNE_FORKS
-								  "  FOR NO KEY UPDATE OF t SKIP LOCKED) l)",
-								  2, types), values, NULL, 0);
-	p->got_all = DatumGetBool(sg_spi_datum(0, 1, &isnull)) && !isnull;
-	return p->got_all;
+	/* the rows of the forks it detaches: a fork made later waits for this thread's row */
+	sg_spi_execute(sg_spi_prepare(&forks_plan, "SELECT pg_catalog.array_agg(t.thread_id) " PRUNE_FORKS, 2, types),
+				   values, NULL, 0);
+	holders = sg_spi_datum(0, SG_SOLE_COLUMN, &isnull);
+	return sg_try_lock_rows(isnull ? (Datum) 0 : holders, SG_ROW_FOR_NO_KEY_UPDATE);
 }
 
 /*
- * Lock the row of thread_id, then the rows of the threads with forks from
+ * Lock the row of thread_id and the rows of the threads with forks from
  * the checkpoints sg_prune of that one thread removes, which detaching
  * them writes (detach_forks_in); returns those checkpoints (NULL: none).
- * The caller holds the thread's lock. sg_import_thread of a fork's export
- * holds the fork's row (the export locks it) and then share-locks its
- * source's: holding the source's row and waiting for the fork's, the
- * prune and the import each waited for the other, a deadlock (40P01;
- * isolation prune_import_fork). So the forks' rows are taken without
- * waiting once the thread's row is held; if another transaction holds
- * one, the try (a subtransaction) is rolled back, letting the thread's
- * row go (its lock stays held, so no writer of the thread comes in
- * between), the forks' rows are locked waiting, and the try made again:
- * the prune still waits for a busy fork, and still detaches them all.
- * Each round waits for a lock, and keeps the rows it got, so it does not
- * spin. Only the forks of the checkpoints it removes are waited for (those
- * of the checkpoints it keeps are not written), as lock_forks_then_thread
- * waits for every fork of a thread it deletes. A fork made once the
- * thread's row is held waits for it. The checkpoints are chosen once the
- * thread's row is held, in the try that is kept, and are the ones pruned
- * (chosen again later, one more could have grown old enough meanwhile,
- * with a fork whose row this transaction has not taken).
+ * The caller holds the thread's lock. Taken apart ("Rows taken apart"):
+ * sg_import_thread of a fork's export holds the fork's row (the export
+ * locks it) and then share-locks its source's, so holding the source's
+ * row and waiting for the fork's, the prune and the import each waited
+ * for the other, a deadlock (40P01; isolation prune_import_fork). The
+ * prune still waits for a busy fork, and still detaches them all; its
+ * thread's lock stays held while a try is rolled back, so no writer of
+ * the thread comes in between. Only the forks of the checkpoints it
+ * removes are waited for (those of the checkpoints it keeps are not
+ * written), where a delete waits for every fork of its thread. A fork
+ * made once the thread's row is held waits for it. The checkpoints are
+ * chosen once the thread's row is held, in the try that is kept, and are
+ * the ones pruned (chosen again later, one more could have grown old
+ * enough meanwhile, with a fork whose row this transaction has not
+ * taken).
  */
 static ArrayType *
-lock_thread_then_forks(const char *thread_id, Interval *older_than, int keep_last)
+lock_prune_rows(const char *thread_id, Interval *older_than, int keep_last)
 {
-	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
-	Datum		values[2];
-	PruneRows	p = {thread_id, older_than, keep_last, NULL, false};
-	ErrorData  *edata;
+	PruneRows	p = {thread_id, older_than, keep_last, NULL};
 
-	for (;;)
-	{
-		edata = sg_spi_subxact(lock_thread_then_forks_try, &p);
-		if (edata != NULL)
-			ReThrowError(edata);
-		if (p.got_all)
-			return p.ids;
-		values[0] = CStringGetTextDatum(thread_id);
-		values[1] = PointerGetDatum(p.ids);
-		sg_spi_execute(sg_spi_prepare(&plan,
-									  "SELECT 1 " PRUNE_FORKS " ORDER BY t.thread_id FOR NO KEY UPDATE OF t",
-									  2, types), values, NULL, 0);
-		CHECK_FOR_INTERRUPTS();
-	}
+	sg_lock_rows_apart(prune_rows_try, &p);
+	return p.ids;
 }
 
 /*
  * Prune a thread whose lock and row this transaction holds; returns the
- * checkpoints removed: chosen, those whose forks lock_thread_then_forks
+ * checkpoints removed: chosen, those whose forks lock_prune_rows
  * locked (sg_prune of one thread), else prunable_ids'. one_of_all: sg_prune
  * of every thread, which holds no submit lock of the thread
  * (prune_thread): 0 if a checkpoint it would remove is locked
@@ -1123,7 +1179,7 @@ prune_locked(const char *thread_id, Interval *older_than, int keep_last, bool on
 	ArrayType  *idarr;
 	bool		isnull;
 
-	/* the rows to remove (prunable_ids), chosen already for one thread (lock_thread_then_forks) */
+	/* the rows to remove (prunable_ids), chosen already for one thread (lock_prune_rows) */
 	idarr = one_of_all ? prunable_ids(thread_id, older_than, keep_last) : chosen;
 	if (idarr == NULL)
 		return 0;
@@ -1253,7 +1309,7 @@ prune_thread(const char *thread_id, Interval *older_than, int keep_last, bool on
 		if (!sg_schema_is_010())
 			sg_lock_thread_submits(thread_id, sg_role_hold_may_wait());
 		sg_lock_thread(thread_id, false);
-		ids = lock_thread_then_forks(thread_id, older_than, keep_last);
+		ids = lock_prune_rows(thread_id, older_than, keep_last);
 		th = sg_thread_fetch(thread_id, true);	/* (locked already) */
 		if (th != NULL && !sg_schema_is_010())
 		{

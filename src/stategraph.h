@@ -476,6 +476,22 @@ extern void sg_detach_forks(const char *thread_id, Datum ids);	/* retention.c */
 extern bool sg_forks_lockable(const char *thread_id);
 extern bool sg_sweep_may_delete(const char *thread_id);
 extern bool sg_sweep_delete_thread(void *thread_id);	/* an SGSubxactFn */
+
+/*
+ * Thread rows that no one order fits (retention.c, "Rows taken apart"): a
+ * try locks them without waiting (sg_try_lock_rows) and returns the id of
+ * one another transaction holds, and in *mode the lock it wants (NULL: it
+ * has them all); sg_lock_rows_apart rolls such a try back, waits for that
+ * one row holding none of the others, and tries again.
+ */
+typedef enum SGRowMode
+{
+	SG_ROW_FOR_NO_KEY_UPDATE,	/* a writer's (thread_fetch_locked) */
+	SG_ROW_FOR_UPDATE			/* a delete's */
+} SGRowMode;
+typedef char *(*SGRowsTryFn) (void *arg, SGRowMode *mode);
+extern void sg_lock_rows_apart(SGRowsTryFn fn, void *arg);
+extern char *sg_try_lock_rows(Datum ids, SGRowMode mode);
 extern bool sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
 extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
 extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id);
