@@ -1088,11 +1088,7 @@ prune_rows_try(void *arg, SGRowMode *mode)
 	if (r == SG_ROW_HELD && sg_lock_wait)
 		return pstrdup(p->thread_id);
 	if (r == SG_ROW_HELD)
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("thread \"%s\" is busy", p->thread_id),
-				 errdetail("Another session is running or changing it."),
-				 errhint("Retry later, or SET stategraph.lock_wait = on to wait for it.")));
+		sg_refuse_busy_thread(p->thread_id, NULL);
 	if (r != SG_ROW_LOCKED)
 		return NULL;			/* deleted meanwhile: the caller sees no row */
 	p->ids = prunable_ids(p->thread_id, p->older_than, p->keep_last);
