@@ -20,6 +20,21 @@
  *		route (edges, joins, conditional edges, Send: route.c), store the
  *		new checkpoint, and stop after a node listed in interrupt_after.
  *
+ * A caller that lost its thread during the step (its membership in the
+ * thread's owner revoked, the thread given to another role, its role
+ * renamed: 42501 "may no longer write", thread_ids.c) has no failure of
+ * the graph to record: the thread is not its to write. Before a failure,
+ * an interrupt or a wait is kept on the thread (check_thread_kept), the
+ * thread is checked, and the call ends with that 42501 whatever on_error
+ * says, as the step's checkpoint does. With on_error 'return' the refusal
+ * of the checkpoint was taken for a failure of the step: a WARNING, the
+ * step's writes set pending where row-level security let them go nowhere,
+ * and the call failed all the same at its end (save_thread; isolation
+ * lost_write_on_error_return). The thread is checked, not the error: a
+ * node's or router's own 42501 on a thread still the caller's is a
+ * failure like any other, and any failure on a thread lost meanwhile
+ * could not be recorded.
+ *
  * Memory: the run has a context for its whole life; each step's state,
  * tasks and checkpoint live in one of two step contexts used in turn, so a
  * step frees what the step before it no longer needs.
@@ -526,6 +541,18 @@ sg_interrupt_entry(const char *task_id, const char *node, int index, Jsonb *valu
 	return sg_jb_finish(&b);
 }
 
+/*
+ * Refuse (42501) to keep a failure, an interrupt or a wait on a thread the
+ * caller may no longer write (see the header comment). Costs nothing
+ * unless roles changed in the transaction (thread_ids.c).
+ */
+static void
+check_thread_kept(SGRun *run)
+{
+	if (run->persist)
+		sg_thread_check_still_writable(run->opts.thread_id);
+}
+
 /* One call of a task's node, as sg_spi_subxact runs it. */
 typedef struct NodeCall
 {
@@ -623,6 +650,7 @@ run_task(SGRun *run, SGTask *task, Jsonb *state_jsonb)
 										  node->name, run->g->name, run->cp->step + 1);
 			ReThrowError(edata);
 		}
+		check_thread_kept(run);
 		task->error = error_to_jsonb(run, edata, node->name);
 		ereport(WARNING,
 				(errcode(edata->sqlerrcode),
@@ -899,6 +927,7 @@ new_checkpoint(SGRun *run, const char *source, int step)
 static void
 fail_step(SGRun *run, ErrorData *edata, const char *node)
 {
+	check_thread_kept(run);
 	run->step_error = error_to_jsonb(run, edata, node);
 	run->error = run->step_error;
 	run->status = SG_RUN_ERROR;
@@ -1024,6 +1053,7 @@ stop_waiting(SGRun *run)
 	SGJsonBuilder b = {0};
 	int			i;
 
+	check_thread_kept(run);
 	sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
 	run->pending_set = true;
 	run->status = SG_RUN_WAITING;
@@ -1127,6 +1157,7 @@ sg_run_step(SGRun *run)
 				first_error = run->tasks[i].error;
 		if (run->persist)
 		{
+			check_thread_kept(run);
 			sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
 			run->pending_set = true;
 		}

@@ -1047,7 +1047,9 @@ sg_thread_other_owner(const char *thread_id)
  * the thread's owner (or another session's revoke committed meanwhile, or a
  * node changed the current role). Row-level security then refused the row
  * with its generic "new row violates row-level security policy". Asked
- * before every checkpoint row is inserted, so it must cost nothing in the
+ * before every checkpoint row is inserted (and by the executor before it
+ * keeps a failure, an interrupt or a wait on the thread: executor.c,
+ * check_thread_kept), so it must cost nothing in the
  * common case: the thread's owner is read (below row-level security) only
  * in a transaction that has seen a change to roles or memberships (a
  * syscache callback) or under another current role than at the last check.
@@ -1092,9 +1094,9 @@ sg_thread_check_still_writable(const char *thread_id)
 /*
  * 42501: the current role may no longer write thread_id, whose row it
  * wrote or read at the start of the call; owner is the thread's owner (NULL:
- * the row is hidden, owner unknown). A step's checkpoint
- * (sg_thread_check_still_writable) and its end (executor.c, save_thread)
- * raise it.
+ * the row is hidden, owner unknown). A step's checkpoint, a failure,
+ * interrupt or wait kept on the thread (sg_thread_check_still_writable)
+ * and the run's end (executor.c, save_thread) raise it.
  */
 void
 sg_refuse_lost_write(const char *thread_id, const char *owner)
