@@ -2464,10 +2464,23 @@ read_stop_request(RunRow *r)
 	return sg_spi_text(0, 1);
 }
 
+static bool run_may_act_on_thread(RunRow *r);
+
 /*
  * The stop request of run r, its row locked until the commit, as an end's
  * UPDATE locks it: an sg_cancel that comes later waits for the stop, and
  * finds the run finished (NULL: no such row).
+ *
+ * The thread's row first (the stop that follows holds it, stop_run): the
+ * order of every transaction that takes both, sg_reassign_owned's among
+ * them (its threads, then its runs FOR NO KEY UPDATE). Called at the start
+ * of a transaction (the claim's commit, or that of a last step that found
+ * the run stopped, went before), this locked the run's row first, then the
+ * stop waited for the thread's row that a reassign of the run's owner,
+ * begun after that commit, held while it waited for the run's: a deadlock
+ * (40P01; fuzzing, test/fuzz/RESULTS.md, Roles, item 2). The claim's hold
+ * on the owner's name (reassign.c) ends with the claim's commit, so it does
+ * not keep the two apart here.
  */
 static char *
 lock_stop_request(RunRow *r)
@@ -2476,6 +2489,8 @@ lock_stop_request(RunRow *r)
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(&r->run_id)};
 
+	if (run_may_act_on_thread(r))
+		(void) sg_thread_fetch(r->thread_id, true);
 	if (run_sql(&plan, "SELECT stop_request FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"FOR NO KEY UPDATE", 1, types, values, NULL) == 0)
 		return NULL;
