@@ -225,8 +225,17 @@ def worker(me, q):
     su = None
     if ROLES:
         suc = conn(); su = suc.cursor()
-        myname = role_names(su)[k]; suc.commit()
-        c = conn(myname)
+        # (the role may be renamed between the read of its name and the
+        # login: read it again; a worker that died so left the run waiting)
+        for tries in range(100):
+            myname = role_names(su)[k]; suc.commit()
+            try:
+                c = conn(myname)
+                break
+            except psycopg.OperationalError:
+                if tries == 99:
+                    raise
+                time.sleep(0.05)
     else:
         c = conn()
     deny = collections.Counter()
