@@ -19,7 +19,8 @@
 # fzg_<k> (a node function of its own, one of setup.sql's, a conditional
 # loop), and calls it and setup.sql's graphs (loop, hitl, ext: anyone's to
 # run) on thread ids r<k>t0..3 of its own, shared ids s0, s1, and now and
-# then another role's (42501 expected), LangGraph.js ids r<k>g0..1 and s2.
+# then another role's (42501 expected), LangGraph.js ids r<k>g0..1 and s2
+# (update_from: from the head of one of those stategraph ids).
 # Besides the calls above (retention on its own graph) it makes, on a
 # second connection as PGUSER (a superuser): reassign,
 # sg_reassign_owned(a, b) of two of the roles then (b, a); rename, ALTER
@@ -97,11 +98,12 @@ def op_roles(cur, su, me, k):
     gr = random.choice(["fzg_%d" % k, "loop"])
     n = random.randrange(100)
     # the plain mode's calls on the role's ids and graphs (its fzg graph has
-    # no node c), less three it has not made so far; then its own
-    ops = [o for o in call_ops(me, t, x, g, n, graph=gr, own_graph="fzg_%d" % k, nodes=("a", "b", None),
-                               ids=[t, x], history_ids=[t], fork_to=["r%dt%d" % (k, i) for i in range(4)],
-                               import_to="r%di%d" % (k, n % 8), copy_to=["r%dg%d" % (k, i) for i in range(2)])
-           if o[0] not in ("heartbeat", "interrupt_task", "update_from")]
+    # no node c; an update from the head of one of the ids t is drawn from);
+    # then its own
+    ops = call_ops(me, t, x, g, n, graph=gr, own_graph="fzg_%d" % k, nodes=("a", "b", None),
+                   ids=[t, x], history_ids=[t], fork_to=["r%dt%d" % (k, i) for i in range(4)],
+                   import_to="r%di%d" % (k, n % 8), copy_to=["r%dg%d" % (k, i) for i in range(2)],
+                   from_ids=["r%dt%d" % (kk, i) for i in range(4)] + ["s0", "s1"])
     ops += [
         ("peek", "SELECT ARRAY[(SELECT count(*) FROM stategraph.threads WHERE owner <> current_user),"
          " (SELECT count(*) FROM stategraph.runs WHERE owner <> current_user),"
@@ -145,11 +147,12 @@ def task(cur):
 
 
 def call_ops(me, t, x, g, n, graph="loop", own_graph="loop", nodes=("a", "b", "c", None), ids=TH + EX,
-             history_ids=TH + EX, fork_to=TH, import_to=None, copy_to=LG):
+             history_ids=TH + EX, fork_to=TH, import_to=None, copy_to=LG, from_ids=TH):
     """The calls of both modes (name, sql, args: pick), on thread t, external
     thread x and LangGraph.js thread g, n a number below 100: graph is run,
-    own_graph given a retention; update_state names a node of nodes; delete
-    and get_state take one of ids, history one of history_ids; fork makes one
+    own_graph given a retention; update_state names a node of nodes,
+    update_from too, from the head of one of from_ids; delete and get_state
+    take one of ids, history one of history_ids; fork makes one
     of fork_to, export_import import_to (default i<t><n>), lg_copy one of
     copy_to. Their defaults are the plain mode's (op); op_roles passes its
     own."""
@@ -173,7 +176,7 @@ def call_ops(me, t, x, g, n, graph="loop", own_graph="loop", nodes=("a", "b", "c
         ("sweep", "SELECT stategraph.sweep_leases(10)", ()),
         ("update_state", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s)", (t, random.choice(nodes))),
         ("update_from", "SELECT sg_update_state(%s, '{\"n\": 1}', as_node => %s, checkpoint_id => (SELECT head FROM stategraph.threads WHERE thread_id = %s))",
-         (t, random.choice(nodes), random.choice(TH))),
+         (t, random.choice(nodes), random.choice(from_ids))),
         ("fork", "SELECT sg_fork(%s, (SELECT head FROM stategraph.threads WHERE thread_id = %s), %s)", (t, t, random.choice(fork_to))),
         ("prune", "SELECT sg_prune(NULL, 2, %s)", (t,)),
         ("prune_all", "SELECT sg_prune('1 ms', NULL, NULL)", ()),
