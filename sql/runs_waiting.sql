@@ -92,13 +92,15 @@ SELECT sg_complete(task_id, token, '{"log": ["e"]}') FROM sg_claim('xwq', 'w');
 CALL sg_work();
 SELECT status_once(:'run', 'success');
 SELECT "values" FROM sg_get_state('i1');
--- sg_delete_thread: the run ends (its thread is gone), and the thread id is free again
+-- sg_delete_thread: the run is cancelled with it (not made pending to go on,
+-- which a new thread of the id took up: isolation delete_waiting_run_reused_id),
+-- and the thread id is free again
 SELECT sg_submit('xw', '{"q": "d"}', 'd1') AS run \gset
 CALL sg_work();
 SELECT status_once(:'run', 'waiting');
 SELECT sg_delete_thread('d1');
 CALL sg_work();
-SELECT status_once(:'run', 'error');
+SELECT status_once(:'run', 'cancelled');
 SELECT error->>'message' AS error FROM sg_runs('d1') WHERE run_id = :'run';
 SELECT sg_submit('xw', '{"q": "d again"}', 'd1') AS run \gset
 CALL sg_work();

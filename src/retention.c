@@ -509,9 +509,8 @@ cancel_unstarted_try(void *arg)
  * them and no claim takes them, which would start the thread anew from
  * their input. Their rows stay (sg_runs shows them until
  * stategraph.run_retention). Those that have taken steps and are not
- * executing are cancelled with the thread's lock (cancel_stepped_runs); a
- * run waiting for external tasks goes on and ends with an error, its
- * thread gone. Under REPEATABLE READ, a run
+ * executing, a run waiting for external tasks among them, are cancelled
+ * with the thread's lock (cancel_stepped_runs). Under REPEATABLE READ, a run
  * queued by a transaction that committed after the snapshot (a submit
  * the submit lock waited for) makes it fail with 40001.
  */
@@ -560,9 +559,15 @@ cancel_unstarted_runs(const char *thread_id)
  * that ends a run lets it go just before its commit, and the update then
  * waits for that commit, after which the run is not running). Cancelled
  * as the runs that have not started are (cancel_unstarted_runs): claimed
- * again, the run found its thread gone and ended with an error. A run
- * waiting for external tasks is not one: it ends with an error when they
- * are cancelled with the thread. Only with the thread's lock: not if
+ * again, the run found its thread gone and ended with an error. So is a
+ * run waiting for external tasks (no executor has it either), before the
+ * delete cancels its tasks: that made it pending again to go on from the
+ * thread's head, and when the thread id was used again (a new input in
+ * the delete's own transaction, or before a worker claimed the run) the
+ * deleted thread's run went on with the new thread, waited for its tasks
+ * and ended with its outcome, and was its active run meanwhile (SG013
+ * for a submit with 'reject'; isolation delete_waiting_run_reused_id).
+ * Only with the thread's lock: not if
  * another session holds it (sg_lock_thread does not take another role's
  * busy thread). An error the run has already is kept: that of the node
  * that failed in its last step while it was asked to stop, the stop not
@@ -586,7 +591,7 @@ cancel_stepped_runs(const char *thread_id)
 								  "  'message', pg_catalog.format('thread \"%s\" was deleted', $1), "
 								  "  'detail', 'The run was not executing: sg_delete_thread cancelled it before its next step.')) "
 								  "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-								  "AND (status OPERATOR(pg_catalog.=) 'running' "
+								  "AND (status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'waiting']) "
 								  "  OR (status OPERATOR(pg_catalog.=) 'pending' AND stepped))",
 								  1, types), values, NULL, 0);
 	if (SPI_processed > 0)
