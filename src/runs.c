@@ -3561,10 +3561,12 @@ sg_run_unrecordable(void)
 /*
  * sg_step_ready_hook (tasks.c): the last external task of a waiting step
  * completed in this transaction, or the thread left the step (its tasks
- * were cancelled by a new input, sg_update_state, time travel or
- * sg_delete_thread); the thread's waiting run becomes pending again (it
- * goes on from the thread's head, or ends with an error if the thread is
- * gone), and a worker wakes at commit.
+ * were cancelled by a new input, sg_update_state or time travel); the
+ * thread's waiting run becomes pending again (it goes on from the
+ * thread's head), and a worker wakes at commit. sg_delete_thread cancels
+ * a waiting run before it cancels its tasks (retention.c,
+ * cancel_stepped_runs), so none is left here to go on with a new thread
+ * of the same id.
  */
 #define STEP_READY \
 	"UPDATE stategraph.runs r SET status = 'pending' WHERE r.thread_id OPERATOR(pg_catalog.=) $1 " \
