@@ -38,6 +38,14 @@
  * update of a fork from a checkpoint of another fork of the same thread
  * deadlocked with sg_delete_thread of that thread, which held the
  * source's row and waited for the updated one's (isolation rows_apart).
+ * It lets go of the two threads' locks as well while it waits for a busy
+ * row, and takes them again after (lock_for_update_rows): a transaction
+ * that holds a thread's row (an sg_export_thread of it, any write) takes
+ * the thread's lock again for its next call on it, and may take another
+ * thread's; waiting for the row with both locks held, the update
+ * deadlocked with sg_import_thread(sg_export_thread(t), s), the export
+ * holding t's row and the import waiting for s's lock (isolation
+ * export_update_import).
  *
  *-------------------------------------------------------------------------
  */
@@ -49,6 +57,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "datatype/timestamp.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -440,20 +449,80 @@ lock_for_update(const char *thread_id, const pg_uuid_t *base)
 	}
 }
 
+/* One try of lock_for_update_rows (an SGSubxactFn): kept when it holds both rows. */
+typedef struct UpdateRowsTry
+{
+	Datum		ids;			/* text[]: the updated thread and its source */
+	char	   *busy;			/* the one another transaction holds (NULL: none) */
+} UpdateRowsTry;
+
 /*
- * One try of sg_update_state's rows when it forks (an SGRowsTryFn, see
- * retention.c, "Rows taken apart"): its own thread's row and the
- * source's (arg: a text[] of the two), without waiting. With
- * stategraph.lock_wait off a held one is not waited for: sg_thread_fetch
- * then says it is busy.
+ * Both rows without waiting. With stategraph.lock_wait off a held one is
+ * not waited for: the try is kept, and sg_thread_fetch then says it is busy.
+ */
+static bool
+update_rows_try(void *arg)
+{
+	UpdateRowsTry *t = (UpdateRowsTry *) arg;
+
+	t->busy = sg_try_lock_rows(t->ids, SG_ROW_FOR_NO_KEY_UPDATE);
+	return t->busy == NULL || !sg_lock_wait;
+}
+
+/* Wait for the row of thread arg to be free, and let it go (an SGSubxactFn: rolled back). */
+static bool
+wait_for_row(void *arg)
+{
+	static SPIPlanPtr plan;
+	const char *args[1] = {(const char *) arg};
+
+	sg_spi_run_texts(&plan,
+					 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+					 "FOR NO KEY UPDATE",
+					 1, args);
+	return false;
+}
+
+/*
+ * lock_for_update, then, when the update forks from another thread, the
+ * two threads' rows taken apart (retention.c, "Rows taken apart"), the
+ * thread locks included: a try holds both locks and takes both rows
+ * without waiting; if one is busy, it lets go of the rows and of both
+ * locks, waits for that row holding nothing of the two threads, lets it
+ * go, and starts over from the locks. Waiting for a row with the locks
+ * held, the update deadlocked with sg_import_thread(sg_export_thread(t),
+ * s), whose export held t's row and whose import waited for s's lock
+ * (isolation export_update_import): a transaction that holds a thread's
+ * row may take its lock again for its next call, so no writer may wait
+ * for a row while holding another thread's lock. Returns the source, as
+ * lock_for_update; its locks are then held, and both rows.
  */
 static char *
-update_rows_try(void *arg, SGRowMode *mode)
+lock_for_update_rows(const char *thread_id, const pg_uuid_t *base)
 {
-	char	   *busy = sg_try_lock_rows(PointerGetDatum(arg), SG_ROW_FOR_NO_KEY_UPDATE);
+	for (;;)
+	{
+		char	   *source = lock_for_update(thread_id, base);
+		char	   *both[2] = {(char *) thread_id, source};
+		UpdateRowsTry t;
+		ErrorData  *edata;
 
-	*mode = SG_ROW_FOR_NO_KEY_UPDATE;
-	return sg_lock_wait ? busy : NULL;
+		if (source == NULL)
+			return NULL;
+		t.ids = sg_text_array(both, 2);
+		t.busy = NULL;
+		edata = sg_spi_subxact(update_rows_try, &t);
+		if (edata != NULL)
+			ReThrowError(edata);
+		if (t.busy == NULL || !sg_lock_wait)
+			return source;
+		sg_unlock_thread(source, false);
+		sg_unlock_thread(thread_id, false);
+		edata = sg_spi_subxact(wait_for_row, t.busy);
+		if (edata != NULL)
+			ReThrowError(edata);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* sg_update_state's work, with thread_id held (sg_hold_updating_thread). */
@@ -485,13 +554,7 @@ update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_n
 	sg_spi_connect();
 	if (!PG_ARGISNULL(3))
 		base_id = *PG_GETARG_UUID_P(3);
-	source = lock_for_update(thread_id, PG_ARGISNULL(3) ? NULL : &base_id);
-	if (source != NULL)
-	{
-		char	   *both[2] = {thread_id, source};
-
-		sg_lock_rows_apart(update_rows_try, DatumGetPointer(sg_text_array(both, 2)));
-	}
+	source = lock_for_update_rows(thread_id, PG_ARGISNULL(3) ? NULL : &base_id);
 	th = sg_thread_fetch(thread_id, true);
 	if (th == NULL)
 		sg_refuse_lg_thread(thread_id);

@@ -19,7 +19,8 @@
  * the forks of one thread come in no order that suits both a delete of
  * that thread and a delete of one of its forks. So sg_delete_thread,
  * sg_prune of one thread and that sg_update_state take their rows apart
- * (sg_lock_rows_apart, "Rows taken apart" below): all of them without
+ * (sg_lock_rows_apart, and branch.c's lock_for_update_rows, which lets go
+ * of its thread locks too: "Rows taken apart" below): all of them without
  * waiting, and if one is busy, none: the try is rolled back, and the next
  * one first waits for that row alone. They never wait for a row while
  * holding another of theirs, whatever order others take them in. A
@@ -619,8 +620,14 @@ cancel_stepped_runs(const char *thread_id)
  * waits for that one row, holding none of the others, and then takes the
  * rest without waiting again. Such a writer waits for a row only while it
  * holds no other row of the set, so it is in no cycle through these rows,
- * whatever order others take them in; the thread locks (checkpoint.c) it
- * holds meanwhile are those it held while waiting before. Each try after
+ * whatever order others take them in; the thread locks (checkpoint.c) a
+ * delete or prune holds meanwhile are those it held while waiting before.
+ * sg_update_state from another thread's checkpoint lets go of its two
+ * thread locks too while it waits, and takes them again before its next
+ * try (branch.c, lock_for_update_rows): it waited holding the source's
+ * lock, which the transaction holding its own row could ask for next
+ * (sg_import_thread(sg_export_thread(t), s), isolation
+ * export_update_import). Each try after
  * the first begins with a wait that ends only when the transaction that
  * held the row has ended (or let it go), so every retry follows another
  * transaction's progress, and statement_timeout and lock_timeout bound
