@@ -493,8 +493,8 @@ wait_for_row(void *arg)
  * held, the update deadlocked with sg_import_thread(sg_export_thread(t),
  * s), whose export held t's row and whose import waited for s's lock
  * (isolation export_update_import): a transaction that holds a thread's
- * row may take its lock again for its next call, so no writer may wait
- * for a row while holding another thread's lock. Returns the source, as
+ * row may take its lock again for its next call, so the update waits for
+ * no row while it holds a thread's lock. Returns the source, as
  * lock_for_update; its locks are then held, and both rows.
  */
 static char *
