@@ -60,6 +60,7 @@ PG_FUNCTION_INFO_V1(sg_graph_gen);
 StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
 
 static void check_storage_access(void);
+static void owner_refuse(const char *graph, const char *owner) pg_attribute_noreturn();
 static char *spec_problem(Jsonb *spec);
 
 typedef enum SGSignature
@@ -152,7 +153,32 @@ sg_schema_is_010(void)
  * go side by side: two transactions that each held it and then dropped
  * the graph (a DELETE, FOR UPDATE) waited for each other (a deadlock).
  * Runs, submits and reads take no lock of the row, and wait for none.
+ *
+ * The owner that decides is the one the lock returns, read once the row
+ * is held (no sg_reassign_owned can change it until this transaction
+ * ends). A first read, without a lock, refuses another role's graph
+ * without waiting for its owner's transactions, and tells a graph that
+ * never was from one dropped while the lock waited. The locking read is
+ * under the policy graphs_owner: a reassign committed after the first
+ * read, or waited for in the lock, leaves it no row, as a drop does; so a
+ * read without a lock then tells which it was (the graph gone: 42704;
+ * another role's: 42501, "must be owner"). Before, the owner was read
+ * only before the lock, and such a reassign was reported as a drop
+ * (test/fuzz/RESULTS.md, Roles, item 5; isolation owner_check_reassign).
+ * A graph its caller owns by then all the same (given back, a role granted
+ * meanwhile, or dropped and created again) is locked again, as if the
+ * call had come after those commits.
  */
+static void
+owner_refuse(const char *graph, const char *owner)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("must be owner of graph \"%s\"", graph),
+			 errdetail("Graph \"%s\" belongs to role \"%s\".", graph, owner),
+			 errhint("Only the owner of a graph, or a member of its role, may change, compile or drop it.")));
+}
+
 void
 sg_graph_require_owner(const char *graph)
 {
@@ -169,19 +195,30 @@ sg_graph_require_owner(const char *graph)
 				   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 0)
 		require_graph(graph);
 	if (!superuser() && !DatumGetBool(sg_spi_datum(0, 1, &isnull)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of graph \"%s\"", graph),
-				 errdetail("Graph \"%s\" belongs to role \"%s\".", graph, sg_spi_text(0, 2)),
-				 errhint("Only the owner of a graph, or a member of its role, may change, compile or drop it.")));
-	/* (an owner's lock: a locking read is under the policy graphs_owner) */
-	if (sg_spi_run("SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-				   1, types, values, NULL) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("graph \"%s\" does not exist", graph),
-				 errdetail("Another transaction dropped it meanwhile."),
-				 errhint("Create it with sg_create_graph().")));
+		owner_refuse(graph, sg_spi_text(0, 2));
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		/* (an owner's lock: a locking read is under the policy graphs_owner) */
+		if (sg_spi_run("SELECT stategraph.owned(owner), owner FROM stategraph.graphs "
+					   "WHERE graph OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+					   1, types, values, NULL) > 0)
+		{
+			/* (a role that bypasses the policy locks another role's row: refused all the same) */
+			if (!superuser() && !DatumGetBool(sg_spi_datum(0, 1, &isnull)))
+				owner_refuse(graph, sg_spi_text(0, 2));
+			return;
+		}
+		if (sg_spi_run("SELECT stategraph.owned(owner), owner FROM stategraph.graphs "
+					   "WHERE graph OPERATOR(pg_catalog.=) $1", 1, types, values, NULL) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("graph \"%s\" does not exist", graph),
+					 errdetail("Another transaction dropped it meanwhile."),
+					 errhint("Create it with sg_create_graph().")));
+		if (!superuser() && !DatumGetBool(sg_spi_datum(0, 1, &isnull)))
+			owner_refuse(graph, sg_spi_text(0, 2));
+	}
 }
 
 /* The graph's normalized channels. */
