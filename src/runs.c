@@ -4140,23 +4140,13 @@ sg_set_retention(PG_FUNCTION_ARGS)
 				 errhint("Pass graph => NULL to set the default of every graph.")));
 	/*
 	 * Who may set it (the policy retention_owner), said plainly rather than
-	 * as a policy violation. The graph's row first (a locking read, under
-	 * the policy graphs_owner: no row once it is another role's): a
-	 * sg_reassign_owned in flight, which updates it, is waited for, and the
-	 * owner check after it reads the owner it committed ("must be owner of
-	 * graph", 42501); one that comes later waits for this transaction. The
-	 * check's own lock came after its read of the owner: a reassign
-	 * committed in between, or waited for there, made it report the graph
-	 * dropped (42704; fuzzing, test/fuzz/RESULTS.md, Roles, item 5).
+	 * as a policy violation. The check locks the graph's row and decides by
+	 * the owner it then reads: a sg_reassign_owned in flight is waited for
+	 * and seen ("must be owner of graph", 42501), one that comes later
+	 * waits for this transaction (isolation retention_reassign).
 	 */
 	if (graph)
-	{
-		static SPIPlanPtr lock_plan;
-
-		(void) run_sql(&lock_plan, "SELECT 1 FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1 "
-					   "FOR NO KEY UPDATE", 1, types, values, NULL);
 		sg_graph_require_owner(graph);
-	}
 	else
 	{
 		bool		isnull;
