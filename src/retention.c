@@ -19,11 +19,12 @@
  * the forks of one thread come in no order that suits both a delete of
  * that thread and a delete of one of its forks. So sg_delete_thread,
  * sg_prune of one thread and that sg_update_state take their rows apart
- * (sg_lock_rows_apart, and branch.c's lock_for_update_rows, which lets go
- * of its thread locks too: "Rows taken apart" below): all of them without
- * waiting, and if one is busy, none: the try is rolled back, and the next
- * one first waits for that row alone. They never wait for a row while
- * holding another of theirs, whatever order others take them in. A
+ * (lock_rows_apart, and branch.c's lock_for_update_rows: "Rows taken
+ * apart" below): all of them without waiting, and if one is busy, none:
+ * the try is rolled back, and they wait for that row alone, their thread
+ * locks let go meanwhile, before the next try. They never wait for a row
+ * while holding another of theirs or a thread's lock, whatever order
+ * others take them in. A
  * delete takes the thread's row and every fork's (lock_delete_rows); a
  * prune of one thread the thread's row and then the rows of the forks of
  * the checkpoints it removes, chosen once the thread's row is held
@@ -620,15 +621,22 @@ cancel_stepped_runs(const char *thread_id)
  * waits for that one row, holding none of the others, and then takes the
  * rest without waiting again. Such a writer waits for a row only while it
  * holds no other row of the set, so it is in no cycle through these rows,
- * whatever order others take them in; the thread locks (checkpoint.c) a
- * delete or prune holds meanwhile are those it held while waiting before.
+ * whatever order others take them in. Nor while it holds a thread's lock
+ * (checkpoint.c): a transaction that holds a row may ask for a thread's
+ * lock next, and an advisory lock is in the cycle as a row is. So
  * sg_update_state from another thread's checkpoint lets go of its two
- * thread locks too while it waits, and takes them again before its next
- * try (branch.c, lock_for_update_rows): it waited holding the source's
- * lock, which the transaction holding its own row could ask for next
+ * thread locks while it waits, and takes them again before its next try
+ * (branch.c, lock_for_update_rows): it waited holding the source's lock,
+ * which the transaction holding its own row could ask for next
  * (sg_import_thread(sg_export_thread(t), s), isolation
- * export_update_import). Each try after
- * the first begins with a wait that ends only when the transaction that
+ * export_update_import). A delete or prune of one thread lets go of that
+ * thread's lock in the same way (lock_rows_apart's thread_id): it waited
+ * for a fork's row holding it, and the transaction holding that row could
+ * ask for it next (sg_import_thread(sg_export_thread(f), x) against a
+ * delete of x, isolation delete_export_fork_import). Such a wait is in a
+ * subtransaction of its own, rolled back (the row let go once free), and
+ * the next try, under the lock again, finds what it locks anew. Each try
+ * after the first follows a wait that ends only when the transaction that
  * held the row has ended (or let it go), so every retry follows another
  * transaction's progress, and statement_timeout and lock_timeout bound
  * the waits as any other.
@@ -673,31 +681,49 @@ typedef struct RowsTry
 	SGRowMode	mode;			/* its lock */
 } RowsTry;
 
+/* Wait for the busy row of the last try, in its mode (a row gone meanwhile is not waited for). */
+static void
+wait_for_busy_row(RowsTry *t)
+{
+	static SPIPlanPtr plan[lengthof(row_clause)];
+	const char *args[1] = {t->busy};
+
+	if (plan[t->mode] == NULL)
+		sg_spi_prepare(&plan[t->mode],
+					   psprintf("SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 %s",
+								row_clause[t->mode]),
+					   1, (Oid[]) {TEXTOID});
+	sg_spi_run_texts(&plan[t->mode], NULL, 1, args);
+}
+
 static bool
 rows_try(void *arg)
 {
-	static SPIPlanPtr plan[lengthof(row_clause)];
 	RowsTry    *t = (RowsTry *) arg;
 
 	if (t->busy != NULL)
-	{
-		const char *args[1] = {t->busy};
-
-		/* the one wait, holding no other row of the set (a row gone meanwhile is not waited for) */
-		if (plan[t->mode] == NULL)
-			sg_spi_prepare(&plan[t->mode],
-						   psprintf("SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 %s",
-									row_clause[t->mode]),
-						   1, (Oid[]) {TEXTOID});
-		sg_spi_run_texts(&plan[t->mode], NULL, 1, args);
-	}
+		wait_for_busy_row(t);	/* the one wait, holding no other row of the set */
 	t->busy = t->fn(t->arg, &t->mode);
 	return t->busy == NULL;
 }
 
-/* Take the rows fn's tries lock, none of them waited for while holding another (see above). */
-void
-sg_lock_rows_apart(SGRowsTryFn fn, void *arg)
+/* wait_for_busy_row as an SGSubxactFn, rolled back: the row is let go once free. */
+static bool
+wait_for_busy_row_call(void *arg)
+{
+	wait_for_busy_row((RowsTry *) arg);
+	return false;
+}
+
+/*
+ * Take the rows fn's tries lock, none of them waited for while holding
+ * another (see above). thread_id (NULL: none): the thread whose lock the
+ * caller holds, let go while a busy row is waited for (in a subtransaction
+ * of its own, rolled back) and taken again before the next try, which
+ * finds everything anew under it.
+ */
+static void
+lock_rows_apart(SGRowsTryFn fn, void *arg, const char *thread_id)
 {
 	RowsTry		t = {fn, arg, NULL, SG_ROW_FOR_NO_KEY_UPDATE};
 	ErrorData  *edata;
@@ -709,8 +735,25 @@ sg_lock_rows_apart(SGRowsTryFn fn, void *arg)
 			ReThrowError(edata);
 		if (t.busy == NULL)
 			return;
+		if (thread_id != NULL)
+		{
+			sg_unlock_thread(thread_id, false);
+			edata = sg_spi_subxact(wait_for_busy_row_call, &t);
+			if (edata != NULL)
+				ReThrowError(edata);
+			t.busy = NULL;
+			CHECK_FOR_INTERRUPTS();
+			sg_lock_thread(thread_id, false);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/* lock_rows_apart, the caller's thread lock (if any) kept while it waits. */
+void
+sg_lock_rows_apart(SGRowsTryFn fn, void *arg)
+{
+	lock_rows_apart(fn, arg, NULL);
 }
 
 /*
@@ -721,8 +764,9 @@ sg_lock_rows_apart(SGRowsTryFn fn, void *arg)
 	"FROM stategraph.threads WHERE forked_from OPERATOR(pg_catalog.@>) ARRAY[$1]"
 
 /*
- * One try of lock_delete_rows (an SGRowsTryFn): the row of the thread
- * (arg) FOR UPDATE, as sg_thread_fetch_for_delete locks it, then the rows
+ * One try of lock_delete_rows (an SGRowsTryFn): the thread's stepped runs
+ * cancelled (cancel_stepped_runs: before its row, with its lock), the row
+ * of the thread FOR UPDATE, as sg_thread_fetch_for_delete locks it, then the rows
  * of the threads with forks of it, listed once that row is held: an
  * import of a fork's export share-locks the source's row, and sg_fork and
  * sg_update_state take the source's lock, which the delete holds, so no
@@ -730,17 +774,26 @@ sg_lock_rows_apart(SGRowsTryFn fn, void *arg)
  * stategraph.lock_wait off a held one, end the tries: that call then says
  * so.
  */
+typedef struct DeleteRows
+{
+	const char *thread_id;
+	bool		runs;			/* cancel its stepped runs first (not before ALTER EXTENSION UPDATE) */
+} DeleteRows;
+
 static char *
 delete_rows_try(void *arg, SGRowMode *mode)
 {
 	static SPIPlanPtr thread_plan;
 	static SPIPlanPtr exists_plan;
 	static SPIPlanPtr holders_plan;
-	const char *thread_id = (const char *) arg;
+	DeleteRows *d = (DeleteRows *) arg;
+	const char *thread_id = d->thread_id;
 	const char *args[1] = {thread_id};
 	bool		isnull;
 	Datum		holders;
 
+	if (d->runs)
+		cancel_stepped_runs(thread_id);
 	if (sg_spi_run_texts(&thread_plan,
 						 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 						 "FOR UPDATE SKIP LOCKED",
@@ -767,15 +820,30 @@ delete_rows_try(void *arg, SGRowMode *mode)
  * one, so the delete finishes. Whoever holds a fork's row may be waiting
  * for the thread's (sg_import_thread of a fork's export, which holds the
  * fork's row, share-locks its source's: isolation delete_import_fork), or
- * for another fork's (isolation rows_apart). The caller holds the
- * thread's lock, and sg_thread_fetch_for_delete then finds the row locked
- * already.
+ * for another fork's (isolation rows_apart), or ask for the thread's lock
+ * next (sg_import_thread(sg_export_thread(fork), thread_id), or a write of
+ * the thread: isolation delete_export_fork_import). The caller holds the
+ * thread's lock: let go while a busy row is waited for, and taken again
+ * before the next try (lock_rows_apart); waiting with it, the delete was
+ * in that cycle (40P01). Each try does again what the delete does under
+ * the lock before its row, its stepped runs cancelled (runs), in the try:
+ * a try rolled back lets them go too, and a task of a waiting run done
+ * meanwhile (whose completion takes the thread's lock, then writes the
+ * run's row) goes on rather than wait for this transaction while holding
+ * the lock the delete asks for again. Kept while the delete waits: the
+ * submit lock (no run is submitted) and the runs that had not started,
+ * cancelled (none of them starts: delete_thread). A stepped run claimed
+ * meanwhile is waited for when the lock is taken again, as any running
+ * run, and cancelled by the next try if it has not ended. A try finds
+ * the thread's row (or that it is gone) and its forks anew.
+ * sg_thread_fetch_for_delete then finds the row locked already.
  */
 static void
-lock_delete_rows(const char *thread_id)
+lock_delete_rows(const char *thread_id, bool runs)
 {
 	static SPIPlanPtr seen_plan;
 	const char *args[1] = {thread_id};
+	DeleteRows	d = {thread_id, runs};
 
 	/*
 	 * REPEATABLE READ: a fork made after the snapshot is refused first, in
@@ -796,7 +864,7 @@ lock_delete_rows(const char *thread_id)
 														  "AND c.parent_thread OPERATOR(pg_catalog.=) $1",
 														  1, args)));
 	}
-	sg_lock_rows_apart(delete_rows_try, (void *) thread_id);
+	lock_rows_apart(delete_rows_try, &d, thread_id);
 }
 
 /*
@@ -820,13 +888,16 @@ lock_delete_rows(const char *thread_id)
  * Those that have taken steps are cancelled once the delete holds the
  * thread's lock (no executor has them then), before its row. Its row and
  * the rows of its forks, which detaching them writes, are taken apart
- * (lock_delete_rows).
+ * (lock_delete_rows), the thread's lock let go while a busy one of them is
+ * waited for, and the stepped runs cancelled again by each try.
  *
  * A transaction that writes the thread (its row) and then submits to it
  * (the submit lock) takes the two in the other order: it and a delete can
  * deadlock (40P01, detected; README says so). Taking the thread without
  * waiting and waiting for it holding nothing was tried: it let the runs
- * queued behind an executing run start while the delete waited.
+ * queued behind an executing run start while the delete waited. Letting
+ * its lock go while waiting for a row does not: the runs that had not
+ * started stay cancelled, and the submit lock held.
  */
 static void
 delete_thread(const char *thread_id, bool swept)
@@ -845,10 +916,13 @@ delete_thread(const char *thread_id, bool swept)
 		cancel_unstarted_runs(thread_id);
 	}
 	sg_lock_thread(thread_id, false);
-	if (runs)
-		cancel_stepped_runs(thread_id);
-	if (!swept)
-		lock_delete_rows(thread_id);	/* the sweep holds them, taken without waiting */
+	if (swept)
+	{
+		if (runs)
+			cancel_stepped_runs(thread_id);
+	}
+	else
+		lock_delete_rows(thread_id, runs);	/* the sweep holds them, taken without waiting */
 	th = sg_thread_fetch_for_delete(thread_id);
 	if (runs && !swept)
 		refuse_hidden_runs(thread_id, "sg_delete_thread");
@@ -1139,9 +1213,13 @@ prune_rows_try(void *arg, SGRowMode *mode)
  * locks it) and then share-locks its source's, so holding the source's
  * row and waiting for the fork's, the prune and the import each waited
  * for the other, a deadlock (40P01; isolation prune_import_fork). The
- * prune still waits for a busy fork, and still detaches them all; its
- * thread's lock stays held while a try is rolled back, so no writer of
- * the thread comes in between. Only the forks of the checkpoints it
+ * prune still waits for a busy fork, and still detaches them all. The
+ * caller holds the thread's lock: let go while a busy row is waited for
+ * and taken again before the next try (lock_rows_apart), since whoever
+ * holds a fork's row may ask for it next (sg_import_thread of the fork's
+ * export into thread_id: isolation delete_export_fork_import, 40P01 while
+ * the prune waited with it); a writer of the thread, or a run, may come in
+ * between, and the next try, under the lock again, chooses anew. Only the forks of the checkpoints it
  * removes are waited for (those of the checkpoints it keeps are not
  * written), where a delete waits for every fork of its thread. A fork
  * made once the thread's row is held waits for it. The checkpoints are
@@ -1155,7 +1233,7 @@ lock_prune_rows(const char *thread_id, Interval *older_than, int keep_last)
 {
 	PruneRows	p = {thread_id, older_than, keep_last, NULL};
 
-	sg_lock_rows_apart(prune_rows_try, &p);
+	lock_rows_apart(prune_rows_try, &p, thread_id);
 	return p.ids;
 }
 
