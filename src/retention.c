@@ -617,9 +617,8 @@ cancel_stepped_runs(const char *thread_id)
  * and waited for the other (deadlocks, 40P01; isolation rows_apart). So
  * these writers take their rows apart: a try, in a subtransaction, locks
  * them all without waiting; if another transaction holds one, the try is
- * rolled back, letting go of every row it took, and the next try first
- * waits for that one row, holding none of the others, and then takes the
- * rest without waiting again. Such a writer waits for a row only while it
+ * rolled back, letting go of every row it took; it then waits for that
+ * one row, holding none of the others, and tries again. Such a writer waits for a row only while it
  * holds no other row of the set, so it is in no cycle through these rows,
  * whatever order others take them in. Nor while it holds a thread's lock
  * (checkpoint.c): a transaction that holds a row may ask for a thread's
@@ -672,20 +671,34 @@ sg_try_lock_rows(Datum ids, SGRowMode mode)
 	return sg_spi_execute(plan[mode], values, NULL, 1) > 0 ? sg_spi_text(0, SG_SOLE_COLUMN) : NULL;
 }
 
-/* One try of sg_lock_rows_apart, as an SGSubxactFn: kept when it has every row. */
+/* One try of lock_rows_apart, as an SGSubxactFn: kept when it has every row. */
 typedef struct RowsTry
 {
 	SGRowsTryFn fn;
 	void	   *arg;
-	char	   *busy;			/* the row the last try found held (NULL: none yet) */
+	char	   *busy;			/* the row the last try found held (NULL: it has them all) */
 	SGRowMode	mode;			/* its lock */
 } RowsTry;
 
-/* Wait for the busy row of the last try, in its mode (a row gone meanwhile is not waited for). */
-static void
-wait_for_busy_row(RowsTry *t)
+static bool
+rows_try(void *arg)
+{
+	RowsTry    *t = (RowsTry *) arg;
+
+	t->busy = t->fn(t->arg, &t->mode);
+	return t->busy == NULL;
+}
+
+/*
+ * Wait for the busy row of the last try, in its mode (a row gone meanwhile
+ * is not waited for); an SGSubxactFn, rolled back: the row is let go once
+ * free.
+ */
+static bool
+wait_for_busy_row(void *arg)
 {
 	static SPIPlanPtr plan[lengthof(row_clause)];
+	RowsTry    *t = (RowsTry *) arg;
 	const char *args[1] = {t->busy};
 
 	if (plan[t->mode] == NULL)
@@ -694,33 +707,15 @@ wait_for_busy_row(RowsTry *t)
 								row_clause[t->mode]),
 					   1, (Oid[]) {TEXTOID});
 	sg_spi_run_texts(&plan[t->mode], NULL, 1, args);
-}
-
-static bool
-rows_try(void *arg)
-{
-	RowsTry    *t = (RowsTry *) arg;
-
-	if (t->busy != NULL)
-		wait_for_busy_row(t);	/* the one wait, holding no other row of the set */
-	t->busy = t->fn(t->arg, &t->mode);
-	return t->busy == NULL;
-}
-
-/* wait_for_busy_row as an SGSubxactFn, rolled back: the row is let go once free. */
-static bool
-wait_for_busy_row_call(void *arg)
-{
-	wait_for_busy_row((RowsTry *) arg);
 	return false;
 }
 
 /*
  * Take the rows fn's tries lock, none of them waited for while holding
- * another (see above). thread_id (NULL: none): the thread whose lock the
- * caller holds, let go while a busy row is waited for (in a subtransaction
- * of its own, rolled back) and taken again before the next try, which
- * finds everything anew under it.
+ * another (see above). thread_id: the thread whose lock the caller holds,
+ * let go while a busy row is waited for (in a subtransaction of its own,
+ * rolled back: the one wait, holding no row of the set) and taken again
+ * before the next try, which finds everything anew under it.
  */
 static void
 lock_rows_apart(SGRowsTryFn fn, void *arg, const char *thread_id)
@@ -735,25 +730,13 @@ lock_rows_apart(SGRowsTryFn fn, void *arg, const char *thread_id)
 			ReThrowError(edata);
 		if (t.busy == NULL)
 			return;
-		if (thread_id != NULL)
-		{
-			sg_unlock_thread(thread_id, false);
-			edata = sg_spi_subxact(wait_for_busy_row_call, &t);
-			if (edata != NULL)
-				ReThrowError(edata);
-			t.busy = NULL;
-			CHECK_FOR_INTERRUPTS();
-			sg_lock_thread(thread_id, false);
-		}
+		sg_unlock_thread(thread_id, false);
+		edata = sg_spi_subxact(wait_for_busy_row, &t);
+		if (edata != NULL)
+			ReThrowError(edata);
 		CHECK_FOR_INTERRUPTS();
+		sg_lock_thread(thread_id, false);
 	}
-}
-
-/* lock_rows_apart, the caller's thread lock (if any) kept while it waits. */
-void
-sg_lock_rows_apart(SGRowsTryFn fn, void *arg)
-{
-	lock_rows_apart(fn, arg, NULL);
 }
 
 /*

@@ -481,8 +481,9 @@ extern bool sg_sweep_delete_thread(void *thread_id);	/* an SGSubxactFn */
  * Thread rows that no one order fits (retention.c, "Rows taken apart"): a
  * try locks them without waiting (sg_try_lock_rows) and returns the id of
  * one another transaction holds, and in *mode the lock it wants (NULL: it
- * has them all); sg_lock_rows_apart rolls such a try back, waits for that
- * one row holding none of the others, and tries again.
+ * has them all); the caller rolls such a try back, waits for that one row
+ * holding none of the others (nor its threads' locks), and tries again
+ * (retention.c's lock_rows_apart, branch.c's lock_for_update_rows).
  */
 typedef enum SGRowMode
 {
@@ -490,7 +491,6 @@ typedef enum SGRowMode
 	SG_ROW_FOR_UPDATE			/* a delete's */
 } SGRowMode;
 typedef char *(*SGRowsTryFn) (void *arg, SGRowMode *mode);
-extern void sg_lock_rows_apart(SGRowsTryFn fn, void *arg);
 extern char *sg_try_lock_rows(Datum ids, SGRowMode mode);
 extern bool sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
 extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
