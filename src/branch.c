@@ -469,20 +469,6 @@ update_rows_try(void *arg)
 	return t->busy == NULL || !sg_lock_wait;
 }
 
-/* Wait for the row of thread arg to be free, and let it go (an SGSubxactFn: rolled back). */
-static bool
-wait_for_row(void *arg)
-{
-	static SPIPlanPtr plan;
-	const char *args[1] = {(const char *) arg};
-
-	sg_spi_run_texts(&plan,
-					 "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-					 "FOR NO KEY UPDATE",
-					 1, args);
-	return false;
-}
-
 /*
  * lock_for_update, then, when the update forks from another thread, the
  * two threads' rows taken apart (retention.c, "Rows taken apart"), the
@@ -518,9 +504,7 @@ lock_for_update_rows(const char *thread_id, const pg_uuid_t *base)
 			return source;
 		sg_unlock_thread(source, false);
 		sg_unlock_thread(thread_id, false);
-		edata = sg_spi_subxact(wait_for_row, t.busy);
-		if (edata != NULL)
-			ReThrowError(edata);
+		sg_wait_for_thread_row(t.busy, SG_ROW_FOR_NO_KEY_UPDATE);
 		CHECK_FOR_INTERRUPTS();
 	}
 }

@@ -689,13 +689,9 @@ rows_try(void *arg)
 	return t->busy == NULL;
 }
 
-/*
- * Wait for the busy row of the last try, in its mode (a row gone meanwhile
- * is not waited for); an SGSubxactFn, rolled back: the row is let go once
- * free.
- */
+/* sg_wait_for_thread_row's wait, an SGSubxactFn: rolled back, the row let go once free. */
 static bool
-wait_for_busy_row(void *arg)
+wait_for_row(void *arg)
 {
 	static SPIPlanPtr plan[lengthof(row_clause)];
 	RowsTry    *t = (RowsTry *) arg;
@@ -708,6 +704,22 @@ wait_for_busy_row(void *arg)
 					   1, (Oid[]) {TEXTOID});
 	sg_spi_run_texts(&plan[t->mode], NULL, 1, args);
 	return false;
+}
+
+/*
+ * Wait until another transaction no longer holds the row of thread_id in
+ * mode, holding nothing of it afterwards (a subtransaction, rolled back; a
+ * row gone meanwhile is not waited for): the one wait of a writer that
+ * takes its rows apart (see above; branch.c's lock_for_update_rows too).
+ */
+void
+sg_wait_for_thread_row(const char *thread_id, SGRowMode mode)
+{
+	RowsTry		t = {NULL, NULL, (char *) thread_id, mode};
+	ErrorData  *edata = sg_spi_subxact(wait_for_row, &t);
+
+	if (edata != NULL)
+		ReThrowError(edata);
 }
 
 /*
@@ -731,9 +743,7 @@ lock_rows_apart(SGRowsTryFn fn, void *arg, const char *thread_id)
 		if (t.busy == NULL)
 			return;
 		sg_unlock_thread(thread_id, false);
-		edata = sg_spi_subxact(wait_for_busy_row, &t);
-		if (edata != NULL)
-			ReThrowError(edata);
+		sg_wait_for_thread_row(t.busy, t.mode);
 		CHECK_FOR_INTERRUPTS();
 		sg_lock_thread(thread_id, false);
 	}

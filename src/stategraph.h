@@ -492,6 +492,7 @@ typedef enum SGRowMode
 } SGRowMode;
 typedef char *(*SGRowsTryFn) (void *arg, SGRowMode *mode);
 extern char *sg_try_lock_rows(Datum ids, SGRowMode mode);
+extern void sg_wait_for_thread_row(const char *thread_id, SGRowMode mode);
 extern bool sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
 extern void sg_tasks_cancel_graph(const char *graph, Jsonb *spec);
 extern void sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id);
