@@ -24,9 +24,9 @@
  * thread's owner revoked, the thread given to another role, its role
  * renamed: 42501 "may no longer write", thread_ids.c) has no failure of
  * the graph to record: the thread is not its to write. Before a failure,
- * an interrupt or a wait is kept on the thread (check_thread_kept), the
- * thread is checked, and the call ends with that 42501 whatever on_error
- * says, as the step's checkpoint does. With on_error 'return' the refusal
+ * an interrupt or a wait is kept on the thread (check_thread_kept,
+ * keep_pending), the thread is checked, and the call ends with that 42501
+ * whatever on_error says, as the step's checkpoint does. With on_error 'return' the refusal
  * of the checkpoint was taken for a failure of the step: a WARNING, the
  * step's writes set pending where row-level security let them go nowhere,
  * and the call failed all the same at its end (save_thread; isolation
@@ -553,6 +553,18 @@ check_thread_kept(SGRun *run)
 		sg_thread_check_still_writable(run->opts.thread_id);
 }
 
+/*
+ * Keep the step's pending tasks on its checkpoint (a failed step, a wait),
+ * once the thread is checked as still the caller's.
+ */
+static void
+keep_pending(SGRun *run)
+{
+	check_thread_kept(run);
+	sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
+	run->pending_set = true;
+}
+
 /* One call of a task's node, as sg_spi_subxact runs it. */
 typedef struct NodeCall
 {
@@ -927,15 +939,11 @@ new_checkpoint(SGRun *run, const char *source, int step)
 static void
 fail_step(SGRun *run, ErrorData *edata, const char *node)
 {
-	check_thread_kept(run);
 	run->step_error = error_to_jsonb(run, edata, node);
 	run->error = run->step_error;
 	run->status = SG_RUN_ERROR;
 	if (run->persist)
-	{
-		sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
-		run->pending_set = true;
-	}
+		keep_pending(run);
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("graph \"%s\" failed at step %d: %s", run->g->name, run->cp->step + 1, edata->message)));
@@ -1053,9 +1061,7 @@ stop_waiting(SGRun *run)
 	SGJsonBuilder b = {0};
 	int			i;
 
-	check_thread_kept(run);
-	sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
-	run->pending_set = true;
+	keep_pending(run);
 	run->status = SG_RUN_WAITING;
 	if (run->opts.emit && !run->opts.emit_values)
 		for (i = 0; i < run->ntasks; i++)
@@ -1156,11 +1162,7 @@ sg_run_step(SGRun *run)
 			if (run->tasks[i].error && first_error == NULL)
 				first_error = run->tasks[i].error;
 		if (run->persist)
-		{
-			check_thread_kept(run);
-			sg_checkpoint_set_pending(run->opts.thread_id, &run->cp->id, tasks_pending(run));
-			run->pending_set = true;
-		}
+			keep_pending(run);
 		if (first_error)
 		{
 			run->status = SG_RUN_ERROR;
