@@ -1,6 +1,8 @@
 # The reference worker (examples/worker.py) as a child process of a TAP
 # test, shared by the external-node tests: started on some queues with an
-# environment of its own and its stderr in a log file of tmp_check, stopped
+# environment of its own and its stderr in a log file of tmp_check (one
+# per test file and start: tmp_check is shared by the test files that
+# make prove_installcheck runs two at a time), stopped
 # with a signal and reaped, so that a test can kill one mid-claim and look
 # at how it ended.
 package SGWorker;
@@ -18,6 +20,7 @@ use PostgreSQL::Test::Utils;
 my $worker_py = ($ENV{SG_TESTROOT} // 'test') . '/../examples/worker.py';
 my $test_pid = $$;
 my %running;    # pid of each worker started and not yet reaped
+my $started = 0;    # workers this test file has started
 
 # A test that dies leaves its workers behind otherwise: they would go on
 # trying to reach the stopped server, for as long as the rest of the suite
@@ -45,7 +48,13 @@ sub start_worker
 {
 	my ($dsn, %opt) = @_;
 	my @queues = @{ $opt{queues} };
-	my $log = "$PostgreSQL::Test::Utils::tmp_check/worker-" . join('-', @queues) . '.log';
+	# the test file's name and the start's number in it: named by the queues
+	# alone, the log of queue q was shared by four tests (137, 157, 270 and
+	# 271, the last two side by side in CI), appended to by each, and read
+	# whole by each (271 counts the lines saying a beat was refused)
+	my ($test) = $0 =~ m{([^/]+)\.pl\z};
+	my $log = sprintf('%s/worker-%s-%s-%d.log', $PostgreSQL::Test::Utils::tmp_check,
+		$test // 'test', join('-', @queues), ++$started);
 	my $pid = fork();
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0)
