@@ -88,36 +88,62 @@ ok(alive(), 'the worker keeps running');
 
 # --- sg_complete under lock_timeout: run again -------------------------------
 # another transaction holds the task's row when the handler is done, and
-# lets it go once the worker says its sg_complete was refused
+# lets it go once the worker says its sg_complete was refused. The hold
+# must come while the handler naps (1 s from the claim): the holder's own
+# session waits for the claim and locks the row at once (a poll of psql
+# processes, then a session started, took over a second on a loaded
+# machine: the task completed, nothing was refused, and the wait for the
+# worker's word ran out), and the hold counts only if the task is still
+# claimed under it; else it is let go and tried again on a new thread.
+# Returns the thread of the task held, and whether the worker said $seen.
 sub hold_task_until
 {
-	my ($t, $seen) = @_;
-	$node->poll_query_until('postgres', "SELECT count(*) FROM sg_tasks('q', 'claimed') WHERE thread_id = '$t'", '1')
-	  or die "task of $t not claimed";
-	my $holder = $node->background_psql('postgres');
-	$holder->query_safe("BEGIN; SELECT 1 FROM stategraph.tasks WHERE thread_id = '$t' FOR UPDATE");
-	my $found = 0;
-	for (1 .. 600)
+	my ($base, $seen) = @_;
+	for my $try (1 .. 5)
 	{
-		last if ($found = slurp_file($log) =~ $seen);
-		usleep(50_000);
+		my $t = $try == 1 ? $base : "$base-$try";
+		my $holder = $node->background_psql('postgres');
+		$holder->set_query_timer_restart;
+		sql("SELECT sg_invoke('gnap', '{}', '$t')");
+		my $status = $holder->query_safe(qq{
+			BEGIN;
+			DO \$\$ BEGIN
+				FOR i IN 1 .. 6000 LOOP
+					EXIT WHEN EXISTS (SELECT FROM stategraph.tasks WHERE thread_id = '$t' AND status <> 'queued');
+					PERFORM pg_sleep(0.01);
+				END LOOP;
+			END \$\$;
+			SELECT status FROM stategraph.tasks WHERE thread_id = '$t' FOR UPDATE;});
+		if ($status ne 'claimed')
+		{
+			note("try $try: the task of $t was $status before the hold; again");
+			$holder->query_safe('ROLLBACK');
+			$holder->quit;
+			next;
+		}
+		my $found = 0;
+		for (1 .. 600)
+		{
+			last if ($found = slurp_file($log) =~ $seen);
+			usleep(50_000);
+		}
+		$holder->query_safe('COMMIT');
+		$holder->quit;
+		return ($t, $found);
 	}
-	$holder->query_safe('COMMIT');
-	$holder->quit;
-	return $found;
+	return ('none held', 0);
 }
 
-sql(q{SELECT sg_invoke('gnap', '{}', 'lock-1')});
-ok(hold_task_until('lock-1', qr/sg_complete refused \(55P03 [^\n]*\): again in/), 'sg_complete meets lock_timeout; the worker says it runs it again');
-is(task_when('lock-1', 'completed'), '1 -', 'the task completes at its first attempt once the row is let go');
+my ($t1, $found1) = hold_task_until('lock-1', qr/sg_complete refused \(55P03 [^\n]*\): again in/);
+ok($found1, 'sg_complete meets lock_timeout; the worker says it runs it again');
+is(task_when($t1, 'completed'), '1 -', 'the task completes at its first attempt once the row is let go');
 ok(alive(), 'the worker keeps running');
 
 # --- still refused after a few runs: handed back ------------------------------
-sql(q{SELECT sg_invoke('gnap', '{}', 'lock-2')});
-ok(hold_task_until('lock-2', qr/sg_complete refused \(55P03 [^\n]*\) 5 times: the task is handed back/),
-	'refused five times: the worker hands the task back');
-like(task_when('lock-2', 'completed'), qr/^2 /, 'it completes at its second attempt');
-is(sql(q{SELECT (sg_get_state('lock-2'))."values"->>'answer'}), 'nap 2', 'the thread has the second attempt\'s answer');
+my ($t2, $found2) = hold_task_until('lock-2', qr/sg_complete refused \(55P03 [^\n]*\) 5 times: the task is handed back/);
+ok($found2, 'refused five times: the worker hands the task back');
+like(task_when($t2, 'completed'), qr/^2 /, 'it completes at its second attempt');
+is(sql(qq{SELECT (sg_get_state('$t2'))."values"->>'answer'}), 'nap 2', 'the thread has the second attempt\'s answer');
 
 # --- and goes on with the next tasks -------------------------------------------
 sql(q{SELECT sg_invoke('gnap', '{}', 'after-1')});
