@@ -84,9 +84,13 @@ ok(alive($multi), 'and keeps running (psycopg 3.1 has no notifies(timeout=...))'
 # 60 notifications of 7 kB (400 kB, more than a socket buffer holds): a
 # LISTEN connection that is never read leaves its backend blocked writing
 sql(join('', map { "NOTIFY stategraph_tasks, '" . ('x' x 7000) . "';" } 1 .. 60));
+# (1.5 s for an unread connection's backend to fill its socket and block,
+# then waited for: a loaded machine may take longer than that to read
+# them all, and a connection never read stays in ClientWrite for good)
 usleep(1_500_000);
-is(sql("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stategraph reference worker%' AND wait_event = 'ClientWrite'"),
-	'0', 'no worker connection is left unread after a burst of notifications');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stategraph reference worker%' AND wait_event = 'ClientWrite'",
+	'0'), 'no worker connection is left unread after a burst of notifications');
 is(answer('gs', 's-1'), 'nap 1', 'the one-queue worker goes on');
 is(answer('gb', 'b-2'), 'nap 1', 'the two-queue worker goes on');
 
