@@ -1,5 +1,5 @@
 # stategraph.max_workers_per_role: the idle workers do not poll while a
-# role's runs wait for its share. A share of one: alice's run of 12 s,
+# role's runs wait for its share. A share of one: alice's run of 30 s,
 # then 3,000 more of hers queued behind it (each on its own thread). The
 # workers refused her share sleep, and no worker claims (nor uses CPU)
 # until her run ends; then her runs are taken one after the other, the
@@ -23,7 +23,10 @@ stategraph.max_workers_per_role = 1
 $node->safe_psql('postgres', extension_and_roles_sql(qw(alice)) . q{
 } . role_nap_graphs_sql(alice => 'na'));
 
-my $long = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 12}', thread_id => 'long')});
+# (30 s: it must outlast the 3,000 submits, 2 s, the 6 s measure and the
+# checks after it; with 12 s a loaded machine's slower submits let it end
+# first, and her runs were no longer all waiting)
+my $long = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 30}', thread_id => 'long')});
 ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	"alice's long run executes");
 $node->safe_psql('postgres', qq{
@@ -50,7 +53,7 @@ is($node->safe_psql('postgres', $idle), $before,
 	'the idle workers did not look for work again while her runs waited (no poll every second)');
 cmp_ok($ticks, '<=', 3, "the workers used no CPU in 6 s ($ticks ticks)");
 
-is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$long', interval '30 s')}),
+is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$long', interval '60 s')}),
 	'success', "alice's long run succeeds");
 ok(true_within($node, 5, q{SELECT count(*) > 0 FROM stategraph.runs WHERE thread_id = 'q1' AND started_at IS NOT NULL}),
 	'her first queued run starts at once');
