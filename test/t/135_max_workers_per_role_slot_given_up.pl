@@ -1,13 +1,17 @@
 # stategraph.max_workers_per_role without a poll, when the worker refused
 # a share gives its slot to another database. Two workers, a share of
-# one: alice's run of 6 s in postgres; her short run in database other,
+# one: alice's run in postgres (held at a gate); her short run in database other,
 # whose worker is refused the share and sleeps; then bob's run in
 # database third, which has no worker and no free slot: the idle worker
 # of other gives its slot up to it. When alice's long run ends, the
 # database other, left without a worker, gets one and her run there
 # executes at once. (Her share went back in postgres, whose worker only
 # looked again there; other asked for a worker again at its next sweep,
-# five minutes later.)
+# five minutes later.) Alice's long run waits at a gate (an advisory lock
+# the test holds) and ends when the test opens it: a run of 6 s had to
+# outlast bob's run in third, a worker started there first, which a loaded
+# machine could make longer, and her run in other then ran before the check
+# that it still waits.
 use strict;
 use warnings;
 
@@ -35,8 +39,21 @@ GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
 } . role_nap_graphs_sql(alice => 'na', bob => 'nb'));
 }
 my $workers_of = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stategraph worker' AND datname = };
+# alice's graph whose node waits for the gate to open (lock 4135, shared)
+$node->safe_psql('postgres', q{
+CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS $$ SELECT pg_catalog.pg_advisory_lock_shared(4135); SELECT pg_catalog.pg_advisory_unlock_shared(4135);
+          SELECT '{"done": true}'::jsonb $$;
+GRANT EXECUTE ON FUNCTION public.gated(jsonb) TO PUBLIC;
+SET ROLE alice;
+SELECT sg_create_graph('ga', '{"done": "replace"}'), sg_add_node('ga', 'gated', 'public.gated(jsonb)'),
+       sg_add_edge('ga', '__start__', 'gated'), sg_add_edge('ga', 'gated', '__end__'), sg_compile('ga');
+RESET ROLE;
+});
+my $gate = $node->background_psql('postgres');
+$gate->query_safe('SELECT pg_advisory_lock(4135)');
 
-my $long = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 6}', thread_id => 'long')});
+my $long = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('ga', '{}', thread_id => 'long')});
 ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	"alice's long run executes in postgres");
 my $short = $node->safe_psql('other', q{SET ROLE alice; SELECT sg_submit('na', '{"secs": 0}', thread_id => 'short')});
@@ -50,6 +67,8 @@ is($node->safe_psql('third', qq{SET ROLE bob; SELECT status FROM sg_wait('$b', i
 	'success', "bob's run in third succeeds");
 is($node->safe_psql('other', q{SELECT status FROM stategraph.runs WHERE thread_id = 'short'}), 'pending',
 	"alice's run in other still waits");
+$gate->query_safe('SELECT pg_advisory_unlock(4135)');
+$gate->quit;
 is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$long', interval '30 s')}),
 	'success', "alice's long run succeeds");
 is($node->safe_psql('other', qq{SET ROLE alice; SELECT status FROM sg_wait('$short', interval '10 s')}),
