@@ -22,7 +22,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run ();
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(usleep time);
 use SGWorker qw(start_worker wait_worker stop_worker);
 
 plan skip_all => 'no /usr/bin/python3 with psycopg' unless SGWorker::worker_usable();
@@ -110,7 +110,12 @@ sql(q{SELECT sg_invoke('g', '{}', 't-ghost')});
 sleep 2;
 is(sql(q{SELECT status || ' ' || attempt FROM sg_tasks('q178') WHERE thread_id = 't-ghost'}), 'queued 0',
 	'a task queued half a second after the kill is not claimed for the dead worker');
-is(sql($polls), '0', '... whose long poll has ended (its backend saw the client gone)');
+# (waited for, up to 30 s: the backend sees the client gone when the task's
+# commit wakes its long poll, which a loaded machine may not have run within
+# those 2 s; a poll that did not see it ends only at its 60 s, and fails)
+my ($ended, $until) = (0, time + 30);
+until (($ended = sql($polls) eq '0') || time > $until) { usleep(100_000); }
+ok($ended, '... whose long poll has ended (its backend saw the client gone)');
 ($w, $log) = start_worker($dsn, queues => ['q178'], env => { SG_NAP => '0.05' });
 ok($node->poll_query_until('postgres', q{SELECT count(*) FROM sg_tasks('q178', 'completed') WHERE thread_id = 't-ghost'}, '1'),
 	'the next worker completes it');
