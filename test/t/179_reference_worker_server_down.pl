@@ -21,7 +21,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
 use POSIX qw(WNOHANG);
 use SGWorker qw(start_worker stop_worker);
 
@@ -33,6 +33,22 @@ $node->start;
 my $dsn = 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+# Whether the worker's log $log matches $re within a minute. (A fixed sleep
+# before reading it assumed the worker had started, a Python process
+# importing psycopg, and tried to connect by then: on a loaded machine it
+# had not, had said nothing, and took a SIGTERM before its handler was set.)
+sub log_says
+{
+	my ($log, $re) = @_;
+	for (1 .. 600)
+	{
+		return 1 if -e $log && slurp_file($log) =~ $re;
+		usleep(100_000);
+	}
+	return 0;
+}
+my $cannot_connect = qr/cannot connect \([^\n]*\): trying again, backing off up to 10 s\n/;
 
 sql(q{
     CREATE EXTENSION stategraph;
@@ -47,11 +63,12 @@ $node->stop('immediate');
 
 # --- started with the server down: waits for it, then works ------------------
 my ($w, $log) = start_worker($dsn, queues => ['q179'], env => { SG_NAP => '0.05' });
-sleep 3;
+ok(log_says($log, $cannot_connect), 'started with the server down, the worker says it cannot connect');
+sleep 3;    # (its tries again, backing off 1 s, then 2 s)
 ok(waitpid($w, WNOHANG) == 0, 'started with the server down, the worker keeps running');
 my $text = slurp_file($log);
 unlike($text, qr/Traceback/, '... without an exception');
-my @said = $text =~ /cannot connect \([^\n]*\): trying again, backing off up to 10 s\n/g;
+my @said = $text =~ /$cannot_connect/g;
 is(scalar(@said), 1, '... and says once that it cannot connect');
 
 $node->start;
@@ -65,7 +82,8 @@ unlink $log;
 # --- SIGTERM while it waits for the server: exits 0 at once ------------------
 $node->stop('fast');
 ($w, $log) = start_worker($dsn, queues => ['q179']);
-sleep 3;    # backing off by now
+ok(log_says($log, $cannot_connect), 'started with the server down again: it cannot connect, and backs off');
+sleep 1;    # backing off by now
 my $t0 = time();
 is(stop_worker($w, 'TERM'), 0, 'SIGTERM while it waits for the server: exit 0');
 ok(time() - $t0 < 3, '... at once, not after its back-off');
