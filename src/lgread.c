@@ -18,6 +18,10 @@
  * (triggers, inputs, Send tasks) left out of `values`, and `next` worked
  * out from the checkpoint's versions as LangGraph's getState does.
  *
+ * A read runs under one snapshot; a change to roles taken in midway that
+ * hides the thread from it (a rename, a revoke) fails it with 42501, not
+ * with the XX001 of a missing row (lg_read_roles_seen below).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -25,15 +29,41 @@
 #include "stategraph.h"
 #include "lgsaver.h"
 
+#include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "common/base64.h"
 #include "common/sha2.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonfuncs.h"
+#include "utils/rls.h"
 #include "utils/varlena.h"
+
+/*
+ * A change to roles during a read. Row-level security's stategraph.owned
+ * compares the owner of a row, as the read's snapshot has it, with
+ * CURRENT_USER and the memberships as the role catalogue has them when a
+ * statement runs, not as of the snapshot. A rename of the reader's role
+ * (with its sg_reassign_owned too: the snapshot still has the old name), or
+ * a revoke of its membership in the thread's owner, that this backend takes
+ * in during a read (it does when a statement first locks a table) hid the
+ * rows the read took after it: a value its checkpoint names was "missing"
+ * (XX001, test/fuzz/RESULTS.md: fuzzer renames), its pending writes were
+ * silently left out. Nothing was damaged: under its snapshot, the reader
+ * has lost the thread. So a read that has taken in a change to roles since
+ * it began (sg_roles_changes, thread_ids.c) and misses a row, or ends a
+ * checkpoint, asks whether it still sees the thread under its snapshot, and
+ * if not fails with 42501 (lg_check_still_readable), as a step does on a
+ * thread lost meanwhile (sg_refuse_lost_write); a change that hides nothing
+ * costs one index probe per checkpoint, none without a change. Read again
+ * (in a new transaction under REPEATABLE READ), the thread is seen as the
+ * change left it: the renamed role's once reassigned (isolation
+ * lg_read_role_renamed).
+ */
+static uint64 lg_read_roles_seen = 0;	/* sg_roles_changes when the read began */
 
 /*
  * The reads of this file take a checkpoint, then the values and writes it
@@ -45,7 +75,10 @@
  */
 #define LG_READ_ONE_SNAPSHOT(call) \
 	do { \
+		uint64		roles_ = sg_roles_changes(); \
 		bool		was_ = sg_spi_reads_begin(); \
+		if (!was_) \
+			lg_read_roles_seen = roles_; \
 		PG_TRY(); \
 		{ \
 			call; \
@@ -63,6 +96,34 @@
  * Reading: values, writes, tuple documents
  * ---------------------------------------------------------------------------
  */
+
+/*
+ * 42501 when this backend took in a change to roles during the read and
+ * the caller no longer sees thread under the read's snapshot (see
+ * lg_read_roles_seen above); asked before a missing row is called damage
+ * (XX001) and after each checkpoint read. SPI must be connected.
+ */
+static void
+lg_check_still_readable(Datum thread)
+{
+	char	   *thread_id;
+	const char *me;
+
+	if (sg_roles_changes() == lg_read_roles_seen ||
+		check_enable_rls(sg_table_oid("lg_checkpoints"), InvalidOid, true) != RLS_ENABLED)
+		return;
+	thread_id = TextDatumGetCString(thread);
+	if (sg_lg_thread_visible(thread_id))
+		return;
+	me = GetUserNameFromId(GetUserId(), false);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may no longer read thread \"%s\"", me, thread_id),
+			 errdetail("Role \"%s\" no longer sees the thread's rows as the read's snapshot has them: "
+					   "the role was renamed, or its membership in the thread's owner revoked, during the read.", me),
+			 errhint("Read the thread again%s.",
+					 IsolationUsesXactSnapshot() ? " in a new transaction" : "")));
+}
 
 /* The base64 text of bytes. */
 static char *
@@ -223,10 +284,13 @@ lg_value_parts(Datum *k, const char *channel, const pg_uuid_t *writer, LGValueCa
 	}
 	sg_spi_cursor_close(portal);
 	if (!done)
+	{
+		lg_check_still_readable(k[0]);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("values of channel \"%s\" extended by %s are missing", channel, sg_uuid_to_cstring(writer)),
 				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
+	}
 	return parts;
 }
 
@@ -256,10 +320,13 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 	}
 	lg_run(LGP_BLOB_GET, k, NULL, 1);
 	if (SPI_processed == 0)
+	{
+		lg_check_still_readable(thread);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("value of channel \"%s\" written by %s is missing", channel, sg_uuid_to_cstring(writer)),
 				 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
+	}
 	tt = SPI_tuptable;
 	(void) lg_col(tt, 0, 2, &isnull);
 	if (isnull)
@@ -273,10 +340,13 @@ lg_append_value(StringInfo out, Datum thread, Datum ns, const char *channel, con
 			*type = lg_text_col(tt, 0, 4);
 			*bytes = isnull ? NULL : DatumGetByteaPP(b);
 			if (isnull || *type == NULL)
+			{
+				lg_check_still_readable(thread);	/* (the pending write it names, hidden) */
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("value of channel \"%s\" written by %s has neither JSON nor bytes", channel, sg_uuid_to_cstring(writer)),
 						 errdetail("A row of the LangGraph.js tables was changed or removed outside stategraph.")));
+			}
 			return false;
 		}
 		appendBinaryStringInfo(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
@@ -514,6 +584,7 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 		appendStringInfoChar(&out, ']');
 	}
 	appendStringInfoChar(&out, '}');
+	lg_check_still_readable(thread);	/* (writes hidden by a change to roles leave no gap) */
 	res = cstring_to_text_with_len(out.data, out.len);
 	pfree(out.data);
 	return res;
@@ -1037,6 +1108,7 @@ lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGV
 	values[9] = JsonbPGetDatum(interrupts);
 	values[10] = JsonbPGetDatum(meta);
 	values[11] = lg_col(tt, i, SNAP_CREATED, &nulls[11]);
+	lg_check_still_readable(thread);	/* as lg_tuple_json */
 	return heap_form_tuple(desc, values, nulls);
 }
 

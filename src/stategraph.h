@@ -812,6 +812,7 @@ extern void sg_refuse_thread_of_another_role(const char *thread_id, const char *
 											 const char *hint) pg_attribute_noreturn();	/* 42501 */
 extern char *sg_thread_other_owner(const char *thread_id);	/* below RLS */
 extern void sg_thread_refuse_in_creation(const char *thread_id);	/* 55P03, lock_wait off */
+extern uint64 sg_roles_changes(void);	/* grows with every change to roles seen */
 extern void sg_thread_check_still_writable(const char *thread_id);	/* 42501 after a membership revoked mid-call */
 extern void sg_refuse_lost_write(const char *thread_id, const char *owner) pg_attribute_noreturn();	/* 42501 */
 extern char *sg_task_owner_of_claim(const char *task_id, const pg_uuid_t *token);	/* below RLS */

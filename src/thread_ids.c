@@ -1056,18 +1056,19 @@ sg_thread_other_owner(const char *thread_id)
  */
 static LocalTransactionId roles_changed_in = InvalidLocalTransactionId;
 static Oid	roles_checked_as = InvalidOid;
+static uint64 roles_changes = 0;	/* changes seen since the callbacks were registered */
 
 static void
 roles_changed_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	roles_changed_in = MyProc->lxid;
+	roles_changes++;
 }
 
-void
-sg_thread_check_still_writable(const char *thread_id)
+static void
+register_roles_callbacks(void)
 {
 	static bool registered = false;
-	char	   *owner;
 
 	if (!registered)
 	{
@@ -1075,6 +1076,28 @@ sg_thread_check_still_writable(const char *thread_id)
 		CacheRegisterSyscacheCallback(AUTHOID, roles_changed_callback, (Datum) 0);
 		registered = true;
 	}
+}
+
+/*
+ * A number that grows whenever this backend takes in a change to roles or
+ * memberships (any role's: a rename, a revoke, a new role; or a reset of
+ * the caches), from the first call on: a reader compares it before and
+ * after to learn whether row-level security may have changed its mind in
+ * between (lgread.c, lg_check_still_readable).
+ */
+uint64
+sg_roles_changes(void)
+{
+	register_roles_callbacks();
+	return roles_changes;
+}
+
+void
+sg_thread_check_still_writable(const char *thread_id)
+{
+	char	   *owner;
+
+	register_roles_callbacks();
 	/*
 	 * A revoke another session committed during the step is seen now, not
 	 * when the insert locks its table (then row-level security saw it and
