@@ -122,13 +122,19 @@ END $user_triggers$;
 CREATE FUNCTION stategraph.owned(owner name) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN owner OPERATOR(pg_catalog.=) CURRENT_USER
-        OR pg_catalog.pg_has_role(CURRENT_USER,
-                                  pg_catalog.to_regrole(pg_catalog.quote_ident(owner::pg_catalog.text))::pg_catalog.oid,
+        OR pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner::pg_catalog.text))::pg_catalog.oid,
                                   'MEMBER') IS TRUE;
 /*
  * (No sub-select in the body: the planner inlines the function into every
  * policy, instead of calling it once per row; to_regrole is NULL for a
- * dropped role, and pg_has_role of NULL is NULL, so such rows are nobody's.)
+ * dropped role, and pg_has_role of NULL is NULL, so such rows are nobody's.
+ * pg_has_role's two-argument form takes the current role by its OID: the
+ * three-argument one, given CURRENT_USER, looked the current role up by
+ * the name CURRENT_USER gave, which a backend that has not yet taken in a
+ * rename of the role still gives as the old one, and the role catalogue no
+ * longer has: a read of rows the rename's sg_reassign_owned had given to
+ * the new name failed with 42704 "role ... does not exist", isolation
+ * read_role_renamed.)
  */
 
 /*

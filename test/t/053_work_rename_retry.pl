@@ -8,7 +8,12 @@
 # what a worker does: the step is rolled back, the run is due again at
 # once (its attempt grows, its failures do not), and sg_work takes it
 # again as the new name, so the run succeeds and every step's effect is
-# there once.
+# there once. Since stategraph.owned asks pg_has_role for the current role
+# by OID (the failure here was its lookup of CURRENT_USER's old name:
+# 'role "carol" does not exist'), that step no longer fails: it goes on as
+# the renamed role, whose rows it writes, and is not taken again
+# (isolation read_role_renamed; test/t/066_work_rename_node_error keeps a
+# step that fails for a rename, taken again).
 # No preload: only CALL sg_work executes runs here.
 use strict;
 use warnings;
@@ -55,10 +60,10 @@ $work->finish;
 is($err, '', 'CALL sg_work ends without error');
 is($node->safe_psql('postgres', qq{SELECT status || ' ' || owner || ' ' || failures FROM stategraph.runs WHERE run_id = '$run'}),
 	'success carol2 0', 'the run succeeded, as the new name, with no failure counted');
-cmp_ok($node->safe_psql('postgres', qq{SELECT attempt FROM stategraph.runs WHERE run_id = '$run'}), '>', 1,
-	'the step that failed for the rename was taken again (its attempt grew)');
+is($node->safe_psql('postgres', qq{SELECT attempt FROM stategraph.runs WHERE run_id = '$run'}), 1,
+	'the step that ran across the rename went on, not failed and taken again');
 is($node->safe_psql('postgres', q{SELECT string_agg(i::text, ',' ORDER BY i) FROM effects}), '0,1,2,3',
-	'each step\'s effect is there once (the failed step was rolled back)');
+	'each step\'s effect is there once');
 is($node->safe_psql('postgres', q{SELECT owner || ' ' || status FROM stategraph.threads WHERE thread_id = 'c-1'}),
 	'carol2 done', 'the thread belongs to the new name');
 
