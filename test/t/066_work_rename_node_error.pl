@@ -38,6 +38,10 @@ $node->safe_psql('postgres', q{
             RAISE EXCEPTION 'node failed while its role was renamed';
         END IF;
         INSERT INTO effects VALUES ((state->>'i')::int);
+        IF (state->>'i')::int = 2 THEN    -- the third step waits at the test's gate (lock 4066)
+            PERFORM pg_advisory_lock_shared(4066);
+            PERFORM pg_advisory_unlock_shared(4066);
+        END IF;
         PERFORM pg_sleep(1);
         RETURN jsonb_build_object('i', (state->>'i')::int + 1);
     END $$;
@@ -49,6 +53,8 @@ $node->safe_psql('postgres', q{
     SELECT sg_add_conditional_edges('loop', 'work', 'more(jsonb)', '["work", "__end__"]');
     SELECT sg_compile('loop');
 });
+my $gate = $node->background_psql('postgres');
+$gate->query_safe('SELECT pg_advisory_lock(4066)');
 my $run = $node->safe_psql('postgres',
 	q{SET ROLE carol; SELECT sg_submit('loop', '{"i": 0}', 'c-1')});
 
@@ -58,19 +64,24 @@ my $work = IPC::Run::start(
 	  '-c', 'SET application_name = work_session', '-c', 'CALL sg_work()' ],
 	'>', \$out, '2>', \$err);
 
-# during the second step: the rename, its reassign (which waits for the
-# step's thread row) and the row that makes the next node fail, committed
-# together; the third step waits for them
-ok($node->poll_query_until('postgres', q{SELECT count(*) >= 2 FROM effects}),
-	'the run took its first steps');
-my $admin = $node->background_psql('postgres');
-$admin->query_safe('BEGIN');
-$admin->query_safe('ALTER ROLE carol RENAME TO carol2');
-$admin->query_safe('INSERT INTO renamed VALUES (now())');
-is($admin->query_safe(q{SELECT sg_reassign_owned('carol', 'carol2')}), 2,
-	'the reassign moved the thread and the run');
-$admin->query_safe('COMMIT');
-$admin->quit;
+# during the third step: the rename, its reassign and the row that makes
+# the next node fail, committed together. The third step waits at a gate
+# the test opens once they committed (on a loaded machine the run could
+# otherwise end before the reassign came)
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 2 FROM effects WHERE EXISTS (SELECT FROM pg_stat_activity WHERE query = 'CALL sg_work()' AND wait_event = 'advisory')}),
+	'the run took two steps, and waits at the gate in its third');
+my ($aout, $aerr) = ('', '');
+my $admin = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres') . ' application_name=admin',
+	  '-c', 'BEGIN', '-c', 'ALTER ROLE carol RENAME TO carol2', '-c', 'INSERT INTO renamed VALUES (now())',
+	  '-c', q{SELECT sg_reassign_owned('carol', 'carol2')}, '-c', 'COMMIT' ],
+	'>', \$aout, '2>', \$aerr);
+$admin->finish;
+is($aerr, '', 'the rename and its reassign committed during the third step');
+is($aout, "2\n", 'the reassign moved the thread and the run');
+$gate->query_safe('SELECT pg_advisory_unlock(4066)');
+$gate->quit;
 
 $work->finish;
 unlike($err, qr/ERROR/, 'CALL sg_work ends without error');
