@@ -440,18 +440,36 @@ thread_from_result(void)
  * locks FOR UPDATE (to_delete): locking for no key first, its DELETE
  * would wait for such a reference while holding the row, and a write of
  * the thread by the referencing transaction would then deadlock with it.
+ *
+ * sg_export_thread locks FOR SHARE (FETCH_SHARE): until its transaction
+ * ends no writer, delete or prune gets in, so what it returned stays the
+ * thread's state, but another export, an sg_fork of the thread and an
+ * import of a fork linked to it (its share lock of the source's row,
+ * portable.c) go on. Locking FOR NO KEY UPDATE, two transactions that
+ * each exported a thread and then imported a fork of the other's
+ * deadlocked (isolation export_import_crossed).
  */
-static SGThread *
-thread_fetch_locked(const char *thread_id, bool lock, bool to_delete, bool wait, bool *busy)
+typedef enum FetchMode
 {
-	static SPIPlanPtr plan[5];
+	FETCH_PLAIN,				/* no lock */
+	FETCH_WRITE,				/* FOR NO KEY UPDATE */
+	FETCH_DELETE,				/* FOR UPDATE */
+	FETCH_SHARE					/* FOR SHARE */
+} FetchMode;
+
+static SGThread *
+thread_fetch_in_mode(const char *thread_id, FetchMode fmode, bool wait, bool *busy)
+{
+	static SPIPlanPtr plan[7];
 	static SPIPlanPtr exists_plan;
-	static const char *const clause[5] = {
-		"", "FOR NO KEY UPDATE", "FOR NO KEY UPDATE SKIP LOCKED", "FOR UPDATE", "FOR UPDATE SKIP LOCKED"
+	static const char *const clause[7] = {
+		"", "FOR NO KEY UPDATE", "FOR NO KEY UPDATE SKIP LOCKED", "FOR UPDATE", "FOR UPDATE SKIP LOCKED",
+		"FOR SHARE", "FOR SHARE SKIP LOCKED"
 	};
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
-	int			i = !lock ? 0 : (to_delete ? 3 : 1) + (wait ? 0 : 1);
+	bool		lock = fmode != FETCH_PLAIN;
+	int			i = !lock ? 0 : (fmode == FETCH_WRITE ? 1 : fmode == FETCH_DELETE ? 3 : 5) + (wait ? 0 : 1);
 	SGThread   *th;
 
 	sg_spi_prepare(&plan[i], psprintf("SELECT " THREAD_COLUMNS " FROM stategraph.threads "
@@ -473,6 +491,13 @@ thread_fetch_locked(const char *thread_id, bool lock, bool to_delete, bool wait,
 	if (lock)
 		sg_thread_lock_settled(thread_id);
 	return th;
+}
+
+static SGThread *
+thread_fetch_locked(const char *thread_id, bool lock, bool to_delete, bool wait, bool *busy)
+{
+	return thread_fetch_in_mode(thread_id, !lock ? FETCH_PLAIN : to_delete ? FETCH_DELETE : FETCH_WRITE,
+								wait, busy);
 }
 
 SGThread *
@@ -570,6 +595,28 @@ SGThread *
 sg_thread_fetch_required(const char *thread_id, bool for_update)
 {
 	return thread_fetch_required_mode(thread_id, for_update, false);
+}
+
+/*
+ * The row of a thread that must exist, locked FOR SHARE (thread_fetch_in_mode:
+ * sg_export_thread), waiting for a writer unless stategraph.lock_wait is off.
+ */
+SGThread *
+sg_thread_fetch_shared(const char *thread_id)
+{
+	bool		busy;
+	SGThread   *th = thread_fetch_in_mode(thread_id, FETCH_SHARE, sg_lock_wait, &busy);
+
+	if (busy)
+		sg_refuse_busy_thread(thread_id, NULL);
+	if (th == NULL)
+	{
+		sg_refuse_lg_thread(thread_id);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("thread \"%s\" does not exist", thread_id)));
+	}
+	return th;
 }
 
 /* The row of a thread that must exist, locked FOR UPDATE: the caller deletes it. */

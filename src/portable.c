@@ -243,12 +243,16 @@ sg_export_thread(PG_FUNCTION_ARGS)
 		PG_RETURN_JSONB_P(result);
 	}
 	/*
-	 * A consistent copy: no writer in between. A read-only transaction (a
-	 * partition being moved, see the router) cannot lock rows, and has no
-	 * writer to fear once the calls before it have ended.
+	 * A consistent copy: no writer in between, nor after until the
+	 * transaction ends (the row FOR SHARE: other exports, forks and imports
+	 * linked to the thread are not held off; checkpoint.c,
+	 * thread_fetch_in_mode). A read-only transaction (a partition being
+	 * moved, see the router) cannot lock rows, and has no writer to fear
+	 * once the calls before it have ended.
 	 */
 	sg_lock_thread(thread_id, false);
-	result = export_locked(sg_thread_fetch_required(thread_id, !XactReadOnly));
+	result = export_locked(XactReadOnly ? sg_thread_fetch_required(thread_id, false)
+						   : sg_thread_fetch_shared(thread_id));
 	sg_thread_lock_settled(thread_id);
 	sg_spi_finish();
 	PG_RETURN_JSONB_P(result);

@@ -293,6 +293,7 @@ extern void sg_refuse_busy_thread(const char *thread_id, const char *detail) pg_
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_for_delete(const char *thread_id);
+extern SGThread *sg_thread_fetch_shared(const char *thread_id);
 extern SGThread *sg_thread_fetch_locked(const char *thread_id, bool lock, bool wait, bool *busy);
 
 /* A thread's row locked without waiting (checkpoint.c): by us, by another transaction, no row, or not asked which. */
