@@ -449,64 +449,73 @@ lock_for_update(const char *thread_id, const pg_uuid_t *base)
 	}
 }
 
-/* One try of lock_for_update_rows (an SGSubxactFn): kept when it holds both rows. */
-typedef struct UpdateRowsTry
+/* What lock_for_update_rows locks: the updated thread, its base, and the source lock_for_update found. */
+typedef struct UpdateRows
 {
-	Datum		ids;			/* text[]: the updated thread and its source */
-	char	   *busy;			/* the one another transaction holds (NULL: none) */
-} UpdateRowsTry;
+	const char *thread_id;
+	const pg_uuid_t *base;
+	char	   *source;
+} UpdateRows;
 
 /*
- * Both rows without waiting. With stategraph.lock_wait off a held one is
- * not waited for: the try is kept, and sg_thread_fetch then says it is busy.
+ * One try of lock_for_update_rows (an SGRowsTryFn): both rows without
+ * waiting. With stategraph.lock_wait off a held one is not waited for:
+ * the try is kept, and sg_thread_fetch then says it is busy.
+ */
+static char *
+update_rows_try(void *arg, SGRowMode *mode)
+{
+	UpdateRows *u = (UpdateRows *) arg;
+	char	   *both[2] = {(char *) u->thread_id, u->source};
+	char	   *busy = sg_try_lock_rows(sg_text_array(both, 2), SG_ROW_FOR_NO_KEY_UPDATE);
+
+	*mode = SG_ROW_FOR_NO_KEY_UPDATE;
+	return sg_lock_wait ? busy : NULL;
+}
+
+/*
+ * The two threads' locks (an SGThreadLocksFn): let go of both, or take
+ * them again with lock_for_update, which finds the checkpoint's thread
+ * anew; none now (false) ends the tries, the source then NULL.
  */
 static bool
-update_rows_try(void *arg)
+update_locks(void *arg, bool take)
 {
-	UpdateRowsTry *t = (UpdateRowsTry *) arg;
+	UpdateRows *u = (UpdateRows *) arg;
 
-	t->busy = sg_try_lock_rows(t->ids, SG_ROW_FOR_NO_KEY_UPDATE);
-	return t->busy == NULL || !sg_lock_wait;
+	if (take)
+	{
+		u->source = lock_for_update(u->thread_id, u->base);
+		return u->source != NULL;
+	}
+	sg_unlock_thread(u->source, false);
+	sg_unlock_thread(u->thread_id, false);
+	return true;
 }
 
 /*
  * lock_for_update, then, when the update forks from another thread, the
- * two threads' rows taken apart (retention.c, "Rows taken apart"), the
- * thread locks included: a try holds both locks and takes both rows
- * without waiting; if one is busy, it lets go of the rows and of both
- * locks, waits for that row holding nothing of the two threads, lets it
- * go, and starts over from the locks. Waiting for a row with the locks
- * held, the update deadlocked with sg_import_thread(sg_export_thread(t),
- * s), whose export held t's row and whose import waited for s's lock
- * (isolation export_update_import): a transaction that holds a thread's
- * row may take its lock again for its next call, so the update waits for
- * no row while it holds a thread's lock. Returns the source, as
- * lock_for_update; its locks are then held, and both rows.
+ * two threads' rows taken apart (retention.c, "Rows taken apart",
+ * sg_lock_rows_apart), the thread locks included: a try holds both locks
+ * and takes both rows without waiting; if one is busy, it lets go of the
+ * rows and of both locks, waits for that row holding nothing of the two
+ * threads, lets it go, and starts over from the locks. Waiting for a row
+ * with the locks held, the update deadlocked with
+ * sg_import_thread(sg_export_thread(t), s), whose export held t's row and
+ * whose import waited for s's lock (isolation export_update_import): a
+ * transaction that holds a thread's row may take its lock again for its
+ * next call, so the update waits for no row while it holds a thread's
+ * lock. Returns the source, as lock_for_update; its locks are then held,
+ * and both rows.
  */
 static char *
 lock_for_update_rows(const char *thread_id, const pg_uuid_t *base)
 {
-	for (;;)
-	{
-		char	   *source = lock_for_update(thread_id, base);
-		char	   *both[2] = {(char *) thread_id, source};
-		UpdateRowsTry t;
-		ErrorData  *edata;
+	UpdateRows	u = {thread_id, base, NULL};
 
-		if (source == NULL)
-			return NULL;
-		t.ids = sg_text_array(both, 2);
-		t.busy = NULL;
-		edata = sg_spi_subxact(update_rows_try, &t);
-		if (edata != NULL)
-			ReThrowError(edata);
-		if (t.busy == NULL || !sg_lock_wait)
-			return source;
-		sg_unlock_thread(source, false);
-		sg_unlock_thread(thread_id, false);
-		sg_wait_for_thread_row(t.busy, SG_ROW_FOR_NO_KEY_UPDATE);
-		CHECK_FOR_INTERRUPTS();
-	}
+	if (update_locks(&u, true))
+		sg_lock_rows_apart(update_rows_try, &u, update_locks, &u);
+	return u.source;
 }
 
 /* sg_update_state's work, with thread_id held (sg_hold_updating_thread). */

@@ -19,7 +19,7 @@
  * the forks of one thread come in no order that suits both a delete of
  * that thread and a delete of one of its forks. So sg_delete_thread,
  * sg_prune of one thread and that sg_update_state take their rows apart
- * (lock_rows_apart, and branch.c's lock_for_update_rows: "Rows taken
+ * (sg_lock_rows_apart, also for branch.c's lock_for_update_rows: "Rows taken
  * apart" below): all of them without waiting, and if one is busy, none:
  * the try is rolled back, and they wait for that row alone, their thread
  * locks let go meanwhile, before the next try. They never wait for a row
@@ -629,7 +629,7 @@ cancel_stepped_runs(const char *thread_id)
  * which the transaction holding its own row could ask for next
  * (sg_import_thread(sg_export_thread(t), s), isolation
  * export_update_import). A delete or prune of one thread lets go of that
- * thread's lock in the same way (lock_rows_apart's thread_id): it waited
+ * thread's lock in the same way (one_thread_lock): it waited
  * for a fork's row holding it, and the transaction holding that row could
  * ask for it next (sg_import_thread(sg_export_thread(f), x) against a
  * delete of x, isolation delete_export_fork_import). Such a wait is in a
@@ -638,7 +638,17 @@ cancel_stepped_runs(const char *thread_id)
  * after the first follows a wait that ends only when the transaction that
  * held the row has ended (or let it go), so every retry follows another
  * transaction's progress, and statement_timeout and lock_timeout bound
- * the waits as any other.
+ * the waits as any other. The rule is one function, sg_lock_rows_apart,
+ * with the thread locks to let go of and take again as a callback (the
+ * update's finds its source anew). An import's share lock of a fork's
+ * source (portable.c, store) is not taken apart: it waits for a writer of
+ * the source alone, an export locking its row FOR SHARE (checkpoint.c),
+ * so two transactions that each exported a thread and then imported a
+ * fork of the other's no longer wait for each other (they deadlocked
+ * when an export locked FOR NO KEY UPDATE: isolation
+ * export_import_crossed); a writer of the source that asks for the
+ * import's thread next is one transaction changing two threads one call
+ * after another (README, "Concurrency").
  * ---------------------------------------------------------------------------
  */
 
@@ -671,7 +681,7 @@ sg_try_lock_rows(Datum ids, SGRowMode mode)
 	return sg_spi_execute(plan[mode], values, NULL, 1) > 0 ? sg_spi_text(0, SG_SOLE_COLUMN) : NULL;
 }
 
-/* One try of lock_rows_apart, as an SGSubxactFn: kept when it has every row. */
+/* One try of sg_lock_rows_apart, as an SGSubxactFn: kept when it has every row. */
 typedef struct RowsTry
 {
 	SGRowsTryFn fn;
@@ -724,13 +734,20 @@ sg_wait_for_thread_row(const char *thread_id, SGRowMode mode)
 
 /*
  * Take the rows fn's tries lock, none of them waited for while holding
- * another (see above). thread_id: the thread whose lock the caller holds,
- * let go while a busy row is waited for (in a subtransaction of its own,
- * rolled back: the one wait, holding no row of the set) and taken again
- * before the next try, which finds everything anew under it.
+ * another or a thread's lock (see above): the rule, written once for
+ * every writer that takes its rows apart. The caller holds the thread
+ * locks of its rows; each try, in a subtransaction, locks rows without
+ * waiting and is kept when it returns NULL (it has them all, or it
+ * leaves a busy one for the caller to refuse, with stategraph.lock_wait
+ * off); when it names a busy row it is rolled back, letting go of every
+ * row it took, locks(locks_arg, false) lets go of the thread locks, the
+ * row is waited for alone (in a subtransaction of its own, rolled back:
+ * let go once free), and locks(locks_arg, true) takes them again before
+ * the next try, which finds everything anew under them; false from it
+ * ends the tries (nothing left to lock: the caller looks why).
  */
-static void
-lock_rows_apart(SGRowsTryFn fn, void *arg, const char *thread_id)
+void
+sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks_arg)
 {
 	RowsTry		t = {fn, arg, NULL, SG_ROW_FOR_NO_KEY_UPDATE};
 	ErrorData  *edata;
@@ -742,11 +759,23 @@ lock_rows_apart(SGRowsTryFn fn, void *arg, const char *thread_id)
 			ReThrowError(edata);
 		if (t.busy == NULL)
 			return;
-		sg_unlock_thread(thread_id, false);
+		(void) locks(locks_arg, false);
 		sg_wait_for_thread_row(t.busy, t.mode);
 		CHECK_FOR_INTERRUPTS();
-		sg_lock_thread(thread_id, false);
+		if (!locks(locks_arg, true))
+			return;
 	}
+}
+
+/* The thread locks of a delete or prune of one thread (an SGThreadLocksFn): that thread's. */
+static bool
+one_thread_lock(void *thread_id, bool take)
+{
+	if (take)
+		sg_lock_thread((const char *) thread_id, false);
+	else
+		sg_unlock_thread((const char *) thread_id, false);
+	return true;
 }
 
 /*
@@ -817,7 +846,7 @@ delete_rows_try(void *arg, SGRowMode *mode)
  * next (sg_import_thread(sg_export_thread(fork), thread_id), or a write of
  * the thread: isolation delete_export_fork_import). The caller holds the
  * thread's lock: let go while a busy row is waited for, and taken again
- * before the next try (lock_rows_apart); waiting with it, the delete was
+ * before the next try (sg_lock_rows_apart); waiting with it, the delete was
  * in that cycle (40P01). Each try does again what the delete does under
  * the lock before its row, its stepped runs cancelled (runs), in the try:
  * a try rolled back lets them go too, and a task of a waiting run done
@@ -857,7 +886,7 @@ lock_delete_rows(const char *thread_id, bool runs)
 														  "AND c.parent_thread OPERATOR(pg_catalog.=) $1",
 														  1, args)));
 	}
-	lock_rows_apart(delete_rows_try, &d, thread_id);
+	sg_lock_rows_apart(delete_rows_try, &d, one_thread_lock, (void *) thread_id);
 }
 
 /*
@@ -1208,7 +1237,7 @@ prune_rows_try(void *arg, SGRowMode *mode)
  * for the other, a deadlock (40P01; isolation prune_import_fork). The
  * prune still waits for a busy fork, and still detaches them all. The
  * caller holds the thread's lock: let go while a busy row is waited for
- * and taken again before the next try (lock_rows_apart), since whoever
+ * and taken again before the next try (sg_lock_rows_apart), since whoever
  * holds a fork's row may ask for it next (sg_import_thread of the fork's
  * export into thread_id: isolation delete_export_fork_import, 40P01 while
  * the prune waited with it); a writer of the thread, or a run, may come in
@@ -1226,7 +1255,7 @@ lock_prune_rows(const char *thread_id, Interval *older_than, int keep_last)
 {
 	PruneRows	p = {thread_id, older_than, keep_last, NULL};
 
-	lock_rows_apart(prune_rows_try, &p, thread_id);
+	sg_lock_rows_apart(prune_rows_try, &p, one_thread_lock, (void *) thread_id);
 	return p.ids;
 }
 

@@ -482,9 +482,11 @@ extern bool sg_sweep_delete_thread(void *thread_id);	/* an SGSubxactFn */
  * Thread rows that no one order fits (retention.c, "Rows taken apart"): a
  * try locks them without waiting (sg_try_lock_rows) and returns the id of
  * one another transaction holds, and in *mode the lock it wants (NULL: it
- * has them all); the caller rolls such a try back, waits for that one row
- * holding none of the others (nor its threads' locks), and tries again
- * (retention.c's lock_rows_apart, branch.c's lock_for_update_rows).
+ * has them all); sg_lock_rows_apart rolls such a try back, waits for that
+ * one row holding none of the others nor the threads' locks (let go and
+ * taken again by an SGThreadLocksFn: take false lets go, take true takes
+ * them again and says whether to go on), and tries again (retention.c's
+ * delete and prune of one thread, branch.c's lock_for_update_rows).
  */
 typedef enum SGRowMode
 {
@@ -492,6 +494,8 @@ typedef enum SGRowMode
 	SG_ROW_FOR_UPDATE			/* a delete's */
 } SGRowMode;
 typedef char *(*SGRowsTryFn) (void *arg, SGRowMode *mode);
+typedef bool (*SGThreadLocksFn) (void *arg, bool take);
+extern void sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks_arg);
 extern char *sg_try_lock_rows(Datum ids, SGRowMode mode);
 extern void sg_wait_for_thread_row(const char *thread_id, SGRowMode mode);
 extern bool sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
