@@ -589,7 +589,8 @@ keeps_missing_owner(Jsonb *data)
  * without the writes that name the nodes that ran last), in a thread of
  * the import's owner (another owner may not see the import, and could not
  * detach it when it deletes or prunes its thread: branch.c). The source's
- * row is share-locked until the import commits, as sg_fork locks it: a
+ * row is share-locked until the import commits (lock_fork_sources took it
+ * already, not waiting while it held the thread's lock), as sg_fork locks it: a
  * concurrent sg_delete_thread or sg_prune of it, which lists the forks to
  * detach, waits for the import and sees its rows, or the import waits and
  * finds the checkpoint gone. FOR SHARE, not FOR KEY SHARE: a prune locks
@@ -711,6 +712,85 @@ hold_owner(Jsonb *data)
 					   JsonbPGetDatum(data), sg_role_hold_may_wait());
 }
 
+/* One try of lock_fork_sources (an SGRowsTryFn). */
+typedef struct ForkSources
+{
+	Jsonb	   *data;
+	const char *thread_id;
+} ForkSources;
+
+static char *
+fork_sources_try(void *arg, SGRowMode *mode)
+{
+	static SPIPlanPtr plan;
+	static SPIPlanPtr visitor_plan;
+	ForkSources *f = (ForkSources *) arg;
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		values[2] = {JsonbPGetDatum(f->data), CStringGetTextDatum(f->thread_id)};
+	bool		isnull;
+	Datum		ids;
+
+	/* one index probe per fork row (OFFSET 0: not hashed, as in store) */
+#define SOURCES_SQL(owner) \
+	"SELECT pg_catalog.array_agg(DISTINCT l.thread_id) " \
+	"FROM pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) 'checkpoints') " \
+	"  AS x(parent_id pg_catalog.uuid, parent_thread pg_catalog.text), " \
+	"LATERAL (SELECT st.thread_id FROM stategraph.threads st " \
+	"  WHERE st.thread_id OPERATOR(pg_catalog.=) x.parent_thread " \
+	"  AND st.owner OPERATOR(pg_catalog.=) (SELECT " owner " FROM (SELECT $1 OPERATOR(pg_catalog.->) 'thread' AS t) s) " \
+	"  AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) st.thread_id " \
+	"              AND c.checkpoint_id OPERATOR(pg_catalog.=) x.parent_id) OFFSET 0) l " \
+	"WHERE x.parent_thread OPERATOR(pg_catalog.<>) $2"
+	if (keeps_missing_owner(f->data))
+		sg_spi_prepare(&visitor_plan, SOURCES_SQL(VISITOR_OWNER), 2, types);
+	else
+		sg_spi_prepare(&plan, SOURCES_SQL(IMPORT_OWNER), 2, types);
+	sg_spi_execute(keeps_missing_owner(f->data) ? visitor_plan : plan, values, NULL, 1);
+	ids = sg_spi_datum(0, SG_SOLE_COLUMN, &isnull);
+	*mode = SG_ROW_FOR_SHARE;
+	return sg_try_lock_rows(isnull ? (Datum) 0 : ids, SG_ROW_FOR_SHARE);
+}
+
+/*
+ * Share-lock the rows of the threads the export's fork rows stay linked to
+ * (store's links: the checkpoint a fork row starts from exists there, in a
+ * thread of the import's owner), before store, whose statement then finds
+ * them held already. The caller holds thread_id's lock, and the rows are
+ * taken apart (retention.c, "Rows taken apart"): a busy one, a writer's of
+ * the source, is waited for with the lock let go, and the lock taken again
+ * before the next try. Waiting with it, the import deadlocked with a
+ * transaction that had written the source and then asked for thread_id
+ * (an import or sg_fork into it; isolation export_import_crossed). An
+ * export of the source (FOR SHARE, checkpoint.c) is not waited for.
+ */
+static void
+lock_fork_sources(Jsonb *data, const char *thread_id)
+{
+	ForkSources f = {data, thread_id};
+	Jsonb	   *fork_writes = sg_jsonb_get(data, "fork_writes");
+
+	/*
+	 * An export of a thread with no fork row has no fork_writes (export_locked):
+	 * nothing to lock, and no subtransaction (TAP 094_import_many's
+	 * thousands of imports in one transaction). One that has fork rows all
+	 * the same (made by hand) is share-locked by store, as before.
+	 */
+	if (fork_writes == NULL || !sg_jsonb_is_object(fork_writes))
+		return;
+	sg_lock_rows_apart(fork_sources_try, &f, sg_one_thread_lock, (void *) thread_id);
+}
+
+/* 42710 for an import onto a thread that exists (its lock held). */
+static void
+refuse_existing(const char *thread_id)
+{
+	if (sg_thread_fetch(thread_id, true) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("thread \"%s\" already exists", thread_id),
+				 errhint("Import under a new thread id, or delete the thread first.")));
+}
+
 /*
  * sg_import_thread(data, thread_id DEFAULT NULL): store an export under its
  * own thread id, or under thread_id; returns the thread id.
@@ -740,11 +820,9 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	sg_check_length(thread_id ? thread_id : "", "thread name", "Names");
 	hold_owner(data);
 	sg_lock_thread(thread_id, false);
-	if (sg_thread_fetch(thread_id, true) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("thread \"%s\" already exists", thread_id),
-				 errhint("Import under a new thread id, or delete the thread first.")));
+	refuse_existing(thread_id);
+	lock_fork_sources(data, thread_id);
+	refuse_existing(thread_id); /* (the lock let go if it waited) */
 	claimed = sg_thread_id_claim_not_lg(thread_id);	/* held until stored (thread_ids.c) */
 	sg_thread_id_check_new(thread_id, false);	/* nor another role's, nor a LangGraph.js thread's */
 	sg_state_cache_forget(thread_id);

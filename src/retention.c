@@ -629,7 +629,7 @@ cancel_stepped_runs(const char *thread_id)
  * which the transaction holding its own row could ask for next
  * (sg_import_thread(sg_export_thread(t), s), isolation
  * export_update_import). A delete or prune of one thread lets go of that
- * thread's lock in the same way (one_thread_lock): it waited
+ * thread's lock in the same way (sg_one_thread_lock): it waited
  * for a fork's row holding it, and the transaction holding that row could
  * ask for it next (sg_import_thread(sg_export_thread(f), x) against a
  * delete of x, isolation delete_export_fork_import). Such a wait is in a
@@ -640,20 +640,22 @@ cancel_stepped_runs(const char *thread_id)
  * transaction's progress, and statement_timeout and lock_timeout bound
  * the waits as any other. The rule is one function, sg_lock_rows_apart,
  * with the thread locks to let go of and take again as a callback (the
- * update's finds its source anew). An import's share lock of a fork's
- * source (portable.c, store) is not taken apart: it waits for a writer of
- * the source alone, an export locking its row FOR SHARE (checkpoint.c),
- * so two transactions that each exported a thread and then imported a
- * fork of the other's no longer wait for each other (they deadlocked
- * when an export locked FOR NO KEY UPDATE: isolation
- * export_import_crossed); a writer of the source that asks for the
- * import's thread next is one transaction changing two threads one call
- * after another (README, "Concurrency").
+ * update's finds its source anew). sg_import_thread share-locks the
+ * rows of the threads its fork rows stay linked to (portable.c,
+ * lock_fork_sources): apart too, its new thread's lock let go while it
+ * waits, since a transaction that wrote such a source may ask for that
+ * lock next. It waits for writers of the sources alone: an export locks
+ * its row FOR SHARE (checkpoint.c), so two transactions that each
+ * exported a thread and then imported a fork of the other's no longer
+ * wait for each other (they deadlocked when an export locked FOR NO KEY
+ * UPDATE, and letting go of the import's own locks could not help: the
+ * row in the cycle was an earlier call's; isolation
+ * export_import_crossed).
  * ---------------------------------------------------------------------------
  */
 
 /* The lock clauses of SGRowMode. */
-static const char *const row_clause[] = {"FOR NO KEY UPDATE", "FOR UPDATE"};
+static const char *const row_clause[] = {"FOR NO KEY UPDATE", "FOR UPDATE", "FOR SHARE"};
 
 /*
  * Lock the visible rows of the threads in ids (a text[] datum; 0: none)
@@ -767,9 +769,12 @@ sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks
 	}
 }
 
-/* The thread locks of a delete or prune of one thread (an SGThreadLocksFn): that thread's. */
-static bool
-one_thread_lock(void *thread_id, bool take)
+/*
+ * The lock of one thread, thread_id, as an SGThreadLocksFn: that of a
+ * delete or prune of one thread, and of an import's new thread (portable.c).
+ */
+bool
+sg_one_thread_lock(void *thread_id, bool take)
 {
 	if (take)
 		sg_lock_thread((const char *) thread_id, false);
@@ -886,7 +891,7 @@ lock_delete_rows(const char *thread_id, bool runs)
 														  "AND c.parent_thread OPERATOR(pg_catalog.=) $1",
 														  1, args)));
 	}
-	sg_lock_rows_apart(delete_rows_try, &d, one_thread_lock, (void *) thread_id);
+	sg_lock_rows_apart(delete_rows_try, &d, sg_one_thread_lock, (void *) thread_id);
 }
 
 /*
@@ -1255,7 +1260,7 @@ lock_prune_rows(const char *thread_id, Interval *older_than, int keep_last)
 {
 	PruneRows	p = {thread_id, older_than, keep_last, NULL};
 
-	sg_lock_rows_apart(prune_rows_try, &p, one_thread_lock, (void *) thread_id);
+	sg_lock_rows_apart(prune_rows_try, &p, sg_one_thread_lock, (void *) thread_id);
 	return p.ids;
 }
 

@@ -486,16 +486,19 @@ extern bool sg_sweep_delete_thread(void *thread_id);	/* an SGSubxactFn */
  * one row holding none of the others nor the threads' locks (let go and
  * taken again by an SGThreadLocksFn: take false lets go, take true takes
  * them again and says whether to go on), and tries again (retention.c's
- * delete and prune of one thread, branch.c's lock_for_update_rows).
+ * delete and prune of one thread, branch.c's lock_for_update_rows,
+ * portable.c's import: sg_one_thread_lock, the lock of one thread).
  */
 typedef enum SGRowMode
 {
 	SG_ROW_FOR_NO_KEY_UPDATE,	/* a writer's (thread_fetch_locked) */
-	SG_ROW_FOR_UPDATE			/* a delete's */
+	SG_ROW_FOR_UPDATE,			/* a delete's */
+	SG_ROW_FOR_SHARE			/* an import's of a fork's source (portable.c) */
 } SGRowMode;
 typedef char *(*SGRowsTryFn) (void *arg, SGRowMode *mode);
 typedef bool (*SGThreadLocksFn) (void *arg, bool take);
 extern void sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks_arg);
+extern bool sg_one_thread_lock(void *thread_id, bool take);
 extern char *sg_try_lock_rows(Datum ids, SGRowMode mode);
 extern void sg_wait_for_thread_row(const char *thread_id, SGRowMode mode);
 extern bool sg_lock_thread_submits(const char *thread_id, bool may_wait);	/* runs.c */
