@@ -19,7 +19,8 @@
  * the forks of one thread come in no order that suits both a delete of
  * that thread and a delete of one of its forks. So sg_delete_thread,
  * sg_prune of one thread and that sg_update_state take their rows apart
- * (sg_lock_rows_apart, also for branch.c's lock_for_update_rows: "Rows taken
+ * (sg_lock_rows_apart, also for branch.c's lock_for_update_rows and
+ * portable.c's share locks of an import's fork sources: "Rows taken
  * apart" below): all of them without waiting, and if one is busy, none:
  * the try is rolled back, and they wait for that row alone, their thread
  * locks let go meanwhile, before the next try. They never wait for a row
