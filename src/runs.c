@@ -2653,12 +2653,13 @@ roll_back_thread(RunRow *r)
 	 * the thread is free then) gets an image of its own first, as before
 	 * sg_prune or sg_delete_thread removes the checkpoint it starts at.
 	 */
-	run_sql(&start_plan,
-			"SELECT r.start_status, (SELECT pg_catalog.array_agg(c.checkpoint_id) FROM stategraph.checkpoints c "
-			"  WHERE c.thread_id OPERATOR(pg_catalog.=) r.thread_id "
-			"  AND (r.start_head IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.>) r.start_head)) "
-			"FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) $1",
-			1, types, values, NULL);
+	if (run_sql(&start_plan,
+				"SELECT r.start_status, (SELECT pg_catalog.array_agg(c.checkpoint_id) FROM stategraph.checkpoints c "
+				"  WHERE c.thread_id OPERATOR(pg_catalog.=) r.thread_id "
+				"  AND (r.start_head IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.>) r.start_head)) "
+				"FROM stategraph.runs r WHERE r.run_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL) != 1)
+		elog(ERROR, "background run %s to roll back is not visible to its role", r->id_text);	/* (execute_run checks the owner first) */
 	created = sg_spi_text(0, 1) == NULL;
 	ids = sg_spi_datum(0, 2, &isnull);
 	if (created)
@@ -2937,14 +2938,16 @@ static void run_failure_as_caller(ErrorData *edata);
  * again as the new name or the new owner. A worker does both once the
  * error raised here has reached it; CALL sg_work, whose caller must not
  * see the error, does them here, as the caller (the run's old role may
- * not see its row any more).
+ * not see its row any more). A stop about to run as an owner the run no
+ * longer has is taken again the same way (execute_run); during names
+ * what the change came during, for the message.
  */
 static void
-retry_new_owner(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit)
+retry_new_owner(RunRow *r, ErrorData *edata, bool in_subxact, SGCommitFn commit, const char *during)
 {
 	ErrorData	e = {0};
 	char	   *why = psprintf("the role of background run %s was renamed, or the run given to another role, "
-							   "during its step", r->id_text);
+							   "during %s", r->id_text, during);
 
 	if (!in_subxact)
 		ereport(ERROR,
@@ -3133,6 +3136,23 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 
 		if (stop != NULL)
 		{
+			/*
+			 * The stop acts as the owner the claim read, on rows row-level
+			 * security shows that owner: a reassign of the run that
+			 * committed since (between the claim's commit and the stop's
+			 * locks, or between a step's commit and this stop) hides them.
+			 * Its rollback read the first row of the run's empty result
+			 * and the executor died (signal 11; fuzzing,
+			 * test/fuzz/RESULTS.md, "Regression run (2026-12-07)", item
+			 * 6), and an 'interrupt' recorded its end on no row, the run
+			 * left running. Taken again as the new owner, as a step that
+			 * failed for it is (TAP 324).
+			 */
+			if (owner_changed())
+			{
+				retry_new_owner(r, NULL, in_subxact, commit, "its stop");
+				return;
+			}
 			sg_worker_report_run(NULL, NULL);	/* (see below) */
 			stop_run(r, stop, current.stop_error);
 			let_thread_go(r);	/* (stop_run holds the thread's row) */
@@ -3173,7 +3193,7 @@ execute_run(RunRow *r, SGCommitFn commit, bool in_subxact, MemoryContext run_cxt
 			final = final_status(run, &error);
 		if (final && strcmp(final, "error") == 0 && owner_changed())
 		{
-			retry_new_owner(r, edata, in_subxact, commit);
+			retry_new_owner(r, edata, in_subxact, commit, "its step");
 			return;
 		}
 		/*
