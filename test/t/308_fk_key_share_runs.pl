@@ -89,9 +89,14 @@ for my $mode ('FOR SHARE', 'FOR UPDATE')
 # taken soon after that lock goes (a worker looks again while a due run
 # is blocked), with no submit or notify in between.
 {
-	my ($first, $queued) = running_and_queued($node, 'fk-share-release', 1);
+	# (the other session connected first, and the run ahead naps 3 s: on a
+	# loaded machine the queued run had ended before a lock taken after a
+	# new connection and a 1 s nap)
 	my $other = $node->background_psql('postgres');
-	$other->query_safe(qq{BEGIN; SELECT 1 FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE});
+	my ($first, $queued) = running_and_queued($node, 'fk-share-release', 3);
+	$other->query_safe('BEGIN');
+	is($other->query_safe(qq{SELECT status FROM stategraph.runs WHERE run_id = '$queued' FOR SHARE}), 'pending',
+		'FOR SHARE of the queued run, taken while it waits behind the run ahead');
 	ok($node->poll_query_until('postgres',
 			qq{SELECT status = 'success' FROM stategraph.runs WHERE run_id = '$first'}),
 		'FOR SHARE of the queued run: the run ahead ends');
