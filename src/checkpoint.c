@@ -567,6 +567,18 @@ thread_fetch_mode(const char *thread_id, bool for_update, bool to_delete)
 	return th;
 }
 
+/* The error of a thread required and missing (a LangGraph.js thread's own first). */
+static void refuse_missing_thread(const char *thread_id) pg_attribute_noreturn();
+
+static void
+refuse_missing_thread(const char *thread_id)
+{
+	sg_refuse_lg_thread(thread_id);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("thread \"%s\" does not exist", thread_id)));
+}
+
 /* thread_fetch_mode, the row required: a missing thread is an error. */
 static SGThread *
 thread_fetch_required_mode(const char *thread_id, bool for_update, bool to_delete)
@@ -574,12 +586,7 @@ thread_fetch_required_mode(const char *thread_id, bool for_update, bool to_delet
 	SGThread   *th = thread_fetch_mode(thread_id, for_update, to_delete);
 
 	if (th == NULL)
-	{
-		sg_refuse_lg_thread(thread_id);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("thread \"%s\" does not exist", thread_id)));
-	}
+		refuse_missing_thread(thread_id);
 	return th;
 }
 
@@ -610,12 +617,7 @@ sg_thread_fetch_shared(const char *thread_id)
 	if (busy)
 		sg_refuse_busy_thread(thread_id, NULL);
 	if (th == NULL)
-	{
-		sg_refuse_lg_thread(thread_id);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("thread \"%s\" does not exist", thread_id)));
-	}
+		refuse_missing_thread(thread_id);
 	return th;
 }
 
