@@ -741,11 +741,9 @@ fork_sources_try(void *arg, SGRowMode *mode)
 	"  AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) st.thread_id " \
 	"              AND c.checkpoint_id OPERATOR(pg_catalog.=) x.parent_id) OFFSET 0) l " \
 	"WHERE x.parent_thread OPERATOR(pg_catalog.<>) $2"
-	if (keeps_missing_owner(f->data))
-		sg_spi_prepare(&visitor_plan, SOURCES_SQL(VISITOR_OWNER), 2, types);
-	else
-		sg_spi_prepare(&plan, SOURCES_SQL(IMPORT_OWNER), 2, types);
-	sg_spi_execute(keeps_missing_owner(f->data) ? visitor_plan : plan, values, NULL, 1);
+	sg_spi_execute(keeps_missing_owner(f->data) ? sg_spi_prepare(&visitor_plan, SOURCES_SQL(VISITOR_OWNER), 2, types)
+				   : sg_spi_prepare(&plan, SOURCES_SQL(IMPORT_OWNER), 2, types),
+				   values, NULL, 1);
 	ids = sg_spi_datum(0, SG_SOLE_COLUMN, &isnull);
 	*mode = SG_ROW_FOR_SHARE;
 	return sg_try_lock_rows(isnull ? (Datum) 0 : ids, SG_ROW_FOR_SHARE);
