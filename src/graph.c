@@ -2387,23 +2387,17 @@ compiled_spec(const char *name, const int64 *gen)
 static SGGraph *
 graph_get(const char *name, const int64 *gen)
 {
-	ListCell   *lc;
 	SGGraph    *g;
 	bool		isnull;
 	Jsonb	   *spec;
 	MemoryContext old;
 
-	cache_prepare();
-	foreach(lc, graph_cache)
+	g = sg_graph_get_cached(name);
+	if (g != NULL)
 	{
-		g = (SGGraph *) lfirst(lc);
-		if (strcmp(g->name, name) == 0)
-		{
-			if (gen != NULL && g->gen != *gen)
-				graph_replaced_error(name);
-			check_storage_access();
-			return g;
-		}
+		if (gen != NULL && g->gen != *gen)
+			graph_replaced_error(name);
+		return g;
 	}
 
 	sg_spi_connect();
@@ -2420,22 +2414,27 @@ graph_get(const char *name, const int64 *gen)
 }
 
 /*
- * Whether the compiled graph called name is in this backend's cache: it
- * was loaded (its functions found) and nothing changed it since, as far as
- * the invalidations read now tell.
+ * The compiled graph called name if this backend's cache has it (it was
+ * loaded, its functions found, and nothing changed it since, as far as the
+ * invalidations read now tell), else NULL; not pinned. The storage check
+ * comes before the lookup: its catalog reads may take in invalidations that
+ * drop the cache, which would free a graph found before it.
  */
-bool
-sg_graph_is_cached(const char *name)
+SGGraph *
+sg_graph_get_cached(const char *name)
 {
 	ListCell   *lc;
 
 	cache_prepare();
+	check_storage_access();
 	foreach(lc, graph_cache)
 	{
-		if (strcmp(((SGGraph *) lfirst(lc))->name, name) == 0)
-			return true;
+		SGGraph    *g = (SGGraph *) lfirst(lc);
+
+		if (strcmp(g->name, name) == 0)
+			return g;
 	}
-	return false;
+	return NULL;
 }
 
 /* The compiled graph called name (graph_get). */
@@ -2605,15 +2604,16 @@ sg_graph_node_is_external(const char *graph, const char *node)
 static void
 check_storage_access(void)
 {
-	Oid			nsp = get_rel_namespace(graphs_relid);
+	Oid			graphs = graphs_relid;	/* an invalidation read below may reset it */
+	Oid			nsp = get_rel_namespace(graphs);
 	AclResult	r;
 
 	r = pg_namespace_aclcheck(nsp, GetUserId(), ACL_USAGE);
 	if (r != ACLCHECK_OK)
 		aclcheck_error(r, OBJECT_SCHEMA, get_namespace_name(nsp));
-	r = pg_class_aclcheck(graphs_relid, GetUserId(), ACL_SELECT);
+	r = pg_class_aclcheck(graphs, GetUserId(), ACL_SELECT);
 	if (r != ACLCHECK_OK)
-		aclcheck_error(r, OBJECT_TABLE, get_rel_name(graphs_relid));
+		aclcheck_error(r, OBJECT_TABLE, get_rel_name(graphs));
 }
 
 /* A call that used a graph is done with it (a memory context reset callback). */

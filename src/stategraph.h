@@ -168,7 +168,7 @@ typedef struct SGGraph
 
 extern SGGraph *sg_graph_get(const char *name);
 extern SGGraph *sg_graph_get_gen(const char *name, int64 gen);	/* runs of one generation of it */
-extern bool sg_graph_is_cached(const char *name);
+extern SGGraph *sg_graph_get_cached(const char *name);
 extern SGGraph *sg_graph_channels(const char *name);	/* its channels alone: sg_complete of a broken graph */
 extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
 extern void sg_graph_check_privileges(SGGraph *g);

@@ -2400,9 +2400,9 @@ completion_graph(TaskRow *row)
 	SGGraph    *volatile g = NULL;
 
 	/* the common case: a graph loaded before, and not changed since, loads (no subtransaction) */
-	if (sg_graph_is_cached(row->graph))
+	g = sg_graph_get_cached(row->graph);
+	if (g != NULL)
 	{
-		g = sg_graph_get(row->graph);
 		sg_graph_pin(g, CurrentMemoryContext);
 		return g;
 	}
