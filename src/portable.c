@@ -760,8 +760,9 @@ fork_sources_try(void *arg, SGRowMode *mode)
  * transaction that had written the source and then asked for thread_id
  * (an import or sg_fork into it; isolation export_import_crossed). An
  * export of the source (FOR SHARE, checkpoint.c) is not waited for.
+ * Returns whether the lock was let go meanwhile.
  */
-static void
+static bool
 lock_fork_sources(Jsonb *data, const char *thread_id)
 {
 	ForkSources f = {data, thread_id};
@@ -774,8 +775,8 @@ lock_fork_sources(Jsonb *data, const char *thread_id)
 	 * the same (made by hand) is share-locked by store, as before.
 	 */
 	if (fork_writes == NULL || !sg_jsonb_is_object(fork_writes))
-		return;
-	sg_lock_rows_apart(fork_sources_try, &f, sg_one_thread_lock, (void *) thread_id);
+		return false;
+	return sg_lock_rows_apart(fork_sources_try, &f, sg_one_thread_lock, (void *) thread_id);
 }
 
 /* 42710 for an import onto a thread that exists (its lock held). */
@@ -819,8 +820,8 @@ sg_import_thread(PG_FUNCTION_ARGS)
 	hold_owner(data);
 	sg_lock_thread(thread_id, false);
 	refuse_existing(thread_id);
-	lock_fork_sources(data, thread_id);
-	refuse_existing(thread_id); /* (the lock let go if it waited) */
+	if (lock_fork_sources(data, thread_id))
+		refuse_existing(thread_id); /* again: made while the lock was let go? */
 	claimed = sg_thread_id_claim_not_lg(thread_id);	/* held until stored (thread_ids.c) */
 	sg_thread_id_check_new(thread_id, false);	/* nor another role's, nor a LangGraph.js thread's */
 	sg_state_cache_forget(thread_id);

@@ -747,13 +747,16 @@ sg_wait_for_thread_row(const char *thread_id, SGRowMode mode)
  * row is waited for alone (in a subtransaction of its own, rolled back:
  * let go once free), and locks(locks_arg, true) takes them again before
  * the next try, which finds everything anew under them; false from it
- * ends the tries (nothing left to lock: the caller looks why).
+ * ends the tries (nothing left to lock: the caller looks why). Returns
+ * whether it let go of the thread locks: what the caller checked under
+ * them before may have changed.
  */
-void
+bool
 sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks_arg)
 {
 	RowsTry		t = {fn, arg, NULL, SG_ROW_FOR_NO_KEY_UPDATE};
 	ErrorData  *edata;
+	bool		let_go = false;
 
 	for (;;)
 	{
@@ -761,12 +764,13 @@ sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks
 		if (edata != NULL)
 			ReThrowError(edata);
 		if (t.busy == NULL)
-			return;
+			return let_go;
 		(void) locks(locks_arg, false);
+		let_go = true;
 		sg_wait_for_thread_row(t.busy, t.mode);
 		CHECK_FOR_INTERRUPTS();
 		if (!locks(locks_arg, true))
-			return;
+			return let_go;
 	}
 }
 

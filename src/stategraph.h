@@ -497,7 +497,7 @@ typedef enum SGRowMode
 } SGRowMode;
 typedef char *(*SGRowsTryFn) (void *arg, SGRowMode *mode);
 typedef bool (*SGThreadLocksFn) (void *arg, bool take);
-extern void sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks_arg);
+extern bool sg_lock_rows_apart(SGRowsTryFn fn, void *arg, SGThreadLocksFn locks, void *locks_arg);
 extern bool sg_one_thread_lock(void *thread_id, bool take);
 extern char *sg_try_lock_rows(Datum ids, SGRowMode mode);
 extern void sg_wait_for_thread_row(const char *thread_id, SGRowMode mode);
