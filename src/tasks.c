@@ -1756,6 +1756,7 @@ sg_claim(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	MemoryContext loop_cxt;
 	MemoryContext caller = CurrentMemoryContext;
+	const char *look = "its first look";	/* what led to this look: DEBUG2 below */
 
 	sg_require_arg(fcinfo, 2, "n");
 	sg_require_arg(fcinfo, 4, "wait");
@@ -1794,15 +1795,24 @@ sg_claim(PG_FUNCTION_ARGS)
 			claimed = !held && claim_into(rsinfo, queue, worker, n, lease) > 0;
 			sg_spi_finish();
 			if (claimed)
+			{
+				/*
+				 * Whether a wake found the work it announced, or the poll's
+				 * next look did: what TAP 037 checks of the wake on commit,
+				 * without timing it.
+				 */
+				ereport(DEBUG2,
+						(errmsg_internal("sg_claim of queue \"%s\" claimed at %s", queue, look)));
 				break;
+			}
 			MemoryContextSwitchTo(caller);
 			MemoryContextReset(loop_cxt);
 			left = (long) ((deadline - GetCurrentTimestamp()) / 1000);
 			if (left <= 0)
 				break;
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 Min(left, sg_queue_waiters_ready() ? POLL_MS_SHMEM : POLL_MS_NO_SHMEM),
-							 PG_WAIT_EXTENSION);
+			look = (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							  Min(left, sg_queue_waiters_ready() ? POLL_MS_SHMEM : POLL_MS_NO_SHMEM),
+							  PG_WAIT_EXTENSION) & WL_LATCH_SET) ? "a look after a wake" : "a look after a poll's timeout";
 			CHECK_FOR_INTERRUPTS();
 			check_client_alive();
 		}

@@ -4,11 +4,12 @@
 # and its locks released). The woken session must then take the task at
 # once: a wake that came too early would find nothing to claim, and the
 # long poll would sleep until its next look (250 ms with the preload)
-# before taking it. Each claim here says when it returned, and the
-# committing transaction's commit time is read back (track_commit_timestamp),
-# both on the server: no client start-up is counted. The bound checked (the
-# median under half of that 250 ms sleep) tells a wake that found the task
-# from one that had to poll again; speed is measured in test/bench/external.
+# before taking it. The claim says at DEBUG2 what led to the look that
+# claimed (a wake, or the poll's timeout), and that is checked, not a
+# time: a claim after the timeout is how a wake that came too early shows.
+# (A look on timeout can also, rarely, come between the commit and its
+# wake: a round or two of those passes.) Speed is measured in
+# test/bench/external; the commit-to-claim times are noted here.
 use strict;
 use warnings;
 
@@ -31,13 +32,15 @@ $node->safe_psql('postgres', q{
 my $rounds = 15;
 my @ms;
 my $all_claimed = 1;
+my $after_wake = 0;
+my @looks;
 for my $i (1 .. $rounds)
 {
 	my ($out, $err) = ('', '');
 	my $claim = IPC::Run::start(
 		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'), '-c',
 		  "SELECT thread_id || '|' || clock_timestamp() FROM sg_claim('oq', 'poller', 1, wait => '60 s')" ],
-		'>', \$out, '2>', \$err);
+		'>', \$out, '2>', \$err, init => sub { $ENV{PGOPTIONS} = '-c client_min_messages=debug2' });
 	$node->poll_query_until('postgres',
 		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event_type = 'Extension' AND query LIKE '%poller%'})
 	  or die 'the claim does not wait';
@@ -46,17 +49,19 @@ for my $i (1 .. $rounds)
 		  . "CREATE TEMP TABLE t AS SELECT g FROM generate_series(1, 1000) g; COMMIT;");
 	$claim->finish;
 	my ($thread, $at) = split /\|/, $out =~ s/\n$//r;
-	$all_claimed = 0 unless defined $thread && $thread eq "o$i" && $err eq '';
+	$all_claimed = 0 unless defined $thread && $thread eq "o$i" && $err !~ /ERROR/;
+	my ($look) = $err =~ /sg_claim of queue "oq" claimed at (.*)/;
+	push @looks, $look // "(no message: $err)";
+	$after_wake++ if defined $look && $look eq 'a look after a wake';
 	push @ms, $node->safe_psql('postgres', qq{
 		SELECT round(extract(epoch FROM '$at'::timestamptz - pg_xact_commit_timestamp(xmin)) * 1000)
 		FROM stategraph.threads WHERE thread_id = 'o$i'});
 }
 ok($all_claimed, "each of $rounds long polls returned the task committed while it waited");
-my @sorted = sort { $a <=> $b } @ms;
-my $median = $sorted[int($rounds / 2)];
-note("commit to claim (ms): @sorted");
-cmp_ok($median, '<', 125,
-	'the woken long poll takes the task at once, not at its next poll 250 ms later (median commit-to-claim)');
+note("what led to each claim: " . join('; ', @looks));
+note("commit to claim (ms): " . join(' ', sort { $a <=> $b } @ms));
+cmp_ok($after_wake, '>=', $rounds - 2,
+	'the woken long poll takes the task at the look its wake starts, not at its poll\'s next look 250 ms later');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM sg_tasks('oq', 'claimed')}), $rounds,
 	'every task was claimed once');
 
