@@ -158,10 +158,10 @@ int			sg_sweep_limit = 1000;
 int			sg_run_retention_s = 7 * 24 * 3600;
 int			sg_max_run_recoveries = 20;
 bool		sg_worker_sync_steps = false;
+static int	sg_worker_idle_timeout_s = 10;	/* an idle worker that is not its database's last leaves */
 
 #define SG_MAX_WORKERS		64		/* the most stategraph.max_workers allows */
 #define SG_MAX_WANTS		1024	/* databases waiting for a worker (and swept times kept) */
-#define SG_IDLE_EXIT_MS		10000	/* an idle worker that is not its database's last leaves */
 #define SG_SLICE_MS			2000	/* a busy worker gives its slot to a waiting database after this */
 #define SG_MAX_WAKES		(3 * SG_MAX_WORKERS + 2)	/* latches a worker sets at once (release_share) */
 
@@ -2847,13 +2847,13 @@ sg_worker_main(Datum arg)
 		if (asked_to_leave() || over_max_workers())
 			give_slot_up(false, Min(TimestampTzPlusMilliseconds(last_sweep, sg_sweep_interval_s * 1000L),
 									TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms)));
-		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), SG_IDLE_EXIT_MS) &&
+		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), sg_worker_idle_timeout_s * 1000) &&
 			!is_first_of_database())
 			leave_if_not_woken();
 		sg_worker_drop_role_share();	/* (a run it claimed and did not execute) */
 		set_idle(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(sleep_ms, SG_IDLE_EXIT_MS), PG_WAIT_EXTENSION);
+						 Min(sleep_ms, sg_worker_idle_timeout_s * 1000L), PG_WAIT_EXTENSION);
 		set_idle(false);
 	}
 }
@@ -3431,6 +3431,11 @@ sg_worker_init(void)
 							"the workers beyond it leave after their runs. Each is a background worker process, "
 							"counted in max_worker_processes.",
 							&sg_max_workers, 4, 1, SG_MAX_WORKERS, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("stategraph.worker_idle_timeout",
+							"How long an idle background worker waits for work before it leaves.",
+							"The first worker of a database stays; the others leave once idle this long, and start "
+							"again when runs wait.",
+							&sg_worker_idle_timeout_s, 10, 1, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;

@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(77);
+SELECT plan(78);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -37,6 +37,7 @@ SELECT is((SELECT setting FROM pg_settings WHERE name = 'stategraph.max_workers_
 SELECT is(current_setting('stategraph.sweep_interval'), '5min', 'stategraph.sweep_interval defaults to 5 minutes');
 SELECT is(current_setting('stategraph.run_retention'), '7d', 'stategraph.run_retention defaults to 7 days');
 SELECT is(current_setting('stategraph.sweep_limit'), '1000', 'stategraph.sweep_limit defaults to 1000');
+SELECT is(current_setting('stategraph.worker_idle_timeout'), '10s', 'stategraph.worker_idle_timeout defaults to 10 seconds');
 
 CREATE FUNCTION step_n(state jsonb) RETURNS jsonb LANGUAGE sql
     AS $$ SELECT jsonb_build_object('step', COALESCE((state->>'step')::int, 0) + 1) $$;

@@ -6,6 +6,9 @@
 # first at once. (The idle workers read the queue again each second, and
 # each such claim read the 3,000 runs refused a share: about 5% of a core
 # with 12,000 of them and four workers.)
+# stategraph.worker_idle_timeout keeps the idle workers through the
+# measure: leaving after the default 10 s, one changed what was measured
+# when a loaded machine made the measure end late.
 use strict;
 use warnings;
 
@@ -18,6 +21,7 @@ my $queued = 3000;
 my $node = preloaded_node('per_role_no_poll', qq{
 stategraph.max_workers = 4
 stategraph.max_workers_per_role = 1
+stategraph.worker_idle_timeout = '10min'
 });
 
 $node->safe_psql('postgres', extension_and_roles_sql(qw(alice)) . q{
@@ -33,7 +37,6 @@ $node->safe_psql('postgres', qq{
 SET ROLE alice;
 SELECT count(sg_submit('na', '{"secs": 0}', thread_id => 'q' || g)) FROM generate_series(1, $queued) g;
 });
-my $submitted = time;
 # the workers woken by the submit are refused her share, and sleep
 sleep 2;
 my $workers = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'stategraph worker' ORDER BY pid};
@@ -46,7 +49,6 @@ my $ticks = 0;
 $ticks -= cpu_ticks($_) for @pids;
 sleep 6;
 $ticks += cpu_ticks($_) for @pids;
-ok(time - $submitted < 10, 'measured before an idle worker leaves (10 s)');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM stategraph.runs WHERE status = 'pending'}), $queued,
 	"alice's runs wait for her share");
 is($node->safe_psql('postgres', $idle), $before,
