@@ -72,15 +72,14 @@ ok($three >= 2 && $three <= 3, "they executed more than one, at most three, at a
 # The runs wait at a gate the test opens once the new value is in place:
 # without it, on a loaded machine the nine runs could mostly be done by
 # the time the workers took the reload, leaving too few to watch.
-my $gate = $node->background_psql('postgres');
-$gate->query_safe('SELECT pg_advisory_lock(4025)');
+my $gate = hold_gates($node, 4025);
 submit('down', 9, 1);
 ok($node->poll_query_until('postgres', q{SELECT count(*) >= 2 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	'several runs execute at once');
 sql(q{ALTER SYSTEM SET stategraph.max_workers = 1});
 sql(q{SELECT pg_reload_conf()});
 ok($node->poll_query_until('postgres', q{SELECT current_setting('stategraph.max_workers') = '1'}), 'the reload took the new value');
-$gate->query_safe('SELECT pg_advisory_unlock(4025)');
+open_gate($gate, 4025);
 $gate->quit;
 # the workers beyond the new number leave after the runs they execute (and
 # no worker starts beyond it): from then on, one at a time (polled, not

@@ -53,8 +53,7 @@ $node->safe_psql('postgres', q{
     SELECT sg_add_conditional_edges('loop', 'work', 'more(jsonb)', '["work", "__end__"]');
     SELECT sg_compile('loop');
 });
-my $gate = $node->background_psql('postgres');
-$gate->query_safe('SELECT pg_advisory_lock(4066)');
+my $gate = hold_gates($node, 4066);
 my $run = $node->safe_psql('postgres',
 	q{SET ROLE carol; SELECT sg_submit('loop', '{"i": 0}', 'c-1')});
 
@@ -80,7 +79,7 @@ my $admin = IPC::Run::start(
 $admin->finish;
 is($aerr, '', 'the rename and its reassign committed during the third step');
 is($aout, "2\n", 'the reassign moved the thread and the run');
-$gate->query_safe('SELECT pg_advisory_unlock(4066)');
+open_gate($gate, 4066);
 $gate->quit;
 
 $work->finish;

@@ -25,21 +25,13 @@ stategraph.max_workers_per_role = 1
 });
 
 $node->safe_psql('postgres', extension_and_roles_sql(qw(alice bob)) . q{
-} . role_nap_graphs_sql(alice => 'na', bob => 'nb') . q{
--- a run that waits for the gate (a shared advisory lock) in its state to open
-CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
-    AS $$ SELECT pg_catalog.pg_advisory_lock_shared((state->>'gate')::bigint);
-          SELECT pg_catalog.pg_advisory_unlock_shared((state->>'gate')::bigint);
-          SELECT '{"done": true}'::jsonb $$;
-GRANT EXECUTE ON FUNCTION public.gated(jsonb) TO PUBLIC;
-} . join('', map { qq{
-SET ROLE $_->[0];
-SELECT sg_create_graph('$_->[1]', '{"done": "replace", "gate": "replace"}'), sg_add_node('$_->[1]', 'gated', 'public.gated(jsonb)'),
-       sg_add_edge('$_->[1]', '__start__', 'gated'), sg_add_edge('$_->[1]', 'gated', '__end__'), sg_compile('$_->[1]');
-RESET ROLE;
-} } [ 'alice', 'ga' ], [ 'bob', 'gb' ]));
-my $gate = $node->background_psql('postgres');
-$gate->query_safe('SELECT pg_advisory_lock(41171), pg_advisory_lock(41172)');
+} . role_nap_graphs_sql(alice => 'na', bob => 'nb')
+  # runs that wait at the gate their state names
+  . gated_graph_sql(q{(state->>'gate')::bigint}, 'ga', 'alice', '"gate": "replace"')
+  . q{
+SET ROLE bob;} . one_step_graph_sql('gb', '{"done": "replace", "gate": "replace"}', 'gated', 'public.gated(jsonb)') . q{
+RESET ROLE;});
+my $gate = hold_gates($node, 41171, 41172);
 
 my $bob_run = $node->safe_psql('postgres', q{SET ROLE bob; SELECT sg_submit('gb', '{"gate": 41171}', thread_id => 'b')});
 ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
@@ -47,7 +39,7 @@ ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE appl
 my $alice_run = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('ga', '{"gate": 41172}', thread_id => 'a')});
 ok(true_within($node, 30, q{SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
 	"alice's run executes beside bob's");
-$gate->query_safe('SELECT pg_advisory_unlock(41171)');
+open_gate($gate, 41171);
 is($node->safe_psql('postgres', qq{SET ROLE bob; SELECT status FROM sg_wait('$bob_run', interval '30 s')}),
 	'success', "bob's run succeeds");
 # its worker looks once more (alice's run was submitted meanwhile), then sleeps:
@@ -65,7 +57,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE ap
 	'1', "alice's run still executes");
 is($node->safe_psql('postgres', $idle), $before,
 	"the idle worker did not look for work again while alice's run executed (no poll every second)");
-$gate->query_safe('SELECT pg_advisory_unlock(41172)');
+open_gate($gate, 41172);
 $gate->quit;
 is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$alice_run', interval '30 s')}),
 	'success', "alice's run succeeds");

@@ -102,7 +102,7 @@ my $executor = q{SELECT pid FROM pg_stat_activity WHERE application_name LIKE 's
 
 # the refused worker leaves first
 my ($long, $short) = long_then_short('left', 'held');
-ok(true_within($node, 15, "SELECT ($workers) = 1"), 'left: the refused worker leaves, idle');
+ok(true_within($node, 60, "SELECT ($workers) = 1"), 'left: the refused worker leaves, idle');
 is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'running',
 	'left: before the long run ends');
 $gate->query_safe('SELECT pg_advisory_unlock(1)');

@@ -34,21 +34,14 @@ $node->safe_psql('postgres', extension_and_roles_sql(qw(alice bob carol)) . q{
 GRANT alice TO bob;
 CREATE FUNCTION public.quick(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"done": false}'::jsonb $$;
 GRANT EXECUTE ON FUNCTION public.quick(jsonb) TO PUBLIC;
--- waits for the gate to open (lock 4131, shared)
-CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
-    AS $$ SELECT pg_catalog.pg_advisory_lock_shared(4131); SELECT pg_catalog.pg_advisory_unlock_shared(4131);
-          SELECT '{"done": true}'::jsonb $$;
-GRANT EXECUTE ON FUNCTION public.gated(jsonb) TO PUBLIC;
 } . role_nap_graphs_sql(alice => 'na', carol => 'nc') . q{
 SET ROLE alice;
 -- a quick step first: the claim of a run commits with it
 SELECT sg_create_graph('qn', '{"done": "replace", "secs": "replace"}'), sg_add_node('qn', 'quick', 'public.quick(jsonb)'),
        sg_add_node('qn', 'nap', 'public.nap(jsonb)'), sg_add_edge('qn', '__start__', 'quick'),
        sg_add_edge('qn', 'quick', 'nap'), sg_add_edge('qn', 'nap', '__end__'), sg_compile('qn');
-SELECT sg_create_graph('ga', '{"done": "replace"}'), sg_add_node('ga', 'gated', 'public.gated(jsonb)'),
-       sg_add_edge('ga', '__start__', 'gated'), sg_add_edge('ga', 'gated', '__end__'), sg_compile('ga');
 RESET ROLE;
-});
+} . gated_graph_sql(4131, 'ga', 'alice'));  # her long run's graph: its node waits at gate 4131
 my $workers = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stategraph worker'};
 my $executing = q{SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'};
 
@@ -58,8 +51,7 @@ is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$
 $node->safe_psql('postgres', q{SET ROLE carol; SELECT sg_submit('nc', '{"secs": 60}', thread_id => 'c')});
 ok(true_within($node, 30, "SELECT ($executing) = 1"), "carol's run executes");
 
-my $gate = $node->background_psql('postgres');
-$gate->query_safe('SELECT pg_advisory_lock(4131)');
+my $gate = hold_gates($node, 4131);
 my $by_bob = $node->safe_psql('postgres', q{SET ROLE bob; SELECT sg_submit('qn', '{"secs": 3}', thread_id => 't')});
 ok(true_within($node, 30, qq{SELECT status = 'running' FROM stategraph.runs WHERE run_id = '$by_bob'}),
 	"bob's run on t executes");
@@ -75,10 +67,10 @@ ok(true_within($node, 5, qq{SELECT status = 'running' FROM stategraph.runs WHERE
 sleep 1;
 is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$short'}), 'pending',
 	"alice's short run waits for her share");
-ok(true_within($node, 14, "SELECT ($workers) = 2"), 'the refused worker leaves, idle');
+ok(true_within($node, 60, "SELECT ($workers) = 2"), 'the refused worker leaves, idle');
 is($node->safe_psql('postgres', qq{SELECT status FROM stategraph.runs WHERE run_id = '$long'}), 'running',
 	'before the long run ends');
-$gate->query_safe('SELECT pg_advisory_unlock(4131)');
+open_gate($gate, 4131);
 $gate->quit;
 is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$short', interval '30 s')}),
 	'success', "alice's short run succeeds");

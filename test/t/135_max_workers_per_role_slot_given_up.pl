@@ -39,19 +39,9 @@ GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
 } . role_nap_graphs_sql(alice => 'na', bob => 'nb'));
 }
 my $workers_of = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stategraph worker' AND datname = };
-# alice's graph whose node waits for the gate to open (lock 4135, shared)
-$node->safe_psql('postgres', q{
-CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
-    AS $$ SELECT pg_catalog.pg_advisory_lock_shared(4135); SELECT pg_catalog.pg_advisory_unlock_shared(4135);
-          SELECT '{"done": true}'::jsonb $$;
-GRANT EXECUTE ON FUNCTION public.gated(jsonb) TO PUBLIC;
-SET ROLE alice;
-SELECT sg_create_graph('ga', '{"done": "replace"}'), sg_add_node('ga', 'gated', 'public.gated(jsonb)'),
-       sg_add_edge('ga', '__start__', 'gated'), sg_add_edge('ga', 'gated', '__end__'), sg_compile('ga');
-RESET ROLE;
-});
-my $gate = $node->background_psql('postgres');
-$gate->query_safe('SELECT pg_advisory_lock(4135)');
+# alice's graph whose node waits at gate 4135
+$node->safe_psql('postgres', gated_graph_sql(4135, 'ga', 'alice'));
+my $gate = hold_gates($node, 4135);
 
 my $long = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('ga', '{}', thread_id => 'long')});
 ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'}),
@@ -67,7 +57,7 @@ is($node->safe_psql('third', qq{SET ROLE bob; SELECT status FROM sg_wait('$b', i
 	'success', "bob's run in third succeeds");
 is($node->safe_psql('other', q{SELECT status FROM stategraph.runs WHERE thread_id = 'short'}), 'pending',
 	"alice's run in other still waits");
-$gate->query_safe('SELECT pg_advisory_unlock(4135)');
+open_gate($gate, 4135);
 $gate->quit;
 is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$long', interval '30 s')}),
 	'success', "alice's long run succeeds");

@@ -35,19 +35,9 @@ CREATE EXTENSION stategraph;
 GRANT USAGE, CREATE ON SCHEMA public TO alice, bob;
 } . role_nap_graphs_sql(alice => 'na', bob => 'nb'));
 }
-# alice's graph whose node waits for the gate to open (lock 4136, shared)
-$node->safe_psql('postgres', q{
-CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
-    AS $$ SELECT pg_catalog.pg_advisory_lock_shared(4136); SELECT pg_catalog.pg_advisory_unlock_shared(4136);
-          SELECT '{"done": true}'::jsonb $$;
-GRANT EXECUTE ON FUNCTION public.gated(jsonb) TO PUBLIC;
-SET ROLE alice;
-SELECT sg_create_graph('ga', '{"done": "replace"}'), sg_add_node('ga', 'gated', 'public.gated(jsonb)'),
-       sg_add_edge('ga', '__start__', 'gated'), sg_add_edge('ga', 'gated', '__end__'), sg_compile('ga');
-RESET ROLE;
-});
-my $gate = $node->background_psql('postgres');
-$gate->query_safe('SELECT pg_advisory_lock(4136)');
+# alice's graph whose node waits at gate 4136
+$node->safe_psql('postgres', gated_graph_sql(4136, 'ga', 'alice'));
+my $gate = hold_gates($node, 4136);
 my $running = q{SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stategraph run %'};
 
 my $long = $node->safe_psql('postgres', q{SET ROLE alice; SELECT sg_submit('ga', '{}', thread_id => 'a-long')});
@@ -66,7 +56,7 @@ ok(true_within($node, 30, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE back
 	'the worker of other is idle');
 is($node->safe_psql('other', q{SELECT string_agg(status, ',' ORDER BY thread_id) FROM stategraph.runs}),
 	'pending,pending', "alice's and bob's runs in other wait for their shares");
-$gate->query_safe('SELECT pg_advisory_unlock(4136)');
+open_gate($gate, 4136);
 $gate->quit;
 is($node->safe_psql('postgres', qq{SET ROLE alice; SELECT status FROM sg_wait('$long', interval '30 s')}),
 	'success', "alice's long run succeeds");

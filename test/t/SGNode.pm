@@ -14,7 +14,8 @@ our @EXPORT = qw(preloaded_node plain_node one_node_graph_sql extension_and_role
   nap_done_graph_sql cpu_ticks no_advisory_lock_left sweep_graph_sql broken_threads_sql
   role_nap_graphs_sql role_loop_graph_sql waiter_memory_flat back_after_kill agent_loop_graph_sql
   held_graph_sql held_step_executes held_run_untouched sleep_to_next_minute workers_took_reload
-  running_and_queued wait_in_transaction one_step_graph_sql reassign_waits_on_row);
+  running_and_queued wait_in_transaction one_step_graph_sql reassign_waits_on_row
+  gated_graph_sql hold_gates open_gate);
 
 use PostgreSQL::Test::Cluster;
 use Test::More;
@@ -875,6 +876,48 @@ sub reassign_waits_on_row
 		  AND l.locktype = 'advisory' AND l.objsubid = 21071 AND l.mode = 'ExclusiveLock' AND l.granted}),
 		"$label: sg_reassign_owned($from, $to) holds ${from}'s name and waits for the row of thread $parked");
 	return ($row, $reassign, \$err);
+}
+
+
+# Gates: a step that executes until the test lets it end, however slow the
+# machine. A gate is advisory lock $lock, held by a session of the test
+# (hold_gates) and taken shared by the step, which waits until the test
+# opens it (open_gate).
+
+# SQL for function public.gated (the extension created), a node that
+# waits at gate $lock ($lock may also be an SQL expression of state), then
+# returns {"done": true}; with $graph, also the one-step graph $graph of it
+# (channels done, and those of $channels), made by $role if given.
+sub gated_graph_sql
+{
+	my ($lock, $graph, $role, $channels) = @_;
+	my $sql = qq{
+CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
+    AS \$\$ SELECT pg_catalog.pg_advisory_lock_shared($lock); SELECT pg_catalog.pg_advisory_unlock_shared($lock);
+          SELECT '{"done": true}'::jsonb \$\$;
+GRANT EXECUTE ON FUNCTION public.gated(jsonb) TO PUBLIC;};
+	return $sql unless defined $graph;
+	$channels = '{"done": "replace"' . (defined $channels ? ", $channels" : '') . '}';
+	return $sql . (defined $role ? "\nSET ROLE $role;" : '')
+	  . one_step_graph_sql($graph, $channels, 'gated', 'public.gated(jsonb)')
+	  . (defined $role ? "RESET ROLE;\n" : '');
+}
+
+# A session of $node (a background_psql) holding gates @locks closed.
+sub hold_gates
+{
+	my ($node, @locks) = @_;
+	my $session = $node->background_psql('postgres');
+	$session->query_safe('SELECT ' . join(', ', map { "pg_advisory_lock($_)" } @locks));
+	return $session;
+}
+
+# Open gate $lock that $session holds (hold_gates): the steps waiting at it end.
+sub open_gate
+{
+	my ($session, $lock) = @_;
+	$session->query_safe("SELECT pg_advisory_unlock($lock)");
+	return;
 }
 
 1;
