@@ -2307,17 +2307,19 @@ cache_prepare(void)
 		CacheRegisterSyscacheCallback(PROCOID, proc_callback, (Datum) 0);
 		callbacks_registered = true;
 	}
+	/*
+	 * A graph recompiled by a transaction that committed since this one's
+	 * last lock: its invalidation is read now, as a new statement would
+	 * read the new definition. Read first: it may forget the OID of
+	 * stategraph.graphs (relcache_callback), looked up again below, so that
+	 * the caller's check_storage_access never asks about OID 0.
+	 */
+	AcceptInvalidationMessages();
 	if (!OidIsValid(graphs_relid))
 	{
 		graph_cache_reset();
 		graphs_relid = sg_table_oid("graphs");
 	}
-	/*
-	 * A graph recompiled by a transaction that committed since this one's
-	 * last lock: its invalidation is read now, as a new statement would
-	 * read the new definition.
-	 */
-	AcceptInvalidationMessages();
 }
 
 /*

@@ -6,7 +6,8 @@
 # sg_cancel, claims and completions, update_state (of a thread, and from
 # another thread's head: update_from), fork, prune, delete,
 # export/import, retention, LangGraph.js puts, writes, prunes, copies,
-# deletes. Prints the outcomes by SQLSTATE and the suspicious ones: XX*,
+# deletes; and (not with ROLES=1) node functions replaced by themselves and
+# graphs compiled again (every backend's cached graphs dropped). Prints the outcomes by SQLSTATE and the suspicious ones: XX*,
 # 40P01 (a deadlock between stategraph's own functions), 57014, 55P03,
 # "unexpected"/"cache lookup" messages, server WARNINGs, lost connections.
 # 40001 "another transaction created it" (two first writes of one id) is
@@ -204,7 +205,18 @@ def op(cur, me):
     x = random.choice(EX)
     g = random.choice(LG)
     n = random.randrange(100)
-    return pick(call_ops(me, t, x, g, n), cur)
+    return pick(call_ops(me, t, x, g, n) + redefine_ops(), cur)
+
+
+def redefine_ops():
+    """Plain mode: a node or route function of setup.sql replaced by its own
+    definition, or a graph compiled again as setup.sql compiled it: each
+    drops every backend's cached graphs while the others run them."""
+    fn = random.choice(["fz_route(jsonb)", "fz_step(jsonb,jsonb)", "fz_fan(jsonb)", "fz_ask(jsonb)"])
+    return [
+        ("replace_fn", "DO $$ BEGIN EXECUTE pg_catalog.pg_get_functiondef('%s'::pg_catalog.regprocedure); END $$" % fn, ()),
+        ("recompile", "SELECT sg_compile(%s)", (random.choice(["hitl", "ext"]),)),
+    ]
 
 
 def pick(ops, cur):
@@ -307,7 +319,11 @@ def worker(me, q):
             c.autocommit = False
             # (55P03 "... are being reassigned": a call in a transaction that has
             # written, as documented; 40001 "could not create": two first writes)
-            if st.startswith("XX") or st == "40P01" or st == "57014" or (st == "55P03" and "being reassigned" not in msg) or \
+            # (XX000 "tuple concurrently updated": two sessions replacing one
+            # function at once, PostgreSQL's own answer to replace_fn)
+            if name == "replace_fn" and msg == "tuple concurrently updated":
+                pass
+            elif st.startswith("XX") or st == "40P01" or st == "57014" or (st == "55P03" and "being reassigned" not in msg) or \
                     (st != "40001" and any(w in msg for w in ("cache lookup", "unexpected", "unrecognized", "SPI_", "could not"))):
                 sus.append((st, name, msg[:200], str(args)[:150], (e.diag.context or "")[:200]))
         for w in warns:
