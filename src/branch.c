@@ -584,7 +584,6 @@ update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_n
 	}
 
 	g = sg_graph_get(th->graph);
-	sg_graph_pin(g, CurrentMemoryContext);
 	sg_graph_check_privileges(g);	/* the update goes through the reducers */
 	state = sg_load_for_graph(g, th, &base_id, &base, &new_kinds);
 

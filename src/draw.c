@@ -248,7 +248,6 @@ sg_draw(PG_FUNCTION_ARGS)
 				k;
 
 	g = sg_graph_get(graph);
-	sg_graph_pin(g, CurrentMemoryContext);
 
 	initStringInfo(&buf);
 	initStringInfo(&edges);

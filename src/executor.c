@@ -1270,8 +1270,8 @@ run_create(SGRunOptions *opts, MemoryContext parent)
 	check_run_options(opts);
 
 	/* a background run takes only the graph it was submitted for (runs.c) */
+	/* (pinned in cxt, the current context: the run keeps it) */
 	run->g = opts->has_graph_gen ? sg_graph_get_gen(opts->graph, opts->graph_gen) : sg_graph_get(opts->graph);
-	sg_graph_pin(run->g, cxt);
 	sg_graph_check_privileges(run->g);
 	if (opts->input != NULL)
 		sg_check_update(run->g, "input", opts->input);

@@ -60,6 +60,7 @@ PG_FUNCTION_INFO_V1(sg_graph_gen);
 StaticAssertDecl(offsetof(SGNode, name) == 0, "SGNode must begin with its name");
 
 static void check_storage_access(void);
+static void graph_pin(SGGraph *g, MemoryContext cxt);
 static void owner_refuse(const char *graph, const char *owner) pg_attribute_noreturn();
 static char *spec_problem(Jsonb *spec);
 
@@ -2380,50 +2381,14 @@ compiled_spec(const char *name, const int64 *gen)
 }
 
 /*
- * The compiled graph called name, from the cache or built from its spec;
- * when gen is given, it must be that generation of the graph
- * (graph_replaced_error otherwise, before any other complaint about the
- * graph of that name now). The caller pins it for as long as it runs it
- * (sg_graph_pin): a run goes on with the graph it checked.
- */
-static SGGraph *
-graph_get(const char *name, const int64 *gen)
-{
-	SGGraph    *g;
-	bool		isnull;
-	Jsonb	   *spec;
-	MemoryContext old;
-
-	g = sg_graph_get_cached(name);
-	if (g != NULL)
-	{
-		if (gen != NULL && g->gen != *gen)
-			graph_replaced_error(name);
-		return g;
-	}
-
-	sg_spi_connect();
-	spec = compiled_spec(name, gen);
-	g = build_graph(name, sg_spi_text(0, Anum_compiled_owner),
-					DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull)), spec);
-	g->gen = DatumGetInt64(sg_spi_datum(0, Anum_compiled_gen, &isnull));
-	sg_spi_finish();
-
-	old = MemoryContextSwitchTo(CacheMemoryContext);
-	graph_cache = lappend(graph_cache, g);
-	MemoryContextSwitchTo(old);
-	return g;
-}
-
-/*
  * The compiled graph called name if this backend's cache has it (it was
  * loaded, its functions found, and nothing changed it since, as far as the
  * invalidations read now tell), else NULL; not pinned. The storage check
  * comes before the lookup: its catalog reads may take in invalidations that
  * drop the cache, which would free a graph found before it.
  */
-SGGraph *
-sg_graph_get_cached(const char *name)
+static SGGraph *
+cached_graph(const char *name)
 {
 	ListCell   *lc;
 
@@ -2437,6 +2402,57 @@ sg_graph_get_cached(const char *name)
 			return g;
 	}
 	return NULL;
+}
+
+/*
+ * The compiled graph called name, from the cache or built from its spec;
+ * when gen is given, it must be that generation of the graph
+ * (graph_replaced_error otherwise, before any other complaint about the
+ * graph of that name now). Pinned until the current memory context is
+ * reset or deleted (graph_pin), before anything that could take in an
+ * invalidation: a run goes on with the graph it checked, and no check of
+ * the caller's can free it.
+ */
+static SGGraph *
+graph_get(const char *name, const int64 *gen)
+{
+	SGGraph    *g;
+	bool		isnull;
+	Jsonb	   *spec;
+	MemoryContext old;
+
+	g = cached_graph(name);
+	if (g != NULL)
+	{
+		if (gen != NULL && g->gen != *gen)
+			graph_replaced_error(name);
+		graph_pin(g, CurrentMemoryContext);
+		return g;
+	}
+
+	sg_spi_connect();
+	spec = compiled_spec(name, gen);
+	g = build_graph(name, sg_spi_text(0, Anum_compiled_owner),
+					DatumGetInt32(sg_spi_datum(0, Anum_compiled_version, &isnull)), spec);
+	g->gen = DatumGetInt64(sg_spi_datum(0, Anum_compiled_gen, &isnull));
+	sg_spi_finish();
+
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	graph_cache = lappend(graph_cache, g);
+	MemoryContextSwitchTo(old);
+	graph_pin(g, CurrentMemoryContext);
+	return g;
+}
+
+/* The compiled graph called name if cached (cached_graph), pinned as graph_get pins it; else NULL. */
+SGGraph *
+sg_graph_get_cached(const char *name)
+{
+	SGGraph    *g = cached_graph(name);
+
+	if (g != NULL)
+		graph_pin(g, CurrentMemoryContext);
+	return g;
 }
 
 /* The compiled graph called name (graph_get). */
@@ -2629,8 +2645,8 @@ graph_unpin_callback(void *arg)
 }
 
 /* Keep g alive until cxt is reset or deleted, even if the cache drops it. */
-void
-sg_graph_pin(SGGraph *g, MemoryContext cxt)
+static void
+graph_pin(SGGraph *g, MemoryContext cxt)
 {
 	MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
 

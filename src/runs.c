@@ -1042,8 +1042,6 @@ sg_submit(PG_FUNCTION_ARGS)
 	/* the run's owner, held against a reassign of it until commit (reassign.c) */
 	sg_role_hold_current(may_wait);
 	g = sg_graph_get(graph);
-	/* kept while checked: the checks' catalog reads may take in an invalidation that drops it */
-	sg_graph_pin(g, CurrentMemoryContext);
 	graph_gen = g->gen;			/* the graph this submit saw: its run runs no other (sg_graph_get_gen) */
 	sg_graph_check_privileges(g);
 	if (!PG_ARGISNULL(1))
@@ -1061,7 +1059,6 @@ sg_submit(PG_FUNCTION_ARGS)
 	if (thread_id && sg_lock_thread_submits(thread_id, may_wait))
 	{
 		g = sg_graph_get(graph);
-		sg_graph_pin(g, CurrentMemoryContext);
 		graph_gen = g->gen;
 		sg_graph_check_privileges(g);
 	}

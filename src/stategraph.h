@@ -166,11 +166,10 @@ typedef struct SGGraph
 	int64		gen;			/* graphs.gen: which graph of this name (0 on a 0.1.0 schema) */
 } SGGraph;
 
-extern SGGraph *sg_graph_get(const char *name);
+extern SGGraph *sg_graph_get(const char *name);	/* pinned in CurrentMemoryContext */
 extern SGGraph *sg_graph_get_gen(const char *name, int64 gen);	/* runs of one generation of it */
 extern SGGraph *sg_graph_get_cached(const char *name);
 extern SGGraph *sg_graph_channels(const char *name);	/* its channels alone: sg_complete of a broken graph */
-extern void sg_graph_pin(SGGraph *g, MemoryContext cxt);
 extern void sg_graph_check_privileges(SGGraph *g);
 extern void sg_graph_check_fn_owner(SGGraph *g, Oid fn, Oid loaded_owner, const char *what, const char *name);
 extern Oid	sg_graph_unprivileged_fn(SGGraph *g);

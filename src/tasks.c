@@ -2412,13 +2412,12 @@ completion_graph(TaskRow *row)
 	/* the common case: a graph loaded before, and not changed since, loads (no subtransaction) */
 	g = sg_graph_get_cached(row->graph);
 	if (g != NULL)
-	{
-		sg_graph_pin(g, CurrentMemoryContext);
 		return g;
-	}
 	BeginInternalSubTransaction(NULL);
 	PG_TRY();
 	{
+		/* the caller's context, in which sg_graph_get pins the graph (not the subtransaction's) */
+		MemoryContextSwitchTo(cxt);
 		g = sg_graph_get(row->graph);
 		ReleaseCurrentSubTransaction();
 	}
@@ -2447,7 +2446,6 @@ completion_graph(TaskRow *row)
 	CurrentResourceOwner = owner;
 	if (g == NULL)
 		return sg_graph_channels(row->graph);
-	sg_graph_pin(g, CurrentMemoryContext);
 	return g;
 }
 
