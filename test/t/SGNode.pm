@@ -878,7 +878,6 @@ sub reassign_waits_on_row
 	return ($row, $reassign, \$err);
 }
 
-
 # Gates: a step that executes until the test lets it end, however slow the
 # machine. A gate is advisory lock $lock, held by a session of the test
 # (hold_gates) and taken shared by the step, which waits until the test
@@ -886,8 +885,8 @@ sub reassign_waits_on_row
 
 # SQL for function public.gated (the extension created), a node that
 # waits at gate $lock ($lock may also be an SQL expression of state), then
-# returns {"done": true}; with $graph, also the one-step graph $graph of it
-# (channels done, and those of $channels), made by $role if given.
+# returns {"done": true}, and the one-step graph $graph of it (channels
+# done, and those of $channels), made by $role if given.
 sub gated_graph_sql
 {
 	my ($lock, $graph, $role, $channels) = @_;
@@ -896,7 +895,6 @@ CREATE FUNCTION public.gated(state jsonb) RETURNS jsonb LANGUAGE sql
     AS \$\$ SELECT pg_catalog.pg_advisory_lock_shared($lock); SELECT pg_catalog.pg_advisory_unlock_shared($lock);
           SELECT '{"done": true}'::jsonb \$\$;
 GRANT EXECUTE ON FUNCTION public.gated(jsonb) TO PUBLIC;};
-	return $sql unless defined $graph;
 	$channels = '{"done": "replace"' . (defined $channels ? ", $channels" : '') . '}';
 	return $sql . (defined $role ? "\nSET ROLE $role;" : '')
 	  . one_step_graph_sql($graph, $channels, 'gated', 'public.gated(jsonb)')
