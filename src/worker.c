@@ -2552,10 +2552,12 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
  * delayed or ended; other runs are due), else a backoff that doubles with
  * every failure in a row, up to a minute.
  */
+/* unrecorded errors since the last iteration that ended without one (recover's backoff) */
+static int	failures_in_a_row = 0;
+
 static long
 recover(MemoryContext cxt)
 {
-	static int	in_a_row = 0;
 	ErrorData  *edata;
 	volatile bool recorded = false;
 
@@ -2601,11 +2603,14 @@ recover(MemoryContext cxt)
 				(errmsg("stategraph worker of database %u: %s", MyDatabaseId, edata->message)));
 	if (recorded)
 	{
-		in_a_row = 0;
+		failures_in_a_row = 0;
 		return 0;
 	}
-	in_a_row = Min(in_a_row + 1, 7);
-	return 1000L << (in_a_row - 1);	/* 1 s, 2 s, ... 64 s */
+	failures_in_a_row = Min(failures_in_a_row + 1, 7);
+	ereport(DEBUG1,
+			(errmsg_internal("stategraph worker backs off %ld ms (unrecorded errors in a row: %d)",
+							 1000L << (failures_in_a_row - 1), failures_in_a_row)));
+	return 1000L << (failures_in_a_row - 1);	/* 1 s, 2 s, ... 64 s */
 }
 
 /* worker_iteration, with an error that escapes it recovered from (recover()). */
@@ -2617,6 +2622,7 @@ guarded_iteration(TimestampTz *last_sweep, long *sleep_ms, MemoryContext cxt)
 	PG_TRY();
 	{
 		did = worker_iteration(last_sweep, sleep_ms);
+		failures_in_a_row = 0;	/* the row is broken: the next error backs off 1 s again */
 	}
 	PG_CATCH();
 	{

@@ -21,6 +21,7 @@ use Time::HiRes qw(time);
 my $node = preloaded_node('sweeperr', qq{
 stategraph.sweep_interval = 3
 stategraph.max_workers = 1
+log_min_messages = debug1
 });
 $node->safe_psql('postgres', q{
     CREATE EXTENSION stategraph;
@@ -74,6 +75,22 @@ my $log = slurp_file($node->logfile);
 my $failures = () = $log =~ /sweep refused/g;
 note("sweep failures logged: $failures");
 cmp_ok($failures, '<=', 2 * (int($took / 3) + 3), 'the failing sweep is retried once per interval, not after every run');
+# the worker's backoff after each failure is the first of a row (1 s):
+# the iterations between two sweeps end without an error, which breaks the
+# row (it once doubled with every failure of the worker's life, up to 64 s):
+# three failures at least are waited for (about 3 s apart)
+my $backoff = qr/backs off (\d+) ms \(unrecorded errors in a row: (\d+)\)/;
+my @backoffs;
+for (my $waited = 0; $waited < 90; $waited++)
+{
+	@backoffs = slurp_file($node->logfile) =~ /$backoff/g;
+	last if @backoffs >= 2 * 3;
+	sleep 1;
+}
+cmp_ok(scalar(@backoffs) / 2, '>=', 3, 'the worker backed off after three failing sweeps');
+my %in_a_row = @backoffs;
+is_deeply([ sort keys %in_a_row ], [1000], 'each failing sweep is backed off from for 1 s, not longer each time')
+  or diag(explain(\@backoffs));
 
 $node->stop;
 done_testing();
