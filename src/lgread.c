@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonfuncs.h"
+#include "utils/numeric.h"
 #include "utils/rls.h"
 #include "utils/varlena.h"
 
@@ -530,8 +531,9 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	bool		old = false;
 	text	   *res;
 
-	if (v && v->type == jbvNumeric)
-		old = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric))) < 4;
+	if (v && v->type == jbvNumeric)		/* (compared as a numeric: 1e10 is no int4) */
+		old = DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(v->val.numeric),
+												DirectFunctionCall1(int4_numeric, Int32GetDatum(4)))) < 0;
 	initStringInfo(&out);
 	appendStringInfoString(&out, "{\"thread_id\": ");
 	escape_json(&out, TextDatumGetCString(thread));
@@ -762,9 +764,10 @@ lg_next_nodes(Jsonb *cp, Jsonb *blobs)
 			continue;
 		if (lg_find(blobs, channel) == NULL)
 			continue;			/* no value: consumed */
-		if (seen && seen->type == jbvBinary)
+		/* objects only: a key looked up in an array reads past its elements (put refuses them now) */
+		if (seen && seen->type == jbvBinary && JsonContainerIsObject(seen->val.binary.data))
 			node_seen = getKeyJsonValueFromContainer(seen->val.binary.data, node, strlen(node), NULL);
-		if (node_seen && node_seen->type == jbvBinary)
+		if (node_seen && node_seen->type == jbvBinary && JsonContainerIsObject(node_seen->val.binary.data))
 			ver = getKeyJsonValueFromContainer(node_seen->val.binary.data, channel, strlen(channel), NULL);
 		if (ver == NULL || lg_version_cmp(&v, ver) == 1)
 			next = lappend(next, node);
@@ -1096,10 +1099,15 @@ lg_snapshot_tuple(TupleDesc desc, SPITupleTable *tt, uint64 i, Datum thread, LGV
 	values[1] = ns;
 	values[2] = lg_col(tt, i, CP_ID, &nulls[2]);
 	values[3] = lg_col(tt, i, CP_PARENT, &nulls[3]);
+	/* a step that is no int4 (a client's 1e10) reads as none, as a step that is no number */
+	nulls[4] = true;
 	if (step && step->type == jbvNumeric)
-		values[4] = DirectFunctionCall1(numeric_int4, NumericGetDatum(step->val.numeric));
-	else
-		nulls[4] = true;
+	{
+		bool		overflow = false;
+
+		values[4] = Int32GetDatum(numeric_int4_opt_error(step->val.numeric, &overflow));
+		nulls[4] = overflow;
+	}
 	values[5] = source ? CStringGetTextDatum(source) : (Datum) 0;
 	nulls[5] = source == NULL;
 	values[6] = JsonbPGetDatum(lg_state_values(thread, ns, lg_jsonb_col(tt, i, CP_BLOBS), cache, &sends));

@@ -2178,6 +2178,31 @@ lg_put_check_args(FunctionCallInfo fcinfo, const char *thread_id, char **idstr, 
 					 errmsg("version of channel \"%s\" must be a number or a string", bad),
 					 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", *idstr, thread_id)));
 	}
+	/*
+	 * versions_seen is an object of objects (node -> channel -> version):
+	 * reads look keys up in both (lgread.c, lg_next_nodes)
+	 */
+	{
+		JsonbValue *vs = lg_find(cp, "versions_seen");
+		bool		bad = vs != NULL && vs->type != jbvNull &&
+			(vs->type != jbvBinary || !JsonContainerIsObject(vs->val.binary.data));
+
+		if (!bad && vs != NULL && vs->type == jbvBinary)
+		{
+			JsonbIterator *it = JsonbIteratorInit(vs->val.binary.data);
+			JsonbValue	v;
+			char	   *node;
+
+			while (!bad && sg_jsonb_next_pair(&it, &node, &v))
+				bad = v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data);
+		}
+		if (bad)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the checkpoint's versions_seen must be a JSON object of JSON objects"),
+					 errdetail("Checkpoint \"%s\" of thread \"%s\" was not stored.", *idstr, thread_id),
+					 errhint("LangGraph's versions_seen maps each node to the versions of the channels it saw.")));
+	}
 	/* a stored value's channel is part of the key of stategraph.lg_blobs: as long as an id at most */
 	if (newv)
 	{
@@ -2372,8 +2397,13 @@ lg_put_blobs(FunctionCallInfo fcinfo, const char *thread_id, const char *ns, con
 				continue;		/* no value: the channel is empty */
 			if (jv == NULL || app || (entry = lg_inline_entry(channel, jv, v->text_given ? json : NULL, vlen)) == NULL)
 			{
-				lg_store_value(thread_id, ns, id, parent, channel, nv, jv, json, vlen, v->text_given, type, bytes,
-							   p->found ? lg_find_string(p->blobs, channel) : NULL, app);
+				/*
+				 * A parent that is not stored (an update's or fork's id
+				 * that never was) has no write to refer to, only strays:
+				 * a copy or prune takes writes along with their checkpoints
+				 */
+				lg_store_value(thread_id, ns, id, p->found ? parent : NULL, channel, nv, jv, json, vlen,
+							   v->text_given, type, bytes, p->found ? lg_find_string(p->blobs, channel) : NULL, app);
 				entry = lg_writer_entry(sg_uuid_to_cstring(id));
 			}
 		}
