@@ -14,6 +14,7 @@
 -- 3. a metadata step that is no int4 (1e10) made sg_get_state and
 --    sg_get_state_history fail with 22003: it reads as no step, as a step
 --    that is no number.
+-- (And a checkpoint that names itself as its parent is refused, 22023.)
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
@@ -90,6 +91,13 @@ SELECT sg_lg_put('st', '', '1f000000-0000-6000-8000-0000000000b1',
 SELECT thread_id, step, source FROM sg_get_state('st');
 SELECT step, source FROM sg_get_state_history('st') ORDER BY checkpoint_id;
 SELECT sg_lg_get_tuple('st', checkpoint_id => '1f000000-0000-6000-8000-0000000000b2')->'checkpoint'->'v' AS v;
+
+-- a checkpoint that names itself as its parent (a client walking parents
+-- would loop): refused, nothing stored
+SELECT sg_lg_put('self', '', '1f000000-0000-6000-8000-0000000000c1',
+    '{"v": 4, "id": "1f000000-0000-6000-8000-0000000000c1", "channel_versions": {}, "versions_seen": {}}',
+    '{"source": "update", "step": 0}', '{}');
+SELECT count(*) FROM stategraph.lg_checkpoints WHERE thread_id = 'self';
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

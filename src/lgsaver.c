@@ -2443,6 +2443,11 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	bool		again;			/* the checkpoint is stored already: put again */
 
 	cp = lg_put_check_args(fcinfo, thread_id, &idstr, &id);
+	/* a client that walks parents (LangGraph's getDeltaChannelHistory) would loop */
+	if (parent != NULL && memcmp(parent->data, id.data, UUID_LEN) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("checkpoint \"%s\" of thread \"%s\" cannot be its own parent", idstr, thread_id)));
 	v = lg_put_values(fcinfo, cp, thread_id, idstr);
 	lg_check_bytes_channels(fcinfo, v.values, thread_id, idstr);
 	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), v.newv, v.values, idstr);
