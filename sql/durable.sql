@@ -61,6 +61,10 @@ CALL sg_run('pipe', '{}', 'run-3');
 ROLLBACK;
 CALL sg_run('pipe', '{}', NULL);
 CALL sg_run('pipe', NULL, 'no-such-thread');
+-- with an input and a checkpoint_id: the hint says the checkpoint_id is what refers to a thread
+SELECT sg_invoke('pipe', '{}', thread_id => 'no-such-thread', checkpoint_id => '01a24ffa-a770-709c-a5b3-5094b194d26f');
+SELECT sg_submit('pipe', '{}', 'no-such-thread', checkpoint_id => '01a24ffa-a770-709c-a5b3-5094b194d26f');
+SELECT count(*) FROM stategraph.runs WHERE thread_id = 'no-such-thread';
 CALL sg_run('other', NULL, 'run-1');
 CALL sg_run('pipe', NULL, 'run-1', resume => '"yes"');
 SELECT count(*) AS locks_held FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();

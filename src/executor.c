@@ -1319,7 +1319,7 @@ run_lock_thread(SGRun *run)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("thread \"%s\" does not exist", thread_id),
-				 errhint("Start it with an input.")));
+				 run->opts.has_checkpoint_id ? errhint(SG_HINT_CHECKPOINT_OF_NO_THREAD) : errhint("Start it with an input.")));
 	}
 	return th;
 }

@@ -1088,7 +1088,7 @@ sg_submit(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("thread \"%s\" does not exist", thread_id),
-					 errhint("Start it with an input.")));
+					 !PG_ARGISNULL(3) ? errhint(SG_HINT_CHECKPOINT_OF_NO_THREAD) : errhint("Start it with an input.")));
 		/* time travel: the checkpoint must be the thread's, as sg_invoke checks (nothing queued otherwise) */
 		if (th != NULL && !PG_ARGISNULL(3))
 		{

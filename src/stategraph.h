@@ -289,6 +289,8 @@ extern bool sg_thread_is_busy(const char *thread_id);
 /* 55P03 with stategraph.lock_wait off; detail NULL: "Another session is running or changing it." */
 extern void sg_refuse_busy_thread(const char *thread_id, const char *detail) pg_attribute_noreturn();
 #define SG_BUSY_THREAD_CREATING "Another transaction is creating it."
+/* the hint of a run from a checkpoint_id of a thread that does not exist (sg_invoke, sg_submit) */
+#define SG_HINT_CHECKPOINT_OF_NO_THREAD "A checkpoint_id names a checkpoint of an existing thread: start a new thread with an input and no checkpoint_id."
 extern SGThread *sg_thread_fetch(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_required(const char *thread_id, bool for_update);
 extern SGThread *sg_thread_fetch_for_delete(const char *thread_id);
