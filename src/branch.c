@@ -70,6 +70,13 @@ PG_FUNCTION_INFO_V1(sg_fork);
  * (it would cost every insert for this rare call): the id's timestamp picks
  * the threads that were written around then, and each is probed by its key;
  * all threads are tried if that finds nothing (a clock set back).
+ *
+ * Ids are unique within a thread only: an import keeps its export's (a copy
+ * in the same database holds its source's ids), and can carry any. Two
+ * threads found is refused (42P08), never one of them picked as the plan
+ * happens to order them: a role could otherwise import a thread holding
+ * another role's ids and have its values forked by someone who meant the
+ * other's (and the fork would be the importer's).
  */
 static char *
 checkpoint_owner(const pg_uuid_t *id)
@@ -91,7 +98,7 @@ checkpoint_owner(const pg_uuid_t *id)
 				   "AND EXISTS (SELECT 1 FROM stategraph.checkpoints c "
 				   "            WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
 				   "            AND c.checkpoint_id OPERATOR(pg_catalog.=) $1) "
-				   "LIMIT 1", 3, types);
+				   "ORDER BY t.thread_id LIMIT 2", 3, types);
 	*copy = *id;
 	for (i = 0; i < 6; i++)
 		ms = (ms << 8) | id->data[i];
@@ -101,9 +108,19 @@ checkpoint_owner(const pg_uuid_t *id)
 	values[2] = TimestampTzGetDatum(at - USECS_PER_SEC);
 	for (attempt = 0; attempt < 2; attempt++)
 	{
+		uint64		found;
+
 		if (attempt == 1)
 			nulls[1] = nulls[2] = 'n';
-		if (sg_spi_execute(plan, values, nulls, 1) > 0)
+		found = sg_spi_execute(plan, values, nulls, 2);
+		if (found > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+					 errmsg("checkpoint %s is held by more than one thread", sg_uuid_to_cstring(id)),
+					 errdetail("Threads \"%s\" and \"%s\" hold it (an imported copy keeps its checkpoint ids).",
+							   sg_spi_text(0, SG_SOLE_COLUMN), sg_spi_text(1, SG_SOLE_COLUMN)),
+					 errhint("Name the thread: sg_fork(thread_id, checkpoint_id, new_thread_id).")));
+		if (found == 1)
 			return sg_spi_text(0, SG_SOLE_COLUMN);
 	}
 	return NULL;
@@ -629,7 +646,7 @@ update_state(FunctionCallInfo fcinfo, char *thread_id, Jsonb *values, char *as_n
 	sg_new_checkpoint_id(&cp->id, &base->id, &th->head);
 	cp->has_parent = true;
 	cp->parent_id = base->id;
-	cp->step = base->step + 1;
+	cp->step = sg_step_after(thread_id, base->step);
 	cp->source = "update";
 	sg_jb_begin_array(&wb);
 	for (i = 0; i < nwrites; i++)

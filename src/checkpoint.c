@@ -142,6 +142,23 @@ uuid7_increment(pg_uuid_t *u)
 }
 
 /*
+ * The step of a checkpoint made after one of step `step` of thread_id.
+ * Steps are int4: a thread at the last one (an import may carry any step)
+ * gets no further checkpoint (54000), rather than one whose step wrapped
+ * to a negative number.
+ */
+int
+sg_step_after(const char *thread_id, int step)
+{
+	if (step >= PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("thread \"%s\" is at step %d, the last one a checkpoint can have", thread_id, step),
+				 errhint("Start a new thread from its values (sg_get_state).")));
+	return step + 1;
+}
+
+/*
  * A new UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random
  * bits. Ids made by one backend always increase, and an id is always greater
  * than after and also_after (the parent, and the thread's newest checkpoint,

@@ -1095,7 +1095,9 @@ sg_run_step(SGRun *run)
 	}
 
 	old = MemoryContextSwitchTo(run->step_cxt[run->cur]);
-	if (run->cp->step + 1 > run->stop)
+	if (run->cp->step == PG_INT32_MAX)	/* an imported thread's: no step after it (54000) */
+		(void) sg_step_after(run->opts.thread_id, run->cp->step);
+	if ((int64) run->cp->step + 1 > run->stop)	/* (stop is at most INT_MAX: no step wraps) */
 	{
 		MemoryContextSwitchTo(old);
 		if (run->opts.on_error == SG_ON_ERROR_RETURN)
@@ -1380,7 +1382,7 @@ run_begin_input(SGRun *run, SGCheckpoint *start, SGState *state)
 	if (state == NULL)
 		state = sg_state_initial(run->g);
 	state->barriers = NULL;
-	cp = new_checkpoint(run, "input", start ? start->step + 1 : -1);
+	cp = new_checkpoint(run, "input", start ? sg_step_after(run->opts.thread_id, start->step) : -1);
 	cp->image_complete = (start == NULL);
 	cp->nnext = 1;
 	cp->next = palloc(sizeof(char *));
@@ -1472,7 +1474,7 @@ run_begin_resume(SGRun *run, SGThread *th, SGCheckpoint *start, SGState *state)
 		 * one step after it as LangGraph numbers it (a replay from step 1
 		 * stores 2/fork, then 3/loop, ...)
 		 */
-		SGCheckpoint *cp = new_checkpoint(run, "fork", start->step + 1);
+		SGCheckpoint *cp = new_checkpoint(run, "fork", sg_step_after(run->opts.thread_id, start->step));
 
 		cp->nnext = start->nnext;
 		cp->next = start->next;

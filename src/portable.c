@@ -235,6 +235,17 @@ sg_export_thread(PG_FUNCTION_ARGS)
 	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
 	Jsonb	   *result;
 
+	/*
+	 * A node of the thread's own run (or a reducer of its update) would
+	 * export a step half done: a thread row still "running", its head
+	 * behind checkpoints already written, which an import kept as it was.
+	 */
+	if (sg_thread_running_here(thread_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("thread \"%s\" is running in this session", thread_id),
+				 errdetail("An export made inside the thread's own run or update would hold a step half done."),
+				 errhint("Export it after the run, in this session or another.")));
 	sg_spi_connect();
 	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
 	{
@@ -352,7 +363,9 @@ check_rows(Jsonb *data)
 			"       'writes', 'image', 'image_complete', 'refs', 'barriers', 'sends', 'pending', 'meta', 'created_at'] "
 			"   AND (e OPERATOR(pg_catalog.->>) 'checkpoint_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "
 			"   AND (e OPERATOR(pg_catalog.->) 'parent_id' OPERATOR(pg_catalog.=) 'null' OR (e OPERATOR(pg_catalog.->>) 'parent_id') OPERATOR(pg_catalog.~) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') "
-			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'step') OPERATOR(pg_catalog.=) 'number' "
+			/* a step stategraph numbers: -1 (the input of a new thread) or more (an int4 past that: SGX01 when stored) */
+			"   AND CASE WHEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'step') OPERATOR(pg_catalog.=) 'number' "
+			"       THEN (e OPERATOR(pg_catalog.->) 'step')::pg_catalog.numeric OPERATOR(pg_catalog.>=) -1 ELSE false END "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'source') OPERATOR(pg_catalog.=) 'string' "
 			"   AND pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'parent_thread') OPERATOR(pg_catalog.=) ANY (ARRAY['string', 'null']) "
 			"   AND CASE WHEN pg_catalog.jsonb_typeof(e OPERATOR(pg_catalog.->) 'next') OPERATOR(pg_catalog.=) 'array' "

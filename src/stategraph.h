@@ -280,6 +280,7 @@ typedef struct SGThread
 } SGThread;
 
 extern void sg_new_checkpoint_id(pg_uuid_t *id, const pg_uuid_t *after, const pg_uuid_t *also_after);
+extern int	sg_step_after(const char *thread_id, int step);
 extern void sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out);
 extern char *sg_uuid_to_cstring(const pg_uuid_t *id);
 extern void sg_lock_thread(const char *thread_id, bool session);
