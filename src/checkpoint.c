@@ -386,6 +386,46 @@ sg_unlock_thread(const char *thread_id, bool session)
 }
 
 /*
+ * A durable run's session lock of its thread (sg_lock_thread) is all that
+ * keeps other writers off the thread between its steps, and it is an
+ * advisory lock: a node's pg_advisory_unlock_all() lets it go, and a
+ * worker then took the run for one whose executor died and ran it at the
+ * same time, or an sg_update_state moved the head under the run. At each
+ * step's end the run takes it again if it is free (nobody came in), and
+ * else refuses the step (40001: rolled back, effects and all; the other
+ * writer has the thread). The head's compare-and-set (sg_thread_advance)
+ * catches a writer that came and went in between.
+ */
+void
+sg_keep_thread_lock(const char *thread_id)
+{
+	ListCell   *lc;
+	LOCKTAG		tag;
+
+	foreach(lc, session_thread_locks)
+		if (strcmp((char *) lfirst(lc), thread_id) == 0)
+			break;
+	if (lc == NULL)
+		return;					/* a transaction's run: its row is locked */
+	thread_locktag(&tag, thread_id);
+	if (LockHeldByMe(&tag, ExclusiveLock))
+		return;
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		sg_refuse_thread_taken(thread_id);
+}
+
+/* The error of a durable run whose thread another writer took during a step (40001). */
+void
+sg_refuse_thread_taken(const char *thread_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("thread \"%s\" was taken by another writer during a step of this run", thread_id),
+			 errdetail("A node let go of the run's lock of the thread (pg_advisory_unlock_all, or pg_advisory_unlock of its key); the step is rolled back."),
+			 errhint("Let a node release only the advisory locks it took (pg_advisory_unlock of its own keys, or pg_advisory_xact_lock).")));
+}
+
+/*
  * Is another session holding the thread's lock right now? Asked of the lock
  * table (GetLockConflicts: the holders of a lock that conflicts with share
  * mode, which a writer's exclusive lock does and another probe's would
@@ -782,6 +822,40 @@ sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status, 
 	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
 	sg_state_cache_forget(thread_id);
 	return sg_spi_execute(plan, values, nulls, 0) > 0;
+}
+
+/*
+ * sg_thread_set for a run's step (executor.c, save_thread), as a
+ * compare-and-set: only if the thread's head is still `expected` (the head
+ * the run read or last wrote; NULL: none). Returns SG_ADVANCED, or
+ * SG_ADVANCE_MOVED when another writer moved the head since (the run's
+ * lock of the thread was let go by a node: sg_keep_thread_lock), or
+ * SG_ADVANCE_HIDDEN when row-level security hides the row now.
+ */
+SGAdvance
+sg_thread_advance(const char *thread_id, const pg_uuid_t *expected, const pg_uuid_t *head,
+				  const char *status, Jsonb *channels)
+{
+	static SPIPlanPtr plan;
+	static SPIPlanPtr seen_plan;
+	Oid			types[5] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID, UUIDOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', channels ? ' ' : 'n', expected ? ' ' : 'n'};
+
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.threads SET head = $2, status = $3, "
+				   "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND head IS NOT DISTINCT FROM $5", 5, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = uuid_datum(head);
+	values[2] = CStringGetTextDatum(status);
+	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
+	values[4] = expected ? uuid_datum(expected) : (Datum) 0;
+	sg_state_cache_forget(thread_id);
+	if (sg_spi_execute(plan, values, nulls, 0) > 0)
+		return SG_ADVANCED;
+	sg_spi_prepare(&seen_plan, "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types);
+	return sg_spi_execute(seen_plan, values, NULL, 1) > 0 ? SG_ADVANCE_MOVED : SG_ADVANCE_HIDDEN;
 }
 
 /*

@@ -95,6 +95,8 @@ struct SGRun
 	uint64		hold;			/* its hold on the thread (session_threads.c) */
 	bool		has_head;		/* head: the thread's newest checkpoint when the run began */
 	pg_uuid_t	head;
+	bool		has_stored_head;	/* stored_head: the thread's head as the run last read or wrote it */
+	pg_uuid_t	stored_head;
 	SGRunStatus status;
 	Jsonb	   *error;			/* the __error__ payload */
 };
@@ -908,6 +910,8 @@ put_checkpoint(SGRun *run, SGCheckpoint *cp, SGState *state, bool *changed)
 		{
 			sg_thread_create(run->opts.thread_id, run->g->name, run->g->kinds, &cp->id, "running");
 			run->thread_exists = true;
+			run->has_stored_head = true;
+			run->stored_head = cp->id;
 		}
 		sg_checkpoint_insert(run->g->cs, cp, state, changed);
 		run->wrote = true;
@@ -1354,6 +1358,8 @@ run_load_thread(SGRun *run, SGCheckpoint **start, SGState **state)
 	{
 		run->has_head = true;
 		run->head = th->head;
+		run->has_stored_head = true;
+		run->stored_head = th->head;
 	}
 	return th;
 }
@@ -1676,12 +1682,21 @@ save_thread(SGRun *run)
 	const char *status = status_name(run->status == SG_RUN_RUNNING && run->ntasks == 0 ?
 									 SG_RUN_DONE : run->status);
 
+	SGAdvance	advance = SG_ADVANCED;
+
+	if (run->opts.durable)
+		sg_keep_thread_lock(run->opts.thread_id);	/* a node may have let it go */
 	if (!run->thread_exists)
 	{
 		sg_thread_create(run->opts.thread_id, run->g->name, run->g->kinds, &run->cp->id, status);
 		run->thread_exists = true;
 	}
-	else if (!sg_thread_set(run->opts.thread_id, &run->cp->id, status, run->new_kinds ? run->g->kinds : NULL))
+	else
+		advance = sg_thread_advance(run->opts.thread_id, run->has_stored_head ? &run->stored_head : NULL,
+									&run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
+	if (advance == SG_ADVANCE_MOVED)
+		sg_refuse_thread_taken(run->opts.thread_id);
+	if (advance == SG_ADVANCE_HIDDEN)
 	{
 		/*
 		 * Row-level security hides the row now: sg_reassign_owned gave the
@@ -1694,6 +1709,8 @@ save_thread(SGRun *run)
 		 */
 		sg_refuse_lost_write(run->opts.thread_id, sg_thread_other_owner(run->opts.thread_id));
 	}
+	run->has_stored_head = true;
+	run->stored_head = run->cp->id;
 	if (!run->pending_set)
 		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);
 }

@@ -316,6 +316,16 @@ extern uint64 sg_thread_insert(SPIPlanPtr plan, Datum *values, const char *threa
 extern void sg_refuse_thread_inserted(const char *thread_id) pg_attribute_noreturn();
 extern bool sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status,
 						  Jsonb *channels);
+typedef enum SGAdvance
+{
+	SG_ADVANCED,				/* the head was the run's: set */
+	SG_ADVANCE_MOVED,			/* another writer moved it: nothing set */
+	SG_ADVANCE_HIDDEN			/* row-level security hides the row now: nothing set */
+} SGAdvance;
+extern SGAdvance sg_thread_advance(const char *thread_id, const pg_uuid_t *expected, const pg_uuid_t *head,
+								   const char *status, Jsonb *channels);
+extern void sg_keep_thread_lock(const char *thread_id);
+extern void sg_refuse_thread_taken(const char *thread_id) pg_attribute_noreturn();	/* 40001 */
 extern void sg_thread_touch(const char *thread_id);
 extern SGCheckpoint *sg_checkpoint_fetch(const char *thread_id, const pg_uuid_t *id);
 extern SGCheckpoint *sg_checkpoint_fetch_required(const char *thread_id, const pg_uuid_t *id);
