@@ -238,7 +238,10 @@ UPDATE stategraph.nodes n SET fn_owner = coalesce(stategraph.owner_of(n.fn), g.o
 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) n.graph;
 UPDATE stategraph.branches b SET router_owner = coalesce(stategraph.owner_of(b.router), g.owner)
 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) b.graph;
--- entries (an array of objects, or an object of objects) with their function's owner under owner_key, when not owner
+-- entries (an array of objects, or an object of objects) with their function's owner under owner_key,
+-- always: the graph's owner is the extension's now, a placeholder its rows are given away from
+-- (README), and a key left out was read as whoever owns the graph then (a reducer of the
+-- extension's owner then refused the graph, sg_compile too: no key to bind it again)
 CREATE FUNCTION stategraph.bind_owners(entries jsonb, fn_key text, owner_key text, owner name) RETURNS jsonb
     LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -250,7 +253,7 @@ BEGIN
     IF pg_catalog.jsonb_typeof(entries) OPERATOR(pg_catalog.=) 'array' THEN
         FOR e IN SELECT x FROM pg_catalog.jsonb_array_elements(entries) x LOOP
             fn_owner := stategraph.owner_of(e OPERATOR(pg_catalog.->>) fn_key);
-            IF fn_owner OPERATOR(pg_catalog.<>) owner THEN
+            IF fn_owner IS NOT NULL THEN
                 entries := pg_catalog.jsonb_set(entries, ARRAY[i::pg_catalog.text, owner_key], pg_catalog.to_jsonb(fn_owner));
             END IF;
             i := i OPERATOR(pg_catalog.+) 1;
@@ -258,7 +261,7 @@ BEGIN
     ELSIF pg_catalog.jsonb_typeof(entries) OPERATOR(pg_catalog.=) 'object' THEN
         FOR k, e IN SELECT x.key, x.value FROM pg_catalog.jsonb_each(entries) x LOOP
             fn_owner := stategraph.owner_of(e OPERATOR(pg_catalog.->>) fn_key);
-            IF fn_owner OPERATOR(pg_catalog.<>) owner THEN
+            IF fn_owner IS NOT NULL THEN
                 entries := pg_catalog.jsonb_set(entries, ARRAY[k, owner_key], pg_catalog.to_jsonb(fn_owner));
             END IF;
         END LOOP;

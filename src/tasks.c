@@ -1027,6 +1027,8 @@ sg_tasks_cancel_thread(SGThread *th)
 	if (strcmp(th->status, "waiting") != 0 && strcmp(th->status, "interrupted") != 0 &&
 		strcmp(th->status, "error") != 0)
 		return;
+	if (sg_schema_is_010())
+		return;					/* no tasks before the update (it failed with 42P01) */
 	values[0] = CStringGetTextDatum(th->thread_id);
 	run_sql(&plan,
 			CANCEL_TASKS "WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
