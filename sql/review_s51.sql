@@ -12,6 +12,7 @@
 -- 3. a node that exported its own thread got a step half done (the thread
 --    "running", its head behind what was written), which an import kept:
 --    sg_export_thread of a thread this session runs is refused (55000).
+-- (And an add channel's sum that overflows names its channel and node.)
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
@@ -43,9 +44,15 @@ SELECT forked_from FROM stategraph.threads WHERE thread_id = 'from-orig';
 -- the id names is not guessed
 SELECT sg_import_thread(redigest(replace(sg_export_thread('orig')::text, '"n": 1', '"n": 666')::jsonb), 'forged');
 SELECT (SELECT "values" FROM sg_get_state('orig', :'x')) AS orig_at_x, (SELECT "values" FROM sg_get_state('forged', :'x')) AS forged_at_x;
-\set VERBOSITY verbose
-SELECT sg_update_state('from-x', '{}', as_node => 'a', checkpoint_id => :'x');
-\set VERBOSITY default
+CREATE TEMP TABLE held_twice AS SELECT :'x'::uuid AS x;
+DO $$
+DECLARE st text; msg text; det text; hint text;
+BEGIN
+    PERFORM sg_update_state('from-x', '{}', as_node => 'a', checkpoint_id => (SELECT x FROM held_twice));
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    RAISE NOTICE '% % / % / %', st, replace(msg, (SELECT x FROM held_twice)::text, '<x>'), det, hint;
+END $$;
 SELECT count(*) AS stored FROM stategraph.threads WHERE thread_id = 'from-x';
 -- naming the thread, as the hint says
 SELECT sg_fork('orig', :'x', 'from-x') IS NOT NULL AS forked;
@@ -60,9 +67,10 @@ SELECT count(*) AS stored FROM stategraph.threads WHERE thread_id = 'low-step';
 -- the last step: no run, update or fork goes past it
 SELECT sg_import_thread(redigest(jsonb_set(sg_export_thread('orig'), '{checkpoints,-1,step}', '2147483647')), 'last-step');
 SELECT step FROM sg_get_state('last-step');
-\set VERBOSITY verbose
+\set VERBOSITY sqlstate
 SELECT sg_invoke('rv', '{"n": 1}', thread_id => 'last-step');
 \set VERBOSITY default
+SELECT sg_invoke('rv', '{"n": 1}', thread_id => 'last-step');
 SELECT sg_update_state('last-step', '{"n": 7}');
 SELECT checkpoint_id AS last FROM sg_get_state('last-step') \gset
 SELECT sg_invoke('rv', NULL, thread_id => 'last-step', checkpoint_id => :'last');
@@ -97,6 +105,21 @@ BEGIN
 END $$;
 SELECT sg_invoke('se', '{"n": 0}', thread_id => 'se-2') ->> 'n' AS n;
 SELECT e #>> '{thread,status}' AS status, jsonb_array_length(e->'checkpoints') AS checkpoints FROM exports;
+
+-- (and an add channel whose sum overflows the numeric format says which
+-- channel and node, 22003; the thread reads as before and goes on)
+CREATE FUNCTION big(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT jsonb_build_object('n', '9e131071'::numeric) $$;
+SELECT sg_create_graph('sum', '{"n": "add"}');
+SELECT sg_add_node('sum', 'big', 'big(jsonb)');
+SELECT sg_add_edge('sum', '__start__', 'big');
+SELECT sg_add_edge('sum', 'big', '__end__');
+SELECT sg_compile('sum');
+SELECT sg_invoke('sum', '{"n": 1}', thread_id => 'sum-1') IS NOT NULL AS first;
+\set VERBOSITY sqlstate
+SELECT sg_invoke('sum', jsonb_build_object('n', '9e131071'::numeric), thread_id => 'sum-2');
+\set VERBOSITY default
+SELECT sg_invoke('sum', jsonb_build_object('n', '9e131071'::numeric), thread_id => 'sum-2');
+SELECT count(*) AS stored FROM stategraph.threads WHERE thread_id = 'sum-2';
 
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;

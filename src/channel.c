@@ -327,6 +327,7 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 				JsonbValue	a,
 							b,
 							r;
+				bool		overflow = false;
 
 				if (!sg_jsonb_is_scalar(value, jbvNumeric))
 					type_mismatch(c, "a number", value, psprintf("node \"%s\"", task));
@@ -337,9 +338,12 @@ reduce(SGChannel *c, Jsonb *current, Jsonb *value, const char *task)
 				JsonbExtractScalar(&current->root, &a);
 				JsonbExtractScalar(&value->root, &b);
 				r.type = jbvNumeric;
-				r.val.numeric = DatumGetNumeric(DirectFunctionCall2(numeric_add,
-																	NumericGetDatum(a.val.numeric),
-																	NumericGetDatum(b.val.numeric)));
+				r.val.numeric = numeric_add_opt_error(a.val.numeric, b.val.numeric, &overflow);
+				if (overflow)	/* (numeric_add's error named no channel) */
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("the sum in channel \"%s\" from node \"%s\" overflows the numeric format",
+									c->name, task)));
 				return sg_jsonb_from_value(&r);
 			}
 		case SG_REDUCER_MERGE:
