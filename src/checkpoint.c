@@ -801,27 +801,42 @@ sg_refuse_thread_inserted(const char *thread_id)
 }
 
 /*
+ * Set a thread's newest checkpoint and status (and its channel kinds, if
+ * given); with check, only if its head is still expected (NULL: none).
+ * The number of rows set: 0 if the head moved, or if the caller's role no
+ * longer sees the thread's row.
+ */
+static uint64
+thread_update(const char *thread_id, bool check, const pg_uuid_t *expected, const pg_uuid_t *head,
+			  const char *status, Jsonb *channels)
+{
+	static SPIPlanPtr plan;
+	Oid			types[6] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID, BOOLOID, UUIDOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', head ? ' ' : 'n', ' ', channels ? ' ' : 'n', ' ', expected ? ' ' : 'n'};
+
+	sg_spi_prepare(&plan,
+				   "UPDATE stategraph.threads SET head = $2, status = $3, "
+				   "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND (NOT $5 OR head IS NOT DISTINCT FROM $6)", 6, types);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = head ? uuid_datum(head) : (Datum) 0;
+	values[2] = CStringGetTextDatum(status);
+	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
+	values[4] = BoolGetDatum(check);
+	values[5] = expected ? uuid_datum(expected) : (Datum) 0;
+	sg_state_cache_forget(thread_id);
+	return sg_spi_execute(plan, values, nulls, 0);
+}
+
+/*
  * Record a thread's newest checkpoint and status (and its channel kinds, if
  * given). False if the caller's role no longer sees the thread's row.
  */
 bool
 sg_thread_set(const char *thread_id, const pg_uuid_t *head, const char *status, Jsonb *channels)
 {
-	static SPIPlanPtr plan;
-	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', head ? ' ' : 'n', ' ', channels ? ' ' : 'n'};
-
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.threads SET head = $2, status = $3, "
-				   "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1", 4, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = head ? uuid_datum(head) : (Datum) 0;
-	values[2] = CStringGetTextDatum(status);
-	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
-	sg_state_cache_forget(thread_id);
-	return sg_spi_execute(plan, values, nulls, 0) > 0;
+	return thread_update(thread_id, false, NULL, head, status, channels) > 0;
 }
 
 /*
@@ -836,23 +851,11 @@ SGAdvance
 sg_thread_advance(const char *thread_id, const pg_uuid_t *expected, const pg_uuid_t *head,
 				  const char *status, Jsonb *channels)
 {
-	static SPIPlanPtr plan;
 	static SPIPlanPtr seen_plan;
-	Oid			types[5] = {TEXTOID, UUIDOID, TEXTOID, JSONBOID, UUIDOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', channels ? ' ' : 'n', expected ? ' ' : 'n'};
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	sg_spi_prepare(&plan,
-				   "UPDATE stategraph.threads SET head = $2, status = $3, "
-				   "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND head IS NOT DISTINCT FROM $5", 5, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = uuid_datum(head);
-	values[2] = CStringGetTextDatum(status);
-	values[3] = channels ? JsonbPGetDatum(channels) : (Datum) 0;
-	values[4] = expected ? uuid_datum(expected) : (Datum) 0;
-	sg_state_cache_forget(thread_id);
-	if (sg_spi_execute(plan, values, nulls, 0) > 0)
+	if (thread_update(thread_id, true, expected, head, status, channels) > 0)
 		return SG_ADVANCED;
 	sg_spi_prepare(&seen_plan, "SELECT 1 FROM stategraph.threads WHERE thread_id OPERATOR(pg_catalog.=) $1", 1, types);
 	return sg_spi_execute(seen_plan, values, NULL, 1) > 0 ? SG_ADVANCE_MOVED : SG_ADVANCE_HIDDEN;
