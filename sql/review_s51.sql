@@ -5,7 +5,8 @@
 --    within a thread only: an import keeps its export's, and may carry any.
 --    A role could import a thread holding another role's ids and have its
 --    own values forked by someone who meant the other's (the fork then the
---    importer's). Two threads holding the id is refused now (42P08).
+--    importer's). Threads of several roles holding the id are refused now
+--    (42P08); of one role's, the first by thread id is forked.
 -- 2. an import may carry any step: at 2147483647 the next run numbered its
 --    steps from -2147483648. Steps below -1 are refused by the import
 --    (SGX01); no checkpoint is made after step 2147483647 (54000).
@@ -16,6 +17,7 @@
 --
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS stategraph CASCADE;
+DROP ROLE IF EXISTS regress_s51_bob;
 CREATE SCHEMA review_s51;
 SET search_path = review_s51;
 CREATE EXTENSION stategraph;
@@ -39,11 +41,24 @@ SELECT checkpoint_id AS x FROM sg_get_state_history('orig') WHERE step = 0 \gset
 SELECT sg_update_state('from-orig', '{}', as_node => 'a', checkpoint_id => :'x') IS NOT NULL AS forked;
 SELECT "values" FROM sg_get_state('from-orig');
 SELECT forked_from FROM stategraph.threads WHERE thread_id = 'from-orig';
--- a copy in the same database holds the same ids (as documented), here
--- with other values (an import carries what its export says): which one
--- the id names is not guessed
-SELECT sg_import_thread(redigest(replace(sg_export_thread('orig')::text, '"n": 1', '"n": 666')::jsonb), 'forged');
-SELECT (SELECT "values" FROM sg_get_state('orig', :'x')) AS orig_at_x, (SELECT "values" FROM sg_get_state('forged', :'x')) AS forged_at_x;
+-- a copy in the same database holds the same ids (as documented): of one
+-- role's threads, the first by thread id is forked (it reads as the source)
+SELECT sg_import_thread(sg_export_thread('orig'), 'copy');
+SELECT sg_update_state('from-copy', '{}', as_node => 'a', checkpoint_id => :'x') IS NOT NULL AS forked;
+SELECT "values" FROM sg_get_state('from-copy');
+SELECT forked_from FROM stategraph.threads WHERE thread_id = 'from-copy';
+-- another role imports a copy holding those ids with values of its own
+-- (an import carries what its export says): which thread the id names is
+-- not guessed
+CREATE ROLE regress_s51_bob;
+GRANT USAGE ON SCHEMA review_s51 TO regress_s51_bob;
+CREATE TEMP TABLE to_forge AS SELECT replace(sg_export_thread('orig')::text, '"n": 1', '"n": 666')::jsonb AS e;
+GRANT SELECT ON to_forge TO regress_s51_bob;
+SET ROLE regress_s51_bob;
+SELECT sg_import_thread(redigest(e), 'forged') FROM to_forge;
+SELECT "values" AS forged_at_x FROM sg_get_state('forged', :'x');
+RESET ROLE;
+SELECT "values" AS orig_at_x FROM sg_get_state('orig', :'x');
 CREATE TEMP TABLE held_twice AS SELECT :'x'::uuid AS x;
 DO $$
 DECLARE st text; msg text; det text; hint text;
@@ -124,3 +139,5 @@ SELECT count(*) AS stored FROM stategraph.threads WHERE thread_id = 'sum-2';
 SET client_min_messages = warning;
 DROP EXTENSION stategraph CASCADE;
 DROP SCHEMA review_s51 CASCADE;
+DROP TABLE to_forge;
+DROP ROLE regress_s51_bob;

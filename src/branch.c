@@ -72,16 +72,18 @@ PG_FUNCTION_INFO_V1(sg_fork);
  * all threads are tried if that finds nothing (a clock set back).
  *
  * Ids are unique within a thread only: an import keeps its export's (a copy
- * in the same database holds its source's ids), and can carry any. Two
- * threads found is refused (42P08), never one of them picked as the plan
- * happens to order them: a role could otherwise import a thread holding
- * another role's ids and have its values forked by someone who meant the
- * other's (and the fork would be the importer's).
+ * in the same database holds its source's ids), and can carry any. Of
+ * several threads of one role that hold it, the first by thread id (a
+ * choice that does not change with the plan); threads of several roles are
+ * refused (42P08): a role could otherwise import a copy holding another
+ * role's ids, with values of its own, and have it forked by someone who
+ * meant the other's (a superuser, or a member of both roles).
  */
 static char *
 checkpoint_owner(const pg_uuid_t *id)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr plan_010;
 	Oid			types[3] = {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
@@ -90,15 +92,20 @@ checkpoint_owner(const pg_uuid_t *id)
 	TimestampTz at;
 	int			i,
 				attempt;
+	SPIPlanPtr	holders;
 
-	sg_spi_prepare(&plan,
-				   "SELECT t.thread_id FROM stategraph.threads t "
-				   "WHERE ($2 IS NULL OR (t.created_at OPERATOR(pg_catalog.<=) $2 "
-				   "                      AND t.updated_at OPERATOR(pg_catalog.>=) $3)) "
-				   "AND EXISTS (SELECT 1 FROM stategraph.checkpoints c "
-				   "            WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id "
-				   "            AND c.checkpoint_id OPERATOR(pg_catalog.=) $1) "
-				   "ORDER BY t.thread_id LIMIT 2", 3, types);
+#define HOLDERS_SQL(owner) \
+	"WITH h AS (SELECT t.thread_id, " owner " AS o FROM stategraph.threads t " \
+	"  WHERE ($2 IS NULL OR (t.created_at OPERATOR(pg_catalog.<=) $2 " \
+	"                        AND t.updated_at OPERATOR(pg_catalog.>=) $3)) " \
+	"  AND EXISTS (SELECT 1 FROM stategraph.checkpoints c " \
+	"              WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id " \
+	"              AND c.checkpoint_id OPERATOR(pg_catalog.=) $1)), " \
+	"f AS (SELECT h.thread_id, h.o FROM h ORDER BY h.thread_id LIMIT 1) " \
+	"SELECT f.thread_id, (SELECT pg_catalog.min(h.thread_id) FROM h WHERE h.o OPERATOR(pg_catalog.<>) f.o) FROM f"
+	/* a schema still 0.1.0's has no owners: one role's rows */
+	holders = sg_schema_is_010() ? sg_spi_prepare(&plan_010, HOLDERS_SQL("1"), 3, types)
+		: sg_spi_prepare(&plan, HOLDERS_SQL("t.owner"), 3, types);
 	*copy = *id;
 	for (i = 0; i < 6; i++)
 		ms = (ms << 8) | id->data[i];
@@ -108,20 +115,18 @@ checkpoint_owner(const pg_uuid_t *id)
 	values[2] = TimestampTzGetDatum(at - USECS_PER_SEC);
 	for (attempt = 0; attempt < 2; attempt++)
 	{
-		uint64		found;
-
 		if (attempt == 1)
 			nulls[1] = nulls[2] = 'n';
-		found = sg_spi_execute(plan, values, nulls, 2);
-		if (found > 1)
+		if (sg_spi_execute(holders, values, nulls, 1) == 0)
+			continue;
+		if (sg_spi_text(0, 2) != NULL)	/* a thread of another role than the first's */
 			ereport(ERROR,
 					(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-					 errmsg("checkpoint %s is held by more than one thread", sg_uuid_to_cstring(id)),
+					 errmsg("checkpoint %s is held by threads of more than one role", sg_uuid_to_cstring(id)),
 					 errdetail("Threads \"%s\" and \"%s\" hold it (an imported copy keeps its checkpoint ids).",
-							   sg_spi_text(0, SG_SOLE_COLUMN), sg_spi_text(1, SG_SOLE_COLUMN)),
+							   sg_spi_text(0, 1), sg_spi_text(0, 2)),
 					 errhint("Name the thread: sg_fork(thread_id, checkpoint_id, new_thread_id).")));
-		if (found == 1)
-			return sg_spi_text(0, SG_SOLE_COLUMN);
+		return sg_spi_text(0, 1);
 	}
 	return NULL;
 }
