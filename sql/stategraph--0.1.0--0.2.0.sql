@@ -1841,6 +1841,20 @@ BEGIN
             DETAIL = pg_catalog.format('Role "%s" is a superuser or bypasses row-level security: the runs would execute as it.', new_role),
             HINT = 'Give them to an ordinary role, or end them first with sg_cancel.';
     END IF;
+    -- and so would the steps that go on as their thread's owner without a
+    -- run: a step left to the sweep (steps_left: it becomes a run of the
+    -- note's owner), and a thread waiting for external tasks, whose last
+    -- completion, by any worker, takes the step on as the thread's owner
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) new_role
+               AND (r.rolsuper OR r.rolbypassrls))
+       AND (EXISTS (SELECT 1 FROM stategraph.steps_left WHERE owner OPERATOR(pg_catalog.=) old_role)
+            OR EXISTS (SELECT 1 FROM stategraph.threads WHERE owner OPERATOR(pg_catalog.=) old_role
+                       AND status OPERATOR(pg_catalog.=) 'waiting')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = pg_catalog.format('cannot give the waiting steps of role "%s" to role "%s"', old_role, new_role),
+            DETAIL = pg_catalog.format('Role "%s" is a superuser or bypasses row-level security: the steps would go on as it when their external tasks are completed or the sweep takes them up.', new_role),
+            HINT = 'Give them to an ordinary role, or end them first (complete or cancel their tasks, or delete the waiting threads).';
+    END IF;
     UPDATE stategraph.graphs SET owner = new_role WHERE owner OPERATOR(pg_catalog.=) old_role;
     GET DIAGNOSTICS k = ROW_COUNT; n := n OPERATOR(pg_catalog.+) k;
     -- old_role's functions that any role's graph was bound to when it added
