@@ -63,7 +63,7 @@ SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000002',
 SELECT sg_lg_put('lgs-1', '', NULL,
     '{"v": 4, "id": "1ef00000-0000-6000-8000-00000000000a", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
     '{"source": "input", "step": -1}', '{}', expect_new => true);
--- so is one that extends the head but would sort before it (another process's id of the same instant)
+-- so is one that extends the head but would sort before it (its host's clock behind the parent's, or an id of the same instant), said so
 SELECT sg_lg_put('lgs-1', '', '1ef00000-0000-6000-8000-000000000003',
     '{"v": 4, "id": "1ef00000-0000-6000-7000-000000000009", "ts": "x", "channel_values": {}, "channel_versions": {}, "versions_seen": {}}',
     '{"source": "loop", "step": 1}', '{}');

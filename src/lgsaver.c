@@ -1760,12 +1760,26 @@ lg_check_head(const char *thread_id, const char *ns, const pg_uuid_t *id,
 	else if (memcmp(head, parent, sizeof(pg_uuid_t)) != 0 && !parent_by_id)
 		detail = psprintf("The new checkpoint's parent is %s, but the newest checkpoint of namespace \"%s\" is %s.",
 						  sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head));
+	else if (memcmp(id, head, sizeof(pg_uuid_t)) <= 0 && memcmp(head, parent, sizeof(pg_uuid_t)) == 0)
+	{
+		/*
+		 * no other writer: the id (LangGraph's uuid6, made from the
+		 * writing process's clock) sorts before its own parent's, so that
+		 * process's clock is behind the one that wrote the parent (app
+		 * hosts whose clocks differ), or both ids were made in the same
+		 * instant; said so, not blamed on another writer
+		 */
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("checkpoint %s of thread \"%s\" sorts before its parent %s",
+						sg_uuid_to_cstring(id), thread_id, sg_uuid_to_cstring(head)),
+				 errdetail("Checkpoint ids are made from the writing process's clock, and the parent, the newest checkpoint of namespace \"%s\", has a later one: that clock is behind the one that wrote the parent, or both made their ids in the same instant.",
+						   ns),
+				 errhint("Retry; keep the clocks of the hosts that write a thread in step (NTP): a retry succeeds once this host's clock has passed the parent's time.")));
+	}
 	else if (memcmp(id, head, sizeof(pg_uuid_t)) <= 0)
-		detail = memcmp(head, parent, sizeof(pg_uuid_t)) == 0 ?
-			psprintf("The new checkpoint %s extends the newest checkpoint %s of namespace \"%s\" but sorts before it.",
-					 sg_uuid_to_cstring(id), sg_uuid_to_cstring(head), ns) :
-			psprintf("The new checkpoint %s extends checkpoint %s of namespace \"%s\" but sorts before its newest checkpoint %s.",
-					 sg_uuid_to_cstring(id), sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head));
+		detail = psprintf("The new checkpoint %s extends checkpoint %s of namespace \"%s\" but sorts before its newest checkpoint %s.",
+						  sg_uuid_to_cstring(id), sg_uuid_to_cstring(parent), ns, sg_uuid_to_cstring(head));
 	else
 		return;
 	ereport(ERROR,

@@ -235,6 +235,13 @@ function plainText(value) {
 	}
 }
 
+// An id argument of deleteThread, copyThread, prune or deleteForRuns: null or
+// undefined became the thread "null" or "undefined" (String()), and was deleted
+function requiredId(value, name) {
+	if (value === undefined || value === null) throw new Error(`StategraphSaver: ${name} must not contain null or undefined`);
+	return value;
+}
+
 function required(value, name) {
 	if (value === undefined || value === null)
 		throw new Error(`Missing "${name}" field in "config.configurable"`);
@@ -331,12 +338,18 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	 * the constructor stays open: it is the caller's (PostgresSaver.end() ends it).
 	 */
 	async end() {
-		// writes still queued (putWrites not awaited) are sent now; then every call
-		// in flight is awaited: a call still waiting for a connection when the pool
-		// ends never runs, and its promise never settles
-		for (const [key, queue] of [...(this._queued ?? [])]) this._sendQueuedWrites(key, queue);
-		const writing = [...(this._writing?.values() ?? [])].flatMap((pending) => [...pending]);
-		await Promise.allSettled([...(this._putting?.values() ?? []), ...writing]);
+		// every call made before end() is awaited, those not awaited by their
+		// caller too (a put or putWrites still serializing its values has sent
+		// nothing yet: the pool ended under it and its writes were lost); writes
+		// still queued are sent now. A call still waiting for a connection when
+		// the pool ends never runs, and its promise never settles.
+		for (;;) {
+			for (const [key, queue] of [...(this._queued ?? [])]) this._sendQueuedWrites(key, queue);
+			const writing = [...(this._writing?.values() ?? [])].flatMap((pending) => [...pending]);
+			const calls = [...(this._calls ?? [])];
+			if (calls.length === 0 && writing.length === 0 && !this._putting?.size && !this._queued?.size) break;
+			await Promise.allSettled([...calls, ...(this._putting?.values() ?? []), ...writing]);
+		}
 		if (this.ownsPool && !this.ended) {
 			this.ended = true;
 			await this.pool.end();
@@ -525,7 +538,24 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		for (const row of rows) yield await this._parseTuple(row.t);
 	}
 
-	async put(config, checkpoint, metadata, newVersions) {
+	// A call of the saver's, tracked from its first step until it settles (end()).
+	_track(promise) {
+		this._calls ??= new Set();
+		this._calls.add(promise);
+		const untrack = () => this._calls.delete(promise);
+		promise.then(untrack, untrack);
+		return promise;
+	}
+
+	put(config, checkpoint, metadata, newVersions) {
+		return this._track(this._put(config, checkpoint, metadata, newVersions));
+	}
+
+	putWrites(config, writes, taskId, taskPath = "") {
+		return this._track(this._putWrites(config, writes, taskId, taskPath));
+	}
+
+	async _put(config, checkpoint, metadata, newVersions) {
 		if (config.configurable === undefined) throw new Error(`Missing "configurable" field in "config" param`);
 		const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable;
 		required(thread_id, "thread_id");
@@ -633,7 +663,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		return { configurable: { thread_id, checkpoint_ns, checkpoint_id: checkpoint.id } };
 	}
 
-	async putWrites(config, writes, taskId, taskPath = "") {
+	async _putWrites(config, writes, taskId, taskPath) {
 		const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
 		required(thread_id, "thread_id");
 		required(checkpoint_id, "checkpoint_id");
@@ -759,22 +789,26 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	}
 
 	async deleteThread(threadId) {
-		await this._query(`SELECT ${this.fn("sg_lg_delete_thread")}($1)`, [String(threadId)]);
+		const id = String(requiredId(threadId, "threadId"));
+		await this._track(this._query(`SELECT ${this.fn("sg_lg_delete_thread")}($1)`, [id]));
 	}
 
 	/** Copies every checkpoint of a thread into a new thread. */
 	async copyThread(sourceThreadId, targetThreadId) {
-		await this._query(`SELECT ${this.fn("sg_lg_copy_thread")}($1, $2)`, [String(sourceThreadId), String(targetThreadId)]);
+		const ids = [requiredId(sourceThreadId, "sourceThreadId"), requiredId(targetThreadId, "targetThreadId")].map(String);
+		await this._track(this._query(`SELECT ${this.fn("sg_lg_copy_thread")}($1, $2)`, ids));
 	}
 
 	/** keep_latest: keep only the newest checkpoint of each namespace; delete: remove the threads. */
 	async prune(threadIds, { strategy = "keep_latest" } = {}) {
-		await this._query(`SELECT ${this.fn("sg_lg_prune")}($1, $2)`, [threadIds.map(String), strategy]);
+		const ids = threadIds.map((id) => String(requiredId(id, "threadIds")));
+		await this._track(this._query(`SELECT ${this.fn("sg_lg_prune")}($1, $2)`, [ids, strategy]));
 	}
 
 	/** Removes the checkpoints (and their writes) written by the given runs. */
 	async deleteForRuns(runIds) {
-		await this._query(`SELECT ${this.fn("sg_lg_delete_for_runs")}($1)`, [runIds.map(String)]);
+		const ids = runIds.map((id) => String(requiredId(id, "runIds")));
+		await this._track(this._query(`SELECT ${this.fn("sg_lg_delete_for_runs")}($1)`, [ids]));
 	}
 }
 

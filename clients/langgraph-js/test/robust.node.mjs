@@ -263,3 +263,42 @@ test("a thread id with a lone surrogate (cut inside an emoji), which LangGraph c
 	const t = await saver.getTuple({ configurable: { thread_id: `${run}-meta` } });
 	assert.deepStrictEqual([t.metadata.pair, t.metadata.text, t.metadata.lone], ["😀", "\\ud83d", "a\ufffdb"]);
 });
+
+test("end() stores a put and a putWrites that were not awaited (they were still serializing when the pool ended, and were lost)", async () => {
+	const saver = new StategraphSaver(dbUrl(process.env.PGDATABASE ?? "postgres"));
+	await saver.setup();
+	const thread_id = `${run}-end`;
+	const first = { ...emptyCheckpoint(), channel_values: { v: 1 }, channel_versions: { v: 1 } };
+	const cfg = await saver.put({ configurable: { thread_id, checkpoint_ns: "" } }, first, { source: "input", step: -1, parents: {} }, { v: 1 });
+	// neither awaited: end() is called in the same tick
+	const writes = saver.putWrites(cfg, [["a", 1]], "t1");
+	const second = { ...emptyCheckpoint(), channel_values: { v: 2 }, channel_versions: { v: 2 } };
+	const put = saver.put(cfg, second, { source: "loop", step: 0, parents: {} }, { v: 2 });
+	await saver.end();
+	const outcomes = await Promise.allSettled([writes, put]);
+	assert.deepStrictEqual(outcomes.map((o) => o.status), ["fulfilled", "fulfilled"], JSON.stringify(outcomes));
+	const reader = new StategraphSaver(pool);
+	const t = await reader.getTuple({ configurable: { thread_id, checkpoint_ns: "" } });
+	assert.deepStrictEqual(t.checkpoint.channel_values, { v: 2 });
+	const parent = await reader.getTuple(cfg);
+	assert.deepStrictEqual(parent.pendingWrites, [["t1", "a", 1]]);
+	await reader.deleteThread(thread_id);
+});
+
+test("deleteThread, copyThread, prune and deleteForRuns refuse null and undefined ids (they became the threads \"null\" and \"undefined\")", async () => {
+	const saver = new StategraphSaver(pool);
+	await saver.setup();
+	for (const id of ["null", "undefined"]) {
+		await saver.put({ configurable: { thread_id: id, checkpoint_ns: "" } },
+			{ ...emptyCheckpoint(), channel_values: { v: 1 }, channel_versions: { v: 1 } }, { source: "input", step: -1, parents: {} }, { v: 1 });
+	}
+	await assert.rejects(saver.deleteThread(null), /must not contain null or undefined/);
+	await assert.rejects(saver.deleteThread(undefined), /must not contain null or undefined/);
+	await assert.rejects(saver.copyThread("null", undefined), /must not contain null or undefined/);
+	await assert.rejects(saver.prune([null]), /must not contain null or undefined/);
+	await assert.rejects(saver.deleteForRuns([undefined]), /must not contain null or undefined/);
+	for (const id of ["null", "undefined"]) {
+		assert.ok(await saver.getTuple({ configurable: { thread_id: id, checkpoint_ns: "" } }), `thread "${id}" is still there`);
+		await saver.deleteThread(id);
+	}
+});
