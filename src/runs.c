@@ -3891,9 +3891,15 @@ sg_sweep_remove_one(const char *thread_id, SGSubxactFn fn, void *arg)
 	if (edata == NULL)
 		return true;
 	category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+	/*
+	 * (of class 55, a lock not available or an object in use; 55000 is a
+	 * thread's own: a channel layout its role wrote damaged, say, failed
+	 * every sweep of the database, whoever's threads came after it)
+	 */
 	if (category == ERRCODE_TRANSACTION_ROLLBACK || category == ERRCODE_INSUFFICIENT_RESOURCES ||
-		category == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE || category == ERRCODE_OPERATOR_INTERVENTION ||
-		category == ERRCODE_SYSTEM_ERROR)
+		(category == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE &&
+		 edata->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE) ||
+		category == ERRCODE_OPERATOR_INTERVENTION || category == ERRCODE_SYSTEM_ERROR)
 		ReThrowError(edata);
 	ereport(++round_passed_over <= SWEEP_MAX_WARNINGS ? WARNING : DEBUG1,
 			(errcode(edata->sqlerrcode),
