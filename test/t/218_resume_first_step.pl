@@ -60,7 +60,12 @@ ok(node_holds(), 'the resumed node runs');
 is($node->safe_psql('postgres', qq{SELECT status FROM sg_runs('t') WHERE run_id = '$rid'}), 'running',
 	'the run reads running during its first step');
 
-# its worker dies in that step: the run is recovered, its node runs again with the answer
+# its worker dies in that step: the run is recovered, its node runs again
+# with the answer. (Its claim committed asynchronously, as a worker's
+# steps do, stategraph.worker_sync_steps: a CHECKPOINT first makes it
+# durable, or a kill within the WAL writer's delay lost it, and the run
+# was claimed again as the pending one it then was, no recovery counted.)
+$node->safe_psql('postgres', 'CHECKPOINT');
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'stategraph worker'});
 kill 'KILL', $pid;
 ok(back_after_kill($node, $pid), 'the server is back after the worker died');
