@@ -1398,81 +1398,127 @@ refuse_wait_on_running_thread(pg_uuid_t *id, const char *thread_id)
 				 errhint("Wait for the run after this one ends, or call sg_wait with timeout => '0 s' to read its row.")));
 }
 
+/* What sg_wait's looks keep from one to the next (wait_look). */
+typedef struct WaitLook
+{
+	pg_uuid_t  *id;
+	TupleDesc	tupdesc;
+	long		limit_ms;
+	MemoryContext caller;
+	bool		hold_checked;
+	OwnHold		hold;
+	bool		thread_checked;
+	TimestampTz cycle_since;	/* a cycle seen at every look since (sg_wait_cycle) */
+	char	   *thread_id;
+	Datum		row;			/* the run's row as of the last look */
+	bool		done;			/* no longer active, or no wait asked */
+} WaitLook;
+
+/*
+ * One look of sg_wait at its run (an SGSubxactFn, always rolled back: see
+ * wait_looks), with the checks that refuse a wait that would never end.
+ */
+static bool
+wait_look(void *arg)
+{
+	WaitLook   *w = (WaitLook *) arg;
+	bool		active;
+	bool		ours;
+	bool		ours_thread;
+	char	   *thread_id = NULL;
+
+	w->row = fetch_run(w->id, w->tupdesc, &active, &ours, &ours_thread, w->thread_checked ? NULL : &thread_id);
+	SPI_freetuptable(SPI_tuptable);
+	if (!active || w->limit_ms == 0)
+	{
+		w->done = true;
+		return false;
+	}
+	/* (once: the transaction writes and locks nothing while it waits) */
+	if (!w->hold_checked)
+	{
+		w->hold = ours ? OWN_RUN_CHANGED : ours_thread ? OWN_THREAD_CHANGED : own_hold(w->id);
+		w->hold_checked = true;
+	}
+	if (w->hold == OWN_RUN_CHANGED || w->hold == OWN_THREAD_CHANGED)
+		refuse_own_transaction_wait(w->id, w->hold);
+	if (!w->thread_checked)
+	{
+		refuse_wait_on_running_thread(w->id, thread_id);
+		w->thread_checked = true;
+		if (thread_id != NULL)
+			w->thread_id = MemoryContextStrdup(w->caller, thread_id);	/* (past the look's context, for sg_wait_cycle) */
+	}
+	/*
+	 * (after 55000, which came before any lock check: a session
+	 * running the thread may hold its row)
+	 */
+	if (w->hold != OWN_NONE)
+		refuse_own_transaction_wait(w->id, w->hold);
+	{
+		char	   *cycle;
+
+		/*
+		 * seen at every look for half a second: a run of the cycle that
+		 * just ended leaves its waiter's entry until that one wakes,
+		 * and the next run of its thread may be held up meanwhile
+		 */
+		if (!sg_wait_cycle(w->id, w->thread_id, &cycle))
+			w->cycle_since = 0;
+		else if (w->cycle_since == 0)
+			w->cycle_since = GetCurrentTimestamp();
+		else if (TimestampDifferenceExceeds(w->cycle_since, GetCurrentTimestamp(), 500))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+					 errmsg("sg_wait of run %s would wait for ever", sg_uuid_to_cstring(w->id)),
+					 errdetail("The runs wait for each other in sg_wait: %s.", cycle),
+					 errhint("A node should not wait for a run: submit what must follow, or wait with a timeout.")));
+	}
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("sg_wait cannot see a run finish in a %s transaction",
+						XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errhint("Call it in a READ COMMITTED transaction.")));
+	return false;
+}
+
 /*
  * sg_wait's looks at run id until it is no longer active or limit_ms
  * (from start; -1: none) has passed; the run's row as of the last look, in
  * look_cxt. Its backend is among the run's waiters meanwhile (sg_wait).
+ *
+ * Each look is a subtransaction rolled back once its row is copied out, so
+ * that the locks its statements take (AccessShareLock on stategraph.runs
+ * and threads) do not last through the sleeps: held, they made DROP
+ * EXTENSION (or VACUUM FULL of runs) wait for the waiter, which waited on
+ * its latch for the run's worker, which waited for the DROP's lock: a
+ * deadlock no detector saw (a review found it). A lock the calling
+ * transaction took before sg_wait is its own, and stays.
  */
 static Datum
 wait_looks(pg_uuid_t *id, TupleDesc tupdesc, long limit_ms, TimestampTz start, MemoryContext caller,
 		   MemoryContext look_cxt)
 {
-	Datum		row;
-	bool		active;
-	bool		ours;
-	bool		ours_thread;
-	bool		hold_checked = false;
-	OwnHold		hold = OWN_NONE;
-	bool		thread_checked = false;
-	TimestampTz cycle_since = 0;	/* a cycle seen at every look since (sg_wait_cycle) */
-	char	   *thread_id = NULL;
+	WaitLook	w = {0};
 
+	w.id = id;
+	w.tupdesc = tupdesc;
+	w.limit_ms = limit_ms;
+	w.caller = caller;
+	w.hold = OWN_NONE;
 	for (;;)
 	{
 		long		left = 1000;
+		ErrorData  *edata;
 
 		MemoryContextReset(look_cxt);
 		MemoryContextSwitchTo(look_cxt);
-		row = fetch_run(id, tupdesc, &active, &ours, &ours_thread, thread_checked ? NULL : &thread_id);
-		SPI_freetuptable(SPI_tuptable);
-		if (!active || limit_ms == 0)
+		edata = sg_spi_subxact(wait_look, &w);
+		if (edata != NULL)
+			ReThrowError(edata);
+		if (w.done)
 			break;
-		/* (once: the transaction writes and locks nothing while it waits) */
-		if (!hold_checked)
-		{
-			hold = ours ? OWN_RUN_CHANGED : ours_thread ? OWN_THREAD_CHANGED : own_hold(id);
-			hold_checked = true;
-		}
-		if (hold == OWN_RUN_CHANGED || hold == OWN_THREAD_CHANGED)
-			refuse_own_transaction_wait(id, hold);
-		if (!thread_checked)
-		{
-			refuse_wait_on_running_thread(id, thread_id);
-			thread_checked = true;
-			if (thread_id != NULL)
-				thread_id = MemoryContextStrdup(caller, thread_id); /* (past the look's context, for sg_wait_cycle) */
-		}
-		/*
-		 * (after 55000, which came before any lock check: a session
-		 * running the thread may hold its row)
-		 */
-		if (hold != OWN_NONE)
-			refuse_own_transaction_wait(id, hold);
-		{
-			char	   *cycle;
-
-			/*
-			 * seen at every look for half a second: a run of the cycle that
-			 * just ended leaves its waiter's entry until that one wakes,
-			 * and the next run of its thread may be held up meanwhile
-			 */
-			if (!sg_wait_cycle(id, thread_id, &cycle))
-				cycle_since = 0;
-			else if (cycle_since == 0)
-				cycle_since = GetCurrentTimestamp();
-			else if (TimestampDifferenceExceeds(cycle_since, GetCurrentTimestamp(), 500))
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
-						 errmsg("sg_wait of run %s would wait for ever", sg_uuid_to_cstring(id)),
-						 errdetail("The runs wait for each other in sg_wait: %s.", cycle),
-						 errhint("A node should not wait for a run: submit what must follow, or wait with a timeout.")));
-		}
-		if (IsolationUsesXactSnapshot())
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-					 errmsg("sg_wait cannot see a run finish in a %s transaction",
-							XactIsoLevel == XACT_SERIALIZABLE ? "SERIALIZABLE" : "REPEATABLE READ"),
-					 errhint("Call it in a READ COMMITTED transaction.")));
 		if (limit_ms >= 0)
 		{
 			long		spent = (long) ((GetCurrentTimestamp() - start) / 1000);
@@ -1485,7 +1531,7 @@ wait_looks(pg_uuid_t *id, TupleDesc tupdesc, long limit_ms, TimestampTz start, M
 		(void) sg_wait_for_runs(left);
 		CHECK_FOR_INTERRUPTS();
 	}
-	return row;
+	return w.row;
 }
 
 /* sg_wait: sleep until the run is no longer pending/running/waiting, or the timeout passes. */
