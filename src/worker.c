@@ -1792,6 +1792,23 @@ start_worker(int i, Oid dboid, BackgroundWorkerHandle **handle)
 	return RegisterDynamicBackgroundWorker(&bgw, handle);
 }
 
+/* Say (at most once a minute) that the postmaster had no process for a worker of dboid. */
+static void
+log_no_process(Oid dboid)
+{
+	static TimestampTz last = 0;
+
+	if (last != 0 && !TimestampDifferenceExceeds(last, GetCurrentTimestamp(), 60 * 1000))
+		return;
+	last = GetCurrentTimestamp();
+	ereport(LOG,
+			(errmsg("stategraph could not start a background worker for database %u: no background worker process is free",
+					dboid),
+			 errdetail("stategraph.max_workers is %d; max_worker_processes counts other background workers too.",
+					   sg_max_workers),
+			 errhint("Raise max_worker_processes, or lower stategraph.max_workers. Meanwhile an idle worker of another database gives its process up.")));
+}
+
 /*
  * A database without a worker wants one and no slot is free (starved): ask
  * one idle worker to give its slot up, and tell busy ones (which give it up
@@ -1959,6 +1976,17 @@ launcher_pass(BackgroundWorkerHandle **handles, List **absent)
 			memset(&shared->slots[free_slot], 0, sizeof(SGWorkerSlot));
 			add_want(wants[w]);
 			SpinLockRelease(&shared->mutex);
+			/*
+			 * No background worker process free (max_worker_processes,
+			 * which others take too: pg_cron, logical replication): as
+			 * when no slot is free, an idle worker of another database
+			 * gives its process up. It was only tried again every second,
+			 * so a database whose runs came after the processes were taken
+			 * waited for ever, the others' idle first workers staying.
+			 */
+			if (!has_any)
+				starved = true;
+			log_no_process(wants[w]);
 		}
 	}
 	share_slots(starved);
