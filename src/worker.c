@@ -2047,6 +2047,33 @@ want_for_raised_share(int was)
 	SpinLockRelease(&shared->mutex);
 }
 
+/*
+ * After a reload: a database whose worker gave its slot up asked for one
+ * again when its next sweep was due by the old stategraph.sweep_interval
+ * (give_slot_up); with the interval lowered, it is due sooner. (It waited
+ * for the old time, days at the longest, and launcher_rescan passes over
+ * databases with a timed want.)
+ */
+static void
+timed_sweeps_by_new_interval(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			i,
+				j;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < shared->ntimed; i++)
+	{
+		TimestampTz due = TimestampTzPlusMilliseconds(now, sg_sweep_interval_s * 1000L);
+
+		for (j = 0; j < SG_MAX_WANTS; j++)
+			if (shared->swept[j].dboid == shared->timed[i].dboid)
+				due = TimestampTzPlusMilliseconds(shared->swept[j].at, sg_sweep_interval_s * 1000L);
+		shared->timed[i].at = Min(shared->timed[i].at, due);
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
 /* Want a worker for every database that has none and is not known to lack the extension. */
 static void
 launcher_rescan(List *absent)
@@ -2134,6 +2161,7 @@ sg_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			publish_max_workers();
 			want_for_raised_share(share_was);
+			timed_sweeps_by_new_interval();
 		}
 		/* at start, and once a minute: databases whose workers are gone */
 		if (TimestampDifferenceExceeds(last_scan, GetCurrentTimestamp(), 60000))
