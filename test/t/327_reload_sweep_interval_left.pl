@@ -21,16 +21,6 @@ for my $db ('a', 'b')
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	nap_graph($node, 'nap', $db);
 }
-sub within
-{
-	my ($db, $secs, $query) = @_;
-	for (1 .. $secs * 10)
-	{
-		return 1 if $node->safe_psql($db, $query) eq 't';
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
 my $workers_of = q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stategraph worker' AND datname = };
 
 # b's run, then a's: b's worker gives its one slot up to a, and asks for it
@@ -39,12 +29,12 @@ my $b = $node->safe_psql('b', q{SELECT sg_submit('nap', '{"secs": 0}', 'b-1')});
 is($node->safe_psql('b', "SELECT status FROM sg_wait('$b', interval '60 s')"), 'success', "b's run is done");
 my $a = $node->safe_psql('a', q{SELECT sg_submit('nap', '{"secs": 0}', 'a-1')});
 is($node->safe_psql('a', "SELECT status FROM sg_wait('$a', interval '60 s')"), 'success', "a's run is done, by the one worker");
-ok(within('postgres', 30, "SELECT ($workers_of 'b') = 0 AND ($workers_of 'a') = 1"), "b's worker left");
+ok(true_within($node, 30, "SELECT ($workers_of 'b') = 0 AND ($workers_of 'a') = 1"), "b's worker left");
 
 # finished runs expire at once, swept every 2 s from now on
 $node->append_conf('postgresql.conf', "stategraph.sweep_interval = 2\nstategraph.run_retention = 0\n");
 $node->reload;
-ok(within('b', 60, q{SELECT count(*) = 0 FROM stategraph.runs}),
+ok(true_within($node, 60, q{SELECT count(*) = 0 FROM stategraph.runs}, 'b'),
 	"b's finished run is swept within a minute of the reload (by the old interval: 5 minutes)");
 
 $node->stop;

@@ -472,15 +472,16 @@ sub wait_then_fail_graph
 };
 }
 
-# Whether $query (a boolean) reads true on $node within $secs seconds,
-# asked every 0.1 s. poll_query_until waits minutes; a test that a run is
-# not left for the next sweep must fail sooner.
+# Whether $query (a boolean) reads true on $node (in database $db, by
+# default postgres) within $secs seconds, asked every 0.1 s.
+# poll_query_until waits minutes; a test that a run is not left for the
+# next sweep must fail sooner.
 sub true_within
 {
-	my ($node, $secs, $query) = @_;
+	my ($node, $secs, $query, $db) = @_;
 	for (1 .. $secs * 10)
 	{
-		return 1 if $node->safe_psql('postgres', $query) eq 't';
+		return 1 if $node->safe_psql($db // 'postgres', $query) eq 't';
 		select(undef, undef, undef, 0.1);
 	}
 	return 0;
