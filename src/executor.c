@@ -93,10 +93,8 @@ struct SGRun
 	bool		thread_exists;	/* the thread has its row in stategraph.threads */
 	bool		pending_set;	/* pending writes were stored on the current checkpoint */
 	uint64		hold;			/* its hold on the thread (session_threads.c) */
-	bool		has_head;		/* head: the thread's newest checkpoint when the run began */
+	bool		has_head;		/* head: the thread's newest checkpoint as the run last read or wrote it */
 	pg_uuid_t	head;
-	bool		has_stored_head;	/* stored_head: the thread's head as the run last read or wrote it */
-	pg_uuid_t	stored_head;
 	SGRunStatus status;
 	Jsonb	   *error;			/* the __error__ payload */
 };
@@ -910,8 +908,8 @@ put_checkpoint(SGRun *run, SGCheckpoint *cp, SGState *state, bool *changed)
 		{
 			sg_thread_create(run->opts.thread_id, run->g->name, run->g->kinds, &cp->id, "running");
 			run->thread_exists = true;
-			run->has_stored_head = true;
-			run->stored_head = cp->id;
+			run->has_head = true;
+			run->head = cp->id;
 		}
 		sg_checkpoint_insert(run->g->cs, cp, state, changed);
 		run->wrote = true;
@@ -1358,8 +1356,6 @@ run_load_thread(SGRun *run, SGCheckpoint **start, SGState **state)
 	{
 		run->has_head = true;
 		run->head = th->head;
-		run->has_stored_head = true;
-		run->stored_head = th->head;
 	}
 	return th;
 }
@@ -1692,7 +1688,7 @@ save_thread(SGRun *run)
 		run->thread_exists = true;
 	}
 	else
-		advance = sg_thread_advance(run->opts.thread_id, run->has_stored_head ? &run->stored_head : NULL,
+		advance = sg_thread_advance(run->opts.thread_id, run->has_head ? &run->head : NULL,
 									&run->cp->id, status, run->new_kinds ? run->g->kinds : NULL);
 	if (advance == SG_ADVANCE_MOVED)
 		sg_refuse_thread_taken(run->opts.thread_id);
@@ -1709,8 +1705,8 @@ save_thread(SGRun *run)
 		 */
 		sg_refuse_lost_write(run->opts.thread_id, sg_thread_other_owner(run->opts.thread_id));
 	}
-	run->has_stored_head = true;
-	run->stored_head = run->cp->id;
+	run->has_head = true;
+	run->head = run->cp->id;
 	if (!run->pending_set)
 		sg_state_cache_put(run->opts.thread_id, GetCurrentTransactionId(), run->cp, run->state);
 }
