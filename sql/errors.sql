@@ -55,8 +55,9 @@ SELECT sg_invoke('jobs', NULL, thread_id => 'return-1');
 SELECT node, n FROM effects ORDER BY n, node;
 SELECT thread_id, status FROM sg_threads('jobs');
 SELECT step, next, "values" FROM sg_get_state_history('return-1');
--- once the step has completed, its tasks show their results, not the old failure
-SELECT t->>'name' AS task, t->'error' AS error, t->'result' AS result
+-- once the step has completed, its tasks show their results, and the failure
+-- before the resume stays in the record, as in LangGraph's history
+SELECT t->>'name' AS task, t->'error'->>'message' AS error, t->'error'->>'sqlstate' AS sqlstate, t->'result' AS result
 FROM sg_get_state_history('return-1', filter => '{"step": 1}'), jsonb_array_elements(tasks) t;
 
 -- a node returning something that is not an update

@@ -62,13 +62,15 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 		Jsonb	   *answered;
 
 		/*
-		 * Once the step has completed, its results are its child's writes and
-		 * earlier failures are history; until then, its pending writes say
-		 * what each task did.
+		 * Once the step has completed, its results are its child's writes;
+		 * until then, its pending writes say what each task did. A task's
+		 * error stays in the record after a resume completed the step, next
+		 * to the result of the retry, as in LangGraph's history (its
+		 * __error__ write stays with the checkpoint).
 		 */
 		sg_task_id(&cp->id, cp->next[i], i, id);
 		p = child_writes ? NULL : sg_jsonb_get(cp->pending, id);
-		error = sg_jsonb_get(p, "error");
+		error = sg_jsonb_get(sg_jsonb_get(cp->pending, id), "error");
 		/*
 		 * interrupts stay part of the record, as in LangGraph's history: the
 		 * pending ones, or those a resume answered while other tasks of the
