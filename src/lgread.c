@@ -859,23 +859,45 @@ lg_next(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(lg_names_array(next));
 }
 
-/* Whether v is LangGraph's serializer's record of undefined ({"lc": 2, "type": "undefined"}). */
+/*
+ * Whether v is a record of LangGraph's serializer of the type named, with
+ * nkeys keys: {"lc": 2, "type": type, ...}.
+ */
 static bool
-lg_is_undefined(JsonbValue *v)
+lg_is_record(JsonbValue *v, const char *type_name, int nkeys)
 {
 	JsonbValue *lc;
 	JsonbValue *type;
 
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
-		JsonContainerSize(v->val.binary.data) != 2)
+		JsonContainerSize(v->val.binary.data) != (uint32) nkeys)
 		return false;
 	lc = getKeyJsonValueFromContainer(v->val.binary.data, "lc", 2, NULL);
 	type = getKeyJsonValueFromContainer(v->val.binary.data, "type", 4, NULL);
 	return lc != NULL && lc->type == jbvNumeric &&
 		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(lc->val.numeric),
 										  DirectFunctionCall1(int4_numeric, Int32GetDatum(2)))) == 0 &&
-		type != NULL && type->type == jbvString && type->val.string.len == 9 &&
-		memcmp(type->val.string.val, "undefined", 9) == 0;
+		type != NULL && type->type == jbvString && type->val.string.len == (int) strlen(type_name) &&
+		memcmp(type->val.string.val, type_name, type->val.string.len) == 0;
+}
+
+/* Whether v is LangGraph's serializer's record of undefined ({"lc": 2, "type": "undefined"}). */
+static bool
+lg_is_undefined(JsonbValue *v)
+{
+	return lg_is_record(v, "undefined", 2);
+}
+
+/*
+ * Whether v is a DeltaChannel's snapshot ({"lc": 2, "type": "delta_snapshot",
+ * "value": ...}): SQL leaves such a channel out of values at every
+ * checkpoint, those with no value (rebuilt from writes in JavaScript) and
+ * those with a snapshot alike, so that it is not there in some rows only.
+ */
+static bool
+lg_is_delta_snapshot(JsonbValue *v)
+{
+	return lg_is_record(v, "delta_snapshot", 3);
 }
 
 /*
@@ -945,6 +967,7 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List 
 	JsonbIteratorToken r;
 	JsonbValue *res;
 	bool		any_undefined;
+	bool		any_delta;
 
 	initStringInfo(&s);
 	appendStringInfoChar(&s, '{');
@@ -955,6 +978,7 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List 
 	 * values; the text is as written, where a letter may be a \u escape
 	 */
 	any_undefined = strstr(s.data, "\"undefined\"") != NULL || strstr(s.data, "\\u") != NULL;
+	any_delta = strstr(s.data, "delta_snapshot") != NULL;
 	doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 	vals = lg_find(doc, "channel_values");
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
@@ -968,7 +992,8 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List 
 			memcmp(k.val.string.val, LG_TASKS_CHANNEL, k.val.string.len) == 0)
 			*sends = lg_send_nodes(&v);
 		if (lg_internal_channel(k.val.string.val, k.val.string.len) ||
-			(any_undefined && lg_is_undefined(&v)))
+			(any_undefined && lg_is_undefined(&v)) ||
+			(any_delta && lg_is_delta_snapshot(&v)))
 			continue;
 		pushJsonbValue(&ps, WJB_KEY, &k);
 		if (any_undefined)
@@ -1004,9 +1029,19 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 		List	   *intr = NIL;
 		SGJsonBuilder rb = {0};
 		ListCell   *lc;
+		uint64		j;
+		bool		only_resume = true;
 
-		/* LangGraph's writes of no task (a Command's resume and update): input, not a task */
-		if (strcmp(task, LG_NULL_TASK_ID) == 0 || strcmp(task, LG_EXIT_DELTA_NULL_TASK_ID) == 0)
+		for (j = i; j < n && strcmp(lg_text_col(tt, j, 1), task) == 0; j++)
+			only_resume = only_resume && strcmp(lg_text_col(tt, j, 2), "__resume__") == 0;
+		/*
+		 * LangGraph's writes of no task (a Command's resume and update):
+		 * input, not a task; so are the writes of a Command's resume by
+		 * interrupt id, which LangGraph.js writes under that id as if it were
+		 * a task's (a task's own __resume__ writes come with its others)
+		 */
+		if (strcmp(task, LG_NULL_TASK_ID) == 0 || strcmp(task, LG_EXIT_DELTA_NULL_TASK_ID) == 0 ||
+			only_resume)
 		{
 			while (i < n && strcmp(lg_text_col(tt, i, 1), task) == 0)
 				i++;

@@ -88,3 +88,19 @@ test("a prune removes the checkpoints before the DeltaChannel's last snapshot", 
 	}
 	assert.equal(kept, after);
 });
+
+// README, "Differences from LangGraph.js's savers": SQL, which runs no JavaScript
+// reducer, leaves a DeltaChannel out of values at every checkpoint, its snapshots'
+// too (where it showed LangGraph's {"lc": 2, "type": "delta_snapshot"} record)
+test("SQL leaves a DeltaChannel out of every checkpoint's values, snapshots included", async () => {
+	const thread = `delta-sql-${process.pid}`;
+	await runTwice(graph(2), thread);
+	const { rows } = await pool.query("SELECT step, \"values\" FROM sg_get_state_history($1) ORDER BY step", [thread]);
+	assert.equal(rows.length, 8);
+	const { rows: snaps } = await pool.query("SELECT sg_export_thread($1)::text LIKE '%delta_snapshot%' AS has", [thread]);
+	assert.ok(snaps[0].has, "the thread has snapshots of the channel");
+	for (const r of rows) {
+		assert.equal("log" in r.values, false, `step ${r.step}: no DeltaChannel in values`);
+		assert.ok(twoRuns.join(",").startsWith((r.values.plain ?? []).join(",")), `step ${r.step}: the plain channel is there`);
+	}
+});

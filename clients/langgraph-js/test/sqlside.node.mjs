@@ -248,6 +248,29 @@ test("a tool interrupt beside a finished tool: SQL shows the checkpoint and the 
 	await assertSqlReadsThread(app, c);
 });
 
+// a Command's resume by interrupt id: LangGraph.js writes it under the interrupt's
+// id as if it were a task's (__resume__ only): SQL lists no such task
+test("two parallel interrupts, one answered by its id: SQL lists the graph's tasks only", async () => {
+	const app = new StateGraph(Annotation.Root({ log: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) }))
+		.addNode("a", () => ({ log: ["a:" + interrupt("qa")] }))
+		.addNode("b", () => ({ log: ["b:" + interrupt("qb")] }))
+		.addEdge(START, "a").addEdge(START, "b").addEdge("a", END).addEdge("b", END)
+		.compile({ checkpointer: saver });
+	const c = cfg("resume-by-id");
+	await app.invoke({ log: ["in"] }, c);
+	const first = await app.getState(c);
+	const ia = first.tasks.find((t) => t.name === "a").interrupts[0].id;
+	await app.invoke(new Command({ resume: { [ia]: "ya" } }), c);
+	const { rows } = await pool.query("SELECT count(*)::int AS n FROM stategraph.lg_writes WHERE thread_id = $1 AND task_id = $2", [idOf(c), ia]);
+	assert.ok(rows[0].n > 0, "LangGraph.js wrote the answer under the interrupt's id");
+	const sql = await sqlState(idOf(c));
+	assert.equal(sql.tasks.some((t) => t.id === ia), false, "no task of the interrupt's id");
+	await assertSqlReadsThread(app, c);
+	const ib = (await app.getState(c)).tasks.find((t) => t.name === "b").interrupts[0].id;
+	assert.deepStrictEqual((await app.invoke(new Command({ resume: { [ib]: "yb" } }), c)).log.sort(), ["a:ya", "b:yb", "in"]);
+	await assertSqlReadsThread(app, c);
+});
+
 // the v2 tool node runs each tool call as a Send task: SQL lists them as next too
 test("an agent whose tool calls are Send tasks, interrupted before them: next and status from SQL", async () => {
 	const app = agent(saver, { version: "v2", interruptBefore: ["tools"] });
