@@ -6,7 +6,8 @@ application workers through a queue. This worker:
 
   * waits for work with sg_claim(..., wait => ...) (a long poll that returns
     as soon as a task is committed), or, working several queues, claims each
-    in turn and waits for NOTIFY stategraph_tasks between rounds;
+    in turn (a round starts at the queue after the one served last) and waits
+    for NOTIFY stategraph_tasks between rounds;
   * runs the handler registered for the task's node, with a heartbeat thread
     extending the lease meanwhile (and telling the handler to stop when the
     task was cancelled or went to another worker);
@@ -182,6 +183,7 @@ class Worker:
         self.wake_r, self.wake_w = os.pipe()  # readable once stopping: ends a wait for NOTIFY
         os.set_blocking(self.wake_w, False)
         self.handled = 0
+        self.next_queue = 0                 # several queues: where the next round starts
         self.last_sweep = 0.0
         self.conn = self.listen = None
         self.beat_conn = None               # the heartbeats' connection, opened at the first beat
@@ -361,9 +363,14 @@ class Worker:
         self.sweep(self.conn)
         if len(self.queues) == 1:
             return self.claim(self.conn, self.queues[0], self.wait)
-        for q in self.queues:
-            tasks = self.claim(self.conn, q, 0)
+        # each round starts at the queue after the one served last: a busy
+        # first queue would otherwise starve the others
+        n = len(self.queues)
+        for i in range(n):
+            k = (self.next_queue + i) % n
+            tasks = self.claim(self.conn, self.queues[k], 0)
             if tasks:
+                self.next_queue = (k + 1) % n
                 self.notified(0)
                 return tasks
         self.notified(self.wait)                     # idle: wake on NOTIFY
@@ -710,6 +717,28 @@ def wait_arg(text):
         raise argparse.ArgumentTypeError(str(e).removeprefix("--wait "))
 
 
+def count_arg(text):
+    """--max-tasks: a whole number of tasks, 0 for no limit."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}")
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, not {n}")
+    return n
+
+
+def seconds_arg(text):
+    """--sweep-every: finite seconds, 0 or more (NaN would never sweep)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}")
+    if not (0 <= v < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, not {text}")
+    return v
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dsn", default=os.environ.get("SG_DSN", ""))
@@ -718,8 +747,8 @@ def main():
     p.add_argument("--wait", type=wait_arg, default=2.0,
                    help="seconds a claim long-polls (0.001 to 24 days)")
     p.add_argument("--lease", default=None, help="lease per claim (default: the node's)")
-    p.add_argument("--max-tasks", type=int, default=0, help="exit after this many tasks (0: never)")
-    p.add_argument("--sweep-every", type=float, default=5.0, help="seconds between lease sweeps")
+    p.add_argument("--max-tasks", type=count_arg, default=0, help="exit after this many tasks (0: never)")
+    p.add_argument("--sweep-every", type=seconds_arg, default=5.0, help="seconds between lease sweeps")
     args = p.parse_args()
     w = Worker(args.dsn, args.queue, args.name, args.wait, args.lease, args.sweep_every)
     w.on_signals()
