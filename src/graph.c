@@ -888,8 +888,8 @@ sg_add_external_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lease of node \"%s\" must be positive", node),
 				 errhint("A lease is how long a worker may hold a task without a heartbeat, such as '60 seconds'.")));
-	/* the compiled spec keeps the lease in int4 milliseconds */
-	if (sg_interval_ms(lease) > PG_INT32_MAX)
+	/* (the compiled spec keeps the lease in int4 milliseconds) */
+	if (sg_interval_ms(lease) > SG_MAX_LEASE_MS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("lease of node \"%s\" must be at most 24 days", node),

@@ -4072,8 +4072,9 @@ uint64
 sg_sweep(int limit, bool new_round, bool *more)
 {
 	static SPIPlanPtr runs_plan;
-	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		values[2] = {TimestampTzGetDatum(sg_expiry_cutoff(sg_run_retention_s)), Int32GetDatum(limit)};
+	Oid			types[3] = {TIMESTAMPTZOID, INT4OID, UUIDARRAYOID};
+	Datum		values[3] = {TimestampTzGetDatum(sg_expiry_cutoff(sg_run_retention_s)), Int32GetDatum(limit),
+	sg_awaited_runs()};
 	uint64		runs,
 				tasks,
 				locks,
@@ -4098,13 +4099,15 @@ sg_sweep(int limit, bool new_round, bool *more)
 	 * parameter (sg_expiry_cutoff), which bounds the index scan, where
 	 * clock_timestamp() (volatile) could not, and every sweep batch read
 	 * all of stategraph.runs (350 ms for a million finished runs, of which
-	 * ten expired); ORDER BY keeps the generic plan on the index too
+	 * ten expired); ORDER BY keeps the generic plan on the index too; a run
+	 * an sg_wait sleeps for stays until it has looked (sg_awaited_runs)
 	 */
 	runs = run_sql(&runs_plan,
 				   "DELETE FROM stategraph.runs WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 				   "SELECT run_id FROM stategraph.runs WHERE finished_at OPERATOR(pg_catalog.<) $1 "
+				   "AND run_id OPERATOR(pg_catalog.<>) ALL ($3) "
 				   "ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED))",
-				   2, types, values, NULL);
+				   3, types, values, NULL);
 	tasks = sg_tasks_expire(sg_run_retention_s, limit);	/* finished tasks too (tasks.c) */
 	locks = sweep_submit_locks(limit);
 	done = runs + tasks;

@@ -534,6 +534,11 @@ typedef struct SGLeftLimit
 } SGLeftLimit;
 extern SGOwnerSubmit sg_submit_for_owner(const char *graph, const char *thread_id, const char *owner,
 										 const int64 *gen, const SGLeftLimit *limit);	/* runs.c */
+/*
+ * The longest node lease and sg_claim wait: 24 days, as the messages and
+ * README say (the int4 milliseconds they are kept in would take 24.8).
+ */
+#define SG_MAX_LEASE_MS		(INT64CONST(24) * 86400000)
 extern int64 sg_interval_ms(Interval *iv);
 extern bool sg_interval_negative(Interval *iv);
 extern void sg_check_interval_range(Interval *iv, bool subtract, const char *name);
@@ -638,6 +643,7 @@ extern void sg_run_delayed_at_commit(void);
 extern bool sg_wait_for_runs(long timeout_ms);
 extern void sg_wait_prepare(const pg_uuid_t *run_id);
 extern void sg_wait_done(void);
+extern Datum sg_awaited_runs(void);
 extern bool sg_wait_cycle(const pg_uuid_t *awaited, const char *thread_id, char **cycle);
 extern void sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id);
 extern void sg_worker_search_path(bool for_run);

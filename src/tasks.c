@@ -320,6 +320,25 @@ interval_in_range(Interval *iv, bool subtract)
 void
 sg_check_interval_range(Interval *iv, bool subtract, const char *name)
 {
+	/*
+	 * Its shortest length on the calendar, in days: a month of 28 days when
+	 * months add, of 31 when they take away. The caller refused an interval
+	 * negative in total (sg_interval_negative, months as 30 days), so
+	 * '1 month -1 day' (27 days at least) is fine; but '-2 mon 61 days'
+	 * counts as one day there, while now() minus it is tomorrow (a ttl of
+	 * it deleted threads a moment old, an after of it did not delay): its
+	 * sign depends on the month it is counted from.
+	 */
+	double		shortest = (double) iv->month * (iv->month > 0 ? 28 : 31) + iv->day +
+		(double) iv->time / USECS_PER_DAY;
+
+	if (iv->month != 0 && shortest < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", name),
+				 errdetail("Its months and days (or time) have opposite signs, and in months of %d days it is negative: now() %s %s would go the other way.",
+						   iv->month > 0 ? 28 : 31, subtract ? "-" : "+", name),
+				 errhint("Pass it in days, or in months and days of one sign.")));
 	if (!interval_in_range(iv, subtract))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -1735,7 +1754,7 @@ check_claim_args(int n, Interval *lease, Interval *wait)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wait must not be negative")));
 	/* the bound of a node's lease (graph.c): longer is a mistake, not a long poll */
-	if (sg_interval_ms(wait) > PG_INT32_MAX)
+	if (sg_interval_ms(wait) > SG_MAX_LEASE_MS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wait must be at most 24 days"),

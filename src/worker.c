@@ -132,6 +132,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -142,6 +143,7 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/uuid.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -977,6 +979,45 @@ void
 sg_wait_done(void)
 {
 	set_waiter(NULL, NULL, 0);
+}
+
+/*
+ * The runs some backend sleeps for in sg_wait, as a uuid[] Datum (empty
+ * without the preload): the sweep keeps their rows until their waiters
+ * have looked. With stategraph.run_retention = 0 a sweep between a run's
+ * end and its waiter's next look deleted the row, and a wait that began
+ * while the run was running ended with 42704 (a review found it 2 times
+ * in 6). A waiter is one before its first look (sg_wait_prepare), so only
+ * an sg_wait that begins after the run ended may find it gone.
+ */
+Datum
+sg_awaited_runs(void)
+{
+	SGWaiter   *w;
+	Datum	   *ids;
+	int			n = 0,
+				i;
+
+	if (shared == NULL)
+		return PointerGetDatum(construct_empty_array(UUIDOID));
+	w = waiters();
+	ids = palloc(sizeof(Datum) * MaxBackends);
+	for (i = 0; i < MaxBackends; i++)
+	{
+		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+		bool		awaited;
+
+		SpinLockAcquire(&shared->waiters_mutex);
+		awaited = w[i].latch != NULL && w[i].for_run;
+		if (awaited)
+			*id = w[i].run_id;
+		SpinLockRelease(&shared->waiters_mutex);
+		if (awaited)
+			ids[n++] = UUIDPGetDatum(id);
+		else
+			pfree(id);
+	}
+	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
 /*

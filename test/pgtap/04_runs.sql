@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(78);
+SELECT plan(82);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -152,6 +152,15 @@ SELECT ok((SELECT not_before > now() + interval '22 hours' FROM stategraph.runs 
 SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't2', after => '1 hour -61 minutes') $$, '22023',
                  'after must not be negative', 'an after that is negative in total');
 SELECT lives_ok($$ SELECT sg_set_retention('g', '1 month -1 day') $$, 'a ttl of 1 month -1 day');
+-- but months against days of the other sign whose sign depends on the month: '-2 mon 61 days'
+-- is one day with 30-day months, and now() minus it was tomorrow (a ttl deleted fresh threads)
+SELECT throws_ok($$ SELECT sg_set_retention('g', '-2 mon 61 days') $$, '22023',
+                 'ttl must not be negative', 'a ttl of -2 mon 61 days (negative in months of 31 days)');
+SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't3', after => '-2 mon 61 days') $$, '22023',
+                 'after must not be negative', 'an after of -2 mon 61 days');
+SELECT throws_ok($$ SELECT sg_prune(older_than => '1 mon -29 days') $$, '22023',
+                 'older_than must not be negative', 'an older_than of 1 mon -29 days (negative in February)');
+SELECT is((SELECT count(*) FROM stategraph.runs WHERE thread_id = 't3'), 0::bigint, 'nothing stored');
 SELECT lives_ok(format($$ SELECT sg_wait(%L, '1 day -24 hours') $$, :'busy_run'),
                 'a timeout of 0 written as 1 day -24 hours (only reads the row)');
 SELECT ok(sg_cancel(:'busy_run'), 'a pending run cancels');

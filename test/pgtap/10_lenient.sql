@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(38);
+SELECT plan(41);
 
 CREATE TEMP VIEW le_rows AS
     SELECT (SELECT count(*) FROM stategraph.lg_checkpoints) AS checkpoints,
@@ -121,6 +121,13 @@ SELECT throws_ok($$ SELECT * FROM sg_claim('le-none', 'w', wait => '25 days') $$
     '22023', 'wait must be at most 24 days', 'claim: a wait of 25 days is 22023, as a lease of 25 days');
 SELECT throws_ok($$ SELECT sg_add_external_node('le_x', 'agent2', lease => '25 days') $$,
     '22023', NULL, 'the same 25 days as a node''s lease: 22023');
+-- 24 days, as the messages say: not the 24.8 days of int4 milliseconds
+SELECT throws_ok($$ SELECT * FROM sg_claim('le-none', 'w', wait => '24 days 20 hours') $$,
+    '22023', 'wait must be at most 24 days', 'claim: a wait of 24 days 20 hours is 22023');
+SELECT throws_ok($$ SELECT sg_add_external_node('le_x', 'agent3', lease => '24 days 20 hours') $$,
+    '22023', 'lease of node "agent3" must be at most 24 days', 'a node''s lease of 24 days 20 hours: 22023');
+SELECT lives_ok($$ SELECT sg_add_external_node('le_x', 'agent4', lease => '24 days') $$,
+    'a node''s lease of 24 days');
 RESET statement_timeout;
 
 -- sg_fail: error has no default (NULL recorded "the worker failed"), retry's default is true (NULL retried)
