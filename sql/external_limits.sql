@@ -22,12 +22,12 @@ SELECT sg_add_edge('xl', 'slow', '__end__');
 SELECT sg_compile('xl');
 SELECT spec->'nodes' FROM stategraph.graphs WHERE graph = 'xl';
 
--- the longest wait is a long wait (here cut by the statement timeout);
--- a longer one, as a lease, is refused
+-- the longest wait, 24 days, is a long wait (here cut by the statement
+-- timeout); a longer one, as a lease, is refused
 SET statement_timeout = '300ms';
-SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '2147483.647 seconds');
+SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '2073600 seconds');
 RESET statement_timeout;
-SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '2147483.648 seconds');
+SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '2073600.001 seconds');
 SELECT count(*) FROM sg_claim('xl-empty', 'w', wait => '300000 years');
 
 -- a dropped graph's tasks are cancelled: no worker claims work whose result

@@ -840,22 +840,26 @@ note_graph_changed(const char *graph)
 }
 
 /*
- * Refuse to queue a task that is stale already (stale_gen_task) because
- * this transaction compiled its graph again or dropped it after the step
- * began with it: a node of the step did (sg_compile or sg_drop_graph of
- * its own graph), since the step's tasks are queued after its SQL nodes
- * ran. sg_compile cancelled the tasks out before, not this one, which
- * nobody would ever complete or cancel unless a worker claimed it from
- * its queue: the thread (and its background run) waited for it for ever.
- * A graph that another transaction changed meanwhile is left as before:
- * its task is cancelled where it is next handled (claim, heartbeat,
- * completion, lease sweep), and the run goes on.
+ * Refuse to queue a task that is stale already (stale_gen_task): its graph
+ * was compiled again without the node as an external node, or dropped,
+ * after the step began with it, by a node of the step (sg_compile or
+ * sg_drop_graph of its own graph: the step's tasks are queued after its
+ * SQL nodes ran) or by another session that committed meanwhile.
+ * sg_compile cancels the tasks out it sees, not this one, which nobody
+ * would ever complete or cancel unless a worker claimed it from its
+ * queue: the thread (and its background run) waited for it for ever, and
+ * retention never swept it. The step fails instead (its run ends in
+ * error, the thread keeps what it had). A change committed after this
+ * check and before the step's commit is not seen here; such a task is
+ * cancelled where it is next handled (claim, heartbeat, completion, lease
+ * sweep).
  */
 static void
 refuse_stale_task(SGExternalTask *et)
 {
-	if (!graph_changed_here(et->graph) ||
-		!stale_gen_task(et->graph, et->node->name, true, et->graph_gen))
+	bool		here = graph_changed_here(et->graph);
+
+	if (!stale_gen_task(et->graph, et->node->name, true, et->graph_gen))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -864,7 +868,8 @@ refuse_stale_task(SGExternalTask *et)
 			 errdetail("The step's external node \"%s\" is not an external node of the graph as it is now: "
 					   "its task could never be completed, and the thread would wait for it.",
 					   et->node->name),
-			 errhint("Change a graph outside its own runs.")));
+			 here ? errhint("Change a graph outside its own runs.") :
+			 errhint("Another session changed the graph while the step ran; resume the thread with the graph as it is now.")));
 }
 
 /*
@@ -2528,6 +2533,46 @@ sg_complete(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * A second sg_fail under the claim's token that its worker's own first one
+ * answered: the same report again is a retry of the call (nothing to do),
+ * another (another error, or retry false after a retry was queued, or true
+ * after a final failure with attempts left) is refused (SG012), as a
+ * second sg_complete or sg_interrupt_task that says something else is: it
+ * was dropped without a word, and a worker that first reported a failure
+ * worth a retry and then a fatal one thought the task failed for good.
+ * A failure the lease sweep recorded (not a worker's) is left as before.
+ */
+static void
+refuse_other_failure(TaskRow *row, Jsonb *error, bool retry)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(row->task_id)};
+	Jsonb	   *entry;
+	Jsonb	   *stored;
+	bool		retried;
+
+	if (run_sql(&plan, "SELECT t.error FROM stategraph.tasks t WHERE t.task_id OPERATOR(pg_catalog.=) $1",
+				1, types, values, NULL, 1) != 1)
+		return;
+	entry = sg_spi_jsonb(0, 1);
+	if (entry == NULL || sg_jsonb_get_cstring(entry, "name") == NULL ||
+		strcmp(sg_jsonb_get_cstring(entry, "name"), "external_task_error") != 0)
+		return;
+	stored = sg_jsonb_get(entry, "error");
+	retried = row->handed_back;
+	if ((stored == NULL) == (error == NULL) &&
+		(stored == NULL || compareJsonbContainers(&stored->root, &error->root) == 0) &&
+		(retry == retried || (!retried && row->attempt >= row->max_attempts)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_SG_TASK_FINISHED),
+			 errmsg("task \"%s\" of node \"%s\" was failed already by this claim", row->task_id, row->node),
+			 errdetail("This claim's first sg_fail (%s) stands; this one says something else and was not taken.",
+					   retried ? "a retry was queued" : "a final failure")));
+}
+
 /* sg_fail(task_id, token, error, retry): a failed attempt. */
 Datum
 sg_fail(PG_FUNCTION_ARGS)
@@ -2547,6 +2592,7 @@ sg_fail(PG_FUNCTION_ARGS)
 	sg_refuse_running_thread(row->thread_id, "sg_fail");	/* (see record_on_thread) */
 	if (has_status(row, "failed") || row->handed_back)
 	{
+		refuse_other_failure(row, error, retry);
 		sg_spi_finish();
 		PG_RETURN_VOID();		/* reported already */
 	}
