@@ -410,17 +410,19 @@ CREATE FUNCTION @extschema@.sg_import_thread(data jsonb, thread_id text DEFAULT 
  * server (a clock set back), LangGraph.js checkpoints too (brought over,
  * the server refuses one as it does on its own: 42809).
  */
-CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text) RETURNS SETOF text
+CREATE FUNCTION stategraph_router.owners_near(cp uuid, OUT owner text, OUT role text) RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT t.thread_id AS owner FROM stategraph.threads t
+    SELECT t.thread_id AS owner, t.owner::pg_catalog.text AS role FROM stategraph.threads t
     WHERE t.created_at OPERATOR(pg_catalog.<=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.+) interval '1 second')
       AND t.updated_at OPERATOR(pg_catalog.>=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.-) interval '1 second')
       AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) cp); $$;
 
-CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text) RETURNS SETOF text
+CREATE FUNCTION stategraph_router.owners(cp uuid, OUT owner text, OUT role text) RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON ALL;
-    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id OPERATOR(pg_catalog.=) cp
-    UNION ALL SELECT l.thread_id FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id OPERATOR(pg_catalog.=) cp; $$;
+    SELECT c.thread_id AS owner, t.owner::pg_catalog.text AS role
+    FROM stategraph.checkpoints c JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id
+    WHERE c.checkpoint_id OPERATOR(pg_catalog.=) cp
+    UNION ALL SELECT l.thread_id, l.owner FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id OPERATOR(pg_catalog.=) cp; $$;
 
 /* Whether a thread holds a checkpoint, on the thread's server (a primary key lookup). */
 CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETURNS boolean
@@ -431,26 +433,28 @@ CREATE FUNCTION stategraph_router.holds(thread_id text, checkpoint_id uuid) RETU
  * owners_near and owners on one server (a partition of it), for when a
  * server does not answer (stategraph_router.owners_by_server).
  */
-CREATE FUNCTION stategraph_router.owners_near_on(part integer, cp uuid, OUT owner text) RETURNS SETOF text
+CREATE FUNCTION stategraph_router.owners_near_on(part integer, cp uuid, OUT owner text, OUT role text) RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
-    SELECT t.thread_id AS owner FROM stategraph.threads t
+    SELECT t.thread_id AS owner, t.owner::pg_catalog.text AS role FROM stategraph.threads t
     WHERE t.created_at OPERATOR(pg_catalog.<=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.+) interval '1 second')
       AND t.updated_at OPERATOR(pg_catalog.>=) (pg_catalog.to_timestamp(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.replace(cp::pg_catalog.text, '-', ''), 1, 12))::bit(48)::bigint OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.-) interval '1 second')
       AND EXISTS (SELECT 1 FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id AND c.checkpoint_id OPERATOR(pg_catalog.=) cp); $$;
 
-CREATE FUNCTION stategraph_router.owners_on(part integer, cp uuid, OUT owner text) RETURNS SETOF text
+CREATE FUNCTION stategraph_router.owners_on(part integer, cp uuid, OUT owner text, OUT role text) RETURNS SETOF record
     LANGUAGE plproxy AS $$ CLUSTER 'stategraph'; RUN ON part;
-    SELECT c.thread_id AS owner FROM stategraph.checkpoints c WHERE c.checkpoint_id OPERATOR(pg_catalog.=) cp
-    UNION ALL SELECT l.thread_id FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id OPERATOR(pg_catalog.=) cp; $$;
+    SELECT c.thread_id AS owner, t.owner::pg_catalog.text AS role
+    FROM stategraph.checkpoints c JOIN stategraph.threads t ON t.thread_id OPERATOR(pg_catalog.=) c.thread_id
+    WHERE c.checkpoint_id OPERATOR(pg_catalog.=) cp
+    UNION ALL SELECT l.thread_id, l.owner FROM stategraph.lg_checkpoints l WHERE l.checkpoint_id OPERATOR(pg_catalog.=) cp; $$;
 
 /*
- * The threads that hold a checkpoint id, asked of the servers one by one
+ * The threads that hold a checkpoint id (and their roles), asked of the servers one by one
  * (owners_near on each, then owners on each if that found nothing), past
  * any that does not answer: owners_near and owners ask every server in
  * one call, which a server down fails. When none of those that answered
  * holds it, the error of one that did not is raised (it may be there).
  */
-CREATE FUNCTION stategraph_router.owners_by_server(cp uuid, OUT owner text) RETURNS SETOF text
+CREATE FUNCTION stategraph_router.owners_by_server(cp uuid, OUT owner text, OUT role text) RETURNS SETOF record
     LANGUAGE plpgsql AS $$
 DECLARE
     p integer;
@@ -461,8 +465,8 @@ BEGIN
     FOREACH full_scan IN ARRAY ARRAY[false, true] LOOP
         FOREACH p IN ARRAY stategraph_router.server_partitions() LOOP
             BEGIN
-                FOR owner IN SELECT o.owner FROM stategraph_router.owners_near_on(p, cp) o WHERE NOT full_scan
-                             UNION ALL SELECT o.owner FROM stategraph_router.owners_on(p, cp) o WHERE full_scan LOOP
+                FOR owner, role IN SELECT o.owner, o.role FROM stategraph_router.owners_near_on(p, cp) o WHERE NOT full_scan
+                                   UNION ALL SELECT o.owner, o.role FROM stategraph_router.owners_on(p, cp) o WHERE full_scan LOOP
                     found_one := true;
                     RETURN NEXT;
                 END LOOP;
@@ -481,26 +485,30 @@ BEGIN
 END $$;
 
 /*
- * The threads that hold a checkpoint id: owners_near's, else (none found
+ * The threads that hold a checkpoint id, with their roles: owners_near's, else (none found
  * near its time on any server) owners'; asked of the servers one by one
  * (owners_by_server) when one did not answer. Each call is read whole
  * before anything is returned, so that a server failing a call returns
  * nothing of it.
  */
-CREATE FUNCTION stategraph_router.checkpoint_owners(cp uuid, OUT owner text) RETURNS SETOF text
+CREATE FUNCTION stategraph_router.checkpoint_owners(cp uuid, OUT owner text, OUT role text) RETURNS SETOF record
     LANGUAGE plpgsql AS $$
 DECLARE
-    found pg_catalog.text[];
+    found pg_catalog.jsonb;     -- [[thread_id, role], ...]
 BEGIN
     BEGIN
-        found := ARRAY(SELECT n.owner FROM stategraph_router.owners_near(cp) n);
-        IF pg_catalog.cardinality(found) OPERATOR(pg_catalog.=) 0 THEN
-            found := ARRAY(SELECT a.owner FROM stategraph_router.owners(cp) a);
+        found := (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(n.owner, n.role))
+                  FROM stategraph_router.owners_near(cp) n);
+        IF found IS NULL THEN
+            found := (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(a.owner, a.role))
+                      FROM stategraph_router.owners(cp) a);
         END IF;
     EXCEPTION WHEN internal_error THEN
-        found := ARRAY(SELECT b.owner FROM stategraph_router.owners_by_server(cp) b);   -- a server did not answer
+        found := (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(b.owner, b.role))
+                  FROM stategraph_router.owners_by_server(cp) b);   -- a server did not answer
     END;
-    RETURN QUERY SELECT o FROM pg_catalog.unnest(found) o;
+    RETURN QUERY SELECT o OPERATOR(pg_catalog.->>) 0, o OPERATOR(pg_catalog.->>) 1
+                 FROM pg_catalog.jsonb_array_elements(COALESCE(found, '[]')) o;
 END $$;
 
 /*
@@ -509,13 +517,39 @@ END $$;
  * A server that does not answer fails only a look-up that the others
  * cannot answer (checkpoint_owners, owners_by_server): an update between
  * threads of servers that are up failed while any server was down (TAP 273).
+ *
+ * As on one server (branch.c, checkpoint_owner): the holders of threads of
+ * more than one role (an imported copy keeps its checkpoint ids) are
+ * refused with that server's 42P08, and of one role's, the first by
+ * thread_id is taken, wherever it is (on thread_id's own server: the plain
+ * call, whose server takes the same one). Any holder on another server
+ * was taken (LIMIT 1, in no order, whatever its role): a superuser's update
+ * from another role's checkpoint forked a copy a third role had planted on
+ * another server, with that checkpoint id, by an import (TAP 328).
  */
 CREATE FUNCTION stategraph_router.remote_owner(thread_id text, checkpoint_id uuid) RETURNS text
-    LANGUAGE sql
-    RETURN (SELECT c.owner FROM stategraph_router.checkpoint_owners(checkpoint_id) c
-            WHERE c.owner OPERATOR(pg_catalog.<>) thread_id
-              AND stategraph_router.shard_of(c.owner) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(thread_id)
-            LIMIT 1);
+    LANGUAGE plpgsql AS $$
+DECLARE
+    holder pg_catalog.text;
+    other pg_catalog.text;
+BEGIN
+    WITH h AS (SELECT c.owner, c.role FROM stategraph_router.checkpoint_owners(checkpoint_id) c),
+         f AS (SELECT h.owner, h.role FROM h ORDER BY h.owner LIMIT 1)
+    SELECT f.owner, (SELECT pg_catalog.min(h.owner) FROM h WHERE h.role IS DISTINCT FROM f.role)
+    INTO holder, other FROM f;
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'checkpoint % is held by threads of more than one role', checkpoint_id
+            USING ERRCODE = 'ambiguous_parameter',
+                  DETAIL = pg_catalog.format('Threads "%s" and "%s" hold it (an imported copy keeps its checkpoint ids).',
+                                             holder, other),
+                  HINT = 'Name the thread: sg_fork(thread_id, checkpoint_id, new_thread_id).';
+    END IF;
+    IF holder IS NULL OR holder OPERATOR(pg_catalog.=) thread_id
+       OR stategraph_router.shard_of(holder) OPERATOR(pg_catalog.=) stategraph_router.shard_of(thread_id) THEN
+        RETURN NULL;
+    END IF;
+    RETURN holder;
+END $$;
 
 CREATE FUNCTION stategraph_router.update_state(thread_id text, "values" jsonb, as_node text, checkpoint_id uuid)
     RETURNS uuid LANGUAGE plproxy AS $$

@@ -1,0 +1,82 @@
+# Findings of a review of the router (session 52), each shown as it was
+# and as it is now:
+#
+#  1. sg_update_state through the router from a checkpoint id held by
+#     threads of two roles took any holder on another server (LIMIT 1, in
+#     no order, no role looked at): a superuser's update from alice's
+#     checkpoint forked a copy bob had planted on another server (his own
+#     export, one checkpoint id set to alice's, digest made again, imported).
+#     One server refuses such an id (42P08, branch.c); the router now does
+#     the same, and of one role's holders takes the first by thread_id.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SGRouter;
+
+my ($node, %conn) = router_node('rreview52', shards => [ 'shard_a', 'shard_b', 'shard_c' ],
+	shard_sql => counter_shard_sql() . q{
+		CREATE FUNCTION boom(state jsonb) RETURNS jsonb LANGUAGE plpgsql AS $b$
+		BEGIN RAISE EXCEPTION 'boom %', jsonb_array_length(state->'log') USING ERRCODE = 'P0042'; END $b$;});
+$node->safe_psql('postgres', 'CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN');
+$node->safe_psql('router', 'GRANT USAGE ON FOREIGN SERVER stategraph TO PUBLIC');
+sub r { return $node->safe_psql('router', $_[0]); }
+
+# psql in $db as $role (a superuser's session with SET ROLE; '' for the
+# superuser); returns (stdout, stderr), errors verbose
+sub as
+{
+	my ($db, $role, $sql) = @_;
+	my ($out, $err) = ('', '');
+	$node->psql($db, ($role ? "SET ROLE $role;\n" : '') . $sql, stdout => \$out, stderr => \$err,
+		on_error_stop => 0, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	return ($out, $err);
+}
+
+# SQL of an export $e (a psql variable) with its digest made again, as
+# anyone who edits an export can
+my $redigest = q{jsonb_set(:'e', '{digest}', to_jsonb(md5(COALESCE((:'e'::jsonb)->'thread', 'null')::text
+	|| COALESCE((:'e'::jsonb)->'checkpoints', 'null')::text || COALESCE((:'e'::jsonb)->'fork_writes', 'null')::text)))};
+
+# ---------------------------------------------------------------------------
+# 1. sg_update_state from a checkpoint id that threads of two roles hold
+# ---------------------------------------------------------------------------
+my $a1 = thread_of_partition($node, 'al', 0);     # shard_a
+my $a2 = thread_of_partition($node, 'al', 1);     # shard_b: alice's own copy
+my $a3 = thread_of_partition($node, 'am', 2);     # shard_a: updated from her checkpoint
+my $b1 = thread_of_partition($node, 'bo', 3);     # shard_b
+my $bp = thread_of_partition($node, 'bp', 1);     # shard_b: bob's planted copy
+my $su = thread_of_partition($node, 'su', 0);     # shard_a: the superuser's update
+as('router', 'alice', qq{SELECT sg_invoke('counter', '{"log": ["alice"]}', '$a1')});
+my $cp = r("SELECT checkpoint_id FROM sg_get_state('$a1')");
+# alice's copy of her thread on the other server: one role holds the checkpoint twice
+my ($out, $err) = as('router', 'alice', qq{SELECT sg_export_thread('$a1') AS e \\gset
+	SELECT sg_import_thread(:'e', '$a2')});
+is($err, '', 'alice copies her thread to the other server');
+($out, $err) = as('router', 'alice', qq{SELECT sg_update_state('$a3', '{"log": ["x"]}', as_node => 'noop', checkpoint_id => '$cp') IS NOT NULL;
+	SELECT values FROM sg_get_state('$a3')});
+is($err, '', 'an update from a checkpoint that two threads of one role hold works');
+like($out, qr/\{"log": \["alice", "x"\]\}/, 'from that checkpoint');
+
+# bob's thread, its first checkpoint id set to alice's (older than bob's
+# others, as an import requires), made again under another id on shard_b
+as('router', 'bob', qq{SELECT sg_invoke('counter', '{"log": ["bob"]}', '$b1')});
+($out, $err) = as('router', 'bob', qq{SELECT replace(sg_export_thread('$b1')::text,
+		sg_export_thread('$b1') #>> '{checkpoints,0,checkpoint_id}', '$cp')::jsonb AS e \\gset
+	SELECT sg_import_thread($redigest, '$bp')});
+is($err, '', 'bob imports a copy of his thread that holds alice\'s checkpoint id');
+($out, $err) = as('router', '', qq{SELECT string_agg(owner || ' ' || role, ', ' ORDER BY owner) FROM stategraph_router.checkpoint_owners('$cp')});
+is($out, "$a1 alice, $a2 alice, $bp bob", 'checkpoint_owners gives each holder\'s role');
+
+($out, $err) = as('router', '', qq{SELECT sg_update_state('$su', '{}', checkpoint_id => '$cp')});
+like($err, qr/ERROR:  42P08: checkpoint $cp is held by threads of more than one role/,
+	'a superuser\'s update through the router from that checkpoint id: 42P08, as on one server');
+like($err, qr/DETAIL:  Threads "$a1" and "$bp" hold it \(an imported copy keeps its checkpoint ids\)\./, 'with its detail');
+like($err, qr/HINT:  Name the thread: sg_fork\(thread_id, checkpoint_id, new_thread_id\)\./, 'and its hint');
+is(r("SELECT count(*) FROM sg_threads() WHERE thread_id = '$su'"), '0', 'nothing stored');
+($out, $err) = as('router', '', qq{SELECT sg_fork('$a1', '$cp', '$su') IS NOT NULL});
+is($err, '', 'naming the thread (sg_fork) still works');
+
+done_testing();
