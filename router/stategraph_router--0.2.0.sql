@@ -1354,29 +1354,36 @@ CREATE FUNCTION stategraph_router.head_at(connstr text, thread_id text) RETURNS 
 
 /*
  * What a thread is on the server at connstr, to tell whether a copy is
- * still the original: its newest checkpoint and how many checkpoints it
- * has (a LangGraph.js thread's, of all its namespaces); NULL only when
+ * still the original: its newest checkpoint, how many checkpoints it
+ * has (a LangGraph.js thread's, of all its namespaces) and its role; NULL only when
  * there is no such thread. A retention sweep or an sg_prune changes the count (a prune
- * keeps the newest checkpoints) or removes the thread.
+ * keeps the newest checkpoints) or removes the thread. Without the role, a
+ * thread of another role on the target, made there by importing a doctored
+ * export of the original (its thread id, head id and count), passed for the
+ * copy, and step 5 deleted the original (TAP 328).
  */
 CREATE FUNCTION stategraph_router.shape_at(connstr text, thread_id text) RETURNS text LANGUAGE plproxy AS $$
     CONNECT connstr;
     SELECT COALESCE((SELECT COALESCE(t.head::pg_catalog.text, '') OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id)::pg_catalog.text
+                            OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) t.owner::pg_catalog.text
                      FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) thread_id),
                     (SELECT c.checkpoint_id FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id
                      ORDER BY c.checkpoint_id DESC LIMIT 1)::pg_catalog.text
-                    OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id)::pg_catalog.text) AS shape; $$;
+                    OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id)::pg_catalog.text
+                    OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.min(c.owner) FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) thread_id)) AS shape; $$;
 
 /* shape_at of every thread of partition part (of n) on the server at connstr, in one call. */
 CREATE FUNCTION stategraph_router.shapes_at(connstr text, part integer, n integer, modular boolean,
                                             OUT thread_id text, OUT shape text)
     RETURNS SETOF record LANGUAGE plproxy AS $$
     CONNECT connstr;
-    SELECT t.thread_id, COALESCE(t.head::pg_catalog.text, '') OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id)::pg_catalog.text AS shape
+    SELECT t.thread_id, COALESCE(t.head::pg_catalog.text, '') OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) (SELECT pg_catalog.count(*) FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) t.thread_id)::pg_catalog.text
+                        OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) t.owner::pg_catalog.text AS shape
     FROM stategraph.threads t
     WHERE stategraph.thread_partition(t.thread_id, n, modular) OPERATOR(pg_catalog.=) part
     UNION ALL
     SELECT c.thread_id, (pg_catalog.array_agg(c.checkpoint_id ORDER BY c.checkpoint_id DESC))[1]::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) pg_catalog.count(*)::pg_catalog.text
+                        OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) pg_catalog.min(c.owner)
     FROM stategraph.lg_checkpoints c
     WHERE stategraph.thread_partition(c.thread_id, n, modular) OPERATOR(pg_catalog.=) part
       AND NOT EXISTS (SELECT 1 FROM stategraph.threads x WHERE x.thread_id OPERATOR(pg_catalog.=) c.thread_id)
@@ -1848,7 +1855,8 @@ END $$;
  *      (55006: they live on the old server, which would go on writing);
  *   2. copy: each thread of the partition is exported from the old server
  *      and imported into the new one (a thread already there with the same
- *      head, from an interrupted move, is kept);
+ *      head, from an interrupted move, is kept; one there that no move of
+ *      the partition to that server copied is refused, 42710);
  *   3. check: each thread's head is the same on both servers; then, once
  *      all are copied, the partition is held on the old server (its
  *      retention sweeps pass over its threads from then on) and each copy
@@ -2048,6 +2056,18 @@ BEGIN
         listed := listed OPERATOR(pg_catalog.||) t;
         IF stategraph_router.head_at(connstr, t) IS NULL THEN
             PERFORM stategraph_router.import_at(connstr, stategraph_router.export_at(stategraph_router.frozen(old), t));
+        ELSIF NOT resumed THEN
+            /*
+             * Not a copy of an earlier move of this partition to this
+             * server (resumed: 3b checks those against their originals):
+             * made there some other way, by any role that may connect to
+             * it. Taken for the copy, it replaced the original at the
+             * switch, and step 5 deleted the original (TAP 328).
+             */
+            RAISE EXCEPTION 'thread "%" is already on %', t, connstr
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = pg_catalog.format('No earlier move of partition %s copied it there: it is not a copy of the thread of server %s.', part, old),
+                      HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
         END IF;
         IF stategraph_router.head_at(connstr, t) IS DISTINCT FROM head THEN
             RAISE EXCEPTION 'thread "%" is already on % with other checkpoints', t, connstr

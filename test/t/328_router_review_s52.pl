@@ -8,6 +8,13 @@
 #     export, one checkpoint id set to alice's, digest made again, imported).
 #     One server refuses such an id (42P08, branch.c); the router now does
 #     the same, and of one role's holders takes the first by thread_id.
+#  2. move_partition took a thread already on the target for the copy when
+#     its head and checkpoint count matched, whoever made it there: bob's
+#     doctored import under alice's thread id and head id replaced alice's
+#     thread at the switch, and step 5 deleted hers. A thread on the target
+#     that no move of the partition copied is refused (42710); copies are
+#     compared with their role too, so a resumed move copies the original
+#     again over another role's.
 use strict;
 use warnings;
 
@@ -78,5 +85,38 @@ like($err, qr/HINT:  Name the thread: sg_fork\(thread_id, checkpoint_id, new_thr
 is(r("SELECT count(*) FROM sg_threads() WHERE thread_id = '$su'"), '0', 'nothing stored');
 ($out, $err) = as('router', '', qq{SELECT sg_fork('$a1', '$cp', '$su') IS NOT NULL});
 is($err, '', 'naming the thread (sg_fork) still works');
+
+# ---------------------------------------------------------------------------
+# 2. move_partition onto a server where another role put the thread
+# ---------------------------------------------------------------------------
+my $b9 = thread_of_partition($node, 'b9', 1);
+my $m = thread_of_partition($node, 'mv', 0);     # shard_a, to move to shard_c
+as('router', 'bob', qq{SELECT sg_invoke('counter', '{"log": ["bob"]}', '$b9')});
+as('router', 'alice', qq{SELECT sg_invoke('counter', '{"log": ["alice"]}', '$m')});
+my $head = r("SELECT checkpoint_id FROM sg_get_state('$m')");
+# bob's thread as alice's: her thread id, her head id, as many checkpoints
+($out, $err) = as('router', 'bob', qq{SELECT replace(sg_export_thread('$b9')::text,
+		sg_export_thread('$b9') #>> '{thread,head}', '$head')::jsonb AS e \\gset
+	\\c shard_c
+	SET ROLE bob;
+	SELECT sg_import_thread($redigest, '$m')});
+is($err, '', 'bob puts a thread of his on shard_c under alice\'s thread id and head');
+is($node->safe_psql('shard_c', "SELECT owner || ' ' || head FROM stategraph.threads WHERE thread_id = '$m'"),
+	"bob $head", 'it is there, his');
+
+($out, $err) = as('router', '', qq{CALL stategraph_router.move_partition(0, '$conn{shard_c}')});
+like($err, qr/ERROR:  42710: thread "$m" is already on \Q$conn{shard_c}\E/,
+	'the move of partition 0 there stops at it (42710), not taking it for the copy');
+is($node->safe_psql('shard_a', "SELECT owner FROM stategraph.threads WHERE thread_id = '$m'"), 'alice',
+	'alice\'s thread is still on shard_a');
+# called again, the move goes on from its copies, and checks each against
+# its original, role included: bob's is replaced by a copy of alice's
+($out, $err) = as('router', '', qq{CALL stategraph_router.move_partition(0, '$conn{shard_c}')});
+is($err, '', 'called again, the move ends');
+is(r("SELECT connstr FROM stategraph_router.partitions() WHERE partition = 0"), $conn{shard_c}, 'partition 0 is on shard_c');
+is($node->safe_psql('shard_c', "SELECT owner || ' ' || head FROM stategraph.threads WHERE thread_id = '$m'"),
+	"alice $head", 'the thread there is alice\'s copy');
+($out, $err) = as('router', 'alice', qq{SELECT values FROM sg_get_state('$m')});
+is($out, '{"log": ["alice"]}', 'alice reads her thread through the router');
 
 done_testing();
