@@ -775,11 +775,49 @@ BEGIN
             ORDER BY k.part LIMIT 1);
 END $$;
 
+/*
+ * Where stategraph_router.submit goes: h, once it is seen to be the
+ * partition of the thread the run is for. submit is any role's (sg_submit
+ * calls it as the caller), and its h was taken as given: a role submitted
+ * a run for a new thread to a server that does not serve the thread's
+ * partition, where the router never finds it, and a later move of that
+ * partition to that server stopped at it (42710), leaving the partition
+ * frozen until the move was called off (TAP 328). Refused (22023): an h
+ * of another partition than thread_id's, and a NULL thread_id with input
+ * and neither checkpoint_id nor resume (the server would name a new thread
+ * itself, wherever h sends it; sg_submit names it first). A NULL
+ * thread_id with no input, or with a checkpoint_id or resume, starts no
+ * thread: the server refuses it (22023), wherever it goes.
+ */
+CREATE FUNCTION stategraph_router.submit_route(h integer, thread_id text, input jsonb, checkpoint_id uuid, resume jsonb)
+    RETURNS integer LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF thread_id IS NULL THEN
+        IF input IS NOT NULL AND checkpoint_id IS NULL AND resume IS NULL THEN
+            RAISE EXCEPTION 'a submit of a new thread needs its thread_id here'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'The server would name the thread itself, on a partition the name does not hash to.',
+                      HINT = 'Call sg_submit, which names the thread where it hashes to.';
+        END IF;
+    ELSIF h IS NULL OR stategraph_router.partition_of_hash(h, (SELECT pg_catalog.count(*)::integer FROM stategraph_router.partitions()),
+                                                          stategraph_router.modular())
+                       OPERATOR(pg_catalog.<>) stategraph_router.partition_of(thread_id) THEN
+        RAISE EXCEPTION 'thread "%" is not on partition %', thread_id,
+                        stategraph_router.partition_of_hash(h, (SELECT pg_catalog.count(*)::integer FROM stategraph_router.partitions()),
+                                                            stategraph_router.modular())
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('Its partition is %s: a run submitted elsewhere would start it where the router never finds it.',
+                                             stategraph_router.partition_of(thread_id)),
+                  HINT = 'Call sg_submit, which submits to the thread''s partition.';
+    END IF;
+    RETURN h;
+END $$;
+
 CREATE FUNCTION stategraph_router.submit(h integer, graph text, input jsonb, thread_id text, checkpoint_id uuid, resume jsonb,
                                          recursion_limit integer, multitask text, after interval,
                                          idempotency_key text)
     RETURNS uuid LANGUAGE plproxy AS $$
-    CLUSTER 'stategraph'; RUN ON h;
+    CLUSTER 'stategraph'; RUN ON stategraph_router.submit_route(h, thread_id, input, checkpoint_id, resume);
     SELECT sg_submit(graph, input, thread_id, checkpoint_id, resume, recursion_limit, multitask, after, idempotency_key); $$;
 
 /*

@@ -15,6 +15,9 @@
 #     that no move of the partition copied is refused (42710); copies are
 #     compared with their role too, so a resumed move copies the original
 #     again over another role's.
+#  3. stategraph_router.submit (PUBLIC, an explicit partition hash) started
+#     a role's thread on a server that does not serve the thread's
+#     partition; it is refused now (22023), sg_submit works as before.
 use strict;
 use warnings;
 
@@ -85,6 +88,28 @@ like($err, qr/HINT:  Name the thread: sg_fork\(thread_id, checkpoint_id, new_thr
 is(r("SELECT count(*) FROM sg_threads() WHERE thread_id = '$su'"), '0', 'nothing stored');
 ($out, $err) = as('router', '', qq{SELECT sg_fork('$a1', '$cp', '$su') IS NOT NULL});
 is($err, '', 'naming the thread (sg_fork) still works');
+
+# ---------------------------------------------------------------------------
+# 3. stategraph_router.submit with a partition that is not the thread's
+# ---------------------------------------------------------------------------
+my $v = thread_of_partition($node, 'vv', 0);     # shard_a
+my $w = thread_of_partition($node, 'vw', 1);     # shard_b
+($out, $err) = as('router', 'bob', qq{SELECT stategraph_router.submit(1, 'counter', '{"log": ["bob"]}', '$v',
+	NULL, NULL, 25, 'reject', NULL, NULL)});
+like($err, qr/ERROR:  22023: thread "$v" is not on partition 1/, 'submit to a partition that is not the thread\'s: 22023');
+is($node->safe_psql('shard_b', "SELECT count(*) FROM stategraph.threads WHERE thread_id = '$v'"), '0',
+	'no thread started on that server');
+($out, $err) = as('router', 'bob', q{SELECT stategraph_router.submit(1, 'counter', '{"log": ["bob"]}', NULL,
+	NULL, NULL, 25, 'reject', NULL, NULL)});
+like($err, qr/ERROR:  22023: a submit of a new thread needs its thread_id here/,
+	'submit of a new thread without its thread_id: 22023');
+is($node->safe_psql('shard_b', "SELECT count(*) FROM stategraph.runs WHERE owner = 'bob'"), '0', 'no run queued');
+($out, $err) = as('router', 'bob', qq{SELECT status FROM sg_wait(sg_submit('counter', '{"log": ["bob"]}', '$v'));
+	SELECT status FROM sg_wait(sg_submit('counter', '{"log": ["bob"]}', '$w', idempotency_key => 'k1'));
+	SELECT status FROM sg_wait(sg_submit('counter', '{"log": ["bob"]}', idempotency_key => 'k2'));
+	SELECT status FROM sg_wait(stategraph_router.submit(5, 'counter', '{"log": ["bob"]}', '$w', NULL, NULL, 25, 'reject', NULL, NULL))});
+is($err, '', 'sg_submit, and submit with any hash of the thread\'s partition, work as before');
+is($out, "success\nsuccess\nsuccess\nsuccess", 'their runs succeed');
 
 # ---------------------------------------------------------------------------
 # 2. move_partition onto a server where another role put the thread
