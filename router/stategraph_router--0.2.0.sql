@@ -330,12 +330,23 @@ CREATE FUNCTION stategraph_router.same_bytes(encoding text) RETURNS boolean LANG
  * by hashtext in its own, and the bytes of a thread id that is not ASCII
  * differ: a LATIN1 router over UTF8 servers listed 3 of 10 threads named
  * 'é1' ... 'é10', and a move would delete threads it never copied.
+ * Each server is asked once (server_partitions) and listed with all its
+ * partitions, under its connection string unfrozen: asked through every
+ * connection string, a server one of whose partitions was being moved
+ * (frozen: a string of its own) counted twice, which made its definition
+ * the most common one and hid the server that differed (TAP 328).
  */
 CREATE FUNCTION stategraph_router.check_definitions(OUT graph text, OUT server text, OUT partitions integer[],
                                                     OUT problem text)
     RETURNS SETOF record LANGUAGE sql AS $$
-    WITH d AS (SELECT * FROM stategraph_router.definitions(stategraph_router.all_partitions())),
-         servers AS (SELECT DISTINCT d.server FROM d),
+    WITH d AS (SELECT x.server[1] AS server, x.graph, x.digest
+               FROM stategraph_router.definitions(stategraph_router.server_partitions()) x),
+         -- each server once, by its connection string unfrozen, with all its partitions
+         servers AS (SELECT q.partition AS server, stategraph_router.unfrozen(q.connstr) AS connstr,
+                            (SELECT pg_catalog.array_agg(r.partition ORDER BY r.partition) FROM stategraph_router.partitions() r
+                             WHERE stategraph_router.unfrozen(r.connstr) OPERATOR(pg_catalog.=) stategraph_router.unfrozen(q.connstr)) AS parts
+                     FROM stategraph_router.partitions() q
+                     WHERE q.partition OPERATOR(pg_catalog.=) ANY (stategraph_router.server_partitions())),
          graphs AS (SELECT DISTINCT d.graph FROM d WHERE d.graph IS NOT NULL),
          counts AS (SELECT d.graph, d.digest, pg_catalog.count(*) AS n FROM d WHERE d.graph IS NOT NULL
                     GROUP BY d.graph, d.digest),
@@ -344,19 +355,18 @@ CREATE FUNCTION stategraph_router.check_definitions(OUT graph text, OUT server t
                     FROM counts c
                     WHERE c.n OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(x.n) FROM counts x WHERE x.graph OPERATOR(pg_catalog.=) c.graph)
                     GROUP BY c.graph)
-    SELECT g.graph, p.connstr, s.server,
+    SELECT g.graph, s.connstr, s.parts,
            CASE WHEN d.digest IS NULL THEN 'missing'
                 WHEN c.digest IS NULL THEN 'different definition (no definition is on most servers)'
                 ELSE 'different definition' END
     FROM graphs g CROSS JOIN servers s
-    JOIN stategraph_router.partitions() p ON p.partition OPERATOR(pg_catalog.=) s.server[1]
     LEFT JOIN d ON d.graph OPERATOR(pg_catalog.=) g.graph AND d.server OPERATOR(pg_catalog.=) s.server
     JOIN common c ON c.graph OPERATOR(pg_catalog.=) g.graph
     WHERE c.digest IS NULL OR d.digest IS DISTINCT FROM c.digest
     UNION ALL
-    SELECT NULL, p.connstr, d.server,
+    SELECT NULL, s.connstr, s.parts,
            pg_catalog.format('encoding %s, not the router''s %s', d.digest, pg_catalog.getdatabaseencoding())
-    FROM d JOIN stategraph_router.partitions() p ON p.partition OPERATOR(pg_catalog.=) d.server[1]
+    FROM d JOIN servers s ON s.server OPERATOR(pg_catalog.=) d.server
     WHERE d.graph IS NULL AND NOT stategraph_router.same_bytes(d.digest)
     ORDER BY 1, 2
 $$;

@@ -18,6 +18,9 @@
 #  3. stategraph_router.submit (PUBLIC, an explicit partition hash) started
 #     a role's thread on a server that does not serve the thread's
 #     partition; it is refused now (22023), sg_submit works as before.
+#  4. check_definitions asked every connection string: a server one of
+#     whose partitions was frozen (being moved) counted twice, and the
+#     server that differed was the only one listed.
 use strict;
 use warnings;
 
@@ -110,6 +113,22 @@ is($node->safe_psql('shard_b', "SELECT count(*) FROM stategraph.runs WHERE owner
 	SELECT status FROM sg_wait(stategraph_router.submit(5, 'counter', '{"log": ["bob"]}', '$w', NULL, NULL, 25, 'reject', NULL, NULL))});
 is($err, '', 'sg_submit, and submit with any hash of the thread\'s partition, work as before');
 is($out, "success\nsuccess\nsuccess\nsuccess", 'their runs succeed');
+
+# ---------------------------------------------------------------------------
+# 4. check_definitions while a partition is frozen
+# ---------------------------------------------------------------------------
+$node->safe_psql('shard_a', q{SELECT sg_create_graph('g', '{"a": "append"}')});
+$node->safe_psql('shard_b', q{SELECT sg_create_graph('g', '{"b": "append"}')});
+my $defs = q{SELECT string_agg(server || ' ' || partitions::text || ': ' || problem, '; ' ORDER BY server)
+	FROM stategraph_router.check_definitions() WHERE graph = 'g'};
+my $both = "$conn{shard_a} {0,2}: different definition (no definition is on most servers); "
+  . "$conn{shard_b} {1,3}: different definition (no definition is on most servers)";
+is(r($defs), $both, 'graph g differs on two servers: both are listed');
+my $frozen = r(qq{SELECT stategraph_router.frozen('$conn{shard_b}')}) =~ s/'/''/gr;
+r(qq{ALTER SERVER stategraph OPTIONS (SET partition_1 '$frozen')});
+is(r($defs), $both, 'and so they are while a partition of one of them is frozen');
+r(qq{ALTER SERVER stategraph OPTIONS (SET partition_1 '$conn{shard_b}')});
+$node->safe_psql($_, q{SELECT sg_drop_graph('g')}) for ('shard_a', 'shard_b');
 
 # ---------------------------------------------------------------------------
 # 2. move_partition onto a server where another role put the thread
