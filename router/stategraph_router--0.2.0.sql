@@ -2197,7 +2197,8 @@ END $$;
  * workers run it with a commit per super-step, exactly as CALL sg_run
  * would there (the servers need shared_preload_libraries = 'stategraph').
  * A failed run is raised with its SQLSTATE (on_error 'raise') or reported
- * as a WARNING ('return'); a run that pauses or is cancelled ends the call,
+ * as a WARNING ('return': with that SQLSTATE and the node named, as the
+ * server words it; it was 01000 and the node's message alone); a run that pauses or is cancelled ends the call,
  * as on one server.
  */
 CREATE PROCEDURE @extschema@.sg_run(graph text, input jsonb, thread_id text,
@@ -2227,8 +2228,13 @@ BEGIN
                 USING ERRCODE = code,
                       DETAIL = pg_catalog.format('Run %s on thread "%s" failed: %s', r.run_id, r.thread_id, r.error);
         END IF;
-        RAISE WARNING '%', COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::pg_catalog.text)
-            USING DETAIL = pg_catalog.format('Run %s on thread "%s" failed: %s', r.run_id, r.thread_id, r.error);
+        -- as the server's CALL sg_run words it (executor.c): its SQLSTATE, and the node named
+        RAISE WARNING '%', CASE WHEN r.error OPERATOR(pg_catalog.?) 'node' AND r.error OPERATOR(pg_catalog.?) 'message'
+                                THEN pg_catalog.format('node "%s" of graph "%s" failed: %s', r.error OPERATOR(pg_catalog.->>) 'node',
+                                                       r.graph, r.error OPERATOR(pg_catalog.->>) 'message')
+                                ELSE COALESCE(r.error OPERATOR(pg_catalog.->>) 'message', r.error::pg_catalog.text) END
+            USING ERRCODE = code,
+                  DETAIL = pg_catalog.format('Run %s on thread "%s" failed: %s', r.run_id, r.thread_id, r.error);
     END IF;
 END $$;
 

@@ -472,7 +472,7 @@ is(on_shard($C, "SELECT status || ' ' || (error->>'sqlstate') FROM stategraph.ru
 	'the run failed on its server');
 ($wrc, $wout, $werr) = $router->psql('router', "CALL sg_run('boom', '{\"log\": [2]}', '$bt', on_error => 'return')");
 is($wrc, 0, 'with on_error => \'return\' the call ends normally');
-like($werr, qr/WARNING:  boom at \[1, 2\]/, 'and warns');
+like($werr, qr/WARNING:  node "a" of graph "boom" failed: boom at \[1, 2\]/, 'and warns, naming the node as one server does');
 
 ($wrc, $wout, $werr) = $router->psql('router', q{SELECT sg_interrupt('"?"')});
 like($werr, qr/sg_interrupt\(\) can only be called by a node of a running graph/, 'sg_interrupt on the router: the error outside a node');

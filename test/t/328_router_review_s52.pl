@@ -21,6 +21,9 @@
 #  4. check_definitions asked every connection string: a server one of
 #     whose partitions was frozen (being moved) counted twice, and the
 #     server that differed was the only one listed.
+#  5. CALL sg_run(..., on_error => 'return') through the router warned with
+#     SQLSTATE 01000 and the node's message alone; as on one server, the
+#     WARNING has the node's SQLSTATE and names the node and graph.
 use strict;
 use warnings;
 
@@ -162,5 +165,19 @@ is($node->safe_psql('shard_c', "SELECT owner || ' ' || head FROM stategraph.thre
 	"alice $head", 'the thread there is alice\'s copy');
 ($out, $err) = as('router', 'alice', qq{SELECT values FROM sg_get_state('$m')});
 is($out, '{"log": ["alice"]}', 'alice reads her thread through the router');
+
+# ---------------------------------------------------------------------------
+# 5. CALL sg_run(..., on_error => 'return') through the router
+# ---------------------------------------------------------------------------
+r(q{SELECT sg_create_graph('gb', '{"log": "append"}');
+	SELECT sg_add_node('gb', 'boom', 'boom(jsonb)');
+	SELECT sg_add_edge('gb', '__start__', 'boom');
+	SELECT sg_add_edge('gb', 'boom', '__end__');
+	SELECT sg_compile('gb');});
+my $rt = thread_of_partition($node, 'rt', 1);
+($out, $err) = as('router', '', qq{CALL sg_run('gb', '{"log": [1, 2, 3, 4, 5, 6]}', '$rt', on_error => 'return')});
+my ($direct_out, $direct_err) = as('shard_b', '', q{CALL sg_run('gb', '{"log": [1, 2, 3, 4, 5, 6]}', 'rt-direct', on_error => 'return')});
+like($direct_err, qr/WARNING:  P0042: node "boom" of graph "gb" failed: boom 6$/m, 'on one server: the node\'s SQLSTATE and the node named');
+like($err, qr/WARNING:  P0042: node "boom" of graph "gb" failed: boom 6$/m, 'through the router: the same');
 
 done_testing();
