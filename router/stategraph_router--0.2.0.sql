@@ -545,7 +545,7 @@ DECLARE
 BEGIN
     WITH h AS (SELECT c.owner, c.role FROM stategraph_router.checkpoint_owners(checkpoint_id) c),
          f AS (SELECT h.owner, h.role FROM h ORDER BY h.owner LIMIT 1)
-    SELECT f.owner, (SELECT pg_catalog.min(h.owner) FROM h WHERE h.role IS DISTINCT FROM f.role)
+    SELECT f.owner, (SELECT pg_catalog.min(h.owner) FROM h WHERE h.role OPERATOR(pg_catalog.<>) f.role)
     INTO holder, other FROM f;
     IF other IS NOT NULL THEN
         RAISE EXCEPTION 'checkpoint % is held by threads of more than one role', checkpoint_id
