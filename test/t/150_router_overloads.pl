@@ -94,14 +94,14 @@ for my $db ('sa', 'sb')
 	for my $part (0 .. 3)
 	{
 		$shapes += r(qq{SELECT count(*) FROM stategraph_router.shapes_at('$conn{$db}', $part, 4, false)
-			WHERE shape LIKE CASE WHEN thread_id LIKE 'lg-%' THEN '1ef4f797-%/1' ELSE '%-%/_' END});
+			WHERE shape LIKE CASE WHEN thread_id LIKE 'lg-%' THEN '1ef4f797-%/1/' || current_user ELSE '%-%/_/' || current_user END});
 		my $busy = r(qq{SELECT runs + tasks FROM stategraph_router.busy_at('$conn{$db}', $part, 4, false)});
 		is($busy, '0', "busy_at $db partition $part: nothing out");
 	}
 }
-is($shapes, 16, 'shapes_at lists the 12 threads and the 4 LangGraph.js threads (one checkpoint each), with their heads and counts');
-is(r(qq{SELECT stategraph_router.shape_at(stategraph_router.shard_of('lg-1'), 'lg-1')}),
-	'1ef4f797-8335-6428-8001-8a1503f9b871/1', 'shape_at of a LangGraph.js thread');
+is($shapes, 16, 'shapes_at lists the 12 threads and the 4 LangGraph.js threads (one checkpoint each), with their heads, counts and roles');
+is(r(qq{SELECT stategraph_router.shape_at(stategraph_router.shard_of('lg-1'), 'lg-1') = '1ef4f797-8335-6428-8001-8a1503f9b871/1/' || current_user}),
+	't', 'shape_at of a LangGraph.js thread');
 is(notes(), '', 'shape_at, shapes_at and busy_at call pg_catalog\'s operators, array_agg and hashtext');
 
 # a move of partition 0 to the third server (move_partition names the
