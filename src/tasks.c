@@ -195,6 +195,9 @@ typedef struct TaskRow
 
 static int64 last_sweep_ms = 0;
 
+/* Cancels made by cancel_stale, counted for a long poll's look (claim_look). */
+static uint64 stale_cancels = 0;
+
 SGStepReadyHook sg_step_ready_hook = NULL;
 
 /* The task whose completion sg_complete is continuing the step with (continue_step). */
@@ -1228,6 +1231,7 @@ cancel_stale(Datum *task_ids, int n, bool undo_claim)
 
 	values[0] = PointerGetDatum(construct_array(task_ids, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[1] = BoolGetDatum(undo_claim);
+	stale_cancels++;			/* (a long poll keeps the look: claim_look) */
 	cancelled_steps_go_on(run_sql(&plan,
 								  "WITH c AS (" CANCEL_TASKS ", attempt = t.attempt OPERATOR(pg_catalog.-) "
 								  "  CASE WHEN $2 THEN 1 ELSE 0 END "
@@ -1280,14 +1284,18 @@ update_task(SPIPlanPtr *plan, const char *sql, TaskRow *row, Jsonb *value)
 	run_sql(plan, sql, 2, types, values, nulls, 0);
 }
 
-/* Queues a failed attempt's task again after its backoff, recording the failure entry. */
+/*
+ * Queues a failed attempt's task again after its backoff, recording the
+ * failure entry; at_once, visible now (a long poll's sweep: the backoff
+ * passed since the lease expired).
+ */
 static void
-requeue_task(TaskRow *row, Jsonb *entry)
+requeue_task(TaskRow *row, Jsonb *entry, bool at_once)
 {
 	static SPIPlanPtr plan;
 	Oid			types[3] = {TEXTOID, JSONBOID, INTERVALOID};
 	Datum		values[3] = {CStringGetTextDatum(row->task_id), JsonbPGetDatum(entry),
-		IntervalPGetDatum(ms_interval(backoff_ms(row->backoff_ms, row->attempt)))};
+		IntervalPGetDatum(ms_interval(at_once ? 0 : backoff_ms(row->backoff_ms, row->attempt)))};
 
 	run_sql(&plan,
 			"UPDATE stategraph.tasks SET status = 'queued', error = $2, lease_expires_at = NULL, "
@@ -1325,12 +1333,16 @@ owner_may_act(TaskRow *row)
  * waits for the next sweep). Returns the number of tasks handled.
  *
  * A long poll's sweep (poll_queue: the queue it waits on) runs in a
- * transaction that stays open while it waits, and what it locks is out of
- * every other session's reach until then: it takes only expired tasks of
- * its own queue that are to be retried (which it may claim itself), none
- * of another queue (their workers would not see them requeued) and none
- * whose attempts are spent (a late completion would wait on it); the
- * failures are left to the other sweeps.
+ * transaction that stays open while it waits; each of its looks is a
+ * subtransaction, kept only when it claims (sg_claim). It takes only
+ * expired tasks of its own queue that are to be retried and whose backoff,
+ * counted from the lease's end, is over: those it queues again visible at
+ * once, and the look's claim takes them. None of another queue (their
+ * workers would not see them requeued), none whose attempts are spent (a
+ * late completion would wait on it: the failures are left to the other
+ * sweeps), none still in their backoff: requeued at every look and rolled
+ * back, they were only locked, and sg_complete of the worker whose lease
+ * lapsed waited for the look to end.
  */
 static int
 sweep_leases(int limit, const char *poll_queue)
@@ -1353,7 +1365,11 @@ sweep_leases(int limit, const char *poll_queue)
 			"WHERE status OPERATOR(pg_catalog.=) 'claimed' "
 			"AND lease_expires_at OPERATOR(pg_catalog.<) $2 "
 			"AND ($3::pg_catalog.text IS NULL "
-			"     OR (queue OPERATOR(pg_catalog.=) $3 AND attempt OPERATOR(pg_catalog.<) max_attempts)) "
+			"     OR (queue OPERATOR(pg_catalog.=) $3 AND attempt OPERATOR(pg_catalog.<) max_attempts "
+			"         AND lease_expires_at OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => "
+			"           LEAST(backoff_ms::pg_catalog.int8 OPERATOR(pg_catalog.<<) "
+			"             LEAST(GREATEST(attempt OPERATOR(pg_catalog.-) 1, 0), 20), " CppAsString2(MAX_BACKOFF_MS) ") "
+			"           OPERATOR(pg_catalog./) 1000.0) OPERATOR(pg_catalog.<=) $2)) "
 			"ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
 			3, types, values, poll_queue != NULL ? NULL : "  n", 0);
 	tab = SPI_tuptable;
@@ -1372,7 +1388,7 @@ sweep_leases(int limit, const char *poll_queue)
 		}
 		else if (row->attempt < row->max_attempts)
 		{
-			requeue_task(row, err);
+			requeue_task(row, err, poll_queue != NULL);
 			done++;
 		}
 		else if (poll_queue == NULL && !sg_thread_running_here(row->thread_id) &&
@@ -1777,9 +1793,59 @@ check_claim_args(int n, Interval *lease, Interval *wait)
 				 errhint("A worker that waits longer calls sg_claim again.")));
 }
 
+/* What one look of sg_claim needs, and what it found (claim_look). */
+typedef struct ClaimLook
+{
+	ReturnSetInfo *rsinfo;
+	const char *queue;
+	const char *worker;
+	int			n;
+	Interval   *lease;
+	bool		poll;			/* a long poll (wait > 0) */
+	int64		now_ms;
+	bool		claimed;		/* tasks were handed out */
+	bool		cancelled;		/* stale tasks were cancelled */
+} ClaimLook;
+
+/*
+ * One look of sg_claim: the lease sweep when due, then the claim. Run in a
+ * subtransaction by a long poll (an SGSubxactFn), and kept only when it
+ * claimed or cancelled: the poll's transaction stays open while it waits,
+ * and a look that requeued an expired task or cancelled a stale one (whose
+ * thread it may make idle), kept, held those rows out of every other
+ * session's reach for the whole wait: the late sg_complete of the worker
+ * whose lease lapsed, its heartbeat, and new input for the thread waited
+ * for the poll to return, and the completion was then refused because the
+ * poll had claimed the task. A look that changed nothing leaves nothing.
+ */
+static bool
+claim_look(void *arg)
+{
+	ClaimLook  *l = (ClaimLook *) arg;
+	bool		held;
+	uint64		cancels = stale_cancels;
+
+	/*
+	 * Each look in an SPI connection of its own: its results (SPI tuple
+	 * tables, 8 kB each, kept until the connection ends) went with the
+	 * call, and a long poll grew by some 60 kB a second (TAP
+	 * 278_claim_wait_memory_flat).
+	 */
+	sg_spi_connect();
+	held = sg_restore_holds(false); /* a restore is loading the database (restore.c) */
+	if (!held && sweep_due(l->now_ms))
+		sweep_leases(100, l->poll ? l->queue : NULL);
+	l->claimed = !held && claim_into(l->rsinfo, l->queue, l->worker, l->n, l->lease) > 0;
+	sg_spi_finish();
+	l->cancelled = stale_cancels != cancels;
+	return l->claimed || l->cancelled;
+}
+
 /*
  * sg_claim(queue, worker, n, lease, wait): claim up to n tasks; with wait,
- * long-poll until one is committed or wait passes.
+ * long-poll until one is committed or wait passes. A look of the long poll
+ * that cancelled stale tasks without claiming ends it (with no task): its
+ * cancels are kept, and must not stay locked while it waits.
  */
 Datum
 sg_claim(PG_FUNCTION_ARGS)
@@ -1794,12 +1860,14 @@ sg_claim(PG_FUNCTION_ARGS)
 	MemoryContext loop_cxt;
 	MemoryContext caller = CurrentMemoryContext;
 	const char *look = "its first look";	/* what led to this look: DEBUG2 below */
+	bool		poll;
 
 	sg_require_arg(fcinfo, 2, "n");
 	sg_require_arg(fcinfo, 4, "wait");
 	n = PG_GETARG_INT32(2);
 	wait = PG_GETARG_INTERVAL_P(4);
 	check_claim_args(n, lease, wait);
+	poll = sg_interval_ms(wait) != 0;
 	InitMaterializedSRF(fcinfo, 0);
 	/* a transaction snapshot never sees new work: there a claim does not wait */
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -1812,26 +1880,31 @@ sg_claim(PG_FUNCTION_ARGS)
 	{
 		for (;;)
 		{
-			int64		now_ms = GetCurrentTimestamp() / 1000;
+			ClaimLook	l = {0};
 			long		left;
-			bool		held;
-			bool		claimed;
+
+			l.rsinfo = rsinfo;
+			l.queue = queue;
+			l.worker = worker;
+			l.n = n;
+			l.lease = lease;
+			l.poll = poll;
+			l.now_ms = GetCurrentTimestamp() / 1000;
 
 			MemoryContextSwitchTo(loop_cxt);
 			ResetLatch(MyLatch);
-			/*
-			 * Each look in an SPI connection of its own: its results (SPI
-			 * tuple tables, 8 kB each, kept until the connection ends) went
-			 * with the call, and a long poll grew by some 60 kB a second
-			 * (TAP 278_claim_wait_memory_flat).
-			 */
-			sg_spi_connect();
-			held = sg_restore_holds(false); /* a restore is loading the database (restore.c) */
-			if (!held && sweep_due(now_ms))
-				sweep_leases(100, sg_interval_ms(wait) == 0 ? NULL : queue);
-			claimed = !held && claim_into(rsinfo, queue, worker, n, lease) > 0;
-			sg_spi_finish();
-			if (claimed)
+			if (!poll)
+				(void) claim_look(&l);
+			else
+			{
+				ErrorData  *edata = sg_spi_subxact(claim_look, &l);
+
+				if (edata != NULL)
+					ReThrowError(edata);
+			}
+			if (l.cancelled && !l.claimed)
+				break;			/* (see above) */
+			if (l.claimed)
 			{
 				/*
 				 * Whether a wake found the work it announced, or the poll's
@@ -2615,7 +2688,7 @@ sg_fail(PG_FUNCTION_ARGS)
 		message = sg_jsonb_as_cstring(error);
 	entry = failure_entry(row, message ? message : "the worker failed", "external_task_error", error);
 	if (retry && row->attempt < row->max_attempts)
-		requeue_task(row, entry);
+		requeue_task(row, entry, false);
 	else
 	{
 		update_task(&fail_plan,
