@@ -884,6 +884,8 @@ refuse_stale_task(SGExternalTask *et)
  * row-level security that is not a member (it runs any thread, as itself)
  * keeps its tasks, as its run's.
  */
+static void refuse_hidden_task(SGExternalTask *et);
+
 static void
 queue_task(SGExternalTask *et, bool again)
 {
@@ -918,14 +920,19 @@ queue_task(SGExternalTask *et, bool again)
 	values[15] = Int32GetDatum(et->recursion_limit);
 	values[16] = Int32GetDatum(et->last_step);
 	if (!again)
-		run_sql(&insert_plan,
-				"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
-				"max_attempts, backoff_ms, lease, input, config, resume, resume_values, graph_gen, "
-				"recursion_limit, last_step, owner) "
-				"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
-				"$13, $14, $15, $16, $17, COALESCE((SELECT h.owner FROM stategraph.threads h "
-				"  WHERE h.thread_id OPERATOR(pg_catalog.=) $4 AND stategraph.owned(h.owner)), CURRENT_USER))",
-				17, types, values, nulls, 0);
+	{
+		/* (a row row-level security hid from sg_task_sync: refuse_hidden_task) */
+		if (run_sql(&insert_plan,
+					"INSERT INTO stategraph.tasks (task_id, queue, graph, thread_id, checkpoint_id, node, step, "
+					"max_attempts, backoff_ms, lease, input, config, resume, resume_values, graph_gen, "
+					"recursion_limit, last_step, owner) "
+					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 OPERATOR(pg_catalog.-) " CONFIG_COLUMN_KEYS ", "
+					"$13, $14, $15, $16, $17, COALESCE((SELECT h.owner FROM stategraph.threads h "
+					"  WHERE h.thread_id OPERATOR(pg_catalog.=) $4 AND stategraph.owned(h.owner)), CURRENT_USER)) "
+					"ON CONFLICT (task_id) DO NOTHING",
+					17, types, values, nulls, 0) == 0)
+			refuse_hidden_task(et);
+	}
 	else
 		run_sql(&requeue_plan,
 				"UPDATE stategraph.tasks SET queue = $2, status = 'queued', attempt = 0, token = NULL, "
@@ -961,6 +968,28 @@ refuse_other_threads_task(TaskRow *row, SGExternalTask *et)
 			 errdetail("A task's id is that of its checkpoint: a copy of a waiting thread in the same database names its source's tasks."),
 			 errhint("Give the copy a checkpoint of its own first (sg_update_state with as_node naming the node that ran before \"%s\"), or import it into another database.",
 					 row->node)));
+}
+
+/*
+ * The task's row is there, but row-level security hides it from this
+ * role: a thread copied from another role's (sg_import_thread of its
+ * export, here or after its source was deleted, or a copy in the same
+ * database) names the source's tasks, whose rows stay the source owner's.
+ * The INSERT found the id taken (a unique violation, raw, for ever: the
+ * row stays while it is at a thread's head); say so, as for a visible
+ * task of another thread (refuse_other_threads_task).
+ */
+static void
+refuse_hidden_task(SGExternalTask *et)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("thread \"%s\" waits for external task %s, which is another role's",
+					et->thread_id, et->task_id),
+			 errdetail("A task's id is that of its checkpoint: a copy of a waiting thread in the same database names its source's tasks, and the task of that id belongs to a role whose tasks role \"%s\" may not see.",
+					   GetUserNameFromId(GetUserId(), false)),
+			 errhint("Give the copy a checkpoint of its own first (sg_update_state with as_node naming the node that ran before \"%s\"), or import it into another database.",
+					 et->node->name)));
 }
 
 /*
