@@ -31,8 +31,10 @@
  * after the node's backoff (backoff_ms doubled per attempt); when attempts
  * are spent, it records a node failure on the thread exactly as a failing
  * SQL node does (pending error, thread status 'error'), and a resume queues
- * the task again. A long poll sweeps only its own queue's retries: its
- * transaction stays open while it waits.
+ * the task again. A long poll sweeps only its own queue's retries whose
+ * backoff is over, and each of its looks is a subtransaction kept only
+ * when it claims: its transaction stays open while it waits, and must
+ * hold no task row meanwhile (a late completion would wait for it).
  *
  * Results. A completion stores the (reducer-checked) update in the task
  * row, in one UPDATE in the common case (claimed under this token). When
@@ -79,7 +81,9 @@
  * of handing it out, a heartbeat cancels it and says stop, a completion,
  * failure or interrupt is refused as a cancelled task's, the lease sweep
  * cancels it. The run that waited for it goes on as after sg_compile's
- * cancel.
+ * cancel. Such a cancel holds the task row, so it takes the thread's row
+ * only without waiting (thread_idle_if_nothing_out): the thread before
+ * its tasks is the order every writer keeps.
  *
  * Who may work a task: stategraph.may_work(owner, queue), the row-level
  * security policy of stategraph.tasks (the install script explains it).
