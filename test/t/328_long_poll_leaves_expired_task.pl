@@ -102,4 +102,33 @@ $poll->finish;
 is($out, "s1|2\n", 'the long poll claimed the task whose lease lapsed (attempt 2)');
 cmp_ok(time - $t0, '<', 10, 'once its backoff was over, not at the end of its wait');
 
+# a look that cancels a stale task (its graph dropped and created again by
+# another role, whose compile could not see the task) ends the poll with
+# no task: its cancel is kept, and must not stay locked while it waits
+$node->safe_psql('postgres', q{
+    CREATE ROLE carol; CREATE ROLE bob;
+    SET ROLE carol;
+    SELECT sg_create_graph('gx', '{"a": "replace"}');
+    SELECT sg_add_external_node('gx', 'n', 'qx');
+    SELECT sg_add_edge('gx', '__start__', 'n');
+    SELECT sg_add_edge('gx', 'n', '__end__');
+    SELECT sg_compile('gx');
+    SET ROLE bob;
+    SELECT sg_invoke('gx', '{}', 'x1') IS NOT NULL;
+    SET ROLE carol;
+    SELECT sg_drop_graph('gx');
+    SELECT sg_create_graph('gx', '{"a": "replace"}');
+    SELECT sg_add_external_node('gx', 'n', 'qx');
+    SELECT sg_add_edge('gx', '__start__', 'n');
+    SELECT sg_add_edge('gx', 'n', '__end__');
+    SELECT sg_compile('gx');
+});
+$t0 = time;
+my ($rc, $stdout, $stderr) = $node->psql('postgres',
+	q{SET ROLE bob; SELECT count(*) FROM sg_claim('qx', 'B', 1, wait => '20 s')});
+is("$stdout$stderr", '0', 'the long poll that found the task stale returned no task');
+cmp_ok(time - $t0, '<', 10, 'at once, not at the end of its wait');
+is($node->safe_psql('postgres', q{SELECT t.status || ' ' || h.status FROM stategraph.tasks t JOIN stategraph.threads h USING (thread_id) WHERE thread_id = 'x1'}),
+	'cancelled idle', 'the task is cancelled and its thread idle');
+
 done_testing();
