@@ -589,9 +589,32 @@ BEGIN
                                                       "values", as_node, checkpoint_id);
 END $$;
 
+/*
+ * Where fork runs: the source's server, which must be the new thread's too
+ * (sg_fork sends it there only then; otherwise import_then_fork on the new
+ * thread's server). Any role may call fork itself: with a new thread of
+ * another server it started that thread where the router never routes it,
+ * and the next move of its partition stopped (as stategraph_router.submit
+ * did, submit_route). A call the server refuses for its arguments (names
+ * it does not take, no checkpoint) goes on, for the server's own error.
+ */
+CREATE FUNCTION stategraph_router.fork_route(thread_id text, checkpoint_id uuid, new_thread_id text)
+    RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF stategraph_router.takes_name(thread_id) AND stategraph_router.takes_name(new_thread_id)
+       AND checkpoint_id IS NOT NULL
+       AND stategraph_router.shard_of(thread_id) OPERATOR(pg_catalog.<>) stategraph_router.shard_of(new_thread_id) THEN
+        RAISE EXCEPTION 'thread "%" is not on the server of thread "%"', new_thread_id, thread_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A fork made there would start the new thread where the router never finds it.',
+                  HINT = 'Call sg_fork, which forks across servers.';
+    END IF;
+    RETURN stategraph_router.thread_hash(thread_id);
+END $$;
+
 CREATE FUNCTION stategraph_router.fork(thread_id text, checkpoint_id uuid, new_thread_id text)
     RETURNS uuid LANGUAGE plproxy AS $$
-    CLUSTER 'stategraph'; RUN ON stategraph_router.thread_hash(thread_id); TARGET sg_fork; $$;
+    CLUSTER 'stategraph'; RUN ON stategraph_router.fork_route(thread_id, checkpoint_id, new_thread_id); TARGET sg_fork; $$;
 
 CREATE FUNCTION stategraph_router.import_then_fork(data jsonb, checkpoint_id uuid, new_thread_id text)
     RETURNS uuid LANGUAGE plproxy AS $$

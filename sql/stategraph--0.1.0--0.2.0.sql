@@ -1201,7 +1201,20 @@ BEGIN
                   DETAIL = 'Its graph lives in LangGraph.js: SQL reads, exports, prunes and deletes it, but does not run or change it.',
                   HINT = 'Fork it with LangGraph.js (updateState with that checkpoint''s config) on StategraphSaver.';
     END IF;
-    visitor := stategraph.import_visitor(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
+    /*
+     * The copy goes by its own thread's id, which no thread of this server
+     * has (it routes to another): sg_update_state takes of one role's
+     * holders the first by thread_id, and the router chose this one as the
+     * first of all servers'; named '__sg_visitor_...', a holder here whose
+     * id sorts before '_' (a digit, a capital) was taken instead, and the
+     * update forked another copy than one server would have.
+     */
+    BEGIN
+        visitor := stategraph.import_visitor(data, data OPERATOR(pg_catalog.->) 'thread' OPERATOR(pg_catalog.->>) 'thread_id');
+    EXCEPTION WHEN duplicate_object OR unique_violation OR null_value_not_allowed THEN
+        -- (a thread of that id here after all: one planted, or hidden by row-level security)
+        visitor := stategraph.import_visitor(data, '__sg_visitor_' OPERATOR(pg_catalog.||) pg_catalog.gen_random_uuid()::pg_catalog.text);
+    END;
     result := @extschema@.sg_update_state(thread_id, "values", as_node, checkpoint_id);
     PERFORM @extschema@.sg_delete_thread(visitor);
     RETURN result;
