@@ -1006,6 +1006,21 @@ lg_state_values(Datum thread, Datum ns, Jsonb *blobs, LGValueCache *cache, List 
 }
 
 /*
+ * Whether id has the form of LangGraph.js's interrupt ids (32 hex digits,
+ * an xxh3 hash), not that of a task id (a UUID, with its dashes).
+ */
+static bool
+lg_is_interrupt_id(const char *id)
+{
+	int			i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (!isxdigit((unsigned char) id[i]))
+			return false;
+	return i == 32;
+}
+
+/*
  * The tasks and interrupts of a checkpoint row from its pending writes:
  * one task per task id, {id, name: null, error, interrupts, result}.
  */
@@ -1037,11 +1052,12 @@ lg_state_tasks(Datum thread, Datum ns, Datum id, Jsonb **interrupts)
 		/*
 		 * LangGraph's writes of no task (a Command's resume and update):
 		 * input, not a task; so are the writes of a Command's resume by
-		 * interrupt id, which LangGraph.js writes under that id as if it were
-		 * a task's (a task's own __resume__ writes come with its others)
+		 * interrupt id, which LangGraph.js writes under that id (32 hex
+		 * digits, where a task's is a UUID) as if it were a task's, and
+		 * __resume__ writes only (a task's own come with its others)
 		 */
 		if (strcmp(task, LG_NULL_TASK_ID) == 0 || strcmp(task, LG_EXIT_DELTA_NULL_TASK_ID) == 0 ||
-			only_resume)
+			(only_resume && lg_is_interrupt_id(task)))
 		{
 			while (i < n && strcmp(lg_text_col(tt, i, 1), task) == 0)
 				i++;
