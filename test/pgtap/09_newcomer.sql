@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(10);
+SELECT plan(12);
 
 CREATE ROLE nc_alice; CREATE ROLE nc_bob;
 SET ROLE nc_alice;
@@ -51,7 +51,11 @@ SELECT throws_ok($$ SELECT sg_complete(task_id, token, '{"messages": ["late"]}')
                  'SG012', NULL, 'fail: a completion under the failed claim''s token is SG012');
 SELECT throws_ok($$ SELECT sg_interrupt_task(task_id, token, '"ask"') FROM nc_claim $$,
                  'SG012', NULL, 'fail: an interrupt under the failed claim''s token is SG012');
-SELECT sg_fail(task_id, token, '{"message": "again"}') FROM nc_claim;
+-- the same failure reported again is nothing new; another is SG012 (the first stands)
+SELECT lives_ok($$ SELECT sg_fail(task_id, token, '{"message": "model down"}') FROM nc_claim $$,
+                'fail: the same failure again under the failed claim''s token is taken as the first');
+SELECT throws_ok($$ SELECT sg_fail(task_id, token, '{"message": "again"}') FROM nc_claim $$,
+                 'SG012', NULL, 'fail: another failure under the failed claim''s token is SG012');
 SELECT is((SELECT status || ' ' || attempt || ' ' || (error->>'message') FROM sg_tasks('nc-q')), 'queued 1 model down',
           'fail: the task stays queued for its retry, its failure as first reported');
 SELECT is((SELECT count(*) FROM sg_claim('nc-q', 'w2') c, LATERAL sg_complete(c.task_id, c.token, '{"messages": ["ok"]}')), 1::bigint,
