@@ -1149,13 +1149,11 @@ thread_idle_if_nothing_out(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	/* (a waiting thread's row only, and only if no other transaction holds it) */
+	if (sg_thread_row_try_lock(thread_id, NULL, NULL, false) != SG_ROW_LOCKED)
+		return;					/* held by another transaction, or not this role's to see */
 	if (run_sql(&plan,
 				"UPDATE stategraph.threads h SET status = 'idle', updated_at = pg_catalog.clock_timestamp() "
 				"WHERE h.thread_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'waiting' "
-				"AND h.thread_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT l.thread_id FROM stategraph.threads l "
-				"  WHERE l.thread_id OPERATOR(pg_catalog.=) $1 AND l.status OPERATOR(pg_catalog.=) 'waiting' "
-				"  FOR NO KEY UPDATE SKIP LOCKED)) "
 				"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks t WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
 				"  AND t.status OPERATOR(pg_catalog.=) " TASK_OUT ")",
 				1, types, values, NULL, 0) > 0)
