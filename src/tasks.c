@@ -1132,15 +1132,6 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
  * This transaction holds the rows of the tasks it cancelled, so no
  * completion of them continues the step meanwhile; a task of the step
  * still out (a node that stays external) keeps the thread waiting.
- *
- * The thread's row is taken without waiting: the caller holds task rows
- * (a claim, heartbeat or lease sweep that found its task stale, a
- * compile), and the order every writer keeps is the thread, then its
- * tasks; waiting here for a session that holds the thread (an sg_fork,
- * then an sg_invoke that continues the step and locks the task row)
- * deadlocked. A thread so held stays 'waiting' with its task cancelled:
- * its writer decides its state, and its next sg_invoke(graph, NULL,
- * thread) takes the step again, as it does an idle thread's.
  */
 static void
 thread_idle_if_nothing_out(const char *thread_id)
@@ -1149,8 +1140,6 @@ thread_idle_if_nothing_out(const char *thread_id)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	if (sg_thread_row_try_lock(thread_id, NULL, NULL, false) != SG_ROW_LOCKED)
-		return;					/* held by another transaction, or not this role's to see */
 	if (run_sql(&plan,
 				"UPDATE stategraph.threads h SET status = 'idle', updated_at = pg_catalog.clock_timestamp() "
 				"WHERE h.thread_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'waiting' "
