@@ -81,9 +81,12 @@
  * of handing it out, a heartbeat cancels it and says stop, a completion,
  * failure or interrupt is refused as a cancelled task's, the lease sweep
  * cancels it. The run that waited for it goes on as after sg_compile's
- * cancel. Such a cancel holds the task row, so it takes the thread's row
- * only without waiting (thread_idle_if_nothing_out): the thread before
- * its tasks is the order every writer keeps.
+ * cancel. Such a cancel holds the task row and then waits for the
+ * thread's row (thread_idle_if_nothing_out), against the order of every
+ * writer (the thread, then its tasks): with a session that holds the
+ * thread and wants the task row it is a deadlock PostgreSQL detects, one
+ * call fails (40P01). Skipping a held thread instead left it 'waiting'
+ * for ever when its holder only read it or rolled back.
  *
  * Who may work a task: stategraph.may_work(owner, queue), the row-level
  * security policy of stategraph.tasks (the install script explains it).
@@ -328,23 +331,29 @@ void
 sg_check_interval_range(Interval *iv, bool subtract, const char *name)
 {
 	/*
-	 * Its shortest length on the calendar, in days: a month of 28 days when
-	 * months add, of 31 when they take away. The caller refused an interval
+	 * Its shortest length on the calendar, in days: its months' shortest
+	 * span when months add (12 of them at least 365 days, 2 at least 59),
+	 * their longest when they take away. The caller refused an interval
 	 * negative in total (sg_interval_negative, months as 30 days), so
-	 * '1 month -1 day' (27 days at least) is fine; but '-2 mon 61 days'
-	 * counts as one day there, while now() minus it is tomorrow (a ttl of
-	 * it deleted threads a moment old, an after of it did not delay): its
-	 * sign depends on the month it is counted from.
+	 * '1 month -1 day' (27 days at least) is fine, and '1 year -350 days'
+	 * (15); but '-2 mon 61 days' counts as one day there, while now() minus
+	 * it is tomorrow (a ttl of it deleted threads a moment old, an after of
+	 * it did not delay): its sign depends on the month it is counted from.
 	 */
-	double		shortest = (double) iv->month * (iv->month > 0 ? 28 : 31) + iv->day +
-		(double) iv->time / USECS_PER_DAY;
+	static const int shortest_months[12] = {0, 28, 59, 89, 120, 150, 181, 212, 242, 273, 303, 334};
+	static const int longest_months[12] = {0, 31, 62, 92, 123, 153, 184, 215, 245, 276, 306, 337};
+	int64		months = Abs((int64) iv->month);
+	double		month_days = iv->month > 0 ?
+		(double) (months / 12) * 365 + shortest_months[months % 12] :
+		-((double) (months / 12) * 366 + longest_months[months % 12]);
+	double		shortest = month_days + iv->day + (double) iv->time / USECS_PER_DAY;
 
 	if (iv->month != 0 && shortest < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be negative", name),
-				 errdetail("Its months and days (or time) have opposite signs, and in months of %d days it is negative: now() %s %s would go the other way.",
-						   iv->month > 0 ? 28 : 31, subtract ? "-" : "+", name),
+				 errdetail("Its months and days (or time) have opposite signs, and counted from some dates it is negative: now() %s %s would go the other way.",
+						   subtract ? "-" : "+", name),
 				 errhint("Pass it in days, or in months and days of one sign.")));
 	if (!interval_in_range(iv, subtract))
 		ereport(ERROR,

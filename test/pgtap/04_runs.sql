@@ -5,7 +5,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION stategraph;
-SELECT plan(82);
+SELECT plan(84);
 
 -- signatures
 SELECT has_function('sg_submit', ARRAY['text', 'jsonb', 'text', 'uuid', 'jsonb', 'integer', 'text', 'interval', 'text']);
@@ -161,6 +161,9 @@ SELECT throws_ok($$ SELECT sg_submit('g', '{"step": 0}', 't3', after => '-2 mon 
 SELECT throws_ok($$ SELECT sg_prune(older_than => '1 mon -29 days') $$, '22023',
                  'older_than must not be negative', 'an older_than of 1 mon -29 days (negative in February)');
 SELECT is((SELECT count(*) FROM stategraph.runs WHERE thread_id = 't3'), 0::bigint, 'nothing stored');
+-- months counted by their real shortest span: 12 months are 365 days at least, 2 are 59
+SELECT lives_ok($$ SELECT sg_set_retention('g', '1 year -350 days') $$, 'a ttl of 1 year -350 days (15 days at least)');
+SELECT lives_ok($$ SELECT sg_prune(older_than => '2 mon -57 days') $$, 'an older_than of 2 mon -57 days (2 days at least)');
 SELECT lives_ok(format($$ SELECT sg_wait(%L, '1 day -24 hours') $$, :'busy_run'),
                 'a timeout of 0 written as 1 day -24 hours (only reads the row)');
 SELECT ok(sg_cancel(:'busy_run'), 'a pending run cancels');
