@@ -55,6 +55,7 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 	for (i = 0; i < cp->nnext; i++)
 	{
 		char		id[37];
+		Jsonb	   *pending;	/* the task's entry of the checkpoint's pending writes */
 		Jsonb	   *p;
 		Jsonb	   *result = NULL;
 		Jsonb	   *error;
@@ -69,15 +70,16 @@ sg_task_list(SGCheckpoint *cp, Jsonb *child_writes, Jsonb **interrupts)
 		 * __error__ write stays with the checkpoint).
 		 */
 		sg_task_id(&cp->id, cp->next[i], i, id);
-		p = child_writes ? NULL : sg_jsonb_get(cp->pending, id);
-		error = sg_jsonb_get(sg_jsonb_get(cp->pending, id), "error");
+		pending = sg_jsonb_get(cp->pending, id);
+		p = child_writes ? NULL : pending;
+		error = sg_jsonb_get(pending, "error");
 		/*
 		 * interrupts stay part of the record, as in LangGraph's history: the
 		 * pending ones, or those a resume answered while other tasks of the
 		 * step still waited (only pending ones go in the snapshot's list)
 		 */
-		its_interrupts = sg_jsonb_get(sg_jsonb_get(cp->pending, id), "interrupts");
-		answered = sg_jsonb_get(sg_jsonb_get(cp->pending, id), "answered");
+		its_interrupts = sg_jsonb_get(pending, "interrupts");
+		answered = sg_jsonb_get(pending, "answered");
 		if (p != NULL)
 			result = sg_jsonb_get(p, "writes");
 		else if (child_writes != NULL && i < sg_jsonb_array_length(child_writes))

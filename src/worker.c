@@ -994,6 +994,7 @@ Datum
 sg_awaited_runs(void)
 {
 	SGWaiter   *w;
+	pg_uuid_t  *runs;
 	Datum	   *ids;
 	int			n = 0,
 				i;
@@ -1001,21 +1002,18 @@ sg_awaited_runs(void)
 	if (shared == NULL)
 		return PointerGetDatum(construct_empty_array(UUIDOID));
 	w = waiters();
+	runs = palloc(sizeof(pg_uuid_t) * MaxBackends);
 	ids = palloc(sizeof(Datum) * MaxBackends);
 	for (i = 0; i < MaxBackends; i++)
 	{
-		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
-		bool		awaited;
-
 		SpinLockAcquire(&shared->waiters_mutex);
-		awaited = w[i].latch != NULL && w[i].for_run;
-		if (awaited)
-			*id = w[i].run_id;
+		if (w[i].latch != NULL && w[i].for_run)
+		{
+			runs[n] = w[i].run_id;
+			ids[n] = UUIDPGetDatum(&runs[n]);
+			n++;
+		}
 		SpinLockRelease(&shared->waiters_mutex);
-		if (awaited)
-			ids[n++] = UUIDPGetDatum(id);
-		else
-			pfree(id);
 	}
 	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
