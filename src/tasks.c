@@ -1141,19 +1141,36 @@ sg_tasks_requeue_step(const char *thread_id, const pg_uuid_t *checkpoint_id)
  * This transaction holds the rows of the tasks it cancelled, so no
  * completion of them continues the step meanwhile; a task of the step
  * still out (a node that stays external) keeps the thread waiting.
+ * The thread's row is taken before the look, and the look sees what
+ * committed meanwhile (the latest snapshot, under REPEATABLE READ too):
+ * two transactions cancelling the step's two tasks at once each saw the
+ * other's task out, and the thread stayed waiting for ever (isolation
+ * stale_cancels_crossed). Now the second waits for the first's commit
+ * and sees both cancelled.
  */
 static void
 thread_idle_if_nothing_out(const char *thread_id)
 {
-	static SPIPlanPtr plan;
+	static SPIPlanPtr lock_plan;
+	static SPIPlanPtr out_plan;
+	static SPIPlanPtr idle_plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(thread_id)};
 
-	if (run_sql(&plan,
+	if (run_sql(&lock_plan,
+				"SELECT 1 FROM stategraph.threads h WHERE h.thread_id OPERATOR(pg_catalog.=) $1 "
+				"AND h.status OPERATOR(pg_catalog.=) 'waiting' FOR NO KEY UPDATE OF h",
+				1, types, values, NULL, 0) == 0)
+		return;
+	if (sg_spi_execute_latest(sg_spi_prepare(&out_plan,
+											 "SELECT 1 FROM stategraph.tasks t WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
+											 "AND t.status OPERATOR(pg_catalog.=) " TASK_OUT " LIMIT 1",
+											 1, types),
+							  values, NULL) > 0)
+		return;
+	if (run_sql(&idle_plan,
 				"UPDATE stategraph.threads h SET status = 'idle', updated_at = pg_catalog.clock_timestamp() "
-				"WHERE h.thread_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'waiting' "
-				"AND NOT EXISTS (SELECT 1 FROM stategraph.tasks t WHERE t.thread_id OPERATOR(pg_catalog.=) $1 "
-				"  AND t.status OPERATOR(pg_catalog.=) " TASK_OUT ")",
+				"WHERE h.thread_id OPERATOR(pg_catalog.=) $1 AND h.status OPERATOR(pg_catalog.=) 'waiting'",
 				1, types, values, NULL, 0) > 0)
 		sg_state_cache_forget(thread_id);
 }
