@@ -569,12 +569,13 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
  * which says how a value is read: a version 2 export marked 1 imported
  * each value's text as a JSON string.
  */
-#define LG_DIGEST_SQL(d, version) \
-	"pg_catalog.md5(CASE WHEN (" version ") OPERATOR(pg_catalog.=) '1' THEN '' ELSE (" version ") END " \
+#define LG_DIGEST_TEXT(d, version) \
+	"CASE WHEN (" version ") OPERATOR(pg_catalog.=) '1' THEN '' ELSE (" version ") END " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread_id', 'null')::pg_catalog.text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::pg_catalog.text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'blobs', 'null')::pg_catalog.text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::pg_catalog.text)"
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'writes', 'null')::pg_catalog.text"
+#define LG_DIGEST_SQL(d, version) SG_UTF8_MD5(LG_DIGEST_TEXT(d, version))	/* (as UTF-8: portable.c) */
 
 #define LG_STRAY_AGE_SECS	60	/* age of a write without its thread's checkpoints that is a stray (below) */
 

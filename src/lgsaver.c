@@ -2655,6 +2655,8 @@ lg_write_items(Jsonb *writes, const char *task_id, bool *all_special)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("write %d of task \"%s\" is not a [channel, value] pair", i, task_id)));
 		items[i] = w;
+		/* (an export holds channels of SG_MAX_NAME bytes at most: a longer one was stored, and its export refused) */
+		sg_check_max_length(pnstrdup(ch->val.string.val, ch->val.string.len), "channel of a write", "Names and ids");
 		if (lg_special_idx(pnstrdup(ch->val.string.val, ch->val.string.len)) == 0)
 			*all_special = false;
 	}

@@ -64,10 +64,16 @@ typedef enum LGPlan
  * The order of a checkpoint's pending writes, LangGraph's writesSortKey:
  * task path and task id compared by code point (the bytes of UTF-8), not
  * in the database's collation (an ICU en-US database read "_c" before "B",
- * and a DeltaChannel was rebuilt in another order than the run applied)
+ * and a DeltaChannel was rebuilt in another order than the run applied).
+ * The bytes of the database's encoding are in that order in UTF8, LATIN1
+ * and SQL_ASCII (whose bytes are the client's); in the others (EUC_JP
+ * put "Ａ" before "あ") the UTF-8 form is compared first.
  */
+#define LG_CODE_POINT_KEY(col) \
+	"CASE WHEN pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.=) ANY ('{UTF8,LATIN1,SQL_ASCII}'::pg_catalog.name[]) " \
+	"THEN NULL ELSE pg_catalog.convert_to(" col ", 'UTF8') END, " col " COLLATE pg_catalog.\"C\""
 #define LG_WRITES_ORDER \
-	"task_path COLLATE pg_catalog.\"C\", task_id COLLATE pg_catalog.\"C\", idx"
+	LG_CODE_POINT_KEY("task_path") ", " LG_CODE_POINT_KEY("task_id") ", idx"
 
 /* LangGraph's channel of Send tasks (PUSH tasks) */
 #define LG_TASKS_CHANNEL	"__pregel_tasks"

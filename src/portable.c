@@ -87,11 +87,16 @@ PG_FUNCTION_INFO_V1(sg_adopt_runs);
 /* In stategraph.import_visitor: a copy for the length of a router call, not refused for a missing owner */
 static bool importing_visitor = false;
 
-/* The digest of an export's members, as SQL computes it on both ends. */
-#define DIGEST_SQL(d) \
-	"pg_catalog.md5(COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread', 'null')::pg_catalog.text " \
+/*
+ * The digest of an export's members, as SQL computes it on both ends: the
+ * md5 of their text as UTF-8 (SG_UTF8_MD5), so that an export moves
+ * between databases of different encodings.
+ */
+#define DIGEST_TEXT(d) \
+	"COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread', 'null')::pg_catalog.text " \
 	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'checkpoints', 'null')::pg_catalog.text " \
-	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'fork_writes', 'null')::pg_catalog.text)"
+	"OPERATOR(pg_catalog.||) COALESCE((" d ") OPERATOR(pg_catalog.->) 'fork_writes', 'null')::pg_catalog.text"
+#define DIGEST_SQL(d) SG_UTF8_MD5(DIGEST_TEXT(d))
 
 /*
  * What the rows of thread_id that start a fork of another thread become in

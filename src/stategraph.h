@@ -59,6 +59,17 @@
 #define SG_END_NAME		"__end__"
 #define SG_START		0			/* node index of __start__ */
 #define SG_MAX_NAME		512			/* bytes in a graph, node, channel or thread name */
+
+/*
+ * SQL of the md5 of text t as UTF-8 (export digests): the bytes of the
+ * database's encoding are those in UTF8 and SQL_ASCII (whose bytes are the
+ * client's); in the others t is converted first. Hashing the database's
+ * bytes made an export of a thread with an "é" fail its digest (SGX02) in a
+ * LATIN1 database. t appears twice: an expression without side effects.
+ */
+#define SG_UTF8_MD5(t) \
+	"(CASE WHEN pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.=) ANY ('{UTF8,SQL_ASCII}'::pg_catalog.name[]) " \
+	"THEN pg_catalog.md5(" t ") ELSE pg_catalog.md5(pg_catalog.convert_to(" t ", 'UTF8')) END)"
 #define SG_DEFAULT_RECURSION_LIMIT 25	/* sg_invoke's default: a step continued without the limit of its call */
 #define SG_END			(-1)		/* edge target index of __end__ */
 

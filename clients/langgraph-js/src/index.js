@@ -87,8 +87,10 @@ const LONE_SURROGATE =
 	/(?<!\\)((?:\\\\)*)(?:\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2})/gi;
 
 // Metadata's JSON text as jsonb holds it: NUL escapes removed, lone surrogates
-// as U+FFFD (put stores metadata so, and list's filter must match what it stored)
-const asJsonb = (text) => text.replace(NUL_ESCAPE, "$1").replace(LONE_SURROGATE, "$1\\ufffd");
+// as U+FFFD (put stores metadata so, and list's filter must match what it stored).
+// The character itself, not its escape: a SQL_ASCII database's jsonb refuses
+// every \u escape above ASCII (0A000), and put failed there.
+const asJsonb = (text) => text.replace(NUL_ESCAPE, "$1").replace(LONE_SURROGATE, "$1\ufffd");
 
 // LangGraph's own channels (inputs, triggers, Send tasks): the server may keep
 // their values in the checkpoint row, where nothing can extend them

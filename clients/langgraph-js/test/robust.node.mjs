@@ -264,6 +264,31 @@ test("a thread id with a lone surrogate (cut inside an emoji), which LangGraph c
 	assert.deepStrictEqual([t.metadata.pair, t.metadata.text, t.metadata.lone], ["😀", "\\ud83d", "a\ufffdb"]);
 });
 
+test("metadata with a lone surrogate is stored in a SQL_ASCII database too (its jsonb refuses a \\ufffd escape: put failed with 0A000)", async () => {
+	const db = `lg_ascii_${process.pid}`;
+	await pool.query(`CREATE DATABASE ${db} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+	try {
+		const other = new pg.Pool({ database: db, max: 1 });
+		try {
+			await other.query("CREATE EXTENSION stategraph");
+			const saver = new StategraphSaver(other);
+			const cp = { ...emptyCheckpoint(), channel_values: {}, channel_versions: {} };
+			const config = { configurable: { thread_id: `${run}-ascii`, checkpoint_ns: "" } };
+			await saver.put(config, cp, { source: "input", step: -1, parents: {}, title: "cut \ud83d here" }, {});
+			const t = await saver.getTuple({ configurable: { thread_id: `${run}-ascii` } });
+			assert.equal(t.metadata.title, "cut \ufffd here");
+			// list's filter finds it by the metadata it was given
+			const found = [];
+			for await (const c of saver.list({ configurable: { thread_id: `${run}-ascii` } }, { filter: { title: "cut \ud83d here" } })) found.push(c);
+			assert.equal(found.length, 1);
+		} finally {
+			await other.end();
+		}
+	} finally {
+		await pool.query(`DROP DATABASE ${db} WITH (FORCE)`);
+	}
+});
+
 test("end() stores a put and a putWrites that were not awaited (they were still serializing when the pool ended, and were lost)", async () => {
 	const saver = new StategraphSaver(dbUrl(process.env.PGDATABASE ?? "postgres"));
 	await saver.setup();
