@@ -51,7 +51,8 @@
  * whether its completions could go on in-line. The completing UPDATE
  * also says where the step stands; a completion that saw other tasks of its step out looks
  * again under a lock of the step, so that the last one always knows it is
- * last; the thread is taken without waiting (a session holding it takes
+ * last (under REPEATABLE READ with the latest snapshot: see step_state);
+ * the thread is taken without waiting (a session holding it takes
  * the result itself). A failure or an interrupt edits the pending writes of
  * the step's checkpoint and the thread's status, under the thread's lock,
  * taken before the task row's lock (the order a continuing run and
@@ -2089,10 +2090,14 @@ typedef enum StepState
  * thread meanwhile), else the thread's row, locked without waiting.
  * Evaluated in order, so only a step to go on with locks a row.
  */
-#define STEP_STATE(thread, checkpoint, task) \
-	"CASE WHEN EXISTS (SELECT FROM stategraph.tasks s WHERE s.thread_id OPERATOR(pg_catalog.=) " thread \
+#define STEP_OTHER_TASKS_OUT(thread, checkpoint, task) \
+	"EXISTS (SELECT FROM stategraph.tasks s WHERE s.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  AND s.checkpoint_id OPERATOR(pg_catalog.=) " checkpoint " AND s.task_id OPERATOR(pg_catalog.<>) " task \
-	"  AND s.status OPERATOR(pg_catalog.=) " TASK_OUT ") THEN 'out' " \
+	"  AND s.status OPERATOR(pg_catalog.=) " TASK_OUT ")"
+#define STEP_STATE(thread, checkpoint, task) \
+	"CASE WHEN " STEP_OTHER_TASKS_OUT(thread, checkpoint, task) " THEN 'out' " STEP_STATE_NONE_OUT(thread)
+/* STEP_STATE's other cases, once no other task of the step is out */
+#define STEP_STATE_NONE_OUT(thread) \
 	" WHEN EXISTS (SELECT FROM stategraph.runs r WHERE r.thread_id OPERATOR(pg_catalog.=) " thread \
 	"  AND r.status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running', 'waiting']) AND " RUN_MAY_ACT("r") \
 	"  AND (r.stepped OR r.status OPERATOR(pg_catalog.<>) 'pending' " \
@@ -2126,26 +2131,61 @@ step_state_of(int col, const char *thread_id)
  * completing at once, the second to take it sees the first committed (a
  * new snapshot per statement), so the last completion of a step always
  * finds the step complete. Without it, each could see the other still
- * claimed, and the step would wait forever. (Under REPEATABLE READ the
- * snapshot is older than the lock: a completion there may miss a sibling's
- * and leave the step to the next sg_invoke(graph, NULL, thread); workers
- * complete in autocommit or READ COMMITTED, as README says.)
+ * claimed, and the step would wait forever.
+ *
+ * Under REPEATABLE READ or SERIALIZABLE (a database default makes
+ * autocommit so too) the transaction's snapshot is older than the lock:
+ * both completions saw the other's task out, and the step (its background
+ * run, or its thread) waited for ever with every task completed. So a
+ * look that finds a task out there looks again with the latest snapshot
+ * (read only: what committed before the lock was taken). When that finds
+ * none, a sibling's completion committed after this transaction's
+ * snapshot: a background run of the thread is woken as ever (it goes on
+ * in a transaction of its own), a session holding the thread is left the
+ * step (leave_step's note is read after the commit); but the step cannot
+ * go on here, in this transaction, whose snapshot still shows the
+ * sibling's task claimed (its result unseen): that is a serialization
+ * failure (40001), as SERIALIZABLE reports it already. The retry sees
+ * the step complete and goes on with it; a worker that does not retry
+ * leaves its task claimed, and its lease expiry queues it again, so no
+ * step waits for ever (isolation external_rr_completions).
  */
 static StepState
 step_state(TaskRow *row)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr out_plan;
+	static SPIPlanPtr none_out_plan;
 	Oid			types[3] = {TEXTOID, UUIDOID, TEXTOID};
 	Datum		values[3] = {CStringGetTextDatum(row->thread_id), uuid_datum(&row->checkpoint_id),
 	CStringGetTextDatum(row->task_id)};
 	LOCKTAG		tag;
 	uint64		h = sg_key(STEP_LOCK_FIELD4, row->thread_id, strlen(row->thread_id),
 						   row->checkpoint_id.data, UUID_LEN);
+	StepState	state;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h, STEP_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	run_sql(&plan, "SELECT " STEP_STATE("$1", "$2", "$3"), 3, types, values, NULL, 1);
-	return step_state_of(1, row->thread_id);
+	state = step_state_of(1, row->thread_id);
+	if (state != STEP_TASKS_OUT || !IsolationUsesXactSnapshot())
+		return state;
+	if (sg_spi_execute_latest(sg_spi_prepare(&out_plan,
+											 "SELECT 1 WHERE " STEP_OTHER_TASKS_OUT("$1", "$2", "$3"),
+											 3, types),
+							  values, NULL) > 0)
+		return STEP_TASKS_OUT;
+	run_sql(&none_out_plan, "SELECT CASE " STEP_STATE_NONE_OUT("$1"), 1, types, values, NULL, 1);
+	state = step_state_of(1, row->thread_id);
+	if (state == STEP_FREE)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent completion in the waiting step of thread \"%s\"",
+						row->thread_id),
+				 errdetail("Another task of the step was completed by a transaction that committed after this transaction's snapshot was taken: this transaction cannot go on with the step, and task \"%s\" was not completed.",
+						   row->task_id),
+				 errhint("Retry the transaction.")));
+	return state;
 }
 
 /*
