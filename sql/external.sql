@@ -122,6 +122,41 @@ SELECT stategraph.sweep_leases();
 SELECT status FROM tasks WHERE thread_id = 's2';
 SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "late"}');
 SELECT sg_invoke('ext2', NULL, 's2');
+-- a stale token of a task whose newer claim lapsed too, set back to queued:
+-- refused as not claimed (it waits for a worker), not as another worker's
+SELECT sg_create_graph('ext2q', '{"log": "append", "answer": "replace"}');
+SELECT sg_add_external_node('ext2q', 'slow', 'slowq2', '{"max_attempts": 3, "backoff_ms": 0}', '10 ms');
+SELECT sg_add_edge('ext2q', '__start__', 'slow');
+SELECT sg_add_edge('ext2q', 'slow', '__end__');
+SELECT sg_compile('ext2q');
+SELECT sg_invoke('ext2q', '{"log": ["q"]}', 's2q') ? '__waiting__' AS waiting;
+SELECT task_of('s2q', 'slow') AS t \gset
+SELECT attempt FROM claim('slowq2', 'worker-1');
+SELECT token_of(:'t') AS old_token \gset
+SELECT pg_sleep(0.05);
+SELECT stategraph.sweep_leases();
+SELECT attempt FROM claim('slowq2', 'worker-2');
+SELECT pg_sleep(0.05);
+SELECT stategraph.sweep_leases();
+SELECT status, attempt, worker FROM tasks WHERE thread_id = 's2q';
+-- a refused call's SQLSTATE, detail and hint (its message names the random ids)
+CREATE FUNCTION pg_temp.refusal(call text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text; det text; hin text;
+BEGIN
+    EXECUTE call;
+    RETURN 'taken';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    RETURN st || E'\n' || det || E'\n' || hin;
+END $$;
+SELECT pg_temp.refusal(format('SELECT sg_complete(%L, %L, %L)', :'t', :'old_token', '{"answer": "late"}'));
+SELECT pg_temp.refusal(format('SELECT sg_fail(%L, %L, %L)', :'t', :'old_token', '{"message": "x"}'));
+SELECT pg_temp.refusal(format('SELECT sg_interrupt_task(%L, %L, %L)', :'t', :'old_token', '"sure?"'));
+SELECT status, attempt, worker FROM tasks WHERE thread_id = 's2q';
+-- the newer claim's late result is still taken, and the step goes on
+SELECT sg_complete(:'t', token_of(:'t'), '{"answer": "later"}');
+SELECT status FROM sg_threads() WHERE thread_id = 's2q';
 
 -- 5. sg_fail: retried after the backoff while attempts remain, then a node failure
 SELECT sg_invoke('ext', '{"log": ["c"]}', 'f1') ? '__waiting__' AS waiting;

@@ -582,12 +582,16 @@ has_status(TaskRow *row, const char *status)
 
 /*
  * The fence of every call a worker makes: the task must not be cancelled,
- * and the token must be its newest claim's.
+ * and the token must be its newest claim's. A queued task keeps the token
+ * of its lapsed claim (whose worker's late result is still taken), so a
+ * queued task under another token waits for a worker: nobody has it (it
+ * was refused as claimed by another worker).
  */
 static TaskRow *
 fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
 {
 	TaskRow    *row = require_row(task_id, token, true);
+	bool		current = row->has_token && memcmp(&row->token, token, sizeof(pg_uuid_t)) == 0;
 
 	if (has_status(row, "cancelled"))
 		ereport(ERROR,
@@ -596,7 +600,7 @@ fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
 				 errdetail("Thread \"%s\" left the step the task belonged to; the %s was not taken.",
 						   row->thread_id, what),
 				 errhint("Stop working on it.")));
-	if (!row->has_token)
+	if (!current && (!row->has_token || has_status(row, "queued")))
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_TASK_SUPERSEDED),
 				 errmsg("token %s is not the current claim of task \"%s\"",
@@ -604,7 +608,7 @@ fenced_row(const char *task_id, pg_uuid_t *token, const char *what)
 				 errdetail("The task is not claimed: it waits for a worker (%d attempts so far); the %s was not taken.",
 						   row->attempt, what),
 				 errhint("Claim it with sg_claim() first.")));
-	if (memcmp(&row->token, token, sizeof(pg_uuid_t)) != 0)
+	if (!current)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_TASK_SUPERSEDED),
 				 errmsg("token %s is not the current claim of task \"%s\"",
