@@ -362,7 +362,7 @@ CREATE FUNCTION stategraph_router.check_definitions(OUT graph text, OUT server t
     FROM graphs g CROSS JOIN servers s
     LEFT JOIN d ON d.graph OPERATOR(pg_catalog.=) g.graph AND d.server OPERATOR(pg_catalog.=) s.server
     JOIN common c ON c.graph OPERATOR(pg_catalog.=) g.graph
-    WHERE c.digest IS NULL OR d.digest IS DISTINCT FROM c.digest
+    WHERE c.digest IS NULL OR NOT COALESCE(d.digest OPERATOR(pg_catalog.=) c.digest, false)   -- (IS DISTINCT FROM: = by search_path)
     UNION ALL
     SELECT NULL, s.connstr, s.parts,
            pg_catalog.format('encoding %s, not the router''s %s', d.digest, pg_catalog.getdatabaseencoding())
@@ -1978,8 +1978,9 @@ BEGIN
     -- 5. of an earlier move that stopped after its switch (unless the partition went back there since)
     SELECT d.connstr INTO pending FROM stategraph_router.pending_deletes d WHERE d.partition OPERATOR(pg_catalog.=) part;
     IF pending IS NOT NULL THEN
-        IF stategraph_router.identity_at(pending) IS DISTINCT FROM stategraph_router.identity_at(
-               stategraph_router.unfrozen(old)) THEN
+        -- IS DISTINCT FROM, whose = goes by search_path: arrays compare NULLs as equal
+        IF ARRAY[stategraph_router.identity_at(pending)] OPERATOR(pg_catalog.<>) ARRAY[stategraph_router.identity_at(
+               stategraph_router.unfrozen(old))] THEN
             since := pg_catalog.clock_timestamp();
             PERFORM stategraph_router.wait_for_calls(since);
             PERFORM stategraph_router.bound_at(pending, stategraph_router.move_lock_timeout());
@@ -2140,7 +2141,7 @@ BEGIN
                       DETAIL = pg_catalog.format('No earlier move of partition %s copied it there: it is not a copy of the thread of server %s.', part, old),
                       HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';
         END IF;
-        IF stategraph_router.head_at(connstr, t) IS DISTINCT FROM head THEN
+        IF ARRAY[stategraph_router.head_at(connstr, t)] OPERATOR(pg_catalog.<>) ARRAY[head] THEN   -- (IS DISTINCT FROM)
             RAISE EXCEPTION 'thread "%" is already on % with other checkpoints', t, connstr
                 USING ERRCODE = 'duplicate_object',
                       HINT = 'Delete it there (it is not reachable through the router), then call stategraph_router.move_partition again.';

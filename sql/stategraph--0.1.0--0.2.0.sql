@@ -1884,10 +1884,11 @@ BEGIN
         UPDATE stategraph.branches SET router_owner = new_role WHERE router_owner OPERATOR(pg_catalog.=) old_role;
         UPDATE stategraph.graphs
         SET channels = stategraph.rebind_owner(channels, 'fn_owner', old_role, new_role),
-            spec = coalesce((SELECT pg_catalog.jsonb_object_agg(e.key, CASE e.key
-                        WHEN 'channels' THEN stategraph.rebind_owner(e.value, 'fn_owner', old_role, new_role)
-                        WHEN 'nodes' THEN stategraph.rebind_owner(e.value, 'fn_owner', old_role, new_role)
-                        WHEN 'branches' THEN stategraph.rebind_owner(e.value, 'router_owner', old_role, new_role)
+            spec = coalesce((SELECT pg_catalog.jsonb_object_agg(e.key, CASE   -- (CASE e.key WHEN: = by search_path)
+                        WHEN e.key OPERATOR(pg_catalog.=) ANY (ARRAY['channels', 'nodes'])
+                            THEN stategraph.rebind_owner(e.value, 'fn_owner', old_role, new_role)
+                        WHEN e.key OPERATOR(pg_catalog.=) 'branches'
+                            THEN stategraph.rebind_owner(e.value, 'router_owner', old_role, new_role)
                         ELSE e.value END)
                     FROM pg_catalog.jsonb_each(spec) e), spec)
         WHERE pg_catalog.strpos(channels::pg_catalog.text, pg_catalog.to_jsonb(old_role::pg_catalog.text)::pg_catalog.text) OPERATOR(pg_catalog.>) 0
@@ -2016,9 +2017,9 @@ BEGIN
     FOR r IN
         SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END AS who,
-               pg_catalog.array_agg(DISTINCT a.privilege_type::text ORDER BY a.privilege_type::text) AS privs,
-               pg_catalog.string_agg(DISTINCT c.oid::pg_catalog.regclass::text, ', ') AS tabs,
-               pg_catalog.array_agg(DISTINCT c.oid::pg_catalog.regclass::text)
+               pg_catalog.array_agg(DISTINCT a.privilege_type::pg_catalog.text ORDER BY a.privilege_type::pg_catalog.text) AS privs,
+               pg_catalog.string_agg(DISTINCT c.oid::pg_catalog.regclass::pg_catalog.text, ', ') AS tabs,
+               pg_catalog.array_agg(DISTINCT c.oid::pg_catalog.regclass::pg_catalog.text)
                    FILTER (WHERE a.privilege_type OPERATOR(pg_catalog.=) 'TRIGGER') AS trigger_tabs
         FROM pg_catalog.pg_depend d
         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid,
@@ -2216,7 +2217,7 @@ BEGIN
               AND ip.objoid OPERATOR(pg_catalog.=) t.obj AND ip.objsubid OPERATOR(pg_catalog.=) 0;
         END IF;
     END LOOP;
-    names := (SELECT pg_catalog.string_agg(DISTINCT p.proname::text, ', ')
+    names := (SELECT pg_catalog.string_agg(DISTINCT p.proname::pg_catalog.text, ', ')
               FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) ANY (revoked));
     RAISE WARNING 'stategraph stays closed to PUBLIC, as it was before the update'
         USING DETAIL = pg_catalog.format('PUBLIC had no EXECUTE on %s before the update, and has none now%s. '

@@ -818,7 +818,9 @@ thread_update(const char *thread_id, bool check, const pg_uuid_t *expected, cons
 	sg_spi_prepare(&plan,
 				   "UPDATE stategraph.threads SET head = $2, status = $3, "
 				   "channels = COALESCE($4, channels), updated_at = pg_catalog.clock_timestamp() "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 AND (NOT $5 OR head IS NOT DISTINCT FROM $6)", 6, types);
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   /* IS NOT DISTINCT FROM, spelt out: it looks its = up by search_path */
+				   "AND (NOT $5 OR COALESCE(head OPERATOR(pg_catalog.=) $6, head IS NULL AND $6 IS NULL))", 6, types);
 	values[0] = CStringGetTextDatum(thread_id);
 	values[1] = head ? uuid_datum(head) : (Datum) 0;
 	values[2] = CStringGetTextDatum(status);

@@ -1366,10 +1366,11 @@ lg_store_rows(void *arg)
 				   /* as put checks it (lgsaver.c): reads look keys up in both levels */
 				   " (SELECT pg_catalog.format('Checkpoint %s has a versions_seen that is not an object of objects.', c.checkpoint_id) "
 				   "  FROM stategraph.lg_checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $2 "
-				   "  AND CASE COALESCE(pg_catalog.json_typeof(c.checkpoint OPERATOR(pg_catalog.->) 'versions_seen'), 'null') "
-				   "    WHEN 'object' THEN EXISTS (SELECT 1 FROM pg_catalog.json_each(c.checkpoint OPERATOR(pg_catalog.->) 'versions_seen') s "
+				   "  AND CASE WHEN pg_catalog.json_typeof(c.checkpoint OPERATOR(pg_catalog.->) 'versions_seen') "
+				   "      OPERATOR(pg_catalog.=) 'object' THEN EXISTS (SELECT 1 FROM pg_catalog.json_each(c.checkpoint OPERATOR(pg_catalog.->) 'versions_seen') s "
 				   "      WHERE pg_catalog.json_typeof(s.value) OPERATOR(pg_catalog.<>) 'object') "
-				   "    WHEN 'null' THEN false ELSE true END LIMIT 1), "
+				   "    WHEN COALESCE(pg_catalog.json_typeof(c.checkpoint OPERATOR(pg_catalog.->) 'versions_seen'), 'null') "
+				   "      OPERATOR(pg_catalog.=) 'null' THEN false ELSE true END LIMIT 1), "
 				   /* a checkpoint stored without "ts" reads it from created_at (lg_restore_ts) */
 				   " (SELECT pg_catalog.format('Checkpoint %s has no ts, and its created_at %s is not one (years 1 to 9999, whole milliseconds).', "
 				   "    c.checkpoint_id, c.created_at) "

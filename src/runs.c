@@ -958,7 +958,7 @@ refuse_resume_rolled_back(SGThread *th, FunctionCallInfo fcinfo)
 	n = sg_spi_execute_latest(sg_spi_prepare(&plan,
 											 "SELECT run_id, start_status, start_head, "
 											 "(stepped OR status OPERATOR(pg_catalog.=) 'running') "
-											 "AND stop_request IS NOT DISTINCT FROM 'rollback' "
+											 "AND COALESCE(stop_request OPERATOR(pg_catalog.=) 'rollback', false) "
 											 "FROM stategraph.runs WHERE thread_id OPERATOR(pg_catalog.=) $1 "
 											 "AND status OPERATOR(pg_catalog.=) ANY (" ACTIVE ") ORDER BY seq",
 											 1, types), values, NULL);
@@ -2132,7 +2132,8 @@ mark_claimed(Datum run_id)
 	if (run_sql(&plan,
 				"UPDATE stategraph.runs r SET status = 'running', attempt = r.attempt OPERATOR(pg_catalog.+) 1, "
 				"recoveries = CASE WHEN o.status OPERATOR(pg_catalog.<>) 'running' THEN r.recoveries "
-				"  WHEN o.head IS NOT DISTINCT FROM r.recovery_head THEN r.recoveries OPERATOR(pg_catalog.+) 1 "
+				"  WHEN COALESCE(o.head OPERATOR(pg_catalog.=) r.recovery_head, o.head IS NULL AND r.recovery_head IS NULL) "
+				"    THEN r.recoveries OPERATOR(pg_catalog.+) 1 "
 				"  ELSE 1 END, "
 				"recovery_head = CASE WHEN o.status OPERATOR(pg_catalog.=) 'running' THEN o.head "
 				"  ELSE r.recovery_head END, "
@@ -3123,7 +3124,7 @@ run_last_step(RunRow *r, int *last)
 				"SELECT CASE WHEN r.input IS NOT NULL THEN COALESCE(c.step, h.step, "
 				"  CASE WHEN r.checkpoint_id IS NULL AND r.start_head IS NULL THEN -2 END) OPERATOR(pg_catalog.+) 2 "
 				"ELSE COALESCE(c.step OPERATOR(pg_catalog.+) CASE WHEN r.checkpoint_id IS NOT NULL "
-				"  AND r.checkpoint_id IS DISTINCT FROM r.start_head THEN 2 ELSE 1 END, "
+				"  AND NOT COALESCE(r.checkpoint_id OPERATOR(pg_catalog.=) r.start_head, false) THEN 2 ELSE 1 END, "
 				"  h.step OPERATOR(pg_catalog.+) 1) END "
 				"FROM stategraph.runs r LEFT JOIN stategraph.checkpoints c "
 				"  ON c.thread_id OPERATOR(pg_catalog.=) r.thread_id "
