@@ -21,7 +21,9 @@
  * SG_SLICE_MS gives it up after its run (asking for its database again,
  * at the end of the line), one busy worker at a time. A database's last
  * worker that leaves so asks the launcher for a worker when its next
- * delayed run or sweep is due (a timed want), and the time of its
+ * delayed run or sweep is due (a timed want; so does an idle worker that
+ * leaves while others stay, and a worker that claims a run while a delayed
+ * run is due later: the others may all be busy then), and the time of its
  * database's last sweep is kept in shared memory, so that more databases
  * than stategraph.max_workers all get their runs, delayed runs and sweeps
  * done.
@@ -485,8 +487,11 @@ add_want(Oid dboid)
 		shared->wants[shared->nwants++] = dboid;
 }
 
-/* Ask the launcher for a worker of dboid at time at, or earlier if already asked (mutex held). */
-static void
+/*
+ * Ask the launcher for a worker of dboid at time at, or earlier if already
+ * asked (mutex held). True if that made the want earlier (or new).
+ */
+static bool
 add_timed_want(Oid dboid, TimestampTz at)
 {
 	int			i;
@@ -494,14 +499,18 @@ add_timed_want(Oid dboid, TimestampTz at)
 	for (i = 0; i < shared->ntimed; i++)
 		if (shared->timed[i].dboid == dboid)
 		{
-			shared->timed[i].at = Min(shared->timed[i].at, at);
-			return;
+			if (at >= shared->timed[i].at)
+				return false;
+			shared->timed[i].at = at;
+			return true;
 		}
 	if (shared->ntimed < SG_MAX_WANTS)
 	{
 		shared->timed[shared->ntimed].dboid = dboid;
 		shared->timed[shared->ntimed++].at = at;
+		return true;
 	}
+	return false;
 }
 
 /* Turn the timed wants due by now into wants; the next one's time, or 0 (mutex held). */
@@ -2460,11 +2469,12 @@ start_worker_transaction(void)
  * again only when a transaction delayed a run since the last look or the
  * time looked up has come.
  */
+static TimestampTz known_due = 0;	/* next_due_ms's: 0, no delayed run */
+
 static long
 next_due_ms(TimestampTz since)
 {
 	static uint64 known_gen = PG_UINT64_MAX;
-	static TimestampTz known_due = 0;	/* 0: no delayed run */
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		gen;
 	long		due;
@@ -2556,6 +2566,13 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 	sg_claim_left_more = sg_run_thread_next = false;
 	look_again = false;
 	held = sg_restore_holds(true);	/* a restore is loading the database (restore.c) */
+	/*
+	 * When the next delayed run is due, known before the claim: a worker
+	 * that claims a run asks the launcher for a worker at that time
+	 * (sg_worker_report_run), since it may still execute it then.
+	 */
+	if (!held)
+		(void) next_due_ms(began);
 	if (!held)
 		did = sg_work_one(worker_commit, false, &blocked);
 	else
@@ -2767,14 +2784,24 @@ give_slot_up(bool more, TimestampTz at)
  * committers take, and a leaving worker is not counted on any more.
  */
 static void
-leave_if_not_woken(void)
+leave_if_not_woken(TimestampTz sweep_at)
 {
 	bool		woken;
 
 	SpinLockAcquire(&shared->mutex);
 	woken = shared->slots[my_slot].woken;
 	if (!woken)
+	{
+		/*
+		 * The database's other workers may all be busy when its next
+		 * delayed run or sweep is due: ask for a worker then, as a worker
+		 * that gives its slot up does (a delayed run whose submit started
+		 * this worker waited for the end of the first worker's run, slots
+		 * free; TAP 341). The launcher starts none if one is idle then.
+		 */
+		add_timed_want(MyDatabaseId, known_due > 0 ? Min(known_due, sweep_at) : sweep_at);
 		mark_leaving();
+	}
 	SpinLockRelease(&shared->mutex);
 	if (!woken)
 		proc_exit(0);
@@ -2950,7 +2977,7 @@ sg_worker_main(Datum arg)
 									TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms)));
 		if (TimestampDifferenceExceeds(last_worked, GetCurrentTimestamp(), sg_worker_idle_timeout_s * 1000) &&
 			!is_first_of_database())
-			leave_if_not_woken();
+			leave_if_not_woken(TimestampTzPlusMilliseconds(last_sweep, sg_sweep_interval_s * 1000L));
 		sg_worker_drop_role_share();	/* (a run it claimed and did not execute) */
 		set_idle(true);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -2980,21 +3007,32 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 	int			nwaiters = 0;
 	int			i;
 	char		buf[NAMEDATALEN];
+	TimestampTz now;
+	Latch	   *launcher = NULL;
 
 	if (my_slot < 0)
 		return;					/* sg_work in a client session keeps its own name */
+	now = GetCurrentTimestamp();
 	SpinLockAcquire(&shared->mutex);
 	shared->slots[my_slot].has_run = run_id != NULL;
 	if (run_id)
 	{
 		shared->slots[my_slot].run = *run_id;
 		shared->slots[my_slot].thread_hash = thread_hash(thread_id);
+		/*
+		 * A delayed run due during this one: a worker then, should none
+		 * be idle (this one was, and no other started for it; TAP 341).
+		 */
+		if (known_due > now && add_timed_want(MyDatabaseId, known_due))
+			launcher = shared->launcher_latch;	/* (it sleeps until its earliest timed want) */
 	}
 	else
 		nwaiters = release_share(waiters, true);	/* the run ends: its role's share is free */
 	SpinLockRelease(&shared->mutex);
 	for (i = 0; i < nwaiters; i++)
 		SetLatch(waiters[i]);
+	if (launcher)
+		SetLatch(launcher);
 	if (run_id)
 		snprintf(buf, sizeof(buf), "stategraph run %s", sg_uuid_to_cstring(run_id));
 	else
