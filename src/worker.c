@@ -49,7 +49,9 @@
  * with status error, any other is retried after a backoff and ends the run
  * at its SG_RUN_MAX_FAILURES-th time. A worker that cannot even record that
  * passes the run over and sleeps with a growing backoff, so no error makes
- * it loop.
+ * it loop. One whose own statements fail read-only (the database's
+ * default_transaction_read_only, read as it connected) leaves, and the
+ * launcher starts one again after a backoff, which reads it anew.
  *
  * sg_wait registers the run it waits for in a shared slot of its backend
  * and sleeps on its latch; the commit of a transaction that finished or
@@ -103,6 +105,7 @@
 #include "access/tableam.h"
 #include "access/twophase.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
@@ -220,6 +223,7 @@ typedef struct SGDbTime
 {
 	Oid			dboid;
 	TimestampTz at;
+	int			read_only_exits;	/* (swept entries) workers that left read-only in a row */
 } SGDbTime;
 
 /*
@@ -302,6 +306,7 @@ static void hand_look_again(void);
 static int	drop_refusal(Latch **latches);
 static void note_left_refused(Oid dboid, Oid role);
 static void forget_refusal(void);
+static void mark_leaving(void);
 
 /* Bytes of shared memory: the header, one slot per worker and one waiter per backend. */
 static Size
@@ -551,6 +556,7 @@ swept_entry(Oid dboid)
 	}
 	oldest->dboid = dboid;
 	oldest->at = 0;
+	oldest->read_only_exits = 0;
 	return oldest;
 }
 
@@ -2667,6 +2673,43 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 /* unrecorded errors since the last iteration that ended without one (recover's backoff) */
 static int	failures_in_a_row = 0;
 
+#define SG_READ_ONLY_RETRY_MS	10000	/* the longest a database's workers wait to reconnect read-only */
+static bool read_only_before = false;	/* this worker started after one that left read-only */
+
+/*
+ * The worker's own statement (a claim, a sweep) failed for a read-only
+ * transaction (25006) because the database's (or the server's)
+ * default_transaction_read_only is on, which a session reads as it
+ * connects: leave, and let the launcher start a worker again after a
+ * backoff (1 s, 2 s, ... up to 10 s, the count kept per database in shared
+ * memory), whose new connection reads the setting anew. The first worker,
+ * which never leaves, stayed read-only for good: after ALTER DATABASE ...
+ * RESET its database's runs stayed pending, a line logged every 10 s (TAP
+ * 342). Logged once; the later tries at DEBUG1. Not on a hot standby,
+ * where a new connection would be read-only all the same.
+ */
+static void
+leave_read_only(ErrorData *edata)
+{
+	SGDbTime   *entry;
+	int			n;
+	long		delay;
+
+	SpinLockAcquire(&shared->mutex);
+	entry = swept_entry(MyDatabaseId);
+	n = entry->read_only_exits = Min(entry->read_only_exits + 1, 16);
+	delay = Min(1000L << Min(n - 1, 4), SG_READ_ONLY_RETRY_MS);
+	(void) add_timed_want(MyDatabaseId, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay));
+	mark_leaving();
+	SpinLockRelease(&shared->mutex);
+	ereport(n == 1 ? LOG : DEBUG1,
+			(errmsg("stategraph worker leaves database %u: %s", MyDatabaseId, edata->message),
+			 errdetail("default_transaction_read_only is on for its session."),
+			 errhint("A worker connects again every %d s at most, reading the database's settings anew: "
+					 "runs wait until the setting is off.", SG_READ_ONLY_RETRY_MS / 1000)));
+	proc_exit(0);				/* worker_exit wakes the launcher */
+}
+
 static long
 recover(MemoryContext cxt)
 {
@@ -2710,6 +2753,9 @@ recover(MemoryContext cxt)
 		recorded = false;
 	}
 	PG_END_TRY();
+	if (!recorded && edata->sqlerrcode == ERRCODE_READ_ONLY_SQL_TRANSACTION && DefaultXactReadOnly &&
+		!RecoveryInProgress())
+		leave_read_only(edata);
 	if (!recorded)
 		ereport(LOG,
 				(errmsg("stategraph worker of database %u: %s", MyDatabaseId, edata->message)));
@@ -2735,6 +2781,14 @@ guarded_iteration(TimestampTz *last_sweep, long *sleep_ms, MemoryContext cxt)
 	{
 		did = worker_iteration(last_sweep, sleep_ms);
 		failures_in_a_row = 0;	/* the row is broken: the next error backs off 1 s again */
+		if (read_only_before)
+		{
+			/* the database's workers are read-write again: the next read-only exit is logged */
+			SpinLockAcquire(&shared->mutex);
+			swept_entry(MyDatabaseId)->read_only_exits = 0;
+			SpinLockRelease(&shared->mutex);
+			read_only_before = false;
+		}
 	}
 	PG_CATCH();
 	{
@@ -2933,6 +2987,7 @@ sg_worker_main(Datum arg)
 	if (swept->at == 0)
 		swept->at = started;
 	last_sweep = swept->at;
+	read_only_before = swept->read_only_exits > 0;
 	SpinLockRelease(&shared->mutex);
 	GetUserIdAndSecContext(&worker_user, &worker_sec);
 	pgstat_report_appname("stategraph worker");
