@@ -45,7 +45,9 @@
  * transaction (sg_run_failure): an error of the step ends the run with
  * status error, an error of the bookkeeping (claiming, recording,
  * committing; a cancel or a timeout) is retried after a backoff and ends
- * the run at its SG_RUN_MAX_FAILURES-th time.
+ * the run at its SG_RUN_MAX_FAILURES-th time. A serialization failure or a
+ * deadlock, of the step or not, is first retried a few times without
+ * counting (count_conflict).
  *
  * Between steps the run reads its stop request: sg_cancel and the
  * multitask strategies interrupt and rollback set it. 'rollback' then
@@ -108,6 +110,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -1841,8 +1844,36 @@ keep_stop_error(Jsonb *error)
 	}
 }
 
-/* Runs whose failure this worker could not even record: its claims pass them over. */
+/*
+ * Runs whose failure this worker could not even record: its claims pass
+ * them over until their backoff (1 s, 2 s, ... up to a minute) is over,
+ * then try them again. Kept for the worker's life, such a run waited for
+ * the worker's restart, for ever with one worker.
+ */
+typedef struct Unrecordable
+{
+	pg_uuid_t	run_id;
+	int			times;			/* its failures not recorded */
+	TimestampTz until;			/* passed over until then */
+} Unrecordable;
+
 static List *unrecordable = NIL;
+
+/*
+ * Serialization failures and deadlocks (40001, 40P01) of runs, as this
+ * session met them: the first SG_RUN_MAX_CONFLICTS of a run are tried
+ * again after a short backoff without counting among its failures
+ * (sg_run_failure). A few entries, the oldest replaced: the bound is per
+ * session, which is enough to keep conflicts from ending a run in three.
+ */
+#define SG_RUN_MAX_CONFLICTS	10
+#define SG_CONFLICT_ENTRIES		32
+static struct
+{
+	pg_uuid_t	run_id;
+	int			times;
+}			conflicts[SG_CONFLICT_ENTRIES];
+static int	next_conflict = 0;
 
 /* Read row r of the claim query into a RunRow. */
 static RunRow *
@@ -1885,9 +1916,48 @@ is_unrecordable(pg_uuid_t *id)
 	ListCell   *lc;
 
 	foreach(lc, unrecordable)
-		if (memcmp(lfirst(lc), id, sizeof(pg_uuid_t)) == 0)
-			return true;
+	{
+		Unrecordable *u = lfirst(lc);
+
+		if (memcmp(&u->run_id, id, sizeof(pg_uuid_t)) == 0)
+			return GetCurrentTimestamp() < u->until;
+	}
 	return false;
+}
+
+/* Forget run_id's entry among the unrecordable runs (its failure was recorded). */
+static void
+forget_unrecordable(const pg_uuid_t *id)
+{
+	ListCell   *lc;
+
+	foreach(lc, unrecordable)
+	{
+		Unrecordable *u = lfirst(lc);
+
+		if (memcmp(&u->run_id, id, sizeof(pg_uuid_t)) == 0)
+		{
+			unrecordable = foreach_delete_current(unrecordable, lc);
+			pfree(u);
+			return;
+		}
+	}
+}
+
+/* Count a serialization failure or deadlock of run id; returns how many this session met. */
+static int
+count_conflict(const pg_uuid_t *id)
+{
+	int			i;
+
+	for (i = 0; i < SG_CONFLICT_ENTRIES; i++)
+		if (conflicts[i].times > 0 && memcmp(&conflicts[i].run_id, id, sizeof(pg_uuid_t)) == 0)
+			return ++conflicts[i].times;
+	i = next_conflict;
+	next_conflict = (next_conflict + 1) % SG_CONFLICT_ENTRIES;
+	conflicts[i].run_id = *id;
+	conflicts[i].times = 1;
+	return 1;
 }
 
 /*
@@ -3544,23 +3614,45 @@ bool
 sg_run_failure(ErrorData *edata)
 {
 	static SPIPlanPtr plan;
-	Oid			types[7] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID, JSONBOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', current.stop_error ? ' ' : 'n'};
+	Oid			types[8] = {UUIDOID, BOOLOID, JSONBOID, INT4OID, INT4OID, INT4OID, JSONBOID, FLOAT8OID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', current.stop_error ? ' ' : 'n', ' '};
 	bool		ended;
 	bool		new_owner;
+	bool		conflict = false;
+	double		delay = 0;
 
 	if (!current.claimed)
 		return false;
 	sg_spi_connect();
 	new_owner = owner_changed();
+	/*
+	 * A serialization failure or a deadlock (under a database's
+	 * default_transaction_isolation = serializable, the claims and end
+	 * records of the workers, which commit with a run's first and last
+	 * steps, conflict with each other: runs of unrelated threads ended
+	 * 40001 at their third, TAP 343) is tried again after a short random
+	 * backoff, not counted, up to SG_RUN_MAX_CONFLICTS times.
+	 */
+	if (!new_owner && (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+					   edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED))
+	{
+		int			n = count_conflict(&current.run_id);
+
+		if (n <= SG_RUN_MAX_CONFLICTS)
+		{
+			conflict = true;
+			delay = Min(0.05 * (1 << Min(n - 1, 5)), 1.0) * (0.5 + pg_prng_double(&pg_global_prng_state));
+		}
+	}
 	values[0] = UUIDPGetDatum(&current.run_id);
 	values[1] = BoolGetDatum(current.in_step && !transient_error(edata->sqlerrcode) && !new_owner);
 	values[2] = JsonbPGetDatum(error_jsonb(edata));
 	values[3] = Int32GetDatum(SG_RUN_MAX_FAILURES);
 	values[4] = Int32GetDatum(current.committed ? 0 : 1);	/* its claim was rolled back */
-	values[5] = Int32GetDatum(new_owner ? 0 : 1);	/* a rename's or reassign's is not counted, nor waited for */
+	values[5] = Int32GetDatum(new_owner || conflict ? 0 : 1);	/* a rename's or reassign's is not counted, nor waited for */
 	values[6] = current.stop_error ? JsonbPGetDatum(current.stop_error) : (Datum) 0;	/* (keep_stop_error) */
+	values[7] = Float8GetDatum(delay);	/* a conflict's backoff (s) */
 	/*
 	 * (The exponent is capped too: 2^failures of a stop retried for 17
 	 * hours overflowed, and its failures were no longer recorded; TAP 080.)
@@ -3576,12 +3668,13 @@ sg_run_failure(ErrorData *edata)
 				"  WHEN stop_request IS NOT NULL THEN COALESCE($7, error) END, "
 				"finished_at = CASE WHEN " FAILURE_ENDS " THEN pg_catalog.clock_timestamp() END, "
 				"not_before = CASE WHEN " FAILURE_ENDS " "
-				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 THEN pg_catalog.clock_timestamp() "
+				"  THEN not_before WHEN $6 OPERATOR(pg_catalog.=) 0 "
+				"  THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $8) "
 				"  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
 				"  pg_catalog.make_interval(secs => LEAST(2 OPERATOR(pg_catalog.^) LEAST(failures, 6), 60)) END "
 				"WHERE run_id OPERATOR(pg_catalog.=) $1 "
 				"AND status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'running']) RETURNING status",
-				7, types, values, nulls) == 1)
+				8, types, values, nulls) == 1)
 #undef FAILURE_ENDS
 	{
 		ended = strcmp(sg_spi_text(0, 1), "error") == 0;
@@ -3602,6 +3695,7 @@ sg_run_failure(ErrorData *edata)
 				 errdetail(ended ? "The run ends with status error." : "The run will be tried again.")));
 	}
 	sg_spi_finish();
+	forget_unrecordable(&current.run_id);
 	current.claimed = false;
 	keep_stop_error(NULL);
 	return true;
@@ -3612,15 +3706,27 @@ void
 sg_run_unrecordable(void)
 {
 	MemoryContext old;
+	Unrecordable *u = NULL;
+	ListCell   *lc;
 
 	if (!current.claimed)
 		return;
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	unrecordable = lappend(unrecordable, memcpy(palloc(sizeof(pg_uuid_t)), &current.run_id, sizeof(pg_uuid_t)));
-	MemoryContextSwitchTo(old);
+	foreach(lc, unrecordable)
+		if (memcmp(&((Unrecordable *) lfirst(lc))->run_id, &current.run_id, sizeof(pg_uuid_t)) == 0)
+			u = lfirst(lc);
+	if (u == NULL)
+	{
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		u = palloc0(sizeof(Unrecordable));
+		u->run_id = current.run_id;
+		unrecordable = lappend(unrecordable, u);
+		MemoryContextSwitchTo(old);
+	}
+	u->times = Min(u->times + 1, 7);
+	u->until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(1000L << (u->times - 1), 60000L));
 	ereport(WARNING,
-			(errmsg("background run %s is passed over by this worker: its failure could not be recorded",
-					sg_uuid_to_cstring(&current.run_id))));
+			(errmsg("background run %s is passed over by this worker for %ld s: its failure could not be recorded",
+					sg_uuid_to_cstring(&current.run_id), Min(1L << (u->times - 1), 60L))));
 	sg_claim_from_reset();		/* other claims may have passed it while this worker executed it */
 	current.claimed = false;
 }

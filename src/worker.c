@@ -2406,6 +2406,14 @@ ext_cache_callback(Datum arg, Oid relid)
  * EXTENSION it waited for) take in the invalidations committed before, so
  * it is still known after the lock only if its runs table was not dropped.
  */
+/*
+ * The next worker transaction is the worker's own bookkeeping (the record
+ * of a failure, recover), no step: at READ COMMITTED, whatever the
+ * database's default_transaction_isolation. Under serializable the record
+ * itself failed (40001), and the run was passed over (TAP 343).
+ */
+static bool bookkeeping_only = false;
+
 static bool
 start_worker_transaction(void)
 {
@@ -2415,6 +2423,8 @@ start_worker_transaction(void)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (bookkeeping_only)
+		XactIsoLevel = XACT_READ_COMMITTED;	/* (no snapshot taken yet) */
 	if (!callback_set)
 	{
 		CacheRegisterRelcacheCallback(ext_cache_callback, (Datum) 0);
@@ -2734,8 +2744,13 @@ recover(MemoryContext cxt)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	PG_TRY();
 	{
+		bookkeeping_only = true;
 		if (!start_worker_transaction())
+		{
+			bookkeeping_only = false;
 			leave_without_extension();
+		}
+		bookkeeping_only = false;
 		recorded = sg_run_failure(edata);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -2743,6 +2758,7 @@ recover(MemoryContext cxt)
 	}
 	PG_CATCH();
 	{
+		bookkeeping_only = false;
 		MemoryContextSwitchTo(cxt);
 		EmitErrorReport();
 		FlushErrorState();
