@@ -47,7 +47,7 @@
  * committing; a cancel or a timeout) is retried after a backoff and ends
  * the run at its SG_RUN_MAX_FAILURES-th time. A serialization failure or a
  * deadlock, of the step or not, is first retried a few times without
- * counting (count_conflict).
+ * counting in a worker (count_conflict).
  *
  * Between steps the run reads its stop request: sg_cancel and the
  * multitask strategies interrupt and rollback set it. 'rollback' then
@@ -3632,9 +3632,11 @@ sg_run_failure(ErrorData *edata)
 	 * records of the workers, which commit with a run's first and last
 	 * steps, conflict with each other: runs of unrelated threads ended
 	 * 40001 at their third, TAP 343) is tried again after a short random
-	 * backoff, not counted, up to SG_RUN_MAX_CONFLICTS times.
+	 * backoff, not counted, up to SG_RUN_MAX_CONFLICTS times. In a
+	 * worker only: CALL sg_work's caller sees the error, under the
+	 * isolation it chose, and counts it as before (TAP 078).
 	 */
-	if (!new_owner && (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+	if (IsBackgroundWorker && !new_owner && (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
 					   edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED))
 	{
 		int			n = count_conflict(&current.run_id);
