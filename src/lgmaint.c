@@ -27,6 +27,7 @@
 #include "catalog/pg_collation.h"
 #include "common/base64.h"
 #include "common/sha2.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
@@ -1165,6 +1166,7 @@ static void
 lg_check_export(Jsonb *data)
 {
 	static SPIPlanPtr digest_plan;
+	static SPIPlanPtr legacy_digest_plan;
 	static SPIPlanPtr rows_plan;
 	Oid			types[1] = {JSONBOID};
 	Datum		args[1] = {JsonbPGetDatum(data)};
@@ -1195,7 +1197,12 @@ lg_check_export(Jsonb *data)
 	if (digest == NULL)
 		sg_invalid_export("It has no \"digest\" member.");
 	sg_spi_prepare(&digest_plan, "SELECT " LG_DIGEST_SQL("$1", "($1 OPERATOR(pg_catalog.->) 'version')::pg_catalog.text"), 1, types);
-	if (sg_spi_execute(digest_plan, args, NULL, 1) != 1 || strcmp(sg_spi_text(0, 1), digest) != 0)
+	if ((sg_spi_execute(digest_plan, args, NULL, 1) != 1 || strcmp(sg_spi_text(0, 1), digest) != 0) &&
+		(!sg_digest_may_be_legacy() ||	/* (an export of before digests over UTF-8: portable.c) */
+		 sg_spi_execute(sg_spi_prepare(&legacy_digest_plan,
+									   "SELECT pg_catalog.md5(" LG_DIGEST_TEXT("$1", "($1 OPERATOR(pg_catalog.->) 'version')::pg_catalog.text") ")",
+									   1, types), args, NULL, 1) != 1 ||
+		 strcmp(sg_spi_text(0, 1), digest) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_EXPORT_TAMPERED),
 				 errmsg("stategraph thread export does not match its digest"),

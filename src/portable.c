@@ -72,6 +72,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -290,6 +291,7 @@ static void
 check_envelope(Jsonb *data)
 {
 	static SPIPlanPtr plan;
+	static SPIPlanPtr legacy_plan;
 	Oid			types[1] = {JSONBOID};
 	Datum		values[1];
 	char	   *format;
@@ -324,6 +326,12 @@ check_envelope(Jsonb *data)
 	sg_spi_prepare(&plan, "SELECT " DIGEST_SQL("$1"), 1, types);
 	values[0] = JsonbPGetDatum(data);
 	computed = sg_spi_execute(plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
+	/* an export made before digests were taken over UTF-8 (SG_UTF8_MD5), in this database's encoding */
+	if ((computed == NULL || strcmp(computed, digest) != 0) && sg_digest_may_be_legacy())
+	{
+		sg_spi_prepare(&legacy_plan, "SELECT pg_catalog.md5(" DIGEST_TEXT("$1") ")", 1, types);
+		computed = sg_spi_execute(legacy_plan, values, NULL, 0) > 0 ? sg_spi_text(0, 1) : NULL;
+	}
 	if (computed == NULL || strcmp(computed, digest) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SG_EXPORT_TAMPERED),

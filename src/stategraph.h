@@ -70,6 +70,9 @@
 #define SG_UTF8_MD5(t) \
 	"(CASE WHEN pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.=) ANY ('{UTF8,SQL_ASCII}'::pg_catalog.name[]) " \
 	"THEN pg_catalog.md5(" t ") ELSE pg_catalog.md5(pg_catalog.convert_to(" t ", 'UTF8')) END)"
+/* Whether an export's digest may be of the database's own bytes (made before SG_UTF8_MD5: not UTF8, not SQL_ASCII). */
+#define sg_digest_may_be_legacy() \
+	(GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
 #define SG_DEFAULT_RECURSION_LIMIT 25	/* sg_invoke's default: a step continued without the limit of its call */
 #define SG_END			(-1)		/* edge target index of __end__ */
 

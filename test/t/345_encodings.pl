@@ -83,6 +83,27 @@ $tampered =~ s/'/''/g;
 my ($rc, $out, $err) = $node->psql('u8', "SELECT sg_import_thread('$tampered', 'tampered')", extra_params => ['-v', 'VERBOSITY=verbose']);
 like($err, qr/SGX02/, 'a changed export is refused');
 
+# an export made before digests were taken over UTF-8 (md5 of the
+# database's own bytes, the code of 2ea04e8) still imports in its database
+my $legacy = $node->safe_psql('l1', q{
+	SELECT d || jsonb_build_object('digest', md5(COALESCE(d->'thread', 'null')::text
+		|| COALESCE(d->'checkpoints', 'null')::text || COALESCE(d->'fork_writes', 'null')::text))
+	FROM sg_export_thread('thréad') d});
+$legacy =~ s/'/''/g;
+($rc, $out, $err) = $node->psql('l1', "SELECT sg_import_thread('$legacy', 'legacy')");
+is($rc, 0, 'an export of before digests over UTF-8 imports in its LATIN1 database') or diag($err);
+$node->safe_psql('l1', q{SELECT sg_lg_put('lg-l1', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "channel_versions": {"m": 1}, "versions_seen": {}}',
+	'{"source": "input", "step": -1, "title": "café"}', '{"m": 1}', channel_values => '{"m": ["é"]}')});
+my $lg_legacy = $node->safe_psql('l1', q{
+	SELECT d || jsonb_build_object('digest', md5(CASE WHEN (d->'version')::text = '1' THEN '' ELSE (d->'version')::text END
+		|| COALESCE(d->'thread_id', 'null')::text || COALESCE(d->'checkpoints', 'null')::text
+		|| COALESCE(d->'blobs', 'null')::text || COALESCE(d->'writes', 'null')::text))
+	FROM sg_export_thread('lg-l1') d});
+$lg_legacy =~ s/'/''/g;
+($rc, $out, $err) = $node->psql('l1', "SELECT sg_import_thread('$lg_legacy', 'lg-legacy')");
+is($rc, 0, 'and so does a LangGraph.js one') or diag($err);
+is($node->safe_psql('l1', q{SELECT sg_lg_get_tuple('lg-legacy')->'metadata'->>'title'}), 'café', 'read as it was');
+
 # 3. a write's channel over 512 bytes
 $node->safe_psql('u8', q{SELECT sg_lg_put('wch', '', NULL, '{"v": 4, "id": "1ef00000-0000-6000-8000-000000000001", "channel_versions": {"m": 1}, "versions_seen": {}}',
 	'{"source": "input", "step": -1}', '{"m": 1}', channel_values => '{"m": [1]}')});
