@@ -8,7 +8,10 @@
  * History pages by the primary key, newest first, and rebuilds each
  * snapshot's values by applying a row's writes to the state of its parent
  * when that parent was the row before it on the page; otherwise (the
- * first row, or a branch point) the state is loaded from storage.
+ * first row, or a branch point) the state is loaded from storage. Its
+ * memory does not grow with the rows: they are kept as read, and as built,
+ * in tuplestores, and each is built in contexts reset for the next (a
+ * filter is matched in one too).
  *
  *-------------------------------------------------------------------------
  */
@@ -260,6 +263,78 @@ sg_get_state(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Calls each(tuple, its descriptor, arg) for the checkpoint rows of a
+ * thread older than before, newest first: at most limit (-1: no limit) of
+ * those whose metadata contains filter (NULL: all). A row is matched in a
+ * context reset for the next: a scan of many rows that kept few kept what
+ * it matched them with, ~2.7 kB a row, until the call ended. SPI must be
+ * connected.
+ */
+static void
+history_scan(const char *thread_id, const pg_uuid_t *before, int limit, Jsonb *filter,
+			 void (*each) (HeapTuple t, TupleDesc d, void *arg), void *arg)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Portal		portal;
+	Datum		values[2];
+	int			found = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext match_cxt = NULL;
+
+	sg_spi_prepare(&plan,
+				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
+				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_id OPERATOR(pg_catalog.<) $2 "
+				   "ORDER BY checkpoint_id DESC", 2, types);
+	if (filter != NULL)
+		match_cxt = AllocSetContextCreate(cxt, "stategraph history filter", ALLOCSET_DEFAULT_SIZES);
+	values[0] = CStringGetTextDatum(thread_id);
+	values[1] = UUIDPGetDatum(unconstify(pg_uuid_t *, before));
+	portal = sg_spi_cursor_open(plan, values, NULL);
+	while (limit < 0 || found < limit)
+	{
+		uint64		nrows = sg_spi_cursor_fetch(portal, 64);
+		SPITupleTable *tt = SPI_tuptable;
+		uint64		j;
+
+		if (nrows == 0)
+			break;
+		for (j = 0; j < nrows && (limit < 0 || found < limit); j++)
+		{
+			if (filter != NULL)
+			{
+				bool		match;
+
+				MemoryContextSwitchTo(match_cxt);
+				match = DatumGetBool(DirectFunctionCall2(jsonb_contains,
+														 JsonbPGetDatum(snapshot_metadata(sg_checkpoint_from_tuple(tt->vals[j], tt->tupdesc))),
+														 JsonbPGetDatum(filter)));
+				MemoryContextSwitchTo(cxt);
+				MemoryContextReset(match_cxt);
+				if (!match)
+					continue;
+			}
+			each(tt->vals[j], tt->tupdesc, arg);
+			found++;
+		}
+		SPI_freetuptable(tt);
+	}
+	sg_spi_cursor_close(portal);
+	if (match_cxt != NULL)
+		MemoryContextDelete(match_cxt);
+}
+
+/* history_scan's each of sg_history_rows: appends the row's checkpoint to *arg. */
+static void
+history_append(HeapTuple t, TupleDesc d, void *arg)
+{
+	List	  **rows = arg;
+
+	*rows = lappend(*rows, sg_checkpoint_from_tuple(t, d));
+}
+
+/*
  * The checkpoint rows of a thread older than before, newest first: at most
  * limit (-1: no limit) of those whose metadata contains filter (NULL: all),
  * allocated in the caller's memory context. SPI must be connected.
@@ -267,41 +342,46 @@ sg_get_state(PG_FUNCTION_ARGS)
 List *
 sg_history_rows(const char *thread_id, const pg_uuid_t *before, int limit, Jsonb *filter)
 {
-	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, UUIDOID};
 	List	   *rows = NIL;
-	Portal		portal;
-	Datum		values[2];
 
-	sg_spi_prepare(&plan,
-				   "SELECT " SG_CHECKPOINT_COLUMNS " FROM stategraph.checkpoints "
-				   "WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-				   "AND checkpoint_id OPERATOR(pg_catalog.<) $2 "
-				   "ORDER BY checkpoint_id DESC", 2, types);
-	values[0] = CStringGetTextDatum(thread_id);
-	values[1] = UUIDPGetDatum(unconstify(pg_uuid_t *, before));
-	portal = sg_spi_cursor_open(plan, values, NULL);
-	while (limit < 0 || list_length(rows) < limit)
-	{
-		uint64		nrows = sg_spi_cursor_fetch(portal, 64);
-		uint64		j;
-
-		if (nrows == 0)
-			break;
-		for (j = 0; j < nrows && (limit < 0 || list_length(rows) < limit); j++)
-		{
-			SGCheckpoint *cp = sg_checkpoint_from_tuple(SPI_tuptable->vals[j], SPI_tuptable->tupdesc);
-
-			if (filter != NULL &&
-				!DatumGetBool(DirectFunctionCall2(jsonb_contains, JsonbPGetDatum(snapshot_metadata(cp)),
-												  JsonbPGetDatum(filter))))
-				continue;
-			rows = lappend(rows, cp);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	sg_spi_cursor_close(portal);
+	history_scan(thread_id, before, limit, filter, history_append, &rows);
 	return rows;
+}
+
+/* history_scan's each of sg_get_state_history: keeps the row in a tuplestore. */
+typedef struct HistoryKept
+{
+	Tuplestorestate *rows;
+	TupleDesc	desc;
+} HistoryKept;
+
+static void
+history_keep(HeapTuple t, TupleDesc d, void *arg)
+{
+	HistoryKept *kept = arg;
+
+	if (kept->desc == NULL)
+		kept->desc = CreateTupleDescCopy(d);
+	tuplestore_puttuple(kept->rows, t);
+}
+
+/*
+ * The checkpoint of the next row of a HistoryKept read backward (oldest
+ * first), in cxt, which is reset first; NULL once the newest was read.
+ */
+static SGCheckpoint *
+history_next_older_first(HistoryKept *kept, TupleTableSlot *slot, MemoryContext cxt)
+{
+	MemoryContext old;
+	SGCheckpoint *cp;
+
+	MemoryContextReset(cxt);
+	if (!tuplestore_gettupleslot(kept->rows, false, false, slot))
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	cp = sg_checkpoint_from_tuple(ExecCopySlotHeapTuple(slot), kept->desc);
+	MemoryContextSwitchTo(old);
+	return cp;
 }
 
 /* sg_get_state_history(thread_id, limit, before, filter): snapshots, newest first. */
@@ -315,17 +395,20 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	pg_uuid_t	before;
 	SGThread   *th;
 	SGChannelSet *cs;
-	List	   *rows;
 	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext store_cxt;
 	MemoryContext build_cxt;
 	MemoryContext keep_cxt[2];
+	MemoryContext cp_cxt[2];
+	HistoryKept kept = {NULL, NULL};
 	Tuplestorestate *oldest_first;
 	TupleTableSlot *slot;
 	int			k = 0;
+	int			c = 0;
 	SGState    *prev_state = NULL;
-	SGCheckpoint *prev = NULL;
-	int			i,
-				n;
+	pg_uuid_t	prev_id;
+	bool		have_prev = false;
+	SGCheckpoint *cp;
 
 	if (!PG_ARGISNULL(1) && limit < 0)
 		ereport(ERROR,
@@ -354,30 +437,50 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 	}
 	th = sg_thread_fetch_required(thread_id, false);
 	cs = sg_channelset_from_jsonb(th->channels);
-	rows = sg_history_rows(thread_id, &before, limit, filter);
 
 	/*
-	 * Oldest first, so that each state can follow from its parent's. Each
-	 * row is built in a context reset for the next row; the state a next
-	 * row may start from is kept in one of two other contexts in turn.
+	 * Memory does not grow with the rows (a history of 18,606 checkpoints
+	 * kept 17 MB until the call ended, 67 MB with a filter): the rows are
+	 * kept as read, in a tuplestore (on disk past work_mem), and each
+	 * snapshot is built in contexts reset for the next, its finished tuple
+	 * kept in a tuplestore too. Oldest first, so that each state can follow
+	 * from its parent's: the rows are read back from the oldest, each with
+	 * the one after it (its child, whose writes are its tasks' results), in
+	 * two contexts in turn; each is built in a context, and an SPI
+	 * connection, of its own; the state a next row may start from is kept
+	 * in one of two other contexts in turn.
 	 */
+	store_cxt = AllocSetContextCreate(cxt, "stategraph history rows", ALLOCSET_DEFAULT_SIZES);
 	build_cxt = AllocSetContextCreate(cxt, "stategraph history row", ALLOCSET_DEFAULT_SIZES);
 	keep_cxt[0] = AllocSetContextCreate(cxt, "stategraph history state", ALLOCSET_DEFAULT_SIZES);
 	keep_cxt[1] = AllocSetContextCreate(cxt, "stategraph history state", ALLOCSET_DEFAULT_SIZES);
+	cp_cxt[0] = AllocSetContextCreate(cxt, "stategraph history checkpoint", ALLOCSET_DEFAULT_SIZES);
+	cp_cxt[1] = AllocSetContextCreate(cxt, "stategraph history checkpoint", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(store_cxt);
+	kept.rows = tuplestore_begin_heap(true, false, work_mem);
 	oldest_first = tuplestore_begin_heap(true, false, work_mem);
-	n = list_length(rows);
-	for (i = n - 1; i >= 0; i--)
+	MemoryContextSwitchTo(cxt);
+	history_scan(thread_id, &before, limit, filter, history_keep, &kept);
+
+	slot = kept.desc ? MakeSingleTupleTableSlot(kept.desc, &TTSOpsMinimalTuple) : NULL;
+	tuplestore_rescan(kept.rows);
+	while (tuplestore_advance(kept.rows, true))
+		;
+	cp = slot ? history_next_older_first(&kept, slot, cp_cxt[c]) : NULL;
+	while (cp != NULL)
 	{
-		SGCheckpoint *cp = (SGCheckpoint *) list_nth(rows, i);
-		SGCheckpoint *child = i > 0 ? (SGCheckpoint *) list_nth(rows, i - 1) : NULL;
+		SGCheckpoint *child;
 		Jsonb	   *child_writes = NULL;
 		SGState    *state;
 
 		CHECK_FOR_INTERRUPTS();
+		c = 1 - c;
+		child = history_next_older_first(&kept, slot, cp_cxt[c]);
 		MemoryContextReset(build_cxt);
 		MemoryContextSwitchTo(build_cxt);
-		if (prev != NULL && cp->has_parent && cp->parent_thread == NULL &&
-			memcmp(&cp->parent_id, &prev->id, sizeof(pg_uuid_t)) == 0)
+		sg_spi_connect();
+		if (have_prev && cp->has_parent && cp->parent_thread == NULL &&
+			memcmp(&cp->parent_id, &prev_id, sizeof(pg_uuid_t)) == 0)
 		{
 			state = sg_state_copy(prev_state);
 			sg_state_apply_row(cs, state, cp);
@@ -398,9 +501,15 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 		MemoryContextReset(keep_cxt[k]);
 		MemoryContextSwitchTo(keep_cxt[k]);
 		prev_state = sg_state_copy_deep(state);
-		prev = cp;
+		sg_spi_finish();		/* (after the copy: a state may point into what SPI read) */
+		prev_id = cp->id;
+		have_prev = true;
+		cp = child;
 	}
 	MemoryContextSwitchTo(cxt);
+	if (slot)
+		ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(kept.rows);
 
 	/* history is newest first */
 	slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
@@ -411,6 +520,12 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 		tuplestore_puttupleslot(rsinfo->setResult, slot);
 	ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(oldest_first);
+	MemoryContextDelete(store_cxt);
+	MemoryContextDelete(build_cxt);
+	MemoryContextDelete(keep_cxt[0]);
+	MemoryContextDelete(keep_cxt[1]);
+	MemoryContextDelete(cp_cxt[0]);
+	MemoryContextDelete(cp_cxt[1]);
 	sg_spi_finish();
 	return (Datum) 0;
 }

@@ -12,6 +12,12 @@
  * value. One call reads each (channel, writer) once (LGValueCache): the
  * checkpoints of a history page share most of their values.
  *
+ * A read of many checkpoints (sg_lg_list, sg_get_state_history) builds
+ * them oldest first, for that cache, and returns them newest first; its
+ * memory does not grow with them (lg_read_oldest_first): the rows read and
+ * those built are kept in tuplestores, and each is built in a memory
+ * context and an SPI connection of its own, let go once it is stored.
+ *
  * Documents are json text built here from the stored texts, copied, not
  * printed, so a saver call is one statement and the client parses once.
  * SQL readers get the same values as jsonb, LangGraph's own channels
@@ -29,18 +35,22 @@
 #include "stategraph.h"
 #include "lgsaver.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "common/base64.h"
 #include "common/sha2.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonfuncs.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rls.h"
+#include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
 /*
@@ -189,6 +199,7 @@ lg_append_checkpoint(StringInfo out, Jsonb *cp, Datum id, Datum created)
 struct LGValueCache
 {
 	List	   *entries;		/* of LGCachedValue, one per channel */
+	MemoryContext cxt;			/* where they live: each row is built in a context of its own */
 };
 
 typedef struct LGCachedValue
@@ -224,8 +235,11 @@ lg_cache_put(LGValueCache *cache, const char *channel, const pg_uuid_t *writer, 
 	ListCell   *lc;
 	LGCachedValue *e = NULL;
 
+	MemoryContext old;
+
 	if (cache == NULL)
 		return;
+	old = MemoryContextSwitchTo(cache->cxt);
 	foreach(lc, cache->entries)
 		if (strcmp(((LGCachedValue *) lfirst(lc))->channel, channel) == 0)
 			e = lfirst(lc);
@@ -240,6 +254,7 @@ lg_cache_put(LGValueCache *cache, const char *channel, const pg_uuid_t *writer, 
 	e->writer = *writer;
 	e->text = pnstrdup(text, len);
 	e->len = len;
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -592,6 +607,101 @@ lg_tuple_json(SPITupleTable *tt, uint64 i, Datum thread, Datum ns, LGValueCache 
 	return res;
 }
 
+/*
+ * Builds the rows of a read of many checkpoints (a list, a history), one per
+ * row of plan's query, which lists them newest first: they are built oldest
+ * first (a value extending the one before is then read as an increment,
+ * LGValueCache) and returned newest first into rsinfo's tuplestore. Memory
+ * does not grow with the rows: the query is read through a cursor into a
+ * tuplestore (on disk past work_mem), and each row is built (build, given a
+ * one-row table of the query) in a context and an SPI connection of its own,
+ * both let go once its finished tuple is stored, as it is in a tuplestore
+ * too. A list of 5,000 checkpoints kept ~100 MB until the call ended.
+ */
+static void
+lg_read_oldest_first(SPIPlanPtr plan, Datum *args, const char *nulls, ReturnSetInfo *rsinfo,
+					 HeapTuple (*build) (SPITupleTable *row, void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext read_cxt = AllocSetContextCreate(cxt, "stategraph lg read", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext row_cxt = AllocSetContextCreate(cxt, "stategraph lg read row", ALLOCSET_DEFAULT_SIZES);
+	Tuplestorestate *read;
+	Tuplestorestate *built;
+	Portal		portal;
+	TupleDesc	desc = NULL;
+	TupleTableSlot *slot = NULL;
+	TupleTableSlot *out;
+	uint64		n, i;
+
+	/* (the tuplestores in a context of their own: what they kept is let go at the end) */
+	MemoryContextSwitchTo(read_cxt);
+	read = tuplestore_begin_heap(true, false, work_mem);
+	built = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(cxt);
+	portal = sg_spi_cursor_open(plan, args, nulls);
+
+	while ((n = sg_spi_cursor_fetch(portal, 64)) > 0)
+	{
+		if (desc == NULL)
+			desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		for (i = 0; i < n; i++)
+			tuplestore_puttuple(read, SPI_tuptable->vals[i]);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	sg_spi_cursor_close(portal);
+
+	if (desc != NULL)
+	{
+		slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+		tuplestore_rescan(read);
+		while (tuplestore_advance(read, true))
+			;
+		while (tuplestore_gettupleslot(read, false, false, slot))
+		{
+			HeapTuple	tup;
+			SPITupleTable row;
+			HeapTuple	res;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextSwitchTo(row_cxt);
+			tup = ExecCopySlotHeapTuple(slot);
+			memset(&row, 0, sizeof(row));
+			row.tupdesc = desc;
+			row.vals = &tup;
+			row.numvals = 1;
+			sg_spi_connect();
+			res = build(&row, arg);
+			sg_spi_finish();
+			tuplestore_puttuple(built, res);
+			MemoryContextSwitchTo(cxt);
+			MemoryContextReset(row_cxt);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	tuplestore_end(read);
+
+	/* newest first */
+	out = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+	tuplestore_rescan(built);
+	while (tuplestore_advance(built, true))
+		;
+	while (tuplestore_gettupleslot(built, false, false, out))
+		tuplestore_puttupleslot(rsinfo->setResult, out);
+	ExecDropSingleTupleTableSlot(out);
+	tuplestore_end(built);
+	MemoryContextDelete(row_cxt);
+	MemoryContextDelete(read_cxt);
+}
+
+/* The value cache of a read of many checkpoints, in a context of its own. */
+static void
+lg_cache_init(LGValueCache *cache)
+{
+	cache->entries = NIL;
+	cache->cxt = AllocSetContextCreate(CurrentMemoryContext, "stategraph lg value cache",
+									   ALLOCSET_DEFAULT_SIZES);
+}
+
 PG_FUNCTION_INFO_V1(sg_lg_get_tuple);
 
 /* sg_lg_get_tuple's read (at the end of the file, under one snapshot). */
@@ -623,6 +733,40 @@ lg_get_tuple_read(FunctionCallInfo fcinfo)
 
 PG_FUNCTION_INFO_V1(sg_lg_list);
 
+/* What sg_lg_list's rows are built with (lg_list_row). */
+typedef struct LGListRead
+{
+	TupleDesc	desc;
+	LGValueCache cache;
+	char	   *thread;			/* the thread and namespace of the cache's values */
+	char	   *ns;
+} LGListRead;
+
+/* A row of sg_lg_list: the tuple document of a checkpoint. */
+static HeapTuple
+lg_list_row(SPITupleTable *row, void *arg)
+{
+	LGListRead *st = arg;
+	bool		isnull;
+	bool		dnull = false;
+	Datum		thread = lg_col(row, 0, CP_THREAD, &isnull);
+	Datum		ns = lg_col(row, 0, CP_NS, &isnull);
+	char	   *t = TextDatumGetCString(thread);
+	char	   *n = TextDatumGetCString(ns);
+	Datum		doc;
+
+	if (st->thread == NULL || strcmp(st->thread, t) != 0 || strcmp(st->ns, n) != 0)
+	{
+		/* values are cached per thread and namespace */
+		MemoryContextReset(st->cache.cxt);
+		st->cache.entries = NIL;
+		st->thread = MemoryContextStrdup(st->cache.cxt, t);
+		st->ns = MemoryContextStrdup(st->cache.cxt, n);
+	}
+	doc = PointerGetDatum(lg_tuple_json(row, 0, thread, ns, &st->cache));
+	return heap_form_tuple(st->desc, &doc, &dnull);
+}
+
 /* sg_lg_list's read (at the end of the file, under one snapshot). */
 static Datum
 lg_list_read(FunctionCallInfo fcinfo)
@@ -632,10 +776,7 @@ lg_list_read(FunctionCallInfo fcinfo)
 	char		nulls[6];
 	int			i;
 	LGPlan		plan;
-	SPITupleTable *tt;
-	uint64		n, r;
-	Datum	   *docs;
-	LGValueCache cache = {NIL};
+	LGListRead	st = {0};
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	for (i = 0; i < 6; i++)
@@ -664,28 +805,9 @@ lg_list_read(FunctionCallInfo fcinfo)
 	plan = PG_ARGISNULL(0) ? LGP_LIST_ALL : PG_ARGISNULL(1) ? LGP_LIST_THREAD : LGP_LIST_NS;
 
 	sg_spi_connect();
-	lg_run(plan, args, nulls, 0);
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	docs = palloc(sizeof(Datum) * (n + 1));
-	/* oldest first, so that a value extending the one before is read as an increment */
-	for (r = n; r-- > 0;)
-	{
-		bool		isnull;
-		Datum		thread = lg_col(tt, r, CP_THREAD, &isnull);
-		Datum		ns = lg_col(tt, r, CP_NS, &isnull);
-
-		if (r + 1 < n && (!DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, thread, lg_col(tt, r + 1, CP_THREAD, &isnull))) ||
-						  !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, ns, lg_col(tt, r + 1, CP_NS, &isnull)))))
-			cache.entries = NIL;	/* values are cached per thread and namespace */
-		docs[r] = PointerGetDatum(lg_tuple_json(tt, r, thread, ns, &cache));
-	}
-	for (r = 0; r < n; r++)
-	{
-		bool		dnull = false;
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &docs[r], &dnull);
-	}
+	st.desc = rsinfo->setDesc;
+	lg_cache_init(&st.cache);
+	lg_read_oldest_first(lg_plan(plan), args, nulls, rsinfo, lg_list_row, &st);
 	sg_spi_finish();
 	return (Datum) 0;
 }
@@ -1318,6 +1440,23 @@ lg_get_state_read(TupleDesc desc, const char *thread_id, const pg_uuid_t *id)
 	return lg_snapshot_tuple(desc, SPI_tuptable, 0, k[0], NULL);
 }
 
+/* What sg_get_state_history's rows of a LangGraph.js thread are built with (lg_history_row). */
+typedef struct LGHistoryRead
+{
+	TupleDesc	desc;
+	Datum		thread;
+	LGValueCache cache;
+} LGHistoryRead;
+
+/* A row of sg_get_state_history of a LangGraph.js thread. */
+static HeapTuple
+lg_history_row(SPITupleTable *row, void *arg)
+{
+	LGHistoryRead *st = arg;
+
+	return lg_snapshot_tuple(st->desc, row, 0, st->thread, &st->cache);
+}
+
 /* sg_lg_get_state_history's read (at the end of the file, under one snapshot). */
 static void
 lg_get_state_history_read(ReturnSetInfo *rsinfo, const char *thread_id, int limit,
@@ -1328,25 +1467,19 @@ lg_get_state_history_read(ReturnSetInfo *rsinfo, const char *thread_id, int limi
 	Datum		k[4] = {CStringGetTextDatum(thread_id), before ? lg_uuid_datum(before) : (Datum) 0,
 	filter ? JsonbPGetDatum(filter) : (Datum) 0, Int64GetDatum(limit)};
 	char		nulls[4] = {' ', before ? ' ' : 'n', filter ? ' ' : 'n', limit < 0 ? 'n' : ' '};
-	SPITupleTable *tt;
-	uint64		n, i;
-	HeapTuple  *rows;
-	LGValueCache cache = {NIL};
+	LGHistoryRead st;
 
-	n = sg_spi_execute(sg_spi_prepare(&plan,
-									  "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
-									  "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
-									  "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
-									  "AND ($2::pg_catalog.uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
-									  "AND ($3::pg_catalog.jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
-									  "ORDER BY checkpoint_id DESC LIMIT $4", 4, types),
-					   k, nulls, 0);
-	tt = SPI_tuptable;
-	rows = palloc(sizeof(HeapTuple) * (n + 1));
-	for (i = n; i-- > 0;)		/* oldest first: see sg_lg_list */
-		rows[i] = lg_snapshot_tuple(rsinfo->setDesc, tt, i, k[0], &cache);
-	for (i = 0; i < n; i++)
-		tuplestore_puttuple(rsinfo->setResult, rows[i]);
+	sg_spi_prepare(&plan,
+				   "SELECT checkpoint_id, parent_checkpoint_id, checkpoint, metadata, blobs, created_at "
+				   "FROM stategraph.lg_checkpoints WHERE thread_id OPERATOR(pg_catalog.=) $1 "
+				   "AND checkpoint_ns OPERATOR(pg_catalog.=) '' "
+				   "AND ($2::pg_catalog.uuid IS NULL OR checkpoint_id OPERATOR(pg_catalog.<) $2) "
+				   "AND ($3::pg_catalog.jsonb IS NULL OR metadata OPERATOR(pg_catalog.@>) $3) "
+				   "ORDER BY checkpoint_id DESC LIMIT $4", 4, types);
+	st.desc = rsinfo->setDesc;
+	st.thread = k[0];
+	lg_cache_init(&st.cache);
+	lg_read_oldest_first(plan, k, nulls, rsinfo, lg_history_row, &st);
 }
 
 /* sg_lg_get_tuple(thread_id, checkpoint_ns, checkpoint_id) -> json */
