@@ -1863,17 +1863,21 @@ static List *unrecordable = NIL;
  * Serialization failures and deadlocks (40001, 40P01) of runs, as this
  * session met them: the first SG_RUN_MAX_CONFLICTS of a run are tried
  * again after a short backoff without counting among its failures
- * (sg_run_failure). A few entries, the oldest replaced: the bound is per
- * session, which is enough to keep conflicts from ending a run in three.
+ * (sg_run_failure). A few entries; one is taken again only when its run
+ * met no conflict for SG_CONFLICT_FORGET_MS (its retries, a few seconds at
+ * most, are over). With every entry in use, a conflict is counted as any
+ * failure: replacing the oldest lost the count of a run still retried when
+ * more than 32 runs conflicted, and they were retried uncounted for ever.
  */
 #define SG_RUN_MAX_CONFLICTS	10
 #define SG_CONFLICT_ENTRIES		32
+#define SG_CONFLICT_FORGET_MS	60000
 static struct
 {
 	pg_uuid_t	run_id;
 	int			times;
+	TimestampTz last;
 }			conflicts[SG_CONFLICT_ENTRIES];
-static int	next_conflict = 0;
 
 /* Read row r of the claim query into a RunRow. */
 static RunRow *
@@ -1944,19 +1948,33 @@ forget_unrecordable(const pg_uuid_t *id)
 	}
 }
 
-/* Count a serialization failure or deadlock of run id; returns how many this session met. */
+/*
+ * Count a serialization failure or deadlock of run id; returns how many this
+ * session met, or more than SG_RUN_MAX_CONFLICTS when no entry is free.
+ */
 static int
 count_conflict(const pg_uuid_t *id)
 {
+	TimestampTz now = GetCurrentTimestamp();
 	int			i;
+	int			free_entry = -1;
 
 	for (i = 0; i < SG_CONFLICT_ENTRIES; i++)
+	{
 		if (conflicts[i].times > 0 && memcmp(&conflicts[i].run_id, id, sizeof(pg_uuid_t)) == 0)
+		{
+			conflicts[i].last = now;
 			return ++conflicts[i].times;
-	i = next_conflict;
-	next_conflict = (next_conflict + 1) % SG_CONFLICT_ENTRIES;
-	conflicts[i].run_id = *id;
-	conflicts[i].times = 1;
+		}
+		if (free_entry < 0 && (conflicts[i].times == 0 ||
+							   TimestampDifferenceExceeds(conflicts[i].last, now, SG_CONFLICT_FORGET_MS)))
+			free_entry = i;
+	}
+	if (free_entry < 0)
+		return SG_RUN_MAX_CONFLICTS + 1;
+	conflicts[free_entry].run_id = *id;
+	conflicts[free_entry].times = 1;
+	conflicts[free_entry].last = now;
 	return 1;
 }
 
@@ -3634,9 +3652,10 @@ sg_run_failure(ErrorData *edata)
 	 * 40001 at their third, TAP 343) is tried again after a short random
 	 * backoff, not counted, up to SG_RUN_MAX_CONFLICTS times. In a
 	 * worker only: CALL sg_work's caller sees the error, under the
-	 * isolation it chose, and counts it as before (TAP 078).
+	 * isolation it chose, and counts it as before (TAP 078), in any
+	 * other extension's background worker too (pg_cron's).
 	 */
-	if (IsBackgroundWorker && !new_owner && (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+	if (sg_in_background_worker() && !new_owner && (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
 					   edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED))
 	{
 		int			n = count_conflict(&current.run_id);
