@@ -33,6 +33,25 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(sg_get_state);
+/*
+ * Put the rows of oldest_first into the set's result newest first, as
+ * history lists them (rows are built oldest first: each needs its parent's
+ * state), and end the store (lgread.c's reads too).
+ */
+void
+sg_result_newest_first(Tuplestorestate *oldest_first, ReturnSetInfo *rsinfo)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+
+	tuplestore_rescan(oldest_first);
+	while (tuplestore_advance(oldest_first, true))
+		;
+	while (tuplestore_gettupleslot(oldest_first, false, false, slot))
+		tuplestore_puttupleslot(rsinfo->setResult, slot);
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(oldest_first);
+}
+
 PG_FUNCTION_INFO_V1(sg_get_state_history);
 PG_FUNCTION_INFO_V1(sg_threads);
 
@@ -511,15 +530,7 @@ sg_get_state_history(PG_FUNCTION_ARGS)
 		ExecDropSingleTupleTableSlot(slot);
 	tuplestore_end(kept.rows);
 
-	/* history is newest first */
-	slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
-	tuplestore_rescan(oldest_first);
-	while (tuplestore_advance(oldest_first, true))
-		;
-	while (tuplestore_gettupleslot(oldest_first, false, false, slot))
-		tuplestore_puttupleslot(rsinfo->setResult, slot);
-	ExecDropSingleTupleTableSlot(slot);
-	tuplestore_end(oldest_first);
+	sg_result_newest_first(oldest_first, rsinfo);
 	MemoryContextDelete(store_cxt);
 	MemoryContextDelete(build_cxt);
 	MemoryContextDelete(keep_cxt[0]);

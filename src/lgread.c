@@ -630,7 +630,6 @@ lg_read_oldest_first(SPIPlanPtr plan, Datum *args, const char *nulls, ReturnSetI
 	Portal		portal;
 	TupleDesc	desc = NULL;
 	TupleTableSlot *slot = NULL;
-	TupleTableSlot *out;
 	uint64		n, i;
 
 	/* (the tuplestores in a context of their own: what they kept is let go at the end) */
@@ -680,15 +679,7 @@ lg_read_oldest_first(SPIPlanPtr plan, Datum *args, const char *nulls, ReturnSetI
 	}
 	tuplestore_end(read);
 
-	/* newest first */
-	out = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
-	tuplestore_rescan(built);
-	while (tuplestore_advance(built, true))
-		;
-	while (tuplestore_gettupleslot(built, false, false, out))
-		tuplestore_puttupleslot(rsinfo->setResult, out);
-	ExecDropSingleTupleTableSlot(out);
-	tuplestore_end(built);
+	sg_result_newest_first(built, rsinfo);
 	MemoryContextDelete(row_cxt);
 	MemoryContextDelete(read_cxt);
 }

@@ -613,6 +613,11 @@ extern Jsonb *sg_jsonb_object_build(int n, const char **keys, Jsonb **values, Li
  * Drawing (draw.c: graphs; draw_history.c: a thread's checkpoints)
  * ---------------------------------------------------------------------------
  */
+/* history.c: a store of rows built oldest first, put into a set's result newest first */
+struct Tuplestorestate;
+struct ReturnSetInfo;
+extern void sg_result_newest_first(struct Tuplestorestate *oldest_first, struct ReturnSetInfo *rsinfo);
+
 extern void sg_dot_escape(StringInfo buf, const char *s);
 extern void sg_dot_quote(StringInfo buf, const char *s);
 extern void sg_mermaid_id(StringInfo buf, const char *s);
