@@ -238,11 +238,11 @@ sg_task_id(const pg_uuid_t *checkpoint, const char *node, int index, char *out)
  * apart (retention.c, "Rows taken apart").
  * ---------------------------------------------------------------------------
  */
-/* A transaction-level thread lock held, and the subtransaction that took it. */
+/* A transaction-level thread lock held, and the subtransaction that took it (first: sg_subxact_ended). */
 typedef struct HeldThreadLock
 {
-	char	   *thread_id;
 	SubTransactionId subid;
+	char	   *thread_id;
 } HeldThreadLock;
 
 static List *xact_thread_locks = NIL;	/* HeldThreadLocks, in TopTransactionContext */
@@ -256,6 +256,15 @@ thread_locks_xact_callback(XactEvent event, void *arg)
 	xact_thread_locks = NIL;
 }
 
+static void
+free_held_lock(void *entry)
+{
+	HeldThreadLock *held = (HeldThreadLock *) entry;
+
+	pfree(held->thread_id);
+	pfree(held);
+}
+
 /*
  * A subtransaction's end: an aborted one's locks are released with it, so
  * its entries go (a call that failed between the lock and its settling,
@@ -267,25 +276,8 @@ static void
 thread_locks_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							  SubTransactionId parentSubid, void *arg)
 {
-	ListCell   *lc;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
-		return;
-	foreach(lc, xact_thread_locks)
-	{
-		HeldThreadLock *held = (HeldThreadLock *) lfirst(lc);
-
-		if (held->subid != mySubid)
-			continue;
-		if (event == SUBXACT_EVENT_COMMIT_SUB)
-		{
-			held->subid = parentSubid;
-			continue;
-		}
-		xact_thread_locks = foreach_delete_current(xact_thread_locks, lc);
-		pfree(held->thread_id);
-		pfree(held);
-	}
+	xact_thread_locks = sg_subxact_ended(xact_thread_locks, event, mySubid,
+										 parentSubid, free_held_lock);
 }
 
 static void

@@ -42,11 +42,12 @@
 
 typedef struct SessionThread
 {
+	SubTransactionId subid;		/* the (sub)transaction it was taken in, first
+								 * (sg_subxact_ended); none for a durable run's */
 	uint64		number;
 	char	   *thread_id;
 	bool		updating;		/* sg_update_state's, else a run's */
 	bool		durable;		/* a run that commits its steps */
-	SubTransactionId subid;		/* the (sub)transaction it was taken in */
 } SessionThread;
 
 /* The callback on the holder's context, and the number of its hold. */
@@ -61,8 +62,10 @@ static uint64 last_number = 0;
 static bool callbacks_registered = false;
 
 static void
-free_hold(SessionThread *t)
+free_hold(void *entry)
 {
+	SessionThread *t = (SessionThread *) entry;
+
 	pfree(t->thread_id);
 	pfree(t);
 }
@@ -120,24 +123,8 @@ static void
 subxact_ended(SubXactEvent event, SubTransactionId mySubid,
 			  SubTransactionId parentSubid, void *arg)
 {
-	ListCell   *lc;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
-		return;
-	foreach(lc, session_threads)
-	{
-		SessionThread *t = (SessionThread *) lfirst(lc);
-
-		if (t->durable || t->subid != mySubid)
-			continue;
-		if (event == SUBXACT_EVENT_ABORT_SUB)
-		{
-			session_threads = foreach_delete_current(session_threads, lc);
-			free_hold(t);
-		}
-		else
-			t->subid = parentSubid;
-	}
+	session_threads = sg_subxact_ended(session_threads, event, mySubid,
+									   parentSubid, free_hold);
 }
 
 /*
@@ -164,7 +151,7 @@ sg_session_hold_thread(const char *thread_id, bool updating, bool durable, Memor
 	t->thread_id = pstrdup(thread_id);
 	t->updating = updating;
 	t->durable = durable;
-	t->subid = GetCurrentSubTransactionId();
+	t->subid = durable ? InvalidSubTransactionId : GetCurrentSubTransactionId();
 	session_threads = lappend(session_threads, t);
 	MemoryContextSwitchTo(old);
 

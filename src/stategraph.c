@@ -41,6 +41,7 @@
 
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -270,4 +271,36 @@ sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen)
 		elog(ERROR, "could not compute a SHA-256 digest");
 	memcpy(&key, digest, sizeof(key));
 	return key;
+}
+
+/*
+ * A subtransaction ended, for a list of what a session holds per
+ * (sub)transaction (entries whose first member is the SubTransactionId
+ * that took them): an aborted subtransaction's entries go, passed to drop
+ * (what they stood for went with it), a committed one's pass to its parent.
+ * An entry tagged InvalidSubTransactionId is never touched. Returns the list.
+ */
+List *
+sg_subxact_ended(List *entries, SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void (*drop) (void *entry))
+{
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return entries;
+	foreach(lc, entries)
+	{
+		SubTransactionId *subid = (SubTransactionId *) lfirst(lc);
+
+		if (*subid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			*subid = parentSubid;
+		else
+		{
+			entries = foreach_delete_current(entries, lc);
+			drop(subid);
+		}
+	}
+	return entries;
 }

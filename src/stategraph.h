@@ -26,6 +26,7 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -763,6 +764,8 @@ extern Datum sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
 extern Oid	sg_table_oid(const char *name);	/* stategraph.<name>, a table or index */
 extern uint64 sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen);
+extern List *sg_subxact_ended(List *entries, SubXactEvent event, SubTransactionId mySubid,
+							   SubTransactionId parentSubid, void (*drop) (void *entry));
 
 /* ---------------------------------------------------------------------------
  * SPI: kept plans, execution, results by column number, subtransactions (spi.c)
