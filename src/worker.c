@@ -82,7 +82,11 @@
  * killed, after the postmaster's crash restart). DROP DATABASE first stops the
  * workers of that database (a utility hook), as do the statements that
  * need it alone (ALTER DATABASE RENAME or SET TABLESPACE, CREATE DATABASE
- * of it as a template), which give them back after; once no other session
+ * of it as a template), which give them back after whatever ends them
+ * (so does a DROP DATABASE that fails, or is cancelled, even as it waits
+ * for the workers to leave; the database's mark as being dropped, which
+ * keeps the launcher from starting a worker there, goes at the end of the
+ * transaction of one that succeeds); once no other session
  * is connected to it: PostgreSQL refuses these statements for a database
  * in use, so the hook first takes the lock on the database they take
  * (new sessions wait for it) and waits as they do (up to 5 s) for the
@@ -289,6 +293,7 @@ static uint32 queue_hashes[SG_WAKE_QUEUES];	/* the queues it queued tasks on (ta
 static int	nqueues = 0;
 static bool queues_all = false;	/* more: wake every sg_claim long poll */
 static bool committed = false;	/* the transaction committed: its wakes are due */
+static Oid	dropped_at_commit = InvalidOid;	/* the database this transaction's DROP DATABASE dropped */
 
 static int	my_slot = -1;		/* in a worker */
 static bool refused_in_claim = false;	/* this claim was refused a share (refused_role) */
@@ -704,10 +709,35 @@ forget_wakes(void)
 	queues_all = false;
 }
 
+/*
+ * The transaction of a DROP DATABASE ended: the database is no longer
+ * being dropped. The mark was kept after the drop, and a database created
+ * later with the same OID (CREATE DATABASE ... OID) got no worker (TAP
+ * 329). Taken off at the end of the transaction, not when dropdb returns:
+ * the launcher's scan of pg_database sees the database until the commit,
+ * and would start a worker there.
+ */
+static void
+dropped_database_ended(void)
+{
+	if (!OidIsValid(dropped_at_commit))
+		return;
+	if (shared != NULL)
+	{
+		SpinLockAcquire(&shared->mutex);
+		if (shared->dropping == dropped_at_commit)
+			shared->dropping = InvalidOid;
+		SpinLockRelease(&shared->mutex);
+	}
+	dropped_at_commit = InvalidOid;
+}
+
 /* At commit, note that the wakes are due (release_callback does them); forget them at abort. */
 static void
 xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		dropped_database_ended();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
 		committed = true;
 	if (event == XACT_EVENT_PREPARE)
@@ -1167,7 +1197,8 @@ stop_database_workers(Oid dboid)
 
 /*
  * A DROP DATABASE that stopped dboid's workers failed (a session is still
- * connected, the database is in use as a template...): the database is no
+ * connected, the database is in use as a template...), or was cancelled
+ * while it stopped them (statement_timeout): the database is no
  * longer being dropped, and it gets a worker again (its runs, one of them
  * maybe interrupted mid-step, would else stay pending until a restart).
  */
@@ -1750,8 +1781,6 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				dboid = InvalidOid;	/* (an active slot's error: dropdb's, at once) */
 			}
 		}
-		if (OidIsValid(dboid))
-			stop_database_workers(dboid);
 	}
 	else if (shared != NULL && OidIsValid(dboid = database_needed_alone(parsetree, context == PROCESS_UTILITY_TOPLEVEL)))
 	{
@@ -1763,13 +1792,17 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		if (others_stay_connected(dboid, &others, &prepared))
 			dboid = InvalidOid;	/* refused: 55006 */
 		else
-		{
 			back = true;
-			stop_database_workers(dboid);
-		}
 	}
 	PG_TRY();
 	{
+		/*
+		 * Inside the PG_TRY: a cancel or a statement_timeout while it waits
+		 * for the workers to leave left shared->dropping naming a database
+		 * still there, which then never got a worker again (TAP 329).
+		 */
+		if (OidIsValid(dboid))
+			stop_database_workers(dboid);
 		if (prev_utility_hook)
 			prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 		else
@@ -1784,6 +1817,8 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	PG_END_TRY();
 	if (back)
 		drop_database_failed(dboid);
+	else if (OidIsValid(dboid))
+		dropped_at_commit = dboid;	/* dropped: the mark goes at the end of the transaction */
 	if (shared != NULL && IsA(parsetree, TransactionStmt) &&
 		castNode(TransactionStmt, parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		prepared_committed();
