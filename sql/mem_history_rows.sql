@@ -104,5 +104,37 @@ SELECT d->'metadata'->>'step' AS step, d->'channel_values'->'step' AS value,
 FROM sg_lg_list('mem', '', NULL, NULL, 3) d;
 SELECT step, "values" FROM sg_get_state_history('mem-native', 4, filter => '{}');
 
+-- past work_mem the rows spill to disk and are read back from there: the
+-- same rows (reading them into a context the next row reset crashed the
+-- server, SIGSEGV)
+CREATE TABLE whole AS
+SELECT 'native' AS what, count(*) AS n, md5(string_agg(h::text, ',' ORDER BY h.step)) AS digest
+FROM sg_get_state_history('mem-native') h
+UNION ALL
+SELECT 'native, filter', count(*), md5(string_agg(h::text, ',' ORDER BY h.step))
+FROM sg_get_state_history('mem-native', filter => '{}') h
+UNION ALL
+SELECT 'LangGraph.js', count(*), md5(string_agg(h::text, ',' ORDER BY h.step))
+FROM sg_get_state_history('mem') h
+UNION ALL
+SELECT 'sg_lg_list', count(*), md5(string_agg(d::text, ',' ORDER BY (d->'metadata'->>'step')::int))
+FROM sg_lg_list('mem', '', NULL, NULL, NULL) d;
+SET work_mem = '64kB';
+SELECT w.what, w.n, s.n = w.n AND s.digest = w.digest AS same
+FROM whole w JOIN (
+  SELECT 'native' AS what, count(*) AS n, md5(string_agg(h::text, ',' ORDER BY h.step)) AS digest
+  FROM sg_get_state_history('mem-native') h
+  UNION ALL
+  SELECT 'native, filter', count(*), md5(string_agg(h::text, ',' ORDER BY h.step))
+  FROM sg_get_state_history('mem-native', filter => '{}') h
+  UNION ALL
+  SELECT 'LangGraph.js', count(*), md5(string_agg(h::text, ',' ORDER BY h.step))
+  FROM sg_get_state_history('mem') h
+  UNION ALL
+  SELECT 'sg_lg_list', count(*), md5(string_agg(d::text, ',' ORDER BY (d->'metadata'->>'step')::int))
+  FROM sg_lg_list('mem', '', NULL, NULL, NULL) d) s USING (what)
+ORDER BY w.what;
+RESET work_mem;
+
 SET client_min_messages = warning;
 DROP SCHEMA mem_history_rows CASCADE;

@@ -395,9 +395,19 @@ history_next_older_first(HistoryKept *kept, TupleTableSlot *slot, MemoryContext 
 	SGCheckpoint *cp;
 
 	MemoryContextReset(cxt);
+	/*
+	 * Read in the slot's context, which lasts the whole call: past work_mem
+	 * the row is read from disk into the current context and the slot frees
+	 * it at the next read, and the current context was one a row before
+	 * had reset (SIGSEGV; pg_regress mem_history_rows, with 64kB).
+	 */
+	old = MemoryContextSwitchTo(slot->tts_mcxt);
 	if (!tuplestore_gettupleslot(kept->rows, false, false, slot))
+	{
+		MemoryContextSwitchTo(old);
 		return NULL;
-	old = MemoryContextSwitchTo(cxt);
+	}
+	MemoryContextSwitchTo(cxt);
 	cp = sg_checkpoint_from_tuple(ExecCopySlotHeapTuple(slot), kept->desc);
 	MemoryContextSwitchTo(old);
 	return cp;
