@@ -647,6 +647,7 @@ extern void sg_worker_init(void);
 extern bool sg_queue_waiters_ready(void);
 extern void sg_queue_wait_set(uint32 hash, bool waiting);
 extern void sg_queue_wake_at_commit(uint32 hash);
+extern void sg_tasks_prepared_committed(void);
 extern void sg_runs_init(void);
 extern void sg_wake_workers_at_commit(void);
 extern void sg_steps_left_at_commit(void);

@@ -61,7 +61,9 @@
  * 'error' or 'interrupted', as it would for a SQL node.
  *
  * Waking workers. Queueing work sends NOTIFY stategraph_tasks with the queue
- * name; with the library preloaded, the commit also sets the latch of every
+ * name, at the commit (note_new_work: a transaction that notified could not
+ * be prepared; COMMIT PREPARED notifies every queue with queued work, and
+ * wakes every long poll); with the library preloaded, the commit also sets the latch of every
  * backend waiting in sg_claim(wait => ...) on that queue (a slot per backend
  * in shared memory), so a long poll returns within a millisecond of the
  * commit. Without the preload the long poll checks every 10 ms. The latches
@@ -222,12 +224,129 @@ queue_hash(const char *queue)
 	return hash_bytes((const unsigned char *) queue, strlen(queue));
 }
 
+/*
+ * The queues this transaction queued work on, each once, and the
+ * subtransaction that queued it (first: sg_subxact_ended), in
+ * TopTransactionContext. Their NOTIFY is sent at XACT_EVENT_PRE_COMMIT
+ * (before PreCommit_Notify), not when the work is queued: a transaction
+ * that has called Async_Notify cannot be prepared (0A000), and one that
+ * queues or re-queues a task (sg_invoke, sg_claim's lease sweep, sg_fail
+ * with retry, a resume) must be. A prepared transaction forgets them:
+ * COMMIT PREPARED notifies every queue with queued work
+ * (sg_tasks_prepared_committed).
+ */
+typedef struct NotifyQueue
+{
+	SubTransactionId subid;
+	char		queue[FLEXIBLE_ARRAY_MEMBER];
+} NotifyQueue;
+
+static List *notify_queues = NIL;
+static bool notify_callbacks_registered = false;
+
+static void
+notify_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_COMMIT)
+	{
+		ListCell   *lc;
+
+		foreach(lc, notify_queues)
+			Async_Notify(NOTIFY_CHANNEL, ((NotifyQueue *) lfirst(lc))->queue);
+	}
+	/* PRE_PREPARE too: COMMIT PREPARED sends them (sg_tasks_prepared_committed) */
+	if (event != XACT_EVENT_PARALLEL_PRE_COMMIT)
+		notify_queues = NIL;
+}
+
+static void
+notify_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	notify_queues = sg_subxact_ended(notify_queues, event, mySubid, parentSubid, pfree);
+}
+
 /* Work for queue was committed by this transaction: tell workers at commit. */
 static void
 note_new_work(const char *queue)
 {
-	Async_Notify(NOTIFY_CHANNEL, queue);
+	ListCell   *lc;
+	NotifyQueue *nq;
+
 	sg_queue_wake_at_commit(queue_hash(queue));
+	if (!notify_callbacks_registered)
+	{
+		RegisterXactCallback(notify_xact_callback, NULL);
+		RegisterSubXactCallback(notify_subxact_callback, NULL);
+		notify_callbacks_registered = true;
+	}
+
+	/*
+	 * Once is enough: every entry is of this subtransaction or of one that
+	 * encloses it (a committed one's passed to its parent), so goes only
+	 * if this one's would
+	 */
+	foreach(lc, notify_queues)
+		if (strcmp(((NotifyQueue *) lfirst(lc))->queue, queue) == 0)
+			return;
+	nq = MemoryContextAlloc(TopTransactionContext, offsetof(NotifyQueue, queue) + strlen(queue) + 1);
+	nq->subid = GetCurrentSubTransactionId();
+	strcpy(nq->queue, queue);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		notify_queues = lappend(notify_queues, nq);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * COMMIT PREPARED committed a transaction of this database (worker.c): what
+ * it queued is not known here, its NOTIFYs were dropped at its PREPARE
+ * (notify_xact_callback). So every queue with queued work, as this
+ * session's role sees them, is notified at this commit (long polls are
+ * woken for every queue by worker.c). A LISTENer may hear of a queue
+ * whose work it knew of already: workers take a notification as a hint.
+ * A failure here is a warning: the prepared transaction has committed.
+ */
+void
+sg_tasks_prepared_committed(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		uint64		i;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT DISTINCT queue FROM stategraph.tasks "
+						"WHERE status OPERATOR(pg_catalog.=) 'queued'", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the queues of queued tasks");
+		for (i = 0; i < SPI_processed; i++)
+			Async_Notify(NOTIFY_CHANNEL, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not notify stategraph_tasks of the work of the prepared transaction: %s",
+						edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 }
 
 /* Put this backend in (or take it out of) the long-pollers of queue. */

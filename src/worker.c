@@ -1388,9 +1388,10 @@ refuse_drop_database_in_use(const char *dbname, Oid dboid, int others, int prepa
  * all of it, for any run: workers woken, claims read the queue from its
  * start (a claim made while it was prepared moved claim_from past its
  * runs), executors read their stop requests again, sg_wait and sg_claim
- * callers look again. Without it, a run it queued waited for the next
- * sweep while later runs went ahead, and a stop it asked was seen only
- * at the run's end.
+ * callers look again, and every queue with queued work is notified
+ * (tasks.c). Without it, a run it queued waited for the next sweep while
+ * later runs went ahead, and a stop it asked was seen only at the run's
+ * end.
  */
 static void
 prepared_committed(void)
@@ -1401,6 +1402,7 @@ prepared_committed(void)
 	done_at_commit = done_all = true;
 	queues_all = true;
 	queued_from = QUEUE_START;
+	sg_tasks_prepared_committed();	/* and LISTENers of stategraph_tasks hear of its tasks */
 }
 
 static bool locks_shared_table_walker(Node *node, List **seen);
