@@ -642,7 +642,9 @@ lg_lock(const char *thread_id, const char *ns, LOCKMODE mode)
  * started the thread: its owner then is that transaction's role). The
  * busy thread of a role the caller may not own is refused at once (42501)
  * instead, as an idle one is: waiting told that it was being written
- * (thread_ids.c, sg_lg_refuse_another_roles).
+ * (thread_ids.c, sg_lg_refuse_another_roles). With stategraph.lock_wait
+ * off, a thread of the caller's that another transaction writes is busy
+ * (55P03) at once, as a stategraph thread is (isolation lg_lock_wait_off).
  */
 bool
 lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
@@ -650,6 +652,8 @@ lg_lock_waited(const char *thread_id, const char *ns, LOCKMODE mode)
 	if (lg_lock_mode(thread_id, ns, mode, true))
 		return false;
 	sg_lg_refuse_another_roles(thread_id);
+	if (!sg_lock_wait)
+		sg_refuse_busy_thread(thread_id, NULL);
 	lg_lock(thread_id, ns, mode);
 	return true;
 }
