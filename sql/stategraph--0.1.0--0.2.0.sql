@@ -1076,9 +1076,14 @@ SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_blobs', '');
 SELECT pg_catalog.pg_extension_config_dump('stategraph.lg_writes', '');
 
-/* Used by sg_threads for LangGraph.js threads. */
+/*
+ * Used by sg_threads for LangGraph.js threads. VOLATILE, as sg_lg_get_tuple
+ * and sg_lg_list below: each read takes a snapshot of its own, the command
+ * counter advanced first (lgread.c, LG_READ_ONE_SNAPSHOT), not the
+ * statement's as a STABLE function would (pg_regress lg_volatile).
+ */
 CREATE FUNCTION stategraph.lg_next(thread_id text, checkpoint json, blobs jsonb) RETURNS text[]
-    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'lg_next' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION stategraph.lg_next(text, json, jsonb) IS
 'the nodes a LangGraph.js root checkpoint row (thread_id, checkpoint, blobs) runs next: those whose trigger channel (__start__, branch:to:<node>) holds a value with a version newer than the node has seen, and the nodes of its Send tasks (__pregel_tasks, read from lg_blobs)';
 
@@ -1105,7 +1110,7 @@ COMMENT ON FUNCTION @extschema@.sg_lg_put_writes(text, text, uuid, text, jsonb, 
 
 CREATE FUNCTION @extschema@.sg_lg_get_tuple(thread_id text, checkpoint_ns text DEFAULT '',
                                             checkpoint_id uuid DEFAULT NULL) RETURNS json
-    AS 'MODULE_PATHNAME', 'sg_lg_get_tuple' LANGUAGE C STABLE;
+    AS 'MODULE_PATHNAME', 'sg_lg_get_tuple' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.sg_lg_get_tuple(text, text, uuid) IS
 'LangGraph checkpointer getTuple: the checkpoint (the newest of the namespace when checkpoint_id is NULL) with its channel values, metadata, parent and pending writes, as one JSON document';
 
@@ -1113,7 +1118,7 @@ CREATE FUNCTION @extschema@.sg_lg_list(thread_id text DEFAULT NULL, checkpoint_n
                                        filter jsonb DEFAULT NULL, before uuid DEFAULT NULL,
                                        "limit" integer DEFAULT NULL, checkpoint_id uuid DEFAULT NULL)
     RETURNS SETOF json
-    AS 'MODULE_PATHNAME', 'sg_lg_list' LANGUAGE C STABLE;
+    AS 'MODULE_PATHNAME', 'sg_lg_list' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.sg_lg_list(text, text, jsonb, uuid, integer, uuid) IS
 'LangGraph checkpointer list: checkpoints newest first, as sg_lg_get_tuple documents, optionally of one thread and namespace, whose metadata contains filter, older than before, at most limit';
 
