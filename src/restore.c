@@ -29,7 +29,11 @@
  * wakes a worker at commit, as sg_submit does (the one CREATE EXTENSION
  * woke had found nothing and slept, and the restored runs waited until
  * something else woke it), so the restored runs start within a second of
- * the end of the restore. sg_claim, too, hands out no external task and
+ * the end of the restore; and it counts as a commit that delayed a run,
+ * so that the workers look up the next delayed run again (that worker kept
+ * the "none" it had found, and a restored run delayed past the end of the
+ * restore waited for the next sweep instead of its due time; TAP 330).
+ * sg_claim, too, hands out no external task and
  * sweeps no lease while a restore holds (the tasks' rows come before the
  * threads'). A writer of rows that is not a superuser (an
  * ordinary role's own INSERT, which row-level security confines to its
@@ -83,6 +87,7 @@ sg_runs_loaded(PG_FUNCTION_ARGS)
 				 errhint("SELECT pg_advisory_unlock_all() in this session lets them go on.")));
 	}
 	sg_wake_workers_at_commit();	/* to watch for the end of the restore */
+	sg_run_delayed_at_commit();	/* its delayed runs: workers look up the next due time again */
 	return PointerGetDatum(NULL);
 }
 

@@ -39,7 +39,8 @@
  * sleeps until the next delayed run is due or the next retention sweep,
  * and polls once a second only while a due run waits for a thread another
  * session holds. When the next delayed run is due is looked up again only
- * after a transaction that delayed a run committed (a shared counter). A
+ * after a transaction that delayed a run committed (a shared counter; a
+ * restore's rows of stategraph.runs count, restore.c). A
  * worker that stayed idle for a while leaves unless it is the last one of
  * its database (which does the sweeps).
  *
