@@ -673,7 +673,7 @@ COMMENT ON FUNCTION @extschema@.sg_set_retention(text, interval, text, integer) 
 CREATE FUNCTION stategraph.wake_launcher() RETURNS void
     AS 'MODULE_PATHNAME', 'sg_wake_launcher' LANGUAGE C;
 COMMENT ON FUNCTION stategraph.wake_launcher() IS
-    'internal: ask the background launcher, at commit, for a worker in this database (CREATE EXTENSION calls it)';
+    'ask the background launcher, at commit, for a worker in this database that reads the whole queue and looks up the next delayed run again (CREATE EXTENSION calls it; a superuser after a data-only restore with --disable-triggers)';
 SELECT stategraph.wake_launcher();
 
 

@@ -984,12 +984,18 @@ sg_run_delayed_at_commit(void)
 	delayed_at_commit = true;
 }
 
-/* stategraph.wake_launcher(): CREATE EXTENSION asks for a worker of this database. */
+/*
+ * stategraph.wake_launcher(): CREATE EXTENSION asks for a worker of this
+ * database; a superuser, after rows of stategraph.runs written with no
+ * trigger (a data-only restore with --disable-triggers, README), has the
+ * workers read the whole queue and look up the next delayed run again.
+ */
 Datum
 sg_wake_launcher(PG_FUNCTION_ARGS)
 {
 	want_at_commit = true;
 	queued_from = QUEUE_START;			/* (a database of the same oid may have had the extension) */
+	delayed_at_commit = true;			/* (a worker that stays kept the next due time it knew: TAP 331) */
 	PG_RETURN_VOID();
 }
 
