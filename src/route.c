@@ -32,38 +32,58 @@ typedef struct Routing
 	bool	  **seen;			/* per join, per source: seen since last trigger */
 } Routing;
 
+/*
+ * A branch's path_map for one call of its router. An array path_map's names
+ * are read once into a sorted C array, when the router first names one: a
+ * router answering k names through P names costs k log P, not a scan (and
+ * a Jsonb built) per name and path_map entry.
+ */
+typedef struct PathMap
+{
+	Jsonb	   *jb;				/* the branch's path_map, or NULL */
+	char	  **names;			/* an array path_map's names, sorted (strcmp) */
+	int			nnames;			/* -1 until read */
+} PathMap;
+
+/* Whether dest is one of an array path_map's names (duplicates allowed). */
+static bool
+path_map_has(PathMap *pm, const char *dest)
+{
+	if (pm->nnames < 0)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&pm->jb->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		pm->names = palloc(sizeof(char *) * (JB_ROOT_COUNT(pm->jb) + 1));
+		pm->nnames = 0;
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_ELEM && v.type == jbvString)
+				pm->names[pm->nnames++] = pnstrdup(v.val.string.val, v.val.string.len);
+		qsort(pm->names, pm->nnames, sizeof(char *), pg_qsort_strcmp);
+	}
+	return sg_sorted_index(dest, pm->names, pm->nnames, sizeof(char *)) >= 0;
+}
+
 /* Route to one destination a router named, through its path_map. */
 static void
-route_to(Routing *r, const char *from, const char *dest, Jsonb *path_map)
+route_to(Routing *r, const char *from, const char *dest, PathMap *pm)
 {
 	const char *target = dest;
 	int			n;
 
-	if (path_map != NULL && sg_jsonb_is_object(path_map))
+	if (pm->jb != NULL && sg_jsonb_is_object(pm->jb))
 	{
-		target = sg_jsonb_get_cstring(path_map, dest);
+		target = sg_jsonb_get_cstring(pm->jb, dest);
 		if (target == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_SG_INVALID_ROUTE),
 					 errmsg("router of node \"%s\" returned \"%s\", which is not in its path_map", from, dest)));
 	}
-	else if (path_map != NULL)
-	{
-		bool		found = false;
-		int			i;
-
-		for (i = 0; i < sg_jsonb_array_length(path_map); i++)
-		{
-			char	   *p = sg_jsonb_as_cstring(sg_jsonb_array_get(path_map, i));
-
-			if (p && strcmp(p, dest) == 0)
-				found = true;
-		}
-		if (!found)
-			ereport(ERROR,
-					(errcode(ERRCODE_SG_INVALID_ROUTE),
-					 errmsg("router of node \"%s\" returned \"%s\", which is not in its path_map", from, dest)));
-	}
+	else if (pm->jb != NULL && !path_map_has(pm, dest))
+		ereport(ERROR,
+				(errcode(ERRCODE_SG_INVALID_ROUTE),
+				 errmsg("router of node \"%s\" returned \"%s\", which is not in its path_map", from, dest)));
 	if (strcmp(target, SG_END_NAME) == 0)
 		return;
 	n = sg_graph_node_index(r->g, target);
@@ -78,16 +98,16 @@ route_to(Routing *r, const char *from, const char *dest, Jsonb *path_map)
 
 /* One jsonb answer of a router: a name, a Send object, or an array of those. */
 static void
-route_jsonb(Routing *r, const char *from, Jsonb *answer, Jsonb *path_map, bool nested)
+route_jsonb(Routing *r, const char *from, Jsonb *answer, PathMap *pm, bool nested)
 {
 	char	   *name = sg_jsonb_as_cstring(answer);
 
 	/* true, false or a number picks a path_map entry by its text, as {True: "a"} does in Python */
-	if (name == NULL && path_map != NULL && sg_jsonb_is_object(path_map) &&
+	if (name == NULL && pm->jb != NULL && sg_jsonb_is_object(pm->jb) &&
 		(sg_jsonb_is_scalar(answer, jbvBool) || sg_jsonb_is_scalar(answer, jbvNumeric)))
 		name = JsonbToCString(NULL, &answer->root, VARSIZE(answer));
 	if (name != NULL)
-		route_to(r, from, name, path_map);
+		route_to(r, from, name, pm);
 	else if (sg_jsonb_is_object(answer) && sg_jsonb_get_cstring(answer, "node") != NULL)
 	{
 		char	   *target = sg_jsonb_get_cstring(answer, "node");
@@ -111,7 +131,7 @@ route_jsonb(Routing *r, const char *from, Jsonb *answer, Jsonb *path_map, bool n
 		int			i;
 
 		for (i = 0; i < sg_jsonb_array_length(answer); i++)
-			route_jsonb(r, from, sg_jsonb_array_get(answer, i), path_map, true);
+			route_jsonb(r, from, sg_jsonb_array_get(answer, i), pm, true);
 	}
 	else
 		ereport(ERROR,
@@ -130,6 +150,7 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 {
 	bool		isnull;
 	Datum		d;
+	PathMap		pm = {br->path_map, NULL, -1};
 
 	sg_routing_node = node->name;
 	sg_require_function(br->router, "the router of node", node->name, r->g->name);
@@ -141,9 +162,9 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 				 errmsg("router of node \"%s\" returned null", node->name),
 				 errhint("Return \"__end__\" to finish the run.")));
 	if (br->rettype == TEXTOID)
-		route_to(r, node->name, TextDatumGetCString(d), br->path_map);
+		route_to(r, node->name, TextDatumGetCString(d), &pm);
 	else if (br->rettype == BOOLOID)
-		route_to(r, node->name, DatumGetBool(d) ? "true" : "false", br->path_map);
+		route_to(r, node->name, DatumGetBool(d) ? "true" : "false", &pm);
 	else if (br->rettype == TEXTARRAYOID)
 	{
 		Datum	   *elems;
@@ -158,11 +179,11 @@ call_router(Routing *r, SGNode *node, SGBranch *br, Jsonb *local_state)
 				ereport(ERROR,
 						(errcode(ERRCODE_SG_INVALID_ROUTE),
 						 errmsg("router of node \"%s\" returned a list with a null", node->name)));
-			route_to(r, node->name, TextDatumGetCString(elems[i]), br->path_map);
+			route_to(r, node->name, TextDatumGetCString(elems[i]), &pm);
 		}
 	}
 	else
-		route_jsonb(r, node->name, DatumGetJsonbP(d), br->path_map, false);
+		route_jsonb(r, node->name, DatumGetJsonbP(d), &pm, false);
 	sg_routing_node = NULL;
 }
 
