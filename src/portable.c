@@ -527,14 +527,23 @@ check_reducers(Jsonb *data)
 	Oid			types[1] = {JSONBOID};
 	Datum		values[1];
 
+	/*
+	 * The channels' reducers are read once, into one object (want) each
+	 * value looks its channel up in: inlined, the channels were read again,
+	 * and the graph's spec decompressed for each of them, at every image and
+	 * write (time in checkpoints x channels, 16 s for 3 checkpoints of 5,000
+	 * channels).
+	 */
 	sg_spi_prepare(&plan,
 			"WITH t AS (SELECT $1" GET "'thread' AS t), "
-			"g AS (SELECT COALESCE(g.spec" GET "'channels', g.channels) AS ch FROM stategraph.graphs g, t "
+			"g AS MATERIALIZED (SELECT COALESCE(g.spec" GET "'channels', g.channels) AS ch FROM stategraph.graphs g, t "
 			"      WHERE g.graph" EQ "(t" GETT "'graph')), "
-			"want AS (SELECT k.key AS channel, CASE WHEN k.value" EQ "'\"append\"' THEN 'append' "
+			"want AS MATERIALIZED (SELECT pg_catalog.jsonb_object_agg(k.key, x.reducer) AS m "
+			"  FROM t, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("t" GET "'channels'") ") k, "
+			"    LATERAL (SELECT CASE WHEN k.value" EQ "'\"append\"' THEN 'append' "
 			"           WHEN k.value" EQ "'\"image\"' THEN (SELECT r FROM g, LATERAL (SELECT g.ch" GET "k.key" GETT "'reducer' AS r) x "
-			"                                             WHERE r" EQ "ANY (ARRAY['add', 'merge'])) END AS reducer "
-			"         FROM t, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("t" GET "'channels'") ") k), "
+			"                                             WHERE r" EQ "ANY (ARRAY['add', 'merge'])) END AS reducer) x "
+			"  WHERE x.reducer IS NOT NULL), "
 			"c AS (SELECT e FROM pg_catalog.jsonb_array_elements($1" GET "'checkpoints') x(e)), "
 			"u AS (SELECT e" GETT "'checkpoint_id' AS id, e" GET "'image' AS u FROM c "
 			"  UNION ALL SELECT e" GETT "'checkpoint_id', w" GET "1 FROM c, "
@@ -543,9 +552,10 @@ check_reducers(Jsonb *data)
 			"    pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("e" GET "'pending'") ") p "
 			"  UNION ALL SELECT f.key, w" GET "1 FROM pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("$1" GET "'fork_writes'") ") f, "
 			"    pg_catalog.jsonb_array_elements(" ARRAY_OR_EMPTY("f.value") ") w) "
-			"SELECT u.id, w.channel, w.reducer, " TYPEOF("v.value") ", (SELECT t" GETT "'graph' FROM t) "
-			"FROM u, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("u.u") ") v, want w "
-			"WHERE w.channel" EQ "v.key AND w.reducer IS NOT NULL "
+			"SELECT u.id, v.key, w.reducer, " TYPEOF("v.value") ", (SELECT t" GETT "'graph' FROM t) "
+			"FROM u, pg_catalog.jsonb_each(" OBJECT_OR_EMPTY("u.u") ") v, want m, "
+			"  LATERAL (SELECT m.m" GETT "v.key AS reducer) w "
+			"WHERE w.reducer IS NOT NULL "
 			"  AND " TYPEOF("v.value") " OPERATOR(pg_catalog.<>) "
 			"      CASE WHEN w.reducer" EQ "'append' THEN 'array' WHEN w.reducer" EQ "'add' THEN 'number' ELSE 'object' END "
 			/*
