@@ -107,7 +107,7 @@ SELECT step, "values" FROM sg_get_state_history('mem-native', 4, filter => '{}')
 -- past work_mem the rows spill to disk and are read back from there: the
 -- same rows (reading them into a context the next row reset crashed the
 -- server, SIGSEGV)
-CREATE TABLE whole AS
+CREATE VIEW digests AS
 SELECT 'native' AS what, count(*) AS n, md5(string_agg(h::text, ',' ORDER BY h.step)) AS digest
 FROM sg_get_state_history('mem-native') h
 UNION ALL
@@ -119,20 +119,10 @@ FROM sg_get_state_history('mem') h
 UNION ALL
 SELECT 'sg_lg_list', count(*), md5(string_agg(d::text, ',' ORDER BY (d->'metadata'->>'step')::int))
 FROM sg_lg_list('mem', '', NULL, NULL, NULL) d;
+CREATE TABLE whole AS SELECT * FROM digests;
 SET work_mem = '64kB';
 SELECT w.what, w.n, s.n = w.n AND s.digest = w.digest AS same
-FROM whole w JOIN (
-  SELECT 'native' AS what, count(*) AS n, md5(string_agg(h::text, ',' ORDER BY h.step)) AS digest
-  FROM sg_get_state_history('mem-native') h
-  UNION ALL
-  SELECT 'native, filter', count(*), md5(string_agg(h::text, ',' ORDER BY h.step))
-  FROM sg_get_state_history('mem-native', filter => '{}') h
-  UNION ALL
-  SELECT 'LangGraph.js', count(*), md5(string_agg(h::text, ',' ORDER BY h.step))
-  FROM sg_get_state_history('mem') h
-  UNION ALL
-  SELECT 'sg_lg_list', count(*), md5(string_agg(d::text, ',' ORDER BY (d->'metadata'->>'step')::int))
-  FROM sg_lg_list('mem', '', NULL, NULL, NULL) d) s USING (what)
+FROM whole w JOIN digests s USING (what)
 ORDER BY w.what;
 RESET work_mem;
 
