@@ -9,7 +9,9 @@
       spells it the way the catalog does, and the two are compared
   reference.py settings README.md DB
       every stategraph.* setting of pg_settings has a row in "### Settings"
-      whose default is its boot value, and every row names a real setting;
+      whose default is its boot value and whose range is its min_val and
+      max_val ("`A` to `B`", "`A` or more" for a maximum of INT_MAX, empty
+      for a boolean), and every row names a real setting;
       a setting only the postmaster reads says "restart", one only
       superusers change says "superuser"; the prose below the table says
       that a reload takes up each setting the postmaster reads at a reload
@@ -161,22 +163,33 @@ def settings(readme, db):
     documented = {}
     for line in section(readme, "Settings").splitlines():
         c = cells(line)
-        if len(c) >= 3 and c[0].startswith("`stategraph."):
-            documented[c[0].strip("`")] = (c[1].strip("`"), c[2])
+        if len(c) >= 4 and c[0].startswith("`stategraph."):
+            documented[c[0].strip("`")] = (c[1].strip("`"), c[2], c[3])
     real = {}
-    for line in psql(db, "SELECT name, boot_val, coalesce(unit, ''), context FROM pg_settings "
-                         "WHERE name LIKE 'stategraph.%'").splitlines():
-        name, boot, unit, context = line.split("|")
-        real[name] = (boot, unit, context)
+    for line in psql(db, "SELECT name, boot_val, coalesce(unit, ''), context, vartype, coalesce(min_val, ''), "
+                         "coalesce(max_val, '') FROM pg_settings WHERE name LIKE 'stategraph.%'").splitlines():
+        name, boot, unit, context, vartype, min_val, max_val = line.split("|")
+        real[name] = (boot, unit, context, vartype, min_val, max_val)
     if not real:
         return ["no stategraph.* settings in pg_settings (is the library loaded?)"]
-    for name, (boot, unit, context) in sorted(real.items()):
+    for name, (boot, unit, context, vartype, min_val, max_val) in sorted(real.items()):
         if name not in documented:
             problems.append("%s (default %s%s, %s) is not in ### Settings" % (name, boot, unit, context))
             continue
-        default, what = documented[name]
+        default, span, what = documented[name]
         if value(default, unit) != boot:
             problems.append("%s: README's default %s, boot value %s%s" % (name, default, boot, unit))
+        m = re.match(r"`([^`]+)` (?:to `([^`]+)`|or more)", span)
+        if vartype == "bool":
+            ok = span == ""
+        elif not m:
+            ok = False
+        else:
+            ok = (value(m.group(1), unit) == min_val
+                  and (value(m.group(2), unit) if m.group(2) else "2147483647") == max_val)
+        if not ok:
+            problems.append("%s: README's range \"%s\", pg_settings' %s to %s%s"
+                            % (name, span, min_val or "-", max_val or "-", unit))
         if context == "postmaster" and "restart" not in what:
             problems.append("%s: context postmaster, README does not say restart" % name)
         if context == "superuser" and "superuser" not in what:
@@ -188,7 +201,7 @@ def settings(readme, db):
     # own (context user) "per session", the others "on a reload"
     prose = " ".join(l for l in section(readme, "Settings").splitlines() if not l.startswith("|"))
     sentences = re.split(r"(?<=\.)\s+(?=[`A-Z])", prose)
-    for name, (boot, unit, context) in sorted(real.items()):
+    for name, (boot, unit, context, _, _, _) in sorted(real.items()):
         short = "`%s`" % name[len("stategraph."):]
         said = [t for t in sentences if short in t]
         if context == "user" and not any("per session" in t for t in said):
