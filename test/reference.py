@@ -6,7 +6,8 @@
       with their types is, argument names, types, defaults, result and kind
       (CALL: a procedure), exactly a function of the extension: the row is
       created as a function in a scratch schema, so that PostgreSQL's parser
-      spells it the way the catalog does, and the two are compared
+      spells it the way the catalog does, and the two are compared; the
+      **Types** paragraph gives each result type's columns in order
   reference.py settings README.md DB
       every stategraph.* setting of pg_settings has a row in "### Settings"
       whose default is its boot value and whose range is its min_val and
@@ -137,6 +138,26 @@ ROLLBACK;""")
             problems.append("README: %s\n    catalog: %s" % (doc, real))
     if len(out.splitlines()) != len(rows):
         problems.append("%d rows, %d functions compared" % (len(rows), len(out.splitlines())))
+    # the **Types** paragraph: each composite type's columns, in order
+    prose = " ".join(section(readme, "Functions").split())
+    m = re.search(r"\*\*Types\*\*:(.*?)(?:\.\s|$)", prose)
+    types = re.findall(r"`(sg_[a-z_]+)` \([^()`]*(?:`[^`]*`[^()`]*)*?`([^`]*,[^`]*)`\)", m.group(1)) if m else []
+    if not types:
+        problems.append("no **Types** paragraph with the types' columns found")
+    for typ, columns in types:
+        documented = ", ".join(c.strip().strip('"') for c in columns.split(","))
+        real = psql(db, "SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a "
+                        "WHERE a.attrelid = (SELECT t.typrelid FROM pg_catalog.pg_type t WHERE t.typname = '%s' "
+                        "AND t.typnamespace = (SELECT e.extnamespace FROM pg_catalog.pg_extension e "
+                        "WHERE e.extname = 'stategraph')) AND a.attnum > 0 AND NOT a.attisdropped" % typ).strip()
+        if documented != real:
+            problems.append("README: type %s (%s)\n    catalog: %s" % (typ, documented, real or "missing"))
+    for typ in psql(db, "SELECT t.typname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_depend d "
+                        "ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = t.oid AND d.deptype = 'e' "
+                        "JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'stategraph' "
+                        "WHERE t.typtype = 'c' ORDER BY 1").split():
+        if typ not in dict(types):
+            problems.append("type %s is not in the **Types** paragraph" % typ)
     for name, schema, names in abbreviated:
         real = psql(db, "SELECT string_agg(array_to_string(p.proargnames[1:p.pronargs], ','), ';') FROM pg_proc p "
                         "WHERE p.pronamespace = '%s'::regnamespace AND p.proname = '%s'" % (schema, name)).strip()
