@@ -118,6 +118,32 @@ for page in "$@"; do
 			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's source layout (## Project) names every file of src/"
 			echo "#   missing:${missing:- the section}"
 		fi
+		# ... and every test it cites ("TAP `NNN_name`", "isolation `spec`",
+		# "pg_regress `name`", "pgTAP `name`"; TAP "`115`-`122`": by number) exists, so
+		# that a renamed or removed test leaves no dead reference
+		if why=$($PY - README.md <<-'PY'
+			import glob, os, re, sys
+			text = open(sys.argv[1], encoding="utf-8").read()
+			have = {"TAP": [os.path.basename(f)[:-3] for f in glob.glob("test/t/*.pl")],
+			        "isolation": [os.path.basename(f)[:-5] for f in glob.glob("test/specs/*.spec")],
+			        "pg_regress": [os.path.basename(f)[:-4] for f in glob.glob("sql/*.sql")],
+			        "pgTAP": [os.path.basename(f)[:-4] for f in glob.glob("test/pgtap/*.sql")]}
+			dead, cited = [], 0
+			for m in re.finditer(r"\b(TAP|isolation|pg_regress|pgTAP)((?:,?\s+(?:and\s+|or\s+)?`[^`]+`)+)", text):
+			    for name in re.findall(r"`([^`]+)`", m.group(2)):
+			        cited += 1
+			        n = re.sub(r"\.(pl|spec|sql)$", "", name.split("/")[-1])
+			        if n not in have[m.group(1)] and not (n.isdigit() and any(t.startswith(n + "_") for t in have["TAP"])):
+			            dead.append("%s `%s`" % (m.group(1), name))
+			print(", ".join(dead) if dead else "%d cited" % cited)
+			sys.exit(1 if dead or not cited else 0)
+			PY
+		); then
+			pass=$((pass + 1)); echo "ok $((pass + fail)) - README's citations of tests name tests that exist ($why)"
+		else
+			fail=$((fail + 1)); echo "not ok $((pass + fail)) - README's citations of tests name tests that exist"
+			echo "#   no such test: $why"
+		fi
 		# ... with each function's real signature, each setting's real default and
 		# context, and every SQLSTATE the code raises (test/reference.py)
 		for kind in functions settings errors; do
