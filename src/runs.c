@@ -1415,6 +1415,7 @@ typedef struct WaitLook
 	char	   *thread_id;
 	Datum		row;			/* the run's row as of the last look */
 	bool		done;			/* no longer active, or no wait asked */
+	Oid			ext;			/* the extension, as sg_wait began */
 } WaitLook;
 
 /*
@@ -1430,6 +1431,8 @@ wait_look(void *arg)
 	bool		ours_thread;
 	char	   *thread_id = NULL;
 
+	/* (a DROP EXTENSION in progress is waited for; one done is 55000) */
+	sg_extension_after_wait(w->ext, psprintf("run %s", sg_uuid_to_cstring(w->id)));
 	w->row = fetch_run(w->id, w->tupdesc, &active, &ours, &ours_thread, w->thread_checked ? NULL : &thread_id);
 	SPI_freetuptable(SPI_tuptable);
 	if (!active || w->limit_ms == 0)
@@ -1497,7 +1500,9 @@ wait_look(void *arg)
  * EXTENSION (or VACUUM FULL of runs) wait for the waiter, which waited on
  * its latch for the run's worker, which waited for the DROP's lock: a
  * deadlock no detector saw (a review found it). A lock the calling
- * transaction took before sg_wait is its own, and stays.
+ * transaction took before sg_wait is its own, and stays. A look that comes
+ * after the DROP says so (55000), not what its query met (42P01, with the
+ * query's text: stategraph.c, sg_extension_after_wait; TAP 332).
  */
 static Datum
 wait_looks(pg_uuid_t *id, TupleDesc tupdesc, long limit_ms, TimestampTz start, MemoryContext caller,
@@ -1510,6 +1515,7 @@ wait_looks(pg_uuid_t *id, TupleDesc tupdesc, long limit_ms, TimestampTz start, M
 	w.limit_ms = limit_ms;
 	w.caller = caller;
 	w.hold = OWN_NONE;
+	w.ext = sg_extension_oid();
 	for (;;)
 	{
 		long		left = 1000;

@@ -43,6 +43,10 @@
 #include "common/sha2.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "storage/lmgr.h"
+#include "utils/inval.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -226,6 +230,46 @@ Oid
 sg_table_oid(const char *name)
 {
 	return get_relname_relid(name, get_namespace_oid("stategraph", false));
+}
+
+/*
+ * Waits and DROP EXTENSION. A session that sleeps in sg_wait or in
+ * sg_claim's long poll holds no lock of the extension's tables meanwhile
+ * (runs.c, wait_looks), so DROP EXTENSION stategraph may commit during the
+ * wait; the wait's next look then failed on a table that no longer exists
+ * (42P01), with the library's own query in the error (a review found it;
+ * TAP 332). Before each look, sg_extension_after_wait takes the
+ * extension's object lock in share mode, as a DROP takes it in access
+ * exclusive mode before anything else: a DROP in progress is waited for,
+ * the catalog is read anew, and an extension gone (or created again: what
+ * was waited for is gone with the old one) is a clear error, 55000. The
+ * lock lasts as the caller's (sub)transaction: sg_wait's and the long
+ * poll's looks, rolled back, hold it only while they look (a worker's
+ * transactions take it the same way: worker.c). sg_extension_oid gives the
+ * extension to check, read before the wait. A wait for a thread's lock
+ * (checkpoint.c, lgsaver.c) needs none of this: its transaction has read
+ * the extension's tables before and holds them, so a DROP waits for it.
+ */
+Oid
+sg_extension_oid(void)
+{
+	return get_extension_oid("stategraph", true);
+}
+
+void
+sg_extension_after_wait(Oid ext, const char *what)
+{
+	if (OidIsValid(ext))
+		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	else
+		AcceptInvalidationMessages();
+	if (OidIsValid(ext) && get_extension_oid("stategraph", true) == ext)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("extension \"stategraph\" was dropped while waiting for %s", what),
+			 errdetail("The extension's tables are gone, and with them what was waited for."),
+			 errhint("Create the extension again before using stategraph; the rows it held are not restored.")));
 }
 
 /*

@@ -764,6 +764,8 @@ extern Datum sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2
 extern Datum sg_call_jsonb_outside_task(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnull);
 extern int	sg_sorted_index(const char *name, const void *items, int n, size_t size);
 extern Oid	sg_table_oid(const char *name);	/* stategraph.<name>, a table or index */
+extern Oid	sg_extension_oid(void);
+extern void sg_extension_after_wait(Oid ext, const char *what);	/* 55000 if dropped (stategraph.c) */
 extern uint64 sg_key(uint64 kind, const void *a, size_t alen, const void *b, size_t blen);
 extern List *sg_subxact_ended(List *entries, SubXactEvent event, SubTransactionId mySubid,
 							   SubTransactionId parentSubid, void (*drop) (void *entry));

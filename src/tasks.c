@@ -1977,6 +1977,7 @@ typedef struct ClaimLook
 	int64		now_ms;
 	bool		claimed;		/* tasks were handed out */
 	bool		cancelled;		/* stale tasks were cancelled */
+	Oid			ext;			/* the extension, as a long poll began */
 } ClaimLook;
 
 /*
@@ -1996,6 +1997,14 @@ claim_look(void *arg)
 	ClaimLook  *l = (ClaimLook *) arg;
 	bool		held;
 	uint64		cancels = stale_cancels;
+
+	/*
+	 * A long poll's look after a DROP EXTENSION says so (55000), not what
+	 * its query met (42P01, with the query's text: stategraph.c,
+	 * sg_extension_after_wait; TAP 332).
+	 */
+	if (l->poll)
+		sg_extension_after_wait(l->ext, psprintf("tasks of queue \"%s\"", l->queue));
 
 	/*
 	 * Each look in an SPI connection of its own: its results (SPI tuple
@@ -2031,6 +2040,7 @@ sg_claim(PG_FUNCTION_ARGS)
 	TimestampTz deadline;
 	MemoryContext loop_cxt;
 	MemoryContext caller = CurrentMemoryContext;
+	Oid			ext = InvalidOid;
 	const char *look = "its first look";	/* what led to this look: DEBUG2 below */
 	bool		poll;
 
@@ -2040,6 +2050,8 @@ sg_claim(PG_FUNCTION_ARGS)
 	wait = PG_GETARG_INTERVAL_P(4);
 	check_claim_args(n, lease, wait);
 	poll = sg_interval_ms(wait) != 0;
+	if (poll)
+		ext = sg_extension_oid();
 	InitMaterializedSRF(fcinfo, 0);
 	/* a transaction snapshot never sees new work: there a claim does not wait */
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -2061,6 +2073,7 @@ sg_claim(PG_FUNCTION_ARGS)
 			l.n = n;
 			l.lease = lease;
 			l.poll = poll;
+			l.ext = ext;
 			l.now_ms = GetCurrentTimestamp() / 1000;
 
 			MemoryContextSwitchTo(loop_cxt);
