@@ -2025,11 +2025,10 @@ build_channels(SGGraph *g, Jsonb *channels)
 
 /*
  * The nodes of a compiled graph: [0] is __start__, then the spec's nodes
- * (sorted by name), each with room for the edges, joins and branches that
- * may leave it.
+ * (sorted by name). node_lists gives them room for what leaves them.
  */
 static void
-build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
+build_nodes(SGGraph *g, Jsonb *nodes)
 {
 	int			i;
 
@@ -2065,11 +2064,75 @@ build_nodes(SGGraph *g, Jsonb *nodes, int nedges, int nbranches)
 		fmgr_info_cxt(node->fn, &node->flinfo, g->cxt);
 		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
 	}
+}
+
+/*
+ * Room for the edges, joins and conditional edges that leave each node,
+ * counted first: each node's lists are slices of one array per kind, its
+ * counts left 0 for build_edges and build_branches to fill them. (Each
+ * node had room for all the graph's edges, twice, and all its conditional
+ * edges: memory of nodes x edges, 101 MB for a chain of 3,000 nodes.)
+ */
+static void
+node_lists(SGGraph *g, Jsonb *edges, Jsonb *branches)
+{
+	int			nedges = 0,
+				njoins = 0,
+				nbranches = 0;
+	int		   *edge_room,
+			   *join_room;
+	SGBranch   *branch_room;
+	int			i,
+				j;
+	/* (the copies of the spec's parts read here are not kept) */
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "stategraph graph lists",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext keep = MemoryContextSwitchTo(scratch);
+
+	for (i = 0; i < sg_jsonb_array_length(edges); i++)
+	{
+		Jsonb	   *sources = sg_jsonb_get(sg_jsonb_array_get(edges, i), "sources");
+		int			n = sg_jsonb_array_length(sources);
+
+		CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < n; j++)
+		{
+			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j)))];
+
+			if (n == 1)
+			{
+				src->nedges++;
+				nedges++;
+			}
+			else
+			{
+				src->njoins++;
+				njoins++;
+			}
+		}
+	}
+	for (i = 0; i < sg_jsonb_array_length(branches); i++)
+	{
+		g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(sg_jsonb_array_get(branches, i), "source"))].nbranches++;
+		nbranches++;
+	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(scratch);
+	/* (+ 1: a graph of no edges has arrays all the same) */
+	edge_room = palloc0(sizeof(int) * (nedges + 1));
+	join_room = palloc0(sizeof(int) * (njoins + 1));
+	branch_room = palloc0(sizeof(SGBranch) * (nbranches + 1));
 	for (i = 0; i < g->nnodes; i++)
 	{
-		g->nodes[i].edges = palloc0(sizeof(int) * (nedges + 1));
-		g->nodes[i].joins = palloc0(sizeof(int) * (nedges + 1));
-		g->nodes[i].branches = palloc0(sizeof(SGBranch) * (nbranches + 1));
+		SGNode	   *node = &g->nodes[i];
+
+		node->edges = edge_room;
+		node->joins = join_room;
+		node->branches = branch_room;
+		edge_room += node->nedges;
+		join_room += node->njoins;
+		branch_room += node->nbranches;
+		node->nedges = node->njoins = node->nbranches = 0;
 	}
 }
 
@@ -2360,7 +2423,8 @@ build_graph(const char *name, const char *owner, int32 version, Jsonb *spec)
 	PG_TRY();
 	{
 		build_channels(g, sg_jsonb_get(spec, "channels"));
-		build_nodes(g, sg_jsonb_get(spec, "nodes"), sg_jsonb_array_length(edges), sg_jsonb_array_length(branches));
+		build_nodes(g, sg_jsonb_get(spec, "nodes"));
+		node_lists(g, edges, branches);
 		build_edges(g, edges);
 		build_branches(g, branches);
 		build_interrupts(g, spec);

@@ -1,0 +1,52 @@
+--
+-- The memory a loaded graph keeps in the backend's cache (its "stategraph
+-- graph" context, for the backend's life). Each node had room for all the
+-- graph's edges, twice (out-edges and joins), and all its conditional
+-- edges: memory of nodes x edges, 101 MB for a chain of 3,000 nodes. Each
+-- node has room for its own now (34 MB here, most of it the lookups of the
+-- nodes' functions).
+--
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA graph_load_memory;
+SET search_path = graph_load_memory;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+\set VERBOSITY terse
+
+CREATE FUNCTION noop(state jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+CREATE FUNCTION to_b(state jsonb) RETURNS text LANGUAGE sql AS $$ SELECT 'b' $$;
+
+-- a chain of 3,000 nodes
+SELECT sg_create_graph('chain', '{"x": "replace"}');
+SELECT count(sg_add_node('chain', 'n' || lpad(i::text, 6, '0'), 'noop(jsonb)')) FROM generate_series(1, 3000) i;
+SELECT sg_add_edge('chain', '__start__', 'n000001');
+SELECT count(sg_add_edge('chain', 'n' || lpad(i::text, 6, '0'), 'n' || lpad((i + 1)::text, 6, '0')))
+FROM generate_series(1, 2999) i;
+SELECT sg_add_edge('chain', 'n003000', '__end__');
+SELECT sg_compile('chain');
+SELECT length(sg_draw('chain')) > 0 AS loaded;
+SELECT total_bytes < 60 * 1024 * 1024 AS under_60_mb
+FROM pg_backend_memory_contexts WHERE name = 'stategraph graph' AND ident = 'chain';
+
+-- each node's edges, joins and conditional edges are its own and in order
+SELECT sg_create_graph('mix', '{"x": "replace"}');
+SELECT sg_add_node('mix', n, 'noop(jsonb)') FROM unnest(ARRAY['a', 'b', 'c', 'd', 'e']) n;
+SELECT sg_add_edge('mix', '__start__', 'a');
+SELECT sg_add_edge('mix', '__start__', 'c');
+SELECT sg_add_edge('mix', 'a', 'b');
+SELECT sg_add_edge('mix', 'a', 'e');
+SELECT sg_add_edge('mix', ARRAY['a', 'c'], 'd');
+SELECT sg_add_edge('mix', ARRAY['b', 'c'], 'e');
+SELECT sg_add_conditional_edges('mix', 'c', 'to_b(jsonb)', '["b"]');
+SELECT sg_add_edge('mix', 'd', '__end__');
+SELECT sg_add_edge('mix', 'e', '__end__');
+SELECT sg_add_edge('mix', 'b', '__end__');
+SELECT sg_compile('mix');
+SELECT sg_draw('mix');
+SELECT (sg_invoke('mix', '{}', 't-mix'))->'x' AS x;
+SELECT step, next, barriers FROM stategraph.checkpoints WHERE thread_id = 't-mix' ORDER BY step;
+
+SET client_min_messages = warning;
+DROP SCHEMA graph_load_memory CASCADE;
