@@ -1989,7 +1989,7 @@ build_retry(SGRetry *r, Jsonb *spec)
 		r->sqlstates = palloc(sizeof(int) * (r->nsqlstates + 1));
 		for (i = 0; i < r->nsqlstates; i++)
 		{
-			char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(v, i));
+			char	   *s = sg_jsonb_array_get_cstring(v, i);
 
 			r->sqlstates[i] = MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
 		}
@@ -2014,6 +2014,51 @@ cmp_channel(const void *a, const void *b)
 /* Set while sg_graph_channels builds channels whose reducer functions it leaves unresolved. */
 static bool channels_only = false;
 
+/*
+ * A function of a graph being built, from the members fn_key and owner_key
+ * of its entry def in the spec (graph_function, check_signature; the
+ * signature's *nargs if asked), its owner in *owner; for_name is the name
+ * of its node or channel. Looked up in a context of its own: to_regprocedure
+ * runs the parser, and what it took (about 7 kB a function) stayed in the
+ * graph's context for the backend's life (20 MB for a chain of 3,000 nodes).
+ */
+static Oid
+load_function(SGGraph *g, Jsonb *def, const char *fn_key, const char *owner_key, SGSignature sig,
+			  const char *for_name, Oid *owner, int *nargs)
+{
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "stategraph function lookup",
+												  ALLOCSET_SMALL_SIZES);
+	MemoryContext keep = MemoryContextSwitchTo(scratch);
+	const char *what;
+	const char *sig_what;
+	Oid			fn;
+	int			n;
+
+	switch (sig)
+	{
+		case SIG_NODE:
+			what = sig_what = psprintf("node \"%s\"", for_name);
+			break;
+		case SIG_ROUTER:
+			what = psprintf("the router of node \"%s\"", for_name);
+			sig_what = psprintf("router of node \"%s\"", for_name);
+			break;
+		default:
+			what = sig_what = psprintf("the reducer of channel \"%s\"", for_name);
+			break;
+	}
+	fn = graph_function(sg_jsonb_get_cstring(def, fn_key), sg_jsonb_get_cstring(def, owner_key),
+						g->owner, g->name, sig, what, false);
+	*owner = proc_owner(fn);
+	/* dropped and created again with another return type, it would be read as jsonb all the same */
+	n = check_signature(fn, sig, sig_what);
+	if (nargs != NULL)
+		*nargs = n;
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(scratch);
+	return fn;
+}
+
 /* One channel of a compiled graph, from its normalized definition in the spec. */
 static void
 build_channel(SGGraph *g, SGChannel *c, Jsonb *def)
@@ -2035,12 +2080,7 @@ build_channel(SGGraph *g, SGChannel *c, Jsonb *def)
 		c->kind = SG_STORE_IMAGE;
 		if (channels_only)
 			return;				/* sg_graph_channels: its function is not needed (nor maybe there) */
-		c->reducer_fn = graph_function(sg_jsonb_get_cstring(def, "fn"), sg_jsonb_get_cstring(def, "fn_owner"),
-									   g->owner, g->name, SIG_REDUCER,
-									   psprintf("the reducer of channel \"%s\"", c->name), false);
-		/* dropped and created again with another return type, it would be read as jsonb all the same */
-		check_signature(c->reducer_fn, SIG_REDUCER, psprintf("the reducer of channel \"%s\"", c->name));
-		c->reducer_owner = proc_owner(c->reducer_fn);
+		c->reducer_fn = load_function(g, def, "fn", "fn_owner", SIG_REDUCER, c->name, &c->reducer_owner, NULL);
 		fmgr_info_cxt(c->reducer_fn, &c->reducer_flinfo, g->cxt);
 	}
 }
@@ -2110,10 +2150,7 @@ build_nodes(SGGraph *g, Jsonb *nodes)
 			}
 			continue;
 		}
-		node->fn = graph_function(sg_jsonb_get_cstring(n, "fn"), sg_jsonb_get_cstring(n, "fn_owner"),
-								  g->owner, g->name, SIG_NODE, psprintf("node \"%s\"", node->name), false);
-		node->fn_owner = proc_owner(node->fn);
-		node->nargs = check_signature(node->fn, SIG_NODE, psprintf("node \"%s\"", node->name));
+		node->fn = load_function(g, n, "fn", "fn_owner", SIG_NODE, node->name, &node->fn_owner, &node->nargs);
 		fmgr_info_cxt(node->fn, &node->flinfo, g->cxt);
 		build_retry(&node->retry, sg_jsonb_get(n, "retry"));
 	}
@@ -2150,7 +2187,7 @@ node_lists(SGGraph *g, Jsonb *edges, Jsonb *branches)
 		CHECK_FOR_INTERRUPTS();
 		for (j = 0; j < n; j++)
 		{
-			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j)))];
+			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_array_get_cstring(sources, j))];
 
 			if (n == 1)
 			{
@@ -2204,7 +2241,7 @@ build_join(SGGraph *g, Jsonb *sources, const char *target, int t)
 	jn->sources = palloc(sizeof(int) * jn->nsources);
 	for (j = 0; j < jn->nsources; j++)
 	{
-		char	   *s = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
+		char	   *s = sg_jsonb_array_get_cstring(sources, j);
 		SGNode	   *src;
 
 		jn->sources[j] = sg_graph_node_index(g, s);
@@ -2319,7 +2356,7 @@ build_edges(SGGraph *g, Jsonb *edges)
 
 		if (sg_jsonb_array_length(sources) == 1)
 		{
-			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(sources, 0)))];
+			SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_array_get_cstring(sources, 0))];
 
 			src->edges[src->nedges++] = t;
 		}
@@ -2341,11 +2378,7 @@ build_branches(SGGraph *g, Jsonb *branches)
 		SGNode	   *src = &g->nodes[sg_graph_node_index(g, sg_jsonb_get_cstring(b, "source"))];
 		SGBranch   *br = &src->branches[src->nbranches++];
 
-		br->router = graph_function(sg_jsonb_get_cstring(b, "router"), sg_jsonb_get_cstring(b, "router_owner"),
-									g->owner, g->name, SIG_ROUTER,
-									psprintf("the router of node \"%s\"", src->name), false);
-		check_signature(br->router, SIG_ROUTER, psprintf("router of node \"%s\"", src->name));
-		br->router_owner = proc_owner(br->router);
+		br->router = load_function(g, b, "router", "router_owner", SIG_ROUTER, src->name, &br->router_owner, NULL);
 		br->rettype = get_func_rettype(br->router);
 		fmgr_info_cxt(br->router, &br->flinfo, g->cxt);
 		br->path_map = sg_jsonb_get(b, "path_map");
@@ -2365,7 +2398,7 @@ build_interrupts(SGGraph *g, Jsonb *spec)
 
 		for (i = 0; i < sg_jsonb_array_length(list); i++)
 		{
-			int			n = sg_graph_node_index(g, sg_jsonb_as_cstring(sg_jsonb_array_get(list, i)));
+			int			n = sg_graph_node_index(g, sg_jsonb_array_get_cstring(list, i));
 
 			if (n > 0)
 			{
@@ -2389,7 +2422,7 @@ spec_strings(Jsonb *j, bool optional)
 	if (!sg_jsonb_is_array(j))
 		return false;
 	for (i = 0; i < sg_jsonb_array_length(j); i++)
-		if (sg_jsonb_as_cstring(sg_jsonb_array_get(j, i)) == NULL)
+		if (sg_jsonb_array_get_cstring(j, i) == NULL)
 			return false;
 	return true;
 }
@@ -2417,7 +2450,7 @@ spec_retry(Jsonb *r)
 	if (!sg_jsonb_is_object(r) || !spec_strings(states, true))
 		return false;
 	for (i = 0; i < sg_jsonb_array_length(states); i++)
-		if (strlen(sg_jsonb_as_cstring(sg_jsonb_array_get(states, i))) != 5)
+		if (strlen(sg_jsonb_array_get_cstring(states, i)) != 5)
 			return false;
 	return (sg_jsonb_get(r, "max_attempts") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "max_attempts"), jbvNumeric)) &&
 		(sg_jsonb_get(r, "backoff_ms") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "backoff_ms"), jbvNumeric));
@@ -2498,7 +2531,7 @@ spec_problem(Jsonb *spec)
 		nsources = sg_jsonb_array_length(sources);
 		sourcev = palloc(sizeof(char *) * nsources);
 		for (j = 0; j < nsources; j++)
-			sourcev[j] = sg_jsonb_as_cstring(sg_jsonb_array_get(sources, j));
+			sourcev[j] = sg_jsonb_array_get_cstring(sources, j);
 		/* sg_add_edge refuses a join naming a source twice, and so does this */
 		repeat = first_repeat(sourcev, nsources);
 		for (j = 0; j < nsources; j++)

@@ -255,11 +255,41 @@ sg_jsonb_as_cstring(Jsonb *j)
 	return pnstrdup(v.val.string.val, v.val.string.len);
 }
 
+/*
+ * A string JsonbValue (or NULL) as a C string, or NULL. Read so, not through
+ * a scalar jsonb, a string takes its own length: a scalar jsonb takes 1 kB
+ * or more (convertToJsonb's buffer), which a loaded graph kept for each
+ * name it read (about 2.7 kB an edge and 1.5 kB a node).
+ */
+static char *
+value_cstring(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
 /* obj[key] as a C string, when it is a string; else NULL. */
 char *
 sg_jsonb_get_cstring(Jsonb *obj, const char *key)
 {
-	return sg_jsonb_as_cstring(sg_jsonb_get(obj, key));
+	JsonbValue	k;
+
+	if (!sg_jsonb_is_object(obj))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return value_cstring(findJsonbValueFromContainer(&obj->root, JB_FOBJECT, &k));
+}
+
+/* Element i of an array as a C string, when it is a string; else NULL. */
+char *
+sg_jsonb_array_get_cstring(Jsonb *arr, int i)
+{
+	if (!sg_jsonb_is_array(arr))
+		return NULL;
+	return value_cstring(getIthJsonbValueFromContainer(&arr->root, i));
 }
 
 /* A jsonb value from its text. */

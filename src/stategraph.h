@@ -591,6 +591,7 @@ extern bool sg_jsonb_next_pair(JsonbIterator **it, char **key, JsonbValue *value
 extern Jsonb *sg_jsonb_get(Jsonb *obj, const char *key);
 extern char *sg_jsonb_get_cstring(Jsonb *obj, const char *key);
 extern char *sg_jsonb_as_cstring(Jsonb *j);
+extern char *sg_jsonb_array_get_cstring(Jsonb *arr, int i);
 extern void sg_jsonb_append_text(StringInfo out, Jsonb *j, bool elements);
 extern bool sg_jsonb_is_object(Jsonb *j);
 extern bool sg_jsonb_is_array(Jsonb *j);
