@@ -52,6 +52,20 @@ const paramsSize = (values) =>
 const statementError = (e) =>
 	typeof e?.code === "string" && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(e.code) && !/^(08|57P)/.test(e.code);
 
+// A serialization failure of SERIALIZABLE's predicate locks (the pool's or database's
+// default_transaction_isolation): each saver call is one statement, its own transaction,
+// and a step's tasks' writes and the put after them read and write one thread's rows at
+// once, which SERIALIZABLE may roll back one of (40001, "could not serialize access due to
+// read/write dependencies among transactions"; PostgresSaver's inserts are not refused
+// so). Nothing of the call was stored: it runs again (at most SERIALIZATION_TRIES times,
+// after a short random pause). Only these, told by the server's source file (predicate.c):
+// the extension's own 40001 (a stale writer: "advanced by another writer") is the caller's.
+const SERIALIZATION_TRIES = 10;
+const serializationFailure = (e) => e?.code === "40001" && e.file === "predicate.c";
+// (setTimeout as it was when this module loaded: see nextTurn)
+const timer = globalThis.setTimeout;
+const pause = (ms) => new Promise((resolve) => timer(resolve, ms));
+
 // sg_lg_get_tuple and sg_lg_list return json: read it as text, parsed here once
 const rawJson = { getTypeParser: () => (text) => text };
 
@@ -281,8 +295,24 @@ export class StategraphSaver extends BaseCheckpointSaver {
 		this.prepare = options.prepare ?? true;
 	}
 
-	// One call of the saver: text as a prepared statement (unless options.prepare is false)
+	// One call of the saver: text as a prepared statement (unless options.prepare is false),
+	// again after a serialization failure of SERIALIZABLE's (see serializationFailure)
 	async _query(text, values, types) {
+		let failure;
+		for (let tries = 1; ; tries++) {
+			try {
+				return await this._queryOnce(text, values, types);
+			} catch (e) {
+				// (a pg Client given in a transaction of the caller's: the failure ended it)
+				if (failure && e?.code === "25P02") throw failure;
+				if (!serializationFailure(e) || tries >= SERIALIZATION_TRIES) throw e;
+				failure = e;
+				await pause(Math.random() * 5 * tries);
+			}
+		}
+	}
+
+	async _queryOnce(text, values, types) {
 		if (this.prepare) {
 			try {
 				return await this.pool.query({ name: statementName(text), text, types }, values);

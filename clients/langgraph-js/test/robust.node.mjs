@@ -327,3 +327,35 @@ test("deleteThread, copyThread, prune and deleteForRuns refuse null and undefine
 		await saver.deleteThread(id);
 	}
 });
+
+test("a pool whose transactions are SERIALIZABLE (default_transaction_isolation): a step's parallel tasks do not fail the run with 40001", async () => {
+	// Each saver call is one statement, so its own transaction: in SERIALIZABLE a
+	// step's tasks, whose writes the saver sends at once (and the put after them),
+	// read and write the same thread's rows concurrently, and the server rolled one
+	// of them back ("could not serialize access due to read/write dependencies
+	// among transactions"): a run of one process failed where PostgresSaver's did not.
+	const serializable = new pg.Pool({ max: 6, options: "-c default_transaction_isolation=serializable" });
+	try {
+		const saver = new StategraphSaver(serializable);
+		await saver.setup();
+		const State = Annotation.Root({ log: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+		const tasks = ["t1", "t2", "t3", "t4", "t5"];
+		let g = new StateGraph(State).addNode("start", () => ({ log: ["start"] })).addNode("join", () => ({ log: ["join"] }));
+		for (const t of tasks)
+			g = g.addNode(t, async () => {
+				await new Promise((r) => setTimeout(r, Math.random() * 5));
+				return { log: [`${t} ${"x".repeat(80)}`] };
+			}).addEdge("start", t).addEdge(t, "join");
+		const app = g.addEdge(START, "start").addEdge("join", END).compile({ checkpointer: saver });
+		const threads = Array.from({ length: 8 }, (_, i) => `${run}-serializable-${i}`);
+		for (let round = 0; round < 3; round++) {
+			const outcomes = await Promise.allSettled(threads.map((thread_id) => app.invoke({ log: [] }, { configurable: { thread_id } })));
+			const failed = outcomes.filter((o) => o.status === "rejected").map((o) => `${o.reason.code}: ${o.reason.message}`);
+			assert.deepStrictEqual(failed, []);
+			for (const o of outcomes) assert.equal(o.value.log.length, 7 * (round + 1));
+		}
+		for (const thread_id of threads) await saver.deleteThread(thread_id);
+	} finally {
+		await serializable.end();
+	}
+});
