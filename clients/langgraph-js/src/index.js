@@ -52,16 +52,21 @@ const paramsSize = (values) =>
 const statementError = (e) =>
 	typeof e?.code === "string" && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(e.code) && !/^(08|57P)/.test(e.code);
 
-// A serialization failure of SERIALIZABLE's predicate locks (the pool's or database's
-// default_transaction_isolation): each saver call is one statement, its own transaction,
-// and a step's tasks' writes and the put after them read and write one thread's rows at
-// once, which SERIALIZABLE may roll back one of (40001, "could not serialize access due to
-// read/write dependencies among transactions"; PostgresSaver's inserts are not refused
-// so). Nothing of the call was stored: it runs again (at most SERIALIZATION_TRIES times,
-// after a short random pause). Only these, told by the server's source file (predicate.c):
-// the extension's own 40001 (a stale writer: "advanced by another writer") is the caller's.
+// A serialization failure of the call's snapshot (with default_transaction_isolation
+// serializable or repeatable read on the pool or database): each saver call is one
+// statement, its own transaction, and its snapshot is taken before it waits for the
+// thread's lock. SERIALIZABLE's predicate locks roll back one of a step's tasks' writes
+// and the put after them, which read and write one thread's rows at once (40001, "could
+// not serialize access due to read/write dependencies among transactions"; PostgresSaver's
+// inserts are not refused so); a delete, prune, copy or put that waited for another
+// writer's commit is refused as its snapshot missed it ("could not serialize access to
+// thread ... due to concurrent update"), where READ COMMITTED goes on. Nothing of the call
+// was stored: it runs again, with a new snapshot that sees what it waited for (at most
+// SERIALIZATION_TRIES times, after a short random pause), and every check of the thread's
+// head is made again. Not the extension's refusal of a stale writer (lgsaver.c: "advanced by
+// another writer", "sorts before its parent"), which is the caller's to hear.
 const SERIALIZATION_TRIES = 10;
-const serializationFailure = (e) => e?.code === "40001" && e.file === "predicate.c";
+const serializationFailure = (e) => e?.code === "40001" && typeof e.file === "string" && e.file !== "lgsaver.c";
 // (setTimeout as it was when this module loaded: see nextTurn)
 const timer = globalThis.setTimeout;
 const pause = (ms) => new Promise((resolve) => timer(resolve, ms));
@@ -296,7 +301,7 @@ export class StategraphSaver extends BaseCheckpointSaver {
 	}
 
 	// One call of the saver: text as a prepared statement (unless options.prepare is false),
-	// again after a serialization failure of SERIALIZABLE's (see serializationFailure)
+	// again after a serialization failure of its snapshot's (see serializationFailure)
 	async _query(text, values, types) {
 		let failure;
 		for (let tries = 1; ; tries++) {

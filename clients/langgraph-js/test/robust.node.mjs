@@ -359,3 +359,48 @@ test("a pool whose transactions are SERIALIZABLE (default_transaction_isolation)
 		await serializable.end();
 	}
 });
+
+test("a pool whose transactions are REPEATABLE READ: a delete that waited for another writer's put deletes, a stale put that waited is refused as a stale writer", async () => {
+	// A call's snapshot is taken before it waits for the thread's lock: once the writer
+	// it waited for committed, the extension refused it as its snapshot missed that commit
+	// ("could not serialize access to thread ... due to concurrent update"), where READ
+	// COMMITTED goes on. The call was its own transaction: it runs again, with a snapshot
+	// that sees the commit.
+	const rr = new pg.Pool({ max: 2, application_name: "robust-rr", options: "-c default_transaction_isolation=repeatable\\ read" });
+	const other = new pg.Client();
+	await other.connect();
+	// until the saver's call waits for the lock the uncommitted put of other holds
+	const waiting = async () => {
+		for (;;) {
+			const { rows } = await pool.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'robust-rr' AND wait_event_type = 'Lock'");
+			if (rows.length > 0) return;
+			await new Promise((r) => setTimeout(r, 20));
+		}
+	};
+	try {
+		const saver = new StategraphSaver(rr);
+		await saver.setup();
+		const thread_id = `${run}-rr`;
+		const config = { configurable: { thread_id, checkpoint_ns: "" } };
+		const cp = (v) => ({ ...emptyCheckpoint(), channel_values: { v }, channel_versions: { v } });
+		const c0 = await saver.put(config, cp(1), { source: "input", step: -1, parents: {} }, { v: 1 });
+		await other.query("BEGIN");
+		await new StategraphSaver(other).put(c0, cp(2), { source: "loop", step: 0, parents: {} }, { v: 2 });
+		const stale = saver.put(c0, cp(3), { source: "loop", step: 0, parents: {} }, { v: 3 });
+		await waiting();
+		await other.query("COMMIT");
+		await assert.rejects(stale, (e) => e.code === "40001" && /was advanced by another writer/.test(e.message));
+		const head = await saver.getTuple(config);
+		assert.deepStrictEqual(head.checkpoint.channel_values, { v: 2 });
+		await other.query("BEGIN");
+		await new StategraphSaver(other).put(head.config, cp(4), { source: "loop", step: 1, parents: {} }, { v: 4 });
+		const deleted = saver.deleteThread(thread_id);
+		await waiting();
+		await other.query("COMMIT");
+		await deleted;
+		assert.equal(await saver.getTuple(config), undefined);
+	} finally {
+		await other.end();
+		await rr.end();
+	}
+});
