@@ -135,7 +135,7 @@ if command -v npm >/dev/null && [ -f "$JSDIR/package-lock.json" ]; then
 	if [ ! -f "$js_stamp" ] || [ "$(sha256sum <"$JSDIR/package-lock.json")" != "$(cat "$js_stamp")" ]; then
 		(cd "$JSDIR" && npm ci --no-audit --no-fund) >"$LOG/npm.log" 2>&1 && sha256sum <"$JSDIR/package-lock.json" >"$js_stamp"
 	fi
-	with_cluster sh -c "cd $JSDIR && psql -qc 'CREATE EXTENSION stategraph' && ./node_modules/.bin/vitest run --reporter=tap-flat; node --test test/e2e.node.mjs test/concurrency.node.mjs test/appends.node.mjs test/robust.node.mjs test/types.node.mjs test/readme.node.mjs test/revjs.node.mjs test/agents.node.mjs test/serialize.node.mjs test/sqlside.node.mjs test/keyorder.node.mjs test/delta.node.mjs test/lgdiff.node.mjs" >"$LOG/js.log" 2>&1
+	with_cluster sh -c "cd $JSDIR && psql -qc 'CREATE EXTENSION stategraph' && ./node_modules/.bin/vitest run --reporter=tap-flat; node --test test/*.node.mjs" >"$LOG/js.log" 2>&1
 	p=$(grep -cE '^ok [0-9]+ - test/' "$LOG/js.log")		# vitest (tap-flat)
 	f=$(grep -cE '^not ok [0-9]+ - test/' "$LOG/js.log")
 	np=$(grep -E '^# pass [0-9]+' "$LOG/js.log" | awk '{s+=$3} END {print s+0}')	# node:test
