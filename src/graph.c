@@ -2170,7 +2170,8 @@ node_lists(SGGraph *g, Jsonb *edges, Jsonb *branches)
 				njoins = 0,
 				nbranches = 0;
 	int		   *edge_room,
-			   *join_room;
+			   *join_room,
+			   *join_pos_room;
 	SGBranch   *branch_room;
 	int			i,
 				j;
@@ -2211,6 +2212,7 @@ node_lists(SGGraph *g, Jsonb *edges, Jsonb *branches)
 	/* (+ 1: a graph of no edges has arrays all the same) */
 	edge_room = palloc0(sizeof(int) * (nedges + 1));
 	join_room = palloc0(sizeof(int) * (njoins + 1));
+	join_pos_room = palloc0(sizeof(int) * (njoins + 1));
 	branch_room = palloc0(sizeof(SGBranch) * (nbranches + 1));
 	for (i = 0; i < g->nnodes; i++)
 	{
@@ -2218,9 +2220,11 @@ node_lists(SGGraph *g, Jsonb *edges, Jsonb *branches)
 
 		node->edges = edge_room;
 		node->joins = join_room;
+		node->join_pos = join_pos_room;
 		node->branches = branch_room;
 		edge_room += node->nedges;
 		join_room += node->njoins;
+		join_pos_room += node->njoins;
 		branch_room += node->nbranches;
 		node->nedges = node->njoins = node->nbranches = 0;
 	}
@@ -2246,7 +2250,8 @@ build_join(SGGraph *g, Jsonb *sources, const char *target, int t)
 
 		jn->sources[j] = sg_graph_node_index(g, s);
 		src = &g->nodes[jn->sources[j]];
-		src->joins[src->njoins++] = g->njoins;
+		src->joins[src->njoins] = g->njoins;
+		src->join_pos[src->njoins++] = j;
 		appendStringInfo(&key, "%s%s", j ? "+" : "", s);
 	}
 	appendStringInfo(&key, ":%s", target);

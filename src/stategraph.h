@@ -148,6 +148,7 @@ typedef struct SGNode
 	int		   *edges;			/* target node indexes; SG_END ends */
 	int			njoins;
 	int		   *joins;			/* joins this node is a source of */
+	int		   *join_pos;		/* its position among each one's sources */
 	int			nbranches;
 	SGBranch   *branches;
 	bool		interrupt_before;
