@@ -24,7 +24,11 @@
 
 #include "stategraph.h"
 
+#include "access/heaptoast.h"
 #include "access/htup_details.h"
+#include "access/itup.h"
+#include "access/nbtree.h"
+#include "access/toast_internals.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -988,18 +992,73 @@ first_repeat(char **names, int n)
 	return first;
 }
 
-/* Add an edge (sources as a text array) to a graph's draft. */
+/*
+ * The most an entry of a btree index may take (BTMaxItemSize of a page of
+ * BLCKSZ bytes): 2704 bytes.
+ */
+#define SG_EDGE_KEY_MAX \
+	MAXALIGN_DOWN((BLCKSZ - \
+				   MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) + 3 * sizeof(ItemPointerData)) - \
+				   MAXALIGN(sizeof(BTPageOpaqueData))) / 3)
+
+/*
+ * The size of an edge's entry in stategraph.edges' primary key (graph,
+ * sources, target), computed as index_form_tuple forms it: each value of
+ * more than TOAST_INDEX_TARGET bytes compressed (by the default method)
+ * when that makes it smaller.
+ */
+static Size
+edge_key_size(Datum *values)
+{
+	TupleDesc	desc = CreateTemplateTupleDesc(3);
+	Datum		key[3];
+	bool		isnull[3] = {false, false, false};
+	int			i;
+
+	TupleDescInitEntry(desc, 1, "graph", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, 2, "sources", TEXTARRAYOID, -1, 1);
+	TupleDescInitEntry(desc, 3, "target", TEXTOID, -1, 0);
+	for (i = 0; i < 3; i++)
+	{
+		key[i] = values[i];
+		if (!VARATT_IS_EXTENDED(DatumGetPointer(values[i])) &&
+			VARSIZE(DatumGetPointer(values[i])) > TOAST_INDEX_TARGET)
+		{
+			Datum		c = toast_compress_datum(values[i], InvalidCompressionMethod);
+
+			if (DatumGetPointer(c) != NULL)
+				key[i] = c;
+		}
+	}
+	return MAXALIGN(IndexInfoFindDataOffset(0) + heap_compute_data_size(desc, key, isnull));
+}
+
+/*
+ * Add an edge (sources as a text array, nsources of them) to a graph's
+ * draft. A join whose names do not fit in an entry of the draft's index
+ * is refused here, not by the index's own error.
+ */
 static void
-insert_edge(const char *graph, Datum sources, const char *target)
+insert_edge(const char *graph, Datum sources, int nsources, const char *target)
 {
 	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTOID};
 	Datum		values[3];
+	Size		size;
 
 	sg_spi_connect();
 	sg_graph_require_owner(graph);
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = sources;
 	values[2] = CStringGetTextDatum(target);
+	size = edge_key_size(values);
+	if (size > SG_EDGE_KEY_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("join edge of %d sources to \"%s\" is too large for the draft of graph \"%s\"",
+						nsources, target, graph),
+				 errdetail("An edge's graph, sources and target take at most %zu bytes in the draft's index (compressed); these take %zu.",
+						   (Size) SG_EDGE_KEY_MAX, size),
+				 errhint("Give the sources shorter names, or join them in stages: joins into nodes that are joined in turn.")));
 	/* adding the same edge twice changes nothing, as in LangGraph */
 	sg_spi_run("INSERT INTO stategraph.edges (graph, sources, target) VALUES ($1, $2, $3) "
 			   "ON CONFLICT DO NOTHING", 3, types, values, NULL);
@@ -1017,7 +1076,7 @@ sg_add_edge(PG_FUNCTION_ARGS)
 	check_edge_ends(source, target);
 	sources = CStringGetTextDatum(source);
 	sources = PointerGetDatum(construct_array(&sources, 1, TEXTOID, -1, false, TYPALIGN_INT));
-	insert_edge(sg_arg_text(fcinfo, 0, "graph"), sources, target);
+	insert_edge(sg_arg_text(fcinfo, 0, "graph"), sources, 1, target);
 	PG_RETURN_VOID();
 }
 
@@ -1072,7 +1131,7 @@ sg_add_join_edge(PG_FUNCTION_ARGS)
 	}
 	check_edge_ends(NULL, target);
 	/* stored as a plain array: '[0:1]={b,c}' is the join {b,c}, not another one */
-	insert_edge(graph, PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT)), target);
+	insert_edge(graph, PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT)), n, target);
 	PG_RETURN_VOID();
 }
 
