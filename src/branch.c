@@ -304,6 +304,7 @@ sg_fork(PG_FUNCTION_ARGS)
 
 	sg_require_arg(fcinfo, 1, "checkpoint_id");
 	id = *PG_GETARG_UUID_P(1);
+	sg_prevent_write("sg_fork");
 	sg_refuse_running_thread(new_thread_id, "sg_fork");
 	sg_spi_connect();
 	lock_threads_in_order(thread_id, new_thread_id);
@@ -692,6 +693,7 @@ sg_update_state(PG_FUNCTION_ARGS)
 				 errmsg("values must be a JSON object of channel values, not a JSON %s",
 						sg_jsonb_type_name(values))));
 
+	sg_prevent_write("sg_update_state");
 	sg_refuse_running_thread(thread_id, "sg_update_state");
 	/* its reducers and routers run below (an error lets go too: session_threads.c) */
 	hold = AllocSetContextCreate(CurrentMemoryContext, "stategraph update", ALLOCSET_SMALL_SIZES);

@@ -644,6 +644,7 @@ sg_create_graph(PG_FUNCTION_ARGS)
 		normalize_channel(&b, name, sg_jsonb_from_value(&v));
 	sg_jb_end_object(&b);
 
+	sg_prevent_write("sg_create_graph");
 	sg_spi_connect();
 	values[0] = CStringGetTextDatum(graph);
 	values[1] = JsonbPGetDatum(sg_jb_finish(&b));
@@ -817,6 +818,7 @@ sg_add_node(PG_FUNCTION_ARGS)
 	if (a.extra)
 		check_retry(a.extra, a.node);
 
+	sg_prevent_write("sg_add_node");
 	sg_spi_connect();
 	sg_graph_require_owner(a.graph);
 	channels = graph_channels(a.graph);
@@ -903,6 +905,7 @@ sg_add_external_node(PG_FUNCTION_ARGS)
 	if (retry)
 		check_retry(retry, node);
 
+	sg_prevent_write("sg_add_external_node");
 	sg_spi_connect();
 	sg_graph_require_owner(graph);
 	channels = graph_channels(graph);
@@ -1076,6 +1079,7 @@ sg_add_edge(PG_FUNCTION_ARGS)
 	check_edge_ends(source, target);
 	sources = CStringGetTextDatum(source);
 	sources = PointerGetDatum(construct_array(&sources, 1, TEXTOID, -1, false, TYPALIGN_INT));
+	sg_prevent_write("sg_add_edge");
 	insert_edge(sg_arg_text(fcinfo, 0, "graph"), sources, 1, target);
 	PG_RETURN_VOID();
 }
@@ -1131,6 +1135,7 @@ sg_add_join_edge(PG_FUNCTION_ARGS)
 	}
 	check_edge_ends(NULL, target);
 	/* stored as a plain array: '[0:1]={b,c}' is the join {b,c}, not another one */
+	sg_prevent_write("sg_add_edge");
 	insert_edge(graph, PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT)), n, target);
 	PG_RETURN_VOID();
 }
@@ -1219,6 +1224,7 @@ sg_add_conditional_edges(PG_FUNCTION_ARGS)
 				 errmsg("the router of node \"%s\" returns boolean, so it needs a path_map object", a.node),
 				 errhint("For example '{\"true\": \"a\", \"false\": \"b\"}'.")));
 
+	sg_prevent_write("sg_add_conditional_edges");
 	sg_spi_connect();
 	sg_graph_require_owner(a.graph);
 	forget_dropped_routers(a.values, a.graph);
@@ -1815,6 +1821,7 @@ sg_compile(PG_FUNCTION_ARGS)
 	char	   *problem;
 	int			i;
 
+	sg_prevent_write("sg_compile");
 	sg_spi_connect();
 	sg_graph_require_owner(graph);
 	channels = graph_channels(graph);
@@ -1874,6 +1881,7 @@ sg_drop_graph(PG_FUNCTION_ARGS)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(graph)};
 
+	sg_prevent_write("sg_drop_graph");
 	sg_spi_connect();
 	sg_graph_require_owner(graph);
 	sg_spi_run("DELETE FROM stategraph.graphs WHERE graph OPERATOR(pg_catalog.=) $1",

@@ -149,6 +149,7 @@ sg_lg_delete_thread(PG_FUNCTION_ARGS)
 	bool		taken;
 	bool		may_wait = sg_role_hold_may_wait();
 
+	sg_prevent_write("sg_lg_delete_thread");
 	sg_spi_connect();
 	lg_hold_owner(thread_id, may_wait);
 	(void) lg_lock_thread(thread_id, false, &taken);
@@ -202,6 +203,7 @@ sg_lg_copy_thread(PG_FUNCTION_ARGS)
 
 	bool		may_wait = sg_role_hold_may_wait();
 
+	sg_prevent_write("sg_lg_copy_thread");
 	sg_spi_connect();
 	lg_hold_owner(dst, may_wait);	/* a new thread: the caller's name */
 	(void) lg_lock_waited(dst, "", LG_LOCK_REMOVE);	/* and waits for late writes in flight, dropped below */
@@ -456,6 +458,7 @@ sg_lg_prune(PG_FUNCTION_ARGS)
 				 errmsg("unknown prune strategy \"%s\"", strategy),
 				 errhint("Use \"keep_latest\" or \"delete\".")));
 	threads = PG_GETARG_DATUM(0);
+	sg_prevent_write("sg_lg_prune");
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_hold_owners(threads, may_wait);
@@ -524,6 +527,7 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 
 	lg_required_array(fcinfo, 0, "run_ids");
 	runs = PG_GETARG_DATUM(0);
+	sg_prevent_write("sg_lg_delete_for_runs");
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_exec_array("SELECT pg_catalog.array_agg(DISTINCT thread_id) FROM stategraph.lg_checkpoints "

@@ -2470,6 +2470,7 @@ sg_lg_put(PG_FUNCTION_ARGS)
 	lg_check_bytes_channels(fcinfo, v.values, thread_id, idstr);
 	appends = lg_parse_appends(PG_ARGISNULL(10) ? NULL : PG_GETARG_JSONB_P(10), v.newv, v.values, idstr);
 
+	sg_prevent_write("sg_lg_put");
 	sg_spi_connect();
 	again = lg_put_begin(thread_id, ns, &id, parent, metadata, PG_GETARG_BOOL(9), PG_GETARG_BOOL(11));
 	if (!lg_check_appends(appends, thread_id, ns, &id))
@@ -2808,6 +2809,7 @@ sg_lg_put_writes(PG_FUNCTION_ARGS)
 	}
 	lg_check_write_bytes(&bytes, items, vtext, vspan, task_id);
 
+	sg_prevent_write("sg_lg_put_writes");
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	lg_hold_owner(thread_id, may_wait);

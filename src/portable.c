@@ -839,6 +839,7 @@ sg_import_thread(PG_FUNCTION_ARGS)
 
 	sg_require_arg(fcinfo, 0, "data");
 	data = PG_GETARG_JSONB_P(0);
+	sg_prevent_write("sg_import_thread");
 	sg_spi_connect();
 	if (sg_lg_is_export(data))
 	{
@@ -921,6 +922,7 @@ sg_adopt_runs(PG_FUNCTION_ARGS)
 	sg_require_arg(fcinfo, 0, "data");
 	values[0] = PointerGetDatum(PG_GETARG_JSONB_P(0));
 	values[1] = BoolGetDatum(superuser());
+	sg_prevent_write("stategraph.adopt_runs");
 	sg_spi_connect();
 	sg_spi_prepare(&plan,
 				   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "

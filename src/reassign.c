@@ -287,6 +287,7 @@ reassign_hold(PG_FUNCTION_ARGS)
 
 	sg_require_arg(fcinfo, 0, "old_role");
 	sg_require_arg(fcinfo, 1, "new_role");
+	sg_prevent_write("sg_reassign_owned");
 	if (!superuser() && !has_bypassrls_privilege(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -990,6 +990,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 {
 	char	   *thread_id = sg_arg_text(fcinfo, 0, "thread_id");
 
+	sg_prevent_write("sg_delete_thread");
 	sg_spi_connect();
 	if (sg_thread_fetch(thread_id, false) == NULL && sg_lg_thread_visible(thread_id))
 		sg_lg_delete_thread_rows(thread_id);
@@ -1559,6 +1560,7 @@ sg_prune(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		thread_id = sg_arg_text(fcinfo, 2, "thread_id");
 
+	sg_prevent_write("sg_prune");
 	if (thread_id != NULL)
 	{
 		sg_spi_connect();

@@ -61,6 +61,9 @@ sg_invoke(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 	MemoryContext cxt;
 
+	if (opts.thread_id != NULL)
+		sg_prevent_write("sg_invoke with a thread_id");	/* without one: nothing is stored */
+
 	/*
 	 * The run lives in cxt, deleted if the run fails: the context sg_invoke
 	 * is called in is not always reset by the error. A reducer or router
@@ -211,6 +214,8 @@ sg_stream(PG_FUNCTION_ARGS)
 		st->cxt = funcctx->multi_call_memory_ctx;
 		funcctx->user_fctx = st;
 		opts = sg_run_options(fcinfo, true);
+		if (opts.thread_id != NULL)
+			sg_prevent_write("sg_stream with a thread_id");
 		opts.emit = stream_emit;
 		opts.emit_arg = st;
 		if (opts.thread_id != NULL)
@@ -302,6 +307,7 @@ sg_run(PG_FUNCTION_ARGS)
 				 errhint("CALL sg_run outside BEGIN ... COMMIT, or use sg_invoke() to run in one transaction.")));
 	opts.durable = true;
 
+	sg_prevent_write("sg_run");
 	sg_spi_connect_nonatomic();
 	PG_TRY();
 	{

@@ -1040,6 +1040,7 @@ sg_submit(PG_FUNCTION_ARGS)
 	bool		may_wait;
 
 	check_submit_args(fcinfo, &multitask, &after);
+	sg_prevent_write("sg_submit");
 	may_wait = sg_role_hold_may_wait();
 	sg_spi_connect();
 	/* the run's owner, held against a reassign of it until commit (reassign.c) */
@@ -1749,6 +1750,7 @@ sg_cancel(PG_FUNCTION_ARGS)
 				 errmsg("action must be 'interrupt' or 'rollback', not '%s'", action)));
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = CStringGetTextDatum(action);
+	sg_prevent_write("sg_cancel");
 	sg_spi_connect();
 	/*
 	 * A rollback takes the thread's submit lock first, as a submit with
@@ -4338,6 +4340,7 @@ sg_set_retention(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("keep_last applies to strategy 'keep_latest' only")));
+	sg_prevent_write("sg_set_retention");
 	values[0] = graph ? CStringGetTextDatum(graph) : (Datum) 0;
 	values[1] = ttl ? IntervalPGetDatum(ttl) : (Datum) 0;
 	values[2] = CStringGetTextDatum(strategy);
@@ -4678,6 +4681,7 @@ sg_work(PG_FUNCTION_ARGS)
 				 errmsg("sg_work cannot execute runs while a cursor is open in this session"),
 				 errdetail("The nodes of the runs of other roles it executes could read from it."),
 				 errhint("Close the session's cursors (CLOSE ALL) first.")));
+	sg_prevent_write("sg_work");
 	loop_cxt = AllocSetContextCreate(PortalContext, "stategraph sg_work loop", ALLOCSET_DEFAULT_SIZES);
 	GetUserIdAndSecContext(&work_user, &work_sec);
 	caller_advisory_locks = NIL;	/* (an earlier call's list went with its portal) */

@@ -42,6 +42,7 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -174,6 +175,34 @@ sg_call_jsonb(FmgrInfo *flinfo, int nargs, Jsonb *arg1, Jsonb *arg2, bool *isnul
 	result = FunctionCallInvoke(fcinfo);
 	*isnull = fcinfo->isnull;
 	return result;
+}
+
+/*
+ * Refuse a call that changes stategraph's rows where nothing can be written:
+ * on a hot standby, or in a read-only transaction (default_transaction_read_only,
+ * SET TRANSACTION READ ONLY), as PostgreSQL's own PreventCommandDuringRecovery
+ * and PreventCommandIfReadOnly refuse a command. Each write entry point calls
+ * it before any statement of its own, once the checks of its arguments alone
+ * are done (a bad argument is its own error there too, as a malformed
+ * statement is before the refusal: the router relies on it, TAP 288): the
+ * 25006 of the first statement named that statement ("cannot execute SELECT
+ * FOR UPDATE in a read-only transaction") with stategraph's SQL in its
+ * context, and not the function that was called (TAP
+ * 346_standby_write_errors, pg_regress read_only_writes). A read
+ * (sg_get_state, sg_runs, sg_wait, ..., sg_invoke and sg_stream without a
+ * thread) does not call it and works there.
+ */
+void
+sg_prevent_write(const char *fname)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute %s during recovery", fname)));
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute %s in a read-only transaction", fname)));
 }
 
 /* Fail unless argument argno (called argname) is given. */

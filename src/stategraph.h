@@ -748,6 +748,7 @@ extern char *sg_arg_text(FunctionCallInfo fcinfo, int argno, const char *argname
 extern char *sg_arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern bool sg_arg_choice(FunctionCallInfo fcinfo, int argno, const char *argname,
 						  const char *first, const char *second);
+extern void sg_prevent_write(const char *fname);
 extern void sg_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void sg_require_arg_hint(FunctionCallInfo fcinfo, int argno, const char *argname, const char *hint);
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);

@@ -1797,6 +1797,7 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("limit must be positive, not %d", limit)));
+	sg_prevent_write("stategraph.sweep_leases");
 	sg_spi_connect();
 	done = sweep_leases(limit, NULL);
 	sg_spi_finish();
@@ -2049,6 +2050,7 @@ sg_claim(PG_FUNCTION_ARGS)
 	n = PG_GETARG_INT32(2);
 	wait = PG_GETARG_INTERVAL_P(4);
 	check_claim_args(n, lease, wait);
+	sg_prevent_write("sg_claim");
 	poll = sg_interval_ms(wait) != 0;
 	if (poll)
 		ext = sg_extension_oid();
@@ -2148,6 +2150,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 				 errhint("Pass NULL to extend by the lease the task was claimed with.")));
 	if (extend != NULL)
 		sg_check_interval_range(extend, false, "extend");
+	sg_prevent_write("sg_heartbeat");
 	sg_spi_connect();
 	row = require_row(task_id, token, true);
 	/*
@@ -2794,6 +2797,7 @@ sg_complete(PG_FUNCTION_ARGS)
 	SGGraph    *g;
 	StepState	state = STEP_TASKS_OUT;
 
+	sg_prevent_write("sg_complete");
 	fenced_call_args(fcinfo, &task_id, &token);
 	row = complete_claimed(task_id, token, update, &state);
 	if (row == NULL)
@@ -2896,6 +2900,7 @@ sg_fail(PG_FUNCTION_ARGS)
 	sg_require_arg(fcinfo, 3, "retry");
 	error = PG_GETARG_JSONB_P(2);
 	retry = PG_GETARG_BOOL(3);
+	sg_prevent_write("sg_fail");
 	row = begin_fenced_call(fcinfo, "failure", true);
 	sg_refuse_running_thread(row->thread_id, "sg_fail");	/* (see record_on_thread) */
 	if (has_status(row, "failed") || row->handed_back)
@@ -2950,10 +2955,13 @@ sg_interrupt_task(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan;
 	Jsonb	   *value = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	TaskRow    *row = begin_fenced_call(fcinfo, "interrupt", true);
-	/* a lost failure's worker was told to go on (sg_heartbeat): its question is taken, as its result would be */
-	bool		lost = has_status(row, "failed") && row->lost;
+	TaskRow    *row;
+	bool		lost;
 
+	sg_prevent_write("sg_interrupt_task");
+	row = begin_fenced_call(fcinfo, "interrupt", true);
+	/* a lost failure's worker was told to go on (sg_heartbeat): its question is taken, as its result would be */
+	lost = has_status(row, "failed") && row->lost;
 	sg_refuse_running_thread(row->thread_id, "sg_interrupt_task");	/* (see record_on_thread) */
 
 	/*
