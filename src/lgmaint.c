@@ -789,7 +789,7 @@ sg_lg_prune_threads(const char *thread_id, Interval *older_than, int keep_last)
 		(void) sg_spi_prepare(&plans[all],
 							  psprintf("WITH RECURSIVE k AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, metadata, "
 									   "  ($2::pg_catalog.interval IS NULL OR created_at OPERATOR(pg_catalog.<) "
-									   "   (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) AS old, "
+									   "   " SG_UTC_SHIFT("pg_catalog.clock_timestamp()", "-", "$2") ") AS old, "
 									   "  pg_catalog.row_number() OVER (PARTITION BY thread_id, checkpoint_ns ORDER BY checkpoint_id DESC) AS rn "
 									   "  FROM stategraph.lg_checkpoints WHERE %s), "
 									   LG_DELTA_ANCESTORS("SELECT * FROM k WHERE NOT (k.rn OPERATOR(pg_catalog.>) $3 AND k.old)") ", "
@@ -832,8 +832,8 @@ sg_lg_delete_thread_rows(const char *thread_id)
 #define LG_SWEEP_EXPIRED(lsub) \
 	"SELECT l.thread_id, p.strategy, COALESCE(p.keep_last, 1) FROM (" lsub ") l, " \
 	"(SELECT * FROM stategraph.retention r WHERE r.graph IS NULL) p " \
-	"WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) " \
-	SG_SWEEP_TTL("p.ttl") ") " \
+	"WHERE p.ttl IS NOT NULL AND l.updated OPERATOR(pg_catalog.<) " \
+	SG_UTC_SHIFT("pg_catalog.clock_timestamp()", "-", SG_SWEEP_TTL("p.ttl")) " " \
 	"AND (p.strategy OPERATOR(pg_catalog.=) 'delete' OR EXISTS (SELECT 1 FROM stategraph.lg_checkpoints c " \
 	"  WHERE c.thread_id OPERATOR(pg_catalog.=) l.thread_id GROUP BY c.checkpoint_ns " \
 	"  HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) COALESCE(p.keep_last, 1))) " \

@@ -1015,7 +1015,7 @@ sg_delete_thread(PG_FUNCTION_ARGS)
 	"WHERE c.thread_id OPERATOR(pg_catalog.=) $1 " \
 	"AND c.checkpoint_id OPERATOR(pg_catalog.<>) t.head " \
 	"AND ($2 IS NULL OR c.created_at OPERATOR(pg_catalog.<) " \
-	"     (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $2)) " \
+	"     " SG_UTC_SHIFT("pg_catalog.clock_timestamp()", "-", "$2") ") " \
 	"AND ($3 IS NULL OR c.checkpoint_id OPERATOR(pg_catalog.<) (" \
 	"     SELECT k.checkpoint_id FROM stategraph.checkpoints k " \
 	"     WHERE k.thread_id OPERATOR(pg_catalog.=) $1 " \

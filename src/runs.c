@@ -515,7 +515,7 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 		inserted = run_sql(&plan,
 						   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
 						   "recursion_limit, multitask, not_before, idempotency_key, graph_gen) "
-						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now() OPERATOR(pg_catalog.+) $9, $10, $11) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, " SG_UTC_SHIFT("pg_catalog.now()", "+", "$9") ", $10, $11) "
 						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
 						   "RETURNING not_before",
 						   11, types, values, nulls) == 1;
@@ -3961,8 +3961,8 @@ sg_sweep_pass_window(SGSweepPass *pass, SPIPlanPtr *plans, const char *ids, int 
 	"CROSS JOIN LATERAL (SELECT r.* FROM stategraph.retention r WHERE (r.graph OPERATOR(pg_catalog.=) t.graph " \
 	"  AND EXISTS (SELECT 1 FROM stategraph.graphs g WHERE g.graph OPERATOR(pg_catalog.=) r.graph " \
 	"  AND " OWNER_ACTS("g", "t") ")) OR r.graph IS NULL ORDER BY r.graph NULLS LAST LIMIT 1) p " \
-	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) " \
-	SG_SWEEP_TTL("p.ttl") ") " \
+	"WHERE p.ttl IS NOT NULL AND t.updated_at OPERATOR(pg_catalog.<) " \
+	SG_UTC_SHIFT("pg_catalog.clock_timestamp()", "-", SG_SWEEP_TTL("p.ttl")) " " \
 	"AND t.status OPERATOR(pg_catalog.<>) 'interrupted' " \
 	/* (a pending that is no object, written by its owner, must not stop the sweep: no entries) */ \
 	"AND NOT (t.status OPERATOR(pg_catalog.=) 'error' AND EXISTS (SELECT 1 FROM stategraph.checkpoints c, " \

@@ -754,6 +754,20 @@ extern void sg_require_arg_hint(FunctionCallInfo fcinfo, int argno, const char *
 extern void sg_check_length(const char *s, const char *subject, const char *limit_of);
 extern void sg_check_max_length(const char *s, const char *subject, const char *limit_of);
 /*
+ * The timestamptz ts plus (op "+") or minus (op "-") the interval iv,
+ * counted in UTC: a day is 24 hours and a month ends at the same UTC time
+ * of day, whatever the session's TimeZone. timestamptz + interval counts
+ * days and months in the session's TimeZone, so that an after, ttl,
+ * older_than or lease of '120 days' was an hour shorter across a
+ * spring-forward in a session with SET TimeZone = 'America/New_York' than
+ * in one with UTC, and a sweep (a worker: the server's TimeZone) and a
+ * session (sg_prune, CALL sg_work: the session's) cut a ttl at different
+ * times (pg_regress time_zone).
+ */
+#define SG_UTC_SHIFT(ts, op, iv) \
+	"pg_catalog.timezone('UTC'::pg_catalog.text, pg_catalog.timezone('UTC'::pg_catalog.text, " ts ") " \
+	"OPERATOR(pg_catalog." op ") (" iv "))"
+/*
  * A retention row's ttl as a sweep subtracts it from the time: NULL (does
  * not expire) where that could be out of range (runs.c, lgmaint.c).
  */

@@ -401,7 +401,8 @@ sg_interval_negative(Interval *iv)
 /*
  * Is now() plus (minus, when subtract) iv a timestamp? Far below the
  * limits (the usual case) without more ado; otherwise PostgreSQL's own
- * arithmetic (calendar months) tries it in a subtransaction.
+ * arithmetic (calendar months) tries it in a subtransaction, in UTC as the
+ * statements that add it do (SG_UTC_SHIFT).
  */
 static bool
 interval_in_range(Interval *iv, bool subtract)
@@ -424,7 +425,7 @@ interval_in_range(Interval *iv, bool subtract)
 	BeginInternalSubTransaction(NULL);
 	PG_TRY();
 	{
-		(void) DirectFunctionCall2(subtract ? timestamptz_mi_interval : timestamptz_pl_interval,
+		(void) DirectFunctionCall2(subtract ? timestamp_mi_interval : timestamp_pl_interval,
 								   TimestampTzGetDatum(GetCurrentTimestamp()), IntervalPGetDatum(iv));
 		ReleaseCurrentSubTransaction();
 	}
@@ -1819,7 +1820,7 @@ sg_sweep_leases(PG_FUNCTION_ARGS)
 #define CLAIM_UPDATE \
 	"UPDATE stategraph.tasks t SET status = 'claimed', attempt = t.attempt OPERATOR(pg_catalog.+) 1, " \
 	" token = pg_catalog.gen_random_uuid(), worker = $2, " \
-	" lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) COALESCE($4, t.lease), claim_lease = $4, " \
+	" lease_expires_at = " SG_UTC_SHIFT("pg_catalog.clock_timestamp()", "+", "COALESCE($4, t.lease)") ", claim_lease = $4, " \
 	" updated_at = pg_catalog.clock_timestamp() WHERE "
 #define CLAIM_PICK \
 	"SELECT task_id FROM stategraph.tasks WHERE status OPERATOR(pg_catalog.=) 'queued' " \
@@ -2178,7 +2179,7 @@ sg_heartbeat(PG_FUNCTION_ARGS)
 
 		run_sql(&plan,
 				"UPDATE stategraph.tasks SET status = 'claimed', "
-				"lease_expires_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2, "
+				"lease_expires_at = " SG_UTC_SHIFT("pg_catalog.clock_timestamp()", "+", "$2") ", "
 				"updated_at = pg_catalog.clock_timestamp() WHERE task_id OPERATOR(pg_catalog.=) $1",
 				2, types, values, NULL, 0);
 	}
