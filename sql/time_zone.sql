@@ -4,7 +4,12 @@
 -- timestamptz + interval counts days in the session's TimeZone, so that
 -- '60 days' across a daylight-saving change was an hour shorter or longer
 -- in some sessions than in others (and than in a worker's sweep).
-CREATE EXTENSION IF NOT EXISTS stategraph;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS stategraph CASCADE;
+CREATE SCHEMA time_zone;
+SET search_path = time_zone;
+CREATE EXTENSION stategraph;
+RESET client_min_messages;
 -- A zone (POSIX rule) that springs forward 10 days from now and falls
 -- back 30 days ago, whatever the date the test runs at: '60 days' ahead and
 -- '60 days' back each cross exactly one change.
@@ -20,9 +25,9 @@ SELECT sg_add_node('tzg', 'a', 'tz_node(jsonb)');
 SELECT sg_add_edge('tzg', '__start__', 'a');
 SELECT sg_add_edge('tzg', 'a', '__end__');
 SELECT sg_compile('tzg');
--- after => '60 days': due 60 x 24 hours later
+-- after => '60 days': due 60 x 24 hours after the call
 SELECT sg_submit('tzg', '{}', 'tz-later', after => '60 days') AS later \gset
-SELECT extract(epoch FROM not_before) - extract(epoch FROM created_at) AS after_seconds
+SELECT round((extract(epoch FROM not_before) - extract(epoch FROM created_at)) / 60) AS after_minutes
 FROM stategraph.runs WHERE run_id = :'later';
 SELECT sg_cancel(:'later');
 -- sg_prune(older_than => '60 days'): the checkpoint 30 minutes past 60 x 24
@@ -63,3 +68,5 @@ SELECT sg_heartbeat(:'t', :'tok', '20 days');
 SELECT round(extract(epoch FROM lease_expires_at) - extract(epoch FROM updated_at)) AS lease_seconds
 FROM stategraph.tasks WHERE task_id = :'t';
 RESET TimeZone;
+SET client_min_messages = warning;
+DROP SCHEMA time_zone CASCADE;

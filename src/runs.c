@@ -484,7 +484,14 @@ check_resume(SGThread *th, FunctionCallInfo fcinfo)
 	sg_check_resumable(cp, at_head, th, _("No run was queued."));
 }
 
-/* Insert the run row (when it is due into *due); returns false if an idempotent twin committed meanwhile. */
+/*
+ * Insert the run row (when it is due into *due); returns false if an
+ * idempotent twin committed meanwhile. after counts from this call, not
+ * from the start of its transaction (now()): a run submitted with after =>
+ * '1 minute' in a transaction open for a minute was due as it committed.
+ * Without after, the run is due from now(), as a run due at once is
+ * recognized (sg_complete: not_before <= now(), tasks.c).
+ */
 static bool
 insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const char *graph,
 		   int64 graph_gen, const char *multitask, Interval *after, TimestampTz *due)
@@ -515,7 +522,9 @@ insert_run(FunctionCallInfo fcinfo, pg_uuid_t *id, const char *thread_id, const 
 		inserted = run_sql(&plan,
 						   "INSERT INTO stategraph.runs (run_id, thread_id, graph, input, checkpoint_id, resume, "
 						   "recursion_limit, multitask, not_before, idempotency_key, graph_gen) "
-						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, " SG_UTC_SHIFT("pg_catalog.now()", "+", "$9") ", $10, $11) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+						   "CASE WHEN $9 OPERATOR(pg_catalog.=) '0'::pg_catalog.interval THEN pg_catalog.now() "
+						   "ELSE " SG_UTC_SHIFT("pg_catalog.clock_timestamp()", "+", "$9") " END, $10, $11) "
 						   "ON CONFLICT (owner, graph, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
 						   "RETURNING not_before",
 						   11, types, values, nulls) == 1;
