@@ -1380,7 +1380,15 @@ draft_node_row(Draft *d, int i, const char *graph)
 	d->queues[i] = sg_spi_text(i, Anum_draft_node_queue);
 	v = sg_spi_datum(i, Anum_draft_node_lease_ms, &isnull);
 	/* sg_add_external_node's check counted it so: '0.5 ms' is 1 ms, not 0 */
-	d->leases[i] = isnull ? 0 : (int) sg_interval_ms(DatumGetIntervalP(v));
+	if (!isnull)
+	{
+		/* one written into stategraph.nodes past that check: -1, which the spec refuses (spec_problem) */
+		int64		ms = sg_interval_ms(DatumGetIntervalP(v));
+
+		d->leases[i] = ms < 1 || ms > SG_MAX_LEASE_MS ? -1 : (int) ms;
+	}
+	else
+		d->leases[i] = 0;
 }
 
 /* An edge of the draft from a row of its query (DRAFT_EDGE_COLUMNS). */
@@ -2510,6 +2518,29 @@ spec_node(char **names, int n, const char *s, bool start, bool end)
 	return sg_sorted_index(s, names, n, sizeof(char *)) >= 0;
 }
 
+/*
+ * Whether v (of a spec) is a whole number from min to max, as
+ * check_retry and sg_add_external_node take them: build_retry and
+ * build_graph read them with atoi, and a lease_ms of 2160000000 (a lease
+ * row of '25 days' written into stategraph.nodes, where its (int) cast
+ * wrapped it to -2134967296) or a backoff_ms of -5 made a task's lease or
+ * backoff negative: claimed, it had expired already.
+ */
+static bool
+spec_int(Jsonb *v, int64 min, int64 max)
+{
+	JsonbValue	jv;
+	bool		have_error = false;
+	int32		n;
+
+	if (v == NULL || !JsonbExtractScalar(&v->root, &jv) || jv.type != jbvNumeric)
+		return false;
+	n = numeric_int4_opt_error(jv.val.numeric, &have_error);
+	return !have_error && n >= min && n <= max &&
+		DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(jv.val.numeric),
+										 DirectFunctionCall1(int4_numeric, Int32GetDatum(n))));
+}
+
 /* Whether a node's retry policy in a spec has what build_retry reads. */
 static bool
 spec_retry(Jsonb *r)
@@ -2524,8 +2555,9 @@ spec_retry(Jsonb *r)
 	for (i = 0; i < sg_jsonb_array_length(states); i++)
 		if (strlen(sg_jsonb_array_get_cstring(states, i)) != 5)
 			return false;
-	return (sg_jsonb_get(r, "max_attempts") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "max_attempts"), jbvNumeric)) &&
-		(sg_jsonb_get(r, "backoff_ms") == NULL || sg_jsonb_is_scalar(sg_jsonb_get(r, "backoff_ms"), jbvNumeric));
+	/* the bounds of check_retry */
+	return (sg_jsonb_get(r, "max_attempts") == NULL || spec_int(sg_jsonb_get(r, "max_attempts"), 1, 100)) &&
+		(sg_jsonb_get(r, "backoff_ms") == NULL || spec_int(sg_jsonb_get(r, "backoff_ms"), 0, 3600000));
 }
 
 /* What is wrong with the channels of a spec, or NULL. */
@@ -2588,6 +2620,9 @@ spec_problem(Jsonb *spec)
 		if (sg_jsonb_get_cstring(node, "queue") != NULL ?
 			!sg_jsonb_is_scalar(sg_jsonb_get(node, "lease_ms"), jbvNumeric) : sg_jsonb_get_cstring(node, "fn") == NULL)
 			return psprintf("Node \"%s\" has neither a function nor a queue and lease.", names[i]);
+		if (sg_jsonb_get_cstring(node, "queue") != NULL &&
+			!spec_int(sg_jsonb_get(node, "lease_ms"), 1, SG_MAX_LEASE_MS))
+			return psprintf("The lease of node \"%s\" is not from 1 ms to 24 days.", names[i]);
 		if (!spec_retry(sg_jsonb_get(node, "retry")))
 			return psprintf("The retry policy of node \"%s\" is malformed.", names[i]);
 	}
