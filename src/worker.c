@@ -125,6 +125,7 @@
 #include "commands/tablespace.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "pgstat.h"
@@ -297,6 +298,22 @@ static bool committed = false;	/* the transaction committed: its wakes are due *
 static Oid	dropped_at_commit = InvalidOid;	/* the database this transaction's DROP DATABASE dropped */
 
 static int	my_slot = -1;		/* in a worker */
+
+/*
+ * What a worker's messages concern, for the CONTEXT line of each
+ * (worker_error_context): its database, the run it executes and that run's
+ * thread, or its sweep. A worker has no client connection, so
+ * log_line_prefix's %d and %a are empty for it, and its messages (a node's
+ * failure, its retries, a node's own RAISE, the FATAL of a shutdown that
+ * interrupted a step) said at most a graph, a thread or a run: with several
+ * databases a DBA could not tell whose they were, nor which run a FATAL
+ * stopped (TAP 348). As autovacuum's "automatic vacuum of table" does.
+ */
+static char *ctx_dbname = NULL;
+static bool ctx_has_run = false;
+static char ctx_run[UUID_LEN * 2 + 5];
+static char ctx_thread[64];
+static bool ctx_sweeping = false;
 static bool refused_in_claim = false;	/* this claim was refused a share (refused_role) */
 static bool look_again = false;	/* it gave back a share a claim was refused: claim again at once */
 static TimestampTz last_worked = 0;	/* when this worker last executed a run */
@@ -2683,7 +2700,9 @@ worker_iteration(TimestampTz *last_sweep, long *sleep_ms)
 		}
 		in_round = false;		/* until the batch is done: an error ends the round */
 		pgstat_report_activity(STATE_RUNNING, "stategraph retention sweep");
+		ctx_sweeping = true;
 		(void) sg_sweep(sg_sweep_limit, new_round, &more);
+		ctx_sweeping = false;
 		in_round = more;
 		if (more)
 			did = true;			/* the round goes on at the next iteration, after any due run */
@@ -3010,10 +3029,26 @@ apply_sync_steps(void)
 	SetConfigOption("synchronous_commit", sg_worker_sync_steps ? NULL : "off", PGC_SUSET, PGC_S_SESSION);
 }
 
+/* The CONTEXT line of every message of a worker (see ctx_dbname). */
+static void
+worker_error_context(void *arg)
+{
+	if (ctx_dbname == NULL)
+		return;
+	if (ctx_has_run)
+		errcontext("stategraph background run %s of thread \"%s\" in database \"%s\"",
+				   ctx_run, ctx_thread, ctx_dbname);
+	else if (ctx_sweeping)
+		errcontext("stategraph retention sweep of database \"%s\"", ctx_dbname);
+	else
+		errcontext("stategraph worker of database \"%s\"", ctx_dbname);
+}
+
 /* Entry point of a worker of one database. */
 void
 sg_worker_main(Datum arg)
 {
+	ErrorContextCallback errcallback;
 	Oid			dboid;
 	MemoryContext loop_cxt;
 	TimestampTz started = GetCurrentTimestamp();
@@ -3051,6 +3086,18 @@ sg_worker_main(Datum arg)
 	SpinLockRelease(&shared->mutex);
 	GetUserIdAndSecContext(&worker_user, &worker_sec);
 	pgstat_report_appname("stategraph worker");
+	StartTransactionCommand();
+	{
+		char	   *name = get_database_name(dboid);
+
+		ctx_dbname = MemoryContextStrdup(TopMemoryContext, name ? name : "?");
+	}
+	CommitTransactionCommand();
+	/* at the bottom of the stack: every PG_TRY below restores it so */
+	errcallback.callback = worker_error_context;
+	errcallback.arg = NULL;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	apply_sync_steps();
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "stategraph worker loop", ALLOCSET_DEFAULT_SIZES);
 	last_worked = GetCurrentTimestamp();
@@ -3063,6 +3110,7 @@ sg_worker_main(Datum arg)
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		ResetLatch(MyLatch);
+		ctx_sweeping = false;	/* (a sweep's error escaped it) */
 		SpinLockAcquire(&shared->mutex);
 		shared->slots[my_slot].woken = false;	/* it looks now */
 		shared->slots[my_slot].woken_alone = false;
@@ -3127,6 +3175,13 @@ sg_worker_report_run(const pg_uuid_t *run_id, const char *thread_id)
 
 	if (my_slot < 0)
 		return;					/* sg_work in a client session keeps its own name */
+	ctx_has_run = run_id != NULL;
+	if (run_id)
+	{
+		strlcpy(ctx_run, sg_uuid_to_cstring(run_id), sizeof(ctx_run));
+		/* a thread id may be long: its start names it in a line of the log */
+		strlcpy(ctx_thread, thread_id, pg_mbcliplen(thread_id, strlen(thread_id), sizeof(ctx_thread) - 1) + 1);
+	}
 	now = GetCurrentTimestamp();
 	SpinLockAcquire(&shared->mutex);
 	shared->slots[my_slot].has_run = run_id != NULL;
