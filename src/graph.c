@@ -2305,7 +2305,11 @@ node_lists(SGGraph *g, Jsonb *edges, Jsonb *branches)
 	}
 }
 
-/* A join edge (several sources) of a compiled graph, to target t, keyed "join:a+b:target". */
+/*
+ * A join edge (several sources) of a compiled graph, to target t, keyed
+ * "join:a+b:target"; what it keeps is allocated in the graph's context
+ * (build_edges calls it in a context of its own).
+ */
 static void
 build_join(SGGraph *g, Jsonb *sources, const char *target, int t)
 {
@@ -2317,7 +2321,7 @@ build_join(SGGraph *g, Jsonb *sources, const char *target, int t)
 	appendStringInfoString(&key, "join:");
 	jn->target = t;
 	jn->nsources = sg_jsonb_array_length(sources);
-	jn->sources = palloc(sizeof(int) * jn->nsources);
+	jn->sources = MemoryContextAlloc(g->cxt, sizeof(int) * jn->nsources);
 	for (j = 0; j < jn->nsources; j++)
 	{
 		char	   *s = sg_jsonb_array_get_cstring(sources, j);
@@ -2330,7 +2334,9 @@ build_join(SGGraph *g, Jsonb *sources, const char *target, int t)
 		appendStringInfo(&key, "%s%s", j ? "+" : "", s);
 	}
 	appendStringInfo(&key, ":%s", target);
-	jn->key = key.data;
+	/* (a StringInfo's buffer is 1 kB at least: the key takes its own length) */
+	jn->key = MemoryContextStrdup(g->cxt, key.data);
+	pfree(key.data);
 	g->njoins++;
 }
 
@@ -2419,15 +2425,26 @@ join_keys_unique(SGGraph *g)
 	hash_destroy(taken);
 }
 
-/* The edges and join edges of a compiled graph. */
+/*
+ * The edges and join edges of a compiled graph. Each edge is read in a
+ * context of its own, reset after it: the copies of the spec's parts read
+ * (the edge, its sources, its target) and a join key's StringInfo (1 kB at
+ * least) were kept in the graph's context, about 1.3 kB a join edge for
+ * the backend's life (pg_regress graph_load_memory).
+ */
 static void
 build_edges(SGGraph *g, Jsonb *edges)
 {
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "stategraph graph edges",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext keep;
+	int			nedges = sg_jsonb_array_length(edges);
 	int			i;
 
 	g->njoins = 0;
-	g->joins = palloc0(sizeof(SGJoin) * (sg_jsonb_array_length(edges) + 1));
-	for (i = 0; i < sg_jsonb_array_length(edges); i++)
+	g->joins = palloc0(sizeof(SGJoin) * (nedges + 1));
+	keep = MemoryContextSwitchTo(scratch);
+	for (i = 0; i < nedges; i++)
 	{
 		Jsonb	   *e = sg_jsonb_array_get(edges, i);
 		Jsonb	   *sources = sg_jsonb_get(e, "sources");
@@ -2442,7 +2459,10 @@ build_edges(SGGraph *g, Jsonb *edges)
 		}
 		else
 			build_join(g, sources, target, t);
+		MemoryContextReset(scratch);
 	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(scratch);
 	join_keys_unique(g);
 }
 
