@@ -165,6 +165,23 @@ sg_spi_prepare(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes)
 	return *plan;
 }
 
+/*
+ * The end of every call here that runs a statement: back in the caller's
+ * context cxt (SPI switched to its own, see Memory above), an error if
+ * the statement failed (rc < 0; what names the SPI call), else
+ * SPI_processed. One place, so that the three ways of running a statement
+ * (sg_spi_execute, sg_spi_execute_latest, sg_spi_run) cannot come to leave
+ * their caller in different states.
+ */
+static uint64
+spi_processed(MemoryContext cxt, int rc, const char *what)
+{
+	MemoryContextSwitchTo(cxt);
+	if (rc < 0)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
 /* Run a kept plan (count: most rows, 0 for all); returns SPI_processed, results in SPI_tuptable. */
 uint64
 sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
@@ -172,10 +189,7 @@ sg_spi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = SPI_execute_plan(plan, values, nulls, reads_one_snapshot, count);
 
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	return spi_processed(cxt, rc, "SPI_execute_plan");
 }
 
 /*
@@ -190,10 +204,7 @@ sg_spi_execute_latest(SPIPlanPtr plan, Datum *values, const char *nulls)
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
 
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	return spi_processed(cxt, rc, "SPI_execute_snapshot");
 }
 
 /*
@@ -235,10 +246,7 @@ sg_spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nu
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	return spi_processed(cxt, rc, "SPI_execute_with_args");
 }
 
 /* Open a read-only cursor on a kept plan. */
