@@ -192,6 +192,55 @@ stream_failed(StreamState *st)
 	st->finished = true;
 }
 
+/* A part of a stream's run, for stream_call: its start, or one super-step. */
+typedef void (*StreamPart) (StreamState *st, SGRunOptions *opts);
+
+/* The start of a stream's run (a StreamPart), as opts ask. */
+static void
+stream_start(StreamState *st, SGRunOptions *opts)
+{
+	st->run = sg_run_begin(opts, st->run_cxt);
+	if (st->rows != NIL)
+		sg_run_checkpointed(st->run);	/* a time-travel fork, already shown in mode values */
+}
+
+/* The next super-step of a stream's run (a StreamPart; no opts), or its end. */
+static void
+stream_step(StreamState *st, SGRunOptions *opts)
+{
+	if (sg_run_step(st->run))
+		sg_run_checkpointed(st->run);	/* the caller may stop reading rows at any time */
+	else
+	{
+		sg_run_end(st->run);
+		st->finished = true;
+	}
+}
+
+/*
+ * Run one part of a stream with SPI connected, its start and every step
+ * alike: a failure ends the stream first (stream_failed: its run and the
+ * hold on its thread go) and is thrown again; a part that succeeded has
+ * what it stored noted for the next FETCH's check (stream_note_stored).
+ */
+static void
+stream_call(StreamState *st, StreamPart part, SGRunOptions *opts)
+{
+	PG_TRY();
+	{
+		sg_spi_connect();
+		part(st, opts);
+		sg_spi_finish();
+	}
+	PG_CATCH();
+	{
+		stream_failed(st);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	stream_note_stored(st);
+}
+
 /* sg_stream(...): the run's updates or values as rows, one super-step at a time. */
 Datum
 sg_stream(PG_FUNCTION_ARGS)
@@ -224,48 +273,14 @@ sg_stream(PG_FUNCTION_ARGS)
 											ALLOCSET_SMALL_SIZES);
 		MemoryContextSwitchTo(old);
 
-		PG_TRY();
-		{
-			sg_spi_connect();
-			st->run = sg_run_begin(&opts, st->run_cxt);
-			if (st->rows != NIL)
-				sg_run_checkpointed(st->run);	/* a time-travel fork, already shown in mode values */
-			sg_spi_finish();
-		}
-		PG_CATCH();
-		{
-			stream_failed(st);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		stream_note_stored(st);
+		stream_call(st, stream_start, &opts);
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	st = (StreamState *) funcctx->user_fctx;
 	stream_check_stored(st);
 
 	while (st->rows == NIL && !st->finished)
-	{
-		PG_TRY();
-		{
-			sg_spi_connect();
-			if (sg_run_step(st->run))
-				sg_run_checkpointed(st->run);	/* the caller may stop reading rows at any time */
-			else
-			{
-				sg_run_end(st->run);
-				st->finished = true;
-			}
-			sg_spi_finish();
-		}
-		PG_CATCH();
-		{
-			stream_failed(st);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		stream_note_stored(st);
-	}
+		stream_call(st, stream_step, NULL);
 	if (st->rows != NIL)
 	{
 		StreamRow  *row = (StreamRow *) linitial(st->rows);
