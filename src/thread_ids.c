@@ -173,21 +173,91 @@ thread_table_open(const char *table)
 	return rel;
 }
 
+/* The snapshot of a ThreadRows scan (taken once the table is open and locked). */
+typedef enum ThreadRowsSnapshot
+{
+	ROWS_BELOW_RLS,				/* below_rls_snapshot */
+	ROWS_LATEST,				/* GetLatestSnapshot */
+	ROWS_DIRTY,					/* a dirty snapshot, in ThreadRows.dirty */
+	ROWS_ANY					/* SnapshotAny: every version */
+} ThreadRowsSnapshot;
+
+/*
+ * A probe of the rows of one thread in one of the extension's tables,
+ * below row-level security: the table as thread_table_open opens it, the
+ * scan of its primary key (thread_rows_scan_as) and, for ROWS_DIRTY, the
+ * dirty snapshot whose xmin and xmax tell, after each row, which
+ * transaction in flight inserted or deletes it. The probes here open and
+ * end their scans alike, and wrote it all out each time; what differs is
+ * what each reads of the rows between thread_rows_begin and
+ * thread_rows_end.
+ */
+typedef struct ThreadRows
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	SnapshotData dirty;
+} ThreadRows;
+
+/*
+ * Begin a probe of thread_id's rows in table (of schema stategraph) under
+ * the snapshot which names; false, with nothing open, when the table has
+ * no rows to scan (thread_table_open).
+ */
+static bool
+thread_rows_begin(ThreadRows *r, const char *table, const char *thread_id, ThreadRowsSnapshot which)
+{
+	Snapshot	snapshot;
+
+	if ((r->rel = thread_table_open(table)) == NULL)
+		return false;
+	switch (which)
+	{
+		case ROWS_BELOW_RLS:
+			snapshot = below_rls_snapshot();
+			break;
+		case ROWS_LATEST:
+			snapshot = GetLatestSnapshot();
+			break;
+		case ROWS_DIRTY:
+			InitDirtySnapshot(r->dirty);
+			snapshot = &r->dirty;
+			break;
+		default:
+			snapshot = SnapshotAny;
+			break;
+	}
+	r->scan = thread_rows_scan_as(r->rel, thread_id, &r->key, snapshot);
+	return true;
+}
+
+/* The probe's next row, or NULL past its last. */
+static HeapTuple
+thread_rows_next(ThreadRows *r)
+{
+	return systable_getnext(r->scan);
+}
+
+/* End a probe that thread_rows_begin began. */
+static void
+thread_rows_end(ThreadRows *r)
+{
+	systable_endscan(r->scan);
+	table_close(r->rel, AccessShareLock);
+}
+
 /* Whether table (of schema stategraph) has a row of thread_id, whoever owns it. */
 bool
 sg_thread_id_stored(const char *table, const char *thread_id)
 {
-	Relation	rel = thread_table_open(table);
-	ScanKeyData key;
-	SysScanDesc scan;
+	ThreadRows	r;
 	bool		found;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, table, thread_id, ROWS_BELOW_RLS))
 		return false;
-	scan = thread_rows_scan(rel, thread_id, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	found = HeapTupleIsValid(thread_rows_next(&r));
+	thread_rows_end(&r);
 	return found;
 }
 
@@ -267,29 +337,23 @@ sg_thread_refuse_changed_unseen(const char *table, const char *thread_id, const 
 static TransactionId
 thread_storer_latest(const char *table, const char *thread_id)
 {
-	Relation	rel = thread_table_open(table);
-	ScanKeyData key;
-	SysScanDesc scan;
-	SnapshotData dirty;
+	ThreadRows	r;
 	TransactionId storer = InvalidTransactionId;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, table, thread_id, ROWS_DIRTY))
 		return InvalidTransactionId;
-	InitDirtySnapshot(dirty);
-	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
-	while (HeapTupleIsValid(systable_getnext(scan)))
+	while (HeapTupleIsValid(thread_rows_next(&r)))
 	{
 		/* (a row of a transaction in flight sets xmin; a committed one, or this transaction's, does not) */
-		if (!TransactionIdIsValid(dirty.xmin))
+		if (!TransactionIdIsValid(r.dirty.xmin))
 		{
 			storer = InvalidTransactionId;
 			break;
 		}
 		if (!TransactionIdIsValid(storer))
-			storer = dirty.xmin;
+			storer = r.dirty.xmin;
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return storer;
 }
 
@@ -322,33 +386,27 @@ sg_thread_refuse_in_creation(const char *thread_id)
 static TransactionId
 thread_storer_unseen(const char *table, const char *thread_id, bool *unseen)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	SnapshotData dirty;
+	ThreadRows	r;
 	TransactionId storer = InvalidTransactionId;
 
 	if (unseen)
 		*unseen = false;
 	if (!IsolationUsesXactSnapshot())
 		return thread_storer_latest(table, thread_id);
-	if (sg_thread_id_stored(table, thread_id) || (rel = thread_table_open(table)) == NULL)
+	if (sg_thread_id_stored(table, thread_id) || !thread_rows_begin(&r, table, thread_id, ROWS_DIRTY))
 		return InvalidTransactionId;
-	InitDirtySnapshot(dirty);
-	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
-	while (HeapTupleIsValid(systable_getnext(scan)))
+	while (HeapTupleIsValid(thread_rows_next(&r)))
 	{
 		/* (a row of a transaction in flight sets xmin; a committed one, or this transaction's, does not) */
-		if (TransactionIdIsValid(dirty.xmin))
+		if (TransactionIdIsValid(r.dirty.xmin))
 		{
-			storer = dirty.xmin;
+			storer = r.dirty.xmin;
 			break;
 		}
 		if (unseen)
 			*unseen = true;
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return storer;
 }
 
@@ -370,19 +428,13 @@ thread_storer(const char *table, const char *thread_id)
 static bool
 thread_rows_none(const char *table, const char *thread_id)
 {
-	Relation	rel = thread_table_open(table);
-	ScanKeyData key;
-	SysScanDesc scan;
-	SnapshotData dirty;
+	ThreadRows	r;
 	bool		none;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, table, thread_id, ROWS_DIRTY))
 		return true;
-	InitDirtySnapshot(dirty);
-	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
-	none = !HeapTupleIsValid(systable_getnext(scan));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	none = !HeapTupleIsValid(thread_rows_next(&r));
+	thread_rows_end(&r);
 	return none;
 }
 
@@ -430,25 +482,20 @@ sg_lg_thread_storer(const char *thread_id)
 bool
 sg_thread_row_held(const char *thread_id)
 {
-	Relation	rel = thread_table_open("threads");
-	ScanKeyData key;
-	SysScanDesc scan;
-	SnapshotData dirty;
+	ThreadRows	r;
 	HeapTuple	tup;
 	bool		held = false;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, "threads", thread_id, ROWS_DIRTY))
 		return false;
-	InitDirtySnapshot(dirty);
-	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
-	while (!held && HeapTupleIsValid(tup = systable_getnext(scan)))
+	while (!held && HeapTupleIsValid(tup = thread_rows_next(&r)))
 	{
-		Buffer		buf = ((BufferHeapTupleTableSlot *) scan->slot)->buffer;
+		Buffer		buf = ((BufferHeapTupleTableSlot *) r.scan->slot)->buffer;
 		uint16		infomask;
 		TransactionId xmax;
 
 		/* (an insert in flight sets xmin: a new thread, or an update's new version) */
-		if (TransactionIdIsValid(dirty.xmin))
+		if (TransactionIdIsValid(r.dirty.xmin))
 		{
 			held = true;
 			break;
@@ -476,8 +523,7 @@ sg_thread_row_held(const char *thread_id)
 		else if (!(HEAP_XMAX_IS_LOCKED_ONLY(infomask) && HEAP_XMAX_IS_KEYSHR_LOCKED(infomask)))
 			held = !TransactionIdIsCurrentTransactionId(xmax) && TransactionIdIsInProgress(xmax);
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return held;
 }
 
@@ -492,27 +538,21 @@ sg_thread_row_held(const char *thread_id)
 bool
 sg_lg_checkpoint_firm(const char *thread_id)
 {
-	Relation	rel = thread_table_open("lg_checkpoints");
-	ScanKeyData key;
-	SysScanDesc scan;
-	SnapshotData dirty;
+	ThreadRows	r;
 	bool		firm = false;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, "lg_checkpoints", thread_id, ROWS_DIRTY))
 		return false;
-	InitDirtySnapshot(dirty);
-	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
-	while (HeapTupleIsValid(systable_getnext(scan)))
+	while (HeapTupleIsValid(thread_rows_next(&r)))
 	{
 		/* (the dirty snapshot names a transaction in flight that inserted the row in xmin, one deleting it in xmax) */
-		if (!TransactionIdIsValid(dirty.xmin) && !TransactionIdIsValid(dirty.xmax))
+		if (!TransactionIdIsValid(r.dirty.xmin) && !TransactionIdIsValid(r.dirty.xmax))
 		{
 			firm = true;
 			break;
 		}
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return firm;
 }
 
@@ -528,31 +568,27 @@ sg_lg_checkpoint_firm(const char *thread_id)
 bool
 sg_lg_v6_writes_left(const char *thread_id, const char *owner)
 {
-	Relation	rel = thread_table_open("lg_writes");
-	ScanKeyData key;
-	SysScanDesc scan;
+	ThreadRows	r;
 	HeapTuple	tup;
 	AttrNumber	owner_att, id_att;
 	bool		left = false;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, "lg_writes", thread_id, ROWS_LATEST))
 		return false;
-	owner_att = get_attnum(RelationGetRelid(rel), "owner");
-	id_att = get_attnum(RelationGetRelid(rel), "checkpoint_id");
-	scan = thread_rows_scan_as(rel, thread_id, &key, GetLatestSnapshot());
-	while (!left && HeapTupleIsValid(tup = systable_getnext(scan)))
+	owner_att = get_attnum(RelationGetRelid(r.rel), "owner");
+	id_att = get_attnum(RelationGetRelid(r.rel), "checkpoint_id");
+	while (!left && HeapTupleIsValid(tup = thread_rows_next(&r)))
 	{
 		bool		isnull;
-		Datum		id = heap_getattr(tup, id_att, RelationGetDescr(rel), &isnull);
+		Datum		id = heap_getattr(tup, id_att, RelationGetDescr(r.rel), &isnull);
 		Datum		o;
 
 		if (isnull || (DatumGetUUIDP(id)->data[6] >> 4) != 6)
 			continue;
-		o = heap_getattr(tup, owner_att, RelationGetDescr(rel), &isnull);
+		o = heap_getattr(tup, owner_att, RelationGetDescr(r.rel), &isnull);
 		left = !isnull && strcmp(TextDatumGetCString(o), owner) == 0;
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return left;
 }
 
@@ -647,19 +683,15 @@ sg_thread_id_check_not_lg(const char *thread_id)
 static bool
 threads_stored_here(const char *thread_id)
 {
-	Relation	rel = thread_table_open("threads");
-	ScanKeyData key;
-	SysScanDesc scan;
+	ThreadRows	r;
 	HeapTuple	tup;
 	bool		here = false;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, "threads", thread_id, ROWS_ANY))
 		return false;
-	scan = thread_rows_scan_as(rel, thread_id, &key, SnapshotAny);
-	while (!here && HeapTupleIsValid(tup = systable_getnext(scan)))
+	while (!here && HeapTupleIsValid(tup = thread_rows_next(&r)))
 		here = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tup->t_data));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return here;
 }
 
@@ -741,30 +773,24 @@ sg_thread_id_claimed(const char *thread_id, bool taken)
 static bool
 lg_writes_of_another_role(const char *thread_id)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
+	ThreadRows	r;
 	HeapTuple	tup;
 	AttrNumber	owner_att;
-	SnapshotData dirty;
 	bool		other = false;
 
 	if (check_enable_rls(sg_table_oid("lg_writes"),
 						 InvalidOid, true) != RLS_ENABLED ||
-		(rel = thread_table_open("lg_writes")) == NULL)
+		!thread_rows_begin(&r, "lg_writes", thread_id, ROWS_DIRTY))
 		return false;
-	owner_att = get_attnum(RelationGetRelid(rel), "owner");
-	InitDirtySnapshot(dirty);
-	scan = thread_rows_scan_as(rel, thread_id, &key, &dirty);
-	while (!other && HeapTupleIsValid(tup = systable_getnext(scan)))
+	owner_att = get_attnum(RelationGetRelid(r.rel), "owner");
+	while (!other && HeapTupleIsValid(tup = thread_rows_next(&r)))
 	{
 		bool		isnull;
-		Datum		o = heap_getattr(tup, owner_att, RelationGetDescr(rel), &isnull);
+		Datum		o = heap_getattr(tup, owner_att, RelationGetDescr(r.rel), &isnull);
 
 		other = !isnull && !sg_caller_is_owner(TextDatumGetCString(o));
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return other;
 }
 
@@ -816,25 +842,21 @@ sg_thread_id_check_new(const char *thread_id, bool lg)
 static char *
 lg_first_owner(const char *thread_id)
 {
-	Relation	rel = thread_table_open("lg_checkpoints");
-	ScanKeyData key;
-	SysScanDesc scan;
+	ThreadRows	r;
 	HeapTuple	tup;
 	char	   *owner = NULL;
 
-	if (rel == NULL)
+	if (!thread_rows_begin(&r, "lg_checkpoints", thread_id, ROWS_BELOW_RLS))
 		return NULL;
-	scan = thread_rows_scan(rel, thread_id, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	if (HeapTupleIsValid(tup = thread_rows_next(&r)))
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tup, get_attnum(RelationGetRelid(rel), "owner"), RelationGetDescr(rel), &isnull);
+		Datum		d = heap_getattr(tup, get_attnum(RelationGetRelid(r.rel), "owner"), RelationGetDescr(r.rel), &isnull);
 
 		if (!isnull)
 			owner = TextDatumGetCString(d);
 	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	thread_rows_end(&r);
 	return owner;
 }
 
