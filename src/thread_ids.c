@@ -1231,6 +1231,54 @@ typedef enum RunsCounted
 } RunsCounted;
 
 /*
+ * A scan of the active runs of one thread, below row-level security:
+ * stategraph.runs read through its partial index of active runs
+ * (thread_id, seq), under a snapshot registered for the scan's life. The
+ * readers of a thread's active runs here opened and ended it alike; what
+ * differs is which runs each counts. An index entry may be of a row
+ * version that is no longer active: each reader checks the status.
+ */
+typedef struct ActiveRuns
+{
+	Relation	rel;
+	TupleDesc	desc;
+	Snapshot	snapshot;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+} ActiveRuns;
+
+/*
+ * Begin a scan of thread thread_id's active runs (numbered below *below_seq
+ * when it is not NULL) under the latest snapshot (latest) or
+ * below_rls_snapshot, taken once the table is open.
+ */
+static void
+active_runs_begin(ActiveRuns *a, const char *thread_id, const int64 *below_seq, bool latest)
+{
+	Oid			relid = sg_table_oid("runs");
+	int			nkeys = 1;
+
+	a->rel = table_open(relid, AccessShareLock);
+	a->desc = RelationGetDescr(a->rel);
+	a->snapshot = RegisterSnapshot(latest ? GetLatestSnapshot() : below_rls_snapshot());
+	ScanKeyEntryInitialize(&a->keys[0], 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
+						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
+	if (below_seq != NULL)
+		ScanKeyEntryInitialize(&a->keys[nkeys++], 0, get_attnum(relid, "seq"), BTLessStrategyNumber, InvalidOid,
+							   InvalidOid, F_INT8LT, Int64GetDatum(*below_seq));
+	a->scan = systable_beginscan(a->rel, sg_table_oid("runs_active"), true, a->snapshot, nkeys, a->keys);
+}
+
+/* End a scan that active_runs_begin began. */
+static void
+active_runs_end(ActiveRuns *a)
+{
+	systable_endscan(a->scan);
+	UnregisterSnapshot(a->snapshot);
+	table_close(a->rel, AccessShareLock);
+}
+
+/*
  * Whether thread thread_id has an active run numbered below seq that
  * counts for a run of role owner, read below row-level security through
  * the partial index of active runs (thread_id, seq); which count: see
@@ -1246,27 +1294,19 @@ static bool
 active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCounted counted)
 {
 	Oid			relid = sg_table_oid("runs");
-	Relation	rel = table_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
 	AttrNumber	status_att = get_attnum(relid, "status");
 	AttrNumber	owner_att = get_attnum(relid, "owner");
 	LazyOwner	thread = {thread_id, false, NULL};
-	Snapshot	snapshot = RegisterSnapshot(below_rls_snapshot());
-	ScanKeyData keys[2];
-	SysScanDesc scan;
+	ActiveRuns	a;
 	HeapTuple	tup;
 	bool		found = false;
 
-	ScanKeyEntryInitialize(&keys[0], 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
-						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
-	ScanKeyEntryInitialize(&keys[1], 0, get_attnum(relid, "seq"), BTLessStrategyNumber, InvalidOid,
-						   InvalidOid, F_INT8LT, Int64GetDatum(seq));
-	scan = systable_beginscan(rel, sg_table_oid("runs_active"), true, snapshot, 2, keys);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	active_runs_begin(&a, thread_id, &seq, false);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(a.scan)))
 	{
 		bool		isnull;
-		Datum		status = heap_getattr(tup, status_att, desc, &isnull);
-		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
+		Datum		status = heap_getattr(tup, status_att, a.desc, &isnull);
+		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, a.desc, &isnull)));
 
 		/* (the index entry may be of a row version that is no longer active) */
 		if (!sg_run_status_active(TextDatumGetCString(status)))
@@ -1280,9 +1320,7 @@ active_run_before(const char *thread_id, int64 seq, const char *owner, RunsCount
 				 acts_for(run_owner, owner) || acts_for(owner, run_owner)) &&
 			!(counted == RUNS_COUNTING_HIDDEN && sg_caller_is_owner(run_owner));
 	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, AccessShareLock);
+	active_runs_end(&a);
 	return found;
 }
 
@@ -1355,32 +1393,23 @@ Oid
 sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 {
 	Oid			relid = sg_table_oid("runs");
-	Relation	rel;
-	TupleDesc	desc;
 	AttrNumber	status_att = get_attnum(relid, "status");
 	AttrNumber	owner_att = get_attnum(relid, "owner");
 	AttrNumber	stepped_att = get_attnum(relid, "stepped");
 	AttrNumber	not_before_att = get_attnum(relid, "not_before");
-	Snapshot	snapshot;
-	ScanKeyData key;
-	SysScanDesc scan;
+	ActiveRuns	a;
 	HeapTuple	tup;
 	LazyOwner	thread = {thread_id, false, NULL};
 	Oid			role = InvalidOid;
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return InvalidOid;
-	rel = table_open(relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	snapshot = RegisterSnapshot(below_rls_snapshot());
-	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
-						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
-	scan = systable_beginscan(rel, sg_table_oid("runs_active"), true, snapshot, 1, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	active_runs_begin(&a, thread_id, NULL, false);
+	while (HeapTupleIsValid(tup = systable_getnext(a.scan)))
 	{
 		bool		isnull;
-		char	   *status = TextDatumGetCString(heap_getattr(tup, status_att, desc, &isnull));
-		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
+		char	   *status = TextDatumGetCString(heap_getattr(tup, status_att, a.desc, &isnull));
+		const char *run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, a.desc, &isnull)));
 		bool		taken;
 
 		/* (the index entry may be of a row version that is no longer active) */
@@ -1393,16 +1422,14 @@ sg_thread_hidden_step_run_role(const char *thread_id, bool waiting_only)
 			continue;
 		/* the thread's first run that counts: the step's, whoever sees it */
 		taken = strcmp(status, "pending") != 0 ||
-			DatumGetBool(heap_getattr(tup, stepped_att, desc, &isnull)) ||
-			DatumGetTimestampTz(heap_getattr(tup, not_before_att, desc, &isnull)) <=
+			DatumGetBool(heap_getattr(tup, stepped_att, a.desc, &isnull)) ||
+			DatumGetTimestampTz(heap_getattr(tup, not_before_att, a.desc, &isnull)) <=
 			GetCurrentTransactionStartTimestamp();
 		if ((waiting_only ? strcmp(status, "waiting") == 0 : taken) && !sg_caller_is_owner(run_owner))
 			role = get_role_oid(run_owner, true);
 		break;
 	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, AccessShareLock);
+	active_runs_end(&a);
 	return role;
 }
 
@@ -1447,54 +1474,43 @@ bool
 sg_thread_has_hidden_run_from(const char *thread_id, const pg_uuid_t *after)
 {
 	Oid			relid = sg_table_oid("runs");
-	Relation	rel;
-	TupleDesc	desc;
 	AttrNumber	status_att;
 	AttrNumber	owner_att;
 	AttrNumber	stepped_att;
 	AttrNumber	checkpoint_att;
-	Snapshot	snapshot;
-	ScanKeyData key;
-	SysScanDesc scan;
+	ActiveRuns	a;
 	HeapTuple	tup;
 	LazyOwner	thread = {thread_id, false, NULL};
 	bool		found = false;
 
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return false;
-	rel = table_open(relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
 	status_att = get_attnum(relid, "status");
 	owner_att = get_attnum(relid, "owner");
 	stepped_att = get_attnum(relid, "stepped");
 	checkpoint_att = get_attnum(relid, "checkpoint_id");
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "thread_id"), BTEqualStrategyNumber, InvalidOid,
-						   DEFAULT_COLLATION_OID, F_TEXTEQ, CStringGetTextDatum(thread_id));
-	scan = systable_beginscan(rel, sg_table_oid("runs_active"), true, snapshot, 1, &key);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	active_runs_begin(&a, thread_id, NULL, true);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(a.scan)))
 	{
 		bool		isnull;
 		bool		checkpoint_null;
 		const char *run_owner;
-		Datum		status = heap_getattr(tup, status_att, desc, &isnull);
-		Datum		stepped = heap_getattr(tup, stepped_att, desc, &isnull);
-		Datum		checkpoint = heap_getattr(tup, checkpoint_att, desc, &checkpoint_null);
+		Datum		status = heap_getattr(tup, status_att, a.desc, &isnull);
+		Datum		stepped = heap_getattr(tup, stepped_att, a.desc, &isnull);
+		Datum		checkpoint = heap_getattr(tup, checkpoint_att, a.desc, &checkpoint_null);
 
 		/* (the index entry may be of a row version that is no longer active) */
 		if (!sg_run_status_active(TextDatumGetCString(status)) || DatumGetBool(stepped) || checkpoint_null)
 			continue;
 		if (after != NULL && memcmp(DatumGetUUIDP(checkpoint)->data, after->data, UUID_LEN) <= 0)
 			continue;
-		run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, desc, &isnull)));
+		run_owner = NameStr(*DatumGetName(heap_getattr(tup, owner_att, a.desc, &isnull)));
 		if (sg_caller_is_owner(run_owner))
 			continue;
 		/* a run of a role that may not act on the thread counts nowhere (any role may write one) */
 		found = owner_of(&thread) == NULL || acts_for(run_owner, owner_of(&thread));
 	}
-	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, AccessShareLock);
+	active_runs_end(&a);
 	return found;
 }
 
