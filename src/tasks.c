@@ -811,9 +811,11 @@ pending_status(Jsonb *pending)
  */
 #define END_WAITING_RUN \
 	"UPDATE stategraph.runs SET status = $2, error = $3, finished_at = pg_catalog.clock_timestamp() " \
-	"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'waiting'"
+	"WHERE thread_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'waiting' " \
+	"RETURNING run_id::pg_catalog.text"
 
-static void
+/* Returns the id of the run it ended, or NULL (no background run waited). */
+static char *
 end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
 {
 	static SPIPlanPtr plan;
@@ -825,11 +827,47 @@ end_waiting_run(const char *thread_id, const char *status, Jsonb *error)
 
 	if (n == 0)					/* a member role's run on its parent's thread, hidden from the parent (TAP 231) */
 		n = sg_spi_execute_as_hidden_waiting_run(thread_id, plan, values, nulls);
-	if (n > 0)
-	{
-		sg_run_done_at_commit();
-		sg_runs_requeued_at_commit();	/* the thread's next run: claims may have passed it (runs.c) */
-	}
+	if (n == 0)
+		return NULL;
+	sg_run_done_at_commit();
+	sg_runs_requeued_at_commit();	/* the thread's next run: claims may have passed it (runs.c) */
+	return sg_spi_text(0, 1);
+}
+
+/*
+ * A background run that its task's failure ended 'error' (the lease sweep
+ * at the last attempt, or sg_fail without a retry): one WARNING, as a
+ * failing SQL node's (executor.c, run_task), from the process that ends
+ * the run: a worker's sweep (its CONTEXT line names the database,
+ * worker.c), or the session of sg_fail, sg_claim or sweep_leases(), whose
+ * client sees it as sg_invoke's caller sees its node's failure. Once per
+ * run: a later failure of another task of the step finds no waiting run.
+ * A failure that is retried logs nothing, nor one that no background run
+ * waited for (a thread sg_invoke left waiting: sg_tasks shows it). The
+ * end went unlogged: sg_runs said error, and the log nothing (TAP 350).
+ */
+static void
+warn_run_failed(TaskRow *row, Jsonb *entry, const char *run_id)
+{
+	const char *message = sg_jsonb_get_cstring(entry, "message");
+	const char *name = sg_jsonb_get_cstring(entry, "name");
+
+	if (name != NULL && strcmp(name, "lease_expired") == 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("node \"%s\" of graph \"%s\" failed: %s", row->node, row->graph, message),
+				 errdetail("The lease of task %s lapsed at its last attempt (%d of %d), which ended background run %s with status error. "
+						   "The failure is recorded on thread \"%s\"; resuming it queues the task again.",
+						   row->task_id, row->attempt, row->max_attempts, run_id, row->thread_id)));
+	else
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("node \"%s\" of graph \"%s\" failed: %s", row->node, row->graph,
+						message ? message : "the worker failed"),
+				 errdetail("Worker \"%s\" failed task %s at attempt %d of %d without a retry, which ended background run %s with status error. "
+						   "The failure is recorded on thread \"%s\"; resuming it queues the task again.",
+						   row->worker ? row->worker : "?", row->task_id, row->attempt, row->max_attempts,
+						   run_id, row->thread_id)));
 }
 
 /*
@@ -888,8 +926,13 @@ record_on_thread(TaskRow *row, const char *key, Jsonb *value)
 	status = pending_status(pending);
 	sg_thread_set(row->thread_id, &th->head, status, NULL);
 	if (strcmp(status, "waiting") != 0)
-		end_waiting_run(row->thread_id, status,
-						value != NULL && strcmp(key, "error") == 0 ? value : NULL);
+	{
+		bool		failure = value != NULL && strcmp(key, "error") == 0;
+		char	   *run_id = end_waiting_run(row->thread_id, status, failure ? value : NULL);
+
+		if (failure && run_id != NULL && strcmp(status, "error") == 0)
+			warn_run_failed(row, value, run_id);
+	}
 }
 
 /* A failure as the snapshot's tasks[].error shows it. */
