@@ -30,6 +30,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 
 /* ---------------------------------------------------------------------------
  * Deleting, copying, pruning
@@ -569,8 +570,8 @@ sg_lg_delete_for_runs(PG_FUNCTION_ARGS)
 	"OPERATOR(pg_catalog.=) 'array' THEN $1 OPERATOR(pg_catalog.->) '" m "' ELSE '[]' END)"
 
 /*
- * The digest of a LangGraph.js export's members, as SQL computes it on both
- * ends. It covers the version too (from version 2: version 1's did not),
+ * The digest of a LangGraph.js export's members, as SQL computes it on
+ * import (sg_lg_export_thread hashes the same text as it builds the rows). It covers the version too (from version 2: version 1's did not),
  * which says how a value is read: a version 2 export marked 1 imported
  * each value's text as a JSON string.
  */
@@ -1094,8 +1095,8 @@ sg_lg_sweep(int limit, bool *pass_over)
 /*
  * sg_export_thread of a LangGraph.js thread: its rows as stored (every
  * namespace, each with its owner, which an import keeps when the importing
- * role may own that role's rows: LG_IMPORT_OWNER), read in one statement so
- * that they are one snapshot:
+ * role may own that role's rows: LG_IMPORT_OWNER), read under one snapshot
+ * and built row by row (exportbuild.c):
  *
  *	 {"format": "stategraph.lg_thread", "version": 2, "thread_id": ...,
  *	  "checkpoints": [...], "blobs": [...], "writes": [...], "digest": md5}
@@ -1109,34 +1110,61 @@ sg_lg_sweep(int limit, bool *pass_over)
 Jsonb *
 sg_lg_export_thread(const char *thread_id)
 {
-	static SPIPlanPtr plan;
+	static SPIPlanPtr plans[3];
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(thread_id)};
+	SGExport	ex;
+	SGExportArray rows[3];
+	SGExportMember members[7];
+	StringInfoData id;
+	bool		was;
+	int			i;
 
 	/*
 	 * a value goes as ["its text"]: jsonb, which the export is, would order
 	 * its object keys its own way; and a JSON null stays apart from SQL NULL
 	 */
 #define LG_EXPORT_ROWS(table, value, order) \
-	"(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " \
-	value " ORDER BY " order ") FROM stategraph." table " r " \
-	"WHERE r.thread_id OPERATOR(pg_catalog.=) $1)"
+	"SELECT pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'thread_id' " value \
+	" FROM stategraph." table " r WHERE r.thread_id OPERATOR(pg_catalog.=) $1 ORDER BY " order
 #define LG_EXPORT_VALUE "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('value', CASE WHEN r.value IS NOT NULL " \
 	"THEN pg_catalog.jsonb_build_array(r.value::pg_catalog.text) END)"
-	sg_spi_prepare(&plan,
-				   "WITH e AS (SELECT pg_catalog.jsonb_build_object('thread_id', $1::pg_catalog.text, "
-				   "'checkpoints', " LG_EXPORT_ROWS("lg_checkpoints", "", "r.checkpoint_ns, r.checkpoint_id") ", "
-				   "'blobs', " LG_EXPORT_ROWS("lg_blobs", LG_EXPORT_VALUE, "r.checkpoint_ns, r.channel, r.writer") ", "
-				   "'writes', " LG_EXPORT_ROWS("lg_writes", LG_EXPORT_VALUE, "r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx") ") AS d) "
-				   "SELECT pg_catalog.jsonb_build_object('format', '" LG_EXPORT_FORMAT "', "
-				   "'version', " CppAsString2(LG_EXPORT_VERSION) ") OPERATOR(pg_catalog.||) e.d "
-				   "OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " LG_DIGEST_SQL("e.d", "'" CppAsString2(LG_EXPORT_VERSION) "'") ") FROM e",
-				   1, types);
+	static const char *const sql[3] = {
+		LG_EXPORT_ROWS("lg_checkpoints", "", "r.checkpoint_ns, r.checkpoint_id"),
+		LG_EXPORT_ROWS("lg_blobs", LG_EXPORT_VALUE, "r.checkpoint_ns, r.channel, r.writer"),
+		LG_EXPORT_ROWS("lg_writes", LG_EXPORT_VALUE, "r.checkpoint_ns, r.checkpoint_id, r.task_id, r.idx")
+	};
 #undef LG_EXPORT_ROWS
 #undef LG_EXPORT_VALUE
-	if (sg_spi_execute(plan, args, NULL, 1) != 1)
-		elog(ERROR, "could not export thread \"%s\"", thread_id);
-	return sg_spi_jsonb(0, 1);
+
+	/* the digest's text: version, thread_id, checkpoints, blobs, writes (LG_DIGEST_TEXT) */
+	sg_export_begin(&ex, NULL, NULL);
+	sg_export_digest_text(&ex, CppAsString2(LG_EXPORT_VERSION), strlen(CppAsString2(LG_EXPORT_VERSION)));
+	initStringInfo(&id);
+	escape_json(&id, thread_id);
+	sg_export_digest_text(&ex, id.data, id.len);
+	/* the three tables read under one snapshot (they were one statement) */
+	was = sg_spi_reads_begin();
+	PG_TRY();
+	{
+		for (i = 0; i < 3; i++)
+			sg_export_rows(&ex, &rows[i], sg_spi_prepare(&plans[i], sql[i], 1, types), args, NULL);
+	}
+	PG_CATCH();
+	{
+		sg_spi_reads_end(was, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	sg_spi_reads_end(was, false);
+	sg_export_member_string(&members[0], "format", LG_EXPORT_FORMAT);
+	sg_export_member_number(&members[1], "version", CppAsString2(LG_EXPORT_VERSION));
+	sg_export_member_string(&members[2], "thread_id", thread_id);
+	sg_export_member_array(&members[3], "checkpoints", &rows[0]);
+	sg_export_member_array(&members[4], "blobs", &rows[1]);
+	sg_export_member_array(&members[5], "writes", &rows[2]);
+	sg_export_member_string(&members[6], "digest", sg_export_digest(&ex));
+	return sg_export_finish(&ex, members, 7);
 }
 
 /* Whether data is a LangGraph.js thread export (by its "format"), for sg_import_thread. */

@@ -89,9 +89,10 @@ PG_FUNCTION_INFO_V1(sg_adopt_runs);
 static bool importing_visitor = false;
 
 /*
- * The digest of an export's members, as SQL computes it on both ends: the
+ * The digest of an export's members, as SQL computes it on import: the
  * md5 of their text as UTF-8 (SG_UTF8_MD5), so that an export moves
- * between databases of different encodings.
+ * between databases of different encodings (export_locked hashes the same
+ * text as it builds the rows, exportbuild.c).
  */
 #define DIGEST_TEXT(d) \
 	"COALESCE((" d ") OPERATOR(pg_catalog.->) 'thread', 'null')::pg_catalog.text " \
@@ -178,60 +179,71 @@ raise_too_large(ErrorData *edata, const void *thread_id)
 			 errhint("sg_prune(keep_last => ..., thread_id => ...) removes its older checkpoints; a thread whose state alone is that large cannot be exported.")));
 }
 
-/* The export of a thread whose lock this transaction holds. */
+/*
+ * The export of a thread whose lock this transaction holds, built row by
+ * row (exportbuild.c): the thread row's object, then each checkpoint row's
+ * in checkpoint order (the lock keeps writers off between the statements).
+ */
 static Jsonb *
 export_locked(SGThread *th)
 {
-	static SPIPlanPtr plan;
-	Oid			types[4] = {TEXTOID, JSONBOID, JSONBOID, JSONBOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	static SPIPlanPtr thread_plan;
+	static SPIPlanPtr rows_plan;
+	Oid			types[3] = {TEXTOID, JSONBOID, JSONBOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	Jsonb	   *images;
 	Jsonb	   *writes;
 	Jsonb	   *inputs;
-	Jsonb	   *result = NULL;
+	Jsonb	   *thread = NULL;
+	SGExport	ex;
+	SGExportArray checkpoints;
+	SGExportMember members[6];
 
 	fork_rows(th, &images, &writes, &inputs);
-	sg_spi_prepare(&plan, "WITH e AS (SELECT pg_catalog.jsonb_build_object("
-						  "  'thread', pg_catalog.jsonb_build_object("
-						  "     'thread_id', t.thread_id, 'graph', t.graph, 'channels', t.channels, "
-						  "     'head', t.head, 'status', t.status, 'forked_from', t.forked_from, "
-						  "     'created_at', t.created_at, 'updated_at', t.updated_at, 'owner', t.owner), "
-						  "  'checkpoints', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
-						  "     'checkpoint_id', c.checkpoint_id, 'parent_id', c.parent_id, "
-						  "     'parent_thread', c.parent_thread, 'step', c.step, 'source', c.source, "
-						  "     'next', c.next, 'writes', c.writes, "
-						  "     'image', CASE WHEN c.parent_thread IS NULL THEN c.image "
-						  "                   ELSE $2 OPERATOR(pg_catalog.->) (c.checkpoint_id::pg_catalog.text) END, "
-						  "     'image_complete', c.image_complete OR c.parent_thread IS NOT NULL, "
-						  "     'refs', CASE WHEN c.parent_thread IS NULL THEN c.refs END, "
-						  "     'barriers', c.barriers, 'sends', c.sends, 'pending', c.pending, "
-						  "     'meta', CASE WHEN $4 OPERATOR(pg_catalog.?) (c.checkpoint_id::pg_catalog.text) "
-						  "                  THEN COALESCE(c.meta, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
-						  "                    'input_writes', $4 OPERATOR(pg_catalog.->) (c.checkpoint_id::pg_catalog.text)) "
-						  "                  ELSE c.meta END, "
-						  "     'created_at', c.created_at) ORDER BY c.checkpoint_id) "
-						  "     FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1), "
-						  "  'fork_writes', $3) AS d "
-						  "  FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1) "
-						  "SELECT pg_catalog.jsonb_build_object('format', '" SG_EXPORT_FORMAT "', "
-						  "  'version', " CppAsString2(SG_EXPORT_VERSION) ") "
-						  "  OPERATOR(pg_catalog.||) e.d "
-						  "  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('digest', " DIGEST_SQL("e.d") ") "
-						  "FROM e", 4, types);
 	values[0] = CStringGetTextDatum(th->thread_id);
+	sg_spi_prepare(&thread_plan, "SELECT pg_catalog.jsonb_build_object("
+				   "  'thread_id', t.thread_id, 'graph', t.graph, 'channels', t.channels, "
+				   "  'head', t.head, 'status', t.status, 'forked_from', t.forked_from, "
+				   "  'created_at', t.created_at, 'updated_at', t.updated_at, 'owner', t.owner) "
+				   "FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1", 1, types);
+	if (sg_spi_execute(thread_plan, values, NULL, 1) > 0)
+		thread = sg_spi_jsonb(0, 1);
+	if (thread == NULL)
+		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
+	sg_spi_prepare(&rows_plan, "SELECT pg_catalog.jsonb_build_object("
+				   "  'checkpoint_id', c.checkpoint_id, 'parent_id', c.parent_id, "
+				   "  'parent_thread', c.parent_thread, 'step', c.step, 'source', c.source, "
+				   "  'next', c.next, 'writes', c.writes, "
+				   "  'image', CASE WHEN c.parent_thread IS NULL THEN c.image "
+				   "                ELSE $2 OPERATOR(pg_catalog.->) (c.checkpoint_id::pg_catalog.text) END, "
+				   "  'image_complete', c.image_complete OR c.parent_thread IS NOT NULL, "
+				   "  'refs', CASE WHEN c.parent_thread IS NULL THEN c.refs END, "
+				   "  'barriers', c.barriers, 'sends', c.sends, 'pending', c.pending, "
+				   "  'meta', CASE WHEN $3 OPERATOR(pg_catalog.?) (c.checkpoint_id::pg_catalog.text) "
+				   "               THEN COALESCE(c.meta, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+				   "                 'input_writes', $3 OPERATOR(pg_catalog.->) (c.checkpoint_id::pg_catalog.text)) "
+				   "               ELSE c.meta END, "
+				   "  'created_at', c.created_at) "
+				   "FROM stategraph.checkpoints c WHERE c.thread_id OPERATOR(pg_catalog.=) $1 "
+				   "ORDER BY c.checkpoint_id", 3, types);
 	values[1] = images ? JsonbPGetDatum(images) : (Datum) 0;
 	nulls[1] = images ? ' ' : 'n';
-	values[2] = writes ? JsonbPGetDatum(writes) : (Datum) 0;
-	nulls[2] = writes ? ' ' : 'n';
-	values[3] = inputs ? JsonbPGetDatum(inputs) : (Datum) 0;
-	nulls[3] = inputs ? ' ' : 'n';
-	if (sg_spi_execute_or_raise(plan, values, nulls, 0, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-								raise_too_large, th->thread_id) > 0)
-		result = sg_spi_jsonb(0, 1);
-	if (result == NULL)
-		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
-	return result;
+	values[2] = inputs ? JsonbPGetDatum(inputs) : (Datum) 0;
+	nulls[2] = inputs ? ' ' : 'n';
+
+	/* the digest's text: thread, checkpoints, fork_writes (DIGEST_TEXT) */
+	sg_export_begin(&ex, raise_too_large, th->thread_id);
+	sg_export_digest_jsonb(&ex, thread);
+	sg_export_rows(&ex, &checkpoints, rows_plan, values, nulls);
+	sg_export_digest_jsonb(&ex, writes);
+	sg_export_member_string(&members[0], "format", SG_EXPORT_FORMAT);
+	sg_export_member_number(&members[1], "version", CppAsString2(SG_EXPORT_VERSION));
+	sg_export_member_jsonb(&members[2], "thread", thread);
+	sg_export_member_array(&members[3], "checkpoints", &checkpoints);
+	sg_export_member_jsonb(&members[4], "fork_writes", writes);
+	sg_export_member_string(&members[5], "digest", sg_export_digest(&ex));
+	return sg_export_finish(&ex, members, 6);
 }
 
 /* sg_export_thread(thread_id): the thread and all its checkpoints as one jsonb value. */

@@ -828,6 +828,39 @@ typedef void (*SGRaiseFn) (ErrorData *edata, const void *arg) pg_attribute_noret
 extern uint64 sg_spi_execute_or_raise(SPIPlanPtr plan, Datum *values, const char *nulls, long count,
 									  int sqlerrcode, SGRaiseFn raise, const void *arg);
 
+/* An export built row by row (exportbuild.c) */
+typedef struct SGExportArray
+{
+	MemoryContext cxt;			/* where its blocks are */
+	List	   *blocks;			/* its elements' data */
+	Size		len;			/* bytes of data */
+	StringInfoData jentries;	/* a JEntry an element */
+	int			nelems;
+} SGExportArray;
+typedef struct SGExportMember
+{
+	const char *key;
+	JsonbValue	value;			/* a string, number, null or container (jbvBinary) */
+	SGExportArray *array;		/* else this (null when it has no elements) */
+} SGExportMember;
+typedef struct SGExport
+{
+	SGRaiseFn	raise;
+	const void *arg;
+	struct pg_cryptohash_ctx *md5;
+	MemoryContext rowcxt;
+} SGExport;
+extern void sg_export_begin(SGExport *ex, SGRaiseFn raise, const void *arg);
+extern void sg_export_digest_text(SGExport *ex, const char *s, int len);
+extern void sg_export_digest_jsonb(SGExport *ex, Jsonb *j);
+extern char *sg_export_digest(SGExport *ex);
+extern void sg_export_rows(SGExport *ex, SGExportArray *a, SPIPlanPtr plan, Datum *values, const char *nulls);
+extern void sg_export_member_string(SGExportMember *m, const char *key, const char *value);
+extern void sg_export_member_number(SGExportMember *m, const char *key, const char *value);
+extern void sg_export_member_jsonb(SGExportMember *m, const char *key, Jsonb *value);
+extern void sg_export_member_array(SGExportMember *m, const char *key, SGExportArray *a);
+extern Jsonb *sg_export_finish(SGExport *ex, SGExportMember *members, int n);
+
 /* ---------------------------------------------------------------------------
  * Security and lifecycle (executor.c, graph.c)
  * ---------------------------------------------------------------------------
