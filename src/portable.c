@@ -182,7 +182,8 @@ raise_too_large(ErrorData *edata, const void *thread_id)
 /*
  * The export of a thread whose lock this transaction holds, built row by
  * row (exportbuild.c): the thread row's object, then each checkpoint row's
- * in checkpoint order (the lock keeps writers off between the statements).
+ * in checkpoint order, both under one snapshot (a read-only transaction
+ * takes no lock that would keep writers off between the statements).
  */
 static Jsonb *
 export_locked(SGThread *th)
@@ -195,10 +196,11 @@ export_locked(SGThread *th)
 	Jsonb	   *images;
 	Jsonb	   *writes;
 	Jsonb	   *inputs;
-	Jsonb	   *thread = NULL;
+	Jsonb	   *volatile thread = NULL;	/* (set in PG_TRY) */
 	SGExport	ex;
 	SGExportArray checkpoints;
 	SGExportMember members[6];
+	bool		was;
 
 	fork_rows(th, &images, &writes, &inputs);
 	values[0] = CStringGetTextDatum(th->thread_id);
@@ -207,10 +209,6 @@ export_locked(SGThread *th)
 				   "  'head', t.head, 'status', t.status, 'forked_from', t.forked_from, "
 				   "  'created_at', t.created_at, 'updated_at', t.updated_at, 'owner', t.owner) "
 				   "FROM stategraph.threads t WHERE t.thread_id OPERATOR(pg_catalog.=) $1", 1, types);
-	if (sg_spi_execute(thread_plan, values, NULL, 1) > 0)
-		thread = sg_spi_jsonb(0, 1);
-	if (thread == NULL)
-		elog(ERROR, "could not export thread \"%s\"", th->thread_id);
 	sg_spi_prepare(&rows_plan, "SELECT pg_catalog.jsonb_build_object("
 				   "  'checkpoint_id', c.checkpoint_id, 'parent_id', c.parent_id, "
 				   "  'parent_thread', c.parent_thread, 'step', c.step, 'source', c.source, "
@@ -232,10 +230,31 @@ export_locked(SGThread *th)
 	values[2] = inputs ? JsonbPGetDatum(inputs) : (Datum) 0;
 	nulls[2] = inputs ? ' ' : 'n';
 
-	/* the digest's text: thread, checkpoints, fork_writes (DIGEST_TEXT) */
-	sg_export_begin(&ex, raise_too_large, th->thread_id);
-	sg_export_digest_jsonb(&ex, thread);
-	sg_export_rows(&ex, &checkpoints, rows_plan, values, nulls);
+	/*
+	 * The thread row and its checkpoint rows under one snapshot, as the one
+	 * statement of before read them: a read-only transaction holds no lock,
+	 * and a writer's commit between the two statements gave a thread row
+	 * older than the checkpoints after it (isolation export_one_snapshot).
+	 */
+	was = sg_spi_reads_begin();
+	PG_TRY();
+	{
+		if (sg_spi_execute(thread_plan, values, NULL, 1) > 0)
+			thread = sg_spi_jsonb(0, 1);
+		if (thread == NULL)
+			elog(ERROR, "could not export thread \"%s\"", th->thread_id);
+		/* the digest's text: thread, checkpoints, fork_writes (DIGEST_TEXT) */
+		sg_export_begin(&ex, raise_too_large, th->thread_id);
+		sg_export_digest_jsonb(&ex, thread);
+		sg_export_rows(&ex, &checkpoints, rows_plan, values, nulls);
+	}
+	PG_CATCH();
+	{
+		sg_spi_reads_end(was, true);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	sg_spi_reads_end(was, false);
 	sg_export_digest_jsonb(&ex, writes);
 	sg_export_member_string(&members[0], "format", SG_EXPORT_FORMAT);
 	sg_export_member_number(&members[1], "version", CppAsString2(SG_EXPORT_VERSION));
